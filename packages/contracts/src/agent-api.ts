@@ -1,0 +1,174 @@
+import { Type, type Static } from 'typebox';
+
+/**
+ * The Agent's HTTP API (under `/agent/v1`), shared by the Agent (server) and the Manager (client).
+ * Field names are camelCase with units; VM ids are the Manager's ids (`vm_<ulid>`).
+ */
+export const agentApiPrefix = '/agent/v1';
+
+export const VmIdPattern = '^vm_[0-9A-HJKMNP-TV-Z]{26}$';
+export const VmIdParams = Type.Object({ id: Type.String({ pattern: VmIdPattern }) }, { additionalProperties: false });
+export type VmIdParams = Static<typeof VmIdParams>;
+
+export const MacAddress = Type.String({ pattern: '^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$' });
+
+/** The whole desired VM, applied by `PUT /agent/v1/vms/:id` as idempotent steps. */
+export const VmSpec = Type.Object(
+  {
+    vcpuCount: Type.Integer({ minimum: 1, maximum: 32 }),
+    memoryMib: Type.Integer({ minimum: 1, maximum: 1048576 }),
+    /** Absolute path of an ELF vmlinux inside the Agent's image root. */
+    kernelPath: Type.String({ minLength: 1, maxLength: 4096 }),
+    /** Absolute path of the ext4 image the VM's private rootfs copy is made from. */
+    rootfsSourcePath: Type.String({ minLength: 1, maxLength: 4096 }),
+    bootArgs: Type.String({ maxLength: 2048 }),
+    guestMac: MacAddress,
+    isMetricsEnabled: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+export type VmSpec = Static<typeof VmSpec>;
+
+export const StepName = Type.Union([
+  Type.Literal('tap'),
+  Type.Literal('rootfs'),
+  Type.Literal('spawn'),
+  Type.Literal('logger'),
+  Type.Literal('metrics'),
+  Type.Literal('machine-config'),
+  Type.Literal('boot-source'),
+  Type.Literal('drives'),
+  Type.Literal('network'),
+  Type.Literal('start'),
+]);
+export type StepName = Static<typeof StepName>;
+
+export const StepTiming = Type.Object({
+  name: StepName,
+  durationMs: Type.Number({ minimum: 0 }),
+  /** False when the step found its effect already in place and did nothing. */
+  hasRun: Type.Boolean(),
+});
+export type StepTiming = Static<typeof StepTiming>;
+
+export const ResourceKind = Type.Union([
+  Type.Literal('tap'),
+  Type.Literal('process'),
+  Type.Literal('socket'),
+  Type.Literal('fifo'),
+  Type.Literal('rootfs'),
+  Type.Literal('log'),
+  Type.Literal('directory'),
+]);
+export type ResourceKind = Static<typeof ResourceKind>;
+
+/** One thing the Agent created on the host for a VM. `ref` is a name, path or pid. */
+export const HostResource = Type.Object({
+  kind: ResourceKind,
+  ref: Type.String(),
+  vmId: Type.String(),
+});
+export type HostResource = Static<typeof HostResource>;
+
+export const VmmState = Type.Union([
+  Type.Literal('not_started'),
+  Type.Literal('running'),
+  Type.Literal('paused'),
+  Type.Literal('exited'),
+  Type.Literal('absent'),
+]);
+export type VmmState = Static<typeof VmmState>;
+
+/** What the Agent observes about one VM it created. */
+export const AgentVm = Type.Object({
+  vmId: Type.String(),
+  vmmState: VmmState,
+  pid: Type.Union([Type.Integer(), Type.Null()]),
+  tapName: Type.Union([Type.String(), Type.Null()]),
+  socketPath: Type.Union([Type.String(), Type.Null()]),
+  rootfsPath: Type.Union([Type.String(), Type.Null()]),
+  resources: Type.Array(HostResource),
+});
+export type AgentVm = Static<typeof AgentVm>;
+
+export const ApplyVmResult = Type.Object({
+  vm: AgentVm,
+  steps: Type.Array(StepTiming),
+});
+export type ApplyVmResult = Static<typeof ApplyVmResult>;
+
+export const TapResult = Type.Object({ tapName: Type.String(), bridge: Type.String() });
+export type TapResult = Static<typeof TapResult>;
+
+export const RootfsRequest = Type.Object({ sourcePath: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false });
+export type RootfsRequest = Static<typeof RootfsRequest>;
+export const RootfsResult = Type.Object({ rootfsPath: Type.String(), sizeBytes: Type.Integer() });
+export type RootfsResult = Static<typeof RootfsResult>;
+
+export const SpawnResult = Type.Object({
+  pid: Type.Integer(),
+  socketPath: Type.String(),
+  /** True when a live VMM was already there and nothing was started. */
+  wasRunning: Type.Boolean(),
+});
+export type SpawnResult = Static<typeof SpawnResult>;
+
+export const MetricsPrepareResult = Type.Object({ fifoPath: Type.String() });
+export type MetricsPrepareResult = Static<typeof MetricsPrepareResult>;
+
+/** Answer of stop and delete when everything was removed; otherwise a VM_CLEANUP_INCOMPLETE problem lists `leftovers`. */
+export const CleanupResult = Type.Object({ removed: Type.Array(HostResource) });
+export type CleanupResult = Static<typeof CleanupResult>;
+
+export const Inventory = Type.Object({ hostName: Type.String(), vms: Type.Array(AgentVm) });
+export type Inventory = Static<typeof Inventory>;
+
+export const HostCapacity = Type.Object({
+  cpuCount: Type.Integer({ minimum: 0 }),
+  memoryMibTotal: Type.Integer({ minimum: 0 }),
+  memoryMibAvailable: Type.Integer({ minimum: 0 }),
+  vmCount: Type.Integer({ minimum: 0 }),
+});
+export type HostCapacity = Static<typeof HostCapacity>;
+
+/** Preflight facts: what this host can do right now. */
+export const HostFacts = Type.Object({
+  agentVersion: Type.String(),
+  isKvmUsable: Type.Boolean(),
+  hasFirecracker: Type.Boolean(),
+  firecrackerBinary: Type.String(),
+  isBridgeUp: Type.Boolean(),
+  bridge: Type.String(),
+  spawnMode: Type.Union([Type.Literal('direct'), Type.Literal('systemd-run')]),
+});
+export type HostFacts = Static<typeof HostFacts>;
+
+export const AgentHealth = Type.Object({
+  status: Type.Literal('ok'),
+  hostName: Type.String(),
+  time: Type.String(),
+  facts: HostFacts,
+});
+export type AgentHealth = Static<typeof AgentHealth>;
+
+/** Paths (relative to the Firecracker API root) that `ANY /vms/:id/proxy/*` forwards. */
+export const proxyAllowList: readonly RegExp[] = Object.freeze([
+  /^$/,
+  /^version$/,
+  /^vm$/,
+  /^vm\/config$/,
+  /^machine-config$/,
+  /^boot-source$/,
+  /^drives\/[A-Za-z0-9_]+$/,
+  /^network-interfaces\/[A-Za-z0-9_]+$/,
+  /^logger$/,
+  /^metrics$/,
+  /^actions$/,
+  /^snapshot\/(create|load)$/,
+  /^balloon(\/statistics)?$/,
+  /^mmds(\/config)?$/,
+]);
+
+export function isProxyPathAllowed(path: string): boolean {
+  return proxyAllowList.some((pattern) => pattern.test(path));
+}

@@ -1,0 +1,2 @@
+export * from './agent-api.js';
+export * from './host-api.js';

@@ -1,0 +1,53 @@
+import type { ErrorKind } from './error-kind.js';
+
+interface ErrorCodeInfo {
+  readonly kind: ErrorKind;
+  readonly title: string;
+}
+
+/**
+ * The one registry of stable error codes. Codes are part of the public API: never rename one,
+ * add a new one instead.
+ */
+export const errorCodes = {
+  // Generic request problems
+  VALIDATION_FAILED: { kind: 'invalid', title: 'The request is not valid' },
+  MALFORMED_JSON: { kind: 'invalid', title: 'The request body is not valid JSON' },
+  PAYLOAD_TOO_LARGE: { kind: 'payload_too_large', title: 'The request body is too large' },
+  UNSUPPORTED_MEDIA_TYPE: { kind: 'unsupported_media_type', title: 'The request body has an unsupported media type' },
+  ROUTE_NOT_FOUND: { kind: 'not_found', title: 'No such route' },
+  METHOD_NOT_ALLOWED: { kind: 'not_found', title: 'No such route' },
+  PRECONDITION_FAILED: { kind: 'precondition_failed', title: 'The resource has changed' },
+  INTERNAL: { kind: 'internal', title: 'Internal error' },
+  // VMs
+  VM_NOT_FOUND: { kind: 'not_found', title: 'VM not found' },
+  VM_NAME_TAKEN: { kind: 'conflict', title: 'A VM with this name already exists' },
+  VM_INVALID_TRANSITION: { kind: 'conflict', title: 'The VM cannot make this state change' },
+  VM_BUSY: { kind: 'conflict', title: 'Another operation is in progress on this VM' },
+  VM_CLEANUP_INCOMPLETE: { kind: 'internal', title: 'Some host resources of the VM could not be removed' },
+  VM_START_FAILED: { kind: 'internal', title: 'The VM could not be started' },
+  // Images
+  IMAGE_NOT_FOUND: { kind: 'not_found', title: 'Image not found' },
+  IMAGE_PATH_FORBIDDEN: { kind: 'forbidden', title: 'The image path is outside the image root' },
+  IMAGE_FILE_NOT_FOUND: { kind: 'invalid', title: 'The image file does not exist' },
+  IMAGE_FORMAT_INVALID: { kind: 'invalid', title: 'The image file is not of the declared kind' },
+  IMAGE_IN_USE: { kind: 'conflict', title: 'The image is used by a VM' },
+  IMAGE_NAME_TAKEN: { kind: 'conflict', title: 'An image with this name already exists' },
+  // Hosts and agents
+  HOST_NOT_FOUND: { kind: 'not_found', title: 'Host not found' },
+  HOST_NO_CAPACITY: { kind: 'unavailable', title: 'No host can take this VM' },
+  AGENT_UNAVAILABLE: { kind: 'unavailable', title: 'The host agent cannot be reached' },
+  AGENT_REJECTED: { kind: 'internal', title: 'The host agent rejected the request' },
+  // Host side (Agent)
+  FIRECRACKER_REJECTED: { kind: 'invalid', title: 'Firecracker rejected the request' },
+  FIRECRACKER_UNAVAILABLE: { kind: 'unavailable', title: 'The Firecracker process is not answering' },
+  VMM_SPAWN_FAILED: { kind: 'internal', title: 'The Firecracker process could not be started' },
+  VMM_NOT_RUNNING: { kind: 'conflict', title: 'The Firecracker process of this VM is not running' },
+  HOST_COMMAND_FAILED: { kind: 'internal', title: 'A host command failed' },
+  HOST_LIMIT_EXCEEDED: { kind: 'invalid', title: 'A host limit would be exceeded' },
+  PROXY_PATH_NOT_ALLOWED: { kind: 'forbidden', title: 'This Firecracker API path is not allowed through the proxy' },
+  // Database
+  DATABASE_UNAVAILABLE: { kind: 'unavailable', title: 'The database cannot be reached' },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCode = keyof typeof errorCodes;
