@@ -149,7 +149,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     await waitFor(() => request(managerUrl, 'GET', '/readyz').then((r) => r.status === 200), {
       timeoutMs: 20_000,
-      description: `the manager is ready\n${manager.output()}`,
+      description: () => `the manager is ready\n${manager.output()}`,
     });
     await waitFor(
       async () => {

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '@hearth/errors';
 import type { Logger } from './logger.js';
@@ -26,10 +26,10 @@ export type HttpServer = FastifyInstance<
 export function createHttpServer(options: HttpServerOptions): HttpServer {
   const app = Fastify({
     loggerInstance: options.logger,
-    disableRequestLogging: true,
+    // One access-log line a request, written by the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'correlationId' }),
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
     genReqId: (req) => acceptOrMakeRequestId(req.headers[requestIdHeader]),
-    requestIdLogLabel: 'correlationId',
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();

@@ -1,0 +1,56 @@
+import type { AgentContext, AgentSettings } from '../../application/agent-context.js';
+import { KeyedLock } from '../../application/keyed-lock.js';
+import { FakeFirecrackerApi, FakeVmm } from './fake-firecracker.js';
+import { FakeHostFiles } from './fake-host-files.js';
+import { FakeHostNetwork } from './fake-host-network.js';
+import { InMemoryVmRecordStore } from './in-memory-vm-record-store.js';
+import { ManualClock } from './manual-clock.js';
+import { RecordingLog } from './recording-log.js';
+
+export interface FakeAgent {
+  readonly context: AgentContext;
+  readonly network: FakeHostNetwork;
+  readonly files: FakeHostFiles;
+  readonly vmm: FakeVmm;
+  readonly firecracker: FakeFirecrackerApi;
+  readonly records: InMemoryVmRecordStore;
+  readonly clock: ManualClock;
+  readonly log: RecordingLog;
+}
+
+export const fakeImageRoot = '/srv/images';
+export const fakeKernelPath = '/srv/images/vmlinux';
+export const fakeRootfsPath = '/srv/images/rootfs.ext4';
+
+/** An AgentContext made only of fakes, with a kernel and a rootfs image in the image root. */
+export function createFakeAgent(settings: Partial<AgentSettings> = {}): FakeAgent {
+  const files = new FakeHostFiles();
+  files.addFile(fakeKernelPath, '\x7fELF', 4096);
+  files.addFile(fakeRootfsPath, 'ext4', 64 * 1024 * 1024);
+  const network = new FakeHostNetwork();
+  const vmm = new FakeVmm(files);
+  const firecracker = new FakeFirecrackerApi(vmm);
+  const records = new InMemoryVmRecordStore(files);
+  const clock = new ManualClock();
+  const log = new RecordingLog();
+  const context: AgentContext = {
+    network,
+    vmm,
+    firecracker,
+    records,
+    files,
+    clock,
+    log,
+    locks: new KeyedLock(),
+    settings: {
+      runDir: '/srv/fc',
+      bridge: 'fcbr0',
+      bridgeAddressCidr: null,
+      imageRoot: fakeImageRoot,
+      readyTimeoutMs: 5_000,
+      stopTimeoutMs: 1_000,
+      ...settings,
+    },
+  };
+  return { context, network, files, vmm, firecracker, records, clock, log };
+}

@@ -1,0 +1,217 @@
+import { AppError } from '@hearth/errors';
+import type {
+  FirecrackerApi,
+  FirecrackerClient,
+  FirecrackerInstanceInfo,
+  ForwardRequest,
+  ForwardResponse,
+} from '../../application/ports/firecracker-api.js';
+import type { SpawnVmmRequest, Vmm, VmmProcessRef } from '../../application/ports/vmm.js';
+import type { SpawnMode } from '../../domain/vm-record.js';
+import type { FakeHostFiles } from './fake-host-files.js';
+
+export interface FakeVmmCall {
+  readonly method: string;
+  readonly path: string;
+  readonly body: unknown;
+}
+
+export interface FakeVmmProcess {
+  readonly pid: number;
+  readonly startTime: number;
+  readonly socketPath: string;
+  readonly instanceId: string;
+  isAlive: boolean;
+  /** False: SIGKILL does not make it go away (a stuck process in D state). */
+  isKillable: boolean;
+  state: 'Not started' | 'Running';
+  hasMetrics: boolean;
+  hasBootSource: boolean;
+  readonly calls: FakeVmmCall[];
+}
+
+/**
+ * Firecracker processes in memory. Like the real one, a spawn onto an existing socket path dies
+ * at once, and the socket file stays after the process is gone.
+ */
+export class FakeVmm implements Vmm {
+  readonly spawnMode: SpawnMode = 'direct';
+  readonly processes = new Map<number, FakeVmmProcess>();
+  /** When set, the next spawned process exits at once after writing this to stderr. */
+  nextSpawnCrashOutput: string | null = null;
+  private nextPid = 4000;
+
+  constructor(private readonly files: FakeHostFiles) {}
+
+  async spawn(request: SpawnVmmRequest): Promise<VmmProcessRef> {
+    const pid = this.nextPid++;
+    const process: FakeVmmProcess = {
+      pid,
+      startTime: 100_000 + pid,
+      socketPath: request.socketPath,
+      instanceId: request.instanceId,
+      isAlive: true,
+      isKillable: true,
+      state: 'Not started',
+      hasMetrics: false,
+      hasBootSource: false,
+      calls: [],
+    };
+    this.processes.set(pid, process);
+    this.files.appendTo(request.stdoutPath, '');
+    if (await this.files.exists(request.socketPath)) {
+      process.isAlive = false;
+      this.files.appendTo(
+        request.stderrPath,
+        `Failed to open the API socket at: ${request.socketPath}. Check that it is not already used.\n`,
+      );
+    } else if (this.nextSpawnCrashOutput !== null) {
+      process.isAlive = false;
+      this.files.appendTo(request.stderrPath, this.nextSpawnCrashOutput);
+      this.nextSpawnCrashOutput = null;
+    } else {
+      this.files.files.set(request.socketPath, { kind: 'socket', content: '', sizeBytes: 0 });
+      this.files.appendTo(request.stderrPath, '');
+    }
+    return { pid, startTime: process.startTime, spawnMode: this.spawnMode, unit: null };
+  }
+
+  async isAlive(ref: VmmProcessRef): Promise<boolean> {
+    const process = this.processes.get(ref.pid);
+    return process !== undefined && process.isAlive && process.startTime === ref.startTime;
+  }
+
+  async stop(ref: VmmProcessRef): Promise<boolean> {
+    const process = this.processes.get(ref.pid);
+    if (process === undefined || !process.isAlive || process.startTime !== ref.startTime) return true;
+    if (!process.isKillable) return false;
+    process.isAlive = false;
+    return true;
+  }
+
+  liveProcessOn(socketPath: string): FakeVmmProcess | undefined {
+    return [...this.processes.values()].find((process) => process.isAlive && process.socketPath === socketPath);
+  }
+
+  get liveProcesses(): FakeVmmProcess[] {
+    return [...this.processes.values()].filter((process) => process.isAlive);
+  }
+}
+
+class FakeFirecrackerClient implements FirecrackerClient {
+  constructor(
+    private readonly api: FakeFirecrackerApi,
+    private readonly vmm: FakeVmm,
+    private readonly socketPath: string,
+  ) {}
+
+  private process(): FakeVmmProcess {
+    const process = this.vmm.liveProcessOn(this.socketPath);
+    if (process === undefined) {
+      throw new AppError('FIRECRACKER_UNAVAILABLE', `connect ENOENT ${this.socketPath}`, {
+        details: { socketPath: this.socketPath },
+      });
+    }
+    return process;
+  }
+
+  private put(path: string, body: unknown, apply: (process: FakeVmmProcess) => string | undefined): void {
+    const process = this.process();
+    process.calls.push({ method: 'PUT', path, body });
+    this.api.requestCount += 1;
+    this.api.onRequest?.('PUT', path);
+    const fault = this.api.faults.get(`PUT ${path}`) ?? apply(process);
+    if (fault !== undefined)
+      throw new AppError('FIRECRACKER_REJECTED', fault, {
+        details: { faultMessage: fault, method: 'PUT', path, statusCode: 400 },
+      });
+  }
+
+  private preBoot(process: FakeVmmProcess): string | undefined {
+    return process.state === 'Not started' ? undefined : 'The requested operation is not supported after starting the microVM.';
+  }
+
+  async describeInstance(): Promise<FirecrackerInstanceInfo> {
+    const process = this.process();
+    this.api.requestCount += 1;
+    return { id: process.instanceId, state: process.state, vmmVersion: '1.16.1' };
+  }
+
+  async putLogger(config: { logPath: string; level: string }): Promise<void> {
+    this.put('/logger', config, (process) => this.preBoot(process));
+  }
+
+  async putMetrics(config: { metricsPath: string }): Promise<void> {
+    this.put('/metrics', config, (process) => {
+      if (process.hasMetrics)
+        return 'Metrics error: Cannot initialize the metrics system due to bad user input: Reinitialization of metrics not allowed.';
+      process.hasMetrics = true;
+      return this.preBoot(process);
+    });
+  }
+
+  async putMachineConfig(config: { vcpuCount: number; memoryMib: number }): Promise<void> {
+    this.put('/machine-config', config, (process) => this.preBoot(process));
+  }
+
+  async putBootSource(config: { kernelImagePath: string; bootArgs: string }): Promise<void> {
+    this.put('/boot-source', config, (process) => {
+      process.hasBootSource = true;
+      return this.preBoot(process);
+    });
+  }
+
+  async putDrive(config: { driveId: string; pathOnHost: string; isRootDevice: boolean; isReadOnly: boolean }): Promise<void> {
+    this.put(`/drives/${config.driveId}`, config, (process) => this.preBoot(process));
+  }
+
+  async putNetworkInterface(config: { ifaceId: string; hostDevName: string; guestMac: string }): Promise<void> {
+    this.put(`/network-interfaces/${config.ifaceId}`, config, (process) => this.preBoot(process));
+  }
+
+  async startInstance(): Promise<void> {
+    this.put('/actions', { action_type: 'InstanceStart' }, (process) => {
+      if (process.state !== 'Not started')
+        return 'Start microvm error: The requested operation is not supported after starting the microVM.';
+      if (!process.hasBootSource) return 'Start microvm error: Cannot start microvm without kernel configuration.';
+      process.state = 'Running';
+      return undefined;
+    });
+  }
+
+  async forward(request: ForwardRequest): Promise<ForwardResponse> {
+    const process = this.process();
+    process.calls.push({ method: request.method, path: `/${request.path}`, body: request.body?.toString('utf8') });
+    this.api.forwarded.push(request);
+    if (request.method === 'GET' && request.path === '') {
+      const body = Buffer.from(
+        JSON.stringify({ id: process.instanceId, state: process.state, vmm_version: '1.16.1', app_name: 'Firecracker' }),
+      );
+      return { statusCode: 200, contentType: 'application/json', body };
+    }
+    return { statusCode: 204, contentType: undefined, body: Buffer.alloc(0) };
+  }
+}
+
+/** Firecracker's API for the processes of a FakeVmm; `faults` makes a call answer a fault_message. */
+export class FakeFirecrackerApi implements FirecrackerApi {
+  /** `PUT /boot-source` → fault message */
+  readonly faults = new Map<string, string>();
+  readonly forwarded: ForwardRequest[] = [];
+  requestCount = 0;
+  /** Called before each configuration request is handled. */
+  onRequest: ((method: string, path: string) => void) | undefined;
+  releasedSockets: string[] = [];
+
+  constructor(private readonly vmm: FakeVmm) {}
+
+  client(socketPath: string): FirecrackerClient {
+    return new FakeFirecrackerClient(this, this.vmm, socketPath);
+  }
+
+  async release(socketPath: string): Promise<void> {
+    this.releasedSockets.push(socketPath);
+  }
+
+  async close(): Promise<void> {}
+}

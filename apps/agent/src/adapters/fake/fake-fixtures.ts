@@ -1,0 +1,28 @@
+import type { VmSpec } from '@hearth/contracts';
+import { isAppError, type AppError } from '@hearth/errors';
+import { fakeKernelPath, fakeRootfsPath } from './fake-agent-context.js';
+import { parseVmId } from '../../domain/vm-id.js';
+
+export const testVmId = parseVmId('vm_01JABCDEFGHJKMNPQRSTVWXYZ0');
+export const otherVmId = parseVmId('vm_01JABCDEFGHJKMNPQRSTVWXYZ1');
+
+export const testSpec: VmSpec = {
+  vcpuCount: 1,
+  memoryMib: 128,
+  kernelPath: fakeKernelPath,
+  rootfsSourcePath: fakeRootfsPath,
+  bootArgs: 'console=ttyS0 reboot=k panic=1 pci=off',
+  guestMac: '06:00:ac:10:00:02',
+  isMetricsEnabled: true,
+};
+
+/** The AppError a promise rejects with (fails the test when it resolves or throws something else). */
+export async function appErrorOf(promise: Promise<unknown>): Promise<AppError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isAppError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected the promise to reject with an AppError');
+}

@@ -1,0 +1,87 @@
+import { posix } from 'node:path';
+import { AppError } from '@hearth/errors';
+import type { HostFiles } from '../../application/ports/host-files.js';
+
+export interface FakeFile {
+  kind: 'file' | 'fifo' | 'socket' | 'directory';
+  content: string;
+  sizeBytes: number;
+}
+
+function isInside(root: string, path: string): boolean {
+  return path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
+}
+
+/** An in-memory filesystem of absolute paths; `symlinks` maps a link path to its target. */
+export class FakeHostFiles implements HostFiles {
+  readonly files = new Map<string, FakeFile>();
+  readonly symlinks = new Map<string, string>();
+  readonly unremovable = new Set<string>();
+  copyCount = 0;
+
+  addFile(path: string, content = '', sizeBytes = content.length): void {
+    this.files.set(path, { kind: 'file', content, sizeBytes });
+  }
+
+  appendTo(path: string, text: string): void {
+    const file = this.files.get(path) ?? { kind: 'file' as const, content: '', sizeBytes: 0 };
+    file.content += text;
+    file.sizeBytes = file.content.length;
+    this.files.set(path, file);
+  }
+
+  pathsUnder(directory: string): string[] {
+    return [...this.files.keys()].filter((path) => isInside(directory, path));
+  }
+
+  async copySparse(source: string, destination: string): Promise<number> {
+    this.copyCount += 1;
+    const file = this.files.get(this.resolve(source));
+    if (file === undefined || file.kind !== 'file') {
+      throw new AppError('HOST_COMMAND_FAILED', `cp: cannot stat '${source}': No such file or directory`, {
+        details: { argv: ['cp', source, destination], exitCode: 1, stderr: '' },
+      });
+    }
+    this.files.set(destination, { ...file });
+    return file.sizeBytes;
+  }
+
+  async createFifo(path: string): Promise<void> {
+    const existing = this.files.get(path);
+    if (existing !== undefined && existing.kind !== 'fifo')
+      throw new AppError('HOST_COMMAND_FAILED', `${path} exists and is not a FIFO`);
+    this.files.set(path, { kind: 'fifo', content: '', sizeBytes: 0 });
+  }
+
+  async exists(path: string): Promise<boolean> {
+    return this.files.has(path);
+  }
+
+  async remove(path: string): Promise<void> {
+    if (this.unremovable.has(path)) throw new AppError('HOST_COMMAND_FAILED', `EACCES: permission denied, unlink '${path}'`);
+    this.files.delete(path);
+  }
+
+  async removeDirectory(path: string): Promise<void> {
+    for (const file of this.pathsUnder(path)) this.files.delete(file);
+  }
+
+  async readTail(path: string, maxBytes: number): Promise<string> {
+    return (this.files.get(path)?.content ?? '').slice(-maxBytes);
+  }
+
+  private resolve(path: string): string {
+    return this.symlinks.get(path) ?? path;
+  }
+
+  async resolveInside(
+    root: string,
+    path: string,
+  ): Promise<{ kind: 'inside'; realPath: string } | { kind: 'outside'; realPath: string } | { kind: 'missing' }> {
+    const normalized = posix.normalize(path);
+    if (!posix.isAbsolute(path) || !isInside(posix.normalize(root), normalized)) return { kind: 'outside', realPath: normalized };
+    const realPath = this.resolve(normalized);
+    if (!this.files.has(realPath)) return { kind: 'missing' };
+    return isInside(root, realPath) ? { kind: 'inside', realPath } : { kind: 'outside', realPath };
+  }
+}

@@ -1,0 +1,61 @@
+import { AppError } from '@hearth/errors';
+import type { HostNetwork, LinkState } from '../../application/ports/host-network.js';
+
+interface FakeLink {
+  kind: 'bridge' | 'tap' | 'other';
+  isUp: boolean;
+  master: string | null;
+  addresses: string[];
+}
+
+/** In-memory links with the same observable behaviour as LinuxHostNetwork (see the contract suite). */
+export class FakeHostNetwork implements HostNetwork {
+  readonly links = new Map<string, FakeLink>();
+  /** Names whose deletion fails, to exercise cleanup leftovers. */
+  readonly undeletable = new Set<string>();
+  commandCount = 0;
+
+  /** A link created by someone else (not through this port). */
+  addForeignLink(name: string): void {
+    this.links.set(name, { kind: 'other', isUp: false, master: null, addresses: [] });
+  }
+
+  async ensureBridge(bridge: string, addressCidr: string | null): Promise<void> {
+    this.commandCount += 1;
+    const link = this.links.get(bridge) ?? { kind: 'bridge' as const, isUp: false, master: null, addresses: [] };
+    link.isUp = true;
+    if (addressCidr !== null && !link.addresses.includes(addressCidr)) link.addresses.push(addressCidr);
+    this.links.set(bridge, link);
+  }
+
+  async linkExists(name: string): Promise<boolean> {
+    return this.links.has(name);
+  }
+
+  async linkState(name: string): Promise<LinkState | null> {
+    const link = this.links.get(name);
+    return link === undefined ? null : { name, isUp: link.isUp, master: link.master, addresses: [...link.addresses] };
+  }
+
+  async createTap(name: string, bridge: string): Promise<'created' | 'name_taken'> {
+    this.commandCount += 1;
+    if (this.links.has(name)) return 'name_taken';
+    if (!this.links.has(bridge)) {
+      throw new AppError('HOST_COMMAND_FAILED', `Device "${bridge}" does not exist`, {
+        details: { argv: ['fake'], exitCode: 1, stderr: '' },
+      });
+    }
+    this.links.set(name, { kind: 'tap', isUp: true, master: bridge, addresses: [] });
+    return 'created';
+  }
+
+  async deleteLink(name: string): Promise<void> {
+    this.commandCount += 1;
+    if (this.undeletable.has(name)) {
+      throw new AppError('HOST_COMMAND_FAILED', `ip link del dev ${name} failed: Operation not permitted`, {
+        details: { argv: ['ip', 'link', 'del', 'dev', name], exitCode: 2, stderr: 'Operation not permitted' },
+      });
+    }
+    this.links.delete(name);
+  }
+}

@@ -1,0 +1,23 @@
+import type { HostFacts } from '@hearth/contracts';
+import type { HostProbe, HostResources } from '../../application/ports/host-probe.js';
+
+export class FakeHostProbe implements HostProbe {
+  hostResources: HostResources = { cpuCount: 4, memoryMibTotal: 8192, memoryMibAvailable: 6144 };
+  hostFacts: HostFacts = {
+    agentVersion: '0.1.0',
+    isKvmUsable: true,
+    hasFirecracker: true,
+    firecrackerBinary: '/usr/local/bin/firecracker',
+    isBridgeUp: true,
+    bridge: 'fcbr0',
+    spawnMode: 'direct',
+  };
+
+  async resources(): Promise<HostResources> {
+    return this.hostResources;
+  }
+
+  async facts(): Promise<HostFacts> {
+    return this.hostFacts;
+  }
+}

@@ -1,0 +1,148 @@
+import { spawn } from 'node:child_process';
+import { open, type FileHandle } from 'node:fs/promises';
+import { AppError } from '@hearth/errors';
+import type { AgentLog } from '../../application/ports/agent-log.js';
+import type { Clock } from '../../application/ports/clock.js';
+import type { CommandRunner } from '../../application/ports/command-runner.js';
+import type { SpawnVmmRequest, Vmm, VmmProcessRef } from '../../application/ports/vmm.js';
+import type { SpawnMode } from '../../domain/vm-record.js';
+import { readProcStat } from './proc-stat.js';
+
+export interface FirecrackerProcessVmmOptions {
+  readonly firecrackerBin: string;
+  readonly spawnMode: SpawnMode;
+  /** For `systemctl stop` in systemd-run mode. */
+  readonly runner: CommandRunner;
+  readonly clock: Clock;
+  readonly log: AgentLog;
+  /**
+   * Prepended to the command line; it must exec (not fork) so the pid stays Firecracker's.
+   * Tests use `['ip', 'netns', 'exec', '<ns>']`.
+   */
+  readonly commandPrefix?: readonly string[];
+}
+
+/** The systemd scope of a VM in systemd-run mode. */
+export function vmmUnitName(vmId: string): string {
+  return `hearth-vm-${vmId}`;
+}
+
+/**
+ * Firecracker as a host process. In `direct` mode it is spawned detached (its own session, via
+ * setsid) with stdout/stderr going to files in the VM directory, so it survives the Agent.
+ *
+ * In `systemd-run` mode it runs in a transient *scope* (`systemd-run --scope`), not a service:
+ * systemd-run registers the scope and then execs Firecracker itself, so the pid we get is
+ * Firecracker's, the stdio files we open are inherited directly, and the process sits in its own
+ * cgroup, outside the Agent's, so restarting the Agent's unit does not take VMs down. A service
+ * unit would need the pid fetched back from systemd and stdio re-plumbed through unit properties.
+ */
+export class FirecrackerProcessVmm implements Vmm {
+  readonly spawnMode: SpawnMode;
+
+  constructor(private readonly options: FirecrackerProcessVmmOptions) {
+    this.spawnMode = options.spawnMode;
+  }
+
+  async spawn(request: SpawnVmmRequest): Promise<VmmProcessRef> {
+    const firecracker = [
+      this.options.firecrackerBin,
+      '--api-sock',
+      request.socketPath,
+      '--id',
+      request.instanceId,
+      '--level',
+      'Info',
+    ];
+    const unit = this.spawnMode === 'systemd-run' ? vmmUnitName(request.vmId) : null;
+    const command =
+      unit === null
+        ? firecracker
+        : [
+            'systemd-run',
+            '--unit',
+            unit,
+            '--scope',
+            '--quiet',
+            '--collect',
+            '-p',
+            'KillMode=mixed',
+            '-p',
+            'TimeoutStopSec=5s',
+            '--',
+            ...firecracker,
+          ];
+    const [file, ...args] = [...(this.options.commandPrefix ?? []), ...command];
+    if (file === undefined) throw new AppError('VMM_SPAWN_FAILED', 'Empty command');
+
+    let stdout: FileHandle | undefined;
+    let stderr: FileHandle | undefined;
+    try {
+      stdout = await open(request.stdoutPath, 'a', 0o600);
+      stderr = await open(request.stderrPath, 'a', 0o600);
+      // umask 077 for the VMM, so its socket and files are not world-accessible. spawn() forks
+      // synchronously, so the temporary umask is seen by the child only.
+      const previousUmask = process.umask(0o077);
+      let child;
+      try {
+        child = spawn(file, args, { detached: true, stdio: ['ignore', stdout.fd, stderr.fd] });
+      } finally {
+        process.umask(previousUmask);
+      }
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+      child.unref();
+      const pid = child.pid;
+      if (pid === undefined) throw new Error('no pid');
+      const stat = await readProcStat(pid);
+      this.options.log.info({ vmId: request.vmId, pid, unit }, 'vmm spawned');
+      return { pid, startTime: stat?.startTime ?? -1, spawnMode: this.spawnMode, unit };
+    } catch (error) {
+      throw new AppError(
+        'VMM_SPAWN_FAILED',
+        `Could not start ${file}: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          details: { command: [file, ...args] },
+          cause: error,
+        },
+      );
+    } finally {
+      await stdout?.close();
+      await stderr?.close();
+    }
+  }
+
+  async isAlive(process: VmmProcessRef): Promise<boolean> {
+    const stat = await readProcStat(process.pid);
+    return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X' && stat.startTime === process.startTime;
+  }
+
+  /** Firecracker has no graceful stop (SIGTERM kills it too), so: SIGKILL, or stop its scope. */
+  async stop(ref: VmmProcessRef, timeoutMs: number): Promise<boolean> {
+    if (!(await this.isAlive(ref))) return true;
+    if (ref.unit !== null) {
+      try {
+        await this.options.runner.run(['systemctl', 'stop', `${ref.unit}.scope`]);
+      } catch (error) {
+        this.options.log.warn({ pid: ref.pid, unit: ref.unit, err: error }, 'systemctl stop failed; killing the process');
+      }
+    }
+    if (await this.isAlive(ref)) {
+      try {
+        process.kill(ref.pid, 'SIGKILL');
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'ESRCH') throw error;
+      }
+    }
+    const deadline = this.options.clock.monotonicMs() + timeoutMs;
+    let intervalMs = 1;
+    while (await this.isAlive(ref)) {
+      if (this.options.clock.monotonicMs() >= deadline) return false;
+      await this.options.clock.sleep(intervalMs);
+      intervalMs = Math.min(intervalMs * 2, 50);
+    }
+    return true;
+  }
+}

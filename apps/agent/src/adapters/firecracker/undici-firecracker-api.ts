@@ -1,0 +1,185 @@
+import { Client } from 'undici';
+import { AppError } from '@hearth/errors';
+import type {
+  FirecrackerApi,
+  FirecrackerClient,
+  FirecrackerInstanceInfo,
+  ForwardRequest,
+  ForwardResponse,
+} from '../../application/ports/firecracker-api.js';
+
+export interface UndiciFirecrackerApiOptions {
+  /** Per request, for headers and body; InstanceStart answers only once the vCPUs run. */
+  readonly requestTimeoutMs: number;
+}
+
+interface RawResponse {
+  readonly statusCode: number;
+  readonly contentType: string | undefined;
+  readonly body: Buffer;
+}
+
+/** `{"fault_message": ...}` from the API layer, or micro_http's `{ "error": "...\n..." }` (not valid JSON). */
+export function firecrackerErrorText(body: Buffer): string | undefined {
+  const text = body.toString('utf8');
+  try {
+    const parsed = JSON.parse(text) as { fault_message?: unknown; error?: unknown };
+    if (typeof parsed.fault_message === 'string') return parsed.fault_message;
+    if (typeof parsed.error === 'string') return parsed.error;
+  } catch {
+    const match = /"error"\s*:\s*"([\s\S]*)"\s*}\s*$/.exec(text);
+    if (match?.[1] !== undefined) return match[1];
+  }
+  return text.trim() === '' ? undefined : text.trim();
+}
+
+class UndiciFirecrackerClient implements FirecrackerClient {
+  private readonly client: Client;
+
+  constructor(
+    private readonly socketPath: string,
+    timeoutMs: number,
+  ) {
+    // One keep-alive connection per VM: Firecracker handles requests serially anyway.
+    this.client = new Client('http://localhost', {
+      socketPath,
+      pipelining: 1,
+      keepAliveTimeout: 60_000,
+      keepAliveMaxTimeout: 600_000,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      connect: { timeout: 2_000 },
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.client.close().catch(() => this.client.destroy());
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    body: Buffer | undefined,
+    headers: Record<string, string>,
+  ): Promise<RawResponse> {
+    try {
+      const response = await this.client.request({
+        method: method as 'GET',
+        path,
+        headers: body === undefined ? headers : { ...headers, 'content-length': String(body.length) },
+        body,
+      });
+      const payload = Buffer.from(await response.body.arrayBuffer());
+      const contentType = response.headers['content-type'];
+      return {
+        statusCode: response.statusCode,
+        contentType: Array.isArray(contentType) ? contentType[0] : contentType,
+        body: payload,
+      };
+    } catch (error) {
+      throw new AppError(
+        'FIRECRACKER_UNAVAILABLE',
+        `Firecracker API at ${this.socketPath} did not answer ${method} ${path}: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          details: { socketPath: this.socketPath, method, path },
+          cause: error,
+        },
+      );
+    }
+  }
+
+  private async call(method: 'GET' | 'PUT', path: string, json?: unknown): Promise<RawResponse> {
+    const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
+    const response = await this.send(
+      method,
+      path,
+      body,
+      body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+    );
+    if (response.statusCode >= 200 && response.statusCode < 300) return response;
+    const faultMessage = firecrackerErrorText(response.body) ?? `HTTP ${response.statusCode}`;
+    throw new AppError('FIRECRACKER_REJECTED', faultMessage, {
+      details: { faultMessage, method, path, statusCode: response.statusCode },
+    });
+  }
+
+  async describeInstance(): Promise<FirecrackerInstanceInfo> {
+    const response = await this.call('GET', '/');
+    const info = JSON.parse(response.body.toString('utf8')) as { id?: unknown; state?: unknown; vmm_version?: unknown };
+    return { id: String(info.id ?? ''), state: String(info.state ?? ''), vmmVersion: String(info.vmm_version ?? '') };
+  }
+
+  async putLogger(config: { logPath: string; level: string }): Promise<void> {
+    await this.call('PUT', '/logger', { log_path: config.logPath, level: config.level });
+  }
+
+  async putMetrics(config: { metricsPath: string }): Promise<void> {
+    await this.call('PUT', '/metrics', { metrics_path: config.metricsPath });
+  }
+
+  async putMachineConfig(config: { vcpuCount: number; memoryMib: number }): Promise<void> {
+    await this.call('PUT', '/machine-config', { vcpu_count: config.vcpuCount, mem_size_mib: config.memoryMib });
+  }
+
+  async putBootSource(config: { kernelImagePath: string; bootArgs: string }): Promise<void> {
+    await this.call('PUT', '/boot-source', { kernel_image_path: config.kernelImagePath, boot_args: config.bootArgs });
+  }
+
+  async putDrive(config: { driveId: string; pathOnHost: string; isRootDevice: boolean; isReadOnly: boolean }): Promise<void> {
+    await this.call('PUT', `/drives/${config.driveId}`, {
+      drive_id: config.driveId,
+      path_on_host: config.pathOnHost,
+      is_root_device: config.isRootDevice,
+      is_read_only: config.isReadOnly,
+    });
+  }
+
+  async putNetworkInterface(config: { ifaceId: string; hostDevName: string; guestMac: string }): Promise<void> {
+    await this.call('PUT', `/network-interfaces/${config.ifaceId}`, {
+      iface_id: config.ifaceId,
+      host_dev_name: config.hostDevName,
+      guest_mac: config.guestMac,
+    });
+  }
+
+  async startInstance(): Promise<void> {
+    await this.call('PUT', '/actions', { action_type: 'InstanceStart' });
+  }
+
+  async forward(request: ForwardRequest): Promise<ForwardResponse> {
+    const headers: Record<string, string> = {};
+    if (request.contentType !== undefined) headers['content-type'] = request.contentType;
+    if (request.correlationId !== undefined) headers['x-request-id'] = request.correlationId;
+    const hasBody =
+      request.body !== undefined && (request.body.length > 0 || request.method === 'PUT' || request.method === 'PATCH');
+    return this.send(request.method, `/${request.path}`, hasBody ? request.body : undefined, headers);
+  }
+}
+
+/** Firecracker's API over its Unix socket with undici, one keep-alive client per socket. */
+export class UndiciFirecrackerApi implements FirecrackerApi {
+  private readonly clients = new Map<string, UndiciFirecrackerClient>();
+
+  constructor(private readonly options: UndiciFirecrackerApiOptions) {}
+
+  client(socketPath: string): FirecrackerClient {
+    let client = this.clients.get(socketPath);
+    if (client === undefined) {
+      client = new UndiciFirecrackerClient(socketPath, this.options.requestTimeoutMs);
+      this.clients.set(socketPath, client);
+    }
+    return client;
+  }
+
+  async release(socketPath: string): Promise<void> {
+    const client = this.clients.get(socketPath);
+    this.clients.delete(socketPath);
+    await client?.close();
+  }
+
+  async close(): Promise<void> {
+    const clients = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.all(clients.map((client) => client.close()));
+  }
+}

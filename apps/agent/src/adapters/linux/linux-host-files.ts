@@ -1,0 +1,93 @@
+import { chmod, lstat, open, realpath, rm, stat } from 'node:fs/promises';
+import { isAbsolute, posix } from 'node:path';
+import { AppError } from '@hearth/errors';
+import type { CommandRunner } from '../../application/ports/command-runner.js';
+import type { HostFiles } from '../../application/ports/host-files.js';
+
+function isNotFound(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'ENOENT';
+}
+
+function isInside(root: string, path: string): boolean {
+  return path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
+}
+
+/** VM files on the local filesystem; copies and FIFOs through `cp` and `mkfifo` argument arrays. */
+export class LinuxHostFiles implements HostFiles {
+  constructor(private readonly runner: CommandRunner) {}
+
+  async copySparse(source: string, destination: string): Promise<number> {
+    await rm(destination, { force: true });
+    await this.runner.run(['cp', '--reflink=auto', '--sparse=always', '--', source, destination]);
+    await chmod(destination, 0o600);
+    return (await stat(destination)).size;
+  }
+
+  async createFifo(path: string): Promise<void> {
+    try {
+      const existing = await lstat(path);
+      if (existing.isFIFO()) {
+        await chmod(path, 0o600);
+        return;
+      }
+      throw new AppError('HOST_COMMAND_FAILED', `${path} exists and is not a FIFO`, { details: { path } });
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    await this.runner.run(['mkfifo', '-m', '0600', '--', path]);
+  }
+
+  async exists(path: string): Promise<boolean> {
+    try {
+      await lstat(path);
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+  }
+
+  async remove(path: string): Promise<void> {
+    await rm(path, { force: true });
+  }
+
+  async removeDirectory(path: string): Promise<void> {
+    await rm(path, { recursive: true, force: true });
+  }
+
+  async readTail(path: string, maxBytes: number): Promise<string> {
+    let handle;
+    try {
+      handle = await open(path, 'r');
+    } catch (error) {
+      if (isNotFound(error)) return '';
+      throw error;
+    }
+    try {
+      const { size } = await handle.stat();
+      const length = Math.min(size, maxBytes);
+      const buffer = Buffer.alloc(length);
+      await handle.read(buffer, 0, length, size - length);
+      return buffer.toString('utf8');
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async resolveInside(
+    root: string,
+    path: string,
+  ): Promise<{ kind: 'inside'; realPath: string } | { kind: 'outside'; realPath: string } | { kind: 'missing' }> {
+    const normalized = posix.normalize(path);
+    if (!isAbsolute(path) || !isInside(posix.normalize(root), normalized)) return { kind: 'outside', realPath: normalized };
+    let realRoot: string;
+    let realPath: string;
+    try {
+      [realRoot, realPath] = await Promise.all([realpath(root), realpath(normalized)]);
+    } catch (error) {
+      if (isNotFound(error)) return { kind: 'missing' };
+      throw error;
+    }
+    return isInside(realRoot, realPath) ? { kind: 'inside', realPath } : { kind: 'outside', realPath };
+  }
+}

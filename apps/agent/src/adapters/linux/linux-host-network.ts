@@ -1,0 +1,118 @@
+import { isAppError } from '@hearth/errors';
+import type { CommandRunner } from '../../application/ports/command-runner.js';
+import type { HostNetwork, LinkState } from '../../application/ports/host-network.js';
+
+interface IpLink {
+  readonly ifname: string;
+  readonly flags?: readonly string[];
+  readonly master?: string;
+}
+
+interface IpAddr {
+  readonly addr_info?: readonly { readonly family?: string; readonly local?: string; readonly prefixlen?: number }[];
+}
+
+function isMissingLink(error: unknown): boolean {
+  if (!isAppError(error) || error.code !== 'HOST_COMMAND_FAILED') return false;
+  const stderr = String(error.details?.['stderr'] ?? '');
+  return /does not exist|Cannot find device/i.test(stderr);
+}
+
+/** Links through iproute2 (`ip`), always with argument arrays. */
+export class LinuxHostNetwork implements HostNetwork {
+  /** Bridges already ensured by this process, so an apply costs no extra `ip` call. */
+  private readonly ensuredBridges = new Set<string>();
+
+  /** `ip` with `-n <netns>` when the links live in a named namespace. */
+  private readonly ip: readonly string[];
+
+  constructor(
+    private readonly runner: CommandRunner,
+    options: { readonly netns?: string | null } = {},
+  ) {
+    this.ip = options.netns ? ['ip', '-n', options.netns] : ['ip'];
+  }
+
+  async ensureBridge(bridge: string, addressCidr: string | null): Promise<void> {
+    const key = `${bridge} ${addressCidr ?? ''}`;
+    if (this.ensuredBridges.has(key)) return;
+    let state = await this.linkState(bridge);
+    if (state === null) {
+      try {
+        await this.runner.run([...this.ip, 'link', 'add', 'name', bridge, 'type', 'bridge']);
+      } catch (error) {
+        if ((await this.linkState(bridge)) === null) throw error;
+      }
+      state = await this.linkState(bridge);
+    }
+    if (state === null || !state.isUp) await this.runner.run([...this.ip, 'link', 'set', 'dev', bridge, 'up']);
+    if (addressCidr !== null && !(state?.addresses ?? []).includes(addressCidr)) {
+      try {
+        await this.runner.run([...this.ip, 'addr', 'add', addressCidr, 'dev', bridge]);
+      } catch (error) {
+        if (!(await this.linkState(bridge))?.addresses.includes(addressCidr)) throw error;
+      }
+    }
+    this.ensuredBridges.add(key);
+  }
+
+  async linkExists(name: string): Promise<boolean> {
+    return (await this.linkState(name)) !== null;
+  }
+
+  async linkState(name: string): Promise<LinkState | null> {
+    let stdout: string;
+    try {
+      ({ stdout } = await this.runner.run([...this.ip, '-j', 'addr', 'show', 'dev', name]));
+    } catch (error) {
+      if (isMissingLink(error)) return null;
+      throw error;
+    }
+    const [link] = JSON.parse(stdout) as (IpLink & IpAddr)[];
+    if (link === undefined) return null;
+    return {
+      name: link.ifname,
+      isUp: (link.flags ?? []).includes('UP'),
+      master: link.master ?? null,
+      addresses: (link.addr_info ?? []).flatMap((info) =>
+        info.family !== 'inet' || info.local === undefined ? [] : [`${info.local}/${info.prefixlen ?? 32}`],
+      ),
+    };
+  }
+
+  async createTap(name: string, bridge: string): Promise<'created' | 'name_taken'> {
+    try {
+      await this.runner.run([...this.ip, 'tuntap', 'add', 'dev', name, 'mode', 'tap']);
+    } catch (error) {
+      if (await this.linkExists(name)) return 'name_taken';
+      throw error;
+    }
+    try {
+      await this.attach(name, bridge);
+    } catch (error) {
+      // Not recorded yet: do not leave an unowned TAP behind.
+      await this.deleteLink(name).catch(() => undefined);
+      throw error;
+    }
+    return 'created';
+  }
+
+  private async attach(name: string, bridge: string): Promise<void> {
+    try {
+      await this.runner.run([...this.ip, 'link', 'set', 'dev', name, 'master', bridge, 'up']);
+    } catch (error) {
+      // Perhaps the bridge vanished since we ensured it: the next ensureBridge checks again.
+      for (const key of this.ensuredBridges) if (key.startsWith(`${bridge} `)) this.ensuredBridges.delete(key);
+      throw error;
+    }
+  }
+
+  async deleteLink(name: string): Promise<void> {
+    try {
+      await this.runner.run([...this.ip, 'link', 'del', 'dev', name]);
+    } catch (error) {
+      if (isMissingLink(error) || !(await this.linkExists(name))) return;
+      throw error;
+    }
+  }
+}

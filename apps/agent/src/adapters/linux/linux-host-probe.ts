@@ -1,0 +1,91 @@
+import { constants } from 'node:fs';
+import { access, open, readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { delimiter, join } from 'node:path';
+import type { HostFacts } from '@hearth/contracts';
+import type { HostNetwork } from '../../application/ports/host-network.js';
+import type { HostProbe, HostResources } from '../../application/ports/host-probe.js';
+import type { SpawnMode } from '../../domain/vm-record.js';
+
+/** MemTotal and MemAvailable (kB in /proc/meminfo) in MiB. */
+export function parseMeminfo(text: string): { memoryMibTotal: number; memoryMibAvailable: number } {
+  const kib = (key: string): number => {
+    const match = new RegExp(`^${key}:\\s+(\\d+)\\s+kB`, 'm').exec(text);
+    return match?.[1] === undefined ? 0 : Number(match[1]);
+  };
+  return { memoryMibTotal: Math.floor(kib('MemTotal') / 1024), memoryMibAvailable: Math.floor(kib('MemAvailable') / 1024) };
+}
+
+/** Finds an executable: a path containing `/` as is, otherwise along PATH. */
+export async function resolveExecutable(command: string, pathVariable: string): Promise<string | null> {
+  const candidates = command.includes('/')
+    ? [command]
+    : pathVariable
+        .split(delimiter)
+        .filter((dir) => dir !== '')
+        .map((dir) => join(dir, command));
+  for (const candidate of candidates) {
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // try the next one
+    }
+  }
+  return null;
+}
+
+export interface LinuxHostProbeOptions {
+  readonly agentVersion: string;
+  readonly firecrackerBin: string;
+  readonly pathVariable: string;
+  readonly bridge: string;
+  readonly spawnMode: SpawnMode;
+  /** Where the bridge lives (possibly another network namespace). */
+  readonly network: HostNetwork;
+}
+
+/** CPU and memory from the kernel; preflight facts from /dev/kvm, PATH and the bridge's link state. */
+export class LinuxHostProbe implements HostProbe {
+  constructor(private readonly options: LinuxHostProbeOptions) {}
+
+  async resources(): Promise<HostResources> {
+    return { cpuCount: availableParallelism(), ...parseMeminfo(await readFile('/proc/meminfo', 'utf8')) };
+  }
+
+  async facts(): Promise<HostFacts> {
+    const [isKvmUsable, firecracker, isBridgeUp] = await Promise.all([
+      this.isKvmUsable(),
+      resolveExecutable(this.options.firecrackerBin, this.options.pathVariable),
+      this.isBridgeUp(),
+    ]);
+    return {
+      agentVersion: this.options.agentVersion,
+      isKvmUsable,
+      hasFirecracker: firecracker !== null,
+      firecrackerBinary: firecracker ?? this.options.firecrackerBin,
+      isBridgeUp,
+      bridge: this.options.bridge,
+      spawnMode: this.options.spawnMode,
+    };
+  }
+
+  private async isKvmUsable(): Promise<boolean> {
+    try {
+      const handle = await open('/dev/kvm', 'r+');
+      await handle.close();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async isBridgeUp(): Promise<boolean> {
+    try {
+      return (await this.options.network.linkState(this.options.bridge))?.isUp ?? false;
+    } catch {
+      return false;
+    }
+  }
+
+}

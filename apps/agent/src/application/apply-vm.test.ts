@@ -1,0 +1,254 @@
+import { describe, expect, it } from 'vitest';
+import type { VmSpec } from '@hearth/contracts';
+import { isAppError } from '@hearth/errors';
+import { createFakeAgent, fakeKernelPath, fakeRootfsPath } from '../adapters/fake/fake-agent-context.js';
+import { parseVmId } from '../domain/vm-id.js';
+import type { VmRecord } from '../domain/vm-record.js';
+import { applyVm } from './apply-vm.js';
+import { deleteVm } from './delete-vm.js';
+
+const vmId = parseVmId('vm_01JABCDEFGHJKMNPQRSTVWXYZ0');
+const spec: VmSpec = {
+  vcpuCount: 2,
+  memoryMib: 256,
+  kernelPath: fakeKernelPath,
+  rootfsSourcePath: fakeRootfsPath,
+  bootArgs: 'console=ttyS0 reboot=k panic=1 pci=off',
+  guestMac: '06:00:ac:10:00:02',
+  isMetricsEnabled: true,
+};
+
+async function rejection(
+  promise: Promise<unknown>,
+): Promise<{ code: string; message: string; details: Record<string, unknown> | undefined }> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isAppError(error))
+      return { code: error.code, message: error.message, details: error.details as Record<string, unknown> | undefined };
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('applyVm', () => {
+  it('runs every step in order and leaves a running VM', async () => {
+    const agent = createFakeAgent();
+    const result = await applyVm(agent.context, vmId, spec);
+
+    expect(result.steps.map((step) => step.name)).toEqual([
+      'tap',
+      'rootfs',
+      'spawn',
+      'logger',
+      'metrics',
+      'machine-config',
+      'boot-source',
+      'drives',
+      'network',
+      'start',
+    ]);
+    expect(result.steps.every((step) => step.hasRun)).toBe(true);
+    expect(result.vm.vmmState).toBe('running');
+    expect(result.vm.tapName).toBe('fchjkmnpqrstvwx');
+    expect(result.vm.rootfsPath).toBe(`/srv/fc/vms/${vmId}/rootfs.ext4`);
+  });
+
+  it('configures Firecracker with the private rootfs copy, the TAP and the spec', async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, vmId, spec);
+
+    const [process] = agent.vmm.liveProcesses;
+    expect(process?.instanceId).toBe('vm-01JABCDEFGHJKMNPQRSTVWXYZ0');
+    expect(process?.calls.map((call) => [call.path, call.body])).toEqual([
+      ['/logger', { logPath: `/srv/fc/vms/${vmId}/firecracker.log`, level: 'Info' }],
+      ['/metrics', { metricsPath: `/srv/fc/vms/${vmId}/metrics.fifo` }],
+      ['/machine-config', { vcpuCount: 2, memoryMib: 256 }],
+      ['/boot-source', { kernelImagePath: fakeKernelPath, bootArgs: spec.bootArgs }],
+      [
+        '/drives/rootfs',
+        { driveId: 'rootfs', pathOnHost: `/srv/fc/vms/${vmId}/rootfs.ext4`, isRootDevice: true, isReadOnly: false },
+      ],
+      ['/network-interfaces/eth0', { ifaceId: 'eth0', hostDevName: 'fchjkmnpqrstvwx', guestMac: spec.guestMac }],
+      ['/actions', { action_type: 'InstanceStart' }],
+    ]);
+  });
+
+  it('records the TAP, the complete rootfs copy and the process before configuring Firecracker', async () => {
+    const agent = createFakeAgent();
+    let beforeLogger: VmRecord | undefined;
+    agent.firecracker.onRequest = (_method, path) => {
+      if (path === '/logger') beforeLogger = agent.records.records.get(vmId);
+    };
+
+    await applyVm(agent.context, vmId, spec);
+
+    expect(beforeLogger?.tap?.name).toBe('fchjkmnpqrstvwx');
+    expect(beforeLogger?.rootfs?.sizeBytes).toBe(64 * 1024 * 1024);
+    expect(beforeLogger?.process?.pid).toBe(agent.vmm.liveProcesses[0]?.pid);
+    expect(beforeLogger?.socketPath).toBe(`/srv/fc/vms/${vmId}/fc.sock`);
+  });
+
+  it('records the rootfs copy as incomplete before copying', async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, vmId, spec);
+
+    const firstWithRootfs = agent.records.history.find((record) => record.rootfs !== null);
+    expect(firstWithRootfs?.rootfs).toEqual({
+      path: `/srv/fc/vms/${vmId}/rootfs.ext4`,
+      sourcePath: fakeRootfsPath,
+      sizeBytes: null,
+    });
+  });
+
+  it('answers the same without side effects when the running VM is applied again', async () => {
+    const agent = createFakeAgent();
+    const first = await applyVm(agent.context, vmId, spec);
+    const requestsBefore = agent.firecracker.requestCount;
+    const commandsBefore = agent.network.commandCount;
+    const savesBefore = agent.records.history.length;
+
+    const second = await applyVm(agent.context, vmId, spec);
+
+    expect(second.vm).toEqual(first.vm);
+    expect(second.steps.every((step) => !step.hasRun)).toBe(true);
+    expect(agent.vmm.processes.size).toBe(1);
+    expect(agent.files.copyCount).toBe(1);
+    expect(agent.network.commandCount).toBe(commandsBefore);
+    expect(agent.records.history.length).toBe(savesBefore);
+    expect(agent.firecracker.requestCount - requestsBefore).toBeLessThanOrEqual(1);
+  });
+
+  it('rejects a different spec for a running VM with VM_INVALID_TRANSITION', async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, vmId, spec);
+
+    const error = await rejection(applyVm(agent.context, vmId, { ...spec, memoryMib: 512 }));
+
+    expect(error.code).toBe('VM_INVALID_TRANSITION');
+  });
+
+  it('keeps Firecracker fault_message in a FIRECRACKER_REJECTED error', async () => {
+    const agent = createFakeAgent();
+    agent.firecracker.faults.set(
+      'PUT /boot-source',
+      'Boot source error: The kernel file cannot be opened: No such file or directory (os error 2)',
+    );
+
+    const error = await rejection(applyVm(agent.context, vmId, spec));
+
+    expect(error.code).toBe('FIRECRACKER_REJECTED');
+    expect(error.message).toBe('Boot source error: The kernel file cannot be opened: No such file or directory (os error 2)');
+    expect(error.details?.['faultMessage']).toBe(error.message);
+  });
+
+  it('leaves a record of everything created when a step fails, and delete then removes it all', async () => {
+    const agent = createFakeAgent();
+    agent.firecracker.faults.set('PUT /network-interfaces/eth0', 'Network config error: Could not create the network device');
+    await rejection(applyVm(agent.context, vmId, spec));
+
+    const record = await agent.records.get(vmId);
+    expect(record?.lifecycle).toBe('failed');
+    expect(record?.tap).not.toBeNull();
+    expect(record?.process).not.toBeNull();
+    expect(record?.fifoPath).not.toBeNull();
+
+    const cleanup = await deleteVm(agent.context, vmId);
+
+    expect(cleanup.removed.map((resource) => resource.kind)).toEqual([
+      'process',
+      'tap',
+      'socket',
+      'fifo',
+      'rootfs',
+      'log',
+      'log',
+      'log',
+      'directory',
+    ]);
+    expect(agent.vmm.liveProcesses).toEqual([]);
+    expect([...agent.network.links.keys()]).toEqual(['fcbr0']);
+    expect(agent.files.pathsUnder(`/srv/fc/vms/${vmId}`)).toEqual([]);
+    expect(await agent.records.get(vmId)).toBeUndefined();
+  });
+
+  it('completes a failed VM when applied again, reusing its TAP, rootfs copy and live VMM', async () => {
+    const agent = createFakeAgent();
+    agent.firecracker.faults.set('PUT /drives/rootfs', 'Drive config error: A root block device already exists!');
+    await rejection(applyVm(agent.context, vmId, spec));
+    agent.firecracker.faults.clear();
+
+    const result = await applyVm(agent.context, vmId, spec);
+
+    expect(result.vm.vmmState).toBe('running');
+    expect(result.steps.filter((step) => !step.hasRun).map((step) => step.name)).toEqual(['tap', 'rootfs', 'spawn', 'metrics']);
+    expect(agent.vmm.processes.size).toBe(1);
+  });
+
+  it('refuses image paths outside the image root before creating anything', async () => {
+    const agent = createFakeAgent();
+    agent.files.addFile('/etc/shadow', 'secret');
+
+    const error = await rejection(applyVm(agent.context, vmId, { ...spec, kernelPath: '/srv/images/../../etc/shadow' }));
+
+    expect(error.code).toBe('IMAGE_PATH_FORBIDDEN');
+    expect(agent.records.history).toEqual([]);
+  });
+
+  it('refuses a symlink in the image root that points outside it', async () => {
+    const agent = createFakeAgent();
+    agent.files.addFile('/etc/shadow', 'secret');
+    agent.files.symlinks.set('/srv/images/escape', '/etc/shadow');
+
+    const error = await rejection(applyVm(agent.context, vmId, { ...spec, rootfsSourcePath: '/srv/images/escape' }));
+
+    expect(error.code).toBe('IMAGE_PATH_FORBIDDEN');
+  });
+
+  it('answers IMAGE_FILE_NOT_FOUND for a missing image', async () => {
+    const agent = createFakeAgent();
+
+    const error = await rejection(applyVm(agent.context, vmId, { ...spec, kernelPath: '/srv/images/missing' }));
+
+    expect(error.code).toBe('IMAGE_FILE_NOT_FOUND');
+  });
+
+  it('rejects a run directory whose socket path would exceed 107 bytes with HOST_LIMIT_EXCEEDED', async () => {
+    const agent = createFakeAgent({ runDir: `/srv/${'x'.repeat(80)}` });
+
+    const error = await rejection(applyVm(agent.context, vmId, spec));
+
+    expect(error.code).toBe('HOST_LIMIT_EXCEEDED');
+    expect(agent.records.history).toEqual([]);
+  });
+
+  it('fails with VMM_SPAWN_FAILED quoting stderr when Firecracker exits before answering', async () => {
+    const agent = createFakeAgent();
+    agent.vmm.nextSpawnCrashOutput = 'Error: Kvm(Error opening /dev/kvm)\n';
+
+    const error = await rejection(applyVm(agent.context, vmId, spec));
+
+    expect(error.code).toBe('VMM_SPAWN_FAILED');
+    expect(error.message).toContain('Error opening /dev/kvm');
+  });
+
+  it('skips the metrics step when metrics are disabled', async () => {
+    const agent = createFakeAgent();
+
+    const result = await applyVm(agent.context, vmId, { ...spec, isMetricsEnabled: false });
+
+    expect(result.steps.map((step) => step.name)).not.toContain('metrics');
+    expect((await agent.records.get(vmId))?.fifoPath).toBeNull();
+  });
+
+  it('picks another TAP name when the first candidate is taken by a foreign link', async () => {
+    const agent = createFakeAgent();
+    agent.network.addForeignLink('fchjkmnpqrstvwx');
+
+    const result = await applyVm(agent.context, vmId, spec);
+
+    expect(result.vm.tapName).not.toBe('fchjkmnpqrstvwx');
+    expect(result.vm.tapName).toHaveLength(15);
+    expect(agent.network.links.get('fchjkmnpqrstvwx')?.kind).toBe('other');
+  });
+});

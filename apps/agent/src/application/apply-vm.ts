@@ -1,0 +1,174 @@
+import type { ApplyVmResult, StepName, StepTiming, VmSpec } from '@hearth/contracts';
+import { AppError } from '@hearth/errors';
+import { applyPlan } from '../domain/apply-plan.js';
+import { assertUnixSocketPath } from '../domain/unix-socket-path.js';
+import { vmPaths } from '../domain/vm-paths.js';
+import { isSameSpec } from '../domain/vm-record.js';
+import type { VmId } from '../domain/vm-id.js';
+import type { AgentContext } from './agent-context.js';
+import { agentVmFromRecord, observeVm } from './describe-vm.js';
+import { ensureTap } from './ensure-tap.js';
+import { resolveImagePath } from './image-paths.js';
+import { prepareMetricsFifo } from './prepare-metrics-fifo.js';
+import { prepareRootfs } from './prepare-rootfs.js';
+import { spawnVmm } from './spawn-vmm.js';
+import { VmLedger } from './vm-ledger.js';
+
+const firecrackerSteps: ReadonlySet<StepName> = new Set([
+  'logger',
+  'metrics',
+  'machine-config',
+  'boot-source',
+  'drives',
+  'network',
+  'start',
+]);
+
+/**
+ * `PUT /vms/:id`: applies the whole VM as idempotent steps, each timed. A VM already running with
+ * the same spec is answered as it is, without side effects. On failure the record keeps whatever
+ * was created, so stop or delete can remove it.
+ */
+export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): Promise<ApplyVmResult> {
+  const plan = applyPlan(spec);
+  return context.locks.run(vmId, async () => {
+    const paths = vmPaths(context.settings.runDir, vmId);
+    assertUnixSocketPath(paths.socket);
+    const [kernelPath, rootfsSourcePath] = await Promise.all([
+      resolveImagePath(context, spec.kernelPath, 'kernelPath'),
+      resolveImagePath(context, spec.rootfsSourcePath, 'rootfsSourcePath'),
+    ]);
+
+    const existing = await context.records.get(vmId);
+    if (
+      existing !== undefined &&
+      existing.lifecycle === 'running' &&
+      existing.process !== null &&
+      (await context.vmm.isAlive(existing.process))
+    ) {
+      if (existing.spec !== null && isSameSpec(existing.spec, spec)) {
+        return { vm: await observeVm(context, existing), steps: plan.map((name) => ({ name, durationMs: 0, hasRun: false })) };
+      }
+      throw new AppError(
+        'VM_INVALID_TRANSITION',
+        `VM ${vmId} is running with a different spec; stop it before applying another`,
+        {
+          details: { vmId },
+        },
+      );
+    }
+
+    const ledger = await VmLedger.openOrCreate(context, vmId);
+    await ledger.commit({ lifecycle: 'applying', spec });
+    const steps: StepTiming[] = [];
+    const measure = async (name: StepName, run: () => Promise<boolean>): Promise<StepTiming> => {
+      const startedAt = context.clock.monotonicMs();
+      const hasRun = await run();
+      return { name, durationMs: Math.max(0, context.clock.monotonicMs() - startedAt), hasRun };
+    };
+    const timed = async (name: StepName, run: () => Promise<boolean>): Promise<void> => {
+      steps.push(await measure(name, run));
+    };
+
+    try {
+      let tapName = '';
+      let rootfsPath = '';
+      let socketPath = '';
+      let isAlreadyStarted = false;
+      // The TAP, the rootfs copy and the VMM do not depend on each other (Firecracker opens the TAP
+      // and the drive only at their PUTs), so they run side by side; each records its own fields.
+      const [tapStep, rootfsStep, spawnStep, fifoPrepared] = await Promise.allSettled([
+        measure('tap', async () => {
+          const outcome = await ensureTap(context, ledger);
+          tapName = outcome.result.tapName;
+          return outcome.hasRun;
+        }),
+        measure('rootfs', async () => {
+          const outcome = await prepareRootfs(context, ledger, rootfsSourcePath);
+          rootfsPath = outcome.result.rootfsPath;
+          return outcome.hasRun;
+        }),
+        measure('spawn', async () => {
+          const outcome = await spawnVmm(context, ledger);
+          socketPath = outcome.result.socketPath;
+          if (outcome.result.wasRunning) {
+            const info = await context.firecracker.client(socketPath).describeInstance();
+            isAlreadyStarted = info.state !== 'Not started';
+          }
+          return outcome.hasRun;
+        }),
+        // Not a step of its own: the metrics step below only waits for it.
+        spec.isMetricsEnabled ? prepareMetricsFifo(context, ledger) : Promise.resolve(undefined),
+      ]);
+      for (const outcome of [tapStep, rootfsStep, spawnStep, fifoPrepared]) {
+        if (outcome.status === 'rejected') throw outcome.reason;
+      }
+      for (const outcome of [tapStep, rootfsStep, spawnStep]) if (outcome.status === 'fulfilled') steps.push(outcome.value);
+      const fifo = fifoPrepared.status === 'fulfilled' ? fifoPrepared.value : undefined;
+
+      const api = context.firecracker.client(socketPath);
+      const configure = async (name: StepName, run: () => Promise<void>): Promise<void> => {
+        await timed(name, async () => {
+          if (isAlreadyStarted) return false;
+          await run();
+          return true;
+        });
+      };
+      for (const name of plan.filter((step) => firecrackerSteps.has(step))) {
+        switch (name) {
+          case 'logger':
+            // firecracker.log was recorded by the spawn step.
+            await configure(name, () => api.putLogger({ logPath: paths.firecrackerLog, level: 'Info' }));
+            break;
+          case 'metrics':
+            await timed(name, async () => {
+              const process = ledger.record.process;
+              if (isAlreadyStarted || process === null || process.isMetricsConfigured) return false;
+              if (fifo === undefined) return false;
+              await api.putMetrics({ metricsPath: fifo.result.fifoPath });
+              await ledger.commit({ process: { ...process, isMetricsConfigured: true } });
+              return true;
+            });
+            break;
+          case 'machine-config':
+            await configure(name, () => api.putMachineConfig({ vcpuCount: spec.vcpuCount, memoryMib: spec.memoryMib }));
+            break;
+          case 'boot-source':
+            await configure(name, () => api.putBootSource({ kernelImagePath: kernelPath, bootArgs: spec.bootArgs }));
+            break;
+          case 'drives':
+            await configure(name, () =>
+              api.putDrive({ driveId: 'rootfs', pathOnHost: rootfsPath, isRootDevice: true, isReadOnly: false }),
+            );
+            break;
+          case 'network':
+            await configure(name, () =>
+              api.putNetworkInterface({ ifaceId: 'eth0', hostDevName: tapName, guestMac: spec.guestMac }),
+            );
+            break;
+          case 'start':
+            await configure(name, async () => {
+              await api.startInstance();
+              const info = await api.describeInstance();
+              if (info.state !== 'Running') {
+                throw new AppError('VM_START_FAILED', `Firecracker reports "${info.state}" after InstanceStart`, {
+                  details: { state: info.state },
+                });
+              }
+            });
+            break;
+          default:
+            break;
+        }
+      }
+      await ledger.commit({ lifecycle: 'running' });
+      // The start step (or the already-started check) has just seen "Running": no extra round trip.
+      return { vm: agentVmFromRecord(ledger.record, 'running'), steps };
+    } catch (error) {
+      await ledger.commit({ lifecycle: 'failed' }).catch((saveError: unknown) => {
+        context.log.error({ vmId, err: saveError }, 'vm record could not be saved after a failed apply');
+      });
+      throw error;
+    }
+  });
+}

@@ -1,0 +1,40 @@
+import type { AgentVm, VmmState } from '@hearth/contracts';
+import { vmmStateFromFirecracker } from '../domain/firecracker-state.js';
+import { recordedResources, type VmRecord } from '../domain/vm-record.js';
+import type { VmId } from '../domain/vm-id.js';
+import type { AgentContext } from './agent-context.js';
+import { VmLedger } from './vm-ledger.js';
+
+/** What the Agent observes about a recorded VM: its record plus the VMM's own state. */
+export async function observeVm(context: AgentContext, record: VmRecord): Promise<AgentVm> {
+  return agentVmFromRecord(record, await observeVmmState(context, record));
+}
+
+export function agentVmFromRecord(record: VmRecord, vmmState: VmmState): AgentVm {
+  return {
+    vmId: record.vmId,
+    vmmState,
+    pid: record.process?.pid ?? null,
+    tapName: record.tap?.name ?? null,
+    socketPath: record.socketPath,
+    rootfsPath: record.rootfs?.path ?? null,
+    resources: recordedResources(record),
+  };
+}
+
+async function observeVmmState(context: AgentContext, record: VmRecord): Promise<VmmState> {
+  if (record.process === null) return 'absent';
+  if (!(await context.vmm.isAlive(record.process))) return 'exited';
+  if (record.socketPath === null) return 'not_started';
+  try {
+    const info = await context.firecracker.client(record.socketPath).describeInstance();
+    return vmmStateFromFirecracker(info.state);
+  } catch {
+    return record.lifecycle === 'running' ? 'running' : 'not_started';
+  }
+}
+
+export async function describeVm(context: AgentContext, vmId: VmId): Promise<AgentVm> {
+  const ledger = await VmLedger.open(context, vmId);
+  return observeVm(context, ledger.record);
+}

@@ -1,0 +1,45 @@
+export interface FirecrackerInstanceInfo {
+  readonly id: string;
+  /** "Not started" | "Running" | "Paused" */
+  readonly state: string;
+  readonly vmmVersion: string;
+}
+
+export interface ForwardRequest {
+  readonly method: string;
+  /** Relative to the API root, without a leading slash (`machine-config`). */
+  readonly path: string;
+  readonly contentType: string | undefined;
+  readonly body: Buffer | undefined;
+  readonly correlationId: string | undefined;
+}
+
+export interface ForwardResponse {
+  readonly statusCode: number;
+  readonly contentType: string | undefined;
+  readonly body: Buffer;
+}
+
+/**
+ * One VM's Firecracker API. Rejections become `FIRECRACKER_REJECTED` with the `fault_message`
+ * kept; a socket that cannot be reached becomes `FIRECRACKER_UNAVAILABLE`.
+ */
+export interface FirecrackerClient {
+  describeInstance(): Promise<FirecrackerInstanceInfo>;
+  putLogger(config: { logPath: string; level: 'Error' | 'Warning' | 'Info' | 'Debug' | 'Trace' | 'Off' }): Promise<void>;
+  putMetrics(config: { metricsPath: string }): Promise<void>;
+  putMachineConfig(config: { vcpuCount: number; memoryMib: number }): Promise<void>;
+  putBootSource(config: { kernelImagePath: string; bootArgs: string }): Promise<void>;
+  putDrive(config: { driveId: string; pathOnHost: string; isRootDevice: boolean; isReadOnly: boolean }): Promise<void>;
+  putNetworkInterface(config: { ifaceId: string; hostDevName: string; guestMac: string }): Promise<void>;
+  startInstance(): Promise<void>;
+  /** Passes a request through unchanged and answers Firecracker's status, content type and body. */
+  forward(request: ForwardRequest): Promise<ForwardResponse>;
+}
+
+export interface FirecrackerApi {
+  /** A keep-alive client for the socket, reused until released. */
+  client(socketPath: string): FirecrackerClient;
+  release(socketPath: string): Promise<void>;
+  close(): Promise<void>;
+}

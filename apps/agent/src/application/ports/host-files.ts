@@ -1,0 +1,19 @@
+/** Files the Agent creates for a VM. Paths are absolute; nothing is world-accessible. */
+export interface HostFiles {
+  /** Copies `source` to `destination` (reflink when possible, sparse), returning the size in bytes. */
+  copySparse(source: string, destination: string): Promise<number>;
+  /** Creates a FIFO with mode 0600; an existing FIFO at that path is kept. */
+  createFifo(path: string): Promise<void>;
+  exists(path: string): Promise<boolean>;
+  /** Removes a file, FIFO or socket; a missing path is not an error. */
+  remove(path: string): Promise<void>;
+  /** Removes a directory and what is left inside it; a missing path is not an error. */
+  removeDirectory(path: string): Promise<void>;
+  /** The last `maxBytes` of a text file, or '' when it does not exist. */
+  readTail(path: string, maxBytes: number): Promise<string>;
+  /** Resolves symlinks: `inside` only when the real path lies inside the real `root`. */
+  resolveInside(
+    root: string,
+    path: string,
+  ): Promise<{ kind: 'inside'; realPath: string } | { kind: 'outside'; realPath: string } | { kind: 'missing' }>;
+}

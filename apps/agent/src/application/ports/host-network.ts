@@ -1,0 +1,25 @@
+export interface LinkState {
+  readonly name: string;
+  /** Administratively up (IFF_UP). */
+  readonly isUp: boolean;
+  /** The bridge the link is attached to. */
+  readonly master: string | null;
+  /** IPv4 addresses as CIDRs (`172.30.0.1/24`); the kernel's IPv6 link-local ones are left out. */
+  readonly addresses: readonly string[];
+}
+
+/** The host's links: one bridge and one TAP per VM. All operations are idempotent. */
+export interface HostNetwork {
+  /** Creates the bridge if missing, sets it up and adds `addressCidr` when given and not present. */
+  ensureBridge(bridge: string, addressCidr: string | null): Promise<void>;
+  linkExists(name: string): Promise<boolean>;
+  /** Null when there is no such link. */
+  linkState(name: string): Promise<LinkState | null>;
+  /**
+   * Creates a TAP, attaches it to the bridge and sets it up. Answers `name_taken` (and changes
+   * nothing) when a link with that name already exists.
+   */
+  createTap(name: string, bridge: string): Promise<'created' | 'name_taken'>;
+  /** Deletes a link; a missing link is not an error. */
+  deleteLink(name: string): Promise<void>;
+}

@@ -1,0 +1,12 @@
+import type { HostHeartbeat, HostRegistered, HostRegistration } from '@hearth/contracts';
+
+export type RegisterOutcome =
+  { readonly kind: 'registered'; readonly host: HostRegistered } | { readonly kind: 'failed'; readonly reason: string };
+export type HeartbeatOutcome =
+  { readonly kind: 'ok' } | { readonly kind: 'unknown_host' } | { readonly kind: 'failed'; readonly reason: string };
+
+/** The Manager's host registration API, as the Agent calls it. Never throws. */
+export interface ManagerApi {
+  register(registration: HostRegistration): Promise<RegisterOutcome>;
+  heartbeat(hostId: string, heartbeat: HostHeartbeat): Promise<HeartbeatOutcome>;
+}

@@ -1,0 +1,29 @@
+import type { SpawnMode } from '../../domain/vm-record.js';
+
+export interface SpawnVmmRequest {
+  readonly vmId: string;
+  /** The `--id` given to Firecracker (alphanumerics and `-`). */
+  readonly instanceId: string;
+  readonly socketPath: string;
+  readonly stdoutPath: string;
+  readonly stderrPath: string;
+}
+
+export interface VmmProcessRef {
+  readonly pid: number;
+  /** Field 22 of /proc/<pid>/stat when the process was started. */
+  readonly startTime: number;
+  readonly spawnMode: SpawnMode;
+  readonly unit: string | null;
+}
+
+/** The Firecracker process lifecycle. Spawned processes outlive the Agent. */
+export interface Vmm {
+  readonly spawnMode: SpawnMode;
+  /** Starts Firecracker (the socket path must not exist); resolves once the process exists. */
+  spawn(request: SpawnVmmRequest): Promise<VmmProcessRef>;
+  /** True when the pid is alive, not a zombie, and is the same process (start time). */
+  isAlive(process: VmmProcessRef): Promise<boolean>;
+  /** Kills the process and waits until it is gone; false when it is still there at the deadline. */
+  stop(process: VmmProcessRef, timeoutMs: number): Promise<boolean>;
+}

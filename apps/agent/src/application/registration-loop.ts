@@ -1,0 +1,123 @@
+import type { HostHeartbeat, HostRegistration } from '@hearth/contracts';
+import { backoffDelayMs, type BackoffPolicy } from '../domain/backoff.js';
+import type { AgentLog } from './ports/agent-log.js';
+import type { ManagerApi } from './ports/manager-api.js';
+import type { TimerHandle, Timers } from './ports/timers.js';
+
+export interface RegistrationLoopOptions {
+  readonly manager: ManagerApi;
+  readonly timers: Timers;
+  readonly log: AgentLog;
+  /** In [0, 1); jitter for the backoff. */
+  readonly random: () => number;
+  readonly registration: () => Promise<HostRegistration>;
+  readonly heartbeat: () => Promise<HostHeartbeat>;
+  /** Overrides the interval the Manager answers at registration. */
+  readonly heartbeatIntervalMs: number | null;
+  readonly backoff: BackoffPolicy;
+}
+
+/**
+ * Registers this Agent with the Manager, then heartbeats. While the Manager is unreachable it
+ * retries with capped exponential backoff and jitter; a heartbeat answered "unknown host" registers
+ * again. One timer at a time; `stop()` waits for an attempt in flight.
+ */
+export class RegistrationLoop {
+  private isRunning = false;
+  private timer: TimerHandle | null = null;
+  private inFlight: Promise<void> | null = null;
+  private failures = 0;
+  private intervalMs = 0;
+  private registeredHostId: string | null = null;
+
+  constructor(private readonly options: RegistrationLoopOptions) {}
+
+  /** The host id the Manager gave us, once registered. */
+  get hostId(): string | null {
+    return this.registeredHostId;
+  }
+
+  start(): void {
+    if (this.isRunning) return;
+    this.isRunning = true;
+    this.schedule(0, () => this.register());
+  }
+
+  async stop(): Promise<void> {
+    this.isRunning = false;
+    if (this.timer !== null) this.options.timers.clearTimeout(this.timer);
+    this.timer = null;
+    await this.inFlight;
+  }
+
+  private schedule(delayMs: number, attempt: () => Promise<void>): void {
+    if (!this.isRunning) return;
+    this.timer = this.options.timers.setTimeout(() => {
+      this.timer = null;
+      this.inFlight = attempt().finally(() => {
+        this.inFlight = null;
+      });
+    }, delayMs);
+  }
+
+  private retryDelayMs(): number {
+    this.failures += 1;
+    return backoffDelayMs(this.options.backoff, this.failures, this.options.random());
+  }
+
+  private async register(): Promise<void> {
+    const { log, manager } = this.options;
+    let outcome: Awaited<ReturnType<ManagerApi['register']>>;
+    try {
+      outcome = await manager.register(await this.options.registration());
+    } catch (error) {
+      outcome = { kind: 'failed', reason: error instanceof Error ? error.message : String(error) };
+    }
+    if (!this.isRunning) return;
+    if (outcome.kind === 'registered') {
+      this.failures = 0;
+      this.registeredHostId = outcome.host.id;
+      this.intervalMs = this.options.heartbeatIntervalMs ?? outcome.host.heartbeatIntervalMs;
+      log.info({ hostId: outcome.host.id, heartbeatIntervalMs: this.intervalMs }, 'registered with manager');
+      this.schedule(this.intervalMs, () => this.heartbeat());
+      return;
+    }
+    const delayMs = this.retryDelayMs();
+    log.warn({ reason: outcome.reason, attempt: this.failures, retryInMs: delayMs }, 'registration failed; retrying');
+    this.schedule(delayMs, () => this.register());
+  }
+
+  private async heartbeat(): Promise<void> {
+    const { log, manager } = this.options;
+    const hostId = this.registeredHostId;
+    if (hostId === null) {
+      this.schedule(0, () => this.register());
+      return;
+    }
+    let outcome: Awaited<ReturnType<ManagerApi['heartbeat']>>;
+    try {
+      outcome = await manager.heartbeat(hostId, await this.options.heartbeat());
+    } catch (error) {
+      outcome = { kind: 'failed', reason: error instanceof Error ? error.message : String(error) };
+    }
+    if (!this.isRunning) return;
+    switch (outcome.kind) {
+      case 'ok':
+        this.failures = 0;
+        this.schedule(this.intervalMs, () => this.heartbeat());
+        return;
+      case 'unknown_host':
+        log.warn({ hostId }, 'manager does not know this host; registering again');
+        this.registeredHostId = null;
+        this.failures = 0;
+        this.schedule(0, () => this.register());
+        return;
+      case 'failed': {
+        const delayMs = Math.min(this.retryDelayMs(), this.intervalMs);
+        log.warn({ hostId, reason: outcome.reason, attempt: this.failures, retryInMs: delayMs }, 'heartbeat failed; retrying');
+        this.schedule(delayMs, () => this.heartbeat());
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import type { HostResource } from '@hearth/contracts';
+import type { AgentContext } from './agent-context.js';
+import type { VmLedger } from './vm-ledger.js';
+
+export interface ReleaseOutcome {
+  readonly removed: HostResource[];
+  readonly leftovers: HostResource[];
+}
+
+type Removal = {
+  readonly resource: HostResource;
+  readonly remove: () => Promise<boolean>;
+  readonly forget: () => Promise<unknown>;
+};
+
+/**
+ * Removes what a running VM holds: the process (killed and waited for), its TAP, API socket and
+ * metrics FIFO; with `isDeleting`, also the rootfs copy, the logs and the directory. Each removal
+ * is written to the record as it happens; what could not be removed is reported, never hidden.
+ */
+export async function releaseVmResources(context: AgentContext, ledger: VmLedger, isDeleting: boolean): Promise<ReleaseOutcome> {
+  const { files, network, vmm, firecracker, settings } = context;
+  const vmId = ledger.record.vmId;
+  const removed: HostResource[] = [];
+  const leftovers: HostResource[] = [];
+
+  const attempt = async (removal: Removal): Promise<void> => {
+    let isGone = false;
+    try {
+      isGone = await removal.remove();
+    } catch (error) {
+      context.log.warn({ vmId, resource: removal.resource, err: error }, 'host resource could not be removed');
+    }
+    if (isGone) {
+      await removal.forget();
+      removed.push(removal.resource);
+    } else {
+      leftovers.push(removal.resource);
+    }
+  };
+
+  const socketPath = ledger.record.socketPath;
+  if (socketPath !== null) await firecracker.release(socketPath);
+
+  const process = ledger.record.process;
+  if (process !== null) {
+    await attempt({
+      resource: { kind: 'process', ref: String(process.pid), vmId },
+      remove: () => vmm.stop(process, settings.stopTimeoutMs),
+      forget: () => ledger.commit({ process: null }),
+    });
+  }
+  const tap = ledger.record.tap;
+  if (tap !== null) {
+    await attempt({
+      resource: { kind: 'tap', ref: tap.name, vmId },
+      remove: async () => {
+        await network.deleteLink(tap.name);
+        return !(await network.linkExists(tap.name));
+      },
+      forget: () => ledger.commit({ tap: null }),
+    });
+  }
+  const fileRemoval = (kind: HostResource['kind'], path: string, forget: () => Promise<unknown>): Removal => ({
+    resource: { kind, ref: path, vmId },
+    remove: async () => {
+      await files.remove(path);
+      return !(await files.exists(path));
+    },
+    forget,
+  });
+  if (socketPath !== null) await attempt(fileRemoval('socket', socketPath, () => ledger.commit({ socketPath: null })));
+  const fifoPath = ledger.record.fifoPath;
+  if (fifoPath !== null) await attempt(fileRemoval('fifo', fifoPath, () => ledger.commit({ fifoPath: null })));
+  if (!isDeleting) return { removed, leftovers };
+
+  const rootfs = ledger.record.rootfs;
+  if (rootfs !== null) await attempt(fileRemoval('rootfs', rootfs.path, () => ledger.commit({ rootfs: null })));
+  for (const path of ledger.record.logPaths) {
+    await attempt(fileRemoval('log', path, () => ledger.commit({ logPaths: ledger.record.logPaths.filter((p) => p !== path) })));
+  }
+  if (leftovers.length === 0) {
+    const directory = ledger.record.directory;
+    await attempt({
+      resource: { kind: 'directory', ref: directory, vmId },
+      remove: async () => {
+        await context.records.remove(vmId);
+        return !(await files.exists(directory));
+      },
+      forget: async () => undefined,
+    });
+  }
+  return { removed, leftovers };
+}

@@ -1,0 +1,90 @@
+import type { SpawnResult } from '@hearth/contracts';
+import { AppError, isAppError } from '@hearth/errors';
+import { assertUnixSocketPath } from '../domain/unix-socket-path.js';
+import { firecrackerInstanceId } from '../domain/vm-id.js';
+import { vmPaths } from '../domain/vm-paths.js';
+import { withLogPath } from '../domain/vm-record.js';
+import type { AgentContext } from './agent-context.js';
+import type { StepOutcome } from './ensure-tap.js';
+import type { VmmProcessRef } from './ports/vmm.js';
+import type { VmLedger } from './vm-ledger.js';
+
+const maxPollIntervalMs = 10;
+const diagnosticTailBytes = 2048;
+
+/**
+ * Starts the VM's Firecracker unless a live one is recorded, then waits until its API answers
+ * `GET /`. A process that exits before that fails with VMM_SPAWN_FAILED quoting its output.
+ */
+export async function spawnVmm(context: AgentContext, ledger: VmLedger): Promise<StepOutcome<SpawnResult>> {
+  const paths = vmPaths(context.settings.runDir, ledger.record.vmId);
+  const recorded = ledger.record.process;
+  if (recorded !== null && ledger.record.socketPath !== null && (await context.vmm.isAlive(recorded))) {
+    return { result: { pid: recorded.pid, socketPath: ledger.record.socketPath, wasRunning: true }, hasRun: false };
+  }
+  assertUnixSocketPath(paths.socket);
+  // Firecracker refuses to bind an existing path and never unlinks its socket.
+  await context.firecracker.release(paths.socket);
+  await context.files.remove(paths.socket);
+  // Firecracker's own log is created later by PUT /logger; recording it now saves a write.
+  let record = ledger.record;
+  for (const path of [paths.stdoutLog, paths.stderrLog, paths.firecrackerLog])
+    record = withLogPath(record, path, context.clock.now());
+  await ledger.commit({ logPaths: record.logPaths, process: null });
+
+  const process = await context.vmm.spawn({
+    vmId: ledger.record.vmId,
+    instanceId: firecrackerInstanceId(ledger.record.vmId),
+    socketPath: paths.socket,
+    stdoutPath: paths.stdoutLog,
+    stderrPath: paths.stderrLog,
+  });
+  await ledger.commit({ process: { ...process, isMetricsConfigured: false }, socketPath: paths.socket });
+  await waitUntilReady(context, process, paths.socket, [paths.stderrLog, paths.stdoutLog]);
+  return { result: { pid: process.pid, socketPath: paths.socket, wasRunning: false }, hasRun: true };
+}
+
+async function waitUntilReady(
+  context: AgentContext,
+  process: VmmProcessRef,
+  socketPath: string,
+  outputPaths: readonly string[],
+): Promise<void> {
+  const { clock, firecracker, vmm } = context;
+  const client = firecracker.client(socketPath);
+  const deadline = clock.monotonicMs() + context.settings.readyTimeoutMs;
+  let intervalMs = 1;
+  for (;;) {
+    try {
+      await client.describeInstance();
+      return;
+    } catch (error) {
+      if (!isAppError(error) || error.code !== 'FIRECRACKER_UNAVAILABLE') throw error;
+    }
+    if (!(await vmm.isAlive(process))) {
+      const tails = await Promise.all(outputPaths.map((path) => context.files.readTail(path, diagnosticTailBytes)));
+      const output = tails
+        .map((tail) => tail.trim())
+        .filter((tail) => tail !== '')
+        .join('\n');
+      throw new AppError(
+        'VMM_SPAWN_FAILED',
+        `Firecracker (pid ${process.pid}) exited before its API answered${output === '' ? '' : `: ${output}`}`,
+        {
+          details: { pid: process.pid, output },
+        },
+      );
+    }
+    if (clock.monotonicMs() >= deadline) {
+      throw new AppError(
+        'VMM_SPAWN_FAILED',
+        `Firecracker (pid ${process.pid}) did not answer on ${socketPath} within ${context.settings.readyTimeoutMs} ms`,
+        {
+          details: { pid: process.pid, socketPath, timeoutMs: context.settings.readyTimeoutMs },
+        },
+      );
+    }
+    await clock.sleep(intervalMs);
+    intervalMs = Math.min(intervalMs * 2, maxPollIntervalMs);
+  }
+}

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { AgentConfigError, loadAgentConfig } from './config.js';
+
+const hostname = { hostname: 'host-a' };
+
+function problemsOf(env: NodeJS.ProcessEnv): readonly string[] {
+  try {
+    loadAgentConfig(env, hostname);
+  } catch (error) {
+    if (error instanceof AgentConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('loadAgentConfig', () => {
+  it('uses the documented defaults for an empty environment', () => {
+    const config = loadAgentConfig({}, hostname);
+
+    expect(config).toMatchObject({
+      bind: { host: '127.0.0.1', port: 19090 },
+      advertiseAddr: 'http://127.0.0.1:19090',
+      name: 'host-a',
+      managerBase: 'http://127.0.0.1:8080',
+      runDir: '/srv/fc',
+      bridge: 'fcbr0',
+      bridgeAddressCidr: null,
+      firecrackerBin: 'firecracker',
+      spawnMode: 'auto',
+      imageRoot: '/srv/images',
+      logLevel: 'info',
+      heartbeatIntervalMs: null,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('reports every invalid variable at once', () => {
+    const problems = problemsOf({
+      AGENT_BIND: 'nope',
+      FC_BRIDGE: 'a-bridge-name-too-long',
+      FC_BRIDGE_ADDR: '300.0.0.1/24',
+      AGENT_SPAWN_MODE: 'docker',
+      AGENT_LOG_LEVEL: 'loud',
+      AGENT_HEARTBEAT_MS: '5s',
+      FC_RUN_DIR: 'relative',
+    });
+
+    expect(problems.map((problem) => problem.split(' ')[0])).toEqual([
+      'AGENT_BIND',
+      'FC_RUN_DIR',
+      'FC_BRIDGE',
+      'FC_BRIDGE_ADDR',
+      'AGENT_SPAWN_MODE',
+      'AGENT_LOG_LEVEL',
+      'AGENT_HEARTBEAT_MS',
+    ]);
+  });
+
+  it('refuses a run directory too long for the VM API socket paths', () => {
+    expect(problemsOf({ FC_RUN_DIR: `/${'d'.repeat(80)}` })[0]).toMatch(/FC_RUN_DIR is too long/);
+  });
+
+  it('disables registration with AGENT_REGISTER=false or an empty MANAGER_BASE', () => {
+    expect(loadAgentConfig({ AGENT_REGISTER: 'false' }, hostname).managerBase).toBeNull();
+    expect(loadAgentConfig({ MANAGER_BASE: '' }, hostname).managerBase).toBeNull();
+  });
+
+  it('derives the advertised address from AGENT_BIND', () => {
+    expect(loadAgentConfig({ AGENT_BIND: '0.0.0.0:9999' }, hostname).advertiseAddr).toBe('http://0.0.0.0:9999');
+  });
+});

@@ -1,0 +1,182 @@
+import { hostname as osHostname } from 'node:os';
+import { isAbsolute, posix } from 'node:path';
+import { interfaceNameProblem } from './domain/interface-name.js';
+import { unixSocketPathProblem } from './domain/unix-socket-path.js';
+import { vmPaths } from './domain/vm-paths.js';
+import type { VmId } from './domain/vm-id.js';
+
+export type SpawnModeSetting = 'direct' | 'systemd-run' | 'auto';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface AgentConfig {
+  readonly bind: { readonly host: string; readonly port: number };
+  readonly advertiseAddr: string;
+  readonly name: string;
+  /** Null when registration is disabled (AGENT_REGISTER=false or an empty MANAGER_BASE). */
+  readonly managerBase: string | null;
+  readonly runDir: string;
+  readonly bridge: string;
+  readonly bridgeAddressCidr: string | null;
+  /**
+   * A named network namespace (`ip netns`) holding the bridge, the TAPs and the VMMs, as the
+   * jailer's `--netns` does; null keeps them in the Agent's own namespace.
+   */
+  readonly netns: string | null;
+  readonly firecrackerBin: string;
+  readonly spawnMode: SpawnModeSetting;
+  readonly imageRoot: string;
+  readonly logLevel: LogLevel;
+  readonly heartbeatIntervalMs: number | null;
+  /** PATH, for resolving FIRECRACKER_BIN and systemd-run. */
+  readonly searchPath: string;
+}
+
+export class AgentConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid Agent configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'AgentConfigError';
+  }
+}
+
+const logLevels: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const longestVmId = 'vm_01JABCDEFGHJKMNPQRSTVWXYZ0' as VmId;
+
+function parseBind(value: string): { host: string; port: number } | string {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(value);
+  if (match === null) return `must be host:port (e.g. 127.0.0.1:19090), got ${JSON.stringify(value)}`;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return `port must be 1..65535, got ${port}`;
+  return { host: match[1] ?? match[2] ?? '', port };
+}
+
+function parseHttpUrl(value: string): string | undefined {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? value.replace(/\/+$/, '') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseBoolean(value: string): boolean | undefined {
+  const lower = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(lower)) return true;
+  if (['0', 'false', 'no', 'off'].includes(lower)) return false;
+  return undefined;
+}
+
+function parseIpv4Cidr(value: string): boolean {
+  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value);
+  if (match === null) return false;
+  const octets = match.slice(1, 5).map(Number);
+  return octets.every((octet) => octet <= 255) && Number(match[5]) <= 32;
+}
+
+/**
+ * Reads every Agent variable (see apps/agent/.env.example), reports every problem at once and
+ * returns a frozen config. The only reader of the environment.
+ */
+export function loadAgentConfig(
+  env: NodeJS.ProcessEnv,
+  defaults: { hostname: string } = { hostname: osHostname() },
+): AgentConfig {
+  const problems: string[] = [];
+  const read = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+
+  const bindText = read('AGENT_BIND') ?? '127.0.0.1:19090';
+  const bind = parseBind(bindText);
+  if (typeof bind === 'string') problems.push(`AGENT_BIND ${bind}`);
+
+  const advertiseText = read('AGENT_ADVERTISE_ADDR') ?? `http://${bindText}`;
+  const advertiseAddr = parseHttpUrl(advertiseText);
+  if (advertiseAddr === undefined)
+    problems.push(`AGENT_ADVERTISE_ADDR must be an http(s) URL, got ${JSON.stringify(advertiseText)}`);
+
+  const name = read('AGENT_NAME') ?? defaults.hostname;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.length > 253) {
+    problems.push(
+      `AGENT_NAME must be 1..253 characters of [A-Za-z0-9._-] starting with a letter or digit, got ${JSON.stringify(name)}`,
+    );
+  }
+
+  let isRegistering = true;
+  const registerText = read('AGENT_REGISTER');
+  if (registerText !== undefined) {
+    const parsed = parseBoolean(registerText);
+    if (parsed === undefined) problems.push(`AGENT_REGISTER must be true or false, got ${JSON.stringify(registerText)}`);
+    else isRegistering = parsed;
+  }
+  let managerBase: string | null = null;
+  const managerText = env['MANAGER_BASE'] === undefined ? 'http://127.0.0.1:8080' : env['MANAGER_BASE'].trim();
+  if (managerText !== '') {
+    const parsed = parseHttpUrl(managerText);
+    if (parsed === undefined) problems.push(`MANAGER_BASE must be an http(s) URL or empty, got ${JSON.stringify(managerText)}`);
+    else managerBase = parsed;
+  }
+  if (!isRegistering) managerBase = null;
+
+  const runDir = read('FC_RUN_DIR') ?? '/srv/fc';
+  if (!isAbsolute(runDir)) problems.push(`FC_RUN_DIR must be an absolute path, got ${JSON.stringify(runDir)}`);
+  else {
+    const socketProblem = unixSocketPathProblem(vmPaths(posix.normalize(runDir), longestVmId).socket);
+    if (socketProblem !== undefined) problems.push(`FC_RUN_DIR is too long for VM API sockets: ${socketProblem}`);
+  }
+
+  const bridge = read('FC_BRIDGE') ?? 'fcbr0';
+  const bridgeProblem = interfaceNameProblem(bridge);
+  if (bridgeProblem !== undefined) problems.push(`FC_BRIDGE ${bridgeProblem}`);
+
+  const bridgeAddressCidr = read('FC_BRIDGE_ADDR') ?? null;
+  if (bridgeAddressCidr !== null && !parseIpv4Cidr(bridgeAddressCidr)) {
+    problems.push(`FC_BRIDGE_ADDR must be an IPv4 CIDR such as 172.30.0.1/24, got ${JSON.stringify(bridgeAddressCidr)}`);
+  }
+
+  const netns = read('FC_NETNS') ?? null;
+  if (netns !== null && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(netns)) {
+    problems.push(`FC_NETNS must be a network namespace name (letters, digits, . _ -), got ${JSON.stringify(netns)}`);
+  }
+
+  const firecrackerBin = read('FIRECRACKER_BIN') ?? 'firecracker';
+
+  const spawnModeText = read('AGENT_SPAWN_MODE') ?? 'auto';
+  if (!['direct', 'systemd-run', 'auto'].includes(spawnModeText)) {
+    problems.push(`AGENT_SPAWN_MODE must be direct, systemd-run or auto, got ${JSON.stringify(spawnModeText)}`);
+  }
+
+  const imageRoot = read('AGENT_IMAGE_ROOT') ?? '/srv/images';
+  if (!isAbsolute(imageRoot)) problems.push(`AGENT_IMAGE_ROOT must be an absolute path, got ${JSON.stringify(imageRoot)}`);
+
+  const logLevelText = read('AGENT_LOG_LEVEL') ?? 'info';
+  if (!logLevels.includes(logLevelText as LogLevel))
+    problems.push(`AGENT_LOG_LEVEL must be one of ${logLevels.join(', ')}, got ${JSON.stringify(logLevelText)}`);
+
+  let heartbeatIntervalMs: number | null = null;
+  const heartbeatText = read('AGENT_HEARTBEAT_MS');
+  if (heartbeatText !== undefined) {
+    const parsed = Number(heartbeatText);
+    if (!/^\d+$/.test(heartbeatText) || parsed < 100 || parsed > 3_600_000)
+      problems.push(`AGENT_HEARTBEAT_MS must be an integer 100..3600000, got ${JSON.stringify(heartbeatText)}`);
+    else heartbeatIntervalMs = parsed;
+  }
+
+  if (problems.length > 0) throw new AgentConfigError(problems);
+  return Object.freeze({
+    bind: Object.freeze(bind as { host: string; port: number }),
+    advertiseAddr: advertiseAddr as string,
+    name,
+    managerBase,
+    runDir: posix.normalize(runDir),
+    bridge,
+    bridgeAddressCidr,
+    netns,
+    firecrackerBin,
+    spawnMode: spawnModeText as SpawnModeSetting,
+    imageRoot: posix.normalize(imageRoot),
+    logLevel: logLevelText as LogLevel,
+    heartbeatIntervalMs,
+    searchPath: read('PATH') ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  });
+}

@@ -1,0 +1,32 @@
+import { posix } from 'node:path';
+import type { VmId } from './vm-id.js';
+
+/** Every file the Agent keeps for one VM, all inside `${runDir}/vms/<vmId>/`. */
+export interface VmPaths {
+  readonly directory: string;
+  readonly record: string;
+  readonly socket: string;
+  readonly firecrackerLog: string;
+  readonly stdoutLog: string;
+  readonly stderrLog: string;
+  readonly metricsFifo: string;
+  readonly rootfs: string;
+}
+
+export function vmsDirectory(runDir: string): string {
+  return posix.join(runDir, 'vms');
+}
+
+export function vmPaths(runDir: string, vmId: VmId): VmPaths {
+  const directory = posix.join(vmsDirectory(runDir), vmId);
+  return {
+    directory,
+    record: posix.join(directory, 'record.json'),
+    socket: posix.join(directory, 'fc.sock'),
+    firecrackerLog: posix.join(directory, 'firecracker.log'),
+    stdoutLog: posix.join(directory, 'stdout.log'),
+    stderrLog: posix.join(directory, 'stderr.log'),
+    metricsFifo: posix.join(directory, 'metrics.fifo'),
+    rootfs: posix.join(directory, 'rootfs.ext4'),
+  };
+}

@@ -1,0 +1,125 @@
+import type { HostResource, VmSpec } from '@hearth/contracts';
+import { AppError } from '@hearth/errors';
+import type { VmId } from './vm-id.js';
+
+/** The record's own lifecycle, kept apart from what the VMM process reports (`VmmState`). */
+export type VmLifecycle = 'applying' | 'running' | 'failed' | 'stopped';
+
+const transitions: Readonly<Record<VmLifecycle, readonly VmLifecycle[]>> = {
+  applying: ['applying', 'running', 'failed', 'stopped'],
+  running: ['applying', 'stopped'],
+  failed: ['applying', 'stopped'],
+  stopped: ['applying', 'stopped'],
+};
+
+export function canTransition(from: VmLifecycle, to: VmLifecycle): boolean {
+  return transitions[from].includes(to);
+}
+
+export type SpawnMode = 'direct' | 'systemd-run';
+
+/** A Firecracker process the Agent started. `startTime` (field 22 of /proc/<pid>/stat) guards against pid reuse. */
+export interface VmmProcessRecord {
+  readonly pid: number;
+  readonly startTime: number;
+  readonly spawnMode: SpawnMode;
+  /** systemd unit name in systemd-run mode. */
+  readonly unit: string | null;
+  /** Firecracker accepts PUT /metrics once per process. */
+  readonly isMetricsConfigured: boolean;
+}
+
+export interface TapRecord {
+  readonly name: string;
+  readonly bridge: string;
+}
+
+export interface RootfsRecord {
+  readonly path: string;
+  readonly sourcePath: string;
+  /** Null while the copy is in progress (recorded before `cp` runs). */
+  readonly sizeBytes: number | null;
+}
+
+/**
+ * The ledger of one VM: every side effect on the host is written here (atomically) before the next
+ * step runs, so a restarted Agent can re-adopt the VM and delete can undo everything.
+ */
+export interface VmRecord {
+  readonly schemaVersion: 1;
+  readonly vmId: VmId;
+  readonly lifecycle: VmLifecycle;
+  readonly spec: VmSpec | null;
+  readonly directory: string;
+  readonly tap: TapRecord | null;
+  readonly rootfs: RootfsRecord | null;
+  readonly process: VmmProcessRecord | null;
+  readonly socketPath: string | null;
+  readonly fifoPath: string | null;
+  readonly logPaths: readonly string[];
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export function newVmRecord(vmId: VmId, directory: string, now: Date): VmRecord {
+  const at = now.toISOString();
+  return {
+    schemaVersion: 1,
+    vmId,
+    lifecycle: 'applying',
+    spec: null,
+    directory,
+    tap: null,
+    rootfs: null,
+    process: null,
+    socketPath: null,
+    fifoPath: null,
+    logPaths: [],
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+export function updateRecord(
+  record: VmRecord,
+  change: Partial<Omit<VmRecord, 'vmId' | 'schemaVersion' | 'createdAt' | 'updatedAt' | 'directory'>>,
+  now: Date,
+): VmRecord {
+  if (change.lifecycle !== undefined && !canTransition(record.lifecycle, change.lifecycle)) {
+    throw new AppError('VM_INVALID_TRANSITION', `VM ${record.vmId} cannot go from ${record.lifecycle} to ${change.lifecycle}`, {
+      details: { from: record.lifecycle, to: change.lifecycle },
+    });
+  }
+  return { ...record, ...change, updatedAt: now.toISOString() };
+}
+
+export function withLogPath(record: VmRecord, path: string, now: Date): VmRecord {
+  return record.logPaths.includes(path) ? record : updateRecord(record, { logPaths: [...record.logPaths, path] }, now);
+}
+
+/** Everything the record says exists on the host, in the order delete removes it. */
+export function recordedResources(record: VmRecord): HostResource[] {
+  const vmId = record.vmId;
+  const resources: HostResource[] = [];
+  if (record.process !== null) resources.push({ kind: 'process', ref: String(record.process.pid), vmId });
+  if (record.tap !== null) resources.push({ kind: 'tap', ref: record.tap.name, vmId });
+  if (record.socketPath !== null) resources.push({ kind: 'socket', ref: record.socketPath, vmId });
+  if (record.fifoPath !== null) resources.push({ kind: 'fifo', ref: record.fifoPath, vmId });
+  if (record.rootfs !== null) resources.push({ kind: 'rootfs', ref: record.rootfs.path, vmId });
+  for (const path of record.logPaths) resources.push({ kind: 'log', ref: path, vmId });
+  resources.push({ kind: 'directory', ref: record.directory, vmId });
+  return resources;
+}
+
+/** True when a re-PUT asks for exactly what is already applied. */
+export function isSameSpec(a: VmSpec, b: VmSpec): boolean {
+  return (
+    a.vcpuCount === b.vcpuCount &&
+    a.memoryMib === b.memoryMib &&
+    a.kernelPath === b.kernelPath &&
+    a.rootfsSourcePath === b.rootfsSourcePath &&
+    a.bootArgs === b.bootArgs &&
+    a.guestMac.toLowerCase() === b.guestMac.toLowerCase() &&
+    a.isMetricsEnabled === b.isMetricsEnabled
+  );
+}

@@ -1,0 +1,208 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger, type HttpServer } from '@hearth/http-server';
+import { createFakeAgent, type FakeAgent } from '../adapters/fake/fake-agent-context.js';
+import { FakeHostProbe } from '../adapters/fake/fake-host-probe.js';
+import { testSpec, testVmId } from '../adapters/fake/fake-fixtures.js';
+import { createAgentApp } from './create-agent-app.js';
+
+let app: HttpServer | undefined;
+
+function build(): { app: HttpServer; agent: FakeAgent } {
+  const agent = createFakeAgent();
+  app = createAgentApp({
+    logger: createLogger({ name: 'agent-test', level: 'silent' }),
+    context: agent.context,
+    status: { probe: new FakeHostProbe(), records: agent.records, clock: agent.clock, hostName: 'host-a' },
+  });
+  return { app, agent };
+}
+
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+const vmUrl = `/agent/v1/vms/${testVmId}`;
+
+describe('Agent HTTP API', () => {
+  it('applies a VM with PUT and answers the steps and the VM', async () => {
+    const { app } = build();
+
+    const response = await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+
+    expect(response.statusCode).toBe(200);
+    const body = response.json();
+    expect(body.vm).toMatchObject({ vmId: testVmId, vmmState: 'running', tapName: 'fchjkmnpqrstvwx' });
+    expect(body.steps).toHaveLength(10);
+  });
+
+  it('rejects a malformed VM id with a 400 problem carrying the code and correlation id', async () => {
+    const { app } = build();
+
+    const response = await app.inject({
+      method: 'PUT',
+      url: '/agent/v1/vms/vm_nope',
+      payload: testSpec,
+      headers: { 'x-request-id': 'req-abcdef12' },
+    });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.headers['x-request-id']).toBe('req-abcdef12');
+    expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', status: 400, correlationId: 'req-abcdef12' });
+  });
+
+  it('rejects unknown fields in the VM spec', async () => {
+    const { app } = build();
+
+    const response = await app.inject({ method: 'PUT', url: vmUrl, payload: { ...testSpec, smt: true } });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual([{ field: 'body/smt', message: 'is not a known field' }]);
+  });
+
+  it('answers MALFORMED_JSON for a body that is not JSON', async () => {
+    const { app } = build();
+
+    const response = await app.inject({
+      method: 'PUT',
+      url: vmUrl,
+      payload: '{"vcpuCount":',
+      headers: { 'content-type': 'application/json' },
+    });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.json().code).toBe('MALFORMED_JSON');
+  });
+
+  it('answers 404 VM_NOT_FOUND for a VM the Agent never created', async () => {
+    const { app } = build();
+
+    const response = await app.inject({ method: 'GET', url: vmUrl });
+
+    expect(response.statusCode).toBe(404);
+    expect(response.json().code).toBe('VM_NOT_FOUND');
+  });
+
+  it('answers 404 VM_NOT_FOUND when deleting an unknown VM', async () => {
+    const { app } = build();
+
+    expect((await app.inject({ method: 'DELETE', url: vmUrl })).json().code).toBe('VM_NOT_FOUND');
+  });
+
+  it('refuses a proxy path outside the allow-list with 403 PROXY_PATH_NOT_ALLOWED', async () => {
+    const { app } = build();
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+
+    const response = await app.inject({ method: 'PUT', url: `${vmUrl}/proxy/cpu-config`, payload: {} });
+
+    expect(response.statusCode).toBe(403);
+    expect(response.json().code).toBe('PROXY_PATH_NOT_ALLOWED');
+  });
+
+  it('passes a proxied request body through unparsed and keeps a 204 a 204', async () => {
+    const { app, agent } = build();
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+
+    const response = await app.inject({
+      method: 'PATCH',
+      url: `${vmUrl}/proxy/vm`,
+      payload: '{"state":"Paused"}',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'req-proxy-0001' },
+    });
+
+    expect(response.statusCode).toBe(204);
+    expect(response.body).toBe('');
+    expect(agent.firecracker.forwarded.at(-1)).toMatchObject({ method: 'PATCH', path: 'vm', correlationId: 'req-proxy-0001' });
+    expect(agent.firecracker.forwarded.at(-1)?.body?.toString('utf8')).toBe('{"state":"Paused"}');
+  });
+
+  it('proxies GET / to the VM and returns Firecracker status and body', async () => {
+    const { app } = build();
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+
+    const response = await app.inject({ method: 'GET', url: `${vmUrl}/proxy/` });
+
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ state: 'Running', id: 'vm-01JABCDEFGHJKMNPQRSTVWXYZ0' });
+  });
+
+  it('answers 404 VM_NOT_FOUND for a proxy request to an unknown VM', async () => {
+    const { app } = build();
+
+    const response = await app.inject({ method: 'GET', url: `${vmUrl}/proxy/vm/config` });
+
+    expect(response.statusCode).toBe(404);
+    expect(response.json().code).toBe('VM_NOT_FOUND');
+  });
+
+  it('stops a VM and reports what was removed', async () => {
+    const { app } = build();
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+
+    const response = await app.inject({ method: 'POST', url: `${vmUrl}/stop` });
+
+    expect(response.statusCode).toBe(200);
+    expect(response.json().removed.map((resource: { kind: string }) => resource.kind)).toEqual([
+      'process',
+      'tap',
+      'socket',
+      'fifo',
+    ]);
+  });
+
+  it('answers a 500 VM_CLEANUP_INCOMPLETE problem listing leftovers', async () => {
+    const { app, agent } = build();
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+    agent.network.undeletable.add('fchjkmnpqrstvwx');
+
+    const response = await app.inject({ method: 'POST', url: `${vmUrl}/stop` });
+
+    expect(response.statusCode).toBe(500);
+    expect(response.json()).toMatchObject({
+      code: 'VM_CLEANUP_INCOMPLETE',
+      details: { leftovers: [{ kind: 'tap', ref: 'fchjkmnpqrstvwx', vmId: testVmId }] },
+    });
+  });
+
+  it('serves health, capacity and inventory', async () => {
+    const { app } = build();
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+
+    const health = await app.inject({ method: 'GET', url: '/agent/v1/health' });
+    const capacity = await app.inject({ method: 'GET', url: '/agent/v1/capacity' });
+    const inventory = await app.inject({ method: 'GET', url: '/agent/v1/inventory' });
+
+    expect(health.json()).toMatchObject({ status: 'ok', hostName: 'host-a', facts: { spawnMode: 'direct' } });
+    expect(capacity.json()).toEqual({ cpuCount: 4, memoryMibTotal: 8192, memoryMibAvailable: 6144, vmCount: 1 });
+    expect(inventory.json().vms.map((vm: { vmId: string }) => vm.vmId)).toEqual([testVmId]);
+  });
+
+  it('runs a single step: POST rootfs with an unknown field is refused', async () => {
+    const { app } = build();
+
+    const response = await app.inject({
+      method: 'POST',
+      url: `${vmUrl}/rootfs`,
+      payload: { sourcePath: '/srv/images/rootfs.ext4', extra: 1 },
+    });
+
+    expect(response.statusCode).toBe(400);
+  });
+
+  it('runs the tap, rootfs, spawn and metrics steps one by one', async () => {
+    const { app } = build();
+
+    const tap = await app.inject({ method: 'POST', url: `${vmUrl}/tap` });
+    const rootfs = await app.inject({
+      method: 'POST',
+      url: `${vmUrl}/rootfs`,
+      payload: { sourcePath: '/srv/images/rootfs.ext4' },
+    });
+    const spawn = await app.inject({ method: 'POST', url: `${vmUrl}/spawn` });
+    const metrics = await app.inject({ method: 'POST', url: `${vmUrl}/metrics/prepare` });
+
+    expect([tap.statusCode, rootfs.statusCode, spawn.statusCode, metrics.statusCode]).toEqual([200, 200, 200, 200]);
+    expect(spawn.json()).toMatchObject({ wasRunning: false, socketPath: `/srv/fc/vms/${testVmId}/fc.sock` });
+  });
+});

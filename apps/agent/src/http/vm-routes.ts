@@ -1,0 +1,50 @@
+import {
+  ApplyVmResult,
+  AgentVm,
+  CleanupResult,
+  MetricsPrepareResult,
+  RootfsRequest,
+  RootfsResult,
+  SpawnResult,
+  TapResult,
+  VmIdParams,
+  VmSpec,
+} from '@hearth/contracts';
+import type { HttpServer } from '@hearth/http-server';
+import type { AgentContext } from '../application/agent-context.js';
+import { applyVm } from '../application/apply-vm.js';
+import { deleteVm } from '../application/delete-vm.js';
+import { describeVm } from '../application/describe-vm.js';
+import { stopVm } from '../application/stop-vm.js';
+import { runMetricsPrepareStep, runRootfsStep, runSpawnStep, runTapStep } from '../application/vm-steps.js';
+import { parseVmId } from '../domain/vm-id.js';
+
+/** `/vms/:id` and its single steps. */
+export function registerVmRoutes(app: HttpServer, context: AgentContext): void {
+  app.put('/vms/:id', { schema: { params: VmIdParams, body: VmSpec, response: { 200: ApplyVmResult } } }, (request) =>
+    applyVm(context, parseVmId(request.params.id), request.body),
+  );
+  app.get('/vms/:id', { schema: { params: VmIdParams, response: { 200: AgentVm } } }, (request) =>
+    describeVm(context, parseVmId(request.params.id)),
+  );
+  app.delete('/vms/:id', { schema: { params: VmIdParams, response: { 200: CleanupResult } } }, (request) =>
+    deleteVm(context, parseVmId(request.params.id)),
+  );
+  app.post('/vms/:id/stop', { schema: { params: VmIdParams, response: { 200: CleanupResult } } }, (request) =>
+    stopVm(context, parseVmId(request.params.id)),
+  );
+  app.post('/vms/:id/tap', { schema: { params: VmIdParams, response: { 200: TapResult } } }, (request) =>
+    runTapStep(context, parseVmId(request.params.id)),
+  );
+  app.post(
+    '/vms/:id/rootfs',
+    { schema: { params: VmIdParams, body: RootfsRequest, response: { 200: RootfsResult } } },
+    (request) => runRootfsStep(context, parseVmId(request.params.id), request.body.sourcePath),
+  );
+  app.post('/vms/:id/spawn', { schema: { params: VmIdParams, response: { 200: SpawnResult } } }, (request) =>
+    runSpawnStep(context, parseVmId(request.params.id)),
+  );
+  app.post('/vms/:id/metrics/prepare', { schema: { params: VmIdParams, response: { 200: MetricsPrepareResult } } }, (request) =>
+    runMetricsPrepareStep(context, parseVmId(request.params.id)),
+  );
+}

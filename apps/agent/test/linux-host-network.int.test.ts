@@ -1,0 +1,22 @@
+import { createNetns, hasCommand, isRoot } from '@hearth/testkit';
+import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
+import { LinuxHostNetwork } from '../src/adapters/linux/linux-host-network.js';
+import { describeHostNetworkContract } from './host-network.contract.js';
+
+const skip = !isRoot ? 'needs root' : !hasCommand('ip') ? 'needs iproute2 (ip)' : undefined;
+
+describeHostNetworkContract(
+  'LinuxHostNetwork in a throwaway network namespace',
+  async () => {
+    const netns = await createNetns();
+    const runner = new ExecFileCommandRunner({ prefix: ['ip', 'netns', 'exec', netns.name] });
+    return {
+      network: new LinuxHostNetwork(runner),
+      addForeignLink: async (name) => {
+        await netns.exec(['ip', 'link', 'add', name, 'type', 'bridge']);
+      },
+      cleanup: () => netns.destroy(),
+    };
+  },
+  skip === undefined ? {} : { skip },
+);

@@ -1,0 +1,72 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { VmRecordStore } from '../src/application/ports/vm-record-store.js';
+import { parseVmId } from '../src/domain/vm-id.js';
+import { newVmRecord, updateRecord } from '../src/domain/vm-record.js';
+
+export interface VmRecordStoreHarness {
+  readonly runDir: string;
+  readonly store: VmRecordStore;
+  /** A new store over the same storage, as after an Agent restart. */
+  reopen(): VmRecordStore;
+  directoryExists(path: string): Promise<boolean>;
+  cleanup(): Promise<void>;
+}
+
+const vmId = parseVmId('vm_01JABCDEFGHJKMNPQRSTVWXYZ0');
+const now = new Date('2025-01-01T00:00:00Z');
+
+/** One behaviour suite for every VmRecordStore. */
+export function describeVmRecordStoreContract(name: string, createHarness: () => Promise<VmRecordStoreHarness>): void {
+  describe(`VmRecordStore contract: ${name}`, () => {
+    let harness: VmRecordStoreHarness;
+
+    beforeEach(async () => {
+      harness = await createHarness();
+      await harness.store.loadAll();
+    });
+
+    afterEach(async () => {
+      await harness?.cleanup();
+    });
+
+    it('returns a saved record and lists it', async () => {
+      const record = newVmRecord(vmId, `${harness.runDir}/vms/${vmId}`, now);
+
+      await harness.store.save(record);
+
+      expect(await harness.store.get(vmId)).toEqual(record);
+      expect(await harness.store.list()).toEqual([record]);
+    });
+
+    it('replaces a record on a later save', async () => {
+      const record = newVmRecord(vmId, `${harness.runDir}/vms/${vmId}`, now);
+      await harness.store.save(record);
+      const updated = updateRecord(record, { tap: { name: 'fcx', bridge: 'fcbr0' } }, now);
+
+      await harness.store.save(updated);
+
+      expect((await harness.store.get(vmId))?.tap).toEqual({ name: 'fcx', bridge: 'fcbr0' });
+      expect(await harness.store.list()).toHaveLength(1);
+    });
+
+    it('keeps records across a restart', async () => {
+      const record = newVmRecord(vmId, `${harness.runDir}/vms/${vmId}`, now);
+      await harness.store.save(record);
+
+      const reopened = harness.reopen();
+
+      expect(await reopened.loadAll()).toEqual([record]);
+    });
+
+    it('forgets a removed record and removes its directory', async () => {
+      const record = newVmRecord(vmId, `${harness.runDir}/vms/${vmId}`, now);
+      await harness.store.save(record);
+
+      await harness.store.remove(vmId);
+
+      expect(await harness.store.get(vmId)).toBeUndefined();
+      expect(await harness.directoryExists(record.directory)).toBe(false);
+      expect(await harness.reopen().loadAll()).toEqual([]);
+    });
+  });
+}

@@ -1,0 +1,154 @@
+import { agentApiPrefix, ApplyVmResult, CleanupResult, type VmSpec } from '@hearth/contracts';
+import { AppError, isErrorCode, type FieldError } from '@hearth/errors';
+import { currentCorrelationId, requestIdHeader } from '@hearth/http-server';
+import type { TSchema } from 'typebox';
+import { Value } from 'typebox/value';
+import { request, type Dispatcher } from 'undici';
+import type { AgentClient, AgentTarget } from '../../application/ports/agent-client.js';
+import type { VmId } from '../../domain/ids.js';
+
+export interface HttpAgentClientOptions {
+  /** Time allowed for `PUT /vms/:id` (it copies a rootfs and boots a VMM). */
+  readonly applyTimeoutMs: number;
+  /** Time allowed for every other call. */
+  readonly requestTimeoutMs: number;
+  /** For tests: e.g. an undici Agent connecting to a Unix socket. */
+  readonly dispatcher?: Dispatcher;
+}
+
+export const defaultAgentClientOptions: HttpAgentClientOptions = Object.freeze({
+  applyTimeoutMs: 120_000,
+  requestTimeoutMs: 15_000,
+});
+
+/** Codes meaning the Manager's own request was at fault: the Manager's caller must not see them as theirs. */
+const protocolCodes = new Set([
+  'VALIDATION_FAILED',
+  'MALFORMED_JSON',
+  'ROUTE_NOT_FOUND',
+  'METHOD_NOT_ALLOWED',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'PAYLOAD_TOO_LARGE',
+]);
+
+/** The Agent's HTTP API through undici; forwards the current correlation id as `x-request-id`. */
+export class HttpAgentClient implements AgentClient {
+  constructor(private readonly options: HttpAgentClientOptions = defaultAgentClientOptions) {}
+
+  applyVm(target: AgentTarget, vmId: VmId, spec: VmSpec): Promise<ApplyVmResult> {
+    return this.call(target, 'PUT', `/vms/${vmId}`, ApplyVmResult, this.options.applyTimeoutMs, spec);
+  }
+
+  stopVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult> {
+    return this.call(target, 'POST', `/vms/${vmId}/stop`, CleanupResult, this.options.requestTimeoutMs);
+  }
+
+  deleteVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult> {
+    return this.call(target, 'DELETE', `/vms/${vmId}`, CleanupResult, this.options.requestTimeoutMs);
+  }
+
+  private async call<T>(
+    target: AgentTarget,
+    method: Dispatcher.HttpMethod,
+    path: string,
+    schema: TSchema,
+    timeoutMs: number,
+    body?: unknown,
+  ): Promise<T> {
+    const url = `${target.addr.replace(/\/+$/, '')}${agentApiPrefix}${path}`;
+    const headers: Record<string, string> = { accept: 'application/json, application/problem+json' };
+    const correlationId = currentCorrelationId();
+    if (correlationId !== undefined) headers[requestIdHeader] = correlationId;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let statusCode: number;
+    let text: string;
+    try {
+      const response = await request(url, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal: AbortSignal.timeout(timeoutMs),
+        ...(this.options.dispatcher === undefined ? {} : { dispatcher: this.options.dispatcher }),
+      });
+      statusCode = response.statusCode;
+      text = await response.body.text();
+    } catch (error) {
+      throw unreachable(error, target, method, path);
+    }
+    const json = parseJson(text);
+    if (statusCode >= 200 && statusCode < 300) {
+      if (!Value.Check(schema, json)) {
+        throw new AppError('AGENT_REJECTED', `The Agent answered ${method} ${path} with an unexpected body`, {
+          details: { agentAddr: target.addr, status: statusCode },
+        });
+      }
+      return json as T;
+    }
+    throw problemToAppError(json, statusCode, target, method, path);
+  }
+}
+
+/** Whatever stops a request from getting an answer (refused, reset, DNS, timeout) means AGENT_UNAVAILABLE. */
+function unreachable(error: unknown, target: AgentTarget, method: string, path: string): AppError {
+  const code = errorCode(error);
+  const isTimeout =
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError'));
+  const why = isTimeout ? 'did not answer in time' : 'cannot be reached';
+  return new AppError('AGENT_UNAVAILABLE', `The Agent at ${target.addr} ${why} (${method} ${path})`, {
+    details: { agentAddr: target.addr, reason: isTimeout ? 'timeout' : (code ?? 'connection_failed') },
+    cause: error,
+  });
+}
+
+function errorCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function parseJson(text: string): unknown {
+  if (text.length === 0) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+interface ProblemBody {
+  code?: unknown;
+  detail?: unknown;
+  details?: unknown;
+  errors?: unknown;
+}
+
+/** The Agent's problem+json becomes the same AppError it was on the Agent; anything else is AGENT_REJECTED. */
+function problemToAppError(json: unknown, statusCode: number, target: AgentTarget, method: string, path: string): AppError {
+  const problem = (typeof json === 'object' && json !== null ? json : {}) as ProblemBody;
+  if (isErrorCode(problem.code) && !protocolCodes.has(problem.code)) {
+    const details =
+      typeof problem.details === 'object' && problem.details !== null ? (problem.details as Record<string, unknown>) : {};
+    const errors = Array.isArray(problem.errors) ? (problem.errors as FieldError[]) : undefined;
+    return new AppError(problem.code, typeof problem.detail === 'string' ? problem.detail : `Agent answered ${statusCode}`, {
+      details: { ...details, agentAddr: target.addr },
+      ...(errors === undefined ? {} : { errors }),
+    });
+  }
+  const detail = typeof problem.detail === 'string' ? `: ${problem.detail}` : '';
+  return new AppError('AGENT_REJECTED', `The Agent answered ${method} ${path} with status ${statusCode}${detail}`, {
+    details: {
+      agentAddr: target.addr,
+      status: statusCode,
+      ...(typeof problem.code === 'string' ? { agentCode: problem.code } : {}),
+    },
+  });
+}

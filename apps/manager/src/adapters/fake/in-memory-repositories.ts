@@ -1,0 +1,216 @@
+import { AppError } from '@hearth/errors';
+import type { HostRepository, HostUpsert } from '../../application/ports/host-repository.js';
+import type { ImageFilter, ImageRepository } from '../../application/ports/image-repository.js';
+import type { VmEvent, VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
+import type { Host } from '../../domain/host.js';
+import type { HostId, ImageId, VmId } from '../../domain/ids.js';
+import type { Image, ImageKind } from '../../domain/image.js';
+import type { HostAllocation } from '../../domain/placement.js';
+import { resourceHoldingStates } from '../../domain/vm-state.js';
+import type { Vm } from '../../domain/vm.js';
+import type { HostCapacity, HostFacts } from '@hearth/contracts';
+
+/** The shared state of the in-memory repositories (they check each other's references like foreign keys). */
+class Store {
+  readonly vms = new Map<VmId, Vm>();
+  readonly events: VmEvent[] = [];
+  readonly images = new Map<ImageId, Image>();
+  readonly hosts = new Map<HostId, Host>();
+}
+
+const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+export class InMemoryVmRepository implements VmRepository {
+  constructor(private readonly store: Store) {}
+
+  async insert(vm: Vm, admit?: (hostAllocation: HostAllocation) => void): Promise<void> {
+    if (this.store.vms.has(vm.id)) throw new Error(`duplicate VM id ${vm.id}`);
+    if ([...this.store.vms.values()].some((v) => v.name === vm.name)) {
+      throw new AppError('VM_NAME_TAKEN', `A VM named ${vm.name} already exists`, { details: { name: vm.name } });
+    }
+    if (!this.store.hosts.has(vm.hostId)) throw new Error(`unknown host ${vm.hostId}`);
+    if (!this.store.images.has(vm.kernelImageId) || !this.store.images.has(vm.rootfsImageId)) {
+      throw new AppError('IMAGE_NOT_FOUND', 'An image of the VM does not exist');
+    }
+    // No await between the check and the write: like the row lock of the real adapter.
+    admit?.(this.allocationOf(vm.hostId));
+    this.store.vms.set(vm.id, structuredClone(vm));
+    this.store.events.push({ vmId: vm.id, at: vm.createdAt, fromState: null, toState: vm.state, message: 'created' });
+  }
+
+  async findById(id: VmId): Promise<Vm | undefined> {
+    const vm = this.store.vms.get(id);
+    return vm === undefined ? undefined : structuredClone(vm);
+  }
+
+  async findByName(name: string): Promise<Vm | undefined> {
+    const vm = [...this.store.vms.values()].find((v) => v.name === name);
+    return vm === undefined ? undefined : structuredClone(vm);
+  }
+
+  async list(options: { limit: number; afterId?: VmId | undefined }): Promise<VmPage> {
+    const after = options.afterId;
+    const all = [...this.store.vms.values()].sort(byId).filter((vm) => after === undefined || vm.id > after);
+    const items = all.slice(0, options.limit).map((vm) => structuredClone(vm));
+    const last = items.at(-1);
+    return { items, nextCursor: all.length > options.limit && last !== undefined ? last.id : null };
+  }
+
+  async transition(id: VmId, change: VmStateChange): Promise<Vm> {
+    const vm = this.store.vms.get(id);
+    if (vm === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${id}`, { details: { vmId: id } });
+    if (vm.state !== change.from) {
+      throw new AppError('VM_BUSY', `VM ${id} is ${vm.state}, not ${change.from}`, { details: { vmId: id, state: vm.state } });
+    }
+    const updated: Vm = {
+      ...vm,
+      state: change.to,
+      updatedAt: change.at,
+      ...(change.failureReason === undefined ? {} : { failureReason: change.failureReason }),
+      ...(change.steps === undefined ? {} : { steps: change.steps }),
+      ...(change.totalMs === undefined ? {} : { totalMs: change.totalMs }),
+    };
+    this.store.vms.set(id, structuredClone(updated));
+    this.store.events.push({
+      vmId: id,
+      at: change.at,
+      fromState: change.from,
+      toState: change.to,
+      message: change.message ?? '',
+    });
+    return structuredClone(updated);
+  }
+
+  async delete(id: VmId, at: Date): Promise<void> {
+    const vm = this.store.vms.get(id);
+    if (vm === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${id}`, { details: { vmId: id } });
+    this.store.vms.delete(id);
+    this.store.events.push({ vmId: id, at, fromState: vm.state, toState: null, message: 'deleted' });
+  }
+
+  async listEvents(id: VmId): Promise<readonly VmEvent[]> {
+    return this.store.events.filter((e) => e.vmId === id).map((e) => structuredClone(e));
+  }
+
+  async isImageInUse(imageId: ImageId): Promise<boolean> {
+    return [...this.store.vms.values()].some((vm) => vm.kernelImageId === imageId || vm.rootfsImageId === imageId);
+  }
+
+  private allocationOf(hostId: HostId): HostAllocation {
+    let vcpuCount = 0;
+    let memoryMib = 0;
+    for (const vm of this.store.vms.values()) {
+      if (vm.hostId !== hostId || !resourceHoldingStates.includes(vm.state)) continue;
+      vcpuCount += vm.vcpuCount;
+      memoryMib += vm.memoryMib;
+    }
+    return { vcpuCount, memoryMib };
+  }
+
+  async allocationsByHost(): Promise<ReadonlyMap<HostId, HostAllocation>> {
+    const result = new Map<HostId, HostAllocation>();
+    for (const vm of this.store.vms.values()) {
+      if (!resourceHoldingStates.includes(vm.state)) continue;
+      const current = result.get(vm.hostId) ?? { vcpuCount: 0, memoryMib: 0 };
+      result.set(vm.hostId, { vcpuCount: current.vcpuCount + vm.vcpuCount, memoryMib: current.memoryMib + vm.memoryMib });
+    }
+    return result;
+  }
+}
+
+export class InMemoryImageRepository implements ImageRepository {
+  constructor(private readonly store: Store) {}
+
+  async insert(image: Image): Promise<void> {
+    if (this.store.images.has(image.id)) throw new Error(`duplicate image id ${image.id}`);
+    if ([...this.store.images.values()].some((i) => i.kind === image.kind && i.name === image.name)) {
+      throw new AppError('IMAGE_NAME_TAKEN', `A ${image.kind} image named ${image.name} already exists`, {
+        details: { kind: image.kind, name: image.name },
+      });
+    }
+    this.store.images.set(image.id, structuredClone(image));
+  }
+
+  async findById(id: ImageId): Promise<Image | undefined> {
+    const image = this.store.images.get(id);
+    return image === undefined ? undefined : structuredClone(image);
+  }
+
+  async findByName(kind: ImageKind, name: string): Promise<Image | undefined> {
+    const image = [...this.store.images.values()].find((i) => i.kind === kind && i.name === name);
+    return image === undefined ? undefined : structuredClone(image);
+  }
+
+  async list(filter: ImageFilter): Promise<readonly Image[]> {
+    const needle = filter.nameContains?.toLowerCase();
+    return [...this.store.images.values()]
+      .filter((i) => filter.kind === undefined || i.kind === filter.kind)
+      .filter((i) => needle === undefined || i.name.toLowerCase().includes(needle))
+      .sort(byId)
+      .map((i) => structuredClone(i));
+  }
+
+  async delete(id: ImageId): Promise<void> {
+    if (!this.store.images.has(id)) throw new AppError('IMAGE_NOT_FOUND', `No image with id ${id}`, { details: { imageId: id } });
+    const inUse = [...this.store.vms.values()].some((vm) => vm.kernelImageId === id || vm.rootfsImageId === id);
+    if (inUse) throw new AppError('IMAGE_IN_USE', `Image ${id} is used by a VM`, { details: { imageId: id } });
+    this.store.images.delete(id);
+  }
+}
+
+export class InMemoryHostRepository implements HostRepository {
+  constructor(private readonly store: Store) {}
+
+  async upsertByName(upsert: HostUpsert): Promise<Host> {
+    const existing = [...this.store.hosts.values()].find((h) => h.name === upsert.name);
+    const host: Host = {
+      id: existing?.id ?? upsert.newId,
+      name: upsert.name,
+      addr: upsert.addr,
+      capacity: structuredClone(upsert.capacity),
+      facts: structuredClone(upsert.facts),
+      registeredAt: existing?.registeredAt ?? upsert.at,
+      lastHeartbeatAt: upsert.at,
+    };
+    this.store.hosts.set(host.id, host);
+    return structuredClone(host);
+  }
+
+  async recordHeartbeat(id: HostId, beat: { capacity: HostCapacity; facts: HostFacts; at: Date }): Promise<Host> {
+    const host = this.store.hosts.get(id);
+    if (host === undefined) throw new AppError('HOST_NOT_FOUND', `No host with id ${id}`, { details: { hostId: id } });
+    const updated: Host = {
+      ...host,
+      capacity: structuredClone(beat.capacity),
+      facts: structuredClone(beat.facts),
+      lastHeartbeatAt: beat.at,
+    };
+    this.store.hosts.set(id, updated);
+    return structuredClone(updated);
+  }
+
+  async findById(id: HostId): Promise<Host | undefined> {
+    const host = this.store.hosts.get(id);
+    return host === undefined ? undefined : structuredClone(host);
+  }
+
+  async list(): Promise<readonly Host[]> {
+    return [...this.store.hosts.values()].sort(byId).map((h) => structuredClone(h));
+  }
+}
+
+export interface InMemoryRepositories {
+  readonly vms: InMemoryVmRepository;
+  readonly images: InMemoryImageRepository;
+  readonly hosts: InMemoryHostRepository;
+}
+
+/** Fresh, empty repositories that share one store. */
+export function createInMemoryRepositories(): InMemoryRepositories {
+  const store = new Store();
+  return {
+    vms: new InMemoryVmRepository(store),
+    images: new InMemoryImageRepository(store),
+    hosts: new InMemoryHostRepository(store),
+  };
+}

@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { AppError } from '@hearth/errors';
+import type { ImageFile, ImageInspector } from '../../application/ports/image-inspector.js';
+import { imageHeadBytes, isInsideRoot } from '../../domain/image.js';
+
+/** Reads image files from the local file system, confined to the image root. */
+export class NodeImageInspector implements ImageInspector {
+  constructor(private readonly imageRoot: string) {}
+
+  async open(hostPath: string): Promise<ImageFile> {
+    const root = await this.realRoot();
+    const requested = isAbsolute(hostPath) ? resolve(hostPath) : resolve(root, hostPath);
+    // Refuse `..` escapes before touching the file system, symlink escapes after resolving.
+    if (!isInsideRoot(root, requested) && !isInsideRoot(resolve(this.imageRoot), requested)) throw forbidden(hostPath);
+    let path: string;
+    try {
+      path = await realpath(requested);
+    } catch (error) {
+      if (isNotFound(error)) throw notFound(hostPath);
+      throw error;
+    }
+    if (!isInsideRoot(root, path)) throw forbidden(hostPath);
+    const info = await stat(path);
+    if (!info.isFile()) throw notFound(hostPath);
+    const handle = await open(path, 'r');
+    try {
+      const head = new Uint8Array(imageHeadBytes);
+      const { bytesRead } = await handle.read(head, 0, head.byteLength, 0);
+      return { path, sizeBytes: info.size, head: head.subarray(0, bytesRead) };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async sha256(path: string): Promise<string> {
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    return hash.digest('hex');
+  }
+
+  private async realRoot(): Promise<string> {
+    try {
+      return await realpath(this.imageRoot);
+    } catch (error) {
+      if (isNotFound(error)) throw new AppError('IMAGE_FILE_NOT_FOUND', 'The image root does not exist', { details: {} });
+      throw error;
+    }
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';
+}
+
+function forbidden(hostPath: string): AppError {
+  return new AppError('IMAGE_PATH_FORBIDDEN', 'The image path is outside the image root', { details: { hostPath } });
+}
+
+function notFound(hostPath: string): AppError {
+  return new AppError('IMAGE_FILE_NOT_FOUND', `No regular file at ${hostPath}`, { details: { hostPath } });
+}

@@ -1,0 +1,68 @@
+import { AppError, isAppError, type ErrorCode } from '@hearth/errors';
+
+/** Unique constraints whose violation (SQLSTATE 23505) is a caller's conflict, by constraint name. */
+const uniqueConstraintCodes: Readonly<Record<string, { code: ErrorCode; message: string }>> = {
+  vms_name_key: { code: 'VM_NAME_TAKEN', message: 'A VM with this name already exists' },
+  images_kind_name_key: { code: 'IMAGE_NAME_TAKEN', message: 'An image of this kind with this name already exists' },
+};
+
+/** Per-query meaning of SQLSTATEs that depend on the statement (e.g. 23503 on a delete: still referenced). */
+export type SqlStateOverrides = Readonly<Record<string, (error: unknown) => AppError>>;
+
+const connectionErrorCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  // A Unix-socket URL whose socket does not exist.
+  'ENOENT',
+]);
+
+interface DriverError {
+  code?: unknown;
+  constraint?: unknown;
+  message?: unknown;
+}
+
+/**
+ * Turns a `pg` or PGlite error into an AppError: 23505 on a known unique constraint → its conflict
+ * code; connection failures, SQLSTATE class 08, 57P0x and pool timeouts → DATABASE_UNAVAILABLE;
+ * anything else → INTERNAL with the driver error as cause. Raw driver errors never leave the adapter.
+ */
+export function translateDatabaseError(error: unknown, overrides: SqlStateOverrides = {}): AppError {
+  if (isAppError(error)) return error;
+  const driverError = (error ?? {}) as DriverError;
+  const code = typeof driverError.code === 'string' ? driverError.code : undefined;
+  const constraint = typeof driverError.constraint === 'string' ? driverError.constraint : undefined;
+  const override = code === undefined ? undefined : overrides[code];
+  if (override !== undefined) return override(error);
+  if (code === '23505' && constraint !== undefined) {
+    const known = uniqueConstraintCodes[constraint];
+    if (known !== undefined) return new AppError(known.code, known.message, { cause: error });
+  }
+  if (isConnectionError(code, driverError.message)) {
+    return new AppError('DATABASE_UNAVAILABLE', 'The database cannot be reached', { cause: error });
+  }
+  return new AppError('INTERNAL', 'A database query failed', { cause: error });
+}
+
+function isConnectionError(code: string | undefined, message: unknown): boolean {
+  if (code !== undefined && (connectionErrorCodes.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code))) return true;
+  const text = typeof message === 'string' ? message : '';
+  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|PGlite is closed|connection error/i.test(
+    text,
+  );
+}
+
+/** Runs a query, translating whatever the driver throws. */
+export async function translated<T>(query: () => Promise<T>, overrides?: SqlStateOverrides): Promise<T> {
+  try {
+    return await query();
+  } catch (error) {
+    throw translateDatabaseError(error, overrides);
+  }
+}

@@ -1,0 +1,37 @@
+import { mkdir } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import { PGliteDialect } from 'kysely-pglite-dialect';
+import pg from 'pg';
+import type { ManagerDatabase } from './schema.js';
+import { translated } from './database-errors.js';
+
+export type Database = Kysely<ManagerDatabase>;
+
+export type DatabaseTarget =
+  | { readonly kind: 'postgres'; readonly url: string; readonly poolSize?: number }
+  /** Embedded PGlite stored in `dataDir`; in memory when `dataDir` is undefined. */
+  | { readonly kind: 'pglite'; readonly dataDir?: string | undefined };
+
+/** Opens the database: a `pg` pool for PostgreSQL, or embedded PGlite. Close it with `db.destroy()`. */
+export async function openDatabase(target: DatabaseTarget): Promise<Database> {
+  if (target.kind === 'postgres') {
+    const pool = new pg.Pool({
+      connectionString: target.url,
+      max: target.poolSize ?? 10,
+      connectionTimeoutMillis: 5_000,
+    });
+    // An idle client losing its connection must not crash the process; the next query reports it.
+    pool.on('error', () => undefined);
+    return new Kysely<ManagerDatabase>({ dialect: new PostgresDialect({ pool }) });
+  }
+  if (target.dataDir !== undefined) await mkdir(target.dataDir, { recursive: true });
+  const pglite = target.dataDir === undefined ? new PGlite() : new PGlite(target.dataDir);
+  await pglite.waitReady;
+  return new Kysely<ManagerDatabase>({ dialect: new PGliteDialect(pglite) });
+}
+
+/** Readiness: a round trip to the database. Throws DATABASE_UNAVAILABLE. */
+export async function pingDatabase(db: Database): Promise<void> {
+  await translated(() => sql`select 1`.execute(db));
+}

@@ -1,0 +1,122 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/testkit';
+import { AppError } from '@hearth/errors';
+import { openDatabase, pingDatabase, type Database } from './database.js';
+import { appliedVersions, migrate, readMigrations } from './migrator.js';
+
+interface Target {
+  readonly db: Database;
+  close(): Promise<void>;
+}
+
+const targets: Array<[string, boolean, () => Promise<Target>]> = [
+  [
+    'PGlite',
+    true,
+    async () => {
+      const db = await openDatabase({ kind: 'pglite' });
+      return { db, close: () => db.destroy() };
+    },
+  ],
+  [
+    'PostgreSQL',
+    testDatabaseUrl() !== undefined,
+    async () => {
+      const database: TestDatabase = await createTestDatabase();
+      const db = await openDatabase({ kind: 'postgres', url: database.url, poolSize: 4 });
+      return {
+        db,
+        close: async () => {
+          await db.destroy();
+          await database.drop();
+        },
+      };
+    },
+  ],
+];
+
+for (const [name, isAvailable, open] of targets) {
+  describe.skipIf(!isAvailable)(
+    `migrations on ${name}${isAvailable ? '' : ' (skipped: needs TEST_DATABASE_URL, set by `npm test`)'}`,
+    () => {
+      let target: Target;
+      let tempDir: string | undefined;
+
+      beforeEach(async () => {
+        target = await open();
+      });
+
+      afterEach(async () => {
+        await target.close();
+        if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
+        tempDir = undefined;
+      });
+
+      it('applies every migration in order and records its version', async () => {
+        const migrations = await readMigrations();
+        expect(await migrate(target.db, migrations)).toEqual(migrations.map((m) => m.version));
+        expect(await appliedVersions(target.db)).toEqual([1, 2, 3, 4]);
+        const tables = await sql<{ table_name: string }>`
+        select table_name from information_schema.tables where table_schema = 'public' order by table_name`.execute(target.db);
+        expect(tables.rows.map((r) => r.table_name)).toEqual(['hosts', 'images', 'schema_migrations', 'vm_events', 'vms']);
+      });
+
+      it('applies nothing the second time', async () => {
+        const migrations = await readMigrations();
+        await migrate(target.db, migrations);
+        expect(await migrate(target.db, migrations)).toEqual([]);
+      });
+
+      it('applies each migration once when two Managers migrate at the same time', async () => {
+        const migrations = await readMigrations();
+        const results = await Promise.all([migrate(target.db, migrations), migrate(target.db, migrations)]);
+        expect([...results[0], ...results[1]].sort()).toEqual([1, 2, 3, 4]);
+      });
+
+      it('rolls a failing migration back and does not record it', async () => {
+        tempDir = await mkdtemp(join(tmpdir(), 'hearth-migrations-'));
+        await writeFile(join(tempDir, '0001_create_things.sql'), 'CREATE TABLE things (id int);\n');
+        await writeFile(
+          join(tempDir, '0002_break_things.sql'),
+          'CREATE TABLE more_things (id int);\nSELECT * FROM no_such_table;\n',
+        );
+        await expect(migrate(target.db, await readMigrations(tempDir))).rejects.toBeInstanceOf(AppError);
+        expect(await appliedVersions(target.db)).toEqual([1]);
+        const tables = await sql<{ n: number }>`
+        select count(*)::int as n from information_schema.tables where table_name = 'more_things'`.execute(target.db);
+        expect(tables.rows[0]?.n).toBe(0);
+      });
+    },
+  );
+}
+
+describe('readMigrations', () => {
+  it('refuses a gap in the version numbers', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hearth-migrations-'));
+    try {
+      await writeFile(join(dir, '0001_create_a.sql'), 'SELECT 1;\n');
+      await writeFile(join(dir, '0003_create_c.sql'), 'SELECT 1;\n');
+      await expect(readMigrations(dir)).rejects.toThrow(/expected version 2/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('pingDatabase', () => {
+  it('reports an unreachable PostgreSQL as DATABASE_UNAVAILABLE', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hearth-nopg-'));
+    // A Unix-socket URL in an empty directory: nothing listens there, and no network is touched.
+    const db = await openDatabase({ kind: 'postgres', url: `postgres://nobody@localhost/none?host=${dir}` });
+    try {
+      await expect(pingDatabase(db)).rejects.toMatchObject({ code: 'DATABASE_UNAVAILABLE' });
+    } finally {
+      await db.destroy();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,77 @@
+import type { Selectable } from 'kysely';
+import { AppError } from '@hearth/errors';
+import type { ImageFilter, ImageRepository } from '../../application/ports/image-repository.js';
+import type { ImageId } from '../../domain/ids.js';
+import type { Image, ImageKind } from '../../domain/image.js';
+import type { Database } from './database.js';
+import { translated } from './database-errors.js';
+import type { ImagesTable } from './schema.js';
+
+export class PgImageRepository implements ImageRepository {
+  constructor(private readonly db: Database) {}
+
+  async insert(image: Image): Promise<void> {
+    await translated(() =>
+      this.db
+        .insertInto('images')
+        .values({
+          id: image.id,
+          kind: image.kind,
+          name: image.name,
+          host_path: image.hostPath,
+          sha256: image.sha256,
+          size_bytes: image.sizeBytes,
+          created_at: image.createdAt,
+        })
+        .execute(),
+    );
+  }
+
+  async findById(id: ImageId): Promise<Image | undefined> {
+    const row = await translated(() => this.db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst());
+    return row === undefined ? undefined : toImage(row);
+  }
+
+  async findByName(kind: ImageKind, name: string): Promise<Image | undefined> {
+    const row = await translated(() =>
+      this.db.selectFrom('images').selectAll().where('kind', '=', kind).where('name', '=', name).executeTakeFirst(),
+    );
+    return row === undefined ? undefined : toImage(row);
+  }
+
+  async list(filter: ImageFilter): Promise<readonly Image[]> {
+    const rows = await translated(() => {
+      let query = this.db.selectFrom('images').selectAll().orderBy('id');
+      if (filter.kind !== undefined) query = query.where('kind', '=', filter.kind);
+      if (filter.nameContains !== undefined) {
+        query = query.where('name', 'ilike', `%${escapeLike(filter.nameContains)}%`);
+      }
+      return query.execute();
+    });
+    return rows.map(toImage);
+  }
+
+  async delete(id: ImageId): Promise<void> {
+    const deleted = await translated(() => this.db.deleteFrom('images').where('id', '=', id).returning('id').executeTakeFirst(), {
+      '23503': (cause) => new AppError('IMAGE_IN_USE', `Image ${id} is used by a VM`, { details: { imageId: id }, cause }),
+    });
+    if (deleted === undefined) throw new AppError('IMAGE_NOT_FOUND', `No image with id ${id}`, { details: { imageId: id } });
+  }
+}
+
+/** `%`, `_` and `\` in a user's search text match themselves. */
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (char) => `\\${char}`);
+}
+
+function toImage(row: Selectable<ImagesTable>): Image {
+  return {
+    id: row.id as ImageId,
+    kind: row.kind as ImageKind,
+    name: row.name,
+    hostPath: row.host_path,
+    sha256: row.sha256,
+    sizeBytes: Number(row.size_bytes),
+    createdAt: new Date(row.created_at),
+  };
+}

@@ -1,0 +1,214 @@
+import type { Selectable } from 'kysely';
+import { AppError } from '@hearth/errors';
+import type { VmEvent, VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
+import type { HostId, ImageId, VmId } from '../../domain/ids.js';
+import type { HostAllocation } from '../../domain/placement.js';
+import { resourceHoldingStates, type VmState } from '../../domain/vm-state.js';
+import type { FailureReason, Vm, VmStep } from '../../domain/vm.js';
+import type { Database } from './database.js';
+import { translated } from './database-errors.js';
+import type { VmsTable } from './schema.js';
+
+export class PgVmRepository implements VmRepository {
+  constructor(private readonly db: Database) {}
+
+  async insert(vm: Vm, admit?: (hostAllocation: HostAllocation) => void): Promise<void> {
+    await translated(
+      () =>
+        this.db.transaction().execute(async (trx) => {
+          if (admit !== undefined) {
+            // Serialises placements on this host until commit.
+            await trx.selectFrom('hosts').select('id').where('id', '=', vm.hostId).forUpdate().executeTakeFirst();
+            const held = await trx
+              .selectFrom('vms')
+              .select((eb) => [
+                eb.fn.coalesce(eb.fn.sum<string | number>('vcpu_count'), eb.lit(0)).as('vcpu_count'),
+                eb.fn.coalesce(eb.fn.sum<string | number>('memory_mib'), eb.lit(0)).as('memory_mib'),
+              ])
+              .where('host_id', '=', vm.hostId)
+              .where('state', 'in', [...resourceHoldingStates])
+              .executeTakeFirstOrThrow();
+            admit({ vcpuCount: Number(held.vcpu_count), memoryMib: Number(held.memory_mib) });
+          }
+          await trx
+            .insertInto('vms')
+            .values({
+              id: vm.id,
+              name: vm.name,
+              state: vm.state,
+              host_id: vm.hostId,
+              vcpu_count: vm.vcpuCount,
+              memory_mib: vm.memoryMib,
+              kernel_image_id: vm.kernelImageId,
+              rootfs_image_id: vm.rootfsImageId,
+              kernel_path: vm.kernelPath,
+              rootfs_path: vm.rootfsPath,
+              boot_args: vm.bootArgs,
+              guest_mac: vm.guestMac,
+              is_metrics_enabled: vm.isMetricsEnabled,
+              failure_reason: vm.failureReason === null ? null : JSON.stringify(vm.failureReason),
+              steps: JSON.stringify(vm.steps.map(stepToJson)),
+              total_ms: vm.totalMs,
+              created_at: vm.createdAt,
+              updated_at: vm.updatedAt,
+            })
+            .execute();
+          await trx
+            .insertInto('vm_events')
+            .values({ vm_id: vm.id, at: vm.createdAt, from_state: null, to_state: vm.state, message: 'created' })
+            .execute();
+        }),
+      { '23503': (cause) => new AppError('IMAGE_NOT_FOUND', `A host or image of VM ${vm.id} does not exist`, { cause }) },
+    );
+  }
+
+  async findById(id: VmId): Promise<Vm | undefined> {
+    const row = await translated(() => this.db.selectFrom('vms').selectAll().where('id', '=', id).executeTakeFirst());
+    return row === undefined ? undefined : toVm(row);
+  }
+
+  async findByName(name: string): Promise<Vm | undefined> {
+    const row = await translated(() => this.db.selectFrom('vms').selectAll().where('name', '=', name).executeTakeFirst());
+    return row === undefined ? undefined : toVm(row);
+  }
+
+  async list(options: { limit: number; afterId?: VmId | undefined }): Promise<VmPage> {
+    const rows = await translated(() => {
+      let query = this.db
+        .selectFrom('vms')
+        .selectAll()
+        .orderBy('id')
+        .limit(options.limit + 1);
+      if (options.afterId !== undefined) query = query.where('id', '>', options.afterId);
+      return query.execute();
+    });
+    const items = rows.slice(0, options.limit).map(toVm);
+    const last = items.at(-1);
+    return { items, nextCursor: rows.length > options.limit && last !== undefined ? last.id : null };
+  }
+
+  async transition(id: VmId, change: VmStateChange): Promise<Vm> {
+    const row = await translated(() =>
+      this.db.transaction().execute(async (trx) => {
+        const updated = await trx
+          .updateTable('vms')
+          .set({
+            state: change.to,
+            updated_at: change.at,
+            ...(change.failureReason === undefined
+              ? {}
+              : { failure_reason: change.failureReason === null ? null : JSON.stringify(change.failureReason) }),
+            ...(change.steps === undefined ? {} : { steps: JSON.stringify(change.steps.map(stepToJson)) }),
+            ...(change.totalMs === undefined ? {} : { total_ms: change.totalMs }),
+          })
+          .where('id', '=', id)
+          .where('state', '=', change.from)
+          .returningAll()
+          .executeTakeFirst();
+        if (updated === undefined) {
+          const current = await trx.selectFrom('vms').select('state').where('id', '=', id).executeTakeFirst();
+          if (current === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${id}`, { details: { vmId: id } });
+          throw new AppError('VM_BUSY', `VM ${id} is ${current.state}, not ${change.from}`, {
+            details: { vmId: id, state: current.state },
+          });
+        }
+        await trx
+          .insertInto('vm_events')
+          .values({ vm_id: id, at: change.at, from_state: change.from, to_state: change.to, message: change.message ?? '' })
+          .execute();
+        return updated;
+      }),
+    );
+    return toVm(row);
+  }
+
+  async delete(id: VmId, at: Date): Promise<void> {
+    await translated(() =>
+      this.db.transaction().execute(async (trx) => {
+        const deleted = await trx.deleteFrom('vms').where('id', '=', id).returning('state').executeTakeFirst();
+        if (deleted === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${id}`, { details: { vmId: id } });
+        await trx
+          .insertInto('vm_events')
+          .values({ vm_id: id, at, from_state: deleted.state, to_state: null, message: 'deleted' })
+          .execute();
+      }),
+    );
+  }
+
+  async listEvents(id: VmId): Promise<readonly VmEvent[]> {
+    const rows = await translated(() =>
+      this.db.selectFrom('vm_events').selectAll().where('vm_id', '=', id).orderBy('id').execute(),
+    );
+    return rows.map((row) => ({
+      vmId: row.vm_id as VmId,
+      at: new Date(row.at),
+      fromState: row.from_state as VmState | null,
+      toState: row.to_state as VmState | null,
+      message: row.message,
+    }));
+  }
+
+  async isImageInUse(imageId: ImageId): Promise<boolean> {
+    const row = await translated(() =>
+      this.db
+        .selectFrom('vms')
+        .select('id')
+        .where((eb) => eb.or([eb('kernel_image_id', '=', imageId), eb('rootfs_image_id', '=', imageId)]))
+        .limit(1)
+        .executeTakeFirst(),
+    );
+    return row !== undefined;
+  }
+
+  async allocationsByHost(): Promise<ReadonlyMap<HostId, HostAllocation>> {
+    const rows = await translated(() =>
+      this.db
+        .selectFrom('vms')
+        .select((eb) => [
+          'host_id',
+          eb.fn.sum<string | number>('vcpu_count').as('vcpu_count'),
+          eb.fn.sum<string | number>('memory_mib').as('memory_mib'),
+        ])
+        .where('state', 'in', [...resourceHoldingStates])
+        .groupBy('host_id')
+        .execute(),
+    );
+    return new Map(
+      rows.map((row) => [row.host_id as HostId, { vcpuCount: Number(row.vcpu_count), memoryMib: Number(row.memory_mib) }]),
+    );
+  }
+}
+
+interface StepJson {
+  name: string;
+  durationMs: number;
+  at: string;
+}
+
+function stepToJson(step: VmStep): StepJson {
+  return { name: step.name, durationMs: step.durationMs, at: step.at.toISOString() };
+}
+
+function toVm(row: Selectable<VmsTable>): Vm {
+  const steps = (row.steps as StepJson[] | null) ?? [];
+  return {
+    id: row.id as VmId,
+    name: row.name,
+    state: row.state as VmState,
+    hostId: row.host_id as HostId,
+    vcpuCount: row.vcpu_count,
+    memoryMib: row.memory_mib,
+    kernelImageId: row.kernel_image_id as ImageId,
+    rootfsImageId: row.rootfs_image_id as ImageId,
+    kernelPath: row.kernel_path,
+    rootfsPath: row.rootfs_path,
+    bootArgs: row.boot_args,
+    guestMac: row.guest_mac,
+    isMetricsEnabled: row.is_metrics_enabled,
+    failureReason: (row.failure_reason as FailureReason | null) ?? null,
+    steps: steps.map((step) => ({ name: step.name, durationMs: step.durationMs, at: new Date(step.at) })),
+    totalMs: row.total_ms === null ? null : Number(row.total_ms),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+}

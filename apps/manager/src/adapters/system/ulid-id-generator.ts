@@ -1,0 +1,20 @@
+import { monotonicFactory } from 'ulid';
+import type { IdGenerator } from '../../application/ports/id-generator.js';
+import { hostIdFromUlid, imageIdFromUlid, vmIdFromUlid, type HostId, type ImageId, type VmId } from '../../domain/ids.js';
+
+/** Monotonic ULIDs: ids made by this process sort in creation order, even within a millisecond. */
+export class UlidIdGenerator implements IdGenerator {
+  private readonly next = monotonicFactory();
+
+  vmId(): VmId {
+    return vmIdFromUlid(this.next());
+  }
+
+  imageId(): ImageId {
+    return imageIdFromUlid(this.next());
+  }
+
+  hostId(): HostId {
+    return hostIdFromUlid(this.next());
+  }
+}

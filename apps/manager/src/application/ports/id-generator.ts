@@ -1,0 +1,8 @@
+import type { HostId, ImageId, VmId } from '../../domain/ids.js';
+
+/** Makes new, sortable resource ids. */
+export interface IdGenerator {
+  vmId(): VmId;
+  imageId(): ImageId;
+  hostId(): HostId;
+}

@@ -1,0 +1,19 @@
+import type { ImageId } from '../../domain/ids.js';
+import type { Image, ImageKind } from '../../domain/image.js';
+
+export interface ImageFilter {
+  readonly kind?: ImageKind | undefined;
+  /** Case-insensitive substring of the name. */
+  readonly nameContains?: string | undefined;
+}
+
+export interface ImageRepository {
+  /** Throws IMAGE_NAME_TAKEN when an image of the same kind has the name. */
+  insert(image: Image): Promise<void>;
+  findById(id: ImageId): Promise<Image | undefined>;
+  findByName(kind: ImageKind, name: string): Promise<Image | undefined>;
+  /** Ordered by id. */
+  list(filter: ImageFilter): Promise<readonly Image[]>;
+  /** Throws IMAGE_NOT_FOUND when absent and IMAGE_IN_USE when a VM references it. */
+  delete(id: ImageId): Promise<void>;
+}

@@ -1,0 +1,60 @@
+import type { HostId, ImageId, VmId } from '../../domain/ids.js';
+import type { FailureReason, Vm, VmStep } from '../../domain/vm.js';
+import type { VmState } from '../../domain/vm-state.js';
+import type { HostAllocation } from '../../domain/placement.js';
+
+/** A state change, written together with its event row (never one without the other). */
+export interface VmStateChange {
+  readonly from: VmState;
+  readonly to: VmState;
+  readonly at: Date;
+  /** Replaces the failure reason; omitted leaves it unchanged. */
+  readonly failureReason?: FailureReason | null;
+  /** Replaces the recorded steps and total duration; omitted leaves them unchanged. */
+  readonly steps?: readonly VmStep[];
+  readonly totalMs?: number | null;
+  /** Free text stored on the event. */
+  readonly message?: string;
+}
+
+export interface VmPage {
+  readonly items: readonly Vm[];
+  /** The id to pass as `afterId` for the next page; null on the last page. */
+  readonly nextCursor: VmId | null;
+}
+
+export interface VmEvent {
+  readonly vmId: VmId;
+  readonly at: Date;
+  readonly fromState: VmState | null;
+  readonly toState: VmState | null;
+  readonly message: string;
+}
+
+/** The VM records: the Manager's memory of what it asked every host to do. */
+export interface VmRepository {
+  /**
+   * Inserts a new VM (with a `created` event). Throws VM_NAME_TAKEN when the name is in use.
+   * `admit`, when given, sees what the VM's host already holds and may throw to refuse the VM;
+   * it runs with the host locked, so concurrent inserts cannot overbook the host.
+   */
+  insert(vm: Vm, admit?: (hostAllocation: HostAllocation) => void): Promise<void>;
+  findById(id: VmId): Promise<Vm | undefined>;
+  findByName(name: string): Promise<Vm | undefined>;
+  /** Keyset page ordered by id. */
+  list(options: { readonly limit: number; readonly afterId?: VmId | undefined }): Promise<VmPage>;
+  /**
+   * Moves the VM from `change.from` to `change.to` only if it is still in `change.from`, and writes
+   * the event in the same transaction. Throws VM_NOT_FOUND when the row is gone and VM_BUSY when
+   * its state is no longer `change.from`.
+   */
+  transition(id: VmId, change: VmStateChange): Promise<Vm>;
+  /** Removes the row (its name becomes free) and writes a `deleted` event. VM_NOT_FOUND when absent. */
+  delete(id: VmId, at: Date): Promise<void>;
+  /** Events of a VM, oldest first (kept after the VM row is deleted). */
+  listEvents(id: VmId): Promise<readonly VmEvent[]>;
+  /** True while any VM row references the image. */
+  isImageInUse(imageId: ImageId): Promise<boolean>;
+  /** CPU and memory held per host by VMs in resource-holding states. */
+  allocationsByHost(): Promise<ReadonlyMap<HostId, HostAllocation>>;
+}

@@ -1,0 +1,92 @@
+import type { VmSpec } from '@hearth/contracts';
+import { AppError, isAppError } from '@hearth/errors';
+import type { Host } from '../../domain/host.js';
+import type { FailureReason, Vm, VmStep } from '../../domain/vm.js';
+import type { UseCaseDependencies } from '../dependencies.js';
+
+type Deps = Pick<UseCaseDependencies, 'vms' | 'agents' | 'clock' | 'log'>;
+
+export function vmSpecOf(vm: Vm): VmSpec {
+  return {
+    vcpuCount: vm.vcpuCount,
+    memoryMib: vm.memoryMib,
+    kernelPath: vm.kernelPath,
+    rootfsSourcePath: vm.rootfsPath,
+    bootArgs: vm.bootArgs,
+    guestMac: vm.guestMac,
+    isMetricsEnabled: vm.isMetricsEnabled,
+  };
+}
+
+export function failureReasonOf(error: unknown): FailureReason {
+  return isAppError(error)
+    ? { code: error.code, message: error.message }
+    : { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
+}
+
+/**
+ * Takes a VM that is `starting` to `running` by applying its spec on its host, recording each step.
+ * On failure the VM becomes `failed` with the reason, `undo` is asked to remove what the Agent
+ * created (best effort; its own failure is added to the reason), and the Agent's error is thrown
+ * with the VM id added to its details.
+ */
+export async function applyVmOnHost(deps: Deps, vm: Vm, host: Host, undo: 'delete' | 'stop'): Promise<Vm> {
+  const startedAt = deps.clock.now();
+  try {
+    const result = await deps.agents.applyVm(host, vm.id, vmSpecOf(vm));
+    const finishedAt = deps.clock.now();
+    let offsetMs = 0;
+    const steps: VmStep[] = result.steps.map((step) => {
+      const at = new Date(startedAt.getTime() + offsetMs);
+      offsetMs += step.durationMs;
+      return { name: step.name, durationMs: step.durationMs, at };
+    });
+    const running = await deps.vms.transition(vm.id, {
+      from: 'starting',
+      to: 'running',
+      at: finishedAt,
+      failureReason: null,
+      steps,
+      totalMs: finishedAt.getTime() - startedAt.getTime(),
+    });
+    deps.log.info({ vmId: vm.id, hostId: host.id, from: 'starting', to: 'running' }, 'vm state changed');
+    return running;
+  } catch (error) {
+    const reason = failureReasonOf(error);
+    const cleanupProblem = await undoOnHost(deps, vm, host, undo);
+    const message = cleanupProblem === undefined ? reason.message : `${reason.message}; cleanup failed: ${cleanupProblem}`;
+    await deps.vms.transition(vm.id, {
+      from: 'starting',
+      to: 'failed',
+      at: deps.clock.now(),
+      failureReason: { code: reason.code, message },
+      message,
+    });
+    deps.log.warn({ vmId: vm.id, hostId: host.id, from: 'starting', to: 'failed', code: reason.code }, 'vm state changed');
+    throw withVmId(error, vm);
+  }
+}
+
+async function undoOnHost(deps: Deps, vm: Vm, host: Host, undo: 'delete' | 'stop'): Promise<string | undefined> {
+  try {
+    if (undo === 'delete') await deps.agents.deleteVm(host, vm.id);
+    else await deps.agents.stopVm(host, vm.id);
+    return undefined;
+  } catch (error) {
+    if (isAppError(error) && error.code === 'VM_NOT_FOUND') return undefined;
+    const reason = failureReasonOf(error);
+    deps.log.warn({ vmId: vm.id, hostId: host.id, code: reason.code }, 'vm cleanup on host failed');
+    return `${reason.code} ${reason.message}`;
+  }
+}
+
+function withVmId(error: unknown, vm: Vm): AppError {
+  if (!isAppError(error)) {
+    return new AppError('VM_START_FAILED', `VM ${vm.id} could not be started`, { details: { vmId: vm.id }, cause: error });
+  }
+  return new AppError(error.code, error.message, {
+    details: { ...error.details, vmId: vm.id },
+    ...(error.errors === undefined ? {} : { errors: error.errors }),
+    cause: error,
+  });
+}

@@ -1,0 +1,178 @@
+import { describe, expect, it } from 'vitest';
+import { AppError } from '@hearth/errors';
+import { createWorld, type World } from '../../testing/world.js';
+import { createVm, type CreateVmInput } from './create-vm.js';
+
+async function setUp(): Promise<{ world: World; input: CreateVmInput }> {
+  const world = createWorld();
+  await world.addHost();
+  const { kernel, rootfs } = await world.addImages();
+  return { world, input: { name: 'web-1', vcpuCount: 1, memoryMib: 256, kernelImageId: kernel.id, rootfsImageId: rootfs.id } };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<AppError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(AppError);
+    return error as AppError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('createVm', () => {
+  it('creates a running VM with the steps the Agent reported', async () => {
+    const { world, input } = await setUp();
+    const vm = await createVm(world.deps, input);
+    expect(vm.state).toBe('running');
+    expect(vm.steps.map((s) => s.name)).toEqual([
+      'tap',
+      'rootfs',
+      'spawn',
+      'logger',
+      'machine-config',
+      'boot-source',
+      'drives',
+      'network',
+      'start',
+    ]);
+    expect(vm.totalMs).toBe(0);
+    expect(await world.repos.vms.findById(vm.id)).toMatchObject({ state: 'running' });
+  });
+
+  it('writes the row as pending before asking the Agent', async () => {
+    const { world, input } = await setUp();
+    let stateSeenByAgent: string | undefined;
+    const apply = world.agents.applyVm.bind(world.agents);
+    world.agents.applyVm = async (target, vmId, spec) => {
+      stateSeenByAgent = (await world.repos.vms.findById(vmId))?.state;
+      return apply(target, vmId, spec);
+    };
+    const vm = await createVm(world.deps, input);
+    expect(stateSeenByAgent).toBe('starting');
+    const events = await world.repos.vms.listEvents(vm.id);
+    expect(events.map((e) => e.toState)).toEqual(['pending', 'starting', 'running']);
+  });
+
+  it('sends the Agent the resolved paths, the default boot args and a MAC derived from the id', async () => {
+    const { world, input } = await setUp();
+    const vm = await createVm(world.deps, input);
+    expect(world.agents.calls[0]?.spec).toEqual({
+      vcpuCount: 1,
+      memoryMib: 256,
+      kernelPath: '/srv/images/vmlinux',
+      rootfsSourcePath: '/srv/images/rootfs.ext4',
+      bootArgs: 'console=ttyS0 reboot=k panic=1 pci=off',
+      guestMac: vm.guestMac,
+      isMetricsEnabled: false,
+    });
+    expect(vm.guestMac).toMatch(/^06:00:/);
+  });
+
+  it('asks for a metrics FIFO when metrics are enabled', async () => {
+    const world = createWorld({ isMetricsEnabled: true });
+    await world.addHost();
+    const { kernel, rootfs } = await world.addImages();
+    const vm = await createVm(world.deps, {
+      name: 'm',
+      vcpuCount: 1,
+      memoryMib: 128,
+      kernelImageId: kernel.id,
+      rootfsImageId: rootfs.id,
+    });
+    expect(vm.isMetricsEnabled).toBe(true);
+    expect(vm.steps.map((s) => s.name)).toContain('metrics');
+  });
+
+  it('marks the VM failed with the reason and asks the Agent to clean up when the Agent fails', async () => {
+    const { world, input } = await setUp();
+    world.agents.failNext(
+      'apply',
+      new AppError('FIRECRACKER_REJECTED', 'Invalid kernel', { details: { faultMessage: 'Invalid kernel' } }),
+    );
+    const error = await rejection(createVm(world.deps, input));
+    expect(error.code).toBe('FIRECRACKER_REJECTED');
+    const vmId = error.details?.['vmId'] as string;
+    const vm = await world.repos.vms.findByName('web-1');
+    expect(vm?.id).toBe(vmId);
+    expect(vm?.state).toBe('failed');
+    expect(vm?.failureReason).toEqual({ code: 'FIRECRACKER_REJECTED', message: 'Invalid kernel' });
+    expect(world.agents.calls.map((c) => c.operation)).toEqual(['apply', 'delete']);
+  });
+
+  it('notes in the reason when the cleanup fails too', async () => {
+    const { world, input } = await setUp();
+    world.agents.failNext('apply', new AppError('AGENT_UNAVAILABLE', 'agent down'));
+    world.agents.failNext('delete', new AppError('AGENT_UNAVAILABLE', 'still down'));
+    await rejection(createVm(world.deps, input));
+    const vm = await world.repos.vms.findByName('web-1');
+    expect(vm?.failureReason?.message).toBe('agent down; cleanup failed: AGENT_UNAVAILABLE still down');
+  });
+
+  it('rejects when no host has capacity, saying why for each host', async () => {
+    const { world, input } = await setUp();
+    const error = await rejection(createVm(world.deps, { ...input, vcpuCount: 32 }));
+    expect(error.code).toBe('HOST_NO_CAPACITY');
+    expect(error.details).toEqual({ hosts: [{ hostId: expect.stringMatching(/^host_/) as string, reason: 'insufficient_cpu' }] });
+    expect(await world.repos.vms.findByName('web-1')).toBeUndefined();
+    expect(world.agents.calls).toEqual([]);
+  });
+
+  it('counts the VMs already placed when checking capacity', async () => {
+    const world = createWorld();
+    await world.addHost({ capacity: { memoryMibTotal: 1024 } });
+    const { kernel, rootfs } = await world.addImages();
+    const base = { vcpuCount: 1, memoryMib: 512, kernelImageId: kernel.id, rootfsImageId: rootfs.id };
+    await createVm(world.deps, { ...base, name: 'a' });
+    await createVm(world.deps, { ...base, name: 'b' });
+    expect((await rejection(createVm(world.deps, { ...base, name: 'c' }))).code).toBe('HOST_NO_CAPACITY');
+  });
+
+  it('does not let two concurrent creates overbook a host', async () => {
+    const world = createWorld();
+    await world.addHost({ capacity: { memoryMibTotal: 1024 } });
+    const { kernel, rootfs } = await world.addImages();
+    const base = { vcpuCount: 1, memoryMib: 768, kernelImageId: kernel.id, rootfsImageId: rootfs.id };
+    const results = await Promise.allSettled([
+      createVm(world.deps, { ...base, name: 'a' }),
+      createVm(world.deps, { ...base, name: 'b' }),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const rejected = results.find((r) => r.status === 'rejected');
+    expect((rejected?.reason as AppError).code).toBe('HOST_NO_CAPACITY');
+  });
+
+  it('does not place VMs on a host whose heartbeat is stale', async () => {
+    const { world, input } = await setUp();
+    world.clock.advance(15_001);
+    const error = await rejection(createVm(world.deps, input));
+    expect(error.details).toMatchObject({ hosts: [{ reason: 'heartbeat_stale' }] });
+  });
+
+  it('names the field of an unknown image', async () => {
+    const { world, input } = await setUp();
+    const error = await rejection(createVm(world.deps, { ...input, kernelImageId: 'img_01J00000000000000000000ZZZ' as never }));
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect(error.errors).toEqual([{ field: 'body/kernelImageId', message: expect.stringContaining('no image') as string }]);
+  });
+
+  it('refuses a rootfs image given as the kernel', async () => {
+    const { world, input } = await setUp();
+    const error = await rejection(createVm(world.deps, { ...input, kernelImageId: input.rootfsImageId }));
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect(error.errors?.[0]?.field).toBe('body/kernelImageId');
+  });
+
+  it('refuses a name already taken', async () => {
+    const { world, input } = await setUp();
+    await createVm(world.deps, input);
+    expect((await rejection(createVm(world.deps, input))).code).toBe('VM_NAME_TAKEN');
+  });
+
+  it('refuses a name with shell metacharacters', async () => {
+    const { world, input } = await setUp();
+    const error = await rejection(createVm(world.deps, { ...input, name: 'a;reboot' }));
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect(world.agents.calls).toEqual([]);
+  });
+});

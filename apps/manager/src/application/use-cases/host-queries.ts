@@ -1,0 +1,35 @@
+import { AppError } from '@hearth/errors';
+import { hostStatus, type Host, type HostStatus } from '../../domain/host.js';
+import type { HostId } from '../../domain/ids.js';
+import { noAllocation, type HostAllocation } from '../../domain/placement.js';
+import type { UseCaseDependencies } from '../dependencies.js';
+
+/** A host as the API shows it: its record, its health now and what its VMs hold. */
+export interface HostOverview {
+  readonly host: Host;
+  readonly status: HostStatus;
+  readonly allocated: HostAllocation;
+}
+
+type Deps = Pick<UseCaseDependencies, 'hosts' | 'vms' | 'clock' | 'settings'>;
+
+export async function listHosts(deps: Deps): Promise<readonly HostOverview[]> {
+  const [hosts, allocations] = await Promise.all([deps.hosts.list(), deps.vms.allocationsByHost()]);
+  const now = deps.clock.now();
+  return hosts.map((host) => overview(host, allocations.get(host.id), now, deps.settings.heartbeatIntervalMs));
+}
+
+export async function getHost(deps: Deps, id: HostId): Promise<HostOverview> {
+  const host = await deps.hosts.findById(id);
+  if (host === undefined) throw hostNotFound(id);
+  const allocations = await deps.vms.allocationsByHost();
+  return overview(host, allocations.get(id), deps.clock.now(), deps.settings.heartbeatIntervalMs);
+}
+
+function overview(host: Host, allocated: HostAllocation | undefined, now: Date, heartbeatIntervalMs: number): HostOverview {
+  return { host, status: hostStatus(host, now, heartbeatIntervalMs), allocated: allocated ?? noAllocation };
+}
+
+export function hostNotFound(id: string): AppError {
+  return new AppError('HOST_NOT_FOUND', `No host with id ${id}`, { details: { hostId: id } });
+}

@@ -1,0 +1,13 @@
+import type { HostRegistration } from '@hearth/contracts';
+import type { Host } from '../../domain/host.js';
+import type { UseCaseDependencies } from '../dependencies.js';
+
+/** Registers an Agent's host (upsert by name) and tells it how often to send heartbeats. */
+export async function registerHost(
+  deps: Pick<UseCaseDependencies, 'hosts' | 'clock' | 'ids' | 'log' | 'settings'>,
+  registration: HostRegistration,
+): Promise<{ host: Host; heartbeatIntervalMs: number }> {
+  const host = await deps.hosts.upsertByName({ newId: deps.ids.hostId(), ...registration, at: deps.clock.now() });
+  deps.log.info({ hostId: host.id, hostName: host.name, addr: host.addr }, 'host registered');
+  return { host, heartbeatIntervalMs: deps.settings.heartbeatIntervalMs };
+}

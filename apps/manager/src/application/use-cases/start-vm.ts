@@ -1,0 +1,27 @@
+import { AppError } from '@hearth/errors';
+import type { VmId } from '../../domain/ids.js';
+import { rejectionOf, noAllocation } from '../../domain/placement.js';
+import { assertTransition } from '../../domain/vm-state.js';
+import type { Vm } from '../../domain/vm.js';
+import type { UseCaseDependencies } from '../dependencies.js';
+import { applyVmOnHost } from './apply-vm.js';
+import { hostOf } from './stop-vm.js';
+import { getVm } from './vm-queries.js';
+
+type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log' | 'settings'>;
+
+/** Starts a stopped (or failed) VM again on its own host by re-applying its spec. */
+export async function startVm(deps: Deps, id: VmId): Promise<Vm> {
+  const vm = await getVm(deps, id);
+  assertTransition(vm.state, 'starting');
+  const host = await hostOf(deps, vm.hostId);
+  const allocations = await deps.vms.allocationsByHost();
+  const reason = rejectionOf(host, vm, allocations.get(host.id) ?? noAllocation, deps.settings, deps.clock.now());
+  if (reason !== undefined) {
+    throw new AppError('HOST_NO_CAPACITY', `Host ${host.id} of VM ${id} cannot take it now`, {
+      details: { hosts: [{ hostId: host.id, reason }], vmId: id },
+    });
+  }
+  const starting = await deps.vms.transition(id, { from: vm.state, to: 'starting', at: deps.clock.now() });
+  return applyVmOnHost(deps, starting, host, 'stop');
+}

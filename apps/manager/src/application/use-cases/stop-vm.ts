@@ -1,0 +1,41 @@
+import type { HostId, VmId } from '../../domain/ids.js';
+import type { Host } from '../../domain/host.js';
+import { assertTransition } from '../../domain/vm-state.js';
+import type { Vm } from '../../domain/vm.js';
+import type { UseCaseDependencies } from '../dependencies.js';
+import { failureReasonOf } from './apply-vm.js';
+import { hostNotFound } from './host-queries.js';
+import { getVm } from './vm-queries.js';
+
+type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log'>;
+
+/** Stops a running VM: its process, TAP, socket and FIFO go; its rootfs copy stays for a later start. */
+export async function stopVm(deps: Deps, id: VmId): Promise<Vm> {
+  const vm = await getVm(deps, id);
+  assertTransition(vm.state, 'stopping');
+  const host = await hostOf(deps, vm.hostId);
+  const stopping = await deps.vms.transition(id, { from: vm.state, to: 'stopping', at: deps.clock.now() });
+  try {
+    await deps.agents.stopVm(host, id);
+  } catch (error) {
+    const reason = failureReasonOf(error);
+    await deps.vms.transition(id, {
+      from: 'stopping',
+      to: 'failed',
+      at: deps.clock.now(),
+      failureReason: reason,
+      message: reason.message,
+    });
+    deps.log.warn({ vmId: id, from: 'stopping', to: 'failed', code: reason.code }, 'vm state changed');
+    throw error;
+  }
+  const stopped = await deps.vms.transition(id, { from: stopping.state, to: 'stopped', at: deps.clock.now() });
+  deps.log.info({ vmId: id, from: 'stopping', to: 'stopped' }, 'vm state changed');
+  return stopped;
+}
+
+export async function hostOf(deps: Pick<UseCaseDependencies, 'hosts'>, hostId: HostId): Promise<Host> {
+  const host = await deps.hosts.findById(hostId);
+  if (host === undefined) throw hostNotFound(hostId);
+  return host;
+}

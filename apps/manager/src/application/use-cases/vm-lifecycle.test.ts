@@ -1,0 +1,151 @@
+import { describe, expect, it } from 'vitest';
+import { AppError } from '@hearth/errors';
+import { createWorld, type World } from '../../testing/world.js';
+import type { Vm } from '../../domain/vm.js';
+import type { VmId } from '../../domain/ids.js';
+import { createVm } from './create-vm.js';
+import { deleteVm } from './delete-vm.js';
+import { startVm } from './start-vm.js';
+import { stopVm } from './stop-vm.js';
+import { getVm, listVms } from './vm-queries.js';
+
+async function runningVm(name = 'web'): Promise<{ world: World; vm: Vm }> {
+  const world = createWorld();
+  await world.addHost();
+  const { kernel, rootfs } = await world.addImages();
+  const vm = await createVm(world.deps, {
+    name,
+    vcpuCount: 1,
+    memoryMib: 256,
+    kernelImageId: kernel.id,
+    rootfsImageId: rootfs.id,
+  });
+  return { world, vm };
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof AppError) return error.code;
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+const unknownId = 'vm_01J0000000000000000000ZZZZ' as VmId;
+
+describe('stopVm', () => {
+  it('stops a running VM through its Agent', async () => {
+    const { world, vm } = await runningVm();
+    const stopped = await stopVm(world.deps, vm.id);
+    expect(stopped.state).toBe('stopped');
+    expect(world.agents.isRunning('http://10.0.0.1:9090', vm.id)).toBe(false);
+  });
+
+  it('refuses to stop a stopped VM with VM_INVALID_TRANSITION', async () => {
+    const { world, vm } = await runningVm();
+    await stopVm(world.deps, vm.id);
+    expect(await codeOf(stopVm(world.deps, vm.id))).toBe('VM_INVALID_TRANSITION');
+  });
+
+  it('marks the VM failed when the Agent cannot stop it', async () => {
+    const { world, vm } = await runningVm();
+    world.agents.failNext('stop', new AppError('VM_CLEANUP_INCOMPLETE', 'tap left', { details: { leftovers: [] } }));
+    expect(await codeOf(stopVm(world.deps, vm.id))).toBe('VM_CLEANUP_INCOMPLETE');
+    expect((await getVm(world.deps, vm.id)).failureReason?.code).toBe('VM_CLEANUP_INCOMPLETE');
+  });
+});
+
+describe('startVm', () => {
+  it('starts a stopped VM again on the same host', async () => {
+    const { world, vm } = await runningVm();
+    await stopVm(world.deps, vm.id);
+    const started = await startVm(world.deps, vm.id);
+    expect(started.state).toBe('running');
+    expect(started.hostId).toBe(vm.hostId);
+    expect(world.agents.calls.filter((c) => c.operation === 'apply')).toHaveLength(2);
+  });
+
+  it('refuses to start a running VM with VM_INVALID_TRANSITION', async () => {
+    const { world, vm } = await runningVm();
+    expect(await codeOf(startVm(world.deps, vm.id))).toBe('VM_INVALID_TRANSITION');
+  });
+
+  it('refuses to start a VM whose host has gone quiet', async () => {
+    const { world, vm } = await runningVm();
+    await stopVm(world.deps, vm.id);
+    world.clock.advance(60_000);
+    expect(await codeOf(startVm(world.deps, vm.id))).toBe('HOST_NO_CAPACITY');
+  });
+});
+
+describe('deleteVm', () => {
+  it('removes the VM from its host and from the records', async () => {
+    const { world, vm } = await runningVm();
+    const deleted = await deleteVm(world.deps, vm.id);
+    expect(deleted.removed.length).toBeGreaterThan(0);
+    expect(await world.repos.vms.findById(vm.id)).toBeUndefined();
+    expect(world.agents.vmIdsOn('http://10.0.0.1:9090')).toEqual([]);
+  });
+
+  it('frees the name for a new VM', async () => {
+    const { world, vm } = await runningVm('reused');
+    await deleteVm(world.deps, vm.id);
+    const again = await createVm(world.deps, { ...vm, name: 'reused', bootArgs: undefined });
+    expect(again.id).not.toBe(vm.id);
+  });
+
+  it('rejects an unknown id with VM_NOT_FOUND', async () => {
+    const { world } = await runningVm();
+    expect(await codeOf(deleteVm(world.deps, unknownId))).toBe('VM_NOT_FOUND');
+  });
+
+  it('counts a VM the Agent no longer knows as already gone', async () => {
+    const { world, vm } = await runningVm();
+    world.agents.failNext('delete', new AppError('VM_NOT_FOUND', 'no such vm'));
+    const deleted = await deleteVm(world.deps, vm.id);
+    expect(deleted.removed).toEqual([]);
+    expect(await world.repos.vms.findById(vm.id)).toBeUndefined();
+  });
+
+  it('leaves the VM failed, and deletable again, when the Agent is unavailable', async () => {
+    const { world, vm } = await runningVm();
+    world.agents.failNext('delete', new AppError('AGENT_UNAVAILABLE', 'down'));
+    expect(await codeOf(deleteVm(world.deps, vm.id))).toBe('AGENT_UNAVAILABLE');
+    expect((await getVm(world.deps, vm.id)).state).toBe('failed');
+    await deleteVm(world.deps, vm.id);
+    expect(await world.repos.vms.findById(vm.id)).toBeUndefined();
+  });
+
+  it('deletes a VM whose creation failed', async () => {
+    const world = createWorld();
+    await world.addHost();
+    const { kernel, rootfs } = await world.addImages();
+    world.agents.failNext('apply', new AppError('VMM_SPAWN_FAILED', 'no firecracker'));
+    await codeOf(
+      createVm(world.deps, { name: 'x', vcpuCount: 1, memoryMib: 128, kernelImageId: kernel.id, rootfsImageId: rootfs.id }),
+    );
+    const failed = await world.repos.vms.findByName('x');
+    await deleteVm(world.deps, failed!.id);
+    expect(await world.repos.vms.findByName('x')).toBeUndefined();
+  });
+});
+
+describe('listVms', () => {
+  it('pages by id with a cursor', async () => {
+    const { world } = await runningVm('a');
+    const { kernel, rootfs } = {
+      kernel: (await world.repos.images.list({ kind: 'kernel' }))[0]!,
+      rootfs: (await world.repos.images.list({ kind: 'rootfs' }))[0]!,
+    };
+    for (const name of ['b', 'c']) {
+      await createVm(world.deps, { name, vcpuCount: 1, memoryMib: 128, kernelImageId: kernel.id, rootfsImageId: rootfs.id });
+    }
+    const first = await listVms(world.deps, { limit: 2 });
+    expect(first.items.map((v) => v.name)).toEqual(['a', 'b']);
+    const second = await listVms(world.deps, { limit: 2, cursor: first.nextCursor ?? undefined });
+    expect(second.items.map((v) => v.name)).toEqual(['c']);
+    expect(second.nextCursor).toBeNull();
+  });
+});

@@ -1,0 +1,44 @@
+import swagger from '@fastify/swagger';
+import { createHttpServer, type HttpServer, type Logger } from '@hearth/http-server';
+import type { UseCaseDependencies } from './application/dependencies.js';
+import { registerHealthRoutes, type ReadinessCheck } from './http/routes/health-routes.js';
+import { registerHostRoutes } from './http/routes/host-routes.js';
+import { registerImageRoutes } from './http/routes/image-routes.js';
+import { registerVmRoutes } from './http/routes/vm-routes.js';
+
+export interface BuildAppOptions {
+  readonly logger: Logger;
+  readonly dependencies: UseCaseDependencies;
+  readonly checkReadiness: ReadinessCheck;
+  readonly version?: string;
+}
+
+/**
+ * The Manager's HTTP app (not listening): the public REST API under `/v1`, `/healthz`, `/readyz`
+ * and `GET /openapi.json` describing every route. `main.ts` and the tests build it from here.
+ */
+export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
+  const app = createHttpServer({ logger: options.logger });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Hearth Manager API',
+        description: 'Public REST API of the Hearth control plane for Firecracker microVMs. Errors are RFC 9457 problem+json.',
+        version: options.version ?? '0.1.0',
+      },
+      tags: [
+        { name: 'vms', description: 'Firecracker microVMs' },
+        { name: 'images', description: 'Kernel and rootfs images' },
+        { name: 'hosts', description: 'Hosts running a Hearth Agent' },
+        { name: 'health', description: 'Liveness and readiness' },
+      ],
+    },
+  });
+  registerHealthRoutes(app, options.checkReadiness);
+  registerImageRoutes(app, options.dependencies);
+  registerHostRoutes(app, options.dependencies);
+  registerVmRoutes(app, options.dependencies);
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

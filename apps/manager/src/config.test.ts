@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadManagerConfig } from './config.js';
+
+function problemsOf(env: Record<string, string>): readonly string[] {
+  try {
+    loadManagerConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('loadManagerConfig', () => {
+  it('uses the documented defaults for an empty environment', () => {
+    const config = loadManagerConfig({});
+    expect(config).toMatchObject({
+      databaseUrl: undefined,
+      bind: { host: '127.0.0.1', port: 8080 },
+      imageRoot: '/srv/images',
+      isImagePathsAllowed: false,
+      isReconcilerDisabled: false,
+      isMetricsEnabled: false,
+      logLevel: 'info',
+      heartbeatIntervalMs: 5000,
+      cpuOvercommit: 4,
+      memoryOvercommit: 1,
+    });
+    expect(config.dataDir).toMatch(/\/data$/);
+  });
+
+  it.each(['1', 'true', 'YES', 'on'])('reads %s as on', (value) => {
+    expect(loadManagerConfig({ MANAGER_ENABLE_METRICS: value }).isMetricsEnabled).toBe(true);
+  });
+
+  it.each(['0', 'false', 'no', 'OFF'])('reads %s as off', (value) => {
+    expect(loadManagerConfig({ MANAGER_RECONCILER_DISABLED: value }).isReconcilerDisabled).toBe(false);
+  });
+
+  it('reports every invalid variable at once', () => {
+    const problems = problemsOf({
+      MANAGER_ALLOW_IMAGE_PATHS: 'maybe',
+      MANAGER_BIND: 'localhost',
+      MANAGER_HEARTBEAT_MS: '-5',
+      MANAGER_CPU_OVERCOMMIT: 'lots',
+      MANAGER_LOG_LEVEL: 'loud',
+      DATABASE_URL: 'mysql://x',
+      MANAGER_IMAGE_ROOT: 'relative/path',
+    });
+    expect(problems).toHaveLength(7);
+    for (const name of [
+      'MANAGER_ALLOW_IMAGE_PATHS',
+      'MANAGER_BIND',
+      'MANAGER_HEARTBEAT_MS',
+      'MANAGER_CPU_OVERCOMMIT',
+      'MANAGER_LOG_LEVEL',
+      'DATABASE_URL',
+      'MANAGER_IMAGE_ROOT',
+    ]) {
+      expect(problems.some((p) => p.startsWith(name))).toBe(true);
+    }
+  });
+
+  it('accepts an IPv6 bind address', () => {
+    expect(loadManagerConfig({ MANAGER_BIND: '[::1]:9000' }).bind).toEqual({ host: '::1', port: 9000 });
+  });
+
+  it('returns a frozen object', () => {
+    const config = loadManagerConfig({});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.bind)).toBe(true);
+  });
+
+  it('does not show the database URL in the error', () => {
+    const problems = problemsOf({ DATABASE_URL: 'mysql://user:hunter2@db' });
+    expect(problems.join('\n')).not.toContain('hunter2');
+  });
+});

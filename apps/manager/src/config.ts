@@ -1,0 +1,113 @@
+import { resolve } from 'node:path';
+import type { LevelWithSilent } from 'pino';
+
+export interface ManagerConfig {
+  /** PostgreSQL URL (a secret: never log it); undefined → embedded PGlite in `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly bind: { readonly host: string; readonly port: number };
+  readonly imageRoot: string;
+  /** Reserved for raw kernel/rootfs paths in VM create (not accepted yet). */
+  readonly isImagePathsAllowed: boolean;
+  readonly isReconcilerDisabled: boolean;
+  readonly isMetricsEnabled: boolean;
+  readonly logLevel: LevelWithSilent;
+  readonly heartbeatIntervalMs: number;
+  readonly cpuOvercommit: number;
+  readonly memoryOvercommit: number;
+}
+
+/** Every problem found in the environment, reported together. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const logLevels: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const truthy = new Set(['1', 'true', 'yes', 'on']);
+const falsy = new Set(['0', 'false', 'no', 'off']);
+
+/**
+ * Reads the Manager's configuration from `env`. Throws one ConfigError listing every invalid
+ * variable; never falls back silently on an invalid value. The result is frozen.
+ */
+export function loadManagerConfig(env: Readonly<Record<string, string | undefined>>): ManagerConfig {
+  const problems: string[] = [];
+  const read = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+
+  const flag = (name: string): boolean => {
+    const value = read(name);
+    if (value === undefined) return false;
+    const lower = value.toLowerCase();
+    if (truthy.has(lower)) return true;
+    if (falsy.has(lower)) return false;
+    problems.push(`${name} must be one of 1|true|yes|on|0|false|no|off, got "${value}"`);
+    return false;
+  };
+
+  const number = (name: string, fallback: number, check: (n: number) => boolean, rule: string): number => {
+    const value = read(name);
+    if (value === undefined) return fallback;
+    const parsed = Number(value);
+    if (!/^\d+(\.\d+)?$/.test(value) || !check(parsed)) {
+      problems.push(`${name} must be ${rule}, got "${value}"`);
+      return fallback;
+    }
+    return parsed;
+  };
+
+  const databaseUrl = read('DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must start with postgres:// or postgresql://');
+  }
+
+  const bind = parseBind(read('MANAGER_BIND') ?? '127.0.0.1:8080', problems);
+
+  const imageRoot = read('MANAGER_IMAGE_ROOT') ?? '/srv/images';
+  if (!imageRoot.startsWith('/')) problems.push(`MANAGER_IMAGE_ROOT must be an absolute path, got "${imageRoot}"`);
+
+  const logLevelText = read('MANAGER_LOG_LEVEL') ?? 'info';
+  const logLevel = logLevels.find((level) => level === logLevelText.toLowerCase());
+  if (logLevel === undefined) problems.push(`MANAGER_LOG_LEVEL must be one of ${logLevels.join('|')}, got "${logLevelText}"`);
+
+  const config: ManagerConfig = {
+    databaseUrl,
+    dataDir: resolve(read('MANAGER_DATA_DIR') ?? './data'),
+    bind,
+    imageRoot: resolve(imageRoot),
+    isImagePathsAllowed: flag('MANAGER_ALLOW_IMAGE_PATHS'),
+    isReconcilerDisabled: flag('MANAGER_RECONCILER_DISABLED'),
+    isMetricsEnabled: flag('MANAGER_ENABLE_METRICS'),
+    logLevel: logLevel ?? 'info',
+    heartbeatIntervalMs: number(
+      'MANAGER_HEARTBEAT_MS',
+      5000,
+      (n) => Number.isInteger(n) && n >= 100 && n <= 3_600_000,
+      'an integer from 100 to 3600000',
+    ),
+    cpuOvercommit: number('MANAGER_CPU_OVERCOMMIT', 4, (n) => n > 0 && n <= 64, 'a number above 0 and at most 64'),
+    memoryOvercommit: number('MANAGER_MEMORY_OVERCOMMIT', 1, (n) => n > 0 && n <= 16, 'a number above 0 and at most 16'),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({ ...config, bind: Object.freeze({ ...config.bind }) });
+}
+
+function parseBind(value: string, problems: string[]): { host: string; port: number } {
+  const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  const port = match === null ? NaN : Number(match[2]);
+  if (match === null || !(port >= 0 && port <= 65535)) {
+    problems.push(`MANAGER_BIND must be host:port (e.g. 127.0.0.1:8080), got "${value}"`);
+    return { host: '127.0.0.1', port: 8080 };
+  }
+  return { host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port };
+}
+
+/** The configuration as it may be logged: secrets replaced. */
+export function redactedConfig(config: ManagerConfig): Record<string, unknown> {
+  return { ...config, databaseUrl: config.databaseUrl === undefined ? undefined : '[redacted]' };
+}

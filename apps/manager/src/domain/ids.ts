@@ -1,0 +1,53 @@
+/**
+ * Resource ids: a prefix and a 26-character Crockford ULID (`vm_01J…`), sortable by creation time
+ * and branded so that a host id cannot be passed where a VM id is expected.
+ */
+declare const brand: unique symbol;
+type Branded<T, B extends string> = T & { readonly [brand]: B };
+
+export type VmId = Branded<string, 'VmId'>;
+export type ImageId = Branded<string, 'ImageId'>;
+export type HostId = Branded<string, 'HostId'>;
+
+const ulidBody = '[0-9A-HJKMNP-TV-Z]{26}';
+
+export const idPrefixes = { vm: 'vm_', image: 'img_', host: 'host_' } as const;
+
+export const vmIdPattern = `^vm_${ulidBody}$`;
+export const imageIdPattern = `^img_${ulidBody}$`;
+export const hostIdPattern = `^host_${ulidBody}$`;
+
+const vmIdRegExp = new RegExp(vmIdPattern);
+const imageIdRegExp = new RegExp(imageIdPattern);
+const hostIdRegExp = new RegExp(hostIdPattern);
+const ulidRegExp = new RegExp(`^${ulidBody}$`);
+
+export function parseVmId(value: string): VmId | undefined {
+  return vmIdRegExp.test(value) ? (value as VmId) : undefined;
+}
+
+export function parseImageId(value: string): ImageId | undefined {
+  return imageIdRegExp.test(value) ? (value as ImageId) : undefined;
+}
+
+export function parseHostId(value: string): HostId | undefined {
+  return hostIdRegExp.test(value) ? (value as HostId) : undefined;
+}
+
+/** Builds an id from a ULID; throws on anything that is not an upper-case Crockford ULID. */
+export function vmIdFromUlid(ulid: string): VmId {
+  return withPrefix(idPrefixes.vm, ulid) as VmId;
+}
+
+export function imageIdFromUlid(ulid: string): ImageId {
+  return withPrefix(idPrefixes.image, ulid) as ImageId;
+}
+
+export function hostIdFromUlid(ulid: string): HostId {
+  return withPrefix(idPrefixes.host, ulid) as HostId;
+}
+
+function withPrefix(prefix: string, ulid: string): string {
+  if (!ulidRegExp.test(ulid)) throw new TypeError(`not a ULID: ${ulid}`);
+  return `${prefix}${ulid}`;
+}

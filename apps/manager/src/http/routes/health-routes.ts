@@ -1,0 +1,35 @@
+import { Type } from 'typebox';
+import type { HttpServer } from '@hearth/http-server';
+import { problemResponses } from '../schemas/common.js';
+
+/** Throws (DATABASE_UNAVAILABLE) when the Manager cannot serve requests. */
+export type ReadinessCheck = () => Promise<void>;
+
+export function registerHealthRoutes(app: HttpServer, checkReadiness: ReadinessCheck): void {
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        summary: 'Liveness: the process answers',
+        tags: ['health'],
+        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+      },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Readiness: the database answers',
+        tags: ['health'],
+        response: { 200: Type.Object({ status: Type.Literal('ready') }), ...problemResponses },
+      },
+    },
+    async () => {
+      await checkReadiness();
+      return { status: 'ready' as const };
+    },
+  );
+}

@@ -1,0 +1,72 @@
+import { Type } from 'typebox';
+import type { HttpServer } from '@hearth/http-server';
+import type { UseCaseDependencies } from '../../application/dependencies.js';
+import { deleteImage, getImage, listImages } from '../../application/use-cases/image-queries.js';
+import { registerImage } from '../../application/use-cases/register-image.js';
+import { ImageIdParams, problemResponses } from '../schemas/common.js';
+import { ImageList, ImageView, ListImagesQuery, RegisterImageBody } from '../schemas/image-schemas.js';
+import { imageView } from '../views.js';
+import { imageIdParam } from './parse-ids.js';
+
+export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies): void {
+  app.post(
+    '/v1/images',
+    {
+      schema: {
+        summary: 'Register a kernel or rootfs file of the image root',
+        tags: ['images'],
+        body: RegisterImageBody,
+        response: { 201: ImageView, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const image = await registerImage(deps, request.body);
+      return reply.status(201).send(imageView(image));
+    },
+  );
+
+  app.get(
+    '/v1/images',
+    {
+      schema: {
+        summary: 'List images',
+        tags: ['images'],
+        querystring: ListImagesQuery,
+        response: { 200: ImageList, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const images = await listImages(deps, { kind: request.query.kind, nameContains: request.query.name });
+      return { items: images.map(imageView) };
+    },
+  );
+
+  app.get(
+    '/v1/images/:id',
+    {
+      schema: {
+        summary: 'Get an image',
+        tags: ['images'],
+        params: ImageIdParams,
+        response: { 200: ImageView, ...problemResponses },
+      },
+    },
+    async (request) => imageView(await getImage(deps, imageIdParam(request.params.id))),
+  );
+
+  app.delete(
+    '/v1/images/:id',
+    {
+      schema: {
+        summary: 'Forget an image (the file stays); refused while a VM uses it',
+        tags: ['images'],
+        params: ImageIdParams,
+        response: { 204: Type.Null(), ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      await deleteImage(deps, imageIdParam(request.params.id));
+      return reply.status(204).send(null);
+    },
+  );
+}

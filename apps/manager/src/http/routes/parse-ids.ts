@@ -1,0 +1,23 @@
+import { AppError } from '@hearth/errors';
+import { parseHostId, parseImageId, parseVmId, type HostId, type ImageId, type VmId } from '../../domain/ids.js';
+
+// Route schemas already reject malformed ids with 400 VALIDATION_FAILED; these turn the checked
+// strings into branded ids (and keep the same answer should a schema ever be missing).
+
+export function vmIdParam(value: string): VmId {
+  return parseVmId(value) ?? invalidId('params/id', value);
+}
+
+export function imageIdParam(value: string): ImageId {
+  return parseImageId(value) ?? invalidId('params/id', value);
+}
+
+export function hostIdParam(value: string): HostId {
+  return parseHostId(value) ?? invalidId('params/id', value);
+}
+
+function invalidId(field: string, value: string): never {
+  throw new AppError('VALIDATION_FAILED', `Invalid params: ${field}`, {
+    errors: [{ field, message: `"${value.slice(0, 64)}" is not a valid id` }],
+  });
+}

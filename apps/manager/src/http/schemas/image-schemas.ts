@@ -1,0 +1,37 @@
+import { Type } from 'typebox';
+import { imageIdPattern } from '../../domain/ids.js';
+import { imageNameMaxLength, imageNamePattern } from '../../domain/image.js';
+import { Timestamp } from './common.js';
+
+export const ImageKindSchema = Type.Union([Type.Literal('kernel'), Type.Literal('rootfs')]);
+
+export const RegisterImageBody = Type.Object(
+  {
+    kind: ImageKindSchema,
+    name: Type.String({ minLength: 1, maxLength: imageNameMaxLength, pattern: imageNamePattern }),
+    /** Absolute, or relative to the image root. */
+    hostPath: Type.String({ minLength: 1, maxLength: 4096 }),
+  },
+  { additionalProperties: false },
+);
+
+export const ListImagesQuery = Type.Object(
+  {
+    kind: Type.Optional(ImageKindSchema),
+    /** Case-insensitive substring of the name. */
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: imageNameMaxLength })),
+  },
+  { additionalProperties: false },
+);
+
+export const ImageView = Type.Object({
+  id: Type.String({ pattern: imageIdPattern }),
+  kind: ImageKindSchema,
+  name: Type.String(),
+  hostPath: Type.String(),
+  sha256: Type.String(),
+  sizeBytes: Type.Integer(),
+  createdAt: Timestamp,
+});
+
+export const ImageList = Type.Object({ items: Type.Array(ImageView) });

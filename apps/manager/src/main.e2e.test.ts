@@ -1,0 +1,119 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNetns, hasCommand, isRoot, startProcess, waitFor, type Netns } from '@hearth/testkit';
+
+const mainJs = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const isBuilt = existsSync(mainJs);
+
+describe.skipIf(!isBuilt)('manager process: configuration (skipped: needs `npx tsc -b`)', () => {
+  it('exits with status 2 listing every invalid variable, before opening a socket', async () => {
+    const manager = startProcess(['node', mainJs], {
+      env: { MANAGER_BIND: 'nowhere', MANAGER_ENABLE_METRICS: 'maybe', DATABASE_URL: undefined },
+    });
+    try {
+      const exit = await manager.exited;
+      expect(exit.code).toBe(2);
+      expect(manager.output()).toContain('MANAGER_BIND');
+      expect(manager.output()).toContain('MANAGER_ENABLE_METRICS');
+    } finally {
+      await manager.stop();
+    }
+  });
+});
+
+const canUseNetns = isRoot && hasCommand('ip');
+
+describe.skipIf(!isBuilt || !canUseNetns)('manager process on PGlite (skipped: needs `npx tsc -b`, root and iproute2)', () => {
+  let netns: Netns;
+  let dir: string;
+  let manager: ReturnType<Netns['spawn']>;
+  let output = '';
+  const base = 'http://127.0.0.1:8080';
+
+  /** One HTTP request made from inside the namespace. */
+  async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+    const script = `
+      const [method, url, body] = process.argv.slice(1);
+      const init = { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body || undefined };
+      fetch(url, init).then(async (r) => console.log(JSON.stringify({ status: r.status, text: await r.text() })))
+        .catch((e) => { console.log(JSON.stringify({ status: 0, text: String(e) })); });`;
+    const { stdout } = await netns.exec([
+      'node',
+      '-e',
+      script,
+      method,
+      `${base}${path}`,
+      body === undefined ? '' : JSON.stringify(body),
+    ]);
+    const result = JSON.parse(stdout) as { status: number; text: string };
+    let json: unknown;
+    try {
+      json = JSON.parse(result.text);
+    } catch {
+      json = result.text;
+    }
+    return { status: result.status, json };
+  }
+
+  beforeAll(async () => {
+    netns = await createNetns();
+    dir = await mkdtemp(join(tmpdir(), 'hearth-manager-e2e-'));
+    const kernel = Buffer.alloc(4096);
+    kernel.set([0x7f, 0x45, 0x4c, 0x46]);
+    await writeFile(join(dir, 'vmlinux'), kernel);
+    manager = netns.spawn(['node', mainJs], {
+      env: {
+        ...process.env,
+        DATABASE_URL: '',
+        MANAGER_DATA_DIR: join(dir, 'data'),
+        MANAGER_IMAGE_ROOT: dir,
+        MANAGER_BIND: '127.0.0.1:8080',
+        MANAGER_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    manager.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    manager.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    await waitFor(async () => (await call('GET', '/readyz')).status === 200, { timeoutMs: 45_000, intervalMs: 250 });
+  });
+
+  afterAll(async () => {
+    await netns?.destroy();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('answers /readyz once migrated', async () => {
+    expect(await call('GET', '/readyz')).toEqual({ status: 200, json: { status: 'ready' } });
+  });
+
+  it('registers an image and a host', async () => {
+    const image = await call('POST', '/v1/images', { kind: 'kernel', name: 'vmlinux', hostPath: 'vmlinux' });
+    expect(image.status).toBe(201);
+    const host = await call('POST', '/v1/hosts/register', {
+      name: 'node-a',
+      addr: 'http://127.0.0.1:9090',
+      capacity: { cpuCount: 2, memoryMibTotal: 2048, memoryMibAvailable: 2000, vmCount: 0 },
+      facts: {
+        agentVersion: '0.1.0',
+        isKvmUsable: false,
+        hasFirecracker: false,
+        firecrackerBinary: 'firecracker',
+        isBridgeUp: false,
+        bridge: 'hearth0',
+        spawnMode: 'direct',
+      },
+    });
+    expect(host).toMatchObject({ status: 200, json: { heartbeatIntervalMs: 5000 } });
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    const exited = new Promise<number | null>((resolve) => manager.once('exit', (code) => resolve(code)));
+    manager.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(output).not.toMatch(/"level":(50|60)/);
+  });
+});

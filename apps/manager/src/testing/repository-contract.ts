@@ -1,0 +1,317 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AppError } from '@hearth/errors';
+import type { HostRepository } from '../application/ports/host-repository.js';
+import type { ImageRepository } from '../application/ports/image-repository.js';
+import type { VmRepository } from '../application/ports/vm-repository.js';
+import { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.js';
+import type { Host } from '../domain/host.js';
+import type { Image, ImageKind } from '../domain/image.js';
+import type { VmId } from '../domain/ids.js';
+import { guestMacFor, type Vm } from '../domain/vm.js';
+import { hostCapacity, hostFacts } from './world.js';
+
+export interface Repositories {
+  readonly vms: VmRepository;
+  readonly images: ImageRepository;
+  readonly hosts: HostRepository;
+}
+
+export interface RepositoryHarness {
+  readonly repos: Repositories;
+  close(): Promise<void>;
+}
+
+const t0 = new Date('2025-01-01T00:00:00.000Z');
+const at = (seconds: number): Date => new Date(t0.getTime() + seconds * 1000);
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof AppError) return error.code;
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/**
+ * The behaviour every implementation of VmRepository, ImageRepository and HostRepository shares.
+ * Run it against the in-memory fakes and every real adapter so they cannot drift apart.
+ */
+export function describeRepositoryContract(name: string, open: () => Promise<RepositoryHarness>): void {
+  describe(`repository contract: ${name}`, () => {
+    let harness: RepositoryHarness;
+    let repos: Repositories;
+    let ids: SequentialIdGenerator;
+
+    beforeEach(async () => {
+      harness = await open();
+      repos = harness.repos;
+      ids = new SequentialIdGenerator();
+    });
+
+    afterEach(async () => {
+      await harness.close();
+    });
+
+    async function host(name = 'node-a'): Promise<Host> {
+      return repos.hosts.upsertByName({
+        newId: ids.hostId(),
+        name,
+        addr: `http://${name}:9090`,
+        capacity: hostCapacity(),
+        facts: hostFacts(),
+        at: t0,
+      });
+    }
+
+    async function image(kind: ImageKind, name = `${kind}-1`): Promise<Image> {
+      const value: Image = {
+        id: ids.imageId(),
+        kind,
+        name,
+        hostPath: `/srv/images/${name}`,
+        sha256: 'c'.repeat(64),
+        sizeBytes: 5_000_000_000,
+        createdAt: t0,
+      };
+      await repos.images.insert(value);
+      return value;
+    }
+
+    async function vm(overrides: Partial<Vm> = {}): Promise<Vm> {
+      const h = overrides.hostId === undefined ? await host(`node-${ids.vmId().slice(-4).toLowerCase()}`) : undefined;
+      const kernel =
+        overrides.kernelImageId === undefined ? await image('kernel', `k-${ids.vmId().slice(-4).toLowerCase()}`) : undefined;
+      const rootfs =
+        overrides.rootfsImageId === undefined ? await image('rootfs', `r-${ids.vmId().slice(-4).toLowerCase()}`) : undefined;
+      const id = overrides.id ?? ids.vmId();
+      const value: Vm = {
+        id,
+        name: `vm-${id.slice(-6).toLowerCase()}`,
+        state: 'pending',
+        hostId: h?.id ?? overrides.hostId!,
+        vcpuCount: 2,
+        memoryMib: 512,
+        kernelImageId: kernel?.id ?? overrides.kernelImageId!,
+        rootfsImageId: rootfs?.id ?? overrides.rootfsImageId!,
+        kernelPath: '/srv/images/vmlinux',
+        rootfsPath: '/srv/images/rootfs.ext4',
+        bootArgs: 'console=ttyS0',
+        guestMac: guestMacFor(id),
+        isMetricsEnabled: false,
+        failureReason: null,
+        steps: [],
+        totalMs: null,
+        createdAt: t0,
+        updatedAt: t0,
+        ...overrides,
+      };
+      await repos.vms.insert(value);
+      return value;
+    }
+
+    describe('hosts', () => {
+      it('registers a new host under the given id', async () => {
+        const created = await host();
+        expect(await repos.hosts.findById(created.id)).toEqual(created);
+        expect(created).toMatchObject({ name: 'node-a', registeredAt: t0, lastHeartbeatAt: t0 });
+      });
+
+      it('keeps the id and first registration time when a host registers again by name', async () => {
+        const first = await host('node-a');
+        const again = await repos.hosts.upsertByName({
+          newId: ids.hostId(),
+          name: 'node-a',
+          addr: 'http://elsewhere:9090',
+          capacity: hostCapacity({ cpuCount: 64 }),
+          facts: hostFacts(),
+          at: at(10),
+        });
+        expect(again).toMatchObject({ id: first.id, addr: 'http://elsewhere:9090', registeredAt: t0, lastHeartbeatAt: at(10) });
+        expect(again.capacity.cpuCount).toBe(64);
+        expect(await repos.hosts.list()).toHaveLength(1);
+      });
+
+      it('records a heartbeat with the new capacity', async () => {
+        const h = await host();
+        const beat = await repos.hosts.recordHeartbeat(h.id, {
+          capacity: hostCapacity({ vmCount: 3 }),
+          facts: hostFacts(),
+          at: at(5),
+        });
+        expect(beat.lastHeartbeatAt).toEqual(at(5));
+        expect((await repos.hosts.findById(h.id))?.capacity.vmCount).toBe(3);
+      });
+
+      it('answers a heartbeat for an unknown host with HOST_NOT_FOUND', async () => {
+        expect(
+          await codeOf(repos.hosts.recordHeartbeat(ids.hostId(), { capacity: hostCapacity(), facts: hostFacts(), at: t0 })),
+        ).toBe('HOST_NOT_FOUND');
+      });
+
+      it('lists hosts by id', async () => {
+        const a = await host('b-host');
+        const b = await host('a-host');
+        expect((await repos.hosts.list()).map((h) => h.id)).toEqual([a.id, b.id]);
+      });
+    });
+
+    describe('images', () => {
+      it('stores an image and finds it by id and by kind and name', async () => {
+        const k = await image('kernel', 'vmlinux');
+        expect(await repos.images.findById(k.id)).toEqual(k);
+        expect(await repos.images.findByName('kernel', 'vmlinux')).toEqual(k);
+        expect(await repos.images.findByName('rootfs', 'vmlinux')).toBeUndefined();
+      });
+
+      it('refuses a second image of a kind with the same name with IMAGE_NAME_TAKEN', async () => {
+        await image('rootfs', 'base');
+        expect(await codeOf(image('rootfs', 'base'))).toBe('IMAGE_NAME_TAKEN');
+      });
+
+      it('filters by kind and by a case-insensitive name substring', async () => {
+        await image('kernel', 'vmlinux-6.1');
+        const r = await image('rootfs', 'ubuntu-24.04');
+        await image('rootfs', 'alpine');
+        expect((await repos.images.list({ kind: 'rootfs' })).map((i) => i.name)).toEqual(['ubuntu-24.04', 'alpine']);
+        expect(await repos.images.list({ nameContains: 'UBUNTU' })).toEqual([r]);
+        expect(await repos.images.list({ nameContains: '%' })).toEqual([]);
+        expect(await repos.images.list({ nameContains: '_' })).toEqual([]);
+      });
+
+      it('deletes an image nothing uses', async () => {
+        const k = await image('kernel');
+        await repos.images.delete(k.id);
+        expect(await repos.images.findById(k.id)).toBeUndefined();
+      });
+
+      it('refuses to delete an image a VM references with IMAGE_IN_USE', async () => {
+        const v = await vm();
+        expect(await codeOf(repos.images.delete(v.kernelImageId))).toBe('IMAGE_IN_USE');
+        expect(await repos.vms.isImageInUse(v.rootfsImageId)).toBe(true);
+      });
+
+      it('answers the deletion of an unknown image with IMAGE_NOT_FOUND', async () => {
+        expect(await codeOf(repos.images.delete(ids.imageId()))).toBe('IMAGE_NOT_FOUND');
+      });
+    });
+
+    describe('vms', () => {
+      it('stores a VM and finds it by id and name', async () => {
+        const v = await vm();
+        expect(await repos.vms.findById(v.id)).toEqual(v);
+        expect(await repos.vms.findByName(v.name)).toEqual(v);
+      });
+
+      it('refuses a second VM with the same name with VM_NAME_TAKEN', async () => {
+        const v = await vm();
+        expect(
+          await codeOf(vm({ name: v.name, hostId: v.hostId, kernelImageId: v.kernelImageId, rootfsImageId: v.rootfsImageId })),
+        ).toBe('VM_NAME_TAKEN');
+      });
+
+      it('changes state, steps and failure reason and writes an event', async () => {
+        const v = await vm();
+        await repos.vms.transition(v.id, { from: 'pending', to: 'starting', at: at(1) });
+        const steps = [{ name: 'tap', durationMs: 1.5, at: at(1) }];
+        const running = await repos.vms.transition(v.id, { from: 'starting', to: 'running', at: at(2), steps, totalMs: 12.25 });
+        expect(running).toMatchObject({ state: 'running', steps, totalMs: 12.25, updatedAt: at(2), failureReason: null });
+        const failed = await repos.vms.transition(v.id, {
+          from: 'running',
+          to: 'failed',
+          at: at(3),
+          failureReason: { code: 'AGENT_UNAVAILABLE', message: 'down' },
+          message: 'down',
+        });
+        expect(failed).toMatchObject({ state: 'failed', steps, failureReason: { code: 'AGENT_UNAVAILABLE', message: 'down' } });
+        expect(await repos.vms.findById(v.id)).toEqual(failed);
+        const events = await repos.vms.listEvents(v.id);
+        expect(events.map((e) => [e.fromState, e.toState])).toEqual([
+          [null, 'pending'],
+          ['pending', 'starting'],
+          ['starting', 'running'],
+          ['running', 'failed'],
+        ]);
+        expect(events[3]).toMatchObject({ at: at(3), message: 'down' });
+      });
+
+      it('refuses a state change from a state the VM is no longer in with VM_BUSY', async () => {
+        const v = await vm();
+        await repos.vms.transition(v.id, { from: 'pending', to: 'starting', at: at(1) });
+        expect(await codeOf(repos.vms.transition(v.id, { from: 'pending', to: 'starting', at: at(2) }))).toBe('VM_BUSY');
+        expect(await repos.vms.listEvents(v.id)).toHaveLength(2);
+      });
+
+      it('answers a state change of an unknown VM with VM_NOT_FOUND', async () => {
+        expect(await codeOf(repos.vms.transition(ids.vmId(), { from: 'pending', to: 'starting', at: t0 }))).toBe('VM_NOT_FOUND');
+      });
+
+      it('deletes a VM, keeps its events and frees its name and images', async () => {
+        const v = await vm();
+        await repos.vms.delete(v.id, at(9));
+        expect(await repos.vms.findById(v.id)).toBeUndefined();
+        expect((await repos.vms.listEvents(v.id)).at(-1)).toMatchObject({
+          fromState: 'pending',
+          toState: null,
+          message: 'deleted',
+        });
+        expect(await repos.vms.isImageInUse(v.kernelImageId)).toBe(false);
+        await vm({ name: v.name, hostId: v.hostId, kernelImageId: v.kernelImageId, rootfsImageId: v.rootfsImageId });
+      });
+
+      it('answers the deletion of an unknown VM with VM_NOT_FOUND', async () => {
+        expect(await codeOf(repos.vms.delete(ids.vmId(), t0))).toBe('VM_NOT_FOUND');
+      });
+
+      it('pages VMs by id with a cursor', async () => {
+        const first = await vm();
+        const shared = { hostId: first.hostId, kernelImageId: first.kernelImageId, rootfsImageId: first.rootfsImageId };
+        const created = [first];
+        for (let i = 0; i < 4; i += 1) created.push(await vm(shared));
+        const allIds = created.map((v) => v.id);
+        const page1 = await repos.vms.list({ limit: 2 });
+        expect(page1.items.map((v) => v.id)).toEqual(allIds.slice(0, 2));
+        expect(page1.nextCursor).toBe(allIds[1]);
+        const page2 = await repos.vms.list({ limit: 2, afterId: page1.nextCursor as VmId });
+        expect(page2.items.map((v) => v.id)).toEqual(allIds.slice(2, 4));
+        const page3 = await repos.vms.list({ limit: 2, afterId: page2.nextCursor as VmId });
+        expect(page3).toEqual({ items: [expect.objectContaining({ id: allIds[4] })], nextCursor: null });
+      });
+
+      it('shows the admission check what the host already holds', async () => {
+        const a = await vm({ vcpuCount: 2, memoryMib: 512, state: 'running' });
+        const shared = { hostId: a.hostId, kernelImageId: a.kernelImageId, rootfsImageId: a.rootfsImageId };
+        const seen: unknown[] = [];
+        const id = ids.vmId();
+        await repos.vms.insert(
+          { ...(await repos.vms.findById(a.id))!, ...shared, id, name: 'admitted', guestMac: guestMacFor(id), state: 'pending' },
+          (held) => seen.push(held),
+        );
+        expect(seen).toEqual([{ vcpuCount: 2, memoryMib: 512 }]);
+      });
+
+      it('writes nothing when the admission check refuses the VM', async () => {
+        const a = await vm();
+        const id = ids.vmId();
+        const refused = repos.vms.insert({ ...a, id, name: 'refused', guestMac: guestMacFor(id) }, () => {
+          throw new AppError('HOST_NO_CAPACITY', 'full');
+        });
+        expect(await codeOf(refused)).toBe('HOST_NO_CAPACITY');
+        expect(await repos.vms.findById(id)).toBeUndefined();
+        expect(await repos.vms.listEvents(id)).toEqual([]);
+      });
+
+      it('sums the CPU and memory held per host by VMs that hold resources', async () => {
+        const a = await vm({ vcpuCount: 2, memoryMib: 512 });
+        const shared = { hostId: a.hostId, kernelImageId: a.kernelImageId, rootfsImageId: a.rootfsImageId };
+        await vm({ ...shared, vcpuCount: 1, memoryMib: 256, state: 'running' });
+        await vm({ ...shared, vcpuCount: 8, memoryMib: 8192, state: 'stopped' });
+        await vm({ ...shared, vcpuCount: 8, memoryMib: 8192, state: 'failed' });
+        const allocations = await repos.vms.allocationsByHost();
+        expect(allocations.get(a.hostId)).toEqual({ vcpuCount: 3, memoryMib: 768 });
+        expect(allocations.size).toBe(1);
+      });
+    });
+  });
+}

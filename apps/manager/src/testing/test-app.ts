@@ -1,0 +1,22 @@
+import { createLogger, type HttpServer } from '@hearth/http-server';
+import { AppError } from '@hearth/errors';
+import type { UseCaseDependencies } from '../application/dependencies.js';
+import { buildApp } from '../build-app.js';
+
+export interface TestAppOptions {
+  /** Makes `/readyz` fail as if the database were down. */
+  readonly isDatabaseDown?: boolean;
+}
+
+/** The real HTTP app over the given dependencies (fakes, usually), with a silent logger. */
+export async function buildTestApp(dependencies: UseCaseDependencies, options: TestAppOptions = {}): Promise<HttpServer> {
+  const app = await buildApp({
+    logger: createLogger({ name: 'manager-test', level: 'silent' }),
+    dependencies,
+    checkReadiness: async () => {
+      if (options.isDatabaseDown === true) throw new AppError('DATABASE_UNAVAILABLE', 'The database cannot be reached');
+    },
+  });
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,107 @@
+import type { HostCapacity, HostFacts } from '@hearth/contracts';
+import type { UseCaseDependencies, UseCaseSettings } from '../application/dependencies.js';
+import type { Log } from '../application/ports/log.js';
+import { FakeAgentClient } from '../adapters/fake/fake-agent-client.js';
+import { FakeImageInspector, fakeExt4Bytes, fakeKernelBytes } from '../adapters/fake/fake-image-inspector.js';
+import { FixedClock } from '../adapters/fake/fixed-clock.js';
+import { createInMemoryRepositories, type InMemoryRepositories } from '../adapters/fake/in-memory-repositories.js';
+import { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.js';
+import type { Host } from '../domain/host.js';
+import type { Image } from '../domain/image.js';
+
+export const silentLog: Log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+export const defaultSettings: UseCaseSettings = Object.freeze({
+  cpuOvercommit: 4,
+  memoryOvercommit: 1,
+  heartbeatIntervalMs: 5000,
+  isMetricsEnabled: false,
+});
+
+export function hostFacts(): HostFacts {
+  return {
+    agentVersion: '0.1.0',
+    isKvmUsable: true,
+    hasFirecracker: true,
+    firecrackerBinary: '/usr/local/bin/firecracker',
+    isBridgeUp: true,
+    bridge: 'hearth0',
+    spawnMode: 'direct',
+  };
+}
+
+export function hostCapacity(overrides: Partial<HostCapacity> = {}): HostCapacity {
+  return { cpuCount: 4, memoryMibTotal: 8192, memoryMibAvailable: 8000, vmCount: 0, ...overrides };
+}
+
+/** Use-case dependencies made of fakes, with helpers to put hosts and images in place. */
+export interface World {
+  readonly deps: UseCaseDependencies;
+  readonly repos: InMemoryRepositories;
+  readonly agents: FakeAgentClient;
+  readonly inspector: FakeImageInspector;
+  readonly clock: FixedClock;
+  addHost(options?: { name?: string; capacity?: Partial<HostCapacity> }): Promise<Host>;
+  addImages(): Promise<{ kernel: Image; rootfs: Image }>;
+}
+
+export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
+  const repos = createInMemoryRepositories();
+  const agents = new FakeAgentClient();
+  const inspector = new FakeImageInspector('/srv/images');
+  const clock = new FixedClock();
+  const ids = new SequentialIdGenerator();
+  const deps: UseCaseDependencies = {
+    ...repos,
+    agents,
+    inspector,
+    clock,
+    ids,
+    log: silentLog,
+    settings: { ...defaultSettings, ...settings },
+  };
+  let hostCount = 0;
+  return {
+    deps,
+    repos,
+    agents,
+    inspector,
+    clock,
+    async addHost(options = {}) {
+      hostCount += 1;
+      return repos.hosts.upsertByName({
+        newId: ids.hostId(),
+        name: options.name ?? `host-${hostCount}`,
+        addr: `http://10.0.0.${hostCount}:9090`,
+        capacity: hostCapacity(options.capacity),
+        facts: hostFacts(),
+        at: clock.now(),
+      });
+    },
+    async addImages() {
+      const kernelPath = inspector.put('vmlinux', fakeKernelBytes());
+      const rootfsPath = inspector.put('rootfs.ext4', fakeExt4Bytes());
+      const kernel: Image = {
+        id: ids.imageId(),
+        kind: 'kernel',
+        name: 'vmlinux',
+        hostPath: kernelPath,
+        sha256: 'a'.repeat(64),
+        sizeBytes: 4096,
+        createdAt: clock.now(),
+      };
+      const rootfs: Image = {
+        id: ids.imageId(),
+        kind: 'rootfs',
+        name: 'rootfs',
+        hostPath: rootfsPath,
+        sha256: 'b'.repeat(64),
+        sizeBytes: 4096,
+        createdAt: clock.now(),
+      };
+      await repos.images.insert(kernel);
+      await repos.images.insert(rootfs);
+      return { kernel, rootfs };
+    },
+  };
+}

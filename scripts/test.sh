@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# `npm test`: install what the tests need, build, lint, start a throwaway PostgreSQL, run vitest.
+#
+#   npm test                   every test
+#   npm test -- apps/agent     a subset (arguments go to `vitest run`)
+#
+# Environment:
+#   HEARTH_TEST_SKIP_INSTALL=1  never run apt-get (just report what is missing)
+#   HEARTH_TEST_SKIP_LINT=1     skip `npm run lint` (local iteration only; CI always lints)
+#   TEST_DATABASE_URL           use this PostgreSQL admin URL instead of starting one
+#
+# Ends with one line `N passed, N failed, N skipped` and vitest's exit code. PostgreSQL and its
+# temporary directory are removed on every exit path (success, failure, Ctrl-C).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+phase_started=0
+phase() { # phase NAME: announce a phase and remember when it started
+  phase_name=$1
+  phase_started=$(date +%s%N)
+  printf '\n==> %s\n' "$phase_name"
+}
+phase_done() {
+  local elapsed_ms=$((($(date +%s%N) - phase_started) / 1000000))
+  printf '==> %s done in %d.%01ds\n' "$phase_name" $((elapsed_ms / 1000)) $((elapsed_ms % 1000 / 100))
+}
+warn() { printf 'warning: %s\n' "$*" >&2; }
+
+is_root=false
+[ "$(id -u)" -eq 0 ] && is_root=true
+
+# Finds a command on PATH or in the sbin directories (which a normal user's PATH may lack).
+find_command() {
+  command -v "$1" 2>/dev/null && return 0
+  local dir
+  for dir in /usr/local/sbin /usr/sbin /sbin; do
+    [ -x "$dir/$1" ] && { echo "$dir/$1"; return 0; }
+  done
+  return 1
+}
+
+# The newest PostgreSQL server binaries: Debian keeps them under /usr/lib/postgresql/<major>/bin.
+find_pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then echo "$dir"; return 0; fi
+  local initdb
+  initdb=$(command -v initdb 2>/dev/null) || return 1
+  [ -x "$(dirname "$initdb")/pg_ctl" ] || return 1
+  dirname "$initdb"
+}
+
+has_static_busybox() {
+  local busybox
+  busybox=$(find_command busybox) || return 1
+  ldd "$busybox" 2>&1 | grep -q 'not a dynamic'
+}
+
+# Debian package -> a check that it (or what the tests use from it) is present.
+package_present() {
+  case $1 in
+    postgresql) find_pg_bin >/dev/null ;;
+    iproute2) find_command ip >/dev/null ;;
+    e2fsprogs) find_command mkfs.ext4 >/dev/null ;;
+    busybox-static) has_static_busybox ;;
+    qemu-system-x86) find_command qemu-system-x86_64 >/dev/null ;;
+    *) return 1 ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------------------------
+phase 'system packages'
+missing=()
+for package in postgresql iproute2 e2fsprogs busybox-static qemu-system-x86; do
+  package_present "$package" || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo 'all present: postgresql iproute2 e2fsprogs busybox-static qemu-system-x86'
+elif [ "$is_root" = true ] && [ "${HEARTH_TEST_SKIP_INSTALL:-}" != 1 ] && command -v apt-get >/dev/null; then
+  echo "installing: ${missing[*]}"
+  if DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+    echo 'installed'
+  else
+    warn "apt-get could not install ${missing[*]}; tests that need them will skip and say why"
+  fi
+else
+  warn "missing: ${missing[*]} (install them as root: apt-get install --no-install-recommends ${missing[*]});" \
+    'tests that need them will skip and say why'
+fi
+phase_done
+
+# ---------------------------------------------------------------------------------------------
+phase 'build (tsc -b)'
+npx tsc -b
+phase_done
+
+# ---------------------------------------------------------------------------------------------
+if [ "${HEARTH_TEST_SKIP_LINT:-}" = 1 ]; then
+  printf '\n==> lint skipped (HEARTH_TEST_SKIP_LINT=1)\n'
+else
+  phase 'lint (eslint + dependency-cruiser)'
+  npm run --silent lint
+  phase_done
+fi
+
+# ---------------------------------------------------------------------------------------------
+work_dir=$(mktemp -d "${TMPDIR:-/tmp}/hearth-test.XXXXXX")
+pg_bin=''
+pg_data=''
+pg_user=''
+
+as_pg_user() {
+  if [ "$is_root" = true ]; then runuser -u "$pg_user" -- "$@"; else "$@"; fi
+}
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  if [ -n "$pg_data" ] && [ -f "$pg_data/postmaster.pid" ]; then
+    as_pg_user "$pg_bin/pg_ctl" -D "$pg_data" -m immediate -w -t 30 stop >/dev/null 2>&1 ||
+      warn "could not stop PostgreSQL in $pg_data"
+  fi
+  rm -rf "$work_dir"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ -n "${TEST_DATABASE_URL:-}" ]; then
+  printf '\n==> PostgreSQL: using TEST_DATABASE_URL from the environment\n'
+elif pg_bin=$(find_pg_bin); then
+  phase 'start PostgreSQL'
+  if [ "$is_root" = true ]; then
+    # initdb refuses to run as root: use the postgres system user, or make one.
+    if id -u postgres >/dev/null 2>&1; then
+      pg_user=postgres
+    else
+      pg_user=hearth-pg
+      id -u "$pg_user" >/dev/null 2>&1 ||
+        useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$pg_user"
+    fi
+  else
+    pg_user=$(id -un)
+  fi
+  pg_dir="$work_dir/postgres"
+  mkdir -p "$pg_dir"
+  if [ "$is_root" = true ]; then
+    chmod 711 "$work_dir" # mktemp made it 0700: let the PostgreSQL user reach its own directory
+    chown "$pg_user" "$pg_dir"
+  fi
+  chmod 700 "$pg_dir"
+  port=$(node -e "const s = require('node:net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })")
+  as_pg_user "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --auth=trust --encoding=UTF8 --locale=C \
+    --no-sync >"$work_dir/initdb.log" 2>&1 || { cat "$work_dir/initdb.log" >&2; exit 1; }
+  pg_data="$pg_dir/data"
+  if ! as_pg_user "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_dir/postgres.log" -w -t 60 \
+    -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    start >/dev/null; then
+    cat "$pg_dir/postgres.log" >&2
+    exit 1
+  fi
+  export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  echo "TEST_DATABASE_URL=$TEST_DATABASE_URL ($("$pg_bin/postgres" --version))"
+  phase_done
+else
+  warn 'no PostgreSQL server binaries (initdb, pg_ctl): tests that need a database will skip'
+fi
+
+# ---------------------------------------------------------------------------------------------
+phase "vitest run${*:+ $*}"
+report="$work_dir/vitest.json"
+set +e
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
+vitest_status=$?
+set -e
+phase_done
+
+echo
+if [ -s "$report" ]; then
+  node -e '
+    const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+    const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+    // A file that fails in a hook or on import fails no single test: name it, or the count hides it.
+    const broken = (r.testResults ?? []).filter(
+      (file) => file.status === "failed" && !(file.assertionResults ?? []).some((t) => t.status === "failed"),
+    );
+    for (const file of broken) {
+      const where = require("node:path").relative(process.cwd(), file.name);
+      const why = (file.message ?? "").split("\n").find((line) => line.trim() !== "") ?? "a hook or an import failed (its error is above)";
+      console.log(`file failed outside any test: ${where}: ${why.trim()}`);
+    }
+    console.log(`${r.numPassedTests ?? 0} passed, ${r.numFailedTests ?? 0} failed, ${skipped} skipped`);
+  ' "$report"
+else
+  warn "vitest wrote no report (exit $vitest_status)"
+  echo '0 passed, 0 failed, 0 skipped'
+fi
+exit "$vitest_status"

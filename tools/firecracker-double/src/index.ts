@@ -1,0 +1,15 @@
+export type { DoubleInstance, DoubleOptions } from './app.js';
+export { createDouble, startDouble } from './app.js';
+export { ApiHttpServer } from './http/server.js';
+export type { GuestBackend, GuestSpec, MemoryBackend, RestoreSpec, SnapshotRequest } from './backends/types.js';
+export { BackendError } from './backends/types.js';
+export { SimulatedBackend } from './backends/simulated.js';
+export { createBackend } from './backends/select.js';
+export type { BackendName } from './backends/select.js';
+export { parseCli, CliError, instanceIdError } from './cli.js';
+export { RequestParser } from './http/parser.js';
+export type { HttpRequest, ParseEvent } from './http/parser.js';
+export { serializeResponse, TOO_MANY_CONNECTIONS } from './http/response.js';
+export { crc64 } from './crc64.js';
+export { decodeSnapshot, encodeSnapshot, SNAPSHOT_MAGIC_X86_64 } from './snapshot-file.js';
+export { FC_VERSION, SNAPSHOT_VERSION } from './version.js';
