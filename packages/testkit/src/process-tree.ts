@@ -47,7 +47,8 @@ export function isAlive(pid: number): boolean {
   return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X';
 }
 
-function signalQuietly(pid: number, signal: NodeJS.Signals): void {
+/** Sends `signal` to `pid`, ignoring a process that is already gone. */
+export function signalQuietly(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(pid, signal);
   } catch {

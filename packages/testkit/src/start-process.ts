@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
-import { signalProcessTree, waitForPidsToExit } from './process-tree.js';
+import { signalProcessTree, signalQuietly, waitForPidsToExit } from './process-tree.js';
 
 export interface StartProcessOptions {
   /** Added to the current environment; a key set to `undefined` is removed from it. */
@@ -94,15 +94,24 @@ export function startProcess(argv: readonly string[], options: StartProcessOptio
   let stopping: Promise<ProcessExit> | undefined;
   async function stopOnce(): Promise<ProcessExit> {
     const pid = child.pid;
+    // Everything in the tree when we start stopping: once the process exits, its orphans are
+    // reparented and no longer show up as its descendants, so they are tracked from here.
+    const tree = new Set<number>();
+    const signal = (name: NodeJS.Signals): void => {
+      if (pid === undefined) return;
+      for (const each of signalProcessTree(pid, name)) tree.add(each);
+      for (const each of tree) signalQuietly(each, name);
+    };
     if (pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      signalProcessTree(pid, 'SIGTERM');
+      signal('SIGTERM');
       const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), stopTimeoutMs).unref());
-      if ((await Promise.race([exited, timer])) === 'timeout') signalProcessTree(pid, 'SIGKILL');
+      if ((await Promise.race([exited, timer])) === 'timeout') signal('SIGKILL');
     }
     const exit = await exited;
     if (pid !== undefined) {
       // Whatever the process left behind in its group or tree goes too.
-      await waitForPidsToExit(signalProcessTree(pid, 'SIGKILL'), stopTimeoutMs);
+      signal('SIGKILL');
+      await waitForPidsToExit([...tree], stopTimeoutMs);
     }
     if (log !== undefined) {
       const stream = log;

@@ -1,0 +1,60 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Netns } from '@hearth/testkit';
+import { waitFor } from '@hearth/testkit';
+
+/**
+ * The guest images built by images/build.sh. `npm test` builds them (cached by recipe hash) and
+ * exports their directory as HEARTH_GUEST_IMAGES; without it the real-guest tests skip.
+ */
+export function guestImagesDir(): string | undefined {
+  const dir = process.env['HEARTH_GUEST_IMAGES'];
+  if (dir === undefined || dir === '') return undefined;
+  return existsSync(path.join(dir, 'vmlinux')) && existsSync(path.join(dir, 'rootfs.ext4')) ? dir : undefined;
+}
+
+/** Kernel `ip=` argument for a guest on the bridge: `<guest>::<gateway>:<netmask>::eth0:off`. */
+export function ipBootArg(guestIp: string, gatewayIp: string, netmask = '255.255.255.0'): string {
+  return `ip=${guestIp}::${gatewayIp}:${netmask}::eth0:off`;
+}
+
+/** One ICMP echo from inside the namespace; true when the guest answers within a second. */
+export async function pings(netns: Netns, ip: string): Promise<boolean> {
+  try {
+    await netns.exec(['ping', '-c', '1', '-W', '1', ip], { timeoutMs: 5_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** HTTP GET from inside the namespace with busybox wget (bounded by timeout(1): busybox's -T crashes). */
+export async function httpGet(netns: Netns, url: string): Promise<string | undefined> {
+  try {
+    const { stdout } = await netns.exec(['timeout', '3', 'busybox', 'wget', '-q', '-O', '-', url], { timeoutMs: 5_000 });
+    return stdout;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Waits until the guest serves its page over the namespace's bridge; returns the page. */
+export function waitForGuestHttp(netns: Netns, ip: string, timeoutMs = 90_000): Promise<string> {
+  return waitFor(
+    async () => {
+      const page = await httpGet(netns, `http://${ip}/`);
+      return page?.includes('HEARTH-GUEST-OK') ? page : undefined;
+    },
+    { timeoutMs, intervalMs: 200, description: `guest ${ip} serves HTTP` },
+  );
+}
+
+export function hasPing(): boolean {
+  try {
+    execFileSync('ping', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
