@@ -7,6 +7,8 @@
 # Environment:
 #   HEARTH_TEST_SKIP_INSTALL=1  never run apt-get (just report what is missing)
 #   HEARTH_TEST_SKIP_LINT=1     skip `npm run lint` (local iteration only; CI always lints)
+#   HEARTH_GUEST_IMAGES=DIR     use these guest images instead of building them with images/build.sh
+#   HEARTH_TEST_SKIP_GUEST_IMAGES=1  do not build guest images (the real-guest tests then skip)
 #   TEST_DATABASE_URL           use this PostgreSQL admin URL instead of starting one
 #
 # Ends with one line `N passed, N failed, N skipped` and vitest's exit code. PostgreSQL and its
@@ -39,16 +41,9 @@ find_command() {
   return 1
 }
 
-# The newest PostgreSQL server binaries: Debian keeps them under /usr/lib/postgresql/<major>/bin.
-find_pg_bin() {
-  local dir
-  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-  if [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then echo "$dir"; return 0; fi
-  local initdb
-  initdb=$(command -v initdb 2>/dev/null) || return 1
-  [ -x "$(dirname "$initdb")/pg_ctl" ] || return 1
-  dirname "$initdb"
-}
+# find_pg_bin, throwaway_postgres_start and throwaway_postgres_stop.
+# shellcheck source=lib/throwaway-postgres.sh
+source scripts/lib/throwaway-postgres.sh
 
 has_static_busybox() {
   local busybox
@@ -64,6 +59,7 @@ package_present() {
     e2fsprogs) find_command mkfs.ext4 >/dev/null ;;
     busybox-static) has_static_busybox ;;
     qemu-system-x86) find_command qemu-system-x86_64 >/dev/null ;;
+    iputils-ping) find_command ping >/dev/null ;;
     *) return 1 ;;
   esac
 }
@@ -71,11 +67,11 @@ package_present() {
 # ---------------------------------------------------------------------------------------------
 phase 'system packages'
 missing=()
-for package in postgresql iproute2 e2fsprogs busybox-static qemu-system-x86; do
+for package in postgresql iproute2 e2fsprogs busybox-static qemu-system-x86 iputils-ping; do
   package_present "$package" || missing+=("$package")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  echo 'all present: postgresql iproute2 e2fsprogs busybox-static qemu-system-x86'
+  echo 'all present: postgresql iproute2 e2fsprogs busybox-static qemu-system-x86 iputils-ping'
 elif [ "$is_root" = true ] && [ "${HEARTH_TEST_SKIP_INSTALL:-}" != 1 ] && command -v apt-get >/dev/null; then
   echo "installing: ${missing[*]}"
   if DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
@@ -95,6 +91,24 @@ phase 'build (tsc -b)'
 npx tsc -b
 phase_done
 
+# Real guests: images/build.sh builds a kernel and rootfs from Debian packages, cached by a hash
+# of the recipe (about 5 minutes on 2 cores the first time, instant afterwards).
+phase 'guest images (images/build.sh)'
+if [ -n "${HEARTH_GUEST_IMAGES:-}" ]; then
+  echo "using HEARTH_GUEST_IMAGES=$HEARTH_GUEST_IMAGES"
+elif [ "$is_root" = true ] && [ "${HEARTH_TEST_SKIP_GUEST_IMAGES:-}" != 1 ]; then
+  if HEARTH_GUEST_IMAGES=$(bash images/build.sh --print-dir); then
+    export HEARTH_GUEST_IMAGES
+    echo "HEARTH_GUEST_IMAGES=$HEARTH_GUEST_IMAGES"
+  else
+    warn 'images/build.sh failed: the real-guest tests will skip and say why'
+    unset HEARTH_GUEST_IMAGES
+  fi
+else
+  echo 'skipped (needs root, or HEARTH_TEST_SKIP_GUEST_IMAGES=1): the real-guest tests will skip and say why'
+fi
+phase_done
+
 # ---------------------------------------------------------------------------------------------
 if [ "${HEARTH_TEST_SKIP_LINT:-}" = 1 ]; then
   printf '\n==> lint skipped (HEARTH_TEST_SKIP_LINT=1)\n'
@@ -106,21 +120,11 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 work_dir=$(mktemp -d "${TMPDIR:-/tmp}/hearth-test.XXXXXX")
-pg_bin=''
-pg_data=''
-pg_user=''
-
-as_pg_user() {
-  if [ "$is_root" = true ]; then runuser -u "$pg_user" -- "$@"; else "$@"; fi
-}
 
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  if [ -n "$pg_data" ] && [ -f "$pg_data/postmaster.pid" ]; then
-    as_pg_user "$pg_bin/pg_ctl" -D "$pg_data" -m immediate -w -t 30 stop >/dev/null 2>&1 ||
-      warn "could not stop PostgreSQL in $pg_data"
-  fi
+  throwaway_postgres_stop
   rm -rf "$work_dir"
   exit "$status"
 }
@@ -128,43 +132,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [ -n "${TEST_DATABASE_URL:-}" ]; then
-  printf '\n==> PostgreSQL: using TEST_DATABASE_URL from the environment\n'
-elif pg_bin=$(find_pg_bin); then
-  phase 'start PostgreSQL'
-  if [ "$is_root" = true ]; then
-    # initdb refuses to run as root: use the postgres system user, or make one.
-    if id -u postgres >/dev/null 2>&1; then
-      pg_user=postgres
-    else
-      pg_user=hearth-pg
-      id -u "$pg_user" >/dev/null 2>&1 ||
-        useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$pg_user"
-    fi
-  else
-    pg_user=$(id -un)
-  fi
-  pg_dir="$work_dir/postgres"
-  mkdir -p "$pg_dir"
-  if [ "$is_root" = true ]; then
-    chmod 711 "$work_dir" # mktemp made it 0700: let the PostgreSQL user reach its own directory
-    chown "$pg_user" "$pg_dir"
-  fi
-  chmod 700 "$pg_dir"
-  port=$(node -e "const s = require('node:net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })")
-  as_pg_user "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --auth=trust --encoding=UTF8 --locale=C \
-    --no-sync >"$work_dir/initdb.log" 2>&1 || { cat "$work_dir/initdb.log" >&2; exit 1; }
-  pg_data="$pg_dir/data"
-  if ! as_pg_user "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_dir/postgres.log" -w -t 60 \
-    -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-    start >/dev/null; then
-    cat "$pg_dir/postgres.log" >&2
-    exit 1
-  fi
-  export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
-  echo "TEST_DATABASE_URL=$TEST_DATABASE_URL ($("$pg_bin/postgres" --version))"
-  phase_done
-else
+if ! throwaway_postgres_start "$work_dir"; then
   warn 'no PostgreSQL server binaries (initdb, pg_ctl): tests that need a database will skip'
 fi
 

@@ -4,19 +4,18 @@
  * driven over the Firecracker API exactly as the Agent does. No traffic leaves the namespace.
  *
  * Needs root (namespaces, TAPs), qemu-system-x86_64, and the guest images of images/build.sh
- * (`FC_DOUBLE_GUEST_IMAGES=<dir>` or the newest complete /var/cache/hearth/guest-images/<hash>).
+ * (`HEARTH_GUEST_IMAGES=<dir>`, which `npm test` sets after running images/build.sh).
  * `FC_DOUBLE_QEMU_BENCH=<runs>` adds a boot-time comparison with plain QEMU.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hostTscKhz } from '../src/backends/qemu.js';
 import { ApiClient, BIN, canConnect, cleanupAll, tempDir, until } from './helpers.js';
 
-const CACHE = '/var/cache/hearth/guest-images';
 const GUEST_IP = '172.31.0.2';
 const HOST_IP = '172.31.0.1';
 const GUEST_MAC = '06:00:AC:1F:00:02';
@@ -25,15 +24,10 @@ const READY = 'HEARTH-GUEST-READY';
 const READY_TIMEOUT_MS = 60_000;
 
 function findImages(): string | undefined {
-  const env = process.env['FC_DOUBLE_GUEST_IMAGES'];
+  // `npm test` builds the images (cached by recipe hash) and exports their directory.
+  const dir = process.env['HEARTH_GUEST_IMAGES'];
   const complete = (d: string): boolean => ['vmlinux', 'rootfs.ext4'].every((f) => existsSync(join(d, f)));
-  if (env) return complete(env) ? env : undefined;
-  if (!existsSync(CACHE)) return undefined;
-  const dirs = readdirSync(CACHE)
-    .map((n) => join(CACHE, n))
-    .filter((d) => existsSync(join(d, '.complete')) && complete(d))
-    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  return dirs[0];
+  return dir && complete(dir) ? dir : undefined;
 }
 
 function hasCommand(cmd: string): boolean {
@@ -48,9 +42,11 @@ const skipReason =
       ? 'qemu-system-x86_64 missing (apt-get install qemu-system-x86)'
       : !hasCommand('ip')
         ? 'iproute2 missing'
-        : IMAGES === undefined
-          ? `guest images missing (run images/build.sh or set FC_DOUBLE_GUEST_IMAGES)`
-          : '';
+        : !hasCommand('busybox')
+          ? 'busybox missing (ping/wget inside the namespace; apt-get install busybox-static)'
+          : IMAGES === undefined
+            ? `guest images missing (HEARTH_GUEST_IMAGES unset: run through npm test, which builds them with images/build.sh)`
+            : '';
 if (skipReason) console.warn(`qemu-backend tests skipped: ${skipReason}`);
 
 const NS = `hearth-q${randomBytes(3).toString('hex')}`;
@@ -63,7 +59,8 @@ function sh(cmd: string, args: string[], check = true): { status: number | null;
 const nsx = (args: string[], check = true) => sh('ip', ['netns', 'exec', NS, ...args], check);
 
 function ping(): boolean {
-  return nsx(['ping', '-c1', '-W1', '-q', GUEST_IP], false).status === 0;
+  // busybox: iputils ping is not necessarily installed.
+  return nsx(['busybox', 'ping', '-c1', '-W1', '-q', GUEST_IP], false).status === 0;
 }
 function httpGet(): string | undefined {
   // busybox 1.35's `wget -T` may segfault: bound it with timeout(1) instead.
@@ -76,14 +73,28 @@ function nsPids(): number[] {
     .filter((l) => l.trim() !== '')
     .map(Number);
 }
+/** Live (not zombie) QEMU processes in the namespace. */
 function qemuPidsInNs(): number[] {
   return nsPids().filter((p) => {
     try {
-      return readFileSync(`/proc/${p}/comm`, 'utf8').startsWith('qemu');
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const m = /^\d+ \((.*)\) (\S)/.exec(stat);
+      return m !== null && (m[1] ?? '').startsWith('qemu') && m[2] !== 'Z';
     } catch {
       return false;
     }
   });
+}
+
+async function killDoubles(): Promise<void> {
+  for (const d of doubles) {
+    d.api.close();
+    if (!d.exit()) {
+      d.child.kill('SIGKILL');
+      await d.waitExit(10_000).catch(() => undefined);
+    }
+  }
+  await until(() => qemuPidsInNs().length === 0 || undefined, 5000, 'qemu gone').catch(() => undefined);
 }
 
 interface NsDouble {
@@ -176,7 +187,10 @@ async function waitReady(serial: string, d?: NsDouble): Promise<number> {
 }
 
 /** Boots a guest through the API; returns InstanceStart -> ready in ms. */
-async function bootGuest(d: NsDouble, tap: string): Promise<{ serial: string; rootfs: string; readyMs: number; startMs: number }> {
+async function bootGuest(
+  d: NsDouble,
+  tap: string,
+): Promise<{ serial: string; rootfs: string; readyMs: number; startMs: number }> {
   const files = await configure(d, tap);
   const t0 = performance.now();
   await put(d.api, '/actions', { action_type: 'InstanceStart' }, 30_000);
@@ -202,11 +216,11 @@ describe.skipIf(skipReason !== '')('qemu backend: real guests in a network names
     }
   });
 
-  afterAll(() => {
-    for (const d of doubles) {
-      d.api.close();
-      if (!d.exit()) d.child.kill('SIGKILL');
-    }
+  // A failed test must not leave its guest holding a TAP for the next one.
+  afterEach(killDoubles);
+
+  afterAll(async () => {
+    await killDoubles();
     for (const p of nsPids()) {
       try {
         process.kill(p, 'SIGKILL');
@@ -221,7 +235,9 @@ describe.skipIf(skipReason !== '')('qemu backend: real guests in a network names
   it('boots, serves, pauses, resumes, and ends on Ctrl+Alt+Del', async () => {
     const d = await startNsDouble('t1');
     const { readyMs, startMs } = await bootGuest(d, 'tap0');
-    console.log(`qemu backend: InstanceStart answered in ${startMs.toFixed(0)} ms; InstanceStart -> ${READY} ${readyMs.toFixed(0)} ms`);
+    console.log(
+      `qemu backend: InstanceStart answered in ${startMs.toFixed(0)} ms; InstanceStart -> ${READY} ${readyMs.toFixed(0)} ms`,
+    );
 
     // The private QEMU directory sits next to the API socket, mode 0700.
     const priv = readdirSync(d.dir).filter((n) => n.startsWith('qemu-'));
@@ -247,20 +263,36 @@ describe.skipIf(skipReason !== '')('qemu backend: real guests in a network names
     expect(readdirSync(d.dir).filter((n) => n.startsWith('qemu-'))).toEqual([]);
   }, 120_000);
 
-  it('rejects a bad kernel with QEMU stderr and stays Not started', async () => {
+  it('rejects what QEMU cannot start with its stderr and stays Not started', async () => {
     const d = await startNsDouble('t-bad');
     const files = await configure(d, 'tap0');
-    // A kernel path that exists but is no kernel: the rootfs image.
+    // Not an ELF: refused before QEMU runs, with Firecracker's message.
     await put(d.api, '/boot-source', { kernel_image_path: files.rootfs, boot_args: BOOT_ARGS });
-    const r = await d.api.call('PUT', '/actions', { action_type: 'InstanceStart' }, 30_000);
+    let r = await d.api.call('PUT', '/actions', { action_type: 'InstanceStart' }, 30_000);
     expect(r.status).toBe(400);
-    const msg = (r.json() as { fault_message: string }).fault_message;
-    expect(msg).toMatch(/^Start microvm error: .*qemu/i);
+    expect((r.json() as { fault_message: string }).fault_message).toBe(
+      'Start microvm error: System configuration error: Cannot load kernel due to invalid memory configuration or invalid kernel image: Kernel Loader: Invalid ELF magic number',
+    );
+    // An ELF header with nothing behind it: QEMU itself fails; its stderr is the message.
+    const fake = join(d.dir, 'fake-vmlinux');
+    writeFileSync(fake, Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(60)]));
+    await put(d.api, '/boot-source', { kernel_image_path: fake, boot_args: BOOT_ARGS });
+    r = await d.api.call('PUT', '/actions', { action_type: 'InstanceStart' }, 30_000);
+    expect(r.status).toBe(400);
+    expect((r.json() as { fault_message: string }).fault_message).toBe(
+      'Start microvm error: qemu-system-x86_64: Error while loading elf kernel',
+    );
     expect(await state(d.api)).toBe('Not started');
     expect(qemuPidsInNs()).toEqual([]);
+    // Still configurable and startable after the failure.
+    await put(d.api, '/boot-source', { kernel_image_path: join(IMAGES as string, 'vmlinux'), boot_args: BOOT_ARGS });
+    await put(d.api, '/actions', { action_type: 'InstanceStart' }, 30_000);
+    await waitReady(files.serial, d);
     d.child.kill('SIGTERM');
-    await d.waitExit(10_000);
-  }, 60_000);
+    expect(await d.waitExit(10_000)).toEqual({ code: null, signal: 'SIGTERM' });
+    await until(() => qemuPidsInNs().length === 0 || undefined, 5000, 'qemu gone after SIGTERM');
+    expect(readdirSync(d.dir).filter((n) => n.startsWith('qemu-'))).toEqual([]);
+  }, 120_000);
 
   it('snapshots, survives kill -9 without leaking QEMU, and restores in a fresh process', async () => {
     const a = await startNsDouble('t2');
@@ -273,7 +305,9 @@ describe.skipIf(skipReason !== '')('qemu backend: real guests in a network names
     const mem = join(a.dir, 'vm.mem');
     const t0 = performance.now();
     await put(a.api, '/snapshot/create', { snapshot_path: snap, mem_file_path: mem }, 120_000);
-    console.log(`qemu backend: snapshot create ${(performance.now() - t0).toFixed(0)} ms, memory file ${(statSync(mem).size / 2 ** 20).toFixed(1)} MiB`);
+    console.log(
+      `qemu backend: snapshot create ${(performance.now() - t0).toFixed(0)} ms, memory file ${(statSync(mem).size / 2 ** 20).toFixed(1)} MiB`,
+    );
     expect(statSync(snap).size).toBeGreaterThan(0);
 
     // kill -9 runs no handler in the double: QEMU must go anyway (pdeathsig).
@@ -308,49 +342,63 @@ describe.skipIf(skipReason !== '')('qemu backend: real guests in a network names
     expect(readdirSync(b.dir).filter((n) => n.startsWith('qemu-'))).toEqual([]);
   }, 240_000);
 
-  const benchRuns = Number(process.env['FC_DOUBLE_QEMU_BENCH'] ?? 0);
-  it.skipIf(!(benchRuns > 0))('bench: InstanceStart -> ready vs plain QEMU launch -> ready', async () => {
-    const viaDouble: number[] = [];
-    const plain: number[] = [];
-    const img = IMAGES as string;
-    for (let i = 0; i < benchRuns; i++) {
-      const d = await startNsDouble(`bench${i}`);
-      viaDouble.push((await bootGuest(d, 'tap0')).readyMs);
-      d.child.kill('SIGKILL');
-      await d.waitExit(10_000);
-      await until(() => qemuPidsInNs().length === 0 || undefined, 5000, 'qemu gone');
+  it('a guest panic (no root, panic=1) ends the process with 0; no serial path: console on stdout', async () => {
+    const d = await startNsDouble('t-panic');
+    await put(d.api, '/machine-config', { vcpu_count: 1, mem_size_mib: 256 });
+    // No ip=: without a NIC the kernel would wait ~10 s for eth0 before panicking.
+    const bootArgs = 'console=ttyS0 reboot=k panic=1';
+    await put(d.api, '/boot-source', { kernel_image_path: join(IMAGES as string, 'vmlinux'), boot_args: bootArgs });
+    await put(d.api, '/actions', { action_type: 'InstanceStart' }, 30_000);
+    expect(await d.waitExit(60_000)).toEqual({ code: 0, signal: null });
+    expect(d.stdout()).toContain('Kernel panic');
+    expect(d.stdout()).toContain('Firecracker exiting successfully. exit_code=0');
+    await until(() => qemuPidsInNs().length === 0 || undefined, 5000, 'qemu gone');
+  }, 90_000);
 
-      const dir = tempDir();
-      const rootfs = join(dir, 'rootfs.ext4');
-      sh('cp', ['--sparse=always', join(img, 'rootfs.ext4'), rootfs]);
-      const serial = join(dir, 'serial.log');
-      const khz = hostTscKhz();
-      const t0 = performance.now();
-      const q = spawn(
-        'ip',
-        [
+  const benchRuns = Number(process.env['FC_DOUBLE_QEMU_BENCH'] ?? 0);
+  it.skipIf(!(benchRuns > 0))(
+    'bench: InstanceStart -> ready vs plain QEMU launch -> ready',
+    async () => {
+      const viaDouble: number[] = [];
+      const plain: number[] = [];
+      const img = IMAGES as string;
+      for (let i = 0; i < benchRuns; i++) {
+        const d = await startNsDouble(`bench${i}`);
+        viaDouble.push((await bootGuest(d, 'tap0')).readyMs);
+        d.child.kill('SIGKILL');
+        await d.waitExit(10_000);
+        await until(() => qemuPidsInNs().length === 0 || undefined, 5000, 'qemu gone');
+
+        const dir = tempDir();
+        const rootfs = join(dir, 'rootfs.ext4');
+        sh('cp', ['--sparse=always', join(img, 'rootfs.ext4'), rootfs]);
+        const serial = join(dir, 'serial.log');
+        const khz = hostTscKhz();
+        // prettier-ignore
+        const qemuArgs = [
           'netns', 'exec', NS, 'qemu-system-x86_64',
-          '-M', 'microvm,x-option-roms=off,rtc=off,acpi=off', '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', '256',
+          '-M', 'microvm,x-option-roms=off,rtc=on,acpi=off', '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', '256',
           '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-device', 'i8042',
           '-chardev', `file,id=ser0,path=${serial}`, '-serial', 'chardev:ser0',
           '-kernel', join(img, 'vmlinux'),
           '-append', `${BOOT_ARGS} root=/dev/vda rw pci=off${khz ? ` tsc_early_khz=${khz}` : ''}`,
           '-drive', `id=root,file=${rootfs},format=raw,if=none,cache=unsafe`, '-device', 'virtio-blk-device,drive=root',
           '-netdev', 'tap,id=net0,ifname=tap0,script=no,downscript=no', '-device', `virtio-net-device,netdev=net0,mac=${GUEST_MAC}`,
-        ],
-        { stdio: 'ignore' },
-      );
-      try {
-        plain.push((await waitReady(serial)) - t0);
-      } finally {
-        q.kill('SIGKILL');
-        await until(() => qemuPidsInNs().length === 0 || undefined, 5000, 'plain qemu gone');
+      ];
+        const t0 = performance.now();
+        const q = spawn('ip', qemuArgs, { stdio: 'ignore' });
+        try {
+          plain.push((await waitReady(serial)) - t0);
+        } finally {
+          q.kill('SIGKILL');
+          await until(() => qemuPidsInNs().length === 0 || undefined, 5000, 'plain qemu gone');
+        }
       }
-    }
-    console.log(
-      `bench (${benchRuns} runs): InstanceStart -> ready median ${median(viaDouble).toFixed(0)} ms [${viaDouble.map((x) => x.toFixed(0)).join(', ')}]; ` +
-        `plain QEMU launch -> ready median ${median(plain).toFixed(0)} ms [${plain.map((x) => x.toFixed(0)).join(', ')}]`,
-    );
-  }, 600_000);
+      console.log(
+        `bench (${benchRuns} runs): InstanceStart -> ready median ${median(viaDouble).toFixed(0)} ms [${viaDouble.map((x) => x.toFixed(0)).join(', ')}]; ` +
+          `plain QEMU launch -> ready median ${median(plain).toFixed(0)} ms [${plain.map((x) => x.toFixed(0)).join(', ')}]`,
+      );
+    },
+    600_000,
+  );
 });
-

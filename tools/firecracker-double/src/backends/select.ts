@@ -11,15 +11,11 @@ export interface BackendOptions {
   runDir?: string;
 }
 
-export function createBackend(
-  name = process.env['FC_DOUBLE_BACKEND'] ?? 'simulated',
-  opts: BackendOptions = {},
-): GuestBackend {
+export function createBackend(name = process.env['FC_DOUBLE_BACKEND'] ?? 'simulated', opts: BackendOptions = {}): GuestBackend {
   switch (name) {
     case 'simulated':
       return new SimulatedBackend();
-    case 'qemu':
-      {
+    case 'qemu': {
       const qemuOpts: QemuBackendOptions = {};
       if (opts.runDir !== undefined) qemuOpts.runDir = opts.runDir;
       return createQemuBackend(qemuOpts);

@@ -1,7 +1,8 @@
-import { closeSync, constants, ftruncateSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, statSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { ioErrorText } from '../errno.js';
+import { checkKernelImage } from './kernel.js';
 import type { GuestBackend, GuestSpec, RestoreSpec, SnapshotRequest } from './types.js';
 import { BackendError } from './types.js';
 
@@ -38,25 +39,7 @@ export class SimulatedBackend implements GuestBackend {
   private paused = false;
 
   async start(spec: GuestSpec): Promise<void> {
-    const kernel = spec.resources.bootSource?.kernel_image_path ?? '';
-    const magic = Buffer.alloc(4);
-    try {
-      const fd = openSync(kernel, constants.O_RDONLY);
-      try {
-        readSync(fd, magic, 0, 4, 0);
-      } finally {
-        closeSync(fd);
-      }
-    } catch (err) {
-      throw new BackendError(
-        `System configuration error: Cannot load kernel due to invalid memory configuration or invalid kernel image: ${ioErrorText(err)}`,
-      );
-    }
-    if (!magic.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) {
-      throw new BackendError(
-        'System configuration error: Cannot load kernel due to invalid memory configuration or invalid kernel image: Kernel Loader: Invalid ELF magic number',
-      );
-    }
+    checkKernelImage(spec.resources.bootSource?.kernel_image_path ?? '');
     const bytes = spec.resources.machine.mem_size_mib * MIB;
     if (bytes > ADDRESS_SPACE || bytes > addressSpaceLimit()) {
       throw new BackendError(`Invalid Memory Configuration: Cannot create mmap region: ${ioErrorText({ code: 'ENOMEM' })}`);

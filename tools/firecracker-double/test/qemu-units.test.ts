@@ -1,0 +1,133 @@
+/** The qemu backend's pure parts and its QMP client (no QEMU, no root needed). */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { guestAppend, hostTscKhz, qemuArgv, shellQuote, unsupportedConfig } from '../src/backends/qemu.js';
+import { QmpClient } from '../src/backends/qmp.js';
+import type { GuestSpec } from '../src/backends/types.js';
+import type { Drive } from '../src/vmm/types.js';
+import { emptyResources } from '../src/vmm/types.js';
+
+function drive(id: string, path: string, root: boolean, ro = false): Drive {
+  return {
+    drive_id: id,
+    partuuid: null,
+    is_root_device: root,
+    cache_type: 'Unsafe',
+    is_read_only: ro,
+    path_on_host: path,
+    rate_limiter: null,
+    io_engine: 'Sync',
+    socket: null,
+  };
+}
+
+function spec(): GuestSpec {
+  const r = emptyResources();
+  r.machine = { ...r.machine, vcpu_count: 2, mem_size_mib: 256 };
+  r.bootSource = { kernel_image_path: '/img/vmlinux', initrd_path: '/img/initrd', boot_args: 'console=ttyS0' };
+  r.drives = [drive('data', '/d/data,1.img', false, true), drive('rootfs', '/d/root.ext4', true)];
+  r.net = [
+    {
+      iface_id: 'eth0',
+      host_dev_name: 'tap7',
+      guest_mac: '06:00:ac:1f:00:02',
+      mtu: null,
+      rx_rate_limiter: null,
+      tx_rate_limiter: null,
+    },
+  ];
+  return { instanceId: 'x', resources: r, cmdline: 'console=ttyS0 root=/dev/vda rw pci=off', enablePci: false };
+}
+
+describe('qemu argv', () => {
+  it('maps the Firecracker config onto a microvm board', () => {
+    const argv = qemuArgv(spec(), 'console=ttyS0 root=/dev/vda rw pci=off tsc_early_khz=1000', '/run/q/qmp.sock');
+    const pairs = (flag: string) => argv.flatMap((a, i) => (a === flag ? [argv[i + 1]] : []));
+    expect(pairs('-M')).toEqual(['microvm,x-option-roms=off,rtc=on,acpi=off']);
+    expect(pairs('-accel')).toEqual(['tcg']);
+    expect(pairs('-smp')).toEqual(['2']);
+    expect(pairs('-m')).toEqual(['256']);
+    expect(pairs('-kernel')).toEqual(['/img/vmlinux']);
+    expect(pairs('-initrd')).toEqual(['/img/initrd']);
+    expect(pairs('-append')).toEqual(['console=ttyS0 root=/dev/vda rw pci=off tsc_early_khz=1000']);
+    // Root first (→ /dev/vda); read-only flagged; commas in paths doubled.
+    expect(pairs('-drive')).toEqual([
+      'id=drive0,file=/d/root.ext4,format=raw,if=none,cache=unsafe,file.locking=off',
+      'id=drive1,file=/d/data,,1.img,format=raw,if=none,cache=unsafe,file.locking=off,readonly=on',
+    ]);
+    expect(pairs('-netdev')).toEqual(['tap,id=net0,ifname=tap7,script=no,downscript=no']);
+    expect(pairs('-device')).toContain('virtio-net-device,netdev=net0,mac=06:00:ac:1f:00:02');
+    expect(pairs('-device')).toContain('i8042');
+    expect(pairs('-qmp')).toEqual(['unix:/run/q/qmp.sock,server=on,wait=off']);
+    expect(argv).toContain('-no-reboot');
+  });
+
+  it('adds tsc_early_khz once, from /proc/cpuinfo format', () => {
+    expect(hostTscKhz('processor : 0\ncpu MHz\t\t: 2599.996\n')).toBe(2599996);
+    expect(hostTscKhz('nothing')).toBeUndefined();
+    expect(guestAppend('a b', 1234)).toBe('a b tsc_early_khz=1234');
+    expect(guestAppend('a tsc_early_khz=5', 1234)).toBe('a tsc_early_khz=5');
+  });
+
+  it('quotes exec: migration paths for /bin/sh', () => {
+    expect(shellQuote("/a b/it's")).toBe(`'/a b/it'\\''s'`);
+  });
+
+  it('names what it cannot run', () => {
+    expect(unsupportedConfig(spec())).toBeUndefined();
+    const s = spec();
+    s.resources.vsock = { guest_cid: 3, uds_path: '/v' };
+    s.enablePci = true;
+    expect(unsupportedConfig(s)).toBe('The qemu backend does not support: PCI (--enable-pci), vsock');
+  });
+});
+
+describe('QMP client', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('greets, negotiates, matches replies by id across events, surfaces errors', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qmp-'));
+    dirs.push(dir);
+    const path = join(dir, 'qmp.sock');
+    const seen: string[] = [];
+    const server = createServer((s: Socket) => {
+      s.write('{"QMP": {"version": {}, "capabilities": []}}\r\n');
+      let buf = '';
+      s.on('data', (d) => {
+        buf += d.toString();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const msg = JSON.parse(buf.slice(0, nl)) as { execute: string; id: string };
+          buf = buf.slice(nl + 1);
+          seen.push(msg.execute);
+          if (msg.execute === 'bad') {
+            s.write(`${JSON.stringify({ error: { class: 'GenericError', desc: 'nope' }, id: msg.id })}\r\n`);
+          } else {
+            // An event first, and the reply split over two writes.
+            const reply = JSON.stringify({ return: msg.execute === 'query-status' ? { status: 'running' } : {}, id: msg.id });
+            s.write(`{"event": "RESUME", "timestamp": {}}\r\n${reply.slice(0, 5)}`);
+            setTimeout(() => s.write(`${reply.slice(5)}\r\n`), 5);
+          }
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(path, r));
+    const events: string[] = [];
+    const qmp = await QmpClient.connect(path);
+    qmp.onEvent((e) => events.push(e.event));
+    expect(await qmp.execute('query-status')).toEqual({ status: 'running' });
+    await expect(qmp.execute('bad')).rejects.toThrow('nope');
+    expect(seen).toEqual(['qmp_capabilities', 'query-status', 'bad']);
+    expect(events).toContain('RESUME');
+    qmp.close();
+    await expect(qmp.execute('x')).rejects.toThrow('closed');
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+});
