@@ -5,11 +5,10 @@
 //
 // Reads (all optional): DATABASE_URL (unset: PGlite in ./data/manager), MANAGER_BIND, MANAGER_DATA_DIR,
 // MANAGER_IMAGE_ROOT, AGENT_BIND, MANAGER_BASE, FC_RUN_DIR, FC_BRIDGE, FIRECRACKER_BIN, AGENT_IMAGE_ROOT.
-import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { createSupervisor, findOnPath, sayer, shownPath, urlOf, waitUntilHealthy } from './lib/processes.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = path.join(repoRoot, 'data');
@@ -18,37 +17,9 @@ const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const readyTimeoutMs = 60_000;
 const stopTimeoutMs = 10_000;
 
-function say(message) {
-  process.stdout.write(`[start] ${message}\n`);
-}
-
+const say = sayer('start');
 /** A path relative to the repository when it is inside it, else absolute. */
-function shown(file) {
-  const relative = path.relative(repoRoot, file);
-  return relative === '' ? '.' : relative.startsWith('..') ? file : relative;
-}
-
-function findOnPath(name) {
-  for (const dir of (env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
-    const candidate = path.join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-/** `host:port` → a URL a client on this machine can use (0.0.0.0 and :: mean loopback). */
-function urlOf(bind) {
-  const at = bind.lastIndexOf(':');
-  let host = bind.slice(0, at);
-  const port = bind.slice(at + 1);
-  if (host === '0.0.0.0' || host === '' || host === '::' || host === '[::]') host = '127.0.0.1';
-  return `http://${host}:${port}`;
-}
+const shown = (file) => shownPath(repoRoot, file);
 
 const managerMain = path.join(repoRoot, 'apps/manager/dist/main.js');
 const agentMain = path.join(repoRoot, 'apps/agent/dist/main.js');
@@ -68,6 +39,8 @@ const managerEnv = {
   ...env,
   MANAGER_BIND: managerBind,
   MANAGER_IMAGE_ROOT: imageRoot,
+  // The Firecracker double needs no KVM; set MANAGER_REQUIRE_KVM=on to refuse hosts without it.
+  MANAGER_REQUIRE_KVM: env.MANAGER_REQUIRE_KVM ?? 'off',
 };
 if (env.DATABASE_URL === undefined || env.DATABASE_URL === '') {
   delete managerEnv.DATABASE_URL;
@@ -110,73 +83,18 @@ if (!existsSync(agentMain)) {
   };
 }
 
-// --- Processes ---------------------------------------------------------------------------------
-const children = new Map();
-let stopping = false;
+// --- Processes (scripts/lib/processes.mjs) --------------------------------------------------------
+const supervisor = createSupervisor({ say, stopTimeoutMs });
+const stopAll = (exitCode) => supervisor.shutdown(exitCode);
+supervisor.handleSignals();
+const healthy = (name, url) =>
+  waitUntilHealthy(name, url, { say, timeoutMs: readyTimeoutMs, isCancelled: () => supervisor.isStopping });
 
-function prefixLines(stream, prefix, out) {
-  createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => out.write(`${prefix} ${line}\n`));
-}
-
-function start(name, main, childEnv) {
-  const child = spawn(process.execPath, [main], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  const prefix = `[${name}]`.padEnd(9);
-  prefixLines(child.stdout, prefix, process.stdout);
-  prefixLines(child.stderr, prefix, process.stderr);
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  children.set(name, { child, exited });
-  exited.then(({ code, signal }) => {
-    children.delete(name);
-    if (stopping) return;
-    say(`${name} exited (${signal ?? `code ${code}`}); stopping the rest.`);
-    void stopAll(1);
-  });
-  return child;
-}
-
-async function stopAll(exitCode) {
-  if (stopping) return;
-  stopping = true;
-  const running = [...children.entries()];
-  if (running.length > 0) say(`stopping ${running.map(([name]) => name).join(' and ')}...`);
-  await Promise.all(
-    running.map(async ([name, { child, exited }]) => {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => {
-        say(`${name} did not stop within ${stopTimeoutMs / 1000} s: killing it.`);
-        child.kill('SIGKILL');
-      }, stopTimeoutMs);
-      await exited;
-      clearTimeout(timer);
-    }),
-  );
-  process.exit(exitCode);
-}
-
-process.on('SIGINT', () => void stopAll(0));
-process.on('SIGTERM', () => void stopAll(0));
-
-async function waitUntilHealthy(name, url) {
-  const deadline = Date.now() + readyTimeoutMs;
-  while (Date.now() < deadline) {
-    if (stopping) return false;
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      if (response.ok) return true;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  say(`${name} did not answer ${url} within ${readyTimeoutMs / 1000} s.`);
-  return false;
-}
-
-start('manager', managerMain, managerEnv);
-if (!(await waitUntilHealthy('manager', `${managerUrl}/healthz`))) await stopAll(1);
+supervisor.start('manager', managerMain, managerEnv);
+if (!(await healthy('manager', `${managerUrl}/healthz`))) await stopAll(1);
 if (agentEnv !== undefined) {
-  start('agent', agentMain, agentEnv);
-  if (!(await waitUntilHealthy('agent', `${agentUrl}/agent/v1/health`))) await stopAll(1);
+  supervisor.start('agent', agentMain, agentEnv);
+  if (!(await healthy('agent', `${agentUrl}/agent/v1/health`))) await stopAll(1);
 }
 
 say('');
