@@ -8,7 +8,7 @@ import tseslint from 'typescript-eslint';
 export default defineConfig(
   globalIgnores(['**/dist/', '**/node_modules/', 'data/', 'coverage/', '.cache/', 'bench-results/', '**/*.d.ts']),
   {
-    files: ['{apps,packages,tools,e2e,scripts}/**/*.ts', '**/*.{js,mjs,cjs}'],
+    files: ['{apps,packages,tools,e2e,bench,scripts}/**/*.ts', '**/*.{js,mjs,cjs}'],
     extends: [js.configs.recommended, tseslint.configs.recommended],
     languageOptions: {
       globals: globals.node,

@@ -1,20 +1,42 @@
 import { defineConfig } from 'vitest/config';
 
+/** Tests that run real processes, guests or whole stacks: they run after the rest, one file at a time. */
+const endToEnd = ['e2e/**/*.test.ts', 'bench/test/**/*.test.ts', '**/*.e2e.test.ts', 'tools/firecracker-double/test/qemu-backend.test.ts'];
+
 export default defineConfig({
   test: {
-    include: [
-      'apps/*/src/**/*.test.ts',
-      'apps/*/test/**/*.test.ts',
-      'packages/*/src/**/*.test.ts',
-      'packages/*/test/**/*.test.ts',
-      'tools/*/src/**/*.test.ts',
-      'tools/*/test/**/*.test.ts',
-      'e2e/**/*.test.ts',
-    ],
     exclude: ['**/node_modules/**', '**/dist/**'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,
     teardownTimeout: 30_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit+integration',
+          include: [
+            'apps/*/src/**/*.test.ts',
+            'apps/*/test/**/*.test.ts',
+            'packages/*/src/**/*.test.ts',
+            'packages/*/test/**/*.test.ts',
+            'tools/*/src/**/*.test.ts',
+            'tools/*/test/**/*.test.ts',
+          ],
+          exclude: ['**/node_modules/**', '**/dist/**', ...endToEnd],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'end-to-end',
+          include: endToEnd,
+          // On 2 cores, stacks of real processes measured against deadlines must not compete.
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

@@ -95,6 +95,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         MANAGER_BIND: `127.0.0.1:${managerPort}`,
         MANAGER_IMAGE_ROOT: imageRoot,
         MANAGER_HEARTBEAT_MS: String(heartbeatMs),
+        // The Firecracker double needs no KVM: place VMs on hosts without it too.
+        MANAGER_REQUIRE_KVM: 'off',
         MANAGER_LOG_LEVEL: 'info',
       },
       logFile: path.join(workDir, 'logs/manager.log'),

@@ -29,6 +29,8 @@ export interface AgentConfig {
   readonly heartbeatIntervalMs: number | null;
   /** PATH, for resolving FIRECRACKER_BIN and systemd-run. */
   readonly searchPath: string;
+  /** CPUs offered to the Manager for placement; null = the CPUs this process may run on. */
+  readonly cpuCount: number | null;
 }
 
 export class AgentConfigError extends Error {
@@ -162,6 +164,15 @@ export function loadAgentConfig(
     else heartbeatIntervalMs = parsed;
   }
 
+  let cpuCount: number | null = null;
+  const cpuCountText = read('AGENT_CPU_COUNT');
+  if (cpuCountText !== undefined) {
+    const parsed = Number(cpuCountText);
+    if (!/^\d+$/.test(cpuCountText) || parsed < 1 || parsed > 65_536)
+      problems.push(`AGENT_CPU_COUNT must be an integer 1..65536, got ${JSON.stringify(cpuCountText)}`);
+    else cpuCount = parsed;
+  }
+
   if (problems.length > 0) throw new AgentConfigError(problems);
   return Object.freeze({
     bind: Object.freeze(bind as { host: string; port: number }),
@@ -178,5 +189,6 @@ export function loadAgentConfig(
     logLevel: logLevelText as LogLevel,
     heartbeatIntervalMs,
     searchPath: read('PATH') ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    cpuCount,
   });
 }

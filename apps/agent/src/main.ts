@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { access, mkdir, readFile } from 'node:fs/promises';
+import { setFlagsFromString } from 'node:v8';
 import { createLogger } from '@hearth/http-server';
 import { adoptVms } from './application/adopt-vms.js';
+import { prepareHost } from './application/prepare-host.js';
 import type { AgentContext } from './application/agent-context.js';
 import { readCapacity, readHealth, type HostStatusContext } from './application/host-status.js';
 import { KeyedLock } from './application/keyed-lock.js';
@@ -13,6 +15,7 @@ import { ExecFileCommandRunner } from './adapters/linux/exec-file-command-runner
 import { LinuxHostFiles } from './adapters/linux/linux-host-files.js';
 import { LinuxHostNetwork } from './adapters/linux/linux-host-network.js';
 import { LinuxHostProbe, resolveExecutable } from './adapters/linux/linux-host-probe.js';
+import { LinuxHostScanner } from './adapters/linux/linux-host-scanner.js';
 import { HttpManagerApi } from './adapters/manager/http-manager-api.js';
 import { NodeTimers, SystemClock } from './adapters/system/system-clock.js';
 import { AgentConfigError, loadAgentConfig, type AgentConfig } from './config.js';
@@ -39,6 +42,9 @@ async function readAgentVersion(): Promise<string> {
 
 /** The composition root: the only place that wires objects and reads the config. */
 async function main(): Promise<void> {
+  // Keep V8's young generation at its initial size instead of letting it grow to 2 x 16 MiB: the
+  // Agent allocates little per request, and this cuts its resident memory by about 18 MiB.
+  setFlagsFromString('--semi-space-growth-factor=1');
   let config: AgentConfig;
   try {
     config = loadAgentConfig(process.env);
@@ -86,6 +92,7 @@ async function main(): Promise<void> {
   };
   const adoption = await adoptVms(context);
   logger.info({ ...adoption, runDir: config.runDir }, 'vm records loaded');
+  await prepareHost(context, new LinuxHostScanner(runner, { netns: config.netns }), logger);
 
   const status: HostStatusContext = {
     probe: new LinuxHostProbe({
@@ -95,6 +102,7 @@ async function main(): Promise<void> {
       bridge: config.bridge,
       spawnMode,
       network,
+      cpuCount: config.cpuCount,
     }),
     records: context.records,
     clock,

@@ -1,6 +1,8 @@
 import swagger from '@fastify/swagger';
 import { createHttpServer, type HttpServer, type Logger } from '@hearth/http-server';
 import type { UseCaseDependencies } from './application/dependencies.js';
+import { registerIdempotency, type IdempotencyOptions } from './http/idempotency.js';
+import { registerEventRoutes, type EventStreamOptions } from './http/routes/event-routes.js';
 import { registerHealthRoutes, type ReadinessCheck } from './http/routes/health-routes.js';
 import { registerHostRoutes } from './http/routes/host-routes.js';
 import { registerImageRoutes } from './http/routes/image-routes.js';
@@ -11,6 +13,8 @@ export interface BuildAppOptions {
   readonly dependencies: UseCaseDependencies;
   readonly checkReadiness: ReadinessCheck;
   readonly version?: string;
+  readonly eventStream?: EventStreamOptions;
+  readonly idempotency?: IdempotencyOptions;
 }
 
 /**
@@ -31,14 +35,17 @@ export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
         { name: 'vms', description: 'Firecracker microVMs' },
         { name: 'images', description: 'Kernel and rootfs images' },
         { name: 'hosts', description: 'Hosts running a Hearth Agent' },
+        { name: 'events', description: 'The event log and its live stream' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
     },
   });
+  registerIdempotency(app, options.dependencies, options.idempotency);
   registerHealthRoutes(app, options.checkReadiness);
   registerImageRoutes(app, options.dependencies);
   registerHostRoutes(app, options.dependencies);
   registerVmRoutes(app, options.dependencies);
+  registerEventRoutes(app, options.dependencies, options.eventStream);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

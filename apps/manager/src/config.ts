@@ -15,6 +15,18 @@ export interface ManagerConfig {
   readonly heartbeatIntervalMs: number;
   readonly cpuOvercommit: number;
   readonly memoryOvercommit: number;
+  /** Placement refuses hosts whose Agent reports KVM unusable (MANAGER_REQUIRE_KVM, default true). */
+  readonly isKvmRequired: boolean;
+  /** The reconciler's periodic resync (MANAGER_RESYNC_MS). */
+  readonly resyncMs: number;
+  /** Transient VM states younger than this are left to the request moving the VM (MANAGER_RECONCILE_GRACE_MS). */
+  readonly reconcileGraceMs: number;
+  /** VMs reconciled side by side (MANAGER_RECONCILE_CONCURRENCY). */
+  readonly reconcileConcurrency: number;
+  /** Restarts in a row the `on-failure` policy allows (MANAGER_RESTART_MAX_ATTEMPTS). */
+  readonly restartMaxAttempts: number;
+  /** First retry delay of the reconciler, doubled on each further attempt (MANAGER_RETRY_BACKOFF_MS). */
+  readonly retryBackoffMs: number;
 }
 
 /** Every problem found in the environment, reported together. */
@@ -40,9 +52,9 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
     return value === undefined || value.trim() === '' ? undefined : value.trim();
   };
 
-  const flag = (name: string): boolean => {
+  const flag = (name: string, fallback = false): boolean => {
     const value = read(name);
-    if (value === undefined) return false;
+    if (value === undefined) return fallback;
     const lower = value.toLowerCase();
     if (truthy.has(lower)) return true;
     if (falsy.has(lower)) return false;
@@ -92,6 +104,17 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
     ),
     cpuOvercommit: number('MANAGER_CPU_OVERCOMMIT', 4, (n) => n > 0 && n <= 64, 'a number above 0 and at most 64'),
     memoryOvercommit: number('MANAGER_MEMORY_OVERCOMMIT', 1, (n) => n > 0 && n <= 16, 'a number above 0 and at most 16'),
+    isKvmRequired: flag('MANAGER_REQUIRE_KVM', true),
+    resyncMs: number('MANAGER_RESYNC_MS', 5000, (n) => Number.isInteger(n) && n >= 100 && n <= 3_600_000, 'an integer from 100 to 3600000'),
+    reconcileGraceMs: number(
+      'MANAGER_RECONCILE_GRACE_MS',
+      30_000,
+      (n) => Number.isInteger(n) && n >= 0 && n <= 3_600_000,
+      'an integer from 0 to 3600000',
+    ),
+    reconcileConcurrency: number('MANAGER_RECONCILE_CONCURRENCY', 4, (n) => Number.isInteger(n) && n >= 1 && n <= 64, 'an integer from 1 to 64'),
+    restartMaxAttempts: number('MANAGER_RESTART_MAX_ATTEMPTS', 5, (n) => Number.isInteger(n) && n >= 0 && n <= 1000, 'an integer from 0 to 1000'),
+    retryBackoffMs: number('MANAGER_RETRY_BACKOFF_MS', 1000, (n) => Number.isInteger(n) && n >= 1 && n <= 3_600_000, 'an integer from 1 to 3600000'),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({ ...config, bind: Object.freeze({ ...config.bind }) });

@@ -1,10 +1,18 @@
 import { createLogger } from '@hearth/http-server';
 import { HttpAgentClient, defaultAgentClientOptions } from './adapters/agent-http/http-agent-client.js';
 import { NodeImageInspector } from './adapters/fs/node-image-inspector.js';
-import { openDatabase, pingDatabase } from './adapters/postgres/database.js';
+import { openDatabase, pingDatabase, type DatabaseTarget } from './adapters/postgres/database.js';
+import { listenForEvents } from './adapters/postgres/event-notifications.js';
 import { migrate, readMigrations } from './adapters/postgres/migrator.js';
+import { NotifiedEventFeed } from './adapters/postgres/notified-event-feed.js';
 import { createPgRepositories } from './adapters/postgres/pg-repositories.js';
+import { PgAdvisoryLeaderElection } from './adapters/postgres/pg-advisory-leader-election.js';
+import { NodeTimers } from './adapters/system/node-timers.js';
+import { SingleProcessLeaderElection } from './adapters/system/single-process-leader-election.js';
 import { SystemClock } from './adapters/system/system-clock.js';
+import { noReconcileHints } from './application/ports/reconcile-hints.js';
+import { ReconcileLoop } from './application/reconciler/reconcile-loop.js';
+import { Reconciler } from './application/reconciler/reconciler.js';
 import { UlidIdGenerator } from './adapters/system/ulid-id-generator.js';
 import { buildApp } from './build-app.js';
 import { ConfigError, loadManagerConfig, redactedConfig, type ManagerConfig } from './config.js';
@@ -25,30 +33,69 @@ async function main(): Promise<void> {
   const logger = createLogger({ name: 'hearth-manager', level: config.logLevel });
   logger.info({ config: redactedConfig(config) }, 'manager starting');
 
-  const db = await openDatabase(
-    config.databaseUrl === undefined
-      ? { kind: 'pglite', dataDir: config.dataDir }
-      : { kind: 'postgres', url: config.databaseUrl },
-  );
+  const databaseTarget: DatabaseTarget =
+    config.databaseUrl === undefined ? { kind: 'pglite', dataDir: config.dataDir } : { kind: 'postgres', url: config.databaseUrl };
+  const db = await openDatabase(databaseTarget);
   const applied = await migrate(db, await readMigrations());
   logger.info({ applied, database: config.databaseUrl === undefined ? 'pglite' : 'postgres' }, 'database migrated');
 
   const repositories = createPgRepositories(db);
+  // One LISTEN connection per process feeds every live event stream and wait of this Manager.
+  const eventLog = logger.child({ component: 'events' });
+  const eventFeed = new NotifiedEventFeed(repositories.events, eventLog);
+  await eventFeed.start();
+  const eventNotifications = await listenForEvents(
+    databaseTarget,
+    db,
+    { onEventId: (id) => eventFeed.notify(id), onReconnected: () => eventFeed.catchUp() },
+    eventLog,
+  );
+  const agents = new HttpAgentClient(defaultAgentClientOptions);
+  const clock = new SystemClock();
+  const reconcilerLog = logger.child({ component: 'reconciler' });
+  const reconciler = new Reconciler(
+    { ...repositories, agents, clock, log: reconcilerLog },
+    {
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      graceMs: config.reconcileGraceMs,
+      concurrency: config.reconcileConcurrency,
+      inventoryMaxAgeMs: Math.min(1_000, Math.floor(config.resyncMs / 2)),
+      retry: { initialBackoffMs: config.retryBackoffMs, maxBackoffMs: 60_000, maxRestartAttempts: config.restartMaxAttempts },
+    },
+  );
+  // Only the leader (a PostgreSQL advisory lock; PGlite has one process) reconciles.
+  const reconcileLoop = config.isReconcilerDisabled
+    ? null
+    : new ReconcileLoop(
+        {
+          reconciler,
+          election:
+            config.databaseUrl === undefined
+              ? new SingleProcessLeaderElection()
+              : new PgAdvisoryLeaderElection({ url: config.databaseUrl, log: reconcilerLog }),
+          timers: new NodeTimers(),
+          log: reconcilerLog,
+        },
+        { resyncMs: config.resyncMs },
+      );
   const app = await buildApp({
     logger,
     checkReadiness: () => pingDatabase(db),
     dependencies: {
       ...repositories,
-      agents: new HttpAgentClient(defaultAgentClientOptions),
+      eventFeed,
+      agents,
       inspector: new NodeImageInspector(config.imageRoot),
-      clock: new SystemClock(),
+      clock,
       ids: new UlidIdGenerator(),
       log: logger.child({ component: 'use-cases' }),
+      hints: reconcileLoop === null ? noReconcileHints : reconciler,
       settings: {
         cpuOvercommit: config.cpuOvercommit,
         memoryOvercommit: config.memoryOvercommit,
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         isMetricsEnabled: config.isMetricsEnabled,
+        isKvmRequired: config.isKvmRequired,
       },
     },
   });
@@ -59,7 +106,10 @@ async function main(): Promise<void> {
     isClosing = true;
     logger.info({ signal }, 'manager stopping');
     try {
+      await reconcileLoop?.stop();
       await app.close();
+      await eventNotifications.close();
+      eventFeed.close();
       await db.destroy();
       logger.info({}, 'manager stopped');
       process.exit(0);
@@ -73,6 +123,8 @@ async function main(): Promise<void> {
 
   const address = await app.listen({ host: config.bind.host, port: config.bind.port });
   logger.info({ address }, 'manager listening');
+  if (reconcileLoop === null) logger.warn({}, 'reconciler disabled (MANAGER_RECONCILER_DISABLED)');
+  else reconcileLoop.start();
 }
 
 main().catch((error: unknown) => {

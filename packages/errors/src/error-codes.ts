@@ -18,6 +18,8 @@ export const errorCodes = {
   ROUTE_NOT_FOUND: { kind: 'not_found', title: 'No such route' },
   METHOD_NOT_ALLOWED: { kind: 'not_found', title: 'No such route' },
   PRECONDITION_FAILED: { kind: 'precondition_failed', title: 'The resource has changed' },
+  IDEMPOTENCY_KEY_REUSED: { kind: 'conflict', title: 'This idempotency key was used for a different request' },
+  IDEMPOTENCY_KEY_IN_USE: { kind: 'conflict', title: 'A request with this idempotency key is still in progress' },
   INTERNAL: { kind: 'internal', title: 'Internal error' },
   // VMs
   VM_NOT_FOUND: { kind: 'not_found', title: 'VM not found' },

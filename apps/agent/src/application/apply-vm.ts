@@ -13,6 +13,7 @@ import { prepareMetricsFifo } from './prepare-metrics-fifo.js';
 import { prepareRootfs } from './prepare-rootfs.js';
 import { spawnVmm } from './spawn-vmm.js';
 import { VmLedger } from './vm-ledger.js';
+import { failpoint } from '@hearth/failpoints';
 
 const firecrackerSteps: ReadonlySet<StepName> = new Set([
   'logger',
@@ -147,6 +148,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
             );
             break;
           case 'start':
+            failpoint('agent.apply.before-start');
             await configure(name, async () => {
               await api.startInstance();
               const info = await api.describeInstance();
@@ -162,6 +164,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
         }
       }
       await ledger.commit({ lifecycle: 'running' });
+      failpoint('agent.apply.after-running');
       // The start step (or the already-started check) has just seen "Running": no extra round trip.
       return { vm: agentVmFromRecord(ledger.record, 'running'), steps };
     } catch (error) {

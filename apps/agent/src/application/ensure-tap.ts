@@ -3,6 +3,7 @@ import { AppError } from '@hearth/errors';
 import { maxTapNameAttempts, tapNameCandidate } from '../domain/tap-name.js';
 import type { AgentContext } from './agent-context.js';
 import type { VmLedger } from './vm-ledger.js';
+import { failpoint } from '@hearth/failpoints';
 
 export interface StepOutcome<T> {
   readonly result: T;
@@ -20,7 +21,9 @@ export async function ensureTap(context: AgentContext, ledger: VmLedger): Promis
       return { result: { tapName: recorded.name, bridge: recorded.bridge }, hasRun: false };
     const outcome = await network.createTap(recorded.name, settings.bridge);
     if (outcome === 'created') {
+      failpoint('agent.apply.tap-created');
       await ledger.commit({ tap: { name: recorded.name, bridge: settings.bridge } });
+      failpoint('agent.apply.after-tap');
       return { result: { tapName: recorded.name, bridge: settings.bridge }, hasRun: true };
     }
     // Someone else took the name in between: forget it and pick a fresh one below.
@@ -36,7 +39,9 @@ export async function ensureTap(context: AgentContext, ledger: VmLedger): Promis
     const name = tapNameCandidate(ledger.record.vmId, attempt);
     if (namesInRecords.has(name)) continue;
     if ((await network.createTap(name, settings.bridge)) === 'created') {
+      failpoint('agent.apply.tap-created');
       await ledger.commit({ tap: { name, bridge: settings.bridge } });
+      failpoint('agent.apply.after-tap');
       return { result: { tapName: name, bridge: settings.bridge }, hasRun: true };
     }
   }

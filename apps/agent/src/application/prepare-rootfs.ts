@@ -4,6 +4,7 @@ import { vmPaths } from '../domain/vm-paths.js';
 import type { AgentContext } from './agent-context.js';
 import type { StepOutcome } from './ensure-tap.js';
 import type { VmLedger } from './vm-ledger.js';
+import { failpoint } from '@hearth/failpoints';
 
 /**
  * Makes the VM's private copy of the rootfs image (never the shared image itself). `sourcePath`
@@ -31,5 +32,6 @@ export async function prepareRootfs(
   await ledger.commit({ rootfs: { path: destination, sourcePath, sizeBytes: null } });
   const sizeBytes = await context.files.copySparse(sourcePath, destination);
   await ledger.commit({ rootfs: { path: destination, sourcePath, sizeBytes } });
+  failpoint('agent.apply.after-rootfs');
   return { result: { rootfsPath: destination, sizeBytes }, hasRun: true };
 }

@@ -1,6 +1,7 @@
 import type { HostResource } from '@hearth/contracts';
 import type { AgentContext } from './agent-context.js';
 import type { VmLedger } from './vm-ledger.js';
+import { failpoint } from '@hearth/failpoints';
 
 export interface ReleaseOutcome {
   readonly removed: HostResource[];
@@ -49,6 +50,7 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
       remove: () => vmm.stop(process, settings.stopTimeoutMs),
       forget: () => ledger.commit({ process: null }),
     });
+    failpoint('agent.release.after-process');
   }
   const tap = ledger.record.tap;
   if (tap !== null) {
@@ -60,6 +62,7 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
       },
       forget: () => ledger.commit({ tap: null }),
     });
+    failpoint('agent.release.after-tap');
   }
   const fileRemoval = (kind: HostResource['kind'], path: string, forget: () => Promise<unknown>): Removal => ({
     resource: { kind, ref: path, vmId },
@@ -80,6 +83,7 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
     await attempt(fileRemoval('log', path, () => ledger.commit({ logPaths: ledger.record.logPaths.filter((p) => p !== path) })));
   }
   if (leftovers.length === 0) {
+    failpoint('agent.delete.before-directory');
     const directory = ledger.record.directory;
     await attempt({
       resource: { kind: 'directory', ref: directory, vmId },

@@ -8,8 +8,10 @@ import type { AgentContext } from './agent-context.js';
 import type { StepOutcome } from './ensure-tap.js';
 import type { VmmProcessRef } from './ports/vmm.js';
 import type { VmLedger } from './vm-ledger.js';
+import { failpoint } from '@hearth/failpoints';
 
-const maxPollIntervalMs = 10;
+/** Longest wait for the socket between two checks that the VMM is still alive. */
+const maxPollIntervalMs = 50;
 const diagnosticTailBytes = 2048;
 
 /**
@@ -39,7 +41,9 @@ export async function spawnVmm(context: AgentContext, ledger: VmLedger): Promise
     stdoutPath: paths.stdoutLog,
     stderrPath: paths.stderrLog,
   });
+  failpoint('agent.apply.vmm-spawned');
   await ledger.commit({ process: { ...process, isMetricsConfigured: false }, socketPath: paths.socket });
+  failpoint('agent.apply.after-spawn');
   await waitUntilReady(context, process, paths.socket, [paths.stderrLog, paths.stdoutLog]);
   return { result: { pid: process.pid, socketPath: paths.socket, wasRunning: false }, hasRun: true };
 }
@@ -53,7 +57,8 @@ async function waitUntilReady(
   const { clock, firecracker, vmm } = context;
   const client = firecracker.client(socketPath);
   const deadline = clock.monotonicMs() + context.settings.readyTimeoutMs;
-  let intervalMs = 1;
+  let intervalMs = 5;
+  let isSocketSeen = false;
   for (;;) {
     try {
       await client.describeInstance();
@@ -84,7 +89,15 @@ async function waitUntilReady(
         },
       );
     }
-    await clock.sleep(intervalMs);
+    if (isSocketSeen) {
+      // The socket exists from bind(); the API accepts a moment later.
+      await clock.sleep(1);
+      continue;
+    }
+    // Woken by the socket appearing (no fixed polling delay), or after intervalMs to check the process.
+    const waitStartedAt = clock.monotonicMs();
+    isSocketSeen = await context.files.waitForPath(socketPath, intervalMs);
+    if (!isSocketSeen && clock.monotonicMs() - waitStartedAt < intervalMs) await clock.sleep(intervalMs);
     intervalMs = Math.min(intervalMs * 2, maxPollIntervalMs);
   }
 }

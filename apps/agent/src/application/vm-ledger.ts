@@ -6,11 +6,18 @@ import type { AgentContext } from './agent-context.js';
 
 type RecordChange = Parameters<typeof updateRecord>[1];
 
+interface PendingBatch {
+  readonly changes: RecordChange[];
+  saved: Promise<VmRecord>;
+}
+
 /** The current record of one VM; every `commit` is saved before the caller's next side effect. */
 export class VmLedger {
   private current: VmRecord;
   /** Commits run one after another, each on top of the latest record, even when steps overlap. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Changes waiting for the next save (which starts when the one in flight ends). */
+  private pending: PendingBatch | null = null;
 
   private constructor(
     private readonly context: AgentContext,
@@ -38,15 +45,32 @@ export class VmLedger {
     return this.current;
   }
 
+  /**
+   * Applies `change` and resolves once a save that includes it has completed. Changes that arrive
+   * while a save is in flight (tap, rootfs and spawn overlap) are folded into one next save: the
+   * record is written once for all of them, and still before any of their callers goes on.
+   */
   commit(change: RecordChange): Promise<VmRecord> {
-    const write = async (): Promise<VmRecord> => {
-      const next = updateRecord(this.current, change, this.context.clock.now());
-      await this.context.records.save(next);
-      this.current = next;
-      return next;
-    };
-    const result = this.queue.then(write, write);
-    this.queue = result.catch(() => undefined);
-    return result;
+    if (this.pending === null) {
+      const batch: PendingBatch = { changes: [], saved: undefined as unknown as Promise<VmRecord> };
+      this.pending = batch;
+      batch.saved = this.queue.then(
+        () => this.save(batch),
+        () => this.save(batch),
+      );
+      this.queue = batch.saved.catch(() => undefined);
+    }
+    this.pending.changes.push(change);
+    return this.pending.saved;
+  }
+
+  private async save(batch: PendingBatch): Promise<VmRecord> {
+    // Changes stop joining this batch once its save starts.
+    if (this.pending === batch) this.pending = null;
+    const now = this.context.clock.now();
+    const next = batch.changes.reduce<VmRecord>((record, change) => updateRecord(record, change, now), this.current);
+    await this.context.records.save(next);
+    this.current = next;
+    return next;
   }
 }

@@ -1,11 +1,16 @@
 import type { PlacementPolicy } from '../domain/placement.js';
 import type { AgentClient } from './ports/agent-client.js';
 import type { Clock } from './ports/clock.js';
+import type { EventFeed } from './ports/event-feed.js';
+import type { EventRepository } from './ports/event-repository.js';
 import type { HostRepository } from './ports/host-repository.js';
+import type { IdempotencyRepository } from './ports/idempotency-repository.js';
 import type { IdGenerator } from './ports/id-generator.js';
 import type { ImageInspector } from './ports/image-inspector.js';
 import type { ImageRepository } from './ports/image-repository.js';
 import type { Log } from './ports/log.js';
+import type { ReconcileHints } from './ports/reconcile-hints.js';
+import type { ReconcileStateRepository } from './ports/reconcile-state-repository.js';
 import type { VmRepository } from './ports/vm-repository.js';
 
 /** Everything the use cases may need; each use case takes only its slice (`Pick<…>`). */
@@ -13,12 +18,20 @@ export interface UseCaseDependencies {
   readonly vms: VmRepository;
   readonly images: ImageRepository;
   readonly hosts: HostRepository;
+  readonly events: EventRepository;
+  /** Events committed by any Manager on the database, as they come. */
+  readonly eventFeed: EventFeed;
+  readonly idempotency: IdempotencyRepository;
   readonly agents: AgentClient;
   readonly inspector: ImageInspector;
   readonly clock: Clock;
   readonly ids: IdGenerator;
   readonly log: Log;
   readonly settings: UseCaseSettings;
+  /** Restart policy and retry state of VMs (the reconciler's columns of the VM rows). */
+  readonly reconcileStates: ReconcileStateRepository;
+  /** Tells the reconciler (when this Manager runs it) that something changed; absent means nobody listens. */
+  readonly hints?: ReconcileHints;
 }
 
 export interface UseCaseSettings extends PlacementPolicy {

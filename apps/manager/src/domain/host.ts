@@ -1,6 +1,10 @@
 import type { HostCapacity, HostFacts } from '@hearth/contracts';
 import type { HostId } from './ids.js';
 
+/** Health as the Manager last decided it: `unhealthy` after a heartbeat timeout, until the next heartbeat. */
+export const hostStatuses = ['healthy', 'unhealthy'] as const;
+export type HostStatus = (typeof hostStatuses)[number];
+
 export interface Host {
   readonly id: HostId;
   readonly name: string;
@@ -10,9 +14,12 @@ export interface Host {
   readonly facts: HostFacts;
   readonly registeredAt: Date;
   readonly lastHeartbeatAt: Date;
+  /** The stored status; see `effectiveHostStatus` for what it is right now. */
+  readonly status: HostStatus;
+  readonly statusChangedAt: Date | null;
+  /** A cordoned host gets no new VMs; the VMs already on it are left alone (drain stops them). */
+  readonly isCordoned: boolean;
 }
-
-export type HostStatus = 'healthy' | 'unhealthy';
 
 /** A host is healthy while its last heartbeat is at most this many intervals old. */
 export const heartbeatToleranceIntervals = 3;
@@ -21,6 +28,20 @@ export function isHostHealthy(lastHeartbeatAt: Date, now: Date, heartbeatInterva
   return now.getTime() - lastHeartbeatAt.getTime() <= heartbeatToleranceIntervals * heartbeatIntervalMs;
 }
 
-export function hostStatus(host: Pick<Host, 'lastHeartbeatAt'>, now: Date, heartbeatIntervalMs: number): HostStatus {
+/** True when the heartbeat timeout has passed: the reconciler then marks the host unhealthy. */
+export function isHeartbeatOverdue(host: Pick<Host, 'lastHeartbeatAt'>, now: Date, heartbeatIntervalMs: number): boolean {
+  return !isHostHealthy(host.lastHeartbeatAt, now, heartbeatIntervalMs);
+}
+
+/**
+ * The status as of `now`: unhealthy when stored so, and also as soon as the heartbeat is overdue
+ * (the stored status follows at the reconciler's next pass).
+ */
+export function effectiveHostStatus(
+  host: Pick<Host, 'lastHeartbeatAt' | 'status'>,
+  now: Date,
+  heartbeatIntervalMs: number,
+): HostStatus {
+  if (host.status === 'unhealthy') return 'unhealthy';
   return isHostHealthy(host.lastHeartbeatAt, now, heartbeatIntervalMs) ? 'healthy' : 'unhealthy';
 }

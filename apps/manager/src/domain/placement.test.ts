@@ -6,7 +6,17 @@ import { placeVm, type HostAllocation, type PlacementPolicy } from './placement.
 const now = new Date('2025-01-01T00:00:00Z');
 const policy: PlacementPolicy = { cpuOvercommit: 4, memoryOvercommit: 1, heartbeatIntervalMs: 5000 };
 
-function host(n: number, options: { cpuCount?: number; memoryMibTotal?: number; heartbeatAgeMs?: number } = {}): Host {
+interface HostOptions {
+  cpuCount?: number;
+  memoryMibTotal?: number;
+  heartbeatAgeMs?: number;
+  vmCount?: number;
+  status?: Host['status'];
+  isCordoned?: boolean;
+  facts?: Partial<Host['facts']>;
+}
+
+function host(n: number, options: HostOptions = {}): Host {
   return {
     id: hostIdFromUlid(`01J${String(n).padStart(23, '0')}`),
     name: `host-${n}`,
@@ -15,7 +25,7 @@ function host(n: number, options: { cpuCount?: number; memoryMibTotal?: number; 
       cpuCount: options.cpuCount ?? 2,
       memoryMibTotal: options.memoryMibTotal ?? 4096,
       memoryMibAvailable: 0,
-      vmCount: 0,
+      vmCount: options.vmCount ?? 0,
     },
     facts: {
       agentVersion: '0.1.0',
@@ -25,9 +35,13 @@ function host(n: number, options: { cpuCount?: number; memoryMibTotal?: number; 
       isBridgeUp: true,
       bridge: 'hearth0',
       spawnMode: 'direct',
+      ...options.facts,
     },
     registeredAt: now,
     lastHeartbeatAt: new Date(now.getTime() - (options.heartbeatAgeMs ?? 0)),
+    status: options.status ?? 'healthy',
+    statusChangedAt: null,
+    isCordoned: options.isCordoned ?? false,
   };
 }
 
@@ -87,5 +101,29 @@ describe('placeVm', () => {
   it('applies the memory overcommit ratio', () => {
     const result = placeVm({ vcpuCount: 1, memoryMib: 6000 }, [host(1)], none, { ...policy, memoryOvercommit: 1.5 }, now);
     expect(result.isPlaced).toBe(true);
+  });
+
+  it.each([
+    ['unhealthy', { status: 'unhealthy' }],
+    ['cordoned', { isCordoned: true }],
+    ['kvm_unusable', { facts: { isKvmUsable: false } }],
+    ['firecracker_missing', { facts: { hasFirecracker: false } }],
+    ['bridge_down', { facts: { isBridgeUp: false } }],
+    ['interface_limit', { vmCount: 1023 }],
+  ] as const)('refuses a host with reason %s', (reason, options) => {
+    expect(placeVm({ vcpuCount: 1, memoryMib: 128 }, [host(1, options)], none, policy, now)).toEqual({
+      isPlaced: false,
+      rejections: [{ hostId: host(1).id, reason }],
+    });
+  });
+
+  it('places on a host without KVM when the policy does not require it', () => {
+    const result = placeVm({ vcpuCount: 1, memoryMib: 128 }, [host(1, { facts: { isKvmUsable: false } })], none, { ...policy, isKvmRequired: false }, now);
+    expect(result.isPlaced).toBe(true);
+  });
+
+  it('spreads VMs over equal hosts by preferring the one with fewer VMs', () => {
+    const allocations = new Map([[host(1).id, { vcpuCount: 0, memoryMib: 0, vmCount: 2 }], [host(2).id, { vcpuCount: 0, memoryMib: 0, vmCount: 1 }]]);
+    expect(placeVm({ vcpuCount: 1, memoryMib: 128 }, [host(1), host(2)], allocations, policy, now)).toEqual({ isPlaced: true, hostId: host(2).id });
   });
 });

@@ -7,6 +7,11 @@ export interface PlacementPolicy {
   /** Schedulable memory = host MemTotal × this ratio. */
   readonly memoryOvercommit: number;
   readonly heartbeatIntervalMs: number;
+  /**
+   * Refuse hosts whose Agent reports KVM unusable (default true). The Firecracker double used by the
+   * tests needs no KVM, so development setups turn this off (MANAGER_REQUIRE_KVM=false).
+   */
+  readonly isKvmRequired?: boolean;
 }
 
 export interface ResourceRequest {
@@ -18,9 +23,32 @@ export interface ResourceRequest {
 export interface HostAllocation {
   readonly vcpuCount: number;
   readonly memoryMib: number;
+  /**
+   * VMs holding host resources (each has one TAP on the host's bridge). When unknown, the VM
+   * count the Agent reports is used instead.
+   */
+  readonly vmCount?: number;
 }
 
-export type RejectionReason = 'heartbeat_stale' | 'insufficient_cpu' | 'insufficient_memory';
+/**
+ * A Linux bridge takes at most 1024 ports (BR_MAX_PORTS); one is kept for the uplink, so a host
+ * runs at most 1023 VMs (one TAP each).
+ */
+export const bridgeInterfaceLimit = 1023;
+
+/** Why a host cannot take a VM, in the order they are checked. */
+export const rejectionReasons = [
+  'unhealthy',
+  'heartbeat_stale',
+  'cordoned',
+  'kvm_unusable',
+  'firecracker_missing',
+  'bridge_down',
+  'interface_limit',
+  'insufficient_cpu',
+  'insufficient_memory',
+] as const;
+export type RejectionReason = (typeof rejectionReasons)[number];
 
 export interface HostRejection {
   readonly hostId: HostId;
@@ -42,8 +70,9 @@ export function freeResources(host: Host, allocation: HostAllocation, policy: Pl
 }
 
 /**
- * Picks the healthy host with the most free memory that fits the request (ties: most free vCPUs,
- * then the smaller id), or says for every host why it was not chosen.
+ * Picks the host with the most free memory that can take the request (ties: most free vCPUs, then
+ * fewer VMs, then the smaller id, so VMs spread over equal hosts), or says for every host why it
+ * was not chosen.
  */
 export function placeVm(
   request: ResourceRequest,
@@ -53,15 +82,16 @@ export function placeVm(
   now: Date,
 ): PlacementResult {
   const rejections: HostRejection[] = [];
-  let best: { hostId: HostId; free: HostAllocation } | undefined;
+  let best: Candidate | undefined;
   for (const host of hosts) {
-    const reason = rejectionOf(host, request, allocations.get(host.id) ?? noAllocation, policy, now);
+    const allocation = allocations.get(host.id) ?? noAllocation;
+    const reason = rejectionOf(host, request, allocation, policy, now);
     if (reason !== undefined) {
       rejections.push({ hostId: host.id, reason });
       continue;
     }
-    const free = freeResources(host, allocations.get(host.id) ?? noAllocation, policy);
-    if (best === undefined || isBetter(host.id, free, best)) best = { hostId: host.id, free };
+    const candidate = { hostId: host.id, free: freeResources(host, allocation, policy), vmCount: vmCountOf(host, allocation) };
+    if (best === undefined || isBetter(candidate, best)) best = candidate;
   }
   return best === undefined ? { isPlaced: false, rejections } : { isPlaced: true, hostId: best.hostId };
 }
@@ -74,15 +104,32 @@ export function rejectionOf(
   policy: PlacementPolicy,
   now: Date,
 ): RejectionReason | undefined {
+  if (host.status === 'unhealthy') return 'unhealthy';
   if (!isHostHealthy(host.lastHeartbeatAt, now, policy.heartbeatIntervalMs)) return 'heartbeat_stale';
+  if (host.isCordoned) return 'cordoned';
+  if ((policy.isKvmRequired ?? true) && !host.facts.isKvmUsable) return 'kvm_unusable';
+  if (!host.facts.hasFirecracker) return 'firecracker_missing';
+  if (!host.facts.isBridgeUp) return 'bridge_down';
+  if (vmCountOf(host, allocation) >= bridgeInterfaceLimit) return 'interface_limit';
   const free = freeResources(host, allocation, policy);
   if (free.vcpuCount < request.vcpuCount) return 'insufficient_cpu';
   if (free.memoryMib < request.memoryMib) return 'insufficient_memory';
   return undefined;
 }
 
-function isBetter(hostId: HostId, free: HostAllocation, best: { hostId: HostId; free: HostAllocation }): boolean {
-  if (free.memoryMib !== best.free.memoryMib) return free.memoryMib > best.free.memoryMib;
-  if (free.vcpuCount !== best.free.vcpuCount) return free.vcpuCount > best.free.vcpuCount;
-  return hostId < best.hostId;
+interface Candidate {
+  readonly hostId: HostId;
+  readonly free: HostAllocation;
+  readonly vmCount: number;
+}
+
+function vmCountOf(host: Host, allocation: HostAllocation): number {
+  return allocation.vmCount ?? host.capacity.vmCount;
+}
+
+function isBetter(candidate: Candidate, best: Candidate): boolean {
+  if (candidate.free.memoryMib !== best.free.memoryMib) return candidate.free.memoryMib > best.free.memoryMib;
+  if (candidate.free.vcpuCount !== best.free.vcpuCount) return candidate.free.vcpuCount > best.free.vcpuCount;
+  if (candidate.vmCount !== best.vmCount) return candidate.vmCount < best.vmCount;
+  return candidate.hostId < best.hostId;
 }

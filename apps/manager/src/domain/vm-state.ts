@@ -1,36 +1,87 @@
 import { AppError } from '@hearth/errors';
 
-/** The lifecycle state of a VM record (desired/known by the Manager, not what the VMM reports). */
-export const vmStates = ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting'] as const;
+/**
+ * The lifecycle state of a VM record: what the Manager has decided and done, not what the VMM
+ * process reports (that is the VM's `observedState`). docs/vm-lifecycle.md explains each state.
+ */
+export const vmStates = [
+  'pending',
+  'scheduled',
+  'starting',
+  'running',
+  'pausing',
+  'paused',
+  'stopping',
+  'stopped',
+  'failed',
+  'deleting',
+  'unknown',
+] as const;
 export type VmState = (typeof vmStates)[number];
 
-/** The one transition table. A state missing on the right cannot be reached from the left. */
+/**
+ * The one transition table. A state missing on the right cannot be reached from the left.
+ * `unknown` is entered when the host cannot be reached and left when it is observed again.
+ */
 export const vmTransitions: Readonly<Record<VmState, readonly VmState[]>> = Object.freeze({
-  pending: ['starting', 'failed', 'deleting'],
-  starting: ['running', 'failed'],
-  running: ['stopping', 'deleting', 'failed'],
-  stopping: ['stopped', 'failed'],
-  stopped: ['starting', 'deleting'],
+  pending: ['scheduled', 'failed', 'deleting'],
+  scheduled: ['starting', 'failed', 'deleting', 'unknown'],
+  starting: ['running', 'failed', 'unknown'],
+  running: ['pausing', 'stopping', 'deleting', 'failed', 'unknown'],
+  pausing: ['paused', 'running', 'failed', 'unknown'],
+  paused: ['running', 'stopping', 'deleting', 'failed', 'unknown'],
+  stopping: ['stopped', 'failed', 'unknown'],
+  stopped: ['starting', 'deleting', 'unknown'],
   failed: ['starting', 'deleting'],
-  deleting: ['failed'],
+  deleting: ['failed', 'unknown'],
+  unknown: ['starting', 'running', 'paused', 'stopped', 'failed', 'deleting'],
 });
 
 export function canTransition(from: VmState, to: VmState): boolean {
   return vmTransitions[from].includes(to);
 }
 
-/** Throws VM_INVALID_TRANSITION when `from → to` is not in the table. */
+/** Throws VM_INVALID_TRANSITION (with `from`, `to` and `allowed`) when `from → to` is not in the table. */
 export function assertTransition(from: VmState, to: VmState): void {
-  if (!canTransition(from, to)) {
-    throw new AppError('VM_INVALID_TRANSITION', `A VM in state ${from} cannot become ${to}`, {
-      details: { from, to, allowed: vmTransitions[from] },
-    });
-  }
+  if (!canTransition(from, to)) throw invalidTransition(from, to);
+}
+
+/** VM_INVALID_TRANSITION for `from → to`, naming the states `from` may go to. */
+export function invalidTransition(from: VmState, to: VmState): AppError {
+  return new AppError('VM_INVALID_TRANSITION', `A VM in state ${from} cannot become ${to}`, {
+    details: { from, to, allowed: vmTransitions[from] },
+  });
 }
 
 /** States in which a VM holds (or is about to hold) CPU and memory on its host. */
-export const resourceHoldingStates: readonly VmState[] = Object.freeze(['pending', 'starting', 'running', 'stopping']);
+export const resourceHoldingStates: readonly VmState[] = Object.freeze([
+  'pending',
+  'scheduled',
+  'starting',
+  'running',
+  'pausing',
+  'paused',
+  'stopping',
+  'unknown',
+]);
+
+/** States a create (or start) passes through before the VM runs; `continueCreate` picks them up. */
+export const createInProgressStates: readonly VmState[] = Object.freeze(['pending', 'scheduled', 'starting']);
+
+/** States in which the Manager is in the middle of an operation on the host. */
+export const transientStates: readonly VmState[] = Object.freeze([
+  'pending',
+  'scheduled',
+  'starting',
+  'pausing',
+  'stopping',
+  'deleting',
+]);
 
 export function isVmState(value: string): value is VmState {
   return (vmStates as readonly string[]).includes(value);
 }
+
+/** What the VMM process of a VM looked like to its Agent (the Agent API's `vmmState`). */
+export const observedVmStates = ['not_started', 'running', 'paused', 'exited', 'absent'] as const;
+export type ObservedVmState = (typeof observedVmStates)[number];

@@ -1,5 +1,5 @@
 import type { HostId, ImageId, VmId } from './ids.js';
-import type { VmState } from './vm-state.js';
+import type { ObservedVmState, VmState } from './vm-state.js';
 
 export const defaultBootArgs = 'console=ttyS0 reboot=k panic=1 pci=off';
 
@@ -46,6 +46,11 @@ export interface Vm {
   readonly totalMs: number | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+  /** Incremented on every change of the record; the API's ETag (`"<version>"`). */
+  readonly version: number;
+  /** What the host's Agent last reported about the VMM process; null until it is first observed. */
+  readonly observedState: ObservedVmState | null;
+  readonly observedAt: Date | null;
 }
 
 /**

@@ -1,7 +1,9 @@
 import type { Static } from 'typebox';
 import type { HostOverview } from '../application/use-cases/host-queries.js';
 import type { Image } from '../domain/image.js';
+import type { RecordedEvent } from '../domain/event.js';
 import type { Vm } from '../domain/vm.js';
+import type { EventView } from './schemas/event-schemas.js';
 import type { HostView } from './schemas/host-schemas.js';
 import type { ImageView } from './schemas/image-schemas.js';
 import type { VmView } from './schemas/vm-schemas.js';
@@ -16,6 +18,8 @@ export function hostView({ host, status, allocated }: HostOverview): Static<type
     name: host.name,
     addr: host.addr,
     status,
+    statusChangedAt: host.statusChangedAt === null ? null : host.statusChangedAt.toISOString(),
+    isCordoned: host.isCordoned,
     capacity: host.capacity,
     facts: host.facts,
     allocated: { vcpuCount: allocated.vcpuCount, memoryMib: allocated.memoryMib },
@@ -31,5 +35,10 @@ export function vmView(vm: Vm): Static<typeof VmView> {
     steps: vm.steps.map((step) => ({ name: step.name, durationMs: step.durationMs, at: step.at.toISOString() })),
     createdAt: vm.createdAt.toISOString(),
     updatedAt: vm.updatedAt.toISOString(),
+    observedAt: vm.observedAt === null ? null : vm.observedAt.toISOString(),
   };
+}
+
+export function eventView(event: RecordedEvent): Static<typeof EventView> {
+  return { ...event, at: event.at.toISOString() };
 }

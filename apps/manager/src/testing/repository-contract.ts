@@ -1,9 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '@hearth/errors';
+import type { EventRepository } from '../application/ports/event-repository.js';
 import type { HostRepository } from '../application/ports/host-repository.js';
 import type { ImageRepository } from '../application/ports/image-repository.js';
 import type { VmRepository } from '../application/ports/vm-repository.js';
 import { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.js';
+import type { RecordedEvent } from '../domain/event.js';
 import type { Host } from '../domain/host.js';
 import type { Image, ImageKind } from '../domain/image.js';
 import type { VmId } from '../domain/ids.js';
@@ -14,6 +16,7 @@ export interface Repositories {
   readonly vms: VmRepository;
   readonly images: ImageRepository;
   readonly hosts: HostRepository;
+  readonly events: EventRepository;
 }
 
 export interface RepositoryHarness {
@@ -53,6 +56,10 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
     afterEach(async () => {
       await harness.close();
     });
+
+    async function eventsOf(vmId: VmId): Promise<readonly RecordedEvent[]> {
+      return (await repos.events.list({ vmId }, { limit: 1000 })).items;
+    }
 
     async function host(name = 'node-a'): Promise<Host> {
       return repos.hosts.upsertByName({
@@ -105,6 +112,9 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         totalMs: null,
         createdAt: t0,
         updatedAt: t0,
+        version: 1,
+        observedState: null,
+        observedAt: null,
         ...overrides,
       };
       await repos.vms.insert(value);
@@ -135,13 +145,55 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
 
       it('records a heartbeat with the new capacity', async () => {
         const h = await host();
-        const beat = await repos.hosts.recordHeartbeat(h.id, {
+        const { host: beat, hasRecovered } = await repos.hosts.recordHeartbeat(h.id, {
           capacity: hostCapacity({ vmCount: 3 }),
           facts: hostFacts(),
           at: at(5),
         });
         expect(beat.lastHeartbeatAt).toEqual(at(5));
+        expect(hasRecovered).toBe(false);
         expect((await repos.hosts.findById(h.id))?.capacity.vmCount).toBe(3);
+      });
+
+      it('registers a host healthy and not cordoned, with a host.registered event', async () => {
+        const h = await host();
+        expect(h).toMatchObject({ status: 'healthy', isCordoned: false });
+        const events = await repos.events.list({ hostId: h.id }, { limit: 10 });
+        expect(events.items.map((e) => e.type)).toEqual(['host.registered']);
+      });
+
+      it('marks a host unhealthy only while its heartbeat is older than asked, with a host.unhealthy event', async () => {
+        const h = await host();
+        expect(await repos.hosts.markUnhealthy(h.id, { at: at(20), heartbeatBefore: t0, message: 'late' })).toBeUndefined();
+        const marked = await repos.hosts.markUnhealthy(h.id, { at: at(20), heartbeatBefore: at(1), message: 'late' });
+        expect(marked).toMatchObject({ status: 'unhealthy', statusChangedAt: at(20) });
+        expect(await repos.hosts.markUnhealthy(h.id, { at: at(21), heartbeatBefore: at(1), message: 'late' })).toBeUndefined();
+        const events = await repos.events.list({ hostId: h.id, type: 'host.unhealthy' }, { limit: 10 });
+        expect(events.items).toHaveLength(1);
+      });
+
+      it('makes an unhealthy host healthy on its next heartbeat, with a host.recovered event', async () => {
+        const h = await host();
+        await repos.hosts.markUnhealthy(h.id, { at: at(20), heartbeatBefore: at(1), message: 'late' });
+        const { host: beat, hasRecovered } = await repos.hosts.recordHeartbeat(h.id, {
+          capacity: hostCapacity(),
+          facts: hostFacts(),
+          at: at(30),
+        });
+        expect(hasRecovered).toBe(true);
+        expect(beat).toMatchObject({ status: 'healthy', statusChangedAt: at(30) });
+        const events = await repos.events.list({ hostId: h.id, type: 'host.recovered' }, { limit: 10 });
+        expect(events.items).toHaveLength(1);
+      });
+
+      it('cordons and uncordons a host, writing an event only when it changes', async () => {
+        const h = await host();
+        expect((await repos.hosts.setCordoned(h.id, true, at(1))).isCordoned).toBe(true);
+        await repos.hosts.setCordoned(h.id, true, at(2));
+        expect((await repos.hosts.setCordoned(h.id, false, at(3))).isCordoned).toBe(false);
+        const events = await repos.events.list({ hostId: h.id }, { limit: 10 });
+        expect(events.items.map((e) => e.type)).toEqual(['host.registered', 'host.cordoned', 'host.uncordoned']);
+        expect(await codeOf(repos.hosts.setCordoned(ids.hostId(), true, at(4)))).toBe('HOST_NOT_FOUND');
       });
 
       it('answers a heartbeat for an unknown host with HOST_NOT_FOUND', async () => {
@@ -226,7 +278,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         });
         expect(failed).toMatchObject({ state: 'failed', steps, failureReason: { code: 'AGENT_UNAVAILABLE', message: 'down' } });
         expect(await repos.vms.findById(v.id)).toEqual(failed);
-        const events = await repos.vms.listEvents(v.id);
+        const events = await eventsOf(v.id);
         expect(events.map((e) => [e.fromState, e.toState])).toEqual([
           [null, 'pending'],
           ['pending', 'starting'],
@@ -240,7 +292,50 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         const v = await vm();
         await repos.vms.transition(v.id, { from: 'pending', to: 'starting', at: at(1) });
         expect(await codeOf(repos.vms.transition(v.id, { from: 'pending', to: 'starting', at: at(2) }))).toBe('VM_BUSY');
-        expect(await repos.vms.listEvents(v.id)).toHaveLength(2);
+        expect(await eventsOf(v.id)).toHaveLength(2);
+      });
+
+      it('increments the version with every state change and types the events', async () => {
+        const v = await vm();
+        const starting = await repos.vms.transition(v.id, { from: 'pending', to: 'scheduled', at: at(1) });
+        expect(starting.version).toBe(2);
+        const events = await eventsOf(v.id);
+        expect(events.map((e) => [e.type, e.hostId])).toEqual([
+          ['vm.created', v.hostId],
+          ['vm.state_changed', v.hostId],
+        ]);
+        expect(events[1]!.id).toBeGreaterThan(events[0]!.id);
+      });
+
+      it('changes state only at the version asked for, else PRECONDITION_FAILED and no event', async () => {
+        const v = await vm();
+        expect(await codeOf(repos.vms.transition(v.id, { from: 'pending', to: 'scheduled', at: at(1), ifVersion: 7 }))).toBe(
+          'PRECONDITION_FAILED',
+        );
+        expect(await eventsOf(v.id)).toHaveLength(1);
+        const changed = await repos.vms.transition(v.id, { from: 'pending', to: 'scheduled', at: at(1), ifVersion: 1 });
+        expect(changed).toMatchObject({ state: 'scheduled', version: 2 });
+      });
+
+      it('records what the Agent observed without changing the version, with an event only on a change', async () => {
+        const v = await vm({ state: 'running' });
+        const seen = await repos.vms.recordObservation(v.id, 'running', at(3));
+        expect(seen).toMatchObject({ state: 'running', observedState: 'running', observedAt: at(3), version: 1 });
+        await repos.vms.recordObservation(v.id, 'running', at(4));
+        await repos.vms.recordObservation(v.id, 'exited', at(5));
+        expect((await repos.vms.findById(v.id))?.observedAt).toEqual(at(5));
+        const types = (await eventsOf(v.id)).map((e) => e.type);
+        expect(types).toEqual(['vm.created', 'vm.observed_state_changed', 'vm.observed_state_changed']);
+        expect(await repos.vms.recordObservation(ids.vmId(), 'running', at(6))).toBeUndefined();
+      });
+
+      it('lists the VMs in given states by id', async () => {
+        const a = await vm({ state: 'pending' });
+        const shared = { hostId: a.hostId, kernelImageId: a.kernelImageId, rootfsImageId: a.rootfsImageId };
+        const b = await vm({ ...shared, state: 'starting' });
+        await vm({ ...shared, state: 'running' });
+        expect((await repos.vms.listInStates(['pending', 'scheduled', 'starting'])).map((x) => x.id)).toEqual([a.id, b.id]);
+        expect(await repos.vms.listInStates([])).toEqual([]);
       });
 
       it('answers a state change of an unknown VM with VM_NOT_FOUND', async () => {
@@ -251,7 +346,9 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         const v = await vm();
         await repos.vms.delete(v.id, at(9));
         expect(await repos.vms.findById(v.id)).toBeUndefined();
-        expect((await repos.vms.listEvents(v.id)).at(-1)).toMatchObject({
+        expect((await eventsOf(v.id)).at(-1)).toMatchObject({
+          type: 'vm.deleted',
+          hostId: v.hostId,
           fromState: 'pending',
           toState: null,
           message: 'deleted',
@@ -299,7 +396,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         });
         expect(await codeOf(refused)).toBe('HOST_NO_CAPACITY');
         expect(await repos.vms.findById(id)).toBeUndefined();
-        expect(await repos.vms.listEvents(id)).toEqual([]);
+        expect(await eventsOf(id)).toEqual([]);
       });
 
       it('sums the CPU and memory held per host by VMs that hold resources', async () => {

@@ -6,6 +6,8 @@ import { buildApp } from '../build-app.js';
 export interface TestAppOptions {
   /** Makes `/readyz` fail as if the database were down. */
   readonly isDatabaseDown?: boolean;
+  /** How often the event stream sends its keep-alive comment (default 15 s). */
+  readonly eventStreamHeartbeatMs?: number;
 }
 
 /** The real HTTP app over the given dependencies (fakes, usually), with a silent logger. */
@@ -13,6 +15,7 @@ export async function buildTestApp(dependencies: UseCaseDependencies, options: T
   const app = await buildApp({
     logger: createLogger({ name: 'manager-test', level: 'silent' }),
     dependencies,
+    ...(options.eventStreamHeartbeatMs === undefined ? {} : { eventStream: { heartbeatMs: options.eventStreamHeartbeatMs } }),
     checkReadiness: async () => {
       if (options.isDatabaseDown === true) throw new AppError('DATABASE_UNAVAILABLE', 'The database cannot be reached');
     },

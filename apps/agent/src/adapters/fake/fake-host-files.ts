@@ -34,6 +34,11 @@ export class FakeHostFiles implements HostFiles {
     return [...this.files.keys()].filter((path) => isInside(directory, path));
   }
 
+  /** Never waits: the caller's (manual) clock decides how time passes. */
+  async waitForPath(path: string): Promise<boolean> {
+    return this.exists(path);
+  }
+
   async copySparse(source: string, destination: string): Promise<number> {
     this.copyCount += 1;
     const file = this.files.get(this.resolve(source));

@@ -1,5 +1,6 @@
+import { watch } from 'node:fs';
 import { chmod, lstat, open, realpath, rm, stat } from 'node:fs/promises';
-import { isAbsolute, posix } from 'node:path';
+import { basename, dirname, isAbsolute, posix } from 'node:path';
 import { AppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
 import type { HostFiles } from '../../application/ports/host-files.js';
@@ -45,6 +46,36 @@ export class LinuxHostFiles implements HostFiles {
       if (isNotFound(error)) return false;
       throw error;
     }
+  }
+
+  /** Watches the parent directory (inotify), so the answer comes when the path appears, not at a poll. */
+  async waitForPath(path: string, timeoutMs: number): Promise<boolean> {
+    const name = basename(path);
+    return new Promise((resolve, reject) => {
+      let isDone = false;
+      const finish = (appeared: boolean): void => {
+        if (isDone) return;
+        isDone = true;
+        clearTimeout(timer);
+        watcher?.close();
+        resolve(appeared);
+      };
+      let watcher: ReturnType<typeof watch> | undefined;
+      try {
+        watcher = watch(dirname(path), { persistent: false }, (_event, changed) => {
+          if (changed === name) this.exists(path).then((exists) => exists && finish(true), reject);
+        });
+        watcher.on('error', () => finish(false));
+      } catch (error) {
+        if (!isNotFound(error)) {
+          reject(error);
+          return;
+        }
+      }
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      // Checked after the watch is set up, so an appearance in between is not missed.
+      this.exists(path).then((exists) => exists && finish(true), reject);
+    });
   }
 
   async remove(path: string): Promise<void> {

@@ -43,6 +43,8 @@ export interface LinuxHostProbeOptions {
   readonly spawnMode: SpawnMode;
   /** Where the bridge lives (possibly another network namespace). */
   readonly network: HostNetwork;
+  /** Overrides the CPU count offered for placement (AGENT_CPU_COUNT). */
+  readonly cpuCount?: number | null;
 }
 
 /** CPU and memory from the kernel; preflight facts from /dev/kvm, PATH and the bridge's link state. */
@@ -50,7 +52,7 @@ export class LinuxHostProbe implements HostProbe {
   constructor(private readonly options: LinuxHostProbeOptions) {}
 
   async resources(): Promise<HostResources> {
-    return { cpuCount: availableParallelism(), ...parseMeminfo(await readFile('/proc/meminfo', 'utf8')) };
+    return { cpuCount: this.options.cpuCount ?? availableParallelism(), ...parseMeminfo(await readFile('/proc/meminfo', 'utf8')) };
   }
 
   async facts(): Promise<HostFacts> {

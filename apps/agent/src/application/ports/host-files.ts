@@ -5,6 +5,11 @@ export interface HostFiles {
   /** Creates a FIFO with mode 0600; an existing FIFO at that path is kept. */
   createFifo(path: string): Promise<void>;
   exists(path: string): Promise<boolean>;
+  /**
+   * True as soon as `path` exists (already, or once it appears within `timeoutMs`), false when it
+   * does not. May answer false before `timeoutMs` has passed (an implementation that cannot watch).
+   */
+  waitForPath(path: string, timeoutMs: number): Promise<boolean>;
   /** Removes a file, FIFO or socket; a missing path is not an error. */
   remove(path: string): Promise<void>;
   /** Removes a directory and what is left inside it; a missing path is not an error. */

@@ -1,4 +1,4 @@
-import { agentApiPrefix, ApplyVmResult, CleanupResult, type VmSpec } from '@hearth/contracts';
+import { agentApiPrefix, ApplyVmResult, CleanupResult, Inventory, type VmSpec } from '@hearth/contracts';
 import { AppError, isErrorCode, type FieldError } from '@hearth/errors';
 import { currentCorrelationId, requestIdHeader } from '@hearth/http-server';
 import type { TSchema } from 'typebox';
@@ -12,6 +12,8 @@ export interface HttpAgentClientOptions {
   readonly applyTimeoutMs: number;
   /** Time allowed for every other call. */
   readonly requestTimeoutMs: number;
+  /** Time allowed for `GET /inventory` (the reconciler's read; short, so one stuck Agent cannot stall it). */
+  readonly inventoryTimeoutMs?: number;
   /** For tests: e.g. an undici Agent connecting to a Unix socket. */
   readonly dispatcher?: Dispatcher;
 }
@@ -19,6 +21,7 @@ export interface HttpAgentClientOptions {
 export const defaultAgentClientOptions: HttpAgentClientOptions = Object.freeze({
   applyTimeoutMs: 120_000,
   requestTimeoutMs: 15_000,
+  inventoryTimeoutMs: 3_000,
 });
 
 /** Codes meaning the Manager's own request was at fault: the Manager's caller must not see them as theirs. */
@@ -47,6 +50,30 @@ export class HttpAgentClient implements AgentClient {
     return this.call(target, 'DELETE', `/vms/${vmId}`, CleanupResult, this.options.requestTimeoutMs);
   }
 
+  inventory(target: AgentTarget): Promise<Inventory> {
+    return this.call(target, 'GET', '/inventory', Inventory, this.options.inventoryTimeoutMs ?? this.options.requestTimeoutMs);
+  }
+
+  pauseVm(target: AgentTarget, vmId: VmId): Promise<void> {
+    return this.setVmState(target, vmId, 'Paused');
+  }
+
+  resumeVm(target: AgentTarget, vmId: VmId): Promise<void> {
+    return this.setVmState(target, vmId, 'Resumed');
+  }
+
+  /** Through the Agent's Firecracker proxy: Firecracker's own errors come back as `{fault_message}`. */
+  private async setVmState(target: AgentTarget, vmId: VmId, state: 'Paused' | 'Resumed'): Promise<void> {
+    const path = `/vms/${vmId}/proxy/vm`;
+    const { statusCode, json } = await this.send(target, 'PATCH', path, this.options.requestTimeoutMs, { state });
+    if (statusCode >= 200 && statusCode < 300) return;
+    const faultMessage = (json as { fault_message?: unknown } | undefined)?.fault_message;
+    if (typeof faultMessage === 'string') {
+      throw new AppError('FIRECRACKER_REJECTED', faultMessage, { details: { faultMessage, agentAddr: target.addr, vmId } });
+    }
+    throw problemToAppError(json, statusCode, target, 'PATCH', path);
+  }
+
   private async call<T>(
     target: AgentTarget,
     method: Dispatcher.HttpMethod,
@@ -55,6 +82,25 @@ export class HttpAgentClient implements AgentClient {
     timeoutMs: number,
     body?: unknown,
   ): Promise<T> {
+    const { statusCode, json } = await this.send(target, method, path, timeoutMs, body);
+    if (statusCode >= 200 && statusCode < 300) {
+      if (!Value.Check(schema, json)) {
+        throw new AppError('AGENT_REJECTED', `The Agent answered ${method} ${path} with an unexpected body`, {
+          details: { agentAddr: target.addr, status: statusCode },
+        });
+      }
+      return json as T;
+    }
+    throw problemToAppError(json, statusCode, target, method, path);
+  }
+
+  private async send(
+    target: AgentTarget,
+    method: Dispatcher.HttpMethod,
+    path: string,
+    timeoutMs: number,
+    body?: unknown,
+  ): Promise<{ statusCode: number; json: unknown }> {
     const url = `${target.addr.replace(/\/+$/, '')}${agentApiPrefix}${path}`;
     const headers: Record<string, string> = { accept: 'application/json, application/problem+json' };
     const correlationId = currentCorrelationId();
@@ -77,16 +123,7 @@ export class HttpAgentClient implements AgentClient {
     } catch (error) {
       throw unreachable(error, target, method, path);
     }
-    const json = parseJson(text);
-    if (statusCode >= 200 && statusCode < 300) {
-      if (!Value.Check(schema, json)) {
-        throw new AppError('AGENT_REJECTED', `The Agent answered ${method} ${path} with an unexpected body`, {
-          details: { agentAddr: target.addr, status: statusCode },
-        });
-      }
-      return json as T;
-    }
-    throw problemToAppError(json, statusCode, target, method, path);
+    return { statusCode, json: parseJson(text) };
   }
 }
 

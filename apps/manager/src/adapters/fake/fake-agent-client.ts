@@ -1,14 +1,14 @@
-import type { AgentVm, ApplyVmResult, CleanupResult, HostResource, StepName, VmSpec } from '@hearth/contracts';
+import type { AgentVm, ApplyVmResult, CleanupResult, HostResource, Inventory, StepName, VmSpec } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import type { AgentClient, AgentTarget } from '../../application/ports/agent-client.js';
 import type { VmId } from '../../domain/ids.js';
 
-export type AgentOperation = 'apply' | 'stop' | 'delete';
+export type AgentOperation = 'apply' | 'stop' | 'delete' | 'pause' | 'resume' | 'inventory';
 
 export interface AgentCall {
   readonly operation: AgentOperation;
   readonly addr: string;
-  readonly vmId: VmId;
+  readonly vmId?: VmId;
   readonly spec?: VmSpec;
 }
 
@@ -30,7 +30,7 @@ const appliedSteps: readonly StepName[] = [
  */
 export class FakeAgentClient implements AgentClient {
   readonly calls: AgentCall[] = [];
-  private readonly vms = new Map<string, { spec: VmSpec; isRunning: boolean }>();
+  private readonly vms = new Map<string, { spec: VmSpec; isRunning: boolean; isPaused: boolean }>();
   private readonly failures = new Map<AgentOperation, Error[]>();
 
   failNext(operation: AgentOperation, error: Error): void {
@@ -48,12 +48,17 @@ export class FakeAgentClient implements AgentClient {
     return this.vms.get(`${addr} ${vmId}`)?.isRunning ?? false;
   }
 
+  isPaused(addr: string, vmId: VmId): boolean {
+    return this.vms.get(`${addr} ${vmId}`)?.isPaused ?? false;
+  }
+
   async applyVm(target: AgentTarget, vmId: VmId, spec: VmSpec): Promise<ApplyVmResult> {
     this.calls.push({ operation: 'apply', addr: target.addr, vmId, spec });
     this.throwIfScripted('apply');
     const key = `${target.addr} ${vmId}`;
     const wasRunning = this.vms.get(key)?.isRunning ?? false;
-    this.vms.set(key, { spec, isRunning: true });
+    this.vms.set(key, { spec, isRunning: true, isPaused: false });
+    this.exited.delete(key);
     const names = spec.isMetricsEnabled
       ? [...appliedSteps.slice(0, 4), 'metrics' as const, ...appliedSteps.slice(4)]
       : appliedSteps;
@@ -69,15 +74,70 @@ export class FakeAgentClient implements AgentClient {
     const entry = this.vms.get(`${target.addr} ${vmId}`);
     if (entry === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
     entry.isRunning = false;
+    entry.isPaused = false;
+    this.exited.delete(`${target.addr} ${vmId}`);
     return { removed: this.resources(vmId).filter((r) => r.kind !== 'rootfs' && r.kind !== 'directory') };
   }
 
   async deleteVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult> {
     this.calls.push({ operation: 'delete', addr: target.addr, vmId });
     this.throwIfScripted('delete');
+    this.exited.delete(`${target.addr} ${vmId}`);
     if (!this.vms.delete(`${target.addr} ${vmId}`)) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
     return { removed: this.resources(vmId) };
   }
+
+  async pauseVm(target: AgentTarget, vmId: VmId): Promise<void> {
+    this.calls.push({ operation: 'pause', addr: target.addr, vmId });
+    this.throwIfScripted('pause');
+    this.runningEntry(target, vmId).isPaused = true;
+  }
+
+  async resumeVm(target: AgentTarget, vmId: VmId): Promise<void> {
+    this.calls.push({ operation: 'resume', addr: target.addr, vmId });
+    this.throwIfScripted('resume');
+    this.runningEntry(target, vmId).isPaused = false;
+  }
+
+  private runningEntry(target: AgentTarget, vmId: VmId): { isPaused: boolean } {
+    const entry = this.vms.get(`${target.addr} ${vmId}`);
+    if (entry === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
+    if (!entry.isRunning) throw new AppError('VMM_NOT_RUNNING', `The Firecracker process of VM ${vmId} is not running`);
+    return entry;
+  }
+
+  /** `GET /inventory`: every VM the fake holds at `target.addr`. */
+  async inventory(target: AgentTarget): Promise<Inventory> {
+    this.calls.push({ operation: 'inventory', addr: target.addr });
+    this.throwIfScripted('inventory');
+    const vms = this.vmIdsOn(target.addr).map((vmId) => {
+      const key = `${target.addr} ${vmId}`;
+      const entry = this.vms.get(key);
+      const isRunning = entry?.isRunning ?? false;
+      const isExited = this.exited.has(key);
+      const vm = this.agentVm(vmId as VmId, isRunning);
+      if (isRunning) return { ...vm, vmmState: entry?.isPaused === true ? ('paused' as const) : ('running' as const) };
+      if (isExited) return { ...vm, vmmState: 'exited' as const, pid: 4242 };
+      return { ...vm, tapName: null, socketPath: null, resources: vm.resources.filter((r) => r.kind === 'rootfs' || r.kind === 'directory') };
+    });
+    return { hostName: target.addr, vms };
+  }
+
+  /** The VMM of a VM dies on its own (its record stays, as on a real Agent). */
+  killVmm(addr: string, vmId: VmId): void {
+    const entry = this.vms.get(`${addr} ${vmId}`);
+    if (entry === undefined) throw new Error(`the fake agent at ${addr} has no VM ${vmId}`);
+    entry.isRunning = false;
+    entry.isPaused = false;
+    this.exited.add(`${addr} ${vmId}`);
+  }
+
+  /** Puts a running VM on the fake Agent that no VM record asked for (e.g. left by a crash). */
+  plant(addr: string, vmId: VmId, spec: VmSpec): void {
+    this.vms.set(`${addr} ${vmId}`, { spec, isRunning: true, isPaused: false });
+  }
+
+  private readonly exited = new Set<string>();
 
   private throwIfScripted(operation: AgentOperation): void {
     const error = this.failures.get(operation)?.shift();

@@ -1,22 +1,19 @@
 import { AppError } from '@hearth/errors';
-import type { HostRepository, HostUpsert } from '../../application/ports/host-repository.js';
 import type { ImageFilter, ImageRepository } from '../../application/ports/image-repository.js';
-import type { VmEvent, VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
-import type { Host } from '../../domain/host.js';
+import type { VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
 import type { HostId, ImageId, VmId } from '../../domain/ids.js';
 import type { Image, ImageKind } from '../../domain/image.js';
 import type { HostAllocation } from '../../domain/placement.js';
-import { resourceHoldingStates } from '../../domain/vm-state.js';
+import { whyNotChanged } from '../../domain/vm-errors.js';
+import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
-import type { HostCapacity, HostFacts } from '@hearth/contracts';
+import { InMemoryEventFeed, InMemoryEventRepository } from './in-memory-event-repository.js';
+import { InMemoryIdempotencyRepository } from './in-memory-idempotency-repository.js';
+import { InMemoryHostRepository } from './in-memory-host-repository.js';
+import { InMemoryReconcileStateRepository } from './in-memory-reconcile-state-repository.js';
+import { Store } from './in-memory-store.js';
 
-/** The shared state of the in-memory repositories (they check each other's references like foreign keys). */
-class Store {
-  readonly vms = new Map<VmId, Vm>();
-  readonly events: VmEvent[] = [];
-  readonly images = new Map<ImageId, Image>();
-  readonly hosts = new Map<HostId, Host>();
-}
+export { InMemoryHostRepository };
 
 const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
@@ -35,7 +32,15 @@ export class InMemoryVmRepository implements VmRepository {
     // No await between the check and the write: like the row lock of the real adapter.
     admit?.(this.allocationOf(vm.hostId));
     this.store.vms.set(vm.id, structuredClone(vm));
-    this.store.events.push({ vmId: vm.id, at: vm.createdAt, fromState: null, toState: vm.state, message: 'created' });
+    this.store.recordEvent({
+      type: 'vm.created',
+      vmId: vm.id,
+      hostId: vm.hostId,
+      at: vm.createdAt,
+      fromState: null,
+      toState: vm.state,
+      message: 'created',
+    });
   }
 
   async findById(id: VmId): Promise<Vm | undefined> {
@@ -56,23 +61,31 @@ export class InMemoryVmRepository implements VmRepository {
     return { items, nextCursor: all.length > options.limit && last !== undefined ? last.id : null };
   }
 
+  async listInStates(states: readonly VmState[]): Promise<readonly Vm[]> {
+    return [...this.store.vms.values()]
+      .filter((vm) => states.includes(vm.state))
+      .sort(byId)
+      .map((vm) => structuredClone(vm));
+  }
+
   async transition(id: VmId, change: VmStateChange): Promise<Vm> {
     const vm = this.store.vms.get(id);
-    if (vm === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${id}`, { details: { vmId: id } });
-    if (vm.state !== change.from) {
-      throw new AppError('VM_BUSY', `VM ${id} is ${vm.state}, not ${change.from}`, { details: { vmId: id, state: vm.state } });
-    }
+    const isVersionOk = change.ifVersion === undefined || vm?.version === change.ifVersion;
+    if (vm === undefined || vm.state !== change.from || !isVersionOk) throw whyNotChanged(id, change, vm);
     const updated: Vm = {
       ...vm,
       state: change.to,
       updatedAt: change.at,
+      version: vm.version + 1,
       ...(change.failureReason === undefined ? {} : { failureReason: change.failureReason }),
       ...(change.steps === undefined ? {} : { steps: change.steps }),
       ...(change.totalMs === undefined ? {} : { totalMs: change.totalMs }),
     };
     this.store.vms.set(id, structuredClone(updated));
-    this.store.events.push({
+    this.store.recordEvent({
+      type: 'vm.state_changed',
       vmId: id,
+      hostId: vm.hostId,
       at: change.at,
       fromState: change.from,
       toState: change.to,
@@ -81,15 +94,38 @@ export class InMemoryVmRepository implements VmRepository {
     return structuredClone(updated);
   }
 
+  async recordObservation(id: VmId, observed: ObservedVmState, at: Date): Promise<Vm | undefined> {
+    const vm = this.store.vms.get(id);
+    if (vm === undefined) return undefined;
+    const updated: Vm = { ...vm, observedState: observed, observedAt: at };
+    this.store.vms.set(id, structuredClone(updated));
+    if (vm.observedState !== observed) {
+      this.store.recordEvent({
+        type: 'vm.observed_state_changed',
+        vmId: id,
+        hostId: vm.hostId,
+        at,
+        fromState: null,
+        toState: null,
+        message: `observed ${vm.observedState ?? 'nothing'} → ${observed}`,
+      });
+    }
+    return structuredClone(updated);
+  }
+
   async delete(id: VmId, at: Date): Promise<void> {
     const vm = this.store.vms.get(id);
     if (vm === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${id}`, { details: { vmId: id } });
     this.store.vms.delete(id);
-    this.store.events.push({ vmId: id, at, fromState: vm.state, toState: null, message: 'deleted' });
-  }
-
-  async listEvents(id: VmId): Promise<readonly VmEvent[]> {
-    return this.store.events.filter((e) => e.vmId === id).map((e) => structuredClone(e));
+    this.store.recordEvent({
+      type: 'vm.deleted',
+      vmId: id,
+      hostId: vm.hostId,
+      at,
+      fromState: vm.state,
+      toState: null,
+      message: 'deleted',
+    });
   }
 
   async isImageInUse(imageId: ImageId): Promise<boolean> {
@@ -158,51 +194,14 @@ export class InMemoryImageRepository implements ImageRepository {
   }
 }
 
-export class InMemoryHostRepository implements HostRepository {
-  constructor(private readonly store: Store) {}
-
-  async upsertByName(upsert: HostUpsert): Promise<Host> {
-    const existing = [...this.store.hosts.values()].find((h) => h.name === upsert.name);
-    const host: Host = {
-      id: existing?.id ?? upsert.newId,
-      name: upsert.name,
-      addr: upsert.addr,
-      capacity: structuredClone(upsert.capacity),
-      facts: structuredClone(upsert.facts),
-      registeredAt: existing?.registeredAt ?? upsert.at,
-      lastHeartbeatAt: upsert.at,
-    };
-    this.store.hosts.set(host.id, host);
-    return structuredClone(host);
-  }
-
-  async recordHeartbeat(id: HostId, beat: { capacity: HostCapacity; facts: HostFacts; at: Date }): Promise<Host> {
-    const host = this.store.hosts.get(id);
-    if (host === undefined) throw new AppError('HOST_NOT_FOUND', `No host with id ${id}`, { details: { hostId: id } });
-    const updated: Host = {
-      ...host,
-      capacity: structuredClone(beat.capacity),
-      facts: structuredClone(beat.facts),
-      lastHeartbeatAt: beat.at,
-    };
-    this.store.hosts.set(id, updated);
-    return structuredClone(updated);
-  }
-
-  async findById(id: HostId): Promise<Host | undefined> {
-    const host = this.store.hosts.get(id);
-    return host === undefined ? undefined : structuredClone(host);
-  }
-
-  async list(): Promise<readonly Host[]> {
-    return [...this.store.hosts.values()].sort(byId).map((h) => structuredClone(h));
-  }
-}
-
 export interface InMemoryRepositories {
   readonly vms: InMemoryVmRepository;
   readonly images: InMemoryImageRepository;
   readonly hosts: InMemoryHostRepository;
+  readonly events: InMemoryEventRepository;
+  readonly eventFeed: InMemoryEventFeed;
+  readonly idempotency: InMemoryIdempotencyRepository;
+  readonly reconcileStates: InMemoryReconcileStateRepository;
 }
 
 /** Fresh, empty repositories that share one store. */
@@ -212,5 +211,9 @@ export function createInMemoryRepositories(): InMemoryRepositories {
     vms: new InMemoryVmRepository(store),
     images: new InMemoryImageRepository(store),
     hosts: new InMemoryHostRepository(store),
+    events: new InMemoryEventRepository(store),
+    eventFeed: new InMemoryEventFeed(store),
+    idempotency: new InMemoryIdempotencyRepository(),
+    reconcileStates: new InMemoryReconcileStateRepository(store),
   };
 }

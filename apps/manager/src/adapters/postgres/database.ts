@@ -13,6 +13,13 @@ export type DatabaseTarget =
   /** Embedded PGlite stored in `dataDir`; in memory when `dataDir` is undefined. */
   | { readonly kind: 'pglite'; readonly dataDir?: string | undefined };
 
+const pgliteOfDatabase = new WeakMap<Database, PGlite>();
+
+/** The embedded PGlite behind `db` (for its `listen()` API); undefined for PostgreSQL. */
+export function pgliteOf(db: Database): PGlite | undefined {
+  return pgliteOfDatabase.get(db);
+}
+
 /** Opens the database: a `pg` pool for PostgreSQL, or embedded PGlite. Close it with `db.destroy()`. */
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (target.kind === 'postgres') {
@@ -28,7 +35,9 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (target.dataDir !== undefined) await mkdir(target.dataDir, { recursive: true });
   const pglite = target.dataDir === undefined ? new PGlite() : new PGlite(target.dataDir);
   await pglite.waitReady;
-  return new Kysely<ManagerDatabase>({ dialect: new PGliteDialect(pglite) });
+  const db = new Kysely<ManagerDatabase>({ dialect: new PGliteDialect(pglite) });
+  pgliteOfDatabase.set(db, pglite);
+  return db;
 }
 
 /** Readiness: a round trip to the database. Throws DATABASE_UNAVAILABLE. */

@@ -18,7 +18,11 @@ const fileNamePattern = /^(\d{4})_([a-z0-9_]+)\.sql$/;
 /** Any constant works; it only has to be the same for every Manager sharing the database. */
 const migrationLockKey = 0x6865_6172;
 
-/** Reads `NNNN_verb_object.sql` files in version order; a gap or a duplicate version is an error. */
+/**
+ * Reads `NNNN_verb_object.sql` files in version order; a duplicate version is an error. Gaps are
+ * allowed: version ranges are reserved per stream of work (e.g. 0005-0009, 0010-0014), so a range
+ * need not be used up before the next one starts.
+ */
 export async function readMigrations(dir: string = defaultMigrationsDir): Promise<Migration[]> {
   const names = (await readdir(dir)).filter((name) => name.endsWith('.sql')).sort();
   const migrations: Migration[] = [];
@@ -26,7 +30,8 @@ export async function readMigrations(dir: string = defaultMigrationsDir): Promis
     const match = fileNamePattern.exec(fileName);
     if (match === null) throw new Error(`migration file name ${fileName} is not NNNN_verb_object.sql`);
     const version = Number(match[1]);
-    if (version !== migrations.length + 1) throw new Error(`migration ${fileName}: expected version ${migrations.length + 1}`);
+    const previous = migrations.at(-1)?.version ?? 0;
+    if (version <= previous) throw new Error(`migration ${fileName}: version ${version} is not above ${previous}`);
     const text = await readFile(join(dir, fileName), 'utf8');
     migrations.push({ version, name: match[2] ?? fileName, statements: splitStatements(text) });
   }

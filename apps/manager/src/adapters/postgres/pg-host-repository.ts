@@ -1,54 +1,81 @@
-import type { Selectable } from 'kysely';
+import { sql, type Selectable, type Transaction } from 'kysely';
 import type { HostCapacity, HostFacts } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
-import type { HostRepository, HostUpsert } from '../../application/ports/host-repository.js';
-import type { Host } from '../../domain/host.js';
+import type {
+  HeartbeatRecorded,
+  HostHeartbeatRecord,
+  HostRepository,
+  HostUpsert,
+} from '../../application/ports/host-repository.js';
+import type { Host, HostStatus } from '../../domain/host.js';
 import type { HostId } from '../../domain/ids.js';
 import type { Database } from './database.js';
 import { translated } from './database-errors.js';
-import type { HostsTable } from './schema.js';
+import type { HostsTable, ManagerDatabase } from './schema.js';
 
 export class PgHostRepository implements HostRepository {
   constructor(private readonly db: Database) {}
 
   async upsertByName(host: HostUpsert): Promise<Host> {
     const row = await translated(() =>
-      this.db
-        .insertInto('hosts')
-        .values({
-          id: host.newId,
-          name: host.name,
-          addr: host.addr,
-          capacity: JSON.stringify(host.capacity),
-          facts: JSON.stringify(host.facts),
-          registered_at: host.at,
-          last_heartbeat_at: host.at,
-        })
-        .onConflict((oc) =>
-          oc.column('name').doUpdateSet((eb) => ({
-            addr: eb.ref('excluded.addr'),
-            capacity: eb.ref('excluded.capacity'),
-            facts: eb.ref('excluded.facts'),
-            last_heartbeat_at: eb.ref('excluded.last_heartbeat_at'),
-          })),
-        )
-        .returningAll()
-        .executeTakeFirstOrThrow(),
+      this.db.transaction().execute(async (trx) => {
+        const before = await trx.selectFrom('hosts').select('status').where('name', '=', host.name).forUpdate().executeTakeFirst();
+        const upserted = await trx
+          .insertInto('hosts')
+          .values({
+            id: host.newId,
+            name: host.name,
+            addr: host.addr,
+            capacity: JSON.stringify(host.capacity),
+            facts: JSON.stringify(host.facts),
+            registered_at: host.at,
+            last_heartbeat_at: host.at,
+            status_changed_at: host.at,
+          })
+          .onConflict((oc) =>
+            oc.column('name').doUpdateSet((eb) => ({
+              addr: eb.ref('excluded.addr'),
+              capacity: eb.ref('excluded.capacity'),
+              facts: eb.ref('excluded.facts'),
+              last_heartbeat_at: eb.ref('excluded.last_heartbeat_at'),
+              status: 'healthy',
+              status_changed_at: sql<Date>`case when hosts.status = 'healthy' then hosts.status_changed_at else excluded.status_changed_at end`,
+            })),
+          )
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        if (before === undefined) {
+          await appendHostEvent(trx, upserted.id, 'host.registered', host.at, `registered at ${host.addr}`);
+        } else if (before.status === 'unhealthy') {
+          await appendHostEvent(trx, upserted.id, 'host.recovered', host.at, 'registered again');
+        }
+        return upserted;
+      }),
     );
     return toHost(row);
   }
 
-  async recordHeartbeat(id: HostId, beat: { capacity: HostCapacity; facts: HostFacts; at: Date }): Promise<Host> {
-    const row = await translated(() =>
-      this.db
-        .updateTable('hosts')
-        .set({ capacity: JSON.stringify(beat.capacity), facts: JSON.stringify(beat.facts), last_heartbeat_at: beat.at })
-        .where('id', '=', id)
-        .returningAll()
-        .executeTakeFirst(),
+  async recordHeartbeat(id: HostId, beat: HostHeartbeatRecord): Promise<HeartbeatRecorded> {
+    return translated(() =>
+      this.db.transaction().execute(async (trx) => {
+        const before = await trx.selectFrom('hosts').select('status').where('id', '=', id).forUpdate().executeTakeFirst();
+        if (before === undefined) throw hostNotFound(id);
+        const hasRecovered = before.status === 'unhealthy';
+        const row = await trx
+          .updateTable('hosts')
+          .set({
+            capacity: JSON.stringify(beat.capacity),
+            facts: JSON.stringify(beat.facts),
+            last_heartbeat_at: beat.at,
+            ...(hasRecovered ? { status: 'healthy', status_changed_at: beat.at } : {}),
+          })
+          .where('id', '=', id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        if (hasRecovered) await appendHostEvent(trx, id, 'host.recovered', beat.at, 'heartbeat received again');
+        return { host: toHost(row), hasRecovered };
+      }),
     );
-    if (row === undefined) throw new AppError('HOST_NOT_FOUND', `No host with id ${id}`, { details: { hostId: id } });
-    return toHost(row);
   }
 
   async findById(id: HostId): Promise<Host | undefined> {
@@ -60,6 +87,65 @@ export class PgHostRepository implements HostRepository {
     const rows = await translated(() => this.db.selectFrom('hosts').selectAll().orderBy('id').execute());
     return rows.map(toHost);
   }
+
+  async markUnhealthy(
+    id: HostId,
+    change: { readonly at: Date; readonly heartbeatBefore: Date; readonly message: string },
+  ): Promise<Host | undefined> {
+    const row = await translated(() =>
+      this.db.transaction().execute(async (trx) => {
+        const updated = await trx
+          .updateTable('hosts')
+          .set({ status: 'unhealthy', status_changed_at: change.at })
+          .where('id', '=', id)
+          .where('status', '=', 'healthy')
+          .where('last_heartbeat_at', '<', change.heartbeatBefore)
+          .returningAll()
+          .executeTakeFirst();
+        if (updated !== undefined) await appendHostEvent(trx, id, 'host.unhealthy', change.at, change.message);
+        return updated;
+      }),
+    );
+    return row === undefined ? undefined : toHost(row);
+  }
+
+  async setCordoned(id: HostId, isCordoned: boolean, at: Date): Promise<Host> {
+    const row = await translated(() =>
+      this.db.transaction().execute(async (trx) => {
+        const before = await trx.selectFrom('hosts').select('is_cordoned').where('id', '=', id).forUpdate().executeTakeFirst();
+        if (before === undefined) throw hostNotFound(id);
+        const updated = await trx
+          .updateTable('hosts')
+          .set({ is_cordoned: isCordoned })
+          .where('id', '=', id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        if (before.is_cordoned !== isCordoned) {
+          await appendHostEvent(trx, id, isCordoned ? 'host.cordoned' : 'host.uncordoned', at, '');
+        }
+        return updated;
+      }),
+    );
+    return toHost(row);
+  }
+}
+
+/** Host events go to the one event log, in the caller's transaction (its trigger notifies listeners). */
+async function appendHostEvent(
+  trx: Transaction<ManagerDatabase>,
+  hostId: string,
+  type: string,
+  at: Date,
+  message: string,
+): Promise<void> {
+  await trx
+    .insertInto('events')
+    .values({ type, vm_id: null, host_id: hostId, at, from_state: null, to_state: null, message })
+    .execute();
+}
+
+function hostNotFound(id: string): AppError {
+  return new AppError('HOST_NOT_FOUND', `No host with id ${id}`, { details: { hostId: id } });
 }
 
 function toHost(row: Selectable<HostsTable>): Host {
@@ -71,5 +157,8 @@ function toHost(row: Selectable<HostsTable>): Host {
     facts: row.facts as HostFacts,
     registeredAt: new Date(row.registered_at),
     lastHeartbeatAt: new Date(row.last_heartbeat_at),
+    status: row.status as HostStatus,
+    statusChangedAt: row.status_changed_at === null ? null : new Date(row.status_changed_at),
+    isCordoned: row.is_cordoned,
   };
 }

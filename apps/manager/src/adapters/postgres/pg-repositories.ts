@@ -1,14 +1,27 @@
 import type { Database } from './database.js';
+import { PgEventRepository } from './pg-event-repository.js';
 import { PgHostRepository } from './pg-host-repository.js';
+import { PgIdempotencyRepository } from './pg-idempotency-repository.js';
 import { PgImageRepository } from './pg-image-repository.js';
+import { PgReconcileStateRepository } from './pg-reconcile-state-repository.js';
 import { PgVmRepository } from './pg-vm-repository.js';
 
 export interface PgRepositories {
   readonly vms: PgVmRepository;
   readonly images: PgImageRepository;
   readonly hosts: PgHostRepository;
+  readonly events: PgEventRepository;
+  readonly idempotency: PgIdempotencyRepository;
+  readonly reconcileStates: PgReconcileStateRepository;
 }
 
 export function createPgRepositories(db: Database): PgRepositories {
-  return { vms: new PgVmRepository(db), images: new PgImageRepository(db), hosts: new PgHostRepository(db) };
+  return {
+    vms: new PgVmRepository(db),
+    images: new PgImageRepository(db),
+    hosts: new PgHostRepository(db),
+    events: new PgEventRepository(db),
+    idempotency: new PgIdempotencyRepository(db),
+    reconcileStates: new PgReconcileStateRepository(db),
+  };
 }

@@ -1,12 +1,13 @@
 import type { Selectable } from 'kysely';
 import { AppError } from '@hearth/errors';
-import type { VmEvent, VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
+import type { VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
 import type { HostId, ImageId, VmId } from '../../domain/ids.js';
 import type { HostAllocation } from '../../domain/placement.js';
-import { resourceHoldingStates, type VmState } from '../../domain/vm-state.js';
+import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import type { FailureReason, Vm, VmStep } from '../../domain/vm.js';
 import type { Database } from './database.js';
 import { translated } from './database-errors.js';
+import { whyNotChanged } from '../../domain/vm-errors.js';
 import type { VmsTable } from './schema.js';
 
 export class PgVmRepository implements VmRepository {
@@ -51,11 +52,22 @@ export class PgVmRepository implements VmRepository {
               total_ms: vm.totalMs,
               created_at: vm.createdAt,
               updated_at: vm.updatedAt,
+              version: vm.version,
+              observed_state: vm.observedState,
+              observed_at: vm.observedAt,
             })
             .execute();
           await trx
-            .insertInto('vm_events')
-            .values({ vm_id: vm.id, at: vm.createdAt, from_state: null, to_state: vm.state, message: 'created' })
+            .insertInto('events')
+            .values({
+              type: 'vm.created',
+              vm_id: vm.id,
+              host_id: vm.hostId,
+              at: vm.createdAt,
+              from_state: null,
+              to_state: vm.state,
+              message: 'created',
+            })
             .execute();
         }),
       { '23503': (cause) => new AppError('IMAGE_NOT_FOUND', `A host or image of VM ${vm.id} does not exist`, { cause }) },
@@ -87,34 +99,53 @@ export class PgVmRepository implements VmRepository {
     return { items, nextCursor: rows.length > options.limit && last !== undefined ? last.id : null };
   }
 
+  async listInStates(states: readonly VmState[]): Promise<readonly Vm[]> {
+    if (states.length === 0) return [];
+    const rows = await translated(() =>
+      this.db
+        .selectFrom('vms')
+        .selectAll()
+        .where('state', 'in', [...states])
+        .orderBy('id')
+        .execute(),
+    );
+    return rows.map(toVm);
+  }
+
   async transition(id: VmId, change: VmStateChange): Promise<Vm> {
     const row = await translated(() =>
       this.db.transaction().execute(async (trx) => {
-        const updated = await trx
+        let update = trx
           .updateTable('vms')
-          .set({
+          .set((eb) => ({
             state: change.to,
             updated_at: change.at,
+            version: eb('version', '+', 1),
             ...(change.failureReason === undefined
               ? {}
               : { failure_reason: change.failureReason === null ? null : JSON.stringify(change.failureReason) }),
             ...(change.steps === undefined ? {} : { steps: JSON.stringify(change.steps.map(stepToJson)) }),
             ...(change.totalMs === undefined ? {} : { total_ms: change.totalMs }),
-          })
+          }))
           .where('id', '=', id)
-          .where('state', '=', change.from)
-          .returningAll()
-          .executeTakeFirst();
+          .where('state', '=', change.from);
+        if (change.ifVersion !== undefined) update = update.where('version', '=', change.ifVersion);
+        const updated = await update.returningAll().executeTakeFirst();
         if (updated === undefined) {
-          const current = await trx.selectFrom('vms').select('state').where('id', '=', id).executeTakeFirst();
-          if (current === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${id}`, { details: { vmId: id } });
-          throw new AppError('VM_BUSY', `VM ${id} is ${current.state}, not ${change.from}`, {
-            details: { vmId: id, state: current.state },
-          });
+          const current = await trx.selectFrom('vms').select(['state', 'version']).where('id', '=', id).executeTakeFirst();
+          throw whyNotChanged(id, change, current);
         }
         await trx
-          .insertInto('vm_events')
-          .values({ vm_id: id, at: change.at, from_state: change.from, to_state: change.to, message: change.message ?? '' })
+          .insertInto('events')
+          .values({
+            type: 'vm.state_changed',
+            vm_id: id,
+            host_id: updated.host_id,
+            at: change.at,
+            from_state: change.from,
+            to_state: change.to,
+            message: change.message ?? '',
+          })
           .execute();
         return updated;
       }),
@@ -122,30 +153,56 @@ export class PgVmRepository implements VmRepository {
     return toVm(row);
   }
 
+  async recordObservation(id: VmId, observed: ObservedVmState, at: Date): Promise<Vm | undefined> {
+    const row = await translated(() =>
+      this.db.transaction().execute(async (trx) => {
+        const before = await trx.selectFrom('vms').select('observed_state').where('id', '=', id).forUpdate().executeTakeFirst();
+        if (before === undefined) return undefined;
+        const updated = await trx
+          .updateTable('vms')
+          .set({ observed_state: observed, observed_at: at })
+          .where('id', '=', id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        if (before.observed_state !== observed) {
+          await trx
+            .insertInto('events')
+            .values({
+              type: 'vm.observed_state_changed',
+              vm_id: id,
+              host_id: updated.host_id,
+              at,
+              from_state: null,
+              to_state: null,
+              message: `observed ${before.observed_state ?? 'nothing'} → ${observed}`,
+            })
+            .execute();
+        }
+        return updated;
+      }),
+    );
+    return row === undefined ? undefined : toVm(row);
+  }
+
   async delete(id: VmId, at: Date): Promise<void> {
     await translated(() =>
       this.db.transaction().execute(async (trx) => {
-        const deleted = await trx.deleteFrom('vms').where('id', '=', id).returning('state').executeTakeFirst();
+        const deleted = await trx.deleteFrom('vms').where('id', '=', id).returning(['state', 'host_id']).executeTakeFirst();
         if (deleted === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${id}`, { details: { vmId: id } });
         await trx
-          .insertInto('vm_events')
-          .values({ vm_id: id, at, from_state: deleted.state, to_state: null, message: 'deleted' })
+          .insertInto('events')
+          .values({
+            type: 'vm.deleted',
+            vm_id: id,
+            host_id: deleted.host_id,
+            at,
+            from_state: deleted.state,
+            to_state: null,
+            message: 'deleted',
+          })
           .execute();
       }),
     );
-  }
-
-  async listEvents(id: VmId): Promise<readonly VmEvent[]> {
-    const rows = await translated(() =>
-      this.db.selectFrom('vm_events').selectAll().where('vm_id', '=', id).orderBy('id').execute(),
-    );
-    return rows.map((row) => ({
-      vmId: row.vm_id as VmId,
-      at: new Date(row.at),
-      fromState: row.from_state as VmState | null,
-      toState: row.to_state as VmState | null,
-      message: row.message,
-    }));
   }
 
   async isImageInUse(imageId: ImageId): Promise<boolean> {
@@ -210,5 +267,8 @@ function toVm(row: Selectable<VmsTable>): Vm {
     totalMs: row.total_ms === null ? null : Number(row.total_ms),
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
+    version: row.version,
+    observedState: row.observed_state as ObservedVmState | null,
+    observedAt: row.observed_at === null ? null : new Date(row.observed_at),
   };
 }

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import { sql } from 'kysely';
+import { describeEventRepositoryContract } from '../../testing/event-repository-contract.js';
+import { describeIdempotencyRepositoryContract } from '../../testing/idempotency-repository-contract.js';
 import { describeRepositoryContract } from '../../testing/repository-contract.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
@@ -20,6 +22,17 @@ afterAll(async () => {
 describeRepositoryContract('PGlite (in memory)', async () => ({
   repos: createPgRepositories(db),
   close: async () => {
-    await sql`truncate vm_events, vms, images, hosts`.execute(db);
+    await sql`truncate events, idempotency_keys, vms, images, hosts`.execute(db);
   },
+}));
+
+const emptied = async (): Promise<void> => {
+  await sql`truncate events, idempotency_keys, vms, images, hosts`.execute(db);
+};
+
+describeEventRepositoryContract('PGlite (in memory)', async () => ({ events: createPgRepositories(db).events, close: emptied }));
+
+describeIdempotencyRepositoryContract('PGlite (in memory)', async () => ({
+  idempotency: createPgRepositories(db).idempotency,
+  close: emptied,
 }));

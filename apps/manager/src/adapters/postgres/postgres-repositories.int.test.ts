@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import { sql } from 'kysely';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/testkit';
+import { describeEventRepositoryContract } from '../../testing/event-repository-contract.js';
+import { describeIdempotencyRepositoryContract } from '../../testing/idempotency-repository-contract.js';
 import { describeRepositoryContract } from '../../testing/repository-contract.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
@@ -24,12 +26,23 @@ describe.skipIf(!hasDatabase)('PostgreSQL repositories (skipped: needs TEST_DATA
     await database?.drop();
   });
 
+  const emptied = async (): Promise<void> => {
+    await sql`truncate events, idempotency_keys, vms, images, hosts`.execute(db!);
+  };
+
+  describeEventRepositoryContract('PostgreSQL', async () => ({ events: createPgRepositories(db!).events, close: emptied }));
+
+  describeIdempotencyRepositoryContract('PostgreSQL', async () => ({
+    idempotency: createPgRepositories(db!).idempotency,
+    close: emptied,
+  }));
+
   describeRepositoryContract('PostgreSQL', async () => {
     const current = db!;
     return {
       repos: createPgRepositories(current),
       close: async () => {
-        await sql`truncate vm_events, vms, images, hosts`.execute(current);
+        await sql`truncate events, idempotency_keys, vms, images, hosts`.execute(current);
       },
     };
   });

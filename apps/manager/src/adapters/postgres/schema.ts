@@ -9,6 +9,9 @@ export interface HostsTable {
   facts: ColumnType<unknown, string, string>;
   registered_at: Date;
   last_heartbeat_at: Date;
+  status: Generated<string>;
+  status_changed_at: Date | null;
+  is_cordoned: Generated<boolean>;
 }
 
 export interface ImagesTable {
@@ -41,15 +44,37 @@ export interface VmsTable {
   total_ms: number | null;
   created_at: Date;
   updated_at: Date;
+  version: Generated<number>;
+  observed_state: string | null;
+  observed_at: Date | null;
+  restart_policy: Generated<string>;
+  reconcile_attempt: Generated<number>;
+  next_attempt_at: Date | null;
 }
 
-export interface VmEventsTable {
+export interface EventsTable {
+  /** `pg` returns bigint as a string, PGlite as a number. */
   id: Generated<string | number>;
-  vm_id: string;
+  type: string;
+  vm_id: string | null;
+  host_id: string | null;
   at: Date;
   from_state: string | null;
   to_state: string | null;
   message: string;
+}
+
+export interface IdempotencyKeysTable {
+  key: string;
+  method: string;
+  route: string;
+  fingerprint: string;
+  status_code: number | null;
+  headers: ColumnType<unknown, string | undefined, string>;
+  body: string | null;
+  created_at: Date;
+  completed_at: Date | null;
+  expires_at: Date;
 }
 
 export interface SchemaMigrationsTable {
@@ -62,6 +87,7 @@ export interface ManagerDatabase {
   hosts: HostsTable;
   images: ImagesTable;
   vms: VmsTable;
-  vm_events: VmEventsTable;
+  events: EventsTable;
+  idempotency_keys: IdempotencyKeysTable;
   schema_migrations: SchemaMigrationsTable;
 }

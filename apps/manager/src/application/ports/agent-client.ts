@@ -1,4 +1,4 @@
-import type { ApplyVmResult, CleanupResult, VmSpec } from '@hearth/contracts';
+import type { ApplyVmResult, CleanupResult, Inventory, VmSpec } from '@hearth/contracts';
 import type { VmId } from '../../domain/ids.js';
 
 /** Where a host's Agent listens. */
@@ -15,4 +15,10 @@ export interface AgentClient {
   applyVm(target: AgentTarget, vmId: VmId, spec: VmSpec): Promise<ApplyVmResult>;
   stopVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult>;
   deleteVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult>;
+  /** Pauses the guest's vCPUs (Firecracker `PATCH /vm {state: Paused}`); pausing a paused VM is fine. */
+  pauseVm(target: AgentTarget, vmId: VmId): Promise<void>;
+  /** Resumes a paused guest (`PATCH /vm {state: Resumed}`); resuming a running VM is fine. */
+  resumeVm(target: AgentTarget, vmId: VmId): Promise<void>;
+  /** Everything the Agent holds, per VM, with what it observes of each VMM (its ledger, not a guess). */
+  inventory(target: AgentTarget): Promise<Inventory>;
 }

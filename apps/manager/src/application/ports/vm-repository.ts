@@ -1,6 +1,6 @@
 import type { HostId, ImageId, VmId } from '../../domain/ids.js';
 import type { FailureReason, Vm, VmStep } from '../../domain/vm.js';
-import type { VmState } from '../../domain/vm-state.js';
+import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
 import type { HostAllocation } from '../../domain/placement.js';
 
 /** A state change, written together with its event row (never one without the other). */
@@ -8,6 +8,8 @@ export interface VmStateChange {
   readonly from: VmState;
   readonly to: VmState;
   readonly at: Date;
+  /** When given, the change happens only if the record still has this version (else PRECONDITION_FAILED). */
+  readonly ifVersion?: number | undefined;
   /** Replaces the failure reason; omitted leaves it unchanged. */
   readonly failureReason?: FailureReason | null;
   /** Replaces the recorded steps and total duration; omitted leaves them unchanged. */
@@ -23,18 +25,10 @@ export interface VmPage {
   readonly nextCursor: VmId | null;
 }
 
-export interface VmEvent {
-  readonly vmId: VmId;
-  readonly at: Date;
-  readonly fromState: VmState | null;
-  readonly toState: VmState | null;
-  readonly message: string;
-}
-
 /** The VM records: the Manager's memory of what it asked every host to do. */
 export interface VmRepository {
   /**
-   * Inserts a new VM (with a `created` event). Throws VM_NAME_TAKEN when the name is in use.
+   * Inserts a new VM (with a `vm.created` event). Throws VM_NAME_TAKEN when the name is in use.
    * `admit`, when given, sees what the VM's host already holds and may throw to refuse the VM;
    * it runs with the host locked, so concurrent inserts cannot overbook the host.
    */
@@ -43,16 +37,23 @@ export interface VmRepository {
   findByName(name: string): Promise<Vm | undefined>;
   /** Keyset page ordered by id. */
   list(options: { readonly limit: number; readonly afterId?: VmId | undefined }): Promise<VmPage>;
+  /** VMs in any of the states, ordered by id (e.g. creates to continue after a restart). */
+  listInStates(states: readonly VmState[]): Promise<readonly Vm[]>;
   /**
-   * Moves the VM from `change.from` to `change.to` only if it is still in `change.from`, and writes
-   * the event in the same transaction. Throws VM_NOT_FOUND when the row is gone and VM_BUSY when
-   * its state is no longer `change.from`.
+   * Moves the VM from `change.from` to `change.to` only if it is still in `change.from` (and has
+   * version `change.ifVersion`, when given), increments its version and writes a `vm.state_changed`
+   * event in the same transaction. Throws VM_NOT_FOUND when the row is gone, PRECONDITION_FAILED
+   * when the version differs and VM_BUSY when its state is no longer `change.from`.
    */
   transition(id: VmId, change: VmStateChange): Promise<Vm>;
-  /** Removes the row (its name becomes free) and writes a `deleted` event. VM_NOT_FOUND when absent. */
+  /**
+   * Records what the Agent reported about the VMM (not a change of the record: the version stays).
+   * Writes a `vm.observed_state_changed` event when the observed state differs from the last one.
+   * Answers undefined when the row is gone.
+   */
+  recordObservation(id: VmId, observed: ObservedVmState, at: Date): Promise<Vm | undefined>;
+  /** Removes the row (its name becomes free) and writes a `vm.deleted` event. VM_NOT_FOUND when absent. */
   delete(id: VmId, at: Date): Promise<void>;
-  /** Events of a VM, oldest first (kept after the VM row is deleted). */
-  listEvents(id: VmId): Promise<readonly VmEvent[]>;
   /** True while any VM row references the image. */
   isImageInUse(imageId: ImageId): Promise<boolean>;
   /** CPU and memory held per host by VMs in resource-holding states. */

@@ -1,4 +1,5 @@
-import type { VmSpec } from '@hearth/contracts';
+import { failpoint } from '@hearth/failpoints';
+import type { ApplyVmResult, VmSpec } from '@hearth/contracts';
 import { AppError, isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
 import type { FailureReason, Vm, VmStep } from '../../domain/vm.js';
@@ -28,30 +29,18 @@ export function failureReasonOf(error: unknown): FailureReason {
  * Takes a VM that is `starting` to `running` by applying its spec on its host, recording each step.
  * On failure the VM becomes `failed` with the reason, `undo` is asked to remove what the Agent
  * created (best effort; its own failure is added to the reason), and the Agent's error is thrown
- * with the VM id added to its details.
+ * with the VM id added to its details. When another worker moved the VM on meanwhile (VM_BUSY),
+ * nothing is undone: that worker's outcome stands.
  */
 export async function applyVmOnHost(deps: Deps, vm: Vm, host: Host, undo: 'delete' | 'stop'): Promise<Vm> {
   const startedAt = deps.clock.now();
+  let result: ApplyVmResult;
   try {
-    const result = await deps.agents.applyVm(host, vm.id, vmSpecOf(vm));
-    const finishedAt = deps.clock.now();
-    let offsetMs = 0;
-    const steps: VmStep[] = result.steps.map((step) => {
-      const at = new Date(startedAt.getTime() + offsetMs);
-      offsetMs += step.durationMs;
-      return { name: step.name, durationMs: step.durationMs, at };
-    });
-    const running = await deps.vms.transition(vm.id, {
-      from: 'starting',
-      to: 'running',
-      at: finishedAt,
-      failureReason: null,
-      steps,
-      totalMs: finishedAt.getTime() - startedAt.getTime(),
-    });
-    deps.log.info({ vmId: vm.id, hostId: host.id, from: 'starting', to: 'running' }, 'vm state changed');
-    return running;
+    result = await deps.agents.applyVm(host, vm.id, vmSpecOf(vm));
+    failpoint('manager.apply.after-agent');
   } catch (error) {
+    const current = await deps.vms.findById(vm.id);
+    if (current?.state !== 'starting') throw withVmId(error, vm);
     const reason = failureReasonOf(error);
     const cleanupProblem = await undoOnHost(deps, vm, host, undo);
     const message = cleanupProblem === undefined ? reason.message : `${reason.message}; cleanup failed: ${cleanupProblem}`;
@@ -65,6 +54,23 @@ export async function applyVmOnHost(deps: Deps, vm: Vm, host: Host, undo: 'delet
     deps.log.warn({ vmId: vm.id, hostId: host.id, from: 'starting', to: 'failed', code: reason.code }, 'vm state changed');
     throw withVmId(error, vm);
   }
+  const finishedAt = deps.clock.now();
+  let offsetMs = 0;
+  const steps: VmStep[] = result.steps.map((step) => {
+    const at = new Date(startedAt.getTime() + offsetMs);
+    offsetMs += step.durationMs;
+    return { name: step.name, durationMs: step.durationMs, at };
+  });
+  const running = await deps.vms.transition(vm.id, {
+    from: 'starting',
+    to: 'running',
+    at: finishedAt,
+    failureReason: null,
+    steps,
+    totalMs: finishedAt.getTime() - startedAt.getTime(),
+  });
+  deps.log.info({ vmId: vm.id, hostId: host.id, from: 'starting', to: 'running' }, 'vm state changed');
+  return running;
 }
 
 async function undoOnHost(deps: Deps, vm: Vm, host: Host, undo: 'delete' | 'stop'): Promise<string | undefined> {

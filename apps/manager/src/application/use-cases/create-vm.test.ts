@@ -50,8 +50,8 @@ describe('createVm', () => {
     };
     const vm = await createVm(world.deps, input);
     expect(stateSeenByAgent).toBe('starting');
-    const events = await world.repos.vms.listEvents(vm.id);
-    expect(events.map((e) => e.toState)).toEqual(['pending', 'starting', 'running']);
+    const events = await world.repos.events.list({ vmId: vm.id }, { limit: 100 });
+    expect(events.items.map((e) => e.toState)).toEqual(['pending', 'scheduled', 'starting', 'running']);
   });
 
   it('sends the Agent the resolved paths, the default boot args and a MAC derived from the id', async () => {

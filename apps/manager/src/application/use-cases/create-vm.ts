@@ -1,10 +1,12 @@
+import { failpoint } from '@hearth/failpoints';
 import { AppError, type FieldError } from '@hearth/errors';
 import type { Image, ImageKind } from '../../domain/image.js';
 import type { ImageId } from '../../domain/ids.js';
 import { placeVm, rejectionOf, type HostRejection } from '../../domain/placement.js';
+import { defaultRestartPolicy, type RestartPolicy } from '../../domain/restart-policy.js';
 import { defaultBootArgs, guestMacFor, isValidVmName, type Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
-import { applyVmOnHost } from './apply-vm.js';
+import { continueCreate } from './continue-create.js';
 
 export interface CreateVmInput {
   readonly name: string;
@@ -13,16 +15,30 @@ export interface CreateVmInput {
   readonly kernelImageId: ImageId;
   readonly rootfsImageId: ImageId;
   readonly bootArgs?: string | undefined;
+  /** What the reconciler does when the VM's VMM dies (default `on-failure`). */
+  readonly restartPolicy?: RestartPolicy | undefined;
 }
 
-type Deps = Pick<UseCaseDependencies, 'vms' | 'images' | 'hosts' | 'agents' | 'clock' | 'ids' | 'log' | 'settings'>;
+type Deps = Pick<
+  UseCaseDependencies,
+  'vms' | 'images' | 'hosts' | 'agents' | 'clock' | 'ids' | 'log' | 'settings' | 'reconcileStates'
+>;
 
 /**
- * Creates a VM: validates it, places it on a host with room, records it as `pending` BEFORE any
- * host side effect, then `starting`, applies it through the host's Agent and ends `running` (or
- * `failed`, with the Agent asked to remove what it made).
+ * Creates a VM and waits for it: `acceptVm`, then `continueCreate` until it is `running` (or
+ * `failed`, with the Agent asked to remove what it made, and the Agent's error thrown).
  */
 export async function createVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
+  const pending = await acceptVm(deps, input);
+  return continueCreate(deps, pending.id);
+}
+
+/**
+ * Accepts a VM: validates it, places it on a host with room and records it as `pending` (the host's
+ * resources reserved), BEFORE any host side effect. The row is all a later `continueCreate` needs,
+ * in this process or, after a crash, in the reconciler of any Manager.
+ */
+export async function acceptVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
   if (!isValidVmName(input.name)) {
     throw invalid([
       { field: 'body/name', message: 'must be 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit' },
@@ -68,6 +84,9 @@ export async function createVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
     totalMs: null,
     createdAt: now,
     updatedAt: now,
+    version: 1,
+    observedState: null,
+    observedAt: null,
   };
   // Placement is checked again with the host locked, so concurrent creates cannot overbook it.
   await deps.vms.insert(pending, (held) => {
@@ -75,8 +94,11 @@ export async function createVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
     if (reason !== undefined) throw noCapacity(input, [{ hostId: host.id, reason }]);
   });
   deps.log.info({ vmId: id, hostId: host.id, state: 'pending' }, 'vm created');
-  const starting = await deps.vms.transition(id, { from: 'pending', to: 'starting', at: deps.clock.now() });
-  return applyVmOnHost(deps, starting, host, 'delete');
+  failpoint('manager.create.after-pending');
+  if (input.restartPolicy !== undefined && input.restartPolicy !== defaultRestartPolicy) {
+    await deps.reconcileStates.setRestartPolicy(id, input.restartPolicy);
+  }
+  return pending;
 }
 
 function imageFieldErrors(field: string, id: ImageId, image: Image | undefined, kind: ImageKind): FieldError[] {

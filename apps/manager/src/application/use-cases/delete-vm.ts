@@ -1,3 +1,4 @@
+import { failpoint } from '@hearth/failpoints';
 import type { HostResource } from '@hearth/contracts';
 import { isAppError } from '@hearth/errors';
 import type { VmId } from '../../domain/ids.js';
@@ -5,6 +6,7 @@ import { assertTransition } from '../../domain/vm-state.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { failureReasonOf } from './apply-vm.js';
 import { hostOf } from './stop-vm.js';
+import { versionToMatch, type MutationOptions } from './if-match.js';
 import { getVm } from './vm-queries.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log'>;
@@ -20,11 +22,13 @@ export interface DeletedVm {
  * the VM counts as done), then the row goes and its name is free again. When the Agent fails the
  * VM becomes `failed` with the reason, and DELETE can be retried.
  */
-export async function deleteVm(deps: Deps, id: VmId): Promise<DeletedVm> {
+export async function deleteVm(deps: Deps, id: VmId, options: MutationOptions = {}): Promise<DeletedVm> {
   const vm = await getVm(deps, id);
+  const ifVersion = versionToMatch(vm, options.ifMatch);
   assertTransition(vm.state, 'deleting');
   const host = await hostOf(deps, vm.hostId);
-  await deps.vms.transition(id, { from: vm.state, to: 'deleting', at: deps.clock.now() });
+  await deps.vms.transition(id, { from: vm.state, to: 'deleting', at: deps.clock.now(), ifVersion });
+  failpoint('manager.delete.after-deleting');
   let removed: readonly HostResource[];
   try {
     removed = (await deps.agents.deleteVm(host, id)).removed;
@@ -44,6 +48,7 @@ export async function deleteVm(deps: Deps, id: VmId): Promise<DeletedVm> {
       throw error;
     }
   }
+  failpoint('manager.delete.after-agent');
   await deps.vms.delete(id, deps.clock.now());
   deps.log.info({ vmId: id, hostId: host.id }, 'vm deleted');
   return { id, removed };

@@ -1,5 +1,5 @@
 import { AppError } from '@hearth/errors';
-import { hostStatus, type Host, type HostStatus } from '../../domain/host.js';
+import { effectiveHostStatus, type Host, type HostStatus } from '../../domain/host.js';
 import type { HostId } from '../../domain/ids.js';
 import { noAllocation, type HostAllocation } from '../../domain/placement.js';
 import type { UseCaseDependencies } from '../dependencies.js';
@@ -26,8 +26,8 @@ export async function getHost(deps: Deps, id: HostId): Promise<HostOverview> {
   return overview(host, allocations.get(id), deps.clock.now(), deps.settings.heartbeatIntervalMs);
 }
 
-function overview(host: Host, allocated: HostAllocation | undefined, now: Date, heartbeatIntervalMs: number): HostOverview {
-  return { host, status: hostStatus(host, now, heartbeatIntervalMs), allocated: allocated ?? noAllocation };
+export function overview(host: Host, allocated: HostAllocation | undefined, now: Date, heartbeatIntervalMs: number): HostOverview {
+  return { host, status: effectiveHostStatus(host, now, heartbeatIntervalMs), allocated: allocated ?? noAllocation };
 }
 
 export function hostNotFound(id: string): AppError {

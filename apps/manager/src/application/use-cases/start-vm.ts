@@ -6,13 +6,15 @@ import type { Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { applyVmOnHost } from './apply-vm.js';
 import { hostOf } from './stop-vm.js';
+import { versionToMatch, type MutationOptions } from './if-match.js';
 import { getVm } from './vm-queries.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log' | 'settings'>;
 
 /** Starts a stopped (or failed) VM again on its own host by re-applying its spec. */
-export async function startVm(deps: Deps, id: VmId): Promise<Vm> {
+export async function startVm(deps: Deps, id: VmId, options: MutationOptions = {}): Promise<Vm> {
   const vm = await getVm(deps, id);
+  const ifVersion = versionToMatch(vm, options.ifMatch);
   assertTransition(vm.state, 'starting');
   const host = await hostOf(deps, vm.hostId);
   const allocations = await deps.vms.allocationsByHost();
@@ -22,6 +24,6 @@ export async function startVm(deps: Deps, id: VmId): Promise<Vm> {
       details: { hosts: [{ hostId: host.id, reason }], vmId: id },
     });
   }
-  const starting = await deps.vms.transition(id, { from: vm.state, to: 'starting', at: deps.clock.now() });
+  const starting = await deps.vms.transition(id, { from: vm.state, to: 'starting', at: deps.clock.now(), ifVersion });
   return applyVmOnHost(deps, starting, host, 'stop');
 }

@@ -5,16 +5,21 @@ import type { Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { failureReasonOf } from './apply-vm.js';
 import { hostNotFound } from './host-queries.js';
+import { versionToMatch, type MutationOptions } from './if-match.js';
 import { getVm } from './vm-queries.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log'>;
 
-/** Stops a running VM: its process, TAP, socket and FIFO go; its rootfs copy stays for a later start. */
-export async function stopVm(deps: Deps, id: VmId): Promise<Vm> {
+/**
+ * Stops a running (or paused) VM: its process, TAP, socket and FIFO go; its rootfs copy stays for a
+ * later start.
+ */
+export async function stopVm(deps: Deps, id: VmId, options: MutationOptions = {}): Promise<Vm> {
   const vm = await getVm(deps, id);
+  const ifVersion = versionToMatch(vm, options.ifMatch);
   assertTransition(vm.state, 'stopping');
   const host = await hostOf(deps, vm.hostId);
-  const stopping = await deps.vms.transition(id, { from: vm.state, to: 'stopping', at: deps.clock.now() });
+  const stopping = await deps.vms.transition(id, { from: vm.state, to: 'stopping', at: deps.clock.now(), ifVersion });
   try {
     await deps.agents.stopVm(host, id);
   } catch (error) {

@@ -1,4 +1,4 @@
-import { AppError } from '@hearth/errors';
+import { vmNotFound } from '../../domain/vm-errors.js';
 import type { VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
@@ -20,6 +20,4 @@ export async function getVm(deps: Pick<UseCaseDependencies, 'vms'>, id: VmId): P
   return vm;
 }
 
-export function vmNotFound(id: string): AppError {
-  return new AppError('VM_NOT_FOUND', `No VM with id ${id}`, { details: { vmId: id } });
-}
+export { vmNotFound };

@@ -2,11 +2,14 @@ import { Type } from 'typebox';
 import { HostHeartbeat, HostRegistered, HostRegistration } from '@hearth/contracts';
 import type { HttpServer } from '@hearth/http-server';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
+import { cordonHost, uncordonHost } from '../../application/use-cases/cordon-host.js';
+import { drainHost } from '../../application/use-cases/drain-host.js';
 import { heartbeat } from '../../application/use-cases/heartbeat.js';
 import { getHost, listHosts } from '../../application/use-cases/host-queries.js';
+import { listHostResources } from '../../application/use-cases/host-resources.js';
 import { registerHost } from '../../application/use-cases/register-host.js';
 import { HostIdParams, problemResponses } from '../schemas/common.js';
-import { HostList, HostView } from '../schemas/host-schemas.js';
+import { DrainReportView, HostList, HostResourcesView, HostView } from '../schemas/host-schemas.js';
 import { hostView } from '../views.js';
 import { hostIdParam } from './parse-ids.js';
 
@@ -61,5 +64,73 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
       },
     },
     async (request) => hostView(await getHost(deps, hostIdParam(request.params.id))),
+  );
+
+  app.get(
+    '/v1/hosts/:id/resources',
+    {
+      schema: {
+        summary: "The host's resource ledger, read live from its Agent, each resource tagged with its VM (503 AGENT_UNAVAILABLE)",
+        tags: ['hosts'],
+        params: HostIdParams,
+        response: { 200: HostResourcesView, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const ledger = await listHostResources(deps, hostIdParam(request.params.id));
+      return {
+        hostId: ledger.hostId,
+        hostName: ledger.hostName,
+        readAt: ledger.readAt.toISOString(),
+        items: ledger.resources.map((resource) => ({ ...resource })),
+      };
+    },
+  );
+
+  app.post(
+    '/v1/hosts/:id/cordon',
+    {
+      schema: {
+        summary: 'Cordon a host: it gets no new VMs (its VMs keep running)',
+        tags: ['hosts'],
+        params: HostIdParams,
+        response: { 200: HostView, ...problemResponses },
+      },
+    },
+    async (request) => hostView(await cordonHost(deps, hostIdParam(request.params.id))),
+  );
+
+  app.post(
+    '/v1/hosts/:id/uncordon',
+    {
+      schema: {
+        summary: 'Let a cordoned host take new VMs again',
+        tags: ['hosts'],
+        params: HostIdParams,
+        response: { 200: HostView, ...problemResponses },
+      },
+    },
+    async (request) => hostView(await uncordonHost(deps, hostIdParam(request.params.id))),
+  );
+
+  app.post(
+    '/v1/hosts/:id/drain',
+    {
+      schema: {
+        summary: 'Drain a host: cordon it and stop its running and paused VMs (no live migration yet); reports each VM',
+        tags: ['hosts'],
+        params: HostIdParams,
+        response: { 200: DrainReportView, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const report = await drainHost(deps, hostIdParam(request.params.id));
+      return {
+        host: hostView(report.host),
+        stopped: [...report.stopped],
+        failed: report.failed.map((entry) => ({ ...entry })),
+        skipped: report.skipped.map((entry) => ({ ...entry })),
+      };
+    },
   );
 }

@@ -1,15 +1,56 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpServer } from '@hearth/http-server';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
-import { createVm } from '../../application/use-cases/create-vm.js';
+import { continueCreateInBackground } from '../../application/use-cases/continue-create.js';
+import { acceptVm, createVm, type CreateVmInput } from '../../application/use-cases/create-vm.js';
 import { deleteVm } from '../../application/use-cases/delete-vm.js';
+import { listVmEvents } from '../../application/use-cases/event-queries.js';
+import type { MutationOptions } from '../../application/use-cases/if-match.js';
+import { pauseVm } from '../../application/use-cases/pause-vm.js';
+import { resumeVm } from '../../application/use-cases/resume-vm.js';
 import { startVm } from '../../application/use-cases/start-vm.js';
 import { stopVm } from '../../application/use-cases/stop-vm.js';
 import { getVm, listVms } from '../../application/use-cases/vm-queries.js';
+import { waitForVmState, waitTimeoutSeconds } from '../../application/use-cases/wait-for-vm-state.js';
 import { parseImageId, parseVmId, type ImageId, type VmId } from '../../domain/ids.js';
+import type { Vm } from '../../domain/vm.js';
 import { problemResponses, VmIdParams } from '../schemas/common.js';
-import { CreateVmBody, DeletedVmView, ListVmsQuery, VmPageView, VmView } from '../schemas/vm-schemas.js';
-import { vmView } from '../views.js';
+import { EventPageView, ListVmEventsQuery } from '../schemas/event-schemas.js';
+import {
+  CreateVmBody,
+  CreateVmQuery,
+  DeletedVmView,
+  ListVmsQuery,
+  VmPageView,
+  VmView,
+  WaitResultView,
+  WaitVmQuery,
+} from '../schemas/vm-schemas.js';
+import { parseIfMatch, setEtag } from '../preconditions.js';
+import { eventView, vmView } from '../views.js';
 import { vmIdParam } from './parse-ids.js';
+
+/** Mutations honour `If-Match: "<version>"` (412 PRECONDITION_FAILED on a mismatch). */
+function mutationOptions(request: FastifyRequest): MutationOptions {
+  return { ifMatch: parseIfMatch(request.headers['if-match']) };
+}
+
+function sendVm(reply: FastifyReply, status: number, vm: Vm): FastifyReply {
+  setEtag(reply, vm);
+  return reply.status(status).send(vmView(vm));
+}
+
+/** True when the client asked not to wait: `?wait=false` or `Prefer: respond-async`. */
+function isAsyncRequested(request: FastifyRequest, wait: boolean | undefined): boolean {
+  if (wait !== undefined) return !wait;
+  const prefer = request.headers.prefer;
+  const preferences = (Array.isArray(prefer) ? prefer.join(',') : (prefer ?? '')).toLowerCase();
+  return preferences.split(/[,;]/).some((p) => p.trim() === 'respond-async');
+}
+
+const mutationHeaders = {
+  description: 'Mutations honour `If-Match: "<version>"`; every POST honours `Idempotency-Key`.',
+} as const;
 
 export function registerVmRoutes(app: HttpServer, deps: UseCaseDependencies): void {
   app.post(
@@ -17,19 +58,33 @@ export function registerVmRoutes(app: HttpServer, deps: UseCaseDependencies): vo
     {
       schema: {
         summary: 'Create a VM: place it, record it, start it on its host',
+        description:
+          'By default waits until the VM is running (201; an Agent failure answers its problem and leaves the VM ' +
+          '`failed`). With `?wait=false` or `Prefer: respond-async` answers 202 at once with the VM `pending`; ' +
+          'follow it with `GET /v1/vms/{id}/wait?state=running` or the event stream. Honours `Idempotency-Key`.',
         tags: ['vms'],
+        querystring: CreateVmQuery,
         body: CreateVmBody,
-        response: { 201: VmView, ...problemResponses },
+        response: { 201: VmView, 202: VmView, ...problemResponses },
       },
     },
     async (request, reply) => {
       const body = request.body;
-      const vm = await createVm(deps, {
+      const input: CreateVmInput = {
         ...body,
         kernelImageId: parseImageId(body.kernelImageId) as ImageId,
         rootfsImageId: parseImageId(body.rootfsImageId) as ImageId,
-      });
-      return reply.status(201).send(vmView(vm));
+      };
+      if (isAsyncRequested(request, request.query.wait)) {
+        const pending = await acceptVm(deps, input);
+        continueCreateInBackground(deps, pending.id);
+        reply.header('location', `/v1/vms/${pending.id}`);
+        if (request.query.wait === undefined) reply.header('preference-applied', 'respond-async');
+        return sendVm(reply, 202, pending);
+      }
+      const vm = await createVm(deps, input);
+      reply.header('location', `/v1/vms/${vm.id}`);
+      return sendVm(reply, 201, vm);
     },
   );
 
@@ -53,49 +108,100 @@ export function registerVmRoutes(app: HttpServer, deps: UseCaseDependencies): vo
   app.get(
     '/v1/vms/:id',
     {
-      schema: { summary: 'Get a VM', tags: ['vms'], params: VmIdParams, response: { 200: VmView, ...problemResponses } },
-    },
-    async (request) => vmView(await getVm(deps, vmIdParam(request.params.id))),
-  );
-
-  app.post(
-    '/v1/vms/:id/stop',
-    {
       schema: {
-        summary: 'Stop a running VM (its rootfs copy is kept)',
+        summary: 'Get a VM (its ETag is its version)',
         tags: ['vms'],
         params: VmIdParams,
         response: { 200: VmView, ...problemResponses },
       },
     },
-    async (request) => vmView(await stopVm(deps, vmIdParam(request.params.id))),
+    async (request, reply) => sendVm(reply, 200, await getVm(deps, vmIdParam(request.params.id))),
   );
 
-  app.post(
-    '/v1/vms/:id/start',
+  app.get(
+    '/v1/vms/:id/wait',
     {
       schema: {
-        summary: 'Start a stopped or failed VM again on its host',
+        summary: 'Wait until a VM is in a state (long poll)',
+        description:
+          `Answers as soon as the VM is in \`state\` (outcome \`reached\`), has failed (\`failed\`), or after ` +
+          `\`timeout_s\` seconds (default ${waitTimeoutSeconds.default}, at most ${waitTimeoutSeconds.maximum}; ` +
+          "outcome `timed_out`), always with the VM as it is then. Woken by the VM's events.",
         tags: ['vms'],
         params: VmIdParams,
-        response: { 200: VmView, ...problemResponses },
+        querystring: WaitVmQuery,
+        response: { 200: WaitResultView, ...problemResponses },
       },
     },
-    async (request) => vmView(await startVm(deps, vmIdParam(request.params.id))),
+    async (request, reply) => {
+      const abort = new AbortController();
+      const onClose = (): void => abort.abort();
+      reply.raw.once('close', onClose);
+      try {
+        const result = await waitForVmState(deps, vmIdParam(request.params.id), request.query.state, {
+          timeoutMs: (request.query.timeout_s ?? waitTimeoutSeconds.default) * 1000,
+          signal: abort.signal,
+        });
+        setEtag(reply, result.vm);
+        return { vm: vmView(result.vm), outcome: result.outcome, isReached: result.outcome === 'reached' };
+      } finally {
+        reply.raw.off('close', onClose);
+      }
+    },
   );
+
+  app.get(
+    '/v1/vms/:id/events',
+    {
+      schema: {
+        summary: 'Events of a VM, oldest first (kept after it is deleted)',
+        tags: ['vms', 'events'],
+        params: VmIdParams,
+        querystring: ListVmEventsQuery,
+        response: { 200: EventPageView, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const page = await listVmEvents(deps, vmIdParam(request.params.id), request.query);
+      return { items: page.items.map(eventView), nextCursor: page.nextCursor };
+    },
+  );
+
+  const mutations = [
+    ['stop', 'Stop a running or paused VM (its rootfs copy is kept)', stopVm],
+    ['start', 'Start a stopped or failed VM again on its host', startVm],
+    ['pause', 'Pause a running VM (its vCPUs stop; memory is kept)', pauseVm],
+    ['resume', 'Resume a paused VM', resumeVm],
+  ] as const;
+  for (const [action, summary, useCase] of mutations) {
+    app.post(
+      `/v1/vms/:id/${action}`,
+      {
+        schema: {
+          summary,
+          ...mutationHeaders,
+          tags: ['vms'],
+          params: VmIdParams,
+          response: { 200: VmView, ...problemResponses },
+        },
+      },
+      async (request, reply) => sendVm(reply, 200, await useCase(deps, vmIdParam(request.params.id), mutationOptions(request))),
+    );
+  }
 
   app.delete(
     '/v1/vms/:id',
     {
       schema: {
         summary: 'Delete a VM and everything its host holds for it',
+        ...mutationHeaders,
         tags: ['vms'],
         params: VmIdParams,
         response: { 200: DeletedVmView, ...problemResponses },
       },
     },
     async (request) => {
-      const deleted = await deleteVm(deps, vmIdParam(request.params.id));
+      const deleted = await deleteVm(deps, vmIdParam(request.params.id), mutationOptions(request));
       return { id: deleted.id, removed: [...deleted.removed] };
     },
   );

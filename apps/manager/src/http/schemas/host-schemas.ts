@@ -1,4 +1,4 @@
-import { HostCapacity, HostFacts } from '@hearth/contracts';
+import { HostCapacity, HostFacts, ResourceKind } from '@hearth/contracts';
 import { Type } from 'typebox';
 import { Timestamp } from './common.js';
 
@@ -6,8 +6,13 @@ export const HostView = Type.Object({
   id: Type.String(),
   name: Type.String(),
   addr: Type.String(),
+  /** `unhealthy` once no heartbeat came for 3 intervals (its VMs become `unknown`), until the next one. */
   status: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy')]),
+  statusChangedAt: Type.Union([Timestamp, Type.Null()]),
+  /** A cordoned host gets no new VMs (`POST /v1/hosts/{id}/cordon`, `/uncordon`, `/drain`). */
+  isCordoned: Type.Boolean(),
   capacity: HostCapacity,
+  /** Preflight facts reported by the Agent; placement refuses a host without Firecracker or bridge (and KVM, unless MANAGER_REQUIRE_KVM=false). */
   facts: HostFacts,
   /** CPU and memory held by the host's VMs (pending, starting, running, stopping). */
   allocated: Type.Object({ vcpuCount: Type.Integer(), memoryMib: Type.Integer() }),
@@ -16,3 +21,29 @@ export const HostView = Type.Object({
 });
 
 export const HostList = Type.Object({ items: Type.Array(HostView) });
+
+export const HostResourceView = Type.Object({
+  kind: ResourceKind,
+  /** TAP name, path or pid. */
+  ref: Type.String(),
+  vmId: Type.String(),
+  /** The VM's state in the Manager; null when no VM record on this host stands behind the resource. */
+  vmState: Type.Union([Type.String(), Type.Null()]),
+  /** True when no VM record on this host stands behind it; the reconciler removes orphans. */
+  isOrphaned: Type.Boolean(),
+});
+
+export const HostResourcesView = Type.Object({
+  hostId: Type.String(),
+  hostName: Type.String(),
+  readAt: Timestamp,
+  /** Read live from the Agent's ledger. The Agent creates no firewall rules yet, so none are listed. */
+  items: Type.Array(HostResourceView),
+});
+
+export const DrainReportView = Type.Object({
+  host: HostView,
+  stopped: Type.Array(Type.String()),
+  failed: Type.Array(Type.Object({ vmId: Type.String(), code: Type.String(), message: Type.String() })),
+  skipped: Type.Array(Type.Object({ vmId: Type.String(), state: Type.String() })),
+});

@@ -2,8 +2,9 @@ import { HostResource } from '@hearth/contracts';
 import { Type, type Static } from 'typebox';
 import { imageIdPattern, vmIdPattern } from '../../domain/ids.js';
 import { memoryMibRange, vcpuCountRange, vmNamePattern } from '../../domain/vm.js';
-import type { VmState } from '../../domain/vm-state.js';
+import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
 import { vmPageSize } from '../../application/use-cases/vm-queries.js';
+import { waitTimeoutSeconds } from '../../application/use-cases/wait-for-vm-state.js';
 import { Timestamp } from './common.js';
 
 export const CreateVmBody = Type.Object(
@@ -15,6 +16,8 @@ export const CreateVmBody = Type.Object(
     rootfsImageId: Type.String({ pattern: imageIdPattern }),
     /** Kernel command line; printable ASCII only. Default `console=ttyS0 reboot=k panic=1 pci=off`. */
     bootArgs: Type.Optional(Type.String({ maxLength: 2048, pattern: '^[\\x20-\\x7E]*$' })),
+    /** When the VMM dies on its own: `never` (stay failed), `on-failure` (default: restart, up to MANAGER_RESTART_MAX_ATTEMPTS in a row), `always`. */
+    restartPolicy: Type.Optional(Type.Union([Type.Literal('never'), Type.Literal('on-failure'), Type.Literal('always')])),
   },
   { additionalProperties: false },
 );
@@ -28,19 +31,51 @@ export const ListVmsQuery = Type.Object(
   { additionalProperties: false },
 );
 
+export const CreateVmQuery = Type.Object(
+  {
+    /** false: answer 202 with the VM `pending` at once (like `Prefer: respond-async`). Default true. */
+    wait: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
 export const VmStateSchema = Type.Union([
   Type.Literal('pending'),
+  Type.Literal('scheduled'),
   Type.Literal('starting'),
   Type.Literal('running'),
+  Type.Literal('pausing'),
+  Type.Literal('paused'),
   Type.Literal('stopping'),
   Type.Literal('stopped'),
   Type.Literal('failed'),
   Type.Literal('deleting'),
+  Type.Literal('unknown'),
 ]);
+export const ObservedVmStateSchema = Type.Union([
+  Type.Literal('not_started'),
+  Type.Literal('running'),
+  Type.Literal('paused'),
+  Type.Literal('exited'),
+  Type.Literal('absent'),
+]);
+// Compile-time checks that the schemas list exactly the domain's states.
 type SchemaStates = Static<typeof VmStateSchema>;
-// Compile-time check that the schema lists exactly the domain's states.
 const sameStates: [SchemaStates, VmState] extends [VmState, SchemaStates] ? true : never = true;
+type SchemaObservedStates = Static<typeof ObservedVmStateSchema>;
+const sameObserved: [SchemaObservedStates, ObservedVmState] extends [ObservedVmState, SchemaObservedStates] ? true : never = true;
 void sameStates;
+void sameObserved;
+
+export const WaitVmQuery = Type.Object(
+  {
+    state: VmStateSchema,
+    timeout_s: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: waitTimeoutSeconds.maximum, default: waitTimeoutSeconds.default }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export const VmView = Type.Object({
   id: Type.String({ pattern: vmIdPattern }),
@@ -63,6 +98,18 @@ export const VmView = Type.Object({
   totalMs: Type.Union([Type.Number(), Type.Null()]),
   createdAt: Timestamp,
   updatedAt: Timestamp,
+  /** Incremented on every change of the record; also the `ETag` (`"<version>"`) for `If-Match`. */
+  version: Type.Integer({ minimum: 1 }),
+  /** What the host's Agent last reported about the VMM process (not the lifecycle state). */
+  observedState: Type.Union([ObservedVmStateSchema, Type.Null()]),
+  observedAt: Type.Union([Timestamp, Type.Null()]),
+});
+
+export const WaitResultView = Type.Object({
+  vm: VmView,
+  /** `reached`: the VM is in the state asked for; `failed`: it failed on the way; `timed_out`: neither in time. */
+  outcome: Type.Union([Type.Literal('reached'), Type.Literal('failed'), Type.Literal('timed_out')]),
+  isReached: Type.Boolean(),
 });
 
 export const VmPageView = Type.Object({

@@ -1,0 +1,21 @@
+/** A Firecracker process found on the host by its command line (`--api-sock <path>`). */
+export interface FoundVmm {
+  readonly pid: number;
+  readonly socketPath: string;
+}
+
+/**
+ * Finds what is on the host regardless of the Agent's records, to catch what a crash left between
+ * a side effect and its record (a TAP created but not yet written down, a VMM spawned but not yet
+ * recorded, a VM directory without its record).
+ */
+export interface HostScanner {
+  /** Names of the links attached to `bridge`. */
+  bridgePorts(bridge: string): Promise<string[]>;
+  /** Firecracker processes whose API socket lies under `directory`. */
+  vmmsWithSocketUnder(directory: string): Promise<FoundVmm[]>;
+  /** Entries (directories) of `directory`; none when it does not exist. */
+  directoryEntries(directory: string): Promise<string[]>;
+  /** SIGKILLs the process and waits (up to `timeoutMs`) until it is gone; false when it is still there. */
+  kill(pid: number, timeoutMs: number): Promise<boolean>;
+}

@@ -1,0 +1,65 @@
+import type { HostResource } from '@hearth/contracts';
+import { tapNamePrefix } from '../domain/tap-name.js';
+import { isVmId } from '../domain/vm-id.js';
+import { vmsDirectory } from '../domain/vm-paths.js';
+import type { AgentContext } from './agent-context.js';
+import type { HostScanner } from './ports/host-scanner.js';
+
+export interface SweepOutcome {
+  readonly removed: readonly HostResource[];
+  readonly leftovers: readonly HostResource[];
+}
+
+/**
+ * At start, before serving requests: removes what a crash left on the host outside any record,
+ * i.e. side effects made just before the Agent died and could write them down: TAPs on the bridge
+ * with the Agent's name prefix that no record names, Firecracker processes serving a socket under
+ * the run directory that no record names, and VM directories with no record. Recorded resources are
+ * left alone (re-adopted, or removed by stop and delete); so is everything outside the Agent's
+ * bridge and run directory.
+ */
+export async function sweepUntracked(context: AgentContext, scanner: HostScanner): Promise<SweepOutcome> {
+  const records = await context.records.list();
+  const removed: HostResource[] = [];
+  const leftovers: HostResource[] = [];
+  const note = (isGone: boolean, resource: HostResource): void => {
+    (isGone ? removed : leftovers).push(resource);
+    const fields = { resource };
+    if (isGone) context.log.warn(fields, 'untracked host resource removed');
+    else context.log.error(fields, 'untracked host resource could not be removed');
+  };
+  const vmIdOfPath = (path: string): string => {
+    const match = /\/vms\/(vm_[0-9A-Z]+)\//.exec(path);
+    return match?.[1] ?? '';
+  };
+
+  const recordedPids = new Set(records.flatMap((record) => (record.process === null ? [] : [record.process.pid])));
+  for (const vmm of await scanner.vmmsWithSocketUnder(vmsDirectory(context.settings.runDir))) {
+    if (recordedPids.has(vmm.pid)) continue;
+    const isGone = await scanner.kill(vmm.pid, context.settings.stopTimeoutMs);
+    note(isGone, { kind: 'process', ref: String(vmm.pid), vmId: vmIdOfPath(vmm.socketPath) });
+  }
+
+  const recordedTaps = new Set(records.flatMap((record) => (record.tap === null ? [] : [record.tap.name])));
+  for (const name of await scanner.bridgePorts(context.settings.bridge)) {
+    if (!name.startsWith(tapNamePrefix) || recordedTaps.has(name)) continue;
+    let isGone = false;
+    try {
+      await context.network.deleteLink(name);
+      isGone = !(await context.network.linkExists(name));
+    } catch (error) {
+      context.log.warn({ tap: name, err: error }, 'untracked tap could not be deleted');
+    }
+    note(isGone, { kind: 'tap', ref: name, vmId: '' });
+  }
+
+  const recordedVmIds = new Set<string>(records.map((record) => record.vmId));
+  const directory = vmsDirectory(context.settings.runDir);
+  for (const entry of await scanner.directoryEntries(directory)) {
+    if (!isVmId(entry) || recordedVmIds.has(entry)) continue;
+    const path = `${directory}/${entry}`;
+    await context.files.removeDirectory(path);
+    note(!(await context.files.exists(path)), { kind: 'directory', ref: path, vmId: entry });
+  }
+  return { removed, leftovers };
+}

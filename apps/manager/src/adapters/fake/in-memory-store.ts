@@ -1,0 +1,24 @@
+import type { Host } from '../../domain/host.js';
+import type { HostId, ImageId, VmId } from '../../domain/ids.js';
+import type { Image } from '../../domain/image.js';
+import type { NewEvent, RecordedEvent } from '../../domain/event.js';
+import type { Vm } from '../../domain/vm.js';
+
+/** The shared state of the in-memory repositories (they check each other's references like foreign keys). */
+export class Store {
+  readonly vms = new Map<VmId, Vm>();
+  readonly events: RecordedEvent[] = [];
+  readonly images = new Map<ImageId, Image>();
+  readonly hosts = new Map<HostId, Host>();
+  /** Told about every recorded event, after the current task (as after a commit). */
+  readonly eventListeners = new Set<(event: RecordedEvent) => void>();
+
+  recordEvent(event: NewEvent): RecordedEvent {
+    const recorded: RecordedEvent = { ...structuredClone(event), id: this.events.length + 1 };
+    this.events.push(recorded);
+    queueMicrotask(() => {
+      for (const listener of [...this.eventListeners]) listener(structuredClone(recorded));
+    });
+    return structuredClone(recorded);
+  }
+}

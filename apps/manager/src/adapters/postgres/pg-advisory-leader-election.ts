@@ -1,0 +1,86 @@
+import pg from 'pg';
+import type { LeaderElection } from '../../application/ports/leader-election.js';
+import type { Log } from '../../application/ports/log.js';
+
+export interface PgAdvisoryLeaderElectionOptions {
+  readonly url: string;
+  /** The same for every Manager sharing the database; apart from the migration lock's key. */
+  readonly lockKey?: number;
+  /** Limit for connecting and for each query on the dedicated session. */
+  readonly timeoutMs?: number;
+  readonly log: Log;
+}
+
+/** "hear" + 1: the migrator uses 0x68656172. */
+export const reconcilerLockKey = 0x6865_6173;
+
+/**
+ * Leadership as a session-level `pg_try_advisory_lock` on a dedicated connection (never a pooled
+ * one: the lock belongs to the session). The lock goes when the session does, so a Manager that
+ * crashes or loses its connection (PostgreSQL restarted, network cut) loses leadership and another
+ * Manager can take it. Each call on the leader checks the session with a round trip.
+ */
+export class PgAdvisoryLeaderElection implements LeaderElection {
+  private client: pg.Client | null = null;
+  private isClosing = false;
+
+  constructor(private readonly options: PgAdvisoryLeaderElectionOptions) {}
+
+  async acquireOrConfirm(): Promise<boolean> {
+    if (this.isClosing) return false;
+    if (this.client !== null) return this.confirm(this.client);
+    return this.acquire();
+  }
+
+  async release(): Promise<void> {
+    this.isClosing = true;
+    const client = this.client;
+    this.client = null;
+    if (client !== null) await client.end().catch(() => undefined);
+  }
+
+  private async confirm(client: pg.Client): Promise<boolean> {
+    try {
+      await client.query('select 1');
+      return true;
+    } catch (error) {
+      this.drop(client, error);
+      return false;
+    }
+  }
+
+  private async acquire(): Promise<boolean> {
+    const timeoutMs = this.options.timeoutMs ?? 3_000;
+    const client = new pg.Client({
+      connectionString: this.options.url,
+      connectionTimeoutMillis: timeoutMs,
+      query_timeout: timeoutMs,
+      keepAlive: true,
+      application_name: 'hearth-manager-leader',
+    });
+    client.on('error', (error) => this.drop(client, error));
+    try {
+      await client.connect();
+      const result = await client.query<{ is_locked: boolean }>('select pg_try_advisory_lock($1) as is_locked', [
+        this.options.lockKey ?? reconcilerLockKey,
+      ]);
+      if (result.rows[0]?.is_locked !== true || this.isClosing) {
+        await client.end().catch(() => undefined);
+        return false;
+      }
+      this.client = client;
+      this.options.log.info({}, 'reconciler leadership acquired');
+      return true;
+    } catch {
+      await client.end().catch(() => undefined);
+      return false;
+    }
+  }
+
+  private drop(client: pg.Client, error: unknown): void {
+    if (this.client !== client) return;
+    this.client = null;
+    this.options.log.warn({ err: error }, 'reconciler leadership lost: its database session ended');
+    void client.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,52 @@
+import type { ReconcileStateRepository } from '../../application/ports/reconcile-state-repository.js';
+import type { VmId } from '../../domain/ids.js';
+import type { RetryState } from '../../domain/reconcile-decision.js';
+import type { RestartPolicy } from '../../domain/restart-policy.js';
+import type { Database } from './database.js';
+import { translated } from './database-errors.js';
+
+/** The reconciler's columns of `vms` (restart policy and retry state); the rest of the row is PgVmRepository's. */
+export class PgReconcileStateRepository implements ReconcileStateRepository {
+  constructor(private readonly db: Database) {}
+
+  async get(vmId: VmId): Promise<RetryState | undefined> {
+    const row = await translated(() =>
+      this.db
+        .selectFrom('vms')
+        .select(['restart_policy', 'reconcile_attempt', 'next_attempt_at'])
+        .where('id', '=', vmId)
+        .executeTakeFirst(),
+    );
+    if (row === undefined) return undefined;
+    return {
+      restartPolicy: row.restart_policy as RestartPolicy,
+      attempt: row.reconcile_attempt,
+      nextAttemptAt: row.next_attempt_at === null ? null : new Date(row.next_attempt_at),
+    };
+  }
+
+  async scheduleRetry(vmId: VmId, retry: { readonly attempt: number; readonly nextAttemptAt: Date | null }): Promise<void> {
+    await translated(() =>
+      this.db
+        .updateTable('vms')
+        .set({ reconcile_attempt: retry.attempt, next_attempt_at: retry.nextAttemptAt })
+        .where('id', '=', vmId)
+        .execute(),
+    );
+  }
+
+  async clearRetry(vmId: VmId): Promise<void> {
+    await translated(() =>
+      this.db
+        .updateTable('vms')
+        .set({ reconcile_attempt: 0, next_attempt_at: null })
+        .where('id', '=', vmId)
+        .where((eb) => eb.or([eb('reconcile_attempt', '<>', 0), eb('next_attempt_at', 'is not', null)]))
+        .execute(),
+    );
+  }
+
+  async setRestartPolicy(vmId: VmId, policy: RestartPolicy): Promise<void> {
+    await translated(() => this.db.updateTable('vms').set({ restart_policy: policy }).where('id', '=', vmId).execute());
+  }
+}

@@ -1,0 +1,18 @@
+import type { VmId } from '../../domain/ids.js';
+import type { RestartPolicy } from '../../domain/restart-policy.js';
+import type { RetryState } from '../../domain/reconcile-decision.js';
+
+/**
+ * The reconciler's memory in the VM row: the restart policy and the retry state (`attempt`,
+ * `next_attempt_at`). Retries are never held in memory, so they survive a Manager restart.
+ */
+export interface ReconcileStateRepository {
+  /** Undefined when the VM row is gone. */
+  get(vmId: VmId): Promise<RetryState | undefined>;
+  /** Records a failed attempt and when to try again (null: give up). No-op when the row is gone. */
+  scheduleRetry(vmId: VmId, retry: { readonly attempt: number; readonly nextAttemptAt: Date | null }): Promise<void>;
+  /** Forgets the retry state after a success. No-op when the row is gone. */
+  clearRetry(vmId: VmId): Promise<void>;
+  /** Sets the restart policy (create and update). No-op when the row is gone. */
+  setRestartPolicy(vmId: VmId, policy: RestartPolicy): Promise<void>;
+}

@@ -1,0 +1,69 @@
+/**
+ * A de-duplicating work queue: a key waits at most once, and runs at most once at a time. A key
+ * added while it runs is run once more afterwards (the change that caused it may have come too late
+ * for the running pass). Up to `concurrency` different keys run side by side.
+ */
+export class KeyedWorkQueue<K extends string> {
+  private readonly waiting = new Set<K>();
+  private readonly running = new Set<K>();
+  private readonly again = new Set<K>();
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly work: (key: K) => Promise<void>,
+    private readonly options: { readonly concurrency: number; readonly onError: (key: K, error: unknown) => void },
+  ) {}
+
+  /** Queues `key` unless it already waits; marks it to run again if it is running now. */
+  add(key: K): void {
+    if (this.running.has(key)) {
+      this.again.add(key);
+      return;
+    }
+    this.waiting.add(key);
+    this.pump();
+  }
+
+  /** Drops every key that has not started (running ones finish). */
+  clear(): void {
+    this.waiting.clear();
+    this.again.clear();
+  }
+
+  /** Keys waiting or running. */
+  get size(): number {
+    return this.waiting.size + this.running.size;
+  }
+
+  /** Resolves once nothing waits or runs. */
+  idle(): Promise<void> {
+    if (this.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private pump(): void {
+    while (this.running.size < this.options.concurrency && this.waiting.size > 0) {
+      const key = this.waiting.values().next().value as K;
+      this.waiting.delete(key);
+      this.running.add(key);
+      void this.run(key);
+    }
+    if (this.size === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  private async run(key: K): Promise<void> {
+    try {
+      await this.work(key);
+    } catch (error) {
+      this.options.onError(key, error);
+    } finally {
+      this.running.delete(key);
+      if (this.again.delete(key)) this.waiting.add(key);
+      this.pump();
+    }
+  }
+}

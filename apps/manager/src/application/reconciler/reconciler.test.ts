@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { hostCapacity, hostFacts, createWorld, type World } from '../../testing/world.js';
+import { guestMacFor } from '../../domain/vm.js';
+import type { Host } from '../../domain/host.js';
+import type { VmId } from '../../domain/ids.js';
+import type { Vm } from '../../domain/vm.js';
+import { defaultRetryPolicy } from '../../domain/restart-policy.js';
+import { acceptVm, createVm } from '../use-cases/create-vm.js';
+import { heartbeat } from '../use-cases/heartbeat.js';
+import { Reconciler } from './reconciler.js';
+
+const heartbeatIntervalMs = 1000;
+const graceMs = 2000;
+
+async function setUp(options: { restartPolicy?: 'never' | 'on-failure' | 'always' } = {}): Promise<{
+  world: World;
+  host: Host;
+  vm: Vm;
+  reconciler: Reconciler;
+}> {
+  const world = createWorld({ heartbeatIntervalMs });
+  const host = await world.addHost();
+  const { kernel, rootfs } = await world.addImages();
+  const vm = await createVm(world.deps, {
+    name: 'web',
+    vcpuCount: 1,
+    memoryMib: 256,
+    kernelImageId: kernel.id,
+    rootfsImageId: rootfs.id,
+    restartPolicy: options.restartPolicy,
+  });
+  const reconciler = new Reconciler(world.deps, {
+    heartbeatIntervalMs,
+    graceMs,
+    concurrency: 2,
+    inventoryMaxAgeMs: 0,
+    retry: defaultRetryPolicy,
+  });
+  reconciler.activate();
+  return { world, host, vm, reconciler };
+}
+
+async function stateOf(world: World, id: VmId): Promise<string | undefined> {
+  return (await world.deps.vms.findById(id))?.state;
+}
+
+describe('Reconciler', () => {
+  it('leaves a running VM whose VMM runs alone', async () => {
+    const { reconciler, vm, world } = await setUp();
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
+    expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(1);
+  });
+
+  it('restarts a VM whose VMM died, recording why, under the default on-failure policy', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    world.agents.killVmm(host.addr, vm.id);
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'vmm_gone', isRestarting: true });
+    expect(await stateOf(world, vm.id)).toBe('running');
+    expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);
+    const events = (await world.deps.events.list({ vmId: vm.id }, { limit: 100 })).items;
+    expect(events.map((e) => `${e.fromState ?? ''}>${e.toState ?? ''}`)).toContain('running>failed');
+    expect(events.find((e) => e.toState === 'failed')?.message).toMatch(/exited.*restarting/);
+    expect(await world.deps.reconcileStates.get(vm.id)).toMatchObject({ attempt: 0, nextAttemptAt: null });
+  });
+
+  it('leaves a VM whose VMM died failed, with the reason, under the never policy', async () => {
+    const { reconciler, vm, world, host } = await setUp({ restartPolicy: 'never' });
+    world.agents.killVmm(host.addr, vm.id);
+    await reconciler.reconcileVm(vm.id);
+    const failed = await world.deps.vms.findById(vm.id);
+    expect(failed).toMatchObject({ state: 'failed', failureReason: { code: 'VMM_NOT_RUNNING' } });
+    expect(world.agents.isRunning(host.addr, vm.id)).toBe(false);
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
+  });
+
+  it('retries a failed restart later, with backoff kept in the row', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    world.agents.killVmm(host.addr, vm.id);
+    world.agents.failNext('apply', new Error('disk full'));
+    await reconciler.reconcileVm(vm.id);
+    expect(await stateOf(world, vm.id)).toBe('failed');
+    const retry = await world.deps.reconcileStates.get(vm.id);
+    expect(retry?.attempt).toBe(1);
+    expect(retry?.nextAttemptAt?.getTime()).toBeGreaterThan(world.clock.now().getTime());
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'wait', why: 'backoff' });
+    world.clock.advance(60_000);
+    await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() });
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'retry_start' });
+    expect(await stateOf(world, vm.id)).toBe('running');
+  });
+
+  it('continues a create left pending by a crash once its grace window has passed', async () => {
+    const { reconciler, world } = await setUp();
+    const { kernel, rootfs } = { kernel: (await world.deps.images.list({ kind: 'kernel' }))[0]!, rootfs: (await world.deps.images.list({ kind: 'rootfs' }))[0]! };
+    const pending = await acceptVm(world.deps, { name: 'half', vcpuCount: 1, memoryMib: 128, kernelImageId: kernel.id, rootfsImageId: rootfs.id });
+    expect(await reconciler.reconcileVm(pending.id)).toEqual({ kind: 'wait', why: 'grace' });
+    world.clock.advance(graceMs);
+    expect(await reconciler.reconcileVm(pending.id)).toEqual({ kind: 'continue_create' });
+    expect(await stateOf(world, pending.id)).toBe('running');
+  });
+
+  it('finishes a delete left in deleting', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    await world.deps.vms.transition(vm.id, { from: 'running', to: 'deleting', at: world.clock.now() });
+    world.clock.advance(graceMs);
+    await reconciler.reconcileVm(vm.id);
+    expect(await world.deps.vms.findById(vm.id)).toBeUndefined();
+    expect(world.agents.vmIdsOn(host.addr)).toEqual([]);
+  });
+
+  it('removes what an Agent holds for a VM that has no record', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    const orphan = 'vm_01JZZZZZZZZZZZZZZZZZZZZZZZ' as VmId;
+    world.agents.plant(host.addr, orphan, { ...vmSpec(vm), guestMac: guestMacFor(orphan) });
+    const report = await reconciler.resync();
+    expect(report.orphansRemoved).toBe(1);
+    expect(world.agents.vmIdsOn(host.addr)).toEqual([vm.id]);
+  });
+
+  it('marks a silent host unhealthy and its VMs unknown, then re-adopts them when it is back', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    world.clock.advance(3 * heartbeatIntervalMs + 1);
+    expect((await reconciler.resync()).hostsMarkedUnhealthy).toBe(1);
+    await reconciler.idle();
+    expect((await world.deps.hosts.findById(host.id))?.status).toBe('unhealthy');
+    expect(await stateOf(world, vm.id)).toBe('unknown');
+    await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() });
+    expect((await world.deps.hosts.findById(host.id))?.status).toBe('healthy');
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'adopt', to: 'running' });
+    expect(await stateOf(world, vm.id)).toBe('running');
+  });
+
+  it('ignores hints until it leads', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    reconciler.deactivate();
+    world.agents.killVmm(host.addr, vm.id);
+    reconciler.vmChanged(vm.id);
+    await reconciler.idle();
+    expect(await stateOf(world, vm.id)).toBe('running');
+    expect((await reconciler.resync()).vmsQueued).toBe(0);
+  });
+});
+
+function vmSpec(vm: Vm): Parameters<World['agents']['plant']>[2] {
+  return {
+    vcpuCount: vm.vcpuCount,
+    memoryMib: vm.memoryMib,
+    kernelPath: vm.kernelPath,
+    rootfsSourcePath: vm.rootfsPath,
+    bootArgs: vm.bootArgs,
+    guestMac: vm.guestMac,
+    isMetricsEnabled: vm.isMetricsEnabled,
+  };
+}

@@ -1,0 +1,373 @@
+import type { AgentVm, Inventory } from '@hearth/contracts';
+import { isAppError } from '@hearth/errors';
+import { effectiveHostStatus, isHeartbeatOverdue, heartbeatToleranceIntervals, type Host } from '../../domain/host.js';
+import type { HostId, VmId } from '../../domain/ids.js';
+import { decideReconcileAction, type ReconcileAction, type RetryState, type VmObservation } from '../../domain/reconcile-decision.js';
+import { backoffMs, shouldRestart, type RetryPolicy } from '../../domain/restart-policy.js';
+import { vmStates, type ObservedVmState } from '../../domain/vm-state.js';
+import type { FailureReason, Vm } from '../../domain/vm.js';
+import type { UseCaseDependencies } from '../dependencies.js';
+import type { ReconcileHints } from '../ports/reconcile-hints.js';
+import { applyVmOnHost, failureReasonOf } from '../use-cases/apply-vm.js';
+import { continueCreate } from '../use-cases/continue-create.js';
+import { KeyedWorkQueue } from './keyed-work-queue.js';
+
+export type ReconcilerDependencies = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log' | 'reconcileStates'>;
+
+export interface ReconcilerSettings {
+  readonly heartbeatIntervalMs: number;
+  /** Transient states younger than this are left to the request that is moving the VM. */
+  readonly graceMs: number;
+  /** VMs reconciled side by side. */
+  readonly concurrency: number;
+  /** How long an inventory read stays good enough to act on. */
+  readonly inventoryMaxAgeMs: number;
+  readonly retry: RetryPolicy;
+}
+
+/** What one resync found and did, for logs and tests. */
+export interface ResyncReport {
+  readonly hostsMarkedUnhealthy: number;
+  readonly hostsWithoutInventory: number;
+  readonly orphansRemoved: number;
+  readonly vmsQueued: number;
+}
+
+const runtimeKinds = new Set(['process', 'tap', 'socket', 'fifo']);
+
+/**
+ * The level-triggered reconciler: it compares every VM record with what its host's Agent holds and
+ * moves one toward the other. Triggers are only hints (a resync at start, a periodic resync, a
+ * create or delete, a host coming back): each VM is reconciled from scratch, by one worker at a
+ * time (a de-duplicating queue keyed by VM id), and nothing is done on a host before its inventory
+ * has been read. Retry state lives in the VM row, never in a sleeping promise.
+ *
+ * Only the leader runs it (see ReconcileLoop): until `activate()`, hints are ignored.
+ */
+export class Reconciler implements ReconcileHints {
+  private readonly queue: KeyedWorkQueue<VmId>;
+  private readonly inventories = new Map<HostId, { readonly at: number; readonly read: Promise<Inventory | undefined> }>();
+  private isActive = false;
+
+  constructor(
+    private readonly deps: ReconcilerDependencies,
+    private readonly settings: ReconcilerSettings,
+  ) {
+    this.queue = new KeyedWorkQueue<VmId>(async (vmId) => void (await this.reconcileVm(vmId)), {
+      concurrency: settings.concurrency,
+      onError: (vmId, error) =>
+        deps.log.warn({ vmId, code: isAppError(error) ? error.code : 'INTERNAL', err: error }, 'vm reconcile failed'),
+    });
+  }
+
+  /** Starts acting on hints (this Manager leads). */
+  activate(): void {
+    this.isActive = true;
+  }
+
+  /** Stops taking work (leadership lost or shutting down); what runs finishes. */
+  deactivate(): void {
+    this.isActive = false;
+    this.queue.clear();
+    this.inventories.clear();
+  }
+
+  /** Resolves once no VM is being reconciled. */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  vmChanged(vmId: VmId): void {
+    if (this.isActive) this.queue.add(vmId);
+  }
+
+  hostChanged(hostId: HostId): void {
+    if (!this.isActive) return;
+    this.inventories.delete(hostId);
+    void this.reconcileHost(hostId).catch((error: unknown) =>
+      this.deps.log.warn({ hostId, err: error }, 'host reconcile failed'),
+    );
+  }
+
+  /**
+   * One full pass: hosts whose heartbeat timed out become unhealthy, every reachable host's
+   * inventory is read and its orphans removed, and every VM is queued. Resolves once the work is
+   * queued (not done: see `idle()`).
+   */
+  async resync(): Promise<ResyncReport> {
+    if (!this.isActive) return { hostsMarkedUnhealthy: 0, hostsWithoutInventory: 0, orphansRemoved: 0, vmsQueued: 0 };
+    const now = this.deps.clock.now();
+    const hosts = await this.deps.hosts.list();
+    let hostsMarkedUnhealthy = 0;
+    const current: Host[] = [];
+    for (const host of hosts) {
+      const marked = await this.markUnhealthyIfOverdue(host, now);
+      if (marked !== undefined) hostsMarkedUnhealthy += 1;
+      current.push(marked ?? host);
+    }
+    this.inventories.clear();
+    const reachable = current.filter((host) => effectiveHostStatus(host, now, this.settings.heartbeatIntervalMs) === 'healthy');
+    const inventories = await Promise.all(reachable.map(async (host) => ({ host, inventory: await this.inventoryOf(host) })));
+    // Rows are read after the inventories: a VM on a host always has its row written first.
+    const vms = await this.deps.vms.listInStates(vmStates);
+    const rows = new Map(vms.map((vm) => [vm.id, vm]));
+    let orphansRemoved = 0;
+    let hostsWithoutInventory = current.length - reachable.length;
+    for (const { host, inventory } of inventories) {
+      if (inventory === undefined) {
+        hostsWithoutInventory += 1;
+        continue;
+      }
+      orphansRemoved += await this.removeOrphans(host, inventory, rows);
+    }
+    if (!this.isActive) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: 0 };
+    for (const vm of vms) this.queue.add(vm.id);
+    return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: vms.length };
+  }
+
+  /** Reconciles one host now: its orphans, then each of its VMs (queued). */
+  async reconcileHost(hostId: HostId): Promise<void> {
+    const host = await this.deps.hosts.findById(hostId);
+    if (host === undefined) return;
+    const inventory = await this.inventoryOf(host);
+    const vms = await this.deps.vms.listInStates(vmStates);
+    if (inventory !== undefined) await this.removeOrphans(host, inventory, new Map(vms.map((vm) => [vm.id, vm])));
+    for (const vm of vms) if (vm.hostId === hostId) this.queue.add(vm.id);
+  }
+
+  /** Reconciles one VM from scratch. Exposed for tests; normally run by the queue. */
+  async reconcileVm(vmId: VmId): Promise<ReconcileAction | undefined> {
+    const before = await this.deps.vms.findById(vmId);
+    if (before === undefined) return undefined;
+    const host = await this.deps.hosts.findById(before.hostId);
+    if (host === undefined) return undefined;
+    const hostStatus = effectiveHostStatus(host, this.deps.clock.now(), this.settings.heartbeatIntervalMs);
+    const inventory = hostStatus === 'healthy' ? await this.inventoryOf(host) : undefined;
+    // Read again after the inventory, so the record is at least as new as what the host said.
+    const vm = await this.deps.vms.findById(vmId);
+    const retry = await this.deps.reconcileStates.get(vmId);
+    if (vm === undefined || retry === undefined) return undefined;
+    const observed = inventory === undefined ? undefined : observationOf(inventory.vms.find((agentVm) => agentVm.vmId === vmId));
+    if (observed !== undefined) await this.recordObservation(vm, observed.vmmState);
+    const now = this.deps.clock.now();
+    const action = decideReconcileAction({
+      state: vm.state,
+      updatedAt: vm.updatedAt,
+      hostStatus,
+      observed,
+      retry,
+      now,
+      graceMs: this.settings.graceMs,
+      retryPolicy: this.settings.retry,
+    });
+    if (action.kind !== 'none' && action.kind !== 'wait') {
+      this.deps.log.info({ vmId, hostId: host.id, state: vm.state, observed: observed?.vmmState, action: action.kind }, 'reconcile action');
+    }
+    await this.act(action, vm, host, retry, observed);
+    return action;
+  }
+
+  private async act(action: ReconcileAction, vm: Vm, host: Host, retry: RetryState, observed: VmObservation | undefined): Promise<void> {
+    const { vms, agents, clock, reconcileStates } = this.deps;
+    switch (action.kind) {
+      case 'none':
+        if (retry.attempt !== 0 && vm.state !== 'failed') await reconcileStates.clearRetry(vm.id);
+        return;
+      case 'wait':
+        return;
+      case 'mark_unknown':
+        await vms.transition(vm.id, {
+          from: vm.state,
+          to: 'unknown',
+          at: clock.now(),
+          message: `host ${host.name} is unreachable (no heartbeat for ${heartbeatToleranceIntervals} intervals)`,
+        });
+        return;
+      case 'adopt':
+        await vms.transition(vm.id, { from: 'unknown', to: action.to, at: clock.now(), message: `seen ${action.to} again on host ${host.name}` });
+        await reconcileStates.clearRetry(vm.id);
+        return;
+      case 'vmm_gone':
+        await this.handleVmmGone(vm, host, retry, observed, action.isRestarting);
+        return;
+      case 'retry_start':
+        await this.restart(vm, host, retry);
+        return;
+      case 'continue_create':
+        await this.withRetry(vm, retry, async () => {
+          await continueCreate(this.deps, vm.id).catch((error: unknown) => {
+            // The create is over: the VM is `failed` with the reason. Nothing more to retry here.
+            if (isAppError(error) && error.code !== 'DATABASE_UNAVAILABLE' && error.code !== 'VM_BUSY') return undefined;
+            throw error;
+          });
+        });
+        return;
+      case 'finish_stop':
+        await this.withRetry(vm, retry, async () => {
+          await ignoreNotFound(agents.stopVm(host, vm.id));
+          await vms.transition(vm.id, { from: 'stopping', to: 'stopped', at: clock.now(), message: 'stop finished by the reconciler' });
+        });
+        return;
+      case 'finish_delete':
+        await this.withRetry(vm, retry, async () => {
+          await ignoreNotFound(agents.deleteVm(host, vm.id));
+          await vms.delete(vm.id, clock.now());
+          this.deps.log.info({ vmId: vm.id, hostId: host.id }, 'vm deleted by the reconciler');
+        });
+        return;
+      case 'release_runtime_resources':
+        await ignoreNotFound(agents.stopVm(host, vm.id));
+        this.deps.log.info({ vmId: vm.id, hostId: host.id, state: vm.state }, 'runtime resources of a non-running vm released');
+        return;
+    }
+  }
+
+  /** Records why the VM stopped running, then restarts it (policy allowing) or releases what it held. */
+  private async handleVmmGone(
+    vm: Vm,
+    host: Host,
+    retry: RetryState,
+    observed: VmObservation | undefined,
+    isRestarting: boolean,
+  ): Promise<void> {
+    const what =
+      observed?.vmmState === 'no_record'
+        ? `host ${host.name} has no record of the VM`
+        : `the Firecracker process of the VM is ${observed?.vmmState ?? 'gone'}`;
+    const reason: FailureReason = { code: 'VMM_NOT_RUNNING', message: what };
+    const next = isRestarting
+      ? `restarting (restart policy ${retry.restartPolicy}, attempt ${retry.attempt + 1})`
+      : `not restarted (restart policy ${retry.restartPolicy})`;
+    const failed = await this.deps.vms.transition(vm.id, {
+      from: vm.state,
+      to: 'failed',
+      at: this.deps.clock.now(),
+      failureReason: reason,
+      message: `${what}; ${next}`,
+    });
+    this.deps.log.warn({ vmId: vm.id, hostId: host.id, from: vm.state, to: 'failed', restartPolicy: retry.restartPolicy }, 'vmm gone');
+    if (isRestarting) {
+      await this.restart(failed, host, retry);
+      return;
+    }
+    await this.deps.reconcileStates.scheduleRetry(vm.id, { attempt: retry.attempt, nextAttemptAt: null });
+    if (observed?.holdsRuntimeResources === true) await ignoreNotFound(this.deps.agents.stopVm(host, vm.id));
+  }
+
+  /** `failed → starting → running` on the same host; a failure schedules the next attempt (or gives up). */
+  private async restart(vm: Vm, host: Host, retry: RetryState): Promise<void> {
+    const attempt = retry.attempt + 1;
+    const { clock, reconcileStates } = this.deps;
+    // Counted before trying: a Manager crash in the middle still uses up the attempt.
+    await reconcileStates.scheduleRetry(vm.id, { attempt, nextAttemptAt: this.nextAttemptAt(retry, attempt) });
+    try {
+      const starting = await this.deps.vms.transition(vm.id, {
+        from: 'failed',
+        to: 'starting',
+        at: clock.now(),
+        message: `restart attempt ${attempt} by the reconciler`,
+      });
+      await applyVmOnHost(this.deps, starting, host, 'stop');
+      await reconcileStates.clearRetry(vm.id);
+      this.deps.log.info({ vmId: vm.id, hostId: host.id, attempt }, 'vm restarted');
+    } catch (error) {
+      this.deps.log.warn(
+        { vmId: vm.id, hostId: host.id, attempt, code: isAppError(error) ? error.code : 'INTERNAL' },
+        'vm restart failed',
+      );
+    }
+  }
+
+  private nextAttemptAt(retry: RetryState, attempt: number): Date | null {
+    if (!shouldRestart(retry.restartPolicy, attempt, this.settings.retry)) return null;
+    return new Date(this.deps.clock.now().getTime() + Math.max(backoffMs(attempt + 1, this.settings.retry), 1));
+  }
+
+  /** Runs a step that may fail for a while (the Agent down): failures schedule a retry with backoff. */
+  private async withRetry(vm: Vm, retry: RetryState, step: () => Promise<void>): Promise<void> {
+    try {
+      await step();
+      await this.deps.reconcileStates.clearRetry(vm.id);
+    } catch (error) {
+      const attempt = retry.attempt + 1;
+      const delayMs = Math.max(backoffMs(attempt + 1, this.settings.retry), 1);
+      await this.deps.reconcileStates.scheduleRetry(vm.id, {
+        attempt,
+        nextAttemptAt: new Date(this.deps.clock.now().getTime() + delayMs),
+      });
+      const reason = failureReasonOf(error);
+      this.deps.log.warn({ vmId: vm.id, state: vm.state, attempt, delayMs, code: reason.code }, 'vm reconcile step failed; will retry');
+    }
+  }
+
+  private async markUnhealthyIfOverdue(host: Host, now: Date): Promise<Host | undefined> {
+    if (host.status !== 'healthy' || !isHeartbeatOverdue(host, now, this.settings.heartbeatIntervalMs)) return undefined;
+    const heartbeatBefore = new Date(now.getTime() - heartbeatToleranceIntervals * this.settings.heartbeatIntervalMs);
+    const marked = await this.deps.hosts.markUnhealthy(host.id, {
+      at: now,
+      heartbeatBefore,
+      message: `no heartbeat since ${host.lastHeartbeatAt.toISOString()}`,
+    });
+    if (marked !== undefined) {
+      this.deps.log.warn({ hostId: host.id, hostName: host.name, lastHeartbeatAt: host.lastHeartbeatAt }, 'host unhealthy');
+    }
+    return marked;
+  }
+
+  /** Removes from the host every VM its Agent holds that has no record (or a record on another host). */
+  private async removeOrphans(host: Host, inventory: Inventory, rows: ReadonlyMap<VmId, Vm>): Promise<number> {
+    let removed = 0;
+    for (const agentVm of inventory.vms) {
+      const row = rows.get(agentVm.vmId as VmId) ?? (await this.deps.vms.findById(agentVm.vmId as VmId));
+      if (row !== undefined && row.hostId === host.id) continue;
+      if (!this.isActive) break;
+      try {
+        const result = await ignoreNotFound(this.deps.agents.deleteVm(host, agentVm.vmId as VmId));
+        removed += 1;
+        this.deps.log.warn(
+          { hostId: host.id, vmId: agentVm.vmId, removed: result?.removed.length ?? 0 },
+          'orphaned host resources removed',
+        );
+      } catch (error) {
+        this.deps.log.warn({ hostId: host.id, vmId: agentVm.vmId, err: error }, 'orphaned host resources could not be removed');
+      }
+    }
+    return removed;
+  }
+
+  /** The host's inventory, read at most `inventoryMaxAgeMs` ago; undefined when the Agent cannot answer. */
+  private inventoryOf(host: Host): Promise<Inventory | undefined> {
+    const nowMs = this.deps.clock.now().getTime();
+    const cached = this.inventories.get(host.id);
+    if (cached !== undefined && nowMs - cached.at < this.settings.inventoryMaxAgeMs) return cached.read;
+    const read = this.deps.agents.inventory(host).catch((error: unknown) => {
+      this.deps.log.warn({ hostId: host.id, code: isAppError(error) ? error.code : 'INTERNAL' }, 'host inventory unreadable');
+      return undefined;
+    });
+    this.inventories.set(host.id, { at: nowMs, read });
+    return read;
+  }
+
+  private async recordObservation(vm: Vm, vmmState: VmObservation['vmmState']): Promise<void> {
+    const observed: ObservedVmState = vmmState === 'no_record' ? 'absent' : vmmState;
+    if (vm.observedState === observed) return;
+    await this.deps.vms.recordObservation(vm.id, observed, this.deps.clock.now());
+  }
+}
+
+function observationOf(agentVm: AgentVm | undefined): VmObservation {
+  if (agentVm === undefined) return { vmmState: 'no_record', holdsRuntimeResources: false };
+  return {
+    vmmState: agentVm.vmmState,
+    holdsRuntimeResources: agentVm.resources.some((resource) => runtimeKinds.has(resource.kind)),
+  };
+}
+
+async function ignoreNotFound<T>(operation: Promise<T>): Promise<T | undefined> {
+  try {
+    return await operation;
+  } catch (error) {
+    if (isAppError(error) && error.code === 'VM_NOT_FOUND') return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,59 @@
+import { failpoint } from '@hearth/failpoints';
+import { isAppError } from '@hearth/errors';
+import type { VmId } from '../../domain/ids.js';
+import type { Vm } from '../../domain/vm.js';
+import type { UseCaseDependencies } from '../dependencies.js';
+import { applyVmOnHost } from './apply-vm.js';
+import { hostOf } from './stop-vm.js';
+import { getVm } from './vm-queries.js';
+
+type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log'>;
+
+/**
+ * Takes a VM from wherever its create (or start) stopped to `running`, one recorded step at a time:
+ * `pending → scheduled → starting`, then the Agent applies the spec (idempotent on the host) and
+ * the VM becomes `running`, or `failed` with the host cleaned up and the Agent's error thrown.
+ *
+ * Idempotent and safe to run concurrently: every step is a compare-and-set on the state, a lost
+ * race re-reads the row and carries on from there. A VM in any other state is answered as it is.
+ * Called by the create request (in the background when it answered 202) and by the reconciler for
+ * rows left in pending/scheduled/starting by a crash.
+ */
+export async function continueCreate(deps: Deps, id: VmId): Promise<Vm> {
+  for (;;) {
+    const vm = await getVm(deps, id);
+    try {
+      switch (vm.state) {
+        case 'pending':
+          await deps.vms.transition(id, { from: 'pending', to: 'scheduled', at: deps.clock.now() });
+          failpoint('manager.create.after-scheduled');
+          continue;
+        case 'scheduled':
+          await deps.vms.transition(id, { from: 'scheduled', to: 'starting', at: deps.clock.now() });
+          failpoint('manager.create.after-starting');
+          continue;
+        case 'starting': {
+          const host = await hostOf(deps, vm.hostId);
+          // A VM that never ran has nothing worth keeping on the host when its start fails.
+          return await applyVmOnHost(deps, vm, host, vm.totalMs === null ? 'delete' : 'stop');
+        }
+        default:
+          return vm;
+      }
+    } catch (error) {
+      if (isAppError(error) && error.code === 'VM_BUSY') continue;
+      throw error;
+    }
+  }
+}
+
+/**
+ * `continueCreate` without waiting for it: the outcome is in the VM row and its events (a failure is
+ * logged as a warning, since nobody waits for the error).
+ */
+export function continueCreateInBackground(deps: Deps, id: VmId): void {
+  continueCreate(deps, id).catch((error: unknown) => {
+    const code = isAppError(error) ? error.code : 'INTERNAL';
+    deps.log.warn({ vmId: id, code, err: error }, 'background create did not reach running');
+  });
+}

@@ -1,0 +1,39 @@
+import type { EventFilter } from '../../domain/event.js';
+import type { VmId } from '../../domain/ids.js';
+import { vmNotFound } from '../../domain/vm-errors.js';
+import type { UseCaseDependencies } from '../dependencies.js';
+import type { EventPage } from '../ports/event-repository.js';
+
+export const eventPageSize = { default: 100, maximum: 1000 } as const;
+
+export interface EventPageOptions {
+  readonly limit?: number | undefined;
+  /** `nextCursor` of the previous page, or the id of the last event seen. */
+  readonly cursor?: number | undefined;
+}
+
+/** The event log, oldest first, filtered and paged by event id. */
+export async function listEvents(
+  deps: Pick<UseCaseDependencies, 'events'>,
+  filter: EventFilter,
+  options: EventPageOptions,
+): Promise<EventPage> {
+  const limit = Math.min(Math.max(options.limit ?? eventPageSize.default, 1), eventPageSize.maximum);
+  return deps.events.list(filter, { afterId: options.cursor, limit });
+}
+
+/**
+ * The events of one VM, kept after it is deleted. VM_NOT_FOUND when there is neither such a VM
+ * nor any event about it.
+ */
+export async function listVmEvents(
+  deps: Pick<UseCaseDependencies, 'events' | 'vms'>,
+  vmId: VmId,
+  options: EventPageOptions,
+): Promise<EventPage> {
+  const page = await listEvents(deps, { vmId }, options);
+  if (page.items.length === 0 && options.cursor === undefined && (await deps.vms.findById(vmId)) === undefined) {
+    throw vmNotFound(vmId);
+  }
+  return page;
+}

@@ -1,0 +1,20 @@
+import { preconditionFailed } from '../../domain/vm-errors.js';
+import type { Vm } from '../../domain/vm.js';
+
+/** What an `If-Match` header asked for: any version (`*`), or one of these versions. */
+export type IfMatch = '*' | readonly number[];
+
+/** Options every VM mutation takes. */
+export interface MutationOptions {
+  readonly ifMatch?: IfMatch | undefined;
+}
+
+/**
+ * The version a mutation must find the VM at (passed on to the compare-and-set), or undefined when
+ * the caller set no precondition. PRECONDITION_FAILED when the VM is at none of the given versions.
+ */
+export function versionToMatch(vm: Vm, ifMatch: IfMatch | undefined): number | undefined {
+  if (ifMatch === undefined || ifMatch === '*') return undefined;
+  if (ifMatch.includes(vm.version)) return vm.version;
+  throw preconditionFailed(vm.id, ifMatch, vm.version);
+}

@@ -1,0 +1,53 @@
+import type { HostId, VmId } from './ids.js';
+import type { VmState } from './vm-state.js';
+
+/**
+ * What happened, written in the same transaction as the change it describes. Types are
+ * `<aggregate>.<what_happened>`; new types may be added without a migration.
+ */
+export type EventType =
+  | 'vm.created'
+  | 'vm.state_changed'
+  | 'vm.observed_state_changed'
+  | 'vm.deleted'
+  | 'host.registered'
+  | 'host.unhealthy'
+  | 'host.recovered'
+  | (string & { readonly eventType?: never });
+
+export const eventTypePattern = '^[a-z]+\\.[a-z_]+$';
+const eventTypeRegExp = new RegExp(eventTypePattern);
+
+export function isEventType(value: string): value is EventType {
+  return eventTypeRegExp.test(value);
+}
+
+/** An event as recorded: ids grow with every event (in the order the rows were inserted). */
+export interface RecordedEvent {
+  readonly id: number;
+  readonly type: EventType;
+  readonly vmId: VmId | null;
+  readonly hostId: HostId | null;
+  readonly fromState: VmState | null;
+  readonly toState: VmState | null;
+  readonly message: string;
+  readonly at: Date;
+}
+
+/** An event about to be recorded (its id is given by the store). */
+export type NewEvent = Omit<RecordedEvent, 'id'>;
+
+/** Which events a reader wants; every given field must match. */
+export interface EventFilter {
+  readonly vmId?: VmId | undefined;
+  readonly hostId?: HostId | undefined;
+  readonly type?: EventType | undefined;
+}
+
+export function matchesEventFilter(event: RecordedEvent, filter: EventFilter): boolean {
+  return (
+    (filter.vmId === undefined || event.vmId === filter.vmId) &&
+    (filter.hostId === undefined || event.hostId === filter.hostId) &&
+    (filter.type === undefined || event.type === filter.type)
+  );
+}

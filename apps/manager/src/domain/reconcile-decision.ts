@@ -1,0 +1,98 @@
+import type { HostStatus } from './host.js';
+import { shouldRestart, type RestartPolicy, type RetryPolicy } from './restart-policy.js';
+import type { ObservedVmState, VmState } from './vm-state.js';
+
+/** What the host's Agent holds for one VM, read from its inventory just before deciding. */
+export interface VmObservation {
+  /** `no_record`: the Agent has nothing for this VM. */
+  readonly vmmState: ObservedVmState | 'no_record';
+  /** A process, TAP, socket or FIFO is still recorded (what a stopped VM must not hold). */
+  readonly holdsRuntimeResources: boolean;
+}
+
+/** The reconciler's retry memory, kept in the VM row. */
+export interface RetryState {
+  readonly restartPolicy: RestartPolicy;
+  /** Attempts in a row so far (0 when the last one succeeded). */
+  readonly attempt: number;
+  /** Null: nothing scheduled (or, for a failed VM, nothing left to retry). */
+  readonly nextAttemptAt: Date | null;
+}
+
+export interface ReconcileInput {
+  readonly state: VmState;
+  readonly updatedAt: Date;
+  readonly hostStatus: HostStatus;
+  /** Undefined when the host's inventory could not be read: then nothing is done on the host. */
+  readonly observed: VmObservation | undefined;
+  readonly retry: RetryState;
+  readonly now: Date;
+  /** Transient states younger than this belong to the request that is moving the VM. */
+  readonly graceMs: number;
+  readonly retryPolicy: RetryPolicy;
+}
+
+export type ReconcileAction =
+  /** Nothing to do: the record and the host agree. */
+  | { readonly kind: 'none' }
+  /** Not now: within the grace window, before the next attempt, or without an inventory. */
+  | { readonly kind: 'wait'; readonly why: 'grace' | 'backoff' | 'no_inventory' | 'host_unhealthy' }
+  /** The host is unhealthy: the VM's real state is unknown (never deleted for that). */
+  | { readonly kind: 'mark_unknown' }
+  /** An `unknown` VM is seen again as it should be: take the observed state back. */
+  | { readonly kind: 'adopt'; readonly to: 'running' | 'paused' }
+  /** The VMM of a VM that should run is gone: record why, then restart it or leave it failed. */
+  | { readonly kind: 'vmm_gone'; readonly isRestarting: boolean }
+  /** A failed VM whose restart is due. */
+  | { readonly kind: 'retry_start' }
+  /** A create interrupted before the VM ran (e.g. by a Manager crash). */
+  | { readonly kind: 'continue_create' }
+  | { readonly kind: 'finish_stop' }
+  | { readonly kind: 'finish_delete' }
+  /** A stopped or failed VM still holds a process or TAP on its host. */
+  | { readonly kind: 'release_runtime_resources' };
+
+const markableUnknown: readonly VmState[] = ['scheduled', 'starting', 'running', 'pausing', 'paused'];
+const createStates: readonly VmState[] = ['pending', 'scheduled', 'starting'];
+const transient: readonly VmState[] = ['pending', 'scheduled', 'starting', 'pausing', 'stopping', 'deleting'];
+
+/**
+ * The reconciler's decision for one VM, level-triggered: it depends only on the record, the host's
+ * status and what the host holds now, never on what happened before. Pure.
+ */
+export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
+  const { state, observed, retry, now } = input;
+  const isInGrace = transient.includes(state) && now.getTime() - input.updatedAt.getTime() < input.graceMs;
+  if (input.hostStatus === 'unhealthy') {
+    if (markableUnknown.includes(state) && !isInGrace) return { kind: 'mark_unknown' };
+    return { kind: 'wait', why: 'host_unhealthy' };
+  }
+  if (isInGrace) return { kind: 'wait', why: 'grace' };
+  if (observed === undefined) return { kind: 'wait', why: 'no_inventory' };
+  const isDue = retry.nextAttemptAt === null || retry.nextAttemptAt.getTime() <= now.getTime();
+  const isVmmUp = observed.vmmState === 'running' || observed.vmmState === 'paused';
+
+  switch (state) {
+    case 'running':
+    case 'paused':
+    case 'pausing':
+      if (isVmmUp) return { kind: 'none' };
+      return { kind: 'vmm_gone', isRestarting: shouldRestart(retry.restartPolicy, retry.attempt, input.retryPolicy) };
+    case 'unknown':
+      if (observed.vmmState === 'running') return { kind: 'adopt', to: 'running' };
+      if (observed.vmmState === 'paused') return { kind: 'adopt', to: 'paused' };
+      return { kind: 'vmm_gone', isRestarting: shouldRestart(retry.restartPolicy, retry.attempt, input.retryPolicy) };
+    case 'stopping':
+      return isDue ? { kind: 'finish_stop' } : { kind: 'wait', why: 'backoff' };
+    case 'deleting':
+      return isDue ? { kind: 'finish_delete' } : { kind: 'wait', why: 'backoff' };
+    case 'failed':
+      if (retry.nextAttemptAt !== null) return isDue ? { kind: 'retry_start' } : { kind: 'wait', why: 'backoff' };
+      return observed.holdsRuntimeResources ? { kind: 'release_runtime_resources' } : { kind: 'none' };
+    case 'stopped':
+      return observed.holdsRuntimeResources ? { kind: 'release_runtime_resources' } : { kind: 'none' };
+    default:
+      if (createStates.includes(state)) return isDue ? { kind: 'continue_create' } : { kind: 'wait', why: 'backoff' };
+      return { kind: 'none' };
+  }
+}

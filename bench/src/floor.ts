@@ -1,0 +1,222 @@
+import { execFile, spawn } from 'node:child_process';
+import { watch } from 'node:fs';
+import { chmod, mkdir, open, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Client } from 'undici';
+
+/** What the floor does, printed beside its numbers so the comparison can be judged. */
+export const floorDescription =
+  'floor = no control plane, same netns and double: [ip tuntap add + ip link set master/up] ‖ ' +
+  '[cp --reflink=auto --sparse=always + chmod + stat] ‖ [spawn `ip netns exec NS double --api-sock` ' +
+  '+ wait for the socket (inotify) + GET /], then PUT logger, machine-config, boot-source, drives/rootfs, ' +
+  'network-interfaces/eth0, actions InstanceStart, GET / (undici, one keep-alive connection). ' +
+  'The three bracketed parts run concurrently, as the Agent runs its tap, rootfs and spawn steps.';
+
+export type FloorStep =
+  | 'tap'
+  | 'rootfs'
+  | 'spawn'
+  | 'logger'
+  | 'machine-config'
+  | 'boot-source'
+  | 'drives'
+  | 'network'
+  | 'start';
+
+export interface FloorRun {
+  readonly totalMs: number;
+  readonly steps: Readonly<Record<FloorStep, number>>;
+}
+
+export interface FloorSettings {
+  readonly netns: string;
+  readonly bridge: string;
+  /** Where the floor keeps its per-run directories (inside the bench's work directory). */
+  readonly runDir: string;
+  readonly doubleBin: string;
+  readonly kernelPath: string;
+  readonly rootfsPath: string;
+  readonly bootArgs: string;
+  readonly vcpuCount: number;
+  readonly memoryMib: number;
+}
+
+function run(argv: readonly string[]): Promise<void> {
+  const [file, ...args] = argv;
+  return new Promise((resolve, reject) => {
+    execFile(file as string, args, (error, _stdout, stderr) => {
+      if (error) reject(new Error(`${argv.join(' ')} failed: ${stderr.trim() || error.message}`));
+      else resolve();
+    });
+  });
+}
+
+/** Resolves once `file` exists, watching its directory (no polling); rejects after `timeoutMs`. */
+function waitForFile(file: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const directory = path.dirname(file);
+    const name = path.basename(file);
+    let done = false;
+    const finish = (error?: Error): void => {
+      if (done) return;
+      done = true;
+      watcher.close();
+      clearTimeout(timer);
+      if (error) reject(error);
+      else resolve();
+    };
+    const watcher = watch(directory, (_event, changed) => {
+      if (changed === name) finish();
+    });
+    const timer = setTimeout(() => finish(new Error(`${file} did not appear within ${timeoutMs} ms`)), timeoutMs);
+    stat(file).then(
+      () => finish(),
+      () => undefined,
+    );
+  });
+}
+
+/**
+ * The floor: one VM made with the same commands and Firecracker API calls the Agent makes, by a
+ * minimal script with no control plane, no records and no HTTP hop. `create` times it; `destroy`
+ * (untimed) removes everything it made.
+ */
+export class Floor {
+  private readonly live = new Map<number, { pid: number; tap: string; directory: string; client: Client }>();
+
+  constructor(private readonly settings: FloorSettings) {}
+
+  /** The bridge is made once, before any timed run (the Agent too makes it once per process). */
+  async prepare(): Promise<void> {
+    const { netns, bridge } = this.settings;
+    await run(['ip', '-n', netns, 'link', 'add', 'name', bridge, 'type', 'bridge']).catch(() => undefined);
+    await run(['ip', '-n', netns, 'link', 'set', 'dev', bridge, 'up']);
+    await mkdir(this.settings.runDir, { recursive: true, mode: 0o700 });
+  }
+
+  async create(index: number): Promise<FloorRun> {
+    const s = this.settings;
+    const tap = `flt${index}`;
+    const directory = path.join(s.runDir, String(index));
+    const socket = path.join(directory, 'fc.sock');
+    const rootfs = path.join(directory, 'rootfs.ext4');
+    await mkdir(directory, { recursive: true, mode: 0o700 });
+    const startedAt = performance.now();
+    const timed = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
+      const t0 = performance.now();
+      const value = await fn();
+      return [value, performance.now() - t0];
+    };
+    const client = new Client('http://localhost', { socketPath: socket, pipelining: 1, keepAliveTimeout: 60_000 });
+    const [[, tapMs], [, rootfsMs], [pid, spawnMs]] = await Promise.all([
+      timed(async () => {
+        await run(['ip', '-n', s.netns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+        await run(['ip', '-n', s.netns, 'link', 'set', 'dev', tap, 'master', s.bridge, 'up']);
+      }),
+      timed(async () => {
+        await run(['cp', '--reflink=auto', '--sparse=always', '--', s.rootfsPath, rootfs]);
+        await chmod(rootfs, 0o600);
+        await stat(rootfs);
+      }),
+      timed(async () => {
+        const stdout = await open(path.join(directory, 'stdout.log'), 'a', 0o600);
+        const stderr = await open(path.join(directory, 'stderr.log'), 'a', 0o600);
+        try {
+          const appeared = waitForFile(socket, 5_000);
+          const child = spawn(
+            'ip',
+            ['netns', 'exec', s.netns, s.doubleBin, '--api-sock', socket, '--id', `floor-${index}`, '--level', 'Info'],
+            { detached: true, stdio: ['ignore', stdout.fd, stderr.fd] },
+          );
+          await new Promise<void>((resolve, reject) => {
+            child.once('spawn', resolve);
+            child.once('error', reject);
+          });
+          child.unref();
+          await appeared;
+          // The socket exists from bind(); listen() follows a moment later.
+          for (let attempt = 0; ; attempt++) {
+            try {
+              await this.call(client, 'GET', '/');
+              break;
+            } catch (error) {
+              if (attempt >= 1_000) throw error;
+              await new Promise((resolve) => setTimeout(resolve, 1));
+            }
+          }
+          return child.pid as number;
+        } finally {
+          await stdout.close();
+          await stderr.close();
+        }
+      }),
+    ]);
+    this.live.set(index, { pid, tap, directory, client });
+    const put = (route: string, body: unknown) => timed(() => this.call(client, 'PUT', route, body));
+    const [, loggerMs] = await put('/logger', { log_path: path.join(directory, 'firecracker.log'), level: 'Info' });
+    const [, machineMs] = await put('/machine-config', { vcpu_count: s.vcpuCount, mem_size_mib: s.memoryMib });
+    const [, bootMs] = await put('/boot-source', { kernel_image_path: s.kernelPath, boot_args: s.bootArgs });
+    const [, drivesMs] = await put('/drives/rootfs', {
+      drive_id: 'rootfs',
+      path_on_host: rootfs,
+      is_root_device: true,
+      is_read_only: false,
+    });
+    const [, networkMs] = await put('/network-interfaces/eth0', {
+      iface_id: 'eth0',
+      host_dev_name: tap,
+      guest_mac: `06:00:ac:10:${((index >> 8) & 0xff).toString(16).padStart(2, '0')}:${(index & 0xff).toString(16).padStart(2, '0')}`,
+    });
+    const [, startMs] = await timed(async () => {
+      await this.call(client, 'PUT', '/actions', { action_type: 'InstanceStart' });
+      const info = JSON.parse(await this.call(client, 'GET', '/')) as { state?: string };
+      if (info.state !== 'Running') throw new Error(`floor VM ${index} is ${String(info.state)} after InstanceStart`);
+    });
+    return {
+      totalMs: performance.now() - startedAt,
+      steps: {
+        tap: tapMs,
+        rootfs: rootfsMs,
+        spawn: spawnMs,
+        logger: loggerMs,
+        'machine-config': machineMs,
+        'boot-source': bootMs,
+        drives: drivesMs,
+        network: networkMs,
+        start: startMs,
+      },
+    };
+  }
+
+  private async call(client: Client, method: 'GET' | 'PUT', route: string, body?: unknown): Promise<string> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const response = await client.request({
+      method,
+      path: route,
+      headers: payload === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json' },
+      body: payload,
+    });
+    const text = await response.body.text();
+    if (response.statusCode >= 300) throw new Error(`floor ${method} ${route}: HTTP ${response.statusCode} ${text}`);
+    return text;
+  }
+
+  /** Kills the VMM, deletes the TAP and the files of run `index` (not timed). */
+  async destroy(index: number): Promise<void> {
+    const vm = this.live.get(index);
+    this.live.delete(index);
+    if (vm === undefined) return;
+    await vm.client.destroy().catch(() => undefined);
+    try {
+      process.kill(vm.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await run(['ip', '-n', this.settings.netns, 'link', 'del', 'dev', vm.tap]).catch(() => undefined);
+    await rm(vm.directory, { recursive: true, force: true });
+  }
+
+  async destroyAll(): Promise<void> {
+    for (const index of [...this.live.keys()]) await this.destroy(index);
+  }
+}

@@ -1,0 +1,160 @@
+#!/usr/bin/env node
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { missingRequirements, waitFor } from '@hearth/testkit';
+import { Client } from 'undici';
+import { startBenchStack, writeEmptyExt4, writeFakeKernel, type BenchStack } from './bench-stack.js';
+import { Floor } from './floor.js';
+import { machineFacts, pssMib, rssMib } from './machine.js';
+import { registerImages, vmShape } from './manager-vms.js';
+import { parseOptions, usage, UsageError, type BenchOptions } from './options.js';
+import { measureCreateLatency, measureEvents, measureList, measureWave, type WaveResult } from './phases.js';
+import { measureQemu, type QemuResult } from './qemu-boot.js';
+import { renderText, toJson } from './report.js';
+
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+/** One double started alone and idle: what each simulated VM costs in memory. */
+async function measureDouble(stack: BenchStack): Promise<{ rssMib: number | null; pssMib: number | null }> {
+  const socket = path.join(stack.workDir, 'rss-probe.sock');
+  const child = spawn(stack.doubleBin, ['--api-sock', socket], { stdio: 'ignore' });
+  try {
+    await waitFor(() => existsSync(socket), { timeoutMs: 10_000, description: 'the probe double listens' });
+    const client = new Client('http://localhost', { socketPath: socket });
+    await (await client.request({ method: 'GET', path: '/' })).body.text();
+    await client.close();
+    await sleep(300);
+    return { rssMib: rssMib(child.pid), pssMib: child.pid === undefined ? null : pssMib(child.pid) };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+async function runBench(options: BenchOptions, onStack: (stop: () => Promise<void>) => void): Promise<void> {
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const machine = machineFacts();
+  log(`hearth bench (${options.isQuick ? 'quick' : 'full'}) on ${machine.cpuCount} cores, ${machine.memoryMibAvailable} MiB available`);
+  const stack = await startBenchStack({ doubleNodeFlags: options.doubleNodeFlags, managerMain: options.managerMain });
+  const floor = new Floor({
+    netns: stack.netns.name,
+    bridge: stack.bridge,
+    runDir: path.join(stack.workDir, 'floor'),
+    doubleBin: stack.doubleBin,
+    kernelPath: path.join(stack.imageRoot, 'vmlinux.bin'),
+    rootfsPath: path.join(stack.imageRoot, 'rootfs.ext4'),
+    bootArgs: 'console=ttyS0 reboot=k panic=1',
+    ...vmShape,
+  });
+  const stop = async (): Promise<void> => {
+    await floor.destroyAll().catch(() => undefined);
+    await stack.stop();
+  };
+  onStack(stop);
+  let qemu: QemuResult;
+  try {
+    writeFakeKernel(path.join(stack.imageRoot, 'vmlinux.bin'));
+    writeEmptyExt4(path.join(stack.imageRoot, 'rootfs.ext4'));
+    const images = await registerImages(stack, {
+      kernelPath: path.join(stack.imageRoot, 'vmlinux.bin'),
+      rootfsPath: path.join(stack.imageRoot, 'rootfs.ext4'),
+      suffix: 'sim',
+    });
+    await floor.prepare();
+    const doubleRss = await measureDouble(stack);
+    log(`double: ${doubleRss.rssMib?.toFixed(1)} MiB RSS, ${doubleRss.pssMib?.toFixed(1)} MiB PSS`);
+    await sleep(1_000);
+    const memoryAtZero = { agentRssMib: rssMib(stack.agent.child.pid), managerRssMib: rssMib(stack.manager.child.pid) };
+
+    log(`1. create latency: ${options.latencyCount} creates, each paired with a floor run`);
+    const latency = await measureCreateLatency(stack, images, floor, options.latencyCount, log);
+    const waves: WaveResult[] = [];
+    for (const concurrency of options.concurrencies) {
+      log(`2. throughput: ${options.throughputCount} creates at concurrency ${concurrency}, then deletes`);
+      waves.push(await measureWave(stack, images, concurrency, options.throughputCount, options.minMemAvailableMib, log));
+    }
+    log(`3. list: ${options.listRows} rows, ${options.listRequests} requests`);
+    const list = await measureList(stack, images, options.listRows, options.listRequests);
+    log('4. event delivery');
+    const events = await measureEvents(stack, images, options.eventCount);
+    await stop();
+    if (options.qemuCount > 0) {
+      log(`6. real guests: ${options.qemuCount} through Hearth (QEMU backend) and ${options.qemuCount} with QEMU alone`);
+      qemu = await measureQemu(options.qemuCount, options, log).catch((error: unknown) => ({
+        count: 0,
+        viaHearth: null,
+        qemuAlone: null,
+        ratio: null,
+        note: `failed: ${error instanceof Error ? error.message : String(error)}`,
+      }));
+    } else {
+      qemu = { count: 0, viaHearth: null, qemuAlone: null, ratio: null, note: 'skipped (--quick or --qemu 0)' };
+    }
+    const results = {
+      machine,
+      options,
+      startedAt: startedAt.toISOString(),
+      durationS: (performance.now() - t0) / 1000,
+      doubleRss,
+      memoryAtZero,
+      latency,
+      waves,
+      list,
+      events,
+      qemu,
+    };
+    const json = toJson(results);
+    process.stdout.write(`\n${renderText(results, json)}\n`);
+    if (options.jsonFile !== null) {
+      writeFileSync(options.jsonFile, `${JSON.stringify(json, null, 2)}\n`);
+      log(`results written to ${options.jsonFile}`);
+    }
+  } finally {
+    await stop();
+  }
+}
+
+async function main(): Promise<number> {
+  let options: BenchOptions | null;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (options === null) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const missing = missingRequirements({ root: true, commands: ['ip', 'mkfs.ext4', 'cp'], database: true });
+  if (missing !== undefined) {
+    process.stderr.write(`hearth bench cannot run: ${missing}\n`);
+    return 1;
+  }
+  let stop: (() => Promise<void>) | undefined;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: cleaning up`);
+      void (stop?.() ?? Promise.resolve()).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    });
+  }
+  await runBench(options, (fn) => {
+    stop = fn;
+  });
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`hearth bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

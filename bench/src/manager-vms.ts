@@ -1,0 +1,109 @@
+import type { BenchStack } from './bench-stack.js';
+
+export interface VmStep {
+  readonly name: string;
+  readonly durationMs: number;
+}
+
+export interface CreatedVm {
+  readonly id: string;
+  readonly name: string;
+  readonly state: string;
+  readonly guestMac?: string;
+  readonly steps: readonly VmStep[];
+  readonly totalMs: number | null;
+}
+
+export interface CreateOutcome {
+  readonly vm: CreatedVm | null;
+  /** Client-observed: request sent → response body read. */
+  readonly clientMs: number;
+  readonly error: string | null;
+}
+
+export interface ImageIds {
+  readonly kernelImageId: string;
+  readonly rootfsImageId: string;
+}
+
+export const vmShape = { vcpuCount: 1, memoryMib: 128 } as const;
+
+/** Registers a kernel and a rootfs under the Manager's image root; returns their ids. */
+export async function registerImages(
+  stack: BenchStack,
+  files: { kernelPath: string; rootfsPath: string; suffix: string },
+): Promise<ImageIds> {
+  const register = async (kind: 'kernel' | 'rootfs', hostPath: string): Promise<string> => {
+    const response = await stack.api<{ id: string }>('POST', '/v1/images', { kind, name: `bench-${kind}-${files.suffix}`, hostPath });
+    if (response.status !== 201) throw new Error(`POST /v1/images (${kind}) answered ${response.status}: ${JSON.stringify(response.body)}`);
+    return response.body.id;
+  };
+  return { kernelImageId: await register('kernel', files.kernelPath), rootfsImageId: await register('rootfs', files.rootfsPath) };
+}
+
+export async function createVm(stack: BenchStack, images: ImageIds, name: string, bootArgs?: string): Promise<CreateOutcome> {
+  const startedAt = performance.now();
+  try {
+    const response = await stack.api<CreatedVm>('POST', '/v1/vms', {
+      name,
+      ...vmShape,
+      ...images,
+      ...(bootArgs === undefined ? {} : { bootArgs }),
+    });
+    const clientMs = performance.now() - startedAt;
+    if (response.status !== 201) {
+      return { vm: null, clientMs, error: `HTTP ${response.status}: ${JSON.stringify(response.body).slice(0, 300)}` };
+    }
+    return { vm: response.body, clientMs, error: null };
+  } catch (error) {
+    return { vm: null, clientMs: performance.now() - startedAt, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+export async function deleteVm(stack: BenchStack, id: string): Promise<{ ms: number; error: string | null }> {
+  const startedAt = performance.now();
+  try {
+    const response = await stack.api('DELETE', `/v1/vms/${id}`);
+    const ms = performance.now() - startedAt;
+    return response.status >= 200 && response.status < 300
+      ? { ms, error: null }
+      : { ms, error: `HTTP ${response.status}: ${JSON.stringify(response.body).slice(0, 300)}` };
+  } catch (error) {
+    return { ms: performance.now() - startedAt, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** Runs `count` jobs with at most `concurrency` in flight; `shouldStop` is asked before each one starts. */
+export async function runPool<T>(
+  count: number,
+  concurrency: number,
+  job: (index: number) => Promise<T>,
+  shouldStop: () => boolean = () => false,
+): Promise<T[]> {
+  const results: T[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      if (next >= count || shouldStop()) return;
+      const index = next++;
+      results[index] = await job(index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return results.filter((result) => result !== undefined);
+}
+
+/**
+ * Wall time the Agent spent in its steps: tap, rootfs and spawn run side by side (the longest of
+ * them counts), the Firecracker API steps one after another.
+ */
+export function agentStepsWallMs(steps: readonly VmStep[]): number {
+  const concurrent = new Set(['tap', 'rootfs', 'spawn']);
+  let parallel = 0;
+  let serial = 0;
+  for (const step of steps) {
+    if (concurrent.has(step.name)) parallel = Math.max(parallel, step.durationMs);
+    else serial += step.durationMs;
+  }
+  return parallel + serial;
+}

@@ -1,0 +1,374 @@
+import pg from 'pg';
+import type { BenchStack } from './bench-stack.js';
+import { floorDescription, type Floor, type FloorStep } from './floor.js';
+import { memAvailableMib, rssMib } from './machine.js';
+import { agentStepsWallMs, createVm, deleteVm, runPool, vmShape, type ImageIds } from './manager-vms.js';
+import { summarize, type Summary } from './stats.js';
+import { ulid } from './ulid.js';
+
+export type Log = (line: string) => void;
+
+// ---------------------------------------------------------------------------------------------
+// 1. Create latency against the floor
+
+export interface LatencyResult {
+  readonly count: number;
+  readonly failures: number;
+  readonly client: Summary;
+  readonly managerTotal: Summary;
+  /** Client-observed minus the Manager's totalMs: validation, placement, the DB writes, HTTP. */
+  readonly managerOverhead: Summary;
+  /** totalMs minus the Agent's step wall time: the Manager→Agent HTTP hop, the Agent's records. */
+  readonly agentOverhead: Summary;
+  readonly steps: Readonly<Record<string, Summary>>;
+  readonly floor: Summary;
+  readonly floorSteps: Readonly<Record<string, Summary>>;
+  readonly floorDescription: string;
+  readonly errors: readonly string[];
+}
+
+/**
+ * Alternates one floor run and one create through the Manager, so both see the same machine load.
+ * The first two pairs warm caches and are not counted. Manager VMs are deleted at the end.
+ */
+export async function measureCreateLatency(
+  stack: BenchStack,
+  images: ImageIds,
+  floor: Floor,
+  count: number,
+  log: Log,
+): Promise<LatencyResult> {
+  const warmup = 2;
+  const client: number[] = [];
+  const managerTotal: number[] = [];
+  const managerOverhead: number[] = [];
+  const agentOverhead: number[] = [];
+  const steps = new Map<string, number[]>();
+  const floorTotal: number[] = [];
+  const floorSteps = new Map<string, number[]>();
+  const errors: string[] = [];
+  const created: string[] = [];
+  for (let i = 0; i < count + warmup; i++) {
+    const floorRun = await floor.create(i);
+    await floor.destroy(i);
+    const outcome = await createVm(stack, images, `lat-${i}`);
+    if (outcome.vm !== null) created.push(outcome.vm.id);
+    if (i < warmup) continue;
+    floorTotal.push(floorRun.totalMs);
+    for (const [name, ms] of Object.entries(floorRun.steps)) push(floorSteps, name, ms);
+    if (outcome.vm === null || outcome.vm.totalMs === null) {
+      errors.push(outcome.error ?? 'no totalMs');
+      continue;
+    }
+    client.push(outcome.clientMs);
+    managerTotal.push(outcome.vm.totalMs);
+    managerOverhead.push(outcome.clientMs - outcome.vm.totalMs);
+    agentOverhead.push(outcome.vm.totalMs - agentStepsWallMs(outcome.vm.steps));
+    for (const step of outcome.vm.steps) push(steps, step.name, step.durationMs);
+    if ((i + 1) % 25 === 0) log(`  latency: ${i + 1 - warmup}/${count}`);
+  }
+  await runPool(created.length, 10, (i) => deleteVm(stack, created[i] as string));
+  return {
+    count,
+    failures: errors.length,
+    client: summarize(client),
+    managerTotal: summarize(managerTotal),
+    managerOverhead: summarize(managerOverhead),
+    agentOverhead: summarize(agentOverhead),
+    steps: summaries(steps),
+    floor: summarize(floorTotal),
+    floorSteps: summaries(floorSteps),
+    floorDescription,
+    errors: errors.slice(0, 5),
+  };
+}
+
+function push(map: Map<string, number[]>, key: string, value: number): void {
+  const list = map.get(key) ?? [];
+  list.push(value);
+  map.set(key, list);
+}
+
+function summaries(map: Map<string, number[]>): Record<string, Summary> {
+  return Object.fromEntries([...map].map(([key, values]) => [key, summarize(values)]));
+}
+
+export const floorStepOrder: readonly FloorStep[] = [
+  'tap',
+  'rootfs',
+  'spawn',
+  'logger',
+  'machine-config',
+  'boot-source',
+  'drives',
+  'network',
+  'start',
+];
+
+// ---------------------------------------------------------------------------------------------
+// 2 and 5. Throughput waves, and memory with N VMs
+
+export interface WaveResult {
+  readonly concurrency: number;
+  readonly requested: number;
+  readonly created: number;
+  readonly failures: number;
+  readonly createSeconds: number;
+  readonly createsPerSecond: number;
+  readonly createLatency: Summary;
+  readonly deleted: number;
+  readonly deleteFailures: number;
+  readonly deletesPerSecond: number;
+  /** Why creating stopped early (memory guard), or null. */
+  readonly stoppedEarly: string | null;
+  readonly agentRssMib: number | null;
+  readonly managerRssMib: number | null;
+  readonly memAvailableMibAtPeak: number;
+  readonly errors: readonly string[];
+}
+
+export async function measureWave(
+  stack: BenchStack,
+  images: ImageIds,
+  concurrency: number,
+  count: number,
+  minMemAvailableMib: number,
+  log: Log,
+): Promise<WaveResult> {
+  let stoppedEarly: string | null = null;
+  let lowestMemAvailable = memAvailableMib();
+  const errors: string[] = [];
+  const shouldStop = (): boolean => {
+    const available = memAvailableMib();
+    lowestMemAvailable = Math.min(lowestMemAvailable, available);
+    if (available < minMemAvailableMib && stoppedEarly === null) {
+      stoppedEarly = `MemAvailable ${available} MiB < ${minMemAvailableMib} MiB`;
+      log(`  stopping creates: ${stoppedEarly}`);
+    }
+    return stoppedEarly !== null;
+  };
+  const startedAt = performance.now();
+  let done = 0;
+  const outcomes = await runPool(
+    count,
+    concurrency,
+    async (i) => {
+      const outcome = await createVm(stack, images, `tp-c${concurrency}-${i}`);
+      if (outcome.error !== null) errors.push(outcome.error);
+      done += 1;
+      if (done % 100 === 0) log(`  concurrency ${concurrency}: ${done}/${count} created, MemAvailable ${memAvailableMib()} MiB`);
+      return outcome;
+    },
+    shouldStop,
+  );
+  const createSeconds = (performance.now() - startedAt) / 1000;
+  const ids = outcomes.flatMap((outcome) => (outcome.vm === null ? [] : [outcome.vm.id]));
+  // Let the heartbeat and GC settle a moment before reading resident memory with every VM live.
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const agentRssMib = rssMib(stack.agent.child.pid);
+  const managerRssMib = rssMib(stack.manager.child.pid);
+  lowestMemAvailable = Math.min(lowestMemAvailable, memAvailableMib());
+
+  const deleteStartedAt = performance.now();
+  const deletions = await runPool(ids.length, concurrency, (i) => deleteVm(stack, ids[i] as string));
+  const deleteSeconds = (performance.now() - deleteStartedAt) / 1000;
+  const deleteFailures = deletions.filter((d) => d.error !== null);
+  for (const failure of deleteFailures.slice(0, 3)) errors.push(`delete: ${failure.error}`);
+  return {
+    concurrency,
+    requested: count,
+    created: ids.length,
+    failures: outcomes.length - ids.length,
+    createSeconds,
+    createsPerSecond: ids.length / createSeconds,
+    createLatency: summarize(outcomes.filter((o) => o.vm !== null).map((o) => o.clientMs)),
+    deleted: deletions.length - deleteFailures.length,
+    deleteFailures: deleteFailures.length,
+    deletesPerSecond: (deletions.length - deleteFailures.length) / deleteSeconds,
+    stoppedEarly,
+    agentRssMib,
+    managerRssMib,
+    memAvailableMibAtPeak: lowestMemAvailable,
+    errors: errors.slice(0, 5),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. GET /v1/vms with many rows
+
+export interface ListResult {
+  readonly rows: number;
+  readonly requests: number;
+  readonly pageSize: number;
+  readonly latency: Summary;
+  readonly failures: number;
+}
+
+/**
+ * Inserts `rows` stopped VMs straight into the Manager's database (on a host row of their own, so
+ * neither placement nor the Agent sees them), then walks `GET /v1/vms?limit=100` page by page.
+ */
+export async function measureList(stack: BenchStack, images: ImageIds, rows: number, requests: number): Promise<ListResult> {
+  const client = new pg.Client({ connectionString: stack.database.url });
+  await client.connect();
+  const hostId = `host_${ulid()}`;
+  try {
+    const now = new Date();
+    await client.query(
+      `INSERT INTO hosts (id, name, addr, capacity, facts, registered_at, last_heartbeat_at)
+       VALUES ($1, 'bench-list-rows', 'http://127.0.0.1:9', $2, '{}', $3, $3)`,
+      [hostId, JSON.stringify({ cpuCount: 0, memoryMibTotal: 0, memoryMibAvailable: 0, vmCount: 0 }), now],
+    );
+    const paths = await client.query<{ kind: string; host_path: string }>('SELECT kind, host_path FROM images WHERE id = ANY($1)', [
+      [images.kernelImageId, images.rootfsImageId],
+    ]);
+    const kernelPath = paths.rows.find((r) => r.kind === 'kernel')?.host_path ?? '/nonexistent';
+    const rootfsPath = paths.rows.find((r) => r.kind === 'rootfs')?.host_path ?? '/nonexistent';
+    const steps = JSON.stringify([
+      { name: 'tap', durationMs: 5, at: now.toISOString() },
+      { name: 'start', durationMs: 3, at: now.toISOString() },
+    ]);
+    const batch = 1_000;
+    for (let offset = 0; offset < rows; offset += batch) {
+      const ids: string[] = [];
+      const names: string[] = [];
+      const macs: string[] = [];
+      for (let i = offset; i < Math.min(rows, offset + batch); i++) {
+        ids.push(`vm_${ulid(now.getTime() - rows + i)}`);
+        names.push(`list-row-${i}`);
+        macs.push(`06:00:${[(i >> 24) & 255, (i >> 16) & 255, (i >> 8) & 255, i & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`);
+      }
+      await client.query(
+        `INSERT INTO vms (id, name, state, host_id, vcpu_count, memory_mib, kernel_image_id, rootfs_image_id,
+                          kernel_path, rootfs_path, boot_args, guest_mac, is_metrics_enabled, failure_reason,
+                          steps, total_ms, created_at, updated_at)
+         SELECT id, name, 'stopped', $4, 1, 128, $5, $6, $7, $8, 'console=ttyS0 reboot=k panic=1', mac, false, NULL,
+                $9::jsonb, 8, $10, $10
+         FROM unnest($1::text[], $2::text[], $3::text[]) AS t(id, name, mac)`,
+        [ids, names, macs, hostId, images.kernelImageId, images.rootfsImageId, kernelPath, rootfsPath, steps, now],
+      );
+    }
+    await client.query('ANALYZE vms');
+
+    const latencies: number[] = [];
+    let failures = 0;
+    let cursor: string | null = null;
+    const warmup = 20;
+    for (let i = 0; i < requests + warmup; i++) {
+      const route: string = `/v1/vms?limit=100${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
+      const startedAt = performance.now();
+      const response = await stack.api<{ items: unknown[]; nextCursor: string | null }>('GET', route);
+      const ms = performance.now() - startedAt;
+      if (response.status !== 200) {
+        failures += 1;
+        cursor = null;
+        continue;
+      }
+      cursor = response.body.nextCursor ?? null;
+      if (i >= warmup) latencies.push(ms);
+    }
+    return { rows, requests, pageSize: 100, latency: summarize(latencies), failures };
+  } finally {
+    await client.query('DELETE FROM vms WHERE host_id = $1', [hostId]).catch(() => undefined);
+    await client.query('DELETE FROM hosts WHERE id = $1', [hostId]).catch(() => undefined);
+    await client.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Event delivery
+
+export interface EventResult {
+  readonly latency: Summary | null;
+  readonly note: string;
+}
+
+/**
+ * Opens `GET /v1/events/stream` (server-sent events) and creates VMs: the latency of one VM is
+ * from the create's HTTP response (the `running` state change commits just before the Manager
+ * answers) to the stream delivering that VM's `running` event. Negative when the event wins.
+ */
+export async function measureEvents(stack: BenchStack, images: ImageIds, count: number): Promise<EventResult> {
+  const controller = new AbortController();
+  let response: Response;
+  try {
+    response = await fetch(`${stack.managerUrl}/v1/events/stream`, {
+      headers: { accept: 'text/event-stream' },
+      signal: controller.signal,
+    });
+  } catch (error) {
+    return { latency: null, note: `stream not reachable: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  if (response.status === 404) {
+    controller.abort();
+    return { latency: null, note: 'stream not implemented yet (GET /v1/events/stream answered 404)' };
+  }
+  if (response.status !== 200 || response.body === null) {
+    controller.abort();
+    return { latency: null, note: `GET /v1/events/stream answered ${response.status}` };
+  }
+  const arrivals = new Map<string, number>();
+  const waiters = new Map<string, () => void>();
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  const pump = (async () => {
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      const now = performance.now();
+      buffer += decoder.decode(value, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const event = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = event
+          .split('\n')
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(5).trim())
+          .join('\n');
+        if (!/running/.test(data)) continue;
+        const vmId = /vm_[0-9A-HJKMNP-TV-Z]{26}/.exec(data)?.[0];
+        if (vmId === undefined || arrivals.has(vmId)) continue;
+        arrivals.set(vmId, now);
+        waiters.get(vmId)?.();
+      }
+    }
+  })().catch(() => undefined);
+
+  const latencies: number[] = [];
+  const ids: string[] = [];
+  let missed = 0;
+  try {
+    for (let i = 0; i < count; i++) {
+      const outcome = await createVm(stack, images, `ev-${i}`);
+      const respondedAt = performance.now();
+      if (outcome.vm === null) continue;
+      const vmId = outcome.vm.id;
+      ids.push(vmId);
+      if (!arrivals.has(vmId)) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 5_000);
+          waiters.set(vmId, () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+      const arrivedAt = arrivals.get(vmId);
+      if (arrivedAt === undefined) missed += 1;
+      else latencies.push(arrivedAt - respondedAt);
+    }
+  } finally {
+    controller.abort();
+    await pump;
+    await runPool(ids.length, 10, (i) => deleteVm(stack, ids[i] as string));
+  }
+  if (latencies.length === 0) return { latency: null, note: `the stream delivered no "running" event for ${count} creates` };
+  return {
+    latency: summarize(latencies),
+    note: `create response → "running" event on the stream${missed > 0 ? `; ${missed} events never arrived` : ''}`,
+  };
+}
+
+export { vmShape };

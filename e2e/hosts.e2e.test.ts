@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { missingRequirements } from '@hearth/testkit';
+import { convergence, leaksOn, startCluster, vmmPidsOf, type Cluster, type ClusterVm } from './support/cluster.js';
+
+/**
+ * Several hosts over real processes: three Agents, each in its own network namespace, registered
+ * with one Manager. Placement spreads VMs; an Agent killed makes its host unhealthy and its VMs
+ * unknown (never deleted), new VMs go elsewhere, and when it comes back its VMs are re-adopted.
+ */
+const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4'] });
+
+interface HostView {
+  id: string;
+  name: string;
+  status: string;
+  isCordoned: boolean;
+}
+
+describe.skipIf(skipReason)(`several hosts over real processes${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  let cluster: Cluster;
+  let images: { kernelImageId: string; rootfsImageId: string };
+  let hosts: HostView[];
+
+  beforeAll(async () => {
+    cluster = await startCluster({ agentCount: 3 });
+    images = await cluster.images();
+    hosts = (await cluster.api<{ items: HostView[] }>('GET', '/v1/hosts')).body.items;
+  }, 90_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  const hostOfAgent = (index: number): HostView => hosts.find((h) => h.name === cluster.agents[index]!.name)!;
+
+  async function createVm(name: string): Promise<ClusterVm> {
+    const created = await cluster.api<ClusterVm>('POST', '/v1/vms', { name, vcpuCount: 1, memoryMib: 128, ...images });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    return created.body;
+  }
+
+  async function noLeaks(): Promise<string[]> {
+    const vms = await cluster.vms();
+    const problems: string[] = [];
+    for (const [index, agent] of cluster.agents.entries()) problems.push(...(await leaksOn(agent, hostOfAgent(index).id, vms)));
+    return problems;
+  }
+
+  it('spreads VMs over the three hosts', async () => {
+    const vms = [];
+    for (let i = 0; i < 6; i += 1) vms.push(await createVm(`spread-${i}`));
+    const perHost = new Map<string, number>();
+    for (const vm of vms) perHost.set(vm.hostId, (perHost.get(vm.hostId) ?? 0) + 1);
+    expect([...perHost.values()].sort()).toEqual([2, 2, 2]);
+    expect(await noLeaks()).toEqual([]);
+  }, 60_000);
+
+  it('lists every resource a host holds, each tagged with its VM, none orphaned', async () => {
+    const host = hostOfAgent(0);
+    const ledger = await cluster.api<{ items: Array<{ kind: string; vmId: string; isOrphaned: boolean; vmState: string }> }>(
+      'GET',
+      `/v1/hosts/${host.id}/resources`,
+    );
+    expect(ledger.status).toBe(200);
+    const kinds = new Set(ledger.body.items.map((item) => item.kind));
+    for (const kind of ['process', 'tap', 'socket', 'rootfs', 'directory']) expect(kinds).toContain(kind);
+    expect(ledger.body.items.every((item) => item.vmId.startsWith('vm_') && !item.isOrphaned && item.vmState === 'running')).toBe(true);
+  });
+
+  it('marks a killed Agent unhealthy and its VMs unknown, places new VMs elsewhere, and re-adopts its VMs when it returns', async () => {
+    const agent = cluster.agents[0]!;
+    const host = hostOfAgent(0);
+    const before = (await cluster.vms()).filter((vm) => vm.hostId === host.id);
+    const pidsBefore = vmmPidsOf(agent).sort();
+    await agent.kill();
+    const unhealthyMs = await convergence(async () => {
+      const view = (await cluster.api<HostView>('GET', `/v1/hosts/${host.id}`)).body;
+      const vms = (await cluster.vms()).filter((vm) => vm.hostId === host.id);
+      const problems = view.status === 'unhealthy' ? [] : [`host is ${view.status}`];
+      for (const vm of vms) if (vm.state !== 'unknown') problems.push(`VM ${vm.name} is ${vm.state}`);
+      if (vms.length !== before.length) problems.push('a VM of the host was deleted');
+      return problems;
+    }, 5_000);
+    for (let i = 0; i < 3; i += 1) expect((await createVm(`elsewhere-${i}`)).hostId).not.toBe(host.id);
+
+    await agent.start();
+    const readoptedMs = await convergence(async () => {
+      const vms = (await cluster.vms()).filter((vm) => vm.hostId === host.id);
+      const problems = vms.filter((vm) => vm.state !== 'running').map((vm) => `VM ${vm.name} is ${vm.state}`);
+      return [...problems, ...(await noLeaks())];
+    }, 5_000);
+    // Re-adopted, not restarted: the same VMM processes still serve them.
+    expect(vmmPidsOf(agent).sort()).toEqual(pidsBefore);
+    console.log(`host failover: unhealthy + VMs unknown after ${unhealthyMs.toFixed(0)} ms, re-adopted ${readoptedMs.toFixed(0)} ms after the agent returned`);
+  }, 60_000);
+
+  it('cordons a host (no new VMs), drains it (its VMs stopped and reported), and uncordons it', async () => {
+    const host = hostOfAgent(1);
+    const cordoned = await cluster.api<HostView>('POST', `/v1/hosts/${host.id}/cordon`);
+    expect(cordoned.body.isCordoned).toBe(true);
+    expect((await createVm('not-on-cordoned')).hostId).not.toBe(host.id);
+
+    const onHost = (await cluster.vms()).filter((vm) => vm.hostId === host.id && vm.state === 'running');
+    const drained = await cluster.api<{ stopped: string[]; failed: unknown[] }>('POST', `/v1/hosts/${host.id}/drain`);
+    expect(drained.status).toBe(200);
+    expect(drained.body.stopped.sort()).toEqual(onHost.map((vm) => vm.id).sort());
+    expect(drained.body.failed).toEqual([]);
+    expect(vmmPidsOf(cluster.agents[1]!)).toEqual([]);
+    expect(await noLeaks()).toEqual([]);
+
+    expect((await cluster.api<HostView>('POST', `/v1/hosts/${host.id}/uncordon`)).body.isCordoned).toBe(false);
+  }, 60_000);
+
+  it('answers 503 HOST_NO_CAPACITY with the reason for every host when nothing fits', async () => {
+    const refused = await cluster.api<{ code: string; details: { hosts: Array<{ reason: string }> } }>('POST', '/v1/vms', {
+      name: 'too-big',
+      vcpuCount: 32,
+      memoryMib: 1_048_576,
+      ...images,
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.body.code).toBe('HOST_NO_CAPACITY');
+    expect(refused.body.details.hosts).toHaveLength(3);
+  });
+});

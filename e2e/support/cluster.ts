@@ -1,0 +1,366 @@
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  createNetns,
+  createTestDatabase,
+  firecrackerDoubleBin,
+  freePort,
+  repoRoot,
+  startProcess,
+  waitFor,
+  type Netns,
+  type StartedProcess,
+} from '@hearth/testkit';
+import { writeEmptyExt4, writeFakeKernel } from './images.js';
+
+/**
+ * A Hearth installation over real processes for crash tests: one Manager and N Agents, each Agent
+ * in its own network namespace with its own run directory and port. Any process can be killed
+ * (`kill -9`, or by a failpoint named in HEARTH_FAILPOINTS) and started again.
+ */
+export interface ClusterOptions {
+  readonly agentCount: number;
+  /** Defaults to a fresh database on the throwaway PostgreSQL of `npm test`. */
+  readonly databaseUrl?: string;
+  readonly managerEnv?: Readonly<Record<string, string>>;
+}
+
+export interface ApiResponse<T> {
+  readonly status: number;
+  readonly body: T;
+}
+
+export interface ClusterAgent {
+  readonly name: string;
+  readonly url: string;
+  readonly netns: Netns;
+  readonly runDir: string;
+  readonly bridge: string;
+  process: StartedProcess;
+  /** Starts the Agent (again), with extra environment (e.g. HEARTH_FAILPOINTS); waits until it answers. */
+  start(env?: Readonly<Record<string, string>>): Promise<void>;
+  /** SIGKILL, as a crash: VMMs it started keep running. */
+  kill(): Promise<void>;
+  inventory(): Promise<Inventory>;
+}
+
+export interface Inventory {
+  readonly vms: ReadonlyArray<{
+    readonly vmId: string;
+    readonly vmmState: string;
+    readonly pid: number | null;
+    readonly tapName: string | null;
+    readonly resources: ReadonlyArray<{ readonly kind: string; readonly ref: string }>;
+  }>;
+}
+
+export interface ClusterVm {
+  readonly id: string;
+  readonly name: string;
+  readonly state: string;
+  readonly hostId: string;
+  readonly failureReason: { code: string; message: string } | null;
+}
+
+export interface Cluster {
+  readonly managerUrl: string;
+  readonly workDir: string;
+  readonly imageRoot: string;
+  readonly agents: readonly ClusterAgent[];
+  manager: StartedProcess;
+  api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>>;
+  /** Starts the Manager (again) with extra environment; waits until it is ready. */
+  startManager(env?: Readonly<Record<string, string>>): Promise<void>;
+  killManager(): Promise<void>;
+  /** Waits until the Manager reports every Agent's host healthy (heartbeats flow again after a restart). */
+  waitForHealthyHosts(): Promise<void>;
+  images(): Promise<{ kernelImageId: string; rootfsImageId: string }>;
+  vms(): Promise<ClusterVm[]>;
+  stop(): Promise<void>;
+}
+
+/** Short intervals, so that crashes are noticed and repaired within a second or two. */
+export const fastManagerEnv: Readonly<Record<string, string>> = Object.freeze({
+  MANAGER_HEARTBEAT_MS: '400',
+  MANAGER_RESYNC_MS: '250',
+  MANAGER_RECONCILE_GRACE_MS: '1000',
+  MANAGER_RETRY_BACKOFF_MS: '200',
+  MANAGER_REQUIRE_KVM: 'off',
+  MANAGER_LOG_LEVEL: 'info',
+});
+
+async function request<T>(base: string, method: string, route: string, body?: unknown): Promise<ApiResponse<T>> {
+  const init: RequestInit = { method, headers: {}, signal: AbortSignal.timeout(30_000) };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { 'content-type': 'application/json' };
+  }
+  const response = await fetch(`${base}${route}`, init);
+  const text = await response.text();
+  return { status: response.status, body: (text.length > 0 && text.startsWith('{') ? JSON.parse(text) : text) as T };
+}
+
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  const cleanup = async (): Promise<void> => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (error) {
+        console.error('cluster cleanup step failed', error);
+      }
+    }
+  };
+  try {
+    const workDir = mkdtempSync(path.join(os.tmpdir(), 'hearth-crash-'));
+    cleanups.push(() => {
+      // Keep the logs of the last run for a post-mortem; the rest goes.
+      const logs = path.join(os.tmpdir(), 'hearth-crash-logs', path.basename(workDir));
+      rmSync(logs, { recursive: true, force: true });
+      if (existsSync(path.join(workDir, 'logs'))) cpSync(path.join(workDir, 'logs'), logs, { recursive: true });
+      rmSync(workDir, { recursive: true, force: true });
+    });
+    let databaseUrl = options.databaseUrl;
+    if (databaseUrl === undefined) {
+      const database = await createTestDatabase();
+      cleanups.push(() => database.drop());
+      databaseUrl = database.url;
+    }
+    const imageRoot = path.join(workDir, 'images');
+    const managerPort = await freePort();
+    const managerUrl = `http://127.0.0.1:${managerPort}`;
+    const managerEnv = {
+      DATABASE_URL: databaseUrl,
+      MANAGER_BIND: `127.0.0.1:${managerPort}`,
+      MANAGER_IMAGE_ROOT: imageRoot,
+      ...fastManagerEnv,
+      ...options.managerEnv,
+    };
+    const launchManager = (env: Readonly<Record<string, string>> = {}): StartedProcess =>
+      startProcess(['node', path.join(repoRoot, 'apps/manager/dist/main.js')], {
+        env: { ...managerEnv, HEARTH_FAILPOINTS: undefined, ...env },
+        logFile: path.join(workDir, 'logs/manager.log'),
+      });
+
+    const agents: ClusterAgent[] = [];
+    for (let index = 0; index < options.agentCount; index += 1) {
+      const netns = await createNetns();
+      cleanups.push(() => netns.destroy());
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const runDir = path.join(workDir, `fc-${index}`);
+      const name = `crash-${index}-${netns.name}`;
+      const agentEnv = {
+        AGENT_BIND: `127.0.0.1:${port}`,
+        AGENT_NAME: name,
+        MANAGER_BASE: managerUrl,
+        FC_RUN_DIR: runDir,
+        FC_BRIDGE: 'hbr0',
+        FC_NETNS: netns.name,
+        FIRECRACKER_BIN: firecrackerDoubleBin,
+        AGENT_IMAGE_ROOT: imageRoot,
+        AGENT_SPAWN_MODE: 'direct',
+        AGENT_LOG_LEVEL: 'info',
+      };
+      const agent: ClusterAgent = {
+        name,
+        url,
+        netns,
+        runDir,
+        bridge: 'hbr0',
+        process: undefined as unknown as StartedProcess,
+        async start(env = {}) {
+          agent.process = startProcess(['node', path.join(repoRoot, 'apps/agent/dist/main.js')], {
+            env: { ...agentEnv, HEARTH_FAILPOINTS: undefined, ...env },
+            logFile: path.join(workDir, `logs/agent-${index}.log`),
+          });
+          await waitFor(() => request(url, 'GET', '/agent/v1/health').then((r) => r.status === 200, () => false), {
+            timeoutMs: 20_000,
+            intervalMs: 25,
+            description: () => `agent ${name} answers /health\n${agent.process.output()}`,
+          });
+        },
+        async kill() {
+          agent.process.child.kill('SIGKILL');
+          await agent.process.exited;
+        },
+        async inventory() {
+          return (await request<Inventory>(url, 'GET', '/agent/v1/inventory')).body;
+        },
+      };
+      agents.push(agent);
+      cleanups.push(() => agent.process?.stop());
+    }
+
+    let kernelImageId = '';
+    let rootfsImageId = '';
+    const cluster: Cluster = {
+      managerUrl,
+      workDir,
+      imageRoot,
+      agents,
+      manager: launchManager(),
+      api: (method, route, body) => request(managerUrl, method, route, body),
+      async startManager(env = {}) {
+        cluster.manager = launchManager(env);
+        await waitFor(() => request(managerUrl, 'GET', '/readyz').then((r) => r.status === 200, () => false), {
+          timeoutMs: 20_000,
+          intervalMs: 25,
+          description: () => `the manager is ready\n${cluster.manager.output()}`,
+        });
+      },
+      async waitForHealthyHosts() {
+        await waitFor(
+          async () => {
+            const hosts = await request<{ items: Array<{ status: string }> }>(managerUrl, 'GET', '/v1/hosts');
+            return hosts.body.items.filter((h) => h.status === 'healthy').length === agents.length;
+          },
+          { timeoutMs: 20_000, intervalMs: 25, description: 'every host is healthy' },
+        );
+      },
+      async killManager() {
+        cluster.manager.child.kill('SIGKILL');
+        await cluster.manager.exited;
+      },
+      async images() {
+        if (kernelImageId !== '') return { kernelImageId, rootfsImageId };
+        writeFakeKernel(path.join(imageRoot, 'kernels/vmlinux'));
+        writeEmptyExt4(path.join(imageRoot, 'rootfs/base.ext4'));
+        const kernel = await cluster.api<{ id: string }>('POST', '/v1/images', {
+          kind: 'kernel',
+          name: 'vmlinux-crash',
+          hostPath: path.join(imageRoot, 'kernels/vmlinux'),
+        });
+        const rootfs = await cluster.api<{ id: string }>('POST', '/v1/images', {
+          kind: 'rootfs',
+          name: 'base-crash',
+          hostPath: path.join(imageRoot, 'rootfs/base.ext4'),
+        });
+        kernelImageId = kernel.body.id;
+        rootfsImageId = rootfs.body.id;
+        return { kernelImageId, rootfsImageId };
+      },
+      async vms() {
+        const items: ClusterVm[] = [];
+        let cursor: string | null = null;
+        do {
+          const page: ApiResponse<{ items: ClusterVm[]; nextCursor: string | null }> = await cluster.api(
+            'GET',
+            `/v1/vms?limit=500${cursor === null ? '' : `&cursor=${cursor}`}`,
+          );
+          items.push(...page.body.items);
+          cursor = page.body.nextCursor;
+        } while (cursor !== null);
+        return items;
+      },
+      stop: cleanup,
+    };
+    cleanups.push(() => cluster.manager.stop());
+    await waitFor(() => request(managerUrl, 'GET', '/readyz').then((r) => r.status === 200, () => false), {
+      timeoutMs: 20_000,
+      description: () => `the manager is ready\n${cluster.manager.output()}`,
+    });
+    for (const agent of agents) await agent.start();
+    await waitFor(
+      async () => {
+        const hosts = await request<{ items: Array<{ status: string }> }>(managerUrl, 'GET', '/v1/hosts');
+        return hosts.body.items.filter((h) => h.status === 'healthy').length === agents.length;
+      },
+      { timeoutMs: 20_000, description: 'every agent registers with the manager' },
+    );
+    return cluster;
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+/** Firecracker processes serving a socket under the Agent's run directory, found in /proc. */
+export function vmmPidsOf(agent: ClusterAgent): number[] {
+  const prefix = `${path.join(agent.runDir, 'vms')}/`;
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (/\) [ZX] /.test(stat)) continue;
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const at = args.indexOf('--api-sock');
+      if (at >= 0 && (args[at + 1] ?? '').startsWith(prefix)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** VM directories under the Agent's run directory. */
+export function vmDirectoriesOf(agent: ClusterAgent): string[] {
+  const dir = path.join(agent.runDir, 'vms');
+  return existsSync(dir) ? readdirSync(dir).filter((name) => name.startsWith('vm_')) : [];
+}
+
+/** TAPs attached to the Agent's bridge in its namespace. */
+export async function tapsOf(agent: ClusterAgent): Promise<string[]> {
+  try {
+    const { stdout } = await agent.netns.exec(['ip', '-j', 'link', 'show', 'master', agent.bridge]);
+    return (JSON.parse(stdout.trim() === '' ? '[]' : stdout) as Array<{ ifname: string }>).map((link) => link.ifname);
+  } catch {
+    return [];
+  }
+}
+
+const runtimeKinds = new Set(['process', 'tap', 'socket', 'fifo']);
+
+/**
+ * Everything on the host not accounted for by the Manager's records, described in words (empty:
+ * no leak). Compares the real host (VMM processes, TAPs in the namespace, VM directories) with the
+ * Agent's inventory, and the inventory with the VM rows: an untracked process, TAP or directory, a
+ * VM the Agent holds with no row on this host, a stopped or failed VM holding a process or TAP, or
+ * a running VM without its VMM.
+ */
+export async function leaksOn(agent: ClusterAgent, hostId: string, vms: readonly ClusterVm[]): Promise<string[]> {
+  const leaks: string[] = [];
+  const inventory = await agent.inventory();
+  const rows = new Map(vms.filter((vm) => vm.hostId === hostId).map((vm) => [vm.id, vm]));
+  const recordedPids = new Set(inventory.vms.flatMap((vm) => (vm.pid === null ? [] : [vm.pid])));
+  const recordedTaps = new Set(inventory.vms.flatMap((vm) => (vm.tapName === null ? [] : [vm.tapName])));
+  const recordedVms = new Set(inventory.vms.map((vm) => vm.vmId));
+  for (const pid of vmmPidsOf(agent)) if (!recordedPids.has(pid)) leaks.push(`untracked VMM process ${pid}`);
+  for (const tap of await tapsOf(agent)) if (!recordedTaps.has(tap)) leaks.push(`untracked TAP ${tap}`);
+  for (const dir of vmDirectoriesOf(agent)) if (!recordedVms.has(dir)) leaks.push(`untracked directory ${dir}`);
+  for (const agentVm of inventory.vms) {
+    const row = rows.get(agentVm.vmId);
+    if (row === undefined) {
+      leaks.push(`orphan: the agent holds ${agentVm.vmId}, which has no VM record on this host`);
+      continue;
+    }
+    const runtime = agentVm.resources.filter((resource) => runtimeKinds.has(resource.kind));
+    if ((row.state === 'stopped' || row.state === 'failed') && runtime.length > 0) {
+      leaks.push(`${row.state} VM ${row.id} still holds ${runtime.map((r) => `${r.kind} ${r.ref}`).join(', ')}`);
+    }
+  }
+  for (const row of rows.values()) {
+    if (row.state !== 'running') continue;
+    const agentVm = inventory.vms.find((vm) => vm.vmId === row.id);
+    if (agentVm?.vmmState !== 'running') leaks.push(`running VM ${row.id} has no running VMM (${agentVm?.vmmState ?? 'no record'})`);
+  }
+  return leaks;
+}
+
+/** Polls `check` (a list of problems) until it is empty; answers the time taken, or throws with the last problems. */
+export async function convergence(check: () => Promise<string[]>, timeoutMs: number): Promise<number> {
+  const startedAt = performance.now();
+  let problems: string[] = [];
+  while (performance.now() - startedAt < timeoutMs) {
+    try {
+      problems = await check();
+    } catch (error) {
+      problems = [`check failed: ${(error as Error).message}`];
+    }
+    if (problems.length === 0) return performance.now() - startedAt;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`not converged within ${timeoutMs} ms:\n  ${problems.join('\n  ')}`);
+}

@@ -1,0 +1,1 @@
+export { failpoint, parseFailpoints, type FailpointAction } from './failpoint.js';
