@@ -28,7 +28,7 @@ source scripts/lib/throwaway-postgres.sh
 
 if [ "${HEARTH_BENCH_SKIP_BUILD:-}" != 1 ]; then
   phase 'build (tsc -b)'
-  npx tsc -b
+  node scripts/ensure-built.mjs
   phase_done
 fi
 

@@ -88,8 +88,8 @@ fi
 phase_done
 
 # ---------------------------------------------------------------------------------------------
-phase 'build (tsc -b)'
-npx tsc -b
+phase 'build (npm ci when needed, tsc -b)'
+node scripts/ensure-built.mjs
 phase_done
 
 # Real guests: images/build.sh builds a kernel and rootfs from Debian packages, cached by a hash
