@@ -10,6 +10,8 @@ import { convergence, leaksOn, startCluster, vmmPidsOf, type Cluster, type Clust
  */
 const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4'] });
 const recoveryBudgetMs = 5_000;
+/** The crash-loop guard's budget in this suite: the fourth death within the window is a crash loop. */
+const crashLoopMaxRestarts = 3;
 
 interface Measurement {
   readonly killed: 'manager' | 'agent' | 'vmm';
@@ -26,7 +28,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
   let vmCount = 0;
 
   beforeAll(async () => {
-    cluster = await startCluster({ agentCount: 1 });
+    cluster = await startCluster({ agentCount: 1, managerEnv: { MANAGER_CRASH_LOOP_MAX_RESTARTS: String(crashLoopMaxRestarts) } });
     agent = cluster.agents[0]!;
     images = await cluster.images();
     const hosts = await cluster.api<{ items: Array<{ id: string }> }>('GET', '/v1/hosts');
@@ -195,6 +197,43 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       process.kill(pid!, 'SIGKILL');
       await converge('vmm', 'running (restart never)', expectation(name, ['failed']));
       expect((await vmNamed(name))?.failureReason?.code).toBe('VMM_NOT_RUNNING');
+      await cleanUp(name);
+    }, 60_000);
+
+    it('again and again (restart policy always): restarted with backoff, then failed with VM_CRASH_LOOP within 5 s, nothing leaks', async () => {
+      const name = nextName('vl');
+      expect((await postVm(name, { restartPolicy: 'always' }))?.status).toBe(201);
+      const vm = (await vmNamed(name))!;
+      const killed: number[] = [];
+      for (let death = 1; death <= crashLoopMaxRestarts + 1; death += 1) {
+        // Each time, the VM runs again on a new VMM (the restart waits 0, 200, 400 ms with MANAGER_RETRY_BACKOFF_MS=200).
+        const pid = await waitFor(
+          async () => {
+            const row = await vmNamed(name);
+            const entry = (await agent.inventory()).vms.find((each) => each.vmId === vm.id);
+            const isNew = entry?.pid !== null && entry?.pid !== undefined && !killed.includes(entry.pid);
+            return row?.state === 'running' && entry?.vmmState === 'running' && isNew ? entry.pid : undefined;
+          },
+          { timeoutMs: recoveryBudgetMs, description: `the VM runs again on a new VMM before death ${death}` },
+        );
+        process.kill(pid, 'SIGKILL');
+        killed.push(pid);
+      }
+      await converge('vmm', `crash loop (${crashLoopMaxRestarts + 1} deaths)`, async () => {
+        const problems = await expectation(name, ['failed'])();
+        const code = (await vmNamed(name))?.failureReason?.code;
+        if (code !== 'VM_CRASH_LOOP') problems.push(`failure reason is ${code ?? 'none'}, not VM_CRASH_LOOP`);
+        return problems;
+      });
+      // Several resyncs later it is still failed and nothing runs for it: the restarts are over.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect((await vmNamed(name))?.state).toBe('failed');
+      expect(vmmPidsOf(agent)).toEqual([]);
+      expect(await leaksOn(agent, hostId, await cluster.vms())).toEqual([]);
+      const events = await cluster.api<{ items: Array<{ toState: string | null; message: string }> }>('GET', `/v1/vms/${vm.id}/events?limit=500`);
+      const failures = events.body.items.filter((event) => event.toState === 'failed');
+      expect(failures).toHaveLength(crashLoopMaxRestarts + 1);
+      expect(failures.at(-1)?.message).toMatch(/VM_CRASH_LOOP/);
       await cleanUp(name);
     }, 60_000);
 

@@ -91,6 +91,11 @@ describe.skipIf(skipReason)(`several hosts over real processes${skipReason ? ` (
     }, 5_000);
     // Re-adopted, not restarted: the same VMM processes still serve them.
     expect(vmmPidsOf(agent).sort()).toEqual(pidsBefore);
+    // Both changes of the host's health are in the event log, found by type.
+    for (const type of ['host.unhealthy', 'host.recovered']) {
+      const listed = await cluster.api<{ items: Array<{ type: string; hostId: string }> }>('GET', `/v1/events?type=${type}&hostId=${host.id}`);
+      expect(listed.body.items.map((e) => e.type), type).toEqual([type]);
+    }
     console.log(`host failover: unhealthy + VMs unknown after ${unhealthyMs.toFixed(0)} ms, re-adopted ${readoptedMs.toFixed(0)} ms after the agent returned`);
   }, 60_000);
 

@@ -24,6 +24,24 @@ export interface ClusterOptions {
   /** Defaults to a fresh database on the throwaway PostgreSQL of `npm test`. */
   readonly databaseUrl?: string;
   readonly managerEnv?: Readonly<Record<string, string>>;
+  /**
+   * Further Manager replicas on the same database (default 0), started after the first one leads
+   * the reconciler, so the first one is the leader at start.
+   */
+  readonly extraManagers?: number;
+  /** Which replica the Agents register and heartbeat with (0 = the first; default 0). */
+  readonly agentsReportTo?: number;
+}
+
+/** One more Manager replica on the cluster's database (the first one is `cluster.manager`). */
+export interface ClusterReplica {
+  readonly url: string;
+  process: StartedProcess;
+  api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>>;
+  /** Starts it (again); waits until it is ready. */
+  start(env?: Readonly<Record<string, string>>): Promise<void>;
+  /** SIGKILL, as a crash. */
+  kill(): Promise<void>;
 }
 
 export interface ApiResponse<T> {
@@ -68,6 +86,8 @@ export interface Cluster {
   readonly workDir: string;
   readonly imageRoot: string;
   readonly agents: readonly ClusterAgent[];
+  /** Every Manager replica, the first one being `manager`/`managerUrl` (the same process). */
+  readonly replicas: readonly ClusterReplica[];
   manager: StartedProcess;
   api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>>;
   /** Starts the Manager (again) with extra environment; waits until it is ready. */
@@ -142,6 +162,34 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         env: { ...managerEnv, HEARTH_FAILPOINTS: undefined, ...env },
         logFile: path.join(workDir, 'logs/manager.log'),
       });
+    const extraReplicas: ClusterReplica[] = [];
+    for (let index = 1; index <= (options.extraManagers ?? 0); index += 1) {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const replica: ClusterReplica = {
+        url,
+        process: undefined as unknown as StartedProcess,
+        api: (method, route, body) => request(url, method, route, body),
+        async start(env = {}) {
+          replica.process = startProcess(['node', path.join(repoRoot, 'apps/manager/dist/main.js')], {
+            env: { ...managerEnv, MANAGER_BIND: `127.0.0.1:${port}`, HEARTH_FAILPOINTS: undefined, ...env },
+            logFile: path.join(workDir, `logs/manager-${index}.log`),
+          });
+          await waitFor(() => request(url, 'GET', '/readyz').then((r) => r.status === 200, () => false), {
+            timeoutMs: 20_000,
+            intervalMs: 25,
+            description: () => `manager replica ${index} is ready\n${replica.process.output()}`,
+          });
+        },
+        async kill() {
+          replica.process.child.kill('SIGKILL');
+          await replica.process.exited;
+        },
+      };
+      extraReplicas.push(replica);
+      cleanups.push(() => replica.process?.stop());
+    }
+    const agentsManagerUrl = options.agentsReportTo === undefined || options.agentsReportTo === 0 ? managerUrl : extraReplicas[options.agentsReportTo - 1]!.url;
 
     const agents: ClusterAgent[] = [];
     for (let index = 0; index < options.agentCount; index += 1) {
@@ -154,7 +202,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       const agentEnv = {
         AGENT_BIND: `127.0.0.1:${port}`,
         AGENT_NAME: name,
-        MANAGER_BASE: managerUrl,
+        MANAGER_BASE: agentsManagerUrl,
         FC_RUN_DIR: runDir,
         FC_BRIDGE: 'hbr0',
         FC_NETNS: netns.name,
@@ -200,6 +248,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       workDir,
       imageRoot,
       agents,
+      replicas: [],
       manager: launchManager(),
       api: (method, route, body) => request(managerUrl, method, route, body),
       async startManager(env = {}) {
@@ -261,6 +310,26 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       timeoutMs: 20_000,
       description: () => `the manager is ready\n${cluster.manager.output()}`,
     });
+    if (extraReplicas.length > 0) {
+      await waitFor(() => request<{ reconciler: string }>(managerUrl, 'GET', '/v1/system').then((r) => r.body.reconciler === 'leader'), {
+        timeoutMs: 20_000,
+        description: () => `the first manager leads the reconciler\n${cluster.manager.output()}`,
+      });
+      for (const replica of extraReplicas) await replica.start();
+    }
+    const first: ClusterReplica = {
+      url: managerUrl,
+      get process() {
+        return cluster.manager;
+      },
+      set process(process: StartedProcess) {
+        cluster.manager = process;
+      },
+      api: cluster.api,
+      start: (env) => cluster.startManager(env),
+      kill: () => cluster.killManager(),
+    };
+    (cluster as { replicas: readonly ClusterReplica[] }).replicas = [first, ...extraReplicas];
     for (const agent of agents) await agent.start();
     await waitFor(
       async () => {

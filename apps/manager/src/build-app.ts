@@ -6,6 +6,7 @@ import { registerEventRoutes, type EventStreamOptions } from './http/routes/even
 import { registerHealthRoutes, type ReadinessCheck } from './http/routes/health-routes.js';
 import { registerHostRoutes } from './http/routes/host-routes.js';
 import { registerImageRoutes } from './http/routes/image-routes.js';
+import { registerSystemRoutes, type ReconcilerRole } from './http/routes/system-routes.js';
 import { registerVmRoutes } from './http/routes/vm-routes.js';
 
 export interface BuildAppOptions {
@@ -15,6 +16,8 @@ export interface BuildAppOptions {
   readonly version?: string;
   readonly eventStream?: EventStreamOptions;
   readonly idempotency?: IdempotencyOptions;
+  /** What this replica does for the reconciler, read on each `GET /v1/system` (default: disabled). */
+  readonly reconcilerRole?: () => ReconcilerRole;
 }
 
 /**
@@ -37,6 +40,7 @@ export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
         { name: 'hosts', description: 'Hosts running a Hearth Agent' },
         { name: 'events', description: 'The event log and its live stream' },
         { name: 'health', description: 'Liveness and readiness' },
+        { name: 'system', description: 'The Manager replica that answers' },
       ],
     },
   });
@@ -46,6 +50,7 @@ export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
   registerHostRoutes(app, options.dependencies);
   registerVmRoutes(app, options.dependencies);
   registerEventRoutes(app, options.dependencies, options.eventStream);
+  registerSystemRoutes(app, options.reconcilerRole ?? (() => 'disabled'));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -27,6 +27,10 @@ export interface ManagerConfig {
   readonly restartMaxAttempts: number;
   /** First retry delay of the reconciler, doubled on each further attempt (MANAGER_RETRY_BACKOFF_MS). */
   readonly retryBackoffMs: number;
+  /** How long VMM deaths of one VM are counted together by the crash-loop guard (MANAGER_CRASH_LOOP_WINDOW_MS). */
+  readonly crashLoopWindowMs: number;
+  /** Restarts within that window before a VM is left failed with VM_CRASH_LOOP (MANAGER_CRASH_LOOP_MAX_RESTARTS). */
+  readonly crashLoopMaxRestarts: number;
 }
 
 /** Every problem found in the environment, reported together. */
@@ -115,6 +119,18 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
     reconcileConcurrency: number('MANAGER_RECONCILE_CONCURRENCY', 4, (n) => Number.isInteger(n) && n >= 1 && n <= 64, 'an integer from 1 to 64'),
     restartMaxAttempts: number('MANAGER_RESTART_MAX_ATTEMPTS', 5, (n) => Number.isInteger(n) && n >= 0 && n <= 1000, 'an integer from 0 to 1000'),
     retryBackoffMs: number('MANAGER_RETRY_BACKOFF_MS', 1000, (n) => Number.isInteger(n) && n >= 1 && n <= 3_600_000, 'an integer from 1 to 3600000'),
+    crashLoopWindowMs: number(
+      'MANAGER_CRASH_LOOP_WINDOW_MS',
+      600_000,
+      (n) => Number.isInteger(n) && n >= 1000 && n <= 86_400_000,
+      'an integer from 1000 to 86400000',
+    ),
+    crashLoopMaxRestarts: number(
+      'MANAGER_CRASH_LOOP_MAX_RESTARTS',
+      5,
+      (n) => Number.isInteger(n) && n >= 1 && n <= 1000,
+      'an integer from 1 to 1000',
+    ),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({ ...config, bind: Object.freeze({ ...config.bind }) });

@@ -9,7 +9,9 @@ import { createNetns, hasCommand, isRoot, startProcess, waitFor, type Netns } fr
 const mainJs = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const isBuilt = existsSync(mainJs);
 
-describe.skipIf(!isBuilt)('manager process: configuration (skipped: needs `npx tsc -b`)', () => {
+const notBuilt = isBuilt ? undefined : 'needs `npx tsc -b`';
+
+describe.skipIf(notBuilt)(`manager process: configuration${notBuilt ? ` (skipped: ${notBuilt})` : ''}`, () => {
   it('exits with status 2 listing every invalid variable, before opening a socket', async () => {
     const manager = startProcess(['node', mainJs], {
       env: { MANAGER_BIND: 'nowhere', MANAGER_ENABLE_METRICS: 'maybe', DATABASE_URL: undefined },
@@ -25,9 +27,10 @@ describe.skipIf(!isBuilt)('manager process: configuration (skipped: needs `npx t
   });
 });
 
-const canUseNetns = isRoot && hasCommand('ip');
+const missing = [notBuilt, isRoot ? undefined : 'needs root', hasCommand('ip') ? undefined : 'needs iproute2'].filter((why) => why !== undefined);
+const netnsSkipReason = missing.length === 0 ? undefined : missing.join(', ');
 
-describe.skipIf(!isBuilt || !canUseNetns)('manager process on PGlite (skipped: needs `npx tsc -b`, root and iproute2)', () => {
+describe.skipIf(netnsSkipReason)(`manager process on PGlite${netnsSkipReason ? ` (skipped: ${netnsSkipReason})` : ''}`, () => {
   let netns: Netns;
   let dir: string;
   let manager: ReturnType<Netns['spawn']>;

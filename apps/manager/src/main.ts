@@ -60,7 +60,13 @@ async function main(): Promise<void> {
       graceMs: config.reconcileGraceMs,
       concurrency: config.reconcileConcurrency,
       inventoryMaxAgeMs: Math.min(1_000, Math.floor(config.resyncMs / 2)),
-      retry: { initialBackoffMs: config.retryBackoffMs, maxBackoffMs: 60_000, maxRestartAttempts: config.restartMaxAttempts },
+      retry: {
+        initialBackoffMs: config.retryBackoffMs,
+        maxBackoffMs: 60_000,
+        maxRestartAttempts: config.restartMaxAttempts,
+        crashLoopWindowMs: config.crashLoopWindowMs,
+        crashLoopMaxRestarts: config.crashLoopMaxRestarts,
+      },
     },
   );
   // Only the leader (a PostgreSQL advisory lock; PGlite has one process) reconciles.
@@ -81,6 +87,7 @@ async function main(): Promise<void> {
   const app = await buildApp({
     logger,
     checkReadiness: () => pingDatabase(db),
+    reconcilerRole: () => (reconcileLoop === null ? 'disabled' : reconcileLoop.isLeading ? 'leader' : 'follower'),
     dependencies: {
       ...repositories,
       eventFeed,

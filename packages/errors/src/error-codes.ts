@@ -28,6 +28,7 @@ export const errorCodes = {
   VM_BUSY: { kind: 'conflict', title: 'Another operation is in progress on this VM' },
   VM_CLEANUP_INCOMPLETE: { kind: 'internal', title: 'Some host resources of the VM could not be removed' },
   VM_START_FAILED: { kind: 'internal', title: 'The VM could not be started' },
+  VM_CRASH_LOOP: { kind: 'conflict', title: 'The Firecracker process of this VM keeps dying; it is no longer restarted' },
   // Images
   IMAGE_NOT_FOUND: { kind: 'not_found', title: 'Image not found' },
   IMAGE_PATH_FORBIDDEN: { kind: 'forbidden', title: 'The image path is outside the image root' },

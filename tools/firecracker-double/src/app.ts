@@ -1,7 +1,6 @@
 /** Wires logger, metrics, backend, VMM and the API server together. */
-import { dirname, resolve } from 'node:path';
 import { createApiHandler } from './api/api-server.js';
-import { createBackend } from './backends/select.js';
+import { SimulatedBackend } from './backends/simulated.js';
 import type { GuestBackend } from './backends/types.js';
 import type { HttpRequest } from './http/parser.js';
 import type { ApiResponse } from './http/response.js';
@@ -24,8 +23,9 @@ export interface DoubleOptions {
   loggerInstance?: Logger;
   logSink?: Sink;
   metricsSink?: Sink;
+  /** Default: the simulated backend (the binary picks one with `loadBackend`, from FC_DOUBLE_BACKEND). */
   backend?: GuestBackend;
-  /** The API socket path; backends keep private runtime files next to it. */
+  /** The API socket path. */
   apiSock?: string;
   /** Guest exit (reboot) and fatal restore failures end here; the binary exits the process. */
   onExit?: (code: number) => void;
@@ -54,7 +54,7 @@ export function createDouble(opts: DoubleOptions = {}): DoubleInstance {
     },
     logger,
     metrics,
-    opts.backend ?? createBackend(undefined, opts.apiSock !== undefined ? { runDir: dirname(resolve(opts.apiSock)) } : {}),
+    opts.backend ?? new SimulatedBackend(),
   );
   const onExit = opts.onExit ?? (() => undefined);
   vmm.onExit(onExit);

@@ -4,7 +4,7 @@ export { ApiHttpServer } from './http/server.js';
 export type { GuestBackend, GuestSpec, MemoryBackend, RestoreSpec, SnapshotRequest } from './backends/types.js';
 export { BackendError } from './backends/types.js';
 export { SimulatedBackend } from './backends/simulated.js';
-export { createBackend } from './backends/select.js';
+export { loadBackend } from './backends/select.js';
 export type { BackendName } from './backends/select.js';
 export { parseCli, CliError, instanceIdError } from './cli.js';
 export { RequestParser } from './http/parser.js';

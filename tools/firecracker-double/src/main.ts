@@ -4,6 +4,7 @@
  * listens; the VMM loads while the socket is already accepting (requests queue meanwhile).
  */
 import { readFileSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { CliArgs } from './cli.js';
 import { CliError, HELP_TEXT, instanceIdError, parseCli } from './cli.js';
 import type { HttpRequest } from './http/parser.js';
@@ -167,8 +168,14 @@ async function main(): Promise<void> {
   const configText = v['config-file'] !== undefined ? readConfigOrPanic(v['config-file']) : undefined;
   logger.info(MAIN, `Running Firecracker v${FC_VERSION}`);
 
-  const appPromise = import('./app.js').then(({ createDouble }) => {
+  // Backends keep private runtime files next to the API socket.
+  const runDir = args.flags.has('no-api') ? undefined : dirname(resolve(args.apiSock));
+  const backendPromise = import('./backends/select.js').then(({ loadBackend }) =>
+    loadBackend(undefined, runDir === undefined ? {} : { runDir }),
+  );
+  const appPromise = Promise.all([import('./app.js'), backendPromise]).then(([{ createDouble }, backend]) => {
     const app = createDouble({
+      backend,
       instanceId: args.id,
       payloadLimit,
       mmdsSizeLimit,

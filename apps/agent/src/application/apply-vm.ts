@@ -11,7 +11,7 @@ import { ensureTap } from './ensure-tap.js';
 import { resolveImagePath } from './image-paths.js';
 import { prepareMetricsFifo } from './prepare-metrics-fifo.js';
 import { prepareRootfs } from './prepare-rootfs.js';
-import { spawnVmm } from './spawn-vmm.js';
+import { spawnVmm, vmmLogPaths } from './spawn-vmm.js';
 import { VmLedger } from './vm-ledger.js';
 import { failpoint } from '@hearth/failpoints';
 
@@ -59,8 +59,12 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       );
     }
 
-    const ledger = await VmLedger.openOrCreate(context, vmId);
-    await ledger.commit({ lifecycle: 'applying', spec });
+    // The VMM's log files are recorded with the spec, so the spawn step needs no write of its own.
+    const ledger = await VmLedger.openOrCreate(context, vmId, {
+      lifecycle: 'applying',
+      spec,
+      logPaths: vmmLogPaths(existing ?? { logPaths: [] }, paths),
+    });
     const steps: StepTiming[] = [];
     const measure = async (name: StepName, run: () => Promise<boolean>): Promise<StepTiming> => {
       const startedAt = context.clock.monotonicMs();

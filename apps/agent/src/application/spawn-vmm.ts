@@ -2,8 +2,8 @@ import type { SpawnResult } from '@hearth/contracts';
 import { AppError, isAppError } from '@hearth/errors';
 import { assertUnixSocketPath } from '../domain/unix-socket-path.js';
 import { firecrackerInstanceId } from '../domain/vm-id.js';
-import { vmPaths } from '../domain/vm-paths.js';
-import { withLogPath } from '../domain/vm-record.js';
+import { vmPaths, type VmPaths } from '../domain/vm-paths.js';
+import type { VmRecord } from '../domain/vm-record.js';
 import type { AgentContext } from './agent-context.js';
 import type { StepOutcome } from './ensure-tap.js';
 import type { VmmProcessRef } from './ports/vmm.js';
@@ -15,24 +15,34 @@ const maxPollIntervalMs = 50;
 const diagnosticTailBytes = 2048;
 
 /**
+ * The record's log paths with the VMM's stdout, stderr and Firecracker log added (the same array
+ * when they are all there already).
+ */
+export function vmmLogPaths(record: Pick<VmRecord, 'logPaths'>, paths: VmPaths): readonly string[] {
+  const missing = [paths.stdoutLog, paths.stderrLog, paths.firecrackerLog].filter((path) => !record.logPaths.includes(path));
+  return missing.length === 0 ? record.logPaths : [...record.logPaths, ...missing];
+}
+
+/**
  * Starts the VM's Firecracker unless a live one is recorded, then waits until its API answers
  * `GET /`. A process that exits before that fails with VMM_SPAWN_FAILED quoting its output.
  */
 export async function spawnVmm(context: AgentContext, ledger: VmLedger): Promise<StepOutcome<SpawnResult>> {
   const paths = vmPaths(context.settings.runDir, ledger.record.vmId);
-  const recorded = ledger.record.process;
-  if (recorded !== null && ledger.record.socketPath !== null && (await context.vmm.isAlive(recorded))) {
-    return { result: { pid: recorded.pid, socketPath: ledger.record.socketPath, wasRunning: true }, hasRun: false };
+  const previous = ledger.record.process;
+  if (previous !== null && ledger.record.socketPath !== null && (await context.vmm.isAlive(previous))) {
+    return { result: { pid: previous.pid, socketPath: ledger.record.socketPath, wasRunning: true }, hasRun: false };
   }
   assertUnixSocketPath(paths.socket);
   // Firecracker refuses to bind an existing path and never unlinks its socket.
   await context.firecracker.release(paths.socket);
   await context.files.remove(paths.socket);
-  // Firecracker's own log is created later by PUT /logger; recording it now saves a write.
-  let record = ledger.record;
-  for (const path of [paths.stdoutLog, paths.stderrLog, paths.firecrackerLog])
-    record = withLogPath(record, path, context.clock.now());
-  await ledger.commit({ logPaths: record.logPaths, process: null });
+  // The log files are recorded before they are created (applyVm records them with the spec, so a
+  // fresh VM needs no write here); Firecracker's own log is created later by PUT /logger.
+  const logPaths = vmmLogPaths(ledger.record, paths);
+  if (ledger.record.process !== null || logPaths !== ledger.record.logPaths) {
+    await ledger.commit({ logPaths, process: null });
+  }
 
   const process = await context.vmm.spawn({
     vmId: ledger.record.vmId,
@@ -42,9 +52,16 @@ export async function spawnVmm(context: AgentContext, ledger: VmLedger): Promise
     stderrPath: paths.stderrLog,
   });
   failpoint('agent.apply.vmm-spawned');
-  await ledger.commit({ process: { ...process, isMetricsConfigured: false }, socketPath: paths.socket });
-  failpoint('agent.apply.after-spawn');
-  await waitUntilReady(context, process, paths.socket, [paths.stderrLog, paths.stdoutLog]);
+  // Waiting for the API has no side effect, so it overlaps the record's write; the step (and so
+  // the next side effect) still ends only after the pid is saved.
+  const recorded = ledger
+    .commit({ process: { ...process, isMetricsConfigured: false }, socketPath: paths.socket })
+    .then(() => failpoint('agent.apply.after-spawn'));
+  const ready = waitUntilReady(context, process, paths.socket, [paths.stderrLog, paths.stdoutLog]);
+  // Both are awaited, so neither rejection goes unhandled; the record's failure wins.
+  const [recordOutcome, readyOutcome] = await Promise.allSettled([recorded, ready]);
+  if (recordOutcome.status === 'rejected') throw recordOutcome.reason;
+  if (readyOutcome.status === 'rejected') throw readyOutcome.reason;
   return { result: { pid: process.pid, socketPath: paths.socket, wasRunning: false }, hasRun: true };
 }
 
@@ -97,7 +114,10 @@ async function waitUntilReady(
     // Woken by the socket appearing (no fixed polling delay), or after intervalMs to check the process.
     const waitStartedAt = clock.monotonicMs();
     isSocketSeen = await context.files.waitForPath(socketPath, intervalMs);
-    if (!isSocketSeen && clock.monotonicMs() - waitStartedAt < intervalMs) await clock.sleep(intervalMs);
+    // Only the rest of the interval (a watch that could not be set up returns at once): a timer
+    // that fired a fraction of a millisecond early must not cost a whole extra interval.
+    const remainingMs = intervalMs - (clock.monotonicMs() - waitStartedAt);
+    if (!isSocketSeen && remainingMs >= 1) await clock.sleep(remainingMs);
     intervalMs = Math.min(intervalMs * 2, maxPollIntervalMs);
   }
 }

@@ -26,10 +26,20 @@ export class VmLedger {
     this.current = record;
   }
 
-  static async openOrCreate(context: AgentContext, vmId: VmId): Promise<VmLedger> {
+  /**
+   * The VM's ledger, its record created when there is none. With `change`, the record is saved
+   * with it applied: one write for a new record instead of two.
+   */
+  static async openOrCreate(context: AgentContext, vmId: VmId, change?: RecordChange): Promise<VmLedger> {
     const existing = await context.records.get(vmId);
-    if (existing !== undefined) return new VmLedger(context, existing);
-    const record = newVmRecord(vmId, vmPaths(context.settings.runDir, vmId).directory, context.clock.now());
+    if (existing !== undefined) {
+      const ledger = new VmLedger(context, existing);
+      if (change !== undefined) await ledger.commit(change);
+      return ledger;
+    }
+    const now = context.clock.now();
+    const created = newVmRecord(vmId, vmPaths(context.settings.runDir, vmId).directory, now);
+    const record = change === undefined ? created : updateRecord(created, change, now);
     await context.records.save(record);
     return new VmLedger(context, record);
   }

@@ -13,6 +13,8 @@ export type EventType =
   | 'host.registered'
   | 'host.unhealthy'
   | 'host.recovered'
+  | 'host.cordoned'
+  | 'host.uncordoned'
   | (string & { readonly eventType?: never });
 
 export const eventTypePattern = '^[a-z]+\\.[a-z_]+$';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decideReconcileAction, type ReconcileInput } from './reconcile-decision.js';
-import { defaultRetryPolicy } from './restart-policy.js';
+import { defaultRetryPolicy, emptyCrashWindow } from './restart-policy.js';
 
 const now = new Date('2025-01-01T00:01:00Z');
 const longAgo = new Date('2025-01-01T00:00:00Z');
@@ -11,7 +11,7 @@ function input(overrides: Partial<ReconcileInput> = {}): ReconcileInput {
     updatedAt: longAgo,
     hostStatus: 'healthy',
     observed: { vmmState: 'running', holdsRuntimeResources: true },
-    retry: { restartPolicy: 'on-failure', attempt: 0, nextAttemptAt: null },
+    retry: { restartPolicy: 'on-failure', attempt: 0, nextAttemptAt: null, crashWindow: emptyCrashWindow },
     now,
     graceMs: 10_000,
     retryPolicy: defaultRetryPolicy,
@@ -43,9 +43,15 @@ describe('decideReconcileAction', () => {
   ] as const)('handles a running VM whose VMM is %s under %s after %i restarts', (vmmState, restartPolicy, attempt, isRestarting) => {
     expect(
       decideReconcileAction(
-        input({ observed: { vmmState, holdsRuntimeResources: false }, retry: { restartPolicy, attempt, nextAttemptAt: null } }),
+        input({
+          observed: { vmmState, holdsRuntimeResources: false },
+          retry: { restartPolicy, attempt, nextAttemptAt: null, crashWindow: emptyCrashWindow },
+        }),
       ),
-    ).toEqual({ kind: 'vmm_gone', isRestarting });
+    ).toEqual({
+      kind: 'vmm_gone',
+      restart: isRestarting ? { kind: 'restart', delayMs: 0, window: { restarts: 1, startedAt: now } } : { kind: 'give_up' },
+    });
   });
 
   it('marks a running VM unknown when its host is unhealthy, and never deletes it', () => {
@@ -64,7 +70,7 @@ describe('decideReconcileAction', () => {
   });
 
   it('waits for the next attempt time kept in the row', () => {
-    const retry = { restartPolicy: 'on-failure' as const, attempt: 2, nextAttemptAt: new Date(now.getTime() + 1_000) };
+    const retry = { restartPolicy: 'on-failure' as const, attempt: 2, nextAttemptAt: new Date(now.getTime() + 1_000), crashWindow: emptyCrashWindow };
     expect(decideReconcileAction(input({ state: 'failed', retry }))).toEqual({ kind: 'wait', why: 'backoff' });
     expect(decideReconcileAction(input({ state: 'failed', retry, now: new Date(now.getTime() + 1_000) }))).toEqual({
       kind: 'retry_start',
@@ -76,5 +82,61 @@ describe('decideReconcileAction', () => {
     expect(
       decideReconcileAction(input({ state: 'stopped', observed: { vmmState: 'absent', holdsRuntimeResources: false } })),
     ).toEqual({ kind: 'none' });
+  });
+
+  describe('crash-loop guard', () => {
+    const exited = { vmmState: 'exited', holdsRuntimeResources: true } as const;
+    const windowStartedAt = new Date(now.getTime() - 30_000);
+
+    function afterRestarts(restarts: number, restartPolicy: 'on-failure' | 'always' = 'on-failure', startedAt = windowStartedAt): ReconcileInput {
+      return input({ observed: exited, retry: { restartPolicy, attempt: 0, nextAttemptAt: null, crashWindow: { restarts, startedAt } } });
+    }
+
+    it('restarts the first death at once and opens a window', () => {
+      expect(decideReconcileAction(afterRestarts(0, 'on-failure', null))).toEqual({
+        kind: 'vmm_gone',
+        restart: { kind: 'restart', delayMs: 0, window: { restarts: 1, startedAt: now } },
+      });
+    });
+
+    it('backs off exponentially between restarts within the window', () => {
+      const delays = [1, 2, 3, 4].map((restarts) => {
+        const action = decideReconcileAction(afterRestarts(restarts));
+        return action.kind === 'vmm_gone' && action.restart.kind === 'restart' ? action.restart.delayMs : undefined;
+      });
+      expect(delays).toEqual([1_000, 2_000, 4_000, 8_000]);
+    });
+
+    it('keeps counting in the window it opened', () => {
+      expect(decideReconcileAction(afterRestarts(2))).toMatchObject({
+        restart: { kind: 'restart', window: { restarts: 3, startedAt: windowStartedAt } },
+      });
+    });
+
+    it.each(['on-failure', 'always'] as const)('gives up with a crash loop after the last restart the window allows, under %s', (policy) => {
+      expect(decideReconcileAction(afterRestarts(defaultRetryPolicy.crashLoopMaxRestarts, policy))).toEqual({
+        kind: 'vmm_gone',
+        restart: { kind: 'crash_loop', restarts: defaultRetryPolicy.crashLoopMaxRestarts, windowMs: defaultRetryPolicy.crashLoopWindowMs },
+      });
+    });
+
+    it('starts a new window, restarting at once, when the last one is over', () => {
+      const oldWindow = new Date(now.getTime() - defaultRetryPolicy.crashLoopWindowMs);
+      expect(decideReconcileAction(afterRestarts(defaultRetryPolicy.crashLoopMaxRestarts, 'always', oldWindow))).toEqual({
+        kind: 'vmm_gone',
+        restart: { kind: 'restart', delayMs: 0, window: { restarts: 1, startedAt: now } },
+      });
+    });
+
+    it('also counts a death seen when an unknown VM comes back without its VMM', () => {
+      expect(decideReconcileAction({ ...afterRestarts(defaultRetryPolicy.crashLoopMaxRestarts), state: 'unknown' })).toMatchObject({
+        restart: { kind: 'crash_loop' },
+      });
+    });
+
+    it('leaves a VM under the never policy to give_up, whatever its window', () => {
+      const never = input({ observed: exited, retry: { restartPolicy: 'never', attempt: 0, nextAttemptAt: null, crashWindow: emptyCrashWindow } });
+      expect(decideReconcileAction(never)).toEqual({ kind: 'vmm_gone', restart: { kind: 'give_up' } });
+    });
   });
 });

@@ -1,5 +1,5 @@
 import type { HostStatus } from './host.js';
-import { shouldRestart, type RestartPolicy, type RetryPolicy } from './restart-policy.js';
+import { decideRestart, type CrashWindow, type RestartDecision, type RestartPolicy, type RetryPolicy } from './restart-policy.js';
 import type { ObservedVmState, VmState } from './vm-state.js';
 
 /** What the host's Agent holds for one VM, read from its inventory just before deciding. */
@@ -17,6 +17,8 @@ export interface RetryState {
   readonly attempt: number;
   /** Null: nothing scheduled (or, for a failed VM, nothing left to retry). */
   readonly nextAttemptAt: Date | null;
+  /** The VMM deaths counted by the crash-loop guard (not reset by a successful start). */
+  readonly crashWindow: CrashWindow;
 }
 
 export interface ReconcileInput {
@@ -41,8 +43,8 @@ export type ReconcileAction =
   | { readonly kind: 'mark_unknown' }
   /** An `unknown` VM is seen again as it should be: take the observed state back. */
   | { readonly kind: 'adopt'; readonly to: 'running' | 'paused' }
-  /** The VMM of a VM that should run is gone: record why, then restart it or leave it failed. */
-  | { readonly kind: 'vmm_gone'; readonly isRestarting: boolean }
+  /** The VMM of a VM that should run is gone: record why, then restart it (now or later) or leave it failed. */
+  | { readonly kind: 'vmm_gone'; readonly restart: RestartDecision }
   /** A failed VM whose restart is due. */
   | { readonly kind: 'retry_start' }
   /** A create interrupted before the VM ran (e.g. by a Manager crash). */
@@ -77,11 +79,11 @@ export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
     case 'paused':
     case 'pausing':
       if (isVmmUp) return { kind: 'none' };
-      return { kind: 'vmm_gone', isRestarting: shouldRestart(retry.restartPolicy, retry.attempt, input.retryPolicy) };
+      return vmmGone(input);
     case 'unknown':
       if (observed.vmmState === 'running') return { kind: 'adopt', to: 'running' };
       if (observed.vmmState === 'paused') return { kind: 'adopt', to: 'paused' };
-      return { kind: 'vmm_gone', isRestarting: shouldRestart(retry.restartPolicy, retry.attempt, input.retryPolicy) };
+      return vmmGone(input);
     case 'stopping':
       return isDue ? { kind: 'finish_stop' } : { kind: 'wait', why: 'backoff' };
     case 'deleting':
@@ -95,4 +97,8 @@ export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
       if (createStates.includes(state)) return isDue ? { kind: 'continue_create' } : { kind: 'wait', why: 'backoff' };
       return { kind: 'none' };
   }
+}
+
+function vmmGone({ retry, now, retryPolicy }: ReconcileInput): ReconcileAction {
+  return { kind: 'vmm_gone', restart: decideRestart(retry.restartPolicy, retry.attempt, retry.crashWindow, now, retryPolicy) };
 }

@@ -4,9 +4,14 @@
  * VMM's parent), so every exit nobody asked for counts as a failure:
  *
  * - `never`: the VM becomes `failed` with the reason, and stays so.
- * - `on-failure` (default): it is restarted, up to `maxRestartAttempts` times in a row with
- *   exponential backoff; then it stays `failed`.
+ * - `on-failure` (default): it is restarted; a restart that itself fails is tried again up to
+ *   `maxRestartAttempts` times in a row with exponential backoff; then it stays `failed`.
  * - `always`: it is restarted with backoff for as long as it takes.
+ *
+ * Under both restarting policies a **crash loop** ends the restarts: each death of a VMM within
+ * `crashLoopWindowMs` of the first one counted waits longer before its restart (0, then
+ * `initialBackoffMs`, doubling), and the death after `crashLoopMaxRestarts` restarts in the window
+ * leaves the VM `failed` with `VM_CRASH_LOOP` until a user starts it again.
  */
 export const restartPolicies = ['never', 'on-failure', 'always'] as const;
 export type RestartPolicy = (typeof restartPolicies)[number];
@@ -21,14 +26,20 @@ export interface RetryPolicy {
   /** Delay before the second attempt; each later one doubles it. */
   readonly initialBackoffMs: number;
   readonly maxBackoffMs: number;
-  /** Restarts in a row `on-failure` allows before giving up. */
+  /** Failed restart attempts in a row `on-failure` allows before giving up. */
   readonly maxRestartAttempts: number;
+  /** How long the VMM deaths of one VM are counted together, from the first one counted. */
+  readonly crashLoopWindowMs: number;
+  /** Restarts allowed within the window; the next death is a crash loop. */
+  readonly crashLoopMaxRestarts: number;
 }
 
 export const defaultRetryPolicy: RetryPolicy = Object.freeze({
   initialBackoffMs: 1_000,
   maxBackoffMs: 60_000,
   maxRestartAttempts: 5,
+  crashLoopWindowMs: 600_000,
+  crashLoopMaxRestarts: 5,
 });
 
 /** Delay before attempt number `attempt` (1 = the first retry runs at once). */
@@ -42,4 +53,47 @@ export function shouldRestart(policy: RestartPolicy, attemptsSoFar: number, retr
   if (policy === 'never') return false;
   if (policy === 'always') return true;
   return attemptsSoFar < retry.maxRestartAttempts;
+}
+
+/** The VMM deaths counted for one VM, kept in its row. */
+export interface CrashWindow {
+  /** Restarts after a VMM death since `startedAt`. */
+  readonly restarts: number;
+  /** When the first death of the window was counted; null when none is. */
+  readonly startedAt: Date | null;
+}
+
+export const emptyCrashWindow: CrashWindow = Object.freeze({ restarts: 0, startedAt: null });
+
+/** What to do about one VMM death of a VM that should run. */
+export type RestartDecision =
+  /** Restart after `delayMs` (0: at once); `window` is what the row must record first. */
+  | { readonly kind: 'restart'; readonly delayMs: number; readonly window: CrashWindow }
+  /** The policy says no (`never`, or `on-failure` out of attempts). */
+  | { readonly kind: 'give_up' }
+  /** `restarts` restarts within `windowMs` already: the VM stays failed with VM_CRASH_LOOP. */
+  | { readonly kind: 'crash_loop'; readonly restarts: number; readonly windowMs: number };
+
+/**
+ * Decides about one VMM death (pure): the policy first, then the crash-loop guard. The window
+ * starts at the first death counted and lasts `crashLoopWindowMs`; a death after it starts a new one.
+ */
+export function decideRestart(
+  policy: RestartPolicy,
+  attemptsSoFar: number,
+  window: CrashWindow,
+  now: Date,
+  retry: RetryPolicy,
+): RestartDecision {
+  if (!shouldRestart(policy, attemptsSoFar, retry)) return { kind: 'give_up' };
+  const isWindowOpen = window.startedAt !== null && now.getTime() - window.startedAt.getTime() < retry.crashLoopWindowMs;
+  const restartsSoFar = isWindowOpen ? window.restarts : 0;
+  if (restartsSoFar >= retry.crashLoopMaxRestarts) {
+    return { kind: 'crash_loop', restarts: restartsSoFar, windowMs: retry.crashLoopWindowMs };
+  }
+  return {
+    kind: 'restart',
+    delayMs: backoffMs(restartsSoFar + 1, retry),
+    window: { restarts: restartsSoFar + 1, startedAt: isWindowOpen ? window.startedAt : now },
+  };
 }

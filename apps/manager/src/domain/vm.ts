@@ -1,5 +1,6 @@
 import type { HostId, ImageId, VmId } from './ids.js';
 import type { ObservedVmState, VmState } from './vm-state.js';
+import type { RestartPolicy } from './restart-policy.js';
 
 export const defaultBootArgs = 'console=ttyS0 reboot=k panic=1 pci=off';
 
@@ -51,6 +52,8 @@ export interface Vm {
   /** What the host's Agent last reported about the VMM process; null until it is first observed. */
   readonly observedState: ObservedVmState | null;
   readonly observedAt: Date | null;
+  /** What the reconciler does when the VMM dies on its own. */
+  readonly restartPolicy: RestartPolicy;
 }
 
 /**

@@ -54,6 +54,22 @@ async function runningVm(): Promise<VmBody> {
   return (await app.inject({ method: 'POST', url: '/v1/vms', payload: await vmBody() })).json<VmBody>();
 }
 
+describe('restart policy', () => {
+  it('shows the restart policy asked for on the VM, and on-failure when none was', async () => {
+    const created = await app.inject({
+      method: 'POST',
+      url: '/v1/vms',
+      payload: { ...(await vmBody()), restartPolicy: 'never' },
+    });
+    expect(created.statusCode).toBe(201);
+    const vm = created.json<VmBody>();
+    const fetched = await app.inject({ method: 'GET', url: `/v1/vms/${vm.id}` });
+    expect(fetched.json()).toMatchObject({ id: vm.id, restartPolicy: 'never' });
+    const other = await app.inject({ method: 'POST', url: '/v1/vms', payload: { ...(await vmBody('web-2')) } });
+    expect(other.json()).toMatchObject({ restartPolicy: 'on-failure' });
+  });
+});
+
 describe('asynchronous create and wait', () => {
   it('answers 202 with the VM pending for ?wait=false, then the VM runs', async () => {
     const response = await app.inject({ method: 'POST', url: '/v1/vms?wait=false', payload: await vmBody() });

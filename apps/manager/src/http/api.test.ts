@@ -85,6 +85,33 @@ describe('health', () => {
   });
 });
 
+describe('system', () => {
+  it('says whether this replica leads the reconciler', async () => {
+    expect((await app.inject({ method: 'GET', url: '/v1/system' })).json()).toEqual({ reconciler: 'disabled' });
+    const leader = await buildTestApp(world.deps, { reconcilerRole: 'leader' });
+    try {
+      expect((await leader.inject({ method: 'GET', url: '/v1/system' })).json()).toEqual({ reconciler: 'leader' });
+    } finally {
+      await leader.close();
+    }
+  });
+});
+
+describe('host events over HTTP', () => {
+  it('lists host.registered, host.cordoned and host.uncordoned through GET /v1/events?type=', async () => {
+    const hostId = await registeredHost();
+    await app.inject({ method: 'POST', url: `/v1/hosts/${hostId}/cordon` });
+    await app.inject({ method: 'POST', url: `/v1/hosts/${hostId}/cordon` });
+    await app.inject({ method: 'POST', url: `/v1/hosts/${hostId}/uncordon` });
+    for (const type of ['host.registered', 'host.cordoned', 'host.uncordoned']) {
+      const listed = (await app.inject({ method: 'GET', url: `/v1/events?type=${type}&hostId=${hostId}` })).json<{
+        items: Array<{ type: string; hostId: string; vmId: string | null }>;
+      }>();
+      expect(listed.items, type).toEqual([expect.objectContaining({ type, hostId, vmId: null })]);
+    }
+  });
+});
+
 describe('VMs over HTTP', () => {
   it('creates a VM and answers 201 with its steps and total time', async () => {
     const response = await app.inject({ method: 'POST', url: '/v1/vms', payload: await vmBody() });
@@ -359,6 +386,7 @@ describe('OpenAPI', () => {
       [
         'GET /healthz',
         'GET /readyz',
+        'GET /v1/system',
         'POST /v1/images',
         'GET /v1/images',
         'GET /v1/images/{id}',

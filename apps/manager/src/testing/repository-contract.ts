@@ -115,6 +115,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         version: 1,
         observedState: null,
         observedAt: null,
+        restartPolicy: 'on-failure',
         ...overrides,
       };
       await repos.vms.insert(value);
@@ -286,6 +287,28 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
           ['running', 'failed'],
         ]);
         expect(events[3]).toMatchObject({ at: at(3), message: 'down' });
+      });
+
+      it('passes through the states of `via` in one change, with an event and a version each', async () => {
+        const v = await vm();
+        const starting = await repos.vms.transition(v.id, { from: 'pending', via: ['scheduled'], to: 'starting', at: at(1) });
+        expect(starting).toMatchObject({ state: 'starting', version: 3, updatedAt: at(1) });
+        expect(await repos.vms.findById(v.id)).toEqual(starting);
+        const events = await eventsOf(v.id);
+        expect(events.map((e) => [e.type, e.fromState, e.toState])).toEqual([
+          ['vm.created', null, 'pending'],
+          ['vm.state_changed', 'pending', 'scheduled'],
+          ['vm.state_changed', 'scheduled', 'starting'],
+        ]);
+        expect(await codeOf(repos.vms.transition(v.id, { from: 'pending', via: ['scheduled'], to: 'starting', at: at(2) }))).toBe(
+          'VM_BUSY',
+        );
+        expect(await eventsOf(v.id)).toHaveLength(3);
+      });
+
+      it('stores the restart policy with the VM', async () => {
+        const v = await vm({ restartPolicy: 'always' });
+        expect((await repos.vms.findById(v.id))?.restartPolicy).toBe('always');
       });
 
       it('refuses a state change from a state the VM is no longer in with VM_BUSY', async () => {

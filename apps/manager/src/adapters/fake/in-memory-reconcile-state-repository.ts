@@ -1,7 +1,7 @@
 import type { ReconcileStateRepository } from '../../application/ports/reconcile-state-repository.js';
 import type { VmId } from '../../domain/ids.js';
 import type { RetryState } from '../../domain/reconcile-decision.js';
-import { defaultRestartPolicy, type RestartPolicy } from '../../domain/restart-policy.js';
+import { defaultRestartPolicy, emptyCrashWindow, type CrashWindow, type RestartPolicy } from '../../domain/restart-policy.js';
 import type { Store } from './in-memory-store.js';
 
 /** The reconciler's columns of the VM rows in the shared store (a row that is gone has none). */
@@ -11,13 +11,33 @@ export class InMemoryReconcileStateRepository implements ReconcileStateRepositor
   constructor(private readonly store: Store) {}
 
   async get(vmId: VmId): Promise<RetryState | undefined> {
-    if (!this.store.vms.has(vmId)) return undefined;
-    return structuredClone(this.states.get(vmId) ?? { restartPolicy: defaultRestartPolicy, attempt: 0, nextAttemptAt: null });
+    const vm = this.store.vms.get(vmId);
+    if (vm === undefined) return undefined;
+    return structuredClone(
+      this.states.get(vmId) ?? {
+        // A column of the VM row, written by its insert.
+        restartPolicy: vm.restartPolicy ?? defaultRestartPolicy,
+        attempt: 0,
+        nextAttemptAt: null,
+        crashWindow: emptyCrashWindow,
+      },
+    );
   }
 
   async scheduleRetry(vmId: VmId, retry: { readonly attempt: number; readonly nextAttemptAt: Date | null }): Promise<void> {
     const current = await this.get(vmId);
     if (current !== undefined) this.states.set(vmId, { ...current, ...retry });
+  }
+
+  async recordCrash(vmId: VmId, crash: { readonly window: CrashWindow; readonly nextAttemptAt: Date }): Promise<void> {
+    const current = await this.get(vmId);
+    if (current !== undefined)
+      this.states.set(vmId, { ...current, crashWindow: crash.window, nextAttemptAt: crash.nextAttemptAt });
+  }
+
+  async resetCrashWindow(vmId: VmId): Promise<void> {
+    const current = await this.get(vmId);
+    if (current !== undefined) this.states.set(vmId, { ...current, crashWindow: emptyCrashWindow });
   }
 
   async clearRetry(vmId: VmId): Promise<void> {
@@ -27,5 +47,7 @@ export class InMemoryReconcileStateRepository implements ReconcileStateRepositor
   async setRestartPolicy(vmId: VmId, policy: RestartPolicy): Promise<void> {
     const current = await this.get(vmId);
     if (current !== undefined) this.states.set(vmId, { ...current, restartPolicy: policy });
+    const vm = this.store.vms.get(vmId);
+    if (vm !== undefined) this.store.vms.set(vmId, { ...vm, restartPolicy: policy });
   }
 }

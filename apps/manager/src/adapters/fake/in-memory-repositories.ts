@@ -76,21 +76,24 @@ export class InMemoryVmRepository implements VmRepository {
       ...vm,
       state: change.to,
       updatedAt: change.at,
-      version: vm.version + 1,
+      version: vm.version + 1 + (change.via?.length ?? 0),
       ...(change.failureReason === undefined ? {} : { failureReason: change.failureReason }),
       ...(change.steps === undefined ? {} : { steps: change.steps }),
       ...(change.totalMs === undefined ? {} : { totalMs: change.totalMs }),
     };
     this.store.vms.set(id, structuredClone(updated));
-    this.store.recordEvent({
-      type: 'vm.state_changed',
-      vmId: id,
-      hostId: vm.hostId,
-      at: change.at,
-      fromState: change.from,
-      toState: change.to,
-      message: change.message ?? '',
-    });
+    const path = [change.from, ...(change.via ?? []), change.to];
+    for (let step = 1; step < path.length; step++) {
+      this.store.recordEvent({
+        type: 'vm.state_changed',
+        vmId: id,
+        hostId: vm.hostId,
+        at: change.at,
+        fromState: path[step - 1] ?? null,
+        toState: path[step] ?? null,
+        message: change.message ?? '',
+      });
+    }
     return structuredClone(updated);
   }
 
@@ -143,10 +146,11 @@ export class InMemoryVmRepository implements VmRepository {
     return { vcpuCount, memoryMib };
   }
 
-  async allocationsByHost(): Promise<ReadonlyMap<HostId, HostAllocation>> {
+  async allocationsByHost(hostIds?: readonly HostId[]): Promise<ReadonlyMap<HostId, HostAllocation>> {
     const result = new Map<HostId, HostAllocation>();
     for (const vm of this.store.vms.values()) {
       if (!resourceHoldingStates.includes(vm.state)) continue;
+      if (hostIds !== undefined && !hostIds.includes(vm.hostId)) continue;
       const current = result.get(vm.hostId) ?? { vcpuCount: 0, memoryMib: 0 };
       result.set(vm.hostId, { vcpuCount: current.vcpuCount + vm.vcpuCount, memoryMib: current.memoryMib + vm.memoryMib });
     }

@@ -30,6 +30,10 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     });
     // An idle client losing its connection must not crash the process; the next query reports it.
     pool.on('error', () => undefined);
+    // Nor may a checked-out one between two queries (a transaction awaiting its next statement when
+    // PostgreSQL shuts down): pg emits 'error' on the client then, which would be unhandled. Its
+    // next query fails and is translated to DATABASE_UNAVAILABLE.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     return new Kysely<ManagerDatabase>({ dialect: new PostgresDialect({ pool }) });
   }
   if (target.dataDir !== undefined) await mkdir(target.dataDir, { recursive: true });

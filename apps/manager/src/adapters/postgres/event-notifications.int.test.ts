@@ -99,75 +99,78 @@ describe('event notifications on PGlite', () => {
 
 const hasDatabase = testDatabaseUrl() !== undefined;
 
-describe.skipIf(!hasDatabase)('event notifications on PostgreSQL (skipped: needs TEST_DATABASE_URL, set by `npm test`)', () => {
-  let database: TestDatabase;
-  let target: DatabaseTarget;
-  const cleanups: Array<() => Promise<void> | void> = [];
+describe.skipIf(!hasDatabase)(
+  `event notifications on PostgreSQL${hasDatabase ? '' : ' (skipped: needs TEST_DATABASE_URL, set by `npm test`)'}`,
+  () => {
+    let database: TestDatabase;
+    let target: DatabaseTarget;
+    const cleanups: Array<() => Promise<void> | void> = [];
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    target = { kind: 'postgres', url: database.url, poolSize: 4 };
-    const db = await openDatabase(target);
-    await migrate(db, await readMigrations());
-    await db.destroy();
-  });
+    beforeAll(async () => {
+      database = await createTestDatabase();
+      target = { kind: 'postgres', url: database.url, poolSize: 4 };
+      const db = await openDatabase(target);
+      await migrate(db, await readMigrations());
+      await db.destroy();
+    });
 
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+    afterEach(async () => {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    });
 
-  afterAll(async () => {
-    await database?.drop();
-  });
+    afterAll(async () => {
+      await database?.drop();
+    });
 
-  it('delivers an event written by one Manager to the SSE clients of two Managers', async () => {
-    const apps: HttpServer[] = [];
-    const clients: SseClient[] = [];
-    for (let i = 0; i < 2; i += 1) {
+    it('delivers an event written by one Manager to the SSE clients of two Managers', async () => {
+      const apps: HttpServer[] = [];
+      const clients: SseClient[] = [];
+      for (let i = 0; i < 2; i += 1) {
+        const replica = await startReplica(target);
+        cleanups.push(() => replica.close());
+        const dependencies: UseCaseDependencies = {
+          ...createWorld().deps,
+          ...createPgRepositories(replica.db),
+          eventFeed: replica.feed,
+        };
+        const app = await buildApp({
+          logger: createLogger({ name: `manager-${i}`, level: 'silent' }),
+          dependencies,
+          checkReadiness: async () => undefined,
+        });
+        cleanups.push(() => app.close());
+        const base = await app.listen({ host: '127.0.0.1', port: 0 });
+        apps.push(app);
+        const client = await openSse(`${base}/v1/events/stream?vmId=${vmId}`);
+        cleanups.push(() => client.close());
+        clients.push(client);
+      }
+      const writer = await openDatabase(target);
+      cleanups.push(() => writer.destroy());
+      const written = await createPgRepositories(writer).events.append(newEvent('seen by both'));
+      for (const client of clients) {
+        const message = await client.next((m) => m.id === String(written.id), 10_000);
+        expect(JSON.parse(message.data!)).toMatchObject({ id: written.id, vmId, message: 'seen by both' });
+      }
+      expect(apps).toHaveLength(2);
+    });
+
+    it('catches up on the events committed while its LISTEN connection was down', async () => {
       const replica = await startReplica(target);
       cleanups.push(() => replica.close());
-      const dependencies: UseCaseDependencies = {
-        ...createWorld().deps,
-        ...createPgRepositories(replica.db),
-        eventFeed: replica.feed,
-      };
-      const app = await buildApp({
-        logger: createLogger({ name: `manager-${i}`, level: 'silent' }),
-        dependencies,
-        checkReadiness: async () => undefined,
-      });
-      cleanups.push(() => app.close());
-      const base = await app.listen({ host: '127.0.0.1', port: 0 });
-      apps.push(app);
-      const client = await openSse(`${base}/v1/events/stream?vmId=${vmId}`);
-      cleanups.push(() => client.close());
-      clients.push(client);
-    }
-    const writer = await openDatabase(target);
-    cleanups.push(() => writer.destroy());
-    const written = await createPgRepositories(writer).events.append(newEvent('seen by both'));
-    for (const client of clients) {
-      const message = await client.next((m) => m.id === String(written.id), 10_000);
-      expect(JSON.parse(message.data!)).toMatchObject({ id: written.id, vmId, message: 'seen by both' });
-    }
-    expect(apps).toHaveLength(2);
-  });
-
-  it('catches up on the events committed while its LISTEN connection was down', async () => {
-    const replica = await startReplica(target);
-    cleanups.push(() => replica.close());
-    const writer = await openDatabase(target);
-    cleanups.push(() => writer.destroy());
-    const events = createPgRepositories(writer).events;
-    const before = await events.append(newEvent('before'));
-    await expect.poll(() => replica.received.map((e) => e.id)).toContain(before.id);
-    // Cut the listener's connection (as a PostgreSQL restart would), then write while it is down.
-    await sql`select pg_terminate_backend(pid) from pg_stat_activity
+      const writer = await openDatabase(target);
+      cleanups.push(() => writer.destroy());
+      const events = createPgRepositories(writer).events;
+      const before = await events.append(newEvent('before'));
+      await expect.poll(() => replica.received.map((e) => e.id)).toContain(before.id);
+      // Cut the listener's connection (as a PostgreSQL restart would), then write while it is down.
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity
       where datname = current_database() and query ilike 'LISTEN%' and pid <> pg_backend_pid()`.execute(writer);
-    const during = await events.append(newEvent('during'));
-    await expect.poll(() => replica.received.map((e) => e.id), { timeout: 15_000 }).toContain(during.id);
-    const after = await events.append(newEvent('after'));
-    await expect.poll(() => replica.received.map((e) => e.id), { timeout: 15_000 }).toContain(after.id);
-    expect(replica.received.filter((e) => e.id === during.id)).toHaveLength(1);
-  });
-});
+      const during = await events.append(newEvent('during'));
+      await expect.poll(() => replica.received.map((e) => e.id), { timeout: 15_000 }).toContain(during.id);
+      const after = await events.append(newEvent('after'));
+      await expect.poll(() => replica.received.map((e) => e.id), { timeout: 15_000 }).toContain(after.id);
+      expect(replica.received.filter((e) => e.id === during.id)).toHaveLength(1);
+    });
+  },
+);

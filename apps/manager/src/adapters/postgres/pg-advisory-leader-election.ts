@@ -32,11 +32,21 @@ export class PgAdvisoryLeaderElection implements LeaderElection {
     return this.acquire();
   }
 
+  /**
+   * Gives leadership up for good: unlocks explicitly before closing, so another Manager can take
+   * it at once (closing alone frees the lock only when the server has noticed the session is gone).
+   */
   async release(): Promise<void> {
     this.isClosing = true;
     const client = this.client;
     this.client = null;
-    if (client !== null) await client.end().catch(() => undefined);
+    if (client === null) return;
+    await client.query('select pg_advisory_unlock($1)', [this.lockKey]).catch(() => undefined);
+    await client.end().catch(() => undefined);
+  }
+
+  private get lockKey(): number {
+    return this.options.lockKey ?? reconcilerLockKey;
   }
 
   private async confirm(client: pg.Client): Promise<boolean> {
@@ -61,9 +71,7 @@ export class PgAdvisoryLeaderElection implements LeaderElection {
     client.on('error', (error) => this.drop(client, error));
     try {
       await client.connect();
-      const result = await client.query<{ is_locked: boolean }>('select pg_try_advisory_lock($1) as is_locked', [
-        this.options.lockKey ?? reconcilerLockKey,
-      ]);
+      const result = await client.query<{ is_locked: boolean }>('select pg_try_advisory_lock($1) as is_locked', [this.lockKey]);
       if (result.rows[0]?.is_locked !== true || this.isClosing) {
         await client.end().catch(() => undefined);
         return false;

@@ -1,7 +1,7 @@
 import type { ReconcileStateRepository } from '../../application/ports/reconcile-state-repository.js';
 import type { VmId } from '../../domain/ids.js';
 import type { RetryState } from '../../domain/reconcile-decision.js';
-import type { RestartPolicy } from '../../domain/restart-policy.js';
+import type { CrashWindow, RestartPolicy } from '../../domain/restart-policy.js';
 import type { Database } from './database.js';
 import { translated } from './database-errors.js';
 
@@ -13,7 +13,7 @@ export class PgReconcileStateRepository implements ReconcileStateRepository {
     const row = await translated(() =>
       this.db
         .selectFrom('vms')
-        .select(['restart_policy', 'reconcile_attempt', 'next_attempt_at'])
+        .select(['restart_policy', 'reconcile_attempt', 'next_attempt_at', 'crash_restarts', 'crash_window_started_at'])
         .where('id', '=', vmId)
         .executeTakeFirst(),
     );
@@ -22,7 +22,36 @@ export class PgReconcileStateRepository implements ReconcileStateRepository {
       restartPolicy: row.restart_policy as RestartPolicy,
       attempt: row.reconcile_attempt,
       nextAttemptAt: row.next_attempt_at === null ? null : new Date(row.next_attempt_at),
+      crashWindow: {
+        restarts: row.crash_restarts,
+        startedAt: row.crash_window_started_at === null ? null : new Date(row.crash_window_started_at),
+      },
     };
+  }
+
+  async recordCrash(vmId: VmId, crash: { readonly window: CrashWindow; readonly nextAttemptAt: Date }): Promise<void> {
+    await translated(() =>
+      this.db
+        .updateTable('vms')
+        .set({
+          crash_restarts: crash.window.restarts,
+          crash_window_started_at: crash.window.startedAt,
+          next_attempt_at: crash.nextAttemptAt,
+        })
+        .where('id', '=', vmId)
+        .execute(),
+    );
+  }
+
+  async resetCrashWindow(vmId: VmId): Promise<void> {
+    await translated(() =>
+      this.db
+        .updateTable('vms')
+        .set({ crash_restarts: 0, crash_window_started_at: null })
+        .where('id', '=', vmId)
+        .where('crash_restarts', '<>', 0)
+        .execute(),
+    );
   }
 
   async scheduleRetry(vmId: VmId, retry: { readonly attempt: number; readonly nextAttemptAt: Date | null }): Promise<void> {

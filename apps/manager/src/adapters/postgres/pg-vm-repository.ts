@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import { AppError } from '@hearth/errors';
 import type { VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
 import type { HostId, ImageId, VmId } from '../../domain/ids.js';
@@ -6,9 +6,10 @@ import type { HostAllocation } from '../../domain/placement.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import type { FailureReason, Vm, VmStep } from '../../domain/vm.js';
 import type { Database } from './database.js';
-import { translated } from './database-errors.js';
+import { translated, translateDatabaseError } from './database-errors.js';
 import { whyNotChanged } from '../../domain/vm-errors.js';
 import type { VmsTable } from './schema.js';
+import type { RestartPolicy } from '../../domain/restart-policy.js';
 
 export class PgVmRepository implements VmRepository {
   constructor(private readonly db: Database) {}
@@ -31,33 +32,38 @@ export class PgVmRepository implements VmRepository {
               .executeTakeFirstOrThrow();
             admit({ vcpuCount: Number(held.vcpu_count), memoryMib: Number(held.memory_mib) });
           }
+          // The VM and its event in one statement. No pre-check of the name: the unique constraint
+          // answers it (VM_NAME_TAKEN below), race-free.
           await trx
-            .insertInto('vms')
-            .values({
-              id: vm.id,
-              name: vm.name,
-              state: vm.state,
-              host_id: vm.hostId,
-              vcpu_count: vm.vcpuCount,
-              memory_mib: vm.memoryMib,
-              kernel_image_id: vm.kernelImageId,
-              rootfs_image_id: vm.rootfsImageId,
-              kernel_path: vm.kernelPath,
-              rootfs_path: vm.rootfsPath,
-              boot_args: vm.bootArgs,
-              guest_mac: vm.guestMac,
-              is_metrics_enabled: vm.isMetricsEnabled,
-              failure_reason: vm.failureReason === null ? null : JSON.stringify(vm.failureReason),
-              steps: JSON.stringify(vm.steps.map(stepToJson)),
-              total_ms: vm.totalMs,
-              created_at: vm.createdAt,
-              updated_at: vm.updatedAt,
-              version: vm.version,
-              observed_state: vm.observedState,
-              observed_at: vm.observedAt,
-            })
-            .execute();
-          await trx
+            .with('inserted', (db) =>
+              db
+                .insertInto('vms')
+                .values({
+                  id: vm.id,
+                  name: vm.name,
+                  state: vm.state,
+                  host_id: vm.hostId,
+                  vcpu_count: vm.vcpuCount,
+                  memory_mib: vm.memoryMib,
+                  kernel_image_id: vm.kernelImageId,
+                  rootfs_image_id: vm.rootfsImageId,
+                  kernel_path: vm.kernelPath,
+                  rootfs_path: vm.rootfsPath,
+                  boot_args: vm.bootArgs,
+                  guest_mac: vm.guestMac,
+                  is_metrics_enabled: vm.isMetricsEnabled,
+                  failure_reason: vm.failureReason === null ? null : JSON.stringify(vm.failureReason),
+                  steps: JSON.stringify(vm.steps.map(stepToJson)),
+                  total_ms: vm.totalMs,
+                  created_at: vm.createdAt,
+                  updated_at: vm.updatedAt,
+                  version: vm.version,
+                  observed_state: vm.observedState,
+                  observed_at: vm.observedAt,
+                  restart_policy: vm.restartPolicy,
+                })
+                .returning('id'),
+            )
             .insertInto('events')
             .values({
               type: 'vm.created',
@@ -70,7 +76,13 @@ export class PgVmRepository implements VmRepository {
             })
             .execute();
         }),
-      { '23503': (cause) => new AppError('IMAGE_NOT_FOUND', `A host or image of VM ${vm.id} does not exist`, { cause }) },
+      {
+        '23503': (cause) => new AppError('IMAGE_NOT_FOUND', `A host or image of VM ${vm.id} does not exist`, { cause }),
+        '23505': (cause) =>
+          (cause as { constraint?: unknown }).constraint === 'vms_name_key'
+            ? new AppError('VM_NAME_TAKEN', `A VM named ${vm.name} already exists`, { details: { name: vm.name }, cause })
+            : translateDatabaseError(cause),
+      },
     );
   }
 
@@ -112,44 +124,65 @@ export class PgVmRepository implements VmRepository {
     return rows.map(toVm);
   }
 
+  /**
+   * One statement (so one round trip and its own transaction): the compare-and-set UPDATE and the
+   * event rows of each step, as data-modifying CTEs. Only when nothing matched is the row read again,
+   * to say why.
+   */
   async transition(id: VmId, change: VmStateChange): Promise<Vm> {
-    const row = await translated(() =>
-      this.db.transaction().execute(async (trx) => {
-        let update = trx
-          .updateTable('vms')
-          .set((eb) => ({
-            state: change.to,
-            updated_at: change.at,
-            version: eb('version', '+', 1),
-            ...(change.failureReason === undefined
-              ? {}
-              : { failure_reason: change.failureReason === null ? null : JSON.stringify(change.failureReason) }),
-            ...(change.steps === undefined ? {} : { steps: JSON.stringify(change.steps.map(stepToJson)) }),
-            ...(change.totalMs === undefined ? {} : { total_ms: change.totalMs }),
-          }))
-          .where('id', '=', id)
-          .where('state', '=', change.from);
-        if (change.ifVersion !== undefined) update = update.where('version', '=', change.ifVersion);
-        const updated = await update.returningAll().executeTakeFirst();
-        if (updated === undefined) {
-          const current = await trx.selectFrom('vms').select(['state', 'version']).where('id', '=', id).executeTakeFirst();
-          throw whyNotChanged(id, change, current);
-        }
-        await trx
-          .insertInto('events')
-          .values({
-            type: 'vm.state_changed',
-            vm_id: id,
-            host_id: updated.host_id,
-            at: change.at,
-            from_state: change.from,
-            to_state: change.to,
-            message: change.message ?? '',
-          })
-          .execute();
-        return updated;
-      }),
-    );
+    const path = [change.from, ...(change.via ?? []), change.to];
+    const row = await translated(async () => {
+      const updated = await this.db
+        .with('changed', (db) => {
+          let update = db
+            .updateTable('vms')
+            .set((eb) => ({
+              state: change.to,
+              updated_at: change.at,
+              version: eb('version', '+', path.length - 1),
+              ...(change.failureReason === undefined
+                ? {}
+                : { failure_reason: change.failureReason === null ? null : JSON.stringify(change.failureReason) }),
+              ...(change.steps === undefined ? {} : { steps: JSON.stringify(change.steps.map(stepToJson)) }),
+              ...(change.totalMs === undefined ? {} : { total_ms: change.totalMs }),
+            }))
+            .where('id', '=', id)
+            .where('state', '=', change.from);
+          if (change.ifVersion !== undefined) update = update.where('version', '=', change.ifVersion);
+          return update.returningAll();
+        })
+        .with('recorded', (db) =>
+          db
+            .insertInto('events')
+            .columns(['type', 'vm_id', 'host_id', 'at', 'from_state', 'to_state', 'message'])
+            .expression((eb) => {
+              // One event row per step, and none when the update matched nothing.
+              const stepRow = (from: VmState, to: VmState) =>
+                eb
+                  .selectFrom('changed')
+                  .select([
+                    sql<string>`text 'vm.state_changed'`.as('type'),
+                    'changed.id as vm_id',
+                    'changed.host_id as host_id',
+                    sql<Date>`cast(${change.at} as timestamptz)`.as('at'),
+                    sql<string>`cast(${from} as text)`.as('from_state'),
+                    sql<string>`cast(${to} as text)`.as('to_state'),
+                    sql<string>`cast(${change.message ?? ''} as text)`.as('message'),
+                  ]);
+              let rows = stepRow(change.from, path[1] ?? change.to);
+              for (let step = 2; step < path.length; step++) {
+                rows = rows.unionAll(stepRow(path[step - 1] ?? change.from, path[step] ?? change.to));
+              }
+              return rows;
+            }),
+        )
+        .selectFrom('changed')
+        .selectAll()
+        .executeTakeFirst();
+      if (updated !== undefined) return updated;
+      const current = await this.db.selectFrom('vms').select(['state', 'version']).where('id', '=', id).executeTakeFirst();
+      throw whyNotChanged(id, change, current);
+    });
     return toVm(row);
   }
 
@@ -217,7 +250,8 @@ export class PgVmRepository implements VmRepository {
     return row !== undefined;
   }
 
-  async allocationsByHost(): Promise<ReadonlyMap<HostId, HostAllocation>> {
+  async allocationsByHost(hostIds?: readonly HostId[]): Promise<ReadonlyMap<HostId, HostAllocation>> {
+    if (hostIds?.length === 0) return new Map();
     const rows = await translated(() =>
       this.db
         .selectFrom('vms')
@@ -227,6 +261,7 @@ export class PgVmRepository implements VmRepository {
           eb.fn.sum<string | number>('memory_mib').as('memory_mib'),
         ])
         .where('state', 'in', [...resourceHoldingStates])
+        .$if(hostIds !== undefined, (query) => query.where('host_id', 'in', [...(hostIds ?? [])]))
         .groupBy('host_id')
         .execute(),
     );
@@ -270,5 +305,6 @@ function toVm(row: Selectable<VmsTable>): Vm {
     version: row.version,
     observedState: row.observed_state as ObservedVmState | null,
     observedAt: row.observed_at === null ? null : new Date(row.observed_at),
+    restartPolicy: row.restart_policy as RestartPolicy,
   };
 }

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/testkit';
 import { describeEventRepositoryContract } from '../../testing/event-repository-contract.js';
@@ -7,43 +7,131 @@ import { describeRepositoryContract } from '../../testing/repository-contract.js
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
 import { createPgRepositories } from './pg-repositories.js';
+import { hostCapacity, hostFacts } from '../../testing/world.js';
+import type { HostId } from '../../domain/ids.js';
 
 const hasDatabase = testDatabaseUrl() !== undefined;
 
-describe.skipIf(!hasDatabase)('PostgreSQL repositories (skipped: needs TEST_DATABASE_URL, set by `npm test`)', () => {
-  // One fresh database for the file, migrated once, emptied after every test, dropped at the end.
-  let database: TestDatabase | undefined;
-  let db: Database | undefined;
+describe.skipIf(!hasDatabase)(
+  `PostgreSQL repositories${hasDatabase ? '' : ' (skipped: needs TEST_DATABASE_URL, set by `npm test`)'}`,
+  () => {
+    // One fresh database for the file, migrated once, emptied after every test, dropped at the end.
+    let database: TestDatabase | undefined;
+    let db: Database | undefined;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    db = await openDatabase({ kind: 'postgres', url: database.url, poolSize: 4 });
-    await migrate(db, await readMigrations());
-  });
+    beforeAll(async () => {
+      database = await createTestDatabase();
+      db = await openDatabase({ kind: 'postgres', url: database.url, poolSize: 4 });
+      await migrate(db, await readMigrations());
+    });
 
-  afterAll(async () => {
-    await db?.destroy();
-    await database?.drop();
-  });
+    afterAll(async () => {
+      await db?.destroy();
+      await database?.drop();
+    });
 
-  const emptied = async (): Promise<void> => {
-    await sql`truncate events, idempotency_keys, vms, images, hosts`.execute(db!);
-  };
-
-  describeEventRepositoryContract('PostgreSQL', async () => ({ events: createPgRepositories(db!).events, close: emptied }));
-
-  describeIdempotencyRepositoryContract('PostgreSQL', async () => ({
-    idempotency: createPgRepositories(db!).idempotency,
-    close: emptied,
-  }));
-
-  describeRepositoryContract('PostgreSQL', async () => {
-    const current = db!;
-    return {
-      repos: createPgRepositories(current),
-      close: async () => {
-        await sql`truncate events, idempotency_keys, vms, images, hosts`.execute(current);
-      },
+    const emptied = async (): Promise<void> => {
+      await sql`truncate events, idempotency_keys, vms, images, hosts`.execute(db!);
     };
-  });
-});
+
+    describeEventRepositoryContract('PostgreSQL', async () => ({ events: createPgRepositories(db!).events, close: emptied }));
+
+    describeIdempotencyRepositoryContract('PostgreSQL', async () => ({
+      idempotency: createPgRepositories(db!).idempotency,
+      close: emptied,
+    }));
+
+    describeRepositoryContract('PostgreSQL', async () => {
+      const current = db!;
+      return {
+        repos: createPgRepositories(current),
+        close: async () => {
+          await sql`truncate events, idempotency_keys, vms, images, hosts`.execute(current);
+        },
+      };
+    });
+
+    describe('host changes and their events are one transaction', () => {
+      const at = new Date('2025-01-01T00:00:00Z');
+      const upsert = {
+        newId: 'host_01JAAAAAAAAAAAAAAAAAAAAAAA' as HostId,
+        name: 'node-tx',
+        addr: 'http://10.0.0.9:9090',
+        capacity: hostCapacity(),
+        facts: hostFacts(),
+        at,
+      };
+
+      /** Makes every insert of an event of `type` fail, as a failure between the change and its event would. */
+      async function refuseEvents(type: string): Promise<void> {
+        await sql`alter table events add constraint refuse_for_test check (type <> ${sql.lit(type)}) not valid`.execute(db!);
+      }
+
+      async function cleanUp(): Promise<void> {
+        await sql`alter table events drop constraint if exists refuse_for_test`.execute(db!);
+        await emptied();
+      }
+
+      it('registers no host when its host.registered event cannot be written', async () => {
+        const repos = createPgRepositories(db!);
+        try {
+          await refuseEvents('host.registered');
+          await expect(repos.hosts.upsertByName(upsert)).rejects.toThrow();
+          expect(await repos.hosts.list()).toEqual([]);
+        } finally {
+          await cleanUp();
+        }
+      });
+
+      it.each([
+        [
+          'host.cordoned',
+          async (repos: ReturnType<typeof createPgRepositories>, id: HostId) => repos.hosts.setCordoned(id, true, at),
+        ],
+        [
+          'host.unhealthy',
+          async (repos: ReturnType<typeof createPgRepositories>, id: HostId) =>
+            repos.hosts.markUnhealthy(id, {
+              at: new Date(at.getTime() + 60_000),
+              heartbeatBefore: new Date(at.getTime() + 30_000),
+              message: 'silent',
+            }),
+        ],
+      ] as const)('leaves the host as it was when its %s event cannot be written', async (type, change) => {
+        const repos = createPgRepositories(db!);
+        try {
+          const host = await repos.hosts.upsertByName(upsert);
+          await refuseEvents(type);
+          await expect(change(repos, host.id)).rejects.toThrow();
+          expect(await repos.hosts.findById(host.id)).toEqual(host);
+          expect((await repos.events.list({ type }, { limit: 10 })).items).toEqual([]);
+        } finally {
+          await cleanUp();
+        }
+      });
+
+      it('keeps a host unhealthy when its host.recovered event cannot be written', async () => {
+        const repos = createPgRepositories(db!);
+        try {
+          const host = await repos.hosts.upsertByName(upsert);
+          await repos.hosts.markUnhealthy(host.id, {
+            at: new Date(at.getTime() + 60_000),
+            heartbeatBefore: new Date(at.getTime() + 30_000),
+            message: 'silent',
+          });
+          await refuseEvents('host.recovered');
+          await expect(
+            repos.hosts.recordHeartbeat(host.id, {
+              capacity: hostCapacity(),
+              facts: hostFacts(),
+              at: new Date(at.getTime() + 90_000),
+            }),
+          ).rejects.toThrow();
+          expect((await repos.hosts.findById(host.id))?.status).toBe('unhealthy');
+        } finally {
+          await cleanUp();
+        }
+      });
+    });
+  },
+);

@@ -50,6 +50,8 @@ export interface VmsTable {
   restart_policy: Generated<string>;
   reconcile_attempt: Generated<number>;
   next_attempt_at: Date | null;
+  crash_restarts: Generated<number>;
+  crash_window_started_at: Date | null;
 }
 
 export interface EventsTable {

@@ -1,5 +1,5 @@
 import type { VmId } from '../../domain/ids.js';
-import type { RestartPolicy } from '../../domain/restart-policy.js';
+import type { CrashWindow, RestartPolicy } from '../../domain/restart-policy.js';
 import type { RetryState } from '../../domain/reconcile-decision.js';
 
 /**
@@ -11,7 +11,14 @@ export interface ReconcileStateRepository {
   get(vmId: VmId): Promise<RetryState | undefined>;
   /** Records a failed attempt and when to try again (null: give up). No-op when the row is gone. */
   scheduleRetry(vmId: VmId, retry: { readonly attempt: number; readonly nextAttemptAt: Date | null }): Promise<void>;
-  /** Forgets the retry state after a success. No-op when the row is gone. */
+  /**
+   * Records a VMM death counted by the crash-loop guard and when its restart is due, before the VM
+   * is marked failed (so a crash in between leaves a restart that is due). No-op when the row is gone.
+   */
+  recordCrash(vmId: VmId, crash: { readonly window: CrashWindow; readonly nextAttemptAt: Date }): Promise<void>;
+  /** Forgets the counted VMM deaths (a user starts the VM again). No-op when the row is gone. */
+  resetCrashWindow(vmId: VmId): Promise<void>;
+  /** Forgets the retry state after a success (not the crash window). No-op when the row is gone. */
   clearRetry(vmId: VmId): Promise<void>;
   /** Sets the restart policy (create and update). No-op when the row is gone. */
   setRestartPolicy(vmId: VmId, policy: RestartPolicy): Promise<void>;

@@ -6,6 +6,12 @@ import type { HostAllocation } from '../../domain/placement.js';
 /** A state change, written together with its event row (never one without the other). */
 export interface VmStateChange {
   readonly from: VmState;
+  /**
+   * States passed through on the way from `from` to `to`, in order, in the same transaction: each
+   * step is a change of its own (one event and one version each), e.g. `pending → scheduled →
+   * starting` when nothing happens between them.
+   */
+  readonly via?: readonly VmState[];
   readonly to: VmState;
   readonly at: Date;
   /** When given, the change happens only if the record still has this version (else PRECONDITION_FAILED). */
@@ -40,9 +46,9 @@ export interface VmRepository {
   /** VMs in any of the states, ordered by id (e.g. creates to continue after a restart). */
   listInStates(states: readonly VmState[]): Promise<readonly Vm[]>;
   /**
-   * Moves the VM from `change.from` to `change.to` only if it is still in `change.from` (and has
-   * version `change.ifVersion`, when given), increments its version and writes a `vm.state_changed`
-   * event in the same transaction. Throws VM_NOT_FOUND when the row is gone, PRECONDITION_FAILED
+   * Moves the VM from `change.from` (through `change.via`) to `change.to` only if it is still in
+   * `change.from` (and has version `change.ifVersion`, when given), increments its version and
+   * writes a `vm.state_changed` event per step, in the same transaction. Throws VM_NOT_FOUND when the row is gone, PRECONDITION_FAILED
    * when the version differs and VM_BUSY when its state is no longer `change.from`.
    */
   transition(id: VmId, change: VmStateChange): Promise<Vm>;
@@ -56,6 +62,6 @@ export interface VmRepository {
   delete(id: VmId, at: Date): Promise<void>;
   /** True while any VM row references the image. */
   isImageInUse(imageId: ImageId): Promise<boolean>;
-  /** CPU and memory held per host by VMs in resource-holding states. */
-  allocationsByHost(): Promise<ReadonlyMap<HostId, HostAllocation>>;
+  /** CPU and memory held per host by VMs in resource-holding states (of the `hostIds` given, else of all). */
+  allocationsByHost(hostIds?: readonly HostId[]): Promise<ReadonlyMap<HostId, HostAllocation>>;
 }

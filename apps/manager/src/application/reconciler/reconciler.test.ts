@@ -4,15 +4,16 @@ import { guestMacFor } from '../../domain/vm.js';
 import type { Host } from '../../domain/host.js';
 import type { VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
-import { defaultRetryPolicy } from '../../domain/restart-policy.js';
+import { defaultRetryPolicy, type RetryPolicy } from '../../domain/restart-policy.js';
 import { acceptVm, createVm } from '../use-cases/create-vm.js';
 import { heartbeat } from '../use-cases/heartbeat.js';
+import { startVm } from '../use-cases/start-vm.js';
 import { Reconciler } from './reconciler.js';
 
 const heartbeatIntervalMs = 1000;
 const graceMs = 2000;
 
-async function setUp(options: { restartPolicy?: 'never' | 'on-failure' | 'always' } = {}): Promise<{
+async function setUp(options: { restartPolicy?: 'never' | 'on-failure' | 'always'; retry?: Partial<RetryPolicy> } = {}): Promise<{
   world: World;
   host: Host;
   vm: Vm;
@@ -34,7 +35,7 @@ async function setUp(options: { restartPolicy?: 'never' | 'on-failure' | 'always
     graceMs,
     concurrency: 2,
     inventoryMaxAgeMs: 0,
-    retry: defaultRetryPolicy,
+    retry: { ...defaultRetryPolicy, ...options.retry },
   });
   reconciler.activate();
   return { world, host, vm, reconciler };
@@ -54,13 +55,13 @@ describe('Reconciler', () => {
   it('restarts a VM whose VMM died, recording why, under the default on-failure policy', async () => {
     const { reconciler, vm, world, host } = await setUp();
     world.agents.killVmm(host.addr, vm.id);
-    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'vmm_gone', isRestarting: true });
+    expect(await reconciler.reconcileVm(vm.id)).toMatchObject({ kind: 'vmm_gone', restart: { kind: 'restart', delayMs: 0 } });
     expect(await stateOf(world, vm.id)).toBe('running');
     expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);
     const events = (await world.deps.events.list({ vmId: vm.id }, { limit: 100 })).items;
     expect(events.map((e) => `${e.fromState ?? ''}>${e.toState ?? ''}`)).toContain('running>failed');
     expect(events.find((e) => e.toState === 'failed')?.message).toMatch(/exited.*restarting/);
-    expect(await world.deps.reconcileStates.get(vm.id)).toMatchObject({ attempt: 0, nextAttemptAt: null });
+    expect(await world.deps.reconcileStates.get(vm.id)).toMatchObject({ attempt: 0, nextAttemptAt: null, crashWindow: { restarts: 1 } });
   });
 
   it('leaves a VM whose VMM died failed, with the reason, under the never policy', async () => {
@@ -87,6 +88,73 @@ describe('Reconciler', () => {
     await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() });
     expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'retry_start' });
     expect(await stateOf(world, vm.id)).toBe('running');
+  });
+
+  describe('crash-loop guard', () => {
+    const crashLoop = { crashLoopMaxRestarts: 3, crashLoopWindowMs: 600_000, initialBackoffMs: 1_000 };
+
+    /** Kills the VMM, reconciles, and waits out (on the fixed clock) a restart that was put off. */
+    async function killAndReconcile(world: World, host: Host, vm: Vm, reconciler: Reconciler): Promise<void> {
+      world.agents.killVmm(host.addr, vm.id);
+      const action = await reconciler.reconcileVm(vm.id);
+      if (action?.kind === 'vmm_gone' && action.restart.kind === 'restart' && action.restart.delayMs > 0) {
+        expect(await stateOf(world, vm.id)).toBe('failed');
+        expect(world.agents.isRunning(host.addr, vm.id)).toBe(false);
+        expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'wait', why: 'backoff' });
+        world.clock.advance(action.restart.delayMs);
+        await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() });
+        expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'retry_start' });
+      }
+    }
+
+    it('puts off each further restart within the window, doubling the delay', async () => {
+      const { reconciler, vm, world, host } = await setUp({ retry: crashLoop });
+      const delays: number[] = [];
+      for (let i = 0; i < 3; i += 1) {
+        world.agents.killVmm(host.addr, vm.id);
+        const action = await reconciler.reconcileVm(vm.id);
+        if (action?.kind === 'vmm_gone' && action.restart.kind === 'restart') delays.push(action.restart.delayMs);
+        world.clock.advance(delays.at(-1) ?? 0);
+        await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() });
+        await reconciler.reconcileVm(vm.id);
+        expect(await stateOf(world, vm.id)).toBe('running');
+      }
+      expect(delays).toEqual([0, 1_000, 2_000]);
+    });
+
+    it('leaves a VM whose VMM keeps dying failed with VM_CRASH_LOOP, holding nothing, and says so in an event', async () => {
+      const { reconciler, vm, world, host } = await setUp({ restartPolicy: 'always', retry: crashLoop });
+      for (let i = 0; i < 3; i += 1) {
+        await killAndReconcile(world, host, vm, reconciler);
+        expect(await stateOf(world, vm.id)).toBe('running');
+      }
+      world.agents.killVmm(host.addr, vm.id);
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({
+        kind: 'vmm_gone',
+        restart: { kind: 'crash_loop', restarts: 3, windowMs: 600_000 },
+      });
+      expect(await world.deps.vms.findById(vm.id)).toMatchObject({ state: 'failed', failureReason: { code: 'VM_CRASH_LOOP' } });
+      expect(world.agents.isRunning(host.addr, vm.id)).toBe(false);
+      expect(await world.deps.reconcileStates.get(vm.id)).toMatchObject({ nextAttemptAt: null });
+      const events = (await world.deps.events.list({ vmId: vm.id }, { limit: 100 })).items;
+      expect(events.at(-1)).toMatchObject({ type: 'vm.state_changed', toState: 'failed', message: expect.stringMatching(/VM_CRASH_LOOP/) });
+      world.clock.advance(60_000);
+      await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() });
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
+      expect(await stateOf(world, vm.id)).toBe('failed');
+    });
+
+    it('gives a VM a fresh budget when a user starts it again', async () => {
+      const { reconciler, vm, world, host } = await setUp({ retry: { ...crashLoop, crashLoopMaxRestarts: 1 } });
+      await killAndReconcile(world, host, vm, reconciler);
+      world.agents.killVmm(host.addr, vm.id);
+      expect(await reconciler.reconcileVm(vm.id)).toMatchObject({ restart: { kind: 'crash_loop' } });
+      expect((await startVm(world.deps, vm.id)).state).toBe('running');
+      expect((await world.deps.reconcileStates.get(vm.id))?.crashWindow).toEqual({ restarts: 0, startedAt: null });
+      world.agents.killVmm(host.addr, vm.id);
+      expect(await reconciler.reconcileVm(vm.id)).toMatchObject({ restart: { kind: 'restart', delayMs: 0 } });
+      expect(await stateOf(world, vm.id)).toBe('running');
+    });
   });
 
   it('continues a create left pending by a crash once its grace window has passed', async () => {

@@ -3,7 +3,7 @@ import { isAppError } from '@hearth/errors';
 import { effectiveHostStatus, isHeartbeatOverdue, heartbeatToleranceIntervals, type Host } from '../../domain/host.js';
 import type { HostId, VmId } from '../../domain/ids.js';
 import { decideReconcileAction, type ReconcileAction, type RetryState, type VmObservation } from '../../domain/reconcile-decision.js';
-import { backoffMs, shouldRestart, type RetryPolicy } from '../../domain/restart-policy.js';
+import { backoffMs, shouldRestart, type RestartDecision, type RetryPolicy } from '../../domain/restart-policy.js';
 import { vmStates, type ObservedVmState } from '../../domain/vm-state.js';
 import type { FailureReason, Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
@@ -188,7 +188,7 @@ export class Reconciler implements ReconcileHints {
         await reconcileStates.clearRetry(vm.id);
         return;
       case 'vmm_gone':
-        await this.handleVmmGone(vm, host, retry, observed, action.isRestarting);
+        await this.handleVmmGone(vm, host, retry, observed, action.restart);
         return;
       case 'retry_start':
         await this.restart(vm, host, retry);
@@ -222,35 +222,64 @@ export class Reconciler implements ReconcileHints {
     }
   }
 
-  /** Records why the VM stopped running, then restarts it (policy allowing) or releases what it held. */
+  /**
+   * Records why the VM stopped running, then restarts it at once, leaves the restart to a later
+   * reconcile (crash-loop backoff; the VM holds nothing meanwhile), or leaves it failed.
+   */
   private async handleVmmGone(
     vm: Vm,
     host: Host,
     retry: RetryState,
     observed: VmObservation | undefined,
-    isRestarting: boolean,
+    decision: RestartDecision,
   ): Promise<void> {
+    const { clock, reconcileStates } = this.deps;
+    const now = clock.now();
     const what =
       observed?.vmmState === 'no_record'
         ? `host ${host.name} has no record of the VM`
         : `the Firecracker process of the VM is ${observed?.vmmState ?? 'gone'}`;
-    const reason: FailureReason = { code: 'VMM_NOT_RUNNING', message: what };
-    const next = isRestarting
-      ? `restarting (restart policy ${retry.restartPolicy}, attempt ${retry.attempt + 1})`
-      : `not restarted (restart policy ${retry.restartPolicy})`;
+    let reason: FailureReason = { code: 'VMM_NOT_RUNNING', message: what };
+    let next: string;
+    switch (decision.kind) {
+      case 'restart': {
+        const count = `restart ${decision.window.restarts} of ${this.settings.retry.crashLoopMaxRestarts} within ${seconds(this.settings.retry.crashLoopWindowMs)}`;
+        next =
+          decision.delayMs === 0
+            ? `restarting (restart policy ${retry.restartPolicy}, ${count})`
+            : `restarting in ${seconds(decision.delayMs)} (restart policy ${retry.restartPolicy}, ${count})`;
+        // Counted before the VM is marked failed: a Manager crash in between leaves a restart that is due.
+        await reconcileStates.recordCrash(vm.id, { window: decision.window, nextAttemptAt: new Date(now.getTime() + decision.delayMs) });
+        break;
+      }
+      case 'crash_loop':
+        reason = {
+          code: 'VM_CRASH_LOOP',
+          message: `${what}; it died after ${decision.restarts} restarts within ${seconds(decision.windowMs)}`,
+        };
+        next = `crash loop (VM_CRASH_LOOP): not restarted again (restart policy ${retry.restartPolicy}, ${decision.restarts} restarts within ${seconds(decision.windowMs)})`;
+        break;
+      case 'give_up':
+        next = `not restarted (restart policy ${retry.restartPolicy})`;
+        break;
+    }
     const failed = await this.deps.vms.transition(vm.id, {
       from: vm.state,
       to: 'failed',
-      at: this.deps.clock.now(),
+      at: now,
       failureReason: reason,
       message: `${what}; ${next}`,
     });
-    this.deps.log.warn({ vmId: vm.id, hostId: host.id, from: vm.state, to: 'failed', restartPolicy: retry.restartPolicy }, 'vmm gone');
-    if (isRestarting) {
+    this.deps.log.warn(
+      { vmId: vm.id, hostId: host.id, from: vm.state, to: 'failed', restartPolicy: retry.restartPolicy, code: reason.code, decision: decision.kind },
+      decision.kind === 'crash_loop' ? 'vm crash loop: not restarted' : 'vmm gone',
+    );
+    if (decision.kind === 'restart' && decision.delayMs === 0) {
       await this.restart(failed, host, retry);
       return;
     }
-    await this.deps.reconcileStates.scheduleRetry(vm.id, { attempt: retry.attempt, nextAttemptAt: null });
+    if (decision.kind !== 'restart') await reconcileStates.scheduleRetry(vm.id, { attempt: retry.attempt, nextAttemptAt: null });
+    // A failed VM holds no process or TAP, also while it waits for a delayed restart.
     if (observed?.holdsRuntimeResources === true) await ignoreNotFound(this.deps.agents.stopVm(host, vm.id));
   }
 
@@ -361,6 +390,10 @@ function observationOf(agentVm: AgentVm | undefined): VmObservation {
     vmmState: agentVm.vmmState,
     holdsRuntimeResources: agentVm.resources.some((resource) => runtimeKinds.has(resource.kind)),
   };
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 async function ignoreNotFound<T>(operation: Promise<T>): Promise<T | undefined> {

@@ -11,7 +11,7 @@ type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'lo
 
 /**
  * Takes a VM from wherever its create (or start) stopped to `running`, one recorded step at a time:
- * `pending → scheduled → starting`, then the Agent applies the spec (idempotent on the host) and
+ * `pending → scheduled → starting` (one transaction, an event each), then the Agent applies the spec (idempotent on the host) and
  * the VM becomes `running`, or `failed` with the host cleaned up and the Agent's error thrown.
  *
  * Idempotent and safe to run concurrently: every step is a compare-and-set on the state, a lost
@@ -19,17 +19,23 @@ type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'lo
  * Called by the create request (in the background when it answered 202) and by the reconciler for
  * rows left in pending/scheduled/starting by a crash.
  */
-export async function continueCreate(deps: Deps, id: VmId): Promise<Vm> {
+export async function continueCreate(deps: Deps, id: VmId, known?: Vm): Promise<Vm> {
+  // The row as the caller just wrote it (or as the last transition returned it) saves a read.
+  let current: Vm | undefined = known?.id === id ? known : undefined;
   for (;;) {
-    const vm = await getVm(deps, id);
+    const vm = current ?? (await getVm(deps, id));
+    current = undefined;
     try {
       switch (vm.state) {
         case 'pending':
-          await deps.vms.transition(id, { from: 'pending', to: 'scheduled', at: deps.clock.now() });
+          // Nothing happens on a host between scheduled and starting, so both steps are one
+          // statement (each with its event); the failpoints keep their order.
+          current = await deps.vms.transition(id, { from: 'pending', via: ['scheduled'], to: 'starting', at: deps.clock.now() });
           failpoint('manager.create.after-scheduled');
+          failpoint('manager.create.after-starting');
           continue;
         case 'scheduled':
-          await deps.vms.transition(id, { from: 'scheduled', to: 'starting', at: deps.clock.now() });
+          current = await deps.vms.transition(id, { from: 'scheduled', to: 'starting', at: deps.clock.now() });
           failpoint('manager.create.after-starting');
           continue;
         case 'starting': {
@@ -51,8 +57,8 @@ export async function continueCreate(deps: Deps, id: VmId): Promise<Vm> {
  * `continueCreate` without waiting for it: the outcome is in the VM row and its events (a failure is
  * logged as a warning, since nobody waits for the error).
  */
-export function continueCreateInBackground(deps: Deps, id: VmId): void {
-  continueCreate(deps, id).catch((error: unknown) => {
+export function continueCreateInBackground(deps: Deps, id: VmId, known?: Vm): void {
+  continueCreate(deps, id, known).catch((error: unknown) => {
     const code = isAppError(error) ? error.code : 'INTERNAL';
     deps.log.warn({ vmId: id, code, err: error }, 'background create did not reach running');
   });

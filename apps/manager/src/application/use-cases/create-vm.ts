@@ -1,8 +1,9 @@
 import { failpoint } from '@hearth/failpoints';
 import { AppError, type FieldError } from '@hearth/errors';
+import type { Host } from '../../domain/host.js';
 import type { Image, ImageKind } from '../../domain/image.js';
 import type { ImageId } from '../../domain/ids.js';
-import { placeVm, rejectionOf, type HostRejection } from '../../domain/placement.js';
+import { noAllocation, placeVm, rejectionOf, type HostRejection } from '../../domain/placement.js';
 import { defaultRestartPolicy, type RestartPolicy } from '../../domain/restart-policy.js';
 import { defaultBootArgs, guestMacFor, isValidVmName, type Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
@@ -19,10 +20,7 @@ export interface CreateVmInput {
   readonly restartPolicy?: RestartPolicy | undefined;
 }
 
-type Deps = Pick<
-  UseCaseDependencies,
-  'vms' | 'images' | 'hosts' | 'agents' | 'clock' | 'ids' | 'log' | 'settings' | 'reconcileStates'
->;
+type Deps = Pick<UseCaseDependencies, 'vms' | 'images' | 'hosts' | 'agents' | 'clock' | 'ids' | 'log' | 'settings'>;
 
 /**
  * Creates a VM and waits for it: `acceptVm`, then `continueCreate` until it is `running` (or
@@ -30,7 +28,7 @@ type Deps = Pick<
  */
 export async function createVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
   const pending = await acceptVm(deps, input);
-  return continueCreate(deps, pending.id);
+  return continueCreate(deps, pending.id, pending);
 }
 
 /**
@@ -53,23 +51,34 @@ export async function acceptVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
     ...imageFieldErrors('rootfsImageId', input.rootfsImageId, rootfs, 'rootfs'),
   ];
   if (imageErrors.length > 0 || kernel === undefined || rootfs === undefined) throw invalid(imageErrors);
-  if ((await deps.vms.findByName(input.name)) !== undefined) throw vmNameTaken(input.name);
+  // A taken name is refused by the insert (VM_NAME_TAKEN from the unique constraint): no pre-check.
 
-  const [hosts, allocations] = await Promise.all([deps.hosts.list(), deps.vms.allocationsByHost()]);
+  const hosts = await deps.hosts.list();
   const now = deps.clock.now();
-  const placement = placeVm(input, hosts, allocations, deps.settings, now);
-  if (!placement.isPlaced) {
-    throw noCapacity(input, placement.rejections);
+  // Hosts that could take the VM if nothing else held their resources. What the VMs placed on them
+  // hold is read only to choose among several: the insert checks the chosen one again, locked.
+  const refused: HostRejection[] = [];
+  const candidates = hosts.filter((candidate) => {
+    const reason = rejectionOf(candidate, input, noAllocation, deps.settings, now);
+    if (reason !== undefined) refused.push({ hostId: candidate.id, reason });
+    return reason === undefined;
+  });
+  let host = candidates.length === 1 ? candidates[0] : undefined;
+  if (host === undefined) {
+    const allocations = candidates.length === 0 ? new Map() : await deps.vms.allocationsByHost(candidates.map((h) => h.id));
+    const placement = placeVm(input, candidates, allocations, deps.settings, now);
+    if (!placement.isPlaced) throw noCapacity(input, inHostOrder(hosts, [...refused, ...placement.rejections]));
+    host = candidates.find((h) => h.id === placement.hostId);
+    if (host === undefined) throw new Error('placement chose an unknown host');
   }
-  const host = hosts.find((h) => h.id === placement.hostId);
-  if (host === undefined) throw new Error('placement chose an unknown host');
+  const chosen = host;
 
   const id = deps.ids.vmId();
   const pending: Vm = {
     id,
     name: input.name,
     state: 'pending',
-    hostId: host.id,
+    hostId: chosen.id,
     vcpuCount: input.vcpuCount,
     memoryMib: input.memoryMib,
     kernelImageId: kernel.id,
@@ -87,17 +96,16 @@ export async function acceptVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
     version: 1,
     observedState: null,
     observedAt: null,
+    restartPolicy: input.restartPolicy ?? defaultRestartPolicy,
   };
-  // Placement is checked again with the host locked, so concurrent creates cannot overbook it.
+  // Placement is checked again with the host locked, so concurrent creates cannot overbook it; the
+  // restart policy is part of the row.
   await deps.vms.insert(pending, (held) => {
-    const reason = rejectionOf(host, input, held, deps.settings, now);
-    if (reason !== undefined) throw noCapacity(input, [{ hostId: host.id, reason }]);
+    const reason = rejectionOf(chosen, input, held, deps.settings, now);
+    if (reason !== undefined) throw noCapacity(input, inHostOrder(hosts, [...refused, { hostId: chosen.id, reason }]));
   });
-  deps.log.info({ vmId: id, hostId: host.id, state: 'pending' }, 'vm created');
+  deps.log.info({ vmId: id, hostId: chosen.id, state: 'pending' }, 'vm created');
   failpoint('manager.create.after-pending');
-  if (input.restartPolicy !== undefined && input.restartPolicy !== defaultRestartPolicy) {
-    await deps.reconcileStates.setRestartPolicy(id, input.restartPolicy);
-  }
   return pending;
 }
 
@@ -111,12 +119,14 @@ function invalid(errors: FieldError[]): AppError {
   return new AppError('VALIDATION_FAILED', `Invalid body: ${errors.map((e) => e.field).join(', ')}`, { errors });
 }
 
+/** The rejections in the order of `hosts`, as placement lists them. */
+function inHostOrder(hosts: readonly Host[], rejections: readonly HostRejection[]): HostRejection[] {
+  const position = new Map(hosts.map((host, index) => [host.id, index]));
+  return [...rejections].sort((a, b) => (position.get(a.hostId) ?? 0) - (position.get(b.hostId) ?? 0));
+}
+
 function noCapacity(input: CreateVmInput, rejections: readonly HostRejection[]): AppError {
   return new AppError('HOST_NO_CAPACITY', `No host can take ${input.vcpuCount} vCPU and ${input.memoryMib} MiB`, {
     details: { hosts: rejections },
   });
-}
-
-export function vmNameTaken(name: string): AppError {
-  return new AppError('VM_NAME_TAKEN', `A VM named ${name} already exists`, { details: { name } });
 }

@@ -9,9 +9,12 @@ import { hostOf } from './stop-vm.js';
 import { versionToMatch, type MutationOptions } from './if-match.js';
 import { getVm } from './vm-queries.js';
 
-type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log' | 'settings'>;
+type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log' | 'settings' | 'reconcileStates'>;
 
-/** Starts a stopped (or failed) VM again on its own host by re-applying its spec. */
+/**
+ * Starts a stopped (or failed) VM again on its own host by re-applying its spec. A user's start
+ * gives the VM a fresh crash-loop budget and replaces any restart the reconciler had scheduled.
+ */
 export async function startVm(deps: Deps, id: VmId, options: MutationOptions = {}): Promise<Vm> {
   const vm = await getVm(deps, id);
   const ifVersion = versionToMatch(vm, options.ifMatch);
@@ -25,5 +28,7 @@ export async function startVm(deps: Deps, id: VmId, options: MutationOptions = {
     });
   }
   const starting = await deps.vms.transition(id, { from: vm.state, to: 'starting', at: deps.clock.now(), ifVersion });
+  await deps.reconcileStates.resetCrashWindow(id);
+  await deps.reconcileStates.clearRetry(id);
   return applyVmOnHost(deps, starting, host, 'stop');
 }

@@ -77,7 +77,7 @@ export function registerVmRoutes(app: HttpServer, deps: UseCaseDependencies): vo
       };
       if (isAsyncRequested(request, request.query.wait)) {
         const pending = await acceptVm(deps, input);
-        continueCreateInBackground(deps, pending.id);
+        continueCreateInBackground(deps, pending.id, pending);
         reply.header('location', `/v1/vms/${pending.id}`);
         if (request.query.wait === undefined) reply.header('preference-applied', 'respond-async');
         return sendVm(reply, 202, pending);

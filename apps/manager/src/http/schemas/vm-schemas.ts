@@ -103,6 +103,8 @@ export const VmView = Type.Object({
   /** What the host's Agent last reported about the VMM process (not the lifecycle state). */
   observedState: Type.Union([ObservedVmStateSchema, Type.Null()]),
   observedAt: Type.Union([Timestamp, Type.Null()]),
+  /** What happens when the VMM dies on its own (see `restartPolicy` of the create body). */
+  restartPolicy: Type.Union([Type.Literal('never'), Type.Literal('on-failure'), Type.Literal('always')]),
 });
 
 export const WaitResultView = Type.Object({
