@@ -2,7 +2,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirements } from '@hearth/testkit';
 import { writeEmptyExt4, writeFakeKernel } from './support/images.js';
-import { openSse, type SseClient } from './support/sse.js';
+import { openSse, type SseClient } from '@hearth/testkit';
 import { startStack, type Stack } from './support/stack.js';
 
 interface Vm {

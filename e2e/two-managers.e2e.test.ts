@@ -10,7 +10,7 @@ import {
   type ClusterReplica,
   type ClusterVm,
 } from './support/cluster.js';
-import { openSse } from './support/sse.js';
+import { openSse } from '@hearth/testkit';
 
 /**
  * Two Manager processes on one PostgreSQL database and one Agent: exactly one leads the reconciler

@@ -15,3 +15,4 @@ export { descendantPids, isAlive, signalProcessTree, waitForPidsToExit } from '.
 export { startProcess, type ProcessExit, type StartProcessOptions, type StartedProcess } from './start-process.js';
 export { createTestDatabase, testDatabaseUrl, type CreateTestDatabaseOptions, type TestDatabase } from './test-database.js';
 export { waitFor, type WaitForOptions } from './wait-for.js';
+export { openSse, type SseClient, type SseMessage } from './sse-client.js';

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
 import { fakeExt4Bytes, fakeKernelBytes } from '../adapters/fake/fake-image-inspector.js';
-import { openSse, type SseClient } from '../testing/sse-client.js';
+import { openSse, type SseClient } from '@hearth/testkit';
 import { buildTestApp } from '../testing/test-app.js';
 import { createWorld, hostCapacity, hostFacts, type World } from '../testing/world.js';
 
@@ -56,16 +56,13 @@ async function runningVm(): Promise<VmBody> {
 
 describe('restart policy', () => {
   it('shows the restart policy asked for on the VM, and on-failure when none was', async () => {
-    const created = await app.inject({
-      method: 'POST',
-      url: '/v1/vms',
-      payload: { ...(await vmBody()), restartPolicy: 'never' },
-    });
+    const body = await vmBody();
+    const created = await app.inject({ method: 'POST', url: '/v1/vms', payload: { ...body, restartPolicy: 'never' } });
     expect(created.statusCode).toBe(201);
     const vm = created.json<VmBody>();
     const fetched = await app.inject({ method: 'GET', url: `/v1/vms/${vm.id}` });
     expect(fetched.json()).toMatchObject({ id: vm.id, restartPolicy: 'never' });
-    const other = await app.inject({ method: 'POST', url: '/v1/vms', payload: { ...(await vmBody('web-2')) } });
+    const other = await app.inject({ method: 'POST', url: '/v1/vms', payload: { ...body, name: 'web-2' } });
     expect(other.json()).toMatchObject({ restartPolicy: 'on-failure' });
   });
 });

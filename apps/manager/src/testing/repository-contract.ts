@@ -411,6 +411,23 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         expect(seen).toEqual([{ vcpuCount: 2, memoryMib: 512 }]);
       });
 
+      it('admits concurrent inserts on one host one at a time, so none overbooks it', async () => {
+        const a = await vm({ vcpuCount: 1, memoryMib: 128, state: 'running' });
+        const template = (await repos.vms.findById(a.id))!;
+        const attempts = Array.from({ length: 6 }, (_, index) => {
+          const id = ids.vmId();
+          return repos.vms.insert(
+            { ...template, id, name: `burst-${index}`, guestMac: guestMacFor(id), state: 'pending' },
+            (held) => {
+              if (held.vcpuCount + 1 > 3) throw new AppError('HOST_NO_CAPACITY', 'full');
+            },
+          );
+        });
+        const outcomes = await Promise.allSettled(attempts);
+        expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(2);
+        expect((await repos.vms.allocationsByHost([a.hostId])).get(a.hostId)).toEqual({ vcpuCount: 3, memoryMib: 384 });
+      });
+
       it('writes nothing when the admission check refuses the VM', async () => {
         const a = await vm();
         const id = ids.vmId();

@@ -29,7 +29,7 @@ export class InMemoryVmRepository implements VmRepository {
     if (!this.store.images.has(vm.kernelImageId) || !this.store.images.has(vm.rootfsImageId)) {
       throw new AppError('IMAGE_NOT_FOUND', 'An image of the VM does not exist');
     }
-    // No await between the check and the write: like the row lock of the real adapter.
+    // No await between the check and the write: like the placement lock of the real adapter.
     admit?.(this.allocationOf(vm.hostId));
     this.store.vms.set(vm.id, structuredClone(vm));
     this.store.recordEvent({

@@ -6,7 +6,7 @@ import type { UseCaseDependencies } from '../../application/dependencies.js';
 import type { RecordedEvent } from '../../domain/event.js';
 import type { HostId, VmId } from '../../domain/ids.js';
 import { buildApp } from '../../build-app.js';
-import { openSse, type SseClient } from '../../testing/sse-client.js';
+import { openSse, type SseClient } from '@hearth/testkit';
 import { createWorld, silentLog } from '../../testing/world.js';
 import { openDatabase, type Database, type DatabaseTarget } from './database.js';
 import { listenForEvents, type EventNotifications } from './event-notifications.js';

@@ -19,7 +19,12 @@ export class PgHostRepository implements HostRepository {
   async upsertByName(host: HostUpsert): Promise<Host> {
     const row = await translated(() =>
       this.db.transaction().execute(async (trx) => {
-        const before = await trx.selectFrom('hosts').select('status').where('name', '=', host.name).forUpdate().executeTakeFirst();
+        const before = await trx
+          .selectFrom('hosts')
+          .select('status')
+          .where('name', '=', host.name)
+          .forUpdate()
+          .executeTakeFirst();
         const upserted = await trx
           .insertInto('hosts')
           .values({
@@ -55,27 +60,36 @@ export class PgHostRepository implements HostRepository {
     return toHost(row);
   }
 
+  /**
+   * One statement (one round trip, so a heartbeat stays prompt while creates keep the database
+   * busy): lock the row, update it, and add `host.recovered` when it was unhealthy.
+   */
   async recordHeartbeat(id: HostId, beat: HostHeartbeatRecord): Promise<HeartbeatRecorded> {
-    return translated(() =>
-      this.db.transaction().execute(async (trx) => {
-        const before = await trx.selectFrom('hosts').select('status').where('id', '=', id).forUpdate().executeTakeFirst();
-        if (before === undefined) throw hostNotFound(id);
-        const hasRecovered = before.status === 'unhealthy';
-        const row = await trx
-          .updateTable('hosts')
-          .set({
-            capacity: JSON.stringify(beat.capacity),
-            facts: JSON.stringify(beat.facts),
-            last_heartbeat_at: beat.at,
-            ...(hasRecovered ? { status: 'healthy', status_changed_at: beat.at } : {}),
-          })
-          .where('id', '=', id)
-          .returningAll()
-          .executeTakeFirstOrThrow();
-        if (hasRecovered) await appendHostEvent(trx, id, 'host.recovered', beat.at, 'heartbeat received again');
-        return { host: toHost(row), hasRecovered };
-      }),
+    const result = await translated(() =>
+      sql<Selectable<HostsTable> & { was_unhealthy: boolean }>`
+        with before as (select id, status from hosts where id = ${id} for update),
+        updated as (
+          update hosts set
+            capacity = ${JSON.stringify(beat.capacity)},
+            facts = ${JSON.stringify(beat.facts)},
+            last_heartbeat_at = ${beat.at},
+            status = case when before.status = 'unhealthy' then 'healthy' else hosts.status end,
+            status_changed_at = case when before.status = 'unhealthy' then cast(${beat.at} as timestamptz) else hosts.status_changed_at end
+          from before
+          where hosts.id = before.id
+          returning hosts.*, before.status = 'unhealthy' as was_unhealthy
+        ),
+        recovered as (
+          insert into events (type, vm_id, host_id, at, from_state, to_state, message)
+          select 'host.recovered', null, updated.id, cast(${beat.at} as timestamptz), null, null, 'heartbeat received again'
+          from updated where updated.was_unhealthy
+        )
+        select * from updated`.execute(this.db),
     );
+    const row = result.rows[0];
+    if (row === undefined) throw hostNotFound(id);
+    const { was_unhealthy: hasRecovered, ...host } = row;
+    return { host: toHost(host), hasRecovered };
   }
 
   async findById(id: HostId): Promise<Host | undefined> {

@@ -19,8 +19,10 @@ export class PgVmRepository implements VmRepository {
       () =>
         this.db.transaction().execute(async (trx) => {
           if (admit !== undefined) {
-            // Serialises placements on this host until commit.
-            await trx.selectFrom('hosts').select('id').where('id', '=', vm.hostId).forUpdate().executeTakeFirst();
+            // Serialises placements on this host until commit. An advisory lock, not the host row's
+            // FOR UPDATE: heartbeats update that row and must not queue behind a burst of creates
+            // (a late heartbeat makes the host look stale and refuses VMs).
+            await sql`select pg_advisory_xact_lock(hashtextextended(${`hearth.placement:${vm.hostId}`}, 0))`.execute(trx);
             const held = await trx
               .selectFrom('vms')
               .select((eb) => [
