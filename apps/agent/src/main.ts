@@ -5,7 +5,7 @@ import { createLogger } from '@hearth/http-server';
 import { adoptVms } from './application/adopt-vms.js';
 import { prepareHost } from './application/prepare-host.js';
 import type { AgentContext } from './application/agent-context.js';
-import { readCapacity, readHealth, type HostStatusContext } from './application/host-status.js';
+import { HostFactsCache, readHeartbeat, type HostStatusContext } from './application/host-status.js';
 import { KeyedLock } from './application/keyed-lock.js';
 import { RegistrationLoop } from './application/registration-loop.js';
 import { FirecrackerProcessVmm } from './adapters/firecracker/firecracker-process-vmm.js';
@@ -117,18 +117,16 @@ async function main(): Promise<void> {
 
   let registration: RegistrationLoop | null = null;
   if (config.managerBase !== null) {
+    // Heartbeats reuse facts for a short TTL; /health reads them fresh (see host-status.ts).
+    const facts = new HostFactsCache(status.probe, clock);
     registration = new RegistrationLoop({
       manager: new HttpManagerApi({ baseUrl: config.managerBase, timeoutMs: 5_000 }),
       timers: new NodeTimers(),
+      clock,
       log: logger.child({ component: 'registration' }),
       random: Math.random,
-      registration: async () => ({
-        name: config.name,
-        addr: config.advertiseAddr,
-        capacity: await readCapacity(status),
-        facts: (await readHealth(status)).facts,
-      }),
-      heartbeat: async () => ({ capacity: await readCapacity(status), facts: (await readHealth(status)).facts }),
+      registration: async () => ({ name: config.name, addr: config.advertiseAddr, ...(await readHeartbeat(status, facts)) }),
+      heartbeat: () => readHeartbeat(status, facts),
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       backoff: { initialMs: 500, maxMs: 30_000 },
     });

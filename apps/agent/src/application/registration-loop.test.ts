@@ -11,13 +11,20 @@ function setup(options: { heartbeatIntervalMs?: number | null } = {}) {
   const log = new RecordingLog();
   const probe = new FakeHostProbe();
   const capacity = { ...probe.hostResources, vmCount: 0 };
+  /** When each heartbeat payload was built, and how long building the next ones takes (moves the fake time). */
+  const heartbeat = { startsMs: [] as number[], durationsMs: [] as number[] };
   const loop = new RegistrationLoop({
     manager,
     timers,
+    clock: { monotonicMs: () => timers.nowMs },
     log,
     random: () => 0.5,
     registration: async () => ({ name: 'host-a', addr: 'http://127.0.0.1:19090', capacity, facts: probe.hostFacts }),
-    heartbeat: async () => ({ capacity, facts: probe.hostFacts }),
+    heartbeat: async () => {
+      heartbeat.startsMs.push(timers.nowMs);
+      timers.nowMs += heartbeat.durationsMs.shift() ?? 0;
+      return { capacity, facts: probe.hostFacts };
+    },
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? null,
     backoff: { initialMs: 100, maxMs: 1_000 },
   });
@@ -27,7 +34,7 @@ function setup(options: { heartbeatIntervalMs?: number | null } = {}) {
     for (let i = 0; i < 10; i += 1) await Promise.resolve();
     return delay;
   };
-  return { manager, timers, log, loop, tick };
+  return { manager, timers, log, loop, tick, heartbeat };
 }
 
 describe('RegistrationLoop', () => {
@@ -97,6 +104,107 @@ describe('RegistrationLoop', () => {
 
     expect(retryDelay).toBe(75);
     expect(loop.hostId).toBe('host_1');
+    await loop.stop();
+  });
+
+  it('heartbeats at a fixed rate: a slow heartbeat does not push the later ones back', async () => {
+    const { manager, loop, tick, timers, heartbeat } = setup();
+    heartbeat.durationsMs.push(300, 300, 300, 300);
+    loop.start();
+    await tick(); // registered at 0
+
+    const delays: (number | undefined)[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      await tick();
+      delays.push(timers.pendingDelaysMs[0]);
+    }
+
+    expect(heartbeat.startsMs).toEqual([1_000, 2_000, 3_000, 4_000]);
+    expect(delays).toEqual([700, 700, 700, 700]);
+    expect(manager.heartbeats).toHaveLength(4);
+    await loop.stop();
+  });
+
+  it('skips the slots missed while a heartbeat ran longer than the interval, without a burst', async () => {
+    const { loop, tick, timers, heartbeat, log } = setup();
+    heartbeat.durationsMs.push(2_500);
+    loop.start();
+    await tick(); // registered at 0
+
+    await tick(); // starts at 1000, ends at 3500: slots 2000 and 3000 are gone
+    expect(timers.pendingDelaysMs).toEqual([500]);
+    await tick();
+    await tick();
+
+    expect(heartbeat.startsMs).toEqual([1_000, 4_000, 5_000]);
+    expect(log.entries).toContainEqual(
+      expect.objectContaining({ level: 'warn', message: 'heartbeat ran late; skipping missed slots' }),
+    );
+    await loop.stop();
+  });
+
+  it('returns to the same grid after a failed heartbeat is retried', async () => {
+    const { manager, loop, tick, heartbeat } = setup();
+    loop.start();
+    await tick(); // registered at 0
+    await tick(); // 1000 ok
+    manager.isReachable = false;
+    await tick(); // 2000 fails, retry in 75
+    manager.isReachable = true;
+    await tick(); // 2075 ok
+    await tick();
+
+    expect(heartbeat.startsMs).toEqual([1_000, 2_000, 2_075, 3_000]);
+    await loop.stop();
+  });
+
+  it('never has two heartbeats in flight', async () => {
+    const timers = new FakeTimers();
+    const manager = new FakeManagerApi();
+    const probe = new FakeHostProbe();
+    let release: () => void = () => undefined;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const loop = new RegistrationLoop({
+      manager,
+      timers,
+      clock: { monotonicMs: () => timers.nowMs },
+      log: new RecordingLog(),
+      random: () => 0.5,
+      registration: async () => ({
+        name: 'host-a',
+        addr: 'http://127.0.0.1:19090',
+        capacity: { ...probe.hostResources, vmCount: 0 },
+        facts: probe.hostFacts,
+      }),
+      heartbeat: async () => {
+        inFlight += 1;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        timers.nowMs += 4_500;
+        inFlight -= 1;
+        return { capacity: { ...probe.hostResources, vmCount: 0 }, facts: probe.hostFacts };
+      },
+      heartbeatIntervalMs: null,
+      backoff: { initialMs: 100, maxMs: 1_000 },
+    });
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 10; i += 1) await Promise.resolve();
+    };
+    loop.start();
+    timers.runNext();
+    await settle(); // registered at 0
+
+    timers.runNext(); // heartbeat at 1000 hangs
+    await settle();
+    expect(timers.pendingDelaysMs).toEqual([]);
+    release();
+    await settle(); // finished at 5500: the next slot is 6000
+
+    expect(timers.pendingDelaysMs).toEqual([500]);
+    expect(maxInFlight).toBe(1);
     await loop.stop();
   });
 

@@ -1,12 +1,15 @@
 import type { HostHeartbeat, HostRegistration } from '@hearth/contracts';
 import { backoffDelayMs, type BackoffPolicy } from '../domain/backoff.js';
 import type { AgentLog } from './ports/agent-log.js';
+import type { Clock } from './ports/clock.js';
 import type { ManagerApi } from './ports/manager-api.js';
 import type { TimerHandle, Timers } from './ports/timers.js';
 
 export interface RegistrationLoopOptions {
   readonly manager: ManagerApi;
   readonly timers: Timers;
+  /** Monotonic time; heartbeat slots are computed on it. */
+  readonly clock: Pick<Clock, 'monotonicMs'>;
   readonly log: AgentLog;
   /** In [0, 1); jitter for the backoff. */
   readonly random: () => number;
@@ -20,7 +23,12 @@ export interface RegistrationLoopOptions {
 /**
  * Registers this Agent with the Manager, then heartbeats. While the Manager is unreachable it
  * retries with capped exponential backoff and jitter; a heartbeat answered "unknown host" registers
- * again. One timer at a time; `stop()` waits for an attempt in flight.
+ * again. One timer at a time and never two attempts in flight; `stop()` waits for an attempt in flight.
+ *
+ * Heartbeats run at a fixed rate: they are due at `registeredAt + k × interval`, however long each
+ * one takes, so a slow heartbeat does not push every later one back. Slots missed while a heartbeat
+ * was still running are skipped, not fired in a burst. A failed heartbeat is retried with backoff
+ * (never later than one interval); once one gets through, the loop returns to the same grid.
  */
 export class RegistrationLoop {
   private isRunning = false;
@@ -28,6 +36,8 @@ export class RegistrationLoop {
   private inFlight: Promise<void> | null = null;
   private failures = 0;
   private intervalMs = 0;
+  /** The grid slot (monotonic ms) of the heartbeat cycle in progress. */
+  private slotMs = 0;
   private registeredHostId: string | null = null;
 
   constructor(private readonly options: RegistrationLoopOptions) {}
@@ -60,6 +70,21 @@ export class RegistrationLoop {
     }, delayMs);
   }
 
+  /** Moves to the first slot after the current one that is not yet past, skipping missed ones. */
+  private scheduleNextSlot(): void {
+    const nowMs = this.options.clock.monotonicMs();
+    const nextMs = this.slotMs + this.intervalMs;
+    const missedSlots = nextMs < nowMs ? Math.ceil((nowMs - nextMs) / this.intervalMs) : 0;
+    if (missedSlots > 0) {
+      this.options.log.warn(
+        { hostId: this.registeredHostId, missedSlots, intervalMs: this.intervalMs },
+        'heartbeat ran late; skipping missed slots',
+      );
+    }
+    this.slotMs = nextMs + missedSlots * this.intervalMs;
+    this.schedule(this.slotMs - nowMs, () => this.heartbeat());
+  }
+
   private retryDelayMs(): number {
     this.failures += 1;
     return backoffDelayMs(this.options.backoff, this.failures, this.options.random());
@@ -79,6 +104,7 @@ export class RegistrationLoop {
       this.registeredHostId = outcome.host.id;
       this.intervalMs = this.options.heartbeatIntervalMs ?? outcome.host.heartbeatIntervalMs;
       log.info({ hostId: outcome.host.id, heartbeatIntervalMs: this.intervalMs }, 'registered with manager');
+      this.slotMs = this.options.clock.monotonicMs() + this.intervalMs;
       this.schedule(this.intervalMs, () => this.heartbeat());
       return;
     }
@@ -104,7 +130,7 @@ export class RegistrationLoop {
     switch (outcome.kind) {
       case 'ok':
         this.failures = 0;
-        this.schedule(this.intervalMs, () => this.heartbeat());
+        this.scheduleNextSlot();
         return;
       case 'unknown_host':
         log.warn({ hostId }, 'manager does not know this host; registering again');

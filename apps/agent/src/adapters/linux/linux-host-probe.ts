@@ -47,7 +47,11 @@ export interface LinuxHostProbeOptions {
   readonly cpuCount?: number | null;
 }
 
-/** CPU and memory from the kernel; preflight facts from /dev/kvm, PATH and the bridge's link state. */
+/**
+ * CPU and memory from the kernel (one /proc/meminfo read per `resources()`); preflight facts from
+ * /dev/kvm, PATH and the bridge's link state. `facts()` always reads afresh and spawns `ip` for the
+ * bridge, so heartbeats go through `HostFactsCache` rather than calling it each time.
+ */
 export class LinuxHostProbe implements HostProbe {
   constructor(private readonly options: LinuxHostProbeOptions) {}
 
@@ -89,5 +93,4 @@ export class LinuxHostProbe implements HostProbe {
       return false;
     }
   }
-
 }
