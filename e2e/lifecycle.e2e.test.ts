@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirements } from '@hearth/testkit';
-import { writeEmptyExt4, writeFakeKernel } from './support/images.js';
+import { writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
 import { openSse, type SseClient } from '@hearth/testkit';
 import { startStack, type Stack } from './support/stack.js';
 

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive, missingRequirements } from '@hearth/testkit';
-import { writeEmptyExt4, writeFakeKernel } from './support/images.js';
+import { writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
 import { startStack, type Stack } from './support/stack.js';
 
 interface Problem {

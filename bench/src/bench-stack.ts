@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,19 +59,6 @@ export function writeDoubleWrapper(file: string, flags: readonly string[]): void
   const quoted = [process.execPath, ...flags, doubleScript].map((part) => `'${part.replace(/'/g, `'\\''`)}'`);
   writeFileSync(file, `#!/bin/sh\nexec ${quoted.join(' ')} "$@"\n`);
   chmodSync(file, 0o755);
-}
-
-/** A kernel the simulated guest accepts: the ELF magic, then padding (as e2e/support/images.ts). */
-export function writeFakeKernel(file: string): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const bytes = Buffer.alloc(64 * 1024);
-  Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01]).copy(bytes);
-  writeFileSync(file, bytes);
-}
-
-export function writeEmptyExt4(file: string, sizeMib = 8): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'rootfs', file, `${sizeMib}M`], { stdio: 'pipe' });
 }
 
 export async function startBenchStack(options: StackOptions): Promise<BenchStack> {

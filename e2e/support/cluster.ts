@@ -12,7 +12,7 @@ import {
   type Netns,
   type StartedProcess,
 } from '@hearth/testkit';
-import { writeEmptyExt4, writeFakeKernel } from './images.js';
+import { writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
 
 /**
  * A Hearth installation over real processes for crash tests: one Manager and N Agents, each Agent

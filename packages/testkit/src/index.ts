@@ -16,3 +16,4 @@ export { startProcess, type ProcessExit, type StartProcessOptions, type StartedP
 export { createTestDatabase, testDatabaseUrl, type CreateTestDatabaseOptions, type TestDatabase } from './test-database.js';
 export { waitFor, type WaitForOptions } from './wait-for.js';
 export { openSse, type SseClient, type SseMessage } from './sse-client.js';
+export { writeEmptyExt4, writeFakeKernel } from './image-fixtures.js';
