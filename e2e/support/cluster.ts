@@ -135,10 +135,13 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   try {
     const workDir = mkdtempSync(path.join(os.tmpdir(), 'hearth-crash-'));
     cleanups.push(() => {
-      // Keep the logs of the last run for a post-mortem; the rest goes.
-      const logs = path.join(os.tmpdir(), 'hearth-crash-logs', path.basename(workDir));
-      rmSync(logs, { recursive: true, force: true });
-      if (existsSync(path.join(workDir, 'logs'))) cpSync(path.join(workDir, 'logs'), logs, { recursive: true });
+      // HEARTH_KEEP_TEST_LOGS=1 keeps this run's logs for a post-mortem (one directory, replaced on
+      // every run); by default nothing the test made is left behind.
+      if (process.env['HEARTH_KEEP_TEST_LOGS'] === '1' && existsSync(path.join(workDir, 'logs'))) {
+        const logs = path.join(os.tmpdir(), 'hearth-test-logs');
+        rmSync(logs, { recursive: true, force: true });
+        cpSync(path.join(workDir, 'logs'), logs, { recursive: true });
+      }
       rmSync(workDir, { recursive: true, force: true });
     });
     let databaseUrl = options.databaseUrl;
