@@ -14,6 +14,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hostTscKhz } from '../src/backends/qemu.js';
+import { hasCommand } from '@hearth/testkit';
 import { ApiClient, BIN, canConnect, cleanupAll, tempDir, until } from './helpers.js';
 
 const GUEST_IP = '172.31.0.2';
@@ -30,9 +31,6 @@ function findImages(): string | undefined {
   return dir && complete(dir) ? dir : undefined;
 }
 
-function hasCommand(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
 
 const IMAGES = findImages();
 const skipReason =
