@@ -11,8 +11,12 @@ import {
   waitFor,
   type Netns,
   type StartedProcess,
+  writeEmptyExt4,
+  writeFakeKernel,
 } from '@hearth/testkit';
-import { writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
+import { request, type ApiResponse } from './http.js';
+
+export type { ApiResponse } from './http.js';
 
 /**
  * A Hearth installation over real processes for crash tests: one Manager and N Agents, each Agent
@@ -42,11 +46,6 @@ export interface ClusterReplica {
   start(env?: Readonly<Record<string, string>>): Promise<void>;
   /** SIGKILL, as a crash. */
   kill(): Promise<void>;
-}
-
-export interface ApiResponse<T> {
-  readonly status: number;
-  readonly body: T;
 }
 
 export interface ClusterAgent {
@@ -109,17 +108,6 @@ export const fastManagerEnv: Readonly<Record<string, string>> = Object.freeze({
   MANAGER_REQUIRE_KVM: 'off',
   MANAGER_LOG_LEVEL: 'info',
 });
-
-async function request<T>(base: string, method: string, route: string, body?: unknown): Promise<ApiResponse<T>> {
-  const init: RequestInit = { method, headers: {}, signal: AbortSignal.timeout(30_000) };
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers = { 'content-type': 'application/json' };
-  }
-  const response = await fetch(`${base}${route}`, init);
-  const text = await response.text();
-  return { status: response.status, body: (text.length > 0 && text.startsWith('{') ? JSON.parse(text) : text) as T };
-}
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const cleanups: Array<() => Promise<unknown> | unknown> = [];

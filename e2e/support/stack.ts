@@ -13,6 +13,9 @@ import {
   type StartedProcess,
   type TestDatabase,
 } from '@hearth/testkit';
+import { request, type ApiResponse } from './http.js';
+
+export type { ApiResponse } from './http.js';
 
 export interface StackOptions {
   /** Extra environment for the Firecracker double (e.g. the guest backend). */
@@ -40,25 +43,6 @@ export interface Stack {
   api<T = unknown>(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
   restartAgent(): Promise<void>;
   stop(): Promise<void>;
-}
-
-export interface ApiResponse<T> {
-  readonly status: number;
-  readonly headers: Headers;
-  readonly body: T;
-}
-
-async function request<T>(base: string, method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
-  const init: RequestInit = { method, headers: { ...headers } };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
-  }
-  const response = await fetch(`${base}${route}`, init);
-  const text = await response.text();
-  let parsed: unknown = text;
-  if (text.length > 0 && /json/.test(response.headers.get('content-type') ?? '')) parsed = JSON.parse(text);
-  return { status: response.status, headers: response.headers, body: parsed as T };
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {

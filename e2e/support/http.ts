@@ -1,0 +1,29 @@
+/** A response of the public API (or an Agent's), with JSON bodies parsed. */
+export interface ApiResponse<T> {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: T;
+}
+
+/**
+ * One HTTP request from a test to a Manager or an Agent. An object body is sent as JSON, a string
+ * as it is (to send malformed JSON); a JSON or problem+json answer is parsed.
+ */
+export async function request<T>(
+  base: string,
+  method: string,
+  route: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<ApiResponse<T>> {
+  const init: RequestInit = { method, headers: { ...headers }, signal: AbortSignal.timeout(30_000) };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+  }
+  const response = await fetch(`${base}${route}`, init);
+  const text = await response.text();
+  let parsed: unknown = text;
+  if (text.length > 0 && /json/.test(response.headers.get('content-type') ?? '')) parsed = JSON.parse(text);
+  return { status: response.status, headers: response.headers, body: parsed as T };
+}
