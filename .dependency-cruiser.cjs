@@ -36,7 +36,7 @@ module.exports = {
       comment: 'Domain code knows no use case, adapter, HTTP, config or composition root.',
       severity: 'error',
       from: { path: '^apps/([^/]+)/src/domain/', pathNot: '\\.test\\.ts$' },
-      to: { path: '^apps/$1/src/(application|adapters|http)/|^apps/$1/src/(config|main)\\.ts$' },
+      to: { path: '^apps/$1/src/(application|adapters|http)/|^apps/$1/src/(config|main|run-agent)\\.ts$' },
     },
     {
       name: 'domain-has-no-npm-dependencies',
@@ -57,14 +57,15 @@ module.exports = {
       comment: 'Use cases depend on ports (application/ports), never on adapters, HTTP routes or the composition root.',
       severity: 'error',
       from: { path: '^apps/([^/]+)/src/application/', pathNot: '\\.test\\.ts$' },
-      to: { path: '^apps/$1/src/(adapters|http)/|^apps/$1/src/main\\.ts$' },
+      to: { path: '^apps/$1/src/(adapters|http)/|^apps/$1/src/(main|run-agent)\\.ts$' },
     },
     {
       name: 'nothing-imports-main',
-      comment: 'main.ts is the composition root: it imports everything and nothing imports it.',
+      comment:
+        "main.ts is the entry point and nothing imports it. The Agent's composition root is run-agent.ts, loaded by its main.ts only (after the heap flags are set).",
       severity: 'error',
-      from: {},
-      to: { path: '^apps/[^/]+/src/main\\.ts$' },
+      from: { pathNot: '^apps/agent/src/main\\.ts$' },
+      to: { path: '^apps/[^/]+/src/(main|run-agent)\\.ts$' },
     },
     {
       name: 'testkit-only-in-tests',

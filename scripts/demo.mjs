@@ -49,7 +49,7 @@ const runDir = path.join(demoDir, 'fc');
 const managerMain = path.join(repoRoot, 'apps/manager/dist/main.js');
 const agentMain = path.join(repoRoot, 'apps/agent/dist/main.js');
 const doubleBin = path.join(repoRoot, 'node_modules/.bin/firecracker-double');
-const doubleMain = path.join(repoRoot, 'tools/firecracker-double/dist/main.js');
+const doubleMain = path.join(repoRoot, 'tools/firecracker-double/dist/firecracker-double.cjs');
 
 const rule = '='.repeat(100);
 function banner(lines) {

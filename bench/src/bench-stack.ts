@@ -51,7 +51,7 @@ export interface BenchStack {
   stop(): Promise<void>;
 }
 
-const doubleScript = path.join(repoRoot, 'tools/firecracker-double/bin/firecracker-double.js');
+const doubleScript = path.join(repoRoot, 'tools/firecracker-double/bin/firecracker-double.cjs');
 
 /** A shell wrapper that execs (never forks) the double under node with `flags`. */
 export function writeDoubleWrapper(file: string, flags: readonly string[]): void {
@@ -148,7 +148,8 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
       description: () => `the manager is ready\n${manager.output()}`,
     });
     await waitFor(
-      async () => (await api<{ items: Array<{ status: string }> }>('GET', '/v1/hosts')).body.items.some((h) => h.status === 'healthy'),
+      async () =>
+        (await api<{ items: Array<{ status: string }> }>('GET', '/v1/hosts')).body.items.some((h) => h.status === 'healthy'),
       { timeoutMs: 20_000, description: () => `the agent registers with the manager\n${agent.output()}` },
     );
     return { managerUrl, netns, bridge, workDir, imageRoot, runDir, database, manager, agent, doubleBin, api, stop: cleanup };

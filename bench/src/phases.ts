@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { BenchStack } from './bench-stack.js';
 import { floorDescription, type Floor, type FloorStep } from './floor.js';
+import { cpuMsBetween, cpuSnapshot, type CpuGroup } from './cpu.js';
 import { memAvailableMib, rssMib } from './machine.js';
 import { agentStepsWallMs, createVm, deleteVm, runPool, vmShape, type ImageIds } from './manager-vms.js';
 import { summarize, type Summary } from './stats.js';
@@ -124,6 +125,8 @@ export interface WaveResult {
   readonly agentRssMib: number | null;
   readonly managerRssMib: number | null;
   readonly memAvailableMibAtPeak: number;
+  /** CPU time per VM created, by process group, over the create phase (see cpu.ts). */
+  readonly cpuMsPerCreate: Readonly<Record<CpuGroup, number>> | null;
   readonly errors: readonly string[];
 }
 
@@ -147,6 +150,8 @@ export async function measureWave(
     }
     return stoppedEarly !== null;
   };
+  const cpuPids = { manager: stack.manager.child.pid, agent: stack.agent.child.pid };
+  const cpuBefore = cpuSnapshot(cpuPids);
   const startedAt = performance.now();
   let done = 0;
   const outcomes = await runPool(
@@ -162,7 +167,12 @@ export async function measureWave(
     shouldStop,
   );
   const createSeconds = (performance.now() - startedAt) / 1000;
+  const cpuMs = cpuMsBetween(cpuBefore, cpuSnapshot(cpuPids));
   const ids = outcomes.flatMap((outcome) => (outcome.vm === null ? [] : [outcome.vm.id]));
+  const cpuMsPerCreate =
+    ids.length === 0
+      ? null
+      : (Object.fromEntries(Object.entries(cpuMs).map(([group, ms]) => [group, ms / ids.length])) as Record<CpuGroup, number>);
   // Let the heartbeat and GC settle a moment before reading resident memory with every VM live.
   await new Promise((resolve) => setTimeout(resolve, 1_500));
   const agentRssMib = rssMib(stack.agent.child.pid);
@@ -189,6 +199,7 @@ export async function measureWave(
     agentRssMib,
     managerRssMib,
     memAvailableMibAtPeak: lowestMemAvailable,
+    cpuMsPerCreate,
     errors: errors.slice(0, 5),
   };
 }
@@ -219,9 +230,10 @@ export async function measureList(stack: BenchStack, images: ImageIds, rows: num
        VALUES ($1, 'bench-list-rows', 'http://127.0.0.1:9', $2, '{}', $3, $3)`,
       [hostId, JSON.stringify({ cpuCount: 0, memoryMibTotal: 0, memoryMibAvailable: 0, vmCount: 0 }), now],
     );
-    const paths = await client.query<{ kind: string; host_path: string }>('SELECT kind, host_path FROM images WHERE id = ANY($1)', [
-      [images.kernelImageId, images.rootfsImageId],
-    ]);
+    const paths = await client.query<{ kind: string; host_path: string }>(
+      'SELECT kind, host_path FROM images WHERE id = ANY($1)',
+      [[images.kernelImageId, images.rootfsImageId]],
+    );
     const kernelPath = paths.rows.find((r) => r.kind === 'kernel')?.host_path ?? '/nonexistent';
     const rootfsPath = paths.rows.find((r) => r.kind === 'rootfs')?.host_path ?? '/nonexistent';
     const steps = JSON.stringify([
@@ -236,7 +248,9 @@ export async function measureList(stack: BenchStack, images: ImageIds, rows: num
       for (let i = offset; i < Math.min(rows, offset + batch); i++) {
         ids.push(`vm_${ulid(now.getTime() - rows + i)}`);
         names.push(`list-row-${i}`);
-        macs.push(`06:00:${[(i >> 24) & 255, (i >> 16) & 255, (i >> 8) & 255, i & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`);
+        macs.push(
+          `06:00:${[(i >> 24) & 255, (i >> 16) & 255, (i >> 8) & 255, i & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`,
+        );
       }
       await client.query(
         `INSERT INTO vms (id, name, state, host_id, vcpu_count, memory_mib, kernel_image_id, rootfs_image_id,

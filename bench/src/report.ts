@@ -1,5 +1,6 @@
 import type { MachineFacts } from './machine.js';
 import type { BenchOptions } from './options.js';
+import { cpuGroups } from './cpu.js';
 import { floorStepOrder, type EventResult, type LatencyResult, type ListResult, type WaveResult } from './phases.js';
 import type { QemuResult } from './qemu-boot.js';
 import { ratio, round, type Summary } from './stats.js';
@@ -63,6 +64,10 @@ export function toJson(r: BenchResults): Record<string, unknown> {
       manager_rss_mib: round(w.managerRssMib, 1),
       min_mem_available_mib: w.memAvailableMibAtPeak,
       stopped_early: w.stoppedEarly,
+      cpu_ms_per_create:
+        w.cpuMsPerCreate === null
+          ? null
+          : Object.fromEntries(Object.entries(w.cpuMsPerCreate).map(([group, value]) => [group, round(value)])),
     })),
     steps_p50_ms: Object.fromEntries(Object.entries(r.latency.steps).map(([name, s]) => [name, round(s.p50)])),
     floor_steps_p50_ms: Object.fromEntries(Object.entries(r.latency.floorSteps).map(([name, s]) => [name, round(s.p50)])),
@@ -134,7 +139,18 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
   out.push('2/5. throughput waves and resident memory with the wave live');
   out.push(
     table(
-      ['concurrency', 'created', 'failed', 'creates/s', 'p50 ms', 'p99 ms', 'deletes/s', 'agent MiB', 'manager MiB', 'min MemAvail'],
+      [
+        'concurrency',
+        'created',
+        'failed',
+        'creates/s',
+        'p50 ms',
+        'p99 ms',
+        'deletes/s',
+        'agent MiB',
+        'manager MiB',
+        'min MemAvail',
+      ],
       r.waves.map((w) => [
         String(w.concurrency),
         `${w.created}/${w.requested}`,
@@ -150,6 +166,23 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
     ),
   );
   for (const w of r.waves) if (w.errors.length > 0) out.push(`   c=${w.concurrency} errors: ${w.errors.join(' | ')}`);
+  out.push(
+    '   CPU ms per VM created (the machine has ' +
+      `${r.machine.cpuCount} cores, so ${r.machine.cpuCount * 100} ms per create is 10 creates/s):`,
+  );
+  out.push(
+    table(
+      ['concurrency', ...cpuGroups, 'total'],
+      r.waves.map((w) => {
+        const cpu = w.cpuMsPerCreate;
+        const total = cpu === null ? null : Object.values(cpu).reduce((sum, value) => sum + value, 0);
+        return [String(w.concurrency), ...cpuGroups.map((group) => ms(cpu?.[group] ?? null)), ms(total)];
+      }),
+    ),
+  );
+  out.push(
+    '   (vmms = the doubles; other = the machine minus the named processes: short-lived `ip`/`cp` children and the kernel)',
+  );
   out.push(`   with 0 VMs: agent ${ms(r.memoryAtZero.agentRssMib)} MiB, manager ${ms(r.memoryAtZero.managerRssMib)} MiB`);
   out.push('');
   out.push(
@@ -176,7 +209,12 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
     'manager_rss_mib_500',
     'qemu_boot_ratio',
   ];
-  out.push(table(['key', 'value'], keys.map((key) => [key, String(json[key])])));
+  out.push(
+    table(
+      ['key', 'value'],
+      keys.map((key) => [key, String(json[key])]),
+    ),
+  );
   out.push(`finished in ${r.durationS.toFixed(0)} s`);
   return out.join('\n');
 }

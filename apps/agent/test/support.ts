@@ -6,7 +6,7 @@ import type { VmSpec } from '@hearth/contracts';
 
 /** Why the Firecracker double cannot be used, or undefined when it can (pass testkit's repoRoot and firecrackerDoubleBin). */
 export function doubleUnavailableReason(repoRoot: string, firecrackerDoubleBin: string): string | undefined {
-  if (!existsSync(join(repoRoot, 'tools/firecracker-double/dist/main.js')))
+  if (!existsSync(join(repoRoot, 'tools/firecracker-double/dist/firecracker-double.cjs')))
     return 'the Firecracker double is not built (npx tsc -b)';
   if (!existsSync(firecrackerDoubleBin)) return `no ${firecrackerDoubleBin}`;
   return undefined;

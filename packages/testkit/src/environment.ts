@@ -25,7 +25,7 @@ export const repoRoot: string = findRepoRoot(path.dirname(fileURLToPath(import.m
 /** `../shared` beside the checkout (style guide, Firecracker facts, guest image scripts). May not exist. */
 export const sharedDir: string = path.resolve(repoRoot, '../shared');
 
-/** The Firecracker double (tools/firecracker-double); build with `npx tsc -b` before spawning it. */
+/** The Firecracker double (tools/firecracker-double); build with `npm run build` (tsc, then its bundle) before spawning it. */
 export const firecrackerDoubleBin: string = path.join(repoRoot, 'node_modules/.bin/firecracker-double');
 
 /** True when the test process runs as root (uid 0). */

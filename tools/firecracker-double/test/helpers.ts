@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 export const PKG_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_ROOT = resolve(PKG_ROOT, '../..');
-export const BIN = join(PKG_ROOT, 'bin', 'firecracker-double.js');
+export const BIN = join(PKG_ROOT, 'bin', 'firecracker-double.cjs');
 
 const cleanups: Array<() => void> = [];
 

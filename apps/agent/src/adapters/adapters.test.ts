@@ -1,7 +1,11 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseProcStat } from './firecracker/proc-stat.js';
+import { parseProcStat, readProcStat } from './firecracker/proc-stat.js';
 import { firecrackerErrorText } from './firecracker/undici-firecracker-api.js';
 import { parseMeminfo } from './linux/linux-host-probe.js';
+import { readProcFile } from './linux/proc-file.js';
 
 describe('parseProcStat', () => {
   it('reads state and start time even when the command name holds spaces and parentheses', () => {
@@ -9,6 +13,35 @@ describe('parseProcStat', () => {
     fields[0] = 'S';
     fields[19] = '123456';
     expect(parseProcStat(`42 (fire (cracker) x) ${fields.join(' ')}`)).toEqual({ state: 'S', startTime: 123456 });
+  });
+});
+
+describe('readProcFile', () => {
+  it('reads a /proc file, whose size reads as 0, whole', () => {
+    const text = readProcFile('/proc/self/status');
+    expect(text).toMatch(/^Name:/);
+    expect(text).toMatch(new RegExp(`^Pid:\\s+${process.pid}$`, 'm'));
+    expect(text.endsWith('\n')).toBe(true);
+  });
+
+  it('grows its buffer for a file bigger than it, and gives shorter files only their own bytes', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hearth-proc-file-'));
+    try {
+      const big = Array.from({ length: 3000 }, (_, i) => `line ${i}`).join('\n');
+      writeFileSync(path.join(dir, 'big'), big);
+      writeFileSync(path.join(dir, 'small'), 'short');
+      expect(readProcFile(path.join(dir, 'big'))).toBe(big);
+      expect(readProcFile(path.join(dir, 'small'))).toBe('short');
+      expect(readProcFile('/proc/self/cmdline')).toBe(readFileSync('/proc/self/cmdline', 'utf8'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('throws ENOENT for a process that is gone, which readProcStat turns into undefined', async () => {
+    expect(() => readProcFile('/proc/999999999/stat')).toThrow(/ENOENT/);
+    await expect(readProcStat(999_999_999)).resolves.toBeUndefined();
+    await expect(readProcStat(process.pid)).resolves.toMatchObject({ state: expect.stringMatching(/^[RS]$/) });
   });
 });
 

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readProcFile } from '../linux/proc-file.js';
 
 export interface ProcStat {
   /** R, S, D, Z, T, X, ... */
@@ -22,10 +22,11 @@ export function parseProcStat(text: string): ProcStat | undefined {
   return { state, startTime };
 }
 
-export async function readProcStat(pid: number): Promise<ProcStat | undefined> {
+/** The state and start time of a process, or undefined when it is gone. */
+export function readProcStat(pid: number): Promise<ProcStat | undefined> {
   try {
-    return parseProcStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
+    return Promise.resolve(parseProcStat(readProcFile(`/proc/${pid}/stat`)));
   } catch {
-    return undefined;
+    return Promise.resolve(undefined);
   }
 }

@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
-import { access, open, readFile } from 'node:fs/promises';
+import { access, open } from 'node:fs/promises';
+import { readProcFile } from './proc-file.js';
 import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { HostFacts } from '@hearth/contracts';
@@ -56,7 +57,7 @@ export class LinuxHostProbe implements HostProbe {
   constructor(private readonly options: LinuxHostProbeOptions) {}
 
   async resources(): Promise<HostResources> {
-    return { cpuCount: this.options.cpuCount ?? availableParallelism(), ...parseMeminfo(await readFile('/proc/meminfo', 'utf8')) };
+    return { cpuCount: this.options.cpuCount ?? availableParallelism(), ...parseMeminfo(readProcFile('/proc/meminfo')) };
   }
 
   async facts(): Promise<HostFacts> {

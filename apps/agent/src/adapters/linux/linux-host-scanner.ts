@@ -1,8 +1,9 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { isAppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
 import type { FoundVmm, HostScanner } from '../../application/ports/host-scanner.js';
 import { readProcStat } from '../firecracker/proc-stat.js';
+import { readProcFile } from './proc-file.js';
 
 const pollIntervalMs = 20;
 
@@ -38,7 +39,7 @@ export class LinuxHostScanner implements HostScanner {
       if (pid === process.pid) continue;
       let args: string[];
       try {
-        args = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0');
+        args = readProcFile(`/proc/${entry}/cmdline`).split('\0');
       } catch {
         continue; // exited meanwhile
       }
@@ -51,7 +52,9 @@ export class LinuxHostScanner implements HostScanner {
 
   async directoryEntries(directory: string): Promise<string[]> {
     try {
-      return (await readdir(directory, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+      return (await readdir(directory, { withFileTypes: true }))
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => entry.name);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;
