@@ -47,7 +47,7 @@ const managerDataDir = path.join(demoDir, 'manager');
 const imageRoot = path.join(demoDir, 'images');
 const runDir = path.join(demoDir, 'fc');
 const managerMain = path.join(repoRoot, 'apps/manager/dist/main.js');
-const agentMain = path.join(repoRoot, 'apps/agent/dist/main.js');
+const agentMain = path.join(repoRoot, 'apps/agent/dist/hearth-agent.mjs');
 const doubleBin = path.join(repoRoot, 'node_modules/.bin/firecracker-double');
 const doubleMain = path.join(repoRoot, 'tools/firecracker-double/dist/firecracker-double.cjs');
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Makes a fresh clone runnable: installs the locked dependencies when they are missing, then builds
-// (`tsc -b` is incremental, and the double's bundle is remade only when stale, so this costs well
+// (`tsc -b` is incremental, and the bundles (scripts/bundle.mjs) are remade only when stale, so this costs well
 // under a second when nothing changed). Used by
 // `npm start`, `npm run demo` and `npm test`, so each works on a fresh clone on its own.
 import { execFileSync } from 'node:child_process';
@@ -17,4 +17,4 @@ if (!existsSync(tsc)) {
   run('npm', ['ci']);
 }
 run(tsc, ['-b']);
-run(process.execPath, [path.join(repoRoot, 'tools/firecracker-double/bundle.mjs')]);
+run(process.execPath, [path.join(repoRoot, 'scripts/bundle.mjs')]);

@@ -22,7 +22,7 @@ const say = sayer('start');
 const shown = (file) => shownPath(repoRoot, file);
 
 const managerMain = path.join(repoRoot, 'apps/manager/dist/main.js');
-const agentMain = path.join(repoRoot, 'apps/agent/dist/main.js');
+const agentMain = path.join(repoRoot, 'apps/agent/dist/hearth-agent.mjs');
 const doubleBin = path.join(repoRoot, 'node_modules/.bin/firecracker-double');
 
 if (!existsSync(managerMain)) {

@@ -5,6 +5,7 @@ import {
   createNetns,
   createTestDatabase,
   freePort,
+  agentMain,
   repoRoot,
   startProcess,
   waitFor,
@@ -107,7 +108,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
       logFile: path.join(workDir, 'logs/manager.log'),
     });
     cleanups.push(() => manager.stop());
-    const agent = startProcess(['node', path.join(repoRoot, 'apps/agent/dist/main.js')], {
+    const agent = startProcess(['node', agentMain], {
       env: {
         AGENT_BIND: `127.0.0.1:${agentPort}`,
         AGENT_NAME: `bench-${netns.name}`,

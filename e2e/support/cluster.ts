@@ -6,6 +6,7 @@ import {
   createTestDatabase,
   firecrackerDoubleBin,
   freePort,
+  agentMain,
   repoRoot,
   startProcess,
   waitFor,
@@ -166,11 +167,18 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
             env: { ...managerEnv, MANAGER_BIND: `127.0.0.1:${port}`, HEARTH_FAILPOINTS: undefined, ...env },
             logFile: path.join(workDir, `logs/manager-${index}.log`),
           });
-          await waitFor(() => request(url, 'GET', '/readyz').then((r) => r.status === 200, () => false), {
-            timeoutMs: 20_000,
-            intervalMs: 25,
-            description: () => `manager replica ${index} is ready\n${replica.process.output()}`,
-          });
+          await waitFor(
+            () =>
+              request(url, 'GET', '/readyz').then(
+                (r) => r.status === 200,
+                () => false,
+              ),
+            {
+              timeoutMs: 20_000,
+              intervalMs: 25,
+              description: () => `manager replica ${index} is ready\n${replica.process.output()}`,
+            },
+          );
         },
         async kill() {
           replica.process.child.kill('SIGKILL');
@@ -180,7 +188,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       extraReplicas.push(replica);
       cleanups.push(() => replica.process?.stop());
     }
-    const agentsManagerUrl = options.agentsReportTo === undefined || options.agentsReportTo === 0 ? managerUrl : extraReplicas[options.agentsReportTo - 1]!.url;
+    const agentsManagerUrl =
+      options.agentsReportTo === undefined || options.agentsReportTo === 0
+        ? managerUrl
+        : extraReplicas[options.agentsReportTo - 1]!.url;
 
     const agents: ClusterAgent[] = [];
     for (let index = 0; index < options.agentCount; index += 1) {
@@ -210,15 +221,22 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         bridge: 'hbr0',
         process: undefined as unknown as StartedProcess,
         async start(env = {}) {
-          agent.process = startProcess(['node', path.join(repoRoot, 'apps/agent/dist/main.js')], {
+          agent.process = startProcess(['node', agentMain], {
             env: { ...agentEnv, HEARTH_FAILPOINTS: undefined, ...env },
             logFile: path.join(workDir, `logs/agent-${index}.log`),
           });
-          await waitFor(() => request(url, 'GET', '/agent/v1/health').then((r) => r.status === 200, () => false), {
-            timeoutMs: 20_000,
-            intervalMs: 25,
-            description: () => `agent ${name} answers /health\n${agent.process.output()}`,
-          });
+          await waitFor(
+            () =>
+              request(url, 'GET', '/agent/v1/health').then(
+                (r) => r.status === 200,
+                () => false,
+              ),
+            {
+              timeoutMs: 20_000,
+              intervalMs: 25,
+              description: () => `agent ${name} answers /health\n${agent.process.output()}`,
+            },
+          );
         },
         async kill() {
           agent.process.child.kill('SIGKILL');
@@ -244,11 +262,18 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       api: (method, route, body) => request(managerUrl, method, route, body),
       async startManager(env = {}) {
         cluster.manager = launchManager(env);
-        await waitFor(() => request(managerUrl, 'GET', '/readyz').then((r) => r.status === 200, () => false), {
-          timeoutMs: 20_000,
-          intervalMs: 25,
-          description: () => `the manager is ready\n${cluster.manager.output()}`,
-        });
+        await waitFor(
+          () =>
+            request(managerUrl, 'GET', '/readyz').then(
+              (r) => r.status === 200,
+              () => false,
+            ),
+          {
+            timeoutMs: 20_000,
+            intervalMs: 25,
+            description: () => `the manager is ready\n${cluster.manager.output()}`,
+          },
+        );
       },
       async waitForHealthyHosts() {
         await waitFor(
@@ -297,15 +322,25 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       stop: cleanup,
     };
     cleanups.push(() => cluster.manager.stop());
-    await waitFor(() => request(managerUrl, 'GET', '/readyz').then((r) => r.status === 200, () => false), {
-      timeoutMs: 20_000,
-      description: () => `the manager is ready\n${cluster.manager.output()}`,
-    });
-    if (extraReplicas.length > 0) {
-      await waitFor(() => request<{ reconciler: string }>(managerUrl, 'GET', '/v1/system').then((r) => r.body.reconciler === 'leader'), {
+    await waitFor(
+      () =>
+        request(managerUrl, 'GET', '/readyz').then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      {
         timeoutMs: 20_000,
-        description: () => `the first manager leads the reconciler\n${cluster.manager.output()}`,
-      });
+        description: () => `the manager is ready\n${cluster.manager.output()}`,
+      },
+    );
+    if (extraReplicas.length > 0) {
+      await waitFor(
+        () => request<{ reconciler: string }>(managerUrl, 'GET', '/v1/system').then((r) => r.body.reconciler === 'leader'),
+        {
+          timeoutMs: 20_000,
+          description: () => `the first manager leads the reconciler\n${cluster.manager.output()}`,
+        },
+      );
       for (const replica of extraReplicas) await replica.start();
     }
     const first: ClusterReplica = {
@@ -404,7 +439,8 @@ export async function leaksOn(agent: ClusterAgent, hostId: string, vms: readonly
   for (const row of rows.values()) {
     if (row.state !== 'running') continue;
     const agentVm = inventory.vms.find((vm) => vm.vmId === row.id);
-    if (agentVm?.vmmState !== 'running') leaks.push(`running VM ${row.id} has no running VMM (${agentVm?.vmmState ?? 'no record'})`);
+    if (agentVm?.vmmState !== 'running')
+      leaks.push(`running VM ${row.id} has no running VMM (${agentVm?.vmmState ?? 'no record'})`);
   }
   return leaks;
 }

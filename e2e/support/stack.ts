@@ -6,6 +6,7 @@ import {
   createTestDatabase,
   firecrackerDoubleBin,
   freePort,
+  agentMain,
   repoRoot,
   startProcess,
   waitFor,
@@ -104,7 +105,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ...options.doubleEnv,
     };
     const startAgent = (): StartedProcess =>
-      startProcess(['node', path.join(repoRoot, 'apps/agent/dist/main.js')], {
+      startProcess(['node', agentMain], {
         env: agentEnv,
         logFile: path.join(workDir, 'logs/agent.log'),
       });

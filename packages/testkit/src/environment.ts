@@ -27,6 +27,8 @@ export const sharedDir: string = path.resolve(repoRoot, '../shared');
 
 /** The Firecracker double (tools/firecracker-double); build with `npm run build` (tsc, then its bundle) before spawning it. */
 export const firecrackerDoubleBin: string = path.join(repoRoot, 'node_modules/.bin/firecracker-double');
+/** The Agent as it ships: one bundled file, made by `npm run build` (scripts/bundle.mjs). */
+export const agentMain: string = path.join(repoRoot, 'apps/agent/dist/hearth-agent.mjs');
 
 /** True when the test process runs as root (uid 0). */
 export const isRoot: boolean = typeof process.getuid === 'function' && process.getuid() === 0;

@@ -1,4 +1,5 @@
 export {
+  agentMain,
   findCommand,
   firecrackerDoubleBin,
   hasCommand,
