@@ -36,7 +36,7 @@ module.exports = {
       comment: 'Domain code knows no use case, adapter, HTTP, config or composition root.',
       severity: 'error',
       from: { path: '^apps/([^/]+)/src/domain/', pathNot: '\\.test\\.ts$' },
-      to: { path: '^apps/$1/src/(application|adapters|http)/|^apps/$1/src/(config|main|run-agent)\\.ts$' },
+      to: { path: '^apps/$1/src/(application|adapters|http)/|^apps/$1/src/(config|main|run-agent|run-manager)\\.ts$' },
     },
     {
       name: 'domain-has-no-npm-dependencies',
@@ -57,15 +57,15 @@ module.exports = {
       comment: 'Use cases depend on ports (application/ports), never on adapters, HTTP routes or the composition root.',
       severity: 'error',
       from: { path: '^apps/([^/]+)/src/application/', pathNot: '\\.test\\.ts$' },
-      to: { path: '^apps/$1/src/(adapters|http)/|^apps/$1/src/(main|run-agent)\\.ts$' },
+      to: { path: '^apps/$1/src/(adapters|http)/|^apps/$1/src/(main|run-agent|run-manager)\\.ts$' },
     },
     {
       name: 'nothing-imports-main',
       comment:
-        "main.ts is the entry point and nothing imports it. The Agent's composition root is run-agent.ts, loaded by its main.ts only (after the heap flags are set).",
+        'main.ts is the entry point and nothing imports it. The composition roots (run-agent.ts, run-manager.ts) are loaded by their main.ts only, after the heap flags are set.',
       severity: 'error',
-      from: { pathNot: '^apps/agent/src/main\\.ts$' },
-      to: { path: '^apps/[^/]+/src/(main|run-agent)\\.ts$' },
+      from: { pathNot: '^apps/[^/]+/src/main\\.ts$' },
+      to: { path: '^apps/[^/]+/src/(main|run-agent|run-manager)\\.ts$' },
     },
     {
       name: 'testkit-only-in-tests',

@@ -1,7 +1,6 @@
 import { mkdir } from 'node:fs/promises';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
-import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import type { ManagerDatabase } from './schema.js';
 import { translated } from './database-errors.js';
@@ -37,6 +36,8 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     return new Kysely<ManagerDatabase>({ dialect: new PostgresDialect({ pool }) });
   }
   if (target.dataDir !== undefined) await mkdir(target.dataDir, { recursive: true });
+  // Loaded only when chosen: a Manager on PostgreSQL does not carry PGlite's code in its heap.
+  const [{ PGlite }, { PGliteDialect }] = await Promise.all([import('@electric-sql/pglite'), import('kysely-pglite-dialect')]);
   const pglite = target.dataDir === undefined ? new PGlite() : new PGlite(target.dataDir);
   await pglite.waitReady;
   const db = new Kysely<ManagerDatabase>({ dialect: new PGliteDialect(pglite) });

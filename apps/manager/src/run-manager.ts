@@ -1,0 +1,137 @@
+import { createLogger } from '@hearth/http-server';
+import { HttpAgentClient, defaultAgentClientOptions } from './adapters/agent-http/http-agent-client.js';
+import { NodeImageInspector } from './adapters/fs/node-image-inspector.js';
+import { openDatabase, pingDatabase, type DatabaseTarget } from './adapters/postgres/database.js';
+import { listenForEvents } from './adapters/postgres/event-notifications.js';
+import { migrate, readMigrations } from './adapters/postgres/migrator.js';
+import { NotifiedEventFeed } from './adapters/postgres/notified-event-feed.js';
+import { createPgRepositories } from './adapters/postgres/pg-repositories.js';
+import { PgAdvisoryLeaderElection } from './adapters/postgres/pg-advisory-leader-election.js';
+import { NodeTimers } from './adapters/system/node-timers.js';
+import { SingleProcessLeaderElection } from './adapters/system/single-process-leader-election.js';
+import { SystemClock } from './adapters/system/system-clock.js';
+import { noReconcileHints } from './application/ports/reconcile-hints.js';
+import { ReconcileLoop } from './application/reconciler/reconcile-loop.js';
+import { Reconciler } from './application/reconciler/reconciler.js';
+import { UlidIdGenerator } from './adapters/system/ulid-id-generator.js';
+import { buildApp } from './build-app.js';
+import { ConfigError, loadManagerConfig, redactedConfig, type ManagerConfig } from './config.js';
+
+/** The composition root: the only place that reads the config and wires adapters to use cases. */
+export async function runManager(): Promise<void> {
+  let config: ManagerConfig;
+  try {
+    config = loadManagerConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+
+  const logger = createLogger({ name: 'hearth-manager', level: config.logLevel });
+  logger.info({ config: redactedConfig(config) }, 'manager starting');
+
+  const databaseTarget: DatabaseTarget =
+    config.databaseUrl === undefined
+      ? { kind: 'pglite', dataDir: config.dataDir }
+      : { kind: 'postgres', url: config.databaseUrl };
+  const db = await openDatabase(databaseTarget);
+  const applied = await migrate(db, await readMigrations());
+  logger.info({ applied, database: config.databaseUrl === undefined ? 'pglite' : 'postgres' }, 'database migrated');
+
+  const repositories = createPgRepositories(db);
+  // One LISTEN connection per process feeds every live event stream and wait of this Manager.
+  const eventLog = logger.child({ component: 'events' });
+  const eventFeed = new NotifiedEventFeed(repositories.events, eventLog);
+  await eventFeed.start();
+  const eventNotifications = await listenForEvents(
+    databaseTarget,
+    db,
+    { onEventId: (id) => eventFeed.notify(id), onReconnected: () => eventFeed.catchUp() },
+    eventLog,
+  );
+  const agents = new HttpAgentClient(defaultAgentClientOptions);
+  const clock = new SystemClock();
+  const reconcilerLog = logger.child({ component: 'reconciler' });
+  const reconciler = new Reconciler(
+    { ...repositories, agents, clock, log: reconcilerLog },
+    {
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      graceMs: config.reconcileGraceMs,
+      concurrency: config.reconcileConcurrency,
+      inventoryMaxAgeMs: Math.min(1_000, Math.floor(config.resyncMs / 2)),
+      retry: {
+        initialBackoffMs: config.retryBackoffMs,
+        maxBackoffMs: 60_000,
+        maxRestartAttempts: config.restartMaxAttempts,
+        crashLoopWindowMs: config.crashLoopWindowMs,
+        crashLoopMaxRestarts: config.crashLoopMaxRestarts,
+      },
+    },
+  );
+  // Only the leader (a PostgreSQL advisory lock; PGlite has one process) reconciles.
+  const reconcileLoop = config.isReconcilerDisabled
+    ? null
+    : new ReconcileLoop(
+        {
+          reconciler,
+          election:
+            config.databaseUrl === undefined
+              ? new SingleProcessLeaderElection()
+              : new PgAdvisoryLeaderElection({ url: config.databaseUrl, log: reconcilerLog }),
+          timers: new NodeTimers(),
+          log: reconcilerLog,
+        },
+        { resyncMs: config.resyncMs },
+      );
+  const app = await buildApp({
+    logger,
+    checkReadiness: () => pingDatabase(db),
+    reconcilerRole: () => (reconcileLoop === null ? 'disabled' : reconcileLoop.isLeading ? 'leader' : 'follower'),
+    dependencies: {
+      ...repositories,
+      eventFeed,
+      agents,
+      inspector: new NodeImageInspector(config.imageRoot),
+      clock,
+      ids: new UlidIdGenerator(),
+      log: logger.child({ component: 'use-cases' }),
+      hints: reconcileLoop === null ? noReconcileHints : reconciler,
+      settings: {
+        cpuOvercommit: config.cpuOvercommit,
+        memoryOvercommit: config.memoryOvercommit,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        isMetricsEnabled: config.isMetricsEnabled,
+        isKvmRequired: config.isKvmRequired,
+      },
+    },
+  });
+
+  let isClosing = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (isClosing) return;
+    isClosing = true;
+    logger.info({ signal }, 'manager stopping');
+    try {
+      await reconcileLoop?.stop();
+      await app.close();
+      await eventNotifications.close();
+      eventFeed.close();
+      await db.destroy();
+      logger.info({}, 'manager stopped');
+      process.exit(0);
+    } catch (error) {
+      logger.error({ err: error }, 'manager did not stop cleanly');
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
+  const address = await app.listen({ host: config.bind.host, port: config.bind.port });
+  logger.info({ address }, 'manager listening');
+  if (reconcileLoop === null) logger.warn({}, 'reconciler disabled (MANAGER_RECONCILER_DISABLED)');
+  else reconcileLoop.start();
+}
