@@ -4,7 +4,7 @@ import { adoptVms } from './application/adopt-vms.js';
 import { prepareHost } from './application/prepare-host.js';
 import type { AgentContext } from './application/agent-context.js';
 import { HostFactsCache, readHeartbeat, type HostStatusContext } from './application/host-status.js';
-import { KeyedLock } from './application/keyed-lock.js';
+import { vmCoordination } from './application/vmm-state-cache.js';
 import { RegistrationLoop } from './application/registration-loop.js';
 import { FirecrackerProcessVmm } from './adapters/firecracker/firecracker-process-vmm.js';
 import { UndiciFirecrackerApi } from './adapters/firecracker/undici-firecracker-api.js';
@@ -75,7 +75,7 @@ export async function runAgent(): Promise<void> {
     files: new LinuxHostFiles(runner),
     clock,
     log: logger,
-    locks: new KeyedLock(),
+    ...vmCoordination(),
     settings: {
       runDir: config.runDir,
       bridge: config.bridge,

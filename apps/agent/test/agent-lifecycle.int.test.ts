@@ -15,7 +15,7 @@ import { LinuxHostNetwork } from '../src/adapters/linux/linux-host-network.js';
 import { SystemClock } from '../src/adapters/system/system-clock.js';
 import { adoptVms } from '../src/application/adopt-vms.js';
 import type { AgentContext } from '../src/application/agent-context.js';
-import { KeyedLock } from '../src/application/keyed-lock.js';
+import { vmCoordination } from '../src/application/vmm-state-cache.js';
 import { createAgentApp } from '../src/http/create-agent-app.js';
 import { doubleUnavailableReason, makeImages, makeTempDir, specFor, type ImageFiles } from './support.js';
 
@@ -64,7 +64,7 @@ describe.skipIf(skip !== undefined)(
         files: new LinuxHostFiles(new ExecFileCommandRunner()),
         clock,
         log,
-        locks: new KeyedLock(),
+        ...vmCoordination(),
         settings: {
           runDir,
           bridge: 'fcbr0',

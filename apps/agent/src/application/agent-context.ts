@@ -6,6 +6,7 @@ import type { HostNetwork } from './ports/host-network.js';
 import type { VmRecordStore } from './ports/vm-record-store.js';
 import type { Vmm } from './ports/vmm.js';
 import type { KeyedLock } from './keyed-lock.js';
+import type { VmmStateCache } from './vmm-state-cache.js';
 
 export interface AgentSettings {
   readonly runDir: string;
@@ -27,6 +28,8 @@ export interface AgentContext {
   readonly files: HostFiles;
   readonly clock: Clock;
   readonly log: AgentLog;
+  /** Per-VM serialisation of every change; it tells `vmmStates` when a VM changes. */
   readonly locks: KeyedLock;
+  readonly vmmStates: VmmStateCache;
   readonly settings: AgentSettings;
 }

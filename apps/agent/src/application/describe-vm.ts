@@ -26,9 +26,14 @@ async function observeVmmState(context: AgentContext, record: VmRecord): Promise
   if (record.process === null) return 'absent';
   if (!(await context.vmm.isAlive(record.process))) return 'exited';
   if (record.socketPath === null) return 'not_started';
+  const known = context.vmmStates.lookup(record.vmId, context.clock.monotonicMs());
+  if (known !== undefined) return known;
+  const token = context.vmmStates.token();
   try {
     const info = await context.firecracker.client(record.socketPath).describeInstance();
-    return vmmStateFromFirecracker(info.state);
+    const state = vmmStateFromFirecracker(info.state);
+    context.vmmStates.remember(record.vmId, token, state, context.clock.monotonicMs());
+    return state;
   } catch {
     return record.lifecycle === 'running' ? 'running' : 'not_started';
   }

@@ -16,5 +16,8 @@ export async function proxyToFirecracker(context: AgentContext, vmId: VmId, requ
   if (record.process === null || record.socketPath === null || !(await context.vmm.isAlive(record.process))) {
     throw new AppError('VMM_NOT_RUNNING', `The Firecracker process of VM ${vmId} is not running`, { details: { vmId } });
   }
-  return context.firecracker.client(record.socketPath).forward(request);
+  const client = context.firecracker.client(record.socketPath);
+  // A GET changes nothing. Anything else may change the VM's state (pause, resume, snapshots), so
+  // it runs under the VM's lock like the Agent's own changes, which also drops its known state.
+  return request.method === 'GET' ? client.forward(request) : context.locks.run(vmId, () => client.forward(request));
 }

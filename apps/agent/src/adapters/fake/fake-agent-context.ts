@@ -1,5 +1,5 @@
 import type { AgentContext, AgentSettings } from '../../application/agent-context.js';
-import { KeyedLock } from '../../application/keyed-lock.js';
+import { vmCoordination } from '../../application/vmm-state-cache.js';
 import { FakeFirecrackerApi, FakeVmm } from './fake-firecracker.js';
 import { FakeHostFiles } from './fake-host-files.js';
 import { FakeHostNetwork } from './fake-host-network.js';
@@ -41,7 +41,7 @@ export function createFakeAgent(settings: Partial<AgentSettings> = {}): FakeAgen
     files,
     clock,
     log,
-    locks: new KeyedLock(),
+    ...vmCoordination(),
     settings: {
       runDir: '/srv/fc',
       bridge: 'fcbr0',

@@ -24,7 +24,7 @@ export interface FakeVmmProcess {
   isAlive: boolean;
   /** False: SIGKILL does not make it go away (a stuck process in D state). */
   isKillable: boolean;
-  state: 'Not started' | 'Running';
+  state: 'Not started' | 'Running' | 'Paused';
   hasMetrics: boolean;
   hasBootSource: boolean;
   readonly calls: FakeVmmCall[];
@@ -134,6 +134,7 @@ class FakeFirecrackerClient implements FirecrackerClient {
   async describeInstance(): Promise<FirecrackerInstanceInfo> {
     const process = this.process();
     this.api.requestCount += 1;
+    this.api.describeCount += 1;
     return { id: process.instanceId, state: process.state, vmmVersion: '1.16.1' };
   }
 
@@ -189,6 +190,11 @@ class FakeFirecrackerClient implements FirecrackerClient {
       );
       return { statusCode: 200, contentType: 'application/json', body };
     }
+    if (request.method === 'PATCH' && request.path === 'vm' && process.state !== 'Not started') {
+      const wanted = (JSON.parse(request.body?.toString('utf8') ?? '{}') as { state?: unknown }).state;
+      if (wanted === 'Paused') process.state = 'Paused';
+      if (wanted === 'Resumed') process.state = 'Running';
+    }
     return { statusCode: 204, contentType: undefined, body: Buffer.alloc(0) };
   }
 }
@@ -199,6 +205,8 @@ export class FakeFirecrackerApi implements FirecrackerApi {
   readonly faults = new Map<string, string>();
   readonly forwarded: ForwardRequest[] = [];
   requestCount = 0;
+  /** `GET /` calls made through describeInstance. */
+  describeCount = 0;
   /** Called before each configuration request is handled. */
   onRequest: ((method: string, path: string) => void) | undefined;
   releasedSockets: string[] = [];

@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { createFakeAgent } from '../adapters/fake/fake-agent-context.js';
+import { otherVmId, testSpec, testVmId } from '../adapters/fake/fake-fixtures.js';
+import { applyVm } from './apply-vm.js';
+import { KeyedLock } from './keyed-lock.js';
+import { listInventory } from './list-inventory.js';
+import { proxyToFirecracker } from './proxy-to-firecracker.js';
+import { stopVm } from './stop-vm.js';
+import { VmmStateCache, vmmStateTtlMs } from './vmm-state-cache.js';
+
+const patchVm = (state: string) => ({
+  method: 'PATCH',
+  path: 'vm',
+  contentType: 'application/json',
+  body: Buffer.from(JSON.stringify({ state })),
+  correlationId: undefined,
+});
+
+describe('VmmStateCache', () => {
+  it('keeps an answer for its TTL, then forgets it', () => {
+    const cache = new VmmStateCache(1_000);
+    cache.remember('vm-a', cache.token(), 'running', 0);
+
+    expect(cache.lookup('vm-a', 999)).toBe('running');
+    expect(cache.lookup('vm-a', 1_000)).toBeUndefined();
+    expect(cache.lookup('vm-b', 0)).toBeUndefined();
+  });
+
+  it('drops an answer when the VM changes, and refuses one read before the change', () => {
+    const cache = new VmmStateCache();
+    cache.remember('vm-a', cache.token(), 'running', 0);
+    const readBefore = cache.token();
+    cache.changed('vm-a');
+
+    expect(cache.lookup('vm-a', 0)).toBeUndefined();
+    cache.remember('vm-a', readBefore, 'running', 0);
+    expect(cache.lookup('vm-a', 0)).toBeUndefined();
+    // Another VM's change does not spoil this one's answer.
+    const readAfter = cache.token();
+    cache.changed('vm-b');
+    cache.remember('vm-a', readAfter, 'paused', 0);
+    expect(cache.lookup('vm-a', 0)).toBe('paused');
+  });
+
+  it('retainOnly forgets VMs that have no record any more', () => {
+    const cache = new VmmStateCache();
+    cache.remember('vm-a', cache.token(), 'running', 0);
+    cache.remember('vm-b', cache.token(), 'running', 0);
+
+    cache.retainOnly(new Set(['vm-b']));
+
+    expect(cache.lookup('vm-a', 0)).toBeUndefined();
+    expect(cache.lookup('vm-b', 0)).toBe('running');
+  });
+});
+
+describe('KeyedLock', () => {
+  it('reports the start and the end of every operation, also one that fails', async () => {
+    const seen: string[] = [];
+    const lock = new KeyedLock((key) => seen.push(key));
+
+    await lock.run('a', async () => seen.push('op a'));
+    await expect(
+      lock.run('b', async () => {
+        seen.push('op b');
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+
+    expect(seen).toEqual(['a', 'op a', 'a', 'b', 'op b', 'b']);
+  });
+});
+
+describe('inventory with known VMM states', () => {
+  it('asks each VMM once, not on every inventory, until its answer is older than the TTL', async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, testVmId, testSpec);
+    await applyVm(agent.context, otherVmId, testSpec);
+    agent.firecracker.describeCount = 0;
+
+    for (let i = 0; i < 5; i++) {
+      const inventory = await listInventory(agent.context, 'host-a');
+      expect(inventory.vms.map((vm) => vm.vmmState)).toEqual(['running', 'running']);
+    }
+    expect(agent.firecracker.describeCount).toBe(2);
+
+    agent.clock.advance(vmmStateTtlMs);
+    await listInventory(agent.context, 'host-a');
+    expect(agent.firecracker.describeCount).toBe(4);
+  });
+
+  it('sees a pause and a resume made through the proxy at the next inventory', async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, testVmId, testSpec);
+    expect((await listInventory(agent.context, 'host-a')).vms[0]?.vmmState).toBe('running');
+
+    await proxyToFirecracker(agent.context, testVmId, patchVm('Paused'));
+    expect((await listInventory(agent.context, 'host-a')).vms[0]?.vmmState).toBe('paused');
+
+    await proxyToFirecracker(agent.context, testVmId, patchVm('Resumed'));
+    expect((await listInventory(agent.context, 'host-a')).vms[0]?.vmmState).toBe('running');
+  });
+
+  it('sees a dead VMM at once, whatever it said before', async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, testVmId, testSpec);
+    expect((await listInventory(agent.context, 'host-a')).vms[0]?.vmmState).toBe('running');
+
+    for (const process of agent.vmm.liveProcesses) process.isAlive = false;
+
+    expect((await listInventory(agent.context, 'host-a')).vms[0]?.vmmState).toBe('exited');
+  });
+
+  it('asks again after the Agent stops and re-applies the VM', async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, testVmId, testSpec);
+    await listInventory(agent.context, 'host-a');
+
+    await stopVm(agent.context, testVmId);
+    expect((await listInventory(agent.context, 'host-a')).vms[0]?.vmmState).toBe('absent');
+    await applyVm(agent.context, testVmId, testSpec);
+    agent.firecracker.describeCount = 0;
+
+    expect((await listInventory(agent.context, 'host-a')).vms[0]?.vmmState).toBe('running');
+    expect(agent.firecracker.describeCount).toBe(1);
+  });
+});

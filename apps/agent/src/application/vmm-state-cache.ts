@@ -1,0 +1,66 @@
+import type { VmmState } from '@hearth/contracts';
+import { KeyedLock } from './keyed-lock.js';
+
+/** How long a VMM's answer to `GET /` stands in for asking it again. */
+export const vmmStateTtlMs = 30_000;
+
+/**
+ * What each VMM last said its state was (`GET /`), so an inventory does not ask every VMM every
+ * time: with 500 VMs, the reconciler's reads kept 500 API connections open on the Agent and cost
+ * every VMM a request each second or so.
+ *
+ * Firecracker changes state only when asked through its API, and only the Agent holds the socket,
+ * so an answer stays true until the Agent itself changes the VM. Every such change (apply, stop,
+ * delete, a proxied PUT or PATCH) runs under the VM's KeyedLock, which calls `changed` when it
+ * starts and when it ends: that drops the answer, and an answer read before the change is not kept.
+ * A dead process is seen at once regardless: liveness is read from /proc on every inventory. The
+ * TTL bounds what anything outside the Agent could change.
+ */
+export class VmmStateCache {
+  private changeCount = 0;
+  private readonly answers = new Map<string, { readonly state: VmmState; readonly readAtMs: number }>();
+  /** The change count at each VM's last change: an answer read before it is stale. */
+  private readonly lastChange = new Map<string, number>();
+
+  constructor(private readonly ttlMs: number = vmmStateTtlMs) {}
+
+  /** The VM is being changed, or has just been: forget its answer. */
+  changed(vmId: string): void {
+    this.changeCount += 1;
+    this.lastChange.set(vmId, this.changeCount);
+    this.answers.delete(vmId);
+  }
+
+  /** Take before asking the VMM; pass to `remember`. */
+  token(): number {
+    return this.changeCount;
+  }
+
+  lookup(vmId: string, nowMs: number): VmmState | undefined {
+    const answer = this.answers.get(vmId);
+    if (answer === undefined) return undefined;
+    if (nowMs - answer.readAtMs >= this.ttlMs) {
+      this.answers.delete(vmId);
+      return undefined;
+    }
+    return answer.state;
+  }
+
+  /** Keeps an answer, unless the VM changed after `token` was taken. */
+  remember(vmId: string, token: number, state: VmmState, nowMs: number): void {
+    if ((this.lastChange.get(vmId) ?? 0) > token) return;
+    this.answers.set(vmId, { state, readAtMs: nowMs });
+  }
+
+  /** Drops what is kept for VMs that no longer have a record. */
+  retainOnly(vmIds: ReadonlySet<string>): void {
+    for (const vmId of this.answers.keys()) if (!vmIds.has(vmId)) this.answers.delete(vmId);
+    for (const vmId of this.lastChange.keys()) if (!vmIds.has(vmId)) this.lastChange.delete(vmId);
+  }
+}
+
+/** The per-VM lock and the state cache it keeps honest, made together so they cannot be wired apart. */
+export function vmCoordination(ttlMs?: number): { readonly locks: KeyedLock; readonly vmmStates: VmmStateCache } {
+  const vmmStates = new VmmStateCache(ttlMs);
+  return { locks: new KeyedLock((vmId) => vmmStates.changed(vmId)), vmmStates };
+}
