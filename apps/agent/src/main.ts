@@ -9,6 +9,10 @@ import { setFlagsFromString } from 'node:v8';
 setFlagsFromString('--semi-space-growth-factor=1');
 // Have V8 favour size over speed when it sizes the old generation.
 setFlagsFromString('--optimize-for-size');
+// No optimising compiler (TurboFan): its compilations allocate, and touch compiler code that stays
+// resident. The Agent is bound by processes and I/O, not JavaScript: with 500 VMs created at
+// concurrency 50 its CPU per create did not change (19–22 ms), and its peak RSS fell 96 → 84 MiB.
+setFlagsFromString('--no-opt');
 
 const { runAgent } = await import('./run-agent.js');
 runAgent().catch((error: unknown) => {
