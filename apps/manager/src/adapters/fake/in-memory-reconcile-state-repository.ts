@@ -24,6 +24,15 @@ export class InMemoryReconcileStateRepository implements ReconcileStateRepositor
     );
   }
 
+  async getMany(vmIds: readonly VmId[]): Promise<ReadonlyMap<VmId, RetryState>> {
+    const states = new Map<VmId, RetryState>();
+    for (const vmId of vmIds) {
+      const state = await this.get(vmId);
+      if (state !== undefined) states.set(vmId, state);
+    }
+    return states;
+  }
+
   async scheduleRetry(vmId: VmId, retry: { readonly attempt: number; readonly nextAttemptAt: Date | null }): Promise<void> {
     const current = await this.get(vmId);
     if (current !== undefined) this.states.set(vmId, { ...current, ...retry });

@@ -10,23 +10,38 @@ export class PgReconcileStateRepository implements ReconcileStateRepository {
   constructor(private readonly db: Database) {}
 
   async get(vmId: VmId): Promise<RetryState | undefined> {
-    const row = await translated(() =>
-      this.db
-        .selectFrom('vms')
-        .select(['restart_policy', 'reconcile_attempt', 'next_attempt_at', 'crash_restarts', 'crash_window_started_at'])
-        .where('id', '=', vmId)
-        .executeTakeFirst(),
+    return (await this.getMany([vmId])).get(vmId);
+  }
+
+  async getMany(vmIds: readonly VmId[]): Promise<ReadonlyMap<VmId, RetryState>> {
+    const rows = [];
+    // One statement per 1,000 ids keeps the parameter list well inside PostgreSQL's limit.
+    for (let start = 0; start < vmIds.length; start += 1_000) {
+      const ids = vmIds.slice(start, start + 1_000);
+      rows.push(
+        ...(await translated(() =>
+          this.db
+            .selectFrom('vms')
+            .select(['id', 'restart_policy', 'reconcile_attempt', 'next_attempt_at', 'crash_restarts', 'crash_window_started_at'])
+            .where('id', 'in', ids)
+            .execute(),
+        )),
+      );
+    }
+    return new Map(
+      rows.map((row) => [
+        row.id as VmId,
+        {
+          restartPolicy: row.restart_policy as RestartPolicy,
+          attempt: row.reconcile_attempt,
+          nextAttemptAt: row.next_attempt_at === null ? null : new Date(row.next_attempt_at),
+          crashWindow: {
+            restarts: row.crash_restarts,
+            startedAt: row.crash_window_started_at === null ? null : new Date(row.crash_window_started_at),
+          },
+        },
+      ]),
     );
-    if (row === undefined) return undefined;
-    return {
-      restartPolicy: row.restart_policy as RestartPolicy,
-      attempt: row.reconcile_attempt,
-      nextAttemptAt: row.next_attempt_at === null ? null : new Date(row.next_attempt_at),
-      crashWindow: {
-        restarts: row.crash_restarts,
-        startedAt: row.crash_window_started_at === null ? null : new Date(row.crash_window_started_at),
-      },
-    };
   }
 
   async recordCrash(vmId: VmId, crash: { readonly window: CrashWindow; readonly nextAttemptAt: Date }): Promise<void> {

@@ -9,6 +9,8 @@ import type { RetryState } from '../../domain/reconcile-decision.js';
 export interface ReconcileStateRepository {
   /** Undefined when the VM row is gone. */
   get(vmId: VmId): Promise<RetryState | undefined>;
+  /** The states of many VMs in one read; a VM whose row is gone is left out. */
+  getMany(vmIds: readonly VmId[]): Promise<ReadonlyMap<VmId, RetryState>>;
   /** Records a failed attempt and when to try again (null: give up). No-op when the row is gone. */
   scheduleRetry(vmId: VmId, retry: { readonly attempt: number; readonly nextAttemptAt: Date | null }): Promise<void>;
   /**

@@ -61,7 +61,11 @@ describe('Reconciler', () => {
     const events = (await world.deps.events.list({ vmId: vm.id }, { limit: 100 })).items;
     expect(events.map((e) => `${e.fromState ?? ''}>${e.toState ?? ''}`)).toContain('running>failed');
     expect(events.find((e) => e.toState === 'failed')?.message).toMatch(/exited.*restarting/);
-    expect(await world.deps.reconcileStates.get(vm.id)).toMatchObject({ attempt: 0, nextAttemptAt: null, crashWindow: { restarts: 1 } });
+    expect(await world.deps.reconcileStates.get(vm.id)).toMatchObject({
+      attempt: 0,
+      nextAttemptAt: null,
+      crashWindow: { restarts: 1 },
+    });
   });
 
   it('leaves a VM whose VMM died failed, with the reason, under the never policy', async () => {
@@ -137,7 +141,11 @@ describe('Reconciler', () => {
       expect(world.agents.isRunning(host.addr, vm.id)).toBe(false);
       expect(await world.deps.reconcileStates.get(vm.id)).toMatchObject({ nextAttemptAt: null });
       const events = (await world.deps.events.list({ vmId: vm.id }, { limit: 100 })).items;
-      expect(events.at(-1)).toMatchObject({ type: 'vm.state_changed', toState: 'failed', message: expect.stringMatching(/VM_CRASH_LOOP/) });
+      expect(events.at(-1)).toMatchObject({
+        type: 'vm.state_changed',
+        toState: 'failed',
+        message: expect.stringMatching(/VM_CRASH_LOOP/),
+      });
       world.clock.advance(60_000);
       await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() });
       expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
@@ -159,8 +167,17 @@ describe('Reconciler', () => {
 
   it('continues a create left pending by a crash once its grace window has passed', async () => {
     const { reconciler, world } = await setUp();
-    const { kernel, rootfs } = { kernel: (await world.deps.images.list({ kind: 'kernel' }))[0]!, rootfs: (await world.deps.images.list({ kind: 'rootfs' }))[0]! };
-    const pending = await acceptVm(world.deps, { name: 'half', vcpuCount: 1, memoryMib: 128, kernelImageId: kernel.id, rootfsImageId: rootfs.id });
+    const { kernel, rootfs } = {
+      kernel: (await world.deps.images.list({ kind: 'kernel' }))[0]!,
+      rootfs: (await world.deps.images.list({ kind: 'rootfs' }))[0]!,
+    };
+    const pending = await acceptVm(world.deps, {
+      name: 'half',
+      vcpuCount: 1,
+      memoryMib: 128,
+      kernelImageId: kernel.id,
+      rootfsImageId: rootfs.id,
+    });
     expect(await reconciler.reconcileVm(pending.id)).toEqual({ kind: 'wait', why: 'grace' });
     world.clock.advance(graceMs);
     expect(await reconciler.reconcileVm(pending.id)).toEqual({ kind: 'continue_create' });
@@ -196,6 +213,46 @@ describe('Reconciler', () => {
     expect((await world.deps.hosts.findById(host.id))?.status).toBe('healthy');
     expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'adopt', to: 'running' });
     expect(await stateOf(world, vm.id)).toBe('running');
+  });
+
+  it('queues on resync only the VMs a reconcile would change', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    const others: Vm[] = [];
+    for (const name of ['api', 'db']) {
+      others.push(
+        await createVm(world.deps, {
+          name,
+          vcpuCount: 1,
+          memoryMib: 256,
+          kernelImageId: vm.kernelImageId,
+          rootfsImageId: vm.rootfsImageId,
+        }),
+      );
+    }
+    // The first pass records what the Agent observes; after it, nothing is left to do.
+    await reconciler.resync();
+    await reconciler.idle();
+    expect((await reconciler.resync()).vmsQueued).toBe(0);
+
+    world.agents.killVmm(host.addr, vm.id);
+    expect((await reconciler.resync()).vmsQueued).toBe(1);
+    await reconciler.idle();
+    expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);
+    expect(await world.deps.reconcileStates.get(vm.id)).toMatchObject({ crashWindow: { restarts: 1 } });
+    for (const other of others)
+      expect(await world.deps.reconcileStates.get(other.id)).toMatchObject({ crashWindow: { restarts: 0 } });
+
+    // The next pass records the restarted VMM as running; then all is quiet again.
+    await reconciler.resync();
+    await reconciler.idle();
+    expect((await reconciler.resync()).vmsQueued).toBe(0);
+
+    // A pause made behind the Manager's back is an observation to record.
+    await world.agents.pauseVm(host, others[0]!.id);
+    expect((await reconciler.resync()).vmsQueued).toBe(1);
+    await reconciler.idle();
+    expect((await world.deps.vms.findById(others[0]!.id))?.observedState).toBe('paused');
+    expect((await reconciler.resync()).vmsQueued).toBe(0);
   });
 
   it('ignores hints until it leads', async () => {

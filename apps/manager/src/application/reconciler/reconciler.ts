@@ -1,8 +1,19 @@
 import type { AgentVm, Inventory } from '@hearth/contracts';
 import { isAppError } from '@hearth/errors';
-import { effectiveHostStatus, isHeartbeatOverdue, heartbeatToleranceIntervals, type Host } from '../../domain/host.js';
+import {
+  effectiveHostStatus,
+  isHeartbeatOverdue,
+  heartbeatToleranceIntervals,
+  type Host,
+  type HostStatus,
+} from '../../domain/host.js';
 import type { HostId, VmId } from '../../domain/ids.js';
-import { decideReconcileAction, type ReconcileAction, type RetryState, type VmObservation } from '../../domain/reconcile-decision.js';
+import {
+  decideReconcileAction,
+  type ReconcileAction,
+  type RetryState,
+  type VmObservation,
+} from '../../domain/reconcile-decision.js';
 import { backoffMs, shouldRestart, type RestartDecision, type RetryPolicy } from '../../domain/restart-policy.js';
 import { vmStates, type ObservedVmState } from '../../domain/vm-state.js';
 import type { FailureReason, Vm } from '../../domain/vm.js';
@@ -91,8 +102,8 @@ export class Reconciler implements ReconcileHints {
 
   /**
    * One full pass: hosts whose heartbeat timed out become unhealthy, every reachable host's
-   * inventory is read and its orphans removed, and every VM is queued. Resolves once the work is
-   * queued (not done: see `idle()`).
+   * inventory is read and its orphans removed, and every VM that a reconcile would change is
+   * queued (see `wouldChange`). Resolves once the work is queued (not done: see `idle()`).
    */
   async resync(): Promise<ResyncReport> {
     if (!this.isActive) return { hostsMarkedUnhealthy: 0, hostsWithoutInventory: 0, orphansRemoved: 0, vmsQueued: 0 };
@@ -121,8 +132,17 @@ export class Reconciler implements ReconcileHints {
       orphansRemoved += await this.removeOrphans(host, inventory, rows);
     }
     if (!this.isActive) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: 0 };
-    for (const vm of vms) this.queue.add(vm.id);
-    return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: vms.length };
+    const hostsById = new Map(current.map((host) => [host.id, host]));
+    const inventoriesByHost = new Map(inventories.map(({ host, inventory }) => [host.id, inventory]));
+    const retries = await this.deps.reconcileStates.getMany(vms.map((vm) => vm.id));
+    const decidedAt = this.deps.clock.now();
+    let vmsQueued = 0;
+    for (const vm of vms) {
+      if (!this.wouldChange(vm, hostsById.get(vm.hostId), inventoriesByHost, retries.get(vm.id), decidedAt)) continue;
+      this.queue.add(vm.id);
+      vmsQueued += 1;
+    }
+    return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued };
   }
 
   /** Reconciles one host now: its orphans, then each of its VMs (queued). */
@@ -149,8 +169,26 @@ export class Reconciler implements ReconcileHints {
     if (vm === undefined || retry === undefined) return undefined;
     const observed = inventory === undefined ? undefined : observationOf(inventory.vms.find((agentVm) => agentVm.vmId === vmId));
     if (observed !== undefined) await this.recordObservation(vm, observed.vmmState);
-    const now = this.deps.clock.now();
-    const action = decideReconcileAction({
+    const action = this.decide(vm, hostStatus, observed, retry, this.deps.clock.now());
+    if (action.kind !== 'none' && action.kind !== 'wait') {
+      this.deps.log.info(
+        { vmId, hostId: host.id, state: vm.state, observed: observed?.vmmState, action: action.kind },
+        'reconcile action',
+      );
+    }
+    await this.act(action, vm, host, retry, observed);
+    return action;
+  }
+
+  /** What reconciling the VM would do, from what has been read: the one decision both paths use. */
+  private decide(
+    vm: Vm,
+    hostStatus: HostStatus,
+    observed: VmObservation | undefined,
+    retry: RetryState,
+    now: Date,
+  ): ReconcileAction {
+    return decideReconcileAction({
       state: vm.state,
       updatedAt: vm.updatedAt,
       hostStatus,
@@ -160,14 +198,43 @@ export class Reconciler implements ReconcileHints {
       graceMs: this.settings.graceMs,
       retryPolicy: this.settings.retry,
     });
-    if (action.kind !== 'none' && action.kind !== 'wait') {
-      this.deps.log.info({ vmId, hostId: host.id, state: vm.state, observed: observed?.vmmState, action: action.kind }, 'reconcile action');
-    }
-    await this.act(action, vm, host, retry, observed);
-    return action;
   }
 
-  private async act(action: ReconcileAction, vm: Vm, host: Host, retry: RetryState, observed: VmObservation | undefined): Promise<void> {
+  /**
+   * Whether reconciling the VM now would do anything: act, record a new observation, or clear a
+   * retry. A resync queues only those, so an idle installation costs a few reads per pass, not a
+   * reconcile per VM; the queued ones are reconciled from scratch as before.
+   */
+  private wouldChange(
+    vm: Vm,
+    host: Host | undefined,
+    inventories: ReadonlyMap<HostId, Inventory | undefined>,
+    retry: RetryState | undefined,
+    now: Date,
+  ): boolean {
+    if (host === undefined || retry === undefined) return false;
+    const hostStatus = effectiveHostStatus(host, now, this.settings.heartbeatIntervalMs);
+    const inventory = hostStatus === 'healthy' ? inventories.get(host.id) : undefined;
+    const observed = inventory === undefined ? undefined : observationOf(inventory.vms.find((agentVm) => agentVm.vmId === vm.id));
+    if (observed !== undefined && observedStateOf(observed.vmmState) !== vm.observedState) return true;
+    const action = this.decide(vm, hostStatus, observed, retry, now);
+    switch (action.kind) {
+      case 'wait':
+        return false;
+      case 'none':
+        return retry.attempt !== 0 && vm.state !== 'failed';
+      default:
+        return true;
+    }
+  }
+
+  private async act(
+    action: ReconcileAction,
+    vm: Vm,
+    host: Host,
+    retry: RetryState,
+    observed: VmObservation | undefined,
+  ): Promise<void> {
     const { vms, agents, clock, reconcileStates } = this.deps;
     switch (action.kind) {
       case 'none':
@@ -184,7 +251,12 @@ export class Reconciler implements ReconcileHints {
         });
         return;
       case 'adopt':
-        await vms.transition(vm.id, { from: 'unknown', to: action.to, at: clock.now(), message: `seen ${action.to} again on host ${host.name}` });
+        await vms.transition(vm.id, {
+          from: 'unknown',
+          to: action.to,
+          at: clock.now(),
+          message: `seen ${action.to} again on host ${host.name}`,
+        });
         await reconcileStates.clearRetry(vm.id);
         return;
       case 'vmm_gone':
@@ -205,7 +277,12 @@ export class Reconciler implements ReconcileHints {
       case 'finish_stop':
         await this.withRetry(vm, retry, async () => {
           await ignoreNotFound(agents.stopVm(host, vm.id));
-          await vms.transition(vm.id, { from: 'stopping', to: 'stopped', at: clock.now(), message: 'stop finished by the reconciler' });
+          await vms.transition(vm.id, {
+            from: 'stopping',
+            to: 'stopped',
+            at: clock.now(),
+            message: 'stop finished by the reconciler',
+          });
         });
         return;
       case 'finish_delete':
@@ -249,7 +326,10 @@ export class Reconciler implements ReconcileHints {
             ? `restarting (restart policy ${retry.restartPolicy}, ${count})`
             : `restarting in ${seconds(decision.delayMs)} (restart policy ${retry.restartPolicy}, ${count})`;
         // Counted before the VM is marked failed: a Manager crash in between leaves a restart that is due.
-        await reconcileStates.recordCrash(vm.id, { window: decision.window, nextAttemptAt: new Date(now.getTime() + decision.delayMs) });
+        await reconcileStates.recordCrash(vm.id, {
+          window: decision.window,
+          nextAttemptAt: new Date(now.getTime() + decision.delayMs),
+        });
         break;
       }
       case 'crash_loop':
@@ -271,7 +351,15 @@ export class Reconciler implements ReconcileHints {
       message: `${what}; ${next}`,
     });
     this.deps.log.warn(
-      { vmId: vm.id, hostId: host.id, from: vm.state, to: 'failed', restartPolicy: retry.restartPolicy, code: reason.code, decision: decision.kind },
+      {
+        vmId: vm.id,
+        hostId: host.id,
+        from: vm.state,
+        to: 'failed',
+        restartPolicy: retry.restartPolicy,
+        code: reason.code,
+        decision: decision.kind,
+      },
       decision.kind === 'crash_loop' ? 'vm crash loop: not restarted' : 'vmm gone',
     );
     if (decision.kind === 'restart' && decision.delayMs === 0) {
@@ -325,7 +413,10 @@ export class Reconciler implements ReconcileHints {
         nextAttemptAt: new Date(this.deps.clock.now().getTime() + delayMs),
       });
       const reason = failureReasonOf(error);
-      this.deps.log.warn({ vmId: vm.id, state: vm.state, attempt, delayMs, code: reason.code }, 'vm reconcile step failed; will retry');
+      this.deps.log.warn(
+        { vmId: vm.id, state: vm.state, attempt, delayMs, code: reason.code },
+        'vm reconcile step failed; will retry',
+      );
     }
   }
 
@@ -378,10 +469,14 @@ export class Reconciler implements ReconcileHints {
   }
 
   private async recordObservation(vm: Vm, vmmState: VmObservation['vmmState']): Promise<void> {
-    const observed: ObservedVmState = vmmState === 'no_record' ? 'absent' : vmmState;
+    const observed = observedStateOf(vmmState);
     if (vm.observedState === observed) return;
     await this.deps.vms.recordObservation(vm.id, observed, this.deps.clock.now());
   }
+}
+
+function observedStateOf(vmmState: VmObservation['vmmState']): ObservedVmState {
+  return vmmState === 'no_record' ? 'absent' : vmmState;
 }
 
 function observationOf(agentVm: AgentVm | undefined): VmObservation {
