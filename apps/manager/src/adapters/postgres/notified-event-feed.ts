@@ -49,6 +49,12 @@ export class NotifiedEventFeed implements EventFeed {
   /** A notification: event `id` was committed. */
   notify(id: number): void {
     if (this.isClosed || this.dispatched.has(id)) return;
+    // Nobody listens (no stream, no waiter): reading the event would cost a query per state change
+    // for nothing. It counts as seen, so a later catch-up does not replay it.
+    if (this.listeners.size === 0) {
+      this.lastDispatchedId = Math.max(this.lastDispatchedId, id);
+      return;
+    }
     this.pendingIds.add(id);
     if (this.isFlushScheduled) return;
     this.isFlushScheduled = true;
