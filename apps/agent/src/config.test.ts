@@ -21,7 +21,7 @@ describe('loadAgentConfig', () => {
       bind: { host: '127.0.0.1', port: 19090 },
       advertiseAddr: 'http://127.0.0.1:19090',
       name: 'host-a',
-      managerBase: 'http://127.0.0.1:8080',
+      managerBases: ['http://127.0.0.1:8080'],
       runDir: '/srv/fc',
       bridge: 'fcbr0',
       bridgeAddressCidr: null,
@@ -61,8 +61,17 @@ describe('loadAgentConfig', () => {
   });
 
   it('disables registration with AGENT_REGISTER=false or an empty MANAGER_BASE', () => {
-    expect(loadAgentConfig({ AGENT_REGISTER: 'false' }, hostname).managerBase).toBeNull();
-    expect(loadAgentConfig({ MANAGER_BASE: '' }, hostname).managerBase).toBeNull();
+    expect(loadAgentConfig({ AGENT_REGISTER: 'false' }, hostname).managerBases).toEqual([]);
+    expect(loadAgentConfig({ MANAGER_BASE: '' }, hostname).managerBases).toEqual([]);
+  });
+
+  it('takes several Manager replicas in MANAGER_BASE, in order, and names a bad one', () => {
+    expect(
+      loadAgentConfig({ MANAGER_BASE: 'http://10.0.0.1:8080, http://10.0.0.2:8080,http://10.0.0.1:8080' }, hostname).managerBases,
+    ).toEqual(['http://10.0.0.1:8080', 'http://10.0.0.2:8080']);
+    expect(() => loadAgentConfig({ MANAGER_BASE: 'http://10.0.0.1:8080,ftp://x' }, hostname)).toThrow(
+      /MANAGER_BASE.*"ftp:\/\/x"/,
+    );
   });
 
   it('derives the advertised address from AGENT_BIND', () => {

@@ -12,8 +12,11 @@ export interface AgentConfig {
   readonly bind: { readonly host: string; readonly port: number };
   readonly advertiseAddr: string;
   readonly name: string;
-  /** Null when registration is disabled (AGENT_REGISTER=false or an empty MANAGER_BASE). */
-  readonly managerBase: string | null;
+  /**
+   * The Manager replicas to register and heartbeat with, tried in order (MANAGER_BASE, comma
+   * separated). Empty when registration is disabled (AGENT_REGISTER=false or an empty MANAGER_BASE).
+   */
+  readonly managerBases: readonly string[];
   readonly runDir: string;
   readonly bridge: string;
   readonly bridgeAddressCidr: string | null;
@@ -111,14 +114,15 @@ export function loadAgentConfig(
     if (parsed === undefined) problems.push(`AGENT_REGISTER must be true or false, got ${JSON.stringify(registerText)}`);
     else isRegistering = parsed;
   }
-  let managerBase: string | null = null;
+  const managerBases: string[] = [];
   const managerText = env['MANAGER_BASE'] === undefined ? 'http://127.0.0.1:8080' : env['MANAGER_BASE'].trim();
-  if (managerText !== '') {
-    const parsed = parseHttpUrl(managerText);
-    if (parsed === undefined) problems.push(`MANAGER_BASE must be an http(s) URL or empty, got ${JSON.stringify(managerText)}`);
-    else managerBase = parsed;
+  for (const part of managerText === '' ? [] : managerText.split(',').map((text) => text.trim())) {
+    const parsed = parseHttpUrl(part);
+    if (parsed === undefined) {
+      problems.push(`MANAGER_BASE must be http(s) URLs separated by commas, or empty; ${JSON.stringify(part)} is not one`);
+    } else if (!managerBases.includes(parsed)) managerBases.push(parsed);
   }
-  if (!isRegistering) managerBase = null;
+  if (!isRegistering) managerBases.length = 0;
 
   const runDir = read('FC_RUN_DIR') ?? '/srv/fc';
   if (!isAbsolute(runDir)) problems.push(`FC_RUN_DIR must be an absolute path, got ${JSON.stringify(runDir)}`);
@@ -178,7 +182,7 @@ export function loadAgentConfig(
     bind: Object.freeze(bind as { host: string; port: number }),
     advertiseAddr: advertiseAddr as string,
     name,
-    managerBase,
+    managerBases,
     runDir: posix.normalize(runDir),
     bridge,
     bridgeAddressCidr,

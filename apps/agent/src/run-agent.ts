@@ -108,11 +108,11 @@ export async function runAgent(): Promise<void> {
   logger.info({ bind: config.bind, advertiseAddr: config.advertiseAddr, spawnMode, bridge: config.bridge }, 'agent started');
 
   let registration: RegistrationLoop | null = null;
-  if (config.managerBase !== null) {
+  if (config.managerBases.length > 0) {
     // Heartbeats reuse facts for a short TTL; /health reads them fresh (see host-status.ts).
     const facts = new HostFactsCache(status.probe, clock);
     registration = new RegistrationLoop({
-      manager: new HttpManagerApi({ baseUrl: config.managerBase, timeoutMs: 5_000 }),
+      manager: new HttpManagerApi({ baseUrls: config.managerBases, timeoutMs: 5_000 }),
       timers: new NodeTimers(),
       clock,
       log: logger.child({ component: 'registration' }),

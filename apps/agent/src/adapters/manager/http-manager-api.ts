@@ -3,28 +3,56 @@ import type { HostHeartbeat, HostRegistered, HostRegistration } from '@hearth/co
 import type { HeartbeatOutcome, ManagerApi, RegisterOutcome } from '../../application/ports/manager-api.js';
 
 export interface HttpManagerApiOptions {
-  /** e.g. `http://127.0.0.1:8080` */
-  readonly baseUrl: string;
+  /** The Manager replicas, e.g. `['http://10.0.0.1:8080', 'http://10.0.0.2:8080']`; at least one. */
+  readonly baseUrls: readonly string[];
   readonly timeoutMs: number;
 }
 
-/** The Manager's `/v1/hosts` endpoints over HTTP. Failures come back as outcomes, never thrown. */
+/** Answers that say "this replica cannot serve now", not "the request is wrong". */
+const unavailableStatuses = new Set([502, 503, 504]);
+
+/**
+ * The Manager's `/v1/hosts` endpoints over HTTP. Failures come back as outcomes, never thrown.
+ *
+ * With several replicas (and no load balancer in front), a request goes to the one that answered
+ * last; when it cannot be reached or answers 502/503/504, the next is tried, each once per request.
+ * Any replica will do: they share the database, and the leader's reconciler reads heartbeats from
+ * it. So a host stays healthy while at least one replica is up.
+ */
 export class HttpManagerApi implements ManagerApi {
-  private readonly base: string;
+  private readonly bases: readonly string[];
+  private current = 0;
 
   constructor(private readonly options: HttpManagerApiOptions) {
-    this.base = options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`;
+    if (options.baseUrls.length === 0) throw new Error('HttpManagerApi needs at least one base URL');
+    this.bases = options.baseUrls.map((url) => (url.endsWith('/') ? url : `${url}/`));
   }
 
   private async post(path: string, body: unknown): Promise<{ statusCode: number; text: string }> {
-    const response = await request(new URL(path, this.base), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify(body),
-      headersTimeout: this.options.timeoutMs,
-      bodyTimeout: this.options.timeoutMs,
-    });
-    return { statusCode: response.statusCode, text: await response.body.text() };
+    const payload = JSON.stringify(body);
+    let lastError: unknown;
+    for (let tried = 0; tried < this.bases.length; tried += 1) {
+      const index = (this.current + tried) % this.bases.length;
+      try {
+        const response = await request(new URL(path, this.bases[index]), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json' },
+          body: payload,
+          headersTimeout: this.options.timeoutMs,
+          bodyTimeout: this.options.timeoutMs,
+        });
+        const answer = { statusCode: response.statusCode, text: await response.body.text() };
+        if (unavailableStatuses.has(answer.statusCode) && tried < this.bases.length - 1) {
+          lastError = new Error(`${this.bases[index]} answered HTTP ${answer.statusCode}`);
+          continue;
+        }
+        this.current = index;
+        return answer;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError instanceof Error ? lastError : new Error(String(lastError));
   }
 
   async register(registration: HostRegistration): Promise<RegisterOutcome> {
