@@ -2,14 +2,14 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } fr
 import os from 'node:os';
 import path from 'node:path';
 import {
+  createAgentProcess,
+  createCleanupStack,
+  createManagerProcess,
   createNetns,
   createTestDatabase,
-  firecrackerDoubleBin,
-  freePort,
-  agentMain,
-  repoRoot,
-  startProcess,
   waitFor,
+  waitForHealthyHosts,
+  type HearthProcess,
   type Netns,
   type StartedProcess,
   writeEmptyExt4,
@@ -41,7 +41,7 @@ export interface ClusterOptions {
 /** One more Manager replica on the cluster's database (the first one is `cluster.manager`). */
 export interface ClusterReplica {
   readonly url: string;
-  process: StartedProcess;
+  readonly process: StartedProcess;
   api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>>;
   /** Starts it (again); waits until it is ready. */
   start(env?: Readonly<Record<string, string>>): Promise<void>;
@@ -55,7 +55,7 @@ export interface ClusterAgent {
   readonly netns: Netns;
   readonly runDir: string;
   readonly bridge: string;
-  process: StartedProcess;
+  readonly process: StartedProcess;
   /** Starts the Agent (again), with extra environment (e.g. HEARTH_FAILPOINTS); waits until it answers. */
   start(env?: Readonly<Record<string, string>>): Promise<void>;
   /** SIGKILL, as a crash: VMMs it started keep running. */
@@ -88,7 +88,7 @@ export interface Cluster {
   readonly agents: readonly ClusterAgent[];
   /** Every Manager replica, the first one being `manager`/`managerUrl` (the same process). */
   readonly replicas: readonly ClusterReplica[];
-  manager: StartedProcess;
+  readonly manager: StartedProcess;
   api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>>;
   /** Starts the Manager (again) with extra environment; waits until it is ready. */
   startManager(env?: Readonly<Record<string, string>>): Promise<void>;
@@ -111,17 +111,8 @@ export const fastManagerEnv: Readonly<Record<string, string>> = Object.freeze({
 });
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
-  const cleanups: Array<() => Promise<unknown> | unknown> = [];
-  const cleanup = async (): Promise<void> => {
-    for (const fn of cleanups.reverse()) {
-      try {
-        await fn();
-      } catch (error) {
-        console.error('cluster cleanup step failed', error);
-      }
-    }
-  };
-  try {
+  const cleanups = createCleanupStack('cluster');
+  return cleanups.unwindOnError(async () => {
     const workDir = mkdtempSync(path.join(os.tmpdir(), 'hearth-crash-'));
     cleanups.push(() => {
       // HEARTH_KEEP_TEST_LOGS=1 keeps this run's logs for a post-mortem (one directory, replaced on
@@ -140,154 +131,81 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       databaseUrl = database.url;
     }
     const imageRoot = path.join(workDir, 'images');
-    const managerPort = await freePort();
-    const managerUrl = `http://127.0.0.1:${managerPort}`;
-    const managerEnv = {
-      DATABASE_URL: databaseUrl,
-      MANAGER_BIND: `127.0.0.1:${managerPort}`,
-      MANAGER_IMAGE_ROOT: imageRoot,
-      ...fastManagerEnv,
-      ...options.managerEnv,
-    };
-    const launchManager = (env: Readonly<Record<string, string>> = {}): StartedProcess =>
-      startProcess(['node', path.join(repoRoot, 'apps/manager/dist/main.js')], {
-        env: { ...managerEnv, HEARTH_FAILPOINTS: undefined, ...env },
-        logFile: path.join(workDir, 'logs/manager.log'),
-      });
-    const extraReplicas: ClusterReplica[] = [];
-    for (let index = 1; index <= (options.extraManagers ?? 0); index += 1) {
-      const port = await freePort();
-      const url = `http://127.0.0.1:${port}`;
-      const replica: ClusterReplica = {
-        url,
-        process: undefined as unknown as StartedProcess,
-        api: (method, route, body) => request(url, method, route, body),
-        async start(env = {}) {
-          replica.process = startProcess(['node', path.join(repoRoot, 'apps/manager/dist/main.js')], {
-            env: { ...managerEnv, MANAGER_BIND: `127.0.0.1:${port}`, HEARTH_FAILPOINTS: undefined, ...env },
-            logFile: path.join(workDir, `logs/manager-${index}.log`),
-          });
-          await waitFor(
-            () =>
-              request(url, 'GET', '/readyz').then(
-                (r) => r.status === 200,
-                () => false,
-              ),
-            {
-              timeoutMs: 20_000,
-              intervalMs: 25,
-              description: () => `manager replica ${index} is ready\n${replica.process.output()}`,
-            },
-          );
-        },
-        async kill() {
-          replica.process.child.kill('SIGKILL');
-          await replica.process.exited;
-        },
-      };
-      extraReplicas.push(replica);
-      cleanups.push(() => replica.process?.stop());
+    // A failpoint is armed per start (start(env)), never inherited from the test run.
+    const managerEnv = { ...fastManagerEnv, ...options.managerEnv, HEARTH_FAILPOINTS: undefined };
+    const managers: HearthProcess[] = [];
+    for (let index = 0; index <= (options.extraManagers ?? 0); index += 1) {
+      managers.push(
+        await createManagerProcess({
+          databaseUrl,
+          imageRoot,
+          env: managerEnv,
+          name: index === 0 ? 'the manager' : `manager replica ${index}`,
+          logFile: path.join(workDir, index === 0 ? 'logs/manager.log' : `logs/manager-${index}.log`),
+        }),
+      );
     }
-    const agentsManagerUrl =
-      options.agentsReportTo === undefined || options.agentsReportTo === 0
-        ? managerUrl
-        : extraReplicas[options.agentsReportTo - 1]!.url;
+    const manager = managers[0]!;
+    const agentsManagerUrl = managers[options.agentsReportTo ?? 0]!.url;
 
+    const agentProcesses: HearthProcess[] = [];
     const agents: ClusterAgent[] = [];
     for (let index = 0; index < options.agentCount; index += 1) {
       const netns = await createNetns();
       cleanups.push(() => netns.destroy());
-      const port = await freePort();
-      const url = `http://127.0.0.1:${port}`;
-      const runDir = path.join(workDir, `fc-${index}`);
       const name = `crash-${index}-${netns.name}`;
-      const agentEnv = {
-        AGENT_BIND: `127.0.0.1:${port}`,
-        AGENT_NAME: name,
-        MANAGER_BASE: agentsManagerUrl,
-        FC_RUN_DIR: runDir,
-        FC_BRIDGE: 'hbr0',
-        FC_NETNS: netns.name,
-        FIRECRACKER_BIN: firecrackerDoubleBin,
-        AGENT_IMAGE_ROOT: imageRoot,
-        AGENT_SPAWN_MODE: 'direct',
-        AGENT_LOG_LEVEL: 'info',
-      };
-      const agent: ClusterAgent = {
+      const runDir = path.join(workDir, `fc-${index}`);
+      const agent = await createAgentProcess({
         name,
-        url,
+        managerUrl: agentsManagerUrl,
+        netns,
+        bridge: 'hbr0',
+        runDir,
+        imageRoot,
+        env: { HEARTH_FAILPOINTS: undefined },
+        logFile: path.join(workDir, `logs/agent-${index}.log`),
+      });
+      cleanups.push(() => agent.stop());
+      agentProcesses.push(agent);
+      agents.push({
+        name,
+        url: agent.url,
         netns,
         runDir,
         bridge: 'hbr0',
-        process: undefined as unknown as StartedProcess,
-        async start(env = {}) {
-          agent.process = startProcess(['node', agentMain], {
-            env: { ...agentEnv, HEARTH_FAILPOINTS: undefined, ...env },
-            logFile: path.join(workDir, `logs/agent-${index}.log`),
-          });
-          await waitFor(
-            () =>
-              request(url, 'GET', '/agent/v1/health').then(
-                (r) => r.status === 200,
-                () => false,
-              ),
-            {
-              timeoutMs: 20_000,
-              intervalMs: 25,
-              description: () => `agent ${name} answers /health\n${agent.process.output()}`,
-            },
-          );
+        get process() {
+          return agent.process;
         },
-        async kill() {
-          agent.process.child.kill('SIGKILL');
-          await agent.process.exited;
-        },
-        async inventory() {
-          return (await request<Inventory>(url, 'GET', '/agent/v1/inventory')).body;
-        },
-      };
-      agents.push(agent);
-      cleanups.push(() => agent.process?.stop());
+        start: (env) => agent.start(env),
+        kill: () => agent.kill(),
+        inventory: async () => (await request<Inventory>(agent.url, 'GET', '/agent/v1/inventory')).body,
+      });
     }
+    for (const replica of managers) cleanups.push(() => replica.stop());
 
     let kernelImageId = '';
     let rootfsImageId = '';
     const cluster: Cluster = {
-      managerUrl,
+      managerUrl: manager.url,
       workDir,
       imageRoot,
       agents,
-      replicas: [],
-      manager: launchManager(),
-      api: (method, route, body) => request(managerUrl, method, route, body),
-      async startManager(env = {}) {
-        cluster.manager = launchManager(env);
-        await waitFor(
-          () =>
-            request(managerUrl, 'GET', '/readyz').then(
-              (r) => r.status === 200,
-              () => false,
-            ),
-          {
-            timeoutMs: 20_000,
-            intervalMs: 25,
-            description: () => `the manager is ready\n${cluster.manager.output()}`,
-          },
-        );
+      replicas: managers.map((replica) => ({
+        url: replica.url,
+        get process() {
+          return replica.process;
+        },
+        api: (method, route, body) => request(replica.url, method, route, body),
+        start: (env) => replica.start(env),
+        kill: () => replica.kill(),
+      })),
+      get manager() {
+        return manager.process;
       },
-      async waitForHealthyHosts() {
-        await waitFor(
-          async () => {
-            const hosts = await request<{ items: Array<{ status: string }> }>(managerUrl, 'GET', '/v1/hosts');
-            return hosts.body.items.filter((h) => h.status === 'healthy').length === agents.length;
-          },
-          { timeoutMs: 20_000, intervalMs: 25, description: 'every host is healthy' },
-        );
-      },
-      async killManager() {
-        cluster.manager.child.kill('SIGKILL');
-        await cluster.manager.exited;
-      },
+      api: (method, route, body) => request(manager.url, method, route, body),
+      startManager: (env) => manager.start(env),
+      killManager: () => manager.kill(),
+      waitForHealthyHosts: () => waitForHealthyHosts(manager.url, agentProcesses),
       async images() {
         if (kernelImageId !== '') return { kernelImageId, rootfsImageId };
         writeFakeKernel(path.join(imageRoot, 'kernels/vmlinux'));
@@ -319,56 +237,23 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         } while (cursor !== null);
         return items;
       },
-      stop: cleanup,
+      stop: () => cleanups.run(),
     };
-    cleanups.push(() => cluster.manager.stop());
-    await waitFor(
-      () =>
-        request(managerUrl, 'GET', '/readyz').then(
-          (r) => r.status === 200,
-          () => false,
-        ),
-      {
-        timeoutMs: 20_000,
-        description: () => `the manager is ready\n${cluster.manager.output()}`,
-      },
-    );
-    if (extraReplicas.length > 0) {
+    await manager.start();
+    if (managers.length > 1) {
       await waitFor(
-        () => request<{ reconciler: string }>(managerUrl, 'GET', '/v1/system').then((r) => r.body.reconciler === 'leader'),
+        () => request<{ reconciler: string }>(manager.url, 'GET', '/v1/system').then((r) => r.body.reconciler === 'leader'),
         {
           timeoutMs: 20_000,
-          description: () => `the first manager leads the reconciler\n${cluster.manager.output()}`,
+          description: () => `the first manager leads the reconciler\n${manager.process.output()}`,
         },
       );
-      for (const replica of extraReplicas) await replica.start();
+      for (const replica of managers.slice(1)) await replica.start();
     }
-    const first: ClusterReplica = {
-      url: managerUrl,
-      get process() {
-        return cluster.manager;
-      },
-      set process(process: StartedProcess) {
-        cluster.manager = process;
-      },
-      api: cluster.api,
-      start: (env) => cluster.startManager(env),
-      kill: () => cluster.killManager(),
-    };
-    (cluster as { replicas: readonly ClusterReplica[] }).replicas = [first, ...extraReplicas];
-    for (const agent of agents) await agent.start();
-    await waitFor(
-      async () => {
-        const hosts = await request<{ items: Array<{ status: string }> }>(managerUrl, 'GET', '/v1/hosts');
-        return hosts.body.items.filter((h) => h.status === 'healthy').length === agents.length;
-      },
-      { timeoutMs: 20_000, description: 'every agent registers with the manager' },
-    );
+    for (const agent of agentProcesses) await agent.start();
+    await waitForHealthyHosts(manager.url, agentProcesses);
     return cluster;
-  } catch (error) {
-    await cleanup();
-    throw error;
-  }
+  });
 }
 
 /** Firecracker processes serving a socket under the Agent's run directory, found in /proc. */

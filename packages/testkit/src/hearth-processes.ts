@@ -1,0 +1,181 @@
+import { agentMain, firecrackerDoubleBin, managerMain } from './environment.js';
+import { freePort } from './free-port.js';
+import type { Netns } from './netns.js';
+import { startProcess, type StartedProcess } from './start-process.js';
+import { waitFor } from './wait-for.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * A Manager or an Agent run as a real process from its build (spawned by path: testkit never
+ * imports app code), on a loopback port of its own, and restartable: crash tests kill it and
+ * start it again, with other environment (e.g. HEARTH_FAILPOINTS). Nothing runs until `start()`
+ * or `launch()`.
+ */
+export interface HearthProcess {
+  /** `http://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** The process started last; throws before the first start. */
+  readonly process: StartedProcess;
+  /** Starts it (again) with `env` over its own environment (a key set to `undefined` is removed); does not wait. */
+  launch(env?: Env): StartedProcess;
+  /** Waits until it answers its readiness probe (Manager: GET /readyz, Agent: GET /agent/v1/health). */
+  waitUntilReady(): Promise<void>;
+  /** `launch(env)`, then `waitUntilReady()`. */
+  start(env?: Env): Promise<void>;
+  /** SIGKILL, as a crash (what it started, e.g. VMMs, keeps running); resolves once it has exited. */
+  kill(): Promise<void>;
+  /** Stops the process started last, if any (SIGTERM, then SIGKILL; its process tree too). Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface ManagerProcessOptions {
+  readonly databaseUrl: string;
+  readonly imageRoot: string;
+  /** Appended to; a restart writes to the same file. */
+  readonly logFile: string;
+  /** More environment, over DATABASE_URL, MANAGER_BIND, MANAGER_IMAGE_ROOT and MANAGER_LOG_LEVEL=info. */
+  readonly env?: Env;
+  /** The entry point; default {@link managerMain}, this checkout's build. */
+  readonly main?: string;
+  /** Names it in timeout messages; default `the manager`. */
+  readonly name?: string;
+}
+
+export interface AgentProcessOptions {
+  /** AGENT_NAME, the host's name at the Manager. */
+  readonly name: string;
+  /** MANAGER_BASE: the Manager it registers and heartbeats with. */
+  readonly managerUrl: string;
+  /** Where its bridge, TAPs and VMMs live. */
+  readonly netns: Netns;
+  readonly bridge: string;
+  /** FC_BRIDGE_ADDR, the bridge's address in the namespace (e.g. `172.30.0.1/24`); default none. */
+  readonly bridgeCidr?: string;
+  /** FC_RUN_DIR: VM directories, sockets, its state. */
+  readonly runDir: string;
+  readonly imageRoot: string;
+  /** FIRECRACKER_BIN; default the Firecracker double. */
+  readonly firecrackerBin?: string;
+  /** Appended to; a restart writes to the same file. */
+  readonly logFile: string;
+  /** More environment, over the above, AGENT_SPAWN_MODE=direct and AGENT_LOG_LEVEL=info. */
+  readonly env?: Env;
+}
+
+/** How long a process (or the hosts) may take to come up: a Manager migrates its database first. */
+const readyTimeoutMs = 20_000;
+const pollIntervalMs = 25;
+
+/** A Manager on a free port; nothing runs until `start()` or `launch()`. */
+export async function createManagerProcess(options: ManagerProcessOptions): Promise<HearthProcess> {
+  const port = await freePort();
+  return hearthProcess({
+    main: options.main ?? managerMain,
+    url: `http://127.0.0.1:${port}`,
+    readinessRoute: '/readyz',
+    name: options.name ?? 'the manager',
+    logFile: options.logFile,
+    env: {
+      DATABASE_URL: options.databaseUrl,
+      MANAGER_BIND: `127.0.0.1:${port}`,
+      MANAGER_IMAGE_ROOT: options.imageRoot,
+      MANAGER_LOG_LEVEL: 'info',
+      ...options.env,
+    },
+  });
+}
+
+/** An Agent on a free port, its VMs in `netns`; nothing runs until `start()` or `launch()`. */
+export async function createAgentProcess(options: AgentProcessOptions): Promise<HearthProcess> {
+  const port = await freePort();
+  return hearthProcess({
+    main: agentMain,
+    url: `http://127.0.0.1:${port}`,
+    readinessRoute: '/agent/v1/health',
+    name: `agent ${options.name}`,
+    logFile: options.logFile,
+    env: {
+      AGENT_BIND: `127.0.0.1:${port}`,
+      AGENT_NAME: options.name,
+      MANAGER_BASE: options.managerUrl,
+      FC_RUN_DIR: options.runDir,
+      FC_BRIDGE: options.bridge,
+      FC_NETNS: options.netns.name,
+      ...(options.bridgeCidr === undefined ? {} : { FC_BRIDGE_ADDR: options.bridgeCidr }),
+      FIRECRACKER_BIN: options.firecrackerBin ?? firecrackerDoubleBin,
+      AGENT_IMAGE_ROOT: options.imageRoot,
+      AGENT_SPAWN_MODE: 'direct',
+      AGENT_LOG_LEVEL: 'info',
+      ...options.env,
+    },
+  });
+}
+
+/**
+ * Waits until the Manager at `managerUrl` lists one healthy host per Agent in `agents` (they have
+ * registered, or their heartbeats flow again after a restart).
+ */
+export async function waitForHealthyHosts(managerUrl: string, agents: readonly HearthProcess[]): Promise<void> {
+  await waitFor(
+    async () => {
+      const hosts = JSON.parse((await get(`${managerUrl}/v1/hosts`)).text) as { items: Array<{ status: string }> };
+      return hosts.items.filter((host) => host.status === 'healthy').length === agents.length;
+    },
+    {
+      timeoutMs: readyTimeoutMs,
+      intervalMs: pollIntervalMs,
+      description: () =>
+        `every agent registers with the manager (${agents.length} healthy hosts)\n${agents.map((agent) => agent.process.output()).join('\n')}`,
+    },
+  );
+}
+
+interface HearthProcessSpec {
+  readonly main: string;
+  readonly url: string;
+  readonly readinessRoute: string;
+  readonly name: string;
+  readonly logFile: string;
+  readonly env: Env;
+}
+
+function hearthProcess(spec: HearthProcessSpec): HearthProcess {
+  let current: StartedProcess | undefined;
+  const hearth: HearthProcess = {
+    url: spec.url,
+    get process() {
+      if (current === undefined) throw new Error(`${spec.name} has not been started`);
+      return current;
+    },
+    launch(env = {}) {
+      current = startProcess(['node', spec.main], { env: { ...spec.env, ...env }, logFile: spec.logFile });
+      return current;
+    },
+    async waitUntilReady() {
+      await waitFor(async () => (await get(`${spec.url}${spec.readinessRoute}`)).status === 200, {
+        timeoutMs: readyTimeoutMs,
+        intervalMs: pollIntervalMs,
+        description: () => `${spec.name} answers ${spec.readinessRoute}\n${current?.output() ?? ''}`,
+      });
+    },
+    async start(env) {
+      hearth.launch(env);
+      await hearth.waitUntilReady();
+    },
+    async kill() {
+      hearth.process.child.kill('SIGKILL');
+      await hearth.process.exited;
+    },
+    async stop() {
+      await current?.stop();
+    },
+  };
+  return hearth;
+}
+
+/** GET on loopback, the body read (so the connection is free again); a hung server fails the attempt after 5 s. */
+async function get(url: string): Promise<{ status: number; text: string }> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  return { status: response.status, text: await response.text() };
+}
