@@ -33,7 +33,8 @@ describe.skipIf(skipReason)(`two Managers on one database${skipReason ? ` (skipp
   let images: { kernelImageId: string; rootfsImageId: string };
 
   beforeAll(async () => {
-    cluster = await startCluster({ agentCount: 1, extraManagers: 1, agentsReportTo: 1 });
+    // The Agent reports to B first, and to A when B cannot answer.
+    cluster = await startCluster({ agentCount: 1, extraManagers: 1, agentsReportTo: [1, 0] });
     [a, b] = cluster.replicas as [ClusterReplica, ClusterReplica];
     agent = cluster.agents[0]!;
     images = await cluster.images();
@@ -124,5 +125,29 @@ describe.skipIf(skipReason)(`two Managers on one database${skipReason ? ` (skipp
     expect(await roleOf(b)).toBe('leader');
     await b.api('DELETE', `/v1/vms/${vm.id}`);
     await convergence(async () => leaksOn(agent, hostId, await vmsThrough(b)), takeoverBudgetMs);
+  }, 60_000);
+
+  it('keeps the host healthy when the replica its Agent reports to dies: the Agent turns to the other', async () => {
+    // B leads after the previous test and is the Agent's first replica.
+    const vm = await createVm(b, 'stays-up');
+    const hostStatus = async (): Promise<string | undefined> =>
+      (await a.api<{ items: Array<{ id: string; status: string }> }>('GET', '/v1/hosts')).body.items.find((h) => h.id === hostId)
+        ?.status;
+    await b.kill();
+    // Well past the heartbeat tolerance (3 intervals of 400 ms): a host whose heartbeats stopped
+    // would be unhealthy by now, and its VMs unknown.
+    const seen = new Set<string>();
+    const until = performance.now() + 4_000;
+    while (performance.now() < until) {
+      seen.add((await hostStatus()) ?? 'missing');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect([...seen]).toEqual(['healthy']);
+    await waitFor(async () => (await roleOf(a)) === 'leader', { timeoutMs: 5_000, description: 'replica A leads' });
+    expect((await vmsThrough(a)).find((each) => each.id === vm.id)?.state).toBe('running');
+
+    await b.start();
+    await a.api('DELETE', `/v1/vms/${vm.id}`);
+    await convergence(async () => leaksOn(agent, hostId, await vmsThrough(a)), takeoverBudgetMs);
   }, 60_000);
 });

@@ -34,8 +34,11 @@ export interface ClusterOptions {
    * the reconciler, so the first one is the leader at start.
    */
   readonly extraManagers?: number;
-  /** Which replica the Agents register and heartbeat with (0 = the first; default 0). */
-  readonly agentsReportTo?: number;
+  /**
+   * Which replica the Agents register and heartbeat with (0 = the first; default 0). Several: all
+   * of them in MANAGER_BASE, tried in this order.
+   */
+  readonly agentsReportTo?: number | readonly number[];
 }
 
 /** One more Manager replica on the cluster's database (the first one is `cluster.manager`). */
@@ -146,7 +149,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       );
     }
     const manager = managers[0]!;
-    const agentsManagerUrl = managers[options.agentsReportTo ?? 0]!.url;
+    const reportTo = options.agentsReportTo ?? 0;
+    const agentsManagerUrl = (typeof reportTo === 'number' ? [reportTo] : reportTo)
+      .map((index) => managers[index]!.url)
+      .join(',');
 
     const agentProcesses: HearthProcess[] = [];
     const agents: ClusterAgent[] = [];

@@ -45,7 +45,7 @@ export interface ManagerProcessOptions {
 export interface AgentProcessOptions {
   /** AGENT_NAME, the host's name at the Manager. */
   readonly name: string;
-  /** MANAGER_BASE: the Manager it registers and heartbeats with. */
+  /** MANAGER_BASE: the Manager it registers and heartbeats with (several replicas: comma separated). */
   readonly managerUrl: string;
   /** Where its bridge, TAPs and VMMs live. */
   readonly netns: Netns;
