@@ -117,10 +117,16 @@ export async function createAgentProcess(options: AgentProcessOptions): Promise<
  * registered, or their heartbeats flow again after a restart).
  */
 export async function waitForHealthyHosts(managerUrl: string, agents: readonly HearthProcess[]): Promise<void> {
+  // Healthy, and heard from since this call: after a Manager restart the stored status still says
+  // healthy while the last heartbeat may be too old to place a VM on (`heartbeat_stale`).
+  const since = Date.now();
   await waitFor(
     async () => {
-      const hosts = JSON.parse((await get(`${managerUrl}/v1/hosts`)).text) as { items: Array<{ status: string }> };
-      return hosts.items.filter((host) => host.status === 'healthy').length === agents.length;
+      const hosts = JSON.parse((await get(`${managerUrl}/v1/hosts`)).text) as {
+        items: Array<{ status: string; lastHeartbeatAt: string }>;
+      };
+      const fresh = hosts.items.filter((host) => host.status === 'healthy' && Date.parse(host.lastHeartbeatAt) >= since);
+      return fresh.length === agents.length;
     },
     {
       timeoutMs: readyTimeoutMs,

@@ -215,6 +215,25 @@ describe('Reconciler', () => {
     expect(await stateOf(world, vm.id)).toBe('running');
   });
 
+  it('gives hosts one heartbeat timeout after it starts leading before it judges them by their heartbeats', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    // This Manager was down (or did not lead) for a while: the host's last heartbeat is old.
+    reconciler.deactivate();
+    world.clock.advance(10 * heartbeatIntervalMs);
+    reconciler.activate();
+
+    expect((await reconciler.resync()).hostsMarkedUnhealthy).toBe(0);
+    await reconciler.idle();
+    expect(await stateOf(world, vm.id)).toBe('running');
+
+    // No heartbeat within the timeout after it took over: now the host is unhealthy.
+    world.clock.advance(3 * heartbeatIntervalMs + 1);
+    expect((await reconciler.resync()).hostsMarkedUnhealthy).toBe(1);
+    await reconciler.idle();
+    expect((await world.deps.hosts.findById(host.id))?.status).toBe('unhealthy');
+    expect(await stateOf(world, vm.id)).toBe('unknown');
+  });
+
   it('queues on resync only the VMs a reconcile would change', async () => {
     const { reconciler, vm, world, host } = await setUp();
     const others: Vm[] = [];

@@ -59,6 +59,8 @@ export class Reconciler implements ReconcileHints {
   private readonly queue: KeyedWorkQueue<VmId>;
   private readonly inventories = new Map<HostId, { readonly at: number; readonly read: Promise<Inventory | undefined> }>();
   private isActive = false;
+  /** When this reconciler last started leading (ms since the epoch), for the heartbeat grace. */
+  private activeSinceMs = 0;
 
   constructor(
     private readonly deps: ReconcilerDependencies,
@@ -73,6 +75,7 @@ export class Reconciler implements ReconcileHints {
 
   /** Starts acting on hints (this Manager leads). */
   activate(): void {
+    if (!this.isActive) this.activeSinceMs = this.deps.clock.now().getTime();
     this.isActive = true;
   }
 
@@ -117,7 +120,7 @@ export class Reconciler implements ReconcileHints {
       current.push(marked ?? host);
     }
     this.inventories.clear();
-    const reachable = current.filter((host) => effectiveHostStatus(host, now, this.settings.heartbeatIntervalMs) === 'healthy');
+    const reachable = current.filter((host) => this.hostStatusOf(host, now) === 'healthy');
     const inventories = await Promise.all(reachable.map(async (host) => ({ host, inventory: await this.inventoryOf(host) })));
     // Rows are read after the inventories: a VM on a host always has its row written first.
     const vms = await this.deps.vms.listInStates(vmStates);
@@ -161,7 +164,7 @@ export class Reconciler implements ReconcileHints {
     if (before === undefined) return undefined;
     const host = await this.deps.hosts.findById(before.hostId);
     if (host === undefined) return undefined;
-    const hostStatus = effectiveHostStatus(host, this.deps.clock.now(), this.settings.heartbeatIntervalMs);
+    const hostStatus = this.hostStatusOf(host, this.deps.clock.now());
     const inventory = hostStatus === 'healthy' ? await this.inventoryOf(host) : undefined;
     // Read again after the inventory, so the record is at least as new as what the host said.
     const vm = await this.deps.vms.findById(vmId);
@@ -213,7 +216,7 @@ export class Reconciler implements ReconcileHints {
     now: Date,
   ): boolean {
     if (host === undefined || retry === undefined) return false;
-    const hostStatus = effectiveHostStatus(host, now, this.settings.heartbeatIntervalMs);
+    const hostStatus = this.hostStatusOf(host, now);
     const inventory = hostStatus === 'healthy' ? inventories.get(host.id) : undefined;
     const observed = inventory === undefined ? undefined : observationOf(inventory.vms.find((agentVm) => agentVm.vmId === vm.id));
     if (observed !== undefined && observedStateOf(observed.vmmState) !== vm.observedState) return true;
@@ -420,8 +423,21 @@ export class Reconciler implements ReconcileHints {
     }
   }
 
+  /**
+   * A host's status as this reconciler may act on it. For one heartbeat timeout after it starts
+   * leading, a late heartbeat proves nothing: no Manager may have been up to receive it (a restart,
+   * a failover). Until then a host is judged by its stored status only, so a Manager restart does
+   * not mark every host unhealthy and every VM unknown.
+   */
+  private hostStatusOf(host: Host, now: Date): HostStatus {
+    const graceMs = heartbeatToleranceIntervals * this.settings.heartbeatIntervalMs;
+    if (now.getTime() - this.activeSinceMs < graceMs) return host.status;
+    return effectiveHostStatus(host, now, this.settings.heartbeatIntervalMs);
+  }
+
   private async markUnhealthyIfOverdue(host: Host, now: Date): Promise<Host | undefined> {
-    if (host.status !== 'healthy' || !isHeartbeatOverdue(host, now, this.settings.heartbeatIntervalMs)) return undefined;
+    if (host.status !== 'healthy' || this.hostStatusOf(host, now) === 'healthy') return undefined;
+    if (!isHeartbeatOverdue(host, now, this.settings.heartbeatIntervalMs)) return undefined;
     const heartbeatBefore = new Date(now.getTime() - heartbeatToleranceIntervals * this.settings.heartbeatIntervalMs);
     const marked = await this.deps.hosts.markUnhealthy(host.id, {
       at: now,
