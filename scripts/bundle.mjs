@@ -17,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const agentManifest = 'apps/agent/package.json';
+const agentVersion = JSON.parse(readFileSync(path.join(repoRoot, agentManifest), 'utf8')).version;
 
 const bundles = [
   {
@@ -27,7 +29,10 @@ const bundles = [
   {
     entry: 'apps/agent/dist/main.js',
     outfile: 'apps/agent/dist/hearth-agent.mjs',
+    // The version is written in, so the one file is all a host needs.
+    extraInputs: [agentManifest],
     options: {
+      define: { HEARTH_AGENT_VERSION: JSON.stringify(agentVersion) },
       format: 'esm',
       minifyWhitespace: true,
       minifySyntax: true,
@@ -77,6 +82,9 @@ for (const bundle of bundles) {
     ...bundle.options,
   });
   // esbuild names inputs relative to the working directory.
-  const inputs = Object.keys(result.metafile.inputs).map((input) => path.relative(repoRoot, path.resolve(input)));
+  const inputs = [
+    ...Object.keys(result.metafile.inputs).map((input) => path.relative(repoRoot, path.resolve(input))),
+    ...(bundle.extraInputs ?? []),
+  ];
   writeFileSync(`${outfile}.inputs.json`, `${JSON.stringify(inputs)}\n`);
 }

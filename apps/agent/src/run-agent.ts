@@ -29,7 +29,11 @@ async function detectSpawnMode(config: AgentConfig): Promise<SpawnMode> {
   return hasSystemd && (await resolveExecutable('systemd-run', config.searchPath)) !== null ? 'systemd-run' : 'direct';
 }
 
+/** The package version, written into the bundled Agent by scripts/bundle.mjs; absent in tsc's output. */
+declare const HEARTH_AGENT_VERSION: string | undefined;
+
 async function readAgentVersion(): Promise<string> {
+  if (typeof HEARTH_AGENT_VERSION === 'string') return HEARTH_AGENT_VERSION;
   try {
     const manifest = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
     return typeof manifest.version === 'string' ? manifest.version : '0.0.0';
