@@ -25,7 +25,7 @@ export interface HearthProcess {
   start(env?: Env): Promise<void>;
   /** SIGKILL, as a crash (what it started, e.g. VMMs, keeps running); resolves once it has exited. */
   kill(): Promise<void>;
-  /** Stops the process started last, if any (SIGTERM, then SIGKILL; its process tree too). Idempotent. */
+  /** Stops every process it started that still runs (SIGTERM, then SIGKILL; their process trees too). Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -148,6 +148,9 @@ interface HearthProcessSpec {
 
 function hearthProcess(spec: HearthProcessSpec): HearthProcess {
   let current: StartedProcess | undefined;
+  // Every process launched and not yet exited, not only the last: a test that timed out keeps
+  // running in the background and may start one more, which `stop()` must still end.
+  const running = new Set<StartedProcess>();
   const hearth: HearthProcess = {
     url: spec.url,
     get process() {
@@ -155,8 +158,11 @@ function hearthProcess(spec: HearthProcessSpec): HearthProcess {
       return current;
     },
     launch(env = {}) {
-      current = startProcess(['node', spec.main], { env: { ...spec.env, ...env }, logFile: spec.logFile });
-      return current;
+      const started = startProcess(['node', spec.main], { env: { ...spec.env, ...env }, logFile: spec.logFile });
+      running.add(started);
+      void started.exited.then(() => running.delete(started));
+      current = started;
+      return started;
     },
     async waitUntilReady() {
       await waitFor(async () => (await get(`${spec.url}${spec.readinessRoute}`)).status === 200, {
@@ -174,7 +180,7 @@ function hearthProcess(spec: HearthProcessSpec): HearthProcess {
       await hearth.process.exited;
     },
     async stop() {
-      await current?.stop();
+      await Promise.all([...running].map((started) => started.stop()));
     },
   };
   return hearth;
