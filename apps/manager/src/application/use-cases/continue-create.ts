@@ -1,5 +1,6 @@
 import { failpoint } from '@hearth/failpoints';
 import { isAppError } from '@hearth/errors';
+import type { Host } from '../../domain/host.js';
 import type { VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
@@ -19,8 +20,9 @@ type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'lo
  * Called by the create request (in the background when it answered 202) and by the reconciler for
  * rows left in pending/scheduled/starting by a crash.
  */
-export async function continueCreate(deps: Deps, id: VmId, known?: Vm): Promise<Vm> {
-  // The row as the caller just wrote it (or as the last transition returned it) saves a read.
+export async function continueCreate(deps: Deps, id: VmId, known?: Vm, knownHost?: Host): Promise<Vm> {
+  // The row as the caller just wrote it (or as the last transition returned it) saves a read, and
+  // so does the host that placement just chose.
   let current: Vm | undefined = known?.id === id ? known : undefined;
   for (;;) {
     const vm = current ?? (await getVm(deps, id));
@@ -39,7 +41,7 @@ export async function continueCreate(deps: Deps, id: VmId, known?: Vm): Promise<
           failpoint('manager.create.after-starting');
           continue;
         case 'starting': {
-          const host = await hostOf(deps, vm.hostId);
+          const host = knownHost?.id === vm.hostId ? knownHost : await hostOf(deps, vm.hostId);
           // A VM that never ran has nothing worth keeping on the host when its start fails.
           return await applyVmOnHost(deps, vm, host, vm.totalMs === null ? 'delete' : 'stop');
         }

@@ -27,8 +27,8 @@ type Deps = Pick<UseCaseDependencies, 'vms' | 'images' | 'hosts' | 'agents' | 'c
  * `failed`, with the Agent asked to remove what it made, and the Agent's error thrown).
  */
 export async function createVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
-  const pending = await acceptVm(deps, input);
-  return continueCreate(deps, pending.id, pending);
+  const { vm, host } = await placeAndRecord(deps, input);
+  return continueCreate(deps, vm.id, vm, host);
 }
 
 /**
@@ -37,6 +37,11 @@ export async function createVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
  * in this process or, after a crash, in the reconciler of any Manager.
  */
 export async function acceptVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
+  return (await placeAndRecord(deps, input)).vm;
+}
+
+/** `acceptVm`, also answering the host it chose (a create goes on to call it at once). */
+async function placeAndRecord(deps: Deps, input: CreateVmInput): Promise<{ readonly vm: Vm; readonly host: Host }> {
   if (!isValidVmName(input.name)) {
     throw invalid([
       { field: 'body/name', message: 'must be 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit' },
@@ -106,7 +111,7 @@ export async function acceptVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
   });
   deps.log.info({ vmId: id, hostId: chosen.id, state: 'pending' }, 'vm created');
   failpoint('manager.create.after-pending');
-  return pending;
+  return { vm: pending, host: chosen };
 }
 
 function imageFieldErrors(field: string, id: ImageId, image: Image | undefined, kind: ImageKind): FieldError[] {
