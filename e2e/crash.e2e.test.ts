@@ -116,6 +116,9 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       'at %s: the delete finishes within 5 s of the restart, nothing leaks',
       async (point) => {
         const name = nextName('md');
+        // The Manager may have just been restarted by the test before: placement needs a heartbeat
+        // it received (a host it has not heard from yet is refused as heartbeat_stale).
+        await cluster.waitForHealthyHosts();
         expect((await postVm(name))?.status).toBe(201);
         const vm = (await vmNamed(name))!;
         await cluster.killManager();
