@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { readProcOrNull } from './machine.js';
 
 /** Who used the CPU during a wave. `other` is the machine's total minus the named groups. */
 export const cpuGroups = ['manager', 'agent', 'postgres', 'vmms', 'bench', 'other'] as const;
@@ -28,7 +29,7 @@ export function cpuSnapshot(pids: CpuPids): CpuSnapshot {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
-    const stat = readOrNull(`/proc/${pid}/stat`);
+    const stat = readProcOrNull(`/proc/${pid}/stat`);
     if (stat === null) continue;
     // comm is in parentheses and may hold spaces: the fields after it are space-separated.
     const close = stat.lastIndexOf(')');
@@ -47,7 +48,7 @@ function classify(pid: number, comm: string, pids: CpuPids): CpuGroup | null {
   if (pid === process.pid) return 'bench';
   if (comm === 'postgres') return 'postgres';
   if (comm === 'node' || comm.startsWith('firecracker')) {
-    const cmdline = readOrNull(`/proc/${pid}/cmdline`);
+    const cmdline = readProcOrNull(`/proc/${pid}/cmdline`);
     if (cmdline?.includes('firecracker-double') === true) return 'vmms';
   }
   return null;
@@ -58,14 +59,6 @@ function machineBusyTicks(): number {
   // cpu user nice system idle iowait irq softirq steal ...
   const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
   return [user, nice, system, irq, softirq, steal].reduce<number>((sum, value) => sum + (value ?? 0), 0);
-}
-
-function readOrNull(file: string): string | null {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return null;
-  }
 }
 
 /**

@@ -18,29 +18,32 @@ export function memAvailableMib(): number {
 }
 
 function meminfoMib(key: string): number {
-  const match = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'));
-  return match?.[1] === undefined ? 0 : Math.floor(Number(match[1]) / 1024);
+  return Math.floor(procKbMib('/proc/meminfo', key) ?? 0);
+}
+
+/** A /proc file's text, or null when it is gone (the process exited). */
+export function readProcOrNull(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** A `Key:   123 kB` line of a /proc file in MiB, or null when the file or the line is missing. */
+function procKbMib(file: string, key: string): number | null {
+  const match = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readProcOrNull(file) ?? '');
+  return match?.[1] === undefined ? null : Number(match[1]) / 1024;
 }
 
 /** Resident memory (VmRSS) of a process in MiB, or null when it is gone. */
 export function rssMib(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match?.[1] === undefined ? null : Number(match[1]) / 1024;
-  } catch {
-    return null;
-  }
+  return pid === undefined ? null : procKbMib(`/proc/${pid}/status`, 'VmRSS');
 }
 
 /** Proportional set size (shared pages split between their users) of a process in MiB, or null. */
 export function pssMib(pid: number): number | null {
-  try {
-    const match = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-    return match?.[1] === undefined ? null : Number(match[1]) / 1024;
-  } catch {
-    return null;
-  }
+  return procKbMib(`/proc/${pid}/smaps_rollup`, 'Pss');
 }
 
 export function machineFacts(): MachineFacts {

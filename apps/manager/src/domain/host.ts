@@ -28,11 +28,6 @@ export function isHostHealthy(lastHeartbeatAt: Date, now: Date, heartbeatInterva
   return now.getTime() - lastHeartbeatAt.getTime() <= heartbeatToleranceIntervals * heartbeatIntervalMs;
 }
 
-/** True when the heartbeat timeout has passed: the reconciler then marks the host unhealthy. */
-export function isHeartbeatOverdue(host: Pick<Host, 'lastHeartbeatAt'>, now: Date, heartbeatIntervalMs: number): boolean {
-  return !isHostHealthy(host.lastHeartbeatAt, now, heartbeatIntervalMs);
-}
-
 /**
  * The status as of `now`: unhealthy when stored so, and also as soon as the heartbeat is overdue
  * (the stored status follows at the reconciler's next pass).

@@ -1,12 +1,6 @@
 import type { AgentVm, Inventory } from '@hearth/contracts';
 import { isAppError } from '@hearth/errors';
-import {
-  effectiveHostStatus,
-  isHeartbeatOverdue,
-  heartbeatToleranceIntervals,
-  type Host,
-  type HostStatus,
-} from '../../domain/host.js';
+import { effectiveHostStatus, heartbeatToleranceIntervals, type Host, type HostStatus } from '../../domain/host.js';
 import type { HostId, VmId } from '../../domain/ids.js';
 import {
   decideReconcileAction,
@@ -136,7 +130,13 @@ export class Reconciler implements ReconcileHints {
     }
     if (!this.isActive) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: 0 };
     const hostsById = new Map(current.map((host) => [host.id, host]));
-    const inventoriesByHost = new Map(inventories.map(({ host, inventory }) => [host.id, inventory]));
+    // Each inventory indexed by VM once, not searched once per VM.
+    const inventoriesByHost = new Map(
+      inventories.map(({ host, inventory }) => [
+        host.id,
+        inventory === undefined ? undefined : new Map(inventory.vms.map((agentVm) => [agentVm.vmId, agentVm])),
+      ]),
+    );
     const retries = await this.deps.reconcileStates.getMany(vms.map((vm) => vm.id));
     const decidedAt = this.deps.clock.now();
     let vmsQueued = 0;
@@ -211,14 +211,14 @@ export class Reconciler implements ReconcileHints {
   private wouldChange(
     vm: Vm,
     host: Host | undefined,
-    inventories: ReadonlyMap<HostId, Inventory | undefined>,
+    inventories: ReadonlyMap<HostId, ReadonlyMap<string, AgentVm> | undefined>,
     retry: RetryState | undefined,
     now: Date,
   ): boolean {
     if (host === undefined || retry === undefined) return false;
     const hostStatus = this.hostStatusOf(host, now);
     const inventory = hostStatus === 'healthy' ? inventories.get(host.id) : undefined;
-    const observed = inventory === undefined ? undefined : observationOf(inventory.vms.find((agentVm) => agentVm.vmId === vm.id));
+    const observed = inventory === undefined ? undefined : observationOf(inventory.get(vm.id));
     if (observed !== undefined && observedStateOf(observed.vmmState) !== vm.observedState) return true;
     const action = this.decide(vm, hostStatus, observed, retry, now);
     switch (action.kind) {
@@ -436,8 +436,8 @@ export class Reconciler implements ReconcileHints {
   }
 
   private async markUnhealthyIfOverdue(host: Host, now: Date): Promise<Host | undefined> {
+    // Stored healthy, judged unhealthy: the heartbeat is overdue (and the grace is over).
     if (host.status !== 'healthy' || this.hostStatusOf(host, now) === 'healthy') return undefined;
-    if (!isHeartbeatOverdue(host, now, this.settings.heartbeatIntervalMs)) return undefined;
     const heartbeatBefore = new Date(now.getTime() - heartbeatToleranceIntervals * this.settings.heartbeatIntervalMs);
     const marked = await this.deps.hosts.markUnhealthy(host.id, {
       at: now,
