@@ -154,4 +154,19 @@ describe('proxyToFirecracker', () => {
     ]);
     expect(agent.files.pathsUnder(vmDirectory)).toEqual([]);
   });
+
+  it('forgets a recorded file that Firecracker did not create', async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, testVmId, testSpec);
+
+    await proxyToFirecracker(
+      agent.context,
+      testVmId,
+      put('snapshot/create', { snapshot_path: `${vmDirectory}/snap.state`, mem_file_path: `${vmDirectory}/snap.mem` }),
+    );
+
+    const record = await agent.records.get(testVmId);
+    expect(agent.records.history.some((saved) => proxyFilesOf(saved).length === 2)).toBe(true);
+    expect(record === undefined ? undefined : proxyFilesOf(record)).toEqual([]);
+  });
 });

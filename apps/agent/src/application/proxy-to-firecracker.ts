@@ -46,11 +46,20 @@ export async function proxyToFirecracker(context: AgentContext, vmId: VmId, requ
       );
     }
     const confined = await confineProxyRequest(context, record, request);
-    const unrecorded = confined.createdFiles.filter((path) => !proxyFilesOf(record).includes(path));
-    if (unrecorded.length > 0) {
-      const ledger = await VmLedger.open(context, vmId);
-      await ledger.commit({ proxyFiles: [...proxyFilesOf(ledger.record), ...new Set(unrecorded)] });
+    const unrecorded = [...new Set(confined.createdFiles)].filter((path) => !proxyFilesOf(record).includes(path));
+    if (unrecorded.length === 0)
+      return context.firecracker.client(record.socketPath).forward({ ...request, body: confined.body });
+
+    const ledger = await VmLedger.open(context, vmId);
+    await ledger.commit({ proxyFiles: [...proxyFilesOf(ledger.record), ...unrecorded] });
+    try {
+      return await context.firecracker.client(record.socketPath).forward({ ...request, body: confined.body });
+    } finally {
+      // What Firecracker did not create (it refused, or was unreachable) is not kept in the ledger.
+      const absent: string[] = [];
+      for (const path of unrecorded) if (!(await context.files.exists(path))) absent.push(path);
+      if (absent.length > 0)
+        await ledger.commit({ proxyFiles: proxyFilesOf(ledger.record).filter((path) => !absent.includes(path)) });
     }
-    return context.firecracker.client(record.socketPath).forward({ ...request, body: confined.body });
   });
 }
