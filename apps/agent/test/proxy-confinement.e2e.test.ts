@@ -180,6 +180,12 @@ describe.skipIf(skipReason)(
         snapshot.snapshot_path,
         snapshot.mem_file_path,
       ]);
+      // The inventory, which the Manager's host resource ledger is read from, lists them too.
+      const inventory = (await call('GET', '/inventory')).json as {
+        vms: { vmId: string; resources: { kind: string; ref: string }[] }[];
+      };
+      const listed = inventory.vms.find((vm) => vm.vmId === appliedVmId)?.resources ?? [];
+      expect(listed.filter((resource) => resource.kind === 'file')).toHaveLength(2);
 
       const deleted = await call('DELETE', `/vms/${appliedVmId}`);
 

@@ -52,14 +52,13 @@ export async function proxyToFirecracker(context: AgentContext, vmId: VmId, requ
 
     const ledger = await VmLedger.open(context, vmId);
     await ledger.commit({ proxyFiles: [...proxyFilesOf(ledger.record), ...unrecorded] });
-    try {
-      return await context.firecracker.client(record.socketPath).forward({ ...request, body: confined.body });
-    } finally {
-      // What Firecracker did not create (it refused, or was unreachable) is not kept in the ledger.
-      const absent: string[] = [];
-      for (const path of unrecorded) if (!(await context.files.exists(path))) absent.push(path);
-      if (absent.length > 0)
-        await ledger.commit({ proxyFiles: proxyFilesOf(ledger.record).filter((path) => !absent.includes(path)) });
-    }
+    const response = await context.firecracker.client(record.socketPath).forward({ ...request, body: confined.body });
+    // Once Firecracker has answered, what it did not create is not kept in the ledger. (Without an
+    // answer, e.g. a timeout, it may still be writing: the files stay recorded.)
+    const absent: string[] = [];
+    for (const path of unrecorded) if (!(await context.files.exists(path))) absent.push(path);
+    if (absent.length > 0)
+      await ledger.commit({ proxyFiles: proxyFilesOf(ledger.record).filter((path) => !absent.includes(path)) });
+    return response;
   });
 }
