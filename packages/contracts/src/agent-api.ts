@@ -58,6 +58,8 @@ export const ResourceKind = Type.Union([
   Type.Literal('fifo'),
   Type.Literal('rootfs'),
   Type.Literal('log'),
+  /** A file a request proxied to Firecracker created (snapshot, memory file, log, metrics, socket). */
+  Type.Literal('file'),
   Type.Literal('directory'),
 ]);
 export type ResourceKind = Static<typeof ResourceKind>;
@@ -100,7 +102,10 @@ export type ApplyVmResult = Static<typeof ApplyVmResult>;
 export const TapResult = Type.Object({ tapName: Type.String(), bridge: Type.String() });
 export type TapResult = Static<typeof TapResult>;
 
-export const RootfsRequest = Type.Object({ sourcePath: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false });
+export const RootfsRequest = Type.Object(
+  { sourcePath: Type.String({ minLength: 1, maxLength: 4096 }) },
+  { additionalProperties: false },
+);
 export type RootfsRequest = Static<typeof RootfsRequest>;
 export const RootfsResult = Type.Object({ rootfsPath: Type.String(), sizeBytes: Type.Integer() });
 export type RootfsResult = Static<typeof RootfsResult>;

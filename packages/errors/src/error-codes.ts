@@ -49,6 +49,15 @@ export const errorCodes = {
   HOST_COMMAND_FAILED: { kind: 'internal', title: 'A host command failed' },
   HOST_LIMIT_EXCEEDED: { kind: 'invalid', title: 'A host limit would be exceeded' },
   PROXY_PATH_NOT_ALLOWED: { kind: 'forbidden', title: 'This Firecracker API path is not allowed through the proxy' },
+  PROXY_PATH_FORBIDDEN: {
+    kind: 'forbidden',
+    title: 'A host path in the proxied request lies outside what this VM may use (its own directory, or the image root to read)',
+  },
+  PROXY_HOST_DEVICE_FORBIDDEN: { kind: 'forbidden', title: "A host device in the proxied request is not this VM's own" },
+  PROXY_OVERRIDES_AGENT_CONFIG: {
+    kind: 'conflict',
+    title: 'The Agent configured this itself; it cannot be changed through the proxy',
+  },
   // Database
   DATABASE_UNAVAILABLE: { kind: 'unavailable', title: 'The database cannot be reached' },
 } as const satisfies Record<string, ErrorCodeInfo>;

@@ -1,6 +1,7 @@
 import type { ApplyVmResult, StepName, StepTiming, VmSpec } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { applyPlan } from '../domain/apply-plan.js';
+import { agentDriveId, agentIfaceId } from '../domain/proxy-request.js';
 import { assertUnixSocketPath } from '../domain/unix-socket-path.js';
 import { vmPaths } from '../domain/vm-paths.js';
 import { isSameSpec } from '../domain/vm-record.js';
@@ -143,12 +144,12 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
             break;
           case 'drives':
             await configure(name, () =>
-              api.putDrive({ driveId: 'rootfs', pathOnHost: rootfsPath, isRootDevice: true, isReadOnly: false }),
+              api.putDrive({ driveId: agentDriveId, pathOnHost: rootfsPath, isRootDevice: true, isReadOnly: false }),
             );
             break;
           case 'network':
             await configure(name, () =>
-              api.putNetworkInterface({ ifaceId: 'eth0', hostDevName: tapName, guestMac: spec.guestMac }),
+              api.putNetworkInterface({ ifaceId: agentIfaceId, hostDevName: tapName, guestMac: spec.guestMac }),
             );
             break;
           case 'start':

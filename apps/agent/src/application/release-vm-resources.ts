@@ -1,4 +1,5 @@
 import type { HostResource } from '@hearth/contracts';
+import { proxyFilesOf } from '../domain/vm-record.js';
 import type { AgentContext } from './agent-context.js';
 import type { VmLedger } from './vm-ledger.js';
 import { failpoint } from '@hearth/failpoints';
@@ -16,7 +17,8 @@ type Removal = {
 
 /**
  * Removes what a running VM holds: the process (killed and waited for), its TAP, API socket and
- * metrics FIFO; with `isDeleting`, also the rootfs copy, the logs and the directory. Each removal
+ * metrics FIFO; with `isDeleting`, also the rootfs copy, the logs, the files proxied requests
+ * made and the directory. Each removal
  * is written to the record as it happens; what could not be removed is reported, never hidden.
  */
 export async function releaseVmResources(context: AgentContext, ledger: VmLedger, isDeleting: boolean): Promise<ReleaseOutcome> {
@@ -81,6 +83,11 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
   if (rootfs !== null) await attempt(fileRemoval('rootfs', rootfs.path, () => ledger.commit({ rootfs: null })));
   for (const path of ledger.record.logPaths) {
     await attempt(fileRemoval('log', path, () => ledger.commit({ logPaths: ledger.record.logPaths.filter((p) => p !== path) })));
+  }
+  for (const path of proxyFilesOf(ledger.record)) {
+    await attempt(
+      fileRemoval('file', path, () => ledger.commit({ proxyFiles: proxyFilesOf(ledger.record).filter((p) => p !== path) })),
+    );
   }
   if (leftovers.length === 0) {
     failpoint('agent.delete.before-directory');

@@ -57,6 +57,12 @@ export interface VmRecord {
   readonly socketPath: string | null;
   readonly fifoPath: string | null;
   readonly logPaths: readonly string[];
+  /**
+   * Files inside the VM's directory that requests proxied to Firecracker create (snapshots, memory
+   * files, logs, metrics, sockets), recorded before the request is forwarded. Absent in records
+   * written before the proxy recorded them.
+   */
+  readonly proxyFiles?: readonly string[];
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -75,6 +81,7 @@ export function newVmRecord(vmId: VmId, directory: string, now: Date): VmRecord 
     socketPath: null,
     fifoPath: null,
     logPaths: [],
+    proxyFiles: [],
     createdAt: at,
     updatedAt: at,
   };
@@ -97,6 +104,10 @@ export function withLogPath(record: VmRecord, path: string, now: Date): VmRecord
   return record.logPaths.includes(path) ? record : updateRecord(record, { logPaths: [...record.logPaths, path] }, now);
 }
 
+export function proxyFilesOf(record: Pick<VmRecord, 'proxyFiles'>): readonly string[] {
+  return record.proxyFiles ?? [];
+}
+
 /** Everything the record says exists on the host, in the order delete removes it. */
 export function recordedResources(record: VmRecord): HostResource[] {
   const vmId = record.vmId;
@@ -107,6 +118,7 @@ export function recordedResources(record: VmRecord): HostResource[] {
   if (record.fifoPath !== null) resources.push({ kind: 'fifo', ref: record.fifoPath, vmId });
   if (record.rootfs !== null) resources.push({ kind: 'rootfs', ref: record.rootfs.path, vmId });
   for (const path of record.logPaths) resources.push({ kind: 'log', ref: path, vmId });
+  for (const path of proxyFilesOf(record)) resources.push({ kind: 'file', ref: path, vmId });
   resources.push({ kind: 'directory', ref: record.directory, vmId });
   return resources;
 }

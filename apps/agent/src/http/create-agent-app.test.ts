@@ -100,6 +100,54 @@ describe('Agent HTTP API', () => {
     expect(response.json().code).toBe('PROXY_PATH_NOT_ALLOWED');
   });
 
+  it('refuses a proxied host path outside the VM directory with a 403 problem that quotes only what was sent', async () => {
+    const { app, agent } = build();
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+    const forwarded = agent.firecracker.forwarded.length;
+
+    const response = await app.inject({
+      method: 'PUT',
+      url: `${vmUrl}/proxy/snapshot/create`,
+      payload: { snapshot_path: '/etc/passwd', mem_file_path: '/srv/fc/vms/mem' },
+    });
+
+    expect(response.statusCode).toBe(403);
+    expect(response.headers['content-type']).toContain('application/problem+json');
+    expect(response.json()).toMatchObject({ status: 403, code: 'PROXY_PATH_FORBIDDEN', correlationId: expect.any(String) });
+    expect(response.json().detail).toContain('/etc/passwd');
+    expect(JSON.stringify(response.json())).not.toContain(testVmId);
+    expect(agent.firecracker.forwarded.length).toBe(forwarded);
+  });
+
+  it('refuses to override the logger the Agent configured with a 409 problem', async () => {
+    const { app } = build();
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+
+    const response = await app.inject({
+      method: 'PUT',
+      url: `${vmUrl}/proxy/logger`,
+      payload: { log_path: `/srv/fc/vms/${testVmId}/other.log` },
+    });
+
+    expect(response.statusCode).toBe(409);
+    expect(response.json()).toMatchObject({ status: 409, code: 'PROXY_OVERRIDES_AGENT_CONFIG' });
+  });
+
+  it('answers 400 MALFORMED_JSON for a proxied body naming host paths that is not JSON', async () => {
+    const { app } = build();
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+
+    const response = await app.inject({
+      method: 'PUT',
+      url: `${vmUrl}/proxy/snapshot/create`,
+      payload: '{"snapshot_path":',
+      headers: { 'content-type': 'application/json' },
+    });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.json().code).toBe('MALFORMED_JSON');
+  });
+
   it('passes a proxied request body through unparsed and keeps a 204 a 204', async () => {
     const { app, agent } = build();
     await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });

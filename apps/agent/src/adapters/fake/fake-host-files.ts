@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { AppError } from '@hearth/errors';
-import type { HostFiles } from '../../application/ports/host-files.js';
+import type { HostFiles, ResolvedPath } from '../../application/ports/host-files.js';
 
 export interface FakeFile {
   kind: 'file' | 'fifo' | 'socket' | 'directory';
@@ -77,6 +77,53 @@ export class FakeHostFiles implements HostFiles {
 
   private resolve(path: string): string {
     return this.symlinks.get(path) ?? path;
+  }
+
+  /**
+   * Follows `symlinks` component by component, `..` after a link included, as the kernel does.
+   * Every directory exists; a leaf exists when it is one of `files` or holds one.
+   */
+  async resolvePath(path: string): Promise<ResolvedPath> {
+    if (!posix.isAbsolute(path) || path.includes('\0') || path.endsWith('/')) return { kind: 'unresolvable' };
+    const name = posix.basename(path);
+    if (name === '.' || name === '..') {
+      const real = this.realPathOf(path);
+      return real === undefined || !this.isExisting(real) ? { kind: 'unresolvable' } : { kind: 'existing', realPath: real };
+    }
+    const parent = this.realPathOf(posix.dirname(path));
+    if (parent === undefined) return { kind: 'unresolvable' };
+    const leaf = posix.join(parent, name);
+    if (this.symlinks.has(leaf)) {
+      const real = this.realPathOf(leaf);
+      return real === undefined || !this.isExisting(real) ? { kind: 'unresolvable' } : { kind: 'existing', realPath: real };
+    }
+    return this.isExisting(leaf) ? { kind: 'existing', realPath: leaf } : { kind: 'absent', realPath: leaf };
+  }
+
+  private isExisting(path: string): boolean {
+    return this.files.has(path) || [...this.files.keys()].some((file) => file.startsWith(`${path === '/' ? '' : path}/`));
+  }
+
+  /** The real path of `path`, or undefined on a symlink loop. */
+  private realPathOf(path: string, depth = 0): string | undefined {
+    if (depth > 40) return undefined;
+    let real = '/';
+    for (const part of path.split('/').filter((segment) => segment !== '' && segment !== '.')) {
+      if (part === '..') {
+        real = posix.dirname(real);
+        continue;
+      }
+      const next = posix.join(real, part);
+      const target = this.symlinks.get(next);
+      if (target === undefined) {
+        real = next;
+        continue;
+      }
+      const resolved = this.realPathOf(posix.isAbsolute(target) ? target : posix.join(real, target), depth + 1);
+      if (resolved === undefined) return undefined;
+      real = resolved;
+    }
+    return real;
   }
 
   async resolveInside(

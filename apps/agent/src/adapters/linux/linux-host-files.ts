@@ -3,10 +3,16 @@ import { chmod, lstat, open, realpath, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, posix } from 'node:path';
 import { AppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
-import type { HostFiles } from '../../application/ports/host-files.js';
+import type { HostFiles, ResolvedPath } from '../../application/ports/host-files.js';
 
 function isNotFound(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'ENOENT';
+}
+
+/** Errors that mean a path leads nowhere: a missing component, a file used as a directory, a loop. */
+function isUnresolvable(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENAMETOOLONG';
 }
 
 function isInside(root: string, path: string): boolean {
@@ -102,6 +108,30 @@ export class LinuxHostFiles implements HostFiles {
       return buffer.toString('utf8');
     } finally {
       await handle.close();
+    }
+  }
+
+  async resolvePath(path: string): Promise<ResolvedPath> {
+    if (!isAbsolute(path) || path.includes('\0') || path.endsWith('/')) return { kind: 'unresolvable' };
+    try {
+      return { kind: 'existing', realPath: await realpath(path) };
+    } catch (error) {
+      if (!isUnresolvable(error)) throw error;
+    }
+    try {
+      // It is there but leads nowhere: a dangling symlink, which an O_CREAT open would follow.
+      await lstat(path);
+      return { kind: 'unresolvable' };
+    } catch (error) {
+      if (!isUnresolvable(error)) throw error;
+    }
+    const name = basename(path);
+    if (name === '.' || name === '..') return { kind: 'unresolvable' };
+    try {
+      return { kind: 'absent', realPath: posix.join(await realpath(dirname(path)), name) };
+    } catch (error) {
+      if (isUnresolvable(error)) return { kind: 'unresolvable' };
+      throw error;
     }
   }
 

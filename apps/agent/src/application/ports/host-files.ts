@@ -1,3 +1,15 @@
+/**
+ * Where a path really leads once every symlink and `..` is resolved: `existing` when it exists;
+ * `absent` when only its last component is missing (`realPath` is then its real parent directory
+ * joined with that name, what an O_CREAT open would create); `unresolvable` when it is relative,
+ * ends in `/`, `.` or `..`, its parent does not exist, or it is a symlink leading nowhere (which an
+ * O_CREAT open would follow).
+ */
+export type ResolvedPath =
+  | { readonly kind: 'existing'; readonly realPath: string }
+  | { readonly kind: 'absent'; readonly realPath: string }
+  | { readonly kind: 'unresolvable' };
+
 /** Files the Agent creates for a VM. Paths are absolute; nothing is world-accessible. */
 export interface HostFiles {
   /** Copies `source` to `destination` (reflink when possible, sparse), returning the size in bytes. */
@@ -16,6 +28,8 @@ export interface HostFiles {
   removeDirectory(path: string): Promise<void>;
   /** The last `maxBytes` of a text file, or '' when it does not exist. */
   readTail(path: string, maxBytes: number): Promise<string>;
+  /** Resolves every symlink and `..` in `path` as the kernel would (see ResolvedPath). */
+  resolvePath(path: string): Promise<ResolvedPath>;
   /** Resolves symlinks: `inside` only when the real path lies inside the real `root`. */
   resolveInside(
     root: string,
