@@ -100,7 +100,10 @@ export type ApplyVmResult = Static<typeof ApplyVmResult>;
 export const TapResult = Type.Object({ tapName: Type.String(), bridge: Type.String() });
 export type TapResult = Static<typeof TapResult>;
 
-export const RootfsRequest = Type.Object({ sourcePath: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false });
+export const RootfsRequest = Type.Object(
+  { sourcePath: Type.String({ minLength: 1, maxLength: 4096 }) },
+  { additionalProperties: false },
+);
 export type RootfsRequest = Static<typeof RootfsRequest>;
 export const RootfsResult = Type.Object({ rootfsPath: Type.String(), sizeBytes: Type.Integer() });
 export type RootfsResult = Static<typeof RootfsResult>;
@@ -123,11 +126,14 @@ export type CleanupResult = Static<typeof CleanupResult>;
 export const Inventory = Type.Object({ hostName: Type.String(), vms: Type.Array(AgentVm) });
 export type Inventory = Static<typeof Inventory>;
 
+/** Bounds of what a host may report: far above any real machine, far below where arithmetic loses precision. */
+export const hostCapacityLimits = { cpuCount: 65_536, memoryMib: 2 ** 32, vmCount: 1_000_000 } as const;
+
 export const HostCapacity = Type.Object({
-  cpuCount: Type.Integer({ minimum: 0 }),
-  memoryMibTotal: Type.Integer({ minimum: 0 }),
-  memoryMibAvailable: Type.Integer({ minimum: 0 }),
-  vmCount: Type.Integer({ minimum: 0 }),
+  cpuCount: Type.Integer({ minimum: 0, maximum: hostCapacityLimits.cpuCount }),
+  memoryMibTotal: Type.Integer({ minimum: 0, maximum: hostCapacityLimits.memoryMib }),
+  memoryMibAvailable: Type.Integer({ minimum: 0, maximum: hostCapacityLimits.memoryMib }),
+  vmCount: Type.Integer({ minimum: 0, maximum: hostCapacityLimits.vmCount }),
 });
 export type HostCapacity = Static<typeof HostCapacity>;
 
