@@ -230,10 +230,23 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         await image('kernel', 'vmlinux-6.1');
         const r = await image('rootfs', 'ubuntu-24.04');
         await image('rootfs', 'alpine');
-        expect((await repos.images.list({ kind: 'rootfs' })).map((i) => i.name)).toEqual(['ubuntu-24.04', 'alpine']);
-        expect(await repos.images.list({ nameContains: 'UBUNTU' })).toEqual([r]);
-        expect(await repos.images.list({ nameContains: '%' })).toEqual([]);
-        expect(await repos.images.list({ nameContains: '_' })).toEqual([]);
+        const all = { limit: 100 };
+        expect((await repos.images.list({ kind: 'rootfs' }, all)).items.map((i) => i.name)).toEqual(['ubuntu-24.04', 'alpine']);
+        expect((await repos.images.list({ nameContains: 'UBUNTU' }, all)).items).toEqual([r]);
+        expect((await repos.images.list({ nameContains: '%' }, all)).items).toEqual([]);
+        expect((await repos.images.list({ nameContains: '_' }, all)).items).toEqual([]);
+      });
+
+      it('pages the images by id, the filter applying to every page', async () => {
+        const made: Image[] = [];
+        for (const name of ['r-1', 'r-2', 'r-3', 'r-4', 'r-5']) made.push(await image('rootfs', name));
+        await image('kernel', 'k-1');
+        const first = await repos.images.list({ kind: 'rootfs' }, { limit: 2 });
+        expect(first).toEqual({ items: made.slice(0, 2), nextCursor: made[1]!.id });
+        const second = await repos.images.list({ kind: 'rootfs' }, { limit: 2, afterId: first.nextCursor! });
+        expect(second).toEqual({ items: made.slice(2, 4), nextCursor: made[3]!.id });
+        const last = await repos.images.list({ kind: 'rootfs' }, { limit: 2, afterId: second.nextCursor! });
+        expect(last).toEqual({ items: made.slice(4), nextCursor: null });
       });
 
       it('deletes an image nothing uses', async () => {

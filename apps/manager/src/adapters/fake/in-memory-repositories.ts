@@ -1,5 +1,5 @@
 import { AppError } from '@hearth/errors';
-import type { ImageFilter, ImageRepository } from '../../application/ports/image-repository.js';
+import type { ImageFilter, ImagePage, ImageRepository } from '../../application/ports/image-repository.js';
 import type { VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
 import type { HostId, ImageId, VmId } from '../../domain/ids.js';
 import type { Image, ImageKind } from '../../domain/image.js';
@@ -181,13 +181,16 @@ export class InMemoryImageRepository implements ImageRepository {
     return image === undefined ? undefined : structuredClone(image);
   }
 
-  async list(filter: ImageFilter): Promise<readonly Image[]> {
+  async list(filter: ImageFilter, page: { limit: number; afterId?: ImageId | undefined }): Promise<ImagePage> {
     const needle = filter.nameContains?.toLowerCase();
-    return [...this.store.images.values()]
+    const matching = [...this.store.images.values()]
       .filter((i) => filter.kind === undefined || i.kind === filter.kind)
       .filter((i) => needle === undefined || i.name.toLowerCase().includes(needle))
-      .sort(byId)
-      .map((i) => structuredClone(i));
+      .filter((i) => page.afterId === undefined || i.id > page.afterId)
+      .sort(byId);
+    const items = matching.slice(0, page.limit).map((i) => structuredClone(i));
+    const last = items.at(-1);
+    return { items, nextCursor: matching.length > page.limit && last !== undefined ? last.id : null };
   }
 
   async delete(id: ImageId): Promise<void> {

@@ -168,8 +168,8 @@ describe('Reconciler', () => {
   it('continues a create left pending by a crash once its grace window has passed', async () => {
     const { reconciler, world } = await setUp();
     const { kernel, rootfs } = {
-      kernel: (await world.deps.images.list({ kind: 'kernel' }))[0]!,
-      rootfs: (await world.deps.images.list({ kind: 'rootfs' }))[0]!,
+      kernel: (await world.deps.images.list({ kind: 'kernel' }, { limit: 1 })).items[0]!,
+      rootfs: (await world.deps.images.list({ kind: 'rootfs' }, { limit: 1 })).items[0]!,
     };
     const pending = await acceptVm(world.deps, {
       name: 'half',
