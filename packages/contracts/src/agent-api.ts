@@ -12,6 +12,28 @@ export type VmIdParams = Static<typeof VmIdParams>;
 
 export const MacAddress = Type.String({ pattern: '^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$' });
 
+/**
+ * The kernel command line Firecracker builds on x86_64 holds at most 2048 bytes including its NUL.
+ * To the boot arguments it appends the root device of the Agent's one drive (` root=/dev/vda rw`),
+ * ` pci=off` and one `virtio_mmio.device=<size>@<base>:<irq>` declaration per device (the rootfs
+ * drive and `eth0`); each declaration is reserved at its longest (64-bit base, 10-digit irq).
+ */
+export const kernelCommandLine = {
+  maxBytes: 2048 - 1,
+  appended: [' root=/dev/vda rw', ' pci=off'],
+  deviceCount: 2,
+  deviceDeclarationMaxBytes: ' virtio_mmio.device=4K@0x'.length + 16 + 1 + 10,
+} as const;
+
+/** The longest boot arguments that still fit the kernel command line with everything appended. */
+export const bootArgsMaxLength =
+  kernelCommandLine.maxBytes -
+  kernelCommandLine.appended.join('').length -
+  kernelCommandLine.deviceCount * kernelCommandLine.deviceDeclarationMaxBytes;
+
+/** Boot arguments are printable ASCII. */
+export const bootArgsPattern = '^[\\x20-\\x7E]*$';
+
 /** The whole desired VM, applied by `PUT /agent/v1/vms/:id` as idempotent steps. */
 export const VmSpec = Type.Object(
   {
@@ -21,7 +43,7 @@ export const VmSpec = Type.Object(
     kernelPath: Type.String({ minLength: 1, maxLength: 4096 }),
     /** Absolute path of the ext4 image the VM's private rootfs copy is made from. */
     rootfsSourcePath: Type.String({ minLength: 1, maxLength: 4096 }),
-    bootArgs: Type.String({ maxLength: 2048 }),
+    bootArgs: Type.String({ maxLength: bootArgsMaxLength, pattern: bootArgsPattern }),
     guestMac: MacAddress,
     isMetricsEnabled: Type.Boolean(),
   },

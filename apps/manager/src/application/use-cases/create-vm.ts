@@ -1,3 +1,4 @@
+import { bootArgsMaxLength } from '@hearth/contracts';
 import { failpoint } from '@hearth/failpoints';
 import { AppError, type FieldError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
@@ -46,6 +47,9 @@ async function placeAndRecord(deps: Deps, input: CreateVmInput): Promise<{ reado
     throw invalid([
       { field: 'body/name', message: 'must be 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit' },
     ]);
+  }
+  if (input.bootArgs !== undefined && input.bootArgs.length > bootArgsMaxLength) {
+    throw invalid([{ field: 'body/bootArgs', message: `must NOT have more than ${bootArgsMaxLength} characters` }]);
   }
   const [kernel, rootfs] = await Promise.all([
     deps.images.findById(input.kernelImageId),
