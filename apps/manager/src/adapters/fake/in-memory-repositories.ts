@@ -6,7 +6,7 @@ import type { Image, ImageKind } from '../../domain/image.js';
 import type { HostAllocation } from '../../domain/placement.js';
 import { whyNotChanged } from '../../domain/vm-errors.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
-import type { Vm } from '../../domain/vm.js';
+import { guestMacOf, type Vm } from '../../domain/vm.js';
 import { InMemoryEventFeed, InMemoryEventRepository } from './in-memory-event-repository.js';
 import { InMemoryIdempotencyRepository } from './in-memory-idempotency-repository.js';
 import { InMemoryHostRepository } from './in-memory-host-repository.js';
@@ -25,6 +25,9 @@ export class InMemoryVmRepository implements VmRepository {
     if ([...this.store.vms.values()].some((v) => v.name === vm.name)) {
       throw new AppError('VM_NAME_TAKEN', `A VM named ${vm.name} already exists`, { details: { name: vm.name } });
     }
+    if ([...this.store.vms.values()].some((v) => v.guestMac === vm.guestMac)) {
+      throw new AppError('INTERNAL', 'A database query failed', { details: { guestMac: vm.guestMac } });
+    }
     if (!this.store.hosts.has(vm.hostId)) throw new Error(`unknown host ${vm.hostId}`);
     if (!this.store.images.has(vm.kernelImageId) || !this.store.images.has(vm.rootfsImageId)) {
       throw new AppError('IMAGE_NOT_FOUND', 'An image of the VM does not exist');
@@ -41,6 +44,11 @@ export class InMemoryVmRepository implements VmRepository {
       toState: vm.state,
       message: 'created',
     });
+  }
+
+  async allocateGuestMac(): Promise<string> {
+    this.store.guestMacSerial += 1;
+    return guestMacOf(this.store.guestMacSerial);
   }
 
   async findById(id: VmId): Promise<Vm | undefined> {

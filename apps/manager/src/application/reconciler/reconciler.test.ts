@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { hostCapacity, hostFacts, createWorld, type World } from '../../testing/world.js';
-import { guestMacFor } from '../../domain/vm.js';
 import type { Host } from '../../domain/host.js';
 import type { VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
@@ -196,7 +195,7 @@ describe('Reconciler', () => {
   it('removes what an Agent holds for a VM that has no record', async () => {
     const { reconciler, vm, world, host } = await setUp();
     const orphan = 'vm_01JZZZZZZZZZZZZZZZZZZZZZZZ' as VmId;
-    world.agents.plant(host.addr, orphan, { ...vmSpec(vm), guestMac: guestMacFor(orphan) });
+    world.agents.plant(host.addr, orphan, { ...vmSpec(vm), guestMac: await world.repos.vms.allocateGuestMac() });
     const report = await reconciler.resync();
     expect(report.orphansRemoved).toBe(1);
     expect(world.agents.vmIdsOn(host.addr)).toEqual([vm.id]);

@@ -6,7 +6,7 @@ import type { Image, ImageKind } from '../../domain/image.js';
 import type { ImageId } from '../../domain/ids.js';
 import { noAllocation, placeVm, rejectionOf, type HostRejection } from '../../domain/placement.js';
 import { defaultRestartPolicy, type RestartPolicy } from '../../domain/restart-policy.js';
-import { defaultBootArgs, guestMacFor, isValidVmName, type Vm } from '../../domain/vm.js';
+import { defaultBootArgs, isValidVmName, type Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { continueCreate } from './continue-create.js';
 
@@ -95,7 +95,7 @@ async function placeAndRecord(deps: Deps, input: CreateVmInput): Promise<{ reado
     kernelPath: kernel.hostPath,
     rootfsPath: rootfs.hostPath,
     bootArgs: input.bootArgs ?? defaultBootArgs,
-    guestMac: guestMacFor(id),
+    guestMac: await deps.vms.allocateGuestMac(),
     isMetricsEnabled: deps.settings.isMetricsEnabled,
     failureReason: null,
     steps: [],

@@ -1,0 +1,18 @@
+-- Guest MACs are allocated from a sequence, and unique: a hash of the VM id gave two VMs the same
+-- MAC once in a while. Allocated MACs are `06:` (locally administered, unicast) followed by the
+-- serial in 5 bytes, starting at 06:01:00:00:00:00, above every MAC the hash made (06:00:…).
+CREATE SEQUENCE guest_mac_serials AS bigint START WITH 4294967296 MINVALUE 4294967296 MAXVALUE 1099511627775 NO CYCLE;
+
+-- Of VMs that share a MAC, the oldest keeps it; the others get a fresh one (they could not both
+-- have worked on one bridge).
+UPDATE vms
+SET guest_mac = '06:' || substr(fresh.hex, 1, 2) || ':' || substr(fresh.hex, 3, 2) || ':' || substr(fresh.hex, 5, 2)
+  || ':' || substr(fresh.hex, 7, 2) || ':' || substr(fresh.hex, 9, 2)
+FROM (
+  SELECT ranked.id, lpad(to_hex(nextval('guest_mac_serials')), 10, '0') AS hex
+  FROM (SELECT id, row_number() OVER (PARTITION BY lower(guest_mac) ORDER BY created_at, id) AS position FROM vms) ranked
+  WHERE ranked.position > 1
+) fresh
+WHERE vms.id = fresh.id;
+
+ALTER TABLE vms ADD CONSTRAINT vms_guest_mac_key UNIQUE (guest_mac);
