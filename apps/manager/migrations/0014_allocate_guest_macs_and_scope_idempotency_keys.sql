@@ -16,3 +16,23 @@ FROM (
 WHERE vms.id = fresh.id;
 
 ALTER TABLE vms ADD CONSTRAINT vms_guest_mac_key UNIQUE (guest_mac);
+
+-- Idempotency keys belong to a caller and name a matched route (its pattern and path parameters,
+-- not the raw URL). A claim holds while its request runs, renewing `lease_expires_at`; a request
+-- that died (its Manager killed) stops renewing, and the key is free again once the lease ran out.
+ALTER TABLE idempotency_keys ADD COLUMN caller text NOT NULL DEFAULT '';
+
+ALTER TABLE idempotency_keys ADD COLUMN params text NOT NULL DEFAULT '{}';
+
+ALTER TABLE idempotency_keys ADD COLUMN claim_id text;
+
+ALTER TABLE idempotency_keys ADD COLUMN lease_expires_at timestamptz;
+
+-- Keys stored under raw URLs (any POST, unknown routes included) are not worth keeping.
+DELETE FROM idempotency_keys;
+
+ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_keys_pkey;
+
+ALTER TABLE idempotency_keys ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (caller, key, method, route, params);
+
+CREATE INDEX idempotency_keys_caller_expires_at_idx ON idempotency_keys (caller, expires_at);
