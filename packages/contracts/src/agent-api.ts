@@ -12,6 +12,28 @@ export type VmIdParams = Static<typeof VmIdParams>;
 
 export const MacAddress = Type.String({ pattern: '^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$' });
 
+/**
+ * The kernel command line Firecracker builds on x86_64 holds at most 2048 bytes including its NUL.
+ * To the boot arguments it appends the root device of the Agent's one drive (` root=/dev/vda rw`),
+ * ` pci=off` and one `virtio_mmio.device=<size>@<base>:<irq>` declaration per device (the rootfs
+ * drive and `eth0`); each declaration is reserved at its longest (64-bit base, 10-digit irq).
+ */
+export const kernelCommandLine = {
+  maxBytes: 2048 - 1,
+  appended: [' root=/dev/vda rw', ' pci=off'],
+  deviceCount: 2,
+  deviceDeclarationMaxBytes: ' virtio_mmio.device=4K@0x'.length + 16 + 1 + 10,
+} as const;
+
+/** The longest boot arguments that still fit the kernel command line with everything appended. */
+export const bootArgsMaxLength =
+  kernelCommandLine.maxBytes -
+  kernelCommandLine.appended.join('').length -
+  kernelCommandLine.deviceCount * kernelCommandLine.deviceDeclarationMaxBytes;
+
+/** Boot arguments are printable ASCII. */
+export const bootArgsPattern = '^[\\x20-\\x7E]*$';
+
 /** The whole desired VM, applied by `PUT /agent/v1/vms/:id` as idempotent steps. */
 export const VmSpec = Type.Object(
   {
@@ -21,7 +43,7 @@ export const VmSpec = Type.Object(
     kernelPath: Type.String({ minLength: 1, maxLength: 4096 }),
     /** Absolute path of the ext4 image the VM's private rootfs copy is made from. */
     rootfsSourcePath: Type.String({ minLength: 1, maxLength: 4096 }),
-    bootArgs: Type.String({ maxLength: 2048 }),
+    bootArgs: Type.String({ maxLength: bootArgsMaxLength, pattern: bootArgsPattern }),
     guestMac: MacAddress,
     isMetricsEnabled: Type.Boolean(),
   },
@@ -128,11 +150,14 @@ export type CleanupResult = Static<typeof CleanupResult>;
 export const Inventory = Type.Object({ hostName: Type.String(), vms: Type.Array(AgentVm) });
 export type Inventory = Static<typeof Inventory>;
 
+/** Bounds of what a host may report: far above any real machine, far below where arithmetic loses precision. */
+export const hostCapacityLimits = { cpuCount: 65_536, memoryMib: 2 ** 32, vmCount: 1_000_000 } as const;
+
 export const HostCapacity = Type.Object({
-  cpuCount: Type.Integer({ minimum: 0 }),
-  memoryMibTotal: Type.Integer({ minimum: 0 }),
-  memoryMibAvailable: Type.Integer({ minimum: 0 }),
-  vmCount: Type.Integer({ minimum: 0 }),
+  cpuCount: Type.Integer({ minimum: 0, maximum: hostCapacityLimits.cpuCount }),
+  memoryMibTotal: Type.Integer({ minimum: 0, maximum: hostCapacityLimits.memoryMib }),
+  memoryMibAvailable: Type.Integer({ minimum: 0, maximum: hostCapacityLimits.memoryMib }),
+  vmCount: Type.Integer({ minimum: 0, maximum: hostCapacityLimits.vmCount }),
 });
 export type HostCapacity = Static<typeof HostCapacity>;
 

@@ -10,6 +10,11 @@ export interface FieldError {
 export interface AppErrorOptions {
   /** Safe to show to the caller. */
   readonly details?: Readonly<Record<string, unknown>>;
+  /**
+   * How the host is built, for the log only and never shown to a caller: command lines, stderr,
+   * paths, addresses. The message and `details` say what happened; this says where and how.
+   */
+  readonly diagnostics?: Readonly<Record<string, unknown>>;
   readonly errors?: readonly FieldError[];
   readonly cause?: unknown;
 }
@@ -20,6 +25,7 @@ export class AppError extends Error {
   readonly kind: ErrorKind;
   readonly details: Readonly<Record<string, unknown>> | undefined;
   readonly errors: readonly FieldError[] | undefined;
+  readonly diagnostics: Readonly<Record<string, unknown>> | undefined;
 
   constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -28,6 +34,7 @@ export class AppError extends Error {
     this.kind = errorCodes[code].kind;
     this.details = options.details;
     this.errors = options.errors;
+    this.diagnostics = options.diagnostics;
   }
 
   get title(): string {

@@ -20,6 +20,7 @@ export const errorCodes = {
   PRECONDITION_FAILED: { kind: 'precondition_failed', title: 'The resource has changed' },
   IDEMPOTENCY_KEY_REUSED: { kind: 'conflict', title: 'This idempotency key was used for a different request' },
   IDEMPOTENCY_KEY_IN_USE: { kind: 'conflict', title: 'A request with this idempotency key is still in progress' },
+  IDEMPOTENCY_KEY_LIMIT_REACHED: { kind: 'rate_limited', title: 'Too many idempotency keys are held for this caller' },
   INTERNAL: { kind: 'internal', title: 'Internal error' },
   // VMs
   VM_NOT_FOUND: { kind: 'not_found', title: 'VM not found' },

@@ -1,13 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorObject } from 'ajv';
-import {
-  AppError,
-  httpStatusByKind,
-  isAppError,
-  problemContentType,
-  problemTypeUri,
-  type Problem,
-} from '@hearth/errors';
+import { AppError, httpStatusByKind, isAppError, problemContentType, problemTypeUri, type Problem } from '@hearth/errors';
 import { fieldErrorsFromAjv } from './validation.js';
 
 /** Maps what Fastify itself throws (before our handlers run) onto our codes. */
@@ -64,8 +57,12 @@ export function renderProblem(error: unknown, request: FastifyRequest, reply: Fa
       appError = translated;
     }
   }
-  if (appError.kind === 'internal' && isAppError(error)) {
-    request.log.error({ err: error }, 'request failed');
+  if (isAppError(error) && (appError.kind === 'internal' || error.diagnostics !== undefined)) {
+    // What the caller is not shown (command lines, stderr, paths, addresses) is logged here, once,
+    // under the correlation id the problem carries.
+    const fields = { err: error, code: error.code, diagnostics: error.diagnostics };
+    if (appError.kind === 'internal') request.log.error(fields, 'request failed');
+    else request.log.warn(fields, 'request failed');
   }
   const problem = toProblem(appError, request.id);
   return reply.status(problem.status).type(problemContentType).send(problem);

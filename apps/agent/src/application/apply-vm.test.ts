@@ -18,14 +18,22 @@ const spec: VmSpec = {
   isMetricsEnabled: true,
 };
 
-async function rejection(
-  promise: Promise<unknown>,
-): Promise<{ code: string; message: string; details: Record<string, unknown> | undefined }> {
+async function rejection(promise: Promise<unknown>): Promise<{
+  code: string;
+  message: string;
+  details: Record<string, unknown> | undefined;
+  diagnostics: Record<string, unknown> | undefined;
+}> {
   try {
     await promise;
   } catch (error) {
     if (isAppError(error))
-      return { code: error.code, message: error.message, details: error.details as Record<string, unknown> | undefined };
+      return {
+        code: error.code,
+        message: error.message,
+        details: error.details as Record<string, unknown> | undefined,
+        diagnostics: error.diagnostics as Record<string, unknown> | undefined,
+      };
     throw error;
   }
   throw new Error('expected a rejection');
@@ -222,14 +230,15 @@ describe('applyVm', () => {
     expect(agent.records.history).toEqual([]);
   });
 
-  it('fails with VMM_SPAWN_FAILED quoting stderr when Firecracker exits before answering', async () => {
+  it('fails with VMM_SPAWN_FAILED, its stderr kept for the log only, when Firecracker exits before answering', async () => {
     const agent = createFakeAgent();
     agent.vmm.nextSpawnCrashOutput = 'Error: Kvm(Error opening /dev/kvm)\n';
 
     const error = await rejection(applyVm(agent.context, vmId, spec));
 
     expect(error.code).toBe('VMM_SPAWN_FAILED');
-    expect(error.message).toContain('Error opening /dev/kvm');
+    expect(error.message).not.toContain('/dev/kvm');
+    expect(error.diagnostics?.['output']).toContain('Error opening /dev/kvm');
   });
 
   it('skips the metrics step when metrics are disabled', async () => {

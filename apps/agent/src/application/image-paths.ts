@@ -8,8 +8,9 @@ export async function resolveImagePath(context: AgentContext, path: string, fiel
     case 'inside':
       return resolved.realPath;
     case 'outside':
-      throw new AppError('IMAGE_PATH_FORBIDDEN', `${field} ${path} is outside the image root ${context.settings.imageRoot}`, {
-        details: { field, path, imageRoot: context.settings.imageRoot },
+      throw new AppError('IMAGE_PATH_FORBIDDEN', `${field} ${path} is outside the host's image root`, {
+        details: { field, path },
+        diagnostics: { imageRoot: context.settings.imageRoot },
       });
     case 'missing':
       throw new AppError('IMAGE_FILE_NOT_FOUND', `${field} ${path} does not exist`, { details: { field, path } });

@@ -89,22 +89,16 @@ async function waitUntilReady(
         .map((tail) => tail.trim())
         .filter((tail) => tail !== '')
         .join('\n');
-      throw new AppError(
-        'VMM_SPAWN_FAILED',
-        `Firecracker (pid ${process.pid}) exited before its API answered${output === '' ? '' : `: ${output}`}`,
-        {
-          details: { pid: process.pid, output },
-        },
-      );
+      // Its output names host paths and devices: for the log, not the caller.
+      throw new AppError('VMM_SPAWN_FAILED', 'Firecracker exited before its API answered', {
+        diagnostics: { pid: process.pid, output },
+      });
     }
     if (clock.monotonicMs() >= deadline) {
-      throw new AppError(
-        'VMM_SPAWN_FAILED',
-        `Firecracker (pid ${process.pid}) did not answer on ${socketPath} within ${context.settings.readyTimeoutMs} ms`,
-        {
-          details: { pid: process.pid, socketPath, timeoutMs: context.settings.readyTimeoutMs },
-        },
-      );
+      throw new AppError('VMM_SPAWN_FAILED', `Firecracker did not answer within ${context.settings.readyTimeoutMs} ms`, {
+        details: { timeoutMs: context.settings.readyTimeoutMs },
+        diagnostics: { pid: process.pid, socketPath },
+      });
     }
     if (isSocketSeen) {
       // The socket exists from bind(); the API accepts a moment later.

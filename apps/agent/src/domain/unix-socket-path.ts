@@ -14,8 +14,9 @@ export function unixSocketPathProblem(path: string): string | undefined {
 export function assertUnixSocketPath(path: string): void {
   const problem = unixSocketPathProblem(path);
   if (problem !== undefined) {
-    throw new AppError('HOST_LIMIT_EXCEEDED', problem, {
-      details: { limit: 'unix_socket_path_bytes', maxBytes: maxUnixSocketPathBytes, path },
+    throw new AppError('HOST_LIMIT_EXCEEDED', `A Unix socket path of this VM is longer than ${maxUnixSocketPathBytes} bytes`, {
+      details: { limit: 'unix_socket_path_bytes', maxBytes: maxUnixSocketPathBytes },
+      diagnostics: { problem, path },
     });
   }
 }

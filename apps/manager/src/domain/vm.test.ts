@@ -1,21 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { vmIdFromUlid } from './ids.js';
-import { guestMacFor, isValidVmName } from './vm.js';
+import { guestMacOf, guestMacSerialRange, isValidVmName } from './vm.js';
 
-describe('guestMacFor', () => {
-  it('gives a locally administered unicast MAC starting 06:00', () => {
-    expect(guestMacFor(vmIdFromUlid('01JABCDEFGHJKMNPQRSTVWXYZ0'))).toMatch(/^06:00(:[0-9a-f]{2}){4}$/);
+describe('guestMacOf', () => {
+  it('gives a locally administered unicast MAC with the serial in the last 5 bytes', () => {
+    expect(guestMacOf(guestMacSerialRange.first)).toBe('06:01:00:00:00:00');
+    expect(guestMacOf(guestMacSerialRange.first + 0xabcdef)).toBe('06:01:00:ab:cd:ef');
+    expect(guestMacOf(guestMacSerialRange.last)).toBe('06:ff:ff:ff:ff:ff');
   });
 
-  it('gives the same MAC for the same id', () => {
-    const id = vmIdFromUlid('01JABCDEFGHJKMNPQRSTVWXYZ0');
-    expect(guestMacFor(id)).toBe(guestMacFor(id));
-  });
-
-  it('gives different MACs to ids made in the same millisecond', () => {
-    expect(guestMacFor(vmIdFromUlid('01JABCDEFG0000000000000001'))).not.toBe(
-      guestMacFor(vmIdFromUlid('01JABCDEFG0000000000000002')),
-    );
+  it('refuses serials that would fall among MACs derived by older Managers or past 5 bytes', () => {
+    expect(() => guestMacOf(guestMacSerialRange.first - 1)).toThrow(RangeError);
+    expect(() => guestMacOf(guestMacSerialRange.last + 1)).toThrow(RangeError);
   });
 });
 

@@ -57,17 +57,17 @@ export interface Vm {
 }
 
 /**
- * A locally administered unicast MAC (`06:00:` + 4 bytes) derived from the id, so the same VM always
- * gets the same MAC. The 4 bytes are the FNV-1a hash of the ULID, so ids made in the same
- * millisecond still get different MACs.
+ * Guest MACs are allocated, one serial each, never derived: `06:` (locally administered, unicast)
+ * followed by the serial in 5 bytes. Serials start above every MAC that older Managers derived from
+ * the VM id (`06:00:…`), so allocated and derived MACs never meet.
  */
-export function guestMacFor(id: VmId): string {
-  const ulid = id.slice(id.indexOf('_') + 1);
-  let hash = 0x811c9dc5;
-  for (const char of ulid) {
-    hash ^= char.charCodeAt(0);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
+export const guestMacSerialRange = { first: 2 ** 32, last: 2 ** 40 - 1 } as const;
+
+/** The MAC of an allocated serial, e.g. `06:01:00:00:00:07`. */
+export function guestMacOf(serial: number): string {
+  if (!Number.isInteger(serial) || serial < guestMacSerialRange.first || serial > guestMacSerialRange.last) {
+    throw new RangeError(`guest MAC serial ${serial} is out of range`);
   }
-  const bytes = [hash >>> 24, (hash >>> 16) & 0xff, (hash >>> 8) & 0xff, hash & 0xff];
-  return ['06', '00', ...bytes.map((b) => b.toString(16).padStart(2, '0'))].join(':');
+  const hex = serial.toString(16).padStart(10, '0');
+  return ['06', ...(hex.match(/../g) ?? [])].join(':');
 }

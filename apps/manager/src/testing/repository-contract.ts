@@ -10,7 +10,7 @@ import type { RecordedEvent } from '../domain/event.js';
 import type { Host } from '../domain/host.js';
 import type { Image, ImageKind } from '../domain/image.js';
 import type { VmId } from '../domain/ids.js';
-import { guestMacFor, type Vm } from '../domain/vm.js';
+import type { Vm } from '../domain/vm.js';
 import { hostCapacity, hostFacts } from './world.js';
 
 export interface Repositories {
@@ -108,7 +108,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         kernelPath: '/srv/images/vmlinux',
         rootfsPath: '/srv/images/rootfs.ext4',
         bootArgs: 'console=ttyS0',
-        guestMac: guestMacFor(id),
+        guestMac: await repos.vms.allocateGuestMac(),
         isMetricsEnabled: false,
         failureReason: null,
         steps: [],
@@ -230,10 +230,23 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         await image('kernel', 'vmlinux-6.1');
         const r = await image('rootfs', 'ubuntu-24.04');
         await image('rootfs', 'alpine');
-        expect((await repos.images.list({ kind: 'rootfs' })).map((i) => i.name)).toEqual(['ubuntu-24.04', 'alpine']);
-        expect(await repos.images.list({ nameContains: 'UBUNTU' })).toEqual([r]);
-        expect(await repos.images.list({ nameContains: '%' })).toEqual([]);
-        expect(await repos.images.list({ nameContains: '_' })).toEqual([]);
+        const all = { limit: 100 };
+        expect((await repos.images.list({ kind: 'rootfs' }, all)).items.map((i) => i.name)).toEqual(['ubuntu-24.04', 'alpine']);
+        expect((await repos.images.list({ nameContains: 'UBUNTU' }, all)).items).toEqual([r]);
+        expect((await repos.images.list({ nameContains: '%' }, all)).items).toEqual([]);
+        expect((await repos.images.list({ nameContains: '_' }, all)).items).toEqual([]);
+      });
+
+      it('pages the images by id, the filter applying to every page', async () => {
+        const made: Image[] = [];
+        for (const name of ['r-1', 'r-2', 'r-3', 'r-4', 'r-5']) made.push(await image('rootfs', name));
+        await image('kernel', 'k-1');
+        const first = await repos.images.list({ kind: 'rootfs' }, { limit: 2 });
+        expect(first).toEqual({ items: made.slice(0, 2), nextCursor: made[1]!.id });
+        const second = await repos.images.list({ kind: 'rootfs' }, { limit: 2, afterId: first.nextCursor! });
+        expect(second).toEqual({ items: made.slice(2, 4), nextCursor: made[3]!.id });
+        const last = await repos.images.list({ kind: 'rootfs' }, { limit: 2, afterId: second.nextCursor! });
+        expect(last).toEqual({ items: made.slice(4), nextCursor: null });
       });
 
       it('deletes an image nothing uses', async () => {
@@ -441,6 +454,26 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         expect(await codeOf(repos.vms.delete(ids.vmId(), t0))).toBe('VM_NOT_FOUND');
       });
 
+      it('allocates a guest MAC no other VM has had: locally administered, unicast', async () => {
+        const macs = await Promise.all(Array.from({ length: 20 }, () => repos.vms.allocateGuestMac()));
+        expect(new Set(macs).size).toBe(20);
+        for (const mac of macs) {
+          expect(mac).toMatch(/^06(:[0-9a-f]{2}){5}$/);
+          expect(mac.startsWith('06:00:')).toBe(false);
+        }
+      });
+
+      it('refuses a VM whose guest MAC another VM has', async () => {
+        const first = await vm();
+        const shared = { hostId: first.hostId, kernelImageId: first.kernelImageId, rootfsImageId: first.rootfsImageId };
+        expect(await codeOf(vm({ ...shared, guestMac: first.guestMac }))).toBe('INTERNAL');
+      });
+
+      it('keeps the guest MAC with the VM', async () => {
+        const created = await vm();
+        expect((await repos.vms.findById(created.id))?.guestMac).toBe(created.guestMac);
+      });
+
       it('pages VMs by id with a cursor', async () => {
         const first = await vm();
         const shared = { hostId: first.hostId, kernelImageId: first.kernelImageId, rootfsImageId: first.rootfsImageId };
@@ -462,7 +495,14 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         const seen: unknown[] = [];
         const id = ids.vmId();
         await repos.vms.insert(
-          { ...(await repos.vms.findById(a.id))!, ...shared, id, name: 'admitted', guestMac: guestMacFor(id), state: 'pending' },
+          {
+            ...(await repos.vms.findById(a.id))!,
+            ...shared,
+            id,
+            name: 'admitted',
+            guestMac: await repos.vms.allocateGuestMac(),
+            state: 'pending',
+          },
           (held) => seen.push(held),
         );
         expect(seen).toEqual([{ vcpuCount: 2, memoryMib: 512 }]);
@@ -471,14 +511,12 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
       it('admits concurrent inserts on one host one at a time, so none overbooks it', async () => {
         const a = await vm({ vcpuCount: 1, memoryMib: 128, state: 'running' });
         const template = (await repos.vms.findById(a.id))!;
-        const attempts = Array.from({ length: 6 }, (_, index) => {
+        const macs = await Promise.all(Array.from({ length: 6 }, () => repos.vms.allocateGuestMac()));
+        const attempts = macs.map((guestMac, index) => {
           const id = ids.vmId();
-          return repos.vms.insert(
-            { ...template, id, name: `burst-${index}`, guestMac: guestMacFor(id), state: 'pending' },
-            (held) => {
-              if (held.vcpuCount + 1 > 3) throw new AppError('HOST_NO_CAPACITY', 'full');
-            },
-          );
+          return repos.vms.insert({ ...template, id, name: `burst-${index}`, guestMac, state: 'pending' }, (held) => {
+            if (held.vcpuCount + 1 > 3) throw new AppError('HOST_NO_CAPACITY', 'full');
+          });
         });
         const outcomes = await Promise.allSettled(attempts);
         expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(2);
@@ -488,7 +526,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
       it('writes nothing when the admission check refuses the VM', async () => {
         const a = await vm();
         const id = ids.vmId();
-        const refused = repos.vms.insert({ ...a, id, name: 'refused', guestMac: guestMacFor(id) }, () => {
+        const refused = repos.vms.insert({ ...a, id, name: 'refused', guestMac: await repos.vms.allocateGuestMac() }, () => {
           throw new AppError('HOST_NO_CAPACITY', 'full');
         });
         expect(await codeOf(refused)).toBe('HOST_NO_CAPACITY');

@@ -43,8 +43,9 @@ export class FakeHostFiles implements HostFiles {
     this.copyCount += 1;
     const file = this.files.get(this.resolve(source));
     if (file === undefined || file.kind !== 'file') {
-      throw new AppError('HOST_COMMAND_FAILED', `cp: cannot stat '${source}': No such file or directory`, {
-        details: { argv: ['cp', source, destination], exitCode: 1, stderr: '' },
+      throw new AppError('HOST_COMMAND_FAILED', 'A host command failed (exit status 1)', {
+        details: { exitCode: 1, signal: null },
+        diagnostics: { argv: ['cp', source, destination], stderr: `cp: cannot stat '${source}': No such file or directory` },
       });
     }
     this.files.set(destination, { ...file });
@@ -54,7 +55,7 @@ export class FakeHostFiles implements HostFiles {
   async createFifo(path: string): Promise<void> {
     const existing = this.files.get(path);
     if (existing !== undefined && existing.kind !== 'fifo')
-      throw new AppError('HOST_COMMAND_FAILED', `${path} exists and is not a FIFO`);
+      throw new AppError('HOST_COMMAND_FAILED', 'The metrics FIFO path is taken by another file', { diagnostics: { path } });
     this.files.set(path, { kind: 'fifo', content: '', sizeBytes: 0 });
   }
 

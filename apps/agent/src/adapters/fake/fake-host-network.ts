@@ -41,8 +41,9 @@ export class FakeHostNetwork implements HostNetwork {
     this.commandCount += 1;
     if (this.links.has(name)) return 'name_taken';
     if (!this.links.has(bridge)) {
-      throw new AppError('HOST_COMMAND_FAILED', `Device "${bridge}" does not exist`, {
-        details: { argv: ['fake'], exitCode: 1, stderr: '' },
+      throw new AppError('HOST_COMMAND_FAILED', 'A host command failed (exit status 1)', {
+        details: { exitCode: 1, signal: null },
+        diagnostics: { argv: ['fake'], stderr: `Device "${bridge}" does not exist` },
       });
     }
     this.links.set(name, { kind: 'tap', isUp: true, master: bridge, addresses: [] });
@@ -52,8 +53,9 @@ export class FakeHostNetwork implements HostNetwork {
   async deleteLink(name: string): Promise<void> {
     this.commandCount += 1;
     if (this.undeletable.has(name)) {
-      throw new AppError('HOST_COMMAND_FAILED', `ip link del dev ${name} failed: Operation not permitted`, {
-        details: { argv: ['ip', 'link', 'del', 'dev', name], exitCode: 2, stderr: 'Operation not permitted' },
+      throw new AppError('HOST_COMMAND_FAILED', 'A host command failed (exit status 2)', {
+        details: { exitCode: 2, signal: null },
+        diagnostics: { argv: ['ip', 'link', 'del', 'dev', name], stderr: 'Operation not permitted' },
       });
     }
     this.links.delete(name);

@@ -100,14 +100,10 @@ export class FirecrackerProcessVmm implements Vmm {
       this.options.log.info({ vmId: request.vmId, pid, unit }, 'vmm spawned');
       return { pid, startTime: stat?.startTime ?? -1, spawnMode: this.spawnMode, unit };
     } catch (error) {
-      throw new AppError(
-        'VMM_SPAWN_FAILED',
-        `Could not start ${file}: ${error instanceof Error ? error.message : String(error)}`,
-        {
-          details: { command: [file, ...args] },
-          cause: error,
-        },
-      );
+      throw new AppError('VMM_SPAWN_FAILED', 'The Firecracker process could not be started', {
+        diagnostics: { command: [file, ...args], error: error instanceof Error ? error.message : String(error) },
+        cause: error,
+      });
     } finally {
       await stdout?.close();
       await stderr?.close();

@@ -79,14 +79,11 @@ class UndiciFirecrackerClient implements FirecrackerClient {
         body: payload,
       };
     } catch (error) {
-      throw new AppError(
-        'FIRECRACKER_UNAVAILABLE',
-        `Firecracker API at ${this.socketPath} did not answer ${method} ${path}: ${error instanceof Error ? error.message : String(error)}`,
-        {
-          details: { socketPath: this.socketPath, method, path },
-          cause: error,
-        },
-      );
+      throw new AppError('FIRECRACKER_UNAVAILABLE', `The Firecracker API did not answer ${method} ${path}`, {
+        details: { method, path },
+        diagnostics: { socketPath: this.socketPath, error: error instanceof Error ? error.message : String(error) },
+        cause: error,
+      });
     }
   }
 

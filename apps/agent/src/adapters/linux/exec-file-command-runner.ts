@@ -29,10 +29,13 @@ export class ExecFileCommandRunner implements CommandRunner {
           return;
         }
         const exitCode = typeof error.code === 'number' ? error.code : null;
-        const reason = stderr.trim() !== '' ? stderr.trim() : error.message;
+        const signal = error.signal ?? null;
+        const outcome = exitCode !== null ? `exit status ${exitCode}` : signal !== null ? `signal ${signal}` : 'not started';
+        // The command line and its stderr tell how the host is built: for the log, not the caller.
         reject(
-          new AppError('HOST_COMMAND_FAILED', `${full.join(' ')} failed: ${reason}`, {
-            details: { argv: full, exitCode, signal: error.signal ?? null, stderr: stderr.trim() },
+          new AppError('HOST_COMMAND_FAILED', `A host command failed (${outcome})`, {
+            details: { exitCode, signal },
+            diagnostics: { argv: full, stderr: stderr.trim(), error: error.message },
             cause: error,
           }),
         );

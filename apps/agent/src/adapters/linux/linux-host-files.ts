@@ -37,7 +37,7 @@ export class LinuxHostFiles implements HostFiles {
         await chmod(path, 0o600);
         return;
       }
-      throw new AppError('HOST_COMMAND_FAILED', `${path} exists and is not a FIFO`, { details: { path } });
+      throw new AppError('HOST_COMMAND_FAILED', 'The metrics FIFO path is taken by another file', { diagnostics: { path } });
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }

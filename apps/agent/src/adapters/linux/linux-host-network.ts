@@ -14,7 +14,7 @@ interface IpAddr {
 
 function isMissingLink(error: unknown): boolean {
   if (!isAppError(error) || error.code !== 'HOST_COMMAND_FAILED') return false;
-  const stderr = String(error.details?.['stderr'] ?? '');
+  const stderr = String(error.diagnostics?.['stderr'] ?? '');
   return /does not exist|Cannot find device/i.test(stderr);
 }
 

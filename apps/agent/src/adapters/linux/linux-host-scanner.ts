@@ -25,7 +25,7 @@ export class LinuxHostScanner implements HostScanner {
       return links.flatMap((link) => (typeof link.ifname === 'string' ? [link.ifname] : []));
     } catch (error) {
       // No bridge yet: nothing is attached to it.
-      if (isAppError(error) && /does not exist|Cannot find device/i.test(String(error.details?.['stderr'] ?? ''))) return [];
+      if (isAppError(error) && /does not exist|Cannot find device/i.test(String(error.diagnostics?.['stderr'] ?? ''))) return [];
       throw error;
     }
   }

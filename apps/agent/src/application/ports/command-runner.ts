@@ -5,7 +5,8 @@ export interface CommandOutput {
 
 /**
  * Runs a host command from an argument array (never a shell string). A non-zero exit becomes an
- * `AppError` HOST_COMMAND_FAILED with `details.argv`, `details.exitCode` and `details.stderr`.
+ * `AppError` HOST_COMMAND_FAILED with `details.exitCode` and, for the log only, `diagnostics.argv` and
+ * `diagnostics.stderr`.
  */
 export interface CommandRunner {
   run(argv: readonly string[]): Promise<CommandOutput>;

@@ -143,7 +143,8 @@ describe('HttpAgentClient', () => {
     const error = await failure(client().applyVm(target, vmId, spec));
     expect(error.code).toBe('FIRECRACKER_REJECTED');
     expect(error.message).toBe('Invalid kernel');
-    expect(error.details).toMatchObject({ faultMessage: 'Invalid kernel', agentAddr: target.addr });
+    expect(error.details).toEqual({ faultMessage: 'Invalid kernel' });
+    expect(error.diagnostics).toMatchObject({ agentAddr: target.addr });
   });
 
   it('keeps VM_NOT_FOUND from a delete so the caller can treat the VM as gone', async () => {

@@ -69,7 +69,10 @@ export class HttpAgentClient implements AgentClient {
     if (statusCode >= 200 && statusCode < 300) return;
     const faultMessage = (json as { fault_message?: unknown } | undefined)?.fault_message;
     if (typeof faultMessage === 'string') {
-      throw new AppError('FIRECRACKER_REJECTED', faultMessage, { details: { faultMessage, agentAddr: target.addr, vmId } });
+      throw new AppError('FIRECRACKER_REJECTED', faultMessage, {
+        details: { faultMessage, vmId },
+        diagnostics: { agentAddr: target.addr },
+      });
     }
     throw problemToAppError(json, statusCode, target, 'PATCH', path);
   }
@@ -86,7 +89,8 @@ export class HttpAgentClient implements AgentClient {
     if (statusCode >= 200 && statusCode < 300) {
       if (!Value.Check(schema, json)) {
         throw new AppError('AGENT_REJECTED', `The Agent answered ${method} ${path} with an unexpected body`, {
-          details: { agentAddr: target.addr, status: statusCode },
+          details: { status: statusCode },
+          diagnostics: { agentAddr: target.addr },
         });
       }
       return json as T;
@@ -136,8 +140,10 @@ function unreachable(error: unknown, target: AgentTarget, method: string, path: 
     code === 'UND_ERR_CONNECT_TIMEOUT' ||
     (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError'));
   const why = isTimeout ? 'did not answer in time' : 'cannot be reached';
-  return new AppError('AGENT_UNAVAILABLE', `The Agent at ${target.addr} ${why} (${method} ${path})`, {
-    details: { agentAddr: target.addr, reason: isTimeout ? 'timeout' : (code ?? 'connection_failed') },
+  // Which address the host's Agent has is how the cluster is built: for the log, not the caller.
+  return new AppError('AGENT_UNAVAILABLE', `The host's Agent ${why} (${method} ${path})`, {
+    details: { reason: isTimeout ? 'timeout' : (code ?? 'connection_failed') },
+    diagnostics: { agentAddr: target.addr },
     cause: error,
   });
 }
@@ -163,6 +169,7 @@ function parseJson(text: string): unknown {
 
 interface ProblemBody {
   code?: unknown;
+  correlationId?: unknown;
   detail?: unknown;
   details?: unknown;
   errors?: unknown;
@@ -176,16 +183,18 @@ function problemToAppError(json: unknown, statusCode: number, target: AgentTarge
       typeof problem.details === 'object' && problem.details !== null ? (problem.details as Record<string, unknown>) : {};
     const errors = Array.isArray(problem.errors) ? (problem.errors as FieldError[]) : undefined;
     return new AppError(problem.code, typeof problem.detail === 'string' ? problem.detail : `Agent answered ${statusCode}`, {
-      details: { ...details, agentAddr: target.addr },
+      ...(Object.keys(details).length === 0 ? {} : { details }),
+      // The Agent's log holds the rest under the same correlation id.
+      diagnostics: { agentAddr: target.addr, agentCorrelationId: problem.correlationId },
       ...(errors === undefined ? {} : { errors }),
     });
   }
   const detail = typeof problem.detail === 'string' ? `: ${problem.detail}` : '';
   return new AppError('AGENT_REJECTED', `The Agent answered ${method} ${path} with status ${statusCode}${detail}`, {
     details: {
-      agentAddr: target.addr,
       status: statusCode,
       ...(typeof problem.code === 'string' ? { agentCode: problem.code } : {}),
     },
+    diagnostics: { agentAddr: target.addr, agentCorrelationId: problem.correlationId },
   });
 }

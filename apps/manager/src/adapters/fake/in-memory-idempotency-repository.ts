@@ -1,43 +1,67 @@
 import type {
   ClaimResult,
+  IdempotencyClaim,
   IdempotencyRecord,
   IdempotencyRepository,
   IdempotencyScope,
   StoredResponse,
 } from '../../application/ports/idempotency-repository.js';
 
-const keyOf = (scope: IdempotencyScope): string => JSON.stringify([scope.key, scope.method, scope.route]);
+const keyOf = (scope: IdempotencyScope): string =>
+  JSON.stringify([scope.caller, scope.key, scope.method, scope.route, scope.params]);
+
+interface Held extends IdempotencyRecord {
+  readonly caller: string;
+  readonly claimId: string;
+  readonly leaseExpiresAt: Date;
+}
 
 export class InMemoryIdempotencyRepository implements IdempotencyRepository {
-  private readonly records = new Map<string, IdempotencyRecord>();
+  private readonly records = new Map<string, Held>();
 
-  async claim(
-    scope: IdempotencyScope,
-    claim: { fingerprint: string; at: Date; expiresAt: Date; staleBefore: Date },
-  ): Promise<ClaimResult> {
+  async claim(scope: IdempotencyScope, claim: IdempotencyClaim): Promise<ClaimResult> {
     const key = keyOf(scope);
     const existing = this.records.get(key);
     const isReplaceable =
       existing !== undefined &&
-      (existing.expiresAt <= claim.at || (existing.response === undefined && existing.createdAt < claim.staleBefore));
-    if (existing !== undefined && !isReplaceable) return { isClaimed: false, existing: structuredClone(existing) };
+      (existing.expiresAt <= claim.at || (existing.response === undefined && existing.leaseExpiresAt <= claim.at));
+    if (existing !== undefined && !isReplaceable) {
+      const { fingerprint, response, createdAt, expiresAt } = structuredClone(existing);
+      return { kind: 'taken', existing: { fingerprint, response, createdAt, expiresAt } };
+    }
+    const held = [...this.records.entries()].filter(
+      ([other, record]) => other !== key && record.caller === scope.caller && record.expiresAt > claim.at,
+    ).length;
+    if (held >= claim.maxKeysPerCaller) return { kind: 'over_limit' };
     this.records.set(key, {
+      caller: scope.caller,
+      claimId: claim.claimId,
       fingerprint: claim.fingerprint,
       response: undefined,
       createdAt: claim.at,
       expiresAt: claim.expiresAt,
+      leaseExpiresAt: claim.leaseExpiresAt,
     });
-    return { isClaimed: true };
+    return { kind: 'claimed' };
   }
 
-  async complete(scope: IdempotencyScope, response: StoredResponse): Promise<void> {
+  async renew(scope: IdempotencyScope, claimId: string, leaseExpiresAt: Date): Promise<boolean> {
     const key = keyOf(scope);
     const existing = this.records.get(key);
-    if (existing !== undefined) this.records.set(key, { ...existing, response: structuredClone(response) });
+    if (existing === undefined || existing.claimId !== claimId || existing.response !== undefined) return false;
+    this.records.set(key, { ...existing, leaseExpiresAt });
+    return true;
   }
 
-  async release(scope: IdempotencyScope): Promise<void> {
-    this.records.delete(keyOf(scope));
+  async complete(scope: IdempotencyScope, claimId: string, response: StoredResponse): Promise<void> {
+    const key = keyOf(scope);
+    const existing = this.records.get(key);
+    if (existing?.claimId === claimId) this.records.set(key, { ...existing, response: structuredClone(response) });
+  }
+
+  async release(scope: IdempotencyScope, claimId: string): Promise<void> {
+    const key = keyOf(scope);
+    if (this.records.get(key)?.claimId === claimId) this.records.delete(key);
   }
 
   async deleteExpired(at: Date): Promise<number> {

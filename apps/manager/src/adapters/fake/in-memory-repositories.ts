@@ -1,12 +1,12 @@
 import { AppError } from '@hearth/errors';
-import type { ImageFilter, ImageRepository } from '../../application/ports/image-repository.js';
+import type { ImageFilter, ImagePage, ImageRepository } from '../../application/ports/image-repository.js';
 import type { VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
 import type { HostId, ImageId, VmId } from '../../domain/ids.js';
 import type { Image, ImageKind } from '../../domain/image.js';
 import type { HostAllocation } from '../../domain/placement.js';
 import { whyNotChanged } from '../../domain/vm-errors.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
-import type { Vm } from '../../domain/vm.js';
+import { guestMacOf, type Vm } from '../../domain/vm.js';
 import { InMemoryEventFeed, InMemoryEventRepository } from './in-memory-event-repository.js';
 import { InMemoryIdempotencyRepository } from './in-memory-idempotency-repository.js';
 import { InMemoryHostRepository } from './in-memory-host-repository.js';
@@ -25,6 +25,9 @@ export class InMemoryVmRepository implements VmRepository {
     if ([...this.store.vms.values()].some((v) => v.name === vm.name)) {
       throw new AppError('VM_NAME_TAKEN', `A VM named ${vm.name} already exists`, { details: { name: vm.name } });
     }
+    if ([...this.store.vms.values()].some((v) => v.guestMac === vm.guestMac)) {
+      throw new AppError('INTERNAL', 'A database query failed', { details: { guestMac: vm.guestMac } });
+    }
     if (!this.store.hosts.has(vm.hostId)) throw new Error(`unknown host ${vm.hostId}`);
     if (!this.store.images.has(vm.kernelImageId) || !this.store.images.has(vm.rootfsImageId)) {
       throw new AppError('IMAGE_NOT_FOUND', 'An image of the VM does not exist');
@@ -41,6 +44,11 @@ export class InMemoryVmRepository implements VmRepository {
       toState: vm.state,
       message: 'created',
     });
+  }
+
+  async allocateGuestMac(): Promise<string> {
+    this.store.guestMacSerial += 1;
+    return guestMacOf(this.store.guestMacSerial);
   }
 
   async findById(id: VmId): Promise<Vm | undefined> {
@@ -181,13 +189,16 @@ export class InMemoryImageRepository implements ImageRepository {
     return image === undefined ? undefined : structuredClone(image);
   }
 
-  async list(filter: ImageFilter): Promise<readonly Image[]> {
+  async list(filter: ImageFilter, page: { limit: number; afterId?: ImageId | undefined }): Promise<ImagePage> {
     const needle = filter.nameContains?.toLowerCase();
-    return [...this.store.images.values()]
+    const matching = [...this.store.images.values()]
       .filter((i) => filter.kind === undefined || i.kind === filter.kind)
       .filter((i) => needle === undefined || i.name.toLowerCase().includes(needle))
-      .sort(byId)
-      .map((i) => structuredClone(i));
+      .filter((i) => page.afterId === undefined || i.id > page.afterId)
+      .sort(byId);
+    const items = matching.slice(0, page.limit).map((i) => structuredClone(i));
+    const last = items.at(-1);
+    return { items, nextCursor: matching.length > page.limit && last !== undefined ? last.id : null };
   }
 
   async delete(id: ImageId): Promise<void> {

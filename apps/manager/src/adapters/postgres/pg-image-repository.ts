@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import { AppError } from '@hearth/errors';
-import type { ImageFilter, ImageRepository } from '../../application/ports/image-repository.js';
+import type { ImageFilter, ImagePage, ImageRepository } from '../../application/ports/image-repository.js';
 import type { ImageId } from '../../domain/ids.js';
 import type { Image, ImageKind } from '../../domain/image.js';
 import type { Database } from './database.js';
@@ -39,16 +39,23 @@ export class PgImageRepository implements ImageRepository {
     return row === undefined ? undefined : toImage(row);
   }
 
-  async list(filter: ImageFilter): Promise<readonly Image[]> {
+  async list(filter: ImageFilter, page: { limit: number; afterId?: ImageId | undefined }): Promise<ImagePage> {
     const rows = await translated(() => {
-      let query = this.db.selectFrom('images').selectAll().orderBy('id');
+      let query = this.db
+        .selectFrom('images')
+        .selectAll()
+        .orderBy('id')
+        .limit(page.limit + 1);
+      if (page.afterId !== undefined) query = query.where('id', '>', page.afterId);
       if (filter.kind !== undefined) query = query.where('kind', '=', filter.kind);
       if (filter.nameContains !== undefined) {
         query = query.where('name', 'ilike', `%${escapeLike(filter.nameContains)}%`);
       }
       return query.execute();
     });
-    return rows.map(toImage);
+    const items = rows.slice(0, page.limit).map(toImage);
+    const last = items.at(-1);
+    return { items, nextCursor: rows.length > page.limit && last !== undefined ? last.id : null };
   }
 
   async delete(id: ImageId): Promise<void> {

@@ -4,7 +4,7 @@ import type { VmPage, VmRepository, VmStateChange } from '../../application/port
 import type { HostId, ImageId, VmId } from '../../domain/ids.js';
 import type { HostAllocation } from '../../domain/placement.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
-import type { FailureReason, Vm, VmStep } from '../../domain/vm.js';
+import { guestMacOf, type FailureReason, type Vm, type VmStep } from '../../domain/vm.js';
 import type { Database } from './database.js';
 import { translated, translateDatabaseError } from './database-errors.js';
 import { whyNotChanged } from '../../domain/vm-errors.js';
@@ -86,6 +86,13 @@ export class PgVmRepository implements VmRepository {
             : translateDatabaseError(cause),
       },
     );
+  }
+
+  async allocateGuestMac(): Promise<string> {
+    const { rows } = await translated(() =>
+      sql<{ serial: string | number }>`select nextval('guest_mac_serials') as serial`.execute(this.db),
+    );
+    return guestMacOf(Number(rows[0]!.serial));
   }
 
   async findById(id: VmId): Promise<Vm | undefined> {

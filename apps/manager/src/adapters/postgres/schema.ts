@@ -67,9 +67,12 @@ export interface EventsTable {
 }
 
 export interface IdempotencyKeysTable {
+  caller: string;
   key: string;
   method: string;
   route: string;
+  params: string;
+  claim_id: string | null;
   fingerprint: string;
   status_code: number | null;
   headers: ColumnType<unknown, string | undefined, string>;
@@ -77,6 +80,7 @@ export interface IdempotencyKeysTable {
   created_at: Date;
   completed_at: Date | null;
   expires_at: Date;
+  lease_expires_at: Date | null;
 }
 
 export interface SchemaMigrationsTable {

@@ -7,13 +7,19 @@ export interface ImageFilter {
   readonly nameContains?: string | undefined;
 }
 
+export interface ImagePage {
+  readonly items: readonly Image[];
+  /** The id to pass as `afterId` for the next page; null on the last page. */
+  readonly nextCursor: ImageId | null;
+}
+
 export interface ImageRepository {
   /** Throws IMAGE_NAME_TAKEN when an image of the same kind has the name. */
   insert(image: Image): Promise<void>;
   findById(id: ImageId): Promise<Image | undefined>;
   findByName(kind: ImageKind, name: string): Promise<Image | undefined>;
-  /** Ordered by id. */
-  list(filter: ImageFilter): Promise<readonly Image[]>;
+  /** The images matching `filter`: a keyset page ordered by id. */
+  list(filter: ImageFilter, page: { readonly limit: number; readonly afterId?: ImageId | undefined }): Promise<ImagePage>;
   /** Throws IMAGE_NOT_FOUND when absent and IMAGE_IN_USE when a VM references it. */
   delete(id: ImageId): Promise<void>;
 }

@@ -39,6 +39,11 @@ export interface VmRepository {
    * it runs with the host locked, so concurrent inserts cannot overbook the host.
    */
   insert(vm: Vm, admit?: (hostAllocation: HostAllocation) => void): Promise<void>;
+  /**
+   * Allocates a guest MAC no VM has had from this repository (a database sequence), for a VM about
+   * to be inserted; the VM keeps it for life. `insert` refuses a MAC another VM has (unique column).
+   */
+  allocateGuestMac(): Promise<string>;
   findById(id: VmId): Promise<Vm | undefined>;
   findByName(name: string): Promise<Vm | undefined>;
   /** Keyset page ordered by id. */

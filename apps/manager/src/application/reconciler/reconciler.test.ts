@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { hostCapacity, hostFacts, createWorld, type World } from '../../testing/world.js';
-import { guestMacFor } from '../../domain/vm.js';
 import type { Host } from '../../domain/host.js';
 import type { VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
@@ -168,8 +167,8 @@ describe('Reconciler', () => {
   it('continues a create left pending by a crash once its grace window has passed', async () => {
     const { reconciler, world } = await setUp();
     const { kernel, rootfs } = {
-      kernel: (await world.deps.images.list({ kind: 'kernel' }))[0]!,
-      rootfs: (await world.deps.images.list({ kind: 'rootfs' }))[0]!,
+      kernel: (await world.deps.images.list({ kind: 'kernel' }, { limit: 1 })).items[0]!,
+      rootfs: (await world.deps.images.list({ kind: 'rootfs' }, { limit: 1 })).items[0]!,
     };
     const pending = await acceptVm(world.deps, {
       name: 'half',
@@ -196,7 +195,7 @@ describe('Reconciler', () => {
   it('removes what an Agent holds for a VM that has no record', async () => {
     const { reconciler, vm, world, host } = await setUp();
     const orphan = 'vm_01JZZZZZZZZZZZZZZZZZZZZZZZ' as VmId;
-    world.agents.plant(host.addr, orphan, { ...vmSpec(vm), guestMac: guestMacFor(orphan) });
+    world.agents.plant(host.addr, orphan, { ...vmSpec(vm), guestMac: await world.repos.vms.allocateGuestMac() });
     const report = await reconciler.resync();
     expect(report.orphansRemoved).toBe(1);
     expect(world.agents.vmIdsOn(host.addr)).toEqual([vm.id]);

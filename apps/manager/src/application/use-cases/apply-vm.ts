@@ -19,10 +19,14 @@ export function vmSpecOf(vm: Vm): VmSpec {
   };
 }
 
+/**
+ * Why a VM failed, as the API shows it: the code and the safe message of an AppError (its
+ * diagnostics stay in the log); any other error is described by no more than that it happened.
+ */
 export function failureReasonOf(error: unknown): FailureReason {
   return isAppError(error)
     ? { code: error.code, message: error.message }
-    : { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
+    : { code: 'INTERNAL', message: 'An internal error occurred; see the Manager log' };
 }
 
 /**
@@ -51,7 +55,10 @@ export async function applyVmOnHost(deps: Deps, vm: Vm, host: Host, undo: 'delet
       failureReason: { code: reason.code, message },
       message,
     });
-    deps.log.warn({ vmId: vm.id, hostId: host.id, from: 'starting', to: 'failed', code: reason.code }, 'vm state changed');
+    deps.log.warn(
+      { vmId: vm.id, hostId: host.id, from: 'starting', to: 'failed', code: reason.code, diagnostics: diagnosticsOf(error) },
+      'vm state changed',
+    );
     throw withVmId(error, vm);
   }
   const finishedAt = deps.clock.now();
@@ -81,9 +88,17 @@ async function undoOnHost(deps: Deps, vm: Vm, host: Host, undo: 'delete' | 'stop
   } catch (error) {
     if (isAppError(error) && error.code === 'VM_NOT_FOUND') return undefined;
     const reason = failureReasonOf(error);
-    deps.log.warn({ vmId: vm.id, hostId: host.id, code: reason.code }, 'vm cleanup on host failed');
+    deps.log.warn(
+      { vmId: vm.id, hostId: host.id, code: reason.code, diagnostics: diagnosticsOf(error) },
+      'vm cleanup on host failed',
+    );
     return `${reason.code} ${reason.message}`;
   }
+}
+
+/** What the API does not show about a failure, for the log line that records it. */
+function diagnosticsOf(error: unknown): unknown {
+  return isAppError(error) ? error.diagnostics : error instanceof Error ? error.message : String(error);
 }
 
 function withVmId(error: unknown, vm: Vm): AppError {
@@ -92,6 +107,7 @@ function withVmId(error: unknown, vm: Vm): AppError {
   }
   return new AppError(error.code, error.message, {
     details: { ...error.details, vmId: vm.id },
+    ...(error.diagnostics === undefined ? {} : { diagnostics: error.diagnostics }),
     ...(error.errors === undefined ? {} : { errors: error.errors }),
     cause: error,
   });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '@hearth/errors';
 import { createWorld, type World } from '../../testing/world.js';
-import { createVm, type CreateVmInput } from './create-vm.js';
+import { vmIdFromUlid } from '../../domain/ids.js';
+import { acceptVm, createVm, type CreateVmInput } from './create-vm.js';
 
 async function setUp(): Promise<{ world: World; input: CreateVmInput }> {
   const world = createWorld();
@@ -54,7 +55,7 @@ describe('createVm', () => {
     expect(events.items.map((e) => e.toState)).toEqual(['pending', 'scheduled', 'starting', 'running']);
   });
 
-  it('sends the Agent the resolved paths, the default boot args and a MAC derived from the id', async () => {
+  it('sends the Agent the resolved paths, the default boot args and the MAC allocated to the VM', async () => {
     const { world, input } = await setUp();
     const vm = await createVm(world.deps, input);
     expect(world.agents.calls[0]?.spec).toEqual({
@@ -66,7 +67,22 @@ describe('createVm', () => {
       guestMac: vm.guestMac,
       isMetricsEnabled: false,
     });
-    expect(vm.guestMac).toMatch(/^06:00:/);
+    expect(vm.guestMac).toMatch(/^06(:[0-9a-f]{2}){5}$/);
+  });
+
+  it('gives two VMs different MACs even when a 32-bit hash of their ids collides', async () => {
+    const { world, input } = await setUp();
+    // These two ids have the same FNV-1a hash, which once was the MAC's last 4 bytes.
+    const colliding = ['01JABCDEFG0000000000004A0Z', '01JABCDEFG000000000000X2TA'].map(vmIdFromUlid);
+    const ids = {
+      vmId: () => colliding.shift()!,
+      imageId: () => world.deps.ids.imageId(),
+      hostId: () => world.deps.ids.hostId(),
+    };
+    const deps = { ...world.deps, ids };
+    const a = await acceptVm(deps, { ...input, name: 'a' });
+    const b = await acceptVm(deps, { ...input, name: 'b' });
+    expect(a.guestMac).not.toBe(b.guestMac);
   });
 
   it('asks for a metrics FIFO when metrics are enabled', async () => {

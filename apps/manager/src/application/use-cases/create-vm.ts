@@ -1,3 +1,4 @@
+import { bootArgsMaxLength } from '@hearth/contracts';
 import { failpoint } from '@hearth/failpoints';
 import { AppError, type FieldError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
@@ -5,7 +6,7 @@ import type { Image, ImageKind } from '../../domain/image.js';
 import type { ImageId } from '../../domain/ids.js';
 import { noAllocation, placeVm, rejectionOf, type HostRejection } from '../../domain/placement.js';
 import { defaultRestartPolicy, type RestartPolicy } from '../../domain/restart-policy.js';
-import { defaultBootArgs, guestMacFor, isValidVmName, type Vm } from '../../domain/vm.js';
+import { defaultBootArgs, isValidVmName, type Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { continueCreate } from './continue-create.js';
 
@@ -46,6 +47,9 @@ async function placeAndRecord(deps: Deps, input: CreateVmInput): Promise<{ reado
     throw invalid([
       { field: 'body/name', message: 'must be 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit' },
     ]);
+  }
+  if (input.bootArgs !== undefined && input.bootArgs.length > bootArgsMaxLength) {
+    throw invalid([{ field: 'body/bootArgs', message: `must NOT have more than ${bootArgsMaxLength} characters` }]);
   }
   const [kernel, rootfs] = await Promise.all([
     deps.images.findById(input.kernelImageId),
@@ -91,7 +95,7 @@ async function placeAndRecord(deps: Deps, input: CreateVmInput): Promise<{ reado
     kernelPath: kernel.hostPath,
     rootfsPath: rootfs.hostPath,
     bootArgs: input.bootArgs ?? defaultBootArgs,
-    guestMac: guestMacFor(id),
+    guestMac: await deps.vms.allocateGuestMac(),
     isMetricsEnabled: deps.settings.isMetricsEnabled,
     failureReason: null,
     steps: [],

@@ -6,6 +6,12 @@ import type { EventPage } from '../ports/event-repository.js';
 
 export const eventPageSize = { default: 100, maximum: 1000 } as const;
 
+/**
+ * Event ids a client may send back (as `cursor` or `Last-Event-ID`): ids are PostgreSQL bigints
+ * handled as JS numbers, so anything past the largest exact integer is refused, not sent to the database.
+ */
+export const eventIdRange = { minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+
 export interface EventPageOptions {
   readonly limit?: number | undefined;
   /** `nextCursor` of the previous page, or the id of the last event seen. */

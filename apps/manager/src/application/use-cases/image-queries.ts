@@ -2,10 +2,18 @@ import { AppError } from '@hearth/errors';
 import type { ImageId } from '../../domain/ids.js';
 import type { Image } from '../../domain/image.js';
 import type { UseCaseDependencies } from '../dependencies.js';
-import type { ImageFilter } from '../ports/image-repository.js';
+import type { ImageFilter, ImagePage } from '../ports/image-repository.js';
 
-export async function listImages(deps: Pick<UseCaseDependencies, 'images'>, filter: ImageFilter): Promise<readonly Image[]> {
-  return deps.images.list(filter);
+export const imagePageSize = { default: 50, maximum: 500 } as const;
+
+/** The images matching `filter`, a page at a time, ordered by id. */
+export async function listImages(
+  deps: Pick<UseCaseDependencies, 'images'>,
+  filter: ImageFilter,
+  options: { limit?: number | undefined; cursor?: ImageId | undefined } = {},
+): Promise<ImagePage> {
+  const limit = Math.min(Math.max(options.limit ?? imagePageSize.default, 1), imagePageSize.maximum);
+  return deps.images.list(filter, { limit, afterId: options.cursor });
 }
 
 export async function getImage(deps: Pick<UseCaseDependencies, 'images'>, id: ImageId): Promise<Image> {

@@ -48,7 +48,7 @@ describe('registerImage', () => {
     world.inspector.put('r', fakeExt4Bytes());
     await registerImage(world.deps, { kind: 'kernel', name: 'base', hostPath: 'k' });
     await registerImage(world.deps, { kind: 'rootfs', name: 'base', hostPath: 'r' });
-    expect(await listImages(world.deps, { nameContains: 'BAS' })).toHaveLength(2);
+    expect((await listImages(world.deps, { nameContains: 'BAS' })).items).toHaveLength(2);
   });
 });
 

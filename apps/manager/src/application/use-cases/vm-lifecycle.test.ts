@@ -136,8 +136,8 @@ describe('listVms', () => {
   it('pages by id with a cursor', async () => {
     const { world } = await runningVm('a');
     const { kernel, rootfs } = {
-      kernel: (await world.repos.images.list({ kind: 'kernel' }))[0]!,
-      rootfs: (await world.repos.images.list({ kind: 'rootfs' }))[0]!,
+      kernel: (await world.repos.images.list({ kind: 'kernel' }, { limit: 1 })).items[0]!,
+      rootfs: (await world.repos.images.list({ kind: 'rootfs' }, { limit: 1 })).items[0]!,
     };
     for (const name of ['b', 'c']) {
       await createVm(world.deps, { name, vcpuCount: 1, memoryMib: 128, kernelImageId: kernel.id, rootfsImageId: rootfs.id });

@@ -1,8 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
+import { AppError } from '@hearth/errors';
 import type { HttpServer } from '@hearth/http-server';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
-import { listEvents } from '../../application/use-cases/event-queries.js';
+import { eventIdRange, listEvents } from '../../application/use-cases/event-queries.js';
 import { matchesEventFilter, type EventFilter, type RecordedEvent } from '../../domain/event.js';
 import { parseHostId, parseVmId } from '../../domain/ids.js';
 import { problemResponses } from '../schemas/common.js';
@@ -28,11 +29,17 @@ function filterOf(query: { vmId?: string | undefined; hostId?: string | undefine
   };
 }
 
-/** `Last-Event-ID`: the id of the last event the client saw; anything else is ignored. */
+/** `Last-Event-ID`: the id of the last event the client saw (an event id, else 400 naming the header). */
 function lastEventIdOf(header: string | string[] | undefined): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined || !/^\d{1,15}$/.test(value.trim())) return undefined;
-  return Number(value.trim());
+  const value = (Array.isArray(header) ? header[0] : header)?.trim();
+  if (value === undefined || value === '') return undefined;
+  const id = /^\d{1,16}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(id >= eventIdRange.minimum && id <= eventIdRange.maximum)) {
+    throw new AppError('VALIDATION_FAILED', 'Invalid headers: last-event-id', {
+      errors: [{ field: 'headers/last-event-id', message: `must be an event id from 0 to ${eventIdRange.maximum}` }],
+    });
+  }
+  return id;
 }
 
 export function registerEventRoutes(

@@ -5,6 +5,7 @@ import { deleteImage, getImage, listImages } from '../../application/use-cases/i
 import { registerImage } from '../../application/use-cases/register-image.js';
 import { ImageIdParams, problemResponses } from '../schemas/common.js';
 import { ImageList, ImageView, ListImagesQuery, RegisterImageBody } from '../schemas/image-schemas.js';
+import { parseImageId, type ImageId } from '../../domain/ids.js';
 import { imageView } from '../views.js';
 import { imageIdParam } from './parse-ids.js';
 
@@ -29,15 +30,20 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
     '/v1/images',
     {
       schema: {
-        summary: 'List images',
+        summary: 'List images by id (keyset pagination; filter by kind and name)',
         tags: ['images'],
         querystring: ListImagesQuery,
         response: { 200: ImageList, ...problemResponses },
       },
     },
     async (request) => {
-      const images = await listImages(deps, { kind: request.query.kind, nameContains: request.query.name });
-      return { items: images.map(imageView) };
+      const { kind, name, limit, cursor } = request.query;
+      const page = await listImages(
+        deps,
+        { kind, nameContains: name },
+        { limit, cursor: cursor === undefined ? undefined : (parseImageId(cursor) as ImageId) },
+      );
+      return { items: page.items.map(imageView), nextCursor: page.nextCursor };
     },
   );
 

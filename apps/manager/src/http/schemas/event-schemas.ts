@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { eventTypePattern } from '../../domain/event.js';
 import { hostIdPattern, vmIdPattern } from '../../domain/ids.js';
-import { eventPageSize } from '../../application/use-cases/event-queries.js';
+import { eventIdRange, eventPageSize } from '../../application/use-cases/event-queries.js';
 import { Timestamp } from './common.js';
 import { VmStateSchema } from './vm-schemas.js';
 
@@ -32,7 +32,7 @@ const filterFields = {
 
 const pageFields = {
   /** Answer events after this event id (the previous page's `nextCursor`). */
-  cursor: Type.Optional(Type.Integer({ minimum: 0 })),
+  cursor: Type.Optional(Type.Integer(eventIdRange)),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: eventPageSize.maximum, default: eventPageSize.default })),
 };
 

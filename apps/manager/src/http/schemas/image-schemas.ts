@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import { imageIdPattern } from '../../domain/ids.js';
 import { imageNameMaxLength, imageNamePattern } from '../../domain/image.js';
+import { imagePageSize } from '../../application/use-cases/image-queries.js';
 import { Timestamp } from './common.js';
 
 export const ImageKindSchema = Type.Union([Type.Literal('kernel'), Type.Literal('rootfs')]);
@@ -20,6 +21,9 @@ export const ListImagesQuery = Type.Object(
     kind: Type.Optional(ImageKindSchema),
     /** Case-insensitive substring of the name. */
     name: Type.Optional(Type.String({ minLength: 1, maxLength: imageNameMaxLength })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: imagePageSize.maximum, default: imagePageSize.default })),
+    /** `nextCursor` of the previous page. */
+    cursor: Type.Optional(Type.String({ pattern: imageIdPattern })),
   },
   { additionalProperties: false },
 );
@@ -34,4 +38,8 @@ export const ImageView = Type.Object({
   createdAt: Timestamp,
 });
 
-export const ImageList = Type.Object({ items: Type.Array(ImageView) });
+export const ImageList = Type.Object({
+  items: Type.Array(ImageView),
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});

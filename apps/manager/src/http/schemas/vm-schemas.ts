@@ -1,4 +1,4 @@
-import { HostResource } from '@hearth/contracts';
+import { bootArgsMaxLength, bootArgsPattern, HostResource } from '@hearth/contracts';
 import { Type, type Static } from 'typebox';
 import { imageIdPattern, vmIdPattern } from '../../domain/ids.js';
 import { memoryMibRange, vcpuCountRange, vmNamePattern } from '../../domain/vm.js';
@@ -14,8 +14,11 @@ export const CreateVmBody = Type.Object(
     memoryMib: Type.Integer(memoryMibRange),
     kernelImageId: Type.String({ pattern: imageIdPattern }),
     rootfsImageId: Type.String({ pattern: imageIdPattern }),
-    /** Kernel command line; printable ASCII only. Default `console=ttyS0 reboot=k panic=1 pci=off`. */
-    bootArgs: Type.Optional(Type.String({ maxLength: 2048, pattern: '^[\\x20-\\x7E]*$' })),
+    /**
+     * Kernel command line; printable ASCII, short enough that what the host appends (root device,
+     * `pci=off`, device declarations) still fits Firecracker's limit. Default `console=ttyS0 reboot=k panic=1 pci=off`.
+     */
+    bootArgs: Type.Optional(Type.String({ maxLength: bootArgsMaxLength, pattern: bootArgsPattern })),
     /** When the VMM dies on its own: `never` (stay failed), `on-failure` (default: restart, up to MANAGER_RESTART_MAX_ATTEMPTS in a row), `always`. */
     restartPolicy: Type.Optional(Type.Union([Type.Literal('never'), Type.Literal('on-failure'), Type.Literal('always')])),
   },

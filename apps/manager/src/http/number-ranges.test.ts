@@ -1,0 +1,109 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { HttpServer } from '@hearth/http-server';
+import { buildTestApp } from '../testing/test-app.js';
+import { createWorld, hostCapacity, hostFacts } from '../testing/world.js';
+
+let app: HttpServer;
+
+beforeEach(async () => {
+  app = await buildTestApp(createWorld().deps);
+});
+
+afterEach(async () => {
+  await app.close();
+});
+
+interface Problem {
+  code: string;
+  errors?: Array<{ field: string; message: string }>;
+}
+
+function fieldsOf(response: { statusCode: number; json(): unknown }): string[] {
+  expect(response.statusCode).toBe(400);
+  const problem = response.json() as Problem;
+  expect(problem.code).toBe('VALIDATION_FAILED');
+  return (problem.errors ?? []).map((error) => error.field);
+}
+
+describe('numbers a client sends are range-checked', () => {
+  it('answers an event cursor past the largest event id with 400 naming it', async () => {
+    const response = await app.inject({ method: 'GET', url: '/v1/events?cursor=100000000000000000000' });
+    expect(fieldsOf(response)).toEqual(['querystring/cursor']);
+  });
+
+  it('answers a VM event cursor past the largest event id with 400 naming it', async () => {
+    const response = await app.inject({
+      method: 'GET',
+      url: '/v1/vms/vm_01JABCDEFGHJKMNPQRSTVWXYZ0/events?cursor=9007199254740993',
+    });
+    expect(fieldsOf(response)).toEqual(['querystring/cursor']);
+  });
+
+  it('answers a Last-Event-ID that is no event id with 400 naming the header', async () => {
+    for (const value of ['100000000000000000000', 'abc', '-1']) {
+      const response = await app.inject({ method: 'GET', url: '/v1/events/stream', headers: { 'last-event-id': value } });
+      expect(fieldsOf(response)).toEqual(['headers/last-event-id']);
+    }
+  });
+
+  it('answers a host capacity past any real machine with 400 naming the field', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/hosts/register',
+      payload: {
+        name: 'node-a',
+        addr: 'http://10.0.0.1:9090',
+        capacity: hostCapacity({ memoryMibTotal: 1e20 }),
+        facts: hostFacts(),
+      },
+    });
+    expect(fieldsOf(response)).toEqual(['body/capacity/memoryMibTotal']);
+  });
+
+  it('gives every number of every request schema a minimum and a maximum', async () => {
+    const spec = (await app.inject({ method: 'GET', url: '/openapi.json' })).json<OpenApi>();
+    const unbounded: string[] = [];
+    for (const [path, operations] of Object.entries(spec.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const where = `${method.toUpperCase()} ${path}`;
+        for (const parameter of operation.parameters ?? []) {
+          collectUnbounded(parameter.schema, `${where} ${parameter.in}/${parameter.name}`, unbounded);
+        }
+        for (const media of Object.values(operation.requestBody?.content ?? {})) {
+          collectUnbounded(media.schema, `${where} body`, unbounded);
+        }
+      }
+    }
+    expect(unbounded).toEqual([]);
+  });
+});
+
+interface OpenApi {
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        parameters?: Array<{ in: string; name: string; schema: unknown }>;
+        requestBody?: { content: Record<string, { schema: unknown }> };
+      }
+    >
+  >;
+}
+
+/** Every `integer` or `number` in `schema` lacking a minimum or maximum, named by its path. */
+function collectUnbounded(schema: unknown, where: string, into: string[]): void {
+  if (schema === null || typeof schema !== 'object') return;
+  const node = schema as Record<string, unknown>;
+  const types = Array.isArray(node['type']) ? node['type'] : [node['type']];
+  if (types.includes('integer') || types.includes('number')) {
+    if (typeof node['minimum'] !== 'number' || typeof node['maximum'] !== 'number') into.push(where);
+  }
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'properties' && value !== null && typeof value === 'object') {
+      for (const [name, property] of Object.entries(value)) collectUnbounded(property, `${where}/${name}`, into);
+    } else if (key === 'items' || key === 'anyOf' || key === 'oneOf' || key === 'allOf') {
+      for (const item of Array.isArray(value) ? value : [value]) collectUnbounded(item, where, into);
+    }
+  }
+}
