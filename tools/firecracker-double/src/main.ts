@@ -1,5 +1,5 @@
 /**
- * The `firecracker-double` executable: behaves like `firecracker` v1.16.1 (FACTS §6).
+ * The `firecracker-double` executable: behaves like `firecracker` v1.16.1 (behaviour.md#cli).
  * Startup is kept lean: only CLI, logging and the HTTP transport load before the API socket
  * listens; the VMM loads while the socket is already accepting (requests queue meanwhile).
  */
@@ -30,7 +30,7 @@ function exitWith(code: number): never {
   process.exit(code);
 }
 
-/** Upstream is built with panic=abort: a panic kills the process with SIGABRT (FACTS §6). */
+/** Upstream is built with panic=abort: a panic kills the process with SIGABRT (behaviour.md#exit-codes). */
 function panic(message: string): never {
   writeSync(2, `thread 'main' panicked at src/firecracker/src/main.rs:\n${message}\n`);
   process.abort();
@@ -112,7 +112,7 @@ async function bootOrExit(app: App, text: string, metadata: () => void, prefix: 
   }
 }
 
-/** Fatal host signals exit with upstream's codes; SIGTERM/SIGINT keep the default (FACTS §6). */
+/** Fatal host signals exit with upstream's codes; SIGTERM/SIGINT keep the default (behaviour.md#exit-codes). */
 function installSignalHandlers(app: App): void {
   const codes: Array<[NodeJS.Signals, number]> = [
     ['SIGHUP', 156],

@@ -17,7 +17,7 @@ export interface VmmOptions {
 export class VmmContext {
   state: VmState = 'Not started';
   resources: VmResources = emptyResources();
-  /** Set by boot-specific pre-boot calls, even failing ones; blocks snapshot load (FACTS §3). */
+  /** Set by boot-specific pre-boot calls, even failing ones; blocks snapshot load (behaviour.md#boot-path). */
   bootPath = false;
   /** True once InstanceStart or a snapshot load succeeded. */
   started = false;
@@ -47,7 +47,7 @@ export class VmmContext {
     );
   }
 
-  /** Called once the guest runs (boot or restore): first flush, then every 60 s (FACTS §7). */
+  /** Called once the guest runs (boot or restore): first flush, then every 60 s (behaviour.md#metrics). */
   markStarted(): void {
     this.started = true;
     this.flushMetrics();

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { errnoText } from '../errno.js';
 
 /**
- * Upstream opens the TAP with TUNSETIFF at PUT time (FACTS §4). The double checks that
+ * Upstream opens the TAP with TUNSETIFF at PUT time (behaviour.md#endpoint-network-interfaces). The double checks that
  * `/sys/class/net/<name>` exists and is a tun/tap device, and that no other iface of this
  * process holds it. `FC_DOUBLE_SKIP_TAP_CHECK=1` skips the sysfs check (hosts without TAPs).
  */

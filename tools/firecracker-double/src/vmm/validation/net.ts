@@ -6,7 +6,7 @@ import type { NetIface } from '../types.js';
 
 const PREFIX = 'Network config error: ';
 
-/** Create-or-replace a net device: MTU range, unique MAC, TAP opened now (FACTS §4). */
+/** Create-or-replace a net device: MTU range, unique MAC, TAP opened now (behaviour.md#endpoint-network-interfaces). */
 export function insertNet(ifaces: readonly NetIface[], body: Body): NetIface[] {
   const mac = (body['guest_mac'] as string | undefined)?.toLowerCase() ?? null;
   const mtu = (body['mtu'] as number | undefined) ?? null;
@@ -26,7 +26,7 @@ export function insertNet(ifaces: readonly NetIface[], body: Body): NetIface[] {
     others.some((i) => i.host_dev_name === iface.host_dev_name),
   );
   if (tapError !== undefined) fail(`${PREFIX}Could not create the network device: ${tapError}`);
-  // Replacement is swap-remove then push (FACTS §4), so order can change.
+  // Replacement is swap-remove then push (behaviour.md#endpoint-network-interfaces), so order can change.
   const next = [...ifaces];
   const idx = next.findIndex((i) => i.iface_id === iface.iface_id);
   if (idx >= 0) {
