@@ -7,6 +7,7 @@ import { readFileSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { CliArgs } from './cli.js';
 import { CliError, HELP_TEXT, instanceIdError, parseCli } from './cli.js';
+import { loadDoubleConfig } from './config.js';
 import type { HttpRequest } from './http/parser.js';
 import type { ApiResponse } from './http/response.js';
 import { ApiHttpServer } from './http/server.js';
@@ -168,10 +169,14 @@ async function main(): Promise<void> {
   const configText = v['config-file'] !== undefined ? readConfigOrPanic(v['config-file']) : undefined;
   logger.info(MAIN, `Running Firecracker v${FC_VERSION}`);
 
+  const config = loadDoubleConfig(process.env);
   // Backends keep private runtime files next to the API socket.
   const runDir = args.flags.has('no-api') ? undefined : dirname(resolve(args.apiSock));
   const backendPromise = import('./backends/select.js').then(({ loadBackend }) =>
-    loadBackend(undefined, runDir === undefined ? {} : { runDir }),
+    loadBackend(config.backend, {
+      qemuBinary: config.qemuBinary,
+      ...(runDir === undefined ? {} : { runDir }),
+    }),
   );
   const appPromise = Promise.all([import('./app.js'), backendPromise]).then(([{ createDouble }, backend]) => {
     const app = createDouble({
@@ -181,6 +186,7 @@ async function main(): Promise<void> {
       mmdsSizeLimit,
       enablePci: args.flags.has('enable-pci'),
       bootTimer: args.flags.has('boot-timer'),
+      isTapCheckSkipped: config.isTapCheckSkipped,
       loggerInstance: logger,
       ...(args.flags.has('no-api') ? {} : { apiSock: args.apiSock }),
       ...(metricsSink ? { metricsSink } : {}),

@@ -23,7 +23,7 @@ export function putDrive(ctx: VmmContext, body: Body): void {
 }
 
 export function putNet(ctx: VmmContext, body: Body): void {
-  ctx.resources.net = insertNet(ctx.resources.net, body);
+  ctx.resources.net = insertNet(ctx.resources.net, body, ctx.options.isTapCheckSkipped);
 }
 
 export function putPmem(ctx: VmmContext, body: Body): void {

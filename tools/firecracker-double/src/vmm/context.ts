@@ -11,6 +11,8 @@ export interface VmmOptions {
   enablePci: boolean;
   bootTimer: boolean;
   mmdsSizeLimit: number;
+  /** Accept any TAP name without looking at /sys/class/net (FC_DOUBLE_SKIP_TAP_CHECK=1). */
+  isTapCheckSkipped: boolean;
 }
 
 /** Mutable VMM state shared by the pre-boot, runtime and snapshot handlers. */

@@ -51,7 +51,7 @@ export function hotplug(ctx: VmmContext, kind: HotKind, body: Body): void {
   if (ids(ctx, kind).includes(id)) fail('Device ID in use');
   const r = ctx.resources;
   if (kind === 'drive') r.drives = [...r.drives, { ...buildDrive(body), is_root_device: false }];
-  else if (kind === 'net') r.net = insertNet(r.net, body);
+  else if (kind === 'net') r.net = insertNet(r.net, body, ctx.options.isTapCheckSkipped);
   else r.pmem = insertPmem(r.pmem, r.drives, { ...body, root_device: false });
 }
 

@@ -106,7 +106,7 @@ async function reacquire(ctx: VmmContext, r: VmResources): Promise<void> {
   }
   r.net.forEach((n, i) => {
     const held = r.net.some((o, j) => j !== i && o.host_dev_name === n.host_dev_name);
-    const error = tapOpenError(n.host_dev_name, held);
+    const error = tapOpenError(n.host_dev_name, held, ctx.options.isTapCheckSkipped);
     if (error !== undefined) fatal(`${build}Net device error: ${error}`);
   });
   if (r.vsock) {
