@@ -23,6 +23,8 @@ export interface DoubleOptions {
   loggerInstance?: Logger;
   logSink?: Sink;
   metricsSink?: Sink;
+  /** Accept any TAP name without looking at /sys/class/net (default false). */
+  isTapCheckSkipped?: boolean;
   /** Default: the simulated backend (the binary picks one with `loadBackend`, from FC_DOUBLE_BACKEND). */
   backend?: GuestBackend;
   /** The API socket path. */
@@ -51,6 +53,7 @@ export function createDouble(opts: DoubleOptions = {}): DoubleInstance {
       enablePci: opts.enablePci ?? false,
       bootTimer: opts.bootTimer ?? false,
       mmdsSizeLimit: opts.mmdsSizeLimit ?? payloadLimit,
+      isTapCheckSkipped: opts.isTapCheckSkipped ?? false,
     },
     logger,
     metrics,

@@ -1,5 +1,5 @@
 /**
- * Command-line parsing with upstream's rules (FACTS §6): `--name value` only, no `=` form,
+ * Command-line parsing with upstream's rules (behaviour.md#cli): `--name value` only, no `=` form,
  * values may not start with `--`, arguments after `--` are ignored.
  */
 import { DEFAULT_API_SOCK, DEFAULT_INSTANCE_ID } from './version.js';
@@ -90,7 +90,7 @@ export function parseCli(argv: readonly string[]): CliArgs {
   };
 }
 
-/** Instance ids: 1-64 characters, alphanumeric or `-` (FACTS §6). */
+/** Instance ids: 1-64 characters, alphanumeric or `-` (behaviour.md#cli). */
 export function instanceIdError(id: string): string | undefined {
   if (id.length === 0 || id.length > 64) return `Invalid instance ID: InvalidLen(${id.length}, 1, 64)`;
   const bad = [...id].findIndex((c) => !/^[A-Za-z0-9-]$/.test(c));

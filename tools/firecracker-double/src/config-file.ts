@@ -1,4 +1,4 @@
-/** `--config-file` boot (FACTS §5): apply the sections in upstream order, then boot. */
+/** `--config-file` boot (behaviour.md#config-file): apply the sections in upstream order, then boot. */
 import { readFileSync } from 'node:fs';
 import type { Body, VmmAction } from './api/actions.js';
 import { RequestError } from './api/request-error.js';

@@ -1,6 +1,6 @@
 /**
  * Rust io::Error Display text as produced by a musl-linked Firecracker:
- * `<strerror> (os error N)` with musl's wording (FACTS §3 "Out of memory (os error 12)",
+ * `<strerror> (os error N)` with musl's wording (behaviour.md#responses, "Out of memory (os error 12)",
  * §4 vsock "Address in use (os error 98)").
  */
 import { constants } from 'node:os';

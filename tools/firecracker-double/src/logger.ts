@@ -12,7 +12,7 @@ const LABEL: Record<Level, string> = {
   Trace: 'TRACE',
 };
 
-/** Parses a level name case-insensitively; `Warning` and `Warn` are both accepted (FACTS §4). */
+/** Parses a level name case-insensitively; `Warning` and `Warn` are both accepted (behaviour.md#endpoint-logger). */
 export function parseLevel(text: string): Level | undefined {
   switch (text.toLowerCase()) {
     case 'off':
@@ -64,7 +64,7 @@ function pad(n: number, width = 2): string {
 const BASE_NS = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
 const BASE_HR = process.hrtime.bigint();
 
-/** `YYYY-MM-DDTHH:MM:SS.nnnnnnnnn` in local time (FACTS §6), monotonic within the process. */
+/** `YYYY-MM-DDTHH:MM:SS.nnnnnnnnn` in local time (behaviour.md#logging), monotonic within the process. */
 export function timestamp(nowNs = BASE_NS + (process.hrtime.bigint() - BASE_HR)): string {
   const now = new Date(Number(nowNs / 1_000_000n));
   const nanos = Number(nowNs % 1_000_000_000n);

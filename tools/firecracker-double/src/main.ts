@@ -1,5 +1,5 @@
 /**
- * The `firecracker-double` executable: behaves like `firecracker` v1.16.1 (FACTS §6).
+ * The `firecracker-double` executable: behaves like `firecracker` v1.16.1 (behaviour.md#cli).
  * Startup is kept lean: only CLI, logging and the HTTP transport load before the API socket
  * listens; the VMM loads while the socket is already accepting (requests queue meanwhile).
  */
@@ -7,6 +7,7 @@ import { readFileSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { CliArgs } from './cli.js';
 import { CliError, HELP_TEXT, instanceIdError, parseCli } from './cli.js';
+import { loadDoubleConfig } from './config.js';
 import type { HttpRequest } from './http/parser.js';
 import type { ApiResponse } from './http/response.js';
 import { ApiHttpServer } from './http/server.js';
@@ -30,7 +31,7 @@ function exitWith(code: number): never {
   process.exit(code);
 }
 
-/** Upstream is built with panic=abort: a panic kills the process with SIGABRT (FACTS §6). */
+/** Upstream is built with panic=abort: a panic kills the process with SIGABRT (behaviour.md#exit-codes). */
 function panic(message: string): never {
   writeSync(2, `thread 'main' panicked at src/firecracker/src/main.rs:\n${message}\n`);
   process.abort();
@@ -112,7 +113,7 @@ async function bootOrExit(app: App, text: string, metadata: () => void, prefix: 
   }
 }
 
-/** Fatal host signals exit with upstream's codes; SIGTERM/SIGINT keep the default (FACTS §6). */
+/** Fatal host signals exit with upstream's codes; SIGTERM/SIGINT keep the default (behaviour.md#exit-codes). */
 function installSignalHandlers(app: App): void {
   const codes: Array<[NodeJS.Signals, number]> = [
     ['SIGHUP', 156],
@@ -168,10 +169,14 @@ async function main(): Promise<void> {
   const configText = v['config-file'] !== undefined ? readConfigOrPanic(v['config-file']) : undefined;
   logger.info(MAIN, `Running Firecracker v${FC_VERSION}`);
 
+  const config = loadDoubleConfig(process.env);
   // Backends keep private runtime files next to the API socket.
   const runDir = args.flags.has('no-api') ? undefined : dirname(resolve(args.apiSock));
   const backendPromise = import('./backends/select.js').then(({ loadBackend }) =>
-    loadBackend(undefined, runDir === undefined ? {} : { runDir }),
+    loadBackend(config.backend, {
+      qemuBinary: config.qemuBinary,
+      ...(runDir === undefined ? {} : { runDir }),
+    }),
   );
   const appPromise = Promise.all([import('./app.js'), backendPromise]).then(([{ createDouble }, backend]) => {
     const app = createDouble({
@@ -181,6 +186,7 @@ async function main(): Promise<void> {
       mmdsSizeLimit,
       enablePci: args.flags.has('enable-pci'),
       bootTimer: args.flags.has('boot-timer'),
+      isTapCheckSkipped: config.isTapCheckSkipped,
       loggerInstance: logger,
       ...(args.flags.has('no-api') ? {} : { apiSock: args.apiSock }),
       ...(metricsSink ? { metricsSink } : {}),

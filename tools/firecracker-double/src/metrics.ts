@@ -28,7 +28,7 @@ const NET = () =>
     'tap_write_agg',
   );
 
-/** Builds the metrics sections (FACTS §7 top-level keys, in upstream order). */
+/** Builds the metrics sections (top-level keys in upstream order, behaviour.md#metrics). */
 function freshSections(drives: readonly string[], ifaces: readonly string[]): Record<string, Counters> {
   const s: Record<string, Counters> = {
     api_server: zeros('process_startup_time_us process_startup_time_cpu_us'),
@@ -95,7 +95,7 @@ function freshSections(drives: readonly string[], ifaces: readonly string[]): Re
   return s;
 }
 
-/** "Store" sections persist across flushes; everything else is a delta counter (FACTS §7). */
+/** "Store" sections persist across flushes; everything else is a delta counter (behaviour.md#metrics). */
 const STORE_SECTIONS = new Set(['api_server', 'latencies_us']);
 
 export class Metrics {
@@ -140,7 +140,7 @@ export class Metrics {
     else this.missedMetrics++;
   }
 
-  /** Periodic flush every 60 s once the VM runs; `frozen` skips flushes while paused (FACTS §3). */
+  /** Periodic flush every 60 s once the VM runs; `frozen` skips flushes while paused (behaviour.md#pause). */
   startPeriodic(flush: () => void, frozen: () => boolean, periodMs = 60_000): void {
     if (this.timer) return;
     this.timer = setInterval(() => {

@@ -2,7 +2,7 @@ import { closeSync, constants, openSync, writeSync } from 'node:fs';
 
 /**
  * A log or metrics destination. Upstream opens it O_CREAT|O_RDWR|O_NONBLOCK, without
- * O_APPEND or O_TRUNC, so a FIFO without a reader works (FACTS §4 /logger, §7).
+ * O_APPEND or O_TRUNC, so a FIFO without a reader works (behaviour.md#open-at-put, behaviour.md#metrics).
  */
 export interface Sink {
   /** Writes the whole line; returns false when the write failed (e.g. full FIFO). */

@@ -1,5 +1,5 @@
 /**
- * Snapshot state file (FACTS §12): 64-bit magic (x86_64), the format version, a payload
+ * Snapshot state file (behaviour.md#snapshot-files): 64-bit magic (x86_64), the format version, a payload
  * (here JSON instead of bitcode), then a CRC64 over everything before it. All little-endian.
  */
 import { crc64 } from './crc64.js';
@@ -29,7 +29,7 @@ export function snapshotVersionOf(file: Buffer): string {
   return `${file.readUInt16LE(8)}.${file.readUInt16LE(10)}.${file.readUInt16LE(12)}`;
 }
 
-/** Validates CRC, magic and version, then returns the payload (error texts follow FACTS §3). */
+/** Validates CRC, magic and version, then returns the payload (error texts: behaviour.md#fatal-errors). */
 export function decodeSnapshot(file: Buffer): unknown {
   if (file.length < 8) throw new SnapshotFormatError('IO Error: File too short to contain CRC');
   const body = file.subarray(0, file.length - 8);

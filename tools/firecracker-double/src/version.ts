@@ -1,4 +1,4 @@
-/** Version facts of the emulated Firecracker (FACTS §6, §12). */
+/** Version facts of the emulated Firecracker (behaviour.md#cli, behaviour.md#snapshot-files). */
 export const FC_VERSION = '1.16.1';
 export const SNAPSHOT_VERSION = '10.0.0';
 export const APP_NAME = 'Firecracker';

@@ -5,7 +5,7 @@ afterEach(cleanupAll);
 
 const DESER = 'An error occurred when deserializing the json body of a request: ';
 
-describe('request parsing errors (FACTS §2)', () => {
+describe('request parsing errors (behaviour.md#request-errors)', () => {
   it('serde-style messages with positions', async () => {
     const { api } = await startDouble();
     expect(fault(await api.put('/machine-config', { mem_size_mib: 256 }))).toBe(
@@ -61,7 +61,7 @@ describe('request parsing errors (FACTS §2)', () => {
   });
 });
 
-describe('pre-boot configuration (FACTS §3, §4, §14)', () => {
+describe('pre-boot configuration (behaviour.md#state-machine, behaviour.md#endpoints)', () => {
   it('test_api_put_update_pre_boot', async () => {
     const { api, dir } = await startDouble();
     await basicConfig(api, dir);
@@ -359,7 +359,7 @@ describe('pre-boot configuration (FACTS §3, §4, §14)', () => {
   });
 });
 
-describe('post-boot rules (FACTS §3, §14)', () => {
+describe('post-boot rules (behaviour.md#state-machine)', () => {
   it('test_api_put_update_post_boot and runtime updates', async () => {
     const { api, dir } = await startDouble();
     const f = fakeFile(dir, 'scratch.img');

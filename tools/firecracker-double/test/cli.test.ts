@@ -5,7 +5,7 @@ import { cleanupAll, spawnDouble, startDouble, tempDir, until } from './helpers.
 
 afterEach(cleanupAll);
 
-describe('CLI (FACTS §6)', () => {
+describe('CLI (behaviour.md#cli)', () => {
   it('--version prints the version and a blank line, exit 0', async () => {
     const p = spawnDouble(['--version'], { noSock: true });
     expect(await p.waitExit()).toEqual({ code: 0, signal: null });

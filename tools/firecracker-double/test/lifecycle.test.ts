@@ -50,7 +50,7 @@ function metricLines(path: string): Array<Record<string, unknown>> {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-describe('boot, metrics and exit (FACTS §3, §7)', () => {
+describe('boot, metrics and exit (behaviour.md#state-machine, behaviour.md#metrics)', () => {
   it('InstanceStart: bad kernel is recoverable; metrics line at boot; FlushMetrics; reboot flush and exit 0', async () => {
     const dir = tempDir();
     const metrics = join(dir, 'metrics.json');
@@ -112,7 +112,7 @@ describe('boot, metrics and exit (FACTS §3, §7)', () => {
   });
 });
 
-describe('config file (FACTS §5)', () => {
+describe('config file (behaviour.md#config-file)', () => {
   function writeConfig(dir: string, extra: Record<string, unknown> = {}): string {
     const cfg = {
       'boot-source': { kernel_image_path: fakeKernel(dir), boot_args: 'console=ttyS0 reboot=k panic=1', initrd_path: null },
@@ -180,7 +180,7 @@ describe('config file (FACTS §5)', () => {
   });
 });
 
-describe('snapshots (FACTS §3, §4, §12)', () => {
+describe('snapshots (behaviour.md#endpoint-snapshot, behaviour.md#snapshot-files)', () => {
   it('create while running fails; create+load round trip in a fresh process with network_overrides', async () => {
     const dir = tempDir();
     const a = await startDouble([], { dir });

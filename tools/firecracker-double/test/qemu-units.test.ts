@@ -1,11 +1,12 @@
-/** The qemu backend's pure parts and its QMP client (no QEMU, no root needed). */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+/** The qemu backend's pure parts, its QMP client and its migration streams (no QEMU, no root needed). */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { guestAppend, hostTscKhz, qemuArgv, shellQuote, unsupportedConfig } from '../src/backends/qemu.js';
+import { guestAppend, hostTscKhz, qemuArgv, unsupportedConfig } from '../src/backends/qemu-argv.js';
+import { listenForMigration, streamMigration } from '../src/backends/qemu-migration.js';
 import { QmpClient } from '../src/backends/qmp.js';
 import type { GuestSpec } from '../src/backends/types.js';
 import type { Drive } from '../src/vmm/types.js';
@@ -73,10 +74,6 @@ describe('qemu argv', () => {
     expect(guestAppend('a tsc_early_khz=5', 1234)).toBe('a tsc_early_khz=5');
   });
 
-  it('quotes exec: migration paths for /bin/sh', () => {
-    expect(shellQuote("/a b/it's")).toBe(`'/a b/it'\\''s'`);
-  });
-
   it('names what it cannot run', () => {
     expect(unsupportedConfig(spec())).toBeUndefined();
     const s = spec();
@@ -129,5 +126,66 @@ describe('QMP client', () => {
     qmp.close();
     await expect(qmp.execute('x')).rejects.toThrow('closed');
     await new Promise<void>((r) => server.close(() => r()));
+  });
+});
+
+describe('migration streams', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  function dir(): string {
+    const d = mkdtempSync(join(tmpdir(), 'fcd-mig-'));
+    dirs.push(d);
+    return d;
+  }
+
+  it('writes what QEMU sends to the memory file, whose path reaches no shell', async () => {
+    const d = dir();
+    const memPath = join(d, "mem $(touch pwned) 'x'; rm -rf nothing");
+    const sink = await listenForMigration(join(d, 'out.sock'), memPath);
+    const qemu = createConnection(sink.uri.slice('unix:'.length));
+    qemu.end(Buffer.from('QEVM stream bytes'));
+
+    await sink.written;
+    sink.close();
+
+    expect(readFileSync(memPath, 'utf8')).toBe('QEVM stream bytes');
+    expect(existsSync(join(d, 'pwned'))).toBe(false);
+    expect(sink.uri).toBe(`unix:${join(d, 'out.sock')}`);
+  });
+
+  it('refuses a memory file it cannot create, before QEMU sends anything', async () => {
+    const d = dir();
+
+    await expect(listenForMigration(join(d, 'out.sock'), join(d, 'missing', 'mem'))).rejects.toThrow(
+      'Memory file not written: No such file or directory (os error 2)',
+    );
+  });
+
+  it('feeds the memory file to an incoming QEMU listener', async () => {
+    const d = dir();
+    const memPath = join(d, 'mem');
+    writeFileSync(memPath, 'saved migration stream');
+    const socketPath = join(d, 'in.sock');
+    const received: Buffer[] = [];
+    const done = new Promise<void>((resolve) => {
+      const server = createServer((socket) => {
+        socket.on('data', (chunk: Buffer) => received.push(chunk));
+        socket.on('end', () => {
+          server.close();
+          resolve();
+        });
+      });
+      server.listen(socketPath);
+    });
+
+    const transferError = await streamMigration(socketPath, memPath, 5_000);
+    await done;
+
+    expect(transferError).toBeUndefined();
+
+    expect(Buffer.concat(received).toString('utf8')).toBe('saved migration stream');
   });
 });

@@ -9,7 +9,7 @@ beforeAll(async () => {
 });
 afterAll(cleanupAll);
 
-describe('wire format (FACTS §1)', () => {
+describe('wire format (behaviour.md#wire-format)', () => {
   it('200 responses: no reason phrase, header order, compact JSON', async () => {
     const [r] = await rawExchange(fc.sock, 'GET / HTTP/1.1\r\n\r\n', 1);
     const body = '{"id":"anonymous-instance","state":"Not started","vmm_version":"1.16.1","app_name":"Firecracker"}';

@@ -1,5 +1,5 @@
 /**
- * The API thread's request handling (FACTS §2, §6): log the request, parse it, run it on the
+ * The API thread's request handling (behaviour.md#responses, behaviour.md#logging): log the request, parse it, run it on the
  * VMM, log the outcome and build the response.
  */
 import type { HttpRequest } from '../http/parser.js';

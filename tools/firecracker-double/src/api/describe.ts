@@ -4,7 +4,7 @@ import { rustDebugString } from '../json/rust-debug.js';
 const METHOD_DEBUG: Record<string, string> = { GET: 'Get', PUT: 'Put', PATCH: 'Patch', DELETE: 'Delete' };
 
 /**
- * The request log line (FACTS §6): bodies are omitted for /mmds and, below Debug level, for
+ * The request log line (behaviour.md#logging): bodies are omitted for /mmds and, below Debug level, for
  * /cpu-config.
  */
 export function describeRequest(req: HttpRequest, debugEnabled: boolean): string {

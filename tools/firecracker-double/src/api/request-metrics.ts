@@ -1,6 +1,6 @@
 import type { ActionKind } from './actions.js';
 
-/** Which `*_api_requests` counter an action bumps (FACTS §7). */
+/** Which `*_api_requests` counter an action bumps (behaviour.md#metrics). */
 const COUNTERS: Partial<Record<ActionKind, [string, string]>> = {
   GetInstanceInfo: ['get_api_requests', 'instance_info'],
   GetMachineConfig: ['get_api_requests', 'machine_cfg'],

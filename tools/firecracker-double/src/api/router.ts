@@ -1,5 +1,5 @@
 /**
- * Maps an HTTP request to a VMM action the way upstream's API thread does (FACTS §2 routing
+ * Maps an HTTP request to a VMM action the way upstream's API thread does (behaviour.md#routing
  * quirks): only the first path segment selects the endpoint, bodies are deserialized here,
  * and parse failures never reach the VMM.
  */
@@ -29,7 +29,7 @@ function parseJson(body: Buffer, convert: (node: ReturnType<typeof parsePosition
   }
 }
 
-/** Resource ids in paths: Unicode alphanumerics and `_` only (FACTS §2). */
+/** Resource ids in paths: Unicode alphanumerics and `_` only (behaviour.md#routing). */
 export function checkedId(token: string | undefined): string {
   if (token === undefined || token === '') throw RequestError.emptyId();
   if (!/^[\p{L}\p{N}_]+$/u.test(token)) throw RequestError.invalidId();
@@ -159,7 +159,7 @@ function routePut(path: string, next: string | undefined, body: Buffer, invalid:
       if (next === undefined) return sync({ kind: 'PutMmds', value: parseAnyJson(body) });
       if (next !== 'config') throw RequestError.generic(`Unrecognized PUT request path \`${next}\`.`);
       const b = parseBody(body, S.mmdsConfig);
-      // V1 is the default, so an omitted version is deprecated too (FACTS §2).
+      // V1 is the default, so an omitted version is deprecated too (behaviour.md#deprecation).
       const dep = b['version'] === 'V2' ? undefined : 'PUT /mmds/config: V1 is deprecated. Use V2 instead.';
       return sync({ kind: 'PutMmdsConfig', body: b }, dep);
     }

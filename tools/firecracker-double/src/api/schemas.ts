@@ -1,4 +1,4 @@
-/** Request body schemas, with upstream's deny_unknown_fields choices (FACTS §2, §4). */
+/** Request body schemas, with upstream's deny_unknown_fields choices (behaviour.md#request-errors, behaviour.md#endpoints). */
 import type { Field, Schema } from '../json/deserialize.js';
 
 const u8: Schema = { t: 'u8' };
@@ -11,7 +11,7 @@ const str: Schema = { t: 'string' };
 const req = (s: Schema): Field => ({ s, req: true });
 const opt = (s: Schema): Field => ({ s });
 
-/** TokenBucket ignores unknown keys (FACTS §2). */
+/** TokenBucket ignores unknown keys (behaviour.md#request-errors). */
 export const tokenBucket: Schema = {
   t: 'struct',
   name: 'TokenBucketConfig',
@@ -173,7 +173,7 @@ export const logger: Schema = {
   },
 };
 
-/** The Metrics body ignores unknown keys (FACTS §2). */
+/** The Metrics body ignores unknown keys (behaviour.md#request-errors). */
 export const metrics: Schema = { t: 'struct', name: 'MetricsConfig', deny: false, fields: { metrics_path: req(str) } };
 
 export const serial: Schema = {
@@ -230,7 +230,7 @@ export const snapshotCreate: Schema = {
   },
 };
 
-/** `mem_backend` xor `mem_file_path`, reported through the serde error (FACTS §4 /snapshot). */
+/** `mem_backend` xor `mem_file_path`, reported through the serde error (behaviour.md#endpoint-snapshot). */
 export const snapshotLoad: Schema = {
   t: 'struct',
   name: 'LoadSnapshotConfig',

@@ -2,22 +2,20 @@ import type { QemuBackendOptions } from './qemu.js';
 import { SimulatedBackend } from './simulated.js';
 import type { GuestBackend } from './types.js';
 
-export type BackendName = 'simulated' | 'qemu';
+export type { BackendName } from '../config.js';
 
-/** Picks the guest backend: `FC_DOUBLE_BACKEND=simulated|qemu` (default simulated). */
 export interface BackendOptions {
   /** Where backends keep private runtime files (the API socket's directory). */
   runDir?: string;
+  /** The QEMU binary of the qemu backend (config.ts reads it from FC_DOUBLE_QEMU). */
+  qemuBinary?: string;
 }
 
 /**
- * The backend named by `name`. The QEMU backend (and the child_process, os and QMP modules it
+ * The backend named by `name` (the binary takes it from FC_DOUBLE_BACKEND, see config.ts). The QEMU backend (and the child_process, os and QMP modules it
  * brings) is imported only when chosen, so a simulated double starts without loading it.
  */
-export async function loadBackend(
-  name = process.env['FC_DOUBLE_BACKEND'] ?? 'simulated',
-  opts: BackendOptions = {},
-): Promise<GuestBackend> {
+export async function loadBackend(name: string = 'simulated', opts: BackendOptions = {}): Promise<GuestBackend> {
   switch (name) {
     case 'simulated':
       return new SimulatedBackend();
@@ -25,6 +23,7 @@ export async function loadBackend(
       const { createQemuBackend } = await import('./qemu.js');
       const qemuOpts: QemuBackendOptions = {};
       if (opts.runDir !== undefined) qemuOpts.runDir = opts.runDir;
+      if (opts.qemuBinary !== undefined) qemuOpts.qemuBinary = opts.qemuBinary;
       return createQemuBackend(qemuOpts);
     }
     default:

@@ -46,7 +46,7 @@ export class SimulatedBackend implements GuestBackend {
     }
     this.later(BOOT_MARKER_DELAY_MS, () => this.bootListener?.());
     if (!hasRoot(spec)) {
-      // The kernel panics on a missing root fs; with panic=N it resets after N s (FACTS §3).
+      // The kernel panics on a missing root fs; with panic=N it resets after N s (behaviour.md#instance-start).
       const m = /(?:^|\s)panic=(\d+)/.exec(spec.cmdline);
       const secs = m ? Number(m[1]) : 0;
       if (secs > 0 && /(?:^|\s)reboot=/.test(spec.cmdline)) this.later(secs * 1000, () => this.exitListener?.(0));

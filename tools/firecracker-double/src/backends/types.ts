@@ -45,7 +45,7 @@ export interface GuestBackend {
   restore(spec: RestoreSpec): Promise<void>;
   /** Registers the listener for guest-initiated exit (reboot, panic with reboot=k). */
   onExit(listener: (exitCode: number) => void): void;
-  /** Registers the listener for the guest's boot-timer write (`--boot-timer`, FACTS §11). */
+  /** Registers the listener for the guest's boot-timer write (`--boot-timer`, behaviour.md#boot-timer). */
   onBootMarker(listener: () => void): void;
   /** Releases host resources when the process exits. */
   dispose(): void;

@@ -1,5 +1,5 @@
 /**
- * Incremental HTTP/1.x request parser with micro_http's rules (FACTS §1): methods
+ * Incremental HTTP/1.x request parser with micro_http's rules (behaviour.md#wire-format): methods
  * GET/PUT/PATCH/DELETE, versions 1.0/1.1, 1024-byte line limits, Content-Length bodies only,
  * `Expect: 100-continue`, and the payload limit checked on the header.
  */
@@ -161,5 +161,5 @@ function parseHeaderLine(line: string, req: { length: number; expect: boolean })
   } else if (key === 'expect' && value === '100-continue') {
     req.expect = true;
   }
-  // Unsupported Content-Type/Accept/Transfer-Encoding values are ignored (FACTS §1).
+  // Unsupported Content-Type/Accept/Transfer-Encoding values are ignored (behaviour.md#wire-format).
 }

@@ -1,5 +1,5 @@
 /**
- * micro_http response serialization (FACTS §1): `HTTP/1.1 <code> \r\n` with no reason phrase,
+ * micro_http response serialization (behaviour.md#wire-format): `HTTP/1.1 <code> \r\n` with no reason phrase,
  * `Server`, `Connection: keep-alive`, optional `Deprecation: true`, then Content-Type and
  * Content-Length only when there is a body.
  */
@@ -7,7 +7,7 @@ export interface ApiResponse {
   status: number;
   body?: string;
   deprecation?: boolean;
-  /** Runs once the response bytes were handed to the socket (fatal restore exits, FACTS §3). */
+  /** Runs once the response bytes were handed to the socket (fatal restore exits, behaviour.md#fatal-errors). */
   afterWrite?: () => void;
 }
 
@@ -25,7 +25,7 @@ export const TOO_MANY_CONNECTIONS = Buffer.from(
   'HTTP/1.1 503\r\nServer: Firecracker API\r\nConnection: close\r\nContent-Length: 40\r\n\r\n{ "error": "Too many open connections" }',
 );
 
-/** Transport-level parse error: deliberately odd JSON with a raw newline (FACTS §1). */
+/** Transport-level parse error: deliberately odd JSON with a raw newline (behaviour.md#wire-format). */
 export function parseErrorResponse(reason: string): ApiResponse {
   return { status: 400, body: `{ "error": "${reason}\nAll previous unanswered requests will be dropped." }` };
 }

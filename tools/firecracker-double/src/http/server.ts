@@ -14,7 +14,7 @@ export type AfterWrite = () => void;
 
 /**
  * The API transport. Requests from every connection go through ONE queue and are handled
- * strictly one at a time; a response means the action has finished (FACTS §1).
+ * strictly one at a time; a response means the action has finished (behaviour.md#transport).
  */
 export class ApiHttpServer {
   private readonly server: Server;
@@ -38,7 +38,7 @@ export class ApiHttpServer {
     });
   }
 
-  /** Stops accepting; never unlinks the socket path (FACTS §1). */
+  /** Stops accepting; never unlinks the socket path (behaviour.md#transport). */
   close(): void {
     for (const s of this.sockets) s.destroy();
     this.server.close();

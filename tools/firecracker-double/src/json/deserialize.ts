@@ -1,7 +1,7 @@
 /**
  * A small serde-like deserializer over a positioned JSON tree. It reproduces serde_json's
  * error texts (`unknown field`, `missing field`, `invalid type`, `unknown variant`,
- * FACTS §2) including their positions, and returns plain JS values.
+ * behaviour.md#request-errors) including their positions, and returns plain JS values.
  */
 import type { JNode, Pos } from './positioned-json.js';
 import { at, SerdeError, toPlain } from './positioned-json.js';

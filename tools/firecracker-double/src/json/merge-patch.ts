@@ -1,4 +1,4 @@
-/** RFC 7396 JSON merge patch (PATCH /mmds, FACTS §4). */
+/** RFC 7396 JSON merge patch (PATCH /mmds, behaviour.md#endpoint-mmds). */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
   const base: Record<string, unknown> =

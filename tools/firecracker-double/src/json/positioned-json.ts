@@ -1,6 +1,6 @@
 /**
  * A JSON parser that keeps token positions, so that deserialization errors can carry
- * serde_json's `at line L column C` suffix (FACTS §2 parse-layer errors).
+ * serde_json's `at line L column C` suffix (behaviour.md#request-errors).
  * Columns are 1-based positions of the last consumed character, as serde_json reports them.
  */
 export interface Pos {

@@ -1,4 +1,4 @@
-/** InstanceStart (FACTS §3): recoverable failures leave the VM "Not started". */
+/** InstanceStart (behaviour.md#instance-start): recoverable failures leave the VM "Not started". */
 import type { GuestSpec } from '../backends/types.js';
 import { BackendError } from '../backends/types.js';
 import { DEFAULT_BOOT_ARGS } from '../version.js';
@@ -7,7 +7,7 @@ import { fail } from './errors.js';
 import type { VmResources } from './types.js';
 
 const START = 'Start microvm error: ';
-/** Virtio device slots: 17 on x86_64 MMIO, 31 with PCI (FACTS §3). */
+/** Virtio device slots: 17 on x86_64 MMIO, 31 with PCI (behaviour.md#instance-start). */
 const MAX_DEVICES_MMIO = 17;
 const MAX_DEVICES_PCI = 31;
 

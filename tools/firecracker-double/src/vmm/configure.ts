@@ -1,4 +1,4 @@
-/** Pre-boot configuration handlers (FACTS §3 pre-boot controller, §4 endpoints). */
+/** Pre-boot configuration handlers (behaviour.md#state-machine, behaviour.md#endpoints). */
 import type { Body } from '../api/actions.js';
 import { ioErrorText } from '../errno.js';
 import { parseLevel } from '../logger.js';
@@ -23,7 +23,7 @@ export function putDrive(ctx: VmmContext, body: Body): void {
 }
 
 export function putNet(ctx: VmmContext, body: Body): void {
-  ctx.resources.net = insertNet(ctx.resources.net, body);
+  ctx.resources.net = insertNet(ctx.resources.net, body, ctx.options.isTapCheckSkipped);
 }
 
 export function putPmem(ctx: VmmContext, body: Body): void {
@@ -75,7 +75,7 @@ export function putSerial(ctx: VmmContext, body: Body): void {
   };
 }
 
-/** PUT /logger: repeatable pre-boot (FACTS §4, §17). */
+/** PUT /logger: repeatable pre-boot (behaviour.md#endpoint-logger, behaviour.md#swagger-vs-code). */
 export function putLogger(ctx: VmmContext, body: Body): void {
   const path = body['log_path'] as string | undefined;
   let sink;
@@ -98,7 +98,7 @@ export function putLogger(ctx: VmmContext, body: Body): void {
   );
 }
 
-/** PUT /metrics: only once per process, including after `--metrics-path` (FACTS §4). */
+/** PUT /metrics: only once per process, including after `--metrics-path` (behaviour.md#endpoint-metrics). */
 export function putMetrics(ctx: VmmContext, body: Body): void {
   const p = 'Metrics error: Cannot initialize the metrics system due to bad user input: ';
   if (ctx.metrics.configured) fail(`${p}Reinitialization of metrics not allowed.`);

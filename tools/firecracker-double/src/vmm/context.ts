@@ -11,13 +11,15 @@ export interface VmmOptions {
   enablePci: boolean;
   bootTimer: boolean;
   mmdsSizeLimit: number;
+  /** Accept any TAP name without looking at /sys/class/net (FC_DOUBLE_SKIP_TAP_CHECK=1). */
+  isTapCheckSkipped: boolean;
 }
 
 /** Mutable VMM state shared by the pre-boot, runtime and snapshot handlers. */
 export class VmmContext {
   state: VmState = 'Not started';
   resources: VmResources = emptyResources();
-  /** Set by boot-specific pre-boot calls, even failing ones; blocks snapshot load (FACTS §3). */
+  /** Set by boot-specific pre-boot calls, even failing ones; blocks snapshot load (behaviour.md#boot-path). */
   bootPath = false;
   /** True once InstanceStart or a snapshot load succeeded. */
   started = false;
@@ -47,7 +49,7 @@ export class VmmContext {
     );
   }
 
-  /** Called once the guest runs (boot or restore): first flush, then every 60 s (FACTS §7). */
+  /** Called once the guest runs (boot or restore): first flush, then every 60 s (behaviour.md#metrics). */
   markStarted(): void {
     this.started = true;
     this.flushMetrics();

@@ -3,7 +3,7 @@ export class VmmError extends Error {
   constructor(
     message: string,
     readonly status = 400,
-    /** Restore failures are fatal: the process exits 1 after answering (FACTS §3). */
+    /** Restore failures are fatal: the process exits 1 after answering (behaviour.md#fatal-errors). */
     readonly fatal = false,
   ) {
     super(message);

@@ -4,7 +4,7 @@ import { VmmError } from './errors.js';
 const NOT_INIT = 'MMDS error: The MMDS data store is not initialized.';
 const TOO_BIG = "MMDS limit exceeded error: The MMDS patch request doesn't fit.";
 
-/** The MMDS data store with its serialized-size limit (413 when exceeded, FACTS §4 /mmds). */
+/** The MMDS data store with its serialized-size limit (413 when exceeded, behaviour.md#endpoint-mmds). */
 export class MmdsStore {
   private data: unknown = undefined;
 

@@ -8,7 +8,7 @@ function bucket(raw: unknown): TokenBucket | null {
   return { size: b['size'] as number, one_time_burst: burst === 0 ? null : burst, refill_time: b['refill_time'] as number };
 }
 
-/** `{}` means no limiting and is reported as `null` (FACTS §4 RateLimiter). */
+/** `{}` means no limiting and is reported as `null` (behaviour.md#rate-limiter). */
 export function toRateLimiter(raw: unknown): RateLimiter | null {
   if (raw === undefined || raw === null) return null;
   const r = raw as Body;
@@ -18,7 +18,7 @@ export function toRateLimiter(raw: unknown): RateLimiter | null {
 
 /**
  * PATCH merge: an omitted limiter or bucket is unchanged; a bucket with size 0 or
- * refill_time 0 disables it (FACTS §4 PATCH /network-interfaces).
+ * refill_time 0 disables it (behaviour.md#endpoint-network-interfaces).
  */
 export function mergeRateLimiter(current: RateLimiter | null, raw: unknown): RateLimiter | null {
   if (raw === undefined || raw === null) return current;

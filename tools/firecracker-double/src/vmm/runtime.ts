@@ -1,4 +1,4 @@
-/** Runtime (post-boot) handlers: updates, hotplug and balloon control (FACTS §3, §4). */
+/** Runtime (post-boot) handlers: updates, hotplug and balloon control (behaviour.md#state-machine, behaviour.md#endpoints). */
 import type { Body } from '../api/actions.js';
 import type { VmmContext } from './context.js';
 import { fail } from './errors.js';
@@ -26,7 +26,7 @@ export function patchNetRuntime(ctx: VmmContext, body: Body): void {
   iface.tx_rate_limiter = mergeRateLimiter(iface.tx_rate_limiter, body['tx_rate_limiter']);
 }
 
-/** Without `rate_limiter` this is a no-op even for unknown ids (FACTS §4 PATCH /pmem). */
+/** Without `rate_limiter` this is a no-op even for unknown ids (behaviour.md#endpoint-pmem). */
 export function patchPmemRuntime(ctx: VmmContext, body: Body): void {
   if (body['rate_limiter'] === undefined) return;
   const id = body['id'] as string;
@@ -44,14 +44,14 @@ function ids(ctx: VmmContext, kind: HotKind): string[] {
   return r.pmem.map((p) => p.id);
 }
 
-/** Post-boot PUT of a device is a PCI hotplug (FACTS §3 runtime controller). */
+/** Post-boot PUT of a device is a PCI hotplug (behaviour.md#state-machine). */
 export function hotplug(ctx: VmmContext, kind: HotKind, body: Body): void {
   if (!ctx.options.enablePci) fail('PCI is not enabled');
   const id = (kind === 'drive' ? body['drive_id'] : kind === 'net' ? body['iface_id'] : body['id']) as string;
   if (ids(ctx, kind).includes(id)) fail('Device ID in use');
   const r = ctx.resources;
   if (kind === 'drive') r.drives = [...r.drives, { ...buildDrive(body), is_root_device: false }];
-  else if (kind === 'net') r.net = insertNet(r.net, body);
+  else if (kind === 'net') r.net = insertNet(r.net, body, ctx.options.isTapCheckSkipped);
   else r.pmem = insertPmem(r.pmem, r.drives, { ...body, root_device: false });
 }
 

@@ -1,4 +1,4 @@
-/** Snapshot create/load (FACTS §4 /snapshot, §12). */
+/** Snapshot create/load (behaviour.md#endpoint-snapshot, behaviour.md#snapshot-files). */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Body } from '../api/actions.js';
 import type { MemoryBackend } from '../backends/types.js';
@@ -64,7 +64,7 @@ export async function createSnapshot(ctx: VmmContext, body: Body): Promise<void>
   }
 }
 
-/** A restore failure: answered with 400, then the process exits 1 (FACTS §3 fatal errors). */
+/** A restore failure: answered with 400, then the process exits 1 (behaviour.md#fatal-errors). */
 function fatal(message: string): never {
   throw new VmmError(message, 400, true);
 }
@@ -106,7 +106,7 @@ async function reacquire(ctx: VmmContext, r: VmResources): Promise<void> {
   }
   r.net.forEach((n, i) => {
     const held = r.net.some((o, j) => j !== i && o.host_dev_name === n.host_dev_name);
-    const error = tapOpenError(n.host_dev_name, held);
+    const error = tapOpenError(n.host_dev_name, held, ctx.options.isTapCheckSkipped);
     if (error !== undefined) fatal(`${build}Net device error: ${error}`);
   });
   if (r.vsock) {
@@ -133,7 +133,7 @@ export async function loadSnapshot(ctx: VmmContext, body: Body): Promise<void> {
   if (vsockOverride && r.vsock) r.vsock.uds_path = vsockOverride['uds_path'] as string;
   r.machine.track_dirty_pages =
     (body['track_dirty_pages'] as boolean | undefined) ?? (body['enable_diff_snapshots'] as boolean | undefined) ?? false;
-  // Entropy is not reported after a restore (FACTS §14 test_get_full_config_after_restoring_snapshot).
+  // Entropy is not reported after a restore (behaviour.md#endpoint-vm-config).
   r.entropy = null;
   if (r.bootSource) r.bootSource.boot_args = payload.cmdline;
   if (r.mmdsConfig) r.mmdsConfig = { ...r.mmdsConfig };

@@ -1,4 +1,4 @@
-/** Stored VM configuration; field names and shapes follow `GET /vm/config` (FACTS §4). */
+/** Stored VM configuration; field names and shapes follow `GET /vm/config` (behaviour.md#endpoint-vm-config). */
 export interface TokenBucket {
   size: number;
   one_time_burst: number | null;

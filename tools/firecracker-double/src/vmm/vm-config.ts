@@ -1,6 +1,6 @@
 import type { VmResources } from './types.js';
 
-/** `GET /vm/config`: every key present, in upstream order (FACTS §4 GET /vm/config). */
+/** `GET /vm/config`: every key present, in upstream order (behaviour.md#endpoint-vm-config). */
 export function renderVmConfig(r: VmResources): Record<string, unknown> {
   return {
     balloon: r.balloon,

@@ -1,6 +1,6 @@
 /**
  * The VMM: routes actions to the pre-boot or runtime controller and enforces the state
- * machine of FACTS §3. Returns the response data, or throws VmmError.
+ * machine of behaviour.md#state-machine. Returns the response data, or throws VmmError.
  */
 import type { ActionKind, VmmAction } from '../api/actions.js';
 import type { GuestBackend } from '../backends/types.js';
@@ -92,7 +92,7 @@ export class Vmm {
     const ctx = this.ctx;
     if (!ctx.started) {
       if (RUNTIME_ONLY.has(action.kind)) fail(PRE_BOOT);
-      // Boot-specific calls set the flag even when they fail (FACTS §3).
+      // Boot-specific calls set the flag even when they fail (behaviour.md#boot-path).
       if (BOOT_PATH.has(action.kind)) ctx.bootPath = true;
     } else if (PRE_BOOT_ONLY.has(action.kind) && !HOTPLUG.has(action.kind)) {
       fail(POST_BOOT);
@@ -195,12 +195,12 @@ export class Vmm {
     }
   }
 
-  /** Post-boot MMDS access needs MMDS attached to a net device (FACTS §4 GET /mmds). */
+  /** Post-boot MMDS access needs MMDS attached to a net device (behaviour.md#endpoint-mmds). */
   private requireMmdsAfterBoot(): void {
     if (this.ctx.started && this.ctx.resources.mmdsConfig === null) fail(MMDS_NOT_INITIALIZED);
   }
 
-  /** PATCH /vm is idempotent in both directions (FACTS §3 Paused). */
+  /** PATCH /vm is idempotent in both directions (behaviour.md#pause). */
   private async setVmState(target: 'Paused' | 'Resumed'): Promise<void> {
     const ctx = this.ctx;
     if (target === 'Paused' && ctx.state === 'Running') {
@@ -218,7 +218,7 @@ export class Vmm {
     this.exitHandler(code);
   }
 
-  /** `--boot-timer` log line (FACTS §11); the simulated guest writes the marker right away. */
+  /** `--boot-timer` log line (behaviour.md#boot-timer); the simulated guest writes the marker right away. */
   private logBootTime(): void {
     if (!this.ctx.options.bootTimer) return;
     const us = Number((process.hrtime.bigint() - this.ctx.bootRequestedAt) / 1000n);

@@ -3,8 +3,8 @@ import type { Server } from 'node:net';
 import { unlinkSync } from 'node:fs';
 
 /**
- * The vsock device's host-side Unix socket, bound at PUT /vsock time (FACTS §4). Without a
- * guest listener, host-initiated `CONNECT <port>` connections are closed (FACTS §13).
+ * The vsock device's host-side Unix socket, bound at PUT /vsock time (behaviour.md#endpoint-vsock). Without a
+ * guest listener, host-initiated `CONNECT <port>` connections are closed (behaviour.md#vsock).
  */
 export class VsockListener {
   private server: Server | undefined;
@@ -27,7 +27,7 @@ export class VsockListener {
     this.path = path;
   }
 
-  /** Re-PUT unlinks the previous socket first (FACTS §4 /vsock). */
+  /** Re-PUT unlinks the previous socket first (behaviour.md#endpoint-vsock). */
   release(unlink: boolean): void {
     this.server?.close();
     if (unlink && this.path !== undefined) {

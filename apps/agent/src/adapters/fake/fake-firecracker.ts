@@ -10,6 +10,9 @@ import type { SpawnVmmRequest, Vmm, VmmProcessRef } from '../../application/port
 import type { SpawnMode } from '../../domain/vm-record.js';
 import type { FakeHostFiles } from './fake-host-files.js';
 
+const PRE_BOOT = 'The requested operation is not supported before starting the microVM.';
+const POST_BOOT = 'The requested operation is not supported after starting the microVM.';
+
 export interface FakeVmmCall {
   readonly method: string;
   readonly path: string;
@@ -41,7 +44,7 @@ export class FakeVmm implements Vmm {
   nextSpawnCrashOutput: string | null = null;
   private nextPid = 4000;
 
-  constructor(private readonly files: FakeHostFiles) {}
+  constructor(readonly files: FakeHostFiles) {}
 
   async spawn(request: SpawnVmmRequest): Promise<VmmProcessRef> {
     const pid = this.nextPid++;
@@ -128,7 +131,12 @@ class FakeFirecrackerClient implements FirecrackerClient {
   }
 
   private preBoot(process: FakeVmmProcess): string | undefined {
-    return process.state === 'Not started' ? undefined : 'The requested operation is not supported after starting the microVM.';
+    return process.state === 'Not started' ? undefined : POST_BOOT;
+  }
+
+  /** Firecracker opens the kernel and drive files when they are configured, not at the start. */
+  private isMissing(path: string): boolean {
+    return this.vmm.files.files.get(path)?.kind !== 'file';
   }
 
   async describeInstance(): Promise<FirecrackerInstanceInfo> {
@@ -157,13 +165,21 @@ class FakeFirecrackerClient implements FirecrackerClient {
 
   async putBootSource(config: { kernelImagePath: string; bootArgs: string }): Promise<void> {
     this.put('/boot-source', config, (process) => {
+      const fault = this.preBoot(process);
+      if (fault !== undefined) return fault;
+      if (this.isMissing(config.kernelImagePath))
+        return 'Boot source error: The kernel file cannot be opened: No such file or directory (os error 2)';
       process.hasBootSource = true;
-      return this.preBoot(process);
+      return undefined;
     });
   }
 
   async putDrive(config: { driveId: string; pathOnHost: string; isRootDevice: boolean; isReadOnly: boolean }): Promise<void> {
-    this.put(`/drives/${config.driveId}`, config, (process) => this.preBoot(process));
+    this.put(`/drives/${config.driveId}`, config, (process) => {
+      const fault = this.preBoot(process);
+      if (fault !== undefined || !this.isMissing(config.pathOnHost)) return fault;
+      return `Drive config error: Unable to create the virtio block device: Virtio backend error: Error manipulating the backing file: No such file or directory (os error 2) ${config.pathOnHost}`;
+    });
   }
 
   async putNetworkInterface(config: { ifaceId: string; hostDevName: string; guestMac: string }): Promise<void> {
@@ -172,8 +188,7 @@ class FakeFirecrackerClient implements FirecrackerClient {
 
   async startInstance(): Promise<void> {
     this.put('/actions', { action_type: 'InstanceStart' }, (process) => {
-      if (process.state !== 'Not started')
-        return 'Start microvm error: The requested operation is not supported after starting the microVM.';
+      if (process.state !== 'Not started') return POST_BOOT;
       if (!process.hasBootSource) return 'Start microvm error: Cannot start microvm without kernel configuration.';
       process.state = 'Running';
       return undefined;
@@ -190,7 +205,11 @@ class FakeFirecrackerClient implements FirecrackerClient {
       );
       return { statusCode: 200, contentType: 'application/json', body };
     }
-    if (request.method === 'PATCH' && request.path === 'vm' && process.state !== 'Not started') {
+    if (request.method === 'PATCH' && request.path === 'vm' && process.state === 'Not started') {
+      const body = Buffer.from(JSON.stringify({ fault_message: PRE_BOOT }));
+      return { statusCode: 400, contentType: 'application/json', body };
+    }
+    if (request.method === 'PATCH' && request.path === 'vm') {
       const wanted = (JSON.parse(request.body?.toString('utf8') ?? '{}') as { state?: unknown }).state;
       if (wanted === 'Paused') process.state = 'Paused';
       if (wanted === 'Resumed') process.state = 'Running';

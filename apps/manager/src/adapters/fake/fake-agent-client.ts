@@ -25,6 +25,15 @@ const appliedSteps: readonly StepName[] = [
 ];
 
 /**
+ * The TAP name a real Agent gives a VM on its first attempt (ADR 0002): `fc` + the first 13
+ * characters of the ULID's random part, lower-cased (15 bytes, the interface name limit).
+ */
+function tapNameOf(vmId: VmId): string {
+  const randomPart = vmId.slice('vm_'.length + 10);
+  return `fc${randomPart.slice(0, 13).toLowerCase()}`;
+}
+
+/**
  * An Agent that keeps VMs in memory, one per id per address. `failNext(operation, error)` makes the
  * next call of that operation throw instead.
  */
@@ -118,7 +127,12 @@ export class FakeAgentClient implements AgentClient {
       const vm = this.agentVm(vmId as VmId, isRunning);
       if (isRunning) return { ...vm, vmmState: entry?.isPaused === true ? ('paused' as const) : ('running' as const) };
       if (isExited) return { ...vm, vmmState: 'exited' as const, pid: 4242 };
-      return { ...vm, tapName: null, socketPath: null, resources: vm.resources.filter((r) => r.kind === 'rootfs' || r.kind === 'directory') };
+      return {
+        ...vm,
+        tapName: null,
+        socketPath: null,
+        resources: vm.resources.filter((r) => r.kind === 'rootfs' || r.kind === 'directory'),
+      };
     });
     return { hostName: target.addr, vms };
   }
@@ -145,7 +159,7 @@ export class FakeAgentClient implements AgentClient {
   }
 
   private agentVm(vmId: VmId, isRunning: boolean): AgentVm {
-    const tapName = `tap-${vmId.slice(-8).toLowerCase()}`;
+    const tapName = tapNameOf(vmId);
     return {
       vmId,
       vmmState: isRunning ? 'running' : 'absent',
@@ -160,7 +174,7 @@ export class FakeAgentClient implements AgentClient {
   private resources(vmId: VmId): HostResource[] {
     return [
       { kind: 'process', ref: '4242', vmId },
-      { kind: 'tap', ref: `tap-${vmId.slice(-8).toLowerCase()}`, vmId },
+      { kind: 'tap', ref: tapNameOf(vmId), vmId },
       { kind: 'socket', ref: `/run/hearth/${vmId}/fc.sock`, vmId },
       { kind: 'rootfs', ref: `/run/hearth/${vmId}/rootfs.ext4`, vmId },
       { kind: 'directory', ref: `/run/hearth/${vmId}`, vmId },

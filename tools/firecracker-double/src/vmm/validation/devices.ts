@@ -14,7 +14,7 @@ export function buildBalloon(body: Body, memMib: number): Balloon {
   return b;
 }
 
-const MMDS = 'MMMDS config error: '; // sic: upstream's category has three Ms (FACTS §2).
+const MMDS = 'MMMDS config error: '; // sic: upstream's category has three Ms (behaviour.md#responses).
 
 export function buildMmdsConfig(body: Body, ifaces: readonly NetIface[]): MmdsConfig {
   const ids = body['network_interfaces'] as string[];

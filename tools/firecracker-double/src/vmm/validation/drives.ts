@@ -11,7 +11,7 @@ export function backingFileError(path: string, err: unknown): string {
   return `Unable to create the virtio block device: Virtio backend error: Error manipulating the backing file: ${ioErrorText(err)} ${path}`;
 }
 
-/** Builds a drive from a PUT body, opening its backing file (FACTS §4 /drives). */
+/** Builds a drive from a PUT body, opening its backing file (behaviour.md#endpoint-drives). */
 export function buildDrive(body: Body): Drive {
   const path = body['path_on_host'] as string | undefined;
   const socket = body['socket'] as string | undefined;
@@ -43,7 +43,7 @@ export function buildDrive(body: Body): Drive {
   };
 }
 
-/** Create-or-replace with root uniqueness; the root drive always sorts first (FACTS §4). */
+/** Create-or-replace with root uniqueness; the root drive always sorts first (behaviour.md#endpoint-drives). */
 export function insertDrive(drives: readonly Drive[], pmem: readonly Pmem[], drive: Drive): Drive[] {
   if (drive.is_root_device) {
     if (drives.some((d) => d.is_root_device && d.drive_id !== drive.drive_id)) {
@@ -62,7 +62,7 @@ export function insertDrive(drives: readonly Drive[], pmem: readonly Pmem[], dri
   return next;
 }
 
-/** PATCH /drives/{id} post-boot (FACTS §4). */
+/** PATCH /drives/{id} post-boot (behaviour.md#endpoint-drives). */
 export function patchDrive(drive: Drive | undefined, body: Body): Drive {
   const prefix = `${PREFIX}Unable to patch the block device: `;
   if (!drive) return fail(`${prefix}No such device`);

@@ -9,7 +9,7 @@ const BALLOON_ERR = 'Machine config error: The memory size (MiB) is smaller than
 
 /**
  * PUT resets smt/track_dirty_pages/huge_pages but keeps a previous static cpu_template when it
- * is omitted; PATCH touches only given fields (FACTS §4 /machine-config, §16).
+ * is omitted; PATCH touches only given fields (behaviour.md#endpoint-machine-config).
  */
 export function applyMachineConfig(
   current: MachineConfig,

@@ -6,8 +6,8 @@ import type { NetIface } from '../types.js';
 
 const PREFIX = 'Network config error: ';
 
-/** Create-or-replace a net device: MTU range, unique MAC, TAP opened now (FACTS §4). */
-export function insertNet(ifaces: readonly NetIface[], body: Body): NetIface[] {
+/** Create-or-replace a net device: MTU range, unique MAC, TAP opened now (behaviour.md#endpoint-network-interfaces). */
+export function insertNet(ifaces: readonly NetIface[], body: Body, isTapCheckSkipped: boolean): NetIface[] {
   const mac = (body['guest_mac'] as string | undefined)?.toLowerCase() ?? null;
   const mtu = (body['mtu'] as number | undefined) ?? null;
   const iface: NetIface = {
@@ -24,9 +24,10 @@ export function insertNet(ifaces: readonly NetIface[], body: Body): NetIface[] {
   const tapError = tapOpenError(
     iface.host_dev_name,
     others.some((i) => i.host_dev_name === iface.host_dev_name),
+    isTapCheckSkipped,
   );
   if (tapError !== undefined) fail(`${PREFIX}Could not create the network device: ${tapError}`);
-  // Replacement is swap-remove then push (FACTS §4), so order can change.
+  // Replacement is swap-remove then push (behaviour.md#endpoint-network-interfaces), so order can change.
   const next = [...ifaces];
   const idx = next.findIndex((i) => i.iface_id === iface.iface_id);
   if (idx >= 0) {

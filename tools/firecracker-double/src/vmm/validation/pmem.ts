@@ -7,7 +7,7 @@ import type { Drive, Pmem } from '../types.js';
 
 const PREFIX = 'Pmem config error: ';
 
-/** Create-or-replace a pmem device with the root-device rules of FACTS §4 /pmem. */
+/** Create-or-replace a pmem device with the root-device rules of behaviour.md#endpoint-pmem. */
 export function insertPmem(list: readonly Pmem[], drives: readonly Drive[], body: Body): Pmem[] {
   const dev: Pmem = {
     id: body['id'] as string,

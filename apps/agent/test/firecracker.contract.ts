@@ -1,0 +1,292 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isAppError, type AppError } from '@hearth/errors';
+import type { FirecrackerApi, FirecrackerClient } from '../src/application/ports/firecracker-api.js';
+import type { Vmm, VmmProcessRef } from '../src/application/ports/vmm.js';
+
+/** One Vmm and its FirecrackerApi, with what a test needs around them. */
+export interface FirecrackerHarness {
+  readonly vmm: Vmm;
+  readonly api: FirecrackerApi;
+  /** A directory for sockets, logs and output files (paths short enough for a Unix socket). */
+  readonly directory: string;
+  /** A kernel and a rootfs image that exist. */
+  readonly kernelPath: string;
+  readonly rootfsPath: string;
+  /** Creates a plain file at `path`, as a leftover from an earlier run would be. */
+  occupy(path: string): Promise<void>;
+  /** Resolves once the API on `socketPath` answers. */
+  waitForApi(socketPath: string): Promise<void>;
+  /** Resolves once `process` is gone. */
+  waitForExit(process: VmmProcessRef): Promise<void>;
+  /** The process's stdout and stderr, concatenated. */
+  readOutput(stdoutPath: string, stderrPath: string): Promise<string>;
+  cleanup(): Promise<void>;
+}
+
+const PRE_BOOT = 'The requested operation is not supported before starting the microVM.';
+const POST_BOOT = 'The requested operation is not supported after starting the microVM.';
+
+async function appErrorOf(promise: Promise<unknown>): Promise<AppError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isAppError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected an AppError');
+}
+
+/**
+ * One behaviour suite for every Vmm + FirecrackerApi pair, so FakeVmm/FakeFirecrackerApi cannot
+ * drift from the real adapters driving firecracker (the double mirrors firecracker v1.16.1).
+ */
+export function describeFirecrackerContract(
+  name: string,
+  createHarness: () => Promise<FirecrackerHarness>,
+  options: { skip?: string } = {},
+): void {
+  describe.skipIf(options.skip !== undefined)(
+    `Vmm + FirecrackerApi contract: ${name}${options.skip === undefined ? '' : ` (skipped: ${options.skip})`}`,
+    () => {
+      let harness: FirecrackerHarness;
+      const spawned: VmmProcessRef[] = [];
+
+      beforeEach(async () => {
+        harness = await createHarness();
+      });
+
+      afterEach(async () => {
+        for (const process of spawned.splice(0)) await harness.vmm.stop(process, 5_000);
+        await harness?.api.close();
+        await harness?.cleanup();
+      });
+
+      function pathsOf(name: string): { socketPath: string; stdoutPath: string; stderrPath: string } {
+        return {
+          socketPath: `${harness.directory}/${name}.sock`,
+          stdoutPath: `${harness.directory}/${name}.out`,
+          stderrPath: `${harness.directory}/${name}.err`,
+        };
+      }
+
+      async function spawnReady(name = 'vm'): Promise<{ process: VmmProcessRef; socketPath: string; client: FirecrackerClient }> {
+        const paths = pathsOf(name);
+        const process = await harness.vmm.spawn({ vmId: 'vm_test', instanceId: 'vm-test', ...paths });
+        spawned.push(process);
+        await harness.waitForApi(paths.socketPath);
+        return { process, socketPath: paths.socketPath, client: harness.api.client(paths.socketPath) };
+      }
+
+      async function configure(client: FirecrackerClient): Promise<void> {
+        await client.putMachineConfig({ vcpuCount: 1, memoryMib: 128 });
+        await client.putBootSource({ kernelImagePath: harness.kernelPath, bootArgs: 'console=ttyS0' });
+        await client.putDrive({ driveId: 'rootfs', pathOnHost: harness.rootfsPath, isRootDevice: true, isReadOnly: false });
+      }
+
+      async function startedVm(): Promise<FirecrackerClient> {
+        const { client } = await spawnReady();
+        await configure(client);
+        await client.startInstance();
+        return client;
+      }
+
+      it('spawn starts a live process whose API answers its instance id, Not started and v1.16.1', async () => {
+        const { process, client } = await spawnReady();
+
+        expect(await harness.vmm.isAlive(process)).toBe(true);
+        expect(await client.describeInstance()).toEqual({ id: 'vm-test', state: 'Not started', vmmVersion: '1.16.1' });
+      });
+
+      it('a configured VM starts, after which describeInstance says Running', async () => {
+        const client = await startedVm();
+
+        expect((await client.describeInstance()).state).toBe('Running');
+      });
+
+      it('putLogger and putMetrics are accepted before boot', async () => {
+        const { client } = await spawnReady();
+
+        await client.putLogger({ logPath: `${harness.directory}/firecracker.log`, level: 'Info' });
+        await client.putMetrics({ metricsPath: `${harness.directory}/metrics.json` });
+
+        expect((await client.describeInstance()).state).toBe('Not started');
+      });
+
+      it('a second putMetrics is rejected: metrics are initialised once per process', async () => {
+        const { client } = await spawnReady();
+        await client.putMetrics({ metricsPath: `${harness.directory}/metrics.json` });
+
+        const error = await appErrorOf(client.putMetrics({ metricsPath: `${harness.directory}/metrics.json` }));
+
+        expect(error.code).toBe('FIRECRACKER_REJECTED');
+        expect(error.message).toBe(
+          'Metrics error: Cannot initialize the metrics system due to bad user input: Reinitialization of metrics not allowed.',
+        );
+      });
+
+      it('putBootSource of a missing kernel is rejected with the fault_message kept', async () => {
+        const { client } = await spawnReady();
+
+        const error = await appErrorOf(
+          client.putBootSource({ kernelImagePath: `${harness.directory}/missing-vmlinux`, bootArgs: '' }),
+        );
+
+        expect(error.code).toBe('FIRECRACKER_REJECTED');
+        expect(error.message).toBe('Boot source error: The kernel file cannot be opened: No such file or directory (os error 2)');
+        expect(error.details?.['faultMessage']).toBe(error.message);
+        expect(error.details?.['statusCode']).toBe(400);
+      });
+
+      it('putDrive of a missing backing file is rejected and names the file', async () => {
+        const { client } = await spawnReady();
+        const missing = `${harness.directory}/missing.ext4`;
+
+        const error = await appErrorOf(
+          client.putDrive({ driveId: 'rootfs', pathOnHost: missing, isRootDevice: true, isReadOnly: false }),
+        );
+
+        expect(error.code).toBe('FIRECRACKER_REJECTED');
+        expect(error.message).toMatch(/^Drive config error: .*No such file or directory \(os error 2\)/);
+        expect(error.message).toContain(missing);
+      });
+
+      it('startInstance without a boot source is rejected', async () => {
+        const { client } = await spawnReady();
+
+        const error = await appErrorOf(client.startInstance());
+
+        expect(error.code).toBe('FIRECRACKER_REJECTED');
+        expect(error.message).toBe('Start microvm error: Cannot start microvm without kernel configuration.');
+        expect((await client.describeInstance()).state).toBe('Not started');
+      });
+
+      it('a second startInstance is rejected as a post-boot request', async () => {
+        const client = await startedVm();
+
+        const error = await appErrorOf(client.startInstance());
+
+        expect(error.code).toBe('FIRECRACKER_REJECTED');
+        expect(error.message).toBe(POST_BOOT);
+      });
+
+      it('pre-boot configuration after the start is rejected', async () => {
+        const client = await startedVm();
+
+        const machine = await appErrorOf(client.putMachineConfig({ vcpuCount: 2, memoryMib: 256 }));
+        const boot = await appErrorOf(client.putBootSource({ kernelImagePath: harness.kernelPath, bootArgs: '' }));
+        const logger = await appErrorOf(client.putLogger({ logPath: `${harness.directory}/late.log`, level: 'Info' }));
+
+        expect([machine.message, boot.message, logger.message]).toEqual([POST_BOOT, POST_BOOT, POST_BOOT]);
+      });
+
+      it('forward answers GET / with a JSON body carrying the instance id and state', async () => {
+        const { client } = await spawnReady();
+
+        const response = await client.forward({
+          method: 'GET',
+          path: '',
+          contentType: undefined,
+          body: undefined,
+          correlationId: undefined,
+        });
+
+        expect(response.statusCode).toBe(200);
+        expect(response.contentType).toBe('application/json');
+        expect(JSON.parse(response.body.toString('utf8'))).toMatchObject({
+          id: 'vm-test',
+          state: 'Not started',
+          vmm_version: '1.16.1',
+          app_name: 'Firecracker',
+        });
+      });
+
+      it('forward passes a valid PUT through as a 204 with no body', async () => {
+        const { client } = await spawnReady();
+
+        const response = await client.forward({
+          method: 'PUT',
+          path: 'machine-config',
+          contentType: 'application/json',
+          body: Buffer.from('{"vcpu_count":2,"mem_size_mib":256}'),
+          correlationId: 'corr-00000001',
+        });
+
+        expect([response.statusCode, response.body.length]).toEqual([204, 0]);
+      });
+
+      it('forward of PATCH /vm before the start answers 400 with a fault_message and leaves the state alone', async () => {
+        const { client } = await spawnReady();
+
+        const response = await client.forward({
+          method: 'PATCH',
+          path: 'vm',
+          contentType: 'application/json',
+          body: Buffer.from('{"state":"Paused"}'),
+          correlationId: undefined,
+        });
+
+        expect(response.statusCode).toBe(400);
+        expect(JSON.parse(response.body.toString('utf8'))).toEqual({ fault_message: PRE_BOOT });
+        expect((await client.describeInstance()).state).toBe('Not started');
+      });
+
+      it('forward of PATCH /vm pauses and resumes a running VM', async () => {
+        const client = await startedVm();
+        const patch = (state: string) =>
+          client.forward({
+            method: 'PATCH',
+            path: 'vm',
+            contentType: 'application/json',
+            body: Buffer.from(JSON.stringify({ state })),
+            correlationId: undefined,
+          });
+
+        const paused = await patch('Paused');
+        const stateWhilePaused = (await client.describeInstance()).state;
+        const resumed = await patch('Resumed');
+
+        expect([paused.statusCode, stateWhilePaused, resumed.statusCode]).toEqual([204, 'Paused', 204]);
+        expect((await client.describeInstance()).state).toBe('Running');
+      });
+
+      it('a socket nobody listens on answers FIRECRACKER_UNAVAILABLE', async () => {
+        const error = await appErrorOf(harness.api.client(`${harness.directory}/nobody.sock`).describeInstance());
+
+        expect(error.code).toBe('FIRECRACKER_UNAVAILABLE');
+      });
+
+      it('a spawn onto an existing socket path exits at once, saying why in its output', async () => {
+        const paths = pathsOf('taken');
+        await harness.occupy(paths.socketPath);
+
+        const process = await harness.vmm.spawn({ vmId: 'vm_test', instanceId: 'vm-test', ...paths });
+        spawned.push(process);
+        await harness.waitForExit(process);
+
+        expect(await harness.vmm.isAlive(process)).toBe(false);
+        expect(await harness.readOutput(paths.stdoutPath, paths.stderrPath)).toContain('Failed to open the API socket');
+      });
+
+      it('stop kills the process and answers true once it is gone', async () => {
+        const { process, socketPath } = await spawnReady();
+
+        expect(await harness.vmm.stop(process, 5_000)).toBe(true);
+        expect(await harness.vmm.isAlive(process)).toBe(false);
+        expect((await appErrorOf(harness.api.client(socketPath).describeInstance())).code).toBe('FIRECRACKER_UNAVAILABLE');
+      });
+
+      it('stop of a process that is already gone answers true', async () => {
+        const { process } = await spawnReady();
+        await harness.vmm.stop(process, 5_000);
+
+        expect(await harness.vmm.stop(process, 5_000)).toBe(true);
+      });
+
+      it('isAlive does not take a process with another start time for ours (pid reuse)', async () => {
+        const { process } = await spawnReady();
+
+        expect(await harness.vmm.isAlive({ ...process, startTime: process.startTime - 1 })).toBe(false);
+      });
+    },
+  );
+}

@@ -1,0 +1,180 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AgentVm, VmSpec } from '@hearth/contracts';
+import { isAppError, type AppError } from '@hearth/errors';
+import type { AgentClient, AgentTarget } from '../../apps/manager/src/application/ports/agent-client.js';
+import { parseVmId, type VmId } from '../../apps/manager/src/domain/ids.js';
+
+/** One AgentClient and an Agent it talks to. */
+export interface AgentClientHarness {
+  readonly client: AgentClient;
+  readonly target: AgentTarget;
+  /** A spec whose kernel and rootfs exist on the Agent's host. */
+  readonly spec: VmSpec;
+  cleanup(): Promise<void>;
+}
+
+function vmId(value: string): VmId {
+  const id = parseVmId(value);
+  if (id === undefined) throw new Error(`not a VM id: ${value}`);
+  return id;
+}
+
+/** ADR 0002: `fc` + the first 13 characters of the ULID's random part, lower-cased. */
+const firstVm = vmId('vm_01JABCDEFGHJKMNPQRSTVWXYZ0');
+const firstVmTap = 'fchjkmnpqrstvwx';
+const secondVm = vmId('vm_01JABCDEFG0123456789ABCDEF');
+const secondVmTap = 'fc0123456789abc';
+const unknownVm = vmId('vm_01JABCDEFGZZZZZZZZZZZZZZZZ');
+
+async function appErrorOf(promise: Promise<unknown>): Promise<AppError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isAppError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected an AppError');
+}
+
+function refsOf(vm: AgentVm, kind: string): string[] {
+  return vm.resources.filter((resource) => resource.kind === kind).map((resource) => resource.ref);
+}
+
+/**
+ * One behaviour suite for every AgentClient, so FakeAgentClient cannot drift from HttpAgentClient
+ * talking to the real Agent HTTP app.
+ */
+export function describeAgentClientContract(name: string, createHarness: () => Promise<AgentClientHarness>): void {
+  describe(`AgentClient contract: ${name}`, () => {
+    let harness: AgentClientHarness;
+
+    beforeEach(async () => {
+      harness = await createHarness();
+    });
+
+    afterEach(async () => {
+      await harness?.cleanup();
+    });
+
+    async function inventoryVm(id: VmId): Promise<AgentVm | undefined> {
+      return (await harness.client.inventory(harness.target)).vms.find((vm) => vm.vmId === id);
+    }
+
+    it('applyVm answers a running VM whose TAP is named as ADR 0002 says (15 bytes, fc + 13 of the ULID)', async () => {
+      const result = await harness.client.applyVm(harness.target, firstVm, harness.spec);
+
+      expect(result.vm).toMatchObject({ vmId: firstVm, vmmState: 'running', tapName: firstVmTap });
+      expect(result.vm.pid).toEqual(expect.any(Number));
+      expect(refsOf(result.vm, 'tap')).toEqual([firstVmTap]);
+      expect(refsOf(result.vm, 'socket')).toEqual([result.vm.socketPath]);
+      expect(refsOf(result.vm, 'rootfs')).toEqual([result.vm.rootfsPath]);
+      expect(refsOf(result.vm, 'process')).toEqual([String(result.vm.pid)]);
+    });
+
+    it('gives two VMs two different TAPs, each from its own id', async () => {
+      const first = await harness.client.applyVm(harness.target, firstVm, harness.spec);
+      const second = await harness.client.applyVm(harness.target, secondVm, harness.spec);
+
+      expect([first.vm.tapName, second.vm.tapName]).toEqual([firstVmTap, secondVmTap]);
+    });
+
+    it('applyVm runs every step in order, metrics included when enabled', async () => {
+      const result = await harness.client.applyVm(harness.target, firstVm, { ...harness.spec, isMetricsEnabled: true });
+
+      expect(result.steps.map((step) => step.name)).toEqual([
+        'tap',
+        'rootfs',
+        'spawn',
+        'logger',
+        'metrics',
+        'machine-config',
+        'boot-source',
+        'drives',
+        'network',
+        'start',
+      ]);
+      expect(result.steps.every((step) => step.hasRun)).toBe(true);
+    });
+
+    it('applyVm leaves the metrics step out when metrics are disabled', async () => {
+      const result = await harness.client.applyVm(harness.target, firstVm, { ...harness.spec, isMetricsEnabled: false });
+
+      expect(result.steps.map((step) => step.name)).not.toContain('metrics');
+    });
+
+    it('applyVm again on a running VM runs no step and keeps the same TAP', async () => {
+      const first = await harness.client.applyVm(harness.target, firstVm, harness.spec);
+
+      const again = await harness.client.applyVm(harness.target, firstVm, harness.spec);
+
+      expect(again.steps.filter((step) => step.hasRun)).toEqual([]);
+      expect(again.vm).toMatchObject({ vmmState: 'running', tapName: first.vm.tapName, pid: first.vm.pid });
+    });
+
+    it('inventory lists an applied VM as running with the same TAP, socket and rootfs', async () => {
+      const applied = await harness.client.applyVm(harness.target, firstVm, harness.spec);
+
+      const listed = await inventoryVm(firstVm);
+
+      expect(listed).toMatchObject({
+        vmmState: 'running',
+        tapName: applied.vm.tapName,
+        socketPath: applied.vm.socketPath,
+        rootfsPath: applied.vm.rootfsPath,
+      });
+    });
+
+    it('inventory of an Agent with no VM lists none', async () => {
+      expect((await harness.client.inventory(harness.target)).vms).toEqual([]);
+    });
+
+    it('pauseVm and resumeVm move a running VM to paused and back, and repeating either is fine', async () => {
+      await harness.client.applyVm(harness.target, firstVm, harness.spec);
+
+      await harness.client.pauseVm(harness.target, firstVm);
+      await harness.client.pauseVm(harness.target, firstVm);
+      const paused = (await inventoryVm(firstVm))?.vmmState;
+      await harness.client.resumeVm(harness.target, firstVm);
+      await harness.client.resumeVm(harness.target, firstVm);
+
+      expect([paused, (await inventoryVm(firstVm))?.vmmState]).toEqual(['paused', 'running']);
+    });
+
+    it('stopVm removes the process, TAP and socket but keeps the rootfs and the record', async () => {
+      const applied = await harness.client.applyVm(harness.target, firstVm, harness.spec);
+
+      const stopped = await harness.client.stopVm(harness.target, firstVm);
+
+      expect(stopped.removed.map((resource) => resource.kind)).toEqual(expect.arrayContaining(['process', 'tap', 'socket']));
+      expect(stopped.removed.map((resource) => resource.kind)).not.toContain('rootfs');
+      expect(stopped.removed.find((resource) => resource.kind === 'tap')?.ref).toBe(applied.vm.tapName);
+      expect(await inventoryVm(firstVm)).toMatchObject({ vmmState: 'absent', tapName: null, socketPath: null });
+    });
+
+    it('pauseVm of a stopped VM fails with VMM_NOT_RUNNING', async () => {
+      await harness.client.applyVm(harness.target, firstVm, harness.spec);
+      await harness.client.stopVm(harness.target, firstVm);
+
+      expect((await appErrorOf(harness.client.pauseVm(harness.target, firstVm))).code).toBe('VMM_NOT_RUNNING');
+    });
+
+    it('deleteVm removes everything, rootfs included, and the VM leaves the inventory', async () => {
+      await harness.client.applyVm(harness.target, firstVm, harness.spec);
+
+      const deleted = await harness.client.deleteVm(harness.target, firstVm);
+
+      expect(deleted.removed.map((resource) => resource.kind)).toEqual(expect.arrayContaining(['tap', 'rootfs']));
+      expect(await inventoryVm(firstVm)).toBeUndefined();
+    });
+
+    it('stopVm, deleteVm and pauseVm of a VM the Agent does not hold fail with VM_NOT_FOUND', async () => {
+      const codes = await Promise.all([
+        appErrorOf(harness.client.stopVm(harness.target, unknownVm)),
+        appErrorOf(harness.client.deleteVm(harness.target, unknownVm)),
+        appErrorOf(harness.client.pauseVm(harness.target, unknownVm)),
+      ]);
+
+      expect(codes.map((error) => error.code)).toEqual(['VM_NOT_FOUND', 'VM_NOT_FOUND', 'VM_NOT_FOUND']);
+    });
+  });
+}

@@ -1,0 +1,26 @@
+import type { AddressInfo } from 'node:net';
+import { createLogger } from '@hearth/http-server';
+import { createFakeAgent } from '../../apps/agent/src/adapters/fake/fake-agent-context.js';
+import { testSpec } from '../../apps/agent/src/adapters/fake/fake-fixtures.js';
+import { FakeHostProbe } from '../../apps/agent/src/adapters/fake/fake-host-probe.js';
+import { createAgentApp } from '../../apps/agent/src/http/create-agent-app.js';
+import { defaultAgentClientOptions, HttpAgentClient } from '../../apps/manager/src/adapters/agent-http/http-agent-client.js';
+import { describeAgentClientContract } from './agent-client.contract.js';
+
+// The real Agent HTTP app on its fake host adapters, over real HTTP on loopback.
+describeAgentClientContract('HttpAgentClient talking to the Agent HTTP app over loopback', async () => {
+  const agent = createFakeAgent();
+  const app = createAgentApp({
+    logger: createLogger({ name: 'agent-contract', level: 'silent' }),
+    context: agent.context,
+    status: { probe: new FakeHostProbe(), records: agent.records, clock: agent.clock, hostName: 'host-a' },
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as AddressInfo;
+  return {
+    client: new HttpAgentClient(defaultAgentClientOptions),
+    target: { addr: `http://127.0.0.1:${port}` },
+    spec: testSpec,
+    cleanup: () => app.close(),
+  };
+});
