@@ -100,7 +100,10 @@ export type ApplyVmResult = Static<typeof ApplyVmResult>;
 export const TapResult = Type.Object({ tapName: Type.String(), bridge: Type.String() });
 export type TapResult = Static<typeof TapResult>;
 
-export const RootfsRequest = Type.Object({ sourcePath: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false });
+export const RootfsRequest = Type.Object(
+  { sourcePath: Type.String({ minLength: 1, maxLength: 4096 }) },
+  { additionalProperties: false },
+);
 export type RootfsRequest = Static<typeof RootfsRequest>;
 export const RootfsResult = Type.Object({ rootfsPath: Type.String(), sizeBytes: Type.Integer() });
 export type RootfsResult = Static<typeof RootfsResult>;
@@ -120,7 +123,12 @@ export type MetricsPrepareResult = Static<typeof MetricsPrepareResult>;
 export const CleanupResult = Type.Object({ removed: Type.Array(HostResource) });
 export type CleanupResult = Static<typeof CleanupResult>;
 
-export const Inventory = Type.Object({ hostName: Type.String(), vms: Type.Array(AgentVm) });
+export const Inventory = Type.Object({
+  hostName: Type.String(),
+  vms: Type.Array(AgentVm),
+  /** What the Agent made but has no record of (a TAP it marked just before a crash); removed at its next start. */
+  unrecorded: Type.Optional(Type.Array(HostResource)),
+});
 export type Inventory = Static<typeof Inventory>;
 
 export const HostCapacity = Type.Object({

@@ -4,6 +4,7 @@ import type { ColumnType, Generated } from 'kysely';
 export interface HostsTable {
   id: string;
   name: string;
+  agent_id: string | null;
   addr: string;
   capacity: ColumnType<unknown, string, string>;
   facts: ColumnType<unknown, string, string>;
@@ -79,6 +80,12 @@ export interface IdempotencyKeysTable {
   expires_at: Date;
 }
 
+export interface ClustersTable {
+  id: string;
+  created_at: Generated<Date>;
+  is_singleton: Generated<boolean>;
+}
+
 export interface SchemaMigrationsTable {
   version: number;
   name: string;
@@ -91,5 +98,6 @@ export interface ManagerDatabase {
   vms: VmsTable;
   events: EventsTable;
   idempotency_keys: IdempotencyKeysTable;
+  clusters: ClustersTable;
   schema_migrations: SchemaMigrationsTable;
 }

@@ -1,17 +1,43 @@
 import type { HostRegistration } from '@hearth/contracts';
-import type { Host } from '../../domain/host.js';
+import { AppError } from '@hearth/errors';
+import { agentBaseUrl, type Host } from '../../domain/host.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 
 /**
- * Registers an Agent's host (upsert by name) and tells it how often to send heartbeats. An Agent
- * registers when it starts, so the reconciler is told to look at the host again.
+ * Registers an Agent's host and tells it how often to send heartbeats and which cluster it joined.
+ * A host name belongs to the Agent (by its persistent identity) that holds it: another Agent with
+ * the same name is refused (HOST_NAME_TAKEN), and so is an Agent that already belongs to another
+ * cluster (HOST_CLUSTER_MISMATCH). An Agent registers when it starts, so the reconciler is told to
+ * look at the host again.
  */
 export async function registerHost(
   deps: Pick<UseCaseDependencies, 'hosts' | 'clock' | 'ids' | 'log' | 'settings' | 'hints'>,
   registration: HostRegistration,
-): Promise<{ host: Host; heartbeatIntervalMs: number }> {
-  const host = await deps.hosts.upsertByName({ newId: deps.ids.hostId(), ...registration, at: deps.clock.now() });
-  deps.log.info({ hostId: host.id, hostName: host.name, addr: host.addr }, 'host registered');
+): Promise<{ host: Host; heartbeatIntervalMs: number; clusterId: string }> {
+  const { clusterId } = deps.settings;
+  if (registration.clusterId !== undefined && registration.clusterId !== clusterId) {
+    throw new AppError(
+      'HOST_CLUSTER_MISMATCH',
+      `Agent ${registration.agentId} belongs to cluster ${registration.clusterId}; this Manager serves cluster ${clusterId}`,
+      { details: { agentClusterId: registration.clusterId, clusterId } },
+    );
+  }
+  const addr = agentBaseUrl(registration.addr);
+  if (addr === undefined) {
+    throw new AppError('VALIDATION_FAILED', 'addr must be an http(s) base URL without credentials, path, query or fragment', {
+      errors: [{ field: '/addr', message: 'must be a base URL such as http://10.0.0.5:19090' }],
+    });
+  }
+  const host = await deps.hosts.register({
+    newId: deps.ids.hostId(),
+    name: registration.name,
+    agentId: registration.agentId,
+    addr,
+    capacity: registration.capacity,
+    facts: registration.facts,
+    at: deps.clock.now(),
+  });
+  deps.log.info({ hostId: host.id, hostName: host.name, agentId: host.agentId, addr: host.addr }, 'host registered');
   deps.hints?.hostChanged(host.id);
-  return { host, heartbeatIntervalMs: deps.settings.heartbeatIntervalMs };
+  return { host, heartbeatIntervalMs: deps.settings.heartbeatIntervalMs, clusterId };
 }

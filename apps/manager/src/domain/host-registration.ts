@@ -1,0 +1,35 @@
+import { AppError } from '@hearth/errors';
+import type { Host } from './host.js';
+
+/** The host events one registration writes, given the host as it was (undefined: a new host). */
+export function registrationEvents(
+  before: Pick<Host, 'addr' | 'status' | 'agentId' | 'name'> | undefined,
+  after: { readonly addr: string; readonly agentId: string; readonly name: string },
+): readonly { readonly type: string; readonly message: string }[] {
+  if (before === undefined) return [{ type: 'host.registered', message: `registered at ${after.addr} by ${after.agentId}` }];
+  const events = [
+    {
+      type: 'host.registered',
+      message:
+        before.agentId === null
+          ? `registered again at ${after.addr}, now held by ${after.agentId}`
+          : `registered again at ${after.addr}${before.name === after.name ? '' : ` as ${after.name} (was ${before.name})`}`,
+    },
+  ];
+  if (before.addr !== after.addr)
+    events.push({ type: 'host.address_changed', message: `address changed from ${before.addr} to ${after.addr}` });
+  if (before.status === 'unhealthy') events.push({ type: 'host.recovered', message: 'registered again' });
+  return events;
+}
+
+export function hostNameTaken(name: string, hostId: string): AppError {
+  return new AppError('HOST_NAME_TAKEN', `Host name ${name} is held by another Agent (host ${hostId})`, {
+    details: { name, hostId },
+  });
+}
+
+export function hostHasVms(hostId: string, vmCount: number): AppError {
+  return new AppError('HOST_HAS_VMS', `${vmCount} VM record(s) still refer to host ${hostId}; delete them first`, {
+    details: { hostId, vmCount },
+  });
+}
