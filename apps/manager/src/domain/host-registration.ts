@@ -6,13 +6,15 @@ export function registrationEvents(
   before: Pick<Host, 'addr' | 'status' | 'agentId' | 'name'> | undefined,
   after: { readonly addr: string; readonly agentId: string; readonly name: string },
 ): readonly { readonly type: string; readonly message: string }[] {
-  if (before === undefined) return [{ type: 'host.registered', message: `registered at ${after.addr} by ${after.agentId}` }];
+  // The Agent's identity is what proves a registration comes from the Agent holding the host: it
+  // stays out of events, views and logs.
+  if (before === undefined) return [{ type: 'host.registered', message: `registered at ${after.addr}` }];
   const events = [
     {
       type: 'host.registered',
       message:
         before.agentId === null
-          ? `registered again at ${after.addr}, now held by ${after.agentId}`
+          ? `registered again at ${after.addr}, now held by the Agent that registered it`
           : `registered again at ${after.addr}${before.name === after.name ? '' : ` as ${after.name} (was ${before.name})`}`,
     },
   ];

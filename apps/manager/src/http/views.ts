@@ -16,7 +16,6 @@ export function hostView({ host, status, allocated }: HostOverview): Static<type
   return {
     id: host.id,
     name: host.name,
-    agentId: host.agentId,
     addr: host.addr,
     status,
     statusChangedAt: host.statusChangedAt === null ? null : host.statusChangedAt.toISOString(),

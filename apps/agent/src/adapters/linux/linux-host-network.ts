@@ -90,9 +90,9 @@ export class LinuxHostNetwork implements HostNetwork {
       throw error;
     }
     try {
-      // Marked first, on its own: a TAP left behind by a crash from here on is found by its mark.
-      await this.runner.run([...this.ip, 'link', 'set', 'dev', name, 'alias', mark]);
-      await this.attach(name, bridge);
+      // One netlink request, in which the kernel sets the alias before the master: a TAP left
+      // behind from here on (the bridge gone, a crash) carries the mark and is found by it.
+      await this.attach(name, bridge, mark);
     } catch (error) {
       // Not recorded yet: do not leave an unowned TAP behind.
       await this.deleteLink(name).catch(() => undefined);
@@ -109,9 +109,9 @@ export class LinuxHostNetwork implements HostNetwork {
     );
   }
 
-  private async attach(name: string, bridge: string): Promise<void> {
+  private async attach(name: string, bridge: string, mark: string): Promise<void> {
     try {
-      await this.runner.run([...this.ip, 'link', 'set', 'dev', name, 'master', bridge, 'up']);
+      await this.runner.run([...this.ip, 'link', 'set', 'dev', name, 'alias', mark, 'master', bridge, 'up']);
     } catch (error) {
       // Perhaps the bridge vanished since we ensured it: the next ensureBridge checks again.
       for (const key of this.ensuredBridges) if (key.startsWith(`${bridge} `)) this.ensuredBridges.delete(key);

@@ -18,7 +18,7 @@ export async function registerHost(
   if (registration.clusterId !== undefined && registration.clusterId !== clusterId) {
     throw new AppError(
       'HOST_CLUSTER_MISMATCH',
-      `Agent ${registration.agentId} belongs to cluster ${registration.clusterId}; this Manager serves cluster ${clusterId}`,
+      `The Agent of ${registration.name} belongs to cluster ${registration.clusterId}; this Manager serves cluster ${clusterId}`,
       { details: { agentClusterId: registration.clusterId, clusterId } },
     );
   }
@@ -37,7 +37,7 @@ export async function registerHost(
     facts: registration.facts,
     at: deps.clock.now(),
   });
-  deps.log.info({ hostId: host.id, hostName: host.name, agentId: host.agentId, addr: host.addr }, 'host registered');
+  deps.log.info({ hostId: host.id, hostName: host.name, addr: host.addr }, 'host registered');
   deps.hints?.hostChanged(host.id);
   return { host, heartbeatIntervalMs: deps.settings.heartbeatIntervalMs, clusterId };
 }

@@ -7,8 +7,6 @@ import { Timestamp } from './common.js';
 export const HostView = Type.Object({
   id: Type.String(),
   name: Type.String(),
-  /** The persistent identity of the Agent holding the host; null until a host registered before identities registers again. */
-  agentId: Type.Union([Type.String(), Type.Null()]),
   addr: Type.String(),
   /** `unhealthy` once no heartbeat came for 3 intervals (its VMs become `unknown`), until the next one. */
   status: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy')]),
