@@ -8,7 +8,11 @@ export type HostStatus = (typeof hostStatuses)[number];
 export interface Host {
   readonly id: HostId;
   readonly name: string;
-  /** The persistent identity of the Agent holding this host; null for a host registered before identities, until its Agent registers again. */
+  /**
+   * The persistent identity of the Agent holding this host (null for a host registered before
+   * identities, until its Agent registers again). It is what proves a registration comes from that
+   * Agent, so it is never shown: not in views, events or logs.
+   */
   readonly agentId: string | null;
   /** Base URL of the host's Agent. */
   readonly addr: string;

@@ -393,6 +393,16 @@ describe('hosts over HTTP', () => {
     expectProblem(response, 400, 'VALIDATION_FAILED');
   });
 
+  it("never shows the Agent's identity, which proves a registration comes from it", async () => {
+    const id = await registeredHost();
+    const shown = [
+      (await app.inject({ method: 'GET', url: `/v1/hosts/${id}` })).body,
+      (await app.inject({ method: 'GET', url: '/v1/hosts' })).body,
+      (await app.inject({ method: 'GET', url: `/v1/events?hostId=${id}` })).body,
+    ];
+    for (const body of shown) expect(body).not.toContain(agentIdFor(1));
+  });
+
   it('keeps an addr as a base URL without a trailing slash', async () => {
     await app.inject({ method: 'POST', url: '/v1/hosts/register', payload: registration({ addr: 'http://10.0.0.1:9090/' }) });
     const hosts = (await app.inject({ method: 'GET', url: '/v1/hosts' })).json<{ items: { addr: string }[] }>();
