@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -104,6 +104,33 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
       description: () => `the clone's registration is refused\n${clone.process.output()}`,
     });
     expect(clone.process.output()).toContain('HOST_NAME_TAKEN');
+    expect((await hosts()).map((host) => host.addr)).toEqual([cluster.agents[0]!.url]);
+  }, 60_000);
+
+  it('refuses a clone that carries a copy of the Agent identity while the original heartbeats', async () => {
+    const netns = await createNetns();
+    cleanups.push(() => netns.destroy());
+    const runDir = mkdtempSync(path.join(os.tmpdir(), 'hearth-clone-'));
+    cleanups.push(() => rmSync(runDir, { recursive: true, force: true }));
+    // A machine cloned after its Agent's first start: the state directory, identity included, comes along.
+    copyFileSync(path.join(cluster.agents[0]!.runDir, 'agent-identity.json'), path.join(runDir, 'agent-identity.json'));
+    const clone = await createAgentProcess({
+      name: cluster.agents[0]!.name,
+      managerUrl: cluster.managerUrl,
+      netns,
+      bridge: 'hbr0',
+      runDir,
+      imageRoot: cluster.imageRoot,
+      logFile: path.join(cluster.workDir, 'logs/agent-clone-identity.log'),
+    });
+    cleanups.push(() => clone.stop());
+    await clone.start();
+
+    await waitFor(() => occurrences(clone.process.output(), 'registration refused') >= 1, {
+      timeoutMs: 15_000,
+      description: () => `the clone's registration is refused\n${clone.process.output()}`,
+    });
+    expect(clone.process.output()).toContain('HOST_IDENTITY_IN_USE');
     expect((await hosts()).map((host) => host.addr)).toEqual([cluster.agents[0]!.url]);
   }, 60_000);
 

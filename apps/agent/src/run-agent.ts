@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { access, mkdir, readFile } from 'node:fs/promises';
 import { createLogger } from '@hearth/http-server';
 import { adoptVms } from './application/adopt-vms.js';
@@ -129,6 +130,8 @@ export async function runAgent(): Promise<void> {
   logger.info({ bind: config.bind, advertiseAddr: config.advertiseAddr, spawnMode, bridge: config.bridge }, 'agent started');
 
   let registration: RegistrationLoop | null = null;
+  // This process: a clone carrying a copy of the identity is another process at another address.
+  const instanceId = randomBytes(16).toString('hex');
   if (config.managerBases.length > 0) {
     // Heartbeats reuse facts for a short TTL; /health reads them fresh (see host-status.ts).
     const facts = new HostFactsCache(status.probe, clock);
@@ -141,6 +144,7 @@ export async function runAgent(): Promise<void> {
       registration: async () => ({
         name: config.name,
         agentId: membership.agentId,
+        instanceId,
         ...(membership.clusterId === null ? {} : { clusterId: membership.clusterId }),
         addr: config.advertiseAddr,
         ...(await readHeartbeat(status, facts)),

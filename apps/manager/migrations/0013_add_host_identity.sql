@@ -3,6 +3,10 @@
 -- none until their Agent registers again and claims them.
 ALTER TABLE hosts ADD COLUMN agent_id text CONSTRAINT hosts_agent_id_key UNIQUE;
 
+-- The Agent process (a random id per start) that registered last: a second live process with the
+-- same identity (a machine cloned with its state directory) is refused while the first heartbeats.
+ALTER TABLE hosts ADD COLUMN agent_instance_id text;
+
 -- The cluster this database is, created once with the database. An Agent records it at its first
 -- registration and refuses a Manager of another cluster afterwards.
 CREATE TABLE clusters (

@@ -35,3 +35,30 @@ export function hostHasVms(hostId: string, vmCount: number): AppError {
     details: { hostId, vmCount },
   });
 }
+
+/**
+ * Whether a registration comes from a second live process with the holder's identity (a machine
+ * cloned with its state directory): another process id, another address, and the last process
+ * still heartbeating. The same address is the same machine restarted.
+ */
+export function isIdentityInUse(
+  before: { readonly addr: string; readonly instanceId: string | null; readonly lastHeartbeatAt: Date; readonly status: string },
+  registration: { readonly addr: string; readonly instanceId?: string | undefined; readonly aliveIfHeartbeatSince: Date },
+): boolean {
+  return (
+    registration.instanceId !== undefined &&
+    before.instanceId !== null &&
+    before.instanceId !== registration.instanceId &&
+    before.addr !== registration.addr &&
+    before.status === 'healthy' &&
+    before.lastHeartbeatAt.getTime() >= registration.aliveIfHeartbeatSince.getTime()
+  );
+}
+
+export function identityInUse(name: string, hostId: string): AppError {
+  return new AppError(
+    'HOST_IDENTITY_IN_USE',
+    `Another live Agent process with this identity holds host ${name} from another address (a machine cloned with its state directory? delete agent-identity.json on the clone)`,
+    { details: { name, hostId } },
+  );
+}

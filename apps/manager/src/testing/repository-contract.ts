@@ -70,6 +70,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         newId: ids.hostId(),
         name,
         agentId,
+        aliveIfHeartbeatSince: t0,
         addr: `http://${name}:9090`,
         capacity: hostCapacity(),
         facts: hostFacts(),
@@ -140,6 +141,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
           newId: ids.hostId(),
           name: 'node-a',
           agentId: agentIdFor(1),
+          aliveIfHeartbeatSince: t0,
           addr: 'http://elsewhere:9090',
           capacity: hostCapacity({ cpuCount: 64 }),
           facts: hostFacts(),
@@ -156,6 +158,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
           newId: ids.hostId(),
           name: 'node-a',
           agentId: agentIdFor(2),
+          aliveIfHeartbeatSince: t0,
           addr: 'http://impostor:9090',
           capacity: hostCapacity({ cpuCount: 4096 }),
           facts: hostFacts(),
@@ -172,6 +175,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
           newId: ids.hostId(),
           name: 'node-a',
           agentId: agentIdFor(2),
+          aliveIfHeartbeatSince: t0,
           addr: b.addr,
           capacity: hostCapacity(),
           facts: hostFacts(),
@@ -188,6 +192,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
             newId: ids.hostId(),
             name: 'node-a',
             agentId: agentIdFor(1),
+            aliveIfHeartbeatSince: t0,
             addr,
             capacity: hostCapacity(),
             facts: hostFacts(),
@@ -203,6 +208,38 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
           'host.address_changed',
         ]);
         expect(events.at(-1)?.message).toContain('http://10.9.9.9:9090');
+      });
+
+      it('refuses a second live process of the same Agent identity at another address (a clone), until the first goes silent', async () => {
+        const registration = {
+          newId: ids.hostId(),
+          name: 'node-a',
+          agentId: agentIdFor(1),
+          capacity: hostCapacity(),
+          facts: hostFacts(),
+        };
+        const h = await repos.hosts.register({
+          ...registration,
+          instanceId: 'a'.repeat(32),
+          addr: 'http://10.0.0.1:9090',
+          aliveIfHeartbeatSince: t0,
+          at: t0,
+        });
+        const clone = { ...registration, instanceId: 'b'.repeat(32), addr: 'http://10.0.0.2:9090' };
+        expect(await codeOf(repos.hosts.register({ ...clone, aliveIfHeartbeatSince: t0, at: at(1) }))).toBe(
+          'HOST_IDENTITY_IN_USE',
+        );
+        expect((await repos.hosts.findById(h.id))?.addr).toBe('http://10.0.0.1:9090');
+        // The same machine restarted: same address, a new process.
+        await repos.hosts.register({ ...clone, addr: 'http://10.0.0.1:9090', aliveIfHeartbeatSince: t0, at: at(2) });
+        // Once the holder has been silent long enough, the identity may move.
+        const moved = await repos.hosts.register({
+          ...clone,
+          instanceId: 'c'.repeat(32),
+          aliveIfHeartbeatSince: at(10),
+          at: at(20),
+        });
+        expect(moved).toMatchObject({ id: h.id, addr: 'http://10.0.0.2:9090' });
       });
 
       it('pages hosts by id with a cursor', async () => {

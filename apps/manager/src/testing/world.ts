@@ -79,6 +79,7 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
         newId: ids.hostId(),
         name: options.name ?? `host-${hostCount}`,
         agentId: agentIdFor(hostCount),
+        aliveIfHeartbeatSince: clock.now(),
         addr: `http://10.0.0.${hostCount}:9090`,
         capacity: hostCapacity(options.capacity),
         facts: hostFacts(),

@@ -6,7 +6,7 @@ import type {
   HostRegistrationRecord,
   HostRepository,
 } from '../../application/ports/host-repository.js';
-import { hostHasVms, hostNameTaken, registrationEvents } from '../../domain/host-registration.js';
+import { hostHasVms, hostNameTaken, identityInUse, isIdentityInUse, registrationEvents } from '../../domain/host-registration.js';
 import type { Host } from '../../domain/host.js';
 import type { HostId } from '../../domain/ids.js';
 import type { Store } from './in-memory-store.js';
@@ -15,6 +15,9 @@ const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1
 
 /** Hosts in memory; status changes record their `host.*` events in the shared store, like the real adapter. */
 export class InMemoryHostRepository implements HostRepository {
+  /** The Agent process that registered each host last (the real adapter keeps it in a column). */
+  private readonly instances = new Map<HostId, string | null>();
+
   constructor(private readonly store: Store) {}
 
   async register(registration: HostRegistrationRecord): Promise<Host> {
@@ -23,6 +26,9 @@ export class InMemoryHostRepository implements HostRepository {
     const named = hosts.find((h) => h.name === registration.name);
     if (named !== undefined && named !== mine && (mine !== undefined || named.agentId !== null)) {
       throw hostNameTaken(registration.name, named.id);
+    }
+    if (mine !== undefined && isIdentityInUse({ ...mine, instanceId: this.instances.get(mine.id) ?? null }, registration)) {
+      throw identityInUse(registration.name, mine.id);
     }
     const before = mine ?? named;
     const host: Host = {
@@ -39,6 +45,7 @@ export class InMemoryHostRepository implements HostRepository {
       isCordoned: before?.isCordoned ?? false,
     };
     this.store.hosts.set(host.id, host);
+    this.instances.set(host.id, registration.instanceId ?? null);
     for (const event of registrationEvents(before, registration)) this.event(host.id, event.type, registration.at, event.message);
     return structuredClone(host);
   }

@@ -8,7 +8,7 @@ import type {
   HostRegistrationRecord,
   HostRepository,
 } from '../../application/ports/host-repository.js';
-import { hostHasVms, hostNameTaken, registrationEvents } from '../../domain/host-registration.js';
+import { hostHasVms, hostNameTaken, identityInUse, isIdentityInUse, registrationEvents } from '../../domain/host-registration.js';
 import type { Host, HostStatus } from '../../domain/host.js';
 import type { HostId } from '../../domain/ids.js';
 import type { Database } from './database.js';
@@ -33,10 +33,20 @@ export class PgHostRepository implements HostRepository {
         if (named !== undefined && named !== mine && (mine !== undefined || named.agent_id !== null)) {
           throw hostNameTaken(registration.name, named.id);
         }
+        if (
+          mine !== undefined &&
+          isIdentityInUse(
+            { ...mine, instanceId: mine.agent_instance_id, lastHeartbeatAt: new Date(mine.last_heartbeat_at) },
+            registration,
+          )
+        ) {
+          throw identityInUse(registration.name, mine.id);
+        }
         const before = mine ?? named;
         const fields = {
           name: registration.name,
           agent_id: registration.agentId,
+          agent_instance_id: registration.instanceId ?? null,
           addr: registration.addr,
           capacity: JSON.stringify(registration.capacity),
           facts: JSON.stringify(registration.facts),

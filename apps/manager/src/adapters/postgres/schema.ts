@@ -5,6 +5,7 @@ export interface HostsTable {
   id: string;
   name: string;
   agent_id: string | null;
+  agent_instance_id: Generated<string | null>;
   addr: string;
   capacity: ColumnType<unknown, string, string>;
   facts: ColumnType<unknown, string, string>;

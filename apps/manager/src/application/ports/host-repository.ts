@@ -8,6 +8,13 @@ export interface HostRegistrationRecord {
   readonly name: string;
   /** The Agent's persistent identity. */
   readonly agentId: string;
+  /** The registering Agent process; undefined when the Agent does not say. */
+  readonly instanceId?: string | undefined;
+  /**
+   * A heartbeat at or after this time means the process that registered last is alive: another
+   * process with the same identity, at another address, is then refused (HOST_IDENTITY_IN_USE).
+   */
+  readonly aliveIfHeartbeatSince: Date;
   /** A base URL (see `agentBaseUrl`). */
   readonly addr: string;
   readonly capacity: HostCapacity;
@@ -43,7 +50,8 @@ export interface HostRepository {
    * Agent holds yet (one registered before identities existed), or adds a new one. Every
    * registration writes `host.registered`; a new address also `host.address_changed`, and an
    * unhealthy host becomes healthy (`host.recovered`). HOST_NAME_TAKEN (nothing changes) when
-   * another Agent holds the name.
+   * another Agent holds the name; HOST_IDENTITY_IN_USE when another process of the same Agent
+   * identity (a clone) registered from another address and still heartbeats.
    */
   register(registration: HostRegistrationRecord): Promise<Host>;
   /** Records a heartbeat; an unhealthy host becomes healthy (`host.recovered`). HOST_NOT_FOUND for an unknown id. */

@@ -1,13 +1,14 @@
 import type { HostRegistration } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
-import { agentBaseUrl, type Host } from '../../domain/host.js';
+import { agentBaseUrl, heartbeatToleranceIntervals, type Host } from '../../domain/host.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 
 /**
  * Registers an Agent's host and tells it how often to send heartbeats and which cluster it joined.
  * A host name belongs to the Agent (by its persistent identity) that holds it: another Agent with
  * the same name is refused (HOST_NAME_TAKEN), and so is an Agent that already belongs to another
- * cluster (HOST_CLUSTER_MISMATCH). An Agent registers when it starts, so the reconciler is told to
+ * cluster (HOST_CLUSTER_MISMATCH), and a second live process of the same Agent identity at another
+ * address (HOST_IDENTITY_IN_USE: a machine cloned with its state directory). An Agent registers when it starts, so the reconciler is told to
  * look at the host again.
  */
 export async function registerHost(
@@ -28,14 +29,17 @@ export async function registerHost(
       errors: [{ field: '/addr', message: 'must be a base URL such as http://10.0.0.5:19090' }],
     });
   }
+  const now = deps.clock.now();
   const host = await deps.hosts.register({
     newId: deps.ids.hostId(),
     name: registration.name,
     agentId: registration.agentId,
+    instanceId: registration.instanceId,
+    aliveIfHeartbeatSince: new Date(now.getTime() - heartbeatToleranceIntervals * deps.settings.heartbeatIntervalMs),
     addr,
     capacity: registration.capacity,
     facts: registration.facts,
-    at: deps.clock.now(),
+    at: now,
   });
   deps.log.info({ hostId: host.id, hostName: host.name, addr: host.addr }, 'host registered');
   deps.hints?.hostChanged(host.id);
