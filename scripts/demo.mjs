@@ -274,8 +274,10 @@ async function afterStop() {
   }
   await run('ip', ['netns', 'delete', NETNS]);
   say(`deleted the network namespace ${NETNS} (and with it the bridge ${BRIDGE} and any TAP device).`);
-  rmSync(runDir, { recursive: true, force: true });
-  say(`removed ${shown(runDir)}; kept ${shown(managerDataDir)} (database) and ${shown(imageRoot)} (images).`);
+  rmSync(path.join(runDir, 'vms'), { recursive: true, force: true });
+  say(
+    `removed ${shown(runDir)}/vms; kept the Agent's identity in ${shown(runDir)}, ${shown(managerDataDir)} (database) and ${shown(imageRoot)} (images).`,
+  );
 }
 
 const supervisor = createSupervisor({ say, ownProcessGroup: true, beforeStop, afterStop });
@@ -309,8 +311,9 @@ try {
 }
 say(`network namespace ${NETNS} created; the Agent puts the bridge ${BRIDGE} (${GATEWAY}/24), the TAP and the VMM in it.`);
 
-// A fresh run directory: the namespace is new, so nothing recorded there from an earlier run can be alive.
-rmSync(runDir, { recursive: true, force: true });
+// No VM records: the namespace is new, so nothing recorded there from an earlier run can be alive.
+// The Agent's identity stays: the database keeps its host, whose name only that identity may register.
+rmSync(path.join(runDir, 'vms'), { recursive: true, force: true });
 for (const dir of [managerDataDir, imageRoot, runDir]) mkdirSync(dir, { recursive: true });
 for (const file of ['vmlinux', 'rootfs.ext4']) copyFileSync(path.join(imagesDir, file), path.join(imageRoot, file));
 say(`guest images copied from ${imagesDir} to ${shown(imageRoot)}.`);

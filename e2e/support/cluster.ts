@@ -287,11 +287,18 @@ export function vmDirectoriesOf(agent: ClusterAgent): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((name) => name.startsWith('vm_')) : [];
 }
 
-/** TAPs attached to the Agent's bridge in its namespace. */
+/** TAPs in the Agent's namespace: attached to its bridge, or carrying an Agent's mark wherever they are. */
 export async function tapsOf(agent: ClusterAgent): Promise<string[]> {
   try {
-    const { stdout } = await agent.netns.exec(['ip', '-j', 'link', 'show', 'master', agent.bridge]);
-    return (JSON.parse(stdout.trim() === '' ? '[]' : stdout) as Array<{ ifname: string }>).map((link) => link.ifname);
+    const { stdout } = await agent.netns.exec(['ip', '-j', 'link', 'show']);
+    const links = JSON.parse(stdout.trim() === '' ? '[]' : stdout) as Array<{
+      ifname: string;
+      master?: string;
+      ifalias?: string;
+    }>;
+    return links
+      .filter((link) => link.master === agent.bridge || (link.ifalias ?? '').startsWith('hearth:'))
+      .map((link) => link.ifname);
   } catch {
     return [];
   }

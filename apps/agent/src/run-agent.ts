@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { access, mkdir, readFile } from 'node:fs/promises';
 import { createLogger } from '@hearth/http-server';
 import { adoptVms } from './application/adopt-vms.js';
@@ -8,7 +9,10 @@ import { vmCoordination } from './application/vmm-state-cache.js';
 import { RegistrationLoop } from './application/registration-loop.js';
 import { FirecrackerProcessVmm } from './adapters/firecracker/firecracker-process-vmm.js';
 import { UndiciFirecrackerApi } from './adapters/firecracker/undici-firecracker-api.js';
+import { FileAgentIdentityStore } from './adapters/fs/file-agent-identity-store.js';
 import { FileVmRecordStore } from './adapters/fs/file-vm-record-store.js';
+import { acquireRunDirLock, RunDirLockedError, type RunDirLock } from './adapters/system/run-dir-lock.js';
+import { ClusterMembership } from './application/cluster-membership.js';
 import { ExecFileCommandRunner } from './adapters/linux/exec-file-command-runner.js';
 import { LinuxHostFiles } from './adapters/linux/linux-host-files.js';
 import { LinuxHostNetwork } from './adapters/linux/linux-host-network.js';
@@ -60,6 +64,19 @@ export async function runAgent(): Promise<void> {
   const runner = new ExecFileCommandRunner();
   const clock = new SystemClock();
   await mkdir(config.runDir, { recursive: true, mode: 0o700 });
+  let runDirLock: RunDirLock;
+  try {
+    runDirLock = await acquireRunDirLock(config.runDir);
+  } catch (error) {
+    if (error instanceof RunDirLockedError) {
+      logger.fatal({ runDir: config.runDir }, 'run directory held by another agent');
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const membership = await ClusterMembership.load(new FileAgentIdentityStore(config.runDir));
+  logger.info({ agentId: membership.agentId, clusterId: membership.clusterId }, 'agent identity loaded');
 
   const firecracker = new UndiciFirecrackerApi({ requestTimeoutMs: 30_000 });
   const network = new LinuxHostNetwork(runner, { netns: config.netns });
@@ -81,6 +98,7 @@ export async function runAgent(): Promise<void> {
     log: logger,
     ...vmCoordination(),
     settings: {
+      agentId: membership.agentId,
       runDir: config.runDir,
       bridge: config.bridge,
       bridgeAddressCidr: config.bridgeAddressCidr,
@@ -91,7 +109,7 @@ export async function runAgent(): Promise<void> {
   };
   const adoption = await adoptVms(context);
   logger.info({ ...adoption, runDir: config.runDir }, 'vm records loaded');
-  await prepareHost(context, new LinuxHostScanner(runner, { netns: config.netns }), logger);
+  await prepareHost(context, new LinuxHostScanner(), logger);
 
   const status: HostStatusContext = {
     probe: new LinuxHostProbe({
@@ -107,11 +125,13 @@ export async function runAgent(): Promise<void> {
     clock,
     hostName: config.name,
   };
-  const app = createAgentApp({ logger, context, status });
+  const app = createAgentApp({ logger, context, status, cluster: membership });
   await app.listen({ host: config.bind.host, port: config.bind.port });
   logger.info({ bind: config.bind, advertiseAddr: config.advertiseAddr, spawnMode, bridge: config.bridge }, 'agent started');
 
   let registration: RegistrationLoop | null = null;
+  // This process: a clone carrying a copy of the identity is another process at another address.
+  const instanceId = randomBytes(16).toString('hex');
   if (config.managerBases.length > 0) {
     // Heartbeats reuse facts for a short TTL; /health reads them fresh (see host-status.ts).
     const facts = new HostFactsCache(status.probe, clock);
@@ -121,7 +141,15 @@ export async function runAgent(): Promise<void> {
       clock,
       log: logger.child({ component: 'registration' }),
       random: Math.random,
-      registration: async () => ({ name: config.name, addr: config.advertiseAddr, ...(await readHeartbeat(status, facts)) }),
+      registration: async () => ({
+        name: config.name,
+        agentId: membership.agentId,
+        instanceId,
+        ...(membership.clusterId === null ? {} : { clusterId: membership.clusterId }),
+        addr: config.advertiseAddr,
+        ...(await readHeartbeat(status, facts)),
+      }),
+      joinCluster: (clusterId) => membership.join(clusterId),
       heartbeat: () => readHeartbeat(status, facts),
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       backoff: { initialMs: 500, maxMs: 30_000 },
@@ -140,6 +168,7 @@ export async function runAgent(): Promise<void> {
     await registration?.stop();
     await app.close();
     await firecracker.close();
+    await runDirLock.release();
     logger.info({}, 'agent stopped');
   };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -66,6 +66,7 @@ describe.skipIf(skip !== undefined)(
         log,
         ...vmCoordination(),
         settings: {
+          agentId: 'agent_01J00000000000000000000001',
           runDir,
           bridge: 'fcbr0',
           bridgeAddressCidr: '172.30.0.1/24',

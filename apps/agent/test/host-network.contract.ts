@@ -43,7 +43,7 @@ export function describeHostNetworkContract(
       it('createTap creates a TAP attached to the bridge and up', async () => {
         await harness.network.ensureBridge('hbr0', null);
 
-        expect(await harness.network.createTap('fctest000000001', 'hbr0')).toBe('created');
+        expect(await harness.network.createTap('fctest000000001', 'hbr0', 'hearth:agent_x:vm_1')).toBe('created');
         expect(await harness.network.linkState('fctest000000001')).toMatchObject({ isUp: true, master: 'hbr0' });
       });
 
@@ -51,17 +51,40 @@ export function describeHostNetworkContract(
         await harness.network.ensureBridge('hbr0', null);
         await harness.addForeignLink('fctaken');
 
-        expect(await harness.network.createTap('fctaken', 'hbr0')).toBe('name_taken');
+        expect(await harness.network.createTap('fctaken', 'hbr0', 'hearth:agent_x:vm_1')).toBe('name_taken');
         expect(await harness.network.linkState('fctaken')).toMatchObject({ master: null });
       });
 
       it('deleteLink removes the link', async () => {
         await harness.network.ensureBridge('hbr0', null);
-        await harness.network.createTap('fctest000000002', 'hbr0');
+        await harness.network.createTap('fctest000000002', 'hbr0', 'hearth:agent_x:vm_2');
 
         await harness.network.deleteLink('fctest000000002');
 
         expect(await harness.network.linkExists('fctest000000002')).toBe(false);
+      });
+
+      it('createTap marks the TAP with its alias', async () => {
+        await harness.network.ensureBridge('hbr0', null);
+        await harness.network.createTap('fctest000000003', 'hbr0', 'hearth:agent_x:vm_3');
+
+        expect((await harness.network.linkState('fctest000000003'))?.alias).toBe('hearth:agent_x:vm_3');
+      });
+
+      it('markedLinks finds the links with the mark prefix, and only them', async () => {
+        await harness.network.ensureBridge('hbr0', null);
+        await harness.network.createTap('fctest000000004', 'hbr0', 'hearth:agent_x:vm_4');
+        await harness.network.createTap('fctest000000005', 'hbr0', 'hearth:agent_y:vm_5');
+        await harness.addForeignLink('fcforeign');
+
+        expect(await harness.network.markedLinks('hearth:agent_x:')).toEqual([
+          { name: 'fctest000000004', alias: 'hearth:agent_x:vm_4' },
+        ]);
+      });
+
+      it('createTap on a missing bridge fails and leaves no TAP behind', async () => {
+        await expect(harness.network.createTap('fctest000000006', 'hbrnone', 'hearth:agent_x:vm_6')).rejects.toThrow();
+        expect(await harness.network.linkExists('fctest000000006')).toBe(false);
       });
 
       it('deleteLink of a missing link is not an error', async () => {

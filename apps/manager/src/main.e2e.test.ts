@@ -27,7 +27,9 @@ describe.skipIf(notBuilt)(`manager process: configuration${notBuilt ? ` (skipped
   });
 });
 
-const missing = [notBuilt, isRoot ? undefined : 'needs root', hasCommand('ip') ? undefined : 'needs iproute2'].filter((why) => why !== undefined);
+const missing = [notBuilt, isRoot ? undefined : 'needs root', hasCommand('ip') ? undefined : 'needs iproute2'].filter(
+  (why) => why !== undefined,
+);
 const netnsSkipReason = missing.length === 0 ? undefined : missing.join(', ');
 
 describe.skipIf(netnsSkipReason)(`manager process on PGlite${netnsSkipReason ? ` (skipped: ${netnsSkipReason})` : ''}`, () => {
@@ -98,6 +100,7 @@ describe.skipIf(netnsSkipReason)(`manager process on PGlite${netnsSkipReason ? `
     expect(image.status).toBe(201);
     const host = await call('POST', '/v1/hosts/register', {
       name: 'node-a',
+      agentId: 'agent_01J00000000000000000000001',
       addr: 'http://127.0.0.1:9090',
       capacity: { cpuCount: 2, memoryMibTotal: 2048, memoryMibAvailable: 2000, vmCount: 0 },
       facts: {

@@ -1,6 +1,7 @@
 import { createLogger } from '@hearth/http-server';
 import { HttpAgentClient, defaultAgentClientOptions } from './adapters/agent-http/http-agent-client.js';
 import { NodeImageInspector } from './adapters/fs/node-image-inspector.js';
+import { readClusterId } from './adapters/postgres/cluster-id.js';
 import { openDatabase, pingDatabase, type DatabaseTarget } from './adapters/postgres/database.js';
 import { listenForEvents } from './adapters/postgres/event-notifications.js';
 import { migrate, readMigrations } from './adapters/postgres/migrator.js';
@@ -52,7 +53,8 @@ export async function runManager(): Promise<void> {
     { onEventId: (id) => eventFeed.notify(id), onReconnected: () => eventFeed.catchUp() },
     eventLog,
   );
-  const agents = new HttpAgentClient(defaultAgentClientOptions);
+  const clusterId = await readClusterId(db);
+  const agents = new HttpAgentClient({ ...defaultAgentClientOptions, clusterId });
   const clock = new SystemClock();
   const reconcilerLog = logger.child({ component: 'reconciler' });
   const reconciler = new Reconciler(
@@ -105,6 +107,7 @@ export async function runManager(): Promise<void> {
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         isMetricsEnabled: config.isMetricsEnabled,
         isKvmRequired: config.isKvmRequired,
+        clusterId,
       },
     },
   });

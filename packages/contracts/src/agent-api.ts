@@ -147,7 +147,12 @@ export type MetricsPrepareResult = Static<typeof MetricsPrepareResult>;
 export const CleanupResult = Type.Object({ removed: Type.Array(HostResource) });
 export type CleanupResult = Static<typeof CleanupResult>;
 
-export const Inventory = Type.Object({ hostName: Type.String(), vms: Type.Array(AgentVm) });
+export const Inventory = Type.Object({
+  hostName: Type.String(),
+  vms: Type.Array(AgentVm),
+  /** What the Agent made but has no record of (a TAP it marked just before a crash); removed at its next start. */
+  unrecorded: Type.Optional(Type.Array(HostResource)),
+});
 export type Inventory = Static<typeof Inventory>;
 
 /** Bounds of what a host may report: far above any real machine, far below where arithmetic loses precision. */

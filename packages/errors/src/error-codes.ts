@@ -40,6 +40,11 @@ export const errorCodes = {
   // Hosts and agents
   HOST_NOT_FOUND: { kind: 'not_found', title: 'Host not found' },
   HOST_NO_CAPACITY: { kind: 'unavailable', title: 'No host can take this VM' },
+  HOST_NAME_TAKEN: { kind: 'conflict', title: 'Another Agent holds this host name' },
+  HOST_IDENTITY_IN_USE: { kind: 'conflict', title: 'Another live Agent process has this identity' },
+  HOST_CLUSTER_MISMATCH: { kind: 'conflict', title: 'The Agent and the Manager belong to different clusters' },
+  HOST_HAS_VMS: { kind: 'conflict', title: 'VM records still refer to this host' },
+  HOST_STILL_ACTIVE: { kind: 'conflict', title: "The host's Agent is still sending heartbeats" },
   AGENT_UNAVAILABLE: { kind: 'unavailable', title: 'The host agent cannot be reached' },
   AGENT_REJECTED: { kind: 'internal', title: 'The host agent rejected the request' },
   // Host side (Agent)

@@ -9,6 +9,8 @@ import type { KeyedLock } from './keyed-lock.js';
 import type { VmmStateCache } from './vmm-state-cache.js';
 
 export interface AgentSettings {
+  /** This Agent's persistent identity: it marks the TAPs it creates with it. */
+  readonly agentId: string;
   readonly runDir: string;
   readonly bridge: string;
   readonly bridgeAddressCidr: string | null;

@@ -1,5 +1,6 @@
 import type { TapResult } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
+import { tapMark } from '../domain/agent-identity.js';
 import { maxTapNameAttempts, tapNameCandidate } from '../domain/tap-name.js';
 import type { AgentContext } from './agent-context.js';
 import type { VmLedger } from './vm-ledger.js';
@@ -19,7 +20,7 @@ export async function ensureTap(context: AgentContext, ledger: VmLedger): Promis
   if (recorded !== null) {
     if (await network.linkExists(recorded.name))
       return { result: { tapName: recorded.name, bridge: recorded.bridge }, hasRun: false };
-    const outcome = await network.createTap(recorded.name, settings.bridge);
+    const outcome = await network.createTap(recorded.name, settings.bridge, tapMark(settings.agentId, ledger.record.vmId));
     if (outcome === 'created') {
       failpoint('agent.apply.tap-created');
       await ledger.commit({ tap: { name: recorded.name, bridge: settings.bridge } });
@@ -38,7 +39,7 @@ export async function ensureTap(context: AgentContext, ledger: VmLedger): Promis
   for (let attempt = 0; attempt < maxTapNameAttempts; attempt += 1) {
     const name = tapNameCandidate(ledger.record.vmId, attempt);
     if (namesInRecords.has(name)) continue;
-    if ((await network.createTap(name, settings.bridge)) === 'created') {
+    if ((await network.createTap(name, settings.bridge, tapMark(settings.agentId, ledger.record.vmId))) === 'created') {
       failpoint('agent.apply.tap-created');
       await ledger.commit({ tap: { name, bridge: settings.bridge } });
       failpoint('agent.apply.after-tap');

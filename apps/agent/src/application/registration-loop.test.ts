@@ -3,10 +3,14 @@ import { FakeHostProbe } from '../adapters/fake/fake-host-probe.js';
 import { FakeManagerApi } from '../adapters/fake/fake-manager-api.js';
 import { FakeTimers } from '../adapters/fake/fake-timers.js';
 import { RecordingLog } from '../adapters/fake/recording-log.js';
+import { InMemoryAgentIdentityStore } from '../adapters/fake/in-memory-agent-identity-store.js';
+import type { AgentIdentity } from '../domain/agent-identity.js';
+import { ClusterMembership } from './cluster-membership.js';
 import { RegistrationLoop } from './registration-loop.js';
 
-function setup(options: { heartbeatIntervalMs?: number | null } = {}) {
+function setup(options: { heartbeatIntervalMs?: number | null; identity?: AgentIdentity } = {}) {
   const manager = new FakeManagerApi();
+  const identities = new InMemoryAgentIdentityStore(options.identity);
   const timers = new FakeTimers();
   const log = new RecordingLog();
   const probe = new FakeHostProbe();
@@ -19,7 +23,18 @@ function setup(options: { heartbeatIntervalMs?: number | null } = {}) {
     clock: { monotonicMs: () => timers.nowMs },
     log,
     random: () => 0.5,
-    registration: async () => ({ name: 'host-a', addr: 'http://127.0.0.1:19090', capacity, facts: probe.hostFacts }),
+    registration: async () => {
+      const identity = await identities.loadOrCreate();
+      return {
+        name: 'host-a',
+        agentId: identity.agentId,
+        ...(identity.clusterId === null ? {} : { clusterId: identity.clusterId }),
+        addr: 'http://127.0.0.1:19090',
+        capacity,
+        facts: probe.hostFacts,
+      };
+    },
+    joinCluster: async (clusterId) => (await ClusterMembership.load(identities)).join(clusterId),
     heartbeat: async () => {
       heartbeat.startsMs.push(timers.nowMs);
       timers.nowMs += heartbeat.durationsMs.shift() ?? 0;
@@ -34,10 +49,52 @@ function setup(options: { heartbeatIntervalMs?: number | null } = {}) {
     for (let i = 0; i < 10; i += 1) await Promise.resolve();
     return delay;
   };
-  return { manager, timers, log, loop, tick, heartbeat };
+  return { manager, timers, log, loop, tick, heartbeat, identities };
 }
 
 describe('RegistrationLoop', () => {
+  it('joins the cluster of the first Manager that accepts it, and names it in later registrations', async () => {
+    const { manager, loop, tick, identities } = setup();
+    loop.start();
+    await tick();
+    expect(manager.registrations[0]?.clusterId).toBeUndefined();
+    expect(identities.stored?.clusterId).toBe(manager.clusterId);
+    manager.knownHosts.clear();
+    await tick(); // the heartbeat is answered "unknown host"
+    await tick();
+    expect(manager.registrations[1]?.clusterId).toBe(manager.clusterId);
+    expect(manager.registrations[1]?.agentId).toBe(manager.registrations[0]?.agentId);
+    await loop.stop();
+  });
+
+  it('refuses a Manager of another cluster: no heartbeat, an error logged, registration retried', async () => {
+    const { manager, loop, tick, log, identities } = setup({
+      identity: { agentId: 'agent_01J00000000000000000000001', clusterId: 'cluster_00000000000000000000000000000abc' },
+    });
+    loop.start();
+    await tick();
+    expect(loop.hostId).toBeNull();
+    expect(await tick()).toBeGreaterThan(0); // the retry, after a backoff
+    expect(manager.registrations).toHaveLength(2);
+    expect(manager.heartbeats).toEqual([]);
+    expect(identities.stored?.clusterId).toBe('cluster_00000000000000000000000000000abc');
+    expect(log.entries.some((entry) => entry.level === 'error' && entry.message === 'registration refused; retrying')).toBe(true);
+    await loop.stop();
+  });
+
+  it('logs an error and retries when the Manager refuses the registration (409)', async () => {
+    const { manager, loop, tick, log } = setup();
+    manager.refusal = 'HOST_NAME_TAKEN';
+    loop.start();
+    await tick();
+    expect(loop.hostId).toBeNull();
+    expect(log.entries.find((entry) => entry.level === 'error')?.fields).toMatchObject({ code: 'HOST_NAME_TAKEN' });
+    manager.refusal = null;
+    await tick();
+    expect(loop.hostId).not.toBeNull();
+    await loop.stop();
+  });
+
   it('registers at start and then heartbeats at the interval the Manager answers', async () => {
     const { manager, loop, tick, timers } = setup();
     loop.start();
@@ -173,10 +230,12 @@ describe('RegistrationLoop', () => {
       random: () => 0.5,
       registration: async () => ({
         name: 'host-a',
+        agentId: 'agent_01J00000000000000000000001',
         addr: 'http://127.0.0.1:19090',
         capacity: { ...probe.hostResources, vmCount: 0 },
         facts: probe.hostFacts,
       }),
+      joinCluster: async () => ({ isJoined: true }),
       heartbeat: async () => {
         inFlight += 1;
         maxInFlight = Math.max(maxInFlight, inFlight);

@@ -14,6 +14,13 @@ export interface RegistrationLoopOptions {
   /** In [0, 1); jitter for the backoff. */
   readonly random: () => number;
   readonly registration: () => Promise<HostRegistration>;
+  /**
+   * Called with the cluster of the Manager that accepted the registration: joins it (recording it
+   * before answering) or refuses it, and then the loop keeps retrying instead of heartbeating.
+   */
+  readonly joinCluster: (
+    clusterId: string,
+  ) => Promise<{ readonly isJoined: true } | { readonly isJoined: false; readonly reason: string }>;
   readonly heartbeat: () => Promise<HostHeartbeat>;
   /** Overrides the interval the Manager answers at registration. */
   readonly heartbeatIntervalMs: number | null;
@@ -100,6 +107,11 @@ export class RegistrationLoop {
     }
     if (!this.isRunning) return;
     if (outcome.kind === 'registered') {
+      const joined = await this.options.joinCluster(outcome.host.clusterId);
+      if (!this.isRunning) return;
+      if (!joined.isJoined) outcome = { kind: 'refused', code: 'HOST_CLUSTER_MISMATCH', reason: joined.reason };
+    }
+    if (outcome.kind === 'registered') {
       this.failures = 0;
       this.registeredHostId = outcome.host.id;
       this.intervalMs = this.options.heartbeatIntervalMs ?? outcome.host.heartbeatIntervalMs;
@@ -109,7 +121,15 @@ export class RegistrationLoop {
       return;
     }
     const delayMs = this.retryDelayMs();
-    log.warn({ reason: outcome.reason, attempt: this.failures, retryInMs: delayMs }, 'registration failed; retrying');
+    if (outcome.kind === 'refused') {
+      // A person must act: another Agent holds this name, or this Agent was pointed at another cluster.
+      log.error(
+        { code: outcome.code, reason: outcome.reason, attempt: this.failures, retryInMs: delayMs },
+        'registration refused; retrying',
+      );
+    } else {
+      log.warn({ reason: outcome.reason, attempt: this.failures, retryInMs: delayMs }, 'registration failed; retrying');
+    }
     this.schedule(delayMs, () => this.register());
   }
 

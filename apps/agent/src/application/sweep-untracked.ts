@@ -1,9 +1,9 @@
 import type { HostResource } from '@hearth/contracts';
-import { tapNamePrefix } from '../domain/tap-name.js';
 import { isVmId } from '../domain/vm-id.js';
 import { vmsDirectory } from '../domain/vm-paths.js';
 import type { AgentContext } from './agent-context.js';
 import type { HostScanner } from './ports/host-scanner.js';
+import { unrecordedTaps } from './unrecorded-taps.js';
 
 export interface SweepOutcome {
   readonly removed: readonly HostResource[];
@@ -12,11 +12,11 @@ export interface SweepOutcome {
 
 /**
  * At start, before serving requests: removes what a crash left on the host outside any record,
- * i.e. side effects made just before the Agent died and could write them down: TAPs on the bridge
- * with the Agent's name prefix that no record names, Firecracker processes serving a socket under
+ * i.e. side effects made just before the Agent died and could write them down: TAPs carrying this
+ * Agent's mark (attached to the bridge or not) that no record names, Firecracker processes serving a socket under
  * the run directory that no record names, and VM directories with no record. Recorded resources are
- * left alone (re-adopted, or removed by stop and delete); so is everything outside the Agent's
- * bridge and run directory.
+ * left alone (re-adopted, or removed by stop and delete); so is every interface without this
+ * Agent's mark (another Agent's TAPs, other tools' interfaces) and everything outside its run directory.
  */
 export async function sweepUntracked(context: AgentContext, scanner: HostScanner): Promise<SweepOutcome> {
   const records = await context.records.list();
@@ -40,9 +40,7 @@ export async function sweepUntracked(context: AgentContext, scanner: HostScanner
     note(isGone, { kind: 'process', ref: String(vmm.pid), vmId: vmIdOfPath(vmm.socketPath) });
   }
 
-  const recordedTaps = new Set(records.flatMap((record) => (record.tap === null ? [] : [record.tap.name])));
-  for (const name of await scanner.bridgePorts(context.settings.bridge)) {
-    if (!name.startsWith(tapNamePrefix) || recordedTaps.has(name)) continue;
+  for (const { name, vmId } of await unrecordedTaps(context, records)) {
     let isGone = false;
     try {
       await context.network.deleteLink(name);
@@ -50,7 +48,7 @@ export async function sweepUntracked(context: AgentContext, scanner: HostScanner
     } catch (error) {
       context.log.warn({ tap: name, err: error }, 'untracked tap could not be deleted');
     }
-    note(isGone, { kind: 'tap', ref: name, vmId: '' });
+    note(isGone, { kind: 'tap', ref: name, vmId });
   }
 
   const recordedVmIds = new Set<string>(records.map((record) => record.vmId));

@@ -3,16 +3,20 @@ import { createLogger, type HttpServer } from '@hearth/http-server';
 import { createFakeAgent, type FakeAgent } from '../adapters/fake/fake-agent-context.js';
 import { FakeHostProbe } from '../adapters/fake/fake-host-probe.js';
 import { testSpec, testVmId } from '../adapters/fake/fake-fixtures.js';
+import { clusterIdHeader } from '@hearth/contracts';
+import { InMemoryAgentIdentityStore } from '../adapters/fake/in-memory-agent-identity-store.js';
+import { ClusterMembership } from '../application/cluster-membership.js';
 import { createAgentApp } from './create-agent-app.js';
 
 let app: HttpServer | undefined;
 
-function build(): { app: HttpServer; agent: FakeAgent } {
+function build(cluster?: ClusterMembership): { app: HttpServer; agent: FakeAgent } {
   const agent = createFakeAgent();
   app = createAgentApp({
     logger: createLogger({ name: 'agent-test', level: 'silent' }),
     context: agent.context,
     status: { probe: new FakeHostProbe(), records: agent.records, clock: agent.clock, hostName: 'host-a' },
+    ...(cluster === undefined ? {} : { cluster }),
   });
   return { app, agent };
 }
@@ -25,6 +29,34 @@ afterEach(async () => {
 const vmUrl = `/agent/v1/vms/${testVmId}`;
 
 describe('Agent HTTP API', () => {
+  it('refuses a Manager of another cluster with 409 HOST_CLUSTER_MISMATCH, and serves its own', async () => {
+    const cluster = await ClusterMembership.load(
+      new InMemoryAgentIdentityStore({ agentId: 'agent_01J00000000000000000000001', clusterId: 'cluster_0000000000000001' }),
+    );
+    const { app, agent } = build(cluster);
+    await app.inject({
+      method: 'PUT',
+      url: vmUrl,
+      payload: testSpec,
+      headers: { [clusterIdHeader]: 'cluster_0000000000000001' },
+    });
+
+    const foreign = await app.inject({
+      method: 'DELETE',
+      url: vmUrl,
+      headers: { [clusterIdHeader]: 'cluster_0000000000000002' },
+    });
+    expect(foreign.statusCode).toBe(409);
+    expect(foreign.json()).toMatchObject({ code: 'HOST_CLUSTER_MISMATCH' });
+    expect(await agent.records.get(testVmId)).toBeDefined();
+    const inventory = await app.inject({
+      method: 'GET',
+      url: '/agent/v1/inventory',
+      headers: { [clusterIdHeader]: 'cluster_0000000000000002' },
+    });
+    expect(inventory.statusCode).toBe(409);
+  });
+
   it('applies a VM with PUT and answers the steps and the VM', async () => {
     const { app } = build();
 

@@ -37,4 +37,6 @@ export interface UseCaseDependencies {
 export interface UseCaseSettings extends PlacementPolicy {
   /** New VMs get a metrics FIFO. */
   readonly isMetricsEnabled: boolean;
+  /** The cluster this Manager's database is (created with it); Agents of other clusters are refused. */
+  readonly clusterId: string;
 }

@@ -8,6 +8,12 @@ export type HostStatus = (typeof hostStatuses)[number];
 export interface Host {
   readonly id: HostId;
   readonly name: string;
+  /**
+   * The persistent identity of the Agent holding this host (null for a host registered before
+   * identities, until its Agent registers again). It is what proves a registration comes from that
+   * Agent, so it is never shown: not in views, events or logs.
+   */
+  readonly agentId: string | null;
   /** Base URL of the host's Agent. */
   readonly addr: string;
   readonly capacity: HostCapacity;
@@ -39,4 +45,23 @@ export function effectiveHostStatus(
 ): HostStatus {
   if (host.status === 'unhealthy') return 'unhealthy';
   return isHostHealthy(host.lastHeartbeatAt, now, heartbeatIntervalMs) ? 'healthy' : 'unhealthy';
+}
+
+/**
+ * An Agent's base URL as the Manager keeps it (`http://host:port`), or undefined when it is not
+ * one: only http(s), no credentials, path, query or fragment. The Manager calls paths under it
+ * every resync, so nothing else may ride along.
+ */
+export function agentBaseUrl(addr: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(addr);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  if (url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search !== '' || url.hash !== '')
+    return undefined;
+  if (/[?#@]/.test(addr.replace(/^https?:\/\//, '').replace(/\/$/, ''))) return undefined;
+  return url.origin;
 }

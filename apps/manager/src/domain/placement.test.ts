@@ -20,6 +20,7 @@ function host(n: number, options: HostOptions = {}): Host {
   return {
     id: hostIdFromUlid(`01J${String(n).padStart(23, '0')}`),
     name: `host-${n}`,
+    agentId: null,
     addr: `http://10.0.0.${n}:9090`,
     capacity: {
       cpuCount: options.cpuCount ?? 2,
@@ -118,12 +119,24 @@ describe('placeVm', () => {
   });
 
   it('places on a host without KVM when the policy does not require it', () => {
-    const result = placeVm({ vcpuCount: 1, memoryMib: 128 }, [host(1, { facts: { isKvmUsable: false } })], none, { ...policy, isKvmRequired: false }, now);
+    const result = placeVm(
+      { vcpuCount: 1, memoryMib: 128 },
+      [host(1, { facts: { isKvmUsable: false } })],
+      none,
+      { ...policy, isKvmRequired: false },
+      now,
+    );
     expect(result.isPlaced).toBe(true);
   });
 
   it('spreads VMs over equal hosts by preferring the one with fewer VMs', () => {
-    const allocations = new Map([[host(1).id, { vcpuCount: 0, memoryMib: 0, vmCount: 2 }], [host(2).id, { vcpuCount: 0, memoryMib: 0, vmCount: 1 }]]);
-    expect(placeVm({ vcpuCount: 1, memoryMib: 128 }, [host(1), host(2)], allocations, policy, now)).toEqual({ isPlaced: true, hostId: host(2).id });
+    const allocations = new Map([
+      [host(1).id, { vcpuCount: 0, memoryMib: 0, vmCount: 2 }],
+      [host(2).id, { vcpuCount: 0, memoryMib: 0, vmCount: 1 }],
+    ]);
+    expect(placeVm({ vcpuCount: 1, memoryMib: 128 }, [host(1), host(2)], allocations, policy, now)).toEqual({
+      isPlaced: true,
+      hostId: host(2).id,
+    });
   });
 });

@@ -3,7 +3,7 @@ import type { HttpServer } from '@hearth/http-server';
 import { fakeExt4Bytes, fakeKernelBytes } from '../adapters/fake/fake-image-inspector.js';
 import { openSse, type SseClient } from '@hearth/testkit';
 import { buildTestApp } from '../testing/test-app.js';
-import { createWorld, hostCapacity, hostFacts, type World } from '../testing/world.js';
+import { createWorld, agentIdFor, hostCapacity, hostFacts, type World } from '../testing/world.js';
 
 let world: World;
 let app: HttpServer;
@@ -27,7 +27,13 @@ async function vmBody(name = 'web-1'): Promise<Record<string, unknown>> {
   await app.inject({
     method: 'POST',
     url: '/v1/hosts/register',
-    payload: { name: 'node-a', addr: 'http://10.0.0.1:9090', capacity: hostCapacity(), facts: hostFacts() },
+    payload: {
+      name: 'node-a',
+      agentId: agentIdFor(1),
+      addr: 'http://10.0.0.1:9090',
+      capacity: hostCapacity(),
+      facts: hostFacts(),
+    },
   });
   world.inspector.put('vmlinux', fakeKernelBytes());
   world.inspector.put('rootfs.ext4', fakeExt4Bytes());

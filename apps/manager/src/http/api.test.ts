@@ -3,7 +3,7 @@ import { AppError } from '@hearth/errors';
 import type { HttpServer } from '@hearth/http-server';
 import { fakeExt4Bytes, fakeKernelBytes } from '../adapters/fake/fake-image-inspector.js';
 import { buildTestApp } from '../testing/test-app.js';
-import { createWorld, hostCapacity, hostFacts, type World } from '../testing/world.js';
+import { createWorld, agentIdFor, hostCapacity, hostFacts, type World } from '../testing/world.js';
 
 let world: World;
 let app: HttpServer;
@@ -59,7 +59,13 @@ async function registeredHost(): Promise<string> {
   const response = await app.inject({
     method: 'POST',
     url: '/v1/hosts/register',
-    payload: { name: 'node-a', addr: 'http://10.0.0.1:9090', capacity: hostCapacity(), facts: hostFacts() },
+    payload: {
+      name: 'node-a',
+      agentId: agentIdFor(1),
+      addr: 'http://10.0.0.1:9090',
+      capacity: hostCapacity(),
+      facts: hostFacts(),
+    },
   });
   return response.json<{ id: string }>().id;
 }
@@ -332,9 +338,125 @@ describe('hosts over HTTP', () => {
     const response = await app.inject({
       method: 'POST',
       url: '/v1/hosts/register',
-      payload: { name: 'node-a', addr: 'http://10.0.0.1:9090', capacity: hostCapacity(), facts: hostFacts() },
+      payload: {
+        name: 'node-a',
+        agentId: agentIdFor(1),
+        addr: 'http://10.0.0.1:9090',
+        capacity: hostCapacity(),
+        facts: hostFacts(),
+      },
     });
-    expect(response.json()).toEqual({ id: expect.stringMatching(/^host_/) as string, heartbeatIntervalMs: 5000 });
+    expect(response.json()).toEqual({
+      id: expect.stringMatching(/^host_/) as string,
+      heartbeatIntervalMs: 5000,
+      clusterId: world.deps.settings.clusterId,
+    });
+  });
+
+  const registration = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
+    name: 'node-a',
+    agentId: agentIdFor(1),
+    addr: 'http://10.0.0.1:9090',
+    capacity: hostCapacity(),
+    facts: hostFacts(),
+    ...overrides,
+  });
+
+  it('refuses another Agent registering a taken name with 409 HOST_NAME_TAKEN and keeps the host as it was', async () => {
+    const id = await registeredHost();
+    const impostor = await app.inject({
+      method: 'POST',
+      url: '/v1/hosts/register',
+      payload: registration({
+        agentId: agentIdFor(666),
+        addr: 'http://10.6.6.6:9090',
+        capacity: hostCapacity({ cpuCount: 4096 }),
+      }),
+    });
+    expectProblem(impostor, 409, 'HOST_NAME_TAKEN');
+    const host = (await app.inject({ method: 'GET', url: `/v1/hosts/${id}` })).json<{
+      addr: string;
+      capacity: { cpuCount: number };
+    }>();
+    expect(host.addr).toBe('http://10.0.0.1:9090');
+    expect(host.capacity.cpuCount).toBe(hostCapacity().cpuCount);
+  });
+
+  it.each([
+    ['a path', 'http://10.0.0.1:9090/evil'],
+    ['a query', 'http://10.0.0.1:9090?x=1'],
+    ['credentials', 'http://user:secret@10.0.0.1:9090'],
+    ['a fragment', 'http://10.0.0.1:9090#f'],
+    ['another scheme', 'file:///etc/passwd'],
+  ])('refuses an addr with %s with 400 VALIDATION_FAILED', async (_what, addr) => {
+    const response = await app.inject({ method: 'POST', url: '/v1/hosts/register', payload: registration({ addr }) });
+    expectProblem(response, 400, 'VALIDATION_FAILED');
+  });
+
+  it("never shows the Agent's identity, which proves a registration comes from it", async () => {
+    const id = await registeredHost();
+    const shown = [
+      (await app.inject({ method: 'GET', url: `/v1/hosts/${id}` })).body,
+      (await app.inject({ method: 'GET', url: '/v1/hosts' })).body,
+      (await app.inject({ method: 'GET', url: `/v1/events?hostId=${id}` })).body,
+    ];
+    for (const body of shown) expect(body).not.toContain(agentIdFor(1));
+  });
+
+  it('keeps an addr as a base URL without a trailing slash', async () => {
+    await app.inject({ method: 'POST', url: '/v1/hosts/register', payload: registration({ addr: 'http://10.0.0.1:9090/' }) });
+    const hosts = (await app.inject({ method: 'GET', url: '/v1/hosts' })).json<{ items: { addr: string }[] }>();
+    expect(hosts.items.map((h) => h.addr)).toEqual(['http://10.0.0.1:9090']);
+  });
+
+  it('refuses an Agent of another cluster with 409 HOST_CLUSTER_MISMATCH and registers nothing', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/hosts/register',
+      payload: registration({ clusterId: 'cluster_ffffffffffffffffffffffffffffffff' }),
+    });
+    expectProblem(response, 409, 'HOST_CLUSTER_MISMATCH');
+    expect((await app.inject({ method: 'GET', url: '/v1/hosts' })).json<{ items: unknown[] }>().items).toEqual([]);
+  });
+
+  it('pages hosts with limit and cursor', async () => {
+    for (let n = 1; n <= 3; n += 1) {
+      await app.inject({
+        method: 'POST',
+        url: '/v1/hosts/register',
+        payload: registration({ name: `node-${n}`, agentId: agentIdFor(n) }),
+      });
+    }
+    const first = (await app.inject({ method: 'GET', url: '/v1/hosts?limit=2' })).json<{
+      items: { name: string }[];
+      nextCursor: string;
+    }>();
+    expect(first.items.map((h) => h.name)).toEqual(['node-1', 'node-2']);
+    const second = (await app.inject({ method: 'GET', url: `/v1/hosts?limit=2&cursor=${first.nextCursor}` })).json<{
+      items: { name: string }[];
+      nextCursor: string | null;
+    }>();
+    expect(second).toMatchObject({ items: [{ name: 'node-3' }], nextCursor: null });
+    expectProblem(await app.inject({ method: 'GET', url: '/v1/hosts?cursor=nope' }), 400, 'VALIDATION_FAILED');
+  });
+
+  it('removes a host whose Agent is gone with 204 and a host.removed event, refusing it while it heartbeats', async () => {
+    const id = await registeredHost();
+    expectProblem(await app.inject({ method: 'DELETE', url: `/v1/hosts/${id}` }), 409, 'HOST_STILL_ACTIVE');
+    world.clock.advance(60_000);
+    expect((await app.inject({ method: 'DELETE', url: `/v1/hosts/${id}` })).statusCode).toBe(204);
+    expectProblem(await app.inject({ method: 'GET', url: `/v1/hosts/${id}` }), 404, 'HOST_NOT_FOUND');
+    const events = (await world.repos.events.list({ hostId: id as never, type: 'host.removed' }, { limit: 10 })).items;
+    expect(events).toHaveLength(1);
+  });
+
+  it('refuses to remove a gone host with VM records (409 HOST_HAS_VMS) unless forced, which removes them too', async () => {
+    const body = await vmBody();
+    const created = (await app.inject({ method: 'POST', url: '/v1/vms', payload: body })).json<{ id: string; hostId: string }>();
+    world.clock.advance(60_000);
+    expectProblem(await app.inject({ method: 'DELETE', url: `/v1/hosts/${created.hostId}` }), 409, 'HOST_HAS_VMS');
+    expect((await app.inject({ method: 'DELETE', url: `/v1/hosts/${created.hostId}?force=true` })).statusCode).toBe(204);
+    expectProblem(await app.inject({ method: 'GET', url: `/v1/vms/${created.id}` }), 404, 'VM_NOT_FOUND');
   });
 
   it('accepts a heartbeat with 204 and shows the host healthy', async () => {
@@ -368,7 +490,13 @@ describe('hosts over HTTP', () => {
     const response = await app.inject({
       method: 'POST',
       url: '/v1/hosts/register',
-      payload: { name: 'node-a', addr: 'http://10.0.0.1:9090', capacity: hostCapacity({ cpuCount: -1 }), facts: hostFacts() },
+      payload: {
+        name: 'node-a',
+        agentId: agentIdFor(1),
+        addr: 'http://10.0.0.1:9090',
+        capacity: hostCapacity({ cpuCount: -1 }),
+        facts: hostFacts(),
+      },
     });
     expect(expectProblem(response, 400, 'VALIDATION_FAILED').errors?.map((e) => e.field)).toContain('body/capacity/cpuCount');
   });
@@ -395,6 +523,7 @@ describe('OpenAPI', () => {
         'POST /v1/hosts/{id}/heartbeat',
         'GET /v1/hosts',
         'GET /v1/hosts/{id}',
+        'DELETE /v1/hosts/{id}',
         'GET /v1/hosts/{id}/resources',
         'POST /v1/hosts/{id}/cordon',
         'POST /v1/hosts/{id}/uncordon',

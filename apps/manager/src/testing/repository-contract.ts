@@ -11,7 +11,7 @@ import type { Host } from '../domain/host.js';
 import type { Image, ImageKind } from '../domain/image.js';
 import type { VmId } from '../domain/ids.js';
 import type { Vm } from '../domain/vm.js';
-import { hostCapacity, hostFacts } from './world.js';
+import { agentIdFor, hostCapacity, hostFacts } from './world.js';
 
 export interface Repositories {
   readonly vms: VmRepository;
@@ -64,10 +64,13 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
       return (await repos.events.list({ vmId }, { limit: 1000 })).items;
     }
 
-    async function host(name = 'node-a'): Promise<Host> {
-      return repos.hosts.upsertByName({
+    let agentCount = 0;
+    async function host(name = 'node-a', agentId = agentIdFor((agentCount += 1))): Promise<Host> {
+      return repos.hosts.register({
         newId: ids.hostId(),
         name,
+        agentId,
+        aliveIfHeartbeatSince: t0,
         addr: `http://${name}:9090`,
         capacity: hostCapacity(),
         facts: hostFacts(),
@@ -132,11 +135,13 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         expect(created).toMatchObject({ name: 'node-a', registeredAt: t0, lastHeartbeatAt: t0 });
       });
 
-      it('keeps the id and first registration time when a host registers again by name', async () => {
-        const first = await host('node-a');
-        const again = await repos.hosts.upsertByName({
+      it('keeps the id and first registration time when the same Agent registers again', async () => {
+        const first = await host('node-a', agentIdFor(1));
+        const again = await repos.hosts.register({
           newId: ids.hostId(),
           name: 'node-a',
+          agentId: agentIdFor(1),
+          aliveIfHeartbeatSince: t0,
           addr: 'http://elsewhere:9090',
           capacity: hostCapacity({ cpuCount: 64 }),
           facts: hostFacts(),
@@ -145,6 +150,122 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         expect(again).toMatchObject({ id: first.id, addr: 'http://elsewhere:9090', registeredAt: t0, lastHeartbeatAt: at(10) });
         expect(again.capacity.cpuCount).toBe(64);
         expect(await repos.hosts.list()).toHaveLength(1);
+      });
+
+      it('refuses another Agent registering a taken name and leaves the host as it was', async () => {
+        const first = await host('node-a', agentIdFor(1));
+        const impostor = repos.hosts.register({
+          newId: ids.hostId(),
+          name: 'node-a',
+          agentId: agentIdFor(2),
+          aliveIfHeartbeatSince: t0,
+          addr: 'http://impostor:9090',
+          capacity: hostCapacity({ cpuCount: 4096 }),
+          facts: hostFacts(),
+          at: at(10),
+        });
+        expect(await codeOf(impostor)).toBe('HOST_NAME_TAKEN');
+        expect(await repos.hosts.list()).toEqual([first]);
+      });
+
+      it('refuses an Agent renaming its host to a name another Agent holds', async () => {
+        await host('node-a', agentIdFor(1));
+        const b = await host('node-b', agentIdFor(2));
+        const rename = repos.hosts.register({
+          newId: ids.hostId(),
+          name: 'node-a',
+          agentId: agentIdFor(2),
+          aliveIfHeartbeatSince: t0,
+          addr: b.addr,
+          capacity: hostCapacity(),
+          facts: hostFacts(),
+          at: at(10),
+        });
+        expect(await codeOf(rename)).toBe('HOST_NAME_TAKEN');
+        expect((await repos.hosts.findById(b.id))?.name).toBe('node-b');
+      });
+
+      it('writes host.registered on every registration and host.address_changed when the address changes', async () => {
+        const h = await host('node-a', agentIdFor(1));
+        const again = (addr: string, seconds: number): Promise<Host> =>
+          repos.hosts.register({
+            newId: ids.hostId(),
+            name: 'node-a',
+            agentId: agentIdFor(1),
+            aliveIfHeartbeatSince: t0,
+            addr,
+            capacity: hostCapacity(),
+            facts: hostFacts(),
+            at: at(seconds),
+          });
+        await again(h.addr, 5);
+        await again('http://10.9.9.9:9090', 10);
+        const events = (await repos.events.list({ hostId: h.id }, { limit: 10 })).items;
+        expect(events.map((e) => e.type)).toEqual([
+          'host.registered',
+          'host.registered',
+          'host.registered',
+          'host.address_changed',
+        ]);
+        expect(events.at(-1)?.message).toContain('http://10.9.9.9:9090');
+      });
+
+      it('refuses a second live process of the same Agent identity at another address (a clone), until the first goes silent', async () => {
+        const registration = {
+          newId: ids.hostId(),
+          name: 'node-a',
+          agentId: agentIdFor(1),
+          capacity: hostCapacity(),
+          facts: hostFacts(),
+        };
+        const h = await repos.hosts.register({
+          ...registration,
+          instanceId: 'a'.repeat(32),
+          addr: 'http://10.0.0.1:9090',
+          aliveIfHeartbeatSince: t0,
+          at: t0,
+        });
+        const clone = { ...registration, instanceId: 'b'.repeat(32), addr: 'http://10.0.0.2:9090' };
+        expect(await codeOf(repos.hosts.register({ ...clone, aliveIfHeartbeatSince: t0, at: at(1) }))).toBe(
+          'HOST_IDENTITY_IN_USE',
+        );
+        expect((await repos.hosts.findById(h.id))?.addr).toBe('http://10.0.0.1:9090');
+        // The same machine restarted: same address, a new process.
+        await repos.hosts.register({ ...clone, addr: 'http://10.0.0.1:9090', aliveIfHeartbeatSince: t0, at: at(2) });
+        // Once the holder has been silent long enough, the identity may move.
+        const moved = await repos.hosts.register({
+          ...clone,
+          instanceId: 'c'.repeat(32),
+          aliveIfHeartbeatSince: at(10),
+          at: at(20),
+        });
+        expect(moved).toMatchObject({ id: h.id, addr: 'http://10.0.0.2:9090' });
+      });
+
+      it('pages hosts by id with a cursor', async () => {
+        const created = [await host('node-a'), await host('node-b'), await host('node-c')];
+        const first = await repos.hosts.listPage({ limit: 2 });
+        expect(first.items.map((h) => h.id)).toEqual(created.slice(0, 2).map((h) => h.id));
+        expect(first.nextCursor).toBe(created[1]!.id);
+        const second = await repos.hosts.listPage({ limit: 2, afterId: first.nextCursor! });
+        expect(second.items.map((h) => h.id)).toEqual([created[2]!.id]);
+        expect(second.nextCursor).toBeNull();
+      });
+
+      it('removes a host without VMs with a host.removed event, freeing its name and Agent identity', async () => {
+        const h = await host('node-a', agentIdFor(1));
+        await repos.hosts.remove(h.id, { at: at(30), message: 'gone' });
+        expect(await repos.hosts.findById(h.id)).toBeUndefined();
+        expect((await repos.events.list({ hostId: h.id, type: 'host.removed' }, { limit: 10 })).items).toHaveLength(1);
+        const other = await host('node-a', agentIdFor(2));
+        expect(other.id).not.toBe(h.id);
+      });
+
+      it('refuses to remove a host while a VM record refers to it, and an unknown host', async () => {
+        const v = await vm();
+        expect(await codeOf(repos.hosts.remove(v.hostId, { at: at(30), message: 'gone' }))).toBe('HOST_HAS_VMS');
+        expect(await repos.hosts.findById(v.hostId)).toBeDefined();
+        expect(await codeOf(repos.hosts.remove(ids.hostId(), { at: at(30), message: 'gone' }))).toBe('HOST_NOT_FOUND');
       });
 
       it('records a heartbeat with the new capacity', async () => {

@@ -16,7 +16,13 @@ export const defaultSettings: UseCaseSettings = Object.freeze({
   memoryOvercommit: 1,
   heartbeatIntervalMs: 5000,
   isMetricsEnabled: false,
+  clusterId: 'cluster_0123456789abcdef0123456789abcdef',
 });
+
+/** A well-formed Agent identity for tests: `agent_` and 26 Crockford characters. */
+export function agentIdFor(n: number): string {
+  return `agent_${String(n).padStart(26, '0')}`;
+}
 
 export function hostFacts(): HostFacts {
   return {
@@ -69,9 +75,11 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
     clock,
     async addHost(options = {}) {
       hostCount += 1;
-      return repos.hosts.upsertByName({
+      return repos.hosts.register({
         newId: ids.hostId(),
         name: options.name ?? `host-${hostCount}`,
+        agentId: agentIdFor(hostCount),
+        aliveIfHeartbeatSince: clock.now(),
         addr: `http://10.0.0.${hostCount}:9090`,
         capacity: hostCapacity(options.capacity),
         facts: hostFacts(),

@@ -19,6 +19,7 @@ export interface FakeAgent {
 }
 
 export const fakeImageRoot = '/srv/images';
+export const fakeAgentId = 'agent_01J00000000000000000000000';
 export const fakeKernelPath = '/srv/images/vmlinux';
 export const fakeRootfsPath = '/srv/images/rootfs.ext4';
 
@@ -43,6 +44,7 @@ export function createFakeAgent(settings: Partial<AgentSettings> = {}): FakeAgen
     log,
     ...vmCoordination(),
     settings: {
+      agentId: fakeAgentId,
       runDir: '/srv/fc',
       bridge: 'fcbr0',
       bridgeAddressCidr: null,

@@ -2,14 +2,9 @@ import type { FoundVmm, HostScanner } from '../../application/ports/host-scanner
 
 /** A host in memory: what `ip` and /proc would show. Tests put untracked things here. */
 export class FakeHostScanner implements HostScanner {
-  readonly ports = new Map<string, string[]>();
   readonly vmms: FoundVmm[] = [];
   readonly directories = new Map<string, string[]>();
   readonly killed: number[] = [];
-
-  async bridgePorts(bridge: string): Promise<string[]> {
-    return [...(this.ports.get(bridge) ?? [])];
-  }
 
   async vmmsWithSocketUnder(directory: string): Promise<FoundVmm[]> {
     return this.vmms.filter((vmm) => vmm.socketPath.startsWith(`${directory}/`) && !this.killed.includes(vmm.pid));

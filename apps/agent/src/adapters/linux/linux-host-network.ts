@@ -1,11 +1,12 @@
 import { isAppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
-import type { HostNetwork, LinkState } from '../../application/ports/host-network.js';
+import type { HostNetwork, LinkState, MarkedLink } from '../../application/ports/host-network.js';
 
 interface IpLink {
   readonly ifname: string;
   readonly flags?: readonly string[];
   readonly master?: string;
+  readonly ifalias?: string;
 }
 
 interface IpAddr {
@@ -63,7 +64,7 @@ export class LinuxHostNetwork implements HostNetwork {
   async linkState(name: string): Promise<LinkState | null> {
     let stdout: string;
     try {
-      ({ stdout } = await this.runner.run([...this.ip, '-j', 'addr', 'show', 'dev', name]));
+      ({ stdout } = await this.runner.run([...this.ip, '-j', '-d', 'addr', 'show', 'dev', name]));
     } catch (error) {
       if (isMissingLink(error)) return null;
       throw error;
@@ -74,13 +75,14 @@ export class LinuxHostNetwork implements HostNetwork {
       name: link.ifname,
       isUp: (link.flags ?? []).includes('UP'),
       master: link.master ?? null,
+      alias: link.ifalias ?? null,
       addresses: (link.addr_info ?? []).flatMap((info) =>
         info.family !== 'inet' || info.local === undefined ? [] : [`${info.local}/${info.prefixlen ?? 32}`],
       ),
     };
   }
 
-  async createTap(name: string, bridge: string): Promise<'created' | 'name_taken'> {
+  async createTap(name: string, bridge: string, mark: string): Promise<'created' | 'name_taken'> {
     try {
       await this.runner.run([...this.ip, 'tuntap', 'add', 'dev', name, 'mode', 'tap']);
     } catch (error) {
@@ -88,7 +90,9 @@ export class LinuxHostNetwork implements HostNetwork {
       throw error;
     }
     try {
-      await this.attach(name, bridge);
+      // One netlink request, in which the kernel sets the alias before the master: a TAP left
+      // behind from here on (the bridge gone, a crash) carries the mark and is found by it.
+      await this.attach(name, bridge, mark);
     } catch (error) {
       // Not recorded yet: do not leave an unowned TAP behind.
       await this.deleteLink(name).catch(() => undefined);
@@ -97,9 +101,17 @@ export class LinuxHostNetwork implements HostNetwork {
     return 'created';
   }
 
-  private async attach(name: string, bridge: string): Promise<void> {
+  async markedLinks(markPrefix: string): Promise<MarkedLink[]> {
+    const { stdout } = await this.runner.run([...this.ip, '-j', 'link', 'show']);
+    const links = JSON.parse(stdout.trim() === '' ? '[]' : stdout) as IpLink[];
+    return links.flatMap((link) =>
+      typeof link.ifalias === 'string' && link.ifalias.startsWith(markPrefix) ? [{ name: link.ifname, alias: link.ifalias }] : [],
+    );
+  }
+
+  private async attach(name: string, bridge: string, mark: string): Promise<void> {
     try {
-      await this.runner.run([...this.ip, 'link', 'set', 'dev', name, 'master', bridge, 'up']);
+      await this.runner.run([...this.ip, 'link', 'set', 'dev', name, 'alias', mark, 'master', bridge, 'up']);
     } catch (error) {
       // Perhaps the bridge vanished since we ensured it: the next ensureBridge checks again.
       for (const key of this.ensuredBridges) if (key.startsWith(`${bridge} `)) this.ensuredBridges.delete(key);

@@ -1,35 +1,12 @@
 import { readdir } from 'node:fs/promises';
-import { isAppError } from '@hearth/errors';
-import type { CommandRunner } from '../../application/ports/command-runner.js';
 import type { FoundVmm, HostScanner } from '../../application/ports/host-scanner.js';
 import { readProcStat } from '../firecracker/proc-stat.js';
 import { readProcFile } from './proc-file.js';
 
 const pollIntervalMs = 20;
 
-/** Scans links through `ip -j` (inside the Agent's namespace, if any) and processes through /proc. */
+/** Scans processes through /proc and directories on disk (TAPs are found by their mark: `HostNetwork.markedLinks`). */
 export class LinuxHostScanner implements HostScanner {
-  private readonly ip: readonly string[];
-
-  constructor(
-    private readonly runner: CommandRunner,
-    options: { readonly netns?: string | null } = {},
-  ) {
-    this.ip = options.netns ? ['ip', '-n', options.netns] : ['ip'];
-  }
-
-  async bridgePorts(bridge: string): Promise<string[]> {
-    try {
-      const { stdout } = await this.runner.run([...this.ip, '-j', 'link', 'show', 'master', bridge]);
-      const links = JSON.parse(stdout.trim() === '' ? '[]' : stdout) as Array<{ ifname?: unknown }>;
-      return links.flatMap((link) => (typeof link.ifname === 'string' ? [link.ifname] : []));
-    } catch (error) {
-      // No bridge yet: nothing is attached to it.
-      if (isAppError(error) && /does not exist|Cannot find device/i.test(String(error.diagnostics?.['stderr'] ?? ''))) return [];
-      throw error;
-    }
-  }
-
   async vmmsWithSocketUnder(directory: string): Promise<FoundVmm[]> {
     const prefix = directory.endsWith('/') ? directory : `${directory}/`;
     const found: FoundVmm[] = [];

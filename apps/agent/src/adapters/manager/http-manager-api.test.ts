@@ -33,7 +33,7 @@ async function replica(status: number): Promise<Replica> {
     req.resume();
     req.on('end', () => {
       res.writeHead(state.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ id: 'host_1', heartbeatIntervalMs: 1000 }));
+      res.end(JSON.stringify({ id: 'host_1', heartbeatIntervalMs: 1000, clusterId: 'cluster_0123456789abcdef' }));
     });
   });
   servers.push(server);

@@ -58,13 +58,17 @@ export class HttpManagerApi implements ManagerApi {
   async register(registration: HostRegistration): Promise<RegisterOutcome> {
     try {
       const { statusCode, text } = await this.post('v1/hosts/register', registration);
+      if (statusCode === 409) return { kind: 'refused', code: problemCode(text), reason: text.slice(0, 500) };
       if (statusCode !== 200 && statusCode !== 201)
         return { kind: 'failed', reason: `HTTP ${statusCode}: ${text.slice(0, 500)}` };
       const host = JSON.parse(text) as Partial<HostRegistered>;
-      if (typeof host.id !== 'string' || typeof host.heartbeatIntervalMs !== 'number') {
+      if (typeof host.id !== 'string' || typeof host.heartbeatIntervalMs !== 'number' || typeof host.clusterId !== 'string') {
         return { kind: 'failed', reason: `unexpected registration answer: ${text.slice(0, 500)}` };
       }
-      return { kind: 'registered', host: { id: host.id, heartbeatIntervalMs: host.heartbeatIntervalMs } };
+      return {
+        kind: 'registered',
+        host: { id: host.id, heartbeatIntervalMs: host.heartbeatIntervalMs, clusterId: host.clusterId },
+      };
     } catch (error) {
       return { kind: 'failed', reason: error instanceof Error ? error.message : String(error) };
     }
@@ -79,5 +83,14 @@ export class HttpManagerApi implements ManagerApi {
     } catch (error) {
       return { kind: 'failed', reason: error instanceof Error ? error.message : String(error) };
     }
+  }
+}
+
+function problemCode(text: string): string {
+  try {
+    const problem = JSON.parse(text) as { code?: unknown };
+    return typeof problem.code === 'string' ? problem.code : 'CONFLICT';
+  } catch {
+    return 'CONFLICT';
   }
 }

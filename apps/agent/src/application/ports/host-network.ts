@@ -6,6 +6,13 @@ export interface LinkState {
   readonly master: string | null;
   /** IPv4 addresses as CIDRs (`172.30.0.1/24`); the kernel's IPv6 link-local ones are left out. */
   readonly addresses: readonly string[];
+  /** The interface alias (`ifalias`): the mark an Agent puts on the TAPs it creates; null when unset. */
+  readonly alias: string | null;
+}
+
+export interface MarkedLink {
+  readonly name: string;
+  readonly alias: string;
 }
 
 /** The host's links: one bridge and one TAP per VM. All operations are idempotent. */
@@ -16,10 +23,13 @@ export interface HostNetwork {
   /** Null when there is no such link. */
   linkState(name: string): Promise<LinkState | null>;
   /**
-   * Creates a TAP, attaches it to the bridge and sets it up. Answers `name_taken` (and changes
-   * nothing) when a link with that name already exists.
+   * Creates a TAP, marks it (its alias becomes `mark`) before anything else, then attaches it to
+   * the bridge and sets it up. Answers `name_taken` (and changes nothing) when a link with that
+   * name already exists.
    */
-  createTap(name: string, bridge: string): Promise<'created' | 'name_taken'>;
+  createTap(name: string, bridge: string, mark: string): Promise<'created' | 'name_taken'>;
+  /** Every link whose alias starts with `markPrefix`, attached to a bridge or not. */
+  markedLinks(markPrefix: string): Promise<MarkedLink[]>;
   /** Deletes a link; a missing link is not an error. */
   deleteLink(name: string): Promise<void>;
 }

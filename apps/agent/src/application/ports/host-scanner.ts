@@ -6,12 +6,10 @@ export interface FoundVmm {
 
 /**
  * Finds what is on the host regardless of the Agent's records, to catch what a crash left between
- * a side effect and its record (a TAP created but not yet written down, a VMM spawned but not yet
- * recorded, a VM directory without its record).
+ * a side effect and its record (a VMM spawned but not yet recorded, a VM directory without its
+ * record; TAPs are found by their mark, see `HostNetwork.markedLinks`).
  */
 export interface HostScanner {
-  /** Names of the links attached to `bridge`. */
-  bridgePorts(bridge: string): Promise<string[]>;
   /** Firecracker processes whose API socket lies under `directory`. */
   vmmsWithSocketUnder(directory: string): Promise<FoundVmm[]>;
   /** Entries (directories) of `directory`; none when it does not exist. */

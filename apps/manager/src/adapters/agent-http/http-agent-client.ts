@@ -1,4 +1,4 @@
-import { agentApiPrefix, ApplyVmResult, CleanupResult, Inventory, type VmSpec } from '@hearth/contracts';
+import { agentApiPrefix, ApplyVmResult, CleanupResult, clusterIdHeader, Inventory, type VmSpec } from '@hearth/contracts';
 import { AppError, isErrorCode, type FieldError } from '@hearth/errors';
 import { currentCorrelationId, requestIdHeader } from '@hearth/http-server';
 import type { TSchema } from 'typebox';
@@ -16,6 +16,8 @@ export interface HttpAgentClientOptions {
   readonly inventoryTimeoutMs?: number;
   /** For tests: e.g. an undici Agent connecting to a Unix socket. */
   readonly dispatcher?: Dispatcher;
+  /** Sent on every call (`x-hearth-cluster-id`): an Agent that belongs to another cluster refuses the call. */
+  readonly clusterId?: string;
 }
 
 export const defaultAgentClientOptions: HttpAgentClientOptions = Object.freeze({
@@ -110,6 +112,7 @@ export class HttpAgentClient implements AgentClient {
     const correlationId = currentCorrelationId();
     if (correlationId !== undefined) headers[requestIdHeader] = correlationId;
     if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.options.clusterId !== undefined) headers[clusterIdHeader] = this.options.clusterId;
     let statusCode: number;
     let text: string;
     try {

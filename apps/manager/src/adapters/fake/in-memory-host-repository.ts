@@ -2,9 +2,11 @@ import { AppError } from '@hearth/errors';
 import type {
   HeartbeatRecorded,
   HostHeartbeatRecord,
+  HostPage,
+  HostRegistrationRecord,
   HostRepository,
-  HostUpsert,
 } from '../../application/ports/host-repository.js';
+import { hostHasVms, hostNameTaken, identityInUse, isIdentityInUse, registrationEvents } from '../../domain/host-registration.js';
 import type { Host } from '../../domain/host.js';
 import type { HostId } from '../../domain/ids.js';
 import type { Store } from './in-memory-store.js';
@@ -13,25 +15,38 @@ const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1
 
 /** Hosts in memory; status changes record their `host.*` events in the shared store, like the real adapter. */
 export class InMemoryHostRepository implements HostRepository {
+  /** The Agent process that registered each host last (the real adapter keeps it in a column). */
+  private readonly instances = new Map<HostId, string | null>();
+
   constructor(private readonly store: Store) {}
 
-  async upsertByName(upsert: HostUpsert): Promise<Host> {
-    const existing = [...this.store.hosts.values()].find((h) => h.name === upsert.name);
+  async register(registration: HostRegistrationRecord): Promise<Host> {
+    const hosts = [...this.store.hosts.values()];
+    const mine = hosts.find((h) => h.agentId === registration.agentId);
+    const named = hosts.find((h) => h.name === registration.name);
+    if (named !== undefined && named !== mine && (mine !== undefined || named.agentId !== null)) {
+      throw hostNameTaken(registration.name, named.id);
+    }
+    if (mine !== undefined && isIdentityInUse({ ...mine, instanceId: this.instances.get(mine.id) ?? null }, registration)) {
+      throw identityInUse(registration.name, mine.id);
+    }
+    const before = mine ?? named;
     const host: Host = {
-      id: existing?.id ?? upsert.newId,
-      name: upsert.name,
-      addr: upsert.addr,
-      capacity: structuredClone(upsert.capacity),
-      facts: structuredClone(upsert.facts),
-      registeredAt: existing?.registeredAt ?? upsert.at,
-      lastHeartbeatAt: upsert.at,
+      id: before?.id ?? registration.newId,
+      name: registration.name,
+      agentId: registration.agentId,
+      addr: registration.addr,
+      capacity: structuredClone(registration.capacity),
+      facts: structuredClone(registration.facts),
+      registeredAt: before?.registeredAt ?? registration.at,
+      lastHeartbeatAt: registration.at,
       status: 'healthy',
-      statusChangedAt: existing === undefined || existing.status === 'unhealthy' ? upsert.at : existing.statusChangedAt,
-      isCordoned: existing?.isCordoned ?? false,
+      statusChangedAt: before === undefined || before.status === 'unhealthy' ? registration.at : before.statusChangedAt,
+      isCordoned: before?.isCordoned ?? false,
     };
     this.store.hosts.set(host.id, host);
-    if (existing === undefined) this.event(host.id, 'host.registered', upsert.at, `registered at ${upsert.addr}`);
-    else if (existing.status === 'unhealthy') this.event(host.id, 'host.recovered', upsert.at, 'registered again');
+    this.instances.set(host.id, registration.instanceId ?? null);
+    for (const event of registrationEvents(before, registration)) this.event(host.id, event.type, registration.at, event.message);
     return structuredClone(host);
   }
 
@@ -58,6 +73,22 @@ export class InMemoryHostRepository implements HostRepository {
 
   async list(): Promise<readonly Host[]> {
     return [...this.store.hosts.values()].sort(byId).map((h) => structuredClone(h));
+  }
+
+  async listPage(options: { readonly limit: number; readonly afterId?: HostId | undefined }): Promise<HostPage> {
+    const after = options.afterId;
+    const all = [...this.store.hosts.values()].sort(byId).filter((h) => after === undefined || h.id > after);
+    const items = all.slice(0, options.limit).map((h) => structuredClone(h));
+    const last = items.at(-1);
+    return { items, nextCursor: all.length > options.limit && last !== undefined ? last.id : null };
+  }
+
+  async remove(id: HostId, change: { readonly at: Date; readonly message: string }): Promise<void> {
+    if (!this.store.hosts.has(id)) throw new AppError('HOST_NOT_FOUND', `No host with id ${id}`, { details: { hostId: id } });
+    const vmCount = [...this.store.vms.values()].filter((vm) => vm.hostId === id).length;
+    if (vmCount > 0) throw hostHasVms(id, vmCount);
+    this.store.hosts.delete(id);
+    this.event(id, 'host.removed', change.at, change.message);
   }
 
   async markUnhealthy(

@@ -11,6 +11,13 @@ describe('translateDatabaseError', () => {
     expect(translateDatabaseError({ code: '23505', constraint: 'images_kind_name_key' }).code).toBe('IMAGE_NAME_TAKEN');
   });
 
+  it.each(['hosts_name_key', 'hosts_agent_id_key'])(
+    'turns a unique violation of %s (two registrations written at once) into HOST_NAME_TAKEN, not a 500',
+    (constraint) => {
+      expect(translateDatabaseError({ code: '23505', constraint }).code).toBe('HOST_NAME_TAKEN');
+    },
+  );
+
   it('lets the query say what a SQLSTATE means for it', () => {
     const error = translateDatabaseError({ code: '23503' }, { '23503': () => new AppError('IMAGE_IN_USE', 'in use') });
     expect(error.code).toBe('IMAGE_IN_USE');

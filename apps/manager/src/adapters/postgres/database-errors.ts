@@ -3,6 +3,9 @@ import { AppError, isAppError, type ErrorCode } from '@hearth/errors';
 /** Unique constraints whose violation (SQLSTATE 23505) is a caller's conflict, by constraint name. */
 const uniqueConstraintCodes: Readonly<Record<string, { code: ErrorCode; message: string }>> = {
   vms_name_key: { code: 'VM_NAME_TAKEN', message: 'A VM with this name already exists' },
+  hosts_name_key: { code: 'HOST_NAME_TAKEN', message: 'Another Agent holds this host name' },
+  // Two registrations of one Agent identity under different new names, written at once.
+  hosts_agent_id_key: { code: 'HOST_NAME_TAKEN', message: 'This Agent registered another name at the same time' },
   images_kind_name_key: { code: 'IMAGE_NAME_TAKEN', message: 'An image of this kind with this name already exists' },
 };
 

@@ -4,9 +4,11 @@ import { AppError } from '@hearth/errors';
 import type {
   HeartbeatRecorded,
   HostHeartbeatRecord,
+  HostPage,
+  HostRegistrationRecord,
   HostRepository,
-  HostUpsert,
 } from '../../application/ports/host-repository.js';
+import { hostHasVms, hostNameTaken, identityInUse, isIdentityInUse, registrationEvents } from '../../domain/host-registration.js';
 import type { Host, HostStatus } from '../../domain/host.js';
 import type { HostId } from '../../domain/ids.js';
 import type { Database } from './database.js';
@@ -16,45 +18,61 @@ import type { HostsTable, ManagerDatabase } from './schema.js';
 export class PgHostRepository implements HostRepository {
   constructor(private readonly db: Database) {}
 
-  async upsertByName(host: HostUpsert): Promise<Host> {
+  async register(registration: HostRegistrationRecord): Promise<Host> {
     const row = await translated(() =>
       this.db.transaction().execute(async (trx) => {
-        const before = await trx
+        const held = await trx
           .selectFrom('hosts')
-          .select('status')
-          .where('name', '=', host.name)
+          .selectAll()
+          .where((eb) => eb.or([eb('agent_id', '=', registration.agentId), eb('name', '=', registration.name)]))
+          .orderBy('id')
           .forUpdate()
-          .executeTakeFirst();
-        const upserted = await trx
-          .insertInto('hosts')
-          .values({
-            id: host.newId,
-            name: host.name,
-            addr: host.addr,
-            capacity: JSON.stringify(host.capacity),
-            facts: JSON.stringify(host.facts),
-            registered_at: host.at,
-            last_heartbeat_at: host.at,
-            status_changed_at: host.at,
-          })
-          .onConflict((oc) =>
-            oc.column('name').doUpdateSet((eb) => ({
-              addr: eb.ref('excluded.addr'),
-              capacity: eb.ref('excluded.capacity'),
-              facts: eb.ref('excluded.facts'),
-              last_heartbeat_at: eb.ref('excluded.last_heartbeat_at'),
-              status: 'healthy',
-              status_changed_at: sql<Date>`case when hosts.status = 'healthy' then hosts.status_changed_at else excluded.status_changed_at end`,
-            })),
-          )
-          .returningAll()
-          .executeTakeFirstOrThrow();
-        if (before === undefined) {
-          await appendHostEvent(trx, upserted.id, 'host.registered', host.at, `registered at ${host.addr}`);
-        } else if (before.status === 'unhealthy') {
-          await appendHostEvent(trx, upserted.id, 'host.recovered', host.at, 'registered again');
+          .execute();
+        const mine = held.find((h) => h.agent_id === registration.agentId);
+        const named = held.find((h) => h.name === registration.name);
+        if (named !== undefined && named !== mine && (mine !== undefined || named.agent_id !== null)) {
+          throw hostNameTaken(registration.name, named.id);
         }
-        return upserted;
+        if (
+          mine !== undefined &&
+          isIdentityInUse(
+            { ...mine, instanceId: mine.agent_instance_id, lastHeartbeatAt: new Date(mine.last_heartbeat_at) },
+            registration,
+          )
+        ) {
+          throw identityInUse(registration.name, mine.id);
+        }
+        const before = mine ?? named;
+        const fields = {
+          name: registration.name,
+          agent_id: registration.agentId,
+          agent_instance_id: registration.instanceId ?? null,
+          addr: registration.addr,
+          capacity: JSON.stringify(registration.capacity),
+          facts: JSON.stringify(registration.facts),
+          last_heartbeat_at: registration.at,
+        };
+        const after =
+          before === undefined
+            ? await trx
+                .insertInto('hosts')
+                .values({ ...fields, id: registration.newId, registered_at: registration.at, status_changed_at: registration.at })
+                .returningAll()
+                .executeTakeFirstOrThrow()
+            : await trx
+                .updateTable('hosts')
+                .set({
+                  ...fields,
+                  status: 'healthy',
+                  status_changed_at: before.status === 'healthy' ? before.status_changed_at : registration.at,
+                })
+                .where('id', '=', before.id)
+                .returningAll()
+                .executeTakeFirstOrThrow();
+        for (const event of registrationEvents(before === undefined ? undefined : toHost(before), registration)) {
+          await appendHostEvent(trx, after.id, event.type, registration.at, event.message);
+        }
+        return after;
       }),
     );
     return toHost(row);
@@ -100,6 +118,38 @@ export class PgHostRepository implements HostRepository {
   async list(): Promise<readonly Host[]> {
     const rows = await translated(() => this.db.selectFrom('hosts').selectAll().orderBy('id').execute());
     return rows.map(toHost);
+  }
+
+  async listPage(options: { readonly limit: number; readonly afterId?: HostId | undefined }): Promise<HostPage> {
+    const rows = await translated(() => {
+      let query = this.db
+        .selectFrom('hosts')
+        .selectAll()
+        .orderBy('id')
+        .limit(options.limit + 1);
+      if (options.afterId !== undefined) query = query.where('id', '>', options.afterId);
+      return query.execute();
+    });
+    const items = rows.slice(0, options.limit).map(toHost);
+    const last = items.at(-1);
+    return { items, nextCursor: rows.length > options.limit && last !== undefined ? last.id : null };
+  }
+
+  async remove(id: HostId, change: { readonly at: Date; readonly message: string }): Promise<void> {
+    await translated(() =>
+      this.db.transaction().execute(async (trx) => {
+        const host = await trx.selectFrom('hosts').select('id').where('id', '=', id).forUpdate().executeTakeFirst();
+        if (host === undefined) throw hostNotFound(id);
+        const { count } = await trx
+          .selectFrom('vms')
+          .select((eb) => eb.fn.countAll<string | number>().as('count'))
+          .where('host_id', '=', id)
+          .executeTakeFirstOrThrow();
+        if (Number(count) > 0) throw hostHasVms(id, Number(count));
+        await trx.deleteFrom('hosts').where('id', '=', id).execute();
+        await appendHostEvent(trx, id, 'host.removed', change.at, change.message);
+      }),
+    );
   }
 
   async markUnhealthy(
@@ -166,6 +216,7 @@ function toHost(row: Selectable<HostsTable>): Host {
   return {
     id: row.id as HostId,
     name: row.name,
+    agentId: row.agent_id,
     addr: row.addr,
     capacity: row.capacity as HostCapacity,
     facts: row.facts as HostFacts,

@@ -6,8 +6,10 @@ import { describeIdempotencyRepositoryContract } from '../../testing/idempotency
 import { describeRepositoryContract } from '../../testing/repository-contract.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
+import { ClusterIdPattern } from '@hearth/contracts';
+import { readClusterId } from './cluster-id.js';
 import { createPgRepositories } from './pg-repositories.js';
-import { hostCapacity, hostFacts } from '../../testing/world.js';
+import { agentIdFor, hostCapacity, hostFacts } from '../../testing/world.js';
 import type { HostId } from '../../domain/ids.js';
 
 const hasDatabase = testDatabaseUrl() !== undefined;
@@ -51,11 +53,51 @@ describe.skipIf(!hasDatabase)(
       };
     });
 
+    describe('hosts registered before Agent identities', () => {
+      it('are claimed by the first Agent registering their name, and refused to every other', async () => {
+        const current = db!;
+        const repos = createPgRepositories(current);
+        const registration = {
+          newId: 'host_01JAAAAAAAAAAAAAAAAAAAAAAB' as HostId,
+          name: 'node-old',
+          agentId: agentIdFor(1),
+          aliveIfHeartbeatSince: new Date('2025-01-01T00:00:00Z'),
+          addr: 'http://10.0.0.8:9090',
+          capacity: hostCapacity(),
+          facts: hostFacts(),
+          at: new Date('2025-01-01T00:00:00Z'),
+        };
+        try {
+          const legacy = await repos.hosts.register(registration);
+          await sql`update hosts set agent_id = null`.execute(current);
+          const claimed = await repos.hosts.register({
+            ...registration,
+            newId: 'host_01JAAAAAAAAAAAAAAAAAAAAAAC' as HostId,
+            agentId: agentIdFor(2),
+          });
+          expect(claimed).toMatchObject({ id: legacy.id, agentId: agentIdFor(2) });
+          await expect(repos.hosts.register({ ...registration, agentId: agentIdFor(3) })).rejects.toMatchObject({
+            code: 'HOST_NAME_TAKEN',
+          });
+        } finally {
+          await emptied();
+        }
+      });
+
+      it('the database has one cluster id, the same on every read', async () => {
+        const first = await readClusterId(db!);
+        expect(first).toMatch(new RegExp(ClusterIdPattern));
+        expect(await readClusterId(db!)).toBe(first);
+      });
+    });
+
     describe('host changes and their events are one transaction', () => {
       const at = new Date('2025-01-01T00:00:00Z');
       const upsert = {
         newId: 'host_01JAAAAAAAAAAAAAAAAAAAAAAA' as HostId,
         name: 'node-tx',
+        agentId: agentIdFor(9),
+        aliveIfHeartbeatSince: at,
         addr: 'http://10.0.0.9:9090',
         capacity: hostCapacity(),
         facts: hostFacts(),
@@ -76,7 +118,7 @@ describe.skipIf(!hasDatabase)(
         const repos = createPgRepositories(db!);
         try {
           await refuseEvents('host.registered');
-          await expect(repos.hosts.upsertByName(upsert)).rejects.toThrow();
+          await expect(repos.hosts.register(upsert)).rejects.toThrow();
           expect(await repos.hosts.list()).toEqual([]);
         } finally {
           await cleanUp();
@@ -100,7 +142,7 @@ describe.skipIf(!hasDatabase)(
       ] as const)('leaves the host as it was when its %s event cannot be written', async (type, change) => {
         const repos = createPgRepositories(db!);
         try {
-          const host = await repos.hosts.upsertByName(upsert);
+          const host = await repos.hosts.register(upsert);
           await refuseEvents(type);
           await expect(change(repos, host.id)).rejects.toThrow();
           expect(await repos.hosts.findById(host.id)).toEqual(host);
@@ -113,7 +155,7 @@ describe.skipIf(!hasDatabase)(
       it('keeps a host unhealthy when its host.recovered event cannot be written', async () => {
         const repos = createPgRepositories(db!);
         try {
-          const host = await repos.hosts.upsertByName(upsert);
+          const host = await repos.hosts.register(upsert);
           await repos.hosts.markUnhealthy(host.id, {
             at: new Date(at.getTime() + 60_000),
             heartbeatBefore: new Date(at.getTime() + 30_000),

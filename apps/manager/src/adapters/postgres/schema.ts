@@ -4,6 +4,8 @@ import type { ColumnType, Generated } from 'kysely';
 export interface HostsTable {
   id: string;
   name: string;
+  agent_id: string | null;
+  agent_instance_id: Generated<string | null>;
   addr: string;
   capacity: ColumnType<unknown, string, string>;
   facts: ColumnType<unknown, string, string>;
@@ -83,6 +85,12 @@ export interface IdempotencyKeysTable {
   lease_expires_at: Date | null;
 }
 
+export interface ClustersTable {
+  id: string;
+  created_at: Generated<Date>;
+  is_singleton: Generated<boolean>;
+}
+
 export interface SchemaMigrationsTable {
   version: number;
   name: string;
@@ -95,5 +103,6 @@ export interface ManagerDatabase {
   vms: VmsTable;
   events: EventsTable;
   idempotency_keys: IdempotencyKeysTable;
+  clusters: ClustersTable;
   schema_migrations: SchemaMigrationsTable;
 }

@@ -2,14 +2,29 @@ import type { HostCapacity, HostFacts } from '@hearth/contracts';
 import type { HostId } from '../../domain/ids.js';
 import type { Host } from '../../domain/host.js';
 
-export interface HostUpsert {
-  /** Used only when no host has this name yet. */
+export interface HostRegistrationRecord {
+  /** Used only when the Agent holds no host yet and no host has this name. */
   readonly newId: HostId;
   readonly name: string;
+  /** The Agent's persistent identity. */
+  readonly agentId: string;
+  /** The registering Agent process; undefined when the Agent does not say. */
+  readonly instanceId?: string | undefined;
+  /**
+   * A heartbeat at or after this time means the process that registered last is alive: another
+   * process with the same identity, at another address, is then refused (HOST_IDENTITY_IN_USE).
+   */
+  readonly aliveIfHeartbeatSince: Date;
+  /** A base URL (see `agentBaseUrl`). */
   readonly addr: string;
   readonly capacity: HostCapacity;
   readonly facts: HostFacts;
   readonly at: Date;
+}
+
+export interface HostPage {
+  readonly items: readonly Host[];
+  readonly nextCursor: HostId | null;
 }
 
 export interface HostHeartbeatRecord {
@@ -30,21 +45,37 @@ export interface HeartbeatRecorded {
  */
 export interface HostRepository {
   /**
-   * Registers a host by name, or refreshes the one with that name (keeping its id and its cordon).
-   * A host that was unhealthy becomes healthy (`host.recovered`); a new one writes `host.registered`.
+   * Registers the host of the Agent `agentId`: refreshes the host that Agent holds (keeping its id,
+   * first registration time and cordon; its name may change), or claims a host of that name that no
+   * Agent holds yet (one registered before identities existed), or adds a new one. Every
+   * registration writes `host.registered`; a new address also `host.address_changed`, and an
+   * unhealthy host becomes healthy (`host.recovered`). HOST_NAME_TAKEN (nothing changes) when
+   * another Agent holds the name; HOST_IDENTITY_IN_USE when another process of the same Agent
+   * identity (a clone) registered from another address and still heartbeats.
    */
-  upsertByName(host: HostUpsert): Promise<Host>;
+  register(registration: HostRegistrationRecord): Promise<Host>;
   /** Records a heartbeat; an unhealthy host becomes healthy (`host.recovered`). HOST_NOT_FOUND for an unknown id. */
   recordHeartbeat(id: HostId, heartbeat: HostHeartbeatRecord): Promise<HeartbeatRecorded>;
   findById(id: HostId): Promise<Host | undefined>;
-  /** Ordered by id. */
+  /** Every host, ordered by id. */
   list(): Promise<readonly Host[]>;
+  /** One page of hosts ordered by id, after `afterId`; `nextCursor` is the last id when more follow. */
+  listPage(options: { readonly limit: number; readonly afterId?: HostId | undefined }): Promise<HostPage>;
+  /**
+   * Removes a host that no VM record refers to, with a `host.removed` event in the same transaction;
+   * its Agent's identity is free again. HOST_NOT_FOUND; HOST_HAS_VMS (nothing changes) while a VM
+   * record refers to it.
+   */
+  remove(id: HostId, change: { readonly at: Date; readonly message: string }): Promise<void>;
   /**
    * Makes a healthy host unhealthy (`host.unhealthy`), but only while its last heartbeat is still
    * older than `heartbeatBefore`, so a heartbeat that has just arrived wins. Answers the host when
    * it changed, undefined otherwise (already unhealthy, fresh heartbeat, or no such host).
    */
-  markUnhealthy(id: HostId, change: { readonly at: Date; readonly heartbeatBefore: Date; readonly message: string }): Promise<Host | undefined>;
+  markUnhealthy(
+    id: HostId,
+    change: { readonly at: Date; readonly heartbeatBefore: Date; readonly message: string },
+  ): Promise<Host | undefined>;
   /** Cordons or uncordons (`host.cordoned` / `host.uncordoned` when it changes). HOST_NOT_FOUND for an unknown id. */
   setCordoned(id: HostId, isCordoned: boolean, at: Date): Promise<Host>;
 }

@@ -201,6 +201,22 @@ describe('Reconciler', () => {
     expect(world.agents.vmIdsOn(host.addr)).toEqual([vm.id]);
   });
 
+  it("removes none of a host's VMs when most of them have no record, and says why in one event", async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    const strangers = [
+      'vm_01JZZZZZZZZZZZZZZZZZZZZZZ1',
+      'vm_01JZZZZZZZZZZZZZZZZZZZZZZ2',
+      'vm_01JZZZZZZZZZZZZZZZZZZZZZZ3',
+    ] as VmId[];
+    for (const id of strangers) world.agents.plant(host.addr, id, { ...vmSpec(vm), guestMac: await world.repos.vms.allocateGuestMac() });
+    expect((await reconciler.resync()).orphansRemoved).toBe(0);
+    expect((await reconciler.resync()).orphansRemoved).toBe(0);
+    expect(world.agents.vmIdsOn(host.addr).sort()).toEqual([vm.id, ...strangers].sort());
+    const withheld = (await world.deps.events.list({ hostId: host.id, type: 'host.orphans_withheld' }, { limit: 10 })).items;
+    expect(withheld).toHaveLength(1);
+    expect(withheld[0]?.message).toMatch(/3 of the 4 VMs/);
+  });
+
   it('marks a silent host unhealthy and its VMs unknown, then re-adopts them when it is back', async () => {
     const { reconciler, vm, world, host } = await setUp();
     world.clock.advance(3 * heartbeatIntervalMs + 1);

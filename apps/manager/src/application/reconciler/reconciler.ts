@@ -8,6 +8,7 @@ import {
   type RetryState,
   type VmObservation,
 } from '../../domain/reconcile-decision.js';
+import { decideOrphanRemoval, defaultOrphanGuardPolicy, type OrphanGuardPolicy } from '../../domain/orphan-guard.js';
 import { backoffMs, shouldRestart, type RestartDecision, type RetryPolicy } from '../../domain/restart-policy.js';
 import { vmStates, type ObservedVmState } from '../../domain/vm-state.js';
 import type { FailureReason, Vm } from '../../domain/vm.js';
@@ -17,7 +18,10 @@ import { applyVmOnHost, failureReasonOf } from '../use-cases/apply-vm.js';
 import { continueCreate } from '../use-cases/continue-create.js';
 import { KeyedWorkQueue } from './keyed-work-queue.js';
 
-export type ReconcilerDependencies = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log' | 'reconcileStates'>;
+export type ReconcilerDependencies = Pick<
+  UseCaseDependencies,
+  'vms' | 'hosts' | 'events' | 'agents' | 'clock' | 'log' | 'reconcileStates'
+>;
 
 export interface ReconcilerSettings {
   readonly heartbeatIntervalMs: number;
@@ -28,6 +32,8 @@ export interface ReconcilerSettings {
   /** How long an inventory read stays good enough to act on. */
   readonly inventoryMaxAgeMs: number;
   readonly retry: RetryPolicy;
+  /** How many of a host's VMs one pass may remove as orphans; default `defaultOrphanGuardPolicy`. */
+  readonly orphanGuard?: OrphanGuardPolicy;
 }
 
 /** What one resync found and did, for logs and tests. */
@@ -53,6 +59,8 @@ export class Reconciler implements ReconcileHints {
   private readonly queue: KeyedWorkQueue<VmId>;
   private readonly inventories = new Map<HostId, { readonly at: number; readonly read: Promise<Inventory | undefined> }>();
   private isActive = false;
+  /** Per host, the orphan count last withheld (so its event is written once, not every pass). */
+  private readonly withheldOrphans = new Map<HostId, number>();
   /** When this reconciler last started leading (ms since the epoch), for the heartbeat grace. */
   private activeSinceMs = 0;
 
@@ -450,22 +458,52 @@ export class Reconciler implements ReconcileHints {
     return marked;
   }
 
-  /** Removes from the host every VM its Agent holds that has no record (or a record on another host). */
+  /**
+   * Removes from the host every VM its Agent holds that has no record (or a record on another
+   * host), unless they are too large a share of the host's VMs (see `decideOrphanRemoval`): then
+   * none is removed, and a `host.orphans_withheld` event says why (once, until the count changes).
+   */
   private async removeOrphans(host: Host, inventory: Inventory, rows: ReadonlyMap<VmId, Vm>): Promise<number> {
-    let removed = 0;
+    const orphans: VmId[] = [];
     for (const agentVm of inventory.vms) {
       const row = rows.get(agentVm.vmId as VmId) ?? (await this.deps.vms.findById(agentVm.vmId as VmId));
-      if (row !== undefined && row.hostId === host.id) continue;
+      if (row === undefined || row.hostId !== host.id) orphans.push(agentVm.vmId as VmId);
+    }
+    if (orphans.length === 0) {
+      this.withheldOrphans.delete(host.id);
+      return 0;
+    }
+    const decision = decideOrphanRemoval(
+      orphans.length,
+      inventory.vms.length,
+      this.settings.orphanGuard ?? defaultOrphanGuardPolicy,
+    );
+    if (decision.kind === 'withhold') {
+      if (this.withheldOrphans.get(host.id) !== orphans.length) {
+        this.withheldOrphans.set(host.id, orphans.length);
+        this.deps.log.error({ hostId: host.id, orphans: orphans.length, vms: inventory.vms.length }, 'orphan removal withheld');
+        await this.deps.events.append({
+          type: 'host.orphans_withheld',
+          vmId: null,
+          hostId: host.id,
+          fromState: null,
+          toState: null,
+          message: decision.message,
+          at: this.deps.clock.now(),
+        });
+      }
+      return 0;
+    }
+    this.withheldOrphans.delete(host.id);
+    let removed = 0;
+    for (const vmId of orphans) {
       if (!this.isActive) break;
       try {
-        const result = await ignoreNotFound(this.deps.agents.deleteVm(host, agentVm.vmId as VmId));
+        const result = await ignoreNotFound(this.deps.agents.deleteVm(host, vmId));
         removed += 1;
-        this.deps.log.warn(
-          { hostId: host.id, vmId: agentVm.vmId, removed: result?.removed.length ?? 0 },
-          'orphaned host resources removed',
-        );
+        this.deps.log.warn({ hostId: host.id, vmId, removed: result?.removed.length ?? 0 }, 'orphaned host resources removed');
       } catch (error) {
-        this.deps.log.warn({ hostId: host.id, vmId: agentVm.vmId, err: error }, 'orphaned host resources could not be removed');
+        this.deps.log.warn({ hostId: host.id, vmId, err: error }, 'orphaned host resources could not be removed');
       }
     }
     return removed;

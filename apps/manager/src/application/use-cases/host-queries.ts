@@ -13,10 +13,23 @@ export interface HostOverview {
 
 type Deps = Pick<UseCaseDependencies, 'hosts' | 'vms' | 'clock' | 'settings'>;
 
-export async function listHosts(deps: Deps): Promise<readonly HostOverview[]> {
-  const [hosts, allocations] = await Promise.all([deps.hosts.list(), deps.vms.allocationsByHost()]);
+export const hostPageSize = { default: 50, maximum: 500 } as const;
+
+/** One page of hosts by id (keyset pagination, like VMs). */
+export async function listHosts(
+  deps: Deps,
+  options: { readonly limit?: number | undefined; readonly cursor?: HostId | undefined } = {},
+): Promise<{ readonly items: readonly HostOverview[]; readonly nextCursor: HostId | null }> {
+  const limit = Math.min(Math.max(options.limit ?? hostPageSize.default, 1), hostPageSize.maximum);
+  const [page, allocations] = await Promise.all([
+    deps.hosts.listPage({ limit, afterId: options.cursor }),
+    deps.vms.allocationsByHost(),
+  ]);
   const now = deps.clock.now();
-  return hosts.map((host) => overview(host, allocations.get(host.id), now, deps.settings.heartbeatIntervalMs));
+  return {
+    items: page.items.map((host) => overview(host, allocations.get(host.id), now, deps.settings.heartbeatIntervalMs)),
+    nextCursor: page.nextCursor,
+  };
 }
 
 export async function getHost(deps: Deps, id: HostId): Promise<HostOverview> {
@@ -26,7 +39,12 @@ export async function getHost(deps: Deps, id: HostId): Promise<HostOverview> {
   return overview(host, allocations.get(id), deps.clock.now(), deps.settings.heartbeatIntervalMs);
 }
 
-export function overview(host: Host, allocated: HostAllocation | undefined, now: Date, heartbeatIntervalMs: number): HostOverview {
+export function overview(
+  host: Host,
+  allocated: HostAllocation | undefined,
+  now: Date,
+  heartbeatIntervalMs: number,
+): HostOverview {
   return { host, status: effectiveHostStatus(host, now, heartbeatIntervalMs), allocated: allocated ?? noAllocation };
 }
 

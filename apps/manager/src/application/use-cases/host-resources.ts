@@ -25,7 +25,8 @@ export interface HostResourceLedger {
 
 /**
  * The host's resource ledger, read live from its Agent: every TAP, process, socket, FIFO, rootfs
- * copy, log and state directory, each tagged with its VM id and checked against the VM records.
+ * copy, log and state directory, each tagged with its VM id and checked against the VM records,
+ * and the marked TAPs the Agent holds no record of.
  * (The Agent creates no firewall rules yet, so there are none to list.) AGENT_UNAVAILABLE when the
  * Agent cannot be reached.
  */
@@ -49,6 +50,10 @@ export async function listHostResources(
         isOrphaned,
       });
     }
+  }
+  // Made by the Agent but written in no record of it (a TAP marked just before a crash): its next start removes them.
+  for (const resource of inventory.unrecorded ?? []) {
+    resources.push({ kind: resource.kind, ref: resource.ref, vmId: resource.vmId as VmId, vmState: null, isOrphaned: true });
   }
   return { hostId: host.id, hostName: host.name, readAt, resources };
 }

@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '@hearth/errors';
-import { createWorld, hostCapacity, hostFacts } from '../../testing/world.js';
+import { agentIdFor, createWorld, hostCapacity, hostFacts } from '../../testing/world.js';
 import { heartbeat } from './heartbeat.js';
 import { getHost, listHosts } from './host-queries.js';
 import { registerHost } from './register-host.js';
 
-const registration = { name: 'node-a', addr: 'http://10.0.0.1:9090', capacity: hostCapacity(), facts: hostFacts() };
+const registration = {
+  name: 'node-a',
+  agentId: agentIdFor(1),
+  addr: 'http://10.0.0.1:9090',
+  capacity: hostCapacity(),
+  facts: hostFacts(),
+};
 
 describe('hosts', () => {
   it('registers a host and tells it the heartbeat interval', async () => {
@@ -15,13 +21,29 @@ describe('hosts', () => {
     expect(heartbeatIntervalMs).toBe(2000);
   });
 
-  it('keeps the id when a host registers again under the same name', async () => {
+  it('keeps the id when the same Agent registers again', async () => {
     const world = createWorld();
     const first = await registerHost(world.deps, registration);
     const second = await registerHost(world.deps, { ...registration, addr: 'http://10.0.0.9:9090' });
     expect(second.host.id).toBe(first.host.id);
     expect(second.host.addr).toBe('http://10.0.0.9:9090');
-    expect(await listHosts(world.deps)).toHaveLength(1);
+    expect((await listHosts(world.deps)).items).toHaveLength(1);
+  });
+
+  it('refuses a second Agent with the same name, so its VMs never go to it', async () => {
+    const world = createWorld();
+    const first = await registerHost(world.deps, registration);
+    await expect(
+      registerHost(world.deps, { ...registration, agentId: agentIdFor(2), addr: 'http://10.0.0.2:9090' }),
+    ).rejects.toMatchObject({ code: 'HOST_NAME_TAKEN' } satisfies Partial<AppError>);
+    expect((await getHost(world.deps, first.host.id)).host.addr).toBe('http://10.0.0.1:9090');
+  });
+
+  it('answers its cluster and accepts an Agent that already belongs to it', async () => {
+    const world = createWorld();
+    const { clusterId } = await registerHost(world.deps, registration);
+    expect(clusterId).toBe(world.deps.settings.clusterId);
+    await expect(registerHost(world.deps, { ...registration, clusterId })).resolves.toMatchObject({ clusterId });
   });
 
   it('reports a host unhealthy once three heartbeat intervals pass without one', async () => {

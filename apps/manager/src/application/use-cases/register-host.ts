@@ -1,17 +1,47 @@
 import type { HostRegistration } from '@hearth/contracts';
-import type { Host } from '../../domain/host.js';
+import { AppError } from '@hearth/errors';
+import { agentBaseUrl, heartbeatToleranceIntervals, type Host } from '../../domain/host.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 
 /**
- * Registers an Agent's host (upsert by name) and tells it how often to send heartbeats. An Agent
- * registers when it starts, so the reconciler is told to look at the host again.
+ * Registers an Agent's host and tells it how often to send heartbeats and which cluster it joined.
+ * A host name belongs to the Agent (by its persistent identity) that holds it: another Agent with
+ * the same name is refused (HOST_NAME_TAKEN), and so is an Agent that already belongs to another
+ * cluster (HOST_CLUSTER_MISMATCH), and a second live process of the same Agent identity at another
+ * address (HOST_IDENTITY_IN_USE: a machine cloned with its state directory). An Agent registers when it starts, so the reconciler is told to
+ * look at the host again.
  */
 export async function registerHost(
   deps: Pick<UseCaseDependencies, 'hosts' | 'clock' | 'ids' | 'log' | 'settings' | 'hints'>,
   registration: HostRegistration,
-): Promise<{ host: Host; heartbeatIntervalMs: number }> {
-  const host = await deps.hosts.upsertByName({ newId: deps.ids.hostId(), ...registration, at: deps.clock.now() });
+): Promise<{ host: Host; heartbeatIntervalMs: number; clusterId: string }> {
+  const { clusterId } = deps.settings;
+  if (registration.clusterId !== undefined && registration.clusterId !== clusterId) {
+    throw new AppError(
+      'HOST_CLUSTER_MISMATCH',
+      `The Agent of ${registration.name} belongs to cluster ${registration.clusterId}; this Manager serves cluster ${clusterId}`,
+      { details: { agentClusterId: registration.clusterId, clusterId } },
+    );
+  }
+  const addr = agentBaseUrl(registration.addr);
+  if (addr === undefined) {
+    throw new AppError('VALIDATION_FAILED', 'addr must be an http(s) base URL without credentials, path, query or fragment', {
+      errors: [{ field: '/addr', message: 'must be a base URL such as http://10.0.0.5:19090' }],
+    });
+  }
+  const now = deps.clock.now();
+  const host = await deps.hosts.register({
+    newId: deps.ids.hostId(),
+    name: registration.name,
+    agentId: registration.agentId,
+    instanceId: registration.instanceId,
+    aliveIfHeartbeatSince: new Date(now.getTime() - heartbeatToleranceIntervals * deps.settings.heartbeatIntervalMs),
+    addr,
+    capacity: registration.capacity,
+    facts: registration.facts,
+    at: now,
+  });
   deps.log.info({ hostId: host.id, hostName: host.name, addr: host.addr }, 'host registered');
   deps.hints?.hostChanged(host.id);
-  return { host, heartbeatIntervalMs: deps.settings.heartbeatIntervalMs };
+  return { host, heartbeatIntervalMs: deps.settings.heartbeatIntervalMs, clusterId };
 }

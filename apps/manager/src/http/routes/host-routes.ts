@@ -8,8 +8,16 @@ import { heartbeat } from '../../application/use-cases/heartbeat.js';
 import { getHost, listHosts } from '../../application/use-cases/host-queries.js';
 import { listHostResources } from '../../application/use-cases/host-resources.js';
 import { registerHost } from '../../application/use-cases/register-host.js';
+import { removeHost } from '../../application/use-cases/remove-host.js';
 import { HostIdParams, problemResponses } from '../schemas/common.js';
-import { DrainReportView, HostList, HostResourcesView, HostView } from '../schemas/host-schemas.js';
+import {
+  DrainReportView,
+  HostList,
+  HostResourcesView,
+  HostView,
+  ListHostsQuery,
+  RemoveHostQuery,
+} from '../schemas/host-schemas.js';
 import { hostView } from '../views.js';
 import { hostIdParam } from './parse-ids.js';
 
@@ -18,15 +26,16 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
     '/v1/hosts/register',
     {
       schema: {
-        summary: 'Register an Agent host (upsert by name)',
+        summary:
+          "Register an Agent's host: a name belongs to the Agent (agentId) holding it (409 HOST_NAME_TAKEN, 409 HOST_CLUSTER_MISMATCH)",
         tags: ['hosts'],
         body: HostRegistration,
         response: { 200: HostRegistered, ...problemResponses },
       },
     },
     async (request) => {
-      const { host, heartbeatIntervalMs } = await registerHost(deps, request.body);
-      return { id: host.id, heartbeatIntervalMs };
+      const { host, heartbeatIntervalMs, clusterId } = await registerHost(deps, request.body);
+      return { id: host.id, heartbeatIntervalMs, clusterId };
     },
   );
 
@@ -49,8 +58,37 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
 
   app.get(
     '/v1/hosts',
-    { schema: { summary: 'List hosts', tags: ['hosts'], response: { 200: HostList, ...problemResponses } } },
-    async () => ({ items: (await listHosts(deps)).map(hostView) }),
+    {
+      schema: {
+        summary: 'List hosts by id (keyset pagination)',
+        tags: ['hosts'],
+        querystring: ListHostsQuery,
+        response: { 200: HostList, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const cursor = request.query.cursor === undefined ? undefined : hostIdParam(request.query.cursor);
+      const page = await listHosts(deps, { limit: request.query.limit, cursor });
+      return { items: page.items.map(hostView), nextCursor: page.nextCursor };
+    },
+  );
+
+  app.delete(
+    '/v1/hosts/:id',
+    {
+      schema: {
+        summary:
+          'Remove a host that is gone for good (409 HOST_STILL_ACTIVE while its Agent heartbeats; 409 HOST_HAS_VMS while VM records refer to it, unless force=true removes them too)',
+        tags: ['hosts'],
+        params: HostIdParams,
+        querystring: RemoveHostQuery,
+        response: { 204: Type.Null(), ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      await removeHost(deps, hostIdParam(request.params.id), { isForced: request.query.force === true });
+      return reply.status(204).send(null);
+    },
   );
 
   app.get(

@@ -1,5 +1,7 @@
 import { HostCapacity, HostFacts, ResourceKind } from '@hearth/contracts';
 import { Type } from 'typebox';
+import { hostPageSize } from '../../application/use-cases/host-queries.js';
+import { hostIdPattern } from '../../domain/ids.js';
 import { Timestamp } from './common.js';
 
 export const HostView = Type.Object({
@@ -20,7 +22,28 @@ export const HostView = Type.Object({
   lastHeartbeatAt: Timestamp,
 });
 
-export const HostList = Type.Object({ items: Type.Array(HostView) });
+export const HostList = Type.Object({
+  items: Type.Array(HostView),
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const ListHostsQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: hostPageSize.maximum, default: hostPageSize.default })),
+    /** `nextCursor` of the previous page. */
+    cursor: Type.Optional(Type.String({ pattern: hostIdPattern })),
+  },
+  { additionalProperties: false },
+);
+
+export const RemoveHostQuery = Type.Object(
+  {
+    /** true: also remove the VM records on the host (their VMs went with it). Default false: 409 HOST_HAS_VMS while any remain. */
+    force: Type.Optional(Type.Boolean({ default: false })),
+  },
+  { additionalProperties: false },
+);
 
 export const HostResourceView = Type.Object({
   kind: ResourceKind,
