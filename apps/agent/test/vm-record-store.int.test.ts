@@ -1,4 +1,4 @@
-import { lstat, rm } from 'node:fs/promises';
+import { lstat, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FakeHostFiles } from '../src/adapters/fake/fake-host-files.js';
 import { InMemoryVmRecordStore } from '../src/adapters/fake/in-memory-vm-record-store.js';
@@ -15,6 +15,7 @@ describeVmRecordStoreContract('InMemoryVmRecordStore', async () => {
     store,
     reopen: () => store,
     directoryExists: async (path) => files.exists(path),
+    tearRecord: async (vmId, directory) => store.markUnreadable(vmId, directory, 'torn'),
     cleanup: async () => undefined,
   };
 });
@@ -31,6 +32,7 @@ describeVmRecordStoreContract('FileVmRecordStore', async () => {
         () => true,
         () => false,
       ),
+    tearRecord: async (_vmId, vmDirectory) => truncate(join(vmDirectory, 'record.json'), 17),
     cleanup: () => rm(directory, { recursive: true, force: true }),
   };
 });

@@ -70,12 +70,17 @@ export const HostResource = Type.Object({
 });
 export type HostResource = Static<typeof HostResource>;
 
+/**
+ * `unreadable`: the Agent holds the VM's directory but cannot read its record; it leaves all of it
+ * in place (and refuses changes with VM_RECORD_UNREADABLE) until an operator repairs the record.
+ */
 export const VmmState = Type.Union([
   Type.Literal('not_started'),
   Type.Literal('running'),
   Type.Literal('paused'),
   Type.Literal('exited'),
   Type.Literal('absent'),
+  Type.Literal('unreadable'),
 ]);
 export type VmmState = Static<typeof VmmState>;
 
@@ -100,7 +105,10 @@ export type ApplyVmResult = Static<typeof ApplyVmResult>;
 export const TapResult = Type.Object({ tapName: Type.String(), bridge: Type.String() });
 export type TapResult = Static<typeof TapResult>;
 
-export const RootfsRequest = Type.Object({ sourcePath: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false });
+export const RootfsRequest = Type.Object(
+  { sourcePath: Type.String({ minLength: 1, maxLength: 4096 }) },
+  { additionalProperties: false },
+);
 export type RootfsRequest = Static<typeof RootfsRequest>;
 export const RootfsResult = Type.Object({ rootfsPath: Type.String(), sizeBytes: Type.Integer() });
 export type RootfsResult = Static<typeof RootfsResult>;

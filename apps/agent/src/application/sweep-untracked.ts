@@ -1,5 +1,5 @@
 import type { HostResource } from '@hearth/contracts';
-import { tapNamePrefix } from '../domain/tap-name.js';
+import { maxTapNameAttempts, tapNameCandidate, tapNamePrefix } from '../domain/tap-name.js';
 import { isVmId } from '../domain/vm-id.js';
 import { vmsDirectory } from '../domain/vm-paths.js';
 import type { AgentContext } from './agent-context.js';
@@ -16,10 +16,18 @@ export interface SweepOutcome {
  * with the Agent's name prefix that no record names, Firecracker processes serving a socket under
  * the run directory that no record names, and VM directories with no record. Recorded resources are
  * left alone (re-adopted, or removed by stop and delete); so is everything outside the Agent's
- * bridge and run directory.
+ * bridge and run directory. So is everything that may belong to a VM whose record is unreadable:
+ * its directory, a VMM serving a socket in it and the TAP names it could have used.
  */
 export async function sweepUntracked(context: AgentContext, scanner: HostScanner): Promise<SweepOutcome> {
   const records = await context.records.list();
+  const unreadable = await context.records.unreadable();
+  const unreadableDirectories = unreadable.map((entry) => `${entry.directory}/`);
+  const unreadableTaps = new Set(
+    unreadable.flatMap((entry) =>
+      Array.from({ length: maxTapNameAttempts }, (_, attempt) => tapNameCandidate(entry.vmId, attempt)),
+    ),
+  );
   const removed: HostResource[] = [];
   const leftovers: HostResource[] = [];
   const note = (isGone: boolean, resource: HostResource): void => {
@@ -36,13 +44,14 @@ export async function sweepUntracked(context: AgentContext, scanner: HostScanner
   const recordedPids = new Set(records.flatMap((record) => (record.process === null ? [] : [record.process.pid])));
   for (const vmm of await scanner.vmmsWithSocketUnder(vmsDirectory(context.settings.runDir))) {
     if (recordedPids.has(vmm.pid)) continue;
+    if (unreadableDirectories.some((directory) => vmm.socketPath.startsWith(directory))) continue;
     const isGone = await scanner.kill(vmm.pid, context.settings.stopTimeoutMs);
     note(isGone, { kind: 'process', ref: String(vmm.pid), vmId: vmIdOfPath(vmm.socketPath) });
   }
 
   const recordedTaps = new Set(records.flatMap((record) => (record.tap === null ? [] : [record.tap.name])));
   for (const name of await scanner.bridgePorts(context.settings.bridge)) {
-    if (!name.startsWith(tapNamePrefix) || recordedTaps.has(name)) continue;
+    if (!name.startsWith(tapNamePrefix) || recordedTaps.has(name) || unreadableTaps.has(name)) continue;
     let isGone = false;
     try {
       await context.network.deleteLink(name);
@@ -53,7 +62,7 @@ export async function sweepUntracked(context: AgentContext, scanner: HostScanner
     note(isGone, { kind: 'tap', ref: name, vmId: '' });
   }
 
-  const recordedVmIds = new Set<string>(records.map((record) => record.vmId));
+  const recordedVmIds = new Set<string>([...records, ...unreadable].map((record) => record.vmId));
   const directory = vmsDirectory(context.settings.runDir);
   for (const entry of await scanner.directoryEntries(directory)) {
     if (!isVmId(entry) || recordedVmIds.has(entry)) continue;
