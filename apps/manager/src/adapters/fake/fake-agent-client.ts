@@ -55,6 +55,7 @@ export class FakeAgentClient implements AgentClient {
   async applyVm(target: AgentTarget, vmId: VmId, spec: VmSpec): Promise<ApplyVmResult> {
     this.calls.push({ operation: 'apply', addr: target.addr, vmId, spec });
     this.throwIfScripted('apply');
+    this.throwIfUnreadable(target, vmId);
     const key = `${target.addr} ${vmId}`;
     const wasRunning = this.vms.get(key)?.isRunning ?? false;
     this.vms.set(key, { spec, isRunning: true, isPaused: false });
@@ -71,6 +72,7 @@ export class FakeAgentClient implements AgentClient {
   async stopVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult> {
     this.calls.push({ operation: 'stop', addr: target.addr, vmId });
     this.throwIfScripted('stop');
+    this.throwIfUnreadable(target, vmId);
     const entry = this.vms.get(`${target.addr} ${vmId}`);
     if (entry === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
     entry.isRunning = false;
@@ -82,6 +84,7 @@ export class FakeAgentClient implements AgentClient {
   async deleteVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult> {
     this.calls.push({ operation: 'delete', addr: target.addr, vmId });
     this.throwIfScripted('delete');
+    this.throwIfUnreadable(target, vmId);
     this.exited.delete(`${target.addr} ${vmId}`);
     if (!this.vms.delete(`${target.addr} ${vmId}`)) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
     return { removed: this.resources(vmId) };
@@ -112,13 +115,30 @@ export class FakeAgentClient implements AgentClient {
     this.throwIfScripted('inventory');
     const vms = this.vmIdsOn(target.addr).map((vmId) => {
       const key = `${target.addr} ${vmId}`;
+      if (this.unreadable.has(key)) {
+        const directory = `/run/hearth/${vmId}`;
+        return {
+          vmId,
+          vmmState: 'unreadable' as const,
+          pid: null,
+          tapName: null,
+          socketPath: null,
+          rootfsPath: null,
+          resources: [{ kind: 'directory' as const, ref: directory, vmId }],
+        };
+      }
       const entry = this.vms.get(key);
       const isRunning = entry?.isRunning ?? false;
       const isExited = this.exited.has(key);
       const vm = this.agentVm(vmId as VmId, isRunning);
       if (isRunning) return { ...vm, vmmState: entry?.isPaused === true ? ('paused' as const) : ('running' as const) };
       if (isExited) return { ...vm, vmmState: 'exited' as const, pid: 4242 };
-      return { ...vm, tapName: null, socketPath: null, resources: vm.resources.filter((r) => r.kind === 'rootfs' || r.kind === 'directory') };
+      return {
+        ...vm,
+        tapName: null,
+        socketPath: null,
+        resources: vm.resources.filter((r) => r.kind === 'rootfs' || r.kind === 'directory'),
+      };
     });
     return { hostName: target.addr, vms };
   }
@@ -138,6 +158,17 @@ export class FakeAgentClient implements AgentClient {
   }
 
   private readonly exited = new Set<string>();
+  private readonly unreadable = new Set<string>();
+
+  /** The Agent at `addr` restarts and finds the VM's record torn: it keeps the VM's files and refuses changes. */
+  tearRecord(addr: string, vmId: VmId): void {
+    this.unreadable.add(`${addr} ${vmId}`);
+  }
+
+  private throwIfUnreadable(target: AgentTarget, vmId: VmId): void {
+    if (!this.unreadable.has(`${target.addr} ${vmId}`)) return;
+    throw new AppError('VM_RECORD_UNREADABLE', `The record of VM ${vmId} cannot be read`, { details: { vmId } });
+  }
 
   private throwIfScripted(operation: AgentOperation): void {
     const error = this.failures.get(operation)?.shift();

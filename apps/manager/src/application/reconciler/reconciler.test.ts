@@ -202,6 +202,33 @@ describe('Reconciler', () => {
     expect(world.agents.vmIdsOn(host.addr)).toEqual([vm.id]);
   });
 
+  it('leaves a VM whose record its Agent cannot read unknown and on its host, never restarted on a fresh disk', async () => {
+    const { reconciler, vm, world, host } = await setUp({ restartPolicy: 'always' });
+    world.agents.tearRecord(host.addr, vm.id);
+    const appliesBefore = world.agents.calls.filter((call) => call.operation === 'apply').length;
+
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'quarantine' });
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'wait', why: 'record_unreadable' });
+
+    expect(await world.deps.vms.findById(vm.id)).toMatchObject({ state: 'unknown', observedState: 'unreadable' });
+    expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(appliesBefore);
+    expect(world.agents.calls.filter((call) => call.operation === 'delete' || call.operation === 'stop')).toEqual([]);
+    const events = (await world.deps.events.list({ vmId: vm.id }, { limit: 100 })).items;
+    expect(events.find((e) => e.toState === 'unknown')?.message).toMatch(/cannot read the record/);
+  });
+
+  it('never removes what an Agent holds under an unreadable record, even with no VM record', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    const orphan = 'vm_01JZZZZZZZZZZZZZZZZZZZZZZZ' as VmId;
+    world.agents.plant(host.addr, orphan, { ...vmSpec(vm), guestMac: guestMacFor(orphan) });
+    world.agents.tearRecord(host.addr, orphan);
+
+    const report = await reconciler.resync();
+
+    expect(report.orphansRemoved).toBe(0);
+    expect(world.agents.vmIdsOn(host.addr)).toContain(orphan);
+  });
+
   it('marks a silent host unhealthy and its VMs unknown, then re-adopts them when it is back', async () => {
     const { reconciler, vm, world, host } = await setUp();
     world.clock.advance(3 * heartbeatIntervalMs + 1);

@@ -253,6 +253,15 @@ export class Reconciler implements ReconcileHints {
           message: `host ${host.name} is unreachable (no heartbeat for ${heartbeatToleranceIntervals} intervals)`,
         });
         return;
+      case 'quarantine':
+        await vms.transition(vm.id, {
+          from: vm.state,
+          to: 'unknown',
+          at: clock.now(),
+          message: `host ${host.name} cannot read the record of the VM (VM_RECORD_UNREADABLE); its files are left on the host and the VM is left alone until an operator repairs the record`,
+        });
+        this.deps.log.error({ vmId: vm.id, hostId: host.id, from: vm.state, to: 'unknown' }, 'vm record unreadable on its host');
+        return;
       case 'adopt':
         await vms.transition(vm.id, {
           from: 'unknown',
@@ -454,6 +463,8 @@ export class Reconciler implements ReconcileHints {
   private async removeOrphans(host: Host, inventory: Inventory, rows: ReadonlyMap<VmId, Vm>): Promise<number> {
     let removed = 0;
     for (const agentVm of inventory.vms) {
+      // What the Agent cannot read a record for is never deleted: its data may be all that is left.
+      if (agentVm.vmmState === 'unreadable') continue;
       const row = rows.get(agentVm.vmId as VmId) ?? (await this.deps.vms.findById(agentVm.vmId as VmId));
       if (row !== undefined && row.hostId === host.id) continue;
       if (!this.isActive) break;
