@@ -1,0 +1,105 @@
+import { readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { missingRequirements, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
+import { startStack, type Stack } from './support/stack.js';
+
+interface Vm {
+  id: string;
+  hostId: string;
+  state: string;
+  observedState: string | null;
+}
+interface LedgerItem {
+  kind: string;
+  ref: string;
+  vmId: string;
+  isRecordUnreadable: boolean;
+}
+
+const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4'] });
+
+describe.skipIf(skipReason)(`a VM record torn on the host${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  let stack: Stack;
+  let kernelImageId: string;
+  let rootfsImageId: string;
+
+  beforeAll(async () => {
+    stack = await startStack();
+    writeFakeKernel(path.join(stack.imageRoot, 'vmlinux'));
+    writeEmptyExt4(path.join(stack.imageRoot, 'base.ext4'));
+    const kernel = await stack.api<{ id: string }>('POST', '/v1/images', {
+      kind: 'kernel',
+      name: 'vmlinux',
+      hostPath: path.join(stack.imageRoot, 'vmlinux'),
+    });
+    const rootfs = await stack.api<{ id: string }>('POST', '/v1/images', {
+      kind: 'rootfs',
+      name: 'base',
+      hostPath: path.join(stack.imageRoot, 'base.ext4'),
+    });
+    kernelImageId = kernel.body.id;
+    rootfsImageId = rootfs.body.id;
+  }, 60_000);
+
+  /** Waits for `running`, across the failed → starting of a restart (where a single wait would return). */
+  async function waitUntilRunning(vmId: string): Promise<boolean> {
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const waited = await stack.api<{ isReached: boolean }>('GET', `/v1/vms/${vmId}/wait?state=running&timeout_s=5`);
+      if (waited.body.isReached) return true;
+    }
+    return false;
+  }
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('keeps the VM directory and rootfs across an Agent restart, reports them, and leaves the VM alone until repaired', async () => {
+    const created = await stack.api<Vm>('POST', '/v1/vms', {
+      name: 'torn',
+      vcpuCount: 1,
+      memoryMib: 128,
+      kernelImageId,
+      rootfsImageId,
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const vm = created.body;
+    expect(vm.state).toBe('running');
+    const directory = path.join(stack.runDir, 'vms', vm.id);
+    const recordPath = path.join(directory, 'record.json');
+    const rootfsPath = path.join(directory, 'rootfs.ext4');
+    const original = await readFile(recordPath, 'utf8');
+    const rootfsBefore = await stat(rootfsPath);
+    // The guest writes to its disk: that is the data a fresh copy would lose.
+    await writeFile(rootfsPath, 'guest data', { flag: 'r+' });
+
+    await truncate(recordPath, Math.floor(original.length / 2));
+    await stack.restartAgent();
+
+    const quarantined = await stack.api<{ vm: Vm; isReached: boolean }>(
+      'GET',
+      `/v1/vms/${vm.id}/wait?state=unknown&timeout_s=30`,
+    );
+    expect(quarantined.body).toMatchObject({ isReached: true, vm: { state: 'unknown', observedState: 'unreadable' } });
+    expect((await stat(rootfsPath)).size).toBe(rootfsBefore.size);
+    expect((await readFile(rootfsPath)).subarray(0, 10).toString()).toBe('guest data');
+    const ledger = await stack.api<{ items: LedgerItem[] }>('GET', `/v1/hosts/${vm.hostId}/resources`);
+    expect(ledger.body.items).toContainEqual(
+      expect.objectContaining({ kind: 'directory', ref: directory, vmId: vm.id, isRecordUnreadable: true }),
+    );
+    const refused = await fetch(`${stack.agentUrl}/agent/v1/vms/${vm.id}`, { method: 'DELETE' });
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { code: string }).code).toBe('VM_RECORD_UNREADABLE');
+    expect((await stat(rootfsPath)).isFile()).toBe(true);
+
+    // An operator repairs the record: the Agent reads it again and the Manager takes the VM back
+    // (this harness stops the VMM with the Agent, so the VM is restarted, on the same disk).
+    await writeFile(recordPath, original);
+    await stack.restartAgent();
+    expect(await waitUntilRunning(vm.id)).toBe(true);
+    expect((await readFile(rootfsPath)).subarray(0, 10).toString()).toBe('guest data');
+    expect((await stack.api('DELETE', `/v1/vms/${vm.id}`)).status).toBeLessThan(300);
+  }, 120_000);
+});
