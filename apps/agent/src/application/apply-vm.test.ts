@@ -202,7 +202,18 @@ describe('applyVm', () => {
 
     const error = await rejection(applyVm(agent.context, vmId, { ...spec, rootfsSourcePath: '/srv/images/escape' }));
 
-    expect(error.code).toBe('IMAGE_PATH_FORBIDDEN');
+    expect(error.code).toBe('IMAGE_NOT_REGULAR_FILE');
+    expect(agent.files.copyCount).toBe(0);
+  });
+
+  it('refuses a FIFO registered as an image with IMAGE_NOT_REGULAR_FILE before creating anything', async () => {
+    const agent = createFakeAgent();
+    agent.files.files.set('/srv/images/pipe', { kind: 'fifo', content: '', sizeBytes: 0 });
+
+    const error = await rejection(applyVm(agent.context, vmId, { ...spec, rootfsSourcePath: '/srv/images/pipe' }));
+
+    expect(error.code).toBe('IMAGE_NOT_REGULAR_FILE');
+    expect(agent.records.history).toEqual([]);
   });
 
   it('answers IMAGE_FILE_NOT_FOUND for a missing image', async () => {

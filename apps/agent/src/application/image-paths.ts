@@ -1,17 +1,29 @@
 import { AppError } from '@hearth/errors';
 import type { AgentContext } from './agent-context.js';
+import type { ImageFileCheck } from './ports/host-files.js';
 
-/** The real path of an image file, which must lie inside the image root (403 otherwise). */
+/**
+ * The real path of a regular image file inside the image root: IMAGE_PATH_FORBIDDEN (403) outside
+ * it, IMAGE_FILE_NOT_FOUND or IMAGE_NOT_REGULAR_FILE (422) otherwise.
+ */
 export async function resolveImagePath(context: AgentContext, path: string, field: string): Promise<string> {
-  const resolved = await context.files.resolveInside(context.settings.imageRoot, path);
-  switch (resolved.kind) {
-    case 'inside':
-      return resolved.realPath;
+  return regularImageOrThrow(context, await context.files.inspectImage(context.settings.imageRoot, path), path, field);
+}
+
+/** The checked image, or the error that says why it cannot be used (none of them succeeds on retry). */
+export function regularImageOrThrow(context: AgentContext, check: ImageFileCheck, path: string, field: string): string {
+  switch (check.kind) {
+    case 'regular':
+      return check.realPath;
     case 'outside':
       throw new AppError('IMAGE_PATH_FORBIDDEN', `${field} ${path} is outside the image root ${context.settings.imageRoot}`, {
         details: { field, path, imageRoot: context.settings.imageRoot },
       });
     case 'missing':
       throw new AppError('IMAGE_FILE_NOT_FOUND', `${field} ${path} does not exist`, { details: { field, path } });
+    case 'not_regular':
+      throw new AppError('IMAGE_NOT_REGULAR_FILE', `${field} ${path} is a ${check.fileType}, not a regular file`, {
+        details: { field, path, fileType: check.fileType },
+      });
   }
 }
