@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { AppError } from '@hearth/errors';
 import { hostCapacity, hostFacts, createWorld, type World } from '../../testing/world.js';
 import { guestMacFor } from '../../domain/vm.js';
 import type { Host } from '../../domain/host.js';
@@ -92,6 +93,27 @@ describe('Reconciler', () => {
     await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() });
     expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'retry_start' });
     expect(await stateOf(world, vm.id)).toBe('running');
+  });
+
+  it('leaves a VM failed with the reason, not retried, when its restart fails in a way no retry can fix', async () => {
+    const { reconciler, vm, world, host } = await setUp({ restartPolicy: 'always' });
+    world.agents.killVmm(host.addr, vm.id);
+    world.agents.failNext(
+      'apply',
+      new AppError('IMAGE_NOT_REGULAR_FILE', 'rootfsSourcePath /srv/images/rootfs.ext4 is a fifo, not a regular file'),
+    );
+
+    await reconciler.reconcileVm(vm.id);
+
+    expect(await world.deps.vms.findById(vm.id)).toMatchObject({
+      state: 'failed',
+      failureReason: { code: 'IMAGE_NOT_REGULAR_FILE' },
+    });
+    expect((await world.deps.reconcileStates.get(vm.id))?.nextAttemptAt).toBeNull();
+    world.clock.advance(3_600_000);
+    await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() });
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
+    expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(2);
   });
 
   describe('crash-loop guard', () => {

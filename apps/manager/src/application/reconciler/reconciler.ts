@@ -8,7 +8,13 @@ import {
   type RetryState,
   type VmObservation,
 } from '../../domain/reconcile-decision.js';
-import { backoffMs, shouldRestart, type RestartDecision, type RetryPolicy } from '../../domain/restart-policy.js';
+import {
+  backoffMs,
+  isPermanentFailure,
+  shouldRestart,
+  type RestartDecision,
+  type RetryPolicy,
+} from '../../domain/restart-policy.js';
 import { vmStates, type ObservedVmState } from '../../domain/vm-state.js';
 import type { FailureReason, Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
@@ -400,10 +406,14 @@ export class Reconciler implements ReconcileHints {
       await reconcileStates.clearRetry(vm.id);
       this.deps.log.info({ vmId: vm.id, hostId: host.id, attempt }, 'vm restarted');
     } catch (error) {
-      this.deps.log.warn(
-        { vmId: vm.id, hostId: host.id, attempt, code: isAppError(error) ? error.code : 'INTERNAL' },
-        'vm restart failed',
-      );
+      const code = isAppError(error) ? error.code : 'INTERNAL';
+      if (isPermanentFailure(code)) {
+        // The VM is failed with this reason (applyVmOnHost wrote it): no retry can fix it.
+        await reconcileStates.scheduleRetry(vm.id, { attempt, nextAttemptAt: null });
+        this.deps.log.warn({ vmId: vm.id, hostId: host.id, attempt, code }, 'vm restart failed for good: not retried');
+        return;
+      }
+      this.deps.log.warn({ vmId: vm.id, hostId: host.id, attempt, code }, 'vm restart failed');
     }
   }
 
