@@ -1,5 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdir, open, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hasCommand } from '@hearth/testkit';
@@ -75,6 +75,19 @@ describe('LinuxHostFiles image files', () => {
   it('answers a device as not a regular file', async () => {
     // Creating a device node needs root: /dev is taken as the image root instead.
     expect(await files.inspectImage('/dev', '/dev/null')).toEqual({ kind: 'not_regular', fileType: 'character device' });
+  });
+
+  it('holds a kernel open: its held path still names the checked file after a symlink is swapped in', async () => {
+    const kernel = join(root, 'vmlinux');
+    await writeFile(kernel, 'good kernel');
+    const { check, held } = await files.holdImage(root, kernel);
+    expect(check).toEqual({ kind: 'regular', realPath: kernel, sizeBytes: 11 });
+    if (held === undefined) throw new Error('expected the kernel to be held');
+    await symlink(secret, join(root, 'link'));
+    await rename(join(root, 'link'), kernel);
+
+    expect((await readFile(held.heldPath)).toString()).toBe('good kernel');
+    await held.release();
   });
 
   describe('while a symlink to a file outside the root is swapped in and out', () => {

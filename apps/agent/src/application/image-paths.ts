@@ -1,6 +1,6 @@
 import { AppError } from '@hearth/errors';
 import type { AgentContext } from './agent-context.js';
-import type { ImageFileCheck } from './ports/host-files.js';
+import type { HeldImage, ImageFileCheck } from './ports/host-files.js';
 
 /**
  * The real path of a regular image file inside the image root: IMAGE_PATH_FORBIDDEN (403) outside
@@ -8,6 +8,17 @@ import type { ImageFileCheck } from './ports/host-files.js';
  */
 export async function resolveImagePath(context: AgentContext, path: string, field: string): Promise<string> {
   return regularImageOrThrow(context, await context.files.inspectImage(context.settings.imageRoot, path), path, field);
+}
+
+/**
+ * The image held open (checked as `resolveImagePath` does), so another process is given the open
+ * file rather than a name that could be swapped after the check. The caller releases it.
+ */
+export async function holdImagePath(context: AgentContext, path: string, field: string): Promise<HeldImage> {
+  const { check, held } = await context.files.holdImage(context.settings.imageRoot, path);
+  regularImageOrThrow(context, check, path, field);
+  if (held === undefined) throw new Error(`${field} ${path} was checked but not held`);
+  return held;
 }
 
 /** The checked image, or the error that says why it cannot be used (none of them succeeds on retry). */

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { AppError } from '@hearth/errors';
-import type { HostFiles, ImageFileCheck } from '../../application/ports/host-files.js';
+import type { HeldImage, HostFiles, ImageFileCheck } from '../../application/ports/host-files.js';
 
 export interface FakeFile {
   kind: 'file' | 'fifo' | 'socket' | 'directory';
@@ -18,6 +18,9 @@ export class FakeHostFiles implements HostFiles {
   readonly symlinks = new Map<string, string>();
   readonly unremovable = new Set<string>();
   copyCount = 0;
+  /** Images held open now, by held path (`/proc/agent/fd/<n>`). */
+  readonly held = new Map<string, string>();
+  private nextFd = 100;
 
   addFile(path: string, content = '', sizeBytes = content.length): void {
     this.files.set(path, { kind: 'file', content, sizeBytes });
@@ -70,6 +73,14 @@ export class FakeHostFiles implements HostFiles {
 
   async readTail(path: string, maxBytes: number): Promise<string> {
     return (this.files.get(path)?.content ?? '').slice(-maxBytes);
+  }
+
+  async holdImage(root: string, path: string): Promise<{ check: ImageFileCheck; held?: HeldImage }> {
+    const check = await this.inspectImage(root, path);
+    if (check.kind !== 'regular') return { check };
+    const heldPath = `/proc/agent/fd/${this.nextFd++}`;
+    this.held.set(heldPath, check.realPath);
+    return { check, held: { realPath: check.realPath, heldPath, release: async () => void this.held.delete(heldPath) } };
   }
 
   /** A symlink at the path's end is never followed (O_NOFOLLOW), as on a real host. */

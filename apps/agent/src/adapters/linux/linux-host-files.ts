@@ -4,7 +4,7 @@ import { chmod, lstat, open, readlink, realpath, rm, stat, type FileHandle } fro
 import { basename, dirname, isAbsolute, posix } from 'node:path';
 import { AppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
-import type { HostFiles, ImageFileCheck } from '../../application/ports/host-files.js';
+import type { HeldImage, HostFiles, ImageFileCheck } from '../../application/ports/host-files.js';
 
 /** O_PATH (Linux): a descriptor naming the file without opening it for reading, so a FIFO cannot block. */
 const openPathOnly = (constants as { O_PATH?: number }).O_PATH ?? 0o10000000;
@@ -76,6 +76,20 @@ export class LinuxHostFiles implements HostFiles {
     }
     await chmod(destination, 0o600);
     return { ...opened.check, sizeBytes: (await stat(destination)).size };
+  }
+
+  async holdImage(root: string, path: string): Promise<{ check: ImageFileCheck; held?: HeldImage }> {
+    const opened = await this.openImage(root, path);
+    if (opened.handle === undefined) return { check: opened.check };
+    const handle = opened.handle;
+    return {
+      check: opened.check,
+      held: {
+        realPath: opened.check.realPath,
+        heldPath: `/proc/${process.pid}/fd/${handle.fd}`,
+        release: () => handle.close(),
+      },
+    };
   }
 
   async inspectImage(root: string, path: string): Promise<ImageFileCheck> {

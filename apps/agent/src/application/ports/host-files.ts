@@ -8,6 +8,14 @@ export type ImageFileCheck =
   | { readonly kind: 'missing' }
   | { readonly kind: 'not_regular'; readonly fileType: string };
 
+/** An image file the Agent holds open, for another process to open while it is held. */
+export interface HeldImage {
+  readonly realPath: string;
+  /** Names the open file itself (`/proc/<agent pid>/fd/<n>`), not a path that could be swapped. */
+  readonly heldPath: string;
+  release(): Promise<void>;
+}
+
 /** Files the Agent creates for a VM. Paths are absolute; nothing is world-accessible. */
 export interface HostFiles {
   /**
@@ -36,4 +44,6 @@ export interface HostFiles {
    * Never opens a FIFO or device for reading, so it cannot block on one.
    */
   inspectImage(root: string, path: string): Promise<ImageFileCheck>;
+  /** Opens and checks as `inspectImage` does and, for a regular file, keeps it open until released. */
+  holdImage(root: string, path: string): Promise<{ readonly check: ImageFileCheck; readonly held?: HeldImage }>;
 }
