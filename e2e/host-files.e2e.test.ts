@@ -1,4 +1,5 @@
-import { readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirements, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
@@ -17,9 +18,9 @@ interface LedgerItem {
   isRecordUnreadable: boolean;
 }
 
-const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4'] });
+const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4', 'mkfifo'] });
 
-describe.skipIf(skipReason)(`a VM record torn on the host${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+describe.skipIf(skipReason)(`VM records and image files on the host${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   let stack: Stack;
   let kernelImageId: string;
   let rootfsImageId: string;
@@ -55,6 +56,36 @@ describe.skipIf(skipReason)(`a VM record torn on the host${skipReason ? ` (skipp
   afterAll(async () => {
     await stack?.stop();
   });
+
+  it('fails a VM at once with the reason (no 30 s hang, no 500) when its rootfs image was replaced by a FIFO', async () => {
+    const fifoImage = path.join(stack.imageRoot, 'swapped.ext4');
+    writeEmptyExt4(fifoImage);
+    const image = await stack.api<{ id: string }>('POST', '/v1/images', { kind: 'rootfs', name: 'swapped', hostPath: fifoImage });
+    expect(image.status).toBe(201);
+    await rm(fifoImage);
+    execFileSync('mkfifo', [fifoImage]);
+
+    const startedAt = Date.now();
+    const created = await stack.api<{ code: string }>('POST', '/v1/vms', {
+      name: 'fifo',
+      vcpuCount: 1,
+      memoryMib: 128,
+      kernelImageId,
+      rootfsImageId: image.body.id,
+    });
+
+    expect(Date.now() - startedAt).toBeLessThan(10_000);
+    expect(created.status).toBe(400);
+    expect(created.body.code).toBe('IMAGE_NOT_REGULAR_FILE');
+    const vms = await stack.api<{ items: Array<Vm & { name: string; failureReason: { code: string } | null }> }>(
+      'GET',
+      '/v1/vms?limit=100',
+    );
+    expect(vms.body.items.find((vm) => vm.name === 'fifo')).toMatchObject({
+      state: 'failed',
+      failureReason: { code: 'IMAGE_NOT_REGULAR_FILE' },
+    });
+  }, 60_000);
 
   it('keeps the VM directory and rootfs across an Agent restart, reports them, and leaves the VM alone until repaired', async () => {
     const created = await stack.api<Vm>('POST', '/v1/vms', {
