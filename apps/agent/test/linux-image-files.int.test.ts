@@ -1,8 +1,7 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hasCommand } from '@hearth/testkit';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
 import { LinuxHostFiles } from '../src/adapters/linux/linux-host-files.js';
 import { makeTempDir } from './support.js';
@@ -61,15 +60,6 @@ describe('LinuxHostFiles image files', () => {
     await symlink(directory, join(root, 'up'));
 
     expect(await files.inspectImage(root, join(root, 'up', 'secret'))).toEqual({ kind: 'outside', realPath: secret });
-  });
-
-  it.skipIf(!hasCommand('mkfifo'))('answers a FIFO at once as not a regular file, without blocking on it', async () => {
-    execFileSync('mkfifo', [join(root, 'pipe.img')]);
-
-    expect(await files.copyImage(root, join(root, 'pipe.img'), join(directory, 'copy'))).toEqual({
-      kind: 'not_regular',
-      fileType: 'fifo',
-    });
   });
 
   it('answers a device as not a regular file', async () => {
