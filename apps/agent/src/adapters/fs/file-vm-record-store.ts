@@ -84,7 +84,8 @@ export class FileVmRecordStore implements VmRecordStore {
     const handle = await open(temporary, 'wx', 0o600);
     try {
       await handle.writeFile(JSON.stringify(record, null, 2));
-      await handle.sync();
+      // fdatasync: the content and size reach the disk before the rename makes them the record.
+      await handle.datasync();
     } finally {
       await handle.close();
     }
