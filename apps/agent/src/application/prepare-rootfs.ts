@@ -1,7 +1,7 @@
 import type { RootfsResult } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { vmPaths } from '../domain/vm-paths.js';
-import { regularImageOrThrow } from './image-paths.js';
+import { imageProblem } from './image-paths.js';
 import type { AgentContext } from './agent-context.js';
 import type { StepOutcome } from './ensure-tap.js';
 import type { VmLedger } from './vm-ledger.js';
@@ -33,8 +33,8 @@ export async function prepareRootfs(
   await ledger.commit({ rootfs: { path: destination, sourcePath, sizeBytes: null } });
   // Opened once more for the copy and checked again on the open file: what was checked is what is copied.
   const copied = await context.files.copyImage(context.settings.imageRoot, sourcePath, destination);
-  regularImageOrThrow(context, copied, sourcePath, 'rootfsSourcePath');
-  const sizeBytes = copied.kind === 'regular' ? copied.sizeBytes : 0;
+  if (copied.kind !== 'regular') throw imageProblem(context, copied, sourcePath, 'rootfsSourcePath');
+  const sizeBytes = copied.sizeBytes;
   await ledger.commit({ rootfs: { path: destination, sourcePath, sizeBytes } });
   failpoint('agent.apply.after-rootfs');
   return { result: { rootfsPath: destination, sizeBytes }, hasRun: true };
