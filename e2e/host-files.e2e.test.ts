@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { missingRequirements, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
+import { missingRequirements, openSse, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
 import { startStack, type Stack } from './support/stack.js';
 
 interface Vm {
@@ -106,14 +106,27 @@ describe.skipIf(skipReason)(`VM records and image files on the host${skipReason 
     // The guest writes to its disk: that is the data a fresh copy would lose.
     await writeFile(rootfsPath, 'guest data', { flag: 'r+' });
 
-    await truncate(recordPath, Math.floor(original.length / 2));
-    await stack.restartAgent();
+    const stream = await openSse(`${stack.managerUrl}/v1/events/stream?vmId=${vm.id}`);
+    try {
+      await truncate(recordPath, Math.floor(original.length / 2));
+      await stack.restartAgent();
 
-    const quarantined = await stack.api<{ vm: Vm; isReached: boolean }>(
-      'GET',
-      `/v1/vms/${vm.id}/wait?state=unknown&timeout_s=30`,
-    );
-    expect(quarantined.body).toMatchObject({ isReached: true, vm: { state: 'unknown', observedState: 'unreadable' } });
+      // The VM becomes unknown (through the quarantine, or first because the host missed heartbeats
+      // while the Agent restarted) and the observation says why.
+      let isUnknown = false;
+      let isObservedUnreadable = false;
+      while (!isUnknown || !isObservedUnreadable) {
+        const message = await stream.next((m) => m.data !== undefined, 30_000);
+        const event = JSON.parse(message.data!) as { vmId: string; type: string; toState: string | null; message: string };
+        if (event.vmId !== vm.id) continue;
+        if (event.toState === 'unknown') isUnknown = true;
+        if (event.type === 'vm.observed_state_changed' && event.message.endsWith('→ unreadable')) isObservedUnreadable = true;
+      }
+    } finally {
+      stream.close();
+    }
+    const quarantined = await stack.api<Vm>('GET', `/v1/vms/${vm.id}`);
+    expect(quarantined.body).toMatchObject({ state: 'unknown', observedState: 'unreadable' });
     expect((await stat(rootfsPath)).size).toBe(rootfsBefore.size);
     expect((await readFile(rootfsPath)).subarray(0, 10).toString()).toBe('guest data');
     const ledger = await stack.api<{ items: LedgerItem[] }>('GET', `/v1/hosts/${vm.hostId}/resources`);
