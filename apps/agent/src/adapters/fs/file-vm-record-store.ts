@@ -46,7 +46,10 @@ export class FileVmRecordStore implements VmRecordStore {
     this.unreadableRecords.clear();
     for (const entry of await readdir(directory, { withFileTypes: true })) {
       if (!entry.isDirectory() || !isVmId(entry.name)) continue;
-      const outcome = await this.readRecord(entry.name);
+      const outcome = await this.readRecord(entry.name).catch((error: unknown) => ({
+        kind: 'unreadable' as const,
+        reason: `directory cannot be read: ${String(error)}`,
+      }));
       if (outcome.kind === 'record') {
         this.records.set(outcome.record.vmId, outcome.record);
         this.knownDirectories.add(outcome.record.directory);
