@@ -43,16 +43,6 @@ describe.skipIf(skipReason)(`VM records and image files on the host${skipReason 
     rootfsImageId = rootfs.body.id;
   }, 60_000);
 
-  /** Waits for `running`, across the failed → starting of a restart (where a single wait would return). */
-  async function waitUntilRunning(vmId: string): Promise<boolean> {
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      const waited = await stack.api<{ isReached: boolean }>('GET', `/v1/vms/${vmId}/wait?state=running&timeout_s=5`);
-      if (waited.body.isReached) return true;
-    }
-    return false;
-  }
-
   afterAll(async () => {
     await stack?.stop();
   });
@@ -140,9 +130,15 @@ describe.skipIf(skipReason)(`VM records and image files on the host${skipReason 
 
     // An operator repairs the record: the Agent reads it again and the Manager takes the VM back
     // (this harness stops the VMM with the Agent, so the VM is restarted, on the same disk).
-    await writeFile(recordPath, original);
-    await stack.restartAgent();
-    expect(await waitUntilRunning(vm.id)).toBe(true);
+    const events = await openSse(`${stack.managerUrl}/v1/events/stream?vmId=${vm.id}`);
+    try {
+      await writeFile(recordPath, original);
+      await stack.restartAgent();
+      await events.next((m) => m.data?.includes('"toState":"running"') === true, 60_000);
+    } finally {
+      events.close();
+    }
+    expect((await stack.api<Vm>('GET', `/v1/vms/${vm.id}`)).body.state).toBe('running');
     expect((await readFile(rootfsPath)).subarray(0, 10).toString()).toBe('guest data');
     expect((await stack.api('DELETE', `/v1/vms/${vm.id}`)).status).toBeLessThan(300);
   }, 120_000);
