@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { VmRecordStore } from '../src/application/ports/vm-record-store.js';
-import { parseVmId } from '../src/domain/vm-id.js';
+import { parseVmId, type VmId } from '../src/domain/vm-id.js';
+import { AppError } from '@hearth/errors';
 import { newVmRecord, updateRecord } from '../src/domain/vm-record.js';
 
 export interface VmRecordStoreHarness {
@@ -9,6 +10,8 @@ export interface VmRecordStoreHarness {
   /** A new store over the same storage, as after an Agent restart. */
   reopen(): VmRecordStore;
   directoryExists(path: string): Promise<boolean>;
+  /** Leaves the VM's stored record unreadable (a torn write), as found by the next `loadAll`. */
+  tearRecord(vmId: VmId, directory: string): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -67,6 +70,35 @@ export function describeVmRecordStoreContract(name: string, createHarness: () =>
       expect(await harness.store.get(vmId)).toBeUndefined();
       expect(await harness.directoryExists(record.directory)).toBe(false);
       expect(await harness.reopen().loadAll()).toEqual([]);
+    });
+
+    it('sets an unreadable record aside: not listed, reported, its directory kept', async () => {
+      const record = newVmRecord(vmId, `${harness.runDir}/vms/${vmId}`, now);
+      await harness.store.save(record);
+      await harness.tearRecord(vmId, record.directory);
+
+      const reopened = harness.reopen();
+
+      expect(await reopened.loadAll()).toEqual([]);
+      expect(await reopened.get(vmId)).toBeUndefined();
+      expect(await reopened.unreadable()).toEqual([expect.objectContaining({ vmId, directory: record.directory })]);
+      expect(await harness.directoryExists(record.directory)).toBe(true);
+    });
+
+    it('never writes over or removes an unreadable record', async () => {
+      const record = newVmRecord(vmId, `${harness.runDir}/vms/${vmId}`, now);
+      await harness.store.save(record);
+      await harness.tearRecord(vmId, record.directory);
+      const reopened = harness.reopen();
+      await reopened.loadAll();
+
+      await expect(reopened.save(record)).rejects.toSatisfy(
+        (error) => error instanceof AppError && error.code === 'VM_RECORD_UNREADABLE',
+      );
+      await expect(reopened.remove(vmId)).rejects.toSatisfy(
+        (error) => error instanceof AppError && error.code === 'VM_RECORD_UNREADABLE',
+      );
+      expect(await harness.directoryExists(record.directory)).toBe(true);
     });
   });
 }

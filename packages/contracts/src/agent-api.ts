@@ -94,12 +94,17 @@ export const HostResource = Type.Object({
 });
 export type HostResource = Static<typeof HostResource>;
 
+/**
+ * `unreadable`: the Agent holds the VM's directory but cannot read its record; it leaves all of it
+ * in place (and refuses changes with VM_RECORD_UNREADABLE) until an operator repairs the record.
+ */
 export const VmmState = Type.Union([
   Type.Literal('not_started'),
   Type.Literal('running'),
   Type.Literal('paused'),
   Type.Literal('exited'),
   Type.Literal('absent'),
+  Type.Literal('unreadable'),
 ]);
 export type VmmState = Static<typeof VmmState>;
 

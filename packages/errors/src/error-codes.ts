@@ -30,10 +30,15 @@ export const errorCodes = {
   VM_CLEANUP_INCOMPLETE: { kind: 'internal', title: 'Some host resources of the VM could not be removed' },
   VM_START_FAILED: { kind: 'internal', title: 'The VM could not be started' },
   VM_CRASH_LOOP: { kind: 'conflict', title: 'The Firecracker process of this VM keeps dying; it is no longer restarted' },
+  VM_RECORD_UNREADABLE: {
+    kind: 'conflict',
+    title: 'The host cannot read the record of this VM; its files are left in place until an operator repairs it',
+  },
   // Images
   IMAGE_NOT_FOUND: { kind: 'not_found', title: 'Image not found' },
   IMAGE_PATH_FORBIDDEN: { kind: 'forbidden', title: 'The image path is outside the image root' },
   IMAGE_FILE_NOT_FOUND: { kind: 'invalid', title: 'The image file does not exist' },
+  IMAGE_NOT_REGULAR_FILE: { kind: 'invalid', title: 'The image path does not name a regular file' },
   IMAGE_FORMAT_INVALID: { kind: 'invalid', title: 'The image file is not of the declared kind' },
   IMAGE_IN_USE: { kind: 'conflict', title: 'The image is used by a VM' },
   IMAGE_NAME_TAKEN: { kind: 'conflict', title: 'An image with this name already exists' },

@@ -72,7 +72,7 @@ describe('applyVm', () => {
       ['/logger', { logPath: `/srv/fc/vms/${vmId}/firecracker.log`, level: 'Info' }],
       ['/metrics', { metricsPath: `/srv/fc/vms/${vmId}/metrics.fifo` }],
       ['/machine-config', { vcpuCount: 2, memoryMib: 256 }],
-      ['/boot-source', { kernelImagePath: fakeKernelPath, bootArgs: spec.bootArgs }],
+      ['/boot-source', { kernelImagePath: expect.stringMatching(/^\/proc\/agent\/fd\/\d+$/) as string, bootArgs: spec.bootArgs }],
       [
         '/drives/rootfs',
         { driveId: 'rootfs', pathOnHost: `/srv/fc/vms/${vmId}/rootfs.ext4`, isRootDevice: true, isReadOnly: false },
@@ -210,7 +210,29 @@ describe('applyVm', () => {
 
     const error = await rejection(applyVm(agent.context, vmId, { ...spec, rootfsSourcePath: '/srv/images/escape' }));
 
-    expect(error.code).toBe('IMAGE_PATH_FORBIDDEN');
+    expect(error.code).toBe('IMAGE_NOT_REGULAR_FILE');
+    expect(agent.files.copyCount).toBe(0);
+  });
+
+  it('gives Firecracker the kernel the Agent holds open, not its name, and releases it once started', async () => {
+    const agent = createFakeAgent();
+
+    await applyVm(agent.context, vmId, spec);
+
+    const [process] = agent.vmm.liveProcesses;
+    const bootSource = process?.calls.find((call) => call.path === '/boot-source')?.body as { kernelImagePath: string };
+    expect(bootSource.kernelImagePath).toMatch(/^\/proc\/agent\/fd\/\d+$/);
+    expect(agent.files.held.size).toBe(0);
+  });
+
+  it('refuses a FIFO registered as an image with IMAGE_NOT_REGULAR_FILE before creating anything', async () => {
+    const agent = createFakeAgent();
+    agent.files.files.set('/srv/images/pipe', { kind: 'fifo', content: '', sizeBytes: 0 });
+
+    const error = await rejection(applyVm(agent.context, vmId, { ...spec, rootfsSourcePath: '/srv/images/pipe' }));
+
+    expect(error.code).toBe('IMAGE_NOT_REGULAR_FILE');
+    expect(agent.records.history).toEqual([]);
   });
 
   it('answers IMAGE_FILE_NOT_FOUND for a missing image', async () => {

@@ -9,7 +9,8 @@ import type { VmId } from '../domain/vm-id.js';
 import type { AgentContext } from './agent-context.js';
 import { agentVmFromRecord, observeVm } from './describe-vm.js';
 import { ensureTap } from './ensure-tap.js';
-import { resolveImagePath } from './image-paths.js';
+import { holdImagePath, resolveImagePath } from './image-paths.js';
+import type { HeldImage } from './ports/host-files.js';
 import { prepareMetricsFifo } from './prepare-metrics-fifo.js';
 import { prepareRootfs } from './prepare-rootfs.js';
 import { spawnVmm, vmmLogPaths } from './spawn-vmm.js';
@@ -67,6 +68,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       logPaths: vmmLogPaths(existing ?? { logPaths: [] }, paths),
     });
     const steps: StepTiming[] = [];
+    let kernel: HeldImage | undefined;
     const measure = async (name: StepName, run: () => Promise<boolean>): Promise<StepTiming> => {
       const startedAt = context.clock.monotonicMs();
       const hasRun = await run();
@@ -140,7 +142,12 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
             await configure(name, () => api.putMachineConfig({ vcpuCount: spec.vcpuCount, memoryMib: spec.memoryMib }));
             break;
           case 'boot-source':
-            await configure(name, () => api.putBootSource({ kernelImagePath: kernelPath, bootArgs: spec.bootArgs }));
+            // Firecracker opens the kernel the Agent holds open, not a name that could be swapped
+            // since it was checked; held until the VM has started (a VMM may read it only then).
+            await configure(name, async () => {
+              kernel = await holdImagePath(context, kernelPath, 'kernelPath');
+              await api.putBootSource({ kernelImagePath: kernel.heldPath, bootArgs: spec.bootArgs });
+            });
             break;
           case 'drives':
             await configure(name, () =>
@@ -177,6 +184,8 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
         context.log.error({ vmId, err: saveError }, 'vm record could not be saved after a failed apply');
       });
       throw error;
+    } finally {
+      await kernel?.release();
     }
   });
 }

@@ -1,6 +1,7 @@
 import type { RootfsResult } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { vmPaths } from '../domain/vm-paths.js';
+import { imageProblem } from './image-paths.js';
 import type { AgentContext } from './agent-context.js';
 import type { StepOutcome } from './ensure-tap.js';
 import type { VmLedger } from './vm-ledger.js';
@@ -30,7 +31,10 @@ export async function prepareRootfs(
   }
   const destination = vmPaths(context.settings.runDir, ledger.record.vmId).rootfs;
   await ledger.commit({ rootfs: { path: destination, sourcePath, sizeBytes: null } });
-  const sizeBytes = await context.files.copySparse(sourcePath, destination);
+  // Opened once more for the copy and checked again on the open file: what was checked is what is copied.
+  const copied = await context.files.copyImage(context.settings.imageRoot, sourcePath, destination);
+  if (copied.kind !== 'regular') throw imageProblem(context, copied, sourcePath, 'rootfsSourcePath');
+  const sizeBytes = copied.sizeBytes;
   await ledger.commit({ rootfs: { path: destination, sourcePath, sizeBytes } });
   failpoint('agent.apply.after-rootfs');
   return { result: { rootfsPath: destination, sizeBytes }, hasRun: true };

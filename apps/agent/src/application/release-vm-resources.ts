@@ -1,5 +1,6 @@
 import type { HostResource } from '@hearth/contracts';
 import { proxyFilesOf } from '../domain/vm-record.js';
+import { isUnderDirectory } from '../domain/vm-paths.js';
 import type { AgentContext } from './agent-context.js';
 import type { VmLedger } from './vm-ledger.js';
 import { failpoint } from '@hearth/failpoints';
@@ -66,9 +67,15 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
     });
     failpoint('agent.release.after-tap');
   }
+  // A path read from the record is removed only when it lies under the run directory; any other
+  // one is reported as left over, never removed.
   const fileRemoval = (kind: HostResource['kind'], path: string, forget: () => Promise<unknown>): Removal => ({
     resource: { kind, ref: path, vmId },
     remove: async () => {
+      if (!isUnderDirectory(settings.runDir, path)) {
+        context.log.error({ vmId, kind, path, runDir: settings.runDir }, 'recorded path outside the run directory not removed');
+        return false;
+      }
       await files.remove(path);
       return !(await files.exists(path));
     },

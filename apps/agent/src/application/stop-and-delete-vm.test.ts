@@ -126,4 +126,37 @@ describe('deleteVm', () => {
 
     expect((await appErrorOf(deleteVm(agent.context, testVmId))).code).toBe('VM_NOT_FOUND');
   });
+
+  it('removes no recorded path that lies outside the run directory, and reports it', async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, testVmId, testSpec);
+    await stopVm(agent.context, testVmId);
+    agent.files.addFile('/etc/shadow', 'secret');
+    const record = agent.records.records.get(testVmId);
+    if (record?.rootfs == null) throw new Error('expected a rootfs in the record');
+    agent.records.records.set(testVmId, {
+      ...record,
+      rootfs: { ...record.rootfs, path: '/srv/fc/vms/../../../etc/shadow' },
+      logPaths: [...record.logPaths, '/etc/shadow'],
+    });
+
+    const error = await appErrorOf(deleteVm(agent.context, testVmId));
+
+    expect(error.code).toBe('VM_CLEANUP_INCOMPLETE');
+    expect((error.details?.['leftovers'] as { kind: string }[]).map((resource) => resource.kind)).toEqual(['rootfs', 'log']);
+    expect(await agent.files.exists('/etc/shadow')).toBe(true);
+    expect(await agent.records.get(testVmId)).toBeDefined();
+  });
+
+  it('refuses with VM_RECORD_UNREADABLE and removes nothing when the record is unreadable', async () => {
+    const agent = createFakeAgent();
+    const applied = await applyVm(agent.context, testVmId, testSpec);
+    agent.records.markUnreadable(testVmId, `/srv/fc/vms/${testVmId}`, 'torn');
+
+    const error = await appErrorOf(deleteVm(agent.context, testVmId));
+
+    expect(error.code).toBe('VM_RECORD_UNREADABLE');
+    expect(await agent.files.exists(applied.vm.rootfsPath ?? '')).toBe(true);
+    expect(agent.vmm.liveProcesses).toHaveLength(1);
+  });
 });

@@ -16,10 +16,15 @@ export interface SweepOutcome {
  * Agent's mark (attached to the bridge or not) that no record names, Firecracker processes serving a socket under
  * the run directory that no record names, and VM directories with no record. Recorded resources are
  * left alone (re-adopted, or removed by stop and delete); so is every interface without this
- * Agent's mark (another Agent's TAPs, other tools' interfaces) and everything outside its run directory.
+ * Agent's mark (another Agent's TAPs, other tools' interfaces) and everything outside its run
+ * directory. So is everything that may belong to a VM whose record is unreadable: its directory, a
+ * VMM serving a socket in it and the TAPs marked with its id.
  */
 export async function sweepUntracked(context: AgentContext, scanner: HostScanner): Promise<SweepOutcome> {
   const records = await context.records.list();
+  const unreadable = await context.records.unreadable();
+  const unreadableDirectories = unreadable.map((entry) => `${entry.directory}/`);
+  const unreadableVmIds = new Set(unreadable.map((entry) => entry.vmId));
   const removed: HostResource[] = [];
   const leftovers: HostResource[] = [];
   const note = (isGone: boolean, resource: HostResource): void => {
@@ -36,11 +41,12 @@ export async function sweepUntracked(context: AgentContext, scanner: HostScanner
   const recordedPids = new Set(records.flatMap((record) => (record.process === null ? [] : [record.process.pid])));
   for (const vmm of await scanner.vmmsWithSocketUnder(vmsDirectory(context.settings.runDir))) {
     if (recordedPids.has(vmm.pid)) continue;
+    if (unreadableDirectories.some((directory) => vmm.socketPath.startsWith(directory))) continue;
     const isGone = await scanner.kill(vmm.pid, context.settings.stopTimeoutMs);
     note(isGone, { kind: 'process', ref: String(vmm.pid), vmId: vmIdOfPath(vmm.socketPath) });
   }
 
-  for (const { name, vmId } of await unrecordedTaps(context, records)) {
+  for (const { name, vmId } of await unrecordedTaps(context, records, unreadableVmIds)) {
     let isGone = false;
     try {
       await context.network.deleteLink(name);
@@ -51,7 +57,7 @@ export async function sweepUntracked(context: AgentContext, scanner: HostScanner
     note(isGone, { kind: 'tap', ref: name, vmId });
   }
 
-  const recordedVmIds = new Set<string>(records.map((record) => record.vmId));
+  const recordedVmIds = new Set<string>([...records, ...unreadable].map((record) => record.vmId));
   const directory = vmsDirectory(context.settings.runDir);
   for (const entry of await scanner.directoryEntries(directory)) {
     if (!isVmId(entry) || recordedVmIds.has(entry)) continue;

@@ -1,5 +1,5 @@
 import { AppError } from '@hearth/errors';
-import { newVmRecord, updateRecord, type VmRecord } from '../domain/vm-record.js';
+import { newVmRecord, unreadableRecordError, updateRecord, type VmRecord } from '../domain/vm-record.js';
 import { vmPaths } from '../domain/vm-paths.js';
 import type { VmId } from '../domain/vm-id.js';
 import type { AgentContext } from './agent-context.js';
@@ -46,9 +46,10 @@ export class VmLedger {
 
   static async open(context: AgentContext, vmId: VmId): Promise<VmLedger> {
     const existing = await context.records.get(vmId);
-    if (existing === undefined)
-      throw new AppError('VM_NOT_FOUND', `This Agent has no record of VM ${vmId}`, { details: { vmId } });
-    return new VmLedger(context, existing);
+    if (existing !== undefined) return new VmLedger(context, existing);
+    const unreadable = (await context.records.unreadable()).find((entry) => entry.vmId === vmId);
+    if (unreadable !== undefined) throw unreadableRecordError(unreadable);
+    throw new AppError('VM_NOT_FOUND', `This Agent has no record of VM ${vmId}`, { details: { vmId } });
   }
 
   get record(): VmRecord {

@@ -30,3 +30,13 @@ export function vmPaths(runDir: string, vmId: VmId): VmPaths {
     rootfs: posix.join(directory, 'rootfs.ext4'),
   };
 }
+
+/**
+ * True when `path` (absolute) lies strictly under `directory`, judged on the normalized text: a
+ * path read from a record is removed only when this holds for the run directory.
+ */
+export function isUnderDirectory(directory: string, path: string): boolean {
+  if (!posix.isAbsolute(path) || !posix.isAbsolute(directory)) return false;
+  const relative = posix.relative(posix.normalize(directory), posix.normalize(path));
+  return relative !== '' && relative !== '..' && !relative.startsWith('../') && !posix.isAbsolute(relative);
+}

@@ -67,6 +67,26 @@ export interface VmRecord {
   readonly updatedAt: string;
 }
 
+/**
+ * A VM directory whose record could not be read at start (torn, of a newer format, naming another
+ * VM or directory, or missing beside other files). Everything in it is left in place: nothing of
+ * the VM may be removed without a record that says it may be.
+ */
+export interface UnreadableVmRecord {
+  readonly vmId: VmId;
+  readonly directory: string;
+  readonly reason: string;
+}
+
+/** VM_RECORD_UNREADABLE: what any change to a VM with an unreadable record answers. */
+export function unreadableRecordError(unreadable: UnreadableVmRecord): AppError {
+  return new AppError(
+    'VM_RECORD_UNREADABLE',
+    `The record of VM ${unreadable.vmId} cannot be read (${unreadable.reason}); its files in ${unreadable.directory} are left in place`,
+    { details: { vmId: unreadable.vmId, directory: unreadable.directory, reason: unreadable.reason } },
+  );
+}
+
 export function newVmRecord(vmId: VmId, directory: string, now: Date): VmRecord {
   const at = now.toISOString();
   return {

@@ -40,23 +40,47 @@ describe('decideReconcileAction', () => {
     ['absent', 'always', 50, true],
     ['no_record', 'on-failure', 5, false],
     ['exited', 'never', 0, false],
-  ] as const)('handles a running VM whose VMM is %s under %s after %i restarts', (vmmState, restartPolicy, attempt, isRestarting) => {
-    expect(
-      decideReconcileAction(
-        input({
-          observed: { vmmState, holdsRuntimeResources: false },
-          retry: { restartPolicy, attempt, nextAttemptAt: null, crashWindow: emptyCrashWindow },
-        }),
-      ),
-    ).toEqual({
-      kind: 'vmm_gone',
-      restart: isRestarting ? { kind: 'restart', delayMs: 0, window: { restarts: 1, startedAt: now } } : { kind: 'give_up' },
+  ] as const)(
+    'handles a running VM whose VMM is %s under %s after %i restarts',
+    (vmmState, restartPolicy, attempt, isRestarting) => {
+      expect(
+        decideReconcileAction(
+          input({
+            observed: { vmmState, holdsRuntimeResources: false },
+            retry: { restartPolicy, attempt, nextAttemptAt: null, crashWindow: emptyCrashWindow },
+          }),
+        ),
+      ).toEqual({
+        kind: 'vmm_gone',
+        restart: isRestarting ? { kind: 'restart', delayMs: 0, window: { restarts: 1, startedAt: now } } : { kind: 'give_up' },
+      });
+    },
+  );
+
+  it.each(['running', 'starting', 'stopped', 'deleting'] as const)(
+    'quarantines a %s VM whose Agent cannot read its record instead of restarting or deleting it',
+    (state) => {
+      expect(decideReconcileAction(input({ state, observed: { vmmState: 'unreadable', holdsRuntimeResources: false } }))).toEqual(
+        {
+          kind: 'quarantine',
+        },
+      );
+    },
+  );
+
+  it.each(['unknown', 'failed'] as const)('leaves a %s VM whose Agent cannot read its record alone', (state) => {
+    expect(decideReconcileAction(input({ state, observed: { vmmState: 'unreadable', holdsRuntimeResources: false } }))).toEqual({
+      kind: 'wait',
+      why: 'record_unreadable',
     });
   });
 
   it('marks a running VM unknown when its host is unhealthy, and never deletes it', () => {
     expect(decideReconcileAction(input({ hostStatus: 'unhealthy', observed: undefined }))).toEqual({ kind: 'mark_unknown' });
-    expect(decideReconcileAction(input({ state: 'stopped', hostStatus: 'unhealthy' }))).toEqual({ kind: 'wait', why: 'host_unhealthy' });
+    expect(decideReconcileAction(input({ state: 'stopped', hostStatus: 'unhealthy' }))).toEqual({
+      kind: 'wait',
+      why: 'host_unhealthy',
+    });
   });
 
   it('re-adopts an unknown VM seen running again', () => {
@@ -70,7 +94,12 @@ describe('decideReconcileAction', () => {
   });
 
   it('waits for the next attempt time kept in the row', () => {
-    const retry = { restartPolicy: 'on-failure' as const, attempt: 2, nextAttemptAt: new Date(now.getTime() + 1_000), crashWindow: emptyCrashWindow };
+    const retry = {
+      restartPolicy: 'on-failure' as const,
+      attempt: 2,
+      nextAttemptAt: new Date(now.getTime() + 1_000),
+      crashWindow: emptyCrashWindow,
+    };
     expect(decideReconcileAction(input({ state: 'failed', retry }))).toEqual({ kind: 'wait', why: 'backoff' });
     expect(decideReconcileAction(input({ state: 'failed', retry, now: new Date(now.getTime() + 1_000) }))).toEqual({
       kind: 'retry_start',
@@ -88,8 +117,15 @@ describe('decideReconcileAction', () => {
     const exited = { vmmState: 'exited', holdsRuntimeResources: true } as const;
     const windowStartedAt = new Date(now.getTime() - 30_000);
 
-    function afterRestarts(restarts: number, restartPolicy: 'on-failure' | 'always' = 'on-failure', startedAt = windowStartedAt): ReconcileInput {
-      return input({ observed: exited, retry: { restartPolicy, attempt: 0, nextAttemptAt: null, crashWindow: { restarts, startedAt } } });
+    function afterRestarts(
+      restarts: number,
+      restartPolicy: 'on-failure' | 'always' = 'on-failure',
+      startedAt = windowStartedAt,
+    ): ReconcileInput {
+      return input({
+        observed: exited,
+        retry: { restartPolicy, attempt: 0, nextAttemptAt: null, crashWindow: { restarts, startedAt } },
+      });
     }
 
     it('restarts the first death at once and opens a window', () => {
@@ -113,12 +149,19 @@ describe('decideReconcileAction', () => {
       });
     });
 
-    it.each(['on-failure', 'always'] as const)('gives up with a crash loop after the last restart the window allows, under %s', (policy) => {
-      expect(decideReconcileAction(afterRestarts(defaultRetryPolicy.crashLoopMaxRestarts, policy))).toEqual({
-        kind: 'vmm_gone',
-        restart: { kind: 'crash_loop', restarts: defaultRetryPolicy.crashLoopMaxRestarts, windowMs: defaultRetryPolicy.crashLoopWindowMs },
-      });
-    });
+    it.each(['on-failure', 'always'] as const)(
+      'gives up with a crash loop after the last restart the window allows, under %s',
+      (policy) => {
+        expect(decideReconcileAction(afterRestarts(defaultRetryPolicy.crashLoopMaxRestarts, policy))).toEqual({
+          kind: 'vmm_gone',
+          restart: {
+            kind: 'crash_loop',
+            restarts: defaultRetryPolicy.crashLoopMaxRestarts,
+            windowMs: defaultRetryPolicy.crashLoopWindowMs,
+          },
+        });
+      },
+    );
 
     it('starts a new window, restarting at once, when the last one is over', () => {
       const oldWindow = new Date(now.getTime() - defaultRetryPolicy.crashLoopWindowMs);
@@ -129,13 +172,18 @@ describe('decideReconcileAction', () => {
     });
 
     it('also counts a death seen when an unknown VM comes back without its VMM', () => {
-      expect(decideReconcileAction({ ...afterRestarts(defaultRetryPolicy.crashLoopMaxRestarts), state: 'unknown' })).toMatchObject({
+      expect(
+        decideReconcileAction({ ...afterRestarts(defaultRetryPolicy.crashLoopMaxRestarts), state: 'unknown' }),
+      ).toMatchObject({
         restart: { kind: 'crash_loop' },
       });
     });
 
     it('leaves a VM under the never policy to give_up, whatever its window', () => {
-      const never = input({ observed: exited, retry: { restartPolicy: 'never', attempt: 0, nextAttemptAt: null, crashWindow: emptyCrashWindow } });
+      const never = input({
+        observed: exited,
+        retry: { restartPolicy: 'never', attempt: 0, nextAttemptAt: null, crashWindow: emptyCrashWindow },
+      });
       expect(decideReconcileAction(never)).toEqual({ kind: 'vmm_gone', restart: { kind: 'give_up' } });
     });
   });

@@ -1,6 +1,6 @@
 import type { HostStatus } from './host.js';
 import { decideRestart, type CrashWindow, type RestartDecision, type RestartPolicy, type RetryPolicy } from './restart-policy.js';
-import type { ObservedVmState, VmState } from './vm-state.js';
+import { canTransition, type ObservedVmState, type VmState } from './vm-state.js';
 
 /** What the host's Agent holds for one VM, read from its inventory just before deciding. */
 export interface VmObservation {
@@ -38,9 +38,14 @@ export type ReconcileAction =
   /** Nothing to do: the record and the host agree. */
   | { readonly kind: 'none' }
   /** Not now: within the grace window, before the next attempt, or without an inventory. */
-  | { readonly kind: 'wait'; readonly why: 'grace' | 'backoff' | 'no_inventory' | 'host_unhealthy' }
+  | { readonly kind: 'wait'; readonly why: 'grace' | 'backoff' | 'no_inventory' | 'host_unhealthy' | 'record_unreadable' }
   /** The host is unhealthy: the VM's real state is unknown (never deleted for that). */
   | { readonly kind: 'mark_unknown' }
+  /**
+   * The host holds the VM's files but cannot read its record: the VM becomes `unknown` and is left
+   * alone (never restarted on a fresh disk, never deleted) until the record is repaired.
+   */
+  | { readonly kind: 'quarantine' }
   /** An `unknown` VM is seen again as it should be: take the observed state back. */
   | { readonly kind: 'adopt'; readonly to: 'running' | 'paused' }
   /** The VMM of a VM that should run is gone: record why, then restart it (now or later) or leave it failed. */
@@ -71,6 +76,11 @@ export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
   }
   if (isInGrace) return { kind: 'wait', why: 'grace' };
   if (observed === undefined) return { kind: 'wait', why: 'no_inventory' };
+  if (observed.vmmState === 'unreadable') {
+    return state !== 'unknown' && canTransition(state, 'unknown')
+      ? { kind: 'quarantine' }
+      : { kind: 'wait', why: 'record_unreadable' };
+  }
   const isDue = retry.nextAttemptAt === null || retry.nextAttemptAt.getTime() <= now.getTime();
   const isVmmUp = observed.vmmState === 'running' || observed.vmmState === 'paused';
 

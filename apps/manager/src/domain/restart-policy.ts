@@ -12,6 +12,9 @@
  * `crashLoopWindowMs` of the first one counted waits longer before its restart (0, then
  * `initialBackoffMs`, doubling), and the death after `crashLoopMaxRestarts` restarts in the window
  * leaves the VM `failed` with `VM_CRASH_LOOP` until a user starts it again.
+ *
+ * A restart that fails in a way no retry can fix (see `isPermanentFailure`) is not tried again
+ * under any policy: the VM stays `failed` with that reason until a user acts.
  */
 export const restartPolicies = ['never', 'on-failure', 'always'] as const;
 export type RestartPolicy = (typeof restartPolicies)[number];
@@ -96,4 +99,24 @@ export function decideRestart(
     delayMs: backoffMs(restartsSoFar + 1, retry),
     window: { restarts: restartsSoFar + 1, startedAt: isWindowOpen ? window.startedAt : now },
   };
+}
+
+/**
+ * Failures that fail again on every retry until someone changes something: the image is gone, not
+ * a regular file, not of its kind or outside the image root, the spec breaks a host limit, or the
+ * host cannot read the VM's record.
+ */
+const permanentFailureCodes: ReadonlySet<string> = new Set([
+  'IMAGE_PATH_FORBIDDEN',
+  'IMAGE_FILE_NOT_FOUND',
+  'IMAGE_NOT_REGULAR_FILE',
+  'IMAGE_FORMAT_INVALID',
+  'HOST_LIMIT_EXCEEDED',
+  'VALIDATION_FAILED',
+  'VM_RECORD_UNREADABLE',
+]);
+
+/** True when a failure with this code cannot succeed on retry (so a restart is not tried again). */
+export function isPermanentFailure(code: string): boolean {
+  return permanentFailureCodes.has(code);
 }

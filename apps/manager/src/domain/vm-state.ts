@@ -82,6 +82,9 @@ export function isVmState(value: string): value is VmState {
   return (vmStates as readonly string[]).includes(value);
 }
 
-/** What the VMM process of a VM looked like to its Agent (the Agent API's `vmmState`). */
-export const observedVmStates = ['not_started', 'running', 'paused', 'exited', 'absent'] as const;
+/**
+ * What the VMM process of a VM looked like to its Agent (the Agent API's `vmmState`); `unreadable`:
+ * the Agent holds the VM's files but cannot read its record, and leaves them in place.
+ */
+export const observedVmStates = ['not_started', 'running', 'paused', 'exited', 'absent', 'unreadable'] as const;
 export type ObservedVmState = (typeof observedVmStates)[number];

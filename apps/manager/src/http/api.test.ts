@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '@hearth/errors';
 import type { HttpServer } from '@hearth/http-server';
+import type { VmId } from '../domain/ids.js';
 import { fakeExt4Bytes, fakeKernelBytes } from '../adapters/fake/fake-image-inspector.js';
 import { buildTestApp } from '../testing/test-app.js';
 import { createWorld, agentIdFor, hostCapacity, hostFacts, type World } from '../testing/world.js';
@@ -331,9 +332,32 @@ describe('images over HTTP', () => {
     });
     expectProblem(response, 400, 'IMAGE_FORMAT_INVALID');
   });
+
+  it('answers a FIFO registered as an image with 400 IMAGE_NOT_REGULAR_FILE', async () => {
+    world.inspector.putSpecial('pipe.ext4', 'fifo');
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/images',
+      payload: { kind: 'rootfs', name: 'pipe', hostPath: 'pipe.ext4' },
+    });
+    expectProblem(response, 400, 'IMAGE_NOT_REGULAR_FILE');
+  });
 });
 
 describe('hosts over HTTP', () => {
+  it('flags in the resource ledger what the Agent cannot read a record for', async () => {
+    const created = await app.inject({ method: 'POST', url: '/v1/vms', payload: await vmBody() });
+    const vm = created.json<{ id: string; hostId: string }>();
+    world.agents.tearRecord('http://10.0.0.1:9090', vm.id as VmId);
+
+    const response = await app.inject({ method: 'GET', url: `/v1/hosts/${vm.hostId}/resources` });
+
+    expect(response.statusCode).toBe(200);
+    expect(response.json<{ items: unknown[] }>().items).toEqual([
+      expect.objectContaining({ kind: 'directory', vmId: vm.id, isRecordUnreadable: true, isOrphaned: false }),
+    ]);
+  });
+
   it('registers a host and answers its id and the heartbeat interval', async () => {
     const response = await app.inject({
       method: 'POST',

@@ -1,9 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
+import { isRoot } from '@hearth/testkit';
 import { NodeImageInspector } from '../adapters/fs/node-image-inspector.js';
 import { buildTestApp } from '../testing/test-app.js';
 import { createWorld } from '../testing/world.js';
@@ -92,8 +94,15 @@ describe('image paths on a real file system', () => {
     expect(body['code']).toBe('IMAGE_FILE_NOT_FOUND');
   });
 
-  it('answers a directory with 400 IMAGE_FILE_NOT_FOUND', async () => {
-    expect((await register('rootfs', 'dir', 'kernels')).body['code']).toBe('IMAGE_FILE_NOT_FOUND');
+  it('answers a directory with 400 IMAGE_NOT_REGULAR_FILE', async () => {
+    expect((await register('rootfs', 'dir', 'kernels')).body['code']).toBe('IMAGE_NOT_REGULAR_FILE');
+  });
+
+  it.skipIf(!isRoot)('answers a device with 400 IMAGE_NOT_REGULAR_FILE (creating one needs root)', async () => {
+    execFileSync('mknod', [join(root, 'null-device'), 'c', '1', '3']);
+    const { status, body } = await register('rootfs', 'device', 'null-device');
+    expect(status).toBe(400);
+    expect(body['code']).toBe('IMAGE_NOT_REGULAR_FILE');
   });
 
   it('answers an empty file registered as a kernel with 400 IMAGE_FORMAT_INVALID', async () => {

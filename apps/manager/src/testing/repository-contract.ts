@@ -543,6 +543,12 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         expect(await repos.vms.recordObservation(ids.vmId(), 'running', at(6))).toBeUndefined();
       });
 
+      it('records that the Agent cannot read the record of a VM', async () => {
+        const v = await vm({ state: 'running' });
+        expect(await repos.vms.recordObservation(v.id, 'unreadable', at(3))).toMatchObject({ observedState: 'unreadable' });
+        expect((await repos.vms.findById(v.id))?.observedState).toBe('unreadable');
+      });
+
       it('lists the VMs in given states by id', async () => {
         const a = await vm({ state: 'pending' });
         const shared = { hostId: a.hostId, kernelImageId: a.kernelImageId, rootfsImageId: a.rootfsImageId };

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { AppError } from '@hearth/errors';
-import type { HostFiles, ResolvedPath } from '../../application/ports/host-files.js';
+import type { HeldImage, HostFiles, ImageFileCheck, ResolvedPath } from '../../application/ports/host-files.js';
 
 export interface FakeFile {
   kind: 'file' | 'fifo' | 'socket' | 'directory';
@@ -18,6 +18,9 @@ export class FakeHostFiles implements HostFiles {
   readonly symlinks = new Map<string, string>();
   readonly unremovable = new Set<string>();
   copyCount = 0;
+  /** Images held open now, by held path (`/proc/agent/fd/<n>`). */
+  readonly held = new Map<string, string>();
+  private nextFd = 100;
 
   addFile(path: string, content = '', sizeBytes = content.length): void {
     this.files.set(path, { kind: 'file', content, sizeBytes });
@@ -39,17 +42,13 @@ export class FakeHostFiles implements HostFiles {
     return this.exists(path);
   }
 
-  async copySparse(source: string, destination: string): Promise<number> {
+  async copyImage(root: string, source: string, destination: string): Promise<ImageFileCheck> {
+    const check = await this.inspectImage(root, source);
+    if (check.kind !== 'regular') return check;
     this.copyCount += 1;
-    const file = this.files.get(this.resolve(source));
-    if (file === undefined || file.kind !== 'file') {
-      throw new AppError('HOST_COMMAND_FAILED', 'A host command failed (exit status 1)', {
-        details: { exitCode: 1, signal: null },
-        diagnostics: { argv: ['cp', source, destination], stderr: `cp: cannot stat '${source}': No such file or directory` },
-      });
-    }
-    this.files.set(destination, { ...file });
-    return file.sizeBytes;
+    const file = this.files.get(check.realPath);
+    if (file !== undefined) this.files.set(destination, { ...file });
+    return check;
   }
 
   async createFifo(path: string): Promise<void> {
@@ -76,8 +75,12 @@ export class FakeHostFiles implements HostFiles {
     return (this.files.get(path)?.content ?? '').slice(-maxBytes);
   }
 
-  private resolve(path: string): string {
-    return this.symlinks.get(path) ?? path;
+  async holdImage(root: string, path: string): Promise<{ check: ImageFileCheck; held?: HeldImage }> {
+    const check = await this.inspectImage(root, path);
+    if (check.kind !== 'regular') return { check };
+    const heldPath = `/proc/agent/fd/${this.nextFd++}`;
+    this.held.set(heldPath, check.realPath);
+    return { check, held: { realPath: check.realPath, heldPath, release: async () => void this.held.delete(heldPath) } };
   }
 
   /**
@@ -127,14 +130,14 @@ export class FakeHostFiles implements HostFiles {
     return real;
   }
 
-  async resolveInside(
-    root: string,
-    path: string,
-  ): Promise<{ kind: 'inside'; realPath: string } | { kind: 'outside'; realPath: string } | { kind: 'missing' }> {
+  /** A symlink at the path's end is never followed (O_NOFOLLOW), as on a real host. */
+  async inspectImage(root: string, path: string): Promise<ImageFileCheck> {
     const normalized = posix.normalize(path);
     if (!posix.isAbsolute(path) || !isInside(posix.normalize(root), normalized)) return { kind: 'outside', realPath: normalized };
-    const realPath = this.resolve(normalized);
-    if (!this.files.has(realPath)) return { kind: 'missing' };
-    return isInside(root, realPath) ? { kind: 'inside', realPath } : { kind: 'outside', realPath };
+    if (this.symlinks.has(normalized)) return { kind: 'not_regular', fileType: 'symlink' };
+    const file = this.files.get(normalized);
+    if (file === undefined) return { kind: 'missing' };
+    if (file.kind !== 'file') return { kind: 'not_regular', fileType: file.kind };
+    return { kind: 'regular', realPath: normalized, sizeBytes: file.sizeBytes };
   }
 }

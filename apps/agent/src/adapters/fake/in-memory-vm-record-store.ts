@@ -1,11 +1,13 @@
-import type { VmRecordStore } from '../../application/ports/vm-record-store.js';
+import type { UnreadableVmRecord, VmRecordStore } from '../../application/ports/vm-record-store.js';
 import type { VmId } from '../../domain/vm-id.js';
-import type { VmRecord } from '../../domain/vm-record.js';
+import { unreadableRecordError, type VmRecord } from '../../domain/vm-record.js';
 import type { FakeHostFiles } from './fake-host-files.js';
 
 /** Records in memory. With a FakeHostFiles, the record file and directory appear there too. */
 export class InMemoryVmRecordStore implements VmRecordStore {
   readonly records = new Map<string, VmRecord>();
+  /** Records a test declares unreadable (as a torn record.json would be at start). */
+  readonly unreadableRecords = new Map<string, UnreadableVmRecord>();
   /** Every saved version, oldest first, for tests that check what was written before a step. */
   readonly history: VmRecord[] = [];
 
@@ -23,7 +25,18 @@ export class InMemoryVmRecordStore implements VmRecordStore {
     return [...this.records.values()];
   }
 
+  async unreadable(): Promise<UnreadableVmRecord[]> {
+    return [...this.unreadableRecords.values()];
+  }
+
+  /** Marks a VM's record unreadable, as `loadAll` would find a torn one; its files stay. */
+  markUnreadable(vmId: VmId, directory: string, reason: string): void {
+    this.records.delete(vmId);
+    this.unreadableRecords.set(vmId, { vmId, directory, reason });
+  }
+
   async save(record: VmRecord): Promise<void> {
+    this.assertReadable(record.vmId);
     this.records.set(record.vmId, record);
     this.history.push(record);
     this.files?.files.set(record.directory, { kind: 'directory', content: '', sizeBytes: 0 });
@@ -31,8 +44,14 @@ export class InMemoryVmRecordStore implements VmRecordStore {
   }
 
   async remove(vmId: VmId): Promise<void> {
+    this.assertReadable(vmId);
     const record = this.records.get(vmId);
     this.records.delete(vmId);
     if (record !== undefined) await this.files?.removeDirectory(record.directory);
+  }
+
+  private assertReadable(vmId: VmId): void {
+    const unreadable = this.unreadableRecords.get(vmId);
+    if (unreadable !== undefined) throw unreadableRecordError(unreadable);
   }
 }

@@ -1,9 +1,58 @@
-import { watch } from 'node:fs';
-import { chmod, lstat, open, realpath, rm, stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { constants, watch, type Stats } from 'node:fs';
+import { chmod, lstat, open, readlink, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, posix } from 'node:path';
 import { AppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
-import type { HostFiles, ResolvedPath } from '../../application/ports/host-files.js';
+import type { HeldImage, HostFiles, ImageFileCheck, ResolvedPath } from '../../application/ports/host-files.js';
+
+/** O_PATH (Linux): a descriptor naming the file without opening it for reading, so a FIFO cannot block. */
+const openPathOnly = (constants as { O_PATH?: number }).O_PATH ?? 0o10000000;
+
+function fileTypeOf(info: Stats): string {
+  if (info.isSymbolicLink()) return 'symlink';
+  if (info.isFIFO()) return 'fifo';
+  if (info.isCharacterDevice()) return 'character device';
+  if (info.isBlockDevice()) return 'block device';
+  if (info.isSocket()) return 'socket';
+  if (info.isDirectory()) return 'directory';
+  return 'special file';
+}
+
+/**
+ * `cp` reading the already open descriptor as its fd 3 (reopened through /proc/self/fd, which
+ * names the open file, not a path), so it keeps reflinks and holes. No time limit: a large image
+ * takes as long as it takes.
+ */
+function copyFromDescriptor(fd: number, destination: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('cp', ['--reflink=auto', '--sparse=always', '--', '/proc/self/fd/3', destination], {
+      stdio: ['ignore', 'ignore', 'pipe', fd],
+    });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      if (stderr.length < 4096) stderr += chunk;
+    });
+    child.once('error', (error) =>
+      reject(
+        new AppError('HOST_COMMAND_FAILED', 'The rootfs copy could not be started', { diagnostics: { destination }, cause: error }),
+      ),
+    );
+    child.once('close', (exitCode, signal) => {
+      if (exitCode === 0) {
+        resolve();
+        return;
+      }
+      reject(
+        new AppError('HOST_COMMAND_FAILED', 'The rootfs copy failed', {
+          details: { exitCode, signal },
+          diagnostics: { destination, stderr: stderr.trim() },
+        }),
+      );
+    });
+  });
+}
 
 function isNotFound(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'ENOENT';
@@ -23,11 +72,82 @@ function isInside(root: string, path: string): boolean {
 export class LinuxHostFiles implements HostFiles {
   constructor(private readonly runner: CommandRunner) {}
 
-  async copySparse(source: string, destination: string): Promise<number> {
-    await rm(destination, { force: true });
-    await this.runner.run(['cp', '--reflink=auto', '--sparse=always', '--', source, destination]);
+  async copyImage(root: string, source: string, destination: string): Promise<ImageFileCheck> {
+    const opened = await this.openImage(root, source);
+    if (opened.handle === undefined) return opened.check;
+    try {
+      await rm(destination, { force: true });
+      await copyFromDescriptor(opened.handle.fd, destination);
+    } finally {
+      await opened.handle.close();
+    }
     await chmod(destination, 0o600);
-    return (await stat(destination)).size;
+    return { ...opened.check, sizeBytes: (await stat(destination)).size };
+  }
+
+  async holdImage(root: string, path: string): Promise<{ check: ImageFileCheck; held?: HeldImage }> {
+    const opened = await this.openImage(root, path);
+    if (opened.handle === undefined) return { check: opened.check };
+    const handle = opened.handle;
+    return {
+      check: opened.check,
+      held: {
+        realPath: opened.check.realPath,
+        heldPath: `/proc/${process.pid}/fd/${handle.fd}`,
+        release: () => handle.close(),
+      },
+    };
+  }
+
+  async inspectImage(root: string, path: string): Promise<ImageFileCheck> {
+    const opened = await this.openImage(root, path);
+    await opened.handle?.close();
+    return opened.check;
+  }
+
+  /**
+   * Opens `path` once (O_PATH, O_NOFOLLOW) and judges the open file, not the name: its real path,
+   * read back from /proc/self/fd, must lie inside the real root, and it must be a regular file. A
+   * symlink swapped in at any moment is either what was opened (and refused) or not seen at all.
+   * The handle is returned only for a regular file inside the root; the caller closes it.
+   */
+  private async openImage(
+    root: string,
+    path: string,
+  ): Promise<
+    { check: ImageFileCheck; handle?: undefined } | { check: ImageFileCheck & { kind: 'regular' }; handle: FileHandle }
+  > {
+    const normalized = posix.normalize(path);
+    if (!isAbsolute(path) || !isInside(posix.normalize(root), normalized)) {
+      return { check: { kind: 'outside', realPath: normalized } };
+    }
+    let handle: FileHandle;
+    let realRoot: string;
+    try {
+      realRoot = await realpath(root);
+      handle = await open(normalized, openPathOnly | constants.O_NOFOLLOW);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return { check: { kind: 'missing' } };
+      if (code === 'ELOOP') return { check: { kind: 'not_regular', fileType: 'symlink' } };
+      throw error;
+    }
+    try {
+      const realPath = await readlink(`/proc/self/fd/${handle.fd}`);
+      if (!isInside(realRoot, realPath)) {
+        await handle.close();
+        return { check: { kind: 'outside', realPath } };
+      }
+      const info = await handle.stat();
+      if (!info.isFile()) {
+        await handle.close();
+        return { check: { kind: 'not_regular', fileType: fileTypeOf(info) } };
+      }
+      return { check: { kind: 'regular', realPath, sizeBytes: info.size }, handle };
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
   }
 
   async createFifo(path: string): Promise<void> {
@@ -133,22 +253,5 @@ export class LinuxHostFiles implements HostFiles {
       if (isUnresolvable(error)) return { kind: 'unresolvable' };
       throw error;
     }
-  }
-
-  async resolveInside(
-    root: string,
-    path: string,
-  ): Promise<{ kind: 'inside'; realPath: string } | { kind: 'outside'; realPath: string } | { kind: 'missing' }> {
-    const normalized = posix.normalize(path);
-    if (!isAbsolute(path) || !isInside(posix.normalize(root), normalized)) return { kind: 'outside', realPath: normalized };
-    let realRoot: string;
-    let realPath: string;
-    try {
-      [realRoot, realPath] = await Promise.all([realpath(root), realpath(normalized)]);
-    } catch (error) {
-      if (isNotFound(error)) return { kind: 'missing' };
-      throw error;
-    }
-    return isInside(realRoot, realPath) ? { kind: 'inside', realPath } : { kind: 'outside', realPath };
   }
 }

@@ -10,10 +10,32 @@ export type ResolvedPath =
   | { readonly kind: 'absent'; readonly realPath: string }
   | { readonly kind: 'unresolvable' };
 
+/**
+ * What opening an image file once found. `regular`: a regular file whose real path lies inside the
+ * image root; `not_regular`: a FIFO, device, socket, directory or a symlink at the path's end.
+ */
+export type ImageFileCheck =
+  | { readonly kind: 'regular'; readonly realPath: string; readonly sizeBytes: number }
+  | { readonly kind: 'outside'; readonly realPath: string }
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'not_regular'; readonly fileType: string };
+
+/** An image file the Agent holds open, for another process to open while it is held. */
+export interface HeldImage {
+  readonly realPath: string;
+  /** Names the open file itself (`/proc/<agent pid>/fd/<n>`), not a path that could be swapped. */
+  readonly heldPath: string;
+  release(): Promise<void>;
+}
+
 /** Files the Agent creates for a VM. Paths are absolute; nothing is world-accessible. */
 export interface HostFiles {
-  /** Copies `source` to `destination` (reflink when possible, sparse), returning the size in bytes. */
-  copySparse(source: string, destination: string): Promise<number>;
+  /**
+   * Opens the image file at `source` once, checks it as `inspectImage` does, and copies from that
+   * open file (never by name again) to `destination` (reflink when possible, sparse, mode 0600),
+   * however long that takes. `regular` carries the size of the copy; any other answer copied nothing.
+   */
+  copyImage(root: string, source: string, destination: string): Promise<ImageFileCheck>;
   /** Creates a FIFO with mode 0600; an existing FIFO at that path is kept. */
   createFifo(path: string): Promise<void>;
   exists(path: string): Promise<boolean>;
@@ -30,9 +52,12 @@ export interface HostFiles {
   readTail(path: string, maxBytes: number): Promise<string>;
   /** Resolves every symlink and `..` in `path` as the kernel would (see ResolvedPath). */
   resolvePath(path: string): Promise<ResolvedPath>;
-  /** Resolves symlinks: `inside` only when the real path lies inside the real `root`. */
-  resolveInside(
-    root: string,
-    path: string,
-  ): Promise<{ kind: 'inside'; realPath: string } | { kind: 'outside'; realPath: string } | { kind: 'missing' }>;
+  /**
+   * Opens `path` once without following a symlink at its end and checks the open file: `regular`
+   * only for a regular file whose real path (every component resolved) lies inside the real `root`.
+   * Never opens a FIFO or device for reading, so it cannot block on one.
+   */
+  inspectImage(root: string, path: string): Promise<ImageFileCheck>;
+  /** Opens and checks as `inspectImage` does and, for a regular file, keeps it open until released. */
+  holdImage(root: string, path: string): Promise<{ readonly check: ImageFileCheck; readonly held?: HeldImage }>;
 }

@@ -64,6 +64,7 @@ export class FakeAgentClient implements AgentClient {
   async applyVm(target: AgentTarget, vmId: VmId, spec: VmSpec): Promise<ApplyVmResult> {
     this.calls.push({ operation: 'apply', addr: target.addr, vmId, spec });
     this.throwIfScripted('apply');
+    this.throwIfUnreadable(target, vmId);
     const key = `${target.addr} ${vmId}`;
     const wasRunning = this.vms.get(key)?.isRunning ?? false;
     this.vms.set(key, { spec, isRunning: true, isPaused: false });
@@ -80,6 +81,7 @@ export class FakeAgentClient implements AgentClient {
   async stopVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult> {
     this.calls.push({ operation: 'stop', addr: target.addr, vmId });
     this.throwIfScripted('stop');
+    this.throwIfUnreadable(target, vmId);
     const entry = this.vms.get(`${target.addr} ${vmId}`);
     if (entry === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
     entry.isRunning = false;
@@ -91,6 +93,7 @@ export class FakeAgentClient implements AgentClient {
   async deleteVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult> {
     this.calls.push({ operation: 'delete', addr: target.addr, vmId });
     this.throwIfScripted('delete');
+    this.throwIfUnreadable(target, vmId);
     this.exited.delete(`${target.addr} ${vmId}`);
     if (!this.vms.delete(`${target.addr} ${vmId}`)) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
     return { removed: this.resources(vmId) };
@@ -121,6 +124,18 @@ export class FakeAgentClient implements AgentClient {
     this.throwIfScripted('inventory');
     const vms = this.vmIdsOn(target.addr).map((vmId) => {
       const key = `${target.addr} ${vmId}`;
+      if (this.unreadable.has(key)) {
+        const directory = `/run/hearth/${vmId}`;
+        return {
+          vmId,
+          vmmState: 'unreadable' as const,
+          pid: null,
+          tapName: null,
+          socketPath: null,
+          rootfsPath: null,
+          resources: [{ kind: 'directory' as const, ref: directory, vmId }],
+        };
+      }
       const entry = this.vms.get(key);
       const isRunning = entry?.isRunning ?? false;
       const isExited = this.exited.has(key);
@@ -152,6 +167,17 @@ export class FakeAgentClient implements AgentClient {
   }
 
   private readonly exited = new Set<string>();
+  private readonly unreadable = new Set<string>();
+
+  /** The Agent at `addr` restarts and finds the VM's record torn: it keeps the VM's files and refuses changes. */
+  tearRecord(addr: string, vmId: VmId): void {
+    this.unreadable.add(`${addr} ${vmId}`);
+  }
+
+  private throwIfUnreadable(target: AgentTarget, vmId: VmId): void {
+    if (!this.unreadable.has(`${target.addr} ${vmId}`)) return;
+    throw new AppError('VM_RECORD_UNREADABLE', `The record of VM ${vmId} cannot be read`, { details: { vmId } });
+  }
 
   private throwIfScripted(operation: AgentOperation): void {
     const error = this.failures.get(operation)?.shift();

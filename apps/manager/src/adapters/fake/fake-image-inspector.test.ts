@@ -7,6 +7,7 @@ describeImageInspectorContract('fake', async () => {
     inspector,
     root: '/srv/images',
     put: async (path, content) => void inspector.put(path, content),
+    putFifo: async (path) => void inspector.putSpecial(path, 'fifo'),
     close: async () => undefined,
   };
 });

@@ -1,6 +1,10 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AppError } from '@hearth/errors';
 import { describeImageInspectorContract } from '../../testing/image-inspector-contract.js';
 import { NodeImageInspector } from './node-image-inspector.js';
 
@@ -16,6 +20,64 @@ describeImageInspectorContract('file system', async () => {
       await mkdir(dirname(join(root, path)), { recursive: true });
       await writeFile(join(root, path), content);
     },
+    putFifo: async (path) => {
+      await mkdir(dirname(join(root, path)), { recursive: true });
+      execFileSync('mkfifo', [join(root, path)]);
+    },
     close: () => rm(base, { recursive: true, force: true }),
   };
+});
+
+describe('NodeImageInspector while a symlink to a file outside the root is swapped in and out', () => {
+  let base: string;
+  let swapper: ChildProcess | undefined;
+
+  afterEach(async () => {
+    if (swapper?.exitCode === null) {
+      const exited = new Promise((resolve) => swapper?.once('exit', resolve));
+      swapper.kill('SIGKILL');
+      await exited;
+    }
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it('never reads the outside file', async () => {
+    base = await realpath(await mkdtemp(join(tmpdir(), 'hearth-inspector-race-')));
+    const root = join(base, 'root');
+    await mkdir(root);
+    const secret = join(base, 'secret');
+    await writeFile(secret, 'root-only secret', { mode: 0o600 });
+    const image = join(root, 'rootfs.ext4');
+    await writeFile(image, 'good image');
+    // Renames a regular file and a symlink to the secret over the image path, back and forth.
+    const script = `
+      const fs = require('node:fs');
+      const [image, good, link, secret] = process.argv.slice(1);
+      for (;;) {
+        fs.writeFileSync(good, 'good image');
+        fs.renameSync(good, image);
+        try { fs.unlinkSync(link); } catch {}
+        fs.symlinkSync(secret, link);
+        fs.renameSync(link, image);
+      }`;
+    swapper = spawn(process.execPath, ['-e', script, image, join(root, 'good.tmp'), join(root, 'link.tmp'), secret], {
+      stdio: 'ignore',
+    });
+    const inspector = new NodeImageInspector(root);
+    const secretSha256 = createHash('sha256').update('root-only secret').digest('hex');
+
+    const outcomes: string[] = [];
+    for (let i = 0; i < 60; i += 1) {
+      try {
+        const file = await inspector.inspect('rootfs.ext4');
+        outcomes.push(file.sha256 === secretSha256 || Buffer.from(file.head).toString().includes('secret') ? 'leaked' : 'good');
+      } catch (error) {
+        outcomes.push(error instanceof AppError ? error.code : 'thrown');
+      }
+    }
+
+    expect(swapper.exitCode).toBeNull();
+    expect(outcomes).not.toContain('leaked');
+    expect(outcomes).not.toContain('thrown');
+  });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { AppError } from '@hearth/errors';
 import { hostCapacity, hostFacts, createWorld, type World } from '../../testing/world.js';
 import type { Host } from '../../domain/host.js';
 import type { VmId } from '../../domain/ids.js';
@@ -91,6 +92,27 @@ describe('Reconciler', () => {
     await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() });
     expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'retry_start' });
     expect(await stateOf(world, vm.id)).toBe('running');
+  });
+
+  it('leaves a VM failed with the reason, not retried, when its restart fails in a way no retry can fix', async () => {
+    const { reconciler, vm, world, host } = await setUp({ restartPolicy: 'always' });
+    world.agents.killVmm(host.addr, vm.id);
+    world.agents.failNext(
+      'apply',
+      new AppError('IMAGE_NOT_REGULAR_FILE', 'rootfsSourcePath /srv/images/rootfs.ext4 is a fifo, not a regular file'),
+    );
+
+    await reconciler.reconcileVm(vm.id);
+
+    expect(await world.deps.vms.findById(vm.id)).toMatchObject({
+      state: 'failed',
+      failureReason: { code: 'IMAGE_NOT_REGULAR_FILE' },
+    });
+    expect((await world.deps.reconcileStates.get(vm.id))?.nextAttemptAt).toBeNull();
+    world.clock.advance(3_600_000);
+    await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() });
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
+    expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(2);
   });
 
   describe('crash-loop guard', () => {
@@ -215,6 +237,33 @@ describe('Reconciler', () => {
     const withheld = (await world.deps.events.list({ hostId: host.id, type: 'host.orphans_withheld' }, { limit: 10 })).items;
     expect(withheld).toHaveLength(1);
     expect(withheld[0]?.message).toMatch(/3 of the 4 VMs/);
+  });
+
+  it('leaves a VM whose record its Agent cannot read unknown and on its host, never restarted on a fresh disk', async () => {
+    const { reconciler, vm, world, host } = await setUp({ restartPolicy: 'always' });
+    world.agents.tearRecord(host.addr, vm.id);
+    const appliesBefore = world.agents.calls.filter((call) => call.operation === 'apply').length;
+
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'quarantine' });
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'wait', why: 'record_unreadable' });
+
+    expect(await world.deps.vms.findById(vm.id)).toMatchObject({ state: 'unknown', observedState: 'unreadable' });
+    expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(appliesBefore);
+    expect(world.agents.calls.filter((call) => call.operation === 'delete' || call.operation === 'stop')).toEqual([]);
+    const events = (await world.deps.events.list({ vmId: vm.id }, { limit: 100 })).items;
+    expect(events.find((e) => e.toState === 'unknown')?.message).toMatch(/cannot read the record/);
+  });
+
+  it('never removes what an Agent holds under an unreadable record, even with no VM record', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    const orphan = 'vm_01JZZZZZZZZZZZZZZZZZZZZZZZ' as VmId;
+    world.agents.plant(host.addr, orphan, { ...vmSpec(vm), guestMac: await world.repos.vms.allocateGuestMac() });
+    world.agents.tearRecord(host.addr, orphan);
+
+    const report = await reconciler.resync();
+
+    expect(report.orphansRemoved).toBe(0);
+    expect(world.agents.vmIdsOn(host.addr)).toContain(orphan);
   });
 
   it('marks a silent host unhealthy and its VMs unknown, then re-adopts them when it is back', async () => {

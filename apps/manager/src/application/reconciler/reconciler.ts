@@ -9,7 +9,13 @@ import {
   type VmObservation,
 } from '../../domain/reconcile-decision.js';
 import { decideOrphanRemoval, defaultOrphanGuardPolicy, type OrphanGuardPolicy } from '../../domain/orphan-guard.js';
-import { backoffMs, shouldRestart, type RestartDecision, type RetryPolicy } from '../../domain/restart-policy.js';
+import {
+  backoffMs,
+  isPermanentFailure,
+  shouldRestart,
+  type RestartDecision,
+  type RetryPolicy,
+} from '../../domain/restart-policy.js';
 import { vmStates, type ObservedVmState } from '../../domain/vm-state.js';
 import type { FailureReason, Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
@@ -261,6 +267,15 @@ export class Reconciler implements ReconcileHints {
           message: `host ${host.name} is unreachable (no heartbeat for ${heartbeatToleranceIntervals} intervals)`,
         });
         return;
+      case 'quarantine':
+        await vms.transition(vm.id, {
+          from: vm.state,
+          to: 'unknown',
+          at: clock.now(),
+          message: `host ${host.name} cannot read the record of the VM (VM_RECORD_UNREADABLE); its files are left on the host and the VM is left alone until an operator repairs the record`,
+        });
+        this.deps.log.error({ vmId: vm.id, hostId: host.id, from: vm.state, to: 'unknown' }, 'vm record unreadable on its host');
+        return;
       case 'adopt':
         await vms.transition(vm.id, {
           from: 'unknown',
@@ -399,10 +414,14 @@ export class Reconciler implements ReconcileHints {
       await reconcileStates.clearRetry(vm.id);
       this.deps.log.info({ vmId: vm.id, hostId: host.id, attempt }, 'vm restarted');
     } catch (error) {
-      this.deps.log.warn(
-        { vmId: vm.id, hostId: host.id, attempt, code: isAppError(error) ? error.code : 'INTERNAL' },
-        'vm restart failed',
-      );
+      const code = isAppError(error) ? error.code : 'INTERNAL';
+      if (isPermanentFailure(code)) {
+        // The VM is failed with this reason (applyVmOnHost wrote it): no retry can fix it.
+        await reconcileStates.scheduleRetry(vm.id, { attempt, nextAttemptAt: null });
+        this.deps.log.warn({ vmId: vm.id, hostId: host.id, attempt, code }, 'vm restart failed for good: not retried');
+        return;
+      }
+      this.deps.log.warn({ vmId: vm.id, hostId: host.id, attempt, code }, 'vm restart failed');
     }
   }
 
@@ -466,6 +485,8 @@ export class Reconciler implements ReconcileHints {
   private async removeOrphans(host: Host, inventory: Inventory, rows: ReadonlyMap<VmId, Vm>): Promise<number> {
     const orphans: VmId[] = [];
     for (const agentVm of inventory.vms) {
+      // What the Agent cannot read a record for is never deleted: its data may be all that is left.
+      if (agentVm.vmmState === 'unreadable') continue;
       const row = rows.get(agentVm.vmId as VmId) ?? (await this.deps.vms.findById(agentVm.vmId as VmId));
       if (row === undefined || row.hostId !== host.id) orphans.push(agentVm.vmId as VmId);
     }

@@ -14,6 +14,8 @@ export interface HostResourceEntry {
   readonly vmState: VmState | null;
   /** True when no VM record on this host stands behind it: the reconciler removes it. */
   readonly isOrphaned: boolean;
+  /** True when the Agent cannot read the VM's record: it is left in place, orphaned or not. */
+  readonly isRecordUnreadable: boolean;
 }
 
 export interface HostResourceLedger {
@@ -48,6 +50,7 @@ export async function listHostResources(
         vmId: resource.vmId as VmId,
         vmState: isOrphaned ? null : vm.state,
         isOrphaned,
+        isRecordUnreadable: agentVm.vmmState === 'unreadable',
       });
     }
   }

@@ -23,18 +23,17 @@ export async function registerImage(
       ],
     });
   }
-  const file = await deps.inspector.open(input.hostPath);
-  checkImageFormat(input.kind, file.head);
   if ((await deps.images.findByName(input.kind, input.name)) !== undefined) {
     throw imageNameTaken(input.kind, input.name);
   }
-  const sha256 = await deps.inspector.sha256(file.path);
+  const file = await deps.inspector.inspect(input.hostPath);
+  checkImageFormat(input.kind, file.head);
   const image: Image = {
     id: deps.ids.imageId(),
     kind: input.kind,
     name: input.name,
     hostPath: file.path,
-    sha256,
+    sha256: file.sha256,
     sizeBytes: file.sizeBytes,
     createdAt: deps.clock.now(),
   };

@@ -54,6 +54,8 @@ export const HostResourceView = Type.Object({
   vmState: Type.Union([Type.String(), Type.Null()]),
   /** True when no VM record on this host stands behind it; the reconciler removes orphans. */
   isOrphaned: Type.Boolean(),
+  /** True when the Agent cannot read the VM's record: its files are left in place until an operator repairs it. */
+  isRecordUnreadable: Type.Boolean(),
 });
 
 export const HostResourcesView = Type.Object({

@@ -61,6 +61,7 @@ export const ObservedVmStateSchema = Type.Union([
   Type.Literal('paused'),
   Type.Literal('exited'),
   Type.Literal('absent'),
+  Type.Literal('unreadable'),
 ]);
 // Compile-time checks that the schemas list exactly the domain's states.
 type SchemaStates = Static<typeof VmStateSchema>;

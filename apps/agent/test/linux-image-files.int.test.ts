@@ -1,0 +1,124 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
+import { LinuxHostFiles } from '../src/adapters/linux/linux-host-files.js';
+import { makeTempDir } from './support.js';
+
+describe('LinuxHostFiles image files', () => {
+  let directory: string;
+  let root: string;
+  let secret: string;
+  const files = new LinuxHostFiles(new ExecFileCommandRunner());
+
+  beforeEach(async () => {
+    directory = await makeTempDir();
+    root = join(directory, 'images');
+    await mkdir(root);
+    secret = join(directory, 'secret');
+    await writeFile(secret, 'root-only secret', { mode: 0o600 });
+  });
+
+  afterEach(async () => {
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('copies a regular image from its open descriptor, keeping it sparse', async () => {
+    const source = join(root, 'rootfs.ext4');
+    const handle = await open(source, 'w');
+    await handle.write('head', 0);
+    await handle.write('tail', 64 * 1024 * 1024 - 4);
+    await handle.close();
+    const destination = join(directory, 'copy.ext4');
+
+    const copied = await files.copyImage(root, source, destination);
+
+    expect(copied).toEqual({ kind: 'regular', realPath: source, sizeBytes: 64 * 1024 * 1024 });
+    const info = await stat(destination);
+    expect(info.mode & 0o777).toBe(0o600);
+    expect(info.blocks * 512).toBeLessThan(1024 * 1024);
+    const content = await readFile(destination);
+    expect(content.subarray(0, 4).toString()).toBe('head');
+    expect(content.subarray(-4).toString()).toBe('tail');
+  });
+
+  it('refuses a symlink at the end of the path, even one pointing inside the root', async () => {
+    await writeFile(join(root, 'real.img'), 'image');
+    await symlink(join(root, 'real.img'), join(root, 'link.img'));
+    await symlink(secret, join(root, 'escape.img'));
+
+    expect(await files.inspectImage(root, join(root, 'link.img'))).toEqual({ kind: 'not_regular', fileType: 'symlink' });
+    expect(await files.copyImage(root, join(root, 'escape.img'), join(directory, 'copy'))).toEqual({
+      kind: 'not_regular',
+      fileType: 'symlink',
+    });
+    await expect(stat(join(directory, 'copy'))).rejects.toThrow();
+  });
+
+  it('refuses a file reached through a symlinked directory that leaves the root', async () => {
+    await symlink(directory, join(root, 'up'));
+
+    expect(await files.inspectImage(root, join(root, 'up', 'secret'))).toEqual({ kind: 'outside', realPath: secret });
+  });
+
+  it('answers a device as not a regular file', async () => {
+    // Creating a device node needs root: /dev is taken as the image root instead.
+    expect(await files.inspectImage('/dev', '/dev/null')).toEqual({ kind: 'not_regular', fileType: 'character device' });
+  });
+
+  it('holds a kernel open: its held path still names the checked file after a symlink is swapped in', async () => {
+    const kernel = join(root, 'vmlinux');
+    await writeFile(kernel, 'good kernel');
+    const { check, held } = await files.holdImage(root, kernel);
+    expect(check).toEqual({ kind: 'regular', realPath: kernel, sizeBytes: 11 });
+    if (held === undefined) throw new Error('expected the kernel to be held');
+    await symlink(secret, join(root, 'link'));
+    await rename(join(root, 'link'), kernel);
+
+    expect((await readFile(held.heldPath)).toString()).toBe('good kernel');
+    await held.release();
+  });
+
+  describe('while a symlink to a file outside the root is swapped in and out', () => {
+    let swapper: ChildProcess | undefined;
+
+    afterEach(async () => {
+      if (swapper?.exitCode === null) {
+        const exited = new Promise((resolve) => swapper?.once('exit', resolve));
+        swapper.kill('SIGKILL');
+        await exited;
+      }
+    });
+
+    it('never copies the outside file', async () => {
+      const image = join(root, 'rootfs.ext4');
+      const good = join(root, 'good.tmp');
+      const link = join(root, 'link.tmp');
+      await writeFile(image, 'good image');
+      // Renames a regular file and a symlink to the secret over the image path, back and forth.
+      const script = `
+        const fs = require('node:fs');
+        const [image, good, link, secret] = process.argv.slice(1);
+        for (;;) {
+          fs.writeFileSync(good, 'good image');
+          fs.renameSync(good, image);
+          try { fs.unlinkSync(link); } catch {}
+          fs.symlinkSync(secret, link);
+          fs.renameSync(link, image);
+        }`;
+      swapper = spawn(process.execPath, ['-e', script, image, good, link, secret], { stdio: 'ignore' });
+
+      const kinds: string[] = [];
+      for (let i = 0; i < 60; i += 1) {
+        const destination = join(directory, `copy-${i}`);
+        const copied = await files.copyImage(root, image, destination);
+        kinds.push(copied.kind);
+        if (copied.kind === 'regular') expect((await readFile(destination)).toString()).toBe('good image');
+        else await expect(stat(destination)).rejects.toThrow();
+      }
+      expect(swapper.exitCode).toBeNull();
+      expect(kinds.every((kind) => kind === 'regular' || kind === 'not_regular' || kind === 'missing')).toBe(true);
+    });
+  });
+});
