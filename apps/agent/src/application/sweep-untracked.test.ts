@@ -13,7 +13,6 @@ async function hostWithUnreadableRecord() {
   const agent = createFakeAgent();
   const applied = await applyVm(agent.context, testVmId, testSpec);
   const scanner = new FakeHostScanner();
-  scanner.ports.set('fcbr0', [applied.vm.tapName ?? '']);
   scanner.vmms.push({ pid: applied.vm.pid ?? 0, socketPath: applied.vm.socketPath ?? '' });
   scanner.directories.set(vmsDirectory, [testVmId]);
   agent.records.markUnreadable(testVmId, `${vmsDirectory}/${testVmId}`, 'record is not valid JSON');

@@ -134,9 +134,13 @@ class FakeFirecrackerClient implements FirecrackerClient {
     return process.state === 'Not started' ? undefined : POST_BOOT;
   }
 
-  /** Firecracker opens the kernel and drive files when they are configured, not at the start. */
+  /**
+   * Firecracker opens the kernel and drive files when they are configured, not at the start; a
+   * `/proc/<pid>/fd/<n>` path the Agent holds open opens the file behind that descriptor.
+   */
   private isMissing(path: string): boolean {
-    return this.vmm.files.files.get(path)?.kind !== 'file';
+    const { files } = this.vmm;
+    return files.files.get(files.held.get(path) ?? path)?.kind !== 'file';
   }
 
   async describeInstance(): Promise<FirecrackerInstanceInfo> {

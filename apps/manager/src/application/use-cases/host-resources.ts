@@ -56,7 +56,14 @@ export async function listHostResources(
   }
   // Made by the Agent but written in no record of it (a TAP marked just before a crash): its next start removes them.
   for (const resource of inventory.unrecorded ?? []) {
-    resources.push({ kind: resource.kind, ref: resource.ref, vmId: resource.vmId as VmId, vmState: null, isOrphaned: true });
+    resources.push({
+      kind: resource.kind,
+      ref: resource.ref,
+      vmId: resource.vmId as VmId,
+      vmState: null,
+      isOrphaned: true,
+      isRecordUnreadable: false,
+    });
   }
   return { hostId: host.id, hostName: host.name, readAt, resources };
 }
