@@ -100,7 +100,10 @@ export type ApplyVmResult = Static<typeof ApplyVmResult>;
 export const TapResult = Type.Object({ tapName: Type.String(), bridge: Type.String() });
 export type TapResult = Static<typeof TapResult>;
 
-export const RootfsRequest = Type.Object({ sourcePath: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false });
+export const RootfsRequest = Type.Object(
+  { sourcePath: Type.String({ minLength: 1, maxLength: 4096 }) },
+  { additionalProperties: false },
+);
 export type RootfsRequest = Static<typeof RootfsRequest>;
 export const RootfsResult = Type.Object({ rootfsPath: Type.String(), sizeBytes: Type.Integer() });
 export type RootfsResult = Static<typeof RootfsResult>;
@@ -135,8 +138,18 @@ export type HostCapacity = Static<typeof HostCapacity>;
 export const HostFacts = Type.Object({
   agentVersion: Type.String(),
   isKvmUsable: Type.Boolean(),
+  /** An executable is at FIRECRACKER_BIN (real Firecracker or not: see firecrackerKind). */
   hasFirecracker: Type.Boolean(),
   firecrackerBinary: Type.String(),
+  /**
+   * What that executable is: real Firecracker (an ELF binary answering `--version`), the
+   * Firecracker double (simulated or QEMU guests), unknown, or missing. Absent from older Agents.
+   */
+  firecrackerKind: Type.Optional(
+    Type.Union([Type.Literal('firecracker'), Type.Literal('double'), Type.Literal('unknown'), Type.Literal('missing')]),
+  ),
+  /** Its `--version` (e.g. `1.16.1`); null when it printed none. Absent from older Agents. */
+  firecrackerVersion: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   isBridgeUp: Type.Boolean(),
   bridge: Type.String(),
   spawnMode: Type.Union([Type.Literal('direct'), Type.Literal('systemd-run')]),
