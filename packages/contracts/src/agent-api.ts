@@ -88,6 +88,13 @@ export const AgentVm = Type.Object({
   socketPath: Type.Union([Type.String(), Type.Null()]),
   rootfsPath: Type.Union([Type.String(), Type.Null()]),
   resources: Type.Array(HostResource),
+  /**
+   * How the VMM ended, when `vmmState` is `exited` and this Agent saw it end: its exit code (0
+   * after a reboot from inside the guest) or the signal that ended it. Absent when unknown.
+   */
+  vmmExit: Type.Optional(
+    Type.Object({ code: Type.Union([Type.Integer(), Type.Null()]), signal: Type.Union([Type.String(), Type.Null()]) }),
+  ),
 });
 export type AgentVm = Static<typeof AgentVm>;
 
