@@ -8,7 +8,16 @@ export interface VmObservation {
   readonly vmmState: ObservedVmState | 'no_record';
   /** A process, TAP, socket or FIFO is still recorded (what a stopped VM must not hold). */
   readonly holdsRuntimeResources: boolean;
+  /** How an `exited` VMM ended, when its Agent saw it end. */
+  readonly vmmExit?: { readonly code: number | null; readonly signal: string | null } | undefined;
 }
+
+/**
+ * Firecracker exits with code 0 when the guest resets: a reboot from inside the guest, but also a
+ * kernel panic with `reboot=k panic=1`, which at boot would repeat forever. An exit 0 after the VM
+ * ran this long is a reboot; sooner, it counts as a crash like any other exit.
+ */
+export const guestRebootMinUptimeMs = 30_000;
 
 /** The reconciler's retry memory, kept in the VM row. */
 export interface RetryState {
@@ -45,6 +54,11 @@ export type ReconcileAction =
   | { readonly kind: 'adopt'; readonly to: 'running' | 'paused' }
   /** The VMM of a VM that should run is gone: record why, then restart it (now or later) or leave it failed. */
   | { readonly kind: 'vmm_gone'; readonly restart: RestartDecision }
+  /**
+   * The guest rebooted (its VMM exited with code 0 after running a while): start it again at
+   * once, under every restart policy. Not a failure, and not counted by the crash-loop guard.
+   */
+  | { readonly kind: 'guest_reboot' }
   /** A failed VM whose restart is due. */
   | { readonly kind: 'retry_start' }
   /** A create interrupted before the VM ran (e.g. by a Manager crash). */
@@ -99,6 +113,12 @@ export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
   }
 }
 
-function vmmGone({ retry, now, retryPolicy }: ReconcileInput): ReconcileAction {
+function vmmGone({ state, updatedAt, observed, retry, now, retryPolicy }: ReconcileInput): ReconcileAction {
+  const isGuestReboot =
+    (state === 'running' || state === 'paused') &&
+    observed?.vmmState === 'exited' &&
+    observed.vmmExit?.code === 0 &&
+    now.getTime() - updatedAt.getTime() >= guestRebootMinUptimeMs;
+  if (isGuestReboot) return { kind: 'guest_reboot' };
   return { kind: 'vmm_gone', restart: decideRestart(retry.restartPolicy, retry.attempt, retry.crashWindow, now, retryPolicy) };
 }

@@ -1,7 +1,8 @@
 /**
  * What the reconciler does when the VMM of a VM that should run is gone (the process exited, or the
- * host lost it). The Agent cannot tell a clean guest shutdown from a crash (it is often not the
- * VMM's parent), so every exit nobody asked for counts as a failure:
+ * host lost it). A reboot from inside the guest (Firecracker exits with code 0, as its Agent saw)
+ * is not decided here: it is a restart, not a failure (`guest_reboot` in reconcile-decision.ts).
+ * Every other exit nobody asked for, and one the Agent did not see, counts as a failure:
  *
  * - `never`: the VM becomes `failed` with the reason, and stays so.
  * - `on-failure` (default): it is restarted; a restart that itself fails is tried again up to
