@@ -68,6 +68,7 @@ export async function runManager(): Promise<void> {
         maxRestartAttempts: config.restartMaxAttempts,
         crashLoopWindowMs: config.crashLoopWindowMs,
         crashLoopMaxRestarts: config.crashLoopMaxRestarts,
+        guestRebootMinUptimeMs: config.guestRebootMinUptimeMs,
       },
     },
   );

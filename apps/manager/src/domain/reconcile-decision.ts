@@ -12,13 +12,6 @@ export interface VmObservation {
   readonly vmmExit?: { readonly code: number | null; readonly signal: string | null } | undefined;
 }
 
-/**
- * Firecracker exits with code 0 when the guest resets: a reboot from inside the guest, but also a
- * kernel panic with `reboot=k panic=1`, which at boot would repeat forever. An exit 0 after the VM
- * ran this long is a reboot; sooner, it counts as a crash like any other exit.
- */
-export const guestRebootMinUptimeMs = 30_000;
-
 /** The reconciler's retry memory, kept in the VM row. */
 export interface RetryState {
   readonly restartPolicy: RestartPolicy;
@@ -118,7 +111,8 @@ function vmmGone({ state, updatedAt, observed, retry, now, retryPolicy }: Reconc
     (state === 'running' || state === 'paused') &&
     observed?.vmmState === 'exited' &&
     observed.vmmExit?.code === 0 &&
-    now.getTime() - updatedAt.getTime() >= guestRebootMinUptimeMs;
+    // Firecracker exits 0 on any guest reset, a kernel panic at boot with reboot=k included.
+    now.getTime() - updatedAt.getTime() >= retryPolicy.guestRebootMinUptimeMs;
   if (isGuestReboot) return { kind: 'guest_reboot' };
   return { kind: 'vmm_gone', restart: decideRestart(retry.restartPolicy, retry.attempt, retry.crashWindow, now, retryPolicy) };
 }

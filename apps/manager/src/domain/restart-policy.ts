@@ -33,6 +33,11 @@ export interface RetryPolicy {
   readonly crashLoopWindowMs: number;
   /** Restarts allowed within the window; the next death is a crash loop. */
   readonly crashLoopMaxRestarts: number;
+  /**
+   * A VMM exit with code 0 after the VM ran this long is a reboot from inside the guest, not a
+   * crash. Sooner, it counts as one: a kernel panic at boot with `reboot=k` resets the guest too.
+   */
+  readonly guestRebootMinUptimeMs: number;
 }
 
 export const defaultRetryPolicy: RetryPolicy = Object.freeze({
@@ -41,6 +46,7 @@ export const defaultRetryPolicy: RetryPolicy = Object.freeze({
   maxRestartAttempts: 5,
   crashLoopWindowMs: 600_000,
   crashLoopMaxRestarts: 5,
+  guestRebootMinUptimeMs: 30_000,
 });
 
 /** Delay before attempt number `attempt` (1 = the first retry runs at once). */
