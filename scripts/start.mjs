@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 // `npm start` (after `tsc -b`): the Manager on embedded PGlite plus a local Agent, for trying Hearth
-// on one machine. Output of both is prefixed; Ctrl-C stops both. Production runs the two apps as
-// separate services with their own configuration (apps/*/.env.example).
+// on one machine. Output of both is prefixed; both log warnings and errors only (set
+// MANAGER_LOG_LEVEL / AGENT_LOG_LEVEL=info for more). Ctrl-C, SIGTERM or SIGINT to this process or to
+// `npm start` stops both; what the Agent leaves on the host (running VMs, the bridge) is then listed
+// with the commands that remove it. Production runs the two apps as separate services with their own
+// configuration (apps/*/.env.example).
 //
 // Reads (all optional): DATABASE_URL (unset: PGlite in ./data/manager), MANAGER_BIND, MANAGER_DATA_DIR,
-// MANAGER_IMAGE_ROOT, AGENT_BIND, MANAGER_BASE, FC_RUN_DIR, FC_BRIDGE, FIRECRACKER_BIN, AGENT_IMAGE_ROOT.
-import { existsSync, mkdirSync } from 'node:fs';
+// MANAGER_IMAGE_ROOT, MANAGER_LOG_LEVEL, AGENT_BIND, AGENT_LOG_LEVEL, MANAGER_BASE, FC_RUN_DIR, FC_BRIDGE,
+// FC_BRIDGE_ADDR, FC_NETNS, FIRECRACKER_BIN, AGENT_IMAGE_ROOT.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSupervisor, findOnPath, sayer, shownPath, urlOf, waitUntilHealthy } from './lib/processes.mjs';
@@ -14,7 +19,8 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const dataDir = path.join(repoRoot, 'data');
 const env = process.env;
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-const readyTimeoutMs = 60_000;
+// The first start of the embedded database (initdb, migrations) can take a minute on a busy machine.
+const readyTimeoutMs = 180_000;
 const stopTimeoutMs = 10_000;
 
 const say = sayer('start');
@@ -41,11 +47,15 @@ const managerEnv = {
   MANAGER_IMAGE_ROOT: imageRoot,
   // The Firecracker double needs no KVM; set MANAGER_REQUIRE_KVM=on to refuse hosts without it.
   MANAGER_REQUIRE_KVM: env.MANAGER_REQUIRE_KVM ?? 'off',
+  // Quiet by default: heartbeats and inventory rounds would log every few seconds at info.
+  MANAGER_LOG_LEVEL: env.MANAGER_LOG_LEVEL ?? 'warn',
 };
 if (env.DATABASE_URL === undefined || env.DATABASE_URL === '') {
   delete managerEnv.DATABASE_URL;
   managerEnv.MANAGER_DATA_DIR = env.MANAGER_DATA_DIR ?? path.join(dataDir, 'manager');
-  mkdirSync(managerEnv.MANAGER_DATA_DIR, { recursive: true });
+  // The database files are the Manager's alone (the Manager tightens them too).
+  mkdirSync(managerEnv.MANAGER_DATA_DIR, { recursive: true, mode: 0o700 });
+  chmodSync(managerEnv.MANAGER_DATA_DIR, 0o700);
   say(`database: embedded PGlite in ${shown(managerEnv.MANAGER_DATA_DIR)} (set DATABASE_URL to use PostgreSQL)`);
 } else {
   say('database: PostgreSQL at DATABASE_URL');
@@ -53,7 +63,7 @@ if (env.DATABASE_URL === undefined || env.DATABASE_URL === '') {
 
 // --- Agent -------------------------------------------------------------------------------------
 let agentEnv;
-const agentBind = env.AGENT_BIND ?? '127.0.0.1:9090';
+const agentBind = env.AGENT_BIND ?? '127.0.0.1:19090'; // the Agent's own default
 const agentUrl = urlOf(agentBind);
 if (!existsSync(agentMain)) {
   say(`${path.relative(repoRoot, agentMain)} does not exist yet: starting the Manager alone.`);
@@ -80,11 +90,67 @@ if (!existsSync(agentMain)) {
     FC_RUN_DIR: runDir,
     FIRECRACKER_BIN: firecrackerBin,
     AGENT_IMAGE_ROOT: env.AGENT_IMAGE_ROOT ?? imageRoot,
+    AGENT_LOG_LEVEL: env.AGENT_LOG_LEVEL ?? 'warn',
   };
 }
 
+// --- What stays on the host after a stop ----------------------------------------------------------
+// The Agent leaves its VMs running when it stops, on purpose: a restarted Agent adopts them again,
+// so an Agent upgrade does not reboot every guest. It also keeps its bridge. Say so, and how to remove them.
+const bridge = env.FC_BRIDGE || 'fcbr0';
+const netns = env.FC_NETNS || undefined;
+const ipIn = netns === undefined ? 'ip' : `ip -n ${netns}`;
+let leftVms = [];
+
+async function readAgentVms() {
+  if (agentEnv === undefined) return;
+  try {
+    const response = await fetch(`${agentUrl}/agent/v1/inventory`, { signal: AbortSignal.timeout(3_000) });
+    if (response.ok) leftVms = (await response.json()).vms.filter((vm) => vm.pid !== null || vm.tapName !== null);
+  } catch {
+    // the Agent is not answering: nothing to report from it
+  }
+}
+
+function bridgeAddresses() {
+  try {
+    const out = execFileSync('ip', [...(netns === undefined ? [] : ['-n', netns]), '-o', '-4', 'addr', 'show', 'dev', bridge], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    return { exists: true, addresses: [...out.matchAll(/\binet (\S+)/g)].map((match) => match[1]) };
+  } catch {
+    return { exists: false, addresses: [] };
+  }
+}
+
+function reportLeftovers() {
+  if (agentEnv === undefined) return;
+  const where = netns === undefined ? "this host's own network namespace" : `the network namespace ${netns}`;
+  if (leftVms.length > 0) {
+    say('');
+    say(
+      `${leftVms.length} VM${leftVms.length === 1 ? '' : 's'} of the local Agent stay${leftVms.length === 1 ? 's' : ''} running, in ${where}:`,
+    );
+    for (const vm of leftVms) say(`  ${vm.vmId}: VMM pid ${vm.pid ?? '-'}, TAP ${vm.tapName ?? '-'}`);
+    say('The Agent leaves VMs running when it stops, so that the next `npm start` adopts them again.');
+    say(`To remove them, delete them through the API while Hearth runs (curl -X DELETE ${managerUrl}/v1/vms/<id>), or now:`);
+    const pids = leftVms.flatMap((vm) => (vm.pid === null ? [] : [vm.pid]));
+    if (pids.length > 0) say(`  sudo kill ${pids.join(' ')}`);
+    for (const vm of leftVms) if (vm.tapName !== null) say(`  sudo ${ipIn} link delete ${vm.tapName}`);
+    say('  (killing a VMM leaves its VM recorded: deleting it through the API removes it for good)');
+  }
+  const { exists, addresses } = bridgeAddresses();
+  if (exists) {
+    say(
+      `The bridge ${bridge}${addresses.length > 0 ? ` (${addresses.join(', ')})` : ''} stays in ${where} for the next start; ` +
+        `remove it with: sudo ${ipIn} link delete ${bridge}`,
+    );
+  }
+}
+
 // --- Processes (scripts/lib/processes.mjs) --------------------------------------------------------
-const supervisor = createSupervisor({ say, stopTimeoutMs });
+const supervisor = createSupervisor({ say, stopTimeoutMs, beforeStop: readAgentVms, afterStop: reportLeftovers });
 const stopAll = (exitCode) => supervisor.shutdown(exitCode);
 supervisor.handleSignals();
 const healthy = (name, url) =>
@@ -100,4 +166,4 @@ if (agentEnv !== undefined) {
 say('');
 say(`Hearth is up. Manager API: ${managerUrl}   (try: curl ${managerUrl}/v1/hosts)`);
 if (agentEnv !== undefined) say(`Local Agent: ${agentUrl} (registers with the Manager by itself)`);
-say(`Images go under ${imageRoot}. Ctrl-C stops everything.`);
+say(`Images go under ${imageRoot}. Ctrl-C stops the Manager and the Agent (VMs keep running; see README).`);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import os from 'node:os';
 
 /** What the numbers were measured on, printed with every run. */
@@ -10,6 +10,8 @@ export interface MachineFacts {
   readonly kernel: string;
   readonly nodeVersion: string;
   readonly loadAverage1m: number;
+  /** Whether /dev/kvm can be opened: the simulated VMs need none, real Firecracker would. */
+  readonly hasKvm: boolean;
 }
 
 /** MemAvailable from /proc/meminfo, in MiB. */
@@ -55,5 +57,15 @@ export function machineFacts(): MachineFacts {
     kernel: `${os.type()} ${os.release()}`,
     nodeVersion: process.version,
     loadAverage1m: os.loadavg()[0] ?? 0,
+    hasKvm: isKvmUsable(),
   };
+}
+
+function isKvmUsable(): boolean {
+  try {
+    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

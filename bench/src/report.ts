@@ -19,16 +19,80 @@ export interface BenchResults {
   readonly qemu: QemuResult;
 }
 
-/** The JSON written by `--json`: the keys of issue 5, then extras. A null comes with a note. */
+/** The headline keys, in the order they are printed; each is a number, or null with a note. */
+export const headlineKeys = [
+  'create_p50_ms',
+  'create_p99_ms',
+  'floor_p50_ms',
+  'floor_p99_ms',
+  'creates_per_s',
+  'deletes_per_s',
+  'list_p99_ms_10k',
+  'event_latency_p50_ms',
+  'agent_rss_mib_500',
+  'manager_rss_mib_500',
+  'qemu_boot_ratio',
+] as const;
+
+export type HeadlineKey = (typeof headlineKeys)[number];
+
+const first = (errors: readonly string[]): string => errors[0] ?? 'no error was recorded';
+
+/** What the Manager's creates failed on, with the machine fact that most often explains it. */
+function createFailureNote(r: BenchResults, failed: number, attempted: number, errors: readonly string[]): string {
+  const kvm = r.machine.hasKvm ? '' : 'this machine has no usable /dev/kvm and ';
+  return `${kvm}${failed} of ${attempted} creates failed, the first with: ${first(errors)}`;
+}
+
+/** Why each null headline value is null, in words a reader can act on. */
+function nullNotes(r: BenchResults, values: Readonly<Record<HeadlineKey, number | null>>): Record<string, string> {
+  const peak = [...r.waves].sort((a, b) => b.created - a.created)[0];
+  const latencyNote =
+    r.latency.client.count === 0
+      ? createFailureNote(r, r.latency.failures, r.latency.count, r.latency.errors)
+      : 'no create latency was measured (--latency 0)';
+  const waveNote =
+    peak === undefined
+      ? 'no throughput wave ran (no --concurrency given)'
+      : peak.created === 0
+        ? createFailureNote(
+            r,
+            r.waves.reduce((sum, w) => sum + w.failures, 0),
+            r.waves.reduce((sum, w) => sum + w.requested, 0),
+            r.waves.flatMap((w) => w.errors),
+          )
+        : `resident memory could not be read from /proc (the process had exited)`;
+  const known: Record<HeadlineKey, string> = {
+    create_p50_ms: latencyNote,
+    create_p99_ms: latencyNote,
+    floor_p50_ms: 'no floor run was measured (--latency 0)',
+    floor_p99_ms: 'no floor run was measured (--latency 0)',
+    creates_per_s: waveNote,
+    deletes_per_s: waveNote,
+    list_p99_ms_10k:
+      r.list.latency.count === 0
+        ? `every one of ${r.list.requests} GET /v1/vms requests failed (${r.list.failures} failures)`
+        : 'not measured',
+    event_latency_p50_ms: r.events.note,
+    agent_rss_mib_500: peak?.stoppedEarly ? `only ${peak.created} VMs reached: ${peak.stoppedEarly}` : waveNote,
+    manager_rss_mib_500: peak?.stoppedEarly ? `only ${peak.created} VMs reached: ${peak.stoppedEarly}` : waveNote,
+    qemu_boot_ratio: r.qemu.note,
+  };
+  const notes: Record<string, string> = {};
+  for (const key of headlineKeys) if (values[key] === null) notes[key] = known[key];
+  // A value measured on fewer VMs than asked for is a number, but still needs saying.
+  if (peak?.stoppedEarly && notes['agent_rss_mib_500'] === undefined) {
+    notes['agent_rss_mib_500'] = `only ${peak.created} VMs reached: ${peak.stoppedEarly}`;
+  }
+  return notes;
+}
+
+/** The JSON written by `--json`: the headline keys, then extras. A null comes with a note. */
 export function toJson(r: BenchResults): Record<string, unknown> {
   const best = (pick: (wave: WaveResult) => number): number | null =>
-    r.waves.length === 0 ? null : Math.max(...r.waves.map(pick));
+    r.waves.every((wave) => wave.created === 0) ? null : Math.max(...r.waves.map(pick));
   const peak = [...r.waves].sort((a, b) => b.created - a.created)[0];
-  const notes: Record<string, string> = {};
-  if (r.events.latency === null) notes['event_latency_p50_ms'] = r.events.note;
-  if (r.qemu.ratio === null) notes['qemu_boot_ratio'] = r.qemu.note;
-  if (peak?.stoppedEarly) notes['agent_rss_mib_500'] = `only ${peak.created} VMs reached: ${peak.stoppedEarly}`;
-  return {
+  const values: Record<HeadlineKey, number | null> = {
     create_p50_ms: round(r.latency.client.p50),
     create_p99_ms: round(r.latency.client.p99),
     floor_p50_ms: round(r.latency.floor.p50),
@@ -40,6 +104,10 @@ export function toJson(r: BenchResults): Record<string, unknown> {
     agent_rss_mib_500: round(peak?.agentRssMib ?? null, 1),
     manager_rss_mib_500: round(peak?.managerRssMib ?? null, 1),
     qemu_boot_ratio: round(r.qemu.ratio, 3),
+  };
+  const notes = nullNotes(r, values);
+  return {
+    ...values,
     notes,
     create_ratio_p50: round(ratio(r.latency.client.p50, r.latency.floor.p50), 3),
     create_ratio_p99: round(ratio(r.latency.client.p99, r.latency.floor.p99), 3),
@@ -105,7 +173,7 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
   const out: string[] = [];
   out.push(
     `machine: ${m.cpuCount} cores (${m.cpuModel}), ${m.memoryMibTotal} MiB RAM (${m.memoryMibAvailable} MiB available at start), ` +
-      `${m.kernel}, node ${m.nodeVersion}, load ${m.loadAverage1m.toFixed(2)}`,
+      `${m.kernel}, node ${m.nodeVersion}, load ${m.loadAverage1m.toFixed(2)}, /dev/kvm ${m.hasKvm ? 'usable' : 'absent (the simulated VMs need none)'}`,
   );
   const o = r.options;
   out.push(
@@ -196,25 +264,14 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
     `6. real guests (QEMU): ${r.qemu.ratio === null ? 'n/a' : `via Hearth p50 ${ms(r.qemu.viaHearth?.p50)} ms, QEMU alone p50 ${ms(r.qemu.qemuAlone?.p50)} ms, ratio ${r.qemu.ratio.toFixed(3)}`} — ${r.qemu.note}`,
   );
   out.push('');
-  const keys = [
-    'create_p50_ms',
-    'create_p99_ms',
-    'floor_p50_ms',
-    'floor_p99_ms',
-    'creates_per_s',
-    'deletes_per_s',
-    'list_p99_ms_10k',
-    'event_latency_p50_ms',
-    'agent_rss_mib_500',
-    'manager_rss_mib_500',
-    'qemu_boot_ratio',
-  ];
+  const notes = (json['notes'] ?? {}) as Record<string, string>;
   out.push(
     table(
       ['key', 'value'],
-      keys.map((key) => [key, String(json[key])]),
+      headlineKeys.map((key) => [key, String(json[key])]),
     ),
   );
+  for (const key of headlineKeys) if (notes[key] !== undefined) out.push(`${key}: ${String(json[key])}, because ${notes[key]}`);
   out.push(`finished in ${r.durationS.toFixed(0)} s`);
   return out.join('\n');
 }

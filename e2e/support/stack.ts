@@ -9,6 +9,8 @@ export interface StackOptions {
   /** Address given to the Agent's bridge inside the namespace, e.g. `172.30.0.1/24`. */
   readonly bridgeCidr?: string;
   readonly heartbeatMs?: number;
+  /** Extra environment for the Manager (e.g. MANAGER_GUEST_REBOOT_MIN_UPTIME_MS). */
+  readonly managerEnv?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -38,6 +40,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       MANAGER_HEARTBEAT_MS: String(options.heartbeatMs ?? 500),
       // The Firecracker double needs no KVM: place VMs on hosts without it too.
       MANAGER_REQUIRE_KVM: 'off',
+      ...options.managerEnv,
     },
     agentEnv: options.doubleEnv,
     bridgeCidr: options.bridgeCidr,

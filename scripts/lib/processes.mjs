@@ -1,6 +1,7 @@
 // Helpers shared by scripts/start.mjs (`npm start`) and scripts/demo.mjs (`npm run demo`): run the
 // Manager and the Agent as child processes with prefixed output, wait for them, and stop them all
-// (SIGTERM, then SIGKILL after a grace period) on Ctrl-C, SIGTERM or when one exits on its own.
+// (SIGTERM, then SIGKILL after a grace period) on Ctrl-C, SIGTERM, the loss of the parent process
+// or when one exits on its own.
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import net from 'node:net';
@@ -156,7 +157,20 @@ export function createSupervisor({ say, stopTimeoutMs = 10_000, ownProcessGroup 
     process.exit(exitCode);
   }
 
+  /**
+   * SIGINT and SIGTERM (or `signals`) shut down with exit code 0. So does losing the parent: a
+   * wrapper killed by a signal it did not pass on (a shell between npm and this script) leaves
+   * this process orphaned, and nobody would stop the children then. (package.json's scripts
+   * `exec` this script, so npm's signals reach it directly.)
+   */
   function handleSignals(signals = ['SIGINT', 'SIGTERM']) {
+    const parentPid = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parentPid && !stopping) {
+        say(`the parent process ${parentPid} is gone: stopping.`);
+        void shutdown(0);
+      }
+    }, 500).unref();
     let firstAt = 0;
     for (const signal of signals) {
       process.on(signal, () => {

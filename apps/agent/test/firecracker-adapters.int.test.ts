@@ -90,5 +90,57 @@ describe.skipIf(unavailable !== undefined)(
 
       expect((await lstat(socketPath)).mode & 0o077).toBe(0);
     });
+
+    async function spawnReady(name = 'vm'): Promise<{ process: VmmProcessRef; socketPath: string }> {
+      const socketPath = join(directory, `${name}.sock`);
+      const process = await vmm.spawn({
+        vmId: 'vm_test',
+        instanceId: 'vm-test',
+        socketPath,
+        stdoutPath: join(directory, `${name}.out`),
+        stderrPath: join(directory, `${name}.err`),
+      });
+      spawned.push(process);
+      const client = api.client(socketPath);
+      await waitFor(() => client.describeInstance().catch(() => undefined), { timeoutMs: 5_000, intervalMs: 2 });
+      return { process, socketPath };
+    }
+
+    it('reports exit code 0 after a reboot from inside the guest (SendCtrlAltDel)', async () => {
+      const images = await makeImages(directory);
+      const { process, socketPath } = await spawnReady();
+      const client = api.client(socketPath);
+      await client.putMachineConfig({ vcpuCount: 1, memoryMib: 128 });
+      await client.putBootSource({ kernelImagePath: images.kernelPath, bootArgs: 'console=ttyS0 reboot=k' });
+      await client.putDrive({ driveId: 'rootfs', pathOnHost: images.rootfsPath, isRootDevice: true, isReadOnly: false });
+      await client.startInstance();
+      expect(vmm.exitOf(process)).toBeUndefined();
+
+      await client.forward({
+        method: 'PUT',
+        path: 'actions',
+        contentType: 'application/json',
+        body: Buffer.from(JSON.stringify({ action_type: 'SendCtrlAltDel' })),
+        correlationId: undefined,
+      });
+
+      expect(await waitFor(() => vmm.exitOf(process), { timeoutMs: 10_000, intervalMs: 5 })).toEqual({ code: 0, signal: null });
+    });
+
+    it('reports a non-zero exit code when Firecracker fails', async () => {
+      const socketPath = join(directory, 'failing.sock');
+      await writeFile(socketPath, '');
+      const process = await vmm.spawn({
+        vmId: 'vm_test',
+        instanceId: 'vm-test',
+        socketPath,
+        stdoutPath: join(directory, 'failing.out'),
+        stderrPath: join(directory, 'failing.err'),
+      });
+      spawned.push(process);
+
+      const exit = await waitFor(() => vmm.exitOf(process), { timeoutMs: 10_000, intervalMs: 5 });
+      expect(exit.code).not.toBe(0);
+    });
   },
 );

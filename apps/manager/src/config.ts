@@ -31,6 +31,8 @@ export interface ManagerConfig {
   readonly crashLoopWindowMs: number;
   /** Restarts within that window before a VM is left failed with VM_CRASH_LOOP (MANAGER_CRASH_LOOP_MAX_RESTARTS). */
   readonly crashLoopMaxRestarts: number;
+  /** Uptime after which a VMM exit with code 0 is a guest reboot, not a crash (MANAGER_GUEST_REBOOT_MIN_UPTIME_MS). */
+  readonly guestRebootMinUptimeMs: number;
 }
 
 /** Every problem found in the environment, reported together. */
@@ -109,16 +111,36 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
     cpuOvercommit: number('MANAGER_CPU_OVERCOMMIT', 4, (n) => n > 0 && n <= 64, 'a number above 0 and at most 64'),
     memoryOvercommit: number('MANAGER_MEMORY_OVERCOMMIT', 1, (n) => n > 0 && n <= 16, 'a number above 0 and at most 16'),
     isKvmRequired: flag('MANAGER_REQUIRE_KVM', true),
-    resyncMs: number('MANAGER_RESYNC_MS', 5000, (n) => Number.isInteger(n) && n >= 100 && n <= 3_600_000, 'an integer from 100 to 3600000'),
+    resyncMs: number(
+      'MANAGER_RESYNC_MS',
+      5000,
+      (n) => Number.isInteger(n) && n >= 100 && n <= 3_600_000,
+      'an integer from 100 to 3600000',
+    ),
     reconcileGraceMs: number(
       'MANAGER_RECONCILE_GRACE_MS',
       30_000,
       (n) => Number.isInteger(n) && n >= 0 && n <= 3_600_000,
       'an integer from 0 to 3600000',
     ),
-    reconcileConcurrency: number('MANAGER_RECONCILE_CONCURRENCY', 4, (n) => Number.isInteger(n) && n >= 1 && n <= 64, 'an integer from 1 to 64'),
-    restartMaxAttempts: number('MANAGER_RESTART_MAX_ATTEMPTS', 5, (n) => Number.isInteger(n) && n >= 0 && n <= 1000, 'an integer from 0 to 1000'),
-    retryBackoffMs: number('MANAGER_RETRY_BACKOFF_MS', 1000, (n) => Number.isInteger(n) && n >= 1 && n <= 3_600_000, 'an integer from 1 to 3600000'),
+    reconcileConcurrency: number(
+      'MANAGER_RECONCILE_CONCURRENCY',
+      4,
+      (n) => Number.isInteger(n) && n >= 1 && n <= 64,
+      'an integer from 1 to 64',
+    ),
+    restartMaxAttempts: number(
+      'MANAGER_RESTART_MAX_ATTEMPTS',
+      5,
+      (n) => Number.isInteger(n) && n >= 0 && n <= 1000,
+      'an integer from 0 to 1000',
+    ),
+    retryBackoffMs: number(
+      'MANAGER_RETRY_BACKOFF_MS',
+      1000,
+      (n) => Number.isInteger(n) && n >= 1 && n <= 3_600_000,
+      'an integer from 1 to 3600000',
+    ),
     crashLoopWindowMs: number(
       'MANAGER_CRASH_LOOP_WINDOW_MS',
       600_000,
@@ -130,6 +152,12 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
       5,
       (n) => Number.isInteger(n) && n >= 1 && n <= 1000,
       'an integer from 1 to 1000',
+    ),
+    guestRebootMinUptimeMs: number(
+      'MANAGER_GUEST_REBOOT_MIN_UPTIME_MS',
+      30_000,
+      (n) => Number.isInteger(n) && n >= 0 && n <= 86_400_000,
+      'an integer from 0 to 86400000',
     ),
   };
   if (problems.length > 0) throw new ConfigError(problems);

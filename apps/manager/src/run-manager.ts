@@ -70,6 +70,7 @@ export async function runManager(): Promise<void> {
         maxRestartAttempts: config.restartMaxAttempts,
         crashLoopWindowMs: config.crashLoopWindowMs,
         crashLoopMaxRestarts: config.crashLoopMaxRestarts,
+        guestRebootMinUptimeMs: config.guestRebootMinUptimeMs,
       },
     },
   );

@@ -117,6 +117,13 @@ export const AgentVm = Type.Object({
   socketPath: Type.Union([Type.String(), Type.Null()]),
   rootfsPath: Type.Union([Type.String(), Type.Null()]),
   resources: Type.Array(HostResource),
+  /**
+   * How the VMM ended, when `vmmState` is `exited` and this Agent saw it end: its exit code (0
+   * after a reboot from inside the guest) or the signal that ended it. Absent when unknown.
+   */
+  vmmExit: Type.Optional(
+    Type.Object({ code: Type.Union([Type.Integer(), Type.Null()]), signal: Type.Union([Type.String(), Type.Null()]) }),
+  ),
 });
 export type AgentVm = Static<typeof AgentVm>;
 
@@ -175,8 +182,18 @@ export type HostCapacity = Static<typeof HostCapacity>;
 export const HostFacts = Type.Object({
   agentVersion: Type.String(),
   isKvmUsable: Type.Boolean(),
+  /** An executable is at FIRECRACKER_BIN (real Firecracker or not: see firecrackerKind). */
   hasFirecracker: Type.Boolean(),
   firecrackerBinary: Type.String(),
+  /**
+   * What that executable is: real Firecracker (an ELF binary answering `--version`), the
+   * Firecracker double (simulated or QEMU guests), unknown, or missing. Absent from older Agents.
+   */
+  firecrackerKind: Type.Optional(
+    Type.Union([Type.Literal('firecracker'), Type.Literal('double'), Type.Literal('unknown'), Type.Literal('missing')]),
+  ),
+  /** Its `--version` (e.g. `1.16.1`); null when it printed none. Absent from older Agents. */
+  firecrackerVersion: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   isBridgeUp: Type.Boolean(),
   bridge: Type.String(),
   spawnMode: Type.Union([Type.Literal('direct'), Type.Literal('systemd-run')]),

@@ -7,7 +7,10 @@ import { VmLedger } from './vm-ledger.js';
 
 /** What the Agent observes about a recorded VM: its record plus the VMM's own state. */
 export async function observeVm(context: AgentContext, record: VmRecord): Promise<AgentVm> {
-  return agentVmFromRecord(record, await observeVmmState(context, record));
+  const vmmState = await observeVmmState(context, record);
+  const vm = agentVmFromRecord(record, vmmState);
+  const vmmExit = vmmState === 'exited' && record.process !== null ? context.vmm.exitOf(record.process) : undefined;
+  return vmmExit === undefined ? vm : { ...vm, vmmExit };
 }
 
 export function agentVmFromRecord(record: VmRecord, vmmState: VmmState): AgentVm {

@@ -8,6 +8,8 @@ export interface VmObservation {
   readonly vmmState: ObservedVmState | 'no_record';
   /** A process, TAP, socket or FIFO is still recorded (what a stopped VM must not hold). */
   readonly holdsRuntimeResources: boolean;
+  /** How an `exited` VMM ended, when its Agent saw it end. */
+  readonly vmmExit?: { readonly code: number | null; readonly signal: string | null } | undefined;
 }
 
 /** The reconciler's retry memory, kept in the VM row. */
@@ -50,6 +52,11 @@ export type ReconcileAction =
   | { readonly kind: 'adopt'; readonly to: 'running' | 'paused' }
   /** The VMM of a VM that should run is gone: record why, then restart it (now or later) or leave it failed. */
   | { readonly kind: 'vmm_gone'; readonly restart: RestartDecision }
+  /**
+   * The guest rebooted (its VMM exited with code 0 after running a while): start it again at
+   * once, under every restart policy. Not a failure, and not counted by the crash-loop guard.
+   */
+  | { readonly kind: 'guest_reboot' }
   /** A failed VM whose restart is due. */
   | { readonly kind: 'retry_start' }
   /** A create interrupted before the VM ran (e.g. by a Manager crash). */
@@ -109,6 +116,13 @@ export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
   }
 }
 
-function vmmGone({ retry, now, retryPolicy }: ReconcileInput): ReconcileAction {
+function vmmGone({ state, updatedAt, observed, retry, now, retryPolicy }: ReconcileInput): ReconcileAction {
+  const isGuestReboot =
+    (state === 'running' || state === 'paused') &&
+    observed?.vmmState === 'exited' &&
+    observed.vmmExit?.code === 0 &&
+    // Firecracker exits 0 on any guest reset, a kernel panic at boot with reboot=k included.
+    now.getTime() - updatedAt.getTime() >= retryPolicy.guestRebootMinUptimeMs;
+  if (isGuestReboot) return { kind: 'guest_reboot' };
   return { kind: 'vmm_gone', restart: decideRestart(retry.restartPolicy, retry.attempt, retry.crashWindow, now, retryPolicy) };
 }

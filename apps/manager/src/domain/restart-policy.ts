@@ -1,7 +1,8 @@
 /**
  * What the reconciler does when the VMM of a VM that should run is gone (the process exited, or the
- * host lost it). The Agent cannot tell a clean guest shutdown from a crash (it is often not the
- * VMM's parent), so every exit nobody asked for counts as a failure:
+ * host lost it). A reboot from inside the guest (Firecracker exits with code 0, as its Agent saw)
+ * is not decided here: it is a restart, not a failure (`guest_reboot` in reconcile-decision.ts).
+ * Every other exit nobody asked for, and one the Agent did not see, counts as a failure:
  *
  * - `never`: the VM becomes `failed` with the reason, and stays so.
  * - `on-failure` (default): it is restarted; a restart that itself fails is tried again up to
@@ -35,6 +36,11 @@ export interface RetryPolicy {
   readonly crashLoopWindowMs: number;
   /** Restarts allowed within the window; the next death is a crash loop. */
   readonly crashLoopMaxRestarts: number;
+  /**
+   * A VMM exit with code 0 after the VM ran this long is a reboot from inside the guest, not a
+   * crash. Sooner, it counts as one: a kernel panic at boot with `reboot=k` resets the guest too.
+   */
+  readonly guestRebootMinUptimeMs: number;
 }
 
 export const defaultRetryPolicy: RetryPolicy = Object.freeze({
@@ -43,6 +49,7 @@ export const defaultRetryPolicy: RetryPolicy = Object.freeze({
   maxRestartAttempts: 5,
   crashLoopWindowMs: 600_000,
   crashLoopMaxRestarts: 5,
+  guestRebootMinUptimeMs: 30_000,
 });
 
 /** Delay before attempt number `attempt` (1 = the first retry runs at once). */

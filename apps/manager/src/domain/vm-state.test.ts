@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '@hearth/errors';
-import { assertTransition, canTransition, vmStates, vmTransitions, type VmState } from './vm-state.js';
+import { assertTransition, canTransition, requestableTransitions, vmStates, vmTransitions, type VmState } from './vm-state.js';
 
 /**
  * The table of docs/vm-lifecycle.md, written out again on purpose: a change to the domain's table
@@ -10,15 +10,23 @@ const documented: Record<VmState, readonly VmState[]> = {
   pending: ['scheduled', 'failed', 'deleting'],
   scheduled: ['starting', 'failed', 'deleting', 'unknown'],
   starting: ['running', 'failed', 'unknown'],
-  running: ['pausing', 'stopping', 'deleting', 'failed', 'unknown'],
+  running: ['starting', 'pausing', 'stopping', 'deleting', 'failed', 'unknown'],
   pausing: ['paused', 'running', 'failed', 'unknown'],
-  paused: ['running', 'stopping', 'deleting', 'failed', 'unknown'],
+  paused: ['starting', 'running', 'stopping', 'deleting', 'failed', 'unknown'],
   stopping: ['stopped', 'failed', 'unknown'],
   stopped: ['starting', 'deleting', 'unknown'],
   failed: ['starting', 'deleting'],
   deleting: ['failed', 'unknown'],
   unknown: ['starting', 'running', 'paused', 'stopped', 'failed', 'deleting'],
 };
+
+/** The documented transitions only the reconciler makes (restarting a VM whose guest rebooted). */
+const reconcilerOnly: ReadonlyArray<readonly [VmState, VmState]> = [
+  ['running', 'starting'],
+  ['paused', 'starting'],
+];
+const isReconcilerOnly = (from: VmState, to: VmState): boolean => reconcilerOnly.some(([f, t]) => f === from && t === to);
+const requestable = (from: VmState): VmState[] => documented[from].filter((to) => !isReconcilerOnly(from, to));
 
 const allPairs = vmStates.flatMap((from) => vmStates.map((to) => [from, to] as const));
 
@@ -28,9 +36,18 @@ describe('VM state transitions', () => {
     expect(Object.keys(vmTransitions).sort()).toEqual([...vmStates].sort());
   });
 
-  it.each(allPairs.filter(([from, to]) => documented[from].includes(to)))('allows %s → %s', (from, to) => {
+  it.each(allPairs.filter(([from, to]) => documented[from].includes(to) && !isReconcilerOnly(from, to)))(
+    'allows %s → %s',
+    (from, to) => {
+      expect(canTransition(from, to)).toBe(true);
+      expect(() => assertTransition(from, to)).not.toThrow();
+    },
+  );
+
+  it.each(reconcilerOnly)('lets only the reconciler move %s → %s (a guest reboot), never a request', (from, to) => {
     expect(canTransition(from, to)).toBe(true);
-    expect(() => assertTransition(from, to)).not.toThrow();
+    expect(requestableTransitions(from)).not.toContain(to);
+    expect(() => assertTransition(from, to)).toThrow(AppError);
   });
 
   it.each(allPairs.filter(([from, to]) => !documented[from].includes(to)))(
@@ -43,7 +60,7 @@ describe('VM state transitions', () => {
       } catch (error) {
         expect(error).toBeInstanceOf(AppError);
         expect((error as AppError).code).toBe('VM_INVALID_TRANSITION');
-        expect((error as AppError).details).toEqual({ from, to, allowed: documented[from] });
+        expect((error as AppError).details).toEqual({ from, to, allowed: requestable(from) });
       }
     },
   );

@@ -27,9 +27,10 @@ export const vmTransitions: Readonly<Record<VmState, readonly VmState[]>> = Obje
   pending: ['scheduled', 'failed', 'deleting'],
   scheduled: ['starting', 'failed', 'deleting', 'unknown'],
   starting: ['running', 'failed', 'unknown'],
-  running: ['pausing', 'stopping', 'deleting', 'failed', 'unknown'],
+  // running/paused → starting: the guest rebooted, and the VM is started again.
+  running: ['starting', 'pausing', 'stopping', 'deleting', 'failed', 'unknown'],
   pausing: ['paused', 'running', 'failed', 'unknown'],
-  paused: ['running', 'stopping', 'deleting', 'failed', 'unknown'],
+  paused: ['starting', 'running', 'stopping', 'deleting', 'failed', 'unknown'],
   stopping: ['stopped', 'failed', 'unknown'],
   stopped: ['starting', 'deleting', 'unknown'],
   failed: ['starting', 'deleting'],
@@ -41,15 +42,27 @@ export function canTransition(from: VmState, to: VmState): boolean {
   return vmTransitions[from].includes(to);
 }
 
-/** Throws VM_INVALID_TRANSITION (with `from`, `to` and `allowed`) when `from → to` is not in the table. */
-export function assertTransition(from: VmState, to: VmState): void {
-  if (!canTransition(from, to)) throw invalidTransition(from, to);
+/** Transitions only the reconciler makes: starting a VM again after a reboot from inside its guest. */
+const reconcilerOnlyTransitions: Readonly<Partial<Record<VmState, readonly VmState[]>>> = Object.freeze({
+  running: ['starting'],
+  paused: ['starting'],
+});
+
+/** The states a user's request may move a VM in `from` to: the table without the reconciler's own. */
+export function requestableTransitions(from: VmState): readonly VmState[] {
+  const reconcilerOnly = reconcilerOnlyTransitions[from] ?? [];
+  return vmTransitions[from].filter((to) => !reconcilerOnly.includes(to));
 }
 
-/** VM_INVALID_TRANSITION for `from → to`, naming the states `from` may go to. */
+/** Throws VM_INVALID_TRANSITION (with `from`, `to` and `allowed`) when a request may not move `from → to`. */
+export function assertTransition(from: VmState, to: VmState): void {
+  if (!requestableTransitions(from).includes(to)) throw invalidTransition(from, to);
+}
+
+/** VM_INVALID_TRANSITION for `from → to`, naming the states a request may move `from` to. */
 export function invalidTransition(from: VmState, to: VmState): AppError {
   return new AppError('VM_INVALID_TRANSITION', `A VM in state ${from} cannot become ${to}`, {
-    details: { from, to, allowed: vmTransitions[from] },
+    details: { from, to, allowed: requestableTransitions(from) },
   });
 }
 

@@ -6,7 +6,7 @@ import type {
   ForwardRequest,
   ForwardResponse,
 } from '../../application/ports/firecracker-api.js';
-import type { SpawnVmmRequest, Vmm, VmmProcessRef } from '../../application/ports/vmm.js';
+import type { SpawnVmmRequest, Vmm, VmmExit, VmmProcessRef } from '../../application/ports/vmm.js';
 import type { SpawnMode } from '../../domain/vm-record.js';
 import type { FakeHostFiles } from './fake-host-files.js';
 
@@ -31,6 +31,8 @@ export interface FakeVmmProcess {
   hasMetrics: boolean;
   hasBootSource: boolean;
   readonly calls: FakeVmmCall[];
+  /** How it ended, once it has. */
+  exit?: VmmExit;
 }
 
 /**
@@ -64,12 +66,14 @@ export class FakeVmm implements Vmm {
     this.files.appendTo(request.stdoutPath, '');
     if (await this.files.exists(request.socketPath)) {
       process.isAlive = false;
+      process.exit = { code: 1, signal: null };
       this.files.appendTo(
         request.stderrPath,
         `Failed to open the API socket at: ${request.socketPath}. Check that it is not already used.\n`,
       );
     } else if (this.nextSpawnCrashOutput !== null) {
       process.isAlive = false;
+      process.exit = { code: 1, signal: null };
       this.files.appendTo(request.stderrPath, this.nextSpawnCrashOutput);
       this.nextSpawnCrashOutput = null;
     } else {
@@ -89,7 +93,22 @@ export class FakeVmm implements Vmm {
     if (process === undefined || !process.isAlive || process.startTime !== ref.startTime) return true;
     if (!process.isKillable) return false;
     process.isAlive = false;
+    process.exit = { code: null, signal: 'SIGKILL' };
     return true;
+  }
+
+  exitOf(ref: VmmProcessRef): VmmExit | undefined {
+    const process = this.processes.get(ref.pid);
+    if (process === undefined || process.isAlive || process.startTime !== ref.startTime) return undefined;
+    return process.exit;
+  }
+
+  /** The process ends by itself: `code` 0 is what Firecracker does after a reboot from inside the guest. */
+  exitProcess(pid: number, exit: VmmExit): void {
+    const process = this.processes.get(pid);
+    if (process === undefined) throw new Error(`no fake VMM process ${pid}`);
+    process.isAlive = false;
+    process.exit = exit;
   }
 
   liveProcessOn(socketPath: string): FakeVmmProcess | undefined {

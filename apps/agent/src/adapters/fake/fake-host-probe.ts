@@ -8,6 +8,8 @@ export class FakeHostProbe implements HostProbe {
     isKvmUsable: true,
     hasFirecracker: true,
     firecrackerBinary: '/usr/local/bin/firecracker',
+    firecrackerKind: 'firecracker',
+    firecrackerVersion: '1.16.1',
     isBridgeUp: true,
     bridge: 'fcbr0',
     spawnMode: 'direct',

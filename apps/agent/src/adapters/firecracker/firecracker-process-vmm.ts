@@ -4,7 +4,7 @@ import { AppError } from '@hearth/errors';
 import type { AgentLog } from '../../application/ports/agent-log.js';
 import type { Clock } from '../../application/ports/clock.js';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
-import type { SpawnVmmRequest, Vmm, VmmProcessRef } from '../../application/ports/vmm.js';
+import type { SpawnVmmRequest, Vmm, VmmExit, VmmProcessRef } from '../../application/ports/vmm.js';
 import type { SpawnMode } from '../../domain/vm-record.js';
 import { readProcStat } from './proc-stat.js';
 
@@ -39,6 +39,8 @@ export function vmmUnitName(vmId: string): string {
  */
 export class FirecrackerProcessVmm implements Vmm {
   readonly spawnMode: SpawnMode;
+  /** How the processes this Agent spawned ended, by pid (the start time tells a reused pid). */
+  private readonly exits = new Map<number, { readonly startTime: number; readonly exit: VmmExit }>();
 
   constructor(private readonly options: FirecrackerProcessVmmOptions) {
     this.spawnMode = options.spawnMode;
@@ -96,9 +98,14 @@ export class FirecrackerProcessVmm implements Vmm {
       child.unref();
       const pid = child.pid;
       if (pid === undefined) throw new Error('no pid');
+      this.exits.delete(pid);
       const stat = await readProcStat(pid);
+      const startTime = stat?.startTime ?? -1;
+      // The Agent is the parent (setsid, `ip netns exec` and `systemd-run --scope` all exec), so
+      // Node reaps the process and reports how it ended, while this Agent runs.
+      child.once('exit', (code, signal) => this.exits.set(pid, { startTime, exit: { code, signal } }));
       this.options.log.info({ vmId: request.vmId, pid, unit }, 'vmm spawned');
-      return { pid, startTime: stat?.startTime ?? -1, spawnMode: this.spawnMode, unit };
+      return { pid, startTime, spawnMode: this.spawnMode, unit };
     } catch (error) {
       throw new AppError('VMM_SPAWN_FAILED', 'The Firecracker process could not be started', {
         diagnostics: { command: [file, ...args], error: error instanceof Error ? error.message : String(error) },
@@ -108,6 +115,11 @@ export class FirecrackerProcessVmm implements Vmm {
       await stdout?.close();
       await stderr?.close();
     }
+  }
+
+  exitOf(process: VmmProcessRef): VmmExit | undefined {
+    const ended = this.exits.get(process.pid);
+    return ended !== undefined && ended.startTime === process.startTime ? ended.exit : undefined;
   }
 
   async isAlive(process: VmmProcessRef): Promise<boolean> {

@@ -7,6 +7,7 @@ import type { HostFacts } from '@hearth/contracts';
 import type { HostNetwork } from '../../application/ports/host-network.js';
 import type { HostProbe, HostResources } from '../../application/ports/host-probe.js';
 import type { SpawnMode } from '../../domain/vm-record.js';
+import { FirecrackerIdentifier } from './firecracker-identity.js';
 
 /** MemTotal and MemAvailable (kB in /proc/meminfo) in MiB. */
 export function parseMeminfo(text: string): { memoryMibTotal: number; memoryMibAvailable: number } {
@@ -50,10 +51,13 @@ export interface LinuxHostProbeOptions {
 
 /**
  * CPU and memory from the kernel (one /proc/meminfo read per `resources()`); preflight facts from
- * /dev/kvm, PATH and the bridge's link state. `facts()` always reads afresh and spawns `ip` for the
+ * /dev/kvm, PATH (and what the executable found is: real Firecracker or the double, and its
+ * version) and the bridge's link state. `facts()` always reads afresh and spawns `ip` for the
  * bridge, so heartbeats go through `HostFactsCache` rather than calling it each time.
  */
 export class LinuxHostProbe implements HostProbe {
+  private readonly identifier = new FirecrackerIdentifier();
+
   constructor(private readonly options: LinuxHostProbeOptions) {}
 
   async resources(): Promise<HostResources> {
@@ -66,11 +70,15 @@ export class LinuxHostProbe implements HostProbe {
       resolveExecutable(this.options.firecrackerBin, this.options.pathVariable),
       this.isBridgeUp(),
     ]);
+    const identity =
+      firecracker === null ? { kind: 'missing' as const, version: null } : await this.identifier.identify(firecracker);
     return {
       agentVersion: this.options.agentVersion,
       isKvmUsable,
       hasFirecracker: firecracker !== null,
       firecrackerBinary: firecracker ?? this.options.firecrackerBin,
+      firecrackerKind: identity.kind,
+      firecrackerVersion: identity.version,
       isBridgeUp,
       bridge: this.options.bridge,
       spawnMode: this.options.spawnMode,

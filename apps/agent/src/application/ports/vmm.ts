@@ -17,6 +17,12 @@ export interface VmmProcessRef {
   readonly unit: string | null;
 }
 
+/** How a VMM process ended: its exit code, or the signal that ended it. */
+export interface VmmExit {
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+
 /** The Firecracker process lifecycle. Spawned processes outlive the Agent. */
 export interface Vmm {
   readonly spawnMode: SpawnMode;
@@ -26,4 +32,10 @@ export interface Vmm {
   isAlive(process: VmmProcessRef): Promise<boolean>;
   /** Kills the process and waits until it is gone; false when it is still there at the deadline. */
   stop(process: VmmProcessRef, timeoutMs: number): Promise<boolean>;
+  /**
+   * How the process ended, when this Agent saw it end: it spawned it and has run since (only a
+   * parent learns a child's exit status). Undefined otherwise, or while it runs. Firecracker exits
+   * with 0 after a guest-initiated reset (a reboot from inside the guest), with another code on errors.
+   */
+  exitOf(process: VmmProcessRef): VmmExit | undefined;
 }

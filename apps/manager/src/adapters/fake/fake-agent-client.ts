@@ -141,7 +141,10 @@ export class FakeAgentClient implements AgentClient {
       const isExited = this.exited.has(key);
       const vm = this.agentVm(vmId as VmId, isRunning);
       if (isRunning) return { ...vm, vmmState: entry?.isPaused === true ? ('paused' as const) : ('running' as const) };
-      if (isExited) return { ...vm, vmmState: 'exited' as const, pid: 4242 };
+      if (isExited) {
+        const vmmExit = this.exits.get(key);
+        return { ...vm, vmmState: 'exited' as const, pid: 4242, ...(vmmExit === undefined ? {} : { vmmExit }) };
+      }
       return {
         ...vm,
         tapName: null,
@@ -152,13 +155,18 @@ export class FakeAgentClient implements AgentClient {
     return { hostName: target.addr, vms };
   }
 
-  /** The VMM of a VM dies on its own (its record stays, as on a real Agent). */
-  killVmm(addr: string, vmId: VmId): void {
+  /**
+   * The VMM of a VM dies on its own (its record stays, as on a real Agent). With `exit`, the Agent
+   * saw how it ended: `{ code: 0 }` is Firecracker after a reboot from inside the guest.
+   */
+  killVmm(addr: string, vmId: VmId, exit?: { code: number | null; signal: string | null }): void {
     const entry = this.vms.get(`${addr} ${vmId}`);
     if (entry === undefined) throw new Error(`the fake agent at ${addr} has no VM ${vmId}`);
     entry.isRunning = false;
     entry.isPaused = false;
     this.exited.add(`${addr} ${vmId}`);
+    if (exit === undefined) this.exits.delete(`${addr} ${vmId}`);
+    else this.exits.set(`${addr} ${vmId}`, exit);
   }
 
   /** Puts a running VM on the fake Agent that no VM record asked for (e.g. left by a crash). */
@@ -168,6 +176,7 @@ export class FakeAgentClient implements AgentClient {
 
   private readonly exited = new Set<string>();
   private readonly unreadable = new Set<string>();
+  private readonly exits = new Map<string, { code: number | null; signal: string | null }>();
 
   /** The Agent at `addr` restarts and finds the VM's record torn: it keeps the VM's files and refuses changes. */
   tearRecord(addr: string, vmId: VmId): void {

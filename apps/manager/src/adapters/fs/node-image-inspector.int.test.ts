@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '@hearth/errors';
 import { describeImageInspectorContract } from '../../testing/image-inspector-contract.js';
 import { NodeImageInspector } from './node-image-inspector.js';
@@ -79,5 +79,41 @@ describe('NodeImageInspector while a symlink to a file outside the root is swapp
     expect(swapper.exitCode).toBeNull();
     expect(outcomes).not.toContain('leaked');
     expect(outcomes).not.toContain('thrown');
+  });
+});
+
+describe('NodeImageInspector errors', () => {
+  let base: string;
+  beforeEach(async () => {
+    base = await realpath(await mkdtemp(join(tmpdir(), 'hearth-inspector-')));
+    await mkdir(join(base, 'root'));
+  });
+  afterEach(() => rm(base, { recursive: true, force: true }));
+
+  const failure = async (inspector: NodeImageInspector, hostPath: string): Promise<AppError> => {
+    const error = await inspector.inspect(hostPath).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(AppError);
+    return error as AppError;
+  };
+
+  it('names the image root when it does not exist', async () => {
+    const error = await failure(new NodeImageInspector(join(base, 'missing')), 'vmlinux');
+    expect(error.code).toBe('IMAGE_FILE_NOT_FOUND');
+    expect(error.message).toContain(join(base, 'missing'));
+  });
+
+  it('names the image root when the path is outside it', async () => {
+    const error = await failure(new NodeImageInspector(join(base, 'root')), '/etc/hostname');
+    expect(error.code).toBe('IMAGE_PATH_FORBIDDEN');
+    expect(error.message).toContain(join(base, 'root'));
+  });
+
+  it('says where a relative path was looked for', async () => {
+    const error = await failure(new NodeImageInspector(join(base, 'root')), 'images/vmlinux');
+    expect(error.code).toBe('IMAGE_FILE_NOT_FOUND');
+    expect(error.message).toContain(`${join(base, 'root', 'images/vmlinux')} (a relative hostPath is read under the image root)`);
   });
 });

@@ -14,26 +14,26 @@ export class NodeImageInspector implements ImageInspector {
     const root = await this.realRoot();
     const requested = isAbsolute(hostPath) ? resolve(hostPath) : resolve(root, hostPath);
     // Refuse `..` escapes before touching the file system, symlink escapes after resolving.
-    if (!isInsideRoot(root, requested) && !isInsideRoot(resolve(this.imageRoot), requested)) throw forbidden(hostPath);
+    if (!isInsideRoot(root, requested) && !isInsideRoot(resolve(this.imageRoot), requested)) throw forbidden(hostPath, root);
     let path: string;
     try {
       path = await realpath(requested);
     } catch (error) {
-      if (isNotFound(error)) throw notFound(hostPath);
+      if (isNotFound(error)) throw notFound(hostPath, requested);
       throw error;
     }
-    if (!isInsideRoot(root, path)) throw forbidden(hostPath);
+    if (!isInsideRoot(root, path)) throw forbidden(hostPath, root);
     // Opened once, a symlink at the end not followed and nothing opened for reading yet (O_PATH),
     // then judged as it is open: a symlink swapped in after realpath is refused, never read.
     let location: FileHandle;
     try {
       location = await open(path, openPathOnly | constants.O_NOFOLLOW);
     } catch (error) {
-      if (isNotFound(error)) throw notFound(hostPath);
+      if (isNotFound(error)) throw notFound(hostPath, requested);
       throw error;
     }
     try {
-      if (!isInsideRoot(root, await readlink(`/proc/self/fd/${location.fd}`))) throw forbidden(hostPath);
+      if (!isInsideRoot(root, await readlink(`/proc/self/fd/${location.fd}`))) throw forbidden(hostPath, root);
       const info = await location.stat();
       if (!info.isFile()) throw notRegular(hostPath, info);
       return { path, ...(await readThrough(location, info)) };
@@ -46,7 +46,11 @@ export class NodeImageInspector implements ImageInspector {
     try {
       return await realpath(this.imageRoot);
     } catch (error) {
-      if (isNotFound(error)) throw new AppError('IMAGE_FILE_NOT_FOUND', 'The image root does not exist', { details: {} });
+      if (isNotFound(error)) {
+        throw new AppError('IMAGE_FILE_NOT_FOUND', `The image root ${this.imageRoot} does not exist`, {
+          details: { imageRoot: this.imageRoot },
+        });
+      }
       throw error;
     }
   }
@@ -104,10 +108,14 @@ function isNotFound(error: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';
 }
 
-function forbidden(hostPath: string): AppError {
-  return new AppError('IMAGE_PATH_FORBIDDEN', 'The image path is outside the image root', { details: { hostPath } });
+function forbidden(hostPath: string, imageRoot: string): AppError {
+  return new AppError('IMAGE_PATH_FORBIDDEN', `The image path is outside the image root ${imageRoot}`, {
+    details: { hostPath, imageRoot },
+  });
 }
 
-function notFound(hostPath: string): AppError {
-  return new AppError('IMAGE_FILE_NOT_FOUND', `No regular file at ${hostPath}`, { details: { hostPath } });
+/** A relative hostPath is read under the image root: say where it was looked for. */
+function notFound(hostPath: string, resolved: string): AppError {
+  const where = isAbsolute(hostPath) ? hostPath : `${resolved} (a relative hostPath is read under the image root)`;
+  return new AppError('IMAGE_FILE_NOT_FOUND', `No regular file at ${where}`, { details: { hostPath, resolvedPath: resolved } });
 }

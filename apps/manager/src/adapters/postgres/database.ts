@@ -1,9 +1,9 @@
-import { mkdir } from 'node:fs/promises';
 import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { ManagerDatabase } from './schema.js';
 import { translated } from './database-errors.js';
+import { restrictToOwner } from './owner-only-directory.js';
 
 export type Database = Kysely<ManagerDatabase>;
 
@@ -35,11 +35,13 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     pool.on('connect', (client) => client.on('error', () => undefined));
     return new Kysely<ManagerDatabase>({ dialect: new PostgresDialect({ pool }) });
   }
-  if (target.dataDir !== undefined) await mkdir(target.dataDir, { recursive: true });
+  if (target.dataDir !== undefined) await restrictToOwner(target.dataDir);
   // Loaded only when chosen: a Manager on PostgreSQL does not carry PGlite's code in its heap.
   const [{ PGlite }, { PGliteDialect }] = await Promise.all([import('@electric-sql/pglite'), import('kysely-pglite-dialect')]);
   const pglite = target.dataDir === undefined ? new PGlite() : new PGlite(target.dataDir);
   await pglite.waitReady;
+  // PGlite creates its files with the process umask (often 0644): the first start tightens them too.
+  if (target.dataDir !== undefined) await restrictToOwner(target.dataDir);
   const db = new Kysely<ManagerDatabase>({ dialect: new PGliteDialect(pglite) });
   pgliteOfDatabase.set(db, pglite);
   return db;

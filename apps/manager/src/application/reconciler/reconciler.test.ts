@@ -186,6 +186,53 @@ describe('Reconciler', () => {
     });
   });
 
+  describe('a reboot from inside the guest', () => {
+    /** The guest reboots after running a while: Firecracker exits with code 0. */
+    async function rebootAfter(world: World, host: Host, vm: Vm, uptimeMs: number): Promise<void> {
+      world.clock.advance(uptimeMs);
+      await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() });
+      world.agents.killVmm(host.addr, vm.id, { code: 0, signal: null });
+    }
+
+    it('starts the VM again without failing it or counting a crash, reboot after reboot', async () => {
+      const { reconciler, vm, world, host } = await setUp({ retry: { crashLoopMaxRestarts: 5, crashLoopWindowMs: 600_000 } });
+      for (let i = 0; i < 7; i += 1) {
+        await rebootAfter(world, host, vm, 60_000);
+        expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'guest_reboot' });
+        expect(await stateOf(world, vm.id)).toBe('running');
+        expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);
+      }
+      const events = (await world.deps.events.list({ vmId: vm.id }, { limit: 100 })).items;
+      expect(events.filter((e) => e.toState === 'failed')).toEqual([]);
+      expect(events.filter((e) => e.fromState === 'running' && e.toState === 'starting')).toHaveLength(7);
+      expect(events.find((e) => e.toState === 'starting' && e.fromState === 'running')?.message).toMatch(/guest rebooted/);
+      expect(await world.deps.reconcileStates.get(vm.id)).toMatchObject({ attempt: 0, crashWindow: { restarts: 0 } });
+    });
+
+    it('under the never policy too: a reboot is not a failure', async () => {
+      const { reconciler, vm, world, host } = await setUp({ restartPolicy: 'never' });
+      await rebootAfter(world, host, vm, 60_000);
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'guest_reboot' });
+      expect(await stateOf(world, vm.id)).toBe('running');
+    });
+
+    it('counts an exit 0 right after the start as a crash (a kernel panic at boot resets the guest too)', async () => {
+      const { reconciler, vm, world, host } = await setUp();
+      await rebootAfter(world, host, vm, 1_000);
+      expect(await reconciler.reconcileVm(vm.id)).toMatchObject({ kind: 'vmm_gone', restart: { kind: 'restart' } });
+      expect((await world.deps.reconcileStates.get(vm.id))?.crashWindow.restarts).toBe(1);
+    });
+
+    it('counts a VMM that exited with an error as a crash', async () => {
+      const { reconciler, vm, world, host } = await setUp();
+      world.clock.advance(60_000);
+      await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() });
+      world.agents.killVmm(host.addr, vm.id, { code: 1, signal: null });
+      expect(await reconciler.reconcileVm(vm.id)).toMatchObject({ kind: 'vmm_gone' });
+      expect((await world.deps.reconcileStates.get(vm.id))?.crashWindow.restarts).toBe(1);
+    });
+  });
+
   it('continues a create left pending by a crash once its grace window has passed', async () => {
     const { reconciler, world } = await setUp();
     const { kernel, rootfs } = {

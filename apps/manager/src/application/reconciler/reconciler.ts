@@ -288,6 +288,9 @@ export class Reconciler implements ReconcileHints {
       case 'vmm_gone':
         await this.handleVmmGone(vm, host, retry, observed, action.restart);
         return;
+      case 'guest_reboot':
+        await this.restartAfterGuestReboot(vm, host, retry);
+        return;
       case 'retry_start':
         await this.restart(vm, host, retry);
         return;
@@ -395,6 +398,33 @@ export class Reconciler implements ReconcileHints {
     if (decision.kind !== 'restart') await reconcileStates.scheduleRetry(vm.id, { attempt: retry.attempt, nextAttemptAt: null });
     // A failed VM holds no process or TAP, also while it waits for a delayed restart.
     if (observed?.holdsRuntimeResources === true) await ignoreNotFound(this.deps.agents.stopVm(host, vm.id));
+  }
+
+  /**
+   * `running → starting → running` on the same host after a reboot from inside the guest: no
+   * failure recorded, nothing counted by the crash-loop guard. A failed start leaves the VM
+   * `failed` (apply-vm) with its next attempt scheduled as for any restart.
+   */
+  private async restartAfterGuestReboot(vm: Vm, host: Host, retry: RetryState): Promise<void> {
+    const { clock, reconcileStates } = this.deps;
+    const starting = await this.deps.vms.transition(vm.id, {
+      from: vm.state,
+      to: 'starting',
+      at: clock.now(),
+      message: 'the guest rebooted (its Firecracker process exited with code 0): starting it again',
+    });
+    this.deps.log.info({ vmId: vm.id, hostId: host.id, from: vm.state, to: 'starting' }, 'vm restarting after a guest reboot');
+    try {
+      await applyVmOnHost(this.deps, starting, host, 'stop');
+      await reconcileStates.clearRetry(vm.id);
+    } catch (error) {
+      const attempt = retry.attempt + 1;
+      await reconcileStates.scheduleRetry(vm.id, { attempt, nextAttemptAt: this.nextAttemptAt(retry, attempt) });
+      this.deps.log.warn(
+        { vmId: vm.id, hostId: host.id, attempt, code: isAppError(error) ? error.code : 'INTERNAL' },
+        'vm restart after a guest reboot failed',
+      );
+    }
   }
 
   /** `failed → starting → running` on the same host; a failure schedules the next attempt (or gives up). */
@@ -559,6 +589,7 @@ function observationOf(agentVm: AgentVm | undefined): VmObservation {
   return {
     vmmState: agentVm.vmmState,
     holdsRuntimeResources: agentVm.resources.some((resource) => runtimeKinds.has(resource.kind)),
+    vmmExit: agentVm.vmmExit,
   };
 }
 

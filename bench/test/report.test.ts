@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { parseOptions } from '../src/options.js';
+import { headlineKeys, renderText, toJson, type BenchResults } from '../src/report.js';
+import { summarize } from '../src/stats.js';
+
+const options = parseOptions(['--quick']);
+if (options === null) throw new Error('--quick parses to options');
+
+/** A run on a machine without /dev/kvm where the Manager refused every create. */
+function everyCreateRefused(): BenchResults {
+  const refused = 'HTTP 503: {"code":"HOST_NO_CAPACITY","detail":"no host can take the VM: kvm_unusable"}';
+  return {
+    machine: {
+      cpuCount: 2,
+      cpuModel: 'test',
+      memoryMibTotal: 4096,
+      memoryMibAvailable: 2048,
+      kernel: 'Linux test',
+      nodeVersion: 'v24.0.0',
+      loadAverage1m: 0,
+      hasKvm: false,
+    },
+    options: options as NonNullable<typeof options>,
+    startedAt: '2026-01-01T00:00:00.000Z',
+    durationS: 1,
+    doubleRss: { rssMib: 40, pssMib: 30 },
+    memoryAtZero: { agentRssMib: 60, managerRssMib: 90 },
+    latency: {
+      count: 2,
+      failures: 2,
+      client: summarize([]),
+      managerTotal: summarize([]),
+      managerOverhead: summarize([]),
+      agentOverhead: summarize([]),
+      steps: {},
+      floor: summarize([5, 6]),
+      floorSteps: {},
+      floorDescription: 'floor',
+      errors: [refused, refused],
+    },
+    waves: [
+      {
+        concurrency: 1,
+        requested: 3,
+        created: 0,
+        failures: 3,
+        createSeconds: 0.1,
+        createsPerSecond: 0,
+        createLatency: summarize([]),
+        deleted: 0,
+        deleteFailures: 0,
+        deletesPerSecond: Number.NaN,
+        stoppedEarly: null,
+        agentRssMib: 61,
+        managerRssMib: 91,
+        memAvailableMibAtPeak: 2000,
+        cpuMsPerCreate: null,
+        errors: [refused],
+      },
+    ],
+    list: { rows: 10, requests: 5, pageSize: 100, latency: summarize([]), failures: 5 },
+    events: { latency: null, note: 'the stream delivered no "running" event for 5 creates' },
+    qemu: { count: 0, viaHearth: null, qemuAlone: null, ratio: null, note: 'skipped (--quick or --qemu 0)' },
+  };
+}
+
+describe('bench report', () => {
+  it('explains every null headline value with a note', () => {
+    const json = toJson(everyCreateRefused());
+    const notes = json['notes'] as Record<string, string>;
+    const nullKeys = headlineKeys.filter((key) => json[key] === null);
+    expect(nullKeys).toContain('create_p50_ms');
+    expect(nullKeys).toContain('creates_per_s');
+    expect(nullKeys.filter((key) => !/\S/.test(notes[key] ?? ''))).toEqual([]);
+  });
+
+  it('says that the machine has no KVM and what the creates failed on', () => {
+    const notes = toJson(everyCreateRefused())['notes'] as Record<string, string>;
+    expect(notes['create_p50_ms']).toMatch(/no usable \/dev\/kvm and 2 of 2 creates failed, the first with: .*HOST_NO_CAPACITY/);
+    expect(notes['creates_per_s']).toMatch(/no usable \/dev\/kvm and 3 of 3 creates failed/);
+  });
+
+  it('prints the reason next to each null value', () => {
+    const results = everyCreateRefused();
+    const text = renderText(results, toJson(results));
+    expect(text).toMatch(/^create_p50_ms: null, because this machine has no usable \/dev\/kvm/m);
+    expect(text).toMatch(/^qemu_boot_ratio: null, because skipped/m);
+  });
+});

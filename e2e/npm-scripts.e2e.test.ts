@@ -1,0 +1,218 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  createNetns,
+  descendantPids,
+  freePort,
+  isAlive,
+  missingRequirements,
+  repoRoot,
+  signalProcessTree,
+  waitFor,
+  waitForPidsToExit,
+  writeEmptyExt4,
+  writeFakeKernel,
+  type Netns,
+} from '@hearth/testkit';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { guestImagesDir } from './support/guest.js';
+import { request } from './support/http.js';
+
+/** `npm run <script>` as a user starts it: npm is the process a signal goes to. */
+interface NpmRun {
+  readonly npm: ChildProcess;
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function npmRun(script: string, env: NodeJS.ProcessEnv): NpmRun {
+  // Its own process group, so that a failing test can still end every process it started.
+  const npm = spawn('npm', ['run', script], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let output = '';
+  npm.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  npm.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    npm.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { npm, output: () => output, exited };
+}
+
+/** Ends whatever a failed test left: the npm process group and every descendant. */
+async function endRun(run: NpmRun | undefined): Promise<void> {
+  if (run?.npm.pid === undefined || !isAlive(run.npm.pid)) return;
+  const pids = signalProcessTree(run.npm.pid, 'SIGKILL');
+  await waitForPidsToExit(pids, 5_000).catch(() => undefined);
+}
+
+/** Lines that are JSON log records below `warn` (pino level 40). */
+function infoLogLines(output: string): string[] {
+  return output.split('\n').filter((line) => /"level":(10|20|30)\b/.test(line));
+}
+
+const startSkip = missingRequirements({ root: true, commands: ['ip', 'mkfs.ext4', 'npm'] });
+
+describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skipped: ${startSkip})` : ''}`, () => {
+  let run: NpmRun | undefined;
+  let netns: Netns | undefined;
+  let workDir: string | undefined;
+  // One embedded database for the file: its first start (initdb, migrations) is the slow part.
+  let sharedDataDir: string | undefined;
+
+  afterAll(() => {
+    if (sharedDataDir !== undefined) rmSync(path.dirname(sharedDataDir), { recursive: true, force: true });
+  });
+
+  afterEach(async () => {
+    await endRun(run);
+    await netns?.destroy();
+    if (workDir !== undefined) rmSync(workDir, { recursive: true, force: true });
+    run = undefined;
+    netns = undefined;
+    workDir = undefined;
+  });
+
+  async function startHearth(): Promise<{ managerUrl: string; bridge: string }> {
+    netns = await createNetns();
+    workDir = mkdtempSync(path.join(os.tmpdir(), 'hearth-npm-start-'));
+    const [managerPort, agentPort] = [await freePort(), await freePort()];
+    const managerUrl = `http://127.0.0.1:${managerPort}`;
+    const bridge = 'hstart0';
+    sharedDataDir ??= path.join(mkdtempSync(path.join(os.tmpdir(), 'hearth-npm-start-db-')), 'manager');
+    const dataDir = sharedDataDir;
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      MANAGER_BIND: `127.0.0.1:${managerPort}`,
+      AGENT_BIND: `127.0.0.1:${agentPort}`,
+      MANAGER_DATA_DIR: dataDir,
+      MANAGER_IMAGE_ROOT: path.join(workDir, 'images'),
+      FC_RUN_DIR: path.join(workDir, 'fc'),
+      // The bridge, the TAPs and the VMMs go into the test's namespace, never the host's.
+      FC_NETNS: netns.name,
+      FC_BRIDGE: bridge,
+      FC_BRIDGE_ADDR: '172.31.7.1/24',
+      // The Firecracker double, whatever this machine has on PATH.
+      PATH: (process.env['PATH'] ?? '')
+        .split(':')
+        .filter((dir) => !existsSync(path.join(dir, 'firecracker')))
+        .join(':'),
+    };
+    delete env['FIRECRACKER_BIN'];
+    delete env['DATABASE_URL'];
+    delete env['MANAGER_LOG_LEVEL'];
+    delete env['AGENT_LOG_LEVEL'];
+    run = npmRun('start', env);
+    const current = run;
+    // It builds first (incremental), then the embedded database's first start: minutes on a busy machine.
+    await waitFor(() => current.output().includes('Hearth is up') || current.npm.exitCode !== null, {
+      timeoutMs: 240_000,
+      description: 'npm start says Hearth is up',
+    }).catch((error: Error) => {
+      throw new Error(`${error.message}; it said:\n${current.output()}`);
+    });
+    expect(current.npm.exitCode, current.output()).toBeNull();
+    return { managerUrl, bridge };
+  }
+
+  async function runningVm(managerUrl: string, imageRoot: string): Promise<void> {
+    writeFakeKernel(path.join(imageRoot, 'vmlinux.bin'));
+    writeEmptyExt4(path.join(imageRoot, 'rootfs.ext4'));
+    const kernel = await request<{ id: string }>(managerUrl, 'POST', '/v1/images', {
+      kind: 'kernel',
+      name: 'k',
+      hostPath: path.join(imageRoot, 'vmlinux.bin'),
+    });
+    const rootfs = await request<{ id: string }>(managerUrl, 'POST', '/v1/images', {
+      kind: 'rootfs',
+      name: 'r',
+      hostPath: path.join(imageRoot, 'rootfs.ext4'),
+    });
+    const host = await waitFor(
+      async () => {
+        const hosts = await request<{ items: Array<{ status: string; facts: Record<string, unknown> }> }>(
+          managerUrl,
+          'GET',
+          '/v1/hosts',
+        );
+        return hosts.body.items.find((each) => each.status === 'healthy');
+      },
+      { timeoutMs: 30_000, description: 'the local Agent is a healthy host' },
+    );
+    // The host says it runs the double, not Firecracker.
+    expect(host.facts).toMatchObject({ hasFirecracker: true, firecrackerKind: 'double', firecrackerVersion: '1.16.1' });
+    const vm = await request<{ state: string }>(managerUrl, 'POST', '/v1/vms', {
+      name: 'left-running',
+      vcpuCount: 1,
+      memoryMib: 128,
+      kernelImageId: kernel.body.id,
+      rootfsImageId: rootfs.body.id,
+    });
+    expect(vm.status, JSON.stringify(vm.body)).toBe(201);
+  }
+
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    '%s to the npm process stops the Manager and the Agent within seconds',
+    { timeout: 300_000 },
+    async (signal) => {
+      await startHearth();
+      const current = run as NpmRun;
+      const npmPid = current.npm.pid as number;
+      const children = descendantPids(npmPid);
+      expect(children.length, 'npm, the script, the Manager and the Agent').toBeGreaterThanOrEqual(3);
+
+      process.kill(npmPid, signal);
+      const exit = await Promise.race([current.exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), 15_000))]);
+      expect(exit, `npm still runs 15 s after ${signal}:\n${current.output()}`).not.toBeNull();
+      await expect(waitForPidsToExit(children, 5_000)).resolves.toBeUndefined();
+    },
+  );
+
+  it('logs no heartbeat or request at info by default, and says what stays after it stops', { timeout: 300_000 }, async () => {
+    const { managerUrl, bridge } = await startHearth();
+    // A create, and the heartbeat and inventory rounds that brought the host to healthy, all ran.
+    await runningVm(managerUrl, path.join(workDir as string, 'images'));
+    const current = run as NpmRun;
+    expect(infoLogLines(current.output())).toEqual([]);
+
+    process.kill(current.npm.pid as number, 'SIGTERM');
+    await current.exited;
+    const output = current.output();
+    const { stdout } = await (netns as Netns).exec(['ip', '-o', 'link', 'show', 'type', 'tun']);
+    const tap = /^\d+: ([^:@]+)/m.exec(stdout)?.[1];
+    expect(tap, 'the VM and its TAP stay (the Agent leaves VMs running)').toBeDefined();
+    expect(output).toMatch(/1 VM .*stays? running/);
+    expect(output).toContain(tap as string);
+    expect(output).toContain(`ip -n ${(netns as Netns).name} link delete ${bridge}`);
+  });
+});
+
+const demoSkip =
+  missingRequirements({ root: true, commands: ['ip', 'npm', 'qemu-system-x86_64'] }) ??
+  (guestImagesDir() === undefined ? 'needs guest images (HEARTH_GUEST_IMAGES, built by `npm test`)' : undefined) ??
+  (existsSync('/run/netns/hearth-demo') ? 'the network namespace hearth-demo exists: another demo runs' : undefined);
+
+describe.skipIf(demoSkip)(`npm run demo over real processes${demoSkip ? ` (skipped: ${demoSkip})` : ''}`, () => {
+  let run: NpmRun | undefined;
+
+  afterEach(async () => {
+    await endRun(run);
+    run = undefined;
+  });
+
+  it('SIGTERM to the npm process stops the apps, QEMU and the namespace within seconds', { timeout: 300_000 }, async () => {
+    run = npmRun('demo', { ...process.env, HEARTH_IMAGE_CACHE: path.dirname(guestImagesDir() as string) });
+    const current = run;
+    await waitFor(() => current.output().includes('A real Linux guest is running') || current.npm.exitCode !== null, {
+      timeoutMs: 240_000,
+      description: 'the demo guest answers',
+    });
+    expect(current.npm.exitCode, current.output()).toBeNull();
+    const children = descendantPids(current.npm.pid as number);
+    process.kill(current.npm.pid as number, 'SIGTERM');
+    const exit = await Promise.race([current.exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), 30_000))]);
+    expect(exit, `npm still runs 30 s after SIGTERM:\n${current.output()}`).not.toBeNull();
+    await expect(waitForPidsToExit(children, 5_000)).resolves.toBeUndefined();
+    expect(existsSync('/run/netns/hearth-demo')).toBe(false);
+  });
+});
