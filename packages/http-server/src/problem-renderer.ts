@@ -1,13 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorObject } from 'ajv';
-import {
-  AppError,
-  httpStatusByKind,
-  isAppError,
-  problemContentType,
-  problemTypeUri,
-  type Problem,
-} from '@hearth/errors';
+import { AppError, httpStatusByKind, isAppError, problemContentType, problemTypeUri, type Problem } from '@hearth/errors';
 import { fieldErrorsFromAjv } from './validation.js';
 
 /** Maps what Fastify itself throws (before our handlers run) onto our codes. */
@@ -68,5 +61,9 @@ export function renderProblem(error: unknown, request: FastifyRequest, reply: Fa
     request.log.error({ err: error }, 'request failed');
   }
   const problem = toProblem(appError, request.id);
+  const retryAfterSeconds = appError.details?.['retryAfterSeconds'];
+  if (typeof retryAfterSeconds === 'number' && Number.isSafeInteger(retryAfterSeconds) && retryAfterSeconds >= 0) {
+    reply.header('retry-after', String(retryAfterSeconds));
+  }
   return reply.status(problem.status).type(problemContentType).send(problem);
 }
