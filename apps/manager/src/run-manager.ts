@@ -102,6 +102,7 @@ export async function runManager(): Promise<void> {
       heartbeatMs: 15_000,
       limits: { ...defaultEventStreamLimits, maxQueuedEvents: config.eventStreamMaxQueued, stallMs: config.eventStreamStallMs },
       concurrency: config.eventStreams,
+      logReadConcurrency: 2,
     },
     vmWaits: config.vmWaits,
     checkReadiness: () => pingDatabase(db),

@@ -1,10 +1,11 @@
+import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
 import { openSse, type SseClient } from '@hearth/testkit';
 import { fakeExt4Bytes, fakeKernelBytes } from '../adapters/fake/fake-image-inspector.js';
 import type { VmId } from '../domain/ids.js';
 import { buildTestApp } from '../testing/test-app.js';
-import { createWorld, hostCapacity, hostFacts, type World } from '../testing/world.js';
+import { createWorld, hostCapacity, hostFacts, silentLog, type World } from '../testing/world.js';
 
 let world: World;
 let app: HttpServer;
@@ -122,4 +123,84 @@ describe('retention seen from the API', () => {
     expect(fromOldest.json<{ items: { id: number }[] }>().items.map((e) => e.id)).toEqual(ids.slice(2));
     expect((await app.inject({ method: 'GET', url: `/v1/events?cursor=${ids[1]}` })).statusCode).toBe(200);
   });
+});
+
+describe('stream clients that stop reading', () => {
+  const stallMs = 200;
+  let slow: HttpServer;
+  const sockets: net.Socket[] = [];
+
+  const dropped: unknown[] = [];
+
+  beforeEach(async () => {
+    dropped.length = 0;
+    const log = {
+      ...silentLog,
+      info: (fields: unknown, message: string) => void (message.includes('dropped') && dropped.push(fields)),
+    };
+    slow = await buildTestApp(
+      { ...world.deps, log },
+      {
+        eventStream: { concurrency: { perClient: 4, overall: 4 }, limits: { pageSize: 100, maxQueuedEvents: 1000, stallMs } },
+      },
+    );
+  });
+
+  afterEach(async () => {
+    for (const socket of sockets.splice(0)) socket.destroy();
+    await slow.close();
+  });
+
+  it('are dropped once their connection stays full past the stall limit, and their slots come back', async () => {
+    // A log larger than what the kernel buffers for a connection (a few MB), so that it fills.
+    const vmId = 'vm_01JAAAAAAAAAAAAAAAAAAAAAAA' as VmId;
+    for (let i = 0; i < 4_000; i += 1) {
+      await world.repos.events.append({
+        type: 'vm.created',
+        vmId,
+        hostId: null,
+        fromState: null,
+        toState: 'pending',
+        message: 'x'.repeat(2_000),
+        at: new Date(0),
+      });
+    }
+    const base = new URL(await slow.listen({ host: '127.0.0.1', port: 0 }));
+    const received: string[] = [];
+    const ended: Promise<void>[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      received.push('');
+      const socket = net.connect(Number(base.port), base.hostname);
+      sockets.push(socket);
+      ended.push(
+        new Promise((resolve) => {
+          socket.once('close', () => resolve());
+          socket.on('data', (chunk: Buffer) => {
+            received[i] += chunk.toString('latin1');
+            // The end of a chunked response: the stream is over even if the connection stays for another request.
+            if (received[i]!.endsWith('\r\n0\r\n\r\n')) resolve();
+          });
+        }),
+      );
+      socket.pause();
+      socket.write(`GET /v1/events/stream HTTP/1.1\r\nHost: ${base.host}\r\nLast-Event-ID: 0\r\n\r\n`);
+    }
+    // Dropped while they still read nothing: the Manager says so in its log, and their slots come back.
+    await expect.poll(() => dropped.length, { timeout: 10_000 }).toBe(4);
+    await expect
+      .poll(async () => {
+        const abort = new AbortController();
+        const response = await fetch(`${base.origin}/v1/events/stream`, { signal: abort.signal });
+        abort.abort();
+        return response.status;
+      })
+      .toBe(200);
+    // Each reads what reached it and then finds the end of the stream, before the end of the log.
+    for (const socket of sockets) socket.resume();
+    await Promise.all(ended);
+    for (const text of received) {
+      expect(text.startsWith('HTTP/1.1 200')).toBe(true);
+      expect(text).not.toContain('id: 4000\n');
+    }
+  }, 30_000);
 });

@@ -1,5 +1,6 @@
 import { matchesEventFilter, type EventFilter, type RecordedEvent } from '../../domain/event.js';
 import type { UseCaseDependencies } from '../dependencies.js';
+import { Permits } from './permits.js';
 
 export interface EventStreamLimits {
   /** Events read from the log per query while a client catches up (one page held at a time). */
@@ -52,13 +53,16 @@ export interface EventStreamRequest {
  * nothing more is written while the sink is full, so a stream holds at most one page, the live
  * events queued meanwhile (`maxQueuedEvents`) and the transport's buffer. A client that stays full
  * longer than `stallMs`, or lets more than `maxQueuedEvents` live events pile up, gets a final
- * `dropped` message and the stream ends.
+ * `dropped` message and the stream ends. Pages are read under `logReads`, so that clients catching
+ * up leave database connections to the other requests.
  */
 export async function streamEvents(
   deps: Pick<UseCaseDependencies, 'events' | 'eventFeed' | 'timers' | 'log'>,
   sink: EventStreamSink,
   request: EventStreamRequest,
   limits: EventStreamLimits = defaultEventStreamLimits,
+  /** Shared by the streams of a Manager: how many read the log at once. */
+  logReads: Permits = new Permits(Number.POSITIVE_INFINITY),
 ): Promise<EventStreamEnd> {
   const { filter } = request;
   let isCatchingUp = request.afterId !== undefined;
@@ -152,7 +156,8 @@ export async function streamEvents(
       let cursor = request.afterId;
       for (;;) {
         hasMissedLive = false;
-        const page = await deps.events.list(filter, { afterId: cursor, limit: limits.pageSize });
+        const afterId = cursor;
+        const page = await logReads.run(() => deps.events.list(filter, { afterId, limit: limits.pageSize }));
         for (const event of page.items) {
           if (!(await send({ kind: 'event', event }))) return finish();
           rememberFromLog(event.id);

@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import type { HttpServer } from '@hearth/http-server';
 import { ConcurrencyLimiter, type ConcurrencyLimit } from '../../application/concurrency-limiter.js';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
+import { Permits } from '../../application/events/permits.js';
 import {
   defaultEventStreamLimits,
   streamEvents,
@@ -25,12 +26,15 @@ export interface EventStreamOptions {
   readonly limits: EventStreamLimits;
   /** Streams open at once, per client and overall. */
   readonly concurrency: ConcurrencyLimit;
+  /** Streams reading the event log at once (catching up); the others wait their turn. */
+  readonly logReadConcurrency: number;
 }
 
 export const defaultEventStreamOptions: EventStreamOptions = Object.freeze({
   heartbeatMs: 15_000,
   limits: defaultEventStreamLimits,
   concurrency: Object.freeze({ perClient: 16, overall: 256 }),
+  logReadConcurrency: 2,
 });
 
 /** A stream ended from this side is destroyed if the client has not read its end by then. */
@@ -63,12 +67,17 @@ function sseFrame(message: EventStreamMessage): string {
   }
 }
 
-/** Ends a response; one whose client does not read the end within the grace is destroyed. */
+/**
+ * Ends a response. When what it wrote cannot all be handed to the connection within the grace (a
+ * client that does not read), the connection is destroyed rather than kept for that client.
+ */
 function endResponse(raw: ServerResponse): void {
   if (raw.destroyed) return;
+  const socket = raw.socket;
   if (!raw.writableEnded) raw.end();
-  const timer = setTimeout(() => raw.destroy(), endGraceMs).unref();
-  raw.once('close', () => clearTimeout(timer));
+  if (raw.writableFinished) return;
+  const timer = setTimeout(() => socket?.destroy(), endGraceMs).unref();
+  raw.once('finish', () => clearTimeout(timer));
 }
 
 /** An HTTP response as an event stream sink: `write()` answers Node's back-pressure signal. */
@@ -107,6 +116,7 @@ export function registerEventRoutes(
     what: 'event streams',
     retryAfterSeconds: 5,
   });
+  const logReads = new Permits(options.logReadConcurrency);
   const openStreams = new Set<ServerResponse>();
   // Streams never end on their own: end them so that closing the server does not wait for them.
   app.addHook('preClose', async () => {
@@ -183,7 +193,7 @@ export function registerEventRoutes(
       openStreams.delete(raw);
       release();
     });
-    void streamEvents(deps, responseSink(raw), { filter, afterId }, options.limits).then((end) => {
+    void streamEvents(deps, responseSink(raw), { filter, afterId }, options.limits, logReads).then((end) => {
       if (end === 'dropped') deps.log.info({ requestId: reply.request.id }, 'event stream client dropped (too far behind)');
     });
   }
