@@ -82,13 +82,12 @@ export async function streamEvents(
     wake();
     nudged = new Promise<void>((resolve) => (wake = resolve));
   };
-  let markTooFarBehind: () => void = () => undefined;
-  const tooFarBehind = new Promise<void>((resolve) => (markTooFarBehind = resolve));
   const dropForLagging = (): void => {
     isTooFarBehind = true;
-    markTooFarBehind();
     nudge();
   };
+  // Everything the stream waits for nudges it: a live event, the client leaving, the stall limit.
+  void sink.closed.then(nudge);
 
   const unsubscribe = deps.eventFeed.subscribe((event) => {
     if (!matchesEventFilter(event, filter) || isTooFarBehind) return;
@@ -114,8 +113,12 @@ export async function streamEvents(
     if (message.kind === 'event') lastSentId = message.event.id;
     if (sink.write(message)) return true;
     const stall = deps.timers.setTimeout(dropForLagging, limits.stallMs);
+    let isDrained = false;
+    const drained = sink.drained().then(() => {
+      isDrained = true;
+    });
     try {
-      await Promise.race([sink.drained(), sink.closed, tooFarBehind]);
+      while (!isDrained && !isOver()) await Promise.race([drained, nudged]);
     } finally {
       deps.timers.clearTimeout(stall);
     }
@@ -175,7 +178,7 @@ export async function streamEvents(
         continue;
       }
       if (isOver()) return finish();
-      await Promise.race([nudged, sink.closed]);
+      await nudged;
     }
   } catch (error) {
     deps.log.warn({ err: error }, 'event stream could not read the event log');

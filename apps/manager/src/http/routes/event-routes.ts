@@ -83,20 +83,24 @@ function endResponse(raw: ServerResponse): void {
 /** An HTTP response as an event stream sink: `write()` answers Node's back-pressure signal. */
 function responseSink(raw: ServerResponse): EventStreamSink {
   const closed = new Promise<void>((resolve) => raw.once('close', () => resolve()));
+  /** One wait for 'drain' at a time, however often it is asked for. */
+  let drain: Promise<void> | undefined;
   return {
     write: (message) => raw.write(sseFrame(message)),
-    drained: () =>
-      !raw.writableNeedDrain || raw.destroyed
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => {
-            const done = (): void => {
-              raw.off('drain', done);
-              raw.off('close', done);
-              resolve();
-            };
-            raw.once('drain', done);
-            raw.once('close', done);
-          }),
+    drained: () => {
+      if (!raw.writableNeedDrain || raw.destroyed) return Promise.resolve();
+      drain ??= new Promise<void>((resolve) => {
+        const done = (): void => {
+          raw.off('drain', done);
+          raw.off('close', done);
+          drain = undefined;
+          resolve();
+        };
+        raw.once('drain', done);
+        raw.once('close', done);
+      });
+      return drain;
+    },
     closed,
     get isClosed() {
       return raw.destroyed || raw.writableEnded;
