@@ -13,7 +13,7 @@ import type { ReconcileHints } from './ports/reconcile-hints.js';
 import type { ReconcileStateRepository } from './ports/reconcile-state-repository.js';
 import type { Timers } from './ports/timers.js';
 import type { VmRepository } from './ports/vm-repository.js';
-import type { VmStateWaiters } from './events/vm-state-waiters.js';
+import type { VmStateWaits } from './ports/vm-state-waits.js';
 
 /** Everything the use cases may need; each use case takes only its slice (`Pick<…>`). */
 export interface UseCaseDependencies {
@@ -29,7 +29,7 @@ export interface UseCaseDependencies {
   readonly clock: Clock;
   readonly timers: Timers;
   /** The pending waits for VM states, woken together by the event feed. */
-  readonly vmWaiters: VmStateWaiters;
+  readonly vmWaiters: VmStateWaits;
   readonly ids: IdGenerator;
   readonly log: Log;
   readonly settings: UseCaseSettings;

@@ -52,7 +52,7 @@ describe('caps on long-lived requests', () => {
   it('answers a wait over the per-client cap with 429 VM_WAIT_LIMIT_REACHED and Retry-After, and frees the slot after', async () => {
     const id = await runningVmId();
     const first = app.inject({ method: 'GET', url: `/v1/vms/${id}/wait?state=stopped&timeout_s=60` });
-    await expect.poll(() => world.deps.vmWaiters.waiterCount).toBe(1);
+    await expect.poll(() => world.vmWaiters.waiterCount).toBe(1);
     const refused = await app.inject({ method: 'GET', url: `/v1/vms/${id}/wait?state=stopped&timeout_s=60` });
     expect(refused.statusCode).toBe(429);
     expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);

@@ -43,6 +43,7 @@ export interface World {
   readonly agents: FakeAgentClient;
   readonly inspector: FakeImageInspector;
   readonly clock: FixedClock;
+  readonly vmWaiters: VmStateWaiters;
   addHost(options?: { name?: string; capacity?: Partial<HostCapacity> }): Promise<Host>;
   addImages(): Promise<{ kernel: Image; rootfs: Image }>;
 }
@@ -55,13 +56,14 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
   const ids = new SequentialIdGenerator();
   // Real timers: the use-case tests time out waits for real; timer-driven tests use ManualTimers.
   const timers = new NodeTimers();
+  const vmWaiters = new VmStateWaiters({ vms: repos.vms, eventFeed: repos.eventFeed, timers, log: silentLog });
   const deps: UseCaseDependencies = {
     ...repos,
     agents,
     inspector,
     clock,
     timers,
-    vmWaiters: new VmStateWaiters({ vms: repos.vms, eventFeed: repos.eventFeed, timers, log: silentLog }),
+    vmWaiters,
     ids,
     log: silentLog,
     settings: { ...defaultSettings, ...settings },
@@ -73,6 +75,7 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
     agents,
     inspector,
     clock,
+    vmWaiters,
     async addHost(options = {}) {
       hostCount += 1;
       return repos.hosts.upsertByName({

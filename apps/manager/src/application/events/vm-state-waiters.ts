@@ -4,20 +4,7 @@ import type { VmState } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { TimerHandle } from '../ports/timers.js';
-
-/** How a wait ended: the state was reached, the VM failed on the way, or time ran out. */
-export type WaitOutcome = 'reached' | 'failed' | 'timed_out';
-
-export interface WaitResult {
-  readonly vm: Vm;
-  readonly outcome: WaitOutcome;
-}
-
-export interface WaitOptions {
-  readonly timeoutMs: number;
-  /** Ends the wait early (e.g. the client went away); the answer is then `timed_out`. */
-  readonly signal?: AbortSignal | undefined;
-}
+import type { VmStateWaits, WaitOptions, WaitResult } from '../ports/vm-state-waits.js';
 
 export interface VmStateWaitersOptions {
   /** The waited VMs are read again this often even without an event (a lost notification cannot hang a wait). */
@@ -40,7 +27,7 @@ interface Waiter {
  * batch mark their VMs, each marked VM is read once, and that one row answers every waiter of the
  * VM. A periodic recheck reads each waited VM once (not once per waiter).
  */
-export class VmStateWaiters {
+export class VmStateWaiters implements VmStateWaits {
   private readonly byVm = new Map<VmId, Set<Waiter>>();
   private readonly marked = new Set<VmId>();
   private unsubscribe: (() => void) | undefined;

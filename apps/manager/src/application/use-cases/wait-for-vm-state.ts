@@ -1,9 +1,9 @@
 import type { VmId } from '../../domain/ids.js';
 import type { VmState } from '../../domain/vm-state.js';
 import type { UseCaseDependencies } from '../dependencies.js';
-import type { WaitOptions, WaitResult } from '../events/vm-state-waiters.js';
+import type { WaitOptions, WaitResult } from '../ports/vm-state-waits.js';
 
-export type { WaitOptions, WaitOutcome, WaitResult } from '../events/vm-state-waiters.js';
+export type { WaitOptions, WaitOutcome, WaitResult } from '../ports/vm-state-waits.js';
 
 export const waitTimeoutSeconds = { default: 30, maximum: 300 } as const;
 
