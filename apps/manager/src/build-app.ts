@@ -1,5 +1,6 @@
 import swagger from '@fastify/swagger';
 import { createHttpServer, type HttpServer, type Logger } from '@hearth/http-server';
+import type { ConcurrencyLimit } from './application/concurrency-limiter.js';
 import type { UseCaseDependencies } from './application/dependencies.js';
 import { registerIdempotency, type IdempotencyOptions } from './http/idempotency.js';
 import { registerEventRoutes, type EventStreamOptions } from './http/routes/event-routes.js';
@@ -15,6 +16,8 @@ export interface BuildAppOptions {
   readonly checkReadiness: ReadinessCheck;
   readonly version?: string;
   readonly eventStream?: EventStreamOptions;
+  /** Pending `GET /v1/vms/{id}/wait` calls allowed at once, per client and overall. */
+  readonly vmWaits?: ConcurrencyLimit;
   readonly idempotency?: IdempotencyOptions;
   /** What this replica does for the reconciler, read on each `GET /v1/system` (default: disabled). */
   readonly reconcilerRole?: () => ReconcilerRole;
@@ -48,7 +51,7 @@ export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
   registerHealthRoutes(app, options.checkReadiness);
   registerImageRoutes(app, options.dependencies);
   registerHostRoutes(app, options.dependencies);
-  registerVmRoutes(app, options.dependencies);
+  registerVmRoutes(app, options.dependencies, options.vmWaits);
   registerEventRoutes(app, options.dependencies, options.eventStream);
   registerSystemRoutes(app, options.reconcilerRole ?? (() => 'disabled'));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -29,6 +29,23 @@ describe('loadManagerConfig', () => {
     expect(config.dataDir).toMatch(/\/data$/);
   });
 
+  it('uses the documented defaults for the limits on streams, waits and the event log', () => {
+    expect(loadManagerConfig({})).toMatchObject({
+      eventStreams: { perClient: 16, overall: 256 },
+      eventStreamMaxQueued: 1000,
+      eventStreamStallMs: 30_000,
+      vmWaits: { perClient: 100, overall: 1000 },
+      eventRetentionMs: 30 * 86_400_000,
+      eventRetentionMaxCount: 1_000_000,
+    });
+  });
+
+  it('refuses a zero cap and a retention below one minute', () => {
+    expect(() =>
+      loadManagerConfig({ MANAGER_EVENT_STREAMS_MAX: '0', MANAGER_VM_WAITS_PER_CLIENT: 'x', MANAGER_EVENT_RETENTION_MS: '1000' }),
+    ).toThrow(/MANAGER_EVENT_STREAMS_MAX[\s\S]*MANAGER_VM_WAITS_PER_CLIENT[\s\S]*MANAGER_EVENT_RETENTION_MS/);
+  });
+
   it.each(['1', 'true', 'YES', 'on'])('reads %s as on', (value) => {
     expect(loadManagerConfig({ MANAGER_ENABLE_METRICS: value }).isMetricsEnabled).toBe(true);
   });

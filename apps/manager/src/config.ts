@@ -33,6 +33,18 @@ export interface ManagerConfig {
   readonly crashLoopMaxRestarts: number;
   /** Uptime after which a VMM exit with code 0 is a guest reboot, not a crash (MANAGER_GUEST_REBOOT_MIN_UPTIME_MS). */
   readonly guestRebootMinUptimeMs: number;
+  /** Live event streams one client may hold at once, and all clients together. */
+  readonly eventStreams: { readonly perClient: number; readonly overall: number };
+  /** Live events held for a stream client that does not read; beyond, it is dropped (MANAGER_EVENT_STREAM_MAX_QUEUED). */
+  readonly eventStreamMaxQueued: number;
+  /** How long a stream client may leave its connection full before it is dropped (MANAGER_EVENT_STREAM_STALL_MS). */
+  readonly eventStreamStallMs: number;
+  /** Pending `GET /v1/vms/{id}/wait` calls one client may hold at once, and all clients together. */
+  readonly vmWaits: { readonly perClient: number; readonly overall: number };
+  /** Events older than this are deleted (MANAGER_EVENT_RETENTION_MS). */
+  readonly eventRetentionMs: number;
+  /** At most this many events are kept; older ones are deleted (MANAGER_EVENT_RETENTION_MAX_COUNT). */
+  readonly eventRetentionMaxCount: number;
 }
 
 /** Every problem found in the environment, reported together. */
@@ -46,6 +58,8 @@ export class ConfigError extends Error {
 const logLevels: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const truthy = new Set(['1', 'true', 'yes', 'on']);
 const falsy = new Set(['0', 'false', 'no', 'off']);
+const isCount = (n: number): boolean => Number.isInteger(n) && n >= 1 && n <= 100_000;
+const countRule = 'an integer from 1 to 100000';
 
 /**
  * Reads the Manager's configuration from `env`. Throws one ConfigError listing every invalid
@@ -159,9 +173,41 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
       (n) => Number.isInteger(n) && n >= 0 && n <= 86_400_000,
       'an integer from 0 to 86400000',
     ),
+    eventStreams: {
+      perClient: number('MANAGER_EVENT_STREAMS_PER_CLIENT', 16, isCount, countRule),
+      overall: number('MANAGER_EVENT_STREAMS_MAX', 256, isCount, countRule),
+    },
+    eventStreamMaxQueued: number('MANAGER_EVENT_STREAM_MAX_QUEUED', 1000, isCount, countRule),
+    eventStreamStallMs: number(
+      'MANAGER_EVENT_STREAM_STALL_MS',
+      30_000,
+      (n) => Number.isInteger(n) && n >= 100 && n <= 3_600_000,
+      'an integer from 100 to 3600000',
+    ),
+    vmWaits: {
+      perClient: number('MANAGER_VM_WAITS_PER_CLIENT', 100, isCount, countRule),
+      overall: number('MANAGER_VM_WAITS_MAX', 1000, isCount, countRule),
+    },
+    eventRetentionMs: number(
+      'MANAGER_EVENT_RETENTION_MS',
+      30 * 86_400_000,
+      (n) => Number.isInteger(n) && n >= 60_000 && n <= 3650 * 86_400_000,
+      'an integer from 60000 (1 minute) to 315360000000 (10 years)',
+    ),
+    eventRetentionMaxCount: number(
+      'MANAGER_EVENT_RETENTION_MAX_COUNT',
+      1_000_000,
+      (n) => Number.isInteger(n) && n >= 100 && n <= 1_000_000_000,
+      'an integer from 100 to 1000000000',
+    ),
   };
   if (problems.length > 0) throw new ConfigError(problems);
-  return Object.freeze({ ...config, bind: Object.freeze({ ...config.bind }) });
+  return Object.freeze({
+    ...config,
+    bind: Object.freeze({ ...config.bind }),
+    eventStreams: Object.freeze({ ...config.eventStreams }),
+    vmWaits: Object.freeze({ ...config.vmWaits }),
+  });
 }
 
 function parseBind(value: string, problems: string[]): { host: string; port: number } {

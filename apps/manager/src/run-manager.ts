@@ -12,6 +12,9 @@ import { NodeTimers } from './adapters/system/node-timers.js';
 import { SingleProcessLeaderElection } from './adapters/system/single-process-leader-election.js';
 import { SystemClock } from './adapters/system/system-clock.js';
 import { noReconcileHints } from './application/ports/reconcile-hints.js';
+import { EventRetention, defaultEventRetentionBatching } from './application/events/event-retention.js';
+import { defaultEventStreamLimits } from './application/events/stream-events.js';
+import { VmStateWaiters } from './application/events/vm-state-waiters.js';
 import { ReconcileLoop } from './application/reconciler/reconcile-loop.js';
 import { Reconciler } from './application/reconciler/reconciler.js';
 import { UlidIdGenerator } from './adapters/system/ulid-id-generator.js';
@@ -56,6 +59,8 @@ export async function runManager(): Promise<void> {
   const clusterId = await readClusterId(db);
   const agents = new HttpAgentClient({ ...defaultAgentClientOptions, clusterId });
   const clock = new SystemClock();
+  const timers = new NodeTimers();
+  const vmWaiters = new VmStateWaiters({ vms: repositories.vms, eventFeed, timers, log: eventLog });
   const reconcilerLog = logger.child({ component: 'reconciler' });
   const reconciler = new Reconciler(
     { ...repositories, agents, clock, log: reconcilerLog },
@@ -84,13 +89,25 @@ export async function runManager(): Promise<void> {
             config.databaseUrl === undefined
               ? new SingleProcessLeaderElection()
               : new PgAdvisoryLeaderElection({ url: config.databaseUrl, log: reconcilerLog }),
-          timers: new NodeTimers(),
+          timers,
           log: reconcilerLog,
         },
         { resyncMs: config.resyncMs },
       );
+  // The leader (the Manager running the reconciler) keeps the event log within its limits.
+  const eventRetention = new EventRetention(
+    { events: repositories.events, clock, timers, log: eventLog, isLeader: () => reconcileLoop?.isLeading ?? false },
+    { maxAgeMs: config.eventRetentionMs, maxCount: config.eventRetentionMaxCount, ...defaultEventRetentionBatching },
+  );
   const app = await buildApp({
     logger,
+    eventStream: {
+      heartbeatMs: 15_000,
+      limits: { ...defaultEventStreamLimits, maxQueuedEvents: config.eventStreamMaxQueued, stallMs: config.eventStreamStallMs },
+      concurrency: config.eventStreams,
+      logReadConcurrency: 2,
+    },
+    vmWaits: config.vmWaits,
     checkReadiness: () => pingDatabase(db),
     reconcilerRole: () => (reconcileLoop === null ? 'disabled' : reconcileLoop.isLeading ? 'leader' : 'follower'),
     dependencies: {
@@ -99,6 +116,8 @@ export async function runManager(): Promise<void> {
       agents,
       inspector: new NodeImageInspector(config.imageRoot),
       clock,
+      timers,
+      vmWaiters,
       ids: new UlidIdGenerator(),
       log: logger.child({ component: 'use-cases' }),
       hints: reconcileLoop === null ? noReconcileHints : reconciler,
@@ -119,6 +138,7 @@ export async function runManager(): Promise<void> {
     isClosing = true;
     logger.info({ signal }, 'manager stopping');
     try {
+      await eventRetention.stop();
       await reconcileLoop?.stop();
       await app.close();
       await eventNotifications.close();
@@ -137,5 +157,8 @@ export async function runManager(): Promise<void> {
   const address = await app.listen({ host: config.bind.host, port: config.bind.port });
   logger.info({ address }, 'manager listening');
   if (reconcileLoop === null) logger.warn({}, 'reconciler disabled (MANAGER_RECONCILER_DISABLED)');
-  else reconcileLoop.start();
+  else {
+    reconcileLoop.start();
+    eventRetention.start();
+  }
 }

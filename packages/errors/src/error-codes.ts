@@ -22,6 +22,11 @@ export const errorCodes = {
   IDEMPOTENCY_KEY_IN_USE: { kind: 'conflict', title: 'A request with this idempotency key is still in progress' },
   IDEMPOTENCY_KEY_LIMIT_REACHED: { kind: 'rate_limited', title: 'Too many idempotency keys are held for this caller' },
   INTERNAL: { kind: 'internal', title: 'Internal error' },
+  // Long-lived requests (per client and overall caps)
+  EVENT_STREAM_LIMIT_REACHED: { kind: 'rate_limited', title: 'Too many event streams are open' },
+  VM_WAIT_LIMIT_REACHED: { kind: 'rate_limited', title: 'Too many waits are pending' },
+  // Events
+  EVENT_CURSOR_EXPIRED: { kind: 'gone', title: 'The events after this cursor are no longer kept' },
   // VMs
   VM_NOT_FOUND: { kind: 'not_found', title: 'VM not found' },
   VM_NAME_TAKEN: { kind: 'conflict', title: 'A VM with this name already exists' },

@@ -65,5 +65,9 @@ export function renderProblem(error: unknown, request: FastifyRequest, reply: Fa
     else request.log.warn(fields, 'request failed');
   }
   const problem = toProblem(appError, request.id);
+  const retryAfterSeconds = appError.details?.['retryAfterSeconds'];
+  if (typeof retryAfterSeconds === 'number' && Number.isSafeInteger(retryAfterSeconds) && retryAfterSeconds >= 0) {
+    reply.header('retry-after', String(retryAfterSeconds));
+  }
   return reply.status(problem.status).type(problemContentType).send(problem);
 }

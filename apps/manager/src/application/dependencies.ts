@@ -11,7 +11,9 @@ import type { ImageRepository } from './ports/image-repository.js';
 import type { Log } from './ports/log.js';
 import type { ReconcileHints } from './ports/reconcile-hints.js';
 import type { ReconcileStateRepository } from './ports/reconcile-state-repository.js';
+import type { Timers } from './ports/timers.js';
 import type { VmRepository } from './ports/vm-repository.js';
+import type { VmStateWaits } from './ports/vm-state-waits.js';
 
 /** Everything the use cases may need; each use case takes only its slice (`Pick<…>`). */
 export interface UseCaseDependencies {
@@ -25,6 +27,9 @@ export interface UseCaseDependencies {
   readonly agents: AgentClient;
   readonly inspector: ImageInspector;
   readonly clock: Clock;
+  readonly timers: Timers;
+  /** The pending waits for VM states, woken together by the event feed. */
+  readonly vmWaiters: VmStateWaits;
   readonly ids: IdGenerator;
   readonly log: Log;
   readonly settings: UseCaseSettings;

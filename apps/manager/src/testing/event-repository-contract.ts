@@ -81,5 +81,33 @@ export function describeEventRepositoryContract(name: string, open: () => Promis
       expect((await events.findByIds([b.id, a.id, 999_999])).map((e) => e.id)).toEqual([a.id, b.id]);
       expect(await events.findByIds([])).toEqual([]);
     });
+
+    it('prunes nothing and reports nothing pruned while every event is within retention', async () => {
+      await events.append(event());
+      expect(await events.prune({ before: t0, keepNewest: 10, limit: 100 })).toBe(0);
+      expect(await events.prunedThroughId()).toBe(0);
+    });
+
+    it('prunes events older than the age limit, oldest first, in batches of at most the limit', async () => {
+      const ids: number[] = [];
+      for (let i = 0; i < 5; i += 1) ids.push((await events.append(event({ at: new Date(t0.getTime() + i * 60_000) }))).id);
+      const before = new Date(t0.getTime() + 3 * 60_000);
+      expect(await events.prune({ before, keepNewest: 100, limit: 2 })).toBe(2);
+      expect(await events.prunedThroughId()).toBe(ids[1]);
+      expect(await events.prune({ before, keepNewest: 100, limit: 2 })).toBe(1);
+      expect(await events.prune({ before, keepNewest: 100, limit: 2 })).toBe(0);
+      expect((await events.list({}, { limit: 10 })).items.map((e) => e.id)).toEqual(ids.slice(3));
+      expect(await events.prunedThroughId()).toBe(ids[2]);
+    });
+
+    it('prunes all but the newest events beyond the count limit', async () => {
+      const ids: number[] = [];
+      for (let i = 0; i < 5; i += 1) ids.push((await events.append(event())).id);
+      expect(await events.prune({ before: t0, keepNewest: 2, limit: 100 })).toBe(3);
+      expect((await events.list({}, { limit: 10 })).items.map((e) => e.id)).toEqual(ids.slice(3));
+      expect(await events.prunedThroughId()).toBe(ids[2]);
+      const next = await events.append(event());
+      expect(next.id).toBeGreaterThan(ids[4]!);
+    });
   });
 }

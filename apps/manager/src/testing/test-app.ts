@@ -1,8 +1,10 @@
 import { createLogger, type HttpServer } from '@hearth/http-server';
 import { AppError } from '@hearth/errors';
+import type { ConcurrencyLimit } from '../application/concurrency-limiter.js';
 import type { UseCaseDependencies } from '../application/dependencies.js';
 import { buildApp } from '../build-app.js';
 import { defaultIdempotencyOptions, type IdempotencyOptions } from '../http/idempotency.js';
+import { defaultEventStreamOptions, type EventStreamOptions } from '../http/routes/event-routes.js';
 import type { ReconcilerRole } from '../http/routes/system-routes.js';
 
 export interface TestAppOptions {
@@ -10,6 +12,10 @@ export interface TestAppOptions {
   readonly isDatabaseDown?: boolean;
   /** How often the event stream sends its keep-alive comment (default 15 s). */
   readonly eventStreamHeartbeatMs?: number;
+  /** Event stream limits and caps (default: the Manager's defaults). */
+  readonly eventStream?: Partial<EventStreamOptions>;
+  /** Caps on pending waits (default: the Manager's defaults). */
+  readonly vmWaits?: ConcurrencyLimit;
   /** What `GET /v1/system` says about the reconciler (default: disabled). */
   readonly reconcilerRole?: ReconcilerRole;
   /** Changes to how `Idempotency-Key`s are kept. */
@@ -23,7 +29,12 @@ export async function buildTestApp(dependencies: UseCaseDependencies, options: T
     dependencies,
     ...(options.reconcilerRole === undefined ? {} : { reconcilerRole: () => options.reconcilerRole! }),
     ...(options.idempotency === undefined ? {} : { idempotency: { ...defaultIdempotencyOptions, ...options.idempotency } }),
-    ...(options.eventStreamHeartbeatMs === undefined ? {} : { eventStream: { heartbeatMs: options.eventStreamHeartbeatMs } }),
+    eventStream: {
+      ...defaultEventStreamOptions,
+      ...options.eventStream,
+      ...(options.eventStreamHeartbeatMs === undefined ? {} : { heartbeatMs: options.eventStreamHeartbeatMs }),
+    },
+    ...(options.vmWaits === undefined ? {} : { vmWaits: options.vmWaits }),
     checkReadiness: async () => {
       if (options.isDatabaseDown === true) throw new AppError('DATABASE_UNAVAILABLE', 'The database cannot be reached');
     },

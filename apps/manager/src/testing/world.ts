@@ -6,6 +6,8 @@ import { FakeImageInspector, fakeExt4Bytes, fakeKernelBytes } from '../adapters/
 import { FixedClock } from '../adapters/fake/fixed-clock.js';
 import { createInMemoryRepositories, type InMemoryRepositories } from '../adapters/fake/in-memory-repositories.js';
 import { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.js';
+import { NodeTimers } from '../adapters/system/node-timers.js';
+import { VmStateWaiters } from '../application/events/vm-state-waiters.js';
 import type { Host } from '../domain/host.js';
 import type { Image } from '../domain/image.js';
 
@@ -47,6 +49,7 @@ export interface World {
   readonly agents: FakeAgentClient;
   readonly inspector: FakeImageInspector;
   readonly clock: FixedClock;
+  readonly vmWaiters: VmStateWaiters;
   addHost(options?: { name?: string; capacity?: Partial<HostCapacity> }): Promise<Host>;
   addImages(): Promise<{ kernel: Image; rootfs: Image }>;
 }
@@ -57,11 +60,16 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
   const inspector = new FakeImageInspector('/srv/images');
   const clock = new FixedClock();
   const ids = new SequentialIdGenerator();
+  // Real timers: the use-case tests time out waits for real; timer-driven tests use ManualTimers.
+  const timers = new NodeTimers();
+  const vmWaiters = new VmStateWaiters({ vms: repos.vms, eventFeed: repos.eventFeed, timers, log: silentLog });
   const deps: UseCaseDependencies = {
     ...repos,
     agents,
     inspector,
     clock,
+    timers,
+    vmWaiters,
     ids,
     log: silentLog,
     settings: { ...defaultSettings, ...settings },
@@ -73,6 +81,7 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
     agents,
     inspector,
     clock,
+    vmWaiters,
     async addHost(options = {}) {
       hostCount += 1;
       return repos.hosts.register({

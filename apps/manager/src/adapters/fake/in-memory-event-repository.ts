@@ -1,5 +1,5 @@
 import type { EventFeed } from '../../application/ports/event-feed.js';
-import type { EventPage, EventRepository } from '../../application/ports/event-repository.js';
+import type { EventPage, EventPrunePolicy, EventRepository } from '../../application/ports/event-repository.js';
 import { matchesEventFilter, type EventFilter, type NewEvent, type RecordedEvent } from '../../domain/event.js';
 import type { Store } from './in-memory-store.js';
 
@@ -24,6 +24,25 @@ export class InMemoryEventRepository implements EventRepository {
 
   async findByIds(ids: readonly number[]): Promise<readonly RecordedEvent[]> {
     return this.store.events.filter((e) => ids.includes(e.id)).map((e) => structuredClone(e));
+  }
+
+  async prunedThroughId(): Promise<number> {
+    return this.store.prunedThroughEventId;
+  }
+
+  async prune(policy: EventPrunePolicy): Promise<number> {
+    const events = this.store.events;
+    let cutoff = 0;
+    for (const event of events) if (event.at < policy.before && event.id > cutoff) cutoff = event.id;
+    const beyondCount = events.at(-(policy.keepNewest + 1));
+    if (events.length > policy.keepNewest && beyondCount !== undefined) cutoff = Math.max(cutoff, beyondCount.id);
+    let count = 0;
+    while (count < policy.limit && events[0] !== undefined && events[0].id <= cutoff) {
+      const [removed] = events.splice(0, 1);
+      this.store.prunedThroughEventId = Math.max(this.store.prunedThroughEventId, removed?.id ?? 0);
+      count += 1;
+    }
+    return count;
   }
 }
 

@@ -14,9 +14,13 @@ export class Store {
   guestMacSerial = guestMacSerialRange.first - 1;
   /** Told about every recorded event, after the current task (as after a commit). */
   readonly eventListeners = new Set<(event: RecordedEvent) => void>();
+  /** The highest event id retention deleted. */
+  prunedThroughEventId = 0;
+  private lastEventId = 0;
 
   recordEvent(event: NewEvent): RecordedEvent {
-    const recorded: RecordedEvent = { ...structuredClone(event), id: this.events.length + 1 };
+    this.lastEventId += 1;
+    const recorded: RecordedEvent = { ...structuredClone(event), id: this.lastEventId };
     this.events.push(recorded);
     queueMicrotask(() => {
       for (const listener of [...this.eventListeners]) listener(structuredClone(recorded));

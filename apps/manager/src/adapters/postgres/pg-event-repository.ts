@@ -1,5 +1,5 @@
-import type { Selectable } from 'kysely';
-import type { EventPage, EventRepository } from '../../application/ports/event-repository.js';
+import { sql, type Selectable } from 'kysely';
+import type { EventPage, EventPrunePolicy, EventRepository } from '../../application/ports/event-repository.js';
 import type { EventFilter, NewEvent, RecordedEvent } from '../../domain/event.js';
 import type { HostId, VmId } from '../../domain/ids.js';
 import type { VmState } from '../../domain/vm-state.js';
@@ -61,6 +61,41 @@ export class PgEventRepository implements EventRepository {
       this.db.selectFrom('events').selectAll().where('id', 'in', ids.map(String)).orderBy('id').execute(),
     );
     return rows.map(toEvent);
+  }
+
+  async prunedThroughId(): Promise<number> {
+    const row = await translated(() => this.db.selectFrom('event_retention').select('pruned_through_id').executeTakeFirst());
+    return row === undefined ? 0 : Number(row.pruned_through_id);
+  }
+
+  /**
+   * Deletes a prefix of the log (by id): up to the newest event recorded before `before`, or up to
+   * the event just older than the newest `keepNewest`, whichever is further; `limit` rows at most.
+   */
+  async prune(policy: EventPrunePolicy): Promise<number> {
+    return translated(() =>
+      this.db.transaction().execute(async (tx) => {
+        const { rows } = await sql<{ count: string; max_id: string | null }>`
+          WITH cutoff AS (
+            SELECT greatest(
+              (SELECT id FROM events WHERE at < ${policy.before} ORDER BY at DESC, id DESC LIMIT 1),
+              (SELECT id FROM events ORDER BY id DESC OFFSET ${policy.keepNewest} LIMIT 1)
+            ) AS id
+          ), deleted AS (
+            DELETE FROM events WHERE id IN (
+              SELECT id FROM events WHERE id <= (SELECT id FROM cutoff) ORDER BY id LIMIT ${policy.limit}
+            ) RETURNING id
+          )
+          SELECT count(*) AS count, max(id) AS max_id FROM deleted`.execute(tx);
+        const deleted = rows[0];
+        if (deleted === undefined || deleted.max_id === null) return 0;
+        await tx
+          .updateTable('event_retention')
+          .set({ pruned_through_id: sql`greatest(pruned_through_id, ${deleted.max_id}::bigint)`, pruned_at: new Date() })
+          .execute();
+        return Number(deleted.count);
+      }),
+    );
   }
 }
 

@@ -28,6 +28,7 @@ describeRepositoryContract('PGlite (in memory)', async () => ({
 
 const emptied = async (): Promise<void> => {
   await sql`truncate events, idempotency_keys, vms, images, hosts`.execute(db);
+  await sql`update event_retention set pruned_through_id = 0, pruned_at = null`.execute(db);
 };
 
 describeEventRepositoryContract('PGlite (in memory)', async () => ({ events: createPgRepositories(db).events, close: emptied }));

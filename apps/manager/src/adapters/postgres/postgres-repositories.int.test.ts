@@ -34,6 +34,7 @@ describe.skipIf(!hasDatabase)(
 
     const emptied = async (): Promise<void> => {
       await sql`truncate events, idempotency_keys, vms, images, hosts`.execute(db!);
+      await sql`update event_retention set pruned_through_id = 0, pruned_at = null`.execute(db!);
     };
 
     describeEventRepositoryContract('PostgreSQL', async () => ({ events: createPgRepositories(db!).events, close: emptied }));

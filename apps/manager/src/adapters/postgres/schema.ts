@@ -97,11 +97,19 @@ export interface SchemaMigrationsTable {
   applied_at: Date;
 }
 
+/** One row: how far retention has deleted the event log. */
+export interface EventRetentionTable {
+  id: Generated<boolean>;
+  pruned_through_id: Generated<string>;
+  pruned_at: Date | null;
+}
+
 export interface ManagerDatabase {
   hosts: HostsTable;
   images: ImagesTable;
   vms: VmsTable;
   events: EventsTable;
+  event_retention: EventRetentionTable;
   idempotency_keys: IdempotencyKeysTable;
   clusters: ClustersTable;
   schema_migrations: SchemaMigrationsTable;

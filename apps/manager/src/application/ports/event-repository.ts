@@ -20,4 +20,17 @@ export interface EventRepository {
   lastId(): Promise<number | null>;
   /** The events with these ids that exist, oldest first. */
   findByIds(ids: readonly number[]): Promise<readonly RecordedEvent[]>;
+  /** The highest id retention has deleted (every event up to it may be gone); 0 when none was. */
+  prunedThroughId(): Promise<number>;
+  /**
+   * Deletes, oldest first, at most `limit` events among those recorded before `before` or older
+   * than the newest `keepNewest`, and remembers the highest id deleted. Answers how many it deleted.
+   */
+  prune(policy: EventPrunePolicy): Promise<number>;
+}
+
+export interface EventPrunePolicy {
+  readonly before: Date;
+  readonly keepNewest: number;
+  readonly limit: number;
 }

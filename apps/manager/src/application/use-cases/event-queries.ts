@@ -1,3 +1,4 @@
+import { AppError } from '@hearth/errors';
 import type { EventFilter } from '../../domain/event.js';
 import type { VmId } from '../../domain/ids.js';
 import { vmNotFound } from '../../domain/vm-errors.js';
@@ -18,14 +19,29 @@ export interface EventPageOptions {
   readonly cursor?: number | undefined;
 }
 
-/** The event log, oldest first, filtered and paged by event id. */
+/**
+ * The event log, oldest first, filtered and paged by event id. EVENT_CURSOR_EXPIRED when events
+ * after `cursor` were deleted by retention (start again without a cursor: from the oldest kept).
+ */
 export async function listEvents(
   deps: Pick<UseCaseDependencies, 'events'>,
   filter: EventFilter,
   options: EventPageOptions,
 ): Promise<EventPage> {
   const limit = Math.min(Math.max(options.limit ?? eventPageSize.default, 1), eventPageSize.maximum);
+  if (options.cursor !== undefined) {
+    const prunedThroughId = await deps.events.prunedThroughId();
+    if (options.cursor < prunedThroughId) throw eventCursorExpired(options.cursor, prunedThroughId);
+  }
   return deps.events.list(filter, { afterId: options.cursor, limit });
+}
+
+function eventCursorExpired(cursor: number, prunedThroughId: number): AppError {
+  return new AppError(
+    'EVENT_CURSOR_EXPIRED',
+    `Events after ${cursor} up to ${prunedThroughId} were deleted by retention; list again without a cursor to start from the oldest kept event.`,
+    { details: { cursor, prunedThroughId } },
+  );
 }
 
 /**

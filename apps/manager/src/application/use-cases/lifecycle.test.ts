@@ -201,7 +201,7 @@ describe('waitForVmState', () => {
   it('is woken by the events of an accepted VM until it runs', async () => {
     const { world, input } = await setUp();
     const pending = await acceptVm(world.deps, input);
-    const waiting = waitForVmState(world.deps, pending.id, 'running', { timeoutMs: 5_000, recheckMs: 60_000 });
+    const waiting = waitForVmState(world.deps, pending.id, 'running', { timeoutMs: 5_000 });
     setTimeout(() => void continueCreate(world.deps, pending.id), 10);
     const result = await waiting;
     expect(result.outcome).toBe('reached');
@@ -218,7 +218,7 @@ describe('waitForVmState', () => {
     const { world, input } = await setUp();
     const pending = await acceptVm(world.deps, input);
     world.agents.failNext('apply', new AppError('VMM_SPAWN_FAILED', 'no firecracker'));
-    const waiting = waitForVmState(world.deps, pending.id, 'running', { timeoutMs: 5_000, recheckMs: 60_000 });
+    const waiting = waitForVmState(world.deps, pending.id, 'running', { timeoutMs: 5_000 });
     await continueCreate(world.deps, pending.id).catch(() => undefined);
     expect((await waiting).outcome).toBe('failed');
   });

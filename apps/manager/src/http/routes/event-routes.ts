@@ -2,10 +2,20 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { AppError } from '@hearth/errors';
 import type { HttpServer } from '@hearth/http-server';
+import { ConcurrencyLimiter, type ConcurrencyLimit } from '../../application/concurrency-limiter.js';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
+import { Permits } from '../../application/events/permits.js';
+import {
+  defaultEventStreamLimits,
+  streamEvents,
+  type EventStreamLimits,
+  type EventStreamMessage,
+  type EventStreamSink,
+} from '../../application/events/stream-events.js';
 import { eventIdRange, listEvents } from '../../application/use-cases/event-queries.js';
-import { matchesEventFilter, type EventFilter, type RecordedEvent } from '../../domain/event.js';
+import type { EventFilter } from '../../domain/event.js';
 import { parseHostId, parseVmId } from '../../domain/ids.js';
+import { clientKeyOf } from '../client-key.js';
 import { problemResponses } from '../schemas/common.js';
 import { EventPageView, EventStreamQuery, ListEventsQuery } from '../schemas/event-schemas.js';
 import { eventView } from '../views.js';
@@ -13,13 +23,23 @@ import { eventView } from '../views.js';
 export interface EventStreamOptions {
   /** A comment line is sent this often so that proxies keep the stream open (15 s). */
   readonly heartbeatMs: number;
+  /** How much a stream may hold for a slow client before dropping it. */
+  readonly limits: EventStreamLimits;
+  /** Streams open at once, per client and overall. */
+  readonly concurrency: ConcurrencyLimit;
+  /** Streams reading the event log at once (catching up); the others wait their turn. */
+  readonly logReadConcurrency: number;
 }
 
-export const defaultEventStreamOptions: EventStreamOptions = Object.freeze({ heartbeatMs: 15_000 });
+export const defaultEventStreamOptions: EventStreamOptions = Object.freeze({
+  heartbeatMs: 15_000,
+  limits: defaultEventStreamLimits,
+  concurrency: Object.freeze({ perClient: 16, overall: 256 }),
+  logReadConcurrency: 2,
+});
 
-const backfillPageSize = 500;
-/** How many delivered ids a stream remembers to drop an event it already sent. */
-const rememberedIds = 5_000;
+/** A stream ended from this side is destroyed if the client has not read its end by then. */
+const endGraceMs = 1_000;
 
 function filterOf(query: { vmId?: string | undefined; hostId?: string | undefined; type?: string | undefined }): EventFilter {
   return {
@@ -42,15 +62,76 @@ function lastEventIdOf(header: string | string[] | undefined): number | undefine
   return id;
 }
 
+/** One message in `text/event-stream` framing. */
+function sseFrame(message: EventStreamMessage): string {
+  switch (message.kind) {
+    case 'event':
+      return `id: ${message.event.id}\ndata: ${JSON.stringify(eventView(message.event))}\n\n`;
+    case 'events_lost':
+      return `event: events_lost\ndata: ${JSON.stringify({ afterId: message.afterId, prunedThroughId: message.prunedThroughId })}\n\n`;
+    case 'dropped':
+      return `event: dropped\ndata: ${JSON.stringify({ reason: message.reason, lastEventId: message.lastEventId })}\n\n`;
+  }
+}
+
+/**
+ * Ends a response. When what it wrote cannot all be handed to the connection within the grace (a
+ * client that does not read), the connection is destroyed rather than kept for that client.
+ */
+function endResponse(raw: ServerResponse): void {
+  if (raw.destroyed) return;
+  const socket = raw.socket;
+  if (!raw.writableEnded) raw.end();
+  if (raw.writableFinished) return;
+  const timer = setTimeout(() => socket?.destroy(), endGraceMs).unref();
+  raw.once('finish', () => clearTimeout(timer));
+}
+
+/** An HTTP response as an event stream sink: `write()` answers Node's back-pressure signal. */
+function responseSink(raw: ServerResponse): EventStreamSink {
+  const closed = new Promise<void>((resolve) => raw.once('close', () => resolve()));
+  /** One wait for 'drain' at a time, however often it is asked for. */
+  let drain: Promise<void> | undefined;
+  return {
+    write: (message) => raw.write(sseFrame(message)),
+    drained: () => {
+      if (!raw.writableNeedDrain || raw.destroyed) return Promise.resolve();
+      drain ??= new Promise<void>((resolve) => {
+        const done = (): void => {
+          raw.off('drain', done);
+          raw.off('close', done);
+          drain = undefined;
+          resolve();
+        };
+        raw.once('drain', done);
+        raw.once('close', done);
+      });
+      return drain;
+    },
+    closed,
+    get isClosed() {
+      return raw.destroyed || raw.writableEnded;
+    },
+    end: () => endResponse(raw),
+  };
+}
+
 export function registerEventRoutes(
   app: HttpServer,
-  deps: Pick<UseCaseDependencies, 'events' | 'eventFeed' | 'log'>,
+  deps: Pick<UseCaseDependencies, 'events' | 'eventFeed' | 'timers' | 'log'>,
   options: EventStreamOptions = defaultEventStreamOptions,
 ): void {
+  const streams = new ConcurrencyLimiter({
+    ...options.concurrency,
+    code: 'EVENT_STREAM_LIMIT_REACHED',
+    what: 'event streams',
+    retryAfterSeconds: 5,
+  });
+  const logReads = new Permits(options.logReadConcurrency);
   const openStreams = new Set<ServerResponse>();
   // Streams never end on their own: end them so that closing the server does not wait for them.
   app.addHook('preClose', async () => {
-    for (const stream of openStreams) stream.end();
+    for (const stream of openStreams) endResponse(stream);
     openStreams.clear();
   });
 
@@ -59,6 +140,9 @@ export function registerEventRoutes(
     {
       schema: {
         summary: 'The event log, oldest first (filter by VM, host, type; page with `cursor`)',
+        description:
+          'Old events are deleted by retention (by age and count). A `cursor` older than the oldest kept event answers ' +
+          '410 EVENT_CURSOR_EXPIRED: list again without a cursor to start from the oldest kept event.',
         tags: ['events'],
         querystring: ListEventsQuery,
         response: { 200: EventPageView, ...problemResponses },
@@ -78,7 +162,14 @@ export function registerEventRoutes(
         description:
           '`text/event-stream`; each message has `id:` (the event id) and `data:` (the event as JSON). Send ' +
           '`Last-Event-ID` to get the events after that one first. Every Manager replica delivers every event ' +
-          `(PostgreSQL LISTEN/NOTIFY). A comment line is sent every ${Math.round(options.heartbeatMs / 1000)} s.`,
+          `(PostgreSQL LISTEN/NOTIFY). A comment line is sent every ${Math.round(options.heartbeatMs / 1000)} s. ` +
+          'When events after `Last-Event-ID` were deleted by retention, an `events_lost` message ' +
+          '(`{"afterId","prunedThroughId"}`) comes first and the stream goes on from the oldest kept event. A client ' +
+          `that leaves its connection full for ${Math.round(options.limits.stallMs / 1000)} s, or lets more than ` +
+          `${options.limits.maxQueuedEvents} events pile up, gets a last \`dropped\` message ` +
+          '(`{"reason":"too_far_behind","lastEventId"}`) and the stream ends: reconnect with that `Last-Event-ID`. ' +
+          `Streams are capped per client (${options.concurrency.perClient}) and overall (${options.concurrency.overall}): ` +
+          'over a cap, 429 EVENT_STREAM_LIMIT_REACHED with `Retry-After`.',
         tags: ['events'],
         querystring: EventStreamQuery,
       },
@@ -86,11 +177,12 @@ export function registerEventRoutes(
     async (request, reply) => {
       const filter = filterOf(request.query);
       const afterId = lastEventIdOf(request.headers['last-event-id']);
-      streamEvents(reply, filter, afterId);
+      const release = streams.acquire(clientKeyOf(request));
+      openStream(reply, release, filter, afterId);
     },
   );
 
-  function streamEvents(reply: FastifyReply, filter: EventFilter, afterId: number | undefined): void {
+  function openStream(reply: FastifyReply, release: () => void, filter: EventFilter, afterId: number | undefined): void {
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, {
@@ -102,54 +194,18 @@ export function registerEventRoutes(
     });
     raw.write('retry: 2000\n\n');
     openStreams.add(raw);
-
-    const sent = new Set<number>();
-    const send = (event: RecordedEvent): void => {
-      if (sent.has(event.id) || !matchesEventFilter(event, filter) || raw.writableEnded) return;
-      sent.add(event.id);
-      if (sent.size > rememberedIds) {
-        const oldest = sent.values().next().value;
-        if (oldest !== undefined) sent.delete(oldest);
-      }
-      raw.write(`id: ${event.id}\ndata: ${JSON.stringify(eventView(event))}\n\n`);
-    };
-
-    // Live events that arrive while the backlog is read wait until it is written.
-    let buffered: RecordedEvent[] | undefined = afterId === undefined ? undefined : [];
-    const unsubscribe = deps.eventFeed.subscribe((event) => {
-      if (buffered !== undefined) buffered.push(event);
-      else send(event);
-    });
     const heartbeat = setInterval(() => {
-      if (!raw.writableEnded) raw.write(': keep-alive\n\n');
+      // A full connection gets nothing more; the stream drops the client if it stays full.
+      if (!raw.writableEnded && !raw.writableNeedDrain) raw.write(': keep-alive\n\n');
     }, options.heartbeatMs);
     heartbeat.unref();
-
-    const close = (): void => {
+    raw.once('close', () => {
       clearInterval(heartbeat);
-      unsubscribe();
       openStreams.delete(raw);
-    };
-    raw.once('close', close);
-
-    if (afterId !== undefined) {
-      void (async () => {
-        try {
-          let cursor: number | undefined = afterId;
-          while (cursor !== undefined && !raw.writableEnded) {
-            const page = await listEvents(deps, filter, { cursor, limit: backfillPageSize });
-            for (const event of page.items) send(event);
-            cursor = page.nextCursor ?? undefined;
-          }
-        } catch (error) {
-          deps.log.warn({ err: error }, 'event stream backlog could not be read');
-          raw.end();
-        } finally {
-          const pending = buffered ?? [];
-          buffered = undefined;
-          for (const event of pending) send(event);
-        }
-      })();
-    }
+      release();
+    });
+    void streamEvents(deps, responseSink(raw), { filter, afterId }, options.limits, logReads).then((end) => {
+      if (end === 'dropped') deps.log.info({ requestId: reply.request.id }, 'event stream client dropped (too far behind)');
+    });
   }
 }

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpServer } from '@hearth/http-server';
+import { ConcurrencyLimiter, type ConcurrencyLimit } from '../../application/concurrency-limiter.js';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
 import { continueCreateInBackground } from '../../application/use-cases/continue-create.js';
 import { acceptVm, createVm, type CreateVmInput } from '../../application/use-cases/create-vm.js';
@@ -29,6 +30,10 @@ import {
 import { parseIfMatch, setEtag } from '../preconditions.js';
 import { eventView, vmView } from '../views.js';
 import { vmIdParam } from './parse-ids.js';
+import { clientKeyOf } from '../client-key.js';
+
+/** Pending `GET /v1/vms/{id}/wait` calls allowed at once, per client and overall. */
+export const defaultVmWaitLimit: ConcurrencyLimit = Object.freeze({ perClient: 100, overall: 1_000 });
 
 /** Mutations honour `If-Match: "<version>"` (412 PRECONDITION_FAILED on a mismatch). */
 function mutationOptions(request: FastifyRequest): MutationOptions {
@@ -52,7 +57,18 @@ const mutationHeaders = {
   description: 'Mutations honour `If-Match: "<version>"`; every POST honours `Idempotency-Key`.',
 } as const;
 
-export function registerVmRoutes(app: HttpServer, deps: UseCaseDependencies): void {
+export function registerVmRoutes(
+  app: HttpServer,
+  deps: UseCaseDependencies,
+  waitLimit: ConcurrencyLimit = defaultVmWaitLimit,
+): void {
+  const waits = new ConcurrencyLimiter({
+    ...waitLimit,
+    code: 'VM_WAIT_LIMIT_REACHED',
+    what: 'pending waits',
+    retryAfterSeconds: 1,
+  });
+
   app.post(
     '/v1/vms',
     {
@@ -126,7 +142,9 @@ export function registerVmRoutes(app: HttpServer, deps: UseCaseDependencies): vo
         description:
           `Answers as soon as the VM is in \`state\` (outcome \`reached\`), has failed (\`failed\`), or after ` +
           `\`timeout_s\` seconds (default ${waitTimeoutSeconds.default}, at most ${waitTimeoutSeconds.maximum}; ` +
-          "outcome `timed_out`), always with the VM as it is then. Woken by the VM's events.",
+          "outcome `timed_out`), always with the VM as it is then. Woken by the VM's events. Pending waits are " +
+          `capped per client (${waitLimit.perClient}) and overall (${waitLimit.overall}): over a cap, 429 ` +
+          'VM_WAIT_LIMIT_REACHED with `Retry-After`.',
         tags: ['vms'],
         params: VmIdParams,
         querystring: WaitVmQuery,
@@ -134,6 +152,7 @@ export function registerVmRoutes(app: HttpServer, deps: UseCaseDependencies): vo
       },
     },
     async (request, reply) => {
+      const release = waits.acquire(clientKeyOf(request));
       const abort = new AbortController();
       const onClose = (): void => abort.abort();
       reply.raw.once('close', onClose);
@@ -146,6 +165,7 @@ export function registerVmRoutes(app: HttpServer, deps: UseCaseDependencies): vo
         return { vm: vmView(result.vm), outcome: result.outcome, isReached: result.outcome === 'reached' };
       } finally {
         reply.raw.off('close', onClose);
+        release();
       }
     },
   );

@@ -1,0 +1,221 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createCleanupStack,
+  createManagerProcess,
+  createTestDatabase,
+  missingRequirements,
+  waitFor,
+  writeEmptyExt4,
+  writeFakeKernel,
+  type HearthProcess,
+} from '@hearth/testkit';
+import { request } from './support/http.js';
+
+/**
+ * One Manager process on PostgreSQL with a long event log, and hundreds of stream clients that
+ * resume from `Last-Event-ID: 0` and never read: the Manager writes no more than a connection
+ * takes, so its memory stays bounded and `GET /v1/vms` stays fast, and over the caps it answers
+ * 429. No Agent is needed. (On loopback the kernel takes a few MB per connection, the whole log
+ * here, so these clients never block: dropping a blocked client is shown in-process with a log
+ * larger than that, in apps/manager/src/http/api-limits.test.ts.)
+ */
+const skipReason = missingRequirements({ database: true, commands: ['mkfs.ext4'] });
+
+const clientCount = 400;
+const eventCount = 8_200;
+const waitsPerClient = 3;
+
+function rssMib(pid: number): number {
+  const line = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return line === null ? Number.NaN : Number(line[1]) / 1024;
+}
+
+/** A stream client that sends its request, reads the first chunk (the 200 header) and then nothing more. */
+function nonReadingClient(url: URL): Promise<{ socket: net.Socket; head: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(url.port), url.hostname, () => {
+      socket.write(
+        `GET /v1/events/stream HTTP/1.1\r\nHost: ${url.host}\r\nLast-Event-ID: 0\r\nAccept: text/event-stream\r\n\r\n`,
+      );
+    });
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause();
+      resolve({ socket, head: chunk.toString('latin1', 0, 40) });
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** Opens a stream and closes it at once: its status, Retry-After and (for a problem) its body. */
+async function probeStream(base: string): Promise<{ status: number; retryAfter: string | null; body: unknown }> {
+  const abort = new AbortController();
+  const response = await fetch(`${base}/v1/events/stream`, { signal: abort.signal });
+  const body = response.status === 200 ? undefined : await response.json();
+  abort.abort();
+  return { status: response.status, retryAfter: response.headers.get('retry-after'), body };
+}
+
+async function timedMs(action: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await action();
+  return performance.now() - started;
+}
+
+describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const cleanups = createCleanupStack('event-stream-limits');
+  let manager: HearthProcess;
+  let pid: number;
+  let images: { kernelImageId: string; rootfsImageId: string };
+  const api = <T = unknown>(method: string, route: string, body?: unknown) => request<T>(manager.url, method, route, body);
+
+  beforeAll(async () => {
+    await cleanups.unwindOnError(async () => {
+      const workDir = mkdtempSync(path.join(os.tmpdir(), 'hearth-event-limits-'));
+      cleanups.push(() => rmSync(workDir, { recursive: true, force: true }));
+      const database = await createTestDatabase();
+      cleanups.push(() => database.drop());
+      const imageRoot = path.join(workDir, 'images');
+      manager = await createManagerProcess({
+        databaseUrl: database.url,
+        imageRoot,
+        logFile: path.join(workDir, 'manager.log'),
+        env: {
+          MANAGER_RECONCILER_DISABLED: 'on',
+          MANAGER_REQUIRE_KVM: 'off',
+          MANAGER_HEARTBEAT_MS: '600000',
+          MANAGER_LOG_LEVEL: 'warn',
+          MANAGER_EVENT_STREAMS_PER_CLIENT: String(clientCount),
+          MANAGER_EVENT_STREAMS_MAX: String(clientCount),
+          MANAGER_VM_WAITS_PER_CLIENT: String(waitsPerClient),
+        },
+      });
+      await manager.start();
+      cleanups.push(() => manager.stop());
+      pid = manager.process.child.pid!;
+
+      // A host whose "Agent" accepts connections and never answers: the VM created on it stays
+      // `starting` (the reconciler is off), so waits for `running` stay pending.
+      const silentConnections = new Set<net.Socket>();
+      const silentAgent = net.createServer((socket) => silentConnections.add(socket));
+      await new Promise<void>((resolve) => silentAgent.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => {
+        silentAgent.close();
+        for (const socket of silentConnections) socket.destroy();
+      });
+      const silentPort = (silentAgent.address() as net.AddressInfo).port;
+      const host = await api<{ id: string }>('POST', '/v1/hosts/register', {
+        name: 'node-a',
+        addr: `http://127.0.0.1:${silentPort}`,
+        capacity: { cpuCount: 4, memoryMibTotal: 8192, memoryMibAvailable: 8000, vmCount: 0 },
+        facts: {
+          agentVersion: '0.1.0',
+          isKvmUsable: true,
+          hasFirecracker: true,
+          firecrackerBinary: '/bin/true',
+          isBridgeUp: true,
+          bridge: 'hbr0',
+          spawnMode: 'direct',
+        },
+      });
+      expect(host.status).toBe(200);
+      writeFakeKernel(path.join(imageRoot, 'vmlinux'));
+      writeEmptyExt4(path.join(imageRoot, 'rootfs.ext4'));
+      const kernel = await api<{ id: string }>('POST', '/v1/images', { kind: 'kernel', name: 'k', hostPath: 'vmlinux' });
+      const rootfs = await api<{ id: string }>('POST', '/v1/images', { kind: 'rootfs', name: 'r', hostPath: 'rootfs.ext4' });
+      images = { kernelImageId: kernel.body.id, rootfsImageId: rootfs.body.id };
+
+      // A long event log, as a cordon/uncordon loop makes it (8 lanes of one host each).
+      const lanes = await Promise.all(
+        Array.from({ length: 8 }, async (_, lane) => {
+          const registered = await api<{ id: string }>('POST', '/v1/hosts/register', {
+            name: `lane-${lane}`,
+            addr: `http://127.0.0.1:${10 + lane}`,
+            capacity: { cpuCount: 1, memoryMibTotal: 1024, memoryMibAvailable: 1000, vmCount: 0 },
+            facts: {
+              agentVersion: '0.1.0',
+              isKvmUsable: true,
+              hasFirecracker: true,
+              firecrackerBinary: '/bin/true',
+              isBridgeUp: true,
+              bridge: 'hbr0',
+              spawnMode: 'direct',
+            },
+          });
+          return registered.body.id;
+        }),
+      );
+      await Promise.all(
+        lanes.map(async (hostId) => {
+          for (let i = 0; i < eventCount / 2 / lanes.length; i += 1) {
+            await api('POST', `/v1/hosts/${hostId}/cordon`);
+            await api('POST', `/v1/hosts/${hostId}/uncordon`);
+          }
+        }),
+      );
+    });
+  }, 600_000);
+
+  afterAll(async () => {
+    await cleanups.run();
+  }, 60_000);
+
+  it('keeps memory bounded and GET /v1/vms fast under non-reading clients, and caps streams with 429', async () => {
+    const log = await api<{ items: unknown[] }>('GET', '/v1/events?limit=1000');
+    expect(log.body.items.length).toBe(Math.min(1000, eventCount));
+    const baselineMib = rssMib(pid);
+    const baselineListMs = await timedMs(() => api('GET', '/v1/vms'));
+
+    const opened = await Promise.all(Array.from({ length: clientCount }, () => nonReadingClient(new URL(manager.url))));
+    const clients = opened.map((client) => client.socket);
+    try {
+      expect(opened.filter((client) => client.head.startsWith('HTTP/1.1 200'))).toHaveLength(clientCount);
+      // The overall cap is reached.
+      const refused = await probeStream(manager.url);
+      expect(refused).toMatchObject({ status: 429, retryAfter: '5', body: { code: 'EVENT_STREAM_LIMIT_REACHED' } });
+
+      const listMs: number[] = [];
+      let peakMib = rssMib(pid);
+      for (let i = 0; i < 5; i += 1) {
+        listMs.push(await timedMs(async () => expect((await api('GET', '/v1/vms')).status).toBe(200)));
+        peakMib = Math.max(peakMib, rssMib(pid));
+      }
+      console.log(
+        `${clientCount} non-reading clients: RSS ${baselineMib.toFixed(0)} → ${peakMib.toFixed(0)} MiB; ` +
+          `GET /v1/vms ${baselineListMs.toFixed(0)} ms before, ${listMs.map((ms) => ms.toFixed(0)).join('/')} ms with them`,
+      );
+      expect(peakMib - baselineMib).toBeLessThan(150);
+      expect(Math.max(...listMs)).toBeLessThan(2_000);
+    } finally {
+      for (const socket of clients) socket.destroy();
+    }
+    // Clients that go away give their slots back.
+    await waitFor(async () => (await probeStream(manager.url)).status === 200, {
+      timeoutMs: 10_000,
+      description: 'stream slots given back',
+    });
+  }, 120_000);
+
+  it('answers the wait over the per-client cap with 429 VM_WAIT_LIMIT_REACHED while the others wait', async () => {
+    // Created now: its create hangs on the silent Agent until the apply timeout (120 s).
+    const vm = await api<{ id: string }>('POST', '/v1/vms?wait=false', { name: 'web', vcpuCount: 1, memoryMib: 128, ...images });
+    expect(vm.status).toBe(202);
+    const vmId = vm.body.id;
+    const answers = await Promise.all(
+      Array.from({ length: waitsPerClient + 1 }, () =>
+        api<{ code?: string; outcome?: string }>('GET', `/v1/vms/${vmId}/wait?state=running&timeout_s=3`),
+      ),
+    );
+    expect(answers.map((answer) => answer.body.outcome ?? answer.body.code).sort()).toEqual([
+      'VM_WAIT_LIMIT_REACHED',
+      ...Array<string>(waitsPerClient).fill('timed_out'),
+    ]);
+    const refused = answers.filter((answer) => answer.status === 429);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]!.body.code).toBe('VM_WAIT_LIMIT_REACHED');
+    expect(refused[0]!.headers.get('retry-after')).toBe('1');
+  }, 30_000);
+});
