@@ -226,6 +226,38 @@ describe('Reconciler', () => {
       expect(await world.deps.reconcileStates.get(vm.id)).toMatchObject({ attempt: 0, nextAttemptAt: null });
     });
 
+    it('is not restarted when the request failed it while the reconciler could not reach the Agent', async () => {
+      const { world, host } = await setUp();
+      const vm = await interruptedCreate(world);
+      world.clock.advance(graceMs);
+      // The Agent is unreachable for the reconciler's attempt; meanwhile the request records its own failure.
+      const agents: typeof world.deps.agents = Object.create(world.agents) as typeof world.deps.agents;
+      agents.applyVm = async () => {
+        const failure = { code: 'VMM_SPAWN_FAILED', message: 'the VMM exited' };
+        await world.deps.vms.transition(vm.id, { from: 'starting', to: 'failed', at: world.clock.now(), failureReason: failure });
+        throw agentDown();
+      };
+      const reconciler = new Reconciler(
+        { ...world.deps, agents },
+        {
+          heartbeatIntervalMs,
+          graceMs,
+          concurrency: 1,
+          inventoryMaxAgeMs: 0,
+          retry: defaultRetryPolicy,
+        },
+      );
+      reconciler.activate();
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'continue_create', isLastAttempt: false });
+      expect(await world.deps.reconcileStates.get(vm.id)).toMatchObject({ attempt: 0, nextAttemptAt: null });
+      await afterBackoff(world, host);
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
+      expect(await world.deps.vms.findById(vm.id)).toMatchObject({
+        state: 'failed',
+        failureReason: { code: 'VMM_SPAWN_FAILED' },
+      });
+    });
+
     it('is failed with the reason after the bounded attempts, and not tried again', async () => {
       const { reconciler, world, host } = await setUp({ retry: { maxRestartAttempts: 3 } });
       const vm = await interruptedCreate(world);

@@ -9,7 +9,7 @@ import {
   type VmObservation,
 } from '../../domain/reconcile-decision.js';
 import { backoffMs, shouldRestart, type RestartDecision, type RetryPolicy } from '../../domain/restart-policy.js';
-import { vmStates, type ObservedVmState } from '../../domain/vm-state.js';
+import { vmStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import type { FailureReason, Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { ReconcileHints } from '../ports/reconcile-hints.js';
@@ -39,6 +39,7 @@ export interface ResyncReport {
 }
 
 const runtimeKinds = new Set(['process', 'tap', 'socket', 'fifo']);
+const createStates: ReadonlySet<VmState> = new Set(['pending', 'scheduled', 'starting']);
 
 /** Reads of one host's inventory for one VM whose record changed after each read was asked for. */
 const maxInventoryReads = 3;
@@ -295,9 +296,14 @@ export class Reconciler implements ReconcileHints {
           const outage: AgentOutageHandling = action.isLastAttempt
             ? { onAgentUnavailable: 'fail', retries: retry.attempt + 1 }
             : { onAgentUnavailable: 'retry' };
-          await continueCreate(this.deps, vm.id, { outage }).catch((error: unknown) => {
-            // Still `starting`: the Agent could not be reached, the next attempt comes with backoff.
-            if (isAppError(error) && error.code === 'AGENT_UNAVAILABLE' && !action.isLastAttempt) throw error;
+          await continueCreate(this.deps, vm.id, { outage }).catch(async (error: unknown) => {
+            if (isAppError(error) && error.code === 'AGENT_UNAVAILABLE' && !action.isLastAttempt) {
+              // Still being created: the next attempt comes with backoff. Another worker (the
+              // request) may have failed it meanwhile: a failed create is not retried as a restart.
+              const current = await this.deps.vms.findById(vm.id);
+              if (current !== undefined && createStates.has(current.state)) throw error;
+              return undefined;
+            }
             // The create is over: the VM is `failed` with the reason. Nothing more to retry here.
             if (isAppError(error) && error.code !== 'DATABASE_UNAVAILABLE' && error.code !== 'VM_BUSY') return undefined;
             throw error;

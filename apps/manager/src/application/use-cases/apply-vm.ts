@@ -73,14 +73,20 @@ export async function applyVmOnHost(
         : reason.message;
     const cleanupProblem = await undoOnHost(deps, vm, host, undo);
     const message = cleanupProblem === undefined ? failure : `${failure}; cleanup failed: ${cleanupProblem}`;
-    await deps.vms.transition(vm.id, {
-      from: 'starting',
-      to: 'failed',
-      at: deps.clock.now(),
-      failureReason: { code: reason.code, message },
-      message,
-    });
-    deps.log.warn({ vmId: vm.id, hostId: host.id, from: 'starting', to: 'failed', code: reason.code }, 'vm state changed');
+    try {
+      await deps.vms.transition(vm.id, {
+        from: 'starting',
+        to: 'failed',
+        at: deps.clock.now(),
+        failureReason: { code: reason.code, message },
+        message,
+      });
+      deps.log.warn({ vmId: vm.id, hostId: host.id, from: 'starting', to: 'failed', code: reason.code }, 'vm state changed');
+    } catch (transitionError) {
+      // Another worker that shared this apply recorded the failure first: the error still stands.
+      if (!isAppError(transitionError) || transitionError.code !== 'VM_BUSY') throw transitionError;
+      if ((await deps.vms.findById(vm.id))?.state !== 'failed') throw transitionError;
+    }
     throw withVmId(error, vm);
   }
   const finishedAt = deps.clock.now();

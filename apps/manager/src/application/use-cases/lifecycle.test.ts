@@ -108,6 +108,18 @@ describe('acceptVm and continueCreate', () => {
     expect(vm).toMatchObject({ state: 'failed', failureReason: { code: 'AGENT_UNAVAILABLE' } });
   });
 
+  it('answers the Agent failure to both workers when two continue the same create and its apply fails', async () => {
+    const { world, input } = await setUp();
+    const pending = await acceptVm(world.deps, input);
+    world.agents.failNext('apply', new AppError('VMM_SPAWN_FAILED', 'no firecracker'));
+    world.agents.failNext('apply', new AppError('VMM_SPAWN_FAILED', 'no firecracker'));
+    const outcomes = await Promise.allSettled([continueCreate(world.deps, pending.id), continueCreate(world.deps, pending.id)]);
+    expect(
+      outcomes.map((outcome) => (outcome.status === 'rejected' ? (outcome.reason as AppError).code : outcome.value.state)),
+    ).toEqual(['VMM_SPAWN_FAILED', 'VMM_SPAWN_FAILED']);
+    expect(await getVm(world.deps, pending.id)).toMatchObject({ state: 'failed', failureReason: { code: 'VMM_SPAWN_FAILED' } });
+  });
+
   it('leaves the VM failed with the reason and removes it from the host when the Agent fails', async () => {
     const { world, input } = await setUp();
     const pending = await acceptVm(world.deps, input);
