@@ -26,8 +26,11 @@ export type { ApiResponse } from './http.js';
  */
 export interface ClusterOptions {
   readonly agentCount: number;
-  /** Defaults to a fresh database on the throwaway PostgreSQL of `npm test`. */
-  readonly databaseUrl?: string;
+  /**
+   * Defaults to a fresh database on the throwaway PostgreSQL of `npm test`; `embedded`: the
+   * Manager's default, PGlite in a data directory under the cluster's work directory.
+   */
+  readonly databaseUrl?: string | 'embedded';
   readonly managerEnv?: Readonly<Record<string, string>>;
   /**
    * Further Manager replicas on the same database (default 0), started after the first one leads
@@ -134,8 +137,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       databaseUrl = database.url;
     }
     const imageRoot = path.join(workDir, 'images');
+    // No DATABASE_URL: the Manager opens PGlite in MANAGER_DATA_DIR.
+    const databaseEnv =
+      databaseUrl === 'embedded' ? { DATABASE_URL: undefined, MANAGER_DATA_DIR: path.join(workDir, 'manager-data') } : {};
     // A failpoint is armed per start (start(env)), never inherited from the test run.
-    const managerEnv = { ...fastManagerEnv, ...options.managerEnv, HEARTH_FAILPOINTS: undefined };
+    const managerEnv = { ...fastManagerEnv, ...options.managerEnv, ...databaseEnv, HEARTH_FAILPOINTS: undefined };
     const managers: HearthProcess[] = [];
     for (let index = 0; index <= (options.extraManagers ?? 0); index += 1) {
       managers.push(
@@ -144,6 +150,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           imageRoot,
           env: managerEnv,
           name: index === 0 ? 'the manager' : `manager replica ${index}`,
+          // PGlite creates and migrates its database in WebAssembly: seconds, many more under load.
+          ...(databaseUrl === 'embedded' ? { readyTimeoutMs: 120_000 } : {}),
           logFile: path.join(workDir, index === 0 ? 'logs/manager.log' : `logs/manager-${index}.log`),
         }),
       );

@@ -23,7 +23,10 @@ export interface ManagerConfig {
   readonly reconcileGraceMs: number;
   /** VMs reconciled side by side (MANAGER_RECONCILE_CONCURRENCY). */
   readonly reconcileConcurrency: number;
-  /** Restarts in a row the `on-failure` policy allows (MANAGER_RESTART_MAX_ATTEMPTS). */
+  /**
+   * Restarts in a row the `on-failure` policy allows (MANAGER_RESTART_MAX_ATTEMPTS); also the
+   * reconciler's attempts at an accepted create whose Agent cannot be reached.
+   */
   readonly restartMaxAttempts: number;
   /** First retry delay of the reconciler, doubled on each further attempt (MANAGER_RETRY_BACKOFF_MS). */
   readonly retryBackoffMs: number;

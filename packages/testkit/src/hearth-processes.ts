@@ -40,6 +40,8 @@ export interface ManagerProcessOptions {
   readonly main?: string;
   /** Names it in timeout messages; default `the manager`. */
   readonly name?: string;
+  /** How long a start may take to answer /readyz; default 20 s (PGlite's first start creates its database). */
+  readonly readyTimeoutMs?: number;
 }
 
 export interface AgentProcessOptions {
@@ -75,6 +77,7 @@ export async function createManagerProcess(options: ManagerProcessOptions): Prom
     url: `http://127.0.0.1:${port}`,
     readinessRoute: '/readyz',
     name: options.name ?? 'the manager',
+    readyTimeoutMs: options.readyTimeoutMs ?? readyTimeoutMs,
     logFile: options.logFile,
     env: {
       DATABASE_URL: options.databaseUrl,
@@ -94,6 +97,7 @@ export async function createAgentProcess(options: AgentProcessOptions): Promise<
     url: `http://127.0.0.1:${port}`,
     readinessRoute: '/agent/v1/health',
     name: `agent ${options.name}`,
+    readyTimeoutMs,
     logFile: options.logFile,
     env: {
       AGENT_BIND: `127.0.0.1:${port}`,
@@ -144,6 +148,7 @@ interface HearthProcessSpec {
   readonly name: string;
   readonly logFile: string;
   readonly env: Env;
+  readonly readyTimeoutMs: number;
 }
 
 function hearthProcess(spec: HearthProcessSpec): HearthProcess {
@@ -166,7 +171,7 @@ function hearthProcess(spec: HearthProcessSpec): HearthProcess {
     },
     async waitUntilReady() {
       await waitFor(async () => (await get(`${spec.url}${spec.readinessRoute}`)).status === 200, {
-        timeoutMs: readyTimeoutMs,
+        timeoutMs: spec.readyTimeoutMs,
         intervalMs: pollIntervalMs,
         description: () => `${spec.name} answers ${spec.readinessRoute}\n${current?.output() ?? ''}`,
       });

@@ -93,6 +93,16 @@ describe('decideReconcileAction', () => {
     expect(decideReconcileAction(input({ state: 'deleting' })).kind).toBe('finish_delete');
   });
 
+  it('bounds the attempts at an interrupted create: the last one may fail the VM', () => {
+    const attempt = (n: number) =>
+      decideReconcileAction(
+        input({ state: 'starting', retry: { restartPolicy: 'on-failure', attempt: n, nextAttemptAt: null, crashWindow: emptyCrashWindow } }),
+      );
+    expect(attempt(0)).toEqual({ kind: 'continue_create', isLastAttempt: false });
+    expect(attempt(defaultRetryPolicy.maxRestartAttempts - 2)).toEqual({ kind: 'continue_create', isLastAttempt: false });
+    expect(attempt(defaultRetryPolicy.maxRestartAttempts - 1)).toEqual({ kind: 'continue_create', isLastAttempt: true });
+  });
+
   it('waits for the next attempt time kept in the row', () => {
     const retry = {
       restartPolicy: 'on-failure' as const,

@@ -59,8 +59,11 @@ export type ReconcileAction =
   | { readonly kind: 'guest_reboot' }
   /** A failed VM whose restart is due. */
   | { readonly kind: 'retry_start' }
-  /** A create interrupted before the VM ran (e.g. by a Manager crash). */
-  | { readonly kind: 'continue_create' }
+  /**
+   * A create interrupted before the VM ran (a Manager crash, an Agent that could not be reached).
+   * On the last attempt an unreachable Agent fails the VM; before it, the create is tried again.
+   */
+  | { readonly kind: 'continue_create'; readonly isLastAttempt: boolean }
   | { readonly kind: 'finish_stop' }
   | { readonly kind: 'finish_delete' }
   /** A stopped or failed VM still holds a process or TAP on its host. */
@@ -111,8 +114,10 @@ export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
     case 'stopped':
       return observed.holdsRuntimeResources ? { kind: 'release_runtime_resources' } : { kind: 'none' };
     default:
-      if (createStates.includes(state)) return isDue ? { kind: 'continue_create' } : { kind: 'wait', why: 'backoff' };
-      return { kind: 'none' };
+      if (!createStates.includes(state)) return { kind: 'none' };
+      if (!isDue) return { kind: 'wait', why: 'backoff' };
+      // Bounded like restarts: `maxRestartAttempts` failed attempts in a row, then the reason stands.
+      return { kind: 'continue_create', isLastAttempt: retry.attempt + 1 >= input.retryPolicy.maxRestartAttempts };
   }
 }
 

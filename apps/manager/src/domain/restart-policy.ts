@@ -30,7 +30,10 @@ export interface RetryPolicy {
   /** Delay before the second attempt; each later one doubles it. */
   readonly initialBackoffMs: number;
   readonly maxBackoffMs: number;
-  /** Failed restart attempts in a row `on-failure` allows before giving up. */
+  /**
+   * Failed restart attempts in a row `on-failure` allows before giving up; also the reconciler's
+   * attempts at an interrupted create whose Agent cannot be reached.
+   */
   readonly maxRestartAttempts: number;
   /** How long the VMM deaths of one VM are counted together, from the first one counted. */
   readonly crashLoopWindowMs: number;

@@ -7,6 +7,7 @@ import { Agent } from 'undici';
 import type { ApplyVmResult, VmSpec } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { runWithCorrelationId } from '@hearth/http-server';
+import { waitFor } from '@hearth/testkit';
 import type { VmId } from '../../domain/ids.js';
 import { HttpAgentClient } from './http-agent-client.js';
 
@@ -117,6 +118,23 @@ describe('HttpAgentClient', () => {
     expect(received[0]).toMatchObject({ method: 'PUT', url: `/agent/v1/vms/${vmId}` });
     expect(JSON.parse(received[0]!.body)).toEqual(spec);
     expect(received[0]!.headers['content-type']).toBe('application/json');
+  });
+
+  it('shares one apply of a VM among callers while it waits for its answer, then applies anew', async () => {
+    const answers: Array<() => void> = [];
+    handler = (_, response) => answers.push(() => reply(200, applied)(_, response));
+    const agent = client();
+    const first = agent.applyVm(target, vmId, spec);
+    await waitFor(() => received.length === 1, { description: 'the first apply reaches the Agent' });
+    const second = agent.applyVm(target, vmId, spec);
+    const otherSpec = agent.applyVm(target, vmId, { ...spec, memoryMib: 512 });
+    await waitFor(() => received.length === 2, { description: 'the apply of another spec reaches the Agent' });
+    for (const answer of answers) answer();
+    expect(await Promise.all([first, second, otherSpec])).toEqual([applied, applied, applied]);
+    expect(received.map((request) => JSON.parse(request.body).memoryMib)).toEqual([256, 512]);
+    handler = reply(200, applied);
+    expect(await agent.applyVm(target, vmId, spec)).toEqual(applied);
+    expect(received).toHaveLength(3);
   });
 
   it('forwards the current correlation id as x-request-id', async () => {

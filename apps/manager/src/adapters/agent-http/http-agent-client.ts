@@ -38,10 +38,35 @@ const protocolCodes = new Set([
 
 /** The Agent's HTTP API through undici; forwards the current correlation id as `x-request-id`. */
 export class HttpAgentClient implements AgentClient {
+  /** Applies waiting for their answer, by Agent address, VM and spec. */
+  private readonly applying = new Map<string, Promise<ApplyVmResult>>();
+
   constructor(private readonly options: HttpAgentClientOptions = defaultAgentClientOptions) {}
 
+  /**
+   * A second apply of the same VM and spec on the same Agent while one is waiting for its answer
+   * (the reconciler taking over a create whose request is still applying it) shares that answer
+   * instead of queueing another apply behind it on the Agent: otherwise the first one's failure
+   * would be undone on the host after the second had started the VM again.
+   */
   applyVm(target: AgentTarget, vmId: VmId, spec: VmSpec): Promise<ApplyVmResult> {
-    return this.call(target, 'PUT', `/vms/${vmId}`, ApplyVmResult, this.options.applyTimeoutMs, spec);
+    const key = `${target.addr} ${vmId} ${JSON.stringify(spec)}`;
+    const inFlight = this.applying.get(key);
+    if (inFlight !== undefined) return inFlight;
+    const applied: Promise<ApplyVmResult> = this.call(
+      target,
+      'PUT',
+      `/vms/${vmId}`,
+      ApplyVmResult,
+      this.options.applyTimeoutMs,
+      spec,
+    );
+    void applied.then(
+      () => this.applying.delete(key),
+      () => this.applying.delete(key),
+    );
+    this.applying.set(key, applied);
+    return applied;
   }
 
   stopVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult> {

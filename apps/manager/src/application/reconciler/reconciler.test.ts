@@ -5,6 +5,8 @@ import type { Host } from '../../domain/host.js';
 import type { VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
 import { defaultRetryPolicy, type RetryPolicy } from '../../domain/restart-policy.js';
+import { AppError } from '@hearth/errors';
+import { continueCreate } from '../use-cases/continue-create.js';
 import { acceptVm, createVm } from '../use-cases/create-vm.js';
 import { heartbeat } from '../use-cases/heartbeat.js';
 import { startVm } from '../use-cases/start-vm.js';
@@ -13,7 +15,9 @@ import { Reconciler } from './reconciler.js';
 const heartbeatIntervalMs = 1000;
 const graceMs = 2000;
 
-async function setUp(options: { restartPolicy?: 'never' | 'on-failure' | 'always'; retry?: Partial<RetryPolicy> } = {}): Promise<{
+async function setUp(
+  options: { restartPolicy?: 'never' | 'on-failure' | 'always'; retry?: Partial<RetryPolicy>; inventoryMaxAgeMs?: number } = {},
+): Promise<{
   world: World;
   host: Host;
   vm: Vm;
@@ -34,7 +38,7 @@ async function setUp(options: { restartPolicy?: 'never' | 'on-failure' | 'always
     heartbeatIntervalMs,
     graceMs,
     concurrency: 2,
-    inventoryMaxAgeMs: 0,
+    inventoryMaxAgeMs: options.inventoryMaxAgeMs ?? 0,
     retry: { ...defaultRetryPolicy, ...options.retry },
   });
   reconciler.activate();
@@ -248,8 +252,113 @@ describe('Reconciler', () => {
     });
     expect(await reconciler.reconcileVm(pending.id)).toEqual({ kind: 'wait', why: 'grace' });
     world.clock.advance(graceMs);
-    expect(await reconciler.reconcileVm(pending.id)).toEqual({ kind: 'continue_create' });
+    expect(await reconciler.reconcileVm(pending.id)).toEqual({ kind: 'continue_create', isLastAttempt: false });
     expect(await stateOf(world, pending.id)).toBe('running');
+  });
+
+  describe('an accepted create whose Agent cannot be reached', () => {
+    const agentDown = (): AppError =>
+      new AppError('AGENT_UNAVAILABLE', 'The Agent at http://10.0.0.1:9090 cannot be reached (PUT /vms)');
+
+    /** A VM accepted and continued in the background while its Agent is down: it is left `starting`. */
+    async function interruptedCreate(world: World): Promise<Vm> {
+      const { id: kernelImageId } = (await world.deps.images.list({ kind: 'kernel' }))[0]!;
+      const { id: rootfsImageId } = (await world.deps.images.list({ kind: 'rootfs' }))[0]!;
+      const pending = await acceptVm(world.deps, { name: 'late', vcpuCount: 1, memoryMib: 128, kernelImageId, rootfsImageId });
+      world.agents.failNext('apply', agentDown());
+      await expect(continueCreate(world.deps, pending.id, { outage: { onAgentUnavailable: 'retry' } })).rejects.toMatchObject({
+        code: 'AGENT_UNAVAILABLE',
+      });
+      expect(await stateOf(world, pending.id)).toBe('starting');
+      return pending;
+    }
+
+    async function afterBackoff(world: World, host: Host): Promise<void> {
+      world.clock.advance(60_000);
+      await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() });
+    }
+
+    it('is applied again with backoff while the Agent is down, and runs once it is back', async () => {
+      const { reconciler, world, host } = await setUp();
+      const vm = await interruptedCreate(world);
+      world.clock.advance(graceMs);
+      world.agents.failNext('apply', agentDown());
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'continue_create', isLastAttempt: false });
+      expect(await stateOf(world, vm.id)).toBe('starting');
+      expect(await world.deps.reconcileStates.get(vm.id)).toMatchObject({ attempt: 1 });
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'wait', why: 'backoff' });
+      await afterBackoff(world, host);
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'continue_create', isLastAttempt: false });
+      expect(await world.deps.vms.findById(vm.id)).toMatchObject({ state: 'running', failureReason: null });
+      expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);
+      expect(await world.deps.reconcileStates.get(vm.id)).toMatchObject({ attempt: 0, nextAttemptAt: null });
+    });
+
+    it('is not restarted when the request failed it while the reconciler could not reach the Agent', async () => {
+      const { world, host } = await setUp();
+      const vm = await interruptedCreate(world);
+      world.clock.advance(graceMs);
+      // The Agent is unreachable for the reconciler's attempt; meanwhile the request records its own failure.
+      const agents: typeof world.deps.agents = Object.create(world.agents) as typeof world.deps.agents;
+      agents.applyVm = async () => {
+        const failure = { code: 'VMM_SPAWN_FAILED', message: 'the VMM exited' };
+        await world.deps.vms.transition(vm.id, { from: 'starting', to: 'failed', at: world.clock.now(), failureReason: failure });
+        throw agentDown();
+      };
+      const reconciler = new Reconciler(
+        { ...world.deps, agents },
+        {
+          heartbeatIntervalMs,
+          graceMs,
+          concurrency: 1,
+          inventoryMaxAgeMs: 0,
+          retry: defaultRetryPolicy,
+        },
+      );
+      reconciler.activate();
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'continue_create', isLastAttempt: false });
+      expect(await world.deps.reconcileStates.get(vm.id)).toMatchObject({ attempt: 0, nextAttemptAt: null });
+      await afterBackoff(world, host);
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
+      expect(await world.deps.vms.findById(vm.id)).toMatchObject({
+        state: 'failed',
+        failureReason: { code: 'VMM_SPAWN_FAILED' },
+      });
+    });
+
+    it('is failed with the reason after the bounded attempts, and not tried again', async () => {
+      const { reconciler, world, host } = await setUp({ retry: { maxRestartAttempts: 3 } });
+      const vm = await interruptedCreate(world);
+      world.clock.advance(graceMs);
+      const lastAttempts: boolean[] = [];
+      for (let attempt = 1; attempt <= 3; attempt += 1) {
+        world.agents.failNext('apply', agentDown());
+        const action = await reconciler.reconcileVm(vm.id);
+        if (action?.kind === 'continue_create') lastAttempts.push(action.isLastAttempt);
+        await afterBackoff(world, host);
+      }
+      expect(lastAttempts).toEqual([false, false, true]);
+      const failed = await world.deps.vms.findById(vm.id);
+      expect(failed).toMatchObject({ state: 'failed', failureReason: { code: 'AGENT_UNAVAILABLE' } });
+      expect(failed?.failureReason?.message).toMatch(/gave up after 3 retries/);
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
+      expect(await stateOf(world, vm.id)).toBe('failed');
+    });
+  });
+
+  it('does not take a VM started after its host was asked for its inventory for one whose VMM is gone', async () => {
+    const { reconciler, world } = await setUp({ inventoryMaxAgeMs: 60_000 });
+    const { id: kernelImageId } = (await world.deps.images.list({ kind: 'kernel' }))[0]!;
+    const { id: rootfsImageId } = (await world.deps.images.list({ kind: 'rootfs' }))[0]!;
+    const pending = await acceptVm(world.deps, { name: 'fresh', vcpuCount: 1, memoryMib: 128, kernelImageId, rootfsImageId });
+    // The inventory read now (kept for a while) does not hold the VM yet.
+    expect(await reconciler.reconcileVm(pending.id)).toEqual({ kind: 'wait', why: 'grace' });
+    world.clock.advance(1);
+    await continueCreate(world.deps, pending.id);
+    world.clock.advance(1);
+    expect(await reconciler.reconcileVm(pending.id)).toEqual({ kind: 'none' });
+    expect(await world.deps.vms.findById(pending.id)).toMatchObject({ state: 'running', observedState: 'running' });
+    expect(world.agents.calls.filter((call) => call.operation === 'apply' && call.vmId === pending.id)).toHaveLength(1);
   });
 
   it('finishes a delete left in deleting', async () => {

@@ -16,11 +16,11 @@ import {
   type RestartDecision,
   type RetryPolicy,
 } from '../../domain/restart-policy.js';
-import { vmStates, type ObservedVmState } from '../../domain/vm-state.js';
+import { vmStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import type { FailureReason, Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { ReconcileHints } from '../ports/reconcile-hints.js';
-import { applyVmOnHost, failureReasonOf } from '../use-cases/apply-vm.js';
+import { applyVmOnHost, failureReasonOf, type AgentOutageHandling } from '../use-cases/apply-vm.js';
 import { continueCreate } from '../use-cases/continue-create.js';
 import { KeyedWorkQueue } from './keyed-work-queue.js';
 
@@ -51,6 +51,16 @@ export interface ResyncReport {
 }
 
 const runtimeKinds = new Set(['process', 'tap', 'socket', 'fifo']);
+const createStates: ReadonlySet<VmState> = new Set(['pending', 'scheduled', 'starting']);
+
+/** Reads of one host's inventory for one VM whose record changed after each read was asked for. */
+const maxInventoryReads = 3;
+
+/** An inventory read and when it was asked for (ms since the epoch, on the reconciler's clock). */
+interface InventoryRead {
+  readonly at: number;
+  readonly read: Promise<Inventory | undefined>;
+}
 
 /**
  * The level-triggered reconciler: it compares every VM record with what its host's Agent holds and
@@ -63,7 +73,7 @@ const runtimeKinds = new Set(['process', 'tap', 'socket', 'fifo']);
  */
 export class Reconciler implements ReconcileHints {
   private readonly queue: KeyedWorkQueue<VmId>;
-  private readonly inventories = new Map<HostId, { readonly at: number; readonly read: Promise<Inventory | undefined> }>();
+  private readonly inventories = new Map<HostId, InventoryRead>();
   private isActive = false;
   /** Per host, the orphan count last withheld (so its event is written once, not every pass). */
   private readonly withheldOrphans = new Map<HostId, number>();
@@ -179,9 +189,22 @@ export class Reconciler implements ReconcileHints {
     const host = await this.deps.hosts.findById(before.hostId);
     if (host === undefined) return undefined;
     const hostStatus = this.hostStatusOf(host, this.deps.clock.now());
-    const inventory = hostStatus === 'healthy' ? await this.inventoryOf(host) : undefined;
-    // Read again after the inventory, so the record is at least as new as what the host said.
-    const vm = await this.deps.vms.findById(vmId);
+    let inventory: Inventory | undefined;
+    let vm: Vm | undefined;
+    for (let read = 1; ; read += 1) {
+      const inventoryRead = hostStatus === 'healthy' ? this.inventoryReadOf(host, read > 1) : undefined;
+      inventory = await inventoryRead?.read;
+      // Read again after the inventory, so the record is at least as new as what the host said.
+      vm = await this.deps.vms.findById(vmId);
+      // A record changed after the inventory was asked for (this reconciler's own restart, a request
+      // that just started the VM) may be newer than what the host said: acting on the older answer
+      // would take a VM that was just started for one whose VMM is gone, and restart it again.
+      if (inventoryRead === undefined || vm === undefined || vm.updatedAt.getTime() <= inventoryRead.at) break;
+      if (read === maxInventoryReads) {
+        inventory = undefined; // it keeps changing under us: wait for the next hint or resync
+        break;
+      }
+    }
     const retry = await this.deps.reconcileStates.get(vmId);
     if (vm === undefined || retry === undefined) return undefined;
     const observed = inventory === undefined ? undefined : observationOf(inventory.vms.find((agentVm) => agentVm.vmId === vmId));
@@ -296,7 +319,17 @@ export class Reconciler implements ReconcileHints {
         return;
       case 'continue_create':
         await this.withRetry(vm, retry, async () => {
-          await continueCreate(this.deps, vm.id).catch((error: unknown) => {
+          const outage: AgentOutageHandling = action.isLastAttempt
+            ? { onAgentUnavailable: 'fail', retries: retry.attempt + 1 }
+            : { onAgentUnavailable: 'retry' };
+          await continueCreate(this.deps, vm.id, { outage }).catch(async (error: unknown) => {
+            if (isAppError(error) && error.code === 'AGENT_UNAVAILABLE' && !action.isLastAttempt) {
+              // Still being created: the next attempt comes with backoff. Another worker (the
+              // request) may have failed it meanwhile: a failed create is not retried as a restart.
+              const current = await this.deps.vms.findById(vm.id);
+              if (current !== undefined && createStates.has(current.state)) throw error;
+              return undefined;
+            }
             // The create is over: the VM is `failed` with the reason. Nothing more to retry here.
             if (isAppError(error) && error.code !== 'DATABASE_UNAVAILABLE' && error.code !== 'VM_BUSY') return undefined;
             throw error;
@@ -562,15 +595,21 @@ export class Reconciler implements ReconcileHints {
 
   /** The host's inventory, read at most `inventoryMaxAgeMs` ago; undefined when the Agent cannot answer. */
   private inventoryOf(host: Host): Promise<Inventory | undefined> {
+    return this.inventoryReadOf(host, false).read;
+  }
+
+  /** The host's inventory read and when it was asked for: a cached one unless `isFresh`. */
+  private inventoryReadOf(host: Host, isFresh: boolean): InventoryRead {
     const nowMs = this.deps.clock.now().getTime();
     const cached = this.inventories.get(host.id);
-    if (cached !== undefined && nowMs - cached.at < this.settings.inventoryMaxAgeMs) return cached.read;
+    if (!isFresh && cached !== undefined && nowMs - cached.at < this.settings.inventoryMaxAgeMs) return cached;
     const read = this.deps.agents.inventory(host).catch((error: unknown) => {
       this.deps.log.warn({ hostId: host.id, code: isAppError(error) ? error.code : 'INTERNAL' }, 'host inventory unreadable');
       return undefined;
     });
-    this.inventories.set(host.id, { at: nowMs, read });
-    return read;
+    const started: InventoryRead = { at: nowMs, read };
+    this.inventories.set(host.id, started);
+    return started;
   }
 
   private async recordObservation(vm: Vm, vmmState: VmObservation['vmmState']): Promise<void> {

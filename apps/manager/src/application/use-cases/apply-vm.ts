@@ -30,13 +30,33 @@ export function failureReasonOf(error: unknown): FailureReason {
 }
 
 /**
+ * What an apply does when the Agent cannot be reached (AGENT_UNAVAILABLE: refused, reset, timed
+ * out), so its outcome on the host is unknown:
+ * - `fail`: like any other failure, the VM becomes `failed` with the reason (a request waiting for
+ *   its answer, a restart the reconciler counts itself, or the last attempt of a create);
+ * - `retry`: the VM stays `starting` and the error is thrown, so the reconciler applies it again
+ *   with backoff (the Agent's apply is idempotent and re-adopts what it had made).
+ */
+export type AgentOutageHandling =
+  /** `retries`: how many times the reconciler tried already, for the reason's message. */
+  { readonly onAgentUnavailable: 'fail'; readonly retries?: number } | { readonly onAgentUnavailable: 'retry' };
+
+const failOnAgentOutage: AgentOutageHandling = { onAgentUnavailable: 'fail' };
+
+/**
  * Takes a VM that is `starting` to `running` by applying its spec on its host, recording each step.
  * On failure the VM becomes `failed` with the reason, `undo` is asked to remove what the Agent
  * created (best effort; its own failure is added to the reason), and the Agent's error is thrown
- * with the VM id added to its details. When another worker moved the VM on meanwhile (VM_BUSY),
- * nothing is undone: that worker's outcome stands.
+ * with the VM id added to its details; an unreachable Agent is handled as `outage` says. When
+ * another worker moved the VM on meanwhile (VM_BUSY), nothing is undone: that worker's outcome stands.
  */
-export async function applyVmOnHost(deps: Deps, vm: Vm, host: Host, undo: 'delete' | 'stop'): Promise<Vm> {
+export async function applyVmOnHost(
+  deps: Deps,
+  vm: Vm,
+  host: Host,
+  undo: 'delete' | 'stop',
+  outage: AgentOutageHandling = failOnAgentOutage,
+): Promise<Vm> {
   const startedAt = deps.clock.now();
   let result: ApplyVmResult;
   try {
@@ -46,19 +66,34 @@ export async function applyVmOnHost(deps: Deps, vm: Vm, host: Host, undo: 'delet
     const current = await deps.vms.findById(vm.id);
     if (current?.state !== 'starting') throw withVmId(error, vm);
     const reason = failureReasonOf(error);
+    if (reason.code === 'AGENT_UNAVAILABLE' && outage.onAgentUnavailable === 'retry') {
+      deps.log.warn({ vmId: vm.id, hostId: host.id, state: 'starting', code: reason.code }, 'vm apply interrupted; will retry');
+      throw withVmId(error, vm);
+    }
+    const retries = outage.onAgentUnavailable === 'fail' ? outage.retries : undefined;
+    const failure =
+      reason.code === 'AGENT_UNAVAILABLE' && retries !== undefined
+        ? `${reason.message}; gave up after ${retries} retries`
+        : reason.message;
     const cleanupProblem = await undoOnHost(deps, vm, host, undo);
-    const message = cleanupProblem === undefined ? reason.message : `${reason.message}; cleanup failed: ${cleanupProblem}`;
-    await deps.vms.transition(vm.id, {
-      from: 'starting',
-      to: 'failed',
-      at: deps.clock.now(),
-      failureReason: { code: reason.code, message },
-      message,
-    });
-    deps.log.warn(
-      { vmId: vm.id, hostId: host.id, from: 'starting', to: 'failed', code: reason.code, diagnostics: diagnosticsOf(error) },
-      'vm state changed',
-    );
+    const message = cleanupProblem === undefined ? failure : `${failure}; cleanup failed: ${cleanupProblem}`;
+    try {
+      await deps.vms.transition(vm.id, {
+        from: 'starting',
+        to: 'failed',
+        at: deps.clock.now(),
+        failureReason: { code: reason.code, message },
+        message,
+      });
+      deps.log.warn(
+        { vmId: vm.id, hostId: host.id, from: 'starting', to: 'failed', code: reason.code, diagnostics: diagnosticsOf(error) },
+        'vm state changed',
+      );
+    } catch (transitionError) {
+      // Another worker that shared this apply recorded the failure first: the error still stands.
+      if (!isAppError(transitionError) || transitionError.code !== 'VM_BUSY') throw transitionError;
+      if ((await deps.vms.findById(vm.id))?.state !== 'failed') throw transitionError;
+    }
     throw withVmId(error, vm);
   }
   const finishedAt = deps.clock.now();

@@ -4,11 +4,20 @@ import type { Host } from '../../domain/host.js';
 import type { VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
-import { applyVmOnHost } from './apply-vm.js';
+import { applyVmOnHost, type AgentOutageHandling } from './apply-vm.js';
 import { hostOf } from './stop-vm.js';
 import { getVm } from './vm-queries.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log'>;
+
+export interface ContinueCreateOptions {
+  /** The row as the caller just wrote it: saves a read. */
+  readonly known?: Vm | undefined;
+  /** The host placement just chose: saves a read. */
+  readonly knownHost?: Host | undefined;
+  /** What an unreachable Agent does to the VM (default: it fails). */
+  readonly outage?: AgentOutageHandling;
+}
 
 /**
  * Takes a VM from wherever its create (or start) stopped to `running`, one recorded step at a time:
@@ -18,9 +27,10 @@ type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'lo
  * Idempotent and safe to run concurrently: every step is a compare-and-set on the state, a lost
  * race re-reads the row and carries on from there. A VM in any other state is answered as it is.
  * Called by the create request (in the background when it answered 202) and by the reconciler for
- * rows left in pending/scheduled/starting by a crash.
+ * rows left in pending/scheduled/starting by a crash or by an Agent that could not be reached.
  */
-export async function continueCreate(deps: Deps, id: VmId, known?: Vm, knownHost?: Host): Promise<Vm> {
+export async function continueCreate(deps: Deps, id: VmId, options: ContinueCreateOptions = {}): Promise<Vm> {
+  const { known, knownHost, outage } = options;
   // The row as the caller just wrote it (or as the last transition returned it) saves a read, and
   // so does the host that placement just chose.
   let current: Vm | undefined = known?.id === id ? known : undefined;
@@ -43,7 +53,7 @@ export async function continueCreate(deps: Deps, id: VmId, known?: Vm, knownHost
         case 'starting': {
           const host = knownHost?.id === vm.hostId ? knownHost : await hostOf(deps, vm.hostId);
           // A VM that never ran has nothing worth keeping on the host when its start fails.
-          return await applyVmOnHost(deps, vm, host, vm.totalMs === null ? 'delete' : 'stop');
+          return await applyVmOnHost(deps, vm, host, vm.totalMs === null ? 'delete' : 'stop', outage);
         }
         default:
           return vm;
@@ -57,11 +67,14 @@ export async function continueCreate(deps: Deps, id: VmId, known?: Vm, knownHost
 
 /**
  * `continueCreate` without waiting for it: the outcome is in the VM row and its events (a failure is
- * logged as a warning, since nobody waits for the error).
+ * logged as a warning, since nobody waits for the error). The create was accepted, so an Agent that
+ * cannot be reached (restarting, say) does not fail it: the VM stays `starting` and the reconciler
+ * applies it again with backoff, failing it only after its bounded attempts.
  */
 export function continueCreateInBackground(deps: Deps, id: VmId, known?: Vm): void {
-  continueCreate(deps, id, known).catch((error: unknown) => {
+  continueCreate(deps, id, { known, outage: { onAgentUnavailable: 'retry' } }).catch((error: unknown) => {
     const code = isAppError(error) ? error.code : 'INTERNAL';
+    if (code === 'AGENT_UNAVAILABLE') return; // logged by applyVmOnHost; the reconciler retries
     deps.log.warn({ vmId: id, code, err: error }, 'background create did not reach running');
   });
 }

@@ -29,7 +29,7 @@ type Deps = Pick<UseCaseDependencies, 'vms' | 'images' | 'hosts' | 'agents' | 'c
  */
 export async function createVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
   const { vm, host } = await placeAndRecord(deps, input);
-  return continueCreate(deps, vm.id, vm, host);
+  return continueCreate(deps, vm.id, { known: vm, knownHost: host });
 }
 
 /**

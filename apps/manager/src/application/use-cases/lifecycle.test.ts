@@ -3,7 +3,8 @@ import { AppError } from '@hearth/errors';
 import type { RecordedEvent } from '../../domain/event.js';
 import type { Vm } from '../../domain/vm.js';
 import { createWorld, type World } from '../../testing/world.js';
-import { continueCreate } from './continue-create.js';
+import { waitFor } from '@hearth/testkit';
+import { continueCreate, continueCreateInBackground } from './continue-create.js';
 import { acceptVm, createVm } from './create-vm.js';
 import { deleteVm } from './delete-vm.js';
 import { pauseVm } from './pause-vm.js';
@@ -83,6 +84,40 @@ describe('acceptVm and continueCreate', () => {
     const toStates = (await eventsOf(world, a)).map((e) => e.toState);
     expect(toStates).toEqual(['pending', 'scheduled', 'starting', 'running']);
     expect(world.agents.vmIdsOn(addr)).toEqual([pending.id]);
+  });
+
+  it('leaves an accepted VM starting, for the reconciler to retry, when its Agent cannot be reached', async () => {
+    const { world, input } = await setUp();
+    const warnings: string[] = [];
+    const deps = { ...world.deps, log: { ...world.deps.log, warn: (_: object, message: string) => void warnings.push(message) } };
+    const pending = await acceptVm(deps, input);
+    world.agents.failNext('apply', new AppError('AGENT_UNAVAILABLE', 'The Agent at http://10.0.0.1:9090 cannot be reached'));
+    continueCreateInBackground(deps, pending.id, pending);
+    await waitFor(() => warnings.includes('vm apply interrupted; will retry'), {
+      description: 'the interrupted apply is reported',
+    });
+    expect(await getVm(world.deps, pending.id)).toMatchObject({ state: 'starting', failureReason: null });
+    expect(world.agents.calls.map((c) => c.operation)).toEqual(['apply']);
+  });
+
+  it('leaves the VM failed with the reason when the Agent cannot be reached while a request waits for it', async () => {
+    const { world, input } = await setUp();
+    world.agents.failNext('apply', new AppError('AGENT_UNAVAILABLE', 'The Agent at http://10.0.0.1:9090 cannot be reached'));
+    expect(await codeOf(createVm(world.deps, input))).toBe('AGENT_UNAVAILABLE');
+    const [vm] = await world.repos.vms.listInStates(['failed']);
+    expect(vm).toMatchObject({ state: 'failed', failureReason: { code: 'AGENT_UNAVAILABLE' } });
+  });
+
+  it('answers the Agent failure to both workers when two continue the same create and its apply fails', async () => {
+    const { world, input } = await setUp();
+    const pending = await acceptVm(world.deps, input);
+    world.agents.failNext('apply', new AppError('VMM_SPAWN_FAILED', 'no firecracker'));
+    world.agents.failNext('apply', new AppError('VMM_SPAWN_FAILED', 'no firecracker'));
+    const outcomes = await Promise.allSettled([continueCreate(world.deps, pending.id), continueCreate(world.deps, pending.id)]);
+    expect(
+      outcomes.map((outcome) => (outcome.status === 'rejected' ? (outcome.reason as AppError).code : outcome.value.state)),
+    ).toEqual(['VMM_SPAWN_FAILED', 'VMM_SPAWN_FAILED']);
+    expect(await getVm(world.deps, pending.id)).toMatchObject({ state: 'failed', failureReason: { code: 'VMM_SPAWN_FAILED' } });
   });
 
   it('leaves the VM failed with the reason and removes it from the host when the Agent fails', async () => {
