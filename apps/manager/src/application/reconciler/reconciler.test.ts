@@ -5,7 +5,6 @@ import type { Host } from '../../domain/host.js';
 import type { VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
 import { defaultRetryPolicy, type RetryPolicy } from '../../domain/restart-policy.js';
-import { AppError } from '@hearth/errors';
 import { continueCreate } from '../use-cases/continue-create.js';
 import { acceptVm, createVm } from '../use-cases/create-vm.js';
 import { heartbeat } from '../use-cases/heartbeat.js';
@@ -262,8 +261,8 @@ describe('Reconciler', () => {
 
     /** A VM accepted and continued in the background while its Agent is down: it is left `starting`. */
     async function interruptedCreate(world: World): Promise<Vm> {
-      const { id: kernelImageId } = (await world.deps.images.list({ kind: 'kernel' }))[0]!;
-      const { id: rootfsImageId } = (await world.deps.images.list({ kind: 'rootfs' }))[0]!;
+      const { id: kernelImageId } = (await world.deps.images.list({ kind: 'kernel' }, { limit: 1 })).items[0]!;
+      const { id: rootfsImageId } = (await world.deps.images.list({ kind: 'rootfs' }, { limit: 1 })).items[0]!;
       const pending = await acceptVm(world.deps, { name: 'late', vcpuCount: 1, memoryMib: 128, kernelImageId, rootfsImageId });
       world.agents.failNext('apply', agentDown());
       await expect(continueCreate(world.deps, pending.id, { outage: { onAgentUnavailable: 'retry' } })).rejects.toMatchObject({
@@ -348,8 +347,8 @@ describe('Reconciler', () => {
 
   it('does not take a VM started after its host was asked for its inventory for one whose VMM is gone', async () => {
     const { reconciler, world } = await setUp({ inventoryMaxAgeMs: 60_000 });
-    const { id: kernelImageId } = (await world.deps.images.list({ kind: 'kernel' }))[0]!;
-    const { id: rootfsImageId } = (await world.deps.images.list({ kind: 'rootfs' }))[0]!;
+    const { id: kernelImageId } = (await world.deps.images.list({ kind: 'kernel' }, { limit: 1 })).items[0]!;
+    const { id: rootfsImageId } = (await world.deps.images.list({ kind: 'rootfs' }, { limit: 1 })).items[0]!;
     const pending = await acceptVm(world.deps, { name: 'fresh', vcpuCount: 1, memoryMib: 128, kernelImageId, rootfsImageId });
     // The inventory read now (kept for a while) does not hold the VM yet.
     expect(await reconciler.reconcileVm(pending.id)).toEqual({ kind: 'wait', why: 'grace' });
@@ -386,7 +385,8 @@ describe('Reconciler', () => {
       'vm_01JZZZZZZZZZZZZZZZZZZZZZZ2',
       'vm_01JZZZZZZZZZZZZZZZZZZZZZZ3',
     ] as VmId[];
-    for (const id of strangers) world.agents.plant(host.addr, id, { ...vmSpec(vm), guestMac: await world.repos.vms.allocateGuestMac() });
+    for (const id of strangers)
+      world.agents.plant(host.addr, id, { ...vmSpec(vm), guestMac: await world.repos.vms.allocateGuestMac() });
     expect((await reconciler.resync()).orphansRemoved).toBe(0);
     expect((await reconciler.resync()).orphansRemoved).toBe(0);
     expect(world.agents.vmIdsOn(host.addr).sort()).toEqual([vm.id, ...strangers].sort());
