@@ -1,11 +1,12 @@
 import { resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
+import { parseHostPort, type HostPort } from '@hearth/contracts';
 
 export interface ManagerConfig {
   /** PostgreSQL URL (a secret: never log it); undefined → embedded PGlite in `dataDir`. */
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
-  readonly bind: { readonly host: string; readonly port: number };
+  readonly bind: HostPort;
   readonly imageRoot: string;
   /** Reserved for raw kernel/rootfs paths in VM create (not accepted yet). */
   readonly isImagePathsAllowed: boolean;
@@ -109,16 +110,36 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
     cpuOvercommit: number('MANAGER_CPU_OVERCOMMIT', 4, (n) => n > 0 && n <= 64, 'a number above 0 and at most 64'),
     memoryOvercommit: number('MANAGER_MEMORY_OVERCOMMIT', 1, (n) => n > 0 && n <= 16, 'a number above 0 and at most 16'),
     isKvmRequired: flag('MANAGER_REQUIRE_KVM', true),
-    resyncMs: number('MANAGER_RESYNC_MS', 5000, (n) => Number.isInteger(n) && n >= 100 && n <= 3_600_000, 'an integer from 100 to 3600000'),
+    resyncMs: number(
+      'MANAGER_RESYNC_MS',
+      5000,
+      (n) => Number.isInteger(n) && n >= 100 && n <= 3_600_000,
+      'an integer from 100 to 3600000',
+    ),
     reconcileGraceMs: number(
       'MANAGER_RECONCILE_GRACE_MS',
       30_000,
       (n) => Number.isInteger(n) && n >= 0 && n <= 3_600_000,
       'an integer from 0 to 3600000',
     ),
-    reconcileConcurrency: number('MANAGER_RECONCILE_CONCURRENCY', 4, (n) => Number.isInteger(n) && n >= 1 && n <= 64, 'an integer from 1 to 64'),
-    restartMaxAttempts: number('MANAGER_RESTART_MAX_ATTEMPTS', 5, (n) => Number.isInteger(n) && n >= 0 && n <= 1000, 'an integer from 0 to 1000'),
-    retryBackoffMs: number('MANAGER_RETRY_BACKOFF_MS', 1000, (n) => Number.isInteger(n) && n >= 1 && n <= 3_600_000, 'an integer from 1 to 3600000'),
+    reconcileConcurrency: number(
+      'MANAGER_RECONCILE_CONCURRENCY',
+      4,
+      (n) => Number.isInteger(n) && n >= 1 && n <= 64,
+      'an integer from 1 to 64',
+    ),
+    restartMaxAttempts: number(
+      'MANAGER_RESTART_MAX_ATTEMPTS',
+      5,
+      (n) => Number.isInteger(n) && n >= 0 && n <= 1000,
+      'an integer from 0 to 1000',
+    ),
+    retryBackoffMs: number(
+      'MANAGER_RETRY_BACKOFF_MS',
+      1000,
+      (n) => Number.isInteger(n) && n >= 1 && n <= 3_600_000,
+      'an integer from 1 to 3600000',
+    ),
     crashLoopWindowMs: number(
       'MANAGER_CRASH_LOOP_WINDOW_MS',
       600_000,
@@ -136,14 +157,13 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
   return Object.freeze({ ...config, bind: Object.freeze({ ...config.bind }) });
 }
 
-function parseBind(value: string, problems: string[]): { host: string; port: number } {
-  const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
-  const port = match === null ? NaN : Number(match[2]);
-  if (match === null || !(port >= 0 && port <= 65535)) {
-    problems.push(`MANAGER_BIND must be host:port (e.g. 127.0.0.1:8080), got "${value}"`);
+function parseBind(value: string, problems: string[]): HostPort {
+  const bind = parseHostPort(value);
+  if (typeof bind === 'string') {
+    problems.push(`MANAGER_BIND ${bind}`);
     return { host: '127.0.0.1', port: 8080 };
   }
-  return { host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port };
+  return bind;
 }
 
 /** The configuration as it may be logged: secrets replaced. */
