@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { applyPlan } from '@hearth/contracts';
 import type { BenchStack } from './bench-stack.js';
 import { floorDescription, type Floor, type FloorStep } from './floor.js';
 import { cpuMsBetween, cpuSnapshot, type CpuGroup } from './cpu.js';
@@ -94,17 +95,8 @@ function summaries(map: Map<string, number[]>): Record<string, Summary> {
   return Object.fromEntries([...map].map(([key, values]) => [key, summarize(values)]));
 }
 
-export const floorStepOrder: readonly FloorStep[] = [
-  'tap',
-  'rootfs',
-  'spawn',
-  'logger',
-  'machine-config',
-  'boot-source',
-  'drives',
-  'network',
-  'start',
-];
+/** The Agent's steps for a VM without metrics, which the floor repeats one by one. */
+export const floorStepOrder = applyPlan({ isMetricsEnabled: false }) as readonly FloorStep[];
 
 // ---------------------------------------------------------------------------------------------
 // 2 and 5. Throughput waves, and memory with N VMs
