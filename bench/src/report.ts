@@ -19,7 +19,7 @@ export interface BenchResults {
   readonly qemu: QemuResult;
 }
 
-/** The JSON written by `--json`: the keys of issue 5, then extras. A null comes with a note. */
+/** The JSON written by `--json`: the keys the performance requirements name, then extras. A null comes with a note. */
 export function toJson(r: BenchResults): Record<string, unknown> {
   const best = (pick: (wave: WaveResult) => number): number | null =>
     r.waves.length === 0 ? null : Math.max(...r.waves.map(pick));

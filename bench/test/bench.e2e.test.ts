@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 const skipReason = missingRequirements({ root: true, commands: ['ip', 'mkfs.ext4'], database: true });
 
-/** The keys issue 5 asks for; each is a number, or null with a note saying why. */
+/** The keys the performance requirements name; each is a number, or null with a note saying why. */
 const requiredKeys = [
   'create_p50_ms',
   'create_p99_ms',
