@@ -6,7 +6,7 @@ import { cpuMsBetween, cpuSnapshot, type CpuGroup } from './cpu.js';
 import { memAvailableMib, rssMib } from './machine.js';
 import { agentStepsWallMs, createVm, deleteVm, runPool, vmShape, type ImageIds } from './manager-vms.js';
 import { summarize, type Summary } from './stats.js';
-import { ulid } from './ulid.js';
+import { ulid } from 'ulid';
 
 export type Log = (line: string) => void;
 
