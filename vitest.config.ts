@@ -19,6 +19,7 @@ export default defineConfig({
             'apps/*/src/**/*.test.ts',
             'apps/*/test/**/*.test.ts',
             'packages/*/src/**/*.test.ts',
+            'bench/src/**/*.test.ts',
             'packages/*/test/**/*.test.ts',
             'tools/*/src/**/*.test.ts',
             'tools/*/test/**/*.test.ts',

@@ -3,6 +3,7 @@ import { watch } from 'node:fs';
 import { chmod, mkdir, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Client } from 'undici';
+import type { StepName } from '@hearth/contracts';
 
 /** What the floor does, printed beside its numbers so the comparison can be judged. */
 export const floorDescription =
@@ -12,16 +13,8 @@ export const floorDescription =
   'network-interfaces/eth0, actions InstanceStart, GET / (undici, one keep-alive connection). ' +
   'The three bracketed parts run concurrently, as the Agent runs its tap, rootfs and spawn steps.';
 
-export type FloorStep =
-  | 'tap'
-  | 'rootfs'
-  | 'spawn'
-  | 'logger'
-  | 'machine-config'
-  | 'boot-source'
-  | 'drives'
-  | 'network'
-  | 'start';
+/** The Agent's apply steps; the floor never configures metrics. */
+export type FloorStep = Exclude<StepName, 'metrics'>;
 
 export interface FloorRun {
   readonly totalMs: number;

@@ -1,3 +1,5 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 /** The run parameters, from the command line (`npm run bench -- ...`). */
 export interface BenchOptions {
   readonly isQuick: boolean;
@@ -48,74 +50,77 @@ function positiveInt(flag: string, value: string | undefined, allowZero = false)
   return parsed;
 }
 
+const optionSpecs = {
+  quick: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  json: { type: 'string' },
+  latency: { type: 'string' },
+  vms: { type: 'string' },
+  concurrency: { type: 'string' },
+  rows: { type: 'string' },
+  qemu: { type: 'string' },
+  'min-mem-available': { type: 'string' },
+  'double-node-flags': { type: 'string' },
+  'manager-main': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+/**
+ * `--double-node-flags --lite-mode` is written as `--double-node-flags=--lite-mode`: its value is
+ * Node flags, which start with a dash, and parseArgs refuses such a value after a space.
+ */
+function joinDoubleNodeFlags(argv: readonly string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const next = argv[i + 1];
+    if (arg === '--double-node-flags' && next !== undefined) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else joined.push(arg);
+  }
+  return joined;
+}
+
+function parsed(argv: readonly string[]): ReturnType<typeof parseArgs<{ options: typeof optionSpecs }>>['values'] {
+  try {
+    return parseArgs({ args: joinDoubleNodeFlags(argv), options: optionSpecs, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      throw new UsageError(`${(error as Error).message}\n\n${usage}`);
+    }
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) throw new UsageError((error as Error).message);
+    throw error;
+  }
+}
+
 /** Parses argv (without node and the script). Throws UsageError; returns null for --help. */
 export function parseOptions(argv: readonly string[]): BenchOptions | null {
-  const isQuick = argv.includes('--quick');
-  let jsonFile: string | null = null;
-  let latencyCount = isQuick ? 20 : 100;
-  let throughputCount = isQuick ? 20 : 500;
-  let concurrencies: number[] = isQuick ? [1, 10] : [1, 10, 50];
-  let listRows = isQuick ? 1_000 : 10_000;
-  let qemuCount = isQuick ? 0 : 3;
-  let minMemAvailableMib = 6_144;
-  let doubleNodeFlags = ['--lite-mode', '--max-semi-space-size=1'];
-  let managerMain: string | null = null;
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i] as string;
-    const value = (): string | undefined => argv[++i];
-    switch (flag) {
-      case '--quick':
-        break;
-      case '--help':
-      case '-h':
-        return null;
-      case '--json':
-        jsonFile = value() ?? null;
-        if (jsonFile === null) throw new UsageError('--json needs a file name');
-        break;
-      case '--latency':
-        latencyCount = positiveInt(flag, value());
-        break;
-      case '--vms':
-        throughputCount = positiveInt(flag, value());
-        break;
-      case '--concurrency': {
-        const text = value() ?? '';
-        concurrencies = text.split(',').map((part) => positiveInt(flag, part));
-        break;
-      }
-      case '--rows':
-        listRows = positiveInt(flag, value());
-        break;
-      case '--qemu':
-        qemuCount = positiveInt(flag, value(), true);
-        break;
-      case '--min-mem-available':
-        minMemAvailableMib = positiveInt(flag, value(), true);
-        break;
-      case '--double-node-flags':
-        doubleNodeFlags = (value() ?? '').split(/\s+/).filter(Boolean);
-        break;
-      case '--manager-main':
-        managerMain = value() ?? null;
-        if (managerMain === null) throw new UsageError('--manager-main needs a file name');
-        break;
-      default:
-        throw new UsageError(`unknown option ${flag}\n\n${usage}`);
-    }
-  }
+  const values = parsed(argv);
+  if (values.help === true) return null;
+  const isQuick = values.quick === true;
+  const count = (flag: keyof typeof optionSpecs, fallback: number, allowZero = false): number => {
+    const value = values[flag];
+    return typeof value === 'string' ? positiveInt(`--${flag}`, value, allowZero) : fallback;
+  };
+  const concurrency = values.concurrency;
   return {
     isQuick,
-    jsonFile,
-    latencyCount,
-    throughputCount,
-    concurrencies,
-    listRows,
+    jsonFile: values.json ?? null,
+    latencyCount: count('latency', isQuick ? 20 : 100),
+    throughputCount: count('vms', isQuick ? 20 : 500),
+    concurrencies:
+      concurrency === undefined
+        ? isQuick
+          ? [1, 10]
+          : [1, 10, 50]
+        : concurrency.split(',').map((part) => positiveInt('--concurrency', part)),
+    listRows: count('rows', isQuick ? 1_000 : 10_000),
     listRequests: isQuick ? 100 : 500,
     eventCount: isQuick ? 5 : 30,
-    qemuCount,
-    minMemAvailableMib,
-    doubleNodeFlags,
-    managerMain,
+    qemuCount: count('qemu', isQuick ? 0 : 3, true),
+    minMemAvailableMib: count('min-mem-available', 6_144, true),
+    doubleNodeFlags: (values['double-node-flags'] ?? '--lite-mode --max-semi-space-size=1').split(/\s+/).filter(Boolean),
+    managerMain: values['manager-main'] ?? null,
   };
 }

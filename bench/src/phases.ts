@@ -1,11 +1,12 @@
 import pg from 'pg';
+import { applyPlan } from '@hearth/contracts';
 import type { BenchStack } from './bench-stack.js';
 import { floorDescription, type Floor, type FloorStep } from './floor.js';
 import { cpuMsBetween, cpuSnapshot, type CpuGroup } from './cpu.js';
 import { memAvailableMib, rssMib } from './machine.js';
 import { agentStepsWallMs, createVm, deleteVm, runPool, vmShape, type ImageIds } from './manager-vms.js';
 import { summarize, type Summary } from './stats.js';
-import { ulid } from './ulid.js';
+import { ulid } from 'ulid';
 
 export type Log = (line: string) => void;
 
@@ -94,17 +95,8 @@ function summaries(map: Map<string, number[]>): Record<string, Summary> {
   return Object.fromEntries([...map].map(([key, values]) => [key, summarize(values)]));
 }
 
-export const floorStepOrder: readonly FloorStep[] = [
-  'tap',
-  'rootfs',
-  'spawn',
-  'logger',
-  'machine-config',
-  'boot-source',
-  'drives',
-  'network',
-  'start',
-];
+/** The Agent's steps for a VM without metrics, which the floor repeats one by one. */
+export const floorStepOrder = applyPlan({ isMetricsEnabled: false }) as readonly FloorStep[];
 
 // ---------------------------------------------------------------------------------------------
 // 2 and 5. Throughput waves, and memory with N VMs

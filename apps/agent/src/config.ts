@@ -1,5 +1,6 @@
 import { hostname as osHostname } from 'node:os';
 import { isAbsolute, posix } from 'node:path';
+import { parseHostPort, type HostPort } from '@hearth/contracts';
 import { interfaceNameProblem } from './domain/interface-name.js';
 import { unixSocketPathProblem } from './domain/unix-socket-path.js';
 import { vmPaths } from './domain/vm-paths.js';
@@ -9,7 +10,7 @@ export type SpawnModeSetting = 'direct' | 'systemd-run' | 'auto';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface AgentConfig {
-  readonly bind: { readonly host: string; readonly port: number };
+  readonly bind: HostPort;
   readonly advertiseAddr: string;
   readonly name: string;
   /**
@@ -45,14 +46,6 @@ export class AgentConfigError extends Error {
 
 const logLevels: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const longestVmId = 'vm_01JABCDEFGHJKMNPQRSTVWXYZ0' as VmId;
-
-function parseBind(value: string): { host: string; port: number } | string {
-  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(value);
-  if (match === null) return `must be host:port (e.g. 127.0.0.1:19090), got ${JSON.stringify(value)}`;
-  const port = Number(match[3]);
-  if (port < 1 || port > 65535) return `port must be 1..65535, got ${port}`;
-  return { host: match[1] ?? match[2] ?? '', port };
-}
 
 function parseHttpUrl(value: string): string | undefined {
   try {
@@ -92,7 +85,7 @@ export function loadAgentConfig(
   };
 
   const bindText = read('AGENT_BIND') ?? '127.0.0.1:19090';
-  const bind = parseBind(bindText);
+  const bind = parseHostPort(bindText);
   if (typeof bind === 'string') problems.push(`AGENT_BIND ${bind}`);
 
   const advertiseText = read('AGENT_ADVERTISE_ADDR') ?? `http://${bindText}`;
@@ -179,7 +172,7 @@ export function loadAgentConfig(
 
   if (problems.length > 0) throw new AgentConfigError(problems);
   return Object.freeze({
-    bind: Object.freeze(bind as { host: string; port: number }),
+    bind: Object.freeze(bind as HostPort),
     advertiseAddr: advertiseAddr as string,
     name,
     managerBases,

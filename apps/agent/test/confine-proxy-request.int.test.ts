@@ -2,25 +2,14 @@ import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFakeAgent } from '../src/adapters/fake/fake-agent-context.js';
-import { appErrorOf, testVmId } from '../src/adapters/fake/fake-fixtures.js';
+import { appErrorOf, testVmId, jsonPut as put } from '../src/adapters/fake/fake-fixtures.js';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
 import { LinuxHostFiles } from '../src/adapters/linux/linux-host-files.js';
 import type { AgentContext } from '../src/application/agent-context.js';
 import { confineProxyRequest } from '../src/application/confine-proxy-request.js';
-import type { ForwardRequest } from '../src/application/ports/firecracker-api.js';
 import { vmPaths } from '../src/domain/vm-paths.js';
 import { newVmRecord, type VmRecord } from '../src/domain/vm-record.js';
 import { makeTempDir } from './support.js';
-
-function put(path: string, body: unknown): ForwardRequest {
-  return {
-    method: 'PUT',
-    path,
-    contentType: 'application/json',
-    body: Buffer.from(JSON.stringify(body)),
-    correlationId: undefined,
-  };
-}
 
 describe('confineProxyRequest on the real filesystem', () => {
   let directory: string;

@@ -78,6 +78,13 @@ describe('loadManagerConfig', () => {
     }
   });
 
+  it.each(['127.0.0.1:0', '127.0.0.1:65536', '127.0.0.1:99999'])(
+    'rejects MANAGER_BIND %s: the port must be 1..65535',
+    (value) => {
+      expect(problemsOf({ MANAGER_BIND: value })).toEqual([expect.stringMatching(/^MANAGER_BIND .*1\.\.65535/)]);
+    },
+  );
+
   it('accepts an IPv6 bind address', () => {
     expect(loadManagerConfig({ MANAGER_BIND: '[::1]:9000' }).bind).toEqual({ host: '::1', port: 9000 });
   });

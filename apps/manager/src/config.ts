@@ -1,11 +1,12 @@
 import { resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
+import { parseHostPort, type HostPort } from '@hearth/contracts';
 
 export interface ManagerConfig {
   /** PostgreSQL URL (a secret: never log it); undefined → embedded PGlite in `dataDir`. */
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
-  readonly bind: { readonly host: string; readonly port: number };
+  readonly bind: HostPort;
   readonly imageRoot: string;
   /** Reserved for raw kernel/rootfs paths in VM create (not accepted yet). */
   readonly isImagePathsAllowed: boolean;
@@ -213,14 +214,13 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
   });
 }
 
-function parseBind(value: string, problems: string[]): { host: string; port: number } {
-  const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
-  const port = match === null ? NaN : Number(match[2]);
-  if (match === null || !(port >= 0 && port <= 65535)) {
-    problems.push(`MANAGER_BIND must be host:port (e.g. 127.0.0.1:8080), got "${value}"`);
+function parseBind(value: string, problems: string[]): HostPort {
+  const bind = parseHostPort(value);
+  if (typeof bind === 'string') {
+    problems.push(`MANAGER_BIND ${bind}`);
     return { host: '127.0.0.1', port: 8080 };
   }
-  return { host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port };
+  return bind;
 }
 
 /** The configuration as it may be logged: secrets replaced. */

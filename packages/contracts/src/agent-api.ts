@@ -65,6 +65,25 @@ export const StepName = Type.Union([
 ]);
 export type StepName = Static<typeof StepName>;
 
+/**
+ * The steps of `PUT /vms/:id`, in the order they run. Firecracker's logger and metrics come first;
+ * `metrics` is a step only when the VM has metrics enabled.
+ */
+export function applyPlan(spec: Pick<VmSpec, 'isMetricsEnabled'>): StepName[] {
+  return [
+    'tap',
+    'rootfs',
+    'spawn',
+    'logger',
+    ...(spec.isMetricsEnabled ? (['metrics'] as const) : []),
+    'machine-config',
+    'boot-source',
+    'drives',
+    'network',
+    'start',
+  ];
+}
+
 export const StepTiming = Type.Object({
   name: StepName,
   durationMs: Type.Number({ minimum: 0 }),

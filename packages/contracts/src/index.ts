@@ -1,2 +1,3 @@
 export * from './agent-api.js';
 export * from './host-api.js';
+export * from './host-port.js';

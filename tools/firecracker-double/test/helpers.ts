@@ -178,7 +178,7 @@ export function takeResponses(buf: Buffer): { responses: Resp[]; rest: Buffer } 
 export function rawExchange(sock: string, bytes: string | Buffer, count: number, timeoutMs = 3000): Promise<Resp[]> {
   return new Promise((resolvePromise, reject) => {
     const s = connect(sock);
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     const got: Resp[] = [];
     const timer = setTimeout(() => {
       s.destroy();
@@ -211,7 +211,7 @@ export function requestBytes(method: string, path: string, body?: unknown): Buff
 /** One persistent keep-alive connection; calls are sequential. */
 export class ApiClient {
   private sockP: ReturnType<typeof connect> | undefined;
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private waiters: Array<(r: Resp) => void> = [];
 
   constructor(readonly path: string) {}

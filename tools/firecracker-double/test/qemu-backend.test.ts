@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { hostTscKhz } from '../src/backends/qemu.js';
+import { hostTscKhz } from '../src/backends/qemu-argv.js';
 import { hasCommand } from '@hearth/testkit';
 import { ApiClient, BIN, canConnect, cleanupAll, tempDir, until } from './helpers.js';
 

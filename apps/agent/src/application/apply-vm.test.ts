@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { VmSpec } from '@hearth/contracts';
-import { isAppError } from '@hearth/errors';
 import { createFakeAgent, fakeKernelPath, fakeRootfsPath } from '../adapters/fake/fake-agent-context.js';
+import { appErrorOf } from '../adapters/fake/fake-fixtures.js';
 import { parseVmId } from '../domain/vm-id.js';
 import type { VmRecord } from '../domain/vm-record.js';
 import { applyVm } from './apply-vm.js';
@@ -17,27 +17,6 @@ const spec: VmSpec = {
   guestMac: '06:00:ac:10:00:02',
   isMetricsEnabled: true,
 };
-
-async function rejection(promise: Promise<unknown>): Promise<{
-  code: string;
-  message: string;
-  details: Record<string, unknown> | undefined;
-  diagnostics: Record<string, unknown> | undefined;
-}> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isAppError(error))
-      return {
-        code: error.code,
-        message: error.message,
-        details: error.details as Record<string, unknown> | undefined,
-        diagnostics: error.diagnostics as Record<string, unknown> | undefined,
-      };
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('applyVm', () => {
   it('runs every step in order and leaves a running VM', async () => {
@@ -131,7 +110,7 @@ describe('applyVm', () => {
     const agent = createFakeAgent();
     await applyVm(agent.context, vmId, spec);
 
-    const error = await rejection(applyVm(agent.context, vmId, { ...spec, memoryMib: 512 }));
+    const error = await appErrorOf(applyVm(agent.context, vmId, { ...spec, memoryMib: 512 }));
 
     expect(error.code).toBe('VM_INVALID_TRANSITION');
   });
@@ -143,7 +122,7 @@ describe('applyVm', () => {
       'Boot source error: The kernel file cannot be opened: No such file or directory (os error 2)',
     );
 
-    const error = await rejection(applyVm(agent.context, vmId, spec));
+    const error = await appErrorOf(applyVm(agent.context, vmId, spec));
 
     expect(error.code).toBe('FIRECRACKER_REJECTED');
     expect(error.message).toBe('Boot source error: The kernel file cannot be opened: No such file or directory (os error 2)');
@@ -153,7 +132,7 @@ describe('applyVm', () => {
   it('leaves a record of everything created when a step fails, and delete then removes it all', async () => {
     const agent = createFakeAgent();
     agent.firecracker.faults.set('PUT /network-interfaces/eth0', 'Network config error: Could not create the network device');
-    await rejection(applyVm(agent.context, vmId, spec));
+    await appErrorOf(applyVm(agent.context, vmId, spec));
 
     const record = await agent.records.get(vmId);
     expect(record?.lifecycle).toBe('failed');
@@ -183,7 +162,7 @@ describe('applyVm', () => {
   it('completes a failed VM when applied again, reusing its TAP, rootfs copy and live VMM', async () => {
     const agent = createFakeAgent();
     agent.firecracker.faults.set('PUT /drives/rootfs', 'Drive config error: A root block device already exists!');
-    await rejection(applyVm(agent.context, vmId, spec));
+    await appErrorOf(applyVm(agent.context, vmId, spec));
     agent.firecracker.faults.clear();
 
     const result = await applyVm(agent.context, vmId, spec);
@@ -197,7 +176,7 @@ describe('applyVm', () => {
     const agent = createFakeAgent();
     agent.files.addFile('/etc/shadow', 'secret');
 
-    const error = await rejection(applyVm(agent.context, vmId, { ...spec, kernelPath: '/srv/images/../../etc/shadow' }));
+    const error = await appErrorOf(applyVm(agent.context, vmId, { ...spec, kernelPath: '/srv/images/../../etc/shadow' }));
 
     expect(error.code).toBe('IMAGE_PATH_FORBIDDEN');
     expect(agent.records.history).toEqual([]);
@@ -208,7 +187,7 @@ describe('applyVm', () => {
     agent.files.addFile('/etc/shadow', 'secret');
     agent.files.symlinks.set('/srv/images/escape', '/etc/shadow');
 
-    const error = await rejection(applyVm(agent.context, vmId, { ...spec, rootfsSourcePath: '/srv/images/escape' }));
+    const error = await appErrorOf(applyVm(agent.context, vmId, { ...spec, rootfsSourcePath: '/srv/images/escape' }));
 
     expect(error.code).toBe('IMAGE_NOT_REGULAR_FILE');
     expect(agent.files.copyCount).toBe(0);
@@ -229,7 +208,7 @@ describe('applyVm', () => {
     const agent = createFakeAgent();
     agent.files.files.set('/srv/images/pipe', { kind: 'fifo', content: '', sizeBytes: 0 });
 
-    const error = await rejection(applyVm(agent.context, vmId, { ...spec, rootfsSourcePath: '/srv/images/pipe' }));
+    const error = await appErrorOf(applyVm(agent.context, vmId, { ...spec, rootfsSourcePath: '/srv/images/pipe' }));
 
     expect(error.code).toBe('IMAGE_NOT_REGULAR_FILE');
     expect(agent.records.history).toEqual([]);
@@ -238,7 +217,7 @@ describe('applyVm', () => {
   it('answers IMAGE_FILE_NOT_FOUND for a missing image', async () => {
     const agent = createFakeAgent();
 
-    const error = await rejection(applyVm(agent.context, vmId, { ...spec, kernelPath: '/srv/images/missing' }));
+    const error = await appErrorOf(applyVm(agent.context, vmId, { ...spec, kernelPath: '/srv/images/missing' }));
 
     expect(error.code).toBe('IMAGE_FILE_NOT_FOUND');
   });
@@ -246,7 +225,7 @@ describe('applyVm', () => {
   it('rejects a run directory whose socket path would exceed 107 bytes with HOST_LIMIT_EXCEEDED', async () => {
     const agent = createFakeAgent({ runDir: `/srv/${'x'.repeat(80)}` });
 
-    const error = await rejection(applyVm(agent.context, vmId, spec));
+    const error = await appErrorOf(applyVm(agent.context, vmId, spec));
 
     expect(error.code).toBe('HOST_LIMIT_EXCEEDED');
     expect(agent.records.history).toEqual([]);
@@ -256,7 +235,7 @@ describe('applyVm', () => {
     const agent = createFakeAgent();
     agent.vmm.nextSpawnCrashOutput = 'Error: Kvm(Error opening /dev/kvm)\n';
 
-    const error = await rejection(applyVm(agent.context, vmId, spec));
+    const error = await appErrorOf(applyVm(agent.context, vmId, spec));
 
     expect(error.code).toBe('VMM_SPAWN_FAILED');
     expect(error.message).not.toContain('/dev/kvm');

@@ -1,6 +1,5 @@
-import type { ApplyVmResult, StepName, StepTiming, VmSpec } from '@hearth/contracts';
+import { applyPlan, type ApplyVmResult, type StepName, type StepTiming, type VmSpec } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
-import { applyPlan } from '../domain/apply-plan.js';
 import { agentDriveId, agentIfaceId } from '../domain/proxy-request.js';
 import { assertUnixSocketPath } from '../domain/unix-socket-path.js';
 import { vmPaths } from '../domain/vm-paths.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createFakeAgent, fakeKernelPath, fakeRootfsPath, type FakeAgent } from '../adapters/fake/fake-agent-context.js';
-import { appErrorOf, testVmId } from '../adapters/fake/fake-fixtures.js';
+import { appErrorOf, testVmId, jsonPut as put } from '../adapters/fake/fake-fixtures.js';
 import { vmPaths } from '../domain/vm-paths.js';
 import type { VmRecord } from '../domain/vm-record.js';
 import { confineProxyRequest } from './confine-proxy-request.js';
@@ -15,16 +15,6 @@ async function spawnedVm(): Promise<{ agent: FakeAgent; record: VmRecord }> {
   const record = await agent.records.get(testVmId);
   if (record === undefined) throw new Error('no record');
   return { agent, record };
-}
-
-function put(path: string, body: unknown): Parameters<typeof confineProxyRequest>[2] {
-  return {
-    method: 'PUT',
-    path,
-    contentType: 'application/json',
-    body: Buffer.from(JSON.stringify(body)),
-    correlationId: undefined,
-  };
 }
 
 function bodyOf(confined: { body: Buffer | undefined }): unknown {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createFakeAgent } from '../adapters/fake/fake-agent-context.js';
 import { applyVm } from './apply-vm.js';
 import { proxyToFirecracker } from './proxy-to-firecracker.js';
-import { appErrorOf, testSpec, testVmId } from '../adapters/fake/fake-fixtures.js';
+import { appErrorOf, testSpec, testVmId, jsonPut as put } from '../adapters/fake/fake-fixtures.js';
 import { vmPaths } from '../domain/vm-paths.js';
 import { proxyFilesOf } from '../domain/vm-record.js';
 import { deleteVm } from './delete-vm.js';
@@ -11,16 +11,6 @@ import type { FirecrackerApi, ForwardRequest } from './ports/firecracker-api.js'
 import { runSpawnStep, runTapStep } from './vm-steps.js';
 
 const vmDirectory = vmPaths('/srv/fc', testVmId).directory;
-
-function put(path: string, body: unknown): ForwardRequest {
-  return {
-    method: 'PUT',
-    path,
-    contentType: 'application/json',
-    body: Buffer.from(JSON.stringify(body)),
-    correlationId: undefined,
-  };
-}
 
 const getRoot = { method: 'GET', path: '', contentType: undefined, body: undefined, correlationId: 'corr-12345678' };
 

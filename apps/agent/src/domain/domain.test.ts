@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { applyPlan } from './apply-plan.js';
 import { backoffDelayMs } from './backoff.js';
 import { interfaceNameProblem } from './interface-name.js';
 import { tapNameCandidate } from './tap-name.js';
@@ -59,24 +58,6 @@ describe('Unix socket paths', () => {
 
   it('fit under the default run directory', () => {
     expect(unixSocketPathProblem(vmPaths('/srv/fc', vmId).socket)).toBeUndefined();
-  });
-});
-
-describe('apply plan', () => {
-  it('configures logger and metrics first and starts last', () => {
-    expect(applyPlan({ isMetricsEnabled: true })).toEqual([
-      'tap',
-      'rootfs',
-      'spawn',
-      'logger',
-      'metrics',
-      'machine-config',
-      'boot-source',
-      'drives',
-      'network',
-      'start',
-    ]);
-    expect(applyPlan({ isMetricsEnabled: false })).not.toContain('metrics');
   });
 });
 

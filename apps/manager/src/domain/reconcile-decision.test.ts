@@ -96,7 +96,10 @@ describe('decideReconcileAction', () => {
   it('bounds the attempts at an interrupted create: the last one may fail the VM', () => {
     const attempt = (n: number) =>
       decideReconcileAction(
-        input({ state: 'starting', retry: { restartPolicy: 'on-failure', attempt: n, nextAttemptAt: null, crashWindow: emptyCrashWindow } }),
+        input({
+          state: 'starting',
+          retry: { restartPolicy: 'on-failure', attempt: n, nextAttemptAt: null, crashWindow: emptyCrashWindow },
+        }),
       );
     expect(attempt(0)).toEqual({ kind: 'continue_create', isLastAttempt: false });
     expect(attempt(defaultRetryPolicy.maxRestartAttempts - 2)).toEqual({ kind: 'continue_create', isLastAttempt: false });
@@ -130,7 +133,7 @@ describe('decideReconcileAction', () => {
     function afterRestarts(
       restarts: number,
       restartPolicy: 'on-failure' | 'always' = 'on-failure',
-      startedAt = windowStartedAt,
+      startedAt: Date | null = windowStartedAt,
     ): ReconcileInput {
       return input({
         observed: exited,

@@ -1,6 +1,6 @@
 import type { HostStatus } from './host.js';
 import { decideRestart, type CrashWindow, type RestartDecision, type RestartPolicy, type RetryPolicy } from './restart-policy.js';
-import { canTransition, type ObservedVmState, type VmState } from './vm-state.js';
+import { canTransition, createInProgressStates, transientStates, type ObservedVmState, type VmState } from './vm-state.js';
 
 /** What the host's Agent holds for one VM, read from its inventory just before deciding. */
 export interface VmObservation {
@@ -70,8 +70,6 @@ export type ReconcileAction =
   | { readonly kind: 'release_runtime_resources' };
 
 const markableUnknown: readonly VmState[] = ['scheduled', 'starting', 'running', 'pausing', 'paused'];
-const createStates: readonly VmState[] = ['pending', 'scheduled', 'starting'];
-const transient: readonly VmState[] = ['pending', 'scheduled', 'starting', 'pausing', 'stopping', 'deleting'];
 
 /**
  * The reconciler's decision for one VM, level-triggered: it depends only on the record, the host's
@@ -79,7 +77,7 @@ const transient: readonly VmState[] = ['pending', 'scheduled', 'starting', 'paus
  */
 export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
   const { state, observed, retry, now } = input;
-  const isInGrace = transient.includes(state) && now.getTime() - input.updatedAt.getTime() < input.graceMs;
+  const isInGrace = transientStates.includes(state) && now.getTime() - input.updatedAt.getTime() < input.graceMs;
   if (input.hostStatus === 'unhealthy') {
     if (markableUnknown.includes(state) && !isInGrace) return { kind: 'mark_unknown' };
     return { kind: 'wait', why: 'host_unhealthy' };
@@ -114,7 +112,7 @@ export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
     case 'stopped':
       return observed.holdsRuntimeResources ? { kind: 'release_runtime_resources' } : { kind: 'none' };
     default:
-      if (!createStates.includes(state)) return { kind: 'none' };
+      if (!createInProgressStates.includes(state)) return { kind: 'none' };
       if (!isDue) return { kind: 'wait', why: 'backoff' };
       // Bounded like restarts: `maxRestartAttempts` failed attempts in a row, then the reason stands.
       return { kind: 'continue_create', isLastAttempt: retry.attempt + 1 >= input.retryPolicy.maxRestartAttempts };

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AppError } from '@hearth/errors';
 import type { ImageInspector } from '../application/ports/image-inspector.js';
+import { codeOf } from './rejections.js';
 
 export interface ImageInspectorHarness {
   readonly inspector: ImageInspector;
@@ -12,16 +12,6 @@ export interface ImageInspectorHarness {
   /** Creates a FIFO under the root (path relative to it). */
   putFifo(relativePath: string): Promise<void>;
   close(): Promise<void>;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AppError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** What every ImageInspector does, run against the fake and the file-system adapter. */

@@ -12,6 +12,7 @@ import type { Image, ImageKind } from '../domain/image.js';
 import type { VmId } from '../domain/ids.js';
 import type { Vm } from '../domain/vm.js';
 import { agentIdFor, hostCapacity, hostFacts } from './world.js';
+import { codeOf } from './rejections.js';
 
 export interface Repositories {
   readonly vms: VmRepository;
@@ -28,16 +29,6 @@ export interface RepositoryHarness {
 
 const t0 = new Date('2025-01-01T00:00:00.000Z');
 const at = (seconds: number): Date => new Date(t0.getTime() + seconds * 1000);
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AppError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /**
  * The behaviour every implementation of VmRepository, ImageRepository, HostRepository and

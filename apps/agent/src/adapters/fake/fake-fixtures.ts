@@ -1,5 +1,6 @@
 import type { VmSpec } from '@hearth/contracts';
 import { isAppError, type AppError } from '@hearth/errors';
+import type { ForwardRequest } from '../../application/ports/firecracker-api.js';
 import { fakeKernelPath, fakeRootfsPath } from './fake-agent-context.js';
 import { parseVmId } from '../../domain/vm-id.js';
 
@@ -25,4 +26,15 @@ export async function appErrorOf(promise: Promise<unknown>): Promise<AppError> {
     throw error;
   }
   throw new Error('expected the promise to reject with an AppError');
+}
+
+/** A proxied `PUT` of a JSON body, as the Agent's HTTP layer hands it to the application. */
+export function jsonPut(path: string, body: unknown): ForwardRequest {
+  return {
+    method: 'PUT',
+    path,
+    contentType: 'application/json',
+    body: Buffer.from(JSON.stringify(body)),
+    correlationId: undefined,
+  };
 }

@@ -61,7 +61,9 @@ describe('HttpManagerApi with several Manager replicas', () => {
     const other = await replica(200);
     const api = new HttpManagerApi({ baseUrls: [busy.url, other.url], timeoutMs: 2_000 });
 
-    expect(await api.register({ name: 'h', addr: 'http://127.0.0.1:1', ...heartbeat })).toMatchObject({ kind: 'registered' });
+    expect(
+      await api.register({ name: 'h', agentId: 'agent_01J00000000000000000000001', addr: 'http://127.0.0.1:1', ...heartbeat }),
+    ).toMatchObject({ kind: 'registered' });
     expect(busy.paths).toHaveLength(1);
     expect(other.paths).toEqual(['/v1/hosts/register']);
 

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from 'undici';
 import type { ApplyVmResult, VmSpec } from '@hearth/contracts';
-import { AppError } from '@hearth/errors';
 import { runWithCorrelationId } from '@hearth/http-server';
 import { waitFor } from '@hearth/testkit';
 import type { VmId } from '../../domain/ids.js';
 import { HttpAgentClient } from './http-agent-client.js';
+import { rejection } from '../../testing/rejections.js';
 
 // A stand-in Agent on a Unix socket: real HTTP through undici, and no network is touched.
 interface Received {
@@ -101,16 +101,6 @@ const applied: ApplyVmResult = {
   steps: [{ name: 'tap', durationMs: 1.5, hasRun: true }],
 };
 
-async function failure(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(AppError);
-    return error as AppError;
-  }
-  throw new Error('expected a rejection');
-}
-
 describe('HttpAgentClient', () => {
   it('puts the VM spec to /agent/v1/vms/:id and returns the Agent result', async () => {
     handler = reply(200, applied);
@@ -158,7 +148,7 @@ describe('HttpAgentClient', () => {
       },
       'application/problem+json',
     );
-    const error = await failure(client().applyVm(target, vmId, spec));
+    const error = await rejection(client().applyVm(target, vmId, spec));
     expect(error.code).toBe('FIRECRACKER_REJECTED');
     expect(error.message).toBe('Invalid kernel');
     expect(error.details).toEqual({ faultMessage: 'Invalid kernel' });
@@ -167,7 +157,7 @@ describe('HttpAgentClient', () => {
 
   it('keeps VM_NOT_FOUND from a delete so the caller can treat the VM as gone', async () => {
     handler = reply(404, { code: 'VM_NOT_FOUND', detail: 'no such vm', status: 404 }, 'application/problem+json');
-    const error = await failure(client().deleteVm(target, vmId));
+    const error = await rejection(client().deleteVm(target, vmId));
     expect(error.code).toBe('VM_NOT_FOUND');
     expect(received[0]).toMatchObject({ method: 'DELETE', url: `/agent/v1/vms/${vmId}` });
   });
@@ -179,34 +169,34 @@ describe('HttpAgentClient', () => {
       { code: 'VM_CLEANUP_INCOMPLETE', detail: 'tap left', details: { leftovers } },
       'application/problem+json',
     );
-    expect((await failure(client().stopVm(target, vmId))).details).toMatchObject({ leftovers });
+    expect((await rejection(client().stopVm(target, vmId))).details).toMatchObject({ leftovers });
   });
 
   it("reports a validation problem of the Agent as AGENT_REJECTED, not as the caller's fault", async () => {
     handler = reply(400, { code: 'VALIDATION_FAILED', detail: 'Invalid body: body/guestMac' }, 'application/problem+json');
-    const error = await failure(client().applyVm(target, vmId, spec));
+    const error = await rejection(client().applyVm(target, vmId, spec));
     expect(error.code).toBe('AGENT_REJECTED');
     expect(error.details).toMatchObject({ agentCode: 'VALIDATION_FAILED', status: 400 });
   });
 
   it('reports an answer that is not a problem as AGENT_REJECTED', async () => {
     handler = reply(502, '<html>bad gateway</html>', 'text/html');
-    expect((await failure(client().deleteVm(target, vmId))).code).toBe('AGENT_REJECTED');
+    expect((await rejection(client().deleteVm(target, vmId))).code).toBe('AGENT_REJECTED');
   });
 
   it('reports a success body outside the contract as AGENT_REJECTED', async () => {
     handler = reply(200, { ok: true });
-    expect((await failure(client().applyVm(target, vmId, spec))).code).toBe('AGENT_REJECTED');
+    expect((await rejection(client().applyVm(target, vmId, spec))).code).toBe('AGENT_REJECTED');
   });
 
   it('reports an Agent nobody listens for as AGENT_UNAVAILABLE', async () => {
-    const error = await failure(client({ socket: join(dir, 'nobody.sock') }).stopVm(target, vmId));
+    const error = await rejection(client({ socket: join(dir, 'nobody.sock') }).stopVm(target, vmId));
     expect(error.code).toBe('AGENT_UNAVAILABLE');
   });
 
   it('reports an Agent that does not answer in time as AGENT_UNAVAILABLE', async () => {
     handler = () => undefined;
-    const error = await failure(client({ timeoutMs: 200 }).stopVm(target, vmId));
+    const error = await rejection(client({ timeoutMs: 200 }).stopVm(target, vmId));
     expect(error.code).toBe('AGENT_UNAVAILABLE');
     expect(error.details).toMatchObject({ reason: 'timeout' });
   });

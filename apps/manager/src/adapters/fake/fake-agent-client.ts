@@ -1,4 +1,12 @@
-import type { AgentVm, ApplyVmResult, CleanupResult, HostResource, Inventory, StepName, VmSpec } from '@hearth/contracts';
+import {
+  applyPlan,
+  type AgentVm,
+  type ApplyVmResult,
+  type CleanupResult,
+  type HostResource,
+  type Inventory,
+  type VmSpec,
+} from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import type { AgentClient, AgentTarget } from '../../application/ports/agent-client.js';
 import type { VmId } from '../../domain/ids.js';
@@ -11,18 +19,6 @@ export interface AgentCall {
   readonly vmId?: VmId;
   readonly spec?: VmSpec;
 }
-
-const appliedSteps: readonly StepName[] = [
-  'tap',
-  'rootfs',
-  'spawn',
-  'logger',
-  'machine-config',
-  'boot-source',
-  'drives',
-  'network',
-  'start',
-];
 
 /**
  * The TAP name a real Agent gives a VM on its first attempt (ADR 0002): `fc` + the first 13
@@ -69,9 +65,7 @@ export class FakeAgentClient implements AgentClient {
     const wasRunning = this.vms.get(key)?.isRunning ?? false;
     this.vms.set(key, { spec, isRunning: true, isPaused: false });
     this.exited.delete(key);
-    const names = spec.isMetricsEnabled
-      ? [...appliedSteps.slice(0, 4), 'metrics' as const, ...appliedSteps.slice(4)]
-      : appliedSteps;
+    const names = applyPlan(spec);
     return {
       vm: this.agentVm(vmId, true),
       steps: names.map((name, i) => ({ name, durationMs: wasRunning ? 0 : i + 1, hasRun: !wasRunning })),

@@ -3,22 +3,13 @@ import { AppError } from '@hearth/errors';
 import { createWorld, type World } from '../../testing/world.js';
 import { vmIdFromUlid } from '../../domain/ids.js';
 import { acceptVm, createVm, type CreateVmInput } from './create-vm.js';
+import { rejection } from '../../testing/rejections.js';
 
 async function setUp(): Promise<{ world: World; input: CreateVmInput }> {
   const world = createWorld();
   await world.addHost();
   const { kernel, rootfs } = await world.addImages();
   return { world, input: { name: 'web-1', vcpuCount: 1, memoryMib: 256, kernelImageId: kernel.id, rootfsImageId: rootfs.id } };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(AppError);
-    return error as AppError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('createVm', () => {

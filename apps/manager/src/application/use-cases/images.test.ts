@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '@hearth/errors';
 import { fakeExt4Bytes, fakeKernelBytes } from '../../adapters/fake/fake-image-inspector.js';
 import { createWorld } from '../../testing/world.js';
 import { createVm } from './create-vm.js';
 import { deleteImage, listImages } from './image-queries.js';
 import { registerImage } from './register-image.js';
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AppError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
+import { codeOf } from '../../testing/rejections.js';
 
 describe('registerImage', () => {
   it('records the size and SHA-256 the Manager computed', async () => {

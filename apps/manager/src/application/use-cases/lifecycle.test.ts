@@ -13,6 +13,7 @@ import { startVm } from './start-vm.js';
 import { stopVm } from './stop-vm.js';
 import { getVm } from './vm-queries.js';
 import { waitForVmState } from './wait-for-vm-state.js';
+import { codeOf } from '../../testing/rejections.js';
 
 const addr = 'http://10.0.0.1:9090';
 
@@ -26,16 +27,6 @@ async function setUp(): Promise<{ world: World; input: Parameters<typeof createV
 async function runningVm(): Promise<{ world: World; vm: Vm }> {
   const { world, input } = await setUp();
   return { world, vm: await createVm(world.deps, input) };
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AppError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a rejection');
 }
 
 async function eventsOf(world: World, vm: Vm): Promise<readonly RecordedEvent[]> {

@@ -8,6 +8,7 @@ import { deleteVm } from './delete-vm.js';
 import { startVm } from './start-vm.js';
 import { stopVm } from './stop-vm.js';
 import { getVm, listVms } from './vm-queries.js';
+import { codeOf } from '../../testing/rejections.js';
 
 async function runningVm(name = 'web'): Promise<{ world: World; vm: Vm }> {
   const world = createWorld();
@@ -21,16 +22,6 @@ async function runningVm(name = 'web'): Promise<{ world: World; vm: Vm }> {
     rootfsImageId: rootfs.id,
   });
   return { world, vm };
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AppError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a rejection');
 }
 
 const unknownId = 'vm_01J0000000000000000000ZZZZ' as VmId;

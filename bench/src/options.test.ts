@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { parseOptions, UsageError } from './options.js';
+
+describe('parseOptions', () => {
+  it('uses the full run defaults with no options', () => {
+    expect(parseOptions([])).toEqual({
+      isQuick: false,
+      jsonFile: null,
+      latencyCount: 100,
+      throughputCount: 500,
+      concurrencies: [1, 10, 50],
+      listRows: 10_000,
+      listRequests: 500,
+      eventCount: 30,
+      qemuCount: 3,
+      minMemAvailableMib: 6_144,
+      doubleNodeFlags: ['--lite-mode', '--max-semi-space-size=1'],
+      managerMain: null,
+    });
+  });
+
+  it('uses the small defaults with --quick, wherever it stands', () => {
+    expect(parseOptions(['--latency', '7', '--quick'])).toMatchObject({
+      isQuick: true,
+      latencyCount: 7,
+      throughputCount: 20,
+      concurrencies: [1, 10],
+      listRows: 1_000,
+      listRequests: 100,
+      eventCount: 5,
+      qemuCount: 0,
+    });
+  });
+
+  it('reads every option', () => {
+    expect(
+      parseOptions([
+        '--json',
+        'out.json',
+        '--latency',
+        '3',
+        '--vms',
+        '40',
+        '--concurrency',
+        '2,4',
+        '--rows',
+        '50',
+        '--qemu',
+        '0',
+        '--min-mem-available',
+        '0',
+        '--double-node-flags',
+        ' --a  --b ',
+        '--manager-main',
+        '/tmp/main.js',
+      ]),
+    ).toEqual({
+      isQuick: false,
+      jsonFile: 'out.json',
+      latencyCount: 3,
+      throughputCount: 40,
+      concurrencies: [2, 4],
+      listRows: 50,
+      listRequests: 500,
+      eventCount: 30,
+      qemuCount: 0,
+      minMemAvailableMib: 0,
+      doubleNodeFlags: ['--a', '--b'],
+      managerMain: '/tmp/main.js',
+    });
+  });
+
+  it('takes Node flags, which start with a dash, as the value of --double-node-flags', () => {
+    expect(parseOptions(['--double-node-flags', '--lite-mode', '--quick'])).toMatchObject({
+      doubleNodeFlags: ['--lite-mode'],
+      isQuick: true,
+    });
+    expect(parseOptions(['--double-node-flags=--jitless --lite-mode'])).toMatchObject({
+      doubleNodeFlags: ['--jitless', '--lite-mode'],
+    });
+  });
+
+  it.each([['--help'], ['-h'], ['--vms', '3', '--help']])('returns null for %s', (...argv) => {
+    expect(parseOptions(argv)).toBeNull();
+  });
+
+  it.each([
+    [['--latency', '0'], /--latency needs a positive integer/],
+    [['--vms', '1.5'], /--vms needs a positive integer/],
+    [['--concurrency', '1,,2'], /--concurrency needs a positive integer/],
+    [['--qemu', '-1'], /--qemu/],
+    [['--json'], /--json/],
+    [['--manager-main'], /--manager-main/],
+    [['--frobnicate'], /--frobnicate/],
+    [['stray'], /stray/],
+  ])('refuses %j', (argv, message) => {
+    expect(() => parseOptions(argv)).toThrow(UsageError);
+    expect(() => parseOptions(argv)).toThrow(message);
+  });
+});
