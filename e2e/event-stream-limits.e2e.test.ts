@@ -109,6 +109,7 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
       const silentPort = (silentAgent.address() as net.AddressInfo).port;
       const host = await api<{ id: string }>('POST', '/v1/hosts/register', {
         name: 'node-a',
+        agentId: 'agent_01J00000000000000000000001',
         addr: `http://127.0.0.1:${silentPort}`,
         capacity: { cpuCount: 4, memoryMibTotal: 8192, memoryMibAvailable: 8000, vmCount: 0 },
         facts: {
@@ -133,6 +134,7 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
         Array.from({ length: 8 }, async (_, lane) => {
           const registered = await api<{ id: string }>('POST', '/v1/hosts/register', {
             name: `lane-${lane}`,
+            agentId: `agent_01J0000000000000000000000${lane}`,
             addr: `http://127.0.0.1:${10 + lane}`,
             capacity: { cpuCount: 1, memoryMibTotal: 1024, memoryMibAvailable: 1000, vmCount: 0 },
             facts: {

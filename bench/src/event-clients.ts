@@ -26,7 +26,8 @@ function parseArgs(argv: readonly string[]): Options {
   return { clients: value('clients', 400), events: value('events', 8_200) };
 }
 
-const hostBody = (name: string) => ({
+const hostBody = (name: string, lane: number) => ({
+  agentId: `agent_01J0000000000000000000000${lane}`,
   name,
   addr: 'http://127.0.0.1:9',
   capacity: { cpuCount: 1, memoryMibTotal: 1024, memoryMibAvailable: 1000, vmCount: 0 },
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
       description: () => `the manager is ready\n${manager.output()}`,
     });
     const lanes = await Promise.all(
-      Array.from({ length: 8 }, async (_, i) => (await post(base, '/v1/hosts/register', hostBody(`lane-${i}`))).id!),
+      Array.from({ length: 8 }, async (_, i) => (await post(base, '/v1/hosts/register', hostBody(`lane-${i}`, i))).id!),
     );
     const seedStarted = performance.now();
     await Promise.all(

@@ -5,7 +5,7 @@ import { openSse, type SseClient } from '@hearth/testkit';
 import { fakeExt4Bytes, fakeKernelBytes } from '../adapters/fake/fake-image-inspector.js';
 import type { VmId } from '../domain/ids.js';
 import { buildTestApp } from '../testing/test-app.js';
-import { createWorld, hostCapacity, hostFacts, silentLog, type World } from '../testing/world.js';
+import { agentIdFor, createWorld, hostCapacity, hostFacts, silentLog, type World } from '../testing/world.js';
 
 let world: World;
 let app: HttpServer;
@@ -26,7 +26,13 @@ async function runningVmId(): Promise<string> {
   await app.inject({
     method: 'POST',
     url: '/v1/hosts/register',
-    payload: { name: 'node-a', addr: 'http://10.0.0.1:9090', capacity: hostCapacity(), facts: hostFacts() },
+    payload: {
+      name: 'node-a',
+      agentId: agentIdFor(1),
+      addr: 'http://10.0.0.1:9090',
+      capacity: hostCapacity(),
+      facts: hostFacts(),
+    },
   });
   world.inspector.put('vmlinux', fakeKernelBytes());
   world.inspector.put('rootfs.ext4', fakeExt4Bytes());

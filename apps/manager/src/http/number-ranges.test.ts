@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
 import { buildTestApp } from '../testing/test-app.js';
-import { createWorld, hostCapacity, hostFacts } from '../testing/world.js';
+import { agentIdFor, createWorld, hostCapacity, hostFacts } from '../testing/world.js';
 
 let app: HttpServer;
 
@@ -52,6 +52,7 @@ describe('numbers a client sends are range-checked', () => {
       url: '/v1/hosts/register',
       payload: {
         name: 'node-a',
+        agentId: agentIdFor(1),
         addr: 'http://10.0.0.1:9090',
         capacity: hostCapacity({ memoryMibTotal: 1e20 }),
         facts: hostFacts(),
