@@ -25,6 +25,17 @@ describe.skipIf(skipReason)(`what errors show API clients${skipReason ? ` (skipp
     await cluster?.stop();
   });
 
+  /** The Manager's `request failed` lines under the id, waited for: the line goes out with the answer, not before it. */
+  function failedRequestLines(correlationId: string): Promise<string[]> {
+    return waitFor(
+      () => {
+        const lines = logLinesWith(cluster.manager.output(), correlationId).filter((line) => line.includes('request failed'));
+        return lines.length > 0 ? lines : undefined;
+      },
+      { timeoutMs: 5_000, description: 'the manager logs the failed request under the correlation id' },
+    );
+  }
+
   /** What must not reach a client: how this host and its Agent are built. */
   function hostFacts(): string[] {
     return [
@@ -83,7 +94,7 @@ describe.skipIf(skipReason)(`what errors show API clients${skipReason ? ` (skipp
     });
     const agentLines = logLinesWith(agent.process.output(), correlationId).filter((line) => line.includes('"argv"'));
     expect(agentLines.join('\n')).toContain(agent.bridge);
-    const managerLines = logLinesWith(cluster.manager.output(), correlationId).filter((line) => line.includes('request failed'));
+    const managerLines = await failedRequestLines(correlationId);
     expect(managerLines.join('\n')).toContain(new URL(agent.url).host);
 
     await request(cluster.managerUrl, 'DELETE', `/v1/vms/${vm.id}`);
@@ -105,9 +116,7 @@ describe.skipIf(skipReason)(`what errors show API clients${skipReason ? ` (skipp
       });
       expect(stopped.body).toMatchObject({ code: 'AGENT_UNAVAILABLE', correlationId });
       expectNoHostFacts(JSON.stringify(stopped.body));
-      const managerLines = logLinesWith(cluster.manager.output(), correlationId).filter((line) =>
-        line.includes('request failed'),
-      );
+      const managerLines = await failedRequestLines(correlationId);
       expect(managerLines.join('\n')).toContain(new URL(agent.url).host);
     } finally {
       await agent.start();
