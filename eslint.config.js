@@ -1,4 +1,6 @@
-// ESLint flat config: syntax-level rules only (no type-aware rules), so `npm run lint` stays fast.
+// ESLint flat config. Syntax-level rules everywhere; a few type-aware rules (promise handling) on the
+// TypeScript sources and tests, which all belong to the one program tsconfig.tests.json describes.
+// scripts/*.mjs and other JavaScript files stay without type information.
 // Layering (which folder may import which) is enforced by dependency-cruiser: .dependency-cruiser.cjs.
 import js from '@eslint/js';
 import { defineConfig, globalIgnores } from 'eslint/config';
@@ -31,6 +33,28 @@ export default defineConfig(
         })),
       ],
       eqeqeq: ['error', 'always', { null: 'ignore' }],
+    },
+  },
+  {
+    // Type-aware: one TypeScript program (tsconfig.tests.json includes every source and test file).
+    files: ['{apps,packages,tools,e2e,bench}/**/*.ts'],
+    languageOptions: {
+      parserOptions: {
+        project: ['./tsconfig.tests.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      // A promise nobody awaits loses its rejection (an unhandled rejection ends the process) and its ordering.
+      // `void` alone does not count as handling: fire-and-forget still needs a rejection handler
+      // (`.catch(...)` or `.then(onFulfilled, onRejected)`).
+      '@typescript-eslint/no-floating-promises': ['error', { ignoreVoid: false }],
+      // A promise where a plain value is expected: an async callback to forEach or an event emitter,
+      // or a promise tested as a condition (always truthy).
+      '@typescript-eslint/no-misused-promises': 'error',
+      // Awaiting a value that is not a promise usually means a missing call or a wrong type.
+      '@typescript-eslint/await-thenable': 'error',
+      // Not require-await: 156 findings, nearly all fakes and adapters implementing async ports without awaiting.
     },
   },
   {

@@ -142,7 +142,9 @@ async function main(): Promise<number> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       log(`${signal}: cleaning up`);
-      void (stop?.() ?? Promise.resolve()).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+      (stop?.() ?? Promise.resolve())
+        .catch((error: unknown) => log(`cleanup failed: ${error instanceof Error ? error.message : String(error)}`))
+        .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
     });
   }
   await runBench(options, (fn) => {

@@ -137,22 +137,23 @@ export async function runManager(): Promise<void> {
     if (isClosing) return;
     isClosing = true;
     logger.info({ signal }, 'manager stopping');
-    try {
-      await eventRetention.stop();
-      await reconcileLoop?.stop();
-      await app.close();
-      await eventNotifications.close();
-      eventFeed.close();
-      await db.destroy();
-      logger.info({}, 'manager stopped');
-      process.exit(0);
-    } catch (error) {
+    await eventRetention.stop();
+    await reconcileLoop?.stop();
+    await app.close();
+    await eventNotifications.close();
+    eventFeed.close();
+    await db.destroy();
+    logger.info({}, 'manager stopped');
+    process.exit(0);
+  };
+  const stopOnSignal = (signal: NodeJS.Signals): void => {
+    shutdown(signal).catch((error: unknown) => {
       logger.error({ err: error }, 'manager did not stop cleanly');
       process.exit(1);
-    }
+    });
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => stopOnSignal('SIGTERM'));
+  process.once('SIGINT', () => stopOnSignal('SIGINT'));
 
   const address = await app.listen({ host: config.bind.host, port: config.bind.port });
   logger.info({ address }, 'manager listening');

@@ -165,7 +165,8 @@ function hearthProcess(spec: HearthProcessSpec): HearthProcess {
     launch(env = {}) {
       const started = startProcess(['node', spec.main], { env: { ...spec.env, ...env }, logFile: spec.logFile });
       running.add(started);
-      void started.exited.then(() => running.delete(started));
+      const forget = (): boolean => running.delete(started);
+      started.exited.then(forget, forget);
       current = started;
       return started;
     },

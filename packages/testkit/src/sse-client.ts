@@ -20,29 +20,29 @@ export async function openSse(url: string, headers: Record<string, string> = {})
   const received: SseMessage[] = [];
   const waiters = new Set<() => void>();
   let isEnded = false;
-  void (async () => {
+  const readAll = async (): Promise<void> => {
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += value;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          received.push(parseBlock(block));
-        }
-        for (const wake of [...waiters]) wake();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        received.push(parseBlock(block));
       }
-    } catch {
-      // Closed by us or by the server.
-    } finally {
-      isEnded = true;
       for (const wake of [...waiters]) wake();
     }
-  })();
+  };
+  readAll()
+    // Closed by us or by the server (or no body at all): `next()` reports the end.
+    .catch(() => undefined)
+    .finally(() => {
+      isEnded = true;
+      for (const wake of [...waiters]) wake();
+    });
   return {
     status: response.status,
     headers: response.headers,

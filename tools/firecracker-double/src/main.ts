@@ -236,4 +236,8 @@ async function main(): Promise<void> {
   await setup;
 }
 
-void main();
+main().catch((error: unknown) => {
+  // An error main() does not turn into an exit code itself is a bug in the double.
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  exitWith(EXIT_GENERIC);
+});

@@ -75,7 +75,7 @@ export class ApiHttpServer {
         } else if (ev.kind === 'error') {
           generation++;
           const res = parseErrorResponse(ev.reason);
-          void this.enqueue(() => write(serializeResponse(res)));
+          this.enqueue(() => write(serializeResponse(res))).catch(crash);
         } else {
           const gen = generation;
           const request = ev.request;
@@ -84,7 +84,7 @@ export class ApiHttpServer {
             const res = await this.handler(request);
             await new Promise<void>((resolve) => write(serializeResponse(res), resolve));
             if (res.afterWrite) res.afterWrite();
-          });
+          }).catch(crash);
         }
       }
     });
@@ -93,4 +93,15 @@ export class ApiHttpServer {
       this.sockets.delete(socket);
     });
   }
+}
+
+/**
+ * A handler that throws is a bug in the double, not an API error: end the process as an uncaught
+ * error does (the rejection was left unhandled before, with the same outcome), rather than leave
+ * the request unanswered.
+ */
+function crash(error: unknown): void {
+  process.nextTick(() => {
+    throw error;
+  });
 }

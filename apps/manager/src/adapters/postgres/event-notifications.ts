@@ -102,15 +102,18 @@ class PostgresListener implements EventNotifications {
     if (this.isClosed || this.timer !== undefined) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.connect().then((isConnected) => {
-        if (!isConnected) {
-          this.delayMs = Math.min(this.delayMs * 2, reconnectDelayMs.maximum);
-          this.scheduleReconnect();
-        } else if (!this.isClosed) {
-          this.log.info({}, 'event listener reconnected');
-          this.handlers.onReconnected();
-        }
-      });
+      this.connect().then(
+        (isConnected) => {
+          if (!isConnected) {
+            this.delayMs = Math.min(this.delayMs * 2, reconnectDelayMs.maximum);
+            this.scheduleReconnect();
+          } else if (!this.isClosed) {
+            this.log.info({}, 'event listener reconnected');
+            this.handlers.onReconnected();
+          }
+        },
+        (error: unknown) => this.log.error({ err: error }, 'event listener could not reconnect'),
+      );
     }, this.delayMs);
     this.timer.unref();
   }

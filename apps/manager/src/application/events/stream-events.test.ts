@@ -108,7 +108,7 @@ describe('streamEvents', () => {
     const { deps, pageReads, append } = setUp();
     const logged = await append(5);
     const sink = new FakeSink(1);
-    void streamEvents(deps, sink, { filter: {}, afterId: 0 }, limits);
+    const ended = streamEvents(deps, sink, { filter: {}, afterId: 0 }, limits);
     await settled();
     expect(pageReads).toEqual([0]);
     expect(sink.eventIds).toEqual([logged[0]]);
@@ -116,6 +116,7 @@ describe('streamEvents', () => {
     await settled();
     expect(sink.eventIds).toEqual(logged);
     sink.end();
+    expect(await ended).toBe('closed');
   });
 
   it('drops a client that leaves its connection full longer than the stall limit, naming the last event it got', async () => {
@@ -149,7 +150,7 @@ describe('streamEvents', () => {
     const { deps, append } = setUp();
     const logged = await append(2);
     const sink = new FakeSink(1);
-    void streamEvents(deps, sink, { filter: {}, afterId: 0 }, limits);
+    const ended = streamEvents(deps, sink, { filter: {}, afterId: 0 }, limits);
     await settled();
     const live = await append(limits.maxQueuedEvents + 2);
     await settled();
@@ -158,18 +159,20 @@ describe('streamEvents', () => {
     expect(sink.eventIds).toEqual([...logged, ...live]);
     expect(sink.isEnded).toBe(false);
     sink.end();
+    expect(await ended).toBe('closed');
   });
 
   it('writes only the events matching the filter', async () => {
     const { deps, append } = setUp();
     const sink = new FakeSink();
-    void streamEvents(deps, sink, { filter: { type: 'host.cordoned' } }, limits);
+    const ended = streamEvents(deps, sink, { filter: { type: 'host.cordoned' } }, limits);
     await settled();
     await append(2);
     const cordoned = await append(1, { type: 'host.cordoned', vmId: null });
     await settled();
     expect(sink.eventIds).toEqual(cordoned);
     sink.end();
+    expect(await ended).toBe('closed');
   });
 
   it('tells a client resuming from a deleted event that events were lost, then goes on from the oldest kept', async () => {
@@ -177,11 +180,12 @@ describe('streamEvents', () => {
     const logged = await append(5);
     await repos.events.prune({ before: new Date(0), keepNewest: 2, limit: 100 });
     const sink = new FakeSink();
-    void streamEvents(deps, sink, { filter: {}, afterId: logged[0] }, limits);
+    const ended = streamEvents(deps, sink, { filter: {}, afterId: logged[0] }, limits);
     await settled();
     expect(sink.messages[0]).toEqual({ kind: 'events_lost', afterId: logged[0], prunedThroughId: logged[2] });
     expect(sink.eventIds).toEqual(logged.slice(3));
     sink.end();
+    expect(await ended).toBe('closed');
   });
 
   it('stops listening once the client is gone', async () => {

@@ -87,7 +87,7 @@ export async function streamEvents(
     nudge();
   };
   // Everything the stream waits for nudges it: a live event, the client leaving, the stall limit.
-  void sink.closed.then(nudge);
+  sink.closed.then(nudge, nudge);
 
   const unsubscribe = deps.eventFeed.subscribe((event) => {
     if (!matchesEventFilter(event, filter) || isTooFarBehind) return;

@@ -72,12 +72,17 @@ describe('VmStateWaiters', () => {
 
   it('rechecks each waited VM once per interval, however many wait on it', async () => {
     const { pending, reads, timers, waiters } = await setUp();
-    for (let i = 0; i < 10; i += 1) void waiters.wait(pending.id, 'running', { timeoutMs: 60_000 });
+    const abort = new AbortController();
+    const waits = Array.from({ length: 10 }, () =>
+      waiters.wait(pending.id, 'running', { timeoutMs: 60_000, signal: abort.signal }),
+    );
     await settled();
     reads.length = 0;
     timers.advance(recheckMs);
     await settled();
     expect(reads).toEqual([pending.id]);
+    abort.abort();
+    expect((await Promise.all(waits)).map((r) => r.outcome)).toEqual(Array(10).fill('timed_out'));
   });
 
   it('leaves no feed subscription nor timer behind once every wait ended', async () => {

@@ -132,7 +132,10 @@ export class VmStateWaiters implements VmStateWaits {
     for (const id of ids) this.marked.add(id);
     if (this.isReading) return;
     this.isReading = true;
-    queueMicrotask(() => void this.readMarked());
+    queueMicrotask(() => {
+      // A failed read of one VM is retried by the recheck; this catches what escapes the loop itself.
+      this.readMarked().catch((error: unknown) => this.deps.log.error({ err: error }, 'waited vms could not be checked'));
+    });
   }
 
   private async readMarked(): Promise<void> {

@@ -46,7 +46,8 @@ export class KeyedWorkQueue<K extends string> {
       const key = this.waiting.values().next().value as K;
       this.waiting.delete(key);
       this.running.add(key);
-      void this.run(key);
+      // `run` hands the work's errors to onError itself; this reports one thrown by onError or pump.
+      this.run(key).catch((error: unknown) => this.options.onError(key, error));
     }
     if (this.size === 0) {
       const waiters = this.idleWaiters;

@@ -228,8 +228,9 @@ describe('waitForVmState', () => {
     const { world, input } = await setUp();
     const pending = await acceptVm(world.deps, input);
     const waiting = waitForVmState(world.deps, pending.id, 'running', { timeoutMs: 5_000 });
-    setTimeout(() => void continueCreate(world.deps, pending.id), 10);
+    const continued = new Promise((resolve) => setTimeout(resolve, 10)).then(() => continueCreate(world.deps, pending.id));
     const result = await waiting;
+    await continued;
     expect(result.outcome).toBe('reached');
     expect(result.vm.state).toBe('running');
     expect(world.repos.eventFeed.listenerCount).toBe(0);

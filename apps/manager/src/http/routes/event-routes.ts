@@ -204,8 +204,14 @@ export function registerEventRoutes(
       openStreams.delete(raw);
       release();
     });
-    void streamEvents(deps, responseSink(raw), { filter, afterId }, options.limits, logReads).then((end) => {
-      if (end === 'dropped') deps.log.info({ requestId: reply.request.id }, 'event stream client dropped (too far behind)');
-    });
+    streamEvents(deps, responseSink(raw), { filter, afterId }, options.limits, logReads).then(
+      (end) => {
+        if (end === 'dropped') deps.log.info({ requestId: reply.request.id }, 'event stream client dropped (too far behind)');
+      },
+      (error: unknown) => {
+        deps.log.error({ err: error, requestId: reply.request.id }, 'event stream failed');
+        raw.destroy();
+      },
+    );
   }
 }
