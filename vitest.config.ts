@@ -1,7 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
 /** Tests that run real processes, guests or whole stacks: they run after the rest, one file at a time. */
-const endToEnd = ['e2e/**/*.test.ts', 'bench/test/**/*.test.ts', '**/*.e2e.test.ts', 'tools/firecracker-double/test/qemu-backend.test.ts'];
+const endToEnd = [
+  'e2e/**/*.test.ts',
+  'bench/test/**/*.test.ts',
+  '**/*.e2e.test.ts',
+  'tools/firecracker-double/test/qemu-backend.test.ts',
+];
 
 export default defineConfig({
   test: {

@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirements, waitFor } from '@hearth/testkit';
-import { convergence, leaksOn, startCluster, vmmPidsOf, type Cluster, type ClusterAgent, type ClusterVm } from './support/cluster.js';
+import {
+  convergence,
+  leaksOn,
+  startCluster,
+  vmmPidsOf,
+  type Cluster,
+  type ClusterAgent,
+  type ClusterVm,
+} from './support/cluster.js';
 
 /**
  * Crash safety over real processes: at each step of create and delete, kill -9 the Manager, the
@@ -28,7 +36,10 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
   let vmCount = 0;
 
   beforeAll(async () => {
-    cluster = await startCluster({ agentCount: 1, managerEnv: { MANAGER_CRASH_LOOP_MAX_RESTARTS: String(crashLoopMaxRestarts) } });
+    cluster = await startCluster({
+      agentCount: 1,
+      managerEnv: { MANAGER_CRASH_LOOP_MAX_RESTARTS: String(crashLoopMaxRestarts) },
+    });
     agent = cluster.agents[0]!;
     images = await cluster.images();
     const hosts = await cluster.api<{ items: Array<{ id: string }> }>('GET', '/v1/hosts');
@@ -37,9 +48,13 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
 
   afterAll(async () => {
     if (measurements.length > 0) {
-      const lines = measurements.map((m) => `  ${m.killed.padEnd(7)} ${m.point.padEnd(34)} ${m.convergedMs.toFixed(0).padStart(5)} ms`);
+      const lines = measurements.map(
+        (m) => `  ${m.killed.padEnd(7)} ${m.point.padEnd(34)} ${m.convergedMs.toFixed(0).padStart(5)} ms`,
+      );
       const slowest = Math.max(...measurements.map((m) => m.convergedMs));
-      console.log(`crash safety: ${measurements.length} kill points, 0 leaks, slowest convergence ${slowest.toFixed(0)} ms\n${lines.join('\n')}`);
+      console.log(
+        `crash safety: ${measurements.length} kill points, 0 leaks, slowest convergence ${slowest.toFixed(0)} ms\n${lines.join('\n')}`,
+      );
     }
     await cluster?.stop();
   });
@@ -50,7 +65,10 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
   }
 
   /** POST /v1/vms, tolerating a connection cut by a killed Manager. */
-  async function postVm(name: string, extra: Record<string, unknown> = {}): Promise<{ status: number; body: ClusterVm } | undefined> {
+  async function postVm(
+    name: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<{ status: number; body: ClusterVm } | undefined> {
     try {
       return await cluster.api<ClusterVm>('POST', '/v1/vms', { name, vcpuCount: 1, memoryMib: 128, ...images, ...extra });
     } catch {
@@ -78,7 +96,8 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       const problems = await leaksOn(agent, hostId, vms);
       if (states.length === 0 && vm !== undefined) problems.push(`VM ${name} still exists (${vm.state})`);
       if (states.length > 0 && vm === undefined) problems.push(`VM ${name} does not exist`);
-      if (vm !== undefined && states.length > 0 && !states.includes(vm.state)) problems.push(`VM ${name} is ${vm.state}, not ${states.join(' or ')}`);
+      if (vm !== undefined && states.length > 0 && !states.includes(vm.state))
+        problems.push(`VM ${name} is ${vm.state}, not ${states.join(' or ')}`);
       return problems;
     };
   }
@@ -96,7 +115,12 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
   }
 
   describe('the Manager killed', () => {
-    it.each(['manager.create.after-pending', 'manager.create.after-scheduled', 'manager.create.after-starting', 'manager.apply.after-agent'])(
+    it.each([
+      'manager.create.after-pending',
+      'manager.create.after-scheduled',
+      'manager.create.after-starting',
+      'manager.apply.after-agent',
+    ])(
       'at %s: the VM runs within 5 s of the restart, nothing leaks',
       async (point) => {
         await cluster.killManager();
@@ -233,7 +257,10 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       expect((await vmNamed(name))?.state).toBe('failed');
       expect(vmmPidsOf(agent)).toEqual([]);
       expect(await leaksOn(agent, hostId, await cluster.vms())).toEqual([]);
-      const events = await cluster.api<{ items: Array<{ toState: string | null; message: string }> }>('GET', `/v1/vms/${vm.id}/events?limit=500`);
+      const events = await cluster.api<{ items: Array<{ toState: string | null; message: string }> }>(
+        'GET',
+        `/v1/vms/${vm.id}/events?limit=500`,
+      );
       const failures = events.body.items.filter((event) => event.toState === 'failed');
       expect(failures).toHaveLength(crashLoopMaxRestarts + 1);
       expect(failures.at(-1)?.message).toMatch(/VM_CRASH_LOOP/);

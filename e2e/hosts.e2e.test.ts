@@ -64,7 +64,9 @@ describe.skipIf(skipReason)(`several hosts over real processes${skipReason ? ` (
     expect(ledger.status).toBe(200);
     const kinds = new Set(ledger.body.items.map((item) => item.kind));
     for (const kind of ['process', 'tap', 'socket', 'rootfs', 'directory']) expect(kinds).toContain(kind);
-    expect(ledger.body.items.every((item) => item.vmId.startsWith('vm_') && !item.isOrphaned && item.vmState === 'running')).toBe(true);
+    expect(ledger.body.items.every((item) => item.vmId.startsWith('vm_') && !item.isOrphaned && item.vmState === 'running')).toBe(
+      true,
+    );
   });
 
   it('marks a killed Agent unhealthy and its VMs unknown, places new VMs elsewhere, and re-adopts its VMs when it returns', async () => {
@@ -93,10 +95,18 @@ describe.skipIf(skipReason)(`several hosts over real processes${skipReason ? ` (
     expect(vmmPidsOf(agent).sort()).toEqual(pidsBefore);
     // Both changes of the host's health are in the event log, found by type.
     for (const type of ['host.unhealthy', 'host.recovered']) {
-      const listed = await cluster.api<{ items: Array<{ type: string; hostId: string }> }>('GET', `/v1/events?type=${type}&hostId=${host.id}`);
-      expect(listed.body.items.map((e) => e.type), type).toEqual([type]);
+      const listed = await cluster.api<{ items: Array<{ type: string; hostId: string }> }>(
+        'GET',
+        `/v1/events?type=${type}&hostId=${host.id}`,
+      );
+      expect(
+        listed.body.items.map((e) => e.type),
+        type,
+      ).toEqual([type]);
     }
-    console.log(`host failover: unhealthy + VMs unknown after ${unhealthyMs.toFixed(0)} ms, re-adopted ${readoptedMs.toFixed(0)} ms after the agent returned`);
+    console.log(
+      `host failover: unhealthy + VMs unknown after ${unhealthyMs.toFixed(0)} ms, re-adopted ${readoptedMs.toFixed(0)} ms after the agent returned`,
+    );
   }, 60_000);
 
   it('cordons a host (no new VMs), drains it (its VMs stopped and reported), and uncordons it', async () => {

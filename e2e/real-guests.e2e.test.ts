@@ -24,83 +24,94 @@ function processesIn(stack: Stack): number[] {
   return out.split(/\s+/).filter(Boolean).map(Number);
 }
 
-describe.skipIf(skipReason)(`real guests under QEMU through the unchanged Agent${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
-  let stack: Stack;
-  let kernelId: string;
-  let rootfsId: string;
+describe.skipIf(skipReason)(
+  `real guests under QEMU through the unchanged Agent${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+  () => {
+    let stack: Stack;
+    let kernelId: string;
+    let rootfsId: string;
 
-  async function createVm(name: string, guestIp: string): Promise<Vm> {
-    const response = await stack.api<Vm>('POST', '/v1/vms', {
-      name,
-      vcpuCount: 1,
-      memoryMib: 256,
-      kernelImageId: kernelId,
-      rootfsImageId: rootfsId,
-      bootArgs: `console=ttyS0 reboot=k panic=1 ${ipBootArg(guestIp, gateway)}`,
-    });
-    expect(response.status, JSON.stringify(response.body)).toBe(201);
-    expect(response.body.state).toBe('running');
-    return response.body;
-  }
-
-  beforeAll(async () => {
-    stack = await startStack({ doubleEnv: { FC_DOUBLE_BACKEND: 'qemu' }, bridgeCidr: `${gateway}/24` });
-    for (const file of ['vmlinux', 'rootfs.ext4']) {
-      execFileSync('install', ['-D', '-m', '0644', path.join(imagesDir!, file), path.join(stack.imageRoot, file)]);
+    async function createVm(name: string, guestIp: string): Promise<Vm> {
+      const response = await stack.api<Vm>('POST', '/v1/vms', {
+        name,
+        vcpuCount: 1,
+        memoryMib: 256,
+        kernelImageId: kernelId,
+        rootfsImageId: rootfsId,
+        bootArgs: `console=ttyS0 reboot=k panic=1 ${ipBootArg(guestIp, gateway)}`,
+      });
+      expect(response.status, JSON.stringify(response.body)).toBe(201);
+      expect(response.body.state).toBe('running');
+      return response.body;
     }
-    const kernel = await stack.api<{ id: string }>('POST', '/v1/images', { kind: 'kernel', name: 'hearth-6-1', hostPath: path.join(stack.imageRoot, 'vmlinux') });
-    expect(kernel.status, JSON.stringify(kernel.body)).toBe(201);
-    kernelId = kernel.body.id;
-    const rootfs = await stack.api<{ id: string }>('POST', '/v1/images', { kind: 'rootfs', name: 'hearth-busybox', hostPath: path.join(stack.imageRoot, 'rootfs.ext4') });
-    expect(rootfs.status, JSON.stringify(rootfs.body)).toBe(201);
-    rootfsId = rootfs.body.id;
-  }, 60_000);
 
-  afterAll(async () => {
-    await stack?.stop();
-  });
+    beforeAll(async () => {
+      stack = await startStack({ doubleEnv: { FC_DOUBLE_BACKEND: 'qemu' }, bridgeCidr: `${gateway}/24` });
+      for (const file of ['vmlinux', 'rootfs.ext4']) {
+        execFileSync('install', ['-D', '-m', '0644', path.join(imagesDir!, file), path.join(stack.imageRoot, file)]);
+      }
+      const kernel = await stack.api<{ id: string }>('POST', '/v1/images', {
+        kind: 'kernel',
+        name: 'hearth-6-1',
+        hostPath: path.join(stack.imageRoot, 'vmlinux'),
+      });
+      expect(kernel.status, JSON.stringify(kernel.body)).toBe(201);
+      kernelId = kernel.body.id;
+      const rootfs = await stack.api<{ id: string }>('POST', '/v1/images', {
+        kind: 'rootfs',
+        name: 'hearth-busybox',
+        hostPath: path.join(stack.imageRoot, 'rootfs.ext4'),
+      });
+      expect(rootfs.status, JSON.stringify(rootfs.body)).toBe(201);
+      rootfsId = rootfs.body.id;
+    }, 60_000);
 
-  it('boots a guest that answers ping and HTTP on its TAP, stops answering while paused, and leaves nothing behind', async () => {
-    const started = performance.now();
-    const vm = await createVm('guest-one', '172.30.0.2');
-    const page = await waitForGuestHttp(stack.netns, '172.30.0.2');
-    const answeringMs = performance.now() - started;
-    console.log(`create → guest answering HTTP: ${answeringMs.toFixed(0)} ms (API create ${vm.totalMs.toFixed(0)} ms)`);
-    expect(page).toContain('HEARTH-GUEST-OK');
-    expect(await pings(stack.netns, '172.30.0.2')).toBe(true);
+    afterAll(async () => {
+      await stack?.stop();
+    });
 
-    const paused = await stack.api<Vm>('POST', `/v1/vms/${vm.id}/pause`);
-    expect(paused.status, JSON.stringify(paused.body)).toBe(200);
-    expect(await pings(stack.netns, '172.30.0.2')).toBe(false);
-    const resumed = await stack.api<Vm>('POST', `/v1/vms/${vm.id}/resume`);
-    expect(resumed.status, JSON.stringify(resumed.body)).toBe(200);
-    await waitFor(() => pings(stack.netns, '172.30.0.2'), { timeoutMs: 15_000, description: 'the resumed guest answers ping' });
+    it('boots a guest that answers ping and HTTP on its TAP, stops answering while paused, and leaves nothing behind', async () => {
+      const started = performance.now();
+      const vm = await createVm('guest-one', '172.30.0.2');
+      const page = await waitForGuestHttp(stack.netns, '172.30.0.2');
+      const answeringMs = performance.now() - started;
+      console.log(`create → guest answering HTTP: ${answeringMs.toFixed(0)} ms (API create ${vm.totalMs.toFixed(0)} ms)`);
+      expect(page).toContain('HEARTH-GUEST-OK');
+      expect(await pings(stack.netns, '172.30.0.2')).toBe(true);
 
-    expect((await stack.api<Vm>('POST', `/v1/vms/${vm.id}/stop`)).body.state).toBe('stopped');
-    expect(await pings(stack.netns, '172.30.0.2')).toBe(false);
-    const deleted = await stack.api('DELETE', `/v1/vms/${vm.id}`);
-    expect([200, 204]).toContain(deleted.status);
-    expect(processesIn(stack)).toEqual([]);
-    const { stdout } = await stack.netns.exec(['ip', '-o', 'link', 'show', 'type', 'tun']);
-    expect(stdout.trim()).toBe('');
-    expect(existsSync(path.join(stack.runDir, 'vms')) ? readdirSync(path.join(stack.runDir, 'vms')) : []).toEqual([]);
-  }, 240_000);
+      const paused = await stack.api<Vm>('POST', `/v1/vms/${vm.id}/pause`);
+      expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+      expect(await pings(stack.netns, '172.30.0.2')).toBe(false);
+      const resumed = await stack.api<Vm>('POST', `/v1/vms/${vm.id}/resume`);
+      expect(resumed.status, JSON.stringify(resumed.body)).toBe(200);
+      await waitFor(() => pings(stack.netns, '172.30.0.2'), { timeoutMs: 15_000, description: 'the resumed guest answers ping' });
 
-  it('runs two guests at once, each with its own TAP, disk and address', async () => {
-    const [one, two] = await Promise.all([createVm('guest-a', '172.30.0.11'), createVm('guest-b', '172.30.0.12')]);
-    await Promise.all([waitForGuestHttp(stack.netns, '172.30.0.11'), waitForGuestHttp(stack.netns, '172.30.0.12')]);
-
-    expect(await httpGet(stack.netns, 'http://172.30.0.11/cgi-bin/write?name=marker')).toContain('marker');
-    expect(await httpGet(stack.netns, 'http://172.30.0.11/cgi-bin/read?name=marker')).toContain('marker');
-    // busybox wget fails on a 404: the other guest's disk does not have the file.
-    expect(await httpGet(stack.netns, 'http://172.30.0.12/cgi-bin/read?name=marker')).toBeUndefined();
-
-    for (const vm of [one!, two!]) {
+      expect((await stack.api<Vm>('POST', `/v1/vms/${vm.id}/stop`)).body.state).toBe('stopped');
+      expect(await pings(stack.netns, '172.30.0.2')).toBe(false);
       const deleted = await stack.api('DELETE', `/v1/vms/${vm.id}`);
       expect([200, 204]).toContain(deleted.status);
-    }
-    expect(processesIn(stack)).toEqual([]);
-    const { stdout } = await stack.netns.exec(['ip', '-o', 'link', 'show', 'type', 'tun']);
-    expect(stdout.trim()).toBe('');
-  }, 300_000);
-});
+      expect(processesIn(stack)).toEqual([]);
+      const { stdout } = await stack.netns.exec(['ip', '-o', 'link', 'show', 'type', 'tun']);
+      expect(stdout.trim()).toBe('');
+      expect(existsSync(path.join(stack.runDir, 'vms')) ? readdirSync(path.join(stack.runDir, 'vms')) : []).toEqual([]);
+    }, 240_000);
+
+    it('runs two guests at once, each with its own TAP, disk and address', async () => {
+      const [one, two] = await Promise.all([createVm('guest-a', '172.30.0.11'), createVm('guest-b', '172.30.0.12')]);
+      await Promise.all([waitForGuestHttp(stack.netns, '172.30.0.11'), waitForGuestHttp(stack.netns, '172.30.0.12')]);
+
+      expect(await httpGet(stack.netns, 'http://172.30.0.11/cgi-bin/write?name=marker')).toContain('marker');
+      expect(await httpGet(stack.netns, 'http://172.30.0.11/cgi-bin/read?name=marker')).toContain('marker');
+      // busybox wget fails on a 404: the other guest's disk does not have the file.
+      expect(await httpGet(stack.netns, 'http://172.30.0.12/cgi-bin/read?name=marker')).toBeUndefined();
+
+      for (const vm of [one!, two!]) {
+        const deleted = await stack.api('DELETE', `/v1/vms/${vm.id}`);
+        expect([200, 204]).toContain(deleted.status);
+      }
+      expect(processesIn(stack)).toEqual([]);
+      const { stdout } = await stack.netns.exec(['ip', '-o', 'link', 'show', 'type', 'tun']);
+      expect(stdout.trim()).toBe('');
+    }, 300_000);
+  },
+);

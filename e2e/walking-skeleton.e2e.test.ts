@@ -149,7 +149,11 @@ describe.skipIf(skipReason)(`walking skeleton over real processes${skipReason ? 
   });
 
   describe('bad input gets a problem response and leaves the host unchanged', () => {
-    async function expectProblem(response: { status: number; headers: Headers; body: unknown }, status: number, code: string): Promise<Problem> {
+    async function expectProblem(
+      response: { status: number; headers: Headers; body: unknown },
+      status: number,
+      code: string,
+    ): Promise<Problem> {
       expect(response.status, JSON.stringify(response.body)).toBe(status);
       expect(response.headers.get('content-type')).toContain('application/problem+json');
       const problem = response.body as Problem;
@@ -166,7 +170,14 @@ describe.skipIf(skipReason)(`walking skeleton over real processes${skipReason ? 
 
     it('unknown fields and wrong types name the offending fields', async () => {
       const problem = await expectProblem(
-        await stack.api('POST', '/v1/vms', { name: 'ok-name', vcpuCount: 'two', memoryMib: 128, kernelImageId: kernelId, rootfsImageId: rootfsId, colour: 'red' }),
+        await stack.api('POST', '/v1/vms', {
+          name: 'ok-name',
+          vcpuCount: 'two',
+          memoryMib: 128,
+          kernelImageId: kernelId,
+          rootfsImageId: rootfsId,
+          colour: 'red',
+        }),
         400,
         'VALIDATION_FAILED',
       );
@@ -177,7 +188,13 @@ describe.skipIf(skipReason)(`walking skeleton over real processes${skipReason ? 
 
     it('names with shell metacharacters', async () => {
       await expectProblem(
-        await stack.api('POST', '/v1/vms', { name: 'x; rm -rf /', vcpuCount: 1, memoryMib: 128, kernelImageId: kernelId, rootfsImageId: rootfsId }),
+        await stack.api('POST', '/v1/vms', {
+          name: 'x; rm -rf /',
+          vcpuCount: 1,
+          memoryMib: 128,
+          kernelImageId: kernelId,
+          rootfsImageId: rootfsId,
+        }),
         400,
         'VALIDATION_FAILED',
       );
@@ -190,14 +207,20 @@ describe.skipIf(skipReason)(`walking skeleton over real processes${skipReason ? 
 
     it('path traversal in image paths', async () => {
       await expectProblem(
-        await stack.api('POST', '/v1/images', { kind: 'kernel', name: 'escape', hostPath: path.join(stack.imageRoot, '../../etc/passwd') }),
+        await stack.api('POST', '/v1/images', {
+          kind: 'kernel',
+          name: 'escape',
+          hostPath: path.join(stack.imageRoot, '../../etc/passwd'),
+        }),
         403,
         'IMAGE_PATH_FORBIDDEN',
       );
     });
 
     it('echoes a well-formed x-request-id as the correlation id', async () => {
-      const response = await stack.api<Problem>('GET', '/v1/vms/vm_01JAAAAAAAAAAAAAAAAAAAAAAA', undefined, { 'x-request-id': 'e2e-correlation-0001' });
+      const response = await stack.api<Problem>('GET', '/v1/vms/vm_01JAAAAAAAAAAAAAAAAAAAAAAA', undefined, {
+        'x-request-id': 'e2e-correlation-0001',
+      });
       expect(response.headers.get('x-request-id')).toBe('e2e-correlation-0001');
       expect(response.body.correlationId).toBe('e2e-correlation-0001');
     });

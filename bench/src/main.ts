@@ -38,7 +38,9 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
   const startedAt = new Date();
   const t0 = performance.now();
   const machine = machineFacts();
-  log(`hearth bench (${options.isQuick ? 'quick' : 'full'}) on ${machine.cpuCount} cores, ${machine.memoryMibAvailable} MiB available`);
+  log(
+    `hearth bench (${options.isQuick ? 'quick' : 'full'}) on ${machine.cpuCount} cores, ${machine.memoryMibAvailable} MiB available`,
+  );
   const stack = await startBenchStack({ doubleNodeFlags: options.doubleNodeFlags, managerMain: options.managerMain });
   const floor = new Floor({
     netns: stack.netns.name,

@@ -34,8 +34,13 @@ export async function registerImages(
   files: { kernelPath: string; rootfsPath: string; suffix: string },
 ): Promise<ImageIds> {
   const register = async (kind: 'kernel' | 'rootfs', hostPath: string): Promise<string> => {
-    const response = await stack.api<{ id: string }>('POST', '/v1/images', { kind, name: `bench-${kind}-${files.suffix}`, hostPath });
-    if (response.status !== 201) throw new Error(`POST /v1/images (${kind}) answered ${response.status}: ${JSON.stringify(response.body)}`);
+    const response = await stack.api<{ id: string }>('POST', '/v1/images', {
+      kind,
+      name: `bench-${kind}-${files.suffix}`,
+      hostPath,
+    });
+    if (response.status !== 201)
+      throw new Error(`POST /v1/images (${kind}) answered ${response.status}: ${JSON.stringify(response.body)}`);
     return response.body.id;
   };
   return { kernelImageId: await register('kernel', files.kernelPath), rootfsImageId: await register('rootfs', files.rootfsPath) };

@@ -68,7 +68,11 @@ async function waitForGuest(netns: string, ip: string, timeoutMs: number): Promi
  * Part 6: create → guest answering HTTP, through Hearth (the double's QEMU backend) and with QEMU
  * launched alone on the same images with the same argv shape; alternated, `count` each.
  */
-export async function measureQemu(count: number, options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain'>, log: Log): Promise<QemuResult> {
+export async function measureQemu(
+  count: number,
+  options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain'>,
+  log: Log,
+): Promise<QemuResult> {
   const empty = (note: string): QemuResult => ({ count: 0, viaHearth: null, qemuAlone: null, ratio: null, note });
   const qemu = findCommand('qemu-system-x86_64');
   if (qemu === undefined) return empty('qemu-system-x86_64 is not installed');
@@ -76,9 +80,16 @@ export async function measureQemu(count: number, options: Pick<BenchOptions, 'do
   try {
     imageDir = await guestImages();
   } catch (error) {
-    return empty(`guest images unavailable (bash images/build.sh --print-dir): ${error instanceof Error ? error.message : String(error)}`);
+    return empty(
+      `guest images unavailable (bash images/build.sh --print-dir): ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
-  const stack = await startBenchStack({ doubleNodeFlags: options.doubleNodeFlags, managerMain: options.managerMain, bridgeCidr, agentEnv: { FC_DOUBLE_BACKEND: 'qemu' } });
+  const stack = await startBenchStack({
+    doubleNodeFlags: options.doubleNodeFlags,
+    managerMain: options.managerMain,
+    bridgeCidr,
+    agentEnv: { FC_DOUBLE_BACKEND: 'qemu' },
+  });
   const children: ChildProcess[] = [];
   try {
     const kernelPath = path.join(stack.imageRoot, 'vmlinux');
@@ -120,16 +131,45 @@ export async function measureQemu(count: number, options: Pick<BenchOptions, 'do
       const child = spawn(
         'ip',
         [
-          'netns', 'exec', stack.netns.name, qemu,
-          '-M', 'microvm,x-option-roms=off,rtc=on,acpi=off', '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', '128',
-          '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-device', 'i8042',
-          '-chardev', `file,id=ser0,path=${path.join(directory, 'serial.log')}`, '-serial', 'chardev:ser0',
-          '-kernel', kernelPath, '-append', append,
-          '-drive', `id=drive0,file=${path.join(directory, 'rootfs.ext4')},format=raw,if=none,cache=unsafe,file.locking=off`,
-          '-device', 'virtio-blk-device,drive=drive0',
-          '-netdev', `tap,id=net0,ifname=${tap},script=no,downscript=no`,
-          '-device', `virtio-net-device,netdev=net0,mac=${guestMac(j)}`,
-          '-qmp', `unix:${path.join(directory, 'qmp.sock')},server=on,wait=off`,
+          'netns',
+          'exec',
+          stack.netns.name,
+          qemu,
+          '-M',
+          'microvm,x-option-roms=off,rtc=on,acpi=off',
+          '-accel',
+          'tcg',
+          '-cpu',
+          'max',
+          '-smp',
+          '1',
+          '-m',
+          '128',
+          '-nodefaults',
+          '-no-user-config',
+          '-display',
+          'none',
+          '-no-reboot',
+          '-device',
+          'i8042',
+          '-chardev',
+          `file,id=ser0,path=${path.join(directory, 'serial.log')}`,
+          '-serial',
+          'chardev:ser0',
+          '-kernel',
+          kernelPath,
+          '-append',
+          append,
+          '-drive',
+          `id=drive0,file=${path.join(directory, 'rootfs.ext4')},format=raw,if=none,cache=unsafe,file.locking=off`,
+          '-device',
+          'virtio-blk-device,drive=drive0',
+          '-netdev',
+          `tap,id=net0,ifname=${tap},script=no,downscript=no`,
+          '-device',
+          `virtio-net-device,netdev=net0,mac=${guestMac(j)}`,
+          '-qmp',
+          `unix:${path.join(directory, 'qmp.sock')},server=on,wait=off`,
         ],
         { stdio: 'ignore', detached: true },
       );
@@ -143,7 +183,9 @@ export async function measureQemu(count: number, options: Pick<BenchOptions, 'do
       }
       await run(['ip', '-n', stack.netns.name, 'link', 'del', 'dev', tap]).catch(() => undefined);
       rmSync(directory, { recursive: true, force: true });
-      log(`  qemu ${i + 1}/${count}: via Hearth ${viaHearth.at(-1)?.toFixed(0) ?? '-'} ms, alone ${alone.at(-1)?.toFixed(0) ?? '-'} ms`);
+      log(
+        `  qemu ${i + 1}/${count}: via Hearth ${viaHearth.at(-1)?.toFixed(0) ?? '-'} ms, alone ${alone.at(-1)?.toFixed(0) ?? '-'} ms`,
+      );
     }
     const hearth = summarize(viaHearth);
     const bare = summarize(alone);
@@ -153,7 +195,10 @@ export async function measureQemu(count: number, options: Pick<BenchOptions, 'do
       viaHearth: hearth,
       qemuAlone: bare,
       ratio,
-      note: problems.length > 0 ? problems.slice(0, 3).join('; ') : `images from ${imageDir}; HTTP GET (0.3 s timeout) from the namespace every 20 ms`,
+      note:
+        problems.length > 0
+          ? problems.slice(0, 3).join('; ')
+          : `images from ${imageDir}; HTTP GET (0.3 s timeout) from the namespace every 20 ms`,
     };
   } finally {
     for (const child of children) {

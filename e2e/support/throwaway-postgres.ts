@@ -15,7 +15,9 @@ export interface ThrowawayPostgres {
 }
 
 function pgBin(): string | undefined {
-  const versions = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').sort((a, b) => Number(a) - Number(b)) : [];
+  const versions = existsSync('/usr/lib/postgresql')
+    ? readdirSync('/usr/lib/postgresql').sort((a, b) => Number(a) - Number(b))
+    : [];
   for (const version of versions.reverse()) {
     const dir = `/usr/lib/postgresql/${version}/bin`;
     if (existsSync(`${dir}/initdb`) && existsSync(`${dir}/pg_ctl`)) return dir;
@@ -45,7 +47,11 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   if (isRoot) {
     // The server runs as the postgres user: it owns the directory (data, socket and log).
     chmodSync(dir, 0o700);
-    chownSync(dir, Number(execFileSync('id', ['-u', user]).toString().trim()), Number(execFileSync('id', ['-g', user]).toString().trim()));
+    chownSync(
+      dir,
+      Number(execFileSync('id', ['-u', user]).toString().trim()),
+      Number(execFileSync('id', ['-g', user]).toString().trim()),
+    );
   }
   const port = await freePort();
   asUser([`${bin}/initdb`, '-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync']);

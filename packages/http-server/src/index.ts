@@ -1,10 +1,5 @@
 export { createHttpServer, type HttpServer, type HttpServerOptions } from './create-http-server.js';
-export {
-  acceptOrMakeRequestId,
-  currentCorrelationId,
-  requestIdHeader,
-  runWithCorrelationId,
-} from './correlation.js';
+export { acceptOrMakeRequestId, currentCorrelationId, requestIdHeader, runWithCorrelationId } from './correlation.js';
 export { createLogger, type Logger, type LoggerOptions } from './logger.js';
 export { renderProblem, toProblem } from './problem-renderer.js';
 export { fieldErrorsFromAjv } from './validation.js';

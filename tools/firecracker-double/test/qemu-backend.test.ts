@@ -31,7 +31,6 @@ function findImages(): string | undefined {
   return dir && complete(dir) ? dir : undefined;
 }
 
-
 const IMAGES = findImages();
 const skipReason =
   process.getuid?.() !== 0

@@ -36,7 +36,10 @@ function copyFromDescriptor(fd: number, destination: string): Promise<void> {
     });
     child.once('error', (error) =>
       reject(
-        new AppError('HOST_COMMAND_FAILED', 'The rootfs copy could not be started', { diagnostics: { destination }, cause: error }),
+        new AppError('HOST_COMMAND_FAILED', 'The rootfs copy could not be started', {
+          diagnostics: { destination },
+          cause: error,
+        }),
       ),
     );
     child.once('close', (exitCode, signal) => {
