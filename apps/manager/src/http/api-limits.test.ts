@@ -2,10 +2,9 @@ import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
 import { openSse, type SseClient } from '@hearth/testkit';
-import { fakeExt4Bytes, fakeKernelBytes } from '../adapters/fake/fake-image-inspector.js';
 import type { VmId } from '../domain/ids.js';
 import { buildTestApp } from '../testing/test-app.js';
-import { agentIdFor, createWorld, hostCapacity, hostFacts, silentLog, type World } from '../testing/world.js';
+import { createWorld, silentLog, type World } from '../testing/world.js';
 
 let world: World;
 let app: HttpServer;
@@ -23,33 +22,12 @@ afterEach(async () => {
 });
 
 async function runningVmId(): Promise<string> {
-  await app.inject({
-    method: 'POST',
-    url: '/v1/hosts/register',
-    payload: {
-      name: 'node-a',
-      agentId: agentIdFor(1),
-      addr: 'http://10.0.0.1:9090',
-      capacity: hostCapacity(),
-      facts: hostFacts(),
-    },
-  });
-  world.inspector.put('vmlinux', fakeKernelBytes());
-  world.inspector.put('rootfs.ext4', fakeExt4Bytes());
-  const kernel = await app.inject({
-    method: 'POST',
-    url: '/v1/images',
-    payload: { kind: 'kernel', name: 'k', hostPath: 'vmlinux' },
-  });
-  const rootfs = await app.inject({
-    method: 'POST',
-    url: '/v1/images',
-    payload: { kind: 'rootfs', name: 'r', hostPath: 'rootfs.ext4' },
-  });
+  await world.addHost();
+  const { kernel, rootfs } = await world.addImages();
   const vm = await app.inject({
     method: 'POST',
     url: '/v1/vms',
-    payload: { name: 'web', vcpuCount: 1, memoryMib: 256, kernelImageId: kernel.json().id, rootfsImageId: rootfs.json().id },
+    payload: { name: 'web', vcpuCount: 1, memoryMib: 256, kernelImageId: kernel.id, rootfsImageId: rootfs.id },
   });
   return vm.json<{ id: string }>().id;
 }
