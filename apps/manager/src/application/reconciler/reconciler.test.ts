@@ -503,6 +503,61 @@ describe('Reconciler', () => {
     expect(await stateOf(world, vm.id)).toBe('running');
     expect((await reconciler.resync()).vmsQueued).toBe(0);
   });
+
+  describe('when it stops leading', () => {
+    /** Leadership is lost while the host's inventory is being read: in the middle of the work. */
+    function loseLeadershipOnInventory(world: World, reconciler: Reconciler): void {
+      const inventory = world.agents.inventory.bind(world.agents);
+      world.agents.inventory = (target) => {
+        reconciler.deactivate();
+        return inventory(target);
+      };
+    }
+
+    it("does not queue a host's VMs once leadership is lost while the host is being reconciled", async () => {
+      const { reconciler, vm, world, host } = await setUp();
+      world.agents.killVmm(host.addr, vm.id);
+      loseLeadershipOnInventory(world, reconciler);
+      await reconciler.reconcileHost(host.id);
+      await reconciler.idle();
+      expect(await stateOf(world, vm.id)).toBe('running');
+      expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(1);
+    });
+
+    it('does not act on a VM whose reconcile was running when leadership was lost', async () => {
+      const { reconciler, vm, world, host } = await setUp();
+      world.agents.killVmm(host.addr, vm.id);
+      loseLeadershipOnInventory(world, reconciler);
+      reconciler.vmChanged(vm.id);
+      await reconciler.idle();
+      expect(await stateOf(world, vm.id)).toBe('running');
+      expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(1);
+    });
+
+    it('does not act for an earlier term after leading again', async () => {
+      const { reconciler, vm, world, host } = await setUp();
+      world.agents.killVmm(host.addr, vm.id);
+      const inventory = world.agents.inventory.bind(world.agents);
+      world.agents.inventory = (target) => {
+        reconciler.deactivate();
+        reconciler.activate();
+        world.agents.inventory = inventory;
+        return inventory(target);
+      };
+      reconciler.vmChanged(vm.id);
+      await reconciler.idle();
+      expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(1);
+    });
+  });
+
+  it("waits in idle() for a host's reconcile and the VMs it queues", async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    world.agents.killVmm(host.addr, vm.id);
+    reconciler.hostChanged(host.id);
+    await reconciler.idle();
+    expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);
+    expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(2);
+  });
 });
 
 function vmSpec(vm: Vm): Parameters<World['agents']['plant']>[2] {
