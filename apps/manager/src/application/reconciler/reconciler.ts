@@ -203,11 +203,11 @@ export class Reconciler implements ReconcileHints {
     if (host === undefined || !this.isLeadingIn(term)) return;
     const inventory = await this.inventoryOf(host);
     if (!this.isLeadingIn(term)) return;
-    const vms = await this.deps.vms.listInStates(vmStates);
+    const vms = await this.deps.vms.listOnHost(host.id);
     if (!this.isLeadingIn(term)) return;
     if (inventory !== undefined) await this.removeOrphans(host, inventory, new Map(vms.map((vm) => [vm.id, vm])), term);
     if (!this.isLeadingIn(term)) return;
-    for (const vm of vms) if (vm.hostId === hostId) this.queue.add(vm.id);
+    for (const vm of vms) this.queue.add(vm.id);
   }
 
   /**
