@@ -549,6 +549,21 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         expect(await repos.vms.listInStates([])).toEqual([]);
       });
 
+      it("lists one host's VMs by id, in every state, and none of another host's", async () => {
+        const a = await vm({ state: 'running' });
+        const shared = { hostId: a.hostId, kernelImageId: a.kernelImageId, rootfsImageId: a.rootfsImageId };
+        const b = await vm({ ...shared, state: 'failed' });
+        const other = await host('node-other');
+        await vm({ ...shared, hostId: other.id, state: 'running' });
+        const onHost = await repos.vms.listOnHost(a.hostId);
+        expect(onHost.map((x) => x.id)).toEqual([a.id, b.id]);
+        expect(onHost.map((x) => [x.hostId, x.state])).toEqual([
+          [a.hostId, 'running'],
+          [a.hostId, 'failed'],
+        ]);
+        expect(await repos.vms.listOnHost(ids.hostId())).toEqual([]);
+      });
+
       it('answers a state change of an unknown VM with VM_NOT_FOUND', async () => {
         expect(await codeOf(repos.vms.transition(ids.vmId(), { from: 'pending', to: 'starting', at: t0 }))).toBe('VM_NOT_FOUND');
       });

@@ -76,6 +76,13 @@ export class InMemoryVmRepository implements VmRepository {
       .map((vm) => structuredClone(vm));
   }
 
+  async listOnHost(hostId: HostId): Promise<readonly Vm[]> {
+    return [...this.store.vms.values()]
+      .filter((vm) => vm.hostId === hostId)
+      .sort(byId)
+      .map((vm) => structuredClone(vm));
+  }
+
   async transition(id: VmId, change: VmStateChange): Promise<Vm> {
     const vm = this.store.vms.get(id);
     const isVersionOk = change.ifVersion === undefined || vm?.version === change.ifVersion;

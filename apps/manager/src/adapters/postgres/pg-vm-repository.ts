@@ -133,6 +133,14 @@ export class PgVmRepository implements VmRepository {
     return rows.map(toVm);
   }
 
+  async listOnHost(hostId: HostId): Promise<readonly Vm[]> {
+    // Served by vms_host_id_idx.
+    const rows = await translated(() =>
+      this.db.selectFrom('vms').selectAll().where('host_id', '=', hostId).orderBy('id').execute(),
+    );
+    return rows.map(toVm);
+  }
+
   /**
    * One statement (so one round trip and its own transaction): the compare-and-set UPDATE and the
    * event rows of each step, as data-modifying CTEs. Only when nothing matched is the row read again,

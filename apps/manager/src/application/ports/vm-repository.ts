@@ -50,6 +50,8 @@ export interface VmRepository {
   list(options: { readonly limit: number; readonly afterId?: VmId | undefined }): Promise<VmPage>;
   /** VMs in any of the states, ordered by id (e.g. creates to continue after a restart). */
   listInStates(states: readonly VmState[]): Promise<readonly Vm[]>;
+  /** Every VM placed on the host, ordered by id (none when the host is unknown). */
+  listOnHost(hostId: HostId): Promise<readonly Vm[]>;
   /**
    * Moves the VM from `change.from` (through `change.via`) to `change.to` only if it is still in
    * `change.from` (and has version `change.ifVersion`, when given), increments its version and

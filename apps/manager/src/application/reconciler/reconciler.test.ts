@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { AppError } from '@hearth/errors';
 import { hostCapacity, hostFacts, createWorld, type World } from '../../testing/world.js';
 import type { Host } from '../../domain/host.js';
-import type { VmId } from '../../domain/ids.js';
+import type { HostId, VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
 import { defaultRetryPolicy, type RetryPolicy } from '../../domain/restart-policy.js';
+import type { VmRepository } from '../ports/vm-repository.js';
 import { continueCreate } from '../use-cases/continue-create.js';
 import { acceptVm, createVm } from '../use-cases/create-vm.js';
 import { heartbeat } from '../use-cases/heartbeat.js';
@@ -502,6 +503,85 @@ describe('Reconciler', () => {
     await reconciler.idle();
     expect(await stateOf(world, vm.id)).toBe('running');
     expect((await reconciler.resync()).vmsQueued).toBe(0);
+  });
+
+  describe('when it stops leading', () => {
+    /** Leadership is lost while the host's inventory is being read: in the middle of the work. */
+    function loseLeadershipOnInventory(world: World, reconciler: Reconciler): void {
+      const inventory = world.agents.inventory.bind(world.agents);
+      world.agents.inventory = (target) => {
+        reconciler.deactivate();
+        return inventory(target);
+      };
+    }
+
+    it("does not queue a host's VMs once leadership is lost while the host is being reconciled", async () => {
+      const { reconciler, vm, world, host } = await setUp();
+      world.agents.killVmm(host.addr, vm.id);
+      loseLeadershipOnInventory(world, reconciler);
+      await reconciler.reconcileHost(host.id);
+      await reconciler.idle();
+      expect(await stateOf(world, vm.id)).toBe('running');
+      expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(1);
+    });
+
+    it('does not act on a VM whose reconcile was running when leadership was lost', async () => {
+      const { reconciler, vm, world, host } = await setUp();
+      world.agents.killVmm(host.addr, vm.id);
+      loseLeadershipOnInventory(world, reconciler);
+      reconciler.vmChanged(vm.id);
+      await reconciler.idle();
+      expect(await stateOf(world, vm.id)).toBe('running');
+      expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(1);
+    });
+
+    it('does not act for an earlier term after leading again', async () => {
+      const { reconciler, vm, world, host } = await setUp();
+      world.agents.killVmm(host.addr, vm.id);
+      const inventory = world.agents.inventory.bind(world.agents);
+      world.agents.inventory = (target) => {
+        reconciler.deactivate();
+        reconciler.activate();
+        world.agents.inventory = inventory;
+        return inventory(target);
+      };
+      reconciler.vmChanged(vm.id);
+      await reconciler.idle();
+      expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(1);
+    });
+  });
+
+  it("reads only the host's own VMs when it reconciles one host", async () => {
+    const { vm, world, host } = await setUp();
+    const listed: string[] = [];
+    const vms: VmRepository = Object.create(world.deps.vms, {
+      listInStates: { value: () => Promise.reject(new Error('every VM listed for one host')) },
+      listOnHost: {
+        value: (hostId: HostId) => {
+          listed.push(hostId);
+          return world.deps.vms.listOnHost(hostId);
+        },
+      },
+    }) as VmRepository;
+    const reconciler = new Reconciler(
+      { ...world.deps, vms },
+      { heartbeatIntervalMs, graceMs, concurrency: 2, inventoryMaxAgeMs: 0, retry: defaultRetryPolicy },
+    );
+    reconciler.activate();
+    world.agents.killVmm(host.addr, vm.id);
+    await reconciler.reconcileHost(host.id);
+    await reconciler.idle();
+    expect(listed).toEqual([host.id]);
+    expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(2);
+  });
+
+  it("waits in idle() for a host's reconcile and the VMs it queues", async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    world.agents.killVmm(host.addr, vm.id);
+    reconciler.hostChanged(host.id);
+    await reconciler.idle();
+    expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);
+    expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(2);
   });
 });
 

@@ -69,12 +69,19 @@ interface InventoryRead {
  * time (a de-duplicating queue keyed by VM id), and nothing is done on a host before its inventory
  * has been read. Retry state lives in the VM row, never in a sleeping promise.
  *
- * Only the leader runs it (see ReconcileLoop): until `activate()`, hints are ignored.
+ * Only the leader runs it (see ReconcileLoop): until `activate()`, hints are ignored. Each unit of
+ * work belongs to the term (one `activate()` to the next `deactivate()`) it started in, and checks
+ * that this term still runs before each step: a reconciler that has lost leadership, even one that
+ * has led again since, never acts on what it read while leading before.
  */
 export class Reconciler implements ReconcileHints {
   private readonly queue: KeyedWorkQueue<VmId>;
   private readonly inventories = new Map<HostId, InventoryRead>();
   private isActive = false;
+  /** Counts `activate()` and `deactivate()` calls: work started in an earlier term stops acting. */
+  private term = 0;
+  /** Host reconciles under way, so `idle()` and a stop wait for them too. */
+  private readonly hostWork = new Set<Promise<void>>();
   /** Per host, the orphan count last withheld (so its event is written once, not every pass). */
   private readonly withheldOrphans = new Map<HostId, number>();
   /** When this reconciler last started leading (ms since the epoch), for the heartbeat grace. */
@@ -93,20 +100,29 @@ export class Reconciler implements ReconcileHints {
 
   /** Starts acting on hints (this Manager leads). */
   activate(): void {
-    if (!this.isActive) this.activeSinceMs = this.deps.clock.now().getTime();
+    if (this.isActive) return;
+    this.activeSinceMs = this.deps.clock.now().getTime();
     this.isActive = true;
+    this.term += 1;
   }
 
-  /** Stops taking work (leadership lost or shutting down); what runs finishes. */
+  /**
+   * Stops taking work (leadership lost or shutting down): queued work is dropped, and work under
+   * way stops before its next step (see `idle()` to wait for it).
+   */
   deactivate(): void {
+    if (this.isActive) this.term += 1;
     this.isActive = false;
     this.queue.clear();
     this.inventories.clear();
   }
 
-  /** Resolves once no VM is being reconciled. */
-  idle(): Promise<void> {
-    return this.queue.idle();
+  /** Resolves once no host and no VM is being reconciled. */
+  async idle(): Promise<void> {
+    while (this.hostWork.size > 0 || this.queue.size > 0) {
+      await Promise.all(this.hostWork);
+      await this.queue.idle();
+    }
   }
 
   vmChanged(vmId: VmId): void {
@@ -116,9 +132,10 @@ export class Reconciler implements ReconcileHints {
   hostChanged(hostId: HostId): void {
     if (!this.isActive) return;
     this.inventories.delete(hostId);
-    void this.reconcileHost(hostId).catch((error: unknown) =>
-      this.deps.log.warn({ hostId, err: error }, 'host reconcile failed'),
-    );
+    const work = this.reconcileHost(hostId)
+      .catch((error: unknown) => this.deps.log.warn({ hostId, err: error }, 'host reconcile failed'))
+      .finally(() => this.hostWork.delete(work));
+    this.hostWork.add(work);
   }
 
   /**
@@ -127,12 +144,14 @@ export class Reconciler implements ReconcileHints {
    * queued (see `wouldChange`). Resolves once the work is queued (not done: see `idle()`).
    */
   async resync(): Promise<ResyncReport> {
+    const term = this.term;
     if (!this.isActive) return { hostsMarkedUnhealthy: 0, hostsWithoutInventory: 0, orphansRemoved: 0, vmsQueued: 0 };
     const now = this.deps.clock.now();
     const hosts = await this.deps.hosts.list();
     let hostsMarkedUnhealthy = 0;
     const current: Host[] = [];
     for (const host of hosts) {
+      if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory: 0, orphansRemoved: 0, vmsQueued: 0 };
       const marked = await this.markUnhealthyIfOverdue(host, now);
       if (marked !== undefined) hostsMarkedUnhealthy += 1;
       current.push(marked ?? host);
@@ -150,9 +169,9 @@ export class Reconciler implements ReconcileHints {
         hostsWithoutInventory += 1;
         continue;
       }
-      orphansRemoved += await this.removeOrphans(host, inventory, rows);
+      orphansRemoved += await this.removeOrphans(host, inventory, rows, term);
     }
-    if (!this.isActive) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: 0 };
+    if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: 0 };
     const hostsById = new Map(current.map((host) => [host.id, host]));
     // Each inventory indexed by VM once, not searched once per VM.
     const inventoriesByHost = new Map(
@@ -164,6 +183,7 @@ export class Reconciler implements ReconcileHints {
     const retries = await this.deps.reconcileStates.getMany(vms.map((vm) => vm.id));
     const decidedAt = this.deps.clock.now();
     let vmsQueued = 0;
+    if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued };
     for (const vm of vms) {
       if (!this.wouldChange(vm, hostsById.get(vm.hostId), inventoriesByHost, retries.get(vm.id), decidedAt)) continue;
       this.queue.add(vm.id);
@@ -172,18 +192,31 @@ export class Reconciler implements ReconcileHints {
     return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued };
   }
 
-  /** Reconciles one host now: its orphans, then each of its VMs (queued). */
+  /**
+   * Reconciles one host now: its orphans, then each of its VMs (queued). Does nothing, and stops
+   * between steps, unless this reconciler leads.
+   */
   async reconcileHost(hostId: HostId): Promise<void> {
+    const term = this.term;
+    if (!this.isLeadingIn(term)) return;
     const host = await this.deps.hosts.findById(hostId);
-    if (host === undefined) return;
+    if (host === undefined || !this.isLeadingIn(term)) return;
     const inventory = await this.inventoryOf(host);
-    const vms = await this.deps.vms.listInStates(vmStates);
-    if (inventory !== undefined) await this.removeOrphans(host, inventory, new Map(vms.map((vm) => [vm.id, vm])));
-    for (const vm of vms) if (vm.hostId === hostId) this.queue.add(vm.id);
+    if (!this.isLeadingIn(term)) return;
+    const vms = await this.deps.vms.listOnHost(host.id);
+    if (!this.isLeadingIn(term)) return;
+    if (inventory !== undefined) await this.removeOrphans(host, inventory, new Map(vms.map((vm) => [vm.id, vm])), term);
+    if (!this.isLeadingIn(term)) return;
+    for (const vm of vms) this.queue.add(vm.id);
   }
 
-  /** Reconciles one VM from scratch. Exposed for tests; normally run by the queue. */
+  /**
+   * Reconciles one VM from scratch. Exposed for tests; normally run by the queue. Answers undefined,
+   * having changed nothing, unless this reconciler leads from start to action.
+   */
   async reconcileVm(vmId: VmId): Promise<ReconcileAction | undefined> {
+    const term = this.term;
+    if (!this.isLeadingIn(term)) return undefined;
     const before = await this.deps.vms.findById(vmId);
     if (before === undefined) return undefined;
     const host = await this.deps.hosts.findById(before.hostId);
@@ -207,6 +240,8 @@ export class Reconciler implements ReconcileHints {
     }
     const retry = await this.deps.reconcileStates.get(vmId);
     if (vm === undefined || retry === undefined) return undefined;
+    // Everything above only read; from here on it writes. A former leader leaves that to the new one.
+    if (!this.isLeadingIn(term)) return undefined;
     const observed = inventory === undefined ? undefined : observationOf(inventory.vms.find((agentVm) => agentVm.vmId === vmId));
     if (observed !== undefined) await this.recordObservation(vm, observed.vmmState);
     const action = this.decide(vm, hostStatus, observed, retry, this.deps.clock.now());
@@ -545,7 +580,7 @@ export class Reconciler implements ReconcileHints {
    * host), unless they are too large a share of the host's VMs (see `decideOrphanRemoval`): then
    * none is removed, and a `host.orphans_withheld` event says why (once, until the count changes).
    */
-  private async removeOrphans(host: Host, inventory: Inventory, rows: ReadonlyMap<VmId, Vm>): Promise<number> {
+  private async removeOrphans(host: Host, inventory: Inventory, rows: ReadonlyMap<VmId, Vm>, term: number): Promise<number> {
     const orphans: VmId[] = [];
     for (const agentVm of inventory.vms) {
       // What the Agent cannot read a record for is never deleted: its data may be all that is left.
@@ -553,6 +588,7 @@ export class Reconciler implements ReconcileHints {
       const row = rows.get(agentVm.vmId as VmId) ?? (await this.deps.vms.findById(agentVm.vmId as VmId));
       if (row === undefined || row.hostId !== host.id) orphans.push(agentVm.vmId as VmId);
     }
+    if (!this.isLeadingIn(term)) return 0;
     if (orphans.length === 0) {
       this.withheldOrphans.delete(host.id);
       return 0;
@@ -581,7 +617,7 @@ export class Reconciler implements ReconcileHints {
     this.withheldOrphans.delete(host.id);
     let removed = 0;
     for (const vmId of orphans) {
-      if (!this.isActive) break;
+      if (!this.isLeadingIn(term)) break;
       try {
         const result = await ignoreNotFound(this.deps.agents.deleteVm(host, vmId));
         removed += 1;
@@ -591,6 +627,11 @@ export class Reconciler implements ReconcileHints {
       }
     }
     return removed;
+  }
+
+  /** Whether this reconciler leads, in the term the work was started in. */
+  private isLeadingIn(term: number): boolean {
+    return this.isActive && this.term === term;
   }
 
   /** The host's inventory, read at most `inventoryMaxAgeMs` ago; undefined when the Agent cannot answer. */

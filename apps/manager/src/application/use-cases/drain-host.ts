@@ -1,6 +1,6 @@
 import { isAppError } from '@hearth/errors';
 import type { HostId, VmId } from '../../domain/ids.js';
-import { vmStates, type VmState } from '../../domain/vm-state.js';
+import type { VmState } from '../../domain/vm-state.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { cordonHost } from './cordon-host.js';
 import type { HostOverview } from './host-queries.js';
@@ -28,7 +28,7 @@ export interface DrainReport {
  */
 export async function drainHost(deps: Deps, id: HostId): Promise<DrainReport> {
   const host = await cordonHost(deps, id);
-  const vms = (await deps.vms.listInStates(vmStates)).filter((vm) => vm.hostId === id);
+  const vms = await deps.vms.listOnHost(id);
   const stopped: VmId[] = [];
   const failed: { vmId: VmId; code: string; message: string }[] = [];
   const skipped: { vmId: VmId; state: VmState }[] = [];

@@ -1,7 +1,6 @@
 import { AppError } from '@hearth/errors';
 import { effectiveHostStatus } from '../../domain/host.js';
 import type { HostId } from '../../domain/ids.js';
-import { vmStates } from '../../domain/vm-state.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { hostNotFound } from './host-queries.js';
 
@@ -33,7 +32,7 @@ export async function removeHost(deps: Deps, id: HostId, options: { readonly isF
   }
   let vmsRemoved = 0;
   if (options.isForced) {
-    const vms = (await deps.vms.listInStates(vmStates)).filter((vm) => vm.hostId === id);
+    const vms = await deps.vms.listOnHost(id);
     for (const vm of vms) {
       await deps.vms.delete(vm.id, now).catch((error: unknown) => {
         if (!(error instanceof AppError && error.code === 'VM_NOT_FOUND')) throw error;
