@@ -37,6 +37,17 @@ describe('createCleanupStack', () => {
     expect(runs).toBe(1);
   });
 
+  it('runs the steps pushed after an earlier run on the next run, as a stack emptied after each test', async () => {
+    const ran: string[] = [];
+    const cleanups = createCleanupStack('test');
+    cleanups.push(() => ran.push('first test namespace'));
+    await cleanups.run();
+    cleanups.push(() => ran.push('second test namespace'));
+    cleanups.push(() => ran.push('second test agent'));
+    await cleanups.run();
+    expect(ran).toEqual(['first test namespace', 'second test agent', 'second test namespace']);
+  });
+
   it('undoes what a failed start pushed, then rethrows its error', async () => {
     const ran: string[] = [];
     const cleanups = createCleanupStack('test');

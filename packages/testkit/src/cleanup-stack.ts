@@ -8,7 +8,8 @@ export interface CleanupStack {
   push(step: () => unknown): void;
   /**
    * Runs every step, last pushed first, each once. A failing step is logged and the rest still run,
-   * so one leak does not cause others. Idempotent: later calls wait for the first run.
+   * so one leak does not cause others. Calls while a run is under way wait for it; a later call runs
+   * the steps pushed since (a stack emptied after each test serves the next one too).
    */
   run(): Promise<void>;
   /** Returns what `start` returns; when it throws, runs the steps pushed so far, then rethrows. */
@@ -25,12 +26,16 @@ export function createCleanupStack(label: string): CleanupStack {
     },
     run() {
       running ??= (async () => {
-        for (const step of steps.reverse()) {
-          try {
-            await step();
-          } catch (error) {
-            console.error(`${label} cleanup step failed:`, error);
+        try {
+          for (let step = steps.pop(); step !== undefined; step = steps.pop()) {
+            try {
+              await step();
+            } catch (error) {
+              console.error(`${label} cleanup step failed:`, error);
+            }
           }
+        } finally {
+          running = undefined;
         }
       })();
       return running;
