@@ -40,6 +40,7 @@ describe('createCleanupStack', () => {
   it('runs the steps pushed after an earlier run on the next run, as a stack emptied after each test', async () => {
     const ran: string[] = [];
     const cleanups = createCleanupStack('test');
+    await cleanups.run(); // a first test that made nothing
     cleanups.push(() => ran.push('first test namespace'));
     await cleanups.run();
     cleanups.push(() => ran.push('second test namespace'));

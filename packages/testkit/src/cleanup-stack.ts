@@ -25,19 +25,19 @@ export function createCleanupStack(label: string): CleanupStack {
       steps.push(step);
     },
     run() {
+      // Cleared once this run has settled (a callback, so never before `running` is assigned, even
+      // when there was nothing to run).
       running ??= (async () => {
-        try {
-          for (let step = steps.pop(); step !== undefined; step = steps.pop()) {
-            try {
-              await step();
-            } catch (error) {
-              console.error(`${label} cleanup step failed:`, error);
-            }
+        for (let step = steps.pop(); step !== undefined; step = steps.pop()) {
+          try {
+            await step();
+          } catch (error) {
+            console.error(`${label} cleanup step failed:`, error);
           }
-        } finally {
-          running = undefined;
         }
-      })();
+      })().finally(() => {
+        running = undefined;
+      });
       return running;
     },
     async unwindOnError(start) {
