@@ -50,6 +50,34 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
     return (await request<{ items: Array<{ id: string; name: string; addr: string }> }>(base, 'GET', '/v1/hosts')).body.items;
   }
 
+  /**
+   * Another Agent under the first Agent's name, in its own namespace and run directory (`prepare`
+   * sets that directory up first), once the Manager has refused its registration.
+   */
+  async function refusedClone(logName: string, prepare: (runDir: string) => void) {
+    const netns = await createNetns();
+    cleanups.push(() => netns.destroy());
+    const runDir = mkdtempSync(path.join(os.tmpdir(), 'hearth-clone-'));
+    cleanups.push(() => rmSync(runDir, { recursive: true, force: true }));
+    prepare(runDir);
+    const clone = await createAgentProcess({
+      name: cluster.agents[0]!.name,
+      managerUrl: cluster.managerUrl,
+      netns,
+      bridge: 'hbr0',
+      runDir,
+      imageRoot: cluster.imageRoot,
+      logFile: path.join(cluster.workDir, `logs/${logName}.log`),
+    });
+    cleanups.push(() => clone.stop());
+    await clone.start();
+    await waitFor(() => occurrences(clone.process.output(), 'registration refused') >= 1, {
+      timeoutMs: 15_000,
+      description: () => `the clone's registration is refused\n${clone.process.output()}`,
+    });
+    return clone;
+  }
+
   async function createVm(name: string): Promise<ClusterVm> {
     const created = await cluster.api<ClusterVm>('POST', '/v1/vms', { name, vcpuCount: 1, memoryMib: 128, ...images });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -83,53 +111,16 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
   }, 60_000);
 
   it('refuses a second Agent started with the same name (a cloned machine)', async () => {
-    const netns = await createNetns();
-    cleanups.push(() => netns.destroy());
-    const runDir = mkdtempSync(path.join(os.tmpdir(), 'hearth-clone-'));
-    cleanups.push(() => rmSync(runDir, { recursive: true, force: true }));
-    const clone = await createAgentProcess({
-      name: cluster.agents[0]!.name,
-      managerUrl: cluster.managerUrl,
-      netns,
-      bridge: 'hbr0',
-      runDir,
-      imageRoot: cluster.imageRoot,
-      logFile: path.join(cluster.workDir, 'logs/agent-clone.log'),
-    });
-    cleanups.push(() => clone.stop());
-    await clone.start();
-
-    await waitFor(() => occurrences(clone.process.output(), 'registration refused') >= 1, {
-      timeoutMs: 15_000,
-      description: () => `the clone's registration is refused\n${clone.process.output()}`,
-    });
+    const clone = await refusedClone('agent-clone', () => undefined);
     expect(clone.process.output()).toContain('HOST_NAME_TAKEN');
     expect((await hosts()).map((host) => host.addr)).toEqual([cluster.agents[0]!.url]);
   }, 60_000);
 
   it('refuses a clone that carries a copy of the Agent identity while the original heartbeats', async () => {
-    const netns = await createNetns();
-    cleanups.push(() => netns.destroy());
-    const runDir = mkdtempSync(path.join(os.tmpdir(), 'hearth-clone-'));
-    cleanups.push(() => rmSync(runDir, { recursive: true, force: true }));
     // A machine cloned after its Agent's first start: the state directory, identity included, comes along.
-    copyFileSync(path.join(cluster.agents[0]!.runDir, 'agent-identity.json'), path.join(runDir, 'agent-identity.json'));
-    const clone = await createAgentProcess({
-      name: cluster.agents[0]!.name,
-      managerUrl: cluster.managerUrl,
-      netns,
-      bridge: 'hbr0',
-      runDir,
-      imageRoot: cluster.imageRoot,
-      logFile: path.join(cluster.workDir, 'logs/agent-clone-identity.log'),
-    });
-    cleanups.push(() => clone.stop());
-    await clone.start();
-
-    await waitFor(() => occurrences(clone.process.output(), 'registration refused') >= 1, {
-      timeoutMs: 15_000,
-      description: () => `the clone's registration is refused\n${clone.process.output()}`,
-    });
+    const clone = await refusedClone('agent-clone-identity', (runDir) =>
+      copyFileSync(path.join(cluster.agents[0]!.runDir, 'agent-identity.json'), path.join(runDir, 'agent-identity.json')),
+    );
     expect(clone.process.output()).toContain('HOST_IDENTITY_IN_USE');
     expect((await hosts()).map((host) => host.addr)).toEqual([cluster.agents[0]!.url]);
   }, 60_000);
