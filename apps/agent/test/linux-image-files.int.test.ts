@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startSymlinkSwap, type SymlinkSwap } from '@hearth/testkit';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
 import { LinuxHostFiles } from '../src/adapters/linux/linux-host-files.js';
 import { makeTempDir } from './support.js';
@@ -81,33 +81,16 @@ describe('LinuxHostFiles image files', () => {
   });
 
   describe('while a symlink to a file outside the root is swapped in and out', () => {
-    let swapper: ChildProcess | undefined;
+    let swap: SymlinkSwap | undefined;
 
     afterEach(async () => {
-      if (swapper?.exitCode === null) {
-        const exited = new Promise((resolve) => swapper?.once('exit', resolve));
-        swapper.kill('SIGKILL');
-        await exited;
-      }
+      await swap?.stop();
     });
 
     it('never copies the outside file', async () => {
       const image = join(root, 'rootfs.ext4');
-      const good = join(root, 'good.tmp');
-      const link = join(root, 'link.tmp');
       await writeFile(image, 'good image');
-      // Renames a regular file and a symlink to the secret over the image path, back and forth.
-      const script = `
-        const fs = require('node:fs');
-        const [image, good, link, secret] = process.argv.slice(1);
-        for (;;) {
-          fs.writeFileSync(good, 'good image');
-          fs.renameSync(good, image);
-          try { fs.unlinkSync(link); } catch {}
-          fs.symlinkSync(secret, link);
-          fs.renameSync(link, image);
-        }`;
-      swapper = spawn(process.execPath, ['-e', script, image, good, link, secret], { stdio: 'ignore' });
+      swap = startSymlinkSwap(image, secret, 'good image');
 
       const kinds: string[] = [];
       for (let i = 0; i < 60; i += 1) {
@@ -117,7 +100,7 @@ describe('LinuxHostFiles image files', () => {
         if (copied.kind === 'regular') expect((await readFile(destination)).toString()).toBe('good image');
         else await expect(stat(destination)).rejects.toThrow();
       }
-      expect(swapper.exitCode).toBeNull();
+      expect(swap.isRunning()).toBe(true);
       expect(kinds.every((kind) => kind === 'regular' || kind === 'not_regular' || kind === 'missing')).toBe(true);
     });
   });

@@ -26,6 +26,7 @@ export { descendantPids, isAlive, signalProcessTree, waitForPidsToExit } from '.
 export { startProcess, type ProcessExit, type StartProcessOptions, type StartedProcess } from './start-process.js';
 export { startSingleHostStack, type SingleHostStack, type SingleHostStackOptions } from './single-host-stack.js';
 export { createTestDatabase, testDatabaseUrl, type CreateTestDatabaseOptions, type TestDatabase } from './test-database.js';
+export { startSymlinkSwap, type SymlinkSwap } from './symlink-swap.js';
 export { waitFor, type WaitForOptions } from './wait-for.js';
 export { openSse, type SseClient, type SseMessage } from './sse-client.js';
 export { writeEmptyExt4, writeFakeKernel } from './image-fixtures.js';

@@ -1,10 +1,11 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '@hearth/errors';
+import { startSymlinkSwap, type SymlinkSwap } from '@hearth/testkit';
 import { describeImageInspectorContract } from '../../testing/image-inspector-contract.js';
 import { NodeImageInspector } from './node-image-inspector.js';
 
@@ -30,14 +31,10 @@ describeImageInspectorContract('file system', async () => {
 
 describe('NodeImageInspector while a symlink to a file outside the root is swapped in and out', () => {
   let base: string;
-  let swapper: ChildProcess | undefined;
+  let swap: SymlinkSwap | undefined;
 
   afterEach(async () => {
-    if (swapper?.exitCode === null) {
-      const exited = new Promise((resolve) => swapper?.once('exit', resolve));
-      swapper.kill('SIGKILL');
-      await exited;
-    }
+    await swap?.stop();
     await rm(base, { recursive: true, force: true });
   });
 
@@ -49,20 +46,7 @@ describe('NodeImageInspector while a symlink to a file outside the root is swapp
     await writeFile(secret, 'root-only secret', { mode: 0o600 });
     const image = join(root, 'rootfs.ext4');
     await writeFile(image, 'good image');
-    // Renames a regular file and a symlink to the secret over the image path, back and forth.
-    const script = `
-      const fs = require('node:fs');
-      const [image, good, link, secret] = process.argv.slice(1);
-      for (;;) {
-        fs.writeFileSync(good, 'good image');
-        fs.renameSync(good, image);
-        try { fs.unlinkSync(link); } catch {}
-        fs.symlinkSync(secret, link);
-        fs.renameSync(link, image);
-      }`;
-    swapper = spawn(process.execPath, ['-e', script, image, join(root, 'good.tmp'), join(root, 'link.tmp'), secret], {
-      stdio: 'ignore',
-    });
+    swap = startSymlinkSwap(image, secret, 'good image');
     const inspector = new NodeImageInspector(root);
     const secretSha256 = createHash('sha256').update('root-only secret').digest('hex');
 
@@ -76,7 +60,7 @@ describe('NodeImageInspector while a symlink to a file outside the root is swapp
       }
     }
 
-    expect(swapper.exitCode).toBeNull();
+    expect(swap.isRunning()).toBe(true);
     expect(outcomes).not.toContain('leaked');
     expect(outcomes).not.toContain('thrown');
   });
