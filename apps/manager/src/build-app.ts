@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import { createHttpServer, type HttpServer, type Logger } from '@hearth/http-server';
 import type { ConcurrencyLimit } from './application/concurrency-limiter.js';
 import type { UseCaseDependencies } from './application/dependencies.js';
+import { bodyLimitBytes } from './http/body-limits.js';
 import { registerIdempotency, type IdempotencyOptions } from './http/idempotency.js';
 import { registerEventRoutes, type EventStreamOptions } from './http/routes/event-routes.js';
 import { registerHealthRoutes, type ReadinessCheck } from './http/routes/health-routes.js';
@@ -28,7 +29,7 @@ export interface BuildAppOptions {
  * and `GET /openapi.json` describing every route. `main.ts` and the tests build it from here.
  */
 export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
-  const app = createHttpServer({ logger: options.logger });
+  const app = createHttpServer({ logger: options.logger, bodyLimitBytes: bodyLimitBytes.other });
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',

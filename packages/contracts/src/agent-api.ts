@@ -199,11 +199,12 @@ export type HostCapacity = Static<typeof HostCapacity>;
 
 /** Preflight facts: what this host can do right now. */
 export const HostFacts = Type.Object({
-  agentVersion: Type.String(),
+  agentVersion: Type.String({ maxLength: 128 }),
   isKvmUsable: Type.Boolean(),
   /** An executable is at FIRECRACKER_BIN (real Firecracker or not: see firecrackerKind). */
   hasFirecracker: Type.Boolean(),
-  firecrackerBinary: Type.String(),
+  /** Its path (at most PATH_MAX). */
+  firecrackerBinary: Type.String({ maxLength: 4096 }),
   /**
    * What that executable is: real Firecracker (an ELF binary answering `--version`), the
    * Firecracker double (simulated or QEMU guests), unknown, or missing. Absent from older Agents.
@@ -212,9 +213,10 @@ export const HostFacts = Type.Object({
     Type.Union([Type.Literal('firecracker'), Type.Literal('double'), Type.Literal('unknown'), Type.Literal('missing')]),
   ),
   /** Its `--version` (e.g. `1.16.1`); null when it printed none. Absent from older Agents. */
-  firecrackerVersion: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  firecrackerVersion: Type.Optional(Type.Union([Type.String({ maxLength: 128 }), Type.Null()])),
   isBridgeUp: Type.Boolean(),
-  bridge: Type.String(),
+  /** A Linux interface name: at most 15 bytes. */
+  bridge: Type.String({ maxLength: 15 }),
   spawnMode: Type.Union([Type.Literal('direct'), Type.Literal('systemd-run')]),
 });
 export type HostFacts = Static<typeof HostFacts>;

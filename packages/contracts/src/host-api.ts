@@ -19,11 +19,11 @@ export const HostRegistration = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
     /** The Agent's persistent identity: a name belongs to the Agent that holds it. */
-    agentId: Type.String({ pattern: AgentIdPattern }),
+    agentId: Type.String({ pattern: AgentIdPattern, maxLength: 32 }),
     /** A random id per Agent process: a second live process with the same identity (a clone) is refused. */
-    instanceId: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32}$' })),
+    instanceId: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32}$', maxLength: 32 })),
     /** The cluster the Agent belongs to; absent until its first registration. */
-    clusterId: Type.Optional(Type.String({ pattern: ClusterIdPattern })),
+    clusterId: Type.Optional(Type.String({ pattern: ClusterIdPattern, maxLength: 72 })),
     /** Base URL the Manager uses to reach the Agent, e.g. `http://127.0.0.1:19090` (no path, query or credentials). */
     addr: Type.String({ minLength: 1, maxLength: 2048, pattern: AgentBaseUrlPattern }),
     capacity: HostCapacity,

@@ -6,6 +6,7 @@ export const defaultBootArgs = 'console=ttyS0 reboot=k panic=1 pci=off';
 
 /** Names are DNS-label-like: safe in paths, unit names and logs; no shell metacharacters. */
 export const vmNamePattern = '^[a-z0-9][a-z0-9-]{0,62}$';
+export const vmNameMaxLength = 63;
 const vmNameRegExp = new RegExp(vmNamePattern);
 
 export const vcpuCountRange = { minimum: 1, maximum: 32 } as const;

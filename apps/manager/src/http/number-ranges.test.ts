@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
 import { buildTestApp } from '../testing/test-app.js';
+import { eachSubschema, requestSchemasOf, typesOf, type OpenApiDocument } from '../testing/request-schemas.js';
 import { agentIdFor, createWorld, hostCapacity, hostFacts } from '../testing/world.js';
 
 let app: HttpServer;
@@ -62,49 +63,15 @@ describe('numbers a client sends are range-checked', () => {
   });
 
   it('gives every number of every request schema a minimum and a maximum', async () => {
-    const spec = (await app.inject({ method: 'GET', url: '/openapi.json' })).json<OpenApi>();
+    const spec = (await app.inject({ method: 'GET', url: '/openapi.json' })).json<OpenApiDocument>();
     const unbounded: string[] = [];
-    for (const [path, operations] of Object.entries(spec.paths)) {
-      for (const [method, operation] of Object.entries(operations)) {
-        const where = `${method.toUpperCase()} ${path}`;
-        for (const parameter of operation.parameters ?? []) {
-          collectUnbounded(parameter.schema, `${where} ${parameter.in}/${parameter.name}`, unbounded);
-        }
-        for (const media of Object.values(operation.requestBody?.content ?? {})) {
-          collectUnbounded(media.schema, `${where} body`, unbounded);
-        }
-      }
+    for (const { where, schema } of requestSchemasOf(spec)) {
+      eachSubschema(schema, where, (node, path) => {
+        const types = typesOf(node);
+        if (!types.includes('integer') && !types.includes('number')) return;
+        if (typeof node['minimum'] !== 'number' || typeof node['maximum'] !== 'number') unbounded.push(path);
+      });
     }
     expect(unbounded).toEqual([]);
   });
 });
-
-interface OpenApi {
-  paths: Record<
-    string,
-    Record<
-      string,
-      {
-        parameters?: Array<{ in: string; name: string; schema: unknown }>;
-        requestBody?: { content: Record<string, { schema: unknown }> };
-      }
-    >
-  >;
-}
-
-/** Every `integer` or `number` in `schema` lacking a minimum or maximum, named by its path. */
-function collectUnbounded(schema: unknown, where: string, into: string[]): void {
-  if (schema === null || typeof schema !== 'object') return;
-  const node = schema as Record<string, unknown>;
-  const types = Array.isArray(node['type']) ? node['type'] : [node['type']];
-  if (types.includes('integer') || types.includes('number')) {
-    if (typeof node['minimum'] !== 'number' || typeof node['maximum'] !== 'number') into.push(where);
-  }
-  for (const [key, value] of Object.entries(node)) {
-    if (key === 'properties' && value !== null && typeof value === 'object') {
-      for (const [name, property] of Object.entries(value)) collectUnbounded(property, `${where}/${name}`, into);
-    } else if (key === 'items' || key === 'anyOf' || key === 'oneOf' || key === 'allOf') {
-      for (const item of Array.isArray(value) ? value : [value]) collectUnbounded(item, where, into);
-    }
-  }
-}

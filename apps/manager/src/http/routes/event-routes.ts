@@ -17,7 +17,7 @@ import type { EventFilter } from '../../domain/event.js';
 import { parseHostId, parseVmId } from '../../domain/ids.js';
 import { clientKeyOf } from '../client-key.js';
 import { problemResponses } from '../schemas/common.js';
-import { EventPageView, EventStreamQuery, ListEventsQuery } from '../schemas/event-schemas.js';
+import { EventPageView, EventStreamHeaders, EventStreamQuery, ListEventsQuery } from '../schemas/event-schemas.js';
 import { eventView } from '../views.js';
 
 export interface EventStreamOptions {
@@ -171,6 +171,7 @@ export function registerEventRoutes(
           `Streams are capped per client (${options.concurrency.perClient}) and overall (${options.concurrency.overall}): ` +
           'over a cap, 429 EVENT_STREAM_LIMIT_REACHED with `Retry-After`.',
         tags: ['events'],
+        headers: EventStreamHeaders,
         querystring: EventStreamQuery,
       },
     },

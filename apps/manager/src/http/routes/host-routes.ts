@@ -9,7 +9,8 @@ import { getHost, listHosts } from '../../application/use-cases/host-queries.js'
 import { listHostResources } from '../../application/use-cases/host-resources.js';
 import { registerHost } from '../../application/use-cases/register-host.js';
 import { removeHost } from '../../application/use-cases/remove-host.js';
-import { HostIdParams, problemResponses } from '../schemas/common.js';
+import { bodyLimitBytes } from '../body-limits.js';
+import { HostIdParams, PostHeaders, problemResponses } from '../schemas/common.js';
 import {
   DrainReportView,
   HostList,
@@ -25,10 +26,12 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/register',
     {
+      bodyLimit: bodyLimitBytes.hostReport,
       schema: {
         summary:
           "Register an Agent's host: a name belongs to the Agent (agentId) holding it (409 HOST_NAME_TAKEN, 409 HOST_CLUSTER_MISMATCH)",
         tags: ['hosts'],
+        headers: PostHeaders,
         body: HostRegistration,
         response: { 200: HostRegistered, ...problemResponses },
       },
@@ -42,9 +45,11 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/:id/heartbeat',
     {
+      bodyLimit: bodyLimitBytes.hostReport,
       schema: {
         summary: 'Record an Agent heartbeat (404 HOST_NOT_FOUND: register again)',
         tags: ['hosts'],
+        headers: PostHeaders,
         params: HostIdParams,
         body: HostHeartbeat,
         response: { 204: Type.Null(), ...problemResponses },
@@ -76,6 +81,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.delete(
     '/v1/hosts/:id',
     {
+      bodyLimit: bodyLimitBytes.none,
       schema: {
         summary:
           'Remove a host that is gone for good (409 HOST_STILL_ACTIVE while its Agent heartbeats; 409 HOST_HAS_VMS while VM records refer to it, unless force=true removes them too)',
@@ -128,9 +134,11 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/:id/cordon',
     {
+      bodyLimit: bodyLimitBytes.none,
       schema: {
         summary: 'Cordon a host: it gets no new VMs (its VMs keep running)',
         tags: ['hosts'],
+        headers: PostHeaders,
         params: HostIdParams,
         response: { 200: HostView, ...problemResponses },
       },
@@ -141,9 +149,11 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/:id/uncordon',
     {
+      bodyLimit: bodyLimitBytes.none,
       schema: {
         summary: 'Let a cordoned host take new VMs again',
         tags: ['hosts'],
+        headers: PostHeaders,
         params: HostIdParams,
         response: { 200: HostView, ...problemResponses },
       },
@@ -154,9 +164,11 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/:id/drain',
     {
+      bodyLimit: bodyLimitBytes.none,
       schema: {
         summary: 'Drain a host: cordon it and stop its running and paused VMs (no live migration yet); reports each VM',
         tags: ['hosts'],
+        headers: PostHeaders,
         params: HostIdParams,
         response: { 200: DrainReportView, ...problemResponses },
       },

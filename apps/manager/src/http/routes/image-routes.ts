@@ -3,7 +3,8 @@ import type { HttpServer } from '@hearth/http-server';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
 import { deleteImage, getImage, listImages } from '../../application/use-cases/image-queries.js';
 import { registerImage } from '../../application/use-cases/register-image.js';
-import { ImageIdParams, problemResponses } from '../schemas/common.js';
+import { bodyLimitBytes } from '../body-limits.js';
+import { ImageIdParams, PostHeaders, problemResponses } from '../schemas/common.js';
 import { ImageList, ImageView, ListImagesQuery, RegisterImageBody } from '../schemas/image-schemas.js';
 import { parseImageId, type ImageId } from '../../domain/ids.js';
 import { imageView } from '../views.js';
@@ -13,9 +14,11 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
   app.post(
     '/v1/images',
     {
+      bodyLimit: bodyLimitBytes.registerImage,
       schema: {
         summary: 'Register a kernel or rootfs file of the image root',
         tags: ['images'],
+        headers: PostHeaders,
         body: RegisterImageBody,
         response: { 201: ImageView, ...problemResponses },
       },
@@ -63,6 +66,7 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
   app.delete(
     '/v1/images/:id',
     {
+      bodyLimit: bodyLimitBytes.none,
       schema: {
         summary: 'Forget an image (the file stays); refused while a VM uses it',
         tags: ['images'],

@@ -15,7 +15,8 @@ import { getVm, listVms } from '../../application/use-cases/vm-queries.js';
 import { waitForVmState, waitTimeoutSeconds } from '../../application/use-cases/wait-for-vm-state.js';
 import { parseImageId, parseVmId, type ImageId, type VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
-import { problemResponses, VmIdParams } from '../schemas/common.js';
+import { bodyLimitBytes } from '../body-limits.js';
+import { CreateVmHeaders, problemResponses, VmDeleteHeaders, VmIdParams, VmMutationHeaders } from '../schemas/common.js';
 import { EventPageView, ListVmEventsQuery } from '../schemas/event-schemas.js';
 import {
   CreateVmBody,
@@ -72,6 +73,7 @@ export function registerVmRoutes(
   app.post(
     '/v1/vms',
     {
+      bodyLimit: bodyLimitBytes.createVm,
       schema: {
         summary: 'Create a VM: place it, record it, start it on its host',
         description:
@@ -79,6 +81,7 @@ export function registerVmRoutes(
           '`failed`). With `?wait=false` or `Prefer: respond-async` answers 202 at once with the VM `pending`; ' +
           'follow it with `GET /v1/vms/{id}/wait?state=running` or the event stream. Honours `Idempotency-Key`.',
         tags: ['vms'],
+        headers: CreateVmHeaders,
         querystring: CreateVmQuery,
         body: CreateVmBody,
         response: { 201: VmView, 202: VmView, ...problemResponses },
@@ -197,10 +200,12 @@ export function registerVmRoutes(
     app.post(
       `/v1/vms/:id/${action}`,
       {
+        bodyLimit: bodyLimitBytes.none,
         schema: {
           summary,
           ...mutationHeaders,
           tags: ['vms'],
+          headers: VmMutationHeaders,
           params: VmIdParams,
           response: { 200: VmView, ...problemResponses },
         },
@@ -212,10 +217,12 @@ export function registerVmRoutes(
   app.delete(
     '/v1/vms/:id',
     {
+      bodyLimit: bodyLimitBytes.none,
       schema: {
         summary: 'Delete a VM and everything its host holds for it',
         ...mutationHeaders,
         tags: ['vms'],
+        headers: VmDeleteHeaders,
         params: VmIdParams,
         response: { 200: DeletedVmView, ...problemResponses },
       },

@@ -1,11 +1,45 @@
 import { Type } from 'typebox';
-import { hostIdPattern, imageIdPattern, vmIdPattern } from '../../domain/ids.js';
+import { hostIdPattern, idPrefixes, imageIdPattern, vmIdPattern } from '../../domain/ids.js';
 
-export const VmIdParams = Type.Object({ id: Type.String({ pattern: vmIdPattern }) }, { additionalProperties: false });
-export const ImageIdParams = Type.Object({ id: Type.String({ pattern: imageIdPattern }) }, { additionalProperties: false });
-export const HostIdParams = Type.Object({ id: Type.String({ pattern: hostIdPattern }) }, { additionalProperties: false });
+/** An id of one kind: its prefix and a 26-character ULID (the pattern fixes the length; maxLength says it). */
+function idString(prefix: string, pattern: string) {
+  return Type.String({ pattern, maxLength: prefix.length + 26 });
+}
+
+export const VmIdString = idString(idPrefixes.vm, vmIdPattern);
+export const ImageIdString = idString(idPrefixes.image, imageIdPattern);
+export const HostIdString = idString(idPrefixes.host, hostIdPattern);
+
+export const VmIdParams = Type.Object({ id: VmIdString }, { additionalProperties: false });
+export const ImageIdParams = Type.Object({ id: ImageIdString }, { additionalProperties: false });
+export const HostIdParams = Type.Object({ id: HostIdString }, { additionalProperties: false });
 
 export const Timestamp = Type.String({ format: 'date-time' });
+
+/** `Idempotency-Key`: 1-255 visible ASCII characters (see idempotency.ts), honoured by every POST. */
+const idempotencyKeyHeader = Type.Optional(
+  Type.String({ minLength: 1, maxLength: 255, description: 'Replays the first answer to a retried POST' }),
+);
+
+/** `If-Match`: `*` or a list of entity tags (`"<version>"`); far longer than any list a client needs. */
+const ifMatchHeader = Type.Optional(
+  Type.String({ maxLength: 1024, description: 'The request applies only while the VM has one of these versions' }),
+);
+
+/** Headers of a POST (the other headers a request may carry are not read). */
+export const PostHeaders = Type.Object({ 'idempotency-key': idempotencyKeyHeader });
+
+/** Headers of a POST that changes a VM. */
+export const VmMutationHeaders = Type.Object({ 'if-match': ifMatchHeader, 'idempotency-key': idempotencyKeyHeader });
+
+/** Headers of a DELETE of a VM. */
+export const VmDeleteHeaders = Type.Object({ 'if-match': ifMatchHeader });
+
+/** Headers of `POST /v1/vms`: `Prefer: respond-async` answers 202 at once. */
+export const CreateVmHeaders = Type.Object({
+  'idempotency-key': idempotencyKeyHeader,
+  prefer: Type.Optional(Type.String({ maxLength: 1024, description: '`respond-async`: answer 202 with the VM pending' })),
+});
 
 /** RFC 9457 problem details, as rendered by @hearth/http-server for every error. */
 export const ProblemSchema = Type.Object(

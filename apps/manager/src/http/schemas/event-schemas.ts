@@ -1,8 +1,7 @@
 import { Type } from 'typebox';
 import { eventTypePattern } from '../../domain/event.js';
-import { hostIdPattern, vmIdPattern } from '../../domain/ids.js';
 import { eventIdRange, eventPageSize } from '../../application/use-cases/event-queries.js';
-import { Timestamp } from './common.js';
+import { HostIdString, Timestamp, VmIdString } from './common.js';
 import { VmStateSchema } from './vm-schemas.js';
 
 export const EventView = Type.Object({
@@ -25,8 +24,8 @@ export const EventPageView = Type.Object({
 });
 
 const filterFields = {
-  vmId: Type.Optional(Type.String({ pattern: vmIdPattern })),
-  hostId: Type.Optional(Type.String({ pattern: hostIdPattern })),
+  vmId: Type.Optional(VmIdString),
+  hostId: Type.Optional(HostIdString),
   type: Type.Optional(Type.String({ pattern: eventTypePattern, maxLength: 64 })),
 };
 
@@ -41,3 +40,8 @@ export const ListEventsQuery = Type.Object({ ...filterFields, ...pageFields }, {
 export const ListVmEventsQuery = Type.Object(pageFields, { additionalProperties: false });
 
 export const EventStreamQuery = Type.Object(filterFields, { additionalProperties: false });
+
+/** `Last-Event-ID`: the id of the last event the client saw (digits; checked when read). */
+export const EventStreamHeaders = Type.Object({
+  'last-event-id': Type.Optional(Type.String({ maxLength: 32, description: 'Resume after this event id' })),
+});

@@ -1,8 +1,7 @@
 import { HostCapacity, HostFacts, ResourceKind } from '@hearth/contracts';
 import { Type } from 'typebox';
 import { hostPageSize } from '../../application/use-cases/host-queries.js';
-import { hostIdPattern } from '../../domain/ids.js';
-import { Timestamp } from './common.js';
+import { HostIdString, Timestamp } from './common.js';
 
 export const HostView = Type.Object({
   id: Type.String(),
@@ -32,7 +31,7 @@ export const ListHostsQuery = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: hostPageSize.maximum, default: hostPageSize.default })),
     /** `nextCursor` of the previous page. */
-    cursor: Type.Optional(Type.String({ pattern: hostIdPattern })),
+    cursor: Type.Optional(HostIdString),
   },
   { additionalProperties: false },
 );

@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import { imageIdPattern } from '../../domain/ids.js';
 import { imageNameMaxLength, imageNamePattern } from '../../domain/image.js';
 import { imagePageSize } from '../../application/use-cases/image-queries.js';
-import { Timestamp } from './common.js';
+import { ImageIdString, Timestamp } from './common.js';
 
 export const ImageKindSchema = Type.Union([Type.Literal('kernel'), Type.Literal('rootfs')]);
 
@@ -23,7 +23,7 @@ export const ListImagesQuery = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, maxLength: imageNameMaxLength })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: imagePageSize.maximum, default: imagePageSize.default })),
     /** `nextCursor` of the previous page. */
-    cursor: Type.Optional(Type.String({ pattern: imageIdPattern })),
+    cursor: Type.Optional(ImageIdString),
   },
   { additionalProperties: false },
 );

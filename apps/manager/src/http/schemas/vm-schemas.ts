@@ -1,19 +1,19 @@
 import { bootArgsMaxLength, bootArgsPattern, HostResource } from '@hearth/contracts';
 import { Type, type Static } from 'typebox';
-import { imageIdPattern, vmIdPattern } from '../../domain/ids.js';
-import { memoryMibRange, vcpuCountRange, vmNamePattern } from '../../domain/vm.js';
+import { vmIdPattern } from '../../domain/ids.js';
+import { memoryMibRange, vcpuCountRange, vmNameMaxLength, vmNamePattern } from '../../domain/vm.js';
 import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
 import { vmPageSize } from '../../application/use-cases/vm-queries.js';
 import { waitTimeoutSeconds } from '../../application/use-cases/wait-for-vm-state.js';
-import { Timestamp } from './common.js';
+import { ImageIdString, Timestamp, VmIdString } from './common.js';
 
 export const CreateVmBody = Type.Object(
   {
-    name: Type.String({ pattern: vmNamePattern }),
+    name: Type.String({ minLength: 1, maxLength: vmNameMaxLength, pattern: vmNamePattern }),
     vcpuCount: Type.Integer(vcpuCountRange),
     memoryMib: Type.Integer(memoryMibRange),
-    kernelImageId: Type.String({ pattern: imageIdPattern }),
-    rootfsImageId: Type.String({ pattern: imageIdPattern }),
+    kernelImageId: ImageIdString,
+    rootfsImageId: ImageIdString,
     /**
      * Kernel command line; printable ASCII, short enough that what the host appends (root device,
      * `pci=off`, device declarations) still fits Firecracker's limit. Default `console=ttyS0 reboot=k panic=1 pci=off`.
@@ -29,7 +29,7 @@ export const ListVmsQuery = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: vmPageSize.maximum, default: vmPageSize.default })),
     /** `nextCursor` of the previous page. */
-    cursor: Type.Optional(Type.String({ pattern: vmIdPattern })),
+    cursor: Type.Optional(VmIdString),
   },
   { additionalProperties: false },
 );

@@ -1,0 +1,18 @@
+/**
+ * How large a request body each route reads, in bytes; a larger one is refused with 413
+ * PAYLOAD_TOO_LARGE before it is parsed. Each limit is several times the largest valid body of its
+ * routes (every string at its maxLength, non-ASCII characters written as `\uXXXX` escapes), so no
+ * valid request comes near it.
+ */
+export const bodyLimitBytes = {
+  /** Routes that take no body (a client may still send `{}`). */
+  none: 1024,
+  /** `POST /v1/vms`: a name, two ids and boot arguments of at most ~1.9 KB of printable ASCII. */
+  createVm: 16 * 1024,
+  /** `POST /v1/images`: a host path of at most 4096 characters. */
+  registerImage: 64 * 1024,
+  /** `POST /v1/hosts/register` and heartbeats: an address of at most 2048 characters and the host's facts. */
+  hostReport: 64 * 1024,
+  /** Any other request, e.g. to no route. */
+  other: 64 * 1024,
+} as const;
