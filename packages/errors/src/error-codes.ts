@@ -13,6 +13,10 @@ export const errorCodes = {
   // Generic request problems
   VALIDATION_FAILED: { kind: 'invalid', title: 'The request is not valid' },
   MALFORMED_JSON: { kind: 'invalid', title: 'The request body is not valid JSON' },
+  MALFORMED_REQUEST: { kind: 'invalid', title: 'The request is not well-formed HTTP/1.1' },
+  MALFORMED_URL: { kind: 'invalid', title: 'The request URL is not well-formed' },
+  REQUEST_HEADERS_TOO_LARGE: { kind: 'headers_too_large', title: 'The request headers are too large' },
+  REQUEST_TIMEOUT: { kind: 'timed_out', title: 'The request did not arrive in time' },
   PAYLOAD_TOO_LARGE: { kind: 'payload_too_large', title: 'The request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { kind: 'unsupported_media_type', title: 'The request body has an unsupported media type' },
   ROUTE_NOT_FOUND: { kind: 'not_found', title: 'No such route' },

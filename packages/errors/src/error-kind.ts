@@ -7,8 +7,10 @@ export type ErrorKind =
   | 'conflict'
   | 'gone'
   | 'precondition_failed'
+  | 'timed_out'
   | 'payload_too_large'
   | 'unsupported_media_type'
+  | 'headers_too_large'
   | 'rate_limited'
   | 'unavailable'
   | 'internal';
@@ -21,8 +23,10 @@ export const httpStatusByKind: Readonly<Record<ErrorKind, number>> = Object.free
   conflict: 409,
   gone: 410,
   precondition_failed: 412,
+  timed_out: 408,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  headers_too_large: 431,
   rate_limited: 429,
   unavailable: 503,
   internal: 500,

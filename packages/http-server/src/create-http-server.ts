@@ -1,7 +1,8 @@
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '@hearth/errors';
 import type { Logger } from './logger.js';
+import { clientErrorHandler } from './client-errors.js';
 import { acceptOrMakeRequestId, enterCorrelationId, requestIdHeader } from './correlation.js';
 import { renderProblem } from './problem-renderer.js';
 import { schemaCompiler } from './validation.js';
@@ -32,6 +33,15 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     genReqId: (req) => acceptOrMakeRequestId(req.headers[requestIdHeader]),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A request without Host reaches the hook below, which refuses it as a problem (Node would answer a bare 400).
+    http: { requireHostHeader: false },
+    clientErrorHandler: clientErrorHandler(options.logger),
+    // What the router refuses before any route runs (a malformed URL, an over-long path segment).
+    // No hook runs for these, so the correlation id is echoed here.
+    frameworkErrors: (error, request, reply) => {
+      reply.header(requestIdHeader, request.id);
+      renderProblem(fromFrameworkError(error), request, reply);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(schemaCompiler);
@@ -39,6 +49,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   app.addHook('onRequest', async (request, reply) => {
     enterCorrelationId(request.id);
     reply.header(requestIdHeader, request.id);
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw new AppError('MALFORMED_REQUEST', 'An HTTP/1.1 request must carry a Host header');
+    }
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -59,4 +72,19 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   );
 
   return app as unknown as HttpServer;
+}
+
+function fromFrameworkError(error: FastifyError): AppError {
+  switch (error.code) {
+    case 'FST_ERR_BAD_URL':
+      return new AppError('MALFORMED_URL', 'The request URL is not well-formed (a bad percent-encoding)');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new AppError('VALIDATION_FAILED', 'Invalid params: a path segment is too long', {
+        errors: [{ field: 'params', message: 'a path segment is longer than any id' }],
+      });
+    default:
+      return new AppError('INTERNAL', 'An internal error occurred; see the server log with this correlation id.', {
+        cause: error,
+      });
+  }
 }

@@ -1,0 +1,83 @@
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpServer, type HttpServer } from './create-http-server.js';
+import { createLogger } from './logger.js';
+
+let app: HttpServer;
+let port: number;
+
+beforeAll(async () => {
+  app = createHttpServer({ logger: createLogger({ name: 'test', level: 'silent' }) });
+  app.get('/items/:id', async (request) => ({ id: (request.params as { id: string }).id }));
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  port = (app.server.address() as AddressInfo).port;
+});
+
+afterAll(async () => {
+  await app.close();
+});
+
+/** Sends `bytes` as they are and reads until the server closes: status, headers, body. */
+function exchange(bytes: string): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let data = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (data += chunk));
+    socket.once('error', reject);
+    socket.once('close', () => {
+      const [head = '', body = ''] = data.split('\r\n\r\n');
+      const [statusLine = '', ...lines] = head.split('\r\n');
+      const headers = Object.fromEntries(
+        lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+      );
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, body });
+    });
+    socket.write(bytes, 'latin1');
+  });
+}
+
+function expectProblem(answer: { status: number; headers: Record<string, string>; body: string }, status: number, code: string) {
+  expect(answer.status).toBe(status);
+  expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
+  const problem = JSON.parse(answer.body) as { status: number; code: string; correlationId: string };
+  expect(problem).toMatchObject({ status, code });
+  expect(problem.correlationId).toBe(answer.headers['x-request-id']);
+}
+
+describe('requests Node or the router refuse before a route runs are answered as problems', () => {
+  it('answers bytes that are not HTTP/1.1 with 400 MALFORMED_REQUEST', async () => {
+    expectProblem(await exchange('GET /items/1 HTTP/1.1\r\nHost: x\r\nX-Broken header\r\n\r\n'), 400, 'MALFORMED_REQUEST');
+    expectProblem(await exchange('FUZZ /items/1 HTTP/1.1\r\nHost: x\r\n\r\n'), 400, 'MALFORMED_REQUEST');
+  });
+
+  it('answers headers larger than the server reads with 431 REQUEST_HEADERS_TOO_LARGE', async () => {
+    const answer = await exchange(`GET /items/1 HTTP/1.1\r\nHost: x\r\nX-Huge: ${'h'.repeat(20_000)}\r\n\r\n`);
+    expectProblem(answer, 431, 'REQUEST_HEADERS_TOO_LARGE');
+  });
+
+  it('answers a HEAD it cannot parse with headers only', async () => {
+    const answer = await exchange(`HEAD /items/1 HTTP/1.1\r\nHost: x\r\nX-Huge: ${'h'.repeat(20_000)}\r\n\r\n`);
+    expect(answer.status).toBe(431);
+    expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(answer.body).toBe('');
+  });
+
+  it('answers an HTTP/1.1 request without Host with 400 MALFORMED_REQUEST', async () => {
+    expectProblem(await exchange('GET /items/1 HTTP/1.1\r\nConnection: close\r\n\r\n'), 400, 'MALFORMED_REQUEST');
+  });
+
+  it('answers a malformed percent-encoding in the path with 400 MALFORMED_URL', async () => {
+    const response = await app.inject({ method: 'GET', url: '/items/%zz%ff' });
+    expect(response.statusCode).toBe(400);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.json()).toMatchObject({ code: 'MALFORMED_URL', correlationId: response.headers['x-request-id'] });
+  });
+
+  it('answers a path segment longer than the router takes with 400 VALIDATION_FAILED', async () => {
+    const response = await app.inject({ method: 'GET', url: `/items/${'v'.repeat(500)}` });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'params' }] });
+  });
+});
