@@ -62,6 +62,16 @@ function lastEventIdOf(header: string | string[] | undefined): number | undefine
   return id;
 }
 
+/** The headers of an event stream answer. */
+function streamHeaders(requestId: string): Record<string, string> {
+  return {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    'x-accel-buffering': 'no',
+    'x-request-id': requestId,
+  };
+}
+
 /** One message in `text/event-stream` framing. */
 function sseFrame(message: EventStreamMessage): string {
   switch (message.kind) {
@@ -178,6 +188,8 @@ export function registerEventRoutes(
     async (request, reply) => {
       const filter = filterOf(request.query);
       const afterId = lastEventIdOf(request.headers['last-event-id']);
+      // HEAD gets the headers of a stream and no stream: one would never end, nor send its headers.
+      if (request.method === 'HEAD') return reply.status(200).headers(streamHeaders(request.id)).send();
       const release = streams.acquire(clientKeyOf(request));
       openStream(reply, release, filter, afterId);
     },
@@ -186,13 +198,7 @@ export function registerEventRoutes(
   function openStream(reply: FastifyReply, release: () => void, filter: EventFilter, afterId: number | undefined): void {
     reply.hijack();
     const raw = reply.raw;
-    raw.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-      'x-request-id': reply.request.id,
-    });
+    raw.writeHead(200, { ...streamHeaders(reply.request.id), connection: 'keep-alive' });
     raw.write('retry: 2000\n\n');
     openStreams.add(raw);
     const heartbeat = setInterval(() => {
