@@ -4,6 +4,7 @@ import { AppError } from '@hearth/errors';
 import type { Logger } from './logger.js';
 import { clientErrorHandler } from './client-errors.js';
 import { acceptOrMakeRequestId, enterCorrelationId, requestIdHeader } from './correlation.js';
+import { nulCharacterField } from './nul-characters.js';
 import { renderProblem } from './problem-renderer.js';
 import { schemaCompiler } from './validation.js';
 
@@ -51,6 +52,19 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     reply.header(requestIdHeader, request.id);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
       throw new AppError('MALFORMED_REQUEST', 'An HTTP/1.1 request must carry a Host header');
+    }
+  });
+
+  // Before the schemas: a string with U+0000 is refused wherever it is, whatever the schema allows.
+  app.addHook('preValidation', async (request) => {
+    const field =
+      nulCharacterField(request.params, 'params') ??
+      nulCharacterField(request.query, 'querystring') ??
+      nulCharacterField(request.body, 'body');
+    if (field !== undefined) {
+      throw new AppError('VALIDATION_FAILED', `Invalid ${field.slice(0, field.indexOf('/'))}: ${field}`, {
+        errors: [{ field, message: 'must not contain the character U+0000' }],
+      });
     }
   });
 

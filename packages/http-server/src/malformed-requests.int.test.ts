@@ -10,6 +10,7 @@ let port: number;
 beforeAll(async () => {
   app = createHttpServer({ logger: createLogger({ name: 'test', level: 'silent' }) });
   app.get('/items/:id', async (request) => ({ id: (request.params as { id: string }).id }));
+  app.post('/items', async (request) => request.body);
   await app.listen({ host: '127.0.0.1', port: 0 });
   port = (app.server.address() as AddressInfo).port;
 });
@@ -79,5 +80,34 @@ describe('requests Node or the router refuse before a route runs are answered as
     const response = await app.inject({ method: 'GET', url: `/items/${'v'.repeat(500)}` });
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'params' }] });
+  });
+});
+
+describe('U+0000 in what a client sends', () => {
+  it('is refused with 400 VALIDATION_FAILED naming where it is: a body string, a key, a query value, a path parameter', async () => {
+    const cases = [
+      { method: 'POST', url: '/items', payload: { facts: { version: 'a\u0000b' } }, field: 'body/facts/version' },
+      { method: 'POST', url: '/items', payload: { 'k\u0000': 1 }, field: 'body/k\u0000' },
+      { method: 'POST', url: '/items', payload: [[['x', 'y\u0000']]], field: 'body/0/0/1' },
+      { method: 'GET', url: '/items/1?name=a%00b', field: 'querystring/name' },
+      { method: 'GET', url: '/items/a%00b', field: 'params/id' },
+    ] as const;
+    for (const { field, ...request } of cases) {
+      const response = await app.inject(request);
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field }] });
+    }
+  });
+
+  it('is found in a body nested deeper than a call stack goes', async () => {
+    const depth = 200_000;
+    const response = await app.inject({
+      method: 'POST',
+      url: '/items',
+      headers: { 'content-type': 'application/json' },
+      payload: `${'['.repeat(depth)}"\\u0000"${']'.repeat(depth)}`,
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
   });
 });

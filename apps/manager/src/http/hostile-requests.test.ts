@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
 import { openSse, type SseClient } from '@hearth/testkit';
 import { buildTestApp } from '../testing/test-app.js';
-import { createWorld } from '../testing/world.js';
+import { agentIdFor, createWorld, hostCapacity, hostFacts } from '../testing/world.js';
 
 // Regressions found by the API fuzz (e2e/api-fuzz.e2e.test.ts), each kept as one behaviour.
 
@@ -29,5 +29,35 @@ describe('the event stream under HEAD', () => {
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     clients.push(await openSse(`${base}/v1/events/stream`));
     expect(clients[0]!.status).toBe(200);
+  });
+});
+
+describe('U+0000, which PostgreSQL stores in no text or jsonb column', () => {
+  it('is refused in the facts of a host registration with 400 naming the field, before any write', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/hosts/register',
+      payload: {
+        name: 'node-a',
+        agentId: agentIdFor(1),
+        addr: 'http://10.0.0.1:9090',
+        capacity: hostCapacity(),
+        facts: { ...hostFacts(), agentVersion: '0.1.0\u0000' },
+      },
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'body/facts/agentVersion' }] });
+    expect((await app.inject({ method: 'GET', url: '/v1/hosts' })).json()).toMatchObject({ items: [] });
+  });
+
+  it('is refused in an image path and in a name filter with 400 naming the field', async () => {
+    const registered = await app.inject({
+      method: 'POST',
+      url: '/v1/images',
+      payload: { kind: 'kernel', name: 'k', hostPath: 'vmlinux\u0000.bak' },
+    });
+    expect(registered.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'body/hostPath' }] });
+    const listed = await app.inject({ method: 'GET', url: '/v1/images?name=a%00b' });
+    expect(listed.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'querystring/name' }] });
   });
 });
