@@ -172,7 +172,18 @@ function bodyField(draft: Draft): fc.Arbitrary<Draft> {
   });
   const paths: ReadonlyArray<readonly string[]> = [...names.map((name) => [name]), ...nestedPaths];
   const judged = (name: string, next: unknown): Draft => mutate(draft, name, !conformsTo(schema, next), { body: { json: next } });
+  const stringPaths = paths.filter((path) => typeof valueAt(object, path) === 'string');
+  const nul: Array<fc.Arbitrary<Draft>> =
+    stringPaths.length === 0
+      ? []
+      : [
+          // U+0000 inside a valid string: no schema forbids it, PostgreSQL stores it nowhere.
+          fc
+            .constantFrom(...stringPaths)
+            .map((path) => judged(`body.nul:${path.join('/')}`, setAt(object, path, `${String(valueAt(object, path))}\u0000`))),
+        ];
   return fc.oneof(
+    ...nul,
     fc
       .tuple(fc.constantFrom(...paths), hostileJson)
       .map(([path, value]) => judged(`body.hostile:${path.join('/')}`, setAt(object, path, value))),
@@ -183,6 +194,12 @@ function bodyField(draft: Draft): fc.Arbitrary<Draft> {
       return judged(`body.extra:${key}`, next);
     }),
   );
+}
+
+function valueAt(object: Record<string, unknown>, path: readonly string[]): unknown {
+  let value: unknown = object;
+  for (const key of path) value = (value as Record<string, unknown> | undefined)?.[key];
+  return value;
 }
 
 function setAt(object: Record<string, unknown>, path: readonly string[], value: unknown): Record<string, unknown> {
