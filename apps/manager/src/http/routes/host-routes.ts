@@ -25,6 +25,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/register',
     {
+      config: { auth: 'agent' },
       schema: {
         summary:
           "Register an Agent's host: a name belongs to the Agent (agentId) holding it (409 HOST_NAME_TAKEN, 409 HOST_CLUSTER_MISMATCH)",
@@ -42,6 +43,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/:id/heartbeat',
     {
+      config: { auth: 'agent' },
       schema: {
         summary: 'Record an Agent heartbeat (404 HOST_NOT_FOUND: register again)',
         tags: ['hosts'],
@@ -59,6 +61,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.get(
     '/v1/hosts',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary: 'List hosts by id (keyset pagination)',
         tags: ['hosts'],
@@ -76,6 +79,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.delete(
     '/v1/hosts/:id',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary:
           'Remove a host that is gone for good (409 HOST_STILL_ACTIVE while its Agent heartbeats; 409 HOST_HAS_VMS while VM records refer to it, unless force=true removes them too)',
@@ -94,6 +98,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.get(
     '/v1/hosts/:id',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary: 'Get a host',
         tags: ['hosts'],
@@ -107,6 +112,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.get(
     '/v1/hosts/:id/resources',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary: "The host's resource ledger, read live from its Agent, each resource tagged with its VM (503 AGENT_UNAVAILABLE)",
         tags: ['hosts'],
@@ -128,6 +134,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/:id/cordon',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary: 'Cordon a host: it gets no new VMs (its VMs keep running)',
         tags: ['hosts'],
@@ -141,6 +148,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/:id/uncordon',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary: 'Let a cordoned host take new VMs again',
         tags: ['hosts'],
@@ -154,6 +162,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/:id/drain',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary: 'Drain a host: cordon it and stop its running and paused VMs (no live migration yet); reports each VM',
         tags: ['hosts'],
