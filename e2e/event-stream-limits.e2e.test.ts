@@ -11,7 +11,7 @@ import {
   waitFor,
   writeEmptyExt4,
   writeFakeKernel,
-  type HearthProcess,
+  type ManagerProcess,
 } from '@hearth/testkit';
 import { request } from './support/http.js';
 
@@ -35,11 +35,12 @@ function rssMib(pid: number): number {
 }
 
 /** A stream client that sends its request, reads the first chunk (the 200 header) and then nothing more. */
-function nonReadingClient(url: URL): Promise<{ socket: net.Socket; head: string }> {
+function nonReadingClient(url: URL, token: string): Promise<{ socket: net.Socket; head: string }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(Number(url.port), url.hostname, () => {
       socket.write(
-        `GET /v1/events/stream HTTP/1.1\r\nHost: ${url.host}\r\nLast-Event-ID: 0\r\nAccept: text/event-stream\r\n\r\n`,
+        `GET /v1/events/stream HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${token}\r\n` +
+          'Last-Event-ID: 0\r\nAccept: text/event-stream\r\n\r\n',
       );
     });
     socket.once('data', (chunk: Buffer) => {
@@ -51,9 +52,12 @@ function nonReadingClient(url: URL): Promise<{ socket: net.Socket; head: string 
 }
 
 /** Opens a stream and closes it at once: its status, Retry-After and (for a problem) its body. */
-async function probeStream(base: string): Promise<{ status: number; retryAfter: string | null; body: unknown }> {
+async function probeStream(base: string, token: string): Promise<{ status: number; retryAfter: string | null; body: unknown }> {
   const abort = new AbortController();
-  const response = await fetch(`${base}/v1/events/stream`, { signal: abort.signal });
+  const response = await fetch(`${base}/v1/events/stream`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: abort.signal,
+  });
   const body = response.status === 200 ? undefined : await response.json();
   abort.abort();
   return { status: response.status, retryAfter: response.headers.get('retry-after'), body };
@@ -67,10 +71,12 @@ async function timedMs(action: () => Promise<unknown>): Promise<number> {
 
 describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const cleanups = createCleanupStack('event-stream-limits');
-  let manager: HearthProcess;
+  let manager: ManagerProcess;
+  let token = '';
   let pid: number;
   let images: { kernelImageId: string; rootfsImageId: string };
-  const api = <T = unknown>(method: string, route: string, body?: unknown) => request<T>(manager.url, method, route, body);
+  const api = <T = unknown>(method: string, route: string, body?: unknown) =>
+    request<T>(manager.url, method, route, body, { authorization: `Bearer ${token}` });
 
   beforeAll(async () => {
     await cleanups.unwindOnError(async () => {
@@ -95,6 +101,7 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
       });
       await manager.start();
       cleanups.push(() => manager.stop());
+      token = await manager.adminToken();
       pid = manager.process.child.pid!;
 
       // A host whose "Agent" accepts connections and never answers: the VM created on it stays
@@ -171,12 +178,12 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
     const baselineMib = rssMib(pid);
     const baselineListMs = await timedMs(() => api('GET', '/v1/vms'));
 
-    const opened = await Promise.all(Array.from({ length: clientCount }, () => nonReadingClient(new URL(manager.url))));
+    const opened = await Promise.all(Array.from({ length: clientCount }, () => nonReadingClient(new URL(manager.url), token)));
     const clients = opened.map((client) => client.socket);
     try {
       expect(opened.filter((client) => client.head.startsWith('HTTP/1.1 200'))).toHaveLength(clientCount);
       // The overall cap is reached.
-      const refused = await probeStream(manager.url);
+      const refused = await probeStream(manager.url, token);
       expect(refused).toMatchObject({ status: 429, retryAfter: '5', body: { code: 'EVENT_STREAM_LIMIT_REACHED' } });
 
       const listMs: number[] = [];
@@ -195,7 +202,7 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
       for (const socket of clients) socket.destroy();
     }
     // Clients that go away give their slots back.
-    await waitFor(async () => (await probeStream(manager.url)).status === 200, {
+    await waitFor(async () => (await probeStream(manager.url, token)).status === 200, {
       timeoutMs: 10_000,
       description: 'stream slots given back',
     });

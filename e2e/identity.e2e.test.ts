@@ -46,8 +46,12 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
     await cluster?.stop();
   });
 
-  async function hosts(base = cluster.managerUrl): Promise<Array<{ id: string; name: string; addr: string }>> {
-    return (await request<{ items: Array<{ id: string; name: string; addr: string }> }>(base, 'GET', '/v1/hosts')).body.items;
+  async function hosts(
+    base = cluster.managerUrl,
+    token = cluster.adminToken,
+  ): Promise<Array<{ id: string; name: string; addr: string }>> {
+    type Hosts = { items: Array<{ id: string; name: string; addr: string }> };
+    return (await request<Hosts>(base, 'GET', '/v1/hosts', undefined, { authorization: `Bearer ${token}` })).body.items;
   }
 
   /**
@@ -151,7 +155,7 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
       description: () => `the agent refuses the other manager twice\n${agent.process.output()}`,
     });
     expect(agent.process.output()).toContain('HOST_CLUSTER_MISMATCH');
-    expect(await hosts(other.url)).toEqual([]);
+    expect(await hosts(other.url, await other.adminToken())).toEqual([]);
     expect((await agent.inventory()).vms.find((agentVm) => agentVm.vmId === vm.id)?.vmmState).toBe('running');
     expect(vmmPidsOf(agent).sort()).toEqual(pidsBefore.sort());
 

@@ -14,6 +14,7 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSupervisor, findOnPath, sayer, shownPath, urlOf, waitUntilHealthy } from './lib/processes.mjs';
+import { adminTokenFile } from './lib/manager-api.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = path.join(repoRoot, 'data');
@@ -50,12 +51,14 @@ const managerEnv = {
   // Quiet by default: heartbeats and inventory rounds would log every few seconds at info.
   MANAGER_LOG_LEVEL: env.MANAGER_LOG_LEVEL ?? 'warn',
 };
+// The Manager's data directory holds the embedded database (when there is no DATABASE_URL) and the
+// admin API token it makes at its first start; both are the Manager's alone (it tightens them too).
+managerEnv.MANAGER_DATA_DIR = env.MANAGER_DATA_DIR ?? path.join(dataDir, 'manager');
+mkdirSync(managerEnv.MANAGER_DATA_DIR, { recursive: true, mode: 0o700 });
+chmodSync(managerEnv.MANAGER_DATA_DIR, 0o700);
+const tokenFile = adminTokenFile(managerEnv.MANAGER_DATA_DIR);
 if (env.DATABASE_URL === undefined || env.DATABASE_URL === '') {
   delete managerEnv.DATABASE_URL;
-  managerEnv.MANAGER_DATA_DIR = env.MANAGER_DATA_DIR ?? path.join(dataDir, 'manager');
-  // The database files are the Manager's alone (the Manager tightens them too).
-  mkdirSync(managerEnv.MANAGER_DATA_DIR, { recursive: true, mode: 0o700 });
-  chmodSync(managerEnv.MANAGER_DATA_DIR, 0o700);
   say(`database: embedded PGlite in ${shown(managerEnv.MANAGER_DATA_DIR)} (set DATABASE_URL to use PostgreSQL)`);
 } else {
   say('database: PostgreSQL at DATABASE_URL');
@@ -134,7 +137,10 @@ function reportLeftovers() {
     );
     for (const vm of leftVms) say(`  ${vm.vmId}: VMM pid ${vm.pid ?? '-'}, TAP ${vm.tapName ?? '-'}`);
     say('The Agent leaves VMs running when it stops, so that the next `npm start` adopts them again.');
-    say(`To remove them, delete them through the API while Hearth runs (curl -X DELETE ${managerUrl}/v1/vms/<id>), or now:`);
+    say(
+      `To remove them, delete them through the API while Hearth runs ` +
+        `(curl -H "Authorization: Bearer $HEARTH_TOKEN" -X DELETE ${managerUrl}/v1/vms/<id>), or now:`,
+    );
     const pids = leftVms.flatMap((vm) => (vm.pid === null ? [] : [vm.pid]));
     if (pids.length > 0) say(`  sudo kill ${pids.join(' ')}`);
     for (const vm of leftVms) if (vm.tapName !== null) say(`  sudo ${ipIn} link delete ${vm.tapName}`);
@@ -164,6 +170,13 @@ if (agentEnv !== undefined) {
 }
 
 say('');
-say(`Hearth is up. Manager API: ${managerUrl}   (try: curl ${managerUrl}/v1/hosts)`);
+say(`Hearth is up. Manager API: ${managerUrl}`);
+if (existsSync(tokenFile)) {
+  say(`The admin API token is in ${shown(tokenFile)} (readable by you only). Try:`);
+  say(`  export HEARTH_TOKEN=$(cat ${shown(tokenFile)})`);
+  say(`  curl -H "Authorization: Bearer $HEARTH_TOKEN" ${managerUrl}/v1/hosts`);
+} else {
+  say(`The database already had API tokens (the admin token was made by an earlier start, with another data directory).`);
+}
 if (agentEnv !== undefined) say(`Local Agent: ${agentUrl} (registers with the Manager by itself)`);
 say(`Images go under ${imageRoot}. Ctrl-C stops the Manager and the Agent (VMs keep running; see README).`);

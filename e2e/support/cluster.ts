@@ -10,6 +10,7 @@ import {
   waitFor,
   waitForHealthyHosts,
   type HearthProcess,
+  type ManagerProcess,
   type Netns,
   type StartedProcess,
   writeEmptyExt4,
@@ -48,7 +49,8 @@ export interface ClusterOptions {
 export interface ClusterReplica {
   readonly url: string;
   readonly process: StartedProcess;
-  api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>>;
+  /** A request with the admin token; `headers` may name another token or none (`authorization: ''`). */
+  api<T = unknown>(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
   /** Starts it (again); waits until it is ready. */
   start(env?: Readonly<Record<string, string>>): Promise<void>;
   /** SIGKILL, as a crash. */
@@ -95,7 +97,10 @@ export interface Cluster {
   /** Every Manager replica, the first one being `manager`/`managerUrl` (the same process). */
   readonly replicas: readonly ClusterReplica[];
   readonly manager: StartedProcess;
-  api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>>;
+  /** The admin API token the first Manager made (every scope, every project); `api` sends it. */
+  readonly adminToken: string;
+  /** A request with the admin token; `headers` may name another token or none (`authorization: ''`). */
+  api<T = unknown>(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
   /** Starts the Manager (again) with extra environment; waits until it is ready. */
   startManager(env?: Readonly<Record<string, string>>): Promise<void>;
   killManager(): Promise<void>;
@@ -138,11 +143,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     }
     const imageRoot = path.join(workDir, 'images');
     // No DATABASE_URL: the Manager opens PGlite in MANAGER_DATA_DIR.
-    const databaseEnv =
-      databaseUrl === 'embedded' ? { DATABASE_URL: undefined, MANAGER_DATA_DIR: path.join(workDir, 'manager-data') } : {};
+    const isEmbedded = databaseUrl === 'embedded';
+    const databaseEnv = isEmbedded ? { DATABASE_URL: undefined } : {};
     // A failpoint is armed per start (start(env)), never inherited from the test run.
     const managerEnv = { ...fastManagerEnv, ...options.managerEnv, ...databaseEnv, HEARTH_FAILPOINTS: undefined };
-    const managers: HearthProcess[] = [];
+    const managers: ManagerProcess[] = [];
     for (let index = 0; index <= (options.extraManagers ?? 0); index += 1) {
       managers.push(
         await createManagerProcess({
@@ -150,6 +155,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           imageRoot,
           env: managerEnv,
           name: index === 0 ? 'the manager' : `manager replica ${index}`,
+          ...(isEmbedded ? { dataDir: path.join(workDir, 'manager-data') } : {}),
           // PGlite creates and migrates its database in WebAssembly: seconds, many more under load.
           ...(databaseUrl === 'embedded' ? { readyTimeoutMs: 120_000 } : {}),
           logFile: path.join(workDir, index === 0 ? 'logs/manager.log' : `logs/manager-${index}.log`),
@@ -197,6 +203,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     }
     for (const replica of managers) cleanups.push(() => replica.stop());
 
+    // The admin token the first Manager made at its first start; every request of the test sends it.
+    let adminToken = '';
+    const asAdmin = (): Record<string, string> => ({ authorization: `Bearer ${adminToken}` });
     let kernelImageId = '';
     let rootfsImageId = '';
     const cluster: Cluster = {
@@ -209,17 +218,20 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         get process() {
           return replica.process;
         },
-        api: (method, route, body) => request(replica.url, method, route, body),
+        api: (method, route, body, headers) => request(replica.url, method, route, body, { ...asAdmin(), ...headers }),
         start: (env) => replica.start(env),
         kill: () => replica.kill(),
       })),
       get manager() {
         return manager.process;
       },
-      api: (method, route, body) => request(manager.url, method, route, body),
+      get adminToken() {
+        return adminToken;
+      },
+      api: (method, route, body, headers) => request(manager.url, method, route, body, { ...asAdmin(), ...headers }),
       startManager: (env) => manager.start(env),
       killManager: () => manager.kill(),
-      waitForHealthyHosts: () => waitForHealthyHosts(manager.url, agentProcesses),
+      waitForHealthyHosts: () => waitForHealthyHosts(manager.url, agentProcesses, adminToken),
       async images() {
         if (kernelImageId !== '') return { kernelImageId, rootfsImageId };
         writeFakeKernel(path.join(imageRoot, 'kernels/vmlinux'));
@@ -254,9 +266,13 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       stop: () => cleanups.run(),
     };
     await manager.start();
+    adminToken = await manager.adminToken();
     if (managers.length > 1) {
       await waitFor(
-        () => request<{ reconciler: string }>(manager.url, 'GET', '/v1/system').then((r) => r.body.reconciler === 'leader'),
+        () =>
+          request<{ reconciler: string }>(manager.url, 'GET', '/v1/system', undefined, asAdmin()).then(
+            (r) => r.body.reconciler === 'leader',
+          ),
         {
           timeoutMs: 20_000,
           description: () => `the first manager leads the reconciler\n${manager.process.output()}`,
@@ -265,7 +281,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       for (const replica of managers.slice(1)) await replica.start();
     }
     for (const agent of agentProcesses) await agent.start();
-    await waitForHealthyHosts(manager.url, agentProcesses);
+    await waitForHealthyHosts(manager.url, agentProcesses, adminToken);
     return cluster;
   });
 }

@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { agentMain, firecrackerDoubleBin, managerMain } from './environment.js';
 import { freePort } from './free-port.js';
 import type { Netns } from './netns.js';
@@ -29,13 +31,26 @@ export interface HearthProcess {
   stop(): Promise<void>;
 }
 
+/** A Manager process, with what its data directory holds. */
+export interface ManagerProcess extends HearthProcess {
+  /** MANAGER_DATA_DIR: kept across restarts. */
+  readonly dataDir: string;
+  /**
+   * The admin API token this Manager made at its first start on an empty database (read from
+   * `<dataDir>/admin-token`). Of several Managers on one database only the first has one.
+   */
+  adminToken(): Promise<string>;
+}
+
 export interface ManagerProcessOptions {
   readonly databaseUrl: string;
   readonly imageRoot: string;
   /** Appended to; a restart writes to the same file. */
   readonly logFile: string;
-  /** More environment, over DATABASE_URL, MANAGER_BIND, MANAGER_IMAGE_ROOT and MANAGER_LOG_LEVEL=info. */
+  /** More environment, over DATABASE_URL, MANAGER_BIND, MANAGER_DATA_DIR, MANAGER_IMAGE_ROOT and MANAGER_LOG_LEVEL=info. */
   readonly env?: Env;
+  /** MANAGER_DATA_DIR; default `manager-<port>-data` beside the log file. */
+  readonly dataDir?: string;
   /** The entry point; default {@link managerMain}, this checkout's build. */
   readonly main?: string;
   /** Names it in timeout messages; default `the manager`. */
@@ -70,9 +85,10 @@ const readyTimeoutMs = 20_000;
 const pollIntervalMs = 25;
 
 /** A Manager on a free port; nothing runs until `start()` or `launch()`. */
-export async function createManagerProcess(options: ManagerProcessOptions): Promise<HearthProcess> {
+export async function createManagerProcess(options: ManagerProcessOptions): Promise<ManagerProcess> {
   const port = await freePort();
-  return hearthProcess({
+  const dataDir = options.dataDir ?? path.join(path.dirname(options.logFile), `manager-${port}-data`);
+  const manager = hearthProcess({
     main: options.main ?? managerMain,
     url: `http://127.0.0.1:${port}`,
     readinessRoute: '/readyz',
@@ -82,9 +98,16 @@ export async function createManagerProcess(options: ManagerProcessOptions): Prom
     env: {
       DATABASE_URL: options.databaseUrl,
       MANAGER_BIND: `127.0.0.1:${port}`,
+      MANAGER_DATA_DIR: dataDir,
       MANAGER_IMAGE_ROOT: options.imageRoot,
       MANAGER_LOG_LEVEL: 'info',
       ...options.env,
+    },
+  });
+  return Object.assign(manager, {
+    dataDir,
+    async adminToken() {
+      return (await readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
     },
   });
 }
@@ -120,13 +143,13 @@ export async function createAgentProcess(options: AgentProcessOptions): Promise<
  * Waits until the Manager at `managerUrl` lists one healthy host per Agent in `agents` (they have
  * registered, or their heartbeats flow again after a restart).
  */
-export async function waitForHealthyHosts(managerUrl: string, agents: readonly HearthProcess[]): Promise<void> {
+export async function waitForHealthyHosts(managerUrl: string, agents: readonly HearthProcess[], token: string): Promise<void> {
   // Healthy, and heard from since this call: after a Manager restart the stored status still says
   // healthy while the last heartbeat may be too old to place a VM on (`heartbeat_stale`).
   const since = Date.now();
   await waitFor(
     async () => {
-      const hosts = JSON.parse((await get(`${managerUrl}/v1/hosts`)).text) as {
+      const hosts = JSON.parse((await get(`${managerUrl}/v1/hosts`, token)).text) as {
         items: Array<{ status: string; lastHeartbeatAt: string }>;
       };
       const fresh = hosts.items.filter((host) => host.status === 'healthy' && Date.parse(host.lastHeartbeatAt) >= since);
@@ -193,7 +216,8 @@ function hearthProcess(spec: HearthProcessSpec): HearthProcess {
 }
 
 /** GET on loopback, the body read (so the connection is free again); a hung server fails the attempt after 5 s. */
-async function get(url: string): Promise<{ status: number; text: string }> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+async function get(url: string, token?: string): Promise<{ status: number; text: string }> {
+  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const response = await fetch(url, { headers, signal: AbortSignal.timeout(5_000) });
   return { status: response.status, text: await response.text() };
 }

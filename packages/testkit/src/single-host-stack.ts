@@ -2,7 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createCleanupStack, type CleanupStack } from './cleanup-stack.js';
-import { createAgentProcess, createManagerProcess, waitForHealthyHosts, type HearthProcess } from './hearth-processes.js';
+import {
+  createAgentProcess,
+  createManagerProcess,
+  waitForHealthyHosts,
+  type HearthProcess,
+  type ManagerProcess,
+} from './hearth-processes.js';
 import { createNetns, type Netns } from './netns.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
 
@@ -36,8 +42,10 @@ export interface SingleHostStack {
   readonly bridge: string;
   readonly database: TestDatabase;
   readonly netns: Netns;
-  readonly manager: HearthProcess;
+  readonly manager: ManagerProcess;
   readonly agent: HearthProcess;
+  /** The admin API token the Manager made at its first start (every scope, every project). */
+  readonly adminToken: string;
   /** Undoes all of the above when run (stop); push what you add on top. */
   readonly cleanups: CleanupStack;
 }
@@ -82,7 +90,8 @@ export async function startSingleHostStack(options: SingleHostStackOptions): Pro
     cleanups.push(() => agent.stop());
 
     await manager.waitUntilReady();
-    await waitForHealthyHosts(manager.url, [agent]);
-    return { workDir, imageRoot, runDir, bridge, database, netns, manager, agent, cleanups };
+    const adminToken = await manager.adminToken();
+    await waitForHealthyHosts(manager.url, [agent], adminToken);
+    return { workDir, imageRoot, runDir, bridge, database, netns, manager, agent, adminToken, cleanups };
   });
 }

@@ -8,18 +8,21 @@ type Branded<T, B extends string> = T & { readonly [brand]: B };
 export type VmId = Branded<string, 'VmId'>;
 export type ImageId = Branded<string, 'ImageId'>;
 export type HostId = Branded<string, 'HostId'>;
+export type TokenId = Branded<string, 'TokenId'>;
 
 const ulidBody = '[0-9A-HJKMNP-TV-Z]{26}';
 
-export const idPrefixes = { vm: 'vm_', image: 'img_', host: 'host_' } as const;
+export const idPrefixes = { vm: 'vm_', image: 'img_', host: 'host_', token: 'tok_' } as const;
 
 export const vmIdPattern = `^vm_${ulidBody}$`;
 export const imageIdPattern = `^img_${ulidBody}$`;
 export const hostIdPattern = `^host_${ulidBody}$`;
+export const tokenIdPattern = `^tok_${ulidBody}$`;
 
 const vmIdRegExp = new RegExp(vmIdPattern);
 const imageIdRegExp = new RegExp(imageIdPattern);
 const hostIdRegExp = new RegExp(hostIdPattern);
+const tokenIdRegExp = new RegExp(tokenIdPattern);
 const ulidRegExp = new RegExp(`^${ulidBody}$`);
 
 export function parseVmId(value: string): VmId | undefined {
@@ -34,6 +37,10 @@ export function parseHostId(value: string): HostId | undefined {
   return hostIdRegExp.test(value) ? (value as HostId) : undefined;
 }
 
+export function parseTokenId(value: string): TokenId | undefined {
+  return tokenIdRegExp.test(value) ? (value as TokenId) : undefined;
+}
+
 /** Builds an id from a ULID; throws on anything that is not an upper-case Crockford ULID. */
 export function vmIdFromUlid(ulid: string): VmId {
   return withPrefix(idPrefixes.vm, ulid) as VmId;
@@ -45,6 +52,10 @@ export function imageIdFromUlid(ulid: string): ImageId {
 
 export function hostIdFromUlid(ulid: string): HostId {
   return withPrefix(idPrefixes.host, ulid) as HostId;
+}
+
+export function tokenIdFromUlid(ulid: string): TokenId {
+  return withPrefix(idPrefixes.token, ulid) as TokenId;
 }
 
 function withPrefix(prefix: string, ulid: string): string {

@@ -11,6 +11,10 @@ export const bodyLimitBytes = {
   createVm: 16 * 1024,
   /** `POST /v1/images`: a host path of at most 4096 characters. */
   registerImage: 64 * 1024,
+  /** `POST /v1/tokens`: a name of at most 128 characters, the scopes and at most 64 project names. */
+  createToken: 32 * 1024,
+  /** `POST /v1/projects` and `PUT /v1/projects/{name}/quota`: a project name and three numbers. */
+  project: 4 * 1024,
   /** `POST /v1/hosts/register` and heartbeats: an address of at most 2048 characters and the host's facts. */
   hostReport: 64 * 1024,
   /** Any other request, e.g. to no route. */

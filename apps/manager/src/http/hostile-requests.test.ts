@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
 import { openSse, type SseClient } from '@hearth/testkit';
-import { buildTestApp } from '../testing/test-app.js';
+import { adminHeaders, buildTestApp } from '../testing/test-app.js';
 import { agentIdFor, createWorld, hostCapacity, hostFacts } from '../testing/world.js';
 
 // Regressions found by the API fuzz (e2e/api-fuzz.e2e.test.ts), each kept as one behaviour.
@@ -27,7 +27,7 @@ describe('the event stream under HEAD', () => {
       expect(response.body).toBe('');
     }
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
-    clients.push(await openSse(`${base}/v1/events/stream`));
+    clients.push(await openSse(`${base}/v1/events/stream`, adminHeaders));
     expect(clients[0]!.status).toBe(200);
   });
 });

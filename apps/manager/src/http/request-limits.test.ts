@@ -63,6 +63,8 @@ describe('every request schema bounds what a client can send', () => {
         'POST /v1/vms/{id}/stop header/if-match',
         'DELETE /v1/vms/{id} header/if-match',
         'GET /v1/events/stream header/last-event-id',
+        'POST /v1/tokens header/idempotency-key',
+        'POST /v1/projects header/idempotency-key',
       ]),
     );
   });

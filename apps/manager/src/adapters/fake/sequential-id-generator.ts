@@ -1,5 +1,14 @@
 import type { IdGenerator } from '../../application/ports/id-generator.js';
-import { hostIdFromUlid, imageIdFromUlid, vmIdFromUlid, type HostId, type ImageId, type VmId } from '../../domain/ids.js';
+import {
+  hostIdFromUlid,
+  imageIdFromUlid,
+  tokenIdFromUlid,
+  vmIdFromUlid,
+  type HostId,
+  type ImageId,
+  type TokenId,
+  type VmId,
+} from '../../domain/ids.js';
 
 const crockford = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -17,6 +26,10 @@ export class SequentialIdGenerator implements IdGenerator {
 
   hostId(): HostId {
     return hostIdFromUlid(this.nextUlid());
+  }
+
+  tokenId(): TokenId {
+    return tokenIdFromUlid(this.nextUlid());
   }
 
   private nextUlid(): string {

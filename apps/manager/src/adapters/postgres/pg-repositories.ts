@@ -1,9 +1,12 @@
 import type { Database } from './database.js';
+import { PgAuditLog } from './pg-audit-log.js';
 import { PgEventRepository } from './pg-event-repository.js';
 import { PgHostRepository } from './pg-host-repository.js';
 import { PgIdempotencyRepository } from './pg-idempotency-repository.js';
 import { PgImageRepository } from './pg-image-repository.js';
+import { PgProjectRepository } from './pg-project-repository.js';
 import { PgReconcileStateRepository } from './pg-reconcile-state-repository.js';
+import { PgTokenRepository } from './pg-token-repository.js';
 import { PgVmRepository } from './pg-vm-repository.js';
 
 export interface PgRepositories {
@@ -13,6 +16,9 @@ export interface PgRepositories {
   readonly events: PgEventRepository;
   readonly idempotency: PgIdempotencyRepository;
   readonly reconcileStates: PgReconcileStateRepository;
+  readonly tokens: PgTokenRepository;
+  readonly projects: PgProjectRepository;
+  readonly audit: PgAuditLog;
 }
 
 export function createPgRepositories(db: Database): PgRepositories {
@@ -23,5 +29,8 @@ export function createPgRepositories(db: Database): PgRepositories {
     events: new PgEventRepository(db),
     idempotency: new PgIdempotencyRepository(db),
     reconcileStates: new PgReconcileStateRepository(db),
+    tokens: new PgTokenRepository(db),
+    projects: new PgProjectRepository(db),
+    audit: new PgAuditLog(db),
   };
 }

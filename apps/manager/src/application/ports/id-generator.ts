@@ -1,8 +1,9 @@
-import type { HostId, ImageId, VmId } from '../../domain/ids.js';
+import type { HostId, ImageId, TokenId, VmId } from '../../domain/ids.js';
 
 /** Makes new, sortable resource ids. */
 export interface IdGenerator {
   vmId(): VmId;
   imageId(): ImageId;
   hostId(): HostId;
+  tokenId(): TokenId;
 }

@@ -26,6 +26,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/register',
     {
+      config: { auth: 'agent' },
       bodyLimit: bodyLimitBytes.hostReport,
       schema: {
         summary:
@@ -45,6 +46,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/:id/heartbeat',
     {
+      config: { auth: 'agent' },
       bodyLimit: bodyLimitBytes.hostReport,
       schema: {
         summary: 'Record an Agent heartbeat (404 HOST_NOT_FOUND: register again)',
@@ -64,6 +66,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.get(
     '/v1/hosts',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary: 'List hosts by id (keyset pagination)',
         tags: ['hosts'],
@@ -81,6 +84,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.delete(
     '/v1/hosts/:id',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       bodyLimit: bodyLimitBytes.none,
       schema: {
         summary:
@@ -100,6 +104,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.get(
     '/v1/hosts/:id',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary: 'Get a host',
         tags: ['hosts'],
@@ -113,6 +118,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.get(
     '/v1/hosts/:id/resources',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary: "The host's resource ledger, read live from its Agent, each resource tagged with its VM (503 AGENT_UNAVAILABLE)",
         tags: ['hosts'],
@@ -134,6 +140,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/:id/cordon',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       bodyLimit: bodyLimitBytes.none,
       schema: {
         summary: 'Cordon a host: it gets no new VMs (its VMs keep running)',
@@ -149,6 +156,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/:id/uncordon',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       bodyLimit: bodyLimitBytes.none,
       schema: {
         summary: 'Let a cordoned host take new VMs again',
@@ -164,6 +172,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/:id/drain',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       bodyLimit: bodyLimitBytes.none,
       schema: {
         summary: 'Drain a host: cordon it and stop its running and paused VMs (no live migration yet); reports each VM',

@@ -8,12 +8,15 @@ import { ImageIdParams, PostHeaders, problemResponses } from '../schemas/common.
 import { ImageList, ImageView, ListImagesQuery, RegisterImageBody } from '../schemas/image-schemas.js';
 import { parseImageId, type ImageId } from '../../domain/ids.js';
 import { imageView } from '../views.js';
+import { principalOf } from '../authentication.js';
+import { projectForNewObject, projectsToList } from '../../domain/access.js';
 import { imageIdParam } from './parse-ids.js';
 
 export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies): void {
   app.post(
     '/v1/images',
     {
+      config: { auth: { scope: 'images:write' } },
       bodyLimit: bodyLimitBytes.registerImage,
       schema: {
         summary: 'Register a kernel or rootfs file of the image root',
@@ -24,7 +27,8 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
       },
     },
     async (request, reply) => {
-      const image = await registerImage(deps, request.body);
+      const { project, ...body } = request.body;
+      const image = await registerImage(deps, { ...body, project: projectForNewObject(principalOf(request).projects, project) });
       return reply.status(201).send(imageView(image));
     },
   );
@@ -32,6 +36,7 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
   app.get(
     '/v1/images',
     {
+      config: { auth: { scope: 'images:read' } },
       schema: {
         summary: 'List images by id (keyset pagination; filter by kind and name)',
         tags: ['images'],
@@ -40,10 +45,10 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
       },
     },
     async (request) => {
-      const { kind, name, limit, cursor } = request.query;
+      const { kind, name, project, limit, cursor } = request.query;
       const page = await listImages(
         deps,
-        { kind, nameContains: name },
+        { projects: projectsToList(principalOf(request).projects, project), kind, nameContains: name },
         { limit, cursor: cursor === undefined ? undefined : (parseImageId(cursor) as ImageId) },
       );
       return { items: page.items.map(imageView), nextCursor: page.nextCursor };
@@ -53,6 +58,7 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
   app.get(
     '/v1/images/:id',
     {
+      config: { auth: { scope: 'images:read' } },
       schema: {
         summary: 'Get an image',
         tags: ['images'],
@@ -60,12 +66,13 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
         response: { 200: ImageView, ...problemResponses },
       },
     },
-    async (request) => imageView(await getImage(deps, imageIdParam(request.params.id))),
+    async (request) => imageView(await getImage(deps, imageIdParam(request.params.id), principalOf(request).projects)),
   );
 
   app.delete(
     '/v1/images/:id',
     {
+      config: { auth: { scope: 'images:write' } },
       bodyLimit: bodyLimitBytes.none,
       schema: {
         summary: 'Forget an image (the file stays); refused while a VM uses it',
@@ -75,7 +82,8 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
       },
     },
     async (request, reply) => {
-      await deleteImage(deps, imageIdParam(request.params.id));
+      const deleted = await deleteImage(deps, imageIdParam(request.params.id), principalOf(request).projects);
+      request.auditProject = deleted.project;
       return reply.status(204).send(null);
     },
   );

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
-import { hostIdPattern, idPrefixes, imageIdPattern, vmIdPattern } from '../../domain/ids.js';
+import { hostIdPattern, idPrefixes, imageIdPattern, tokenIdPattern, vmIdPattern } from '../../domain/ids.js';
+import { projectNamePattern } from '../../domain/project.js';
 
 /** An id of one kind: its prefix and a 26-character ULID (the pattern fixes the length; maxLength says it). */
 function idString(prefix: string, pattern: string) {
@@ -9,12 +10,20 @@ function idString(prefix: string, pattern: string) {
 export const VmIdString = idString(idPrefixes.vm, vmIdPattern);
 export const ImageIdString = idString(idPrefixes.image, imageIdPattern);
 export const HostIdString = idString(idPrefixes.host, hostIdPattern);
+export const TokenIdString = idString(idPrefixes.token, tokenIdPattern);
 
 export const VmIdParams = Type.Object({ id: VmIdString }, { additionalProperties: false });
 export const ImageIdParams = Type.Object({ id: ImageIdString }, { additionalProperties: false });
 export const HostIdParams = Type.Object({ id: HostIdString }, { additionalProperties: false });
+export const TokenIdParams = Type.Object({ id: TokenIdString }, { additionalProperties: false });
 
 export const Timestamp = Type.String({ format: 'date-time' });
+
+/** A project's name: lower-case letters, digits and `-`, 1-63 characters. */
+export const ProjectName = Type.String({ pattern: projectNamePattern, minLength: 1, maxLength: 63 });
+
+/** Which project a new object goes to; default: the token's only project, else `default`. */
+export const NewObjectProject = Type.Optional(ProjectName);
 
 /** `Idempotency-Key`: 1-255 visible ASCII characters (see idempotency.ts), honoured by every POST. */
 const idempotencyKeyHeader = Type.Optional(

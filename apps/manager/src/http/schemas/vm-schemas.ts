@@ -5,11 +5,12 @@ import { memoryMibRange, vcpuCountRange, vmNameMaxLength, vmNamePattern } from '
 import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
 import { vmPageSize } from '../../application/use-cases/vm-queries.js';
 import { waitTimeoutSeconds } from '../../application/use-cases/wait-for-vm-state.js';
-import { ImageIdString, Timestamp, VmIdString } from './common.js';
+import { ImageIdString, NewObjectProject, ProjectName, Timestamp, VmIdString } from './common.js';
 
 export const CreateVmBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: vmNameMaxLength, pattern: vmNamePattern }),
+    project: NewObjectProject,
     vcpuCount: Type.Integer(vcpuCountRange),
     memoryMib: Type.Integer(memoryMibRange),
     kernelImageId: ImageIdString,
@@ -27,6 +28,8 @@ export const CreateVmBody = Type.Object(
 
 export const ListVmsQuery = Type.Object(
   {
+    /** Only this project's VMs (default: those of every project of the token). */
+    project: Type.Optional(ProjectName),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: vmPageSize.maximum, default: vmPageSize.default })),
     /** `nextCursor` of the previous page. */
     cursor: Type.Optional(VmIdString),
@@ -84,6 +87,7 @@ export const WaitVmQuery = Type.Object(
 export const VmView = Type.Object({
   id: Type.String({ pattern: vmIdPattern }),
   name: Type.String(),
+  project: Type.String(),
   state: VmStateSchema,
   hostId: Type.String(),
   vcpuCount: Type.Integer(),
@@ -123,4 +127,4 @@ export const VmPageView = Type.Object({
   nextCursor: Type.Union([Type.String(), Type.Null()]),
 });
 
-export const DeletedVmView = Type.Object({ id: Type.String(), removed: Type.Array(HostResource) });
+export const DeletedVmView = Type.Object({ id: Type.String(), project: Type.String(), removed: Type.Array(HostResource) });
