@@ -116,6 +116,21 @@ describe('authentication', () => {
     }
   });
 
+  it('refuses a request with two Authorization headers, whichever comes first, as one without a token', async () => {
+    const unauthenticated = withoutCorrelation((await call(undefined, { method: 'GET', url: '/v1/whoami' })).json());
+    for (const authorization of [
+      [`Bearer ${testAdminSecret}`, 'Bearer hth_other'],
+      ['Bearer hth_other', `Bearer ${testAdminSecret}`],
+      [`Bearer ${testAdminSecret}`, `Bearer ${testAdminSecret}`],
+    ]) {
+      // inject sends an array as the header repeated; its types allow only outgoing header values.
+      const headers: Record<string, string | string[]> = { authorization };
+      const response = await app.inject({ method: 'GET', url: '/v1/whoami', headers: headers as Record<string, string> });
+      expect(response.statusCode).toBe(401);
+      expect(withoutCorrelation(response.json())).toEqual(unauthenticated);
+    }
+  });
+
   it('accepts the scheme in any case, as RFC 9110 says', async () => {
     const response = await app.inject({
       method: 'GET',

@@ -34,7 +34,7 @@ export function registerAuthentication(app: HttpServer, authenticator: Authentic
     const auth = request.routeOptions.config.auth;
     if (auth === 'public' || auth === 'agent') return;
     try {
-      request.principal = await authenticator.authenticate(request.headers.authorization);
+      request.principal = await authenticator.authenticate(authorizationOf(request));
     } catch (error) {
       reply.header('www-authenticate', 'Bearer realm="hearth"');
       throw error;
@@ -45,6 +45,17 @@ export function registerAuthentication(app: HttpServer, authenticator: Authentic
       });
     }
   });
+}
+
+/**
+ * The request's one `Authorization` header. Two or more are none: Node keeps the first, a proxy in
+ * front may keep another, and a request they would read differently is refused by both.
+ */
+function authorizationOf(request: FastifyRequest): string | undefined {
+  const { rawHeaders } = request.raw;
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'authorization') count += 1;
+  return count === 1 ? request.headers.authorization : undefined;
 }
 
 /** The principal of a request to a route that needs a token (set by the onRequest hook). */
