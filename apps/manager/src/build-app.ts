@@ -3,9 +3,11 @@ import { createHttpServer, type HttpServer, type Logger } from '@hearth/http-ser
 import { Authenticator } from './application/authenticator.js';
 import type { ConcurrencyLimit } from './application/concurrency-limiter.js';
 import type { UseCaseDependencies } from './application/dependencies.js';
+import { defaultRateLimitPerMinute } from './config.js';
 import { registerAuditLog } from './http/audit.js';
 import { registerAuthentication } from './http/authentication.js';
 import { bodyLimitBytes } from './http/body-limits.js';
+import { registerRateLimit, type RateLimitOptions } from './http/rate-limit.js';
 import { registerAuditRoutes } from './http/routes/audit-routes.js';
 import { registerIdempotency, type IdempotencyOptions } from './http/idempotency.js';
 import { registerEventRoutes, type EventStreamOptions } from './http/routes/event-routes.js';
@@ -26,13 +28,17 @@ export interface BuildAppOptions {
   /** Pending `GET /v1/vms/{id}/wait` calls allowed at once, per client and overall. */
   readonly vmWaits?: ConcurrencyLimit;
   readonly idempotency?: IdempotencyOptions;
+  /** Requests one token (or one address without a valid token) may make a minute (default 6000). */
+  readonly rateLimit?: RateLimitOptions;
   /** What this replica does for the reconciler, read on each `GET /v1/system` (default: disabled). */
   readonly reconcilerRole?: () => ReconcilerRole;
 }
 
 /**
  * The Manager's HTTP app (not listening): the public REST API under `/v1`, `/healthz`, `/readyz`
- * and `GET /openapi.json` describing every route. Every route but those three needs an API token. `main.ts` and the tests build it from here.
+ * and `GET /openapi.json` describing every route. Every route but those three needs an API token,
+ * and every route but the health probes is rate-limited per token. `main.ts` and the tests build it
+ * from here.
  */
 export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
   const app = createHttpServer({ logger: options.logger, bodyLimitBytes: bodyLimitBytes.other });
@@ -64,7 +70,8 @@ export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
     },
   });
   const { tokens, clock, log } = options.dependencies;
-  registerAuthentication(app, new Authenticator({ tokens, clock, log }));
+  const rateLimit = await registerRateLimit(app, options.rateLimit ?? { perMinute: defaultRateLimitPerMinute });
+  registerAuthentication(app, new Authenticator({ tokens, clock, log }), { beforeRefusing: rateLimit });
   registerAuditLog(app, options.dependencies);
   registerIdempotency(app, options.dependencies, options.idempotency);
   registerHealthRoutes(app, options.checkReadiness);

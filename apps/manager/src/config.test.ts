@@ -46,6 +46,17 @@ describe('loadManagerConfig', () => {
     ).toThrow(/MANAGER_EVENT_STREAMS_MAX[\s\S]*MANAGER_VM_WAITS_PER_CLIENT[\s\S]*MANAGER_EVENT_RETENTION_MS/);
   });
 
+  it('limits each token to 6000 requests a minute unless MANAGER_RATE_LIMIT_PER_MINUTE says otherwise', () => {
+    expect(loadManagerConfig({}).rateLimitPerMinute).toBe(6000);
+    expect(loadManagerConfig({ MANAGER_RATE_LIMIT_PER_MINUTE: '120' }).rateLimitPerMinute).toBe(120);
+  });
+
+  it.each(['0', '-5', '1.5', 'lots', '1000000001'])('refuses %s as a rate limit', (value) => {
+    expect(() => loadManagerConfig({ MANAGER_RATE_LIMIT_PER_MINUTE: value })).toThrow(
+      `MANAGER_RATE_LIMIT_PER_MINUTE must be an integer from 1 to 1000000000, got "${value}"`,
+    );
+  });
+
   it.each(['1', 'true', 'YES', 'on'])('reads %s as on', (value) => {
     expect(loadManagerConfig({ MANAGER_ENABLE_METRICS: value }).isMetricsEnabled).toBe(true);
   });

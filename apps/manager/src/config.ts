@@ -45,6 +45,11 @@ export interface ManagerConfig {
   readonly eventStreamStallMs: number;
   /** Pending `GET /v1/vms/{id}/wait` calls one client may hold at once, and all clients together. */
   readonly vmWaits: { readonly perClient: number; readonly overall: number };
+  /**
+   * Requests one API token (or, without one, one client address) may make a minute before it gets
+   * 429 RATE_LIMITED (MANAGER_RATE_LIMIT_PER_MINUTE); /healthz and /readyz are not limited.
+   */
+  readonly rateLimitPerMinute: number;
   /** Events older than this are deleted (MANAGER_EVENT_RETENTION_MS). */
   readonly eventRetentionMs: number;
   /** At most this many events are kept; older ones are deleted (MANAGER_EVENT_RETENTION_MAX_COUNT). */
@@ -64,6 +69,9 @@ const truthy = new Set(['1', 'true', 'yes', 'on']);
 const falsy = new Set(['0', 'false', 'no', 'off']);
 const isCount = (n: number): boolean => Number.isInteger(n) && n >= 1 && n <= 100_000;
 const countRule = 'an integer from 1 to 100000';
+
+/** 100 requests a second for a minute on end: far above what a person, a script or the benchmark sends. */
+export const defaultRateLimitPerMinute = 6000;
 
 /**
  * Reads the Manager's configuration from `env`. Throws one ConfigError listing every invalid
@@ -192,6 +200,12 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
       perClient: number('MANAGER_VM_WAITS_PER_CLIENT', 100, isCount, countRule),
       overall: number('MANAGER_VM_WAITS_MAX', 1000, isCount, countRule),
     },
+    rateLimitPerMinute: number(
+      'MANAGER_RATE_LIMIT_PER_MINUTE',
+      defaultRateLimitPerMinute,
+      (n) => Number.isInteger(n) && n >= 1 && n <= 1_000_000_000,
+      'an integer from 1 to 1000000000',
+    ),
     eventRetentionMs: number(
       'MANAGER_EVENT_RETENTION_MS',
       30 * 86_400_000,

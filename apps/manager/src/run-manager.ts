@@ -120,6 +120,7 @@ export async function runManager(): Promise<void> {
       logReadConcurrency: 2,
     },
     vmWaits: config.vmWaits,
+    rateLimit: { perMinute: config.rateLimitPerMinute },
     checkReadiness: () => pingDatabase(db),
     reconcilerRole: () => (reconcileLoop === null ? 'disabled' : reconcileLoop.isLeading ? 'leader' : 'follower'),
     dependencies: {

@@ -25,6 +25,7 @@ export const errorCodes = {
   IDEMPOTENCY_KEY_REUSED: { kind: 'conflict', title: 'This idempotency key was used for a different request' },
   IDEMPOTENCY_KEY_IN_USE: { kind: 'conflict', title: 'A request with this idempotency key is still in progress' },
   IDEMPOTENCY_KEY_LIMIT_REACHED: { kind: 'rate_limited', title: 'Too many idempotency keys are held for this caller' },
+  RATE_LIMITED: { kind: 'rate_limited', title: 'Too many requests: retry after the time Retry-After gives' },
   INTERNAL: { kind: 'internal', title: 'Internal error' },
   // Access
   UNAUTHENTICATED: { kind: 'unauthenticated', title: 'A valid API token is required' },

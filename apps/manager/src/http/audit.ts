@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpServer } from '@hearth/http-server';
 import type { UseCaseDependencies } from '../application/dependencies.js';
 import { outcomeOf, type AuditEntry } from '../domain/audit.js';
+import { isThrottled } from './rate-limit.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -18,13 +19,15 @@ const maxParsedBytes = 64 * 1024;
  * audit log, before the answer goes out: when, which token, the project and target, the action (the
  * method and route pattern), the outcome with its status and problem code, the correlation id and
  * the client's address. Heartbeats that succeed are not recorded: they are the Agents' liveness, not
- * anybody's action (the host's events keep that). A failed write is logged, never the request's failure.
+ * anybody's action (the host's events keep that). Nor are requests the rate limit refused: they did
+ * nothing, and a flood of them must not fill the log (what each caller gets recorded is bounded by
+ * its limit). A failed write is logged, never the request's failure.
  */
 export function registerAuditLog(app: HttpServer, deps: Pick<UseCaseDependencies, 'audit' | 'clock' | 'log'>): void {
   app.addHook('onSend', async (request, reply, payload) => {
     const isMutation = request.method !== 'GET' && request.method !== 'HEAD';
     const isRefusedAccess = reply.statusCode === 401 || reply.statusCode === 403;
-    if (!isMutation && !isRefusedAccess) return payload;
+    if ((!isMutation && !isRefusedAccess) || isThrottled(request)) return payload;
     const route = request.routeOptions.url;
     if (route?.endsWith('/heartbeat') === true && reply.statusCode < 400) return payload;
     const entry = entryOf(request, reply, payload, deps.clock.now());

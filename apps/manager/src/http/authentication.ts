@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '@hearth/errors';
 import type { HttpServer } from '@hearth/http-server';
 import type { Authenticator } from '../application/authenticator.js';
@@ -25,21 +25,41 @@ declare module 'fastify' {
   }
 }
 
-export function registerAuthentication(app: HttpServer, authenticator: Authenticator): void {
+export interface AuthenticationOptions {
+  /**
+   * Runs between finding out who sent a request and refusing it: a request is already known by
+   * its token (or, without a valid one, by its address) but not yet refused, so that refused
+   * requests count against a rate limit too.
+   */
+  readonly beforeRefusing?: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+}
+
+const failures = new WeakMap<FastifyRequest, unknown>();
+
+export function registerAuthentication(app: HttpServer, authenticator: Authenticator, options: AuthenticationOptions = {}): void {
   app.addHook('onRoute', (route) => {
     if (route.config?.auth === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no config.auth`);
   });
 
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', async (request) => {
     const auth = request.routeOptions.config.auth;
     if (auth === 'public' || auth === 'agent') return;
     try {
       request.principal = await authenticator.authenticate(authorizationOf(request));
     } catch (error) {
-      reply.header('www-authenticate', 'Bearer realm="hearth"');
-      throw error;
+      failures.set(request, error);
     }
-    if (typeof auth === 'object' && !hasScope(request.principal, auth.scope)) {
+  });
+
+  if (options.beforeRefusing !== undefined) app.addHook('onRequest', options.beforeRefusing);
+
+  app.addHook('onRequest', async (request, reply) => {
+    const auth = request.routeOptions.config.auth;
+    if (failures.has(request)) {
+      reply.header('www-authenticate', 'Bearer realm="hearth"');
+      throw failures.get(request);
+    }
+    if (typeof auth === 'object' && !hasScope(principalOf(request), auth.scope)) {
       throw new AppError('SCOPE_MISSING', `This request needs an API token with the scope ${auth.scope}`, {
         details: { scope: auth.scope },
       });

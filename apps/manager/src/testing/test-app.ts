@@ -25,6 +25,8 @@ export interface TestAppOptions {
   readonly reconcilerRole?: ReconcilerRole;
   /** Changes to how `Idempotency-Key`s are kept. */
   readonly idempotency?: Partial<IdempotencyOptions>;
+  /** Requests one token (or address) may make a minute (default: the Manager's default). */
+  readonly rateLimitPerMinute?: number;
 }
 
 /**
@@ -44,6 +46,7 @@ export async function buildTestApp(dependencies: UseCaseDependencies, options: T
       ...(options.eventStreamHeartbeatMs === undefined ? {} : { heartbeatMs: options.eventStreamHeartbeatMs }),
     },
     ...(options.vmWaits === undefined ? {} : { vmWaits: options.vmWaits }),
+    ...(options.rateLimitPerMinute === undefined ? {} : { rateLimit: { perMinute: options.rateLimitPerMinute } }),
     checkReadiness: async () => {
       if (options.isDatabaseDown === true) throw new AppError('DATABASE_UNAVAILABLE', 'The database cannot be reached');
     },

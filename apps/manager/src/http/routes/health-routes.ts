@@ -9,7 +9,7 @@ export function registerHealthRoutes(app: HttpServer, checkReadiness: ReadinessC
   app.get(
     '/healthz',
     {
-      config: { auth: 'public' },
+      config: { auth: 'public', rateLimit: false },
       schema: {
         summary: 'Liveness: the process answers',
         tags: ['health'],
@@ -23,7 +23,7 @@ export function registerHealthRoutes(app: HttpServer, checkReadiness: ReadinessC
   app.get(
     '/readyz',
     {
-      config: { auth: 'public' },
+      config: { auth: 'public', rateLimit: false },
       schema: {
         summary: 'Readiness: the database answers',
         tags: ['health'],
