@@ -106,6 +106,13 @@ describe('the audit log', () => {
     ]);
   });
 
+  it('records a refused request whose path holds U+0000, which PostgreSQL cannot store, with U+FFFD in its place', async () => {
+    await app.inject({ method: 'GET', url: '/v1/hosts/a%00b/resources', headers: { authorization: '' } });
+    expect((await audit()).items.map(({ statusCode, target }) => ({ statusCode, target }))).toEqual([
+      { statusCode: 401, target: 'a\ufffdb' },
+    ]);
+  });
+
   it("shows a project's tenant only its project's entries, and filters and pages", async () => {
     await app.inject({ method: 'POST', url: '/v1/projects', payload: { name: 'red' } });
     const red = await world.mintToken({ name: 'red', scopes: ['images:write', 'audit:read'], projects: ['red'] });

@@ -73,6 +73,10 @@ function parsedAnswer(reply: FastifyReply, payload: unknown): Record<string, unk
   }
 }
 
+/**
+ * At most 200 characters of a string, U+0000 replaced by U+FFFD: a refused request's path parameter
+ * is recorded before any validation, and PostgreSQL stores U+0000 in no text column.
+ */
 function stringOf(value: unknown): string | undefined {
-  return typeof value === 'string' && value.length > 0 ? value.slice(0, 200) : undefined;
+  return typeof value === 'string' && value.length > 0 ? value.slice(0, 200).replaceAll('\u0000', '\ufffd') : undefined;
 }
