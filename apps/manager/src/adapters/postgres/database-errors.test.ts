@@ -18,6 +18,13 @@ describe('translateDatabaseError', () => {
     },
   );
 
+  it.each(['images_project_fkey', 'vms_project_fkey'])(
+    'turns a foreign key violation of %s (the project deleted meanwhile) into PROJECT_NOT_FOUND, not a 500',
+    (constraint) => {
+      expect(translateDatabaseError({ code: '23503', constraint }).code).toBe('PROJECT_NOT_FOUND');
+    },
+  );
+
   it('lets the query say what a SQLSTATE means for it', () => {
     const error = translateDatabaseError({ code: '23503' }, { '23503': () => new AppError('IMAGE_IN_USE', 'in use') });
     expect(error.code).toBe('IMAGE_IN_USE');

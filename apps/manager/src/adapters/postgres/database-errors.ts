@@ -13,6 +13,13 @@ const uniqueConstraintCodes: Readonly<Record<string, { code: ErrorCode; message:
   projects_pkey: { code: 'PROJECT_NAME_TAKEN', message: 'A project with this name already exists' },
 };
 
+/** Foreign keys whose violation (SQLSTATE 23503) on an insert names something that is gone, by constraint name. */
+const foreignKeyCodes: Readonly<Record<string, { code: ErrorCode; message: string }>> = {
+  // The project was deleted between the use case's check and the insert.
+  images_project_fkey: { code: 'PROJECT_NOT_FOUND', message: 'The project does not exist' },
+  vms_project_fkey: { code: 'PROJECT_NOT_FOUND', message: 'The project does not exist' },
+};
+
 /** Per-query meaning of SQLSTATEs that depend on the statement (e.g. 23503 on a delete: still referenced). */
 export type SqlStateOverrides = Readonly<Record<string, (error: unknown) => AppError>>;
 
@@ -37,7 +44,7 @@ interface DriverError {
 
 /**
  * Turns a `pg` or PGlite error into an AppError: 23505 on a known unique constraint → its conflict
- * code; connection failures, SQLSTATE class 08, 57P0x and pool timeouts → DATABASE_UNAVAILABLE;
+ * code; 23503 on a project's foreign key → PROJECT_NOT_FOUND; connection failures, SQLSTATE class 08, 57P0x and pool timeouts → DATABASE_UNAVAILABLE;
  * anything else → INTERNAL with the driver error as cause. Raw driver errors never leave the adapter.
  */
 export function translateDatabaseError(error: unknown, overrides: SqlStateOverrides = {}): AppError {
@@ -49,6 +56,10 @@ export function translateDatabaseError(error: unknown, overrides: SqlStateOverri
   if (override !== undefined) return override(error);
   if (code === '23505' && constraint !== undefined) {
     const known = uniqueConstraintCodes[constraint];
+    if (known !== undefined) return new AppError(known.code, known.message, { cause: error });
+  }
+  if (code === '23503' && constraint !== undefined) {
+    const known = foreignKeyCodes[constraint];
     if (known !== undefined) return new AppError(known.code, known.message, { cause: error });
   }
   if (isConnectionError(code, driverError.message)) {

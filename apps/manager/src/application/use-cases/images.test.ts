@@ -21,6 +21,14 @@ describe('registerImage', () => {
     expect(image.sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it('refuses a project that does not exist with PROJECT_NOT_FOUND', async () => {
+    const world = createWorld();
+    world.inspector.put('k/vmlinux', fakeKernelBytes());
+    expect(
+      await codeOf(registerImage(world.deps, { project: 'no-such-project', kind: 'kernel', name: 'k', hostPath: 'k/vmlinux' })),
+    ).toBe('PROJECT_NOT_FOUND');
+  });
+
   it('refuses a rootfs that is not ext4', async () => {
     const world = createWorld();
     world.inspector.put('disk.img', fakeKernelBytes());

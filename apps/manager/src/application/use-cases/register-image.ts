@@ -15,7 +15,7 @@ export interface RegisterImageInput {
  * and computes its size and SHA-256 itself.
  */
 export async function registerImage(
-  deps: Pick<UseCaseDependencies, 'images' | 'inspector' | 'clock' | 'ids'>,
+  deps: Pick<UseCaseDependencies, 'images' | 'projects' | 'inspector' | 'clock' | 'ids'>,
   input: RegisterImageInput,
 ): Promise<Image> {
   if (!isValidImageName(input.name)) {
@@ -24,6 +24,10 @@ export async function registerImage(
         { field: 'body/name', message: 'must be 1-63 characters of a-z, 0-9, ".", "_", "-", starting with a letter or digit' },
       ],
     });
+  }
+  // A token bound to every project may name one that does not exist (the insert would refuse it too).
+  if (!(await deps.projects.exists(input.project))) {
+    throw new AppError('PROJECT_NOT_FOUND', `No project named ${input.project}`, { details: { project: input.project } });
   }
   if ((await deps.images.findByName(input.project, input.kind, input.name)) !== undefined) {
     throw imageNameTaken(input.kind, input.name);
