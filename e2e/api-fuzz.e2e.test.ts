@@ -2,15 +2,19 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import {
   createCleanupStack,
   createManagerProcess,
   createTestDatabase,
   missingRequirements,
+  waitFor,
+  writeEmptyExt4,
   writeFakeKernel,
-  type HearthProcess,
+  type ManagerProcess,
 } from '@hearth/testkit';
-import { authorizationVariants } from './support/fuzz/authorization.js';
+import { createAccessOracle, type AccessOracle } from './support/fuzz/access-oracle.js';
+import { authorizationVariants, readerVariant } from './support/fuzz/authorization.js';
 import { createDatabaseChecksum, type DatabaseChecksum } from './support/fuzz/database-checksum.js';
 import { describeFailures, runFuzz, summarize } from './support/fuzz/fuzz-run.js';
 import { operationsOf, type Operation } from './support/fuzz/openapi-operations.js';
@@ -27,26 +31,52 @@ import { runSeed } from './support/seeded-random.js';
  * JSON, odd path bytes, broken framing). Every answer is below 500, every error is problem+json
  * with a code, a refused request leaves the database as it was, and the process stays up.
  *
+ * Who sends it is a parameter too: mostly the admin token; or a bad token (none, malformed,
+ * unknown, altered, repeated …), which every route that needs one answers with the same 401; or
+ * the reader, a token with only `vms:read` bound to another project, which gets 403 SCOPE_MISSING
+ * for everything else and 404 for a VM of the first project. The audit log, left out of the
+ * checksum (refused attempts are written there by design), must gain exactly one row for each
+ * request it records: every mutation and every 401 or 403.
+ *
  * The world: one host whose Agent is a stand-in holding nothing, and kernel images but no rootfs
- * image. Starting a VM needs a real Agent and VMM, so every create stops at the image check, one
- * step before placement; every other route reaches its use case with ids that exist.
+ * image the fuzzer knows of. Starting a VM needs a real Agent and VMM, so every create stops at the
+ * image check, one step before placement; every other route reaches its use case with ids that
+ * exist. One VM, made before the run with a rootfs image the fuzzer is not told of, exists for the
+ * reader to be refused.
  *
  * HEARTH_FUZZ_SEED replays a run; HEARTH_FUZZ_REQUESTS changes its length (default 10000).
  */
-const skipReason = missingRequirements({ database: true });
+const skipReason = missingRequirements({ database: true, commands: ['mkfs.ext4'] });
 
 const requestCount = Number(process.env['HEARTH_FUZZ_REQUESTS'] ?? 10_000);
 const concurrency = 8;
-/** Tables that refused requests write by design: an Idempotency-Key's first answer is kept, 4xx included. */
-const tablesWrittenByRefusals = ['idempotency_keys'];
+/**
+ * What refused requests write by design: an Idempotency-Key's first answer is kept, 4xx included;
+ * the audit log records refused attempts (its growth is checked row by row instead); a token's
+ * last use is noted whatever the answer, at most once a minute, after the answer.
+ */
+const auditTable = 'audit_log';
+const writtenByRefusals = ['idempotency_keys', auditTable, 'api_tokens.last_used_at'];
+/** Routes the Agents call, which need no API token (the OpenAPI document cannot tell them). */
+const agentOperations = ['POST /v1/hosts/register', 'POST /v1/hosts/{id}/heartbeat'];
+/** What the reader's one scope, `vms:read`, and any valid token may call. */
+const readerOperations = (operation: Operation): boolean =>
+  (operation.method === 'GET' && operation.pathTemplate.startsWith('/v1/vms')) ||
+  ['GET /v1/whoami', 'GET /v1/projects', 'GET /v1/projects/{name}', 'GET /v1/system'].includes(operation.name);
+/** One request in this many is the reader's. */
+const readerShare = 16;
 
 describe.skipIf(skipReason)(`hostile input on the public API${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const cleanups = createCleanupStack('api-fuzz');
-  let manager: HearthProcess;
+  let manager: ManagerProcess;
+  let adminToken: string;
+  let readerToken: string;
+  let access: AccessOracle;
   let pid: number;
   let exit: string | undefined;
   let operations: Operation[];
   let world: Record<string, string[]>;
+  let readerWorld: Record<string, string[]>;
   let checksum: DatabaseChecksum;
   let wire: Wire;
 
@@ -58,6 +88,7 @@ describe.skipIf(skipReason)(`hostile input on the public API${skipReason ? ` (sk
       writeFakeKernel(path.join(imageRoot, 'vmlinux'));
       writeFakeKernel(path.join(imageRoot, 'vmlinux-2'));
       writeFileSync(path.join(imageRoot, 'notes.txt'), 'not an image\n');
+      writeEmptyExt4(path.join(imageRoot, 'hidden-rootfs.ext4'), 2);
       const database = await createTestDatabase();
       cleanups.push(() => database.drop());
       const agent = await startStandInAgent('fuzz-host');
@@ -71,6 +102,8 @@ describe.skipIf(skipReason)(`hostile input on the public API${skipReason ? ` (sk
           MANAGER_REQUIRE_KVM: 'off',
           MANAGER_HEARTBEAT_MS: '600000',
           MANAGER_LOG_LEVEL: 'warn',
+          // The run sends ~10,000 requests a minute with one token: the limit is not what it tests.
+          MANAGER_RATE_LIMIT_PER_MINUTE: '100000000',
         },
       });
       await manager.start();
@@ -81,7 +114,9 @@ describe.skipIf(skipReason)(`hostile input on the public API${skipReason ? ` (sk
         (error: unknown) => (exit = `exited: ${String(error)}`),
       );
 
-      const api = <T>(method: string, route: string, body?: unknown) => request<T>(manager.url, method, route, body);
+      adminToken = await manager.adminToken();
+      const api = <T>(method: string, route: string, body?: unknown, headers: Record<string, string> = {}) =>
+        request<T>(manager.url, method, route, body, { authorization: `Bearer ${adminToken}`, ...headers });
       const host = await api<{ id: string }>('POST', '/v1/hosts/register', {
         name: 'fuzz-host',
         agentId: 'agent_01J00000000000000000000001',
@@ -101,14 +136,68 @@ describe.skipIf(skipReason)(`hostile input on the public API${skipReason ? ` (sk
       const kernel = await api<{ id: string }>('POST', '/v1/images', { kind: 'kernel', name: 'vmlinux', hostPath: 'vmlinux' });
       expect(kernel.status).toBe(201);
 
+      // A VM of the default project for the reader to be refused: accepted at once, then failed by
+      // the stand-in Agent. Its rootfs image stays unknown to the fuzzer, so that no fuzzed create
+      // gets past the image check.
+      const rootfs = await api<{ id: string }>('POST', '/v1/images', {
+        kind: 'rootfs',
+        name: 'hidden-rootfs',
+        hostPath: 'hidden-rootfs.ext4',
+      });
+      expect(rootfs.status, JSON.stringify(rootfs.body)).toBe(201);
+      const vm = await api<{ id: string }>(
+        'POST',
+        '/v1/vms',
+        { name: 'hidden-vm', vcpuCount: 1, memoryMib: 128, kernelImageId: kernel.body.id, rootfsImageId: rootfs.body.id },
+        { prefer: 'respond-async' },
+      );
+      expect(vm.status, JSON.stringify(vm.body)).toBe(202);
+      await waitFor(async () => (await api<{ state: string }>('GET', `/v1/vms/${vm.body.id}`)).body.state === 'failed', {
+        timeoutMs: 30_000,
+        description: 'the hidden VM to fail on the stand-in Agent',
+      });
+
+      // The reader's project holds an image, so that no fuzzed delete can take it (and the reader's
+      // token with it); the victim is a token the fuzzer may revoke.
+      expect((await api('POST', '/v1/projects', { name: 'fuzz-other' })).status).toBe(201);
+      const otherImage = await api('POST', '/v1/images', {
+        kind: 'kernel',
+        name: 'other',
+        hostPath: 'vmlinux-2',
+        project: 'fuzz-other',
+      });
+      expect(otherImage.status).toBe(201);
+      const newToken = async (name: string) => {
+        const created = await api<{ id: string; secret: string }>('POST', '/v1/tokens', {
+          name,
+          scopes: ['vms:read'],
+          projects: ['fuzz-other'],
+        });
+        expect(created.status, JSON.stringify(created.body)).toBe(201);
+        return created.body;
+      };
+      readerToken = (await newToken('fuzz-reader')).secret;
+      const victim = await newToken('fuzz-victim');
+
+      const refused = await api<Record<string, unknown>>('GET', '/v1/vms', undefined, { authorization: '' });
+      expect(refused.status).toBe(401);
+      const { correlationId: _ignored, ...unauthenticated } = refused.body;
+      access = createAccessOracle({ unauthenticated, hiddenFromReader: [vm.body.id, kernel.body.id, rootfs.body.id] });
+
       const document = await api<Parameters<typeof operationsOf>[0]>('GET', '/openapi.json');
-      operations = operationsOf(document.body);
+      operations = operationsOf(document.body, agentOperations);
       const patternOf = (operationName: string): string =>
         String(operations.find((op) => op.name === operationName)!.path.find((p) => p.name === 'id')!.schema['pattern']);
       world = {
         [patternOf('GET /v1/vms/{id}')]: ['vm_01J00000000000000000000000', 'vm_7ZZZZZZZZZZZZZZZZZZZZZZZZZ'],
         [patternOf('GET /v1/images/{id}')]: [kernel.body.id, 'img_01J00000000000000000000000'],
         [patternOf('GET /v1/hosts/{id}')]: [host.body.id, 'host_01J00000000000000000000000'],
+        [patternOf('GET /v1/tokens/{id}')]: [victim.id, 'tok_01J00000000000000000000000'],
+        [String(operations.find((op) => op.name === 'GET /v1/projects/{name}')!.path[0]!.schema['pattern'])]: [
+          'default',
+          'fuzz-other',
+          'no-such-project',
+        ],
         addr: [agent.url],
         hostPath: ['vmlinux', 'vmlinux-2', 'notes.txt', 'missing', path.join(imageRoot, 'vmlinux')],
         'if-match': ['"1"', '"2"', '*', 'W/"1"', '"1", "7"'],
@@ -116,7 +205,8 @@ describe.skipIf(skipReason)(`hostile input on the public API${skipReason ? ` (sk
         'last-event-id': ['0', '1', '3'],
         'idempotency-key': ['fuzz-key-1', 'fuzz-key-2', 'k'],
       };
-      checksum = await createDatabaseChecksum(database.url, tablesWrittenByRefusals);
+      readerWorld = { ...world, [patternOf('GET /v1/vms/{id}')]: [vm.body.id, 'vm_01J00000000000000000000000'] };
+      checksum = await createDatabaseChecksum(database.url, { excluded: writtenByRefusals, counted: [auditTable] });
       cleanups.push(() => checksum.close());
       wire = createWire(manager.url);
       cleanups.push(() => wire.close());
@@ -137,13 +227,31 @@ describe.skipIf(skipReason)(`hostile input on the public API${skipReason ? ` (sk
       if (!(health instanceof Response)) return `GET /healthz failed: ${String(health)}`;
       return health.status === 200 ? undefined : `GET /healthz answered ${health.status}`;
     };
+    const requests = fc.oneof(
+      {
+        arbitrary: requestArbitrary({ operations, world, authorization: authorizationVariants(adminToken) }),
+        weight: readerShare - 1,
+      },
+      {
+        // Valid requests only, so that what each must get is known exactly; VM ids include the hidden VM's.
+        arbitrary: requestArbitrary({
+          operations,
+          world: readerWorld,
+          authorization: fc.constant(readerVariant(readerToken, readerOperations)),
+          maxMutations: 0,
+        }),
+        weight: 1,
+      },
+    );
     const report = await runFuzz({
       seed: runSeed(process.env, 'HEARTH_FUZZ_SEED'),
       requestCount,
       concurrency,
-      requests: requestArbitrary({ operations, world, authorization: authorizationVariants(undefined) }),
+      requests,
       wire,
       checksum,
+      access,
+      auditTable,
       checkAlive,
     });
     console.log(summarize(report));

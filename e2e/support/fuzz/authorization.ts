@@ -1,31 +1,45 @@
 import fc from 'fast-check';
+import type { Operation } from './openapi-operations.js';
 
-/** What the fuzzer puts in `Authorization`, and whether the Manager must refuse it. */
+/**
+ * Whom the Manager must take a request's sender for: the admin token (every scope, every project),
+ * the reader (a token with fewer scopes, bound to another project than the world's objects), or
+ * nobody (no token, or a bad one).
+ */
+export type Caller = 'admin' | 'reader' | 'nobody';
+
+/** What the fuzzer puts in `Authorization`, and whom the Manager must take the sender for. */
 export interface AuthorizationVariant {
-  /** `valid`, `missing`, `wrong-scheme`, …: named in the report. */
+  /** `valid`, `missing`, `wrong-scheme`, `reader`, …: named in the report. */
   readonly kind: string;
   /** Header values to send (several: the header is repeated); none: no header. */
   readonly values: readonly string[];
-  /** True when a Manager that checks tokens must refuse the request. */
-  readonly isRefused: boolean;
+  readonly caller: Caller;
+  /** True when the Manager must refuse a request to `operation` sent so, whatever else it holds. */
+  isRefused(operation: Operation): boolean;
 }
 
 /**
- * The `Authorization` header as a parameter of the fuzz: a valid token, when the Manager has
- * tokens (else no header), or one of the ways a token goes wrong. `token` makes a valid one.
+ * The `Authorization` header as a parameter of the fuzz: the admin `token`, mostly, or one of the
+ * ways a token goes wrong, each of which must get the same 401 from every route that needs a token.
  */
-export function authorizationVariants(token: string | undefined): fc.Arbitrary<AuthorizationVariant> {
+export function authorizationVariants(token: string): fc.Arbitrary<AuthorizationVariant> {
   const bad = (kind: string, value: fc.Arbitrary<string | string[]>) =>
-    value.map((v): AuthorizationVariant => ({ kind, values: Array.isArray(v) ? v : [v], isRefused: token !== undefined }));
+    value.map((v): AuthorizationVariant => ({
+      kind,
+      values: Array.isArray(v) ? v : [v],
+      caller: 'nobody',
+      isRefused: (operation) => operation.auth === 'token',
+    }));
   const tokenBody = fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 60 });
-  const valid: AuthorizationVariant = { kind: 'valid', values: token === undefined ? [] : [`Bearer ${token}`], isRefused: false };
+  const valid: AuthorizationVariant = { kind: 'valid', values: [`Bearer ${token}`], caller: 'admin', isRefused: () => false };
   return fc.oneof(
-    { arbitrary: fc.constant(valid), weight: 12 },
-    { arbitrary: fc.constant<AuthorizationVariant>({ kind: 'missing', values: [], isRefused: token !== undefined }), weight: 2 },
+    { arbitrary: fc.constant(valid), weight: 36 },
+    { arbitrary: bad('missing', fc.constant([])), weight: 2 },
     {
       arbitrary: bad(
         'malformed',
-        fc.constantFrom('Bearer', 'Bearer ', 'Bearer  hth_', 'hth_abc', 'Bearer hth_a b', 'Bearer\thth_x'),
+        fc.constantFrom('Bearer', 'Bearer ', 'Bearer  hth_', 'hth_abc', 'Bearer hth_a b', 'Bearer\thth_x', token),
       ),
       weight: 1,
     },
@@ -44,7 +58,10 @@ export function authorizationVariants(token: string | undefined): fc.Arbitrary<A
       weight: 1,
     },
     {
-      arbitrary: bad('wrong-scheme', fc.constantFrom('Basic YWRtaW46YWRtaW4=', 'Token hth_x', 'Digest username="a"', 'bearer')),
+      arbitrary: bad(
+        'wrong-scheme',
+        fc.constantFrom('Basic YWRtaW46YWRtaW4=', `Token ${token}`, 'Digest username="a"', 'bearer', `Bearer: ${token}`),
+      ),
       weight: 1,
     },
     {
@@ -56,17 +73,33 @@ export function authorizationVariants(token: string | undefined): fc.Arbitrary<A
     },
     { arbitrary: bad('non-ascii', fc.constantFrom('Bearer hth_é', 'Bearer hth_😀', 'Bearer hth_\u00ff\u00fe')), weight: 1 },
     {
+      // Node keeps the first of repeated headers, a proxy may keep another: the Manager takes none.
       arbitrary: bad(
         'repeated',
-        fc.constant(token === undefined ? ['Bearer hth_a', 'Bearer hth_b'] : [`Bearer ${token}`, 'Bearer hth_b']),
+        fc.constantFrom(
+          [`Bearer ${token}`, 'Bearer hth_b'],
+          ['Bearer hth_b', `Bearer ${token}`],
+          [`Bearer ${token}`, `Bearer ${token}`],
+        ),
       ),
       weight: 1,
     },
-    ...(token === undefined
-      ? []
-      : [
-          { arbitrary: bad('truncated', fc.constant(`Bearer ${token.slice(0, -1)}`)), weight: 1 },
-          { arbitrary: bad('altered', fc.constant(`Bearer ${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`)), weight: 1 },
-        ]),
+    { arbitrary: bad('truncated', fc.constant(`Bearer ${token.slice(0, -1)}`)), weight: 1 },
+    { arbitrary: bad('altered', fc.constant(`Bearer ${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`)), weight: 1 },
+    { arbitrary: bad('padded', fc.constantFrom(`Bearer ${token}x`, `Bearer ${token} x`, `Bearer hth_${token}`)), weight: 1 },
   );
+}
+
+/**
+ * A valid token other than the admin's, with fewer scopes and bound to another project:
+ * `mayCall` tells the operations that need a token which its scopes allow; it must get 403
+ * SCOPE_MISSING from every other one.
+ */
+export function readerVariant(secret: string, mayCall: (operation: Operation) => boolean): AuthorizationVariant {
+  return {
+    kind: 'reader',
+    values: [`Bearer ${secret}`],
+    caller: 'reader',
+    isRefused: (operation) => operation.auth === 'token' && !mayCall(operation),
+  };
 }

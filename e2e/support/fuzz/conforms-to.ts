@@ -10,6 +10,7 @@ export function conformsTo(schema: JsonSchema, value: unknown): boolean {
   if (variants !== undefined) return variants.some((variant) => conformsTo(variant, value));
   if (value === null) return schema['nullable'] === true || schema['type'] === 'null';
   if (Array.isArray(schema['enum']) && !(schema['enum'] as unknown[]).includes(value)) return false;
+  if ('const' in schema && schema['const'] !== value) return false;
   switch (schema['type']) {
     case 'string':
       return typeof value === 'string' && stringConforms(schema, value);
@@ -22,7 +23,9 @@ export function conformsTo(schema: JsonSchema, value: unknown): boolean {
     case 'array':
       return (
         Array.isArray(value) &&
+        value.length >= ((schema['minItems'] as number | undefined) ?? 0) &&
         value.length <= ((schema['maxItems'] as number | undefined) ?? Infinity) &&
+        (schema['uniqueItems'] !== true || new Set(value.map((item) => JSON.stringify(item))).size === value.length) &&
         value.every((item) => conformsTo((schema['items'] ?? {}) as JsonSchema, item))
       );
     case 'object':

@@ -1,3 +1,6 @@
+import type { Caller } from './authorization.js';
+import type { OperationAuth } from './openapi-operations.js';
+
 /** One request of the fuzz, as it goes on the wire, with what the fuzzer did to make it. */
 export interface FuzzRequest {
   /** The operation it was made from: `POST /v1/vms/{id}/stop`. */
@@ -18,6 +21,10 @@ export interface FuzzRequest {
   readonly isInvalid: boolean;
   /** True when it may change the database if accepted (not GET or HEAD). */
   readonly isMutating: boolean;
+  /** Who may call the operation it was made from. */
+  readonly operationAuth: OperationAuth;
+  /** Whom its Authorization header makes the sender. */
+  readonly caller: Caller;
 }
 
 /** A request in a form a person can read and replay (long values shortened, sizes kept). */

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { changedTables, type DatabaseChecksum } from './database-checksum.js';
+import type { AccessOracle } from './access-oracle.js';
+import { changedTables, type DatabaseChecksum, type Snapshot } from './database-checksum.js';
 import { describeRequest, type FuzzRequest } from './fuzz-request.js';
 import type { Wire, WireOutcome } from './wire.js';
 
@@ -11,6 +12,10 @@ export interface FuzzRunOptions {
   readonly requests: fc.Arbitrary<FuzzRequest>;
   readonly wire: Wire;
   readonly checksum: DatabaseChecksum;
+  /** Judges answers by who sent the request, and tells which ones the audit log records. */
+  readonly access: AccessOracle;
+  /** The audit log's table, left out of the checksum: it must grow by one row per request it records. */
+  readonly auditTable: string;
   /** Undefined while the server is alive and the same process; else what is wrong. */
   readonly checkAlive: () => Promise<string | undefined>;
 }
@@ -29,6 +34,10 @@ export interface FuzzReport {
   readonly statuses: ReadonlyMap<number, number>;
   /** Problem answers by code. */
   readonly codes: ReadonlyMap<string, number>;
+  /** Requests by whom their Authorization header makes the sender. */
+  readonly callers: ReadonlyMap<string, number>;
+  /** Rows the audit log gained, each for a request the oracle expected it to record. */
+  readonly auditedCount: number;
   readonly failures: readonly FuzzFailure[];
   /** Requests mutated to be invalid that were accepted all the same (2xx/3xx). */
   readonly acceptedInvalid: readonly FuzzRequest[];
@@ -52,6 +61,7 @@ export async function runFuzz(options: FuzzRunOptions): Promise<FuzzReport> {
   const started = performance.now();
   const statuses = new Map<number, number>();
   const codes = new Map<string, number>();
+  const callers = new Map<string, number>();
   const failures: FuzzFailure[] = [];
   const acceptedInvalid: FuzzRequest[] = [];
   const unsendable: string[] = [];
@@ -60,6 +70,7 @@ export async function runFuzz(options: FuzzRunOptions): Promise<FuzzReport> {
   let sentAlone = 0;
   let replayed = 0;
   let baseline = await options.checksum.read();
+  const auditRowsAtStart = baseline.rows[options.auditTable]!;
   const fail = (index: number, request: FuzzRequest, problem: string): void => {
     if (failures.length < failureLimit) failures.push({ index, request, problem });
   };
@@ -70,10 +81,11 @@ export async function runFuzz(options: FuzzRunOptions): Promise<FuzzReport> {
       return undefined;
     }
     const { status } = outcome.answer;
+    callers.set(request.caller, (callers.get(request.caller) ?? 0) + 1);
     if (status === 0 && unsendable.length < 3)
       unsendable.push(`${String(outcome.answer.headers['x-fuzz-unsendable'])} (#${index})`);
     statuses.set(status, (statuses.get(status) ?? 0) + 1);
-    const problem = answerProblem(request, outcome);
+    const problem = answerProblem(request, outcome) ?? options.access.problemOf(request, outcome.answer);
     const code = problemCode(outcome);
     if (code !== undefined) codes.set(code, (codes.get(code) ?? 0) + 1);
     if (problem !== undefined) fail(index, request, problem);
@@ -81,15 +93,43 @@ export async function runFuzz(options: FuzzRunOptions): Promise<FuzzReport> {
     return status;
   };
 
+  /**
+   * Between `before` and `after` the audit log must have gained one row for each of `answered` the
+   * oracle says it records, and none for the others.
+   */
+  const checkAuditLog = (
+    answered: ReadonlyArray<{ index: number; request: FuzzRequest; outcome: WireOutcome }>,
+    before: Snapshot,
+    after: Snapshot,
+  ): void => {
+    const added = after.rows[options.auditTable]! - before.rows[options.auditTable]!;
+    const isAudited = answered.map(
+      ({ request, outcome }) => !('error' in outcome) && options.access.isAudited(request, outcome.answer),
+    );
+    const expected = isAudited.filter(Boolean).length;
+    if (added !== expected) {
+      const list = answered
+        .map(
+          ({ index, request, outcome }, i) =>
+            `#${index} ${request.method} ${request.operation} [${request.mutations.join(', ')}] → ${statusOf(outcome) ?? 'no answer'} ${problemCode(outcome) ?? ''}${isAudited[i] ? ' (recorded)' : ''}`,
+        )
+        .join('; ');
+      fail(answered[0]!.index, answered[0]!.request, `the audit log gained ${added} rows, expected ${expected}: ${list}`);
+    }
+  };
+
   /** Sends a refused request again, alone between two checksums: it must leave every table as it was. */
   const replayAlone = async (index: number, request: FuzzRequest): Promise<void> => {
     replayed += 1;
     const before = await options.checksum.read();
-    const status = statusOf(await options.wire.send(request));
-    const changed = changedTables(before, await options.checksum.read());
+    const outcome = await options.wire.send(request);
+    const status = statusOf(outcome);
+    const after = await options.checksum.read();
+    const changed = changedTables(before, after);
     if (changed.length > 0 && (status === undefined || status >= 400)) {
       fail(index, request, `refused with ${status ?? 'no answer'} but changed ${changed.join(', ')} (sent again alone)`);
     }
+    checkAuditLog([{ index, request, outcome }], before, after);
   };
 
   /**
@@ -100,8 +140,13 @@ export async function runFuzz(options: FuzzRunOptions): Promise<FuzzReport> {
   const runGroup = async (group: ReadonlyArray<{ index: number; request: FuzzRequest }>): Promise<void> => {
     if (group.length === 0) return;
     const outcomes = await Promise.all(group.map(({ request }) => options.wire.send(request)));
-    const answered = group.map((entry, i) => ({ ...entry, status: record(entry.index, entry.request, outcomes[i]!) }));
+    const answered = group.map((entry, i) => ({
+      ...entry,
+      outcome: outcomes[i]!,
+      status: record(entry.index, entry.request, outcomes[i]!),
+    }));
     const after = await options.checksum.read();
+    checkAuditLog(answered, baseline, after);
     const changed = changedTables(baseline, after);
     baseline = after;
     if (changed.length === 0) return;
@@ -148,6 +193,8 @@ export async function runFuzz(options: FuzzRunOptions): Promise<FuzzReport> {
     durationMs,
     statuses,
     codes,
+    callers,
+    auditedCount: (await options.checksum.read()).rows[options.auditTable]! - auditRowsAtStart,
     failures,
     acceptedInvalid,
     unsendable,
@@ -212,6 +259,7 @@ export function summarize(report: FuzzReport): string {
     `api fuzz: seed ${report.seed} (HEARTH_FUZZ_SEED=${report.seed} replays it), ${report.requestCount} requests in ${(report.durationMs / 1000).toFixed(1)} s`,
     `  statuses: ${histogram(report.statuses)}`,
     `  codes: ${histogram(report.codes)}`,
+    `  senders: ${histogram(report.callers)}; audit log rows added: ${report.auditedCount}, one per request it records`,
     `  sent apart (may change the database): ${report.sentAlone}; refused ones sent again alone to name a change: ${report.replayed}`,
     ...report.unsendable.map((why) => `  not sent (status 0): ${why}`),
     `  accepted although mutated to be invalid: ${report.acceptedInvalid.length}`,

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import type { AuthorizationVariant } from './authorization.js';
+import type { AuthorizationVariant, Caller } from './authorization.js';
 import { conformsTo } from './conforms-to.js';
 import { describeRequest, type FuzzRequest } from './fuzz-request.js';
 import { hostileJson, hostileText } from './hostile-values.js';
@@ -23,13 +23,14 @@ interface Draft {
   readonly framing: Framing | undefined;
   readonly mutations: readonly string[];
   readonly isInvalid: boolean;
+  readonly caller: Caller;
 }
 
 export interface RequestArbitraryOptions {
   readonly operations: readonly Operation[];
   readonly world: WorldValues;
   readonly authorization: fc.Arbitrary<AuthorizationVariant>;
-  /** At most this many mutations on one request (default 3). */
+  /** At most this many mutations on one request (default 3; 0: valid requests only). */
   readonly maxMutations?: number;
 }
 
@@ -85,6 +86,7 @@ function validDraft(operation: Operation, world: WorldValues): fc.Arbitrary<Draf
     framing: undefined,
     mutations: [],
     isInvalid: false,
+    caller: 'admin',
   }));
 }
 
@@ -93,7 +95,8 @@ function withAuthorization(draft: Draft, variant: AuthorizationVariant): Draft {
     ...draft,
     headers: [...draft.headers, ...variant.values.map((value): [string, string] => ['authorization', latin1(value)])],
     mutations: variant.kind === 'valid' ? draft.mutations : [...draft.mutations, `authorization.${variant.kind}`],
-    isInvalid: draft.isInvalid || variant.isRefused,
+    isInvalid: draft.isInvalid || variant.isRefused(draft.operation),
+    caller: variant.caller,
   };
 }
 
@@ -507,6 +510,8 @@ function finish(draft: Draft): FuzzRequest {
     // HTTP/1.1 without Host must be refused (raw framing always sends one).
     isInvalid: draft.isInvalid || (draft.host === 'none' && draft.framing === undefined),
     isMutating: draft.method !== 'GET' && draft.method !== 'HEAD',
+    operationAuth: draft.operation.auth,
+    caller: draft.caller,
   };
   // fast-check prints requests it reports in this form rather than as kilobytes of Buffer bytes.
   return Object.assign(request, { [fc.toStringMethod]: () => describeRequest(request) });

@@ -26,6 +26,7 @@ function schemaValue(schema: JsonSchema, world: WorldValues): fc.Arbitrary<unkno
 
 function typedValue(schema: JsonSchema, world: WorldValues): fc.Arbitrary<unknown> {
   if (Array.isArray(schema['enum'])) return fc.constantFrom(...(schema['enum'] as unknown[]));
+  if ('const' in schema) return fc.constant(schema['const']);
   switch (schema['type']) {
     case 'string':
       return stringValue(schema);
@@ -35,10 +36,14 @@ function typedValue(schema: JsonSchema, world: WorldValues): fc.Arbitrary<unknow
       return fc.double({ min: bound(schema['minimum'], -1e6), max: bound(schema['maximum'], 1e6), noNaN: true });
     case 'boolean':
       return fc.boolean();
-    case 'array':
-      return fc.array(validValue((schema['items'] ?? {}) as JsonSchema, world), {
-        maxLength: Math.min(bound(schema['maxItems'], 4), 4),
-      });
+    case 'array': {
+      const items = validValue((schema['items'] ?? {}) as JsonSchema, world);
+      const minLength = bound(schema['minItems'], 0);
+      const maxLength = Math.max(minLength, Math.min(bound(schema['maxItems'], 4), 4));
+      return schema['uniqueItems'] === true
+        ? fc.uniqueArray(items, { minLength, maxLength, selector: (item) => JSON.stringify(item) })
+        : fc.array(items, { minLength, maxLength });
+    }
     case 'object':
       return objectValue(schema, world);
     default:

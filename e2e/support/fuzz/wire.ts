@@ -86,19 +86,23 @@ function sendRaw(url: URL, bytes: Buffer): Promise<WireOutcome> {
   return new Promise((resolve) => {
     const socket = net.connect(Number(url.port), url.hostname);
     const chunks: Buffer[] = [];
-    const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${answerTimeoutMs} ms`)), answerTimeoutMs);
+    let isTimedOut = false;
+    const timer = setTimeout(() => {
+      isTimedOut = true;
+      socket.destroy();
+    }, answerTimeoutMs);
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
       // A live stream never ends: its status line and headers are the answer.
       if (/\r\ncontent-type: text\/event-stream/i.test(Buffer.concat(chunks).toString('latin1'))) socket.destroy();
     });
-    socket.once('error', () => undefined);
+    let socketError: unknown;
+    socket.once('error', (error) => (socketError = error));
     socket.once('close', () => {
       clearTimeout(timer);
       const parsed = parseResponse(Buffer.concat(chunks));
-      resolve(
-        parsed === undefined ? { error: `connection closed without an answer (${chunks.length} chunks)` } : { answer: parsed },
-      );
+      const why = isTimedOut ? `no answer within ${answerTimeoutMs} ms` : `closed (${String(socketError ?? 'no error')})`;
+      resolve(parsed === undefined ? { error: `${why} without an answer (${chunks.length} chunks)` } : { answer: parsed });
     });
     // Not half-closed after writing: Node's server drops a request whose client has ended its side.
     // The server may answer and close before it has read everything: that is its right.
