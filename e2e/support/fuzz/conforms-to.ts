@@ -36,8 +36,9 @@ export function conformsTo(schema: JsonSchema, value: unknown): boolean {
 }
 
 function stringConforms(schema: JsonSchema, value: string): boolean {
-  // The Manager refuses U+0000 in every string, whatever the schema says.
-  if (value.includes('\u0000')) return false;
+  // The Manager refuses U+0000 and lone surrogates in every string, whatever the schema says.
+  if (value.includes('\u0000') || /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value))
+    return false;
   const length = [...value].length;
   if (length < ((schema['minLength'] as number | undefined) ?? 0)) return false;
   if (length > ((schema['maxLength'] as number | undefined) ?? Infinity)) return false;

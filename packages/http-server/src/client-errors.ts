@@ -16,31 +16,57 @@ export function clientErrorToAppError(error: Error & { code?: string }): AppErro
   }
 }
 
+/** How long a refused connection is read on (and what comes dropped) after its answer, at most. */
+const lingerMs = 2_000;
+
 /**
  * Answers bytes Node's HTTP parser refuses (no request, so no hook or error handler runs) with a
  * problem+json under a new correlation id, then closes the connection, which cannot be trusted
  * to carry another request.
+ *
+ * Refused in its request line or headers, the connection is half-closed after the answer and read
+ * on, the bytes dropped, until the client closes or `lingerMs` have passed: destroyed at once, it
+ * can lose an answer not yet written out, and a close with unread bytes (a client still sending
+ * its body) resets the connection, which can take the answer with it (RFC 9112 §9.6). Refused in
+ * the body of a request already under way (`isRequestUnderWay`), it is destroyed at once, so that
+ * the request is abandoned rather than answered twice.
  */
-export function clientErrorHandler(log: Logger): (error: Error & { code?: string }, socket: Socket) => void {
+export function clientErrorHandler(
+  log: Logger,
+  isRequestUnderWay: (socket: Socket) => boolean,
+): (error: Error & { code?: string }, socket: Socket) => void {
+  const answered = new WeakSet<Socket>();
   return (error, socket) => {
-    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    // The parser reports each later chunk of an answered connection again: one answer is enough.
+    if (error.code === 'ECONNRESET' || socket.destroyed || answered.has(socket)) return;
+    answered.add(socket);
     const appError = clientErrorToAppError(error);
     const problem = toProblem(appError, randomUUID());
     log.debug({ err: error, code: appError.code, correlationId: problem.correlationId }, 'malformed request refused');
-    if (socket.writable) {
-      // The answer to HEAD has no body, whatever made it fail.
-      const rawPacket = (error as { rawPacket?: unknown }).rawPacket;
-      const isHead = Buffer.isBuffer(rawPacket) && rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
-      const body = JSON.stringify(problem);
-      socket.write(
-        `HTTP/1.1 ${problem.status} ${appError.title}\r\n` +
-          `Content-Type: ${problemContentType}; charset=utf-8\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-          `x-request-id: ${problem.correlationId}\r\n` +
-          'Connection: close\r\n\r\n' +
-          (isHead ? '' : body),
-      );
+    if (!socket.writable) {
+      socket.destroy();
+      return;
     }
-    socket.destroy();
+    // The answer to HEAD has no body, whatever made it fail.
+    const rawPacket = (error as { rawPacket?: unknown }).rawPacket;
+    const isHead = Buffer.isBuffer(rawPacket) && rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
+    const body = JSON.stringify(problem);
+    const answer =
+      `HTTP/1.1 ${problem.status} ${appError.title}\r\n` +
+      `Content-Type: ${problemContentType}; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      `x-request-id: ${problem.correlationId}\r\n` +
+      'Connection: close\r\n\r\n' +
+      (isHead ? '' : body);
+    if (isRequestUnderWay(socket)) {
+      socket.write(answer);
+      socket.destroy();
+      return;
+    }
+    const linger = setTimeout(() => socket.destroy(), lingerMs);
+    linger.unref();
+    socket.once('close', () => clearTimeout(linger));
+    socket.end(answer);
+    socket.resume();
   };
 }

@@ -1,10 +1,12 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '@hearth/errors';
 import type { Logger } from './logger.js';
 import { clientErrorHandler } from './client-errors.js';
 import { acceptOrMakeRequestId, enterCorrelationId, requestIdHeader } from './correlation.js';
-import { nulCharacterField } from './nul-characters.js';
+import { unstorableCharacterOf } from './unstorable-characters.js';
 import { renderProblem } from './problem-renderer.js';
 import { schemaCompiler } from './validation.js';
 
@@ -26,6 +28,8 @@ export type HttpServer = FastifyInstance<
  * AsyncLocalStorage), strict validation, RFC 9457 problem responses and one access-log line a request.
  */
 export function createHttpServer(options: HttpServerOptions): HttpServer {
+  // Connections whose request Node has handed over and not yet answered: a parse error in its body.
+  const requestsUnderWay = new WeakSet<Socket>();
   const app = Fastify({
     loggerInstance: options.logger,
     // One access-log line a request, written by the onResponse hook below.
@@ -36,7 +40,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     forceCloseConnections: 'idle',
     // A request without Host reaches the hook below, which refuses it as a problem (Node would answer a bare 400).
     http: { requireHostHeader: false },
-    clientErrorHandler: clientErrorHandler(options.logger),
+    clientErrorHandler: clientErrorHandler(options.logger, (socket) => requestsUnderWay.has(socket)),
     // What the router refuses before any route runs (a malformed URL, an over-long path segment).
     // No hook runs for these, so the correlation id is echoed here.
     frameworkErrors: (error, request, reply) => {
@@ -46,6 +50,10 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(schemaCompiler);
+  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    requestsUnderWay.add(request.socket);
+    response.once('close', () => requestsUnderWay.delete(request.socket));
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     enterCorrelationId(request.id);
@@ -55,15 +63,15 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     }
   });
 
-  // Before the schemas: a string with U+0000 is refused wherever it is, whatever the schema allows.
+  // Before the schemas: a string with U+0000 or a lone surrogate is refused wherever it is, whatever the schema allows.
   app.addHook('preValidation', async (request) => {
-    const field =
-      nulCharacterField(request.params, 'params') ??
-      nulCharacterField(request.query, 'querystring') ??
-      nulCharacterField(request.body, 'body');
-    if (field !== undefined) {
-      throw new AppError('VALIDATION_FAILED', `Invalid ${field.slice(0, field.indexOf('/'))}: ${field}`, {
-        errors: [{ field, message: 'must not contain the character U+0000' }],
+    const found =
+      unstorableCharacterOf(request.params, 'params') ??
+      unstorableCharacterOf(request.query, 'querystring') ??
+      unstorableCharacterOf(request.body, 'body');
+    if (found !== undefined) {
+      throw new AppError('VALIDATION_FAILED', `Invalid ${found.field.slice(0, found.field.indexOf('/'))}: ${found.field}`, {
+        errors: [found],
       });
     }
   });

@@ -61,3 +61,16 @@ describe('U+0000, which PostgreSQL stores in no text or jsonb column', () => {
     expect(listed.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'querystring/name' }] });
   });
 });
+
+describe('a lone surrogate, which PostgreSQL refuses in jsonb', () => {
+  it('is refused in the facts of a heartbeat with 400 naming the field, not a 500 from the database', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/hosts/host_01J00000000000000000000001/heartbeat',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ capacity: hostCapacity(), facts: { ...hostFacts(), firecrackerBinary: '\udfff\ud800' } }),
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'body/facts/firecrackerBinary' }] });
+  });
+});
