@@ -12,6 +12,8 @@ import { InMemoryIdempotencyRepository } from './in-memory-idempotency-repositor
 import { InMemoryHostRepository } from './in-memory-host-repository.js';
 import { InMemoryReconcileStateRepository } from './in-memory-reconcile-state-repository.js';
 import { Store } from './in-memory-store.js';
+import { InMemoryTrustRepository } from './in-memory-trust-repository.js';
+import { InMemoryCertificateAuthorityRepository } from './in-memory-certificate-authority-repository.js';
 
 export { InMemoryHostRepository };
 
@@ -224,6 +226,8 @@ export interface InMemoryRepositories {
   readonly eventFeed: InMemoryEventFeed;
   readonly idempotency: InMemoryIdempotencyRepository;
   readonly reconcileStates: InMemoryReconcileStateRepository;
+  readonly trust: InMemoryTrustRepository;
+  readonly certificateAuthorities: InMemoryCertificateAuthorityRepository;
 }
 
 /** Fresh, empty repositories that share one store. */
@@ -237,5 +241,7 @@ export function createInMemoryRepositories(): InMemoryRepositories {
     eventFeed: new InMemoryEventFeed(store),
     idempotency: new InMemoryIdempotencyRepository(),
     reconcileStates: new InMemoryReconcileStateRepository(store),
+    trust: new InMemoryTrustRepository(store),
+    certificateAuthorities: new InMemoryCertificateAuthorityRepository(),
   };
 }

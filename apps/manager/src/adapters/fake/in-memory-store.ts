@@ -4,12 +4,29 @@ import type { Image } from '../../domain/image.js';
 import type { NewEvent, RecordedEvent } from '../../domain/event.js';
 import { guestMacSerialRange, type Vm } from '../../domain/vm.js';
 
+export interface StoredAgentCredential {
+  readonly id: string;
+  readonly agentId: string;
+  readonly secretHash: string;
+}
+
+export interface StoredJoinToken {
+  readonly id: string;
+  readonly tokenHash: string;
+  readonly expiresAt: Date;
+  usedAt: Date | null;
+}
+
 /** The shared state of the in-memory repositories (they check each other's references like foreign keys). */
 export class Store {
   readonly vms = new Map<VmId, Vm>();
   readonly events: RecordedEvent[] = [];
   readonly images = new Map<ImageId, Image>();
   readonly hosts = new Map<HostId, Host>();
+  /** Agent credentials by Agent identity (deleted with the Agent's host). */
+  readonly credentials = new Map<string, StoredAgentCredential>();
+  /** Join tokens by hash. */
+  readonly joinTokens = new Map<string, StoredJoinToken>();
   /** The last guest MAC serial allocated (like the `guest_mac_serials` sequence). */
   guestMacSerial = guestMacSerialRange.first - 1;
   /** Told about every recorded event, after the current task (as after a commit). */

@@ -5,6 +5,8 @@ import { PgIdempotencyRepository } from './pg-idempotency-repository.js';
 import { PgImageRepository } from './pg-image-repository.js';
 import { PgReconcileStateRepository } from './pg-reconcile-state-repository.js';
 import { PgVmRepository } from './pg-vm-repository.js';
+import { PgTrustRepository } from './pg-trust-repository.js';
+import { PgCertificateAuthorityRepository } from './pg-certificate-authority-repository.js';
 
 export interface PgRepositories {
   readonly vms: PgVmRepository;
@@ -13,6 +15,8 @@ export interface PgRepositories {
   readonly events: PgEventRepository;
   readonly idempotency: PgIdempotencyRepository;
   readonly reconcileStates: PgReconcileStateRepository;
+  readonly trust: PgTrustRepository;
+  readonly certificateAuthorities: PgCertificateAuthorityRepository;
 }
 
 export function createPgRepositories(db: Database): PgRepositories {
@@ -23,5 +27,7 @@ export function createPgRepositories(db: Database): PgRepositories {
     events: new PgEventRepository(db),
     idempotency: new PgIdempotencyRepository(db),
     reconcileStates: new PgReconcileStateRepository(db),
+    trust: new PgTrustRepository(db),
+    certificateAuthorities: new PgCertificateAuthorityRepository(db),
   };
 }

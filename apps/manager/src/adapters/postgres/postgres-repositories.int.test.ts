@@ -4,6 +4,7 @@ import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/
 import { describeEventRepositoryContract } from '../../testing/event-repository-contract.js';
 import { describeIdempotencyRepositoryContract } from '../../testing/idempotency-repository-contract.js';
 import { describeRepositoryContract } from '../../testing/repository-contract.js';
+import { describeTrustRepositoryContract } from '../../testing/trust-repository-contract.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
 import { ClusterIdPattern } from '@hearth/contracts';
@@ -50,6 +51,16 @@ describe.skipIf(!hasDatabase)(
         repos: createPgRepositories(current),
         close: async () => {
           await sql`truncate events, idempotency_keys, vms, images, hosts`.execute(current);
+        },
+      };
+    });
+
+    describeTrustRepositoryContract('PostgreSQL', async () => {
+      const current = db!;
+      return {
+        ...createPgRepositories(current),
+        close: async () => {
+          await sql`truncate events, idempotency_keys, vms, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(current);
         },
       };
     });
