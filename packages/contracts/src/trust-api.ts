@@ -33,6 +33,14 @@ export function uriNamesOf(subjectAltName: string | undefined): readonly string[
     .map((entry) => entry.slice('URI:'.length));
 }
 
+/**
+ * When a certificate valid from `issuedAt` to `notAfter` is renewed: after two thirds of its
+ * lifetime, so a third is left for retries while the Manager cannot be reached.
+ */
+export function renewalDueAt(issuedAt: Date, notAfter: Date): Date {
+  return new Date(issuedAt.getTime() + ((notAfter.getTime() - issuedAt.getTime()) * 2) / 3);
+}
+
 export const CredentialIdPattern = '^cred_[0-9A-HJKMNP-TV-Z]{26}$';
 export const JoinTokenIdPattern = '^jtk_[0-9A-HJKMNP-TV-Z]{26}$';
 

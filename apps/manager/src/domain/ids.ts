@@ -11,7 +11,7 @@ export type HostId = Branded<string, 'HostId'>;
 
 const ulidBody = '[0-9A-HJKMNP-TV-Z]{26}';
 
-export const idPrefixes = { vm: 'vm_', image: 'img_', host: 'host_' } as const;
+export const idPrefixes = { vm: 'vm_', image: 'img_', host: 'host_', credential: 'cred_', joinToken: 'jtk_' } as const;
 
 export const vmIdPattern = `^vm_${ulidBody}$`;
 export const imageIdPattern = `^img_${ulidBody}$`;
@@ -45,6 +45,15 @@ export function imageIdFromUlid(ulid: string): ImageId {
 
 export function hostIdFromUlid(ulid: string): HostId {
   return withPrefix(idPrefixes.host, ulid) as HostId;
+}
+
+/** An Agent credential's id (`cred_…`): named in the Agent's certificate, never a secret. */
+export function credentialIdFromUlid(ulid: string): string {
+  return withPrefix(idPrefixes.credential, ulid);
+}
+
+export function joinTokenIdFromUlid(ulid: string): string {
+  return withPrefix(idPrefixes.joinToken, ulid);
 }
 
 function withPrefix(prefix: string, ulid: string): string {

@@ -1,5 +1,14 @@
 import type { IdGenerator } from '../../application/ports/id-generator.js';
-import { hostIdFromUlid, imageIdFromUlid, vmIdFromUlid, type HostId, type ImageId, type VmId } from '../../domain/ids.js';
+import {
+  credentialIdFromUlid,
+  hostIdFromUlid,
+  imageIdFromUlid,
+  joinTokenIdFromUlid,
+  vmIdFromUlid,
+  type HostId,
+  type ImageId,
+  type VmId,
+} from '../../domain/ids.js';
 
 const crockford = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -17,6 +26,14 @@ export class SequentialIdGenerator implements IdGenerator {
 
   hostId(): HostId {
     return hostIdFromUlid(this.nextUlid());
+  }
+
+  credentialId(): string {
+    return credentialIdFromUlid(this.nextUlid());
+  }
+
+  joinTokenId(): string {
+    return joinTokenIdFromUlid(this.nextUlid());
   }
 
   private nextUlid(): string {

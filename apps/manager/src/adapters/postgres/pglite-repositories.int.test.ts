@@ -42,6 +42,8 @@ describeIdempotencyRepositoryContract('PGlite (in memory)', async () => ({
 describeTrustRepositoryContract('PGlite (in memory)', async () => ({
   ...createPgRepositories(db),
   close: async () => {
-    await sql`truncate events, idempotency_keys, vms, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(db);
+    await sql`truncate events, idempotency_keys, vms, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
+      db,
+    );
   },
 }));

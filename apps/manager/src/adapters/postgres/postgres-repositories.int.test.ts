@@ -60,7 +60,9 @@ describe.skipIf(!hasDatabase)(
       return {
         ...createPgRepositories(current),
         close: async () => {
-          await sql`truncate events, idempotency_keys, vms, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(current);
+          await sql`truncate events, idempotency_keys, vms, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
+            current,
+          );
         },
       };
     });

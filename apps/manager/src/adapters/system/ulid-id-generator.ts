@@ -1,6 +1,15 @@
 import { monotonicFactory } from 'ulid';
 import type { IdGenerator } from '../../application/ports/id-generator.js';
-import { hostIdFromUlid, imageIdFromUlid, vmIdFromUlid, type HostId, type ImageId, type VmId } from '../../domain/ids.js';
+import {
+  credentialIdFromUlid,
+  hostIdFromUlid,
+  imageIdFromUlid,
+  joinTokenIdFromUlid,
+  vmIdFromUlid,
+  type HostId,
+  type ImageId,
+  type VmId,
+} from '../../domain/ids.js';
 
 /** Monotonic ULIDs: ids made by this process sort in creation order, even within a millisecond. */
 export class UlidIdGenerator implements IdGenerator {
@@ -16,5 +25,13 @@ export class UlidIdGenerator implements IdGenerator {
 
   hostId(): HostId {
     return hostIdFromUlid(this.next());
+  }
+
+  credentialId(): string {
+    return credentialIdFromUlid(this.next());
+  }
+
+  joinTokenId(): string {
+    return joinTokenIdFromUlid(this.next());
   }
 }

@@ -5,4 +5,6 @@ export interface IdGenerator {
   vmId(): VmId;
   imageId(): ImageId;
   hostId(): HostId;
+  credentialId(): string;
+  joinTokenId(): string;
 }

@@ -69,6 +69,8 @@ describe('createVm', () => {
       vmId: () => colliding.shift()!,
       imageId: () => world.deps.ids.imageId(),
       hostId: () => world.deps.ids.hostId(),
+      credentialId: () => world.deps.ids.credentialId(),
+      joinTokenId: () => world.deps.ids.joinTokenId(),
     };
     const deps = { ...world.deps, ids };
     const a = await acceptVm(deps, { ...input, name: 'a' });
