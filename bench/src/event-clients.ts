@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, managerMain, startProcess, waitFor } from '@hearth/testkit';
+import { freePort, joinAsAgent, managerMain, startProcess, waitFor } from '@hearth/testkit';
 import { rssMib } from './machine.js';
 
 interface Options {
@@ -42,10 +42,15 @@ const hostBody = (name: string, lane: number) => ({
   },
 });
 
-async function post(base: string, route: string, body?: unknown): Promise<{ id?: string }> {
+async function post(
+  base: string,
+  route: string,
+  body?: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): Promise<{ id?: string }> {
   const response = await fetch(`${base}${route}`, {
     method: 'POST',
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } }),
   });
   return (await response.json()) as { id?: string };
 }
@@ -96,7 +101,10 @@ async function main(): Promise<void> {
       description: () => `the manager is ready\n${manager.output()}`,
     });
     const lanes = await Promise.all(
-      Array.from({ length: 8 }, async (_, i) => (await post(base, '/v1/hosts/register', hostBody(`lane-${i}`, i))).id!),
+      Array.from({ length: 8 }, async (_, i) => {
+        const body = hostBody(`lane-${i}`, i);
+        return (await post(base, '/v1/hosts/register', body, await joinAsAgent(base, body.agentId))).id!;
+      }),
     );
     const seedStarted = performance.now();
     await Promise.all(

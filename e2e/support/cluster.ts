@@ -6,7 +6,10 @@ import {
   createCleanupStack,
   createManagerProcess,
   createNetns,
+  createJoinToken,
+  createTestClusterTrust,
   createTestDatabase,
+  type TestClusterTrust,
   waitFor,
   waitForHealthyHosts,
   type HearthProcess,
@@ -62,6 +65,8 @@ export interface ClusterAgent {
   readonly runDir: string;
   readonly bridge: string;
   readonly process: StartedProcess;
+  /** Calls the Agent as a Manager does (mutual TLS). */
+  api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>>;
   /** Starts the Agent (again), with extra environment (e.g. HEARTH_FAILPOINTS); waits until it answers. */
   start(env?: Readonly<Record<string, string>>): Promise<void>;
   /** SIGKILL, as a crash: VMMs it started keep running. */
@@ -92,6 +97,8 @@ export interface Cluster {
   readonly workDir: string;
   readonly imageRoot: string;
   readonly agents: readonly ClusterAgent[];
+  /** The cluster CA the test made (to call Agents as a Manager, or forge what an attacker would). */
+  readonly trust: TestClusterTrust;
   /** Every Manager replica, the first one being `manager`/`managerUrl` (the same process). */
   readonly replicas: readonly ClusterReplica[];
   readonly manager: StartedProcess;
@@ -136,12 +143,20 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       cleanups.push(() => database.drop());
       databaseUrl = database.url;
     }
+    const trust = await createTestClusterTrust(path.join(workDir, 'trust'));
+    cleanups.push(() => trust.close());
     const imageRoot = path.join(workDir, 'images');
     // No DATABASE_URL: the Manager opens PGlite in MANAGER_DATA_DIR.
     const databaseEnv =
       databaseUrl === 'embedded' ? { DATABASE_URL: undefined, MANAGER_DATA_DIR: path.join(workDir, 'manager-data') } : {};
     // A failpoint is armed per start (start(env)), never inherited from the test run.
-    const managerEnv = { ...fastManagerEnv, ...options.managerEnv, ...databaseEnv, HEARTH_FAILPOINTS: undefined };
+    const managerEnv = {
+      ...fastManagerEnv,
+      ...trust.managerEnv,
+      ...options.managerEnv,
+      ...databaseEnv,
+      HEARTH_FAILPOINTS: undefined,
+    };
     const managers: HearthProcess[] = [];
     for (let index = 0; index <= (options.extraManagers ?? 0); index += 1) {
       managers.push(
@@ -178,6 +193,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         imageRoot,
         env: { HEARTH_FAILPOINTS: undefined },
         logFile: path.join(workDir, `logs/agent-${index}.log`),
+        trust,
       });
       cleanups.push(() => agent.stop());
       agentProcesses.push(agent);
@@ -190,9 +206,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         get process() {
           return agent.process;
         },
+        api: (method, route, body) => request(agent.url, method, route, body, {}, trust.managerDispatcher),
         start: (env) => agent.start(env),
         kill: () => agent.kill(),
-        inventory: async () => (await request<Inventory>(agent.url, 'GET', '/agent/v1/inventory')).body,
+        inventory: async () =>
+          (await request<Inventory>(agent.url, 'GET', '/agent/v1/inventory', undefined, {}, trust.managerDispatcher)).body,
       });
     }
     for (const replica of managers) cleanups.push(() => replica.stop());
@@ -204,6 +222,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       workDir,
       imageRoot,
       agents,
+      trust,
       replicas: managers.map((replica) => ({
         url: replica.url,
         get process() {
@@ -264,7 +283,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       );
       for (const replica of managers.slice(1)) await replica.start();
     }
-    for (const agent of agentProcesses) await agent.start();
+    // Each Agent joins at its first start with a token of its own.
+    for (const agent of agentProcesses) await agent.start({ AGENT_JOIN_TOKEN: await createJoinToken(manager.url) });
     await waitForHealthyHosts(manager.url, agentProcesses);
     return cluster;
   });

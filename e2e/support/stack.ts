@@ -1,4 +1,5 @@
-import { startSingleHostStack, type Netns, type StartedProcess } from '@hearth/testkit';
+import { startSingleHostStack, type Netns, type StartedProcess, type TestClusterTrust } from '@hearth/testkit';
+import { fetch, type RequestInit, type Response } from 'undici';
 import { request, type ApiResponse } from './http.js';
 
 export type { ApiResponse } from './http.js';
@@ -29,6 +30,10 @@ export interface Stack {
   readonly manager: StartedProcess;
   readonly agent: StartedProcess;
   api<T = unknown>(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
+  /** Calls the Agent as the Manager does (mutual TLS with a Manager's certificate); `route` under its base URL. */
+  agentFetch(route: string, init?: RequestInit): Promise<Response>;
+  /** The cluster CA the test made (to forge certificates, as an attacker would). */
+  readonly trust: TestClusterTrust;
   restartAgent(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -59,6 +64,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return agent.process;
     },
     api: (method, route, body, headers) => request(manager.url, method, route, body, headers),
+    agentFetch: (route, init = {}) => fetch(`${agent.url}${route}`, { ...init, dispatcher: stack.trust.managerDispatcher }),
+    trust: stack.trust,
     async restartAgent() {
       await agent.stop();
       await agent.start();

@@ -9,6 +9,8 @@ import { schemaCompiler } from './validation.js';
 export interface HttpServerOptions {
   readonly logger: Logger;
   readonly bodyLimitBytes?: number;
+  /** Serve HTTPS with these TLS options (e.g. `requestCert` for client certificates); `app.server` is then a `tls.Server`. */
+  readonly https?: import('node:https').ServerOptions;
 }
 
 export type HttpServer = FastifyInstance<
@@ -32,6 +34,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     genReqId: (req) => acceptOrMakeRequestId(req.headers[requestIdHeader]),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    ...(options.https === undefined ? {} : { https: options.https }),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(schemaCompiler);

@@ -1,8 +1,11 @@
+import path from 'node:path';
 import { agentMain, firecrackerDoubleBin, managerMain } from './environment.js';
 import { freePort } from './free-port.js';
 import type { Netns } from './netns.js';
 import { startProcess, type StartedProcess } from './start-process.js';
 import { waitFor } from './wait-for.js';
+import { request as undiciRequest, type Dispatcher } from 'undici';
+import type { TestClusterTrust } from './test-cluster-trust.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -13,7 +16,7 @@ type Env = Readonly<Record<string, string | undefined>>;
  * or `launch()`.
  */
 export interface HearthProcess {
-  /** `http://127.0.0.1:<port>`. */
+  /** `http://127.0.0.1:<port>` (a Manager), `https://127.0.0.1:<port>` (an Agent). */
   readonly url: string;
   /** The process started last; throws before the first start. */
   readonly process: StartedProcess;
@@ -34,7 +37,10 @@ export interface ManagerProcessOptions {
   readonly imageRoot: string;
   /** Appended to; a restart writes to the same file. */
   readonly logFile: string;
-  /** More environment, over DATABASE_URL, MANAGER_BIND, MANAGER_IMAGE_ROOT and MANAGER_LOG_LEVEL=info. */
+  /**
+   * More environment, over DATABASE_URL, MANAGER_BIND, MANAGER_IMAGE_ROOT, MANAGER_LOG_LEVEL=info and
+   * (unless the environment names the CA's files) MANAGER_CA_KEK_FILE beside the log file.
+   */
   readonly env?: Env;
   /** The entry point; default {@link managerMain}, this checkout's build. */
   readonly main?: string;
@@ -63,6 +69,12 @@ export interface AgentProcessOptions {
   readonly logFile: string;
   /** More environment, over the above, AGENT_SPAWN_MODE=direct and AGENT_LOG_LEVEL=info. */
   readonly env?: Env;
+  /**
+   * The cluster's CA: the Agent serves HTTPS to Manager certificates only, and its readiness probe
+   * calls it as a Manager. Its first start needs AGENT_JOIN_TOKEN (see `createJoinToken`). Absent:
+   * an Agent that registers with no Manager (AGENT_REGISTER=false), on plain HTTP.
+   */
+  readonly trust?: TestClusterTrust;
 }
 
 /** How long a process (or the hosts) may take to come up: a Manager migrates its database first. */
@@ -84,6 +96,10 @@ export async function createManagerProcess(options: ManagerProcessOptions): Prom
       MANAGER_BIND: `127.0.0.1:${port}`,
       MANAGER_IMAGE_ROOT: options.imageRoot,
       MANAGER_LOG_LEVEL: 'info',
+      // The CA's key-encryption key stays in the test's own directory, not in ./data of the caller.
+      ...(options.env?.['MANAGER_CA_CERT_FILE'] === undefined
+        ? { MANAGER_CA_KEK_FILE: path.join(path.dirname(options.logFile), 'ca-kek.key') }
+        : {}),
       ...options.env,
     },
   });
@@ -94,7 +110,8 @@ export async function createAgentProcess(options: AgentProcessOptions): Promise<
   const port = await freePort();
   return hearthProcess({
     main: agentMain,
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.trust === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
+    ...(options.trust === undefined ? {} : { dispatcher: options.trust.managerDispatcher }),
     readinessRoute: '/agent/v1/health',
     name: `agent ${options.name}`,
     readyTimeoutMs,
@@ -149,6 +166,8 @@ interface HearthProcessSpec {
   readonly logFile: string;
   readonly env: Env;
   readonly readyTimeoutMs: number;
+  /** How the readiness probe connects (an Agent: mutual TLS as a Manager). */
+  readonly dispatcher?: Dispatcher;
 }
 
 function hearthProcess(spec: HearthProcessSpec): HearthProcess {
@@ -171,7 +190,7 @@ function hearthProcess(spec: HearthProcessSpec): HearthProcess {
       return started;
     },
     async waitUntilReady() {
-      await waitFor(async () => (await get(`${spec.url}${spec.readinessRoute}`)).status === 200, {
+      await waitFor(async () => (await get(`${spec.url}${spec.readinessRoute}`, spec.dispatcher)).status === 200, {
         timeoutMs: spec.readyTimeoutMs,
         intervalMs: pollIntervalMs,
         description: () => `${spec.name} answers ${spec.readinessRoute}\n${current?.output() ?? ''}`,
@@ -193,7 +212,10 @@ function hearthProcess(spec: HearthProcessSpec): HearthProcess {
 }
 
 /** GET on loopback, the body read (so the connection is free again); a hung server fails the attempt after 5 s. */
-async function get(url: string): Promise<{ status: number; text: string }> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
-  return { status: response.status, text: await response.text() };
+async function get(url: string, dispatcher?: Dispatcher): Promise<{ status: number; text: string }> {
+  const response = await undiciRequest(url, {
+    signal: AbortSignal.timeout(5_000),
+    ...(dispatcher === undefined ? {} : { dispatcher }),
+  });
+  return { status: response.statusCode, text: await response.body.text() };
 }

@@ -5,6 +5,7 @@ import { createCleanupStack, type CleanupStack } from './cleanup-stack.js';
 import { createAgentProcess, createManagerProcess, waitForHealthyHosts, type HearthProcess } from './hearth-processes.js';
 import { createNetns, type Netns } from './netns.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
+import { createJoinToken, createTestClusterTrust, type TestClusterTrust } from './test-cluster-trust.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -38,6 +39,8 @@ export interface SingleHostStack {
   readonly netns: Netns;
   readonly manager: HearthProcess;
   readonly agent: HearthProcess;
+  /** The cluster CA: `trust.managerDispatcher` calls the Agent as the Manager does. */
+  readonly trust: TestClusterTrust;
   /** Undoes all of the above when run (stop); push what you add on top. */
   readonly cleanups: CleanupStack;
 }
@@ -53,6 +56,8 @@ export async function startSingleHostStack(options: SingleHostStackOptions): Pro
     const netns = await createNetns();
     cleanups.push(() => netns.destroy());
 
+    const trust = await createTestClusterTrust(path.join(workDir, 'trust'));
+    cleanups.push(() => trust.close());
     const imageRoot = path.join(workDir, 'images');
     const runDir = path.join(workDir, 'fc');
     const bridge = 'hbr0';
@@ -60,7 +65,7 @@ export async function startSingleHostStack(options: SingleHostStackOptions): Pro
       main: options.managerMain,
       databaseUrl: database.url,
       imageRoot,
-      env: options.managerEnv,
+      env: { ...trust.managerEnv, ...options.managerEnv },
       logFile: path.join(workDir, 'logs/manager.log'),
     });
     const agent = await createAgentProcess({
@@ -74,15 +79,16 @@ export async function startSingleHostStack(options: SingleHostStackOptions): Pro
       firecrackerBin: options.firecrackerBin?.(workDir),
       env: options.agentEnv,
       logFile: path.join(workDir, 'logs/agent.log'),
+      trust,
     });
-    // Both start at once; the Agent retries its registration until the Manager answers.
+    // The Agent joins with a token from the Manager, so the Manager comes first.
     manager.launch();
     cleanups.push(() => manager.stop());
-    agent.launch();
+    await manager.waitUntilReady();
+    agent.launch({ AGENT_JOIN_TOKEN: await createJoinToken(manager.url) });
     cleanups.push(() => agent.stop());
 
-    await manager.waitUntilReady();
     await waitForHealthyHosts(manager.url, [agent]);
-    return { workDir, imageRoot, runDir, bridge, database, netns, manager, agent, cleanups };
+    return { workDir, imageRoot, runDir, bridge, database, netns, manager, agent, trust, cleanups };
   });
 }

@@ -61,8 +61,14 @@ export class RenewingClientCertificate {
     if (this.isStopped) return;
     const now = this.options.clock.now();
     const issuedAt = new Date(this.currentCertificate.notAfter.getTime() - this.options.ttlMs);
-    const delayMs = Math.max(0, renewalDueAt(issuedAt, this.currentCertificate.notAfter).getTime() - now.getTime());
+    const dueInMs = renewalDueAt(issuedAt, this.currentCertificate.notAfter).getTime() - now.getTime();
+    // Node's timers hold at most 2^31-1 ms (24.8 days); a later renewal is looked at again then.
+    const delayMs = Math.min(Math.max(0, dueInMs), maxTimerDelayMs);
     this.timer = this.options.timers.setTimeout(() => {
+      if (dueInMs > maxTimerDelayMs) {
+        this.schedule();
+        return;
+      }
       this.renew().then(
         () => this.schedule(),
         (error: unknown) => {
@@ -82,6 +88,8 @@ export class RenewingClientCertificate {
   }
 }
 
+const maxTimerDelayMs = 2 ** 31 - 1;
+
 async function issue(options: RenewingClientCertificateOptions): Promise<ClientCertificate> {
   const keys = await generateKeyPair();
   const now = options.clock.now();
@@ -90,7 +98,7 @@ async function issue(options: RenewingClientCertificateOptions): Promise<ClientC
     commonName: 'hearth-manager',
     uris: [managerIdentityUri],
     usage: 'client',
-    notBefore: new Date(now.getTime() - 60_000),
+    notBefore: new Date(now.getTime() - Math.min(60_000, options.ttlMs / 10)),
     notAfter: new Date(now.getTime() + options.ttlMs),
   });
   return { keyPem: keys.privateKeyPem, certificatePem: issued.certificatePem, notAfter: issued.notAfter };

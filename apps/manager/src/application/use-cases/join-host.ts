@@ -59,7 +59,10 @@ export async function renewHostCertificate(
   return { caCertificatePem: deps.issuer.caCertificatePem, certificatePem };
 }
 
-/** Valid from a minute ago (clocks of hosts differ a little) for `ttlMs`. */
+/**
+ * Valid for `ttlMs`, and from a little before now (clocks of hosts differ a little): a minute, or a
+ * tenth of a short lifetime, so that renewal after two thirds of it stays early enough.
+ */
 function certificateValidity(at: Date, ttlMs: number): { notBefore: Date; notAfter: Date } {
-  return { notBefore: new Date(at.getTime() - 60_000), notAfter: new Date(at.getTime() + ttlMs) };
+  return { notBefore: new Date(at.getTime() - Math.min(60_000, ttlMs / 10)), notAfter: new Date(at.getTime() + ttlMs) };
 }
