@@ -299,8 +299,9 @@ describe.skipIf(skipReason)(`trust between Managers and Agents${skipReason ? ` (
     );
     expect([renewal.status, renewal.body.code]).toEqual([401, 'HOST_CREDENTIAL_INVALID']);
 
-    // The Agent itself, started again with what it kept, is refused and registers nothing.
-    await agent.start();
+    // The Agent itself, started again with what it kept, is refused and registers nothing (and, its
+    // renewals refused too, its certificate runs out).
+    agent.launch();
     await waitFor(() => agent.process.output().includes('HOST_CREDENTIAL_INVALID'), {
       timeoutMs: 15_000,
       description: () => `the removed host's Agent is refused\n${agent.process.output()}`,

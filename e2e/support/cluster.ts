@@ -67,6 +67,8 @@ export interface ClusterAgent {
   readonly process: StartedProcess;
   /** Calls the Agent as a Manager does (mutual TLS). */
   api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>>;
+  /** Starts the Agent (again) without waiting for it to answer (e.g. when it is expected not to). */
+  launch(env?: Readonly<Record<string, string>>): StartedProcess;
   /** Starts the Agent (again), with extra environment (e.g. HEARTH_FAILPOINTS); waits until it answers. */
   start(env?: Readonly<Record<string, string>>): Promise<void>;
   /** SIGKILL, as a crash: VMMs it started keep running. */
@@ -207,6 +209,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           return agent.process;
         },
         api: (method, route, body) => request(agent.url, method, route, body, {}, trust.managerDispatcher),
+        launch: (env) => agent.launch(env),
         start: (env) => agent.start(env),
         kill: () => agent.kill(),
         inventory: async () =>
