@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirements, waitFor } from '@hearth/testkit';
 import { startCluster, type Cluster, type ClusterAgent, type ClusterVm } from './support/cluster.js';
-import { request } from './support/http.js';
 
 /**
  * Errors tell an API client what happened, never how the host is built: a failing host command's
@@ -70,8 +69,7 @@ describe.skipIf(skipReason)(`what errors show API clients${skipReason ? ` (skipp
 
   async function failCreateOnBrokenBridge(): Promise<void> {
     const correlationId = 'error-details-host-command-1';
-    const created = await request<{ code: string; correlationId: string; details?: { vmId?: string } }>(
-      cluster.managerUrl,
+    const created = await cluster.api<{ code: string; correlationId: string; details?: { vmId?: string } }>(
       'POST',
       '/v1/vms',
       { name: 'bridge-broken', vcpuCount: 1, memoryMib: 128, ...images },
@@ -84,8 +82,8 @@ describe.skipIf(skipReason)(`what errors show API clients${skipReason ? ` (skipp
     // The failed VM says why, no more than the problem did.
     const vm = (await cluster.vms()).find((v) => v.name === 'bridge-broken') as ClusterVm;
     expect(vm).toMatchObject({ state: 'failed', failureReason: { code: 'HOST_COMMAND_FAILED' } });
-    expectNoHostFacts(JSON.stringify(await request(cluster.managerUrl, 'GET', `/v1/vms/${vm.id}`)));
-    expectNoHostFacts(JSON.stringify((await request(cluster.managerUrl, 'GET', `/v1/vms/${vm.id}/events`)).body));
+    expectNoHostFacts(JSON.stringify(await cluster.api('GET', `/v1/vms/${vm.id}`)));
+    expectNoHostFacts(JSON.stringify((await cluster.api('GET', `/v1/vms/${vm.id}/events`)).body));
 
     // The logs have the command line and its stderr (Agent) and the Agent's address (Manager) under the id.
     await waitFor(() => logLinesWith(agent.process.output(), correlationId).some((line) => line.includes('"argv"')), {
@@ -97,11 +95,11 @@ describe.skipIf(skipReason)(`what errors show API clients${skipReason ? ` (skipp
     const managerLines = await failedRequestLines(correlationId);
     expect(managerLines.join('\n')).toContain(new URL(agent.url).host);
 
-    await request(cluster.managerUrl, 'DELETE', `/v1/vms/${vm.id}`);
+    await cluster.api('DELETE', `/v1/vms/${vm.id}`);
   }
 
   it('answers an unreachable Agent with AGENT_UNAVAILABLE, not its address', async () => {
-    const created = await request<ClusterVm>(cluster.managerUrl, 'POST', '/v1/vms', {
+    const created = await cluster.api<ClusterVm>('POST', '/v1/vms', {
       name: 'agent-gone',
       vcpuCount: 1,
       memoryMib: 128,
@@ -111,7 +109,7 @@ describe.skipIf(skipReason)(`what errors show API clients${skipReason ? ` (skipp
     await agent.kill();
     try {
       const correlationId = 'error-details-agent-gone-1';
-      const stopped = await request<{ code: string }>(cluster.managerUrl, 'POST', `/v1/vms/${created.body.id}/stop`, undefined, {
+      const stopped = await cluster.api<{ code: string }>('POST', `/v1/vms/${created.body.id}/stop`, undefined, {
         'x-request-id': correlationId,
       });
       expect(stopped.body).toMatchObject({ code: 'AGENT_UNAVAILABLE', correlationId });

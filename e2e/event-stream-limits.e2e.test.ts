@@ -12,7 +12,7 @@ import {
   waitFor,
   writeEmptyExt4,
   writeFakeKernel,
-  type HearthProcess,
+  type ManagerProcess,
 } from '@hearth/testkit';
 import { request } from './support/http.js';
 
@@ -36,11 +36,12 @@ function rssMib(pid: number): number {
 }
 
 /** A stream client that sends its request, reads the first chunk (the 200 header) and then nothing more. */
-function nonReadingClient(url: URL): Promise<{ socket: net.Socket; head: string }> {
+function nonReadingClient(url: URL, token: string): Promise<{ socket: net.Socket; head: string }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(Number(url.port), url.hostname, () => {
       socket.write(
-        `GET /v1/events/stream HTTP/1.1\r\nHost: ${url.host}\r\nLast-Event-ID: 0\r\nAccept: text/event-stream\r\n\r\n`,
+        `GET /v1/events/stream HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${token}\r\n` +
+          'Last-Event-ID: 0\r\nAccept: text/event-stream\r\n\r\n',
       );
     });
     socket.once('data', (chunk: Buffer) => {
@@ -52,9 +53,12 @@ function nonReadingClient(url: URL): Promise<{ socket: net.Socket; head: string 
 }
 
 /** Opens a stream and closes it at once: its status, Retry-After and (for a problem) its body. */
-async function probeStream(base: string): Promise<{ status: number; retryAfter: string | null; body: unknown }> {
+async function probeStream(base: string, token: string): Promise<{ status: number; retryAfter: string | null; body: unknown }> {
   const abort = new AbortController();
-  const response = await fetch(`${base}/v1/events/stream`, { signal: abort.signal });
+  const response = await fetch(`${base}/v1/events/stream`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: abort.signal,
+  });
   const body = response.status === 200 ? undefined : await response.json();
   abort.abort();
   return { status: response.status, retryAfter: response.headers.get('retry-after'), body };
@@ -68,11 +72,12 @@ async function timedMs(action: () => Promise<unknown>): Promise<number> {
 
 describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const cleanups = createCleanupStack('event-stream-limits');
-  let manager: HearthProcess;
+  let manager: ManagerProcess;
+  let token = '';
   let pid: number;
   let images: { kernelImageId: string; rootfsImageId: string };
   const api = <T = unknown>(method: string, route: string, body?: unknown, headers?: Record<string, string>) =>
-    request<T>(manager.url, method, route, body, headers);
+    request<T>(manager.url, method, route, body, headers ?? { authorization: `Bearer ${token}` });
 
   beforeAll(async () => {
     await cleanups.unwindOnError(async () => {
@@ -97,6 +102,7 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
       });
       await manager.start();
       cleanups.push(() => manager.stop());
+      token = await manager.adminToken();
       pid = manager.process.child.pid!;
 
       // A host whose "Agent" accepts connections and never answers (not even the TLS handshake): the
@@ -129,7 +135,7 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
             spawnMode: 'direct',
           },
         },
-        await joinAsAgent(manager.url, silentAgentId),
+        await joinAsAgent(manager.url, silentAgentId, { headers: { authorization: `Bearer ${token}` } }),
       );
       expect(host.status).toBe(200);
       writeFakeKernel(path.join(imageRoot, 'vmlinux'));
@@ -160,7 +166,7 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
                 spawnMode: 'direct',
               },
             },
-            await joinAsAgent(manager.url, agentId),
+            await joinAsAgent(manager.url, agentId, { headers: { authorization: `Bearer ${token}` } }),
           );
           return registered.body.id;
         }),
@@ -186,12 +192,12 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
     const baselineMib = rssMib(pid);
     const baselineListMs = await timedMs(() => api('GET', '/v1/vms'));
 
-    const opened = await Promise.all(Array.from({ length: clientCount }, () => nonReadingClient(new URL(manager.url))));
+    const opened = await Promise.all(Array.from({ length: clientCount }, () => nonReadingClient(new URL(manager.url), token)));
     const clients = opened.map((client) => client.socket);
     try {
       expect(opened.filter((client) => client.head.startsWith('HTTP/1.1 200'))).toHaveLength(clientCount);
       // The overall cap is reached.
-      const refused = await probeStream(manager.url);
+      const refused = await probeStream(manager.url, token);
       expect(refused).toMatchObject({ status: 429, retryAfter: '5', body: { code: 'EVENT_STREAM_LIMIT_REACHED' } });
 
       const listMs: number[] = [];
@@ -210,7 +216,7 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
       for (const socket of clients) socket.destroy();
     }
     // Clients that go away give their slots back.
-    await waitFor(async () => (await probeStream(manager.url)).status === 200, {
+    await waitFor(async () => (await probeStream(manager.url, token)).status === 200, {
       timeoutMs: 10_000,
       description: 'stream slots given back',
     });

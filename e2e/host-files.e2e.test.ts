@@ -96,7 +96,9 @@ describe.skipIf(skipReason)(`VM records and image files on the host${skipReason 
     // The guest writes to its disk: that is the data a fresh copy would lose.
     await writeFile(rootfsPath, 'guest data', { flag: 'r+' });
 
-    const stream = await openSse(`${stack.managerUrl}/v1/events/stream?vmId=${vm.id}`);
+    const stream = await openSse(`${stack.managerUrl}/v1/events/stream?vmId=${vm.id}`, {
+      authorization: `Bearer ${stack.adminToken}`,
+    });
     try {
       await truncate(recordPath, Math.floor(original.length / 2));
       await stack.restartAgent();
@@ -130,7 +132,9 @@ describe.skipIf(skipReason)(`VM records and image files on the host${skipReason 
 
     // An operator repairs the record: the Agent reads it again and the Manager takes the VM back
     // (this harness stops the VMM with the Agent, so the VM is restarted, on the same disk).
-    const events = await openSse(`${stack.managerUrl}/v1/events/stream?vmId=${vm.id}`);
+    const events = await openSse(`${stack.managerUrl}/v1/events/stream?vmId=${vm.id}`, {
+      authorization: `Bearer ${stack.adminToken}`,
+    });
     try {
       await writeFile(recordPath, original);
       await stack.restartAgent();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirements } from '@hearth/testkit';
 import { startCluster, type Cluster, type ClusterVm } from './support/cluster.js';
-import { request, type ApiResponse } from './support/http.js';
+import type { ApiResponse } from './support/http.js';
 
 /**
  * A Manager killed (SIGKILL) while requests hold their `Idempotency-Key`s: the claims die with it,
@@ -27,7 +27,7 @@ describe.skipIf(skipReason)(`Idempotency-Key across a Manager crash${skipReason 
   });
 
   const create = (name: string, key: string): Promise<ApiResponse<ClusterVm & { code?: string }>> =>
-    request(cluster.managerUrl, 'POST', '/v1/vms', { name, vcpuCount: 1, memoryMib: 128, ...images }, { 'idempotency-key': key });
+    cluster.api('POST', '/v1/vms', { name, vcpuCount: 1, memoryMib: 128, ...images }, { 'idempotency-key': key });
 
   it('makes the VM of every retried create whose claim died with the Manager, once each', async () => {
     await cluster.killManager();

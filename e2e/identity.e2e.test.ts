@@ -47,8 +47,12 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
     await cluster?.stop();
   });
 
-  async function hosts(base = cluster.managerUrl): Promise<Array<{ id: string; name: string; addr: string }>> {
-    return (await request<{ items: Array<{ id: string; name: string; addr: string }> }>(base, 'GET', '/v1/hosts')).body.items;
+  async function hosts(
+    base = cluster.managerUrl,
+    token = cluster.adminToken,
+  ): Promise<Array<{ id: string; name: string; addr: string }>> {
+    type Hosts = { items: Array<{ id: string; name: string; addr: string }> };
+    return (await request<Hosts>(base, 'GET', '/v1/hosts', undefined, { authorization: `Bearer ${token}` })).body.items;
   }
 
   /**
@@ -73,7 +77,9 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
       trust: cluster.trust,
     });
     cleanups.push(() => clone.stop());
-    await clone.start({ AGENT_JOIN_TOKEN: await createJoinToken(cluster.managerUrl) });
+    await clone.start({
+      AGENT_JOIN_TOKEN: await createJoinToken(cluster.managerUrl, { headers: { authorization: `Bearer ${cluster.adminToken}` } }),
+    });
     await waitFor(() => occurrences(clone.process.output(), 'registration refused') >= 1, {
       timeoutMs: 15_000,
       description: () => `the clone's registration is refused\n${clone.process.output()}`,
@@ -157,7 +163,7 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
     });
     // The other cluster does not know the Agent's credential (nor trusts its certificate).
     expect(agent.process.output()).toContain('HOST_CREDENTIAL_INVALID');
-    expect(await hosts(other.url)).toEqual([]);
+    expect(await hosts(other.url, await other.adminToken())).toEqual([]);
     expect((await agent.inventory()).vms.find((agentVm) => agentVm.vmId === vm.id)?.vmmState).toBe('running');
     expect(vmmPidsOf(agent).sort()).toEqual(pidsBefore.sort());
 

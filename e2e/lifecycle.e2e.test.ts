@@ -66,7 +66,7 @@ describe.skipIf(skipReason)(`VM lifecycle over real processes${skipReason ? ` (s
   });
 
   it('creates a VM asynchronously, streams its state changes, waits for it, pauses and resumes it', async () => {
-    stream = await openSse(`${stack.managerUrl}/v1/events/stream`);
+    stream = await openSse(`${stack.managerUrl}/v1/events/stream`, { authorization: `Bearer ${stack.adminToken}` });
     expect(stream.status).toBe(200);
 
     const accepted = await stack.api<Vm>('POST', '/v1/vms?wait=false', body('life-1'));

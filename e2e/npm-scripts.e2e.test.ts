@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -119,24 +119,34 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
   }
 
   async function runningVm(managerUrl: string, agentUrl: string, imageRoot: string): Promise<void> {
+    // The admin token the Manager made at its first start, where `npm start` says it is.
+    const token = readFileSync(path.join(sharedDataDir!, 'admin-token'), 'utf8').trim();
+    expect(run?.output()).toContain(`export HEARTH_TOKEN=$(cat ${path.join(sharedDataDir!, 'admin-token')})`);
+    const asAdmin = { authorization: `Bearer ${token}` };
     writeFakeKernel(path.join(imageRoot, 'vmlinux.bin'));
     writeEmptyExt4(path.join(imageRoot, 'rootfs.ext4'));
-    const kernel = await request<{ id: string }>(managerUrl, 'POST', '/v1/images', {
-      kind: 'kernel',
-      name: 'k',
-      hostPath: path.join(imageRoot, 'vmlinux.bin'),
-    });
-    const rootfs = await request<{ id: string }>(managerUrl, 'POST', '/v1/images', {
-      kind: 'rootfs',
-      name: 'r',
-      hostPath: path.join(imageRoot, 'rootfs.ext4'),
-    });
+    const kernel = await request<{ id: string }>(
+      managerUrl,
+      'POST',
+      '/v1/images',
+      { kind: 'kernel', name: 'k', hostPath: path.join(imageRoot, 'vmlinux.bin') },
+      asAdmin,
+    );
+    const rootfs = await request<{ id: string }>(
+      managerUrl,
+      'POST',
+      '/v1/images',
+      { kind: 'rootfs', name: 'r', hostPath: path.join(imageRoot, 'rootfs.ext4') },
+      asAdmin,
+    );
     const host = await waitFor(
       async () => {
         const hosts = await request<{ items: Array<{ status: string; addr: string; facts: Record<string, unknown> }> }>(
           managerUrl,
           'GET',
           '/v1/hosts',
+          undefined,
+          asAdmin,
         );
         return hosts.body.items.find((each) => each.status === 'healthy' && each.addr === agentUrl);
       },
@@ -146,13 +156,13 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
     );
     // The host says it runs the double, not Firecracker.
     expect(host.facts).toMatchObject({ hasFirecracker: true, firecrackerKind: 'double', firecrackerVersion: '1.16.1' });
-    const vm = await request<{ state: string }>(managerUrl, 'POST', '/v1/vms', {
-      name: 'left-running',
-      vcpuCount: 1,
-      memoryMib: 128,
-      kernelImageId: kernel.body.id,
-      rootfsImageId: rootfs.body.id,
-    });
+    const vm = await request<{ state: string }>(
+      managerUrl,
+      'POST',
+      '/v1/vms',
+      { name: 'left-running', vcpuCount: 1, memoryMib: 128, kernelImageId: kernel.body.id, rootfsImageId: rootfs.body.id },
+      asAdmin,
+    );
     expect(vm.status, JSON.stringify(vm.body)).toBe(201);
   }
 

@@ -101,6 +101,8 @@ describe.skipIf(skipReason)(`trust between Managers and Agents${skipReason ? ` (
     await cluster?.stop();
   });
 
+  const asAdmin = (): Record<string, string> => ({ authorization: `Bearer ${cluster.adminToken}` });
+
   function trustFileOf(index: number): AgentTrustFile {
     return JSON.parse(readFileSync(path.join(cluster.agents[index]!.runDir, 'agent-trust.json'), 'utf8')) as AgentTrustFile;
   }
@@ -177,6 +179,34 @@ describe.skipIf(skipReason)(`trust between Managers and Agents${skipReason ? ` (
     expect(await attempt(agentUrl, clientWith(agentClient))).toEqual({ status: 403, code: 'AGENT_CALLER_FORBIDDEN' });
   }, 60_000);
 
+  it("gives join tokens only to a caller with the admin's scope", async () => {
+    const anonymous = await request<{ code: string }>(cluster.managerUrl, 'POST', '/v1/hosts/join-tokens', {});
+    expect([anonymous.status, anonymous.body.code]).toEqual([401, 'UNAUTHENTICATED']);
+    const reader = await cluster.api<{ secret: string }>('POST', '/v1/tokens', { name: 'vm-reader', scopes: ['vms:read'] });
+    expect(reader.status, JSON.stringify(reader.body)).toBe(201);
+    const refused = await request<{ code: string }>(
+      cluster.managerUrl,
+      'POST',
+      '/v1/hosts/join-tokens',
+      {},
+      {
+        authorization: `Bearer ${reader.body.secret}`,
+      },
+    );
+    expect([refused.status, refused.body.code]).toEqual([403, 'SCOPE_MISSING']);
+    // Nor does an Agent's own credential let it invite another Agent.
+    const byAgent = await request<{ code: string }>(
+      cluster.managerUrl,
+      'POST',
+      '/v1/hosts/join-tokens',
+      {},
+      {
+        authorization: `Bearer ${trustFileOf(0).credential}`,
+      },
+    );
+    expect(byAgent.status).toBe(401);
+  });
+
   it('lets no Agent register without a valid join token: none, used, expired', async () => {
     const before = (await hosts()).map((host) => host.id).sort();
 
@@ -184,7 +214,7 @@ describe.skipIf(skipReason)(`trust between Managers and Agents${skipReason ? ` (
     expect((await without.launch().exited).code).toBe(1);
     expect(without.process.output()).toContain('AGENT_JOIN_TOKEN');
 
-    const used = await createJoinToken(cluster.managerUrl);
+    const used = await createJoinToken(cluster.managerUrl, { headers: asAdmin() });
     const first = await rogueAgent('rogue-first');
     first.launch({ AGENT_JOIN_TOKEN: used });
     await waitFor(async () => (await hosts()).some((host) => host.name === 'rogue-first'), {
@@ -196,7 +226,7 @@ describe.skipIf(skipReason)(`trust between Managers and Agents${skipReason ? ` (
     expect((await reusing.launch({ AGENT_JOIN_TOKEN: used }).exited).code).toBe(1);
     expect(reusing.process.output()).toContain('JOIN_TOKEN_USED');
 
-    const expiring = await createJoinToken(cluster.managerUrl, { ttlSeconds: 1 });
+    const expiring = await createJoinToken(cluster.managerUrl, { ttlSeconds: 1, headers: asAdmin() });
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const late = await rogueAgent('rogue-expired-token');
     expect((await late.launch({ AGENT_JOIN_TOKEN: expiring }).exited).code).toBe(1);
@@ -313,6 +343,7 @@ describe.skipIf(skipReason)(`trust between Managers and Agents${skipReason ? ` (
     const rejoined = await joinAsAgent(
       cluster.managerUrl,
       (JSON.parse(readFileSync(path.join(agent.runDir, 'agent-identity.json'), 'utf8')) as { agentId: string }).agentId,
+      { headers: asAdmin() },
     );
     expect(rejoined.authorization).not.toBe(`Bearer ${stolen.credential}`);
   }, 90_000);

@@ -77,7 +77,9 @@ describe.skipIf(skipReason)(`two Managers on one database${skipReason ? ` (skipp
   }, 30_000);
 
   it('streams the state changes of a VM created through one replica to an SSE client of the other', async () => {
-    const stream = await openSse(`${b.url}/v1/events/stream?type=vm.state_changed`);
+    const stream = await openSse(`${b.url}/v1/events/stream?type=vm.state_changed`, {
+      authorization: `Bearer ${cluster.adminToken}`,
+    });
     try {
       expect(stream.status).toBe(200);
       const vm = await createVm(a, 'streamed');

@@ -26,6 +26,7 @@ import {
   sleep,
   waitUntilHealthy,
 } from './lib/processes.mjs';
+import { adminTokenFile, findToken, managerApi, problemText } from './lib/manager-api.mjs';
 
 const execFileAsync = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -193,26 +194,8 @@ let vmId;
 let createInFlight;
 let createAttempted = false;
 
-/** The Manager's public API; resolves to { status, body } (body parsed when JSON). */
-async function api(method, route, body, timeoutMs = 120_000) {
-  const response = await fetch(`${managerUrl}${route}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const text = await response.text();
-  let parsed = text;
-  if (text.length > 0 && /json/.test(response.headers.get('content-type') ?? '')) parsed = JSON.parse(text);
-  return { status: response.status, body: parsed };
-}
-
-function problemText(response) {
-  const b = response.body;
-  if (b !== null && typeof b === 'object')
-    return `${response.status} ${b.code ?? ''} ${b.detail ?? b.title ?? JSON.stringify(b)}`;
-  return `${response.status} ${String(b).slice(0, 300)}`;
-}
+/** The Manager's public API, with the admin token the demo's Manager made at its first start. */
+const api = managerApi(managerUrl, () => findToken({}, managerDataDir));
 
 async function deleteVm(id) {
   // A VM in a transition (e.g. `starting`: the reconciler restarting a leftover) cannot be deleted yet: 409.
@@ -339,7 +322,8 @@ await checkpoint();
 // The Agent joins the cluster at its first start with a one-time token (docs/adr/0014-cluster-trust.md).
 let joinToken;
 try {
-  joinToken = await joinTokenFor(managerUrl, runDir);
+  const adminToken = findToken({}, managerDataDir);
+  joinToken = await joinTokenFor(managerUrl, runDir, adminToken === undefined ? {} : { authorization: `Bearer ${adminToken}` });
 } catch (error) {
   await abort(`could not get a join token for the Agent: ${error.message}`);
 }
@@ -461,14 +445,16 @@ for (const line of page.trimEnd().split('\n')) say(`  | ${line}`);
 // --- 5. What to try next ----------------------------------------------------------------------------------
 const M = managerUrl;
 const V = `${M}/v1/vms/${vm.id}`;
+const curl = 'curl -s -H "Authorization: Bearer $HEARTH_TOKEN"';
 const tryNext = [
-  [`curl -s ${M}/v1/vms`, 'list VMs'],
-  [`curl -s ${V}`, 'this VM: state, host, steps'],
-  [`curl -s ${V}/events`, 'its history'],
-  [`curl -s -X POST ${V}/stop`, 'stop it (its QEMU process and TAP go, its disk stays)'],
-  [`curl -s -X POST ${V}/start`, 'boot it again on the same disk'],
-  [`curl -s -X DELETE ${V}`, 'delete it (Ctrl-C here does that too)'],
-  [`curl -s ${M}/v1/hosts`, 'the local Agent'],
+  [`export HEARTH_TOKEN=$(cat ${shown(adminTokenFile(managerDataDir))})`, 'the admin API token (every request needs one)'],
+  [`${curl} ${M}/v1/vms`, 'list VMs'],
+  [`${curl} ${V}`, 'this VM: state, host, steps'],
+  [`${curl} ${V}/events`, 'its history'],
+  [`${curl} -X POST ${V}/stop`, 'stop it (its QEMU process and TAP go, its disk stays)'],
+  [`${curl} -X POST ${V}/start`, 'boot it again on the same disk'],
+  [`${curl} -X DELETE ${V}`, 'delete it (Ctrl-C here does that too)'],
+  [`${curl} ${M}/v1/hosts`, 'the local Agent'],
   [`sudo ip netns exec ${NETNS} ping -c 3 ${GUEST_IP}`, 'the guest, from inside the namespace'],
   [
     `sudo ip netns exec ${NETNS} ${curlBin !== undefined ? 'curl -s' : 'busybox wget -q -O -'} http://${GUEST_IP}/`,

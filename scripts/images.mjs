@@ -12,7 +12,8 @@
 //    them; otherwise prints the `curl` commands that register them later.
 //
 // Reads (optional): MANAGER_IMAGE_ROOT (default ./data/images, as `npm start`), MANAGER_URL (default
-// http://127.0.0.1:8080, as `npm start`), HEARTH_IMAGE_CACHE (images/build.sh).
+// http://127.0.0.1:8080, as `npm start`), HEARTH_TOKEN (default: the admin token `npm start`'s Manager keeps
+// in MANAGER_DATA_DIR, ./data/manager/admin-token), HEARTH_IMAGE_CACHE (images/build.sh).
 // Exit codes: 0 done (also when no Manager answers), 1 the images could not be built or installed,
 // 2 bad arguments or environment, 3 a Manager answered but registering failed, 130 interrupted.
 import { execFile, spawn } from 'node:child_process';
@@ -23,6 +24,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { sayer, shownPath } from './lib/processes.mjs';
+import { adminTokenFile, findToken, managerApi, problemText } from './lib/manager-api.mjs';
 
 const execFileAsync = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -220,32 +222,22 @@ async function installImages(imageRoot, { dir, manifest }) {
 }
 
 // --- 3. Register with the Manager ---------------------------------------------------------------------
+/** The token `npm start`'s Manager made (or HEARTH_TOKEN). */
+const tokenFile = adminTokenFile(env.MANAGER_DATA_DIR ?? path.join(repoRoot, 'data', 'manager'));
+
 async function api(managerUrl, method, route, body) {
   let response;
   try {
-    response = await fetch(`${managerUrl}${route}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(60_000),
-    });
+    response = await managerApi(managerUrl, () => findToken(env, path.dirname(tokenFile)))(method, route, body, 60_000);
   } catch (error) {
     throw new Failure(`${method} ${managerUrl}${route} failed: ${error.cause?.message ?? error.message}`, { exitCode: 3 });
   }
-  const text = await response.text();
-  let parsed = text;
-  try {
-    if (/json/.test(response.headers.get('content-type') ?? '')) parsed = JSON.parse(text);
-  } catch {
-    // keep the text
+  if (response.status === 401) {
+    throw new Failure(`the Manager at ${managerUrl} wants an API token: set HEARTH_TOKEN (none found in ${shown(tokenFile)}).`, {
+      exitCode: 3,
+    });
   }
-  return { status: response.status, body: parsed };
-}
-
-function problemText({ status, body }) {
-  if (body !== null && typeof body === 'object')
-    return `${status} ${body.code ?? ''} ${body.detail ?? body.title ?? JSON.stringify(body)}`;
-  return `${status} ${String(body).slice(0, 200)}`;
+  return response;
 }
 
 /** True when something answers HTTP at the Manager's /healthz (any status). */
@@ -304,7 +296,7 @@ async function register(managerUrl, imageRoot, { kind, names, hostPath, sha256 }
 
 function registerCurls(managerUrl, items) {
   return items.flatMap(({ kind, names, hostPath }) => [
-    `curl -s -X POST ${shq(`${managerUrl}/v1/images`)} -H 'content-type: application/json' \\`,
+    `curl -s -X POST ${shq(`${managerUrl}/v1/images`)} -H "Authorization: Bearer $HEARTH_TOKEN" -H 'content-type: application/json' \\`,
     `  -d ${shq(JSON.stringify({ kind, name: names[0], hostPath }))}`,
   ]);
 }
@@ -312,7 +304,7 @@ function registerCurls(managerUrl, items) {
 function createVmCurl(managerUrl, kernelImageId, rootfsImageId) {
   const body = { name: 'hearth-guest', vcpuCount: 1, memoryMib: 256, kernelImageId, rootfsImageId, bootArgs: BOOT_ARGS };
   return [
-    `curl -s -X POST ${shq(`${managerUrl}/v1/vms`)} -H 'content-type: application/json' \\`,
+    `curl -s -X POST ${shq(`${managerUrl}/v1/vms`)} -H "Authorization: Bearer $HEARTH_TOKEN" -H 'content-type: application/json' \\`,
     `  -d ${shq(JSON.stringify(body))}`,
   ];
 }

@@ -23,6 +23,7 @@ import {
   urlOf,
   waitUntilHealthy,
 } from './lib/processes.mjs';
+import { adminTokenFile, findToken, managerApi } from './lib/manager-api.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = path.join(repoRoot, 'data');
@@ -59,12 +60,16 @@ const managerEnv = {
   // Quiet by default: heartbeats and inventory rounds would log every few seconds at info.
   MANAGER_LOG_LEVEL: env.MANAGER_LOG_LEVEL ?? 'warn',
 };
+// The Manager's data directory holds the embedded database (when there is no DATABASE_URL) and the
+// admin API token it makes at its first start; both are the Manager's alone (it tightens them too).
+managerEnv.MANAGER_DATA_DIR = env.MANAGER_DATA_DIR ?? path.join(dataDir, 'manager');
+mkdirSync(managerEnv.MANAGER_DATA_DIR, { recursive: true, mode: 0o700 });
+chmodSync(managerEnv.MANAGER_DATA_DIR, 0o700);
+const tokenFile = adminTokenFile(managerEnv.MANAGER_DATA_DIR);
+// The admin token (or HEARTH_TOKEN): read on each call, as the file appears at the Manager's first start.
+const api = managerApi(managerUrl, () => findToken(env, managerEnv.MANAGER_DATA_DIR));
 if (env.DATABASE_URL === undefined || env.DATABASE_URL === '') {
   delete managerEnv.DATABASE_URL;
-  managerEnv.MANAGER_DATA_DIR = env.MANAGER_DATA_DIR ?? path.join(dataDir, 'manager');
-  // The database files are the Manager's alone (the Manager tightens them too).
-  mkdirSync(managerEnv.MANAGER_DATA_DIR, { recursive: true, mode: 0o700 });
-  chmodSync(managerEnv.MANAGER_DATA_DIR, 0o700);
   say(`database: embedded PGlite in ${shown(managerEnv.MANAGER_DATA_DIR)} (set DATABASE_URL to use PostgreSQL)`);
 } else {
   say('database: PostgreSQL at DATABASE_URL');
@@ -117,9 +122,9 @@ let leftVms = [];
 
 /** The local Agent's host at the Manager (the one at the Agent's port), or undefined. */
 async function localHost() {
-  const response = await fetch(`${managerUrl}/v1/hosts?limit=500`, { signal: AbortSignal.timeout(3_000) });
-  if (!response.ok) return undefined;
-  return (await response.json()).items.find((host) => new URL(host.addr).port === agentPort);
+  const response = await api('GET', '/v1/hosts?limit=500', undefined, 3_000);
+  if (response.status !== 200) return undefined;
+  return response.body.items.find((host) => new URL(host.addr).port === agentPort);
 }
 
 /** What the local Agent holds, read through the Manager (only a Manager's certificate may call the Agent). */
@@ -128,10 +133,10 @@ async function readAgentVms() {
   try {
     const host = await localHost();
     if (host === undefined) return;
-    const response = await fetch(`${managerUrl}/v1/hosts/${host.id}/resources`, { signal: AbortSignal.timeout(3_000) });
-    if (!response.ok) return;
+    const response = await api('GET', `/v1/hosts/${host.id}/resources`, undefined, 3_000);
+    if (response.status !== 200) return;
     const byVm = new Map();
-    for (const item of (await response.json()).items) {
+    for (const item of response.body.items) {
       const vm = byVm.get(item.vmId) ?? { vmId: item.vmId, pid: null, tapName: null };
       if (item.kind === 'process') vm.pid = Number(item.ref);
       if (item.kind === 'tap') vm.tapName = item.ref;
@@ -165,7 +170,10 @@ function reportLeftovers() {
     );
     for (const vm of leftVms) say(`  ${vm.vmId}: VMM pid ${vm.pid ?? '-'}, TAP ${vm.tapName ?? '-'}`);
     say('The Agent leaves VMs running when it stops, so that the next `npm start` adopts them again.');
-    say(`To remove them, delete them through the API while Hearth runs (curl -X DELETE ${managerUrl}/v1/vms/<id>), or now:`);
+    say(
+      `To remove them, delete them through the API while Hearth runs ` +
+        `(curl -H "Authorization: Bearer $HEARTH_TOKEN" -X DELETE ${managerUrl}/v1/vms/<id>), or now:`,
+    );
     const pids = leftVms.flatMap((vm) => (vm.pid === null ? [] : [vm.pid]));
     if (pids.length > 0) say(`  sudo kill ${pids.join(' ')}`);
     for (const vm of leftVms) if (vm.tapName !== null) say(`  sudo ${ipIn} link delete ${vm.tapName}`);
@@ -193,7 +201,8 @@ if (agentEnv !== undefined) {
   // At its first start the Agent joins the cluster with a one-time token; later it needs none.
   let joinToken;
   try {
-    joinToken = await joinTokenFor(managerUrl, agentRunDir);
+    const token = findToken(env, managerEnv.MANAGER_DATA_DIR);
+    joinToken = await joinTokenFor(managerUrl, agentRunDir, token === undefined ? {} : { authorization: `Bearer ${token}` });
   } catch (error) {
     say(`could not get a join token for the local Agent: ${error.message}`);
     await stopAll(1);
@@ -210,6 +219,13 @@ if (agentEnv !== undefined) {
 }
 
 say('');
-say(`Hearth is up. Manager API: ${managerUrl}   (try: curl ${managerUrl}/v1/hosts)`);
+say(`Hearth is up. Manager API: ${managerUrl}`);
+if (existsSync(tokenFile)) {
+  say(`The admin API token is in ${shown(tokenFile)} (readable by you only). Try:`);
+  say(`  export HEARTH_TOKEN=$(cat ${shown(tokenFile)})`);
+  say(`  curl -H "Authorization: Bearer $HEARTH_TOKEN" ${managerUrl}/v1/hosts`);
+} else {
+  say(`The database already had API tokens (the admin token was made by an earlier start, with another data directory).`);
+}
 if (agentEnv !== undefined) say(`Local Agent: ${agentUrl} (joined the cluster; only the Manager's certificate may call it)`);
 say(`Images go under ${imageRoot}. Ctrl-C stops the Manager and the Agent (VMs keep running; see README).`);

@@ -27,6 +27,8 @@ export interface StackOptions {
  */
 export interface BenchStack {
   readonly managerUrl: string;
+  /** The admin API token the Manager made at its first start; `api` sends it. */
+  readonly adminToken: string;
   readonly netns: Netns;
   readonly bridge: string;
   readonly workDir: string;
@@ -84,7 +86,10 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     const response = await pool.request({
       method: method as 'GET',
       path: route,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${stack.adminToken}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await response.body.text();
@@ -93,6 +98,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
   };
   return {
     managerUrl: stack.manager.url,
+    adminToken: stack.adminToken,
     netns: stack.netns,
     bridge: stack.bridge,
     workDir: stack.workDir,

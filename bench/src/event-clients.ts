@@ -3,7 +3,7 @@
 // DATABASE_URL; no Agent, no root) with a long event log, then N stream clients that resume from Last-Event-ID: 0 and
 // never read. Prints the Manager's RSS and the latency of GET /v1/vms as the clients connect, and how
 // many were refused (429) over the stream cap. Numbers to read, not a pass/fail test.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,15 +42,21 @@ const hostBody = (name: string, lane: number) => ({
   },
 });
 
+/** The admin API token the bench's Manager made at its first start (read once it is ready). */
+let token = '';
+const asAdmin = (): Record<string, string> => ({ authorization: `Bearer ${token}` });
+
+/** A POST as the admin, or with `headers` in its place (an Agent's credential). */
 async function post(
   base: string,
   route: string,
   body?: unknown,
-  headers: Readonly<Record<string, string>> = {},
+  headers: Readonly<Record<string, string>> = asAdmin(),
 ): Promise<{ id?: string }> {
   const response = await fetch(`${base}${route}`, {
     method: 'POST',
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } }),
+    headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return (await response.json()) as { id?: string };
 }
@@ -64,13 +70,15 @@ function nonReadingClient(base: URL): Promise<{ socket: net.Socket; status: stri
       resolve({ socket, status: chunk.toString('latin1', 9, 12) });
     });
     socket.once('error', reject);
-    socket.write(`GET /v1/events/stream HTTP/1.1\r\nHost: ${base.host}\r\nLast-Event-ID: 0\r\n\r\n`);
+    socket.write(
+      `GET /v1/events/stream HTTP/1.1\r\nHost: ${base.host}\r\nAuthorization: Bearer ${token}\r\nLast-Event-ID: 0\r\n\r\n`,
+    );
   });
 }
 
 async function listLatencyMs(base: string): Promise<number> {
   const started = performance.now();
-  await (await fetch(`${base}/v1/vms`)).text();
+  await (await fetch(`${base}/v1/vms`, { headers: asAdmin() })).text();
   return performance.now() - started;
 }
 
@@ -100,10 +108,11 @@ async function main(): Promise<void> {
       timeoutMs: 300_000,
       description: () => `the manager is ready\n${manager.output()}`,
     });
+    token = readFileSync(path.join(workDir, 'db', 'admin-token'), 'utf8').trim();
     const lanes = await Promise.all(
       Array.from({ length: 8 }, async (_, i) => {
         const body = hostBody(`lane-${i}`, i);
-        return (await post(base, '/v1/hosts/register', body, await joinAsAgent(base, body.agentId))).id!;
+        return (await post(base, '/v1/hosts/register', body, await joinAsAgent(base, body.agentId, { headers: asAdmin() }))).id!;
       }),
     );
     const seedStarted = performance.now();

@@ -245,10 +245,10 @@ export async function measureList(stack: BenchStack, images: ImageIds, rows: num
         );
       }
       await client.query(
-        `INSERT INTO vms (id, name, state, host_id, vcpu_count, memory_mib, kernel_image_id, rootfs_image_id,
+        `INSERT INTO vms (id, name, project, state, host_id, vcpu_count, memory_mib, kernel_image_id, rootfs_image_id,
                           kernel_path, rootfs_path, boot_args, guest_mac, is_metrics_enabled, failure_reason,
                           steps, total_ms, created_at, updated_at)
-         SELECT id, name, 'stopped', $4, 1, 128, $5, $6, $7, $8, 'console=ttyS0 reboot=k panic=1', mac, false, NULL,
+         SELECT id, name, 'default', 'stopped', $4, 1, 128, $5, $6, $7, $8, 'console=ttyS0 reboot=k panic=1', mac, false, NULL,
                 $9::jsonb, 8, $10, $10
          FROM unnest($1::text[], $2::text[], $3::text[]) AS t(id, name, mac)`,
         [ids, names, macs, hostId, images.kernelImageId, images.rootfsImageId, kernelPath, rootfsPath, steps, now],
@@ -299,7 +299,7 @@ export async function measureEvents(stack: BenchStack, images: ImageIds, count: 
   let response: Response;
   try {
     response = await fetch(`${stack.managerUrl}/v1/events/stream`, {
-      headers: { accept: 'text/event-stream' },
+      headers: { accept: 'text/event-stream', authorization: `Bearer ${stack.adminToken}` },
       signal: controller.signal,
     });
   } catch (error) {

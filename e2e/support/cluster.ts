@@ -13,6 +13,7 @@ import {
   waitFor,
   waitForHealthyHosts,
   type HearthProcess,
+  type ManagerProcess,
   type Netns,
   type StartedProcess,
   writeEmptyExt4,
@@ -51,7 +52,8 @@ export interface ClusterOptions {
 export interface ClusterReplica {
   readonly url: string;
   readonly process: StartedProcess;
-  api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>>;
+  /** A request with the admin token; `headers` may name another token or none (`authorization: ''`). */
+  api<T = unknown>(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
   /** Starts it (again); waits until it is ready. */
   start(env?: Readonly<Record<string, string>>): Promise<void>;
   /** SIGKILL, as a crash. */
@@ -104,7 +106,10 @@ export interface Cluster {
   /** Every Manager replica, the first one being `manager`/`managerUrl` (the same process). */
   readonly replicas: readonly ClusterReplica[];
   readonly manager: StartedProcess;
-  api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>>;
+  /** The admin API token the first Manager made (every scope, every project); `api` sends it. */
+  readonly adminToken: string;
+  /** A request with the admin token; `headers` may name another token or none (`authorization: ''`). */
+  api<T = unknown>(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
   /** Starts the Manager (again) with extra environment; waits until it is ready. */
   startManager(env?: Readonly<Record<string, string>>): Promise<void>;
   killManager(): Promise<void>;
@@ -149,8 +154,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     cleanups.push(() => trust.close());
     const imageRoot = path.join(workDir, 'images');
     // No DATABASE_URL: the Manager opens PGlite in MANAGER_DATA_DIR.
-    const databaseEnv =
-      databaseUrl === 'embedded' ? { DATABASE_URL: undefined, MANAGER_DATA_DIR: path.join(workDir, 'manager-data') } : {};
+    const isEmbedded = databaseUrl === 'embedded';
+    const databaseEnv = isEmbedded ? { DATABASE_URL: undefined } : {};
     // A failpoint is armed per start (start(env)), never inherited from the test run.
     const managerEnv = {
       ...fastManagerEnv,
@@ -159,7 +164,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       ...databaseEnv,
       HEARTH_FAILPOINTS: undefined,
     };
-    const managers: HearthProcess[] = [];
+    const managers: ManagerProcess[] = [];
     for (let index = 0; index <= (options.extraManagers ?? 0); index += 1) {
       managers.push(
         await createManagerProcess({
@@ -167,6 +172,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           imageRoot,
           env: managerEnv,
           name: index === 0 ? 'the manager' : `manager replica ${index}`,
+          ...(isEmbedded ? { dataDir: path.join(workDir, 'manager-data') } : {}),
           // PGlite creates and migrates its database in WebAssembly: seconds, many more under load.
           ...(databaseUrl === 'embedded' ? { readyTimeoutMs: 120_000 } : {}),
           logFile: path.join(workDir, index === 0 ? 'logs/manager.log' : `logs/manager-${index}.log`),
@@ -218,6 +224,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     }
     for (const replica of managers) cleanups.push(() => replica.stop());
 
+    // The admin token the first Manager made at its first start; every request of the test sends it.
+    let adminToken = '';
+    const asAdmin = (): Record<string, string> => ({ authorization: `Bearer ${adminToken}` });
     let kernelImageId = '';
     let rootfsImageId = '';
     const cluster: Cluster = {
@@ -231,17 +240,20 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         get process() {
           return replica.process;
         },
-        api: (method, route, body) => request(replica.url, method, route, body),
+        api: (method, route, body, headers) => request(replica.url, method, route, body, { ...asAdmin(), ...headers }),
         start: (env) => replica.start(env),
         kill: () => replica.kill(),
       })),
       get manager() {
         return manager.process;
       },
-      api: (method, route, body) => request(manager.url, method, route, body),
+      get adminToken() {
+        return adminToken;
+      },
+      api: (method, route, body, headers) => request(manager.url, method, route, body, { ...asAdmin(), ...headers }),
       startManager: (env) => manager.start(env),
       killManager: () => manager.kill(),
-      waitForHealthyHosts: () => waitForHealthyHosts(manager.url, agentProcesses),
+      waitForHealthyHosts: () => waitForHealthyHosts(manager.url, agentProcesses, adminToken),
       async images() {
         if (kernelImageId !== '') return { kernelImageId, rootfsImageId };
         writeFakeKernel(path.join(imageRoot, 'kernels/vmlinux'));
@@ -276,9 +288,13 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       stop: () => cleanups.run(),
     };
     await manager.start();
+    adminToken = await manager.adminToken();
     if (managers.length > 1) {
       await waitFor(
-        () => request<{ reconciler: string }>(manager.url, 'GET', '/v1/system').then((r) => r.body.reconciler === 'leader'),
+        () =>
+          request<{ reconciler: string }>(manager.url, 'GET', '/v1/system', undefined, asAdmin()).then(
+            (r) => r.body.reconciler === 'leader',
+          ),
         {
           timeoutMs: 20_000,
           description: () => `the first manager leads the reconciler\n${manager.process.output()}`,
@@ -286,9 +302,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       );
       for (const replica of managers.slice(1)) await replica.start();
     }
-    // Each Agent joins at its first start with a token of its own.
-    for (const agent of agentProcesses) await agent.start({ AGENT_JOIN_TOKEN: await createJoinToken(manager.url) });
-    await waitForHealthyHosts(manager.url, agentProcesses);
+    // Each Agent joins at its first start with a token of its own, asked for by the admin.
+    for (const agent of agentProcesses) {
+      await agent.start({ AGENT_JOIN_TOKEN: await createJoinToken(manager.url, { headers: asAdmin() }) });
+    }
+    await waitForHealthyHosts(manager.url, agentProcesses, adminToken);
     return cluster;
   });
 }

@@ -20,9 +20,11 @@ export async function request<T>(
   /** How to connect: an Agent is called over mutual TLS with a Manager's certificate (`trust.managerDispatcher`). */
   dispatcher?: Dispatcher,
 ): Promise<ApiResponse<T>> {
+  // An empty header is none: a test of a request without a token says `authorization: ''`.
+  const sent = Object.fromEntries(Object.entries(headers).filter(([, value]) => value !== ''));
   const init: RequestInit = {
     method,
-    headers: { ...headers },
+    headers: sent,
     signal: AbortSignal.timeout(30_000),
     ...(dispatcher === undefined ? {} : { dispatcher }),
   };

@@ -29,6 +29,12 @@ export interface Stack {
   readonly runDir: string;
   readonly manager: StartedProcess;
   readonly agent: StartedProcess;
+  /** The admin API token the Manager made at its first start (every scope, every project). */
+  readonly adminToken: string;
+  /**
+   * A request to the Manager with the admin token; `headers` may name another token
+   * (`authorization: 'Bearer …'`) or none (`authorization: ''`).
+   */
   api<T = unknown>(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
   /** Calls the Agent as the Manager does (mutual TLS with a Manager's certificate); `route` under its base URL. */
   agentFetch(route: string, init?: RequestInit): Promise<Response>;
@@ -63,7 +69,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     get agent() {
       return agent.process;
     },
-    api: (method, route, body, headers) => request(manager.url, method, route, body, headers),
+    adminToken: stack.adminToken,
+    api: (method, route, body, headers) =>
+      request(manager.url, method, route, body, { authorization: `Bearer ${stack.adminToken}`, ...headers }),
     agentFetch: (route, init = {}) => fetch(`${agent.url}${route}`, { ...init, dispatcher: stack.trust.managerDispatcher }),
     trust: stack.trust,
     async restartAgent() {

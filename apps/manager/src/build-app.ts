@@ -1,12 +1,18 @@
 import swagger from '@fastify/swagger';
 import { createHttpServer, type HttpServer, type Logger } from '@hearth/http-server';
+import { Authenticator } from './application/authenticator.js';
 import type { ConcurrencyLimit } from './application/concurrency-limiter.js';
 import type { UseCaseDependencies } from './application/dependencies.js';
+import { registerAuditLog } from './http/audit.js';
+import { registerAuthentication } from './http/authentication.js';
+import { registerAuditRoutes } from './http/routes/audit-routes.js';
 import { registerIdempotency, type IdempotencyOptions } from './http/idempotency.js';
 import { registerEventRoutes, type EventStreamOptions } from './http/routes/event-routes.js';
 import { registerHealthRoutes, type ReadinessCheck } from './http/routes/health-routes.js';
 import { registerHostRoutes } from './http/routes/host-routes.js';
 import { registerImageRoutes } from './http/routes/image-routes.js';
+import { registerTokenRoutes } from './http/routes/token-routes.js';
+import { registerProjectRoutes } from './http/routes/project-routes.js';
 import { registerSystemRoutes, type ReconcilerRole } from './http/routes/system-routes.js';
 import { registerVmRoutes } from './http/routes/vm-routes.js';
 
@@ -25,7 +31,7 @@ export interface BuildAppOptions {
 
 /**
  * The Manager's HTTP app (not listening): the public REST API under `/v1`, `/healthz`, `/readyz`
- * and `GET /openapi.json` describing every route. `main.ts` and the tests build it from here.
+ * and `GET /openapi.json` describing every route. Every route but those three needs an API token. `main.ts` and the tests build it from here.
  */
 export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
   const app = createHttpServer({ logger: options.logger });
@@ -37,23 +43,38 @@ export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
         description: 'Public REST API of the Hearth control plane for Firecracker microVMs. Errors are RFC 9457 problem+json.',
         version: options.version ?? '0.1.0',
       },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'An API token: `Authorization: Bearer hth_…`' },
+        },
+      },
+      security: [{ bearer: [] }],
       tags: [
         { name: 'vms', description: 'Firecracker microVMs' },
         { name: 'images', description: 'Kernel and rootfs images' },
         { name: 'hosts', description: 'Hosts running a Hearth Agent' },
         { name: 'events', description: 'The event log and its live stream' },
+        { name: 'tokens', description: 'API tokens: scopes (resource:action) and projects' },
+        { name: 'projects', description: 'Projects own images, VMs and events; quotas limit what they hold' },
+        { name: 'audit', description: 'Who did what: every mutation and every refused attempt' },
         { name: 'health', description: 'Liveness and readiness' },
         { name: 'system', description: 'The Manager replica that answers' },
       ],
     },
   });
+  const { tokens, clock, log } = options.dependencies;
+  registerAuthentication(app, new Authenticator({ tokens, clock, log }));
+  registerAuditLog(app, options.dependencies);
   registerIdempotency(app, options.dependencies, options.idempotency);
   registerHealthRoutes(app, options.checkReadiness);
   registerImageRoutes(app, options.dependencies);
   registerHostRoutes(app, options.dependencies);
   registerVmRoutes(app, options.dependencies, options.vmWaits);
   registerEventRoutes(app, options.dependencies, options.eventStream);
+  registerTokenRoutes(app, options.dependencies);
+  registerProjectRoutes(app, options.dependencies);
+  registerAuditRoutes(app, options.dependencies);
   registerSystemRoutes(app, options.reconcilerRole ?? (() => 'disabled'));
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
   return app;
 }

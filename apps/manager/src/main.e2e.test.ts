@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,12 +38,20 @@ describe.skipIf(netnsSkipReason)(`manager process on PGlite${netnsSkipReason ? `
   let manager: ReturnType<Netns['spawn']>;
   let output = '';
   const base = 'http://127.0.0.1:8080';
+  let adminToken = '';
 
   /** One HTTP request made from inside the namespace. */
-  async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  async function call(
+    method: string,
+    path: string,
+    body?: unknown,
+    token = adminToken,
+  ): Promise<{ status: number; json: unknown }> {
     const script = `
-      const [method, url, body] = process.argv.slice(1);
-      const init = { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body || undefined };
+      const [method, url, body, token] = process.argv.slice(1);
+      const headers = token ? { authorization: 'Bearer ' + token } : {};
+      if (body) headers['content-type'] = 'application/json';
+      const init = { method, headers, body: body || undefined };
       fetch(url, init).then(async (r) => console.log(JSON.stringify({ status: r.status, text: await r.text() })))
         .catch((e) => { console.log(JSON.stringify({ status: 0, text: String(e) })); });`;
     const { stdout } = await netns.exec([
@@ -53,6 +61,7 @@ describe.skipIf(netnsSkipReason)(`manager process on PGlite${netnsSkipReason ? `
       method,
       `${base}${path}`,
       body === undefined ? '' : JSON.stringify(body),
+      token,
     ]);
     const result = JSON.parse(stdout) as { status: number; text: string };
     let json: unknown;
@@ -84,6 +93,7 @@ describe.skipIf(netnsSkipReason)(`manager process on PGlite${netnsSkipReason ? `
     manager.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     manager.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     await waitFor(async () => (await call('GET', '/readyz')).status === 200, { timeoutMs: 45_000, intervalMs: 250 });
+    adminToken = (await readFile(join(dir, 'data', 'admin-token'), 'utf8')).trim();
   });
 
   afterAll(async () => {
@@ -93,6 +103,14 @@ describe.skipIf(netnsSkipReason)(`manager process on PGlite${netnsSkipReason ? `
 
   it('answers /readyz once migrated', async () => {
     expect(await call('GET', '/readyz')).toEqual({ status: 200, json: { status: 'ready' } });
+  });
+
+  it('makes an admin token at first start: printed once, kept in a file only its user can read', async () => {
+    expect(adminToken).toMatch(/^hth_[A-Za-z0-9_-]{43}$/);
+    expect((await stat(join(dir, 'data', 'admin-token'))).mode & 0o777).toBe(0o600);
+    expect(output.split(adminToken)).toHaveLength(2);
+    expect(await call('GET', '/v1/whoami')).toMatchObject({ status: 200, json: { tokenName: 'admin', projects: ['*'] } });
+    expect(await call('GET', '/v1/vms', undefined, '')).toMatchObject({ status: 401, json: { code: 'UNAUTHENTICATED' } });
   });
 
   it('registers an image, and refuses a host whose Agent has not joined', async () => {
@@ -117,6 +135,7 @@ describe.skipIf(netnsSkipReason)(`manager process on PGlite${netnsSkipReason ? `
   });
 
   it('keeps the cluster CA key sealed under a key-encryption key made 0600 in its data directory', async () => {
+    expect(await call('POST', '/v1/hosts/join-tokens', undefined, '')).toMatchObject({ status: 401 });
     expect(await call('POST', '/v1/hosts/join-tokens')).toMatchObject({ status: 201 });
     expect((await stat(join(dir, 'data', 'ca-kek.key'))).mode & 0o777).toBe(0o600);
   });

@@ -19,6 +19,8 @@ import { ReconcileLoop } from './application/reconciler/reconcile-loop.js';
 import { Reconciler } from './application/reconciler/reconciler.js';
 import { UlidIdGenerator } from './adapters/system/ulid-id-generator.js';
 import { buildApp } from './build-app.js';
+import { writeAdminTokenFile } from './adapters/fs/admin-token-file.js';
+import { createFirstToken } from './application/use-cases/api-tokens.js';
 import { ConfigError, loadManagerConfig, redactedConfig, type ManagerConfig } from './config.js';
 import { ClusterCaError, loadClusterCa, type ClusterCaSource } from './adapters/tls/cluster-ca.js';
 import { ClusterCertificateIssuer } from './adapters/tls/cluster-certificate-issuer.js';
@@ -51,6 +53,17 @@ export async function runManager(): Promise<void> {
   logger.info({ applied, database: config.databaseUrl === undefined ? 'pglite' : 'postgres' }, 'database migrated');
 
   const repositories = createPgRepositories(db);
+  const clock = new SystemClock();
+  const ids = new UlidIdGenerator();
+  // The first Manager on an empty database makes the admin token: shown once, kept in a 0600 file.
+  const firstToken = await createFirstToken({ tokens: repositories.tokens, ids, clock });
+  if (firstToken !== undefined) {
+    const file = await writeAdminTokenFile(config.dataDir, firstToken.secret);
+    process.stderr.write(
+      `\nHearth admin API token (shown this once; also saved in ${file}, mode 0600):\n\n  ${firstToken.secret}\n\n`,
+    );
+    logger.info({ tokenId: firstToken.token.id, file }, 'admin API token created');
+  }
   // One LISTEN connection per process feeds every live event stream and wait of this Manager.
   const eventLog = logger.child({ component: 'events' });
   const eventFeed = new NotifiedEventFeed(repositories.events, eventLog);
@@ -62,7 +75,6 @@ export async function runManager(): Promise<void> {
     eventLog,
   );
   const clusterId = await readClusterId(db);
-  const clock = new SystemClock();
   const timers = new NodeTimers();
   let ca: Awaited<ReturnType<typeof loadClusterCa>>;
   try {
@@ -152,7 +164,7 @@ export async function runManager(): Promise<void> {
       clock,
       timers,
       vmWaiters,
-      ids: new UlidIdGenerator(),
+      ids,
       log: logger.child({ component: 'use-cases' }),
       hints: reconcileLoop === null ? noReconcileHints : reconciler,
       settings: {

@@ -22,6 +22,17 @@ export const errorCodes = {
   IDEMPOTENCY_KEY_IN_USE: { kind: 'conflict', title: 'A request with this idempotency key is still in progress' },
   IDEMPOTENCY_KEY_LIMIT_REACHED: { kind: 'rate_limited', title: 'Too many idempotency keys are held for this caller' },
   INTERNAL: { kind: 'internal', title: 'Internal error' },
+  // Access
+  UNAUTHENTICATED: { kind: 'unauthenticated', title: 'A valid API token is required' },
+  SCOPE_MISSING: { kind: 'forbidden', title: 'The API token lacks a scope this request needs' },
+  PROJECT_NOT_ALLOWED: { kind: 'forbidden', title: 'The API token is not bound to this project' },
+  PROJECT_REQUIRED: { kind: 'invalid', title: 'The API token is bound to several projects: name one' },
+  TOKEN_GRANT_EXCEEDED: { kind: 'forbidden', title: 'A token can only be given scopes and projects its creator has' },
+  TOKEN_NOT_FOUND: { kind: 'not_found', title: 'Token not found' },
+  PROJECT_NOT_FOUND: { kind: 'not_found', title: 'Project not found' },
+  PROJECT_NAME_TAKEN: { kind: 'conflict', title: 'A project with this name already exists' },
+  PROJECT_NOT_EMPTY: { kind: 'conflict', title: 'The project still owns images or VMs' },
+  QUOTA_EXCEEDED: { kind: 'forbidden', title: "The project's quota does not allow this" },
   // Long-lived requests (per client and overall caps)
   EVENT_STREAM_LIMIT_REACHED: { kind: 'rate_limited', title: 'Too many event streams are open' },
   VM_WAIT_LIMIT_REACHED: { kind: 'rate_limited', title: 'Too many waits are pending' },

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { agentMain, firecrackerDoubleBin, managerMain } from './environment.js';
 import { freePort } from './free-port.js';
@@ -32,16 +33,26 @@ export interface HearthProcess {
   stop(): Promise<void>;
 }
 
+/** A Manager process, with what its data directory holds. */
+export interface ManagerProcess extends HearthProcess {
+  /** MANAGER_DATA_DIR: kept across restarts. */
+  readonly dataDir: string;
+  /**
+   * The admin API token this Manager made at its first start on an empty database (read from
+   * `<dataDir>/admin-token`). Of several Managers on one database only the first has one.
+   */
+  adminToken(): Promise<string>;
+}
+
 export interface ManagerProcessOptions {
   readonly databaseUrl: string;
   readonly imageRoot: string;
   /** Appended to; a restart writes to the same file. */
   readonly logFile: string;
-  /**
-   * More environment, over DATABASE_URL, MANAGER_BIND, MANAGER_IMAGE_ROOT, MANAGER_LOG_LEVEL=info and
-   * (unless the environment names the CA's files) MANAGER_CA_KEK_FILE beside the log file.
-   */
+  /** More environment, over DATABASE_URL, MANAGER_BIND, MANAGER_DATA_DIR, MANAGER_IMAGE_ROOT and MANAGER_LOG_LEVEL=info. */
   readonly env?: Env;
+  /** MANAGER_DATA_DIR; default `manager-<port>-data` beside the log file. */
+  readonly dataDir?: string;
   /** The entry point; default {@link managerMain}, this checkout's build. */
   readonly main?: string;
   /** Names it in timeout messages; default `the manager`. */
@@ -82,9 +93,10 @@ const readyTimeoutMs = 20_000;
 const pollIntervalMs = 25;
 
 /** A Manager on a free port; nothing runs until `start()` or `launch()`. */
-export async function createManagerProcess(options: ManagerProcessOptions): Promise<HearthProcess> {
+export async function createManagerProcess(options: ManagerProcessOptions): Promise<ManagerProcess> {
   const port = await freePort();
-  return hearthProcess({
+  const dataDir = options.dataDir ?? path.join(path.dirname(options.logFile), `manager-${port}-data`);
+  const manager = hearthProcess({
     main: options.main ?? managerMain,
     url: `http://127.0.0.1:${port}`,
     readinessRoute: '/readyz',
@@ -94,13 +106,16 @@ export async function createManagerProcess(options: ManagerProcessOptions): Prom
     env: {
       DATABASE_URL: options.databaseUrl,
       MANAGER_BIND: `127.0.0.1:${port}`,
+      MANAGER_DATA_DIR: dataDir,
       MANAGER_IMAGE_ROOT: options.imageRoot,
       MANAGER_LOG_LEVEL: 'info',
-      // The CA's key-encryption key stays in the test's own directory, not in ./data of the caller.
-      ...(options.env?.['MANAGER_CA_CERT_FILE'] === undefined
-        ? { MANAGER_CA_KEK_FILE: path.join(path.dirname(options.logFile), 'ca-kek.key') }
-        : {}),
       ...options.env,
+    },
+  });
+  return Object.assign(manager, {
+    dataDir,
+    async adminToken() {
+      return (await readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
     },
   });
 }
@@ -137,13 +152,13 @@ export async function createAgentProcess(options: AgentProcessOptions): Promise<
  * Waits until the Manager at `managerUrl` lists one healthy host per Agent in `agents` (they have
  * registered, or their heartbeats flow again after a restart).
  */
-export async function waitForHealthyHosts(managerUrl: string, agents: readonly HearthProcess[]): Promise<void> {
+export async function waitForHealthyHosts(managerUrl: string, agents: readonly HearthProcess[], token: string): Promise<void> {
   // Healthy, and heard from since this call: after a Manager restart the stored status still says
   // healthy while the last heartbeat may be too old to place a VM on (`heartbeat_stale`).
   const since = Date.now();
   await waitFor(
     async () => {
-      const hosts = JSON.parse((await get(`${managerUrl}/v1/hosts`)).text) as {
+      const hosts = JSON.parse((await get(`${managerUrl}/v1/hosts`, { token })).text) as {
         items: Array<{ status: string; lastHeartbeatAt: string }>;
       };
       const fresh = hosts.items.filter((host) => host.status === 'healthy' && Date.parse(host.lastHeartbeatAt) >= since);
@@ -190,11 +205,14 @@ function hearthProcess(spec: HearthProcessSpec): HearthProcess {
       return started;
     },
     async waitUntilReady() {
-      await waitFor(async () => (await get(`${spec.url}${spec.readinessRoute}`, spec.dispatcher)).status === 200, {
-        timeoutMs: spec.readyTimeoutMs,
-        intervalMs: pollIntervalMs,
-        description: () => `${spec.name} answers ${spec.readinessRoute}\n${current?.output() ?? ''}`,
-      });
+      await waitFor(
+        async () => (await get(`${spec.url}${spec.readinessRoute}`, { dispatcher: spec.dispatcher })).status === 200,
+        {
+          timeoutMs: spec.readyTimeoutMs,
+          intervalMs: pollIntervalMs,
+          description: () => `${spec.name} answers ${spec.readinessRoute}\n${current?.output() ?? ''}`,
+        },
+      );
     },
     async start(env) {
       hearth.launch(env);
@@ -212,10 +230,15 @@ function hearthProcess(spec: HearthProcessSpec): HearthProcess {
 }
 
 /** GET on loopback, the body read (so the connection is free again); a hung server fails the attempt after 5 s. */
-async function get(url: string, dispatcher?: Dispatcher): Promise<{ status: number; text: string }> {
+async function get(
+  url: string,
+  options: { readonly token?: string | undefined; readonly dispatcher?: Dispatcher | undefined } = {},
+): Promise<{ status: number; text: string }> {
+  const headers: Record<string, string> = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
   const response = await undiciRequest(url, {
+    headers,
     signal: AbortSignal.timeout(5_000),
-    ...(dispatcher === undefined ? {} : { dispatcher }),
+    ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
   });
   return { status: response.statusCode, text: await response.body.text() };
 }

@@ -19,6 +19,7 @@ export {
   waitForHealthyHosts,
   type AgentProcessOptions,
   type HearthProcess,
+  type ManagerProcess,
   type ManagerProcessOptions,
 } from './hearth-processes.js';
 export { createNetns, type ExecResult, type Netns } from './netns.js';

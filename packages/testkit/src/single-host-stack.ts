@@ -2,7 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createCleanupStack, type CleanupStack } from './cleanup-stack.js';
-import { createAgentProcess, createManagerProcess, waitForHealthyHosts, type HearthProcess } from './hearth-processes.js';
+import {
+  createAgentProcess,
+  createManagerProcess,
+  waitForHealthyHosts,
+  type HearthProcess,
+  type ManagerProcess,
+} from './hearth-processes.js';
 import { createNetns, type Netns } from './netns.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
 import { createJoinToken, createTestClusterTrust, type TestClusterTrust } from './test-cluster-trust.js';
@@ -37,10 +43,12 @@ export interface SingleHostStack {
   readonly bridge: string;
   readonly database: TestDatabase;
   readonly netns: Netns;
-  readonly manager: HearthProcess;
+  readonly manager: ManagerProcess;
   readonly agent: HearthProcess;
   /** The cluster CA: `trust.managerDispatcher` calls the Agent as the Manager does. */
   readonly trust: TestClusterTrust;
+  /** The admin API token the Manager made at its first start (every scope, every project). */
+  readonly adminToken: string;
   /** Undoes all of the above when run (stop); push what you add on top. */
   readonly cleanups: CleanupStack;
 }
@@ -81,14 +89,17 @@ export async function startSingleHostStack(options: SingleHostStackOptions): Pro
       logFile: path.join(workDir, 'logs/agent.log'),
       trust,
     });
-    // The Agent joins with a token from the Manager, so the Manager comes first.
+    // The Agent joins with a token the admin asks the Manager for, so the Manager comes first.
     manager.launch();
     cleanups.push(() => manager.stop());
     await manager.waitUntilReady();
-    agent.launch({ AGENT_JOIN_TOKEN: await createJoinToken(manager.url) });
+    const adminToken = await manager.adminToken();
+    agent.launch({
+      AGENT_JOIN_TOKEN: await createJoinToken(manager.url, { headers: { authorization: `Bearer ${adminToken}` } }),
+    });
     cleanups.push(() => agent.stop());
 
-    await waitForHealthyHosts(manager.url, [agent]);
-    return { workDir, imageRoot, runDir, bridge, database, netns, manager, agent, trust, cleanups };
+    await waitForHealthyHosts(manager.url, [agent], adminToken);
+    return { workDir, imageRoot, runDir, bridge, database, netns, manager, agent, trust, adminToken, cleanups };
   });
 }

@@ -1,5 +1,6 @@
 import type { PlacementPolicy } from '../domain/placement.js';
 import type { AgentClient } from './ports/agent-client.js';
+import type { AuditLog } from './ports/audit-log.js';
 import type { Clock } from './ports/clock.js';
 import type { EventFeed } from './ports/event-feed.js';
 import type { EventRepository } from './ports/event-repository.js';
@@ -9,9 +10,11 @@ import type { IdGenerator } from './ports/id-generator.js';
 import type { ImageInspector } from './ports/image-inspector.js';
 import type { ImageRepository } from './ports/image-repository.js';
 import type { Log } from './ports/log.js';
+import type { ProjectRepository } from './ports/project-repository.js';
 import type { ReconcileHints } from './ports/reconcile-hints.js';
 import type { ReconcileStateRepository } from './ports/reconcile-state-repository.js';
 import type { Timers } from './ports/timers.js';
+import type { TokenRepository } from './ports/token-repository.js';
 import type { VmRepository } from './ports/vm-repository.js';
 import type { VmStateWaits } from './ports/vm-state-waits.js';
 import type { CertificateIssuer } from './ports/certificate-issuer.js';
@@ -32,6 +35,11 @@ export interface UseCaseDependencies {
   /** The cluster CA, issuing Agents' certificates. */
   readonly issuer: CertificateIssuer;
   readonly secrets: SecretGenerator;
+  /** API tokens (hashes of their secrets, scopes, projects). */
+  readonly tokens: TokenRepository;
+  readonly projects: ProjectRepository;
+  /** Every mutation of the API and every refused attempt. */
+  readonly audit: AuditLog;
   readonly agents: AgentClient;
   readonly inspector: ImageInspector;
   readonly clock: Clock;

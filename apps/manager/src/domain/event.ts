@@ -1,3 +1,4 @@
+import { canSeeProject, hasScope, type Principal, type ProjectSet } from './access.js';
 import type { HostId, VmId } from './ids.js';
 import type { VmState } from './vm-state.js';
 
@@ -33,6 +34,8 @@ export interface RecordedEvent {
   readonly type: EventType;
   readonly vmId: VmId | null;
   readonly hostId: HostId | null;
+  /** The project of the VM the event is about; null for host events (shared infrastructure). */
+  readonly project: string | null;
   readonly fromState: VmState | null;
   readonly toState: VmState | null;
   readonly message: string;
@@ -44,13 +47,31 @@ export type NewEvent = Omit<RecordedEvent, 'id'>;
 
 /** Which events a reader wants; every given field must match. */
 export interface EventFilter {
+  /** Who reads: events of other projects (and host events, unless `hostEvents`) are not there for it. */
+  readonly visibleTo?: EventVisibility | undefined;
   readonly vmId?: VmId | undefined;
   readonly hostId?: HostId | undefined;
   readonly type?: EventType | undefined;
 }
 
+export interface EventVisibility {
+  readonly projects: ProjectSet;
+  /** Host events too (for administrators of the hosts). */
+  readonly hostEvents: boolean;
+}
+
+/** What `principal` may read: its projects' events, and host events when it administers hosts. */
+export function eventVisibilityOf(principal: Principal): EventVisibility {
+  return { projects: principal.projects, hostEvents: hasScope(principal, 'hosts:admin') };
+}
+
+export function isEventVisible(event: Pick<RecordedEvent, 'project'>, visibility: EventVisibility): boolean {
+  return event.project === null ? visibility.hostEvents : canSeeProject(visibility.projects, event.project);
+}
+
 export function matchesEventFilter(event: RecordedEvent, filter: EventFilter): boolean {
   return (
+    (filter.visibleTo === undefined || isEventVisible(event, filter.visibleTo)) &&
     (filter.vmId === undefined || event.vmId === filter.vmId) &&
     (filter.hostId === undefined || event.hostId === filter.hostId) &&
     (filter.type === undefined || event.type === filter.type)

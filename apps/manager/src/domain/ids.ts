@@ -8,18 +8,28 @@ type Branded<T, B extends string> = T & { readonly [brand]: B };
 export type VmId = Branded<string, 'VmId'>;
 export type ImageId = Branded<string, 'ImageId'>;
 export type HostId = Branded<string, 'HostId'>;
+export type TokenId = Branded<string, 'TokenId'>;
 
 const ulidBody = '[0-9A-HJKMNP-TV-Z]{26}';
 
-export const idPrefixes = { vm: 'vm_', image: 'img_', host: 'host_', credential: 'cred_', joinToken: 'jtk_' } as const;
+export const idPrefixes = {
+  vm: 'vm_',
+  image: 'img_',
+  host: 'host_',
+  token: 'tok_',
+  credential: 'cred_',
+  joinToken: 'jtk_',
+} as const;
 
 export const vmIdPattern = `^vm_${ulidBody}$`;
 export const imageIdPattern = `^img_${ulidBody}$`;
 export const hostIdPattern = `^host_${ulidBody}$`;
+export const tokenIdPattern = `^tok_${ulidBody}$`;
 
 const vmIdRegExp = new RegExp(vmIdPattern);
 const imageIdRegExp = new RegExp(imageIdPattern);
 const hostIdRegExp = new RegExp(hostIdPattern);
+const tokenIdRegExp = new RegExp(tokenIdPattern);
 const ulidRegExp = new RegExp(`^${ulidBody}$`);
 
 export function parseVmId(value: string): VmId | undefined {
@@ -32,6 +42,10 @@ export function parseImageId(value: string): ImageId | undefined {
 
 export function parseHostId(value: string): HostId | undefined {
   return hostIdRegExp.test(value) ? (value as HostId) : undefined;
+}
+
+export function parseTokenId(value: string): TokenId | undefined {
+  return tokenIdRegExp.test(value) ? (value as TokenId) : undefined;
 }
 
 /** Builds an id from a ULID; throws on anything that is not an upper-case Crockford ULID. */
@@ -54,6 +68,10 @@ export function credentialIdFromUlid(ulid: string): string {
 
 export function joinTokenIdFromUlid(ulid: string): string {
   return withPrefix(idPrefixes.joinToken, ulid);
+}
+
+export function tokenIdFromUlid(ulid: string): TokenId {
+  return withPrefix(idPrefixes.token, ulid) as TokenId;
 }
 
 function withPrefix(prefix: string, ulid: string): string {

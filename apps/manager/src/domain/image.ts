@@ -16,6 +16,8 @@ export interface Image {
   readonly id: ImageId;
   readonly kind: ImageKind;
   readonly name: string;
+  /** The project that owns it; its name is unique within the project (per kind). */
+  readonly project: string;
   /** The resolved (real) path of the file inside the image root. */
   readonly hostPath: string;
   readonly sha256: string;

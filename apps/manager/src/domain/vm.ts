@@ -31,6 +31,8 @@ export interface VmStep {
 export interface Vm {
   readonly id: VmId;
   readonly name: string;
+  /** The project that owns it; its name is unique within the project. */
+  readonly project: string;
   readonly state: VmState;
   readonly hostId: HostId;
   readonly vcpuCount: number;

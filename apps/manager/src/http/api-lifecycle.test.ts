@@ -1,8 +1,9 @@
+import { everyProject } from '../domain/access.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
 import { fakeExt4Bytes, fakeKernelBytes } from '../adapters/fake/fake-image-inspector.js';
 import { openSse, type SseClient } from '@hearth/testkit';
-import { buildTestApp } from '../testing/test-app.js';
+import { adminHeaders, buildTestApp } from '../testing/test-app.js';
 import { createWorld, agentIdFor, hostCapacity, hostFacts, type World } from '../testing/world.js';
 import { joinedAgentHeaders } from '../testing/joined-agents.js';
 
@@ -184,7 +185,7 @@ describe('Idempotency-Key', () => {
     expect(retry.json()).toEqual(first.json());
     expect(retry.headers['etag']).toBe(first.headers['etag']);
     expect(retry.headers['idempotent-replayed']).toBe('true');
-    expect((await world.repos.vms.list({ limit: 10 })).items).toHaveLength(1);
+    expect((await world.repos.vms.list({ projects: everyProject }, { limit: 10 })).items).toHaveLength(1);
   });
 
   it('makes one VM of concurrent requests with the same key', async () => {
@@ -196,7 +197,7 @@ describe('Idempotency-Key', () => {
     const ids = new Set(responses.map((r) => r.json<VmBody>().id));
     expect(responses.map((r) => r.statusCode)).toEqual([202, 202, 202, 202, 202]);
     expect(ids.size).toBe(1);
-    expect((await world.repos.vms.list({ limit: 10 })).items).toHaveLength(1);
+    expect((await world.repos.vms.list({ projects: everyProject }, { limit: 10 })).items).toHaveLength(1);
   });
 
   it('refuses the same key with another body with 409 IDEMPOTENCY_KEY_REUSED', async () => {
@@ -279,7 +280,7 @@ describe('events over HTTP', () => {
     });
 
     it('delivers state changes as they happen, with the event id as id:', async () => {
-      client = await openSse(`${base}/v1/events/stream`);
+      client = await openSse(`${base}/v1/events/stream`, adminHeaders);
       expect(client.status).toBe(200);
       expect(client.headers.get('content-type')).toMatch(/^text\/event-stream/);
       const vm = await runningVm();
@@ -291,7 +292,7 @@ describe('events over HTTP', () => {
 
     it('filters by VM', async () => {
       const first = await runningVm();
-      client = await openSse(`${base}/v1/events/stream?vmId=${first.id}`);
+      client = await openSse(`${base}/v1/events/stream?vmId=${first.id}`, adminHeaders);
       await app.inject({ method: 'POST', url: '/v1/vms', payload: { ...(await vmBody('other')) } });
       await app.inject({ method: 'POST', url: `/v1/vms/${first.id}/stop` });
       const message = await client.next((m) => m.data !== undefined);
@@ -303,18 +304,21 @@ describe('events over HTTP', () => {
       const events = (await app.inject({ method: 'GET', url: `/v1/vms/${vm.id}/events` })).json<{
         items: Array<{ id: number }>;
       }>();
-      client = await openSse(`${base}/v1/events/stream?vmId=${vm.id}`, { 'last-event-id': String(events.items[1]!.id) });
+      client = await openSse(`${base}/v1/events/stream?vmId=${vm.id}`, {
+        ...adminHeaders,
+        'last-event-id': String(events.items[1]!.id),
+      });
       const ids = [(await client.next((m) => m.id !== undefined)).id, (await client.next((m) => m.id !== undefined)).id];
       expect(ids).toEqual(events.items.slice(2).map((e) => String(e.id)));
     });
 
     it('sends keep-alive comments', async () => {
-      client = await openSse(`${base}/v1/events/stream`);
+      client = await openSse(`${base}/v1/events/stream`, adminHeaders);
       expect(await client.next((m) => m.comment === 'keep-alive')).toBeDefined();
     });
 
     it('stops listening when the client goes away', async () => {
-      client = await openSse(`${base}/v1/events/stream`);
+      client = await openSse(`${base}/v1/events/stream`, adminHeaders);
       await client.next((m) => m.comment === 'keep-alive');
       expect(world.repos.eventFeed.listenerCount).toBe(1);
       client.close();

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
 import { openSse, type SseClient } from '@hearth/testkit';
 import type { VmId } from '../domain/ids.js';
-import { buildTestApp } from '../testing/test-app.js';
+import { adminHeaders, buildTestApp } from '../testing/test-app.js';
 import { createWorld, silentLog, type World } from '../testing/world.js';
 
 let world: World;
@@ -61,20 +61,20 @@ describe('caps on long-lived requests', () => {
     });
 
     it('answers a stream over the per-client cap with 429 EVENT_STREAM_LIMIT_REACHED and Retry-After', async () => {
-      clients.push(await openSse(`${base}/v1/events/stream`));
+      clients.push(await openSse(`${base}/v1/events/stream`, adminHeaders));
       expect(clients[0]!.status).toBe(200);
-      const refused = await fetch(`${base}/v1/events/stream`);
+      const refused = await fetch(`${base}/v1/events/stream`, { headers: adminHeaders });
       expect(refused.status).toBe(429);
       expect(refused.headers.get('retry-after')).toBe('5');
       expect(await refused.json()).toMatchObject({ code: 'EVENT_STREAM_LIMIT_REACHED', details: { scope: 'client', limit: 1 } });
     });
 
     it('gives the slot back when a stream closes', async () => {
-      const first = await openSse(`${base}/v1/events/stream`);
+      const first = await openSse(`${base}/v1/events/stream`, adminHeaders);
       first.close();
       await expect
         .poll(async () => {
-          const next = await openSse(`${base}/v1/events/stream`);
+          const next = await openSse(`${base}/v1/events/stream`, adminHeaders);
           clients.push(next);
           return next.status;
         })
@@ -90,6 +90,7 @@ describe('retention seen from the API', () => {
     for (let i = 0; i < 4; i += 1) {
       const event = await world.repos.events.append({
         type: 'vm.created',
+        project: 'default',
         vmId,
         hostId: null,
         fromState: null,
@@ -141,6 +142,7 @@ describe('stream clients that stop reading', () => {
     for (let i = 0; i < 4_000; i += 1) {
       await world.repos.events.append({
         type: 'vm.created',
+        project: 'default',
         vmId,
         hostId: null,
         fromState: null,
@@ -167,14 +169,16 @@ describe('stream clients that stop reading', () => {
         }),
       );
       socket.pause();
-      socket.write(`GET /v1/events/stream HTTP/1.1\r\nHost: ${base.host}\r\nLast-Event-ID: 0\r\n\r\n`);
+      socket.write(
+        `GET /v1/events/stream HTTP/1.1\r\nHost: ${base.host}\r\nAuthorization: ${adminHeaders.authorization}\r\nLast-Event-ID: 0\r\n\r\n`,
+      );
     }
     // Dropped while they still read nothing: the Manager says so in its log, and their slots come back.
     await expect.poll(() => dropped.length, { timeout: 10_000 }).toBe(4);
     await expect
       .poll(async () => {
         const abort = new AbortController();
-        const response = await fetch(`${base.origin}/v1/events/stream`, { signal: abort.signal });
+        const response = await fetch(`${base.origin}/v1/events/stream`, { headers: adminHeaders, signal: abort.signal });
         abort.abort();
         return response.status;
       })

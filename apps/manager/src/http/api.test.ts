@@ -590,6 +590,17 @@ describe('OpenAPI', () => {
         'DELETE /v1/vms/{id}',
         'GET /v1/events',
         'GET /v1/events/stream',
+        'POST /v1/tokens',
+        'GET /v1/tokens',
+        'GET /v1/tokens/{id}',
+        'DELETE /v1/tokens/{id}',
+        'GET /v1/whoami',
+        'GET /v1/projects',
+        'GET /v1/projects/{name}',
+        'POST /v1/projects',
+        'PUT /v1/projects/{name}/quota',
+        'DELETE /v1/projects/{name}',
+        'GET /v1/audit',
       ].sort(),
     );
   });

@@ -1,3 +1,4 @@
+import { everyProject } from '../domain/access.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bootArgsMaxLength, kernelCommandLine } from '@hearth/contracts';
 import type { HttpServer } from '@hearth/http-server';
@@ -41,13 +42,20 @@ describe('boot arguments against the kernel command line limit', () => {
     const response = await createWithBootArgs(argsOf(2000));
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'body/bootArgs' }] });
-    expect(await world.repos.vms.list({ limit: 10 })).toMatchObject({ items: [] });
+    expect(await world.repos.vms.list({ projects: everyProject }, { limit: 10 })).toMatchObject({ items: [] });
   });
 
   it('is refused by createVm itself, whatever the caller', async () => {
     await world.addHost();
     const { kernel, rootfs } = await world.addImages();
-    const input = { name: 'web-1', vcpuCount: 1, memoryMib: 256, kernelImageId: kernel.id, rootfsImageId: rootfs.id };
+    const input = {
+      project: 'default',
+      name: 'web-1',
+      vcpuCount: 1,
+      memoryMib: 256,
+      kernelImageId: kernel.id,
+      rootfsImageId: rootfs.id,
+    };
     await expect(createVm(world.deps, { ...input, bootArgs: argsOf(bootArgsMaxLength + 1) })).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
       errors: [{ field: 'body/bootArgs' }],

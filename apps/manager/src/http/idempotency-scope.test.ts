@@ -1,7 +1,8 @@
+import { everyProject } from '../domain/access.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
 import { buildTestApp, type TestAppOptions } from '../testing/test-app.js';
-import { createWorld, type World } from '../testing/world.js';
+import { createWorld, testAdminSecret, type World } from '../testing/world.js';
 
 let world: World;
 let app: HttpServer | undefined;
@@ -19,7 +20,7 @@ afterEach(async () => {
 
 async function vmBody(name: string): Promise<Record<string, unknown>> {
   if ((await world.repos.hosts.list()).length === 0) await world.addHost();
-  const images = (await world.repos.images.list({}, { limit: 2 })).items;
+  const images = (await world.repos.images.list({ projects: everyProject }, { limit: 2 })).items;
   const { kernel, rootfs } =
     images.length === 2
       ? { kernel: images.find((i) => i.kind === 'kernel')!, rootfs: images.find((i) => i.kind === 'rootfs')! }
@@ -58,22 +59,20 @@ describe('Idempotency-Key scope', () => {
     expect(spelledOtherwise.json()).toEqual(first.json());
   });
 
-  it('keeps the keys of different callers apart', async () => {
+  it('keeps the keys of different callers (API tokens) apart, even from one address', async () => {
     const server = await start();
-    const headers = { 'idempotency-key': 'shared-key' };
+    const other = await world.mintToken({ name: 'other', scopes: ['vms:write'] });
     const one = await server.inject({
       method: 'POST',
       url: '/v1/vms',
-      headers,
+      headers: { 'idempotency-key': 'shared-key' },
       payload: await vmBody('web-1'),
-      remoteAddress: '10.0.0.1',
     });
     const two = await server.inject({
       method: 'POST',
       url: '/v1/vms',
-      headers,
+      headers: { 'idempotency-key': 'shared-key', authorization: `Bearer ${other}` },
       payload: await vmBody('web-2'),
-      remoteAddress: '10.0.0.2',
     });
     expect([one.statusCode, two.statusCode]).toEqual([201, 201]);
     expect(two.headers['idempotent-replayed']).toBeUndefined();
@@ -82,22 +81,23 @@ describe('Idempotency-Key scope', () => {
 
   it('answers a caller over its cap of keys with 429 problem+json, other callers unaffected', async () => {
     const server = await start({ idempotency: { maxKeysPerCaller: 2 } });
-    const post = async (key: string, name: string, remoteAddress: string) =>
+    const other = `Bearer ${await world.mintToken({ name: 'other', scopes: ['vms:write'] })}`;
+    const admin = `Bearer ${testAdminSecret}`;
+    const post = async (key: string, name: string, authorization: string) =>
       server.inject({
         method: 'POST',
         url: '/v1/vms',
-        headers: { 'idempotency-key': key },
+        headers: { 'idempotency-key': key, authorization },
         payload: await vmBody(name),
-        remoteAddress,
       });
-    expect((await post('k1', 'web-1', '10.0.0.1')).statusCode).toBe(201);
-    expect((await post('k2', 'web-2', '10.0.0.1')).statusCode).toBe(201);
-    const over = await post('k3', 'web-3', '10.0.0.1');
+    expect((await post('k1', 'web-1', admin)).statusCode).toBe(201);
+    expect((await post('k2', 'web-2', admin)).statusCode).toBe(201);
+    const over = await post('k3', 'web-3', admin);
     expect(over.statusCode).toBe(429);
     expect(over.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(over.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_LIMIT_REACHED', status: 429 });
     // A retry of a key it holds is still answered; another caller has its own cap.
-    expect((await post('k1', 'web-1', '10.0.0.1')).headers['idempotent-replayed']).toBe('true');
-    expect((await post('k3', 'web-3', '10.0.0.2')).statusCode).toBe(201);
+    expect((await post('k1', 'web-1', admin)).headers['idempotent-replayed']).toBe('true');
+    expect((await post('k3', 'web-3', other)).statusCode).toBe(201);
   });
 });

@@ -65,6 +65,18 @@ describe('join tokens', () => {
     expect(Date.parse(created.expiresAt) - world.clock.now().getTime()).toBe(3_600_000);
   });
 
+  it("are given only to a token with the admin's scope hosts:admin", async () => {
+    const anonymous = await app.inject({ method: 'POST', url: '/v1/hosts/join-tokens', headers: { authorization: '' } });
+    expect(codeOf(anonymous)).toEqual([401, 'UNAUTHENTICATED']);
+    const reader = await world.mintToken({ name: 'reader', scopes: ['vms:write'] });
+    const refused = await app.inject({
+      method: 'POST',
+      url: '/v1/hosts/join-tokens',
+      headers: { authorization: `Bearer ${reader}` },
+    });
+    expect(codeOf(refused)).toEqual([403, 'SCOPE_MISSING']);
+  });
+
   it('let an Agent join once: it gets a certificate for its key naming its identity, and a host credential', async () => {
     const keys = await generateKeyPair();
     const response = await join(await joinToken(), agentIdFor(1), keys.publicKeyPem);

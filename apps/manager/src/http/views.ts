@@ -1,11 +1,16 @@
 import type { Static } from 'typebox';
 import type { HostOverview } from '../application/use-cases/host-queries.js';
+import { projectNamesOf } from '../domain/access.js';
+import type { ApiToken } from '../domain/api-token.js';
 import type { Image } from '../domain/image.js';
+import type { Project } from '../domain/project.js';
 import type { RecordedEvent } from '../domain/event.js';
 import type { Vm } from '../domain/vm.js';
 import type { EventView } from './schemas/event-schemas.js';
 import type { HostView } from './schemas/host-schemas.js';
 import type { ImageView } from './schemas/image-schemas.js';
+import type { TokenView } from './schemas/token-schemas.js';
+import type { ProjectView } from './schemas/project-schemas.js';
 import type { VmView } from './schemas/vm-schemas.js';
 
 export function imageView(image: Image): Static<typeof ImageView> {
@@ -41,4 +46,31 @@ export function vmView(vm: Vm): Static<typeof VmView> {
 
 export function eventView(event: RecordedEvent): Static<typeof EventView> {
   return { ...event, at: event.at.toISOString() };
+}
+
+export function tokenView(token: ApiToken): Static<typeof TokenView> {
+  const iso = (at: Date | undefined): string | null => (at === undefined ? null : at.toISOString());
+  return {
+    id: token.id,
+    name: token.name,
+    scopes: [...token.scopes],
+    projects: [...projectNamesOf(token.projects)],
+    createdAt: token.createdAt.toISOString(),
+    createdBy: token.createdBy ?? null,
+    expiresAt: iso(token.expiresAt),
+    lastUsedAt: iso(token.lastUsedAt),
+    revokedAt: iso(token.revokedAt),
+  };
+}
+
+export function projectView(project: Project): Static<typeof ProjectView> {
+  return {
+    name: project.name,
+    quota: {
+      maxVms: project.quota.maxVms ?? null,
+      maxVcpus: project.quota.maxVcpus ?? null,
+      maxMemoryMib: project.quota.maxMemoryMib ?? null,
+    },
+    createdAt: project.createdAt.toISOString(),
+  };
 }

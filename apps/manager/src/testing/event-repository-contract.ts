@@ -18,6 +18,7 @@ function event(overrides: Partial<NewEvent> = {}): NewEvent {
     type: 'vm.state_changed',
     vmId: vmA,
     hostId: hostA,
+    project: 'default',
     fromState: 'running',
     toState: 'stopping',
     message: '',

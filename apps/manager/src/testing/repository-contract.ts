@@ -1,10 +1,17 @@
+import { everyProject } from '../domain/access.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '@hearth/errors';
 import type { EventRepository } from '../application/ports/event-repository.js';
 import type { HostRepository } from '../application/ports/host-repository.js';
 import type { ImageRepository } from '../application/ports/image-repository.js';
 import type { ReconcileStateRepository } from '../application/ports/reconcile-state-repository.js';
-import type { VmRepository } from '../application/ports/vm-repository.js';
+import type { ProjectHolding, VmRepository } from '../application/ports/vm-repository.js';
+import type { ProjectRepository } from '../application/ports/project-repository.js';
+import type { AuditLog } from '../application/ports/audit-log.js';
+import type { AuditEntry } from '../domain/audit.js';
+import type { TokenRepository } from '../application/ports/token-repository.js';
+import type { ApiToken } from '../domain/api-token.js';
+import { unlimitedQuota } from '../domain/project.js';
 import { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.js';
 import type { RecordedEvent } from '../domain/event.js';
 import type { Host } from '../domain/host.js';
@@ -20,6 +27,9 @@ export interface Repositories {
   readonly hosts: HostRepository;
   readonly events: EventRepository;
   readonly reconcileStates: ReconcileStateRepository;
+  readonly tokens: TokenRepository;
+  readonly projects: ProjectRepository;
+  readonly audit: AuditLog;
 }
 
 export interface RepositoryHarness {
@@ -69,11 +79,12 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
       });
     }
 
-    async function image(kind: ImageKind, name = `${kind}-1`): Promise<Image> {
+    async function image(kind: ImageKind, name = `${kind}-1`, project = 'default'): Promise<Image> {
       const value: Image = {
         id: ids.imageId(),
         kind,
         name,
+        project,
         hostPath: `/srv/images/${name}`,
         sha256: 'c'.repeat(64),
         sizeBytes: 5_000_000_000,
@@ -86,13 +97,18 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
     async function vm(overrides: Partial<Vm> = {}): Promise<Vm> {
       const h = overrides.hostId === undefined ? await host(`node-${ids.vmId().slice(-4).toLowerCase()}`) : undefined;
       const kernel =
-        overrides.kernelImageId === undefined ? await image('kernel', `k-${ids.vmId().slice(-4).toLowerCase()}`) : undefined;
+        overrides.kernelImageId === undefined
+          ? await image('kernel', `k-${ids.vmId().slice(-4).toLowerCase()}`, overrides.project)
+          : undefined;
       const rootfs =
-        overrides.rootfsImageId === undefined ? await image('rootfs', `r-${ids.vmId().slice(-4).toLowerCase()}`) : undefined;
+        overrides.rootfsImageId === undefined
+          ? await image('rootfs', `r-${ids.vmId().slice(-4).toLowerCase()}`, overrides.project)
+          : undefined;
       const id = overrides.id ?? ids.vmId();
       const value: Vm = {
         id,
         name: `vm-${id.slice(-6).toLowerCase()}`,
+        project: 'default',
         state: 'pending',
         hostId: h?.id ?? overrides.hostId!,
         vcpuCount: 2,
@@ -329,8 +345,8 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
       it('stores an image and finds it by id and by kind and name', async () => {
         const k = await image('kernel', 'vmlinux');
         expect(await repos.images.findById(k.id)).toEqual(k);
-        expect(await repos.images.findByName('kernel', 'vmlinux')).toEqual(k);
-        expect(await repos.images.findByName('rootfs', 'vmlinux')).toBeUndefined();
+        expect(await repos.images.findByName('default', 'kernel', 'vmlinux')).toEqual(k);
+        expect(await repos.images.findByName('default', 'rootfs', 'vmlinux')).toBeUndefined();
       });
 
       it('refuses a second image of a kind with the same name with IMAGE_NAME_TAKEN', async () => {
@@ -343,21 +359,30 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         const r = await image('rootfs', 'ubuntu-24.04');
         await image('rootfs', 'alpine');
         const all = { limit: 100 };
-        expect((await repos.images.list({ kind: 'rootfs' }, all)).items.map((i) => i.name)).toEqual(['ubuntu-24.04', 'alpine']);
-        expect((await repos.images.list({ nameContains: 'UBUNTU' }, all)).items).toEqual([r]);
-        expect((await repos.images.list({ nameContains: '%' }, all)).items).toEqual([]);
-        expect((await repos.images.list({ nameContains: '_' }, all)).items).toEqual([]);
+        expect((await repos.images.list({ projects: everyProject, kind: 'rootfs' }, all)).items.map((i) => i.name)).toEqual([
+          'ubuntu-24.04',
+          'alpine',
+        ]);
+        expect((await repos.images.list({ projects: everyProject, nameContains: 'UBUNTU' }, all)).items).toEqual([r]);
+        expect((await repos.images.list({ projects: everyProject, nameContains: '%' }, all)).items).toEqual([]);
+        expect((await repos.images.list({ projects: everyProject, nameContains: '_' }, all)).items).toEqual([]);
       });
 
       it('pages the images by id, the filter applying to every page', async () => {
         const made: Image[] = [];
         for (const name of ['r-1', 'r-2', 'r-3', 'r-4', 'r-5']) made.push(await image('rootfs', name));
         await image('kernel', 'k-1');
-        const first = await repos.images.list({ kind: 'rootfs' }, { limit: 2 });
+        const first = await repos.images.list({ projects: everyProject, kind: 'rootfs' }, { limit: 2 });
         expect(first).toEqual({ items: made.slice(0, 2), nextCursor: made[1]!.id });
-        const second = await repos.images.list({ kind: 'rootfs' }, { limit: 2, afterId: first.nextCursor! });
+        const second = await repos.images.list(
+          { projects: everyProject, kind: 'rootfs' },
+          { limit: 2, afterId: first.nextCursor! },
+        );
         expect(second).toEqual({ items: made.slice(2, 4), nextCursor: made[3]!.id });
-        const last = await repos.images.list({ kind: 'rootfs' }, { limit: 2, afterId: second.nextCursor! });
+        const last = await repos.images.list(
+          { projects: everyProject, kind: 'rootfs' },
+          { limit: 2, afterId: second.nextCursor! },
+        );
         expect(last).toEqual({ items: made.slice(4), nextCursor: null });
       });
 
@@ -436,7 +461,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
       it('stores a VM and finds it by id and name', async () => {
         const v = await vm();
         expect(await repos.vms.findById(v.id)).toEqual(v);
-        expect(await repos.vms.findByName(v.name)).toEqual(v);
+        expect(await repos.vms.findByName('default', v.name)).toEqual(v);
       });
 
       it('refuses a second VM with the same name with VM_NAME_TAKEN', async () => {
@@ -613,12 +638,12 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         const created = [first];
         for (let i = 0; i < 4; i += 1) created.push(await vm(shared));
         const allIds = created.map((v) => v.id);
-        const page1 = await repos.vms.list({ limit: 2 });
+        const page1 = await repos.vms.list({ projects: everyProject }, { limit: 2 });
         expect(page1.items.map((v) => v.id)).toEqual(allIds.slice(0, 2));
         expect(page1.nextCursor).toBe(allIds[1]);
-        const page2 = await repos.vms.list({ limit: 2, afterId: page1.nextCursor as VmId });
+        const page2 = await repos.vms.list({ projects: everyProject }, { limit: 2, afterId: page1.nextCursor as VmId });
         expect(page2.items.map((v) => v.id)).toEqual(allIds.slice(2, 4));
-        const page3 = await repos.vms.list({ limit: 2, afterId: page2.nextCursor as VmId });
+        const page3 = await repos.vms.list({ projects: everyProject }, { limit: 2, afterId: page2.nextCursor as VmId });
         expect(page3).toEqual({ items: [expect.objectContaining({ id: allIds[4] })], nextCursor: null });
       });
 
@@ -676,6 +701,204 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         const allocations = await repos.vms.allocationsByHost();
         expect(allocations.get(a.hostId)).toEqual({ vcpuCount: 3, memoryMib: 768 });
         expect(allocations.size).toBe(1);
+      });
+    });
+
+    describe('projects and tokens', () => {
+      function token(overrides: Partial<ApiToken> = {}): ApiToken {
+        return {
+          id: ids.tokenId(),
+          name: 'ci',
+          scopes: ['vms:read'],
+          projects: { kind: 'some', names: ['default'] },
+          createdAt: t0,
+          createdBy: undefined,
+          expiresAt: undefined,
+          lastUsedAt: undefined,
+          revokedAt: undefined,
+          ...overrides,
+        };
+      }
+
+      it('has the default project, and refuses a taken project name', async () => {
+        expect(await repos.projects.exists('default')).toBe(true);
+        await repos.projects.insert({ name: 'red', quota: { ...unlimitedQuota, maxVms: 3 }, createdAt: t0 });
+        expect(await repos.projects.findByName('red')).toEqual({
+          name: 'red',
+          quota: { ...unlimitedQuota, maxVms: 3 },
+          createdAt: t0,
+        });
+        expect(await codeOf(repos.projects.insert({ name: 'red', quota: unlimitedQuota, createdAt: t0 }))).toBe(
+          'PROJECT_NAME_TAKEN',
+        );
+        expect((await repos.projects.list(['red', 'blue'])).map((p) => p.name)).toEqual(['red']);
+        expect((await repos.projects.list()).map((p) => p.name)).toEqual(['default', 'red']);
+        const limited = await repos.projects.setQuota('red', { maxVms: 1, maxVcpus: 2, maxMemoryMib: 3 });
+        expect(limited?.quota).toEqual({ maxVms: 1, maxVcpus: 2, maxMemoryMib: 3 });
+        expect(await repos.projects.setQuota('blue', unlimitedQuota)).toBeUndefined();
+      });
+
+      it('finds a token by the hash of its secret, lists those within a set of projects, and revokes once', async () => {
+        await repos.projects.insert({ name: 'red', quota: unlimitedQuota, createdAt: t0 });
+        const admin = token({ name: 'admin', projects: { kind: 'all' } });
+        expect(await repos.tokens.insertIfNone(admin, 'a'.repeat(64))).toBe(true);
+        expect(await repos.tokens.insertIfNone(token(), 'b'.repeat(64))).toBe(false);
+        const red = token({ name: 'red', projects: { kind: 'some', names: ['red'] }, createdBy: admin.id });
+        const both = token({ name: 'both', projects: { kind: 'some', names: ['default', 'red'] } });
+        await repos.tokens.insert(red, 'c'.repeat(64));
+        await repos.tokens.insert(both, 'd'.repeat(64));
+        expect(await repos.tokens.findBySecret('c'.repeat(64))).toEqual(red);
+        expect(await repos.tokens.findBySecret('e'.repeat(64))).toBeUndefined();
+        expect(await repos.tokens.findById(both.id)).toEqual(both);
+        const names = async (within: ApiToken['projects']) =>
+          (await repos.tokens.list(within, { limit: 10 })).items.map((t) => t.name);
+        expect(await names({ kind: 'all' })).toEqual(['admin', 'red', 'both']);
+        expect(await names({ kind: 'some', names: ['red'] })).toEqual(['red']);
+        expect(await names({ kind: 'some', names: ['default', 'red'] })).toEqual(['red', 'both']);
+        const page = await repos.tokens.list({ kind: 'all' }, { limit: 2 });
+        expect((await repos.tokens.list({ kind: 'all' }, { limit: 2, afterId: page.nextCursor! })).items).toEqual([both]);
+        expect((await repos.tokens.revoke(red.id, at(5)))?.revokedAt).toEqual(at(5));
+        expect((await repos.tokens.revoke(red.id, at(9)))?.revokedAt).toEqual(at(5));
+        expect(await repos.tokens.revoke(ids.tokenId(), at(9))).toBeUndefined();
+        await repos.tokens.touch(both.id, at(7));
+        expect((await repos.tokens.findById(both.id))?.lastUsedAt).toEqual(at(7));
+      });
+
+      it('deletes an empty project only, taking it from its tokens and revoking those left with none', async () => {
+        await repos.projects.insert({ name: 'red', quota: unlimitedQuota, createdAt: t0 });
+        const red = token({ projects: { kind: 'some', names: ['red'] } });
+        const both = token({ projects: { kind: 'some', names: ['default', 'red'] } });
+        await repos.tokens.insert(red, '1'.repeat(64));
+        await repos.tokens.insert(both, '2'.repeat(64));
+        const owned = await vm({ project: 'red' });
+        expect(await codeOf(repos.projects.delete('red', at(1)))).toBe('PROJECT_NOT_EMPTY');
+        await repos.vms.delete(owned.id, at(2));
+        await repos.images.delete(owned.kernelImageId);
+        await repos.images.delete(owned.rootfsImageId);
+        await repos.projects.delete('red', at(3));
+        expect(await repos.projects.exists('red')).toBe(false);
+        expect(await repos.tokens.findById(red.id)).toMatchObject({ projects: { kind: 'some', names: [] }, revokedAt: at(3) });
+        expect(await repos.tokens.findById(both.id)).toMatchObject({
+          projects: { kind: 'some', names: ['default'] },
+          revokedAt: undefined,
+        });
+        expect(await codeOf(repos.projects.delete('red', at(4)))).toBe('PROJECT_NOT_FOUND');
+      });
+
+      it('keeps names unique per project, lists by project and records the project on VM events', async () => {
+        await repos.projects.insert({ name: 'red', quota: unlimitedQuota, createdAt: t0 });
+        const a = await vm({ name: 'web', project: 'default' });
+        const b = await vm({ name: 'web', project: 'red' });
+        expect(await codeOf(vm({ name: 'web', project: 'red' }))).toBe('VM_NAME_TAKEN');
+        expect(await repos.vms.findByName('red', 'web')).toEqual(b);
+        const listed = async (names: string[]) =>
+          (await repos.vms.list({ projects: { kind: 'some', names } }, { limit: 10 })).items.map((v) => v.id);
+        expect(await listed(['red'])).toEqual([b.id]);
+        expect(await listed([])).toEqual([]);
+        expect((await repos.vms.list({ projects: everyProject }, { limit: 10 })).items.map((v) => v.id)).toEqual([a.id, b.id]);
+        const images = async (names: string[]) =>
+          (await repos.images.list({ projects: { kind: 'some', names } }, { limit: 10 })).items.map((i) => i.project);
+        expect(await images(['red'])).toContain('red');
+        expect((await images(['red'])).every((project) => project === 'red')).toBe(true);
+        await repos.vms.transition(b.id, { from: 'pending', to: 'scheduled', at: at(1) });
+        await repos.vms.delete(b.id, at(2));
+        expect((await eventsOf(b.id)).map((e) => e.project)).toEqual(['red', 'red', 'red']);
+        const visible = async (names: string[], hostEvents: boolean) =>
+          (await repos.events.list({ visibleTo: { projects: { kind: 'some', names }, hostEvents } }, { limit: 100 })).items;
+        expect((await visible(['red'], false)).every((e) => e.vmId === b.id)).toBe(true);
+        expect((await visible(['red'], false)).length).toBe(3);
+        expect((await visible([], true)).every((e) => e.project === null && e.hostId !== null)).toBe(true);
+      });
+
+      it("shows admission what the VM's project holds and its quota, and refuses an unknown project", async () => {
+        await repos.projects.insert({ name: 'red', quota: { maxVms: 5, maxVcpus: 8, maxMemoryMib: 4096 }, createdAt: t0 });
+        const first = await vm({ project: 'red', vcpuCount: 2, memoryMib: 512, state: 'stopped' });
+        const seen: ProjectHolding[] = [];
+        await repos.vms.insert(
+          { ...first, id: ids.vmId(), name: 'second', guestMac: await repos.vms.allocateGuestMac(), state: 'pending' },
+          (_host, project) => seen.push(project),
+        );
+        expect(seen).toEqual([
+          { quota: { maxVms: 5, maxVcpus: 8, maxMemoryMib: 4096 }, usage: { vms: 1, vcpus: 2, memoryMib: 512 } },
+        ]);
+        const refused = repos.vms.insert(
+          { ...first, id: ids.vmId(), name: 'third', guestMac: await repos.vms.allocateGuestMac() },
+          () => {
+            throw new AppError('QUOTA_EXCEEDED', 'over');
+          },
+        );
+        expect(await codeOf(refused)).toBe('QUOTA_EXCEEDED');
+        expect((await repos.vms.list({ projects: everyProject }, { limit: 10 })).items).toHaveLength(2);
+        const elsewhere = repos.vms.insert(
+          { ...first, id: ids.vmId(), name: 'fourth', project: 'nowhere', guestMac: await repos.vms.allocateGuestMac() },
+          () => undefined,
+        );
+        expect(['PROJECT_NOT_FOUND', 'IMAGE_NOT_FOUND']).toContain(await codeOf(elsewhere));
+      });
+    });
+
+    describe('audit log', () => {
+      function entry(overrides: Partial<AuditEntry> = {}): AuditEntry {
+        return {
+          at: t0,
+          tokenId: 'tok_01J0000000000000000000ADMN',
+          tokenName: 'admin',
+          project: 'default',
+          action: 'POST /v1/vms',
+          target: 'vm_01J00000000000000000000001',
+          outcome: 'succeeded',
+          statusCode: 201,
+          errorCode: null,
+          correlationId: 'c-1',
+          clientAddress: '127.0.0.1',
+          ...overrides,
+        };
+      }
+
+      it('keeps entries newest first, each project for its readers and the rest for readers of every project', async () => {
+        await repos.audit.append(entry());
+        await repos.audit.append(entry({ project: 'red', at: at(1), correlationId: 'c-2' }));
+        await repos.audit.append(
+          entry({
+            project: null,
+            tokenId: null,
+            tokenName: null,
+            outcome: 'refused',
+            statusCode: 401,
+            errorCode: 'UNAUTHENTICATED',
+            at: at(2),
+            correlationId: 'c-3',
+          }),
+        );
+        const all = await repos.audit.list({ visibleTo: everyProject }, { limit: 10 });
+        expect(all.items.map((e) => e.correlationId)).toEqual(['c-3', 'c-2', 'c-1']);
+        expect(all.items[0]).toEqual({
+          ...entry({
+            project: null,
+            tokenId: null,
+            tokenName: null,
+            outcome: 'refused',
+            statusCode: 401,
+            errorCode: 'UNAUTHENTICATED',
+            at: at(2),
+            correlationId: 'c-3',
+          }),
+          id: all.items[0]!.id,
+        });
+        const red = await repos.audit.list({ visibleTo: { kind: 'some', names: ['red'] } }, { limit: 10 });
+        expect(red.items.map((e) => e.correlationId)).toEqual(['c-2']);
+        const filtered = async (filter: Omit<Parameters<AuditLog['list']>[0], 'visibleTo'>) =>
+          (await repos.audit.list({ visibleTo: everyProject, ...filter }, { limit: 10 })).items.map((e) => e.correlationId);
+        expect(await filtered({ outcome: 'refused' })).toEqual(['c-3']);
+        expect(await filtered({ tokenId: 'tok_01J0000000000000000000ADMN' })).toEqual(['c-2', 'c-1']);
+        expect(await filtered({ since: at(1), until: at(2) })).toEqual(['c-2']);
+        expect(await filtered({ action: 'POST /v1/vms', project: 'default' })).toEqual(['c-1']);
+        const page = await repos.audit.list({ visibleTo: everyProject }, { limit: 2 });
+        expect(
+          (await repos.audit.list({ visibleTo: everyProject }, { limit: 2, beforeId: page.nextCursor! })).items.map(
+            (e) => e.correlationId,
+          ),
+        ).toEqual(['c-1']);
       });
     });
   });

@@ -1,3 +1,4 @@
+import type { InjectOptions } from 'fastify';
 import { createLogger, type HttpServer } from '@hearth/http-server';
 import { AppError } from '@hearth/errors';
 import type { ConcurrencyLimit } from '../application/concurrency-limiter.js';
@@ -6,6 +7,10 @@ import { buildApp } from '../build-app.js';
 import { defaultIdempotencyOptions, type IdempotencyOptions } from '../http/idempotency.js';
 import { defaultEventStreamOptions, type EventStreamOptions } from '../http/routes/event-routes.js';
 import type { ReconcilerRole } from '../http/routes/system-routes.js';
+import { testAdminSecret } from './world.js';
+
+/** The admin token's header, for requests that do not go through `inject` (event streams over a socket). */
+export const adminHeaders: Readonly<Record<string, string>> = Object.freeze({ authorization: `Bearer ${testAdminSecret}` });
 
 export interface TestAppOptions {
   /** Makes `/readyz` fail as if the database were down. */
@@ -22,7 +27,11 @@ export interface TestAppOptions {
   readonly idempotency?: Partial<IdempotencyOptions>;
 }
 
-/** The real HTTP app over the given dependencies (fakes, usually), with a silent logger. */
+/**
+ * The real HTTP app over the given dependencies (fakes, usually), with a silent logger. Its
+ * `inject` sends the world's admin token unless a request sets its own `authorization` header
+ * (`authorization: ''` sends none), so that tests of other things need not repeat it.
+ */
 export async function buildTestApp(dependencies: UseCaseDependencies, options: TestAppOptions = {}): Promise<HttpServer> {
   const app = await buildApp({
     logger: createLogger({ name: 'manager-test', level: 'silent' }),
@@ -40,5 +49,12 @@ export async function buildTestApp(dependencies: UseCaseDependencies, options: T
     },
   });
   await app.ready();
+  const inject = app.inject.bind(app);
+  const injectWithToken = (options: InjectOptions) => {
+    const headers = { authorization: `Bearer ${testAdminSecret}`, ...options.headers };
+    if (headers.authorization === '') delete (headers as Record<string, unknown>).authorization;
+    return inject({ ...options, headers });
+  };
+  app.inject = injectWithToken as typeof app.inject;
   return app;
 }

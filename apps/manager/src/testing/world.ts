@@ -5,9 +5,14 @@ import { FakeAgentClient } from '../adapters/fake/fake-agent-client.js';
 import { FakeImageInspector, fakeExt4Bytes, fakeKernelBytes } from '../adapters/fake/fake-image-inspector.js';
 import { FixedClock } from '../adapters/fake/fixed-clock.js';
 import { createInMemoryRepositories, type InMemoryRepositories } from '../adapters/fake/in-memory-repositories.js';
+import { InMemoryTokenRepository } from '../adapters/fake/in-memory-token-repository.js';
 import { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.js';
 import { NodeTimers } from '../adapters/system/node-timers.js';
 import { VmStateWaiters } from '../application/events/vm-state-waiters.js';
+import { createToken, hashTokenSecret, principalOf, type NewToken } from '../application/use-cases/api-tokens.js';
+import { scopes } from '../domain/access.js';
+import type { ApiToken } from '../domain/api-token.js';
+import { tokenIdFromUlid } from '../domain/ids.js';
 import type { Host } from '../domain/host.js';
 import type { Image } from '../domain/image.js';
 import { CertificateAuthority } from '@hearth/pki';
@@ -59,6 +64,21 @@ export function hostCapacity(overrides: Partial<HostCapacity> = {}): HostCapacit
   return { cpuCount: 4, memoryMibTotal: 8192, memoryMibAvailable: 8000, vmCount: 0, ...overrides };
 }
 
+/** The secret of the token every world starts with: every scope, every project. */
+export const testAdminSecret = `hth_${'A'.repeat(43)}`;
+
+export const testAdminToken: ApiToken = Object.freeze<ApiToken>({
+  id: tokenIdFromUlid('01J0000000000000000000ADMN'),
+  name: 'admin',
+  scopes: [...scopes],
+  projects: { kind: 'all' },
+  createdAt: new Date(0),
+  createdBy: undefined,
+  expiresAt: undefined,
+  lastUsedAt: undefined,
+  revokedAt: undefined,
+});
+
 /** Use-case dependencies made of fakes, with helpers to put hosts and images in place. */
 export interface World {
   readonly deps: UseCaseDependencies;
@@ -69,10 +89,14 @@ export interface World {
   readonly vmWaiters: VmStateWaiters;
   addHost(options?: { name?: string; capacity?: Partial<HostCapacity> }): Promise<Host>;
   addImages(): Promise<{ kernel: Image; rootfs: Image }>;
+  /** A new token made by the admin token; returns its secret. */
+  mintToken(token: NewToken): Promise<string>;
 }
 
 export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
-  const repos = createInMemoryRepositories();
+  const repos = createInMemoryRepositories(
+    new InMemoryTokenRepository([{ token: testAdminToken, secretSha256: hashTokenSecret(testAdminSecret) }]),
+  );
   const agents = new FakeAgentClient();
   const inspector = new FakeImageInspector('/srv/images');
   const clock = new FixedClock();
@@ -122,6 +146,7 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
         id: ids.imageId(),
         kind: 'kernel',
         name: 'vmlinux',
+        project: 'default',
         hostPath: kernelPath,
         sha256: 'a'.repeat(64),
         sizeBytes: 4096,
@@ -131,6 +156,7 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
         id: ids.imageId(),
         kind: 'rootfs',
         name: 'rootfs',
+        project: 'default',
         hostPath: rootfsPath,
         sha256: 'b'.repeat(64),
         sizeBytes: 4096,
@@ -139,6 +165,9 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
       await repos.images.insert(kernel);
       await repos.images.insert(rootfs);
       return { kernel, rootfs };
+    },
+    async mintToken(token) {
+      return (await createToken(deps, principalOf(testAdminToken), token)).secret;
     },
   };
 }

@@ -117,6 +117,6 @@ export class InMemoryHostRepository implements HostRepository {
   }
 
   private event(hostId: HostId, type: string, at: Date, message: string): void {
-    this.store.recordEvent({ type, vmId: null, hostId, fromState: null, toState: null, message, at });
+    this.store.recordEvent({ type, vmId: null, hostId, project: null, fromState: null, toState: null, message, at });
   }
 }

@@ -1,16 +1,21 @@
 import { AppError } from '@hearth/errors';
 import type { ImageFilter, ImagePage, ImageRepository } from '../../application/ports/image-repository.js';
-import type { VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
+import type { ProjectHolding, VmListFilter, VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
+import { canSeeProject } from '../../domain/access.js';
+import type { ProjectUsage } from '../../domain/project.js';
 import type { HostId, ImageId, VmId } from '../../domain/ids.js';
 import type { Image, ImageKind } from '../../domain/image.js';
 import type { HostAllocation } from '../../domain/placement.js';
 import { whyNotChanged } from '../../domain/vm-errors.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import { guestMacOf, type Vm } from '../../domain/vm.js';
+import { InMemoryAuditLog } from './in-memory-audit-log.js';
 import { InMemoryEventFeed, InMemoryEventRepository } from './in-memory-event-repository.js';
 import { InMemoryIdempotencyRepository } from './in-memory-idempotency-repository.js';
 import { InMemoryHostRepository } from './in-memory-host-repository.js';
+import { InMemoryProjectRepository } from './in-memory-project-repository.js';
 import { InMemoryReconcileStateRepository } from './in-memory-reconcile-state-repository.js';
+import { InMemoryTokenRepository } from './in-memory-token-repository.js';
 import { Store } from './in-memory-store.js';
 import { InMemoryTrustRepository } from './in-memory-trust-repository.js';
 import { InMemoryCertificateAuthorityRepository } from './in-memory-certificate-authority-repository.js';
@@ -22,9 +27,9 @@ const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1
 export class InMemoryVmRepository implements VmRepository {
   constructor(private readonly store: Store) {}
 
-  async insert(vm: Vm, admit?: (hostAllocation: HostAllocation) => void): Promise<void> {
+  async insert(vm: Vm, admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void): Promise<void> {
     if (this.store.vms.has(vm.id)) throw new Error(`duplicate VM id ${vm.id}`);
-    if ([...this.store.vms.values()].some((v) => v.name === vm.name)) {
+    if ([...this.store.vms.values()].some((v) => v.project === vm.project && v.name === vm.name)) {
       throw new AppError('VM_NAME_TAKEN', `A VM named ${vm.name} already exists`, { details: { name: vm.name } });
     }
     if ([...this.store.vms.values()].some((v) => v.guestMac === vm.guestMac)) {
@@ -34,13 +39,17 @@ export class InMemoryVmRepository implements VmRepository {
     if (!this.store.images.has(vm.kernelImageId) || !this.store.images.has(vm.rootfsImageId)) {
       throw new AppError('IMAGE_NOT_FOUND', 'An image of the VM does not exist');
     }
+    const project = this.store.projects.get(vm.project);
+    if (project === undefined)
+      throw new AppError('PROJECT_NOT_FOUND', `No project named ${vm.project}`, { details: { project: vm.project } });
     // No await between the check and the write: like the placement lock of the real adapter.
-    admit?.(this.allocationOf(vm.hostId));
+    admit?.(this.allocationOf(vm.hostId), { quota: project.quota, usage: this.usageOf(vm.project) });
     this.store.vms.set(vm.id, structuredClone(vm));
     this.store.recordEvent({
       type: 'vm.created',
       vmId: vm.id,
       hostId: vm.hostId,
+      project: vm.project,
       at: vm.createdAt,
       fromState: null,
       toState: vm.state,
@@ -58,14 +67,17 @@ export class InMemoryVmRepository implements VmRepository {
     return vm === undefined ? undefined : structuredClone(vm);
   }
 
-  async findByName(name: string): Promise<Vm | undefined> {
-    const vm = [...this.store.vms.values()].find((v) => v.name === name);
+  async findByName(project: string, name: string): Promise<Vm | undefined> {
+    const vm = [...this.store.vms.values()].find((v) => v.project === project && v.name === name);
     return vm === undefined ? undefined : structuredClone(vm);
   }
 
-  async list(options: { limit: number; afterId?: VmId | undefined }): Promise<VmPage> {
+  async list(filter: VmListFilter, options: { limit: number; afterId?: VmId | undefined }): Promise<VmPage> {
     const after = options.afterId;
-    const all = [...this.store.vms.values()].sort(byId).filter((vm) => after === undefined || vm.id > after);
+    const all = [...this.store.vms.values()]
+      .sort(byId)
+      .filter((vm) => canSeeProject(filter.projects, vm.project))
+      .filter((vm) => after === undefined || vm.id > after);
     const items = all.slice(0, options.limit).map((vm) => structuredClone(vm));
     const last = items.at(-1);
     return { items, nextCursor: all.length > options.limit && last !== undefined ? last.id : null };
@@ -105,6 +117,7 @@ export class InMemoryVmRepository implements VmRepository {
         type: 'vm.state_changed',
         vmId: id,
         hostId: vm.hostId,
+        project: vm.project,
         at: change.at,
         fromState: path[step - 1] ?? null,
         toState: path[step] ?? null,
@@ -124,6 +137,7 @@ export class InMemoryVmRepository implements VmRepository {
         type: 'vm.observed_state_changed',
         vmId: id,
         hostId: vm.hostId,
+        project: vm.project,
         at,
         fromState: null,
         toState: null,
@@ -141,6 +155,7 @@ export class InMemoryVmRepository implements VmRepository {
       type: 'vm.deleted',
       vmId: id,
       hostId: vm.hostId,
+      project: vm.project,
       at,
       fromState: vm.state,
       toState: null,
@@ -150,6 +165,17 @@ export class InMemoryVmRepository implements VmRepository {
 
   async isImageInUse(imageId: ImageId): Promise<boolean> {
     return [...this.store.vms.values()].some((vm) => vm.kernelImageId === imageId || vm.rootfsImageId === imageId);
+  }
+
+  private usageOf(project: string): ProjectUsage {
+    const usage = { vms: 0, vcpus: 0, memoryMib: 0 };
+    for (const vm of this.store.vms.values()) {
+      if (vm.project !== project) continue;
+      usage.vms += 1;
+      usage.vcpus += vm.vcpuCount;
+      usage.memoryMib += vm.memoryMib;
+    }
+    return usage;
   }
 
   private allocationOf(hostId: HostId): HostAllocation {
@@ -180,7 +206,9 @@ export class InMemoryImageRepository implements ImageRepository {
 
   async insert(image: Image): Promise<void> {
     if (this.store.images.has(image.id)) throw new Error(`duplicate image id ${image.id}`);
-    if ([...this.store.images.values()].some((i) => i.kind === image.kind && i.name === image.name)) {
+    if (
+      [...this.store.images.values()].some((i) => i.project === image.project && i.kind === image.kind && i.name === image.name)
+    ) {
       throw new AppError('IMAGE_NAME_TAKEN', `A ${image.kind} image named ${image.name} already exists`, {
         details: { kind: image.kind, name: image.name },
       });
@@ -193,14 +221,15 @@ export class InMemoryImageRepository implements ImageRepository {
     return image === undefined ? undefined : structuredClone(image);
   }
 
-  async findByName(kind: ImageKind, name: string): Promise<Image | undefined> {
-    const image = [...this.store.images.values()].find((i) => i.kind === kind && i.name === name);
+  async findByName(project: string, kind: ImageKind, name: string): Promise<Image | undefined> {
+    const image = [...this.store.images.values()].find((i) => i.project === project && i.kind === kind && i.name === name);
     return image === undefined ? undefined : structuredClone(image);
   }
 
   async list(filter: ImageFilter, page: { limit: number; afterId?: ImageId | undefined }): Promise<ImagePage> {
     const needle = filter.nameContains?.toLowerCase();
     const matching = [...this.store.images.values()]
+      .filter((i) => canSeeProject(filter.projects, i.project))
       .filter((i) => filter.kind === undefined || i.kind === filter.kind)
       .filter((i) => needle === undefined || i.name.toLowerCase().includes(needle))
       .filter((i) => page.afterId === undefined || i.id > page.afterId)
@@ -228,10 +257,15 @@ export interface InMemoryRepositories {
   readonly reconcileStates: InMemoryReconcileStateRepository;
   readonly trust: InMemoryTrustRepository;
   readonly certificateAuthorities: InMemoryCertificateAuthorityRepository;
+  readonly tokens: InMemoryTokenRepository;
+  readonly projects: InMemoryProjectRepository;
+  readonly audit: InMemoryAuditLog;
 }
 
 /** Fresh, empty repositories that share one store. */
-export function createInMemoryRepositories(): InMemoryRepositories {
+export function createInMemoryRepositories(
+  tokens: InMemoryTokenRepository = new InMemoryTokenRepository(),
+): InMemoryRepositories {
   const store = new Store();
   return {
     vms: new InMemoryVmRepository(store),
@@ -243,5 +277,8 @@ export function createInMemoryRepositories(): InMemoryRepositories {
     reconcileStates: new InMemoryReconcileStateRepository(store),
     trust: new InMemoryTrustRepository(store),
     certificateAuthorities: new InMemoryCertificateAuthorityRepository(),
+    tokens,
+    projects: new InMemoryProjectRepository(store, tokens),
+    audit: new InMemoryAuditLog(),
   };
 }

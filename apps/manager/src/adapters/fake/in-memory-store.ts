@@ -2,6 +2,7 @@ import type { Host } from '../../domain/host.js';
 import type { HostId, ImageId, VmId } from '../../domain/ids.js';
 import type { Image } from '../../domain/image.js';
 import type { NewEvent, RecordedEvent } from '../../domain/event.js';
+import { unlimitedQuota, type Project } from '../../domain/project.js';
 import { guestMacSerialRange, type Vm } from '../../domain/vm.js';
 
 export interface StoredAgentCredential {
@@ -27,6 +28,8 @@ export class Store {
   readonly credentials = new Map<string, StoredAgentCredential>();
   /** Join tokens by hash. */
   readonly joinTokens = new Map<string, StoredJoinToken>();
+  /** Every installation has the `default` project (created by the first migration that knows projects). */
+  readonly projects = new Map<string, Project>([['default', { name: 'default', quota: unlimitedQuota, createdAt: new Date(0) }]]);
   /** The last guest MAC serial allocated (like the `guest_mac_serials` sequence). */
   guestMacSerial = guestMacSerialRange.first - 1;
   /** Told about every recorded event, after the current task (as after a commit). */

@@ -4,9 +4,11 @@ import {
   hostIdFromUlid,
   imageIdFromUlid,
   joinTokenIdFromUlid,
+  tokenIdFromUlid,
   vmIdFromUlid,
   type HostId,
   type ImageId,
+  type TokenId,
   type VmId,
 } from '../../domain/ids.js';
 
@@ -34,6 +36,10 @@ export class SequentialIdGenerator implements IdGenerator {
 
   joinTokenId(): string {
     return joinTokenIdFromUlid(this.nextUlid());
+  }
+
+  tokenId(): TokenId {
+    return tokenIdFromUlid(this.nextUlid());
   }
 
   private nextUlid(): string {

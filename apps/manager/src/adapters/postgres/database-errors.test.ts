@@ -4,11 +4,11 @@ import { translateDatabaseError } from './database-errors.js';
 
 describe('translateDatabaseError', () => {
   it('turns a unique violation of the VM name into VM_NAME_TAKEN', () => {
-    expect(translateDatabaseError({ code: '23505', constraint: 'vms_name_key' }).code).toBe('VM_NAME_TAKEN');
+    expect(translateDatabaseError({ code: '23505', constraint: 'vms_project_name_key' }).code).toBe('VM_NAME_TAKEN');
   });
 
   it('turns a unique violation of an image name into IMAGE_NAME_TAKEN', () => {
-    expect(translateDatabaseError({ code: '23505', constraint: 'images_kind_name_key' }).code).toBe('IMAGE_NAME_TAKEN');
+    expect(translateDatabaseError({ code: '23505', constraint: 'images_project_kind_name_key' }).code).toBe('IMAGE_NAME_TAKEN');
   });
 
   it.each(['hosts_name_key', 'hosts_agent_id_key'])(

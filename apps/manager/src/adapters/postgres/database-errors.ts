@@ -2,13 +2,17 @@ import { AppError, isAppError, type ErrorCode } from '@hearth/errors';
 
 /** Unique constraints whose violation (SQLSTATE 23505) is a caller's conflict, by constraint name. */
 const uniqueConstraintCodes: Readonly<Record<string, { code: ErrorCode; message: string }>> = {
-  vms_name_key: { code: 'VM_NAME_TAKEN', message: 'A VM with this name already exists' },
+  vms_project_name_key: { code: 'VM_NAME_TAKEN', message: 'A VM with this name already exists in the project' },
   hosts_name_key: { code: 'HOST_NAME_TAKEN', message: 'Another Agent holds this host name' },
   // Two registrations of one Agent identity under different new names, written at once.
   hosts_agent_id_key: { code: 'HOST_NAME_TAKEN', message: 'This Agent registered another name at the same time' },
   // Two joins of one Agent identity at once: the second is told the identity has joined.
   agent_credentials_agent_id_key: { code: 'AGENT_ALREADY_JOINED', message: 'An Agent with this identity has joined already' },
-  images_kind_name_key: { code: 'IMAGE_NAME_TAKEN', message: 'An image of this kind with this name already exists' },
+  images_project_kind_name_key: {
+    code: 'IMAGE_NAME_TAKEN',
+    message: 'An image of this kind with this name already exists in the project',
+  },
+  projects_pkey: { code: 'PROJECT_NAME_TAKEN', message: 'A project with this name already exists' },
 };
 
 /** Per-query meaning of SQLSTATEs that depend on the statement (e.g. 23503 on a delete: still referenced). */

@@ -6,6 +6,7 @@ import type { UseCaseDependencies } from '../../application/dependencies.js';
 import type { RecordedEvent } from '../../domain/event.js';
 import type { HostId, VmId } from '../../domain/ids.js';
 import { buildApp } from '../../build-app.js';
+import { adminHeaders } from '../../testing/test-app.js';
 import { openSse, type SseClient } from '@hearth/testkit';
 import { createWorld, silentLog } from '../../testing/world.js';
 import { openDatabase, type Database, type DatabaseTarget } from './database.js';
@@ -18,7 +19,16 @@ const vmId = 'vm_01JAAAAAAAAAAAAAAAAAAAAAAA' as VmId;
 const hostId = 'host_01JAAAAAAAAAAAAAAAAAAAAAAA' as HostId;
 
 function newEvent(message: string): Omit<RecordedEvent, 'id'> {
-  return { type: 'vm.state_changed', vmId, hostId, fromState: 'running', toState: 'stopping', message, at: new Date() };
+  return {
+    type: 'vm.state_changed',
+    vmId,
+    hostId,
+    project: 'default',
+    fromState: 'running',
+    toState: 'stopping',
+    message,
+    at: new Date(),
+  };
 }
 
 /** A Manager's event path over one database: repositories, the LISTEN connection and the feed. */
@@ -128,9 +138,12 @@ describe.skipIf(!hasDatabase)(
       for (let i = 0; i < 2; i += 1) {
         const replica = await startReplica(target);
         cleanups.push(() => replica.close());
+        const world = createWorld();
         const dependencies: UseCaseDependencies = {
-          ...createWorld().deps,
+          ...world.deps,
           ...createPgRepositories(replica.db),
+          // The world's admin token, which the stream below is opened with.
+          tokens: world.deps.tokens,
           eventFeed: replica.feed,
         };
         const app = await buildApp({
@@ -141,7 +154,7 @@ describe.skipIf(!hasDatabase)(
         cleanups.push(() => app.close());
         const base = await app.listen({ host: '127.0.0.1', port: 0 });
         apps.push(app);
-        const client = await openSse(`${base}/v1/events/stream?vmId=${vmId}`);
+        const client = await openSse(`${base}/v1/events/stream?vmId=${vmId}`, adminHeaders);
         cleanups.push(() => client.close());
         clients.push(client);
       }

@@ -28,6 +28,7 @@ async function appendEvent(events: CountingEvents, message: string): Promise<num
   const event = await events.append({
     type: 'vm.state_changed',
     vmId,
+    project: 'default',
     hostId,
     fromState: 'running',
     toState: 'stopping',

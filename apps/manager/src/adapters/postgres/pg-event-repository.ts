@@ -5,6 +5,7 @@ import type { HostId, VmId } from '../../domain/ids.js';
 import type { VmState } from '../../domain/vm-state.js';
 import type { Database } from './database.js';
 import { translated } from './database-errors.js';
+import { ofProjects } from './project-filter.js';
 import type { EventsTable } from './schema.js';
 
 /** The `events` table. Its insert trigger announces each event id on channel `hearth_events`. */
@@ -19,6 +20,7 @@ export class PgEventRepository implements EventRepository {
           type: event.type,
           vm_id: event.vmId,
           host_id: event.hostId,
+          project: event.project,
           at: event.at,
           from_state: event.fromState,
           to_state: event.toState,
@@ -38,6 +40,13 @@ export class PgEventRepository implements EventRepository {
         .orderBy('id')
         .limit(options.limit + 1);
       if (options.afterId !== undefined) query = query.where('id', '>', String(options.afterId));
+      const visibility = filter.visibleTo;
+      if (visibility !== undefined) {
+        query = query.where((eb) => {
+          const ofTheirProjects = ofProjects(eb, visibility.projects);
+          return visibility.hostEvents ? eb.or([ofTheirProjects, eb('project', 'is', null)]) : ofTheirProjects;
+        });
+      }
       if (filter.vmId !== undefined) query = query.where('vm_id', '=', filter.vmId);
       if (filter.hostId !== undefined) query = query.where('host_id', '=', filter.hostId);
       if (filter.type !== undefined) query = query.where('type', '=', filter.type);
@@ -105,6 +114,7 @@ export function toEvent(row: Selectable<EventsTable>): RecordedEvent {
     type: row.type,
     vmId: row.vm_id as VmId | null,
     hostId: row.host_id as HostId | null,
+    project: row.project,
     fromState: row.from_state as VmState | null,
     toState: row.to_state as VmState | null,
     message: row.message,

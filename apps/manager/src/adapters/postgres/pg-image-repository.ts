@@ -5,6 +5,7 @@ import type { ImageId } from '../../domain/ids.js';
 import type { Image, ImageKind } from '../../domain/image.js';
 import type { Database } from './database.js';
 import { translated } from './database-errors.js';
+import { ofProjects } from './project-filter.js';
 import type { ImagesTable } from './schema.js';
 
 export class PgImageRepository implements ImageRepository {
@@ -18,6 +19,7 @@ export class PgImageRepository implements ImageRepository {
           id: image.id,
           kind: image.kind,
           name: image.name,
+          project: image.project,
           host_path: image.hostPath,
           sha256: image.sha256,
           size_bytes: image.sizeBytes,
@@ -32,9 +34,15 @@ export class PgImageRepository implements ImageRepository {
     return row === undefined ? undefined : toImage(row);
   }
 
-  async findByName(kind: ImageKind, name: string): Promise<Image | undefined> {
+  async findByName(project: string, kind: ImageKind, name: string): Promise<Image | undefined> {
     const row = await translated(() =>
-      this.db.selectFrom('images').selectAll().where('kind', '=', kind).where('name', '=', name).executeTakeFirst(),
+      this.db
+        .selectFrom('images')
+        .selectAll()
+        .where('project', '=', project)
+        .where('kind', '=', kind)
+        .where('name', '=', name)
+        .executeTakeFirst(),
     );
     return row === undefined ? undefined : toImage(row);
   }
@@ -47,6 +55,7 @@ export class PgImageRepository implements ImageRepository {
         .orderBy('id')
         .limit(page.limit + 1);
       if (page.afterId !== undefined) query = query.where('id', '>', page.afterId);
+      query = query.where((eb) => ofProjects(eb, filter.projects));
       if (filter.kind !== undefined) query = query.where('kind', '=', filter.kind);
       if (filter.nameContains !== undefined) {
         query = query.where('name', 'ilike', `%${escapeLike(filter.nameContains)}%`);
@@ -76,6 +85,7 @@ function toImage(row: Selectable<ImagesTable>): Image {
     id: row.id as ImageId,
     kind: row.kind as ImageKind,
     name: row.name,
+    project: row.project,
     hostPath: row.host_path,
     sha256: row.sha256,
     sizeBytes: Number(row.size_bytes),

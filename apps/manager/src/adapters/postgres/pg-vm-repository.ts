@@ -1,20 +1,22 @@
 import { sql, type Selectable } from 'kysely';
 import { AppError } from '@hearth/errors';
-import type { VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
+import type { ProjectHolding, VmListFilter, VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
 import type { HostId, ImageId, VmId } from '../../domain/ids.js';
 import type { HostAllocation } from '../../domain/placement.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import { guestMacOf, type FailureReason, type Vm, type VmStep } from '../../domain/vm.js';
 import type { Database } from './database.js';
 import { translated, translateDatabaseError } from './database-errors.js';
+import { ofProjects } from './project-filter.js';
 import { whyNotChanged } from '../../domain/vm-errors.js';
 import type { VmsTable } from './schema.js';
+import { quotaOf } from './pg-project-repository.js';
 import type { RestartPolicy } from '../../domain/restart-policy.js';
 
 export class PgVmRepository implements VmRepository {
   constructor(private readonly db: Database) {}
 
-  async insert(vm: Vm, admit?: (hostAllocation: HostAllocation) => void): Promise<void> {
+  async insert(vm: Vm, admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void): Promise<void> {
     await translated(
       () =>
         this.db.transaction().execute(async (trx) => {
@@ -32,7 +34,33 @@ export class PgVmRepository implements VmRepository {
               .where('host_id', '=', vm.hostId)
               .where('state', 'in', [...resourceHoldingStates])
               .executeTakeFirstOrThrow();
-            admit({ vcpuCount: Number(held.vcpu_count), memoryMib: Number(held.memory_mib) });
+            // Then the project (always in this order: host, project, so that creates never deadlock):
+            // its row locked, so concurrent creates in it cannot pass its quota together.
+            const project = await trx
+              .selectFrom('projects')
+              .selectAll()
+              .where('name', '=', vm.project)
+              .forUpdate()
+              .executeTakeFirst();
+            if (project === undefined) {
+              throw new AppError('PROJECT_NOT_FOUND', `No project named ${vm.project}`, { details: { project: vm.project } });
+            }
+            const used = await trx
+              .selectFrom('vms')
+              .select((eb) => [
+                eb.fn.countAll<string | number>().as('vms'),
+                eb.fn.coalesce(eb.fn.sum<string | number>('vcpu_count'), eb.lit(0)).as('vcpus'),
+                eb.fn.coalesce(eb.fn.sum<string | number>('memory_mib'), eb.lit(0)).as('memory_mib'),
+              ])
+              .where('project', '=', vm.project)
+              .executeTakeFirstOrThrow();
+            admit(
+              { vcpuCount: Number(held.vcpu_count), memoryMib: Number(held.memory_mib) },
+              {
+                quota: quotaOf(project),
+                usage: { vms: Number(used.vms), vcpus: Number(used.vcpus), memoryMib: Number(used.memory_mib) },
+              },
+            );
           }
           // The VM and its event in one statement. No pre-check of the name: the unique constraint
           // answers it (VM_NAME_TAKEN below), race-free.
@@ -43,6 +71,7 @@ export class PgVmRepository implements VmRepository {
                 .values({
                   id: vm.id,
                   name: vm.name,
+                  project: vm.project,
                   state: vm.state,
                   host_id: vm.hostId,
                   vcpu_count: vm.vcpuCount,
@@ -71,6 +100,7 @@ export class PgVmRepository implements VmRepository {
               type: 'vm.created',
               vm_id: vm.id,
               host_id: vm.hostId,
+              project: vm.project,
               at: vm.createdAt,
               from_state: null,
               to_state: vm.state,
@@ -79,9 +109,9 @@ export class PgVmRepository implements VmRepository {
             .execute();
         }),
       {
-        '23503': (cause) => new AppError('IMAGE_NOT_FOUND', `A host or image of VM ${vm.id} does not exist`, { cause }),
+        '23503': (cause) => new AppError('IMAGE_NOT_FOUND', `A host, image or project of VM ${vm.id} does not exist`, { cause }),
         '23505': (cause) =>
-          (cause as { constraint?: unknown }).constraint === 'vms_name_key'
+          (cause as { constraint?: unknown }).constraint === 'vms_project_name_key'
             ? new AppError('VM_NAME_TAKEN', `A VM named ${vm.name} already exists`, { details: { name: vm.name }, cause })
             : translateDatabaseError(cause),
       },
@@ -100,18 +130,21 @@ export class PgVmRepository implements VmRepository {
     return row === undefined ? undefined : toVm(row);
   }
 
-  async findByName(name: string): Promise<Vm | undefined> {
-    const row = await translated(() => this.db.selectFrom('vms').selectAll().where('name', '=', name).executeTakeFirst());
+  async findByName(project: string, name: string): Promise<Vm | undefined> {
+    const row = await translated(() =>
+      this.db.selectFrom('vms').selectAll().where('project', '=', project).where('name', '=', name).executeTakeFirst(),
+    );
     return row === undefined ? undefined : toVm(row);
   }
 
-  async list(options: { limit: number; afterId?: VmId | undefined }): Promise<VmPage> {
+  async list(filter: VmListFilter, options: { limit: number; afterId?: VmId | undefined }): Promise<VmPage> {
     const rows = await translated(() => {
       let query = this.db
         .selectFrom('vms')
         .selectAll()
         .orderBy('id')
         .limit(options.limit + 1);
+      query = query.where((eb) => ofProjects(eb, filter.projects));
       if (options.afterId !== undefined) query = query.where('id', '>', options.afterId);
       return query.execute();
     });
@@ -171,7 +204,7 @@ export class PgVmRepository implements VmRepository {
         .with('recorded', (db) =>
           db
             .insertInto('events')
-            .columns(['type', 'vm_id', 'host_id', 'at', 'from_state', 'to_state', 'message'])
+            .columns(['type', 'vm_id', 'host_id', 'project', 'at', 'from_state', 'to_state', 'message'])
             .expression((eb) => {
               // One event row per step, and none when the update matched nothing.
               const stepRow = (from: VmState, to: VmState) =>
@@ -181,6 +214,7 @@ export class PgVmRepository implements VmRepository {
                     sql<string>`text 'vm.state_changed'`.as('type'),
                     'changed.id as vm_id',
                     'changed.host_id as host_id',
+                    'changed.project as project',
                     sql<Date>`cast(${change.at} as timestamptz)`.as('at'),
                     sql<string>`cast(${from} as text)`.as('from_state'),
                     sql<string>`cast(${to} as text)`.as('to_state'),
@@ -221,6 +255,7 @@ export class PgVmRepository implements VmRepository {
               type: 'vm.observed_state_changed',
               vm_id: id,
               host_id: updated.host_id,
+              project: updated.project,
               at,
               from_state: null,
               to_state: null,
@@ -237,7 +272,11 @@ export class PgVmRepository implements VmRepository {
   async delete(id: VmId, at: Date): Promise<void> {
     await translated(() =>
       this.db.transaction().execute(async (trx) => {
-        const deleted = await trx.deleteFrom('vms').where('id', '=', id).returning(['state', 'host_id']).executeTakeFirst();
+        const deleted = await trx
+          .deleteFrom('vms')
+          .where('id', '=', id)
+          .returning(['state', 'host_id', 'project'])
+          .executeTakeFirst();
         if (deleted === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${id}`, { details: { vmId: id } });
         await trx
           .insertInto('events')
@@ -245,6 +284,7 @@ export class PgVmRepository implements VmRepository {
             type: 'vm.deleted',
             vm_id: id,
             host_id: deleted.host_id,
+            project: deleted.project,
             at,
             from_state: deleted.state,
             to_state: null,
@@ -303,6 +343,7 @@ function toVm(row: Selectable<VmsTable>): Vm {
   return {
     id: row.id as VmId,
     name: row.name,
+    project: row.project,
     state: row.state as VmState,
     hostId: row.host_id as HostId,
     vcpuCount: row.vcpu_count,

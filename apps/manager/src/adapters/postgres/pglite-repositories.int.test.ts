@@ -23,12 +23,14 @@ afterAll(async () => {
 describeRepositoryContract('PGlite (in memory)', async () => ({
   repos: createPgRepositories(db),
   close: async () => {
-    await sql`truncate events, idempotency_keys, vms, images, hosts`.execute(db);
+    await sql`truncate events, idempotency_keys, vms, images, hosts, api_tokens, audit_log`.execute(db);
+    await sql`delete from projects where name <> 'default'`.execute(db);
   },
 }));
 
 const emptied = async (): Promise<void> => {
-  await sql`truncate events, idempotency_keys, vms, images, hosts`.execute(db);
+  await sql`truncate events, idempotency_keys, vms, images, hosts, api_tokens, audit_log`.execute(db);
+  await sql`delete from projects where name <> 'default'`.execute(db);
   await sql`update event_retention set pruned_through_id = 0, pruned_at = null`.execute(db);
 };
 

@@ -34,7 +34,8 @@ describe.skipIf(!hasDatabase)(
     });
 
     const emptied = async (): Promise<void> => {
-      await sql`truncate events, idempotency_keys, vms, images, hosts`.execute(db!);
+      await sql`truncate events, idempotency_keys, vms, images, hosts, api_tokens, audit_log`.execute(db!);
+      await sql`delete from projects where name <> 'default'`.execute(db!);
       await sql`update event_retention set pruned_through_id = 0, pruned_at = null`.execute(db!);
     };
 
@@ -50,7 +51,8 @@ describe.skipIf(!hasDatabase)(
       return {
         repos: createPgRepositories(current),
         close: async () => {
-          await sql`truncate events, idempotency_keys, vms, images, hosts`.execute(current);
+          await sql`truncate events, idempotency_keys, vms, images, hosts, api_tokens, audit_log`.execute(current);
+          await sql`delete from projects where name <> 'default'`.execute(current);
         },
       };
     });

@@ -21,6 +21,7 @@ export interface ImagesTable {
   id: string;
   kind: string;
   name: string;
+  project: string;
   host_path: string;
   sha256: string;
   /** `pg` returns bigint as a string, PGlite as a number. */
@@ -31,6 +32,7 @@ export interface ImagesTable {
 export interface VmsTable {
   id: string;
   name: string;
+  project: string;
   state: string;
   host_id: string;
   vcpu_count: number;
@@ -63,6 +65,8 @@ export interface EventsTable {
   type: string;
   vm_id: string | null;
   host_id: string | null;
+  /** Null for host events. */
+  project: Generated<string | null>;
   at: Date;
   from_state: string | null;
   to_state: string | null;
@@ -92,7 +96,7 @@ export interface ClustersTable {
   is_singleton: Generated<boolean>;
 }
 
-/** One row: the cluster CA (migration 0017). */
+/** One row: the cluster CA (migration 0023). */
 export interface CertificateAuthoritiesTable {
   is_singleton: Generated<boolean>;
   certificate_pem: string;
@@ -131,7 +135,48 @@ export interface EventRetentionTable {
   pruned_at: Date | null;
 }
 
+export interface ProjectsTable {
+  name: string;
+  max_vms: number | null;
+  max_vcpus: number | null;
+  /** `pg` returns bigint as a string, PGlite as a number. */
+  max_memory_mib: ColumnType<string | number | null, number | null, number | null>;
+  created_at: Date;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  name: string;
+  secret_sha256: string;
+  scopes: string[];
+  projects: string[];
+  created_by: string | null;
+  created_at: Date;
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export interface AuditLogTable {
+  /** `pg` returns bigint as a string, PGlite as a number. */
+  id: Generated<string | number>;
+  at: Date;
+  token_id: string | null;
+  token_name: string | null;
+  project: string | null;
+  action: string;
+  target: string | null;
+  outcome: string;
+  status_code: number;
+  error_code: string | null;
+  correlation_id: string;
+  client_address: string;
+}
+
 export interface ManagerDatabase {
+  audit_log: AuditLogTable;
+  projects: ProjectsTable;
+  api_tokens: ApiTokensTable;
   hosts: HostsTable;
   images: ImagesTable;
   vms: VmsTable;

@@ -5,9 +5,11 @@ import {
   hostIdFromUlid,
   imageIdFromUlid,
   joinTokenIdFromUlid,
+  tokenIdFromUlid,
   vmIdFromUlid,
   type HostId,
   type ImageId,
+  type TokenId,
   type VmId,
 } from '../../domain/ids.js';
 
@@ -33,5 +35,9 @@ export class UlidIdGenerator implements IdGenerator {
 
   joinTokenId(): string {
     return joinTokenIdFromUlid(this.next());
+  }
+
+  tokenId(): TokenId {
+    return tokenIdFromUlid(this.next());
   }
 }

@@ -27,6 +27,7 @@ async function setUp(options: { isLeader?: boolean } = {}) {
     for (let i = 0; i < count; i += 1) {
       await repos.events.append({
         type: 'vm.created',
+        project: 'default',
         vmId: 'vm_01JAAAAAAAAAAAAAAAAAAAAAAA' as VmId,
         hostId: null,
         fromState: null,

@@ -75,6 +75,7 @@ function setUp() {
     for (let i = 0; i < count; i += 1) {
       const event = await repos.events.append({
         type: 'vm.state_changed',
+        project: 'default',
         vmId,
         hostId: null,
         fromState: 'pending',

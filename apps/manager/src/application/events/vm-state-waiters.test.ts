@@ -19,6 +19,7 @@ async function setUp() {
   await world.addHost();
   const { kernel, rootfs } = await world.addImages();
   const pending = await acceptVm(world.deps, {
+    project: 'default',
     name: 'web',
     vcpuCount: 1,
     memoryMib: 256,

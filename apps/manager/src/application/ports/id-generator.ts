@@ -1,4 +1,4 @@
-import type { HostId, ImageId, VmId } from '../../domain/ids.js';
+import type { HostId, ImageId, TokenId, VmId } from '../../domain/ids.js';
 
 /** Makes new, sortable resource ids. */
 export interface IdGenerator {
@@ -7,4 +7,5 @@ export interface IdGenerator {
   hostId(): HostId;
   credentialId(): string;
   joinTokenId(): string;
+  tokenId(): TokenId;
 }

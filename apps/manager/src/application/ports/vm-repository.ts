@@ -1,7 +1,9 @@
 import type { HostId, ImageId, VmId } from '../../domain/ids.js';
 import type { FailureReason, Vm, VmStep } from '../../domain/vm.js';
 import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
+import type { ProjectSet } from '../../domain/access.js';
 import type { HostAllocation } from '../../domain/placement.js';
+import type { ProjectQuota, ProjectUsage } from '../../domain/project.js';
 
 /** A state change, written together with its event row (never one without the other). */
 export interface VmStateChange {
@@ -31,23 +33,36 @@ export interface VmPage {
   readonly nextCursor: VmId | null;
 }
 
+/** What a new VM's project already holds, against its quota (every VM of the project counts, whatever its state). */
+export interface ProjectHolding {
+  readonly quota: ProjectQuota;
+  readonly usage: ProjectUsage;
+}
+
+/** Which VMs a list shows. */
+export interface VmListFilter {
+  /** Only VMs of these projects. */
+  readonly projects: ProjectSet;
+}
+
 /** The VM records: the Manager's memory of what it asked every host to do. */
 export interface VmRepository {
   /**
-   * Inserts a new VM (with a `vm.created` event). Throws VM_NAME_TAKEN when the name is in use.
-   * `admit`, when given, sees what the VM's host already holds and may throw to refuse the VM;
-   * it runs with the host locked, so concurrent inserts cannot overbook the host.
+   * Inserts a new VM (with a `vm.created` event). Throws VM_NAME_TAKEN when the name is in use in
+   * its project, PROJECT_NOT_FOUND when the project is gone. `admit`, when given, sees what the
+   * VM's host and its project already hold and may throw to refuse the VM; it runs with both
+   * locked, so concurrent inserts can overbook neither the host nor the project's quota.
    */
-  insert(vm: Vm, admit?: (hostAllocation: HostAllocation) => void): Promise<void>;
+  insert(vm: Vm, admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void): Promise<void>;
   /**
    * Allocates a guest MAC no VM has had from this repository (a database sequence), for a VM about
    * to be inserted; the VM keeps it for life. `insert` refuses a MAC another VM has (unique column).
    */
   allocateGuestMac(): Promise<string>;
   findById(id: VmId): Promise<Vm | undefined>;
-  findByName(name: string): Promise<Vm | undefined>;
+  findByName(project: string, name: string): Promise<Vm | undefined>;
   /** Keyset page ordered by id. */
-  list(options: { readonly limit: number; readonly afterId?: VmId | undefined }): Promise<VmPage>;
+  list(filter: VmListFilter, options: { readonly limit: number; readonly afterId?: VmId | undefined }): Promise<VmPage>;
   /** VMs in any of the states, ordered by id (e.g. creates to continue after a restart). */
   listInStates(states: readonly VmState[]): Promise<readonly Vm[]>;
   /** Every VM placed on the host, ordered by id (none when the host is unknown). */

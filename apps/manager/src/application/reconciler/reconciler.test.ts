@@ -1,3 +1,4 @@
+import { everyProject } from '../../domain/access.js';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '@hearth/errors';
 import { hostCapacity, hostFacts, createWorld, credentialOf, type World } from '../../testing/world.js';
@@ -27,6 +28,7 @@ async function setUp(
   const host = await world.addHost();
   const { kernel, rootfs } = await world.addImages();
   const vm = await createVm(world.deps, {
+    project: 'default',
     name: 'web',
     vcpuCount: 1,
     memoryMib: 256,
@@ -240,10 +242,11 @@ describe('Reconciler', () => {
   it('continues a create left pending by a crash once its grace window has passed', async () => {
     const { reconciler, world } = await setUp();
     const { kernel, rootfs } = {
-      kernel: (await world.deps.images.list({ kind: 'kernel' }, { limit: 1 })).items[0]!,
-      rootfs: (await world.deps.images.list({ kind: 'rootfs' }, { limit: 1 })).items[0]!,
+      kernel: (await world.deps.images.list({ projects: everyProject, kind: 'kernel' }, { limit: 1 })).items[0]!,
+      rootfs: (await world.deps.images.list({ projects: everyProject, kind: 'rootfs' }, { limit: 1 })).items[0]!,
     };
     const pending = await acceptVm(world.deps, {
+      project: 'default',
       name: 'half',
       vcpuCount: 1,
       memoryMib: 128,
@@ -262,9 +265,18 @@ describe('Reconciler', () => {
 
     /** A VM accepted and continued in the background while its Agent is down: it is left `starting`. */
     async function interruptedCreate(world: World): Promise<Vm> {
-      const { id: kernelImageId } = (await world.deps.images.list({ kind: 'kernel' }, { limit: 1 })).items[0]!;
-      const { id: rootfsImageId } = (await world.deps.images.list({ kind: 'rootfs' }, { limit: 1 })).items[0]!;
-      const pending = await acceptVm(world.deps, { name: 'late', vcpuCount: 1, memoryMib: 128, kernelImageId, rootfsImageId });
+      const { id: kernelImageId } = (await world.deps.images.list({ projects: everyProject, kind: 'kernel' }, { limit: 1 }))
+        .items[0]!;
+      const { id: rootfsImageId } = (await world.deps.images.list({ projects: everyProject, kind: 'rootfs' }, { limit: 1 }))
+        .items[0]!;
+      const pending = await acceptVm(world.deps, {
+        project: 'default',
+        name: 'late',
+        vcpuCount: 1,
+        memoryMib: 128,
+        kernelImageId,
+        rootfsImageId,
+      });
       world.agents.failNext('apply', agentDown());
       await expect(continueCreate(world.deps, pending.id, { outage: { onAgentUnavailable: 'retry' } })).rejects.toMatchObject({
         code: 'AGENT_UNAVAILABLE',
@@ -348,9 +360,18 @@ describe('Reconciler', () => {
 
   it('does not take a VM started after its host was asked for its inventory for one whose VMM is gone', async () => {
     const { reconciler, world } = await setUp({ inventoryMaxAgeMs: 60_000 });
-    const { id: kernelImageId } = (await world.deps.images.list({ kind: 'kernel' }, { limit: 1 })).items[0]!;
-    const { id: rootfsImageId } = (await world.deps.images.list({ kind: 'rootfs' }, { limit: 1 })).items[0]!;
-    const pending = await acceptVm(world.deps, { name: 'fresh', vcpuCount: 1, memoryMib: 128, kernelImageId, rootfsImageId });
+    const { id: kernelImageId } = (await world.deps.images.list({ projects: everyProject, kind: 'kernel' }, { limit: 1 }))
+      .items[0]!;
+    const { id: rootfsImageId } = (await world.deps.images.list({ projects: everyProject, kind: 'rootfs' }, { limit: 1 }))
+      .items[0]!;
+    const pending = await acceptVm(world.deps, {
+      project: 'default',
+      name: 'fresh',
+      vcpuCount: 1,
+      memoryMib: 128,
+      kernelImageId,
+      rootfsImageId,
+    });
     // The inventory read now (kept for a while) does not hold the VM yet.
     expect(await reconciler.reconcileVm(pending.id)).toEqual({ kind: 'wait', why: 'grace' });
     world.clock.advance(1);
@@ -461,6 +482,7 @@ describe('Reconciler', () => {
     for (const name of ['api', 'db']) {
       others.push(
         await createVm(world.deps, {
+          project: 'default',
           name,
           vcpuCount: 1,
           memoryMib: 256,

@@ -605,6 +605,7 @@ export class Reconciler implements ReconcileHints {
         await this.deps.events.append({
           type: 'host.orphans_withheld',
           vmId: null,
+          project: null,
           hostId: host.id,
           fromState: null,
           toState: null,

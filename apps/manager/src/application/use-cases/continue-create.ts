@@ -1,3 +1,4 @@
+import { everyProject } from '../../domain/access.js';
 import { failpoint } from '@hearth/failpoints';
 import { isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
@@ -35,7 +36,7 @@ export async function continueCreate(deps: Deps, id: VmId, options: ContinueCrea
   // so does the host that placement just chose.
   let current: Vm | undefined = known?.id === id ? known : undefined;
   for (;;) {
-    const vm = current ?? (await getVm(deps, id));
+    const vm = current ?? (await getVm(deps, id, everyProject));
     current = undefined;
     try {
       switch (vm.state) {

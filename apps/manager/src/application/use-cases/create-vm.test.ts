@@ -9,7 +9,17 @@ async function setUp(): Promise<{ world: World; input: CreateVmInput }> {
   const world = createWorld();
   await world.addHost();
   const { kernel, rootfs } = await world.addImages();
-  return { world, input: { name: 'web-1', vcpuCount: 1, memoryMib: 256, kernelImageId: kernel.id, rootfsImageId: rootfs.id } };
+  return {
+    world,
+    input: {
+      project: 'default',
+      name: 'web-1',
+      vcpuCount: 1,
+      memoryMib: 256,
+      kernelImageId: kernel.id,
+      rootfsImageId: rootfs.id,
+    },
+  };
 }
 
 describe('createVm', () => {
@@ -71,6 +81,7 @@ describe('createVm', () => {
       hostId: () => world.deps.ids.hostId(),
       credentialId: () => world.deps.ids.credentialId(),
       joinTokenId: () => world.deps.ids.joinTokenId(),
+      tokenId: () => world.deps.ids.tokenId(),
     };
     const deps = { ...world.deps, ids };
     const a = await acceptVm(deps, { ...input, name: 'a' });
@@ -83,6 +94,7 @@ describe('createVm', () => {
     await world.addHost();
     const { kernel, rootfs } = await world.addImages();
     const vm = await createVm(world.deps, {
+      project: 'default',
       name: 'm',
       vcpuCount: 1,
       memoryMib: 128,
@@ -102,7 +114,7 @@ describe('createVm', () => {
     const error = await rejection(createVm(world.deps, input));
     expect(error.code).toBe('FIRECRACKER_REJECTED');
     const vmId = error.details?.['vmId'] as string;
-    const vm = await world.repos.vms.findByName('web-1');
+    const vm = await world.repos.vms.findByName('default', 'web-1');
     expect(vm?.id).toBe(vmId);
     expect(vm?.state).toBe('failed');
     expect(vm?.failureReason).toEqual({ code: 'FIRECRACKER_REJECTED', message: 'Invalid kernel' });
@@ -114,7 +126,7 @@ describe('createVm', () => {
     world.agents.failNext('apply', new AppError('AGENT_UNAVAILABLE', 'agent down'));
     world.agents.failNext('delete', new AppError('AGENT_UNAVAILABLE', 'still down'));
     await rejection(createVm(world.deps, input));
-    const vm = await world.repos.vms.findByName('web-1');
+    const vm = await world.repos.vms.findByName('default', 'web-1');
     expect(vm?.failureReason?.message).toBe('agent down; cleanup failed: AGENT_UNAVAILABLE still down');
   });
 
@@ -123,7 +135,7 @@ describe('createVm', () => {
     const error = await rejection(createVm(world.deps, { ...input, vcpuCount: 32 }));
     expect(error.code).toBe('HOST_NO_CAPACITY');
     expect(error.details).toEqual({ hosts: [{ hostId: expect.stringMatching(/^host_/) as string, reason: 'insufficient_cpu' }] });
-    expect(await world.repos.vms.findByName('web-1')).toBeUndefined();
+    expect(await world.repos.vms.findByName('default', 'web-1')).toBeUndefined();
     expect(world.agents.calls).toEqual([]);
   });
 
@@ -131,7 +143,7 @@ describe('createVm', () => {
     const world = createWorld();
     await world.addHost({ capacity: { memoryMibTotal: 1024 } });
     const { kernel, rootfs } = await world.addImages();
-    const base = { vcpuCount: 1, memoryMib: 512, kernelImageId: kernel.id, rootfsImageId: rootfs.id };
+    const base = { project: 'default', vcpuCount: 1, memoryMib: 512, kernelImageId: kernel.id, rootfsImageId: rootfs.id };
     await createVm(world.deps, { ...base, name: 'a' });
     await createVm(world.deps, { ...base, name: 'b' });
     expect((await rejection(createVm(world.deps, { ...base, name: 'c' }))).code).toBe('HOST_NO_CAPACITY');
@@ -141,7 +153,7 @@ describe('createVm', () => {
     const world = createWorld();
     await world.addHost({ capacity: { memoryMibTotal: 1024 } });
     const { kernel, rootfs } = await world.addImages();
-    const base = { vcpuCount: 1, memoryMib: 768, kernelImageId: kernel.id, rootfsImageId: rootfs.id };
+    const base = { project: 'default', vcpuCount: 1, memoryMib: 768, kernelImageId: kernel.id, rootfsImageId: rootfs.id };
     const results = await Promise.allSettled([
       createVm(world.deps, { ...base, name: 'a' }),
       createVm(world.deps, { ...base, name: 'b' }),

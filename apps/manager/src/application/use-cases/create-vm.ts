@@ -5,6 +5,7 @@ import type { Host } from '../../domain/host.js';
 import type { Image, ImageKind } from '../../domain/image.js';
 import type { ImageId } from '../../domain/ids.js';
 import { noAllocation, placeVm, rejectionOf, type HostRejection } from '../../domain/placement.js';
+import { quotaOverruns } from '../../domain/project.js';
 import { defaultRestartPolicy, type RestartPolicy } from '../../domain/restart-policy.js';
 import { defaultBootArgs, isValidVmName, type Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
@@ -12,6 +13,8 @@ import { continueCreate } from './continue-create.js';
 
 export interface CreateVmInput {
   readonly name: string;
+  /** The project that will own it (already checked against the caller's token); its images must be its own. */
+  readonly project: string;
   readonly vcpuCount: number;
   readonly memoryMib: number;
   readonly kernelImageId: ImageId;
@@ -56,8 +59,8 @@ async function placeAndRecord(deps: Deps, input: CreateVmInput): Promise<{ reado
     deps.images.findById(input.rootfsImageId),
   ]);
   const imageErrors = [
-    ...imageFieldErrors('kernelImageId', input.kernelImageId, kernel, 'kernel'),
-    ...imageFieldErrors('rootfsImageId', input.rootfsImageId, rootfs, 'rootfs'),
+    ...imageFieldErrors('kernelImageId', input.kernelImageId, ownImage(kernel, input.project), 'kernel'),
+    ...imageFieldErrors('rootfsImageId', input.rootfsImageId, ownImage(rootfs, input.project), 'rootfs'),
   ];
   if (imageErrors.length > 0 || kernel === undefined || rootfs === undefined) throw invalid(imageErrors);
   // A taken name is refused by the insert (VM_NAME_TAKEN from the unique constraint): no pre-check.
@@ -86,6 +89,7 @@ async function placeAndRecord(deps: Deps, input: CreateVmInput): Promise<{ reado
   const pending: Vm = {
     id,
     name: input.name,
+    project: input.project,
     state: 'pending',
     hostId: chosen.id,
     vcpuCount: input.vcpuCount,
@@ -107,15 +111,30 @@ async function placeAndRecord(deps: Deps, input: CreateVmInput): Promise<{ reado
     observedAt: null,
     restartPolicy: input.restartPolicy ?? defaultRestartPolicy,
   };
-  // Placement is checked again with the host locked, so concurrent creates cannot overbook it; the
-  // restart policy is part of the row.
-  await deps.vms.insert(pending, (held) => {
+  // Placement and the project's quota are checked again with the host and the project locked, so
+  // concurrent creates can overbook neither; the restart policy is part of the row. A refusal
+  // rolls everything back: nothing stays reserved.
+  await deps.vms.insert(pending, (held, project) => {
+    const overruns = quotaOverruns(project.quota, project.usage, { vms: 1, vcpus: input.vcpuCount, memoryMib: input.memoryMib });
+    if (overruns.length > 0) throw quotaExceeded(input.project, overruns);
     const reason = rejectionOf(chosen, input, held, deps.settings, now);
     if (reason !== undefined) throw noCapacity(input, inHostOrder(hosts, [...refused, { hostId: chosen.id, reason }]));
   });
   deps.log.info({ vmId: id, hostId: chosen.id, state: 'pending' }, 'vm created');
   failpoint('manager.create.after-pending');
   return { vm: pending, host: chosen };
+}
+
+/** Another project's image is, to this VM, no image at all. */
+function ownImage(image: Image | undefined, project: string): Image | undefined {
+  return image?.project === project ? image : undefined;
+}
+
+function quotaExceeded(project: string, overruns: ReturnType<typeof quotaOverruns>): AppError {
+  const what = overruns.map((o) => `${o.resource}: ${o.used} used + ${o.requested} requested > ${o.limit}`).join('; ');
+  return new AppError('QUOTA_EXCEEDED', `Project ${project} would pass its quota (${what})`, {
+    details: { project, overruns },
+  });
 }
 
 function imageFieldErrors(field: string, id: ImageId, image: Image | undefined, kind: ImageKind): FieldError[] {

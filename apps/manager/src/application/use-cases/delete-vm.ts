@@ -8,11 +8,14 @@ import { failureReasonOf } from './apply-vm.js';
 import { hostOf } from './stop-vm.js';
 import { versionToMatch, type MutationOptions } from './if-match.js';
 import { getVm } from './vm-queries.js';
+import { everyProject } from '../../domain/access.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log'>;
 
 export interface DeletedVm {
   readonly id: VmId;
+  /** The project it belonged to. */
+  readonly project: string;
   /** What the Agent removed from the host (empty when it had nothing left). */
   readonly removed: readonly HostResource[];
 }
@@ -23,7 +26,7 @@ export interface DeletedVm {
  * VM becomes `failed` with the reason, and DELETE can be retried.
  */
 export async function deleteVm(deps: Deps, id: VmId, options: MutationOptions = {}): Promise<DeletedVm> {
-  const vm = await getVm(deps, id);
+  const vm = await getVm(deps, id, options.projects ?? everyProject);
   const ifVersion = versionToMatch(vm, options.ifMatch);
   assertTransition(vm.state, 'deleting');
   const host = await hostOf(deps, vm.hostId);
@@ -51,5 +54,5 @@ export async function deleteVm(deps: Deps, id: VmId, options: MutationOptions = 
   failpoint('manager.delete.after-agent');
   await deps.vms.delete(id, deps.clock.now());
   deps.log.info({ vmId: id, hostId: host.id }, 'vm deleted');
-  return { id, removed };
+  return { id, project: vm.project, removed };
 }

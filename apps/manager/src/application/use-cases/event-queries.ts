@@ -1,5 +1,6 @@
+import { canSeeProject } from '../../domain/access.js';
 import { AppError } from '@hearth/errors';
-import type { EventFilter } from '../../domain/event.js';
+import type { EventFilter, EventVisibility } from '../../domain/event.js';
 import type { VmId } from '../../domain/ids.js';
 import { vmNotFound } from '../../domain/vm-errors.js';
 import type { UseCaseDependencies } from '../dependencies.js';
@@ -48,14 +49,17 @@ function eventCursorExpired(cursor: number, prunedThroughId: number): AppError {
  * The events of one VM, kept after it is deleted. VM_NOT_FOUND when there is neither such a VM
  * nor any event about it.
  */
+/** The events of a VM that `visibleTo` may read (kept after the VM is deleted); VM_NOT_FOUND when it has none and no such VM is there for it. */
 export async function listVmEvents(
   deps: Pick<UseCaseDependencies, 'events' | 'vms'>,
   vmId: VmId,
+  visibleTo: EventVisibility,
   options: EventPageOptions,
 ): Promise<EventPage> {
-  const page = await listEvents(deps, { vmId }, options);
-  if (page.items.length === 0 && options.cursor === undefined && (await deps.vms.findById(vmId)) === undefined) {
-    throw vmNotFound(vmId);
+  const page = await listEvents(deps, { vmId, visibleTo }, options);
+  if (page.items.length === 0 && options.cursor === undefined) {
+    const vm = await deps.vms.findById(vmId);
+    if (vm === undefined || !canSeeProject(visibleTo.projects, vm.project)) throw vmNotFound(vmId);
   }
   return page;
 }

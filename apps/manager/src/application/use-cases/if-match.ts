@@ -1,3 +1,4 @@
+import type { ProjectSet } from '../../domain/access.js';
 import { preconditionFailed } from '../../domain/vm-errors.js';
 import type { Vm } from '../../domain/vm.js';
 
@@ -7,6 +8,11 @@ export type IfMatch = '*' | readonly number[];
 /** Options every VM mutation takes. */
 export interface MutationOptions {
   readonly ifMatch?: IfMatch | undefined;
+  /**
+   * The projects of the caller: a VM of another project is VM_NOT_FOUND. Default: every project,
+   * for the Manager's own callers (the reconciler, a drain).
+   */
+  readonly projects?: ProjectSet | undefined;
 }
 
 /**

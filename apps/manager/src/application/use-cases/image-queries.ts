@@ -1,4 +1,5 @@
 import { AppError } from '@hearth/errors';
+import { canSeeProject, type ProjectSet } from '../../domain/access.js';
 import type { ImageId } from '../../domain/ids.js';
 import type { Image } from '../../domain/image.js';
 import type { UseCaseDependencies } from '../dependencies.js';
@@ -16,17 +17,23 @@ export async function listImages(
   return deps.images.list(filter, { limit, afterId: options.cursor });
 }
 
-export async function getImage(deps: Pick<UseCaseDependencies, 'images'>, id: ImageId): Promise<Image> {
+/** The image, when it is one of `projects`' (another project's image is not there for the caller: IMAGE_NOT_FOUND). */
+export async function getImage(deps: Pick<UseCaseDependencies, 'images'>, id: ImageId, projects: ProjectSet): Promise<Image> {
   const image = await deps.images.findById(id);
-  if (image === undefined) throw imageNotFound(id);
+  if (image === undefined || !canSeeProject(projects, image.project)) throw imageNotFound(id);
   return image;
 }
 
 /** Removes an image record (never the file). Refused while a VM references it. */
-export async function deleteImage(deps: Pick<UseCaseDependencies, 'images' | 'vms'>, id: ImageId): Promise<void> {
-  if ((await deps.images.findById(id)) === undefined) throw imageNotFound(id);
+export async function deleteImage(
+  deps: Pick<UseCaseDependencies, 'images' | 'vms'>,
+  id: ImageId,
+  projects: ProjectSet,
+): Promise<Image> {
+  const image = await getImage(deps, id, projects);
   if (await deps.vms.isImageInUse(id)) throw imageInUse(id);
   await deps.images.delete(id);
+  return image;
 }
 
 export function imageNotFound(id: string): AppError {

@@ -1,3 +1,4 @@
+import { everyProject } from '../../domain/access.js';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '@hearth/errors';
 import type { RecordedEvent } from '../../domain/event.js';
@@ -21,7 +22,10 @@ async function setUp(): Promise<{ world: World; input: Parameters<typeof createV
   const world = createWorld();
   await world.addHost();
   const { kernel, rootfs } = await world.addImages();
-  return { world, input: { name: 'web', vcpuCount: 1, memoryMib: 256, kernelImageId: kernel.id, rootfsImageId: rootfs.id } };
+  return {
+    world,
+    input: { project: 'default', name: 'web', vcpuCount: 1, memoryMib: 256, kernelImageId: kernel.id, rootfsImageId: rootfs.id },
+  };
 }
 
 async function runningVm(): Promise<{ world: World; vm: Vm }> {
@@ -87,7 +91,7 @@ describe('acceptVm and continueCreate', () => {
     await waitFor(() => warnings.includes('vm apply interrupted; will retry'), {
       description: 'the interrupted apply is reported',
     });
-    expect(await getVm(world.deps, pending.id)).toMatchObject({ state: 'starting', failureReason: null });
+    expect(await getVm(world.deps, pending.id, everyProject)).toMatchObject({ state: 'starting', failureReason: null });
     expect(world.agents.calls.map((c) => c.operation)).toEqual(['apply']);
   });
 
@@ -108,7 +112,10 @@ describe('acceptVm and continueCreate', () => {
     expect(
       outcomes.map((outcome) => (outcome.status === 'rejected' ? (outcome.reason as AppError).code : outcome.value.state)),
     ).toEqual(['VMM_SPAWN_FAILED', 'VMM_SPAWN_FAILED']);
-    expect(await getVm(world.deps, pending.id)).toMatchObject({ state: 'failed', failureReason: { code: 'VMM_SPAWN_FAILED' } });
+    expect(await getVm(world.deps, pending.id, everyProject)).toMatchObject({
+      state: 'failed',
+      failureReason: { code: 'VMM_SPAWN_FAILED' },
+    });
   });
 
   it('leaves the VM failed with the reason and removes it from the host when the Agent fails', async () => {
@@ -116,7 +123,10 @@ describe('acceptVm and continueCreate', () => {
     const pending = await acceptVm(world.deps, input);
     world.agents.failNext('apply', new AppError('VMM_SPAWN_FAILED', 'no firecracker'));
     expect(await codeOf(continueCreate(world.deps, pending.id))).toBe('VMM_SPAWN_FAILED');
-    expect(await getVm(world.deps, pending.id)).toMatchObject({ state: 'failed', failureReason: { code: 'VMM_SPAWN_FAILED' } });
+    expect(await getVm(world.deps, pending.id, everyProject)).toMatchObject({
+      state: 'failed',
+      failureReason: { code: 'VMM_SPAWN_FAILED' },
+    });
     expect(world.agents.calls.map((c) => c.operation)).toEqual(['apply', 'delete']);
   });
 });
@@ -153,14 +163,17 @@ describe('pauseVm and resumeVm', () => {
     const { world, vm } = await runningVm();
     world.agents.failNext('pause', new AppError('AGENT_UNAVAILABLE', 'down'));
     expect(await codeOf(pauseVm(world.deps, vm.id))).toBe('AGENT_UNAVAILABLE');
-    expect((await getVm(world.deps, vm.id)).state).toBe('running');
+    expect((await getVm(world.deps, vm.id, everyProject)).state).toBe('running');
   });
 
   it('marks the VM failed when its VMM is gone', async () => {
     const { world, vm } = await runningVm();
     world.agents.failNext('pause', new AppError('VMM_NOT_RUNNING', 'gone'));
     expect(await codeOf(pauseVm(world.deps, vm.id))).toBe('VMM_NOT_RUNNING');
-    expect(await getVm(world.deps, vm.id)).toMatchObject({ state: 'failed', failureReason: { code: 'VMM_NOT_RUNNING' } });
+    expect(await getVm(world.deps, vm.id, everyProject)).toMatchObject({
+      state: 'failed',
+      failureReason: { code: 'VMM_NOT_RUNNING' },
+    });
   });
 
   it('keeps a VM paused when the Agent cannot resume it', async () => {
@@ -168,7 +181,7 @@ describe('pauseVm and resumeVm', () => {
     await pauseVm(world.deps, vm.id);
     world.agents.failNext('resume', new AppError('AGENT_UNAVAILABLE', 'down'));
     expect(await codeOf(resumeVm(world.deps, vm.id))).toBe('AGENT_UNAVAILABLE');
-    expect((await getVm(world.deps, vm.id)).state).toBe('paused');
+    expect((await getVm(world.deps, vm.id, everyProject)).state).toBe('paused');
   });
 
   it('stops a paused VM', async () => {
@@ -187,7 +200,7 @@ describe('If-Match on mutations', () => {
     const { world, vm } = await runningVm();
     const calls = world.agents.calls.length;
     expect(await codeOf(mutate(world, vm, [vm.version - 1]))).toBe('PRECONDITION_FAILED');
-    expect(await getVm(world.deps, vm.id)).toEqual(vm);
+    expect(await getVm(world.deps, vm.id, everyProject)).toEqual(vm);
     expect(world.agents.calls).toHaveLength(calls);
   });
 
@@ -210,7 +223,7 @@ describe('events', () => {
     await pauseVm(world.deps, vm.id);
     await resumeVm(world.deps, vm.id);
     await stopVm(world.deps, vm.id);
-    const current = await getVm(world.deps, vm.id);
+    const current = await getVm(world.deps, vm.id, everyProject);
     const events = await eventsOf(world, vm);
     expect(events.filter((e) => e.type === 'vm.state_changed')).toHaveLength(current.version - 1);
     expect(events[0]).toMatchObject({ type: 'vm.created', hostId: vm.hostId, toState: 'pending' });
@@ -227,7 +240,7 @@ describe('waitForVmState', () => {
   it('is woken by the events of an accepted VM until it runs', async () => {
     const { world, input } = await setUp();
     const pending = await acceptVm(world.deps, input);
-    const waiting = waitForVmState(world.deps, pending.id, 'running', { timeoutMs: 5_000 });
+    const waiting = waitForVmState(world.deps, pending.id, 'running', { projects: everyProject, timeoutMs: 5_000 });
     const continued = new Promise((resolve) => setTimeout(resolve, 10)).then(() => continueCreate(world.deps, pending.id));
     const result = await waiting;
     await continued;
@@ -238,14 +251,17 @@ describe('waitForVmState', () => {
 
   it('answers at once when the VM is already in the state', async () => {
     const { world, vm } = await runningVm();
-    expect(await waitForVmState(world.deps, vm.id, 'running', { timeoutMs: 5_000 })).toEqual({ vm, outcome: 'reached' });
+    expect(await waitForVmState(world.deps, vm.id, 'running', { projects: everyProject, timeoutMs: 5_000 })).toEqual({
+      vm,
+      outcome: 'reached',
+    });
   });
 
   it('answers failed when the VM fails on the way', async () => {
     const { world, input } = await setUp();
     const pending = await acceptVm(world.deps, input);
     world.agents.failNext('apply', new AppError('VMM_SPAWN_FAILED', 'no firecracker'));
-    const waiting = waitForVmState(world.deps, pending.id, 'running', { timeoutMs: 5_000 });
+    const waiting = waitForVmState(world.deps, pending.id, 'running', { projects: everyProject, timeoutMs: 5_000 });
     await continueCreate(world.deps, pending.id).catch(() => undefined);
     expect((await waiting).outcome).toBe('failed');
   });
@@ -253,7 +269,7 @@ describe('waitForVmState', () => {
   it('answers timed_out with the VM as it is when time runs out', async () => {
     const { world, input } = await setUp();
     const pending = await acceptVm(world.deps, input);
-    const result = await waitForVmState(world.deps, pending.id, 'running', { timeoutMs: 30 });
+    const result = await waitForVmState(world.deps, pending.id, 'running', { projects: everyProject, timeoutMs: 30 });
     expect(result).toMatchObject({ outcome: 'timed_out', vm: { state: 'pending' } });
     expect(world.repos.eventFeed.listenerCount).toBe(0);
   });
@@ -263,14 +279,23 @@ describe('waitForVmState', () => {
     const pending = await acceptVm(world.deps, input);
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 10);
-    const result = await waitForVmState(world.deps, pending.id, 'running', { timeoutMs: 60_000, signal: abort.signal });
+    const result = await waitForVmState(world.deps, pending.id, 'running', {
+      projects: everyProject,
+      timeoutMs: 60_000,
+      signal: abort.signal,
+    });
     expect(result.outcome).toBe('timed_out');
   });
 
   it('answers VM_NOT_FOUND for an unknown VM', async () => {
     const { world } = await setUp();
     expect(
-      await codeOf(waitForVmState(world.deps, 'vm_01J0000000000000000000ZZZZ' as Vm['id'], 'running', { timeoutMs: 10 })),
+      await codeOf(
+        waitForVmState(world.deps, 'vm_01J0000000000000000000ZZZZ' as Vm['id'], 'running', {
+          projects: everyProject,
+          timeoutMs: 10,
+        }),
+      ),
     ).toBe('VM_NOT_FOUND');
   });
 });

@@ -7,6 +7,7 @@ import { failureReasonOf } from './apply-vm.js';
 import { versionToMatch, type MutationOptions } from './if-match.js';
 import { hostOf } from './stop-vm.js';
 import { getVm } from './vm-queries.js';
+import { everyProject } from '../../domain/access.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log'>;
 
@@ -21,7 +22,7 @@ export function isVmmGone(error: unknown): boolean {
  * gone; the Agent's error is thrown.
  */
 export async function pauseVm(deps: Deps, id: VmId, options: MutationOptions = {}): Promise<Vm> {
-  const vm = await getVm(deps, id);
+  const vm = await getVm(deps, id, options.projects ?? everyProject);
   const ifVersion = versionToMatch(vm, options.ifMatch);
   assertTransition(vm.state, 'pausing');
   const host = await hostOf(deps, vm.hostId);

@@ -6,6 +6,8 @@ export interface RegisterImageInput {
   readonly kind: ImageKind;
   readonly name: string;
   readonly hostPath: string;
+  /** The project that will own it (already checked against the caller's token). */
+  readonly project: string;
 }
 
 /**
@@ -23,7 +25,7 @@ export async function registerImage(
       ],
     });
   }
-  if ((await deps.images.findByName(input.kind, input.name)) !== undefined) {
+  if ((await deps.images.findByName(input.project, input.kind, input.name)) !== undefined) {
     throw imageNameTaken(input.kind, input.name);
   }
   const file = await deps.inspector.inspect(input.hostPath);
@@ -32,6 +34,7 @@ export async function registerImage(
     id: deps.ids.imageId(),
     kind: input.kind,
     name: input.name,
+    project: input.project,
     hostPath: file.path,
     sha256: file.sha256,
     sizeBytes: file.sizeBytes,

@@ -7,6 +7,7 @@ import { versionToMatch, type MutationOptions } from './if-match.js';
 import { isVmmGone } from './pause-vm.js';
 import { hostOf } from './stop-vm.js';
 import { getVm } from './vm-queries.js';
+import { everyProject } from '../../domain/access.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log'>;
 
@@ -16,7 +17,7 @@ type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'lo
  * becomes `failed` when its VMM is gone; the Agent's error is thrown.
  */
 export async function resumeVm(deps: Deps, id: VmId, options: MutationOptions = {}): Promise<Vm> {
-  const vm = await getVm(deps, id);
+  const vm = await getVm(deps, id, options.projects ?? everyProject);
   const ifVersion = versionToMatch(vm, options.ifMatch);
   if (vm.state !== 'paused') throw invalidTransition(vm.state, 'running');
   const host = await hostOf(deps, vm.hostId);

@@ -8,6 +8,7 @@ import { applyVmOnHost } from './apply-vm.js';
 import { hostOf } from './stop-vm.js';
 import { versionToMatch, type MutationOptions } from './if-match.js';
 import { getVm } from './vm-queries.js';
+import { everyProject } from '../../domain/access.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log' | 'settings' | 'reconcileStates'>;
 
@@ -16,7 +17,7 @@ type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'lo
  * gives the VM a fresh crash-loop budget and replaces any restart the reconciler had scheduled.
  */
 export async function startVm(deps: Deps, id: VmId, options: MutationOptions = {}): Promise<Vm> {
-  const vm = await getVm(deps, id);
+  const vm = await getVm(deps, id, options.projects ?? everyProject);
   const ifVersion = versionToMatch(vm, options.ifMatch);
   assertTransition(vm.state, 'starting');
   const host = await hostOf(deps, vm.hostId);

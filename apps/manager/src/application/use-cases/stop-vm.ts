@@ -7,6 +7,7 @@ import { failureReasonOf } from './apply-vm.js';
 import { hostNotFound } from './host-queries.js';
 import { versionToMatch, type MutationOptions } from './if-match.js';
 import { getVm } from './vm-queries.js';
+import { everyProject } from '../../domain/access.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log'>;
 
@@ -15,7 +16,7 @@ type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'lo
  * later start.
  */
 export async function stopVm(deps: Deps, id: VmId, options: MutationOptions = {}): Promise<Vm> {
-  const vm = await getVm(deps, id);
+  const vm = await getVm(deps, id, options.projects ?? everyProject);
   const ifVersion = versionToMatch(vm, options.ifMatch);
   assertTransition(vm.state, 'stopping');
   const host = await hostOf(deps, vm.hostId);

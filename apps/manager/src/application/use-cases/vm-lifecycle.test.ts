@@ -1,3 +1,4 @@
+import { everyProject } from '../../domain/access.js';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '@hearth/errors';
 import { createWorld, type World } from '../../testing/world.js';
@@ -15,6 +16,7 @@ async function runningVm(name = 'web'): Promise<{ world: World; vm: Vm }> {
   await world.addHost();
   const { kernel, rootfs } = await world.addImages();
   const vm = await createVm(world.deps, {
+    project: 'default',
     name,
     vcpuCount: 1,
     memoryMib: 256,
@@ -44,7 +46,7 @@ describe('stopVm', () => {
     const { world, vm } = await runningVm();
     world.agents.failNext('stop', new AppError('VM_CLEANUP_INCOMPLETE', 'tap left', { details: { leftovers: [] } }));
     expect(await codeOf(stopVm(world.deps, vm.id))).toBe('VM_CLEANUP_INCOMPLETE');
-    expect((await getVm(world.deps, vm.id)).failureReason?.code).toBe('VM_CLEANUP_INCOMPLETE');
+    expect((await getVm(world.deps, vm.id, everyProject)).failureReason?.code).toBe('VM_CLEANUP_INCOMPLETE');
   });
 });
 
@@ -104,7 +106,7 @@ describe('deleteVm', () => {
     const { world, vm } = await runningVm();
     world.agents.failNext('delete', new AppError('AGENT_UNAVAILABLE', 'down'));
     expect(await codeOf(deleteVm(world.deps, vm.id))).toBe('AGENT_UNAVAILABLE');
-    expect((await getVm(world.deps, vm.id)).state).toBe('failed');
+    expect((await getVm(world.deps, vm.id, everyProject)).state).toBe('failed');
     await deleteVm(world.deps, vm.id);
     expect(await world.repos.vms.findById(vm.id)).toBeUndefined();
   });
@@ -115,11 +117,18 @@ describe('deleteVm', () => {
     const { kernel, rootfs } = await world.addImages();
     world.agents.failNext('apply', new AppError('VMM_SPAWN_FAILED', 'no firecracker'));
     await codeOf(
-      createVm(world.deps, { name: 'x', vcpuCount: 1, memoryMib: 128, kernelImageId: kernel.id, rootfsImageId: rootfs.id }),
+      createVm(world.deps, {
+        project: 'default',
+        name: 'x',
+        vcpuCount: 1,
+        memoryMib: 128,
+        kernelImageId: kernel.id,
+        rootfsImageId: rootfs.id,
+      }),
     );
-    const failed = await world.repos.vms.findByName('x');
+    const failed = await world.repos.vms.findByName('default', 'x');
     await deleteVm(world.deps, failed!.id);
-    expect(await world.repos.vms.findByName('x')).toBeUndefined();
+    expect(await world.repos.vms.findByName('default', 'x')).toBeUndefined();
   });
 });
 
@@ -127,15 +136,22 @@ describe('listVms', () => {
   it('pages by id with a cursor', async () => {
     const { world } = await runningVm('a');
     const { kernel, rootfs } = {
-      kernel: (await world.repos.images.list({ kind: 'kernel' }, { limit: 1 })).items[0]!,
-      rootfs: (await world.repos.images.list({ kind: 'rootfs' }, { limit: 1 })).items[0]!,
+      kernel: (await world.repos.images.list({ projects: everyProject, kind: 'kernel' }, { limit: 1 })).items[0]!,
+      rootfs: (await world.repos.images.list({ projects: everyProject, kind: 'rootfs' }, { limit: 1 })).items[0]!,
     };
     for (const name of ['b', 'c']) {
-      await createVm(world.deps, { name, vcpuCount: 1, memoryMib: 128, kernelImageId: kernel.id, rootfsImageId: rootfs.id });
+      await createVm(world.deps, {
+        project: 'default',
+        name,
+        vcpuCount: 1,
+        memoryMib: 128,
+        kernelImageId: kernel.id,
+        rootfsImageId: rootfs.id,
+      });
     }
-    const first = await listVms(world.deps, { limit: 2 });
+    const first = await listVms(world.deps, { projects: everyProject }, { limit: 2 });
     expect(first.items.map((v) => v.name)).toEqual(['a', 'b']);
-    const second = await listVms(world.deps, { limit: 2, cursor: first.nextCursor ?? undefined });
+    const second = await listVms(world.deps, { projects: everyProject }, { limit: 2, cursor: first.nextCursor ?? undefined });
     expect(second.items.map((v) => v.name)).toEqual(['c']);
     expect(second.nextCursor).toBeNull();
   });

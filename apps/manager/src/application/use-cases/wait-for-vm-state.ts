@@ -1,3 +1,5 @@
+import type { ProjectSet } from '../../domain/access.js';
+import { getVm } from './vm-queries.js';
 import type { VmId } from '../../domain/ids.js';
 import type { VmState } from '../../domain/vm-state.js';
 import type { UseCaseDependencies } from '../dependencies.js';
@@ -13,10 +15,12 @@ export const waitTimeoutSeconds = { default: 30, maximum: 300 } as const;
  * VM_NOT_FOUND when the VM does not exist or is deleted meanwhile.
  */
 export async function waitForVmState(
-  deps: Pick<UseCaseDependencies, 'vmWaiters'>,
+  deps: Pick<UseCaseDependencies, 'vmWaiters' | 'vms'>,
   id: VmId,
   state: VmState,
-  options: WaitOptions,
+  options: WaitOptions & { readonly projects: ProjectSet },
 ): Promise<WaitResult> {
+  // Another project's VM is not there for the caller: VM_NOT_FOUND before any wait.
+  await getVm(deps, id, options.projects);
   return deps.vmWaiters.wait(id, state, options);
 }

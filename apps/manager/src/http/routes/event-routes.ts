@@ -13,9 +13,11 @@ import {
   type EventStreamSink,
 } from '../../application/events/stream-events.js';
 import { eventIdRange, listEvents } from '../../application/use-cases/event-queries.js';
-import type { EventFilter } from '../../domain/event.js';
+import { eventVisibilityOf, type EventFilter } from '../../domain/event.js';
 import { parseHostId, parseVmId } from '../../domain/ids.js';
-import { clientKeyOf } from '../client-key.js';
+import { callerOf } from '../caller.js';
+import { principalOf } from '../authentication.js';
+import type { Principal } from '../../domain/access.js';
 import { problemResponses } from '../schemas/common.js';
 import { EventPageView, EventStreamQuery, ListEventsQuery } from '../schemas/event-schemas.js';
 import { eventView } from '../views.js';
@@ -41,8 +43,12 @@ export const defaultEventStreamOptions: EventStreamOptions = Object.freeze({
 /** A stream ended from this side is destroyed if the client has not read its end by then. */
 const endGraceMs = 1_000;
 
-function filterOf(query: { vmId?: string | undefined; hostId?: string | undefined; type?: string | undefined }): EventFilter {
+function filterOf(
+  query: { vmId?: string | undefined; hostId?: string | undefined; type?: string | undefined },
+  principal: Principal,
+): EventFilter {
   return {
+    visibleTo: eventVisibilityOf(principal),
     vmId: query.vmId === undefined ? undefined : parseVmId(query.vmId),
     hostId: query.hostId === undefined ? undefined : parseHostId(query.hostId),
     type: query.type,
@@ -138,6 +144,7 @@ export function registerEventRoutes(
   app.get(
     '/v1/events',
     {
+      config: { auth: { scope: 'events:read' } },
       schema: {
         summary: 'The event log, oldest first (filter by VM, host, type; page with `cursor`)',
         description:
@@ -149,7 +156,7 @@ export function registerEventRoutes(
       },
     },
     async (request) => {
-      const page = await listEvents(deps, filterOf(request.query), request.query);
+      const page = await listEvents(deps, filterOf(request.query, principalOf(request)), request.query);
       return { items: page.items.map(eventView), nextCursor: page.nextCursor };
     },
   );
@@ -157,6 +164,7 @@ export function registerEventRoutes(
   app.get(
     '/v1/events/stream',
     {
+      config: { auth: { scope: 'events:read' } },
       schema: {
         summary: 'Live events as server-sent events',
         description:
@@ -175,9 +183,9 @@ export function registerEventRoutes(
       },
     },
     async (request, reply) => {
-      const filter = filterOf(request.query);
+      const filter = filterOf(request.query, principalOf(request));
       const afterId = lastEventIdOf(request.headers['last-event-id']);
-      const release = streams.acquire(clientKeyOf(request));
+      const release = streams.acquire(callerOf(request));
       openStream(reply, release, filter, afterId);
     },
   );

@@ -9,9 +9,11 @@ export function registerHealthRoutes(app: HttpServer, checkReadiness: ReadinessC
   app.get(
     '/healthz',
     {
+      config: { auth: 'public' },
       schema: {
         summary: 'Liveness: the process answers',
         tags: ['health'],
+        security: [],
         response: { 200: Type.Object({ status: Type.Literal('ok') }) },
       },
     },
@@ -21,9 +23,11 @@ export function registerHealthRoutes(app: HttpServer, checkReadiness: ReadinessC
   app.get(
     '/readyz',
     {
+      config: { auth: 'public' },
       schema: {
         summary: 'Readiness: the database answers',
         tags: ['health'],
+        security: [],
         response: { 200: Type.Object({ status: Type.Literal('ready') }), ...problemResponses },
       },
     },

@@ -21,7 +21,6 @@ import { registerHost } from '../../application/use-cases/register-host.js';
 import { removeHost } from '../../application/use-cases/remove-host.js';
 import { joinHost, renewHostCertificate } from '../../application/use-cases/join-host.js';
 import { authenticateAgent, createJoinToken, joinTokenOf } from '../../application/use-cases/join-tokens.js';
-import type {} from '../route-auth.js';
 import { HostIdParams, problemResponses } from '../schemas/common.js';
 import {
   DrainReportView,
@@ -144,6 +143,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.get(
     '/v1/hosts',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary: 'List hosts by id (keyset pagination)',
         tags: ['hosts'],
@@ -161,6 +161,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.delete(
     '/v1/hosts/:id',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary:
           'Remove a host that is gone for good (409 HOST_STILL_ACTIVE while its Agent heartbeats; 409 HOST_HAS_VMS while VM records refer to it, unless force=true removes them too)',
@@ -179,6 +180,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.get(
     '/v1/hosts/:id',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary: 'Get a host',
         tags: ['hosts'],
@@ -192,6 +194,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.get(
     '/v1/hosts/:id/resources',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary: "The host's resource ledger, read live from its Agent, each resource tagged with its VM (503 AGENT_UNAVAILABLE)",
         tags: ['hosts'],
@@ -213,6 +216,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/:id/cordon',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary: 'Cordon a host: it gets no new VMs (its VMs keep running)',
         tags: ['hosts'],
@@ -226,6 +230,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/:id/uncordon',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary: 'Let a cordoned host take new VMs again',
         tags: ['hosts'],
@@ -239,6 +244,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
   app.post(
     '/v1/hosts/:id/drain',
     {
+      config: { auth: { scope: 'hosts:admin' } },
       schema: {
         summary: 'Drain a host: cordon it and stop its running and paused VMs (no live migration yet); reports each VM',
         tags: ['hosts'],

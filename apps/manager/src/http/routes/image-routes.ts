@@ -7,12 +7,15 @@ import { ImageIdParams, problemResponses } from '../schemas/common.js';
 import { ImageList, ImageView, ListImagesQuery, RegisterImageBody } from '../schemas/image-schemas.js';
 import { parseImageId, type ImageId } from '../../domain/ids.js';
 import { imageView } from '../views.js';
+import { principalOf } from '../authentication.js';
+import { projectForNewObject, projectsToList } from '../../domain/access.js';
 import { imageIdParam } from './parse-ids.js';
 
 export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies): void {
   app.post(
     '/v1/images',
     {
+      config: { auth: { scope: 'images:write' } },
       schema: {
         summary: 'Register a kernel or rootfs file of the image root',
         tags: ['images'],
@@ -21,7 +24,8 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
       },
     },
     async (request, reply) => {
-      const image = await registerImage(deps, request.body);
+      const { project, ...body } = request.body;
+      const image = await registerImage(deps, { ...body, project: projectForNewObject(principalOf(request).projects, project) });
       return reply.status(201).send(imageView(image));
     },
   );
@@ -29,6 +33,7 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
   app.get(
     '/v1/images',
     {
+      config: { auth: { scope: 'images:read' } },
       schema: {
         summary: 'List images by id (keyset pagination; filter by kind and name)',
         tags: ['images'],
@@ -37,10 +42,10 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
       },
     },
     async (request) => {
-      const { kind, name, limit, cursor } = request.query;
+      const { kind, name, project, limit, cursor } = request.query;
       const page = await listImages(
         deps,
-        { kind, nameContains: name },
+        { projects: projectsToList(principalOf(request).projects, project), kind, nameContains: name },
         { limit, cursor: cursor === undefined ? undefined : (parseImageId(cursor) as ImageId) },
       );
       return { items: page.items.map(imageView), nextCursor: page.nextCursor };
@@ -50,6 +55,7 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
   app.get(
     '/v1/images/:id',
     {
+      config: { auth: { scope: 'images:read' } },
       schema: {
         summary: 'Get an image',
         tags: ['images'],
@@ -57,12 +63,13 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
         response: { 200: ImageView, ...problemResponses },
       },
     },
-    async (request) => imageView(await getImage(deps, imageIdParam(request.params.id))),
+    async (request) => imageView(await getImage(deps, imageIdParam(request.params.id), principalOf(request).projects)),
   );
 
   app.delete(
     '/v1/images/:id',
     {
+      config: { auth: { scope: 'images:write' } },
       schema: {
         summary: 'Forget an image (the file stays); refused while a VM uses it',
         tags: ['images'],
@@ -71,7 +78,8 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
       },
     },
     async (request, reply) => {
-      await deleteImage(deps, imageIdParam(request.params.id));
+      const deleted = await deleteImage(deps, imageIdParam(request.params.id), principalOf(request).projects);
+      request.auditProject = deleted.project;
       return reply.status(204).send(null);
     },
   );

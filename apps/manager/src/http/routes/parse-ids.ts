@@ -1,5 +1,14 @@
 import { AppError } from '@hearth/errors';
-import { parseHostId, parseImageId, parseVmId, type HostId, type ImageId, type VmId } from '../../domain/ids.js';
+import {
+  parseHostId,
+  parseImageId,
+  parseTokenId,
+  parseVmId,
+  type HostId,
+  type ImageId,
+  type TokenId,
+  type VmId,
+} from '../../domain/ids.js';
 
 // Route schemas already reject malformed ids with 400 VALIDATION_FAILED; these turn the checked
 // strings into branded ids (and keep the same answer should a schema ever be missing).
@@ -14,6 +23,10 @@ export function imageIdParam(value: string): ImageId {
 
 export function hostIdParam(value: string): HostId {
   return parseHostId(value) ?? invalidId('params/id', value);
+}
+
+export function tokenIdParam(value: string): TokenId {
+  return parseTokenId(value) ?? invalidId('params/id', value);
 }
 
 function invalidId(field: string, value: string): never {

@@ -13,6 +13,7 @@ export function registerSystemRoutes(app: HttpServer, reconcilerRole: () => Reco
   app.get(
     '/v1/system',
     {
+      config: { auth: 'token' },
       schema: {
         summary: 'This Manager replica: whether it leads the reconciler',
         tags: ['system'],

@@ -30,14 +30,17 @@ import {
 import { parseIfMatch, setEtag } from '../preconditions.js';
 import { eventView, vmView } from '../views.js';
 import { vmIdParam } from './parse-ids.js';
-import { clientKeyOf } from '../client-key.js';
+import { callerOf } from '../caller.js';
+import { principalOf } from '../authentication.js';
+import { projectForNewObject, projectsToList } from '../../domain/access.js';
+import { eventVisibilityOf } from '../../domain/event.js';
 
 /** Pending `GET /v1/vms/{id}/wait` calls allowed at once, per client and overall. */
 export const defaultVmWaitLimit: ConcurrencyLimit = Object.freeze({ perClient: 100, overall: 1_000 });
 
 /** Mutations honour `If-Match: "<version>"` (412 PRECONDITION_FAILED on a mismatch). */
 function mutationOptions(request: FastifyRequest): MutationOptions {
-  return { ifMatch: parseIfMatch(request.headers['if-match']) };
+  return { ifMatch: parseIfMatch(request.headers['if-match']), projects: principalOf(request).projects };
 }
 
 function sendVm(reply: FastifyReply, status: number, vm: Vm): FastifyReply {
@@ -72,6 +75,7 @@ export function registerVmRoutes(
   app.post(
     '/v1/vms',
     {
+      config: { auth: { scope: 'vms:write' } },
       schema: {
         summary: 'Create a VM: place it, record it, start it on its host',
         description:
@@ -85,9 +89,10 @@ export function registerVmRoutes(
       },
     },
     async (request, reply) => {
-      const body = request.body;
+      const { project, ...body } = request.body;
       const input: CreateVmInput = {
         ...body,
+        project: projectForNewObject(principalOf(request).projects, project),
         kernelImageId: parseImageId(body.kernelImageId) as ImageId,
         rootfsImageId: parseImageId(body.rootfsImageId) as ImageId,
       };
@@ -107,6 +112,7 @@ export function registerVmRoutes(
   app.get(
     '/v1/vms',
     {
+      config: { auth: { scope: 'vms:read' } },
       schema: {
         summary: 'List VMs by id (keyset pagination)',
         tags: ['vms'],
@@ -116,7 +122,8 @@ export function registerVmRoutes(
     },
     async (request) => {
       const cursor = request.query.cursor === undefined ? undefined : (parseVmId(request.query.cursor) as VmId);
-      const page = await listVms(deps, { limit: request.query.limit, cursor });
+      const projects = projectsToList(principalOf(request).projects, request.query.project);
+      const page = await listVms(deps, { projects }, { limit: request.query.limit, cursor });
       return { items: page.items.map(vmView), nextCursor: page.nextCursor };
     },
   );
@@ -124,6 +131,7 @@ export function registerVmRoutes(
   app.get(
     '/v1/vms/:id',
     {
+      config: { auth: { scope: 'vms:read' } },
       schema: {
         summary: 'Get a VM (its ETag is its version)',
         tags: ['vms'],
@@ -131,12 +139,13 @@ export function registerVmRoutes(
         response: { 200: VmView, ...problemResponses },
       },
     },
-    async (request, reply) => sendVm(reply, 200, await getVm(deps, vmIdParam(request.params.id))),
+    async (request, reply) => sendVm(reply, 200, await getVm(deps, vmIdParam(request.params.id), principalOf(request).projects)),
   );
 
   app.get(
     '/v1/vms/:id/wait',
     {
+      config: { auth: { scope: 'vms:read' } },
       schema: {
         summary: 'Wait until a VM is in a state (long poll)',
         description:
@@ -152,13 +161,14 @@ export function registerVmRoutes(
       },
     },
     async (request, reply) => {
-      const release = waits.acquire(clientKeyOf(request));
+      const release = waits.acquire(callerOf(request));
       const abort = new AbortController();
       const onClose = (): void => abort.abort();
       reply.raw.once('close', onClose);
       try {
         const result = await waitForVmState(deps, vmIdParam(request.params.id), request.query.state, {
           timeoutMs: (request.query.timeout_s ?? waitTimeoutSeconds.default) * 1000,
+          projects: principalOf(request).projects,
           signal: abort.signal,
         });
         setEtag(reply, result.vm);
@@ -173,6 +183,7 @@ export function registerVmRoutes(
   app.get(
     '/v1/vms/:id/events',
     {
+      config: { auth: { scope: 'vms:read' } },
       schema: {
         summary: 'Events of a VM, oldest first (kept after it is deleted)',
         tags: ['vms', 'events'],
@@ -182,7 +193,7 @@ export function registerVmRoutes(
       },
     },
     async (request) => {
-      const page = await listVmEvents(deps, vmIdParam(request.params.id), request.query);
+      const page = await listVmEvents(deps, vmIdParam(request.params.id), eventVisibilityOf(principalOf(request)), request.query);
       return { items: page.items.map(eventView), nextCursor: page.nextCursor };
     },
   );
@@ -197,6 +208,7 @@ export function registerVmRoutes(
     app.post(
       `/v1/vms/:id/${action}`,
       {
+        config: { auth: { scope: 'vms:write' } },
         schema: {
           summary,
           ...mutationHeaders,
@@ -212,6 +224,7 @@ export function registerVmRoutes(
   app.delete(
     '/v1/vms/:id',
     {
+      config: { auth: { scope: 'vms:write' } },
       schema: {
         summary: 'Delete a VM and everything its host holds for it',
         ...mutationHeaders,
@@ -222,7 +235,7 @@ export function registerVmRoutes(
     },
     async (request) => {
       const deleted = await deleteVm(deps, vmIdParam(request.params.id), mutationOptions(request));
-      return { id: deleted.id, removed: [...deleted.removed] };
+      return { id: deleted.id, project: deleted.project, removed: [...deleted.removed] };
     },
   );
 }

@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import { imageIdPattern } from '../../domain/ids.js';
 import { imageNameMaxLength, imageNamePattern } from '../../domain/image.js';
 import { imagePageSize } from '../../application/use-cases/image-queries.js';
-import { Timestamp } from './common.js';
+import { NewObjectProject, ProjectName, Timestamp } from './common.js';
 
 export const ImageKindSchema = Type.Union([Type.Literal('kernel'), Type.Literal('rootfs')]);
 
@@ -10,6 +10,7 @@ export const RegisterImageBody = Type.Object(
   {
     kind: ImageKindSchema,
     name: Type.String({ minLength: 1, maxLength: imageNameMaxLength, pattern: imageNamePattern }),
+    project: NewObjectProject,
     /** Absolute, or relative to the image root. */
     hostPath: Type.String({ minLength: 1, maxLength: 4096 }),
   },
@@ -19,6 +20,8 @@ export const RegisterImageBody = Type.Object(
 export const ListImagesQuery = Type.Object(
   {
     kind: Type.Optional(ImageKindSchema),
+    /** Only this project's images (default: those of every project of the token). */
+    project: Type.Optional(ProjectName),
     /** Case-insensitive substring of the name. */
     name: Type.Optional(Type.String({ minLength: 1, maxLength: imageNameMaxLength })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: imagePageSize.maximum, default: imagePageSize.default })),
@@ -32,6 +35,7 @@ export const ImageView = Type.Object({
   id: Type.String({ pattern: imageIdPattern }),
   kind: ImageKindSchema,
   name: Type.String(),
+  project: Type.String(),
   hostPath: Type.String(),
   sha256: Type.String(),
   sizeBytes: Type.Integer(),

@@ -5,11 +5,12 @@ import { memoryMibRange, vcpuCountRange, vmNamePattern } from '../../domain/vm.j
 import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
 import { vmPageSize } from '../../application/use-cases/vm-queries.js';
 import { waitTimeoutSeconds } from '../../application/use-cases/wait-for-vm-state.js';
-import { Timestamp } from './common.js';
+import { NewObjectProject, ProjectName, Timestamp } from './common.js';
 
 export const CreateVmBody = Type.Object(
   {
     name: Type.String({ pattern: vmNamePattern }),
+    project: NewObjectProject,
     vcpuCount: Type.Integer(vcpuCountRange),
     memoryMib: Type.Integer(memoryMibRange),
     kernelImageId: Type.String({ pattern: imageIdPattern }),
@@ -27,6 +28,8 @@ export const CreateVmBody = Type.Object(
 
 export const ListVmsQuery = Type.Object(
   {
+    /** Only this project's VMs (default: those of every project of the token). */
+    project: Type.Optional(ProjectName),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: vmPageSize.maximum, default: vmPageSize.default })),
     /** `nextCursor` of the previous page. */
     cursor: Type.Optional(Type.String({ pattern: vmIdPattern })),
@@ -84,6 +87,7 @@ export const WaitVmQuery = Type.Object(
 export const VmView = Type.Object({
   id: Type.String({ pattern: vmIdPattern }),
   name: Type.String(),
+  project: Type.String(),
   state: VmStateSchema,
   hostId: Type.String(),
   vcpuCount: Type.Integer(),
@@ -123,4 +127,4 @@ export const VmPageView = Type.Object({
   nextCursor: Type.Union([Type.String(), Type.Null()]),
 });
 
-export const DeletedVmView = Type.Object({ id: Type.String(), removed: Type.Array(HostResource) });
+export const DeletedVmView = Type.Object({ id: Type.String(), project: Type.String(), removed: Type.Array(HostResource) });
