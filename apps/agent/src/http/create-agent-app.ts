@@ -47,12 +47,16 @@ export function createAgentApp(dependencies: AgentAppDependencies): HttpServer {
     ...(tls === undefined ? {} : { https: { ...agentSecureContextOptions(tls), requestCert: true, rejectUnauthorized: true } }),
   });
   if (tls !== undefined) {
+    // A connection's certificate is fixed at its handshake: each kept-alive connection is looked at once.
+    const managerSockets = new WeakSet<object>();
     app.addHook('onRequest', async (request) => {
       const socket = request.raw.socket as Partial<TLSSocket>;
+      if (managerSockets.has(socket)) return;
       const names = socket.authorized === true ? uriNamesOf(socket.getPeerCertificate?.().subjectaltname) : [];
       if (!names.includes(managerIdentityUri)) {
         throw new AppError('AGENT_CALLER_FORBIDDEN', "Only a Manager's client certificate may call this Agent");
       }
+      managerSockets.add(socket);
     });
   }
   app.register(
