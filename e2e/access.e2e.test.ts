@@ -80,8 +80,9 @@ describe.skipIf(skipReason)(`access over real processes${skipReason ? ` (skipped
       const url = path.replace(/\{[a-z]+\}/, ids[resource] ?? 'x');
       for (const method of Object.keys(methods)) {
         const isPublic = ['/healthz', '/readyz'].includes(path);
-        // Agents register and send heartbeats with their own credentials, not an API token.
-        const isAgentRoute = path === '/v1/hosts/register' || path.endsWith('/heartbeat');
+        // Agents join, renew, register and send heartbeats with their own credentials, not an API token.
+        const isAgentRoute =
+          ['/v1/hosts/register', '/v1/hosts/join', '/v1/hosts/certificate'].includes(path) || path.endsWith('/heartbeat');
         for (const replica of [a, b]) {
           for (const authorization of ['', 'Bearer hth_not-a-token', `Bearer hth_${'Z'.repeat(43)}`]) {
             const response = await replica.api(method.toUpperCase(), url, method === 'get' ? undefined : {}, { authorization });

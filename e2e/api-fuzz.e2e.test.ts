@@ -19,7 +19,7 @@ import { createDatabaseChecksum, type DatabaseChecksum } from './support/fuzz/da
 import { describeFailures, runFuzz, summarize } from './support/fuzz/fuzz-run.js';
 import { operationsOf, type Operation } from './support/fuzz/openapi-operations.js';
 import { requestArbitrary } from './support/fuzz/request-arbitrary.js';
-import { startStandInAgent } from './support/fuzz/stand-in-agent.js';
+import { startStandInAgent, type StandInAgent } from './support/fuzz/stand-in-agent.js';
 import { createWire, type Wire } from './support/fuzz/wire.js';
 import { request } from './support/http.js';
 import { runSeed } from './support/seeded-random.js';
@@ -57,8 +57,16 @@ const concurrency = 8;
  */
 const auditTable = 'audit_log';
 const writtenByRefusals = ['idempotency_keys', auditTable, 'api_tokens.last_used_at'];
-/** Routes the Agents call, which need no API token (the OpenAPI document cannot tell them). */
-const agentOperations = ['POST /v1/hosts/register', 'POST /v1/hosts/{id}/heartbeat'];
+/**
+ * Routes the Agents call, with a join token or their host credential rather than an API token
+ * (the OpenAPI document cannot tell them).
+ */
+const agentOperations = [
+  'POST /v1/hosts/join',
+  'POST /v1/hosts/certificate',
+  'POST /v1/hosts/register',
+  'POST /v1/hosts/{id}/heartbeat',
+];
 /** What the reader's one scope, `vms:read`, and any valid token may call. */
 const readerOperations = (operation: Operation): boolean =>
   (operation.method === 'GET' && operation.pathTemplate.startsWith('/v1/vms')) ||
@@ -70,6 +78,7 @@ describe.skipIf(skipReason)(`hostile input on the public API${skipReason ? ` (sk
   const cleanups = createCleanupStack('api-fuzz');
   let manager: ManagerProcess;
   let adminToken: string;
+  let agent: StandInAgent;
   let readerToken: string;
   let access: AccessOracle;
   let pid: number;
@@ -91,8 +100,6 @@ describe.skipIf(skipReason)(`hostile input on the public API${skipReason ? ` (sk
       writeEmptyExt4(path.join(imageRoot, 'hidden-rootfs.ext4'), 2);
       const database = await createTestDatabase();
       cleanups.push(() => database.drop());
-      const agent = await startStandInAgent('fuzz-host');
-      cleanups.push(() => agent.close());
       manager = await createManagerProcess({
         databaseUrl: database.url,
         imageRoot,
@@ -117,9 +124,14 @@ describe.skipIf(skipReason)(`hostile input on the public API${skipReason ? ` (sk
       adminToken = await manager.adminToken();
       const api = <T>(method: string, route: string, body?: unknown, headers: Record<string, string> = {}) =>
         request<T>(manager.url, method, route, body, { authorization: `Bearer ${adminToken}`, ...headers });
-      const host = await api<{ id: string }>('POST', '/v1/hosts/register', {
-        name: 'fuzz-host',
+      agent = await startStandInAgent(manager.url, adminToken, {
+        hostName: 'fuzz-host',
         agentId: 'agent_01J00000000000000000000001',
+      });
+      cleanups.push(() => agent.close());
+      const registration = {
+        name: 'fuzz-host',
+        agentId: agent.agentId,
         addr: agent.url,
         capacity: { cpuCount: 64, memoryMibTotal: 262_144, memoryMibAvailable: 262_000, vmCount: 0 },
         facts: {
@@ -131,8 +143,9 @@ describe.skipIf(skipReason)(`hostile input on the public API${skipReason ? ` (sk
           bridge: 'hbr0',
           spawnMode: 'direct',
         },
-      });
-      expect(host.status).toBe(200);
+      };
+      const host = await api<{ id: string }>('POST', '/v1/hosts/register', registration, { authorization: agent.authorization });
+      expect(host.status, JSON.stringify(host.body)).toBe(200);
       const kernel = await api<{ id: string }>('POST', '/v1/images', { kind: 'kernel', name: 'vmlinux', hostPath: 'vmlinux' });
       expect(kernel.status).toBe(201);
 
@@ -199,6 +212,7 @@ describe.skipIf(skipReason)(`hostile input on the public API${skipReason ? ` (sk
           'no-such-project',
         ],
         addr: [agent.url],
+        agentId: [agent.agentId, 'agent_01J00000000000000000000002'],
         hostPath: ['vmlinux', 'vmlinux-2', 'notes.txt', 'missing', path.join(imageRoot, 'vmlinux')],
         'if-match': ['"1"', '"2"', '*', 'W/"1"', '"1", "7"'],
         prefer: ['respond-async', 'return=minimal'],
@@ -229,7 +243,11 @@ describe.skipIf(skipReason)(`hostile input on the public API${skipReason ? ` (sk
     };
     const requests = fc.oneof(
       {
-        arbitrary: requestArbitrary({ operations, world, authorization: authorizationVariants(adminToken) }),
+        arbitrary: requestArbitrary({
+          operations,
+          world,
+          authorization: authorizationVariants({ token: adminToken, agentCredential: agent.authorization }),
+        }),
         weight: readerShare - 1,
       },
       {

@@ -7,6 +7,7 @@ import {
   createCleanupStack,
   createManagerProcess,
   createTestDatabase,
+  joinAsAgent,
   missingRequirements,
   waitFor,
   writeEmptyExt4,
@@ -75,8 +76,8 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
   let token = '';
   let pid: number;
   let images: { kernelImageId: string; rootfsImageId: string };
-  const api = <T = unknown>(method: string, route: string, body?: unknown) =>
-    request<T>(manager.url, method, route, body, { authorization: `Bearer ${token}` });
+  const api = <T = unknown>(method: string, route: string, body?: unknown, headers?: Record<string, string>) =>
+    request<T>(manager.url, method, route, body, headers ?? { authorization: `Bearer ${token}` });
 
   beforeAll(async () => {
     await cleanups.unwindOnError(async () => {
@@ -104,8 +105,8 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
       token = await manager.adminToken();
       pid = manager.process.child.pid!;
 
-      // A host whose "Agent" accepts connections and never answers: the VM created on it stays
-      // `starting` (the reconciler is off), so waits for `running` stay pending.
+      // A host whose "Agent" accepts connections and never answers (not even the TLS handshake): the
+      // VM created on it stays `starting` (the reconciler is off), so waits for `running` stay pending.
       const silentConnections = new Set<net.Socket>();
       const silentAgent = net.createServer((socket) => silentConnections.add(socket));
       await new Promise<void>((resolve) => silentAgent.listen(0, '127.0.0.1', resolve));
@@ -114,21 +115,28 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
         for (const socket of silentConnections) socket.destroy();
       });
       const silentPort = (silentAgent.address() as net.AddressInfo).port;
-      const host = await api<{ id: string }>('POST', '/v1/hosts/register', {
-        name: 'node-a',
-        agentId: 'agent_01J00000000000000000000001',
-        addr: `http://127.0.0.1:${silentPort}`,
-        capacity: { cpuCount: 4, memoryMibTotal: 8192, memoryMibAvailable: 8000, vmCount: 0 },
-        facts: {
-          agentVersion: '0.1.0',
-          isKvmUsable: true,
-          hasFirecracker: true,
-          firecrackerBinary: '/bin/true',
-          isBridgeUp: true,
-          bridge: 'hbr0',
-          spawnMode: 'direct',
+      // Not one of the lanes' identities below (an identity joins once).
+      const silentAgentId = 'agent_01J0000000000000000000000Z';
+      const host = await api<{ id: string }>(
+        'POST',
+        '/v1/hosts/register',
+        {
+          name: 'node-a',
+          agentId: silentAgentId,
+          addr: `https://127.0.0.1:${silentPort}`,
+          capacity: { cpuCount: 4, memoryMibTotal: 8192, memoryMibAvailable: 8000, vmCount: 0 },
+          facts: {
+            agentVersion: '0.1.0',
+            isKvmUsable: true,
+            hasFirecracker: true,
+            firecrackerBinary: '/bin/true',
+            isBridgeUp: true,
+            bridge: 'hbr0',
+            spawnMode: 'direct',
+          },
         },
-      });
+        await joinAsAgent(manager.url, silentAgentId, { headers: { authorization: `Bearer ${token}` } }),
+      );
       expect(host.status).toBe(200);
       writeFakeKernel(path.join(imageRoot, 'vmlinux'));
       writeEmptyExt4(path.join(imageRoot, 'rootfs.ext4'));
@@ -139,21 +147,27 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
       // A long event log, as a cordon/uncordon loop makes it (8 lanes of one host each).
       const lanes = await Promise.all(
         Array.from({ length: 8 }, async (_, lane) => {
-          const registered = await api<{ id: string }>('POST', '/v1/hosts/register', {
-            name: `lane-${lane}`,
-            agentId: `agent_01J0000000000000000000000${lane}`,
-            addr: `http://127.0.0.1:${10 + lane}`,
-            capacity: { cpuCount: 1, memoryMibTotal: 1024, memoryMibAvailable: 1000, vmCount: 0 },
-            facts: {
-              agentVersion: '0.1.0',
-              isKvmUsable: true,
-              hasFirecracker: true,
-              firecrackerBinary: '/bin/true',
-              isBridgeUp: true,
-              bridge: 'hbr0',
-              spawnMode: 'direct',
+          const agentId = `agent_01J0000000000000000000000${lane}`;
+          const registered = await api<{ id: string }>(
+            'POST',
+            '/v1/hosts/register',
+            {
+              name: `lane-${lane}`,
+              agentId,
+              addr: `http://127.0.0.1:${10 + lane}`,
+              capacity: { cpuCount: 1, memoryMibTotal: 1024, memoryMibAvailable: 1000, vmCount: 0 },
+              facts: {
+                agentVersion: '0.1.0',
+                isKvmUsable: true,
+                hasFirecracker: true,
+                firecrackerBinary: '/bin/true',
+                isBridgeUp: true,
+                bridge: 'hbr0',
+                spawnMode: 'direct',
+              },
             },
-          });
+            await joinAsAgent(manager.url, agentId, { headers: { authorization: `Bearer ${token}` } }),
+          );
           return registered.body.id;
         }),
       );
@@ -209,7 +223,7 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
   }, 120_000);
 
   it('answers the wait over the per-client cap with 429 VM_WAIT_LIMIT_REACHED while the others wait', async () => {
-    // Created now: its create hangs on the silent Agent until the apply timeout (120 s).
+    // Created now: its create hangs on the silent Agent's TLS handshake until the connect timeout (5 s).
     const vm = await api<{ id: string }>('POST', '/v1/vms?wait=false', { name: 'web', vcpuCount: 1, memoryMib: 128, ...images });
     expect(vm.status).toBe(202);
     const vmId = vm.body.id;

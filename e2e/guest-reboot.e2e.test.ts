@@ -60,7 +60,7 @@ describe.skipIf(skipReason)(
     });
 
     async function agentVm(vmId: string): Promise<AgentVm> {
-      return (await (await fetch(`${stack.agentUrl}/agent/v1/vms/${vmId}`)).json()) as AgentVm;
+      return (await (await stack.agentFetch(`/agent/v1/vms/${vmId}`)).json()) as AgentVm;
     }
 
     it('starts the VM again each time, never failed, however often it reboots', { timeout: 120_000 }, async () => {
@@ -78,7 +78,7 @@ describe.skipIf(skipReason)(
         const before = await agentVm(vmId);
         expect(before.vmmState).toBe('running');
         // Ctrl+Alt+Del: the guest reboots, and Firecracker exits with code 0.
-        const reboot = await fetch(`${stack.agentUrl}/agent/v1/vms/${vmId}/proxy/actions`, {
+        const reboot = await stack.agentFetch(`/agent/v1/vms/${vmId}/proxy/actions`, {
           method: 'PUT',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ action_type: 'SendCtrlAltDel' }),

@@ -125,7 +125,7 @@ describe.skipIf(skipReason)(`VM records and image files on the host${skipReason 
     expect(ledger.body.items).toContainEqual(
       expect.objectContaining({ kind: 'directory', ref: directory, vmId: vm.id, isRecordUnreadable: true }),
     );
-    const refused = await fetch(`${stack.agentUrl}/agent/v1/vms/${vm.id}`, { method: 'DELETE' });
+    const refused = await stack.agentFetch(`/agent/v1/vms/${vm.id}`, { method: 'DELETE' });
     expect(refused.status).toBe(409);
     expect(((await refused.json()) as { code: string }).code).toBe('VM_RECORD_UNREADABLE');
     expect((await stat(rootfsPath)).isFile()).toBe(true);

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createAgentProcess,
   createCleanupStack,
+  createJoinToken,
   createManagerProcess,
   createNetns,
   createTestDatabase,
@@ -56,7 +57,8 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
 
   /**
    * Another Agent under the first Agent's name, in its own namespace and run directory (`prepare`
-   * sets that directory up first), once the Manager has refused its registration.
+   * sets that directory up first), joined with a token of its own unless its directory says it
+   * joined already, once the Manager has refused its registration.
    */
   async function refusedClone(logName: string, prepare: (runDir: string) => void) {
     const netns = await createNetns();
@@ -72,9 +74,12 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
       runDir,
       imageRoot: cluster.imageRoot,
       logFile: path.join(cluster.workDir, `logs/${logName}.log`),
+      trust: cluster.trust,
     });
     cleanups.push(() => clone.stop());
-    await clone.start();
+    await clone.start({
+      AGENT_JOIN_TOKEN: await createJoinToken(cluster.managerUrl, { headers: { authorization: `Bearer ${cluster.adminToken}` } }),
+    });
     await waitFor(() => occurrences(clone.process.output(), 'registration refused') >= 1, {
       timeoutMs: 15_000,
       description: () => `the clone's registration is refused\n${clone.process.output()}`,
@@ -88,7 +93,7 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
     return created.body;
   }
 
-  it('refuses a fake host registered with a copied name and a large capacity; new VMs still go to the real host', async () => {
+  it('refuses a fake host registered with a copied name and a large capacity without a credential; new VMs still go to the real host', async () => {
     const [real] = await hosts();
     const impostor = await cluster.api<{ code: string }>('POST', '/v1/hosts/register', {
       name: cluster.agents[0]!.name,
@@ -105,8 +110,8 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
         spawnMode: 'direct',
       },
     });
-    expect(impostor.status).toBe(409);
-    expect(impostor.body.code).toBe('HOST_NAME_TAKEN');
+    expect(impostor.status).toBe(401);
+    expect(impostor.body.code).toBe('HOST_CREDENTIAL_INVALID');
     expect(await hosts()).toEqual([expect.objectContaining({ id: real!.id, addr: cluster.agents[0]!.url })]);
 
     const vm = await createVm('after-impostor');
@@ -121,10 +126,12 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
   }, 60_000);
 
   it('refuses a clone that carries a copy of the Agent identity while the original heartbeats', async () => {
-    // A machine cloned after its Agent's first start: the state directory, identity included, comes along.
-    const clone = await refusedClone('agent-clone-identity', (runDir) =>
-      copyFileSync(path.join(cluster.agents[0]!.runDir, 'agent-identity.json'), path.join(runDir, 'agent-identity.json')),
-    );
+    // A machine cloned after its Agent's first start: the state directory, identity and credential included, comes along.
+    const clone = await refusedClone('agent-clone-identity', (runDir) => {
+      for (const file of ['agent-identity.json', 'agent-trust.json']) {
+        copyFileSync(path.join(cluster.agents[0]!.runDir, file), path.join(runDir, file));
+      }
+    });
     expect(clone.process.output()).toContain('HOST_IDENTITY_IN_USE');
     expect((await hosts()).map((host) => host.addr)).toEqual([cluster.agents[0]!.url]);
   }, 60_000);
@@ -140,7 +147,7 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
     const other = await createManagerProcess({
       databaseUrl: database.url,
       imageRoot: cluster.imageRoot,
-      env: fastManagerEnv,
+      env: { ...fastManagerEnv, MANAGER_CA_KEK_FILE: path.join(cluster.workDir, 'other-manager-kek') },
       name: 'the other manager',
       logFile: path.join(cluster.workDir, 'logs/manager-other.log'),
     });
@@ -154,7 +161,8 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
       timeoutMs: 20_000,
       description: () => `the agent refuses the other manager twice\n${agent.process.output()}`,
     });
-    expect(agent.process.output()).toContain('HOST_CLUSTER_MISMATCH');
+    // The other cluster does not know the Agent's credential (nor trusts its certificate).
+    expect(agent.process.output()).toContain('HOST_CREDENTIAL_INVALID');
     expect(await hosts(other.url, await other.adminToken())).toEqual([]);
     expect((await agent.inventory()).vms.find((agentVm) => agentVm.vmId === vm.id)?.vmmState).toBe('running');
     expect(vmmPidsOf(agent).sort()).toEqual(pidsBefore.sort());

@@ -34,7 +34,7 @@ describe.skipIf(skipReason)(`VM lifecycle over real processes${skipReason ? ` (s
   const body = (name: string): Record<string, unknown> => ({ name, vcpuCount: 1, memoryMib: 128, kernelImageId, rootfsImageId });
 
   async function firecrackerState(vmId: string): Promise<string> {
-    const response = await fetch(`${stack.agentUrl}/agent/v1/vms/${vmId}/proxy/`);
+    const response = await stack.agentFetch(`/agent/v1/vms/${vmId}/proxy/`);
     return ((await response.json()) as { state: string }).state;
   }
 

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -114,7 +114,8 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
       throw new Error(`${error.message}; it said:\n${current.output()}`);
     });
     expect(current.npm.exitCode, current.output()).toBeNull();
-    return { managerUrl, agentUrl: `http://127.0.0.1:${agentPort}`, bridge };
+    // The Agent joined the cluster by itself and serves HTTPS to the Manager's certificate only.
+    return { managerUrl, agentUrl: `https://127.0.0.1:${agentPort}`, bridge };
   }
 
   async function runningVm(managerUrl: string, agentUrl: string, imageRoot: string): Promise<void> {
@@ -188,6 +189,10 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
     await runningVm(managerUrl, agentUrl, path.join(workDir as string, 'images'));
     const current = run as NpmRun;
     expect(infoLogLines(current.output())).toEqual([]);
+    // npm start set up trust by itself: the Agent joined with a token and keeps its key to itself.
+    const trustFile = path.join(path.dirname(sharedDataDir as string), 'fc', 'agent-trust.json');
+    expect(statSync(trustFile).mode & 0o777).toBe(0o600);
+    await expect(fetch(`${agentUrl}/agent/v1/inventory`, { signal: AbortSignal.timeout(5_000) })).rejects.toThrow();
 
     process.kill(current.npm.pid as number, 'SIGTERM');
     await current.exited;

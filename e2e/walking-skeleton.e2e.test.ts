@@ -46,7 +46,7 @@ describe.skipIf(skipReason)(`walking skeleton over real processes${skipReason ? 
   }
 
   async function agentVm(vmId: string): Promise<AgentVm> {
-    const response = await fetch(`${stack.agentUrl}/agent/v1/vms/${vmId}`);
+    const response = await stack.agentFetch(`/agent/v1/vms/${vmId}`);
     expect(response.status).toBe(200);
     return (await response.json()) as AgentVm;
   }
@@ -102,7 +102,7 @@ describe.skipIf(skipReason)(`walking skeleton over real processes${skipReason ? 
     );
 
     // The Firecracker API, read through the Agent's proxy, says the guest runs.
-    const proxied = await fetch(`${stack.agentUrl}/agent/v1/vms/${vm.id}/proxy/`);
+    const proxied = await stack.agentFetch(`/agent/v1/vms/${vm.id}/proxy/`);
     expect(proxied.status).toBe(200);
     expect(await proxied.json()).toMatchObject({ state: 'Running', app_name: 'Firecracker' });
 
@@ -144,7 +144,7 @@ describe.skipIf(skipReason)(`walking skeleton over real processes${skipReason ? 
       if (resource.kind !== 'process' && resource.kind !== 'tap') expect(existsSync(resource.ref), resource.ref).toBe(false);
     }
     expect(vmDirs()).toEqual([]);
-    const inventory = (await (await fetch(`${stack.agentUrl}/agent/v1/inventory`)).json()) as { vms: unknown[] };
+    const inventory = (await (await stack.agentFetch(`/agent/v1/inventory`)).json()) as { vms: unknown[] };
     expect(inventory.vms).toEqual([]);
   });
 

@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 import {
   createSupervisor,
   findOnPath,
+  joinTokenFor,
   listenablePort,
   pollUntil,
   sayer,
@@ -186,7 +187,7 @@ if (curlBin === undefined && busyboxBin === undefined) {
 const managerPort = (await listenablePort('127.0.0.1', 8080)) ?? (await listenablePort('127.0.0.1', 0));
 const agentPort = await listenablePort('127.0.0.1', 0);
 const managerUrl = `http://127.0.0.1:${managerPort}`;
-const agentUrl = `http://127.0.0.1:${agentPort}`;
+const agentUrl = `https://127.0.0.1:${agentPort}`;
 
 let namespaceCreated = false;
 let vmId;
@@ -318,8 +319,17 @@ if (!(await waitUntilHealthy('the Manager', `${managerUrl}/readyz`, { say, timeo
 }
 
 await checkpoint();
+// The Agent joins the cluster at its first start with a one-time token (docs/adr/0014-cluster-trust.md).
+let joinToken;
+try {
+  const adminToken = findToken({}, managerDataDir);
+  joinToken = await joinTokenFor(managerUrl, runDir, adminToken === undefined ? {} : { authorization: `Bearer ${adminToken}` });
+} catch (error) {
+  await abort(`could not get a join token for the Agent: ${error.message}`);
+}
 supervisor.start('agent', agentMain, {
   ...inherited,
+  ...(joinToken === undefined ? {} : { AGENT_JOIN_TOKEN: joinToken }),
   AGENT_BIND: `127.0.0.1:${agentPort}`,
   AGENT_NAME,
   MANAGER_BASE: managerUrl,

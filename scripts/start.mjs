@@ -13,8 +13,17 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createSupervisor, findOnPath, sayer, shownPath, urlOf, waitUntilHealthy } from './lib/processes.mjs';
-import { adminTokenFile } from './lib/manager-api.mjs';
+import {
+  createSupervisor,
+  findOnPath,
+  joinTokenFor,
+  pollUntil,
+  sayer,
+  shownPath,
+  urlOf,
+  waitUntilHealthy,
+} from './lib/processes.mjs';
+import { adminTokenFile, findToken, managerApi } from './lib/manager-api.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = path.join(repoRoot, 'data');
@@ -57,6 +66,8 @@ managerEnv.MANAGER_DATA_DIR = env.MANAGER_DATA_DIR ?? path.join(dataDir, 'manage
 mkdirSync(managerEnv.MANAGER_DATA_DIR, { recursive: true, mode: 0o700 });
 chmodSync(managerEnv.MANAGER_DATA_DIR, 0o700);
 const tokenFile = adminTokenFile(managerEnv.MANAGER_DATA_DIR);
+// The admin token (or HEARTH_TOKEN): read on each call, as the file appears at the Manager's first start.
+const api = managerApi(managerUrl, () => findToken(env, managerEnv.MANAGER_DATA_DIR));
 if (env.DATABASE_URL === undefined || env.DATABASE_URL === '') {
   delete managerEnv.DATABASE_URL;
   say(`database: embedded PGlite in ${shown(managerEnv.MANAGER_DATA_DIR)} (set DATABASE_URL to use PostgreSQL)`);
@@ -66,8 +77,11 @@ if (env.DATABASE_URL === undefined || env.DATABASE_URL === '') {
 
 // --- Agent -------------------------------------------------------------------------------------
 let agentEnv;
+let agentRunDir;
 const agentBind = env.AGENT_BIND ?? '127.0.0.1:19090'; // the Agent's own default
-const agentUrl = urlOf(agentBind);
+// The Agent serves HTTPS to the Manager's client certificate only (docs/adr/0014-cluster-trust.md).
+const agentUrl = urlOf(agentBind).replace(/^http:/, 'https:');
+const agentPort = new URL(agentUrl).port;
 if (!existsSync(agentMain)) {
   say(`${path.relative(repoRoot, agentMain)} does not exist yet: starting the Manager alone.`);
 } else if (!isRoot) {
@@ -86,6 +100,7 @@ if (!existsSync(agentMain)) {
   }
   const runDir = env.FC_RUN_DIR ?? path.join(dataDir, 'fc');
   mkdirSync(runDir, { recursive: true });
+  agentRunDir = runDir;
   agentEnv = {
     ...env,
     AGENT_BIND: agentBind,
@@ -105,13 +120,31 @@ const netns = env.FC_NETNS || undefined;
 const ipIn = netns === undefined ? 'ip' : `ip -n ${netns}`;
 let leftVms = [];
 
+/** The local Agent's host at the Manager (the one at the Agent's port), or undefined. */
+async function localHost() {
+  const response = await api('GET', '/v1/hosts?limit=500', undefined, 3_000);
+  if (response.status !== 200) return undefined;
+  return response.body.items.find((host) => new URL(host.addr).port === agentPort);
+}
+
+/** What the local Agent holds, read through the Manager (only a Manager's certificate may call the Agent). */
 async function readAgentVms() {
   if (agentEnv === undefined) return;
   try {
-    const response = await fetch(`${agentUrl}/agent/v1/inventory`, { signal: AbortSignal.timeout(3_000) });
-    if (response.ok) leftVms = (await response.json()).vms.filter((vm) => vm.pid !== null || vm.tapName !== null);
+    const host = await localHost();
+    if (host === undefined) return;
+    const response = await api('GET', `/v1/hosts/${host.id}/resources`, undefined, 3_000);
+    if (response.status !== 200) return;
+    const byVm = new Map();
+    for (const item of response.body.items) {
+      const vm = byVm.get(item.vmId) ?? { vmId: item.vmId, pid: null, tapName: null };
+      if (item.kind === 'process') vm.pid = Number(item.ref);
+      if (item.kind === 'tap') vm.tapName = item.ref;
+      byVm.set(item.vmId, vm);
+    }
+    leftVms = [...byVm.values()].filter((vm) => vm.pid !== null || vm.tapName !== null);
   } catch {
-    // the Agent is not answering: nothing to report from it
+    // the Manager or the Agent is not answering: nothing to report from it
   }
 }
 
@@ -165,8 +198,24 @@ const healthy = (name, url) =>
 supervisor.start('manager', managerMain, managerEnv);
 if (!(await healthy('manager', `${managerUrl}/healthz`))) await stopAll(1);
 if (agentEnv !== undefined) {
-  supervisor.start('agent', agentMain, agentEnv);
-  if (!(await healthy('agent', `${agentUrl}/agent/v1/health`))) await stopAll(1);
+  // At its first start the Agent joins the cluster with a one-time token; later it needs none.
+  let joinToken;
+  try {
+    const token = findToken(env, managerEnv.MANAGER_DATA_DIR);
+    joinToken = await joinTokenFor(managerUrl, agentRunDir, token === undefined ? {} : { authorization: `Bearer ${token}` });
+  } catch (error) {
+    say(`could not get a join token for the local Agent: ${error.message}`);
+    await stopAll(1);
+  }
+  supervisor.start('agent', agentMain, { ...agentEnv, ...(joinToken === undefined ? {} : { AGENT_JOIN_TOKEN: joinToken }) });
+  const registered = await pollUntil(async () => (await localHost().catch(() => undefined))?.status === 'healthy', {
+    timeoutMs: readyTimeoutMs,
+    isCancelled: () => supervisor.isStopping,
+  });
+  if (!registered) {
+    if (!supervisor.isStopping) say(`the agent did not register with the manager within ${readyTimeoutMs / 1000} s.`);
+    await stopAll(1);
+  }
 }
 
 say('');
@@ -178,5 +227,5 @@ if (existsSync(tokenFile)) {
 } else {
   say(`The database already had API tokens (the admin token was made by an earlier start, with another data directory).`);
 }
-if (agentEnv !== undefined) say(`Local Agent: ${agentUrl} (registers with the Manager by itself)`);
+if (agentEnv !== undefined) say(`Local Agent: ${agentUrl} (joined the cluster; only the Manager's certificate may call it)`);
 say(`Images go under ${imageRoot}. Ctrl-C stops the Manager and the Agent (VMs keep running; see README).`);

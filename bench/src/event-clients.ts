@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, managerMain, startProcess, waitFor } from '@hearth/testkit';
+import { freePort, joinAsAgent, managerMain, startProcess, waitFor } from '@hearth/testkit';
 import { rssMib } from './machine.js';
 
 interface Options {
@@ -46,10 +46,16 @@ const hostBody = (name: string, lane: number) => ({
 let token = '';
 const asAdmin = (): Record<string, string> => ({ authorization: `Bearer ${token}` });
 
-async function post(base: string, route: string, body?: unknown): Promise<{ id?: string }> {
+/** A POST as the admin, or with `headers` in its place (an Agent's credential). */
+async function post(
+  base: string,
+  route: string,
+  body?: unknown,
+  headers: Readonly<Record<string, string>> = asAdmin(),
+): Promise<{ id?: string }> {
   const response = await fetch(`${base}${route}`, {
     method: 'POST',
-    headers: { ...asAdmin(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return (await response.json()) as { id?: string };
@@ -104,7 +110,10 @@ async function main(): Promise<void> {
     });
     token = readFileSync(path.join(workDir, 'db', 'admin-token'), 'utf8').trim();
     const lanes = await Promise.all(
-      Array.from({ length: 8 }, async (_, i) => (await post(base, '/v1/hosts/register', hostBody(`lane-${i}`, i))).id!),
+      Array.from({ length: 8 }, async (_, i) => {
+        const body = hostBody(`lane-${i}`, i);
+        return (await post(base, '/v1/hosts/register', body, await joinAsAgent(base, body.agentId, { headers: asAdmin() }))).id!;
+      }),
     );
     const seedStarted = performance.now();
     await Promise.all(

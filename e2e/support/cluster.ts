@@ -6,7 +6,10 @@ import {
   createCleanupStack,
   createManagerProcess,
   createNetns,
+  createJoinToken,
+  createTestClusterTrust,
   createTestDatabase,
+  type TestClusterTrust,
   waitFor,
   waitForHealthyHosts,
   type HearthProcess,
@@ -64,6 +67,10 @@ export interface ClusterAgent {
   readonly runDir: string;
   readonly bridge: string;
   readonly process: StartedProcess;
+  /** Calls the Agent as a Manager does (mutual TLS). */
+  api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>>;
+  /** Starts the Agent (again) without waiting for it to answer (e.g. when it is expected not to). */
+  launch(env?: Readonly<Record<string, string>>): StartedProcess;
   /** Starts the Agent (again), with extra environment (e.g. HEARTH_FAILPOINTS); waits until it answers. */
   start(env?: Readonly<Record<string, string>>): Promise<void>;
   /** SIGKILL, as a crash: VMMs it started keep running. */
@@ -94,6 +101,8 @@ export interface Cluster {
   readonly workDir: string;
   readonly imageRoot: string;
   readonly agents: readonly ClusterAgent[];
+  /** The cluster CA the test made (to call Agents as a Manager, or forge what an attacker would). */
+  readonly trust: TestClusterTrust;
   /** Every Manager replica, the first one being `manager`/`managerUrl` (the same process). */
   readonly replicas: readonly ClusterReplica[];
   readonly manager: StartedProcess;
@@ -141,12 +150,20 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       cleanups.push(() => database.drop());
       databaseUrl = database.url;
     }
+    const trust = await createTestClusterTrust(path.join(workDir, 'trust'));
+    cleanups.push(() => trust.close());
     const imageRoot = path.join(workDir, 'images');
     // No DATABASE_URL: the Manager opens PGlite in MANAGER_DATA_DIR.
     const isEmbedded = databaseUrl === 'embedded';
     const databaseEnv = isEmbedded ? { DATABASE_URL: undefined } : {};
     // A failpoint is armed per start (start(env)), never inherited from the test run.
-    const managerEnv = { ...fastManagerEnv, ...options.managerEnv, ...databaseEnv, HEARTH_FAILPOINTS: undefined };
+    const managerEnv = {
+      ...fastManagerEnv,
+      ...trust.managerEnv,
+      ...options.managerEnv,
+      ...databaseEnv,
+      HEARTH_FAILPOINTS: undefined,
+    };
     const managers: ManagerProcess[] = [];
     for (let index = 0; index <= (options.extraManagers ?? 0); index += 1) {
       managers.push(
@@ -184,6 +201,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         imageRoot,
         env: { HEARTH_FAILPOINTS: undefined },
         logFile: path.join(workDir, `logs/agent-${index}.log`),
+        trust,
       });
       cleanups.push(() => agent.stop());
       agentProcesses.push(agent);
@@ -196,9 +214,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         get process() {
           return agent.process;
         },
+        api: (method, route, body) => request(agent.url, method, route, body, {}, trust.managerDispatcher),
+        launch: (env) => agent.launch(env),
         start: (env) => agent.start(env),
         kill: () => agent.kill(),
-        inventory: async () => (await request<Inventory>(agent.url, 'GET', '/agent/v1/inventory')).body,
+        inventory: async () =>
+          (await request<Inventory>(agent.url, 'GET', '/agent/v1/inventory', undefined, {}, trust.managerDispatcher)).body,
       });
     }
     for (const replica of managers) cleanups.push(() => replica.stop());
@@ -213,6 +234,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       workDir,
       imageRoot,
       agents,
+      trust,
       replicas: managers.map((replica) => ({
         url: replica.url,
         get process() {
@@ -280,7 +302,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       );
       for (const replica of managers.slice(1)) await replica.start();
     }
-    for (const agent of agentProcesses) await agent.start();
+    // Each Agent joins at its first start with a token of its own, asked for by the admin.
+    for (const agent of agentProcesses) {
+      await agent.start({ AGENT_JOIN_TOKEN: await createJoinToken(manager.url, { headers: asAdmin() }) });
+    }
     await waitForHealthyHosts(manager.url, agentProcesses, adminToken);
     return cluster;
   });

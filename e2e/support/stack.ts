@@ -1,4 +1,5 @@
-import { startSingleHostStack, type Netns, type StartedProcess } from '@hearth/testkit';
+import { startSingleHostStack, type Netns, type StartedProcess, type TestClusterTrust } from '@hearth/testkit';
+import { fetch, type RequestInit, type Response } from 'undici';
 import { request, type ApiResponse } from './http.js';
 
 export type { ApiResponse } from './http.js';
@@ -35,6 +36,10 @@ export interface Stack {
    * (`authorization: 'Bearer …'`) or none (`authorization: ''`).
    */
   api<T = unknown>(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
+  /** Calls the Agent as the Manager does (mutual TLS with a Manager's certificate); `route` under its base URL. */
+  agentFetch(route: string, init?: RequestInit): Promise<Response>;
+  /** The cluster CA the test made (to forge certificates, as an attacker would). */
+  readonly trust: TestClusterTrust;
   restartAgent(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -67,6 +72,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     adminToken: stack.adminToken,
     api: (method, route, body, headers) =>
       request(manager.url, method, route, body, { authorization: `Bearer ${stack.adminToken}`, ...headers }),
+    agentFetch: (route, init = {}) => fetch(`${agent.url}${route}`, { ...init, dispatcher: stack.trust.managerDispatcher }),
+    trust: stack.trust,
     async restartAgent() {
       await agent.stop();
       await agent.start();

@@ -3,7 +3,7 @@
 // (SIGTERM, then SIGKILL after a grace period) on Ctrl-C, SIGTERM, the loss of the parent process
 // or when one exits on its own.
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -41,6 +41,24 @@ export function urlOf(bind) {
   const port = bind.slice(at + 1);
   if (host === '0.0.0.0' || host === '' || host === '::' || host === '[::]') host = '127.0.0.1';
   return `http://${host}:${port}`;
+}
+
+/**
+ * A one-time join token for a local Agent's first start (AGENT_JOIN_TOKEN), from the Manager at
+ * `managerUrl`; undefined when the Agent of `runDir` has joined already (it keeps what it got in
+ * agent-trust.json and needs no token again). See docs/adr/0014-cluster-trust.md.
+ */
+export async function joinTokenFor(managerUrl, runDir, headers = {}) {
+  if (existsSync(path.join(runDir, 'agent-trust.json'))) return undefined;
+  const response = await fetch(`${managerUrl}/v1/hosts/join-tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: '{}',
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await response.text();
+  if (response.status !== 201) throw new Error(`POST /v1/hosts/join-tokens answered ${response.status}: ${text}`);
+  return JSON.parse(text).token;
 }
 
 /** Resolves to the port when `host:port` can be listened on now (port 0: any free port), else undefined. */

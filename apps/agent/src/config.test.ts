@@ -19,7 +19,7 @@ describe('loadAgentConfig', () => {
 
     expect(config).toMatchObject({
       bind: { host: '127.0.0.1', port: 19090 },
-      advertiseAddr: 'http://127.0.0.1:19090',
+      advertiseAddr: 'https://127.0.0.1:19090',
       name: 'host-a',
       managerBases: ['http://127.0.0.1:8080'],
       runDir: '/srv/fc',
@@ -30,6 +30,8 @@ describe('loadAgentConfig', () => {
       imageRoot: '/srv/images',
       logLevel: 'info',
       heartbeatIntervalMs: null,
+      joinToken: null,
+      isTlsEnabled: true,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -74,7 +76,34 @@ describe('loadAgentConfig', () => {
     );
   });
 
-  it('derives the advertised address from AGENT_BIND', () => {
-    expect(loadAgentConfig({ AGENT_BIND: '0.0.0.0:9999' }, hostname).advertiseAddr).toBe('http://0.0.0.0:9999');
+  it('derives the advertised address from AGENT_BIND, over https when it registers with a Manager', () => {
+    expect(loadAgentConfig({ AGENT_BIND: '0.0.0.0:9999' }, hostname).advertiseAddr).toBe('https://0.0.0.0:9999');
+    expect(loadAgentConfig({ AGENT_BIND: '127.0.0.1:9999', AGENT_REGISTER: 'false' }, hostname).advertiseAddr).toBe(
+      'http://127.0.0.1:9999',
+    );
+  });
+
+  it('refuses to listen on a non-loopback address without TLS (no Manager to join)', () => {
+    for (const bind of ['0.0.0.0:9999', '10.0.0.5:9999', '[::]:9999']) {
+      expect(problemsOf({ AGENT_BIND: bind, AGENT_REGISTER: 'false' }).join('\n')).toMatch(/not a loopback address/);
+    }
+    for (const bind of ['127.0.0.1:9999', 'localhost:9999', '[::1]:9999']) {
+      expect(problemsOf({ AGENT_BIND: bind, AGENT_REGISTER: 'false' })).toEqual([]);
+    }
+  });
+
+  it('refuses a plain-http advertised address when Managers call it over mutual TLS', () => {
+    expect(problemsOf({ AGENT_ADVERTISE_ADDR: 'http://10.0.0.5:19090' }).join('\n')).toMatch(/must be an https URL/);
+  });
+
+  it('takes a join token from AGENT_JOIN_TOKEN or names its file, not both', () => {
+    const token = `hjt_${'a'.repeat(43)}`;
+    expect(loadAgentConfig({ AGENT_JOIN_TOKEN: token }, hostname).joinToken).toEqual({ kind: 'value', token });
+    expect(loadAgentConfig({ AGENT_JOIN_TOKEN_FILE: '/run/secrets/join' }, hostname).joinToken).toEqual({
+      kind: 'file',
+      path: '/run/secrets/join',
+    });
+    expect(problemsOf({ AGENT_JOIN_TOKEN: token, AGENT_JOIN_TOKEN_FILE: '/x' })).toHaveLength(1);
+    expect(problemsOf({ AGENT_JOIN_TOKEN: 'hunter2' })).toHaveLength(1);
   });
 });

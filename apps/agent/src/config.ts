@@ -35,6 +35,17 @@ export interface AgentConfig {
   readonly searchPath: string;
   /** CPUs offered to the Manager for placement; null = the CPUs this process may run on. */
   readonly cpuCount: number | null;
+  /**
+   * The one-time join token (AGENT_JOIN_TOKEN, or the file AGENT_JOIN_TOKEN_FILE names): needed at
+   * the first start only. A secret: never log it.
+   */
+  readonly joinToken:
+    { readonly kind: 'value'; readonly token: string } | { readonly kind: 'file'; readonly path: string } | null;
+  /**
+   * The Agent serves HTTPS with client certificates: always when it registers with a Manager. Without
+   * TLS it listens on loopback only.
+   */
+  readonly isTlsEnabled: boolean;
 }
 
 export class AgentConfigError extends Error {
@@ -88,11 +99,6 @@ export function loadAgentConfig(
   const bind = parseHostPort(bindText);
   if (typeof bind === 'string') problems.push(`AGENT_BIND ${bind}`);
 
-  const advertiseText = read('AGENT_ADVERTISE_ADDR') ?? `http://${bindText}`;
-  const advertiseAddr = parseHttpUrl(advertiseText);
-  if (advertiseAddr === undefined)
-    problems.push(`AGENT_ADVERTISE_ADDR must be an http(s) URL, got ${JSON.stringify(advertiseText)}`);
-
   const name = read('AGENT_NAME') ?? defaults.hostname;
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.length > 253) {
     problems.push(
@@ -116,6 +122,36 @@ export function loadAgentConfig(
     } else if (!managerBases.includes(parsed)) managerBases.push(parsed);
   }
   if (!isRegistering) managerBases.length = 0;
+  const isTlsEnabled = managerBases.length > 0;
+
+  const advertiseText = read('AGENT_ADVERTISE_ADDR') ?? `${isTlsEnabled ? 'https' : 'http'}://${bindText}`;
+  const advertiseAddr = parseHttpUrl(advertiseText);
+  if (advertiseAddr === undefined)
+    problems.push(`AGENT_ADVERTISE_ADDR must be an http(s) URL, got ${JSON.stringify(advertiseText)}`);
+  else if (isTlsEnabled && !advertiseAddr.startsWith('https://'))
+    problems.push(
+      `AGENT_ADVERTISE_ADDR must be an https URL: Managers call Agents over mutual TLS only, got ${JSON.stringify(advertiseText)}`,
+    );
+  if (!isTlsEnabled && typeof bind !== 'string' && !isLoopbackHost(bind.host)) {
+    problems.push(
+      `AGENT_BIND ${bindText} is not a loopback address: an Agent listens elsewhere only with TLS, which it has once it registers with a Manager (MANAGER_BASE, AGENT_JOIN_TOKEN)`,
+    );
+  }
+
+  const joinTokenText = read('AGENT_JOIN_TOKEN');
+  const joinTokenFile = read('AGENT_JOIN_TOKEN_FILE');
+  let joinToken: AgentConfig['joinToken'] = null;
+  if (joinTokenText !== undefined && joinTokenFile !== undefined) {
+    problems.push('AGENT_JOIN_TOKEN and AGENT_JOIN_TOKEN_FILE cannot both be set');
+  } else if (joinTokenText !== undefined) {
+    if (!/^hjt_[A-Za-z0-9_-]{43}$/.test(joinTokenText))
+      problems.push('AGENT_JOIN_TOKEN must be a join token (hjt_ and 43 characters)');
+    else joinToken = { kind: 'value', token: joinTokenText };
+  } else if (joinTokenFile !== undefined) {
+    if (!isAbsolute(joinTokenFile))
+      problems.push(`AGENT_JOIN_TOKEN_FILE must be an absolute path, got ${JSON.stringify(joinTokenFile)}`);
+    else joinToken = { kind: 'file', path: joinTokenFile };
+  }
 
   const runDir = read('FC_RUN_DIR') ?? '/srv/fc';
   if (!isAbsolute(runDir)) problems.push(`FC_RUN_DIR must be an absolute path, got ${JSON.stringify(runDir)}`);
@@ -187,5 +223,12 @@ export function loadAgentConfig(
     heartbeatIntervalMs,
     searchPath: read('PATH') ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     cpuCount,
+    joinToken: joinToken === null ? null : Object.freeze(joinToken),
+    isTlsEnabled,
   });
+}
+
+/** 127.0.0.0/8, ::1 or localhost: reachable from this machine only. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

@@ -22,7 +22,13 @@ import { HttpManagerApi } from './adapters/manager/http-manager-api.js';
 import { NodeTimers, SystemClock } from './adapters/system/system-clock.js';
 import { AgentConfigError, loadAgentConfig, type AgentConfig } from './config.js';
 import type { SpawnMode } from './domain/vm-record.js';
-import { createAgentApp } from './http/create-agent-app.js';
+import { agentSecureContextOptions, createAgentApp, type AgentTlsOptions } from './http/create-agent-app.js';
+import type { Server as TlsServer } from 'node:tls';
+import { CertificateRenewal } from './application/certificate-renewal.js';
+import { ensureJoined, JoinRefusedError } from './application/join-cluster.js';
+import type { AgentTrust } from './application/ports/trust-store.js';
+import { FileTrustStore } from './adapters/fs/file-trust-store.js';
+import { certificateValidity, generateEcKeyPair } from './adapters/system/ec-key-pair.js';
 
 async function detectSpawnMode(config: AgentConfig): Promise<SpawnMode> {
   if (config.spawnMode !== 'auto') return config.spawnMode;
@@ -44,6 +50,13 @@ async function readAgentVersion(): Promise<string> {
   } catch {
     return '0.0.0';
   }
+}
+
+/** The join token as configured: the value, or the first line of the file named. */
+async function readJoinToken(config: AgentConfig): Promise<string | null> {
+  if (config.joinToken === null) return null;
+  if (config.joinToken.kind === 'value') return config.joinToken.token;
+  return (await readFile(config.joinToken.path, 'utf8')).trim();
 }
 
 /** The composition root: the only place that wires objects and reads the config. */
@@ -77,6 +90,43 @@ export async function runAgent(): Promise<void> {
   }
   const membership = await ClusterMembership.load(new FileAgentIdentityStore(config.runDir));
   logger.info({ agentId: membership.agentId, clusterId: membership.clusterId }, 'agent identity loaded');
+
+  // Trust: join the cluster at the first start (the join token is never needed again), then serve
+  // HTTPS to Manager client certificates only and authenticate every call to the Manager.
+  let trust: AgentTrust | null = null;
+  const trustStore = new FileTrustStore(config.runDir);
+  const manager =
+    config.managerBases.length === 0
+      ? null
+      : new HttpManagerApi({ baseUrls: config.managerBases, timeoutMs: 5_000, credential: () => trust?.credential });
+  if (manager !== null) {
+    try {
+      trust = await ensureJoined({
+        store: trustStore,
+        manager,
+        agentId: membership.agentId,
+        joinToken: await readJoinToken(config),
+        generateKeyPair: generateEcKeyPair,
+        clock,
+        log: logger.child({ component: 'trust' }),
+        random: Math.random,
+        backoff: { initialMs: 500, maxMs: 10_000 },
+      });
+    } catch (error) {
+      if (error instanceof JoinRefusedError) {
+        logger.fatal({ code: error.code }, 'agent cannot join the cluster');
+        process.stderr.write(`${error.message}\n`);
+        process.exit(1);
+      }
+      throw error;
+    }
+    const joined = await membership.join(trust.clusterId);
+    if (!joined.isJoined) {
+      logger.fatal({ reason: joined.reason }, 'agent joined another cluster than it belongs to');
+      process.stderr.write(`${joined.reason}\n`);
+      process.exit(1);
+    }
+  }
 
   const firecracker = new UndiciFirecrackerApi({ requestTimeoutMs: 30_000 });
   const network = new LinuxHostNetwork(runner, { netns: config.netns });
@@ -125,18 +175,52 @@ export async function runAgent(): Promise<void> {
     clock,
     hostName: config.name,
   };
-  const app = createAgentApp({ logger, context, status, cluster: membership });
+  const tlsOf = (current: AgentTrust): AgentTlsOptions => ({
+    caCertificatePem: current.caCertificatePem,
+    certificatePem: current.certificatePem,
+    privateKeyPem: current.privateKeyPem,
+  });
+  const app = createAgentApp({
+    logger,
+    context,
+    status,
+    cluster: membership,
+    ...(trust === null ? {} : { tls: tlsOf(trust) }),
+  });
   await app.listen({ host: config.bind.host, port: config.bind.port });
-  logger.info({ bind: config.bind, advertiseAddr: config.advertiseAddr, spawnMode, bridge: config.bridge }, 'agent started');
+  logger.info(
+    { bind: config.bind, advertiseAddr: config.advertiseAddr, spawnMode, bridge: config.bridge, isTlsEnabled: trust !== null },
+    'agent started',
+  );
+  let renewal: CertificateRenewal | null = null;
+  if (manager !== null && trust !== null) {
+    renewal = new CertificateRenewal({
+      store: trustStore,
+      manager,
+      generateKeyPair: generateEcKeyPair,
+      validityOf: certificateValidity,
+      timers: new NodeTimers(),
+      clock,
+      log: logger.child({ component: 'trust' }),
+      random: Math.random,
+      backoff: { initialMs: 1_000, maxMs: 60_000 },
+      // New connections get the new certificate; open ones keep theirs until they close.
+      onRenewed: (renewed) => {
+        trust = renewed;
+        (app.server as unknown as TlsServer).setSecureContext(agentSecureContextOptions(tlsOf(renewed)));
+      },
+    });
+    renewal.start(trust);
+  }
 
   let registration: RegistrationLoop | null = null;
   // This process: a clone carrying a copy of the identity is another process at another address.
   const instanceId = randomBytes(16).toString('hex');
-  if (config.managerBases.length > 0) {
+  if (manager !== null) {
     // Heartbeats reuse facts for a short TTL; /health reads them fresh (see host-status.ts).
     const facts = new HostFactsCache(status.probe, clock);
     registration = new RegistrationLoop({
-      manager: new HttpManagerApi({ baseUrls: config.managerBases, timeoutMs: 5_000 }),
+      manager,
       timers: new NodeTimers(),
       clock,
       log: logger.child({ component: 'registration' }),
@@ -166,6 +250,7 @@ export async function runAgent(): Promise<void> {
     isStopping = true;
     logger.info({ signal }, 'agent stopping');
     await registration?.stop();
+    await renewal?.stop();
     await app.close();
     await firecracker.close();
     await runDirLock.release();

@@ -54,7 +54,19 @@ export interface ManagerConfig {
   readonly eventRetentionMs: number;
   /** At most this many events are kept; older ones are deleted (MANAGER_EVENT_RETENTION_MAX_COUNT). */
   readonly eventRetentionMaxCount: number;
+  /** Where the cluster CA's private key lives (ADR 0014). */
+  readonly ca: CaConfig;
+  /** Lifetime of Agents' certificates (MANAGER_AGENT_CERT_TTL_MS); Agents renew after two thirds. */
+  readonly agentCertificateTtlMs: number;
+  /** Lifetime of this Manager's client certificate (MANAGER_CLIENT_CERT_TTL_MS); renewed after two thirds. */
+  readonly clientCertificateTtlMs: number;
 }
+
+export type CaConfig =
+  /** Sealed in the database under the key-encryption key in this file (MANAGER_CA_KEK_FILE, created when missing). */
+  | { readonly kind: 'sealed'; readonly keyEncryptionKeyFile: string }
+  /** An operator's CA (MANAGER_CA_CERT_FILE and MANAGER_CA_KEY_FILE); the database keeps its certificate only. */
+  | { readonly kind: 'files'; readonly certificateFile: string; readonly keyFile: string };
 
 /** Every problem found in the environment, reported together. */
 export class ConfigError extends Error {
@@ -119,9 +131,33 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
   const logLevel = logLevels.find((level) => level === logLevelText.toLowerCase());
   if (logLevel === undefined) problems.push(`MANAGER_LOG_LEVEL must be one of ${logLevels.join('|')}, got "${logLevelText}"`);
 
+  const dataDir = resolve(read('MANAGER_DATA_DIR') ?? './data');
+  const caCertificateFile = read('MANAGER_CA_CERT_FILE');
+  const caKeyFile = read('MANAGER_CA_KEY_FILE');
+  const kekFile = read('MANAGER_CA_KEK_FILE');
+  let ca: CaConfig = { kind: 'sealed', keyEncryptionKeyFile: resolve(kekFile ?? resolve(dataDir, 'ca-kek.key')) };
+  if (caCertificateFile !== undefined || caKeyFile !== undefined) {
+    if (caCertificateFile === undefined || caKeyFile === undefined) {
+      problems.push('MANAGER_CA_CERT_FILE and MANAGER_CA_KEY_FILE must be set together');
+    } else if (kekFile !== undefined) {
+      problems.push(
+        'MANAGER_CA_KEK_FILE seals a CA kept in the database; it cannot be set with MANAGER_CA_CERT_FILE and MANAGER_CA_KEY_FILE',
+      );
+    } else {
+      ca = { kind: 'files', certificateFile: resolve(caCertificateFile), keyFile: resolve(caKeyFile) };
+    }
+  }
+  const certificateTtl = (name: string, fallback: number): number =>
+    number(
+      name,
+      fallback,
+      (n) => Number.isInteger(n) && n >= 1000 && n <= 366 * 86_400_000,
+      'an integer from 1000 to 31622400000',
+    );
+
   const config: ManagerConfig = {
     databaseUrl,
-    dataDir: resolve(read('MANAGER_DATA_DIR') ?? './data'),
+    dataDir,
     bind,
     imageRoot: resolve(imageRoot),
     isImagePathsAllowed: flag('MANAGER_ALLOW_IMAGE_PATHS'),
@@ -218,6 +254,9 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
       (n) => Number.isInteger(n) && n >= 100 && n <= 1_000_000_000,
       'an integer from 100 to 1000000000',
     ),
+    ca,
+    agentCertificateTtlMs: certificateTtl('MANAGER_AGENT_CERT_TTL_MS', 7 * 86_400_000),
+    clientCertificateTtlMs: certificateTtl('MANAGER_CLIENT_CERT_TTL_MS', 86_400_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
@@ -225,6 +264,7 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
     bind: Object.freeze({ ...config.bind }),
     eventStreams: Object.freeze({ ...config.eventStreams }),
     vmWaits: Object.freeze({ ...config.vmWaits }),
+    ca: Object.freeze({ ...config.ca }),
   });
 }
 

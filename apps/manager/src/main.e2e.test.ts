@@ -113,7 +113,7 @@ describe.skipIf(netnsSkipReason)(`manager process on PGlite${netnsSkipReason ? `
     expect(await call('GET', '/v1/vms', undefined, '')).toMatchObject({ status: 401, json: { code: 'UNAUTHENTICATED' } });
   });
 
-  it('registers an image and a host', async () => {
+  it('registers an image, and refuses a host whose Agent has not joined', async () => {
     const image = await call('POST', '/v1/images', { kind: 'kernel', name: 'vmlinux', hostPath: 'vmlinux' });
     expect(image.status).toBe(201);
     const host = await call('POST', '/v1/hosts/register', {
@@ -131,7 +131,13 @@ describe.skipIf(netnsSkipReason)(`manager process on PGlite${netnsSkipReason ? `
         spawnMode: 'direct',
       },
     });
-    expect(host).toMatchObject({ status: 200, json: { heartbeatIntervalMs: 5000 } });
+    expect(host).toMatchObject({ status: 401, json: { code: 'HOST_CREDENTIAL_INVALID' } });
+  });
+
+  it('keeps the cluster CA key sealed under a key-encryption key made 0600 in its data directory', async () => {
+    expect(await call('POST', '/v1/hosts/join-tokens', undefined, '')).toMatchObject({ status: 401 });
+    expect(await call('POST', '/v1/hosts/join-tokens')).toMatchObject({ status: 201 });
+    expect((await stat(join(dir, 'data', 'ca-kek.key'))).mode & 0o777).toBe(0o600);
   });
 
   it('stops cleanly on SIGTERM', async () => {

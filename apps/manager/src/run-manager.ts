@@ -22,6 +22,11 @@ import { buildApp } from './build-app.js';
 import { writeAdminTokenFile } from './adapters/fs/admin-token-file.js';
 import { createFirstToken } from './application/use-cases/api-tokens.js';
 import { ConfigError, loadManagerConfig, redactedConfig, type ManagerConfig } from './config.js';
+import { ClusterCaError, loadClusterCa, type ClusterCaSource } from './adapters/tls/cluster-ca.js';
+import { ClusterCertificateIssuer } from './adapters/tls/cluster-certificate-issuer.js';
+import { KeyEncryptionKeyError, loadKeyEncryptionKey } from './adapters/tls/key-encryption-key.js';
+import { RenewingClientCertificate } from './adapters/tls/renewing-client-certificate.js';
+import { RandomSecretGenerator } from './adapters/system/random-secret-generator.js';
 
 /** The composition root: the only place that reads the config and wires adapters to use cases. */
 export async function runManager(): Promise<void> {
@@ -70,8 +75,34 @@ export async function runManager(): Promise<void> {
     eventLog,
   );
   const clusterId = await readClusterId(db);
-  const agents = new HttpAgentClient({ ...defaultAgentClientOptions, clusterId });
   const timers = new NodeTimers();
+  let ca: Awaited<ReturnType<typeof loadClusterCa>>;
+  try {
+    const caSource: ClusterCaSource =
+      config.ca.kind === 'files'
+        ? config.ca
+        : { kind: 'sealed', keyEncryptionKey: await loadKeyEncryptionKey(config.ca.keyEncryptionKeyFile) };
+    ca = await loadClusterCa(repositories.certificateAuthorities, caSource, clock);
+  } catch (error) {
+    if (error instanceof ClusterCaError || error instanceof KeyEncryptionKeyError) {
+      logger.fatal({ err: error }, 'cluster certificate authority unusable');
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const clientCertificate = await RenewingClientCertificate.start({
+    ca,
+    clock,
+    timers,
+    log: logger.child({ component: 'tls' }),
+    ttlMs: config.clientCertificateTtlMs,
+  });
+  const agents = new HttpAgentClient({
+    ...defaultAgentClientOptions,
+    clusterId,
+    tls: { caCertificatePem: ca.certificatePem, clientCertificate },
+  });
   const vmWaiters = new VmStateWaiters({ vms: repositories.vms, eventFeed, timers, log: eventLog });
   const reconcilerLog = logger.child({ component: 'reconciler' });
   const reconciler = new Reconciler(
@@ -127,6 +158,9 @@ export async function runManager(): Promise<void> {
       ...repositories,
       eventFeed,
       agents,
+      trust: repositories.trust,
+      issuer: new ClusterCertificateIssuer(ca),
+      secrets: new RandomSecretGenerator(),
       inspector: new NodeImageInspector(config.imageRoot),
       clock,
       timers,
@@ -141,6 +175,7 @@ export async function runManager(): Promise<void> {
         isMetricsEnabled: config.isMetricsEnabled,
         isKvmRequired: config.isKvmRequired,
         clusterId,
+        agentCertificateTtlMs: config.agentCertificateTtlMs,
       },
     },
   });
@@ -153,6 +188,8 @@ export async function runManager(): Promise<void> {
     await eventRetention.stop();
     await reconcileLoop?.stop();
     await app.close();
+    clientCertificate.stop();
+    await agents.close();
     await eventNotifications.close();
     eventFeed.close();
     await db.destroy();

@@ -51,21 +51,25 @@ export function createAccessOracle(options: AccessOracleOptions): AccessOracle {
       if (answer.status === 0) return undefined;
       const problem = problemOf(request, answer);
       const code = problem?.code;
-      if (answer.status === 401) {
-        if (request.caller !== 'nobody') return `the ${request.caller} token was refused with 401`;
+      if (code === 'UNAUTHENTICATED') {
         if (answer.headers['www-authenticate'] !== 'Bearer realm="hearth"')
           return `401 without WWW-Authenticate: Bearer (${String(answer.headers['www-authenticate'])})`;
-        if (problem === undefined) return request.method === 'HEAD' ? undefined : '401 without a problem body';
         const { correlationId: _ignored, ...rest } = problem as Record<string, unknown>;
         if (!isDeepStrictEqual(rest, options.unauthenticated))
           return `a 401 unlike every other: ${JSON.stringify(rest)} (expected ${JSON.stringify(options.unauthenticated)})`;
-        return undefined;
+      }
+      // The Agents' routes take a join token or a host credential, and answer for themselves.
+      if (request.operationAuth === 'agent') return undefined;
+      if (answer.status === 401) {
+        if (request.caller !== 'nobody') return `the ${request.caller} token was refused with 401`;
+        if (problem === undefined) return request.method === 'HEAD' ? undefined : '401 without a problem body';
+        return code === 'UNAUTHENTICATED' ? undefined : `a 401 with ${String(code)}, not UNAUTHENTICATED`;
       }
       if (request.caller === 'admin' && (code === 'SCOPE_MISSING' || code === 'PROJECT_NOT_ALLOWED'))
         return `the admin token was refused with ${String(code)}`;
       switch (request.caller) {
         case 'nobody':
-          if (request.operationAuth !== 'token' || isBeforeAnyRoute(answer, problem) || isHostRefused(problem)) return undefined;
+          if (request.operationAuth === 'public' || isBeforeAnyRoute(answer, problem) || isHostRefused(problem)) return undefined;
           return `a request without a valid token was answered ${answer.status} ${String(code ?? '')}, not 401`;
         case 'reader':
           return readerProblem(request, answer, problem, options.hiddenFromReader);

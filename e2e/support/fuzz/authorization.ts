@@ -12,27 +12,37 @@ export type Caller = 'admin' | 'reader' | 'nobody';
 export interface AuthorizationVariant {
   /** `valid`, `missing`, `wrong-scheme`, `reader`, …: named in the report. */
   readonly kind: string;
-  /** Header values to send (several: the header is repeated); none: no header. */
-  readonly values: readonly string[];
+  /** Header values to send to `operation` (several: the header is repeated); none: no header. */
+  valuesFor(operation: Operation): readonly string[];
   readonly caller: Caller;
   /** True when the Manager must refuse a request to `operation` sent so, whatever else it holds. */
   isRefused(operation: Operation): boolean;
 }
 
 /**
- * The `Authorization` header as a parameter of the fuzz: the admin `token`, mostly, or one of the
- * ways a token goes wrong, each of which must get the same 401 from every route that needs a token.
+ * The `Authorization` header as a parameter of the fuzz: the admin `token` (on the Agents' routes,
+ * the stand-in Agent's `agentCredential`, `Bearer hhc_…`), mostly, or one of the ways a token goes
+ * wrong, each of which must get the same 401 from every route that needs an API token.
  */
-export function authorizationVariants(token: string): fc.Arbitrary<AuthorizationVariant> {
+export function authorizationVariants(credentials: {
+  readonly token: string;
+  readonly agentCredential: string;
+}): fc.Arbitrary<AuthorizationVariant> {
+  const { token, agentCredential } = credentials;
   const bad = (kind: string, value: fc.Arbitrary<string | string[]>) =>
     value.map((v): AuthorizationVariant => ({
       kind,
-      values: Array.isArray(v) ? v : [v],
+      valuesFor: () => (Array.isArray(v) ? v : [v]),
       caller: 'nobody',
-      isRefused: (operation) => operation.auth === 'token',
+      isRefused: (operation) => operation.auth !== 'public',
     }));
   const tokenBody = fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 60 });
-  const valid: AuthorizationVariant = { kind: 'valid', values: [`Bearer ${token}`], caller: 'admin', isRefused: () => false };
+  const valid: AuthorizationVariant = {
+    kind: 'valid',
+    valuesFor: (operation) => [operation.auth === 'agent' ? agentCredential : `Bearer ${token}`],
+    caller: 'admin',
+    isRefused: () => false,
+  };
   return fc.oneof(
     { arbitrary: fc.constant(valid), weight: 36 },
     { arbitrary: bad('missing', fc.constant([])), weight: 2 },
@@ -74,6 +84,7 @@ export function authorizationVariants(token: string): fc.Arbitrary<Authorization
     { arbitrary: bad('non-ascii', fc.constantFrom('Bearer hth_é', 'Bearer hth_😀', 'Bearer hth_\u00ff\u00fe')), weight: 1 },
     {
       // Node keeps the first of repeated headers, a proxy may keep another: the Manager takes none.
+      // (An Agent's route reads the first: there, only the API-token routes' answer is checked.)
       arbitrary: bad(
         'repeated',
         fc.constantFrom(
@@ -93,13 +104,13 @@ export function authorizationVariants(token: string): fc.Arbitrary<Authorization
 /**
  * A valid token other than the admin's, with fewer scopes and bound to another project:
  * `mayCall` tells the operations that need a token which its scopes allow; it must get 403
- * SCOPE_MISSING from every other one.
+ * SCOPE_MISSING from every other one (and the Agents' routes refuse it, as any API token).
  */
 export function readerVariant(secret: string, mayCall: (operation: Operation) => boolean): AuthorizationVariant {
   return {
     kind: 'reader',
-    values: [`Bearer ${secret}`],
+    valuesFor: () => [`Bearer ${secret}`],
     caller: 'reader',
-    isRefused: (operation) => operation.auth === 'token' && !mayCall(operation),
+    isRefused: (operation) => operation.auth === 'agent' || (operation.auth === 'token' && !mayCall(operation)),
   };
 }

@@ -93,7 +93,10 @@ function validDraft(operation: Operation, world: WorldValues): fc.Arbitrary<Draf
 function withAuthorization(draft: Draft, variant: AuthorizationVariant): Draft {
   return {
     ...draft,
-    headers: [...draft.headers, ...variant.values.map((value): [string, string] => ['authorization', latin1(value)])],
+    headers: [
+      ...draft.headers,
+      ...variant.valuesFor(draft.operation).map((value): [string, string] => ['authorization', latin1(value)]),
+    ],
     mutations: variant.kind === 'valid' ? draft.mutations : [...draft.mutations, `authorization.${variant.kind}`],
     isInvalid: draft.isInvalid || variant.isRefused(draft.operation),
     caller: variant.caller,

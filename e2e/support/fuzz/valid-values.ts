@@ -56,10 +56,13 @@ function stringValue(schema: JsonSchema): fc.Arbitrary<string> {
   const maxLength = Math.min(bound(schema['maxLength'], 64), 256);
   if (typeof schema['pattern'] === 'string') {
     const pattern = new RegExp(schema['pattern']);
-    return fc
-      .stringMatching(pattern)
-      .map((text) => text.slice(0, maxLength))
-      .filter((text) => text.length >= minLength && pattern.test(text));
+    return (
+      fc
+        .stringMatching(pattern)
+        // An unanchored pattern (`^-----BEGIN PUBLIC KEY-----`) says little of the length: pad to minLength.
+        .map((text) => text.padEnd(minLength, 'A').slice(0, maxLength))
+        .filter((text) => text.length >= minLength && pattern.test(text))
+    );
   }
   if (schema['format'] === 'date-time') return fc.date({ noInvalidDate: true }).map((date) => date.toISOString());
   return fc.string({ minLength, maxLength: Math.max(minLength, maxLength) });

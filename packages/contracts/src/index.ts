@@ -1,3 +1,4 @@
 export * from './agent-api.js';
 export * from './host-api.js';
 export * from './host-port.js';
+export * from './trust-api.js';

@@ -71,6 +71,16 @@ export const errorCodes = {
   HOST_CLUSTER_MISMATCH: { kind: 'conflict', title: 'The Agent and the Manager belong to different clusters' },
   HOST_HAS_VMS: { kind: 'conflict', title: 'VM records still refer to this host' },
   HOST_STILL_ACTIVE: { kind: 'conflict', title: "The host's Agent is still sending heartbeats" },
+  JOIN_TOKEN_INVALID: { kind: 'unauthenticated', title: 'The join token is missing, malformed or unknown' },
+  JOIN_TOKEN_USED: { kind: 'unauthenticated', title: 'The join token has been used already' },
+  JOIN_TOKEN_EXPIRED: { kind: 'unauthenticated', title: 'The join token has expired' },
+  AGENT_ALREADY_JOINED: { kind: 'conflict', title: 'An Agent with this identity has joined already' },
+  HOST_CREDENTIAL_INVALID: {
+    kind: 'unauthenticated',
+    title: 'The host credential is missing or not valid (unknown, or revoked when its host was removed)',
+  },
+  HOST_CREDENTIAL_MISMATCH: { kind: 'forbidden', title: 'The host credential belongs to another Agent' },
+  AGENT_CALLER_FORBIDDEN: { kind: 'forbidden', title: "Only a Manager's client certificate may call an Agent" },
   AGENT_UNAVAILABLE: { kind: 'unavailable', title: 'The host agent cannot be reached' },
   AGENT_REJECTED: { kind: 'internal', title: 'The host agent rejected the request' },
   // Host side (Agent)

@@ -13,6 +13,8 @@ import { schemaCompiler } from './validation.js';
 export interface HttpServerOptions {
   readonly logger: Logger;
   readonly bodyLimitBytes?: number;
+  /** Serve HTTPS with these TLS options (e.g. `requestCert` for client certificates); `app.server` is then a `tls.Server`. */
+  readonly https?: import('node:https').ServerOptions;
 }
 
 export type HttpServer = FastifyInstance<
@@ -39,7 +41,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // A request without Host reaches the hook below, which refuses it as a problem (Node would answer a bare 400).
-    http: { requireHostHeader: false },
+    ...(options.https === undefined
+      ? { http: { requireHostHeader: false } }
+      : { https: { ...options.https, requireHostHeader: false } }),
     clientErrorHandler: clientErrorHandler(options.logger, (socket) => requestsUnderWay.has(socket)),
     // What the router refuses before any route runs (a malformed URL, an over-long path segment).
     // No hook runs for these, so the correlation id is echoed here.

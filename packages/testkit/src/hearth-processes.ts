@@ -5,6 +5,8 @@ import { freePort } from './free-port.js';
 import type { Netns } from './netns.js';
 import { startProcess, type StartedProcess } from './start-process.js';
 import { waitFor } from './wait-for.js';
+import { request as undiciRequest, type Dispatcher } from 'undici';
+import type { TestClusterTrust } from './test-cluster-trust.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -15,7 +17,7 @@ type Env = Readonly<Record<string, string | undefined>>;
  * or `launch()`.
  */
 export interface HearthProcess {
-  /** `http://127.0.0.1:<port>`. */
+  /** `http://127.0.0.1:<port>` (a Manager), `https://127.0.0.1:<port>` (an Agent). */
   readonly url: string;
   /** The process started last; throws before the first start. */
   readonly process: StartedProcess;
@@ -78,6 +80,12 @@ export interface AgentProcessOptions {
   readonly logFile: string;
   /** More environment, over the above, AGENT_SPAWN_MODE=direct and AGENT_LOG_LEVEL=info. */
   readonly env?: Env;
+  /**
+   * The cluster's CA: the Agent serves HTTPS to Manager certificates only, and its readiness probe
+   * calls it as a Manager. Its first start needs AGENT_JOIN_TOKEN (see `createJoinToken`). Absent:
+   * an Agent that registers with no Manager (AGENT_REGISTER=false), on plain HTTP.
+   */
+  readonly trust?: TestClusterTrust;
 }
 
 /** How long a process (or the hosts) may take to come up: a Manager migrates its database first. */
@@ -117,7 +125,8 @@ export async function createAgentProcess(options: AgentProcessOptions): Promise<
   const port = await freePort();
   return hearthProcess({
     main: agentMain,
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.trust === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
+    ...(options.trust === undefined ? {} : { dispatcher: options.trust.managerDispatcher }),
     readinessRoute: '/agent/v1/health',
     name: `agent ${options.name}`,
     readyTimeoutMs,
@@ -149,7 +158,7 @@ export async function waitForHealthyHosts(managerUrl: string, agents: readonly H
   const since = Date.now();
   await waitFor(
     async () => {
-      const hosts = JSON.parse((await get(`${managerUrl}/v1/hosts`, token)).text) as {
+      const hosts = JSON.parse((await get(`${managerUrl}/v1/hosts`, { token })).text) as {
         items: Array<{ status: string; lastHeartbeatAt: string }>;
       };
       const fresh = hosts.items.filter((host) => host.status === 'healthy' && Date.parse(host.lastHeartbeatAt) >= since);
@@ -172,6 +181,8 @@ interface HearthProcessSpec {
   readonly logFile: string;
   readonly env: Env;
   readonly readyTimeoutMs: number;
+  /** How the readiness probe connects (an Agent: mutual TLS as a Manager). */
+  readonly dispatcher?: Dispatcher;
 }
 
 function hearthProcess(spec: HearthProcessSpec): HearthProcess {
@@ -194,11 +205,14 @@ function hearthProcess(spec: HearthProcessSpec): HearthProcess {
       return started;
     },
     async waitUntilReady() {
-      await waitFor(async () => (await get(`${spec.url}${spec.readinessRoute}`)).status === 200, {
-        timeoutMs: spec.readyTimeoutMs,
-        intervalMs: pollIntervalMs,
-        description: () => `${spec.name} answers ${spec.readinessRoute}\n${current?.output() ?? ''}`,
-      });
+      await waitFor(
+        async () => (await get(`${spec.url}${spec.readinessRoute}`, { dispatcher: spec.dispatcher })).status === 200,
+        {
+          timeoutMs: spec.readyTimeoutMs,
+          intervalMs: pollIntervalMs,
+          description: () => `${spec.name} answers ${spec.readinessRoute}\n${current?.output() ?? ''}`,
+        },
+      );
     },
     async start(env) {
       hearth.launch(env);
@@ -216,8 +230,15 @@ function hearthProcess(spec: HearthProcessSpec): HearthProcess {
 }
 
 /** GET on loopback, the body read (so the connection is free again); a hung server fails the attempt after 5 s. */
-async function get(url: string, token?: string): Promise<{ status: number; text: string }> {
-  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
-  const response = await fetch(url, { headers, signal: AbortSignal.timeout(5_000) });
-  return { status: response.status, text: await response.text() };
+async function get(
+  url: string,
+  options: { readonly token?: string | undefined; readonly dispatcher?: Dispatcher | undefined } = {},
+): Promise<{ status: number; text: string }> {
+  const headers: Record<string, string> = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
+  const response = await undiciRequest(url, {
+    headers,
+    signal: AbortSignal.timeout(5_000),
+    ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
+  });
+  return { status: response.statusCode, text: await response.body.text() };
 }

@@ -31,3 +31,10 @@ export { startSymlinkSwap, type SymlinkSwap } from './symlink-swap.js';
 export { waitFor, type WaitForOptions } from './wait-for.js';
 export { openSse, type SseClient, type SseMessage } from './sse-client.js';
 export { writeEmptyExt4, writeFakeKernel } from './image-fixtures.js';
+export {
+  createJoinToken,
+  createTestClusterTrust,
+  joinAsAgent,
+  type ClientCertificate,
+  type TestClusterTrust,
+} from './test-cluster-trust.js';

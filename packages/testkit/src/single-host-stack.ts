@@ -11,6 +11,7 @@ import {
 } from './hearth-processes.js';
 import { createNetns, type Netns } from './netns.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
+import { createJoinToken, createTestClusterTrust, type TestClusterTrust } from './test-cluster-trust.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -44,6 +45,8 @@ export interface SingleHostStack {
   readonly netns: Netns;
   readonly manager: ManagerProcess;
   readonly agent: HearthProcess;
+  /** The cluster CA: `trust.managerDispatcher` calls the Agent as the Manager does. */
+  readonly trust: TestClusterTrust;
   /** The admin API token the Manager made at its first start (every scope, every project). */
   readonly adminToken: string;
   /** Undoes all of the above when run (stop); push what you add on top. */
@@ -61,6 +64,8 @@ export async function startSingleHostStack(options: SingleHostStackOptions): Pro
     const netns = await createNetns();
     cleanups.push(() => netns.destroy());
 
+    const trust = await createTestClusterTrust(path.join(workDir, 'trust'));
+    cleanups.push(() => trust.close());
     const imageRoot = path.join(workDir, 'images');
     const runDir = path.join(workDir, 'fc');
     const bridge = 'hbr0';
@@ -68,7 +73,7 @@ export async function startSingleHostStack(options: SingleHostStackOptions): Pro
       main: options.managerMain,
       databaseUrl: database.url,
       imageRoot,
-      env: options.managerEnv,
+      env: { ...trust.managerEnv, ...options.managerEnv },
       logFile: path.join(workDir, 'logs/manager.log'),
     });
     const agent = await createAgentProcess({
@@ -82,16 +87,19 @@ export async function startSingleHostStack(options: SingleHostStackOptions): Pro
       firecrackerBin: options.firecrackerBin?.(workDir),
       env: options.agentEnv,
       logFile: path.join(workDir, 'logs/agent.log'),
+      trust,
     });
-    // Both start at once; the Agent retries its registration until the Manager answers.
+    // The Agent joins with a token the admin asks the Manager for, so the Manager comes first.
     manager.launch();
     cleanups.push(() => manager.stop());
-    agent.launch();
-    cleanups.push(() => agent.stop());
-
     await manager.waitUntilReady();
     const adminToken = await manager.adminToken();
+    agent.launch({
+      AGENT_JOIN_TOKEN: await createJoinToken(manager.url, { headers: { authorization: `Bearer ${adminToken}` } }),
+    });
+    cleanups.push(() => agent.stop());
+
     await waitForHealthyHosts(manager.url, [agent], adminToken);
-    return { workDir, imageRoot, runDir, bridge, database, netns, manager, agent, adminToken, cleanups };
+    return { workDir, imageRoot, runDir, bridge, database, netns, manager, agent, trust, adminToken, cleanups };
   });
 }

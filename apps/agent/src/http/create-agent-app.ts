@@ -1,4 +1,5 @@
-import { agentApiPrefix, clusterIdHeader } from '@hearth/contracts';
+import type { TLSSocket } from 'node:tls';
+import { agentApiPrefix, clusterIdHeader, managerIdentityUri, uriNamesOf } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import type { ClusterMembership } from '../application/cluster-membership.js';
 import { createHttpServer, type HttpServer, type Logger } from '@hearth/http-server';
@@ -14,11 +15,50 @@ export interface AgentAppDependencies {
   readonly status: HostStatusContext;
   /** Refuses callers of another cluster (`x-hearth-cluster-id`); absent: every caller is served. */
   readonly cluster?: Pick<ClusterMembership, 'accepts' | 'clusterId'>;
+  /**
+   * HTTPS that asks every caller for a client certificate issued by the cluster CA (others fail the
+   * handshake), and serves only a Manager's (`urn:hearth:manager`): an Agent's is refused with 403
+   * AGENT_CALLER_FORBIDDEN. Absent: plain HTTP, for loopback only (tests, a Manager-less Agent).
+   */
+  readonly tls?: AgentTlsOptions;
+}
+
+export interface AgentTlsOptions {
+  readonly caCertificatePem: string;
+  readonly certificatePem: string;
+  readonly privateKeyPem: string;
+}
+
+/** The TLS options of the Agent's server for `tls` (also what a renewal swaps in). */
+export function agentSecureContextOptions(tls: AgentTlsOptions): {
+  ca: string;
+  cert: string;
+  key: string;
+  minVersion: 'TLSv1.3';
+} {
+  return { ca: tls.caCertificatePem, cert: tls.certificatePem, key: tls.privateKeyPem, minVersion: 'TLSv1.3' };
 }
 
 /** The Agent's HTTP API under `/agent/v1`. */
 export function createAgentApp(dependencies: AgentAppDependencies): HttpServer {
-  const app = createHttpServer({ logger: dependencies.logger });
+  const { tls } = dependencies;
+  const app = createHttpServer({
+    logger: dependencies.logger,
+    ...(tls === undefined ? {} : { https: { ...agentSecureContextOptions(tls), requestCert: true, rejectUnauthorized: true } }),
+  });
+  if (tls !== undefined) {
+    // A connection's certificate is fixed at its handshake: each kept-alive connection is looked at once.
+    const managerSockets = new WeakSet<object>();
+    app.addHook('onRequest', async (request) => {
+      const socket = request.raw.socket as Partial<TLSSocket>;
+      if (managerSockets.has(socket)) return;
+      const names = socket.authorized === true ? uriNamesOf(socket.getPeerCertificate?.().subjectaltname) : [];
+      if (!names.includes(managerIdentityUri)) {
+        throw new AppError('AGENT_CALLER_FORBIDDEN', "Only a Manager's client certificate may call this Agent");
+      }
+      managerSockets.add(socket);
+    });
+  }
   app.register(
     async (scope) => {
       const api = scope as unknown as HttpServer;

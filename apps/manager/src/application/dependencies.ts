@@ -17,6 +17,9 @@ import type { Timers } from './ports/timers.js';
 import type { TokenRepository } from './ports/token-repository.js';
 import type { VmRepository } from './ports/vm-repository.js';
 import type { VmStateWaits } from './ports/vm-state-waits.js';
+import type { CertificateIssuer } from './ports/certificate-issuer.js';
+import type { SecretGenerator } from './ports/secret-generator.js';
+import type { TrustRepository } from './ports/trust-repository.js';
 
 /** Everything the use cases may need; each use case takes only its slice (`Pick<…>`). */
 export interface UseCaseDependencies {
@@ -27,6 +30,11 @@ export interface UseCaseDependencies {
   /** Events committed by any Manager on the database, as they come. */
   readonly eventFeed: EventFeed;
   readonly idempotency: IdempotencyRepository;
+  /** Join tokens and the credentials of Agents that joined. */
+  readonly trust: TrustRepository;
+  /** The cluster CA, issuing Agents' certificates. */
+  readonly issuer: CertificateIssuer;
+  readonly secrets: SecretGenerator;
   /** API tokens (hashes of their secrets, scopes, projects). */
   readonly tokens: TokenRepository;
   readonly projects: ProjectRepository;
@@ -52,4 +60,6 @@ export interface UseCaseSettings extends PlacementPolicy {
   readonly isMetricsEnabled: boolean;
   /** The cluster this Manager's database is (created with it); Agents of other clusters are refused. */
   readonly clusterId: string;
+  /** How long an Agent's certificate is valid; the Agent renews it after two thirds. */
+  readonly agentCertificateTtlMs: number;
 }

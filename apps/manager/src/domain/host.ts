@@ -14,6 +14,11 @@ export interface Host {
    * Agent, so it is never shown: not in views, events or logs.
    */
   readonly agentId: string | null;
+  /**
+   * The credential the Agent joined with and registered under (null before it registered with one):
+   * the Manager calls the host only over TLS to a certificate naming this credential and `agentId`.
+   */
+  readonly credentialId: string | null;
   /** Base URL of the host's Agent. */
   readonly addr: string;
   readonly capacity: HostCapacity;

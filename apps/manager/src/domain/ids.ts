@@ -12,7 +12,14 @@ export type TokenId = Branded<string, 'TokenId'>;
 
 const ulidBody = '[0-9A-HJKMNP-TV-Z]{26}';
 
-export const idPrefixes = { vm: 'vm_', image: 'img_', host: 'host_', token: 'tok_' } as const;
+export const idPrefixes = {
+  vm: 'vm_',
+  image: 'img_',
+  host: 'host_',
+  token: 'tok_',
+  credential: 'cred_',
+  joinToken: 'jtk_',
+} as const;
 
 export const vmIdPattern = `^vm_${ulidBody}$`;
 export const imageIdPattern = `^img_${ulidBody}$`;
@@ -52,6 +59,15 @@ export function imageIdFromUlid(ulid: string): ImageId {
 
 export function hostIdFromUlid(ulid: string): HostId {
   return withPrefix(idPrefixes.host, ulid) as HostId;
+}
+
+/** An Agent credential's id (`cred_…`): named in the Agent's certificate, never a secret. */
+export function credentialIdFromUlid(ulid: string): string {
+  return withPrefix(idPrefixes.credential, ulid);
+}
+
+export function joinTokenIdFromUlid(ulid: string): string {
+  return withPrefix(idPrefixes.joinToken, ulid);
 }
 
 export function tokenIdFromUlid(ulid: string): TokenId {

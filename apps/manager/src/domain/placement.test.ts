@@ -21,6 +21,7 @@ function host(n: number, options: HostOptions = {}): Host {
     id: hostIdFromUlid(`01J${String(n).padStart(23, '0')}`),
     name: `host-${n}`,
     agentId: null,
+    credentialId: null,
     addr: `http://10.0.0.${n}:9090`,
     capacity: {
       cpuCount: options.cpuCount ?? 2,

@@ -73,7 +73,11 @@ describe('authentication', () => {
     const operations = await everyOperation();
     const publicOnes = operations.filter((o) => o.isPublic).map((o) => `${o.method} ${o.url}`);
     expect(publicOnes.sort()).toEqual(['GET /healthz', 'GET /readyz']);
-    const guarded = operations.filter((o) => !o.isPublic && !o.url.includes('/register') && !o.url.includes('/heartbeat'));
+    // Routes Agents call authenticate them by their own means (a join token, a host credential).
+    const agentRoutes = ['/v1/hosts/join', '/v1/hosts/certificate'];
+    const guarded = operations.filter(
+      (o) => !o.isPublic && !o.url.includes('/register') && !o.url.includes('/heartbeat') && !agentRoutes.includes(o.url),
+    );
     expect(guarded.length).toBeGreaterThan(30);
     const bad: Array<string | undefined> = [
       undefined,

@@ -5,6 +5,7 @@ import { fakeExt4Bytes, fakeKernelBytes } from '../adapters/fake/fake-image-insp
 import { openSse, type SseClient } from '@hearth/testkit';
 import { adminHeaders, buildTestApp } from '../testing/test-app.js';
 import { createWorld, agentIdFor, hostCapacity, hostFacts, type World } from '../testing/world.js';
+import { joinedAgentHeaders } from '../testing/joined-agents.js';
 
 let world: World;
 let app: HttpServer;
@@ -28,6 +29,7 @@ async function vmBody(name = 'web-1'): Promise<Record<string, unknown>> {
   await app.inject({
     method: 'POST',
     url: '/v1/hosts/register',
+    headers: await joinedAgentHeaders(world.deps, agentIdFor(1)),
     payload: {
       name: 'node-a',
       agentId: agentIdFor(1),

@@ -5,6 +5,7 @@ import type { VmId } from '../domain/ids.js';
 import { fakeExt4Bytes, fakeKernelBytes } from '../adapters/fake/fake-image-inspector.js';
 import { buildTestApp } from '../testing/test-app.js';
 import { createWorld, agentIdFor, hostCapacity, hostFacts, type World } from '../testing/world.js';
+import { joinedAgentHeaders } from '../testing/joined-agents.js';
 
 let world: World;
 let app: HttpServer;
@@ -56,10 +57,16 @@ async function images(): Promise<{ kernelImageId: string; rootfsImageId: string 
   return { kernelImageId: kernel.json<{ id: string }>().id, rootfsImageId: rootfs.json<{ id: string }>().id };
 }
 
+/** What the Agent of identity `agentId` sends once it has joined the cluster. */
+function agentHeaders(agentId: string): Promise<{ authorization: string }> {
+  return joinedAgentHeaders(world.deps, agentId);
+}
+
 async function registeredHost(): Promise<string> {
   const response = await app.inject({
     method: 'POST',
     url: '/v1/hosts/register',
+    headers: await agentHeaders(agentIdFor(1)),
     payload: {
       name: 'node-a',
       agentId: agentIdFor(1),
@@ -362,6 +369,7 @@ describe('hosts over HTTP', () => {
     const response = await app.inject({
       method: 'POST',
       url: '/v1/hosts/register',
+      headers: await agentHeaders(agentIdFor(1)),
       payload: {
         name: 'node-a',
         agentId: agentIdFor(1),
@@ -391,6 +399,7 @@ describe('hosts over HTTP', () => {
     const impostor = await app.inject({
       method: 'POST',
       url: '/v1/hosts/register',
+      headers: await agentHeaders(agentIdFor(666)),
       payload: registration({
         agentId: agentIdFor(666),
         addr: 'http://10.6.6.6:9090',
@@ -413,7 +422,12 @@ describe('hosts over HTTP', () => {
     ['a fragment', 'http://10.0.0.1:9090#f'],
     ['another scheme', 'file:///etc/passwd'],
   ])('refuses an addr with %s with 400 VALIDATION_FAILED', async (_what, addr) => {
-    const response = await app.inject({ method: 'POST', url: '/v1/hosts/register', payload: registration({ addr }) });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/hosts/register',
+      headers: await agentHeaders(agentIdFor(1)),
+      payload: registration({ addr }),
+    });
     expectProblem(response, 400, 'VALIDATION_FAILED');
   });
 
@@ -428,7 +442,12 @@ describe('hosts over HTTP', () => {
   });
 
   it('keeps an addr as a base URL without a trailing slash', async () => {
-    await app.inject({ method: 'POST', url: '/v1/hosts/register', payload: registration({ addr: 'http://10.0.0.1:9090/' }) });
+    await app.inject({
+      method: 'POST',
+      url: '/v1/hosts/register',
+      headers: await agentHeaders(agentIdFor(1)),
+      payload: registration({ addr: 'http://10.0.0.1:9090/' }),
+    });
     const hosts = (await app.inject({ method: 'GET', url: '/v1/hosts' })).json<{ items: { addr: string }[] }>();
     expect(hosts.items.map((h) => h.addr)).toEqual(['http://10.0.0.1:9090']);
   });
@@ -437,6 +456,7 @@ describe('hosts over HTTP', () => {
     const response = await app.inject({
       method: 'POST',
       url: '/v1/hosts/register',
+      headers: await agentHeaders(agentIdFor(1)),
       payload: registration({ clusterId: 'cluster_ffffffffffffffffffffffffffffffff' }),
     });
     expectProblem(response, 409, 'HOST_CLUSTER_MISMATCH');
@@ -448,6 +468,7 @@ describe('hosts over HTTP', () => {
       await app.inject({
         method: 'POST',
         url: '/v1/hosts/register',
+        headers: await agentHeaders(agentIdFor(n)),
         payload: registration({ name: `node-${n}`, agentId: agentIdFor(n) }),
       });
     }
@@ -488,6 +509,7 @@ describe('hosts over HTTP', () => {
     const beat = await app.inject({
       method: 'POST',
       url: `/v1/hosts/${id}/heartbeat`,
+      headers: await agentHeaders(agentIdFor(1)),
       payload: { capacity: hostCapacity(), facts: hostFacts() },
     });
     expect(beat.statusCode).toBe(204);
@@ -505,6 +527,7 @@ describe('hosts over HTTP', () => {
     const response = await app.inject({
       method: 'POST',
       url: '/v1/hosts/host_01J0000000000000000000ZZZZ/heartbeat',
+      headers: await agentHeaders(agentIdFor(1)),
       payload: { capacity: hostCapacity(), facts: hostFacts() },
     });
     expectProblem(response, 404, 'HOST_NOT_FOUND');
@@ -543,6 +566,9 @@ describe('OpenAPI', () => {
         'GET /v1/images',
         'GET /v1/images/{id}',
         'DELETE /v1/images/{id}',
+        'POST /v1/hosts/join-tokens',
+        'POST /v1/hosts/join',
+        'POST /v1/hosts/certificate',
         'POST /v1/hosts/register',
         'POST /v1/hosts/{id}/heartbeat',
         'GET /v1/hosts',

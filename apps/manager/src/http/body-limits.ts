@@ -15,6 +15,8 @@ export const bodyLimitBytes = {
   createToken: 32 * 1024,
   /** `POST /v1/projects` and `PUT /v1/projects/{name}/quota`: a project name and three numbers. */
   project: 4 * 1024,
+  /** `POST /v1/hosts/join` and `/v1/hosts/certificate`: an Agent id and a public key of at most 4096 characters; join tokens: a number. */
+  hostTrust: 32 * 1024,
   /** `POST /v1/hosts/register` and heartbeats: an address of at most 2048 characters and the host's facts. */
   hostReport: 64 * 1024,
   /** Any other request, e.g. to no route. */

@@ -15,6 +15,22 @@ import type { ApiToken } from '../domain/api-token.js';
 import { tokenIdFromUlid } from '../domain/ids.js';
 import type { Host } from '../domain/host.js';
 import type { Image } from '../domain/image.js';
+import { CertificateAuthority } from '@hearth/pki';
+import type { AgentCredential } from '../application/ports/trust-repository.js';
+import { RandomSecretGenerator } from '../adapters/system/random-secret-generator.js';
+import { ClusterCertificateIssuer } from '../adapters/tls/cluster-certificate-issuer.js';
+
+/** One CA for every test world of the process: creating one is the slow part of issuing. */
+const testCa = await CertificateAuthority.create({
+  commonName: 'test cluster CA',
+  notBefore: new Date('2020-01-01T00:00:00Z'),
+  notAfter: new Date('2040-01-01T00:00:00Z'),
+});
+
+/** The credential an Agent of this identity joined with, as the registration and heartbeat use cases get it. */
+export function credentialOf(agentId: string | null): AgentCredential {
+  return { id: `cred_${(agentId ?? 'agent_').slice('agent_'.length).padStart(26, '0')}`, agentId: agentId ?? '' };
+}
 
 export const silentLog: Log = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -24,6 +40,7 @@ export const defaultSettings: UseCaseSettings = Object.freeze({
   heartbeatIntervalMs: 5000,
   isMetricsEnabled: false,
   clusterId: 'cluster_0123456789abcdef0123456789abcdef',
+  agentCertificateTtlMs: 7 * 86_400_000,
 });
 
 /** A well-formed Agent identity for tests: `agent_` and 26 Crockford characters. */
@@ -95,6 +112,8 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
     timers,
     vmWaiters,
     ids,
+    issuer: new ClusterCertificateIssuer(testCa),
+    secrets: new RandomSecretGenerator(),
     log: silentLog,
     settings: { ...defaultSettings, ...settings },
   };
@@ -112,6 +131,7 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
         newId: ids.hostId(),
         name: options.name ?? `host-${hostCount}`,
         agentId: agentIdFor(hostCount),
+        credentialId: credentialOf(agentIdFor(hostCount)).id,
         aliveIfHeartbeatSince: clock.now(),
         addr: `http://10.0.0.${hostCount}:9090`,
         capacity: hostCapacity(options.capacity),

@@ -1,12 +1,23 @@
 import { request } from 'undici';
-import type { HostHeartbeat, HostRegistered, HostRegistration } from '@hearth/contracts';
-import type { HeartbeatOutcome, ManagerApi, RegisterOutcome } from '../../application/ports/manager-api.js';
+import type { CertificateRenewed, HostHeartbeat, HostJoined, HostRegistered, HostRegistration } from '@hearth/contracts';
+import type {
+  HeartbeatOutcome,
+  JoinOutcome,
+  ManagerApi,
+  RegisterOutcome,
+  RenewOutcome,
+} from '../../application/ports/manager-api.js';
 
 export interface HttpManagerApiOptions {
   /** The Manager replicas, e.g. `['http://10.0.0.1:8080', 'http://10.0.0.2:8080']`; at least one. */
   readonly baseUrls: readonly string[];
   readonly timeoutMs: number;
+  /** The host credential (`hhc_…`) sent on every call but the join; undefined before the Agent joined. */
+  readonly credential?: () => string | undefined;
 }
+
+/** Answers that say "not you" or "not so": asking again unchanged will not help. */
+const refusalStatuses = new Set([401, 403, 409]);
 
 /** Answers that say "this replica cannot serve now", not "the request is wrong". */
 const unavailableStatuses = new Set([502, 503, 504]);
@@ -28,15 +39,18 @@ export class HttpManagerApi implements ManagerApi {
     this.bases = options.baseUrls.map((url) => (url.endsWith('/') ? url : `${url}/`));
   }
 
-  private async post(path: string, body: unknown): Promise<{ statusCode: number; text: string }> {
+  private async post(path: string, body: unknown, bearer?: string): Promise<{ statusCode: number; text: string }> {
     const payload = JSON.stringify(body);
+    const secret = bearer ?? this.options.credential?.();
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+    if (secret !== undefined) headers['authorization'] = `Bearer ${secret}`;
     let lastError: unknown;
     for (let tried = 0; tried < this.bases.length; tried += 1) {
       const index = (this.current + tried) % this.bases.length;
       try {
         const response = await request(new URL(path, this.bases[index]), {
           method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'application/json' },
+          headers,
           body: payload,
           headersTimeout: this.options.timeoutMs,
           bodyTimeout: this.options.timeoutMs,
@@ -55,10 +69,49 @@ export class HttpManagerApi implements ManagerApi {
     throw lastError instanceof Error ? lastError : new Error(String(lastError));
   }
 
+  async join(joinToken: string, request: { readonly agentId: string; readonly publicKeyPem: string }): Promise<JoinOutcome> {
+    try {
+      const { statusCode, text } = await this.post(
+        'v1/hosts/join',
+        { agentId: request.agentId, publicKey: request.publicKeyPem },
+        joinToken,
+      );
+      if (refusalStatuses.has(statusCode)) return { kind: 'refused', code: problemCode(text), reason: text.slice(0, 500) };
+      if (statusCode !== 200) return { kind: 'failed', reason: `HTTP ${statusCode}: ${text.slice(0, 500)}` };
+      const joined = JSON.parse(text) as Partial<HostJoined>;
+      if (
+        typeof joined.clusterId !== 'string' ||
+        typeof joined.caCertificate !== 'string' ||
+        typeof joined.certificate !== 'string' ||
+        typeof joined.credential !== 'string'
+      ) {
+        return { kind: 'failed', reason: `unexpected join answer: ${text.slice(0, 200)}` };
+      }
+      return { kind: 'joined', joined: joined as HostJoined };
+    } catch (error) {
+      return { kind: 'failed', reason: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  async renewCertificate(publicKeyPem: string): Promise<RenewOutcome> {
+    try {
+      const { statusCode, text } = await this.post('v1/hosts/certificate', { publicKey: publicKeyPem });
+      if (refusalStatuses.has(statusCode)) return { kind: 'refused', code: problemCode(text), reason: text.slice(0, 500) };
+      if (statusCode !== 200) return { kind: 'failed', reason: `HTTP ${statusCode}: ${text.slice(0, 500)}` };
+      const renewed = JSON.parse(text) as Partial<CertificateRenewed>;
+      if (typeof renewed.caCertificate !== 'string' || typeof renewed.certificate !== 'string') {
+        return { kind: 'failed', reason: `unexpected renewal answer: ${text.slice(0, 200)}` };
+      }
+      return { kind: 'renewed', renewed: renewed as CertificateRenewed };
+    } catch (error) {
+      return { kind: 'failed', reason: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
   async register(registration: HostRegistration): Promise<RegisterOutcome> {
     try {
       const { statusCode, text } = await this.post('v1/hosts/register', registration);
-      if (statusCode === 409) return { kind: 'refused', code: problemCode(text), reason: text.slice(0, 500) };
+      if (refusalStatuses.has(statusCode)) return { kind: 'refused', code: problemCode(text), reason: text.slice(0, 500) };
       if (statusCode !== 200 && statusCode !== 201)
         return { kind: 'failed', reason: `HTTP ${statusCode}: ${text.slice(0, 500)}` };
       const host = JSON.parse(text) as Partial<HostRegistered>;

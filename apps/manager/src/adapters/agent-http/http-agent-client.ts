@@ -6,6 +6,7 @@ import { Value } from 'typebox/value';
 import { request, type Dispatcher } from 'undici';
 import type { AgentClient, AgentTarget } from '../../application/ports/agent-client.js';
 import type { VmId } from '../../domain/ids.js';
+import { AgentTlsPools, agentIdentityMismatchCode, type AgentTlsCredentials } from './agent-tls-pools.js';
 
 export interface HttpAgentClientOptions {
   /** Time allowed for `PUT /vms/:id` (it copies a rootfs and boots a VMM). */
@@ -18,6 +19,11 @@ export interface HttpAgentClientOptions {
   readonly dispatcher?: Dispatcher;
   /** Sent on every call (`x-hearth-cluster-id`): an Agent that belongs to another cluster refuses the call. */
   readonly clusterId?: string;
+  /**
+   * Mutual TLS: every call goes to an https address, pinned to the host's Agent identity and
+   * credential. Without it, calls are plain (tests of the Agent API over a Unix socket).
+   */
+  readonly tls?: AgentTlsCredentials;
 }
 
 export const defaultAgentClientOptions: HttpAgentClientOptions = Object.freeze({
@@ -41,7 +47,16 @@ export class HttpAgentClient implements AgentClient {
   /** Applies waiting for their answer, by Agent address, VM and spec. */
   private readonly applying = new Map<string, Promise<ApplyVmResult>>();
 
-  constructor(private readonly options: HttpAgentClientOptions = defaultAgentClientOptions) {}
+  private readonly tlsPools: AgentTlsPools | undefined;
+
+  constructor(private readonly options: HttpAgentClientOptions = defaultAgentClientOptions) {
+    this.tlsPools = options.tls === undefined ? undefined : new AgentTlsPools(options.tls);
+  }
+
+  /** Closes the pooled TLS connections. */
+  async close(): Promise<void> {
+    await this.tlsPools?.close();
+  }
 
   /**
    * A second apply of the same VM and spec on the same Agent while one is waiting for its answer
@@ -133,6 +148,7 @@ export class HttpAgentClient implements AgentClient {
     body?: unknown,
   ): Promise<{ statusCode: number; json: unknown }> {
     const url = `${target.addr.replace(/\/+$/, '')}${agentApiPrefix}${path}`;
+    const dispatcher = this.dispatcherFor(target, method, path);
     const headers: Record<string, string> = { accept: 'application/json, application/problem+json' };
     const correlationId = currentCorrelationId();
     if (correlationId !== undefined) headers[requestIdHeader] = correlationId;
@@ -148,7 +164,7 @@ export class HttpAgentClient implements AgentClient {
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
         signal: AbortSignal.timeout(timeoutMs),
-        ...(this.options.dispatcher === undefined ? {} : { dispatcher: this.options.dispatcher }),
+        ...(dispatcher === undefined ? {} : { dispatcher }),
       });
       statusCode = response.statusCode;
       text = await response.body.text();
@@ -156,6 +172,21 @@ export class HttpAgentClient implements AgentClient {
       throw unreachable(error, target, method, path);
     }
     return { statusCode, json: parseJson(text) };
+  }
+
+  /** With TLS, the pool pinned to the host's Agent; a host that cannot be called securely is unavailable. */
+  private dispatcherFor(target: AgentTarget, method: string, path: string): Dispatcher | undefined {
+    if (this.tlsPools === undefined) return this.options.dispatcher;
+    const { agentId, credentialId } = target;
+    const isHttps = target.addr.startsWith('https://');
+    if (!isHttps || agentId === undefined || agentId === null || credentialId === undefined || credentialId === null) {
+      const reason = isHttps ? 'agent_not_joined' : 'agent_not_tls';
+      throw new AppError('AGENT_UNAVAILABLE', `The host's Agent cannot be called securely (${method} ${path}): ${reason}`, {
+        details: { reason },
+        diagnostics: { agentAddr: target.addr },
+      });
+    }
+    return this.tlsPools.poolFor({ origin: new URL(target.addr).origin, agentId, credentialId });
   }
 }
 
@@ -167,7 +198,11 @@ function unreachable(error: unknown, target: AgentTarget, method: string, path: 
     code === 'UND_ERR_BODY_TIMEOUT' ||
     code === 'UND_ERR_CONNECT_TIMEOUT' ||
     (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError'));
-  const why = isTimeout ? 'did not answer in time' : 'cannot be reached';
+  const why = isTimeout
+    ? 'did not answer in time'
+    : code === agentIdentityMismatchCode
+      ? "presented a certificate that is not this host's"
+      : 'cannot be reached';
   // Which address the host's Agent has is how the cluster is built: for the log, not the caller.
   return new AppError('AGENT_UNAVAILABLE', `The host's Agent ${why} (${method} ${path})`, {
     details: { reason: isTimeout ? 'timeout' : (code ?? 'connection_failed') },

@@ -35,6 +35,7 @@ export class InMemoryHostRepository implements HostRepository {
       id: before?.id ?? registration.newId,
       name: registration.name,
       agentId: registration.agentId,
+      credentialId: registration.credentialId ?? null,
       addr: registration.addr,
       capacity: structuredClone(registration.capacity),
       facts: structuredClone(registration.facts),
@@ -87,7 +88,9 @@ export class InMemoryHostRepository implements HostRepository {
     if (!this.store.hosts.has(id)) throw new AppError('HOST_NOT_FOUND', `No host with id ${id}`, { details: { hostId: id } });
     const vmCount = [...this.store.vms.values()].filter((vm) => vm.hostId === id).length;
     if (vmCount > 0) throw hostHasVms(id, vmCount);
+    const agentId = this.store.hosts.get(id)?.agentId;
     this.store.hosts.delete(id);
+    if (agentId !== undefined && agentId !== null) this.store.credentials.delete(agentId);
     this.event(id, 'host.removed', change.at, change.message);
   }
 

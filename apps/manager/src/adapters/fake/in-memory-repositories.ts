@@ -17,6 +17,8 @@ import { InMemoryProjectRepository } from './in-memory-project-repository.js';
 import { InMemoryReconcileStateRepository } from './in-memory-reconcile-state-repository.js';
 import { InMemoryTokenRepository } from './in-memory-token-repository.js';
 import { Store } from './in-memory-store.js';
+import { InMemoryTrustRepository } from './in-memory-trust-repository.js';
+import { InMemoryCertificateAuthorityRepository } from './in-memory-certificate-authority-repository.js';
 
 export { InMemoryHostRepository };
 
@@ -253,6 +255,8 @@ export interface InMemoryRepositories {
   readonly eventFeed: InMemoryEventFeed;
   readonly idempotency: InMemoryIdempotencyRepository;
   readonly reconcileStates: InMemoryReconcileStateRepository;
+  readonly trust: InMemoryTrustRepository;
+  readonly certificateAuthorities: InMemoryCertificateAuthorityRepository;
   readonly tokens: InMemoryTokenRepository;
   readonly projects: InMemoryProjectRepository;
   readonly audit: InMemoryAuditLog;
@@ -271,6 +275,8 @@ export function createInMemoryRepositories(
     eventFeed: new InMemoryEventFeed(store),
     idempotency: new InMemoryIdempotencyRepository(),
     reconcileStates: new InMemoryReconcileStateRepository(store),
+    trust: new InMemoryTrustRepository(store),
+    certificateAuthorities: new InMemoryCertificateAuthorityRepository(),
     tokens,
     projects: new InMemoryProjectRepository(store, tokens),
     audit: new InMemoryAuditLog(),

@@ -5,12 +5,29 @@ import type { NewEvent, RecordedEvent } from '../../domain/event.js';
 import { unlimitedQuota, type Project } from '../../domain/project.js';
 import { guestMacSerialRange, type Vm } from '../../domain/vm.js';
 
+export interface StoredAgentCredential {
+  readonly id: string;
+  readonly agentId: string;
+  readonly secretHash: string;
+}
+
+export interface StoredJoinToken {
+  readonly id: string;
+  readonly tokenHash: string;
+  readonly expiresAt: Date;
+  usedAt: Date | null;
+}
+
 /** The shared state of the in-memory repositories (they check each other's references like foreign keys). */
 export class Store {
   readonly vms = new Map<VmId, Vm>();
   readonly events: RecordedEvent[] = [];
   readonly images = new Map<ImageId, Image>();
   readonly hosts = new Map<HostId, Host>();
+  /** Agent credentials by Agent identity (deleted with the Agent's host). */
+  readonly credentials = new Map<string, StoredAgentCredential>();
+  /** Join tokens by hash. */
+  readonly joinTokens = new Map<string, StoredJoinToken>();
   /** Every installation has the `default` project (created by the first migration that knows projects). */
   readonly projects = new Map<string, Project>([['default', { name: 'default', quota: unlimitedQuota, createdAt: new Date(0) }]]);
   /** The last guest MAC serial allocated (like the `guest_mac_serials` sequence). */

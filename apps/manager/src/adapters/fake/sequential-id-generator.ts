@@ -1,7 +1,9 @@
 import type { IdGenerator } from '../../application/ports/id-generator.js';
 import {
+  credentialIdFromUlid,
   hostIdFromUlid,
   imageIdFromUlid,
+  joinTokenIdFromUlid,
   tokenIdFromUlid,
   vmIdFromUlid,
   type HostId,
@@ -26,6 +28,14 @@ export class SequentialIdGenerator implements IdGenerator {
 
   hostId(): HostId {
     return hostIdFromUlid(this.nextUlid());
+  }
+
+  credentialId(): string {
+    return credentialIdFromUlid(this.nextUlid());
+  }
+
+  joinTokenId(): string {
+    return joinTokenIdFromUlid(this.nextUlid());
   }
 
   tokenId(): TokenId {

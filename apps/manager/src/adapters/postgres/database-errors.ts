@@ -6,6 +6,8 @@ const uniqueConstraintCodes: Readonly<Record<string, { code: ErrorCode; message:
   hosts_name_key: { code: 'HOST_NAME_TAKEN', message: 'Another Agent holds this host name' },
   // Two registrations of one Agent identity under different new names, written at once.
   hosts_agent_id_key: { code: 'HOST_NAME_TAKEN', message: 'This Agent registered another name at the same time' },
+  // Two joins of one Agent identity at once: the second is told the identity has joined.
+  agent_credentials_agent_id_key: { code: 'AGENT_ALREADY_JOINED', message: 'An Agent with this identity has joined already' },
   images_project_kind_name_key: {
     code: 'IMAGE_NAME_TAKEN',
     message: 'An image of this kind with this name already exists in the project',

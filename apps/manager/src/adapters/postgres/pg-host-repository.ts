@@ -47,6 +47,7 @@ export class PgHostRepository implements HostRepository {
           name: registration.name,
           agent_id: registration.agentId,
           agent_instance_id: registration.instanceId ?? null,
+          credential_id: registration.credentialId ?? null,
           addr: registration.addr,
           capacity: JSON.stringify(registration.capacity),
           facts: JSON.stringify(registration.facts),
@@ -138,7 +139,7 @@ export class PgHostRepository implements HostRepository {
   async remove(id: HostId, change: { readonly at: Date; readonly message: string }): Promise<void> {
     await translated(() =>
       this.db.transaction().execute(async (trx) => {
-        const host = await trx.selectFrom('hosts').select('id').where('id', '=', id).forUpdate().executeTakeFirst();
+        const host = await trx.selectFrom('hosts').select(['id', 'agent_id']).where('id', '=', id).forUpdate().executeTakeFirst();
         if (host === undefined) throw hostNotFound(id);
         const { count } = await trx
           .selectFrom('vms')
@@ -147,6 +148,7 @@ export class PgHostRepository implements HostRepository {
           .executeTakeFirstOrThrow();
         if (Number(count) > 0) throw hostHasVms(id, Number(count));
         await trx.deleteFrom('hosts').where('id', '=', id).execute();
+        if (host.agent_id !== null) await trx.deleteFrom('agent_credentials').where('agent_id', '=', host.agent_id).execute();
         await appendHostEvent(trx, id, 'host.removed', change.at, change.message);
       }),
     );
@@ -217,6 +219,7 @@ function toHost(row: Selectable<HostsTable>): Host {
     id: row.id as HostId,
     name: row.name,
     agentId: row.agent_id,
+    credentialId: row.credential_id,
     addr: row.addr,
     capacity: row.capacity as HostCapacity,
     facts: row.facts as HostFacts,

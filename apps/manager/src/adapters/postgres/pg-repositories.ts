@@ -8,6 +8,8 @@ import { PgProjectRepository } from './pg-project-repository.js';
 import { PgReconcileStateRepository } from './pg-reconcile-state-repository.js';
 import { PgTokenRepository } from './pg-token-repository.js';
 import { PgVmRepository } from './pg-vm-repository.js';
+import { PgTrustRepository } from './pg-trust-repository.js';
+import { PgCertificateAuthorityRepository } from './pg-certificate-authority-repository.js';
 
 export interface PgRepositories {
   readonly vms: PgVmRepository;
@@ -16,6 +18,8 @@ export interface PgRepositories {
   readonly events: PgEventRepository;
   readonly idempotency: PgIdempotencyRepository;
   readonly reconcileStates: PgReconcileStateRepository;
+  readonly trust: PgTrustRepository;
+  readonly certificateAuthorities: PgCertificateAuthorityRepository;
   readonly tokens: PgTokenRepository;
   readonly projects: PgProjectRepository;
   readonly audit: PgAuditLog;
@@ -29,6 +33,8 @@ export function createPgRepositories(db: Database): PgRepositories {
     events: new PgEventRepository(db),
     idempotency: new PgIdempotencyRepository(db),
     reconcileStates: new PgReconcileStateRepository(db),
+    trust: new PgTrustRepository(db),
+    certificateAuthorities: new PgCertificateAuthorityRepository(db),
     tokens: new PgTokenRepository(db),
     projects: new PgProjectRepository(db),
     audit: new PgAuditLog(db),

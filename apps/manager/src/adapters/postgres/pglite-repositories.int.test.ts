@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { describeEventRepositoryContract } from '../../testing/event-repository-contract.js';
 import { describeIdempotencyRepositoryContract } from '../../testing/idempotency-repository-contract.js';
 import { describeRepositoryContract } from '../../testing/repository-contract.js';
+import { describeTrustRepositoryContract } from '../../testing/trust-repository-contract.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
 import { createPgRepositories } from './pg-repositories.js';
@@ -38,4 +39,13 @@ describeEventRepositoryContract('PGlite (in memory)', async () => ({ events: cre
 describeIdempotencyRepositoryContract('PGlite (in memory)', async () => ({
   idempotency: createPgRepositories(db).idempotency,
   close: emptied,
+}));
+
+describeTrustRepositoryContract('PGlite (in memory)', async () => ({
+  ...createPgRepositories(db),
+  close: async () => {
+    await sql`truncate events, idempotency_keys, vms, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
+      db,
+    );
+  },
 }));

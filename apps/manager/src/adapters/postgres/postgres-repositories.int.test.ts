@@ -4,6 +4,7 @@ import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/
 import { describeEventRepositoryContract } from '../../testing/event-repository-contract.js';
 import { describeIdempotencyRepositoryContract } from '../../testing/idempotency-repository-contract.js';
 import { describeRepositoryContract } from '../../testing/repository-contract.js';
+import { describeTrustRepositoryContract } from '../../testing/trust-repository-contract.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
 import { ClusterIdPattern } from '@hearth/contracts';
@@ -52,6 +53,18 @@ describe.skipIf(!hasDatabase)(
         close: async () => {
           await sql`truncate events, idempotency_keys, vms, images, hosts, api_tokens, audit_log`.execute(current);
           await sql`delete from projects where name <> 'default'`.execute(current);
+        },
+      };
+    });
+
+    describeTrustRepositoryContract('PostgreSQL', async () => {
+      const current = db!;
+      return {
+        ...createPgRepositories(current),
+        close: async () => {
+          await sql`truncate events, idempotency_keys, vms, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
+            current,
+          );
         },
       };
     });

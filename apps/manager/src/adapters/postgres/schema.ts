@@ -6,6 +6,7 @@ export interface HostsTable {
   name: string;
   agent_id: string | null;
   agent_instance_id: Generated<string | null>;
+  credential_id: Generated<string | null>;
   addr: string;
   capacity: ColumnType<unknown, string, string>;
   facts: ColumnType<unknown, string, string>;
@@ -95,6 +96,32 @@ export interface ClustersTable {
   is_singleton: Generated<boolean>;
 }
 
+/** One row: the cluster CA (migration 0023). */
+export interface CertificateAuthoritiesTable {
+  is_singleton: Generated<boolean>;
+  certificate_pem: string;
+  encrypted_private_key: string | null;
+  key_encryption_key_id: string | null;
+  created_at: Date;
+}
+
+export interface JoinTokensTable {
+  id: string;
+  token_hash: string;
+  created_at: Date;
+  expires_at: Date;
+  used_at: Date | null;
+  used_by_agent_id: string | null;
+}
+
+export interface AgentCredentialsTable {
+  id: string;
+  agent_id: string;
+  secret_hash: string;
+  join_token_id: string;
+  created_at: Date;
+}
+
 export interface SchemaMigrationsTable {
   version: number;
   name: string;
@@ -157,5 +184,8 @@ export interface ManagerDatabase {
   event_retention: EventRetentionTable;
   idempotency_keys: IdempotencyKeysTable;
   clusters: ClustersTable;
+  certificate_authorities: CertificateAuthoritiesTable;
+  join_tokens: JoinTokensTable;
+  agent_credentials: AgentCredentialsTable;
   schema_migrations: SchemaMigrationsTable;
 }

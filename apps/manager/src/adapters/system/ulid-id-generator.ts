@@ -1,8 +1,10 @@
 import { monotonicFactory } from 'ulid';
 import type { IdGenerator } from '../../application/ports/id-generator.js';
 import {
+  credentialIdFromUlid,
   hostIdFromUlid,
   imageIdFromUlid,
+  joinTokenIdFromUlid,
   tokenIdFromUlid,
   vmIdFromUlid,
   type HostId,
@@ -25,6 +27,14 @@ export class UlidIdGenerator implements IdGenerator {
 
   hostId(): HostId {
     return hostIdFromUlid(this.next());
+  }
+
+  credentialId(): string {
+    return credentialIdFromUlid(this.next());
+  }
+
+  joinTokenId(): string {
+    return joinTokenIdFromUlid(this.next());
   }
 
   tokenId(): TokenId {

@@ -1,9 +1,12 @@
 import type { ApplyVmResult, CleanupResult, Inventory, VmSpec } from '@hearth/contracts';
 import type { VmId } from '../../domain/ids.js';
 
-/** Where a host's Agent listens. */
+/** Where a host's Agent listens, and who it must be (a `Host` is one). */
 export interface AgentTarget {
   readonly addr: string;
+  /** The host's Agent identity and credential: a call over TLS reaches only a certificate naming both. */
+  readonly agentId?: string | null;
+  readonly credentialId?: string | null;
 }
 
 /**

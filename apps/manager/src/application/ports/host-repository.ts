@@ -8,6 +8,8 @@ export interface HostRegistrationRecord {
   readonly name: string;
   /** The Agent's persistent identity. */
   readonly agentId: string;
+  /** The credential the Agent authenticated with (see `Host.credentialId`). */
+  readonly credentialId?: string | undefined;
   /** The registering Agent process; undefined when the Agent does not say. */
   readonly instanceId?: string | undefined;
   /**
@@ -63,7 +65,8 @@ export interface HostRepository {
   listPage(options: { readonly limit: number; readonly afterId?: HostId | undefined }): Promise<HostPage>;
   /**
    * Removes a host that no VM record refers to, with a `host.removed` event in the same transaction;
-   * its Agent's identity is free again. HOST_NOT_FOUND; HOST_HAS_VMS (nothing changes) while a VM
+   * its Agent's identity is free again, and its Agent's credential is deleted in that transaction
+   * (revoked: the Agent must join again with a new join token). HOST_NOT_FOUND; HOST_HAS_VMS (nothing changes) while a VM
    * record refers to it.
    */
   remove(id: HostId, change: { readonly at: Date; readonly message: string }): Promise<void>;

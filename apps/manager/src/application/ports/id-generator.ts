@@ -5,5 +5,7 @@ export interface IdGenerator {
   vmId(): VmId;
   imageId(): ImageId;
   hostId(): HostId;
+  credentialId(): string;
+  joinTokenId(): string;
   tokenId(): TokenId;
 }

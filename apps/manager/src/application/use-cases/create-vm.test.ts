@@ -79,6 +79,8 @@ describe('createVm', () => {
       vmId: () => colliding.shift()!,
       imageId: () => world.deps.ids.imageId(),
       hostId: () => world.deps.ids.hostId(),
+      credentialId: () => world.deps.ids.credentialId(),
+      joinTokenId: () => world.deps.ids.joinTokenId(),
       tokenId: () => world.deps.ids.tokenId(),
     };
     const deps = { ...world.deps, ids };

@@ -2,6 +2,7 @@ import type { HostRegistration } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { agentBaseUrl, heartbeatToleranceIntervals, type Host } from '../../domain/host.js';
 import type { UseCaseDependencies } from '../dependencies.js';
+import type { AgentCredential } from '../ports/trust-repository.js';
 
 /**
  * Registers an Agent's host and tells it how often to send heartbeats and which cluster it joined.
@@ -9,12 +10,16 @@ import type { UseCaseDependencies } from '../dependencies.js';
  * the same name is refused (HOST_NAME_TAKEN), and so is an Agent that already belongs to another
  * cluster (HOST_CLUSTER_MISMATCH), and a second live process of the same Agent identity at another
  * address (HOST_IDENTITY_IN_USE: a machine cloned with its state directory). An Agent registers when it starts, so the reconciler is told to
- * look at the host again.
+ * look at the host again. Only an Agent that joined registers, under its own identity: the
+ * credential it authenticated with must be that identity's (HOST_CREDENTIAL_MISMATCH), and the
+ * host then names that credential, so the Manager calls only that Agent's certificate.
  */
 export async function registerHost(
   deps: Pick<UseCaseDependencies, 'hosts' | 'clock' | 'ids' | 'log' | 'settings' | 'hints'>,
   registration: HostRegistration,
+  credential: AgentCredential,
 ): Promise<{ host: Host; heartbeatIntervalMs: number; clusterId: string }> {
+  if (credential.agentId !== registration.agentId) throw credentialMismatch();
   const { clusterId } = deps.settings;
   if (registration.clusterId !== undefined && registration.clusterId !== clusterId) {
     throw new AppError(
@@ -34,6 +39,7 @@ export async function registerHost(
     newId: deps.ids.hostId(),
     name: registration.name,
     agentId: registration.agentId,
+    credentialId: credential.id,
     instanceId: registration.instanceId,
     aliveIfHeartbeatSince: new Date(now.getTime() - heartbeatToleranceIntervals * deps.settings.heartbeatIntervalMs),
     addr,
@@ -44,4 +50,11 @@ export async function registerHost(
   deps.log.info({ hostId: host.id, hostName: host.name, addr: host.addr }, 'host registered');
   deps.hints?.hostChanged(host.id);
   return { host, heartbeatIntervalMs: deps.settings.heartbeatIntervalMs, clusterId };
+}
+
+export function credentialMismatch(): AppError {
+  return new AppError(
+    'HOST_CREDENTIAL_MISMATCH',
+    'The host credential belongs to another Agent: an Agent registers and reports only its own host',
+  );
 }

@@ -1,5 +1,15 @@
 import { Type } from 'typebox';
-import { HostHeartbeat, HostRegistered, HostRegistration } from '@hearth/contracts';
+import {
+  CertificateRenewalRequest,
+  CertificateRenewed,
+  HostHeartbeat,
+  HostJoined,
+  HostJoinRequest,
+  HostRegistered,
+  HostRegistration,
+  JoinTokenCreated,
+  JoinTokenRequest,
+} from '@hearth/contracts';
 import type { HttpServer } from '@hearth/http-server';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
 import { cordonHost, uncordonHost } from '../../application/use-cases/cordon-host.js';
@@ -9,6 +19,8 @@ import { getHost, listHosts } from '../../application/use-cases/host-queries.js'
 import { listHostResources } from '../../application/use-cases/host-resources.js';
 import { registerHost } from '../../application/use-cases/register-host.js';
 import { removeHost } from '../../application/use-cases/remove-host.js';
+import { joinHost, renewHostCertificate } from '../../application/use-cases/join-host.js';
+import { authenticateAgent, createJoinToken, joinTokenOf } from '../../application/use-cases/join-tokens.js';
 import { bodyLimitBytes } from '../body-limits.js';
 import { HostIdParams, PostHeaders, problemResponses } from '../schemas/common.js';
 import {
@@ -24,13 +36,87 @@ import { hostIdParam } from './parse-ids.js';
 
 export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): void {
   app.post(
+    '/v1/hosts/join-tokens',
+    {
+      config: { auth: { scope: 'hosts:admin' } },
+      bodyLimit: bodyLimitBytes.hostTrust,
+      schema: {
+        summary:
+          'Create a one-time join token for an Agent (AGENT_JOIN_TOKEN); shown once, good for one join within ttlSeconds (default 3600)',
+        tags: ['hosts'],
+        headers: PostHeaders,
+        body: JoinTokenRequest,
+        response: { 201: JoinTokenCreated, ...problemResponses },
+      },
+      // `curl -X POST` with no body asks for the default lifetime.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
+    async (request, reply) => {
+      const created = await createJoinToken(deps, { ttlSeconds: request.body.ttlSeconds });
+      return reply.status(201).send({ id: created.id, token: created.token, expiresAt: created.expiresAt.toISOString() });
+    },
+  );
+
+  app.post(
+    '/v1/hosts/join',
+    {
+      config: { auth: 'agent' },
+      bodyLimit: bodyLimitBytes.hostTrust,
+      schema: {
+        summary:
+          'An Agent joins the cluster with a join token (authorization: Bearer hjt_…): it gets a certificate for its key and a host credential (401 JOIN_TOKEN_INVALID, JOIN_TOKEN_USED, JOIN_TOKEN_EXPIRED; 409 AGENT_ALREADY_JOINED)',
+        tags: ['hosts'],
+        headers: PostHeaders,
+        body: HostJoinRequest,
+        response: { 200: HostJoined, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const joined = await joinHost(deps, {
+        joinToken: joinTokenOf(request.headers.authorization),
+        agentId: request.body.agentId,
+        publicKeyPem: request.body.publicKey,
+      });
+      return {
+        clusterId: joined.clusterId,
+        caCertificate: joined.caCertificatePem,
+        certificate: joined.certificatePem,
+        credential: joined.credential,
+      };
+    },
+  );
+
+  app.post(
+    '/v1/hosts/certificate',
+    {
+      config: { auth: 'agent' },
+      bodyLimit: bodyLimitBytes.hostTrust,
+      schema: {
+        summary:
+          'An Agent renews its certificate for a new key (authorization: Bearer hhc_…; 401 HOST_CREDENTIAL_INVALID once its host was removed)',
+        tags: ['hosts'],
+        headers: PostHeaders,
+        body: CertificateRenewalRequest,
+        response: { 200: CertificateRenewed, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const credential = await authenticateAgent(deps, request.headers.authorization);
+      const renewed = await renewHostCertificate(deps, credential, request.body.publicKey);
+      return { caCertificate: renewed.caCertificatePem, certificate: renewed.certificatePem };
+    },
+  );
+
+  app.post(
     '/v1/hosts/register',
     {
       config: { auth: 'agent' },
       bodyLimit: bodyLimitBytes.hostReport,
       schema: {
         summary:
-          "Register an Agent's host: a name belongs to the Agent (agentId) holding it (409 HOST_NAME_TAKEN, 409 HOST_CLUSTER_MISMATCH)",
+          "Register an Agent's host (authorization: Bearer hhc_…, the credential it joined with): a name belongs to the Agent (agentId) holding it (401 HOST_CREDENTIAL_INVALID, 403 HOST_CREDENTIAL_MISMATCH, 409 HOST_NAME_TAKEN, 409 HOST_CLUSTER_MISMATCH)",
         tags: ['hosts'],
         headers: PostHeaders,
         body: HostRegistration,
@@ -38,7 +124,8 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
       },
     },
     async (request) => {
-      const { host, heartbeatIntervalMs, clusterId } = await registerHost(deps, request.body);
+      const credential = await authenticateAgent(deps, request.headers.authorization);
+      const { host, heartbeatIntervalMs, clusterId } = await registerHost(deps, request.body, credential);
       return { id: host.id, heartbeatIntervalMs, clusterId };
     },
   );
@@ -49,7 +136,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
       config: { auth: 'agent' },
       bodyLimit: bodyLimitBytes.hostReport,
       schema: {
-        summary: 'Record an Agent heartbeat (404 HOST_NOT_FOUND: register again)',
+        summary: 'Record an Agent heartbeat (authorization: Bearer hhc_…; 404 HOST_NOT_FOUND: register again)',
         tags: ['hosts'],
         headers: PostHeaders,
         params: HostIdParams,
@@ -58,7 +145,8 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
       },
     },
     async (request, reply) => {
-      await heartbeat(deps, hostIdParam(request.params.id), request.body);
+      const credential = await authenticateAgent(deps, request.headers.authorization);
+      await heartbeat(deps, hostIdParam(request.params.id), request.body, credential);
       return reply.status(204).send(null);
     },
   );

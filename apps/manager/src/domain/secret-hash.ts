@@ -1,0 +1,9 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * How join tokens and host credentials are kept: their SHA-256, hex. The secrets carry 256 random
+ * bits, so a fast hash is enough (no dictionary to guess from), and a lookup by hash is one index read.
+ */
+export function secretHash(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}

@@ -1,0 +1,120 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CertificateAuthorityRepository } from '../application/ports/certificate-authority-repository.js';
+import type { HostRepository } from '../application/ports/host-repository.js';
+import type { TrustRepository } from '../application/ports/trust-repository.js';
+import type { HostId } from '../domain/ids.js';
+import { codeOf } from './rejections.js';
+import { agentIdFor, hostCapacity, hostFacts } from './world.js';
+
+export interface TrustRepositoryHarness {
+  readonly trust: TrustRepository;
+  readonly hosts: HostRepository;
+  readonly certificateAuthorities: CertificateAuthorityRepository;
+  close(): Promise<void>;
+}
+
+const t0 = new Date('2026-01-01T00:00:00.000Z');
+const at = (seconds: number): Date => new Date(t0.getTime() + seconds * 1000);
+const ulid = (n: number): string => String(n).padStart(26, '0');
+
+/** The behaviour every TrustRepository and CertificateAuthorityRepository shares (fake, PGlite, PostgreSQL). */
+export function describeTrustRepositoryContract(name: string, open: () => Promise<TrustRepositoryHarness>): void {
+  describe(`trust repository contract: ${name}`, () => {
+    let harness: TrustRepositoryHarness;
+    let count = 0;
+
+    beforeEach(async () => {
+      harness = await open();
+    });
+
+    afterEach(async () => {
+      await harness.close();
+    });
+
+    async function token(options: { expiresAt?: Date } = {}): Promise<string> {
+      count += 1;
+      const tokenHash = `hash-of-token-${count}`;
+      await harness.trust.createJoinToken({
+        id: `jtk_${ulid(count)}`,
+        tokenHash,
+        createdAt: at(0),
+        expiresAt: options.expiresAt ?? at(3600),
+      });
+      return tokenHash;
+    }
+
+    function credential(agentNumber: number): { id: string; agentId: string; secretHash: string } {
+      count += 1;
+      return { id: `cred_${ulid(count)}`, agentId: agentIdFor(agentNumber), secretHash: `hash-of-secret-${count}` };
+    }
+
+    it('join uses the token and records the credential, found by its secret hash', async () => {
+      const tokenHash = await token();
+      const joining = credential(1);
+      expect(await harness.trust.join({ tokenHash, at: at(10), credential: joining })).toEqual({
+        id: joining.id,
+        agentId: joining.agentId,
+      });
+      expect(await harness.trust.findCredential(joining.secretHash)).toEqual({ id: joining.id, agentId: joining.agentId });
+    });
+
+    it('join refuses a token used once already', async () => {
+      const tokenHash = await token();
+      await harness.trust.join({ tokenHash, at: at(10), credential: credential(1) });
+      expect(await codeOf(harness.trust.join({ tokenHash, at: at(11), credential: credential(2) }))).toBe('JOIN_TOKEN_USED');
+    });
+
+    it('join refuses an expired token', async () => {
+      const tokenHash = await token({ expiresAt: at(60) });
+      const joining = credential(1);
+      expect(await codeOf(harness.trust.join({ tokenHash, at: at(60), credential: joining }))).toBe('JOIN_TOKEN_EXPIRED');
+      expect(await harness.trust.findCredential(joining.secretHash)).toBeUndefined();
+    });
+
+    it('join refuses a token never issued', async () => {
+      expect(await codeOf(harness.trust.join({ tokenHash: 'never-issued', at: at(1), credential: credential(1) }))).toBe(
+        'JOIN_TOKEN_INVALID',
+      );
+    });
+
+    it('join refuses an Agent identity that joined already, and leaves the token unused', async () => {
+      await harness.trust.join({ tokenHash: await token(), at: at(1), credential: credential(1) });
+      const tokenHash = await token();
+      const again = credential(1);
+      expect(await codeOf(harness.trust.join({ tokenHash, at: at(2), credential: again }))).toBe('AGENT_ALREADY_JOINED');
+      expect(await harness.trust.findCredential(again.secretHash)).toBeUndefined();
+      await harness.trust.join({ tokenHash, at: at(3), credential: credential(2) });
+    });
+
+    it("removing a host deletes its Agent's credential, and the identity may join again", async () => {
+      const joining = credential(7);
+      await harness.trust.join({ tokenHash: await token(), at: at(1), credential: joining });
+      const host = await harness.hosts.register({
+        newId: `host_${ulid(count)}` as HostId,
+        name: `node-${count}`,
+        agentId: joining.agentId,
+        credentialId: joining.id,
+        aliveIfHeartbeatSince: at(0),
+        addr: 'https://10.0.0.7:19090',
+        capacity: hostCapacity(),
+        facts: hostFacts(),
+        at: at(2),
+      });
+      expect(host.credentialId).toBe(joining.id);
+      await harness.hosts.remove(host.id, { at: at(3), message: 'gone' });
+      expect(await harness.trust.findCredential(joining.secretHash)).toBeUndefined();
+      const rejoining = credential(7);
+      await harness.trust.join({ tokenHash: await token(), at: at(4), credential: rejoining });
+      expect(await harness.trust.findCredential(rejoining.secretHash)).toEqual({ id: rejoining.id, agentId: rejoining.agentId });
+    });
+
+    it('keeps the first certificate authority written and answers it to a later writer', async () => {
+      expect(await harness.certificateAuthorities.find()).toBeUndefined();
+      const first = { certificatePem: 'first', encryptedPrivateKey: 'sealed', keyEncryptionKeyId: 'kek-1', createdAt: at(1) };
+      expect(await harness.certificateAuthorities.insertIfAbsent(first)).toEqual(first);
+      const second = { certificatePem: 'second', encryptedPrivateKey: null, keyEncryptionKeyId: null, createdAt: at(2) };
+      expect(await harness.certificateAuthorities.insertIfAbsent(second)).toEqual(first);
+      expect(await harness.certificateAuthorities.find()).toEqual(first);
+    });
+  });
+}

@@ -1,0 +1,109 @@
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '@hearth/http-server';
+import { isAppError } from '@hearth/errors';
+import { CertificateAuthority, generateKeyPair } from '@hearth/pki';
+import { createFakeAgent } from '../../apps/agent/src/adapters/fake/fake-agent-context.js';
+import { testSpec } from '../../apps/agent/src/adapters/fake/fake-fixtures.js';
+import { FakeHostProbe } from '../../apps/agent/src/adapters/fake/fake-host-probe.js';
+import { createAgentApp } from '../../apps/agent/src/http/create-agent-app.js';
+import { defaultAgentClientOptions, HttpAgentClient } from '../../apps/manager/src/adapters/agent-http/http-agent-client.js';
+import { describeAgentClientContract } from './agent-client.contract.js';
+
+const agentId = 'agent_01J00000000000000000000001';
+const credentialId = 'cred_01J00000000000000000000001';
+
+async function issue(ca: CertificateAuthority, uris: string[], usage: 'server' | 'client') {
+  const keys = await generateKeyPair();
+  const issued = await ca.issue({
+    publicKeyPem: keys.publicKeyPem,
+    commonName: 'test',
+    uris,
+    usage,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 3_600_000),
+  });
+  return { keyPem: keys.privateKeyPem, certificatePem: issued.certificatePem };
+}
+
+/** The real Agent app over HTTPS with client certificates, and a Manager's client for it. */
+async function tlsPair() {
+  const ca = await CertificateAuthority.create({
+    commonName: 'test CA',
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 86_400_000),
+  });
+  const server = await issue(ca, [`urn:hearth:agent:${agentId}`, `urn:hearth:credential:${credentialId}`], 'server');
+  const agent = createFakeAgent();
+  const app = createAgentApp({
+    logger: createLogger({ name: 'agent-tls', level: 'silent' }),
+    context: agent.context,
+    status: { probe: new FakeHostProbe(), records: agent.records, clock: agent.clock, hostName: 'host-a' },
+    tls: { caCertificatePem: ca.certificatePem, certificatePem: server.certificatePem, privateKeyPem: server.keyPem },
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as AddressInfo;
+  const manager = await issue(ca, ['urn:hearth:manager'], 'client');
+  const client = new HttpAgentClient({
+    ...defaultAgentClientOptions,
+    tls: { caCertificatePem: ca.certificatePem, clientCertificate: { current: () => manager, onRenewed: () => undefined } },
+  });
+  return {
+    client,
+    target: { addr: `https://127.0.0.1:${port}`, agentId, credentialId },
+    port,
+    cleanup: async () => {
+      await client.close();
+      await app.close();
+    },
+  };
+}
+
+describeAgentClientContract('HttpAgentClient talking to the Agent HTTP app over mutual TLS', async () => {
+  const pair = await tlsPair();
+  return { client: pair.client, target: pair.target, spec: testSpec, cleanup: pair.cleanup };
+});
+
+describe('HttpAgentClient over mutual TLS', () => {
+  async function reasonOf(promise: Promise<unknown>): Promise<unknown> {
+    try {
+      await promise;
+    } catch (error) {
+      if (isAppError(error)) return { code: error.code, reason: error.details?.['reason'] };
+      throw error;
+    }
+    return 'answered';
+  }
+
+  it("calls only the host's Agent: a certificate naming another identity or credential is refused at the handshake", async () => {
+    const pair = await tlsPair();
+    try {
+      expect(await reasonOf(pair.client.inventory(pair.target))).toBe('answered');
+      const otherAgent = { ...pair.target, agentId: 'agent_01J00000000000000000000002' };
+      expect(await reasonOf(pair.client.inventory(otherAgent))).toEqual({
+        code: 'AGENT_UNAVAILABLE',
+        reason: 'AGENT_IDENTITY_MISMATCH',
+      });
+      // The same Agent identity after its host was removed and it joined again: another credential.
+      const rejoined = { ...pair.target, credentialId: 'cred_01J00000000000000000000009' };
+      expect(await reasonOf(pair.client.inventory(rejoined))).toEqual({
+        code: 'AGENT_UNAVAILABLE',
+        reason: 'AGENT_IDENTITY_MISMATCH',
+      });
+    } finally {
+      await pair.cleanup();
+    }
+  });
+
+  it('never calls an Agent in clear, nor a host whose Agent has not joined', async () => {
+    const pair = await tlsPair();
+    try {
+      const plain = { ...pair.target, addr: `http://127.0.0.1:${pair.port}` };
+      expect(await reasonOf(pair.client.inventory(plain))).toEqual({ code: 'AGENT_UNAVAILABLE', reason: 'agent_not_tls' });
+      const unjoined = { addr: pair.target.addr, agentId, credentialId: null };
+      expect(await reasonOf(pair.client.inventory(unjoined))).toEqual({ code: 'AGENT_UNAVAILABLE', reason: 'agent_not_joined' });
+    } finally {
+      await pair.cleanup();
+    }
+  });
+});
