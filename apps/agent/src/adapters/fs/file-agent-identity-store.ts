@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { writeJsonDurably } from './durable-file.js';
 import type { AgentIdentityStore } from '../../application/ports/agent-identity-store.js';
 import { isAgentId, newAgentId, type AgentIdentity } from '../../domain/agent-identity.js';
 
@@ -12,7 +13,7 @@ import { isAgentId, newAgentId, type AgentIdentity } from '../../domain/agent-id
 export class FileAgentIdentityStore implements AgentIdentityStore {
   private readonly path: string;
 
-  constructor(private readonly runDir: string) {
+  constructor(runDir: string) {
     this.path = posix.join(runDir, 'agent-identity.json');
   }
 
@@ -48,21 +49,6 @@ export class FileAgentIdentityStore implements AgentIdentityStore {
   }
 
   private async write(identity: AgentIdentity): Promise<void> {
-    await mkdir(this.runDir, { recursive: true, mode: 0o700 });
-    const temporary = `${this.path}.${process.pid}.tmp`;
-    const file = await open(temporary, 'w', 0o600);
-    try {
-      await file.writeFile(`${JSON.stringify(identity, null, 2)}\n`);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temporary, this.path);
-    const directory = await open(this.runDir, 'r');
-    try {
-      await directory.sync();
-    } finally {
-      await directory.close();
-    }
+    await writeJsonDurably(this.path, identity);
   }
 }

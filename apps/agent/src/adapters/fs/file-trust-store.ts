@@ -1,5 +1,6 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { writeJsonDurably } from './durable-file.js';
 import type { AgentTrust, TrustStore } from '../../application/ports/trust-store.js';
 
 /**
@@ -9,7 +10,7 @@ import type { AgentTrust, TrustStore } from '../../application/ports/trust-store
 export class FileTrustStore implements TrustStore {
   readonly path: string;
 
-  constructor(private readonly runDir: string) {
+  constructor(runDir: string) {
     this.path = posix.join(runDir, 'agent-trust.json');
   }
 
@@ -30,21 +31,6 @@ export class FileTrustStore implements TrustStore {
   }
 
   async save(trust: AgentTrust): Promise<void> {
-    await mkdir(this.runDir, { recursive: true, mode: 0o700 });
-    const temporary = `${this.path}.${process.pid}.tmp`;
-    const file = await open(temporary, 'w', 0o600);
-    try {
-      await file.writeFile(`${JSON.stringify(trust, null, 2)}\n`);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temporary, this.path);
-    const directory = await open(this.runDir, 'r');
-    try {
-      await directory.sync();
-    } finally {
-      await directory.close();
-    }
+    await writeJsonDurably(this.path, trust);
   }
 }

@@ -4,22 +4,13 @@ import type { UnreadableVmRecord, VmRecordStore } from '../../application/ports/
 import { isVmId, type VmId } from '../../domain/vm-id.js';
 import { vmPaths, vmsDirectory } from '../../domain/vm-paths.js';
 import { unreadableRecordError, type VmRecord } from '../../domain/vm-record.js';
+import { syncDirectory } from './durable-file.js';
 
 /** Files a save leaves behind when the Agent dies between writing and renaming them. */
 const temporaryRecord = /^record\.json\.\d+\.\d+\.tmp$/;
 
 function isNotFound(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'ENOENT';
-}
-
-/** Flushes a directory's entries (a new file name, a rename) to disk. */
-async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /**
