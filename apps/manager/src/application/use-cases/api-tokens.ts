@@ -7,7 +7,6 @@ import {
   scopes as allScopes,
   scopesBeyond,
   type Principal,
-  type ProjectSet,
   type Scope,
 } from '../../domain/access.js';
 import { tokenSecretPrefix, type ApiToken } from '../../domain/api-token.js';
@@ -141,5 +140,3 @@ export async function revokeToken(
 export function principalOf(token: ApiToken): Principal {
   return { tokenId: token.id, tokenName: token.name, scopes: token.scopes, projects: token.projects };
 }
-
-export type { ProjectSet };
