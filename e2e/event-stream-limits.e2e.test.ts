@@ -156,7 +156,7 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
             {
               name: `lane-${lane}`,
               agentId,
-              addr: `http://127.0.0.1:${10 + lane}`,
+              addr: `https://127.0.0.1:${10 + lane}`,
               capacity: { cpuCount: 1, memoryMibTotal: 1024, memoryMibAvailable: 1000, vmCount: 0 },
               facts: {
                 agentVersion: '0.1.0',

@@ -98,7 +98,7 @@ describe.skipIf(skipReason)(`host identity over real processes${skipReason ? ` (
     const impostor = await cluster.api<{ code: string }>('POST', '/v1/hosts/register', {
       name: cluster.agents[0]!.name,
       agentId: 'agent_01J00000000000000000000666',
-      addr: 'http://127.0.0.1:1',
+      addr: 'https://127.0.0.1:1',
       capacity: { cpuCount: 4096, memoryMibTotal: 4_194_304, memoryMibAvailable: 4_194_304, vmCount: 0 },
       facts: {
         agentVersion: '0.1.0',

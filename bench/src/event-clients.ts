@@ -29,7 +29,7 @@ function parseArgs(argv: readonly string[]): Options {
 const hostBody = (name: string, lane: number) => ({
   agentId: `agent_01J0000000000000000000000${lane}`,
   name,
-  addr: 'http://127.0.0.1:9',
+  addr: 'https://127.0.0.1:9',
   capacity: { cpuCount: 1, memoryMibTotal: 1024, memoryMibAvailable: 1000, vmCount: 0 },
   facts: {
     agentVersion: '0.1.0',

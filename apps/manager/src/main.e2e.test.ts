@@ -119,7 +119,7 @@ describe.skipIf(netnsSkipReason)(`manager process on PGlite${netnsSkipReason ? `
     const host = await call('POST', '/v1/hosts/register', {
       name: 'node-a',
       agentId: 'agent_01J00000000000000000000001',
-      addr: 'http://127.0.0.1:9090',
+      addr: 'https://127.0.0.1:9090',
       capacity: { cpuCount: 2, memoryMibTotal: 2048, memoryMibAvailable: 2000, vmCount: 0 },
       facts: {
         agentVersion: '0.1.0',

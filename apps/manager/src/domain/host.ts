@@ -53,9 +53,10 @@ export function effectiveHostStatus(
 }
 
 /**
- * An Agent's base URL as the Manager keeps it (`http://host:port`), or undefined when it is not
- * one: only http(s), no credentials, path, query or fragment. The Manager calls paths under it
- * every resync, so nothing else may ride along.
+ * An Agent's base URL as the Manager keeps it (`https://host:port`), or undefined when it is not
+ * one: https only (the Manager calls Agents over mutual TLS and nothing else, so an Agent that
+ * advertised another scheme could be registered but never called), no credentials, path, query or
+ * fragment. The Manager calls paths under it every resync, so nothing else may ride along.
  */
 export function agentBaseUrl(addr: string): string | undefined {
   let url: URL;
@@ -64,9 +65,9 @@ export function agentBaseUrl(addr: string): string | undefined {
   } catch {
     return undefined;
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  if (url.protocol !== 'https:') return undefined;
   if (url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search !== '' || url.hash !== '')
     return undefined;
-  if (/[?#@]/.test(addr.replace(/^https?:\/\//, '').replace(/\/$/, ''))) return undefined;
+  if (/[?#@]/.test(addr.replace(/^https:\/\//, '').replace(/\/$/, ''))) return undefined;
   return url.origin;
 }

@@ -33,7 +33,7 @@ async function vmBody(name = 'web-1'): Promise<Record<string, unknown>> {
     payload: {
       name: 'node-a',
       agentId: agentIdFor(1),
-      addr: 'http://10.0.0.1:9090',
+      addr: 'https://10.0.0.1:9090',
       capacity: hostCapacity(),
       facts: hostFacts(),
     },

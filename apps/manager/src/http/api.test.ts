@@ -70,7 +70,7 @@ async function registeredHost(): Promise<string> {
     payload: {
       name: 'node-a',
       agentId: agentIdFor(1),
-      addr: 'http://10.0.0.1:9090',
+      addr: 'https://10.0.0.1:9090',
       capacity: hostCapacity(),
       facts: hostFacts(),
     },
@@ -355,7 +355,7 @@ describe('hosts over HTTP', () => {
   it('flags in the resource ledger what the Agent cannot read a record for', async () => {
     const created = await app.inject({ method: 'POST', url: '/v1/vms', payload: await vmBody() });
     const vm = created.json<{ id: string; hostId: string }>();
-    world.agents.tearRecord('http://10.0.0.1:9090', vm.id as VmId);
+    world.agents.tearRecord('https://10.0.0.1:9090', vm.id as VmId);
 
     const response = await app.inject({ method: 'GET', url: `/v1/hosts/${vm.hostId}/resources` });
 
@@ -373,7 +373,7 @@ describe('hosts over HTTP', () => {
       payload: {
         name: 'node-a',
         agentId: agentIdFor(1),
-        addr: 'http://10.0.0.1:9090',
+        addr: 'https://10.0.0.1:9090',
         capacity: hostCapacity(),
         facts: hostFacts(),
       },
@@ -388,7 +388,7 @@ describe('hosts over HTTP', () => {
   const registration = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
     name: 'node-a',
     agentId: agentIdFor(1),
-    addr: 'http://10.0.0.1:9090',
+    addr: 'https://10.0.0.1:9090',
     capacity: hostCapacity(),
     facts: hostFacts(),
     ...overrides,
@@ -402,7 +402,7 @@ describe('hosts over HTTP', () => {
       headers: await agentHeaders(agentIdFor(666)),
       payload: registration({
         agentId: agentIdFor(666),
-        addr: 'http://10.6.6.6:9090',
+        addr: 'https://10.6.6.6:9090',
         capacity: hostCapacity({ cpuCount: 4096 }),
       }),
     });
@@ -411,15 +411,16 @@ describe('hosts over HTTP', () => {
       addr: string;
       capacity: { cpuCount: number };
     }>();
-    expect(host.addr).toBe('http://10.0.0.1:9090');
+    expect(host.addr).toBe('https://10.0.0.1:9090');
     expect(host.capacity.cpuCount).toBe(hostCapacity().cpuCount);
   });
 
   it.each([
-    ['a path', 'http://10.0.0.1:9090/evil'],
-    ['a query', 'http://10.0.0.1:9090?x=1'],
-    ['credentials', 'http://user:secret@10.0.0.1:9090'],
-    ['a fragment', 'http://10.0.0.1:9090#f'],
+    ['a path', 'https://10.0.0.1:9090/evil'],
+    ['a query', 'https://10.0.0.1:9090?x=1'],
+    ['credentials', 'https://user:secret@10.0.0.1:9090'],
+    ['a fragment', 'https://10.0.0.1:9090#f'],
+    ['plain http, which the Manager never calls', 'http://10.0.0.1:9090'],
     ['another scheme', 'file:///etc/passwd'],
   ])('refuses an addr with %s with 400 VALIDATION_FAILED', async (_what, addr) => {
     const response = await app.inject({
@@ -446,10 +447,10 @@ describe('hosts over HTTP', () => {
       method: 'POST',
       url: '/v1/hosts/register',
       headers: await agentHeaders(agentIdFor(1)),
-      payload: registration({ addr: 'http://10.0.0.1:9090/' }),
+      payload: registration({ addr: 'https://10.0.0.1:9090/' }),
     });
     const hosts = (await app.inject({ method: 'GET', url: '/v1/hosts' })).json<{ items: { addr: string }[] }>();
-    expect(hosts.items.map((h) => h.addr)).toEqual(['http://10.0.0.1:9090']);
+    expect(hosts.items.map((h) => h.addr)).toEqual(['https://10.0.0.1:9090']);
   });
 
   it('refuses an Agent of another cluster with 409 HOST_CLUSTER_MISMATCH and registers nothing', async () => {
@@ -540,7 +541,7 @@ describe('hosts over HTTP', () => {
       payload: {
         name: 'node-a',
         agentId: agentIdFor(1),
-        addr: 'http://10.0.0.1:9090',
+        addr: 'https://10.0.0.1:9090',
         capacity: hostCapacity({ cpuCount: -1 }),
         facts: hostFacts(),
       },

@@ -40,7 +40,7 @@ describe('U+0000, which PostgreSQL stores in no text or jsonb column', () => {
       payload: {
         name: 'node-a',
         agentId: agentIdFor(1),
-        addr: 'http://10.0.0.1:9090',
+        addr: 'https://10.0.0.1:9090',
         capacity: hostCapacity(),
         facts: { ...hostFacts(), agentVersion: '0.1.0\u0000' },
       },

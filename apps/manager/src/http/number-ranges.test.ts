@@ -54,7 +54,7 @@ describe('numbers a client sends are range-checked', () => {
       payload: {
         name: 'node-a',
         agentId: agentIdFor(1),
-        addr: 'http://10.0.0.1:9090',
+        addr: 'https://10.0.0.1:9090',
         capacity: hostCapacity({ memoryMibTotal: 1e20 }),
         facts: hostFacts(),
       },

@@ -206,7 +206,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
             at: at(seconds),
           });
         await again(h.addr, 5);
-        await again('http://10.9.9.9:9090', 10);
+        await again('https://10.9.9.9:9090', 10);
         const events = (await repos.events.list({ hostId: h.id }, { limit: 10 })).items;
         expect(events.map((e) => e.type)).toEqual([
           'host.registered',
@@ -214,7 +214,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
           'host.registered',
           'host.address_changed',
         ]);
-        expect(events.at(-1)?.message).toContain('http://10.9.9.9:9090');
+        expect(events.at(-1)?.message).toContain('https://10.9.9.9:9090');
       });
 
       it('refuses a second live process of the same Agent identity at another address (a clone), until the first goes silent', async () => {
@@ -228,17 +228,17 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         const h = await repos.hosts.register({
           ...registration,
           instanceId: 'a'.repeat(32),
-          addr: 'http://10.0.0.1:9090',
+          addr: 'https://10.0.0.1:9090',
           aliveIfHeartbeatSince: t0,
           at: t0,
         });
-        const clone = { ...registration, instanceId: 'b'.repeat(32), addr: 'http://10.0.0.2:9090' };
+        const clone = { ...registration, instanceId: 'b'.repeat(32), addr: 'https://10.0.0.2:9090' };
         expect(await codeOf(repos.hosts.register({ ...clone, aliveIfHeartbeatSince: t0, at: at(1) }))).toBe(
           'HOST_IDENTITY_IN_USE',
         );
-        expect((await repos.hosts.findById(h.id))?.addr).toBe('http://10.0.0.1:9090');
+        expect((await repos.hosts.findById(h.id))?.addr).toBe('https://10.0.0.1:9090');
         // The same machine restarted: same address, a new process.
-        await repos.hosts.register({ ...clone, addr: 'http://10.0.0.1:9090', aliveIfHeartbeatSince: t0, at: at(2) });
+        await repos.hosts.register({ ...clone, addr: 'https://10.0.0.1:9090', aliveIfHeartbeatSince: t0, at: at(2) });
         // Once the holder has been silent long enough, the identity may move.
         const moved = await repos.hosts.register({
           ...clone,
@@ -246,7 +246,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
           aliveIfHeartbeatSince: at(10),
           at: at(20),
         });
-        expect(moved).toMatchObject({ id: h.id, addr: 'http://10.0.0.2:9090' });
+        expect(moved).toMatchObject({ id: h.id, addr: 'https://10.0.0.2:9090' });
       });
 
       it('pages hosts by id with a cursor', async () => {

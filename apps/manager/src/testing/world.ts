@@ -133,7 +133,7 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
         agentId: agentIdFor(hostCount),
         credentialId: credentialOf(agentIdFor(hostCount)).id,
         aliveIfHeartbeatSince: clock.now(),
-        addr: `http://10.0.0.${hostCount}:9090`,
+        addr: `https://10.0.0.${hostCount}:9090`,
         capacity: hostCapacity(options.capacity),
         facts: hostFacts(),
         at: clock.now(),

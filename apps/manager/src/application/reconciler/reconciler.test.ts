@@ -261,7 +261,7 @@ describe('Reconciler', () => {
 
   describe('an accepted create whose Agent cannot be reached', () => {
     const agentDown = (): AppError =>
-      new AppError('AGENT_UNAVAILABLE', 'The Agent at http://10.0.0.1:9090 cannot be reached (PUT /vms)');
+      new AppError('AGENT_UNAVAILABLE', 'The Agent at https://10.0.0.1:9090 cannot be reached (PUT /vms)');
 
     /** A VM accepted and continued in the background while its Agent is down: it is left `starting`. */
     async function interruptedCreate(world: World): Promise<Vm> {

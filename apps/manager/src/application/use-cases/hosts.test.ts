@@ -9,7 +9,7 @@ import { registerHost } from './register-host.js';
 const registration = {
   name: 'node-a',
   agentId: agentIdFor(1),
-  addr: 'http://10.0.0.1:9090',
+  addr: 'https://10.0.0.1:9090',
   capacity: hostCapacity(),
   facts: hostFacts(),
 };
@@ -30,9 +30,9 @@ describe('hosts', () => {
   it('keeps the id when the same Agent registers again', async () => {
     const world = createWorld();
     const first = await register(world, registration);
-    const second = await register(world, { ...registration, addr: 'http://10.0.0.9:9090' });
+    const second = await register(world, { ...registration, addr: 'https://10.0.0.9:9090' });
     expect(second.host.id).toBe(first.host.id);
-    expect(second.host.addr).toBe('http://10.0.0.9:9090');
+    expect(second.host.addr).toBe('https://10.0.0.9:9090');
     expect((await listHosts(world.deps)).items).toHaveLength(1);
   });
 
@@ -40,9 +40,9 @@ describe('hosts', () => {
     const world = createWorld();
     const first = await register(world, registration);
     await expect(
-      register(world, { ...registration, agentId: agentIdFor(2), addr: 'http://10.0.0.2:9090' }),
+      register(world, { ...registration, agentId: agentIdFor(2), addr: 'https://10.0.0.2:9090' }),
     ).rejects.toMatchObject({ code: 'HOST_NAME_TAKEN' } satisfies Partial<AppError>);
-    expect((await getHost(world.deps, first.host.id)).host.addr).toBe('http://10.0.0.1:9090');
+    expect((await getHost(world.deps, first.host.id)).host.addr).toBe('https://10.0.0.1:9090');
   });
 
   it('answers its cluster and accepts an Agent that already belongs to it', async () => {

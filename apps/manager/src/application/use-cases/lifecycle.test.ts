@@ -16,7 +16,7 @@ import { getVm } from './vm-queries.js';
 import { waitForVmState } from './wait-for-vm-state.js';
 import { codeOf } from '../../testing/rejections.js';
 
-const addr = 'http://10.0.0.1:9090';
+const addr = 'https://10.0.0.1:9090';
 
 async function setUp(): Promise<{ world: World; input: Parameters<typeof createVm>[1] }> {
   const world = createWorld();
@@ -86,7 +86,7 @@ describe('acceptVm and continueCreate', () => {
     const warnings: string[] = [];
     const deps = { ...world.deps, log: { ...world.deps.log, warn: (_: object, message: string) => void warnings.push(message) } };
     const pending = await acceptVm(deps, input);
-    world.agents.failNext('apply', new AppError('AGENT_UNAVAILABLE', 'The Agent at http://10.0.0.1:9090 cannot be reached'));
+    world.agents.failNext('apply', new AppError('AGENT_UNAVAILABLE', 'The Agent at https://10.0.0.1:9090 cannot be reached'));
     continueCreateInBackground(deps, pending.id, pending);
     await waitFor(() => warnings.includes('vm apply interrupted; will retry'), {
       description: 'the interrupted apply is reported',
@@ -97,7 +97,7 @@ describe('acceptVm and continueCreate', () => {
 
   it('leaves the VM failed with the reason when the Agent cannot be reached while a request waits for it', async () => {
     const { world, input } = await setUp();
-    world.agents.failNext('apply', new AppError('AGENT_UNAVAILABLE', 'The Agent at http://10.0.0.1:9090 cannot be reached'));
+    world.agents.failNext('apply', new AppError('AGENT_UNAVAILABLE', 'The Agent at https://10.0.0.1:9090 cannot be reached'));
     expect(await codeOf(createVm(world.deps, input))).toBe('AGENT_UNAVAILABLE');
     const [vm] = await world.repos.vms.listInStates(['failed']);
     expect(vm).toMatchObject({ state: 'failed', failureReason: { code: 'AGENT_UNAVAILABLE' } });

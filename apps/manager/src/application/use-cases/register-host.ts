@@ -30,9 +30,13 @@ export async function registerHost(
   }
   const addr = agentBaseUrl(registration.addr);
   if (addr === undefined) {
-    throw new AppError('VALIDATION_FAILED', 'addr must be an http(s) base URL without credentials, path, query or fragment', {
-      errors: [{ field: '/addr', message: 'must be a base URL such as http://10.0.0.5:19090' }],
-    });
+    throw new AppError(
+      'VALIDATION_FAILED',
+      'addr must be an https base URL without credentials, path, query or fragment: the Manager calls Agents over mutual TLS only',
+      {
+        errors: [{ field: '/addr', message: 'must be a base URL such as https://10.0.0.5:19090' }],
+      },
+    );
   }
   const now = deps.clock.now();
   const host = await deps.hosts.register({

@@ -33,7 +33,7 @@ describe('stopVm', () => {
     const { world, vm } = await runningVm();
     const stopped = await stopVm(world.deps, vm.id);
     expect(stopped.state).toBe('stopped');
-    expect(world.agents.isRunning('http://10.0.0.1:9090', vm.id)).toBe(false);
+    expect(world.agents.isRunning('https://10.0.0.1:9090', vm.id)).toBe(false);
   });
 
   it('refuses to stop a stopped VM with VM_INVALID_TRANSITION', async () => {
@@ -79,7 +79,7 @@ describe('deleteVm', () => {
     const deleted = await deleteVm(world.deps, vm.id);
     expect(deleted.removed.length).toBeGreaterThan(0);
     expect(await world.repos.vms.findById(vm.id)).toBeUndefined();
-    expect(world.agents.vmIdsOn('http://10.0.0.1:9090')).toEqual([]);
+    expect(world.agents.vmIdsOn('https://10.0.0.1:9090')).toEqual([]);
   });
 
   it('frees the name for a new VM', async () => {
