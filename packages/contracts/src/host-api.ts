@@ -6,10 +6,11 @@ export const AgentIdPattern = '^agent_[0-9A-HJKMNP-TV-Z]{26}$';
 /** A cluster: created with the Manager's database; an Agent records it at its first registration. */
 export const ClusterIdPattern = '^cluster_[0-9a-z]{8,64}$';
 /**
- * An Agent's base URL: http(s), a host and an optional port, nothing else (no credentials, path,
- * query or fragment), so the Manager only ever calls the Agent's own API under it.
+ * An Agent's base URL: https (Managers call Agents over mutual TLS only), a host and an optional
+ * port, nothing else (no credentials, path, query or fragment), so the Manager only ever calls the
+ * Agent's own API under it.
  */
-export const AgentBaseUrlPattern = '^https?://[^/?#@\\\\\\s]+/?$';
+export const AgentBaseUrlPattern = '^https://[^/?#@\\\\\\s]+/?$';
 
 /** Header carrying the Manager's cluster id on every call to an Agent; an Agent of another cluster refuses it. */
 export const clusterIdHeader = 'x-hearth-cluster-id';
@@ -24,7 +25,7 @@ export const HostRegistration = Type.Object(
     instanceId: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32}$', maxLength: 32 })),
     /** The cluster the Agent belongs to; absent until its first registration. */
     clusterId: Type.Optional(Type.String({ pattern: ClusterIdPattern, maxLength: 72 })),
-    /** Base URL the Manager uses to reach the Agent, e.g. `http://127.0.0.1:19090` (no path, query or credentials). */
+    /** Base URL the Manager uses to reach the Agent, e.g. `https://127.0.0.1:19090` (no path, query or credentials). */
     addr: Type.String({ minLength: 1, maxLength: 2048, pattern: AgentBaseUrlPattern }),
     capacity: HostCapacity,
     facts: HostFacts,
