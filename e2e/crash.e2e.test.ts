@@ -159,8 +159,9 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
 
   describe('the Agent killed', () => {
     it.each([
+      'agent.apply.tap-recorded',
+      'agent.apply.tap-unmarked',
       'agent.apply.tap-created',
-      'agent.apply.after-tap',
       'agent.apply.after-rootfs',
       'agent.apply.vmm-spawned',
       'agent.apply.after-spawn',

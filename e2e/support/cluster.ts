@@ -336,17 +336,23 @@ export function vmDirectoriesOf(agent: ClusterAgent): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((name) => name.startsWith('vm_')) : [];
 }
 
-/** TAPs in the Agent's namespace: attached to its bridge, or carrying an Agent's mark wherever they are. */
+/** TAPs in the Agent's namespace: every tun device (marked or not, attached or not), what is attached to its bridge, and what carries an Agent's mark. */
 export async function tapsOf(agent: ClusterAgent): Promise<string[]> {
   try {
-    const { stdout } = await agent.netns.exec(['ip', '-j', 'link', 'show']);
+    // Every TAP in the Agent's namespace, marked or not, attached or not: the namespace is the
+    // test's own, so each one is the Agent's.
+    const { stdout } = await agent.netns.exec(['ip', '-j', '-d', 'link', 'show']);
     const links = JSON.parse(stdout.trim() === '' ? '[]' : stdout) as Array<{
       ifname: string;
       master?: string;
       ifalias?: string;
+      linkinfo?: { info_kind?: string };
     }>;
     return links
-      .filter((link) => link.master === agent.bridge || (link.ifalias ?? '').startsWith('hearth:'))
+      .filter(
+        (link) =>
+          link.master === agent.bridge || (link.ifalias ?? '').startsWith('hearth:') || link.linkinfo?.info_kind === 'tun',
+      )
       .map((link) => link.ifname);
   } catch {
     return [];

@@ -172,6 +172,37 @@ describe('applyVm', () => {
     expect(agent.vmm.processes.size).toBe(1);
   });
 
+  it('makes again a recorded TAP that a crash left unmarked and unattached, and uses it', async () => {
+    const agent = createFakeAgent();
+    agent.firecracker.faults.set('PUT /drives/rootfs', 'Drive config error: A root block device already exists!');
+    await appErrorOf(applyVm(agent.context, vmId, spec));
+    agent.firecracker.faults.clear();
+    const tapName = (await agent.records.get(vmId))!.tap!.name;
+    // What a kill between creating the TAP and marking it leaves: the record names it, nothing marks it.
+    agent.network.links.set(tapName, { kind: 'tap', isUp: false, master: null, addresses: [], alias: null });
+
+    const result = await applyVm(agent.context, vmId, spec);
+
+    expect(result.vm.tapName).toBe(tapName);
+    expect(result.steps.find((step) => step.name === 'tap')?.hasRun).toBe(true);
+    expect(agent.network.links.get(tapName)).toMatchObject({ master: 'fcbr0', isUp: true });
+    expect(agent.network.links.get(tapName)?.alias).toMatch(new RegExp(`${vmId}$`));
+  });
+
+  it('leaves a recorded TAP name to whoever marked that link since, and takes another name', async () => {
+    const agent = createFakeAgent();
+    agent.firecracker.faults.set('PUT /drives/rootfs', 'Drive config error: A root block device already exists!');
+    await appErrorOf(applyVm(agent.context, vmId, spec));
+    agent.firecracker.faults.clear();
+    const tapName = (await agent.records.get(vmId))!.tap!.name;
+    agent.network.links.set(tapName, { kind: 'other', isUp: true, master: null, addresses: [], alias: 'another tool' });
+
+    const result = await applyVm(agent.context, vmId, spec);
+
+    expect(result.vm.tapName).not.toBe(tapName);
+    expect(agent.network.links.get(tapName)).toMatchObject({ kind: 'other', alias: 'another tool' });
+  });
+
   it('refuses image paths outside the image root before creating anything', async () => {
     const agent = createFakeAgent();
     agent.files.addFile('/etc/shadow', 'secret');

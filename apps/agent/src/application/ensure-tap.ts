@@ -12,22 +12,28 @@ export interface StepOutcome<T> {
   readonly hasRun: boolean;
 }
 
-/** Ensures the bridge and this VM's TAP exist. A TAP already recorded for the VM is reused. */
+/**
+ * Ensures the bridge and this VM's TAP exist. A TAP's name is written to the VM's record before
+ * the TAP is made: the kernel makes a TAP and its mark in two steps, and a crash between them
+ * would otherwise leave a TAP that neither a record nor its mark names. A recorded TAP that exists
+ * marked as this VM's is reused; one that exists unmarked (that crash) is made again; one marked
+ * as something else is not this VM's, and is forgotten.
+ */
 export async function ensureTap(context: AgentContext, ledger: VmLedger): Promise<StepOutcome<TapResult>> {
   const { network, settings } = context;
   await network.ensureBridge(settings.bridge, settings.bridgeAddressCidr);
+  const mark = tapMark(settings.agentId, ledger.record.vmId);
   const recorded = ledger.record.tap;
   if (recorded !== null) {
-    if (await network.linkExists(recorded.name))
+    const link = await network.linkState(recorded.name);
+    if (link !== null && link.alias === mark)
       return { result: { tapName: recorded.name, bridge: recorded.bridge }, hasRun: false };
-    const outcome = await network.createTap(recorded.name, settings.bridge, tapMark(settings.agentId, ledger.record.vmId));
-    if (outcome === 'created') {
-      failpoint('agent.apply.tap-created');
-      await ledger.commit({ tap: { name: recorded.name, bridge: settings.bridge } });
-      failpoint('agent.apply.after-tap');
-      return { result: { tapName: recorded.name, bridge: settings.bridge }, hasRun: true };
+    if (link !== null && (link.alias ?? '') === '') await network.deleteLink(recorded.name);
+    if (link === null || (link.alias ?? '') === '') {
+      if (recorded.bridge !== settings.bridge) await ledger.commit({ tap: { name: recorded.name, bridge: settings.bridge } });
+      if ((await network.createTap(recorded.name, settings.bridge, mark)) === 'created') return created(recorded.name);
     }
-    // Someone else took the name in between: forget it and pick a fresh one below.
+    // Someone else holds the name: forget it and pick a fresh one below.
     await ledger.commit({ tap: null });
   }
 
@@ -39,13 +45,11 @@ export async function ensureTap(context: AgentContext, ledger: VmLedger): Promis
   for (let attempt = 0; attempt < maxTapNameAttempts; attempt += 1) {
     const name = tapNameCandidate(ledger.record.vmId, attempt);
     if (namesInRecords.has(name)) continue;
-    if ((await network.createTap(name, settings.bridge, tapMark(settings.agentId, ledger.record.vmId))) === 'created') {
-      failpoint('agent.apply.tap-created');
-      await ledger.commit({ tap: { name, bridge: settings.bridge } });
-      failpoint('agent.apply.after-tap');
-      return { result: { tapName: name, bridge: settings.bridge }, hasRun: true };
-    }
+    await ledger.commit({ tap: { name, bridge: settings.bridge } });
+    failpoint('agent.apply.tap-recorded');
+    if ((await network.createTap(name, settings.bridge, mark)) === 'created') return created(name);
   }
+  await ledger.commit({ tap: null });
   throw new AppError(
     'HOST_LIMIT_EXCEEDED',
     `No free TAP name for VM ${ledger.record.vmId} after ${maxTapNameAttempts} attempts`,
@@ -53,4 +57,9 @@ export async function ensureTap(context: AgentContext, ledger: VmLedger): Promis
       details: { limit: 'tap_name_attempts', vmId: ledger.record.vmId },
     },
   );
+
+  function created(name: string): StepOutcome<TapResult> {
+    failpoint('agent.apply.tap-created');
+    return { result: { tapName: name, bridge: settings.bridge }, hasRun: true };
+  }
 }

@@ -1,4 +1,5 @@
 import { isAppError } from '@hearth/errors';
+import { failpoint } from '@hearth/failpoints';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
 import type { HostNetwork, LinkState, MarkedLink } from '../../application/ports/host-network.js';
 
@@ -89,6 +90,7 @@ export class LinuxHostNetwork implements HostNetwork {
       if (await this.linkExists(name)) return 'name_taken';
       throw error;
     }
+    failpoint('agent.apply.tap-unmarked');
     try {
       // One netlink request, in which the kernel sets the alias before the master: a TAP left
       // behind from here on (the bridge gone, a crash) carries the mark and is found by it.
