@@ -203,6 +203,19 @@ describe('applyVm', () => {
     expect(agent.network.links.get(tapName)).toMatchObject({ kind: 'other', alias: 'another tool' });
   });
 
+  it('never removes a recorded TAP name whose link another tool has marked since', async () => {
+    const agent = createFakeAgent();
+    agent.firecracker.faults.set('PUT /drives/rootfs', 'Drive config error: A root block device already exists!');
+    await appErrorOf(applyVm(agent.context, vmId, spec));
+    const tapName = (await agent.records.get(vmId))!.tap!.name;
+    agent.network.links.set(tapName, { kind: 'other', isUp: true, master: null, addresses: [], alias: 'another tool' });
+
+    await deleteVm(agent.context, vmId);
+
+    expect(agent.network.links.get(tapName)).toMatchObject({ kind: 'other', alias: 'another tool' });
+    expect(await agent.records.get(vmId)).toBeUndefined();
+  });
+
   it('refuses image paths outside the image root before creating anything', async () => {
     const agent = createFakeAgent();
     agent.files.addFile('/etc/shadow', 'secret');

@@ -1,4 +1,5 @@
 import type { HostResource } from '@hearth/contracts';
+import { tapMark } from '../domain/agent-identity.js';
 import { proxyFilesOf } from '../domain/vm-record.js';
 import { isUnderDirectory } from '../domain/vm-paths.js';
 import type { AgentContext } from './agent-context.js';
@@ -25,6 +26,8 @@ type Removal = {
 export async function releaseVmResources(context: AgentContext, ledger: VmLedger, isDeleting: boolean): Promise<ReleaseOutcome> {
   const { files, network, vmm, firecracker, settings } = context;
   const vmId = ledger.record.vmId;
+  const mark = tapMark(settings.agentId, vmId);
+  const isMarkedByAnother = (alias: string | null): boolean => alias !== null && alias !== '' && alias !== mark;
   const removed: HostResource[] = [];
   const leftovers: HostResource[] = [];
 
@@ -60,6 +63,10 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
     await attempt({
       resource: { kind: 'tap', ref: tap.name, vmId },
       remove: async () => {
+        // A recorded name whose link carries another mark is someone else's (the name was taken
+        // between recording it and creating the TAP): it is not removed, only forgotten.
+        const link = await network.linkState(tap.name);
+        if (link === null || isMarkedByAnother(link.alias)) return true;
         await network.deleteLink(tap.name);
         return !(await network.linkExists(tap.name));
       },
