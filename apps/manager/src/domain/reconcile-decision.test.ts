@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideReconcileAction, type ReconcileInput } from './reconcile-decision.js';
+import { decideReconcileAction, needsReconcile, observedStateOf, type ReconcileInput } from './reconcile-decision.js';
 import { defaultRetryPolicy, emptyCrashWindow } from './restart-policy.js';
 
 const now = new Date('2025-01-01T00:01:00Z');
@@ -199,5 +199,31 @@ describe('decideReconcileAction', () => {
       });
       expect(decideReconcileAction(never)).toEqual({ kind: 'vmm_gone', restart: { kind: 'give_up' } });
     });
+  });
+});
+
+describe('needsReconcile', () => {
+  const retried = { restartPolicy: 'on-failure', attempt: 2, nextAttemptAt: null, crashWindow: emptyCrashWindow } as const;
+
+  it('leaves alone a running VM whose host agrees and whose record says so', () => {
+    expect(needsReconcile({ ...input(), observedState: 'running' })).toBe(false);
+  });
+
+  it('wants a reconcile when what the host holds differs from the observed state recorded', () => {
+    expect(needsReconcile({ ...input(), observedState: 'paused' })).toBe(true);
+    expect(needsReconcile({ ...input(), observedState: null })).toBe(true);
+  });
+
+  it("wants a reconcile to clear the attempts of a VM that runs again, but keeps a failed VM's", () => {
+    expect(needsReconcile({ ...input({ retry: retried }), observedState: 'running' })).toBe(true);
+    const failed = input({ state: 'failed', observed: { vmmState: 'exited', holdsRuntimeResources: false }, retry: retried });
+    expect(needsReconcile({ ...failed, observedState: 'exited' })).toBe(false);
+  });
+
+  it('wants nothing while it would only wait, and an action whenever one is decided', () => {
+    const starting = input({ state: 'starting', updatedAt: new Date(now.getTime() - 5_000) });
+    expect(needsReconcile({ ...starting, observedState: 'running' })).toBe(false);
+    const gone = input({ observed: { vmmState: 'no_record', holdsRuntimeResources: false } });
+    expect(needsReconcile({ ...gone, observedState: observedStateOf('no_record') })).toBe(true);
   });
 });

@@ -129,3 +129,34 @@ function vmmGone({ state, updatedAt, observed, retry, now, retryPolicy }: Reconc
   if (isGuestReboot) return { kind: 'guest_reboot' };
   return { kind: 'vmm_gone', restart: decideRestart(retry.restartPolicy, retry.attempt, retry.crashWindow, now, retryPolicy) };
 }
+
+/** The observed state a VM record keeps for what its host holds. */
+export function observedStateOf(vmmState: VmObservation['vmmState']): ObservedVmState {
+  return vmmState === 'no_record' ? 'absent' : vmmState;
+}
+
+/**
+ * Whether an action of `none` still has work to do: a VM that is fine again (not failed) forgets
+ * the attempts it needed. Failed VMs keep theirs, which count toward giving up.
+ */
+export function clearsRetry(state: VmState, retry: RetryState): boolean {
+  return retry.attempt !== 0 && state !== 'failed';
+}
+
+/**
+ * Whether reconciling a VM would do anything: act, record a new observation, or clear a retry.
+ * A periodic pass queues only those, so an idle installation costs a few reads per pass, not a
+ * reconcile per VM; the queued ones are reconciled from scratch. Pure.
+ */
+export function needsReconcile(input: ReconcileInput & { readonly observedState: ObservedVmState | null }): boolean {
+  if (input.observed !== undefined && observedStateOf(input.observed.vmmState) !== input.observedState) return true;
+  const action = decideReconcileAction(input);
+  switch (action.kind) {
+    case 'wait':
+      return false;
+    case 'none':
+      return clearsRetry(input.state, input.retry);
+    default:
+      return true;
+  }
+}

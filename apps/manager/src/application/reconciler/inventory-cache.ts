@@ -1,0 +1,52 @@
+import type { Inventory } from '@hearth/contracts';
+import { isAppError } from '@hearth/errors';
+import type { Host } from '../../domain/host.js';
+import type { HostId } from '../../domain/ids.js';
+import type { ReconcilerDependencies } from './reconciler-dependencies.js';
+
+/** An inventory read and when it was asked for (ms since the epoch, on the reconciler's clock). */
+export interface InventoryRead {
+  readonly at: number;
+  readonly read: Promise<Inventory | undefined>;
+}
+
+/**
+ * Each host's last inventory read, shared by the VMs of the host for `maxAgeMs`, so a pass over
+ * many VMs asks each Agent once. A read that fails answers undefined (and is logged): nothing is
+ * then done on that host.
+ */
+export class InventoryCache {
+  private readonly reads = new Map<HostId, InventoryRead>();
+
+  constructor(
+    private readonly deps: Pick<ReconcilerDependencies, 'agents' | 'clock' | 'log'>,
+    private readonly maxAgeMs: number,
+  ) {}
+
+  /** The host's inventory, read at most `maxAgeMs` ago; undefined when the Agent cannot answer. */
+  of(host: Host): Promise<Inventory | undefined> {
+    return this.readOf(host, false).read;
+  }
+
+  /** The host's inventory read and when it was asked for: a cached one unless `isFresh`. */
+  readOf(host: Host, isFresh: boolean): InventoryRead {
+    const nowMs = this.deps.clock.now().getTime();
+    const cached = this.reads.get(host.id);
+    if (!isFresh && cached !== undefined && nowMs - cached.at < this.maxAgeMs) return cached;
+    const read = this.deps.agents.inventory(host).catch((error: unknown) => {
+      this.deps.log.warn({ hostId: host.id, code: isAppError(error) ? error.code : 'INTERNAL' }, 'host inventory unreadable');
+      return undefined;
+    });
+    const started: InventoryRead = { at: nowMs, read };
+    this.reads.set(host.id, started);
+    return started;
+  }
+
+  forget(hostId: HostId): void {
+    this.reads.delete(hostId);
+  }
+
+  clear(): void {
+    this.reads.clear();
+  }
+}

@@ -1,0 +1,21 @@
+import type { OrphanGuardPolicy } from '../../domain/orphan-guard.js';
+import type { RetryPolicy } from '../../domain/restart-policy.js';
+import type { UseCaseDependencies } from '../dependencies.js';
+
+export type ReconcilerDependencies = Pick<
+  UseCaseDependencies,
+  'vms' | 'hosts' | 'events' | 'agents' | 'clock' | 'log' | 'reconcileStates'
+>;
+
+export interface ReconcilerSettings {
+  readonly heartbeatIntervalMs: number;
+  /** Transient states younger than this are left to the request that is moving the VM. */
+  readonly graceMs: number;
+  /** VMs reconciled side by side. */
+  readonly concurrency: number;
+  /** How long an inventory read stays good enough to act on. */
+  readonly inventoryMaxAgeMs: number;
+  readonly retry: RetryPolicy;
+  /** How many of a host's VMs one pass may remove as orphans; default `defaultOrphanGuardPolicy`. */
+  readonly orphanGuard?: OrphanGuardPolicy;
+}

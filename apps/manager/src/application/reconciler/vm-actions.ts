@@ -1,0 +1,110 @@
+import { isAppError } from '@hearth/errors';
+import { heartbeatToleranceIntervals, type Host } from '../../domain/host.js';
+import { clearsRetry, type ReconcileAction, type RetryState, type VmObservation } from '../../domain/reconcile-decision.js';
+import { createInProgressStates } from '../../domain/vm-state.js';
+import type { Vm } from '../../domain/vm.js';
+import type { AgentOutageHandling } from '../use-cases/apply-vm.js';
+import { continueCreate } from '../use-cases/continue-create.js';
+import { ignoreNotFound } from './ignore-not-found.js';
+import type { ReconcilerDependencies } from './reconciler-dependencies.js';
+import type { Restarts } from './restarts.js';
+import type { Retries } from './retries.js';
+
+/** Carries out the reconciler's decision for one VM (see `decideReconcileAction`). */
+export class VmActions {
+  constructor(
+    private readonly deps: ReconcilerDependencies,
+    private readonly restarts: Restarts,
+    private readonly retries: Retries,
+  ) {}
+
+  async act(action: ReconcileAction, vm: Vm, host: Host, retry: RetryState, observed: VmObservation | undefined): Promise<void> {
+    const { vms, agents, clock, reconcileStates } = this.deps;
+    switch (action.kind) {
+      case 'none':
+        if (clearsRetry(vm.state, retry)) await reconcileStates.clearRetry(vm.id);
+        return;
+      case 'wait':
+        return;
+      case 'mark_unknown':
+        await vms.transition(vm.id, {
+          from: vm.state,
+          to: 'unknown',
+          at: clock.now(),
+          message: `host ${host.name} is unreachable (no heartbeat for ${heartbeatToleranceIntervals} intervals)`,
+        });
+        return;
+      case 'quarantine':
+        await vms.transition(vm.id, {
+          from: vm.state,
+          to: 'unknown',
+          at: clock.now(),
+          message: `host ${host.name} cannot read the record of the VM (VM_RECORD_UNREADABLE); its files are left on the host and the VM is left alone until an operator repairs the record`,
+        });
+        this.deps.log.error({ vmId: vm.id, hostId: host.id, from: vm.state, to: 'unknown' }, 'vm record unreadable on its host');
+        return;
+      case 'adopt':
+        await vms.transition(vm.id, {
+          from: 'unknown',
+          to: action.to,
+          at: clock.now(),
+          message: `seen ${action.to} again on host ${host.name}`,
+        });
+        await reconcileStates.clearRetry(vm.id);
+        return;
+      case 'vmm_gone':
+        await this.restarts.afterVmmGone(vm, host, retry, observed, action.restart);
+        return;
+      case 'guest_reboot':
+        await this.restarts.afterGuestReboot(vm, host, retry);
+        return;
+      case 'retry_start':
+        await this.restarts.restart(vm, host, retry);
+        return;
+      case 'continue_create':
+        await this.retries.run(vm, retry, () => this.continueCreate(vm, retry, action.isLastAttempt));
+        return;
+      case 'finish_stop':
+        await this.retries.run(vm, retry, async () => {
+          await ignoreNotFound(agents.stopVm(host, vm.id));
+          await vms.transition(vm.id, {
+            from: 'stopping',
+            to: 'stopped',
+            at: clock.now(),
+            message: 'stop finished by the reconciler',
+          });
+        });
+        return;
+      case 'finish_delete':
+        await this.retries.run(vm, retry, async () => {
+          await ignoreNotFound(agents.deleteVm(host, vm.id));
+          await vms.delete(vm.id, clock.now());
+          this.deps.log.info({ vmId: vm.id, hostId: host.id }, 'vm deleted by the reconciler');
+        });
+        return;
+      case 'release_runtime_resources':
+        await ignoreNotFound(agents.stopVm(host, vm.id));
+        this.deps.log.info({ vmId: vm.id, hostId: host.id, state: vm.state }, 'runtime resources of a non-running vm released');
+        return;
+    }
+  }
+
+  /** A create interrupted before the VM ran, tried again; an unreachable Agent fails it only on the last attempt. */
+  private async continueCreate(vm: Vm, retry: RetryState, isLastAttempt: boolean): Promise<void> {
+    const outage: AgentOutageHandling = isLastAttempt
+      ? { onAgentUnavailable: 'fail', retries: retry.attempt + 1 }
+      : { onAgentUnavailable: 'retry' };
+    await continueCreate(this.deps, vm.id, { outage }).catch(async (error: unknown) => {
+      if (isAppError(error) && error.code === 'AGENT_UNAVAILABLE' && !isLastAttempt) {
+        // Still being created: the next attempt comes with backoff. Another worker (the request)
+        // may have failed it meanwhile: a failed create is not retried as a restart.
+        const current = await this.deps.vms.findById(vm.id);
+        if (current !== undefined && createInProgressStates.includes(current.state)) throw error;
+        return undefined;
+      }
+      // The create is over: the VM is `failed` with the reason. Nothing more to retry here.
+      if (isAppError(error) && error.code !== 'DATABASE_UNAVAILABLE' && error.code !== 'VM_BUSY') return undefined;
+      throw error;
+    });
+  }
+}
