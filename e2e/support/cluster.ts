@@ -46,6 +46,11 @@ export interface ClusterOptions {
    * of them in MANAGER_BASE, tried in this order.
    */
   readonly agentsReportTo?: number | readonly number[];
+  /**
+   * A directory whose `node` runs the Managers, the Agents and the VMMs (the double) instead of
+   * the one on PATH: another Node.js release line.
+   */
+  readonly nodeBinDir?: string;
 }
 
 /** One more Manager replica on the cluster's database (the first one is `cluster.manager`). */
@@ -157,7 +162,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const isEmbedded = databaseUrl === 'embedded';
     const databaseEnv = isEmbedded ? { DATABASE_URL: undefined } : {};
     // A failpoint is armed per start (start(env)), never inherited from the test run.
+    const nodeEnv = options.nodeBinDir === undefined ? {} : { PATH: `${options.nodeBinDir}:${process.env['PATH'] ?? ''}` };
     const managerEnv = {
+      ...nodeEnv,
       ...fastManagerEnv,
       ...trust.managerEnv,
       ...options.managerEnv,
@@ -199,7 +206,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         bridge: 'hbr0',
         runDir,
         imageRoot,
-        env: { HEARTH_FAILPOINTS: undefined },
+        env: { ...nodeEnv, HEARTH_FAILPOINTS: undefined },
         logFile: path.join(workDir, `logs/agent-${index}.log`),
         trust,
       });
