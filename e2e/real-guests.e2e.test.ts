@@ -3,13 +3,14 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirements, waitFor } from '@hearth/testkit';
-import { guestImagesDir, httpGet, ipBootArg, pings, waitForGuestHttp } from './support/guest.js';
+import { guestImagesDir, httpGet, pings, waitForGuestHttp } from './support/guest.js';
 import { startStack, type Stack } from './support/stack.js';
 
 interface Vm {
   id: string;
   state: string;
   totalMs: number;
+  network: { ipAddress: string } | null;
 }
 
 const gateway = '172.30.0.1';
@@ -38,15 +39,18 @@ describe.skipIf(skipReason)(
         memoryMib: 256,
         kernelImageId: kernelId,
         rootfsImageId: rootfsId,
-        bootArgs: `console=ttyS0 reboot=k panic=1 ${ipBootArg(guestIp, gateway)}`,
+        // No ip= argument: the address is leased and the Agent configures the guest with it.
+        bootArgs: 'console=ttyS0 reboot=k panic=1',
+        ipAddress: guestIp,
       });
       expect(response.status, JSON.stringify(response.body)).toBe(201);
       expect(response.body.state).toBe('running');
+      expect(response.body.network?.ipAddress).toBe(guestIp);
       return response.body;
     }
 
     beforeAll(async () => {
-      stack = await startStack({ doubleEnv: { FC_DOUBLE_BACKEND: 'qemu' }, bridgeCidr: `${gateway}/24` });
+      stack = await startStack({ doubleEnv: { FC_DOUBLE_BACKEND: 'qemu' }, bridgeCidr: `${gateway}/16` });
       for (const file of ['vmlinux', 'rootfs.ext4']) {
         execFileSync('install', ['-D', '-m', '0644', path.join(imagesDir!, file), path.join(stack.imageRoot, file)]);
       }

@@ -4,7 +4,7 @@
 // emulation, TCG): an emulator for trying Hearth out. Production hosts run real Firecracker with KVM.
 //
 // Needs root on Linux (a network namespace, a bridge and a TAP device). Everything it creates on the
-// host lives in the network namespace `hearth-demo` (bridge hdemo0 172.30.0.1/24, the VM's TAP, the
+// host lives in the network namespace `hearth-demo` (bridge hdemo0 172.30.0.1/16, the VM's TAP, the
 // VMM and QEMU processes) and under ./data/demo; the Manager and the Agent listen on 127.0.0.1 only.
 // Ctrl-C (or SIGTERM) deletes the VM through the API, stops both apps and deletes the namespace.
 // ./data/demo/manager (the embedded PGlite database) and ./data/demo/images are kept for the next run.
@@ -36,12 +36,13 @@ const shown = (file) => shownPath(repoRoot, file);
 const NETNS = 'hearth-demo';
 const BRIDGE = 'hdemo0';
 const GATEWAY = '172.30.0.1';
-const GUEST_IP = '172.30.0.2';
 const AGENT_NAME = 'hearth-demo';
 const VM_NAME = 'demo';
 const KERNEL_IMAGE_NAME = 'hearth-demo-kernel';
 const ROOTFS_IMAGE_NAME = 'hearth-demo-rootfs';
-const BOOT_ARGS = `console=ttyS0 reboot=k panic=1 ip=${GUEST_IP}::${GATEWAY}:255.255.255.0::eth0:off`;
+// No ip= argument: the Manager leases the guest an address of its pool (172.30.0.0/16, gateway
+// 172.30.0.1, the bridge), and the Agent appends the kernel's ip= argument for it.
+const BOOT_ARGS = 'console=ttyS0 reboot=k panic=1';
 const GUEST_ANSWER_TIMEOUT_MS = 120_000;
 
 const demoDir = path.join(repoRoot, 'data/demo');
@@ -293,7 +294,7 @@ try {
 } catch (error) {
   await abort(`could not create the network namespace ${NETNS}: ${error.message}`);
 }
-say(`network namespace ${NETNS} created; the Agent puts the bridge ${BRIDGE} (${GATEWAY}/24), the TAP and the VMM in it.`);
+say(`network namespace ${NETNS} created; the Agent puts the bridge ${BRIDGE} (${GATEWAY}/16), the TAP and the VMM in it.`);
 
 // No VM records: the namespace is new, so nothing recorded there from an earlier run can be alive.
 // The Agent's identity stays: the database keeps its host, whose name only that identity may register.
@@ -335,7 +336,7 @@ supervisor.start('agent', agentMain, {
   MANAGER_BASE: managerUrl,
   FC_NETNS: NETNS,
   FC_BRIDGE: BRIDGE,
-  FC_BRIDGE_ADDR: `${GATEWAY}/24`,
+  FC_BRIDGE_ADDR: `${GATEWAY}/16`,
   FC_RUN_DIR: runDir,
   AGENT_IMAGE_ROOT: imageRoot,
   FIRECRACKER_BIN: doubleBin,
@@ -405,9 +406,11 @@ await checkpoint(); // Ctrl-C during the create: the cleanup deletes the VM
 if (created.status !== 201) await abort(`POST /v1/vms: ${problemText(created)}`);
 
 const vm = created.body;
+const GUEST_IP = vm.network.ipAddress;
 say(`→ 201 in ${createMs.toFixed(0)} ms: VM ${vm.id} "${vm.name}" is ${vm.state} on host ${vm.hostId}`);
 say(`  ${vm.vcpuCount} vCPU, ${vm.memoryMib} MiB, MAC ${vm.guestMac}, kernel ${vm.kernelPath}, rootfs ${vm.rootfsPath}`);
 say(`  boot args: ${vm.bootArgs}`);
+say(`  address ${GUEST_IP}/${vm.network.prefixLength}, gateway ${vm.network.gateway}, DNS ${vm.network.dnsServers.join(', ')}`);
 say(
   `  steps on the host (the Agent's own timings; total as the Manager saw it: ${vm.totalMs === null ? '?' : `${vm.totalMs.toFixed(0)} ms`}):`,
 );

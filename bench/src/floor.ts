@@ -9,8 +9,9 @@ import type { StepName } from '@hearth/contracts';
 export const floorDescription =
   'floor = no control plane, same netns and double: [ip tuntap add + ip link set master/up] ‖ ' +
   '[cp --reflink=auto --sparse=always + chmod + stat] ‖ [spawn `ip netns exec NS double --api-sock` ' +
-  '+ wait for the socket (inotify) + GET /], then PUT logger, machine-config, boot-source, drives/rootfs, ' +
-  'network-interfaces/eth0, actions InstanceStart, GET / (undici, one keep-alive connection). ' +
+  '+ wait for the socket (inotify) + GET /], then PUT logger, machine-config, boot-source (with an ip= argument), ' +
+  'drives/rootfs, network-interfaces/eth0, mmds/config (V2) and mmds (the guest metadata), actions InstanceStart, ' +
+  'GET / (undici, one keep-alive connection). ' +
   'The three bracketed parts run concurrently, as the Agent runs its tap, rootfs and spawn steps.';
 
 /** The Agent's apply steps; the floor never configures metrics. */
@@ -148,17 +149,32 @@ export class Floor {
     const put = (route: string, body: unknown) => timed(() => this.call(client, 'PUT', route, body));
     const [, loggerMs] = await put('/logger', { log_path: path.join(directory, 'firecracker.log'), level: 'Info' });
     const [, machineMs] = await put('/machine-config', { vcpu_count: s.vcpuCount, mem_size_mib: s.memoryMib });
-    const [, bootMs] = await put('/boot-source', { kernel_image_path: s.kernelPath, boot_args: s.bootArgs });
+    const guestIp = `172.31.${(index >> 8) & 0xff}.${index & 0xff}`;
+    const [, bootMs] = await put('/boot-source', {
+      kernel_image_path: s.kernelPath,
+      boot_args: `${s.bootArgs} ip=${guestIp}::172.31.0.1:255.255.0.0:floor-${index}:eth0:off:172.31.0.1`,
+    });
     const [, drivesMs] = await put('/drives/rootfs', {
       drive_id: 'rootfs',
       path_on_host: rootfs,
       is_root_device: true,
       is_read_only: false,
     });
-    const [, networkMs] = await put('/network-interfaces/eth0', {
-      iface_id: 'eth0',
-      host_dev_name: tap,
-      guest_mac: `06:00:ac:10:${((index >> 8) & 0xff).toString(16).padStart(2, '0')}:${(index & 0xff).toString(16).padStart(2, '0')}`,
+    const guestMac = `06:00:ac:10:${((index >> 8) & 0xff).toString(16).padStart(2, '0')}:${(index & 0xff).toString(16).padStart(2, '0')}`;
+    const [, networkMs] = await put('/network-interfaces/eth0', { iface_id: 'eth0', host_dev_name: tap, guest_mac: guestMac });
+    const [, mmdsMs] = await timed(async () => {
+      await this.call(client, 'PUT', '/mmds/config', { version: 'V2', network_interfaces: ['eth0'] });
+      await this.call(client, 'PUT', '/mmds', {
+        latest: {
+          'meta-data': {
+            'instance-id': `floor-${index}`,
+            hostname: `floor-${index}`,
+            'local-ipv4': guestIp,
+            mac: guestMac,
+            network: { gateway: '172.31.0.1', 'dns-servers': ['172.31.0.1'] },
+          },
+        },
+      });
     });
     const [, startMs] = await timed(async () => {
       await this.call(client, 'PUT', '/actions', { action_type: 'InstanceStart' });
@@ -176,6 +192,7 @@ export class Floor {
         'boot-source': bootMs,
         drives: drivesMs,
         network: networkMs,
+        mmds: mmdsMs,
         start: startMs,
       },
     };

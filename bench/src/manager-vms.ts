@@ -10,6 +10,8 @@ export interface CreatedVm {
   readonly name: string;
   readonly state: string;
   readonly guestMac?: string;
+  /** The address the Manager leased it (null for none). */
+  readonly network?: { readonly ipAddress: string } | null;
   readonly steps: readonly VmStep[];
   readonly totalMs: number | null;
 }

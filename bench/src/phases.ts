@@ -95,8 +95,11 @@ function summaries(map: Map<string, number[]>): Record<string, Summary> {
   return Object.fromEntries([...map].map(([key, values]) => [key, summarize(values)]));
 }
 
-/** The Agent's steps for a VM without metrics, which the floor repeats one by one. */
-export const floorStepOrder = applyPlan({ isMetricsEnabled: false }) as readonly FloorStep[];
+/** The Agent's steps for a VM without metrics and with its guest configured, which the floor repeats one by one. */
+export const floorStepOrder = applyPlan({
+  isMetricsEnabled: false,
+  guest: { ipAddress: '172.30.0.2', prefixLength: 16, gateway: '172.30.0.1', dnsServers: [], hostname: 'floor' },
+}) as readonly FloorStep[];
 
 // ---------------------------------------------------------------------------------------------
 // 2 and 5. Throughput waves, and memory with N VMs

@@ -17,12 +17,14 @@ export interface QemuResult {
   readonly note: string;
 }
 
-const bridgeCidr = '172.30.0.1/24';
+/** The gateway of the Manager's default address pool, with its prefix. */
+const bridgeCidr = '172.30.0.1/16';
 const guestIp = (i: number): string => `172.30.0.${10 + i}`;
 const guestMac = (i: number): string => `06:00:AC:1E:00:${(10 + i).toString(16).padStart(2, '0').toUpperCase()}`;
+const hearthBootArgs = 'console=ttyS0 reboot=k panic=1 root=/dev/vda rw i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd';
+/** QEMU alone gets the ip= argument Hearth's Agent would append (a /16 like the Manager's pool). */
 const bootArgsFor = (i: number): string =>
-  'console=ttyS0 reboot=k panic=1 root=/dev/vda rw i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd ' +
-  `ip=${guestIp(i)}::172.30.0.1:255.255.255.0:bench${i}:eth0:off`;
+  `${hearthBootArgs} ip=${guestIp(i)}::172.30.0.1:255.255.0.0:bench${i}:eth0:off:172.30.0.1`;
 
 function run(argv: readonly string[], timeoutMs = 60_000): Promise<string> {
   const [file, ...args] = argv;
@@ -104,15 +106,17 @@ export async function measureQemu(
     for (let i = 0; i < count; i++) {
       // Through Hearth.
       const t0 = performance.now();
-      const outcome = await createVm(stack, images, `guest-${i}`, bootArgsFor(i));
-      if (outcome.vm === null) {
-        problems.push(`create via Hearth failed: ${outcome.error ?? ''}`);
+      // No ip= argument: the Manager leases the address and the Agent appends the argument for it.
+      const outcome = await createVm(stack, images, `guest-${i}`, hearthBootArgs);
+      const leasedIp = outcome.vm?.network?.ipAddress;
+      if (outcome.vm === null || leasedIp === undefined) {
+        problems.push(`create via Hearth failed: ${outcome.error ?? 'no address leased'}`);
         break;
       }
       // A permanent neighbour entry, as for QEMU alone: ARP's 1 s retry must not decide the result.
-      if (outcome.vm.guestMac !== undefined) await pinNeighbour(stack.netns.name, stack.bridge, guestIp(i), outcome.vm.guestMac);
-      if (await waitForGuest(stack.netns.name, guestIp(i), 60_000)) viaHearth.push(performance.now() - t0);
-      else problems.push(`guest ${guestIp(i)} via Hearth never answered`);
+      if (outcome.vm.guestMac !== undefined) await pinNeighbour(stack.netns.name, stack.bridge, leasedIp, outcome.vm.guestMac);
+      if (await waitForGuest(stack.netns.name, leasedIp, 60_000)) viaHearth.push(performance.now() - t0);
+      else problems.push(`guest ${leasedIp} via Hearth never answered`);
       await deleteVm(stack, outcome.vm.id);
 
       // QEMU alone: the same TAP, rootfs copy and argv shape, no control plane.

@@ -14,11 +14,6 @@ export function guestImagesDir(): string | undefined {
   return existsSync(path.join(dir, 'vmlinux')) && existsSync(path.join(dir, 'rootfs.ext4')) ? dir : undefined;
 }
 
-/** Kernel `ip=` argument for a guest on the bridge: `<guest>::<gateway>:<netmask>::eth0:off`. */
-export function ipBootArg(guestIp: string, gatewayIp: string, netmask = '255.255.255.0'): string {
-  return `ip=${guestIp}::${gatewayIp}:${netmask}::eth0:off`;
-}
-
 /** One ICMP echo from inside the namespace; true when the guest answers within a second. */
 export async function pings(netns: Netns, ip: string): Promise<boolean> {
   try {

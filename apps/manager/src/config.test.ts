@@ -65,6 +65,26 @@ describe('loadManagerConfig', () => {
     expect(loadManagerConfig({ MANAGER_RECONCILER_DISABLED: value }).isReconcilerDisabled).toBe(false);
   });
 
+  it('leases guest addresses from 172.30.0.0/16 with its gateway as DNS server and a 10-minute quarantine by default', () => {
+    const { addressing } = loadManagerConfig({});
+    expect(addressing.pool).toMatchObject({ cidr: '172.30.0.0/16', prefixLength: 16 });
+    expect(addressing.pool.dnsServers).toEqual([addressing.pool.gateway]);
+    expect(addressing.quarantineMs).toBe(600_000);
+  });
+
+  it('takes another pool, DNS servers and quarantine, and refuses a pool with host bits or DNS servers among its guests', () => {
+    const config = loadManagerConfig({
+      MANAGER_ADDRESS_POOL: '10.20.0.0/24',
+      MANAGER_DNS_SERVERS: '9.9.9.9, 10.20.0.1',
+      MANAGER_ADDRESS_QUARANTINE_MS: '0',
+    });
+    expect(config.addressing).toMatchObject({ pool: { cidr: '10.20.0.0/24', prefixLength: 24 }, quarantineMs: 0 });
+    expect(config.addressing.pool.dnsServers).toHaveLength(2);
+    expect(() => loadManagerConfig({ MANAGER_ADDRESS_POOL: '10.20.0.1/24' })).toThrow(/MANAGER_ADDRESS_POOL.*no host bits/);
+    expect(() => loadManagerConfig({ MANAGER_DNS_SERVERS: '172.30.4.4' })).toThrow(/guest address/);
+    expect(() => loadManagerConfig({ MANAGER_ADDRESS_POOL: '10.0.0.0/31' })).toThrow(/prefix length/);
+  });
+
   it('reports every invalid variable at once', () => {
     const problems = problemsOf({
       MANAGER_ALLOW_IMAGE_PATHS: 'maybe',

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import { parseHostPort, type HostPort } from '@hearth/contracts';
+import { parseAddressPool, type AddressPool } from './domain/address-pool.js';
 
 export interface ManagerConfig {
   /** PostgreSQL URL (a secret: never log it); undefined → embedded PGlite in `dataDir`. */
@@ -60,6 +61,13 @@ export interface ManagerConfig {
   readonly agentCertificateTtlMs: number;
   /** Lifetime of this Manager's client certificate (MANAGER_CLIENT_CERT_TTL_MS); renewed after two thirds. */
   readonly clientCertificateTtlMs: number;
+  /**
+   * Guest addresses: the pool (MANAGER_ADDRESS_POOL, default 172.30.0.0/16; its first address is the
+   * gateway on every host's bridge), the DNS servers guests are given (MANAGER_DNS_SERVERS, comma
+   * separated, default the gateway) and how long a released address rests before it is leased
+   * again (MANAGER_ADDRESS_QUARANTINE_MS, default 10 minutes).
+   */
+  readonly addressing: { readonly pool: AddressPool; readonly quarantineMs: number };
 }
 
 export type CaConfig =
@@ -81,6 +89,9 @@ const truthy = new Set(['1', 'true', 'yes', 'on']);
 const falsy = new Set(['0', 'false', 'no', 'off']);
 const isCount = (n: number): boolean => Number.isInteger(n) && n >= 1 && n <= 100_000;
 const countRule = 'an integer from 1 to 100000';
+
+/** The guest address pool when MANAGER_ADDRESS_POOL is unset. */
+export const defaultAddressPool = '172.30.0.0/16';
 
 /** 100 requests a second for a minute on end: far above what a person, a script or the benchmark sends. */
 export const defaultRateLimitPerMinute = 6000;
@@ -154,6 +165,17 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
       (n) => Number.isInteger(n) && n >= 1000 && n <= 366 * 86_400_000,
       'an integer from 1000 to 31622400000',
     );
+
+  const poolText = read('MANAGER_ADDRESS_POOL') ?? defaultAddressPool;
+  const dnsServers = (read('MANAGER_DNS_SERVERS') ?? '')
+    .split(',')
+    .map((server) => server.trim())
+    .filter((server) => server !== '');
+  let pool = parseAddressPool(poolText, dnsServers);
+  if (typeof pool === 'string') {
+    problems.push(`MANAGER_ADDRESS_POOL or MANAGER_DNS_SERVERS: ${pool}`);
+    pool = parseAddressPool(defaultAddressPool) as AddressPool;
+  }
 
   const config: ManagerConfig = {
     databaseUrl,
@@ -257,6 +279,15 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
     ca,
     agentCertificateTtlMs: certificateTtl('MANAGER_AGENT_CERT_TTL_MS', 7 * 86_400_000),
     clientCertificateTtlMs: certificateTtl('MANAGER_CLIENT_CERT_TTL_MS', 86_400_000),
+    addressing: {
+      pool,
+      quarantineMs: number(
+        'MANAGER_ADDRESS_QUARANTINE_MS',
+        600_000,
+        (n) => Number.isInteger(n) && n >= 0 && n <= 7 * 86_400_000,
+        'an integer from 0 to 604800000 (7 days)',
+      ),
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
@@ -265,6 +296,7 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
     eventStreams: Object.freeze({ ...config.eventStreams }),
     vmWaits: Object.freeze({ ...config.vmWaits }),
     ca: Object.freeze({ ...config.ca }),
+    addressing: Object.freeze({ ...config.addressing }),
   });
 }
 

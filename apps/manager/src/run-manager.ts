@@ -176,6 +176,7 @@ export async function runManager(): Promise<void> {
         isKvmRequired: config.isKvmRequired,
         clusterId,
         agentCertificateTtlMs: config.agentCertificateTtlMs,
+        addressing: config.addressing,
       },
     },
   });

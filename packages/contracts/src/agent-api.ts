@@ -25,14 +25,70 @@ export const kernelCommandLine = {
   deviceDeclarationMaxBytes: ' virtio_mmio.device=4K@0x'.length + 16 + 1 + 10,
 } as const;
 
-/** The longest boot arguments that still fit the kernel command line with everything appended. */
-export const bootArgsMaxLength =
+/** The longest boot arguments that fit the kernel command line with everything Firecracker appends. */
+export const unconfiguredBootArgsMaxLength =
   kernelCommandLine.maxBytes -
   kernelCommandLine.appended.join('').length -
   kernelCommandLine.deviceCount * kernelCommandLine.deviceDeclarationMaxBytes;
 
+/** The name of the guest's one network interface, as the kernel's `ip=` argument names it. */
+export const guestInterfaceName = 'eth0';
+
+/** Longest dotted quad. */
+const ipv4MaxLength = '255.255.255.255'.length;
+
+/** A VM's hostname: its name (DNS-label-like, at most 63 characters). */
+export const hostnameMaxLength = 63;
+
+/** At most two DNS servers: what the kernel's `ip=` argument can carry. */
+export const guestDnsServersMaxCount = 2;
+
+/**
+ * The kernel's `ip=` argument configuring the guest's interface at boot (Documentation/admin-guide/
+ * nfs/nfsroot.rst): `ip=<client>::<gateway>:<netmask>:<hostname>:<device>:off:<dns0>:<dns1>`.
+ */
+export function guestIpArgument(
+  guest: Pick<GuestConfig, 'ipAddress' | 'prefixLength' | 'gateway' | 'dnsServers' | 'hostname'>,
+): string {
+  const mask = guest.prefixLength === 0 ? 0 : (0xffffffff << (32 - guest.prefixLength)) >>> 0;
+  const netmask = [24, 16, 8, 0].map((shift) => (mask >>> shift) & 255).join('.');
+  const dns = guest.dnsServers.slice(0, guestDnsServersMaxCount);
+  return ` ip=${[guest.ipAddress, '', guest.gateway, netmask, guest.hostname, guestInterfaceName, 'off', ...dns].join(':')}`;
+}
+
+/** The longest `ip=` argument: every address at its longest, the longest hostname, two DNS servers. */
+export const guestIpArgumentMaxLength = ` ip=:::::${guestInterfaceName}:off::`.length + 5 * ipv4MaxLength + hostnameMaxLength;
+
+/**
+ * The longest boot arguments a user may give: what still fits with Firecracker's additions and the
+ * guest's `ip=` argument, which the Agent appends.
+ */
+export const bootArgsMaxLength = unconfiguredBootArgsMaxLength - guestIpArgumentMaxLength;
+
 /** Boot arguments are printable ASCII. */
 export const bootArgsPattern = '^[\\x20-\\x7E]*$';
+
+const Ipv4 = Type.String({ format: 'ipv4', maxLength: ipv4MaxLength });
+
+/** User data is served by MMDS, whose whole store Firecracker caps at 51,200 bytes by default. */
+export const userDataMaxLength = 16_384;
+
+/**
+ * How the guest is configured without writing boot arguments: the Agent appends the kernel's `ip=`
+ * argument and puts the same, with the hostname and user data, into MMDS (version 2, token-based).
+ */
+export const GuestConfig = Type.Object(
+  {
+    ipAddress: Ipv4,
+    prefixLength: Type.Integer({ minimum: 1, maximum: 32 }),
+    gateway: Ipv4,
+    dnsServers: Type.Array(Ipv4, { maxItems: guestDnsServersMaxCount }),
+    hostname: Type.String({ minLength: 1, maxLength: hostnameMaxLength, pattern: '^[a-z0-9][a-z0-9-]*$' }),
+    userData: Type.Optional(Type.String({ maxLength: userDataMaxLength })),
+  },
+  { additionalProperties: false },
+);
+export type GuestConfig = Static<typeof GuestConfig>;
 
 /** The whole desired VM, applied by `PUT /agent/v1/vms/:id` as idempotent steps. */
 export const VmSpec = Type.Object(
@@ -43,9 +99,12 @@ export const VmSpec = Type.Object(
     kernelPath: Type.String({ minLength: 1, maxLength: 4096 }),
     /** Absolute path of the ext4 image the VM's private rootfs copy is made from. */
     rootfsSourcePath: Type.String({ minLength: 1, maxLength: 4096 }),
-    bootArgs: Type.String({ maxLength: bootArgsMaxLength, pattern: bootArgsPattern }),
+    /** Without `guest`, up to what fits the kernel command line; with it, short enough for its `ip=` too. */
+    bootArgs: Type.String({ maxLength: unconfiguredBootArgsMaxLength, pattern: bootArgsPattern }),
     guestMac: MacAddress,
     isMetricsEnabled: Type.Boolean(),
+    /** Absent for VMs made before guests were configured: their boot arguments are used as they are. */
+    guest: Type.Optional(GuestConfig),
   },
   { additionalProperties: false },
 );
@@ -61,15 +120,17 @@ export const StepName = Type.Union([
   Type.Literal('boot-source'),
   Type.Literal('drives'),
   Type.Literal('network'),
+  Type.Literal('mmds'),
   Type.Literal('start'),
 ]);
 export type StepName = Static<typeof StepName>;
 
 /**
  * The steps of `PUT /vms/:id`, in the order they run. Firecracker's logger and metrics come first;
- * `metrics` is a step only when the VM has metrics enabled.
+ * `metrics` is a step only when the VM has metrics enabled, `mmds` only when its guest is configured
+ * (it needs the network interface attached).
  */
-export function applyPlan(spec: Pick<VmSpec, 'isMetricsEnabled'>): StepName[] {
+export function applyPlan(spec: Pick<VmSpec, 'isMetricsEnabled' | 'guest'>): StepName[] {
   return [
     'tap',
     'rootfs',
@@ -80,6 +141,7 @@ export function applyPlan(spec: Pick<VmSpec, 'isMetricsEnabled'>): StepName[] {
     'boot-source',
     'drives',
     'network',
+    ...(spec.guest === undefined ? [] : (['mmds'] as const)),
     'start',
   ];
 }

@@ -55,6 +55,12 @@ export const errorCodes = {
     kind: 'conflict',
     title: 'The host cannot read the record of this VM; its files are left in place until an operator repairs it',
   },
+  // Addresses
+  ADDRESS_TAKEN: {
+    kind: 'conflict',
+    title: 'The address is held by another VM, or was released too recently to be leased again',
+  },
+  ADDRESS_POOL_EXHAUSTED: { kind: 'unavailable', title: 'No address of the pool is free' },
   // Images
   IMAGE_NOT_FOUND: { kind: 'not_found', title: 'Image not found' },
   IMAGE_PATH_FORBIDDEN: { kind: 'forbidden', title: 'The image path is outside the image root' },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { VmSpec } from '@hearth/contracts';
+import { unconfiguredBootArgsMaxLength, type VmSpec } from '@hearth/contracts';
 import { createFakeAgent, fakeKernelPath, fakeRootfsPath } from '../adapters/fake/fake-agent-context.js';
 import { appErrorOf } from '../adapters/fake/fake-fixtures.js';
 import { parseVmId } from '../domain/vm-id.js';
@@ -293,6 +293,89 @@ describe('applyVm', () => {
 
     expect(result.steps.map((step) => step.name)).not.toContain('metrics');
     expect((await agent.records.get(vmId))?.fifoPath).toBeNull();
+  });
+
+  describe('with its guest configured', () => {
+    const guest = {
+      ipAddress: '172.30.0.7',
+      prefixLength: 16,
+      gateway: '172.30.0.1',
+      dnsServers: ['172.30.0.1', '9.9.9.9'],
+      hostname: 'web-1',
+      userData: '#!/bin/sh\necho hello\n',
+    };
+
+    it("appends the kernel's ip= argument to the boot arguments", async () => {
+      const agent = createFakeAgent();
+      await applyVm(agent.context, vmId, { ...spec, guest });
+
+      const bootSource = agent.vmm.liveProcesses[0]?.calls.find((call) => call.path === '/boot-source');
+      expect((bootSource?.body as { bootArgs: string }).bootArgs).toBe(
+        `${spec.bootArgs} ip=172.30.0.7::172.30.0.1:255.255.0.0:web-1:eth0:off:172.30.0.1:9.9.9.9`,
+      );
+    });
+
+    it('configures MMDS version 2 on its one interface, after the interface, with its network, hostname and user data', async () => {
+      const agent = createFakeAgent();
+      const result = await applyVm(agent.context, vmId, { ...spec, guest });
+
+      expect(result.steps.map((step) => step.name).slice(-3)).toEqual(['network', 'mmds', 'start']);
+      const [process] = agent.vmm.liveProcesses;
+      expect(process?.calls.map((call) => call.path).slice(-4)).toEqual([
+        '/network-interfaces/eth0',
+        '/mmds/config',
+        '/mmds',
+        '/actions',
+      ]);
+      expect(process?.calls.find((call) => call.path === '/mmds/config')?.body).toEqual({
+        version: 'V2',
+        network_interfaces: ['eth0'],
+      });
+      expect(process?.mmds).toEqual({
+        latest: {
+          'meta-data': {
+            'instance-id': vmId,
+            hostname: 'web-1',
+            'local-hostname': 'web-1',
+            'local-ipv4': '172.30.0.7',
+            mac: spec.guestMac,
+            network: {
+              interfaces: {
+                macs: {
+                  [spec.guestMac]: {
+                    'device-name': 'eth0',
+                    'local-ipv4s': '172.30.0.7',
+                    'ipv4-prefix-length': 16,
+                    gateway: '172.30.0.1',
+                    'dns-servers': ['172.30.0.1', '9.9.9.9'],
+                  },
+                },
+              },
+            },
+          },
+          'user-data': guest.userData,
+        },
+      });
+    });
+
+    it('refuses boot arguments that no longer fit the kernel command line with the ip= argument, before creating anything', async () => {
+      const agent = createFakeAgent();
+      const bootArgs = 'x'.repeat(unconfiguredBootArgsMaxLength - 10);
+
+      const error = await appErrorOf(applyVm(agent.context, vmId, { ...spec, bootArgs, guest }));
+
+      expect(error.code).toBe('VALIDATION_FAILED');
+      expect(agent.vmm.liveProcesses).toEqual([]);
+      expect(await agent.records.get(vmId)).toBeUndefined();
+    });
+
+    it('has no mmds step and leaves the boot arguments as they are for a VM without guest configuration', async () => {
+      const agent = createFakeAgent();
+      const result = await applyVm(agent.context, vmId, spec);
+
+      expect(result.steps.map((step) => step.name)).not.toContain('mmds');
+      expect(agent.vmm.liveProcesses[0]?.mmds).toBeUndefined();
+    });
   });
 
   it('picks another TAP name when the first candidate is taken by a foreign link', async () => {

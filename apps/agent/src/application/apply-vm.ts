@@ -1,9 +1,17 @@
-import { applyPlan, type ApplyVmResult, type StepName, type StepTiming, type VmSpec } from '@hearth/contracts';
+import {
+  applyPlan,
+  unconfiguredBootArgsMaxLength,
+  type ApplyVmResult,
+  type StepName,
+  type StepTiming,
+  type VmSpec,
+} from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { agentDriveId, agentIfaceId } from '../domain/proxy-request.js';
 import { assertUnixSocketPath } from '../domain/unix-socket-path.js';
 import { vmPaths } from '../domain/vm-paths.js';
 import { isSameSpec } from '../domain/vm-record.js';
+import { bootArgsOf, guestMetadata } from '../domain/guest-metadata.js';
 import type { VmId } from '../domain/vm-id.js';
 import type { AgentContext } from './agent-context.js';
 import { agentVmFromRecord, observeVm } from './describe-vm.js';
@@ -23,6 +31,7 @@ const firecrackerSteps: ReadonlySet<StepName> = new Set([
   'boot-source',
   'drives',
   'network',
+  'mmds',
   'start',
 ]);
 
@@ -33,6 +42,17 @@ const firecrackerSteps: ReadonlySet<StepName> = new Set([
  */
 export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): Promise<ApplyVmResult> {
   const plan = applyPlan(spec);
+  const bootArgs = bootArgsOf(spec.bootArgs, spec.guest);
+  if (bootArgs.length > unconfiguredBootArgsMaxLength) {
+    throw new AppError('VALIDATION_FAILED', 'Invalid body: bootArgs', {
+      errors: [
+        {
+          field: 'body/bootArgs',
+          message: `with the guest's ip= argument must NOT have more than ${unconfiguredBootArgsMaxLength} characters`,
+        },
+      ],
+    });
+  }
   return context.locks.run(vmId, async () => {
     const paths = vmPaths(context.settings.runDir, vmId);
     assertUnixSocketPath(paths.socket);
@@ -145,7 +165,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
             // since it was checked; held until the VM has started (a VMM may read it only then).
             await configure(name, async () => {
               kernel = await holdImagePath(context, kernelPath, 'kernelPath');
-              await api.putBootSource({ kernelImagePath: kernel.heldPath, bootArgs: spec.bootArgs });
+              await api.putBootSource({ kernelImagePath: kernel.heldPath, bootArgs });
             });
             break;
           case 'drives':
@@ -157,6 +177,15 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
             await configure(name, () =>
               api.putNetworkInterface({ ifaceId: agentIfaceId, hostDevName: tapName, guestMac: spec.guestMac }),
             );
+            break;
+          case 'mmds':
+            // Version 2 (session tokens) on the VM's one interface only: Firecracker answers MMDS
+            // requests of its own guest on that interface, and nothing from the host reaches it.
+            await configure(name, async () => {
+              if (spec.guest === undefined) return;
+              await api.putMmdsConfig({ networkInterfaces: [agentIfaceId] });
+              await api.putMmds(guestMetadata(vmId, spec.guestMac, spec.guest));
+            });
             break;
           case 'start':
             failpoint('agent.apply.before-start');

@@ -152,6 +152,7 @@ export function isSameSpec(a: VmSpec, b: VmSpec): boolean {
     a.rootfsSourcePath === b.rootfsSourcePath &&
     a.bootArgs === b.bootArgs &&
     a.guestMac.toLowerCase() === b.guestMac.toLowerCase() &&
-    a.isMetricsEnabled === b.isMetricsEnabled
+    a.isMetricsEnabled === b.isMetricsEnabled &&
+    JSON.stringify(a.guest ?? null) === JSON.stringify(b.guest ?? null)
   );
 }

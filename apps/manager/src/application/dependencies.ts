@@ -1,4 +1,5 @@
 import type { PlacementPolicy } from '../domain/placement.js';
+import type { AddressPool } from '../domain/address-pool.js';
 import type { AgentClient } from './ports/agent-client.js';
 import type { AuditLog } from './ports/audit-log.js';
 import type { Clock } from './ports/clock.js';
@@ -62,4 +63,6 @@ export interface UseCaseSettings extends PlacementPolicy {
   readonly clusterId: string;
   /** How long an Agent's certificate is valid; the Agent renews it after two thirds. */
   readonly agentCertificateTtlMs: number;
+  /** The pool every new VM is leased an address from, and how long a released address rests. */
+  readonly addressing: { readonly pool: AddressPool; readonly quarantineMs: number };
 }

@@ -1,6 +1,7 @@
 import type { HostId, ImageId, VmId } from './ids.js';
 import type { ObservedVmState, VmState } from './vm-state.js';
 import type { RestartPolicy } from './restart-policy.js';
+import type { VmNetwork } from './address-pool.js';
 
 export const defaultBootArgs = 'console=ttyS0 reboot=k panic=1 pci=off';
 
@@ -44,6 +45,10 @@ export interface Vm {
   readonly rootfsPath: string;
   readonly bootArgs: string;
   readonly guestMac: string;
+  /** The address leased to it, its gateway and DNS servers; null for VMs made before addresses were leased. */
+  readonly network: VmNetwork | null;
+  /** Served to the guest by MMDS (`latest/user-data`); null when none was given. */
+  readonly userData: string | null;
   readonly isMetricsEnabled: boolean;
   readonly failureReason: FailureReason | null;
   readonly steps: readonly VmStep[];

@@ -7,8 +7,11 @@
 export const bodyLimitBytes = {
   /** Routes that take no body (a client may still send `{}`). */
   none: 1024,
-  /** `POST /v1/vms`: a name, two ids and boot arguments of at most ~1.9 KB of printable ASCII. */
-  createVm: 16 * 1024,
+  /**
+   * `POST /v1/vms`: a name, two ids, boot arguments of at most ~1.8 KB of printable ASCII and user
+   * data of at most 16,384 characters (each up to 6 bytes as a JSON escape).
+   */
+  createVm: 128 * 1024,
   /** `POST /v1/images`: a host path of at most 4096 characters. */
   registerImage: 64 * 1024,
   /** `POST /v1/tokens`: a name of at most 128 characters, the scopes and at most 64 project names. */

@@ -34,8 +34,11 @@ export function hostView({ host, status, allocated }: HostOverview): Static<type
 }
 
 export function vmView(vm: Vm): Static<typeof VmView> {
+  // User data may hold secrets: only the guest reads it back (through MMDS).
+  const { userData: _userData, ...shown } = vm;
   return {
-    ...vm,
+    ...shown,
+    network: vm.network === null ? null : { ...vm.network, dnsServers: [...vm.network.dnsServers] },
     failureReason: vm.failureReason === null ? null : { ...vm.failureReason },
     steps: vm.steps.map((step) => ({ name: step.name, durationMs: step.durationMs, at: step.at.toISOString() })),
     createdAt: vm.createdAt.toISOString(),

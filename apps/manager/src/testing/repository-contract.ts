@@ -19,7 +19,8 @@ import type { Image, ImageKind } from '../domain/image.js';
 import type { VmId } from '../domain/ids.js';
 import type { Vm } from '../domain/vm.js';
 import { agentIdFor, hostCapacity, hostFacts } from './world.js';
-import { codeOf } from './rejections.js';
+import { codeOf, rejection } from './rejections.js';
+import { parseAddressPool, parseIpv4, type AddressPool } from '../domain/address-pool.js';
 
 export interface Repositories {
   readonly vms: VmRepository;
@@ -119,6 +120,8 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         rootfsPath: '/srv/images/rootfs.ext4',
         bootArgs: 'console=ttyS0',
         guestMac: await repos.vms.allocateGuestMac(),
+        network: null,
+        userData: null,
         isMetricsEnabled: false,
         failureReason: null,
         steps: [],
@@ -690,6 +693,120 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         expect(await codeOf(refused)).toBe('HOST_NO_CAPACITY');
         expect(await repos.vms.findById(id)).toBeUndefined();
         expect(await eventsOf(id)).toEqual([]);
+      });
+
+      describe('address leases', () => {
+        // 172.30.0.0/29: gateway .1, guest addresses .2 to .6.
+        const pool = parseAddressPool('172.30.0.0/29') as AddressPool;
+        const quarantineMs = 60_000;
+        const ip = (text: string): number => parseIpv4(text)!;
+
+        /** Inserts a VM leasing an address (the one given, else the lowest free), created at `createdAt`. */
+        async function leased(template: Vm, options: { address?: string; createdAt?: Date; hostId?: Vm['hostId'] } = {}) {
+          const id = ids.vmId();
+          return repos.vms.insert(
+            {
+              ...template,
+              id,
+              name: `leased-${id.slice(-6).toLowerCase()}`,
+              guestMac: await repos.vms.allocateGuestMac(),
+              hostId: options.hostId ?? template.hostId,
+              createdAt: options.createdAt ?? t0,
+              updatedAt: options.createdAt ?? t0,
+            },
+            undefined,
+            { pool, quarantineMs, address: options.address === undefined ? undefined : ip(options.address) },
+          );
+        }
+
+        it('leases the lowest free address with the gateway and DNS server of the pool, and keeps it with the VM', async () => {
+          const template = await vm();
+          const first = await leased(template);
+          const second = await leased(template);
+          expect(first.network).toEqual({
+            ipAddress: '172.30.0.2',
+            prefixLength: 29,
+            gateway: '172.30.0.1',
+            dnsServers: ['172.30.0.1'],
+          });
+          expect(second.network?.ipAddress).toBe('172.30.0.3');
+          const moved = await repos.vms.transition(first.id, { from: 'pending', to: 'starting', at: at(1) });
+          expect(moved.network).toEqual(first.network);
+          expect((await repos.vms.findById(first.id))?.network).toEqual(first.network);
+        });
+
+        it('leases a free address asked for, and refuses one another VM holds with ADDRESS_TAKEN', async () => {
+          const template = await vm();
+          expect((await leased(template, { address: '172.30.0.5' })).network?.ipAddress).toBe('172.30.0.5');
+          const refused = await rejection(leased(template, { address: '172.30.0.5' }));
+          expect(refused).toMatchObject({ code: 'ADDRESS_TAKEN', details: { ipAddress: '172.30.0.5' } });
+          expect((await leased(template)).network?.ipAddress).toBe('172.30.0.2');
+        });
+
+        it('refuses the gateway and addresses outside the pool as invalid', async () => {
+          const template = await vm();
+          expect(await rejection(leased(template, { address: '172.30.0.1' }))).toMatchObject({
+            code: 'VALIDATION_FAILED',
+            errors: [expect.objectContaining({ field: 'body/ipAddress' })],
+          });
+          expect(await codeOf(leased(template, { address: '172.30.0.7' }))).toBe('VALIDATION_FAILED');
+          expect(await codeOf(leased(template, { address: '10.0.0.2' }))).toBe('VALIDATION_FAILED');
+        });
+
+        it('quarantines a released address: not leased again, even when asked for, until the quarantine is over', async () => {
+          const template = await vm();
+          const first = await leased(template);
+          await repos.vms.delete(first.id, at(10));
+          expect((await leased(template, { createdAt: at(20) })).network?.ipAddress).toBe('172.30.0.3');
+          expect(await rejection(leased(template, { address: '172.30.0.2', createdAt: at(20) }))).toMatchObject({
+            code: 'ADDRESS_TAKEN',
+            details: { ipAddress: '172.30.0.2', quarantinedUntil: at(70).toISOString() },
+          });
+          expect((await leased(template, { address: '172.30.0.2', createdAt: at(70) })).network?.ipAddress).toBe('172.30.0.2');
+        });
+
+        it('leases the address released longest ago once every address was leased, and answers ADDRESS_POOL_EXHAUSTED when none is free', async () => {
+          const template = await vm();
+          const all = [];
+          for (let i = 0; i < 5; i += 1) all.push(await leased(template));
+          expect(all.map((v) => v.network?.ipAddress)).toEqual(['.2', '.3', '.4', '.5', '.6'].map((end) => `172.30.0${end}`));
+          expect(await codeOf(leased(template))).toBe('ADDRESS_POOL_EXHAUSTED');
+          await repos.vms.delete(all[3]!.id, at(5));
+          await repos.vms.delete(all[1]!.id, at(6));
+          expect(await codeOf(leased(template, { createdAt: at(30) }))).toBe('ADDRESS_POOL_EXHAUSTED');
+          expect((await leased(template, { createdAt: at(66) })).network?.ipAddress).toBe('172.30.0.5');
+          expect((await leased(template, { createdAt: at(66) })).network?.ipAddress).toBe('172.30.0.3');
+        });
+
+        it('leases nothing when the admission check refuses the VM', async () => {
+          const template = await vm();
+          const refused = repos.vms.insert(
+            { ...template, id: ids.vmId(), name: 'refused', guestMac: await repos.vms.allocateGuestMac() },
+            () => {
+              throw new AppError('HOST_NO_CAPACITY', 'full');
+            },
+            { pool, quarantineMs },
+          );
+          expect(await codeOf(refused)).toBe('HOST_NO_CAPACITY');
+          expect((await leased(template)).network?.ipAddress).toBe('172.30.0.2');
+        });
+
+        it('never leases one address twice to concurrent inserts on different hosts', async () => {
+          const template = await vm();
+          const hosts = [template.hostId, (await host('node-b')).id, (await host('node-c')).id];
+          const outcomes = await Promise.allSettled(
+            Array.from({ length: 7 }, (_, index) => leased(template, { hostId: hosts[index % 3]! })),
+          );
+          const addresses = outcomes.flatMap((outcome) =>
+            outcome.status === 'fulfilled' ? [outcome.value.network?.ipAddress] : [],
+          );
+          expect([...addresses].sort()).toEqual(['.2', '.3', '.4', '.5', '.6'].map((end) => `172.30.0${end}`));
+          const refusals = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason] : []));
+          expect(refusals.map((reason: unknown) => (reason as AppError).code)).toEqual([
+            'ADDRESS_POOL_EXHAUSTED',
+            'ADDRESS_POOL_EXHAUSTED',
+          ]);
+        });
       });
 
       it('sums the CPU and memory held per host by VMs that hold resources', async () => {

@@ -15,6 +15,7 @@ import type { ApiToken } from '../domain/api-token.js';
 import { tokenIdFromUlid } from '../domain/ids.js';
 import type { Host } from '../domain/host.js';
 import type { Image } from '../domain/image.js';
+import { parseAddressPool, type AddressPool } from '../domain/address-pool.js';
 import { CertificateAuthority } from '@hearth/pki';
 import type { AgentCredential } from '../application/ports/trust-repository.js';
 import { RandomSecretGenerator } from '../adapters/system/random-secret-generator.js';
@@ -34,6 +35,9 @@ export function credentialOf(agentId: string | null): AgentCredential {
 
 export const silentLog: Log = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
+/** The pool of test worlds: the Manager's default. */
+export const testAddressPool = parseAddressPool('172.30.0.0/16') as AddressPool;
+
 export const defaultSettings: UseCaseSettings = Object.freeze({
   cpuOvercommit: 4,
   memoryOvercommit: 1,
@@ -41,6 +45,7 @@ export const defaultSettings: UseCaseSettings = Object.freeze({
   isMetricsEnabled: false,
   clusterId: 'cluster_0123456789abcdef0123456789abcdef',
   agentCertificateTtlMs: 7 * 86_400_000,
+  addressing: { pool: testAddressPool, quarantineMs: 600_000 },
 });
 
 /** A well-formed Agent identity for tests: `agent_` and 26 Crockford characters. */

@@ -30,6 +30,10 @@ export interface FakeVmmProcess {
   state: 'Not started' | 'Running' | 'Paused';
   hasMetrics: boolean;
   hasBootSource: boolean;
+  /** The network interfaces attached, by id. */
+  readonly ifaceIds: Set<string>;
+  /** The MMDS data store; undefined until put. */
+  mmds?: unknown;
   readonly calls: FakeVmmCall[];
   /** How it ended, once it has. */
   exit?: VmmExit;
@@ -58,6 +62,7 @@ export class FakeVmm implements Vmm {
       isAlive: true,
       isKillable: true,
       state: 'Not started',
+      ifaceIds: new Set(),
       hasMetrics: false,
       hasBootSource: false,
       calls: [],
@@ -206,7 +211,32 @@ class FakeFirecrackerClient implements FirecrackerClient {
   }
 
   async putNetworkInterface(config: { ifaceId: string; hostDevName: string; guestMac: string }): Promise<void> {
-    this.put(`/network-interfaces/${config.ifaceId}`, config, (process) => this.preBoot(process));
+    this.put(`/network-interfaces/${config.ifaceId}`, config, (process) => {
+      const fault = this.preBoot(process);
+      if (fault === undefined) process.ifaceIds.add(config.ifaceId);
+      return fault;
+    });
+  }
+
+  async putMmdsConfig(config: { networkInterfaces: readonly string[] }): Promise<void> {
+    this.put('/mmds/config', { version: 'V2', network_interfaces: [...config.networkInterfaces] }, (process) => {
+      const fault = this.preBoot(process);
+      if (fault !== undefined) return fault;
+      if (config.networkInterfaces.length === 0) {
+        return 'MMMDS config error: The list of network interface IDs that allow forwarding MMDS requests is empty.';
+      }
+      if (config.networkInterfaces.some((id) => !process.ifaceIds.has(id))) {
+        return 'MMMDS config error: The list of network interface IDs provided contains at least one ID that does not correspond to any existing network interface.';
+      }
+      return undefined;
+    });
+  }
+
+  async putMmds(data: unknown): Promise<void> {
+    this.put('/mmds', data, (process) => {
+      process.mmds = structuredClone(data);
+      return undefined;
+    });
   }
 
   async startInstance(): Promise<void> {

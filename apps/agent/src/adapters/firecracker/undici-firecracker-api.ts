@@ -141,6 +141,14 @@ class UndiciFirecrackerClient implements FirecrackerClient {
     });
   }
 
+  async putMmdsConfig(config: { networkInterfaces: readonly string[] }): Promise<void> {
+    await this.call('PUT', '/mmds/config', { version: 'V2', network_interfaces: [...config.networkInterfaces] });
+  }
+
+  async putMmds(data: unknown): Promise<void> {
+    await this.call('PUT', '/mmds', data);
+  }
+
   async startInstance(): Promise<void> {
     await this.call('PUT', '/actions', { action_type: 'InstanceStart' });
   }

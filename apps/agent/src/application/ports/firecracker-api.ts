@@ -32,6 +32,10 @@ export interface FirecrackerClient {
   putBootSource(config: { kernelImagePath: string; bootArgs: string }): Promise<void>;
   putDrive(config: { driveId: string; pathOnHost: string; isRootDevice: boolean; isReadOnly: boolean }): Promise<void>;
   putNetworkInterface(config: { ifaceId: string; hostDevName: string; guestMac: string }): Promise<void>;
+  /** `PUT /mmds/config`: MMDS version 2 (session tokens) on the given interfaces, at Firecracker's default address. */
+  putMmdsConfig(config: { networkInterfaces: readonly string[] }): Promise<void>;
+  /** `PUT /mmds`: replaces the MMDS data store. */
+  putMmds(data: unknown): Promise<void>;
   startInstance(): Promise<void>;
   /** Passes a request through unchanged and answers Firecracker's status, content type and body. */
   forward(request: ForwardRequest): Promise<ForwardResponse>;

@@ -9,6 +9,8 @@ import type { HostAllocation } from '../../domain/placement.js';
 import { whyNotChanged } from '../../domain/vm-errors.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import { guestMacOf, type Vm } from '../../domain/vm.js';
+import { vmNetworkOf, type LeaseRequest } from '../../domain/address-pool.js';
+import { chooseAddress } from '../../domain/address-lease.js';
 import { InMemoryAuditLog } from './in-memory-audit-log.js';
 import { InMemoryEventFeed, InMemoryEventRepository } from './in-memory-event-repository.js';
 import { InMemoryIdempotencyRepository } from './in-memory-idempotency-repository.js';
@@ -27,7 +29,11 @@ const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1
 export class InMemoryVmRepository implements VmRepository {
   constructor(private readonly store: Store) {}
 
-  async insert(vm: Vm, admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void): Promise<void> {
+  async insert(
+    vm: Vm,
+    admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
+    lease?: LeaseRequest,
+  ): Promise<Vm> {
     if (this.store.vms.has(vm.id)) throw new Error(`duplicate VM id ${vm.id}`);
     if ([...this.store.vms.values()].some((v) => v.project === vm.project && v.name === vm.name)) {
       throw new AppError('VM_NAME_TAKEN', `A VM named ${vm.name} already exists`, { details: { name: vm.name } });
@@ -44,7 +50,11 @@ export class InMemoryVmRepository implements VmRepository {
       throw new AppError('PROJECT_NOT_FOUND', `No project named ${vm.project}`, { details: { project: vm.project } });
     // No await between the check and the write: like the placement lock of the real adapter.
     admit?.(this.allocationOf(vm.hostId), { quota: project.quota, usage: this.usageOf(vm.project) });
-    this.store.vms.set(vm.id, structuredClone(vm));
+    const chosen = lease === undefined ? undefined : chooseAddress(lease, this.store.addressLeases, vm.createdAt);
+    const inserted: Vm =
+      lease === undefined || chosen === undefined ? vm : { ...vm, network: vmNetworkOf(lease.pool, chosen.address) };
+    if (chosen !== undefined) this.store.addressLeases.set(chosen.address, { vmId: vm.id, releasedAt: null });
+    this.store.vms.set(vm.id, structuredClone(inserted));
     this.store.recordEvent({
       type: 'vm.created',
       vmId: vm.id,
@@ -55,6 +65,7 @@ export class InMemoryVmRepository implements VmRepository {
       toState: vm.state,
       message: 'created',
     });
+    return structuredClone(inserted);
   }
 
   async allocateGuestMac(): Promise<string> {
@@ -150,6 +161,9 @@ export class InMemoryVmRepository implements VmRepository {
   async delete(id: VmId, at: Date): Promise<void> {
     const vm = this.store.vms.get(id);
     if (vm === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${id}`, { details: { vmId: id } });
+    for (const [address, lease] of this.store.addressLeases) {
+      if (lease.vmId === id) this.store.addressLeases.set(address, { vmId: null, releasedAt: at });
+    }
     this.store.vms.delete(id);
     this.store.recordEvent({
       type: 'vm.deleted',

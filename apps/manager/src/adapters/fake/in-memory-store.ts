@@ -4,6 +4,7 @@ import type { Image } from '../../domain/image.js';
 import type { NewEvent, RecordedEvent } from '../../domain/event.js';
 import { unlimitedQuota, type Project } from '../../domain/project.js';
 import { guestMacSerialRange, type Vm } from '../../domain/vm.js';
+import type { AddressLease } from '../../domain/address-lease.js';
 
 export interface StoredAgentCredential {
   readonly id: string;
@@ -30,6 +31,8 @@ export class Store {
   readonly joinTokens = new Map<string, StoredJoinToken>();
   /** Every installation has the `default` project (created by the first migration that knows projects). */
   readonly projects = new Map<string, Project>([['default', { name: 'default', quota: unlimitedQuota, createdAt: new Date(0) }]]);
+  /** Every address ever leased, by address (like the `address_leases` table). */
+  readonly addressLeases = new Map<number, AddressLease>();
   /** The last guest MAC serial allocated (like the `guest_mac_serials` sequence). */
   guestMacSerial = guestMacSerialRange.first - 1;
   /** Told about every recorded event, after the current task (as after a commit). */

@@ -12,6 +12,8 @@ const uniqueConstraintCodes: Readonly<Record<string, { code: ErrorCode; message:
     code: 'IMAGE_NAME_TAKEN',
     message: 'An image of this kind with this name already exists in the project',
   },
+  // The lease lock makes this unreachable between Managers of one database; kept as the last word.
+  address_leases_pkey: { code: 'ADDRESS_TAKEN', message: 'The address is held by another VM' },
   projects_pkey: { code: 'PROJECT_NAME_TAKEN', message: 'A project with this name already exists' },
 };
 

@@ -1,4 +1,4 @@
-import { sql, type Selectable } from 'kysely';
+import { sql, type Selectable, type Transaction } from 'kysely';
 import { AppError } from '@hearth/errors';
 import type { ProjectHolding, VmListFilter, VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
 import type { HostId, ImageId, VmId } from '../../domain/ids.js';
@@ -12,12 +12,19 @@ import { whyNotChanged } from '../../domain/vm-errors.js';
 import type { VmsTable } from './schema.js';
 import { quotaOf } from './pg-project-repository.js';
 import type { RestartPolicy } from '../../domain/restart-policy.js';
+import { addressTaken, invalidAddress, poolExhausted, type ChosenAddress } from '../../domain/address-lease.js';
+import { vmNetworkOf, whyNotLeasable, type LeaseRequest, type VmNetwork } from '../../domain/address-pool.js';
+import type { ManagerDatabase } from './schema.js';
 
 export class PgVmRepository implements VmRepository {
   constructor(private readonly db: Database) {}
 
-  async insert(vm: Vm, admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void): Promise<void> {
-    await translated(
+  async insert(
+    vm: Vm,
+    admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
+    lease?: LeaseRequest,
+  ): Promise<Vm> {
+    return translated(
       () =>
         this.db.transaction().execute(async (trx) => {
           if (admit !== undefined) {
@@ -62,6 +69,10 @@ export class PgVmRepository implements VmRepository {
               },
             );
           }
+          // Then the addresses (last in the lock order: host, project, addresses).
+          const address = lease === undefined ? undefined : await leaseAddress(trx, vm, lease);
+          const inserted: Vm =
+            lease === undefined || address === undefined ? vm : { ...vm, network: vmNetworkOf(lease.pool, address.address) };
           // The VM and its event in one statement. No pre-check of the name: the unique constraint
           // answers it (VM_NAME_TAKEN below), race-free.
           await trx
@@ -82,6 +93,8 @@ export class PgVmRepository implements VmRepository {
                   rootfs_path: vm.rootfsPath,
                   boot_args: vm.bootArgs,
                   guest_mac: vm.guestMac,
+                  network: inserted.network === null ? null : JSON.stringify(inserted.network),
+                  user_data: vm.userData,
                   is_metrics_enabled: vm.isMetricsEnabled,
                   failure_reason: vm.failureReason === null ? null : JSON.stringify(vm.failureReason),
                   steps: JSON.stringify(vm.steps.map(stepToJson)),
@@ -107,6 +120,8 @@ export class PgVmRepository implements VmRepository {
               message: 'created',
             })
             .execute();
+          if (address !== undefined) await recordLease(trx, vm, address, lease?.pool.cidr ?? '');
+          return inserted;
         }),
       {
         '23503': (cause) => new AppError('IMAGE_NOT_FOUND', `A host, image or project of VM ${vm.id} does not exist`, { cause }),
@@ -272,6 +287,8 @@ export class PgVmRepository implements VmRepository {
   async delete(id: VmId, at: Date): Promise<void> {
     await translated(() =>
       this.db.transaction().execute(async (trx) => {
+        // The address first: the lease refers to the row (a VM is never removed still holding one).
+        await trx.updateTable('address_leases').set({ vm_id: null, released_at: at }).where('vm_id', '=', id).execute();
         const deleted = await trx
           .deleteFrom('vms')
           .where('id', '=', id)
@@ -354,6 +371,8 @@ function toVm(row: Selectable<VmsTable>): Vm {
     rootfsPath: row.rootfs_path,
     bootArgs: row.boot_args,
     guestMac: row.guest_mac,
+    network: (row.network as VmNetwork | null) ?? null,
+    userData: row.user_data,
     isMetricsEnabled: row.is_metrics_enabled,
     failureReason: (row.failure_reason as FailureReason | null) ?? null,
     steps: steps.map((step) => ({ name: step.name, durationMs: step.durationMs, at: new Date(step.at) })),
@@ -365,4 +384,74 @@ function toVm(row: Selectable<VmsTable>): Vm {
     observedAt: row.observed_at === null ? null : new Date(row.observed_at),
     restartPolicy: row.restart_policy as RestartPolicy,
   };
+}
+
+/**
+ * Chooses the VM's address under the one lock of all leases, so that concurrent creates on any
+ * Manager choose one after the other (the primary key would refuse a second holder anyway).
+ */
+async function leaseAddress(trx: Transaction<ManagerDatabase>, vm: Vm, lease: LeaseRequest): Promise<ChosenAddress> {
+  await sql`select pg_advisory_xact_lock(hashtextextended('hearth.address_leases', 0))`.execute(trx);
+  const cutoff = new Date(vm.createdAt.getTime() - lease.quarantineMs);
+  const { pool } = lease;
+  if (lease.address !== undefined) {
+    const why = whyNotLeasable(pool, lease.address);
+    if (why !== undefined) throw invalidAddress(why);
+    const row = await trx
+      .selectFrom('address_leases')
+      .select(['vm_id', 'released_at'])
+      .where('address', '=', lease.address)
+      .executeTakeFirst();
+    if (row === undefined) return { address: lease.address, isReuse: false };
+    if (row.vm_id === null && row.released_at !== null && new Date(row.released_at) <= cutoff) {
+      return { address: lease.address, isReuse: true };
+    }
+    throw addressTaken(
+      lease.address,
+      row.vm_id === null && row.released_at !== null ? new Date(row.released_at) : null,
+      lease.quarantineMs,
+    );
+  }
+  // The lowest address never leased: the pool's first, or the one after a leased address.
+  const { rows } = await sql<{ address: string | number | null }>`
+    select min(candidate) as address from (
+      select cast(${pool.first} as bigint) as candidate
+      where not exists (select 1 from address_leases where address = ${pool.first})
+      union all
+      select leased.address + 1 from address_leases leased
+      where leased.address >= ${pool.first} and leased.address < ${pool.last}
+        and not exists (select 1 from address_leases next where next.address = leased.address + 1)
+    ) candidates`.execute(trx);
+  const fresh = rows[0]?.address;
+  if (fresh !== null && fresh !== undefined) return { address: Number(fresh), isReuse: false };
+  // Every address was leased once: the one released longest ago, if its quarantine is over.
+  const released = await trx
+    .selectFrom('address_leases')
+    .select('address')
+    .where('address', '>=', pool.first)
+    .where('address', '<=', pool.last)
+    .where('vm_id', 'is', null)
+    .where('released_at', '<=', cutoff)
+    .orderBy('released_at')
+    .orderBy('address')
+    .limit(1)
+    .executeTakeFirst();
+  if (released === undefined) throw poolExhausted(pool);
+  return { address: Number(released.address), isReuse: true };
+}
+
+async function recordLease(trx: Transaction<ManagerDatabase>, vm: Vm, chosen: ChosenAddress, pool: string): Promise<void> {
+  if (chosen.isReuse) {
+    await trx
+      .updateTable('address_leases')
+      .set({ vm_id: vm.id, pool, leased_at: vm.createdAt, released_at: null })
+      .where('address', '=', chosen.address)
+      .where('vm_id', 'is', null)
+      .executeTakeFirstOrThrow();
+  } else {
+    await trx
+      .insertInto('address_leases')
+      .values({ address: chosen.address, pool, vm_id: vm.id, leased_at: vm.createdAt, released_at: null })
+      .execute();
+  }
 }

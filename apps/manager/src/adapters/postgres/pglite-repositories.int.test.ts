@@ -23,13 +23,13 @@ afterAll(async () => {
 describeRepositoryContract('PGlite (in memory)', async () => ({
   repos: createPgRepositories(db),
   close: async () => {
-    await sql`truncate events, idempotency_keys, vms, images, hosts, api_tokens, audit_log`.execute(db);
+    await sql`truncate events, idempotency_keys, address_leases, vms, images, hosts, api_tokens, audit_log`.execute(db);
     await sql`delete from projects where name <> 'default'`.execute(db);
   },
 }));
 
 const emptied = async (): Promise<void> => {
-  await sql`truncate events, idempotency_keys, vms, images, hosts, api_tokens, audit_log`.execute(db);
+  await sql`truncate events, idempotency_keys, address_leases, vms, images, hosts, api_tokens, audit_log`.execute(db);
   await sql`delete from projects where name <> 'default'`.execute(db);
   await sql`update event_retention set pruned_through_id = 0, pruned_at = null`.execute(db);
 };
@@ -44,7 +44,7 @@ describeIdempotencyRepositoryContract('PGlite (in memory)', async () => ({
 describeTrustRepositoryContract('PGlite (in memory)', async () => ({
   ...createPgRepositories(db),
   close: async () => {
-    await sql`truncate events, idempotency_keys, vms, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
+    await sql`truncate events, idempotency_keys, address_leases, vms, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
       db,
     );
   },

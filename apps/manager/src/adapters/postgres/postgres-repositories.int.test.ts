@@ -34,7 +34,7 @@ describe.skipIf(!hasDatabase)(
     });
 
     const emptied = async (): Promise<void> => {
-      await sql`truncate events, idempotency_keys, vms, images, hosts, api_tokens, audit_log`.execute(db!);
+      await sql`truncate events, idempotency_keys, address_leases, vms, images, hosts, api_tokens, audit_log`.execute(db!);
       await sql`delete from projects where name <> 'default'`.execute(db!);
       await sql`update event_retention set pruned_through_id = 0, pruned_at = null`.execute(db!);
     };
@@ -51,7 +51,9 @@ describe.skipIf(!hasDatabase)(
       return {
         repos: createPgRepositories(current),
         close: async () => {
-          await sql`truncate events, idempotency_keys, vms, images, hosts, api_tokens, audit_log`.execute(current);
+          await sql`truncate events, idempotency_keys, address_leases, vms, images, hosts, api_tokens, audit_log`.execute(
+            current,
+          );
           await sql`delete from projects where name <> 'default'`.execute(current);
         },
       };
@@ -62,7 +64,7 @@ describe.skipIf(!hasDatabase)(
       return {
         ...createPgRepositories(current),
         close: async () => {
-          await sql`truncate events, idempotency_keys, vms, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
+          await sql`truncate events, idempotency_keys, address_leases, vms, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
             current,
           );
         },

@@ -57,6 +57,17 @@ export interface VmsTable {
   next_attempt_at: Date | null;
   crash_restarts: Generated<number>;
   crash_window_started_at: Date | null;
+  network: ColumnType<unknown, string | null, string | null>;
+  user_data: string | null;
+}
+
+export interface AddressLeasesTable {
+  /** `pg` returns bigint as a string, PGlite as a number. */
+  address: ColumnType<string | number, number, number>;
+  pool: string;
+  vm_id: string | null;
+  leased_at: Date;
+  released_at: Date | null;
 }
 
 export interface EventsTable {
@@ -180,6 +191,7 @@ export interface ManagerDatabase {
   hosts: HostsTable;
   images: ImagesTable;
   vms: VmsTable;
+  address_leases: AddressLeasesTable;
   events: EventsTable;
   event_retention: EventRetentionTable;
   idempotency_keys: IdempotencyKeysTable;

@@ -4,6 +4,7 @@ import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
 import type { ProjectSet } from '../../domain/access.js';
 import type { HostAllocation } from '../../domain/placement.js';
 import type { ProjectQuota, ProjectUsage } from '../../domain/project.js';
+import type { LeaseRequest } from '../../domain/address-pool.js';
 
 /** A state change, written together with its event row (never one without the other). */
 export interface VmStateChange {
@@ -52,8 +53,14 @@ export interface VmRepository {
    * its project, PROJECT_NOT_FOUND when the project is gone. `admit`, when given, sees what the
    * VM's host and its project already hold and may throw to refuse the VM; it runs with both
    * locked, so concurrent inserts can overbook neither the host nor the project's quota.
+   *
+   * `lease`, when given, leases the VM an address of its pool in the same transaction (after
+   * `admit`; a refusal leases nothing) and answers the VM with its `network`: the one asked for
+   * (ADDRESS_TAKEN when another VM holds it or it is still quarantined) or the lowest free one, else
+   * the one released longest ago whose quarantine is over (ADDRESS_POOL_EXHAUSTED when none is).
+   * No two VMs ever hold one address, whichever Manager inserts them; `delete` releases it.
    */
-  insert(vm: Vm, admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void): Promise<void>;
+  insert(vm: Vm, admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void, lease?: LeaseRequest): Promise<Vm>;
   /**
    * Allocates a guest MAC no VM has had from this repository (a database sequence), for a VM about
    * to be inserted; the VM keeps it for life. `insert` refuses a MAC another VM has (unique column).
@@ -80,7 +87,10 @@ export interface VmRepository {
    * Answers undefined when the row is gone.
    */
   recordObservation(id: VmId, observed: ObservedVmState, at: Date): Promise<Vm | undefined>;
-  /** Removes the row (its name becomes free) and writes a `vm.deleted` event. VM_NOT_FOUND when absent. */
+  /**
+   * Removes the row (its name becomes free), releases its address into quarantine and writes a
+   * `vm.deleted` event. VM_NOT_FOUND when absent.
+   */
   delete(id: VmId, at: Date): Promise<void>;
   /** True while any VM row references the image. */
   isImageInUse(imageId: ImageId): Promise<boolean>;

@@ -1,5 +1,5 @@
 import { failpoint } from '@hearth/failpoints';
-import type { ApplyVmResult, VmSpec } from '@hearth/contracts';
+import { guestDnsServersMaxCount, type ApplyVmResult, type VmSpec } from '@hearth/contracts';
 import { AppError, isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
 import type { FailureReason, Vm, VmStep } from '../../domain/vm.js';
@@ -16,6 +16,18 @@ export function vmSpecOf(vm: Vm): VmSpec {
     bootArgs: vm.bootArgs,
     guestMac: vm.guestMac,
     isMetricsEnabled: vm.isMetricsEnabled,
+    ...(vm.network === null
+      ? {}
+      : {
+          guest: {
+            ipAddress: vm.network.ipAddress,
+            prefixLength: vm.network.prefixLength,
+            gateway: vm.network.gateway,
+            dnsServers: vm.network.dnsServers.slice(0, guestDnsServersMaxCount),
+            hostname: vm.name,
+            ...(vm.userData === null ? {} : { userData: vm.userData }),
+          },
+        }),
   };
 }
 

@@ -36,6 +36,7 @@ describe('createVm', () => {
       'boot-source',
       'drives',
       'network',
+      'mmds',
       'start',
     ]);
     expect(vm.totalMs).toBe(0);
@@ -56,7 +57,7 @@ describe('createVm', () => {
     expect(events.items.map((e) => e.toState)).toEqual(['pending', 'scheduled', 'starting', 'running']);
   });
 
-  it('sends the Agent the resolved paths, the default boot args and the MAC allocated to the VM', async () => {
+  it('sends the Agent the resolved paths, the default boot args, the MAC and the address allocated to the VM', async () => {
     const { world, input } = await setUp();
     const vm = await createVm(world.deps, input);
     expect(world.agents.calls[0]?.spec).toEqual({
@@ -67,6 +68,13 @@ describe('createVm', () => {
       bootArgs: 'console=ttyS0 reboot=k panic=1 pci=off',
       guestMac: vm.guestMac,
       isMetricsEnabled: false,
+      guest: {
+        ipAddress: '172.30.0.2',
+        prefixLength: 16,
+        gateway: '172.30.0.1',
+        dnsServers: ['172.30.0.1'],
+        hostname: input.name,
+      },
     });
     expect(vm.guestMac).toMatch(/^06(:[0-9a-f]{2}){5}$/);
   });

@@ -1,4 +1,4 @@
-import { bootArgsMaxLength } from '@hearth/contracts';
+import { bootArgsMaxLength, userDataMaxLength } from '@hearth/contracts';
 import { failpoint } from '@hearth/failpoints';
 import { AppError, type FieldError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
@@ -8,6 +8,7 @@ import { noAllocation, placeVm, rejectionOf, type HostRejection } from '../../do
 import { quotaOverruns } from '../../domain/project.js';
 import { defaultRestartPolicy, type RestartPolicy } from '../../domain/restart-policy.js';
 import { defaultBootArgs, isValidVmName, type Vm } from '../../domain/vm.js';
+import { parseIpv4 } from '../../domain/address-pool.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { continueCreate } from './continue-create.js';
 
@@ -20,6 +21,10 @@ export interface CreateVmInput {
   readonly kernelImageId: ImageId;
   readonly rootfsImageId: ImageId;
   readonly bootArgs?: string | undefined;
+  /** A specific free address of the pool; default: the lowest free one. */
+  readonly ipAddress?: string | undefined;
+  /** Served to the guest by MMDS. */
+  readonly userData?: string | undefined;
   /** What the reconciler does when the VM's VMM dies (default `on-failure`). */
   readonly restartPolicy?: RestartPolicy | undefined;
 }
@@ -53,6 +58,13 @@ async function placeAndRecord(deps: Deps, input: CreateVmInput): Promise<{ reado
   }
   if (input.bootArgs !== undefined && input.bootArgs.length > bootArgsMaxLength) {
     throw invalid([{ field: 'body/bootArgs', message: `must NOT have more than ${bootArgsMaxLength} characters` }]);
+  }
+  const requestedAddress = input.ipAddress === undefined ? undefined : parseIpv4(input.ipAddress);
+  if (input.ipAddress !== undefined && requestedAddress === undefined) {
+    throw invalid([{ field: 'body/ipAddress', message: 'must be an IPv4 address like 172.30.0.2' }]);
+  }
+  if (input.userData !== undefined && input.userData.length > userDataMaxLength) {
+    throw invalid([{ field: 'body/userData', message: `must NOT have more than ${userDataMaxLength} characters` }]);
   }
   const [kernel, rootfs] = await Promise.all([
     deps.images.findById(input.kernelImageId),
@@ -100,6 +112,8 @@ async function placeAndRecord(deps: Deps, input: CreateVmInput): Promise<{ reado
     rootfsPath: rootfs.hostPath,
     bootArgs: input.bootArgs ?? defaultBootArgs,
     guestMac: await deps.vms.allocateGuestMac(),
+    network: null,
+    userData: input.userData ?? null,
     isMetricsEnabled: deps.settings.isMetricsEnabled,
     failureReason: null,
     steps: [],
@@ -112,17 +126,25 @@ async function placeAndRecord(deps: Deps, input: CreateVmInput): Promise<{ reado
     restartPolicy: input.restartPolicy ?? defaultRestartPolicy,
   };
   // Placement and the project's quota are checked again with the host and the project locked, so
-  // concurrent creates can overbook neither; the restart policy is part of the row. A refusal
-  // rolls everything back: nothing stays reserved.
-  await deps.vms.insert(pending, (held, project) => {
-    const overruns = quotaOverruns(project.quota, project.usage, { vms: 1, vcpus: input.vcpuCount, memoryMib: input.memoryMib });
-    if (overruns.length > 0) throw quotaExceeded(input.project, overruns);
-    const reason = rejectionOf(chosen, input, held, deps.settings, now);
-    if (reason !== undefined) throw noCapacity(input, inHostOrder(hosts, [...refused, { hostId: chosen.id, reason }]));
-  });
-  deps.log.info({ vmId: id, hostId: chosen.id, state: 'pending' }, 'vm created');
+  // concurrent creates can overbook neither; the address is leased in the same transaction, so no
+  // two VMs ever hold one. A refusal rolls everything back: nothing stays reserved or leased.
+  const recorded = await deps.vms.insert(
+    pending,
+    (held, project) => {
+      const overruns = quotaOverruns(project.quota, project.usage, {
+        vms: 1,
+        vcpus: input.vcpuCount,
+        memoryMib: input.memoryMib,
+      });
+      if (overruns.length > 0) throw quotaExceeded(input.project, overruns);
+      const reason = rejectionOf(chosen, input, held, deps.settings, now);
+      if (reason !== undefined) throw noCapacity(input, inHostOrder(hosts, [...refused, { hostId: chosen.id, reason }]));
+    },
+    { ...deps.settings.addressing, address: requestedAddress },
+  );
+  deps.log.info({ vmId: id, hostId: chosen.id, state: 'pending', ipAddress: recorded.network?.ipAddress }, 'vm created');
   failpoint('manager.create.after-pending');
-  return { vm: pending, host: chosen };
+  return { vm: recorded, host: chosen };
 }
 
 /** Another project's image is, to this VM, no image at all. */

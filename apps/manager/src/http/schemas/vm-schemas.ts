@@ -1,4 +1,4 @@
-import { bootArgsMaxLength, bootArgsPattern, HostResource } from '@hearth/contracts';
+import { bootArgsMaxLength, bootArgsPattern, HostResource, userDataMaxLength } from '@hearth/contracts';
 import { Type, type Static } from 'typebox';
 import { vmIdPattern } from '../../domain/ids.js';
 import { memoryMibRange, vcpuCountRange, vmNameMaxLength, vmNamePattern } from '../../domain/vm.js';
@@ -17,9 +17,17 @@ export const CreateVmBody = Type.Object(
     rootfsImageId: ImageIdString,
     /**
      * Kernel command line; printable ASCII, short enough that what the host appends (root device,
-     * `pci=off`, device declarations) still fits Firecracker's limit. Default `console=ttyS0 reboot=k panic=1 pci=off`.
+     * `pci=off`, device declarations and the guest's `ip=` configuration) still fits Firecracker's
+     * limit. Default `console=ttyS0 reboot=k panic=1 pci=off`.
      */
     bootArgs: Type.Optional(Type.String({ maxLength: bootArgsMaxLength, pattern: bootArgsPattern })),
+    /**
+     * A free address of the pool for the guest (409 ADDRESS_TAKEN when another VM holds it or it was
+     * released too recently); default: one is leased.
+     */
+    ipAddress: Type.Optional(Type.String({ maxLength: 15, format: 'ipv4' })),
+    /** Served to the guest by MMDS as `latest/user-data`. */
+    userData: Type.Optional(Type.String({ maxLength: userDataMaxLength })),
     /** When the VMM dies on its own: `never` (stay failed), `on-failure` (default: restart, up to MANAGER_RESTART_MAX_ATTEMPTS in a row), `always`. */
     restartPolicy: Type.Optional(Type.Union([Type.Literal('never'), Type.Literal('on-failure'), Type.Literal('always')])),
   },
@@ -98,6 +106,16 @@ export const VmView = Type.Object({
   rootfsPath: Type.String(),
   bootArgs: Type.String(),
   guestMac: Type.String(),
+  /** The guest's address (on `eth0`, MAC `guestMac`), gateway and DNS servers; null for VMs made before addresses were leased. */
+  network: Type.Union([
+    Type.Object({
+      ipAddress: Type.String(),
+      prefixLength: Type.Integer(),
+      gateway: Type.String(),
+      dnsServers: Type.Array(Type.String()),
+    }),
+    Type.Null(),
+  ]),
   isMetricsEnabled: Type.Boolean(),
   failureReason: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
   /** The Agent's steps of the last start, with their durations. */
