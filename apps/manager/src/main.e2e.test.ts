@@ -92,9 +92,10 @@ describe.skipIf(netnsSkipReason)(`manager process on PGlite${netnsSkipReason ? `
     });
     manager.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     manager.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await waitFor(async () => (await call('GET', '/readyz')).status === 200, { timeoutMs: 45_000, intervalMs: 250 });
+    // PGlite creates and migrates its database in WebAssembly: seconds, many more on a loaded machine.
+    await waitFor(async () => (await call('GET', '/readyz')).status === 200, { timeoutMs: 120_000, intervalMs: 250 });
     adminToken = (await readFile(join(dir, 'data', 'admin-token'), 'utf8')).trim();
-  });
+  }, 150_000);
 
   afterAll(async () => {
     await netns?.destroy();
