@@ -26,8 +26,15 @@ import { KeyedWorkQueue } from './keyed-work-queue.js';
 
 export type ReconcilerDependencies = Pick<
   UseCaseDependencies,
-  'vms' | 'hosts' | 'events' | 'agents' | 'clock' | 'log' | 'reconcileStates'
+  'vms' | 'hosts' | 'events' | 'agents' | 'clock' | 'log' | 'reconcileStates' | 'metrics'
 >;
+
+/** The reconciler's backlog: VMs waiting or being reconciled, and how long the oldest has waited. */
+export interface ReconcileQueueStats {
+  readonly depth: number;
+  /** 0 when nothing waits. */
+  readonly oldestWaitMs: number;
+}
 
 export interface ReconcilerSettings {
   readonly heartbeatIntervalMs: number;
@@ -93,6 +100,7 @@ export class Reconciler implements ReconcileHints {
   ) {
     this.queue = new KeyedWorkQueue<VmId>(async (vmId) => void (await this.reconcileVm(vmId)), {
       concurrency: settings.concurrency,
+      nowMs: () => deps.clock.now().getTime(),
       onError: (vmId, error) =>
         deps.log.warn({ vmId, code: isAppError(error) ? error.code : 'INTERNAL', err: error }, 'vm reconcile failed'),
     });
@@ -123,6 +131,11 @@ export class Reconciler implements ReconcileHints {
       await Promise.all(this.hostWork);
       await this.queue.idle();
     }
+  }
+
+  queueStats(): ReconcileQueueStats {
+    const since = this.queue.oldestWaitingSinceMs();
+    return { depth: this.queue.size, oldestWaitMs: since === undefined ? 0 : this.deps.clock.now().getTime() - since };
   }
 
   vmChanged(vmId: VmId): void {
