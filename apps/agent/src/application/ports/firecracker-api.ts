@@ -33,6 +33,8 @@ export interface FirecrackerClient {
   putDrive(config: { driveId: string; pathOnHost: string; isRootDevice: boolean; isReadOnly: boolean }): Promise<void>;
   putNetworkInterface(config: { ifaceId: string; hostDevName: string; guestMac: string }): Promise<void>;
   startInstance(): Promise<void>;
+  /** `PUT /actions FlushMetrics`: one metrics line now (refused before the guest starts). */
+  flushMetrics(): Promise<void>;
   /** Passes a request through unchanged and answers Firecracker's status, content type and body. */
   forward(request: ForwardRequest): Promise<ForwardResponse>;
 }
