@@ -10,6 +10,7 @@ import {
   writeFakeKernel,
   type PrometheusFamily,
 } from '@hearth/testkit';
+import { readMetricsCatalog } from './support/metrics-catalog.js';
 import { startStack, type Stack } from './support/stack.js';
 
 interface Vm {
@@ -146,5 +147,17 @@ describe.skipIf(skipReason)(`metrics of both processes${skipReason ? ` (skipped:
     const refused = await fetch(`${stack.managerUrl}/metrics`, { headers: { authorization: `Bearer ${reader.body.secret}` } });
     expect(refused.status).toBe(403);
     expect(((await refused.json()) as { code: string }).code).toBe('SCOPE_MISSING');
+  });
+
+  it('serves exactly the metrics docs/metrics.md catalogs, with their types', async () => {
+    const catalog = readMetricsCatalog();
+    const served = new Map<string, string>();
+    for (const families of [await managerMetrics(), await agentMetrics()]) {
+      for (const family of families.values()) served.set(family.name, family.type);
+    }
+    const missing = [...catalog].filter(([name, type]) => served.get(name) !== type).map(([name, type]) => `${name} (${type})`);
+    expect(missing, 'catalogued but not served with that type').toEqual([]);
+    const uncatalogued = [...served.keys()].filter((name) => name.startsWith('hearth_') && !catalog.has(name));
+    expect(uncatalogued, 'served but not catalogued').toEqual([]);
   });
 });
