@@ -32,8 +32,22 @@ describe('loadAgentConfig', () => {
       heartbeatIntervalMs: null,
       joinToken: null,
       isTlsEnabled: true,
+      metricsBind: null,
     });
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('serves metrics in plain HTTP on a loopback address only, and not on the API port', () => {
+    expect(loadAgentConfig({ AGENT_METRICS_BIND: '127.0.0.1:19091' }, hostname).metricsBind).toEqual({
+      host: '127.0.0.1',
+      port: 19091,
+    });
+    expect(problemsOf({ AGENT_METRICS_BIND: '0.0.0.0:19091' })).toEqual([
+      expect.stringMatching(/^AGENT_METRICS_BIND .*loopback/),
+    ]);
+    expect(problemsOf({ AGENT_METRICS_BIND: '10.0.0.5:19091' })).toHaveLength(1);
+    expect(problemsOf({ AGENT_METRICS_BIND: '127.0.0.1:19090' })).toEqual([expect.stringMatching(/port of AGENT_BIND/)]);
+    expect(problemsOf({ AGENT_METRICS_BIND: 'nope' })).toEqual([expect.stringMatching(/^AGENT_METRICS_BIND /)]);
   });
 
   it('reports every invalid variable at once', () => {

@@ -46,6 +46,11 @@ export interface AgentConfig {
    * TLS it listens on loopback only.
    */
   readonly isTlsEnabled: boolean;
+  /**
+   * Where a plain-HTTP listener serves only `GET /metrics` (AGENT_METRICS_BIND), loopback only;
+   * null: none (the metrics are still at `GET /agent/v1/metrics`, behind the API's mutual TLS).
+   */
+  readonly metricsBind: HostPort | null;
 }
 
 export class AgentConfigError extends Error {
@@ -138,6 +143,20 @@ export function loadAgentConfig(
     );
   }
 
+  const metricsBindText = read('AGENT_METRICS_BIND');
+  let metricsBind: HostPort | null = null;
+  if (metricsBindText !== undefined) {
+    const parsed = parseHostPort(metricsBindText);
+    if (typeof parsed === 'string') problems.push(`AGENT_METRICS_BIND ${parsed}`);
+    else if (!isLoopbackHost(parsed.host)) {
+      problems.push(
+        `AGENT_METRICS_BIND ${metricsBindText} is not a loopback address: the metrics listener has no TLS and no authentication, so it serves this machine only`,
+      );
+    } else if (typeof bind !== 'string' && parsed.port === bind.port && parsed.port !== 0) {
+      problems.push(`AGENT_METRICS_BIND ${metricsBindText} takes the port of AGENT_BIND`);
+    } else metricsBind = parsed;
+  }
+
   const joinTokenText = read('AGENT_JOIN_TOKEN');
   const joinTokenFile = read('AGENT_JOIN_TOKEN_FILE');
   let joinToken: AgentConfig['joinToken'] = null;
@@ -225,6 +244,7 @@ export function loadAgentConfig(
     cpuCount,
     joinToken: joinToken === null ? null : Object.freeze(joinToken),
     isTlsEnabled,
+    metricsBind,
   });
 }
 

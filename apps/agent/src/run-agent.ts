@@ -28,6 +28,10 @@ import { CertificateRenewal } from './application/certificate-renewal.js';
 import { ensureJoined, JoinRefusedError } from './application/join-cluster.js';
 import type { AgentTrust } from './application/ports/trust-store.js';
 import { FileTrustStore } from './adapters/fs/file-trust-store.js';
+import { NodeMetricsFifos } from './adapters/linux/node-metrics-fifos.js';
+import { PromAgentMetrics } from './adapters/metrics/prom-agent-metrics.js';
+import { VmFirecrackerMetrics } from './application/vm-firecracker-metrics.js';
+import { createAgentMetricsApp, type AgentMetricsExposition } from './http/metrics-routes.js';
 import { certificateValidity, generateEcKeyPair } from './adapters/system/ec-key-pair.js';
 
 async function detectSpawnMode(config: AgentConfig): Promise<SpawnMode> {
@@ -175,6 +179,23 @@ export async function runAgent(): Promise<void> {
     clock,
     hostName: config.name,
   };
+  const promMetrics = new PromAgentMetrics();
+  promMetrics.watchVms(context.records);
+  promMetrics.watchHost(status.probe);
+  const vmMetrics = new VmFirecrackerMetrics(
+    {
+      records: context.records,
+      firecracker,
+      fifos: new NodeMetricsFifos(logger.child({ component: 'metrics' })),
+      counters: promMetrics,
+      timers: new NodeTimers(),
+      log: logger.child({ component: 'metrics' }),
+    },
+    { flushWaitMs: 1_000, syncIntervalMs: 5_000 },
+  );
+  await vmMetrics.sync();
+  vmMetrics.start();
+  const metrics: AgentMetricsExposition = { registry: promMetrics.registry, refresh: () => vmMetrics.refresh() };
   const tlsOf = (current: AgentTrust): AgentTlsOptions => ({
     caCertificatePem: current.caCertificatePem,
     certificatePem: current.certificatePem,
@@ -185,11 +206,23 @@ export async function runAgent(): Promise<void> {
     context,
     status,
     cluster: membership,
+    metrics,
     ...(trust === null ? {} : { tls: tlsOf(trust) }),
   });
   await app.listen({ host: config.bind.host, port: config.bind.port });
+  const metricsApp = config.metricsBind === null ? null : createAgentMetricsApp({ logger, metrics });
+  if (metricsApp !== null && config.metricsBind !== null) {
+    await metricsApp.listen({ host: config.metricsBind.host, port: config.metricsBind.port });
+  }
   logger.info(
-    { bind: config.bind, advertiseAddr: config.advertiseAddr, spawnMode, bridge: config.bridge, isTlsEnabled: trust !== null },
+    {
+      bind: config.bind,
+      advertiseAddr: config.advertiseAddr,
+      spawnMode,
+      bridge: config.bridge,
+      isTlsEnabled: trust !== null,
+      metricsBind: config.metricsBind,
+    },
     'agent started',
   );
   let renewal: CertificateRenewal | null = null;
@@ -252,6 +285,8 @@ export async function runAgent(): Promise<void> {
     await registration?.stop();
     await renewal?.stop();
     await app.close();
+    await metricsApp?.close();
+    vmMetrics.stop();
     await firecracker.close();
     await runDirLock.release();
     logger.info({}, 'agent stopped');

@@ -1,5 +1,5 @@
 import swagger from '@fastify/swagger';
-import { createHttpServer, type HttpServer, type Logger } from '@hearth/http-server';
+import { createHttpServer, createMetricsRegistry, type HttpServer, type Logger } from '@hearth/http-server';
 import { Authenticator } from './application/authenticator.js';
 import type { ConcurrencyLimit } from './application/concurrency-limiter.js';
 import type { UseCaseDependencies } from './application/dependencies.js';
@@ -14,6 +14,7 @@ import { registerEventRoutes, type EventStreamOptions } from './http/routes/even
 import { registerHealthRoutes, type ReadinessCheck } from './http/routes/health-routes.js';
 import { registerHostRoutes } from './http/routes/host-routes.js';
 import { registerImageRoutes } from './http/routes/image-routes.js';
+import { registerMetricsRoutes, type ManagerMetricsExposition } from './http/routes/metrics-routes.js';
 import { registerTokenRoutes } from './http/routes/token-routes.js';
 import { registerProjectRoutes } from './http/routes/project-routes.js';
 import { registerSystemRoutes, type ReconcilerRole } from './http/routes/system-routes.js';
@@ -32,6 +33,8 @@ export interface BuildAppOptions {
   readonly rateLimit?: RateLimitOptions;
   /** What this replica does for the reconciler, read on each `GET /v1/system` (default: disabled). */
   readonly reconcilerRole?: () => ReconcilerRole;
+  /** `GET /metrics` and the request histogram; absent: a registry of this app's own (HTTP and process metrics). */
+  readonly metrics?: ManagerMetricsExposition;
 }
 
 /**
@@ -73,12 +76,17 @@ export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
   const rateLimit = await registerRateLimit(app, options.rateLimit ?? { perMinute: defaultRateLimitPerMinute });
   registerAuthentication(app, new Authenticator({ tokens, clock, log }), { beforeRefusing: rateLimit });
   registerAuditLog(app, options.dependencies);
+  const metrics = options.metrics ?? {
+    registry: createMetricsRegistry({ isProcessCollected: false }),
+    watchEventStreams: () => undefined,
+  };
+  registerMetricsRoutes(app, metrics.registry);
   registerIdempotency(app, options.dependencies, options.idempotency);
   registerHealthRoutes(app, options.checkReadiness);
   registerImageRoutes(app, options.dependencies);
   registerHostRoutes(app, options.dependencies);
   registerVmRoutes(app, options.dependencies, options.vmWaits);
-  registerEventRoutes(app, options.dependencies, options.eventStream);
+  metrics.watchEventStreams(registerEventRoutes(app, options.dependencies, options.eventStream).openStreams);
   registerTokenRoutes(app, options.dependencies);
   registerProjectRoutes(app, options.dependencies);
   registerAuditRoutes(app, options.dependencies);

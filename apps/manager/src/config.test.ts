@@ -20,7 +20,7 @@ describe('loadManagerConfig', () => {
       imageRoot: '/srv/images',
       isImagePathsAllowed: false,
       isReconcilerDisabled: false,
-      isMetricsEnabled: false,
+      isMetricsEnabled: true,
       logLevel: 'info',
       heartbeatIntervalMs: 5000,
       cpuOvercommit: 4,
@@ -59,6 +59,10 @@ describe('loadManagerConfig', () => {
 
   it.each(['1', 'true', 'YES', 'on'])('reads %s as on', (value) => {
     expect(loadManagerConfig({ MANAGER_ENABLE_METRICS: value }).isMetricsEnabled).toBe(true);
+  });
+
+  it('turns per-VM Firecracker metrics off with MANAGER_ENABLE_METRICS=off', () => {
+    expect(loadManagerConfig({ MANAGER_ENABLE_METRICS: 'off' }).isMetricsEnabled).toBe(false);
   });
 
   it.each(['0', 'false', 'no', 'OFF'])('reads %s as off', (value) => {

@@ -184,7 +184,7 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
     imageRoot: resolve(imageRoot),
     isImagePathsAllowed: flag('MANAGER_ALLOW_IMAGE_PATHS'),
     isReconcilerDisabled: flag('MANAGER_RECONCILER_DISABLED'),
-    isMetricsEnabled: flag('MANAGER_ENABLE_METRICS'),
+    isMetricsEnabled: flag('MANAGER_ENABLE_METRICS', true),
     logLevel: logLevel ?? 'info',
     heartbeatIntervalMs: number(
       'MANAGER_HEARTBEAT_MS',

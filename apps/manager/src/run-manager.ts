@@ -27,6 +27,7 @@ import { ClusterCertificateIssuer } from './adapters/tls/cluster-certificate-iss
 import { KeyEncryptionKeyError, loadKeyEncryptionKey } from './adapters/tls/key-encryption-key.js';
 import { RenewingClientCertificate } from './adapters/tls/renewing-client-certificate.js';
 import { RandomSecretGenerator } from './adapters/system/random-secret-generator.js';
+import { PromManagerMetrics } from './adapters/metrics/prom-manager-metrics.js';
 
 /** The composition root: the only place that reads the config and wires adapters to use cases. */
 export async function runManager(): Promise<void> {
@@ -103,10 +104,11 @@ export async function runManager(): Promise<void> {
     clusterId,
     tls: { caCertificatePem: ca.certificatePem, clientCertificate },
   });
+  const metrics = new PromManagerMetrics();
   const vmWaiters = new VmStateWaiters({ vms: repositories.vms, eventFeed, timers, log: eventLog });
   const reconcilerLog = logger.child({ component: 'reconciler' });
   const reconciler = new Reconciler(
-    { ...repositories, agents, clock, log: reconcilerLog },
+    { ...repositories, agents, clock, log: reconcilerLog, metrics },
     {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       graceMs: config.reconcileGraceMs,
@@ -142,8 +144,15 @@ export async function runManager(): Promise<void> {
     { events: repositories.events, clock, timers, log: eventLog, isLeader: () => reconcileLoop?.isLeading ?? false },
     { maxAgeMs: config.eventRetentionMs, maxCount: config.eventRetentionMaxCount, ...defaultEventRetentionBatching },
   );
+  metrics.watchVms(repositories.vms);
+  metrics.watchHosts(repositories.hosts, clock, config.heartbeatIntervalMs);
+  metrics.watchReconciler(
+    () => reconciler.queueStats(),
+    () => reconcileLoop?.isLeading ?? false,
+  );
   const app = await buildApp({
     logger,
+    metrics,
     eventStream: {
       heartbeatMs: 15_000,
       limits: { ...defaultEventStreamLimits, maxQueuedEvents: config.eventStreamMaxQueued, stallMs: config.eventStreamStallMs },
@@ -168,6 +177,7 @@ export async function runManager(): Promise<void> {
       ids,
       log: logger.child({ component: 'use-cases' }),
       hints: reconcileLoop === null ? noReconcileHints : reconciler,
+      metrics,
       settings: {
         cpuOvercommit: config.cpuOvercommit,
         memoryOvercommit: config.memoryOvercommit,

@@ -3,3 +3,11 @@ export { acceptOrMakeRequestId, currentCorrelationId, requestIdHeader, runWithCo
 export { createLogger, type Logger, type LoggerOptions } from './logger.js';
 export { renderProblem, toProblem } from './problem-renderer.js';
 export { fieldErrorsFromAjv } from './validation.js';
+export {
+  createMetricsRegistry,
+  durationBucketsSeconds,
+  metricsContentType,
+  registerRequestMetrics,
+  unmatchedRoute,
+  type Registry,
+} from './metrics.js';

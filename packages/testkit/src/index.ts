@@ -38,3 +38,4 @@ export {
   type ClientCertificate,
   type TestClusterTrust,
 } from './test-cluster-trust.js';
+export { parsePrometheusText, sampleValue, type PrometheusFamily, type PrometheusSample } from './prometheus-text.js';

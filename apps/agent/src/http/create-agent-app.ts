@@ -2,10 +2,11 @@ import type { TLSSocket } from 'node:tls';
 import { agentApiPrefix, clusterIdHeader, managerIdentityUri, uriNamesOf } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import type { ClusterMembership } from '../application/cluster-membership.js';
-import { createHttpServer, type HttpServer, type Logger } from '@hearth/http-server';
+import { createHttpServer, registerRequestMetrics, type HttpServer, type Logger } from '@hearth/http-server';
 import type { AgentContext } from '../application/agent-context.js';
 import type { HostStatusContext } from '../application/host-status.js';
 import { registerHostRoutes } from './host-routes.js';
+import { registerMetricsRoute, type AgentMetricsExposition } from './metrics-routes.js';
 import { registerProxyRoutes } from './proxy-routes.js';
 import { registerVmRoutes } from './vm-routes.js';
 
@@ -21,6 +22,8 @@ export interface AgentAppDependencies {
    * AGENT_CALLER_FORBIDDEN. Absent: plain HTTP, for loopback only (tests, a Manager-less Agent).
    */
   readonly tls?: AgentTlsOptions;
+  /** `GET /agent/v1/metrics` and the request histogram; absent: neither. */
+  readonly metrics?: AgentMetricsExposition;
 }
 
 export interface AgentTlsOptions {
@@ -46,6 +49,7 @@ export function createAgentApp(dependencies: AgentAppDependencies): HttpServer {
     logger: dependencies.logger,
     ...(tls === undefined ? {} : { https: { ...agentSecureContextOptions(tls), requestCert: true, rejectUnauthorized: true } }),
   });
+  if (dependencies.metrics !== undefined) registerRequestMetrics(app, dependencies.metrics.registry);
   if (tls !== undefined) {
     // A connection's certificate is fixed at its handshake: each kept-alive connection is looked at once.
     const managerSockets = new WeakSet<object>();
@@ -79,6 +83,7 @@ export function createAgentApp(dependencies: AgentAppDependencies): HttpServer {
         });
       }
       registerHostRoutes(api, dependencies.context, dependencies.status);
+      if (dependencies.metrics !== undefined) registerMetricsRoute(api, dependencies.metrics);
       registerVmRoutes(api, dependencies.context);
       await api.register(async (proxyScope) => registerProxyRoutes(proxyScope as unknown as HttpServer, dependencies.context));
     },

@@ -21,6 +21,7 @@ import type { VmStateWaits } from './ports/vm-state-waits.js';
 import type { CertificateIssuer } from './ports/certificate-issuer.js';
 import type { SecretGenerator } from './ports/secret-generator.js';
 import type { TrustRepository } from './ports/trust-repository.js';
+import type { VmStartMetrics } from './ports/vm-start-metrics.js';
 
 /** Everything the use cases may need; each use case takes only its slice (`Pick<…>`). */
 export interface UseCaseDependencies {
@@ -54,6 +55,8 @@ export interface UseCaseDependencies {
   readonly reconcileStates: ReconcileStateRepository;
   /** Tells the reconciler (when this Manager runs it) that something changed; absent means nobody listens. */
   readonly hints?: ReconcileHints;
+  /** Durations of creates and of host steps, and failed applies; absent means none are kept. */
+  readonly metrics?: VmStartMetrics;
 }
 
 export interface UseCaseSettings extends PlacementPolicy {

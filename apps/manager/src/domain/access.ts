@@ -16,14 +16,20 @@ export const scopes = [
   'tokens:admin',
   'projects:admin',
   'audit:read',
+  'metrics:read',
 ] as const;
 
 export type Scope = (typeof scopes)[number];
 
-/** `<resource>:write` grants `<resource>:read` too: whoever may change something may look at it. */
+/**
+ * `<resource>:write` grants `<resource>:read` too: whoever may change something may look at it.
+ * `hosts:admin` grants `metrics:read`: the metrics show every host and the VMs of every project, as
+ * `hosts:admin` sees them already (and tokens made before the scope existed keep reading them).
+ */
 const impliedBy: Readonly<Partial<Record<Scope, Scope>>> = {
   'vms:read': 'vms:write',
   'images:read': 'images:write',
+  'metrics:read': 'hosts:admin',
 };
 
 export function isScope(value: string): value is Scope {

@@ -562,6 +562,7 @@ describe('OpenAPI', () => {
       [
         'GET /healthz',
         'GET /readyz',
+        'GET /metrics',
         'GET /v1/system',
         'POST /v1/images',
         'GET /v1/images',

@@ -577,6 +577,20 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         expect(await repos.vms.listInStates([])).toEqual([]);
       });
 
+      it('counts VMs by state, leaving out states no VM is in', async () => {
+        expect(await repos.vms.countByState()).toEqual(new Map());
+        const a = await vm({ state: 'running' });
+        const shared = { hostId: a.hostId, kernelImageId: a.kernelImageId, rootfsImageId: a.rootfsImageId };
+        await vm({ ...shared, state: 'running' });
+        await vm({ ...shared, state: 'failed' });
+        expect(await repos.vms.countByState()).toEqual(
+          new Map([
+            ['running', 2],
+            ['failed', 1],
+          ]),
+        );
+      });
+
       it("lists one host's VMs by id, in every state, and none of another host's", async () => {
         const a = await vm({ state: 'running' });
         const shared = { hostId: a.hostId, kernelImageId: a.kernelImageId, rootfsImageId: a.rootfsImageId };

@@ -7,6 +7,7 @@ import { buildApp } from '../build-app.js';
 import { defaultIdempotencyOptions, type IdempotencyOptions } from '../http/idempotency.js';
 import { defaultEventStreamOptions, type EventStreamOptions } from '../http/routes/event-routes.js';
 import type { ReconcilerRole } from '../http/routes/system-routes.js';
+import type { ManagerMetricsExposition } from '../http/routes/metrics-routes.js';
 import { testAdminSecret } from './world.js';
 
 /** The admin token's header, for requests that do not go through `inject` (event streams over a socket). */
@@ -27,6 +28,8 @@ export interface TestAppOptions {
   readonly idempotency?: Partial<IdempotencyOptions>;
   /** Requests one token (or address) may make a minute (default: the Manager's default). */
   readonly rateLimitPerMinute?: number;
+  /** What `GET /metrics` exposes (default: a registry of the app's own). */
+  readonly metrics?: ManagerMetricsExposition;
 }
 
 /**
@@ -46,6 +49,7 @@ export async function buildTestApp(dependencies: UseCaseDependencies, options: T
       ...(options.eventStreamHeartbeatMs === undefined ? {} : { heartbeatMs: options.eventStreamHeartbeatMs }),
     },
     ...(options.vmWaits === undefined ? {} : { vmWaits: options.vmWaits }),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     ...(options.rateLimitPerMinute === undefined ? {} : { rateLimit: { perMinute: options.rateLimitPerMinute } }),
     checkReadiness: async () => {
       if (options.isDatabaseDown === true) throw new AppError('DATABASE_UNAVAILABLE', 'The database cannot be reached');

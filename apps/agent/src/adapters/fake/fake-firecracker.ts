@@ -248,6 +248,10 @@ class FakeFirecrackerClient implements FirecrackerClient {
     });
   }
 
+  async flushMetrics(): Promise<void> {
+    this.put('/actions', { action_type: 'FlushMetrics' }, (process) => (process.state === 'Not started' ? PRE_BOOT : undefined));
+  }
+
   async forward(request: ForwardRequest): Promise<ForwardResponse> {
     const process = this.process();
     process.calls.push({ method: request.method, path: `/${request.path}`, body: request.body?.toString('utf8') });

@@ -153,6 +153,10 @@ class UndiciFirecrackerClient implements FirecrackerClient {
     await this.call('PUT', '/actions', { action_type: 'InstanceStart' });
   }
 
+  async flushMetrics(): Promise<void> {
+    await this.call('PUT', '/actions', { action_type: 'FlushMetrics' });
+  }
+
   async forward(request: ForwardRequest): Promise<ForwardResponse> {
     const headers: Record<string, string> = {};
     if (request.contentType !== undefined) headers['content-type'] = request.contentType;

@@ -37,6 +37,8 @@ export interface FirecrackerClient {
   /** `PUT /mmds`: replaces the MMDS data store. */
   putMmds(data: unknown): Promise<void>;
   startInstance(): Promise<void>;
+  /** `PUT /actions FlushMetrics`: one metrics line now (refused before the guest starts). */
+  flushMetrics(): Promise<void>;
   /** Passes a request through unchanged and answers Firecracker's status, content type and body. */
   forward(request: ForwardRequest): Promise<ForwardResponse>;
 }

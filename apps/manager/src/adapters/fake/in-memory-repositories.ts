@@ -94,6 +94,12 @@ export class InMemoryVmRepository implements VmRepository {
     return { items, nextCursor: all.length > options.limit && last !== undefined ? last.id : null };
   }
 
+  async countByState(): Promise<ReadonlyMap<VmState, number>> {
+    const counts = new Map<VmState, number>();
+    for (const vm of this.store.vms.values()) counts.set(vm.state, (counts.get(vm.state) ?? 0) + 1);
+    return counts;
+  }
+
   async listInStates(states: readonly VmState[]): Promise<readonly Vm[]> {
     return [...this.store.vms.values()]
       .filter((vm) => states.includes(vm.state))

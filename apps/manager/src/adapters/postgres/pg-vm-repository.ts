@@ -168,6 +168,17 @@ export class PgVmRepository implements VmRepository {
     return { items, nextCursor: rows.length > options.limit && last !== undefined ? last.id : null };
   }
 
+  async countByState(): Promise<ReadonlyMap<VmState, number>> {
+    const rows = await translated(() =>
+      this.db
+        .selectFrom('vms')
+        .select(['state', (eb) => eb.fn.countAll<string>().as('count')])
+        .groupBy('state')
+        .execute(),
+    );
+    return new Map(rows.map((row) => [row.state as VmState, Number(row.count)]));
+  }
+
   async listInStates(states: readonly VmState[]): Promise<readonly Vm[]> {
     if (states.length === 0) return [];
     const rows = await translated(() =>

@@ -4,14 +4,20 @@
  * for the running pass). Up to `concurrency` different keys run side by side.
  */
 export class KeyedWorkQueue<K extends string> {
-  private readonly waiting = new Set<K>();
+  /** Waiting keys, each with when it was queued (insertion order, so the first is the oldest). */
+  private readonly waiting = new Map<K, number>();
   private readonly running = new Set<K>();
   private readonly again = new Set<K>();
   private idleWaiters: Array<() => void> = [];
 
   constructor(
     private readonly work: (key: K) => Promise<void>,
-    private readonly options: { readonly concurrency: number; readonly onError: (key: K, error: unknown) => void },
+    private readonly options: {
+      readonly concurrency: number;
+      readonly onError: (key: K, error: unknown) => void;
+      /** The clock for `oldestWaitingSinceMs` (ms). */
+      readonly nowMs: () => number;
+    },
   ) {}
 
   /** Queues `key` unless it already waits; marks it to run again if it is running now. */
@@ -20,8 +26,13 @@ export class KeyedWorkQueue<K extends string> {
       this.again.add(key);
       return;
     }
-    this.waiting.add(key);
+    if (!this.waiting.has(key)) this.waiting.set(key, this.options.nowMs());
     this.pump();
+  }
+
+  /** When the key that has waited longest was queued (ms); undefined when none waits. */
+  oldestWaitingSinceMs(): number | undefined {
+    return this.waiting.values().next().value;
   }
 
   /** Drops every key that has not started (running ones finish). */
@@ -43,7 +54,7 @@ export class KeyedWorkQueue<K extends string> {
 
   private pump(): void {
     while (this.running.size < this.options.concurrency && this.waiting.size > 0) {
-      const key = this.waiting.values().next().value as K;
+      const key = this.waiting.keys().next().value as K;
       this.waiting.delete(key);
       this.running.add(key);
       // `run` hands the work's errors to onError itself; this reports one thrown by onError or pump.
@@ -63,7 +74,7 @@ export class KeyedWorkQueue<K extends string> {
       this.options.onError(key, error);
     } finally {
       this.running.delete(key);
-      if (this.again.delete(key)) this.waiting.add(key);
+      if (this.again.delete(key)) this.waiting.set(key, this.options.nowMs());
       this.pump();
     }
   }

@@ -4,7 +4,7 @@ import type { UseCaseDependencies } from '../dependencies.js';
 
 export type ReconcilerDependencies = Pick<
   UseCaseDependencies,
-  'vms' | 'hosts' | 'events' | 'agents' | 'clock' | 'log' | 'reconcileStates'
+  'vms' | 'hosts' | 'events' | 'agents' | 'clock' | 'log' | 'reconcileStates' | 'metrics' | 'metrics'
 >;
 
 export interface ReconcilerSettings {

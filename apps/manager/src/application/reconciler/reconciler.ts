@@ -23,6 +23,13 @@ import { Restarts } from './restarts.js';
 import { Retries } from './retries.js';
 import { VmActions } from './vm-actions.js';
 
+/** The reconciler's backlog: VMs waiting or being reconciled, and how long the oldest has waited. */
+export interface ReconcileQueueStats {
+  readonly depth: number;
+  /** 0 when nothing waits. */
+  readonly oldestWaitMs: number;
+}
+
 /** What one resync found and did, for logs and tests. */
 export interface ResyncReport {
   readonly hostsMarkedUnhealthy: number;
@@ -71,6 +78,7 @@ export class Reconciler implements ReconcileHints {
     this.actions = new VmActions(deps, new Restarts(deps, settings.retry, retries), retries);
     this.queue = new KeyedWorkQueue<VmId>(async (vmId) => void (await this.reconcileVm(vmId)), {
       concurrency: settings.concurrency,
+      nowMs: () => deps.clock.now().getTime(),
       onError: (vmId, error) =>
         deps.log.warn({ vmId, code: isAppError(error) ? error.code : 'INTERNAL', err: error }, 'vm reconcile failed'),
     });
@@ -101,6 +109,11 @@ export class Reconciler implements ReconcileHints {
       await Promise.all(this.hostWork);
       await this.queue.idle();
     }
+  }
+
+  queueStats(): ReconcileQueueStats {
+    const since = this.queue.oldestWaitingSinceMs();
+    return { depth: this.queue.size, oldestWaitMs: since === undefined ? 0 : this.deps.clock.now().getTime() - since };
   }
 
   vmChanged(vmId: VmId): void {

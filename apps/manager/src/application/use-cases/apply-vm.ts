@@ -4,8 +4,9 @@ import { AppError, isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
 import type { FailureReason, Vm, VmStep } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
+import { noVmStartMetrics } from '../ports/vm-start-metrics.js';
 
-type Deps = Pick<UseCaseDependencies, 'vms' | 'agents' | 'clock' | 'log'>;
+type Deps = Pick<UseCaseDependencies, 'vms' | 'agents' | 'clock' | 'log' | 'metrics'>;
 
 export function vmSpecOf(vm: Vm): VmSpec {
   return {
@@ -82,6 +83,7 @@ export async function applyVmOnHost(
       deps.log.warn({ vmId: vm.id, hostId: host.id, state: 'starting', code: reason.code }, 'vm apply interrupted; will retry');
       throw withVmId(error, vm);
     }
+    (deps.metrics ?? noVmStartMetrics).failed(reason.code);
     const retries = outage.onAgentUnavailable === 'fail' ? outage.retries : undefined;
     const failure =
       reason.code === 'AGENT_UNAVAILABLE' && retries !== undefined
@@ -124,6 +126,10 @@ export async function applyVmOnHost(
     totalMs: finishedAt.getTime() - startedAt.getTime(),
   });
   deps.log.info({ vmId: vm.id, hostId: host.id, from: 'starting', to: 'running' }, 'vm state changed');
+  const metrics = deps.metrics ?? noVmStartMetrics;
+  metrics.applied(result.steps, finishedAt.getTime() - startedAt.getTime());
+  // A VM that never ran before was being created: from its acceptance to now.
+  if (vm.totalMs === null) metrics.created(finishedAt.getTime() - vm.createdAt.getTime());
   return running;
 }
 

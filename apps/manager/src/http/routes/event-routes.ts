@@ -132,11 +132,12 @@ function responseSink(raw: ServerResponse): EventStreamSink {
   };
 }
 
+/** Registers the event routes; answers how many live streams are open, read by the metrics. */
 export function registerEventRoutes(
   app: HttpServer,
   deps: Pick<UseCaseDependencies, 'events' | 'eventFeed' | 'timers' | 'log'>,
   options: EventStreamOptions = defaultEventStreamOptions,
-): void {
+): { readonly openStreams: () => number } {
   const streams = new ConcurrencyLimiter({
     ...options.concurrency,
     code: 'EVENT_STREAM_LIMIT_REACHED',
@@ -202,6 +203,8 @@ export function registerEventRoutes(
       openStream(reply, release, filter, afterId);
     },
   );
+
+  return { openStreams: () => openStreams.size };
 
   function openStream(reply: FastifyReply, release: () => void, filter: EventFilter, afterId: number | undefined): void {
     reply.hijack();

@@ -1,0 +1,110 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { HttpServer } from '@hearth/http-server';
+import { parsePrometheusText, sampleValue } from '@hearth/testkit';
+import { PromManagerMetrics } from '../adapters/metrics/prom-manager-metrics.js';
+import { buildTestApp } from '../testing/test-app.js';
+import { createWorld, type World } from '../testing/world.js';
+
+let world: World;
+let metrics: PromManagerMetrics;
+let app: HttpServer;
+let queueDepth = 0;
+
+beforeEach(async () => {
+  world = createWorld();
+  metrics = new PromManagerMetrics();
+  metrics.watchVms(world.repos.vms);
+  metrics.watchHosts(world.repos.hosts, world.clock, world.deps.settings.heartbeatIntervalMs);
+  metrics.watchReconciler(
+    () => ({ depth: queueDepth, oldestWaitMs: queueDepth * 1500 }),
+    () => true,
+  );
+  app = await buildTestApp({ ...world.deps, metrics }, { metrics });
+});
+
+afterEach(async () => {
+  await app.close();
+});
+
+async function scrape(authorization?: string) {
+  const response = await app.inject({
+    method: 'GET',
+    url: '/metrics',
+    ...(authorization === undefined ? {} : { headers: { authorization } }),
+  });
+  expect(response.statusCode).toBe(200);
+  expect(response.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+  return parsePrometheusText(response.body);
+}
+
+describe('GET /metrics', () => {
+  it('answers the Prometheus text format, with process metrics, that a strict parser reads', async () => {
+    const families = await scrape();
+    expect(families.get('process_cpu_user_seconds_total')?.type).toBe('counter');
+    expect(families.get('nodejs_heap_size_used_bytes')?.type).toBe('gauge');
+    expect(families.get('hearth_http_request_duration_seconds')?.type).toBe('histogram');
+  });
+
+  it('labels requests by route pattern and status, never by the URL itself', async () => {
+    await app.inject({ method: 'GET', url: '/v1/vms/vm_01JABCDEFGHJKMNPQRSTVWXYZ0' });
+    await app.inject({ method: 'GET', url: '/v1/no/such/route/42' });
+    const families = await scrape();
+    const labels = families.get('hearth_http_request_duration_seconds')!.samples.map((s) => s.labels);
+    expect(labels).toContainEqual(expect.objectContaining({ method: 'GET', route: '/v1/vms/:id', status_code: '404' }));
+    expect(labels).toContainEqual(expect.objectContaining({ route: 'unmatched', status_code: '404' }));
+    expect(labels.some((l) => l['route']?.includes('vm_01J') === true || l['route']?.includes('42') === true)).toBe(false);
+  });
+
+  it('counts VMs in every state, times the create and each host step, and tells host heartbeat ages', async () => {
+    const host = await world.addHost({ name: 'node-a' });
+    const { kernel, rootfs } = await world.addImages();
+    const created = await app.inject({
+      method: 'POST',
+      url: '/v1/vms',
+      payload: { name: 'web-1', vcpuCount: 1, memoryMib: 128, kernelImageId: kernel.id, rootfsImageId: rootfs.id },
+    });
+    expect(created.statusCode).toBe(201);
+    world.clock.advance(2_500);
+    queueDepth = 2;
+
+    const families = await scrape();
+    expect(sampleValue(families, 'hearth_vms', { state: 'running' })).toBe(1);
+    expect(sampleValue(families, 'hearth_vms', { state: 'failed' })).toBe(0);
+    expect(families.get('hearth_vms')?.samples).toHaveLength(11);
+    expect(sampleValue(families, 'hearth_vm_create_duration_seconds', {}, 'hearth_vm_create_duration_seconds_count')).toBe(1);
+    const tapSteps = sampleValue(
+      families,
+      'hearth_vm_apply_step_duration_seconds',
+      { step: 'tap', le: '0.001' },
+      'hearth_vm_apply_step_duration_seconds_bucket',
+    );
+    expect(tapSteps).toBeDefined();
+    expect(sampleValue(families, 'hearth_host_heartbeat_age_seconds', { host_id: host.id, host: 'node-a' })).toBe(2.5);
+    expect(sampleValue(families, 'hearth_hosts', { status: 'healthy' })).toBe(1);
+    expect(sampleValue(families, 'hearth_reconciler_queue_depth', {})).toBe(2);
+    expect(sampleValue(families, 'hearth_reconciler_queue_lag_seconds', {})).toBe(3);
+    expect(sampleValue(families, 'hearth_reconciler_leader', {})).toBe(1);
+    expect(sampleValue(families, 'hearth_event_stream_clients', {})).toBe(0);
+  });
+
+  it('drops the series of a host that is removed', async () => {
+    const host = await world.addHost({ name: 'node-gone' });
+    expect(sampleValue(await scrape(), 'hearth_host_heartbeat_age_seconds', { host_id: host.id, host: 'node-gone' })).toBe(0);
+    await world.repos.hosts.remove(host.id, { at: world.clock.now(), message: 'gone' });
+    expect((await scrape()).get('hearth_host_heartbeat_age_seconds')?.samples).toEqual([]);
+  });
+
+  it('needs metrics:read, which hosts:admin grants', async () => {
+    const reader = await world.mintToken({ name: 'prometheus', scopes: ['metrics:read'], projects: ['*'] });
+    const hostAdmin = await world.mintToken({ name: 'ops', scopes: ['hosts:admin'], projects: ['*'] });
+    const vmsOnly = await world.mintToken({ name: 'ci', scopes: ['vms:write'], projects: ['*'] });
+    await scrape(`Bearer ${reader}`);
+    await scrape(`Bearer ${hostAdmin}`);
+    const refused = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${vmsOnly}` } });
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json<{ code: string }>().code).toBe('SCOPE_MISSING');
+    const anonymous = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: '' } });
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+});
