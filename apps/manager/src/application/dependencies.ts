@@ -14,6 +14,7 @@ import type { ProjectRepository } from './ports/project-repository.js';
 import type { ReconcileHints } from './ports/reconcile-hints.js';
 import type { ReconcileStateRepository } from './ports/reconcile-state-repository.js';
 import type { Timers } from './ports/timers.js';
+import type { TemplateRepository } from './ports/template-repository.js';
 import type { TokenRepository } from './ports/token-repository.js';
 import type { VmRepository } from './ports/vm-repository.js';
 import type { VmStateWaits } from './ports/vm-state-waits.js';
@@ -25,6 +26,8 @@ import type { TrustRepository } from './ports/trust-repository.js';
 export interface UseCaseDependencies {
   readonly vms: VmRepository;
   readonly images: ImageRepository;
+  /** Named VM presets of the projects. */
+  readonly templates: TemplateRepository;
   readonly hosts: HostRepository;
   readonly events: EventRepository;
   /** Events committed by any Manager on the database, as they come. */

@@ -11,6 +11,8 @@ export const scopes = [
   'vms:write',
   'images:read',
   'images:write',
+  'templates:read',
+  'templates:write',
   'events:read',
   'hosts:admin',
   'tokens:admin',
@@ -24,6 +26,7 @@ export type Scope = (typeof scopes)[number];
 const impliedBy: Readonly<Partial<Record<Scope, Scope>>> = {
   'vms:read': 'vms:write',
   'images:read': 'images:write',
+  'templates:read': 'templates:write',
 };
 
 export function isScope(value: string): value is Scope {

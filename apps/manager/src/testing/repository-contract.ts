@@ -129,6 +129,8 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         observedState: null,
         observedAt: null,
         restartPolicy: 'on-failure',
+        templateId: null,
+        templateVersion: null,
         ...overrides,
       };
       await repos.vms.insert(value);

@@ -15,6 +15,7 @@ import { InMemoryIdempotencyRepository } from './in-memory-idempotency-repositor
 import { InMemoryHostRepository } from './in-memory-host-repository.js';
 import { InMemoryProjectRepository } from './in-memory-project-repository.js';
 import { InMemoryReconcileStateRepository } from './in-memory-reconcile-state-repository.js';
+import { InMemoryTemplateRepository } from './in-memory-template-repository.js';
 import { InMemoryTokenRepository } from './in-memory-token-repository.js';
 import { Store } from './in-memory-store.js';
 import { InMemoryTrustRepository } from './in-memory-trust-repository.js';
@@ -241,8 +242,10 @@ export class InMemoryImageRepository implements ImageRepository {
 
   async delete(id: ImageId): Promise<void> {
     if (!this.store.images.has(id)) throw new AppError('IMAGE_NOT_FOUND', `No image with id ${id}`, { details: { imageId: id } });
-    const inUse = [...this.store.vms.values()].some((vm) => vm.kernelImageId === id || vm.rootfsImageId === id);
-    if (inUse) throw new AppError('IMAGE_IN_USE', `Image ${id} is used by a VM`, { details: { imageId: id } });
+    const inUse = [...this.store.vms.values(), ...this.store.templates.values()].some(
+      (user) => user.kernelImageId === id || user.rootfsImageId === id,
+    );
+    if (inUse) throw new AppError('IMAGE_IN_USE', `Image ${id} is used by a VM or a template`, { details: { imageId: id } });
     this.store.images.delete(id);
   }
 }
@@ -250,6 +253,7 @@ export class InMemoryImageRepository implements ImageRepository {
 export interface InMemoryRepositories {
   readonly vms: InMemoryVmRepository;
   readonly images: InMemoryImageRepository;
+  readonly templates: InMemoryTemplateRepository;
   readonly hosts: InMemoryHostRepository;
   readonly events: InMemoryEventRepository;
   readonly eventFeed: InMemoryEventFeed;
@@ -270,6 +274,7 @@ export function createInMemoryRepositories(
   return {
     vms: new InMemoryVmRepository(store),
     images: new InMemoryImageRepository(store),
+    templates: new InMemoryTemplateRepository(store),
     hosts: new InMemoryHostRepository(store),
     events: new InMemoryEventRepository(store),
     eventFeed: new InMemoryEventFeed(store),

@@ -4,10 +4,12 @@ import {
   hostIdFromUlid,
   imageIdFromUlid,
   joinTokenIdFromUlid,
+  templateIdFromUlid,
   tokenIdFromUlid,
   vmIdFromUlid,
   type HostId,
   type ImageId,
+  type TemplateId,
   type TokenId,
   type VmId,
 } from '../../domain/ids.js';
@@ -40,6 +42,10 @@ export class SequentialIdGenerator implements IdGenerator {
 
   tokenId(): TokenId {
     return tokenIdFromUlid(this.nextUlid());
+  }
+
+  templateId(): TemplateId {
+    return templateIdFromUlid(this.nextUlid());
   }
 
   private nextUlid(): string {

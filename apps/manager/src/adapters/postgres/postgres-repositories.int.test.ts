@@ -4,6 +4,7 @@ import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/
 import { describeEventRepositoryContract } from '../../testing/event-repository-contract.js';
 import { describeIdempotencyRepositoryContract } from '../../testing/idempotency-repository-contract.js';
 import { describeRepositoryContract } from '../../testing/repository-contract.js';
+import { describeTemplateRepositoryContract } from '../../testing/template-repository-contract.js';
 import { describeTrustRepositoryContract } from '../../testing/trust-repository-contract.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
@@ -34,7 +35,7 @@ describe.skipIf(!hasDatabase)(
     });
 
     const emptied = async (): Promise<void> => {
-      await sql`truncate events, idempotency_keys, vms, images, hosts, api_tokens, audit_log`.execute(db!);
+      await sql`truncate events, idempotency_keys, vms, templates, images, hosts, api_tokens, audit_log`.execute(db!);
       await sql`delete from projects where name <> 'default'`.execute(db!);
       await sql`update event_retention set pruned_through_id = 0, pruned_at = null`.execute(db!);
     };
@@ -51,18 +52,20 @@ describe.skipIf(!hasDatabase)(
       return {
         repos: createPgRepositories(current),
         close: async () => {
-          await sql`truncate events, idempotency_keys, vms, images, hosts, api_tokens, audit_log`.execute(current);
+          await sql`truncate events, idempotency_keys, vms, templates, images, hosts, api_tokens, audit_log`.execute(current);
           await sql`delete from projects where name <> 'default'`.execute(current);
         },
       };
     });
+
+    describeTemplateRepositoryContract('PostgreSQL', async () => ({ ...createPgRepositories(db!), close: emptied }));
 
     describeTrustRepositoryContract('PostgreSQL', async () => {
       const current = db!;
       return {
         ...createPgRepositories(current),
         close: async () => {
-          await sql`truncate events, idempotency_keys, vms, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
+          await sql`truncate events, idempotency_keys, vms, templates, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
             current,
           );
         },

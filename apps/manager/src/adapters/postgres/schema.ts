@@ -57,6 +57,24 @@ export interface VmsTable {
   next_attempt_at: Date | null;
   crash_restarts: Generated<number>;
   crash_window_started_at: Date | null;
+  template_id: string | null;
+  template_version: number | null;
+}
+
+export interface TemplatesTable {
+  id: string;
+  name: string;
+  project: string;
+  description: string;
+  kernel_image_id: string;
+  rootfs_image_id: string;
+  vcpu_count: number;
+  memory_mib: number;
+  boot_args: string;
+  restart_policy: string;
+  created_at: Date;
+  updated_at: Date;
+  version: number;
 }
 
 export interface EventsTable {
@@ -71,6 +89,7 @@ export interface EventsTable {
   from_state: string | null;
   to_state: string | null;
   message: string;
+  object_id: Generated<string | null>;
 }
 
 export interface IdempotencyKeysTable {
@@ -179,6 +198,7 @@ export interface ManagerDatabase {
   api_tokens: ApiTokensTable;
   hosts: HostsTable;
   images: ImagesTable;
+  templates: TemplatesTable;
   vms: VmsTable;
   events: EventsTable;
   event_retention: EventRetentionTable;

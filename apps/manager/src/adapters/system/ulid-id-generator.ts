@@ -5,10 +5,12 @@ import {
   hostIdFromUlid,
   imageIdFromUlid,
   joinTokenIdFromUlid,
+  templateIdFromUlid,
   tokenIdFromUlid,
   vmIdFromUlid,
   type HostId,
   type ImageId,
+  type TemplateId,
   type TokenId,
   type VmId,
 } from '../../domain/ids.js';
@@ -39,5 +41,9 @@ export class UlidIdGenerator implements IdGenerator {
 
   tokenId(): TokenId {
     return tokenIdFromUlid(this.next());
+  }
+
+  templateId(): TemplateId {
+    return templateIdFromUlid(this.next());
   }
 }

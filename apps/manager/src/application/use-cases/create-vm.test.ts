@@ -82,6 +82,7 @@ describe('createVm', () => {
       credentialId: () => world.deps.ids.credentialId(),
       joinTokenId: () => world.deps.ids.joinTokenId(),
       tokenId: () => world.deps.ids.tokenId(),
+      templateId: () => world.deps.ids.templateId(),
     };
     const deps = { ...world.deps, ids };
     const a = await acceptVm(deps, { ...input, name: 'a' });

@@ -2,10 +2,12 @@ import { AppError } from '@hearth/errors';
 import {
   parseHostId,
   parseImageId,
+  parseTemplateId,
   parseTokenId,
   parseVmId,
   type HostId,
   type ImageId,
+  type TemplateId,
   type TokenId,
   type VmId,
 } from '../../domain/ids.js';
@@ -27,6 +29,10 @@ export function hostIdParam(value: string): HostId {
 
 export function tokenIdParam(value: string): TokenId {
   return parseTokenId(value) ?? invalidId('params/id', value);
+}
+
+export function templateIdParam(value: string): TemplateId {
+  return parseTemplateId(value) ?? invalidId('params/id', value);
 }
 
 function invalidId(field: string, value: string): never {
