@@ -33,6 +33,11 @@ export interface FirecrackerClient {
   putDrive(config: { driveId: string; pathOnHost: string; isRootDevice: boolean; isReadOnly: boolean }): Promise<void>;
   putNetworkInterface(config: { ifaceId: string; hostDevName: string; guestMac: string }): Promise<void>;
   startInstance(): Promise<void>;
+  /** `PATCH /vm` `Paused` / `Resumed`: Firecracker refuses both before the start. */
+  pauseVm(): Promise<void>;
+  resumeVm(): Promise<void>;
+  /** `PUT /snapshot/create`, a full snapshot of a paused VM: device state and memory, written (or truncated) at these paths. */
+  createSnapshot(config: { statePath: string; memoryPath: string }): Promise<void>;
   /** Passes a request through unchanged and answers Firecracker's status, content type and body. */
   forward(request: ForwardRequest): Promise<ForwardResponse>;
 }
