@@ -66,6 +66,9 @@ export const errorCodes = {
   // Templates
   TEMPLATE_NOT_FOUND: { kind: 'not_found', title: 'Template not found' },
   TEMPLATE_NAME_TAKEN: { kind: 'conflict', title: 'A template with this name already exists' },
+  // Snapshots
+  SNAPSHOT_NOT_FOUND: { kind: 'not_found', title: 'Snapshot not found' },
+  SNAPSHOT_NOT_READY: { kind: 'conflict', title: 'The snapshot is still being taken' },
   // Hosts and agents
   HOST_NOT_FOUND: { kind: 'not_found', title: 'Host not found' },
   HOST_NO_CAPACITY: { kind: 'unavailable', title: 'No host can take this VM' },

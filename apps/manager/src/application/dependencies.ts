@@ -14,6 +14,7 @@ import type { ProjectRepository } from './ports/project-repository.js';
 import type { ReconcileHints } from './ports/reconcile-hints.js';
 import type { ReconcileStateRepository } from './ports/reconcile-state-repository.js';
 import type { Timers } from './ports/timers.js';
+import type { SnapshotRepository } from './ports/snapshot-repository.js';
 import type { TemplateRepository } from './ports/template-repository.js';
 import type { TokenRepository } from './ports/token-repository.js';
 import type { VmRepository } from './ports/vm-repository.js';
@@ -28,6 +29,8 @@ export interface UseCaseDependencies {
   readonly images: ImageRepository;
   /** Named VM presets of the projects. */
   readonly templates: TemplateRepository;
+  /** Snapshots of VMs (their files are on the VMs' hosts). */
+  readonly snapshots: SnapshotRepository;
   readonly hosts: HostRepository;
   readonly events: EventRepository;
   /** Events committed by any Manager on the database, as they come. */

@@ -13,6 +13,8 @@ export const scopes = [
   'images:write',
   'templates:read',
   'templates:write',
+  'snapshots:read',
+  'snapshots:write',
   'events:read',
   'hosts:admin',
   'tokens:admin',
@@ -27,6 +29,7 @@ const impliedBy: Readonly<Partial<Record<Scope, Scope>>> = {
   'vms:read': 'vms:write',
   'images:read': 'images:write',
   'templates:read': 'templates:write',
+  'snapshots:read': 'snapshots:write',
 };
 
 export function isScope(value: string): value is Scope {

@@ -22,6 +22,10 @@ export type EventType =
   | 'template.created'
   | 'template.updated'
   | 'template.deleted'
+  | 'snapshot.created'
+  | 'snapshot.ready'
+  | 'snapshot.failed'
+  | 'snapshot.deleted'
   | (string & { readonly eventType?: never });
 
 export const eventTypePattern = '^[a-z]+\\.[a-z_]+$';
@@ -39,7 +43,7 @@ export interface RecordedEvent {
   readonly hostId: HostId | null;
   /** The project of the VM (or template) the event is about; null for host events (shared infrastructure). */
   readonly project: string | null;
-  /** The template the event is about, for events about neither a VM nor a host. */
+  /** The template or snapshot the event is about (a snapshot's events name its VM too). */
   readonly objectId?: string | undefined;
   readonly fromState: VmState | null;
   readonly toState: VmState | null;

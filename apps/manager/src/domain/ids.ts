@@ -10,6 +10,7 @@ export type ImageId = Branded<string, 'ImageId'>;
 export type HostId = Branded<string, 'HostId'>;
 export type TokenId = Branded<string, 'TokenId'>;
 export type TemplateId = Branded<string, 'TemplateId'>;
+export type SnapshotId = Branded<string, 'SnapshotId'>;
 
 const ulidBody = '[0-9A-HJKMNP-TV-Z]{26}';
 
@@ -21,6 +22,7 @@ export const idPrefixes = {
   credential: 'cred_',
   joinToken: 'jtk_',
   template: 'tpl_',
+  snapshot: 'snap_',
 } as const;
 
 export const vmIdPattern = `^vm_${ulidBody}$`;
@@ -28,12 +30,14 @@ export const imageIdPattern = `^img_${ulidBody}$`;
 export const hostIdPattern = `^host_${ulidBody}$`;
 export const tokenIdPattern = `^tok_${ulidBody}$`;
 export const templateIdPattern = `^tpl_${ulidBody}$`;
+export const snapshotIdPattern = `^snap_${ulidBody}$`;
 
 const vmIdRegExp = new RegExp(vmIdPattern);
 const imageIdRegExp = new RegExp(imageIdPattern);
 const hostIdRegExp = new RegExp(hostIdPattern);
 const tokenIdRegExp = new RegExp(tokenIdPattern);
 const templateIdRegExp = new RegExp(templateIdPattern);
+const snapshotIdRegExp = new RegExp(snapshotIdPattern);
 const ulidRegExp = new RegExp(`^${ulidBody}$`);
 
 export function parseVmId(value: string): VmId | undefined {
@@ -54,6 +58,10 @@ export function parseTokenId(value: string): TokenId | undefined {
 
 export function parseTemplateId(value: string): TemplateId | undefined {
   return templateIdRegExp.test(value) ? (value as TemplateId) : undefined;
+}
+
+export function parseSnapshotId(value: string): SnapshotId | undefined {
+  return snapshotIdRegExp.test(value) ? (value as SnapshotId) : undefined;
 }
 
 /** Builds an id from a ULID; throws on anything that is not an upper-case Crockford ULID. */
@@ -84,6 +92,10 @@ export function tokenIdFromUlid(ulid: string): TokenId {
 
 export function templateIdFromUlid(ulid: string): TemplateId {
   return withPrefix(idPrefixes.template, ulid) as TemplateId;
+}
+
+export function snapshotIdFromUlid(ulid: string): SnapshotId {
+  return withPrefix(idPrefixes.snapshot, ulid) as SnapshotId;
 }
 
 function withPrefix(prefix: string, ulid: string): string {

@@ -45,6 +45,7 @@ async function everyOperation(): Promise<Array<{ method: string; url: string; is
     '/v1/hosts/{id}': 'host_01J00000000000000000000001',
     '/v1/tokens/{id}': 'tok_01J00000000000000000000001',
     '/v1/templates/{id}': 'tpl_01J00000000000000000000001',
+    '/v1/snapshots/{id}': 'snap_01J00000000000000000000001',
   };
   return Object.entries(document.paths).flatMap(([path, methods]) =>
     Object.entries(methods).map(([method, operation]) => {

@@ -15,6 +15,7 @@ import { InMemoryIdempotencyRepository } from './in-memory-idempotency-repositor
 import { InMemoryHostRepository } from './in-memory-host-repository.js';
 import { InMemoryProjectRepository } from './in-memory-project-repository.js';
 import { InMemoryReconcileStateRepository } from './in-memory-reconcile-state-repository.js';
+import { InMemorySnapshotRepository } from './in-memory-snapshot-repository.js';
 import { InMemoryTemplateRepository } from './in-memory-template-repository.js';
 import { InMemoryTokenRepository } from './in-memory-token-repository.js';
 import { Store } from './in-memory-store.js';
@@ -152,6 +153,8 @@ export class InMemoryVmRepository implements VmRepository {
     const vm = this.store.vms.get(id);
     if (vm === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${id}`, { details: { vmId: id } });
     this.store.vms.delete(id);
+    // Its snapshots went with its directory on the host (ON DELETE CASCADE in the real table).
+    for (const snapshot of [...this.store.snapshots.values()]) if (snapshot.vmId === id) this.store.snapshots.delete(snapshot.id);
     this.store.recordEvent({
       type: 'vm.deleted',
       vmId: id,
@@ -254,6 +257,7 @@ export interface InMemoryRepositories {
   readonly vms: InMemoryVmRepository;
   readonly images: InMemoryImageRepository;
   readonly templates: InMemoryTemplateRepository;
+  readonly snapshots: InMemorySnapshotRepository;
   readonly hosts: InMemoryHostRepository;
   readonly events: InMemoryEventRepository;
   readonly eventFeed: InMemoryEventFeed;
@@ -275,6 +279,7 @@ export function createInMemoryRepositories(
     vms: new InMemoryVmRepository(store),
     images: new InMemoryImageRepository(store),
     templates: new InMemoryTemplateRepository(store),
+    snapshots: new InMemorySnapshotRepository(store),
     hosts: new InMemoryHostRepository(store),
     events: new InMemoryEventRepository(store),
     eventFeed: new InMemoryEventFeed(store),

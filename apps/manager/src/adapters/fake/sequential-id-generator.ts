@@ -4,11 +4,13 @@ import {
   hostIdFromUlid,
   imageIdFromUlid,
   joinTokenIdFromUlid,
+  snapshotIdFromUlid,
   templateIdFromUlid,
   tokenIdFromUlid,
   vmIdFromUlid,
   type HostId,
   type ImageId,
+  type SnapshotId,
   type TemplateId,
   type TokenId,
   type VmId,
@@ -46,6 +48,10 @@ export class SequentialIdGenerator implements IdGenerator {
 
   templateId(): TemplateId {
     return templateIdFromUlid(this.nextUlid());
+  }
+
+  snapshotId(): SnapshotId {
+    return snapshotIdFromUlid(this.nextUlid());
   }
 
   private nextUlid(): string {

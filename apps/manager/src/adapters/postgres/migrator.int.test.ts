@@ -80,7 +80,7 @@ for (const [name, isAvailable, open] of targets) {
         expect([...results[0], ...results[1]].sort((a, b) => a - b)).toEqual(migrations.map((m) => m.version));
       });
 
-      it('gives the template scopes to tokens that held every scope before templates, and to no other', async () => {
+      it('gives the template and snapshot scopes to tokens that held every scope before them, and to no other', async () => {
         const migrations = await readMigrations();
         const templates = migrations.findIndex((m) => m.name === 'create_templates');
         await migrate(target.db, migrations.slice(0, templates));
@@ -105,10 +105,12 @@ for (const [name, isAvailable, open] of targets) {
         const rows = await sql<{ id: string; scopes: string[] }>`select id, scopes from api_tokens order by id`.execute(
           target.db,
         );
+        // Templates (0040), then snapshots (0041): each migration gives its scopes to those holding every earlier one.
+        const everyScope = [...everyEarlierScope, 'templates:read', 'templates:write', 'snapshots:read', 'snapshots:write'];
         expect(Object.fromEntries(rows.rows.map((row) => [row.id, row.scopes]))).toEqual({
-          tok_admin: [...everyEarlierScope, 'templates:read', 'templates:write'],
+          tok_admin: everyScope,
           tok_runner: ['vms:write', 'images:read'],
-          tok_tenant_admin: [...everyEarlierScope, 'templates:read', 'templates:write'],
+          tok_tenant_admin: everyScope,
         });
       });
 

@@ -6,6 +6,7 @@ import { PgIdempotencyRepository } from './pg-idempotency-repository.js';
 import { PgImageRepository } from './pg-image-repository.js';
 import { PgProjectRepository } from './pg-project-repository.js';
 import { PgReconcileStateRepository } from './pg-reconcile-state-repository.js';
+import { PgSnapshotRepository } from './pg-snapshot-repository.js';
 import { PgTemplateRepository } from './pg-template-repository.js';
 import { PgTokenRepository } from './pg-token-repository.js';
 import { PgVmRepository } from './pg-vm-repository.js';
@@ -16,6 +17,7 @@ export interface PgRepositories {
   readonly vms: PgVmRepository;
   readonly images: PgImageRepository;
   readonly templates: PgTemplateRepository;
+  readonly snapshots: PgSnapshotRepository;
   readonly hosts: PgHostRepository;
   readonly events: PgEventRepository;
   readonly idempotency: PgIdempotencyRepository;
@@ -32,6 +34,7 @@ export function createPgRepositories(db: Database): PgRepositories {
     vms: new PgVmRepository(db),
     images: new PgImageRepository(db),
     templates: new PgTemplateRepository(db),
+    snapshots: new PgSnapshotRepository(db),
     hosts: new PgHostRepository(db),
     events: new PgEventRepository(db),
     idempotency: new PgIdempotencyRepository(db),

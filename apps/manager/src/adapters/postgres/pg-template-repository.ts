@@ -13,6 +13,7 @@ import {
 import type { Database } from './database.js';
 import { translated, translateDatabaseError, type SqlStateOverrides } from './database-errors.js';
 import { escapeLike } from './escape-like.js';
+import { keysetPage } from './keyset-page.js';
 import { ofProjects } from './project-filter.js';
 import type { ManagerDatabase, TemplatesTable } from './schema.js';
 
@@ -71,9 +72,7 @@ export class PgTemplateRepository implements TemplateRepository {
       }
       return query.execute();
     });
-    const items = rows.slice(0, page.limit).map(toTemplate);
-    const last = items.at(-1);
-    return { items, nextCursor: rows.length > page.limit && last !== undefined ? last.id : null };
+    return keysetPage(rows, page.limit, toTemplate);
   }
 
   async update(

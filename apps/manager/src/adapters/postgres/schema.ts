@@ -77,6 +77,25 @@ export interface TemplatesTable {
   version: number;
 }
 
+export interface SnapshotsTable {
+  id: string;
+  vm_id: string;
+  project: string;
+  host_id: string;
+  state: string;
+  /** `pg` returns bigint as a string, PGlite as a number. */
+  state_bytes: ColumnType<string | number | null, number | null, number | null>;
+  memory_bytes: ColumnType<string | number | null, number | null, number | null>;
+  rootfs_bytes: ColumnType<string | number | null, number | null, number | null>;
+  pause_ms: number | null;
+  fingerprint: ColumnType<unknown, string | null, string | null>;
+  parent_id: string | null;
+  expires_at: Date | null;
+  failure_reason: ColumnType<unknown, string | null, string | null>;
+  created_at: Date;
+  updated_at: Date;
+}
+
 export interface EventsTable {
   /** `pg` returns bigint as a string, PGlite as a number. */
   id: Generated<string | number>;
@@ -199,6 +218,7 @@ export interface ManagerDatabase {
   hosts: HostsTable;
   images: ImagesTable;
   templates: TemplatesTable;
+  snapshots: SnapshotsTable;
   vms: VmsTable;
   events: EventsTable;
   event_retention: EventRetentionTable;

@@ -5,11 +5,13 @@ import {
   hostIdFromUlid,
   imageIdFromUlid,
   joinTokenIdFromUlid,
+  snapshotIdFromUlid,
   templateIdFromUlid,
   tokenIdFromUlid,
   vmIdFromUlid,
   type HostId,
   type ImageId,
+  type SnapshotId,
   type TemplateId,
   type TokenId,
   type VmId,
@@ -45,5 +47,9 @@ export class UlidIdGenerator implements IdGenerator {
 
   templateId(): TemplateId {
     return templateIdFromUlid(this.next());
+  }
+
+  snapshotId(): SnapshotId {
+    return snapshotIdFromUlid(this.next());
   }
 }

@@ -1,4 +1,4 @@
-import type { HostId, ImageId, TemplateId, TokenId, VmId } from '../../domain/ids.js';
+import type { HostId, ImageId, SnapshotId, TemplateId, TokenId, VmId } from '../../domain/ids.js';
 
 /** Makes new, sortable resource ids. */
 export interface IdGenerator {
@@ -9,4 +9,5 @@ export interface IdGenerator {
   joinTokenId(): string;
   tokenId(): TokenId;
   templateId(): TemplateId;
+  snapshotId(): SnapshotId;
 }

@@ -83,6 +83,7 @@ describe('createVm', () => {
       joinTokenId: () => world.deps.ids.joinTokenId(),
       tokenId: () => world.deps.ids.tokenId(),
       templateId: () => world.deps.ids.templateId(),
+      snapshotId: () => world.deps.ids.snapshotId(),
     };
     const deps = { ...world.deps, ids };
     const a = await acceptVm(deps, { ...input, name: 'a' });

@@ -2,11 +2,13 @@ import { AppError } from '@hearth/errors';
 import {
   parseHostId,
   parseImageId,
+  parseSnapshotId,
   parseTemplateId,
   parseTokenId,
   parseVmId,
   type HostId,
   type ImageId,
+  type SnapshotId,
   type TemplateId,
   type TokenId,
   type VmId,
@@ -33,6 +35,10 @@ export function tokenIdParam(value: string): TokenId {
 
 export function templateIdParam(value: string): TemplateId {
   return parseTemplateId(value) ?? invalidId('params/id', value);
+}
+
+export function snapshotIdParam(value: string): SnapshotId {
+  return parseSnapshotId(value) ?? invalidId('params/id', value);
 }
 
 function invalidId(field: string, value: string): never {

@@ -1,5 +1,13 @@
 import { Type } from 'typebox';
-import { hostIdPattern, idPrefixes, imageIdPattern, templateIdPattern, tokenIdPattern, vmIdPattern } from '../../domain/ids.js';
+import {
+  hostIdPattern,
+  idPrefixes,
+  imageIdPattern,
+  snapshotIdPattern,
+  templateIdPattern,
+  tokenIdPattern,
+  vmIdPattern,
+} from '../../domain/ids.js';
 import { projectNamePattern } from '../../domain/project.js';
 
 /** An id of one kind: its prefix and a 26-character ULID (the pattern fixes the length; maxLength says it). */
@@ -12,12 +20,14 @@ export const ImageIdString = idString(idPrefixes.image, imageIdPattern);
 export const HostIdString = idString(idPrefixes.host, hostIdPattern);
 export const TokenIdString = idString(idPrefixes.token, tokenIdPattern);
 export const TemplateIdString = idString(idPrefixes.template, templateIdPattern);
+export const SnapshotIdString = idString(idPrefixes.snapshot, snapshotIdPattern);
 
 export const VmIdParams = Type.Object({ id: VmIdString }, { additionalProperties: false });
 export const ImageIdParams = Type.Object({ id: ImageIdString }, { additionalProperties: false });
 export const HostIdParams = Type.Object({ id: HostIdString }, { additionalProperties: false });
 export const TokenIdParams = Type.Object({ id: TokenIdString }, { additionalProperties: false });
 export const TemplateIdParams = Type.Object({ id: TemplateIdString }, { additionalProperties: false });
+export const SnapshotIdParams = Type.Object({ id: SnapshotIdString }, { additionalProperties: false });
 
 export const Timestamp = Type.String({ format: 'date-time' });
 
