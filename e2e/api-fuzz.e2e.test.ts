@@ -116,8 +116,9 @@ describe.skipIf(skipReason)(`hostile input on the public API${skipReason ? ` (sk
           MANAGER_RATE_LIMIT_PER_MINUTE: '100000000',
         },
       });
-      await manager.start();
+      // Before the start: a Manager that never gets ready (a loaded machine) is stopped too.
       cleanups.push(() => manager.stop());
+      await manager.start();
       pid = manager.process.child.pid!;
       manager.process.exited.then(
         (how) => (exit = `exited: ${JSON.stringify(how)}`),

@@ -8,8 +8,10 @@
 //    hearth/vmlinux-<linuxVersion> and hearth/rootfs-busybox-<short recipe hash>.ext4 (skipped when the
 //    same file, by the manifest's sha256, is already there; a different file there is never overwritten).
 // 3. If a Manager answers at MANAGER_URL, registers them through the public API as `hearth-vmlinux-<major.minor>`
-//    and `hearth-busybox` (reusing an identical registration) and prints a `curl` that creates a VM from
-//    them; otherwise prints the `curl` commands that register them later.
+//    and `hearth-busybox` (reusing an identical registration), then the curated template `hearth-busybox`
+//    (1 vCPU, 256 MiB, the two images; reused when a template of that name has the same values, else named
+//    after the rootfs) and prints a `curl` that creates a VM from it; otherwise prints the `curl` commands
+//    that register them later.
 //
 // Reads (optional): MANAGER_IMAGE_ROOT (default ./data/images, as `npm start`), MANAGER_URL (default
 // http://127.0.0.1:8080, as `npm start`), HEARTH_TOKEN (default: the admin token `npm start`'s Manager keeps
@@ -35,7 +37,9 @@ const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 const KERNEL_NAME_PREFIX = 'hearth-vmlinux';
 const ROOTFS_NAME = 'hearth-busybox';
+const TEMPLATE_NAME = 'hearth-busybox';
 const BOOT_ARGS = 'console=ttyS0 reboot=k panic=1';
+const TEMPLATE_PRESET = { vcpuCount: 1, memoryMib: 256, bootArgs: BOOT_ARGS, restartPolicy: 'on-failure' };
 const NETWORK_BOOT_ARG = 'ip=<guest-ip>::<gateway-ip>:<netmask>::eth0:off';
 const NETWORK_EXAMPLE = 'ip=172.30.0.2::172.30.0.1:255.255.255.0::eth0:off';
 
@@ -301,6 +305,51 @@ function registerCurls(managerUrl, items) {
   ]);
 }
 
+/**
+ * Registers the curated template of the two images under the first of `names` that is free or
+ * already names a template with the same values. Resolves to { template, name, isNew }.
+ */
+async function registerTemplate(managerUrl, { names, kernelImageId, rootfsImageId }) {
+  const wanted = { ...TEMPLATE_PRESET, kernelImageId, rootfsImageId };
+  const isSame = (template) => Object.entries(wanted).every(([field, value]) => template[field] === value);
+  for (const name of names) {
+    const response = await api(managerUrl, 'POST', '/v1/templates', {
+      name,
+      description: 'The curated busybox guest of `npm run images`',
+      ...wanted,
+    });
+    if (response.status === 201) return { template: response.body, name, isNew: true };
+    if (response.status === 409 && response.body?.code === 'TEMPLATE_NAME_TAKEN') {
+      const query = `/v1/templates?name=${encodeURIComponent(name)}`;
+      const listed = await api(managerUrl, 'GET', query);
+      const existing = listed.status === 200 ? listed.body.items?.find((template) => template.name === name) : undefined;
+      if (existing === undefined) {
+        throw new Failure(`${name} is taken, but GET ${query} does not list it: ${problemText(listed)}`, { exitCode: 3 });
+      }
+      if (isSame(existing)) return { template: existing, name, isNew: false };
+      say(`template ${name} (${existing.id}) has other values; this build gets its own template.`);
+      continue;
+    }
+    throw new Failure(`registering template ${name} failed: ${problemText(response)}`, { exitCode: 3 });
+  }
+  throw new Failure(`the template names ${names.join(' and ')} are taken by other templates.`, { exitCode: 3 });
+}
+
+function registerTemplateCurl(managerUrl) {
+  const body = { name: TEMPLATE_NAME, ...TEMPLATE_PRESET, kernelImageId: 'img_…', rootfsImageId: 'img_…' };
+  return [
+    `curl -s -X POST ${shq(`${managerUrl}/v1/templates`)} -H "Authorization: Bearer $HEARTH_TOKEN" -H 'content-type: application/json' \\`,
+    `  -d ${shq(JSON.stringify(body))}`,
+  ];
+}
+
+function createVmFromTemplateCurl(managerUrl, templateId) {
+  return [
+    `curl -s -X POST ${shq(`${managerUrl}/v1/vms`)} -H "Authorization: Bearer $HEARTH_TOKEN" -H 'content-type: application/json' \\`,
+    `  -d ${shq(JSON.stringify({ name: 'hearth-guest', templateId }))}`,
+  ];
+}
+
 function createVmCurl(managerUrl, kernelImageId, rootfsImageId) {
   const body = { name: 'hearth-guest', vcpuCount: 1, memoryMib: 256, kernelImageId, rootfsImageId, bootArgs: BOOT_ARGS };
   return [
@@ -366,6 +415,8 @@ async function main() {
     print(registerCurls(managerUrl, items));
     say('then create a VM from the two ids ("id" in the answers):');
     print(createVmCurl(managerUrl, 'img_…', 'img_…'));
+    say('or register the curated template of the two, and create VMs from it (`{"name":…,"templateId":"tpl_…"}`):');
+    print(registerTemplateCurl(managerUrl));
     printGuestNotes();
     return 0;
   }
@@ -376,11 +427,17 @@ async function main() {
     const { image, name, isNew } = await register(managerUrl, imageRoot, item);
     ids[item.kind] = image.id;
     const note = isNew ? 'registered' : `already registered${image.hostPath === item.hostPath ? '' : ` (at ${image.hostPath})`}`;
-    say(`${item.kind.padEnd(6)} ${name.padEnd(22)} ${image.id}  ${note}`);
+    say(`${item.kind.padEnd(8)} ${name.padEnd(22)} ${image.id}  ${note}`);
   }
+  const { template, name, isNew } = await registerTemplate(managerUrl, {
+    names: [TEMPLATE_NAME, `${TEMPLATE_NAME}-${manifest.rootfs.sha256.slice(0, 12)}`],
+    kernelImageId: ids.kernel,
+    rootfsImageId: ids.rootfs,
+  });
+  say(`${'template'.padEnd(8)} ${name.padEnd(22)} ${template.id}  ${isNew ? 'registered' : 'already registered'}`);
   say('');
-  say('create a VM from them:');
-  print(createVmCurl(managerUrl, ids.kernel, ids.rootfs));
+  say('create a VM from the template (any field of the template can be given to override it, e.g. "memoryMib"):');
+  print(createVmFromTemplateCurl(managerUrl, template.id));
   printGuestNotes();
   return 0;
 }

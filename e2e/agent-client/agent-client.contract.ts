@@ -151,6 +151,35 @@ export function describeAgentClientContract(name: string, createHarness: () => P
       expect(await inventoryVm(firstVm)).toMatchObject({ vmmState: 'absent', tapName: null, socketPath: null });
     });
 
+    it('snapshotVm keeps a running VM running, lists the snapshot as a resource, and deleteSnapshot removes it once', async () => {
+      await harness.client.applyVm(harness.target, firstVm, harness.spec);
+      const snapshotId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ0' as Parameters<AgentClient['deleteSnapshot']>[2];
+
+      const taken = await harness.client.snapshotVm(harness.target, firstVm, snapshotId, { afterwards: 'previous_state' });
+
+      expect(taken).toMatchObject({ snapshotId, vmState: 'running', vmmVersion: '1.16.1' });
+      expect(taken.files.memorySizeBytes).toBe(harness.spec.memoryMib * 1024 * 1024);
+      const vm = await inventoryVm(firstVm);
+      expect(vm?.vmmState).toBe('running');
+      expect(refsOf(vm!, 'snapshot')).toEqual([snapshotId]);
+      expect((await harness.client.deleteSnapshot(harness.target, firstVm, snapshotId)).removed).toEqual([
+        { kind: 'snapshot', ref: snapshotId, vmId: firstVm },
+      ]);
+      expect((await harness.client.deleteSnapshot(harness.target, firstVm, snapshotId)).removed).toEqual([]);
+      expect(refsOf((await inventoryVm(firstVm))!, 'snapshot')).toEqual([]);
+    });
+
+    it('snapshotVm of a stopped VM fails with VMM_NOT_RUNNING', async () => {
+      await harness.client.applyVm(harness.target, firstVm, harness.spec);
+      await harness.client.stopVm(harness.target, firstVm);
+      const snapshotId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ0' as Parameters<AgentClient['deleteSnapshot']>[2];
+
+      const error = await appErrorOf(
+        harness.client.snapshotVm(harness.target, firstVm, snapshotId, { afterwards: 'previous_state' }),
+      );
+      expect(error.code).toBe('VMM_NOT_RUNNING');
+    });
+
     it('pauseVm of a stopped VM fails with VMM_NOT_RUNNING', async () => {
       await harness.client.applyVm(harness.target, firstVm, harness.spec);
       await harness.client.stopVm(harness.target, firstVm);

@@ -195,6 +195,44 @@ describe.skipIf(skip !== undefined)(
       expect((await app.inject({ method: 'GET', url: '/agent/v1/inventory' })).json().vms).toEqual([]);
     });
 
+    it('snapshots a running VM over HTTP: files written and private, the VM running again, removed with the snapshot', async () => {
+      const { app } = await startAgent();
+      const applied = await app.inject({ method: 'PUT', url: vmUrl, payload: specFor(images) });
+      expect(applied.statusCode, applied.body).toBe(200);
+      const snapshotId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ0';
+
+      const taken = await app.inject({
+        method: 'POST',
+        url: `${vmUrl}/snapshots/${snapshotId}`,
+        payload: { afterwards: 'previous_state' },
+      });
+      expect(taken.statusCode, taken.body).toBe(200);
+      const result = taken.json<{
+        vmState: string;
+        pauseMs: number;
+        files: { statePath: string; memoryPath: string; rootfsPath: string; memorySizeBytes: number; rootfsSizeBytes: number };
+      }>();
+      expect(result.vmState).toBe('running');
+      expect(result.files.memorySizeBytes).toBe(specFor(images).memoryMib * 1024 * 1024);
+      expect(result.files.rootfsSizeBytes).toBe((await stat(join(runDir, 'vms', vmId, 'rootfs.ext4'))).size);
+      for (const path of [result.files.statePath, result.files.memoryPath, result.files.rootfsPath]) {
+        expect((await lstat(path)).mode & 0o077, path).toBe(0);
+      }
+      expect((await app.inject({ method: 'GET', url: `${vmUrl}/proxy/` })).json()).toMatchObject({ state: 'Running' });
+      const inventory = (await app.inject({ method: 'GET', url: '/agent/v1/inventory' })).json<{
+        vms: Array<{ resources: Array<{ kind: string; ref: string }> }>;
+      }>();
+      expect(inventory.vms[0]?.resources).toContainEqual(expect.objectContaining({ kind: 'snapshot', ref: snapshotId }));
+
+      const removed = await app.inject({ method: 'DELETE', url: `${vmUrl}/snapshots/${snapshotId}` });
+      expect(removed.statusCode, removed.body).toBe(200);
+      for (const path of [result.files.statePath, result.files.memoryPath, result.files.rootfsPath]) {
+        expect(await exists(path), path).toBe(false);
+      }
+      expect((await app.inject({ method: 'DELETE', url: vmUrl })).statusCode).toBe(200);
+      expect(await exists(join(runDir, 'vms', vmId))).toBe(false);
+    });
+
     it('re-adopts a running VM after an Agent restart and can still delete it', async () => {
       const first = await startAgent();
       const applied = await first.app.inject({ method: 'PUT', url: vmUrl, payload: specFor(images) });

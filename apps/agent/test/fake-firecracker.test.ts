@@ -17,6 +17,10 @@ describeFirecrackerContract('FakeVmm + FakeFirecrackerApi', async () => {
     kernelPath,
     rootfsPath,
     occupy: async (path) => files.addFile(path),
+    sizeOf: async (path) => {
+      const check = await files.inspectImage('/', path);
+      return check.kind === 'regular' ? check.sizeBytes : undefined;
+    },
     waitForApi: async () => undefined,
     waitForExit: async () => undefined,
     readOutput: async (stdoutPath, stderrPath) =>

@@ -39,6 +39,10 @@ describeFirecrackerContract(
       kernelPath: images.kernelPath,
       rootfsPath: images.rootfsPath,
       occupy: (path) => writeFile(path, ''),
+      sizeOf: async (path) => {
+        const found = await lstat(path).catch(() => undefined);
+        return found?.isFile() === true ? found.size : undefined;
+      },
       waitForApi: async (socketPath) => {
         const client = api.client(socketPath);
         await waitFor(() => client.describeInstance().catch(() => undefined), { timeoutMs: 5_000, intervalMs: 2 });

@@ -14,6 +14,8 @@ export interface FirecrackerHarness {
   readonly rootfsPath: string;
   /** Creates a plain file at `path`, as a leftover from an earlier run would be. */
   occupy(path: string): Promise<void>;
+  /** The size of the regular file at `path`, or undefined when there is none. */
+  sizeOf(path: string): Promise<number | undefined>;
   /** Resolves once the API on `socketPath` answers. */
   waitForApi(socketPath: string): Promise<void>;
   /** Resolves once `process` is gone. */
@@ -247,6 +249,42 @@ export function describeFirecrackerContract(
 
         expect([paused.statusCode, stateWhilePaused, resumed.statusCode]).toEqual([204, 'Paused', 204]);
         expect((await client.describeInstance()).state).toBe('Running');
+      });
+
+      it('pauseVm and resumeVm pause and resume a running VM, and may be repeated', async () => {
+        const client = await startedVm();
+        await client.pauseVm();
+        await client.pauseVm();
+        const whilePaused = (await client.describeInstance()).state;
+        await client.resumeVm();
+        await client.resumeVm();
+        expect([whilePaused, (await client.describeInstance()).state]).toEqual(['Paused', 'Running']);
+      });
+
+      it('pauseVm before the start is rejected as a pre-boot request', async () => {
+        const { client } = await spawnReady();
+        const error = await appErrorOf(client.pauseVm());
+        expect([error.code, error.message]).toEqual(['FIRECRACKER_REJECTED', PRE_BOOT]);
+      });
+
+      it('createSnapshot of a paused VM writes its device state and its whole memory', async () => {
+        const client = await startedVm();
+        await client.pauseVm();
+        const statePath = `${harness.directory}/vm.vmstate`;
+        const memoryPath = `${harness.directory}/vm.memory`;
+        await client.createSnapshot({ statePath, memoryPath });
+        expect(await harness.sizeOf(statePath)).toBeGreaterThan(0);
+        expect(await harness.sizeOf(memoryPath)).toBe(128 * 1024 * 1024);
+        expect((await client.describeInstance()).state).toBe('Paused');
+      });
+
+      it('createSnapshot of a running VM is rejected: Firecracker snapshots paused VMs only', async () => {
+        const client = await startedVm();
+        const error = await appErrorOf(
+          client.createSnapshot({ statePath: `${harness.directory}/vm.vmstate`, memoryPath: `${harness.directory}/vm.memory` }),
+        );
+        expect(error.code).toBe('FIRECRACKER_REJECTED');
+        expect(error.message).toMatch(/^Create snapshot error: .*save\/restore unavailable while running$/);
       });
 
       it('a socket nobody listens on answers FIRECRACKER_UNAVAILABLE', async () => {

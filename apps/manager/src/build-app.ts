@@ -15,6 +15,8 @@ import { registerHealthRoutes, type ReadinessCheck } from './http/routes/health-
 import { registerHostRoutes } from './http/routes/host-routes.js';
 import { registerImageRoutes } from './http/routes/image-routes.js';
 import { registerMetricsRoutes, type ManagerMetricsExposition } from './http/routes/metrics-routes.js';
+import { registerSnapshotRoutes } from './http/routes/snapshot-routes.js';
+import { registerTemplateRoutes } from './http/routes/template-routes.js';
 import { registerTokenRoutes } from './http/routes/token-routes.js';
 import { registerProjectRoutes } from './http/routes/project-routes.js';
 import { registerSystemRoutes, type ReconcilerRole } from './http/routes/system-routes.js';
@@ -62,6 +64,8 @@ export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
       tags: [
         { name: 'vms', description: 'Firecracker microVMs' },
         { name: 'images', description: 'Kernel and rootfs images' },
+        { name: 'templates', description: 'Named VM presets of a project: images, size, boot arguments, restart policy' },
+        { name: 'snapshots', description: 'Snapshots of VMs: memory, device state and disk, taken while the guest is paused' },
         { name: 'hosts', description: 'Hosts running a Hearth Agent' },
         { name: 'events', description: 'The event log and its live stream' },
         { name: 'tokens', description: 'API tokens: scopes (resource:action) and projects' },
@@ -84,6 +88,8 @@ export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
   registerIdempotency(app, options.dependencies, options.idempotency);
   registerHealthRoutes(app, options.checkReadiness);
   registerImageRoutes(app, options.dependencies);
+  registerTemplateRoutes(app, options.dependencies);
+  registerSnapshotRoutes(app, options.dependencies);
   registerHostRoutes(app, options.dependencies);
   registerVmRoutes(app, options.dependencies, options.vmWaits);
   metrics.watchEventStreams(registerEventRoutes(app, options.dependencies, options.eventStream).openStreams);

@@ -164,6 +164,8 @@ export const ResourceKind = Type.Union([
   /** A file a request proxied to Firecracker created (snapshot, memory file, log, metrics, socket). */
   Type.Literal('file'),
   Type.Literal('directory'),
+  /** A snapshot's files (device state, memory, disk copy) in the VM's directory; `ref` is the snapshot id. */
+  Type.Literal('snapshot'),
 ]);
 export type ResourceKind = Static<typeof ResourceKind>;
 
@@ -239,6 +241,48 @@ export type MetricsPrepareResult = Static<typeof MetricsPrepareResult>;
 /** Answer of stop and delete when everything was removed; otherwise a VM_CLEANUP_INCOMPLETE problem lists `leftovers`. */
 export const CleanupResult = Type.Object({ removed: Type.Array(HostResource) });
 export type CleanupResult = Static<typeof CleanupResult>;
+
+/** Snapshot ids are the Manager's (`snap_<ulid>`). */
+export const SnapshotIdPattern = '^snap_[0-9A-HJKMNP-TV-Z]{26}$';
+export const SnapshotParams = Type.Object(
+  { id: Type.String({ pattern: VmIdPattern }), snapshotId: Type.String({ pattern: SnapshotIdPattern }) },
+  { additionalProperties: false },
+);
+export type SnapshotParams = Static<typeof SnapshotParams>;
+
+/**
+ * `POST /vms/:id/snapshots/:snapshotId`: a full snapshot of a running or paused VM. The VM is paused
+ * (if it runs), its memory and device state are written, its disk is copied while it is paused, and
+ * then it is `previous_state` (running again, or still paused) or `stopped`.
+ */
+export const CreateSnapshotRequest = Type.Object(
+  { afterwards: Type.Union([Type.Literal('previous_state'), Type.Literal('stopped')]) },
+  { additionalProperties: false },
+);
+export type CreateSnapshotRequest = Static<typeof CreateSnapshotRequest>;
+
+export const SnapshotFiles = Type.Object({
+  statePath: Type.String(),
+  memoryPath: Type.String(),
+  rootfsPath: Type.String(),
+  stateSizeBytes: Type.Integer({ minimum: 0 }),
+  memorySizeBytes: Type.Integer({ minimum: 0 }),
+  rootfsSizeBytes: Type.Integer({ minimum: 0 }),
+});
+export type SnapshotFiles = Static<typeof SnapshotFiles>;
+
+export const SnapshotResult = Type.Object({
+  snapshotId: Type.String(),
+  files: SnapshotFiles,
+  /** How long the guest was paused for the snapshot (0 when it was paused already and stays so). */
+  pauseMs: Type.Number({ minimum: 0 }),
+  totalMs: Type.Number({ minimum: 0 }),
+  /** The VMM's own version (`GET /`), part of the snapshot's fingerprint. */
+  vmmVersion: Type.String(),
+  /** What the VM is now: `running`, `paused` or `stopped`. */
+  vmState: Type.Union([Type.Literal('running'), Type.Literal('paused'), Type.Literal('stopped')]),
+});
+export type SnapshotResult = Static<typeof SnapshotResult>;
 
 export const Inventory = Type.Object({
   hostName: Type.String(),

@@ -36,7 +36,7 @@ export const errorCodes = {
   TOKEN_NOT_FOUND: { kind: 'not_found', title: 'Token not found' },
   PROJECT_NOT_FOUND: { kind: 'not_found', title: 'Project not found' },
   PROJECT_NAME_TAKEN: { kind: 'conflict', title: 'A project with this name already exists' },
-  PROJECT_NOT_EMPTY: { kind: 'conflict', title: 'The project still owns images or VMs' },
+  PROJECT_NOT_EMPTY: { kind: 'conflict', title: 'The project still owns images, templates or VMs' },
   QUOTA_EXCEEDED: { kind: 'forbidden', title: "The project's quota does not allow this" },
   // Long-lived requests (per client and overall caps)
   EVENT_STREAM_LIMIT_REACHED: { kind: 'rate_limited', title: 'Too many event streams are open' },
@@ -67,8 +67,14 @@ export const errorCodes = {
   IMAGE_FILE_NOT_FOUND: { kind: 'invalid', title: 'The image file does not exist' },
   IMAGE_NOT_REGULAR_FILE: { kind: 'invalid', title: 'The image path does not name a regular file' },
   IMAGE_FORMAT_INVALID: { kind: 'invalid', title: 'The image file is not of the declared kind' },
-  IMAGE_IN_USE: { kind: 'conflict', title: 'The image is used by a VM' },
+  IMAGE_IN_USE: { kind: 'conflict', title: 'The image is used by a VM or a template' },
   IMAGE_NAME_TAKEN: { kind: 'conflict', title: 'An image with this name already exists' },
+  // Templates
+  TEMPLATE_NOT_FOUND: { kind: 'not_found', title: 'Template not found' },
+  TEMPLATE_NAME_TAKEN: { kind: 'conflict', title: 'A template with this name already exists' },
+  // Snapshots
+  SNAPSHOT_NOT_FOUND: { kind: 'not_found', title: 'Snapshot not found' },
+  SNAPSHOT_NOT_READY: { kind: 'conflict', title: 'The snapshot is still being taken' },
   // Hosts and agents
   HOST_NOT_FOUND: { kind: 'not_found', title: 'Host not found' },
   HOST_NO_CAPACITY: { kind: 'unavailable', title: 'No host can take this VM' },

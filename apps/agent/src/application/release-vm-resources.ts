@@ -1,6 +1,6 @@
 import type { HostResource } from '@hearth/contracts';
 import { tapMark } from '../domain/agent-identity.js';
-import { proxyFilesOf } from '../domain/vm-record.js';
+import { proxyFilesOf, snapshotsOf, withoutSnapshot } from '../domain/vm-record.js';
 import { isUnderDirectory } from '../domain/vm-paths.js';
 import type { AgentContext } from './agent-context.js';
 import type { VmLedger } from './vm-ledger.js';
@@ -102,6 +102,20 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
     await attempt(
       fileRemoval('file', path, () => ledger.commit({ proxyFiles: proxyFilesOf(ledger.record).filter((p) => p !== path) })),
     );
+  }
+  for (const snapshot of snapshotsOf(ledger.record)) {
+    await attempt({
+      resource: { kind: 'snapshot', ref: snapshot.id, vmId },
+      remove: async () => {
+        const paths = [snapshot.statePath, snapshot.memoryPath, snapshot.rootfsPath].filter((p) =>
+          isUnderDirectory(settings.runDir, p),
+        );
+        for (const path of paths) await files.remove(path);
+        for (const path of paths) if (await files.exists(path)) return false;
+        return paths.length === 3;
+      },
+      forget: () => ledger.commit({ snapshots: withoutSnapshot(ledger.record, snapshot.id) }),
+    });
   }
   if (leftovers.length === 0) {
     failpoint('agent.delete.before-directory');

@@ -31,6 +31,18 @@ export function vmPaths(runDir: string, vmId: VmId): VmPaths {
   };
 }
 
+/** The files of snapshot `snapshotId` of the VM whose directory is `vmDirectory`. */
+export function snapshotPaths(
+  vmDirectory: string,
+  snapshotId: string,
+): { readonly statePath: string; readonly memoryPath: string; readonly rootfsPath: string } {
+  return {
+    statePath: posix.join(vmDirectory, `${snapshotId}.vmstate`),
+    memoryPath: posix.join(vmDirectory, `${snapshotId}.memory`),
+    rootfsPath: posix.join(vmDirectory, `${snapshotId}.rootfs.ext4`),
+  };
+}
+
 /**
  * True when `path` (absolute) lies strictly under `directory`, judged on the normalized text: a
  * path read from a record is removed only when this holds for the run directory.

@@ -42,6 +42,19 @@ export interface RootfsRecord {
 }
 
 /**
+ * A snapshot of the VM, its three files in the VM's directory. Recorded `creating` before any of
+ * them is written, so that a crash in between leaves files the record names (and removes); `ready`
+ * once every file is complete.
+ */
+export interface SnapshotRecord {
+  readonly id: string;
+  readonly state: 'creating' | 'ready';
+  readonly statePath: string;
+  readonly memoryPath: string;
+  readonly rootfsPath: string;
+}
+
+/**
  * The ledger of one VM: every side effect on the host is written here (atomically) before the next
  * step runs, so a restarted Agent can re-adopt the VM and delete can undo everything.
  */
@@ -63,6 +76,8 @@ export interface VmRecord {
    * written before the proxy recorded them.
    */
   readonly proxyFiles?: readonly string[];
+  /** Snapshots taken of the VM (absent in records written before snapshots existed). */
+  readonly snapshots?: readonly SnapshotRecord[];
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -128,6 +143,19 @@ export function proxyFilesOf(record: Pick<VmRecord, 'proxyFiles'>): readonly str
   return record.proxyFiles ?? [];
 }
 
+export function snapshotsOf(record: Pick<VmRecord, 'snapshots'>): readonly SnapshotRecord[] {
+  return record.snapshots ?? [];
+}
+
+/** The record's snapshots with `snapshot` in place of the one of its id (added when new). */
+export function withSnapshot(record: Pick<VmRecord, 'snapshots'>, snapshot: SnapshotRecord): readonly SnapshotRecord[] {
+  return [...snapshotsOf(record).filter((s) => s.id !== snapshot.id), snapshot];
+}
+
+export function withoutSnapshot(record: Pick<VmRecord, 'snapshots'>, id: string): readonly SnapshotRecord[] {
+  return snapshotsOf(record).filter((s) => s.id !== id);
+}
+
 /** Everything the record says exists on the host, in the order delete removes it. */
 export function recordedResources(record: VmRecord): HostResource[] {
   const vmId = record.vmId;
@@ -139,6 +167,7 @@ export function recordedResources(record: VmRecord): HostResource[] {
   if (record.rootfs !== null) resources.push({ kind: 'rootfs', ref: record.rootfs.path, vmId });
   for (const path of record.logPaths) resources.push({ kind: 'log', ref: path, vmId });
   for (const path of proxyFilesOf(record)) resources.push({ kind: 'file', ref: path, vmId });
+  for (const snapshot of snapshotsOf(record)) resources.push({ kind: 'snapshot', ref: snapshot.id, vmId });
   resources.push({ kind: 'directory', ref: record.directory, vmId });
   return resources;
 }

@@ -2,9 +2,12 @@ import {
   ApplyVmResult,
   AgentVm,
   CleanupResult,
+  CreateSnapshotRequest,
   MetricsPrepareResult,
   RootfsRequest,
   RootfsResult,
+  SnapshotParams,
+  SnapshotResult,
   SpawnResult,
   TapResult,
   VmIdParams,
@@ -15,6 +18,7 @@ import type { AgentContext } from '../application/agent-context.js';
 import { applyVm } from '../application/apply-vm.js';
 import { deleteVm } from '../application/delete-vm.js';
 import { describeVm } from '../application/describe-vm.js';
+import { deleteSnapshot, snapshotVm } from '../application/snapshot-vm.js';
 import { stopVm } from '../application/stop-vm.js';
 import { runMetricsPrepareStep, runRootfsStep, runSpawnStep, runTapStep } from '../application/vm-steps.js';
 import { parseVmId } from '../domain/vm-id.js';
@@ -32,6 +36,16 @@ export function registerVmRoutes(app: HttpServer, context: AgentContext): void {
   );
   app.post('/vms/:id/stop', { schema: { params: VmIdParams, response: { 200: CleanupResult } } }, (request) =>
     stopVm(context, parseVmId(request.params.id)),
+  );
+  app.post(
+    '/vms/:id/snapshots/:snapshotId',
+    { schema: { params: SnapshotParams, body: CreateSnapshotRequest, response: { 200: SnapshotResult } } },
+    (request) => snapshotVm(context, parseVmId(request.params.id), request.params.snapshotId, request.body),
+  );
+  app.delete(
+    '/vms/:id/snapshots/:snapshotId',
+    { schema: { params: SnapshotParams, response: { 200: CleanupResult } } },
+    (request) => deleteSnapshot(context, parseVmId(request.params.id), request.params.snapshotId),
   );
   app.post('/vms/:id/tap', { schema: { params: VmIdParams, response: { 200: TapResult } } }, (request) =>
     runTapStep(context, parseVmId(request.params.id)),

@@ -15,6 +15,8 @@ import type { ProjectRepository } from './ports/project-repository.js';
 import type { ReconcileHints } from './ports/reconcile-hints.js';
 import type { ReconcileStateRepository } from './ports/reconcile-state-repository.js';
 import type { Timers } from './ports/timers.js';
+import type { SnapshotRepository } from './ports/snapshot-repository.js';
+import type { TemplateRepository } from './ports/template-repository.js';
 import type { TokenRepository } from './ports/token-repository.js';
 import type { VmRepository } from './ports/vm-repository.js';
 import type { VmStateWaits } from './ports/vm-state-waits.js';
@@ -27,6 +29,10 @@ import type { VmStartMetrics } from './ports/vm-start-metrics.js';
 export interface UseCaseDependencies {
   readonly vms: VmRepository;
   readonly images: ImageRepository;
+  /** Named VM presets of the projects. */
+  readonly templates: TemplateRepository;
+  /** Snapshots of VMs (their files are on the VMs' hosts). */
+  readonly snapshots: SnapshotRepository;
   readonly hosts: HostRepository;
   readonly events: EventRepository;
   /** Events committed by any Manager on the database, as they come. */

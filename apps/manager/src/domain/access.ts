@@ -11,6 +11,10 @@ export const scopes = [
   'vms:write',
   'images:read',
   'images:write',
+  'templates:read',
+  'templates:write',
+  'snapshots:read',
+  'snapshots:write',
   'events:read',
   'hosts:admin',
   'tokens:admin',
@@ -30,6 +34,8 @@ const impliedBy: Readonly<Partial<Record<Scope, Scope>>> = {
   'vms:read': 'vms:write',
   'images:read': 'images:write',
   'metrics:read': 'hosts:admin',
+  'templates:read': 'templates:write',
+  'snapshots:read': 'snapshots:write',
 };
 
 export function isScope(value: string): value is Scope {

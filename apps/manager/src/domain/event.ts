@@ -19,6 +19,13 @@ export type EventType =
   | 'host.recovered'
   | 'host.cordoned'
   | 'host.uncordoned'
+  | 'template.created'
+  | 'template.updated'
+  | 'template.deleted'
+  | 'snapshot.created'
+  | 'snapshot.ready'
+  | 'snapshot.failed'
+  | 'snapshot.deleted'
   | (string & { readonly eventType?: never });
 
 export const eventTypePattern = '^[a-z]+\\.[a-z_]+$';
@@ -34,8 +41,10 @@ export interface RecordedEvent {
   readonly type: EventType;
   readonly vmId: VmId | null;
   readonly hostId: HostId | null;
-  /** The project of the VM the event is about; null for host events (shared infrastructure). */
+  /** The project of the VM (or template) the event is about; null for host events (shared infrastructure). */
   readonly project: string | null;
+  /** The template or snapshot the event is about (a snapshot's events name its VM too). */
+  readonly objectId?: string | undefined;
   readonly fromState: VmState | null;
   readonly toState: VmState | null;
   readonly message: string;

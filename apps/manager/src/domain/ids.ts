@@ -9,6 +9,8 @@ export type VmId = Branded<string, 'VmId'>;
 export type ImageId = Branded<string, 'ImageId'>;
 export type HostId = Branded<string, 'HostId'>;
 export type TokenId = Branded<string, 'TokenId'>;
+export type TemplateId = Branded<string, 'TemplateId'>;
+export type SnapshotId = Branded<string, 'SnapshotId'>;
 
 const ulidBody = '[0-9A-HJKMNP-TV-Z]{26}';
 
@@ -19,17 +21,23 @@ export const idPrefixes = {
   token: 'tok_',
   credential: 'cred_',
   joinToken: 'jtk_',
+  template: 'tpl_',
+  snapshot: 'snap_',
 } as const;
 
 export const vmIdPattern = `^vm_${ulidBody}$`;
 export const imageIdPattern = `^img_${ulidBody}$`;
 export const hostIdPattern = `^host_${ulidBody}$`;
 export const tokenIdPattern = `^tok_${ulidBody}$`;
+export const templateIdPattern = `^tpl_${ulidBody}$`;
+export const snapshotIdPattern = `^snap_${ulidBody}$`;
 
 const vmIdRegExp = new RegExp(vmIdPattern);
 const imageIdRegExp = new RegExp(imageIdPattern);
 const hostIdRegExp = new RegExp(hostIdPattern);
 const tokenIdRegExp = new RegExp(tokenIdPattern);
+const templateIdRegExp = new RegExp(templateIdPattern);
+const snapshotIdRegExp = new RegExp(snapshotIdPattern);
 const ulidRegExp = new RegExp(`^${ulidBody}$`);
 
 export function parseVmId(value: string): VmId | undefined {
@@ -46,6 +54,14 @@ export function parseHostId(value: string): HostId | undefined {
 
 export function parseTokenId(value: string): TokenId | undefined {
   return tokenIdRegExp.test(value) ? (value as TokenId) : undefined;
+}
+
+export function parseTemplateId(value: string): TemplateId | undefined {
+  return templateIdRegExp.test(value) ? (value as TemplateId) : undefined;
+}
+
+export function parseSnapshotId(value: string): SnapshotId | undefined {
+  return snapshotIdRegExp.test(value) ? (value as SnapshotId) : undefined;
 }
 
 /** Builds an id from a ULID; throws on anything that is not an upper-case Crockford ULID. */
@@ -72,6 +88,14 @@ export function joinTokenIdFromUlid(ulid: string): string {
 
 export function tokenIdFromUlid(ulid: string): TokenId {
   return withPrefix(idPrefixes.token, ulid) as TokenId;
+}
+
+export function templateIdFromUlid(ulid: string): TemplateId {
+  return withPrefix(idPrefixes.template, ulid) as TemplateId;
+}
+
+export function snapshotIdFromUlid(ulid: string): SnapshotId {
+  return withPrefix(idPrefixes.snapshot, ulid) as SnapshotId;
 }
 
 function withPrefix(prefix: string, ulid: string): string {

@@ -1,4 +1,4 @@
-import type { HostId, ImageId, VmId } from './ids.js';
+import type { HostId, ImageId, TemplateId, VmId } from './ids.js';
 import type { ObservedVmState, VmState } from './vm-state.js';
 import type { RestartPolicy } from './restart-policy.js';
 import type { VmNetwork } from './address-pool.js';
@@ -62,6 +62,9 @@ export interface Vm {
   readonly observedAt: Date | null;
   /** What the reconciler does when the VMM dies on its own. */
   readonly restartPolicy: RestartPolicy;
+  /** The template the VM was created from and its version then (its values were copied); null for none. */
+  readonly templateId: TemplateId | null;
+  readonly templateVersion: number | null;
 }
 
 /**

@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 interface Call {
-  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   readonly url: string;
   readonly payload?: unknown;
 }
@@ -44,6 +44,8 @@ async function everyOperation(): Promise<Array<{ method: string; url: string; is
     '/v1/images/{id}': 'img_01J00000000000000000000001',
     '/v1/hosts/{id}': 'host_01J00000000000000000000001',
     '/v1/tokens/{id}': 'tok_01J00000000000000000000001',
+    '/v1/templates/{id}': 'tpl_01J00000000000000000000001',
+    '/v1/snapshots/{id}': 'snap_01J00000000000000000000001',
   };
   return Object.entries(document.paths).flatMap(([path, methods]) =>
     Object.entries(methods).map(([method, operation]) => {
@@ -155,6 +157,7 @@ describe('authentication', () => {
       ['/v1/events', 'events:read'],
       ['/v1/images', 'images:read'],
       ['/v1/tokens', 'tokens:admin'],
+      ['/v1/templates', 'templates:read'],
     ] as const) {
       const response = await call(reader, { method: 'GET', url });
       expect(response.statusCode, url).toBe(403);

@@ -12,6 +12,10 @@ export const bodyLimitBytes = {
    * data of at most 16,384 characters (each up to 6 bytes as a JSON escape).
    */
   createVm: 128 * 1024,
+  /** `POST` and `PATCH /v1/templates`: a name, a description of at most 1024 characters, two ids and boot arguments. */
+  template: 32 * 1024,
+  /** `POST /v1/vms/{id}/snapshots`: a word and a number. */
+  snapshot: 4 * 1024,
   /** `POST /v1/images`: a host path of at most 4096 characters. */
   registerImage: 64 * 1024,
   /** `POST /v1/tokens`: a name of at most 128 characters, the scopes and at most 64 project names. */

@@ -1,14 +1,13 @@
 import type { FastifyReply } from 'fastify';
 import type { IfMatch } from '../application/use-cases/if-match.js';
-import type { Vm } from '../domain/vm.js';
 
-/** The strong entity tag of a VM representation: its version. */
-export function etagOf(vm: Pick<Vm, 'version'>): string {
-  return `"${vm.version}"`;
+/** The strong entity tag of a VM's or a template's representation: its version. */
+export function etagOf(resource: { readonly version: number }): string {
+  return `"${resource.version}"`;
 }
 
-export function setEtag(reply: FastifyReply, vm: Pick<Vm, 'version'>): void {
-  reply.header('etag', etagOf(vm));
+export function setEtag(reply: FastifyReply, resource: { readonly version: number }): void {
+  reply.header('etag', etagOf(resource));
 }
 
 /**

@@ -4,6 +4,8 @@ import { projectNamesOf } from '../domain/access.js';
 import type { ApiToken } from '../domain/api-token.js';
 import type { Image } from '../domain/image.js';
 import type { Project } from '../domain/project.js';
+import type { Snapshot } from '../domain/snapshot.js';
+import type { Template } from '../domain/template.js';
 import type { RecordedEvent } from '../domain/event.js';
 import type { Vm } from '../domain/vm.js';
 import type { EventView } from './schemas/event-schemas.js';
@@ -11,10 +13,28 @@ import type { HostView } from './schemas/host-schemas.js';
 import type { ImageView } from './schemas/image-schemas.js';
 import type { TokenView } from './schemas/token-schemas.js';
 import type { ProjectView } from './schemas/project-schemas.js';
+import type { SnapshotView } from './schemas/snapshot-schemas.js';
+import type { TemplateView } from './schemas/template-schemas.js';
 import type { VmView } from './schemas/vm-schemas.js';
 
 export function imageView(image: Image): Static<typeof ImageView> {
   return { ...image, createdAt: image.createdAt.toISOString() };
+}
+
+export function templateView(template: Template): Static<typeof TemplateView> {
+  return { ...template, createdAt: template.createdAt.toISOString(), updatedAt: template.updatedAt.toISOString() };
+}
+
+export function snapshotView(snapshot: Snapshot): Static<typeof SnapshotView> {
+  return {
+    ...snapshot,
+    sizes: snapshot.sizes === null ? null : { ...snapshot.sizes },
+    fingerprint: snapshot.fingerprint === null ? null : { ...snapshot.fingerprint },
+    failureReason: snapshot.failureReason === null ? null : { ...snapshot.failureReason },
+    expiresAt: snapshot.expiresAt === null ? null : snapshot.expiresAt.toISOString(),
+    createdAt: snapshot.createdAt.toISOString(),
+    updatedAt: snapshot.updatedAt.toISOString(),
+  };
 }
 
 export function hostView({ host, status, allocated }: HostOverview): Static<typeof HostView> {
@@ -48,7 +68,7 @@ export function vmView(vm: Vm): Static<typeof VmView> {
 }
 
 export function eventView(event: RecordedEvent): Static<typeof EventView> {
-  return { ...event, at: event.at.toISOString() };
+  return { ...event, objectId: event.objectId ?? null, at: event.at.toISOString() };
 }
 
 export function tokenView(token: ApiToken): Static<typeof TokenView> {

@@ -132,6 +132,8 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         observedState: null,
         observedAt: null,
         restartPolicy: 'on-failure',
+        templateId: null,
+        templateVersion: null,
         ...overrides,
       };
       await repos.vms.insert(value);

@@ -143,14 +143,23 @@ class FakeFirecrackerClient implements FirecrackerClient {
   }
 
   private put(path: string, body: unknown, apply: (process: FakeVmmProcess) => string | undefined): void {
+    this.call('PUT', path, body, apply);
+  }
+
+  private call(
+    method: 'PUT' | 'PATCH',
+    path: string,
+    body: unknown,
+    apply: (process: FakeVmmProcess) => string | undefined,
+  ): void {
     const process = this.process();
-    process.calls.push({ method: 'PUT', path, body });
+    process.calls.push({ method, path, body });
     this.api.requestCount += 1;
-    this.api.onRequest?.('PUT', path);
-    const fault = this.api.faults.get(`PUT ${path}`) ?? apply(process);
+    this.api.onRequest?.(method, path);
+    const fault = this.api.faults.get(`${method} ${path}`) ?? apply(process);
     if (fault !== undefined)
       throw new AppError('FIRECRACKER_REJECTED', fault, {
-        details: { faultMessage: fault, method: 'PUT', path, statusCode: 400 },
+        details: { faultMessage: fault, method, path, statusCode: 400 },
       });
   }
 
@@ -250,6 +259,37 @@ class FakeFirecrackerClient implements FirecrackerClient {
 
   async flushMetrics(): Promise<void> {
     this.put('/actions', { action_type: 'FlushMetrics' }, (process) => (process.state === 'Not started' ? PRE_BOOT : undefined));
+  }
+
+  /** PATCH /vm is idempotent in both directions, and refused before the start. */
+  async pauseVm(): Promise<void> {
+    this.call('PATCH', '/vm', { state: 'Paused' }, (process) => {
+      if (process.state === 'Not started') return PRE_BOOT;
+      process.state = 'Paused';
+      return undefined;
+    });
+  }
+
+  async resumeVm(): Promise<void> {
+    this.call('PATCH', '/vm', { state: 'Resumed' }, (process) => {
+      if (process.state === 'Not started') return PRE_BOOT;
+      process.state = 'Running';
+      return undefined;
+    });
+  }
+
+  /** Writes the two files (memory the size of the guest's) of a paused VM, as Firecracker does. */
+  async createSnapshot(config: { statePath: string; memoryPath: string }): Promise<void> {
+    this.put('/snapshot/create', config, (process) => {
+      if (process.state === 'Not started') return PRE_BOOT;
+      if (process.state === 'Running') {
+        return 'Create snapshot error: Cannot save the microVM state: Operation not allowed: save/restore unavailable while running';
+      }
+      const machine = process.calls.find((call) => call.path === '/machine-config')?.body as { memoryMib?: number } | undefined;
+      this.vmm.files.addFile(config.statePath, 'vmstate', 4096);
+      this.vmm.files.addFile(config.memoryPath, '', (machine?.memoryMib ?? 128) * 1024 * 1024);
+      return undefined;
+    });
   }
 
   async forward(request: ForwardRequest): Promise<ForwardResponse> {

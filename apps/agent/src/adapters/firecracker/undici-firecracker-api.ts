@@ -87,7 +87,7 @@ class UndiciFirecrackerClient implements FirecrackerClient {
     }
   }
 
-  private async call(method: 'GET' | 'PUT', path: string, json?: unknown): Promise<RawResponse> {
+  private async call(method: 'GET' | 'PUT' | 'PATCH', path: string, json?: unknown): Promise<RawResponse> {
     const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
     const response = await this.send(
       method,
@@ -155,6 +155,22 @@ class UndiciFirecrackerClient implements FirecrackerClient {
 
   async flushMetrics(): Promise<void> {
     await this.call('PUT', '/actions', { action_type: 'FlushMetrics' });
+  }
+
+  async pauseVm(): Promise<void> {
+    await this.call('PATCH', '/vm', { state: 'Paused' });
+  }
+
+  async resumeVm(): Promise<void> {
+    await this.call('PATCH', '/vm', { state: 'Resumed' });
+  }
+
+  async createSnapshot(config: { statePath: string; memoryPath: string }): Promise<void> {
+    await this.call('PUT', '/snapshot/create', {
+      snapshot_type: 'Full',
+      snapshot_path: config.statePath,
+      mem_file_path: config.memoryPath,
+    });
   }
 
   async forward(request: ForwardRequest): Promise<ForwardResponse> {

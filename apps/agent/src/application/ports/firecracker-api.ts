@@ -39,6 +39,11 @@ export interface FirecrackerClient {
   startInstance(): Promise<void>;
   /** `PUT /actions FlushMetrics`: one metrics line now (refused before the guest starts). */
   flushMetrics(): Promise<void>;
+  /** `PATCH /vm` `Paused` / `Resumed`: Firecracker refuses both before the start. */
+  pauseVm(): Promise<void>;
+  resumeVm(): Promise<void>;
+  /** `PUT /snapshot/create`, a full snapshot of a paused VM: device state and memory, written (or truncated) at these paths. */
+  createSnapshot(config: { statePath: string; memoryPath: string }): Promise<void>;
   /** Passes a request through unchanged and answers Firecracker's status, content type and body. */
   forward(request: ForwardRequest): Promise<ForwardResponse>;
 }

@@ -1,11 +1,20 @@
-import { agentApiPrefix, ApplyVmResult, CleanupResult, clusterIdHeader, Inventory, type VmSpec } from '@hearth/contracts';
+import {
+  agentApiPrefix,
+  ApplyVmResult,
+  CleanupResult,
+  clusterIdHeader,
+  Inventory,
+  SnapshotResult,
+  type CreateSnapshotRequest,
+  type VmSpec,
+} from '@hearth/contracts';
 import { AppError, isErrorCode, type FieldError } from '@hearth/errors';
 import { currentCorrelationId, requestIdHeader } from '@hearth/http-server';
 import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { request, type Dispatcher } from 'undici';
 import type { AgentClient, AgentTarget } from '../../application/ports/agent-client.js';
-import type { VmId } from '../../domain/ids.js';
+import type { SnapshotId, VmId } from '../../domain/ids.js';
 import { AgentTlsPools, agentIdentityMismatchCode, type AgentTlsCredentials } from './agent-tls-pools.js';
 
 export interface HttpAgentClientOptions {
@@ -90,6 +99,16 @@ export class HttpAgentClient implements AgentClient {
 
   deleteVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult> {
     return this.call(target, 'DELETE', `/vms/${vmId}`, CleanupResult, this.options.requestTimeoutMs);
+  }
+
+  snapshotVm(target: AgentTarget, vmId: VmId, snapshotId: SnapshotId, body: CreateSnapshotRequest): Promise<SnapshotResult> {
+    // As long as an apply may take: the pause, the memory dump and the disk copy grow with the VM.
+    const path = `/vms/${vmId}/snapshots/${snapshotId}`;
+    return this.call(target, 'POST', path, SnapshotResult, this.options.applyTimeoutMs, body);
+  }
+
+  deleteSnapshot(target: AgentTarget, vmId: VmId, snapshotId: SnapshotId): Promise<CleanupResult> {
+    return this.call(target, 'DELETE', `/vms/${vmId}/snapshots/${snapshotId}`, CleanupResult, this.options.requestTimeoutMs);
   }
 
   inventory(target: AgentTarget): Promise<Inventory> {

@@ -3,15 +3,17 @@ import {
   type AgentVm,
   type ApplyVmResult,
   type CleanupResult,
+  type CreateSnapshotRequest,
   type HostResource,
+  type SnapshotResult,
   type Inventory,
   type VmSpec,
 } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import type { AgentClient, AgentTarget } from '../../application/ports/agent-client.js';
-import type { VmId } from '../../domain/ids.js';
+import type { SnapshotId, VmId } from '../../domain/ids.js';
 
-export type AgentOperation = 'apply' | 'stop' | 'delete' | 'pause' | 'resume' | 'inventory';
+export type AgentOperation = 'apply' | 'stop' | 'delete' | 'pause' | 'resume' | 'inventory' | 'snapshot' | 'deleteSnapshot';
 
 export interface AgentCall {
   readonly operation: AgentOperation;
@@ -89,6 +91,7 @@ export class FakeAgentClient implements AgentClient {
     this.throwIfScripted('delete');
     this.throwIfUnreadable(target, vmId);
     this.exited.delete(`${target.addr} ${vmId}`);
+    this.snapshots.delete(`${target.addr} ${vmId}`);
     if (!this.vms.delete(`${target.addr} ${vmId}`)) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
     return { removed: this.resources(vmId) };
   }
@@ -103,6 +106,52 @@ export class FakeAgentClient implements AgentClient {
     this.calls.push({ operation: 'resume', addr: target.addr, vmId });
     this.throwIfScripted('resume');
     this.runningEntry(target, vmId).isPaused = false;
+  }
+
+  /** Snapshots the fake Agent holds, by `<addr> <vmId>`. */
+  private readonly snapshots = new Map<string, Set<string>>();
+
+  snapshotIdsOf(addr: string, vmId: VmId): string[] {
+    return [...(this.snapshots.get(`${addr} ${vmId}`) ?? [])];
+  }
+
+  async snapshotVm(
+    target: AgentTarget,
+    vmId: VmId,
+    snapshotId: SnapshotId,
+    request: CreateSnapshotRequest,
+  ): Promise<SnapshotResult> {
+    this.calls.push({ operation: 'snapshot', addr: target.addr, vmId });
+    this.throwIfScripted('snapshot');
+    const entry = this.runningEntry(target, vmId);
+    const key = `${target.addr} ${vmId}`;
+    this.snapshots.set(key, new Set([...(this.snapshots.get(key) ?? []), snapshotId]));
+    const wasPaused = entry.isPaused;
+    if (request.afterwards === 'stopped') await this.stopVm(target, vmId);
+    const directory = `/run/hearth/${vmId}`;
+    return {
+      snapshotId,
+      files: {
+        statePath: `${directory}/${snapshotId}.vmstate`,
+        memoryPath: `${directory}/${snapshotId}.memory`,
+        rootfsPath: `${directory}/${snapshotId}.rootfs.ext4`,
+        stateSizeBytes: 4096,
+        memorySizeBytes: (this.vms.get(key)?.spec.memoryMib ?? 0) * 1024 * 1024,
+        rootfsSizeBytes: 64 * 1024 * 1024,
+      },
+      pauseMs: wasPaused ? 0 : 12,
+      totalMs: 30,
+      vmmVersion: '1.16.1',
+      vmState: request.afterwards === 'stopped' ? 'stopped' : wasPaused ? 'paused' : 'running',
+    };
+  }
+
+  async deleteSnapshot(target: AgentTarget, vmId: VmId, snapshotId: SnapshotId): Promise<CleanupResult> {
+    this.calls.push({ operation: 'deleteSnapshot', addr: target.addr, vmId });
+    this.throwIfScripted('deleteSnapshot');
+    const held = this.snapshots.get(`${target.addr} ${vmId}`);
+    if (held?.delete(snapshotId) !== true) return { removed: [] };
+    return { removed: [{ kind: 'snapshot', ref: snapshotId, vmId }] };
   }
 
   private runningEntry(target: AgentTarget, vmId: VmId): { isPaused: boolean } {
@@ -196,7 +245,12 @@ export class FakeAgentClient implements AgentClient {
       tapName,
       socketPath: `/run/hearth/${vmId}/fc.sock`,
       rootfsPath: `/run/hearth/${vmId}/rootfs.ext4`,
-      resources: this.resources(vmId),
+      resources: [
+        ...this.resources(vmId),
+        ...[...this.snapshots.entries()]
+          .filter(([key]) => key.endsWith(` ${vmId}`))
+          .flatMap(([, ids]) => [...ids].map((ref) => ({ kind: 'snapshot' as const, ref, vmId }))),
+      ],
     };
   }
 

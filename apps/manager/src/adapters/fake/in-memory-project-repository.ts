@@ -45,8 +45,11 @@ export class InMemoryProjectRepository implements ProjectRepository {
     if (!this.store.projects.has(name))
       throw new AppError('PROJECT_NOT_FOUND', `No project named ${name}`, { details: { project: name } });
     const owns = (item: { readonly project?: string }): boolean => item.project === name;
-    if ([...this.store.images.values()].some(owns) || [...this.store.vms.values()].some(owns)) {
-      throw new AppError('PROJECT_NOT_EMPTY', `Project ${name} still owns images or VMs`, { details: { project: name } });
+    const owned = [...this.store.images.values(), ...this.store.templates.values(), ...this.store.vms.values()];
+    if (owned.some(owns)) {
+      throw new AppError('PROJECT_NOT_EMPTY', `Project ${name} still owns images, templates or VMs`, {
+        details: { project: name },
+      });
     }
     this.store.projects.delete(name);
     this.tokens.removeProject(name, at);

@@ -17,6 +17,8 @@ import { InMemoryIdempotencyRepository } from './in-memory-idempotency-repositor
 import { InMemoryHostRepository } from './in-memory-host-repository.js';
 import { InMemoryProjectRepository } from './in-memory-project-repository.js';
 import { InMemoryReconcileStateRepository } from './in-memory-reconcile-state-repository.js';
+import { InMemorySnapshotRepository } from './in-memory-snapshot-repository.js';
+import { InMemoryTemplateRepository } from './in-memory-template-repository.js';
 import { InMemoryTokenRepository } from './in-memory-token-repository.js';
 import { Store } from './in-memory-store.js';
 import { InMemoryTrustRepository } from './in-memory-trust-repository.js';
@@ -171,6 +173,8 @@ export class InMemoryVmRepository implements VmRepository {
       if (lease.vmId === id) this.store.addressLeases.set(address, { vmId: null, releasedAt: at });
     }
     this.store.vms.delete(id);
+    // Its snapshots went with its directory on the host (ON DELETE CASCADE in the real table).
+    for (const snapshot of [...this.store.snapshots.values()]) if (snapshot.vmId === id) this.store.snapshots.delete(snapshot.id);
     this.store.recordEvent({
       type: 'vm.deleted',
       vmId: id,
@@ -261,8 +265,10 @@ export class InMemoryImageRepository implements ImageRepository {
 
   async delete(id: ImageId): Promise<void> {
     if (!this.store.images.has(id)) throw new AppError('IMAGE_NOT_FOUND', `No image with id ${id}`, { details: { imageId: id } });
-    const inUse = [...this.store.vms.values()].some((vm) => vm.kernelImageId === id || vm.rootfsImageId === id);
-    if (inUse) throw new AppError('IMAGE_IN_USE', `Image ${id} is used by a VM`, { details: { imageId: id } });
+    const inUse = [...this.store.vms.values(), ...this.store.templates.values()].some(
+      (user) => user.kernelImageId === id || user.rootfsImageId === id,
+    );
+    if (inUse) throw new AppError('IMAGE_IN_USE', `Image ${id} is used by a VM or a template`, { details: { imageId: id } });
     this.store.images.delete(id);
   }
 }
@@ -270,6 +276,8 @@ export class InMemoryImageRepository implements ImageRepository {
 export interface InMemoryRepositories {
   readonly vms: InMemoryVmRepository;
   readonly images: InMemoryImageRepository;
+  readonly templates: InMemoryTemplateRepository;
+  readonly snapshots: InMemorySnapshotRepository;
   readonly hosts: InMemoryHostRepository;
   readonly events: InMemoryEventRepository;
   readonly eventFeed: InMemoryEventFeed;
@@ -290,6 +298,8 @@ export function createInMemoryRepositories(
   return {
     vms: new InMemoryVmRepository(store),
     images: new InMemoryImageRepository(store),
+    templates: new InMemoryTemplateRepository(store),
+    snapshots: new InMemorySnapshotRepository(store),
     hosts: new InMemoryHostRepository(store),
     events: new InMemoryEventRepository(store),
     eventFeed: new InMemoryEventFeed(store),

@@ -1,8 +1,10 @@
 import type { Host } from '../../domain/host.js';
-import type { HostId, ImageId, VmId } from '../../domain/ids.js';
+import type { HostId, ImageId, SnapshotId, TemplateId, VmId } from '../../domain/ids.js';
 import type { Image } from '../../domain/image.js';
 import type { NewEvent, RecordedEvent } from '../../domain/event.js';
 import { unlimitedQuota, type Project } from '../../domain/project.js';
+import type { Snapshot } from '../../domain/snapshot.js';
+import type { Template } from '../../domain/template.js';
 import { guestMacSerialRange, type Vm } from '../../domain/vm.js';
 import type { AddressLease } from '../../domain/address-lease.js';
 
@@ -24,6 +26,8 @@ export class Store {
   readonly vms = new Map<VmId, Vm>();
   readonly events: RecordedEvent[] = [];
   readonly images = new Map<ImageId, Image>();
+  readonly templates = new Map<TemplateId, Template>();
+  readonly snapshots = new Map<SnapshotId, Snapshot>();
   readonly hosts = new Map<HostId, Host>();
   /** Agent credentials by Agent identity (deleted with the Agent's host). */
   readonly credentials = new Map<string, StoredAgentCredential>();

@@ -4,10 +4,14 @@ import {
   hostIdFromUlid,
   imageIdFromUlid,
   joinTokenIdFromUlid,
+  snapshotIdFromUlid,
+  templateIdFromUlid,
   tokenIdFromUlid,
   vmIdFromUlid,
   type HostId,
   type ImageId,
+  type SnapshotId,
+  type TemplateId,
   type TokenId,
   type VmId,
 } from '../../domain/ids.js';
@@ -40,6 +44,14 @@ export class SequentialIdGenerator implements IdGenerator {
 
   tokenId(): TokenId {
     return tokenIdFromUlid(this.nextUlid());
+  }
+
+  templateId(): TemplateId {
+    return templateIdFromUlid(this.nextUlid());
+  }
+
+  snapshotId(): SnapshotId {
+    return snapshotIdFromUlid(this.nextUlid());
   }
 
   private nextUlid(): string {

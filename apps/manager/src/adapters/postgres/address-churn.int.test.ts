@@ -61,7 +61,7 @@ describe.skipIf(!hasDatabase)(
           name: `node-${i}`,
           agentId: agentIdFor(i),
           aliveIfHeartbeatSince: new Date(0),
-          addr: `http://10.0.0.${i}:9090`,
+          addr: `https://10.0.0.${i}:9090`,
           capacity: hostCapacity({ cpuCount: 64, memoryMibTotal: 65_536, memoryMibAvailable: 65_536 }),
           facts: hostFacts(),
           at: clock.now(),

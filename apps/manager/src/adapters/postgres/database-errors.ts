@@ -14,6 +14,7 @@ const uniqueConstraintCodes: Readonly<Record<string, { code: ErrorCode; message:
   },
   // The lease lock makes this unreachable between Managers of one database; kept as the last word.
   address_leases_pkey: { code: 'ADDRESS_TAKEN', message: 'The address is held by another VM' },
+  templates_project_name_key: { code: 'TEMPLATE_NAME_TAKEN', message: 'A template with this name already exists in the project' },
   projects_pkey: { code: 'PROJECT_NAME_TAKEN', message: 'A project with this name already exists' },
 };
 
@@ -22,6 +23,7 @@ const foreignKeyCodes: Readonly<Record<string, { code: ErrorCode; message: strin
   // The project was deleted between the use case's check and the insert.
   images_project_fkey: { code: 'PROJECT_NOT_FOUND', message: 'The project does not exist' },
   vms_project_fkey: { code: 'PROJECT_NOT_FOUND', message: 'The project does not exist' },
+  templates_project_fkey: { code: 'PROJECT_NOT_FOUND', message: 'The project does not exist' },
 };
 
 /** Per-query meaning of SQLSTATEs that depend on the statement (e.g. 23503 on a delete: still referenced). */

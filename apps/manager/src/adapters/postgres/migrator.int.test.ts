@@ -80,6 +80,40 @@ for (const [name, isAvailable, open] of targets) {
         expect([...results[0], ...results[1]].sort((a, b) => a - b)).toEqual(migrations.map((m) => m.version));
       });
 
+      it('gives the template and snapshot scopes to tokens that held every scope before them, and to no other', async () => {
+        const migrations = await readMigrations();
+        const templates = migrations.findIndex((m) => m.name === 'create_templates');
+        await migrate(target.db, migrations.slice(0, templates));
+        const everyEarlierScope = [
+          'vms:read',
+          'vms:write',
+          'images:read',
+          'images:write',
+          'events:read',
+          'hosts:admin',
+          'tokens:admin',
+          'projects:admin',
+          'audit:read',
+        ];
+        const token = (id: string, scopes: string[], projects: string[]) =>
+          sql`insert into api_tokens (id, name, secret_sha256, scopes, projects, created_at)
+              values (${id}, ${id}, ${`hash-${id}`}, ${scopes}, ${projects}, now())`.execute(target.db);
+        await token('tok_admin', everyEarlierScope, ['*']);
+        await token('tok_tenant_admin', everyEarlierScope, ['default']);
+        await token('tok_runner', ['vms:write', 'images:read'], ['*']);
+        await migrate(target.db, migrations);
+        const rows = await sql<{ id: string; scopes: string[] }>`select id, scopes from api_tokens order by id`.execute(
+          target.db,
+        );
+        // Templates (0040), then snapshots (0041): each migration gives its scopes to those holding every earlier one.
+        const everyScope = [...everyEarlierScope, 'templates:read', 'templates:write', 'snapshots:read', 'snapshots:write'];
+        expect(Object.fromEntries(rows.rows.map((row) => [row.id, row.scopes]))).toEqual({
+          tok_admin: everyScope,
+          tok_runner: ['vms:write', 'images:read'],
+          tok_tenant_admin: everyScope,
+        });
+      });
+
       it('rolls a failing migration back and does not record it', async () => {
         tempDir = await mkdtemp(join(tmpdir(), 'hearth-migrations-'));
         await writeFile(join(tempDir, '0001_create_things.sql'), 'CREATE TABLE things (id int);\n');

@@ -25,6 +25,7 @@ export class PgEventRepository implements EventRepository {
           from_state: event.fromState,
           to_state: event.toState,
           message: event.message,
+          object_id: event.objectId ?? null,
         })
         .returningAll()
         .executeTakeFirstOrThrow(),
@@ -119,5 +120,6 @@ export function toEvent(row: Selectable<EventsTable>): RecordedEvent {
     toState: row.to_state as VmState | null,
     message: row.message,
     at: new Date(row.at),
+    ...(row.object_id === null ? {} : { objectId: row.object_id }),
   };
 }

@@ -5,6 +5,7 @@ import type { ImageId } from '../../domain/ids.js';
 import type { Image, ImageKind } from '../../domain/image.js';
 import type { Database } from './database.js';
 import { translated } from './database-errors.js';
+import { escapeLike } from './escape-like.js';
 import { ofProjects } from './project-filter.js';
 import type { ImagesTable } from './schema.js';
 
@@ -69,15 +70,11 @@ export class PgImageRepository implements ImageRepository {
 
   async delete(id: ImageId): Promise<void> {
     const deleted = await translated(() => this.db.deleteFrom('images').where('id', '=', id).returning('id').executeTakeFirst(), {
-      '23503': (cause) => new AppError('IMAGE_IN_USE', `Image ${id} is used by a VM`, { details: { imageId: id }, cause }),
+      '23503': (cause) =>
+        new AppError('IMAGE_IN_USE', `Image ${id} is used by a VM or a template`, { details: { imageId: id }, cause }),
     });
     if (deleted === undefined) throw new AppError('IMAGE_NOT_FOUND', `No image with id ${id}`, { details: { imageId: id } });
   }
-}
-
-/** `%`, `_` and `\` in a user's search text match themselves. */
-function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (char) => `\\${char}`);
 }
 
 function toImage(row: Selectable<ImagesTable>): Image {

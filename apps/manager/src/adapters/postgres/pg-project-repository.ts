@@ -66,7 +66,10 @@ export class PgProjectRepository implements ProjectRepository {
         }),
       {
         '23503': (cause) =>
-          new AppError('PROJECT_NOT_EMPTY', `Project ${name} still owns images or VMs`, { details: { project: name }, cause }),
+          new AppError('PROJECT_NOT_EMPTY', `Project ${name} still owns images, templates or VMs`, {
+            details: { project: name },
+            cause,
+          }),
       },
     );
   }

@@ -6,6 +6,8 @@ import { PgIdempotencyRepository } from './pg-idempotency-repository.js';
 import { PgImageRepository } from './pg-image-repository.js';
 import { PgProjectRepository } from './pg-project-repository.js';
 import { PgReconcileStateRepository } from './pg-reconcile-state-repository.js';
+import { PgSnapshotRepository } from './pg-snapshot-repository.js';
+import { PgTemplateRepository } from './pg-template-repository.js';
 import { PgTokenRepository } from './pg-token-repository.js';
 import { PgVmRepository } from './pg-vm-repository.js';
 import { PgTrustRepository } from './pg-trust-repository.js';
@@ -14,6 +16,8 @@ import { PgCertificateAuthorityRepository } from './pg-certificate-authority-rep
 export interface PgRepositories {
   readonly vms: PgVmRepository;
   readonly images: PgImageRepository;
+  readonly templates: PgTemplateRepository;
+  readonly snapshots: PgSnapshotRepository;
   readonly hosts: PgHostRepository;
   readonly events: PgEventRepository;
   readonly idempotency: PgIdempotencyRepository;
@@ -29,6 +33,8 @@ export function createPgRepositories(db: Database): PgRepositories {
   return {
     vms: new PgVmRepository(db),
     images: new PgImageRepository(db),
+    templates: new PgTemplateRepository(db),
+    snapshots: new PgSnapshotRepository(db),
     hosts: new PgHostRepository(db),
     events: new PgEventRepository(db),
     idempotency: new PgIdempotencyRepository(db),

@@ -1,7 +1,7 @@
 import { sql, type Selectable, type Transaction } from 'kysely';
 import { AppError } from '@hearth/errors';
 import type { ProjectHolding, VmListFilter, VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
-import type { HostId, ImageId, VmId } from '../../domain/ids.js';
+import type { HostId, ImageId, TemplateId, VmId } from '../../domain/ids.js';
 import type { HostAllocation } from '../../domain/placement.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import { guestMacOf, type FailureReason, type Vm, type VmStep } from '../../domain/vm.js';
@@ -105,6 +105,8 @@ export class PgVmRepository implements VmRepository {
                   observed_state: vm.observedState,
                   observed_at: vm.observedAt,
                   restart_policy: vm.restartPolicy,
+                  template_id: vm.templateId,
+                  template_version: vm.templateVersion,
                 })
                 .returning('id'),
             )
@@ -394,6 +396,8 @@ function toVm(row: Selectable<VmsTable>): Vm {
     observedState: row.observed_state as ObservedVmState | null,
     observedAt: row.observed_at === null ? null : new Date(row.observed_at),
     restartPolicy: row.restart_policy as RestartPolicy,
+    templateId: row.template_id as TemplateId | null,
+    templateVersion: row.template_version,
   };
 }
 

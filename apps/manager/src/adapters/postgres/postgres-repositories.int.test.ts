@@ -4,6 +4,8 @@ import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/
 import { describeEventRepositoryContract } from '../../testing/event-repository-contract.js';
 import { describeIdempotencyRepositoryContract } from '../../testing/idempotency-repository-contract.js';
 import { describeRepositoryContract } from '../../testing/repository-contract.js';
+import { describeSnapshotRepositoryContract } from '../../testing/snapshot-repository-contract.js';
+import { describeTemplateRepositoryContract } from '../../testing/template-repository-contract.js';
 import { describeTrustRepositoryContract } from '../../testing/trust-repository-contract.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
@@ -34,7 +36,9 @@ describe.skipIf(!hasDatabase)(
     });
 
     const emptied = async (): Promise<void> => {
-      await sql`truncate events, idempotency_keys, address_leases, vms, images, hosts, api_tokens, audit_log`.execute(db!);
+      await sql`truncate events, idempotency_keys, snapshots, address_leases, vms, templates, images, hosts, api_tokens, audit_log`.execute(
+        db!,
+      );
       await sql`delete from projects where name <> 'default'`.execute(db!);
       await sql`update event_retention set pruned_through_id = 0, pruned_at = null`.execute(db!);
     };
@@ -51,7 +55,7 @@ describe.skipIf(!hasDatabase)(
       return {
         repos: createPgRepositories(current),
         close: async () => {
-          await sql`truncate events, idempotency_keys, address_leases, vms, images, hosts, api_tokens, audit_log`.execute(
+          await sql`truncate events, idempotency_keys, snapshots, address_leases, vms, templates, images, hosts, api_tokens, audit_log`.execute(
             current,
           );
           await sql`delete from projects where name <> 'default'`.execute(current);
@@ -59,12 +63,16 @@ describe.skipIf(!hasDatabase)(
       };
     });
 
+    describeTemplateRepositoryContract('PostgreSQL', async () => ({ ...createPgRepositories(db!), close: emptied }));
+
+    describeSnapshotRepositoryContract('PostgreSQL', async () => ({ ...createPgRepositories(db!), close: emptied }));
+
     describeTrustRepositoryContract('PostgreSQL', async () => {
       const current = db!;
       return {
         ...createPgRepositories(current),
         close: async () => {
-          await sql`truncate events, idempotency_keys, address_leases, vms, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
+          await sql`truncate events, idempotency_keys, snapshots, address_leases, vms, templates, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
             current,
           );
         },

@@ -59,6 +59,8 @@ export interface VmsTable {
   crash_window_started_at: Date | null;
   network: ColumnType<unknown, string | null, string | null>;
   user_data: string | null;
+  template_id: string | null;
+  template_version: number | null;
 }
 
 export interface AddressLeasesTable {
@@ -68,6 +70,41 @@ export interface AddressLeasesTable {
   vm_id: string | null;
   leased_at: Date;
   released_at: Date | null;
+}
+
+export interface TemplatesTable {
+  id: string;
+  name: string;
+  project: string;
+  description: string;
+  kernel_image_id: string;
+  rootfs_image_id: string;
+  vcpu_count: number;
+  memory_mib: number;
+  boot_args: string;
+  restart_policy: string;
+  created_at: Date;
+  updated_at: Date;
+  version: number;
+}
+
+export interface SnapshotsTable {
+  id: string;
+  vm_id: string;
+  project: string;
+  host_id: string;
+  state: string;
+  /** `pg` returns bigint as a string, PGlite as a number. */
+  state_bytes: ColumnType<string | number | null, number | null, number | null>;
+  memory_bytes: ColumnType<string | number | null, number | null, number | null>;
+  rootfs_bytes: ColumnType<string | number | null, number | null, number | null>;
+  pause_ms: number | null;
+  fingerprint: ColumnType<unknown, string | null, string | null>;
+  parent_id: string | null;
+  expires_at: Date | null;
+  failure_reason: ColumnType<unknown, string | null, string | null>;
+  created_at: Date;
+  updated_at: Date;
 }
 
 export interface EventsTable {
@@ -82,6 +119,7 @@ export interface EventsTable {
   from_state: string | null;
   to_state: string | null;
   message: string;
+  object_id: Generated<string | null>;
 }
 
 export interface IdempotencyKeysTable {
@@ -190,6 +228,8 @@ export interface ManagerDatabase {
   api_tokens: ApiTokensTable;
   hosts: HostsTable;
   images: ImagesTable;
+  templates: TemplatesTable;
+  snapshots: SnapshotsTable;
   vms: VmsTable;
   address_leases: AddressLeasesTable;
   events: EventsTable;

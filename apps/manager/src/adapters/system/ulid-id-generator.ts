@@ -5,10 +5,14 @@ import {
   hostIdFromUlid,
   imageIdFromUlid,
   joinTokenIdFromUlid,
+  snapshotIdFromUlid,
+  templateIdFromUlid,
   tokenIdFromUlid,
   vmIdFromUlid,
   type HostId,
   type ImageId,
+  type SnapshotId,
+  type TemplateId,
   type TokenId,
   type VmId,
 } from '../../domain/ids.js';
@@ -39,5 +43,13 @@ export class UlidIdGenerator implements IdGenerator {
 
   tokenId(): TokenId {
     return tokenIdFromUlid(this.next());
+  }
+
+  templateId(): TemplateId {
+    return templateIdFromUlid(this.next());
+  }
+
+  snapshotId(): SnapshotId {
+    return snapshotIdFromUlid(this.next());
   }
 }

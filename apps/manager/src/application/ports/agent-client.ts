@@ -1,5 +1,5 @@
-import type { ApplyVmResult, CleanupResult, Inventory, VmSpec } from '@hearth/contracts';
-import type { VmId } from '../../domain/ids.js';
+import type { ApplyVmResult, CleanupResult, CreateSnapshotRequest, Inventory, SnapshotResult, VmSpec } from '@hearth/contracts';
+import type { SnapshotId, VmId } from '../../domain/ids.js';
 
 /** Where a host's Agent listens, and who it must be (a `Host` is one). */
 export interface AgentTarget {
@@ -22,6 +22,13 @@ export interface AgentClient {
   pauseVm(target: AgentTarget, vmId: VmId): Promise<void>;
   /** Resumes a paused guest (`PATCH /vm {state: Resumed}`); resuming a running VM is fine. */
   resumeVm(target: AgentTarget, vmId: VmId): Promise<void>;
+  /**
+   * A full snapshot of a running or paused VM, in one call: pause, state and memory, the disk copied
+   * while paused, then back to its state or stopped (`request.afterwards`). Taking it again answers it.
+   */
+  snapshotVm(target: AgentTarget, vmId: VmId, snapshotId: SnapshotId, request: CreateSnapshotRequest): Promise<SnapshotResult>;
+  /** Removes a snapshot's files; an unknown snapshot removes nothing. */
+  deleteSnapshot(target: AgentTarget, vmId: VmId, snapshotId: SnapshotId): Promise<CleanupResult>;
   /** Everything the Agent holds, per VM, with what it observes of each VMM (its ledger, not a guess). */
   inventory(target: AgentTarget): Promise<Inventory>;
 }

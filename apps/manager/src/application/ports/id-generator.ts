@@ -1,4 +1,4 @@
-import type { HostId, ImageId, TokenId, VmId } from '../../domain/ids.js';
+import type { HostId, ImageId, SnapshotId, TemplateId, TokenId, VmId } from '../../domain/ids.js';
 
 /** Makes new, sortable resource ids. */
 export interface IdGenerator {
@@ -8,4 +8,6 @@ export interface IdGenerator {
   credentialId(): string;
   joinTokenId(): string;
   tokenId(): TokenId;
+  templateId(): TemplateId;
+  snapshotId(): SnapshotId;
 }

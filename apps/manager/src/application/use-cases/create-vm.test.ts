@@ -90,6 +90,8 @@ describe('createVm', () => {
       credentialId: () => world.deps.ids.credentialId(),
       joinTokenId: () => world.deps.ids.joinTokenId(),
       tokenId: () => world.deps.ids.tokenId(),
+      templateId: () => world.deps.ids.templateId(),
+      snapshotId: () => world.deps.ids.snapshotId(),
     };
     const deps = { ...world.deps, ids };
     const a = await acceptVm(deps, { ...input, name: 'a' });

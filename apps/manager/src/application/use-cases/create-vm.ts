@@ -1,35 +1,33 @@
 import { bootArgsMaxLength, userDataMaxLength } from '@hearth/contracts';
 import { failpoint } from '@hearth/failpoints';
-import { AppError, type FieldError } from '@hearth/errors';
+import { AppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
-import type { Image, ImageKind } from '../../domain/image.js';
-import type { ImageId } from '../../domain/ids.js';
+import type { TemplateId } from '../../domain/ids.js';
 import { noAllocation, placeVm, rejectionOf, type HostRejection } from '../../domain/placement.js';
 import { quotaOverruns } from '../../domain/project.js';
-import { defaultRestartPolicy, type RestartPolicy } from '../../domain/restart-policy.js';
-import { defaultBootArgs, isValidVmName, type Vm } from '../../domain/vm.js';
 import { parseIpv4 } from '../../domain/address-pool.js';
+import { invalidBody, presetImageErrors, presetOf, type Template, type VmPreset } from '../../domain/template.js';
+import { isValidVmName, type Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { continueCreate } from './continue-create.js';
 
-export interface CreateVmInput {
+/**
+ * A VM to create: its preset given in full, or a template of its project and what to change of it
+ * (each field given replaces the template's). Without a template, boot arguments default to
+ * `defaultBootArgs` and the restart policy to `on-failure`.
+ */
+export interface CreateVmInput extends Partial<VmPreset> {
   readonly name: string;
-  /** The project that will own it (already checked against the caller's token); its images must be its own. */
+  /** The project that will own it (already checked against the caller's token); its images and template must be its own. */
   readonly project: string;
-  readonly vcpuCount: number;
-  readonly memoryMib: number;
-  readonly kernelImageId: ImageId;
-  readonly rootfsImageId: ImageId;
-  readonly bootArgs?: string | undefined;
+  readonly templateId?: TemplateId | undefined;
   /** A specific free address of the pool; default: the lowest free one. */
   readonly ipAddress?: string | undefined;
   /** Served to the guest by MMDS. */
   readonly userData?: string | undefined;
-  /** What the reconciler does when the VM's VMM dies (default `on-failure`). */
-  readonly restartPolicy?: RestartPolicy | undefined;
 }
 
-type Deps = Pick<UseCaseDependencies, 'vms' | 'images' | 'hosts' | 'agents' | 'clock' | 'ids' | 'log' | 'settings'>;
+type Deps = Pick<UseCaseDependencies, 'vms' | 'images' | 'templates' | 'hosts' | 'agents' | 'clock' | 'ids' | 'log' | 'settings'>;
 
 /**
  * Creates a VM and waits for it: `acceptVm`, then `continueCreate` until it is `running` (or
@@ -50,31 +48,30 @@ export async function acceptVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
 }
 
 /** `acceptVm`, also answering the host it chose (a create goes on to call it at once). */
-async function placeAndRecord(deps: Deps, input: CreateVmInput): Promise<{ readonly vm: Vm; readonly host: Host }> {
-  if (!isValidVmName(input.name)) {
-    throw invalid([
+async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ readonly vm: Vm; readonly host: Host }> {
+  if (!isValidVmName(request.name)) {
+    throw invalidBody([
       { field: 'body/name', message: 'must be 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit' },
     ]);
   }
-  if (input.bootArgs !== undefined && input.bootArgs.length > bootArgsMaxLength) {
-    throw invalid([{ field: 'body/bootArgs', message: `must NOT have more than ${bootArgsMaxLength} characters` }]);
+  const template = request.templateId === undefined ? undefined : await templateOf(deps, request.templateId, request.project);
+  const input = { ...request, ...presetOf(template, request) };
+  if (input.bootArgs.length > bootArgsMaxLength) {
+    throw invalidBody([{ field: 'body/bootArgs', message: `must NOT have more than ${bootArgsMaxLength} characters` }]);
   }
   const requestedAddress = input.ipAddress === undefined ? undefined : parseIpv4(input.ipAddress);
   if (input.ipAddress !== undefined && requestedAddress === undefined) {
-    throw invalid([{ field: 'body/ipAddress', message: 'must be an IPv4 address like 172.30.0.2' }]);
+    throw invalidBody([{ field: 'body/ipAddress', message: 'must be an IPv4 address like 172.30.0.2' }]);
   }
   if (input.userData !== undefined && input.userData.length > userDataMaxLength) {
-    throw invalid([{ field: 'body/userData', message: `must NOT have more than ${userDataMaxLength} characters` }]);
+    throw invalidBody([{ field: 'body/userData', message: `must NOT have more than ${userDataMaxLength} characters` }]);
   }
   const [kernel, rootfs] = await Promise.all([
     deps.images.findById(input.kernelImageId),
     deps.images.findById(input.rootfsImageId),
   ]);
-  const imageErrors = [
-    ...imageFieldErrors('kernelImageId', input.kernelImageId, ownImage(kernel, input.project), 'kernel'),
-    ...imageFieldErrors('rootfsImageId', input.rootfsImageId, ownImage(rootfs, input.project), 'rootfs'),
-  ];
-  if (imageErrors.length > 0 || kernel === undefined || rootfs === undefined) throw invalid(imageErrors);
+  const imageErrors = presetImageErrors(input, { kernel, rootfs }, input.project);
+  if (imageErrors.length > 0 || kernel === undefined || rootfs === undefined) throw invalidBody(imageErrors);
   // A taken name is refused by the insert (VM_NAME_TAKEN from the unique constraint): no pre-check.
 
   const hosts = await deps.hosts.list();
@@ -110,10 +107,8 @@ async function placeAndRecord(deps: Deps, input: CreateVmInput): Promise<{ reado
     rootfsImageId: rootfs.id,
     kernelPath: kernel.hostPath,
     rootfsPath: rootfs.hostPath,
-    bootArgs: input.bootArgs ?? defaultBootArgs,
+    bootArgs: input.bootArgs,
     guestMac: await deps.vms.allocateGuestMac(),
-    network: null,
-    userData: input.userData ?? null,
     isMetricsEnabled: deps.settings.isMetricsEnabled,
     failureReason: null,
     steps: [],
@@ -123,7 +118,11 @@ async function placeAndRecord(deps: Deps, input: CreateVmInput): Promise<{ reado
     version: 1,
     observedState: null,
     observedAt: null,
-    restartPolicy: input.restartPolicy ?? defaultRestartPolicy,
+    restartPolicy: input.restartPolicy,
+    templateId: template?.id ?? null,
+    templateVersion: template?.version ?? null,
+    network: null,
+    userData: input.userData ?? null,
   };
   // Placement and the project's quota are checked again with the host and the project locked, so
   // concurrent creates can overbook neither; the address is leased in the same transaction, so no
@@ -147,9 +146,13 @@ async function placeAndRecord(deps: Deps, input: CreateVmInput): Promise<{ reado
   return { vm: recorded, host: chosen };
 }
 
-/** Another project's image is, to this VM, no image at all. */
-function ownImage(image: Image | undefined, project: string): Image | undefined {
-  return image?.project === project ? image : undefined;
+/** The template a VM of `project` is created from; another project's template is, to it, no template at all. */
+async function templateOf(deps: Pick<Deps, 'templates'>, id: TemplateId, project: string): Promise<Template> {
+  const template = await deps.templates.findById(id);
+  if (template === undefined || template.project !== project) {
+    throw invalidBody([{ field: 'body/templateId', message: `no template with id ${id}` }]);
+  }
+  return template;
 }
 
 function quotaExceeded(project: string, overruns: ReturnType<typeof quotaOverruns>): AppError {
@@ -159,23 +162,13 @@ function quotaExceeded(project: string, overruns: ReturnType<typeof quotaOverrun
   });
 }
 
-function imageFieldErrors(field: string, id: ImageId, image: Image | undefined, kind: ImageKind): FieldError[] {
-  if (image === undefined) return [{ field: `body/${field}`, message: `no image with id ${id}` }];
-  if (image.kind !== kind) return [{ field: `body/${field}`, message: `image ${id} is a ${image.kind}, not a ${kind}` }];
-  return [];
-}
-
-function invalid(errors: FieldError[]): AppError {
-  return new AppError('VALIDATION_FAILED', `Invalid body: ${errors.map((e) => e.field).join(', ')}`, { errors });
-}
-
 /** The rejections in the order of `hosts`, as placement lists them. */
 function inHostOrder(hosts: readonly Host[], rejections: readonly HostRejection[]): HostRejection[] {
   const position = new Map(hosts.map((host, index) => [host.id, index]));
   return [...rejections].sort((a, b) => (position.get(a.hostId) ?? 0) - (position.get(b.hostId) ?? 0));
 }
 
-function noCapacity(input: CreateVmInput, rejections: readonly HostRejection[]): AppError {
+function noCapacity(input: Pick<VmPreset, 'vcpuCount' | 'memoryMib'>, rejections: readonly HostRejection[]): AppError {
   return new AppError('HOST_NO_CAPACITY', `No host can take ${input.vcpuCount} vCPU and ${input.memoryMib} MiB`, {
     details: { hosts: rejections },
   });

@@ -20,7 +20,19 @@ export interface MutationOptions {
  * the caller set no precondition. PRECONDITION_FAILED when the VM is at none of the given versions.
  */
 export function versionToMatch(vm: Vm, ifMatch: IfMatch | undefined): number | undefined {
+  return matchedVersion(vm.version, ifMatch, (expected) => preconditionFailed(vm.id, expected, vm.version));
+}
+
+/**
+ * The version a change of any versioned resource must find it at: `current` when `ifMatch` names
+ * it, undefined for no precondition (`*` or no header); else the error `mismatch` makes.
+ */
+export function matchedVersion(
+  current: number,
+  ifMatch: IfMatch | undefined,
+  mismatch: (expected: readonly number[]) => Error,
+): number | undefined {
   if (ifMatch === undefined || ifMatch === '*') return undefined;
-  if (ifMatch.includes(vm.version)) return vm.version;
-  throw preconditionFailed(vm.id, ifMatch, vm.version);
+  if (ifMatch.includes(current)) return current;
+  throw mismatch(ifMatch);
 }

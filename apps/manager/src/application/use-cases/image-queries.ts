@@ -24,14 +24,14 @@ export async function getImage(deps: Pick<UseCaseDependencies, 'images'>, id: Im
   return image;
 }
 
-/** Removes an image record (never the file). Refused while a VM references it. */
+/** Removes an image record (never the file). Refused while a VM or a template references it. */
 export async function deleteImage(
-  deps: Pick<UseCaseDependencies, 'images' | 'vms'>,
+  deps: Pick<UseCaseDependencies, 'images' | 'vms' | 'templates'>,
   id: ImageId,
   projects: ProjectSet,
 ): Promise<Image> {
   const image = await getImage(deps, id, projects);
-  if (await deps.vms.isImageInUse(id)) throw imageInUse(id);
+  if ((await deps.vms.isImageInUse(id)) || (await deps.templates.isImageInUse(id))) throw imageInUse(id);
   await deps.images.delete(id);
   return image;
 }
@@ -41,5 +41,5 @@ export function imageNotFound(id: string): AppError {
 }
 
 export function imageInUse(id: string): AppError {
-  return new AppError('IMAGE_IN_USE', `Image ${id} is used by a VM`, { details: { imageId: id } });
+  return new AppError('IMAGE_IN_USE', `Image ${id} is used by a VM or a template`, { details: { imageId: id } });
 }

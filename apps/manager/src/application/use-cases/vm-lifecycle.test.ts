@@ -85,7 +85,13 @@ describe('deleteVm', () => {
   it('frees the name for a new VM', async () => {
     const { world, vm } = await runningVm('reused');
     await deleteVm(world.deps, vm.id);
-    const again = await createVm(world.deps, { ...vm, name: 'reused', bootArgs: undefined, userData: undefined });
+    const again = await createVm(world.deps, {
+      ...vm,
+      name: 'reused',
+      bootArgs: undefined,
+      userData: undefined,
+      templateId: undefined,
+    });
     expect(again.id).not.toBe(vm.id);
   });
 

@@ -2,10 +2,14 @@ import { AppError } from '@hearth/errors';
 import {
   parseHostId,
   parseImageId,
+  parseSnapshotId,
+  parseTemplateId,
   parseTokenId,
   parseVmId,
   type HostId,
   type ImageId,
+  type SnapshotId,
+  type TemplateId,
   type TokenId,
   type VmId,
 } from '../../domain/ids.js';
@@ -27,6 +31,14 @@ export function hostIdParam(value: string): HostId {
 
 export function tokenIdParam(value: string): TokenId {
   return parseTokenId(value) ?? invalidId('params/id', value);
+}
+
+export function templateIdParam(value: string): TemplateId {
+  return parseTemplateId(value) ?? invalidId('params/id', value);
+}
+
+export function snapshotIdParam(value: string): SnapshotId {
+  return parseSnapshotId(value) ?? invalidId('params/id', value);
 }
 
 function invalidId(field: string, value: string): never {

@@ -13,7 +13,7 @@ import { startVm } from '../../application/use-cases/start-vm.js';
 import { stopVm } from '../../application/use-cases/stop-vm.js';
 import { getVm, listVms } from '../../application/use-cases/vm-queries.js';
 import { waitForVmState, waitTimeoutSeconds } from '../../application/use-cases/wait-for-vm-state.js';
-import { parseImageId, parseVmId, type ImageId, type VmId } from '../../domain/ids.js';
+import { parseImageId, parseTemplateId, parseVmId, type ImageId, type TemplateId, type VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
 import { bodyLimitBytes } from '../body-limits.js';
 import { CreateVmHeaders, problemResponses, VmDeleteHeaders, VmIdParams, VmMutationHeaders } from '../schemas/common.js';
@@ -96,8 +96,9 @@ export function registerVmRoutes(
       const input: CreateVmInput = {
         ...body,
         project: projectForNewObject(principalOf(request).projects, project),
-        kernelImageId: parseImageId(body.kernelImageId) as ImageId,
-        rootfsImageId: parseImageId(body.rootfsImageId) as ImageId,
+        kernelImageId: body.kernelImageId === undefined ? undefined : (parseImageId(body.kernelImageId) as ImageId),
+        rootfsImageId: body.rootfsImageId === undefined ? undefined : (parseImageId(body.rootfsImageId) as ImageId),
+        templateId: body.templateId === undefined ? undefined : (parseTemplateId(body.templateId) as TemplateId),
       };
       if (isAsyncRequested(request, request.query.wait)) {
         const pending = await acceptVm(deps, input);

@@ -1,5 +1,13 @@
 import { Type } from 'typebox';
-import { hostIdPattern, idPrefixes, imageIdPattern, tokenIdPattern, vmIdPattern } from '../../domain/ids.js';
+import {
+  hostIdPattern,
+  idPrefixes,
+  imageIdPattern,
+  snapshotIdPattern,
+  templateIdPattern,
+  tokenIdPattern,
+  vmIdPattern,
+} from '../../domain/ids.js';
 import { projectNamePattern } from '../../domain/project.js';
 
 /** An id of one kind: its prefix and a 26-character ULID (the pattern fixes the length; maxLength says it). */
@@ -11,11 +19,15 @@ export const VmIdString = idString(idPrefixes.vm, vmIdPattern);
 export const ImageIdString = idString(idPrefixes.image, imageIdPattern);
 export const HostIdString = idString(idPrefixes.host, hostIdPattern);
 export const TokenIdString = idString(idPrefixes.token, tokenIdPattern);
+export const TemplateIdString = idString(idPrefixes.template, templateIdPattern);
+export const SnapshotIdString = idString(idPrefixes.snapshot, snapshotIdPattern);
 
 export const VmIdParams = Type.Object({ id: VmIdString }, { additionalProperties: false });
 export const ImageIdParams = Type.Object({ id: ImageIdString }, { additionalProperties: false });
 export const HostIdParams = Type.Object({ id: HostIdString }, { additionalProperties: false });
 export const TokenIdParams = Type.Object({ id: TokenIdString }, { additionalProperties: false });
+export const TemplateIdParams = Type.Object({ id: TemplateIdString }, { additionalProperties: false });
+export const SnapshotIdParams = Type.Object({ id: SnapshotIdString }, { additionalProperties: false });
 
 export const Timestamp = Type.String({ format: 'date-time' });
 
@@ -43,6 +55,13 @@ export const VmMutationHeaders = Type.Object({ 'if-match': ifMatchHeader, 'idemp
 
 /** Headers of a DELETE of a VM. */
 export const VmDeleteHeaders = Type.Object({ 'if-match': ifMatchHeader });
+
+/** Headers of a PATCH or DELETE of a template: `If-Match` against its version. */
+export const TemplateMutationHeaders = Type.Object({
+  'if-match': Type.Optional(
+    Type.String({ maxLength: 1024, description: 'The request applies only while the template has one of these versions' }),
+  ),
+});
 
 /** Headers of `POST /v1/vms`: `Prefer: respond-async` answers 202 at once. */
 export const CreateVmHeaders = Type.Object({

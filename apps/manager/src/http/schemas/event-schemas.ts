@@ -11,8 +11,10 @@ export const EventView = Type.Object({
   type: Type.String(),
   vmId: Type.Union([Type.String(), Type.Null()]),
   hostId: Type.Union([Type.String(), Type.Null()]),
-  /** The project of the VM; null for host events (seen only by tokens with hosts:admin). */
+  /** The project of the VM or template; null for host events (seen only by tokens with hosts:admin). */
   project: Type.Union([Type.String(), Type.Null()]),
+  /** The template a `template.*` event is about; null for VM and host events. */
+  objectId: Type.Union([Type.String(), Type.Null()]),
   fromState: Type.Union([VmStateSchema, Type.Null()]),
   toState: Type.Union([VmStateSchema, Type.Null()]),
   message: Type.String(),

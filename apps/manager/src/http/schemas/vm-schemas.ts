@@ -5,22 +5,35 @@ import { memoryMibRange, vcpuCountRange, vmNameMaxLength, vmNamePattern } from '
 import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
 import { vmPageSize } from '../../application/use-cases/vm-queries.js';
 import { waitTimeoutSeconds } from '../../application/use-cases/wait-for-vm-state.js';
-import { ImageIdString, NewObjectProject, ProjectName, Timestamp, VmIdString } from './common.js';
+import { ImageIdString, NewObjectProject, ProjectName, TemplateIdString, Timestamp, VmIdString } from './common.js';
+
+/** The fields of a VM preset, each optional: a VM create or a template change may leave any out. */
+export const vmPresetFields = {
+  vcpuCount: Type.Optional(Type.Integer(vcpuCountRange)),
+  memoryMib: Type.Optional(Type.Integer(memoryMibRange)),
+  kernelImageId: Type.Optional(ImageIdString),
+  rootfsImageId: Type.Optional(ImageIdString),
+  /**
+   * Kernel command line; printable ASCII, short enough that what the host appends (root device,
+   * `pci=off`, device declarations and the guest's `ip=` configuration) still fits Firecracker's
+   * limit. Default `console=ttyS0 reboot=k panic=1 pci=off`.
+   */
+  bootArgs: Type.Optional(Type.String({ maxLength: bootArgsMaxLength, pattern: bootArgsPattern })),
+  /** When the VMM dies on its own: `never` (stay failed), `on-failure` (default: restart, up to MANAGER_RESTART_MAX_ATTEMPTS in a row), `always`. */
+  restartPolicy: Type.Optional(Type.Union([Type.Literal('never'), Type.Literal('on-failure'), Type.Literal('always')])),
+};
 
 export const CreateVmBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: vmNameMaxLength, pattern: vmNamePattern }),
     project: NewObjectProject,
-    vcpuCount: Type.Integer(vcpuCountRange),
-    memoryMib: Type.Integer(memoryMibRange),
-    kernelImageId: ImageIdString,
-    rootfsImageId: ImageIdString,
     /**
-     * Kernel command line; printable ASCII, short enough that what the host appends (root device,
-     * `pci=off`, device declarations and the guest's `ip=` configuration) still fits Firecracker's
-     * limit. Default `console=ttyS0 reboot=k panic=1 pci=off`.
+     * A template of the VM's project to start from: its values are copied, and each of the fields
+     * below that is given replaces the template's. Without one, `vcpuCount`, `memoryMib`,
+     * `kernelImageId` and `rootfsImageId` are required.
      */
-    bootArgs: Type.Optional(Type.String({ maxLength: bootArgsMaxLength, pattern: bootArgsPattern })),
+    templateId: Type.Optional(TemplateIdString),
+    ...vmPresetFields,
     /**
      * A free address of the pool for the guest (409 ADDRESS_TAKEN when another VM holds it or it was
      * released too recently); default: one is leased.
@@ -28,8 +41,6 @@ export const CreateVmBody = Type.Object(
     ipAddress: Type.Optional(Type.String({ maxLength: 15, format: 'ipv4' })),
     /** Served to the guest by MMDS as `latest/user-data`. */
     userData: Type.Optional(Type.String({ maxLength: userDataMaxLength })),
-    /** When the VMM dies on its own: `never` (stay failed), `on-failure` (default: restart, up to MANAGER_RESTART_MAX_ATTEMPTS in a row), `always`. */
-    restartPolicy: Type.Optional(Type.Union([Type.Literal('never'), Type.Literal('on-failure'), Type.Literal('always')])),
   },
   { additionalProperties: false },
 );
@@ -131,6 +142,9 @@ export const VmView = Type.Object({
   observedAt: Type.Union([Timestamp, Type.Null()]),
   /** What happens when the VMM dies on its own (see `restartPolicy` of the create body). */
   restartPolicy: Type.Union([Type.Literal('never'), Type.Literal('on-failure'), Type.Literal('always')]),
+  /** The template the VM was created from (its values were copied then) and that template's version; null for none. */
+  templateId: Type.Union([Type.String(), Type.Null()]),
+  templateVersion: Type.Union([Type.Integer(), Type.Null()]),
 });
 
 export const WaitResultView = Type.Object({

@@ -1,0 +1,146 @@
+import { AppError, isAppError } from '@hearth/errors';
+import { canSeeProject, type ProjectSet } from '../../domain/access.js';
+import type { Host } from '../../domain/host.js';
+import type { SnapshotId, VmId } from '../../domain/ids.js';
+import { snapshotNotFound, type Snapshot, type SnapshotAfterwards } from '../../domain/snapshot.js';
+import type { UseCaseDependencies } from '../dependencies.js';
+import type { SnapshotFilter, SnapshotPage } from '../ports/snapshot-repository.js';
+import { getVm } from './vm-queries.js';
+
+type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'images' | 'snapshots' | 'agents' | 'clock' | 'ids' | 'log'>;
+
+export const snapshotPageSize = { default: 50, maximum: 500 } as const;
+
+export interface NewSnapshot {
+  readonly afterwards: SnapshotAfterwards;
+  /** Recorded on the snapshot (removal at expiry is not done yet). */
+  readonly expiresInSeconds?: number | undefined;
+}
+
+/**
+ * Takes a full snapshot of a running or paused VM of `projects`: the snapshot is recorded
+ * `creating` before its host is asked, then `ready` with its sizes, the guest's pause and its
+ * fingerprint, or `failed` with the host's reason (the Agent then kept nothing of it). A VM to be
+ * stopped afterwards is `stopping` before the host is asked (so that nobody takes its VMM's end for
+ * a crash), and `stopped` after, even when the snapshot failed.
+ */
+export async function createSnapshot(deps: Deps, vmId: VmId, input: NewSnapshot, projects: ProjectSet): Promise<Snapshot> {
+  const vm = await getVm(deps, vmId, projects);
+  if (vm.state !== 'running' && vm.state !== 'paused') {
+    throw new AppError('VM_INVALID_TRANSITION', `VM ${vm.id} is ${vm.state}: only a running or paused VM can be snapshotted`, {
+      details: { vmId: vm.id, state: vm.state },
+    });
+  }
+  const [host, kernel] = await Promise.all([deps.hosts.findById(vm.hostId), deps.images.findById(vm.kernelImageId)]);
+  if (host === undefined || kernel === undefined)
+    throw new AppError('INTERNAL', `VM ${vm.id} refers to a host or image that is gone`);
+  const now = deps.clock.now();
+  const creating: Snapshot = {
+    id: deps.ids.snapshotId(),
+    vmId: vm.id,
+    project: vm.project,
+    hostId: vm.hostId,
+    state: 'creating',
+    sizes: null,
+    pauseMs: null,
+    fingerprint: null,
+    parentId: null,
+    expiresAt: input.expiresInSeconds === undefined ? null : new Date(now.getTime() + input.expiresInSeconds * 1000),
+    failureReason: null,
+    createdAt: now,
+    updatedAt: now,
+  };
+  const isStopping = input.afterwards === 'stopped';
+  if (isStopping) {
+    await deps.vms.transition(vm.id, {
+      from: vm.state,
+      to: 'stopping',
+      at: now,
+      message: `stopping after snapshot ${creating.id}`,
+    });
+  }
+  await deps.snapshots.insert(creating);
+  let taken;
+  try {
+    taken = await deps.agents.snapshotVm(host, vm.id, creating.id, { afterwards: input.afterwards });
+  } catch (error) {
+    const reason = isAppError(error)
+      ? { code: error.code, message: error.message }
+      : { code: 'INTERNAL', message: 'Internal error' };
+    await deps.snapshots.finish(creating.id, { state: 'failed', failureReason: reason }, deps.clock.now());
+    // The VM was to be stopped either way; a stop that fails too is left to the reconciler (it finishes stops).
+    if (isStopping) await stopAfterSnapshot(deps, host, vm.id, creating.id).catch(() => undefined);
+    throw error;
+  }
+  const ready = await deps.snapshots.finish(
+    creating.id,
+    {
+      state: 'ready',
+      sizes: {
+        stateBytes: taken.files.stateSizeBytes,
+        memoryBytes: taken.files.memorySizeBytes,
+        rootfsBytes: taken.files.rootfsSizeBytes,
+      },
+      pauseMs: taken.pauseMs,
+      fingerprint: {
+        vmmKind: host.facts.firecrackerKind ?? 'unknown',
+        vmmVersion: taken.vmmVersion,
+        kernelImageId: kernel.id,
+        kernelSha256: kernel.sha256,
+      },
+    },
+    deps.clock.now(),
+  );
+  if (isStopping) await markStopped(deps, vm.id, ready.id);
+  deps.log.info({ vmId: vm.id, snapshotId: ready.id, pauseMs: taken.pauseMs }, 'snapshot taken');
+  return ready;
+}
+
+async function stopAfterSnapshot(deps: Deps, host: Host, vmId: VmId, snapshotId: SnapshotId): Promise<void> {
+  await deps.agents.stopVm(host, vmId);
+  await markStopped(deps, vmId, snapshotId);
+}
+
+/** `stopping → stopped`; a reconciler that finished the stop first (its grace window ran out) has done it already. */
+async function markStopped(deps: Pick<Deps, 'vms' | 'clock'>, vmId: VmId, snapshotId: SnapshotId): Promise<void> {
+  try {
+    await deps.vms.transition(vmId, {
+      from: 'stopping',
+      to: 'stopped',
+      at: deps.clock.now(),
+      message: `stopped after snapshot ${snapshotId}`,
+    });
+  } catch (error) {
+    if ((await deps.vms.findById(vmId))?.state !== 'stopped') throw error;
+  }
+}
+
+export async function listSnapshots(
+  deps: Pick<Deps, 'snapshots'>,
+  filter: SnapshotFilter,
+  options: { limit?: number | undefined; cursor?: SnapshotId | undefined } = {},
+): Promise<SnapshotPage> {
+  const limit = Math.min(Math.max(options.limit ?? snapshotPageSize.default, 1), snapshotPageSize.maximum);
+  return deps.snapshots.list(filter, { limit, afterId: options.cursor });
+}
+
+/** The snapshot, when it is one of `projects`' (another project's snapshot is not there for the caller). */
+export async function getSnapshot(deps: Pick<Deps, 'snapshots'>, id: SnapshotId, projects: ProjectSet): Promise<Snapshot> {
+  const snapshot = await deps.snapshots.findById(id);
+  if (snapshot === undefined || !canSeeProject(projects, snapshot.project)) throw snapshotNotFound(id);
+  return snapshot;
+}
+
+/** Removes the snapshot's files on its host, then the snapshot. One still being taken is refused (SNAPSHOT_NOT_READY). */
+export async function deleteSnapshot(deps: Deps, id: SnapshotId, projects: ProjectSet): Promise<Snapshot> {
+  const snapshot = await getSnapshot(deps, id, projects);
+  if (snapshot.state === 'creating') {
+    throw new AppError('SNAPSHOT_NOT_READY', `Snapshot ${id} is still being taken`, { details: { snapshotId: id } });
+  }
+  if (snapshot.state === 'ready') {
+    const host = await deps.hosts.findById(snapshot.hostId);
+    if (host !== undefined) await deps.agents.deleteSnapshot(host, snapshot.vmId, snapshot.id);
+  }
+  await deps.snapshots.delete(id, deps.clock.now());
+  return snapshot;
+}

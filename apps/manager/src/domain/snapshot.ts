@@ -1,0 +1,48 @@
+import { AppError } from '@hearth/errors';
+import type { HostId, ImageId, SnapshotId, VmId } from './ids.js';
+
+/** `creating` until its host answers, then `ready` (usable) or `failed` (nothing of it is kept). */
+export const snapshotStates = ['creating', 'ready', 'failed'] as const;
+export type SnapshotState = (typeof snapshotStates)[number];
+
+/** What the VM is once the snapshot is taken: back as it was (running, or paused), or stopped. */
+export type SnapshotAfterwards = 'previous_state' | 'stopped';
+
+/** What a restore needs to match: the VMM that wrote the snapshot and the guest kernel it ran. */
+export interface SnapshotFingerprint {
+  readonly vmmKind: string;
+  readonly vmmVersion: string;
+  readonly kernelImageId: ImageId;
+  readonly kernelSha256: string;
+}
+
+export interface SnapshotSizes {
+  readonly stateBytes: number;
+  readonly memoryBytes: number;
+  readonly rootfsBytes: number;
+}
+
+/** A full snapshot of a VM (memory, device state and a disk copy taken while the guest was paused), on the VM's host. */
+export interface Snapshot {
+  readonly id: SnapshotId;
+  readonly vmId: VmId;
+  /** The VM's project. */
+  readonly project: string;
+  readonly hostId: HostId;
+  readonly state: SnapshotState;
+  /** Null until ready. */
+  readonly sizes: SnapshotSizes | null;
+  /** How long the guest was paused for it (0 when it was paused already); null until ready. */
+  readonly pauseMs: number | null;
+  readonly fingerprint: SnapshotFingerprint | null;
+  /** Full snapshots have none. */
+  readonly parentId: SnapshotId | null;
+  readonly expiresAt: Date | null;
+  readonly failureReason: { readonly code: string; readonly message: string } | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export function snapshotNotFound(id: string): AppError {
+  return new AppError('SNAPSHOT_NOT_FOUND', `No snapshot with id ${id}`, { details: { snapshotId: id } });
+}

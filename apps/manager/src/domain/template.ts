@@ -1,0 +1,108 @@
+import { AppError, type FieldError } from '@hearth/errors';
+import type { ImageId, TemplateId } from './ids.js';
+import type { Image, ImageKind } from './image.js';
+import { defaultRestartPolicy, type RestartPolicy } from './restart-policy.js';
+import { defaultBootArgs } from './vm.js';
+
+/** What a VM is made of: its images, its size, its kernel command line and what happens when its VMM dies. */
+export interface VmPreset {
+  readonly kernelImageId: ImageId;
+  readonly rootfsImageId: ImageId;
+  readonly vcpuCount: number;
+  readonly memoryMib: number;
+  readonly bootArgs: string;
+  readonly restartPolicy: RestartPolicy;
+}
+
+/**
+ * A named preset a VM can be created from, owned by a project. A VM copies the values when it is
+ * created (and records the template's id and version): changing or deleting the template later
+ * never changes a VM.
+ */
+export interface Template extends VmPreset {
+  readonly id: TemplateId;
+  /** Unique within its project; the same rules as a VM name. */
+  readonly name: string;
+  readonly project: string;
+  readonly description: string;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  /** Incremented on every change; the API's ETag (`"<version>"`). */
+  readonly version: number;
+}
+
+export const templateDescriptionMaxLength = 1024;
+
+/** What a change of a template may set; absent fields stay as they are. */
+export type TemplateChanges = Partial<Pick<Template, 'name' | 'description' | keyof VmPreset>>;
+
+/** The fields of a VM preset a create may leave out when it names a template, with what they default to otherwise. */
+const presetDefaults: Pick<VmPreset, 'bootArgs' | 'restartPolicy'> = {
+  bootArgs: defaultBootArgs,
+  restartPolicy: defaultRestartPolicy,
+};
+
+const requiredPresetFields = ['vcpuCount', 'memoryMib', 'kernelImageId', 'rootfsImageId'] as const;
+
+/**
+ * The preset of a new VM: each value given, else the template's, else the default. Without a
+ * template, the images and the size must be given: VALIDATION_FAILED names each one missing.
+ */
+export function presetOf(template: VmPreset | undefined, given: Partial<VmPreset>): VmPreset {
+  const defined = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)) as Partial<VmPreset>;
+  const merged: Partial<VmPreset> = { ...presetDefaults, ...template, ...defined };
+  const missing = requiredPresetFields.filter((field) => merged[field] === undefined);
+  if (missing.length > 0) {
+    throw invalidBody(missing.map((field) => ({ field: `body/${field}`, message: 'is required unless a templateId gives it' })));
+  }
+  return merged as VmPreset;
+}
+
+/**
+ * Why the preset's images may not be used by an object of `project`: an image of another project
+ * is, to it, no image at all; a kernel must be a kernel and a rootfs a rootfs.
+ */
+export function presetImageErrors(
+  preset: Pick<VmPreset, 'kernelImageId' | 'rootfsImageId'>,
+  images: { readonly kernel: Image | undefined; readonly rootfs: Image | undefined },
+  project: string,
+): FieldError[] {
+  return [
+    ...imageFieldErrors('kernelImageId', preset.kernelImageId, images.kernel, project, 'kernel'),
+    ...imageFieldErrors('rootfsImageId', preset.rootfsImageId, images.rootfs, project, 'rootfs'),
+  ];
+}
+
+function imageFieldErrors(field: string, id: ImageId, image: Image | undefined, project: string, kind: ImageKind): FieldError[] {
+  if (image === undefined || image.project !== project) return [{ field: `body/${field}`, message: `no image with id ${id}` }];
+  if (image.kind !== kind) return [{ field: `body/${field}`, message: `image ${id} is a ${image.kind}, not a ${kind}` }];
+  return [];
+}
+
+export function invalidBody(errors: readonly FieldError[]): AppError {
+  return new AppError('VALIDATION_FAILED', `Invalid body: ${errors.map((e) => e.field).join(', ')}`, { errors: [...errors] });
+}
+
+export function templateNotFound(id: string): AppError {
+  return new AppError('TEMPLATE_NOT_FOUND', `No template with id ${id}`, { details: { templateId: id } });
+}
+
+export function templateNameTaken(name: string): AppError {
+  return new AppError('TEMPLATE_NAME_TAKEN', `A template named ${name} already exists`, { details: { name } });
+}
+
+/** PRECONDITION_FAILED: the template is not at any of the versions the caller's `If-Match` named. */
+export function templatePreconditionFailed(
+  id: TemplateId,
+  expectedVersions: readonly number[],
+  currentVersion: number,
+): AppError {
+  const expected = expectedVersions.map((v) => `"${v}"`).join(', ');
+  return new AppError(
+    'PRECONDITION_FAILED',
+    `Template ${id} is at version "${currentVersion}", not ${expected || 'the one asked for'}`,
+    {
+      details: { templateId: id, expectedVersions: [...expectedVersions], currentVersion },
+    },
+  );
+}

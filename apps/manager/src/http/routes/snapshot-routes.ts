@@ -1,0 +1,108 @@
+import { Type } from 'typebox';
+import type { HttpServer } from '@hearth/http-server';
+import type { UseCaseDependencies } from '../../application/dependencies.js';
+import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots } from '../../application/use-cases/snapshots.js';
+import { projectsToList } from '../../domain/access.js';
+import { parseSnapshotId, parseVmId, type SnapshotId, type VmId } from '../../domain/ids.js';
+import { principalOf } from '../authentication.js';
+import { bodyLimitBytes } from '../body-limits.js';
+import { PostHeaders, problemResponses, SnapshotIdParams, VmIdParams } from '../schemas/common.js';
+import { CreateSnapshotBody, ListSnapshotsQuery, SnapshotList, SnapshotView } from '../schemas/snapshot-schemas.js';
+import { snapshotView } from '../views.js';
+import { snapshotIdParam, vmIdParam } from './parse-ids.js';
+
+export function registerSnapshotRoutes(app: HttpServer, deps: UseCaseDependencies): void {
+  app.post(
+    '/v1/vms/:id/snapshots',
+    {
+      config: { auth: { scope: 'snapshots:write' } },
+      bodyLimit: bodyLimitBytes.snapshot,
+      schema: {
+        operationId: 'createSnapshot',
+        summary: 'Take a full snapshot of a running or paused VM',
+        description:
+          'Memory, device state and a copy of the disk taken while the guest is paused, so that they agree. The VM then ' +
+          'goes back to the state it was in, or is stopped (`afterwards: stopped`). Answers the snapshot `ready`, with ' +
+          'its sizes and how long the guest was paused; a host failure leaves it `failed` and answers the problem.',
+        tags: ['snapshots'],
+        params: VmIdParams,
+        headers: PostHeaders,
+        body: CreateSnapshotBody,
+        response: { 201: SnapshotView, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const snapshot = await createSnapshot(
+        deps,
+        vmIdParam(request.params.id),
+        { afterwards: body.afterwards ?? 'previous_state', expiresInSeconds: body.expiresInSeconds },
+        principalOf(request).projects,
+      );
+      reply.header('location', `/v1/snapshots/${snapshot.id}`);
+      return reply.status(201).send(snapshotView(snapshot));
+    },
+  );
+
+  app.get(
+    '/v1/snapshots',
+    {
+      config: { auth: { scope: 'snapshots:read' } },
+      schema: {
+        operationId: 'listSnapshots',
+        summary: 'List snapshots by id (keyset pagination; filter by project, VM and state)',
+        tags: ['snapshots'],
+        querystring: ListSnapshotsQuery,
+        response: { 200: SnapshotList, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const { project, vmId, state, limit, cursor } = request.query;
+      const page = await listSnapshots(
+        deps,
+        {
+          projects: projectsToList(principalOf(request).projects, project),
+          vmId: vmId === undefined ? undefined : (parseVmId(vmId) as VmId),
+          state,
+        },
+        { limit, cursor: cursor === undefined ? undefined : (parseSnapshotId(cursor) as SnapshotId) },
+      );
+      return { items: page.items.map(snapshotView), nextCursor: page.nextCursor };
+    },
+  );
+
+  app.get(
+    '/v1/snapshots/:id',
+    {
+      config: { auth: { scope: 'snapshots:read' } },
+      schema: {
+        operationId: 'getSnapshot',
+        summary: 'Get a snapshot',
+        tags: ['snapshots'],
+        params: SnapshotIdParams,
+        response: { 200: SnapshotView, ...problemResponses },
+      },
+    },
+    async (request) => snapshotView(await getSnapshot(deps, snapshotIdParam(request.params.id), principalOf(request).projects)),
+  );
+
+  app.delete(
+    '/v1/snapshots/:id',
+    {
+      config: { auth: { scope: 'snapshots:write' } },
+      bodyLimit: bodyLimitBytes.none,
+      schema: {
+        operationId: 'deleteSnapshot',
+        summary: 'Delete a snapshot and its files on its host; refused while it is being taken',
+        tags: ['snapshots'],
+        params: SnapshotIdParams,
+        response: { 204: Type.Null(), ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const deleted = await deleteSnapshot(deps, snapshotIdParam(request.params.id), principalOf(request).projects);
+      request.auditProject = deleted.project;
+      return reply.status(204).send(null);
+    },
+  );
+}

@@ -1,0 +1,59 @@
+import { Type } from 'typebox';
+import { snapshotIdPattern } from '../../domain/ids.js';
+import { snapshotPageSize } from '../../application/use-cases/snapshots.js';
+import { ProjectName, SnapshotIdString, Timestamp, VmIdString } from './common.js';
+
+const SnapshotStateSchema = Type.Union([Type.Literal('creating'), Type.Literal('ready'), Type.Literal('failed')]);
+
+export const CreateSnapshotBody = Type.Object(
+  {
+    /** `previous_state` (default): the VM runs again (or stays paused); `stopped`: it is stopped once the snapshot is taken. */
+    afterwards: Type.Optional(Type.Union([Type.Literal('previous_state'), Type.Literal('stopped')])),
+    /** Recorded as `expiresAt` (removal at expiry is not done yet). At most a year. */
+    expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 366 * 24 * 3600 })),
+  },
+  { additionalProperties: false },
+);
+
+export const ListSnapshotsQuery = Type.Object(
+  {
+    project: Type.Optional(ProjectName),
+    vmId: Type.Optional(VmIdString),
+    state: Type.Optional(SnapshotStateSchema),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: snapshotPageSize.maximum, default: snapshotPageSize.default })),
+    /** `nextCursor` of the previous page. */
+    cursor: Type.Optional(SnapshotIdString),
+  },
+  { additionalProperties: false },
+);
+
+export const SnapshotView = Type.Object({
+  id: Type.String({ pattern: snapshotIdPattern }),
+  vmId: Type.String(),
+  project: Type.String(),
+  hostId: Type.String(),
+  state: SnapshotStateSchema,
+  /** Bytes of the device state, the memory and the disk copy; null until ready. */
+  sizes: Type.Union([
+    Type.Object({ stateBytes: Type.Integer(), memoryBytes: Type.Integer(), rootfsBytes: Type.Integer() }),
+    Type.Null(),
+  ]),
+  /** How long the guest was paused for it (0 when it was paused already); null until ready. */
+  pauseMs: Type.Union([Type.Number(), Type.Null()]),
+  /** What a restore must match: the VMM kind and version, the guest kernel image and its SHA-256. */
+  fingerprint: Type.Union([
+    Type.Object({ vmmKind: Type.String(), vmmVersion: Type.String(), kernelImageId: Type.String(), kernelSha256: Type.String() }),
+    Type.Null(),
+  ]),
+  /** Full snapshots have none. */
+  parentId: Type.Union([Type.String(), Type.Null()]),
+  expiresAt: Type.Union([Timestamp, Type.Null()]),
+  failureReason: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+
+export const SnapshotList = Type.Object({
+  items: Type.Array(SnapshotView),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});

@@ -1,0 +1,87 @@
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { missingRequirements } from '@hearth/testkit';
+import { leaksOn, startCluster, type Cluster, type ClusterVm } from './support/cluster.js';
+
+/**
+ * Snapshots over real processes (a Manager on PostgreSQL, an Agent and the Firecracker double's
+ * simulated guest): a snapshot of a running VM is ready with its sizes and pause, its files are in
+ * the VM's directory on the host and in the Agent's ledger, the VM runs on; deleting the snapshot
+ * removes its files; a VM stopped afterwards is stopped on its host too; nothing leaks.
+ */
+const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4'] });
+
+interface Snapshot {
+  id: string;
+  state: string;
+  sizes: { stateBytes: number; memoryBytes: number; rootfsBytes: number };
+  pauseMs: number;
+  fingerprint: { vmmKind: string; vmmVersion: string };
+}
+
+describe.skipIf(skipReason)(`snapshots over real processes${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  let cluster: Cluster;
+
+  beforeAll(async () => {
+    cluster = await startCluster({ agentCount: 1 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  async function runningVm(name: string): Promise<ClusterVm> {
+    const created = await cluster.api<ClusterVm>('POST', '/v1/vms', {
+      name,
+      vcpuCount: 1,
+      memoryMib: 128,
+      ...(await cluster.images()),
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    return created.body;
+  }
+
+  it('takes a snapshot of a running VM into its directory, keeps the VM running, and removes the files with the snapshot', async () => {
+    const vm = await runningVm('snap-source');
+    const taken = await cluster.api<Snapshot>('POST', `/v1/vms/${vm.id}/snapshots`, {});
+    expect(taken.status, JSON.stringify(taken.body)).toBe(201);
+    const snapshot = taken.body;
+    expect(snapshot).toMatchObject({ state: 'ready', fingerprint: { vmmKind: 'double', vmmVersion: '1.16.1' } });
+    expect(snapshot.sizes.memoryBytes).toBe(128 * 1024 * 1024);
+    expect(snapshot.pauseMs).toBeGreaterThan(0);
+
+    const agent = cluster.agents[0]!;
+    const vmDirectory = path.join(agent.runDir, 'vms', vm.id);
+    const files = ['vmstate', 'memory', 'rootfs.ext4'].map((suffix) => path.join(vmDirectory, `${snapshot.id}.${suffix}`));
+    for (const file of files) expect(existsSync(file), file).toBe(true);
+    expect(statSync(files[2]!).size).toBe(snapshot.sizes.rootfsBytes);
+    const inventory = await agent.inventory();
+    expect(inventory.vms.find((v) => v.vmId === vm.id)?.resources).toContainEqual({
+      kind: 'snapshot',
+      ref: snapshot.id,
+      vmId: vm.id,
+    });
+    expect((await cluster.api<ClusterVm>('GET', `/v1/vms/${vm.id}`)).body.state).toBe('running');
+    expect(inventory.vms.find((v) => v.vmId === vm.id)?.vmmState).toBe('running');
+
+    expect((await cluster.api('DELETE', `/v1/snapshots/${snapshot.id}`)).status).toBe(204);
+    for (const file of files) expect(existsSync(file), file).toBe(false);
+    expect(await leaksOn(agent, vm.hostId, await cluster.vms())).toEqual([]);
+    expect((await cluster.api('DELETE', `/v1/vms/${vm.id}`)).status).toBe(200);
+  });
+
+  it('stops the VM on its host when asked, and the snapshot goes with the VM', async () => {
+    const vm = await runningVm('snap-stop');
+    const taken = await cluster.api<Snapshot>('POST', `/v1/vms/${vm.id}/snapshots`, { afterwards: 'stopped' });
+    expect(taken.status, JSON.stringify(taken.body)).toBe(201);
+    expect((await cluster.api<ClusterVm>('GET', `/v1/vms/${vm.id}`)).body.state).toBe('stopped');
+    const agent = cluster.agents[0]!;
+    expect((await agent.inventory()).vms.find((v) => v.vmId === vm.id)?.vmmState).toBe('absent');
+    expect(await leaksOn(agent, vm.hostId, await cluster.vms())).toEqual([]);
+
+    expect((await cluster.api('DELETE', `/v1/vms/${vm.id}`)).status).toBe(200);
+    expect((await cluster.api('GET', `/v1/snapshots/${taken.body.id}`)).status).toBe(404);
+    expect(existsSync(path.join(agent.runDir, 'vms', vm.id))).toBe(false);
+  });
+});
