@@ -134,6 +134,22 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     expect((await json<{ isCordoned: boolean }>(['host', 'get', hosts[0]!.name])).isCordoned).toBe(false);
   });
 
+  it('creates a project with a quota, changes the quota and deletes the project', async () => {
+    const created = await json<{ name: string; quota: { maxVms: number | null } }>([
+      'project',
+      'create',
+      'team-cli',
+      '--max-vms',
+      '2',
+    ]);
+    expect(created).toMatchObject({ name: 'team-cli', quota: { maxVms: 2, maxVcpus: null } });
+    const changed = await json<{ quota: { maxVms: number | null } }>(['project', 'quota', 'team-cli', '--max-vms', 'none']);
+    expect(changed.quota.maxVms).toBeNull();
+    expect((await hearth(['project', 'ls'])).stdout).toMatch(/^team-cli +no limit/m);
+    expect((await hearth(['project', 'rm', 'team-cli'])).code).toBe(0);
+    expect((await hearth(['project', 'get', 'team-cli'])).code).toBe(1);
+  });
+
   it('prints a bash completion script that bash accepts', async () => {
     const script = await hearth(['completion', 'bash']);
     expect(script.stdout).toMatch(/complete -F _hearth hearth/);

@@ -3,6 +3,7 @@ import type { CommandTable } from './command.js';
 import { contextCommands } from './commands/context-commands.js';
 import { hostCommands } from './commands/host-commands.js';
 import { imageCommands } from './commands/image-commands.js';
+import { projectCommands } from './commands/project-commands.js';
 import { tokenCommands } from './commands/token-commands.js';
 import { vmCommands } from './commands/vm-commands.js';
 import { resolveContext } from './config.js';
@@ -14,6 +15,7 @@ export const commands: CommandTable = {
   image: imageCommands,
   host: hostCommands,
   token: tokenCommands,
+  project: projectCommands,
   context: contextCommands,
 };
 

@@ -3,6 +3,7 @@ import { streamEvents, type EventStreamOptions } from './event-stream.js';
 import { Hosts } from './hosts.js';
 import { Images } from './images.js';
 import { paginate } from './paginate.js';
+import { Projects } from './projects.js';
 import { Tokens } from './tokens.js';
 import { createTransport, type TransportOptions } from './transport.js';
 import type { HearthEvent, ListEventsFilter } from './types.js';
@@ -15,7 +16,7 @@ export interface HearthOptions extends TransportOptions {
 }
 
 /**
- * A client of one Manager: `hearth.vms`, `hearth.images`, `hearth.hosts`, `hearth.tokens`, and
+ * A client of one Manager: `hearth.vms`, `hearth.images`, `hearth.hosts`, `hearth.tokens`, `hearth.projects` and
  * `hearth.events()`. Every call resolves with the answer's body or rejects with a `HearthError`
  * keyed by the problem's `code`. `hearth.api` is the typed openapi-fetch client of every route.
  */
@@ -25,6 +26,7 @@ export class Hearth {
   readonly images: Images;
   readonly hosts: Hosts;
   readonly tokens: Tokens;
+  readonly projects: Projects;
   private readonly baseUrl: string;
   private readonly transport: (request: Request) => Promise<Response>;
   private readonly streamTransport: (request: Request) => Promise<Response>;
@@ -38,6 +40,7 @@ export class Hearth {
     this.images = new Images(this.api);
     this.hosts = new Hosts(this.api);
     this.tokens = new Tokens(this.api);
+    this.projects = new Projects(this.api);
   }
 
   /**

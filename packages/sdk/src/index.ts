@@ -4,6 +4,7 @@ export { VmWaitError, Vms, type CreateVmOptions, type MutationOptions, type Wait
 export { Images } from './images.js';
 export { Hosts } from './hosts.js';
 export { Tokens } from './tokens.js';
+export { Projects } from './projects.js';
 export type { EventStreamOptions } from './event-stream.js';
 export type { TransportOptions } from './transport.js';
 export type { ApiClient } from './api-client.js';

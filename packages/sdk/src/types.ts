@@ -44,3 +44,4 @@ export type CurrentToken = JsonOf<'getCurrentToken', 200>;
 
 export type Project = JsonOf<'getProject', 200>;
 export type CreateProjectRequest = BodyOf<'createProject'>;
+export type ProjectQuota = BodyOf<'setProjectQuota'>;
