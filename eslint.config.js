@@ -8,7 +8,16 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  globalIgnores(['**/dist/', '**/node_modules/', 'data/', 'coverage/', '.cache/', 'bench-results/', '**/*.d.ts']),
+  globalIgnores([
+    '**/dist/',
+    'packages/sdk/src/generated/',
+    '**/node_modules/',
+    'data/',
+    'coverage/',
+    '.cache/',
+    'bench-results/',
+    '**/*.d.ts',
+  ]),
   {
     files: ['{apps,packages,tools,e2e,bench,scripts}/**/*.ts', '**/*.{js,mjs,cjs}'],
     extends: [js.configs.recommended, tseslint.configs.recommended],

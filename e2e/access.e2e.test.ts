@@ -79,7 +79,7 @@ describe.skipIf(skipReason)(`access over real processes${skipReason ? ` (skipped
       const resource = path.split('/')[2] ?? '';
       const url = path.replace(/\{[a-z]+\}/, ids[resource] ?? 'x');
       for (const method of Object.keys(methods)) {
-        const isPublic = ['/healthz', '/readyz'].includes(path);
+        const isPublic = ['/healthz', '/readyz', '/openapi.json'].includes(path);
         // Agents join, renew, register and send heartbeats with their own credentials, not an API token.
         const isAgentRoute =
           ['/v1/hosts/register', '/v1/hosts/join', '/v1/hosts/certificate'].includes(path) || path.endsWith('/heartbeat');

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirements } from '@hearth/testkit';
 import { writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
 import { openSse, type SseClient } from '@hearth/testkit';
+import { Hearth, isHearthError, type CreateVmRequest, type HearthError } from '@hearth/sdk';
 import { startStack, type Stack } from './support/stack.js';
 
 interface Vm {
@@ -31,7 +32,7 @@ describe.skipIf(skipReason)(`VM lifecycle over real processes${skipReason ? ` (s
   let rootfsImageId: string;
   let stream: SseClient | undefined;
 
-  const body = (name: string): Record<string, unknown> => ({ name, vcpuCount: 1, memoryMib: 128, kernelImageId, rootfsImageId });
+  const body = (name: string): CreateVmRequest => ({ name, vcpuCount: 1, memoryMib: 128, kernelImageId, rootfsImageId });
 
   async function firecrackerState(vmId: string): Promise<string> {
     const response = await stack.agentFetch(`/agent/v1/vms/${vmId}/proxy/`);
@@ -132,15 +133,13 @@ describe.skipIf(skipReason)(`VM lifecycle over real processes${skipReason ? ` (s
   });
 
   it('refuses a mutation with a stale If-Match with 412 and leaves the VM running', async () => {
-    const created = await stack.api<Vm>('POST', '/v1/vms', body('life-4'));
-    expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const id = created.body.id;
-    const stale = await stack.api<{ code: string }>('POST', `/v1/vms/${id}/stop`, undefined, { 'if-match': '"1"' });
-    expect(stale.status).toBe(412);
-    expect(stale.body.code).toBe('PRECONDITION_FAILED');
-    expect((await stack.api<Vm>('GET', `/v1/vms/${id}`)).body.state).toBe('running');
-    const current = await stack.api<Vm>('GET', `/v1/vms/${id}`);
-    const deleted = await stack.api('DELETE', `/v1/vms/${id}`, undefined, { 'if-match': current.headers.get('etag')! });
-    expect(deleted.status).toBe(200);
+    const hearth = new Hearth({ baseUrl: stack.managerUrl, token: stack.adminToken });
+    const created = await hearth.vms.create(body('life-4'));
+    const stale = await hearth.vms.stop(created.id, { ifVersion: 1 }).catch((error: unknown) => error);
+    expect(isHearthError(stale, 'PRECONDITION_FAILED')).toBe(true);
+    expect((stale as HearthError).status).toBe(412);
+    const current = await hearth.vms.get(created.id);
+    expect(current.state).toBe('running');
+    expect((await hearth.vms.delete(created.id, { ifVersion: current.version })).id).toBe(created.id);
   });
 });

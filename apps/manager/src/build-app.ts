@@ -4,6 +4,9 @@ import { Authenticator } from './application/authenticator.js';
 import type { ConcurrencyLimit } from './application/concurrency-limiter.js';
 import type { UseCaseDependencies } from './application/dependencies.js';
 import { defaultRateLimitPerMinute } from './config.js';
+import { Type } from 'typebox';
+import { openApiOptions } from './http/openapi-document.js';
+import { problemResponses } from './http/schemas/common.js';
 import { registerAuditLog } from './http/audit.js';
 import { registerAuthentication } from './http/authentication.js';
 import { bodyLimitBytes } from './http/body-limits.js';
@@ -47,35 +50,7 @@ export interface BuildAppOptions {
  */
 export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
   const app = createHttpServer({ logger: options.logger, bodyLimitBytes: bodyLimitBytes.other });
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: {
-        title: 'Hearth Manager API',
-        description: 'Public REST API of the Hearth control plane for Firecracker microVMs. Errors are RFC 9457 problem+json.',
-        version: options.version ?? '0.1.0',
-      },
-      components: {
-        securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer', description: 'An API token: `Authorization: Bearer hth_…`' },
-        },
-      },
-      security: [{ bearer: [] }],
-      tags: [
-        { name: 'vms', description: 'Firecracker microVMs' },
-        { name: 'images', description: 'Kernel and rootfs images' },
-        { name: 'templates', description: 'Named VM presets of a project: images, size, boot arguments, restart policy' },
-        { name: 'snapshots', description: 'Snapshots of VMs: memory, device state and disk, taken while the guest is paused' },
-        { name: 'hosts', description: 'Hosts running a Hearth Agent' },
-        { name: 'events', description: 'The event log and its live stream' },
-        { name: 'tokens', description: 'API tokens: scopes (resource:action) and projects' },
-        { name: 'projects', description: 'Projects own images, VMs and events; quotas limit what they hold' },
-        { name: 'audit', description: 'Who did what: every mutation and every refused attempt' },
-        { name: 'health', description: 'Liveness and readiness' },
-        { name: 'system', description: 'The Manager replica that answers' },
-      ],
-    },
-  });
+  await app.register(swagger, openApiOptions(options.version ?? '0.1.0'));
   const { tokens, clock, log } = options.dependencies;
   const rateLimit = await registerRateLimit(app, options.rateLimit ?? { perMinute: defaultRateLimitPerMinute });
   registerAuthentication(app, new Authenticator({ tokens, clock, log }), { beforeRefusing: rateLimit });
@@ -97,6 +72,19 @@ export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
   registerProjectRoutes(app, options.dependencies);
   registerAuditRoutes(app, options.dependencies);
   registerSystemRoutes(app, options.reconcilerRole ?? (() => 'disabled'));
-  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+  app.get(
+    '/openapi.json',
+    {
+      config: { auth: 'public' },
+      schema: {
+        operationId: 'getOpenApiDocument',
+        summary: 'This document: the OpenAPI 3.1 description of every route',
+        tags: ['system'],
+        security: [],
+        response: { 200: Type.Object({}, { additionalProperties: true }), ...problemResponses },
+      },
+    },
+    async () => app.swagger(),
+  );
   return app;
 }

@@ -74,7 +74,7 @@ describe('authentication', () => {
     world.clock.advance(61_000);
     const operations = await everyOperation();
     const publicOnes = operations.filter((o) => o.isPublic).map((o) => `${o.method} ${o.url}`);
-    expect(publicOnes.sort()).toEqual(['GET /healthz', 'GET /readyz']);
+    expect(publicOnes.sort()).toEqual(['GET /healthz', 'GET /openapi.json', 'GET /readyz']);
     // Routes Agents call authenticate them by their own means (a join token, a host credential).
     const agentRoutes = ['/v1/hosts/join', '/v1/hosts/certificate'];
     const guarded = operations.filter(

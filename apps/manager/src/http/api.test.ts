@@ -151,6 +151,18 @@ describe('VMs over HTTP', () => {
     expectProblem(await app.inject({ method: 'GET', url: `/v1/vms/${created.id}` }), 404, 'VM_NOT_FOUND');
   });
 
+  it('lists the VM of a name with ?name=', async () => {
+    const body = await vmBody();
+    const web = (await app.inject({ method: 'POST', url: '/v1/vms', payload: body })).json<{ id: string }>();
+    await app.inject({ method: 'POST', url: '/v1/vms', payload: { ...body, name: 'web-10' } });
+    const named = async (name: string) =>
+      (await app.inject({ method: 'GET', url: `/v1/vms?name=${name}` }))
+        .json<{ items: { id: string }[] }>()
+        .items.map((v) => v.id);
+    expect(await named('web-1')).toEqual([web.id]);
+    expect(await named('web')).toEqual([]);
+  });
+
   it('answers malformed JSON with 400 MALFORMED_JSON', async () => {
     const response = await app.inject({
       method: 'POST',
@@ -563,6 +575,7 @@ describe('OpenAPI', () => {
         'GET /healthz',
         'GET /readyz',
         'GET /metrics',
+        'GET /openapi.json',
         'GET /v1/system',
         'POST /v1/images',
         'GET /v1/images',

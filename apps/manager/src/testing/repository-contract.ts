@@ -666,6 +666,18 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         expect(page3).toEqual({ items: [expect.objectContaining({ id: allIds[4] })], nextCursor: null });
       });
 
+      it('lists the VMs of one name only', async () => {
+        const web = await vm({ name: 'web' });
+        const shared = { hostId: web.hostId, kernelImageId: web.kernelImageId, rootfsImageId: web.rootfsImageId };
+        await vm({ ...shared, name: 'web-2' });
+        await vm({ ...shared, name: 'db' });
+        const named = async (name: string) =>
+          (await repos.vms.list({ projects: everyProject, name }, { limit: 10 })).items.map((v) => v.name);
+        expect(await named('web')).toEqual(['web']);
+        expect(await named('we')).toEqual([]);
+        expect(await named('%')).toEqual([]);
+      });
+
       it('shows the admission check what the host already holds', async () => {
         const a = await vm({ vcpuCount: 2, memoryMib: 512, state: 'running' });
         const shared = { hostId: a.hostId, kernelImageId: a.kernelImageId, rootfsImageId: a.rootfsImageId };

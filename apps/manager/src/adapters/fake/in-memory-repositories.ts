@@ -90,6 +90,7 @@ export class InMemoryVmRepository implements VmRepository {
     const all = [...this.store.vms.values()]
       .sort(byId)
       .filter((vm) => canSeeProject(filter.projects, vm.project))
+      .filter((vm) => filter.name === undefined || vm.name === filter.name)
       .filter((vm) => after === undefined || vm.id > after);
     const items = all.slice(0, options.limit).map((vm) => structuredClone(vm));
     const last = items.at(-1);

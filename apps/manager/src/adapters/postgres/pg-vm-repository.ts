@@ -162,6 +162,7 @@ export class PgVmRepository implements VmRepository {
         .orderBy('id')
         .limit(options.limit + 1);
       query = query.where((eb) => ofProjects(eb, filter.projects));
+      if (filter.name !== undefined) query = query.where('name', '=', filter.name);
       if (options.afterId !== undefined) query = query.where('id', '>', options.afterId);
       return query.execute();
     });

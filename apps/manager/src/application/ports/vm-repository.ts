@@ -44,6 +44,8 @@ export interface ProjectHolding {
 export interface VmListFilter {
   /** Only VMs of these projects. */
   readonly projects: ProjectSet;
+  /** Only the VM of this name (names are unique within a project). */
+  readonly name?: string | undefined;
 }
 
 /** The VM records: the Manager's memory of what it asked every host to do. */

@@ -11,6 +11,7 @@ export function registerAuditRoutes(app: HttpServer, deps: UseCaseDependencies):
     {
       config: { auth: { scope: 'audit:read' } },
       schema: {
+        operationId: 'listAuditEntries',
         summary: 'The audit log, newest first: every mutation and every refused attempt (filter; page with `cursor`)',
         tags: ['audit'],
         querystring: ListAuditQuery,

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
+import { Type } from 'typebox';
 import { AppError } from '@hearth/errors';
 import type { HttpServer } from '@hearth/http-server';
 import { ConcurrencyLimiter, type ConcurrencyLimit } from '../../application/concurrency-limiter.js';
@@ -157,6 +158,7 @@ export function registerEventRoutes(
     {
       config: { auth: { scope: 'events:read' } },
       schema: {
+        operationId: 'listEvents',
         summary: 'The event log, oldest first (filter by VM, host, type; page with `cursor`)',
         description:
           'Old events are deleted by retention (by age and count). A `cursor` older than the oldest kept event answers ' +
@@ -177,6 +179,7 @@ export function registerEventRoutes(
     {
       config: { auth: { scope: 'events:read' } },
       schema: {
+        operationId: 'streamEvents',
         summary: 'Live events as server-sent events',
         description:
           '`text/event-stream`; each message has `id:` (the event id) and `data:` (the event as JSON). Send ' +
@@ -192,13 +195,20 @@ export function registerEventRoutes(
         tags: ['events'],
         headers: EventStreamHeaders,
         querystring: EventStreamQuery,
+        response: {
+          200: {
+            description: 'Server-sent events: `id:` and `data:` (an event as JSON) per message',
+            content: { 'text/event-stream': { schema: Type.String() } },
+          },
+          ...problemResponses,
+        },
       },
     },
     async (request, reply) => {
       const filter = filterOf(request.query, principalOf(request));
       const afterId = lastEventIdOf(request.headers['last-event-id']);
       // HEAD gets the headers of a stream and no stream: one would never end, nor send its headers.
-      if (request.method === 'HEAD') return reply.status(200).headers(streamHeaders(request.id)).send();
+      if (request.method === 'HEAD') return reply.status(200).headers(streamHeaders(request.id)).send('');
       const release = streams.acquire(callerOf(request));
       openStream(reply, release, filter, afterId);
     },

@@ -11,10 +11,11 @@ export function registerHealthRoutes(app: HttpServer, checkReadiness: ReadinessC
     {
       config: { auth: 'public', rateLimit: false },
       schema: {
+        operationId: 'getHealth',
         summary: 'Liveness: the process answers',
         tags: ['health'],
         security: [],
-        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+        response: { 200: Type.Object({ status: Type.Literal('ok') }), ...problemResponses },
       },
     },
     async () => ({ status: 'ok' as const }),
@@ -25,6 +26,7 @@ export function registerHealthRoutes(app: HttpServer, checkReadiness: ReadinessC
     {
       config: { auth: 'public', rateLimit: false },
       schema: {
+        operationId: 'getReadiness',
         summary: 'Readiness: the database answers',
         tags: ['health'],
         security: [],

@@ -41,6 +41,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
       config: { auth: { scope: 'hosts:admin' } },
       bodyLimit: bodyLimitBytes.hostTrust,
       schema: {
+        operationId: 'createJoinToken',
         summary:
           'Create a one-time join token for an Agent (AGENT_JOIN_TOKEN); shown once, good for one join within ttlSeconds (default 3600)',
         tags: ['hosts'],
@@ -65,6 +66,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
       config: { auth: 'agent' },
       bodyLimit: bodyLimitBytes.hostTrust,
       schema: {
+        operationId: 'joinHost',
         summary:
           'An Agent joins the cluster with a join token (authorization: Bearer hjt_…): it gets a certificate for its key and a host credential (401 JOIN_TOKEN_INVALID, JOIN_TOKEN_USED, JOIN_TOKEN_EXPIRED; 409 AGENT_ALREADY_JOINED)',
         tags: ['hosts'],
@@ -94,6 +96,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
       config: { auth: 'agent' },
       bodyLimit: bodyLimitBytes.hostTrust,
       schema: {
+        operationId: 'renewHostCertificate',
         summary:
           'An Agent renews its certificate for a new key (authorization: Bearer hhc_…; 401 HOST_CREDENTIAL_INVALID once its host was removed)',
         tags: ['hosts'],
@@ -115,6 +118,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
       config: { auth: 'agent' },
       bodyLimit: bodyLimitBytes.hostReport,
       schema: {
+        operationId: 'registerHost',
         summary:
           "Register an Agent's host (authorization: Bearer hhc_…, the credential it joined with): a name belongs to the Agent (agentId) holding it (401 HOST_CREDENTIAL_INVALID, 403 HOST_CREDENTIAL_MISMATCH, 409 HOST_NAME_TAKEN, 409 HOST_CLUSTER_MISMATCH)",
         tags: ['hosts'],
@@ -136,6 +140,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
       config: { auth: 'agent' },
       bodyLimit: bodyLimitBytes.hostReport,
       schema: {
+        operationId: 'recordHostHeartbeat',
         summary: 'Record an Agent heartbeat (authorization: Bearer hhc_…; 404 HOST_NOT_FOUND: register again)',
         tags: ['hosts'],
         headers: PostHeaders,
@@ -156,6 +161,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
     {
       config: { auth: { scope: 'hosts:admin' } },
       schema: {
+        operationId: 'listHosts',
         summary: 'List hosts by id (keyset pagination)',
         tags: ['hosts'],
         querystring: ListHostsQuery,
@@ -175,6 +181,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
       config: { auth: { scope: 'hosts:admin' } },
       bodyLimit: bodyLimitBytes.none,
       schema: {
+        operationId: 'removeHost',
         summary:
           'Remove a host that is gone for good (409 HOST_STILL_ACTIVE while its Agent heartbeats; 409 HOST_HAS_VMS while VM records refer to it, unless force=true removes them too)',
         tags: ['hosts'],
@@ -194,6 +201,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
     {
       config: { auth: { scope: 'hosts:admin' } },
       schema: {
+        operationId: 'getHost',
         summary: 'Get a host',
         tags: ['hosts'],
         params: HostIdParams,
@@ -208,6 +216,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
     {
       config: { auth: { scope: 'hosts:admin' } },
       schema: {
+        operationId: 'listHostResources',
         summary: "The host's resource ledger, read live from its Agent, each resource tagged with its VM (503 AGENT_UNAVAILABLE)",
         tags: ['hosts'],
         params: HostIdParams,
@@ -231,6 +240,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
       config: { auth: { scope: 'hosts:admin' } },
       bodyLimit: bodyLimitBytes.none,
       schema: {
+        operationId: 'cordonHost',
         summary: 'Cordon a host: it gets no new VMs (its VMs keep running)',
         tags: ['hosts'],
         headers: PostHeaders,
@@ -247,6 +257,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
       config: { auth: { scope: 'hosts:admin' } },
       bodyLimit: bodyLimitBytes.none,
       schema: {
+        operationId: 'uncordonHost',
         summary: 'Let a cordoned host take new VMs again',
         tags: ['hosts'],
         headers: PostHeaders,
@@ -263,6 +274,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
       config: { auth: { scope: 'hosts:admin' } },
       bodyLimit: bodyLimitBytes.none,
       schema: {
+        operationId: 'drainHost',
         summary: 'Drain a host: cordon it and stop its running and paused VMs (no live migration yet); reports each VM',
         tags: ['hosts'],
         headers: PostHeaders,

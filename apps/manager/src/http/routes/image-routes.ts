@@ -19,6 +19,7 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
       config: { auth: { scope: 'images:write' } },
       bodyLimit: bodyLimitBytes.registerImage,
       schema: {
+        operationId: 'registerImage',
         summary: 'Register a kernel or rootfs file of the image root',
         tags: ['images'],
         headers: PostHeaders,
@@ -38,6 +39,7 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
     {
       config: { auth: { scope: 'images:read' } },
       schema: {
+        operationId: 'listImages',
         summary: 'List images by id (keyset pagination; filter by kind and name)',
         tags: ['images'],
         querystring: ListImagesQuery,
@@ -60,6 +62,7 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
     {
       config: { auth: { scope: 'images:read' } },
       schema: {
+        operationId: 'getImage',
         summary: 'Get an image',
         tags: ['images'],
         params: ImageIdParams,
@@ -75,6 +78,7 @@ export function registerImageRoutes(app: HttpServer, deps: UseCaseDependencies):
       config: { auth: { scope: 'images:write' } },
       bodyLimit: bodyLimitBytes.none,
       schema: {
+        operationId: 'deleteImage',
         summary: 'Forget an image (the file stays); refused while a VM uses it',
         tags: ['images'],
         params: ImageIdParams,

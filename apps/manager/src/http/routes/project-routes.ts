@@ -17,6 +17,7 @@ export function registerProjectRoutes(app: HttpServer, deps: UseCaseDependencies
     {
       config: { auth: 'token' },
       schema: {
+        operationId: 'listProjects',
         summary: 'The projects the token is bound to, with their quotas',
         tags: ['projects'],
         response: { 200: ProjectList, ...problemResponses },
@@ -30,6 +31,7 @@ export function registerProjectRoutes(app: HttpServer, deps: UseCaseDependencies
     {
       config: { auth: 'token' },
       schema: {
+        operationId: 'getProject',
         summary: 'A project the token is bound to (404 for any other)',
         tags: ['projects'],
         params: ProjectNameParams,
@@ -45,6 +47,7 @@ export function registerProjectRoutes(app: HttpServer, deps: UseCaseDependencies
       config: projectsAdmin,
       bodyLimit: bodyLimitBytes.project,
       schema: {
+        operationId: 'createProject',
         summary: 'Create a project (a token bound to every project only)',
         tags: ['projects'],
         headers: PostHeaders,
@@ -68,6 +71,7 @@ export function registerProjectRoutes(app: HttpServer, deps: UseCaseDependencies
       config: projectsAdmin,
       bodyLimit: bodyLimitBytes.project,
       schema: {
+        operationId: 'setProjectQuota',
         summary: "Set a project's quota, checked for every new VM (a token bound to every project only)",
         tags: ['projects'],
         params: ProjectNameParams,
@@ -85,6 +89,7 @@ export function registerProjectRoutes(app: HttpServer, deps: UseCaseDependencies
       config: projectsAdmin,
       bodyLimit: bodyLimitBytes.none,
       schema: {
+        operationId: 'deleteProject',
         summary: 'Delete an empty project; its tokens lose it (a token bound to every project only)',
         tags: ['projects'],
         params: ProjectNameParams,

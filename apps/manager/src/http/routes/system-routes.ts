@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '@hearth/http-server';
+import { problemResponses } from '../schemas/common.js';
 
 /**
  * What this replica does for the reconciler: `leader` (it holds the advisory lock and reconciles),
@@ -15,6 +16,7 @@ export function registerSystemRoutes(app: HttpServer, reconcilerRole: () => Reco
     {
       config: { auth: 'token' },
       schema: {
+        operationId: 'getSystem',
         summary: 'This Manager replica: whether it leads the reconciler',
         tags: ['system'],
         response: {
@@ -23,6 +25,7 @@ export function registerSystemRoutes(app: HttpServer, reconcilerRole: () => Reco
               description: 'leader: this replica reconciles; follower: another one does; disabled: none here',
             }),
           }),
+          ...problemResponses,
         },
       },
     },

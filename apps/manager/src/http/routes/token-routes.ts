@@ -26,6 +26,7 @@ export function registerTokenRoutes(app: HttpServer, deps: UseCaseDependencies):
       config: tokensAdmin,
       bodyLimit: bodyLimitBytes.createToken,
       schema: {
+        operationId: 'createToken',
         summary:
           'Create an API token; its secret is in this answer only. It gets only scopes and projects the caller has (403 TOKEN_GRANT_EXCEEDED)',
         tags: ['tokens'],
@@ -45,6 +46,7 @@ export function registerTokenRoutes(app: HttpServer, deps: UseCaseDependencies):
     {
       config: tokensAdmin,
       schema: {
+        operationId: 'listTokens',
         summary: "List the tokens whose projects are all the caller's, revoked ones included (never their secrets)",
         tags: ['tokens'],
         querystring: ListTokensQuery,
@@ -63,6 +65,7 @@ export function registerTokenRoutes(app: HttpServer, deps: UseCaseDependencies):
     {
       config: tokensAdmin,
       schema: {
+        operationId: 'getToken',
         summary: 'Get a token (never its secret)',
         tags: ['tokens'],
         params: TokenIdParams,
@@ -78,6 +81,7 @@ export function registerTokenRoutes(app: HttpServer, deps: UseCaseDependencies):
       config: tokensAdmin,
       bodyLimit: bodyLimitBytes.none,
       schema: {
+        operationId: 'revokeToken',
         summary: 'Revoke a token: every Manager refuses it from now on (revoking twice is no error)',
         tags: ['tokens'],
         params: TokenIdParams,
@@ -95,6 +99,7 @@ export function registerTokenRoutes(app: HttpServer, deps: UseCaseDependencies):
     {
       config: { auth: 'token' },
       schema: {
+        operationId: 'getCurrentToken',
         summary: 'The token this request was sent with: its id, name, scopes and projects',
         tags: ['tokens'],
         response: { 200: WhoAmIView, ...problemResponses },

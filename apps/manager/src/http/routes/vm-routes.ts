@@ -79,6 +79,7 @@ export function registerVmRoutes(
       config: { auth: { scope: 'vms:write' } },
       bodyLimit: bodyLimitBytes.createVm,
       schema: {
+        operationId: 'createVm',
         summary: 'Create a VM: place it, record it, start it on its host',
         description:
           'By default waits until the VM is running (201; an Agent failure answers its problem and leaves the VM ' +
@@ -118,7 +119,8 @@ export function registerVmRoutes(
     {
       config: { auth: { scope: 'vms:read' } },
       schema: {
-        summary: 'List VMs by id (keyset pagination)',
+        operationId: 'listVms',
+        summary: 'List VMs by id (keyset pagination; filter by name)',
         tags: ['vms'],
         querystring: ListVmsQuery,
         response: { 200: VmPageView, ...problemResponses },
@@ -127,7 +129,7 @@ export function registerVmRoutes(
     async (request) => {
       const cursor = request.query.cursor === undefined ? undefined : (parseVmId(request.query.cursor) as VmId);
       const projects = projectsToList(principalOf(request).projects, request.query.project);
-      const page = await listVms(deps, { projects }, { limit: request.query.limit, cursor });
+      const page = await listVms(deps, { projects, name: request.query.name }, { limit: request.query.limit, cursor });
       return { items: page.items.map(vmView), nextCursor: page.nextCursor };
     },
   );
@@ -137,6 +139,7 @@ export function registerVmRoutes(
     {
       config: { auth: { scope: 'vms:read' } },
       schema: {
+        operationId: 'getVm',
         summary: 'Get a VM (its ETag is its version)',
         tags: ['vms'],
         params: VmIdParams,
@@ -151,6 +154,7 @@ export function registerVmRoutes(
     {
       config: { auth: { scope: 'vms:read' } },
       schema: {
+        operationId: 'waitForVmState',
         summary: 'Wait until a VM is in a state (long poll)',
         description:
           `Answers as soon as the VM is in \`state\` (outcome \`reached\`), has failed (\`failed\`), or after ` +
@@ -189,6 +193,7 @@ export function registerVmRoutes(
     {
       config: { auth: { scope: 'vms:read' } },
       schema: {
+        operationId: 'listVmEvents',
         summary: 'Events of a VM, oldest first (kept after it is deleted)',
         tags: ['vms', 'events'],
         params: VmIdParams,
@@ -215,6 +220,7 @@ export function registerVmRoutes(
         config: { auth: { scope: 'vms:write' } },
         bodyLimit: bodyLimitBytes.none,
         schema: {
+          operationId: `${action}Vm`,
           summary,
           ...mutationHeaders,
           tags: ['vms'],
@@ -233,6 +239,7 @@ export function registerVmRoutes(
       config: { auth: { scope: 'vms:write' } },
       bodyLimit: bodyLimitBytes.none,
       schema: {
+        operationId: 'deleteVm',
         summary: 'Delete a VM and everything its host holds for it',
         ...mutationHeaders,
         tags: ['vms'],

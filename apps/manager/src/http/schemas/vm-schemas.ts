@@ -49,6 +49,8 @@ export const ListVmsQuery = Type.Object(
   {
     /** Only this project's VMs (default: those of every project of the token). */
     project: Type.Optional(ProjectName),
+    /** Only the VM of this name (one per project; the same name may be taken in several projects). */
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: vmNameMaxLength })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: vmPageSize.maximum, default: vmPageSize.default })),
     /** `nextCursor` of the previous page. */
     cursor: Type.Optional(VmIdString),

@@ -1,0 +1,77 @@
+import type { Hearth, Host } from '@hearth/sdk';
+import type { Command } from '../command.js';
+import { collect, onlyArgument } from '../arguments.js';
+import { exitCodes } from '../exit-codes.js';
+import { printList, printObject, printResult, type Column } from '../output.js';
+import { resolveReference } from '../resolve.js';
+
+const hostColumns: readonly Column<Host>[] = [
+  { header: 'id', value: (host) => host.id },
+  { header: 'name', value: (host) => host.name },
+  { header: 'status', value: (host) => host.status },
+  { header: 'cordoned', value: (host) => (host.isCordoned ? 'yes' : 'no') },
+  { header: 'vms', value: (host) => String(host.capacity.vmCount) },
+  { header: 'memory free', value: (host) => `${host.capacity.memoryMibAvailable}/${host.capacity.memoryMibTotal} MiB` },
+];
+
+function resolveHost(hearth: Hearth, reference: string): Promise<Host> {
+  return resolveReference('host', reference, {
+    idPrefix: 'host_',
+    byId: (id) => hearth.hosts.get(id),
+    byName: async (name) => (await collect(hearth.hosts.list({ pageSize: 500 }))).filter((host) => host.name === name),
+    all: () => hearth.hosts.list({ pageSize: 500 }),
+  });
+}
+
+function oneHost(args: readonly string[], verb: string): string {
+  return onlyArgument(args, `hearth host ${verb} <host>`);
+}
+
+export const hostCommands: Readonly<Record<string, Command>> = {
+  ls: {
+    summary: 'List hosts',
+    usage: '',
+    async run({ out, hearth }) {
+      printList(out, await collect((await hearth()).hosts.list({ pageSize: 500 })), hostColumns);
+    },
+  },
+  get: {
+    summary: 'Show a host',
+    usage: '<host>',
+    async run({ args, out, hearth }) {
+      printObject(out, await resolveHost(await hearth(), oneHost(args, 'get')), hostColumns);
+    },
+  },
+  cordon: {
+    summary: 'Give a host no new VMs (its VMs keep running)',
+    usage: '<host>',
+    async run({ args, out, hearth: client }) {
+      const hearth = await client();
+      const host = await hearth.hosts.cordon((await resolveHost(hearth, oneHost(args, 'cordon'))).id);
+      printResult(out, host, `${host.id} cordoned`);
+    },
+  },
+  uncordon: {
+    summary: 'Let a cordoned host take new VMs again',
+    usage: '<host>',
+    async run({ args, out, hearth: client }) {
+      const hearth = await client();
+      const host = await hearth.hosts.uncordon((await resolveHost(hearth, oneHost(args, 'uncordon'))).id);
+      printResult(out, host, `${host.id} uncordoned`);
+    },
+  },
+  drain: {
+    summary: 'Cordon a host and stop its running and paused VMs',
+    usage: '<host>',
+    async run({ args, out, hearth: client }) {
+      const hearth = await client();
+      const report = await hearth.hosts.drain((await resolveHost(hearth, oneHost(args, 'drain'))).id);
+      if (out.format === 'json') return out.json(report);
+      out.line(
+        `${report.host.id} drained: ${report.stopped.length} stopped, ${report.failed.length} failed, ${report.skipped.length} skipped`,
+      );
+      for (const failed of report.failed) out.line(`  failed: ${JSON.stringify(failed)}`);
+      return report.failed.length === 0 ? exitCodes.ok : exitCodes.failed;
+    },
+  },
+};

@@ -1,0 +1,74 @@
+import { parseArgs } from 'node:util';
+import type { CreateTokenRequest, Token } from '@hearth/sdk';
+import type { Command } from '../command.js';
+import { CliError, exitCodes } from '../exit-codes.js';
+import { collect, onlyArgument } from '../arguments.js';
+import { printList, printObject, printResult, type Column } from '../output.js';
+
+const tokenColumns: readonly Column<Token>[] = [
+  { header: 'id', value: (token) => token.id },
+  { header: 'name', value: (token) => token.name },
+  { header: 'scopes', value: (token) => token.scopes.join(',') },
+  { header: 'projects', value: (token) => token.projects.join(',') },
+  { header: 'expires', value: (token) => token.expiresAt ?? 'never' },
+  { header: 'revoked', value: (token) => token.revokedAt ?? '-' },
+];
+
+export const tokenCommands: Readonly<Record<string, Command>> = {
+  ls: {
+    summary: 'List API tokens (never their secrets)',
+    usage: '',
+    async run({ out, hearth }) {
+      printList(out, await collect((await hearth()).tokens.list({ pageSize: 500 })), tokenColumns);
+    },
+  },
+  create: {
+    summary: 'Create an API token; its secret is printed this once',
+    usage: '<name> --scope s [--scope s …] [--project p …] [--expires-in seconds]',
+    options: ['--scope', '--project', '--expires-in'],
+    async run({ args, out, hearth }) {
+      const { values, positionals } = parseArgs({
+        args: [...args],
+        allowPositionals: true,
+        options: {
+          scope: { type: 'string', multiple: true },
+          project: { type: 'string', multiple: true },
+          'expires-in': { type: 'string' },
+        },
+      });
+      if (positionals.length !== 1 || values.scope === undefined) {
+        throw new CliError(exitCodes.usage, 'hearth token create <name> --scope <scope> [--project <project>]');
+      }
+      const request: CreateTokenRequest = {
+        name: positionals[0]!,
+        scopes: values.scope as CreateTokenRequest['scopes'],
+        ...(values.project === undefined ? {} : { projects: values.project }),
+        ...(values['expires-in'] === undefined ? {} : { expiresInSeconds: Number(values['expires-in']) }),
+      };
+      const created = await (await hearth()).tokens.create(request);
+      printResult(out, created, `${created.id} ${created.secret}`);
+    },
+  },
+  revoke: {
+    summary: 'Revoke an API token',
+    usage: '<token id>',
+    async run({ args, out, hearth }) {
+      const id = onlyArgument(args, 'hearth token revoke <token id>');
+      await (await hearth()).tokens.revoke(id);
+      printResult(out, { id }, `${id} revoked`);
+    },
+  },
+  whoami: {
+    summary: 'The token in use: its id, name, scopes and projects',
+    usage: '',
+    async run({ out, hearth }) {
+      const current = await (await hearth()).tokens.current();
+      printObject(out, current, [
+        { header: 'id', value: (token) => token.tokenId },
+        { header: 'name', value: (token) => token.tokenName },
+        { header: 'scopes', value: (token) => token.scopes.join(',') },
+        { header: 'projects', value: (token) => token.projects.join(',') },
+      ]);
+    },
+  },
+};

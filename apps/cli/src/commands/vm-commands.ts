@@ -1,0 +1,206 @@
+import { parseArgs } from 'node:util';
+import { VmWaitError, type Hearth, type Vm, type VmState } from '@hearth/sdk';
+import type { Command } from '../command.js';
+import { CliError, exitCodes } from '../exit-codes.js';
+import { collect, onlyArgument } from '../arguments.js';
+import { formatMs, printList, printObject, printResult, type Column, type Output } from '../output.js';
+import { resolveReference } from '../resolve.js';
+import { resolveImage } from './image-commands.js';
+
+const vmColumns: readonly Column<Vm>[] = [
+  { header: 'id', value: (vm) => vm.id },
+  { header: 'name', value: (vm) => vm.name },
+  { header: 'state', value: (vm) => vm.state },
+  { header: 'vcpus', value: (vm) => String(vm.vcpuCount) },
+  { header: 'memory', value: (vm) => `${vm.memoryMib} MiB` },
+  { header: 'project', value: (vm) => vm.project },
+  { header: 'host', value: (vm) => vm.hostId },
+];
+
+const vmDetail: readonly Column<Vm>[] = [
+  ...vmColumns,
+  { header: 'version', value: (vm) => String(vm.version) },
+  { header: 'restart', value: (vm) => vm.restartPolicy },
+  {
+    header: 'failure',
+    value: (vm) => (vm.failureReason === null ? '-' : `${vm.failureReason.code}: ${vm.failureReason.message}`),
+  },
+  { header: 'start time', value: (vm) => formatMs(vm.totalMs) },
+  { header: 'steps', value: (vm) => vm.steps.map((step) => `${step.name} ${formatMs(step.durationMs)}`).join(', ') || '-' },
+  { header: 'created', value: (vm) => vm.createdAt },
+];
+
+export function resolveVm(hearth: Hearth, reference: string): Promise<Vm> {
+  return resolveReference('VM', reference, {
+    idPrefix: 'vm_',
+    byId: (id) => hearth.vms.get(id),
+    byName: (name) => hearth.vms.findByName(name),
+    all: () => hearth.vms.list({ pageSize: 500 }),
+  });
+}
+
+function printSteps(out: Output, vm: Vm): void {
+  for (const step of vm.steps) out.line(`  ${step.name.padEnd(24)} ${formatMs(step.durationMs).padStart(9)}`);
+  out.line(`  ${'total (as the Manager saw it)'.padEnd(24)} ${formatMs(vm.totalMs).padStart(9)}`);
+}
+
+/** Follows the VM's events from its first, printing each state change, until `target` (or a failure). */
+async function followUntil(hearth: Hearth, out: Output, vm: Vm, target: VmState, timeoutMs: number): Promise<Vm> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  const started = Date.now();
+  try {
+    for await (const event of hearth.events({ vmId: vm.id, since: 0, signal: abort.signal })) {
+      if (event.toState === null) continue;
+      if (out.format === 'table')
+        out.line(`${formatMs(Date.now() - started).padStart(9)}  ${event.fromState ?? '-'} → ${event.toState}`);
+      if (event.toState === target) break;
+      if (event.toState === 'failed') break;
+    }
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+  const current = await hearth.vms.get(vm.id);
+  if (current.state !== target) {
+    throw new VmWaitError(current.state === 'failed' ? 'failed' : 'timed_out', current, target);
+  }
+  return current;
+}
+
+export const vmCommands: Readonly<Record<string, Command>> = {
+  create: {
+    summary: 'Create a VM (--wait: show each step until it runs)',
+    usage:
+      '<name> --kernel <image> --rootfs <image> [--vcpus n] [--memory MiB] [--project p] [--boot-args s] [--restart policy] [--wait] [--timeout s]',
+    options: ['--kernel', '--rootfs', '--vcpus', '--memory', '--project', '--boot-args', '--restart', '--wait', '--timeout'],
+    async run({ args, out, hearth: client }) {
+      const { values, positionals } = parseArgs({
+        args: [...args],
+        allowPositionals: true,
+        options: {
+          kernel: { type: 'string' },
+          rootfs: { type: 'string' },
+          vcpus: { type: 'string', default: '1' },
+          memory: { type: 'string', default: '128' },
+          project: { type: 'string' },
+          'boot-args': { type: 'string' },
+          restart: { type: 'string' },
+          wait: { type: 'boolean', default: false },
+          timeout: { type: 'string', default: '300' },
+        },
+      });
+      if (positionals.length !== 1 || values.kernel === undefined || values.rootfs === undefined) {
+        throw new CliError(exitCodes.usage, 'hearth vm create <name> --kernel <image> --rootfs <image>');
+      }
+      const hearth = await client();
+      const kernel = await resolveImage(hearth, values.kernel, 'kernel');
+      const rootfs = await resolveImage(hearth, values.rootfs, 'rootfs');
+      const restartPolicy = values.restart as 'never' | 'on-failure' | 'always' | undefined;
+      const created = await hearth.vms.create(
+        {
+          name: positionals[0]!,
+          vcpuCount: Number(values.vcpus),
+          memoryMib: Number(values.memory),
+          kernelImageId: kernel.id,
+          rootfsImageId: rootfs.id,
+          ...(values.project === undefined ? {} : { project: values.project }),
+          ...(values['boot-args'] === undefined ? {} : { bootArgs: values['boot-args'] }),
+          ...(restartPolicy === undefined ? {} : { restartPolicy }),
+        },
+        { wait: false },
+      );
+      if (!values.wait) {
+        printResult(out, created, created.id);
+        return;
+      }
+      if (out.format === 'table') out.line(`${created.id} ${created.name}`);
+      const running = await followUntil(hearth, out, created, 'running', Number(values.timeout) * 1000);
+      if (out.format === 'json') return out.json(running);
+      out.line(`running on ${running.hostId}; host steps:`);
+      printSteps(out, running);
+    },
+  },
+  ls: {
+    summary: 'List VMs',
+    usage: '[--project p] [--name n]',
+    options: ['--project', '--name'],
+    async run({ args, out, hearth }) {
+      const { values } = parseArgs({ args: [...args], options: { project: { type: 'string' }, name: { type: 'string' } } });
+      const vms = (await hearth()).vms.list({ project: values.project, name: values.name, pageSize: 500 });
+      printList(out, await collect(vms), vmColumns);
+    },
+  },
+  get: {
+    summary: 'Show a VM, with its host steps',
+    usage: '<vm>',
+    async run({ args, out, hearth }) {
+      printObject(out, await resolveVm(await hearth(), onlyArgument(args, 'hearth vm get <vm>')), vmDetail);
+    },
+  },
+  ...Object.fromEntries(
+    (['start', 'stop', 'pause', 'resume'] as const).map((action) => [
+      action,
+      {
+        summary: `${action[0]!.toUpperCase()}${action.slice(1)} a VM`,
+        usage: '<vm>',
+        async run({ args, out, hearth: client }) {
+          const hearth = await client();
+          const vm = await resolveVm(hearth, onlyArgument(args, `hearth vm ${action} <vm>`));
+          const changed = await hearth.vms[action](vm.id, { ifVersion: vm.version });
+          printResult(out, changed, `${changed.id} ${changed.state}`);
+        },
+      } satisfies Command,
+    ]),
+  ),
+  rm: {
+    summary: 'Delete a VM and everything its host holds for it',
+    usage: '<vm>',
+    async run({ args, out, hearth: client }) {
+      const hearth = await client();
+      const vm = await resolveVm(hearth, onlyArgument(args, 'hearth vm rm <vm>'));
+      const deleted = await hearth.vms.delete(vm.id);
+      printResult(out, deleted, `${deleted.id} deleted`);
+    },
+  },
+  wait: {
+    summary: 'Wait until a VM is in a state (exit 5 if it fails or time runs out)',
+    usage: '<vm> [--state running] [--timeout s]',
+    options: ['--state', '--timeout'],
+    async run({ args, out, hearth: client }) {
+      const { values, positionals } = parseArgs({
+        args: [...args],
+        allowPositionals: true,
+        options: { state: { type: 'string', default: 'running' }, timeout: { type: 'string', default: '300' } },
+      });
+      if (positionals.length !== 1) throw new CliError(exitCodes.usage, 'hearth vm wait <vm> [--state s]');
+      const hearth = await client();
+      const vm = await resolveVm(hearth, positionals[0]!);
+      const reached = await hearth.vms.waitFor(vm.id, values.state as VmState, { timeoutMs: Number(values.timeout) * 1000 });
+      printResult(out, reached, `${reached.id} ${reached.state}`);
+    },
+  },
+  events: {
+    summary: "A VM's events; --follow keeps printing them as they happen",
+    usage: '<vm> [--follow]',
+    options: ['--follow'],
+    async run({ args, out, hearth: client }) {
+      const { values, positionals } = parseArgs({
+        args: [...args],
+        allowPositionals: true,
+        options: { follow: { type: 'boolean', short: 'f', default: false } },
+      });
+      if (positionals.length !== 1) throw new CliError(exitCodes.usage, 'hearth vm events <vm> [--follow]');
+      const hearth = await client();
+      const vm = await resolveVm(hearth, positionals[0]!);
+      const events = values.follow ? hearth.events({ vmId: vm.id, since: 0 }) : hearth.vms.events(vm.id);
+      for await (const event of events) {
+        if (out.format === 'json') out.line(JSON.stringify(event));
+        else
+          out.line(
+            `${event.id}\t${event.at}\t${event.type}\t${event.fromState ?? ''}${event.toState === null ? '' : ` → ${event.toState}`}\t${event.message}`,
+          );
+      }
+    },
+  },
+};

@@ -1,0 +1,162 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { missingRequirements, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
+import { startStack, type Stack } from './support/stack.js';
+
+const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4', 'bash'] });
+const cliMain = fileURLToPath(new URL('../apps/cli/dist/main.js', import.meta.url));
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  let stack: Stack;
+  let configHome: string;
+
+  /** Runs `hearth …` with the admin token from HEARTH_URL/HEARTH_TOKEN unless `env` says otherwise. */
+  function hearth(args: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): Promise<Run> {
+    return new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [cliMain, ...args],
+        {
+          env: {
+            PATH: process.env['PATH'],
+            XDG_CONFIG_HOME: configHome,
+            HEARTH_URL: stack.managerUrl,
+            HEARTH_TOKEN: stack.adminToken,
+            ...env,
+          },
+          timeout: 60_000,
+        },
+        (error, stdout, stderr) => resolve({ code: error === null ? 0 : Number(error.code ?? 1), stdout, stderr }),
+      );
+    });
+  }
+
+  async function json<T>(args: readonly string[]): Promise<T> {
+    const run = await hearth(['-o', 'json', ...args]);
+    expect(run.code, run.stderr).toBe(0);
+    return JSON.parse(run.stdout) as T;
+  }
+
+  beforeAll(async () => {
+    configHome = mkdtempSync(path.join(os.tmpdir(), 'hearth-cli-config-'));
+    stack = await startStack();
+    writeFakeKernel(path.join(stack.imageRoot, 'vmlinux'));
+    writeEmptyExt4(path.join(stack.imageRoot, 'base.ext4'));
+  }, 60_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    if (configHome !== undefined) rmSync(configHome, { recursive: true, force: true });
+  });
+
+  it('registers images and creates a VM by image names, showing each state and host step until it runs', async () => {
+    expect((await hearth(['image', 'register', 'vmlinux', '--kind', 'kernel', '--path', 'vmlinux'])).code).toBe(0);
+    expect((await hearth(['image', 'register', 'base', '--kind', 'rootfs', '--path', 'base.ext4'])).code).toBe(0);
+    const created = await hearth(['vm', 'create', 'web', '--kernel', 'vmlinux', '--rootfs', 'base', '--wait']);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toMatch(/pending → scheduled/);
+    expect(created.stdout).toMatch(/starting → running/);
+    const vm = await json<{ id: string; state: string; steps: { name: string }[] }>(['vm', 'get', 'web']);
+    expect(vm.state).toBe('running');
+    for (const step of vm.steps) expect(created.stdout).toMatch(new RegExp(`^  ${step.name} +[0-9.]+ ms$`, 'm'));
+  });
+
+  it('accepts a name or a unique id prefix, and refuses an ambiguous prefix and an unknown name', async () => {
+    const second = await json<{ id: string }>(['vm', 'create', 'db', '--kernel', 'vmlinux', '--rootfs', 'base']);
+    const web = await json<{ id: string }>(['vm', 'get', 'web']);
+    const prefix = second.id.slice(0, [...second.id].findIndex((c, i) => c !== web.id[i]) + 1);
+    expect((await json<{ id: string }>(['vm', 'get', prefix])).id).toBe(second.id);
+    expect((await json<{ id: string }>(['vm', 'get', prefix.slice('vm_'.length)])).id).toBe(second.id);
+    const ambiguous = await hearth(['vm', 'get', 'vm_']);
+    expect(ambiguous.code).toBe(4);
+    expect(ambiguous.stderr).toMatch(/give more of it/);
+    expect((await hearth(['vm', 'get', 'nothing-called-so'])).code).toBe(3);
+    const listed = await json<{ name: string }[]>(['vm', 'ls']);
+    expect(listed.map((vm) => vm.name).sort()).toEqual(['db', 'web']);
+  });
+
+  it('stops, starts, pauses, resumes and deletes a VM by name', async () => {
+    for (const [verb, state] of [
+      ['stop', 'stopped'],
+      ['start', 'running'],
+      ['pause', 'paused'],
+      ['resume', 'running'],
+    ] as const) {
+      const run = await hearth(['vm', verb, 'db']);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toMatch(new RegExp(` ${state}\\n$`));
+    }
+    const events = await hearth(['vm', 'events', 'db']);
+    expect(events.stdout).toMatch(/\tpaused → running\t/);
+    expect((await hearth(['vm', 'rm', 'db'])).code).toBe(0);
+    expect((await hearth(['vm', 'get', 'db'])).code).toBe(3);
+  });
+
+  it('exits 5 when a wait ends without the state, and 1 with the problem when the Manager refuses', async () => {
+    const wait = await hearth(['vm', 'wait', 'web', '--state', 'stopped', '--timeout', '1']);
+    expect(wait.code).toBe(5);
+    const refused = await hearth(['token', 'create', 'bad', '--scope', 'no-such-scope']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^hearth: VALIDATION_FAILED: .*correlation id/);
+    const unauthenticated = await hearth(['-o', 'json', 'vm', 'ls'], { HEARTH_TOKEN: `hth_${'Z'.repeat(43)}` });
+    expect(unauthenticated.code).toBe(1);
+    expect(JSON.parse(unauthenticated.stderr)).toMatchObject({ code: 'UNAUTHENTICATED', status: 401 });
+    expect((await hearth(['vm', 'frobnicate'])).code).toBe(2);
+    expect((await hearth(['vm', 'ls'], { HEARTH_URL: undefined, HEARTH_TOKEN: undefined })).code).toBe(6);
+  });
+
+  it('keeps contexts in its config file, with HEARTH_URL and HEARTH_TOKEN over them', async () => {
+    const env = { HEARTH_URL: undefined, HEARTH_TOKEN: undefined };
+    expect((await hearth(['context', 'set', 'local', '--url', stack.managerUrl, '--token', stack.adminToken], env)).code).toBe(0);
+    const whoami = await hearth(['-o', 'json', 'token', 'whoami'], env);
+    expect(whoami.code, whoami.stderr).toBe(0);
+    expect(JSON.parse(whoami.stdout)).toMatchObject({ scopes: expect.arrayContaining(['vms:write']) as unknown });
+    expect((await hearth(['vm', 'ls'], { ...env, HEARTH_TOKEN: 'hth_wrong' })).code).toBe(1);
+    expect((await hearth(['context', 'ls'], env)).stdout).toMatch(/\*\s+local\s+http/);
+  });
+
+  it('lists, cordons and uncordons hosts by name', async () => {
+    const hosts = await json<{ id: string; name: string; isCordoned: boolean }[]>(['host', 'ls']);
+    expect(hosts).toHaveLength(1);
+    expect((await hearth(['host', 'cordon', hosts[0]!.name])).code).toBe(0);
+    expect((await json<{ isCordoned: boolean }>(['host', 'get', hosts[0]!.name])).isCordoned).toBe(true);
+    expect((await hearth(['host', 'uncordon', hosts[0]!.id])).code).toBe(0);
+    expect((await json<{ isCordoned: boolean }>(['host', 'get', hosts[0]!.name])).isCordoned).toBe(false);
+  });
+
+  it('creates a project with a quota, changes the quota and deletes the project', async () => {
+    const created = await json<{ name: string; quota: { maxVms: number | null } }>([
+      'project',
+      'create',
+      'team-cli',
+      '--max-vms',
+      '2',
+    ]);
+    expect(created).toMatchObject({ name: 'team-cli', quota: { maxVms: 2, maxVcpus: null } });
+    const changed = await json<{ quota: { maxVms: number | null } }>(['project', 'quota', 'team-cli', '--max-vms', 'none']);
+    expect(changed.quota.maxVms).toBeNull();
+    expect((await hearth(['project', 'ls'])).stdout).toMatch(/^team-cli +no limit/m);
+    expect((await hearth(['project', 'rm', 'team-cli'])).code).toBe(0);
+    expect((await hearth(['project', 'get', 'team-cli'])).code).toBe(1);
+  });
+
+  it('prints a bash completion script that bash accepts', async () => {
+    const script = await hearth(['completion', 'bash']);
+    expect(script.stdout).toMatch(/complete -F _hearth hearth/);
+    const checked = await new Promise<number>((resolve) => {
+      const child = execFile('bash', ['-n'], (error) => resolve(error === null ? 0 : 1));
+      child.stdin?.end(script.stdout);
+    });
+    expect(checked).toBe(0);
+  });
+});

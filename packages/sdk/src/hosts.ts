@@ -1,0 +1,37 @@
+import { bodyOf, type ApiClient } from './api-client.js';
+import { paginate } from './paginate.js';
+import type { DrainReport, Host } from './types.js';
+
+/** The hosts running an Agent (a token with `hosts:admin` only). */
+export class Hosts {
+  constructor(private readonly api: ApiClient) {}
+
+  list(options: { readonly pageSize?: number } = {}): AsyncGenerator<Host> {
+    return paginate((cursor: string | undefined) =>
+      bodyOf(this.api.GET('/v1/hosts', { params: { query: { limit: options.pageSize, cursor } } })),
+    );
+  }
+
+  async get(id: string): Promise<Host> {
+    return bodyOf(this.api.GET('/v1/hosts/{id}', { params: { path: { id } } }));
+  }
+
+  /** The host gets no new VMs; its VMs keep running. */
+  async cordon(id: string): Promise<Host> {
+    return bodyOf(this.api.POST('/v1/hosts/{id}/cordon', { params: { path: { id } } }));
+  }
+
+  async uncordon(id: string): Promise<Host> {
+    return bodyOf(this.api.POST('/v1/hosts/{id}/uncordon', { params: { path: { id } } }));
+  }
+
+  /** Cordons the host and stops its running and paused VMs, reporting each. */
+  async drain(id: string): Promise<DrainReport> {
+    return bodyOf(this.api.POST('/v1/hosts/{id}/drain', { params: { path: { id } } }));
+  }
+
+  /** Removes a host that is gone for good (`force`: its VM records too). */
+  async remove(id: string, options: { readonly force?: boolean } = {}): Promise<void> {
+    await bodyOf(this.api.DELETE('/v1/hosts/{id}', { params: { path: { id }, query: { force: options.force } } }));
+  }
+}

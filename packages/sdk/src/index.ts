@@ -1,0 +1,12 @@
+export { Hearth, type HearthOptions } from './hearth.js';
+export { HearthError, isHearthError, type ProblemCode } from './hearth-error.js';
+export { VmWaitError, Vms, type CreateVmOptions, type MutationOptions, type WaitOptions } from './vms.js';
+export { Images } from './images.js';
+export { Hosts } from './hosts.js';
+export { Tokens } from './tokens.js';
+export { Projects } from './projects.js';
+export type { EventStreamOptions } from './event-stream.js';
+export type { TransportOptions } from './transport.js';
+export type { ApiClient } from './api-client.js';
+export type { paths, operations, components } from './generated/openapi.js';
+export type * from './types.js';

@@ -1,0 +1,47 @@
+import type { components, operations } from './generated/openapi.js';
+
+type JsonOf<
+  Op extends keyof operations,
+  Status extends keyof operations[Op]['responses'],
+> = operations[Op]['responses'][Status] extends {
+  content: { 'application/json': infer Body };
+}
+  ? Body
+  : never;
+
+type BodyOf<Op extends keyof operations> = operations[Op] extends {
+  requestBody?: { content: { 'application/json': infer Body } };
+}
+  ? Body
+  : never;
+
+type QueryOf<Op extends keyof operations> = NonNullable<operations[Op]['parameters']['query']>;
+
+/** RFC 9457 problem details, the body of every error answer. */
+export type Problem = components['schemas']['Problem'];
+
+export type Vm = JsonOf<'getVm', 200>;
+export type VmState = Vm['state'];
+export type CreateVmRequest = BodyOf<'createVm'>;
+export type DeletedVm = JsonOf<'deleteVm', 200>;
+export type VmWaitResult = JsonOf<'waitForVmState', 200>;
+export type ListVmsFilter = Omit<QueryOf<'listVms'>, 'cursor' | 'limit'>;
+
+export type Image = JsonOf<'getImage', 200>;
+export type RegisterImageRequest = BodyOf<'registerImage'>;
+export type ListImagesFilter = Omit<QueryOf<'listImages'>, 'cursor' | 'limit'>;
+
+export type Host = JsonOf<'getHost', 200>;
+export type DrainReport = JsonOf<'drainHost', 200>;
+
+export type HearthEvent = JsonOf<'listEvents', 200>['items'][number];
+export type ListEventsFilter = Omit<QueryOf<'listEvents'>, 'cursor' | 'limit'>;
+
+export type Token = JsonOf<'getToken', 200>;
+export type CreateTokenRequest = BodyOf<'createToken'>;
+export type CreatedToken = JsonOf<'createToken', 201>;
+export type CurrentToken = JsonOf<'getCurrentToken', 200>;
+
+export type Project = JsonOf<'getProject', 200>;
+export type CreateProjectRequest = BodyOf<'createProject'>;
+export type ProjectQuota = BodyOf<'setProjectQuota'>;

@@ -1,0 +1,143 @@
+import { bodyOf, ifMatch, type ApiClient } from './api-client.js';
+import { paginate } from './paginate.js';
+import type { CreateVmRequest, DeletedVm, HearthEvent, ListVmsFilter, Vm, VmState } from './types.js';
+
+/** Longest long poll the Manager allows (`timeout_s` of GET /v1/vms/{id}/wait). */
+const longestPollSeconds = 60;
+
+export interface CreateVmOptions {
+  /** true (default): answer once the VM runs; false: answer at once with the VM `pending`. */
+  readonly wait?: boolean;
+  /** Sent as `Idempotency-Key` (default: a new random key, kept across the SDK's retries). */
+  readonly idempotencyKey?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface MutationOptions {
+  /** Only if the VM still has this version (412 PRECONDITION_FAILED otherwise). */
+  readonly ifVersion?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface WaitOptions {
+  /** Give up after this long (default 5 minutes). */
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** A wait that ended without the VM reaching its state: it failed, or time ran out. */
+export class VmWaitError extends Error {
+  override readonly name = 'VmWaitError';
+  constructor(
+    readonly outcome: 'failed' | 'timed_out',
+    /** The VM as it was when the wait ended. */
+    readonly vm: Vm,
+    readonly state: VmState,
+  ) {
+    super(
+      outcome === 'failed'
+        ? `VM ${vm.id} failed before reaching ${state}: ${vm.failureReason?.code ?? 'unknown'} ${vm.failureReason?.message ?? ''}`.trim()
+        : `VM ${vm.id} is ${vm.state}, not ${state}, after the time allowed`,
+    );
+  }
+}
+
+/** The VMs the token's projects hold. */
+export class Vms {
+  constructor(private readonly api: ApiClient) {}
+
+  /** Creates a VM; by default resolves once it runs (see `wait`). Idempotent across the SDK's own retries. */
+  async create(request: CreateVmRequest, options: CreateVmOptions = {}): Promise<Vm> {
+    return bodyOf(
+      this.api.POST('/v1/vms', {
+        body: request,
+        params: {
+          query: options.wait === false ? { wait: false } : {},
+          header: options.idempotencyKey === undefined ? {} : { 'idempotency-key': options.idempotencyKey },
+        },
+        signal: options.signal,
+      }),
+    );
+  }
+
+  /** Every VM, page after page (`for await (const vm of hearth.vms.list())`). */
+  list(filter: ListVmsFilter & { readonly pageSize?: number } = {}): AsyncGenerator<Vm> {
+    const { pageSize, ...query } = filter;
+    return paginate((cursor: string | undefined) =>
+      bodyOf(this.api.GET('/v1/vms', { params: { query: { ...query, limit: pageSize, cursor } } })),
+    );
+  }
+
+  async get(id: string, options: { readonly signal?: AbortSignal } = {}): Promise<Vm> {
+    return bodyOf(this.api.GET('/v1/vms/{id}', { params: { path: { id } }, signal: options.signal }));
+  }
+
+  /** The VMs named `name` (one per project at most). */
+  async findByName(name: string, filter: Omit<ListVmsFilter, 'name'> = {}): Promise<Vm[]> {
+    const found: Vm[] = [];
+    for await (const vm of this.list({ ...filter, name })) found.push(vm);
+    return found;
+  }
+
+  /**
+   * Resolves with the VM once it is in `state`; rejects with a `VmWaitError` when it fails on the way
+   * or `timeoutMs` passes. Long-polls the Manager, which answers as soon as the VM's events say so.
+   */
+  async waitFor(id: string, state: VmState, options: WaitOptions = {}): Promise<Vm> {
+    const deadline = Date.now() + (options.timeoutMs ?? 300_000);
+    for (;;) {
+      const remainingSeconds = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+      const result = await bodyOf(
+        this.api.GET('/v1/vms/{id}/wait', {
+          params: { path: { id }, query: { state, timeout_s: Math.min(remainingSeconds, longestPollSeconds) } },
+          signal: options.signal,
+        }),
+      );
+      if (result.outcome === 'reached') return result.vm;
+      if (result.outcome === 'failed') throw new VmWaitError('failed', result.vm, state);
+      if (Date.now() >= deadline) throw new VmWaitError('timed_out', result.vm, state);
+    }
+  }
+
+  start(id: string, options: MutationOptions = {}): Promise<Vm> {
+    return this.mutate('start', id, options);
+  }
+
+  stop(id: string, options: MutationOptions = {}): Promise<Vm> {
+    return this.mutate('stop', id, options);
+  }
+
+  pause(id: string, options: MutationOptions = {}): Promise<Vm> {
+    return this.mutate('pause', id, options);
+  }
+
+  resume(id: string, options: MutationOptions = {}): Promise<Vm> {
+    return this.mutate('resume', id, options);
+  }
+
+  /** Deletes the VM and everything its host holds for it. */
+  async delete(id: string, options: MutationOptions = {}): Promise<DeletedVm> {
+    return bodyOf(
+      this.api.DELETE('/v1/vms/{id}', {
+        params: { path: { id }, header: ifMatch(options.ifVersion) },
+        signal: options.signal,
+      }),
+    );
+  }
+
+  /** The VM's events, oldest first (kept after it is deleted). */
+  events(id: string): AsyncGenerator<HearthEvent> {
+    return paginate((cursor: number | undefined) =>
+      bodyOf(this.api.GET('/v1/vms/{id}/events', { params: { path: { id }, query: { cursor } } })),
+    );
+  }
+
+  private async mutate(action: 'start' | 'stop' | 'pause' | 'resume', id: string, options: MutationOptions): Promise<Vm> {
+    return bodyOf(
+      this.api.POST(`/v1/vms/{id}/${action}`, {
+        params: { path: { id }, header: ifMatch(options.ifVersion) },
+        signal: options.signal,
+      }),
+    );
+  }
+}
