@@ -22,11 +22,12 @@ import type { UseCaseDependencies } from '../dependencies.js';
 import type { ReconcileHints } from '../ports/reconcile-hints.js';
 import { applyVmOnHost, failureReasonOf, type AgentOutageHandling } from '../use-cases/apply-vm.js';
 import { continueCreate } from '../use-cases/continue-create.js';
+import { settleSnapshots } from '../use-cases/snapshots.js';
 import { KeyedWorkQueue } from './keyed-work-queue.js';
 
 export type ReconcilerDependencies = Pick<
   UseCaseDependencies,
-  'vms' | 'hosts' | 'events' | 'agents' | 'clock' | 'log' | 'reconcileStates'
+  'vms' | 'hosts' | 'events' | 'agents' | 'clock' | 'log' | 'reconcileStates' | 'snapshots' | 'images'
 >;
 
 export interface ReconcilerSettings {
@@ -170,6 +171,8 @@ export class Reconciler implements ReconcileHints {
         continue;
       }
       orphansRemoved += await this.removeOrphans(host, inventory, rows, term);
+      if (!this.isLeadingIn(term)) break;
+      await this.settleSnapshotsOf(host, inventory);
     }
     if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: 0 };
     const hostsById = new Map(current.map((host) => [host.id, host]));
@@ -580,6 +583,15 @@ export class Reconciler implements ReconcileHints {
    * host), unless they are too large a share of the host's VMs (see `decideOrphanRemoval`): then
    * none is removed, and a `host.orphans_withheld` event says why (once, until the count changes).
    */
+  /** Snapshots a Manager's crash or a lost answer left unsettled (see settleSnapshots); a failure waits for the next pass. */
+  private async settleSnapshotsOf(host: Host, inventory: Inventory): Promise<void> {
+    try {
+      await settleSnapshots(this.deps, host, inventory, this.settings.graceMs);
+    } catch (error) {
+      this.deps.log.warn({ hostId: host.id, err: error }, 'settling snapshots failed; next pass retries');
+    }
+  }
+
   private async removeOrphans(host: Host, inventory: Inventory, rows: ReadonlyMap<VmId, Vm>, term: number): Promise<number> {
     const orphans: VmId[] = [];
     for (const agentVm of inventory.vms) {
