@@ -119,15 +119,15 @@ export async function settleSnapshots(
   inventory: Inventory,
   graceMs: number,
 ): Promise<number> {
-  const held = new Map<string, { vmId: VmId; state: 'creating' | 'ready' }>();
+  const held = new Map<string, 'creating' | 'ready'>();
   for (const agentVm of inventory.vms) {
-    for (const snapshot of agentVm.snapshots ?? []) held.set(snapshot.id, { vmId: agentVm.vmId as VmId, state: snapshot.state });
+    for (const snapshot of agentVm.snapshots ?? []) held.set(snapshot.id, snapshot.state);
   }
   let changed = 0;
   const now = deps.clock.now();
   for (const snapshot of await creatingSnapshots(deps, host)) {
     const onHost = held.get(snapshot.id);
-    if (onHost?.state === 'creating') continue;
+    if (onHost === 'creating') continue;
     if (onHost === undefined) {
       if (now.getTime() - snapshot.updatedAt.getTime() < graceMs) continue;
       const failureReason = {
@@ -147,29 +147,38 @@ export async function settleSnapshots(
     }
     changed += 1;
   }
-  for (const [id, onHost] of held) {
-    if (onHost.state !== 'ready') continue;
-    const row = await deps.snapshots.findById(id as SnapshotId);
-    if (row !== undefined && row.state !== 'failed') continue;
-    await deps.agents.deleteSnapshot(host, onHost.vmId, id as SnapshotId);
-    deps.log.warn(
-      { hostId: host.id, vmId: onHost.vmId, snapshotId: id },
-      'snapshot without a usable record removed from its host',
-    );
-    changed += 1;
+  // One read of the rows per VM whose host holds ready snapshots, not one per snapshot.
+  for (const agentVm of inventory.vms) {
+    const ready = (agentVm.snapshots ?? []).filter((snapshot) => snapshot.state === 'ready');
+    if (ready.length === 0) continue;
+    const vmId = agentVm.vmId as VmId;
+    const usable = new Set((await snapshotsOfVm(deps, vmId)).filter((row) => row.state !== 'failed').map((row) => row.id));
+    for (const { id } of ready) {
+      if (usable.has(id as SnapshotId)) continue;
+      await deps.agents.deleteSnapshot(host, vmId, id as SnapshotId);
+      deps.log.warn({ hostId: host.id, vmId, snapshotId: id }, 'snapshot without a usable record removed from its host');
+      changed += 1;
+    }
   }
   return changed;
 }
 
 async function creatingSnapshots(deps: Pick<Deps, 'snapshots'>, host: Host): Promise<Snapshot[]> {
+  const creating = await allSnapshots(deps, { projects: everyProject, state: 'creating' });
+  return creating.filter((snapshot) => snapshot.hostId === host.id);
+}
+
+async function snapshotsOfVm(deps: Pick<Deps, 'snapshots'>, vmId: VmId): Promise<Snapshot[]> {
+  return allSnapshots(deps, { projects: everyProject, vmId });
+}
+
+/** Every snapshot the filter selects, a page at a time. */
+async function allSnapshots(deps: Pick<Deps, 'snapshots'>, filter: SnapshotFilter): Promise<Snapshot[]> {
   const found: Snapshot[] = [];
   let afterId: SnapshotId | undefined;
   for (;;) {
-    const page = await deps.snapshots.list(
-      { projects: everyProject, state: 'creating' },
-      { limit: snapshotPageSize.maximum, afterId },
-    );
-    found.push(...page.items.filter((snapshot) => snapshot.hostId === host.id));
+    const page = await deps.snapshots.list(filter, { limit: snapshotPageSize.maximum, afterId });
+    found.push(...page.items);
     if (page.nextCursor === null) return found;
     afterId = page.nextCursor;
   }
