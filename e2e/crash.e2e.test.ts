@@ -298,4 +298,80 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       });
     }, 60_000);
   });
+  describe('a snapshot interrupted', () => {
+    /** Problems (empty when none): the VM's snapshot is not `state`, the host holds another set of snapshots than the ready ones, the VM does not run, or the host leaks. */
+    function snapshotExpectation(name: string, state: 'ready' | 'failed'): () => Promise<string[]> {
+      return async () => {
+        const problems = await expectation(name, ['running'])();
+        const vm = await vmNamed(name);
+        if (vm === undefined) return problems;
+        const rows = (await cluster.api<{ items: Array<{ id: string; state: string }> }>('GET', `/v1/snapshots?vmId=${vm.id}`))
+          .body.items;
+        if (rows.length !== 1 || rows[0]!.state !== state)
+          problems.push(`snapshots of ${name}: ${rows.map((row) => row.state).join(', ') || 'none'}, not one ${state}`);
+        const held = (await agent.inventory()).vms.find((each) => each.vmId === vm.id)?.snapshots ?? [];
+        const ready = rows.filter((row) => row.state === 'ready').map((row) => row.id);
+        if (held.map((each) => each.id).join() !== ready.join())
+          problems.push(
+            `the host holds snapshots [${held.map((each) => `${each.id} ${each.state}`).join(', ')}], not [${ready.join(', ')}]`,
+          );
+        return problems;
+      };
+    }
+
+    async function postSnapshot(vmId: string): Promise<{ status: number; body: unknown } | undefined> {
+      try {
+        return await cluster.api('POST', `/v1/vms/${vmId}/snapshots`, {});
+      } catch {
+        return undefined; // the Manager died at its failpoint
+      }
+    }
+
+    it.each([
+      ['manager.snapshot.after-creating', 'failed'],
+      ['manager.snapshot.after-agent', 'ready'],
+    ] as const)(
+      'the Manager killed at %s: the snapshot is settled %s within 5 s of the restart, the VM runs, nothing leaks',
+      async (point, state) => {
+        const name = nextName('ms');
+        await cluster.waitForHealthyHosts();
+        expect((await postVm(name))?.status).toBe(201);
+        const vm = (await vmNamed(name))!;
+        await cluster.killManager();
+        await cluster.startManager({ HEARTH_FAILPOINTS: `${point}=kill` });
+        await cluster.waitForHealthyHosts();
+        await postSnapshot(vm.id);
+        expect((await cluster.manager.exited).signal).toBe('SIGKILL');
+        await cluster.startManager();
+        await converge('manager', point, snapshotExpectation(name, state));
+        await cleanUp(name);
+      },
+      60_000,
+    );
+
+    it.each(['agent.snapshot.after-memory', 'agent.snapshot.after-ready'])(
+      'the Agent killed at %s: within 5 s of the restart the guest runs again, the snapshot is failed and nothing of it is kept',
+      async (point) => {
+        const name = nextName('as');
+        await cluster.waitForHealthyHosts();
+        expect((await postVm(name))?.status).toBe(201);
+        const vm = (await vmNamed(name))!;
+        await agent.kill();
+        await agent.start({ HEARTH_FAILPOINTS: `${point}=kill` });
+        await cluster.waitForHealthyHosts();
+        // While its Agent was away the VM was unknown; the reconciler finds it running again.
+        await waitFor(async () => (await vmNamed(name))?.state === 'running', {
+          timeoutMs: recoveryBudgetMs,
+          description: `${name} is running again`,
+        });
+        const answer = await postSnapshot(vm.id);
+        expect(answer?.status, JSON.stringify(answer?.body)).toBeGreaterThanOrEqual(500);
+        expect((await agent.process.exited).signal).toBe('SIGKILL');
+        await agent.start();
+        await converge('agent', point, snapshotExpectation(name, 'failed'));
+        await cleanUp(name);
+      },
+      60_000,
+    );
+  });
 });

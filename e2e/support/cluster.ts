@@ -90,6 +90,7 @@ export interface Inventory {
     readonly pid: number | null;
     readonly tapName: string | null;
     readonly resources: ReadonlyArray<{ readonly kind: string; readonly ref: string }>;
+    readonly snapshots?: ReadonlyArray<{ readonly id: string; readonly state: string }>;
   }>;
 }
 

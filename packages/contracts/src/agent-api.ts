@@ -207,6 +207,13 @@ export const AgentVm = Type.Object({
   vmmExit: Type.Optional(
     Type.Object({ code: Type.Union([Type.Integer(), Type.Null()]), signal: Type.Union([Type.String(), Type.Null()]) }),
   ),
+  /**
+   * The VM's snapshots and whether each is complete (`ready`) or still being taken (`creating`:
+   * only while a call takes it, since an Agent that restarts removes unfinished ones).
+   */
+  snapshots: Type.Optional(
+    Type.Array(Type.Object({ id: Type.String(), state: Type.Union([Type.Literal('creating'), Type.Literal('ready')]) })),
+  ),
 });
 export type AgentVm = Static<typeof AgentVm>;
 

@@ -75,6 +75,7 @@ export const errorCodes = {
   // Snapshots
   SNAPSHOT_NOT_FOUND: { kind: 'not_found', title: 'Snapshot not found' },
   SNAPSHOT_NOT_READY: { kind: 'conflict', title: 'The snapshot is still being taken' },
+  SNAPSHOT_INTERRUPTED: { kind: 'unavailable', title: 'Taking the snapshot was interrupted' },
   // Hosts and agents
   HOST_NOT_FOUND: { kind: 'not_found', title: 'Host not found' },
   HOST_NO_CAPACITY: { kind: 'unavailable', title: 'No host can take this VM' },

@@ -1,6 +1,6 @@
 import type { AgentVm, VmmState } from '@hearth/contracts';
 import { vmmStateFromFirecracker } from '../domain/firecracker-state.js';
-import { recordedResources, type VmRecord } from '../domain/vm-record.js';
+import { recordedResources, snapshotsOf, type VmRecord } from '../domain/vm-record.js';
 import type { VmId } from '../domain/vm-id.js';
 import type { AgentContext } from './agent-context.js';
 import { VmLedger } from './vm-ledger.js';
@@ -22,6 +22,7 @@ export function agentVmFromRecord(record: VmRecord, vmmState: VmmState): AgentVm
     socketPath: record.socketPath,
     rootfsPath: record.rootfs?.path ?? null,
     resources: recordedResources(record),
+    snapshots: snapshotsOf(record).map((snapshot) => ({ id: snapshot.id, state: snapshot.state })),
   };
 }
 

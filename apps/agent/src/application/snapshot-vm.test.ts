@@ -45,7 +45,10 @@ describe('snapshotVm', () => {
     expect(result.pauseMs).toBeGreaterThanOrEqual(0);
     expect(agent.vmm.liveProcesses[0]?.state).toBe('Running');
     for (const path of Object.values(files)) expect(await agent.files.exists(path), path).toBe(true);
-    expect(snapshotsOf((await agent.records.get(testVmId))!)).toEqual([{ id: snapshotId, state: 'ready', ...files }]);
+    expect(snapshotsOf((await agent.records.get(testVmId))!)).toEqual([
+      { id: snapshotId, state: 'ready', ...files, resumeAfter: true, pauseMs: result.pauseMs, vmmVersion: '1.16.1' },
+    ]);
+    expect((await describeVm(agent.context, testVmId)).snapshots).toEqual([{ id: snapshotId, state: 'ready' }]);
     expect((await describeVm(agent.context, testVmId)).resources).toContainEqual({
       kind: 'snapshot',
       ref: snapshotId,
@@ -60,7 +63,7 @@ describe('snapshotVm', () => {
       if (path === '/snapshot/create') recordedAtCreate.push(agent.records.history.at(-1)?.snapshots);
     };
     await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
-    expect(recordedAtCreate).toEqual([[{ id: snapshotId, state: 'creating', ...files }]]);
+    expect(recordedAtCreate).toEqual([[{ id: snapshotId, state: 'creating', ...files, resumeAfter: true }]]);
   });
 
   it('leaves a paused VM paused and does not count a pause', async () => {
@@ -95,12 +98,19 @@ describe('snapshotVm', () => {
     for (const path of Object.values(files)) expect(await agent.files.exists(path), path).toBe(false);
   });
 
-  it('answers a snapshot that is ready again without pausing the VM', async () => {
+  it('answers a snapshot that is ready again as it was taken, without pausing the VM', async () => {
     const agent = await runningVm();
-    await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+    const first = await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
     const again = await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
-    expect(again).toMatchObject({ snapshotId, pauseMs: 0, vmState: 'running', files });
+    expect(again).toMatchObject({ snapshotId, pauseMs: first.pauseMs, vmState: 'running', vmmVersion: '1.16.1', files });
     expect(callsAfterStart(agent).filter((call) => call === 'PUT /snapshot/create')).toHaveLength(1);
+  });
+
+  it('answers a ready snapshot of a VM stopped since, as stopped', async () => {
+    const agent = await runningVm();
+    await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'stopped' });
+    const again = await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+    expect(again).toMatchObject({ snapshotId, vmState: 'stopped', vmmVersion: '1.16.1', files });
   });
 
   it('refuses a VM whose VMM is not running with VMM_NOT_RUNNING', async () => {
@@ -125,6 +135,23 @@ describe('adoptVms after a crash during a snapshot', () => {
 
     expect(snapshotsOf((await agent.records.get(testVmId))!)).toEqual([]);
     for (const path of Object.values(files)) expect(await agent.files.exists(path), path).toBe(false);
+  });
+
+  it.each([
+    [true, 'Running'],
+    [false, 'Paused'],
+  ])('with resumeAfter %s, leaves the guest the snapshot paused %s', async (resumeAfter, expected) => {
+    const agent = await runningVm();
+    // What an Agent killed between its pause and its resume leaves behind: a paused guest.
+    const record = (await agent.records.get(testVmId))!;
+    await agent.context.firecracker.client(record.socketPath!).pauseVm();
+    const creating = { id: snapshotId, state: 'creating' as const, ...files, resumeAfter };
+    await agent.records.save({ ...record, snapshots: [creating] });
+
+    await adoptVms(agent.context);
+
+    expect(agent.vmm.liveProcesses[0]?.state).toBe(expected);
+    expect(snapshotsOf((await agent.records.get(testVmId))!)).toEqual([]);
   });
 });
 

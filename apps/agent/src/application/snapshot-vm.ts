@@ -29,6 +29,8 @@ export async function snapshotVm(
     const startedAt = performance.now();
     const ledger = await VmLedger.open(context, vmId);
     const record = ledger.record;
+    const existing = snapshotsOf(record).find((s) => s.id === snapshotId);
+    if (existing?.state === 'ready') return answerReady(context, record, existing, startedAt);
     if (
       record.process === null ||
       record.socketPath === null ||
@@ -39,18 +41,6 @@ export async function snapshotVm(
     }
     const client = context.firecracker.client(record.socketPath);
     const instance = await client.describeInstance();
-    const existing = snapshotsOf(record).find((s) => s.id === snapshotId);
-    if (existing?.state === 'ready') {
-      const files = await sizesOf(context, record.directory, existing);
-      return {
-        snapshotId,
-        files,
-        pauseMs: 0,
-        totalMs: performance.now() - startedAt,
-        vmmVersion: instance.vmmVersion,
-        vmState: vmStateOf(instance.state),
-      };
-    }
     if (instance.state !== 'Running' && instance.state !== 'Paused') {
       throw new AppError(
         'VM_INVALID_TRANSITION',
@@ -61,7 +51,12 @@ export async function snapshotVm(
       );
     }
     const wasRunning = instance.state === 'Running';
-    const snapshot: SnapshotRecord = { id: snapshotId, state: 'creating', ...snapshotPaths(record.directory, snapshotId) };
+    const snapshot: SnapshotRecord = {
+      id: snapshotId,
+      state: 'creating',
+      ...snapshotPaths(record.directory, snapshotId),
+      resumeAfter: wasRunning && request.afterwards === 'previous_state',
+    };
     await ledger.commit({ snapshots: withSnapshot(ledger.record, snapshot) });
 
     const pausedAt = performance.now();
@@ -76,7 +71,7 @@ export async function snapshotVm(
       await removeSnapshotFiles(context, ledger, snapshot).catch(() => undefined);
       throw error;
     }
-    const ready: SnapshotRecord = { ...snapshot, state: 'ready' };
+    const ready: SnapshotRecord = { ...snapshot, state: 'ready', pauseMs, vmmVersion: instance.vmmVersion };
     await ledger.commit({ snapshots: withSnapshot(ledger.record, ready) });
     failpoint('agent.snapshot.after-ready');
     const files = await sizesOf(context, record.directory, ready);
@@ -91,6 +86,34 @@ export async function snapshotVm(
   });
 }
 
+/**
+ * A snapshot that is ready, answered as when it was taken (its pause, the VMM's version), whatever
+ * the VM is now: a Manager that did not get the first answer asks again.
+ */
+async function answerReady(
+  context: AgentContext,
+  record: VmRecord,
+  snapshot: SnapshotRecord,
+  startedAt: number,
+): Promise<SnapshotResult> {
+  const files = await sizesOf(context, record.directory, snapshot);
+  let vmState: SnapshotResult['vmState'] = 'stopped';
+  let vmmVersion = snapshot.vmmVersion;
+  if (record.process !== null && record.socketPath !== null && (await context.vmm.isAlive(record.process))) {
+    const instance = await context.firecracker.client(record.socketPath).describeInstance();
+    vmState = vmStateOf(instance.state);
+    vmmVersion ??= instance.vmmVersion;
+  }
+  return {
+    snapshotId: snapshot.id,
+    files,
+    pauseMs: snapshot.pauseMs ?? 0,
+    totalMs: performance.now() - startedAt,
+    vmmVersion: vmmVersion ?? 'unknown',
+    vmState,
+  };
+}
+
 /** `DELETE /vms/:id/snapshots/:snapshotId`: removes the snapshot's files and forgets it; an unknown snapshot removes nothing. */
 export async function deleteSnapshot(context: AgentContext, vmId: VmId, snapshotId: string): Promise<CleanupResult> {
   return context.locks.run(vmId, async () => {
@@ -102,7 +125,11 @@ export async function deleteSnapshot(context: AgentContext, vmId: VmId, snapshot
   });
 }
 
-/** Removes the files of the VM's snapshots still `creating` (a crash interrupted them) and forgets them. */
+/**
+ * Removes the files of the VM's snapshots still `creating` (a crash interrupted them) and forgets
+ * them. A guest such a snapshot paused, and that was to run again, is resumed: the crash must not
+ * leave it paused.
+ */
 export async function discardUnfinishedSnapshots(context: AgentContext, record: VmRecord): Promise<void> {
   const unfinished = snapshotsOf(record).filter((s) => s.state === 'creating');
   if (unfinished.length === 0) return;
@@ -111,6 +138,15 @@ export async function discardUnfinishedSnapshots(context: AgentContext, record: 
     await removeSnapshotFiles(context, ledger, snapshot);
     context.log.warn({ vmId: record.vmId, snapshotId: snapshot.id }, 'unfinished snapshot removed');
   }
+  if (unfinished.some((s) => s.resumeAfter === true)) await resumeIfPaused(context, record);
+}
+
+async function resumeIfPaused(context: AgentContext, record: VmRecord): Promise<void> {
+  if (record.process === null || record.socketPath === null || !(await context.vmm.isAlive(record.process))) return;
+  const client = context.firecracker.client(record.socketPath);
+  if ((await client.describeInstance()).state !== 'Paused') return;
+  await client.resumeVm();
+  context.log.warn({ vmId: record.vmId }, 'guest paused by an unfinished snapshot resumed');
 }
 
 /** Device state and memory by Firecracker, then the disk copy: all while the guest is paused. */

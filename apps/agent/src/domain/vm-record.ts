@@ -52,6 +52,15 @@ export interface SnapshotRecord {
   readonly statePath: string;
   readonly memoryPath: string;
   readonly rootfsPath: string;
+  /**
+   * True when taking it paused a running guest that is to run again afterwards: an Agent that
+   * restarts and finds the snapshot still `creating` resumes that guest.
+   */
+  readonly resumeAfter?: boolean;
+  /** How long the guest was paused for it, once `ready`. */
+  readonly pauseMs?: number;
+  /** The version of the VMM that wrote it, once `ready`. */
+  readonly vmmVersion?: string;
 }
 
 /**

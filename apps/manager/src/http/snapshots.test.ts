@@ -122,6 +122,11 @@ describe('snapshots', () => {
         failureReason: expect.objectContaining({ code: 'FIRECRACKER_REJECTED' }),
       }),
     ]);
+    const failedId = listed.items[0]!.id;
+    const deleted = await app.inject({ method: 'DELETE', url: `/v1/snapshots/${failedId}` });
+    expect(deleted.statusCode, deleted.body).toBe(204);
+    // Its host is asked to remove whatever it may hold of it.
+    expect(world.agents.calls.filter((call) => call.operation === 'deleteSnapshot')).toHaveLength(2);
   });
 
   it('lists snapshots by id a page at a time, filtered by VM', async () => {

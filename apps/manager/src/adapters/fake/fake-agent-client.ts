@@ -123,11 +123,17 @@ export class FakeAgentClient implements AgentClient {
   ): Promise<SnapshotResult> {
     this.calls.push({ operation: 'snapshot', addr: target.addr, vmId });
     this.throwIfScripted('snapshot');
-    const entry = this.runningEntry(target, vmId);
     const key = `${target.addr} ${vmId}`;
+    // A snapshot it holds is answered again as it was taken, whatever the VM is now (as the Agent does).
+    const isTaken = this.snapshots.get(key)?.has(snapshotId) === true;
+    const current = this.vms.get(key);
+    const entry = isTaken ? { isPaused: false } : this.runningEntry(target, vmId);
     this.snapshots.set(key, new Set([...(this.snapshots.get(key) ?? []), snapshotId]));
     const wasPaused = entry.isPaused;
-    if (request.afterwards === 'stopped') await this.stopVm(target, vmId);
+    if (request.afterwards === 'stopped' && !isTaken) await this.stopVm(target, vmId);
+    let stateNow: SnapshotResult['vmState'] = wasPaused ? 'paused' : 'running';
+    if (isTaken) stateNow = current?.isRunning !== true ? 'stopped' : current.isPaused ? 'paused' : 'running';
+    else if (request.afterwards === 'stopped') stateNow = 'stopped';
     const directory = `/run/hearth/${vmId}`;
     return {
       snapshotId,
@@ -142,7 +148,7 @@ export class FakeAgentClient implements AgentClient {
       pauseMs: wasPaused ? 0 : 12,
       totalMs: 30,
       vmmVersion: '1.16.1',
-      vmState: request.afterwards === 'stopped' ? 'stopped' : wasPaused ? 'paused' : 'running',
+      vmState: stateNow,
     };
   }
 
@@ -251,6 +257,9 @@ export class FakeAgentClient implements AgentClient {
           .filter(([key]) => key.endsWith(` ${vmId}`))
           .flatMap(([, ids]) => [...ids].map((ref) => ({ kind: 'snapshot' as const, ref, vmId }))),
       ],
+      snapshots: [...this.snapshots.entries()]
+        .filter(([key]) => key.endsWith(` ${vmId}`))
+        .flatMap(([, ids]) => [...ids].map((id) => ({ id, state: 'ready' as const }))),
     };
   }
 

@@ -4,7 +4,7 @@ import type { UseCaseDependencies } from '../dependencies.js';
 
 export type ReconcilerDependencies = Pick<
   UseCaseDependencies,
-  'vms' | 'hosts' | 'events' | 'agents' | 'clock' | 'log' | 'reconcileStates' | 'metrics' | 'metrics'
+  'vms' | 'hosts' | 'events' | 'agents' | 'clock' | 'log' | 'reconcileStates' | 'metrics' | 'snapshots' | 'images' | 'metrics'
 >;
 
 export interface ReconcilerSettings {

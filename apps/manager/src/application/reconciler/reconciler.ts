@@ -14,6 +14,7 @@ import {
 import { vmStates } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
 import type { ReconcileHints } from '../ports/reconcile-hints.js';
+import { settleSnapshots } from '../use-cases/snapshots.js';
 import { HostHealth } from './host-health.js';
 import { InventoryCache } from './inventory-cache.js';
 import { KeyedWorkQueue } from './keyed-work-queue.js';
@@ -161,6 +162,8 @@ export class Reconciler implements ReconcileHints {
         continue;
       }
       orphansRemoved += await this.orphans.collect(host, inventory, rows, () => this.isLeadingIn(term));
+      if (!this.isLeadingIn(term)) break;
+      await this.settleSnapshotsOf(host, inventory);
     }
     if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: 0 };
     const hostsById = new Map(current.map((host) => [host.id, host]));
@@ -282,6 +285,15 @@ export class Reconciler implements ReconcileHints {
     const inventory = hostStatus === 'healthy' ? inventories.get(host.id) : undefined;
     const observed = inventory === undefined ? undefined : observationOf(inventory.get(vm.id));
     return needsReconcile(this.decisionInput(vm, hostStatus, observed, retry, now));
+  }
+
+  /** Snapshots a Manager's crash or a lost answer left unsettled (see settleSnapshots); a failure waits for the next pass. */
+  private async settleSnapshotsOf(host: Host, inventory: Inventory): Promise<void> {
+    try {
+      await settleSnapshots(this.deps, host, inventory, this.settings.graceMs);
+    } catch (error) {
+      this.deps.log.warn({ hostId: host.id, err: error }, 'settling snapshots failed; next pass retries');
+    }
   }
 
   /** Whether this reconciler leads, in the term the work was started in. */

@@ -1,10 +1,13 @@
+import type { Inventory, SnapshotResult } from '@hearth/contracts';
 import { AppError, isAppError } from '@hearth/errors';
-import { canSeeProject, type ProjectSet } from '../../domain/access.js';
+import { failpoint } from '@hearth/failpoints';
+import { canSeeProject, everyProject, type ProjectSet } from '../../domain/access.js';
 import type { Host } from '../../domain/host.js';
+import type { Image } from '../../domain/image.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 import { snapshotNotFound, type Snapshot, type SnapshotAfterwards } from '../../domain/snapshot.js';
 import type { UseCaseDependencies } from '../dependencies.js';
-import type { SnapshotFilter, SnapshotPage } from '../ports/snapshot-repository.js';
+import type { SnapshotFilter, SnapshotOutcome, SnapshotPage } from '../ports/snapshot-repository.js';
 import { getVm } from './vm-queries.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'images' | 'snapshots' | 'agents' | 'clock' | 'ids' | 'log'>;
@@ -60,40 +63,144 @@ export async function createSnapshot(deps: Deps, vmId: VmId, input: NewSnapshot,
     });
   }
   await deps.snapshots.insert(creating);
+  failpoint('manager.snapshot.after-creating');
   let taken;
   try {
     taken = await deps.agents.snapshotVm(host, vm.id, creating.id, { afterwards: input.afterwards });
+    failpoint('manager.snapshot.after-agent');
   } catch (error) {
     const reason = isAppError(error)
       ? { code: error.code, message: error.message }
       : { code: 'INTERNAL', message: 'Internal error' };
     await deps.snapshots.finish(creating.id, { state: 'failed', failureReason: reason }, deps.clock.now());
+    // The host may have taken it all the same (its answer was lost): a failed snapshot keeps nothing.
+    // A host that cannot be asked now has it removed by the reconciler (settleSnapshots).
+    await deps.agents.deleteSnapshot(host, vm.id, creating.id).catch(() => undefined);
     // The VM was to be stopped either way; a stop that fails too is left to the reconciler (it finishes stops).
     if (isStopping) await stopAfterSnapshot(deps, host, vm.id, creating.id).catch(() => undefined);
     throw error;
   }
-  const ready = await deps.snapshots.finish(
-    creating.id,
-    {
-      state: 'ready',
-      sizes: {
-        stateBytes: taken.files.stateSizeBytes,
-        memoryBytes: taken.files.memorySizeBytes,
-        rootfsBytes: taken.files.rootfsSizeBytes,
-      },
-      pauseMs: taken.pauseMs,
-      fingerprint: {
-        vmmKind: host.facts.firecrackerKind ?? 'unknown',
-        vmmVersion: taken.vmmVersion,
-        kernelImageId: kernel.id,
-        kernelSha256: kernel.sha256,
-      },
-    },
-    deps.clock.now(),
-  );
+  const ready = await deps.snapshots.finish(creating.id, readyOutcome(host, kernel, taken), deps.clock.now());
   if (isStopping) await markStopped(deps, vm.id, ready.id);
   deps.log.info({ vmId: vm.id, snapshotId: ready.id, pauseMs: taken.pauseMs }, 'snapshot taken');
   return ready;
+}
+
+function readyOutcome(host: Host, kernel: Image, taken: SnapshotResult): SnapshotOutcome {
+  return {
+    state: 'ready',
+    sizes: {
+      stateBytes: taken.files.stateSizeBytes,
+      memoryBytes: taken.files.memorySizeBytes,
+      rootfsBytes: taken.files.rootfsSizeBytes,
+    },
+    pauseMs: taken.pauseMs,
+    fingerprint: {
+      vmmKind: host.facts.firecrackerKind ?? 'unknown',
+      vmmVersion: taken.vmmVersion,
+      kernelImageId: kernel.id,
+      kernelSha256: kernel.sha256,
+    },
+  };
+}
+
+/**
+ * Settles the snapshots of `host` from its inventory (read before this is called), for a Manager
+ * that stopped, or lost the host's answer, between recording a snapshot and hearing back:
+ * - `creating` here and `ready` on the host → `ready`, with what the host answers for it again;
+ * - `creating` here, not on the host, and older than `graceMs` → `failed` (SNAPSHOT_INTERRUPTED);
+ *   younger ones are left to the request taking them, as are those the host is still taking;
+ * - on the host, but `failed` here or gone → the host removes it (a failed snapshot keeps nothing).
+ * Answers how many it changed.
+ */
+export async function settleSnapshots(
+  deps: Pick<Deps, 'vms' | 'images' | 'snapshots' | 'agents' | 'clock' | 'log'>,
+  host: Host,
+  inventory: Inventory,
+  graceMs: number,
+): Promise<number> {
+  const held = new Map<string, 'creating' | 'ready'>();
+  for (const agentVm of inventory.vms) {
+    for (const snapshot of agentVm.snapshots ?? []) held.set(snapshot.id, snapshot.state);
+  }
+  let changed = 0;
+  const now = deps.clock.now();
+  for (const snapshot of await creatingSnapshots(deps, host)) {
+    const onHost = held.get(snapshot.id);
+    if (onHost === 'creating') continue;
+    if (onHost === undefined) {
+      if (now.getTime() - snapshot.updatedAt.getTime() < graceMs) continue;
+      const failureReason = {
+        code: 'SNAPSHOT_INTERRUPTED',
+        message: 'Taking the snapshot was interrupted before the host finished it',
+      };
+      await settled(deps, snapshot, () =>
+        deps.snapshots.finish(snapshot.id, { state: 'failed', failureReason }, deps.clock.now()),
+      );
+    } else {
+      const kernel = await kernelOf(deps, snapshot.vmId);
+      if (kernel === undefined) continue;
+      const taken = await deps.agents.snapshotVm(host, snapshot.vmId, snapshot.id, { afterwards: 'previous_state' });
+      await settled(deps, snapshot, () =>
+        deps.snapshots.finish(snapshot.id, readyOutcome(host, kernel, taken), deps.clock.now()),
+      );
+    }
+    changed += 1;
+  }
+  // One read of the rows per VM whose host holds ready snapshots, not one per snapshot.
+  for (const agentVm of inventory.vms) {
+    const ready = (agentVm.snapshots ?? []).filter((snapshot) => snapshot.state === 'ready');
+    if (ready.length === 0) continue;
+    const vmId = agentVm.vmId as VmId;
+    const usable = new Set((await snapshotsOfVm(deps, vmId)).filter((row) => row.state !== 'failed').map((row) => row.id));
+    for (const { id } of ready) {
+      if (usable.has(id as SnapshotId)) continue;
+      await deps.agents.deleteSnapshot(host, vmId, id as SnapshotId);
+      deps.log.warn({ hostId: host.id, vmId, snapshotId: id }, 'snapshot without a usable record removed from its host');
+      changed += 1;
+    }
+  }
+  return changed;
+}
+
+async function creatingSnapshots(deps: Pick<Deps, 'snapshots'>, host: Host): Promise<Snapshot[]> {
+  const creating = await allSnapshots(deps, { projects: everyProject, state: 'creating' });
+  return creating.filter((snapshot) => snapshot.hostId === host.id);
+}
+
+async function snapshotsOfVm(deps: Pick<Deps, 'snapshots'>, vmId: VmId): Promise<Snapshot[]> {
+  return allSnapshots(deps, { projects: everyProject, vmId });
+}
+
+/** Every snapshot the filter selects, a page at a time. */
+async function allSnapshots(deps: Pick<Deps, 'snapshots'>, filter: SnapshotFilter): Promise<Snapshot[]> {
+  const found: Snapshot[] = [];
+  let afterId: SnapshotId | undefined;
+  for (;;) {
+    const page = await deps.snapshots.list(filter, { limit: snapshotPageSize.maximum, afterId });
+    found.push(...page.items);
+    if (page.nextCursor === null) return found;
+    afterId = page.nextCursor;
+  }
+}
+
+async function kernelOf(deps: Pick<Deps, 'vms' | 'images'>, vmId: VmId): Promise<Image | undefined> {
+  const vm = await deps.vms.findById(vmId);
+  return vm === undefined ? undefined : deps.images.findById(vm.kernelImageId);
+}
+
+/** Runs `finish`, logging what was settled; a request that settled it first has done it already. */
+async function settled(
+  deps: Pick<Deps, 'snapshots' | 'log'>,
+  snapshot: Snapshot,
+  finish: () => Promise<Snapshot>,
+): Promise<void> {
+  try {
+    const done = await finish();
+    deps.log.warn({ snapshotId: snapshot.id, vmId: snapshot.vmId, state: done.state }, 'interrupted snapshot settled');
+  } catch (error) {
+    if ((await deps.snapshots.findById(snapshot.id))?.state === 'creating') throw error;
+  }
 }
 
 async function stopAfterSnapshot(deps: Deps, host: Host, vmId: VmId, snapshotId: SnapshotId): Promise<void> {
@@ -131,15 +238,20 @@ export async function getSnapshot(deps: Pick<Deps, 'snapshots'>, id: SnapshotId,
   return snapshot;
 }
 
-/** Removes the snapshot's files on its host, then the snapshot. One still being taken is refused (SNAPSHOT_NOT_READY). */
+/**
+ * Removes the snapshot's files on its host, then the snapshot: a failed one too, since its host may
+ * hold what its lost answer was about. One still being taken is refused (SNAPSHOT_NOT_READY).
+ */
 export async function deleteSnapshot(deps: Deps, id: SnapshotId, projects: ProjectSet): Promise<Snapshot> {
   const snapshot = await getSnapshot(deps, id, projects);
   if (snapshot.state === 'creating') {
     throw new AppError('SNAPSHOT_NOT_READY', `Snapshot ${id} is still being taken`, { details: { snapshotId: id } });
   }
-  if (snapshot.state === 'ready') {
-    const host = await deps.hosts.findById(snapshot.hostId);
-    if (host !== undefined) await deps.agents.deleteSnapshot(host, snapshot.vmId, snapshot.id);
+  const host = await deps.hosts.findById(snapshot.hostId);
+  if (host !== undefined) {
+    const removal = deps.agents.deleteSnapshot(host, snapshot.vmId, snapshot.id);
+    // What the host holds of a failed one, if anything, the reconciler removes once it can (settleSnapshots).
+    await (snapshot.state === 'ready' ? removal : removal.catch(() => undefined));
   }
   await deps.snapshots.delete(id, deps.clock.now());
   return snapshot;

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import type { Host } from '../../domain/host.js';
+import type { SnapshotId } from '../../domain/ids.js';
+import type { Snapshot } from '../../domain/snapshot.js';
+import type { Vm } from '../../domain/vm.js';
+import { createWorld, type World } from '../../testing/world.js';
+import { createVm } from './create-vm.js';
+import { settleSnapshots } from './snapshots.js';
+
+const graceMs = 1000;
+
+async function setUp(): Promise<{ world: World; host: Host; vm: Vm }> {
+  const world = createWorld();
+  const host = await world.addHost();
+  const { kernel, rootfs } = await world.addImages();
+  const vm = await createVm(world.deps, {
+    project: 'default',
+    name: 'web',
+    vcpuCount: 1,
+    memoryMib: 256,
+    kernelImageId: kernel.id,
+    rootfsImageId: rootfs.id,
+  });
+  return { world, host, vm };
+}
+
+/** What a Manager that stopped right after recording the snapshot leaves: a `creating` row. */
+async function creatingRow(world: World, vm: Vm): Promise<Snapshot> {
+  const now = world.clock.now();
+  const snapshot: Snapshot = {
+    id: world.deps.ids.snapshotId(),
+    vmId: vm.id,
+    project: vm.project,
+    hostId: vm.hostId,
+    state: 'creating',
+    sizes: null,
+    pauseMs: null,
+    fingerprint: null,
+    parentId: null,
+    expiresAt: null,
+    failureReason: null,
+    createdAt: now,
+    updatedAt: now,
+  };
+  await world.deps.snapshots.insert(snapshot);
+  return snapshot;
+}
+
+async function settle(world: World, host: Host): Promise<number> {
+  return settleSnapshots(world.deps, host, await world.agents.inventory(host), graceMs);
+}
+
+describe('settleSnapshots', () => {
+  it('makes a creating snapshot the host holds ready, with what the host answers for it', async () => {
+    const { world, host, vm } = await setUp();
+    const row = await creatingRow(world, vm);
+    const taken = await world.agents.snapshotVm(host, vm.id, row.id, { afterwards: 'previous_state' });
+
+    expect(await settle(world, host)).toBe(1);
+
+    expect(await world.deps.snapshots.findById(row.id)).toMatchObject({
+      state: 'ready',
+      pauseMs: taken.pauseMs,
+      sizes: { stateBytes: 4096, memoryBytes: 256 * 1024 * 1024, rootfsBytes: 64 * 1024 * 1024 },
+      fingerprint: { vmmVersion: '1.16.1', kernelImageId: vm.kernelImageId },
+    });
+  });
+
+  it('leaves a creating snapshot the host does not hold to its request within the grace, then fails it', async () => {
+    const { world, host, vm } = await setUp();
+    const row = await creatingRow(world, vm);
+
+    expect(await settle(world, host)).toBe(0);
+    expect((await world.deps.snapshots.findById(row.id))?.state).toBe('creating');
+
+    world.clock.advance(graceMs);
+    expect(await settle(world, host)).toBe(1);
+    expect(await world.deps.snapshots.findById(row.id)).toMatchObject({
+      state: 'failed',
+      failureReason: { code: 'SNAPSHOT_INTERRUPTED' },
+    });
+  });
+
+  it('has the host remove a snapshot whose record failed or is gone', async () => {
+    const { world, host, vm } = await setUp();
+    const failed = await creatingRow(world, vm);
+    await world.agents.snapshotVm(host, vm.id, failed.id, { afterwards: 'previous_state' });
+    await world.deps.snapshots.finish(
+      failed.id,
+      { state: 'failed', failureReason: { code: 'X', message: 'lost' } },
+      world.clock.now(),
+    );
+    const unrecorded = world.deps.ids.snapshotId();
+    await world.agents.snapshotVm(host, vm.id, unrecorded, { afterwards: 'previous_state' });
+    const kept = await creatingRow(world, vm);
+    await world.agents.snapshotVm(host, vm.id, kept.id, { afterwards: 'previous_state' });
+
+    await settle(world, host);
+
+    expect(world.agents.snapshotIdsOf(host.addr, vm.id)).toEqual([kept.id]);
+    expect((await world.deps.snapshots.findById(kept.id))?.state).toBe('ready');
+    expect(await world.deps.snapshots.findById(failed.id as SnapshotId)).toMatchObject({ state: 'failed' });
+  });
+});
