@@ -22,6 +22,8 @@ export interface AgentClient {
   pauseVm(target: AgentTarget, vmId: VmId): Promise<void>;
   /** Resumes a paused guest (`PATCH /vm {state: Resumed}`); resuming a running VM is fine. */
   resumeVm(target: AgentTarget, vmId: VmId): Promise<void>;
+  /** The last `maxBytes` of the VM's serial console output, as text. */
+  consoleLog(target: AgentTarget, vmId: VmId, maxBytes: number): Promise<string>;
   /** Everything the Agent holds, per VM, with what it observes of each VMM (its ledger, not a guess). */
   inventory(target: AgentTarget): Promise<Inventory>;
 }
