@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -148,6 +148,38 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     expect((await hearth(['project', 'ls'])).stdout).toMatch(/^team-cli +no limit/m);
     expect((await hearth(['project', 'rm', 'team-cli'])).code).toBe(0);
     expect((await hearth(['project', 'get', 'team-cli'])).code).toBe(1);
+  });
+
+  it("shows a VM's serial console (the guest's boot log) to its project only, and removes its log with the VM", async () => {
+    const vm = await json<{ id: string }>(['vm', 'create', 'serial', '--kernel', 'vmlinux', '--rootfs', 'base']);
+    const logs = await hearth(['vm', 'logs', 'serial']);
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toMatch(/\r?\nLinux version .*\r\nCommand line: console=ttyS0 /);
+    expect(logs.stdout).toMatch(/login: $/);
+    expect((await hearth(['vm', 'logs', 'serial', '--bytes', '7'])).stdout).toBe('login: ');
+    expect((await json<{ console: string }>(['vm', 'logs', 'serial'])).console).toBe(logs.stdout);
+
+    expect((await stack.api('POST', '/v1/projects', { name: 'other-team' })).status).toBe(201);
+    const other = await json<{ secret: string }>([
+      'token',
+      'create',
+      'outsider',
+      '--scope',
+      'vms:read',
+      '--project',
+      'other-team',
+    ]);
+    const foreign = await hearth(['-o', 'json', 'vm', 'logs', vm.id], { HEARTH_TOKEN: other.secret });
+    expect(foreign.code).toBe(3);
+    expect(foreign.stdout).toBe('');
+    const direct = await stack.api('GET', `/v1/vms/${vm.id}/console`, undefined, { authorization: `Bearer ${other.secret}` });
+    expect(direct.status).toBe(404);
+    expect(direct.body).toMatchObject({ code: 'VM_NOT_FOUND' });
+
+    const stdoutLog = path.join(stack.runDir, 'vms', vm.id, 'stdout.log');
+    expect(existsSync(stdoutLog)).toBe(true);
+    expect((await hearth(['vm', 'rm', 'serial'])).code).toBe(0);
+    expect(existsSync(stdoutLog)).toBe(false);
   });
 
   it('prints a bash completion script that bash accepts', async () => {

@@ -76,15 +76,22 @@ describe.skipIf(skipReason)(`the SDK against real processes${skipReason ? ` (ski
     await stack?.stop();
   });
 
-  it('creates a VM that runs, with the time of each host step, finds it by name, and deletes it', async () => {
+  it('creates a VM that runs, with the time of each host step, finds it by name, reads its boot log, and deletes it', async () => {
     const created = await hearth.vms.create(vm('sdk-1'));
     expect(created.state).toBe('running');
     expect(created.steps.length).toBeGreaterThan(0);
     expect(created.steps.every((step) => step.durationMs >= 0)).toBe(true);
     expect((await hearth.vms.findByName('sdk-1')).map((v) => v.id)).toEqual([created.id]);
     expect(await hearth.vms.findByName('sdk')).toEqual([]);
+    const bootLog = await hearth.vms.consoleLog(created.id);
+    expect(bootLog).toMatch(/Linux version .*\r\nCommand line: console=ttyS0 /);
+    expect(await hearth.vms.consoleLog(created.id, { bytes: 7 })).toBe('login: ');
+    const tooMuch = await hearth.vms.consoleLog(created.id, { bytes: 2 * 1024 * 1024 }).catch((error: unknown) => error);
+    expect(isHearthError(tooMuch, 'VALIDATION_FAILED')).toBe(true);
     const deleted = await hearth.vms.delete(created.id);
     expect(deleted.id).toBe(created.id);
+    const consoleGone = await hearth.vms.consoleLog(created.id).catch((error: unknown) => error);
+    expect(isHearthError(consoleGone, 'VM_NOT_FOUND')).toBe(true);
     const gone = await hearth.vms.get(created.id).catch((error: unknown) => error);
     expect(isHearthError(gone, 'VM_NOT_FOUND')).toBe(true);
     expect((gone as HearthError).status).toBe(404);

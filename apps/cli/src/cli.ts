@@ -21,7 +21,10 @@ export const commands: CommandTable = {
 
 export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Prints a line (a newline is added). */
   readonly stdout: (text: string) => void;
+  /** Prints `text` as it is (console output, which need not end in a newline). */
+  readonly write: (text: string) => void;
   readonly stderr: (text: string) => void;
 }
 
@@ -110,6 +113,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const out: Output = {
     format,
     line: (text) => io.stdout(text),
+    write: (text) => io.write(text),
     json: (value) => io.stdout(JSON.stringify(value, null, 2)),
   };
   let client: Hearth | undefined;

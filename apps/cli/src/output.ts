@@ -2,6 +2,8 @@
 export interface Output {
   readonly format: 'table' | 'json';
   line(text: string): void;
+  /** Prints `text` as it is, without adding a newline. */
+  write(text: string): void;
   /** The objects as the API gives them (`-o json`: their fields are the API's, so stable). */
   json(value: unknown): void;
 }

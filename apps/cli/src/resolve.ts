@@ -1,3 +1,4 @@
+import { isHearthError } from '@hearth/sdk';
 import { CliError, exitCodes } from './exit-codes.js';
 
 interface Named {
@@ -21,7 +22,11 @@ export async function resolveReference<T extends Named>(
 ): Promise<T> {
   const isWholeId = reference.startsWith(lookups.idPrefix) && reference.length === lookups.idPrefix.length + 26;
   if (isWholeId) {
-    const found = await lookups.byId(reference);
+    // A whole id the Manager does not know (or hides from this token's projects) is no object.
+    const found = await lookups.byId(reference).catch((error: unknown) => {
+      if (isHearthError(error) && error.status === 404) return undefined;
+      throw error;
+    });
     if (found !== undefined) return found;
     throw new CliError(exitCodes.notFound, `no ${what} ${reference}`);
   }

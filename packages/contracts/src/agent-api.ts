@@ -10,6 +10,16 @@ export const VmIdPattern = '^vm_[0-9A-HJKMNP-TV-Z]{26}$';
 export const VmIdParams = Type.Object({ id: Type.String({ pattern: VmIdPattern }) }, { additionalProperties: false });
 export type VmIdParams = Static<typeof VmIdParams>;
 
+/** The most of a VM's serial console output one request reads. */
+export const consoleLogMaxBytes = 1024 * 1024;
+export const consoleLogDefaultBytes = 64 * 1024;
+/** `?bytes=`: how much of the end of the serial console's output to answer. */
+export const ConsoleLogQuery = Type.Object(
+  { bytes: Type.Optional(Type.Integer({ minimum: 1, maximum: consoleLogMaxBytes, default: consoleLogDefaultBytes })) },
+  { additionalProperties: false },
+);
+export type ConsoleLogQuery = Static<typeof ConsoleLogQuery>;
+
 export const MacAddress = Type.String({ pattern: '^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$' });
 
 /**

@@ -125,6 +125,20 @@ export class Vms {
     );
   }
 
+  /**
+   * The end of what the VM's guest printed on its serial console: the last `bytes` bytes (the
+   * Manager's default is 64 KiB, its limit 1 MiB).
+   */
+  async consoleLog(id: string, options: { readonly bytes?: number; readonly signal?: AbortSignal } = {}): Promise<string> {
+    return bodyOf(
+      this.api.GET('/v1/vms/{id}/console', {
+        params: { path: { id }, query: options.bytes === undefined ? {} : { bytes: options.bytes } },
+        parseAs: 'text',
+        signal: options.signal,
+      }),
+    );
+  }
+
   /** The VM's events, oldest first (kept after it is deleted). */
   events(id: string): AsyncGenerator<HearthEvent> {
     return paginate((cursor: number | undefined) =>

@@ -312,3 +312,42 @@ describe('snapshots (behaviour.md#endpoint-snapshot, behaviour.md#snapshot-files
     expect((await b.waitExit()).code).toBe(1);
   });
 });
+
+describe('serial console (behaviour.md#endpoint-balloon)', () => {
+  const rootDrive = (dir: string) => ({
+    drive_id: 'rootfs',
+    path_on_host: fakeFile(dir, 'rootfs.ext4'),
+    is_root_device: true,
+    is_read_only: false,
+  });
+
+  it('with console=ttyS0 the guest boot log goes to stdout and ends at a login prompt', async () => {
+    const fc = await startDouble();
+    await fc.api.put('/boot-source', { kernel_image_path: fakeKernel(fc.dir), boot_args: 'console=ttyS0 reboot=k panic=1' });
+    await fc.api.put('/drives/rootfs', rootDrive(fc.dir));
+    expect((await fc.api.put('/actions', { action_type: 'InstanceStart' })).status).toBe(204);
+    const out = await until(() => (fc.stdout().includes('login: ') ? fc.stdout() : undefined), 5000, 'login prompt');
+    expect(out).toContain('Linux version');
+    expect(out).toContain('Command line: console=ttyS0 reboot=k panic=1');
+  });
+
+  it('PUT /serial sends the console to serial_out_path instead of stdout', async () => {
+    const fc = await startDouble();
+    const serialPath = join(fc.dir, 'serial.log');
+    await fc.api.put('/boot-source', { kernel_image_path: fakeKernel(fc.dir), boot_args: 'console=ttyS0' });
+    await fc.api.put('/drives/rootfs', rootDrive(fc.dir));
+    expect((await fc.api.put('/serial', { serial_out_path: serialPath })).status).toBe(204);
+    expect((await fc.api.put('/actions', { action_type: 'InstanceStart' })).status).toBe(204);
+    expect(readFileSync(serialPath, 'utf8')).toContain('login: ');
+    expect(fc.stdout()).not.toContain('Linux version');
+  });
+
+  it('without console=ttyS0 the serial port stays silent', async () => {
+    const fc = await startDouble();
+    await fc.api.put('/boot-source', { kernel_image_path: fakeKernel(fc.dir), boot_args: 'reboot=k panic=1' });
+    await fc.api.put('/drives/rootfs', rootDrive(fc.dir));
+    expect((await fc.api.put('/actions', { action_type: 'InstanceStart' })).status).toBe(204);
+    expect((await fc.api.get('/')).json().state).toBe('Running');
+    expect(fc.stdout()).not.toContain('Linux version');
+  });
+});

@@ -36,6 +36,7 @@ describe('adoptVms', () => {
       'log',
       'log',
       'log',
+      'log',
       'directory',
     ]);
   });

@@ -151,6 +151,7 @@ describe('applyVm', () => {
       'log',
       'log',
       'log',
+      'log',
       'directory',
     ]);
     expect(agent.vmm.liveProcesses).toEqual([]);

@@ -15,11 +15,13 @@ const maxPollIntervalMs = 50;
 const diagnosticTailBytes = 2048;
 
 /**
- * The record's log paths with the VMM's stdout, stderr and Firecracker log added (the same array
+ * The record's log paths with the VMM's stdout (and its rotated part), stderr and Firecracker log added (the same array
  * when they are all there already).
  */
 export function vmmLogPaths(record: Pick<VmRecord, 'logPaths'>, paths: VmPaths): readonly string[] {
-  const missing = [paths.stdoutLog, paths.stderrLog, paths.firecrackerLog].filter((path) => !record.logPaths.includes(path));
+  const missing = [paths.stdoutLog, paths.stdoutLogRotated, paths.stderrLog, paths.firecrackerLog].filter(
+    (path) => !record.logPaths.includes(path),
+  );
   return missing.length === 0 ? record.logPaths : [...record.logPaths, ...missing];
 }
 

@@ -19,7 +19,7 @@ describe('stopVm', () => {
     expect(await agent.files.exists(`/srv/fc/vms/${testVmId}/rootfs.ext4`)).toBe(true);
     const vm = await describeVm(agent.context, testVmId);
     expect(vm.vmmState).toBe('absent');
-    expect(vm.resources.map((resource) => resource.kind)).toEqual(['rootfs', 'log', 'log', 'log', 'directory']);
+    expect(vm.resources.map((resource) => resource.kind)).toEqual(['rootfs', 'log', 'log', 'log', 'log', 'directory']);
   });
 
   it('reports what could not be removed as VM_CLEANUP_INCOMPLETE with leftovers', async () => {
@@ -91,6 +91,7 @@ describe('deleteVm', () => {
       'log',
       'log',
       'log',
+      'log',
       'directory',
     ]);
     expect(agent.files.pathsUnder(`/srv/fc/vms/${testVmId}`)).toEqual([]);
@@ -104,7 +105,7 @@ describe('deleteVm', () => {
 
     const result = await deleteVm(agent.context, testVmId);
 
-    expect(result.removed.map((resource) => resource.kind)).toEqual(['rootfs', 'log', 'log', 'log', 'directory']);
+    expect(result.removed.map((resource) => resource.kind)).toEqual(['rootfs', 'log', 'log', 'log', 'log', 'directory']);
   });
 
   it('keeps the record and directory when something could not be removed', async () => {

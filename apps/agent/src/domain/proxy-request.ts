@@ -147,6 +147,7 @@ export function isAgentKeptFile(path: string, paths: VmPaths, record: KeptFiles)
     paths.metricsFifo,
     paths.firecrackerLog,
     paths.stdoutLog,
+    paths.stdoutLogRotated,
     paths.stderrLog,
     record.rootfs?.path,
     record.fifoPath,

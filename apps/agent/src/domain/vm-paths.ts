@@ -7,7 +7,10 @@ export interface VmPaths {
   readonly record: string;
   readonly socket: string;
   readonly firecrackerLog: string;
+  /** The VMM's stdout: the guest's serial console. */
   readonly stdoutLog: string;
+  /** The previous part of the serial console's log, once the current one outgrew its cap. */
+  readonly stdoutLogRotated: string;
   readonly stderrLog: string;
   readonly metricsFifo: string;
   readonly rootfs: string;
@@ -25,6 +28,7 @@ export function vmPaths(runDir: string, vmId: VmId): VmPaths {
     socket: posix.join(directory, 'fc.sock'),
     firecrackerLog: posix.join(directory, 'firecracker.log'),
     stdoutLog: posix.join(directory, 'stdout.log'),
+    stdoutLogRotated: posix.join(directory, 'stdout.log.1'),
     stderrLog: posix.join(directory, 'stderr.log'),
     metricsFifo: posix.join(directory, 'metrics.fifo'),
     rootfs: posix.join(directory, 'rootfs.ext4'),

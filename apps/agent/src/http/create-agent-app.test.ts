@@ -3,7 +3,8 @@ import { createLogger, type HttpServer } from '@hearth/http-server';
 import { createFakeAgent, type FakeAgent } from '../adapters/fake/fake-agent-context.js';
 import { FakeHostProbe } from '../adapters/fake/fake-host-probe.js';
 import { testSpec, testVmId } from '../adapters/fake/fake-fixtures.js';
-import { clusterIdHeader } from '@hearth/contracts';
+import { clusterIdHeader, consoleLogMaxBytes } from '@hearth/contracts';
+import { consoleLogCapBytes } from '../application/read-console-log.js';
 import { InMemoryAgentIdentityStore } from '../adapters/fake/in-memory-agent-identity-store.js';
 import { ClusterMembership } from '../application/cluster-membership.js';
 import { createAgentApp } from './create-agent-app.js';
@@ -114,6 +115,39 @@ describe('Agent HTTP API', () => {
 
     expect(response.statusCode).toBe(404);
     expect(response.json().code).toBe('VM_NOT_FOUND');
+  });
+
+  it('answers the end of the serial console as text, rotating a log past its cap, and 404 for an unknown VM', async () => {
+    const { app, agent } = build();
+    expect((await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec })).statusCode).toBe(200);
+    const stdoutLog = `/srv/fc/vms/${testVmId}/stdout.log`;
+    agent.files.appendTo(stdoutLog, 'a'.repeat(consoleLogCapBytes) + 'Linux version\r\n');
+    const first = await app.inject({ method: 'GET', url: `${vmUrl}/console?bytes=16` });
+    expect(first.statusCode).toBe(200);
+    expect(first.headers['content-type']).toContain('text/plain');
+    expect(first.body).toBe('aLinux version\r\n');
+    // The log outgrew its cap: its content moved to the recorded rotated file, and reads span both.
+    expect(agent.files.files.get(stdoutLog)?.sizeBytes).toBe(0);
+    agent.files.appendTo(stdoutLog, 'login: ');
+    expect((await app.inject({ method: 'GET', url: `${vmUrl}/console?bytes=10` })).body).toBe('n\r\nlogin: ');
+    expect((await agent.records.get(testVmId))?.logPaths).toContain(`${stdoutLog}.1`);
+
+    const tooMuch = await app.inject({ method: 'GET', url: `${vmUrl}/console?bytes=${consoleLogMaxBytes + 1}` });
+    expect(tooMuch.statusCode).toBe(400);
+    const unknown = await app.inject({ method: 'GET', url: '/agent/v1/vms/vm_01J00000000000000000000009/console' });
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json()).toMatchObject({ code: 'VM_NOT_FOUND' });
+  });
+
+  it('removes the serial console logs with the VM', async () => {
+    const { app, agent } = build();
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+    const stdoutLog = `/srv/fc/vms/${testVmId}/stdout.log`;
+    agent.files.appendTo(stdoutLog, 'x'.repeat(consoleLogCapBytes + 1));
+    await app.inject({ method: 'GET', url: `${vmUrl}/console` });
+    expect(agent.files.files.has(`${stdoutLog}.1`)).toBe(true);
+    expect((await app.inject({ method: 'DELETE', url: vmUrl })).statusCode).toBe(200);
+    expect(agent.files.pathsUnder(`/srv/fc/vms/${testVmId}`)).toEqual([]);
   });
 
   it('answers 404 VM_NOT_FOUND when deleting an unknown VM', async () => {

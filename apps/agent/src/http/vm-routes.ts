@@ -1,8 +1,11 @@
+import { Type } from 'typebox';
 import {
   ApplyVmResult,
   AgentVm,
   CleanupResult,
   CreateSnapshotRequest,
+  ConsoleLogQuery,
+  consoleLogDefaultBytes,
   MetricsPrepareResult,
   RootfsRequest,
   RootfsResult,
@@ -19,6 +22,7 @@ import { applyVm } from '../application/apply-vm.js';
 import { deleteVm } from '../application/delete-vm.js';
 import { describeVm } from '../application/describe-vm.js';
 import { deleteSnapshot, snapshotVm } from '../application/snapshot-vm.js';
+import { readConsoleLog } from '../application/read-console-log.js';
 import { stopVm } from '../application/stop-vm.js';
 import { runMetricsPrepareStep, runRootfsStep, runSpawnStep, runTapStep } from '../application/vm-steps.js';
 import { parseVmId } from '../domain/vm-id.js';
@@ -30,6 +34,14 @@ export function registerVmRoutes(app: HttpServer, context: AgentContext): void {
   );
   app.get('/vms/:id', { schema: { params: VmIdParams, response: { 200: AgentVm } } }, (request) =>
     describeVm(context, parseVmId(request.params.id)),
+  );
+  app.get(
+    '/vms/:id/console',
+    { schema: { params: VmIdParams, querystring: ConsoleLogQuery, response: { 200: Type.String() } } },
+    async (request, reply) => {
+      const text = await readConsoleLog(context, parseVmId(request.params.id), request.query.bytes ?? consoleLogDefaultBytes);
+      return reply.type('text/plain; charset=utf-8').send(text);
+    },
   );
   app.delete('/vms/:id', { schema: { params: VmIdParams, response: { 200: CleanupResult } } }, (request) =>
     deleteVm(context, parseVmId(request.params.id)),

@@ -39,6 +39,23 @@ export function resolveVm(hearth: Hearth, reference: string): Promise<Vm> {
   });
 }
 
+/** How often `hearth vm logs --follow` reads the console again. */
+const consolePollMs = 1000;
+/** How much of the end of the output already shown is looked for in the next read. */
+const consoleAnchorLength = 256;
+
+/**
+ * What `latest` (the end of the console output now) adds to `shown` (its end before): what follows
+ * the last place where the end of `shown` appears, or all of `latest` when it appears nowhere (the
+ * console printed more than one read holds since).
+ */
+export function consoleAddition(shown: string, latest: string): string {
+  if (shown === '') return latest;
+  const anchor = shown.slice(-consoleAnchorLength);
+  const at = latest.lastIndexOf(anchor);
+  return at === -1 ? latest : latest.slice(at + anchor.length);
+}
+
 function printSteps(out: Output, vm: Vm): void {
   for (const step of vm.steps) out.line(`  ${step.name.padEnd(24)} ${formatMs(step.durationMs).padStart(9)}`);
   out.line(`  ${'total (as the Manager saw it)'.padEnd(24)} ${formatMs(vm.totalMs).padStart(9)}`);
@@ -178,6 +195,37 @@ export const vmCommands: Readonly<Record<string, Command>> = {
       const vm = await resolveVm(hearth, positionals[0]!);
       const reached = await hearth.vms.waitFor(vm.id, values.state as VmState, { timeoutMs: Number(values.timeout) * 1000 });
       printResult(out, reached, `${reached.id} ${reached.state}`);
+    },
+  },
+  logs: {
+    summary: "The end of a VM's serial console output; --follow keeps printing what it adds",
+    usage: '<vm> [--bytes N] [--follow]',
+    options: ['--bytes', '--follow'],
+    async run({ args, out, hearth: client }) {
+      const { values, positionals } = parseArgs({
+        args: [...args],
+        allowPositionals: true,
+        options: { bytes: { type: 'string' }, follow: { type: 'boolean', short: 'f', default: false } },
+      });
+      if (positionals.length !== 1) throw new CliError(exitCodes.usage, 'hearth vm logs <vm> [--bytes N] [--follow]');
+      const bytes = values.bytes === undefined ? undefined : Number(values.bytes);
+      if (bytes !== undefined && (!Number.isInteger(bytes) || bytes < 1)) {
+        throw new CliError(exitCodes.usage, '--bytes takes a positive whole number');
+      }
+      const hearth = await client();
+      const vm = await resolveVm(hearth, positionals[0]!);
+      let shown = await hearth.vms.consoleLog(vm.id, { bytes });
+      if (out.format === 'json') out.json({ id: vm.id, console: shown });
+      else out.write(shown);
+      while (values.follow) {
+        await new Promise((resolve) => setTimeout(resolve, consolePollMs));
+        const latest = await hearth.vms.consoleLog(vm.id);
+        const added = consoleAddition(shown, latest);
+        if (added === '') continue;
+        if (out.format === 'json') out.json({ id: vm.id, console: added });
+        else out.write(added);
+        shown = latest;
+      }
     },
   },
   events: {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
 import { hashTokenSecret } from '../application/use-cases/api-tokens.js';
 import type { Scope } from '../domain/access.js';
+import type { VmId } from '../domain/ids.js';
 import { fakeExt4Bytes, fakeKernelBytes } from '../adapters/fake/fake-image-inspector.js';
 import { buildTestApp } from '../testing/test-app.js';
 import { createWorld, testAdminSecret, type World } from '../testing/world.js';
@@ -316,6 +317,28 @@ describe('projects', () => {
     return { id: response.json<{ id: string }>().id, images };
   }
 
+  it("answers the end of a VM's serial console as text to its project, and 404 to another", async () => {
+    const host = await world.addHost({ capacity: { cpuCount: 8, memoryMibTotal: 16_384, memoryMibAvailable: 16_000 } });
+    const red = await tenant('red');
+    const blue = await tenant('blue');
+    const redVm = await vmOf(red, 'web');
+    world.agents.printOnConsole(host.addr, redVm.id as VmId, 'Linux version 6.1\r\nweb login: ');
+
+    const whole = await call(red, { method: 'GET', url: `/v1/vms/${redVm.id}/console` });
+    expect(whole.statusCode).toBe(200);
+    expect(whole.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(whole.body).toBe('Linux version 6.1\r\nweb login: ');
+    expect((await call(red, { method: 'GET', url: `/v1/vms/${redVm.id}/console?bytes=11` })).body).toBe('web login: ');
+    const tooMuch = await call(red, { method: 'GET', url: `/v1/vms/${redVm.id}/console?bytes=${1024 * 1024 + 1}` });
+    expect(tooMuch.statusCode).toBe(400);
+    expect(tooMuch.headers['content-type']).toContain('application/problem+json');
+
+    const foreign = await call(blue, { method: 'GET', url: `/v1/vms/${redVm.id}/console` });
+    expect(foreign.statusCode).toBe(404);
+    expect(foreign.json()).toMatchObject({ code: 'VM_NOT_FOUND' });
+    expect(foreign.body).not.toContain('Linux');
+  });
+
   it("keeps each project's VMs, images and events out of another project's sight and reach", async () => {
     await world.addHost({ capacity: { cpuCount: 8, memoryMibTotal: 16_384, memoryMibAvailable: 16_000 } });
     const red = await tenant('red');
@@ -333,6 +356,7 @@ describe('projects', () => {
       ['GET', ''],
       ['GET', '/events'],
       ['GET', '/wait?state=stopped&timeout_s=1'],
+      ['GET', '/console'],
       ['POST', '/stop'],
       ['POST', '/start'],
       ['POST', '/pause'],

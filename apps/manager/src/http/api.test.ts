@@ -609,6 +609,7 @@ describe('OpenAPI', () => {
         'POST /v1/vms/{id}/start',
         'POST /v1/vms/{id}/pause',
         'POST /v1/vms/{id}/resume',
+        'GET /v1/vms/{id}/console',
         'GET /v1/vms/{id}/wait',
         'GET /v1/vms/{id}/events',
         'DELETE /v1/vms/{id}',

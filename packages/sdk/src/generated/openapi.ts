@@ -420,6 +420,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/vms/{id}/console": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the end of a VM's serial console output
+         * @description The last `bytes` bytes (default 64 KiB, at most 1 MiB) of what the guest printed on its serial console, as its host's Agent keeps it (a capped, rotated log; the guest's kernel needs `console=ttyS0`).
+         */
+        get: operations["getVmConsoleLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/vms/{id}/wait": {
         parameters: {
             query?: never;
@@ -2771,6 +2791,49 @@ export interface operations {
                             vmId: string;
                         }[];
                     };
+                };
+            };
+            /** @description The request was refused: a problem (RFC 9457) with a stable `code` */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Manager or a host failed: a problem (RFC 9457) with a stable `code` */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getVmConsoleLog: {
+        parameters: {
+            query?: {
+                /** @description How many bytes of the end of the console output to answer. */
+                bytes?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The console output */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
                 };
             };
             /** @description The request was refused: a problem (RFC 9457) with a stable `code` */

@@ -31,7 +31,7 @@ function hasSetprivPdeathsig(): boolean {
 }
 
 /** Opens `serial_out_path` like a log sink: a FIFO without a reader must not block. */
-function openSerialOut(path: string): number {
+export function openSerialOut(path: string): number {
   let fd: number;
   try {
     fd = openSync(path, constants.O_CREAT | constants.O_RDWR | constants.O_NONBLOCK | constants.O_APPEND, 0o644);

@@ -1,8 +1,9 @@
-import { closeSync, constants, ftruncateSync, openSync, statSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, statSync, writeSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { ioErrorText } from '../errno.js';
 import { checkKernelImage } from './kernel.js';
+import { openSerialOut } from './qemu-process.js';
 import type { GuestBackend, GuestSpec, RestoreSpec, SnapshotRequest } from './types.js';
 import { BackendError } from './types.js';
 
@@ -22,9 +23,56 @@ function addressSpaceLimit(): number {
   return Infinity;
 }
 
+/** Writes guest console output to `serial_out_path`, or to the process's stdout without one. */
+function writeSerial(spec: GuestSpec, text: string): void {
+  const path = spec.resources.serial?.serial_out_path ?? null;
+  const fd = path === null ? 1 : openSerialOut(path);
+  try {
+    writeSync(fd, text);
+  } catch {
+    // A full FIFO or a closed stdout drops console bytes, as the UART does; the guest goes on.
+  } finally {
+    if (path !== null) closeSync(fd);
+  }
+}
+
 function hasRoot(spec: GuestSpec): boolean {
   const r = spec.resources;
   return r.drives.some((d) => d.is_root_device) || r.pmem.some((p) => p.root_device) || !!r.bootSource?.initrd_path;
+}
+
+/** True when the guest kernel's console is the serial port: without it the UART stays silent. */
+function isSerialConsole(cmdline: string): boolean {
+  return /(?:^|\s)console=ttyS0(?:[,\s]|$)/.test(cmdline);
+}
+
+/**
+ * What a simulated guest's kernel prints on its serial console: a short boot log ending in a login
+ * prompt, or in the panic a missing root device causes.
+ */
+export function simulatedBootLog(spec: GuestSpec): string {
+  const lines = [
+    'Linux version 6.1.0-simulated (firecracker-double) #1 SMP',
+    `Command line: ${spec.cmdline}`,
+    `Memory: ${spec.resources.machine.mem_size_mib * 1024}K available`,
+    `smpboot: Allowing ${spec.resources.machine.vcpu_count} CPUs`,
+    'Serial: 8250/16550 driver, 1 ports, IRQ sharing disabled',
+    'serial8250: ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) is a U6_16550A',
+  ];
+  if (hasRoot(spec)) {
+    lines.push(
+      'VFS: Mounted root (ext4 filesystem) on device 254:0.',
+      'Run /sbin/init as init process',
+      '',
+      `${spec.instanceId} login: `,
+    );
+  } else {
+    lines.push(
+      'VFS: Cannot open root device "(null)" or unknown-block(0,0): error -6',
+      'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)',
+    );
+  }
+  return lines.join('\r\n');
 }
 
 /**
@@ -44,6 +92,7 @@ export class SimulatedBackend implements GuestBackend {
     if (bytes > ADDRESS_SPACE || bytes > addressSpaceLimit()) {
       throw new BackendError(`Invalid Memory Configuration: Cannot create mmap region: ${ioErrorText({ code: 'ENOMEM' })}`);
     }
+    if (isSerialConsole(spec.cmdline)) writeSerial(spec, simulatedBootLog(spec));
     this.later(BOOT_MARKER_DELAY_MS, () => this.bootListener?.());
     if (!hasRoot(spec)) {
       // The kernel panics on a missing root fs; with panic=N it resets after N s (behaviour.md#instance-start).

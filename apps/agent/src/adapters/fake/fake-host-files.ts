@@ -75,6 +75,15 @@ export class FakeHostFiles implements HostFiles {
     return (this.files.get(path)?.content ?? '').slice(-maxBytes);
   }
 
+  async rotateLog(path: string, rotatedPath: string, maxBytes: number): Promise<boolean> {
+    const file = this.files.get(path);
+    if (file === undefined || file.sizeBytes <= maxBytes) return false;
+    this.files.set(rotatedPath, { ...file });
+    file.content = '';
+    file.sizeBytes = 0;
+    return true;
+  }
+
   async holdImage(root: string, path: string): Promise<{ check: ImageFileCheck; held?: HeldImage }> {
     const check = await this.inspectImage(root, path);
     if (check.kind !== 'regular') return { check };

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { constants, watch, type Stats } from 'node:fs';
-import { chmod, lstat, open, readlink, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, copyFile, lstat, open, readlink, realpath, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, posix } from 'node:path';
 import { AppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
@@ -232,6 +232,23 @@ export class LinuxHostFiles implements HostFiles {
     } finally {
       await handle.close();
     }
+  }
+
+  async rotateLog(path: string, rotatedPath: string, maxBytes: number): Promise<boolean> {
+    let sizeBytes: number;
+    try {
+      ({ size: sizeBytes } = await stat(path));
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+    if (sizeBytes <= maxBytes) return false;
+    // Removed first and created exclusively, so a link planted at the rotated path is not followed.
+    await rm(rotatedPath, { force: true });
+    await copyFile(path, rotatedPath, constants.COPYFILE_EXCL);
+    await chmod(rotatedPath, 0o600);
+    await truncate(path, 0);
+    return true;
   }
 
   async resolvePath(path: string): Promise<ResolvedPath> {

@@ -50,6 +50,13 @@ export interface HostFiles {
   removeDirectory(path: string): Promise<void>;
   /** The last `maxBytes` of a text file, or '' when it does not exist. */
   readTail(path: string, maxBytes: number): Promise<string>;
+  /**
+   * Keeps a log another process appends to (O_APPEND) under `maxBytes`: once it is larger, its
+   * content replaces `rotatedPath` and it is truncated in place, so the writer goes on at the new
+   * end. True when it rotated; a missing log is left alone. Bytes written between the copy and the
+   * truncation are lost, as with logrotate's copytruncate.
+   */
+  rotateLog(path: string, rotatedPath: string, maxBytes: number): Promise<boolean>;
   /** Resolves every symlink and `..` in `path` as the kernel would (see ResolvedPath). */
   resolvePath(path: string): Promise<ResolvedPath>;
   /**

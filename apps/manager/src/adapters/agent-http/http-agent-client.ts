@@ -115,6 +115,13 @@ export class HttpAgentClient implements AgentClient {
     return this.call(target, 'GET', '/inventory', Inventory, this.options.inventoryTimeoutMs ?? this.options.requestTimeoutMs);
   }
 
+  async consoleLog(target: AgentTarget, vmId: VmId, maxBytes: number): Promise<string> {
+    const path = `/vms/${vmId}/console?bytes=${maxBytes}`;
+    const { statusCode, text } = await this.sendForText(target, 'GET', path, this.options.requestTimeoutMs);
+    if (statusCode === 200) return text;
+    throw problemToAppError(parseJson(text), statusCode, target, 'GET', path);
+  }
+
   pauseVm(target: AgentTarget, vmId: VmId): Promise<void> {
     return this.setVmState(target, vmId, 'Paused');
   }
@@ -166,9 +173,20 @@ export class HttpAgentClient implements AgentClient {
     timeoutMs: number,
     body?: unknown,
   ): Promise<{ statusCode: number; json: unknown }> {
+    const { statusCode, text } = await this.sendForText(target, method, path, timeoutMs, body);
+    return { statusCode, json: parseJson(text) };
+  }
+
+  private async sendForText(
+    target: AgentTarget,
+    method: Dispatcher.HttpMethod,
+    path: string,
+    timeoutMs: number,
+    body?: unknown,
+  ): Promise<{ statusCode: number; text: string }> {
     const url = `${target.addr.replace(/\/+$/, '')}${agentApiPrefix}${path}`;
     const dispatcher = this.dispatcherFor(target, method, path);
-    const headers: Record<string, string> = { accept: 'application/json, application/problem+json' };
+    const headers: Record<string, string> = { accept: 'application/json, application/problem+json, text/plain' };
     const correlationId = currentCorrelationId();
     if (correlationId !== undefined) headers[requestIdHeader] = correlationId;
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -190,7 +208,7 @@ export class HttpAgentClient implements AgentClient {
     } catch (error) {
       throw unreachable(error, target, method, path);
     }
-    return { statusCode, json: parseJson(text) };
+    return { statusCode, text };
   }
 
   /** With TLS, the pool pinned to the host's Agent; a host that cannot be called securely is unavailable. */

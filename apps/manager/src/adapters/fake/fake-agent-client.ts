@@ -13,7 +13,8 @@ import { AppError } from '@hearth/errors';
 import type { AgentClient, AgentTarget } from '../../application/ports/agent-client.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 
-export type AgentOperation = 'apply' | 'stop' | 'delete' | 'pause' | 'resume' | 'inventory' | 'snapshot' | 'deleteSnapshot';
+export type AgentOperation =
+  'apply' | 'stop' | 'delete' | 'pause' | 'resume' | 'console' | 'inventory' | 'snapshot' | 'deleteSnapshot';
 
 export interface AgentCall {
   readonly operation: AgentOperation;
@@ -39,6 +40,14 @@ export class FakeAgentClient implements AgentClient {
   readonly calls: AgentCall[] = [];
   private readonly vms = new Map<string, { spec: VmSpec; isRunning: boolean; isPaused: boolean }>();
   private readonly failures = new Map<AgentOperation, Error[]>();
+  private readonly consoles = new Map<string, string>();
+
+  /** Appends to what the VM's serial console printed (the fake Agent must hold the VM). */
+  printOnConsole(addr: string, vmId: VmId, text: string): void {
+    const key = `${addr} ${vmId}`;
+    if (!this.vms.has(key)) throw new Error(`the fake Agent at ${addr} holds no VM ${vmId}`);
+    this.consoles.set(key, (this.consoles.get(key) ?? '') + text);
+  }
 
   failNext(operation: AgentOperation, error: Error): void {
     const queue = this.failures.get(operation) ?? [];
@@ -93,6 +102,7 @@ export class FakeAgentClient implements AgentClient {
     this.exited.delete(`${target.addr} ${vmId}`);
     this.snapshots.delete(`${target.addr} ${vmId}`);
     if (!this.vms.delete(`${target.addr} ${vmId}`)) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
+    this.consoles.delete(`${target.addr} ${vmId}`);
     return { removed: this.resources(vmId) };
   }
 
@@ -158,6 +168,14 @@ export class FakeAgentClient implements AgentClient {
     const held = this.snapshots.get(`${target.addr} ${vmId}`);
     if (held?.delete(snapshotId) !== true) return { removed: [] };
     return { removed: [{ kind: 'snapshot', ref: snapshotId, vmId }] };
+  }
+
+  async consoleLog(target: AgentTarget, vmId: VmId, maxBytes: number): Promise<string> {
+    this.calls.push({ operation: 'console', addr: target.addr, vmId });
+    this.throwIfScripted('console');
+    const key = `${target.addr} ${vmId}`;
+    if (!this.vms.has(key)) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
+    return (this.consoles.get(key) ?? '').slice(-maxBytes);
   }
 
   private runningEntry(target: AgentTarget, vmId: VmId): { isPaused: boolean } {

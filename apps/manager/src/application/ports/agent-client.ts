@@ -29,6 +29,8 @@ export interface AgentClient {
   snapshotVm(target: AgentTarget, vmId: VmId, snapshotId: SnapshotId, request: CreateSnapshotRequest): Promise<SnapshotResult>;
   /** Removes a snapshot's files; an unknown snapshot removes nothing. */
   deleteSnapshot(target: AgentTarget, vmId: VmId, snapshotId: SnapshotId): Promise<CleanupResult>;
+  /** The last `maxBytes` of the VM's serial console output, as text. */
+  consoleLog(target: AgentTarget, vmId: VmId, maxBytes: number): Promise<string>;
   /** Everything the Agent holds, per VM, with what it observes of each VMM (its ledger, not a guess). */
   inventory(target: AgentTarget): Promise<Inventory>;
 }

@@ -1,4 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { consoleLogDefaultBytes } from '@hearth/contracts';
+import { Type } from 'typebox';
 import type { HttpServer } from '@hearth/http-server';
 import { ConcurrencyLimiter, type ConcurrencyLimit } from '../../application/concurrency-limiter.js';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
@@ -12,6 +14,7 @@ import { resumeVm } from '../../application/use-cases/resume-vm.js';
 import { startVm } from '../../application/use-cases/start-vm.js';
 import { stopVm } from '../../application/use-cases/stop-vm.js';
 import { getVm, listVms } from '../../application/use-cases/vm-queries.js';
+import { readVmConsole } from '../../application/use-cases/read-vm-console.js';
 import { waitForVmState, waitTimeoutSeconds } from '../../application/use-cases/wait-for-vm-state.js';
 import { parseImageId, parseTemplateId, parseVmId, type ImageId, type TemplateId, type VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
@@ -23,6 +26,7 @@ import {
   CreateVmQuery,
   DeletedVmView,
   ListVmsQuery,
+  VmConsoleQuery,
   VmPageView,
   VmView,
   WaitResultView,
@@ -147,6 +151,37 @@ export function registerVmRoutes(
       },
     },
     async (request, reply) => sendVm(reply, 200, await getVm(deps, vmIdParam(request.params.id), principalOf(request).projects)),
+  );
+
+  app.get(
+    '/v1/vms/:id/console',
+    {
+      config: { auth: { scope: 'vms:read' } },
+      schema: {
+        operationId: 'getVmConsoleLog',
+        summary: "Read the end of a VM's serial console output",
+        description:
+          'The last `bytes` bytes (default 64 KiB, at most 1 MiB) of what the guest printed on its serial console, ' +
+          "as its host's Agent keeps it (a capped, rotated log; the guest's kernel needs `console=ttyS0`).",
+        tags: ['vms'],
+        params: VmIdParams,
+        querystring: VmConsoleQuery,
+        response: {
+          200: { description: 'The console output', content: { 'text/plain': { schema: Type.String() } } },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { projects } = principalOf(request);
+      const text = await readVmConsole(
+        deps,
+        vmIdParam(request.params.id),
+        projects,
+        request.query.bytes ?? consoleLogDefaultBytes,
+      );
+      return reply.type('text/plain; charset=utf-8').send(text);
+    },
   );
 
   app.get(

@@ -1,4 +1,11 @@
-import { bootArgsMaxLength, bootArgsPattern, HostResource, userDataMaxLength } from '@hearth/contracts';
+import {
+  bootArgsMaxLength,
+  bootArgsPattern,
+  consoleLogDefaultBytes,
+  consoleLogMaxBytes,
+  HostResource,
+  userDataMaxLength,
+} from '@hearth/contracts';
 import { Type, type Static } from 'typebox';
 import { vmIdPattern } from '../../domain/ids.js';
 import { memoryMibRange, vcpuCountRange, vmNameMaxLength, vmNamePattern } from '../../domain/vm.js';
@@ -94,6 +101,20 @@ type SchemaObservedStates = Static<typeof ObservedVmStateSchema>;
 const sameObserved: [SchemaObservedStates, ObservedVmState] extends [ObservedVmState, SchemaObservedStates] ? true : never = true;
 void sameStates;
 void sameObserved;
+
+export const VmConsoleQuery = Type.Object(
+  {
+    bytes: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: consoleLogMaxBytes,
+        default: consoleLogDefaultBytes,
+        description: 'How many bytes of the end of the console output to answer.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export const WaitVmQuery = Type.Object(
   {

@@ -1,0 +1,27 @@
+import { vmPaths } from '../domain/vm-paths.js';
+import type { VmId } from '../domain/vm-id.js';
+import type { AgentContext } from './agent-context.js';
+import { vmmLogPaths } from './spawn-vmm.js';
+import { VmLedger } from './vm-ledger.js';
+
+/** The size at which the serial console's log is rotated: at most twice this stays on disk. */
+export const consoleLogCapBytes = 1024 * 1024;
+
+/**
+ * The last `maxBytes` of a VM's serial console output (the VMM's stdout), across the rotated part
+ * and the current log. Rotates the log first when it outgrew its cap; the rotated file is recorded
+ * before it is created, so it is removed with the VM. An unknown VM is VM_NOT_FOUND.
+ */
+export async function readConsoleLog(context: AgentContext, vmId: VmId, maxBytes: number): Promise<string> {
+  const paths = vmPaths(context.settings.runDir, vmId);
+  await context.locks.run(vmId, async () => {
+    const ledger = await VmLedger.open(context, vmId);
+    const logPaths = vmmLogPaths(ledger.record, paths);
+    if (logPaths !== ledger.record.logPaths) await ledger.commit({ logPaths });
+    await context.files.rotateLog(paths.stdoutLog, paths.stdoutLogRotated, consoleLogCapBytes);
+  });
+  const current = await context.files.readTail(paths.stdoutLog, maxBytes);
+  const remaining = maxBytes - Buffer.byteLength(current);
+  const previous = remaining > 0 ? await context.files.readTail(paths.stdoutLogRotated, remaining) : '';
+  return previous + current;
+}
