@@ -122,6 +122,8 @@ export const StepName = Type.Union([
   Type.Literal('network'),
   Type.Literal('mmds'),
   Type.Literal('start'),
+  /** The VM's egress chain and NAT in Hearth's nftables table (only on Agents with egress through NAT). */
+  Type.Literal('egress'),
 ]);
 export type StepName = Static<typeof StepName>;
 
@@ -163,6 +165,8 @@ export const ResourceKind = Type.Union([
   Type.Literal('log'),
   /** A file a request proxied to Firecracker created (snapshot, memory file, log, metrics, socket). */
   Type.Literal('file'),
+  /** The VM's chain and elements in Hearth's nftables table; `ref` is `ip <table> <chain>`. */
+  Type.Literal('nft_rule'),
   Type.Literal('directory'),
 ]);
 export type ResourceKind = Static<typeof ResourceKind>;
