@@ -32,8 +32,25 @@ describe('loadAgentConfig', () => {
       heartbeatIntervalMs: null,
       joinToken: null,
       isTlsEnabled: true,
+      egress: null,
     });
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('turns egress through NAT on with AGENT_EGRESS=nat, in the table hearth unless another is named', () => {
+    expect(loadAgentConfig({ AGENT_EGRESS: 'nat' }, hostname).egress).toEqual({ table: 'hearth', uplink: null });
+    expect(loadAgentConfig({ AGENT_EGRESS: 'nat', AGENT_UPLINK: 'eth1', AGENT_NFT_TABLE: 'hearth_b' }, hostname).egress).toEqual({
+      table: 'hearth_b',
+      uplink: 'eth1',
+    });
+  });
+
+  it('names every invalid egress setting', () => {
+    expect(
+      problemsOf({ AGENT_EGRESS: 'masquerade', AGENT_UPLINK: 'an-uplink-name-too-long', AGENT_NFT_TABLE: 'Hearth Table' }).map(
+        (problem) => problem.split(' ')[0],
+      ),
+    ).toEqual(['AGENT_EGRESS', 'AGENT_UPLINK', 'AGENT_NFT_TABLE']);
   });
 
   it('reports every invalid variable at once', () => {
