@@ -1,22 +1,9 @@
+import type { EgressPolicy, EgressRule } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { isVmId } from './vm-id.js';
 
-/** One destination of an egress list: a CIDR, optionally narrowed to a protocol and ports. */
-export interface EgressRule {
-  readonly cidr: string;
-  readonly protocol?: 'tcp' | 'udp';
-  readonly ports?: readonly number[];
-}
-
-/**
- * What a VM may send beyond the host: everything (the default), nothing, only what `allow` lists,
- * or everything but what `deny` lists.
- */
-export type EgressPolicy =
-  | { readonly mode: 'allow_all' }
-  | { readonly mode: 'deny_all' }
-  | { readonly mode: 'allow_list'; readonly rules: readonly EgressRule[] }
-  | { readonly mode: 'deny_list'; readonly rules: readonly EgressRule[] };
+/** What a VM may send beyond the host (the API's schema); see `assertEgressPolicy` for the checks the rules rely on. */
+export type { EgressPolicy, EgressRule };
 
 export const allowAllEgress: EgressPolicy = Object.freeze({ mode: 'allow_all' });
 

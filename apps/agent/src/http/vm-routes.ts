@@ -2,6 +2,8 @@ import {
   ApplyVmResult,
   AgentVm,
   CleanupResult,
+  EgressPolicy,
+  EgressPolicyResult,
   MetricsPrepareResult,
   RootfsRequest,
   RootfsResult,
@@ -16,6 +18,7 @@ import { applyVm } from '../application/apply-vm.js';
 import { deleteVm } from '../application/delete-vm.js';
 import { describeVm } from '../application/describe-vm.js';
 import { stopVm } from '../application/stop-vm.js';
+import { setEgressPolicy } from '../application/vm-egress.js';
 import { runMetricsPrepareStep, runRootfsStep, runSpawnStep, runTapStep } from '../application/vm-steps.js';
 import { parseVmId } from '../domain/vm-id.js';
 
@@ -32,6 +35,11 @@ export function registerVmRoutes(app: HttpServer, context: AgentContext): void {
   );
   app.post('/vms/:id/stop', { schema: { params: VmIdParams, response: { 200: CleanupResult } } }, (request) =>
     stopVm(context, parseVmId(request.params.id)),
+  );
+  app.put(
+    '/vms/:id/egress',
+    { schema: { params: VmIdParams, body: EgressPolicy, response: { 200: EgressPolicyResult } } },
+    async (request) => ({ isApplied: await setEgressPolicy(context, parseVmId(request.params.id), request.body) }),
   );
   app.post('/vms/:id/tap', { schema: { params: VmIdParams, response: { 200: TapResult } } }, (request) =>
     runTapStep(context, parseVmId(request.params.id)),
