@@ -183,6 +183,26 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       60_000,
     );
 
+    it.each(['agent.egress.recorded', 'agent.egress.applied'])(
+      'at %s with egress through NAT: the VM is failed or running, no nft chain is left unrecorded within 5 s of the restart',
+      async (point) => {
+        const egressEnv = { AGENT_EGRESS: 'nat', AGENT_UPLINK: 'lo' };
+        await agent.netns.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+        await agent.kill();
+        await agent.start({ ...egressEnv, HEARTH_FAILPOINTS: `${point}=kill` });
+        await cluster.waitForHealthyHosts();
+        const name = nextName('ae');
+        await postVm(name);
+        expect((await agent.process.exited).signal).toBe('SIGKILL');
+        await agent.start(egressEnv);
+        await converge('agent', point, expectation(name, ['failed', 'running']));
+        await cleanUp(name);
+        await agent.kill();
+        await agent.start();
+      },
+      60_000,
+    );
+
     it.each(['agent.release.after-process', 'agent.release.after-tap', 'agent.delete.before-directory'])(
       'at %s during a delete: the VM is failed and holds nothing running within 5 s; deleting again leaves nothing',
       async (point) => {
