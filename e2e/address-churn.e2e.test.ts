@@ -31,11 +31,11 @@ describe.skipIf(skipReason)(`address leases under churn${skipReason ? ` (skipped
     cluster = await startCluster({
       agentCount: 3,
       extraManagers: 1,
-      // The reconciler's default grace: on loaded machines a delete may take over a second, and a
-      // short grace would let the reconciler finish it first (the request then answers 404).
+      // The reconciler's default grace instead of the cluster's 1 s: on loaded machines a create or
+      // delete may take longer, and the reconciler would finish it first (the DELETE then answers 404).
       managerEnv: {
-        MANAGER_REQUIRE_KVM: 'off',
-        MANAGER_LOG_LEVEL: 'warn',
+        MANAGER_RECONCILE_GRACE_MS: '30000',
+        MANAGER_LOG_LEVEL: process.env['HEARTH_CHURN_LOG_LEVEL'] ?? 'warn',
         MANAGER_ADDRESS_POOL: '172.30.0.0/26',
         MANAGER_ADDRESS_QUARANTINE_MS: '0',
         MANAGER_RATE_LIMIT_PER_MINUTE: '1000000',

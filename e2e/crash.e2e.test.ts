@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { missingRequirements, waitFor } from '@hearth/testkit';
+import { hasCommand, missingRequirements, waitFor } from '@hearth/testkit';
 import {
   convergence,
   leaksOn,
@@ -180,6 +180,26 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
         await agent.start();
         await converge('agent', point, expectation(name, ['failed', 'running']));
         await cleanUp(name);
+      },
+      60_000,
+    );
+
+    it.skipIf(!hasCommand('nft')).each(['agent.egress.recorded', 'agent.egress.applied'])(
+      'at %s with egress through NAT (skipped without nft): the VM is failed or running, no nft chain is left unrecorded within 5 s of the restart',
+      async (point) => {
+        const egressEnv = { AGENT_EGRESS: 'nat', AGENT_UPLINK: 'lo' };
+        await agent.netns.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+        await agent.kill();
+        await agent.start({ ...egressEnv, HEARTH_FAILPOINTS: `${point}=kill` });
+        await cluster.waitForHealthyHosts();
+        const name = nextName('ae');
+        await postVm(name);
+        expect((await agent.process.exited).signal).toBe('SIGKILL');
+        await agent.start(egressEnv);
+        await converge('agent', point, expectation(name, ['failed', 'running']));
+        await cleanUp(name);
+        await agent.kill();
+        await agent.start();
       },
       60_000,
     );

@@ -20,6 +20,7 @@ interface Vm {
   hostId: string;
   steps: Array<{ name: string; durationMs: number }>;
   totalMs: number;
+  network: { ipAddress: string; gateway: string } | null;
 }
 interface AgentVm {
   vmId: string;
@@ -93,7 +94,7 @@ describe.skipIf(skipReason)(`walking skeleton over real processes${skipReason ? 
     const vm = created.body;
     expect(vm.state).toBe('running');
     const stepNames = vm.steps.map((s) => s.name);
-    for (const step of ['tap', 'spawn', 'machine-config', 'boot-source', 'drives', 'network', 'logger', 'start']) {
+    for (const step of ['tap', 'spawn', 'machine-config', 'boot-source', 'drives', 'network', 'mmds', 'logger', 'start']) {
       expect(stepNames).toContain(step);
     }
     for (const step of vm.steps) expect(step.durationMs).toBeGreaterThanOrEqual(0);
@@ -105,6 +106,21 @@ describe.skipIf(skipReason)(`walking skeleton over real processes${skipReason ? 
     const proxied = await stack.agentFetch(`/agent/v1/vms/${vm.id}/proxy/`);
     expect(proxied.status).toBe(200);
     expect(await proxied.json()).toMatchObject({ state: 'Running', app_name: 'Firecracker' });
+
+    // The guest is configured without boot arguments from the user: Firecracker was given the
+    // kernel's ip= argument for the leased address and serves it, with the hostname, by MMDS v2.
+    const { ipAddress, gateway } = vm.network!;
+    const config = (await (await stack.agentFetch(`/agent/v1/vms/${vm.id}/proxy/vm/config`)).json()) as {
+      'boot-source': { boot_args: string };
+      'mmds-config': { version: string; network_interfaces: string[] } | null;
+    };
+    expect(config['boot-source'].boot_args).toContain(` ip=${ipAddress}::${gateway}:`);
+    expect(config['mmds-config']).toMatchObject({ version: 'V2', network_interfaces: ['eth0'] });
+    const mmds = await stack.agentFetch(`/agent/v1/vms/${vm.id}/proxy/mmds`);
+    expect(mmds.status).toBe(200);
+    expect(await mmds.json()).toMatchObject({
+      latest: { 'meta-data': { 'instance-id': vm.id, hostname: 'skeleton-1', 'local-ipv4': ipAddress } },
+    });
 
     // Real host resources exist: the VMM process, its TAP on the bridge, its own rootfs copy.
     const onHost = await agentVm(vm.id);

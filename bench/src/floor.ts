@@ -14,8 +14,8 @@ export const floorDescription =
   'GET / (undici, one keep-alive connection). ' +
   'The three bracketed parts run concurrently, as the Agent runs its tap, rootfs and spawn steps.';
 
-/** The Agent's apply steps; the floor never configures metrics. */
-export type FloorStep = Exclude<StepName, 'metrics'>;
+/** The Agent's apply steps; the floor never configures metrics, nor egress (the bench's Agent runs without it). */
+export type FloorStep = Exclude<StepName, 'metrics' | 'egress'>;
 
 export interface FloorRun {
   readonly totalMs: number;

@@ -367,12 +367,23 @@ export async function tapsOf(agent: ClusterAgent): Promise<string[]> {
   }
 }
 
-const runtimeKinds = new Set(['process', 'tap', 'socket', 'fifo']);
+const runtimeKinds = new Set(['process', 'tap', 'socket', 'fifo', 'nft_rule']);
+
+/** The VM ids that Hearth's nftables table (`hearth`) in the Agent's namespace holds a chain for. */
+export async function nftVmChainsOf(agent: ClusterAgent): Promise<string[]> {
+  try {
+    const { stdout } = await agent.netns.exec(['nft', '-j', 'list', 'table', 'ip', 'hearth']);
+    const objects = (JSON.parse(stdout) as { nftables?: Array<{ chain?: { name: string } }> }).nftables ?? [];
+    return objects.flatMap((object) => (object.chain?.name.startsWith('vm_') ? [object.chain.name] : []));
+  } catch {
+    return []; // no table, or no nft on this machine: no rule
+  }
+}
 
 /**
  * Everything on the host not accounted for by the Manager's records, described in words (empty:
  * no leak). Compares the real host (VMM processes, TAPs in the namespace, VM directories) with the
- * Agent's inventory, and the inventory with the VM rows: an untracked process, TAP or directory, a
+ * Agent's inventory, and the inventory with the VM rows: an untracked process, TAP, nft chain or directory, a
  * VM the Agent holds with no row on this host, a stopped or failed VM holding a process or TAP, or
  * a running VM without its VMM.
  */
@@ -386,6 +397,10 @@ export async function leaksOn(agent: ClusterAgent, hostId: string, vms: readonly
   for (const pid of vmmPidsOf(agent)) if (!recordedPids.has(pid)) leaks.push(`untracked VMM process ${pid}`);
   for (const tap of await tapsOf(agent)) if (!recordedTaps.has(tap)) leaks.push(`untracked TAP ${tap}`);
   for (const dir of vmDirectoriesOf(agent)) if (!recordedVms.has(dir)) leaks.push(`untracked directory ${dir}`);
+  const recordedRules = new Set(
+    inventory.vms.flatMap((vm) => (vm.resources.some((resource) => resource.kind === 'nft_rule') ? [vm.vmId] : [])),
+  );
+  for (const chain of await nftVmChainsOf(agent)) if (!recordedRules.has(chain)) leaks.push(`untracked nft chain ${chain}`);
   for (const agentVm of inventory.vms) {
     const row = rows.get(agentVm.vmId);
     if (row === undefined) {

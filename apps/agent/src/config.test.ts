@@ -33,6 +33,7 @@ describe('loadAgentConfig', () => {
       joinToken: null,
       isTlsEnabled: true,
       metricsBind: null,
+      egress: null,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -48,6 +49,22 @@ describe('loadAgentConfig', () => {
     expect(problemsOf({ AGENT_METRICS_BIND: '10.0.0.5:19091' })).toHaveLength(1);
     expect(problemsOf({ AGENT_METRICS_BIND: '127.0.0.1:19090' })).toEqual([expect.stringMatching(/port of AGENT_BIND/)]);
     expect(problemsOf({ AGENT_METRICS_BIND: 'nope' })).toEqual([expect.stringMatching(/^AGENT_METRICS_BIND /)]);
+  });
+
+  it('turns egress through NAT on with AGENT_EGRESS=nat, in the table hearth unless another is named', () => {
+    expect(loadAgentConfig({ AGENT_EGRESS: 'nat' }, hostname).egress).toEqual({ table: 'hearth', uplink: null });
+    expect(loadAgentConfig({ AGENT_EGRESS: 'nat', AGENT_UPLINK: 'eth1', AGENT_NFT_TABLE: 'hearth_b' }, hostname).egress).toEqual({
+      table: 'hearth_b',
+      uplink: 'eth1',
+    });
+  });
+
+  it('names every invalid egress setting', () => {
+    expect(
+      problemsOf({ AGENT_EGRESS: 'masquerade', AGENT_UPLINK: 'an-uplink-name-too-long', AGENT_NFT_TABLE: 'Hearth Table' }).map(
+        (problem) => problem.split(' ')[0],
+      ),
+    ).toEqual(['AGENT_EGRESS', 'AGENT_UPLINK', 'AGENT_NFT_TABLE']);
   });
 
   it('reports every invalid variable at once', () => {

@@ -26,6 +26,11 @@ export interface AgentConfig {
    * jailer's `--netns` does; null keeps them in the Agent's own namespace.
    */
   readonly netns: string | null;
+  /**
+   * Egress through NAT (AGENT_EGRESS=nat): guests masqueraded to the uplink (AGENT_UPLINK, else the
+   * default route's device) by rules in Hearth's nftables table (AGENT_NFT_TABLE). Null: off.
+   */
+  readonly egress: { readonly table: string; readonly uplink: string | null } | null;
   readonly firecrackerBin: string;
   readonly spawnMode: SpawnModeSetting;
   readonly imageRoot: string;
@@ -193,6 +198,15 @@ export function loadAgentConfig(
     problems.push(`FC_NETNS must be a network namespace name (letters, digits, . _ -), got ${JSON.stringify(netns)}`);
   }
 
+  const egressMode = read('AGENT_EGRESS') ?? 'off';
+  if (!['off', 'nat'].includes(egressMode)) problems.push(`AGENT_EGRESS must be off or nat, got ${JSON.stringify(egressMode)}`);
+  const uplink = read('AGENT_UPLINK') ?? null;
+  const uplinkProblem = uplink === null ? undefined : interfaceNameProblem(uplink);
+  if (uplinkProblem !== undefined) problems.push(`AGENT_UPLINK ${uplinkProblem}`);
+  const nftTable = read('AGENT_NFT_TABLE') ?? 'hearth';
+  if (!/^[a-z][a-z0-9_]{0,31}$/.test(nftTable))
+    problems.push(`AGENT_NFT_TABLE must be a lower-case name (letters, digits, _; at most 32), got ${JSON.stringify(nftTable)}`);
+
   const firecrackerBin = read('FIRECRACKER_BIN') ?? 'firecracker';
 
   const spawnModeText = read('AGENT_SPAWN_MODE') ?? 'auto';
@@ -235,6 +249,7 @@ export function loadAgentConfig(
     bridge,
     bridgeAddressCidr,
     netns,
+    egress: egressMode === 'nat' ? Object.freeze({ table: nftTable, uplink }) : null,
     firecrackerBin,
     spawnMode: spawnModeText as SpawnModeSetting,
     imageRoot: posix.normalize(imageRoot),

@@ -16,6 +16,7 @@ import { ClusterMembership } from './application/cluster-membership.js';
 import { ExecFileCommandRunner } from './adapters/linux/exec-file-command-runner.js';
 import { LinuxHostFiles } from './adapters/linux/linux-host-files.js';
 import { LinuxHostNetwork } from './adapters/linux/linux-host-network.js';
+import { NftHostFirewall } from './adapters/linux/nft-host-firewall.js';
 import { LinuxHostProbe, resolveExecutable } from './adapters/linux/linux-host-probe.js';
 import { LinuxHostScanner } from './adapters/linux/linux-host-scanner.js';
 import { HttpManagerApi } from './adapters/manager/http-manager-api.js';
@@ -136,6 +137,7 @@ export async function runAgent(): Promise<void> {
   const network = new LinuxHostNetwork(runner, { netns: config.netns });
   const context: AgentContext = {
     network,
+    firewall: new NftHostFirewall(runner, { netns: config.netns }),
     vmm: new FirecrackerProcessVmm({
       firecrackerBin: config.firecrackerBin,
       spawnMode,
@@ -159,6 +161,7 @@ export async function runAgent(): Promise<void> {
       imageRoot: config.imageRoot,
       readyTimeoutMs: 5_000,
       stopTimeoutMs: 10_000,
+      egress: config.egress,
     },
   };
   const adoption = await adoptVms(context);

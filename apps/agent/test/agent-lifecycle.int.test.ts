@@ -12,6 +12,7 @@ import { FileVmRecordStore } from '../src/adapters/fs/file-vm-record-store.js';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
 import { LinuxHostFiles } from '../src/adapters/linux/linux-host-files.js';
 import { LinuxHostNetwork } from '../src/adapters/linux/linux-host-network.js';
+import { NftHostFirewall } from '../src/adapters/linux/nft-host-firewall.js';
 import { SystemClock } from '../src/adapters/system/system-clock.js';
 import { adoptVms } from '../src/application/adopt-vms.js';
 import type { AgentContext } from '../src/application/agent-context.js';
@@ -51,6 +52,7 @@ describe.skipIf(skip !== undefined)(
       const firecracker = new UndiciFirecrackerApi({ requestTimeoutMs: 10_000 });
       const context: AgentContext = {
         network: new LinuxHostNetwork(new ExecFileCommandRunner({ prefix })),
+        firewall: new NftHostFirewall(new ExecFileCommandRunner({ prefix })),
         vmm: new FirecrackerProcessVmm({
           firecrackerBin: firecrackerDoubleBin,
           spawnMode: 'direct',

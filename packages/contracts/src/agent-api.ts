@@ -132,6 +132,8 @@ export const StepName = Type.Union([
   Type.Literal('network'),
   Type.Literal('mmds'),
   Type.Literal('start'),
+  /** The VM's egress chain and NAT in Hearth's nftables table (only on Agents with egress through NAT). */
+  Type.Literal('egress'),
 ]);
 export type StepName = Static<typeof StepName>;
 
@@ -173,6 +175,8 @@ export const ResourceKind = Type.Union([
   Type.Literal('log'),
   /** A file a request proxied to Firecracker created (snapshot, memory file, log, metrics, socket). */
   Type.Literal('file'),
+  /** The VM's chain and elements in Hearth's nftables table; `ref` is `ip <table> <chain>`. */
+  Type.Literal('nft_rule'),
   Type.Literal('directory'),
   /** A snapshot's files (device state, memory, disk copy) in the VM's directory; `ref` is the snapshot id. */
   Type.Literal('snapshot'),
@@ -235,6 +239,36 @@ export type ApplyVmResult = Static<typeof ApplyVmResult>;
 
 export const TapResult = Type.Object({ tapName: Type.String(), bridge: Type.String() });
 export type TapResult = Static<typeof TapResult>;
+
+/** One destination of an egress list: a CIDR, optionally narrowed to a protocol and up to 16 ports. */
+export const EgressRule = Type.Object(
+  {
+    cidr: Type.String({ minLength: 9, maxLength: 18, pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$' }),
+    protocol: Type.Optional(Type.Union([Type.Literal('tcp'), Type.Literal('udp')])),
+    ports: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { minItems: 1, maxItems: 16 })),
+  },
+  { additionalProperties: false },
+);
+export type EgressRule = Static<typeof EgressRule>;
+
+/** A VM's egress: everything (the default), nothing, only what `rules` allow, or all but what they deny. */
+export const EgressPolicy = Type.Union([
+  Type.Object({ mode: Type.Literal('allow_all') }, { additionalProperties: false }),
+  Type.Object({ mode: Type.Literal('deny_all') }, { additionalProperties: false }),
+  Type.Object(
+    { mode: Type.Literal('allow_list'), rules: Type.Array(EgressRule, { maxItems: 64 }) },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { mode: Type.Literal('deny_list'), rules: Type.Array(EgressRule, { maxItems: 64 }) },
+    { additionalProperties: false },
+  ),
+]);
+export type EgressPolicy = Static<typeof EgressPolicy>;
+
+/** `PUT /vms/:id/egress`: whether the running VM's chain was rewritten (false: kept for its next start). */
+export const EgressPolicyResult = Type.Object({ isApplied: Type.Boolean() });
+export type EgressPolicyResult = Static<typeof EgressPolicyResult>;
 
 export const RootfsRequest = Type.Object(
   { sourcePath: Type.String({ minLength: 1, maxLength: 4096 }) },

@@ -102,6 +102,7 @@ export const errorCodes = {
   VMM_SPAWN_FAILED: { kind: 'internal', title: 'The Firecracker process could not be started' },
   VMM_NOT_RUNNING: { kind: 'conflict', title: 'The Firecracker process of this VM is not running' },
   HOST_COMMAND_FAILED: { kind: 'internal', title: 'A host command failed' },
+  HOST_EGRESS_UNAVAILABLE: { kind: 'unavailable', title: 'This host cannot forward guest traffic to its uplink' },
   HOST_LIMIT_EXCEEDED: { kind: 'invalid', title: 'A host limit would be exceeded' },
   PROXY_PATH_NOT_ALLOWED: { kind: 'forbidden', title: 'This Firecracker API path is not allowed through the proxy' },
   PROXY_PATH_FORBIDDEN: {

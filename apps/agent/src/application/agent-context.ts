@@ -1,12 +1,21 @@
 import type { AgentLog } from './ports/agent-log.js';
 import type { Clock } from './ports/clock.js';
 import type { FirecrackerApi } from './ports/firecracker-api.js';
+import type { HostFirewall } from './ports/host-firewall.js';
 import type { HostFiles } from './ports/host-files.js';
 import type { HostNetwork } from './ports/host-network.js';
 import type { VmRecordStore } from './ports/vm-record-store.js';
 import type { Vmm } from './ports/vmm.js';
 import type { KeyedLock } from './keyed-lock.js';
 import type { VmmStateCache } from './vmm-state-cache.js';
+
+/** Egress through NAT: guests masqueraded to the uplink, each VM's policy a chain in `table`. */
+export interface EgressSettings {
+  /** Hearth's nftables table (family `ip`); Agents sharing a network namespace need distinct ones. */
+  readonly table: string;
+  /** The uplink interface; null to take the device of the default route. */
+  readonly uplink: string | null;
+}
 
 export interface AgentSettings {
   /** This Agent's persistent identity: it marks the TAPs it creates with it. */
@@ -19,11 +28,14 @@ export interface AgentSettings {
   readonly readyTimeoutMs: number;
   /** How long a killed Firecracker may take to disappear. */
   readonly stopTimeoutMs: number;
+  /** Null or absent: the Agent writes no firewall rule. */
+  readonly egress?: EgressSettings | null;
 }
 
 /** Everything the VM use cases need, passed explicitly (built once in main.ts). */
 export interface AgentContext {
   readonly network: HostNetwork;
+  readonly firewall: HostFirewall;
   readonly vmm: Vmm;
   readonly firecracker: FirecrackerApi;
   readonly records: VmRecordStore;

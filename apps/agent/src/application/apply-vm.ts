@@ -21,6 +21,7 @@ import type { HeldImage } from './ports/host-files.js';
 import { prepareMetricsFifo } from './prepare-metrics-fifo.js';
 import { prepareRootfs } from './prepare-rootfs.js';
 import { spawnVmm, vmmLogPaths } from './spawn-vmm.js';
+import { ensureEgress } from './vm-egress.js';
 import { VmLedger } from './vm-ledger.js';
 import { failpoint } from '@hearth/failpoints';
 
@@ -104,7 +105,8 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       let isAlreadyStarted = false;
       // The TAP, the rootfs copy and the VMM do not depend on each other (Firecracker opens the TAP
       // and the drive only at their PUTs), so they run side by side; each records its own fields.
-      const [tapStep, rootfsStep, spawnStep, fifoPrepared] = await Promise.allSettled([
+      const hasEgress = (context.settings.egress ?? null) !== null && spec.guest !== undefined;
+      const [tapStep, rootfsStep, spawnStep, fifoPrepared, egressStep] = await Promise.allSettled([
         measure('tap', async () => {
           const outcome = await ensureTap(context, ledger);
           tapName = outcome.result.tapName;
@@ -126,11 +128,14 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
         }),
         // Not a step of its own: the metrics step below only waits for it.
         spec.isMetricsEnabled ? prepareMetricsFifo(context, ledger) : Promise.resolve(undefined),
+        // The egress chain is keyed by the guest's address, not by the TAP: it runs beside them.
+        hasEgress ? measure('egress', () => ensureEgress(context, ledger)) : Promise.resolve(undefined),
       ]);
-      for (const outcome of [tapStep, rootfsStep, spawnStep, fifoPrepared]) {
+      for (const outcome of [tapStep, rootfsStep, spawnStep, fifoPrepared, egressStep]) {
         if (outcome.status === 'rejected') throw outcome.reason;
       }
       for (const outcome of [tapStep, rootfsStep, spawnStep]) if (outcome.status === 'fulfilled') steps.push(outcome.value);
+      if (egressStep.status === 'fulfilled' && egressStep.value !== undefined) steps.push(egressStep.value);
       const fifo = fifoPrepared.status === 'fulfilled' ? fifoPrepared.value : undefined;
 
       const api = context.firecracker.client(socketPath);

@@ -2,6 +2,7 @@ import type { AgentContext } from './agent-context.js';
 import type { AgentLog } from './ports/agent-log.js';
 import type { HostScanner } from './ports/host-scanner.js';
 import { sweepUntracked } from './sweep-untracked.js';
+import { assertForwarding } from './vm-egress.js';
 
 /**
  * At start, before serving: sets the bridge up (so the host reports `isBridgeUp` before its first
@@ -13,6 +14,13 @@ export async function prepareHost(context: AgentContext, scanner: HostScanner, l
     await context.network.ensureBridge(context.settings.bridge, context.settings.bridgeAddressCidr);
   } catch (error) {
     log.warn({ bridge: context.settings.bridge, err: error }, 'bridge could not be set up');
+  }
+  if ((context.settings.egress ?? null) !== null) {
+    try {
+      await assertForwarding(context);
+    } catch (error) {
+      log.error({ err: error }, 'egress through NAT cannot work on this host');
+    }
   }
   try {
     const swept = await sweepUntracked(context, scanner);

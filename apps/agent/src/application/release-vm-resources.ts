@@ -3,6 +3,7 @@ import { tapMark } from '../domain/agent-identity.js';
 import { proxyFilesOf, snapshotsOf, withoutSnapshot } from '../domain/vm-record.js';
 import { isUnderDirectory } from '../domain/vm-paths.js';
 import type { AgentContext } from './agent-context.js';
+import { removeEgress } from './vm-egress.js';
 import type { VmLedger } from './vm-ledger.js';
 import { failpoint } from '@hearth/failpoints';
 
@@ -18,8 +19,8 @@ type Removal = {
 };
 
 /**
- * Removes what a running VM holds: the process (killed and waited for), its TAP, API socket and
- * metrics FIFO; with `isDeleting`, also the rootfs copy, the logs, the files proxied requests
+ * Removes what a running VM holds: the process (killed and waited for), its TAP, its egress
+ * chain and NAT elements, API socket and metrics FIFO; with `isDeleting`, also the rootfs copy, the logs, the files proxied requests
  * made and the directory. Each removal
  * is written to the record as it happens; what could not be removed is reported, never hidden.
  */
@@ -73,6 +74,14 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
       forget: () => ledger.commit({ tap: null }),
     });
     failpoint('agent.release.after-tap');
+  }
+  const egress = ledger.record.egress ?? null;
+  if (egress !== null) {
+    await attempt({
+      resource: { kind: 'nft_rule', ref: `ip ${egress.table} ${vmId}`, vmId },
+      remove: () => removeEgress(context, ledger.record),
+      forget: () => ledger.commit({ egress: null }),
+    });
   }
   // A path read from the record is removed only when it lies under the run directory; any other
   // one is reported as left over, never removed.

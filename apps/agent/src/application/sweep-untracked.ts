@@ -4,6 +4,7 @@ import { vmsDirectory } from '../domain/vm-paths.js';
 import type { AgentContext } from './agent-context.js';
 import type { HostScanner } from './ports/host-scanner.js';
 import { unrecordedTaps } from './unrecorded-taps.js';
+import { sweepEgress } from './vm-egress.js';
 
 export interface SweepOutcome {
   readonly removed: readonly HostResource[];
@@ -13,7 +14,8 @@ export interface SweepOutcome {
 /**
  * At start, before serving requests: removes what a crash left on the host outside any record,
  * i.e. side effects made just before the Agent died and could write them down: TAPs carrying this
- * Agent's mark (attached to the bridge or not) that no record names, Firecracker processes serving a socket under
+ * Agent's mark (attached to the bridge or not) that no record names, chains and elements of
+ * Hearth's nftables table that no record names, Firecracker processes serving a socket under
  * the run directory that no record names, and VM directories with no record. Recorded resources are
  * left alone (re-adopted, or removed by stop and delete); so is every interface without this
  * Agent's mark (another Agent's TAPs, other tools' interfaces) and everything outside its run
@@ -56,6 +58,10 @@ export async function sweepUntracked(context: AgentContext, scanner: HostScanner
     }
     note(isGone, { kind: 'tap', ref: name, vmId });
   }
+
+  const egress = await sweepEgress(context, records, new Set<string>(unreadableVmIds));
+  for (const resource of egress.removed) note(true, resource);
+  for (const resource of egress.leftovers) note(false, resource);
 
   const recordedVmIds = new Set<string>([...records, ...unreadable].map((record) => record.vmId));
   const directory = vmsDirectory(context.settings.runDir);

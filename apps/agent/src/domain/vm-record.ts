@@ -1,5 +1,6 @@
 import type { HostResource, VmSpec } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
+import type { EgressPolicy } from './egress-rules.js';
 import type { VmId } from './vm-id.js';
 
 /** The record's own lifecycle, kept apart from what the VMM process reports (`VmmState`). */
@@ -64,6 +65,16 @@ export interface SnapshotRecord {
 }
 
 /**
+ * The VM's egress chain in Hearth's nftables table, recorded before the script that writes it runs:
+ * a rule on the host is always named by a record, so a crash never leaves one nobody removes.
+ */
+export interface EgressRecord {
+  readonly table: string;
+  readonly address: string;
+  readonly policy: EgressPolicy;
+}
+
+/**
  * The ledger of one VM: every side effect on the host is written here (atomically) before the next
  * step runs, so a restarted Agent can re-adopt the VM and delete can undo everything.
  */
@@ -87,6 +98,10 @@ export interface VmRecord {
   readonly proxyFiles?: readonly string[];
   /** Snapshots taken of the VM (absent in records written before snapshots existed). */
   readonly snapshots?: readonly SnapshotRecord[];
+  /** The egress chain written on the host; absent in records written before egress was managed. */
+  readonly egress?: EgressRecord | null;
+  /** The VM's egress policy, kept across stops; absent means allow all. */
+  readonly egressPolicy?: EgressPolicy;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -171,6 +186,8 @@ export function recordedResources(record: VmRecord): HostResource[] {
   const resources: HostResource[] = [];
   if (record.process !== null) resources.push({ kind: 'process', ref: String(record.process.pid), vmId });
   if (record.tap !== null) resources.push({ kind: 'tap', ref: record.tap.name, vmId });
+  const egress = record.egress ?? null;
+  if (egress !== null) resources.push({ kind: 'nft_rule', ref: `ip ${egress.table} ${vmId}`, vmId });
   if (record.socketPath !== null) resources.push({ kind: 'socket', ref: record.socketPath, vmId });
   if (record.fifoPath !== null) resources.push({ kind: 'fifo', ref: record.fifoPath, vmId });
   if (record.rootfs !== null) resources.push({ kind: 'rootfs', ref: record.rootfs.path, vmId });

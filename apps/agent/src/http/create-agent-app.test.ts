@@ -150,6 +150,32 @@ describe('Agent HTTP API', () => {
     expect(agent.files.pathsUnder(`/srv/fc/vms/${testVmId}`)).toEqual([]);
   });
 
+  it('sets the egress policy of a VM with PUT /egress, kept for its next start when it is stopped', async () => {
+    const { app, agent } = build();
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+    await app.inject({ method: 'POST', url: `${vmUrl}/stop` });
+
+    const response = await app.inject({ method: 'PUT', url: `${vmUrl}/egress`, payload: { mode: 'deny_all' } });
+
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ isApplied: false });
+    expect((await agent.records.get(testVmId))?.egressPolicy).toEqual({ mode: 'deny_all' });
+  });
+
+  it('rejects an egress list entry that is not a CIDR with a 400 problem', async () => {
+    const { app } = build();
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+
+    const response = await app.inject({
+      method: 'PUT',
+      url: `${vmUrl}/egress`,
+      payload: { mode: 'allow_list', rules: [{ cidr: '10.0.0.0/8 accept' }] },
+    });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.json().code).toBe('VALIDATION_FAILED');
+  });
+
   it('answers 404 VM_NOT_FOUND when deleting an unknown VM', async () => {
     const { app } = build();
 

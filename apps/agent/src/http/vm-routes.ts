@@ -6,6 +6,8 @@ import {
   CreateSnapshotRequest,
   ConsoleLogQuery,
   consoleLogDefaultBytes,
+  EgressPolicy,
+  EgressPolicyResult,
   MetricsPrepareResult,
   RootfsRequest,
   RootfsResult,
@@ -24,6 +26,7 @@ import { describeVm } from '../application/describe-vm.js';
 import { deleteSnapshot, snapshotVm } from '../application/snapshot-vm.js';
 import { readConsoleLog } from '../application/read-console-log.js';
 import { stopVm } from '../application/stop-vm.js';
+import { setEgressPolicy } from '../application/vm-egress.js';
 import { runMetricsPrepareStep, runRootfsStep, runSpawnStep, runTapStep } from '../application/vm-steps.js';
 import { parseVmId } from '../domain/vm-id.js';
 
@@ -58,6 +61,11 @@ export function registerVmRoutes(app: HttpServer, context: AgentContext): void {
     '/vms/:id/snapshots/:snapshotId',
     { schema: { params: SnapshotParams, response: { 200: CleanupResult } } },
     (request) => deleteSnapshot(context, parseVmId(request.params.id), request.params.snapshotId),
+  );
+  app.put(
+    '/vms/:id/egress',
+    { schema: { params: VmIdParams, body: EgressPolicy, response: { 200: EgressPolicyResult } } },
+    async (request) => ({ isApplied: await setEgressPolicy(context, parseVmId(request.params.id), request.body) }),
   );
   app.post('/vms/:id/tap', { schema: { params: VmIdParams, response: { 200: TapResult } } }, (request) =>
     runTapStep(context, parseVmId(request.params.id)),

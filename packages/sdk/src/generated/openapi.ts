@@ -2170,7 +2170,7 @@ export interface operations {
                         /** Format: date-time */
                         readAt: string;
                         items: {
-                            kind: "tap" | "process" | "socket" | "fifo" | "rootfs" | "log" | "file" | "directory" | "snapshot";
+                            kind: "tap" | "process" | "socket" | "fifo" | "rootfs" | "log" | "file" | "nft_rule" | "directory" | "snapshot";
                             ref: string;
                             vmId: string;
                             vmState: string | null;
@@ -2786,7 +2786,7 @@ export interface operations {
                         id: string;
                         project: string;
                         removed: {
-                            kind: "tap" | "process" | "socket" | "fifo" | "rootfs" | "log" | "file" | "directory" | "snapshot";
+                            kind: "tap" | "process" | "socket" | "fifo" | "rootfs" | "log" | "file" | "nft_rule" | "directory" | "snapshot";
                             ref: string;
                             vmId: string;
                         }[];

@@ -2,6 +2,7 @@ import type { AgentContext, AgentSettings } from '../../application/agent-contex
 import { vmCoordination } from '../../application/vmm-state-cache.js';
 import { FakeFirecrackerApi, FakeVmm } from './fake-firecracker.js';
 import { FakeHostFiles } from './fake-host-files.js';
+import { FakeHostFirewall } from './fake-host-firewall.js';
 import { FakeHostNetwork } from './fake-host-network.js';
 import { InMemoryVmRecordStore } from './in-memory-vm-record-store.js';
 import { ManualClock } from './manual-clock.js';
@@ -10,6 +11,7 @@ import { RecordingLog } from './recording-log.js';
 export interface FakeAgent {
   readonly context: AgentContext;
   readonly network: FakeHostNetwork;
+  readonly firewall: FakeHostFirewall;
   readonly files: FakeHostFiles;
   readonly vmm: FakeVmm;
   readonly firecracker: FakeFirecrackerApi;
@@ -29,6 +31,7 @@ export function createFakeAgent(settings: Partial<AgentSettings> = {}): FakeAgen
   files.addFile(fakeKernelPath, '\x7fELF', 4096);
   files.addFile(fakeRootfsPath, 'ext4', 64 * 1024 * 1024);
   const network = new FakeHostNetwork();
+  const firewall = new FakeHostFirewall();
   const vmm = new FakeVmm(files);
   const firecracker = new FakeFirecrackerApi(vmm);
   const records = new InMemoryVmRecordStore(files);
@@ -36,6 +39,7 @@ export function createFakeAgent(settings: Partial<AgentSettings> = {}): FakeAgen
   const log = new RecordingLog();
   const context: AgentContext = {
     network,
+    firewall,
     vmm,
     firecracker,
     records,
@@ -54,5 +58,5 @@ export function createFakeAgent(settings: Partial<AgentSettings> = {}): FakeAgen
       ...settings,
     },
   };
-  return { context, network, files, vmm, firecracker, records, clock, log };
+  return { context, network, firewall, files, vmm, firecracker, records, clock, log };
 }

@@ -1,0 +1,13 @@
+import type { EgressTableState } from '../../domain/egress-rules.js';
+
+/** The host's packet filter (nftables), limited to Hearth's own table, and the routing facts NAT needs. */
+export interface HostFirewall {
+  /** What the table holds per VM; empty when the table does not exist. */
+  readTable(table: string): Promise<EgressTableState>;
+  /** Applies one script as one transaction: all of it or none of it. */
+  apply(script: string): Promise<void>;
+  /** The interface of the default IPv4 route, or null when there is none. */
+  defaultRouteDevice(): Promise<string | null>;
+  /** `net.ipv4.ip_forward`: without it no guest packet leaves by the uplink. */
+  isForwardingEnabled(): Promise<boolean>;
+}

@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest';
+import type { VmSpec } from '@hearth/contracts';
+import { createFakeAgent } from '../adapters/fake/fake-agent-context.js';
+import { FakeHostScanner } from '../adapters/fake/fake-host-scanner.js';
+import { appErrorOf, otherVmId, testSpec, testVmId } from '../adapters/fake/fake-fixtures.js';
+import { vmEgressScript } from '../domain/egress-rules.js';
+import { applyVm } from './apply-vm.js';
+import { deleteVm } from './delete-vm.js';
+import { describeVm } from './describe-vm.js';
+import { stopVm } from './stop-vm.js';
+import { sweepUntracked } from './sweep-untracked.js';
+import { setEgressPolicy } from './vm-egress.js';
+
+const guestSpec: VmSpec = {
+  ...testSpec,
+  guest: { ipAddress: '172.30.0.5', prefixLength: 16, gateway: '172.30.0.1', dnsServers: [], hostname: 'web' },
+};
+const nftRule = { kind: 'nft_rule', ref: `ip hearth ${testVmId}`, vmId: testVmId };
+
+function agentWithEgress() {
+  return createFakeAgent({ egress: { table: 'hearth', uplink: null } });
+}
+
+describe('egress through NAT', () => {
+  it("gives a VM with a guest address its chain, timed as the egress step and listed in the host's ledger", async () => {
+    const agent = agentWithEgress();
+
+    const applied = await applyVm(agent.context, testVmId, guestSpec);
+
+    expect(applied.steps.find((step) => step.name === 'egress')).toMatchObject({ hasRun: true });
+    expect(await agent.firewall.readTable('hearth')).toEqual({
+      vmChains: [testVmId],
+      egressElements: [{ address: '172.30.0.5', chain: testVmId }],
+      guestElements: [{ address: '172.30.0.5', vmId: testVmId }],
+    });
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['accept']);
+    expect((await describeVm(agent.context, testVmId)).resources).toContainEqual(nftRule);
+  });
+
+  it('masquerades to the device of the default route unless an uplink is set', async () => {
+    const agent = createFakeAgent({ egress: { table: 'hearth', uplink: 'wan0' } });
+    agent.firewall.uplink = 'eth7';
+
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    expect(agent.firewall.chainRules('hearth', 'postrouting')).toEqual(['oifname "wan0" ip saddr @guests masquerade']);
+  });
+
+  it('writes no rule when egress is off or the VM has no guest address', async () => {
+    const off = createFakeAgent();
+    const noGuest = agentWithEgress();
+
+    const applied = await applyVm(off.context, testVmId, guestSpec);
+    await applyVm(noGuest.context, testVmId, testSpec);
+
+    expect(applied.steps.map((step) => step.name)).not.toContain('egress');
+    expect(off.firewall.applyCount + noGuest.firewall.applyCount).toBe(0);
+  });
+
+  it('refuses to start a VM with egress when the host does not forward IPv4', async () => {
+    const agent = agentWithEgress();
+    agent.firewall.isForwarding = false;
+
+    const error = await appErrorOf(applyVm(agent.context, testVmId, guestSpec));
+
+    expect(error.code).toBe('HOST_EGRESS_UNAVAILABLE');
+    expect(agent.firewall.applyCount).toBe(0);
+  });
+
+  it('removes the chain and its elements on stop, and forgets them', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    const result = await stopVm(agent.context, testVmId);
+
+    expect(result.removed).toContainEqual(nftRule);
+    expect(await agent.firewall.readTable('hearth')).toEqual({ vmChains: [], egressElements: [], guestElements: [] });
+    expect((await describeVm(agent.context, testVmId)).resources).not.toContainEqual(nftRule);
+  });
+
+  it('removes the chain on delete, leaving the chain of another VM', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    await applyVm(agent.context, otherVmId, { ...guestSpec, guest: { ...guestSpec.guest!, ipAddress: '172.30.0.6' } });
+
+    await deleteVm(agent.context, testVmId);
+
+    expect((await agent.firewall.readTable('hearth')).vmChains).toEqual([otherVmId]);
+  });
+
+  it('a VM started again after a stop gets its chain back', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    await stopVm(agent.context, testVmId);
+
+    const applied = await applyVm(agent.context, testVmId, guestSpec);
+
+    expect(applied.steps.find((step) => step.name === 'egress')).toMatchObject({ hasRun: true });
+    expect((await agent.firewall.readTable('hearth')).vmChains).toEqual([testVmId]);
+  });
+
+  it('records the chain before writing it: a failed write leaves a record that stop still clears', async () => {
+    const agent = agentWithEgress();
+    agent.firewall.failNextApply = true;
+
+    await expect(applyVm(agent.context, testVmId, guestSpec)).rejects.toMatchObject({ code: 'HOST_COMMAND_FAILED' });
+
+    expect((await agent.records.get(testVmId))?.egress).toMatchObject({ table: 'hearth', address: '172.30.0.5' });
+    const result = await stopVm(agent.context, testVmId);
+    expect(result.removed).toContainEqual(nftRule);
+  });
+
+  it('the start-up sweep removes chains and elements no record names, and keeps recorded ones', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    const orphan = 'vm_01JABCDEFGHJKMNPQRSTVWXYZ7';
+    await agent.firewall.apply(
+      vmEgressScript(
+        { name: 'hearth', uplink: 'eth0' },
+        { vmId: orphan, address: '172.30.0.9', policy: { mode: 'allow_all' } },
+        await agent.firewall.readTable('hearth'),
+      ),
+    );
+
+    const outcome = await sweepUntracked(agent.context, new FakeHostScanner());
+
+    expect(outcome.removed).toEqual([{ kind: 'nft_rule', ref: `ip hearth ${orphan}`, vmId: orphan }]);
+    expect((await agent.firewall.readTable('hearth')).vmChains).toEqual([testVmId]);
+  });
+
+  it('the sweep keeps the chain of a VM whose record is unreadable', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    agent.records.markUnreadable(testVmId, `/srv/fc/vms/${testVmId}`, 'record is not valid JSON');
+
+    await sweepUntracked(agent.context, new FakeHostScanner());
+
+    expect((await agent.firewall.readTable('hearth')).vmChains).toEqual([testVmId]);
+  });
+
+  it("a policy set on a running VM replaces its chain's rules", async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    const hasWritten = await setEgressPolicy(agent.context, testVmId, { mode: 'deny_all' });
+
+    expect(hasWritten).toBe(true);
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['drop']);
+    expect((await agent.records.get(testVmId))?.egress?.policy).toEqual({ mode: 'deny_all' });
+  });
+
+  it('a policy set on a stopped VM is kept for its next start', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    await stopVm(agent.context, testVmId);
+
+    expect(await setEgressPolicy(agent.context, testVmId, { mode: 'deny_all' })).toBe(false);
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['drop']);
+  });
+
+  it('rejects a policy with an invalid CIDR before recording anything', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    const error = await appErrorOf(
+      setEgressPolicy(agent.context, testVmId, { mode: 'allow_list', rules: [{ cidr: '10.0.0.0' }] }),
+    );
+
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect((await agent.records.get(testVmId))?.egressPolicy).toBeUndefined();
+  });
+});

@@ -1,0 +1,104 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { HostFirewall } from '../src/application/ports/host-firewall.js';
+import { removeVmsScript, vmEgressScript, type EgressPolicy } from '../src/domain/egress-rules.js';
+
+export interface HostFirewallHarness {
+  readonly firewall: HostFirewall;
+  /** Writes a table and a rule the port did not write (another tool's). */
+  addForeignTable(): Promise<void>;
+  /** Whether that table and its rule are still there, unchanged. */
+  hasForeignTable(): Promise<boolean>;
+  cleanup(): Promise<void>;
+}
+
+const table = { name: 'hearth', uplink: 'eth0' };
+const vmId = 'vm_01JABCDEFGHJKMNPQRSTVWXYZ0';
+const otherVmId = 'vm_01JABCDEFGHJKMNPQRSTVWXYZ1';
+const allowAll: EgressPolicy = { mode: 'allow_all' };
+
+/** One behaviour suite for every HostFirewall, so the fake cannot drift from the nft adapter. */
+export function describeHostFirewallContract(
+  name: string,
+  createHarness: () => Promise<HostFirewallHarness>,
+  options: { skip?: string } = {},
+): void {
+  describe.skipIf(options.skip !== undefined)(
+    `HostFirewall contract: ${name}${options.skip === undefined ? '' : ` (skipped: ${options.skip})`}`,
+    () => {
+      let harness: HostFirewallHarness;
+      const applyVm = async (id: string, address: string, policy: EgressPolicy = allowAll): Promise<void> => {
+        const state = await harness.firewall.readTable(table.name);
+        await harness.firewall.apply(vmEgressScript(table, { vmId: id, address, policy }, state));
+      };
+
+      beforeEach(async () => {
+        harness = await createHarness();
+      });
+
+      afterEach(async () => {
+        await harness?.cleanup();
+      });
+
+      it('readTable answers an empty state when the table does not exist', async () => {
+        expect(await harness.firewall.readTable(table.name)).toEqual({ vmChains: [], egressElements: [], guestElements: [] });
+      });
+
+      it("a VM's script leaves its chain and its elements, tagged with its id", async () => {
+        await applyVm(vmId, '172.30.0.5');
+
+        expect(await harness.firewall.readTable(table.name)).toEqual({
+          vmChains: [vmId],
+          egressElements: [{ address: '172.30.0.5', chain: vmId }],
+          guestElements: [{ address: '172.30.0.5', vmId }],
+        });
+      });
+
+      it('applying the same VM again, with another policy, leaves one chain and one element each', async () => {
+        await applyVm(vmId, '172.30.0.5');
+        await applyVm(vmId, '172.30.0.5', { mode: 'deny_all' });
+
+        const state = await harness.firewall.readTable(table.name);
+        expect(state.vmChains).toEqual([vmId]);
+        expect(state.egressElements).toHaveLength(1);
+        expect(state.guestElements).toHaveLength(1);
+      });
+
+      it("removing one VM leaves the other's chain and elements", async () => {
+        await applyVm(vmId, '172.30.0.5');
+        await applyVm(otherVmId, '172.30.0.6');
+
+        const script = removeVmsScript(table.name, new Set([vmId]), await harness.firewall.readTable(table.name));
+        await harness.firewall.apply(script ?? '');
+
+        expect(await harness.firewall.readTable(table.name)).toEqual({
+          vmChains: [otherVmId],
+          egressElements: [{ address: '172.30.0.6', chain: otherVmId }],
+          guestElements: [{ address: '172.30.0.6', vmId: otherVmId }],
+        });
+      });
+
+      it('a script that fails part way changes nothing', async () => {
+        await applyVm(vmId, '172.30.0.5');
+        const before = await harness.firewall.readTable(table.name);
+
+        await expect(
+          harness.firewall.apply(
+            `delete element ip hearth guests { 172.30.0.5 }\ndelete element ip hearth guests { 172.30.0.99 }\n`,
+          ),
+        ).rejects.toMatchObject({ code: 'HOST_COMMAND_FAILED' });
+
+        expect(await harness.firewall.readTable(table.name)).toEqual(before);
+      });
+
+      it("never touches another tool's table", async () => {
+        await harness.addForeignTable();
+
+        await applyVm(vmId, '172.30.0.5');
+        const script = removeVmsScript(table.name, new Set([vmId]), await harness.firewall.readTable(table.name));
+        await harness.firewall.apply(script ?? '');
+
+        expect(await harness.hasForeignTable()).toBe(true);
+      });
+    },
+  );
+}
