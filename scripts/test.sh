@@ -61,18 +61,20 @@ package_present() {
     busybox-static) has_static_busybox ;;
     qemu-system-x86) find_command qemu-system-x86_64 >/dev/null ;;
     iputils-ping) find_command ping >/dev/null ;;
+    nftables) find_command nft >/dev/null ;;
     *) return 1 ;;
   esac
 }
 
 # ---------------------------------------------------------------------------------------------
 phase 'system packages'
+packages=(postgresql iproute2 e2fsprogs busybox-static qemu-system-x86 iputils-ping nftables)
 missing=()
-for package in postgresql iproute2 e2fsprogs busybox-static qemu-system-x86 iputils-ping; do
+for package in "${packages[@]}"; do
   package_present "$package" || missing+=("$package")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  echo 'all present: postgresql iproute2 e2fsprogs busybox-static qemu-system-x86 iputils-ping'
+  echo "all present: ${packages[*]}"
 elif [ "$is_root" = true ] && [ "${HEARTH_TEST_SKIP_INSTALL:-}" != 1 ] && command -v apt-get >/dev/null; then
   echo "installing: ${missing[*]}"
   if DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
