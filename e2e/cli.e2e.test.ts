@@ -150,6 +150,19 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     expect((await hearth(['project', 'get', 'team-cli'])).code).toBe(1);
   });
 
+  it("replaces a VM's egress policy by its name, refuses a bad entry as usage, and shows the policy", async () => {
+    await json<{ id: string }>(['vm', 'create', 'walled', '--kernel', 'vmlinux', '--rootfs', 'base']);
+    const denied = await hearth(['vm', 'egress', 'walled', '--deny-all']);
+    expect(denied.code, denied.stderr).toBe(0);
+    expect(denied.stdout).toMatch(/egress deny_all/);
+    const listed = await json<{ egress: unknown }>(['vm', 'egress', 'walled', '--allow', '203.0.113.0/24:tcp:80,443']);
+    expect(listed.egress).toEqual({ mode: 'allow_list', rules: [{ cidr: '203.0.113.0/24', protocol: 'tcp', ports: [80, 443] }] });
+    expect((await hearth(['vm', 'get', 'walled'])).stdout).toMatch(/egress: +allow_list 203\.0\.113\.0\/24:tcp:80,443/);
+    expect((await hearth(['vm', 'egress', 'walled', '--allow', '10.0.0.0/8:icmp'])).code).toBe(2);
+    expect((await hearth(['vm', 'egress', 'walled'])).code).toBe(2);
+    expect((await hearth(['vm', 'rm', 'walled'])).code).toBe(0);
+  });
+
   it("shows a VM's serial console (the guest's boot log) to its project only, and removes its log with the VM", async () => {
     const vm = await json<{ id: string }>(['vm', 'create', 'serial', '--kernel', 'vmlinux', '--rootfs', 'base']);
     const logs = await hearth(['vm', 'logs', 'serial']);

@@ -88,6 +88,12 @@ describe.skipIf(skipReason)(`the SDK against real processes${skipReason ? ` (ski
     expect(await hearth.vms.consoleLog(created.id, { bytes: 7 })).toBe('login: ');
     const tooMuch = await hearth.vms.consoleLog(created.id, { bytes: 2 * 1024 * 1024 }).catch((error: unknown) => error);
     expect(isHearthError(tooMuch, 'VALIDATION_FAILED')).toBe(true);
+    const walled = await hearth.vms.setEgress(created.id, { mode: 'deny_all' }, { ifVersion: created.version });
+    expect(walled).toMatchObject({ egress: { mode: 'deny_all' }, version: created.version + 1 });
+    const stale = await hearth.vms
+      .setEgress(created.id, { mode: 'allow_all' }, { ifVersion: created.version })
+      .catch((e: unknown) => e);
+    expect(isHearthError(stale, 'PRECONDITION_FAILED')).toBe(true);
     const deleted = await hearth.vms.delete(created.id);
     expect(deleted.id).toBe(created.id);
     const consoleGone = await hearth.vms.consoleLog(created.id).catch((error: unknown) => error);

@@ -187,6 +187,24 @@ export function describeAgentClientContract(name: string, createHarness: () => P
       expect((await appErrorOf(harness.client.pauseVm(harness.target, firstVm))).code).toBe('VMM_NOT_RUNNING');
     });
 
+    it('setVmEgress on a stopped VM keeps the policy for its next start: nothing is applied now', async () => {
+      await harness.client.applyVm(harness.target, firstVm, harness.spec);
+      await harness.client.stopVm(harness.target, firstVm);
+
+      const result = await harness.client.setVmEgress(harness.target, firstVm, {
+        mode: 'allow_list',
+        rules: [{ cidr: '203.0.113.0/24', protocol: 'tcp', ports: [443] }],
+      });
+
+      expect(result).toEqual({ isApplied: false });
+    });
+
+    it('applyVm takes a spec that carries an egress policy', async () => {
+      const result = await harness.client.applyVm(harness.target, firstVm, { ...harness.spec, egress: { mode: 'deny_all' } });
+
+      expect(result.vm.vmmState).toBe('running');
+    });
+
     it('deleteVm removes everything, rootfs included, and the VM leaves the inventory', async () => {
       await harness.client.applyVm(harness.target, firstVm, harness.spec);
 
@@ -196,14 +214,15 @@ export function describeAgentClientContract(name: string, createHarness: () => P
       expect(await inventoryVm(firstVm)).toBeUndefined();
     });
 
-    it('stopVm, deleteVm and pauseVm of a VM the Agent does not hold fail with VM_NOT_FOUND', async () => {
+    it('stopVm, deleteVm, pauseVm and setVmEgress of a VM the Agent does not hold fail with VM_NOT_FOUND', async () => {
       const codes = await Promise.all([
         appErrorOf(harness.client.stopVm(harness.target, unknownVm)),
         appErrorOf(harness.client.deleteVm(harness.target, unknownVm)),
         appErrorOf(harness.client.pauseVm(harness.target, unknownVm)),
+        appErrorOf(harness.client.setVmEgress(harness.target, unknownVm, { mode: 'deny_all' })),
       ]);
 
-      expect(codes.map((error) => error.code)).toEqual(['VM_NOT_FOUND', 'VM_NOT_FOUND', 'VM_NOT_FOUND']);
+      expect(codes.map((error) => error.code)).toEqual(['VM_NOT_FOUND', 'VM_NOT_FOUND', 'VM_NOT_FOUND', 'VM_NOT_FOUND']);
     });
   });
 }

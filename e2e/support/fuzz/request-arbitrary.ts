@@ -177,6 +177,8 @@ function bodyField(draft: Draft): fc.Arbitrary<Draft> {
       : [];
   });
   const paths: ReadonlyArray<readonly string[]> = [...names.map((name) => [name]), ...nestedPaths];
+  // An empty object whose schema names no properties of its own (a union of objects): nothing to pick.
+  if (paths.length === 0) return bodyWhole(draft);
   const judged = (name: string, next: unknown): Draft => mutate(draft, name, !conformsTo(schema, next), { body: { json: next } });
   const stringPaths = paths.filter((path) => typeof valueAt(object, path) === 'string');
   const nul: Array<fc.Arbitrary<Draft>> =

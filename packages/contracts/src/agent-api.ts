@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { EgressPolicy } from './egress-policy.js';
 
 /**
  * The Agent's HTTP API (under `/agent/v1`), shared by the Agent (server) and the Manager (client).
@@ -115,6 +116,11 @@ export const VmSpec = Type.Object(
     isMetricsEnabled: Type.Boolean(),
     /** Absent for VMs made before guests were configured: their boot arguments are used as they are. */
     guest: Type.Optional(GuestConfig),
+    /**
+     * The VM's egress policy, applied at every start on whatever host (and on a running VM whose
+     * policy differs). Absent from older Managers: the Agent then keeps the policy it has recorded.
+     */
+    egress: Type.Optional(EgressPolicy),
   },
   { additionalProperties: false },
 );
@@ -239,32 +245,6 @@ export type ApplyVmResult = Static<typeof ApplyVmResult>;
 
 export const TapResult = Type.Object({ tapName: Type.String(), bridge: Type.String() });
 export type TapResult = Static<typeof TapResult>;
-
-/** One destination of an egress list: a CIDR, optionally narrowed to a protocol and up to 16 ports. */
-export const EgressRule = Type.Object(
-  {
-    cidr: Type.String({ minLength: 9, maxLength: 18, pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$' }),
-    protocol: Type.Optional(Type.Union([Type.Literal('tcp'), Type.Literal('udp')])),
-    ports: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { minItems: 1, maxItems: 16 })),
-  },
-  { additionalProperties: false },
-);
-export type EgressRule = Static<typeof EgressRule>;
-
-/** A VM's egress: everything (the default), nothing, only what `rules` allow, or all but what they deny. */
-export const EgressPolicy = Type.Union([
-  Type.Object({ mode: Type.Literal('allow_all') }, { additionalProperties: false }),
-  Type.Object({ mode: Type.Literal('deny_all') }, { additionalProperties: false }),
-  Type.Object(
-    { mode: Type.Literal('allow_list'), rules: Type.Array(EgressRule, { maxItems: 64 }) },
-    { additionalProperties: false },
-  ),
-  Type.Object(
-    { mode: Type.Literal('deny_list'), rules: Type.Array(EgressRule, { maxItems: 64 }) },
-    { additionalProperties: false },
-  ),
-]);
-export type EgressPolicy = Static<typeof EgressPolicy>;
 
 /** `PUT /vms/:id/egress`: whether the running VM's chain was rewritten (false: kept for its next start). */
 export const EgressPolicyResult = Type.Object({ isApplied: Type.Boolean() });

@@ -1,4 +1,5 @@
 export * from './agent-api.js';
+export * from './egress-policy.js';
 export * from './host-api.js';
 export * from './host-port.js';
 export * from './trust-api.js';

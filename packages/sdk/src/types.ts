@@ -24,6 +24,8 @@ export type Vm = JsonOf<'getVm', 200>;
 export type VmState = Vm['state'];
 export type CreateVmRequest = BodyOf<'createVm'>;
 export type DeletedVm = JsonOf<'deleteVm', 200>;
+/** What a VM's guest may send beyond its host: everything, nothing, or an allow or deny list. */
+export type EgressPolicy = BodyOf<'setVmEgress'>;
 export type VmWaitResult = JsonOf<'waitForVmState', 200>;
 export type ListVmsFilter = Omit<QueryOf<'listVms'>, 'cursor' | 'limit'>;
 

@@ -1,6 +1,6 @@
 import { bodyOf, ifMatch, type ApiClient } from './api-client.js';
 import { paginate } from './paginate.js';
-import type { CreateVmRequest, DeletedVm, HearthEvent, ListVmsFilter, Vm, VmState } from './types.js';
+import type { CreateVmRequest, DeletedVm, EgressPolicy, HearthEvent, ListVmsFilter, Vm, VmState } from './types.js';
 
 /** Longest long poll the Manager allows (`timeout_s` of GET /v1/vms/{id}/wait). */
 const longestPollSeconds = 60;
@@ -113,6 +113,20 @@ export class Vms {
 
   resume(id: string, options: MutationOptions = {}): Promise<Vm> {
     return this.mutate('resume', id, options);
+  }
+
+  /**
+   * Replaces the VM's egress policy. A running VM's host applies it at once; when that fails the
+   * call rejects and the policy stays stored (at a new version) for the VM's next start.
+   */
+  async setEgress(id: string, policy: EgressPolicy, options: MutationOptions = {}): Promise<Vm> {
+    return bodyOf(
+      this.api.PUT('/v1/vms/{id}/egress', {
+        params: { path: { id }, header: ifMatch(options.ifVersion) },
+        body: policy,
+        signal: options.signal,
+      }),
+    );
   }
 
   /** Deletes the VM and everything its host holds for it. */

@@ -1,5 +1,6 @@
 import {
   applyPlan,
+  isSameEgressPolicy,
   unconfiguredBootArgsMaxLength,
   type ApplyVmResult,
   type StepName,
@@ -21,6 +22,7 @@ import type { HeldImage } from './ports/host-files.js';
 import { prepareMetricsFifo } from './prepare-metrics-fifo.js';
 import { prepareRootfs } from './prepare-rootfs.js';
 import { spawnVmm, vmmLogPaths } from './spawn-vmm.js';
+import { allowAllEgress, assertEgressPolicy } from '../domain/egress-rules.js';
 import { ensureEgress } from './vm-egress.js';
 import { VmLedger } from './vm-ledger.js';
 import { failpoint } from '@hearth/failpoints';
@@ -54,6 +56,8 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       ],
     });
   }
+  // Checked before anything is recorded: a policy no rule can be written from never reaches the record.
+  if (spec.egress !== undefined) assertEgressPolicy(spec.egress);
   return context.locks.run(vmId, async () => {
     const paths = vmPaths(context.settings.runDir, vmId);
     assertUnixSocketPath(paths.socket);
@@ -70,7 +74,16 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       (await context.vmm.isAlive(existing.process))
     ) {
       if (existing.spec !== null && isSameSpec(existing.spec, spec)) {
-        return { vm: await observeVm(context, existing), steps: plan.map((name) => ({ name, durationMs: 0, hasRun: false })) };
+        // The egress policy may change while the VM runs: a spec that carries another one rewrites its chain.
+        const ledger = await VmLedger.open(context, vmId);
+        if (spec.egress !== undefined && !isSameEgressPolicy(existing.egressPolicy ?? allowAllEgress, spec.egress)) {
+          await ledger.commit({ egressPolicy: spec.egress, spec });
+          await ensureEgress(context, ledger);
+        }
+        return {
+          vm: await observeVm(context, ledger.record),
+          steps: plan.map((name) => ({ name, durationMs: 0, hasRun: false })),
+        };
       }
       throw new AppError(
         'VM_INVALID_TRANSITION',
@@ -85,6 +98,8 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
     const ledger = await VmLedger.openOrCreate(context, vmId, {
       lifecycle: 'applying',
       spec,
+      // The Manager's policy wins over the one recorded here; a spec without one keeps the recorded policy.
+      ...(spec.egress === undefined ? {} : { egressPolicy: spec.egress }),
       logPaths: vmmLogPaths(existing ?? { logPaths: [] }, paths),
     });
     const steps: StepTiming[] = [];

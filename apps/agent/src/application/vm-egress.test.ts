@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { VmSpec } from '@hearth/contracts';
+import type { EgressPolicy, VmSpec } from '@hearth/contracts';
 import { createFakeAgent } from '../adapters/fake/fake-agent-context.js';
 import { FakeHostScanner } from '../adapters/fake/fake-host-scanner.js';
 import { appErrorOf, otherVmId, testSpec, testVmId } from '../adapters/fake/fake-fixtures.js';
@@ -170,5 +170,65 @@ describe('egress through NAT', () => {
 
     expect(error.code).toBe('VALIDATION_FAILED');
     expect((await agent.records.get(testVmId))?.egressPolicy).toBeUndefined();
+  });
+
+  it("a spec's policy is recorded and written at start, in place of the one the record held", async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    await stopVm(agent.context, testVmId);
+    await setEgressPolicy(agent.context, testVmId, { mode: 'deny_all' });
+    const webOnly: EgressPolicy = { mode: 'allow_list', rules: [{ cidr: '203.0.113.0/24', protocol: 'tcp', ports: [443] }] };
+
+    await applyVm(agent.context, testVmId, { ...guestSpec, egress: webOnly });
+
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['ip daddr 203.0.113.0/24 tcp dport { 443 } accept', 'drop']);
+    expect((await agent.records.get(testVmId))?.egressPolicy).toEqual(webOnly);
+  });
+
+  it('a spec without a policy (from an older Manager) keeps the one the record holds', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    await stopVm(agent.context, testVmId);
+    await setEgressPolicy(agent.context, testVmId, { mode: 'deny_all' });
+
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['drop']);
+  });
+
+  it('the same spec with another policy, applied to a running VM, rewrites its chain without restarting it', async () => {
+    const agent = agentWithEgress();
+    const first = await applyVm(agent.context, testVmId, { ...guestSpec, egress: { mode: 'allow_all' } });
+
+    const again = await applyVm(agent.context, testVmId, { ...guestSpec, egress: { mode: 'deny_all' } });
+
+    expect(again.vm.pid).toBe(first.vm.pid);
+    expect(again.steps.filter((step) => step.hasRun)).toEqual([]);
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['drop']);
+    expect((await agent.records.get(testVmId))?.egressPolicy).toEqual({ mode: 'deny_all' });
+  });
+
+  it('the same spec and policy, applied to a running VM again, writes nothing', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, { ...guestSpec, egress: { mode: 'deny_all' } });
+    const writes = agent.firewall.applyCount;
+
+    await applyVm(agent.context, testVmId, { ...guestSpec, egress: { mode: 'deny_all' } });
+
+    expect(agent.firewall.applyCount).toBe(writes);
+  });
+
+  it('refuses a spec whose policy no rule can be written from before recording anything', async () => {
+    const agent = agentWithEgress();
+
+    const error = await appErrorOf(
+      applyVm(agent.context, testVmId, {
+        ...guestSpec,
+        egress: { mode: 'deny_list', rules: [{ cidr: '10.0.0.0/8', ports: [22] }] },
+      }),
+    );
+
+    expect(error).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'rules/0/protocol' }] });
+    expect(await agent.records.get(testVmId)).toBeUndefined();
   });
 });

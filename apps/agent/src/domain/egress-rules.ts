@@ -1,4 +1,4 @@
-import type { EgressPolicy, EgressRule } from '@hearth/contracts';
+import { egressPolicyProblems, isIpv4Address, type EgressPolicy, type EgressRule } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { isVmId } from './vm-id.js';
 
@@ -29,37 +29,17 @@ export const emptyEgressTableState: EgressTableState = Object.freeze({ vmChains:
 export const egressMapName = 'egress';
 export const guestSetName = 'guests';
 
-const maxEgressRules = 64;
-const maxPortsPerRule = 16;
 const tableNamePattern = /^[a-z][a-z0-9_]{0,31}$/;
 const uplinkPattern = /^[A-Za-z0-9_.:-]{1,15}$/;
-
-function isIpv4(value: string): boolean {
-  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(value);
-  return match !== null && match.slice(1).every((octet) => Number(octet) <= 255 && String(Number(octet)) === octet);
-}
-
-function isIpv4Cidr(value: string): boolean {
-  const [address = '', length = '', ...rest] = value.split('/');
-  return rest.length === 0 && isIpv4(address) && /^\d{1,2}$/.test(length) && Number(length) <= 32;
-}
 
 function invalid(field: string, message: string): AppError {
   return new AppError('VALIDATION_FAILED', `Invalid egress rules: ${field}`, { errors: [{ field, message }] });
 }
 
-/** Throws VALIDATION_FAILED unless the policy holds only well-formed CIDRs and ports, within limits. */
+/** Throws VALIDATION_FAILED (naming the first bad field) unless the policy holds only well-formed CIDRs and ports, within limits. */
 export function assertEgressPolicy(policy: EgressPolicy): void {
-  if (policy.mode === 'allow_all' || policy.mode === 'deny_all') return;
-  if (policy.rules.length > maxEgressRules) throw invalid('rules', `must NOT have more than ${maxEgressRules} items`);
-  policy.rules.forEach((rule, index) => {
-    if (!isIpv4Cidr(rule.cidr)) throw invalid(`rules/${index}/cidr`, 'must be an IPv4 CIDR such as 10.0.0.0/8');
-    const ports = rule.ports ?? [];
-    if (ports.length > maxPortsPerRule) throw invalid(`rules/${index}/ports`, `must NOT have more than ${maxPortsPerRule} items`);
-    if (ports.some((port) => !Number.isInteger(port) || port < 1 || port > 65_535))
-      throw invalid(`rules/${index}/ports`, 'must be integers 1..65535');
-    if (ports.length > 0 && rule.protocol === undefined) throw invalid(`rules/${index}/protocol`, 'is required with ports');
-  });
+  const [problem] = egressPolicyProblems(policy);
+  if (problem !== undefined) throw invalid(problem.field, problem.message);
 }
 
 function assertTable(table: EgressTable): void {
@@ -132,7 +112,7 @@ export function vmEgressScript(
 ): string {
   assertTable(table);
   if (!isVmId(vm.vmId)) throw invalid('vmId', 'must be a VM id');
-  if (!isIpv4(vm.address)) throw invalid('address', 'must be an IPv4 address');
+  if (!isIpv4Address(vm.address)) throw invalid('address', 'must be an IPv4 address');
   assertEgressPolicy(vm.policy);
   const t = `ip ${table.name}`;
   const chain = vm.vmId;

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { VmWaitError, type Hearth, type Vm, type VmState } from '@hearth/sdk';
+import { VmWaitError, type EgressPolicy, type Hearth, type Vm, type VmState } from '@hearth/sdk';
 import type { Command } from '../command.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { collect, onlyArgument } from '../arguments.js';
@@ -21,6 +21,7 @@ const vmDetail: readonly Column<Vm>[] = [
   ...vmColumns,
   { header: 'version', value: (vm) => String(vm.version) },
   { header: 'restart', value: (vm) => vm.restartPolicy },
+  { header: 'egress', value: (vm) => egressText(vm.egress) },
   {
     header: 'failure',
     value: (vm) => (vm.failureReason === null ? '-' : `${vm.failureReason.code}: ${vm.failureReason.message}`),
@@ -29,6 +30,48 @@ const vmDetail: readonly Column<Vm>[] = [
   { header: 'steps', value: (vm) => vm.steps.map((step) => `${step.name} ${formatMs(step.durationMs)}`).join(', ') || '-' },
   { header: 'created', value: (vm) => vm.createdAt },
 ];
+
+type EgressRule = Extract<EgressPolicy, { rules: unknown }>['rules'][number];
+
+/** One list entry on the command line: `CIDR`, `CIDR:proto` or `CIDR:proto:port,port…`. */
+export function parseEgressEntry(text: string): EgressRule {
+  const [cidr = '', protocol, ports, ...rest] = text.split(':');
+  const usage = `${text}: an entry is CIDR[:tcp|udp[:port,port…]], e.g. 203.0.113.0/24:tcp:80,443`;
+  if (rest.length > 0 || cidr === '') throw new CliError(exitCodes.usage, usage);
+  if (protocol === undefined) return { cidr };
+  if (protocol !== 'tcp' && protocol !== 'udp') throw new CliError(exitCodes.usage, usage);
+  if (ports === undefined) return { cidr, protocol };
+  const numbers = ports.split(',').map(Number);
+  if (numbers.some((port) => !Number.isInteger(port) || port < 1 || port > 65_535)) throw new CliError(exitCodes.usage, usage);
+  return { cidr, protocol, ports: numbers };
+}
+
+/** The policy the flags of `hearth vm egress` ask for: exactly one of the four kinds. */
+export function egressPolicyOfFlags(flags: {
+  readonly 'allow-all'?: boolean | undefined;
+  readonly 'deny-all'?: boolean | undefined;
+  readonly allow?: readonly string[] | undefined;
+  readonly deny?: readonly string[] | undefined;
+}): EgressPolicy {
+  const allow = flags.allow ?? [];
+  const deny = flags.deny ?? [];
+  const kinds = [flags['allow-all'] === true, flags['deny-all'] === true, allow.length > 0, deny.length > 0];
+  if (kinds.filter(Boolean).length !== 1) {
+    throw new CliError(exitCodes.usage, 'give exactly one of --allow-all, --deny-all, --allow CIDR… or --deny CIDR…');
+  }
+  if (flags['allow-all'] === true) return { mode: 'allow_all' };
+  if (flags['deny-all'] === true) return { mode: 'deny_all' };
+  if (allow.length > 0) return { mode: 'allow_list', rules: allow.map(parseEgressEntry) };
+  return { mode: 'deny_list', rules: deny.map(parseEgressEntry) };
+}
+
+function egressText(policy: EgressPolicy): string {
+  if (policy.mode === 'allow_all' || policy.mode === 'deny_all') return policy.mode;
+  const entries = policy.rules.map((rule) =>
+    [rule.cidr, rule.protocol, rule.ports?.join(',')].filter((part) => part !== undefined).join(':'),
+  );
+  return `${policy.mode} ${entries.join(' ')}`;
+}
 
 export function resolveVm(hearth: Hearth, reference: string): Promise<Vm> {
   return resolveReference('VM', reference, {
@@ -170,6 +213,31 @@ export const vmCommands: Readonly<Record<string, Command>> = {
       } satisfies Command,
     ]),
   ),
+  egress: {
+    summary: "Replace a VM's egress policy (a running VM's host applies it at once)",
+    usage: '<vm> --allow-all | --deny-all | --allow CIDR[:proto[:ports]]… | --deny CIDR[:proto[:ports]]…',
+    options: ['--allow-all', '--deny-all', '--allow', '--deny'],
+    async run({ args, out, hearth: client }) {
+      const { values, positionals } = parseArgs({
+        args: [...args],
+        allowPositionals: true,
+        options: {
+          'allow-all': { type: 'boolean' },
+          'deny-all': { type: 'boolean' },
+          allow: { type: 'string', multiple: true },
+          deny: { type: 'string', multiple: true },
+        },
+      });
+      if (positionals.length !== 1) {
+        throw new CliError(exitCodes.usage, 'hearth vm egress <vm> --allow-all|--deny-all|--allow CIDR…|--deny CIDR…');
+      }
+      const policy = egressPolicyOfFlags(values);
+      const hearth = await client();
+      const vm = await resolveVm(hearth, positionals[0]!);
+      const changed = await hearth.vms.setEgress(vm.id, policy, { ifVersion: vm.version });
+      printResult(out, changed, `${changed.id} egress ${egressText(changed.egress)}`);
+    },
+  },
   rm: {
     summary: 'Delete a VM and everything its host holds for it',
     usage: '<vm>',

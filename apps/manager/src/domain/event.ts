@@ -10,6 +10,7 @@ export type EventType =
   | 'vm.created'
   | 'vm.state_changed'
   | 'vm.observed_state_changed'
+  | 'vm.egress_changed'
   | 'vm.deleted'
   | 'host.registered'
   | 'host.address_changed'

@@ -21,6 +21,17 @@ export function whyNotChanged(
   });
 }
 
+/** VM_BUSY: the VM is in a state no change may be made in (e.g. `deleting`). */
+export function vmBusy(id: VmId, state: VmState): AppError {
+  return new AppError('VM_BUSY', `VM ${id} is ${state}`, { details: { vmId: id, state } });
+}
+
+/** Why a version-checked change of a VM row (not of its state) changed nothing: gone, or another version. */
+export function whyNotUpdated(id: VmId, ifVersion: number | undefined, current: { version: number } | undefined): AppError {
+  if (current === undefined) return vmNotFound(id);
+  return preconditionFailed(id, ifVersion === undefined ? [] : [ifVersion], current.version);
+}
+
 /** PRECONDITION_FAILED: the VM is not at any of the versions the caller's `If-Match` named. */
 export function preconditionFailed(id: VmId, expectedVersions: readonly number[], currentVersion: number): AppError {
   const expected = expectedVersions.map((v) => `"${v}"`).join(', ');

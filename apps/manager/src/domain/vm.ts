@@ -2,6 +2,7 @@ import type { HostId, ImageId, TemplateId, VmId } from './ids.js';
 import type { ObservedVmState, VmState } from './vm-state.js';
 import type { RestartPolicy } from './restart-policy.js';
 import type { VmNetwork } from './address-pool.js';
+import type { EgressPolicy } from './egress.js';
 
 export const defaultBootArgs = 'console=ttyS0 reboot=k panic=1 pci=off';
 
@@ -49,6 +50,8 @@ export interface Vm {
   readonly network: VmNetwork | null;
   /** Served to the guest by MMDS (`latest/user-data`); null when none was given. */
   readonly userData: string | null;
+  /** What the guest may send beyond its host; sent to the Agent with every start and on every change. */
+  readonly egress: EgressPolicy;
   readonly isMetricsEnabled: boolean;
   readonly failureReason: FailureReason | null;
   readonly steps: readonly VmStep[];

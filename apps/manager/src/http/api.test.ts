@@ -624,6 +624,7 @@ describe('OpenAPI', () => {
         'GET /v1/projects/{name}',
         'POST /v1/projects',
         'PUT /v1/projects/{name}/quota',
+        'PUT /v1/vms/{id}/egress',
         'DELETE /v1/projects/{name}',
         'GET /v1/audit',
       ].sort(),

@@ -9,9 +9,12 @@ export const bodyLimitBytes = {
   none: 1024,
   /**
    * `POST /v1/vms`: a name, two ids, boot arguments of at most ~1.8 KB of printable ASCII and user
-   * data of at most 16,384 characters (each up to 6 bytes as a JSON escape).
+   * data of at most 16,384 characters (each up to 6 bytes as a JSON escape) and an egress policy
+   * (at most ~10 KB: 64 entries of a CIDR, a protocol and 16 ports).
    */
   createVm: 128 * 1024,
+  /** `PUT /v1/vms/{id}/egress`: an egress policy of at most ~10 KB. */
+  egress: 32 * 1024,
   /** `POST` and `PATCH /v1/templates`: a name, a description of at most 1024 characters, two ids and boot arguments. */
   template: 32 * 1024,
   /** `POST /v1/vms/{id}/snapshots`: a word and a number. */

@@ -122,6 +122,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         guestMac: await repos.vms.allocateGuestMac(),
         network: null,
         userData: null,
+        egress: { mode: 'allow_all' },
         isMetricsEnabled: false,
         failureReason: null,
         steps: [],
@@ -550,6 +551,45 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         expect(await eventsOf(v.id)).toHaveLength(1);
         const changed = await repos.vms.transition(v.id, { from: 'pending', to: 'scheduled', at: at(1), ifVersion: 1 });
         expect(changed).toMatchObject({ state: 'scheduled', version: 2 });
+      });
+
+      it('stores the egress policy with the VM, allow all unless one was given', async () => {
+        const policy = {
+          mode: 'allow_list' as const,
+          rules: [{ cidr: '203.0.113.0/24', protocol: 'tcp' as const, ports: [80, 443] }, { cidr: '10.0.0.0/8' }],
+        };
+        const plain = await vm();
+        const narrowed = await vm({ egress: policy });
+        expect((await repos.vms.findById(plain.id))?.egress).toEqual({ mode: 'allow_all' });
+        expect((await repos.vms.findById(narrowed.id))?.egress).toEqual(policy);
+      });
+
+      it('replaces the egress policy in any state, with a version and a vm.egress_changed event', async () => {
+        const v = await vm({ state: 'running' });
+        const changed = await repos.vms.setEgress(v.id, { egress: { mode: 'deny_all' }, at: at(2), ifVersion: 1 });
+        expect(changed).toMatchObject({ state: 'running', version: 2, updatedAt: at(2), egress: { mode: 'deny_all' } });
+        expect((await repos.vms.findById(v.id))?.egress).toEqual({ mode: 'deny_all' });
+        const last = (await eventsOf(v.id)).at(-1);
+        expect(last).toMatchObject({
+          type: 'vm.egress_changed',
+          vmId: v.id,
+          hostId: v.hostId,
+          project: 'default',
+          fromState: null,
+          toState: null,
+          message: 'egress deny_all',
+          at: at(2),
+        });
+      });
+
+      it('replaces the egress policy only at the version asked for, else PRECONDITION_FAILED and no event; VM_NOT_FOUND when gone', async () => {
+        const v = await vm();
+        expect(await codeOf(repos.vms.setEgress(v.id, { egress: { mode: 'deny_all' }, at: at(1), ifVersion: 7 }))).toBe(
+          'PRECONDITION_FAILED',
+        );
+        expect(await eventsOf(v.id)).toHaveLength(1);
+        expect((await repos.vms.findById(v.id))?.egress).toEqual({ mode: 'allow_all' });
+        expect(await codeOf(repos.vms.setEgress(ids.vmId(), { egress: { mode: 'deny_all' }, at: at(1) }))).toBe('VM_NOT_FOUND');
       });
 
       it('records what the Agent observed without changing the version, with an event only on a change', async () => {

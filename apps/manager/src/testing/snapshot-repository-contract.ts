@@ -86,6 +86,7 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
         templateVersion: null,
         network: null,
         userData: null,
+        egress: { mode: 'allow_all' },
       };
       await harness.vms.insert(vm);
     });

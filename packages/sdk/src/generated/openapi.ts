@@ -557,6 +557,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/vms/{id}/egress": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Replace a VM's egress policy
+         * @description Stores the policy (a new version, event `vm.egress_changed`) and, when the VM runs or is paused, has its host's Agent rewrite the VM's rules at once, in one transaction (in effect within a second). Every later start, on any host, applies the stored policy. When the Agent fails the answer is its problem and the policy stays stored (at the new version): the next start applies it, or the same request again. Honours `If-Match: "<version>"`.
+         */
+        put: operations["setVmEgress"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -2479,6 +2499,29 @@ export interface operations {
                                 dnsServers: string[];
                             } | null;
                             isMetricsEnabled: boolean;
+                            egress: {
+                                /** @enum {string} */
+                                mode: "allow_all";
+                            } | {
+                                /** @enum {string} */
+                                mode: "deny_all";
+                            } | {
+                                /** @enum {string} */
+                                mode: "allow_list";
+                                rules: {
+                                    cidr: string;
+                                    protocol?: "tcp" | "udp";
+                                    ports?: number[];
+                                }[];
+                            } | {
+                                /** @enum {string} */
+                                mode: "deny_list";
+                                rules: {
+                                    cidr: string;
+                                    protocol?: "tcp" | "udp";
+                                    ports?: number[];
+                                }[];
+                            };
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -2554,6 +2597,29 @@ export interface operations {
                     /** Format: ipv4 */
                     ipAddress?: string;
                     userData?: string;
+                    egress?: {
+                        /** @enum {string} */
+                        mode: "allow_all";
+                    } | {
+                        /** @enum {string} */
+                        mode: "deny_all";
+                    } | {
+                        /** @enum {string} */
+                        mode: "allow_list";
+                        rules: {
+                            cidr: string;
+                            protocol?: "tcp" | "udp";
+                            ports?: number[];
+                        }[];
+                    } | {
+                        /** @enum {string} */
+                        mode: "deny_list";
+                        rules: {
+                            cidr: string;
+                            protocol?: "tcp" | "udp";
+                            ports?: number[];
+                        }[];
+                    };
                 };
             };
         };
@@ -2585,6 +2651,29 @@ export interface operations {
                             dnsServers: string[];
                         } | null;
                         isMetricsEnabled: boolean;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -2636,6 +2725,29 @@ export interface operations {
                             dnsServers: string[];
                         } | null;
                         isMetricsEnabled: boolean;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -2718,6 +2830,29 @@ export interface operations {
                             dnsServers: string[];
                         } | null;
                         isMetricsEnabled: boolean;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -2898,6 +3033,29 @@ export interface operations {
                                 dnsServers: string[];
                             } | null;
                             isMetricsEnabled: boolean;
+                            egress: {
+                                /** @enum {string} */
+                                mode: "allow_all";
+                            } | {
+                                /** @enum {string} */
+                                mode: "deny_all";
+                            } | {
+                                /** @enum {string} */
+                                mode: "allow_list";
+                                rules: {
+                                    cidr: string;
+                                    protocol?: "tcp" | "udp";
+                                    ports?: number[];
+                                }[];
+                            } | {
+                                /** @enum {string} */
+                                mode: "deny_list";
+                                rules: {
+                                    cidr: string;
+                                    protocol?: "tcp" | "udp";
+                                    ports?: number[];
+                                }[];
+                            };
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -3046,6 +3204,29 @@ export interface operations {
                             dnsServers: string[];
                         } | null;
                         isMetricsEnabled: boolean;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -3133,6 +3314,29 @@ export interface operations {
                             dnsServers: string[];
                         } | null;
                         isMetricsEnabled: boolean;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -3220,6 +3424,29 @@ export interface operations {
                             dnsServers: string[];
                         } | null;
                         isMetricsEnabled: boolean;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -3307,6 +3534,163 @@ export interface operations {
                             dnsServers: string[];
                         } | null;
                         isMetricsEnabled: boolean;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
+                        failureReason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        steps: {
+                            name: string;
+                            durationMs: number;
+                            /** Format: date-time */
+                            at: string;
+                        }[];
+                        totalMs: number | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        version: number;
+                        observedState: ("not_started" | "running" | "paused" | "exited" | "absent" | "unreadable") | null;
+                        observedAt: string | null;
+                        restartPolicy: "never" | "on-failure" | "always";
+                        templateId: string | null;
+                        templateVersion: number | null;
+                    };
+                };
+            };
+            /** @description The request was refused: a problem (RFC 9457) with a stable `code` */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Manager or a host failed: a problem (RFC 9457) with a stable `code` */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setVmEgress: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The request applies only while the VM has one of these versions */
+                "if-match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    mode: "allow_all";
+                } | {
+                    /** @enum {string} */
+                    mode: "deny_all";
+                } | {
+                    /** @enum {string} */
+                    mode: "allow_list";
+                    rules: {
+                        cidr: string;
+                        protocol?: "tcp" | "udp";
+                        ports?: number[];
+                    }[];
+                } | {
+                    /** @enum {string} */
+                    mode: "deny_list";
+                    rules: {
+                        cidr: string;
+                        protocol?: "tcp" | "udp";
+                        ports?: number[];
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        name: string;
+                        project: string;
+                        state: "pending" | "scheduled" | "starting" | "running" | "pausing" | "paused" | "stopping" | "stopped" | "failed" | "deleting" | "unknown";
+                        hostId: string;
+                        vcpuCount: number;
+                        memoryMib: number;
+                        kernelImageId: string;
+                        rootfsImageId: string;
+                        kernelPath: string;
+                        rootfsPath: string;
+                        bootArgs: string;
+                        guestMac: string;
+                        network: {
+                            ipAddress: string;
+                            prefixLength: number;
+                            gateway: string;
+                            dnsServers: string[];
+                        } | null;
+                        isMetricsEnabled: boolean;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
                         failureReason: {
                             code: string;
                             message: string;

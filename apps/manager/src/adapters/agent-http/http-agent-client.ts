@@ -3,9 +3,11 @@ import {
   ApplyVmResult,
   CleanupResult,
   clusterIdHeader,
+  EgressPolicyResult,
   Inventory,
   SnapshotResult,
   type CreateSnapshotRequest,
+  type EgressPolicy,
   type VmSpec,
 } from '@hearth/contracts';
 import { AppError, isErrorCode, type FieldError } from '@hearth/errors';
@@ -109,6 +111,10 @@ export class HttpAgentClient implements AgentClient {
 
   deleteSnapshot(target: AgentTarget, vmId: VmId, snapshotId: SnapshotId): Promise<CleanupResult> {
     return this.call(target, 'DELETE', `/vms/${vmId}/snapshots/${snapshotId}`, CleanupResult, this.options.requestTimeoutMs);
+  }
+
+  setVmEgress(target: AgentTarget, vmId: VmId, policy: EgressPolicy): Promise<EgressPolicyResult> {
+    return this.call(target, 'PUT', `/vms/${vmId}/egress`, EgressPolicyResult, this.options.requestTimeoutMs, policy);
   }
 
   inventory(target: AgentTarget): Promise<Inventory> {

@@ -4,6 +4,8 @@ import {
   type ApplyVmResult,
   type CleanupResult,
   type CreateSnapshotRequest,
+  type EgressPolicy,
+  type EgressPolicyResult,
   type HostResource,
   type SnapshotResult,
   type Inventory,
@@ -14,13 +16,14 @@ import type { AgentClient, AgentTarget } from '../../application/ports/agent-cli
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 
 export type AgentOperation =
-  'apply' | 'stop' | 'delete' | 'pause' | 'resume' | 'console' | 'inventory' | 'snapshot' | 'deleteSnapshot';
+  'apply' | 'stop' | 'delete' | 'pause' | 'resume' | 'egress' | 'console' | 'inventory' | 'snapshot' | 'deleteSnapshot';
 
 export interface AgentCall {
   readonly operation: AgentOperation;
   readonly addr: string;
   readonly vmId?: VmId;
   readonly spec?: VmSpec;
+  readonly egress?: EgressPolicy;
 }
 
 /**
@@ -39,6 +42,8 @@ function tapNameOf(vmId: VmId): string {
 export class FakeAgentClient implements AgentClient {
   readonly calls: AgentCall[] = [];
   private readonly vms = new Map<string, { spec: VmSpec; isRunning: boolean; isPaused: boolean }>();
+  /** The policy each VM's record holds, by `<addr> <vmId>` (as an Agent keeps it across stops). */
+  private readonly egressPolicies = new Map<string, EgressPolicy>();
   private readonly failures = new Map<AgentOperation, Error[]>();
   private readonly consoles = new Map<string, string>();
 
@@ -75,6 +80,7 @@ export class FakeAgentClient implements AgentClient {
     const key = `${target.addr} ${vmId}`;
     const wasRunning = this.vms.get(key)?.isRunning ?? false;
     this.vms.set(key, { spec, isRunning: true, isPaused: false });
+    if (spec.egress !== undefined) this.egressPolicies.set(key, spec.egress);
     this.exited.delete(key);
     const names = applyPlan(spec);
     return {
@@ -101,6 +107,7 @@ export class FakeAgentClient implements AgentClient {
     this.throwIfUnreadable(target, vmId);
     this.exited.delete(`${target.addr} ${vmId}`);
     this.snapshots.delete(`${target.addr} ${vmId}`);
+    this.egressPolicies.delete(`${target.addr} ${vmId}`);
     if (!this.vms.delete(`${target.addr} ${vmId}`)) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
     this.consoles.delete(`${target.addr} ${vmId}`);
     return { removed: this.resources(vmId) };
@@ -168,6 +175,23 @@ export class FakeAgentClient implements AgentClient {
     const held = this.snapshots.get(`${target.addr} ${vmId}`);
     if (held?.delete(snapshotId) !== true) return { removed: [] };
     return { removed: [{ kind: 'snapshot', ref: snapshotId, vmId }] };
+  }
+
+  /** Like an Agent with egress through NAT: a running VM's chain is rewritten, a stopped one keeps the policy. */
+  async setVmEgress(target: AgentTarget, vmId: VmId, policy: EgressPolicy): Promise<EgressPolicyResult> {
+    this.calls.push({ operation: 'egress', addr: target.addr, vmId, egress: policy });
+    this.throwIfScripted('egress');
+    this.throwIfUnreadable(target, vmId);
+    const key = `${target.addr} ${vmId}`;
+    const entry = this.vms.get(key);
+    if (entry === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
+    this.egressPolicies.set(key, policy);
+    return { isApplied: entry.isRunning };
+  }
+
+  /** The egress policy the fake Agent holds for the VM (allow all when it was never given one). */
+  egressPolicyOf(addr: string, vmId: VmId): EgressPolicy {
+    return this.egressPolicies.get(`${addr} ${vmId}`) ?? { mode: 'allow_all' };
   }
 
   async consoleLog(target: AgentTarget, vmId: VmId, maxBytes: number): Promise<string> {

@@ -1,12 +1,20 @@
 import { AppError } from '@hearth/errors';
 import type { ImageFilter, ImagePage, ImageRepository } from '../../application/ports/image-repository.js';
-import type { ProjectHolding, VmListFilter, VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
+import type {
+  ProjectHolding,
+  VmEgressChange,
+  VmListFilter,
+  VmPage,
+  VmRepository,
+  VmStateChange,
+} from '../../application/ports/vm-repository.js';
 import { canSeeProject } from '../../domain/access.js';
 import type { ProjectUsage } from '../../domain/project.js';
 import type { HostId, ImageId, VmId } from '../../domain/ids.js';
 import type { Image, ImageKind } from '../../domain/image.js';
 import type { HostAllocation } from '../../domain/placement.js';
-import { whyNotChanged } from '../../domain/vm-errors.js';
+import { whyNotChanged, whyNotUpdated } from '../../domain/vm-errors.js';
+import { egressChangeMessage } from '../../domain/egress.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import { guestMacOf, type Vm } from '../../domain/vm.js';
 import { vmNetworkOf, type LeaseRequest } from '../../domain/address-pool.js';
@@ -144,6 +152,26 @@ export class InMemoryVmRepository implements VmRepository {
         message: change.message ?? '',
       });
     }
+    return structuredClone(updated);
+  }
+
+  async setEgress(id: VmId, change: VmEgressChange): Promise<Vm> {
+    const vm = this.store.vms.get(id);
+    if (vm === undefined || (change.ifVersion !== undefined && vm.version !== change.ifVersion)) {
+      throw whyNotUpdated(id, change.ifVersion, vm);
+    }
+    const updated: Vm = { ...vm, egress: change.egress, updatedAt: change.at, version: vm.version + 1 };
+    this.store.vms.set(id, structuredClone(updated));
+    this.store.recordEvent({
+      type: 'vm.egress_changed',
+      vmId: id,
+      hostId: vm.hostId,
+      project: vm.project,
+      at: change.at,
+      fromState: null,
+      toState: null,
+      message: egressChangeMessage(change.egress),
+    });
     return structuredClone(updated);
   }
 

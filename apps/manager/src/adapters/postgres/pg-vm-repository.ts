@@ -1,6 +1,13 @@
 import { sql, type Selectable, type Transaction } from 'kysely';
 import { AppError } from '@hearth/errors';
-import type { ProjectHolding, VmListFilter, VmPage, VmRepository, VmStateChange } from '../../application/ports/vm-repository.js';
+import type {
+  ProjectHolding,
+  VmEgressChange,
+  VmListFilter,
+  VmPage,
+  VmRepository,
+  VmStateChange,
+} from '../../application/ports/vm-repository.js';
 import type { HostId, ImageId, TemplateId, VmId } from '../../domain/ids.js';
 import type { HostAllocation } from '../../domain/placement.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
@@ -8,13 +15,14 @@ import { guestMacOf, type FailureReason, type Vm, type VmStep } from '../../doma
 import type { Database } from './database.js';
 import { translated, translateDatabaseError } from './database-errors.js';
 import { ofProjects } from './project-filter.js';
-import { whyNotChanged } from '../../domain/vm-errors.js';
+import { whyNotChanged, whyNotUpdated } from '../../domain/vm-errors.js';
 import type { VmsTable } from './schema.js';
 import { quotaOf } from './pg-project-repository.js';
 import type { RestartPolicy } from '../../domain/restart-policy.js';
 import { addressTaken, invalidAddress, poolExhausted, type ChosenAddress } from '../../domain/address-lease.js';
 import { vmNetworkOf, whyNotLeasable, type LeaseRequest, type VmNetwork } from '../../domain/address-pool.js';
 import type { ManagerDatabase } from './schema.js';
+import { egressChangeMessage, type EgressPolicy } from '../../domain/egress.js';
 
 export class PgVmRepository implements VmRepository {
   constructor(private readonly db: Database) {}
@@ -95,6 +103,7 @@ export class PgVmRepository implements VmRepository {
                   guest_mac: vm.guestMac,
                   network: inserted.network === null ? null : JSON.stringify(inserted.network),
                   user_data: vm.userData,
+                  egress: JSON.stringify(vm.egress),
                   is_metrics_enabled: vm.isMetricsEnabled,
                   failure_reason: vm.failureReason === null ? null : JSON.stringify(vm.failureReason),
                   steps: JSON.stringify(vm.steps.map(stepToJson)),
@@ -266,6 +275,47 @@ export class PgVmRepository implements VmRepository {
     return toVm(row);
   }
 
+  /** One statement, like `transition`: the compare-and-set UPDATE and its event row as data-modifying CTEs. */
+  async setEgress(id: VmId, change: VmEgressChange): Promise<Vm> {
+    const row = await translated(async () => {
+      const updated = await this.db
+        .with('changed', (db) => {
+          let update = db
+            .updateTable('vms')
+            .set((eb) => ({ egress: JSON.stringify(change.egress), updated_at: change.at, version: eb('version', '+', 1) }))
+            .where('id', '=', id);
+          if (change.ifVersion !== undefined) update = update.where('version', '=', change.ifVersion);
+          return update.returningAll();
+        })
+        .with('recorded', (db) =>
+          db
+            .insertInto('events')
+            .columns(['type', 'vm_id', 'host_id', 'project', 'at', 'from_state', 'to_state', 'message'])
+            .expression((eb) =>
+              eb
+                .selectFrom('changed')
+                .select([
+                  sql<string>`text 'vm.egress_changed'`.as('type'),
+                  'changed.id as vm_id',
+                  'changed.host_id as host_id',
+                  'changed.project as project',
+                  sql<Date>`cast(${change.at} as timestamptz)`.as('at'),
+                  sql<string | null>`cast(null as text)`.as('from_state'),
+                  sql<string | null>`cast(null as text)`.as('to_state'),
+                  sql<string>`cast(${egressChangeMessage(change.egress)} as text)`.as('message'),
+                ]),
+            ),
+        )
+        .selectFrom('changed')
+        .selectAll()
+        .executeTakeFirst();
+      if (updated !== undefined) return updated;
+      const current = await this.db.selectFrom('vms').select(['version']).where('id', '=', id).executeTakeFirst();
+      throw whyNotUpdated(id, change.ifVersion, current);
+    });
+    return toVm(row);
+  }
+
   async recordObservation(id: VmId, observed: ObservedVmState, at: Date): Promise<Vm | undefined> {
     const row = await translated(() =>
       this.db.transaction().execute(async (trx) => {
@@ -387,6 +437,7 @@ function toVm(row: Selectable<VmsTable>): Vm {
     guestMac: row.guest_mac,
     network: (row.network as VmNetwork | null) ?? null,
     userData: row.user_data,
+    egress: row.egress as EgressPolicy,
     isMetricsEnabled: row.is_metrics_enabled,
     failureReason: (row.failure_reason as FailureReason | null) ?? null,
     steps: steps.map((step) => ({ name: step.name, durationMs: step.durationMs, at: new Date(step.at) })),

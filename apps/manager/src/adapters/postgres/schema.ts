@@ -59,6 +59,7 @@ export interface VmsTable {
   crash_window_started_at: Date | null;
   network: ColumnType<unknown, string | null, string | null>;
   user_data: string | null;
+  egress: ColumnType<unknown, string | undefined, string>;
   template_id: string | null;
   template_version: number | null;
 }

@@ -1,4 +1,13 @@
-import type { ApplyVmResult, CleanupResult, CreateSnapshotRequest, Inventory, SnapshotResult, VmSpec } from '@hearth/contracts';
+import type {
+  ApplyVmResult,
+  CleanupResult,
+  CreateSnapshotRequest,
+  EgressPolicy,
+  EgressPolicyResult,
+  Inventory,
+  SnapshotResult,
+  VmSpec,
+} from '@hearth/contracts';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 
 /** Where a host's Agent listens, and who it must be (a `Host` is one). */
@@ -29,6 +38,12 @@ export interface AgentClient {
   snapshotVm(target: AgentTarget, vmId: VmId, snapshotId: SnapshotId, request: CreateSnapshotRequest): Promise<SnapshotResult>;
   /** Removes a snapshot's files; an unknown snapshot removes nothing. */
   deleteSnapshot(target: AgentTarget, vmId: VmId, snapshotId: SnapshotId): Promise<CleanupResult>;
+  /**
+   * Replaces the VM's egress policy on its host: a running VM's chain is rewritten at once, in one
+   * transaction (`isApplied`); a VM that is not running keeps it for its next start. VM_NOT_FOUND
+   * when the Agent holds no record of the VM.
+   */
+  setVmEgress(target: AgentTarget, vmId: VmId, policy: EgressPolicy): Promise<EgressPolicyResult>;
   /** The last `maxBytes` of the VM's serial console output, as text. */
   consoleLog(target: AgentTarget, vmId: VmId, maxBytes: number): Promise<string>;
   /** Everything the Agent holds, per VM, with what it observes of each VMM (its ledger, not a guess). */

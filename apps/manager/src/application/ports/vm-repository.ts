@@ -5,6 +5,7 @@ import type { ProjectSet } from '../../domain/access.js';
 import type { HostAllocation } from '../../domain/placement.js';
 import type { ProjectQuota, ProjectUsage } from '../../domain/project.js';
 import type { LeaseRequest } from '../../domain/address-pool.js';
+import type { EgressPolicy } from '../../domain/egress.js';
 
 /** A state change, written together with its event row (never one without the other). */
 export interface VmStateChange {
@@ -32,6 +33,14 @@ export interface VmPage {
   readonly items: readonly Vm[];
   /** The id to pass as `afterId` for the next page; null on the last page. */
   readonly nextCursor: VmId | null;
+}
+
+/** A new egress policy for a VM, written with its event (never one without the other). */
+export interface VmEgressChange {
+  readonly egress: EgressPolicy;
+  readonly at: Date;
+  /** When given, the change happens only if the record still has this version (else PRECONDITION_FAILED). */
+  readonly ifVersion?: number | undefined;
 }
 
 /** What a new VM's project already holds, against its quota (every VM of the project counts, whatever its state). */
@@ -85,6 +94,13 @@ export interface VmRepository {
    * when the version differs and VM_BUSY when its state is no longer `change.from`.
    */
   transition(id: VmId, change: VmStateChange): Promise<Vm>;
+  /**
+   * Replaces the VM's egress policy (whatever its state) only if it still has version
+   * `change.ifVersion` (when given), increments its version and writes a `vm.egress_changed` event,
+   * in the same transaction. Throws VM_NOT_FOUND when the row is gone, PRECONDITION_FAILED when the
+   * version differs.
+   */
+  setEgress(id: VmId, change: VmEgressChange): Promise<Vm>;
   /**
    * Records what the Agent reported about the VMM (not a change of the record: the version stays).
    * Writes a `vm.observed_state_changed` event when the observed state differs from the last one.

@@ -1,5 +1,5 @@
 import { failpoint } from '@hearth/failpoints';
-import { guestDnsServersMaxCount, type ApplyVmResult, type VmSpec } from '@hearth/contracts';
+import { guestDnsServersMaxCount, isSameEgressPolicy, type ApplyVmResult, type VmSpec } from '@hearth/contracts';
 import { AppError, isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
 import type { FailureReason, Vm, VmStep } from '../../domain/vm.js';
@@ -17,6 +17,7 @@ export function vmSpecOf(vm: Vm): VmSpec {
     bootArgs: vm.bootArgs,
     guestMac: vm.guestMac,
     isMetricsEnabled: vm.isMetricsEnabled,
+    egress: vm.egress,
     ...(vm.network === null
       ? {}
       : {
@@ -71,9 +72,10 @@ export async function applyVmOnHost(
   outage: AgentOutageHandling = failOnAgentOutage,
 ): Promise<Vm> {
   const startedAt = deps.clock.now();
+  const spec = vmSpecOf(vm);
   let result: ApplyVmResult;
   try {
-    result = await deps.agents.applyVm(host, vm.id, vmSpecOf(vm));
+    result = await deps.agents.applyVm(host, vm.id, spec);
     failpoint('manager.apply.after-agent');
   } catch (error) {
     const current = await deps.vms.findById(vm.id);
@@ -126,11 +128,27 @@ export async function applyVmOnHost(
     totalMs: finishedAt.getTime() - startedAt.getTime(),
   });
   deps.log.info({ vmId: vm.id, hostId: host.id, from: 'starting', to: 'running' }, 'vm state changed');
+  await sendChangedEgress(deps, running, host, spec);
   const metrics = deps.metrics ?? noVmStartMetrics;
   metrics.applied(result.steps, finishedAt.getTime() - startedAt.getTime());
   // A VM that never ran before was being created: from its acceptance to now.
   if (vm.totalMs === null) metrics.created(finishedAt.getTime() - vm.createdAt.getTime());
   return running;
+}
+
+/**
+ * A policy changed while the VM was starting was stored after its spec was sent: the VM's row, as
+ * the change to `running` returned it, holds the newer one, which goes to the Agent now. A failure
+ * is logged, not thrown: the VM runs, and its next start applies the stored policy.
+ */
+async function sendChangedEgress(deps: Deps, running: Vm, host: Host, sent: VmSpec): Promise<void> {
+  if (sent.egress !== undefined && isSameEgressPolicy(running.egress, sent.egress)) return;
+  try {
+    await deps.agents.setVmEgress(host, running.id, running.egress);
+  } catch (error) {
+    const reason = failureReasonOf(error);
+    deps.log.warn({ vmId: running.id, hostId: host.id, code: reason.code }, 'vm egress stored but not applied on its host');
+  }
 }
 
 async function undoOnHost(deps: Deps, vm: Vm, host: Host, undo: 'delete' | 'stop'): Promise<string | undefined> {

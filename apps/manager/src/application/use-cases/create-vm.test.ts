@@ -57,7 +57,7 @@ describe('createVm', () => {
     expect(events.items.map((e) => e.toState)).toEqual(['pending', 'scheduled', 'starting', 'running']);
   });
 
-  it('sends the Agent the resolved paths, the default boot args, the MAC and the address allocated to the VM', async () => {
+  it('sends the Agent the resolved paths, the default boot args, the MAC, the address allocated to the VM and its egress policy', async () => {
     const { world, input } = await setUp();
     const vm = await createVm(world.deps, input);
     expect(world.agents.calls[0]?.spec).toEqual({
@@ -68,6 +68,7 @@ describe('createVm', () => {
       bootArgs: 'console=ttyS0 reboot=k panic=1 pci=off',
       guestMac: vm.guestMac,
       isMetricsEnabled: false,
+      egress: { mode: 'allow_all' },
       guest: {
         ipAddress: '172.30.0.2',
         prefixLength: 16,

@@ -8,6 +8,7 @@ import { quotaOverruns } from '../../domain/project.js';
 import { parseIpv4 } from '../../domain/address-pool.js';
 import { invalidBody, presetImageErrors, presetOf, type Template, type VmPreset } from '../../domain/template.js';
 import { isValidVmName, type Vm } from '../../domain/vm.js';
+import { allowAllEgress, egressPolicyErrors, type EgressPolicy } from '../../domain/egress.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { continueCreate } from './continue-create.js';
 
@@ -25,6 +26,8 @@ export interface CreateVmInput extends Partial<VmPreset> {
   readonly ipAddress?: string | undefined;
   /** Served to the guest by MMDS. */
   readonly userData?: string | undefined;
+  /** What the guest may send beyond its host; default: everything. */
+  readonly egress?: EgressPolicy | undefined;
 }
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'images' | 'templates' | 'hosts' | 'agents' | 'clock' | 'ids' | 'log' | 'settings'>;
@@ -66,6 +69,8 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
   if (input.userData !== undefined && input.userData.length > userDataMaxLength) {
     throw invalidBody([{ field: 'body/userData', message: `must NOT have more than ${userDataMaxLength} characters` }]);
   }
+  const egressErrors = input.egress === undefined ? [] : egressPolicyErrors(input.egress, 'body/egress');
+  if (egressErrors.length > 0) throw invalidBody(egressErrors);
   const [kernel, rootfs] = await Promise.all([
     deps.images.findById(input.kernelImageId),
     deps.images.findById(input.rootfsImageId),
@@ -123,6 +128,7 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
     templateVersion: template?.version ?? null,
     network: null,
     userData: input.userData ?? null,
+    egress: input.egress ?? allowAllEgress,
   };
   // Placement and the project's quota are checked again with the host and the project locked, so
   // concurrent creates can overbook neither; the address is leased in the same transaction, so no

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { consoleLogDefaultBytes } from '@hearth/contracts';
+import { consoleLogDefaultBytes, EgressPolicy } from '@hearth/contracts';
 import { Type } from 'typebox';
 import type { HttpServer } from '@hearth/http-server';
 import { ConcurrencyLimiter, type ConcurrencyLimit } from '../../application/concurrency-limiter.js';
@@ -11,6 +11,7 @@ import { listVmEvents } from '../../application/use-cases/event-queries.js';
 import type { MutationOptions } from '../../application/use-cases/if-match.js';
 import { pauseVm } from '../../application/use-cases/pause-vm.js';
 import { resumeVm } from '../../application/use-cases/resume-vm.js';
+import { setVmEgress } from '../../application/use-cases/set-vm-egress.js';
 import { startVm } from '../../application/use-cases/start-vm.js';
 import { stopVm } from '../../application/use-cases/stop-vm.js';
 import { getVm, listVms } from '../../application/use-cases/vm-queries.js';
@@ -19,7 +20,14 @@ import { waitForVmState, waitTimeoutSeconds } from '../../application/use-cases/
 import { parseImageId, parseTemplateId, parseVmId, type ImageId, type TemplateId, type VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
 import { bodyLimitBytes } from '../body-limits.js';
-import { CreateVmHeaders, problemResponses, VmDeleteHeaders, VmIdParams, VmMutationHeaders } from '../schemas/common.js';
+import {
+  CreateVmHeaders,
+  problemResponses,
+  VmDeleteHeaders,
+  VmIdParams,
+  VmMutationHeaders,
+  VmReplaceHeaders,
+} from '../schemas/common.js';
 import { EventPageView, ListVmEventsQuery } from '../schemas/event-schemas.js';
 import {
   CreateVmBody,
@@ -267,6 +275,31 @@ export function registerVmRoutes(
       async (request, reply) => sendVm(reply, 200, await useCase(deps, vmIdParam(request.params.id), mutationOptions(request))),
     );
   }
+
+  app.put(
+    '/v1/vms/:id/egress',
+    {
+      config: { auth: { scope: 'vms:write' } },
+      bodyLimit: bodyLimitBytes.egress,
+      schema: {
+        operationId: 'setVmEgress',
+        summary: "Replace a VM's egress policy",
+        description:
+          'Stores the policy (a new version, event `vm.egress_changed`) and, when the VM runs or is paused, has its ' +
+          "host's Agent rewrite the VM's rules at once, in one transaction (in effect within a second). Every later " +
+          'start, on any host, applies the stored policy. When the Agent fails the answer is its problem and the ' +
+          'policy stays stored (at the new version): the next start applies it, or the same request again. ' +
+          'Honours `If-Match: "<version>"`.',
+        tags: ['vms'],
+        headers: VmReplaceHeaders,
+        params: VmIdParams,
+        body: EgressPolicy,
+        response: { 200: VmView, ...problemResponses },
+      },
+    },
+    async (request, reply) =>
+      sendVm(reply, 200, await setVmEgress(deps, vmIdParam(request.params.id), request.body, mutationOptions(request))),
+  );
 
   app.delete(
     '/v1/vms/:id',

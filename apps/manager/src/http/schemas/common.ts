@@ -56,6 +56,9 @@ export const VmMutationHeaders = Type.Object({ 'if-match': ifMatchHeader, 'idemp
 /** Headers of a DELETE of a VM. */
 export const VmDeleteHeaders = Type.Object({ 'if-match': ifMatchHeader });
 
+/** Headers of a PUT of a part of a VM (idempotent by itself, so without `Idempotency-Key`). */
+export const VmReplaceHeaders = Type.Object({ 'if-match': ifMatchHeader });
+
 /** Headers of a PATCH or DELETE of a template: `If-Match` against its version. */
 export const TemplateMutationHeaders = Type.Object({
   'if-match': Type.Optional(

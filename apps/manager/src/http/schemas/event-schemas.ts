@@ -7,7 +7,7 @@ import { VmStateSchema } from './vm-schemas.js';
 export const EventView = Type.Object({
   /** Grows with every event; the cursor of `GET /v1/events` and the `id:` of the stream. */
   id: Type.Integer({ minimum: 1 }),
-  /** `vm.created`, `vm.state_changed`, `vm.observed_state_changed`, `vm.deleted`, `host.*`, … */
+  /** `vm.created`, `vm.state_changed`, `vm.observed_state_changed`, `vm.egress_changed`, `vm.deleted`, `host.*`, … */
   type: Type.String(),
   vmId: Type.Union([Type.String(), Type.Null()]),
   hostId: Type.Union([Type.String(), Type.Null()]),

@@ -3,6 +3,7 @@ import {
   bootArgsPattern,
   consoleLogDefaultBytes,
   consoleLogMaxBytes,
+  EgressPolicy,
   HostResource,
   userDataMaxLength,
 } from '@hearth/contracts';
@@ -48,6 +49,12 @@ export const CreateVmBody = Type.Object(
     ipAddress: Type.Optional(Type.String({ maxLength: 15, format: 'ipv4' })),
     /** Served to the guest by MMDS as `latest/user-data`. */
     userData: Type.Optional(Type.String({ maxLength: userDataMaxLength })),
+    /**
+     * What the guest may send beyond its host: `allow_all` (the default), `deny_all`, or an
+     * `allow_list` / `deny_list` of at most 64 IPv4 CIDRs, each optionally narrowed to `tcp` or `udp`
+     * and up to 16 ports. Changed later with `PUT /v1/vms/{id}/egress`.
+     */
+    egress: Type.Optional(EgressPolicy),
   },
   { additionalProperties: false },
 );
@@ -151,6 +158,8 @@ export const VmView = Type.Object({
     Type.Null(),
   ]),
   isMetricsEnabled: Type.Boolean(),
+  /** What the guest may send beyond its host (see `egress` of the create body). */
+  egress: EgressPolicy,
   failureReason: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
   /** The Agent's steps of the last start, with their durations. */
   steps: Type.Array(Type.Object({ name: Type.String(), durationMs: Type.Number(), at: Timestamp })),
