@@ -63,13 +63,15 @@ package_present() {
     qemu-system-x86) find_command qemu-system-x86_64 >/dev/null ;;
     iputils-ping) find_command ping >/dev/null ;;
     nftables) find_command nft >/dev/null ;;
+    zsh) find_command zsh >/dev/null ;;
+    fish) find_command fish >/dev/null ;;
     *) return 1 ;;
   esac
 }
 
 # ---------------------------------------------------------------------------------------------
 phase 'system packages'
-packages=(postgresql iproute2 e2fsprogs busybox-static qemu-system-x86 iputils-ping nftables)
+packages=(postgresql iproute2 e2fsprogs busybox-static qemu-system-x86 iputils-ping nftables zsh fish)
 missing=()
 for package in "${packages[@]}"; do
   package_present "$package" || missing+=("$package")
