@@ -24,7 +24,7 @@ function fileTypeOf(info: Stats): string {
  * names the open file, not a path), so it keeps reflinks and holes. No time limit: a large image
  * takes as long as it takes.
  */
-function copyFromDescriptor(fd: number, destination: string): Promise<void> {
+function copyWithCp(fd: number, destination: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('cp', ['--reflink=auto', '--sparse=always', '--', '/proc/self/fd/3', destination], {
       stdio: ['ignore', 'ignore', 'pipe', fd],
@@ -57,6 +57,68 @@ function copyFromDescriptor(fd: number, destination: string): Promise<void> {
   });
 }
 
+/** Errors of FICLONE that mean "this filesystem (pair) cannot share extents", not a failed copy. */
+const cannotClone = new Set(['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'EINVAL', 'ENOSYS', 'ENOTTY']);
+
+/** Up to this size an image is copied by the Agent itself; a larger one by `cp`, which skips holes without reading them. */
+export const inProcessCopyMaxBytes = 128 * 1024 * 1024;
+
+/** Read size of the in-process copy, and the block size at which zeros become holes (as `cp --sparse=always`). */
+const chunkBytes = 1024 * 1024;
+const holeBytes = 4096;
+const zeroChunk = Buffer.alloc(chunkBytes);
+
+/**
+ * Copies the open image at `source` (a /proc/self/fd path) to a new file `destination` (mode
+ * 0600, which must not exist), keeping holes: a reflink when the filesystem shares extents
+ * (FICLONE: no data is read), else read in 1 MiB chunks with every all-zero 4 KiB block left as a
+ * hole, as `cp --sparse=always` does. No fork: a fork of the Agent costs more than copying a small
+ * image (ADR 0016).
+ */
+async function copyInProcess(source: string, destination: string, sizeBytes: number): Promise<void> {
+  try {
+    await copyFile(source, destination, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
+    return;
+  } catch (error) {
+    if (!cannotClone.has(String((error as NodeJS.ErrnoException).code))) throw error;
+    await rm(destination, { force: true });
+  }
+  const input = await open(source, constants.O_RDONLY);
+  try {
+    const output = await open(destination, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      const buffer = Buffer.allocUnsafe(chunkBytes);
+      for (let offset = 0; offset < sizeBytes;) {
+        const { bytesRead } = await input.read(buffer, 0, Math.min(chunkBytes, sizeBytes - offset), offset);
+        if (bytesRead === 0) break;
+        await writeDataBlocks(output, buffer.subarray(0, bytesRead), offset);
+        offset += bytesRead;
+      }
+      await output.truncate(sizeBytes);
+    } finally {
+      await output.close();
+    }
+  } finally {
+    await input.close();
+  }
+}
+
+/** Writes the runs of `chunk` that are not all-zero 4 KiB blocks, at their offsets. */
+async function writeDataBlocks(output: FileHandle, chunk: Buffer, offset: number): Promise<void> {
+  if (chunk.equals(zeroChunk.subarray(0, chunk.length))) return;
+  let runStart = -1;
+  for (let at = 0; at < chunk.length; at += holeBytes) {
+    const end = Math.min(at + holeBytes, chunk.length);
+    const isData = !chunk.subarray(at, end).equals(zeroChunk.subarray(0, end - at));
+    if (isData && runStart < 0) runStart = at;
+    if (!isData && runStart >= 0) {
+      await output.write(chunk, runStart, at - runStart, offset + runStart);
+      runStart = -1;
+    }
+  }
+  if (runStart >= 0) await output.write(chunk, runStart, chunk.length - runStart, offset + runStart);
+}
+
 function isNotFound(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'ENOENT';
 }
@@ -71,7 +133,7 @@ function isInside(root: string, path: string): boolean {
   return path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
 }
 
-/** VM files on the local filesystem; copies and FIFOs through `cp` and `mkfifo` argument arrays. */
+/** VM files on the local filesystem; large copies and FIFOs through `cp` and `mkfifo` argument arrays. */
 export class LinuxHostFiles implements HostFiles {
   constructor(private readonly runner: CommandRunner) {}
 
@@ -80,7 +142,11 @@ export class LinuxHostFiles implements HostFiles {
     if (opened.handle === undefined) return opened.check;
     try {
       await rm(destination, { force: true });
-      await copyFromDescriptor(opened.handle.fd, destination);
+      if (opened.check.sizeBytes <= inProcessCopyMaxBytes) {
+        await copyInProcess(`/proc/self/fd/${opened.handle.fd}`, destination, opened.check.sizeBytes);
+      } else {
+        await copyWithCp(opened.handle.fd, destination);
+      }
     } finally {
       await opened.handle.close();
     }
