@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, readFile } from 'node:fs/promises';
 import { createLogger } from '@hearth/http-server';
@@ -152,7 +153,8 @@ export async function runAgent(): Promise<void> {
     }),
     firecracker,
     records: new FileVmRecordStore(config.runDir, logger.child({ component: 'records' })),
-    files: new LinuxHostFiles(runner),
+    // Beside vms/, on the same filesystem: a spare FIFO is linked into a VM's directory.
+    files: new LinuxHostFiles(runner, { fifoSpareDirectory: path.join(config.runDir, 'fifo-spares') }),
     clock,
     log: logger,
     ...vmCoordination(),

@@ -1,6 +1,19 @@
 import { spawn } from 'node:child_process';
 import { constants, watch, type Stats } from 'node:fs';
-import { chmod, copyFile, lstat, open, readlink, realpath, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readlink,
+  realpath,
+  rm,
+  stat,
+  truncate,
+  type FileHandle,
+} from 'node:fs/promises';
 import { basename, dirname, isAbsolute, posix } from 'node:path';
 import { AppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
@@ -119,6 +132,47 @@ async function writeDataBlocks(output: FileHandle, chunk: Buffer, offset: number
   if (runStart >= 0) await output.write(chunk, runStart, chunk.length - runStart, offset + runStart);
 }
 
+/** FIFOs made ahead of need, in batches, in a directory of their own. */
+class FifoSpares {
+  static readonly batchSize = 32;
+  private readonly spares: string[] = [];
+  private refill: Promise<void> | null = null;
+  private isPrepared = false;
+  private batchCount = 0;
+
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly directory: string,
+  ) {}
+
+  /** The path of a spare FIFO (mode 0600) that no one else was given. */
+  async take(): Promise<string> {
+    for (;;) {
+      const spare = this.spares.pop();
+      if (spare !== undefined) return spare;
+      this.refill ??= this.makeBatch().finally(() => {
+        this.refill = null;
+      });
+      await this.refill;
+    }
+  }
+
+  private async makeBatch(): Promise<void> {
+    if (!this.isPrepared) {
+      // Spares an earlier run left are nobody's: start from an empty directory.
+      await rm(this.directory, { recursive: true, force: true });
+      await mkdir(this.directory, { recursive: true, mode: 0o700 });
+      this.isPrepared = true;
+    }
+    this.batchCount += 1;
+    const names = Array.from({ length: FifoSpares.batchSize }, (_, i) =>
+      posix.join(this.directory, `fifo-${this.batchCount}-${i}`),
+    );
+    await this.runner.run(['mkfifo', '-m', '0600', '--', ...names]);
+    this.spares.push(...names.reverse());
+  }
+}
+
 function isNotFound(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'ENOENT';
 }
@@ -135,7 +189,18 @@ function isInside(root: string, path: string): boolean {
 
 /** VM files on the local filesystem; large copies and FIFOs through `cp` and `mkfifo` argument arrays. */
 export class LinuxHostFiles implements HostFiles {
-  constructor(private readonly runner: CommandRunner) {}
+  private readonly fifoSpares: FifoSpares | null;
+
+  /**
+   * With `fifoSpareDirectory` (on the filesystem of the VM directories), FIFOs are made ahead in
+   * batches by one `mkfifo` each and handed out by a link: one fork for many VMs, not one each.
+   */
+  constructor(
+    private readonly runner: CommandRunner,
+    options: { readonly fifoSpareDirectory?: string } = {},
+  ) {
+    this.fifoSpares = options.fifoSpareDirectory === undefined ? null : new FifoSpares(runner, options.fifoSpareDirectory);
+  }
 
   async copyImage(root: string, source: string, destination: string): Promise<ImageFileCheck> {
     const opened = await this.openImage(root, source);
@@ -230,7 +295,14 @@ export class LinuxHostFiles implements HostFiles {
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
-    await this.runner.run(['mkfifo', '-m', '0600', '--', path]);
+    if (this.fifoSpares === null) {
+      await this.runner.run(['mkfifo', '-m', '0600', '--', path]);
+      return;
+    }
+    const spare = await this.fifoSpares.take();
+    // A new name for the spare, never over an existing file (link fails with EEXIST, rename would replace it).
+    await link(spare, path);
+    await rm(spare, { force: true });
   }
 
   async exists(path: string): Promise<boolean> {
