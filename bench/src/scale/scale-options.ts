@@ -15,6 +15,8 @@ export interface ScaleOptions {
   /** Length of the steady window (CPU, RSS, heartbeats, periodic resyncs). */
   readonly steadyS: number;
   readonly jsonFile: string | null;
+  /** Where both Managers write V8 CPU profiles (--cpu-prof), or null for none. */
+  readonly managerCpuProfDir: string | null;
 }
 
 export const scaleUsage = `Usage: npm run bench -- --scale [options]
@@ -28,6 +30,7 @@ export const scaleUsage = `Usage: npm run bench -- --scale [options]
   --list-requests N        GET /v1/vms?limit=100 requests (default 300)
   --steady-s N             steady window in seconds (default 30)
   --json FILE              also write the results as JSON to FILE
+  --manager-cpu-prof DIR   both Managers write V8 CPU profiles (.cpuprofile) into DIR
   --help                   this text
 `;
 
@@ -56,6 +59,7 @@ export function parseScaleOptions(argv: readonly string[]): ScaleOptions | null 
         'list-requests': { type: 'string' },
         'steady-s': { type: 'string' },
         json: { type: 'string' },
+        'manager-cpu-prof': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -74,5 +78,6 @@ export function parseScaleOptions(argv: readonly string[]): ScaleOptions | null 
     listRequests: positive('list-requests', values['list-requests'], 300),
     steadyS: positive('steady-s', values['steady-s'], 30),
     jsonFile: values.json ?? null,
+    managerCpuProfDir: values['manager-cpu-prof'] ?? null,
   };
 }

@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,7 @@ import {
   createJoinToken,
   createManagerProcess,
   createTestDatabase,
+  managerMain,
   parsePrometheusText,
   waitFor,
   writeEmptyExt4,
@@ -231,6 +232,34 @@ async function resyncHistograms(replica: Replica): Promise<{ duration: Histogram
   };
 }
 
+/**
+ * An entry point that profiles the Manager with the inspector (`--cpu-prof` is refused in
+ * NODE_OPTIONS, and the testkit starts `node <main>`): SIGUSR2 writes the profile so far into `dir`.
+ */
+function writeProfiledMain(workDir: string, dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(workDir, 'profiled-manager.mjs');
+  writeFileSync(
+    file,
+    [
+      "import { writeFileSync } from 'node:fs';",
+      "import { Session } from 'node:inspector';",
+      'const session = new Session();',
+      'session.connect();',
+      "session.post('Profiler.enable', () => session.post('Profiler.start'));",
+      "process.on('SIGUSR2', () => {",
+      "  session.post('Profiler.stop', (error, result) => {",
+      `    if (error === null) writeFileSync(${JSON.stringify(path.resolve(dir))} + '/manager-' + process.pid + '.cpuprofile', JSON.stringify(result.profile));`,
+      "    session.post('Profiler.start');",
+      '  });',
+      '});',
+      `await import(${JSON.stringify(managerMain)});`,
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
 const toMs = (seconds: number | null): number | null => (seconds === null ? null : seconds * 1000);
 
 /** One full run at `hostCount` hosts: see bench/README.md for each phase. */
@@ -268,6 +297,7 @@ async function runIn(
     // Seeding happens with no reconciler, so no leader sees half-seeded hosts; then both restart.
     MANAGER_RECONCILER_DISABLED: isReconcilerDisabled ? 'on' : undefined,
   });
+  const profiledMain = options.managerCpuProfDir === null ? undefined : writeProfiledMain(workDir, options.managerCpuProfDir);
   const managers: ManagerProcess[] = [];
   for (const name of ['a', 'b']) {
     const manager = await createManagerProcess({
@@ -278,6 +308,7 @@ async function runIn(
       env: managerEnv(true),
       name: `manager ${name}`,
       readyTimeoutMs: 60_000,
+      ...(profiledMain === undefined ? {} : { main: profiledMain }),
     });
     cleanups.push(() => manager.stop());
     await manager.start();
@@ -420,6 +451,10 @@ async function runIn(
   log(`  burst: ${options.burstCreates} creates at concurrency ${options.burstConcurrency}, ${options.listeners} listeners`);
   const burst = await measureBurst(replicas, images, options, managers);
 
+  if (profiledMain !== undefined) {
+    for (const manager of managers) manager.process.child.kill('SIGUSR2');
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+  }
   log('  failover: kill -9 the leader');
   const failover = await measureFailover(managers[leaderIndex]!, replicas[followerIndex]!);
   sampler.stop();

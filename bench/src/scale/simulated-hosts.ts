@@ -67,8 +67,9 @@ async function startHost(
   const agent = createFakeAgent({ agentId, imageRoot });
   for (const file of images) agent.files.addFile(file, 'image', 64 * 1024 * 1024);
   const membership = await ClusterMembership.load(new InMemoryAgentIdentityStore({ agentId, clusterId: null }));
-  let credential: string | undefined;
-  const manager = new TimedManagerApi({ baseUrls: managerBases, timeoutMs: 5_000, credential: () => credential });
+  // The credential the join answers, sent on every later call.
+  const session: { credential?: string } = {};
+  const manager = new TimedManagerApi({ baseUrls: managerBases, timeoutMs: 5_000, credential: () => session.credential });
   const clock = new SystemClock();
   const trust = await ensureJoined({
     store: new InMemoryTrustStore(),
@@ -81,7 +82,7 @@ async function startHost(
     random: Math.random,
     backoff: { initialMs: 500, maxMs: 10_000 },
   });
-  credential = trust.credential;
+  session.credential = trust.credential;
   await membership.join(trust.clusterId);
   const probe = new FakeHostProbe();
   // Large enough for any VM count the harness asks for: placement spreads VMs by free memory.
