@@ -13,6 +13,7 @@ import { parseOptions, usage, UsageError, type BenchOptions } from './options.js
 import { measureCreateLatency, measureEvents, measureList, measureWave, type WaveResult } from './phases.js';
 import { measureQemu, type QemuResult } from './qemu-boot.js';
 import { renderText, toJson } from './report.js';
+import { runScale } from './scale/scale-main.js';
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -121,6 +122,8 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
 }
 
 async function main(): Promise<number> {
+  // The scale harness: Managers against simulated hosts (no root, no namespaces).
+  if (process.argv.includes('--scale')) return runScale(process.argv.slice(2));
   let options: BenchOptions | null;
   try {
     options = parseOptions(process.argv.slice(2));

@@ -139,6 +139,7 @@ export async function runManager(): Promise<void> {
               : new PgAdvisoryLeaderElection({ url: config.databaseUrl, log: reconcilerLog }),
           timers,
           log: reconcilerLog,
+          metrics,
         },
         { resyncMs: config.resyncMs },
       );

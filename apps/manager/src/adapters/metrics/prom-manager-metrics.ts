@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import type { HostRepository } from '../../application/ports/host-repository.js';
 import type { Clock } from '../../application/ports/clock.js';
 import type { VmRepository } from '../../application/ports/vm-repository.js';
+import type { ResyncMetrics, ResyncTiming } from '../../application/ports/resync-metrics.js';
 import type { VmStartMetrics } from '../../application/ports/vm-start-metrics.js';
 import type { ReconcileQueueStats } from '../../application/reconciler/reconciler.js';
 import { effectiveHostStatus, hostStatuses } from '../../domain/host.js';
@@ -14,12 +15,14 @@ import { vmStates } from '../../domain/vm-state.js';
  * updated as things happen; gauges of what the database or another component holds are read when
  * scraped, so that an idle Manager does nothing for them.
  */
-export class PromManagerMetrics implements VmStartMetrics {
+export class PromManagerMetrics implements VmStartMetrics, ResyncMetrics {
   readonly registry: Registry;
   private readonly createDuration: Histogram;
   private readonly applyDuration: Histogram;
   private readonly stepDuration: Histogram<'step'>;
   private readonly applyFailures: Counter<'code'>;
+  private readonly resyncDuration: Histogram;
+  private readonly resyncCpu: Histogram;
 
   constructor(options: { readonly isProcessCollected: boolean } = { isProcessCollected: true }) {
     this.registry = createMetricsRegistry(options);
@@ -48,6 +51,30 @@ export class PromManagerMetrics implements VmStartMetrics {
       labelNames: ['code'] as const,
       registers: [this.registry],
     });
+    this.resyncDuration = new Histogram({
+      name: 'hearth_reconciler_resync_duration_seconds',
+      help: "Time the leader's full resyncs took (every host's inventory read, every VM compared and queued)",
+      buckets: [...durationBucketsSeconds],
+      registers: [this.registry],
+    });
+    this.resyncCpu = new Histogram({
+      name: 'hearth_reconciler_resync_cpu_seconds',
+      help: 'CPU time this Manager process used while each full resync ran (with whatever else it served meanwhile)',
+      buckets: [...durationBucketsSeconds],
+      registers: [this.registry],
+    });
+  }
+
+  startResync(): ResyncTiming {
+    const startedAt = performance.now();
+    const cpuBefore = process.cpuUsage();
+    return {
+      done: () => {
+        const cpu = process.cpuUsage(cpuBefore);
+        this.resyncDuration.observe((performance.now() - startedAt) / 1000);
+        this.resyncCpu.observe((cpu.user + cpu.system) / 1e6);
+      },
+    };
   }
 
   created(durationMs: number): void {

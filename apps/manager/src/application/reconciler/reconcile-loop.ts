@@ -1,6 +1,7 @@
 import { isAppError } from '@hearth/errors';
 import type { LeaderElection } from '../ports/leader-election.js';
 import type { Log } from '../ports/log.js';
+import type { ResyncMetrics } from '../ports/resync-metrics.js';
 import type { TimerHandle, Timers } from '../ports/timers.js';
 import type { Reconciler } from './reconciler.js';
 
@@ -9,6 +10,8 @@ export interface ReconcileLoopDependencies {
   readonly election: LeaderElection;
   readonly timers: Timers;
   readonly log: Log;
+  /** Times each resync; absent: not measured. */
+  readonly metrics?: ResyncMetrics;
 }
 
 /**
@@ -63,7 +66,9 @@ export class ReconcileLoop {
     this.isLeader = isLeader;
     if (!isLeader) return;
     try {
+      const timing = this.deps.metrics?.startResync();
       const report = await this.deps.reconciler.resync();
+      timing?.done();
       if (report.hostsMarkedUnhealthy > 0 || report.orphansRemoved > 0) this.deps.log.info({ ...report }, 'resync');
     } catch (error) {
       this.deps.log.warn({ code: isAppError(error) ? error.code : 'INTERNAL', err: error }, 'resync failed; will retry');

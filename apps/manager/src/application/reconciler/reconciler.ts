@@ -14,7 +14,8 @@ import {
 import { vmStates } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
 import type { ReconcileHints } from '../ports/reconcile-hints.js';
-import { settleSnapshots } from '../use-cases/snapshots.js';
+import { listCreatingSnapshots, settleSnapshots } from '../use-cases/snapshots.js';
+import type { Snapshot } from '../../domain/snapshot.js';
 import { HostHealth } from './host-health.js';
 import { InventoryCache } from './inventory-cache.js';
 import { KeyedWorkQueue } from './keyed-work-queue.js';
@@ -156,6 +157,11 @@ export class Reconciler implements ReconcileHints {
     const rows = new Map(vms.map((vm) => [vm.id, vm]));
     let orphansRemoved = 0;
     let hostsWithoutInventory = current.length - reachable.length;
+    // Read once for every host, not once per host: most passes find none.
+    const creating = await listCreatingSnapshots(this.deps).catch((error: unknown) => {
+      this.deps.log.warn({ err: error }, 'snapshots unreadable; next pass settles them');
+      return undefined;
+    });
     for (const { host, inventory } of inventories) {
       if (inventory === undefined) {
         hostsWithoutInventory += 1;
@@ -163,7 +169,7 @@ export class Reconciler implements ReconcileHints {
       }
       orphansRemoved += await this.orphans.collect(host, inventory, rows, () => this.isLeadingIn(term));
       if (!this.isLeadingIn(term)) break;
-      await this.settleSnapshotsOf(host, inventory);
+      if (creating !== undefined) await this.settleSnapshotsOf(host, inventory, creating);
     }
     if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: 0 };
     const hostsById = new Map(current.map((host) => [host.id, host]));
@@ -288,9 +294,9 @@ export class Reconciler implements ReconcileHints {
   }
 
   /** Snapshots a Manager's crash or a lost answer left unsettled (see settleSnapshots); a failure waits for the next pass. */
-  private async settleSnapshotsOf(host: Host, inventory: Inventory): Promise<void> {
+  private async settleSnapshotsOf(host: Host, inventory: Inventory, creating: readonly Snapshot[]): Promise<void> {
     try {
-      await settleSnapshots(this.deps, host, inventory, this.settings.graceMs);
+      await settleSnapshots(this.deps, host, inventory, this.settings.graceMs, creating);
     } catch (error) {
       this.deps.log.warn({ hostId: host.id, err: error }, 'settling snapshots failed; next pass retries');
     }

@@ -111,13 +111,15 @@ function readyOutcome(host: Host, kernel: Image, taken: SnapshotResult): Snapsho
  * - `creating` here, not on the host, and older than `graceMs` → `failed` (SNAPSHOT_INTERRUPTED);
  *   younger ones are left to the request taking them, as are those the host is still taking;
  * - on the host, but `failed` here or gone → the host removes it (a failed snapshot keeps nothing).
- * Answers how many it changed.
+ * Answers how many it changed. A pass over many hosts reads the `creating` snapshots once (see
+ * `listCreatingSnapshots`) and hands them to each host's call; without them they are read here.
  */
 export async function settleSnapshots(
   deps: Pick<Deps, 'vms' | 'images' | 'snapshots' | 'agents' | 'clock' | 'log'>,
   host: Host,
   inventory: Inventory,
   graceMs: number,
+  creating?: readonly Snapshot[],
 ): Promise<number> {
   const held = new Map<string, 'creating' | 'ready'>();
   for (const agentVm of inventory.vms) {
@@ -125,7 +127,8 @@ export async function settleSnapshots(
   }
   let changed = 0;
   const now = deps.clock.now();
-  for (const snapshot of await creatingSnapshots(deps, host)) {
+  const creatingHere = (creating ?? (await listCreatingSnapshots(deps))).filter((snapshot) => snapshot.hostId === host.id);
+  for (const snapshot of creatingHere) {
     const onHost = held.get(snapshot.id);
     if (onHost === 'creating') continue;
     if (onHost === undefined) {
@@ -163,9 +166,9 @@ export async function settleSnapshots(
   return changed;
 }
 
-async function creatingSnapshots(deps: Pick<Deps, 'snapshots'>, host: Host): Promise<Snapshot[]> {
-  const creating = await allSnapshots(deps, { projects: everyProject, state: 'creating' });
-  return creating.filter((snapshot) => snapshot.hostId === host.id);
+/** Every `creating` snapshot of every host: what `settleSnapshots` compares with each host's inventory. */
+export function listCreatingSnapshots(deps: Pick<Deps, 'snapshots'>): Promise<Snapshot[]> {
+  return allSnapshots(deps, { projects: everyProject, state: 'creating' });
 }
 
 async function snapshotsOfVm(deps: Pick<Deps, 'snapshots'>, vmId: VmId): Promise<Snapshot[]> {

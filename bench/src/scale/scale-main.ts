@@ -1,0 +1,60 @@
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { missingRequirements } from '@hearth/testkit';
+import { machineFacts } from '../machine.js';
+import { UsageError } from '../options.js';
+import { parseScaleOptions, scaleUsage } from './scale-options.js';
+import { renderScaleText, scaleToJson, type ScaleSizeResult } from './scale-report.js';
+import { runScaleSize } from './scale-run.js';
+
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+/** `npm run bench -- --scale ...`: answers the exit code. Needs PostgreSQL (TEST_DATABASE_URL), not root. */
+export async function runScale(argv: readonly string[]): Promise<number> {
+  let options;
+  try {
+    options = parseScaleOptions(argv);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (options === null) {
+    process.stdout.write(scaleUsage);
+    return 0;
+  }
+  const missing = missingRequirements({ database: true });
+  if (missing !== undefined) {
+    process.stderr.write(`hearth bench --scale cannot run: ${missing}\n`);
+    return 1;
+  }
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const machine = machineFacts();
+  const loadAtStart = os.loadavg()[0] ?? 0;
+  log(
+    `hearth bench --scale on ${machine.cpuCount} cores, load ${loadAtStart.toFixed(2)}: ${options.hostCounts.join(', ')} hosts`,
+  );
+  const sizes: ScaleSizeResult[] = [];
+  for (const hostCount of options.hostCounts) {
+    log(`${hostCount} hosts × ${options.vmsPerHost} VMs`);
+    sizes.push(await runScaleSize(options, hostCount, log));
+  }
+  const results = {
+    machine,
+    loadAverage: { start: loadAtStart, end: os.loadavg()[0] ?? 0 },
+    startedAt: startedAt.toISOString(),
+    durationS: (performance.now() - t0) / 1000,
+    sizes,
+  };
+  process.stdout.write(`\n${renderScaleText(results)}\n`);
+  if (options.jsonFile !== null) {
+    writeFileSync(options.jsonFile, `${JSON.stringify(scaleToJson(results), null, 2)}\n`);
+    log(`results written to ${options.jsonFile}`);
+  }
+  return 0;
+}

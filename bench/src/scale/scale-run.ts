@@ -1,0 +1,633 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  createCleanupStack,
+  createJoinToken,
+  createManagerProcess,
+  createTestDatabase,
+  managerMain,
+  parsePrometheusText,
+  waitFor,
+  writeEmptyExt4,
+  writeFakeKernel,
+  type ManagerProcess,
+} from '@hearth/testkit';
+import pg from 'pg';
+import { Pool } from 'undici';
+import { ulid } from 'ulid';
+import { readProcOrNull, rssMib } from '../machine.js';
+import { runPool } from '../manager-vms.js';
+import { percentile } from '../stats.js';
+import { histogramDelta, histogramOf, histogramQuantile, histogramSum, type HistogramSnapshot } from './histogram.js';
+import type { ScaleOptions } from './scale-options.js';
+import type { ReplicaUsage, ScaleSizeResult } from './scale-report.js';
+import type { ChildMessage, ParentMessage, SeededVm, SimulatedHost } from './simulated-hosts-protocol.js';
+
+export type Log = (line: string) => void;
+
+const simulatedHostsMain = path.join(path.dirname(fileURLToPath(import.meta.url)), 'simulated-hosts.js');
+const heartbeatRoute = '/v1/hosts/:id/heartbeat';
+/** The Manager's default; the simulated hosts take the interval the Manager answers at registration. */
+const heartbeatIntervalMs = 5_000;
+const bootArgs = 'console=ttyS0 reboot=k panic=1';
+
+/** A Manager replica with its API (admin token) and its own metrics. */
+interface Replica {
+  readonly process: ManagerProcess;
+  readonly api: <T>(method: string, route: string, body?: unknown) => Promise<{ status: number; body: T }>;
+  metrics(): Promise<ReturnType<typeof parsePrometheusText>>;
+  role(): Promise<'leader' | 'follower' | 'disabled' | 'down'>;
+}
+
+function replicaOf(process: ManagerProcess, token: () => string, cleanups: ReturnType<typeof createCleanupStack>): Replica {
+  const pool = new Pool(process.url, { connections: 64, keepAliveTimeout: 60_000 });
+  cleanups.push(() => pool.close());
+  const api = async <T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T }> => {
+    const response = await pool.request({
+      method: method as 'GET',
+      path: route,
+      headers: {
+        authorization: `Bearer ${token()}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headersTimeout: 30_000,
+      bodyTimeout: 30_000,
+    });
+    const text = await response.body.text();
+    const isJson = String(response.headers['content-type'] ?? '').includes('json');
+    return { status: response.statusCode, body: (isJson && text !== '' ? JSON.parse(text) : text) as T };
+  };
+  return {
+    process,
+    api,
+    async metrics() {
+      return parsePrometheusText((await api<string>('GET', '/metrics')).body);
+    },
+    async role() {
+      try {
+        return (await api<{ reconciler: 'leader' | 'follower' | 'disabled' }>('GET', '/v1/system')).body.reconciler;
+      } catch {
+        return 'down';
+      }
+    },
+  };
+}
+
+/** utime + stime of a process in ms, or null when it is gone. */
+function processCpuMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  const stat = readProcOrNull(`/proc/${pid}/stat`);
+  if (stat === null) return null;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** One-second samples of each replica's CPU (% of one core) and RSS, following restarts. */
+class UsageSampler {
+  private readonly samples: { cpuPct: number; rssMib: number }[][];
+  private readonly last: ({ pid: number; cpuMs: number; atMs: number } | null)[];
+  private timer: NodeJS.Timeout | null = null;
+  private windowStart: number[] = [];
+
+  constructor(private readonly pids: () => readonly (number | undefined)[]) {
+    this.samples = pids().map(() => []);
+    this.last = pids().map(() => null);
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.sample(), 1_000);
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+  }
+
+  private sample(): void {
+    const now = performance.now();
+    this.pids().forEach((pid, i) => {
+      const cpuMs = processCpuMs(pid);
+      const rss = rssMib(pid);
+      const last = this.last[i];
+      if (pid === undefined || cpuMs === null || rss === null) {
+        this.last[i] = null;
+        return;
+      }
+      if (last !== null && last !== undefined && last.pid === pid) {
+        this.samples[i]!.push({ cpuPct: ((cpuMs - last.cpuMs) / (now - last.atMs)) * 100, rssMib: rss });
+      }
+      this.last[i] = { pid, cpuMs, atMs: now };
+    });
+  }
+
+  beginWindow(): void {
+    this.windowStart = this.samples.map((list) => list.length);
+  }
+
+  /** Replica i: the steady window's means and the whole run's peaks. */
+  usage(i: number, role: 'leader' | 'follower'): ReplicaUsage {
+    const all = this.samples[i] ?? [];
+    const window = all.slice(this.windowStart[i] ?? 0);
+    const mean = (values: number[]): number | null =>
+      values.length === 0 ? null : values.reduce((sum, value) => sum + value, 0) / values.length;
+    return {
+      role,
+      cpuSteadyPct: mean(window.map((s) => s.cpuPct)),
+      cpuPeakPct: all.length === 0 ? null : Math.max(...all.map((s) => s.cpuPct)),
+      rssSteadyMib: mean(window.map((s) => s.rssMib)),
+      rssPeakMib: all.length === 0 ? null : Math.max(...all.map((s) => s.rssMib)),
+    };
+  }
+}
+
+/** A simulated-hosts process: answers one reply per request, in order. */
+class HostProcess {
+  private readonly waiting: { resolve: (message: ChildMessage) => void; reject: (error: Error) => void }[] = [];
+
+  constructor(readonly child: ChildProcess) {
+    child.on('message', (message: ChildMessage) => {
+      const waiter = this.waiting.shift();
+      if (message.kind === 'error') waiter?.reject(new Error(`simulated hosts failed: ${message.message}`));
+      else waiter?.resolve(message);
+    });
+    child.on('exit', (code) => {
+      for (const waiter of this.waiting.splice(0)) waiter.reject(new Error(`simulated hosts exited with ${code}`));
+    });
+  }
+
+  request<K extends ChildMessage['kind']>(message: ParentMessage, kind: K): Promise<Extract<ChildMessage, { kind: K }>> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({
+        resolve: (reply) =>
+          reply.kind === kind
+            ? resolve(reply as Extract<ChildMessage, { kind: K }>)
+            : reject(new Error(`expected ${kind}, got ${reply.kind}`)),
+        reject,
+      });
+      this.child.send(message);
+    });
+  }
+}
+
+/** Locally administered, unicast MACs, one per seeded VM (the Manager's own start with 06:00). */
+function seededMac(index: number): string {
+  return `02:5e:${[(index >> 24) & 255, (index >> 16) & 255, (index >> 8) & 255, index & 255]
+    .map((b) => b.toString(16).padStart(2, '0'))
+    .join(':')}`;
+}
+
+/**
+ * Writes the seeded VMs' rows as a create through the API leaves them once running: state and
+ * observed state `running`, on their host, with the registered images, one event row each. No
+ * address lease: like VMs made before addresses were leased (network null), which the Manager keeps.
+ */
+async function insertVmRows(
+  databaseUrl: string,
+  vms: readonly { id: string; name: string; hostId: string; mac: string }[],
+  images: { kernelImageId: string; rootfsImageId: string; kernelPath: string; rootfsPath: string },
+): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const now = new Date();
+    const steps = JSON.stringify([{ name: 'start', durationMs: 3, at: now.toISOString() }]);
+    for (let offset = 0; offset < vms.length; offset += 5_000) {
+      const batch = vms.slice(offset, offset + 5_000);
+      await client.query(
+        `INSERT INTO vms (id, name, project, state, observed_state, observed_at, host_id, vcpu_count, memory_mib,
+                          kernel_image_id, rootfs_image_id, kernel_path, rootfs_path, boot_args, guest_mac,
+                          is_metrics_enabled, failure_reason, steps, total_ms, created_at, updated_at)
+         SELECT id, name, 'default', 'running', 'running', $5, host_id, 1, 128, $6, $7, $8, $9, $10, mac, false, NULL,
+                $11::jsonb, 3, $5, $5
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(id, name, host_id, mac)`,
+        [
+          batch.map((vm) => vm.id),
+          batch.map((vm) => vm.name),
+          batch.map((vm) => vm.hostId),
+          batch.map((vm) => vm.mac),
+          now,
+          images.kernelImageId,
+          images.rootfsImageId,
+          images.kernelPath,
+          images.rootfsPath,
+          bootArgs,
+          steps,
+        ],
+      );
+    }
+    await client.query('ANALYZE vms');
+  } finally {
+    await client.end();
+  }
+}
+
+async function resyncHistograms(replica: Replica): Promise<{ duration: HistogramSnapshot; cpu: HistogramSnapshot }> {
+  const families = await replica.metrics();
+  return {
+    duration: histogramOf(families.get('hearth_reconciler_resync_duration_seconds')),
+    cpu: histogramOf(families.get('hearth_reconciler_resync_cpu_seconds')),
+  };
+}
+
+/**
+ * An entry point that profiles the Manager with the inspector (`--cpu-prof` is refused in
+ * NODE_OPTIONS, and the testkit starts `node <main>`): SIGUSR2 writes the profile so far into `dir`.
+ */
+function writeProfiledMain(workDir: string, dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(workDir, 'profiled-manager.mjs');
+  writeFileSync(
+    file,
+    [
+      "import { writeFileSync } from 'node:fs';",
+      "import { Session } from 'node:inspector';",
+      'const session = new Session();',
+      'session.connect();',
+      "session.post('Profiler.enable', () => session.post('Profiler.start'));",
+      "process.on('SIGUSR2', () => {",
+      "  session.post('Profiler.stop', (error, result) => {",
+      `    if (error === null) writeFileSync(${JSON.stringify(path.resolve(dir))} + '/manager-' + process.pid + '.cpuprofile', JSON.stringify(result.profile));`,
+      "    session.post('Profiler.start');",
+      '  });',
+      '});',
+      `await import(${JSON.stringify(managerMain)});`,
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+const toMs = (seconds: number | null): number | null => (seconds === null ? null : seconds * 1000);
+
+/** One full run at `hostCount` hosts: see bench/README.md for each phase. */
+export async function runScaleSize(options: ScaleOptions, hostCount: number, log: Log): Promise<ScaleSizeResult> {
+  const cleanups = createCleanupStack(`scale run at ${hostCount} hosts`);
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'hearth-scale-'));
+  cleanups.push(() => rmSync(workDir, { recursive: true, force: true }));
+  try {
+    return await runIn(workDir, cleanups, options, hostCount, log);
+  } finally {
+    await cleanups.run();
+  }
+}
+
+async function runIn(
+  workDir: string,
+  cleanups: ReturnType<typeof createCleanupStack>,
+  options: ScaleOptions,
+  hostCount: number,
+  log: Log,
+): Promise<ScaleSizeResult> {
+  const setupStartedAt = performance.now();
+  const database = await createTestDatabase();
+  cleanups.push(() => database.drop());
+  const imageRoot = path.join(workDir, 'images');
+  mkdirSync(imageRoot, { recursive: true });
+  const managerEnv = (isReconcilerDisabled: boolean): Record<string, string | undefined> => ({
+    MANAGER_LOG_LEVEL: 'warn',
+    // One key-encryption key for both replicas: they share the cluster CA sealed in the database.
+    MANAGER_CA_KEK_FILE: path.join(workDir, 'ca-kek.key'),
+    MANAGER_REQUIRE_KVM: 'off',
+    MANAGER_RATE_LIMIT_PER_MINUTE: '1000000000',
+    MANAGER_EVENT_STREAMS_PER_CLIENT: String(options.listeners + 10),
+    MANAGER_EVENT_STREAMS_MAX: String(options.listeners + 10),
+    // Seeding happens with no reconciler, so no leader sees half-seeded hosts; then both restart.
+    MANAGER_RECONCILER_DISABLED: isReconcilerDisabled ? 'on' : undefined,
+  });
+  const profiledMain = options.managerCpuProfDir === null ? undefined : writeProfiledMain(workDir, options.managerCpuProfDir);
+  const managers: ManagerProcess[] = [];
+  for (const name of ['a', 'b']) {
+    const manager = await createManagerProcess({
+      databaseUrl: database.url,
+      imageRoot,
+      logFile: path.join(workDir, `manager-${name}.log`),
+      dataDir: path.join(workDir, `manager-${name}`),
+      env: managerEnv(true),
+      name: `manager ${name}`,
+      readyTimeoutMs: 60_000,
+      ...(profiledMain === undefined ? {} : { main: profiledMain }),
+    });
+    cleanups.push(() => manager.stop());
+    await manager.start();
+    managers.push(manager);
+  }
+  const [managerA, managerB] = managers as [ManagerProcess, ManagerProcess];
+  const token = await managerA.adminToken();
+  const replicas = managers.map((manager) => replicaOf(manager, () => token, cleanups));
+  const [a] = replicas as [Replica, Replica];
+
+  const kernelPath = path.join(imageRoot, 'vmlinux.bin');
+  const rootfsPath = path.join(imageRoot, 'rootfs.ext4');
+  writeFakeKernel(kernelPath);
+  writeEmptyExt4(rootfsPath);
+  const register = async (kind: 'kernel' | 'rootfs', hostPath: string): Promise<string> => {
+    const response = await a.api<{ id: string }>('POST', '/v1/images', { kind, name: `scale-${kind}`, hostPath });
+    if (response.status !== 201) throw new Error(`POST /v1/images answered ${response.status}: ${JSON.stringify(response.body)}`);
+    return response.body.id;
+  };
+  const images = { kernelImageId: await register('kernel', kernelPath), rootfsImageId: await register('rootfs', rootfsPath) };
+
+  log(`  ${hostCount} hosts join and register`);
+  const joinTokens = await runPool(hostCount, 20, () =>
+    createJoinToken(managerA.url, { headers: { authorization: `Bearer ${token}` } }),
+  );
+  const processCount = Math.ceil(hostCount / options.hostsPerProcess);
+  const hostProcesses: HostProcess[] = [];
+  for (let p = 0; p < processCount; p += 1) {
+    const child = fork(simulatedHostsMain, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const hostProcess = new HostProcess(child);
+    hostProcesses.push(hostProcess);
+    cleanups.push(async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      await hostProcess.request({ kind: 'stop' }, 'stopped').catch(() => child.kill('SIGKILL'));
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+  }
+  const hostsByProcess = await Promise.all(
+    hostProcesses.map(async (hostProcess, p) => {
+      const names = Array.from({ length: hostCount }, (_, i) => i).filter((i) => i % processCount === p);
+      // Half the processes list replica a first, half b: both replicas take heartbeats.
+      const bases = p % 2 === 0 ? [managerA.url, managerB.url] : [managerB.url, managerA.url];
+      const ready = await hostProcess.request(
+        {
+          kind: 'start',
+          hosts: names.map((i) => ({ name: `sim-${String(i).padStart(4, '0')}`, joinToken: joinTokens[i] as string })),
+          managerBases: bases,
+          images: [kernelPath, rootfsPath],
+          imageRoot,
+        },
+        'ready',
+      );
+      return ready.hosts;
+    }),
+  );
+
+  log(`  seeding ${hostCount * options.vmsPerHost} VMs (Agents first, then the rows)`);
+  const rows: { id: string; name: string; hostId: string; mac: string }[] = [];
+  await Promise.all(
+    hostsByProcess.map(async (hosts: readonly SimulatedHost[], p) => {
+      const vms: SeededVm[] = [];
+      for (const host of hosts) {
+        for (let v = 0; v < options.vmsPerHost; v += 1) {
+          const index = rows.length;
+          const row = { id: `vm_${ulid()}`, name: `seed-${index}`, hostId: host.hostId, mac: seededMac(index) };
+          rows.push(row);
+          vms.push({
+            hostName: host.name,
+            vmId: row.id,
+            spec: {
+              vcpuCount: 1,
+              memoryMib: 128,
+              kernelPath,
+              rootfsSourcePath: rootfsPath,
+              bootArgs,
+              guestMac: row.mac,
+              isMetricsEnabled: false,
+            },
+          });
+        }
+      }
+      await hostProcesses[p]!.request({ kind: 'seed', vms }, 'seeded');
+    }),
+  );
+  await insertVmRows(database.url, rows, { ...images, kernelPath, rootfsPath });
+  const setupS = (performance.now() - setupStartedAt) / 1000;
+
+  log('  both replicas restart with the reconciler; the first leader resyncs every VM');
+  await Promise.all(managers.map((manager) => manager.stop()));
+  const sampler = new UsageSampler(() => managers.map((manager) => manager.process.child.pid));
+  for (const manager of managers) await manager.start(managerEnv(false));
+  sampler.start();
+  cleanups.push(() => sampler.stop());
+  let leaderIndex = -1;
+  await waitFor(
+    async () => {
+      const roles = await Promise.all(replicas.map((replica) => replica.role()));
+      leaderIndex = roles.indexOf('leader');
+      if (leaderIndex < 0) return false;
+      return (await resyncHistograms(replicas[leaderIndex]!)).duration.count >= 1;
+    },
+    { timeoutMs: 300_000, intervalMs: 200, description: 'a replica leads and finishes its first resync' },
+  );
+  const leaderReplica = replicas[leaderIndex]!;
+  const followerIndex = 1 - leaderIndex;
+  const first = await resyncHistograms(leaderReplica);
+
+  log(`  steady window: ${options.steadyS} s`);
+  // Every host heartbeats again (the restart made them retry), so the window sees the full rate.
+  await new Promise((resolve) => setTimeout(resolve, 2 * heartbeatIntervalMs));
+  await Promise.all(hostProcesses.map((hostProcess) => hostProcess.request({ kind: 'stats' }, 'stats')));
+  const heartbeatsBefore = await Promise.all(
+    replicas.map(async (replica) =>
+      histogramOf((await replica.metrics()).get('hearth_http_request_duration_seconds'), { route: heartbeatRoute }),
+    ),
+  );
+  const resyncBefore = await resyncHistograms(leaderReplica);
+  sampler.beginWindow();
+  await new Promise((resolve) => setTimeout(resolve, options.steadyS * 1000));
+  const usage = [sampler.usage(leaderIndex, 'leader'), sampler.usage(followerIndex, 'follower')];
+  const heartbeatsAfter = await Promise.all(
+    replicas.map(async (replica) =>
+      histogramOf((await replica.metrics()).get('hearth_http_request_duration_seconds'), { route: heartbeatRoute }),
+    ),
+  );
+  const resyncAfter = await resyncHistograms(leaderReplica);
+  const clientStats = await Promise.all(hostProcesses.map((hostProcess) => hostProcess.request({ kind: 'stats' }, 'stats')));
+  const heartbeats = histogramSum(
+    histogramDelta(heartbeatsBefore[0]!, heartbeatsAfter[0]!),
+    histogramDelta(heartbeatsBefore[1]!, heartbeatsAfter[1]!),
+  );
+  const steadyDuration = histogramDelta(resyncBefore.duration, resyncAfter.duration);
+  const steadyCpu = histogramDelta(resyncBefore.cpu, resyncAfter.cpu);
+
+  log(`  GET /v1/vms?limit=100: ${options.listRequests} requests`);
+  const list = await measureList(replicas, options.listRequests);
+
+  log(`  burst: ${options.burstCreates} creates at concurrency ${options.burstConcurrency}, ${options.listeners} listeners`);
+  const burst = await measureBurst(replicas, images, options, managers);
+
+  if (profiledMain !== undefined) {
+    for (const manager of managers) manager.process.child.kill('SIGUSR2');
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+  }
+  log('  failover: kill -9 the leader');
+  const failover = await measureFailover(managers[leaderIndex]!, replicas[followerIndex]!);
+  sampler.stop();
+
+  const clientLatencies = clientStats.flatMap((stats) => [...stats.heartbeatLatenciesMs]);
+  return {
+    hosts: hostCount,
+    vms: rows.length,
+    hostProcesses: processCount,
+    heartbeatIntervalMs,
+    setupS,
+    replicas: usage,
+    heartbeat: {
+      count: heartbeats.count,
+      failures: clientStats.reduce((sum, stats) => sum + stats.heartbeatFailures, 0),
+      serverP50Ms: toMs(histogramQuantile(heartbeats, 0.5)),
+      serverP99Ms: toMs(histogramQuantile(heartbeats, 0.99)),
+      serverMeanMs: heartbeats.count === 0 ? null : (heartbeats.sum / heartbeats.count) * 1000,
+      clientP99Ms: percentile(clientLatencies, 99),
+    },
+    resync: {
+      firstMs: first.duration.count >= 1 ? first.duration.sum * 1000 : null,
+      firstCpuMs: first.cpu.count >= 1 ? first.cpu.sum * 1000 : null,
+      steadyMs: steadyDuration.count === 0 ? null : (steadyDuration.sum / steadyDuration.count) * 1000,
+      steadyCpuMs: steadyCpu.count === 0 ? null : (steadyCpu.sum / steadyCpu.count) * 1000,
+      steadyCount: steadyDuration.count,
+    },
+    ...burst,
+    list,
+    failover,
+  };
+}
+
+/** Pages through `GET /v1/vms?limit=100`, alternating replicas, one request at a time (the first 20 warm up). */
+async function measureList(replicas: readonly Replica[], requests: number): Promise<ScaleSizeResult['list']> {
+  const latencies: number[] = [];
+  let failures = 0;
+  let cursor: string | null = null;
+  for (let i = 0; i < requests + 20; i += 1) {
+    const route: string = `/v1/vms?limit=100${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
+    const startedAt = performance.now();
+    const response = await replicas[i % replicas.length]!.api<{ nextCursor: string | null }>('GET', route);
+    const ms = performance.now() - startedAt;
+    if (response.status !== 200) {
+      failures += 1;
+      cursor = null;
+      continue;
+    }
+    cursor = response.body.nextCursor ?? null;
+    if (i >= 20) latencies.push(ms);
+  }
+  return { requests, failures, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+}
+
+/** Listeners on both replicas, then a burst of creates; accepted → running from the Manager's histogram. */
+async function measureBurst(
+  replicas: readonly Replica[],
+  images: { kernelImageId: string; rootfsImageId: string },
+  options: ScaleOptions,
+  managers: readonly ManagerProcess[],
+): Promise<Pick<ScaleSizeResult, 'burst' | 'events'>> {
+  const token = await managers[0]!.adminToken();
+  const delays: number[] = [];
+  let delivered = 0;
+  const controllers: AbortController[] = [];
+  const pumps: Promise<void>[] = [];
+  for (let l = 0; l < options.listeners; l += 1) {
+    const controller = new AbortController();
+    controllers.push(controller);
+    const response = await fetch(`${managers[l % managers.length]!.url}/v1/events/stream?type=vm.state_changed`, {
+      headers: { accept: 'text/event-stream', authorization: `Bearer ${token}` },
+      signal: controller.signal,
+    });
+    if (response.status !== 200 || response.body === null) throw new Error(`the event stream answered ${response.status}`);
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    pumps.push(
+      (async () => {
+        let buffer = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          const receivedAt = Date.now();
+          buffer += value;
+          let end: number;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const data = block
+              .split('\n')
+              .filter((line) => line.startsWith('data:'))
+              .map((line) => line.slice(5).trim())
+              .join('');
+            if (data === '') continue;
+            const event = JSON.parse(data) as { toState?: string; at?: string };
+            if (event.toState !== 'running' || event.at === undefined) continue;
+            delivered += 1;
+            delays.push(receivedAt - Date.parse(event.at));
+          }
+        }
+      })().catch(() => undefined),
+    );
+  }
+  const createdBefore = await Promise.all(
+    replicas.map(async (replica) => histogramOf((await replica.metrics()).get('hearth_vm_create_duration_seconds'))),
+  );
+  const errors: string[] = [];
+  const startedAt = performance.now();
+  const outcomes = await runPool(options.burstCreates, options.burstConcurrency, async (i) => {
+    const response = await replicas[i % replicas.length]!.api<{ id?: string }>('POST', '/v1/vms', {
+      name: `burst-${i}`,
+      vcpuCount: 1,
+      memoryMib: 128,
+      ...images,
+    }).catch((error: unknown) => ({ status: 0, body: { error: String(error) } }));
+    if (response.status >= 300 && errors.length < 5)
+      errors.push(`HTTP ${response.status}: ${JSON.stringify(response.body).slice(0, 200)}`);
+    return response.status < 300;
+  });
+  const accepted = outcomes.filter(Boolean).length;
+  let created = createdBefore.map(() => histogramOf(undefined));
+  await waitFor(
+    async () => {
+      created = await Promise.all(
+        replicas.map(async (replica, i) =>
+          histogramDelta(createdBefore[i]!, histogramOf((await replica.metrics()).get('hearth_vm_create_duration_seconds'))),
+        ),
+      );
+      return created.reduce((sum, h) => sum + h.count, 0) >= accepted;
+    },
+    { timeoutMs: 300_000, intervalMs: 250, description: `${accepted} burst VMs reach running` },
+  ).catch(() => undefined);
+  const wallS = (performance.now() - startedAt) / 1000;
+  // Each listener should see every burst VM's `running`: wait for them (or 10 s), then close.
+  const expected = accepted * options.listeners;
+  await waitFor(() => delivered >= expected, {
+    timeoutMs: 10_000,
+    intervalMs: 100,
+    description: 'every listener saw every event',
+  }).catch(() => undefined);
+  for (const controller of controllers) controller.abort();
+  await Promise.all(pumps);
+  const lag = histogramSum(created[0]!, created[1]!);
+  return {
+    burst: {
+      creates: accepted,
+      failures: options.burstCreates - accepted,
+      wallS,
+      lagP50Ms: toMs(histogramQuantile(lag, 0.5)),
+      lagP99Ms: toMs(histogramQuantile(lag, 0.99)),
+      errors,
+    },
+    events: { listeners: options.listeners, deliveries: delivered, p50Ms: percentile(delays, 50), p99Ms: percentile(delays, 99) },
+  };
+}
+
+/** kill -9 of the leader; time until the other replica leads, then until its first resync is done. */
+async function measureFailover(leader: ManagerProcess, other: Replica): Promise<ScaleSizeResult['failover']> {
+  const before = (await resyncHistograms(other)).duration.count;
+  const killedAt = performance.now();
+  await leader.kill();
+  let leadMs: number | null = null;
+  let reconciledMs: number | null = null;
+  await waitFor(
+    async () => {
+      if (leadMs === null) {
+        if ((await other.role()) !== 'leader') return false;
+        leadMs = performance.now() - killedAt;
+      }
+      if ((await resyncHistograms(other)).duration.count <= before) return false;
+      reconciledMs = performance.now() - killedAt;
+      return true;
+    },
+    { timeoutMs: 60_000, intervalMs: 50, description: 'the other replica leads and resyncs' },
+  ).catch(() => undefined);
+  return { leadMs, reconciledMs };
+}
