@@ -575,6 +575,8 @@ async function measureBurst(
   });
   const accepted = outcomes.filter(Boolean).length;
   let created = createdBefore.map(() => histogramOf(undefined));
+  // Until every accepted VM ran once, or 20 s pass without one more (a create that failed never runs).
+  let progress = { count: -1, atMs: performance.now() };
   await waitFor(
     async () => {
       created = await Promise.all(
@@ -582,7 +584,9 @@ async function measureBurst(
           histogramDelta(createdBefore[i]!, histogramOf((await replica.metrics()).get('hearth_vm_create_duration_seconds'))),
         ),
       );
-      return created.reduce((sum, h) => sum + h.count, 0) >= accepted;
+      const running = created.reduce((sum, h) => sum + h.count, 0);
+      if (running !== progress.count) progress = { count: running, atMs: performance.now() };
+      return running >= accepted || performance.now() - progress.atMs > 20_000;
     },
     { timeoutMs: 300_000, intervalMs: 250, description: `${accepted} burst VMs reach running` },
   ).catch(() => undefined);
