@@ -62,13 +62,15 @@ package_present() {
     qemu-system-x86) find_command qemu-system-x86_64 >/dev/null ;;
     iputils-ping) find_command ping >/dev/null ;;
     nftables) find_command nft >/dev/null ;;
+    chromium) find_command chromium >/dev/null ;;
     *) return 1 ;;
   esac
 }
 
 # ---------------------------------------------------------------------------------------------
 phase 'system packages'
-packages=(postgresql iproute2 e2fsprogs busybox-static qemu-system-x86 iputils-ping nftables)
+# chromium: the web console's end-to-end test drives it headless (playwright-core).
+packages=(postgresql iproute2 e2fsprogs busybox-static qemu-system-x86 iputils-ping nftables chromium)
 missing=()
 for package in "${packages[@]}"; do
   package_present "$package" || missing+=("$package")

@@ -2,6 +2,7 @@ export { Hearth, type HearthOptions } from './hearth.js';
 export { HearthError, isHearthError, type ProblemCode } from './hearth-error.js';
 export { VmWaitError, Vms, type CreateVmOptions, type MutationOptions, type WaitOptions } from './vms.js';
 export { Images } from './images.js';
+export { Templates } from './templates.js';
 export { Hosts } from './hosts.js';
 export { Tokens } from './tokens.js';
 export { Projects } from './projects.js';

@@ -33,6 +33,9 @@ export type Image = JsonOf<'getImage', 200>;
 export type RegisterImageRequest = BodyOf<'registerImage'>;
 export type ListImagesFilter = Omit<QueryOf<'listImages'>, 'cursor' | 'limit'>;
 
+export type Template = JsonOf<'getTemplate', 200>;
+export type ListTemplatesFilter = Omit<QueryOf<'listTemplates'>, 'cursor' | 'limit'>;
+
 export type Host = JsonOf<'getHost', 200>;
 export type DrainReport = JsonOf<'drainHost', 200>;
 
