@@ -21,13 +21,14 @@ describe.skipIf(skipReason)(`the web console in a real browser${skipReason ? ` (
 
   beforeAll(async () => {
     stack = await startStack();
+    // After the stack, not beside it: on 2 cores the Manager's start has a deadline to keep.
+    // As root, Chromium runs only without its sandbox.
+    browser = await chromium.launch({ executablePath: chromiumPath!, headless: true, args: ['--no-sandbox'] });
     const hearth = new Hearth({ baseUrl: stack.managerUrl, token: stack.adminToken });
     writeFakeKernel(path.join(stack.imageRoot, 'vmlinux'));
     writeEmptyExt4(path.join(stack.imageRoot, 'base.ext4'));
     await hearth.images.register({ kind: 'kernel', name: 'vmlinux', hostPath: 'vmlinux' });
     await hearth.images.register({ kind: 'rootfs', name: 'base', hostPath: 'base.ext4' });
-    // As root, Chromium runs only without its sandbox.
-    browser = await chromium.launch({ executablePath: chromiumPath!, headless: true, args: ['--no-sandbox'] });
     page = await browser.newPage();
     page.setDefaultTimeout(uiTimeoutMs);
     page.on('console', (message) => {
