@@ -41,7 +41,7 @@ describe.skipIf(skipReason)(`the web console in a real browser${skipReason ? ` (
     await stack?.stop();
   });
 
-  it('signs in with a token, creates a VM that comes up live, shows its console, deletes it, and signs out', async () => {
+  it('signs in with a token, shows hosts and images, creates a VM that comes up live, shows its console, deletes it, and signs out', async () => {
     await page.goto(stack.managerUrl);
     await page.fill('#token', stack.adminToken);
     await page.click('button[type=submit]');
@@ -50,6 +50,13 @@ describe.skipIf(skipReason)(`the web console in a real browser${skipReason ? ` (
     // Survives only if the page is never loaded again: everything below must come without a reload.
     await page.evaluate("window.hearthTestMarker = 'same page'");
     await page.waitForSelector('[data-testid=live-indicator]:text("live")');
+
+    await page.click('header.top a:text("Hosts")');
+    await page.waitForSelector('[data-testid=host-list] .health-healthy');
+    expect(await page.locator('[data-testid=host-list] progress').count()).toBe(2);
+    await page.click('header.top a:text("Images")');
+    await page.waitForSelector('[data-testid=image-list] tbody tr >> nth=1');
+    await page.click('header.top a:text("VMs")');
 
     await page.click('a.button:text("Create VM")');
     await page.selectOption('#vm-kernel', { label: 'vmlinux (default)' });
@@ -90,5 +97,5 @@ describe.skipIf(skipReason)(`the web console in a real browser${skipReason ? ` (
     await page.waitForSelector('#token');
     expect(await page.evaluate("sessionStorage.getItem('hearth.token')")).toBeNull();
     expect(policyViolations).toEqual([]);
-  }, 60_000);
+  }, 90_000);
 });
