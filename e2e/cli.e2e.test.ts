@@ -195,13 +195,31 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     expect(existsSync(stdoutLog)).toBe(false);
   });
 
-  it('prints a bash completion script that bash accepts', async () => {
-    const script = await hearth(['completion', 'bash']);
-    expect(script.stdout).toMatch(/complete -F _hearth hearth/);
-    const checked = await new Promise<number>((resolve) => {
-      const child = execFile('bash', ['-n'], (error) => resolve(error === null ? 0 : 1));
-      child.stdin?.end(script.stdout);
-    });
-    expect(checked).toBe(0);
+  it('creates a VM from a template by name, snapshots it, and lists and removes both', async () => {
+    const template = await json<{ id: string; version: number }>(
+      'template create small --kernel vmlinux --rootfs base --memory 192 --description tiny'.split(' '),
+    );
+    const changed = await hearth(['template', 'set', 'small', '--vcpus', '2']);
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stdout).toContain(`${template.id} is at version ${template.version + 1}`);
+    const vm = await json<{ id: string; state: string; vcpuCount: number; memoryMib: number }>(
+      'vm create from-template --template small --memory 160 --wait'.split(' '),
+    );
+    // The template's values, and what was given in its place.
+    expect(vm).toMatchObject({ state: 'running', vcpuCount: 2, memoryMib: 160 });
+
+    const snapshot = await json<{ id: string; state: string; vmId: string }>(['snapshot', 'create', 'from-template']);
+    expect(snapshot).toMatchObject({ state: 'ready', vmId: vm.id });
+    const listed = await json<{ id: string }[]>(['snapshot', 'ls', '--vm', 'from-template']);
+    expect(listed.map((item) => item.id)).toEqual([snapshot.id]);
+    const shown = await hearth(['snapshot', 'get', snapshot.id.slice(0, 'snap_'.length + 20)]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/^paused for: +[0-9.]+ ms$/m);
+    expect((await hearth(['snapshot', 'rm', snapshot.id])).code).toBe(0);
+    expect((await hearth(['snapshot', 'get', snapshot.id])).code).toBe(3);
+
+    expect((await hearth(['vm', 'rm', 'from-template'])).code).toBe(0);
+    expect((await hearth(['template', 'rm', 'small'])).code).toBe(0);
+    expect(await json<unknown[]>(['template', 'ls'])).toEqual([]);
   });
 });

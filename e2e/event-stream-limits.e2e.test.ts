@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createCleanupStack,
@@ -9,6 +10,8 @@ import {
   createTestDatabase,
   joinAsAgent,
   missingRequirements,
+  parsePrometheusText,
+  sampleValue,
   waitFor,
   writeEmptyExt4,
   writeFakeKernel,
@@ -20,9 +23,9 @@ import { request } from './support/http.js';
  * One Manager process on PostgreSQL with a long event log, and hundreds of stream clients that
  * resume from `Last-Event-ID: 0` and never read: the Manager writes no more than a connection
  * takes, so its memory stays bounded and `GET /v1/vms` stays fast, and over the caps it answers
- * 429. No Agent is needed. (On loopback the kernel takes a few MB per connection, the whole log
- * here, so these clients never block: dropping a blocked client is shown in-process with a log
- * larger than that, in apps/manager/src/http/api-limits.test.ts.)
+ * 429. No Agent is needed. On loopback the kernel takes a few MB per connection, the whole log of
+ * those tests; the last one makes the log far larger than that, so that a client that does not
+ * read fills its connection, and a second Manager drops it.
  */
 const skipReason = missingRequirements({ database: true, commands: ['mkfs.ext4'] });
 
@@ -76,15 +79,18 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
   let token = '';
   let pid: number;
   let images: { kernelImageId: string; rootfsImageId: string };
+  let workDir: string;
+  let databaseUrl: string;
   const api = <T = unknown>(method: string, route: string, body?: unknown, headers?: Record<string, string>) =>
     request<T>(manager.url, method, route, body, headers ?? { authorization: `Bearer ${token}` });
 
   beforeAll(async () => {
     await cleanups.unwindOnError(async () => {
-      const workDir = mkdtempSync(path.join(os.tmpdir(), 'hearth-event-limits-'));
+      workDir = mkdtempSync(path.join(os.tmpdir(), 'hearth-event-limits-'));
       cleanups.push(() => rmSync(workDir, { recursive: true, force: true }));
       const database = await createTestDatabase();
       cleanups.push(() => database.drop());
+      databaseUrl = database.url;
       const imageRoot = path.join(workDir, 'images');
       manager = await createManagerProcess({
         databaseUrl: database.url,
@@ -243,4 +249,70 @@ describe.skipIf(skipReason)(`event streams of slow clients${skipReason ? ` (skip
     expect(refused[0]!.body.code).toBe('VM_WAIT_LIMIT_REACHED');
     expect(refused[0]!.headers.get('retry-after')).toBe('1');
   }, 30_000);
+
+  it('drops a client that leaves its connection full, and frees what it held', async () => {
+    // A log far larger than what the kernel buffers for one connection: the existing events, 8 times
+    // again (about 20 MB as a stream).
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      await client.query(
+        `INSERT INTO events (type, vm_id, host_id, project, at, from_state, to_state, message, object_id)
+         SELECT type, vm_id, host_id, project, at, from_state, to_state, message, object_id
+         FROM events CROSS JOIN generate_series(1, 8)`,
+      );
+    } finally {
+      await client.end();
+    }
+    // A second replica on the same database that drops a client whose connection stays full for 1 s.
+    const logFile = path.join(workDir, 'manager-strict.log');
+    const strict = await createManagerProcess({
+      databaseUrl,
+      imageRoot: path.join(workDir, 'images'),
+      logFile,
+      dataDir: path.join(workDir, 'manager-strict-data'),
+      env: {
+        MANAGER_RECONCILER_DISABLED: 'on',
+        MANAGER_REQUIRE_KVM: 'off',
+        MANAGER_HEARTBEAT_MS: '600000',
+        MANAGER_EVENT_STREAM_STALL_MS: '1000',
+        // Replicas share the key that seals the cluster's CA in the database.
+        MANAGER_CA_KEK_FILE: path.join(manager.dataDir, 'ca-kek.key'),
+        MANAGER_RATE_LIMIT_PER_MINUTE: '1000000000',
+      },
+    });
+    await strict.start();
+    const streamClients = async (): Promise<number | undefined> => {
+      const response = await fetch(`${strict.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      return sampleValue(parsePrometheusText(await response.text()), 'hearth_event_stream_clients', {});
+    };
+    let reader: net.Socket | undefined;
+    try {
+      const opened = await nonReadingClient(new URL(strict.url), token);
+      reader = opened.socket;
+      expect(opened.head).toMatch(/^HTTP\/1\.1 200/);
+      await waitFor(async () => (await streamClients()) === 0, {
+        timeoutMs: 20_000,
+        description: 'the Manager drops the stream of a client that does not read',
+      });
+      expect(readFileSync(logFile, 'utf8')).toContain('event stream client dropped (too far behind)');
+
+      // What the kernel held for it arrives, then the connection ends: the client resumes from there.
+      const socket = reader;
+      let received = 0;
+      const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      socket.on('data', (chunk: Buffer) => (received += chunk.length));
+      socket.on('error', () => undefined);
+      socket.resume();
+      await ended;
+      const logBytes = 9 * eventCount * 150;
+      expect(received).toBeLessThan(logBytes);
+      console.log(
+        `a client that did not read got ${(received / 1e6).toFixed(1)} MB of a log of at least ${(logBytes / 1e6).toFixed(0)} MB before it was dropped`,
+      );
+    } finally {
+      reader?.destroy();
+      await strict.stop();
+    }
+  }, 90_000);
 });

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,10 +5,7 @@ import {
   createNetns,
   descendantPids,
   freePort,
-  isAlive,
   missingRequirements,
-  repoRoot,
-  signalProcessTree,
   waitFor,
   waitForPidsToExit,
   writeEmptyExt4,
@@ -17,34 +13,8 @@ import {
   type Netns,
 } from '@hearth/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { guestImagesDir } from './support/guest.js';
+import { endRun, npmRun, type NpmRun } from './support/npm-run.js';
 import { request } from './support/http.js';
-
-/** `npm run <script>` as a user starts it: npm is the process a signal goes to. */
-interface NpmRun {
-  readonly npm: ChildProcess;
-  output(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function npmRun(script: string, env: NodeJS.ProcessEnv): NpmRun {
-  // Its own process group, so that a failing test can still end every process it started.
-  const npm = spawn('npm', ['run', script], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let output = '';
-  npm.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  npm.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    npm.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { npm, output: () => output, exited };
-}
-
-/** Ends whatever a failed test left: the npm process group and every descendant. */
-async function endRun(run: NpmRun | undefined): Promise<void> {
-  if (run?.npm.pid === undefined || !isAlive(run.npm.pid)) return;
-  const pids = signalProcessTree(run.npm.pid, 'SIGKILL');
-  await waitForPidsToExit(pids, 5_000).catch(() => undefined);
-}
 
 /** Lines that are JSON log records below `warn` (pino level 40). */
 function infoLogLines(output: string): string[] {
@@ -203,35 +173,5 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
     expect(output).toMatch(/1 VM .*stays? running/);
     expect(output).toContain(tap as string);
     expect(output).toContain(`ip -n ${(netns as Netns).name} link delete ${bridge}`);
-  });
-});
-
-const demoSkip =
-  missingRequirements({ root: true, commands: ['ip', 'npm', 'qemu-system-x86_64'] }) ??
-  (guestImagesDir() === undefined ? 'needs guest images (HEARTH_GUEST_IMAGES, built by `npm test`)' : undefined) ??
-  (existsSync('/run/netns/hearth-demo') ? 'the network namespace hearth-demo exists: another demo runs' : undefined);
-
-describe.skipIf(demoSkip)(`npm run demo over real processes${demoSkip ? ` (skipped: ${demoSkip})` : ''}`, () => {
-  let run: NpmRun | undefined;
-
-  afterEach(async () => {
-    await endRun(run);
-    run = undefined;
-  });
-
-  it('SIGTERM to the npm process stops the apps, QEMU and the namespace within seconds', { timeout: 300_000 }, async () => {
-    run = npmRun('demo', { ...process.env, HEARTH_IMAGE_CACHE: path.dirname(guestImagesDir() as string) });
-    const current = run;
-    await waitFor(() => current.output().includes('A real Linux guest is running') || current.npm.exitCode !== null, {
-      timeoutMs: 240_000,
-      description: 'the demo guest answers',
-    });
-    expect(current.npm.exitCode, current.output()).toBeNull();
-    const children = descendantPids(current.npm.pid as number);
-    process.kill(current.npm.pid as number, 'SIGTERM');
-    const exit = await Promise.race([current.exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), 30_000))]);
-    expect(exit, `npm still runs 30 s after SIGTERM:\n${current.output()}`).not.toBeNull();
-    await expect(waitForPidsToExit(children, 5_000)).resolves.toBeUndefined();
-    expect(existsSync('/run/netns/hearth-demo')).toBe(false);
   });
 });

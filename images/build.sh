@@ -13,9 +13,14 @@
 #     kernel.config  the final kernel .config
 #     manifest.json  hashes, sizes, versions, build time
 #     .complete      marker: the entry is usable
-# recipe hash = sha256 over this script, images/kernel.config, the
-# images/rootfs/ overlay, and the installed versions of linux-source-6.1 and
-# busybox-static. Logs go to stderr. See images/README.md.
+# The kernel is cached on its own, in kernels/<kernel-hash>/:
+#   kernel hash = sha256 over images/kernel.sh, images/kernel.config and the
+#                 installed version of linux-source-6.1
+#   rootfs hash = sha256 over images/rootfs.sh, the images/rootfs/ overlay and
+#                 the installed version of busybox-static
+#   recipe hash = sha256 over this script, the kernel hash and the rootfs hash
+# so a change to the rootfs or to this script rebuilds the rootfs (seconds) and
+# reuses the kernel (minutes). Logs go to stderr. See images/README.md.
 set -euo pipefail
 umask 022
 
@@ -25,7 +30,7 @@ exec 3>&1 1>&2
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${HEARTH_IMAGE_CACHE:-/var/cache/hearth/guest-images}
 KEEP_ENTRIES=3
-ROOTFS_SIZE=48M
+KEEP_KERNELS=2
 KERNEL_PKG=linux-source-6.1
 BUSYBOX_PKG=busybox-static
 PKGS=("$KERNEL_PKG" "$BUSYBOX_PKG" build-essential flex bison bc libelf-dev
@@ -70,24 +75,43 @@ BUSYBOX=/bin/busybox
 
 # --------------------------------------------------------- recipe hash
 [[ -f $HERE/kernel.config && -d $HERE/rootfs ]] || die "recipe incomplete: need $HERE/kernel.config and $HERE/rootfs/"
-recipe_hash() {
+# shellcheck source=kernel.sh
+source "$HERE/kernel.sh"
+# shellcheck source=rootfs.sh
+source "$HERE/rootfs.sh"
+file_sha() { sha256sum < "$1" | cut -d' ' -f1; }
+kernel_hash() {
   {
-    echo "hearth-guest-images v1"
-    echo "file build.sh $(sha256sum < "$HERE/build.sh" | cut -d' ' -f1)"
-    echo "file kernel.config $(sha256sum < "$HERE/kernel.config" | cut -d' ' -f1)"
+    echo "hearth-guest-kernel v1"
+    echo "file kernel.sh $(file_sha "$HERE/kernel.sh")"
+    echo "file kernel.config $(file_sha "$HERE/kernel.config")"
+    echo "pkg $KERNEL_PKG $KERNEL_PKG_VERSION"
+  } | sha256sum | cut -d' ' -f1
+}
+rootfs_hash() {
+  {
+    echo "hearth-guest-rootfs v1"
+    echo "file rootfs.sh $(file_sha "$HERE/rootfs.sh")"
     (cd "$HERE" && find rootfs -mindepth 1 \( -type f -o -type l -o -type d \) -print | LC_ALL=C sort) |
       while IFS= read -r f; do
         if [[ -L $HERE/$f ]]; then echo "link $f -> $(readlink "$HERE/$f")"
         elif [[ -d $HERE/$f ]]; then echo "dir $f"
-        else echo "file $f $(sha256sum < "$HERE/$f" | cut -d' ' -f1)"; fi
+        else echo "file $f $(file_sha "$HERE/$f")"; fi
       done
-    echo "pkg $KERNEL_PKG $KERNEL_PKG_VERSION"
     echo "pkg $BUSYBOX_PKG $BUSYBOX_PKG_VERSION"
   } | sha256sum | cut -d' ' -f1
 }
+KERNEL_HASH=$(kernel_hash)
+ROOTFS_HASH=$(rootfs_hash)
+recipe_hash() {
+  printf 'hearth-guest-images v2\nfile build.sh %s\nkernel %s\nrootfs %s\n' \
+    "$(file_sha "$HERE/build.sh")" "$KERNEL_HASH" "$ROOTFS_HASH" | sha256sum | cut -d' ' -f1
+}
 HASH=$(recipe_hash)
 FINAL=$CACHE/$HASH
-log "recipe hash $HASH ($KERNEL_PKG $KERNEL_PKG_VERSION, $BUSYBOX_PKG $BUSYBOX_PKG_VERSION)"
+KERNELS=$CACHE/kernels
+KERNEL_DIR=$KERNELS/$KERNEL_HASH
+log "recipe hash $HASH (kernel $KERNEL_HASH: $KERNEL_PKG $KERNEL_PKG_VERSION; rootfs $ROOTFS_HASH: $BUSYBOX_PKG $BUSYBOX_PKG_VERSION)"
 
 finish() {
   touch "$FINAL/.complete" 2>/dev/null || true   # LRU: a hit counts as new
@@ -108,113 +132,63 @@ fi
 # someone else may have built it while we waited
 if [[ -f $FINAL/.complete && $FORCE -eq 0 ]]; then finish; fi
 # we hold the lock: leftovers of interrupted builds are garbage
-rm -rf "$CACHE"/.tmp.* "$CACHE"/.old.*
+rm -rf "$CACHE"/.tmp.* "$CACHE"/.old.* "$KERNELS"/.tmp.*
 
 STAGE=$(mktemp -d "$CACHE/.tmp.$HASH.XXXXXX")
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/hearth-images.XXXXXX")
-cleanup() { rm -rf "$WORK" "$STAGE"; }
+KERNEL_STAGE=
+cleanup() { rm -rf "$WORK" "$STAGE" ${KERNEL_STAGE:+"$KERNEL_STAGE"}; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 JOBS=$(nproc)
 BUILD_T0=$(date +%s)
 
-# ------------------------------------------------------------- kernel
-build_kernel() {
-  local S=$WORK/linux-source-6.1 mk frag=$HERE/kernel.config bad=() line sym
-  log "unpacking $KERNEL_TARBALL"
-  tar -xJf "$KERNEL_TARBALL" -C "$WORK"
-  [[ -f $S/Makefile ]] || die "unexpected layout of $KERNEL_TARBALL"
-  # no build host name in the kernel banner
-  mk=(make -C "$S" ARCH=x86_64 KBUILD_BUILD_USER=hearth KBUILD_BUILD_HOST=hearth)
-  log "configuring: tinyconfig + images/kernel.config"
-  "${mk[@]}" -s tinyconfig
-  (cd "$S" && ARCH=x86_64 scripts/kconfig/merge_config.sh -m .config "$frag" >/dev/null)
-  "${mk[@]}" -s olddefconfig
-  # every fragment line must be in the final config
-  while IFS= read -r line; do
-    if [[ $line =~ ^(CONFIG_[A-Za-z0-9_]+)= ]]; then
-      grep -qxF "$line" "$S/.config" || bad+=("$line (final: $(grep -E "^(# )?${BASH_REMATCH[1]}[= ]" "$S/.config" || echo absent))")
-    elif [[ $line =~ ^#\ (CONFIG_[A-Za-z0-9_]+)\ is\ not\ set ]]; then
-      sym=${BASH_REMATCH[1]}
-      ! grep -qE "^$sym=" "$S/.config" || bad+=("$line (final: $(grep -E "^$sym=" "$S/.config"))")
-    fi
-  done < "$frag"
-  if ((${#bad[@]})); then
-    printf '  %s\n' "${bad[@]}"
-    die "${#bad[@]} option(s) of images/kernel.config did not survive olddefconfig (missing dependency?)"
-  fi
-  KERNEL_RELEASE=$("${mk[@]}" -s kernelrelease)
-  log "compiling Linux $KERNEL_RELEASE: make -j$JOBS vmlinux"
-  "${mk[@]}" -j"$JOBS" vmlinux >"$WORK/kernel-build.log" 2>&1 || {
-    tail -n 60 "$WORK/kernel-build.log"; die "kernel build failed (last 60 lines above)"; }
-  strip --strip-all -o "$STAGE/vmlinux" "$S/vmlinux"
-  cp "$S/.config" "$STAGE/kernel.config"
-  # Firecracker and QEMU boot an ELF vmlinux through its PVH entry note (Xen, type 18)
-  file -b "$STAGE/vmlinux" | grep -q '^ELF 64-bit LSB executable, x86-64' || die "vmlinux is not an x86-64 ELF executable"
-  readelf -n "$STAGE/vmlinux" | grep -Eq 'Xen[[:space:]].*(0x0*12\)|PHYS32)' || die "vmlinux has no PVH (XEN_ELFNOTE_PHYS32_ENTRY) note"
-  log "kernel done: $(stat -c %s "$STAGE/vmlinux") bytes"
-}
-
-# ------------------------------------------------------------- rootfs
-build_rootfs() {
-  local R=$WORK/rootfs a d
-  log "building rootfs from $BUSYBOX ($BUSYBOX_PKG $BUSYBOX_PKG_VERSION)"
-  file -L -b "$BUSYBOX" | grep -q 'statically linked' || die "$BUSYBOX is not statically linked"
-  mkdir -p "$R"
-  for d in bin sbin usr/bin usr/sbin etc/init.d proc sys dev tmp run root data var/www/cgi-bin; do
-    mkdir -p "$R/$d"
-  done
-  cp "$BUSYBOX" "$R/bin/busybox"
-  # applet links where busybox expects them (bin/ls, sbin/reboot, usr/bin/wget, ...)
-  for a in $("$BUSYBOX" --list-full); do
-    [[ $a == bin/busybox || -e $R/$a ]] && continue
-    mkdir -p "$R/$(dirname "$a")"
-    ln -s "$(realpath -m --relative-to="$R/$(dirname "$a")" "$R/bin/busybox")" "$R/$a"
-  done
-  cp -a "$HERE/rootfs/." "$R/"
-  # modes do not depend on the checkout's umask / git's file modes
-  find "$R" -path "$R/bin/busybox" -prune -o -type d -exec chmod 755 {} + -o -type f -exec chmod 644 {} +
-  chmod 755 "$R/bin/busybox" "$R/etc/init.d/rcS" "$R/sbin/hearth-reboot" "$R"/var/www/cgi-bin/*
-  chmod 1777 "$R/tmp"
-  chmod 700 "$R/root"
-  for a in sbin/init sbin/reboot bin/sh bin/mount sbin/httpd; do
-    [[ -e $R/$a ]] || [[ -e $R/usr/$a ]] || die "busybox lacks applet $a"
-  done
-  # -d fills the fs from a directory: no loop mount, no root needed
-  mkfs.ext4 -q -F -b 4096 -m 0 -L hearth-root -E root_owner=0:0 -d "$R" "$STAGE/rootfs.ext4" "$ROOTFS_SIZE"
-  if [[ $EUID -ne 0 ]]; then
-    # files were copied with our uid; make them root-owned inside the image
-    (cd "$R" && find . -mindepth 1 | sed 's|^\.||') |
-      awk '{print "sif \"" $0 "\" uid 0"; print "sif \"" $0 "\" gid 0"}' > "$WORK/chown.debugfs"
-    debugfs -w -f "$WORK/chown.debugfs" "$STAGE/rootfs.ext4" >/dev/null 2>&1
-  fi
-  e2fsck -fn "$STAGE/rootfs.ext4" >/dev/null || die "e2fsck failed on rootfs.ext4"
-  log "rootfs done: $(stat -c %s "$STAGE/rootfs.ext4") bytes (apparent)"
-}
-
-build_rootfs
-build_kernel
+# ----------------------------------------------------- kernel, rootfs
+# The kernel: reused from kernels/<kernel-hash>/ when an earlier build made it, else built there
+# (published by rename, like the entries) and linked into this entry.
+if [[ -f $KERNEL_DIR/.complete && $FORCE -eq 0 ]]; then
+  log "reusing the kernel of $KERNEL_DIR"
+  KERNEL_BUILT=false
+else
+  mkdir -p "$KERNELS"
+  KERNEL_STAGE=$(mktemp -d "$KERNELS/.tmp.$KERNEL_HASH.XXXXXX")
+  build_kernel "$KERNEL_STAGE"
+  touch "$KERNEL_STAGE/.complete"
+  chmod 755 "$KERNEL_STAGE"
+  rm -rf "$KERNEL_DIR"
+  mv -T "$KERNEL_STAGE" "$KERNEL_DIR"
+  KERNEL_STAGE=
+  KERNEL_BUILT=true
+fi
+touch "$KERNEL_DIR/.complete" # LRU: a use counts as new
+for f in vmlinux kernel.config; do
+  ln "$KERNEL_DIR/$f" "$STAGE/$f" 2>/dev/null || cp "$KERNEL_DIR/$f" "$STAGE/$f"
+done
+KERNEL_RELEASE=$(cat "$KERNEL_DIR/release")
+build_rootfs "$STAGE"
 
 # ----------------------------------------------------------- manifest
 BUILD_SECONDS=$(( $(date +%s) - BUILD_T0 ))
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 cat > "$STAGE/manifest.json" <<EOF
 {
   "recipeHash": "$HASH",
   "kernel": {
     "path": "vmlinux",
-    "sha256": "$(sha "$STAGE/vmlinux")",
+    "sha256": "$(file_sha "$STAGE/vmlinux")",
     "sizeBytes": $(stat -c %s "$STAGE/vmlinux"),
     "linuxVersion": "$KERNEL_RELEASE",
     "sourcePackage": "$KERNEL_PKG $KERNEL_PKG_VERSION",
-    "config": "kernel.config"
+    "config": "kernel.config",
+    "recipeHash": "$KERNEL_HASH",
+    "builtNow": $KERNEL_BUILT
   },
   "rootfs": {
     "path": "rootfs.ext4",
-    "sha256": "$(sha "$STAGE/rootfs.ext4")",
+    "sha256": "$(file_sha "$STAGE/rootfs.ext4")",
     "sizeBytes": $(stat -c %s "$STAGE/rootfs.ext4"),
     "fsType": "ext4",
-    "busyboxPackage": "$BUSYBOX_PKG $BUSYBOX_PKG_VERSION"
+    "busyboxPackage": "$BUSYBOX_PKG $BUSYBOX_PKG_VERSION",
+    "recipeHash": "$ROOTFS_HASH"
   },
   "bootArgs": "console=ttyS0 reboot=k panic=1 root=/dev/vda rw i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd",
   "readyMarker": "HEARTH-GUEST-READY",
@@ -239,6 +213,12 @@ ls -1t "$CACHE"/*/.complete 2>/dev/null | tail -n +$((KEEP_ENTRIES + 1)) | while
   d=$(dirname "$m")
   [[ $d == "$FINAL" ]] && continue
   log "pruning old cache entry $d"
+  rm -rf "$d"
+done
+ls -1t "$KERNELS"/*/.complete 2>/dev/null | tail -n +$((KEEP_KERNELS + 1)) | while IFS= read -r m; do
+  d=$(dirname "$m")
+  [[ $d == "$KERNEL_DIR" ]] && continue
+  log "pruning old kernel $d"
   rm -rf "$d"
 done
 flock -u 9

@@ -9,6 +9,7 @@
 #   HEARTH_TEST_SKIP_LINT=1     skip `npm run lint` (local iteration only; CI always lints)
 #   HEARTH_GUEST_IMAGES=DIR     use these guest images instead of building them with images/build.sh
 #   HEARTH_TEST_SKIP_GUEST_IMAGES=1  do not build guest images (the real-guest tests then skip)
+#   HEARTH_GUEST_IMAGES_WAIT_MS  how long the real-guest tests wait for the background build (45 min)
 #   TEST_DATABASE_URL           use this PostgreSQL admin URL instead of starting one
 #
 # Ends with one line `N passed, N failed, N skipped` and vitest's exit code. PostgreSQL and its
@@ -62,6 +63,8 @@ package_present() {
     qemu-system-x86) find_command qemu-system-x86_64 >/dev/null ;;
     iputils-ping) find_command ping >/dev/null ;;
     nftables) find_command nft >/dev/null ;;
+    zsh) find_command zsh >/dev/null ;;
+    fish) find_command fish >/dev/null ;;
     chromium) find_command chromium >/dev/null ;;
     *) return 1 ;;
   esac
@@ -70,7 +73,7 @@ package_present() {
 # ---------------------------------------------------------------------------------------------
 phase 'system packages'
 # chromium: the web console's end-to-end test drives it headless (playwright-core).
-packages=(postgresql iproute2 e2fsprogs busybox-static qemu-system-x86 iputils-ping nftables chromium)
+packages=(postgresql iproute2 e2fsprogs busybox-static qemu-system-x86 iputils-ping nftables zsh fish chromium)
 missing=()
 for package in "${packages[@]}"; do
   package_present "$package" || missing+=("$package")
@@ -92,26 +95,62 @@ fi
 phase_done
 
 # ---------------------------------------------------------------------------------------------
-phase 'build (npm ci when needed, tsc -b)'
-node scripts/ensure-built.mjs
-phase_done
+work_dir=$(mktemp -d "${TMPDIR:-/tmp}/hearth-test.XXXXXX")
+images_pid=
 
-# Real guests: images/build.sh builds a kernel and rootfs from Debian packages, cached by a hash
-# of the recipe (about 5 minutes on 2 cores the first time, instant afterwards).
-phase 'guest images (images/build.sh)'
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  # A background image build that nothing waits for any more ends with the run (its own trap
+  # removes its half-built files); a finished one is long gone.
+  if [ -n "$images_pid" ] && kill -0 "$images_pid" 2>/dev/null; then
+    kill -TERM -- "-$images_pid" 2>/dev/null || true
+    wait "$images_pid" 2>/dev/null || true
+  fi
+  throwaway_postgres_stop
+  rm -rf "$work_dir"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------------
+# Real guests: images/build.sh builds a kernel and a rootfs from Debian packages, cached by a hash
+# of the recipe (the kernel takes minutes on 2 cores the first time; afterwards it is instant). It
+# runs in the background at the lowest priority while lint and the other tests run; the real-guest
+# tests (`*.guest.test.ts`) run last and wait for it (packages/testkit: findGuestImages).
+phase 'guest images (images/build.sh, in the background)'
+export HEARTH_GUEST_IMAGES_BUILD="$work_dir/guest-images.status"
+images_log="$work_dir/guest-images.log"
 if [ -n "${HEARTH_GUEST_IMAGES:-}" ]; then
   echo "using HEARTH_GUEST_IMAGES=$HEARTH_GUEST_IMAGES"
 elif [ "$is_root" = true ] && [ "${HEARTH_TEST_SKIP_GUEST_IMAGES:-}" != 1 ]; then
-  if HEARTH_GUEST_IMAGES=$(bash images/build.sh --print-dir); then
-    export HEARTH_GUEST_IMAGES
-    echo "HEARTH_GUEST_IMAGES=$HEARTH_GUEST_IMAGES"
-  else
-    warn 'images/build.sh failed: the real-guest tests will skip and say why'
-    unset HEARTH_GUEST_IMAGES
-  fi
+  # setsid: its own process group, so that cleanup ends make and its compilers with it.
+  setsid bash -c '
+    started=$(date +%s)
+    if dir=$(nice -n 19 ionice -c 3 bash images/build.sh --print-dir 2>"$2"); then
+      echo "guest images ready in $(($(date +%s) - started)) s: $dir" >>"$2"
+      echo "ok $dir" >"$1.tmp"
+    else
+      echo "failed (exit $?; last lines: $(tail -n 3 "$2" | tr "
+" " "))" >"$1.tmp"
+    fi
+    mv "$1.tmp" "$1"
+  ' guest-images "$HEARTH_GUEST_IMAGES_BUILD" "$images_log" &
+  images_pid=$!
+  echo "started (log: $images_log); the real-guest tests wait for it"
 else
-  echo 'skipped (needs root, or HEARTH_TEST_SKIP_GUEST_IMAGES=1): the real-guest tests will skip and say why'
+  reason='not built: npm test builds them only as root'
+  [ "${HEARTH_TEST_SKIP_GUEST_IMAGES:-}" = 1 ] && reason='not built: HEARTH_TEST_SKIP_GUEST_IMAGES=1'
+  echo "skipped ($reason): the real-guest tests will skip and say why"
+  echo "skipped $reason" >"$HEARTH_GUEST_IMAGES_BUILD"
 fi
+phase_done
+
+# ---------------------------------------------------------------------------------------------
+phase 'build (npm ci when needed, tsc -b)'
+node scripts/ensure-built.mjs
 phase_done
 
 # ---------------------------------------------------------------------------------------------
@@ -124,19 +163,6 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
-work_dir=$(mktemp -d "${TMPDIR:-/tmp}/hearth-test.XXXXXX")
-
-cleanup() {
-  local status=$?
-  trap - EXIT INT TERM
-  throwaway_postgres_stop
-  rm -rf "$work_dir"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 if ! throwaway_postgres_start "$work_dir"; then
   warn 'no PostgreSQL server binaries (initdb, pg_ctl): tests that need a database will skip'
 fi
@@ -149,6 +175,13 @@ npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$
 vitest_status=$?
 set -e
 phase_done
+if [ -n "$images_pid" ]; then
+  if [ -s "$HEARTH_GUEST_IMAGES_BUILD" ]; then
+    tail -n 1 "$images_log"
+  else
+    echo 'guest images: the build had not finished; no real-guest test waited for it, so it is stopped'
+  fi
+fi
 
 echo
 if [ -s "$report" ]; then

@@ -1,9 +1,16 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { readProcOrNull } from './machine.js';
 
-/** Who used the CPU during a wave. `other` is the machine's total minus the named groups. */
-export const cpuGroups = ['manager', 'agent', 'postgres', 'vmms', 'bench', 'other'] as const;
+/**
+ * Who used the CPU during a wave. `agent-children` is what the Agent runs besides the VMMs (`ip`,
+ * `cp`, `mkfifo`, `nft`, `systemd-run`…): the live ones by their own counters, the ones that ended
+ * by the Agent's cutime/cstime. `other` is the machine's total minus the named groups.
+ */
+export const cpuGroups = ['manager', 'agent', 'agent-children', 'postgres', 'vmms', 'bench', 'other'] as const;
 export type CpuGroup = (typeof cpuGroups)[number];
+
+/** The groups that make up the control plane's own cost: everything but the VMMs, the bench and the rest of the machine. */
+export const controlPlaneGroups = ['manager', 'agent', 'agent-children', 'postgres'] as const satisfies readonly CpuGroup[];
 
 /** The clock ticks per second of /proc's counters (USER_HZ, 100 on every Linux we run on). */
 const ticksPerSecond = 100;
@@ -13,6 +20,8 @@ export interface CpuSnapshot {
   readonly machineTicks: number;
   /** utime + stime per live process, with the group it belongs to. */
   readonly processes: ReadonlyMap<number, { readonly group: CpuGroup; readonly ticks: number }>;
+  /** cutime + cstime of the Manager and the Agent: children they waited for after those ended. */
+  readonly reapedTicks: { readonly manager: number; readonly agent: number };
 }
 
 export interface CpuPids {
@@ -20,37 +29,64 @@ export interface CpuPids {
   readonly agent: number | undefined;
 }
 
+interface ProcStat {
+  readonly comm: string;
+  readonly ppid: number;
+  readonly ticks: number;
+  readonly reapedTicks: number;
+}
+
+function readStat(pid: number): ProcStat | null {
+  const stat = readProcOrNull(`/proc/${pid}/stat`);
+  if (stat === null) return null;
+  // comm is in parentheses and may hold spaces: the fields after it are space-separated.
+  const close = stat.lastIndexOf(')');
+  const fields = stat.slice(close + 2).split(' ');
+  return {
+    comm: stat.slice(stat.indexOf('(') + 1, close),
+    ppid: Number(fields[1]),
+    ticks: Number(fields[11]) + Number(fields[12]),
+    reapedTicks: Number(fields[13]) + Number(fields[14]),
+  };
+}
+
 /**
- * Reads every process's CPU time. Processes that start and exit between two snapshots (the
- * Agent's `ip` and `cp` children) are not seen, so their time lands in `other`, with the kernel's.
+ * Reads every process's CPU time. A child of the Agent or the Manager that starts and ends between
+ * two snapshots is counted through its parent's cutime/cstime (Node waits for its children), so
+ * the Agent's short-lived `ip` and `cp` are counted, not left in `other`. A VMM that ends inside
+ * the interval would be counted there too: a wave starts only when no VMM is left (`vmmCount`).
  */
 export function cpuSnapshot(pids: CpuPids): CpuSnapshot {
   const processes = new Map<number, { group: CpuGroup; ticks: number }>();
+  const reapedTicks = { manager: 0, agent: 0 };
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
-    const stat = readProcOrNull(`/proc/${pid}/stat`);
+    const stat = readStat(pid);
     if (stat === null) continue;
-    // comm is in parentheses and may hold spaces: the fields after it are space-separated.
-    const close = stat.lastIndexOf(')');
-    const comm = stat.slice(stat.indexOf('(') + 1, close);
-    const fields = stat.slice(close + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    const group = classify(pid, comm, pids);
-    if (group !== null) processes.set(pid, { group, ticks });
+    if (pid === pids.manager) reapedTicks.manager = stat.reapedTicks;
+    if (pid === pids.agent) reapedTicks.agent = stat.reapedTicks;
+    const group = classify(pid, stat, pids);
+    if (group !== null) processes.set(pid, { group, ticks: stat.ticks });
   }
-  return { machineTicks: machineBusyTicks(), processes };
+  return { machineTicks: machineBusyTicks(), processes, reapedTicks };
 }
 
-function classify(pid: number, comm: string, pids: CpuPids): CpuGroup | null {
+/** How many VMMs (doubles) are alive, the Agent's and the floor's. */
+export function vmmCount(snapshot: CpuSnapshot): number {
+  return [...snapshot.processes.values()].filter((process) => process.group === 'vmms').length;
+}
+
+function classify(pid: number, stat: ProcStat, pids: CpuPids): CpuGroup | null {
   if (pid === pids.manager) return 'manager';
   if (pid === pids.agent) return 'agent';
   if (pid === process.pid) return 'bench';
-  if (comm === 'postgres') return 'postgres';
-  if (comm === 'node' || comm.startsWith('firecracker')) {
+  if (stat.comm === 'postgres') return 'postgres';
+  if (stat.comm === 'node' || stat.comm.startsWith('firecracker')) {
     const cmdline = readProcOrNull(`/proc/${pid}/cmdline`);
     if (cmdline?.includes('firecracker-double') === true) return 'vmms';
   }
+  if (pids.agent !== undefined && stat.ppid === pids.agent) return 'agent-children';
   return null;
 }
 
@@ -63,18 +99,30 @@ function machineBusyTicks(): number {
 
 /**
  * CPU milliseconds per group between two snapshots. A process seen only in `after` started during
- * the interval, so all of its time counts; one seen only in `before` is gone and cannot be counted.
+ * the interval, so all of its time counts; one seen only in `before` is gone and cannot be counted
+ * (unless its parent is the Agent or the Manager: then it is in their reaped time).
  */
 export function cpuMsBetween(before: CpuSnapshot, after: CpuSnapshot): Record<CpuGroup, number> {
   const ms = Object.fromEntries(cpuGroups.map((group) => [group, 0])) as Record<CpuGroup, number>;
+  const toMs = (ticks: number): number => (ticks * 1000) / ticksPerSecond;
   let named = 0;
   for (const [pid, now] of after.processes) {
     const then = before.processes.get(pid);
     const delta = then === undefined || then.group !== now.group ? now.ticks : Math.max(0, now.ticks - then.ticks);
-    ms[now.group] += (delta * 1000) / ticksPerSecond;
+    ms[now.group] += toMs(delta);
     named += delta;
   }
+  const reapedByAgent = Math.max(0, after.reapedTicks.agent - before.reapedTicks.agent);
+  const reapedByManager = Math.max(0, after.reapedTicks.manager - before.reapedTicks.manager);
+  ms['agent-children'] += toMs(reapedByAgent);
+  ms.manager += toMs(reapedByManager);
+  named += reapedByAgent + reapedByManager;
   const machine = after.machineTicks - before.machineTicks;
-  ms.other = (Math.max(0, machine - named) * 1000) / ticksPerSecond;
+  ms.other = toMs(Math.max(0, machine - named));
   return ms;
+}
+
+/** The control plane's CPU milliseconds: the sum of `controlPlaneGroups`. */
+export function controlPlaneMs(ms: Readonly<Record<CpuGroup, number>>): number {
+  return controlPlaneGroups.reduce((sum, group) => sum + ms[group], 0);
 }

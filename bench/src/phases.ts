@@ -1,8 +1,9 @@
 import pg from 'pg';
+import { waitFor } from '@hearth/testkit';
 import { applyPlan } from '@hearth/contracts';
 import type { BenchStack } from './bench-stack.js';
 import { floorDescription, type Floor, type FloorStep } from './floor.js';
-import { cpuMsBetween, cpuSnapshot, type CpuGroup } from './cpu.js';
+import { cpuMsBetween, cpuSnapshot, vmmCount, type CpuGroup } from './cpu.js';
 import { memAvailableMib, rssMib } from './machine.js';
 import { agentStepsWallMs, createVm, deleteVm, runPool, vmShape, type ImageIds } from './manager-vms.js';
 import { summarize, type Summary } from './stats.js';
@@ -146,7 +147,14 @@ export async function measureWave(
     return stoppedEarly !== null;
   };
   const cpuPids = { manager: stack.manager.child.pid, agent: stack.agent.child.pid };
-  const cpuBefore = cpuSnapshot(cpuPids);
+  // A VMM of an earlier phase reaped during the wave would count as the Agent's child: wait them out.
+  const cpuBefore = await waitFor(
+    () => {
+      const snapshot = cpuSnapshot(cpuPids);
+      return vmmCount(snapshot) === 0 ? snapshot : null;
+    },
+    { timeoutMs: 30_000, description: 'the VMMs of earlier phases to end' },
+  );
   const startedAt = performance.now();
   let done = 0;
   const outcomes = await runPool(

@@ -1,18 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import type { Netns } from '@hearth/testkit';
 import { waitFor } from '@hearth/testkit';
-
-/**
- * The guest images built by images/build.sh. `npm test` builds them (cached by recipe hash) and
- * exports their directory as HEARTH_GUEST_IMAGES; without it the real-guest tests skip.
- */
-export function guestImagesDir(): string | undefined {
-  const dir = process.env['HEARTH_GUEST_IMAGES'];
-  if (dir === undefined || dir === '') return undefined;
-  return existsSync(path.join(dir, 'vmlinux')) && existsSync(path.join(dir, 'rootfs.ext4')) ? dir : undefined;
-}
 
 /** One ICMP echo from inside the namespace; true when the guest answers within a second. */
 export async function pings(netns: Netns, ip: string): Promise<boolean> {

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, readFile } from 'node:fs/promises';
 import { createLogger } from '@hearth/http-server';
@@ -15,6 +16,7 @@ import { acquireRunDirLock, RunDirLockedError, type RunDirLock } from './adapter
 import { ClusterMembership } from './application/cluster-membership.js';
 import { ExecFileCommandRunner } from './adapters/linux/exec-file-command-runner.js';
 import { LinuxHostFiles } from './adapters/linux/linux-host-files.js';
+import { IpBatch } from './adapters/linux/ip-batch.js';
 import { LinuxHostNetwork } from './adapters/linux/linux-host-network.js';
 import { NftHostFirewall } from './adapters/linux/nft-host-firewall.js';
 import { LinuxHostProbe, resolveExecutable } from './adapters/linux/linux-host-probe.js';
@@ -134,7 +136,9 @@ export async function runAgent(): Promise<void> {
   }
 
   const firecracker = new UndiciFirecrackerApi({ requestTimeoutMs: 30_000 });
-  const network = new LinuxHostNetwork(runner, { netns: config.netns });
+  // One long-lived `ip -batch` for link changes: a fork of the Agent costs more CPU than the change itself.
+  const ipBatch = new IpBatch({ netns: config.netns });
+  const network = new LinuxHostNetwork(runner, { netns: config.netns, batch: ipBatch });
   const context: AgentContext = {
     network,
     firewall: new NftHostFirewall(runner, { netns: config.netns }),
@@ -149,7 +153,8 @@ export async function runAgent(): Promise<void> {
     }),
     firecracker,
     records: new FileVmRecordStore(config.runDir, logger.child({ component: 'records' })),
-    files: new LinuxHostFiles(runner),
+    // Beside vms/, on the same filesystem: a spare FIFO is linked into a VM's directory.
+    files: new LinuxHostFiles(runner, { fifoSpareDirectory: path.join(config.runDir, 'fifo-spares') }),
     clock,
     log: logger,
     ...vmCoordination(),
@@ -291,6 +296,7 @@ export async function runAgent(): Promise<void> {
     await metricsApp?.close();
     vmMetrics.stop();
     await firecracker.close();
+    await ipBatch.close();
     await runDirLock.release();
     logger.info({}, 'agent stopped');
   };

@@ -1,5 +1,6 @@
 import { createNetns, hasCommand, isRoot } from '@hearth/testkit';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
+import { IpBatch } from '../src/adapters/linux/ip-batch.js';
 import { LinuxHostNetwork } from '../src/adapters/linux/linux-host-network.js';
 import { describeHostNetworkContract } from './host-network.contract.js';
 
@@ -16,6 +17,26 @@ describeHostNetworkContract(
         await netns.exec(['ip', 'link', 'add', name, 'type', 'bridge']);
       },
       cleanup: () => netns.destroy(),
+    };
+  },
+  skip === undefined ? {} : { skip },
+);
+
+describeHostNetworkContract(
+  'LinuxHostNetwork with its changes through ip -batch',
+  async () => {
+    const netns = await createNetns();
+    const runner = new ExecFileCommandRunner({ prefix: ['ip', 'netns', 'exec', netns.name] });
+    const batch = new IpBatch({ netns: netns.name });
+    return {
+      network: new LinuxHostNetwork(runner, { batch }),
+      addForeignLink: async (name) => {
+        await netns.exec(['ip', 'link', 'add', name, 'type', 'bridge']);
+      },
+      cleanup: async () => {
+        await batch.close();
+        await netns.destroy();
+      },
     };
   },
   skip === undefined ? {} : { skip },

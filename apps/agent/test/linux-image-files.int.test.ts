@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSymlinkSwap, type SymlinkSwap } from '@hearth/testkit';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
-import { LinuxHostFiles } from '../src/adapters/linux/linux-host-files.js';
+import { inProcessCopyMaxBytes, LinuxHostFiles } from '../src/adapters/linux/linux-host-files.js';
 import { makeTempDir } from './support.js';
 
 describe('LinuxHostFiles image files', () => {
@@ -41,6 +41,45 @@ describe('LinuxHostFiles image files', () => {
     const content = await readFile(destination);
     expect(content.subarray(0, 4).toString()).toBe('head');
     expect(content.subarray(-4).toString()).toBe('tail');
+  });
+
+  it('copies every byte of an image whose data and holes do not fall on block or chunk edges', async () => {
+    const source = join(root, 'odd.ext4');
+    const sizeBytes = 3 * 1024 * 1024 + 12_345;
+    const expected = Buffer.alloc(sizeBytes);
+    for (const [at, length] of [
+      [0, 10],
+      [4_090, 20],
+      [1024 * 1024 - 3, 9],
+      [2 * 1024 * 1024 + 8_192, 70_000],
+      [sizeBytes - 5, 5],
+    ] as const) {
+      for (let i = 0; i < length; i++) expected[at + i] = 1 + ((at + i) % 251);
+    }
+    await writeFile(source, expected);
+    const destination = join(directory, 'odd-copy.ext4');
+
+    expect(await files.copyImage(root, source, destination)).toMatchObject({ kind: 'regular', sizeBytes });
+
+    expect((await readFile(destination)).equals(expected)).toBe(true);
+    // Only the blocks holding data are allocated: 6 runs of at most 20 blocks, far below the 3 MiB written.
+    expect((await stat(destination)).blocks * 512).toBeLessThan(512 * 1024);
+  });
+
+  it('copies an image larger than the in-process limit with cp, sparse as well', async () => {
+    const source = join(root, 'large.ext4');
+    const sizeBytes = inProcessCopyMaxBytes + 4096;
+    const handle = await open(source, 'w');
+    await handle.write('head', 0);
+    await handle.write('tail', sizeBytes - 4);
+    await handle.close();
+    const destination = join(directory, 'large-copy.ext4');
+
+    expect(await files.copyImage(root, source, destination)).toMatchObject({ kind: 'regular', sizeBytes });
+
+    const info = await stat(destination);
+    expect(info.mode & 0o777).toBe(0o600);
+    expect(info.blocks * 512).toBeLessThan(1024 * 1024);
   });
 
   it('refuses a symlink at the end of the path, even one pointing inside the root', async () => {

@@ -1,9 +1,12 @@
 import { Hearth, isHearthError, VmWaitError } from '@hearth/sdk';
 import type { CommandTable } from './command.js';
+import { completionScript, completionShells } from './completion.js';
 import { contextCommands } from './commands/context-commands.js';
 import { hostCommands } from './commands/host-commands.js';
 import { imageCommands } from './commands/image-commands.js';
 import { projectCommands } from './commands/project-commands.js';
+import { snapshotCommands } from './commands/snapshot-commands.js';
+import { templateCommands } from './commands/template-commands.js';
 import { tokenCommands } from './commands/token-commands.js';
 import { vmCommands } from './commands/vm-commands.js';
 import { resolveContext } from './config.js';
@@ -13,6 +16,8 @@ import type { Output } from './output.js';
 export const commands: CommandTable = {
   vm: vmCommands,
   image: imageCommands,
+  template: templateCommands,
+  snapshot: snapshotCommands,
   host: hostCommands,
   token: tokenCommands,
   project: projectCommands,
@@ -36,46 +41,15 @@ function help(): string {
     }
   }
   lines.push(
-    '  hearth completion bash',
-    '      A bash completion script: eval "$(hearth completion bash)"',
+    '  hearth completion bash|zsh|fish',
+    '      A completion script: eval "$(hearth completion bash)" (or zsh); fish: hearth completion fish | source',
     '',
-    'A VM, image or host is named by its name, its id, or a unique start of its id.',
+    'A VM, image, template or host is named by its name, its id, or a unique start of its id; a snapshot by its id.',
     'The Manager: HEARTH_URL and HEARTH_TOKEN, else the current context (hearth context set).',
     'Exit codes: 0 done, 1 refused or failed (the problem is printed), 2 usage, 3 not found,',
     '            4 ambiguous name or prefix, 5 a wait ended without the state, 6 no Manager configured.',
   );
   return lines.join('\n');
-}
-
-/** A bash completion script: resources, then verbs, then the verb's options. */
-function bashCompletion(): string {
-  const verbs = Object.entries(commands)
-    .map(([resource, table]) => `    ${resource}) words="${Object.keys(table).join(' ')}" ;;`)
-    .join('\n');
-  const options = Object.entries(commands)
-    .flatMap(([resource, table]) =>
-      Object.entries(table).map(
-        ([verb, command]) => `    "${resource} ${verb}") words="${(command.options ?? []).join(' ')} -o" ;;`,
-      ),
-    )
-    .join('\n');
-  return `_hearth() {
-  local cur=\${COMP_WORDS[COMP_CWORD]} words=""
-  if [ "$COMP_CWORD" -eq 1 ]; then words="${Object.keys(commands).join(' ')} completion help"
-  elif [ "$COMP_CWORD" -eq 2 ]; then
-    case "\${COMP_WORDS[1]}" in
-${verbs}
-    completion) words="bash" ;;
-    esac
-  else
-    case "\${COMP_WORDS[1]} \${COMP_WORDS[2]}" in
-${options}
-    esac
-  fi
-  COMPREPLY=($(compgen -W "$words" -- "$cur"))
-}
-complete -F _hearth hearth
-`;
 }
 
 /** Runs one command line; resolves with the exit code. Errors are printed, never thrown. */
@@ -98,11 +72,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return resource === undefined ? exitCodes.usage : exitCodes.ok;
   }
   if (resource === 'completion') {
-    if (verb !== 'bash') {
-      io.stderr('hearth: completion takes bash');
+    const shell = completionShells.find((name) => name === verb);
+    if (shell === undefined) {
+      io.stderr(`hearth: completion takes ${completionShells.join(', ')}`);
       return exitCodes.usage;
     }
-    io.stdout(bashCompletion());
+    io.stdout(completionScript(shell, commands));
     return exitCodes.ok;
   }
   const command = verb === undefined ? undefined : commands[resource]?.[verb];
@@ -112,9 +87,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
   const out: Output = {
     format,
-    line: (text) => io.stdout(text),
-    write: (text) => io.write(text),
-    json: (value) => io.stdout(JSON.stringify(value, null, 2)),
+    // Blocks, not expressions: a writer's return value (a stream's `write()` answers a boolean) must
+    // never become a command's exit code.
+    line: (text) => {
+      io.stdout(text);
+    },
+    write: (text) => {
+      io.write(text);
+    },
+    json: (value) => {
+      io.stdout(JSON.stringify(value, null, 2));
+    },
   };
   let client: Hearth | undefined;
   try {
@@ -130,7 +113,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return client;
       },
     });
-    return code ?? exitCodes.ok;
+    return typeof code === 'number' ? code : exitCodes.ok;
   } catch (error) {
     return reportError(error, io, format);
   }

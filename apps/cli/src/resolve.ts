@@ -3,7 +3,8 @@ import { CliError, exitCodes } from './exit-codes.js';
 
 interface Named {
   readonly id: string;
-  readonly name: string;
+  /** Objects without names (snapshots) are named by id or id prefix only. */
+  readonly name?: string;
 }
 
 /**

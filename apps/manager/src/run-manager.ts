@@ -1,4 +1,5 @@
 import { createLogger } from '@hearth/http-server';
+import { HostContacts } from './application/host-contacts.js';
 import { HttpAgentClient, defaultAgentClientOptions } from './adapters/agent-http/http-agent-client.js';
 import { NodeImageInspector } from './adapters/fs/node-image-inspector.js';
 import { readClusterId } from './adapters/postgres/cluster-id.js';
@@ -100,8 +101,10 @@ export async function runManager(): Promise<void> {
     log: logger.child({ component: 'tls' }),
     ttlMs: config.clientCertificateTtlMs,
   });
+  const contacts = new HostContacts();
   const agents = new HttpAgentClient({
     ...defaultAgentClientOptions,
+    onAnswer: (addr) => contacts.answered(addr, clock.now()),
     clusterId,
     tls: { caCertificatePem: ca.certificatePem, clientCertificate },
   });
@@ -109,7 +112,7 @@ export async function runManager(): Promise<void> {
   const vmWaiters = new VmStateWaiters({ vms: repositories.vms, eventFeed, timers, log: eventLog });
   const reconcilerLog = logger.child({ component: 'reconciler' });
   const reconciler = new Reconciler(
-    { ...repositories, agents, clock, log: reconcilerLog, metrics },
+    { ...repositories, agents, contacts, clock, log: reconcilerLog, metrics },
     {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       graceMs: config.reconcileGraceMs,
@@ -176,6 +179,7 @@ export async function runManager(): Promise<void> {
       ...repositories,
       eventFeed,
       agents,
+      contacts,
       trust: repositories.trust,
       issuer: new ClusterCertificateIssuer(ca),
       secrets: new RandomSecretGenerator(),

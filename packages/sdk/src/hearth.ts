@@ -4,6 +4,7 @@ import { Hosts } from './hosts.js';
 import { Images } from './images.js';
 import { paginate } from './paginate.js';
 import { Projects } from './projects.js';
+import { Snapshots } from './snapshots.js';
 import { Templates } from './templates.js';
 import { Tokens } from './tokens.js';
 import { createTransport, type TransportOptions } from './transport.js';
@@ -17,8 +18,8 @@ export interface HearthOptions extends TransportOptions {
 }
 
 /**
- * A client of one Manager: `hearth.vms`, `hearth.images`, `hearth.templates`, `hearth.hosts`, `hearth.tokens`, `hearth.projects` and
- * `hearth.events()`. Every call resolves with the answer's body or rejects with a `HearthError`
+ * A client of one Manager: `hearth.vms`, `hearth.images`, `hearth.templates`, `hearth.snapshots`, `hearth.hosts`,
+ * `hearth.tokens`, `hearth.projects` and `hearth.events()`. Every call resolves with the answer's body or rejects with a `HearthError`
  * keyed by the problem's `code`. `hearth.api` is the typed openapi-fetch client of every route.
  */
 export class Hearth {
@@ -26,6 +27,7 @@ export class Hearth {
   readonly vms: Vms;
   readonly images: Images;
   readonly templates: Templates;
+  readonly snapshots: Snapshots;
   readonly hosts: Hosts;
   readonly tokens: Tokens;
   readonly projects: Projects;
@@ -41,6 +43,7 @@ export class Hearth {
     this.vms = new Vms(this.api);
     this.images = new Images(this.api);
     this.templates = new Templates(this.api);
+    this.snapshots = new Snapshots(this.api);
     this.hosts = new Hosts(this.api);
     this.tokens = new Tokens(this.api);
     this.projects = new Projects(this.api);

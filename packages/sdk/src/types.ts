@@ -33,9 +33,6 @@ export type Image = JsonOf<'getImage', 200>;
 export type RegisterImageRequest = BodyOf<'registerImage'>;
 export type ListImagesFilter = Omit<QueryOf<'listImages'>, 'cursor' | 'limit'>;
 
-export type Template = JsonOf<'getTemplate', 200>;
-export type ListTemplatesFilter = Omit<QueryOf<'listTemplates'>, 'cursor' | 'limit'>;
-
 export type Host = JsonOf<'getHost', 200>;
 export type DrainReport = JsonOf<'drainHost', 200>;
 
@@ -50,3 +47,12 @@ export type CurrentToken = JsonOf<'getCurrentToken', 200>;
 export type Project = JsonOf<'getProject', 200>;
 export type CreateProjectRequest = BodyOf<'createProject'>;
 export type ProjectQuota = BodyOf<'setProjectQuota'>;
+
+export type Template = JsonOf<'getTemplate', 200>;
+export type CreateTemplateRequest = BodyOf<'createTemplate'>;
+export type UpdateTemplateRequest = BodyOf<'updateTemplate'>;
+export type ListTemplatesFilter = Omit<QueryOf<'listTemplates'>, 'cursor' | 'limit'>;
+
+export type Snapshot = JsonOf<'getSnapshot', 200>;
+export type CreateSnapshotRequest = BodyOf<'createSnapshot'>;
+export type ListSnapshotsFilter = Omit<QueryOf<'listSnapshots'>, 'cursor' | 'limit'>;

@@ -39,3 +39,4 @@ export {
   type TestClusterTrust,
 } from './test-cluster-trust.js';
 export { parsePrometheusText, sampleValue, type PrometheusFamily, type PrometheusSample } from './prometheus-text.js';
+export { findGuestImages, type GuestImages } from './guest-images.js';

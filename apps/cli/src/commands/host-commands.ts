@@ -66,7 +66,10 @@ export const hostCommands: Readonly<Record<string, Command>> = {
     async run({ args, out, hearth: client }) {
       const hearth = await client();
       const report = await hearth.hosts.drain((await resolveHost(hearth, oneHost(args, 'drain'))).id);
-      if (out.format === 'json') return out.json(report);
+      if (out.format === 'json') {
+        out.json(report);
+        return;
+      }
       out.line(
         `${report.host.id} drained: ${report.stopped.length} stopped, ${report.failed.length} failed, ${report.skipped.length} skipped`,
       );

@@ -6,6 +6,7 @@ import { collect, onlyArgument } from '../arguments.js';
 import { formatMs, printList, printObject, printResult, type Column, type Output } from '../output.js';
 import { resolveReference } from '../resolve.js';
 import { resolveImage } from './image-commands.js';
+import { resolveTemplate } from './template-commands.js';
 
 const vmColumns: readonly Column<Vm>[] = [
   { header: 'id', value: (vm) => vm.id },
@@ -130,10 +131,21 @@ async function followUntil(hearth: Hearth, out: Output, vm: Vm, target: VmState,
 
 export const vmCommands: Readonly<Record<string, Command>> = {
   create: {
-    summary: 'Create a VM (--wait: show each step until it runs)',
+    summary: 'Create a VM, from images or a template (--wait: show each step until it runs)',
     usage:
-      '<name> --kernel <image> --rootfs <image> [--vcpus n] [--memory MiB] [--project p] [--boot-args s] [--restart policy] [--wait] [--timeout s]',
-    options: ['--kernel', '--rootfs', '--vcpus', '--memory', '--project', '--boot-args', '--restart', '--wait', '--timeout'],
+      '<name> (--kernel <image> --rootfs <image> | --template <template>) [--vcpus n] [--memory MiB] [--project p] [--boot-args s] [--restart policy] [--wait] [--timeout s]',
+    options: [
+      '--kernel',
+      '--rootfs',
+      '--template',
+      '--vcpus',
+      '--memory',
+      '--project',
+      '--boot-args',
+      '--restart',
+      '--wait',
+      '--timeout',
+    ],
     async run({ args, out, hearth: client }) {
       const { values, positionals } = parseArgs({
         args: [...args],
@@ -141,8 +153,9 @@ export const vmCommands: Readonly<Record<string, Command>> = {
         options: {
           kernel: { type: 'string' },
           rootfs: { type: 'string' },
-          vcpus: { type: 'string', default: '1' },
-          memory: { type: 'string', default: '128' },
+          template: { type: 'string' },
+          vcpus: { type: 'string' },
+          memory: { type: 'string' },
           project: { type: 'string' },
           'boot-args': { type: 'string' },
           restart: { type: 'string' },
@@ -150,20 +163,29 @@ export const vmCommands: Readonly<Record<string, Command>> = {
           timeout: { type: 'string', default: '300' },
         },
       });
-      if (positionals.length !== 1 || values.kernel === undefined || values.rootfs === undefined) {
-        throw new CliError(exitCodes.usage, 'hearth vm create <name> --kernel <image> --rootfs <image>');
+      const fromImages = values.kernel !== undefined && values.rootfs !== undefined;
+      if (positionals.length !== 1 || (values.template === undefined && !fromImages)) {
+        throw new CliError(
+          exitCodes.usage,
+          'hearth vm create <name> --kernel <image> --rootfs <image>, or hearth vm create <name> --template <template>',
+        );
       }
       const hearth = await client();
-      const kernel = await resolveImage(hearth, values.kernel, 'kernel');
-      const rootfs = await resolveImage(hearth, values.rootfs, 'rootfs');
+      // With a template, what is given replaces the template's value; without one, 1 vCPU and 128 MiB.
+      const template = values.template === undefined ? undefined : await resolveTemplate(hearth, values.template);
+      const kernel = values.kernel === undefined ? undefined : await resolveImage(hearth, values.kernel, 'kernel');
+      const rootfs = values.rootfs === undefined ? undefined : await resolveImage(hearth, values.rootfs, 'rootfs');
+      const vcpus = values.vcpus ?? (template === undefined ? '1' : undefined);
+      const memory = values.memory ?? (template === undefined ? '128' : undefined);
       const restartPolicy = values.restart as 'never' | 'on-failure' | 'always' | undefined;
       const created = await hearth.vms.create(
         {
           name: positionals[0]!,
-          vcpuCount: Number(values.vcpus),
-          memoryMib: Number(values.memory),
-          kernelImageId: kernel.id,
-          rootfsImageId: rootfs.id,
+          ...(template === undefined ? {} : { templateId: template.id }),
+          ...(kernel === undefined ? {} : { kernelImageId: kernel.id }),
+          ...(rootfs === undefined ? {} : { rootfsImageId: rootfs.id }),
+          ...(vcpus === undefined ? {} : { vcpuCount: Number(vcpus) }),
+          ...(memory === undefined ? {} : { memoryMib: Number(memory) }),
           ...(values.project === undefined ? {} : { project: values.project }),
           ...(values['boot-args'] === undefined ? {} : { bootArgs: values['boot-args'] }),
           ...(restartPolicy === undefined ? {} : { restartPolicy }),
@@ -176,7 +198,10 @@ export const vmCommands: Readonly<Record<string, Command>> = {
       }
       if (out.format === 'table') out.line(`${created.id} ${created.name}`);
       const running = await followUntil(hearth, out, created, 'running', Number(values.timeout) * 1000);
-      if (out.format === 'json') return out.json(running);
+      if (out.format === 'json') {
+        out.json(running);
+        return;
+      }
       out.line(`running on ${running.hostId}; host steps:`);
       printSteps(out, running);
     },

@@ -1,6 +1,7 @@
 import type { PlacementPolicy } from '../domain/placement.js';
 import type { AddressPool } from '../domain/address-pool.js';
 import type { AgentClient } from './ports/agent-client.js';
+import type { HostContacts } from './host-contacts.js';
 import type { AuditLog } from './ports/audit-log.js';
 import type { Clock } from './ports/clock.js';
 import type { EventFeed } from './ports/event-feed.js';
@@ -49,6 +50,8 @@ export interface UseCaseDependencies {
   /** Every mutation of the API and every refused attempt. */
   readonly audit: AuditLog;
   readonly agents: AgentClient;
+  /** When each host's Agent last answered this Manager: a host still answering is not stale. */
+  readonly contacts: HostContacts;
   readonly inspector: ImageInspector;
   readonly clock: Clock;
   readonly timers: Timers;

@@ -40,6 +40,22 @@ export function isHostHealthy(lastHeartbeatAt: Date, now: Date, heartbeatInterva
 }
 
 /**
+ * When a host's Agent last answered this Manager (any call: an apply, an inventory), or undefined.
+ * Under load a heartbeat can arrive late while the Agent keeps answering calls: an answer is as
+ * good a sign of life as a heartbeat.
+ */
+export type LastAnswerOf = (host: Host) => Date | undefined;
+
+export const noAnswers: LastAnswerOf = () => undefined;
+
+/** Alive: a heartbeat, or an answer of its Agent, at most the heartbeat tolerance old. */
+export function isHostAlive(host: Host, lastAnswerOf: LastAnswerOf, now: Date, heartbeatIntervalMs: number): boolean {
+  const answeredAt = lastAnswerOf(host);
+  const latest = answeredAt !== undefined && answeredAt > host.lastHeartbeatAt ? answeredAt : host.lastHeartbeatAt;
+  return isHostHealthy(latest, now, heartbeatIntervalMs);
+}
+
+/**
  * The status as of `now`: unhealthy when stored so, and also as soon as the heartbeat is overdue
  * (the stored status follows at the reconciler's next pass).
  */

@@ -1,4 +1,4 @@
-import { isHostHealthy, type Host } from './host.js';
+import { isHostAlive, noAnswers, type Host, type LastAnswerOf } from './host.js';
 import type { HostId } from './ids.js';
 
 export interface PlacementPolicy {
@@ -80,12 +80,13 @@ export function placeVm(
   allocations: ReadonlyMap<HostId, HostAllocation>,
   policy: PlacementPolicy,
   now: Date,
+  lastAnswerOf: LastAnswerOf = noAnswers,
 ): PlacementResult {
   const rejections: HostRejection[] = [];
   let best: Candidate | undefined;
   for (const host of hosts) {
     const allocation = allocations.get(host.id) ?? noAllocation;
-    const reason = rejectionOf(host, request, allocation, policy, now);
+    const reason = rejectionOf(host, request, allocation, policy, now, lastAnswerOf);
     if (reason !== undefined) {
       rejections.push({ hostId: host.id, reason });
       continue;
@@ -96,16 +97,21 @@ export function placeVm(
   return best === undefined ? { isPlaced: false, rejections } : { isPlaced: true, hostId: best.hostId };
 }
 
-/** Why `host` cannot take `request`, or undefined when it can. */
+/**
+ * Why `host` cannot take `request`, or undefined when it can. A late heartbeat refuses a host only
+ * when its Agent has not answered since either (`lastAnswerOf`): a saturated host still answering
+ * is not stale.
+ */
 export function rejectionOf(
   host: Host,
   request: ResourceRequest,
   allocation: HostAllocation,
   policy: PlacementPolicy,
   now: Date,
+  lastAnswerOf: LastAnswerOf = noAnswers,
 ): RejectionReason | undefined {
   if (host.status === 'unhealthy') return 'unhealthy';
-  if (!isHostHealthy(host.lastHeartbeatAt, now, policy.heartbeatIntervalMs)) return 'heartbeat_stale';
+  if (!isHostAlive(host, lastAnswerOf, now, policy.heartbeatIntervalMs)) return 'heartbeat_stale';
   if (host.isCordoned) return 'cordoned';
   if ((policy.isKvmRequired ?? true) && !host.facts.isKvmUsable) return 'kvm_unusable';
   if (!host.facts.hasFirecracker) return 'firecracker_missing';

@@ -1,4 +1,5 @@
 import type { HostCapacity, HostFacts } from '@hearth/contracts';
+import { HostContacts } from '../application/host-contacts.js';
 import type { UseCaseDependencies, UseCaseSettings } from '../application/dependencies.js';
 import type { Log } from '../application/ports/log.js';
 import { FakeAgentClient } from '../adapters/fake/fake-agent-client.js';
@@ -112,6 +113,7 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
   const deps: UseCaseDependencies = {
     ...repos,
     agents,
+    contacts: new HostContacts(),
     inspector,
     clock,
     timers,

@@ -1,8 +1,21 @@
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
+import { ExecFileCommandRunner } from './exec-file-command-runner.js';
 import { LinuxHostFiles } from './linux-host-files.js';
 
 const noCommands: CommandRunner = {
@@ -44,5 +57,53 @@ describe('LinuxHostFiles.rotateLog', () => {
     expect(await files.rotateLog(log, `${log}.1`, 1)).toBe(true);
     expect(readFileSync(target, 'utf8')).toBe('untouched');
     expect(readFileSync(`${log}.1`, 'utf8')).toBe('console output');
+  });
+});
+
+describe('LinuxHostFiles.createFifo with spares', () => {
+  it('makes FIFOs of mode 0600 for many VMs with one mkfifo per batch', async () => {
+    const commands: string[][] = [];
+    const runner: CommandRunner = {
+      run: async (argv) => {
+        commands.push([...argv]);
+        return new ExecFileCommandRunner().run(argv);
+      },
+    };
+    const files = new LinuxHostFiles(runner, { fifoSpareDirectory: join(dir, 'spares') });
+    const paths = Array.from({ length: 40 }, (_, i) => join(dir, `vm-${i}.fifo`));
+
+    await Promise.all(paths.map((path) => files.createFifo(path)));
+
+    for (const path of paths) {
+      const info = lstatSync(path);
+      expect(info.isFIFO()).toBe(true);
+      expect(info.mode & 0o777).toBe(0o600);
+      expect(info.nlink).toBe(1);
+    }
+    expect(commands.map((argv) => argv[0])).toEqual(['mkfifo', 'mkfifo']);
+  });
+
+  it('never replaces a file that took the path, and keeps an existing FIFO', async () => {
+    const files = new LinuxHostFiles(new ExecFileCommandRunner(), { fifoSpareDirectory: join(dir, 'spares') });
+    const taken = join(dir, 'taken');
+    writeFileSync(taken, 'not a fifo');
+    await expect(files.createFifo(taken)).rejects.toMatchObject({ code: 'HOST_COMMAND_FAILED' });
+    expect(readFileSync(taken, 'utf8')).toBe('not a fifo');
+
+    const fifo = join(dir, 'metrics.fifo');
+    await files.createFifo(fifo);
+    await files.createFifo(fifo);
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+  });
+
+  it('starts from an empty spare directory, whatever an earlier run left there', async () => {
+    const spares = join(dir, 'spares');
+    mkdirSync(spares);
+    writeFileSync(join(spares, 'fifo-1-0'), 'left by an earlier run');
+    const files = new LinuxHostFiles(new ExecFileCommandRunner(), { fifoSpareDirectory: spares });
+
+    await files.createFifo(join(dir, 'a.fifo'));
+
+    expect(lstatSync(join(dir, 'a.fifo')).isFIFO()).toBe(true);
   });
 });

@@ -1,6 +1,19 @@
 import { spawn } from 'node:child_process';
 import { constants, watch, type Stats } from 'node:fs';
-import { chmod, copyFile, lstat, open, readlink, realpath, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readlink,
+  realpath,
+  rm,
+  stat,
+  truncate,
+  type FileHandle,
+} from 'node:fs/promises';
 import { basename, dirname, isAbsolute, posix } from 'node:path';
 import { AppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
@@ -24,7 +37,7 @@ function fileTypeOf(info: Stats): string {
  * names the open file, not a path), so it keeps reflinks and holes. No time limit: a large image
  * takes as long as it takes.
  */
-function copyFromDescriptor(fd: number, destination: string): Promise<void> {
+function copyWithCp(fd: number, destination: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('cp', ['--reflink=auto', '--sparse=always', '--', '/proc/self/fd/3', destination], {
       stdio: ['ignore', 'ignore', 'pipe', fd],
@@ -57,6 +70,109 @@ function copyFromDescriptor(fd: number, destination: string): Promise<void> {
   });
 }
 
+/** Errors of FICLONE that mean "this filesystem (pair) cannot share extents", not a failed copy. */
+const cannotClone = new Set(['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'EINVAL', 'ENOSYS', 'ENOTTY']);
+
+/** Up to this size an image is copied by the Agent itself; a larger one by `cp`, which skips holes without reading them. */
+export const inProcessCopyMaxBytes = 128 * 1024 * 1024;
+
+/** Read size of the in-process copy, and the block size at which zeros become holes (as `cp --sparse=always`). */
+const chunkBytes = 1024 * 1024;
+const holeBytes = 4096;
+const zeroChunk = Buffer.alloc(chunkBytes);
+
+/**
+ * Copies the open image at `source` (a /proc/self/fd path) to a new file `destination` (mode
+ * 0600, which must not exist), keeping holes: a reflink when the filesystem shares extents
+ * (FICLONE: no data is read), else read in 1 MiB chunks with every all-zero 4 KiB block left as a
+ * hole, as `cp --sparse=always` does. No fork: a fork of the Agent costs more than copying a small
+ * image (ADR 0016).
+ */
+async function copyInProcess(source: string, destination: string, sizeBytes: number): Promise<void> {
+  try {
+    await copyFile(source, destination, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
+    return;
+  } catch (error) {
+    if (!cannotClone.has(String((error as NodeJS.ErrnoException).code))) throw error;
+    await rm(destination, { force: true });
+  }
+  const input = await open(source, constants.O_RDONLY);
+  try {
+    const output = await open(destination, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      const buffer = Buffer.allocUnsafe(chunkBytes);
+      for (let offset = 0; offset < sizeBytes;) {
+        const { bytesRead } = await input.read(buffer, 0, Math.min(chunkBytes, sizeBytes - offset), offset);
+        if (bytesRead === 0) break;
+        await writeDataBlocks(output, buffer.subarray(0, bytesRead), offset);
+        offset += bytesRead;
+      }
+      await output.truncate(sizeBytes);
+    } finally {
+      await output.close();
+    }
+  } finally {
+    await input.close();
+  }
+}
+
+/** Writes the runs of `chunk` that are not all-zero 4 KiB blocks, at their offsets. */
+async function writeDataBlocks(output: FileHandle, chunk: Buffer, offset: number): Promise<void> {
+  if (chunk.equals(zeroChunk.subarray(0, chunk.length))) return;
+  let runStart = -1;
+  for (let at = 0; at < chunk.length; at += holeBytes) {
+    const end = Math.min(at + holeBytes, chunk.length);
+    const isData = !chunk.subarray(at, end).equals(zeroChunk.subarray(0, end - at));
+    if (isData && runStart < 0) runStart = at;
+    if (!isData && runStart >= 0) {
+      await output.write(chunk, runStart, at - runStart, offset + runStart);
+      runStart = -1;
+    }
+  }
+  if (runStart >= 0) await output.write(chunk, runStart, chunk.length - runStart, offset + runStart);
+}
+
+/** FIFOs made ahead of need, in batches, in a directory of their own. */
+class FifoSpares {
+  static readonly batchSize = 32;
+  private readonly spares: string[] = [];
+  private refill: Promise<void> | null = null;
+  private isPrepared = false;
+  private batchCount = 0;
+
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly directory: string,
+  ) {}
+
+  /** The path of a spare FIFO (mode 0600) that no one else was given. */
+  async take(): Promise<string> {
+    for (;;) {
+      const spare = this.spares.pop();
+      if (spare !== undefined) return spare;
+      this.refill ??= this.makeBatch().finally(() => {
+        this.refill = null;
+      });
+      await this.refill;
+    }
+  }
+
+  private async makeBatch(): Promise<void> {
+    if (!this.isPrepared) {
+      // Spares an earlier run left are nobody's: start from an empty directory.
+      await rm(this.directory, { recursive: true, force: true });
+      await mkdir(this.directory, { recursive: true, mode: 0o700 });
+      this.isPrepared = true;
+    }
+    this.batchCount += 1;
+    const names = Array.from({ length: FifoSpares.batchSize }, (_, i) =>
+      posix.join(this.directory, `fifo-${this.batchCount}-${i}`),
+    );
+    await this.runner.run(['mkfifo', '-m', '0600', '--', ...names]);
+    this.spares.push(...names.reverse());
+  }
+}
+
 function isNotFound(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'ENOENT';
 }
@@ -71,16 +187,31 @@ function isInside(root: string, path: string): boolean {
   return path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
 }
 
-/** VM files on the local filesystem; copies and FIFOs through `cp` and `mkfifo` argument arrays. */
+/** VM files on the local filesystem; large copies and FIFOs through `cp` and `mkfifo` argument arrays. */
 export class LinuxHostFiles implements HostFiles {
-  constructor(private readonly runner: CommandRunner) {}
+  private readonly fifoSpares: FifoSpares | null;
+
+  /**
+   * With `fifoSpareDirectory` (on the filesystem of the VM directories), FIFOs are made ahead in
+   * batches by one `mkfifo` each and handed out by a link: one fork for many VMs, not one each.
+   */
+  constructor(
+    private readonly runner: CommandRunner,
+    options: { readonly fifoSpareDirectory?: string } = {},
+  ) {
+    this.fifoSpares = options.fifoSpareDirectory === undefined ? null : new FifoSpares(runner, options.fifoSpareDirectory);
+  }
 
   async copyImage(root: string, source: string, destination: string): Promise<ImageFileCheck> {
     const opened = await this.openImage(root, source);
     if (opened.handle === undefined) return opened.check;
     try {
       await rm(destination, { force: true });
-      await copyFromDescriptor(opened.handle.fd, destination);
+      if (opened.check.sizeBytes <= inProcessCopyMaxBytes) {
+        await copyInProcess(`/proc/self/fd/${opened.handle.fd}`, destination, opened.check.sizeBytes);
+      } else {
+        await copyWithCp(opened.handle.fd, destination);
+      }
     } finally {
       await opened.handle.close();
     }
@@ -164,7 +295,14 @@ export class LinuxHostFiles implements HostFiles {
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
-    await this.runner.run(['mkfifo', '-m', '0600', '--', path]);
+    if (this.fifoSpares === null) {
+      await this.runner.run(['mkfifo', '-m', '0600', '--', path]);
+      return;
+    }
+    const spare = await this.fifoSpares.take();
+    // A new name for the spare, never over an existing file (link fails with EEXIST, rename would replace it).
+    await link(spare, path);
+    await rm(spare, { force: true });
   }
 
   async exists(path: string): Promise<boolean> {

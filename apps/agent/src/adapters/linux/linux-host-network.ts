@@ -2,6 +2,7 @@ import { isAppError } from '@hearth/errors';
 import { failpoint } from '@hearth/failpoints';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
 import type { HostNetwork, LinkState, MarkedLink } from '../../application/ports/host-network.js';
+import type { IpBatch } from './ip-batch.js';
 
 interface IpLink {
   readonly ifname: string;
@@ -20,7 +21,10 @@ function isMissingLink(error: unknown): boolean {
   return /does not exist|Cannot find device/i.test(stderr);
 }
 
-/** Links through iproute2 (`ip`), always with argument arrays. */
+/**
+ * Links through iproute2 (`ip`), always with argument arrays. With an `IpBatch`, the commands that
+ * change links go to its long-lived process instead of a fork each; reads always run `ip -j`.
+ */
 export class LinuxHostNetwork implements HostNetwork {
   /** Bridges already ensured by this process, so an apply costs no extra `ip` call. */
   private readonly ensuredBridges = new Set<string>();
@@ -28,11 +32,21 @@ export class LinuxHostNetwork implements HostNetwork {
   /** `ip` with `-n <netns>` when the links live in a named namespace. */
   private readonly ip: readonly string[];
 
+  /** Where changes go instead of a fork of `ip` each, when set. */
+  private readonly batch: IpBatch | null;
+
   constructor(
     private readonly runner: CommandRunner,
-    options: { readonly netns?: string | null } = {},
+    options: { readonly netns?: string | null; readonly batch?: IpBatch } = {},
   ) {
     this.ip = options.netns ? ['ip', '-n', options.netns] : ['ip'];
+    this.batch = options.batch ?? null;
+  }
+
+  /** `ip <args>` for a change: through the batch process when there is one. */
+  private async change(args: readonly string[]): Promise<void> {
+    if (this.batch !== null) await this.batch.run(args);
+    else await this.runner.run([...this.ip, ...args]);
   }
 
   async ensureBridge(bridge: string, addressCidr: string | null): Promise<void> {
@@ -41,16 +55,16 @@ export class LinuxHostNetwork implements HostNetwork {
     let state = await this.linkState(bridge);
     if (state === null) {
       try {
-        await this.runner.run([...this.ip, 'link', 'add', 'name', bridge, 'type', 'bridge']);
+        await this.change(['link', 'add', 'name', bridge, 'type', 'bridge']);
       } catch (error) {
         if ((await this.linkState(bridge)) === null) throw error;
       }
       state = await this.linkState(bridge);
     }
-    if (state === null || !state.isUp) await this.runner.run([...this.ip, 'link', 'set', 'dev', bridge, 'up']);
+    if (state === null || !state.isUp) await this.change(['link', 'set', 'dev', bridge, 'up']);
     if (addressCidr !== null && !(state?.addresses ?? []).includes(addressCidr)) {
       try {
-        await this.runner.run([...this.ip, 'addr', 'add', addressCidr, 'dev', bridge]);
+        await this.change(['addr', 'add', addressCidr, 'dev', bridge]);
       } catch (error) {
         if (!(await this.linkState(bridge))?.addresses.includes(addressCidr)) throw error;
       }
@@ -85,7 +99,7 @@ export class LinuxHostNetwork implements HostNetwork {
 
   async createTap(name: string, bridge: string, mark: string): Promise<'created' | 'name_taken'> {
     try {
-      await this.runner.run([...this.ip, 'tuntap', 'add', 'dev', name, 'mode', 'tap']);
+      await this.change(['tuntap', 'add', 'dev', name, 'mode', 'tap']);
     } catch (error) {
       if (await this.linkExists(name)) return 'name_taken';
       throw error;
@@ -113,7 +127,7 @@ export class LinuxHostNetwork implements HostNetwork {
 
   private async attach(name: string, bridge: string, mark: string): Promise<void> {
     try {
-      await this.runner.run([...this.ip, 'link', 'set', 'dev', name, 'alias', mark, 'master', bridge, 'up']);
+      await this.change(['link', 'set', 'dev', name, 'alias', mark, 'master', bridge, 'up']);
     } catch (error) {
       // Perhaps the bridge vanished since we ensured it: the next ensureBridge checks again.
       for (const key of this.ensuredBridges) if (key.startsWith(`${bridge} `)) this.ensuredBridges.delete(key);
@@ -123,7 +137,7 @@ export class LinuxHostNetwork implements HostNetwork {
 
   async deleteLink(name: string): Promise<void> {
     try {
-      await this.runner.run([...this.ip, 'link', 'del', 'dev', name]);
+      await this.change(['link', 'del', 'dev', name]);
     } catch (error) {
       if (isMissingLink(error) || !(await this.linkExists(name))) return;
       throw error;

@@ -60,13 +60,14 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function client(options: { socket?: string; timeoutMs?: number } = {}): HttpAgentClient {
+function client(options: { socket?: string; timeoutMs?: number; onAnswer?: (addr: string) => void } = {}): HttpAgentClient {
   const dispatcher = new Agent({ connect: { socketPath: options.socket ?? socketPath } });
   dispatchers.push(dispatcher);
   return new HttpAgentClient({
     applyTimeoutMs: options.timeoutMs ?? 5000,
     requestTimeoutMs: options.timeoutMs ?? 5000,
     dispatcher,
+    ...(options.onAnswer === undefined ? {} : { onAnswer: options.onAnswer }),
   });
 }
 
@@ -199,5 +200,18 @@ describe('HttpAgentClient', () => {
     const error = await rejection(client({ timeoutMs: 200 }).stopVm(target, vmId));
     expect(error.code).toBe('AGENT_UNAVAILABLE');
     expect(error.details).toMatchObject({ reason: 'timeout' });
+  });
+
+  it('tells of every answer of an Agent, a refusal too, and of no call that got none', async () => {
+    const answers: string[] = [];
+    const onAnswer = (addr: string): void => void answers.push(addr);
+    handler = reply(404, { code: 'VM_NOT_FOUND', title: 'Not Found', status: 404, detail: 'no such VM' });
+    await rejection(client({ onAnswer }).stopVm(target, vmId));
+    expect(answers).toEqual([target.addr]);
+
+    await rejection(client({ socket: join(dir, 'nobody.sock'), onAnswer }).stopVm(target, vmId));
+    handler = () => undefined;
+    await rejection(client({ timeoutMs: 200, onAnswer }).stopVm(target, vmId));
+    expect(answers).toEqual([target.addr]);
   });
 });

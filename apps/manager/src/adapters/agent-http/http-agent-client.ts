@@ -35,6 +35,8 @@ export interface HttpAgentClientOptions {
    * credential. Without it, calls are plain (tests of the Agent API over a Unix socket).
    */
   readonly tls?: AgentTlsCredentials;
+  /** Told of every answer an Agent gave (any status): the Agent at `addr` is alive. */
+  readonly onAnswer?: (addr: string) => void;
 }
 
 export const defaultAgentClientOptions: HttpAgentClientOptions = Object.freeze({
@@ -214,6 +216,7 @@ export class HttpAgentClient implements AgentClient {
     } catch (error) {
       throw unreachable(error, target, method, path);
     }
+    this.options.onAnswer?.(target.addr);
     return { statusCode, text };
   }
 

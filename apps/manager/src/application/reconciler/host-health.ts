@@ -1,8 +1,9 @@
-import { effectiveHostStatus, heartbeatToleranceIntervals, type Host, type HostStatus } from '../../domain/host.js';
+import { heartbeatToleranceIntervals, isHostAlive, type Host, type HostStatus } from '../../domain/host.js';
 import type { ReconcilerDependencies } from './reconciler-dependencies.js';
 
 /**
- * Judges hosts by their heartbeats, as the leading reconciler may act on them. For one heartbeat
+ * Judges hosts by their heartbeats, as the leading reconciler may act on them: overdue, unless its
+ * Agent has answered this Manager since (a saturated host whose heartbeats come late is alive). For one heartbeat
  * timeout after it starts leading, a late heartbeat proves nothing: no Manager may have been up to
  * receive it (a restart, a failover). Until then a host is judged by its stored status only, so a
  * Manager restart does not mark every host unhealthy and every VM unknown.
@@ -12,7 +13,7 @@ export class HostHealth {
   private leadingSinceMs = 0;
 
   constructor(
-    private readonly deps: Pick<ReconcilerDependencies, 'hosts' | 'clock' | 'log'>,
+    private readonly deps: Pick<ReconcilerDependencies, 'hosts' | 'contacts' | 'clock' | 'log'>,
     private readonly heartbeatIntervalMs: number,
   ) {}
 
@@ -23,7 +24,8 @@ export class HostHealth {
 
   statusOf(host: Host, now: Date): HostStatus {
     if (now.getTime() - this.leadingSinceMs < this.toleranceMs()) return host.status;
-    return effectiveHostStatus(host, now, this.heartbeatIntervalMs);
+    if (host.status === 'unhealthy') return 'unhealthy';
+    return isHostAlive(host, this.deps.contacts.lastAnswerOf, now, this.heartbeatIntervalMs) ? 'healthy' : 'unhealthy';
   }
 
   /** Marks a host stored healthy whose heartbeat is overdue (once the grace is over); answers it, or undefined. */

@@ -4,7 +4,18 @@ import type { UseCaseDependencies } from '../dependencies.js';
 
 export type ReconcilerDependencies = Pick<
   UseCaseDependencies,
-  'vms' | 'hosts' | 'events' | 'agents' | 'clock' | 'log' | 'reconcileStates' | 'metrics' | 'snapshots' | 'images' | 'metrics'
+  | 'vms'
+  | 'hosts'
+  | 'events'
+  | 'agents'
+  | 'contacts'
+  | 'clock'
+  | 'log'
+  | 'reconcileStates'
+  | 'metrics'
+  | 'snapshots'
+  | 'images'
+  | 'metrics'
 >;
 
 export interface ReconcilerSettings {

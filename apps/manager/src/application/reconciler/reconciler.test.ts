@@ -457,6 +457,17 @@ describe('Reconciler', () => {
     expect(await stateOf(world, vm.id)).toBe('running');
   });
 
+  it('does not mark unhealthy a host whose heartbeats are late while its Agent answers this Manager', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    world.clock.advance(3 * heartbeatIntervalMs + 1);
+    world.deps.contacts.answered(host.addr, world.clock.now());
+
+    expect((await reconciler.resync()).hostsMarkedUnhealthy).toBe(0);
+    await reconciler.idle();
+    expect((await world.deps.hosts.findById(host.id))?.status).toBe('healthy');
+    expect(await stateOf(world, vm.id)).toBe('running');
+  });
+
   it('gives hosts one heartbeat timeout after it starts leading before it judges them by their heartbeats', async () => {
     const { reconciler, vm, world, host } = await setUp();
     // This Manager was down (or did not lead) for a while: the host's last heartbeat is old.

@@ -181,6 +181,25 @@ describe('createVm', () => {
     expect(error.details).toMatchObject({ hosts: [{ reason: 'heartbeat_stale' }] });
   });
 
+  it('places a VM on a host whose heartbeat is late while its Agent still answers', async () => {
+    const { world, input } = await setUp();
+    const [host] = await world.repos.hosts.list();
+    world.clock.advance(15_001);
+    world.deps.contacts.answered(host?.addr ?? '', world.clock.now());
+
+    expect((await createVm(world.deps, input)).state).toBe('running');
+  });
+
+  it('refuses a host whose heartbeat is stale and whose Agent has not answered since either', async () => {
+    const { world, input } = await setUp();
+    const [host] = await world.repos.hosts.list();
+    world.deps.contacts.answered(host?.addr ?? '', world.clock.now());
+    world.clock.advance(15_001);
+
+    const error = await rejection(createVm(world.deps, input));
+    expect(error.details).toMatchObject({ hosts: [{ reason: 'heartbeat_stale' }] });
+  });
+
   it('names the field of an unknown image', async () => {
     const { world, input } = await setUp();
     const error = await rejection(createVm(world.deps, { ...input, kernelImageId: 'img_01J00000000000000000000ZZZ' as never }));

@@ -30,7 +30,10 @@ export interface CreateVmInput extends Partial<VmPreset> {
   readonly egress?: EgressPolicy | undefined;
 }
 
-type Deps = Pick<UseCaseDependencies, 'vms' | 'images' | 'templates' | 'hosts' | 'agents' | 'clock' | 'ids' | 'log' | 'settings'>;
+type Deps = Pick<
+  UseCaseDependencies,
+  'vms' | 'images' | 'templates' | 'hosts' | 'agents' | 'contacts' | 'clock' | 'ids' | 'log' | 'settings'
+>;
 
 /**
  * Creates a VM and waits for it: `acceptVm`, then `continueCreate` until it is `running` (or
@@ -85,14 +88,14 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
   // hold is read only to choose among several: the insert checks the chosen one again, locked.
   const refused: HostRejection[] = [];
   const candidates = hosts.filter((candidate) => {
-    const reason = rejectionOf(candidate, input, noAllocation, deps.settings, now);
+    const reason = rejectionOf(candidate, input, noAllocation, deps.settings, now, deps.contacts.lastAnswerOf);
     if (reason !== undefined) refused.push({ hostId: candidate.id, reason });
     return reason === undefined;
   });
   let host = candidates.length === 1 ? candidates[0] : undefined;
   if (host === undefined) {
     const allocations = candidates.length === 0 ? new Map() : await deps.vms.allocationsByHost(candidates.map((h) => h.id));
-    const placement = placeVm(input, candidates, allocations, deps.settings, now);
+    const placement = placeVm(input, candidates, allocations, deps.settings, now, deps.contacts.lastAnswerOf);
     if (!placement.isPlaced) throw noCapacity(input, inHostOrder(hosts, [...refused, ...placement.rejections]));
     host = candidates.find((h) => h.id === placement.hostId);
     if (host === undefined) throw new Error('placement chose an unknown host');
@@ -142,7 +145,7 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
         memoryMib: input.memoryMib,
       });
       if (overruns.length > 0) throw quotaExceeded(input.project, overruns);
-      const reason = rejectionOf(chosen, input, held, deps.settings, now);
+      const reason = rejectionOf(chosen, input, held, deps.settings, now, deps.contacts.lastAnswerOf);
       if (reason !== undefined) throw noCapacity(input, inHostOrder(hosts, [...refused, { hostId: chosen.id, reason }]));
     },
     { ...deps.settings.addressing, address: requestedAddress },

@@ -10,7 +10,7 @@ import { versionToMatch, type MutationOptions } from './if-match.js';
 import { getVm } from './vm-queries.js';
 import { everyProject } from '../../domain/access.js';
 
-type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log' | 'settings' | 'reconcileStates'>;
+type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'contacts' | 'clock' | 'log' | 'settings' | 'reconcileStates'>;
 
 /**
  * Starts a stopped (or failed) VM again on its own host by re-applying its spec. A user's start
@@ -22,7 +22,8 @@ export async function startVm(deps: Deps, id: VmId, options: MutationOptions = {
   assertTransition(vm.state, 'starting');
   const host = await hostOf(deps, vm.hostId);
   const allocations = await deps.vms.allocationsByHost();
-  const reason = rejectionOf(host, vm, allocations.get(host.id) ?? noAllocation, deps.settings, deps.clock.now());
+  const allocation = allocations.get(host.id) ?? noAllocation;
+  const reason = rejectionOf(host, vm, allocation, deps.settings, deps.clock.now(), deps.contacts.lastAnswerOf);
   if (reason !== undefined) {
     throw new AppError('HOST_NO_CAPACITY', `Host ${host.id} of VM ${id} cannot take it now`, {
       details: { hosts: [{ hostId: host.id, reason }], vmId: id },

@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { missingRequirements, waitFor } from '@hearth/testkit';
-import { guestImagesDir, httpGet, pings, waitForGuestHttp } from './support/guest.js';
+import { findGuestImages, missingRequirements, waitFor } from '@hearth/testkit';
+import { httpGet, pings, waitForGuestHttp } from './support/guest.js';
 import { startStack, type Stack } from './support/stack.js';
 
 interface Vm {
@@ -14,10 +14,11 @@ interface Vm {
 }
 
 const gateway = '172.30.0.1';
-const imagesDir = guestImagesDir();
+const images = await findGuestImages();
+const imagesDir = images.dir;
 const skipReason =
   missingRequirements({ root: true, database: true, commands: ['ip', 'ping', 'busybox', 'qemu-system-x86_64'] }) ??
-  (imagesDir === undefined ? 'needs the guest images (HEARTH_GUEST_IMAGES, built by images/build.sh via npm test)' : undefined);
+  images.missing;
 
 /** Every process in the namespace: VMMs and their QEMUs run there. */
 function processesIn(stack: Stack): number[] {

@@ -4,7 +4,7 @@
  * driven over the Firecracker API exactly as the Agent does. No traffic leaves the namespace.
  *
  * Needs root (namespaces, TAPs), qemu-system-x86_64, and the guest images of images/build.sh
- * (`HEARTH_GUEST_IMAGES=<dir>`, which `npm test` sets after running images/build.sh).
+ * (found by `findGuestImages`: `npm test` builds them in the background and these tests wait).
  * `FC_DOUBLE_QEMU_BENCH=<runs>` adds a boot-time comparison with plain QEMU.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -14,7 +14,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hostTscKhz } from '../src/backends/qemu-argv.js';
-import { hasCommand } from '@hearth/testkit';
+import { findGuestImages, hasCommand } from '@hearth/testkit';
 import { ApiClient, BIN, canConnect, cleanupAll, tempDir, until } from './helpers.js';
 
 const GUEST_IP = '172.31.0.2';
@@ -24,14 +24,8 @@ const BOOT_ARGS = `console=ttyS0 reboot=k panic=1 ip=${GUEST_IP}::${HOST_IP}:255
 const READY = 'HEARTH-GUEST-READY';
 const READY_TIMEOUT_MS = 60_000;
 
-function findImages(): string | undefined {
-  // `npm test` builds the images (cached by recipe hash) and exports their directory.
-  const dir = process.env['HEARTH_GUEST_IMAGES'];
-  const complete = (d: string): boolean => ['vmlinux', 'rootfs.ext4'].every((f) => existsSync(join(d, f)));
-  return dir && complete(dir) ? dir : undefined;
-}
-
-const IMAGES = findImages();
+const images = await findGuestImages();
+const IMAGES = images.dir;
 const skipReason =
   process.getuid?.() !== 0
     ? 'needs root (network namespace, TAP devices)'
@@ -41,9 +35,7 @@ const skipReason =
         ? 'iproute2 missing'
         : !hasCommand('busybox')
           ? 'busybox missing (ping/wget inside the namespace; apt-get install busybox-static)'
-          : IMAGES === undefined
-            ? `guest images missing (HEARTH_GUEST_IMAGES unset: run through npm test, which builds them with images/build.sh)`
-            : '';
+          : (images.missing ?? '');
 if (skipReason) console.warn(`qemu-backend tests skipped: ${skipReason}`);
 
 const NS = `hearth-q${randomBytes(3).toString('hex')}`;

@@ -1,0 +1,94 @@
+import { createNetns, hasCommand, isRoot, type Netns } from '@hearth/testkit';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isAppError } from '@hearth/errors';
+import { IpBatch } from '../src/adapters/linux/ip-batch.js';
+
+const skip = !isRoot ? 'needs root' : !hasCommand('ip') ? 'needs iproute2 (ip)' : undefined;
+
+async function failureOf(promise: Promise<unknown>): Promise<{ code: string; stderr: string; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    if (!isAppError(error)) throw error;
+    return { code: error.code, stderr: String(error.diagnostics?.['stderr'] ?? ''), message: error.message };
+  }
+  throw new Error('expected a failure');
+}
+
+async function linkLine(netns: Netns, name: string): Promise<string> {
+  return (await netns.exec(['ip', '-o', 'link', 'show', 'dev', name])).stdout;
+}
+
+describe.skipIf(skip !== undefined)(`IpBatch${skip === undefined ? '' : ` (skipped: ${skip})`}`, () => {
+  let netns: Netns;
+  let batch: IpBatch;
+
+  beforeEach(async () => {
+    netns = await createNetns();
+    batch = new IpBatch({ netns: netns.name });
+  });
+
+  afterEach(async () => {
+    await batch?.close();
+    await netns?.destroy();
+  });
+
+  it('runs commands in the namespace and resolves each when it has ended', async () => {
+    await batch.run(['link', 'add', 'name', 'hbr0', 'type', 'bridge']);
+    await batch.run(['tuntap', 'add', 'dev', 'htap0', 'mode', 'tap']);
+    await batch.run(['link', 'set', 'dev', 'htap0', 'alias', 'hearth:a:vm_1', 'master', 'hbr0', 'up']);
+
+    expect(await linkLine(netns, 'htap0')).toMatch(/master hbr0.*alias hearth:a:vm_1/);
+  });
+
+  it('fails the one command that failed, with its stderr, and not those around it', async () => {
+    const outcomes = await Promise.allSettled([
+      batch.run(['link', 'add', 'name', 'hbr0', 'type', 'bridge']),
+      batch.run(['link', 'set', 'dev', 'nosuchlink', 'up']),
+      batch.run(['tuntap', 'add', 'dev', 'htap1', 'mode', 'tap']),
+    ]);
+
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const failure = await failureOf(batch.run(['link', 'set', 'dev', 'nosuchlink', 'up']));
+    expect(failure).toMatchObject({ code: 'HOST_COMMAND_FAILED' });
+    expect(failure.stderr).toMatch(/Cannot find device "nosuchlink"/);
+    expect(await linkLine(netns, 'htap1')).toMatch(/htap1/);
+  });
+
+  it('acts on a link deleted and made again under the same name, not on a remembered one', async () => {
+    await batch.run(['link', 'add', 'name', 'hbr0', 'type', 'bridge']);
+    await batch.run(['tuntap', 'add', 'dev', 'htap2', 'mode', 'tap']);
+    await batch.run(['link', 'set', 'dev', 'htap2', 'alias', 'first', 'up']);
+    await batch.run(['link', 'del', 'dev', 'htap2']);
+    await batch.run(['tuntap', 'add', 'dev', 'htap9', 'mode', 'tap']);
+    await batch.run(['tuntap', 'add', 'dev', 'htap2', 'mode', 'tap']);
+    await batch.run(['link', 'set', 'dev', 'htap2', 'alias', 'second', 'master', 'hbr0', 'up']);
+
+    expect(await linkLine(netns, 'htap2')).toMatch(/master hbr0.*alias second/);
+    expect(await linkLine(netns, 'htap9')).not.toMatch(/alias/);
+  });
+
+  it('fails the commands in flight when the process dies, and starts a new one for the next', async () => {
+    await batch.run(['link', 'add', 'name', 'hbr0', 'type', 'bridge']);
+    const first = batch.pid;
+    if (first === undefined) throw new Error('the batch process runs');
+    // Stopped first, so the command is surely still in flight when the process dies.
+    process.kill(first, 'SIGSTOP');
+    const inFlight = batch.run(['tuntap', 'add', 'dev', 'htap3', 'mode', 'tap']);
+    process.kill(first, 'SIGKILL');
+
+    expect(await failureOf(inFlight)).toMatchObject({
+      code: 'HOST_COMMAND_FAILED',
+      message: expect.stringMatching(/signal SIGKILL/),
+    });
+    await batch.run(['tuntap', 'add', 'dev', 'htap4', 'mode', 'tap']);
+    expect(batch.pid).not.toBe(first);
+    expect(await linkLine(netns, 'htap4')).toMatch(/htap4/);
+  });
+
+  it('refuses an argument that ip -batch would split or read as a quote or comment', async () => {
+    for (const argument of ['two words', 'a"b', "it's", 'x#y', 'back\\slash', 'new\nline', '']) {
+      expect(await failureOf(batch.run(['link', 'set', 'dev', argument, 'up']))).toMatchObject({ code: 'HOST_COMMAND_FAILED' });
+    }
+  });
+});

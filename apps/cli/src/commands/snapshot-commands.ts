@@ -1,0 +1,103 @@
+import { parseArgs } from 'node:util';
+import type { Hearth, Snapshot } from '@hearth/sdk';
+import type { Command } from '../command.js';
+import { CliError, exitCodes } from '../exit-codes.js';
+import { collect, onlyArgument } from '../arguments.js';
+import { formatMs, printList, printObject, printResult, type Column } from '../output.js';
+import { resolveReference } from '../resolve.js';
+import { resolveVm } from './vm-commands.js';
+
+const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
+
+const snapshotColumns: readonly Column<Snapshot>[] = [
+  { header: 'id', value: (snapshot) => snapshot.id },
+  { header: 'vm', value: (snapshot) => snapshot.vmId },
+  { header: 'state', value: (snapshot) => snapshot.state },
+  { header: 'memory', value: (snapshot) => (snapshot.sizes === null ? '-' : mib(snapshot.sizes.memoryBytes)) },
+  { header: 'created', value: (snapshot) => snapshot.createdAt },
+];
+
+const snapshotDetail: readonly Column<Snapshot>[] = [
+  ...snapshotColumns,
+  { header: 'project', value: (snapshot) => snapshot.project },
+  { header: 'host', value: (snapshot) => snapshot.hostId },
+  { header: 'disk', value: (snapshot) => (snapshot.sizes === null ? '-' : mib(snapshot.sizes.rootfsBytes)) },
+  { header: 'paused for', value: (snapshot) => formatMs(snapshot.pauseMs) },
+  { header: 'parent', value: (snapshot) => snapshot.parentId ?? '-' },
+  { header: 'expires', value: (snapshot) => snapshot.expiresAt ?? '-' },
+  {
+    header: 'failure',
+    value: (snapshot) =>
+      snapshot.failureReason === null ? '-' : `${snapshot.failureReason.code}: ${snapshot.failureReason.message}`,
+  },
+];
+
+/** A snapshot by id or unique id prefix (snapshots have no names). */
+export function resolveSnapshot(hearth: Hearth, reference: string): Promise<Snapshot> {
+  return resolveReference('snapshot', reference, {
+    idPrefix: 'snap_',
+    byId: (id) => hearth.snapshots.get(id),
+    byName: () => Promise.resolve([]),
+    all: () => hearth.snapshots.list({ pageSize: 500 }),
+  });
+}
+
+export const snapshotCommands: Readonly<Record<string, Command>> = {
+  create: {
+    summary: 'Snapshot a running or paused VM (memory, devices and disk, taken while it is paused)',
+    usage: '<vm> [--stop] [--expires-in seconds]',
+    options: ['--stop', '--expires-in'],
+    async run({ args, out, hearth: client }) {
+      const { values, positionals } = parseArgs({
+        args: [...args],
+        allowPositionals: true,
+        options: { stop: { type: 'boolean', default: false }, 'expires-in': { type: 'string' } },
+      });
+      if (positionals.length !== 1) throw new CliError(exitCodes.usage, 'hearth snapshot create <vm> [--stop] [--expires-in s]');
+      const hearth = await client();
+      const vm = await resolveVm(hearth, positionals[0]!);
+      const snapshot = await hearth.snapshots.create(vm.id, {
+        ...(values.stop ? { afterwards: 'stopped' as const } : {}),
+        ...(values['expires-in'] === undefined ? {} : { expiresInSeconds: Number(values['expires-in']) }),
+      });
+      printResult(out, snapshot, `${snapshot.id} ${snapshot.state}; the guest was paused for ${formatMs(snapshot.pauseMs)}`);
+    },
+  },
+  ls: {
+    summary: 'List snapshots',
+    usage: '[--vm <vm>] [--state creating|ready|failed] [--project p]',
+    options: ['--vm', '--state', '--project'],
+    async run({ args, out, hearth: client }) {
+      const { values } = parseArgs({
+        args: [...args],
+        options: { vm: { type: 'string' }, state: { type: 'string' }, project: { type: 'string' } },
+      });
+      const hearth = await client();
+      const vmId = values.vm === undefined ? undefined : (await resolveVm(hearth, values.vm)).id;
+      const state = values.state as Snapshot['state'] | undefined;
+      const snapshots = hearth.snapshots.list({ vmId, state, project: values.project, pageSize: 500 });
+      printList(out, await collect(snapshots), snapshotColumns);
+    },
+  },
+  get: {
+    summary: 'Show a snapshot',
+    usage: '<snapshot>',
+    async run({ args, out, hearth }) {
+      printObject(
+        out,
+        await resolveSnapshot(await hearth(), onlyArgument(args, 'hearth snapshot get <snapshot>')),
+        snapshotDetail,
+      );
+    },
+  },
+  rm: {
+    summary: 'Delete a snapshot and its files',
+    usage: '<snapshot>',
+    async run({ args, out, hearth: client }) {
+      const hearth = await client();
+      const snapshot = await resolveSnapshot(hearth, onlyArgument(args, 'hearth snapshot rm <snapshot>'));
+      await hearth.snapshots.delete(snapshot.id);
+      printResult(out, { id: snapshot.id }, `${snapshot.id} deleted`);
+    },
+  },
+};

@@ -1,0 +1,144 @@
+import { parseArgs } from 'node:util';
+import type { CreateTemplateRequest, Hearth, Template, UpdateTemplateRequest } from '@hearth/sdk';
+import type { Command } from '../command.js';
+import { CliError, exitCodes } from '../exit-codes.js';
+import { collect, onlyArgument } from '../arguments.js';
+import { printList, printObject, printResult, type Column } from '../output.js';
+import { resolveReference } from '../resolve.js';
+import { resolveImage } from './image-commands.js';
+
+const templateColumns: readonly Column<Template>[] = [
+  { header: 'id', value: (template) => template.id },
+  { header: 'name', value: (template) => template.name },
+  { header: 'vcpus', value: (template) => String(template.vcpuCount) },
+  { header: 'memory', value: (template) => `${template.memoryMib} MiB` },
+  { header: 'project', value: (template) => template.project },
+];
+
+const templateDetail: readonly Column<Template>[] = [
+  ...templateColumns,
+  { header: 'description', value: (template) => template.description || '-' },
+  { header: 'kernel', value: (template) => template.kernelImageId },
+  { header: 'rootfs', value: (template) => template.rootfsImageId },
+  { header: 'boot args', value: (template) => template.bootArgs || '-' },
+  { header: 'restart', value: (template) => template.restartPolicy },
+  { header: 'version', value: (template) => String(template.version) },
+  { header: 'updated', value: (template) => template.updatedAt },
+];
+
+export function resolveTemplate(hearth: Hearth, reference: string): Promise<Template> {
+  return resolveReference('template', reference, {
+    idPrefix: 'tpl_',
+    byId: (id) => hearth.templates.get(id),
+    byName: (name) => collect(hearth.templates.list({ name, pageSize: 500 })),
+    all: () => hearth.templates.list({ pageSize: 500 }),
+  });
+}
+
+/** The options a template's values are given with, on `create` and `set`. */
+const presetOptions = {
+  kernel: { type: 'string' },
+  rootfs: { type: 'string' },
+  vcpus: { type: 'string' },
+  memory: { type: 'string' },
+  'boot-args': { type: 'string' },
+  restart: { type: 'string' },
+  description: { type: 'string' },
+} as const;
+const presetFlags = ['--kernel', '--rootfs', '--vcpus', '--memory', '--boot-args', '--restart', '--description'];
+
+type PresetValues = { readonly [K in keyof typeof presetOptions]?: string | undefined };
+
+/** The fields the flags give; the Manager checks their values and names a wrong one. */
+async function presetOf(hearth: Hearth, values: PresetValues): Promise<UpdateTemplateRequest> {
+  const restartPolicy = values.restart as Template['restartPolicy'] | undefined;
+  return {
+    ...(values.kernel === undefined ? {} : { kernelImageId: (await resolveImage(hearth, values.kernel, 'kernel')).id }),
+    ...(values.rootfs === undefined ? {} : { rootfsImageId: (await resolveImage(hearth, values.rootfs, 'rootfs')).id }),
+    ...(values.vcpus === undefined ? {} : { vcpuCount: Number(values.vcpus) }),
+    ...(values.memory === undefined ? {} : { memoryMib: Number(values.memory) }),
+    ...(values['boot-args'] === undefined ? {} : { bootArgs: values['boot-args'] }),
+    ...(restartPolicy === undefined ? {} : { restartPolicy }),
+    ...(values.description === undefined ? {} : { description: values.description }),
+  };
+}
+
+export const templateCommands: Readonly<Record<string, Command>> = {
+  ls: {
+    summary: 'List templates',
+    usage: '[--name part] [--project p]',
+    options: ['--name', '--project'],
+    async run({ args, out, hearth }) {
+      const { values } = parseArgs({ args: [...args], options: { name: { type: 'string' }, project: { type: 'string' } } });
+      const templates = (await hearth()).templates.list({ name: values.name, project: values.project, pageSize: 500 });
+      printList(out, await collect(templates), templateColumns);
+    },
+  },
+  get: {
+    summary: 'Show a template',
+    usage: '<template>',
+    async run({ args, out, hearth }) {
+      printObject(
+        out,
+        await resolveTemplate(await hearth(), onlyArgument(args, 'hearth template get <template>')),
+        templateDetail,
+      );
+    },
+  },
+  create: {
+    summary: 'Create a template: a named VM preset (hearth vm create --template uses it)',
+    usage:
+      '<name> --kernel <image> --rootfs <image> [--vcpus n] [--memory MiB] [--boot-args s] [--restart policy] [--description d] [--project p]',
+    options: [...presetFlags, '--project'],
+    async run({ args, out, hearth: client }) {
+      const { values, positionals } = parseArgs({
+        args: [...args],
+        allowPositionals: true,
+        options: { ...presetOptions, project: { type: 'string' } },
+      });
+      if (positionals.length !== 1 || values.kernel === undefined || values.rootfs === undefined) {
+        throw new CliError(exitCodes.usage, 'hearth template create <name> --kernel <image> --rootfs <image>');
+      }
+      const hearth = await client();
+      // As for `hearth vm create`: 1 vCPU and 128 MiB unless given.
+      const preset = await presetOf(hearth, { ...values, vcpus: values.vcpus ?? '1', memory: values.memory ?? '128' });
+      const template = await hearth.templates.create({
+        ...(preset as CreateTemplateRequest),
+        name: positionals[0]!,
+        ...(values.project === undefined ? {} : { project: values.project }),
+      });
+      printResult(out, template, template.id);
+    },
+  },
+  set: {
+    summary: 'Change a template (VMs created from it keep what they copied)',
+    usage:
+      '<template> [--name n] [--kernel <image>] [--rootfs <image>] [--vcpus n] [--memory MiB] [--boot-args s] [--restart policy] [--description d]',
+    options: ['--name', ...presetFlags],
+    async run({ args, out, hearth: client }) {
+      const { values, positionals } = parseArgs({
+        args: [...args],
+        allowPositionals: true,
+        options: { ...presetOptions, name: { type: 'string' } },
+      });
+      if (positionals.length !== 1) throw new CliError(exitCodes.usage, 'hearth template set <template> [--field value…]');
+      const hearth = await client();
+      const template = await resolveTemplate(hearth, positionals[0]!);
+      const changes = { ...(await presetOf(hearth, values)), ...(values.name === undefined ? {} : { name: values.name }) };
+      if (Object.keys(changes).length === 0) throw new CliError(exitCodes.usage, 'nothing to change: give at least one --field');
+      // Only the version just shown is changed: a concurrent change is a 412, never overwritten.
+      const updated = await hearth.templates.update(template.id, changes, { ifVersion: template.version });
+      printResult(out, updated, `${updated.id} is at version ${updated.version}`);
+    },
+  },
+  rm: {
+    summary: 'Delete a template (VMs created from it are not changed)',
+    usage: '<template>',
+    async run({ args, out, hearth: client }) {
+      const hearth = await client();
+      const template = await resolveTemplate(hearth, onlyArgument(args, 'hearth template rm <template>'));
+      await hearth.templates.delete(template.id, { ifVersion: template.version });
+      printResult(out, { id: template.id }, `${template.id} deleted`);
+    },
+  },
+};

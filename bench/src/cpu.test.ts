@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { controlPlaneMs, cpuMsBetween, vmmCount, type CpuGroup, type CpuSnapshot } from './cpu.js';
+
+const snapshot = (
+  machineTicks: number,
+  processes: [number, CpuGroup, number][],
+  reapedTicks = { manager: 0, agent: 0 },
+): CpuSnapshot => ({
+  machineTicks,
+  processes: new Map(processes.map(([pid, group, ticks]) => [pid, { group, ticks }])),
+  reapedTicks,
+});
+
+describe('cpuMsBetween', () => {
+  it("counts the Agent's ended children through its reaped time, not as other", () => {
+    const before = snapshot(1_000, [
+      [10, 'agent', 50],
+      [20, 'manager', 40],
+    ]);
+    const after = snapshot(
+      1_030,
+      [
+        [10, 'agent', 55],
+        [20, 'manager', 42],
+      ],
+      { manager: 0, agent: 3 },
+    );
+    const ms = cpuMsBetween(before, after);
+    expect(ms).toMatchObject({ agent: 50, manager: 20, 'agent-children': 30, other: 200 });
+    expect(controlPlaneMs(ms)).toBe(100);
+  });
+
+  it('counts a live child of the Agent (a long-lived helper) by its own counters', () => {
+    const before = snapshot(0, [[30, 'agent-children', 7]]);
+    const after = snapshot(10, [[30, 'agent-children', 9]]);
+    expect(cpuMsBetween(before, after)['agent-children']).toBe(20);
+  });
+
+  it('leaves the VMMs out of the control plane', () => {
+    const ms = cpuMsBetween(snapshot(0, []), snapshot(50, [[40, 'vmms', 50]]));
+    expect(ms.vmms).toBe(500);
+    expect(controlPlaneMs(ms)).toBe(0);
+    expect(vmmCount(snapshot(0, [[40, 'vmms', 1]]))).toBe(1);
+  });
+});

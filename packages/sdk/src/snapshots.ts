@@ -1,0 +1,39 @@
+import { bodyOf, type ApiClient } from './api-client.js';
+import { paginate } from './paginate.js';
+import type { CreateSnapshotRequest, ListSnapshotsFilter, Snapshot } from './types.js';
+
+/** Snapshots of VMs: memory, device state and disk, taken while the guest is paused. */
+export class Snapshots {
+  constructor(private readonly api: ApiClient) {}
+
+  /**
+   * Takes a full snapshot of a running or paused VM; resolves with it `ready` (with its sizes and
+   * how long the guest was paused). The VM goes back to the state it was in, or stops if asked.
+   */
+  async create(
+    vmId: string,
+    request: CreateSnapshotRequest = {},
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<Snapshot> {
+    return bodyOf(
+      this.api.POST('/v1/vms/{id}/snapshots', { params: { path: { id: vmId } }, body: request, signal: options.signal }),
+    );
+  }
+
+  /** Every snapshot, page after page. */
+  list(filter: ListSnapshotsFilter & { readonly pageSize?: number } = {}): AsyncGenerator<Snapshot> {
+    const { pageSize, ...query } = filter;
+    return paginate((cursor: string | undefined) =>
+      bodyOf(this.api.GET('/v1/snapshots', { params: { query: { ...query, limit: pageSize, cursor } } })),
+    );
+  }
+
+  async get(id: string): Promise<Snapshot> {
+    return bodyOf(this.api.GET('/v1/snapshots/{id}', { params: { path: { id } } }));
+  }
+
+  /** Deletes the snapshot and its files on its host. */
+  async delete(id: string): Promise<void> {
+    await bodyOf(this.api.DELETE('/v1/snapshots/{id}', { params: { path: { id } } }));
+  }
+}
