@@ -19,11 +19,8 @@ export default defineConfig(
     '**/*.d.ts',
   ]),
   {
-    files: ['{apps,packages,tools,e2e,bench,scripts}/**/*.ts', '**/*.{js,mjs,cjs}'],
+    files: ['{apps,packages,tools,e2e,bench,scripts}/**/*.{ts,tsx}', '**/*.{js,mjs,cjs}'],
     extends: [js.configs.recommended, tseslint.configs.recommended],
-    languageOptions: {
-      globals: globals.node,
-    },
     linterOptions: {
       reportUnusedDisableDirectives: 'error',
     },
@@ -45,11 +42,12 @@ export default defineConfig(
     },
   },
   {
-    // Type-aware: one TypeScript program (tsconfig.tests.json includes every source and test file).
-    files: ['{apps,packages,tools,e2e,bench}/**/*.ts'],
+    // Type-aware: one TypeScript program (tsconfig.tests.json includes every source and test file),
+    // and the web console's own (browser globals and JSX: apps/console/tsconfig.json).
+    files: ['{apps,packages,tools,e2e,bench}/**/*.{ts,tsx}'],
     languageOptions: {
       parserOptions: {
-        project: ['./tsconfig.tests.json'],
+        project: ['./tsconfig.tests.json', './apps/console/tsconfig.json'],
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -65,6 +63,16 @@ export default defineConfig(
       '@typescript-eslint/await-thenable': 'error',
       // Not require-await: 156 findings, nearly all fakes and adapters implementing async ports without awaiting.
     },
+  },
+  {
+    files: ['{apps,packages,tools,e2e,bench,scripts}/**/*.{ts,tsx}', '**/*.{js,mjs,cjs}'],
+    ignores: ['apps/console/src/**'],
+    languageOptions: { globals: globals.node },
+  },
+  {
+    // The web console runs in browsers: their globals, not Node's.
+    files: ['apps/console/src/**/*.{ts,tsx}'],
+    languageOptions: { globals: globals.browser },
   },
   {
     files: ['**/*.cjs'],

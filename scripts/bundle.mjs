@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Bundles two compiled programs (from `tsc -b`) into one file each, with esbuild:
+// Bundles two compiled programs (from `tsc -b`) into one file each, with esbuild, and builds the web
+// console with Vite:
 //
 // - The Firecracker double, as CommonJS: every simulated VM is a fresh Node process, so its start-up
 //   is paid once per VM, and on a 2-core host it was the largest single cost of a create. One file
@@ -8,10 +9,12 @@
 // - The Agent, as one ES module with whitespace and syntax minified (names kept, so stack traces
 //   still name functions): it runs on every host beside the VMs, and is deployed by copying one
 //   file. Idle resident memory 77–82 → 70–71 MiB, start-up CPU 570 → 280 ms (ADR 0011).
+// - The web console (apps/console), with Vite: static files that ship with the Manager, copied into
+//   apps/manager/dist/console, where the Manager serves them from at `/` (MANAGER_CONSOLE_DIR).
 //
 // A bundle is remade only when it is missing or one of its inputs (listed by esbuild's metafile in
 // `<bundle>.inputs.json`) is newer, so a build with nothing changed stays instant.
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -87,4 +90,24 @@ for (const bundle of bundles) {
     ...(bundle.extraInputs ?? []),
   ];
   writeFileSync(`${outfile}.inputs.json`, `${JSON.stringify(inputs)}\n`);
+}
+
+// The web console: Vite builds apps/console/dist, which is copied whole into the Manager's dist.
+const consoleRoot = path.join(repoRoot, 'apps/console');
+const consoleTarget = path.join(repoRoot, 'apps/manager/dist/console');
+const consoleIndex = path.join(consoleTarget, 'index.html');
+if (isStale(consoleIndex)) {
+  const { build: viteBuild } = await import('vite');
+  const outputs = [await viteBuild({ root: consoleRoot, logLevel: 'warn' })].flat();
+  const modules = outputs.flatMap((output) =>
+    ('output' in output ? output.output : []).flatMap((chunk) => chunk.moduleIds ?? []),
+  );
+  rmSync(consoleTarget, { recursive: true, force: true });
+  cpSync(path.join(consoleRoot, 'dist'), consoleTarget, { recursive: true });
+  const inputs = new Set(['apps/console/index.html', 'apps/console/vite.config.mjs', 'apps/console/package.json']);
+  for (const id of modules) {
+    const file = id.replace(/\?.*$/, '');
+    if (path.isAbsolute(file)) inputs.add(path.relative(repoRoot, file));
+  }
+  writeFileSync(`${consoleIndex}.inputs.json`, `${JSON.stringify([...inputs].sort())}\n`);
 }

@@ -65,13 +65,15 @@ package_present() {
     nftables) find_command nft >/dev/null ;;
     zsh) find_command zsh >/dev/null ;;
     fish) find_command fish >/dev/null ;;
+    chromium) find_command chromium >/dev/null ;;
     *) return 1 ;;
   esac
 }
 
 # ---------------------------------------------------------------------------------------------
 phase 'system packages'
-packages=(postgresql iproute2 e2fsprogs busybox-static qemu-system-x86 iputils-ping nftables zsh fish)
+# chromium: the web console's end-to-end test drives it headless (playwright-core).
+packages=(postgresql iproute2 e2fsprogs busybox-static qemu-system-x86 iputils-ping nftables zsh fish chromium)
 missing=()
 for package in "${packages[@]}"; do
   package_present "$package" || missing+=("$package")

@@ -12,6 +12,7 @@ import { registerAuthentication } from './http/authentication.js';
 import { bodyLimitBytes } from './http/body-limits.js';
 import { registerRateLimit, type RateLimitOptions } from './http/rate-limit.js';
 import { registerAuditRoutes } from './http/routes/audit-routes.js';
+import { registerConsoleRoutes } from './http/routes/console-routes.js';
 import { registerIdempotency, type IdempotencyOptions } from './http/idempotency.js';
 import { registerEventRoutes, type EventStreamOptions } from './http/routes/event-routes.js';
 import { registerHealthRoutes, type ReadinessCheck } from './http/routes/health-routes.js';
@@ -40,13 +41,15 @@ export interface BuildAppOptions {
   readonly reconcilerRole?: () => ReconcilerRole;
   /** `GET /metrics` and the request histogram; absent: a registry of this app's own (HTTP and process metrics). */
   readonly metrics?: ManagerMetricsExposition;
+  /** The built web console's files by path (`index.html`, `assets/…`), served at `/`; absent: no console. */
+  readonly consoleFiles?: ReadonlyMap<string, Buffer>;
 }
 
 /**
- * The Manager's HTTP app (not listening): the public REST API under `/v1`, `/healthz`, `/readyz`
- * and `GET /openapi.json` describing every route. Every route but those three needs an API token,
- * and every route but the health probes is rate-limited per token. `main.ts` and the tests build it
- * from here.
+ * The Manager's HTTP app (not listening): the public REST API under `/v1`, `/healthz`, `/readyz`,
+ * `GET /openapi.json` describing every route, and the web console's static files at `/` when given.
+ * Every route but those three and the console's files needs an API token, and every route but the
+ * health probes is rate-limited per token. `main.ts` and the tests build it from here.
  */
 export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
   const app = createHttpServer({ logger: options.logger, bodyLimitBytes: bodyLimitBytes.other });
@@ -72,6 +75,7 @@ export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
   registerProjectRoutes(app, options.dependencies);
   registerAuditRoutes(app, options.dependencies);
   registerSystemRoutes(app, options.reconcilerRole ?? (() => 'disabled'));
+  if (options.consoleFiles !== undefined) registerConsoleRoutes(app, options.consoleFiles);
   app.get(
     '/openapi.json',
     {

@@ -89,6 +89,14 @@ describe('loadManagerConfig', () => {
     expect(() => loadManagerConfig({ MANAGER_ADDRESS_POOL: '10.0.0.0/31' })).toThrow(/prefix length/);
   });
 
+  it('serves the web console built beside the Manager unless MANAGER_CONSOLE_DIR names another, absolute, directory', () => {
+    expect(loadManagerConfig({}).consoleDir).toMatch(/\/console$/);
+    expect(loadManagerConfig({ MANAGER_CONSOLE_DIR: '/srv/hearth-console' }).consoleDir).toBe('/srv/hearth-console');
+    expect(problemsOf({ MANAGER_CONSOLE_DIR: 'relative/console' })).toEqual([
+      'MANAGER_CONSOLE_DIR must be an absolute path, got "relative/console"',
+    ]);
+  });
+
   it('reports every invalid variable at once', () => {
     const problems = problemsOf({
       MANAGER_ALLOW_IMAGE_PATHS: 'maybe',

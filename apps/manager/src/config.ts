@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { LevelWithSilent } from 'pino';
 import { parseHostPort, type HostPort } from '@hearth/contracts';
 import { parseAddressPool, type AddressPool } from './domain/address-pool.js';
@@ -9,6 +10,11 @@ export interface ManagerConfig {
   readonly dataDir: string;
   readonly bind: HostPort;
   readonly imageRoot: string;
+  /**
+   * The built web console served at `/` (MANAGER_CONSOLE_DIR; default the one built with the Manager,
+   * `dist/console` beside this file). Without an `index.html` there the Manager serves no console.
+   */
+  readonly consoleDir: string;
   /** Reserved for raw kernel/rootfs paths in VM create (not accepted yet). */
   readonly isImagePathsAllowed: boolean;
   readonly isReconcilerDisabled: boolean;
@@ -89,6 +95,9 @@ const truthy = new Set(['1', 'true', 'yes', 'on']);
 const falsy = new Set(['0', 'false', 'no', 'off']);
 const isCount = (n: number): boolean => Number.isInteger(n) && n >= 1 && n <= 100_000;
 const countRule = 'an integer from 1 to 100000';
+
+/** The web console the build puts beside the compiled Manager (`dist/console`; scripts/bundle.mjs). */
+const defaultConsoleDir = fileURLToPath(new URL('./console/', import.meta.url));
 
 /** The guest address pool when MANAGER_ADDRESS_POOL is unset. */
 export const defaultAddressPool = '172.30.0.0/16';
@@ -177,11 +186,15 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
     pool = parseAddressPool(defaultAddressPool) as AddressPool;
   }
 
+  const consoleDir = read('MANAGER_CONSOLE_DIR') ?? defaultConsoleDir;
+  if (!consoleDir.startsWith('/')) problems.push(`MANAGER_CONSOLE_DIR must be an absolute path, got "${consoleDir}"`);
+
   const config: ManagerConfig = {
     databaseUrl,
     dataDir,
     bind,
     imageRoot: resolve(imageRoot),
+    consoleDir: resolve(consoleDir),
     isImagePathsAllowed: flag('MANAGER_ALLOW_IMAGE_PATHS'),
     isReconcilerDisabled: flag('MANAGER_RECONCILER_DISABLED'),
     isMetricsEnabled: flag('MANAGER_ENABLE_METRICS', true),

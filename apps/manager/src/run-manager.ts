@@ -21,6 +21,7 @@ import { Reconciler } from './application/reconciler/reconciler.js';
 import { UlidIdGenerator } from './adapters/system/ulid-id-generator.js';
 import { buildApp } from './build-app.js';
 import { writeAdminTokenFile } from './adapters/fs/admin-token-file.js';
+import { readConsoleDirectory } from './adapters/fs/console-directory.js';
 import { createFirstToken } from './application/use-cases/api-tokens.js';
 import { ConfigError, loadManagerConfig, redactedConfig, type ManagerConfig } from './config.js';
 import { ClusterCaError, loadClusterCa, type ClusterCaSource } from './adapters/tls/cluster-ca.js';
@@ -154,8 +155,16 @@ export async function runManager(): Promise<void> {
     () => reconciler.queueStats(),
     () => reconcileLoop?.isLeading ?? false,
   );
+  const consoleFiles = await readConsoleDirectory(config.consoleDir);
+  if (consoleFiles === undefined) {
+    logger.warn(
+      { consoleDir: config.consoleDir },
+      'no web console: no index.html in the console directory (npm run build makes it)',
+    );
+  }
   const app = await buildApp({
     logger,
+    consoleFiles,
     metrics,
     eventStream: {
       heartbeatMs: 15_000,

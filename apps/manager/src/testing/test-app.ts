@@ -30,6 +30,8 @@ export interface TestAppOptions {
   readonly rateLimitPerMinute?: number;
   /** What `GET /metrics` exposes (default: a registry of the app's own). */
   readonly metrics?: ManagerMetricsExposition;
+  /** The web console's files to serve at `/` (default: none). */
+  readonly consoleFiles?: ReadonlyMap<string, Buffer>;
 }
 
 /**
@@ -50,6 +52,7 @@ export async function buildTestApp(dependencies: UseCaseDependencies, options: T
     },
     ...(options.vmWaits === undefined ? {} : { vmWaits: options.vmWaits }),
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    ...(options.consoleFiles === undefined ? {} : { consoleFiles: options.consoleFiles }),
     ...(options.rateLimitPerMinute === undefined ? {} : { rateLimit: { perMinute: options.rateLimitPerMinute } }),
     checkReadiness: async () => {
       if (options.isDatabaseDown === true) throw new AppError('DATABASE_UNAVAILABLE', 'The database cannot be reached');

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { hrefOf, parseRoute, type Route } from './route.js';
+
+const vmId = 'vm_01JABCDEFGHJKMNPQRSTVWXYZ0';
+
+describe('the console’s pages by URL fragment', () => {
+  it('reads each page and writes it back the same', () => {
+    const routes: Route[] = [
+      { page: 'vms' },
+      { page: 'create' },
+      { page: 'hosts' },
+      { page: 'images' },
+      { page: 'vm', vmId, tab: 'overview' },
+      { page: 'vm', vmId, tab: 'events' },
+      { page: 'vm', vmId, tab: 'console' },
+    ];
+    for (const route of routes) expect(parseRoute(hrefOf(route))).toEqual(route);
+  });
+
+  it('shows the VM list for an empty, unknown or malformed fragment', () => {
+    for (const hash of ['', '#', '#/', '#/nope', '#/vms/not-an-id', '#/vms/vm_../../x'])
+      expect(parseRoute(hash)).toEqual({ page: 'vms' });
+  });
+
+  it('opens a VM’s overview for an unknown tab', () => {
+    expect(parseRoute(`#/vms/${vmId}/nope`)).toEqual({ page: 'vm', vmId, tab: 'overview' });
+  });
+});
