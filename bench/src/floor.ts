@@ -15,7 +15,8 @@ export const floorDescription =
   'The three bracketed parts run concurrently, as the Agent runs its tap, rootfs and spawn steps.';
 
 /** The Agent's apply steps; the floor never configures metrics, nor egress (the bench's Agent runs without it). */
-export type FloorStep = Exclude<StepName, 'metrics' | 'egress'>;
+/** The boot steps the floor measures (a restore's load and resume are not part of a cold boot). */
+export type FloorStep = Exclude<StepName, 'metrics' | 'egress' | 'load' | 'resume'>;
 
 export interface FloorRun {
   readonly totalMs: number;
