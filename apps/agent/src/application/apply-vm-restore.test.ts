@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createFakeAgent, type FakeAgent } from '../adapters/fake/fake-agent-context.js';
 import { appErrorOf, otherVmId, testSpec, testVmId } from '../adapters/fake/fake-fixtures.js';
 import { vmPaths } from '../domain/vm-paths.js';
+import { adoptVms } from './adopt-vms.js';
 import { applyVm } from './apply-vm.js';
 import { snapshotVm } from './snapshot-vm.js';
 import { stopVm } from './stop-vm.js';
@@ -146,5 +147,22 @@ describe('applyVm from a snapshot', () => {
 
     expect(callsOf(agent, clonePaths.socket)).toContain('PUT /actions');
     expect(agent.files.files.get(clonePaths.rootfs)?.content).toBe('written-by-clone');
+  });
+
+  it('finishes at Agent start a restore a crash interrupted after the load: the guest gets its identity and runs', async () => {
+    const agent = await snapshottedSource();
+    agent.firecracker.faults.set('PATCH /vm', 'injected resume failure');
+    await appErrorOf(applyVm(agent.context, otherVmId, cloneSpec));
+    agent.firecracker.faults.delete('PATCH /vm');
+    // What a kill between the load and the resume leaves: the record still applying, the guest paused.
+    const record = (await agent.records.get(otherVmId))!;
+    await agent.records.save({ ...record, lifecycle: 'applying' });
+    processOf(agent, clonePaths.socket).mmds = undefined;
+
+    await adoptVms(agent.context);
+    const clone = processOf(agent, clonePaths.socket);
+    expect(clone.state).toBe('Running');
+    expect(clone.mmds).toMatchObject({ latest: { 'meta-data': { 'instance-id': otherVmId, hostname: 'clone' } } });
+    expect((await agent.records.get(otherVmId))?.lifecycle).toBe('running');
   });
 });
