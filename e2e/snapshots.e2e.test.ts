@@ -8,9 +8,17 @@ import { leaksOn, startCluster, type Cluster, type ClusterVm } from './support/c
  * Snapshots over real processes (a Manager on PostgreSQL, an Agent and the Firecracker double's
  * simulated guest): a snapshot of a running VM is ready with its sizes and pause, its files are in
  * the VM's directory on the host and in the Agent's ledger, the VM runs on; deleting the snapshot
- * removes its files; a VM stopped afterwards is stopped on its host too; nothing leaks.
+ * removes its files; a VM stopped afterwards is stopped on its host too; clones restored from a
+ * snapshot run each in its own VMM with its own disk copy and address, the source running on;
+ * nothing leaks.
  */
 const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4'] });
+
+interface CloneVm extends ClusterVm {
+  name: string;
+  network: { ipAddress: string } | null;
+  restoredFrom: { snapshotId: string; vmId: string } | null;
+}
 
 interface Snapshot {
   id: string;
@@ -83,5 +91,37 @@ describe.skipIf(skipReason)(`snapshots over real processes${skipReason ? ` (skip
     expect((await cluster.api('DELETE', `/v1/vms/${vm.id}`)).status).toBe(200);
     expect((await cluster.api('GET', `/v1/snapshots/${taken.body.id}`)).status).toBe(404);
     expect(existsSync(path.join(agent.runDir, 'vms', vm.id))).toBe(false);
+  });
+
+  it('starts clones from a snapshot by restore, each with its own VMM, disk copy and address, the source running on', async () => {
+    const source = await runningVm('clone-source');
+    const snapshot = (await cluster.api<Snapshot>('POST', `/v1/vms/${source.id}/snapshots`, {})).body;
+    const cloned = await cluster.api<{ items: CloneVm[] }>('POST', '/v1/vms', {
+      name: 'fork',
+      snapshotId: snapshot.id,
+      count: 2,
+    });
+    expect(cloned.status, JSON.stringify(cloned.body)).toBe(201);
+    const clones = cloned.body.items;
+    expect(clones.map((vm) => [vm.name, vm.state, vm.restoredFrom?.snapshotId])).toEqual([
+      ['fork-1', 'running', snapshot.id],
+      ['fork-2', 'running', snapshot.id],
+    ]);
+    expect(new Set(clones.map((vm) => vm.network?.ipAddress)).size).toBe(2);
+
+    const agent = cluster.agents[0]!;
+    const inventory = await agent.inventory();
+    for (const vm of [source, ...clones]) {
+      expect(inventory.vms.find((v) => v.vmId === vm.id)?.vmmState, vm.id).toBe('running');
+    }
+    for (const clone of clones) {
+      const disk = path.join(agent.runDir, 'vms', clone.id, 'rootfs.ext4');
+      expect(statSync(disk).size).toBe(snapshot.sizes.rootfsBytes);
+    }
+    // The clones have run: the snapshot is no longer needed by them.
+    expect((await cluster.api('DELETE', `/v1/snapshots/${snapshot.id}`)).status).toBe(204);
+
+    for (const vm of [...clones, source]) expect((await cluster.api('DELETE', `/v1/vms/${vm.id}`)).status).toBe(200);
+    expect(await leaksOn(agent, source.hostId, await cluster.vms())).toEqual([]);
   });
 });

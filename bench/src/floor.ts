@@ -14,8 +14,11 @@ export const floorDescription =
   'GET / (undici, one keep-alive connection). ' +
   'The three bracketed parts run concurrently, as the Agent runs its tap, rootfs and spawn steps.';
 
-/** The Agent's apply steps; the floor never configures metrics, nor egress (the bench's Agent runs without it). */
-export type FloorStep = Exclude<StepName, 'metrics' | 'egress'>;
+/**
+ * The Agent's apply steps of a cold boot; the floor never configures metrics, nor egress (the bench's
+ * Agent runs without it), and a restore's load and resume are not part of a boot.
+ */
+export type FloorStep = Exclude<StepName, 'metrics' | 'egress' | 'load' | 'resume'>;
 
 export interface FloorRun {
   readonly totalMs: number;

@@ -84,6 +84,7 @@ describe.skipIf(unavailable !== undefined)(
         await vmm.spawn({
           vmId: 'vm_test',
           instanceId: 'vm-test',
+          workingDirectory: directory,
           socketPath,
           stdoutPath: join(directory, 'vm.out'),
           stderrPath: join(directory, 'vm.err'),
@@ -100,6 +101,7 @@ describe.skipIf(unavailable !== undefined)(
       const process = await vmm.spawn({
         vmId: 'vm_test',
         instanceId: 'vm-test',
+        workingDirectory: directory,
         socketPath,
         stdoutPath: join(directory, `${name}.out`),
         stderrPath: join(directory, `${name}.err`),
@@ -137,6 +139,7 @@ describe.skipIf(unavailable !== undefined)(
       const process = await vmm.spawn({
         vmId: 'vm_test',
         instanceId: 'vm-test',
+        workingDirectory: directory,
         socketPath,
         stdoutPath: join(directory, 'failing.out'),
         stderrPath: join(directory, 'failing.err'),

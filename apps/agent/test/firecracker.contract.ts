@@ -63,11 +63,12 @@ export function describeFirecrackerContract(
         await harness?.cleanup();
       });
 
-      function pathsOf(name: string): { socketPath: string; stdoutPath: string; stderrPath: string } {
+      function pathsOf(name: string): { socketPath: string; stdoutPath: string; stderrPath: string; workingDirectory: string } {
         return {
           socketPath: `${harness.directory}/${name}.sock`,
           stdoutPath: `${harness.directory}/${name}.out`,
           stderrPath: `${harness.directory}/${name}.err`,
+          workingDirectory: harness.directory,
         };
       }
 
@@ -276,6 +277,37 @@ export function describeFirecrackerContract(
         expect(await harness.sizeOf(statePath)).toBeGreaterThan(0);
         expect(await harness.sizeOf(memoryPath)).toBe(128 * 1024 * 1024);
         expect((await client.describeInstance()).state).toBe('Paused');
+      });
+
+      it('loadSnapshot restores a snapshot into a fresh process, paused, and resumeVm runs it', async () => {
+        const source = await startedVm();
+        await source.pauseVm();
+        const statePath = `${harness.directory}/vm.vmstate`;
+        const memoryPath = `${harness.directory}/vm.memory`;
+        await source.createSnapshot({ statePath, memoryPath });
+        const { client } = await spawnReady('restored');
+        await client.putLogger({ logPath: `${harness.directory}/restored.log`, level: 'Info' });
+        await client.loadSnapshot({ statePath, memoryPath, networkOverrides: [] });
+
+        expect((await client.describeInstance()).state).toBe('Paused');
+        await client.resumeVm();
+        expect((await client.describeInstance()).state).toBe('Running');
+      });
+
+      it('loadSnapshot after boot-specific configuration is rejected', async () => {
+        const { client } = await spawnReady();
+        await client.putMachineConfig({ vcpuCount: 1, memoryMib: 128 });
+        const error = await appErrorOf(
+          client.loadSnapshot({
+            statePath: `${harness.directory}/none.vmstate`,
+            memoryPath: `${harness.directory}/none.memory`,
+            networkOverrides: [],
+          }),
+        );
+        expect([error.code, error.message]).toEqual([
+          'FIRECRACKER_REJECTED',
+          'Load snapshot error: Loading a microVM snapshot not allowed after configuring boot-specific resources.',
+        ]);
       });
 
       it('createSnapshot of a running VM is rejected: Firecracker snapshots paused VMs only', async () => {

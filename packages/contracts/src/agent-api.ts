@@ -8,6 +8,7 @@ import { EgressPolicy } from './egress-policy.js';
 export const agentApiPrefix = '/agent/v1';
 
 export const VmIdPattern = '^vm_[0-9A-HJKMNP-TV-Z]{26}$';
+export const SnapshotIdPattern = '^snap_[0-9A-HJKMNP-TV-Z]{26}$';
 export const VmIdParams = Type.Object({ id: Type.String({ pattern: VmIdPattern }) }, { additionalProperties: false });
 export type VmIdParams = Static<typeof VmIdParams>;
 
@@ -121,6 +122,17 @@ export const VmSpec = Type.Object(
      * policy differs). Absent from older Managers: the Agent then keeps the policy it has recorded.
      */
     egress: Type.Optional(EgressPolicy),
+    /**
+     * Start by restoring this snapshot (of a VM on the same host) instead of booting: the VM's disk
+     * becomes a copy of the snapshot's, the memory is loaded, the guest is told its own identity by
+     * MMDS and resumed. Absent: boot from the VM's own disk (a clone that ran once boots like any VM).
+     */
+    restoreFrom: Type.Optional(
+      Type.Object(
+        { vmId: Type.String({ pattern: VmIdPattern }), snapshotId: Type.String({ pattern: SnapshotIdPattern }) },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -138,6 +150,10 @@ export const StepName = Type.Union([
   Type.Literal('network'),
   Type.Literal('mmds'),
   Type.Literal('start'),
+  /** `PUT /snapshot/load` of a VM that starts from a snapshot (its TAP given by a network override). */
+  Type.Literal('load'),
+  /** `PATCH /vm Resumed` of a VM restored from a snapshot, once MMDS holds its own identity. */
+  Type.Literal('resume'),
   /** The VM's egress chain and NAT in Hearth's nftables table (only on Agents with egress through NAT). */
   Type.Literal('egress'),
 ]);
@@ -148,7 +164,19 @@ export type StepName = Static<typeof StepName>;
  * `metrics` is a step only when the VM has metrics enabled, `mmds` only when its guest is configured
  * (it needs the network interface attached).
  */
-export function applyPlan(spec: Pick<VmSpec, 'isMetricsEnabled' | 'guest'>): StepName[] {
+export function applyPlan(spec: Pick<VmSpec, 'isMetricsEnabled' | 'guest' | 'restoreFrom'>): StepName[] {
+  if (spec.restoreFrom !== undefined) {
+    return [
+      'tap',
+      'rootfs',
+      'spawn',
+      'logger',
+      ...(spec.isMetricsEnabled ? (['metrics'] as const) : []),
+      'load',
+      ...(spec.guest === undefined ? [] : (['mmds'] as const)),
+      'resume',
+    ];
+  }
   return [
     'tap',
     'rootfs',
@@ -274,7 +302,6 @@ export const CleanupResult = Type.Object({ removed: Type.Array(HostResource) });
 export type CleanupResult = Static<typeof CleanupResult>;
 
 /** Snapshot ids are the Manager's (`snap_<ulid>`). */
-export const SnapshotIdPattern = '^snap_[0-9A-HJKMNP-TV-Z]{26}$';
 export const SnapshotParams = Type.Object(
   { id: Type.String({ pattern: VmIdPattern }), snapshotId: Type.String({ pattern: SnapshotIdPattern }) },
   { additionalProperties: false },

@@ -46,8 +46,29 @@ export class VmWaitError extends Error {
 export class Vms {
   constructor(private readonly api: ApiClient) {}
 
-  /** Creates a VM; by default resolves once it runs (see `wait`). Idempotent across the SDK's own retries. */
-  async create(request: CreateVmRequest, options: CreateVmOptions = {}): Promise<Vm> {
+  /**
+   * Creates a VM (from images, a template, or a snapshot with `snapshotId`); by default resolves once
+   * it runs (see `wait`). Idempotent across the SDK's own retries.
+   */
+  async create(request: Omit<CreateVmRequest, 'count'>, options: CreateVmOptions = {}): Promise<Vm> {
+    const created = await this.post(request, options);
+    if ('items' in created) throw new Error('the Manager answered several VMs to a create of one');
+    return created;
+  }
+
+  /**
+   * Starts `count` clones of a ready snapshot at once, named `<name>-1` … `<name>-<count>`, admitted
+   * all or none; by default resolves once all of them run.
+   */
+  async clone(
+    request: Omit<CreateVmRequest, 'count' | 'snapshotId'> & { readonly snapshotId: string; readonly count: number },
+    options: CreateVmOptions = {},
+  ): Promise<Vm[]> {
+    const created = await this.post(request, options);
+    return 'items' in created ? created.items : [created];
+  }
+
+  private async post(request: CreateVmRequest, options: CreateVmOptions): Promise<Vm | { items: Vm[] }> {
     return bodyOf(
       this.api.POST('/v1/vms', {
         body: request,

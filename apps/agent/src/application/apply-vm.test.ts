@@ -52,10 +52,7 @@ describe('applyVm', () => {
       ['/metrics', { metricsPath: `/srv/fc/vms/${vmId}/metrics.fifo` }],
       ['/machine-config', { vcpuCount: 2, memoryMib: 256 }],
       ['/boot-source', { kernelImagePath: expect.stringMatching(/^\/proc\/agent\/fd\/\d+$/) as string, bootArgs: spec.bootArgs }],
-      [
-        '/drives/rootfs',
-        { driveId: 'rootfs', pathOnHost: `/srv/fc/vms/${vmId}/rootfs.ext4`, isRootDevice: true, isReadOnly: false },
-      ],
+      ['/drives/rootfs', { driveId: 'rootfs', pathOnHost: 'rootfs.ext4', isRootDevice: true, isReadOnly: false }],
       ['/network-interfaces/eth0', { ifaceId: 'eth0', hostDevName: 'fchjkmnpqrstvwx', guestMac: spec.guestMac }],
       ['/actions', { action_type: 'InstanceStart' }],
     ]);

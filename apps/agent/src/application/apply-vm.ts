@@ -11,16 +11,16 @@ import { AppError } from '@hearth/errors';
 import { agentDriveId, agentIfaceId } from '../domain/proxy-request.js';
 import { assertUnixSocketPath } from '../domain/unix-socket-path.js';
 import { vmPaths } from '../domain/vm-paths.js';
-import { isSameSpec } from '../domain/vm-record.js';
+import { isSameSpec, snapshotsOf, type SnapshotRecord } from '../domain/vm-record.js';
 import { bootArgsOf, guestMetadata } from '../domain/guest-metadata.js';
-import type { VmId } from '../domain/vm-id.js';
+import { parseVmId, type VmId } from '../domain/vm-id.js';
 import type { AgentContext } from './agent-context.js';
 import { agentVmFromRecord, observeVm } from './describe-vm.js';
 import { ensureTap } from './ensure-tap.js';
 import { holdImagePath, resolveImagePath } from './image-paths.js';
 import type { HeldImage } from './ports/host-files.js';
 import { prepareMetricsFifo } from './prepare-metrics-fifo.js';
-import { prepareRootfs } from './prepare-rootfs.js';
+import { prepareRootfs, type RootfsCopySource } from './prepare-rootfs.js';
 import { spawnVmm, vmmLogPaths } from './spawn-vmm.js';
 import { allowAllEgress, assertEgressPolicy } from '../domain/egress-rules.js';
 import { ensureEgress } from './vm-egress.js';
@@ -36,6 +36,8 @@ const firecrackerSteps: ReadonlySet<StepName> = new Set([
   'network',
   'mmds',
   'start',
+  'load',
+  'resume',
 ]);
 
 /**
@@ -94,6 +96,8 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       );
     }
 
+    // Checked before anything is recorded: a VM whose snapshot is not here gets no record.
+    const restore = spec.restoreFrom === undefined ? undefined : await snapshotToRestore(context, spec.restoreFrom);
     // The VMM's log files are recorded with the spec, so the spawn step needs no write of its own.
     const ledger = await VmLedger.openOrCreate(context, vmId, {
       lifecycle: 'applying',
@@ -121,6 +125,15 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       // The TAP, the rootfs copy and the VMM do not depend on each other (Firecracker opens the TAP
       // and the drive only at their PUTs), so they run side by side; each records its own fields.
       const hasEgress = (context.settings.egress ?? null) !== null && spec.guest !== undefined;
+      const spawned = measure('spawn', async () => {
+        const outcome = await spawnVmm(context, ledger);
+        socketPath = outcome.result.socketPath;
+        if (outcome.result.wasRunning) {
+          const info = await context.firecracker.client(socketPath).describeInstance();
+          isAlreadyStarted = info.state !== 'Not started';
+        }
+        return outcome.hasRun;
+      });
       const [tapStep, rootfsStep, spawnStep, fifoPrepared, egressStep] = await Promise.allSettled([
         measure('tap', async () => {
           const outcome = await ensureTap(context, ledger);
@@ -128,19 +141,15 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
           return outcome.hasRun;
         }),
         measure('rootfs', async () => {
-          const outcome = await prepareRootfs(context, ledger, rootfsSourcePath);
+          // A restore copies the snapshot's disk afresh unless its VMM holds a restored guest
+          // already: memory and disk must come from the same instant.
+          if (restore !== undefined) await spawned.catch(() => undefined);
+          const snapshotDisk = restore === undefined || isAlreadyStarted ? undefined : restore.disk;
+          const outcome = await prepareRootfs(context, ledger, rootfsSourcePath, snapshotDisk);
           rootfsPath = outcome.result.rootfsPath;
           return outcome.hasRun;
         }),
-        measure('spawn', async () => {
-          const outcome = await spawnVmm(context, ledger);
-          socketPath = outcome.result.socketPath;
-          if (outcome.result.wasRunning) {
-            const info = await context.firecracker.client(socketPath).describeInstance();
-            isAlreadyStarted = info.state !== 'Not started';
-          }
-          return outcome.hasRun;
-        }),
+        spawned,
         // Not a step of its own: the metrics step below only waits for it.
         spec.isMetricsEnabled ? prepareMetricsFifo(context, ledger) : Promise.resolve(undefined),
         // The egress chain is keyed by the guest's address, not by the TAP: it runs beside them.
@@ -189,8 +198,15 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
             });
             break;
           case 'drives':
+            // Relative to the VMM's working directory (the VM's directory), so that a snapshot's
+            // device state names no path of this VM: a clone restored from it opens its own disk.
             await configure(name, () =>
-              api.putDrive({ driveId: agentDriveId, pathOnHost: rootfsPath, isRootDevice: true, isReadOnly: false }),
+              api.putDrive({
+                driveId: agentDriveId,
+                pathOnHost: ledger.record.process?.isInVmDirectory === true ? paths.rootfsInDirectory : rootfsPath,
+                isRootDevice: true,
+                isReadOnly: false,
+              }),
             );
             break;
           case 'network':
@@ -201,10 +217,45 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
           case 'mmds':
             // Version 2 (session tokens) on the VM's one interface only: Firecracker answers MMDS
             // requests of its own guest on that interface, and nothing from the host reaches it.
+            if (restore !== undefined) {
+              // A restored guest keeps the MMDS configuration of its snapshot but not its data: it
+              // learns its own identity (address, MAC, hostname) here, before it runs again.
+              await timed(name, async () => {
+                if (spec.guest === undefined) return false;
+                await api.putMmds(guestMetadata(vmId, spec.guestMac, spec.guest));
+                return true;
+              });
+              break;
+            }
             await configure(name, async () => {
               if (spec.guest === undefined) return;
               await api.putMmdsConfig({ networkInterfaces: [agentIfaceId] });
               await api.putMmds(guestMetadata(vmId, spec.guestMac, spec.guest));
+            });
+            break;
+          case 'load':
+            await configure(name, async () => {
+              if (restore === undefined) return;
+              await api.loadSnapshot({
+                statePath: restore.snapshot.statePath,
+                memoryPath: restore.snapshot.memoryPath,
+                networkOverrides: [{ ifaceId: agentIfaceId, hostDevName: tapName }],
+              });
+              failpoint('agent.restore.after-load');
+            });
+            break;
+          case 'resume':
+            // Also after a load a crash interrupted: a restored guest still paused is resumed.
+            await timed(name, async () => {
+              if ((await api.describeInstance()).state !== 'Paused') return false;
+              await api.resumeVm();
+              const info = await api.describeInstance();
+              if (info.state !== 'Running') {
+                throw new AppError('VM_START_FAILED', `Firecracker reports "${info.state}" after the resume of a restored VM`, {
+                  details: { state: info.state },
+                });
+              }
+              return true;
             });
             break;
           case 'start':
@@ -236,4 +287,28 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       await kernel?.release();
     }
   });
+}
+
+interface SnapshotToRestore {
+  readonly snapshot: SnapshotRecord;
+  readonly disk: RootfsCopySource;
+}
+
+/** The ready snapshot a VM is to be restored from, on this host; SNAPSHOT_NOT_FOUND otherwise. */
+async function snapshotToRestore(context: AgentContext, from: NonNullable<VmSpec['restoreFrom']>): Promise<SnapshotToRestore> {
+  const source = await context.records.get(parseVmId(from.vmId));
+  const snapshot = source === undefined ? undefined : snapshotsOf(source).find((s) => s.id === from.snapshotId);
+  if (source === undefined || snapshot?.state !== 'ready') {
+    throw new AppError('SNAPSHOT_NOT_FOUND', `No ready snapshot ${from.snapshotId} of VM ${from.vmId} on this host`, {
+      details: { snapshotId: from.snapshotId },
+    });
+  }
+  if (snapshot.isRelocatable !== true) {
+    throw new AppError(
+      'SNAPSHOT_INCOMPATIBLE',
+      `Snapshot ${from.snapshotId} names its VM's disk by absolute path: a VM restored from it would open that disk`,
+      { details: { snapshotId: from.snapshotId } },
+    );
+  }
+  return { snapshot, disk: { root: source.directory, path: snapshot.rootfsPath } };
 }

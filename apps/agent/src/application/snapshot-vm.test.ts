@@ -46,7 +46,15 @@ describe('snapshotVm', () => {
     expect(agent.vmm.liveProcesses[0]?.state).toBe('Running');
     for (const path of Object.values(files)) expect(await agent.files.exists(path), path).toBe(true);
     expect(snapshotsOf((await agent.records.get(testVmId))!)).toEqual([
-      { id: snapshotId, state: 'ready', ...files, resumeAfter: true, pauseMs: result.pauseMs, vmmVersion: '1.16.1' },
+      {
+        id: snapshotId,
+        state: 'ready',
+        ...files,
+        resumeAfter: true,
+        pauseMs: result.pauseMs,
+        vmmVersion: '1.16.1',
+        isRelocatable: true,
+      },
     ]);
     expect((await describeVm(agent.context, testVmId)).snapshots).toEqual([{ id: snapshotId, state: 'ready' }]);
     expect((await describeVm(agent.context, testVmId)).resources).toContainEqual({
@@ -63,7 +71,7 @@ describe('snapshotVm', () => {
       if (path === '/snapshot/create') recordedAtCreate.push(agent.records.history.at(-1)?.snapshots);
     };
     await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
-    expect(recordedAtCreate).toEqual([[{ id: snapshotId, state: 'creating', ...files, resumeAfter: true }]]);
+    expect(recordedAtCreate).toEqual([[{ id: snapshotId, state: 'creating', ...files, resumeAfter: true, isRelocatable: true }]]);
   });
 
   it('leaves a paused VM paused and does not count a pause', async () => {

@@ -56,6 +56,7 @@ export async function snapshotVm(
       state: 'creating',
       ...snapshotPaths(record.directory, snapshotId),
       resumeAfter: wasRunning && request.afterwards === 'previous_state',
+      isRelocatable: record.process.isInVmDirectory === true,
     };
     await ledger.commit({ snapshots: withSnapshot(ledger.record, snapshot) });
 

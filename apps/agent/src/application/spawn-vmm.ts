@@ -52,12 +52,13 @@ export async function spawnVmm(context: AgentContext, ledger: VmLedger): Promise
     socketPath: paths.socket,
     stdoutPath: paths.stdoutLog,
     stderrPath: paths.stderrLog,
+    workingDirectory: paths.directory,
   });
   failpoint('agent.apply.vmm-spawned');
   // Waiting for the API has no side effect, so it overlaps the record's write; the step (and so
   // the next side effect) still ends only after the pid is saved.
   const recorded = ledger
-    .commit({ process: { ...process, isMetricsConfigured: false }, socketPath: paths.socket })
+    .commit({ process: { ...process, isMetricsConfigured: false, isInVmDirectory: true }, socketPath: paths.socket })
     .then(() => failpoint('agent.apply.after-spawn'));
   const ready = waitUntilReady(context, process, paths.socket, [paths.stderrLog, paths.stdoutLog]);
   // Both are awaited, so neither rejection goes unhandled; the record's failure wins.

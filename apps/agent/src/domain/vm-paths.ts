@@ -14,6 +14,8 @@ export interface VmPaths {
   readonly stderrLog: string;
   readonly metricsFifo: string;
   readonly rootfs: string;
+  /** `rootfs` relative to `directory`, the VMM's working directory: the path Firecracker is given. */
+  readonly rootfsInDirectory: string;
 }
 
 export function vmsDirectory(runDir: string): string {
@@ -32,6 +34,7 @@ export function vmPaths(runDir: string, vmId: VmId): VmPaths {
     stderrLog: posix.join(directory, 'stderr.log'),
     metricsFifo: posix.join(directory, 'metrics.fifo'),
     rootfs: posix.join(directory, 'rootfs.ext4'),
+    rootfsInDirectory: 'rootfs.ext4',
   };
 }
 

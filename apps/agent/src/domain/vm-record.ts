@@ -28,6 +28,11 @@ export interface VmmProcessRecord {
   readonly unit: string | null;
   /** Firecracker accepts PUT /metrics once per process. */
   readonly isMetricsConfigured: boolean;
+  /**
+   * Its working directory is the VM's directory, and its disk was given by a path relative to it
+   * (`rootfs.ext4`). Absent for processes spawned before: their disk was given by absolute path.
+   */
+  readonly isInVmDirectory?: boolean;
 }
 
 export interface TapRecord {
@@ -62,6 +67,12 @@ export interface SnapshotRecord {
   readonly pauseMs?: number;
   /** The version of the VMM that wrote it, once `ready`. */
   readonly vmmVersion?: string;
+  /**
+   * Its device state names the VM's disk relative to the VMM's working directory, so a VM restored
+   * from it opens its own copy. Snapshots of VMMs that were given an absolute path are not: a VM
+   * restored from one would open the source VM's disk.
+   */
+  readonly isRelocatable?: boolean;
 }
 
 /**

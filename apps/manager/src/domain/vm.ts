@@ -1,4 +1,4 @@
-import type { HostId, ImageId, TemplateId, VmId } from './ids.js';
+import type { HostId, ImageId, SnapshotId, TemplateId, VmId } from './ids.js';
 import type { ObservedVmState, VmState } from './vm-state.js';
 import type { RestartPolicy } from './restart-policy.js';
 import type { VmNetwork } from './address-pool.js';
@@ -68,6 +68,17 @@ export interface Vm {
   /** The template the VM was created from and its version then (its values were copied); null for none. */
   readonly templateId: TemplateId | null;
   readonly templateVersion: number | null;
+  /**
+   * The snapshot the VM was cloned from, and the VM it was taken of; null for a VM that booted. Until
+   * the VM has run once (`totalMs` null) it starts by restoring that snapshot; after, it boots from
+   * its own disk like any VM.
+   */
+  readonly restoredFrom: { readonly snapshotId: SnapshotId; readonly vmId: VmId } | null;
+}
+
+/** True while a VM cloned from a snapshot has not run yet: its start restores the snapshot. */
+export function isRestorePending(vm: Pick<Vm, 'restoredFrom' | 'totalMs'>): boolean {
+  return vm.restoredFrom !== null && vm.totalMs === null;
 }
 
 /**

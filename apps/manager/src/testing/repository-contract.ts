@@ -16,7 +16,7 @@ import { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.
 import type { RecordedEvent } from '../domain/event.js';
 import type { Host } from '../domain/host.js';
 import type { Image, ImageKind } from '../domain/image.js';
-import type { VmId } from '../domain/ids.js';
+import type { SnapshotId, VmId } from '../domain/ids.js';
 import type { Vm } from '../domain/vm.js';
 import { agentIdFor, hostCapacity, hostFacts } from './world.js';
 import { codeOf, rejection } from './rejections.js';
@@ -135,6 +135,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         restartPolicy: 'on-failure',
         templateId: null,
         templateVersion: null,
+        restoredFrom: null,
         ...overrides,
       };
       await repos.vms.insert(value);
@@ -857,6 +858,39 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
           );
           expect(await codeOf(refused)).toBe('HOST_NO_CAPACITY');
           expect((await leased(template)).network?.ipAddress).toBe('172.30.0.2');
+        });
+
+        it('lists the VMs cloned from a snapshot that have not run yet, and keeps the snapshot each came from', async () => {
+          const source = await vm();
+          const snapshotId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ0' as SnapshotId;
+          const restoredFrom = { snapshotId, vmId: source.id };
+          const waiting = await vm({ restoredFrom });
+          await vm({ restoredFrom, totalMs: 12 });
+          await vm({ restoredFrom: { snapshotId: 'snap_01JABCDEFGHJKMNPQRSTVWXYZ1' as SnapshotId, vmId: source.id } });
+
+          expect(await repos.vms.listAwaitingRestore(snapshotId)).toEqual([waiting.id]);
+          expect((await repos.vms.findById(waiting.id))?.restoredFrom).toEqual(restoredFrom);
+        });
+
+        it('inserts several VMs all or none, each with its own address, and admits them with one look at the host', async () => {
+          const template = await vm();
+          const batch = async (names: readonly string[]) =>
+            Promise.all(
+              names.map(async (name) => ({ ...template, id: ids.vmId(), name, guestMac: await repos.vms.allocateGuestMac() })),
+            );
+          let admissions = 0;
+          const inserted = await repos.vms.insertAll(await batch(['a-1', 'a-2', 'a-3']), () => (admissions += 1), {
+            pool,
+            quarantineMs,
+          });
+          expect(admissions).toBe(1);
+          expect(inserted.map((v) => v.network?.ipAddress)).toEqual(['.2', '.3', '.4'].map((end) => `172.30.0${end}`));
+          // Two addresses are left: three VMs are refused together, and none of them is inserted.
+          expect(await codeOf(repos.vms.insertAll(await batch(['b-1', 'b-2', 'b-3']), undefined, { pool, quarantineMs }))).toBe(
+            'ADDRESS_POOL_EXHAUSTED',
+          );
+          expect(await repos.vms.findByName(template.project, 'b-1')).toBeUndefined();
+          expect((await leased(template)).network?.ipAddress).toBe('172.30.0.5');
         });
 
         it('never leases one address twice to concurrent inserts on different hosts', async () => {

@@ -84,6 +84,7 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
         restartPolicy: 'on-failure',
         templateId: null,
         templateVersion: null,
+        restoredFrom: null,
         network: null,
         userData: null,
         egress: { mode: 'allow_all' },

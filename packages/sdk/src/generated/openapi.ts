@@ -2543,6 +2543,10 @@ export interface operations {
                             restartPolicy: "never" | "on-failure" | "always";
                             templateId: string | null;
                             templateVersion: number | null;
+                            restoredFrom: {
+                                snapshotId: string;
+                                vmId: string;
+                            } | null;
                         }[];
                         nextCursor: string | null;
                     };
@@ -2588,6 +2592,8 @@ export interface operations {
                     name: string;
                     project?: string;
                     templateId?: string;
+                    snapshotId?: string;
+                    count?: number;
                     vcpuCount?: number;
                     memoryMib?: number;
                     kernelImageId?: string;
@@ -2695,6 +2701,81 @@ export interface operations {
                         restartPolicy: "never" | "on-failure" | "always";
                         templateId: string | null;
                         templateVersion: number | null;
+                        restoredFrom: {
+                            snapshotId: string;
+                            vmId: string;
+                        } | null;
+                    } | {
+                        items: {
+                            id: string;
+                            name: string;
+                            project: string;
+                            state: "pending" | "scheduled" | "starting" | "running" | "pausing" | "paused" | "stopping" | "stopped" | "failed" | "deleting" | "unknown";
+                            hostId: string;
+                            vcpuCount: number;
+                            memoryMib: number;
+                            kernelImageId: string;
+                            rootfsImageId: string;
+                            kernelPath: string;
+                            rootfsPath: string;
+                            bootArgs: string;
+                            guestMac: string;
+                            network: {
+                                ipAddress: string;
+                                prefixLength: number;
+                                gateway: string;
+                                dnsServers: string[];
+                            } | null;
+                            isMetricsEnabled: boolean;
+                            egress: {
+                                /** @enum {string} */
+                                mode: "allow_all";
+                            } | {
+                                /** @enum {string} */
+                                mode: "deny_all";
+                            } | {
+                                /** @enum {string} */
+                                mode: "allow_list";
+                                rules: {
+                                    cidr: string;
+                                    protocol?: "tcp" | "udp";
+                                    ports?: number[];
+                                }[];
+                            } | {
+                                /** @enum {string} */
+                                mode: "deny_list";
+                                rules: {
+                                    cidr: string;
+                                    protocol?: "tcp" | "udp";
+                                    ports?: number[];
+                                }[];
+                            };
+                            failureReason: {
+                                code: string;
+                                message: string;
+                            } | null;
+                            steps: {
+                                name: string;
+                                durationMs: number;
+                                /** Format: date-time */
+                                at: string;
+                            }[];
+                            totalMs: number | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** Format: date-time */
+                            updatedAt: string;
+                            version: number;
+                            observedState: ("not_started" | "running" | "paused" | "exited" | "absent" | "unreadable") | null;
+                            observedAt: string | null;
+                            restartPolicy: "never" | "on-failure" | "always";
+                            templateId: string | null;
+                            templateVersion: number | null;
+                            restoredFrom: {
+                                snapshotId: string;
+                                vmId: string;
+                            } | null;
+                        }[];
                     };
                 };
             };
@@ -2769,6 +2850,81 @@ export interface operations {
                         restartPolicy: "never" | "on-failure" | "always";
                         templateId: string | null;
                         templateVersion: number | null;
+                        restoredFrom: {
+                            snapshotId: string;
+                            vmId: string;
+                        } | null;
+                    } | {
+                        items: {
+                            id: string;
+                            name: string;
+                            project: string;
+                            state: "pending" | "scheduled" | "starting" | "running" | "pausing" | "paused" | "stopping" | "stopped" | "failed" | "deleting" | "unknown";
+                            hostId: string;
+                            vcpuCount: number;
+                            memoryMib: number;
+                            kernelImageId: string;
+                            rootfsImageId: string;
+                            kernelPath: string;
+                            rootfsPath: string;
+                            bootArgs: string;
+                            guestMac: string;
+                            network: {
+                                ipAddress: string;
+                                prefixLength: number;
+                                gateway: string;
+                                dnsServers: string[];
+                            } | null;
+                            isMetricsEnabled: boolean;
+                            egress: {
+                                /** @enum {string} */
+                                mode: "allow_all";
+                            } | {
+                                /** @enum {string} */
+                                mode: "deny_all";
+                            } | {
+                                /** @enum {string} */
+                                mode: "allow_list";
+                                rules: {
+                                    cidr: string;
+                                    protocol?: "tcp" | "udp";
+                                    ports?: number[];
+                                }[];
+                            } | {
+                                /** @enum {string} */
+                                mode: "deny_list";
+                                rules: {
+                                    cidr: string;
+                                    protocol?: "tcp" | "udp";
+                                    ports?: number[];
+                                }[];
+                            };
+                            failureReason: {
+                                code: string;
+                                message: string;
+                            } | null;
+                            steps: {
+                                name: string;
+                                durationMs: number;
+                                /** Format: date-time */
+                                at: string;
+                            }[];
+                            totalMs: number | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** Format: date-time */
+                            updatedAt: string;
+                            version: number;
+                            observedState: ("not_started" | "running" | "paused" | "exited" | "absent" | "unreadable") | null;
+                            observedAt: string | null;
+                            restartPolicy: "never" | "on-failure" | "always";
+                            templateId: string | null;
+                            templateVersion: number | null;
+                            restoredFrom: {
+                                snapshotId: string;
+                                vmId: string;
+                            } | null;
+                        }[];
                     };
                 };
             };
@@ -2874,6 +3030,10 @@ export interface operations {
                         restartPolicy: "never" | "on-failure" | "always";
                         templateId: string | null;
                         templateVersion: number | null;
+                        restoredFrom: {
+                            snapshotId: string;
+                            vmId: string;
+                        } | null;
                     };
                 };
             };
@@ -3077,6 +3237,10 @@ export interface operations {
                             restartPolicy: "never" | "on-failure" | "always";
                             templateId: string | null;
                             templateVersion: number | null;
+                            restoredFrom: {
+                                snapshotId: string;
+                                vmId: string;
+                            } | null;
                         };
                         outcome: "reached" | "failed" | "timed_out";
                         isReached: boolean;
@@ -3248,6 +3412,10 @@ export interface operations {
                         restartPolicy: "never" | "on-failure" | "always";
                         templateId: string | null;
                         templateVersion: number | null;
+                        restoredFrom: {
+                            snapshotId: string;
+                            vmId: string;
+                        } | null;
                     };
                 };
             };
@@ -3358,6 +3526,10 @@ export interface operations {
                         restartPolicy: "never" | "on-failure" | "always";
                         templateId: string | null;
                         templateVersion: number | null;
+                        restoredFrom: {
+                            snapshotId: string;
+                            vmId: string;
+                        } | null;
                     };
                 };
             };
@@ -3468,6 +3640,10 @@ export interface operations {
                         restartPolicy: "never" | "on-failure" | "always";
                         templateId: string | null;
                         templateVersion: number | null;
+                        restoredFrom: {
+                            snapshotId: string;
+                            vmId: string;
+                        } | null;
                     };
                 };
             };
@@ -3578,6 +3754,10 @@ export interface operations {
                         restartPolicy: "never" | "on-failure" | "always";
                         templateId: string | null;
                         templateVersion: number | null;
+                        restoredFrom: {
+                            snapshotId: string;
+                            vmId: string;
+                        } | null;
                     };
                 };
             };
@@ -3712,6 +3892,10 @@ export interface operations {
                         restartPolicy: "never" | "on-failure" | "always";
                         templateId: string | null;
                         templateVersion: number | null;
+                        restoredFrom: {
+                            snapshotId: string;
+                            vmId: string;
+                        } | null;
                     };
                 };
             };

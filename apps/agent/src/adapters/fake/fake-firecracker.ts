@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { AppError } from '@hearth/errors';
 import type {
   FirecrackerApi,
@@ -24,6 +25,8 @@ export interface FakeVmmProcess {
   readonly startTime: number;
   readonly socketPath: string;
   readonly instanceId: string;
+  /** What relative paths given to it are relative to. */
+  readonly workingDirectory: string;
   isAlive: boolean;
   /** False: SIGKILL does not make it go away (a stuck process in D state). */
   isKillable: boolean;
@@ -59,6 +62,7 @@ export class FakeVmm implements Vmm {
       startTime: 100_000 + pid,
       socketPath: request.socketPath,
       instanceId: request.instanceId,
+      workingDirectory: request.workingDirectory,
       isAlive: true,
       isKillable: true,
       state: 'Not started',
@@ -214,7 +218,7 @@ class FakeFirecrackerClient implements FirecrackerClient {
   async putDrive(config: { driveId: string; pathOnHost: string; isRootDevice: boolean; isReadOnly: boolean }): Promise<void> {
     this.put(`/drives/${config.driveId}`, config, (process) => {
       const fault = this.preBoot(process);
-      if (fault !== undefined || !this.isMissing(config.pathOnHost)) return fault;
+      if (fault !== undefined || !this.isMissing(posix.resolve(process.workingDirectory, config.pathOnHost))) return fault;
       return `Drive config error: Unable to create the virtio block device: Virtio backend error: Error manipulating the backing file: No such file or directory (os error 2) ${config.pathOnHost}`;
     });
   }
@@ -288,6 +292,35 @@ class FakeFirecrackerClient implements FirecrackerClient {
       const machine = process.calls.find((call) => call.path === '/machine-config')?.body as { memoryMib?: number } | undefined;
       this.vmm.files.addFile(config.statePath, 'vmstate', 4096);
       this.vmm.files.addFile(config.memoryPath, '', (machine?.memoryMib ?? 128) * 1024 * 1024);
+      return undefined;
+    });
+  }
+
+  /**
+   * Loads a snapshot into a fresh process, paused. Like Firecracker, a load after any boot-specific
+   * configuration is refused; a missing state or memory file ends the process.
+   */
+  async loadSnapshot(config: {
+    statePath: string;
+    memoryPath: string;
+    networkOverrides: readonly { ifaceId: string; hostDevName: string }[];
+  }): Promise<void> {
+    this.put('/snapshot/load', config, (process) => {
+      if (process.state !== 'Not started') return POST_BOOT;
+      if (
+        process.hasBootSource ||
+        process.calls.some((call) => /^\/(machine-config|drives|network-interfaces)/.test(call.path))
+      ) {
+        return 'Load snapshot error: Loading a microVM snapshot not allowed after configuring boot-specific resources.';
+      }
+      const missing = [config.statePath, config.memoryPath].find((path) => this.isMissing(path));
+      if (missing !== undefined) {
+        process.isAlive = false;
+        process.exit = { code: 1, signal: null };
+        return 'Load snapshot error: Failed to restore from snapshot: Failed to get snapshot state from file: Failed to open snapshot file: No such file or directory (os error 2)';
+      }
+      for (const override of config.networkOverrides) process.ifaceIds.add(override.ifaceId);
+      process.state = 'Paused';
       return undefined;
     });
   }

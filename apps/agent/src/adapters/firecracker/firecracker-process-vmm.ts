@@ -87,7 +87,11 @@ export class FirecrackerProcessVmm implements Vmm {
       const previousUmask = process.umask(0o077);
       let child;
       try {
-        child = spawn(file, args, { detached: true, stdio: ['ignore', stdout.fd, stderr.fd] });
+        child = spawn(file, args, {
+          cwd: request.workingDirectory,
+          detached: true,
+          stdio: ['ignore', stdout.fd, stderr.fd],
+        });
       } finally {
         process.umask(previousUmask);
       }

@@ -173,6 +173,19 @@ class UndiciFirecrackerClient implements FirecrackerClient {
     });
   }
 
+  async loadSnapshot(config: {
+    statePath: string;
+    memoryPath: string;
+    networkOverrides: readonly { ifaceId: string; hostDevName: string }[];
+  }): Promise<void> {
+    await this.call('PUT', '/snapshot/load', {
+      snapshot_path: config.statePath,
+      mem_backend: { backend_type: 'File', backend_path: config.memoryPath },
+      network_overrides: config.networkOverrides.map((o) => ({ iface_id: o.ifaceId, host_dev_name: o.hostDevName })),
+      resume_vm: false,
+    });
+  }
+
   async forward(request: ForwardRequest): Promise<ForwardResponse> {
     const headers: Record<string, string> = {};
     if (request.contentType !== undefined) headers['content-type'] = request.contentType;

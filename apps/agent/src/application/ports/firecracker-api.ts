@@ -44,6 +44,15 @@ export interface FirecrackerClient {
   resumeVm(): Promise<void>;
   /** `PUT /snapshot/create`, a full snapshot of a paused VM: device state and memory, written (or truncated) at these paths. */
   createSnapshot(config: { statePath: string; memoryPath: string }): Promise<void>;
+  /**
+   * `PUT /snapshot/load` into a fresh process, left paused: device state and memory from these
+   * files, each network interface given its TAP (`network_overrides`).
+   */
+  loadSnapshot(config: {
+    statePath: string;
+    memoryPath: string;
+    networkOverrides: readonly { ifaceId: string; hostDevName: string }[];
+  }): Promise<void>;
   /** Passes a request through unchanged and answers Firecracker's status, content type and body. */
   forward(request: ForwardRequest): Promise<ForwardResponse>;
 }

@@ -7,6 +7,12 @@ export interface SpawnVmmRequest {
   readonly socketPath: string;
   readonly stdoutPath: string;
   readonly stderrPath: string;
+  /**
+   * The process's working directory (the VM's directory): the Agent names the VM's disk relative to
+   * it, so that a snapshot's device state names no other VM's disk and a clone restored elsewhere
+   * opens its own copy.
+   */
+  readonly workingDirectory: string;
 }
 
 export interface VmmProcessRef {

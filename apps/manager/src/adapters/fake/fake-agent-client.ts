@@ -79,6 +79,11 @@ export class FakeAgentClient implements AgentClient {
     this.throwIfUnreadable(target, vmId);
     const key = `${target.addr} ${vmId}`;
     const wasRunning = this.vms.get(key)?.isRunning ?? false;
+    const from = spec.restoreFrom;
+    // Like the Agent: a restore needs the snapshot on this host, and a failure records nothing.
+    if (!wasRunning && from !== undefined && this.snapshots.get(`${target.addr} ${from.vmId}`)?.has(from.snapshotId) !== true) {
+      throw new AppError('SNAPSHOT_NOT_FOUND', `No ready snapshot ${from.snapshotId} of VM ${from.vmId} on this host`);
+    }
     this.vms.set(key, { spec, isRunning: true, isPaused: false });
     if (spec.egress !== undefined) this.egressPolicies.set(key, spec.egress);
     this.exited.delete(key);

@@ -10,7 +10,7 @@ import type {
 } from '../../application/ports/vm-repository.js';
 import { canSeeProject } from '../../domain/access.js';
 import type { ProjectUsage } from '../../domain/project.js';
-import type { HostId, ImageId, VmId } from '../../domain/ids.js';
+import type { HostId, ImageId, SnapshotId, VmId } from '../../domain/ids.js';
 import type { Image, ImageKind } from '../../domain/image.js';
 import type { HostAllocation } from '../../domain/placement.js';
 import { whyNotChanged, whyNotUpdated } from '../../domain/vm-errors.js';
@@ -44,43 +44,75 @@ export class InMemoryVmRepository implements VmRepository {
     admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
     lease?: LeaseRequest,
   ): Promise<Vm> {
-    if (this.store.vms.has(vm.id)) throw new Error(`duplicate VM id ${vm.id}`);
-    if ([...this.store.vms.values()].some((v) => v.project === vm.project && v.name === vm.name)) {
-      throw new AppError('VM_NAME_TAKEN', `A VM named ${vm.name} already exists`, { details: { name: vm.name } });
+    const [inserted] = await this.insertAll([vm], admit, lease);
+    if (inserted === undefined) throw new Error('insertAll answered no VM');
+    return inserted;
+  }
+
+  async insertAll(
+    vms: readonly Vm[],
+    admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
+    lease?: LeaseRequest,
+  ): Promise<Vm[]> {
+    const [first] = vms;
+    if (first === undefined) return [];
+    if (vms.some((other) => other.hostId !== first.hostId || other.project !== first.project)) {
+      throw new Error('insertAll takes VMs of one host and one project');
     }
-    if ([...this.store.vms.values()].some((v) => v.guestMac === vm.guestMac)) {
-      throw new AppError('INTERNAL', 'A database query failed', { details: { guestMac: vm.guestMac } });
-    }
-    if (!this.store.hosts.has(vm.hostId)) throw new Error(`unknown host ${vm.hostId}`);
-    if (!this.store.images.has(vm.kernelImageId) || !this.store.images.has(vm.rootfsImageId)) {
-      throw new AppError('IMAGE_NOT_FOUND', 'An image of the VM does not exist');
-    }
-    const project = this.store.projects.get(vm.project);
-    if (project === undefined)
-      throw new AppError('PROJECT_NOT_FOUND', `No project named ${vm.project}`, { details: { project: vm.project } });
-    // No await between the check and the write: like the placement lock of the real adapter.
-    admit?.(this.allocationOf(vm.hostId), { quota: project.quota, usage: this.usageOf(vm.project) });
-    const chosen = lease === undefined ? undefined : chooseAddress(lease, this.store.addressLeases, vm.createdAt);
-    const inserted: Vm =
-      lease === undefined || chosen === undefined ? vm : { ...vm, network: vmNetworkOf(lease.pool, chosen.address) };
-    if (chosen !== undefined) this.store.addressLeases.set(chosen.address, { vmId: vm.id, releasedAt: null });
-    this.store.vms.set(vm.id, structuredClone(inserted));
-    this.store.recordEvent({
-      type: 'vm.created',
-      vmId: vm.id,
-      hostId: vm.hostId,
-      project: vm.project,
-      at: vm.createdAt,
-      fromState: null,
-      toState: vm.state,
-      message: 'created',
+    const existing = [...this.store.vms.values()];
+    vms.forEach((vm, index) => {
+      const earlier = vms.slice(0, index);
+      if (this.store.vms.has(vm.id) || earlier.some((v) => v.id === vm.id)) throw new Error(`duplicate VM id ${vm.id}`);
+      if ([...existing, ...earlier].some((v) => v.project === vm.project && v.name === vm.name)) {
+        throw new AppError('VM_NAME_TAKEN', `A VM named ${vm.name} already exists`, { details: { name: vm.name } });
+      }
+      if ([...existing, ...earlier].some((v) => v.guestMac === vm.guestMac)) {
+        throw new AppError('INTERNAL', 'A database query failed', { details: { guestMac: vm.guestMac } });
+      }
+      if (!this.store.hosts.has(vm.hostId)) throw new Error(`unknown host ${vm.hostId}`);
+      if (!this.store.images.has(vm.kernelImageId) || !this.store.images.has(vm.rootfsImageId)) {
+        throw new AppError('IMAGE_NOT_FOUND', 'An image of the VM does not exist');
+      }
     });
-    return structuredClone(inserted);
+    const project = this.store.projects.get(first.project);
+    if (project === undefined)
+      throw new AppError('PROJECT_NOT_FOUND', `No project named ${first.project}`, { details: { project: first.project } });
+    // No await between the check and the write: like the placement lock of the real adapter.
+    admit?.(this.allocationOf(first.hostId), { quota: project.quota, usage: this.usageOf(first.project) });
+    // Every address is chosen before any is leased: a refusal of one leases none, as a rollback would.
+    const leases = new Map(this.store.addressLeases);
+    const inserted = vms.map((vm) => {
+      const chosen = lease === undefined ? undefined : chooseAddress(lease, leases, vm.createdAt);
+      if (chosen !== undefined) leases.set(chosen.address, { vmId: vm.id, releasedAt: null });
+      return lease === undefined || chosen === undefined ? vm : { ...vm, network: vmNetworkOf(lease.pool, chosen.address) };
+    });
+    for (const [address, held] of leases) this.store.addressLeases.set(address, held);
+    for (const vm of inserted) {
+      this.store.vms.set(vm.id, structuredClone(vm));
+      this.store.recordEvent({
+        type: 'vm.created',
+        vmId: vm.id,
+        hostId: vm.hostId,
+        project: vm.project,
+        at: vm.createdAt,
+        fromState: null,
+        toState: vm.state,
+        message: 'created',
+      });
+    }
+    return inserted.map((vm) => structuredClone(vm));
   }
 
   async allocateGuestMac(): Promise<string> {
     this.store.guestMacSerial += 1;
     return guestMacOf(this.store.guestMacSerial);
+  }
+
+  async listAwaitingRestore(snapshotId: SnapshotId): Promise<readonly VmId[]> {
+    return [...this.store.vms.values()]
+      .filter((vm) => vm.restoredFrom?.snapshotId === snapshotId && vm.totalMs === null)
+      .map((vm) => vm.id)
+      .sort();
   }
 
   async findById(id: VmId): Promise<Vm | undefined> {

@@ -8,7 +8,7 @@ import type {
   VmRepository,
   VmStateChange,
 } from '../../application/ports/vm-repository.js';
-import type { HostId, ImageId, TemplateId, VmId } from '../../domain/ids.js';
+import type { HostId, ImageId, SnapshotId, TemplateId, VmId } from '../../domain/ids.js';
 import type { HostAllocation } from '../../domain/placement.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import { guestMacOf, type FailureReason, type Vm, type VmStep } from '../../domain/vm.js';
@@ -32,6 +32,21 @@ export class PgVmRepository implements VmRepository {
     admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
     lease?: LeaseRequest,
   ): Promise<Vm> {
+    const [inserted] = await this.insertAll([vm], admit, lease);
+    if (inserted === undefined) throw new Error('insertAll answered no VM');
+    return inserted;
+  }
+
+  async insertAll(
+    vms: readonly Vm[],
+    admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
+    lease?: LeaseRequest,
+  ): Promise<Vm[]> {
+    const [vm] = vms;
+    if (vm === undefined) return [];
+    if (vms.some((other) => other.hostId !== vm.hostId || other.project !== vm.project)) {
+      throw new Error('insertAll takes VMs of one host and one project');
+    }
     return translated(
       () =>
         this.db.transaction().execute(async (trx) => {
@@ -77,68 +92,18 @@ export class PgVmRepository implements VmRepository {
               },
             );
           }
-          // Then the addresses (last in the lock order: host, project, addresses).
-          const address = lease === undefined ? undefined : await leaseAddress(trx, vm, lease);
-          const inserted: Vm =
-            lease === undefined || address === undefined ? vm : { ...vm, network: vmNetworkOf(lease.pool, address.address) };
-          // The VM and its event in one statement. No pre-check of the name: the unique constraint
-          // answers it (VM_NAME_TAKEN below), race-free.
-          await trx
-            .with('inserted', (db) =>
-              db
-                .insertInto('vms')
-                .values({
-                  id: vm.id,
-                  name: vm.name,
-                  project: vm.project,
-                  state: vm.state,
-                  host_id: vm.hostId,
-                  vcpu_count: vm.vcpuCount,
-                  memory_mib: vm.memoryMib,
-                  kernel_image_id: vm.kernelImageId,
-                  rootfs_image_id: vm.rootfsImageId,
-                  kernel_path: vm.kernelPath,
-                  rootfs_path: vm.rootfsPath,
-                  boot_args: vm.bootArgs,
-                  guest_mac: vm.guestMac,
-                  network: inserted.network === null ? null : JSON.stringify(inserted.network),
-                  user_data: vm.userData,
-                  egress: JSON.stringify(vm.egress),
-                  is_metrics_enabled: vm.isMetricsEnabled,
-                  failure_reason: vm.failureReason === null ? null : JSON.stringify(vm.failureReason),
-                  steps: JSON.stringify(vm.steps.map(stepToJson)),
-                  total_ms: vm.totalMs,
-                  created_at: vm.createdAt,
-                  updated_at: vm.updatedAt,
-                  version: vm.version,
-                  observed_state: vm.observedState,
-                  observed_at: vm.observedAt,
-                  restart_policy: vm.restartPolicy,
-                  template_id: vm.templateId,
-                  template_version: vm.templateVersion,
-                })
-                .returning('id'),
-            )
-            .insertInto('events')
-            .values({
-              type: 'vm.created',
-              vm_id: vm.id,
-              host_id: vm.hostId,
-              project: vm.project,
-              at: vm.createdAt,
-              from_state: null,
-              to_state: vm.state,
-              message: 'created',
-            })
-            .execute();
-          if (address !== undefined) await recordLease(trx, vm, address, lease?.pool.cidr ?? '');
-          return inserted;
+          const insertedVms: Vm[] = [];
+          for (const vm of vms) insertedVms.push(await insertOne(trx, vm, lease));
+          return insertedVms;
         }),
       {
         '23503': (cause) => new AppError('IMAGE_NOT_FOUND', `A host, image or project of VM ${vm.id} does not exist`, { cause }),
         '23505': (cause) =>
           (cause as { constraint?: unknown }).constraint === 'vms_project_name_key'
-            ? new AppError('VM_NAME_TAKEN', `A VM named ${vm.name} already exists`, { details: { name: vm.name }, cause })
+            ? new AppError('VM_NAME_TAKEN', `A VM named ${vms.map((v) => v.name).join(', ')} already exists`, {
+                details: { name: vms.length === 1 ? vm.name : vms.map((v) => v.name) },
+                cause,
+              })
             : translateDatabaseError(cause),
       },
     );
@@ -149,6 +114,19 @@ export class PgVmRepository implements VmRepository {
       sql<{ serial: string | number }>`select nextval('guest_mac_serials') as serial`.execute(this.db),
     );
     return guestMacOf(Number(rows[0]!.serial));
+  }
+
+  async listAwaitingRestore(snapshotId: SnapshotId): Promise<readonly VmId[]> {
+    const rows = await translated(() =>
+      this.db
+        .selectFrom('vms')
+        .select('id')
+        .where('snapshot_id', '=', snapshotId)
+        .where('total_ms', 'is', null)
+        .orderBy('id')
+        .execute(),
+    );
+    return rows.map((row) => row.id as VmId);
   }
 
   async findById(id: VmId): Promise<Vm | undefined> {
@@ -419,6 +397,67 @@ function stepToJson(step: VmStep): StepJson {
   return { name: step.name, durationMs: step.durationMs, at: step.at.toISOString() };
 }
 
+/** One VM of an admitted insert: its address (last in the lock order: host, project, addresses), its row and its event. */
+async function insertOne(trx: Transaction<ManagerDatabase>, vm: Vm, lease: LeaseRequest | undefined): Promise<Vm> {
+  const address = lease === undefined ? undefined : await leaseAddress(trx, vm, lease);
+  const inserted: Vm =
+    lease === undefined || address === undefined ? vm : { ...vm, network: vmNetworkOf(lease.pool, address.address) };
+  // The VM and its event in one statement. No pre-check of the name: the unique constraint
+  // answers it (VM_NAME_TAKEN below), race-free.
+  await trx
+    .with('inserted', (db) =>
+      db
+        .insertInto('vms')
+        .values({
+          id: vm.id,
+          name: vm.name,
+          project: vm.project,
+          state: vm.state,
+          host_id: vm.hostId,
+          vcpu_count: vm.vcpuCount,
+          memory_mib: vm.memoryMib,
+          kernel_image_id: vm.kernelImageId,
+          rootfs_image_id: vm.rootfsImageId,
+          kernel_path: vm.kernelPath,
+          rootfs_path: vm.rootfsPath,
+          boot_args: vm.bootArgs,
+          guest_mac: vm.guestMac,
+          network: inserted.network === null ? null : JSON.stringify(inserted.network),
+          user_data: vm.userData,
+          egress: JSON.stringify(vm.egress),
+          is_metrics_enabled: vm.isMetricsEnabled,
+          failure_reason: vm.failureReason === null ? null : JSON.stringify(vm.failureReason),
+          steps: JSON.stringify(vm.steps.map(stepToJson)),
+          total_ms: vm.totalMs,
+          created_at: vm.createdAt,
+          updated_at: vm.updatedAt,
+          version: vm.version,
+          observed_state: vm.observedState,
+          observed_at: vm.observedAt,
+          restart_policy: vm.restartPolicy,
+          template_id: vm.templateId,
+          template_version: vm.templateVersion,
+          snapshot_id: vm.restoredFrom?.snapshotId ?? null,
+          snapshot_vm_id: vm.restoredFrom?.vmId ?? null,
+        })
+        .returning('id'),
+    )
+    .insertInto('events')
+    .values({
+      type: 'vm.created',
+      vm_id: vm.id,
+      host_id: vm.hostId,
+      project: vm.project,
+      at: vm.createdAt,
+      from_state: null,
+      to_state: vm.state,
+      message: 'created',
+    })
+    .execute();
+  if (address !== undefined) await recordLease(trx, vm, address, lease?.pool.cidr ?? '');
+  return inserted;
+}
+
 function toVm(row: Selectable<VmsTable>): Vm {
   const steps = (row.steps as StepJson[] | null) ?? [];
   return {
@@ -450,6 +489,10 @@ function toVm(row: Selectable<VmsTable>): Vm {
     restartPolicy: row.restart_policy as RestartPolicy,
     templateId: row.template_id as TemplateId | null,
     templateVersion: row.template_version,
+    restoredFrom:
+      row.snapshot_id === null || row.snapshot_vm_id === null
+        ? null
+        : { snapshotId: row.snapshot_id as SnapshotId, vmId: row.snapshot_vm_id as VmId },
   };
 }
 

@@ -62,6 +62,8 @@ export interface VmsTable {
   egress: ColumnType<unknown, string | undefined, string>;
   template_id: string | null;
   template_version: number | null;
+  snapshot_id: string | null;
+  snapshot_vm_id: string | null;
 }
 
 export interface AddressLeasesTable {

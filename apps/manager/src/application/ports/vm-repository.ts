@@ -1,4 +1,4 @@
-import type { HostId, ImageId, VmId } from '../../domain/ids.js';
+import type { HostId, ImageId, SnapshotId, VmId } from '../../domain/ids.js';
 import type { FailureReason, Vm, VmStep } from '../../domain/vm.js';
 import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
 import type { ProjectSet } from '../../domain/access.js';
@@ -73,10 +73,22 @@ export interface VmRepository {
    */
   insert(vm: Vm, admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void, lease?: LeaseRequest): Promise<Vm>;
   /**
+   * `insert` of several VMs of one host and one project, all or none: `admit` sees what the host and
+   * the project held before any of them, each VM gets its own address, and a refusal of any (by
+   * `admit`, a taken name, an exhausted pool) inserts and leases nothing.
+   */
+  insertAll(
+    vms: readonly Vm[],
+    admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
+    lease?: LeaseRequest,
+  ): Promise<Vm[]>;
+  /**
    * Allocates a guest MAC no VM has had from this repository (a database sequence), for a VM about
    * to be inserted; the VM keeps it for life. `insert` refuses a MAC another VM has (unique column).
    */
   allocateGuestMac(): Promise<string>;
+  /** The VMs cloned from the snapshot that have not run yet: their start still restores it. */
+  listAwaitingRestore(snapshotId: SnapshotId): Promise<readonly VmId[]>;
   findById(id: VmId): Promise<Vm | undefined>;
   findByName(project: string, name: string): Promise<Vm | undefined>;
   /** Keyset page ordered by id. */

@@ -2,7 +2,7 @@ import { failpoint } from '@hearth/failpoints';
 import { guestDnsServersMaxCount, isSameEgressPolicy, type ApplyVmResult, type VmSpec } from '@hearth/contracts';
 import { AppError, isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
-import type { FailureReason, Vm, VmStep } from '../../domain/vm.js';
+import { isRestorePending, type FailureReason, type Vm, type VmStep } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { noVmStartMetrics } from '../ports/vm-start-metrics.js';
 
@@ -30,6 +30,7 @@ export function vmSpecOf(vm: Vm): VmSpec {
             ...(vm.userData === null ? {} : { userData: vm.userData }),
           },
         }),
+    ...(vm.restoredFrom !== null && isRestorePending(vm) ? { restoreFrom: { ...vm.restoredFrom } } : {}),
   };
 }
 

@@ -129,6 +129,7 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
     restartPolicy: input.restartPolicy,
     templateId: template?.id ?? null,
     templateVersion: template?.version ?? null,
+    restoredFrom: null,
     network: null,
     userData: input.userData ?? null,
     egress: input.egress ?? allowAllEgress,

@@ -250,6 +250,13 @@ export async function deleteSnapshot(deps: Deps, id: SnapshotId, projects: Proje
   if (snapshot.state === 'creating') {
     throw new AppError('SNAPSHOT_NOT_READY', `Snapshot ${id} is still being taken`, { details: { snapshotId: id } });
   }
+  // A clone that has not run yet still has to load the snapshot's memory and copy its disk.
+  const awaiting = await deps.vms.listAwaitingRestore(id);
+  if (awaiting.length > 0) {
+    throw new AppError('SNAPSHOT_IN_USE', `Snapshot ${id} is still to be restored by ${awaiting.length} VM(s)`, {
+      details: { snapshotId: id, vmIds: awaiting },
+    });
+  }
   const host = await deps.hosts.findById(snapshot.hostId);
   if (host !== undefined) {
     const removal = deps.agents.deleteSnapshot(host, snapshot.vmId, snapshot.id);

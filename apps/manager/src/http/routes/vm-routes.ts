@@ -1,11 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { consoleLogDefaultBytes, EgressPolicy } from '@hearth/contracts';
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
 import type { HttpServer } from '@hearth/http-server';
 import { ConcurrencyLimiter, type ConcurrencyLimit } from '../../application/concurrency-limiter.js';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
 import { continueCreateInBackground } from '../../application/use-cases/continue-create.js';
 import { acceptVm, createVm, type CreateVmInput } from '../../application/use-cases/create-vm.js';
+import { acceptClones, cloneVms, type CloneVmsInput } from '../../application/use-cases/clone-vms.js';
+import { invalidBody } from '../../domain/template.js';
 import { deleteVm } from '../../application/use-cases/delete-vm.js';
 import { listVmEvents } from '../../application/use-cases/event-queries.js';
 import type { MutationOptions } from '../../application/use-cases/if-match.js';
@@ -17,7 +19,16 @@ import { stopVm } from '../../application/use-cases/stop-vm.js';
 import { getVm, listVms } from '../../application/use-cases/vm-queries.js';
 import { readVmConsole } from '../../application/use-cases/read-vm-console.js';
 import { waitForVmState, waitTimeoutSeconds } from '../../application/use-cases/wait-for-vm-state.js';
-import { parseImageId, parseTemplateId, parseVmId, type ImageId, type TemplateId, type VmId } from '../../domain/ids.js';
+import {
+  parseImageId,
+  parseSnapshotId,
+  parseTemplateId,
+  parseVmId,
+  type ImageId,
+  type SnapshotId,
+  type TemplateId,
+  type VmId,
+} from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
 import { bodyLimitBytes } from '../body-limits.js';
 import {
@@ -35,6 +46,7 @@ import {
   DeletedVmView,
   ListVmsQuery,
   VmConsoleQuery,
+  VmBatchView,
   VmPageView,
   VmView,
   WaitResultView,
@@ -54,6 +66,54 @@ export const defaultVmWaitLimit: ConcurrencyLimit = Object.freeze({ perClient: 1
 /** Mutations honour `If-Match: "<version>"` (412 PRECONDITION_FAILED on a mismatch). */
 function mutationOptions(request: FastifyRequest): MutationOptions {
   return { ifMatch: parseIfMatch(request.headers['if-match']), projects: principalOf(request).projects };
+}
+
+/** The preset fields a clone takes from its snapshot's VM, and so may not be given with `snapshotId`. */
+const clonePresetFields = [
+  'templateId',
+  'vcpuCount',
+  'memoryMib',
+  'kernelImageId',
+  'rootfsImageId',
+  'bootArgs',
+] as const satisfies readonly (keyof Static<typeof CreateVmBody>)[];
+
+/** `POST /v1/vms` with `snapshotId`: one clone answered as a VM, `count` clones as `{ items }`. */
+async function createClones(
+  deps: UseCaseDependencies,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  body: Static<typeof CreateVmBody>,
+  wait: boolean | undefined,
+): Promise<FastifyReply> {
+  const errors = clonePresetFields
+    .filter((field) => body[field] !== undefined)
+    .map((field) => ({ field: `body/${field}`, message: "must not be given with snapshotId: a clone is the snapshot VM's" }));
+  if (body.snapshotId === undefined) errors.push({ field: 'body/count', message: 'must be given with snapshotId only' });
+  if (errors.length > 0) throw invalidBody(errors);
+  const input: CloneVmsInput = {
+    snapshotId: parseSnapshotId(body.snapshotId ?? '') as SnapshotId,
+    name: body.name,
+    project: projectForNewObject(principalOf(request).projects, body.project),
+    count: body.count,
+    ipAddress: body.ipAddress,
+    userData: body.userData,
+    egress: body.egress,
+    restartPolicy: body.restartPolicy,
+  };
+  const isAsync = isAsyncRequested(request, wait);
+  const vms = isAsync ? await acceptClones(deps, input) : await cloneVms(deps, input);
+  if (isAsync) {
+    for (const vm of vms) continueCreateInBackground(deps, vm.id, vm);
+    if (wait === undefined) reply.header('preference-applied', 'respond-async');
+  }
+  const status = isAsync ? 202 : 201;
+  const [first] = vms;
+  if (body.count === undefined && first !== undefined) {
+    reply.header('location', `/v1/vms/${first.id}`);
+    return sendVm(reply, status, first);
+  }
+  return reply.status(status).send({ items: vms.map(vmView) });
 }
 
 function sendVm(reply: FastifyReply, status: number, vm: Vm): FastifyReply {
@@ -101,10 +161,17 @@ export function registerVmRoutes(
         headers: CreateVmHeaders,
         querystring: CreateVmQuery,
         body: CreateVmBody,
-        response: { 201: VmView, 202: VmView, ...problemResponses },
+        response: {
+          201: Type.Union([VmView, VmBatchView]),
+          202: Type.Union([VmView, VmBatchView]),
+          ...problemResponses,
+        },
       },
     },
     async (request, reply) => {
+      if (request.body.snapshotId !== undefined || request.body.count !== undefined) {
+        return createClones(deps, request, reply, request.body, request.query.wait);
+      }
       const { project, ...body } = request.body;
       const input: CreateVmInput = {
         ...body,

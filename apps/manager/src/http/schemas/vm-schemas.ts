@@ -13,7 +13,16 @@ import { memoryMibRange, vcpuCountRange, vmNameMaxLength, vmNamePattern } from '
 import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
 import { vmPageSize } from '../../application/use-cases/vm-queries.js';
 import { waitTimeoutSeconds } from '../../application/use-cases/wait-for-vm-state.js';
-import { ImageIdString, NewObjectProject, ProjectName, TemplateIdString, Timestamp, VmIdString } from './common.js';
+import { cloneCountMaximum } from '../../application/use-cases/clone-vms.js';
+import {
+  ImageIdString,
+  NewObjectProject,
+  ProjectName,
+  SnapshotIdString,
+  TemplateIdString,
+  Timestamp,
+  VmIdString,
+} from './common.js';
 
 /** The fields of a VM preset, each optional: a VM create or a template change may leave any out. */
 export const vmPresetFields = {
@@ -41,6 +50,18 @@ export const CreateVmBody = Type.Object(
      * `kernelImageId` and `rootfsImageId` are required.
      */
     templateId: Type.Optional(TemplateIdString),
+    /**
+     * A ready snapshot of the VM's project to start from by restore instead of boot (a clone): size,
+     * images and boot arguments are its VM's, so neither `templateId` nor those fields may be given.
+     * Each clone gets its own address, MAC, hostname (its name), MMDS identity and copy of the disk;
+     * the snapshot's VM keeps running.
+     */
+    snapshotId: Type.Optional(SnapshotIdString),
+    /**
+     * With `snapshotId`: this many clones at once, named `<name>-1` … `<name>-<count>`, admitted all
+     * or none, and answered as `{ items }`.
+     */
+    count: Type.Optional(Type.Integer({ minimum: 1, maximum: cloneCountMaximum })),
     ...vmPresetFields,
     /**
      * A free address of the pool for the guest (409 ADDRESS_TAKEN when another VM holds it or it was
@@ -177,7 +198,12 @@ export const VmView = Type.Object({
   /** The template the VM was created from (its values were copied then) and that template's version; null for none. */
   templateId: Type.Union([Type.String(), Type.Null()]),
   templateVersion: Type.Union([Type.Integer(), Type.Null()]),
+  /** The snapshot the VM was cloned from and the VM it was taken of; null for a VM that booted. */
+  restoredFrom: Type.Union([Type.Object({ snapshotId: Type.String(), vmId: Type.String() }), Type.Null()]),
 });
+
+/** The clones of one `POST /v1/vms` with `snapshotId` and `count`, in name order. */
+export const VmBatchView = Type.Object({ items: Type.Array(VmView) });
 
 export const WaitResultView = Type.Object({
   vm: VmView,

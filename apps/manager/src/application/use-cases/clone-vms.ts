@@ -1,0 +1,162 @@
+import { userDataMaxLength } from '@hearth/contracts';
+import { AppError } from '@hearth/errors';
+import { failpoint } from '@hearth/failpoints';
+import { parseIpv4 } from '../../domain/address-pool.js';
+import { allowAllEgress, egressPolicyErrors, type EgressPolicy } from '../../domain/egress.js';
+import type { Host } from '../../domain/host.js';
+import type { SnapshotId } from '../../domain/ids.js';
+import { rejectionOf } from '../../domain/placement.js';
+import { quotaOverruns } from '../../domain/project.js';
+import type { RestartPolicy } from '../../domain/restart-policy.js';
+import { invalidBody } from '../../domain/template.js';
+import { isValidVmName, type Vm } from '../../domain/vm.js';
+import type { UseCaseDependencies } from '../dependencies.js';
+import { continueCreate } from './continue-create.js';
+
+/** At most this many clones in one request. */
+export const cloneCountMaximum = 16;
+
+/**
+ * VMs to start from a ready snapshot of their project: their size, images and boot arguments are
+ * the snapshot's VM's (memory and device state must match them); each gets its own name, address,
+ * MAC and disk copy.
+ */
+export interface CloneVmsInput {
+  readonly snapshotId: SnapshotId;
+  /** The clone's name; with `count`, the clones are `<name>-1` … `<name>-<count>`. */
+  readonly name: string;
+  readonly project: string;
+  readonly count?: number | undefined;
+  readonly ipAddress?: string | undefined;
+  readonly userData?: string | undefined;
+  readonly egress?: EgressPolicy | undefined;
+  readonly restartPolicy?: RestartPolicy | undefined;
+}
+
+type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'snapshots' | 'agents' | 'clock' | 'ids' | 'log' | 'settings'>;
+
+/** `acceptClones`, then each clone taken to `running` (side by side); the first failure is thrown once all have settled. */
+export async function cloneVms(deps: Deps, input: CloneVmsInput): Promise<Vm[]> {
+  const { vms, host } = await placeAndRecordClones(deps, input);
+  const outcomes = await Promise.allSettled(vms.map((vm) => continueCreate(deps, vm.id, { known: vm, knownHost: host })));
+  const failure = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
+  return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<Vm>).value);
+}
+
+/**
+ * Accepts the clones, all or none: validated, admitted together on the snapshot's host (its
+ * capacity and the project's quota checked for all of them at once, with both locked), each leased
+ * its own address, and recorded `pending` before anything happens on the host.
+ */
+export async function acceptClones(deps: Deps, input: CloneVmsInput): Promise<Vm[]> {
+  return (await placeAndRecordClones(deps, input)).vms;
+}
+
+async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{ readonly vms: Vm[]; readonly host: Host }> {
+  const count = input.count ?? 1;
+  const names = input.count === undefined ? [input.name] : Array.from({ length: count }, (_, i) => `${input.name}-${i + 1}`);
+  const errors = names.some((name) => !isValidVmName(name))
+    ? [{ field: 'body/name', message: 'must be 1-63 characters of a-z, 0-9 and "-" (with the suffix of each clone)' }]
+    : [];
+  if (count < 1 || count > cloneCountMaximum) {
+    errors.push({ field: 'body/count', message: `must be from 1 to ${cloneCountMaximum}` });
+  }
+  if (input.ipAddress !== undefined && count > 1) {
+    errors.push({ field: 'body/ipAddress', message: 'can be given for one clone only' });
+  }
+  const requestedAddress = input.ipAddress === undefined ? undefined : parseIpv4(input.ipAddress);
+  if (input.ipAddress !== undefined && requestedAddress === undefined) {
+    errors.push({ field: 'body/ipAddress', message: 'must be an IPv4 address like 172.30.0.2' });
+  }
+  if (input.userData !== undefined && input.userData.length > userDataMaxLength) {
+    errors.push({ field: 'body/userData', message: `must NOT have more than ${userDataMaxLength} characters` });
+  }
+  if (input.egress !== undefined) errors.push(...egressPolicyErrors(input.egress, 'body/egress'));
+  if (errors.length > 0) throw invalidBody(errors);
+
+  const snapshot = await deps.snapshots.findById(input.snapshotId);
+  if (snapshot === undefined || snapshot.project !== input.project) {
+    throw invalidBody([{ field: 'body/snapshotId', message: `no snapshot with id ${input.snapshotId}` }]);
+  }
+  if (snapshot.state !== 'ready') {
+    throw new AppError(
+      'SNAPSHOT_NOT_READY',
+      `Snapshot ${snapshot.id} is ${snapshot.state}: only a ready snapshot can be cloned`,
+      {
+        details: { snapshotId: snapshot.id, state: snapshot.state },
+      },
+    );
+  }
+  const source = await deps.vms.findById(snapshot.vmId);
+  if (source === undefined) throw new AppError('INTERNAL', `Snapshot ${snapshot.id} refers to a VM that is gone`);
+
+  // The snapshot's files are on its host only: no other host can restore it (yet).
+  const hosts = await deps.hosts.list();
+  const host = hosts.find((h) => h.id === snapshot.hostId);
+  if (host === undefined) throw incompatible(snapshot.id, hosts, undefined);
+  const now = deps.clock.now();
+  const request = { vcpuCount: source.vcpuCount * count, memoryMib: source.memoryMib * count };
+  const macs = await Promise.all(names.map(() => deps.vms.allocateGuestMac()));
+  const pending: Vm[] = names.map((name, index) => ({
+    ...source,
+    id: deps.ids.vmId(),
+    name,
+    state: 'pending',
+    guestMac: macs[index] ?? '',
+    failureReason: null,
+    steps: [],
+    totalMs: null,
+    createdAt: now,
+    updatedAt: now,
+    version: 1,
+    observedState: null,
+    observedAt: null,
+    restartPolicy: input.restartPolicy ?? source.restartPolicy,
+    network: null,
+    userData: input.userData ?? null,
+    egress: input.egress ?? allowAllEgress,
+    restoredFrom: { snapshotId: snapshot.id, vmId: source.id },
+  }));
+  const recorded = await deps.vms.insertAll(
+    pending,
+    (held, project) => {
+      const overruns = quotaOverruns(project.quota, project.usage, {
+        vms: count,
+        vcpus: request.vcpuCount,
+        memoryMib: request.memoryMib,
+      });
+      if (overruns.length > 0) {
+        const what = overruns.map((o) => `${o.resource}: ${o.used} used + ${o.requested} requested > ${o.limit}`).join('; ');
+        throw new AppError('QUOTA_EXCEEDED', `Project ${input.project} would pass its quota (${what})`, {
+          details: { project: input.project, overruns },
+        });
+      }
+      const vmCount = (held.vmCount ?? host.capacity.vmCount) + count - 1;
+      const reason = rejectionOf(host, request, { ...held, vmCount }, deps.settings, now);
+      if (reason !== undefined) {
+        throw new AppError(
+          'HOST_NO_CAPACITY',
+          `The snapshot's host cannot take ${count} VM(s) of ${source.vcpuCount} vCPU and ${source.memoryMib} MiB`,
+          {
+            details: { hosts: [{ hostId: host.id, reason }] },
+          },
+        );
+      }
+    },
+    { ...deps.settings.addressing, address: requestedAddress },
+  );
+  deps.log.info({ snapshotId: snapshot.id, hostId: host.id, vmIds: recorded.map((vm) => vm.id) }, 'vms cloned');
+  failpoint('manager.clone.after-pending');
+  return { vms: recorded, host };
+}
+
+/** 409 SNAPSHOT_INCOMPATIBLE: why each host cannot restore the snapshot. */
+function incompatible(snapshotId: SnapshotId, hosts: readonly Host[], holder: Host | undefined): AppError {
+  const reasons = hosts
+    .filter((h) => h.id !== holder?.id)
+    .map((h) => ({ hostId: h.id, reason: 'snapshot_files_absent' as const }));
+  return new AppError('SNAPSHOT_INCOMPATIBLE', `No host can restore snapshot ${snapshotId}`, {
+    details: { snapshotId, hosts: reasons },
+  });
+}
