@@ -1,3 +1,7 @@
+import websocket, { type WebsocketPluginOptions } from '@fastify/websocket';
+import { consoleClosedFrame, consoleSubprotocol } from '@hearth/contracts';
+import { registerConsoleRoutes } from './http/routes/console-routes.js';
+import type { ConsoleSessionLimits } from './http/console-bridge.js';
 import swagger from '@fastify/swagger';
 import { createHttpServer, createMetricsRegistry, type HttpServer, type Logger } from '@hearth/http-server';
 import { Authenticator } from './application/authenticator.js';
@@ -25,6 +29,29 @@ import { registerProjectRoutes } from './http/routes/project-routes.js';
 import { registerSystemRoutes, type ReconcilerRole } from './http/routes/system-routes.js';
 import { registerVmRoutes } from './http/routes/vm-routes.js';
 
+/**
+ * The WebSocket server of the console routes: frames from clients of at most 64 KiB (a larger one
+ * closes the connection with 1009), `hearth.console.v1` selected whenever offered (the token a
+ * browser sends as a subprotocol is never echoed), and `shutting_down` told before a close.
+ */
+function consoleWebSocketOptions(): WebsocketPluginOptions {
+  return {
+    options: {
+      maxPayload: 64 * 1024,
+      handleProtocols: (protocols) => (protocols.has(consoleSubprotocol) ? consoleSubprotocol : false),
+    },
+    preClose(done) {
+      for (const client of this.websocketServer.clients) {
+        client.send(consoleClosedFrame('shutting_down'));
+        client.close(1001, 'shutting_down');
+      }
+      // Closing handshakes finish on their own; the Manager's shutdown does not wait for slow clients.
+      this.websocketServer.close();
+      done();
+    },
+  };
+}
+
 export interface BuildAppOptions {
   readonly logger: Logger;
   readonly dependencies: UseCaseDependencies;
@@ -38,6 +65,8 @@ export interface BuildAppOptions {
   readonly rateLimit?: RateLimitOptions;
   /** What this replica does for the reconciler, read on each `GET /v1/system` (default: disabled). */
   readonly reconcilerRole?: () => ReconcilerRole;
+  /** Caps on serial console sessions (`GET /v1/vms/{id}/console/attach`). */
+  readonly consoleSessions?: ConsoleSessionLimits;
   /** `GET /metrics` and the request histogram; absent: a registry of this app's own (HTTP and process metrics). */
   readonly metrics?: ManagerMetricsExposition;
 }
@@ -51,6 +80,7 @@ export interface BuildAppOptions {
 export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
   const app = createHttpServer({ logger: options.logger, bodyLimitBytes: bodyLimitBytes.other });
   await app.register(swagger, openApiOptions(options.version ?? '0.1.0'));
+  await app.register(websocket, consoleWebSocketOptions());
   const { tokens, clock, log } = options.dependencies;
   const rateLimit = await registerRateLimit(app, options.rateLimit ?? { perMinute: defaultRateLimitPerMinute });
   registerAuthentication(app, new Authenticator({ tokens, clock, log }), { beforeRefusing: rateLimit });
@@ -67,6 +97,7 @@ export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
   registerSnapshotRoutes(app, options.dependencies);
   registerHostRoutes(app, options.dependencies);
   registerVmRoutes(app, options.dependencies, options.vmWaits);
+  registerConsoleRoutes(app, options.dependencies, options.consoleSessions);
   metrics.watchEventStreams(registerEventRoutes(app, options.dependencies, options.eventStream).openStreams);
   registerTokenRoutes(app, options.dependencies);
   registerProjectRoutes(app, options.dependencies);

@@ -147,6 +147,7 @@ describe('applyVm', () => {
       'tap',
       'socket',
       'fifo',
+      'fifo',
       'rootfs',
       'log',
       'log',

@@ -7,6 +7,11 @@ export interface SpawnVmmRequest {
   readonly socketPath: string;
   readonly stdoutPath: string;
   readonly stderrPath: string;
+  /**
+   * A FIFO that becomes the process's stdin, held open for reading and writing, so that it never
+   * reads as ended while nobody writes (Firecracker reads its stdin as the guest's serial input).
+   */
+  readonly stdinPath: string;
 }
 
 export interface VmmProcessRef {
