@@ -66,12 +66,15 @@ export function registerConsoleRoutes(
     preHandler: async (request) => {
       const principal = principalOf(request);
       const vm = await consoleVmOf(deps, vmIdParam(request.params.id), principal.projects);
+      // The cap is checked before the upgrade check, so that a plain GET tells a client (a browser,
+      // which never sees why an upgrade failed) that the cap is what refused it.
+      const release = sessions.acquire(principal.tokenId);
       if (request.ws !== true) {
+        release();
         throw new AppError('WEBSOCKET_REQUIRED', 'Attach to the console with a WebSocket upgrade request', {
           details: { subprotocol: consoleSubprotocol },
         });
       }
-      const release = sessions.acquire(principal.tokenId);
       let connection: AgentConsoleConnection;
       try {
         connection = await attachVmConsole(deps, vm, request.query.backlog ?? consoleAttachDefaultBacklogBytes);
