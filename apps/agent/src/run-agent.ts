@@ -8,6 +8,9 @@ import type { AgentContext } from './application/agent-context.js';
 import { HostFactsCache, readHeartbeat, type HostStatusContext } from './application/host-status.js';
 import { vmCoordination } from './application/vmm-state-cache.js';
 import { RegistrationLoop } from './application/registration-loop.js';
+import { ConsoleAttachments } from './application/console-attachments.js';
+import { ConsoleLogRotation } from './application/console-log-rotation.js';
+import { NodeSerialConsoles } from './adapters/linux/node-serial-consoles.js';
 import { FirecrackerProcessVmm } from './adapters/firecracker/firecracker-process-vmm.js';
 import { UndiciFirecrackerApi } from './adapters/firecracker/undici-firecracker-api.js';
 import { FileAgentIdentityStore } from './adapters/fs/file-agent-identity-store.js';
@@ -67,6 +70,9 @@ async function readJoinToken(config: AgentConfig): Promise<string | null> {
 }
 
 /** The composition root: the only place that wires objects and reads the config. */
+/** How often every running VM's serial console log is checked against its cap. */
+const consoleLogRotationIntervalMs = 5_000;
+
 export async function runAgent(): Promise<void> {
   let config: AgentConfig;
   try {
@@ -209,9 +215,18 @@ export async function runAgent(): Promise<void> {
     certificatePem: current.certificatePem,
     privateKeyPem: current.privateKeyPem,
   });
+  const consoles = new ConsoleAttachments(
+    context,
+    new NodeSerialConsoles(logger.child({ component: 'console' })),
+    new NodeTimers(),
+  );
+  // Every VM's serial log stays under its cap whether anyone reads it or not.
+  const consoleLogRotation = new ConsoleLogRotation(context, new NodeTimers(), consoleLogRotationIntervalMs);
+  consoleLogRotation.start();
   const app = createAgentApp({
     logger,
     context,
+    consoles,
     status,
     cluster: membership,
     metrics,
@@ -292,6 +307,8 @@ export async function runAgent(): Promise<void> {
     logger.info({ signal }, 'agent stopping');
     await registration?.stop();
     await renewal?.stop();
+    consoleLogRotation.stop();
+    consoles.closeAll('shutting_down');
     await app.close();
     await metricsApp?.close();
     vmMetrics.stop();

@@ -16,6 +16,7 @@ describeFirecrackerContract('FakeVmm + FakeFirecrackerApi', async () => {
     directory,
     kernelPath,
     rootfsPath,
+    makeFifo: (path) => files.createFifo(path),
     occupy: async (path) => files.addFile(path),
     sizeOf: async (path) => {
       const check = await files.inspectImage('/', path);

@@ -38,6 +38,7 @@ describeFirecrackerContract(
       directory,
       kernelPath: images.kernelPath,
       rootfsPath: images.rootfsPath,
+      makeFifo: (path) => files.createFifo(path),
       occupy: (path) => writeFile(path, ''),
       sizeOf: async (path) => {
         const found = await lstat(path).catch(() => undefined);
@@ -65,6 +66,11 @@ describe.skipIf(unavailable !== undefined)(
     let api: UndiciFirecrackerApi;
     let vmm: FirecrackerProcessVmm;
     const spawned: VmmProcessRef[] = [];
+    const stdinFifo = async (name: string): Promise<string> => {
+      const path = join(directory, `${name}.in`);
+      await new LinuxHostFiles(new ExecFileCommandRunner()).createFifo(path);
+      return path;
+    };
 
     beforeEach(async () => {
       directory = await makeTempDir();
@@ -88,6 +94,7 @@ describe.skipIf(unavailable !== undefined)(
           socketPath,
           stdoutPath: join(directory, 'vm.out'),
           stderrPath: join(directory, 'vm.err'),
+          stdinPath: await stdinFifo('vm'),
         }),
       );
       const client = api.client(socketPath);
@@ -105,6 +112,7 @@ describe.skipIf(unavailable !== undefined)(
         socketPath,
         stdoutPath: join(directory, `${name}.out`),
         stderrPath: join(directory, `${name}.err`),
+        stdinPath: await stdinFifo(name),
       });
       spawned.push(process);
       const client = api.client(socketPath);
@@ -143,6 +151,7 @@ describe.skipIf(unavailable !== undefined)(
         socketPath,
         stdoutPath: join(directory, 'failing.out'),
         stderrPath: join(directory, 'failing.err'),
+        stdinPath: await stdinFifo('failing'),
       });
       spawned.push(process);
 

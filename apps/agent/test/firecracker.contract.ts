@@ -12,6 +12,8 @@ export interface FirecrackerHarness {
   /** A kernel and a rootfs image that exist. */
   readonly kernelPath: string;
   readonly rootfsPath: string;
+  /** Creates a FIFO at `path` (the VMM's stdin). */
+  makeFifo(path: string): Promise<void>;
   /** Creates a plain file at `path`, as a leftover from an earlier run would be. */
   occupy(path: string): Promise<void>;
   /** The size of the regular file at `path`, or undefined when there is none. */
@@ -63,17 +65,22 @@ export function describeFirecrackerContract(
         await harness?.cleanup();
       });
 
-      function pathsOf(name: string): { socketPath: string; stdoutPath: string; stderrPath: string; workingDirectory: string } {
+      async function pathsOf(
+        name: string,
+      ): Promise<{ socketPath: string; stdoutPath: string; stderrPath: string; stdinPath: string; workingDirectory: string }> {
+        const stdinPath = `${harness.directory}/${name}.in`;
+        await harness.makeFifo(stdinPath);
         return {
           socketPath: `${harness.directory}/${name}.sock`,
           stdoutPath: `${harness.directory}/${name}.out`,
           stderrPath: `${harness.directory}/${name}.err`,
           workingDirectory: harness.directory,
+          stdinPath,
         };
       }
 
       async function spawnReady(name = 'vm'): Promise<{ process: VmmProcessRef; socketPath: string; client: FirecrackerClient }> {
-        const paths = pathsOf(name);
+        const paths = await pathsOf(name);
         const process = await harness.vmm.spawn({ vmId: 'vm_test', instanceId: 'vm-test', ...paths });
         spawned.push(process);
         await harness.waitForApi(paths.socketPath);
@@ -326,7 +333,7 @@ export function describeFirecrackerContract(
       });
 
       it('a spawn onto an existing socket path exits at once, saying why in its output', async () => {
-        const paths = pathsOf('taken');
+        const paths = await pathsOf('taken');
         await harness.occupy(paths.socketPath);
 
         const process = await harness.vmm.spawn({ vmId: 'vm_test', instanceId: 'vm-test', ...paths });

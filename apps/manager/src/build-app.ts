@@ -1,3 +1,7 @@
+import websocket, { type WebsocketPluginOptions } from '@fastify/websocket';
+import { consoleClosedFrame, consoleSubprotocol } from '@hearth/contracts';
+import { registerConsoleRoutes } from './http/routes/console-routes.js';
+import type { ConsoleSessionLimits } from './http/console-bridge.js';
 import swagger from '@fastify/swagger';
 import { createHttpServer, createMetricsRegistry, type HttpServer, type Logger } from '@hearth/http-server';
 import { Authenticator } from './application/authenticator.js';
@@ -12,7 +16,7 @@ import { registerAuthentication } from './http/authentication.js';
 import { bodyLimitBytes } from './http/body-limits.js';
 import { registerRateLimit, type RateLimitOptions } from './http/rate-limit.js';
 import { registerAuditRoutes } from './http/routes/audit-routes.js';
-import { registerConsoleRoutes } from './http/routes/console-routes.js';
+import { registerWebConsoleRoutes } from './http/routes/web-console-routes.js';
 import { registerIdempotency, type IdempotencyOptions } from './http/idempotency.js';
 import { registerEventRoutes, type EventStreamOptions } from './http/routes/event-routes.js';
 import { registerHealthRoutes, type ReadinessCheck } from './http/routes/health-routes.js';
@@ -25,6 +29,29 @@ import { registerTokenRoutes } from './http/routes/token-routes.js';
 import { registerProjectRoutes } from './http/routes/project-routes.js';
 import { registerSystemRoutes, type ReconcilerRole } from './http/routes/system-routes.js';
 import { registerVmRoutes } from './http/routes/vm-routes.js';
+
+/**
+ * The WebSocket server of the console routes: frames from clients of at most 64 KiB (a larger one
+ * closes the connection with 1009), `hearth.console.v1` selected whenever offered (the token a
+ * browser sends as a subprotocol is never echoed), and `shutting_down` told before a close.
+ */
+function consoleWebSocketOptions(): WebsocketPluginOptions {
+  return {
+    options: {
+      maxPayload: 64 * 1024,
+      handleProtocols: (protocols) => (protocols.has(consoleSubprotocol) ? consoleSubprotocol : false),
+    },
+    preClose(done) {
+      for (const client of this.websocketServer.clients) {
+        client.send(consoleClosedFrame('shutting_down'));
+        client.close(1001, 'shutting_down');
+      }
+      // Closing handshakes finish on their own; the Manager's shutdown does not wait for slow clients.
+      this.websocketServer.close();
+      done();
+    },
+  };
+}
 
 export interface BuildAppOptions {
   readonly logger: Logger;
@@ -39,6 +66,8 @@ export interface BuildAppOptions {
   readonly rateLimit?: RateLimitOptions;
   /** What this replica does for the reconciler, read on each `GET /v1/system` (default: disabled). */
   readonly reconcilerRole?: () => ReconcilerRole;
+  /** Caps on serial console sessions (`GET /v1/vms/{id}/console/attach`). */
+  readonly consoleSessions?: ConsoleSessionLimits;
   /** `GET /metrics` and the request histogram; absent: a registry of this app's own (HTTP and process metrics). */
   readonly metrics?: ManagerMetricsExposition;
   /** The built web console's files by path (`index.html`, `assets/…`), served at `/`; absent: no console. */
@@ -54,6 +83,7 @@ export interface BuildAppOptions {
 export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
   const app = createHttpServer({ logger: options.logger, bodyLimitBytes: bodyLimitBytes.other });
   await app.register(swagger, openApiOptions(options.version ?? '0.1.0'));
+  await app.register(websocket, consoleWebSocketOptions());
   const { tokens, clock, log } = options.dependencies;
   const rateLimit = await registerRateLimit(app, options.rateLimit ?? { perMinute: defaultRateLimitPerMinute });
   registerAuthentication(app, new Authenticator({ tokens, clock, log }), { beforeRefusing: rateLimit });
@@ -70,12 +100,13 @@ export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
   registerSnapshotRoutes(app, options.dependencies);
   registerHostRoutes(app, options.dependencies);
   registerVmRoutes(app, options.dependencies, options.vmWaits);
+  registerConsoleRoutes(app, options.dependencies, options.consoleSessions);
   metrics.watchEventStreams(registerEventRoutes(app, options.dependencies, options.eventStream).openStreams);
   registerTokenRoutes(app, options.dependencies);
   registerProjectRoutes(app, options.dependencies);
   registerAuditRoutes(app, options.dependencies);
   registerSystemRoutes(app, options.reconcilerRole ?? (() => 'disabled'));
-  if (options.consoleFiles !== undefined) registerConsoleRoutes(app, options.consoleFiles);
+  if (options.consoleFiles !== undefined) registerWebConsoleRoutes(app, options.consoleFiles);
   app.get(
     '/openapi.json',
     {

@@ -22,6 +22,32 @@ export const ConsoleLogQuery = Type.Object(
 );
 export type ConsoleLogQuery = Static<typeof ConsoleLogQuery>;
 
+/** How much of the log an attached console client gets first, unless it asks for another amount. */
+export const consoleAttachDefaultBacklogBytes = 16 * 1024;
+/** `?backlog=`: how much of the end of the serial console's log to send before live output. */
+export const ConsoleAttachQuery = Type.Object(
+  {
+    backlog: Type.Optional(Type.Integer({ minimum: 0, maximum: consoleLogMaxBytes, default: consoleAttachDefaultBacklogBytes })),
+  },
+  { additionalProperties: false },
+);
+export type ConsoleAttachQuery = Static<typeof ConsoleAttachQuery>;
+
+/**
+ * Why a console attachment ended, in the one text frame `{"type":"closed","reason":…}` sent before
+ * the WebSocket closes: the VM stopped; a newer client took its place; the client did not read its
+ * output fast enough; the server is stopping.
+ */
+export const consoleCloseReasons = ['vm_stopped', 'replaced', 'too_slow', 'shutting_down'] as const;
+export type ConsoleCloseReason = (typeof consoleCloseReasons)[number];
+/** The subprotocol of a console WebSocket (binary frames: raw serial bytes both ways). */
+export const consoleSubprotocol = 'hearth.console.v1';
+
+/** The text frame sent before a console WebSocket is closed by the server. */
+export function consoleClosedFrame(reason: ConsoleCloseReason): string {
+  return JSON.stringify({ type: 'closed', reason });
+}
+
 export const MacAddress = Type.String({ pattern: '^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$' });
 
 /**

@@ -41,6 +41,8 @@ export const errorCodes = {
   // Long-lived requests (per client and overall caps)
   EVENT_STREAM_LIMIT_REACHED: { kind: 'rate_limited', title: 'Too many event streams are open' },
   VM_WAIT_LIMIT_REACHED: { kind: 'rate_limited', title: 'Too many waits are pending' },
+  CONSOLE_LIMIT_REACHED: { kind: 'rate_limited', title: 'Too many console sessions are open' },
+  WEBSOCKET_REQUIRED: { kind: 'invalid', title: 'This route is a WebSocket: send a WebSocket upgrade request' },
   // Events
   EVENT_CURSOR_EXPIRED: { kind: 'gone', title: 'The events after this cursor are no longer kept' },
   // VMs

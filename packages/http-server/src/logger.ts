@@ -15,7 +15,10 @@ export function createLogger(options: LoggerOptions, destination?: DestinationSt
     {
       name: options.name,
       level: options.level,
-      redact: { paths: [...(options.redact ?? []), 'req.headers.authorization'], censor: '[redacted]' },
+      redact: {
+        paths: [...(options.redact ?? []), 'req.headers.authorization', 'req.headers["sec-websocket-protocol"]'],
+        censor: '[redacted]',
+      },
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
     },

@@ -40,7 +40,7 @@ export class Hearth {
     this.transport = createTransport(options);
     this.streamTransport = createTransport({ ...options, retries: 0 });
     this.api = createApiClient(this.baseUrl, this.transport);
-    this.vms = new Vms(this.api);
+    this.vms = new Vms(this.api, { baseUrl: this.baseUrl, token: options.token });
     this.images = new Images(this.api);
     this.templates = new Templates(this.api);
     this.snapshots = new Snapshots(this.api);

@@ -1,6 +1,13 @@
 export { Hearth, type HearthOptions } from './hearth.js';
 export { HearthError, isHearthError, type ProblemCode } from './hearth-error.js';
 export { VmWaitError, Vms, type CreateVmOptions, type MutationOptions, type WaitOptions } from './vms.js';
+export {
+  consoleSubprotocol,
+  type AttachConsoleOptions,
+  type ConsoleClosed,
+  type ConsoleCloseReason,
+  type ConsoleSession,
+} from './console.js';
 export { Images } from './images.js';
 export { Templates, type TemplateMutationOptions } from './templates.js';
 export { Snapshots } from './snapshots.js';

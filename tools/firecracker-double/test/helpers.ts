@@ -73,6 +73,8 @@ export interface SpawnOpts {
   env?: Record<string, string>;
   dir?: string;
   waitReady?: boolean;
+  /** Give the process a stdin pipe (`child.stdin`) instead of /dev/null. */
+  stdinPipe?: boolean;
 }
 
 export function spawnDouble(args: string[] = [], opts: SpawnOpts = {}): Proc {
@@ -82,7 +84,7 @@ export function spawnDouble(args: string[] = [], opts: SpawnOpts = {}): Proc {
   const child = spawn(process.execPath, [BIN, ...full], {
     cwd: dir,
     env: { ...process.env, FC_DOUBLE_SKIP_TAP_CHECK: '1', ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [opts.stdinPipe === true ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   let out = '';
   let err = '';

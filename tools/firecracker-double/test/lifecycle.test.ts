@@ -350,4 +350,16 @@ describe('serial console (behaviour.md#endpoint-balloon)', () => {
     expect((await fc.api.get('/')).json().state).toBe('Running');
     expect(fc.stdout()).not.toContain('Linux version');
   });
+
+  it('reads its stdin as the serial input: the simulated getty echoes, logs in and answers (behaviour.md#serial-input)', async () => {
+    const fc = await startDouble([], { stdinPipe: true });
+    await fc.api.put('/boot-source', { kernel_image_path: fakeKernel(fc.dir), boot_args: 'console=ttyS0' });
+    await fc.api.put('/drives/rootfs', rootDrive(fc.dir));
+    expect((await fc.api.put('/actions', { action_type: 'InstanceStart' })).status).toBe(204);
+    await until(() => fc.stdout().includes('login: ') || undefined, 5000, 'login prompt');
+    fc.child.stdin?.write('root\r');
+    fc.child.stdin?.write('echo hello from the serial port\r');
+    const out = await until(() => (fc.stdout().includes('serial port\r\nhello') ? fc.stdout() : undefined), 5000, 'echo answer');
+    expect(out).toContain('root@anonymous-instance:~# echo hello from the serial port\r\nhello from the serial port\r\nroot@');
+  });
 });

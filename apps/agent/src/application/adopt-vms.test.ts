@@ -32,6 +32,7 @@ describe('adoptVms', () => {
       'tap',
       'socket',
       'fifo',
+      'fifo',
       'rootfs',
       'log',
       'log',

@@ -144,6 +144,7 @@ describe('applyVm', () => {
       'tap',
       'socket',
       'fifo',
+      'fifo',
       'rootfs',
       'log',
       'log',

@@ -100,6 +100,10 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
   if (socketPath !== null) await attempt(fileRemoval('socket', socketPath, () => ledger.commit({ socketPath: null })));
   const fifoPath = ledger.record.fifoPath;
   if (fifoPath !== null) await attempt(fileRemoval('fifo', fifoPath, () => ledger.commit({ fifoPath: null })));
+  const consoleFifoPath = ledger.record.consoleFifoPath ?? null;
+  if (consoleFifoPath !== null) {
+    await attempt(fileRemoval('fifo', consoleFifoPath, () => ledger.commit({ consoleFifoPath: null })));
+  }
   if (!isDeleting) return { removed, leftovers };
 
   const rootfs = ledger.record.rootfs;

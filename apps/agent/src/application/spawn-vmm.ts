@@ -42,9 +42,12 @@ export async function spawnVmm(context: AgentContext, ledger: VmLedger): Promise
   // The log files are recorded before they are created (applyVm records them with the spec, so a
   // fresh VM needs no write here); Firecracker's own log is created later by PUT /logger.
   const logPaths = vmmLogPaths(ledger.record, paths);
-  if (ledger.record.process !== null || logPaths !== ledger.record.logPaths) {
-    await ledger.commit({ logPaths, process: null });
+  const isConsoleFifoRecorded = ledger.record.consoleFifoPath === paths.consoleFifo;
+  if (ledger.record.process !== null || logPaths !== ledger.record.logPaths || !isConsoleFifoRecorded) {
+    await ledger.commit({ logPaths, process: null, consoleFifoPath: paths.consoleFifo });
   }
+  // The serial input: a FIFO the VMM holds as its stdin, so it outlives Agent restarts.
+  await context.files.createFifo(paths.consoleFifo);
 
   const process = await context.vmm.spawn({
     vmId: ledger.record.vmId,
@@ -53,6 +56,7 @@ export async function spawnVmm(context: AgentContext, ledger: VmLedger): Promise
     stdoutPath: paths.stdoutLog,
     stderrPath: paths.stderrLog,
     workingDirectory: paths.directory,
+    stdinPath: paths.consoleFifo,
   });
   failpoint('agent.apply.vmm-spawned');
   // Waiting for the API has no side effect, so it overlaps the record's write; the step (and so

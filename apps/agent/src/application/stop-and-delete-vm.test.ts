@@ -13,7 +13,7 @@ describe('stopVm', () => {
 
     const result = await stopVm(agent.context, testVmId);
 
-    expect(result.removed.map((resource) => resource.kind)).toEqual(['process', 'tap', 'socket', 'fifo']);
+    expect(result.removed.map((resource) => resource.kind)).toEqual(['process', 'tap', 'socket', 'fifo', 'fifo']);
     expect(agent.vmm.liveProcesses).toEqual([]);
     expect([...agent.network.links.keys()]).toEqual(['fcbr0']);
     expect(await agent.files.exists(`/srv/fc/vms/${testVmId}/rootfs.ext4`)).toBe(true);
@@ -52,7 +52,7 @@ describe('stopVm', () => {
 
     const result = await stopVm(agent.context, testVmId);
 
-    expect(result.removed.map((resource) => resource.kind)).toEqual(['process', 'tap', 'socket', 'fifo']);
+    expect(result.removed.map((resource) => resource.kind)).toEqual(['process', 'tap', 'socket', 'fifo', 'fifo']);
   });
 
   it('answers VM_NOT_FOUND for a VM the Agent has no record of', async () => {
@@ -86,6 +86,7 @@ describe('deleteVm', () => {
       'process',
       'tap',
       'socket',
+      'fifo',
       'fifo',
       'rootfs',
       'log',

@@ -145,6 +145,7 @@ export function isAgentKeptFile(path: string, paths: VmPaths, record: KeptFiles)
   return [
     paths.rootfs,
     paths.metricsFifo,
+    paths.consoleFifo,
     paths.firecrackerLog,
     paths.stdoutLog,
     paths.stdoutLogRotated,
@@ -157,7 +158,7 @@ export function isAgentKeptFile(path: string, paths: VmPaths, record: KeptFiles)
 
 /**
  * Whether a proxied request may use `path`, which lies in the VM's directory, this way. The
- * Agent's record and API socket are never usable. Nothing may create or truncate a file the Agent
+ * Agent's record, API socket and the VMM's serial input FIFO are never usable. Nothing may create or truncate a file the Agent
  * keeps, except the two it keeps for Firecracker to write: its log through `logger`, its metrics
  * FIFO through `metrics`.
  */
@@ -169,6 +170,7 @@ export function mayUseInVmDirectory(
   record: KeptFiles,
 ): boolean {
   if (path === paths.directory || path === paths.socket || path === record.socketPath) return false;
+  if (path === paths.consoleFifo) return false;
   if (path === paths.record || path.startsWith(`${paths.record}.`)) return false;
   if (access !== 'write') return true;
   if (apiPath === 'logger' && path === paths.firecrackerLog) return true;

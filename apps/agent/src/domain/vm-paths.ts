@@ -13,6 +13,8 @@ export interface VmPaths {
   readonly stdoutLogRotated: string;
   readonly stderrLog: string;
   readonly metricsFifo: string;
+  /** The VMM's stdin: what is written to it is the guest's serial input. */
+  readonly consoleFifo: string;
   readonly rootfs: string;
   /** `rootfs` relative to `directory`, the VMM's working directory: the path Firecracker is given. */
   readonly rootfsInDirectory: string;
@@ -33,6 +35,7 @@ export function vmPaths(runDir: string, vmId: VmId): VmPaths {
     stdoutLogRotated: posix.join(directory, 'stdout.log.1'),
     stderrLog: posix.join(directory, 'stderr.log'),
     metricsFifo: posix.join(directory, 'metrics.fifo'),
+    consoleFifo: posix.join(directory, 'console.fifo'),
     rootfs: posix.join(directory, 'rootfs.ext4'),
     rootfsInDirectory: 'rootfs.ext4',
   };

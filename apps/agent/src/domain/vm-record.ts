@@ -100,6 +100,11 @@ export interface VmRecord {
   readonly process: VmmProcessRecord | null;
   readonly socketPath: string | null;
   readonly fifoPath: string | null;
+  /**
+   * The FIFO the VMM reads as its stdin (the guest's serial input), recorded before it is created.
+   * Absent in records written before the console took input.
+   */
+  readonly consoleFifoPath?: string | null;
   readonly logPaths: readonly string[];
   /**
    * Files inside the VM's directory that requests proxied to Firecracker create (snapshots, memory
@@ -201,6 +206,8 @@ export function recordedResources(record: VmRecord): HostResource[] {
   if (egress !== null) resources.push({ kind: 'nft_rule', ref: `ip ${egress.table} ${vmId}`, vmId });
   if (record.socketPath !== null) resources.push({ kind: 'socket', ref: record.socketPath, vmId });
   if (record.fifoPath !== null) resources.push({ kind: 'fifo', ref: record.fifoPath, vmId });
+  const consoleFifoPath = record.consoleFifoPath ?? null;
+  if (consoleFifoPath !== null) resources.push({ kind: 'fifo', ref: consoleFifoPath, vmId });
   if (record.rootfs !== null) resources.push({ kind: 'rootfs', ref: record.rootfs.path, vmId });
   for (const path of record.logPaths) resources.push({ kind: 'log', ref: path, vmId });
   for (const path of proxyFilesOf(record)) resources.push({ kind: 'file', ref: path, vmId });

@@ -288,6 +288,7 @@ describe('Agent HTTP API', () => {
       'tap',
       'socket',
       'fifo',
+      'fifo',
     ]);
   });
 

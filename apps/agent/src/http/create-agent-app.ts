@@ -1,11 +1,14 @@
 import type { TLSSocket } from 'node:tls';
+import websocket from '@fastify/websocket';
 import { agentApiPrefix, clusterIdHeader, managerIdentityUri, uriNamesOf } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import type { ClusterMembership } from '../application/cluster-membership.js';
 import { createHttpServer, registerRequestMetrics, type HttpServer, type Logger } from '@hearth/http-server';
 import type { AgentContext } from '../application/agent-context.js';
+import type { ConsoleAttachments } from '../application/console-attachments.js';
 import type { HostStatusContext } from '../application/host-status.js';
 import { registerHostRoutes } from './host-routes.js';
+import { registerConsoleRoutes } from './console-routes.js';
 import { registerMetricsRoute, type AgentMetricsExposition } from './metrics-routes.js';
 import { registerProxyRoutes } from './proxy-routes.js';
 import { registerVmRoutes } from './vm-routes.js';
@@ -22,6 +25,8 @@ export interface AgentAppDependencies {
    * AGENT_CALLER_FORBIDDEN. Absent: plain HTTP, for loopback only (tests, a Manager-less Agent).
    */
   readonly tls?: AgentTlsOptions;
+  /** Serial console attachments (`GET /agent/v1/vms/:id/console/attach`); absent: no such route. */
+  readonly consoles?: ConsoleAttachments;
   /** `GET /agent/v1/metrics` and the request histogram; absent: neither. */
   readonly metrics?: AgentMetricsExposition;
 }
@@ -50,6 +55,8 @@ export function createAgentApp(dependencies: AgentAppDependencies): HttpServer {
     ...(tls === undefined ? {} : { https: { ...agentSecureContextOptions(tls), requestCert: true, rejectUnauthorized: true } }),
   });
   if (dependencies.metrics !== undefined) registerRequestMetrics(app, dependencies.metrics.registry);
+  // Console input arrives in frames of at most 64 KiB; a larger one closes the connection (1009).
+  void app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   if (tls !== undefined) {
     // A connection's certificate is fixed at its handshake: each kept-alive connection is looked at once.
     const managerSockets = new WeakSet<object>();
@@ -84,7 +91,8 @@ export function createAgentApp(dependencies: AgentAppDependencies): HttpServer {
       }
       registerHostRoutes(api, dependencies.context, dependencies.status);
       if (dependencies.metrics !== undefined) registerMetricsRoute(api, dependencies.metrics);
-      registerVmRoutes(api, dependencies.context);
+      registerVmRoutes(api, dependencies.context, dependencies.consoles);
+      if (dependencies.consoles !== undefined) registerConsoleRoutes(api, dependencies.consoles);
       await api.register(async (proxyScope) => registerProxyRoutes(proxyScope as unknown as HttpServer, dependencies.context));
     },
     { prefix: agentApiPrefix },

@@ -20,6 +20,7 @@ import {
 } from '@hearth/contracts';
 import type { HttpServer } from '@hearth/http-server';
 import type { AgentContext } from '../application/agent-context.js';
+import type { ConsoleAttachments } from '../application/console-attachments.js';
 import { applyVm } from '../application/apply-vm.js';
 import { deleteVm } from '../application/delete-vm.js';
 import { describeVm } from '../application/describe-vm.js';
@@ -31,7 +32,7 @@ import { runMetricsPrepareStep, runRootfsStep, runSpawnStep, runTapStep } from '
 import { parseVmId } from '../domain/vm-id.js';
 
 /** `/vms/:id` and its single steps. */
-export function registerVmRoutes(app: HttpServer, context: AgentContext): void {
+export function registerVmRoutes(app: HttpServer, context: AgentContext, consoles?: ConsoleAttachments): void {
   app.put('/vms/:id', { schema: { params: VmIdParams, body: VmSpec, response: { 200: ApplyVmResult } } }, (request) =>
     applyVm(context, parseVmId(request.params.id), request.body),
   );
@@ -46,12 +47,18 @@ export function registerVmRoutes(app: HttpServer, context: AgentContext): void {
       return reply.type('text/plain; charset=utf-8').send(text);
     },
   );
-  app.delete('/vms/:id', { schema: { params: VmIdParams, response: { 200: CleanupResult } } }, (request) =>
-    deleteVm(context, parseVmId(request.params.id)),
-  );
-  app.post('/vms/:id/stop', { schema: { params: VmIdParams, response: { 200: CleanupResult } } }, (request) =>
-    stopVm(context, parseVmId(request.params.id)),
-  );
+  app.delete('/vms/:id', { schema: { params: VmIdParams, response: { 200: CleanupResult } } }, async (request) => {
+    const vmId = parseVmId(request.params.id);
+    const result = await deleteVm(context, vmId);
+    consoles?.closeVm(vmId, 'vm_stopped');
+    return result;
+  });
+  app.post('/vms/:id/stop', { schema: { params: VmIdParams, response: { 200: CleanupResult } } }, async (request) => {
+    const vmId = parseVmId(request.params.id);
+    const result = await stopVm(context, vmId);
+    consoles?.closeVm(vmId, 'vm_stopped');
+    return result;
+  });
   app.post(
     '/vms/:id/snapshots/:snapshotId',
     { schema: { params: SnapshotParams, body: CreateSnapshotRequest, response: { 200: SnapshotResult } } },

@@ -7,6 +7,23 @@ import { formatMs, printList, printObject, printResult, type Column, type Output
 import { resolveReference } from '../resolve.js';
 import { resolveImage } from './image-commands.js';
 import { resolveTemplate } from './template-commands.js';
+import { runConsole, type ConsoleTerminal } from '../console-terminal.js';
+
+/** The process's own terminal; SIGINT, SIGTERM and SIGHUP detach (and so restore the terminal). */
+function processTerminal(): ConsoleTerminal {
+  return {
+    input: process.stdin,
+    output: process.stdout,
+    notice: (line) => process.stderr.write(`${line}\r\n`),
+    onInterrupt: (end) => {
+      const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+      for (const signal of signals) process.on(signal, end);
+      return () => {
+        for (const signal of signals) process.off(signal, end);
+      };
+    },
+  };
+}
 
 const vmColumns: readonly Column<Vm>[] = [
   { header: 'id', value: (vm) => vm.id },
@@ -288,6 +305,36 @@ export const vmCommands: Readonly<Record<string, Command>> = {
       const vm = await resolveVm(hearth, positionals[0]!);
       const reached = await hearth.vms.waitFor(vm.id, values.state as VmState, { timeoutMs: Number(values.timeout) * 1000 });
       printResult(out, reached, `${reached.id} ${reached.state}`);
+    },
+  },
+  console: {
+    summary: "Attach to a VM's serial console (Ctrl-] detaches); piped input is typed, then it detaches",
+    usage: '<vm> [--backlog BYTES] [--until TEXT] [--linger-ms MS]',
+    options: ['--backlog', '--until', '--linger-ms'],
+    async run({ args, hearth: client }) {
+      const { values, positionals } = parseArgs({
+        args: [...args],
+        allowPositionals: true,
+        options: { backlog: { type: 'string' }, until: { type: 'string' }, 'linger-ms': { type: 'string', default: '1000' } },
+      });
+      const usage = 'hearth vm console <vm> [--backlog BYTES] [--until TEXT] [--linger-ms MS]';
+      if (positionals.length !== 1) throw new CliError(exitCodes.usage, usage);
+      const backlogBytes = values.backlog === undefined ? undefined : Number(values.backlog);
+      const lingerMs = Number(values['linger-ms']);
+      if ((backlogBytes !== undefined && (!Number.isInteger(backlogBytes) || backlogBytes < 0)) || !(lingerMs >= 0)) {
+        throw new CliError(exitCodes.usage, '--backlog and --linger-ms take whole numbers of 0 or more');
+      }
+      const hearth = await client();
+      const vm = await resolveVm(hearth, positionals[0]!);
+      const session = await hearth.vms.attachConsole(vm.id, backlogBytes === undefined ? {} : { backlogBytes });
+      const outcome = await runConsole(session, processTerminal(), {
+        lingerMs,
+        ...(values.until === undefined ? {} : { until: values.until }),
+      });
+      if (outcome.kind === 'detached') return exitCodes.ok;
+      const { reason, closeReason, code } = outcome.closed;
+      process.stderr.write(`\r\nThe console was closed: ${reason ?? (closeReason === '' ? `code ${code}` : closeReason)}\r\n`);
+      return reason === 'vm_stopped' ? exitCodes.ok : exitCodes.failed;
     },
   },
   logs: {

@@ -610,6 +610,7 @@ describe('OpenAPI', () => {
         'POST /v1/vms/{id}/pause',
         'POST /v1/vms/{id}/resume',
         'GET /v1/vms/{id}/console',
+        'GET /v1/vms/{id}/console/attach',
         'GET /v1/vms/{id}/wait',
         'GET /v1/vms/{id}/events',
         'DELETE /v1/vms/{id}',

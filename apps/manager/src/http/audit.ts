@@ -30,18 +30,33 @@ export function registerAuditLog(app: HttpServer, deps: Pick<UseCaseDependencies
     if ((!isMutation && !isRefusedAccess) || isThrottled(request)) return payload;
     const route = request.routeOptions.url;
     if (route?.endsWith('/heartbeat') === true && reply.statusCode < 400) return payload;
-    const entry = entryOf(request, reply, payload, deps.clock.now());
-    try {
-      await deps.audit.append(entry);
-    } catch (error) {
-      deps.log.error({ err: error, audit: entry }, 'could not write an audit log entry');
-    }
+    await appendEntry(deps, entryOf(request, reply.statusCode, parsedAnswer(reply, payload), deps.clock.now()));
     return payload;
   });
 }
 
-function entryOf(request: FastifyRequest, reply: FastifyReply, payload: unknown, at: Date): AuditEntry {
-  const answer = parsedAnswer(reply, payload);
+/**
+ * Records a request whose answer does not go out through Fastify: a WebSocket upgrade (101), whose
+ * target's project the caller gives. Never the bytes that follow.
+ */
+export async function auditUpgrade(
+  deps: Pick<UseCaseDependencies, 'audit' | 'clock' | 'log'>,
+  request: FastifyRequest,
+  project: string,
+): Promise<void> {
+  request.auditProject = project;
+  await appendEntry(deps, entryOf(request, 101, {}, deps.clock.now()));
+}
+
+async function appendEntry(deps: Pick<UseCaseDependencies, 'audit' | 'log'>, entry: AuditEntry): Promise<void> {
+  try {
+    await deps.audit.append(entry);
+  } catch (error) {
+    deps.log.error({ err: error, audit: entry }, 'could not write an audit log entry');
+  }
+}
+
+function entryOf(request: FastifyRequest, statusCode: number, answer: Record<string, unknown>, at: Date): AuditEntry {
   const params = (request.params ?? {}) as Record<string, unknown>;
   const principal = request.principal;
   const onlyProject =
@@ -54,9 +69,9 @@ function entryOf(request: FastifyRequest, reply: FastifyReply, payload: unknown,
     project: request.auditProject ?? stringOf(answer['project']) ?? onlyProject ?? null,
     action: `${request.method} ${request.routeOptions.url ?? '(no route)'}`,
     target,
-    outcome: outcomeOf(reply.statusCode),
-    statusCode: reply.statusCode,
-    errorCode: reply.statusCode >= 400 ? (stringOf(answer['code']) ?? null) : null,
+    outcome: outcomeOf(statusCode),
+    statusCode,
+    errorCode: statusCode >= 400 ? (stringOf(answer['code']) ?? null) : null,
     correlationId: request.id,
     clientAddress: request.ip,
   };

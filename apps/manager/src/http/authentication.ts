@@ -18,6 +18,11 @@ export type RouteAuth = 'public' | 'agent' | 'token' | { readonly scope: Scope }
 declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: RouteAuth;
+    /**
+     * The route is a WebSocket a browser opens: its token may come as the subprotocol
+     * `hearth.bearer.<base64url(token)>` instead of the `Authorization` header (never both).
+     */
+    acceptsBearerSubprotocol?: boolean;
   }
   interface FastifyRequest {
     /** The API token's principal, set for every route that needs a token. */
@@ -75,7 +80,32 @@ function authorizationOf(request: FastifyRequest): string | undefined {
   const { rawHeaders } = request.raw;
   let count = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'authorization') count += 1;
-  return count === 1 ? request.headers.authorization : undefined;
+  const header = count === 1 ? request.headers.authorization : undefined;
+  if (request.routeOptions.config.acceptsBearerSubprotocol !== true) return header;
+  const fromSubprotocol = bearerOfSubprotocols(request.headers['sec-websocket-protocol']);
+  if (fromSubprotocol === undefined) return header;
+  // A token given both ways is none: which one would count is not for the server to guess.
+  return count === 0 ? fromSubprotocol : undefined;
+}
+
+/** The subprotocol that carries a token, for clients (browsers) that cannot set headers on a WebSocket. */
+export const bearerSubprotocolPrefix = 'hearth.bearer.';
+
+/**
+ * `Bearer <token>` from the one `hearth.bearer.<base64url(token)>` entry of a subprotocol list;
+ * undefined when there is none; an unusable value (several entries, not base64url) when malformed,
+ * so that it is refused like a bad header.
+ */
+function bearerOfSubprotocols(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const entries = header
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.startsWith(bearerSubprotocolPrefix));
+  if (entries.length === 0) return undefined;
+  const encoded = entries.length === 1 ? entries[0]!.slice(bearerSubprotocolPrefix.length) : '';
+  if (!/^[A-Za-z0-9_-]+$/.test(encoded)) return 'Bearer -';
+  return `Bearer ${Buffer.from(encoded, 'base64url').toString('utf8')}`;
 }
 
 /** The principal of a request to a route that needs a token (set by the onRequest hook). */

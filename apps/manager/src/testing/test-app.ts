@@ -7,6 +7,7 @@ import { buildApp } from '../build-app.js';
 import { defaultIdempotencyOptions, type IdempotencyOptions } from '../http/idempotency.js';
 import { defaultEventStreamOptions, type EventStreamOptions } from '../http/routes/event-routes.js';
 import type { ReconcilerRole } from '../http/routes/system-routes.js';
+import type { ConsoleSessionLimits } from '../http/console-bridge.js';
 import type { ManagerMetricsExposition } from '../http/routes/metrics-routes.js';
 import { testAdminSecret } from './world.js';
 
@@ -22,6 +23,8 @@ export interface TestAppOptions {
   readonly eventStream?: Partial<EventStreamOptions>;
   /** Caps on pending waits (default: the Manager's defaults). */
   readonly vmWaits?: ConcurrencyLimit;
+  /** Caps on console sessions (default: the Manager's defaults). */
+  readonly consoleSessions?: ConsoleSessionLimits;
   /** What `GET /v1/system` says about the reconciler (default: disabled). */
   readonly reconcilerRole?: ReconcilerRole;
   /** Changes to how `Idempotency-Key`s are kept. */
@@ -51,6 +54,7 @@ export async function buildTestApp(dependencies: UseCaseDependencies, options: T
       ...(options.eventStreamHeartbeatMs === undefined ? {} : { heartbeatMs: options.eventStreamHeartbeatMs }),
     },
     ...(options.vmWaits === undefined ? {} : { vmWaits: options.vmWaits }),
+    ...(options.consoleSessions === undefined ? {} : { consoleSessions: options.consoleSessions }),
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     ...(options.consoleFiles === undefined ? {} : { consoleFiles: options.consoleFiles }),
     ...(options.rateLimitPerMinute === undefined ? {} : { rateLimit: { perMinute: options.rateLimitPerMinute } }),

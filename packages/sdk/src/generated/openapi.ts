@@ -577,6 +577,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/vms/{id}/console/attach": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Attach to a VM's serial console (WebSocket)
+         * @description Upgraded to a WebSocket (`hearth.console.v1`). Binary frames carry raw serial bytes both ways: first the last `backlog` bytes of the console log, then live output; what the client sends is typed into the guest. Before closing, the server may send one text frame `{"type":"closed","reason":"vm_stopped"|"replaced"|"too_slow"|"shutting_down"}`. Session limits close with code 1008 (`idle_timeout`, `max_duration`). Authenticate with `Authorization: Bearer <token>` or, from a browser, with the subprotocol list `hearth.console.v1, hearth.bearer.<base64url(token) without padding>`; the server selects `hearth.console.v1` and never echoes the token. Everything refused is refused before the upgrade, as problem+json. See docs/console.md.
+         */
+        get: operations["attachVmConsole"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -3898,6 +3918,50 @@ export interface operations {
                         } | null;
                     };
                 };
+            };
+            /** @description The request was refused: a problem (RFC 9457) with a stable `code` */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Manager or a host failed: a problem (RFC 9457) with a stable `code` */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    attachVmConsole: {
+        parameters: {
+            query?: {
+                /** @description How many bytes of the end of the console log to send before live output. */
+                backlog?: number;
+            };
+            header?: {
+                /** @description `hearth.console.v1` (required when any subprotocol is offered), and for browsers, which cannot set `Authorization` on a WebSocket, `hearth.bearer.<base64url(token) without padding>` in its place. */
+                "sec-websocket-protocol"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the console WebSocket (subprotocol `hearth.console.v1`) */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The request was refused: a problem (RFC 9457) with a stable `code` */
             "4XX": {

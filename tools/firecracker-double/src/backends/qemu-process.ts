@@ -121,7 +121,8 @@ export class QemuSupervisor {
 
   /**
    * Starts QEMU with `argvFor(qmpPath)` and waits until its QMP socket answers. The serial port
-   * (QEMU's stdout) goes to `serialOutPath`, or to the double's stdout when null.
+   * (QEMU's stdout) goes to `serialOutPath`, or to the double's stdout when null; its input is the
+   * double's stdin.
    */
   async launch(argvFor: (qmpPath: string) => string[], serialOutPath: string | null): Promise<void> {
     if (this.vm && this.vm.exit === undefined) throw new BackendError('QEMU is already running');
@@ -138,7 +139,8 @@ export class QemuSupervisor {
     try {
       child = spawn(cmd, args, {
         cwd: dir,
-        stdio: ['ignore', serialFd ?? 'inherit', 'pipe'],
+        // The guest's serial input is the double's stdin, as it is Firecracker's (behaviour.md#serial-input).
+        stdio: ['inherit', serialFd ?? 'inherit', 'pipe'],
       });
     } finally {
       if (serialFd !== undefined) closeSync(serialFd);

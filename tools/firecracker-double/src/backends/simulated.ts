@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { ioErrorText } from '../errno.js';
 import { checkKernelImage } from './kernel.js';
 import { openSerialOut } from './qemu-process.js';
+import { SimulatedShell } from './simulated-shell.js';
 import type { GuestBackend, GuestSpec, RestoreSpec, SnapshotRequest } from './types.js';
 import { BackendError } from './types.js';
 
@@ -75,9 +76,13 @@ export function simulatedBootLog(spec: GuestSpec): string {
   return lines.join('\r\n');
 }
 
+/** The UART's receive side: Firecracker reads it from its stdin (behaviour.md#serial-input). */
+export type SerialInput = Pick<NodeJS.ReadableStream, 'on' | 'off' | 'pause' | 'resume'>;
+
 /**
  * A guest that exists only as state: boots instantly once the kernel looks like an ELF
  * vmlinux, reboots on Ctrl+Alt+Del, panics (and with `panic=N` reboots) without a root device.
+ * Bytes on its serial input go to a simulated login prompt and shell (`simulated-shell.ts`).
  */
 export class SimulatedBackend implements GuestBackend {
   readonly name = 'simulated';
@@ -85,6 +90,10 @@ export class SimulatedBackend implements GuestBackend {
   private bootListener: (() => void) | undefined;
   private timers: NodeJS.Timeout[] = [];
   private paused = false;
+  private input: { readonly stream: SerialInput; readonly onData: (chunk: Buffer) => void } | undefined;
+
+  /** `serialInput` is the process's stdin unless a test gives another stream. */
+  constructor(private readonly serialInput: () => SerialInput = () => process.stdin) {}
 
   async start(spec: GuestSpec): Promise<void> {
     checkKernelImage(spec.resources.bootSource?.kernel_image_path ?? '');
@@ -93,6 +102,7 @@ export class SimulatedBackend implements GuestBackend {
       throw new BackendError(`Invalid Memory Configuration: Cannot create mmap region: ${ioErrorText({ code: 'ENOMEM' })}`);
     }
     if (isSerialConsole(spec.cmdline)) writeSerial(spec, simulatedBootLog(spec));
+    this.readSerialInput(spec);
     this.later(BOOT_MARKER_DELAY_MS, () => this.bootListener?.());
     if (!hasRoot(spec)) {
       // The kernel panics on a missing root fs; with panic=N it resets after N s (behaviour.md#instance-start).
@@ -104,10 +114,13 @@ export class SimulatedBackend implements GuestBackend {
 
   async pause(): Promise<void> {
     this.paused = true;
+    // A paused guest reads nothing: typed bytes wait in the pipe until it resumes.
+    this.input?.stream.pause();
   }
 
   async resume(): Promise<void> {
     this.paused = false;
+    this.input?.stream.resume();
   }
 
   async sendCtrlAltDel(): Promise<void> {
@@ -140,6 +153,7 @@ export class SimulatedBackend implements GuestBackend {
       await this.handshakeUffd(spec.memory.path, expected);
     }
     this.paused = true;
+    this.readSerialInput(spec);
   }
 
   onExit(listener: (exitCode: number) => void): void {
@@ -152,6 +166,27 @@ export class SimulatedBackend implements GuestBackend {
 
   dispose(): void {
     for (const t of this.timers) clearTimeout(t);
+    if (this.input !== undefined) this.input.stream.off('data', this.input.onData);
+    this.input = undefined;
+  }
+
+  /**
+   * Reads the serial input for as long as the guest runs. With the console on ttyS0 and a root
+   * device, a simulated getty answers; otherwise the UART receives the bytes and nobody reads them.
+   */
+  private readSerialInput(spec: GuestSpec): void {
+    if (this.input !== undefined) return;
+    const shell =
+      isSerialConsole(spec.cmdline) && hasRoot(spec)
+        ? new SimulatedShell({ hostname: spec.instanceId, cmdline: spec.cmdline, write: (text) => writeSerial(spec, text) })
+        : undefined;
+    const stream = this.serialInput();
+    const onData = (chunk: Buffer): void => shell?.input(chunk);
+    stream.on('data', onData);
+    // A closed or unreadable stdin is a UART nobody types into.
+    stream.on('error', () => undefined);
+    if (this.paused) stream.pause();
+    this.input = { stream, onData };
   }
 
   /** Sends the single UFFD setup message (without the fd, which Node cannot pass). */

@@ -71,6 +71,11 @@ export class FakeVmm implements Vmm {
       hasBootSource: false,
       calls: [],
     };
+    if (this.files.files.get(request.stdinPath)?.kind !== 'fifo') {
+      throw new AppError('VMM_SPAWN_FAILED', 'The Firecracker process could not be started', {
+        diagnostics: { error: `${request.stdinPath} is not a FIFO` },
+      });
+    }
     this.processes.set(pid, process);
     this.files.appendTo(request.stdoutPath, '');
     if (await this.files.exists(request.socketPath)) {

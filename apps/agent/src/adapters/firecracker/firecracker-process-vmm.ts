@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { AppError } from '@hearth/errors';
 import type { AgentLog } from '../../application/ports/agent-log.js';
@@ -29,7 +30,8 @@ export function vmmUnitName(vmId: string): string {
 
 /**
  * Firecracker as a host process. In `direct` mode it is spawned detached (its own session, via
- * setsid) with stdout/stderr going to files in the VM directory, so it survives the Agent.
+ * setsid) with stdout/stderr going to files in the VM directory and stdin read from a FIFO there
+ * (the guest's serial input), so it survives the Agent.
  *
  * In `systemd-run` mode it runs in a transient *scope* (`systemd-run --scope`), not a service:
  * systemd-run registers the scope and then execs Firecracker itself, so the pid we get is
@@ -77,9 +79,14 @@ export class FirecrackerProcessVmm implements Vmm {
     const [file, ...args] = [...(this.options.commandPrefix ?? []), ...command];
     if (file === undefined) throw new AppError('VMM_SPAWN_FAILED', 'Empty command');
 
+    let stdin: FileHandle | undefined;
     let stdout: FileHandle | undefined;
     let stderr: FileHandle | undefined;
     try {
+      // Read and write: the VMM then never sees its stdin end, whoever writes to it or not. No
+      // symlink is followed; opening a FIFO for both never blocks.
+      stdin = await open(request.stdinPath, constants.O_RDWR | constants.O_NOFOLLOW);
+      if (!(await stdin.stat()).isFIFO()) throw new Error(`${request.stdinPath} is not a FIFO`);
       stdout = await open(request.stdoutPath, 'a', 0o600);
       stderr = await open(request.stderrPath, 'a', 0o600);
       // umask 077 for the VMM, so its socket and files are not world-accessible. spawn() forks
@@ -90,7 +97,7 @@ export class FirecrackerProcessVmm implements Vmm {
         child = spawn(file, args, {
           cwd: request.workingDirectory,
           detached: true,
-          stdio: ['ignore', stdout.fd, stderr.fd],
+          stdio: [stdin.fd, stdout.fd, stderr.fd],
         });
       } finally {
         process.umask(previousUmask);
@@ -116,6 +123,7 @@ export class FirecrackerProcessVmm implements Vmm {
         cause: error,
       });
     } finally {
+      await stdin?.close();
       await stdout?.close();
       await stderr?.close();
     }

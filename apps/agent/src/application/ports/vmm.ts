@@ -13,6 +13,11 @@ export interface SpawnVmmRequest {
    * opens its own copy.
    */
   readonly workingDirectory: string;
+  /**
+   * A FIFO that becomes the process's stdin, held open for reading and writing, so that it never
+   * reads as ended while nobody writes (Firecracker reads its stdin as the guest's serial input).
+   */
+  readonly stdinPath: string;
 }
 
 export interface VmmProcessRef {

@@ -68,15 +68,20 @@ export class AgentTlsPools {
     });
   }
 
+  /**
+   * TLS options for a connection of its own to `agent` (a WebSocket), pinned as the pools are: the
+   * current client certificate, the cluster CA, and the host's Agent identity and credential.
+   */
+  tlsOptionsFor(agent: PinnedAgent): {
+    readonly secureContext: SecureContext;
+    readonly checkServerIdentity: (hostname: string, certificate: PeerCertificate) => Error | undefined;
+    readonly rejectUnauthorized: true;
+  } {
+    return { secureContext: this.secureContext, checkServerIdentity: identityCheckFor(agent), rejectUnauthorized: true };
+  }
+
   private connectorFor(agent: PinnedAgent): buildConnector.connector {
-    const expected = [agentIdentityUri(agent.agentId), credentialIdentityUri(agent.credentialId)];
-    const checkServerIdentity = (_hostname: string, certificate: PeerCertificate): Error | undefined => {
-      const names = uriNamesOf(certificate.subjectaltname);
-      if (expected.every((name) => names.includes(name))) return undefined;
-      return Object.assign(new Error("The Agent's certificate does not belong to this host"), {
-        code: agentIdentityMismatchCode,
-      });
-    };
+    const checkServerIdentity = identityCheckFor(agent);
     let built: { version: number; connector: buildConnector.connector } | undefined;
     return (options, callback) => {
       if (built?.version !== this.version) {
@@ -93,4 +98,16 @@ export class AgentTlsPools {
       return built.connector(options, callback);
     };
   }
+}
+
+/** Accepts only a certificate naming the host's Agent identity and credential. */
+function identityCheckFor(agent: PinnedAgent): (hostname: string, certificate: PeerCertificate) => Error | undefined {
+  const expected = [agentIdentityUri(agent.agentId), credentialIdentityUri(agent.credentialId)];
+  return (_hostname, certificate) => {
+    const names = uriNamesOf(certificate.subjectaltname);
+    if (expected.every((name) => names.includes(name))) return undefined;
+    return Object.assign(new Error("The Agent's certificate does not belong to this host"), {
+      code: agentIdentityMismatchCode,
+    });
+  };
 }

@@ -15,9 +15,10 @@ import { currentCorrelationId, requestIdHeader } from '@hearth/http-server';
 import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { request, type Dispatcher } from 'undici';
-import type { AgentClient, AgentTarget } from '../../application/ports/agent-client.js';
+import type { AgentClient, AgentConsoleConnection, AgentTarget } from '../../application/ports/agent-client.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
-import { AgentTlsPools, agentIdentityMismatchCode, type AgentTlsCredentials } from './agent-tls-pools.js';
+import { AgentTlsPools, agentIdentityMismatchCode, type AgentTlsCredentials, type PinnedAgent } from './agent-tls-pools.js';
+import { openAgentConsole } from './ws-agent-console.js';
 
 export interface HttpAgentClientOptions {
   /** Time allowed for `PUT /vms/:id` (it copies a rootfs and boots a VMM). */
@@ -123,6 +124,20 @@ export class HttpAgentClient implements AgentClient {
     return this.call(target, 'GET', '/inventory', Inventory, this.options.inventoryTimeoutMs ?? this.options.requestTimeoutMs);
   }
 
+  async attachConsole(target: AgentTarget, vmId: VmId, backlogBytes: number): Promise<AgentConsoleConnection> {
+    const path = `/vms/${vmId}/console/attach?backlog=${backlogBytes}`;
+    const headers: Record<string, string> = {};
+    const correlationId = currentCorrelationId();
+    if (correlationId !== undefined) headers[requestIdHeader] = correlationId;
+    if (this.options.clusterId !== undefined) headers[clusterIdHeader] = this.options.clusterId;
+    const url = `${target.addr.replace(/\/+$/, '').replace(/^http/, 'ws')}${agentApiPrefix}${path}`;
+    const tls = this.tlsPools === undefined ? {} : this.tlsPools.tlsOptionsFor(this.pinnedAgent(target, 'GET', path));
+    const opening = await openAgentConsole(url, { headers, handshakeTimeout: this.options.requestTimeoutMs, ...tls });
+    if (opening.kind === 'open') return opening.connection;
+    if (opening.kind === 'failed') throw unreachable(opening.error, target, 'GET', path);
+    throw problemToAppError(parseJson(opening.body), opening.statusCode, target, 'GET', path);
+  }
+
   async consoleLog(target: AgentTarget, vmId: VmId, maxBytes: number): Promise<string> {
     const path = `/vms/${vmId}/console?bytes=${maxBytes}`;
     const { statusCode, text } = await this.sendForText(target, 'GET', path, this.options.requestTimeoutMs);
@@ -223,6 +238,11 @@ export class HttpAgentClient implements AgentClient {
   /** With TLS, the pool pinned to the host's Agent; a host that cannot be called securely is unavailable. */
   private dispatcherFor(target: AgentTarget, method: string, path: string): Dispatcher | undefined {
     if (this.tlsPools === undefined) return this.options.dispatcher;
+    return this.tlsPools.poolFor(this.pinnedAgent(target, method, path));
+  }
+
+  /** Whom a call over TLS must reach; a host that cannot be called securely is unavailable. */
+  private pinnedAgent(target: AgentTarget, method: string, path: string): PinnedAgent {
     const { agentId, credentialId } = target;
     const isHttps = target.addr.startsWith('https://');
     if (!isHttps || agentId === undefined || agentId === null || credentialId === undefined || credentialId === null) {
@@ -232,7 +252,7 @@ export class HttpAgentClient implements AgentClient {
         diagnostics: { agentAddr: target.addr },
       });
     }
-    return this.tlsPools.poolFor({ origin: new URL(target.addr).origin, agentId, credentialId });
+    return { origin: new URL(target.addr).origin, agentId, credentialId };
   }
 }
 

@@ -3,6 +3,7 @@ import {
   type AgentVm,
   type ApplyVmResult,
   type CleanupResult,
+  type ConsoleCloseReason,
   type CreateSnapshotRequest,
   type EgressPolicy,
   type EgressPolicyResult,
@@ -12,11 +13,21 @@ import {
   type VmSpec,
 } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
-import type { AgentClient, AgentTarget } from '../../application/ports/agent-client.js';
+import type { AgentClient, AgentConsoleConnection, AgentTarget } from '../../application/ports/agent-client.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 
 export type AgentOperation =
-  'apply' | 'stop' | 'delete' | 'pause' | 'resume' | 'egress' | 'console' | 'inventory' | 'snapshot' | 'deleteSnapshot';
+  | 'apply'
+  | 'stop'
+  | 'delete'
+  | 'pause'
+  | 'resume'
+  | 'egress'
+  | 'console'
+  | 'attachConsole'
+  | 'inventory'
+  | 'snapshot'
+  | 'deleteSnapshot';
 
 export interface AgentCall {
   readonly operation: AgentOperation;
@@ -207,6 +218,19 @@ export class FakeAgentClient implements AgentClient {
     return (this.consoles.get(key) ?? '').slice(-maxBytes);
   }
 
+  /** Console connections opened so far, oldest first. */
+  readonly consoleConnections: FakeConsoleConnection[] = [];
+
+  async attachConsole(target: AgentTarget, vmId: VmId, backlogBytes: number): Promise<AgentConsoleConnection> {
+    this.calls.push({ operation: 'attachConsole', addr: target.addr, vmId });
+    this.throwIfScripted('attachConsole');
+    this.runningEntry(target, vmId);
+    const backlog = backlogBytes === 0 ? '' : (this.consoles.get(`${target.addr} ${vmId}`) ?? '').slice(-backlogBytes);
+    const connection = new FakeConsoleConnection(vmId, backlog);
+    this.consoleConnections.push(connection);
+    return connection;
+  }
+
   private runningEntry(target: AgentTarget, vmId: VmId): { isPaused: boolean } {
     const entry = this.vms.get(`${target.addr} ${vmId}`);
     if (entry === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
@@ -318,5 +342,53 @@ export class FakeAgentClient implements AgentClient {
       { kind: 'rootfs', ref: `/run/hearth/${vmId}/rootfs.ext4`, vmId },
       { kind: 'directory', ref: `/run/hearth/${vmId}`, vmId },
     ];
+  }
+}
+
+/** A console connection of the fake Agent: `print` is guest output, `typed` what reached the guest. */
+export class FakeConsoleConnection implements AgentConsoleConnection {
+  typed = '';
+  isClosed = false;
+  private readonly outputListeners: ((bytes: Uint8Array) => void)[] = [];
+  private readonly closeListeners: ((reason: ConsoleCloseReason | undefined) => void)[] = [];
+  private pending: string;
+
+  constructor(
+    readonly vmId: VmId,
+    backlog: string,
+  ) {
+    this.pending = backlog;
+  }
+
+  send(bytes: Uint8Array): void {
+    if (!this.isClosed) this.typed += Buffer.from(bytes).toString('latin1');
+  }
+
+  onOutput(listener: (bytes: Uint8Array) => void): void {
+    this.outputListeners.push(listener);
+    if (this.pending !== '') {
+      const backlog = this.pending;
+      this.pending = '';
+      this.print(backlog);
+    }
+  }
+
+  onClose(listener: (reason: ConsoleCloseReason | undefined) => void): void {
+    this.closeListeners.push(listener);
+  }
+
+  close(): void {
+    this.end(undefined);
+  }
+
+  print(text: string): void {
+    for (const listener of this.outputListeners) listener(Buffer.from(text, 'latin1'));
+  }
+
+  /** The Agent ends the connection (with its reason), or it drops (undefined). */
+  end(reason: ConsoleCloseReason | undefined): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    for (const listener of this.closeListeners) listener(reason);
   }
 }

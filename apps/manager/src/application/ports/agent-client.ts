@@ -8,7 +8,19 @@ import type {
   SnapshotResult,
   VmSpec,
 } from '@hearth/contracts';
+import type { ConsoleCloseReason } from '@hearth/contracts';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
+
+/** A live connection to a VM's serial console on its host's Agent. */
+export interface AgentConsoleConnection {
+  /** Bytes typed by the client, for the guest's serial input. */
+  send(bytes: Uint8Array): void;
+  /** Calls `listener` with each chunk of serial output (the requested backlog first). */
+  onOutput(listener: (bytes: Uint8Array) => void): void;
+  /** Calls `listener` once when the connection ends: with the Agent's reason, or undefined when it dropped. */
+  onClose(listener: (reason: ConsoleCloseReason | undefined) => void): void;
+  close(): void;
+}
 
 /** Where a host's Agent listens, and who it must be (a `Host` is one). */
 export interface AgentTarget {
@@ -44,6 +56,11 @@ export interface AgentClient {
    * when the Agent holds no record of the VM.
    */
   setVmEgress(target: AgentTarget, vmId: VmId, policy: EgressPolicy): Promise<EgressPolicyResult>;
+  /**
+   * Attaches to the VM's serial console: the last `backlogBytes` of its log, then live output, and
+   * input. VM_NOT_FOUND without a record, VMM_NOT_RUNNING without a live VMM (before any byte).
+   */
+  attachConsole(target: AgentTarget, vmId: VmId, backlogBytes: number): Promise<AgentConsoleConnection>;
   /** The last `maxBytes` of the VM's serial console output, as text. */
   consoleLog(target: AgentTarget, vmId: VmId, maxBytes: number): Promise<string>;
   /** Everything the Agent holds, per VM, with what it observes of each VMM (its ledger, not a guess). */

@@ -1,6 +1,7 @@
 import {
   bootArgsMaxLength,
   bootArgsPattern,
+  consoleAttachDefaultBacklogBytes,
   consoleLogDefaultBytes,
   consoleLogMaxBytes,
   EgressPolicy,
@@ -129,6 +130,31 @@ type SchemaObservedStates = Static<typeof ObservedVmStateSchema>;
 const sameObserved: [SchemaObservedStates, ObservedVmState] extends [ObservedVmState, SchemaObservedStates] ? true : never = true;
 void sameStates;
 void sameObserved;
+
+export const VmConsoleAttachQuery = Type.Object(
+  {
+    backlog: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: consoleLogMaxBytes,
+        default: consoleAttachDefaultBacklogBytes,
+        description: 'How many bytes of the end of the console log to send before live output.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const VmConsoleAttachHeaders = Type.Object({
+  'sec-websocket-protocol': Type.Optional(
+    Type.String({
+      maxLength: 4096,
+      description:
+        '`hearth.console.v1` (required when any subprotocol is offered), and for browsers, which cannot set ' +
+        '`Authorization` on a WebSocket, `hearth.bearer.<base64url(token) without padding>` in its place.',
+    }),
+  ),
+});
 
 export const VmConsoleQuery = Type.Object(
   {
