@@ -27,6 +27,12 @@ export interface CpuSnapshot {
 export interface CpuPids {
   readonly manager: number | undefined;
   readonly agent: number | undefined;
+  /**
+   * The port of the bench's PostgreSQL server: only its postmaster (started with `-p <port>`) and
+   * that postmaster's children count as `postgres`, not the servers of other tenants of the machine.
+   * Without it, or when no local postmaster has that port, every `postgres` process counts.
+   */
+  readonly postgresPort?: number | undefined;
 }
 
 interface ProcStat {
@@ -59,14 +65,17 @@ function readStat(pid: number): ProcStat | null {
 export function cpuSnapshot(pids: CpuPids): CpuSnapshot {
   const processes = new Map<number, { group: CpuGroup; ticks: number }>();
   const reapedTicks = { manager: 0, agent: 0 };
+  const stats = new Map<number, ProcStat>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    const stat = readStat(pid);
-    if (stat === null) continue;
+    const stat = readStat(Number(entry));
+    if (stat !== null) stats.set(Number(entry), stat);
+  }
+  const postmaster = postmasterOf(stats, pids.postgresPort);
+  for (const [pid, stat] of stats) {
     if (pid === pids.manager) reapedTicks.manager = stat.reapedTicks;
     if (pid === pids.agent) reapedTicks.agent = stat.reapedTicks;
-    const group = classify(pid, stat, pids);
+    const group = classify(pid, stat, pids, postmaster);
     if (group !== null) processes.set(pid, { group, ticks: stat.ticks });
   }
   return { machineTicks: machineBusyTicks(), processes, reapedTicks };
@@ -77,11 +86,23 @@ export function vmmCount(snapshot: CpuSnapshot): number {
   return [...snapshot.processes.values()].filter((process) => process.group === 'vmms').length;
 }
 
-function classify(pid: number, stat: ProcStat, pids: CpuPids): CpuGroup | null {
+/** The pid of the postmaster started with `-p <port>`, or null (every postgres process then counts). */
+function postmasterOf(stats: ReadonlyMap<number, ProcStat>, port: number | undefined): number | null {
+  if (port === undefined) return null;
+  for (const [pid, stat] of stats) {
+    if (stat.comm !== 'postgres') continue;
+    const argv = (readProcOrNull(`/proc/${pid}/cmdline`) ?? '').split('\0');
+    const at = argv.indexOf('-p');
+    if (at >= 0 && argv[at + 1] === String(port)) return pid;
+  }
+  return null;
+}
+
+function classify(pid: number, stat: ProcStat, pids: CpuPids, postmaster: number | null): CpuGroup | null {
   if (pid === pids.manager) return 'manager';
   if (pid === pids.agent) return 'agent';
   if (pid === process.pid) return 'bench';
-  if (stat.comm === 'postgres') return 'postgres';
+  if (stat.comm === 'postgres' && (postmaster === null || pid === postmaster || stat.ppid === postmaster)) return 'postgres';
   if (stat.comm === 'node' || stat.comm.startsWith('firecracker')) {
     const cmdline = readProcOrNull(`/proc/${pid}/cmdline`);
     if (cmdline?.includes('firecracker-double') === true) return 'vmms';

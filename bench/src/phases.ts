@@ -146,7 +146,11 @@ export async function measureWave(
     }
     return stoppedEarly !== null;
   };
-  const cpuPids = { manager: stack.manager.child.pid, agent: stack.agent.child.pid };
+  const cpuPids = {
+    manager: stack.manager.child.pid,
+    agent: stack.agent.child.pid,
+    postgresPort: Number(new URL(stack.database.url).port) || undefined,
+  };
   // A VMM of an earlier phase reaped during the wave would count as the Agent's child: wait them out.
   const cpuBefore = await waitFor(
     () => {

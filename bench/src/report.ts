@@ -269,7 +269,7 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
   out.push(
     `   (utime + stime from /proc over the create phase, divided by the VMs created; control plane = ${controlPlaneGroups.join(' + ')}` +
       ' (target ≤ 20 ms); agent-children = what the Agent runs besides its VMMs (ip, cp, mkfifo, nft…), the ended ones through its' +
-      ' cutime/cstime; vmms = the doubles; other = the machine minus the named processes: kernel threads and other tenants)',
+      " cutime/cstime; postgres = the bench's own server (its postmaster and that one's children); vmms = the doubles; other = the machine minus the named processes: kernel threads and other tenants)",
   );
   out.push(`   with 0 VMs: agent ${ms(r.memoryAtZero.agentRssMib)} MiB, manager ${ms(r.memoryAtZero.managerRssMib)} MiB`);
   out.push('');
