@@ -23,7 +23,7 @@ import { prepareMetricsFifo } from './prepare-metrics-fifo.js';
 import { prepareRootfs } from './prepare-rootfs.js';
 import { spawnVmm, vmmLogPaths } from './spawn-vmm.js';
 import { allowAllEgress, assertEgressPolicy } from '../domain/egress-rules.js';
-import { ensureEgress } from './vm-egress.js';
+import { assertPortsGrantable, ensureEgress } from './vm-egress.js';
 import { VmLedger } from './vm-ledger.js';
 import { failpoint } from '@hearth/failpoints';
 
@@ -58,6 +58,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
   }
   // Checked before anything is recorded: a policy no rule can be written from never reaches the record.
   if (spec.egress !== undefined) assertEgressPolicy(spec.egress);
+  assertPortsGrantable(context, spec);
   return context.locks.run(vmId, async () => {
     const paths = vmPaths(context.settings.runDir, vmId);
     assertUnixSocketPath(paths.socket);

@@ -32,6 +32,7 @@ describe('egress through NAT', () => {
       vmChains: [testVmId],
       egressElements: [{ address: '172.30.0.5', chain: testVmId }],
       guestElements: [{ address: '172.30.0.5', vmId: testVmId }],
+      portElements: [],
     });
     expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['accept']);
     expect((await describeVm(agent.context, testVmId)).resources).toContainEqual(nftRule);
@@ -74,7 +75,12 @@ describe('egress through NAT', () => {
     const result = await stopVm(agent.context, testVmId);
 
     expect(result.removed).toContainEqual(nftRule);
-    expect(await agent.firewall.readTable('hearth')).toEqual({ vmChains: [], egressElements: [], guestElements: [] });
+    expect(await agent.firewall.readTable('hearth')).toEqual({
+      vmChains: [],
+      egressElements: [],
+      guestElements: [],
+      portElements: [],
+    });
     expect((await describeVm(agent.context, testVmId)).resources).not.toContainEqual(nftRule);
   });
 

@@ -1,4 +1,12 @@
-import { egressPolicyProblems, isIpv4Address, type EgressPolicy, type EgressRule } from '@hearth/contracts';
+import {
+  egressPolicyProblems,
+  isIpv4Address,
+  publishedPortProblems,
+  sortedPublishedPorts,
+  type EgressPolicy,
+  type EgressRule,
+  type PublishedPort,
+} from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { isVmId } from './vm-id.js';
 
@@ -22,18 +30,45 @@ export interface EgressTableState {
   readonly egressElements: readonly { readonly address: string; readonly chain: string }[];
   /** Elements of the `guests` set (the addresses masqueraded), with the VM id of their comment. */
   readonly guestElements: readonly { readonly address: string; readonly vmId: string }[];
+  /** Elements of the `ports` map: a published host port → the guest's address and port, with the VM id of their comment. */
+  readonly portElements: readonly PortElement[];
 }
 
-export const emptyEgressTableState: EgressTableState = Object.freeze({ vmChains: [], egressElements: [], guestElements: [] });
+/** One published port as the `ports` map holds it. */
+export interface PortElement {
+  readonly protocol: 'tcp' | 'udp';
+  readonly hostPort: number;
+  readonly address: string;
+  readonly guestPort: number;
+  readonly vmId: string;
+}
+
+export const emptyEgressTableState: EgressTableState = Object.freeze({
+  vmChains: [],
+  egressElements: [],
+  guestElements: [],
+  portElements: [],
+});
 
 export const egressMapName = 'egress';
 export const guestSetName = 'guests';
+export const portMapName = 'ports';
 
 const tableNamePattern = /^[a-z][a-z0-9_]{0,31}$/;
 const uplinkPattern = /^[A-Za-z0-9_.:-]{1,15}$/;
 
 function invalid(field: string, message: string): AppError {
   return new AppError('VALIDATION_FAILED', `Invalid egress rules: ${field}`, { errors: [{ field, message }] });
+}
+
+/**
+ * Throws VALIDATION_FAILED (naming the first bad field) unless every port is in range, published
+ * once, and none is one of the host's own (`reservedTcpPorts`, e.g. the Agent's).
+ */
+export function assertPublishedPorts(ports: readonly PublishedPort[], reservedTcpPorts: readonly number[] = []): void {
+  const reserved = reservedTcpPorts.map((port) => ({ protocol: 'tcp' as const, port }));
+  const [problem] = publishedPortProblems(ports, reserved);
+  if (problem !== undefined) throw invalid(`ports/${problem.field}`, problem.message);
 }
 
 /** Throws VALIDATION_FAILED (naming the first bad field) unless the policy holds only well-formed CIDRs and ports, within limits. */
@@ -69,24 +104,48 @@ function policyRules(policy: EgressPolicy): string[] {
   }
 }
 
-/** The table, its map and set, and its two base chains, each rewritten whole (so the script is idempotent). */
+/**
+ * The table, its maps and set, and its base chains, each rewritten whole (so the script is
+ * idempotent). Published ports are DNAT from any of the host's own addresses (`fib daddr type
+ * local`), for packets that arrive (prerouting) and for the host's own (output, loopback excepted:
+ * a DNAT from 127.0.0.0/8 would need `route_localnet`). The replies of a published port's
+ * connections are accepted before the guest's egress chain, which governs what the guest starts.
+ */
 function baseScript(table: EgressTable): string[] {
   const t = `ip ${table.name}`;
+  const dnat = `fib daddr type local dnat ip to meta l4proto . th dport map @${portMapName}`;
   return [
     `add table ${t}`,
     `add map ${t} ${egressMapName} { type ipv4_addr : verdict ; }`,
     `add set ${t} ${guestSetName} { type ipv4_addr ; }`,
+    `add map ${t} ${portMapName} { type inet_proto . inet_service : ipv4_addr . inet_service ; }`,
     `add chain ${t} forward { type filter hook forward priority 0 ; policy accept ; }`,
     `flush chain ${t} forward`,
+    `add rule ${t} forward ct status dnat ip saddr @${guestSetName} accept`,
     `add rule ${t} forward ip saddr vmap @${egressMapName}`,
+    `add chain ${t} prerouting { type nat hook prerouting priority -100 ; policy accept ; }`,
+    `flush chain ${t} prerouting`,
+    `add rule ${t} prerouting ${dnat}`,
+    `add chain ${t} output { type nat hook output priority -100 ; policy accept ; }`,
+    `flush chain ${t} output`,
+    `add rule ${t} output ip daddr != 127.0.0.0/8 ${dnat}`,
     `add chain ${t} postrouting { type nat hook postrouting priority 100 ; policy accept ; }`,
     `flush chain ${t} postrouting`,
     `add rule ${t} postrouting oifname "${table.uplink}" ip saddr @${guestSetName} masquerade`,
   ];
 }
 
+function portKey(port: Pick<PortElement, 'protocol' | 'hostPort'>): string {
+  return `${port.protocol} . ${port.hostPort}`;
+}
+
 /** Deletes exactly the listed elements and chains, in an order nftables accepts (elements first). */
-function deletions(tableName: string, state: EgressTableState, isDoomed: (vmId: string, address: string) => boolean): string[] {
+function deletions(
+  tableName: string,
+  state: EgressTableState,
+  isDoomed: (vmId: string, address: string) => boolean,
+  isDoomedPort: (element: PortElement) => boolean = () => false,
+): string[] {
   const t = `ip ${tableName}`;
   const doomedChains = new Set(state.vmChains.filter((chain) => isDoomed(chain, '')));
   return [
@@ -96,35 +155,55 @@ function deletions(tableName: string, state: EgressTableState, isDoomed: (vmId: 
     ...state.guestElements
       .filter((element) => isDoomed(element.vmId, element.address))
       .map((element) => `delete element ${t} ${guestSetName} { ${element.address} }`),
+    ...state.portElements
+      .filter((element) => isDoomed(element.vmId, '') || isDoomedPort(element))
+      .map((element) => `delete element ${t} ${portMapName} { ${portKey(element)} }`),
     ...[...doomedChains].flatMap((chain) => [`flush chain ${t} ${chain}`, `delete chain ${t} ${chain}`]),
   ];
 }
 
 /**
- * The one `nft -f` script that gives `vmId` (at `address`) its egress chain under `policy` and
- * masquerades it to the uplink, replacing whatever the table held for that VM or that address.
- * Applied as one transaction: the VM's traffic never sees half a policy.
+ * The one `nft -f` script that gives `vmId` (at `address`) its egress chain under `policy`,
+ * masquerades it to the uplink and publishes its `ports`, replacing whatever the table held for
+ * that VM, that address or those host ports. Applied as one transaction: the VM's traffic never
+ * sees half a policy.
  */
 export function vmEgressScript(
   table: EgressTable,
-  vm: { readonly vmId: string; readonly address: string; readonly policy: EgressPolicy },
+  vm: {
+    readonly vmId: string;
+    readonly address: string;
+    readonly policy: EgressPolicy;
+    readonly ports?: readonly PublishedPort[];
+  },
   state: EgressTableState,
 ): string {
   assertTable(table);
   if (!isVmId(vm.vmId)) throw invalid('vmId', 'must be a VM id');
   if (!isIpv4Address(vm.address)) throw invalid('address', 'must be an IPv4 address');
   assertEgressPolicy(vm.policy);
+  const ports = sortedPublishedPorts(vm.ports ?? []);
+  assertPublishedPorts(ports);
+  const published = new Set(ports.map((port) => portKey(port)));
   const t = `ip ${table.name}`;
   const chain = vm.vmId;
   const lines = [
     ...baseScript(table),
-    // Elements naming this VM or this address (a stale lease) go; the chain itself is flushed below.
-    ...deletions(table.name, { ...state, vmChains: [] }, (vmId, address) => vmId === vm.vmId || address === vm.address),
+    // Elements naming this VM, this address (a stale lease) or one of its host ports go; the chain itself is flushed below.
+    ...deletions(
+      table.name,
+      { ...state, vmChains: [] },
+      (vmId, address) => vmId === vm.vmId || address === vm.address,
+      (element) => published.has(portKey(element)),
+    ),
     `add chain ${t} ${chain}`,
     `flush chain ${t} ${chain}`,
     ...policyRules(vm.policy).map((rule) => `add rule ${t} ${chain} ${rule}`),
     `add element ${t} ${egressMapName} { ${vm.address} comment "${vm.vmId}" : jump ${chain} }`,
     `add element ${t} ${guestSetName} { ${vm.address} comment "${vm.vmId}" }`,
+    ...ports.map(
+      (port) => `add element ${t} ${portMapName} { ${portKey(port)} comment "${vm.vmId}" : ${vm.address} . ${port.guestPort} }`,
+    ),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -145,6 +224,7 @@ export function vmIdsInTable(state: EgressTableState): string[] {
     ...state.vmChains,
     ...state.egressElements.map((element) => element.chain),
     ...state.guestElements.map((element) => element.vmId),
+    ...state.portElements.map((element) => element.vmId),
   ]);
   return [...ids].filter((id) => isVmId(id)).sort();
 }

@@ -1,4 +1,4 @@
-import type { HostResource, VmSpec } from '@hearth/contracts';
+import { isSamePublishedPorts, type HostResource, type PublishedPort, type VmSpec } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import type { EgressPolicy } from './egress-rules.js';
 import type { VmId } from './vm-id.js';
@@ -72,6 +72,8 @@ export interface EgressRecord {
   readonly table: string;
   readonly address: string;
   readonly policy: EgressPolicy;
+  /** The host ports published to the guest (elements of the `ports` map); absent when none. */
+  readonly ports?: readonly PublishedPort[];
 }
 
 /**
@@ -208,6 +210,7 @@ export function isSameSpec(a: VmSpec, b: VmSpec): boolean {
     a.bootArgs === b.bootArgs &&
     a.guestMac.toLowerCase() === b.guestMac.toLowerCase() &&
     a.isMetricsEnabled === b.isMetricsEnabled &&
-    JSON.stringify(a.guest ?? null) === JSON.stringify(b.guest ?? null)
+    JSON.stringify(a.guest ?? null) === JSON.stringify(b.guest ?? null) &&
+    isSamePublishedPorts(a.ports ?? [], b.ports ?? [])
   );
 }

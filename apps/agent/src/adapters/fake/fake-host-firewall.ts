@@ -1,12 +1,14 @@
 import { AppError } from '@hearth/errors';
 import type { HostFirewall } from '../../application/ports/host-firewall.js';
-import { egressMapName, guestSetName, type EgressTableState } from '../../domain/egress-rules.js';
+import { egressMapName, guestSetName, portMapName, type EgressTableState, type PortElement } from '../../domain/egress-rules.js';
 
 interface FakeTable {
   readonly chains: Map<string, string[]>;
   /** address → [vm id of the comment, jump target] */
   readonly egress: Map<string, { vmId: string; chain: string }>;
   readonly guests: Map<string, string>;
+  /** `tcp . 8080` → the element */
+  readonly ports: Map<string, PortElement>;
 }
 
 function failed(line: string, reason: string): AppError {
@@ -31,11 +33,12 @@ export class FakeHostFirewall implements HostFirewall {
 
   async readTable(table: string): Promise<EgressTableState> {
     const found = this.tables.get(table);
-    if (found === undefined) return { vmChains: [], egressElements: [], guestElements: [] };
+    if (found === undefined) return { vmChains: [], egressElements: [], guestElements: [], portElements: [] };
     return {
       vmChains: [...found.chains.keys()].filter((chain) => chain.startsWith('vm_')),
       egressElements: [...found.egress].map(([address, element]) => ({ address, chain: element.chain })),
       guestElements: [...found.guests].map(([address, vmId]) => ({ address, vmId })),
+      portElements: [...found.ports.values()],
     };
   }
 
@@ -57,6 +60,7 @@ export class FakeHostFirewall implements HostFirewall {
           chains: new Map([...table.chains].map(([chain, rules]) => [chain, [...rules]])),
           egress: new Map(table.egress),
           guests: new Map(table.guests),
+          ports: new Map(table.ports),
         },
       ]),
     );
@@ -70,7 +74,8 @@ export class FakeHostFirewall implements HostFirewall {
     const [verb, object, family, tableName = '', name = ''] = words;
     if (family !== 'ip') throw failed(line, 'unsupported family');
     if (verb === 'add' && object === 'table') {
-      if (!tables.has(tableName)) tables.set(tableName, { chains: new Map(), egress: new Map(), guests: new Map() });
+      if (!tables.has(tableName))
+        tables.set(tableName, { chains: new Map(), egress: new Map(), guests: new Map(), ports: new Map() });
       return;
     }
     const table = tables.get(tableName);
@@ -95,6 +100,10 @@ export class FakeHostFirewall implements HostFirewall {
       rules.push(words.slice(5).join(' '));
       return;
     }
+    if (object === 'element' && name === portMapName) {
+      this.runPortElement(table, verb ?? '', line);
+      return;
+    }
     if (object === 'element') {
       const match = /\{ (\S+)(?: comment "([^"]*)")?(?: : jump (\S+))? \}$/.exec(line);
       if (match === null) throw failed(line, 'syntax error');
@@ -111,6 +120,30 @@ export class FakeHostFirewall implements HostFirewall {
       return;
     }
     throw failed(line, 'syntax error');
+  }
+
+  private runPortElement(table: FakeTable, verb: string, line: string): void {
+    const match = /\{ (tcp|udp) \. (\d+)(?: comment "([^"]*)" : (\S+) \. (\d+))? \}$/.exec(line);
+    if (match === null) throw failed(line, 'syntax error');
+    const [, protocol = 'tcp', hostPort = '', vmId = '', address = '', guestPort = ''] = match;
+    const key = `${protocol} . ${hostPort}`;
+    if (verb === 'delete') {
+      if (!table.ports.has(key)) throw failed(line, 'No such file or directory');
+      table.ports.delete(key);
+      return;
+    }
+    if (address === '') throw failed(line, 'syntax error');
+    const existing = table.ports.get(key);
+    if (existing !== undefined && (existing.address !== address || existing.guestPort !== Number(guestPort))) {
+      throw failed(line, 'Could not process rule: File exists');
+    }
+    table.ports.set(key, {
+      protocol: protocol === 'udp' ? 'udp' : 'tcp',
+      hostPort: Number(hostPort),
+      address,
+      guestPort: Number(guestPort),
+      vmId,
+    });
   }
 
   async defaultRouteDevice(): Promise<string | null> {

@@ -1,14 +1,23 @@
 import { isAppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
 import type { HostFirewall } from '../../application/ports/host-firewall.js';
-import { egressMapName, emptyEgressTableState, guestSetName, type EgressTableState } from '../../domain/egress-rules.js';
+import {
+  egressMapName,
+  emptyEgressTableState,
+  guestSetName,
+  portMapName,
+  type EgressTableState,
+  type PortElement,
+} from '../../domain/egress-rules.js';
 
 type NftElement = string | { readonly elem?: { readonly val?: string; readonly comment?: string } };
+type NftConcat = { readonly concat?: readonly (string | number)[] };
+type NftPortKey = NftConcat | { readonly elem?: { readonly val?: NftConcat; readonly comment?: string } };
 interface NftObject {
   readonly chain?: { readonly name: string };
   readonly map?: {
     readonly name: string;
-    readonly elem?: readonly (readonly [NftElement, { readonly jump?: { readonly target?: string } }])[];
+    readonly elem?: readonly (readonly [unknown, unknown])[];
   };
   readonly set?: { readonly name: string; readonly elem?: readonly NftElement[] };
 }
@@ -16,6 +25,16 @@ interface NftObject {
 function elementValue(element: NftElement): { readonly address: string; readonly comment: string } {
   if (typeof element === 'string') return { address: element, comment: '' };
   return { address: element.elem?.val ?? '', comment: element.elem?.comment ?? '' };
+}
+
+/** `tcp . 8080 comment "vm_…" : 172.30.0.5 . 80` as `nft -j` spells it; null when it is not one. */
+function portElement(key: NftPortKey, value: NftConcat): PortElement | null {
+  const inner = 'elem' in key ? key.elem : undefined;
+  const [protocol, hostPort] = (inner?.val ?? (key as NftConcat)).concat ?? [];
+  const [address, guestPort] = value.concat ?? [];
+  if ((protocol !== 'tcp' && protocol !== 'udp') || typeof hostPort !== 'number') return null;
+  if (typeof address !== 'string' || typeof guestPort !== 'number') return null;
+  return { protocol, hostPort, address, guestPort, vmId: inner?.comment ?? '' };
 }
 
 function isMissingTable(error: unknown): boolean {
@@ -50,11 +69,19 @@ export class NftHostFirewall implements HostFirewall {
     const vmChains: string[] = [];
     const egressElements: { address: string; chain: string }[] = [];
     const guestElements: { address: string; vmId: string }[] = [];
+    const portElements: PortElement[] = [];
     for (const object of objects) {
       if (object.chain !== undefined && object.chain.name.startsWith('vm_')) vmChains.push(object.chain.name);
       if (object.map?.name === egressMapName) {
         for (const [key, verdict] of object.map.elem ?? []) {
-          egressElements.push({ address: elementValue(key).address, chain: verdict.jump?.target ?? '' });
+          const target = (verdict as { readonly jump?: { readonly target?: string } }).jump?.target;
+          egressElements.push({ address: elementValue(key as NftElement).address, chain: target ?? '' });
+        }
+      }
+      if (object.map?.name === portMapName) {
+        for (const [key, value] of object.map.elem ?? []) {
+          const element = portElement(key as NftPortKey, value as NftConcat);
+          if (element !== null) portElements.push(element);
         }
       }
       if (object.set?.name === guestSetName) {
@@ -64,7 +91,7 @@ export class NftHostFirewall implements HostFirewall {
         }
       }
     }
-    return { vmChains, egressElements, guestElements };
+    return { vmChains, egressElements, guestElements, portElements };
   }
 
   async apply(script: string): Promise<void> {
