@@ -87,6 +87,7 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
         network: null,
         userData: null,
         egress: { mode: 'allow_all' },
+        ports: [],
       };
       await harness.vms.insert(vm);
     });

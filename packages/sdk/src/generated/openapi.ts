@@ -1878,6 +1878,7 @@ export interface operations {
                         isBridgeUp: boolean;
                         bridge: string;
                         spawnMode: "direct" | "systemd-run";
+                        egress?: "off" | "nat";
                     };
                 };
             };
@@ -1947,6 +1948,7 @@ export interface operations {
                         isBridgeUp: boolean;
                         bridge: string;
                         spawnMode: "direct" | "systemd-run";
+                        egress?: "off" | "nat";
                     };
                 };
             };
@@ -2021,6 +2023,7 @@ export interface operations {
                                 isBridgeUp: boolean;
                                 bridge: string;
                                 spawnMode: "direct" | "systemd-run";
+                                egress?: "off" | "nat";
                             };
                             allocated: {
                                 vcpuCount: number;
@@ -2095,6 +2098,7 @@ export interface operations {
                             isBridgeUp: boolean;
                             bridge: string;
                             spawnMode: "direct" | "systemd-run";
+                            egress?: "off" | "nat";
                         };
                         allocated: {
                             vcpuCount: number;
@@ -2263,6 +2267,7 @@ export interface operations {
                             isBridgeUp: boolean;
                             bridge: string;
                             spawnMode: "direct" | "systemd-run";
+                            egress?: "off" | "nat";
                         };
                         allocated: {
                             vcpuCount: number;
@@ -2338,6 +2343,7 @@ export interface operations {
                             isBridgeUp: boolean;
                             bridge: string;
                             spawnMode: "direct" | "systemd-run";
+                            egress?: "off" | "nat";
                         };
                         allocated: {
                             vcpuCount: number;
@@ -2414,6 +2420,7 @@ export interface operations {
                                 isBridgeUp: boolean;
                                 bridge: string;
                                 spawnMode: "direct" | "systemd-run";
+                                egress?: "off" | "nat";
                             };
                             allocated: {
                                 vcpuCount: number;
@@ -2522,6 +2529,11 @@ export interface operations {
                                     ports?: number[];
                                 }[];
                             };
+                            ports: {
+                                hostPort: number;
+                                guestPort: number;
+                                protocol: "tcp" | "udp";
+                            }[];
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -2620,6 +2632,11 @@ export interface operations {
                             ports?: number[];
                         }[];
                     };
+                    ports?: {
+                        hostPort: number;
+                        guestPort: number;
+                        protocol: "tcp" | "udp";
+                    }[];
                 };
             };
         };
@@ -2674,6 +2691,11 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
                         failureReason: {
                             code: string;
                             message: string;
@@ -2748,6 +2770,11 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
                         failureReason: {
                             code: string;
                             message: string;
@@ -2853,6 +2880,11 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
                         failureReason: {
                             code: string;
                             message: string;
@@ -3056,6 +3088,11 @@ export interface operations {
                                     ports?: number[];
                                 }[];
                             };
+                            ports: {
+                                hostPort: number;
+                                guestPort: number;
+                                protocol: "tcp" | "udp";
+                            }[];
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -3227,6 +3264,11 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
                         failureReason: {
                             code: string;
                             message: string;
@@ -3337,6 +3379,11 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
                         failureReason: {
                             code: string;
                             message: string;
@@ -3447,6 +3494,11 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
                         failureReason: {
                             code: string;
                             message: string;
@@ -3557,6 +3609,11 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
                         failureReason: {
                             code: string;
                             message: string;
@@ -3691,6 +3748,11 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
                         failureReason: {
                             code: string;
                             message: string;

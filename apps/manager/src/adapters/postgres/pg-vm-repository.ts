@@ -23,6 +23,7 @@ import { addressTaken, invalidAddress, poolExhausted, type ChosenAddress } from 
 import { vmNetworkOf, whyNotLeasable, type LeaseRequest, type VmNetwork } from '../../domain/address-pool.js';
 import type { ManagerDatabase } from './schema.js';
 import { egressChangeMessage, type EgressPolicy } from '../../domain/egress.js';
+import type { PublishedPort, TakenPort } from '../../domain/published-ports.js';
 
 export class PgVmRepository implements VmRepository {
   constructor(private readonly db: Database) {}
@@ -104,6 +105,7 @@ export class PgVmRepository implements VmRepository {
                   network: inserted.network === null ? null : JSON.stringify(inserted.network),
                   user_data: vm.userData,
                   egress: JSON.stringify(vm.egress),
+                  ports: JSON.stringify(vm.ports),
                   is_metrics_enabled: vm.isMetricsEnabled,
                   failure_reason: vm.failureReason === null ? null : JSON.stringify(vm.failureReason),
                   steps: JSON.stringify(vm.steps.map(stepToJson)),
@@ -132,6 +134,21 @@ export class PgVmRepository implements VmRepository {
             })
             .execute();
           if (address !== undefined) await recordLease(trx, vm, address, lease?.pool.cidr ?? '');
+          if (vm.ports.length > 0) {
+            // The primary key (host, protocol, port) refuses a port another VM publishes on this host.
+            await trx
+              .insertInto('published_ports')
+              .values(
+                vm.ports.map((port) => ({
+                  host_id: vm.hostId,
+                  protocol: port.protocol,
+                  host_port: port.hostPort,
+                  vm_id: vm.id,
+                  guest_port: port.guestPort,
+                })),
+              )
+              .execute();
+          }
           return inserted;
         }),
       {
@@ -149,6 +166,28 @@ export class PgVmRepository implements VmRepository {
       sql<{ serial: string | number }>`select nextval('guest_mac_serials') as serial`.execute(this.db),
     );
     return guestMacOf(Number(rows[0]!.serial));
+  }
+
+  async takenPorts(ports: readonly PublishedPort[]): Promise<readonly TakenPort[]> {
+    if (ports.length === 0) return [];
+    const rows = await translated(() =>
+      this.db
+        .selectFrom('published_ports')
+        .select(['host_id', 'protocol', 'host_port', 'vm_id'])
+        .where((eb) =>
+          eb.or(ports.map((port) => eb.and([eb('protocol', '=', port.protocol), eb('host_port', '=', port.hostPort)]))),
+        )
+        .orderBy('host_id')
+        .orderBy('protocol')
+        .orderBy('host_port')
+        .execute(),
+    );
+    return rows.map((row) => ({
+      hostId: row.host_id as HostId,
+      protocol: row.protocol === 'udp' ? 'udp' : 'tcp',
+      hostPort: row.host_port,
+      vmId: row.vm_id as VmId,
+    }));
   }
 
   async findById(id: VmId): Promise<Vm | undefined> {
@@ -438,6 +477,7 @@ function toVm(row: Selectable<VmsTable>): Vm {
     network: (row.network as VmNetwork | null) ?? null,
     userData: row.user_data,
     egress: row.egress as EgressPolicy,
+    ports: row.ports as PublishedPort[],
     isMetricsEnabled: row.is_metrics_enabled,
     failureReason: (row.failure_reason as FailureReason | null) ?? null,
     steps: steps.map((step) => ({ name: step.name, durationMs: step.durationMs, at: new Date(step.at) })),

@@ -60,6 +60,7 @@ export interface VmsTable {
   network: ColumnType<unknown, string | null, string | null>;
   user_data: string | null;
   egress: ColumnType<unknown, string | undefined, string>;
+  ports: ColumnType<unknown, string | undefined, string>;
   template_id: string | null;
   template_version: number | null;
 }
@@ -71,6 +72,14 @@ export interface AddressLeasesTable {
   vm_id: string | null;
   leased_at: Date;
   released_at: Date | null;
+}
+
+export interface PublishedPortsTable {
+  host_id: string;
+  protocol: string;
+  host_port: number;
+  vm_id: string;
+  guest_port: number;
 }
 
 export interface TemplatesTable {
@@ -233,6 +242,7 @@ export interface ManagerDatabase {
   snapshots: SnapshotsTable;
   vms: VmsTable;
   address_leases: AddressLeasesTable;
+  published_ports: PublishedPortsTable;
   events: EventsTable;
   event_retention: EventRetentionTable;
   idempotency_keys: IdempotencyKeysTable;

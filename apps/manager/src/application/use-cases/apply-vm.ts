@@ -18,6 +18,8 @@ export function vmSpecOf(vm: Vm): VmSpec {
     guestMac: vm.guestMac,
     isMetricsEnabled: vm.isMetricsEnabled,
     egress: vm.egress,
+    // Sent only when there are some: an Agent without egress through NAT refuses any.
+    ...(vm.ports.length === 0 ? {} : { ports: vm.ports.map((port) => ({ ...port })) }),
     ...(vm.network === null
       ? {}
       : {
