@@ -157,6 +157,9 @@ describe.skipIf(skip !== undefined)(
         egressElements: [],
         guestElements: [],
         portElements: [],
+        guardChains: [],
+        guardElements: [],
+        tapElements: [],
       });
       expect(await ask('tcp')).toBe('no answer');
       expect((await host.exec(['nft', 'list', 'table', 'inet', 'other'])).stdout).toMatch(/tcp dport 22 accept/);

@@ -51,6 +51,9 @@ export function describeHostFirewallContract(
           egressElements: [],
           guestElements: [],
           portElements: [],
+          guardChains: [],
+          guardElements: [],
+          tapElements: [],
         });
       });
 
@@ -62,6 +65,9 @@ export function describeHostFirewallContract(
           egressElements: [{ address: '172.30.0.5', chain: vmId }],
           guestElements: [{ address: '172.30.0.5', vmId }],
           portElements: [],
+          guardChains: [],
+          guardElements: [],
+          tapElements: [],
         });
       });
 
@@ -109,6 +115,9 @@ export function describeHostFirewallContract(
           egressElements: [{ address: '172.30.0.6', chain: otherVmId }],
           guestElements: [{ address: '172.30.0.6', vmId: otherVmId }],
           portElements: [{ protocol: 'tcp', hostPort: 8081, address: '172.30.0.6', guestPort: 80, vmId: otherVmId }],
+          guardChains: [],
+          guardElements: [],
+          tapElements: [],
         });
       });
 

@@ -127,6 +127,11 @@ export const VmSpec = Type.Object(
      * egress through NAT. Absent from older Managers: the Agent then keeps the ports it has recorded.
      */
     ports: Type.Optional(PublishedPorts),
+    /**
+     * The shared network the guest joined (the Manager qualifies its name by the project): guests
+     * of one host reach each other only when both joined the same one. Absent: none.
+     */
+    sharedNetwork: Type.Optional(Type.String({ minLength: 1, maxLength: 160, pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]*$' })),
   },
   { additionalProperties: false },
 );

@@ -122,12 +122,13 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       // The TAP, the rootfs copy and the VMM do not depend on each other (Firecracker opens the TAP
       // and the drive only at their PUTs), so they run side by side; each records its own fields.
       const hasEgress = (context.settings.egress ?? null) !== null && spec.guest !== undefined;
+      const tapTimed = measure('tap', async () => {
+        const outcome = await ensureTap(context, ledger);
+        tapName = outcome.result.tapName;
+        return outcome.hasRun;
+      });
       const [tapStep, rootfsStep, spawnStep, fifoPrepared, egressStep] = await Promise.allSettled([
-        measure('tap', async () => {
-          const outcome = await ensureTap(context, ledger);
-          tapName = outcome.result.tapName;
-          return outcome.hasRun;
-        }),
+        tapTimed,
         measure('rootfs', async () => {
           const outcome = await prepareRootfs(context, ledger, rootfsSourcePath);
           rootfsPath = outcome.result.rootfsPath;
@@ -144,8 +145,9 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
         }),
         // Not a step of its own: the metrics step below only waits for it.
         spec.isMetricsEnabled ? prepareMetricsFifo(context, ledger) : Promise.resolve(undefined),
-        // The egress chain is keyed by the guest's address, not by the TAP: it runs beside them.
-        hasEgress ? measure('egress', () => ensureEgress(context, ledger)) : Promise.resolve(undefined),
+        // The egress chain is keyed by the guest's address, but the guard of its bridge port by its
+        // TAP: it runs once the TAP is recorded, beside the rootfs copy and the VMM's spawn.
+        hasEgress ? tapTimed.then(() => measure('egress', () => ensureEgress(context, ledger))) : Promise.resolve(undefined),
       ]);
       for (const outcome of [tapStep, rootfsStep, spawnStep, fifoPrepared, egressStep]) {
         if (outcome.status === 'rejected') throw outcome.reason;

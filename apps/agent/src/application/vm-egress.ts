@@ -6,7 +6,9 @@ import {
   assertEgressPolicy,
   assertPublishedPorts,
   removeVmsScript,
+  sharedSetName,
   vmEgressScript,
+  type GuestGuard,
   vmIdsInTable,
   type EgressPolicy,
 } from '../domain/egress-rules.js';
@@ -52,11 +54,22 @@ export async function ensureEgress(context: AgentContext, ledger: VmLedger): Pro
   const uplink = await uplinkOf(context, egress);
   const recorded = ledger.record.egress ?? null;
   const ports = sortedPublishedPorts(ledger.record.spec?.ports ?? []);
+  const tap = ledger.record.tap;
+  const sharedNetwork = ledger.record.spec?.sharedNetwork;
+  const guard: GuestGuard | null =
+    tap === null || ledger.record.spec === null
+      ? null
+      : {
+          tap: tap.name,
+          mac: ledger.record.spec.guestMac.toLowerCase(),
+          sharedSet: sharedNetwork === undefined ? null : sharedSetName(sharedNetwork),
+        };
   const intent: EgressRecord = {
     table: egress.table,
     address: guest.ipAddress,
     policy: ledger.record.egressPolicy ?? allowAllEgress,
     ...(ports.length === 0 ? {} : { ports }),
+    ...(guard === null ? {} : { guard }),
   };
   const state = await context.firewall.readTable(egress.table);
   const vmId = ledger.record.vmId;
@@ -74,13 +87,16 @@ export async function ensureEgress(context: AgentContext, ledger: VmLedger): Pro
           element.address === intent.address &&
           element.guestPort === port.guestPort,
       ),
-    )
+    ) &&
+    (guard === null ||
+      (state.guardChains.includes(vmId) &&
+        state.guardElements.some((element) => element.tap === guard.tap && element.chain === vmId)))
   ) {
     return false;
   }
   const script = vmEgressScript(
     { name: egress.table, uplink },
-    { vmId, address: intent.address, policy: intent.policy, ports },
+    { vmId, address: intent.address, policy: intent.policy, ports, guard },
     state,
   );
   await ledger.commit({ egress: intent });

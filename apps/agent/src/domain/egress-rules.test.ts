@@ -38,10 +38,10 @@ describe('vmEgressScript', () => {
     expect(lines).toContain(`add rule ip hearth ${vmId} accept`);
   });
 
-  it('writes only inside its own table', () => {
+  it('writes only inside its own tables (ip and bridge)', () => {
     const lines = scriptOf({ mode: 'deny_list', rules: [{ cidr: '10.0.0.0/8' }] });
 
-    expect(lines.every((line) => / ip hearth( |$)/.test(line))).toBe(true);
+    expect(lines.every((line) => / (ip|bridge) hearth( |$)/.test(line))).toBe(true);
   });
 
   it('rewrites the chain whole (flush, then the rules) so the script can be applied again', () => {
@@ -81,6 +81,7 @@ describe('vmEgressScript', () => {
 
   it("first deletes the elements already held for this VM or for its address (another VM's stale lease)", () => {
     const state: EgressTableState = {
+      ...emptyEgressTableState,
       vmChains: [vmId, otherVmId],
       egressElements: [
         { address: '172.30.0.5', chain: otherVmId },
@@ -89,6 +90,9 @@ describe('vmEgressScript', () => {
       ],
       guestElements: [{ address: '172.30.0.5', vmId: otherVmId }],
       portElements: [],
+      guardChains: [],
+      guardElements: [],
+      tapElements: [],
     };
 
     const deleted = scriptOf({ mode: 'allow_all' }, state).filter((line) => line.startsWith('delete'));
@@ -176,6 +180,7 @@ describe('vmEgressScript', () => {
 
 describe('removeVmsScript', () => {
   const state: EgressTableState = {
+    ...emptyEgressTableState,
     vmChains: [vmId, otherVmId],
     egressElements: [
       { address: '172.30.0.5', chain: vmId },
@@ -186,6 +191,9 @@ describe('removeVmsScript', () => {
       { address: '172.30.0.6', vmId: otherVmId },
     ],
     portElements: [{ protocol: 'tcp', hostPort: 8080, address: '172.30.0.5', guestPort: 80, vmId }],
+    guardChains: [],
+    guardElements: [],
+    tapElements: [],
   };
 
   it("removes the VM's elements before its chain, and nothing of another VM", () => {
@@ -211,6 +219,7 @@ describe('vmIdsInTable', () => {
   it('names every VM with a chain or an element, and nothing else', () => {
     expect(
       vmIdsInTable({
+        ...emptyEgressTableState,
         vmChains: [vmId],
         egressElements: [],
         guestElements: [
@@ -218,6 +227,9 @@ describe('vmIdsInTable', () => {
           { address: '172.30.0.8', vmId: 'not-a-vm' },
         ],
         portElements: [{ protocol: 'tcp', hostPort: 80, address: '172.30.0.7', guestPort: 80, vmId: thirdVmId }],
+        guardChains: [],
+        guardElements: [],
+        tapElements: [],
       }),
     ).toEqual([vmId, otherVmId, thirdVmId]);
   });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   egressPolicyProblems,
   isIpv4Address,
@@ -32,6 +33,12 @@ export interface EgressTableState {
   readonly guestElements: readonly { readonly address: string; readonly vmId: string }[];
   /** Elements of the `ports` map: a published host port → the guest's address and port, with the VM id of their comment. */
   readonly portElements: readonly PortElement[];
+  /** Chains named after a VM id in the bridge-family table of the same name (each VM's guard). */
+  readonly guardChains: readonly string[];
+  /** Elements of the bridge table's `guard` map: a guest's TAP → `jump <vm chain>`. */
+  readonly guardElements: readonly { readonly tap: string; readonly chain: string }[];
+  /** TAPs in the bridge table's sets (`taps`, and one `shared_<hash>` per shared network), with the VM id of their comment. */
+  readonly tapElements: readonly { readonly set: string; readonly tap: string; readonly vmId: string }[];
 }
 
 /** One published port as the `ports` map holds it. */
@@ -48,11 +55,29 @@ export const emptyEgressTableState: EgressTableState = Object.freeze({
   egressElements: [],
   guestElements: [],
   portElements: [],
+  guardChains: [],
+  guardElements: [],
+  tapElements: [],
 });
 
 export const egressMapName = 'egress';
 export const guestSetName = 'guests';
 export const portMapName = 'ports';
+export const guardMapName = 'guard';
+export const tapSetName = 'taps';
+/** The sets of the guests' TAPs of one shared network: `shared_` and 16 hex digits of its name's hash. */
+export const sharedSetPattern = /^shared_[0-9a-f]{16}$/;
+
+/** What keeps a guest to its own addresses and away from other guests on its bridge. */
+export interface GuestGuard {
+  readonly tap: string;
+  readonly mac: string;
+  /** The set of the shared network it joined (see `sharedSetName`), or null when it joined none. */
+  readonly sharedSet: string | null;
+}
+
+const tapPattern = /^[A-Za-z0-9_.-]{1,15}$/;
+const macPattern = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
 
 const tableNamePattern = /^[a-z][a-z0-9_]{0,31}$/;
 const uplinkPattern = /^[A-Za-z0-9_.:-]{1,15}$/;
@@ -135,6 +160,45 @@ function baseScript(table: EgressTable): string[] {
   ];
 }
 
+/**
+ * The bridge-family table of the same name: every frame a guest's TAP brings in passes its VM's
+ * chain (anti-spoofing: its own MAC, and its own address in IPv4 and ARP, nothing but IPv4 and ARP),
+ * in prerouting and again in forward, where a frame for another guest's TAP is dropped unless both
+ * TAPs are in one shared network's set. Frames between a guest and the host or the uplink pass.
+ */
+function bridgeBaseScript(tableName: string): string[] {
+  const t = `bridge ${tableName}`;
+  return [
+    `add table ${t}`,
+    `add set ${t} ${tapSetName} { type ifname ; }`,
+    `add map ${t} ${guardMapName} { type ifname : verdict ; }`,
+    `add chain ${t} prerouting { type filter hook prerouting priority -200 ; policy accept ; }`,
+    `flush chain ${t} prerouting`,
+    `add rule ${t} prerouting iifname vmap @${guardMapName}`,
+    `add chain ${t} forward { type filter hook forward priority 0 ; policy accept ; }`,
+    `flush chain ${t} forward`,
+    `add rule ${t} forward iifname vmap @${guardMapName}`,
+  ];
+}
+
+function guardRules(guard: GuestGuard, address: string): string[] {
+  return [
+    `ether saddr != ${guard.mac} drop`,
+    `ether type arp arp saddr ether != ${guard.mac} drop`,
+    `ether type arp arp saddr ip != ${address} drop`,
+    `ether type ip ip saddr != ${address} drop`,
+    'ether type != { ip, arp } drop',
+    guard.sharedSet === null ? `oifname @${tapSetName} drop` : `oifname @${tapSetName} oifname != @${guard.sharedSet} drop`,
+  ];
+}
+
+function assertGuard(guard: GuestGuard): void {
+  if (!tapPattern.test(guard.tap)) throw invalid('tap', 'must be an interface name');
+  if (!macPattern.test(guard.mac)) throw invalid('mac', 'must be a lower-case MAC address');
+  if (guard.sharedSet !== null && !sharedSetPattern.test(guard.sharedSet))
+    throw invalid('sharedSet', 'must be a shared set name');
+}
+
 function portKey(port: Pick<PortElement, 'protocol' | 'hostPort'>): string {
   return `${port.protocol} . ${port.hostPort}`;
 }
@@ -162,6 +226,26 @@ function deletions(
   ];
 }
 
+/** The same for the bridge table: the guard elements and TAP elements of doomed VMs (or of `tap`), then their chains. */
+function bridgeDeletions(
+  tableName: string,
+  state: EgressTableState,
+  isDoomed: (vmId: string) => boolean,
+  options: { readonly tap?: string; readonly keepChains?: boolean } = {},
+): string[] {
+  const t = `bridge ${tableName}`;
+  const doomedChains = options.keepChains === true ? [] : state.guardChains.filter((chain) => isDoomed(chain));
+  return [
+    ...state.guardElements
+      .filter((element) => isDoomed(element.chain) || element.tap === options.tap)
+      .map((element) => `delete element ${t} ${guardMapName} { "${element.tap}" }`),
+    ...state.tapElements
+      .filter((element) => isDoomed(element.vmId) || element.tap === options.tap)
+      .map((element) => `delete element ${t} ${element.set} { "${element.tap}" }`),
+    ...doomedChains.flatMap((chain) => [`flush chain ${t} ${chain}`, `delete chain ${t} ${chain}`]),
+  ];
+}
+
 /**
  * The one `nft -f` script that gives `vmId` (at `address`) its egress chain under `policy`,
  * masquerades it to the uplink and publishes its `ports`, replacing whatever the table held for
@@ -175,6 +259,8 @@ export function vmEgressScript(
     readonly address: string;
     readonly policy: EgressPolicy;
     readonly ports?: readonly PublishedPort[];
+    /** The guest's TAP and MAC, once its TAP exists: the bridge table then guards it. */
+    readonly guard?: GuestGuard | null;
   },
   state: EgressTableState,
 ): string {
@@ -184,6 +270,9 @@ export function vmEgressScript(
   assertEgressPolicy(vm.policy);
   const ports = sortedPublishedPorts(vm.ports ?? []);
   assertPublishedPorts(ports);
+  const guard = vm.guard ?? null;
+  if (guard !== null) assertGuard(guard);
+  const b = `bridge ${table.name}`;
   const published = new Set(ports.map((port) => portKey(port)));
   const t = `ip ${table.name}`;
   const chain = vm.vmId;
@@ -204,6 +293,19 @@ export function vmEgressScript(
     ...ports.map(
       (port) => `add element ${t} ${portMapName} { ${portKey(port)} comment "${vm.vmId}" : ${vm.address} . ${port.guestPort} }`,
     ),
+    ...bridgeBaseScript(table.name),
+    ...bridgeDeletions(table.name, state, (vmId) => vmId === vm.vmId, { tap: guard?.tap ?? '', keepChains: guard !== null }),
+    ...(guard === null
+      ? []
+      : [
+          ...(guard.sharedSet === null ? [] : [`add set ${b} ${guard.sharedSet} { type ifname ; }`]),
+          `add chain ${b} ${chain}`,
+          `flush chain ${b} ${chain}`,
+          ...guardRules(guard, vm.address).map((rule) => `add rule ${b} ${chain} ${rule}`),
+          `add element ${b} ${tapSetName} { "${guard.tap}" comment "${vm.vmId}" }`,
+          ...(guard.sharedSet === null ? [] : [`add element ${b} ${guard.sharedSet} { "${guard.tap}" comment "${vm.vmId}" }`]),
+          `add element ${b} ${guardMapName} { "${guard.tap}" comment "${vm.vmId}" : jump ${chain} }`,
+        ]),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -214,7 +316,10 @@ export function vmEgressScript(
  */
 export function removeVmsScript(tableName: string, vmIds: ReadonlySet<string>, state: EgressTableState): string | null {
   if (!tableNamePattern.test(tableName)) throw invalid('table', 'must be a lower-case nftables name');
-  const lines = deletions(tableName, state, (vmId) => vmIds.has(vmId));
+  const lines = [
+    ...deletions(tableName, state, (vmId) => vmIds.has(vmId)),
+    ...bridgeDeletions(tableName, state, (vmId) => vmIds.has(vmId)),
+  ];
   return lines.length === 0 ? null : `${lines.join('\n')}\n`;
 }
 
@@ -225,6 +330,14 @@ export function vmIdsInTable(state: EgressTableState): string[] {
     ...state.egressElements.map((element) => element.chain),
     ...state.guestElements.map((element) => element.vmId),
     ...state.portElements.map((element) => element.vmId),
+    ...state.guardChains,
+    ...state.guardElements.map((element) => element.chain),
+    ...state.tapElements.map((element) => element.vmId),
   ]);
   return [...ids].filter((id) => isVmId(id)).sort();
+}
+
+/** The set of a shared network's TAPs: its name (project-qualified by the Manager) hashed, so any name fits nft. */
+export function sharedSetName(sharedNetwork: string): string {
+  return `shared_${createHash('sha256').update(sharedNetwork).digest('hex').slice(0, 16)}`;
 }
