@@ -55,6 +55,8 @@ export interface Vm {
   readonly egress: EgressPolicy;
   /** Host ports forwarded to the guest on its host, kept for the VM's life; empty when none. */
   readonly ports: readonly PublishedPort[];
+  /** The shared network of its project the guest joined (it reaches the guests of its host that joined it too); null: none. */
+  readonly sharedNetwork: string | null;
   readonly isMetricsEnabled: boolean;
   readonly failureReason: FailureReason | null;
   readonly steps: readonly VmStep[];

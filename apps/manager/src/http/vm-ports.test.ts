@@ -136,3 +136,42 @@ describe('published ports at create', () => {
     expect(await vmCount()).toBe(0);
   });
 });
+
+describe('shared network at create', () => {
+  async function createJoined(name: string, sharedNetwork: unknown) {
+    return app.inject({
+      method: 'POST',
+      url: '/v1/vms',
+      payload: { name, vcpuCount: 1, memoryMib: 256, ...images, sharedNetwork },
+    });
+  }
+
+  it('shows the network and sends it to the Agent qualified by the project', async () => {
+    await world.addHost();
+
+    const created = await createJoined('api-1', 'backend');
+    const vm = created.json<VmBody & { sharedNetwork: string | null }>();
+
+    expect(created.statusCode).toBe(201);
+    expect(vm.sharedNetwork).toBe('backend');
+    expect(lastSpec(vm.id)?.sharedNetwork).toBe('default/backend');
+  });
+
+  it('a VM that joins none shows null and its spec carries none: its guest reaches no other guest', async () => {
+    await world.addHost();
+
+    const vm = (await createJoined('api-1', undefined)).json<VmBody & { sharedNetwork: string | null }>();
+
+    expect(vm.sharedNetwork).toBeNull();
+    expect(lastSpec(vm.id)).not.toHaveProperty('sharedNetwork');
+  });
+
+  it('refuses a name that is not a lower-case label with 400', async () => {
+    await world.addHost();
+
+    const refused = await createJoined('api-1', 'Back/End');
+
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json<ProblemBody>().code).toBe('VALIDATION_FAILED');
+  });
+});

@@ -124,6 +124,7 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         userData: null,
         egress: { mode: 'allow_all' },
         ports: [],
+        sharedNetwork: null,
         isMetricsEnabled: false,
         failureReason: null,
         steps: [],
@@ -563,6 +564,13 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         const narrowed = await vm({ egress: policy });
         expect((await repos.vms.findById(plain.id))?.egress).toEqual({ mode: 'allow_all' });
         expect((await repos.vms.findById(narrowed.id))?.egress).toEqual(policy);
+      });
+
+      it('stores the shared network with the VM, null unless one was given', async () => {
+        const plain = await vm();
+        const joined = await vm({ sharedNetwork: 'backend' });
+        expect((await repos.vms.findById(plain.id))?.sharedNetwork).toBeNull();
+        expect((await repos.vms.findById(joined.id))?.sharedNetwork).toBe('backend');
       });
 
       it('stores the published ports with the VM and answers which VMs publish a port, on which host', async () => {

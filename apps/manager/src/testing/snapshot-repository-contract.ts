@@ -88,6 +88,7 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
         userData: null,
         egress: { mode: 'allow_all' },
         ports: [],
+        sharedNetwork: null,
       };
       await harness.vms.insert(vm);
     });

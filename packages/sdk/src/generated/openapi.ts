@@ -2534,6 +2534,7 @@ export interface operations {
                                 guestPort: number;
                                 protocol: "tcp" | "udp";
                             }[];
+                            sharedNetwork: string | null;
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -2637,6 +2638,7 @@ export interface operations {
                         guestPort: number;
                         protocol: "tcp" | "udp";
                     }[];
+                    sharedNetwork?: string;
                 };
             };
         };
@@ -2696,6 +2698,7 @@ export interface operations {
                             guestPort: number;
                             protocol: "tcp" | "udp";
                         }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;
@@ -2775,6 +2778,7 @@ export interface operations {
                             guestPort: number;
                             protocol: "tcp" | "udp";
                         }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;
@@ -2885,6 +2889,7 @@ export interface operations {
                             guestPort: number;
                             protocol: "tcp" | "udp";
                         }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;
@@ -3093,6 +3098,7 @@ export interface operations {
                                 guestPort: number;
                                 protocol: "tcp" | "udp";
                             }[];
+                            sharedNetwork: string | null;
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -3269,6 +3275,7 @@ export interface operations {
                             guestPort: number;
                             protocol: "tcp" | "udp";
                         }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;
@@ -3384,6 +3391,7 @@ export interface operations {
                             guestPort: number;
                             protocol: "tcp" | "udp";
                         }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;
@@ -3499,6 +3507,7 @@ export interface operations {
                             guestPort: number;
                             protocol: "tcp" | "udp";
                         }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;
@@ -3614,6 +3623,7 @@ export interface operations {
                             guestPort: number;
                             protocol: "tcp" | "udp";
                         }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;
@@ -3753,6 +3763,7 @@ export interface operations {
                             guestPort: number;
                             protocol: "tcp" | "udp";
                         }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;

@@ -61,6 +61,7 @@ export interface VmsTable {
   user_data: string | null;
   egress: ColumnType<unknown, string | undefined, string>;
   ports: ColumnType<unknown, string | undefined, string>;
+  shared_network: ColumnType<string | null, string | null | undefined, string | null>;
   template_id: string | null;
   template_version: number | null;
 }

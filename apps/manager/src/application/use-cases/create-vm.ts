@@ -38,6 +38,8 @@ export interface CreateVmInput extends Partial<VmPreset> {
   readonly egress?: EgressPolicy | undefined;
   /** Host ports forwarded to the guest; the VM goes only to a host with egress through NAT where they are free. */
   readonly ports?: readonly PublishedPort[] | undefined;
+  /** A network of its project to share with the other guests that join it; default none (isolated). */
+  readonly sharedNetwork?: string | undefined;
 }
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'images' | 'templates' | 'hosts' | 'agents' | 'clock' | 'ids' | 'log' | 'settings'>;
@@ -147,6 +149,7 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
     userData: input.userData ?? null,
     egress: input.egress ?? allowAllEgress,
     ports,
+    sharedNetwork: input.sharedNetwork ?? null,
   };
   // Placement and the project's quota are checked again with the host and the project locked, so
   // concurrent creates can overbook neither; the address is leased in the same transaction, so no

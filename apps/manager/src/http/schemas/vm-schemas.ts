@@ -63,6 +63,11 @@ export const CreateVmBody = Type.Object(
      * the TCP port of a host's Agent is 400.
      */
     ports: Type.Optional(PublishedPorts),
+    /**
+     * A network of the VM's project to share: guests on one host reach each other only when both
+     * joined the same one (default: none, the guest reaches the host and beyond but no other guest).
+     */
+    sharedNetwork: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9][a-z0-9-]*$' })),
   },
   { additionalProperties: false },
 );
@@ -170,6 +175,8 @@ export const VmView = Type.Object({
   egress: EgressPolicy,
   /** Host ports forwarded to the guest on its host (see `ports` of the create body); empty when none. */
   ports: PublishedPorts,
+  /** The shared network of its project the VM joined; null: none. */
+  sharedNetwork: Type.Union([Type.String(), Type.Null()]),
   failureReason: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
   /** The Agent's steps of the last start, with their durations. */
   steps: Type.Array(Type.Object({ name: Type.String(), durationMs: Type.Number(), at: Timestamp })),
