@@ -172,7 +172,14 @@ export async function runAgent(): Promise<void> {
       imageRoot: config.imageRoot,
       readyTimeoutMs: 5_000,
       stopTimeoutMs: 10_000,
-      egress: config.egress,
+      egress:
+        config.egress === null
+          ? null
+          : {
+              ...config.egress,
+              // The Agent's own listeners are never published to a guest.
+              reservedTcpPorts: [config.bind.port, ...(config.metricsBind === null ? [] : [config.metricsBind.port])],
+            },
     },
   };
   const adoption = await adoptVms(context);
@@ -188,6 +195,7 @@ export async function runAgent(): Promise<void> {
       spawnMode,
       network,
       cpuCount: config.cpuCount,
+      egress: config.egress === null ? 'off' : 'nat',
     }),
     records: context.records,
     clock,

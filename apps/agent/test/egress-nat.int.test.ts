@@ -152,7 +152,15 @@ describe.skipIf(skip !== undefined)(
     it("delete removes the VM's chain and elements, and leaves another tool's table as it was", async () => {
       await deleteVm(context, testVmId);
 
-      expect(await context.firewall.readTable('hearth')).toEqual({ vmChains: [], egressElements: [], guestElements: [] });
+      expect(await context.firewall.readTable('hearth')).toEqual({
+        vmChains: [],
+        egressElements: [],
+        guestElements: [],
+        portElements: [],
+        guardChains: [],
+        guardElements: [],
+        tapElements: [],
+      });
       expect(await ask('tcp')).toBe('no answer');
       expect((await host.exec(['nft', 'list', 'table', 'inet', 'other'])).stdout).toMatch(/tcp dport 22 accept/);
     });

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HostFirewall } from '../src/application/ports/host-firewall.js';
+import type { PublishedPort } from '@hearth/contracts';
 import { removeVmsScript, vmEgressScript, type EgressPolicy } from '../src/domain/egress-rules.js';
 
 export interface HostFirewallHarness {
@@ -26,9 +27,14 @@ export function describeHostFirewallContract(
     `HostFirewall contract: ${name}${options.skip === undefined ? '' : ` (skipped: ${options.skip})`}`,
     () => {
       let harness: HostFirewallHarness;
-      const applyVm = async (id: string, address: string, policy: EgressPolicy = allowAll): Promise<void> => {
+      const applyVm = async (
+        id: string,
+        address: string,
+        policy: EgressPolicy = allowAll,
+        ports: readonly PublishedPort[] = [],
+      ): Promise<void> => {
         const state = await harness.firewall.readTable(table.name);
-        await harness.firewall.apply(vmEgressScript(table, { vmId: id, address, policy }, state));
+        await harness.firewall.apply(vmEgressScript(table, { vmId: id, address, policy, ports }, state));
       };
 
       beforeEach(async () => {
@@ -40,7 +46,15 @@ export function describeHostFirewallContract(
       });
 
       it('readTable answers an empty state when the table does not exist', async () => {
-        expect(await harness.firewall.readTable(table.name)).toEqual({ vmChains: [], egressElements: [], guestElements: [] });
+        expect(await harness.firewall.readTable(table.name)).toEqual({
+          vmChains: [],
+          egressElements: [],
+          guestElements: [],
+          portElements: [],
+          guardChains: [],
+          guardElements: [],
+          tapElements: [],
+        });
       });
 
       it("a VM's script leaves its chain and its elements, tagged with its id", async () => {
@@ -50,7 +64,33 @@ export function describeHostFirewallContract(
           vmChains: [vmId],
           egressElements: [{ address: '172.30.0.5', chain: vmId }],
           guestElements: [{ address: '172.30.0.5', vmId }],
+          portElements: [],
+          guardChains: [],
+          guardElements: [],
+          tapElements: [],
         });
+      });
+
+      it("a VM's published ports are elements of the ports map, tagged with its id", async () => {
+        await applyVm(vmId, '172.30.0.5', allowAll, [
+          { protocol: 'udp', hostPort: 5353, guestPort: 53 },
+          { protocol: 'tcp', hostPort: 8080, guestPort: 80 },
+        ]);
+
+        const state = await harness.firewall.readTable(table.name);
+        expect([...state.portElements].sort((a, b) => a.hostPort - b.hostPort)).toEqual([
+          { protocol: 'udp', hostPort: 5353, address: '172.30.0.5', guestPort: 53, vmId },
+          { protocol: 'tcp', hostPort: 8080, address: '172.30.0.5', guestPort: 80, vmId },
+        ]);
+      });
+
+      it("a host port another VM's element still holds (a lost record) passes to the VM that publishes it now", async () => {
+        await applyVm(otherVmId, '172.30.0.6', allowAll, [{ protocol: 'tcp', hostPort: 8080, guestPort: 80 }]);
+        await applyVm(vmId, '172.30.0.5', allowAll, [{ protocol: 'tcp', hostPort: 8080, guestPort: 8000 }]);
+
+        expect((await harness.firewall.readTable(table.name)).portElements).toEqual([
+          { protocol: 'tcp', hostPort: 8080, address: '172.30.0.5', guestPort: 8000, vmId },
+        ]);
       });
 
       it('applying the same VM again, with another policy, leaves one chain and one element each', async () => {
@@ -64,8 +104,8 @@ export function describeHostFirewallContract(
       });
 
       it("removing one VM leaves the other's chain and elements", async () => {
-        await applyVm(vmId, '172.30.0.5');
-        await applyVm(otherVmId, '172.30.0.6');
+        await applyVm(vmId, '172.30.0.5', allowAll, [{ protocol: 'tcp', hostPort: 8080, guestPort: 80 }]);
+        await applyVm(otherVmId, '172.30.0.6', allowAll, [{ protocol: 'tcp', hostPort: 8081, guestPort: 80 }]);
 
         const script = removeVmsScript(table.name, new Set([vmId]), await harness.firewall.readTable(table.name));
         await harness.firewall.apply(script ?? '');
@@ -74,6 +114,10 @@ export function describeHostFirewallContract(
           vmChains: [otherVmId],
           egressElements: [{ address: '172.30.0.6', chain: otherVmId }],
           guestElements: [{ address: '172.30.0.6', vmId: otherVmId }],
+          portElements: [{ protocol: 'tcp', hostPort: 8081, address: '172.30.0.6', guestPort: 80, vmId: otherVmId }],
+          guardChains: [],
+          guardElements: [],
+          tapElements: [],
         });
       });
 

@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { EgressPolicy } from './egress-policy.js';
+import { PublishedPorts } from './published-ports.js';
 
 /**
  * The Agent's HTTP API (under `/agent/v1`), shared by the Agent (server) and the Manager (client).
@@ -159,6 +160,16 @@ export const VmSpec = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /**
+     * Host ports forwarded (DNAT) to the guest, written with its egress chain; only on Agents with
+     * egress through NAT. Absent from older Managers: the Agent then keeps the ports it has recorded.
+     */
+    ports: Type.Optional(PublishedPorts),
+    /**
+     * The shared network the guest joined (the Manager qualifies its name by the project): guests
+     * of one host reach each other only when both joined the same one. Absent: none.
+     */
+    sharedNetwork: Type.Optional(Type.String({ minLength: 1, maxLength: 160, pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]*$' })),
   },
   { additionalProperties: false },
 );
@@ -408,6 +419,11 @@ export const HostFacts = Type.Object({
   /** A Linux interface name: at most 15 bytes. */
   bridge: Type.String({ maxLength: 15 }),
   spawnMode: Type.Union([Type.Literal('direct'), Type.Literal('systemd-run')]),
+  /**
+   * Whether the Agent writes NAT and per-VM rules (`AGENT_EGRESS`): published ports need `nat`.
+   * Absent from older Agents, which write none.
+   */
+  egress: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('nat')])),
 });
 export type HostFacts = Static<typeof HostFacts>;
 

@@ -3,3 +3,4 @@ export * from './egress-policy.js';
 export * from './host-api.js';
 export * from './host-port.js';
 export * from './trust-api.js';
+export * from './published-ports.js';

@@ -62,6 +62,11 @@ export const errorCodes = {
     kind: 'conflict',
     title: 'The address is held by another VM, or was released too recently to be leased again',
   },
+  HOST_PORT_TAKEN: { kind: 'conflict', title: 'A host port asked for is already published by another VM on the host' },
+  PORTS_NEED_EGRESS: {
+    kind: 'unavailable',
+    title: 'Published ports need a host whose Agent writes NAT rules (AGENT_EGRESS=nat), and no such host can take the VM',
+  },
   ADDRESS_POOL_EXHAUSTED: { kind: 'unavailable', title: 'No address of the pool is free' },
   // Images
   IMAGE_NOT_FOUND: { kind: 'not_found', title: 'Image not found' },

@@ -15,6 +15,8 @@ export interface EgressSettings {
   readonly table: string;
   /** The uplink interface; null to take the device of the default route. */
   readonly uplink: string | null;
+  /** TCP ports of the host's own services (the Agent's listeners): never published to a guest. */
+  readonly reservedTcpPorts?: readonly number[];
 }
 
 export interface AgentSettings {

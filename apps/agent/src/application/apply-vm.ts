@@ -23,7 +23,7 @@ import { prepareMetricsFifo } from './prepare-metrics-fifo.js';
 import { prepareRootfs, type RootfsCopySource } from './prepare-rootfs.js';
 import { spawnVmm, vmmLogPaths } from './spawn-vmm.js';
 import { allowAllEgress, assertEgressPolicy } from '../domain/egress-rules.js';
-import { ensureEgress } from './vm-egress.js';
+import { assertPortsGrantable, ensureEgress } from './vm-egress.js';
 import { VmLedger } from './vm-ledger.js';
 import { failpoint } from '@hearth/failpoints';
 
@@ -60,6 +60,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
   }
   // Checked before anything is recorded: a policy no rule can be written from never reaches the record.
   if (spec.egress !== undefined) assertEgressPolicy(spec.egress);
+  assertPortsGrantable(context, spec);
   return context.locks.run(vmId, async () => {
     const paths = vmPaths(context.settings.runDir, vmId);
     assertUnixSocketPath(paths.socket);
@@ -134,12 +135,13 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
         }
         return outcome.hasRun;
       });
+      const tapTimed = measure('tap', async () => {
+        const outcome = await ensureTap(context, ledger);
+        tapName = outcome.result.tapName;
+        return outcome.hasRun;
+      });
       const [tapStep, rootfsStep, spawnStep, fifoPrepared, egressStep] = await Promise.allSettled([
-        measure('tap', async () => {
-          const outcome = await ensureTap(context, ledger);
-          tapName = outcome.result.tapName;
-          return outcome.hasRun;
-        }),
+        tapTimed,
         measure('rootfs', async () => {
           // A restore copies the snapshot's disk afresh unless its VMM holds a restored guest
           // already: memory and disk must come from the same instant.
@@ -152,8 +154,9 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
         spawned,
         // Not a step of its own: the metrics step below only waits for it.
         spec.isMetricsEnabled ? prepareMetricsFifo(context, ledger) : Promise.resolve(undefined),
-        // The egress chain is keyed by the guest's address, not by the TAP: it runs beside them.
-        hasEgress ? measure('egress', () => ensureEgress(context, ledger)) : Promise.resolve(undefined),
+        // The egress chain is keyed by the guest's address, but the guard of its bridge port by its
+        // TAP: it runs once the TAP is recorded, beside the rootfs copy and the VMM's spawn.
+        hasEgress ? tapTimed.then(() => measure('egress', () => ensureEgress(context, ledger))) : Promise.resolve(undefined),
       ]);
       for (const outcome of [tapStep, rootfsStep, spawnStep, fifoPrepared, egressStep]) {
         if (outcome.status === 'rejected') throw outcome.reason;

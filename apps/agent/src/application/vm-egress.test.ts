@@ -3,7 +3,7 @@ import type { EgressPolicy, VmSpec } from '@hearth/contracts';
 import { createFakeAgent } from '../adapters/fake/fake-agent-context.js';
 import { FakeHostScanner } from '../adapters/fake/fake-host-scanner.js';
 import { appErrorOf, otherVmId, testSpec, testVmId } from '../adapters/fake/fake-fixtures.js';
-import { vmEgressScript } from '../domain/egress-rules.js';
+import { sharedSetName, vmEgressScript } from '../domain/egress-rules.js';
 import { applyVm } from './apply-vm.js';
 import { deleteVm } from './delete-vm.js';
 import { describeVm } from './describe-vm.js';
@@ -22,16 +22,57 @@ function agentWithEgress() {
 }
 
 describe('egress through NAT', () => {
+  it("guards the guest's TAP in the bridge table: its own MAC and address only, and no other guest", async () => {
+    const agent = agentWithEgress();
+
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    const tap = (await agent.records.get(testVmId))?.tap?.name ?? '';
+    const mac = guestSpec.guestMac.toLowerCase();
+    expect(agent.firewall.bridgeChainRules('hearth', testVmId)).toEqual([
+      `ether saddr != ${mac} drop`,
+      `ether type arp arp saddr ether != ${mac} drop`,
+      'ether type arp arp saddr ip != 172.30.0.5 drop',
+      'ether type ip ip saddr != 172.30.0.5 drop',
+      'ether type != { ip, arp } drop',
+      'oifname @taps drop',
+    ]);
+    expect((await agent.firewall.readTable('hearth')).guardElements).toEqual([{ tap, chain: testVmId }]);
+  });
+
+  it('a guest of a shared network may reach the TAPs of that network only', async () => {
+    const agent = agentWithEgress();
+
+    await applyVm(agent.context, testVmId, { ...guestSpec, sharedNetwork: 'default/backend' });
+
+    const state = await agent.firewall.readTable('hearth');
+    const set = sharedSetName('default/backend');
+    expect(agent.firewall.bridgeChainRules('hearth', testVmId)?.at(-1)).toBe(`oifname @taps oifname != @${set} drop`);
+    expect(state.tapElements.map((element) => element.set).sort()).toEqual([set, 'taps'].sort());
+  });
+
+  it('stop removes the guard with the chain', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, { ...guestSpec, sharedNetwork: 'default/backend' });
+
+    await stopVm(agent.context, testVmId);
+
+    const state = await agent.firewall.readTable('hearth');
+    expect([state.guardChains, state.guardElements, state.tapElements]).toEqual([[], [], []]);
+  });
+
   it("gives a VM with a guest address its chain, timed as the egress step and listed in the host's ledger", async () => {
     const agent = agentWithEgress();
 
     const applied = await applyVm(agent.context, testVmId, guestSpec);
 
     expect(applied.steps.find((step) => step.name === 'egress')).toMatchObject({ hasRun: true });
-    expect(await agent.firewall.readTable('hearth')).toEqual({
+    expect(await agent.firewall.readTable('hearth')).toMatchObject({
       vmChains: [testVmId],
       egressElements: [{ address: '172.30.0.5', chain: testVmId }],
       guestElements: [{ address: '172.30.0.5', vmId: testVmId }],
+      portElements: [],
+      guardChains: [testVmId],
     });
     expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['accept']);
     expect((await describeVm(agent.context, testVmId)).resources).toContainEqual(nftRule);
@@ -74,7 +115,15 @@ describe('egress through NAT', () => {
     const result = await stopVm(agent.context, testVmId);
 
     expect(result.removed).toContainEqual(nftRule);
-    expect(await agent.firewall.readTable('hearth')).toEqual({ vmChains: [], egressElements: [], guestElements: [] });
+    expect(await agent.firewall.readTable('hearth')).toEqual({
+      vmChains: [],
+      egressElements: [],
+      guestElements: [],
+      portElements: [],
+      guardChains: [],
+      guardElements: [],
+      tapElements: [],
+    });
     expect((await describeVm(agent.context, testVmId)).resources).not.toContainEqual(nftRule);
   });
 

@@ -1,11 +1,14 @@
-import type { HostResource } from '@hearth/contracts';
+import { sortedPublishedPorts, type HostResource, type VmSpec } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { failpoint } from '@hearth/failpoints';
 import {
   allowAllEgress,
   assertEgressPolicy,
+  assertPublishedPorts,
   removeVmsScript,
+  sharedSetName,
   vmEgressScript,
+  type GuestGuard,
   vmIdsInTable,
   type EgressPolicy,
 } from '../domain/egress-rules.js';
@@ -37,10 +40,11 @@ export async function assertForwarding(context: AgentContext): Promise<void> {
 }
 
 /**
- * Gives the VM its egress chain under its policy (allow all unless one was set) and masquerades
- * its address to the uplink. The intent is recorded first, then written by one nft script, so a
- * crash in between leaves a rule that a record names (and release removes), never an unnamed one.
- * Answers false when the table already holds exactly the recorded chain.
+ * Gives the VM its egress chain under its policy (allow all unless one was set), masquerades its
+ * address to the uplink and publishes the ports of its spec. The intent is recorded first, then
+ * written by one nft script, so a crash in between leaves a rule that a record names (and release
+ * removes), never an unnamed one. Answers false when the table already holds exactly the recorded
+ * chain and ports.
  */
 export async function ensureEgress(context: AgentContext, ledger: VmLedger): Promise<boolean> {
   const egress = context.settings.egress ?? null;
@@ -49,10 +53,23 @@ export async function ensureEgress(context: AgentContext, ledger: VmLedger): Pro
   await assertForwarding(context);
   const uplink = await uplinkOf(context, egress);
   const recorded = ledger.record.egress ?? null;
+  const ports = sortedPublishedPorts(ledger.record.spec?.ports ?? []);
+  const tap = ledger.record.tap;
+  const sharedNetwork = ledger.record.spec?.sharedNetwork;
+  const guard: GuestGuard | null =
+    tap === null || ledger.record.spec === null
+      ? null
+      : {
+          tap: tap.name,
+          mac: ledger.record.spec.guestMac.toLowerCase(),
+          sharedSet: sharedNetwork === undefined ? null : sharedSetName(sharedNetwork),
+        };
   const intent: EgressRecord = {
     table: egress.table,
     address: guest.ipAddress,
     policy: ledger.record.egressPolicy ?? allowAllEgress,
+    ...(ports.length === 0 ? {} : { ports }),
+    ...(guard === null ? {} : { guard }),
   };
   const state = await context.firewall.readTable(egress.table);
   const vmId = ledger.record.vmId;
@@ -60,16 +77,53 @@ export async function ensureEgress(context: AgentContext, ledger: VmLedger): Pro
     recorded !== null &&
     JSON.stringify(recorded) === JSON.stringify(intent) &&
     state.vmChains.includes(vmId) &&
-    state.egressElements.some((element) => element.address === intent.address && element.chain === vmId)
+    state.egressElements.some((element) => element.address === intent.address && element.chain === vmId) &&
+    ports.every((port) =>
+      state.portElements.some(
+        (element) =>
+          element.vmId === vmId &&
+          element.protocol === port.protocol &&
+          element.hostPort === port.hostPort &&
+          element.address === intent.address &&
+          element.guestPort === port.guestPort,
+      ),
+    ) &&
+    (guard === null ||
+      (state.guardChains.includes(vmId) &&
+        state.guardElements.some((element) => element.tap === guard.tap && element.chain === vmId)))
   ) {
     return false;
   }
-  const script = vmEgressScript({ name: egress.table, uplink }, { vmId, address: intent.address, policy: intent.policy }, state);
+  const script = vmEgressScript(
+    { name: egress.table, uplink },
+    { vmId, address: intent.address, policy: intent.policy, ports, guard },
+    state,
+  );
   await ledger.commit({ egress: intent });
   failpoint('agent.egress.recorded');
   await context.firewall.apply(script);
   failpoint('agent.egress.applied');
   return true;
+}
+
+/**
+ * Throws before anything is recorded when the spec publishes ports this host cannot grant: its
+ * Agent writes no NAT (HOST_EGRESS_UNAVAILABLE), the guest has no address to forward to, or a port
+ * is out of range, twice, or one of the Agent's own (VALIDATION_FAILED).
+ */
+export function assertPortsGrantable(context: AgentContext, spec: Pick<VmSpec, 'ports' | 'guest'>): void {
+  const ports = spec.ports ?? [];
+  if (ports.length === 0) return;
+  const egress = context.settings.egress ?? null;
+  if (egress === null) {
+    throw new AppError('HOST_EGRESS_UNAVAILABLE', 'Published ports need egress through NAT on this host (AGENT_EGRESS=nat)');
+  }
+  if (spec.guest === undefined) {
+    throw new AppError('VALIDATION_FAILED', 'Invalid body: ports', {
+      errors: [{ field: 'body/ports', message: 'need a guest address to forward to' }],
+    });
+  }
+  assertPublishedPorts(ports, egress.reservedTcpPorts);
 }
 
 /** Removes the VM's chain and elements from the recorded table; true when none is left. */

@@ -12,6 +12,7 @@ import {
 const table = { name: 'hearth', uplink: 'eth0' };
 const vmId = 'vm_01JABCDEFGHJKMNPQRSTVWXYZ0';
 const otherVmId = 'vm_01JABCDEFGHJKMNPQRSTVWXYZ1';
+const thirdVmId = 'vm_01JABCDEFGHJKMNPQRSTVWXYZ2';
 
 function scriptOf(policy: EgressPolicy, state: EgressTableState = emptyEgressTableState): string[] {
   return vmEgressScript(table, { vmId, address: '172.30.0.5', policy }, state).trim().split('\n');
@@ -37,10 +38,10 @@ describe('vmEgressScript', () => {
     expect(lines).toContain(`add rule ip hearth ${vmId} accept`);
   });
 
-  it('writes only inside its own table', () => {
+  it('writes only inside its own tables (ip and bridge)', () => {
     const lines = scriptOf({ mode: 'deny_list', rules: [{ cidr: '10.0.0.0/8' }] });
 
-    expect(lines.every((line) => / ip hearth( |$)/.test(line))).toBe(true);
+    expect(lines.every((line) => / (ip|bridge) hearth( |$)/.test(line))).toBe(true);
   });
 
   it('rewrites the chain whole (flush, then the rules) so the script can be applied again', () => {
@@ -80,6 +81,7 @@ describe('vmEgressScript', () => {
 
   it("first deletes the elements already held for this VM or for its address (another VM's stale lease)", () => {
     const state: EgressTableState = {
+      ...emptyEgressTableState,
       vmChains: [vmId, otherVmId],
       egressElements: [
         { address: '172.30.0.5', chain: otherVmId },
@@ -87,6 +89,10 @@ describe('vmEgressScript', () => {
         { address: '172.30.0.7', chain: 'vm_01JABCDEFGHJKMNPQRSTVWXYZ2' },
       ],
       guestElements: [{ address: '172.30.0.5', vmId: otherVmId }],
+      portElements: [],
+      guardChains: [],
+      guardElements: [],
+      tapElements: [],
     };
 
     const deleted = scriptOf({ mode: 'allow_all' }, state).filter((line) => line.startsWith('delete'));
@@ -96,6 +102,50 @@ describe('vmEgressScript', () => {
       'delete element ip hearth egress { 172.30.0.9 }',
       'delete element ip hearth guests { 172.30.0.5 }',
     ]);
+  });
+
+  it("publishes the VM's ports, first deleting its old ones and any other VM's element for the same host port", () => {
+    const state: EgressTableState = {
+      ...emptyEgressTableState,
+      portElements: [
+        { protocol: 'tcp', hostPort: 8080, address: '172.30.0.9', guestPort: 80, vmId: otherVmId },
+        { protocol: 'tcp', hostPort: 9000, address: '172.30.0.5', guestPort: 90, vmId },
+        { protocol: 'udp', hostPort: 8080, address: '172.30.0.9', guestPort: 80, vmId: otherVmId },
+      ],
+    };
+
+    const lines = vmEgressScript(
+      table,
+      { vmId, address: '172.30.0.5', policy: { mode: 'allow_all' }, ports: [{ protocol: 'tcp', hostPort: 8080, guestPort: 80 }] },
+      state,
+    )
+      .trim()
+      .split('\n');
+
+    expect(lines.filter((line) => line.includes('@ports') || line.includes(' ports '))).toEqual([
+      'add map ip hearth ports { type inet_proto . inet_service : ipv4_addr . inet_service ; }',
+      'add rule ip hearth prerouting fib daddr type local dnat ip to meta l4proto . th dport map @ports',
+      'add rule ip hearth output ip daddr != 127.0.0.0/8 fib daddr type local dnat ip to meta l4proto . th dport map @ports',
+      'delete element ip hearth ports { tcp . 8080 }',
+      'delete element ip hearth ports { tcp . 9000 }',
+      `add element ip hearth ports { tcp . 8080 comment "${vmId}" : 172.30.0.5 . 80 }`,
+    ]);
+  });
+
+  it('rejects a port out of range or published twice', () => {
+    const run = (ports: { protocol: 'tcp' | 'udp'; hostPort: number; guestPort: number }[]) => () =>
+      vmEgressScript(table, { vmId, address: '172.30.0.5', policy: { mode: 'allow_all' }, ports }, emptyEgressTableState);
+
+    expect(errorField(run([{ protocol: 'tcp', hostPort: 0, guestPort: 80 }]))).toBe('ports/0/hostPort');
+    expect(errorField(run([{ protocol: 'udp', hostPort: 53, guestPort: 65536 }]))).toBe('ports/0/guestPort');
+    expect(
+      errorField(
+        run([
+          { protocol: 'tcp', hostPort: 80, guestPort: 80 },
+          { protocol: 'tcp', hostPort: 80, guestPort: 81 },
+        ]),
+      ),
+    ).toBe('ports/1/hostPort');
   });
 
   it.each([
@@ -130,6 +180,7 @@ describe('vmEgressScript', () => {
 
 describe('removeVmsScript', () => {
   const state: EgressTableState = {
+    ...emptyEgressTableState,
     vmChains: [vmId, otherVmId],
     egressElements: [
       { address: '172.30.0.5', chain: vmId },
@@ -139,6 +190,10 @@ describe('removeVmsScript', () => {
       { address: '172.30.0.5', vmId },
       { address: '172.30.0.6', vmId: otherVmId },
     ],
+    portElements: [{ protocol: 'tcp', hostPort: 8080, address: '172.30.0.5', guestPort: 80, vmId }],
+    guardChains: [],
+    guardElements: [],
+    tapElements: [],
   };
 
   it("removes the VM's elements before its chain, and nothing of another VM", () => {
@@ -149,6 +204,7 @@ describe('removeVmsScript', () => {
     ).toEqual([
       'delete element ip hearth egress { 172.30.0.5 }',
       'delete element ip hearth guests { 172.30.0.5 }',
+      'delete element ip hearth ports { tcp . 8080 }',
       `flush chain ip hearth ${vmId}`,
       `delete chain ip hearth ${vmId}`,
     ]);
@@ -163,13 +219,18 @@ describe('vmIdsInTable', () => {
   it('names every VM with a chain or an element, and nothing else', () => {
     expect(
       vmIdsInTable({
+        ...emptyEgressTableState,
         vmChains: [vmId],
         egressElements: [],
         guestElements: [
           { address: '172.30.0.6', vmId: otherVmId },
           { address: '172.30.0.8', vmId: 'not-a-vm' },
         ],
+        portElements: [{ protocol: 'tcp', hostPort: 80, address: '172.30.0.7', guestPort: 80, vmId: thirdVmId }],
+        guardChains: [],
+        guardElements: [],
+        tapElements: [],
       }),
-    ).toEqual([vmId, otherVmId]);
+    ).toEqual([vmId, otherVmId, thirdVmId]);
   });
 });

@@ -1,4 +1,13 @@
-import { egressPolicyProblems, isIpv4Address, type EgressPolicy, type EgressRule } from '@hearth/contracts';
+import { createHash } from 'node:crypto';
+import {
+  egressPolicyProblems,
+  isIpv4Address,
+  publishedPortProblems,
+  sortedPublishedPorts,
+  type EgressPolicy,
+  type EgressRule,
+  type PublishedPort,
+} from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { isVmId } from './vm-id.js';
 
@@ -22,18 +31,69 @@ export interface EgressTableState {
   readonly egressElements: readonly { readonly address: string; readonly chain: string }[];
   /** Elements of the `guests` set (the addresses masqueraded), with the VM id of their comment. */
   readonly guestElements: readonly { readonly address: string; readonly vmId: string }[];
+  /** Elements of the `ports` map: a published host port → the guest's address and port, with the VM id of their comment. */
+  readonly portElements: readonly PortElement[];
+  /** Chains named after a VM id in the bridge-family table of the same name (each VM's guard). */
+  readonly guardChains: readonly string[];
+  /** Elements of the bridge table's `guard` map: a guest's TAP → `jump <vm chain>`. */
+  readonly guardElements: readonly { readonly tap: string; readonly chain: string }[];
+  /** TAPs in the bridge table's sets (`taps`, and one `shared_<hash>` per shared network), with the VM id of their comment. */
+  readonly tapElements: readonly { readonly set: string; readonly tap: string; readonly vmId: string }[];
 }
 
-export const emptyEgressTableState: EgressTableState = Object.freeze({ vmChains: [], egressElements: [], guestElements: [] });
+/** One published port as the `ports` map holds it. */
+export interface PortElement {
+  readonly protocol: 'tcp' | 'udp';
+  readonly hostPort: number;
+  readonly address: string;
+  readonly guestPort: number;
+  readonly vmId: string;
+}
+
+export const emptyEgressTableState: EgressTableState = Object.freeze({
+  vmChains: [],
+  egressElements: [],
+  guestElements: [],
+  portElements: [],
+  guardChains: [],
+  guardElements: [],
+  tapElements: [],
+});
 
 export const egressMapName = 'egress';
 export const guestSetName = 'guests';
+export const portMapName = 'ports';
+export const guardMapName = 'guard';
+export const tapSetName = 'taps';
+/** The sets of the guests' TAPs of one shared network: `shared_` and 16 hex digits of its name's hash. */
+export const sharedSetPattern = /^shared_[0-9a-f]{16}$/;
+
+/** What keeps a guest to its own addresses and away from other guests on its bridge. */
+export interface GuestGuard {
+  readonly tap: string;
+  readonly mac: string;
+  /** The set of the shared network it joined (see `sharedSetName`), or null when it joined none. */
+  readonly sharedSet: string | null;
+}
+
+const tapPattern = /^[A-Za-z0-9_.-]{1,15}$/;
+const macPattern = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
 
 const tableNamePattern = /^[a-z][a-z0-9_]{0,31}$/;
 const uplinkPattern = /^[A-Za-z0-9_.:-]{1,15}$/;
 
 function invalid(field: string, message: string): AppError {
   return new AppError('VALIDATION_FAILED', `Invalid egress rules: ${field}`, { errors: [{ field, message }] });
+}
+
+/**
+ * Throws VALIDATION_FAILED (naming the first bad field) unless every port is in range, published
+ * once, and none is one of the host's own (`reservedTcpPorts`, e.g. the Agent's).
+ */
+export function assertPublishedPorts(ports: readonly PublishedPort[], reservedTcpPorts: readonly number[] = []): void {
+  const reserved = reservedTcpPorts.map((port) => ({ protocol: 'tcp' as const, port }));
+  const [problem] = publishedPortProblems(ports, reserved);
+  if (problem !== undefined) throw invalid(`ports/${problem.field}`, problem.message);
 }
 
 /** Throws VALIDATION_FAILED (naming the first bad field) unless the policy holds only well-formed CIDRs and ports, within limits. */
@@ -69,24 +129,87 @@ function policyRules(policy: EgressPolicy): string[] {
   }
 }
 
-/** The table, its map and set, and its two base chains, each rewritten whole (so the script is idempotent). */
+/**
+ * The table, its maps and set, and its base chains, each rewritten whole (so the script is
+ * idempotent). Published ports are DNAT from any of the host's own addresses (`fib daddr type
+ * local`), for packets that arrive (prerouting) and for the host's own (output, loopback excepted:
+ * a DNAT from 127.0.0.0/8 would need `route_localnet`). The replies of a published port's
+ * connections are accepted before the guest's egress chain, which governs what the guest starts.
+ */
 function baseScript(table: EgressTable): string[] {
   const t = `ip ${table.name}`;
+  const dnat = `fib daddr type local dnat ip to meta l4proto . th dport map @${portMapName}`;
   return [
     `add table ${t}`,
     `add map ${t} ${egressMapName} { type ipv4_addr : verdict ; }`,
     `add set ${t} ${guestSetName} { type ipv4_addr ; }`,
+    `add map ${t} ${portMapName} { type inet_proto . inet_service : ipv4_addr . inet_service ; }`,
     `add chain ${t} forward { type filter hook forward priority 0 ; policy accept ; }`,
     `flush chain ${t} forward`,
+    `add rule ${t} forward ct status dnat ip saddr @${guestSetName} accept`,
     `add rule ${t} forward ip saddr vmap @${egressMapName}`,
+    `add chain ${t} prerouting { type nat hook prerouting priority -100 ; policy accept ; }`,
+    `flush chain ${t} prerouting`,
+    `add rule ${t} prerouting ${dnat}`,
+    `add chain ${t} output { type nat hook output priority -100 ; policy accept ; }`,
+    `flush chain ${t} output`,
+    `add rule ${t} output ip daddr != 127.0.0.0/8 ${dnat}`,
     `add chain ${t} postrouting { type nat hook postrouting priority 100 ; policy accept ; }`,
     `flush chain ${t} postrouting`,
     `add rule ${t} postrouting oifname "${table.uplink}" ip saddr @${guestSetName} masquerade`,
   ];
 }
 
+/**
+ * The bridge-family table of the same name: every frame a guest's TAP brings in passes its VM's
+ * chain (anti-spoofing: its own MAC, and its own address in IPv4 and ARP, nothing but IPv4 and ARP),
+ * in prerouting and again in forward, where a frame for another guest's TAP is dropped unless both
+ * TAPs are in one shared network's set. Frames between a guest and the host or the uplink pass.
+ */
+function bridgeBaseScript(tableName: string): string[] {
+  const t = `bridge ${tableName}`;
+  return [
+    `add table ${t}`,
+    `add set ${t} ${tapSetName} { type ifname ; }`,
+    `add map ${t} ${guardMapName} { type ifname : verdict ; }`,
+    `add chain ${t} prerouting { type filter hook prerouting priority -200 ; policy accept ; }`,
+    `flush chain ${t} prerouting`,
+    `add rule ${t} prerouting iifname vmap @${guardMapName}`,
+    `add chain ${t} forward { type filter hook forward priority 0 ; policy accept ; }`,
+    `flush chain ${t} forward`,
+    `add rule ${t} forward iifname vmap @${guardMapName}`,
+  ];
+}
+
+function guardRules(guard: GuestGuard, address: string): string[] {
+  return [
+    `ether saddr != ${guard.mac} drop`,
+    `ether type arp arp saddr ether != ${guard.mac} drop`,
+    `ether type arp arp saddr ip != ${address} drop`,
+    `ether type ip ip saddr != ${address} drop`,
+    'ether type != { ip, arp } drop',
+    guard.sharedSet === null ? `oifname @${tapSetName} drop` : `oifname @${tapSetName} oifname != @${guard.sharedSet} drop`,
+  ];
+}
+
+function assertGuard(guard: GuestGuard): void {
+  if (!tapPattern.test(guard.tap)) throw invalid('tap', 'must be an interface name');
+  if (!macPattern.test(guard.mac)) throw invalid('mac', 'must be a lower-case MAC address');
+  if (guard.sharedSet !== null && !sharedSetPattern.test(guard.sharedSet))
+    throw invalid('sharedSet', 'must be a shared set name');
+}
+
+function portKey(port: Pick<PortElement, 'protocol' | 'hostPort'>): string {
+  return `${port.protocol} . ${port.hostPort}`;
+}
+
 /** Deletes exactly the listed elements and chains, in an order nftables accepts (elements first). */
-function deletions(tableName: string, state: EgressTableState, isDoomed: (vmId: string, address: string) => boolean): string[] {
+function deletions(
+  tableName: string,
+  state: EgressTableState,
+  isDoomed: (vmId: string, address: string) => boolean,
+  isDoomedPort: (element: PortElement) => boolean = () => false,
+): string[] {
   const t = `ip ${tableName}`;
   const doomedChains = new Set(state.vmChains.filter((chain) => isDoomed(chain, '')));
   return [
@@ -96,35 +219,93 @@ function deletions(tableName: string, state: EgressTableState, isDoomed: (vmId: 
     ...state.guestElements
       .filter((element) => isDoomed(element.vmId, element.address))
       .map((element) => `delete element ${t} ${guestSetName} { ${element.address} }`),
+    ...state.portElements
+      .filter((element) => isDoomed(element.vmId, '') || isDoomedPort(element))
+      .map((element) => `delete element ${t} ${portMapName} { ${portKey(element)} }`),
     ...[...doomedChains].flatMap((chain) => [`flush chain ${t} ${chain}`, `delete chain ${t} ${chain}`]),
   ];
 }
 
+/** The same for the bridge table: the guard elements and TAP elements of doomed VMs (or of `tap`), then their chains. */
+function bridgeDeletions(
+  tableName: string,
+  state: EgressTableState,
+  isDoomed: (vmId: string) => boolean,
+  options: { readonly tap?: string; readonly keepChains?: boolean } = {},
+): string[] {
+  const t = `bridge ${tableName}`;
+  const doomedChains = options.keepChains === true ? [] : state.guardChains.filter((chain) => isDoomed(chain));
+  return [
+    ...state.guardElements
+      .filter((element) => isDoomed(element.chain) || element.tap === options.tap)
+      .map((element) => `delete element ${t} ${guardMapName} { "${element.tap}" }`),
+    ...state.tapElements
+      .filter((element) => isDoomed(element.vmId) || element.tap === options.tap)
+      .map((element) => `delete element ${t} ${element.set} { "${element.tap}" }`),
+    ...doomedChains.flatMap((chain) => [`flush chain ${t} ${chain}`, `delete chain ${t} ${chain}`]),
+  ];
+}
+
 /**
- * The one `nft -f` script that gives `vmId` (at `address`) its egress chain under `policy` and
- * masquerades it to the uplink, replacing whatever the table held for that VM or that address.
- * Applied as one transaction: the VM's traffic never sees half a policy.
+ * The one `nft -f` script that gives `vmId` (at `address`) its egress chain under `policy`,
+ * masquerades it to the uplink and publishes its `ports`, replacing whatever the table held for
+ * that VM, that address or those host ports. Applied as one transaction: the VM's traffic never
+ * sees half a policy.
  */
 export function vmEgressScript(
   table: EgressTable,
-  vm: { readonly vmId: string; readonly address: string; readonly policy: EgressPolicy },
+  vm: {
+    readonly vmId: string;
+    readonly address: string;
+    readonly policy: EgressPolicy;
+    readonly ports?: readonly PublishedPort[];
+    /** The guest's TAP and MAC, once its TAP exists: the bridge table then guards it. */
+    readonly guard?: GuestGuard | null;
+  },
   state: EgressTableState,
 ): string {
   assertTable(table);
   if (!isVmId(vm.vmId)) throw invalid('vmId', 'must be a VM id');
   if (!isIpv4Address(vm.address)) throw invalid('address', 'must be an IPv4 address');
   assertEgressPolicy(vm.policy);
+  const ports = sortedPublishedPorts(vm.ports ?? []);
+  assertPublishedPorts(ports);
+  const guard = vm.guard ?? null;
+  if (guard !== null) assertGuard(guard);
+  const b = `bridge ${table.name}`;
+  const published = new Set(ports.map((port) => portKey(port)));
   const t = `ip ${table.name}`;
   const chain = vm.vmId;
   const lines = [
     ...baseScript(table),
-    // Elements naming this VM or this address (a stale lease) go; the chain itself is flushed below.
-    ...deletions(table.name, { ...state, vmChains: [] }, (vmId, address) => vmId === vm.vmId || address === vm.address),
+    // Elements naming this VM, this address (a stale lease) or one of its host ports go; the chain itself is flushed below.
+    ...deletions(
+      table.name,
+      { ...state, vmChains: [] },
+      (vmId, address) => vmId === vm.vmId || address === vm.address,
+      (element) => published.has(portKey(element)),
+    ),
     `add chain ${t} ${chain}`,
     `flush chain ${t} ${chain}`,
     ...policyRules(vm.policy).map((rule) => `add rule ${t} ${chain} ${rule}`),
     `add element ${t} ${egressMapName} { ${vm.address} comment "${vm.vmId}" : jump ${chain} }`,
     `add element ${t} ${guestSetName} { ${vm.address} comment "${vm.vmId}" }`,
+    ...ports.map(
+      (port) => `add element ${t} ${portMapName} { ${portKey(port)} comment "${vm.vmId}" : ${vm.address} . ${port.guestPort} }`,
+    ),
+    ...bridgeBaseScript(table.name),
+    ...bridgeDeletions(table.name, state, (vmId) => vmId === vm.vmId, { tap: guard?.tap ?? '', keepChains: guard !== null }),
+    ...(guard === null
+      ? []
+      : [
+          ...(guard.sharedSet === null ? [] : [`add set ${b} ${guard.sharedSet} { type ifname ; }`]),
+          `add chain ${b} ${chain}`,
+          `flush chain ${b} ${chain}`,
+          ...guardRules(guard, vm.address).map((rule) => `add rule ${b} ${chain} ${rule}`),
+          `add element ${b} ${tapSetName} { "${guard.tap}" comment "${vm.vmId}" }`,
+          ...(guard.sharedSet === null ? [] : [`add element ${b} ${guard.sharedSet} { "${guard.tap}" comment "${vm.vmId}" }`]),
+          `add element ${b} ${guardMapName} { "${guard.tap}" comment "${vm.vmId}" : jump ${chain} }`,
+        ]),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -135,7 +316,10 @@ export function vmEgressScript(
  */
 export function removeVmsScript(tableName: string, vmIds: ReadonlySet<string>, state: EgressTableState): string | null {
   if (!tableNamePattern.test(tableName)) throw invalid('table', 'must be a lower-case nftables name');
-  const lines = deletions(tableName, state, (vmId) => vmIds.has(vmId));
+  const lines = [
+    ...deletions(tableName, state, (vmId) => vmIds.has(vmId)),
+    ...bridgeDeletions(tableName, state, (vmId) => vmIds.has(vmId)),
+  ];
   return lines.length === 0 ? null : `${lines.join('\n')}\n`;
 }
 
@@ -145,6 +329,15 @@ export function vmIdsInTable(state: EgressTableState): string[] {
     ...state.vmChains,
     ...state.egressElements.map((element) => element.chain),
     ...state.guestElements.map((element) => element.vmId),
+    ...state.portElements.map((element) => element.vmId),
+    ...state.guardChains,
+    ...state.guardElements.map((element) => element.chain),
+    ...state.tapElements.map((element) => element.vmId),
   ]);
   return [...ids].filter((id) => isVmId(id)).sort();
+}
+
+/** The set of a shared network's TAPs: its name (project-qualified by the Manager) hashed, so any name fits nft. */
+export function sharedSetName(sharedNetwork: string): string {
+  return `shared_${createHash('sha256').update(sharedNetwork).digest('hex').slice(0, 16)}`;
 }

@@ -1,6 +1,6 @@
-import type { HostResource, VmSpec } from '@hearth/contracts';
+import { isSamePublishedPorts, type HostResource, type PublishedPort, type VmSpec } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
-import type { EgressPolicy } from './egress-rules.js';
+import type { EgressPolicy, GuestGuard } from './egress-rules.js';
 import type { VmId } from './vm-id.js';
 
 /** The record's own lifecycle, kept apart from what the VMM process reports (`VmmState`). */
@@ -83,6 +83,10 @@ export interface EgressRecord {
   readonly table: string;
   readonly address: string;
   readonly policy: EgressPolicy;
+  /** The host ports published to the guest (elements of the `ports` map); absent when none. */
+  readonly ports?: readonly PublishedPort[];
+  /** The guard of the guest's TAP in the bridge table (its MAC, address and shared network); absent before its TAP existed. */
+  readonly guard?: GuestGuard;
 }
 
 /**
@@ -226,6 +230,8 @@ export function isSameSpec(a: VmSpec, b: VmSpec): boolean {
     a.bootArgs === b.bootArgs &&
     a.guestMac.toLowerCase() === b.guestMac.toLowerCase() &&
     a.isMetricsEnabled === b.isMetricsEnabled &&
-    JSON.stringify(a.guest ?? null) === JSON.stringify(b.guest ?? null)
+    JSON.stringify(a.guest ?? null) === JSON.stringify(b.guest ?? null) &&
+    isSamePublishedPorts(a.ports ?? [], b.ports ?? []) &&
+    (a.sharedNetwork ?? null) === (b.sharedNetwork ?? null)
   );
 }

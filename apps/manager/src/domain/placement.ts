@@ -1,5 +1,6 @@
 import { isHostAlive, noAnswers, type Host, type LastAnswerOf } from './host.js';
 import type { HostId } from './ids.js';
+import type { PublishedPort, TakenPort } from './published-ports.js';
 
 export interface PlacementPolicy {
   /** Schedulable vCPUs = host CPUs × this ratio. */
@@ -47,6 +48,9 @@ export const rejectionReasons = [
   'interface_limit',
   'insufficient_cpu',
   'insufficient_memory',
+  // Only for a VM with published ports (see `portRejectionOf`):
+  'egress_off',
+  'host_port_taken',
 ] as const;
 export type RejectionReason = (typeof rejectionReasons)[number];
 
@@ -120,6 +124,22 @@ export function rejectionOf(
   const free = freeResources(host, allocation, policy);
   if (free.vcpuCount < request.vcpuCount) return 'insufficient_cpu';
   if (free.memoryMib < request.memoryMib) return 'insufficient_memory';
+  return undefined;
+}
+
+/**
+ * Why `host` cannot publish `ports`: its Agent writes no NAT rules (`egress_off`), or another VM
+ * publishes one of them there (`host_port_taken`, from `taken`); undefined when it can (or when
+ * there are no ports). Checked before resources: a VM with ports goes only where they are free.
+ */
+export function portRejectionOf(
+  host: Pick<Host, 'id' | 'facts'>,
+  ports: readonly PublishedPort[],
+  taken: readonly TakenPort[],
+): 'egress_off' | 'host_port_taken' | undefined {
+  if (ports.length === 0) return undefined;
+  if (host.facts.egress !== 'nat') return 'egress_off';
+  if (taken.some((port) => port.hostId === host.id)) return 'host_port_taken';
   return undefined;
 }
 

@@ -3,6 +3,7 @@ import type { ObservedVmState, VmState } from './vm-state.js';
 import type { RestartPolicy } from './restart-policy.js';
 import type { VmNetwork } from './address-pool.js';
 import type { EgressPolicy } from './egress.js';
+import type { PublishedPort } from './published-ports.js';
 
 export const defaultBootArgs = 'console=ttyS0 reboot=k panic=1 pci=off';
 
@@ -52,6 +53,10 @@ export interface Vm {
   readonly userData: string | null;
   /** What the guest may send beyond its host; sent to the Agent with every start and on every change. */
   readonly egress: EgressPolicy;
+  /** Host ports forwarded to the guest on its host, kept for the VM's life; empty when none. */
+  readonly ports: readonly PublishedPort[];
+  /** The shared network of its project the guest joined (it reaches the guests of its host that joined it too); null: none. */
+  readonly sharedNetwork: string | null;
   readonly isMetricsEnabled: boolean;
   readonly failureReason: FailureReason | null;
   readonly steps: readonly VmStep[];

@@ -123,6 +123,8 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         network: null,
         userData: null,
         egress: { mode: 'allow_all' },
+        ports: [],
+        sharedNetwork: null,
         isMetricsEnabled: false,
         failureReason: null,
         steps: [],
@@ -563,6 +565,35 @@ export function describeRepositoryContract(name: string, open: () => Promise<Rep
         const narrowed = await vm({ egress: policy });
         expect((await repos.vms.findById(plain.id))?.egress).toEqual({ mode: 'allow_all' });
         expect((await repos.vms.findById(narrowed.id))?.egress).toEqual(policy);
+      });
+
+      it('stores the shared network with the VM, null unless one was given', async () => {
+        const plain = await vm();
+        const joined = await vm({ sharedNetwork: 'backend' });
+        expect((await repos.vms.findById(plain.id))?.sharedNetwork).toBeNull();
+        expect((await repos.vms.findById(joined.id))?.sharedNetwork).toBe('backend');
+      });
+
+      it('stores the published ports with the VM and answers which VMs publish a port, on which host', async () => {
+        const web = await vm({ ports: [{ protocol: 'tcp', hostPort: 8080, guestPort: 80 }] });
+        const dns = await vm({ ports: [{ protocol: 'udp', hostPort: 8080, guestPort: 53 }] });
+        expect((await repos.vms.findById(web.id))?.ports).toEqual([{ protocol: 'tcp', hostPort: 8080, guestPort: 80 }]);
+        expect(await repos.vms.takenPorts([{ protocol: 'tcp', hostPort: 8080, guestPort: 1 }])).toEqual([
+          { hostId: web.hostId, protocol: 'tcp', hostPort: 8080, vmId: web.id },
+        ]);
+        expect((await repos.vms.takenPorts([{ protocol: 'udp', hostPort: 8080, guestPort: 1 }]))[0]?.vmId).toBe(dns.id);
+        expect(await repos.vms.takenPorts([{ protocol: 'tcp', hostPort: 8081, guestPort: 1 }])).toEqual([]);
+      });
+
+      it('refuses a host port another VM publishes on the same host (HOST_PORT_TAKEN), not on another host; delete frees it', async () => {
+        const port = { protocol: 'tcp' as const, hostPort: 2222, guestPort: 22 };
+        const first = await vm({ ports: [port] });
+        const again = vm({ hostId: first.hostId, ports: [{ ...port, guestPort: 23 }] });
+        expect(await codeOf(again)).toBe('HOST_PORT_TAKEN');
+        await vm({ ports: [port] });
+        await repos.vms.delete(first.id, at(1));
+        const reused = await vm({ hostId: first.hostId, ports: [port] });
+        expect((await repos.vms.findById(reused.id))?.ports).toEqual([port]);
       });
 
       it('replaces the egress policy in any state, with a version and a vm.egress_changed event', async () => {

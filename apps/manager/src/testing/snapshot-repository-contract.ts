@@ -88,6 +88,8 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
         network: null,
         userData: null,
         egress: { mode: 'allow_all' },
+        ports: [],
+        sharedNetwork: null,
       };
       await harness.vms.insert(vm);
     });

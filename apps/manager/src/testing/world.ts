@@ -93,7 +93,7 @@ export interface World {
   readonly inspector: FakeImageInspector;
   readonly clock: FixedClock;
   readonly vmWaiters: VmStateWaiters;
-  addHost(options?: { name?: string; capacity?: Partial<HostCapacity> }): Promise<Host>;
+  addHost(options?: { name?: string; capacity?: Partial<HostCapacity>; facts?: Partial<HostFacts> }): Promise<Host>;
   addImages(): Promise<{ kernel: Image; rootfs: Image }>;
   /** A new token made by the admin token; returns its secret. */
   mintToken(token: NewToken): Promise<string>;
@@ -142,7 +142,7 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
         aliveIfHeartbeatSince: clock.now(),
         addr: `https://10.0.0.${hostCount}:9090`,
         capacity: hostCapacity(options.capacity),
-        facts: hostFacts(),
+        facts: { ...hostFacts(), ...options.facts },
         at: clock.now(),
       });
     },

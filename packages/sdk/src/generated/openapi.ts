@@ -1898,6 +1898,7 @@ export interface operations {
                         isBridgeUp: boolean;
                         bridge: string;
                         spawnMode: "direct" | "systemd-run";
+                        egress?: "off" | "nat";
                     };
                 };
             };
@@ -1967,6 +1968,7 @@ export interface operations {
                         isBridgeUp: boolean;
                         bridge: string;
                         spawnMode: "direct" | "systemd-run";
+                        egress?: "off" | "nat";
                     };
                 };
             };
@@ -2041,6 +2043,7 @@ export interface operations {
                                 isBridgeUp: boolean;
                                 bridge: string;
                                 spawnMode: "direct" | "systemd-run";
+                                egress?: "off" | "nat";
                             };
                             allocated: {
                                 vcpuCount: number;
@@ -2115,6 +2118,7 @@ export interface operations {
                             isBridgeUp: boolean;
                             bridge: string;
                             spawnMode: "direct" | "systemd-run";
+                            egress?: "off" | "nat";
                         };
                         allocated: {
                             vcpuCount: number;
@@ -2283,6 +2287,7 @@ export interface operations {
                             isBridgeUp: boolean;
                             bridge: string;
                             spawnMode: "direct" | "systemd-run";
+                            egress?: "off" | "nat";
                         };
                         allocated: {
                             vcpuCount: number;
@@ -2358,6 +2363,7 @@ export interface operations {
                             isBridgeUp: boolean;
                             bridge: string;
                             spawnMode: "direct" | "systemd-run";
+                            egress?: "off" | "nat";
                         };
                         allocated: {
                             vcpuCount: number;
@@ -2434,6 +2440,7 @@ export interface operations {
                                 isBridgeUp: boolean;
                                 bridge: string;
                                 spawnMode: "direct" | "systemd-run";
+                                egress?: "off" | "nat";
                             };
                             allocated: {
                                 vcpuCount: number;
@@ -2542,6 +2549,12 @@ export interface operations {
                                     ports?: number[];
                                 }[];
                             };
+                            ports: {
+                                hostPort: number;
+                                guestPort: number;
+                                protocol: "tcp" | "udp";
+                            }[];
+                            sharedNetwork: string | null;
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -2646,6 +2659,12 @@ export interface operations {
                             ports?: number[];
                         }[];
                     };
+                    ports?: {
+                        hostPort: number;
+                        guestPort: number;
+                        protocol: "tcp" | "udp";
+                    }[];
+                    sharedNetwork?: string;
                 };
             };
         };
@@ -2700,6 +2719,12 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;
@@ -2770,6 +2795,12 @@ export interface operations {
                                     ports?: number[];
                                 }[];
                             };
+                            ports: {
+                                hostPort: number;
+                                guestPort: number;
+                                protocol: "tcp" | "udp";
+                            }[];
+                            sharedNetwork: string | null;
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -2849,6 +2880,12 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;
@@ -2919,6 +2956,12 @@ export interface operations {
                                     ports?: number[];
                                 }[];
                             };
+                            ports: {
+                                hostPort: number;
+                                guestPort: number;
+                                protocol: "tcp" | "udp";
+                            }[];
+                            sharedNetwork: string | null;
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -3029,6 +3072,12 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;
@@ -3236,6 +3285,12 @@ export interface operations {
                                     ports?: number[];
                                 }[];
                             };
+                            ports: {
+                                hostPort: number;
+                                guestPort: number;
+                                protocol: "tcp" | "udp";
+                            }[];
+                            sharedNetwork: string | null;
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -3411,6 +3466,12 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;
@@ -3525,6 +3586,12 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;
@@ -3639,6 +3706,12 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;
@@ -3753,6 +3826,12 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;
@@ -3891,6 +3970,12 @@ export interface operations {
                                 ports?: number[];
                             }[];
                         };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
+                        sharedNetwork: string | null;
                         failureReason: {
                             code: string;
                             message: string;

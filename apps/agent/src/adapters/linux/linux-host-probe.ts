@@ -47,6 +47,8 @@ export interface LinuxHostProbeOptions {
   readonly network: HostNetwork;
   /** Overrides the CPU count offered for placement (AGENT_CPU_COUNT). */
   readonly cpuCount?: number | null;
+  /** Whether the Agent writes NAT and per-VM rules (AGENT_EGRESS). */
+  readonly egress?: 'off' | 'nat';
 }
 
 /**
@@ -82,6 +84,7 @@ export class LinuxHostProbe implements HostProbe {
       isBridgeUp,
       bridge: this.options.bridge,
       spawnMode: this.options.spawnMode,
+      egress: this.options.egress ?? 'off',
     };
   }
 

@@ -1,14 +1,26 @@
 import { isAppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
 import type { HostFirewall } from '../../application/ports/host-firewall.js';
-import { egressMapName, emptyEgressTableState, guestSetName, type EgressTableState } from '../../domain/egress-rules.js';
+import {
+  egressMapName,
+  emptyEgressTableState,
+  guardMapName,
+  guestSetName,
+  portMapName,
+  sharedSetPattern,
+  tapSetName,
+  type EgressTableState,
+  type PortElement,
+} from '../../domain/egress-rules.js';
 
 type NftElement = string | { readonly elem?: { readonly val?: string; readonly comment?: string } };
+type NftConcat = { readonly concat?: readonly (string | number)[] };
+type NftPortKey = NftConcat | { readonly elem?: { readonly val?: NftConcat; readonly comment?: string } };
 interface NftObject {
   readonly chain?: { readonly name: string };
   readonly map?: {
     readonly name: string;
-    readonly elem?: readonly (readonly [NftElement, { readonly jump?: { readonly target?: string } }])[];
+    readonly elem?: readonly (readonly [unknown, unknown])[];
   };
   readonly set?: { readonly name: string; readonly elem?: readonly NftElement[] };
 }
@@ -16,6 +28,71 @@ interface NftObject {
 function elementValue(element: NftElement): { readonly address: string; readonly comment: string } {
   if (typeof element === 'string') return { address: element, comment: '' };
   return { address: element.elem?.val ?? '', comment: element.elem?.comment ?? '' };
+}
+
+/** `tcp . 8080 comment "vm_…" : 172.30.0.5 . 80` as `nft -j` spells it; null when it is not one. */
+function portElement(key: NftPortKey, value: NftConcat): PortElement | null {
+  const inner = 'elem' in key ? key.elem : undefined;
+  const [protocol, hostPort] = (inner?.val ?? (key as NftConcat)).concat ?? [];
+  const [address, guestPort] = value.concat ?? [];
+  if ((protocol !== 'tcp' && protocol !== 'udp') || typeof hostPort !== 'number') return null;
+  if (typeof address !== 'string' || typeof guestPort !== 'number') return null;
+  return { protocol, hostPort, address, guestPort, vmId: inner?.comment ?? '' };
+}
+
+/** The bridge table's VM chains, `guard` elements, and TAP elements of its sets. */
+function bridgeState(objects: readonly NftObject[]): Pick<EgressTableState, 'guardChains' | 'guardElements' | 'tapElements'> {
+  const guardChains: string[] = [];
+  const guardElements: { tap: string; chain: string }[] = [];
+  const tapElements: { set: string; tap: string; vmId: string }[] = [];
+  for (const object of objects) {
+    if (object.chain !== undefined && object.chain.name.startsWith('vm_')) guardChains.push(object.chain.name);
+    if (object.map?.name === guardMapName) {
+      for (const [key, verdict] of object.map.elem ?? []) {
+        const target = (verdict as { readonly jump?: { readonly target?: string } }).jump?.target;
+        guardElements.push({ tap: elementValue(key as NftElement).address, chain: target ?? '' });
+      }
+    }
+    const set = object.set;
+    if (set !== undefined && (set.name === tapSetName || sharedSetPattern.test(set.name))) {
+      for (const element of set.elem ?? []) {
+        const { address, comment } = elementValue(element);
+        tapElements.push({ set: set.name, tap: address, vmId: comment });
+      }
+    }
+  }
+  return { guardChains, guardElements, tapElements };
+}
+
+/** The ip table's VM chains and the elements of its maps and set. */
+function ipState(objects: readonly NftObject[]): Omit<EgressTableState, 'guardChains' | 'guardElements' | 'tapElements'> {
+  if (objects.length === 0) return emptyEgressTableState;
+  const vmChains: string[] = [];
+  const egressElements: { address: string; chain: string }[] = [];
+  const guestElements: { address: string; vmId: string }[] = [];
+  const portElements: PortElement[] = [];
+  for (const object of objects) {
+    if (object.chain !== undefined && object.chain.name.startsWith('vm_')) vmChains.push(object.chain.name);
+    if (object.map?.name === egressMapName) {
+      for (const [key, verdict] of object.map.elem ?? []) {
+        const target = (verdict as { readonly jump?: { readonly target?: string } }).jump?.target;
+        egressElements.push({ address: elementValue(key as NftElement).address, chain: target ?? '' });
+      }
+    }
+    if (object.map?.name === portMapName) {
+      for (const [key, value] of object.map.elem ?? []) {
+        const element = portElement(key as NftPortKey, value as NftConcat);
+        if (element !== null) portElements.push(element);
+      }
+    }
+    if (object.set?.name === guestSetName) {
+      for (const element of object.set.elem ?? []) {
+        const { address, comment } = elementValue(element);
+        guestElements.push({ address, vmId: comment });
+      }
+    }
+  }
+  return { vmChains, egressElements, guestElements, portElements };
 }
 
 function isMissingTable(error: unknown): boolean {
@@ -38,33 +115,20 @@ export class NftHostFirewall implements HostFirewall {
     this.prefix = options.netns ? ['ip', 'netns', 'exec', options.netns] : [];
   }
 
+  /** The `ip` table and the `bridge` table of that name: nothing else is read. */
   async readTable(table: string): Promise<EgressTableState> {
-    let stdout: string;
+    const [ip, bridge] = await Promise.all([this.listTable('ip', table), this.listTable('bridge', table)]);
+    return { ...ipState(ip), ...bridgeState(bridge) };
+  }
+
+  private async listTable(family: 'ip' | 'bridge', table: string): Promise<NftObject[]> {
     try {
-      ({ stdout } = await this.runner.run([...this.prefix, 'nft', '-j', 'list', 'table', 'ip', table]));
+      const { stdout } = await this.runner.run([...this.prefix, 'nft', '-j', 'list', 'table', family, table]);
+      return (JSON.parse(stdout) as { nftables?: NftObject[] }).nftables ?? [];
     } catch (error) {
-      if (isMissingTable(error)) return emptyEgressTableState;
+      if (isMissingTable(error)) return [];
       throw error;
     }
-    const objects = (JSON.parse(stdout) as { nftables?: NftObject[] }).nftables ?? [];
-    const vmChains: string[] = [];
-    const egressElements: { address: string; chain: string }[] = [];
-    const guestElements: { address: string; vmId: string }[] = [];
-    for (const object of objects) {
-      if (object.chain !== undefined && object.chain.name.startsWith('vm_')) vmChains.push(object.chain.name);
-      if (object.map?.name === egressMapName) {
-        for (const [key, verdict] of object.map.elem ?? []) {
-          egressElements.push({ address: elementValue(key).address, chain: verdict.jump?.target ?? '' });
-        }
-      }
-      if (object.set?.name === guestSetName) {
-        for (const element of object.set.elem ?? []) {
-          const { address, comment } = elementValue(element);
-          guestElements.push({ address, vmId: comment });
-        }
-      }
-    }
-    return { vmChains, egressElements, guestElements };
   }
 
   async apply(script: string): Promise<void> {

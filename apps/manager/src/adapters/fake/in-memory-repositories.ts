@@ -19,6 +19,7 @@ import { resourceHoldingStates, type ObservedVmState, type VmState } from '../..
 import { guestMacOf, type Vm } from '../../domain/vm.js';
 import { vmNetworkOf, type LeaseRequest } from '../../domain/address-pool.js';
 import { chooseAddress } from '../../domain/address-lease.js';
+import { hostPortTaken, type PublishedPort, type TakenPort } from '../../domain/published-ports.js';
 import { InMemoryAuditLog } from './in-memory-audit-log.js';
 import { InMemoryEventFeed, InMemoryEventRepository } from './in-memory-event-repository.js';
 import { InMemoryIdempotencyRepository } from './in-memory-idempotency-repository.js';
@@ -77,6 +78,8 @@ export class InMemoryVmRepository implements VmRepository {
     const project = this.store.projects.get(first.project);
     if (project === undefined)
       throw new AppError('PROJECT_NOT_FOUND', `No project named ${first.project}`, { details: { project: first.project } });
+    const taken = vms.flatMap((vm) => this.takenOn(vm.hostId, vm.ports));
+    if (taken.length > 0) throw hostPortTaken(taken);
     // No await between the check and the write: like the placement lock of the real adapter.
     admit?.(this.allocationOf(first.hostId), { quota: project.quota, usage: this.usageOf(first.project) });
     // Every address is chosen before any is leased: a refusal of one leases none, as a rollback would.
@@ -106,6 +109,21 @@ export class InMemoryVmRepository implements VmRepository {
   async allocateGuestMac(): Promise<string> {
     this.store.guestMacSerial += 1;
     return guestMacOf(this.store.guestMacSerial);
+  }
+
+  async takenPorts(ports: readonly PublishedPort[]): Promise<readonly TakenPort[]> {
+    return [...this.store.vms.values()].flatMap((vm) => this.takenOn(vm.hostId, ports).filter((port) => port.vmId === vm.id));
+  }
+
+  /** The ports of `ports` that a VM on `hostId` publishes. */
+  private takenOn(hostId: HostId, ports: readonly PublishedPort[]): TakenPort[] {
+    return [...this.store.vms.values()]
+      .filter((vm) => vm.hostId === hostId)
+      .flatMap((vm) =>
+        vm.ports
+          .filter((held) => ports.some((port) => port.protocol === held.protocol && port.hostPort === held.hostPort))
+          .map((held) => ({ hostId, protocol: held.protocol, hostPort: held.hostPort, vmId: vm.id })),
+      );
   }
 
   async listAwaitingRestore(snapshotId: SnapshotId): Promise<readonly VmId[]> {

@@ -14,6 +14,11 @@ const uniqueConstraintCodes: Readonly<Record<string, { code: ErrorCode; message:
   },
   // The lease lock makes this unreachable between Managers of one database; kept as the last word.
   address_leases_pkey: { code: 'ADDRESS_TAKEN', message: 'The address is held by another VM' },
+  // Two Managers admitting VMs with one host port on one host at once: the second is refused.
+  published_ports_pkey: {
+    code: 'HOST_PORT_TAKEN',
+    message: 'A host port asked for is already published by another VM on the host',
+  },
   templates_project_name_key: { code: 'TEMPLATE_NAME_TAKEN', message: 'A template with this name already exists in the project' },
   projects_pkey: { code: 'PROJECT_NAME_TAKEN', message: 'A project with this name already exists' },
 };

@@ -23,6 +23,7 @@ import { addressTaken, invalidAddress, poolExhausted, type ChosenAddress } from 
 import { vmNetworkOf, whyNotLeasable, type LeaseRequest, type VmNetwork } from '../../domain/address-pool.js';
 import type { ManagerDatabase } from './schema.js';
 import { egressChangeMessage, type EgressPolicy } from '../../domain/egress.js';
+import { hostPortTaken, type PublishedPort, type TakenPort } from '../../domain/published-ports.js';
 
 export class PgVmRepository implements VmRepository {
   constructor(private readonly db: Database) {}
@@ -98,13 +99,29 @@ export class PgVmRepository implements VmRepository {
         }),
       {
         '23503': (cause) => new AppError('IMAGE_NOT_FOUND', `A host, image or project of VM ${vm.id} does not exist`, { cause }),
-        '23505': (cause) =>
-          (cause as { constraint?: unknown }).constraint === 'vms_project_name_key'
-            ? new AppError('VM_NAME_TAKEN', `A VM named ${vms.map((v) => v.name).join(', ')} already exists`, {
-                details: { name: vms.length === 1 ? vm.name : vms.map((v) => v.name) },
-                cause,
-              })
-            : translateDatabaseError(cause),
+        '23505': (cause) => {
+          const constraint = (cause as { constraint?: unknown }).constraint;
+          if (constraint === 'vms_project_name_key') {
+            return new AppError('VM_NAME_TAKEN', `A VM named ${vms.map((v) => v.name).join(', ')} already exists`, {
+              details: { name: vms.length === 1 ? vm.name : vms.map((v) => v.name) },
+              cause,
+            });
+          }
+          // Another replica admitted a VM publishing the port on this host since placement looked.
+          if (constraint === 'published_ports_pkey') {
+            return hostPortTaken(
+              vms.flatMap((each) =>
+                each.ports.map((port) => ({
+                  hostId: each.hostId,
+                  protocol: port.protocol,
+                  hostPort: port.hostPort,
+                  vmId: each.id,
+                })),
+              ),
+            );
+          }
+          return translateDatabaseError(cause);
+        },
       },
     );
   }
@@ -127,6 +144,28 @@ export class PgVmRepository implements VmRepository {
         .execute(),
     );
     return rows.map((row) => row.id as VmId);
+  }
+
+  async takenPorts(ports: readonly PublishedPort[]): Promise<readonly TakenPort[]> {
+    if (ports.length === 0) return [];
+    const rows = await translated(() =>
+      this.db
+        .selectFrom('published_ports')
+        .select(['host_id', 'protocol', 'host_port', 'vm_id'])
+        .where((eb) =>
+          eb.or(ports.map((port) => eb.and([eb('protocol', '=', port.protocol), eb('host_port', '=', port.hostPort)]))),
+        )
+        .orderBy('host_id')
+        .orderBy('protocol')
+        .orderBy('host_port')
+        .execute(),
+    );
+    return rows.map((row) => ({
+      hostId: row.host_id as HostId,
+      protocol: row.protocol === 'udp' ? 'udp' : 'tcp',
+      hostPort: row.host_port,
+      vmId: row.vm_id as VmId,
+    }));
   }
 
   async findById(id: VmId): Promise<Vm | undefined> {
@@ -425,6 +464,8 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: Vm, lease: Lease
           network: inserted.network === null ? null : JSON.stringify(inserted.network),
           user_data: vm.userData,
           egress: JSON.stringify(vm.egress),
+          ports: JSON.stringify(vm.ports),
+          shared_network: vm.sharedNetwork,
           is_metrics_enabled: vm.isMetricsEnabled,
           failure_reason: vm.failureReason === null ? null : JSON.stringify(vm.failureReason),
           steps: JSON.stringify(vm.steps.map(stepToJson)),
@@ -455,6 +496,21 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: Vm, lease: Lease
     })
     .execute();
   if (address !== undefined) await recordLease(trx, vm, address, lease?.pool.cidr ?? '');
+  if (vm.ports.length > 0) {
+    // The primary key (host, protocol, port) refuses a port another VM publishes on this host.
+    await trx
+      .insertInto('published_ports')
+      .values(
+        vm.ports.map((port) => ({
+          host_id: vm.hostId,
+          protocol: port.protocol,
+          host_port: port.hostPort,
+          vm_id: vm.id,
+          guest_port: port.guestPort,
+        })),
+      )
+      .execute();
+  }
   return inserted;
 }
 
@@ -477,6 +533,8 @@ function toVm(row: Selectable<VmsTable>): Vm {
     network: (row.network as VmNetwork | null) ?? null,
     userData: row.user_data,
     egress: row.egress as EgressPolicy,
+    ports: row.ports as PublishedPort[],
+    sharedNetwork: row.shared_network,
     isMetricsEnabled: row.is_metrics_enabled,
     failureReason: (row.failure_reason as FailureReason | null) ?? null,
     steps: steps.map((step) => ({ name: step.name, durationMs: step.durationMs, at: new Date(step.at) })),

@@ -25,7 +25,7 @@ afterAll(async () => {
 describeRepositoryContract('PGlite (in memory)', async () => ({
   repos: createPgRepositories(db),
   close: async () => {
-    await sql`truncate events, idempotency_keys, snapshots, address_leases, vms, templates, images, hosts, api_tokens, audit_log`.execute(
+    await sql`truncate events, idempotency_keys, snapshots, address_leases, published_ports, vms, templates, images, hosts, api_tokens, audit_log`.execute(
       db,
     );
     await sql`delete from projects where name <> 'default'`.execute(db);
@@ -33,7 +33,7 @@ describeRepositoryContract('PGlite (in memory)', async () => ({
 }));
 
 const emptied = async (): Promise<void> => {
-  await sql`truncate events, idempotency_keys, snapshots, address_leases, vms, templates, images, hosts, api_tokens, audit_log`.execute(
+  await sql`truncate events, idempotency_keys, snapshots, address_leases, published_ports, vms, templates, images, hosts, api_tokens, audit_log`.execute(
     db,
   );
   await sql`delete from projects where name <> 'default'`.execute(db);
@@ -54,7 +54,7 @@ describeSnapshotRepositoryContract('PGlite (in memory)', async () => ({ ...creat
 describeTrustRepositoryContract('PGlite (in memory)', async () => ({
   ...createPgRepositories(db),
   close: async () => {
-    await sql`truncate events, idempotency_keys, snapshots, address_leases, vms, templates, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
+    await sql`truncate events, idempotency_keys, snapshots, address_leases, published_ports, vms, templates, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
       db,
     );
   },

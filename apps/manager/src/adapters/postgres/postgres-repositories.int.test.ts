@@ -36,7 +36,7 @@ describe.skipIf(!hasDatabase)(
     });
 
     const emptied = async (): Promise<void> => {
-      await sql`truncate events, idempotency_keys, snapshots, address_leases, vms, templates, images, hosts, api_tokens, audit_log`.execute(
+      await sql`truncate events, idempotency_keys, snapshots, address_leases, published_ports, vms, templates, images, hosts, api_tokens, audit_log`.execute(
         db!,
       );
       await sql`delete from projects where name <> 'default'`.execute(db!);
@@ -55,7 +55,7 @@ describe.skipIf(!hasDatabase)(
       return {
         repos: createPgRepositories(current),
         close: async () => {
-          await sql`truncate events, idempotency_keys, snapshots, address_leases, vms, templates, images, hosts, api_tokens, audit_log`.execute(
+          await sql`truncate events, idempotency_keys, snapshots, address_leases, published_ports, vms, templates, images, hosts, api_tokens, audit_log`.execute(
             current,
           );
           await sql`delete from projects where name <> 'default'`.execute(current);
@@ -72,7 +72,7 @@ describe.skipIf(!hasDatabase)(
       return {
         ...createPgRepositories(current),
         close: async () => {
-          await sql`truncate events, idempotency_keys, snapshots, address_leases, vms, templates, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
+          await sql`truncate events, idempotency_keys, snapshots, address_leases, published_ports, vms, templates, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
             current,
           );
         },

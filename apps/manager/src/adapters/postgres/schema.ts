@@ -60,6 +60,8 @@ export interface VmsTable {
   network: ColumnType<unknown, string | null, string | null>;
   user_data: string | null;
   egress: ColumnType<unknown, string | undefined, string>;
+  ports: ColumnType<unknown, string | undefined, string>;
+  shared_network: ColumnType<string | null, string | null | undefined, string | null>;
   template_id: string | null;
   template_version: number | null;
   snapshot_id: string | null;
@@ -73,6 +75,14 @@ export interface AddressLeasesTable {
   vm_id: string | null;
   leased_at: Date;
   released_at: Date | null;
+}
+
+export interface PublishedPortsTable {
+  host_id: string;
+  protocol: string;
+  host_port: number;
+  vm_id: string;
+  guest_port: number;
 }
 
 export interface TemplatesTable {
@@ -235,6 +245,7 @@ export interface ManagerDatabase {
   snapshots: SnapshotsTable;
   vms: VmsTable;
   address_leases: AddressLeasesTable;
+  published_ports: PublishedPortsTable;
   events: EventsTable;
   event_retention: EventRetentionTable;
   idempotency_keys: IdempotencyKeysTable;

@@ -6,6 +6,7 @@ import type { HostAllocation } from '../../domain/placement.js';
 import type { ProjectQuota, ProjectUsage } from '../../domain/project.js';
 import type { LeaseRequest } from '../../domain/address-pool.js';
 import type { EgressPolicy } from '../../domain/egress.js';
+import type { PublishedPort, TakenPort } from '../../domain/published-ports.js';
 
 /** A state change, written together with its event row (never one without the other). */
 export interface VmStateChange {
@@ -71,6 +72,11 @@ export interface VmRepository {
    * the one released longest ago whose quarantine is over (ADDRESS_POOL_EXHAUSTED when none is).
    * No two VMs ever hold one address, whichever Manager inserts them; `delete` releases it.
    */
+  /**
+   * Also records the VM's published ports on its host in the same transaction: HOST_PORT_TAKEN when
+   * another VM publishes one of them there, whichever Manager inserted it (a uniqueness constraint
+   * on host, protocol and port). `delete` frees them.
+   */
   insert(vm: Vm, admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void, lease?: LeaseRequest): Promise<Vm>;
   /**
    * `insert` of several VMs of one host and one project, all or none: `admit` sees what the host and
@@ -89,6 +95,8 @@ export interface VmRepository {
   allocateGuestMac(): Promise<string>;
   /** The VMs cloned from the snapshot that have not run yet: their start still restores it. */
   listAwaitingRestore(snapshotId: SnapshotId): Promise<readonly VmId[]>;
+  /** Which of these host ports (by protocol) VMs publish, on whatever host: placement avoids those hosts. */
+  takenPorts(ports: readonly PublishedPort[]): Promise<readonly TakenPort[]>;
   findById(id: VmId): Promise<Vm | undefined>;
   findByName(project: string, name: string): Promise<Vm | undefined>;
   /** Keyset page ordered by id. */

@@ -18,6 +18,10 @@ export function vmSpecOf(vm: Vm): VmSpec {
     guestMac: vm.guestMac,
     isMetricsEnabled: vm.isMetricsEnabled,
     egress: vm.egress,
+    // Sent only when there are some: an Agent without egress through NAT refuses any.
+    ...(vm.ports.length === 0 ? {} : { ports: vm.ports.map((port) => ({ ...port })) }),
+    // Qualified by the project: networks of one name in two projects never meet.
+    ...(vm.sharedNetwork === null ? {} : { sharedNetwork: `${vm.project}/${vm.sharedNetwork}` }),
     ...(vm.network === null
       ? {}
       : {

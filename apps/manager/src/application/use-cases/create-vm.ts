@@ -1,14 +1,22 @@
 import { bootArgsMaxLength, userDataMaxLength } from '@hearth/contracts';
 import { failpoint } from '@hearth/failpoints';
-import { AppError } from '@hearth/errors';
+import { AppError, type FieldError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
 import type { TemplateId } from '../../domain/ids.js';
-import { noAllocation, placeVm, rejectionOf, type HostRejection } from '../../domain/placement.js';
+import { noAllocation, placeVm, portRejectionOf, rejectionOf, type HostRejection } from '../../domain/placement.js';
 import { quotaOverruns } from '../../domain/project.js';
 import { parseIpv4 } from '../../domain/address-pool.js';
 import { invalidBody, presetImageErrors, presetOf, type Template, type VmPreset } from '../../domain/template.js';
 import { isValidVmName, type Vm } from '../../domain/vm.js';
 import { allowAllEgress, egressPolicyErrors, type EgressPolicy } from '../../domain/egress.js';
+import {
+  agentPortOf,
+  hostPortTaken,
+  publishedPortErrors,
+  sortedPublishedPorts,
+  type PublishedPort,
+  type TakenPort,
+} from '../../domain/published-ports.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { continueCreate } from './continue-create.js';
 
@@ -28,6 +36,10 @@ export interface CreateVmInput extends Partial<VmPreset> {
   readonly userData?: string | undefined;
   /** What the guest may send beyond its host; default: everything. */
   readonly egress?: EgressPolicy | undefined;
+  /** Host ports forwarded to the guest; the VM goes only to a host with egress through NAT where they are free. */
+  readonly ports?: readonly PublishedPort[] | undefined;
+  /** A network of its project to share with the other guests that join it; default none (isolated). */
+  readonly sharedNetwork?: string | undefined;
 }
 
 type Deps = Pick<
@@ -74,6 +86,9 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
   }
   const egressErrors = input.egress === undefined ? [] : egressPolicyErrors(input.egress, 'body/egress');
   if (egressErrors.length > 0) throw invalidBody(egressErrors);
+  const ports = sortedPublishedPorts(input.ports ?? []);
+  const portErrors = publishedPortErrors(input.ports ?? [], 'body/ports');
+  if (portErrors.length > 0) throw invalidBody(portErrors);
   const [kernel, rootfs] = await Promise.all([
     deps.images.findById(input.kernelImageId),
     deps.images.findById(input.rootfsImageId),
@@ -84,11 +99,17 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
 
   const hosts = await deps.hosts.list();
   const now = deps.clock.now();
+  const reservedErrors = agentPortErrors(input.ports ?? [], hosts);
+  if (reservedErrors.length > 0) throw invalidBody(reservedErrors);
+  // Which hosts publish one of the ports already: read to choose a host, enforced by the insert.
+  const taken = ports.length === 0 ? [] : await deps.vms.takenPorts(ports);
   // Hosts that could take the VM if nothing else held their resources. What the VMs placed on them
   // hold is read only to choose among several: the insert checks the chosen one again, locked.
   const refused: HostRejection[] = [];
   const candidates = hosts.filter((candidate) => {
-    const reason = rejectionOf(candidate, input, noAllocation, deps.settings, now, deps.contacts.lastAnswerOf);
+    const reason =
+      portRejectionOf(candidate, ports, taken) ??
+      rejectionOf(candidate, input, noAllocation, deps.settings, now, deps.contacts.lastAnswerOf);
     if (reason !== undefined) refused.push({ hostId: candidate.id, reason });
     return reason === undefined;
   });
@@ -96,7 +117,7 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
   if (host === undefined) {
     const allocations = candidates.length === 0 ? new Map() : await deps.vms.allocationsByHost(candidates.map((h) => h.id));
     const placement = placeVm(input, candidates, allocations, deps.settings, now, deps.contacts.lastAnswerOf);
-    if (!placement.isPlaced) throw noCapacity(input, inHostOrder(hosts, [...refused, ...placement.rejections]));
+    if (!placement.isPlaced) throw noPlace(input, inHostOrder(hosts, [...refused, ...placement.rejections]), taken);
     host = candidates.find((h) => h.id === placement.hostId);
     if (host === undefined) throw new Error('placement chose an unknown host');
   }
@@ -133,6 +154,8 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
     network: null,
     userData: input.userData ?? null,
     egress: input.egress ?? allowAllEgress,
+    ports,
+    sharedNetwork: input.sharedNetwork ?? null,
   };
   // Placement and the project's quota are checked again with the host and the project locked, so
   // concurrent creates can overbook neither; the address is leased in the same transaction, so no
@@ -176,6 +199,37 @@ function quotaExceeded(project: string, overruns: ReturnType<typeof quotaOverrun
 function inHostOrder(hosts: readonly Host[], rejections: readonly HostRejection[]): HostRejection[] {
   const position = new Map(hosts.map((host, index) => [host.id, index]));
   return [...rejections].sort((a, b) => (position.get(a.hostId) ?? 0) - (position.get(b.hostId) ?? 0));
+}
+
+/**
+ * Why no host took a VM: HOST_PORT_TAKEN when some host refused it only for a port another VM
+ * publishes there, PORTS_NEED_EGRESS when the hosts refused it for want of NAT, else HOST_NO_CAPACITY.
+ */
+function noPlace(
+  input: Pick<VmPreset, 'vcpuCount' | 'memoryMib'>,
+  rejections: readonly HostRejection[],
+  taken: readonly TakenPort[],
+): AppError {
+  if (rejections.some((rejection) => rejection.reason === 'host_port_taken')) {
+    const refusing = new Set(rejections.filter((r) => r.reason === 'host_port_taken').map((r) => r.hostId));
+    return hostPortTaken(taken.filter((port) => refusing.has(port.hostId)));
+  }
+  if (rejections.some((rejection) => rejection.reason === 'egress_off')) {
+    return new AppError('PORTS_NEED_EGRESS', 'Published ports need a host with egress through NAT (AGENT_EGRESS=nat)', {
+      details: { hosts: rejections },
+    });
+  }
+  return noCapacity(input, rejections);
+}
+
+/** The ports that are the TCP port of a host's Agent: a Manager reaches its Agents there, so no guest may take it. */
+function agentPortErrors(ports: readonly PublishedPort[], hosts: readonly Host[]): FieldError[] {
+  const agentPorts = new Set(hosts.map((host) => agentPortOf(host)));
+  return ports.flatMap((port, index) =>
+    port.protocol === 'tcp' && agentPorts.has(port.hostPort)
+      ? [{ field: `body/ports/${index}/hostPort`, message: `tcp/${port.hostPort} is the port of a host's Agent` }]
+      : [],
+  );
 }
 
 function noCapacity(input: Pick<VmPreset, 'vcpuCount' | 'memoryMib'>, rejections: readonly HostRejection[]): AppError {

@@ -90,6 +90,7 @@ describe('deleteVm', () => {
       name: 'reused',
       bootArgs: undefined,
       userData: undefined,
+      sharedNetwork: undefined,
       templateId: undefined,
     });
     expect(again.id).not.toBe(vm.id);

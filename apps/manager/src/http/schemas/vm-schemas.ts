@@ -6,6 +6,7 @@ import {
   consoleLogMaxBytes,
   EgressPolicy,
   HostResource,
+  PublishedPorts,
   userDataMaxLength,
 } from '@hearth/contracts';
 import { Type, type Static } from 'typebox';
@@ -77,6 +78,18 @@ export const CreateVmBody = Type.Object(
      * and up to 16 ports. Changed later with `PUT /v1/vms/{id}/egress`.
      */
     egress: Type.Optional(EgressPolicy),
+    /**
+     * Host ports forwarded to the guest (DNAT from the host's addresses), at most 16, for the VM's
+     * life. The VM goes only to a host with egress through NAT (else 503 PORTS_NEED_EGRESS) where no
+     * other VM publishes one of them (else 409 HOST_PORT_TAKEN); a port out of range, given twice or
+     * the TCP port of a host's Agent is 400.
+     */
+    ports: Type.Optional(PublishedPorts),
+    /**
+     * A network of the VM's project to share: guests on one host reach each other only when both
+     * joined the same one (default: none, the guest reaches the host and beyond but no other guest).
+     */
+    sharedNetwork: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9][a-z0-9-]*$' })),
   },
   { additionalProperties: false },
 );
@@ -207,6 +220,10 @@ export const VmView = Type.Object({
   isMetricsEnabled: Type.Boolean(),
   /** What the guest may send beyond its host (see `egress` of the create body). */
   egress: EgressPolicy,
+  /** Host ports forwarded to the guest on its host (see `ports` of the create body); empty when none. */
+  ports: PublishedPorts,
+  /** The shared network of its project the VM joined; null: none. */
+  sharedNetwork: Type.Union([Type.String(), Type.Null()]),
   failureReason: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
   /** The Agent's steps of the last start, with their durations. */
   steps: Type.Array(Type.Object({ name: Type.String(), durationMs: Type.Number(), at: Timestamp })),
