@@ -68,6 +68,27 @@ describe.skipIf(skip !== undefined)(`IpBatch${skip === undefined ? '' : ` (skipp
     expect(await linkLine(netns, 'htap9')).not.toMatch(/alias/);
   });
 
+  it('acts on a link another program deleted and made again, which the batch had looked up before', async () => {
+    await batch.run(['link', 'add', 'name', 'hbr0', 'type', 'bridge']);
+    await batch.run(['tuntap', 'add', 'dev', 'htap5', 'mode', 'tap']);
+    // Naming the bridge as a master makes ip remember its index.
+    await batch.run(['link', 'set', 'dev', 'htap5', 'master', 'hbr0']);
+    // An operator replaces the bridge: a long-lived ip still knows the old one's index.
+    await netns.exec(['ip', 'link', 'del', 'hbr0']);
+    await netns.exec(['ip', 'link', 'add', 'name', 'hbr0', 'type', 'bridge']);
+
+    await batch.run(['link', 'set', 'dev', 'hbr0', 'alias', 'again', 'up']);
+    expect(await linkLine(netns, 'hbr0')).toMatch(/alias again/);
+    await batch.run(['link', 'set', 'dev', 'htap5', 'master', 'hbr0', 'up']);
+    expect(await linkLine(netns, 'htap5')).toMatch(/master hbr0/);
+  });
+
+  it('still fails a command whose link is missing for any ip', async () => {
+    const failure = await failureOf(batch.run(['link', 'set', 'dev', 'hnothere', 'up']));
+    expect(failure).toMatchObject({ code: 'HOST_COMMAND_FAILED' });
+    expect(failure.stderr).toMatch(/Cannot find device "hnothere"/);
+  });
+
   it('fails the commands in flight when the process dies, and starts a new one for the next', async () => {
     await batch.run(['link', 'add', 'name', 'hbr0', 'type', 'bridge']);
     const first = batch.pid;

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { AppError } from '@hearth/errors';
 
 /**
@@ -6,6 +6,13 @@ import { AppError } from '@hearth/errors';
  * none). Its "Command failed -:N" tells that the command on the line before it has ended.
  */
 const markerLine = 'hearth-batch-mark';
+
+/**
+ * How `ip` answers for a link it does not find. It keeps the names and indexes of the links it has
+ * looked up for as long as it runs, so a link another program deleted and made again (an operator,
+ * another tool) is "No such device" to a long-lived `ip` although it exists.
+ */
+const linkNotFound = /No such device|Cannot find device/;
 
 /** What a batch line may hold: `ip` splits lines on blanks and reads quotes, `\` and `#` itself. */
 const plainArgument = /^[\w.:@+=,/-]+$/;
@@ -36,6 +43,10 @@ export interface IpBatchOptions {
  * A process that dies or stops answering fails every command in flight with HOST_COMMAND_FAILED
  * (whether each took effect is unknown, as when an `ip` child is killed), and the next command
  * starts a new process. Arguments are never quoted: one `ip` would read otherwise is refused.
+ *
+ * A command that fails because a link was not found runs again in an `ip` of its own, which looks
+ * every name up afresh: the batch's lookups may be older than the link. The batch process is then
+ * retired once it has no command in flight, so the next one starts with nothing remembered.
  */
 export class IpBatch {
   private child: ChildProcess | null = null;
@@ -45,6 +56,8 @@ export class IpBatch {
   private stderrLines: string[] = [];
   private stderrRest = '';
   private readonly timeoutMs: number;
+  /** Its lookups may be stale: ended as soon as no command is in flight. */
+  private isRetiring = false;
 
   constructor(private readonly options: IpBatchOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 30_000;
@@ -60,6 +73,22 @@ export class IpBatch {
         }),
       );
     }
+    return this.runInBatch(args).catch(async (error: unknown) => {
+      const stderr = error instanceof AppError ? String(error.diagnostics?.['stderr'] ?? '') : '';
+      if (!linkNotFound.test(stderr)) throw error;
+      this.isRetiring = true;
+      await this.runAlone(args);
+    });
+  }
+
+  private runInBatch(args: readonly string[]): Promise<void> {
+    if (this.isRetiring && this.pending.size === 0 && this.child !== null) {
+      // Nothing in flight: its line numbers end with it, and the exit fails no command.
+      const retired = this.child;
+      this.child = null;
+      retired.stdin?.end();
+    }
+    this.isRetiring = false;
     const child = this.child ?? this.start();
     // The command's line, then its marker's: the marker's number keys the command.
     this.lineCount += 2;
@@ -70,6 +99,23 @@ export class IpBatch {
       }, this.timeoutMs);
       this.pending.set(marker, { argv: args, resolve, reject, timer, stderr: null });
       child.stdin?.write(`${args.join(' ')}\n${markerLine}\n`);
+    });
+  }
+
+  /** Runs one command in an `ip` of its own, which looks up every link afresh. */
+  private runAlone(args: readonly string[]): Promise<void> {
+    const argv = [...(this.options.netns ? ['-n', this.options.netns] : []), ...args];
+    return new Promise<void>((resolve, reject) => {
+      execFile(this.options.ipBin ?? 'ip', argv, { timeout: this.timeoutMs }, (error, _stdout, stderr) => {
+        if (error === null) return resolve();
+        const exitCode = typeof error.code === 'number' ? error.code : null;
+        reject(
+          new AppError('HOST_COMMAND_FAILED', 'A host command failed', {
+            details: { exitCode, signal: error.signal ?? null },
+            diagnostics: { argv: ['ip', ...argv], stderr: String(stderr).trim() },
+          }),
+        );
+      });
     });
   }
 
