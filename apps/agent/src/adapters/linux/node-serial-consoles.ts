@@ -1,6 +1,7 @@
-import { constants, watch, type FSWatcher } from 'node:fs';
+import { close as closeFd, constants, fstat, open as openFd, watch, type FSWatcher, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Socket } from 'node:net';
+import { promisify } from 'node:util';
 import type { AgentLog } from '../../application/ports/agent-log.js';
 import type { ConsoleFollow, ConsoleInput, ConsoleLogFiles, SerialConsoles } from '../../application/ports/serial-consoles.js';
 
@@ -25,21 +26,30 @@ export class NodeSerialConsoles implements SerialConsoles {
   }
 
   async openInput(fifoPath: string): Promise<ConsoleInput | undefined> {
-    let handle: FileHandle;
+    // A bare descriptor, not a FileHandle: the socket below owns it and closes it, and a FileHandle
+    // left to the garbage collector would close it again (EBADF, which ends the process).
+    let fd: number;
     try {
       // Non-blocking: with no reader (no VMM holds it) the open fails with ENXIO instead of waiting.
-      handle = await open(fifoPath, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+      fd = await promisify(openFd)(fifoPath, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       if (code === 'ENXIO' || code === 'ENOENT') return undefined;
       throw error;
     }
-    if (!(await handle.stat()).isFIFO()) {
-      await handle.close();
+    let stats: Stats;
+    try {
+      stats = await promisify(fstat)(fd);
+    } catch (error) {
+      await promisify(closeFd)(fd);
+      throw error;
+    }
+    if (!stats.isFIFO()) {
+      await promisify(closeFd)(fd);
       this.log.warn({ path: fifoPath }, 'console input path is not a fifo');
       return undefined;
     }
-    const socket = new Socket({ fd: handle.fd, readable: false, writable: true });
+    const socket = new Socket({ fd, readable: false, writable: true });
     let isBroken = false;
     // EPIPE once the VMM is gone: the bytes have nowhere to go.
     socket.on('error', () => {
