@@ -70,9 +70,14 @@ const agentOperations = [
   'POST /v1/hosts/register',
   'POST /v1/hosts/{id}/heartbeat',
 ];
-/** What the reader's one scope, `vms:read`, and any valid token may call. */
+/**
+ * What the reader's one scope, `vms:read`, and any valid token may call: every GET of VMs but the
+ * serial console's attach, which types into the guest and so needs `vms:write`.
+ */
 const readerOperations = (operation: Operation): boolean =>
-  (operation.method === 'GET' && operation.pathTemplate.startsWith('/v1/vms')) ||
+  (operation.method === 'GET' &&
+    operation.pathTemplate.startsWith('/v1/vms') &&
+    operation.name !== 'GET /v1/vms/{id}/console/attach') ||
   ['GET /v1/whoami', 'GET /v1/projects', 'GET /v1/projects/{name}', 'GET /v1/system'].includes(operation.name);
 /** One request in this many is the reader's. */
 const readerShare = 16;

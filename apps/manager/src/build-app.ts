@@ -1,4 +1,5 @@
 import websocket, { type WebsocketPluginOptions } from '@fastify/websocket';
+import { AppError } from '@hearth/errors';
 import { consoleClosedFrame, consoleSubprotocol } from '@hearth/contracts';
 import { registerConsoleRoutes } from './http/routes/console-routes.js';
 import type { ConsoleSessionLimits } from './http/console-bridge.js';
@@ -53,6 +54,20 @@ function consoleWebSocketOptions(): WebsocketPluginOptions {
   };
 }
 
+/**
+ * An upgrade request (`Connection: upgrade`, `Upgrade: websocket`) to a route that is not a
+ * WebSocket is refused as a problem, after authentication: left to the WebSocket plugin, it got a
+ * bare 400 page from the handshake, or an upgrade closed at once.
+ */
+function refuseUpgradesOfPlainRoutes(app: HttpServer): void {
+  app.addHook('preValidation', async (request) => {
+    if (request.ws !== true || request.routeOptions.config.isWebSocket === true) return;
+    throw new AppError('MALFORMED_REQUEST', 'This route does not upgrade to a WebSocket: send it without an Upgrade header', {
+      details: { header: 'upgrade' },
+    });
+  });
+}
+
 export interface BuildAppOptions {
   readonly logger: Logger;
   readonly dependencies: UseCaseDependencies;
@@ -84,6 +99,7 @@ export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
   const app = createHttpServer({ logger: options.logger, bodyLimitBytes: bodyLimitBytes.other });
   await app.register(swagger, openApiOptions(options.version ?? '0.1.0'));
   await app.register(websocket, consoleWebSocketOptions());
+  refuseUpgradesOfPlainRoutes(app);
   const { tokens, clock, log } = options.dependencies;
   const rateLimit = await registerRateLimit(app, options.rateLimit ?? { perMinute: defaultRateLimitPerMinute });
   registerAuthentication(app, new Authenticator({ tokens, clock, log }), { beforeRefusing: rateLimit });

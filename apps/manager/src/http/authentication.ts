@@ -23,6 +23,8 @@ declare module 'fastify' {
      * `hearth.bearer.<base64url(token)>` instead of the `Authorization` header (never both).
      */
     acceptsBearerSubprotocol?: boolean;
+    /** The route upgrades to a WebSocket; an upgrade request to any other route is refused. */
+    isWebSocket?: boolean;
   }
   interface FastifyRequest {
     /** The API token's principal, set for every route that needs a token. */

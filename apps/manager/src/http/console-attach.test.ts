@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { HttpServer } from '@hearth/http-server';
@@ -185,6 +185,32 @@ describe('GET /v1/vms/{id}/console/attach', () => {
 
     expect(response.statusCode).toBe(400);
     expect(response.json<{ code: string }>().code).toBe('WEBSOCKET_REQUIRED');
+  });
+
+  it('answers an upgrade request to any other route with a problem, not a bare handshake error', async () => {
+    await runningVm();
+    const port = (app.server.address() as AddressInfo).port;
+    for (const key of ['', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n']) {
+      // A raw request: Node's HTTP client takes any answer to an upgrade request for a hang-up.
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () =>
+          socket.write(
+            `GET /v1/vms HTTP/1.1\r\nHost: hearth\r\nAuthorization: Bearer ${testAdminSecret}\r\n` +
+              `Connection: Upgrade\r\nUpgrade: websocket\r\n${key}\r\n`,
+          ),
+        );
+        let received = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => (received += chunk));
+        socket.once('close', () => resolve(received));
+        socket.once('error', reject);
+      });
+      const [head = '', body = ''] = answer.split('\r\n\r\n');
+
+      expect(head).toMatch(/^HTTP\/1\.1 400 /);
+      expect(head).toMatch(/^content-type: application\/problem\+json/im);
+      expect(JSON.parse(body)).toMatchObject({ code: 'MALFORMED_REQUEST', status: 400 });
+    }
   });
 
   it('passes the Agent reason on in one closed frame, then closes', async () => {

@@ -48,7 +48,7 @@ export function registerConsoleRoutes(
   app.route({
     method: 'GET',
     url: '/v1/vms/:id/console/attach',
-    config: { auth: { scope: 'vms:write' }, acceptsBearerSubprotocol: true },
+    config: { auth: { scope: 'vms:write' }, acceptsBearerSubprotocol: true, isWebSocket: true },
     schema: {
       operationId: 'attachVmConsole',
       summary: "Attach to a VM's serial console (WebSocket)",
