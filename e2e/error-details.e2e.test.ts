@@ -105,7 +105,7 @@ describe.skipIf(skipReason)(`what errors show API clients${skipReason ? ` (skipp
       memoryMib: 128,
       ...images,
     });
-    expect(created.status).toBe(201);
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
     await agent.kill();
     try {
       const correlationId = 'error-details-agent-gone-1';

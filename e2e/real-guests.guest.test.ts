@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findGuestImages, missingRequirements, waitFor } from '@hearth/testkit';
@@ -20,10 +20,27 @@ const skipReason =
   missingRequirements({ root: true, database: true, commands: ['ip', 'ping', 'busybox', 'qemu-system-x86_64'] }) ??
   images.missing;
 
-/** Every process in the namespace: VMMs and their QEMUs run there. */
+/**
+ * Every process in the namespace (VMMs and their QEMUs run there) but the Agent's own `ip -batch`,
+ * which changes links there for as long as the Agent runs.
+ */
 function processesIn(stack: Stack): number[] {
   const out = execFileSync('ip', ['netns', 'pids', stack.netns.name], { encoding: 'utf8' });
-  return out.split(/\s+/).filter(Boolean).map(Number);
+  return out
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number)
+    .filter((pid) => !isAgentIpBatch(stack, pid));
+}
+
+function isAgentIpBatch(stack: Stack, pid: number): boolean {
+  try {
+    const parent = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return parent === stack.agent.child.pid && path.basename(argv[0] ?? '') === 'ip' && argv.includes('-batch');
+  } catch {
+    return false; // gone meanwhile
+  }
 }
 
 describe.skipIf(skipReason)(
