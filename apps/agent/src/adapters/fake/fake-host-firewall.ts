@@ -35,6 +35,28 @@ function failed(line: string, reason: string): AppError {
 }
 
 /**
+ * `add`, `flush` or `delete chain` as nft does them, in either family: deleting a chain that still
+ * has rules, or that an element of a map jumps to (`isReferenced`), is refused as busy.
+ */
+function chainCommand(
+  chains: Map<string, string[]>,
+  line: string,
+  verb: string | undefined,
+  name: string,
+  isReferenced: (chain: string) => boolean,
+): void {
+  const rules = chains.get(name);
+  if (verb === 'add') {
+    if (rules === undefined) chains.set(name, []);
+  } else if (rules === undefined) throw failed(line, 'No such file or directory');
+  else if (verb === 'flush') chains.set(name, []);
+  else if (verb === 'delete') {
+    if (rules.length > 0 || isReferenced(name)) throw failed(line, 'Device or resource busy');
+    chains.delete(name);
+  }
+}
+
+/**
  * Hearth's nftables tables in memory. It understands the commands the script builder writes, applies
  * a script all or nothing, and fails as nft does on deleting what is not there (see the contract suite).
  */
@@ -131,16 +153,9 @@ export class FakeHostFirewall implements HostFirewall {
     if (table === undefined) throw failed(line, 'No such file or directory');
     if (object === 'map' || object === 'set') return;
     if (object === 'chain') {
-      const rules = table.chains.get(name);
-      if (verb === 'add') {
-        if (rules === undefined) table.chains.set(name, []);
-      } else if (rules === undefined) throw failed(line, 'No such file or directory');
-      else if (verb === 'flush') table.chains.set(name, []);
-      else if (verb === 'delete') {
-        if (rules.length > 0 || [...table.egress.values()].some((element) => element.chain === name))
-          throw failed(line, 'Device or resource busy');
-        table.chains.delete(name);
-      }
+      chainCommand(table.chains, line, verb, name, (chain) =>
+        [...table.egress.values()].some((element) => element.chain === chain),
+      );
       return;
     }
     if (object === 'rule') {
@@ -186,16 +201,9 @@ export class FakeHostFirewall implements HostFirewall {
       return;
     }
     if (object === 'chain') {
-      const rules = table.chains.get(name);
-      if (verb === 'add') {
-        if (rules === undefined) table.chains.set(name, []);
-      } else if (rules === undefined) throw failed(line, 'No such file or directory');
-      else if (verb === 'flush') table.chains.set(name, []);
-      else if (verb === 'delete') {
-        if (rules.length > 0 || [...table.guard.values()].some((element) => element.chain === name))
-          throw failed(line, 'Device or resource busy');
-        table.chains.delete(name);
-      }
+      chainCommand(table.chains, line, verb, name, (chain) =>
+        [...table.guard.values()].some((element) => element.chain === chain),
+      );
       return;
     }
     if (object === 'rule') {
