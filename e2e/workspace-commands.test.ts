@@ -16,7 +16,9 @@ function declaredCommands(): { name: string; file: string }[] {
       : [pattern],
   );
   return folders.flatMap((folder) => {
-    const bin = (JSON.parse(readFileSync(path.join(repoRoot, folder, 'package.json'), 'utf8')) as { bin?: Record<string, string> }).bin;
+    const bin = (
+      JSON.parse(readFileSync(path.join(repoRoot, folder, 'package.json'), 'utf8')) as { bin?: Record<string, string> }
+    ).bin;
     return Object.entries(bin ?? {}).map(([name, file]) => ({ name, file: path.join(folder, file) }));
   });
 }
