@@ -1,4 +1,4 @@
 #!/usr/bin/env node
-// The `hearth-manager` command npm links: committed executable, since the compiled dist/main.js that it
-// loads is written by `tsc -b` after `npm ci` has linked the command, without the executable bit.
-import '../dist/main.js';
+// The Manager as it ships: one bundled file (scripts/bundle.mjs; ADR 0011). A committed executable,
+// since npm ci links the command before the build writes dist/.
+import '../dist/hearth-manager.mjs';
