@@ -436,7 +436,10 @@ async function main() {
   });
   say(`${'template'.padEnd(8)} ${name.padEnd(22)} ${template.id}  ${isNew ? 'registered' : 'already registered'}`);
   say('');
-  say('create a VM from the template (any field of the template can be given to override it, e.g. "memoryMib"):');
+  say('create a VM from the template (what is given replaces its value, e.g. --memory 512), with HEARTH_URL and');
+  say('HEARTH_TOKEN set as `npm start` prints them:');
+  print([`npx hearth vm create hearth-guest --template ${name} --wait`]);
+  say('or with curl:');
   print(createVmFromTemplateCurl(managerUrl, template.id));
   printGuestNotes();
   return 0;
