@@ -112,7 +112,7 @@ describe.skipIf(skipReason)(`the web console in a real browser${skipReason ? ` (
     expect(policyViolations).toEqual([]);
   }, 90_000);
 
-  it('creates a template and a VM from it, snapshots that VM, clones the snapshot, and cordons the host', async () => {
+  it('creates a template and a VM from it, snapshots that VM, clones the snapshot, and cordons and drains the host', async () => {
     // Signed out, whatever the test before left.
     await page.evaluate('sessionStorage.clear()');
     await page.goto(stack.managerUrl);
@@ -154,6 +154,11 @@ describe.skipIf(skipReason)(`the web console in a real browser${skipReason ? ` (
     expect((await stack.api<{ items: { isCordoned: boolean }[] }>('GET', '/v1/hosts')).body.items[0]?.isCordoned).toBe(true);
     await page.click('[data-testid=host-list] .card button:text-is("uncordon")');
     await page.waitForSelector('[data-testid=host-list] .health-cordoned', { state: 'detached' });
+    // Drain asks first, then cordons the host and stops its two VMs, and says so.
+    page.once('dialog', (dialog) => void dialog.accept().catch(() => undefined));
+    await page.click('[data-testid=host-list] .card button:text-is("drain")');
+    await page.waitForSelector('[data-testid=drain-report]:text("2 stopped, 0 failed")');
+    await page.waitForSelector('[data-testid=host-list] .health-cordoned');
     expect(policyViolations).toEqual([]);
   }, 90_000);
 });
