@@ -41,7 +41,13 @@ function spec(): GuestSpec {
       tx_rate_limiter: null,
     },
   ];
-  return { instanceId: 'x', resources: r, cmdline: 'console=ttyS0 root=/dev/vda rw pci=off', enablePci: false };
+  return {
+    instanceId: 'x',
+    resources: r,
+    cmdline: 'console=ttyS0 root=/dev/vda rw pci=off',
+    enablePci: false,
+    mmdsData: () => null,
+  };
 }
 
 describe('qemu argv', () => {
@@ -65,6 +71,23 @@ describe('qemu argv', () => {
     expect(pairs('-device')).toContain('i8042');
     expect(pairs('-qmp')).toEqual(['unix:/run/q/qmp.sock,server=on,wait=off']);
     expect(argv).toContain('-no-reboot');
+  });
+
+  it('gives a guest with MMDS one more NIC, after its own, on the MMDS socket', () => {
+    const s = spec();
+    expect(qemuArgv(s, 'x', '/q', '/run/q/mmds.sock').join(' ')).not.toContain('netdev=mmds');
+    s.resources.mmdsConfig = { version: 'V2', network_interfaces: ['eth0'], ipv4_address: '169.254.169.254', imds_compat: false };
+    const argv = qemuArgv(s, 'x', '/q', '/run/q,1/mmds.sock');
+    const pairs = (flag: string) => argv.flatMap((a, i) => (a === flag ? [argv[i + 1]] : []));
+    expect(pairs('-netdev')).toEqual([
+      'tap,id=net0,ifname=tap7,script=no,downscript=no',
+      'stream,id=mmds,server=off,addr.type=unix,addr.path=/run/q,,1/mmds.sock',
+    ]);
+    const nics = pairs('-device').filter((d) => d?.startsWith('virtio-net-device'));
+    expect(nics).toEqual([
+      'virtio-net-device,netdev=net0,mac=06:00:ac:1f:00:02',
+      'virtio-net-device,netdev=mmds,mac=06:01:23:45:67:02',
+    ]);
   });
 
   it('adds tsc_early_khz once, from /proc/cpuinfo format', () => {

@@ -3,7 +3,8 @@
  * line, `qemu-process.ts` supervises the process). Firecracker API calls map to QMP:
  * pause/resume = `stop`/`cont`, SendCtrlAltDel = `send-key`, snapshot create = a migration
  * streamed into the memory file, snapshot load = the same argv plus `-incoming`, fed from that
- * file (`qemu-migration.ts`).
+ * file (`qemu-migration.ts`). With MMDS configured, the guest reaches it through one more NIC that
+ * the double serves itself (`qemu-mmds.ts`).
  */
 import { closeSync, constants, fstatSync, openSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { ioErrorText } from '../errno.js';
 import { checkKernelImage } from './kernel.js';
 import { guestAppend, qemuArgv, unsupportedConfig } from './qemu-argv.js';
 import { listenForMigration, streamMigration } from './qemu-migration.js';
+import { QemuMmdsServer } from './qemu-mmds.js';
 import { QemuSupervisor, sleep } from './qemu-process.js';
 import type { GuestBackend, GuestSpec, RestoreSpec, SnapshotRequest } from './types.js';
 import { BackendError } from './types.js';
@@ -43,6 +45,7 @@ export class QemuBackend implements GuestBackend {
   readonly name = 'qemu';
   private readonly qemu: QemuSupervisor;
   private append = '';
+  private mmds: QemuMmdsServer | undefined;
 
   constructor(opts: QemuBackendOptions = {}) {
     this.qemu = new QemuSupervisor(opts.qemuBinary ?? DEFAULT_QEMU_BINARY, opts.runDir ?? tmpdir());
@@ -169,15 +172,32 @@ export class QemuBackend implements GuestBackend {
   onBootMarker(_listener: () => void): void {}
 
   dispose(): void {
+    this.mmds?.close();
     this.qemu.cleanupSync();
   }
 
   private async launch(spec: GuestSpec, append: string, extra: string[]): Promise<void> {
+    const mmdsPath = await this.listenForMmds(spec);
     await this.qemu.launch(
-      (qmpPath) => [...qemuArgv(spec, append, qmpPath), ...extra],
+      (qmpPath) => [...qemuArgv(spec, append, qmpPath, mmdsPath), ...extra],
       spec.resources.serial?.serial_out_path ?? null,
     );
     this.append = append;
+  }
+
+  /** The MMDS NIC's socket, listening before QEMU connects to it; undefined without MMDS. */
+  private async listenForMmds(spec: GuestSpec): Promise<string | undefined> {
+    const config = spec.resources.mmdsConfig;
+    if (!config) return undefined;
+    this.mmds?.close();
+    const path = join(this.qemu.ensureWorkDir(), 'mmds.sock');
+    rmSync(path, { force: true });
+    try {
+      this.mmds = await QemuMmdsServer.listen(path, config, spec.mmdsData);
+    } catch (err) {
+      throw new BackendError(`Cannot serve MMDS to the guest: ${ioErrorText(err)}`);
+    }
+    return path;
   }
 }
 
