@@ -1,4 +1,4 @@
-/** MMDS as a guest sees it: its HTTP answers (FACTS §13) and the link-level endpoint that carries them. */
+/** MMDS as a guest sees it: its HTTP answers (behaviour.md#endpoint-mmds) and the link-level endpoint that carries them. */
 import { describe, expect, it } from 'vitest';
 import {
   decodeArp,

@@ -1,10 +1,12 @@
 /** The qemu backend's pure parts, its QMP client and its migration streams (no QEMU, no root needed). */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { checkKernelImage } from '../src/backends/kernel.js';
 import { guestAppend, hostTscKhz, qemuArgv, unsupportedConfig } from '../src/backends/qemu-argv.js';
 import { listenForMigration, streamMigration } from '../src/backends/qemu-migration.js';
 import { QmpClient } from '../src/backends/qmp.js';
@@ -88,6 +90,18 @@ describe('qemu argv', () => {
       'virtio-net-device,netdev=net0,mac=06:00:ac:1f:00:02',
       'virtio-net-device,netdev=mmds,mac=06:01:23:45:67:02',
     ]);
+  });
+
+  it('refuses a kernel path that is not a regular file without opening it (a FIFO would block)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fc-kernel-'));
+    try {
+      const fifo = join(dir, 'vmlinux');
+      execFileSync('mkfifo', [fifo]);
+      expect(() => checkKernelImage(fifo)).toThrow(/Invalid argument/);
+      expect(() => checkKernelImage(join(dir, 'missing'))).toThrow(/No such file or directory/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('adds tsc_early_khz once, from /proc/cpuinfo format', () => {

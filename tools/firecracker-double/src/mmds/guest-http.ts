@@ -1,5 +1,5 @@
 /**
- * What MMDS answers a guest's HTTP request (FACTS §13, Firecracker's `mmds::convert_to_response`):
+ * What MMDS answers a guest's HTTP request (behaviour.md#endpoint-mmds, Firecracker's `mmds::convert_to_response`):
  * the path is a JSON pointer into the data store; `Accept: application/json` gets JSON, anything
  * else the IMDS text form (an object's keys one per line, `/` after sub-objects; a string as is;
  * any other value 501). Version 2 needs a session token from `PUT /latest/api/token`; version 1

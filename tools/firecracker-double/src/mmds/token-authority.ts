@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-/** Bounds of `X-metadata-token-ttl-seconds` (FACTS: 1–21600). */
+/** Bounds of `X-metadata-token-ttl-seconds` (behaviour.md#endpoint-mmds: 1–21600). */
 export const MIN_TOKEN_TTL_SECONDS = 1;
 export const MAX_TOKEN_TTL_SECONDS = 21_600;
 /** Live tokens kept at most; the oldest is forgotten first (a guest asking in a loop cannot grow it). */
