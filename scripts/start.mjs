@@ -37,7 +37,7 @@ const say = sayer('start');
 /** A path relative to the repository when it is inside it, else absolute. */
 const shown = (file) => shownPath(repoRoot, file);
 
-const managerMain = path.join(repoRoot, 'apps/manager/dist/main.js');
+const managerMain = path.join(repoRoot, 'apps/manager/dist/hearth-manager.mjs');
 const agentMain = path.join(repoRoot, 'apps/agent/dist/hearth-agent.mjs');
 const doubleBin = path.join(repoRoot, 'node_modules/.bin/firecracker-double');
 
