@@ -25,7 +25,7 @@ build_rootfs() {
   cp -a "$HERE/rootfs/." "$R/"
   # modes do not depend on the checkout's umask / git's file modes
   find "$R" -path "$R/bin/busybox" -prune -o -type d -exec chmod 755 {} + -o -type f -exec chmod 644 {} +
-  chmod 755 "$R/bin/busybox" "$R/etc/init.d/rcS" "$R/sbin/hearth-reboot" "$R"/var/www/cgi-bin/*
+  chmod 755 "$R/bin/busybox" "$R/etc/init.d/rcS" "$R/sbin/hearth-reboot" "$R/sbin/hearth-guest-agent" "$R"/var/www/cgi-bin/*
   chmod 1777 "$R/tmp"
   chmod 700 "$R/root"
   for a in sbin/init sbin/reboot bin/sh bin/mount sbin/httpd; do

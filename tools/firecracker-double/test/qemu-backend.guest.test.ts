@@ -51,9 +51,9 @@ function ping(): boolean {
   // busybox: iputils ping is not necessarily installed.
   return nsx(['busybox', 'ping', '-c1', '-W1', '-q', GUEST_IP], false).status === 0;
 }
-function httpGet(): string | undefined {
+function httpGet(url = `http://${GUEST_IP}/`): string | undefined {
   // busybox 1.35's `wget -T` may segfault: bound it with timeout(1) instead.
-  const r = nsx(['timeout', '3', 'busybox', 'wget', '-q', '-O', '-', `http://${GUEST_IP}/`], false);
+  const r = nsx(['timeout', '3', 'busybox', 'wget', '-q', '-O', '-', url], false);
   return r.status === 0 ? r.stdout : undefined;
 }
 function nsPids(): number[] {
@@ -343,6 +343,69 @@ describe.skipIf(skipReason !== '')('qemu backend: real guests in a network names
     expect(d.stdout()).toContain('Firecracker exiting successfully. exit_code=0');
     await until(() => qemuPidsInNs().length === 0 || undefined, 5000, 'qemu gone');
   }, 90_000);
+
+  /** MMDS data laid out as the Agent writes it (apps/agent/src/domain/guest-metadata.ts). */
+  function metadata(id: string, ip: string, hostname: string, mac: string): unknown {
+    const m = mac.toLowerCase();
+    const nic = { 'local-ipv4s': ip, 'ipv4-prefix-length': 24, gateway: HOST_IP, 'dns-servers': [HOST_IP] };
+    return {
+      latest: {
+        'meta-data': {
+          'instance-id': id,
+          hostname,
+          'local-ipv4': ip,
+          mac: m,
+          network: { interfaces: { macs: { [m]: nic } } },
+          hearth: { 'entropy-seed': randomBytes(32).toString('hex') },
+        },
+      },
+    };
+  }
+
+  it('serves MMDS to its own guest only, which applies the identity it reads at boot and again after a restore', async () => {
+    const a = await startNsDouble('t-mmds');
+    const files = await configure(a, 'tap0');
+    await put(a.api, '/mmds/config', { version: 'V2', network_interfaces: ['eth0'] });
+    await put(a.api, '/mmds', metadata('vm-a', GUEST_IP, 'guest-a', GUEST_MAC));
+    await put(a.api, '/actions', { action_type: 'InstanceStart' }, 30_000);
+    await waitReady(files.serial, a);
+    const identity = (id: string): Promise<unknown> =>
+      until(
+        () => serialText(files.serial).includes(`HEARTH-GUEST-IDENTITY instance-id=${id} `) || undefined,
+        30_000,
+        `identity ${id} (serial:\n${serialText(files.serial).slice(-1500)})`,
+      );
+    await identity('vm-a');
+    expect(httpGet(`http://${GUEST_IP}/identity`)).toBe(
+      `instance-id=vm-a host=guest-a addr=${GUEST_IP}/24 mac=06:00:ac:1f:00:02\n`,
+    );
+    // The bridge side has no MMDS: asked there, nothing answers for its address.
+    nsx(['ip', 'route', 'replace', '169.254.169.254', 'dev', 'br0']);
+    expect(httpGet('http://169.254.169.254/latest/meta-data/instance-id')).toBeUndefined();
+
+    // A restore in a fresh process with other metadata (as for a clone): a new identity.
+    expect((await a.api.patch('/vm', { state: 'Paused' })).status).toBe(204);
+    const snap = join(a.dir, 'vm.snap');
+    const mem = join(a.dir, 'vm.mem');
+    await put(a.api, '/snapshot/create', { snapshot_path: snap, mem_file_path: mem }, 120_000);
+    a.child.kill('SIGKILL');
+    await a.waitExit(10_000);
+    await until(() => qemuPidsInNs().length === 0 || undefined, 5000, 'qemu gone after kill -9');
+    const b = await startNsDouble('t-mmds-b');
+    const body = { snapshot_path: snap, mem_backend: { backend_type: 'File', backend_path: mem } };
+    await put(b.api, '/snapshot/load', { ...body, network_overrides: [{ iface_id: 'eth0', host_dev_name: 'tap1' }] }, 120_000);
+    const otherIp = '172.31.0.3';
+    await put(b.api, '/mmds', metadata('vm-b', otherIp, 'guest-b', '06:00:AC:1F:00:03'));
+    const t0 = performance.now();
+    expect((await b.api.patch('/vm', { state: 'Resumed' })).status).toBe(204);
+    await identity('vm-b');
+    await until(() => httpGet(`http://${otherIp}/identity`), 15_000, 'the new address answers');
+    console.log(`qemu backend: resume -> answering at the new address ${(performance.now() - t0).toFixed(0)} ms`);
+    expect(httpGet(`http://${otherIp}/identity`)).toBe(
+      `instance-id=vm-b host=guest-b addr=${otherIp}/24 mac=06:00:ac:1f:00:03\n`,
+    );
+    expect(httpGet(`http://${otherIp}/`)).toContain(`HEARTH-GUEST-OK host=guest-b addr=${otherIp}/24`);
+  }, 240_000);
 
   const benchRuns = Number(process.env['FC_DOUBLE_QEMU_BENCH'] ?? 0);
   it.skipIf(!(benchRuns > 0))(

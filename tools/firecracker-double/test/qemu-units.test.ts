@@ -1,10 +1,12 @@
 /** The qemu backend's pure parts, its QMP client and its migration streams (no QEMU, no root needed). */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { checkKernelImage } from '../src/backends/kernel.js';
 import { guestAppend, hostTscKhz, qemuArgv, unsupportedConfig } from '../src/backends/qemu-argv.js';
 import { listenForMigration, streamMigration } from '../src/backends/qemu-migration.js';
 import { QmpClient } from '../src/backends/qmp.js';
@@ -41,7 +43,13 @@ function spec(): GuestSpec {
       tx_rate_limiter: null,
     },
   ];
-  return { instanceId: 'x', resources: r, cmdline: 'console=ttyS0 root=/dev/vda rw pci=off', enablePci: false };
+  return {
+    instanceId: 'x',
+    resources: r,
+    cmdline: 'console=ttyS0 root=/dev/vda rw pci=off',
+    enablePci: false,
+    mmdsData: () => null,
+  };
 }
 
 describe('qemu argv', () => {
@@ -65,6 +73,35 @@ describe('qemu argv', () => {
     expect(pairs('-device')).toContain('i8042');
     expect(pairs('-qmp')).toEqual(['unix:/run/q/qmp.sock,server=on,wait=off']);
     expect(argv).toContain('-no-reboot');
+  });
+
+  it('gives a guest with MMDS one more NIC, after its own, on the MMDS socket', () => {
+    const s = spec();
+    expect(qemuArgv(s, 'x', '/q', '/run/q/mmds.sock').join(' ')).not.toContain('netdev=mmds');
+    s.resources.mmdsConfig = { version: 'V2', network_interfaces: ['eth0'], ipv4_address: '169.254.169.254', imds_compat: false };
+    const argv = qemuArgv(s, 'x', '/q', '/run/q,1/mmds.sock');
+    const pairs = (flag: string) => argv.flatMap((a, i) => (a === flag ? [argv[i + 1]] : []));
+    expect(pairs('-netdev')).toEqual([
+      'tap,id=net0,ifname=tap7,script=no,downscript=no',
+      'stream,id=mmds,server=off,addr.type=unix,addr.path=/run/q,,1/mmds.sock',
+    ]);
+    const nics = pairs('-device').filter((d) => d?.startsWith('virtio-net-device'));
+    expect(nics).toEqual([
+      'virtio-net-device,netdev=net0,mac=06:00:ac:1f:00:02',
+      'virtio-net-device,netdev=mmds,mac=06:01:23:45:67:02',
+    ]);
+  });
+
+  it('refuses a kernel path that is not a regular file without opening it (a FIFO would block)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fc-kernel-'));
+    try {
+      const fifo = join(dir, 'vmlinux');
+      execFileSync('mkfifo', [fifo]);
+      expect(() => checkKernelImage(fifo)).toThrow(/Invalid argument/);
+      expect(() => checkKernelImage(join(dir, 'missing'))).toThrow(/No such file or directory/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('adds tsc_early_khz once, from /proc/cpuinfo format', () => {

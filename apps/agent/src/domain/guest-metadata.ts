@@ -4,8 +4,11 @@ import { guestIpArgument, guestInterfaceName, type GuestConfig } from '@hearth/c
  * What MMDS serves the guest, laid out like the instance metadata Firecracker's MMDS documentation
  * shows (EC2-style `latest/meta-data/…` and `latest/user-data`). A guest reads it over its own
  * interface at 169.254.169.254 after `PUT /latest/api/token` (MMDS version 2).
+ *
+ * `hearth/entropy-seed` (hex) is new at every PUT: a guest mixes it into its random pool, so that
+ * clones resumed from one snapshot do not go on with the same random state.
  */
-export function guestMetadata(vmId: string, guestMac: string, guest: GuestConfig): unknown {
+export function guestMetadata(vmId: string, guestMac: string, guest: GuestConfig, entropySeed: string): unknown {
   const mac = guestMac.toLowerCase();
   return {
     latest: {
@@ -28,6 +31,7 @@ export function guestMetadata(vmId: string, guestMac: string, guest: GuestConfig
             },
           },
         },
+        hearth: { 'entropy-seed': entropySeed },
       },
       ...(guest.userData === undefined ? {} : { 'user-data': guest.userData }),
     },

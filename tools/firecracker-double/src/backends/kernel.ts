@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, statSync } from 'node:fs';
 import { ioErrorText } from '../errno.js';
 import { BackendError } from './types.js';
 
@@ -10,6 +10,8 @@ const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 export function checkKernelImage(path: string): void {
   const magic = Buffer.alloc(4);
   try {
+    // Opening a FIFO would block: only a regular file is opened.
+    if (!statSync(path).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EINVAL' });
     const fd = openSync(path, constants.O_RDONLY);
     try {
       readSync(fd, magic, 0, 4, 0);

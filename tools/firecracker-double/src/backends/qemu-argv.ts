@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { mmdsNicArgv } from './qemu-mmds.js';
 import type { GuestSpec } from './types.js';
 import { BackendError } from './types.js';
 
@@ -55,9 +56,10 @@ export function unsupportedConfig(spec: GuestSpec): string | undefined {
 
 /**
  * The QEMU command line for `spec` (without the binary). The serial port is QEMU's stdout;
- * the caller wires that to `serial_out_path` or to the double's stdout.
+ * the caller wires that to `serial_out_path` or to the double's stdout. With MMDS configured,
+ * `mmdsPath` is the socket of the guest's MMDS NIC (qemu-mmds.ts), added after the other NICs.
  */
-export function qemuArgv(spec: GuestSpec, append: string, qmpPath: string): string[] {
+export function qemuArgv(spec: GuestSpec, append: string, qmpPath: string, mmdsPath?: string): string[] {
   const r = spec.resources;
   const boot = r.bootSource;
   if (!boot) throw new BackendError('Cannot start microvm without kernel configuration.');
@@ -93,6 +95,7 @@ export function qemuArgv(spec: GuestSpec, append: string, qmpPath: string): stri
     argv.push('-netdev', `tap,id=${id},ifname=${opt(n.host_dev_name)},script=no,downscript=no`);
     argv.push('-device', `virtio-net-device,netdev=${id}${n.guest_mac ? `,mac=${n.guest_mac}` : ''}`);
   });
+  if (r.mmdsConfig && mmdsPath !== undefined) argv.push(...mmdsNicArgv(mmdsPath));
   if (r.balloon) argv.push('-device', `virtio-balloon-device,deflate-on-oom=${r.balloon.deflate_on_oom ? 'on' : 'off'}`);
   if (r.entropy) argv.push('-object', 'rng-random,id=rng0,filename=/dev/urandom', '-device', 'virtio-rng-device,rng=rng0');
   argv.push('-qmp', `unix:${opt(qmpPath)},server=on,wait=off`);

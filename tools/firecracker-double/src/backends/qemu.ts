@@ -3,9 +3,10 @@
  * line, `qemu-process.ts` supervises the process). Firecracker API calls map to QMP:
  * pause/resume = `stop`/`cont`, SendCtrlAltDel = `send-key`, snapshot create = a migration
  * streamed into the memory file, snapshot load = the same argv plus `-incoming`, fed from that
- * file (`qemu-migration.ts`).
+ * file (`qemu-migration.ts`). With MMDS configured, the guest reaches it through one more NIC that
+ * the double serves itself (`qemu-mmds.ts`).
  */
-import { closeSync, constants, fstatSync, openSync, rmSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_QEMU_BINARY } from '../config.js';
@@ -13,6 +14,7 @@ import { ioErrorText } from '../errno.js';
 import { checkKernelImage } from './kernel.js';
 import { guestAppend, qemuArgv, unsupportedConfig } from './qemu-argv.js';
 import { listenForMigration, streamMigration } from './qemu-migration.js';
+import { QemuMmdsServer } from './qemu-mmds.js';
 import { QemuSupervisor, sleep } from './qemu-process.js';
 import type { GuestBackend, GuestSpec, RestoreSpec, SnapshotRequest } from './types.js';
 import { BackendError } from './types.js';
@@ -31,6 +33,12 @@ export interface QemuSnapshotState {
   /** The exact `-append` of the snapshotted VM: the incoming side must match the source board. */
   append: string;
   memFileBytes: number;
+  /**
+   * The kernel's real path when the guest booted. QEMU loads `-kernel` again for an incoming
+   * migration (Firecracker needs no kernel to restore); the path the VM was configured with may
+   * have been a name of the moment, such as another process's `/proc/<pid>/fd/<n>`.
+   */
+  kernelPath?: string;
 }
 
 const QMP_READY_TIMEOUT_MS = 30_000;
@@ -43,6 +51,8 @@ export class QemuBackend implements GuestBackend {
   readonly name = 'qemu';
   private readonly qemu: QemuSupervisor;
   private append = '';
+  private kernelPath = '';
+  private mmds: QemuMmdsServer | undefined;
 
   constructor(opts: QemuBackendOptions = {}) {
     this.qemu = new QemuSupervisor(opts.qemuBinary ?? DEFAULT_QEMU_BINARY, opts.runDir ?? tmpdir());
@@ -51,9 +61,11 @@ export class QemuBackend implements GuestBackend {
   async start(spec: GuestSpec): Promise<void> {
     const bad = unsupportedConfig(spec);
     if (bad !== undefined) throw new BackendError(bad);
-    checkKernelImage(spec.resources.bootSource?.kernel_image_path ?? '');
+    const kernel = spec.resources.bootSource?.kernel_image_path ?? '';
+    checkKernelImage(kernel);
     const append = guestAppend(spec.cmdline);
     await this.launch(spec, append, []);
+    this.kernelPath = realpathSync(kernel);
     // Firecracker answers InstanceStart once the vCPUs run; the guest boots afterwards.
     await this.qemu.waitStatus((s) => s === 'running', QMP_READY_TIMEOUT_MS);
     this.qemu.markLive();
@@ -117,6 +129,7 @@ export class QemuBackend implements GuestBackend {
       qemuVersion: this.qemu.version(),
       append: this.append,
       memFileBytes: size,
+      kernelPath: this.kernelPath,
     };
     return state;
   }
@@ -140,10 +153,21 @@ export class QemuBackend implements GuestBackend {
     } catch (err) {
       throw new BackendError(`Failed to load guest memory: ${ioErrorText(err)}`);
     }
+    const boot = spec.resources.bootSource;
+    const kernelPath = state.kernelPath ?? boot?.kernel_image_path ?? '';
+    try {
+      checkKernelImage(kernelPath);
+    } catch (err) {
+      throw new BackendError(`Failed to restore the guest: QEMU needs the kernel it booted: ${(err as Error).message}`);
+    }
+    const incoming = boot
+      ? { ...spec, resources: { ...spec.resources, bootSource: { ...boot, kernel_image_path: kernelPath } } }
+      : spec;
+    this.kernelPath = kernelPath;
     const socketPath = join(this.qemu.ensureWorkDir(), 'migrate-in.sock');
     rmSync(socketPath, { force: true });
     // -S: stay paused after the incoming migration; resume_vm (or PATCH /vm) sends `cont`.
-    await this.launch(spec, state.append, ['-S', '-incoming', `unix:${socketPath}`]);
+    await this.launch(incoming, state.append, ['-S', '-incoming', `unix:${socketPath}`]);
     let transferError: string | undefined;
     try {
       transferError = await streamMigration(socketPath, memPath, QMP_READY_TIMEOUT_MS);
@@ -169,15 +193,32 @@ export class QemuBackend implements GuestBackend {
   onBootMarker(_listener: () => void): void {}
 
   dispose(): void {
+    this.mmds?.close();
     this.qemu.cleanupSync();
   }
 
   private async launch(spec: GuestSpec, append: string, extra: string[]): Promise<void> {
+    const mmdsPath = await this.listenForMmds(spec);
     await this.qemu.launch(
-      (qmpPath) => [...qemuArgv(spec, append, qmpPath), ...extra],
+      (qmpPath) => [...qemuArgv(spec, append, qmpPath, mmdsPath), ...extra],
       spec.resources.serial?.serial_out_path ?? null,
     );
     this.append = append;
+  }
+
+  /** The MMDS NIC's socket, listening before QEMU connects to it; undefined without MMDS. */
+  private async listenForMmds(spec: GuestSpec): Promise<string | undefined> {
+    const config = spec.resources.mmdsConfig;
+    if (!config) return undefined;
+    this.mmds?.close();
+    const path = join(this.qemu.ensureWorkDir(), 'mmds.sock');
+    rmSync(path, { force: true });
+    try {
+      this.mmds = await QemuMmdsServer.listen(path, config, spec.mmdsData);
+    } catch (err) {
+      throw new BackendError(`Cannot serve MMDS to the guest: ${ioErrorText(err)}`);
+    }
+    return path;
   }
 }
 

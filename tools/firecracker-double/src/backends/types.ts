@@ -12,6 +12,8 @@ export interface GuestSpec {
   /** Effective kernel command line (user args + what Firecracker appends). */
   cmdline: string;
   enablePci: boolean;
+  /** The MMDS data store as it is now (a guest reads it live; `resources.mmdsConfig` says how). */
+  mmdsData: () => unknown;
 }
 
 export type MemoryBackend = { kind: 'File'; path: string } | { kind: 'Uffd'; path: string };

@@ -44,6 +44,7 @@ export function guestSpec(ctx: VmmContext, cmdline: string): GuestSpec {
     resources: ctx.resources,
     cmdline,
     enablePci: ctx.options.enablePci,
+    mmdsData: () => ctx.mmds.get(),
   };
 }
 

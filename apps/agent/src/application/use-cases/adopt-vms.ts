@@ -1,4 +1,4 @@
-import { guestMetadata } from '../../domain/guest-metadata.js';
+import { freshGuestMetadata } from '../steps/fresh-guest-metadata.js';
 import type { VmRecord } from '../../domain/vm-record.js';
 import type { AgentContext } from '../agent-context.js';
 import { discardUnfinishedSnapshots } from './snapshot-vm.js';
@@ -35,7 +35,7 @@ async function finishInterruptedRestore(context: AgentContext, record: VmRecord)
   if (record.lifecycle !== 'applying' || spec?.restoreFrom === undefined || record.socketPath === null) return;
   const client = context.firecracker.client(record.socketPath);
   if ((await client.describeInstance()).state !== 'Paused') return;
-  if (spec.guest !== undefined) await client.putMmds(guestMetadata(record.vmId, spec.guestMac, spec.guest));
+  if (spec.guest !== undefined) await client.putMmds(freshGuestMetadata(record.vmId, spec.guestMac, spec.guest));
   await client.resumeVm();
   await (await VmLedger.open(context, record.vmId)).commit({ lifecycle: 'running' });
   context.log.warn({ vmId: record.vmId }, 'restore interrupted after the load finished');

@@ -80,6 +80,11 @@ describe('applyVm from a snapshot', () => {
         'meta-data': { 'instance-id': otherVmId, hostname: 'clone', 'local-ipv4': '172.30.0.9', mac: '06:00:ac:10:00:09' },
       },
     });
+    // Its own entropy seed, not the one the source was given.
+    const seedOf = (mmds: unknown): unknown =>
+      (mmds as { latest: { 'meta-data': { hearth: { 'entropy-seed': string } } } }).latest['meta-data'].hearth['entropy-seed'];
+    expect(seedOf(clone.mmds)).toMatch(/^[0-9a-f]{64}$/);
+    expect(seedOf(clone.mmds)).not.toBe(seedOf(processOf(agent, sourcePaths.socket).mmds));
     expect(processOf(agent, sourcePaths.socket).state).toBe('Running');
     expect((await agent.records.get(otherVmId))?.lifecycle).toBe('running');
   });

@@ -351,6 +351,7 @@ describe('applyVm', () => {
                 },
               },
             },
+            hearth: { 'entropy-seed': expect.stringMatching(/^[0-9a-f]{64}$/) as unknown },
           },
           'user-data': guest.userData,
         },

@@ -12,11 +12,12 @@ import { agentDriveId, agentIfaceId } from '../../domain/proxy-request.js';
 import { assertUnixSocketPath } from '../../domain/unix-socket-path.js';
 import { vmPaths } from '../../domain/vm-paths.js';
 import { isSameSpec, snapshotsOf, type SnapshotRecord } from '../../domain/vm-record.js';
-import { bootArgsOf, guestMetadata } from '../../domain/guest-metadata.js';
+import { bootArgsOf } from '../../domain/guest-metadata.js';
 import { parseVmId, type VmId } from '../../domain/vm-id.js';
 import type { AgentContext } from '../agent-context.js';
 import { agentVmFromRecord, observeVm } from './describe-vm.js';
 import { ensureTap } from '../steps/ensure-tap.js';
+import { freshGuestMetadata } from '../steps/fresh-guest-metadata.js';
 import { holdImagePath, resolveImagePath } from '../steps/image-paths.js';
 import type { HeldImage } from '../ports/host-files.js';
 import { prepareMetricsFifo } from '../steps/prepare-metrics-fifo.js';
@@ -225,7 +226,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
               // learns its own identity (address, MAC, hostname) here, before it runs again.
               await timed(name, async () => {
                 if (spec.guest === undefined) return false;
-                await api.putMmds(guestMetadata(vmId, spec.guestMac, spec.guest));
+                await api.putMmds(freshGuestMetadata(vmId, spec.guestMac, spec.guest));
                 return true;
               });
               break;
@@ -233,7 +234,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
             await configure(name, async () => {
               if (spec.guest === undefined) return;
               await api.putMmdsConfig({ networkInterfaces: [agentIfaceId] });
-              await api.putMmds(guestMetadata(vmId, spec.guestMac, spec.guest));
+              await api.putMmds(freshGuestMetadata(vmId, spec.guestMac, spec.guest));
             });
             break;
           case 'load':
