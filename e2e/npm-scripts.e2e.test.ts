@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +7,7 @@ import {
   descendantPids,
   freePort,
   missingRequirements,
+  repoRoot,
   waitFor,
   waitForPidsToExit,
   writeEmptyExt4,
@@ -88,27 +90,44 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
     return { managerUrl, agentUrl: `https://127.0.0.1:${agentPort}`, bridge };
   }
 
+  /** `hearth` as `npx hearth` runs it (the file npm links), with the Manager and token `npm start` printed. */
+  async function hearth(
+    args: string[],
+    managerUrl: string,
+    token: string,
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(
+        path.join(repoRoot, 'apps/cli/bin/hearth.mjs'),
+        args,
+        { env: { ...process.env, HEARTH_URL: managerUrl, HEARTH_TOKEN: token }, timeout: 120_000 },
+        (error, stdout, stderr) =>
+          resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr }),
+      );
+    });
+  }
+
+  /** The README's first steps with the CLI: register a kernel and a rootfs, then `hearth vm create --wait`. */
   async function runningVm(managerUrl: string, agentUrl: string, imageRoot: string): Promise<void> {
     // The admin token the Manager made at its first start, where `npm start` says it is.
-    const token = readFileSync(path.join(sharedDataDir!, 'admin-token'), 'utf8').trim();
-    expect(run?.output()).toContain(`export HEARTH_TOKEN=$(cat ${path.join(sharedDataDir!, 'admin-token')})`);
+    const tokenFile = path.join(sharedDataDir!, 'admin-token');
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    expect(run?.output()).toContain(`export HEARTH_URL=${managerUrl} HEARTH_TOKEN=$(cat ${tokenFile})`);
+    expect(run?.output()).toContain('npx hearth host ls');
     const asAdmin = { authorization: `Bearer ${token}` };
-    writeFakeKernel(path.join(imageRoot, 'vmlinux.bin'));
-    writeEmptyExt4(path.join(imageRoot, 'rootfs.ext4'));
-    const kernel = await request<{ id: string }>(
-      managerUrl,
-      'POST',
-      '/v1/images',
-      { kind: 'kernel', name: 'k', hostPath: path.join(imageRoot, 'vmlinux.bin') },
-      asAdmin,
-    );
-    const rootfs = await request<{ id: string }>(
-      managerUrl,
-      'POST',
-      '/v1/images',
-      { kind: 'rootfs', name: 'r', hostPath: path.join(imageRoot, 'rootfs.ext4') },
-      asAdmin,
-    );
+    writeFakeKernel(path.join(imageRoot, 'vmlinux'));
+    writeEmptyExt4(path.join(imageRoot, 'base.ext4'));
+    for (const [name, kind, file] of [
+      ['vmlinux', 'kernel', 'vmlinux'],
+      ['base', 'rootfs', 'base.ext4'],
+    ] as const) {
+      const registered = await hearth(
+        ['image', 'register', name, '--kind', kind, '--path', path.join(imageRoot, file)],
+        managerUrl,
+        token,
+      );
+      expect(registered.code, registered.stderr).toBe(0);
+    }
     const host = await waitFor(
       async () => {
         const hosts = await request<{ items: Array<{ status: string; addr: string; facts: Record<string, unknown> }> }>(
@@ -126,14 +145,15 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
     );
     // The host says it runs the double, not Firecracker.
     expect(host.facts).toMatchObject({ hasFirecracker: true, firecrackerKind: 'double', firecrackerVersion: '1.16.1' });
-    const vm = await request<{ state: string }>(
+    const created = await hearth(
+      ['vm', 'create', 'left-running', '--kernel', 'vmlinux', '--rootfs', 'base', '--memory', '256', '--wait'],
       managerUrl,
-      'POST',
-      '/v1/vms',
-      { name: 'left-running', vcpuCount: 1, memoryMib: 128, kernelImageId: kernel.body.id, rootfsImageId: rootfs.body.id },
-      asAdmin,
+      token,
     );
-    expect(vm.status, JSON.stringify(vm.body)).toBe(201);
+    // Each state, then each host step's time, as the README shows.
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toMatch(/starting → running\n/);
+    expect(created.stdout).toMatch(/host steps:\n(?: {2}\S+ +\d.* ms\n)+/);
   }
 
   it.each(['SIGTERM', 'SIGINT'] as const)(

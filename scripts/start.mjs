@@ -37,7 +37,7 @@ const say = sayer('start');
 /** A path relative to the repository when it is inside it, else absolute. */
 const shown = (file) => shownPath(repoRoot, file);
 
-const managerMain = path.join(repoRoot, 'apps/manager/dist/main.js');
+const managerMain = path.join(repoRoot, 'apps/manager/dist/hearth-manager.mjs');
 const agentMain = path.join(repoRoot, 'apps/agent/dist/hearth-agent.mjs');
 const doubleBin = path.join(repoRoot, 'node_modules/.bin/firecracker-double');
 
@@ -170,10 +170,7 @@ function reportLeftovers() {
     );
     for (const vm of leftVms) say(`  ${vm.vmId}: VMM pid ${vm.pid ?? '-'}, TAP ${vm.tapName ?? '-'}`);
     say('The Agent leaves VMs running when it stops, so that the next `npm start` adopts them again.');
-    say(
-      `To remove them, delete them through the API while Hearth runs ` +
-        `(curl -H "Authorization: Bearer $HEARTH_TOKEN" -X DELETE ${managerUrl}/v1/vms/<id>), or now:`,
-    );
+    say(`To remove them, delete them through the API while Hearth runs (npx hearth vm rm <id>), or now:`);
     const pids = leftVms.flatMap((vm) => (vm.pid === null ? [] : [vm.pid]));
     if (pids.length > 0) say(`  sudo kill ${pids.join(' ')}`);
     for (const vm of leftVms) if (vm.tapName !== null) say(`  sudo ${ipIn} link delete ${vm.tapName}`);
@@ -222,8 +219,8 @@ say('');
 say(`Hearth is up. Manager API: ${managerUrl}`);
 if (existsSync(tokenFile)) {
   say(`The admin API token is in ${shown(tokenFile)} (readable by you only). Try:`);
-  say(`  export HEARTH_TOKEN=$(cat ${shown(tokenFile)})`);
-  say(`  curl -H "Authorization: Bearer $HEARTH_TOKEN" ${managerUrl}/v1/hosts`);
+  say(`  export HEARTH_URL=${managerUrl} HEARTH_TOKEN=$(cat ${shown(tokenFile)})`);
+  say(`  npx hearth host ls        # then: npx hearth help, or the web console at ${managerUrl}/`);
 } else {
   say(`The database already had API tokens (the admin token was made by an earlier start, with another data directory).`);
 }

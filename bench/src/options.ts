@@ -19,7 +19,7 @@ export interface BenchOptions {
   readonly minMemAvailableMib: number;
   /** Node flags for every Firecracker double process (through the FIRECRACKER_BIN wrapper). */
   readonly doubleNodeFlags: readonly string[];
-  /** The Manager's entry point, when not this checkout's apps/manager/dist/main.js. */
+  /** The Manager's entry point, when not this checkout's apps/manager/dist/hearth-manager.mjs. */
   readonly managerMain: string | null;
 }
 
@@ -36,7 +36,7 @@ export const usage = `Usage: npm run bench -- [options]
   --min-mem-available M   stop creating below M MiB of MemAvailable (default 6144)
   --double-node-flags F   Node flags for each double, space separated
                           (default "--lite-mode --max-semi-space-size=1")
-  --manager-main FILE     run this Manager build instead of apps/manager/dist/main.js
+  --manager-main FILE     run this Manager build instead of apps/manager/dist/hearth-manager.mjs
   --help                  this text
 `;
 

@@ -14,7 +14,7 @@ import { LinuxHostFiles } from '../src/adapters/linux/linux-host-files.js';
 import { LinuxHostNetwork } from '../src/adapters/linux/linux-host-network.js';
 import { NftHostFirewall } from '../src/adapters/linux/nft-host-firewall.js';
 import { SystemClock } from '../src/adapters/system/system-clock.js';
-import { adoptVms } from '../src/application/adopt-vms.js';
+import { adoptVms } from '../src/application/use-cases/adopt-vms.js';
 import type { AgentContext } from '../src/application/agent-context.js';
 import { vmCoordination } from '../src/application/vmm-state-cache.js';
 import { createAgentApp } from '../src/http/create-agent-app.js';

@@ -6,7 +6,7 @@ import { appErrorOf, testVmId, jsonPut as put } from '../src/adapters/fake/fake-
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
 import { LinuxHostFiles } from '../src/adapters/linux/linux-host-files.js';
 import type { AgentContext } from '../src/application/agent-context.js';
-import { confineProxyRequest } from '../src/application/confine-proxy-request.js';
+import { confineProxyRequest } from '../src/application/use-cases/confine-proxy-request.js';
 import { vmPaths } from '../src/domain/vm-paths.js';
 import { newVmRecord, type VmRecord } from '../src/domain/vm-record.js';
 import { makeTempDir } from './support.js';

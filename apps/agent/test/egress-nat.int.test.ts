@@ -8,10 +8,10 @@ import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-r
 import { LinuxHostNetwork } from '../src/adapters/linux/linux-host-network.js';
 import { NftHostFirewall } from '../src/adapters/linux/nft-host-firewall.js';
 import type { AgentContext } from '../src/application/agent-context.js';
-import { applyVm } from '../src/application/apply-vm.js';
-import { deleteVm } from '../src/application/delete-vm.js';
-import { describeVm } from '../src/application/describe-vm.js';
-import { setEgressPolicy } from '../src/application/vm-egress.js';
+import { applyVm } from '../src/application/use-cases/apply-vm.js';
+import { deleteVm } from '../src/application/use-cases/delete-vm.js';
+import { describeVm } from '../src/application/use-cases/describe-vm.js';
+import { setEgressPolicy } from '../src/application/steps/vm-egress.js';
 
 const skip = !isRoot
   ? 'needs root'

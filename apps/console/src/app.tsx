@@ -7,6 +7,8 @@ import { VmDetail } from './pages/vm-detail.js';
 import { CreateVm } from './pages/create-vm.js';
 import { Hosts } from './pages/hosts.js';
 import { Images } from './pages/images.js';
+import { Templates } from './pages/templates.js';
+import { Snapshots } from './pages/snapshots.js';
 
 function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(location.hash));
@@ -62,6 +64,8 @@ export function App() {
           {navLink({ page: 'vms' }, 'VMs')}
           {navLink({ page: 'create' }, 'Create')}
           {navLink({ page: 'hosts' }, 'Hosts')}
+          {navLink({ page: 'templates' }, 'Templates')}
+          {navLink({ page: 'snapshots' }, 'Snapshots')}
           {navLink({ page: 'images' }, 'Images')}
         </nav>
         <span class="who">{tokenName}</span>
@@ -72,9 +76,11 @@ export function App() {
       <main>
         {route.page === 'vms' && <VmList session={session} />}
         {route.page === 'vm' && <VmDetail key={route.vmId} session={session} vmId={route.vmId} tab={route.tab} />}
-        {route.page === 'create' && <CreateVm session={session} />}
+        {route.page === 'create' && <CreateVm key={route.from?.id ?? 'new'} session={session} from={route.from} />}
         {route.page === 'hosts' && <Hosts session={session} />}
         {route.page === 'images' && <Images session={session} />}
+        {route.page === 'templates' && <Templates session={session} />}
+        {route.page === 'snapshots' && <Snapshots session={session} />}
       </main>
     </>
   );

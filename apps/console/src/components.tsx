@@ -1,4 +1,5 @@
 import type { ComponentChildren } from 'preact';
+import type { Image } from '@hearth/sdk';
 import { readableError } from './problem-text.js';
 import { shareOf } from './format.js';
 
@@ -57,5 +58,32 @@ export function Page({ title, actions, children }: { title: string; actions?: Co
       </header>
       {children}
     </section>
+  );
+}
+
+/** A required choice among the images of one kind, labelled `name (project)`. */
+export function ImageSelect(props: {
+  readonly id: string;
+  readonly name: string;
+  readonly label: string;
+  readonly images: readonly Image[];
+  readonly kind: Image['kind'];
+  readonly value: string;
+  readonly onChange: (event: Event) => void;
+}) {
+  return (
+    <>
+      <label for={props.id}>{props.label}</label>
+      <select id={props.id} name={props.name} value={props.value} onChange={props.onChange} required>
+        <option value="">choose…</option>
+        {props.images
+          .filter((image) => image.kind === props.kind)
+          .map((image) => (
+            <option key={image.id} value={image.id}>
+              {image.name} ({image.project})
+            </option>
+          ))}
+      </select>
+    </>
   );
 }

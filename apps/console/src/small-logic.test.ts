@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HearthError } from '@hearth/sdk';
 import { createVmRequest, type CreateVmForm } from './create-vm-request.js';
+import { createTemplateRequest, emptyTemplateForm } from './create-template-request.js';
 import { mergeEvents } from './event-log.js';
 import { readableError } from './problem-text.js';
 import { randomUuidFrom } from './random-uuid.js';
@@ -11,10 +12,12 @@ const form: CreateVmForm = {
   source: 'images',
   name: ' web ',
   templateId: 'tpl_T',
+  snapshotId: 'snap_S',
   kernelImageId: 'img_K',
   rootfsImageId: 'img_R',
   vcpuCount: '2',
   memoryMib: '256',
+  count: '',
 };
 
 describe('the create form', () => {
@@ -33,6 +36,28 @@ describe('the create form', () => {
       name: 'web',
       templateId: 'tpl_T',
       memoryMib: 512,
+    });
+  });
+
+  it('clones a snapshot by name alone, or as many as asked', () => {
+    expect(createVmRequest({ ...form, source: 'snapshot' })).toEqual({ name: 'web', snapshotId: 'snap_S' });
+    expect(createVmRequest({ ...form, source: 'snapshot', count: '3' })).toEqual({ name: 'web', snapshotId: 'snap_S', count: 3 });
+  });
+});
+
+describe('the new-template form', () => {
+  it('sends what was filled in, and leaves out what was not', () => {
+    expect(createTemplateRequest({ ...emptyTemplateForm, name: ' small ', kernelImageId: 'img_K', memoryMib: '256' })).toEqual({
+      name: 'small',
+      kernelImageId: 'img_K',
+      vcpuCount: 1,
+      memoryMib: 256,
+    });
+    expect(
+      createTemplateRequest({ ...emptyTemplateForm, name: 'x', description: ' for tests ', vcpuCount: '', memoryMib: '' }),
+    ).toEqual({
+      name: 'x',
+      description: 'for tests',
     });
   });
 });

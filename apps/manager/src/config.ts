@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { LevelWithSilent } from 'pino';
 import { parseHostPort, type HostPort } from '@hearth/contracts';
 import { parseAddressPool, type AddressPool } from './domain/address-pool.js';
+import { consoleDir as builtConsoleDir } from './package-files.js';
 
 export interface ManagerConfig {
   /** PostgreSQL URL (a secret: never log it); undefined → embedded PGlite in `dataDir`. */
@@ -96,9 +96,6 @@ const falsy = new Set(['0', 'false', 'no', 'off']);
 const isCount = (n: number): boolean => Number.isInteger(n) && n >= 1 && n <= 100_000;
 const countRule = 'an integer from 1 to 100000';
 
-/** The web console the build puts beside the compiled Manager (`dist/console`; scripts/bundle.mjs). */
-const defaultConsoleDir = fileURLToPath(new URL('./console/', import.meta.url));
-
 /** The guest address pool when MANAGER_ADDRESS_POOL is unset. */
 export const defaultAddressPool = '172.30.0.0/16';
 
@@ -186,7 +183,7 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
     pool = parseAddressPool(defaultAddressPool) as AddressPool;
   }
 
-  const consoleDir = read('MANAGER_CONSOLE_DIR') ?? defaultConsoleDir;
+  const consoleDir = read('MANAGER_CONSOLE_DIR') ?? builtConsoleDir;
   if (!consoleDir.startsWith('/')) problems.push(`MANAGER_CONSOLE_DIR must be an absolute path, got "${consoleDir}"`);
 
   const config: ManagerConfig = {

@@ -19,11 +19,11 @@ import { InMemoryTrustStore } from '../../../apps/agent/dist/adapters/fake/in-me
 import { HttpManagerApi } from '../../../apps/agent/dist/adapters/manager/http-manager-api.js';
 import { generateEcKeyPair } from '../../../apps/agent/dist/adapters/system/ec-key-pair.js';
 import { NodeTimers, SystemClock } from '../../../apps/agent/dist/adapters/system/system-clock.js';
-import { applyVm } from '../../../apps/agent/dist/application/apply-vm.js';
-import { ClusterMembership } from '../../../apps/agent/dist/application/cluster-membership.js';
-import { HostFactsCache, readHeartbeat } from '../../../apps/agent/dist/application/host-status.js';
-import { ensureJoined } from '../../../apps/agent/dist/application/join-cluster.js';
-import { RegistrationLoop } from '../../../apps/agent/dist/application/registration-loop.js';
+import { applyVm } from '../../../apps/agent/dist/application/use-cases/apply-vm.js';
+import { ClusterMembership } from '../../../apps/agent/dist/application/cluster/cluster-membership.js';
+import { HostFactsCache, readHeartbeat } from '../../../apps/agent/dist/application/use-cases/host-status.js';
+import { ensureJoined } from '../../../apps/agent/dist/application/cluster/join-cluster.js';
+import { RegistrationLoop } from '../../../apps/agent/dist/application/cluster/registration-loop.js';
 import { parseVmId } from '../../../apps/agent/dist/domain/vm-id.js';
 import { createAgentApp } from '../../../apps/agent/dist/http/create-agent-app.js';
 import type { ParentMessage, SimulatedHost, ChildMessage } from './simulated-hosts-protocol.js';

@@ -1,4 +1,5 @@
 import { createApiClient, type ApiClient } from './api-client.js';
+import type { ConsoleWebSocketConstructor } from './console.js';
 import { streamEvents, type EventStreamOptions } from './event-stream.js';
 import { Hosts } from './hosts.js';
 import { Images } from './images.js';
@@ -15,6 +16,8 @@ import { Vms } from './vms.js';
 export interface HearthOptions extends TransportOptions {
   /** The Manager, e.g. `http://127.0.0.1:8080`. */
   readonly baseUrl: string;
+  /** The WebSocket class of the serial console (default: the global one, else the `ws` package on Node 20). */
+  readonly webSocket?: ConsoleWebSocketConstructor | undefined;
 }
 
 /**
@@ -40,7 +43,7 @@ export class Hearth {
     this.transport = createTransport(options);
     this.streamTransport = createTransport({ ...options, retries: 0 });
     this.api = createApiClient(this.baseUrl, this.transport);
-    this.vms = new Vms(this.api, { baseUrl: this.baseUrl, token: options.token });
+    this.vms = new Vms(this.api, { baseUrl: this.baseUrl, token: options.token, webSocket: options.webSocket });
     this.images = new Images(this.api);
     this.templates = new Templates(this.api);
     this.snapshots = new Snapshots(this.api);

@@ -2,11 +2,16 @@ export { Hearth, type HearthOptions } from './hearth.js';
 export { HearthError, isHearthError, type ProblemCode } from './hearth-error.js';
 export { VmWaitError, Vms, type CreateVmOptions, type MutationOptions, type RestoreVmOptions, type WaitOptions } from './vms.js';
 export {
+  bearerSubprotocol,
+  consoleAttachUrl,
   consoleSubprotocol,
+  describeConsoleEnd,
   type AttachConsoleOptions,
   type ConsoleClosed,
-  type ConsoleCloseReason,
+  type ConsoleEndReason,
   type ConsoleSession,
+  type ConsoleWebSocket,
+  type ConsoleWebSocketConstructor,
 } from './console.js';
 export { Images } from './images.js';
 export { Templates, type TemplateMutationOptions } from './templates.js';

@@ -1,5 +1,5 @@
 import { bodyOf, ifMatch, type ApiClient } from './api-client.js';
-import { attachConsole, type AttachConsoleOptions, type ConsoleSession } from './console.js';
+import { attachConsole, type AttachConsoleOptions, type ConsoleSession, type ConsoleTarget } from './console.js';
 import { paginate } from './paginate.js';
 import type { CreateVmRequest, DeletedVm, EgressPolicy, HearthEvent, ListVmsFilter, Vm, VmState } from './types.js';
 
@@ -56,16 +56,14 @@ export class VmWaitError extends Error {
 export class Vms {
   constructor(
     private readonly api: ApiClient,
-    private readonly consoleTarget: { readonly baseUrl: string; readonly token: string | undefined } = {
-      baseUrl: '',
-      token: undefined,
-    },
+    private readonly consoleTarget: Omit<ConsoleTarget, 'api'> = { baseUrl: '', token: undefined },
   ) {}
 
   /**
    * Attaches to the VM's serial console (a WebSocket; Node 20+ and browsers): the end of its log,
-   * then live output, and what `write` sends is typed into the guest. Refused as a `HearthError`
-   * (VM_NOT_FOUND, VMM_NOT_RUNNING, CONSOLE_LIMIT_REACHED, …).
+   * then live output, and what `write` sends is typed into the guest; `closed` says why it ended
+   * (`describeConsoleEnd` words it). Refused as a `HearthError` (VM_NOT_FOUND, VMM_NOT_RUNNING,
+   * CONSOLE_LIMIT_REACHED, …).
    */
   attachConsole(id: string, options: AttachConsoleOptions = {}): Promise<ConsoleSession> {
     return attachConsole({ ...this.consoleTarget, api: this.api }, id, options);

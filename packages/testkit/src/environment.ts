@@ -27,8 +27,8 @@ export const sharedDir: string = path.resolve(repoRoot, '../shared');
 
 /** The Firecracker double (tools/firecracker-double); build with `npm run build` (tsc, then its bundle) before spawning it. */
 export const firecrackerDoubleBin: string = path.join(repoRoot, 'node_modules/.bin/firecracker-double');
-/** The Manager's entry point as `npm run build` (tsc) leaves it. */
-export const managerMain: string = path.join(repoRoot, 'apps/manager/dist/main.js');
+/** The Manager as it ships: one bundled file, made by `npm run build` (scripts/bundle.mjs). */
+export const managerMain: string = path.join(repoRoot, 'apps/manager/dist/hearth-manager.mjs');
 /** The Agent as it ships: one bundled file, made by `npm run build` (scripts/bundle.mjs). */
 export const agentMain: string = path.join(repoRoot, 'apps/agent/dist/hearth-agent.mjs');
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createFakeAgent } from '../adapters/fake/fake-agent-context.js';
 import { otherVmId, testSpec, testVmId } from '../adapters/fake/fake-fixtures.js';
-import { applyVm } from './apply-vm.js';
+import { applyVm } from './use-cases/apply-vm.js';
 import { KeyedLock } from './keyed-lock.js';
-import { listInventory } from './list-inventory.js';
-import { proxyToFirecracker } from './proxy-to-firecracker.js';
-import { stopVm } from './stop-vm.js';
+import { listInventory } from './use-cases/list-inventory.js';
+import { proxyToFirecracker } from './use-cases/proxy-to-firecracker.js';
+import { stopVm } from './use-cases/stop-vm.js';
 import { VmmStateCache, vmmStateTtlMs } from './vmm-state-cache.js';
 
 const patchVm = (state: string) => ({

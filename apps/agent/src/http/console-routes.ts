@@ -8,7 +8,7 @@ import {
 } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import type { HttpServer } from '@hearth/http-server';
-import type { ConsoleAttachments, ConsoleSession } from '../application/console-attachments.js';
+import type { ConsoleAttachments, ConsoleSession } from '../application/use-cases/console-attachments.js';
 import { parseVmId } from '../domain/vm-id.js';
 
 /** Input a client may send before its attachment is ready; more is dropped. */

@@ -4,9 +4,9 @@ import { createFakeAgent, type FakeAgent } from '../adapters/fake/fake-agent-con
 import { FakeHostProbe } from '../adapters/fake/fake-host-probe.js';
 import { testSpec, testVmId } from '../adapters/fake/fake-fixtures.js';
 import { clusterIdHeader, consoleLogMaxBytes } from '@hearth/contracts';
-import { consoleLogCapBytes } from '../application/read-console-log.js';
+import { consoleLogCapBytes } from '../application/use-cases/read-console-log.js';
 import { InMemoryAgentIdentityStore } from '../adapters/fake/in-memory-agent-identity-store.js';
-import { ClusterMembership } from '../application/cluster-membership.js';
+import { ClusterMembership } from '../application/cluster/cluster-membership.js';
 import { createAgentApp } from './create-agent-app.js';
 
 let app: HttpServer | undefined;

@@ -1,8 +1,8 @@
 import { AgentHealth, HostCapacity, Inventory } from '@hearth/contracts';
 import type { HttpServer } from '@hearth/http-server';
 import type { AgentContext } from '../application/agent-context.js';
-import { readCapacity, readHealth, type HostStatusContext } from '../application/host-status.js';
-import { listInventory } from '../application/list-inventory.js';
+import { readCapacity, readHealth, type HostStatusContext } from '../application/use-cases/host-status.js';
+import { listInventory } from '../application/use-cases/list-inventory.js';
 
 /** `/health`, `/capacity`, `/inventory`. */
 export function registerHostRoutes(app: HttpServer, context: AgentContext, status: HostStatusContext): void {

@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import { VmIdPattern } from '@hearth/contracts';
 import { currentCorrelationId, type HttpServer } from '@hearth/http-server';
 import type { AgentContext } from '../application/agent-context.js';
-import { proxyToFirecracker } from '../application/proxy-to-firecracker.js';
+import { proxyToFirecracker } from '../application/use-cases/proxy-to-firecracker.js';
 import { parseVmId } from '../domain/vm-id.js';
 
 const ProxyParams = Type.Object({ id: Type.String({ pattern: VmIdPattern }), '*': Type.String() });

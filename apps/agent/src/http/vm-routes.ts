@@ -20,15 +20,15 @@ import {
 } from '@hearth/contracts';
 import type { HttpServer } from '@hearth/http-server';
 import type { AgentContext } from '../application/agent-context.js';
-import type { ConsoleAttachments } from '../application/console-attachments.js';
-import { applyVm } from '../application/apply-vm.js';
-import { deleteVm } from '../application/delete-vm.js';
-import { describeVm } from '../application/describe-vm.js';
-import { deleteSnapshot, snapshotVm } from '../application/snapshot-vm.js';
-import { readConsoleLog } from '../application/read-console-log.js';
-import { stopVm } from '../application/stop-vm.js';
-import { setEgressPolicy } from '../application/vm-egress.js';
-import { runMetricsPrepareStep, runRootfsStep, runSpawnStep, runTapStep } from '../application/vm-steps.js';
+import type { ConsoleAttachments } from '../application/use-cases/console-attachments.js';
+import { applyVm } from '../application/use-cases/apply-vm.js';
+import { deleteVm } from '../application/use-cases/delete-vm.js';
+import { describeVm } from '../application/use-cases/describe-vm.js';
+import { deleteSnapshot, snapshotVm } from '../application/use-cases/snapshot-vm.js';
+import { readConsoleLog } from '../application/use-cases/read-console-log.js';
+import { stopVm } from '../application/use-cases/stop-vm.js';
+import { setEgressPolicy } from '../application/steps/vm-egress.js';
+import { runMetricsPrepareStep, runRootfsStep, runSpawnStep, runTapStep } from '../application/use-cases/vm-steps.js';
 import { parseVmId } from '../domain/vm-id.js';
 
 /** `/vms/:id` and its single steps. */

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { VmWaitError, type EgressPolicy, type Hearth, type Vm, type VmState } from '@hearth/sdk';
+import { VmWaitError, describeConsoleEnd, type EgressPolicy, type Hearth, type Vm, type VmState } from '@hearth/sdk';
 import type { Command } from '../command.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { collect, onlyArgument } from '../arguments.js';
@@ -356,9 +356,8 @@ export const vmCommands: Readonly<Record<string, Command>> = {
         ...(values.until === undefined ? {} : { until: values.until }),
       });
       if (outcome.kind === 'detached') return exitCodes.ok;
-      const { reason, closeReason, code } = outcome.closed;
-      process.stderr.write(`\r\nThe console was closed: ${reason ?? (closeReason === '' ? `code ${code}` : closeReason)}\r\n`);
-      return reason === 'vm_stopped' ? exitCodes.ok : exitCodes.failed;
+      process.stderr.write(`\r\nThe console was closed: ${describeConsoleEnd(outcome.closed)}\r\n`);
+      return outcome.closed.reason === 'vm_stopped' ? exitCodes.ok : exitCodes.failed;
     },
   },
   logs: {

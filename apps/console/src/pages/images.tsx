@@ -1,35 +1,20 @@
-import { useEffect, useState } from 'preact/hooks';
-import type { Image } from '@hearth/sdk';
 import { ErrorNotice, Page } from '../components.js';
 import { formatAge, formatBytes } from '../format.js';
 import type { Session } from '../session.js';
+import { useListing } from '../use-listing.js';
 import { useNow } from '../use-now.js';
 
 /** The kernels and root filesystems registered in the token's projects. */
 export function Images({ session }: { readonly session: Session }) {
-  const [images, setImages] = useState<readonly Image[] | undefined>();
-  const [error, setError] = useState<unknown>();
+  const images = useListing(() => session.hearth.images.list({ pageSize: 100 }), [session]);
   const now = useNow(60_000);
-
-  useEffect(() => {
-    let isCurrent = true;
-    const load = async (): Promise<void> => {
-      const found: Image[] = [];
-      for await (const image of session.hearth.images.list({ pageSize: 100 })) found.push(image);
-      if (isCurrent) setImages(found);
-    };
-    load().catch((failure: unknown) => isCurrent && setError(failure));
-    return () => {
-      isCurrent = false;
-    };
-  }, [session]);
 
   return (
     <Page title="Images">
-      <ErrorNotice error={error} />
-      {images === undefined ? (
-        error === undefined && <p class="muted">Loading…</p>
-      ) : images.length === 0 ? (
+      <ErrorNotice error={images.error} />
+      {images.items === undefined ? (
+        images.error === undefined && <p class="muted">Loading…</p>
+      ) : images.items.length === 0 ? (
         <p class="muted">No images. Register one with `hearth image register`.</p>
       ) : (
         <table class="list" data-testid="image-list">
@@ -45,7 +30,7 @@ export function Images({ session }: { readonly session: Session }) {
             </tr>
           </thead>
           <tbody>
-            {images.map((image) => (
+            {images.items.map((image) => (
               <tr key={image.id}>
                 <td>{image.name}</td>
                 <td>{image.kind}</td>

@@ -7,20 +7,23 @@ import { followEvents } from '../live-events.js';
 import { createRefetchQueue } from '../refetch-queue.js';
 import { hrefOf, type VmTab } from '../route.js';
 import type { Session } from '../session.js';
+import { useAction } from '../use-action.js';
 import { useNow } from '../use-now.js';
 import { actionsFor, type VmAction } from '../vm-actions.js';
 import { SerialConsole } from './serial-console.js';
+import { VmLogs } from './vm-logs.js';
+import { VmSnapshots } from './vm-snapshots.js';
 
 /** Events kept on the page: the latest ones. */
 const shownEvents = 200;
 
-/** One VM: its state and steps, its events (live), its serial console, and what can be done to it. */
+/** One VM: its state and steps, its events (live), its serial console and log, its snapshots, and what can be done to it. */
 export function VmDetail({ session, vmId, tab }: { readonly session: Session; readonly vmId: string; readonly tab: VmTab }) {
   const [vm, setVm] = useState<Vm | undefined>();
   const [isGone, setGone] = useState(false);
   const [events, setEvents] = useState<readonly HearthEvent[]>([]);
   const [error, setError] = useState<unknown>();
-  const [busyAction, setBusyAction] = useState<VmAction | undefined>();
+  const action = useAction<VmAction>();
   const now = useNow();
 
   useEffect(() => {
@@ -55,26 +58,19 @@ export function VmDetail({ session, vmId, tab }: { readonly session: Session; re
     return () => stop.abort();
   }, [session, vmId]);
 
-  const act = async (action: VmAction): Promise<void> => {
-    if (vm === undefined) return;
-    if (action === 'delete' && !confirm(`Delete ${vm.name}? Everything its host holds for it goes.`)) return;
-    setBusyAction(action);
-    setError(undefined);
-    try {
+  const act = (kind: VmAction): void =>
+    action.run(kind, async () => {
+      if (vm === undefined) return;
+      if (kind === 'delete' && !confirm(`Delete ${vm.name}? Everything its host holds for it goes.`)) return;
       const options = { ifVersion: vm.version };
-      if (action === 'delete') {
+      if (kind === 'delete') {
         await session.hearth.vms.delete(vm.id, options);
         location.hash = hrefOf({ page: 'vms' });
         return;
       }
-      const changed = await session.hearth.vms[action](vm.id, options);
+      const changed = await session.hearth.vms[kind](vm.id, options);
       setVm((shown) => (shown === undefined || changed.version >= shown.version ? changed : shown));
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusyAction(undefined);
-    }
-  };
+    });
 
   if (isGone) {
     return (
@@ -103,15 +99,15 @@ export function VmDetail({ session, vmId, tab }: { readonly session: Session; re
   return (
     <Page
       title={vm.name}
-      actions={actionsFor(vm.state).map((action) => (
+      actions={actionsFor(vm.state).map((kind) => (
         <button
-          key={action}
+          key={kind}
           type="button"
-          class={action === 'delete' ? 'danger' : ''}
-          disabled={busyAction !== undefined}
-          onClick={() => void act(action).catch(setError)}
+          class={kind === 'delete' ? 'danger' : ''}
+          disabled={action.busy !== undefined}
+          onClick={() => act(kind)}
         >
-          {busyAction === action ? `${action}…` : action}
+          {action.busy === kind ? `${kind}…` : kind}
         </button>
       ))}
     >
@@ -119,15 +115,20 @@ export function VmDetail({ session, vmId, tab }: { readonly session: Session; re
         <StateBadge state={vm.state} /> <span class="mono">{vm.id}</span> · project {vm.project} · created{' '}
         {formatAge(vm.createdAt, now)} ago · version {vm.version}
       </p>
+      <ErrorNotice error={action.error} />
       <ErrorNotice error={error} />
       <nav class="tabs">
         {tabLink('overview', 'Overview')}
         {tabLink('events', `Events (${events.length})`)}
         {tabLink('console', 'Console')}
+        {tabLink('logs', 'Logs')}
+        {tabLink('snapshots', 'Snapshots')}
       </nav>
       {tab === 'overview' && <Overview vm={vm} />}
       {tab === 'events' && <EventList events={events} now={now} />}
       {tab === 'console' && <SerialConsole session={session} vmId={vm.id} />}
+      {tab === 'logs' && <VmLogs session={session} vmId={vm.id} />}
+      {tab === 'snapshots' && <VmSnapshots session={session} vm={vm} />}
     </Page>
   );
 }

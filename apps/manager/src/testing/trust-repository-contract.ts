@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CertificateAuthorityRepository } from '../application/ports/certificate-authority-repository.js';
 import type { HostRepository } from '../application/ports/host-repository.js';
 import type { TrustRepository } from '../application/ports/trust-repository.js';
 import type { HostId } from '../domain/ids.js';
@@ -9,7 +8,6 @@ import { agentIdFor, hostCapacity, hostFacts } from './world.js';
 export interface TrustRepositoryHarness {
   readonly trust: TrustRepository;
   readonly hosts: HostRepository;
-  readonly certificateAuthorities: CertificateAuthorityRepository;
   close(): Promise<void>;
 }
 
@@ -17,7 +15,7 @@ const t0 = new Date('2026-01-01T00:00:00.000Z');
 const at = (seconds: number): Date => new Date(t0.getTime() + seconds * 1000);
 const ulid = (n: number): string => String(n).padStart(26, '0');
 
-/** The behaviour every TrustRepository and CertificateAuthorityRepository shares (fake, PGlite, PostgreSQL). */
+/** The behaviour every TrustRepository shares (fake, PGlite, PostgreSQL). */
 export function describeTrustRepositoryContract(name: string, open: () => Promise<TrustRepositoryHarness>): void {
   describe(`trust repository contract: ${name}`, () => {
     let harness: TrustRepositoryHarness;
@@ -106,15 +104,6 @@ export function describeTrustRepositoryContract(name: string, open: () => Promis
       const rejoining = credential(7);
       await harness.trust.join({ tokenHash: await token(), at: at(4), credential: rejoining });
       expect(await harness.trust.findCredential(rejoining.secretHash)).toEqual({ id: rejoining.id, agentId: rejoining.agentId });
-    });
-
-    it('keeps the first certificate authority written and answers it to a later writer', async () => {
-      expect(await harness.certificateAuthorities.find()).toBeUndefined();
-      const first = { certificatePem: 'first', encryptedPrivateKey: 'sealed', keyEncryptionKeyId: 'kek-1', createdAt: at(1) };
-      expect(await harness.certificateAuthorities.insertIfAbsent(first)).toEqual(first);
-      const second = { certificatePem: 'second', encryptedPrivateKey: null, keyEncryptionKeyId: null, createdAt: at(2) };
-      expect(await harness.certificateAuthorities.insertIfAbsent(second)).toEqual(first);
-      expect(await harness.certificateAuthorities.find()).toEqual(first);
     });
   });
 }

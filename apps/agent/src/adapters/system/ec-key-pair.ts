@@ -1,6 +1,6 @@
 import { generateKeyPair as generateNodeKeyPair, X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { KeyPairPem } from '../../application/join-cluster.js';
+import type { KeyPairPem } from '../../application/cluster/join-cluster.js';
 
 const generate = promisify(generateNodeKeyPair);
 

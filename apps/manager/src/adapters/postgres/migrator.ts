@@ -1,12 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import type { Database } from './database.js';
+import { migrationsDir } from '../../package-files.js';
 import { translated } from './database-errors.js';
-
-/** `apps/manager/migrations/`, found from both `src/adapters/postgres` and `dist/adapters/postgres`. */
-export const defaultMigrationsDir = fileURLToPath(new URL('../../../migrations/', import.meta.url));
 
 export interface Migration {
   readonly version: number;
@@ -23,7 +20,7 @@ const migrationLockKey = 0x6865_6172;
  * allowed: version ranges are reserved per stream of work (e.g. 0005-0009, 0010-0014), so a range
  * need not be used up before the next one starts.
  */
-export async function readMigrations(dir: string = defaultMigrationsDir): Promise<Migration[]> {
+export async function readMigrations(dir: string = migrationsDir): Promise<Migration[]> {
   const names = (await readdir(dir)).filter((name) => name.endsWith('.sql')).sort();
   const migrations: Migration[] = [];
   for (const fileName of names) {

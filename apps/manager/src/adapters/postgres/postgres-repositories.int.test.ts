@@ -1,12 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/testkit';
-import { describeEventRepositoryContract } from '../../testing/event-repository-contract.js';
-import { describeIdempotencyRepositoryContract } from '../../testing/idempotency-repository-contract.js';
-import { describeRepositoryContract } from '../../testing/repository-contract.js';
-import { describeSnapshotRepositoryContract } from '../../testing/snapshot-repository-contract.js';
-import { describeTemplateRepositoryContract } from '../../testing/template-repository-contract.js';
-import { describeTrustRepositoryContract } from '../../testing/trust-repository-contract.js';
+import { emptyDatabase } from '../../testing/emptied-database.js';
+import { describeRepositoryContracts } from '../../testing/repository-contracts.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
 import { ClusterIdPattern } from '@hearth/contracts';
@@ -35,49 +31,9 @@ describe.skipIf(!hasDatabase)(
       await database?.drop();
     });
 
-    const emptied = async (): Promise<void> => {
-      await sql`truncate events, idempotency_keys, snapshots, address_leases, published_ports, vms, templates, images, hosts, api_tokens, audit_log`.execute(
-        db!,
-      );
-      await sql`delete from projects where name <> 'default'`.execute(db!);
-      await sql`update event_retention set pruned_through_id = 0, pruned_at = null`.execute(db!);
-    };
+    const emptied = async (): Promise<void> => emptyDatabase(db!);
 
-    describeEventRepositoryContract('PostgreSQL', async () => ({ events: createPgRepositories(db!).events, close: emptied }));
-
-    describeIdempotencyRepositoryContract('PostgreSQL', async () => ({
-      idempotency: createPgRepositories(db!).idempotency,
-      close: emptied,
-    }));
-
-    describeRepositoryContract('PostgreSQL', async () => {
-      const current = db!;
-      return {
-        repos: createPgRepositories(current),
-        close: async () => {
-          await sql`truncate events, idempotency_keys, snapshots, address_leases, published_ports, vms, templates, images, hosts, api_tokens, audit_log`.execute(
-            current,
-          );
-          await sql`delete from projects where name <> 'default'`.execute(current);
-        },
-      };
-    });
-
-    describeTemplateRepositoryContract('PostgreSQL', async () => ({ ...createPgRepositories(db!), close: emptied }));
-
-    describeSnapshotRepositoryContract('PostgreSQL', async () => ({ ...createPgRepositories(db!), close: emptied }));
-
-    describeTrustRepositoryContract('PostgreSQL', async () => {
-      const current = db!;
-      return {
-        ...createPgRepositories(current),
-        close: async () => {
-          await sql`truncate events, idempotency_keys, snapshots, address_leases, published_ports, vms, templates, images, hosts, join_tokens, agent_credentials, certificate_authorities`.execute(
-            current,
-          );
-        },
-      };
-    });
+    describeRepositoryContracts('PostgreSQL', async () => ({ ...createPgRepositories(db!), close: emptied }));
 
     describe('hosts registered before Agent identities', () => {
       it('are claimed by the first Agent registering their name, and refused to every other', async () => {

@@ -1,0 +1,63 @@
+import type { RootfsResult } from '@hearth/contracts';
+import { AppError } from '@hearth/errors';
+import { vmPaths } from '../../domain/vm-paths.js';
+import { imageProblem } from './image-paths.js';
+import type { AgentContext } from '../agent-context.js';
+import type { StepOutcome } from './ensure-tap.js';
+import type { VmLedger } from '../vm-ledger.js';
+import { failpoint } from '@hearth/failpoints';
+
+/** Where a VM restored from a snapshot copies its disk from: the snapshot's disk, inside `root`. */
+export interface RootfsCopySource {
+  readonly root: string;
+  readonly path: string;
+}
+
+/**
+ * Makes the VM's private copy of the rootfs image (never the shared image itself). `sourcePath`
+ * must already be resolved inside the image root. A complete copy from the same source is reused.
+ * With `snapshotDisk`, the copy is made afresh from that disk (whatever a copy made before holds),
+ * and recorded as descending from `sourcePath`, the image the snapshot's VM was made from.
+ */
+export async function prepareRootfs(
+  context: AgentContext,
+  ledger: VmLedger,
+  sourcePath: string,
+  snapshotDisk?: RootfsCopySource,
+): Promise<StepOutcome<RootfsResult>> {
+  const recorded = ledger.record.rootfs;
+  if (
+    snapshotDisk === undefined &&
+    recorded !== null &&
+    recorded.sizeBytes !== null &&
+    (await context.files.exists(recorded.path))
+  ) {
+    if (recorded.sourcePath !== sourcePath) {
+      throw new AppError(
+        'VM_INVALID_TRANSITION',
+        `VM ${ledger.record.vmId} already has a rootfs copied from ${recorded.sourcePath}; delete the VM to change it`,
+        {
+          details: { recordedSourcePath: recorded.sourcePath, requestedSourcePath: sourcePath },
+        },
+      );
+    }
+    return { result: { rootfsPath: recorded.path, sizeBytes: recorded.sizeBytes }, hasRun: false };
+  }
+  const destination = vmPaths(context.settings.runDir, ledger.record.vmId).rootfs;
+  await ledger.commit({ rootfs: { path: destination, sourcePath, sizeBytes: null } });
+  // Opened once more for the copy and checked again on the open file: what was checked is what is copied.
+  const copied =
+    snapshotDisk === undefined
+      ? await context.files.copyImage(context.settings.imageRoot, sourcePath, destination)
+      : await context.files.copyImage(snapshotDisk.root, snapshotDisk.path, destination);
+  if (copied.kind !== 'regular') {
+    if (snapshotDisk === undefined) throw imageProblem(context, copied, sourcePath, 'rootfsSourcePath');
+    throw new AppError('SNAPSHOT_NOT_FOUND', `The disk of the snapshot to restore could not be copied (${copied.kind})`, {
+      diagnostics: { snapshotRootfsPath: snapshotDisk.path },
+    });
+  }
+  const sizeBytes = copied.sizeBytes;
+  await ledger.commit({ rootfs: { path: destination, sourcePath, sizeBytes } });
+  failpoint('agent.apply.after-rootfs');
+  return { result: { rootfsPath: destination, sizeBytes }, hasRun: true };
+}

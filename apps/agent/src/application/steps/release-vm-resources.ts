@@ -1,0 +1,146 @@
+import type { HostResource } from '@hearth/contracts';
+import { tapMark } from '../../domain/agent-identity.js';
+import { proxyFilesOf, snapshotsOf, withoutSnapshot } from '../../domain/vm-record.js';
+import { isUnderDirectory } from '../../domain/vm-paths.js';
+import type { AgentContext } from '../agent-context.js';
+import { removeEgress } from './vm-egress.js';
+import type { VmLedger } from '../vm-ledger.js';
+import { failpoint } from '@hearth/failpoints';
+
+export interface ReleaseOutcome {
+  readonly removed: HostResource[];
+  readonly leftovers: HostResource[];
+}
+
+type Removal = {
+  readonly resource: HostResource;
+  readonly remove: () => Promise<boolean>;
+  readonly forget: () => Promise<unknown>;
+};
+
+/**
+ * Removes what a running VM holds: the process (killed and waited for), its TAP, its egress
+ * chain and NAT elements, API socket and metrics FIFO; with `isDeleting`, also the rootfs copy, the logs, the files proxied requests
+ * made and the directory. Each removal
+ * is written to the record as it happens; what could not be removed is reported, never hidden.
+ */
+export async function releaseVmResources(context: AgentContext, ledger: VmLedger, isDeleting: boolean): Promise<ReleaseOutcome> {
+  const { files, network, vmm, firecracker, settings } = context;
+  const vmId = ledger.record.vmId;
+  const mark = tapMark(settings.agentId, vmId);
+  const isMarkedByAnother = (alias: string | null): boolean => alias !== null && alias !== '' && alias !== mark;
+  const removed: HostResource[] = [];
+  const leftovers: HostResource[] = [];
+
+  const attempt = async (removal: Removal): Promise<void> => {
+    let isGone = false;
+    try {
+      isGone = await removal.remove();
+    } catch (error) {
+      context.log.warn({ vmId, resource: removal.resource, err: error }, 'host resource could not be removed');
+    }
+    if (isGone) {
+      await removal.forget();
+      removed.push(removal.resource);
+    } else {
+      leftovers.push(removal.resource);
+    }
+  };
+
+  const socketPath = ledger.record.socketPath;
+  if (socketPath !== null) await firecracker.release(socketPath);
+
+  const process = ledger.record.process;
+  if (process !== null) {
+    await attempt({
+      resource: { kind: 'process', ref: String(process.pid), vmId },
+      remove: () => vmm.stop(process, settings.stopTimeoutMs),
+      forget: () => ledger.commit({ process: null }),
+    });
+    failpoint('agent.release.after-process');
+  }
+  const tap = ledger.record.tap;
+  if (tap !== null) {
+    await attempt({
+      resource: { kind: 'tap', ref: tap.name, vmId },
+      remove: async () => {
+        // A recorded name whose link carries another mark is someone else's (the name was taken
+        // between recording it and creating the TAP): it is not removed, only forgotten.
+        const link = await network.linkState(tap.name);
+        if (link === null || isMarkedByAnother(link.alias)) return true;
+        await network.deleteLink(tap.name);
+        return !(await network.linkExists(tap.name));
+      },
+      forget: () => ledger.commit({ tap: null }),
+    });
+    failpoint('agent.release.after-tap');
+  }
+  const egress = ledger.record.egress ?? null;
+  if (egress !== null) {
+    await attempt({
+      resource: { kind: 'nft_rule', ref: `ip ${egress.table} ${vmId}`, vmId },
+      remove: () => removeEgress(context, ledger.record),
+      forget: () => ledger.commit({ egress: null }),
+    });
+  }
+  // A path read from the record is removed only when it lies under the run directory; any other
+  // one is reported as left over, never removed.
+  const fileRemoval = (kind: HostResource['kind'], path: string, forget: () => Promise<unknown>): Removal => ({
+    resource: { kind, ref: path, vmId },
+    remove: async () => {
+      if (!isUnderDirectory(settings.runDir, path)) {
+        context.log.error({ vmId, kind, path, runDir: settings.runDir }, 'recorded path outside the run directory not removed');
+        return false;
+      }
+      await files.remove(path);
+      return !(await files.exists(path));
+    },
+    forget,
+  });
+  if (socketPath !== null) await attempt(fileRemoval('socket', socketPath, () => ledger.commit({ socketPath: null })));
+  const fifoPath = ledger.record.fifoPath;
+  if (fifoPath !== null) await attempt(fileRemoval('fifo', fifoPath, () => ledger.commit({ fifoPath: null })));
+  const consoleFifoPath = ledger.record.consoleFifoPath ?? null;
+  if (consoleFifoPath !== null) {
+    await attempt(fileRemoval('fifo', consoleFifoPath, () => ledger.commit({ consoleFifoPath: null })));
+  }
+  if (!isDeleting) return { removed, leftovers };
+
+  const rootfs = ledger.record.rootfs;
+  if (rootfs !== null) await attempt(fileRemoval('rootfs', rootfs.path, () => ledger.commit({ rootfs: null })));
+  for (const path of ledger.record.logPaths) {
+    await attempt(fileRemoval('log', path, () => ledger.commit({ logPaths: ledger.record.logPaths.filter((p) => p !== path) })));
+  }
+  for (const path of proxyFilesOf(ledger.record)) {
+    await attempt(
+      fileRemoval('file', path, () => ledger.commit({ proxyFiles: proxyFilesOf(ledger.record).filter((p) => p !== path) })),
+    );
+  }
+  for (const snapshot of snapshotsOf(ledger.record)) {
+    await attempt({
+      resource: { kind: 'snapshot', ref: snapshot.id, vmId },
+      remove: async () => {
+        const paths = [snapshot.statePath, snapshot.memoryPath, snapshot.rootfsPath].filter((p) =>
+          isUnderDirectory(settings.runDir, p),
+        );
+        for (const path of paths) await files.remove(path);
+        for (const path of paths) if (await files.exists(path)) return false;
+        return paths.length === 3;
+      },
+      forget: () => ledger.commit({ snapshots: withoutSnapshot(ledger.record, snapshot.id) }),
+    });
+  }
+  if (leftovers.length === 0) {
+    failpoint('agent.delete.before-directory');
+    const directory = ledger.record.directory;
+    await attempt({
+      resource: { kind: 'directory', ref: directory, vmId },
+      remove: async () => {
+        await context.records.remove(vmId);
+        return !(await files.exists(directory));
+      },
+      forget: async () => undefined,
+    });
+  }
+  return { removed, leftovers };
+}

@@ -1,0 +1,283 @@
+import { describe, expect, it } from 'vitest';
+import type { EgressPolicy, VmSpec } from '@hearth/contracts';
+import { createFakeAgent } from '../../adapters/fake/fake-agent-context.js';
+import { FakeHostScanner } from '../../adapters/fake/fake-host-scanner.js';
+import { appErrorOf, otherVmId, testSpec, testVmId } from '../../adapters/fake/fake-fixtures.js';
+import { sharedSetName, vmEgressScript } from '../../domain/egress-rules.js';
+import { applyVm } from '../use-cases/apply-vm.js';
+import { deleteVm } from '../use-cases/delete-vm.js';
+import { describeVm } from '../use-cases/describe-vm.js';
+import { stopVm } from '../use-cases/stop-vm.js';
+import { sweepUntracked } from '../use-cases/sweep-untracked.js';
+import { setEgressPolicy } from './vm-egress.js';
+
+const guestSpec: VmSpec = {
+  ...testSpec,
+  guest: { ipAddress: '172.30.0.5', prefixLength: 16, gateway: '172.30.0.1', dnsServers: [], hostname: 'web' },
+};
+const nftRule = { kind: 'nft_rule', ref: `ip hearth ${testVmId}`, vmId: testVmId };
+
+function agentWithEgress() {
+  return createFakeAgent({ egress: { table: 'hearth', uplink: null } });
+}
+
+describe('egress through NAT', () => {
+  it("guards the guest's TAP in the bridge table: its own MAC and address only, and no other guest", async () => {
+    const agent = agentWithEgress();
+
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    const tap = (await agent.records.get(testVmId))?.tap?.name ?? '';
+    const mac = guestSpec.guestMac.toLowerCase();
+    expect(agent.firewall.bridgeChainRules('hearth', testVmId)).toEqual([
+      `ether saddr != ${mac} drop`,
+      `ether type arp arp saddr ether != ${mac} drop`,
+      'ether type arp arp saddr ip != 172.30.0.5 drop',
+      'ether type ip ip saddr != 172.30.0.5 drop',
+      'ether type != { ip, arp } drop',
+      'oifname @taps drop',
+    ]);
+    expect((await agent.firewall.readTable('hearth')).guardElements).toEqual([{ tap, chain: testVmId }]);
+  });
+
+  it('a guest of a shared network may reach the TAPs of that network only', async () => {
+    const agent = agentWithEgress();
+
+    await applyVm(agent.context, testVmId, { ...guestSpec, sharedNetwork: 'default/backend' });
+
+    const state = await agent.firewall.readTable('hearth');
+    const set = sharedSetName('default/backend');
+    expect(agent.firewall.bridgeChainRules('hearth', testVmId)?.at(-1)).toBe(`oifname @taps oifname != @${set} drop`);
+    expect(state.tapElements.map((element) => element.set).sort()).toEqual([set, 'taps'].sort());
+  });
+
+  it('stop removes the guard with the chain', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, { ...guestSpec, sharedNetwork: 'default/backend' });
+
+    await stopVm(agent.context, testVmId);
+
+    const state = await agent.firewall.readTable('hearth');
+    expect([state.guardChains, state.guardElements, state.tapElements]).toEqual([[], [], []]);
+  });
+
+  it("gives a VM with a guest address its chain, timed as the egress step and listed in the host's ledger", async () => {
+    const agent = agentWithEgress();
+
+    const applied = await applyVm(agent.context, testVmId, guestSpec);
+
+    expect(applied.steps.find((step) => step.name === 'egress')).toMatchObject({ hasRun: true });
+    expect(await agent.firewall.readTable('hearth')).toMatchObject({
+      vmChains: [testVmId],
+      egressElements: [{ address: '172.30.0.5', chain: testVmId }],
+      guestElements: [{ address: '172.30.0.5', vmId: testVmId }],
+      portElements: [],
+      guardChains: [testVmId],
+    });
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['accept']);
+    expect((await describeVm(agent.context, testVmId)).resources).toContainEqual(nftRule);
+  });
+
+  it('masquerades to the device of the default route unless an uplink is set', async () => {
+    const agent = createFakeAgent({ egress: { table: 'hearth', uplink: 'wan0' } });
+    agent.firewall.uplink = 'eth7';
+
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    expect(agent.firewall.chainRules('hearth', 'postrouting')).toEqual(['oifname "wan0" ip saddr @guests masquerade']);
+  });
+
+  it('writes no rule when egress is off or the VM has no guest address', async () => {
+    const off = createFakeAgent();
+    const noGuest = agentWithEgress();
+
+    const applied = await applyVm(off.context, testVmId, guestSpec);
+    await applyVm(noGuest.context, testVmId, testSpec);
+
+    expect(applied.steps.map((step) => step.name)).not.toContain('egress');
+    expect(off.firewall.applyCount + noGuest.firewall.applyCount).toBe(0);
+  });
+
+  it('refuses to start a VM with egress when the host does not forward IPv4', async () => {
+    const agent = agentWithEgress();
+    agent.firewall.isForwarding = false;
+
+    const error = await appErrorOf(applyVm(agent.context, testVmId, guestSpec));
+
+    expect(error.code).toBe('HOST_EGRESS_UNAVAILABLE');
+    expect(agent.firewall.applyCount).toBe(0);
+  });
+
+  it('removes the chain and its elements on stop, and forgets them', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    const result = await stopVm(agent.context, testVmId);
+
+    expect(result.removed).toContainEqual(nftRule);
+    expect(await agent.firewall.readTable('hearth')).toEqual({
+      vmChains: [],
+      egressElements: [],
+      guestElements: [],
+      portElements: [],
+      guardChains: [],
+      guardElements: [],
+      tapElements: [],
+    });
+    expect((await describeVm(agent.context, testVmId)).resources).not.toContainEqual(nftRule);
+  });
+
+  it('removes the chain on delete, leaving the chain of another VM', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    await applyVm(agent.context, otherVmId, { ...guestSpec, guest: { ...guestSpec.guest!, ipAddress: '172.30.0.6' } });
+
+    await deleteVm(agent.context, testVmId);
+
+    expect((await agent.firewall.readTable('hearth')).vmChains).toEqual([otherVmId]);
+  });
+
+  it('a VM started again after a stop gets its chain back', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    await stopVm(agent.context, testVmId);
+
+    const applied = await applyVm(agent.context, testVmId, guestSpec);
+
+    expect(applied.steps.find((step) => step.name === 'egress')).toMatchObject({ hasRun: true });
+    expect((await agent.firewall.readTable('hearth')).vmChains).toEqual([testVmId]);
+  });
+
+  it('records the chain before writing it: a failed write leaves a record that stop still clears', async () => {
+    const agent = agentWithEgress();
+    agent.firewall.failNextApply = true;
+
+    await expect(applyVm(agent.context, testVmId, guestSpec)).rejects.toMatchObject({ code: 'HOST_COMMAND_FAILED' });
+
+    expect((await agent.records.get(testVmId))?.egress).toMatchObject({ table: 'hearth', address: '172.30.0.5' });
+    const result = await stopVm(agent.context, testVmId);
+    expect(result.removed).toContainEqual(nftRule);
+  });
+
+  it('the start-up sweep removes chains and elements no record names, and keeps recorded ones', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    const orphan = 'vm_01JABCDEFGHJKMNPQRSTVWXYZ7';
+    await agent.firewall.apply(
+      vmEgressScript(
+        { name: 'hearth', uplink: 'eth0' },
+        { vmId: orphan, address: '172.30.0.9', policy: { mode: 'allow_all' } },
+        await agent.firewall.readTable('hearth'),
+      ),
+    );
+
+    const outcome = await sweepUntracked(agent.context, new FakeHostScanner());
+
+    expect(outcome.removed).toEqual([{ kind: 'nft_rule', ref: `ip hearth ${orphan}`, vmId: orphan }]);
+    expect((await agent.firewall.readTable('hearth')).vmChains).toEqual([testVmId]);
+  });
+
+  it('the sweep keeps the chain of a VM whose record is unreadable', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    agent.records.markUnreadable(testVmId, `/srv/fc/vms/${testVmId}`, 'record is not valid JSON');
+
+    await sweepUntracked(agent.context, new FakeHostScanner());
+
+    expect((await agent.firewall.readTable('hearth')).vmChains).toEqual([testVmId]);
+  });
+
+  it("a policy set on a running VM replaces its chain's rules", async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    const hasWritten = await setEgressPolicy(agent.context, testVmId, { mode: 'deny_all' });
+
+    expect(hasWritten).toBe(true);
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['drop']);
+    expect((await agent.records.get(testVmId))?.egress?.policy).toEqual({ mode: 'deny_all' });
+  });
+
+  it('a policy set on a stopped VM is kept for its next start', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    await stopVm(agent.context, testVmId);
+
+    expect(await setEgressPolicy(agent.context, testVmId, { mode: 'deny_all' })).toBe(false);
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['drop']);
+  });
+
+  it('rejects a policy with an invalid CIDR before recording anything', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    const error = await appErrorOf(
+      setEgressPolicy(agent.context, testVmId, { mode: 'allow_list', rules: [{ cidr: '10.0.0.0' }] }),
+    );
+
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect((await agent.records.get(testVmId))?.egressPolicy).toBeUndefined();
+  });
+
+  it("a spec's policy is recorded and written at start, in place of the one the record held", async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    await stopVm(agent.context, testVmId);
+    await setEgressPolicy(agent.context, testVmId, { mode: 'deny_all' });
+    const webOnly: EgressPolicy = { mode: 'allow_list', rules: [{ cidr: '203.0.113.0/24', protocol: 'tcp', ports: [443] }] };
+
+    await applyVm(agent.context, testVmId, { ...guestSpec, egress: webOnly });
+
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['ip daddr 203.0.113.0/24 tcp dport { 443 } accept', 'drop']);
+    expect((await agent.records.get(testVmId))?.egressPolicy).toEqual(webOnly);
+  });
+
+  it('a spec without a policy (from an older Manager) keeps the one the record holds', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    await stopVm(agent.context, testVmId);
+    await setEgressPolicy(agent.context, testVmId, { mode: 'deny_all' });
+
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['drop']);
+  });
+
+  it('the same spec with another policy, applied to a running VM, rewrites its chain without restarting it', async () => {
+    const agent = agentWithEgress();
+    const first = await applyVm(agent.context, testVmId, { ...guestSpec, egress: { mode: 'allow_all' } });
+
+    const again = await applyVm(agent.context, testVmId, { ...guestSpec, egress: { mode: 'deny_all' } });
+
+    expect(again.vm.pid).toBe(first.vm.pid);
+    expect(again.steps.filter((step) => step.hasRun)).toEqual([]);
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['drop']);
+    expect((await agent.records.get(testVmId))?.egressPolicy).toEqual({ mode: 'deny_all' });
+  });
+
+  it('the same spec and policy, applied to a running VM again, writes nothing', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, { ...guestSpec, egress: { mode: 'deny_all' } });
+    const writes = agent.firewall.applyCount;
+
+    await applyVm(agent.context, testVmId, { ...guestSpec, egress: { mode: 'deny_all' } });
+
+    expect(agent.firewall.applyCount).toBe(writes);
+  });
+
+  it('refuses a spec whose policy no rule can be written from before recording anything', async () => {
+    const agent = agentWithEgress();
+
+    const error = await appErrorOf(
+      applyVm(agent.context, testVmId, {
+        ...guestSpec,
+        egress: { mode: 'deny_list', rules: [{ cidr: '10.0.0.0/8', ports: [22] }] },
+      }),
+    );
+
+    expect(error).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'rules/0/protocol' }] });
+    expect(await agent.records.get(testVmId)).toBeUndefined();
+  });
+});

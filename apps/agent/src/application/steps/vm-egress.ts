@@ -1,0 +1,183 @@
+import { sortedPublishedPorts, type HostResource, type VmSpec } from '@hearth/contracts';
+import { AppError } from '@hearth/errors';
+import { failpoint } from '@hearth/failpoints';
+import {
+  allowAllEgress,
+  assertEgressPolicy,
+  assertPublishedPorts,
+  removeVmsScript,
+  sharedSetName,
+  vmEgressScript,
+  type GuestGuard,
+  vmIdsInTable,
+  type EgressPolicy,
+} from '../../domain/egress-rules.js';
+import type { EgressRecord, VmRecord } from '../../domain/vm-record.js';
+import type { AgentContext, EgressSettings } from '../agent-context.js';
+import { VmLedger } from '../vm-ledger.js';
+import type { VmId } from '../../domain/vm-id.js';
+
+/** The uplink guests are masqueraded to: the setting, else the device of the default route. */
+async function uplinkOf(context: AgentContext, egress: EgressSettings): Promise<string> {
+  const uplink = egress.uplink ?? (await context.firewall.defaultRouteDevice());
+  if (uplink === null) {
+    throw new AppError('HOST_EGRESS_UNAVAILABLE', 'This host has no default route to take its uplink from; set AGENT_UPLINK');
+  }
+  return uplink;
+}
+
+/**
+ * Throws HOST_EGRESS_UNAVAILABLE when the host does not forward IPv4 (`net.ipv4.ip_forward` = 0):
+ * egress through NAT is never claimed where no packet could leave.
+ */
+export async function assertForwarding(context: AgentContext): Promise<void> {
+  if (!(await context.firewall.isForwardingEnabled())) {
+    throw new AppError(
+      'HOST_EGRESS_UNAVAILABLE',
+      'IPv4 forwarding is off on this host (net.ipv4.ip_forward = 0): guests cannot reach the uplink',
+    );
+  }
+}
+
+/**
+ * Gives the VM its egress chain under its policy (allow all unless one was set), masquerades its
+ * address to the uplink and publishes the ports of its spec. The intent is recorded first, then
+ * written by one nft script, so a crash in between leaves a rule that a record names (and release
+ * removes), never an unnamed one. Answers false when the table already holds exactly the recorded
+ * chain and ports.
+ */
+export async function ensureEgress(context: AgentContext, ledger: VmLedger): Promise<boolean> {
+  const egress = context.settings.egress ?? null;
+  const guest = ledger.record.spec?.guest;
+  if (egress === null || guest === undefined) return false;
+  await assertForwarding(context);
+  const uplink = await uplinkOf(context, egress);
+  const recorded = ledger.record.egress ?? null;
+  const ports = sortedPublishedPorts(ledger.record.spec?.ports ?? []);
+  const tap = ledger.record.tap;
+  const sharedNetwork = ledger.record.spec?.sharedNetwork;
+  const guard: GuestGuard | null =
+    tap === null || ledger.record.spec === null
+      ? null
+      : {
+          tap: tap.name,
+          mac: ledger.record.spec.guestMac.toLowerCase(),
+          sharedSet: sharedNetwork === undefined ? null : sharedSetName(sharedNetwork),
+        };
+  const intent: EgressRecord = {
+    table: egress.table,
+    address: guest.ipAddress,
+    policy: ledger.record.egressPolicy ?? allowAllEgress,
+    ...(ports.length === 0 ? {} : { ports }),
+    ...(guard === null ? {} : { guard }),
+  };
+  const state = await context.firewall.readTable(egress.table);
+  const vmId = ledger.record.vmId;
+  if (
+    recorded !== null &&
+    JSON.stringify(recorded) === JSON.stringify(intent) &&
+    state.vmChains.includes(vmId) &&
+    state.egressElements.some((element) => element.address === intent.address && element.chain === vmId) &&
+    ports.every((port) =>
+      state.portElements.some(
+        (element) =>
+          element.vmId === vmId &&
+          element.protocol === port.protocol &&
+          element.hostPort === port.hostPort &&
+          element.address === intent.address &&
+          element.guestPort === port.guestPort,
+      ),
+    ) &&
+    (guard === null ||
+      (state.guardChains.includes(vmId) &&
+        state.guardElements.some((element) => element.tap === guard.tap && element.chain === vmId)))
+  ) {
+    return false;
+  }
+  const script = vmEgressScript(
+    { name: egress.table, uplink },
+    { vmId, address: intent.address, policy: intent.policy, ports, guard },
+    state,
+  );
+  await ledger.commit({ egress: intent });
+  failpoint('agent.egress.recorded');
+  await context.firewall.apply(script);
+  failpoint('agent.egress.applied');
+  return true;
+}
+
+/**
+ * Throws before anything is recorded when the spec publishes ports this host cannot grant: its
+ * Agent writes no NAT (HOST_EGRESS_UNAVAILABLE), the guest has no address to forward to, or a port
+ * is out of range, twice, or one of the Agent's own (VALIDATION_FAILED).
+ */
+export function assertPortsGrantable(context: AgentContext, spec: Pick<VmSpec, 'ports' | 'guest'>): void {
+  const ports = spec.ports ?? [];
+  if (ports.length === 0) return;
+  const egress = context.settings.egress ?? null;
+  if (egress === null) {
+    throw new AppError('HOST_EGRESS_UNAVAILABLE', 'Published ports need egress through NAT on this host (AGENT_EGRESS=nat)');
+  }
+  if (spec.guest === undefined) {
+    throw new AppError('VALIDATION_FAILED', 'Invalid body: ports', {
+      errors: [{ field: 'body/ports', message: 'need a guest address to forward to' }],
+    });
+  }
+  assertPublishedPorts(ports, egress.reservedTcpPorts);
+}
+
+/** Removes the VM's chain and elements from the recorded table; true when none is left. */
+export async function removeEgress(context: AgentContext, record: Pick<VmRecord, 'vmId' | 'egress'>): Promise<boolean> {
+  const recorded = record.egress ?? null;
+  if (recorded === null) return true;
+  const vmIds = new Set([record.vmId]);
+  const script = removeVmsScript(recorded.table, vmIds, await context.firewall.readTable(recorded.table));
+  if (script !== null) await context.firewall.apply(script);
+  return !vmIdsInTable(await context.firewall.readTable(recorded.table)).includes(record.vmId);
+}
+
+/**
+ * The sweep's part: removes from Hearth's table every chain and element of a VM that no record
+ * names with an egress entry (what a crash left, or a VM deleted while its record was lost),
+ * except those of VMs whose record is unreadable. Other tables are never read or written.
+ */
+export async function sweepEgress(
+  context: AgentContext,
+  records: readonly Pick<VmRecord, 'vmId' | 'egress'>[],
+  heldVmIds: ReadonlySet<string>,
+): Promise<{ readonly removed: HostResource[]; readonly leftovers: HostResource[] }> {
+  const egress = context.settings.egress ?? null;
+  if (egress === null) return { removed: [], leftovers: [] };
+  const named = new Set<string>(records.flatMap((record) => ((record.egress ?? null) === null ? [] : [record.vmId])));
+  const before = await context.firewall.readTable(egress.table);
+  const doomed = new Set(vmIdsInTable(before).filter((vmId) => !named.has(vmId) && !heldVmIds.has(vmId)));
+  if (doomed.size === 0) return { removed: [], leftovers: [] };
+  const script = removeVmsScript(egress.table, doomed, before);
+  try {
+    if (script !== null) await context.firewall.apply(script);
+  } catch (error) {
+    context.log.warn({ table: egress.table, err: error }, 'untracked firewall rules could not be removed');
+  }
+  const left = new Set(vmIdsInTable(await context.firewall.readTable(egress.table)));
+  const removed: HostResource[] = [];
+  const leftovers: HostResource[] = [];
+  for (const vmId of doomed) {
+    (left.has(vmId) ? leftovers : removed).push({ kind: 'nft_rule', ref: `ip ${egress.table} ${vmId}`, vmId });
+  }
+  return { removed, leftovers };
+}
+
+/**
+ * Replaces a VM's egress policy: recorded, then its chain rewritten by one atomic nft script, so
+ * traffic sees the old policy or the new one, never a mix. A VM that is not running keeps the
+ * policy in its record for its next start. Answers whether a chain was written.
+ */
+export async function setEgressPolicy(context: AgentContext, vmId: VmId, policy: EgressPolicy): Promise<boolean> {
+  assertEgressPolicy(policy);
+  return context.locks.run(vmId, async () => {
+    const ledger = await VmLedger.open(context, vmId);
+    await ledger.commit({ egressPolicy: policy });
+    if (ledger.record.lifecycle !== 'running') return false;
+    return ensureEgress(context, ledger);
+  });
+}

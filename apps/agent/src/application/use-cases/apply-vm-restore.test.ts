@@ -1,0 +1,237 @@
+import type { VmSpec } from '@hearth/contracts';
+import { describe, expect, it } from 'vitest';
+import { createFakeAgent, type FakeAgent } from '../../adapters/fake/fake-agent-context.js';
+import { appErrorOf, otherVmId, testSpec, testVmId } from '../../adapters/fake/fake-fixtures.js';
+import { vmPaths } from '../../domain/vm-paths.js';
+import { adoptVms } from './adopt-vms.js';
+import { applyVm } from './apply-vm.js';
+import { snapshotVm } from './snapshot-vm.js';
+import { stopVm } from './stop-vm.js';
+
+const snapshotId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ0';
+const sourceSpec: VmSpec = {
+  ...testSpec,
+  guest: { ipAddress: '172.30.0.5', prefixLength: 16, gateway: '172.30.0.1', dnsServers: [], hostname: 'source' },
+};
+const cloneSpec: VmSpec = {
+  ...sourceSpec,
+  guestMac: '06:00:ac:10:00:09',
+  guest: { ...sourceSpec.guest!, ipAddress: '172.30.0.9', hostname: 'clone' },
+  restoreFrom: { vmId: testVmId, snapshotId },
+};
+const sourcePaths = vmPaths('/srv/fc', testVmId);
+const clonePaths = vmPaths('/srv/fc', otherVmId);
+
+/** A running source VM whose disk holds `before-snapshot`, snapshotted, then written again. */
+async function snapshottedSource(): Promise<FakeAgent> {
+  const agent = createFakeAgent();
+  await applyVm(agent.context, testVmId, sourceSpec);
+  agent.files.addFile(sourcePaths.rootfs, 'before-snapshot', 64);
+  await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+  agent.files.addFile(sourcePaths.rootfs, 'after-snapshot', 64);
+  return agent;
+}
+
+function processOf(agent: FakeAgent, socketPath: string) {
+  const process = agent.vmm.liveProcessOn(socketPath);
+  if (process === undefined) throw new Error(`no live VMM on ${socketPath}`);
+  return process;
+}
+
+function callsOf(agent: FakeAgent, socketPath: string): string[] {
+  return processOf(agent, socketPath).calls.map((call) => `${call.method} ${call.path}`);
+}
+
+describe('applyVm from a snapshot', () => {
+  it('loads the snapshot into its own VMM with its own TAP and disk copy, tells the guest its identity, then resumes it', async () => {
+    const agent = await snapshottedSource();
+    const result = await applyVm(agent.context, otherVmId, cloneSpec);
+
+    expect(result.steps.map((step) => step.name)).toEqual([
+      'tap',
+      'rootfs',
+      'spawn',
+      'logger',
+      'metrics',
+      'load',
+      'mmds',
+      'resume',
+    ]);
+    expect(callsOf(agent, clonePaths.socket)).toEqual([
+      'PUT /logger',
+      'PUT /metrics',
+      'PUT /snapshot/load',
+      'PUT /mmds',
+      'PATCH /vm',
+    ]);
+    const clone = processOf(agent, clonePaths.socket);
+    expect(clone.state).toBe('Running');
+    expect(clone.workingDirectory).toBe(clonePaths.directory);
+    const load = clone.calls.find((call) => call.path === '/snapshot/load')?.body;
+    const cloneTap = (await agent.records.get(otherVmId))?.tap?.name;
+    const sourceTap = (await agent.records.get(testVmId))?.tap?.name;
+    expect(cloneTap).not.toBe(sourceTap);
+    expect(load).toMatchObject({ networkOverrides: [{ ifaceId: 'eth0', hostDevName: cloneTap }] });
+    // The disk of the snapshot's instant, not the source's disk of now.
+    expect(agent.files.files.get(clonePaths.rootfs)?.content).toBe('before-snapshot');
+    expect(agent.files.files.get(sourcePaths.rootfs)?.content).toBe('after-snapshot');
+    expect(clone.mmds).toMatchObject({
+      latest: {
+        'meta-data': { 'instance-id': otherVmId, hostname: 'clone', 'local-ipv4': '172.30.0.9', mac: '06:00:ac:10:00:09' },
+      },
+    });
+    expect(processOf(agent, sourcePaths.socket).state).toBe('Running');
+    expect((await agent.records.get(otherVmId))?.lifecycle).toBe('running');
+  });
+
+  it('gives a VM it boots its disk relative to the VMM working directory, so its snapshots can be restored elsewhere', async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, testVmId, sourceSpec);
+    const drive = processOf(agent, sourcePaths.socket).calls.find((call) => call.path === '/drives/rootfs')?.body;
+
+    expect(drive).toMatchObject({ pathOnHost: 'rootfs.ext4' });
+    expect(processOf(agent, sourcePaths.socket).workingDirectory).toBe(sourcePaths.directory);
+  });
+
+  it('refuses a snapshot this host does not hold, before recording anything', async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, testVmId, sourceSpec);
+    const error = await appErrorOf(applyVm(agent.context, otherVmId, cloneSpec));
+
+    expect(error.code).toBe('SNAPSHOT_NOT_FOUND');
+    expect(await agent.records.get(otherVmId)).toBeUndefined();
+  });
+
+  it('refuses a snapshot whose device state names the disk by absolute path with SNAPSHOT_INCOMPATIBLE', async () => {
+    const agent = await snapshottedSource();
+    const source = (await agent.records.get(testVmId))!;
+    await agent.records.save({ ...source, snapshots: source.snapshots?.map((s) => ({ ...s, isRelocatable: false })) });
+    const error = await appErrorOf(applyVm(agent.context, otherVmId, cloneSpec));
+
+    expect(error.code).toBe('SNAPSHOT_INCOMPATIBLE');
+    expect(await agent.records.get(otherVmId)).toBeUndefined();
+  });
+
+  it('resumes a restored guest left paused by a failed resume, without copying the disk again', async () => {
+    const agent = await snapshottedSource();
+    agent.firecracker.faults.set('PATCH /vm', 'injected resume failure');
+    await appErrorOf(applyVm(agent.context, otherVmId, cloneSpec));
+    expect(processOf(agent, clonePaths.socket).state).toBe('Paused');
+    agent.files.addFile(clonePaths.rootfs, 'written-by-restored-guest', 64);
+    agent.firecracker.faults.delete('PATCH /vm');
+
+    await applyVm(agent.context, otherVmId, cloneSpec);
+    expect(processOf(agent, clonePaths.socket).state).toBe('Running');
+    expect(agent.files.files.get(clonePaths.rootfs)?.content).toBe('written-by-restored-guest');
+  });
+
+  it('copies the snapshot disk afresh when the VMM that had loaded it is gone', async () => {
+    const agent = await snapshottedSource();
+    agent.firecracker.faults.set('PATCH /vm', 'injected resume failure');
+    await appErrorOf(applyVm(agent.context, otherVmId, cloneSpec));
+    agent.files.addFile(clonePaths.rootfs, 'written-by-restored-guest', 64);
+    agent.vmm.exitProcess(processOf(agent, clonePaths.socket).pid, { code: null, signal: 'SIGKILL' });
+    agent.firecracker.faults.delete('PATCH /vm');
+
+    await applyVm(agent.context, otherVmId, cloneSpec);
+    expect(agent.files.files.get(clonePaths.rootfs)?.content).toBe('before-snapshot');
+  });
+
+  it('boots a clone that ran once from its own disk when it starts again without the snapshot', async () => {
+    const agent = await snapshottedSource();
+    await applyVm(agent.context, otherVmId, cloneSpec);
+    agent.files.addFile(clonePaths.rootfs, 'written-by-clone', 64);
+    await stopVm(agent.context, otherVmId);
+    const { restoreFrom: _, ...bootSpec } = cloneSpec;
+    await applyVm(agent.context, otherVmId, bootSpec);
+
+    expect(callsOf(agent, clonePaths.socket)).toContain('PUT /actions');
+    expect(agent.files.files.get(clonePaths.rootfs)?.content).toBe('written-by-clone');
+  });
+
+  it('finishes at Agent start a restore a crash interrupted after the load: the guest gets its identity and runs', async () => {
+    const agent = await snapshottedSource();
+    agent.firecracker.faults.set('PATCH /vm', 'injected resume failure');
+    await appErrorOf(applyVm(agent.context, otherVmId, cloneSpec));
+    agent.firecracker.faults.delete('PATCH /vm');
+    // What a kill between the load and the resume leaves: the record still applying, the guest paused.
+    const record = (await agent.records.get(otherVmId))!;
+    await agent.records.save({ ...record, lifecycle: 'applying' });
+    processOf(agent, clonePaths.socket).mmds = undefined;
+
+    await adoptVms(agent.context);
+    const clone = processOf(agent, clonePaths.socket);
+    expect(clone.state).toBe('Running');
+    expect(clone.mmds).toMatchObject({ latest: { 'meta-data': { 'instance-id': otherVmId, hostname: 'clone' } } });
+    expect((await agent.records.get(otherVmId))?.lifecycle).toBe('running');
+  });
+});
+
+describe('applyVm restoring a VM in place to its own snapshot', () => {
+  const inPlaceSpec: VmSpec = { ...sourceSpec, restoreFrom: { vmId: testVmId, snapshotId } };
+
+  it("replaces the stopped VM's disk with the snapshot's, loads it into a new VMM and resumes it, keeping the snapshot", async () => {
+    const agent = await snapshottedSource();
+    await stopVm(agent.context, testVmId);
+    const result = await applyVm(agent.context, testVmId, inPlaceSpec);
+
+    expect(result.vm.vmmState).toBe('running');
+    expect(callsOf(agent, sourcePaths.socket)).toEqual([
+      'PUT /logger',
+      'PUT /metrics',
+      'PUT /snapshot/load',
+      'PUT /mmds',
+      'PATCH /vm',
+    ]);
+    expect(processOf(agent, sourcePaths.socket).state).toBe('Running');
+    expect(agent.files.files.get(sourcePaths.rootfs)?.content).toBe('before-snapshot');
+    const record = await agent.records.get(testVmId);
+    expect(record?.snapshots?.map((s) => [s.id, s.state])).toEqual([[snapshotId, 'ready']]);
+    expect(record?.lifecycle).toBe('running');
+  });
+
+  it('leaves the restored guest paused when asked, also when an Agent restart finishes the restore', async () => {
+    const agent = await snapshottedSource();
+    await stopVm(agent.context, testVmId);
+    const pausedSpec: VmSpec = { ...sourceSpec, restoreFrom: { vmId: testVmId, snapshotId, isPaused: true } };
+    const result = await applyVm(agent.context, testVmId, pausedSpec);
+    expect(result.vm.vmmState).toBe('paused');
+    expect(processOf(agent, sourcePaths.socket).state).toBe('Paused');
+
+    const record = (await agent.records.get(testVmId))!;
+    await agent.records.save({ ...record, lifecycle: 'applying' });
+    await adoptVms(agent.context);
+    expect(processOf(agent, sourcePaths.socket).state).toBe('Paused');
+    expect((await agent.records.get(testVmId))?.lifecycle).toBe('running');
+  });
+
+  it('does not take a VMM that booted for one that restored: a restore asked of a running VM is refused', async () => {
+    const agent = await snapshottedSource();
+    const error = await appErrorOf(applyVm(agent.context, testVmId, inPlaceSpec));
+
+    expect(error.code).toBe('VM_INVALID_TRANSITION');
+    expect(agent.files.files.get(sourcePaths.rootfs)?.content).toBe('after-snapshot');
+  });
+
+  it('answers a VMM that the same restore started as it is, without restoring again', async () => {
+    const agent = await snapshottedSource();
+    await stopVm(agent.context, testVmId);
+    await applyVm(agent.context, testVmId, inPlaceSpec);
+    agent.files.addFile(sourcePaths.rootfs, 'written-after-the-restore', 64);
+    const again = await applyVm(agent.context, testVmId, inPlaceSpec);
+
+    expect(again.steps.every((step) => !step.hasRun)).toBe(true);
+    expect(agent.files.files.get(sourcePaths.rootfs)?.content).toBe('written-after-the-restore');
+  });
+
+  it('restores its own snapshot even when the device state names the disk by absolute path: that disk is its own', async () => {
+    const agent = await snapshottedSource();
+    await stopVm(agent.context, testVmId);
+    const source = (await agent.records.get(testVmId))!;
+    await agent.records.save({ ...source, snapshots: source.snapshots?.map((s) => ({ ...s, isRelocatable: false })) });
+    await applyVm(agent.context, testVmId, inPlaceSpec);
+
+    expect(processOf(agent, sourcePaths.socket).state).toBe('Running');
+    expect(agent.files.files.get(sourcePaths.rootfs)?.content).toBe('before-snapshot');
+  });
+});

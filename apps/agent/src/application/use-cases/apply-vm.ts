@@ -1,0 +1,330 @@
+import {
+  applyPlan,
+  isSameEgressPolicy,
+  unconfiguredBootArgsMaxLength,
+  type ApplyVmResult,
+  type StepName,
+  type StepTiming,
+  type VmSpec,
+} from '@hearth/contracts';
+import { AppError } from '@hearth/errors';
+import { agentDriveId, agentIfaceId } from '../../domain/proxy-request.js';
+import { assertUnixSocketPath } from '../../domain/unix-socket-path.js';
+import { vmPaths } from '../../domain/vm-paths.js';
+import { isSameSpec, snapshotsOf, type SnapshotRecord } from '../../domain/vm-record.js';
+import { bootArgsOf, guestMetadata } from '../../domain/guest-metadata.js';
+import { parseVmId, type VmId } from '../../domain/vm-id.js';
+import type { AgentContext } from '../agent-context.js';
+import { agentVmFromRecord, observeVm } from './describe-vm.js';
+import { ensureTap } from '../steps/ensure-tap.js';
+import { holdImagePath, resolveImagePath } from '../steps/image-paths.js';
+import type { HeldImage } from '../ports/host-files.js';
+import { prepareMetricsFifo } from '../steps/prepare-metrics-fifo.js';
+import { prepareRootfs, type RootfsCopySource } from '../steps/prepare-rootfs.js';
+import { spawnVmm, vmmLogPaths } from '../steps/spawn-vmm.js';
+import { allowAllEgress, assertEgressPolicy } from '../../domain/egress-rules.js';
+import { assertPortsGrantable, ensureEgress } from '../steps/vm-egress.js';
+import { VmLedger } from '../vm-ledger.js';
+import { failpoint } from '@hearth/failpoints';
+
+const firecrackerSteps: ReadonlySet<StepName> = new Set([
+  'logger',
+  'metrics',
+  'machine-config',
+  'boot-source',
+  'drives',
+  'network',
+  'mmds',
+  'start',
+  'load',
+  'resume',
+]);
+
+/**
+ * `PUT /vms/:id`: applies the whole VM as idempotent steps, each timed. A VM already running with
+ * the same spec is answered as it is, without side effects. On failure the record keeps whatever
+ * was created, so stop or delete can remove it.
+ */
+export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): Promise<ApplyVmResult> {
+  const plan = applyPlan(spec);
+  const bootArgs = bootArgsOf(spec.bootArgs, spec.guest);
+  if (bootArgs.length > unconfiguredBootArgsMaxLength) {
+    throw new AppError('VALIDATION_FAILED', 'Invalid body: bootArgs', {
+      errors: [
+        {
+          field: 'body/bootArgs',
+          message: `with the guest's ip= argument must NOT have more than ${unconfiguredBootArgsMaxLength} characters`,
+        },
+      ],
+    });
+  }
+  // Checked before anything is recorded: a policy no rule can be written from never reaches the record.
+  if (spec.egress !== undefined) assertEgressPolicy(spec.egress);
+  assertPortsGrantable(context, spec);
+  return context.locks.run(vmId, async () => {
+    const paths = vmPaths(context.settings.runDir, vmId);
+    assertUnixSocketPath(paths.socket);
+    const [kernelPath, rootfsSourcePath] = await Promise.all([
+      resolveImagePath(context, spec.kernelPath, 'kernelPath'),
+      resolveImagePath(context, spec.rootfsSourcePath, 'rootfsSourcePath'),
+    ]);
+
+    const existing = await context.records.get(vmId);
+    if (
+      existing !== undefined &&
+      existing.lifecycle === 'running' &&
+      existing.process !== null &&
+      (await context.vmm.isAlive(existing.process))
+    ) {
+      if (existing.spec !== null && isSameSpec(existing.spec, spec)) {
+        // The egress policy may change while the VM runs: a spec that carries another one rewrites its chain.
+        const ledger = await VmLedger.open(context, vmId);
+        if (spec.egress !== undefined && !isSameEgressPolicy(existing.egressPolicy ?? allowAllEgress, spec.egress)) {
+          await ledger.commit({ egressPolicy: spec.egress, spec });
+          await ensureEgress(context, ledger);
+        }
+        return {
+          vm: await observeVm(context, ledger.record),
+          steps: plan.map((name) => ({ name, durationMs: 0, hasRun: false })),
+        };
+      }
+      throw new AppError(
+        'VM_INVALID_TRANSITION',
+        `VM ${vmId} is running with a different spec; stop it before applying another`,
+        {
+          details: { vmId },
+        },
+      );
+    }
+
+    // Checked before anything is recorded: a VM whose snapshot is not here gets no record.
+    const restore = spec.restoreFrom === undefined ? undefined : await snapshotToRestore(context, vmId, spec.restoreFrom);
+    // The VMM's log files are recorded with the spec, so the spawn step needs no write of its own.
+    const ledger = await VmLedger.openOrCreate(context, vmId, {
+      lifecycle: 'applying',
+      spec,
+      // The Manager's policy wins over the one recorded here; a spec without one keeps the recorded policy.
+      ...(spec.egress === undefined ? {} : { egressPolicy: spec.egress }),
+      logPaths: vmmLogPaths(existing ?? { logPaths: [] }, paths),
+    });
+    const steps: StepTiming[] = [];
+    let kernel: HeldImage | undefined;
+    const measure = async (name: StepName, run: () => Promise<boolean>): Promise<StepTiming> => {
+      const startedAt = context.clock.monotonicMs();
+      const hasRun = await run();
+      return { name, durationMs: Math.max(0, context.clock.monotonicMs() - startedAt), hasRun };
+    };
+    const timed = async (name: StepName, run: () => Promise<boolean>): Promise<void> => {
+      steps.push(await measure(name, run));
+    };
+
+    try {
+      let tapName = '';
+      let rootfsPath = '';
+      let socketPath = '';
+      let isAlreadyStarted = false;
+      // The TAP, the rootfs copy and the VMM do not depend on each other (Firecracker opens the TAP
+      // and the drive only at their PUTs), so they run side by side; each records its own fields.
+      const hasEgress = (context.settings.egress ?? null) !== null && spec.guest !== undefined;
+      const spawned = measure('spawn', async () => {
+        const outcome = await spawnVmm(context, ledger);
+        socketPath = outcome.result.socketPath;
+        if (outcome.result.wasRunning) {
+          const info = await context.firecracker.client(socketPath).describeInstance();
+          isAlreadyStarted = info.state !== 'Not started';
+        }
+        return outcome.hasRun;
+      });
+      const tapTimed = measure('tap', async () => {
+        const outcome = await ensureTap(context, ledger);
+        tapName = outcome.result.tapName;
+        return outcome.hasRun;
+      });
+      const [tapStep, rootfsStep, spawnStep, fifoPrepared, egressStep] = await Promise.allSettled([
+        tapTimed,
+        measure('rootfs', async () => {
+          // A restore copies the snapshot's disk afresh unless its VMM holds a restored guest
+          // already: memory and disk must come from the same instant.
+          if (restore !== undefined) await spawned.catch(() => undefined);
+          const snapshotDisk = restore === undefined || isAlreadyStarted ? undefined : restore.disk;
+          const outcome = await prepareRootfs(context, ledger, rootfsSourcePath, snapshotDisk);
+          rootfsPath = outcome.result.rootfsPath;
+          return outcome.hasRun;
+        }),
+        spawned,
+        // Not a step of its own: the metrics step below only waits for it.
+        spec.isMetricsEnabled ? prepareMetricsFifo(context, ledger) : Promise.resolve(undefined),
+        // The egress chain is keyed by the guest's address, but the guard of its bridge port by its
+        // TAP: it runs once the TAP is recorded, beside the rootfs copy and the VMM's spawn.
+        hasEgress ? tapTimed.then(() => measure('egress', () => ensureEgress(context, ledger))) : Promise.resolve(undefined),
+      ]);
+      for (const outcome of [tapStep, rootfsStep, spawnStep, fifoPrepared, egressStep]) {
+        if (outcome.status === 'rejected') throw outcome.reason;
+      }
+      for (const outcome of [tapStep, rootfsStep, spawnStep]) if (outcome.status === 'fulfilled') steps.push(outcome.value);
+      if (egressStep.status === 'fulfilled' && egressStep.value !== undefined) steps.push(egressStep.value);
+      const fifo = fifoPrepared.status === 'fulfilled' ? fifoPrepared.value : undefined;
+
+      const api = context.firecracker.client(socketPath);
+      const configure = async (name: StepName, run: () => Promise<void>): Promise<void> => {
+        await timed(name, async () => {
+          if (isAlreadyStarted) return false;
+          await run();
+          return true;
+        });
+      };
+      for (const name of plan.filter((step) => firecrackerSteps.has(step))) {
+        switch (name) {
+          case 'logger':
+            // firecracker.log was recorded by the spawn step.
+            await configure(name, () => api.putLogger({ logPath: paths.firecrackerLog, level: 'Info' }));
+            break;
+          case 'metrics':
+            await timed(name, async () => {
+              const process = ledger.record.process;
+              if (isAlreadyStarted || process === null || process.isMetricsConfigured) return false;
+              if (fifo === undefined) return false;
+              await api.putMetrics({ metricsPath: fifo.result.fifoPath });
+              await ledger.commit({ process: { ...process, isMetricsConfigured: true } });
+              return true;
+            });
+            break;
+          case 'machine-config':
+            await configure(name, () => api.putMachineConfig({ vcpuCount: spec.vcpuCount, memoryMib: spec.memoryMib }));
+            break;
+          case 'boot-source':
+            // Firecracker opens the kernel the Agent holds open, not a name that could be swapped
+            // since it was checked; held until the VM has started (a VMM may read it only then).
+            await configure(name, async () => {
+              kernel = await holdImagePath(context, kernelPath, 'kernelPath');
+              await api.putBootSource({ kernelImagePath: kernel.heldPath, bootArgs });
+            });
+            break;
+          case 'drives':
+            // Relative to the VMM's working directory (the VM's directory), so that a snapshot's
+            // device state names no path of this VM: a clone restored from it opens its own disk.
+            await configure(name, () =>
+              api.putDrive({
+                driveId: agentDriveId,
+                pathOnHost: ledger.record.process?.isInVmDirectory === true ? paths.rootfsInDirectory : rootfsPath,
+                isRootDevice: true,
+                isReadOnly: false,
+              }),
+            );
+            break;
+          case 'network':
+            await configure(name, () =>
+              api.putNetworkInterface({ ifaceId: agentIfaceId, hostDevName: tapName, guestMac: spec.guestMac }),
+            );
+            break;
+          case 'mmds':
+            // Version 2 (session tokens) on the VM's one interface only: Firecracker answers MMDS
+            // requests of its own guest on that interface, and nothing from the host reaches it.
+            if (restore !== undefined) {
+              // A restored guest keeps the MMDS configuration of its snapshot but not its data: it
+              // learns its own identity (address, MAC, hostname) here, before it runs again.
+              await timed(name, async () => {
+                if (spec.guest === undefined) return false;
+                await api.putMmds(guestMetadata(vmId, spec.guestMac, spec.guest));
+                return true;
+              });
+              break;
+            }
+            await configure(name, async () => {
+              if (spec.guest === undefined) return;
+              await api.putMmdsConfig({ networkInterfaces: [agentIfaceId] });
+              await api.putMmds(guestMetadata(vmId, spec.guestMac, spec.guest));
+            });
+            break;
+          case 'load':
+            await configure(name, async () => {
+              if (restore === undefined) return;
+              await api.loadSnapshot({
+                statePath: restore.snapshot.statePath,
+                memoryPath: restore.snapshot.memoryPath,
+                networkOverrides: [{ ifaceId: agentIfaceId, hostDevName: tapName }],
+              });
+              failpoint('agent.restore.after-load');
+            });
+            break;
+          case 'resume':
+            // Also after a load a crash interrupted: a restored guest still paused is resumed,
+            // unless it is to stay paused.
+            await timed(name, async () => {
+              if (restore?.isPaused === true) return false;
+              if ((await api.describeInstance()).state !== 'Paused') return false;
+              await api.resumeVm();
+              const info = await api.describeInstance();
+              if (info.state !== 'Running') {
+                throw new AppError('VM_START_FAILED', `Firecracker reports "${info.state}" after the resume of a restored VM`, {
+                  details: { state: info.state },
+                });
+              }
+              return true;
+            });
+            break;
+          case 'start':
+            failpoint('agent.apply.before-start');
+            await configure(name, async () => {
+              await api.startInstance();
+              const info = await api.describeInstance();
+              if (info.state !== 'Running') {
+                throw new AppError('VM_START_FAILED', `Firecracker reports "${info.state}" after InstanceStart`, {
+                  details: { state: info.state },
+                });
+              }
+            });
+            break;
+          default:
+            break;
+        }
+      }
+      await ledger.commit({ lifecycle: 'running' });
+      failpoint('agent.apply.after-running');
+      // The start step (or the already-started check) has just seen "Running": no extra round trip.
+      return { vm: agentVmFromRecord(ledger.record, restore?.isPaused === true ? 'paused' : 'running'), steps };
+    } catch (error) {
+      await ledger.commit({ lifecycle: 'failed' }).catch((saveError: unknown) => {
+        context.log.error({ vmId, err: saveError }, 'vm record could not be saved after a failed apply');
+      });
+      throw error;
+    } finally {
+      await kernel?.release();
+    }
+  });
+}
+
+interface SnapshotToRestore {
+  readonly snapshot: SnapshotRecord;
+  readonly disk: RootfsCopySource;
+  /** The guest stays paused after the load. */
+  readonly isPaused: boolean;
+}
+
+/**
+ * The ready snapshot a VM is to be restored from, on this host (of another VM, or of the VM itself
+ * for a restore in place); SNAPSHOT_NOT_FOUND otherwise.
+ */
+async function snapshotToRestore(
+  context: AgentContext,
+  vmId: VmId,
+  from: NonNullable<VmSpec['restoreFrom']>,
+): Promise<SnapshotToRestore> {
+  const source = await context.records.get(parseVmId(from.vmId));
+  const snapshot = source === undefined ? undefined : snapshotsOf(source).find((s) => s.id === from.snapshotId);
+  if (source === undefined || snapshot?.state !== 'ready') {
+    throw new AppError('SNAPSHOT_NOT_FOUND', `No ready snapshot ${from.snapshotId} of VM ${from.vmId} on this host`, {
+      details: { snapshotId: from.snapshotId },
+    });
+  }
+  // A snapshot's device state that names its VM's disk by absolute path names this VM's own disk
+  // when the VM is restored in place: only another VM would open a disk not its own.
+  if (snapshot.isRelocatable !== true && from.vmId !== vmId) {
+    throw new AppError(
+      'SNAPSHOT_INCOMPATIBLE',
+      `Snapshot ${from.snapshotId} names its VM's disk by absolute path: a VM restored from it would open that disk`,
+      { details: { snapshotId: from.snapshotId } },
+    );
+  }
+  return { snapshot, disk: { root: source.directory, path: snapshot.rootfsPath }, isPaused: from.isPaused === true };
+}

@@ -1,0 +1,35 @@
+import { vmPaths } from '../../domain/vm-paths.js';
+import type { VmId } from '../../domain/vm-id.js';
+import type { AgentContext } from '../agent-context.js';
+import { vmmLogPaths } from '../steps/spawn-vmm.js';
+import { VmLedger } from '../vm-ledger.js';
+
+/** The size at which the serial console's log is rotated: at most twice this stays on disk. */
+export const consoleLogCapBytes = 1024 * 1024;
+
+/**
+ * Rotates the VM's serial console log when it outgrew its cap. The rotated file is recorded before
+ * it is created, so it is removed with the VM. An unknown VM is VM_NOT_FOUND.
+ */
+export async function rotateConsoleLog(context: AgentContext, vmId: VmId): Promise<boolean> {
+  const paths = vmPaths(context.settings.runDir, vmId);
+  return context.locks.run(vmId, async () => {
+    const ledger = await VmLedger.open(context, vmId);
+    const logPaths = vmmLogPaths(ledger.record, paths);
+    if (logPaths !== ledger.record.logPaths) await ledger.commit({ logPaths });
+    return context.files.rotateLog(paths.stdoutLog, paths.stdoutLogRotated, consoleLogCapBytes);
+  });
+}
+
+/**
+ * The last `maxBytes` of a VM's serial console output (the VMM's stdout), across the rotated part
+ * and the current log. Rotates the log first when it outgrew its cap. An unknown VM is VM_NOT_FOUND.
+ */
+export async function readConsoleLog(context: AgentContext, vmId: VmId, maxBytes: number): Promise<string> {
+  const paths = vmPaths(context.settings.runDir, vmId);
+  await rotateConsoleLog(context, vmId);
+  const current = await context.files.readTail(paths.stdoutLog, maxBytes);
+  const remaining = maxBytes - Buffer.byteLength(current);
+  const previous = remaining > 0 ? await context.files.readTail(paths.stdoutLogRotated, remaining) : '';
+  return previous + current;
+}

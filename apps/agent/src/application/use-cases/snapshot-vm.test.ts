@@ -1,0 +1,186 @@
+import { describe, expect, it } from 'vitest';
+import { createFakeAgent, type FakeAgent } from '../../adapters/fake/fake-agent-context.js';
+import { appErrorOf, testSpec, testVmId } from '../../adapters/fake/fake-fixtures.js';
+import { snapshotsOf } from '../../domain/vm-record.js';
+import { adoptVms } from './adopt-vms.js';
+import { applyVm } from './apply-vm.js';
+import { deleteVm } from './delete-vm.js';
+import { describeVm } from './describe-vm.js';
+import { deleteSnapshot, snapshotVm } from './snapshot-vm.js';
+import { stopVm } from './stop-vm.js';
+
+const snapshotId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ0';
+const vmDirectory = `/srv/fc/vms/${testVmId}`;
+const files = {
+  statePath: `${vmDirectory}/${snapshotId}.vmstate`,
+  memoryPath: `${vmDirectory}/${snapshotId}.memory`,
+  rootfsPath: `${vmDirectory}/${snapshotId}.rootfs.ext4`,
+};
+
+async function runningVm(): Promise<FakeAgent> {
+  const agent = createFakeAgent();
+  await applyVm(agent.context, testVmId, testSpec);
+  return agent;
+}
+
+/** The Firecracker calls of the VM's process after the apply, as `METHOD path`. */
+function callsAfterStart(agent: FakeAgent): string[] {
+  const calls = [...agent.vmm.processes.values()].at(-1)?.calls ?? [];
+  const start = calls.findIndex((call) => call.path === '/actions');
+  return calls.slice(start + 1).map((call) => `${call.method} ${call.path}`);
+}
+
+describe('snapshotVm', () => {
+  it('pauses a running VM, writes state and memory, copies the disk while paused, then resumes it', async () => {
+    const agent = await runningVm();
+    const result = await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+
+    expect(callsAfterStart(agent)).toEqual(['PATCH /vm', 'PUT /snapshot/create', 'PATCH /vm']);
+    expect(result).toMatchObject({
+      snapshotId,
+      vmState: 'running',
+      vmmVersion: '1.16.1',
+      files: { ...files, memorySizeBytes: 128 * 1024 * 1024, rootfsSizeBytes: 64 * 1024 * 1024 },
+    });
+    expect(result.pauseMs).toBeGreaterThanOrEqual(0);
+    expect(agent.vmm.liveProcesses[0]?.state).toBe('Running');
+    for (const path of Object.values(files)) expect(await agent.files.exists(path), path).toBe(true);
+    expect(snapshotsOf((await agent.records.get(testVmId))!)).toEqual([
+      {
+        id: snapshotId,
+        state: 'ready',
+        ...files,
+        resumeAfter: true,
+        pauseMs: result.pauseMs,
+        vmmVersion: '1.16.1',
+        isRelocatable: true,
+      },
+    ]);
+    expect((await describeVm(agent.context, testVmId)).snapshots).toEqual([{ id: snapshotId, state: 'ready' }]);
+    expect((await describeVm(agent.context, testVmId)).resources).toContainEqual({
+      kind: 'snapshot',
+      ref: snapshotId,
+      vmId: testVmId,
+    });
+  });
+
+  it('records the snapshot as creating before Firecracker writes a file', async () => {
+    const agent = await runningVm();
+    const recordedAtCreate: unknown[] = [];
+    agent.firecracker.onRequest = (method, path) => {
+      if (path === '/snapshot/create') recordedAtCreate.push(agent.records.history.at(-1)?.snapshots);
+    };
+    await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+    expect(recordedAtCreate).toEqual([[{ id: snapshotId, state: 'creating', ...files, resumeAfter: true, isRelocatable: true }]]);
+  });
+
+  it('leaves a paused VM paused and does not count a pause', async () => {
+    const agent = await runningVm();
+    await agent.context.firecracker.client(`${vmDirectory}/fc.sock`).pauseVm();
+    const result = await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+    expect(result).toMatchObject({ vmState: 'paused', pauseMs: 0 });
+    expect(agent.vmm.liveProcesses[0]?.state).toBe('Paused');
+  });
+
+  it('stops the VM afterwards when asked, keeping the snapshot and the disk', async () => {
+    const agent = await runningVm();
+    const result = await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'stopped' });
+    expect(result.vmState).toBe('stopped');
+    expect(agent.vmm.liveProcesses).toEqual([]);
+    const record = (await agent.records.get(testVmId))!;
+    expect(record.lifecycle).toBe('stopped');
+    expect(snapshotsOf(record).map((s) => s.state)).toEqual(['ready']);
+    for (const path of Object.values(files)) expect(await agent.files.exists(path), path).toBe(true);
+  });
+
+  it('resumes the VM and removes what it wrote when Firecracker refuses the snapshot', async () => {
+    const agent = await runningVm();
+    agent.firecracker.faults.set(
+      'PUT /snapshot/create',
+      'Create snapshot error: Cannot save the microVM state: No space left on device',
+    );
+    const error = await appErrorOf(snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' }));
+    expect(error).toMatchObject({ code: 'FIRECRACKER_REJECTED', message: expect.stringContaining('No space left') as unknown });
+    expect(agent.vmm.liveProcesses[0]?.state).toBe('Running');
+    expect(snapshotsOf((await agent.records.get(testVmId))!)).toEqual([]);
+    for (const path of Object.values(files)) expect(await agent.files.exists(path), path).toBe(false);
+  });
+
+  it('answers a snapshot that is ready again as it was taken, without pausing the VM', async () => {
+    const agent = await runningVm();
+    const first = await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+    const again = await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+    expect(again).toMatchObject({ snapshotId, pauseMs: first.pauseMs, vmState: 'running', vmmVersion: '1.16.1', files });
+    expect(callsAfterStart(agent).filter((call) => call === 'PUT /snapshot/create')).toHaveLength(1);
+  });
+
+  it('answers a ready snapshot of a VM stopped since, as stopped', async () => {
+    const agent = await runningVm();
+    await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'stopped' });
+    const again = await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+    expect(again).toMatchObject({ snapshotId, vmState: 'stopped', vmmVersion: '1.16.1', files });
+  });
+
+  it('refuses a VM whose VMM is not running with VMM_NOT_RUNNING', async () => {
+    const agent = await runningVm();
+    await stopVm(agent.context, testVmId);
+    expect((await appErrorOf(snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' }))).code).toBe(
+      'VMM_NOT_RUNNING',
+    );
+  });
+});
+
+describe('adoptVms after a crash during a snapshot', () => {
+  it('removes the files of a snapshot still recorded as creating, and forgets it', async () => {
+    const agent = await runningVm();
+    // What an Agent killed between Firecracker's memory write and the disk copy leaves behind.
+    const creating = { id: snapshotId, state: 'creating' as const, ...files };
+    await agent.records.save({ ...(await agent.records.get(testVmId))!, snapshots: [creating] });
+    agent.files.addFile(files.statePath, '', 0);
+    agent.files.addFile(files.memoryPath, '', 1024);
+
+    await adoptVms(agent.context);
+
+    expect(snapshotsOf((await agent.records.get(testVmId))!)).toEqual([]);
+    for (const path of Object.values(files)) expect(await agent.files.exists(path), path).toBe(false);
+  });
+
+  it.each([
+    [true, 'Running'],
+    [false, 'Paused'],
+  ])('with resumeAfter %s, leaves the guest the snapshot paused %s', async (resumeAfter, expected) => {
+    const agent = await runningVm();
+    // What an Agent killed between its pause and its resume leaves behind: a paused guest.
+    const record = (await agent.records.get(testVmId))!;
+    await agent.context.firecracker.client(record.socketPath!).pauseVm();
+    const creating = { id: snapshotId, state: 'creating' as const, ...files, resumeAfter };
+    await agent.records.save({ ...record, snapshots: [creating] });
+
+    await adoptVms(agent.context);
+
+    expect(agent.vmm.liveProcesses[0]?.state).toBe(expected);
+    expect(snapshotsOf((await agent.records.get(testVmId))!)).toEqual([]);
+  });
+});
+
+describe('deleteSnapshot and deleteVm', () => {
+  it('deleteSnapshot removes the three files and forgets the snapshot; the VM runs on', async () => {
+    const agent = await runningVm();
+    await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+    expect(await deleteSnapshot(agent.context, testVmId, snapshotId)).toEqual({
+      removed: [{ kind: 'snapshot', ref: snapshotId, vmId: testVmId }],
+    });
+    for (const path of Object.values(files)) expect(await agent.files.exists(path), path).toBe(false);
+    expect(snapshotsOf((await agent.records.get(testVmId))!)).toEqual([]);
+    expect(await deleteSnapshot(agent.context, testVmId, snapshotId)).toEqual({ removed: [] });
+    expect(agent.vmm.liveProcesses[0]?.state).toBe('Running');
+  });
+
+  it("deleting the VM removes its snapshots' files with it", async () => {
+    const agent = await runningVm();
+    await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+    const result = await deleteVm(agent.context, testVmId);
+    expect(result.removed).toContainEqual({ kind: 'snapshot', ref: snapshotId, vmId: testVmId });
+    for (const path of Object.values(files)) expect(await agent.files.exists(path), path).toBe(false);
+  });
+});

@@ -1,0 +1,200 @@
+import type { CleanupResult, CreateSnapshotRequest, SnapshotFiles, SnapshotResult } from '@hearth/contracts';
+import { AppError } from '@hearth/errors';
+import { failpoint } from '@hearth/failpoints';
+import { isUnderDirectory, snapshotPaths } from '../../domain/vm-paths.js';
+import type { VmId } from '../../domain/vm-id.js';
+import { snapshotsOf, withoutSnapshot, withSnapshot, type SnapshotRecord, type VmRecord } from '../../domain/vm-record.js';
+import type { AgentContext } from '../agent-context.js';
+import type { FirecrackerClient } from '../ports/firecracker-api.js';
+import { releaseVmResources } from '../steps/release-vm-resources.js';
+import { resultOrIncomplete } from './stop-vm.js';
+import { VmLedger } from '../vm-ledger.js';
+
+/**
+ * `POST /vms/:id/snapshots/:snapshotId`: a full snapshot of a running or paused VM, in the VM's
+ * directory. The snapshot is recorded (`creating`) before any file is written; the VM is paused
+ * when it runs; Firecracker writes the device state and the memory; the VM's disk is copied while
+ * the guest is still paused (reflink where the file system allows, sparse otherwise), so memory and
+ * disk agree; then the VM goes back to the state it was in, or is stopped. A failure resumes a VM
+ * this call paused and removes what the snapshot had written. Taking an existing snapshot again
+ * answers what it is.
+ */
+export async function snapshotVm(
+  context: AgentContext,
+  vmId: VmId,
+  snapshotId: string,
+  request: CreateSnapshotRequest,
+): Promise<SnapshotResult> {
+  return context.locks.run(vmId, async () => {
+    const startedAt = performance.now();
+    const ledger = await VmLedger.open(context, vmId);
+    const record = ledger.record;
+    const existing = snapshotsOf(record).find((s) => s.id === snapshotId);
+    if (existing?.state === 'ready') return answerReady(context, record, existing, startedAt);
+    if (
+      record.process === null ||
+      record.socketPath === null ||
+      record.rootfs === null ||
+      !(await context.vmm.isAlive(record.process))
+    ) {
+      throw new AppError('VMM_NOT_RUNNING', `The Firecracker process of VM ${vmId} is not running`, { details: { vmId } });
+    }
+    const client = context.firecracker.client(record.socketPath);
+    const instance = await client.describeInstance();
+    if (instance.state !== 'Running' && instance.state !== 'Paused') {
+      throw new AppError(
+        'VM_INVALID_TRANSITION',
+        `VM ${vmId} is ${instance.state}: only a running or paused VM can be snapshotted`,
+        {
+          details: { vmId, vmmState: instance.state },
+        },
+      );
+    }
+    const wasRunning = instance.state === 'Running';
+    const snapshot: SnapshotRecord = {
+      id: snapshotId,
+      state: 'creating',
+      ...snapshotPaths(record.directory, snapshotId),
+      resumeAfter: wasRunning && request.afterwards === 'previous_state',
+      isRelocatable: record.process.isInVmDirectory === true,
+    };
+    await ledger.commit({ snapshots: withSnapshot(ledger.record, snapshot) });
+
+    const pausedAt = performance.now();
+    if (wasRunning) await client.pauseVm();
+    let pauseMs = 0;
+    try {
+      await writeSnapshot(context, client, record.directory, record.rootfs.path, snapshot);
+      if (request.afterwards === 'previous_state' && wasRunning) await client.resumeVm();
+      pauseMs = wasRunning ? performance.now() - pausedAt : 0;
+    } catch (error) {
+      if (wasRunning) await client.resumeVm().catch(() => undefined);
+      await removeSnapshotFiles(context, ledger, snapshot).catch(() => undefined);
+      throw error;
+    }
+    const ready: SnapshotRecord = { ...snapshot, state: 'ready', pauseMs, vmmVersion: instance.vmmVersion };
+    await ledger.commit({ snapshots: withSnapshot(ledger.record, ready) });
+    failpoint('agent.snapshot.after-ready');
+    const files = await sizesOf(context, record.directory, ready);
+    let vmState: SnapshotResult['vmState'] = wasRunning ? 'running' : 'paused';
+    if (request.afterwards === 'stopped') {
+      resultOrIncomplete(vmId, await releaseVmResources(context, ledger, false));
+      await ledger.commit({ lifecycle: 'stopped' });
+      vmState = 'stopped';
+    }
+    context.log.info({ vmId, snapshotId, pauseMs, vmState }, 'vm snapshotted');
+    return { snapshotId, files, pauseMs, totalMs: performance.now() - startedAt, vmmVersion: instance.vmmVersion, vmState };
+  });
+}
+
+/**
+ * A snapshot that is ready, answered as when it was taken (its pause, the VMM's version), whatever
+ * the VM is now: a Manager that did not get the first answer asks again.
+ */
+async function answerReady(
+  context: AgentContext,
+  record: VmRecord,
+  snapshot: SnapshotRecord,
+  startedAt: number,
+): Promise<SnapshotResult> {
+  const files = await sizesOf(context, record.directory, snapshot);
+  let vmState: SnapshotResult['vmState'] = 'stopped';
+  let vmmVersion = snapshot.vmmVersion;
+  if (record.process !== null && record.socketPath !== null && (await context.vmm.isAlive(record.process))) {
+    const instance = await context.firecracker.client(record.socketPath).describeInstance();
+    vmState = vmStateOf(instance.state);
+    vmmVersion ??= instance.vmmVersion;
+  }
+  return {
+    snapshotId: snapshot.id,
+    files,
+    pauseMs: snapshot.pauseMs ?? 0,
+    totalMs: performance.now() - startedAt,
+    vmmVersion: vmmVersion ?? 'unknown',
+    vmState,
+  };
+}
+
+/** `DELETE /vms/:id/snapshots/:snapshotId`: removes the snapshot's files and forgets it; an unknown snapshot removes nothing. */
+export async function deleteSnapshot(context: AgentContext, vmId: VmId, snapshotId: string): Promise<CleanupResult> {
+  return context.locks.run(vmId, async () => {
+    const ledger = await VmLedger.open(context, vmId);
+    const snapshot = snapshotsOf(ledger.record).find((s) => s.id === snapshotId);
+    if (snapshot === undefined) return { removed: [] };
+    await removeSnapshotFiles(context, ledger, snapshot);
+    return { removed: [{ kind: 'snapshot', ref: snapshotId, vmId }] };
+  });
+}
+
+/**
+ * Removes the files of the VM's snapshots still `creating` (a crash interrupted them) and forgets
+ * them. A guest such a snapshot paused, and that was to run again, is resumed: the crash must not
+ * leave it paused.
+ */
+export async function discardUnfinishedSnapshots(context: AgentContext, record: VmRecord): Promise<void> {
+  const unfinished = snapshotsOf(record).filter((s) => s.state === 'creating');
+  if (unfinished.length === 0) return;
+  const ledger = await VmLedger.open(context, record.vmId);
+  for (const snapshot of unfinished) {
+    await removeSnapshotFiles(context, ledger, snapshot);
+    context.log.warn({ vmId: record.vmId, snapshotId: snapshot.id }, 'unfinished snapshot removed');
+  }
+  if (unfinished.some((s) => s.resumeAfter === true)) await resumeIfPaused(context, record);
+}
+
+async function resumeIfPaused(context: AgentContext, record: VmRecord): Promise<void> {
+  if (record.process === null || record.socketPath === null || !(await context.vmm.isAlive(record.process))) return;
+  const client = context.firecracker.client(record.socketPath);
+  if ((await client.describeInstance()).state !== 'Paused') return;
+  await client.resumeVm();
+  context.log.warn({ vmId: record.vmId }, 'guest paused by an unfinished snapshot resumed');
+}
+
+/** Device state and memory by Firecracker, then the disk copy: all while the guest is paused. */
+async function writeSnapshot(
+  context: AgentContext,
+  client: FirecrackerClient,
+  vmDirectory: string,
+  rootfsPath: string,
+  snapshot: SnapshotRecord,
+): Promise<void> {
+  await client.createSnapshot({ statePath: snapshot.statePath, memoryPath: snapshot.memoryPath });
+  failpoint('agent.snapshot.after-memory');
+  const copied = await context.files.copyImage(vmDirectory, rootfsPath, snapshot.rootfsPath);
+  if (copied.kind !== 'regular') {
+    throw new AppError('HOST_COMMAND_FAILED', `The disk of the VM could not be copied for the snapshot (${copied.kind})`, {
+      diagnostics: { rootfsPath, snapshotRootfsPath: snapshot.rootfsPath },
+    });
+  }
+}
+
+async function removeSnapshotFiles(context: AgentContext, ledger: VmLedger, snapshot: SnapshotRecord): Promise<void> {
+  for (const path of [snapshot.statePath, snapshot.memoryPath, snapshot.rootfsPath]) {
+    if (isUnderDirectory(context.settings.runDir, path)) await context.files.remove(path);
+  }
+  await ledger.commit({ snapshots: withoutSnapshot(ledger.record, snapshot.id) });
+}
+
+async function sizesOf(context: AgentContext, vmDirectory: string, snapshot: SnapshotRecord): Promise<SnapshotFiles> {
+  const sizeOf = async (path: string): Promise<number> => {
+    const check = await context.files.inspectImage(vmDirectory, path);
+    if (check.kind !== 'regular') {
+      throw new AppError('HOST_COMMAND_FAILED', `A file of snapshot ${snapshot.id} is missing (${check.kind})`, {
+        diagnostics: { path },
+      });
+    }
+    return check.sizeBytes;
+  };
+  return {
+    statePath: snapshot.statePath,
+    memoryPath: snapshot.memoryPath,
+    rootfsPath: snapshot.rootfsPath,
+    stateSizeBytes: await sizeOf(snapshot.statePath),
+    memorySizeBytes: await sizeOf(snapshot.memoryPath),
+    rootfsSizeBytes: await sizeOf(snapshot.rootfsPath),
+  };
+}
+
+function vmStateOf(firecrackerState: string): SnapshotResult['vmState'] {
+  return firecrackerState === 'Paused' ? 'paused' : 'running';
+}

@@ -1,0 +1,222 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.js';
+import type { Host } from '../domain/host.js';
+import { codeOf } from './rejections.js';
+import { at, t0, repositoryTestBed, type Repositories, type RepositoryHarness } from './repository-test-bed.js';
+import { agentIdFor, hostCapacity, hostFacts } from './world.js';
+
+/** The behaviour every HostRepository shares: run against the fake, PGlite and PostgreSQL. */
+export function describeHostRepositoryContract(name: string, open: () => Promise<RepositoryHarness>): void {
+  describe(`host repository contract: ${name}`, () => {
+    const bed = repositoryTestBed(open);
+    const { host, vm } = bed;
+    let repos: Repositories;
+    let ids: SequentialIdGenerator;
+
+    beforeEach(() => {
+      ({ repos, ids } = bed);
+    });
+
+    it('registers a new host under the given id', async () => {
+      const created = await host();
+      expect(await repos.hosts.findById(created.id)).toEqual(created);
+      expect(created).toMatchObject({ name: 'node-a', registeredAt: t0, lastHeartbeatAt: t0 });
+    });
+
+    it('keeps the id and first registration time when the same Agent registers again', async () => {
+      const first = await host('node-a', agentIdFor(1));
+      const again = await repos.hosts.register({
+        newId: ids.hostId(),
+        name: 'node-a',
+        agentId: agentIdFor(1),
+        aliveIfHeartbeatSince: t0,
+        addr: 'http://elsewhere:9090',
+        capacity: hostCapacity({ cpuCount: 64 }),
+        facts: hostFacts(),
+        at: at(10),
+      });
+      expect(again).toMatchObject({ id: first.id, addr: 'http://elsewhere:9090', registeredAt: t0, lastHeartbeatAt: at(10) });
+      expect(again.capacity.cpuCount).toBe(64);
+      expect(await repos.hosts.list()).toHaveLength(1);
+    });
+
+    it('refuses another Agent registering a taken name and leaves the host as it was', async () => {
+      const first = await host('node-a', agentIdFor(1));
+      const impostor = repos.hosts.register({
+        newId: ids.hostId(),
+        name: 'node-a',
+        agentId: agentIdFor(2),
+        aliveIfHeartbeatSince: t0,
+        addr: 'http://impostor:9090',
+        capacity: hostCapacity({ cpuCount: 4096 }),
+        facts: hostFacts(),
+        at: at(10),
+      });
+      expect(await codeOf(impostor)).toBe('HOST_NAME_TAKEN');
+      expect(await repos.hosts.list()).toEqual([first]);
+    });
+
+    it('refuses an Agent renaming its host to a name another Agent holds', async () => {
+      await host('node-a', agentIdFor(1));
+      const b = await host('node-b', agentIdFor(2));
+      const rename = repos.hosts.register({
+        newId: ids.hostId(),
+        name: 'node-a',
+        agentId: agentIdFor(2),
+        aliveIfHeartbeatSince: t0,
+        addr: b.addr,
+        capacity: hostCapacity(),
+        facts: hostFacts(),
+        at: at(10),
+      });
+      expect(await codeOf(rename)).toBe('HOST_NAME_TAKEN');
+      expect((await repos.hosts.findById(b.id))?.name).toBe('node-b');
+    });
+
+    it('writes host.registered on every registration and host.address_changed when the address changes', async () => {
+      const h = await host('node-a', agentIdFor(1));
+      const again = (addr: string, seconds: number): Promise<Host> =>
+        repos.hosts.register({
+          newId: ids.hostId(),
+          name: 'node-a',
+          agentId: agentIdFor(1),
+          aliveIfHeartbeatSince: t0,
+          addr,
+          capacity: hostCapacity(),
+          facts: hostFacts(),
+          at: at(seconds),
+        });
+      await again(h.addr, 5);
+      await again('https://10.9.9.9:9090', 10);
+      const events = (await repos.events.list({ hostId: h.id }, { limit: 10 })).items;
+      expect(events.map((e) => e.type)).toEqual([
+        'host.registered',
+        'host.registered',
+        'host.registered',
+        'host.address_changed',
+      ]);
+      expect(events.at(-1)?.message).toContain('https://10.9.9.9:9090');
+    });
+
+    it('refuses a second live process of the same Agent identity at another address (a clone), until the first goes silent', async () => {
+      const registration = {
+        newId: ids.hostId(),
+        name: 'node-a',
+        agentId: agentIdFor(1),
+        capacity: hostCapacity(),
+        facts: hostFacts(),
+      };
+      const h = await repos.hosts.register({
+        ...registration,
+        instanceId: 'a'.repeat(32),
+        addr: 'https://10.0.0.1:9090',
+        aliveIfHeartbeatSince: t0,
+        at: t0,
+      });
+      const clone = { ...registration, instanceId: 'b'.repeat(32), addr: 'https://10.0.0.2:9090' };
+      expect(await codeOf(repos.hosts.register({ ...clone, aliveIfHeartbeatSince: t0, at: at(1) }))).toBe('HOST_IDENTITY_IN_USE');
+      expect((await repos.hosts.findById(h.id))?.addr).toBe('https://10.0.0.1:9090');
+      // The same machine restarted: same address, a new process.
+      await repos.hosts.register({ ...clone, addr: 'https://10.0.0.1:9090', aliveIfHeartbeatSince: t0, at: at(2) });
+      // Once the holder has been silent long enough, the identity may move.
+      const moved = await repos.hosts.register({
+        ...clone,
+        instanceId: 'c'.repeat(32),
+        aliveIfHeartbeatSince: at(10),
+        at: at(20),
+      });
+      expect(moved).toMatchObject({ id: h.id, addr: 'https://10.0.0.2:9090' });
+    });
+
+    it('pages hosts by id with a cursor', async () => {
+      const created = [await host('node-a'), await host('node-b'), await host('node-c')];
+      const first = await repos.hosts.listPage({ limit: 2 });
+      expect(first.items.map((h) => h.id)).toEqual(created.slice(0, 2).map((h) => h.id));
+      expect(first.nextCursor).toBe(created[1]!.id);
+      const second = await repos.hosts.listPage({ limit: 2, afterId: first.nextCursor! });
+      expect(second.items.map((h) => h.id)).toEqual([created[2]!.id]);
+      expect(second.nextCursor).toBeNull();
+    });
+
+    it('removes a host without VMs with a host.removed event, freeing its name and Agent identity', async () => {
+      const h = await host('node-a', agentIdFor(1));
+      await repos.hosts.remove(h.id, { at: at(30), message: 'gone' });
+      expect(await repos.hosts.findById(h.id)).toBeUndefined();
+      expect((await repos.events.list({ hostId: h.id, type: 'host.removed' }, { limit: 10 })).items).toHaveLength(1);
+      const other = await host('node-a', agentIdFor(2));
+      expect(other.id).not.toBe(h.id);
+    });
+
+    it('refuses to remove a host while a VM record refers to it, and an unknown host', async () => {
+      const v = await vm();
+      expect(await codeOf(repos.hosts.remove(v.hostId, { at: at(30), message: 'gone' }))).toBe('HOST_HAS_VMS');
+      expect(await repos.hosts.findById(v.hostId)).toBeDefined();
+      expect(await codeOf(repos.hosts.remove(ids.hostId(), { at: at(30), message: 'gone' }))).toBe('HOST_NOT_FOUND');
+    });
+
+    it('records a heartbeat with the new capacity', async () => {
+      const h = await host();
+      const { host: beat, hasRecovered } = await repos.hosts.recordHeartbeat(h.id, {
+        capacity: hostCapacity({ vmCount: 3 }),
+        facts: hostFacts(),
+        at: at(5),
+      });
+      expect(beat.lastHeartbeatAt).toEqual(at(5));
+      expect(hasRecovered).toBe(false);
+      expect((await repos.hosts.findById(h.id))?.capacity.vmCount).toBe(3);
+    });
+
+    it('registers a host healthy and not cordoned, with a host.registered event', async () => {
+      const h = await host();
+      expect(h).toMatchObject({ status: 'healthy', isCordoned: false });
+      const events = await repos.events.list({ hostId: h.id }, { limit: 10 });
+      expect(events.items.map((e) => e.type)).toEqual(['host.registered']);
+    });
+
+    it('marks a host unhealthy only while its heartbeat is older than asked, with a host.unhealthy event', async () => {
+      const h = await host();
+      expect(await repos.hosts.markUnhealthy(h.id, { at: at(20), heartbeatBefore: t0, message: 'late' })).toBeUndefined();
+      const marked = await repos.hosts.markUnhealthy(h.id, { at: at(20), heartbeatBefore: at(1), message: 'late' });
+      expect(marked).toMatchObject({ status: 'unhealthy', statusChangedAt: at(20) });
+      expect(await repos.hosts.markUnhealthy(h.id, { at: at(21), heartbeatBefore: at(1), message: 'late' })).toBeUndefined();
+      const events = await repos.events.list({ hostId: h.id, type: 'host.unhealthy' }, { limit: 10 });
+      expect(events.items).toHaveLength(1);
+    });
+
+    it('makes an unhealthy host healthy on its next heartbeat, with a host.recovered event', async () => {
+      const h = await host();
+      await repos.hosts.markUnhealthy(h.id, { at: at(20), heartbeatBefore: at(1), message: 'late' });
+      const { host: beat, hasRecovered } = await repos.hosts.recordHeartbeat(h.id, {
+        capacity: hostCapacity(),
+        facts: hostFacts(),
+        at: at(30),
+      });
+      expect(hasRecovered).toBe(true);
+      expect(beat).toMatchObject({ status: 'healthy', statusChangedAt: at(30) });
+      const events = await repos.events.list({ hostId: h.id, type: 'host.recovered' }, { limit: 10 });
+      expect(events.items).toHaveLength(1);
+    });
+
+    it('cordons and uncordons a host, writing an event only when it changes', async () => {
+      const h = await host();
+      expect((await repos.hosts.setCordoned(h.id, true, at(1))).isCordoned).toBe(true);
+      await repos.hosts.setCordoned(h.id, true, at(2));
+      expect((await repos.hosts.setCordoned(h.id, false, at(3))).isCordoned).toBe(false);
+      const events = await repos.events.list({ hostId: h.id }, { limit: 10 });
+      expect(events.items.map((e) => e.type)).toEqual(['host.registered', 'host.cordoned', 'host.uncordoned']);
+      expect(await codeOf(repos.hosts.setCordoned(ids.hostId(), true, at(4)))).toBe('HOST_NOT_FOUND');
+    });
+
+    it('answers a heartbeat for an unknown host with HOST_NOT_FOUND', async () => {
+      expect(
+        await codeOf(repos.hosts.recordHeartbeat(ids.hostId(), { capacity: hostCapacity(), facts: hostFacts(), at: t0 })),
+      ).toBe('HOST_NOT_FOUND');
+    });
+
+    it('lists hosts by id', async () => {
+      const a = await host('b-host');
+      const b = await host('a-host');
+      expect((await repos.hosts.list()).map((h) => h.id)).toEqual([a.id, b.id]);
+    });
+  });
+}
