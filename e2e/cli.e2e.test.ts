@@ -195,7 +195,7 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     expect(existsSync(stdoutLog)).toBe(false);
   });
 
-  it('creates a VM from a template by name, snapshots it, and lists and removes both', async () => {
+  it('creates a VM from a template by name, snapshots it, restores it to the snapshot, and lists and removes both', async () => {
     const template = await json<{ id: string; version: number }>(
       'template create small --kernel vmlinux --rootfs base --memory 192 --description tiny'.split(' '),
     );
@@ -215,6 +215,14 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     const shown = await hearth(['snapshot', 'get', snapshot.id.slice(0, 'snap_'.length + 20)]);
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stdout).toMatch(/^paused for: +[0-9.]+ ms$/m);
+    const restored = await json<{ id: string; state: string; pendingRestore: unknown }>([
+      'vm',
+      'restore',
+      'from-template',
+      snapshot.id.slice(0, 'snap_'.length + 20),
+      '--paused',
+    ]);
+    expect(restored).toMatchObject({ id: vm.id, state: 'paused', pendingRestore: null });
     expect((await hearth(['snapshot', 'rm', snapshot.id])).code).toBe(0);
     expect((await hearth(['snapshot', 'get', snapshot.id])).code).toBe(3);
 

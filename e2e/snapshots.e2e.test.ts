@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirements } from '@hearth/testkit';
@@ -9,7 +9,8 @@ import { leaksOn, startCluster, type Cluster, type ClusterVm } from './support/c
  * simulated guest): a snapshot of a running VM is ready with its sizes and pause, its files are in
  * the VM's directory on the host and in the Agent's ledger, the VM runs on; deleting the snapshot
  * removes its files; a VM stopped afterwards is stopped on its host too; clones restored from a
- * snapshot run each in its own VMM with its own disk copy and address, the source running on;
+ * snapshot run each in its own VMM with its own disk copy and address, the source running on; a
+ * VM restored in place runs in a new VMM on the snapshot's disk, keeping its id and address;
  * nothing leaks.
  */
 const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4'] });
@@ -91,6 +92,36 @@ describe.skipIf(skipReason)(`snapshots over real processes${skipReason ? ` (skip
     expect((await cluster.api('DELETE', `/v1/vms/${vm.id}`)).status).toBe(200);
     expect((await cluster.api('GET', `/v1/snapshots/${taken.body.id}`)).status).toBe(404);
     expect(existsSync(path.join(agent.runDir, 'vms', vm.id))).toBe(false);
+  });
+
+  it('restores a running VM in place: a new VMM, its disk the snapshot copy, its id, address and MAC kept, nothing leaked', async () => {
+    const vm = await runningVm('restore-me');
+    const snapshot = (await cluster.api<Snapshot>('POST', `/v1/vms/${vm.id}/snapshots`, {})).body;
+    const agent = cluster.agents[0]!;
+    const pidBefore = (await agent.inventory()).vms.find((v) => v.vmId === vm.id)?.pid;
+    const disk = path.join(agent.runDir, 'vms', vm.id, 'rootfs.ext4');
+    // What the guest wrote after the snapshot: the restore takes the disk back to the snapshot's instant.
+    writeFileSync(disk, 'written after the snapshot');
+
+    const restored = await cluster.api<CloneVm>('POST', `/v1/vms/${vm.id}/restore`, { snapshotId: snapshot.id });
+    expect(restored.status, JSON.stringify(restored.body)).toBe(200);
+    expect(restored.body).toMatchObject({ id: vm.id, state: 'running', network: (vm as CloneVm).network });
+    const inventory = await agent.inventory();
+    const after = inventory.vms.find((v) => v.vmId === vm.id);
+    expect(after?.vmmState).toBe('running');
+    expect(after?.pid).not.toBe(pidBefore);
+    expect(statSync(disk).size).toBe(snapshot.sizes.rootfsBytes);
+    expect(await leaksOn(agent, vm.hostId, await cluster.vms())).toEqual([]);
+
+    const paused = await cluster.api<CloneVm>('POST', `/v1/vms/${vm.id}/restore`, {
+      snapshotId: snapshot.id,
+      afterwards: 'paused',
+    });
+    expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+    expect(paused.body.state).toBe('paused');
+    expect((await agent.inventory()).vms.find((v) => v.vmId === vm.id)?.vmmState).toBe('paused');
+    expect((await cluster.api('DELETE', `/v1/vms/${vm.id}`)).status).toBe(200);
+    expect(await leaksOn(agent, vm.hostId, await cluster.vms())).toEqual([]);
   });
 
   it('starts clones from a snapshot by restore, each with its own VMM, disk copy and address, the source running on', async () => {

@@ -150,13 +150,18 @@ export const VmSpec = Type.Object(
      */
     egress: Type.Optional(EgressPolicy),
     /**
-     * Start by restoring this snapshot (of a VM on the same host) instead of booting: the VM's disk
-     * becomes a copy of the snapshot's, the memory is loaded, the guest is told its own identity by
-     * MMDS and resumed. Absent: boot from the VM's own disk (a clone that ran once boots like any VM).
+     * Start by restoring this snapshot (of a VM on the same host, or of this VM: a restore in place)
+     * instead of booting: the VM's disk becomes a copy of the snapshot's, the memory is loaded, the
+     * guest is told its own identity by MMDS and resumed (left paused with `isPaused`). Absent: boot
+     * from the VM's own disk (a clone that ran once boots like any VM).
      */
     restoreFrom: Type.Optional(
       Type.Object(
-        { vmId: Type.String({ pattern: VmIdPattern }), snapshotId: Type.String({ pattern: SnapshotIdPattern }) },
+        {
+          vmId: Type.String({ pattern: VmIdPattern }),
+          snapshotId: Type.String({ pattern: SnapshotIdPattern }),
+          isPaused: Type.Optional(Type.Boolean()),
+        },
         { additionalProperties: false },
       ),
     ),

@@ -1,6 +1,6 @@
 export { Hearth, type HearthOptions } from './hearth.js';
 export { HearthError, isHearthError, type ProblemCode } from './hearth-error.js';
-export { VmWaitError, Vms, type CreateVmOptions, type MutationOptions, type WaitOptions } from './vms.js';
+export { VmWaitError, Vms, type CreateVmOptions, type MutationOptions, type RestoreVmOptions, type WaitOptions } from './vms.js';
 export {
   bearerSubprotocol,
   consoleAttachUrl,

@@ -20,6 +20,15 @@ export interface MutationOptions {
   readonly signal?: AbortSignal;
 }
 
+export interface RestoreVmOptions extends MutationOptions {
+  /** `running` (default): the restored guest runs; `paused`: it stays paused. */
+  readonly afterwards?: 'running' | 'paused';
+  /** true (default): answer once the restore is done; false: as soon as it is recorded. */
+  readonly wait?: boolean;
+  /** Sent as `Idempotency-Key`. */
+  readonly idempotencyKey?: string;
+}
+
 export interface WaitOptions {
   /** Give up after this long (default 5 minutes). */
   readonly timeoutMs?: number;
@@ -148,6 +157,29 @@ export class Vms {
 
   resume(id: string, options: MutationOptions = {}): Promise<Vm> {
     return this.mutate('resume', id, options);
+  }
+
+  /**
+   * Restores the VM in place to one of its own ready snapshots: its VMM is stopped, its disk
+   * replaced by the snapshot's, its memory loaded; it keeps its id, address and MAC. By default
+   * resolves once the guest runs again (or is paused, with `afterwards: 'paused'`); with
+   * `wait: false`, as soon as the restore is recorded (follow it with `waitFor`).
+   */
+  async restore(id: string, snapshotId: string, options: RestoreVmOptions = {}): Promise<Vm> {
+    return bodyOf(
+      this.api.POST('/v1/vms/{id}/restore', {
+        params: {
+          path: { id },
+          query: options.wait === false ? { wait: false } : {},
+          header: {
+            ...ifMatch(options.ifVersion),
+            ...(options.idempotencyKey === undefined ? {} : { 'idempotency-key': options.idempotencyKey }),
+          },
+        },
+        body: { snapshotId, ...(options.afterwards === undefined ? {} : { afterwards: options.afterwards }) },
+        signal: options.signal,
+      }),
+    );
   }
 
   /**

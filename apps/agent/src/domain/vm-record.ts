@@ -220,9 +220,14 @@ export function recordedResources(record: VmRecord): HostResource[] {
   return resources;
 }
 
-/** True when a re-PUT asks for exactly what is already applied. */
+/**
+ * True when a re-PUT (`b`) asks for exactly what is already applied (`a`). A re-PUT that asks for a
+ * restore asks for the same only when the VMM was started by that restore.
+ */
 export function isSameSpec(a: VmSpec, b: VmSpec): boolean {
   return (
+    (b.restoreFrom === undefined ||
+      (a.restoreFrom?.vmId === b.restoreFrom.vmId && a.restoreFrom.snapshotId === b.restoreFrom.snapshotId)) &&
     a.vcpuCount === b.vcpuCount &&
     a.memoryMib === b.memoryMib &&
     a.kernelPath === b.kernelPath &&

@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
-import type { Hearth, Snapshot } from '@hearth/sdk';
+import type { Snapshot } from '@hearth/sdk';
 import type { Command } from '../command.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { collect, onlyArgument } from '../arguments.js';
 import { formatMs, printList, printObject, printResult, type Column } from '../output.js';
-import { resolveReference } from '../resolve.js';
+import { resolveSnapshot } from '../resolve-snapshot.js';
 import { resolveVm } from './vm-commands.js';
 
 const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
@@ -31,16 +31,6 @@ const snapshotDetail: readonly Column<Snapshot>[] = [
       snapshot.failureReason === null ? '-' : `${snapshot.failureReason.code}: ${snapshot.failureReason.message}`,
   },
 ];
-
-/** A snapshot by id or unique id prefix (snapshots have no names). */
-export function resolveSnapshot(hearth: Hearth, reference: string): Promise<Snapshot> {
-  return resolveReference('snapshot', reference, {
-    idPrefix: 'snap_',
-    byId: (id) => hearth.snapshots.get(id),
-    byName: () => Promise.resolve([]),
-    all: () => hearth.snapshots.list({ pageSize: 500 }),
-  });
-}
 
 export const snapshotCommands: Readonly<Record<string, Command>> = {
   create: {

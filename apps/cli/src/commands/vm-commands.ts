@@ -5,6 +5,7 @@ import { CliError, exitCodes } from '../exit-codes.js';
 import { collect, onlyArgument } from '../arguments.js';
 import { formatMs, printList, printObject, printResult, type Column, type Output } from '../output.js';
 import { resolveReference } from '../resolve.js';
+import { resolveSnapshot } from '../resolve-snapshot.js';
 import { resolveImage } from './image-commands.js';
 import { resolveTemplate } from './template-commands.js';
 import { runConsole, type ConsoleTerminal } from '../console-terminal.js';
@@ -255,6 +256,29 @@ export const vmCommands: Readonly<Record<string, Command>> = {
       } satisfies Command,
     ]),
   ),
+  restore: {
+    summary: 'Restore a VM in place to one of its own snapshots (it keeps its id, address and MAC)',
+    usage: '<vm> <snapshot> [--paused] [--no-wait]',
+    options: ['--paused', '--no-wait'],
+    async run({ args, out, hearth: client }) {
+      const { values, positionals } = parseArgs({
+        args: [...args],
+        allowPositionals: true,
+        options: { paused: { type: 'boolean', default: false }, 'no-wait': { type: 'boolean', default: false } },
+      });
+      if (positionals.length !== 2)
+        throw new CliError(exitCodes.usage, 'hearth vm restore <vm> <snapshot> [--paused] [--no-wait]');
+      const hearth = await client();
+      const vm = await resolveVm(hearth, positionals[0]!);
+      const snapshot = await resolveSnapshot(hearth, positionals[1]!);
+      const restored = await hearth.vms.restore(vm.id, snapshot.id, {
+        ifVersion: vm.version,
+        ...(values.paused ? { afterwards: 'paused' as const } : {}),
+        ...(values['no-wait'] ? { wait: false } : {}),
+      });
+      printResult(out, restored, `${restored.id} ${restored.state} (snapshot ${snapshot.id})`);
+    },
+  },
   egress: {
     summary: "Replace a VM's egress policy (a running VM's host applies it at once)",
     usage: '<vm> --allow-all | --deny-all | --allow CIDR[:proto[:ports]]… | --deny CIDR[:proto[:ports]]…',

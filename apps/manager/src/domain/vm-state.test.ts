@@ -9,7 +9,7 @@ import { assertTransition, canTransition, requestableTransitions, vmStates, vmTr
 const documented: Record<VmState, readonly VmState[]> = {
   pending: ['scheduled', 'failed', 'deleting'],
   scheduled: ['starting', 'failed', 'deleting', 'unknown'],
-  starting: ['running', 'failed', 'unknown'],
+  starting: ['running', 'paused', 'failed', 'unknown'],
   running: ['starting', 'pausing', 'stopping', 'deleting', 'failed', 'unknown'],
   pausing: ['paused', 'running', 'failed', 'unknown'],
   paused: ['starting', 'running', 'stopping', 'deleting', 'failed', 'unknown'],

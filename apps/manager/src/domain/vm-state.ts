@@ -26,7 +26,8 @@ export type VmState = (typeof vmStates)[number];
 export const vmTransitions: Readonly<Record<VmState, readonly VmState[]>> = Object.freeze({
   pending: ['scheduled', 'failed', 'deleting'],
   scheduled: ['starting', 'failed', 'deleting', 'unknown'],
-  starting: ['running', 'failed', 'unknown'],
+  // starting → paused: a restore asked to leave the guest paused.
+  starting: ['running', 'paused', 'failed', 'unknown'],
   // running/paused → starting: the guest rebooted, and the VM is started again.
   running: ['starting', 'pausing', 'stopping', 'deleting', 'failed', 'unknown'],
   pausing: ['paused', 'running', 'failed', 'unknown'],

@@ -79,11 +79,37 @@ export interface Vm {
    * its own disk like any VM.
    */
   readonly restoredFrom: { readonly snapshotId: SnapshotId; readonly vmId: VmId } | null;
+  /**
+   * A restore in place asked for and not finished: the VM's next start restores this snapshot of
+   * its own (its disk replaced by the snapshot's copy) instead of booting, and leaves the guest
+   * paused when `isPaused`. Cleared once a start reaches running (or paused); null otherwise.
+   */
+  readonly pendingRestore: PendingRestore | null;
+}
+
+/** A restore in place of a VM to one of its own snapshots, recorded before its host is asked. */
+export interface PendingRestore {
+  readonly snapshotId: SnapshotId;
+  /** The guest stays paused after the restore (else it runs). */
+  readonly isPaused: boolean;
 }
 
 /** True while a VM cloned from a snapshot has not run yet: its start restores the snapshot. */
 export function isRestorePending(vm: Pick<Vm, 'restoredFrom' | 'totalMs'>): boolean {
   return vm.restoredFrom !== null && vm.totalMs === null;
+}
+
+/**
+ * The snapshot the VM's next start restores, and the VM it was taken of: its own snapshot for a
+ * restore in place, else the snapshot a clone that has not run yet was cloned from; undefined: boot.
+ */
+export function snapshotToRestore(
+  vm: Pick<Vm, 'id' | 'restoredFrom' | 'totalMs' | 'pendingRestore'>,
+): { readonly snapshotId: SnapshotId; readonly vmId: VmId; readonly isPaused: boolean } | undefined {
+  if (vm.pendingRestore !== null)
+    return { snapshotId: vm.pendingRestore.snapshotId, vmId: vm.id, isPaused: vm.pendingRestore.isPaused };
+  if (vm.restoredFrom !== null && isRestorePending(vm)) return { ...vm.restoredFrom, isPaused: false };
+  return undefined;
 }
 
 /**

@@ -609,6 +609,7 @@ describe('OpenAPI', () => {
         'POST /v1/vms/{id}/start',
         'POST /v1/vms/{id}/pause',
         'POST /v1/vms/{id}/resume',
+        'POST /v1/vms/{id}/restore',
         'GET /v1/vms/{id}/console',
         'GET /v1/vms/{id}/console/attach',
         'GET /v1/vms/{id}/wait',

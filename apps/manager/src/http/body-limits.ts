@@ -17,7 +17,7 @@ export const bodyLimitBytes = {
   egress: 32 * 1024,
   /** `POST` and `PATCH /v1/templates`: a name, a description of at most 1024 characters, two ids and boot arguments. */
   template: 32 * 1024,
-  /** `POST /v1/vms/{id}/snapshots`: a word and a number. */
+  /** `POST /v1/vms/{id}/snapshots`: a word and a number; `POST /v1/vms/{id}/restore`: an id and a word. */
   snapshot: 4 * 1024,
   /** `POST /v1/images`: a host path of at most 4096 characters. */
   registerImage: 64 * 1024,

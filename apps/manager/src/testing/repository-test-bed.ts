@@ -143,6 +143,7 @@ export function repositoryTestBed(open: () => Promise<RepositoryHarness>): Repos
       templateId: null,
       templateVersion: null,
       restoredFrom: null,
+      pendingRestore: null,
       ...overrides,
     };
     await repos.vms.insert(value);

@@ -85,6 +85,7 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
         templateId: null,
         templateVersion: null,
         restoredFrom: null,
+        pendingRestore: null,
         network: null,
         userData: null,
         egress: { mode: 'allow_all' },

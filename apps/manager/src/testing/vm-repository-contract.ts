@@ -458,6 +458,23 @@ export function describeVmRepositoryContract(name: string, open: () => Promise<R
         expect((await repos.vms.findById(waiting.id))?.restoredFrom).toEqual(restoredFrom);
       });
 
+      it('records a restore in place with a state change, lists its VM as awaiting the snapshot, and clears it with another', async () => {
+        const restoring = await vm({ state: 'running', totalMs: 12 });
+        const snapshotId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ2' as SnapshotId;
+        const pendingRestore = { snapshotId, isPaused: true };
+        const stopping = await repos.vms.transition(restoring.id, { from: 'running', to: 'stopping', at: t0, pendingRestore });
+        expect(stopping.pendingRestore).toEqual(pendingRestore);
+        const starting = await repos.vms.transition(restoring.id, { from: 'stopping', via: ['stopped'], to: 'starting', at: t0 });
+        expect(starting.pendingRestore).toEqual(pendingRestore);
+        expect((await repos.vms.findById(restoring.id))?.pendingRestore).toEqual(pendingRestore);
+        expect(await repos.vms.listAwaitingRestore(snapshotId)).toEqual([restoring.id]);
+
+        const paused = await repos.vms.transition(restoring.id, { from: 'starting', to: 'paused', at: t0, pendingRestore: null });
+        expect(paused.pendingRestore).toBeNull();
+        expect((await repos.vms.findById(restoring.id))?.pendingRestore).toBeNull();
+        expect(await repos.vms.listAwaitingRestore(snapshotId)).toEqual([]);
+      });
+
       it('inserts several VMs all or none, each with its own address, and admits them with one look at the host', async () => {
         const template = await vm();
         const batch = async (names: readonly string[]) =>

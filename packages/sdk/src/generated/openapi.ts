@@ -557,6 +557,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/vms/{id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore a VM in place to one of its own snapshots
+         * @description The VM (running, paused, stopped or failed) goes back to the snapshot's instant: its VMM is stopped, its disk replaced by a fresh copy of the snapshot's, its memory and device state loaded, and the guest runs again (or stays paused with `afterwards: paused`). It keeps its id, address, MAC and published ports. The path is `stopping → stopped → starting → running|paused`, an event each. By default waits for the end (200); with `?wait=false` or `Prefer: respond-async` answers 202 once the restore is recorded. A restore that fails leaves the VM `failed`; its next start restores the snapshot again. A snapshot of another VM is cloned (`POST /v1/vms` with `snapshotId`), not restored in place. Mutations honour `If-Match: "<version>"`; every POST honours `Idempotency-Key`.
+         */
+        post: operations["restoreVm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/vms/{id}/egress": {
         parameters: {
             query?: never;
@@ -2580,6 +2600,10 @@ export interface operations {
                                 snapshotId: string;
                                 vmId: string;
                             } | null;
+                            pendingRestore: {
+                                snapshotId: string;
+                                isPaused: boolean;
+                            } | null;
                         }[];
                         nextCursor: string | null;
                     };
@@ -2750,6 +2774,10 @@ export interface operations {
                             snapshotId: string;
                             vmId: string;
                         } | null;
+                        pendingRestore: {
+                            snapshotId: string;
+                            isPaused: boolean;
+                        } | null;
                     } | {
                         items: {
                             id: string;
@@ -2825,6 +2853,10 @@ export interface operations {
                             restoredFrom: {
                                 snapshotId: string;
                                 vmId: string;
+                            } | null;
+                            pendingRestore: {
+                                snapshotId: string;
+                                isPaused: boolean;
                             } | null;
                         }[];
                     };
@@ -2911,6 +2943,10 @@ export interface operations {
                             snapshotId: string;
                             vmId: string;
                         } | null;
+                        pendingRestore: {
+                            snapshotId: string;
+                            isPaused: boolean;
+                        } | null;
                     } | {
                         items: {
                             id: string;
@@ -2986,6 +3022,10 @@ export interface operations {
                             restoredFrom: {
                                 snapshotId: string;
                                 vmId: string;
+                            } | null;
+                            pendingRestore: {
+                                snapshotId: string;
+                                isPaused: boolean;
                             } | null;
                         }[];
                     };
@@ -3102,6 +3142,10 @@ export interface operations {
                         restoredFrom: {
                             snapshotId: string;
                             vmId: string;
+                        } | null;
+                        pendingRestore: {
+                            snapshotId: string;
+                            isPaused: boolean;
                         } | null;
                     };
                 };
@@ -3316,6 +3360,10 @@ export interface operations {
                                 snapshotId: string;
                                 vmId: string;
                             } | null;
+                            pendingRestore: {
+                                snapshotId: string;
+                                isPaused: boolean;
+                            } | null;
                         };
                         outcome: "reached" | "failed" | "timed_out";
                         isReached: boolean;
@@ -3497,6 +3545,10 @@ export interface operations {
                             snapshotId: string;
                             vmId: string;
                         } | null;
+                        pendingRestore: {
+                            snapshotId: string;
+                            isPaused: boolean;
+                        } | null;
                     };
                 };
             };
@@ -3616,6 +3668,10 @@ export interface operations {
                         restoredFrom: {
                             snapshotId: string;
                             vmId: string;
+                        } | null;
+                        pendingRestore: {
+                            snapshotId: string;
+                            isPaused: boolean;
                         } | null;
                     };
                 };
@@ -3737,6 +3793,10 @@ export interface operations {
                             snapshotId: string;
                             vmId: string;
                         } | null;
+                        pendingRestore: {
+                            snapshotId: string;
+                            isPaused: boolean;
+                        } | null;
                     };
                 };
             };
@@ -3856,6 +3916,231 @@ export interface operations {
                         restoredFrom: {
                             snapshotId: string;
                             vmId: string;
+                        } | null;
+                        pendingRestore: {
+                            snapshotId: string;
+                            isPaused: boolean;
+                        } | null;
+                    };
+                };
+            };
+            /** @description The request was refused: a problem (RFC 9457) with a stable `code` */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Manager or a host failed: a problem (RFC 9457) with a stable `code` */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    restoreVm: {
+        parameters: {
+            query?: {
+                wait?: boolean;
+            };
+            header?: {
+                /** @description The request applies only while the VM has one of these versions */
+                "if-match"?: string;
+                /** @description Replays the first answer to a retried POST */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    snapshotId: string;
+                    afterwards?: "running" | "paused";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        name: string;
+                        project: string;
+                        state: "pending" | "scheduled" | "starting" | "running" | "pausing" | "paused" | "stopping" | "stopped" | "failed" | "deleting" | "unknown";
+                        hostId: string;
+                        vcpuCount: number;
+                        memoryMib: number;
+                        kernelImageId: string;
+                        rootfsImageId: string;
+                        kernelPath: string;
+                        rootfsPath: string;
+                        bootArgs: string;
+                        guestMac: string;
+                        network: {
+                            ipAddress: string;
+                            prefixLength: number;
+                            gateway: string;
+                            dnsServers: string[];
+                        } | null;
+                        isMetricsEnabled: boolean;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
+                        sharedNetwork: string | null;
+                        failureReason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        steps: {
+                            name: string;
+                            durationMs: number;
+                            /** Format: date-time */
+                            at: string;
+                        }[];
+                        totalMs: number | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        version: number;
+                        observedState: ("not_started" | "running" | "paused" | "exited" | "absent" | "unreadable") | null;
+                        observedAt: string | null;
+                        restartPolicy: "never" | "on-failure" | "always";
+                        templateId: string | null;
+                        templateVersion: number | null;
+                        restoredFrom: {
+                            snapshotId: string;
+                            vmId: string;
+                        } | null;
+                        pendingRestore: {
+                            snapshotId: string;
+                            isPaused: boolean;
+                        } | null;
+                    };
+                };
+            };
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        name: string;
+                        project: string;
+                        state: "pending" | "scheduled" | "starting" | "running" | "pausing" | "paused" | "stopping" | "stopped" | "failed" | "deleting" | "unknown";
+                        hostId: string;
+                        vcpuCount: number;
+                        memoryMib: number;
+                        kernelImageId: string;
+                        rootfsImageId: string;
+                        kernelPath: string;
+                        rootfsPath: string;
+                        bootArgs: string;
+                        guestMac: string;
+                        network: {
+                            ipAddress: string;
+                            prefixLength: number;
+                            gateway: string;
+                            dnsServers: string[];
+                        } | null;
+                        isMetricsEnabled: boolean;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
+                        sharedNetwork: string | null;
+                        failureReason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        steps: {
+                            name: string;
+                            durationMs: number;
+                            /** Format: date-time */
+                            at: string;
+                        }[];
+                        totalMs: number | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        version: number;
+                        observedState: ("not_started" | "running" | "paused" | "exited" | "absent" | "unreadable") | null;
+                        observedAt: string | null;
+                        restartPolicy: "never" | "on-failure" | "always";
+                        templateId: string | null;
+                        templateVersion: number | null;
+                        restoredFrom: {
+                            snapshotId: string;
+                            vmId: string;
+                        } | null;
+                        pendingRestore: {
+                            snapshotId: string;
+                            isPaused: boolean;
                         } | null;
                     };
                 };
@@ -4000,6 +4285,10 @@ export interface operations {
                         restoredFrom: {
                             snapshotId: string;
                             vmId: string;
+                        } | null;
+                        pendingRestore: {
+                            snapshotId: string;
+                            isPaused: boolean;
                         } | null;
                     };
                 };

@@ -9,7 +9,7 @@ import { VmLedger } from '../vm-ledger.js';
  * ones are simply kept (re-adopted); records of dead ones stay so stop or delete can clean up.
  * Snapshots a crash left half-written are removed: a snapshot is usable or it is not there. A
  * restore a crash interrupted after the load (its disk copied, its memory loaded, the guest paused)
- * is finished: the guest is told its identity and resumed.
+ * is finished: the guest is told its identity and resumed (unless it is to stay paused).
  */
 export async function adoptVms(context: AgentContext): Promise<{ adopted: number; exited: number }> {
   const records = await context.records.loadAll();
@@ -36,7 +36,8 @@ async function finishInterruptedRestore(context: AgentContext, record: VmRecord)
   const client = context.firecracker.client(record.socketPath);
   if ((await client.describeInstance()).state !== 'Paused') return;
   if (spec.guest !== undefined) await client.putMmds(freshGuestMetadata(record.vmId, spec.guestMac, spec.guest));
-  await client.resumeVm();
+  // A restore asked to leave the guest paused is finished once MMDS holds its identity.
+  if (spec.restoreFrom.isPaused !== true) await client.resumeVm();
   await (await VmLedger.open(context, record.vmId)).commit({ lifecycle: 'running' });
   context.log.warn({ vmId: record.vmId }, 'restore interrupted after the load finished');
 }

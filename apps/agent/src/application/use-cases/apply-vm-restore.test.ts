@@ -171,3 +171,72 @@ describe('applyVm from a snapshot', () => {
     expect((await agent.records.get(otherVmId))?.lifecycle).toBe('running');
   });
 });
+
+describe('applyVm restoring a VM in place to its own snapshot', () => {
+  const inPlaceSpec: VmSpec = { ...sourceSpec, restoreFrom: { vmId: testVmId, snapshotId } };
+
+  it("replaces the stopped VM's disk with the snapshot's, loads it into a new VMM and resumes it, keeping the snapshot", async () => {
+    const agent = await snapshottedSource();
+    await stopVm(agent.context, testVmId);
+    const result = await applyVm(agent.context, testVmId, inPlaceSpec);
+
+    expect(result.vm.vmmState).toBe('running');
+    expect(callsOf(agent, sourcePaths.socket)).toEqual([
+      'PUT /logger',
+      'PUT /metrics',
+      'PUT /snapshot/load',
+      'PUT /mmds',
+      'PATCH /vm',
+    ]);
+    expect(processOf(agent, sourcePaths.socket).state).toBe('Running');
+    expect(agent.files.files.get(sourcePaths.rootfs)?.content).toBe('before-snapshot');
+    const record = await agent.records.get(testVmId);
+    expect(record?.snapshots?.map((s) => [s.id, s.state])).toEqual([[snapshotId, 'ready']]);
+    expect(record?.lifecycle).toBe('running');
+  });
+
+  it('leaves the restored guest paused when asked, also when an Agent restart finishes the restore', async () => {
+    const agent = await snapshottedSource();
+    await stopVm(agent.context, testVmId);
+    const pausedSpec: VmSpec = { ...sourceSpec, restoreFrom: { vmId: testVmId, snapshotId, isPaused: true } };
+    const result = await applyVm(agent.context, testVmId, pausedSpec);
+    expect(result.vm.vmmState).toBe('paused');
+    expect(processOf(agent, sourcePaths.socket).state).toBe('Paused');
+
+    const record = (await agent.records.get(testVmId))!;
+    await agent.records.save({ ...record, lifecycle: 'applying' });
+    await adoptVms(agent.context);
+    expect(processOf(agent, sourcePaths.socket).state).toBe('Paused');
+    expect((await agent.records.get(testVmId))?.lifecycle).toBe('running');
+  });
+
+  it('does not take a VMM that booted for one that restored: a restore asked of a running VM is refused', async () => {
+    const agent = await snapshottedSource();
+    const error = await appErrorOf(applyVm(agent.context, testVmId, inPlaceSpec));
+
+    expect(error.code).toBe('VM_INVALID_TRANSITION');
+    expect(agent.files.files.get(sourcePaths.rootfs)?.content).toBe('after-snapshot');
+  });
+
+  it('answers a VMM that the same restore started as it is, without restoring again', async () => {
+    const agent = await snapshottedSource();
+    await stopVm(agent.context, testVmId);
+    await applyVm(agent.context, testVmId, inPlaceSpec);
+    agent.files.addFile(sourcePaths.rootfs, 'written-after-the-restore', 64);
+    const again = await applyVm(agent.context, testVmId, inPlaceSpec);
+
+    expect(again.steps.every((step) => !step.hasRun)).toBe(true);
+    expect(agent.files.files.get(sourcePaths.rootfs)?.content).toBe('written-after-the-restore');
+  });
+
+  it('restores its own snapshot even when the device state names the disk by absolute path: that disk is its own', async () => {
+    const agent = await snapshottedSource();
+    await stopVm(agent.context, testVmId);
+    const source = (await agent.records.get(testVmId))!;
+    await agent.records.save({ ...source, snapshots: source.snapshots?.map((s) => ({ ...s, isRelocatable: false })) });
+    await applyVm(agent.context, testVmId, inPlaceSpec);
+
+    expect(processOf(agent, sourcePaths.socket).state).toBe('Running');
+    expect(agent.files.files.get(sourcePaths.rootfs)?.content).toBe('before-snapshot');
+  });
+});

@@ -99,7 +99,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
     }
 
     // Checked before anything is recorded: a VM whose snapshot is not here gets no record.
-    const restore = spec.restoreFrom === undefined ? undefined : await snapshotToRestore(context, spec.restoreFrom);
+    const restore = spec.restoreFrom === undefined ? undefined : await snapshotToRestore(context, vmId, spec.restoreFrom);
     // The VMM's log files are recorded with the spec, so the spawn step needs no write of its own.
     const ledger = await VmLedger.openOrCreate(context, vmId, {
       lifecycle: 'applying',
@@ -249,8 +249,10 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
             });
             break;
           case 'resume':
-            // Also after a load a crash interrupted: a restored guest still paused is resumed.
+            // Also after a load a crash interrupted: a restored guest still paused is resumed,
+            // unless it is to stay paused.
             await timed(name, async () => {
+              if (restore?.isPaused === true) return false;
               if ((await api.describeInstance()).state !== 'Paused') return false;
               await api.resumeVm();
               const info = await api.describeInstance();
@@ -281,7 +283,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       await ledger.commit({ lifecycle: 'running' });
       failpoint('agent.apply.after-running');
       // The start step (or the already-started check) has just seen "Running": no extra round trip.
-      return { vm: agentVmFromRecord(ledger.record, 'running'), steps };
+      return { vm: agentVmFromRecord(ledger.record, restore?.isPaused === true ? 'paused' : 'running'), steps };
     } catch (error) {
       await ledger.commit({ lifecycle: 'failed' }).catch((saveError: unknown) => {
         context.log.error({ vmId, err: saveError }, 'vm record could not be saved after a failed apply');
@@ -296,10 +298,19 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
 interface SnapshotToRestore {
   readonly snapshot: SnapshotRecord;
   readonly disk: RootfsCopySource;
+  /** The guest stays paused after the load. */
+  readonly isPaused: boolean;
 }
 
-/** The ready snapshot a VM is to be restored from, on this host; SNAPSHOT_NOT_FOUND otherwise. */
-async function snapshotToRestore(context: AgentContext, from: NonNullable<VmSpec['restoreFrom']>): Promise<SnapshotToRestore> {
+/**
+ * The ready snapshot a VM is to be restored from, on this host (of another VM, or of the VM itself
+ * for a restore in place); SNAPSHOT_NOT_FOUND otherwise.
+ */
+async function snapshotToRestore(
+  context: AgentContext,
+  vmId: VmId,
+  from: NonNullable<VmSpec['restoreFrom']>,
+): Promise<SnapshotToRestore> {
   const source = await context.records.get(parseVmId(from.vmId));
   const snapshot = source === undefined ? undefined : snapshotsOf(source).find((s) => s.id === from.snapshotId);
   if (source === undefined || snapshot?.state !== 'ready') {
@@ -307,12 +318,14 @@ async function snapshotToRestore(context: AgentContext, from: NonNullable<VmSpec
       details: { snapshotId: from.snapshotId },
     });
   }
-  if (snapshot.isRelocatable !== true) {
+  // A snapshot's device state that names its VM's disk by absolute path names this VM's own disk
+  // when the VM is restored in place: only another VM would open a disk not its own.
+  if (snapshot.isRelocatable !== true && from.vmId !== vmId) {
     throw new AppError(
       'SNAPSHOT_INCOMPATIBLE',
       `Snapshot ${from.snapshotId} names its VM's disk by absolute path: a VM restored from it would open that disk`,
       { details: { snapshotId: from.snapshotId } },
     );
   }
-  return { snapshot, disk: { root: source.directory, path: snapshot.rootfsPath } };
+  return { snapshot, disk: { root: source.directory, path: snapshot.rootfsPath }, isPaused: from.isPaused === true };
 }

@@ -91,11 +91,17 @@ export class FakeAgentClient implements AgentClient {
     const key = `${target.addr} ${vmId}`;
     const wasRunning = this.vms.get(key)?.isRunning ?? false;
     const from = spec.restoreFrom;
+    // Like the Agent: a running VMM that did not start by this restore is not taken for one that did.
+    const runningFrom = this.vms.get(key)?.spec.restoreFrom;
+    if (wasRunning && from !== undefined && (runningFrom?.vmId !== from.vmId || runningFrom.snapshotId !== from.snapshotId)) {
+      throw new AppError('VM_INVALID_TRANSITION', `VM ${vmId} is running with a different spec; stop it before applying another`);
+    }
     // Like the Agent: a restore needs the snapshot on this host, and a failure records nothing.
     if (!wasRunning && from !== undefined && this.snapshots.get(`${target.addr} ${from.vmId}`)?.has(from.snapshotId) !== true) {
       throw new AppError('SNAPSHOT_NOT_FOUND', `No ready snapshot ${from.snapshotId} of VM ${from.vmId} on this host`);
     }
-    this.vms.set(key, { spec, isRunning: true, isPaused: false });
+    // A restore asked to leave the guest paused leaves it paused.
+    this.vms.set(key, { spec, isRunning: true, isPaused: !wasRunning && from?.isPaused === true });
     if (spec.egress !== undefined) this.egressPolicies.set(key, spec.egress);
     this.exited.delete(key);
     const names = applyPlan(spec);

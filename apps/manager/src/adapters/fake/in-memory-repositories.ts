@@ -128,7 +128,10 @@ export class InMemoryVmRepository implements VmRepository {
 
   async listAwaitingRestore(snapshotId: SnapshotId): Promise<readonly VmId[]> {
     return [...this.store.vms.values()]
-      .filter((vm) => vm.restoredFrom?.snapshotId === snapshotId && vm.totalMs === null)
+      .filter(
+        (vm) =>
+          (vm.restoredFrom?.snapshotId === snapshotId && vm.totalMs === null) || vm.pendingRestore?.snapshotId === snapshotId,
+      )
       .map((vm) => vm.id)
       .sort();
   }
@@ -187,6 +190,7 @@ export class InMemoryVmRepository implements VmRepository {
       ...(change.failureReason === undefined ? {} : { failureReason: change.failureReason }),
       ...(change.steps === undefined ? {} : { steps: change.steps }),
       ...(change.totalMs === undefined ? {} : { totalMs: change.totalMs }),
+      ...(change.pendingRestore === undefined ? {} : { pendingRestore: change.pendingRestore }),
     };
     this.store.vms.set(id, structuredClone(updated));
     const path = [change.from, ...(change.via ?? []), change.to];

@@ -138,8 +138,12 @@ export class PgVmRepository implements VmRepository {
       this.db
         .selectFrom('vms')
         .select('id')
-        .where('snapshot_id', '=', snapshotId)
-        .where('total_ms', 'is', null)
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('snapshot_id', '=', snapshotId), eb('total_ms', 'is', null)]),
+            eb('restore_snapshot_id', '=', snapshotId),
+          ]),
+        )
         .orderBy('id')
         .execute(),
     );
@@ -250,6 +254,12 @@ export class PgVmRepository implements VmRepository {
                 : { failure_reason: change.failureReason === null ? null : JSON.stringify(change.failureReason) }),
               ...(change.steps === undefined ? {} : { steps: JSON.stringify(change.steps.map(stepToJson)) }),
               ...(change.totalMs === undefined ? {} : { total_ms: change.totalMs }),
+              ...(change.pendingRestore === undefined
+                ? {}
+                : {
+                    restore_snapshot_id: change.pendingRestore?.snapshotId ?? null,
+                    is_restore_paused: change.pendingRestore?.isPaused ?? false,
+                  }),
             }))
             .where('id', '=', id)
             .where('state', '=', change.from);
@@ -480,6 +490,8 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: Vm, lease: Lease
           template_version: vm.templateVersion,
           snapshot_id: vm.restoredFrom?.snapshotId ?? null,
           snapshot_vm_id: vm.restoredFrom?.vmId ?? null,
+          restore_snapshot_id: vm.pendingRestore?.snapshotId ?? null,
+          is_restore_paused: vm.pendingRestore?.isPaused ?? false,
         })
         .returning('id'),
     )
@@ -551,6 +563,10 @@ function toVm(row: Selectable<VmsTable>): Vm {
       row.snapshot_id === null || row.snapshot_vm_id === null
         ? null
         : { snapshotId: row.snapshot_id as SnapshotId, vmId: row.snapshot_vm_id as VmId },
+    pendingRestore:
+      row.restore_snapshot_id === null
+        ? null
+        : { snapshotId: row.restore_snapshot_id as SnapshotId, isPaused: row.is_restore_paused },
   };
 }
 

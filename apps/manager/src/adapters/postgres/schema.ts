@@ -66,6 +66,8 @@ export interface VmsTable {
   template_version: number | null;
   snapshot_id: string | null;
   snapshot_vm_id: string | null;
+  restore_snapshot_id: string | null;
+  is_restore_paused: Generated<boolean>;
 }
 
 export interface AddressLeasesTable {

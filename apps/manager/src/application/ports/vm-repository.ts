@@ -1,5 +1,5 @@
 import type { HostId, ImageId, SnapshotId, VmId } from '../../domain/ids.js';
-import type { FailureReason, Vm, VmStep } from '../../domain/vm.js';
+import type { FailureReason, PendingRestore, Vm, VmStep } from '../../domain/vm.js';
 import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
 import type { ProjectSet } from '../../domain/access.js';
 import type { HostAllocation } from '../../domain/placement.js';
@@ -28,6 +28,8 @@ export interface VmStateChange {
   readonly totalMs?: number | null;
   /** Free text stored on the event. */
   readonly message?: string;
+  /** Replaces the restore in place the VM's next start does (null: none); omitted leaves it unchanged. */
+  readonly pendingRestore?: PendingRestore | null;
 }
 
 export interface VmPage {
@@ -93,7 +95,10 @@ export interface VmRepository {
    * to be inserted; the VM keeps it for life. `insert` refuses a MAC another VM has (unique column).
    */
   allocateGuestMac(): Promise<string>;
-  /** The VMs cloned from the snapshot that have not run yet: their start still restores it. */
+  /**
+   * The VMs whose next start still restores the snapshot: clones of it that have not run yet, and
+   * VMs with a restore in place to it not finished.
+   */
   listAwaitingRestore(snapshotId: SnapshotId): Promise<readonly VmId[]>;
   /** Which of these host ports (by protocol) VMs publish, on whatever host: placement avoids those hosts. */
   takenPorts(ports: readonly PublishedPort[]): Promise<readonly TakenPort[]>;

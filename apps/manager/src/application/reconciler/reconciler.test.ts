@@ -11,6 +11,8 @@ import { continueCreate } from '../use-cases/continue-create.js';
 import { acceptVm, createVm } from '../use-cases/create-vm.js';
 import { heartbeat } from '../use-cases/heartbeat.js';
 import { startVm } from '../use-cases/start-vm.js';
+import { acceptRestore } from '../use-cases/restore-vm.js';
+import { createSnapshot } from '../use-cases/snapshots.js';
 import { Reconciler } from './reconciler.js';
 
 const heartbeatIntervalMs = 1000;
@@ -389,6 +391,35 @@ describe('Reconciler', () => {
     await reconciler.reconcileVm(vm.id);
     expect(await world.deps.vms.findById(vm.id)).toBeUndefined();
     expect(world.agents.vmIdsOn(host.addr)).toEqual([]);
+  });
+
+  it('finishes a restore in place a crash left stopping: the stop, then the restore of the snapshot', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    const snapshot = await createSnapshot(world.deps, vm.id, { afterwards: 'previous_state' }, everyProject);
+    await acceptRestore(world.deps, vm.id, { snapshotId: snapshot.id, afterwards: 'running' });
+    world.clock.advance(graceMs);
+
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'finish_stop' });
+    const restored = await world.deps.vms.findById(vm.id);
+    expect(restored).toMatchObject({ state: 'running', pendingRestore: null });
+    const applies = world.agents.calls.filter((call) => call.operation === 'apply');
+    expect(applies.at(-1)?.spec?.restoreFrom).toEqual({ vmId: vm.id, snapshotId: snapshot.id });
+    expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);
+  });
+
+  it('applies a restore in place again when a VM whose restore was pending is seen again after its host was silent', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    const snapshot = await createSnapshot(world.deps, vm.id, { afterwards: 'previous_state' }, everyProject);
+    const stopping = await acceptRestore(world.deps, vm.id, { snapshotId: snapshot.id, afterwards: 'running' });
+    // The host went silent before the stop reached it: its VMM still runs the guest as it was.
+    await world.deps.vms.transition(vm.id, { from: stopping.state, to: 'unknown', at: world.clock.now() });
+    world.clock.advance(graceMs);
+
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'adopt', to: 'running' });
+    expect(await world.deps.vms.findById(vm.id)).toMatchObject({ state: 'running', pendingRestore: null });
+    const applies = world.agents.calls.filter((call) => call.operation === 'apply');
+    expect(applies.at(-1)?.spec?.restoreFrom).toEqual({ vmId: vm.id, snapshotId: snapshot.id });
+    expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);
   });
 
   it('removes what an Agent holds for a VM that has no record', async () => {

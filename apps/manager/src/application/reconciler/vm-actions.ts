@@ -44,6 +44,22 @@ export class VmActions {
         this.deps.log.error({ vmId: vm.id, hostId: host.id, from: vm.state, to: 'unknown' }, 'vm record unreadable on its host');
         return;
       case 'adopt':
+        if (vm.pendingRestore !== null) {
+          // Whether its host stopped the VM and restored it before it went silent is not known
+          // here: the restore is done again from the stop on, so the guest runs what was asked.
+          const snapshotId = vm.pendingRestore.snapshotId;
+          await this.retries.run(vm, retry, async () => {
+            await ignoreNotFound(agents.stopVm(host, vm.id));
+            const starting = await vms.transition(vm.id, {
+              from: 'unknown',
+              to: 'starting',
+              at: clock.now(),
+              message: `seen ${action.to} again on host ${host.name}; restoring snapshot ${snapshotId} again`,
+            });
+            await this.continueCreate(starting, retry, false);
+          });
+          return;
+        }
         await vms.transition(vm.id, {
           from: 'unknown',
           to: action.to,
@@ -67,12 +83,19 @@ export class VmActions {
       case 'finish_stop':
         await this.retries.run(vm, retry, async () => {
           await ignoreNotFound(agents.stopVm(host, vm.id));
-          await vms.transition(vm.id, {
+          // A stop on the way to a restore in place goes on to the restore (continued as a create).
+          const after = await vms.transition(vm.id, {
             from: 'stopping',
-            to: 'stopped',
+            ...(vm.pendingRestore === null
+              ? { to: 'stopped', message: 'stop finished by the reconciler' }
+              : {
+                  via: ['stopped'],
+                  to: 'starting',
+                  message: `stop finished by the reconciler; restoring snapshot ${vm.pendingRestore.snapshotId}`,
+                }),
             at: clock.now(),
-            message: 'stop finished by the reconciler',
           });
+          if (after.state === 'starting') await this.continueCreate(after, retry, false);
         });
         return;
       case 'finish_delete':

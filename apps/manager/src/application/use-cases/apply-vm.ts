@@ -2,7 +2,7 @@ import { failpoint } from '@hearth/failpoints';
 import { guestDnsServersMaxCount, isSameEgressPolicy, type ApplyVmResult, type VmSpec } from '@hearth/contracts';
 import { AppError, isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
-import { isRestorePending, type FailureReason, type Vm, type VmStep } from '../../domain/vm.js';
+import { snapshotToRestore, type FailureReason, type Vm, type VmStep } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { noVmStartMetrics } from '../ports/vm-start-metrics.js';
 
@@ -34,8 +34,15 @@ export function vmSpecOf(vm: Vm): VmSpec {
             ...(vm.userData === null ? {} : { userData: vm.userData }),
           },
         }),
-    ...(vm.restoredFrom !== null && isRestorePending(vm) ? { restoreFrom: { ...vm.restoredFrom } } : {}),
+    ...restoreFromOf(vm),
   };
+}
+
+/** The spec's `restoreFrom`: the snapshot the start restores (`isPaused` only when the guest is to stay paused). */
+function restoreFromOf(vm: Vm): Pick<VmSpec, 'restoreFrom'> {
+  const restore = snapshotToRestore(vm);
+  if (restore === undefined) return {};
+  return { restoreFrom: { vmId: restore.vmId, snapshotId: restore.snapshotId, ...(restore.isPaused ? { isPaused: true } : {}) } };
 }
 
 /**
@@ -63,7 +70,9 @@ export type AgentOutageHandling =
 const failOnAgentOutage: AgentOutageHandling = { onAgentUnavailable: 'fail' };
 
 /**
- * Takes a VM that is `starting` to `running` by applying its spec on its host, recording each step.
+ * Takes a VM that is `starting` to `running` by applying its spec on its host, recording each step
+ * (to `paused` for a restore in place asked to leave the guest paused; a restore in place is then
+ * done, and forgotten).
  * On failure the VM becomes `failed` with the reason, `undo` is asked to remove what the Agent
  * created (best effort; its own failure is added to the reason), and the Agent's error is thrown
  * with the VM id added to its details; an unreachable Agent is handled as `outage` says. When
@@ -124,15 +133,17 @@ export async function applyVmOnHost(
     offsetMs += step.durationMs;
     return { name: step.name, durationMs: step.durationMs, at };
   });
+  const to = spec.restoreFrom?.isPaused === true ? 'paused' : 'running';
   const running = await deps.vms.transition(vm.id, {
     from: 'starting',
-    to: 'running',
+    to,
     at: finishedAt,
     failureReason: null,
     steps,
     totalMs: finishedAt.getTime() - startedAt.getTime(),
+    ...(vm.pendingRestore === null ? {} : { pendingRestore: null, message: `restored snapshot ${vm.pendingRestore.snapshotId}` }),
   });
-  deps.log.info({ vmId: vm.id, hostId: host.id, from: 'starting', to: 'running' }, 'vm state changed');
+  deps.log.info({ vmId: vm.id, hostId: host.id, from: 'starting', to }, 'vm state changed');
   await sendChangedEgress(deps, running, host, spec);
   const metrics = deps.metrics ?? noVmStartMetrics;
   metrics.applied(result.steps, finishedAt.getTime() - startedAt.getTime());

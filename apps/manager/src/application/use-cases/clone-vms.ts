@@ -117,6 +117,7 @@ async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{
     userData: input.userData ?? null,
     egress: input.egress ?? allowAllEgress,
     restoredFrom: { snapshotId: snapshot.id, vmId: source.id },
+    pendingRestore: null,
   }));
   const recorded = await deps.vms.insertAll(
     pending,

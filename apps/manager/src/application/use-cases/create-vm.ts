@@ -151,6 +151,7 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
     templateId: template?.id ?? null,
     templateVersion: template?.version ?? null,
     restoredFrom: null,
+    pendingRestore: null,
     network: null,
     userData: input.userData ?? null,
     egress: input.egress ?? allowAllEgress,

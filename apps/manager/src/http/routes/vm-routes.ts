@@ -13,6 +13,7 @@ import { listVmEvents } from '../../application/use-cases/event-queries.js';
 import type { MutationOptions } from '../../application/use-cases/if-match.js';
 import { pauseVm } from '../../application/use-cases/pause-vm.js';
 import { resumeVm } from '../../application/use-cases/resume-vm.js';
+import { acceptRestore, continueRestoreInBackground, restoreVm } from '../../application/use-cases/restore-vm.js';
 import { setVmEgress } from '../../application/use-cases/set-vm-egress.js';
 import { startVm } from '../../application/use-cases/start-vm.js';
 import { stopVm } from '../../application/use-cases/stop-vm.js';
@@ -45,6 +46,8 @@ import {
   CreateVmQuery,
   DeletedVmView,
   ListVmsQuery,
+  RestoreVmBody,
+  RestoreVmQuery,
   VmConsoleQuery,
   VmBatchView,
   VmPageView,
@@ -342,6 +345,47 @@ export function registerVmRoutes(
       async (request, reply) => sendVm(reply, 200, await useCase(deps, vmIdParam(request.params.id), mutationOptions(request))),
     );
   }
+
+  app.post(
+    '/v1/vms/:id/restore',
+    {
+      config: { auth: { scope: 'vms:write' } },
+      bodyLimit: bodyLimitBytes.snapshot,
+      schema: {
+        operationId: 'restoreVm',
+        summary: 'Restore a VM in place to one of its own snapshots',
+        description:
+          "The VM (running, paused, stopped or failed) goes back to the snapshot's instant: its VMM is stopped, its disk " +
+          "replaced by a fresh copy of the snapshot's, its memory and device state loaded, and the guest runs again " +
+          '(or stays paused with `afterwards: paused`). It keeps its id, address, MAC and published ports. The path is ' +
+          '`stopping → stopped → starting → running|paused`, an event each. By default waits for the end (200); with ' +
+          '`?wait=false` or `Prefer: respond-async` answers 202 once the restore is recorded. A restore that fails ' +
+          'leaves the VM `failed`; its next start restores the snapshot again. A snapshot of another VM is cloned ' +
+          '(`POST /v1/vms` with `snapshotId`), not restored in place. ' +
+          mutationHeaders.description,
+        tags: ['vms', 'snapshots'],
+        headers: VmMutationHeaders,
+        params: VmIdParams,
+        querystring: RestoreVmQuery,
+        body: RestoreVmBody,
+        response: { 200: VmView, 202: VmView, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const id = vmIdParam(request.params.id);
+      const input = {
+        snapshotId: parseSnapshotId(request.body.snapshotId) as SnapshotId,
+        afterwards: request.body.afterwards ?? 'running',
+      };
+      if (isAsyncRequested(request, request.query.wait)) {
+        const accepted = await acceptRestore(deps, id, input, mutationOptions(request));
+        continueRestoreInBackground(deps, accepted);
+        if (request.query.wait === undefined) reply.header('preference-applied', 'respond-async');
+        return sendVm(reply, 202, accepted);
+      }
+      return sendVm(reply, 200, await restoreVm(deps, id, input, mutationOptions(request)));
+    },
+  );
 
   app.put(
     '/v1/vms/:id/egress',

@@ -115,6 +115,25 @@ export const CreateVmQuery = Type.Object(
   { additionalProperties: false },
 );
 
+/** `POST /v1/vms/{id}/restore`: which of the VM's own snapshots, and what the guest does afterwards. */
+export const RestoreVmBody = Type.Object(
+  {
+    snapshotId: SnapshotIdString,
+    /** `running` (default): the restored guest runs; `paused`: it stays paused (resume it later). */
+    afterwards: Type.Optional(Type.Union([Type.Literal('running'), Type.Literal('paused')])),
+  },
+  { additionalProperties: false },
+);
+
+/** `POST /v1/vms/{id}/restore`: `wait=false` answers 202 once the restore is recorded. */
+export const RestoreVmQuery = Type.Object(
+  {
+    /** false: answer 202 at once with the VM `stopping` or `starting` (like `Prefer: respond-async`). Default true. */
+    wait: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
 export const VmStateSchema = Type.Union([
   Type.Literal('pending'),
   Type.Literal('scheduled'),
@@ -243,6 +262,11 @@ export const VmView = Type.Object({
   templateVersion: Type.Union([Type.Integer(), Type.Null()]),
   /** The snapshot the VM was cloned from and the VM it was taken of; null for a VM that booted. */
   restoredFrom: Type.Union([Type.Object({ snapshotId: Type.String(), vmId: Type.String() }), Type.Null()]),
+  /**
+   * A restore in place asked for and not finished: the VM's next start restores this snapshot of its
+   * own (and leaves the guest paused when `isPaused`); null otherwise.
+   */
+  pendingRestore: Type.Union([Type.Object({ snapshotId: Type.String(), isPaused: Type.Boolean() }), Type.Null()]),
 });
 
 /** The clones of one `POST /v1/vms` with `snapshotId` and `count`, in name order. */
