@@ -10,9 +10,9 @@ import { startStack, type Stack } from './support/stack.js';
 /**
  * Snapshots, clones and the serial console with real guests under QEMU (the double's QEMU backend),
  * through the unchanged Manager and Agent. One source guest is booted and shared by the cases, in
- * order: its console, its clones, its pause → snapshot → resume cycles. Each guest's identity (its
- * instance id, hostname, address and MAC) is what the guest read from its own MMDS
- * (`GET /identity` of the guest image).
+ * order: its console, its clones, its pause → snapshot → resume cycles, its restore in place. Each
+ * guest's identity (its instance id, hostname, address and MAC) is what the guest read from its own
+ * MMDS (`GET /identity` of the guest image).
  */
 interface Vm {
   id: string;
@@ -209,6 +209,25 @@ describe.skipIf(skipReason)(
       }
       await write(source, 'after');
       expect(await read(source, 'after')).toContain('after written-by=source');
+    }, 180_000);
+
+    it('restores in place: the guest is back at its snapshot, answers as itself, and what it wrote since is gone', async () => {
+      await write(source, 'keep');
+      const snap = await snapshot(source);
+      await write(source, 'lose');
+      const started = performance.now();
+      const restored = await hearth.vms.restore(source.id, snap.id);
+      expect(restored.state).toBe('running');
+      const runningMs = performance.now() - started;
+      await identity(source);
+      console.log(
+        `restore in place: POST → running ${runningMs.toFixed(0)} ms, → answering as itself ${(performance.now() - started).toFixed(0)} ms`,
+      );
+      expect(await read(source, 'keep')).toContain('keep written-by=source');
+      expect(await read(source, 'lose')).toBeUndefined(); // busybox wget fails on the 404
+      await write(source, 'afterrestore');
+      expect(await read(source, 'afterrestore')).toContain('afterrestore written-by=source');
+      expect((await stack.api('DELETE', `/v1/snapshots/${snap.id}`)).status).toBe(204);
     }, 180_000);
   },
 );
