@@ -13,6 +13,8 @@ export interface StackOptions {
   readonly doubleNodeFlags: readonly string[];
   /** Extra environment for the Agent (and so for the doubles it spawns), e.g. FC_DOUBLE_BACKEND. */
   readonly agentEnv?: Readonly<Record<string, string>>;
+  /** Extra environment for the Manager. */
+  readonly managerEnv?: Readonly<Record<string, string>>;
   /** Address of the Agent's bridge inside the namespace, e.g. `172.30.0.1/24`. */
   readonly bridgeCidr?: string;
   /** The Manager's entry point; default this checkout's build. */
@@ -67,6 +69,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
       MANAGER_MEMORY_OVERCOMMIT: '16',
       // The bench measures the Manager, not its rate limit (thousands of list requests a minute).
       MANAGER_RATE_LIMIT_PER_MINUTE: '1000000000',
+      ...options.managerEnv,
     },
     agentEnv: {
       AGENT_HEARTBEAT_MS: '1000',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { controlPlaneMs, cpuMsBetween, vmmCount, type CpuGroup, type CpuSnapshot } from './cpu.js';
+import { controlPlaneMs, cpuMsBetween, isDescendantOf, vmmCount, type CpuGroup, type CpuSnapshot } from './cpu.js';
 
 const snapshot = (
   machineTicks: number,
@@ -41,5 +41,21 @@ describe('cpuMsBetween', () => {
     expect(ms.vmms).toBe(500);
     expect(controlPlaneMs(ms)).toBe(0);
     expect(vmmCount(snapshot(0, [[40, 'vmms', 1]]))).toBe(1);
+  });
+});
+
+describe('isDescendantOf', () => {
+  const stats = new Map([
+    [100, { ppid: 1 }],
+    [200, { ppid: 100 }],
+    [300, { ppid: 200 }],
+    [400, { ppid: 1 }],
+  ]);
+
+  it("finds a VMM under the Agent, directly or through a wrapper, and not another tenant's", () => {
+    expect(isDescendantOf(200, stats, [100])).toBe(true);
+    expect(isDescendantOf(300, stats, [100])).toBe(true);
+    expect(isDescendantOf(400, stats, [100])).toBe(false);
+    expect(isDescendantOf(300, stats, [undefined, 999])).toBe(false);
   });
 });

@@ -75,13 +75,13 @@ export function cpuSnapshot(pids: CpuPids): CpuSnapshot {
   for (const [pid, stat] of stats) {
     if (pid === pids.manager) reapedTicks.manager = stat.reapedTicks;
     if (pid === pids.agent) reapedTicks.agent = stat.reapedTicks;
-    const group = classify(pid, stat, pids, postmaster);
+    const group = classify(pid, stat, pids, postmaster, stats);
     if (group !== null) processes.set(pid, { group, ticks: stat.ticks });
   }
   return { machineTicks: machineBusyTicks(), processes, reapedTicks };
 }
 
-/** How many VMMs (doubles) are alive, the Agent's and the floor's. */
+/** How many VMMs (doubles) of this bench are alive, the Agent's and the floor's. */
 export function vmmCount(snapshot: CpuSnapshot): number {
   return [...snapshot.processes.values()].filter((process) => process.group === 'vmms').length;
 }
@@ -98,12 +98,35 @@ function postmasterOf(stats: ReadonlyMap<number, ProcStat>, port: number | undef
   return null;
 }
 
-function classify(pid: number, stat: ProcStat, pids: CpuPids, postmaster: number | null): CpuGroup | null {
+/**
+ * Whether `pid` descends from one of `ancestors`: only the VMMs of this bench's Agent and of its
+ * floor are its own; other tenants of the machine run doubles too.
+ */
+export function isDescendantOf(
+  pid: number,
+  stats: ReadonlyMap<number, Pick<ProcStat, 'ppid'>>,
+  ancestors: readonly (number | undefined)[],
+): boolean {
+  let current = stats.get(pid)?.ppid;
+  for (let depth = 0; current !== undefined && current > 1 && depth < 8; depth++) {
+    if (ancestors.includes(current)) return true;
+    current = stats.get(current)?.ppid;
+  }
+  return false;
+}
+
+function classify(
+  pid: number,
+  stat: ProcStat,
+  pids: CpuPids,
+  postmaster: number | null,
+  stats: ReadonlyMap<number, ProcStat>,
+): CpuGroup | null {
   if (pid === pids.manager) return 'manager';
   if (pid === pids.agent) return 'agent';
   if (pid === process.pid) return 'bench';
   if (stat.comm === 'postgres' && (postmaster === null || pid === postmaster || stat.ppid === postmaster)) return 'postgres';
-  if (stat.comm === 'node' || stat.comm.startsWith('firecracker')) {
+  if ((stat.comm === 'node' || stat.comm.startsWith('firecracker')) && isDescendantOf(pid, stats, [pids.agent, process.pid])) {
     const cmdline = readProcOrNull(`/proc/${pid}/cmdline`);
     if (cmdline?.includes('firecracker-double') === true) return 'vmms';
   }
