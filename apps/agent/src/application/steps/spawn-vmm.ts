@@ -83,12 +83,16 @@ async function waitUntilReady(
   const deadline = clock.monotonicMs() + context.settings.readyTimeoutMs;
   let intervalMs = 5;
   let isSocketSeen = false;
-  for (;;) {
-    try {
-      await client.describeInstance();
-      return;
-    } catch (error) {
-      if (!isAppError(error) || error.code !== 'FIRECRACKER_UNAVAILABLE') throw error;
+  for (let attempt = 0; ; attempt++) {
+    // Connecting before the socket exists only fails (and a failed connect costs more than the
+    // watch): after the first try, the API is asked only once its socket has appeared.
+    if (attempt === 0 || isSocketSeen) {
+      try {
+        await client.describeInstance();
+        return;
+      } catch (error) {
+        if (!isAppError(error) || error.code !== 'FIRECRACKER_UNAVAILABLE') throw error;
+      }
     }
     if (!(await vmm.isAlive(process))) {
       const tails = await Promise.all(outputPaths.map((path) => context.files.readTail(path, diagnosticTailBytes)));

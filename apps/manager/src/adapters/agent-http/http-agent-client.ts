@@ -13,7 +13,7 @@ import {
 import { AppError, isErrorCode, type FieldError } from '@hearth/errors';
 import { currentCorrelationId, requestIdHeader } from '@hearth/http-server';
 import type { TSchema } from 'typebox';
-import { Value } from 'typebox/value';
+import { Compile, type Validator } from 'typebox/compile';
 import { request, type Dispatcher } from 'undici';
 import type { AgentClient, AgentConsoleConnection, AgentTarget } from '../../application/ports/agent-client.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
@@ -178,7 +178,7 @@ export class HttpAgentClient implements AgentClient {
   ): Promise<T> {
     const { statusCode, json } = await this.send(target, method, path, timeoutMs, body);
     if (statusCode >= 200 && statusCode < 300) {
-      if (!Value.Check(schema, json)) {
+      if (!validatorOf(schema).Check(json)) {
         throw new AppError('AGENT_REJECTED', `The Agent answered ${method} ${path} with an unexpected body`, {
           details: { status: statusCode },
           diagnostics: { agentAddr: target.addr },
@@ -285,6 +285,18 @@ function errorCode(error: unknown): string | undefined {
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/** One compiled validator per answer schema: compiled once, where checking by interpretation costs each answer. */
+const validators = new WeakMap<TSchema, Validator>();
+
+function validatorOf(schema: TSchema): Validator {
+  let validator = validators.get(schema);
+  if (validator === undefined) {
+    validator = Compile(schema);
+    validators.set(schema, validator);
+  }
+  return validator;
 }
 
 function parseJson(text: string): unknown {
