@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { controlPlaneMs, cpuMsBetween, isDescendantOf, vmmCount, type CpuGroup, type CpuSnapshot } from './cpu.js';
+import {
+  controlPlaneMs,
+  cpuMsBetween,
+  isDescendantOf,
+  marginalControlPlaneMs,
+  msPerSecond,
+  vmmCount,
+  type CpuGroup,
+  type CpuSnapshot,
+} from './cpu.js';
 
 const snapshot = (
   machineTicks: number,
@@ -57,5 +66,30 @@ describe('isDescendantOf', () => {
     expect(isDescendantOf(300, stats, [100])).toBe(true);
     expect(isDescendantOf(400, stats, [100])).toBe(false);
     expect(isDescendantOf(300, stats, [undefined, 999])).toBe(false);
+  });
+});
+
+describe('marginalControlPlaneMs', () => {
+  const groups = (values: Partial<Record<CpuGroup, number>>): Record<CpuGroup, number> => ({
+    manager: 0,
+    agent: 0,
+    'agent-children': 0,
+    postgres: 0,
+    vmms: 0,
+    bench: 0,
+    other: 0,
+    ...values,
+  });
+
+  it('takes the background rate over the wave out of the control plane, per VM created', () => {
+    const wave = groups({ manager: 600, agent: 900, postgres: 100, vmms: 5000 });
+    const background = msPerSecond(groups({ manager: 300, agent: 200, vmms: 50 }), 10);
+    // 1,600 ms in 10 s, of which 50 ms/s is background: (1,600 - 500) / 20.
+    expect(marginalControlPlaneMs(wave, background, 10, 20)).toBe(55);
+  });
+
+  it('never answers below zero, nor divides by no VM', () => {
+    expect(marginalControlPlaneMs(groups({ agent: 10 }), groups({ agent: 100 }), 1, 5)).toBe(0);
+    expect(marginalControlPlaneMs(groups({ agent: 10 }), groups({}), 1, 0)).toBe(0);
   });
 });

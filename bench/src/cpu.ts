@@ -170,3 +170,26 @@ export function cpuMsBetween(before: CpuSnapshot, after: CpuSnapshot): Record<Cp
 export function controlPlaneMs(ms: Readonly<Record<CpuGroup, number>>): number {
   return controlPlaneGroups.reduce((sum, group) => sum + ms[group], 0);
 }
+
+/** CPU milliseconds per second of each group, over an interval of `seconds` (the rate at rest). */
+export function msPerSecond(ms: Readonly<Record<CpuGroup, number>>, seconds: number): Record<CpuGroup, number> {
+  return Object.fromEntries(cpuGroups.map((group) => [group, ms[group] / seconds])) as Record<CpuGroup, number>;
+}
+
+/**
+ * The control plane's CPU per create beyond what it spends at rest: the wave's CPU less the
+ * background rate (heartbeats, resyncs, GC of an idle process) over the wave's duration, per VM
+ * created. At concurrency 1 a create lasts about a second, so the background weighs about as much
+ * as the creates themselves; this share is what more creates cost.
+ */
+export function marginalControlPlaneMs(
+  waveMs: Readonly<Record<CpuGroup, number>>,
+  backgroundMsPerSecond: Readonly<Record<CpuGroup, number>>,
+  waveSeconds: number,
+  created: number,
+): number {
+  if (created === 0) return 0;
+  const waveControlPlane = controlPlaneMs(waveMs);
+  const background = controlPlaneMs(backgroundMsPerSecond) * waveSeconds;
+  return Math.max(0, waveControlPlane - background) / created;
+}

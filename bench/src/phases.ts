@@ -3,7 +3,7 @@ import { waitFor } from '@hearth/testkit';
 import { applyPlan } from '@hearth/contracts';
 import type { BenchStack } from './bench-stack.js';
 import { floorDescription, type Floor, type FloorStep } from './floor.js';
-import { cpuMsBetween, cpuSnapshot, vmmCount, type CpuGroup } from './cpu.js';
+import { cpuMsBetween, cpuSnapshot, marginalControlPlaneMs, msPerSecond, vmmCount, type CpuGroup } from './cpu.js';
 import { memAvailableMib, rssMib } from './machine.js';
 import { agentStepsWallMs, createVm, deleteVm, runPool, vmShape, type ImageIds } from './manager-vms.js';
 import { summarize, type Summary } from './stats.js';
@@ -123,8 +123,15 @@ export interface WaveResult {
   readonly memAvailableMibAtPeak: number;
   /** CPU time per VM created, by process group, over the create phase (see cpu.ts). */
   readonly cpuMsPerCreate: Readonly<Record<CpuGroup, number>> | null;
+  /** CPU ms per second of each group at rest, measured just before the wave (see cpu.ts). */
+  readonly backgroundCpuMsPerSecond: Readonly<Record<CpuGroup, number>>;
+  /** The control plane's CPU per create beyond its background rate over the wave. */
+  readonly marginalControlPlaneMsPerCreate: number | null;
   readonly errors: readonly string[];
 }
+
+/** How long the control plane is watched at rest before each wave. */
+const backgroundSeconds = 5;
 
 export async function measureWave(
   stack: BenchStack,
@@ -159,6 +166,10 @@ export async function measureWave(
     },
     { timeoutMs: 30_000, description: 'the VMMs of earlier phases to end' },
   );
+  // The background: heartbeats, resyncs and GC at rest, which a wave pays for as long as it lasts.
+  await new Promise((resolve) => setTimeout(resolve, backgroundSeconds * 1_000));
+  const cpuAtRest = cpuSnapshot(cpuPids);
+  const backgroundCpuMsPerSecond = msPerSecond(cpuMsBetween(cpuBefore, cpuAtRest), backgroundSeconds);
   const startedAt = performance.now();
   let done = 0;
   const outcomes = await runPool(
@@ -174,7 +185,7 @@ export async function measureWave(
     shouldStop,
   );
   const createSeconds = (performance.now() - startedAt) / 1000;
-  const cpuMs = cpuMsBetween(cpuBefore, cpuSnapshot(cpuPids));
+  const cpuMs = cpuMsBetween(cpuAtRest, cpuSnapshot(cpuPids));
   const ids = outcomes.flatMap((outcome) => (outcome.vm === null ? [] : [outcome.vm.id]));
   const cpuMsPerCreate =
     ids.length === 0
@@ -207,6 +218,9 @@ export async function measureWave(
     managerRssMib,
     memAvailableMibAtPeak: lowestMemAvailable,
     cpuMsPerCreate,
+    backgroundCpuMsPerSecond,
+    marginalControlPlaneMsPerCreate:
+      ids.length === 0 ? null : marginalControlPlaneMs(cpuMs, backgroundCpuMsPerSecond, createSeconds, ids.length),
     errors: errors.slice(0, 5),
   };
 }

@@ -145,6 +145,8 @@ export function toJson(r: BenchResults): Record<string, unknown> {
       min_mem_available_mib: w.memAvailableMibAtPeak,
       stopped_early: w.stoppedEarly,
       control_plane_cpu_ms_per_create: round(w.cpuMsPerCreate === null ? null : controlPlaneMs(w.cpuMsPerCreate)),
+      control_plane_background_ms_per_s: round(controlPlaneMs(w.backgroundCpuMsPerSecond)),
+      control_plane_marginal_cpu_ms_per_create: round(w.marginalControlPlaneMsPerCreate),
       cpu_ms_per_create:
         w.cpuMsPerCreate === null
           ? null
@@ -265,6 +267,21 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
         ];
       }),
     ),
+  );
+  out.push(
+    table(
+      ['concurrency', 'background ms/s', 'manager', 'agent', 'agent-children', 'postgres', 'beyond background ms/create'],
+      r.waves.map((w) => [
+        String(w.concurrency),
+        ms(controlPlaneMs(w.backgroundCpuMsPerSecond)),
+        ...controlPlaneGroups.map((group) => ms(w.backgroundCpuMsPerSecond[group])),
+        ms(w.marginalControlPlaneMsPerCreate),
+      ]),
+    ),
+  );
+  out.push(
+    '   (background = the control plane at rest (heartbeats, resyncs, GC), CPU ms per second over the 5 s before the wave;' +
+      ' beyond background = the control plane per create less that rate over the wave: what one more create costs)',
   );
   out.push(
     `   (utime + stime from /proc over the create phase, divided by the VMs created; control plane = ${controlPlaneGroups.join(' + ')}` +

@@ -55,6 +55,8 @@ function everyCreateRefused(): BenchResults {
         managerRssMib: 91,
         memAvailableMibAtPeak: 2000,
         cpuMsPerCreate: null,
+        backgroundCpuMsPerSecond: { manager: 0, agent: 0, 'agent-children': 0, postgres: 0, vmms: 0, bench: 0, other: 0 },
+        marginalControlPlaneMsPerCreate: null,
         errors: [refused],
       },
     ],
