@@ -37,8 +37,8 @@ export const t0 = new Date('2025-01-01T00:00:00.000Z');
 export const at = (seconds: number): Date => new Date(t0.getTime() + seconds * 1000);
 
 /** Fresh repositories for each test, and builders of the rows most tests need first. */
-export interface RepositoryTestBed {
-  readonly repos: Repositories;
+export interface RepositoryTestBed<Harness extends RepositoryHarness = RepositoryHarness> {
+  readonly repos: Harness;
   readonly ids: SequentialIdGenerator;
   /** Registers a host (a new Agent identity unless one is given). */
   host(name?: string, agentId?: string): Promise<Host>;
@@ -56,9 +56,9 @@ export interface RepositoryTestBed {
  * Opens the repositories before each test of the enclosing `describe` and closes them after it.
  * Call it inside a contract suite, before its tests.
  */
-export function repositoryTestBed(open: () => Promise<RepositoryHarness>): RepositoryTestBed {
-  let harness: RepositoryHarness;
-  let repos: Repositories;
+export function repositoryTestBed<Harness extends RepositoryHarness>(open: () => Promise<Harness>): RepositoryTestBed<Harness> {
+  let harness: Harness;
+  let repos: Harness;
   let ids: SequentialIdGenerator;
   let agentCount = 0;
 

@@ -1,102 +1,28 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { EventRepository } from '../application/ports/event-repository.js';
-import type { HostRepository } from '../application/ports/host-repository.js';
-import type { ImageRepository } from '../application/ports/image-repository.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { SnapshotOutcome, SnapshotRepository } from '../application/ports/snapshot-repository.js';
-import type { VmRepository } from '../application/ports/vm-repository.js';
 import { everyProject } from '../domain/access.js';
 import { imageIdFromUlid } from '../domain/ids.js';
 import type { Snapshot } from '../domain/snapshot.js';
 import type { Vm } from '../domain/vm.js';
-import { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.js';
+import type { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.js';
 import { codeOf } from './rejections.js';
-import { agentIdFor, hostCapacity, hostFacts } from './world.js';
+import { at, repositoryTestBed, t0, type RepositoryHarness } from './repository-test-bed.js';
 
-export interface SnapshotRepositoryHarness {
+export interface SnapshotRepositoryHarness extends RepositoryHarness {
   readonly snapshots: SnapshotRepository;
-  readonly vms: VmRepository;
-  readonly images: ImageRepository;
-  readonly hosts: HostRepository;
-  readonly events: EventRepository;
-  close(): Promise<void>;
 }
-
-const t0 = new Date('2025-01-01T00:00:00.000Z');
-const at = (seconds: number): Date => new Date(t0.getTime() + seconds * 1000);
 
 /** The behaviour every SnapshotRepository shares: run against the fake, PGlite and PostgreSQL. */
 export function describeSnapshotRepositoryContract(name: string, open: () => Promise<SnapshotRepositoryHarness>): void {
   describe(`snapshot repository contract: ${name}`, () => {
+    const bed = repositoryTestBed(open);
     let harness: SnapshotRepositoryHarness;
     let ids: SequentialIdGenerator;
     let vm: Vm;
 
     beforeEach(async () => {
-      harness = await open();
-      ids = new SequentialIdGenerator();
-      const host = await harness.hosts.register({
-        newId: ids.hostId(),
-        name: 'node-a',
-        agentId: agentIdFor(1),
-        aliveIfHeartbeatSince: t0,
-        addr: 'http://node-a:9090',
-        capacity: hostCapacity(),
-        facts: hostFacts(),
-        at: t0,
-      });
-      const image = (kind: 'kernel' | 'rootfs') => ({
-        id: ids.imageId(),
-        kind,
-        name: kind,
-        project: 'default',
-        hostPath: `/srv/images/${kind}`,
-        sha256: 'c'.repeat(64),
-        sizeBytes: 4096,
-        createdAt: t0,
-      });
-      const kernel = image('kernel');
-      const rootfs = image('rootfs');
-      await harness.images.insert(kernel);
-      await harness.images.insert(rootfs);
-      vm = {
-        id: ids.vmId(),
-        name: 'web',
-        project: 'default',
-        state: 'running',
-        hostId: host.id,
-        vcpuCount: 1,
-        memoryMib: 256,
-        kernelImageId: kernel.id,
-        rootfsImageId: rootfs.id,
-        kernelPath: kernel.hostPath,
-        rootfsPath: rootfs.hostPath,
-        bootArgs: 'console=ttyS0',
-        guestMac: await harness.vms.allocateGuestMac(),
-        isMetricsEnabled: false,
-        failureReason: null,
-        steps: [],
-        totalMs: null,
-        createdAt: t0,
-        updatedAt: t0,
-        version: 1,
-        observedState: null,
-        observedAt: null,
-        restartPolicy: 'on-failure',
-        templateId: null,
-        templateVersion: null,
-        restoredFrom: null,
-        pendingRestore: null,
-        network: null,
-        userData: null,
-        egress: { mode: 'allow_all' },
-        ports: [],
-        sharedNetwork: null,
-      };
-      await harness.vms.insert(vm);
-    });
-
-    afterEach(async () => {
-      await harness.close();
+      ({ repos: harness, ids } = bed);
+      vm = await bed.vm({ name: 'web', state: 'running', vcpuCount: 1, memoryMib: 256 });
     });
 
     async function creating(): Promise<Snapshot> {
