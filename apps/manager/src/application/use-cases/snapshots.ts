@@ -173,7 +173,8 @@ export function listCreatingSnapshots(deps: Pick<Deps, 'snapshots'>): Promise<Sn
   return allSnapshots(deps, { projects: everyProject, state: 'creating' });
 }
 
-async function snapshotsOfVm(deps: Pick<Deps, 'snapshots'>, vmId: VmId): Promise<Snapshot[]> {
+/** Every snapshot of the VM, whatever its state. */
+export async function snapshotsOfVm(deps: Pick<Deps, 'snapshots'>, vmId: VmId): Promise<Snapshot[]> {
   return allSnapshots(deps, { projects: everyProject, vmId });
 }
 
