@@ -1,4 +1,5 @@
 import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirements } from '@hearth/testkit';
@@ -26,7 +27,7 @@ interface Snapshot {
   state: string;
   sizes: { stateBytes: number; memoryBytes: number; rootfsBytes: number };
   pauseMs: number;
-  fingerprint: { vmmKind: string; vmmVersion: string };
+  fingerprint: { vmmKind: string; vmmVersion: string; cpuFlagsSha256: string | null };
 }
 
 describe.skipIf(skipReason)(`snapshots over real processes${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
@@ -56,7 +57,11 @@ describe.skipIf(skipReason)(`snapshots over real processes${skipReason ? ` (skip
     const taken = await cluster.api<Snapshot>('POST', `/v1/vms/${vm.id}/snapshots`, {});
     expect(taken.status, JSON.stringify(taken.body)).toBe(201);
     const snapshot = taken.body;
-    expect(snapshot).toMatchObject({ state: 'ready', fingerprint: { vmmKind: 'double', vmmVersion: '1.16.1' } });
+    expect(snapshot).toMatchObject({
+      state: 'ready',
+      fingerprint: { vmmKind: 'double', vmmVersion: '1.16.1', snapshotFormatVersion: '10.0.0', hostKernelRelease: release() },
+    });
+    expect(snapshot.fingerprint.cpuFlagsSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(snapshot.sizes.memoryBytes).toBe(128 * 1024 * 1024);
     expect(snapshot.pauseMs).toBeGreaterThan(0);
 

@@ -429,6 +429,15 @@ export const HostFacts = Type.Object({
    * Absent from older Agents, which write none.
    */
   egress: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('nat')])),
+  /**
+   * What a snapshot's guest depends on, compared with a snapshot's fingerprint before a restore is
+   * placed here (absent from older Agents): the snapshot format the VMM writes and loads (its
+   * `--snapshot-version`), the host kernel's release, the CPU model and a SHA-256 of its flags.
+   */
+  snapshotFormatVersion: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
+  kernelRelease: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()])),
+  cpuModel: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()])),
+  cpuFlagsSha256: Type.Optional(Type.Union([Type.String({ maxLength: 64, pattern: '^[0-9a-f]{64}$' }), Type.Null()])),
 });
 export type HostFacts = Static<typeof HostFacts>;
 

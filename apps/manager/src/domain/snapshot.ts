@@ -8,12 +8,21 @@ export type SnapshotState = (typeof snapshotStates)[number];
 /** What the VM is once the snapshot is taken: back as it was (running, or paused), or stopped. */
 export type SnapshotAfterwards = 'previous_state' | 'stopped';
 
-/** What a restore needs to match: the VMM that wrote the snapshot and the guest kernel it ran. */
+/**
+ * What a restore needs to match: the VMM that wrote the snapshot and the guest kernel it ran, and
+ * what its host reported when it was taken (its snapshot format, kernel release, CPU model and a
+ * digest of the CPU's flags). The host's parts are absent from snapshots taken before they were
+ * recorded, and null when the host did not report them.
+ */
 export interface SnapshotFingerprint {
   readonly vmmKind: string;
   readonly vmmVersion: string;
   readonly kernelImageId: ImageId;
   readonly kernelSha256: string;
+  readonly snapshotFormatVersion?: string | null;
+  readonly hostKernelRelease?: string | null;
+  readonly cpuModel?: string | null;
+  readonly cpuFlagsSha256?: string | null;
 }
 
 export interface SnapshotSizes {

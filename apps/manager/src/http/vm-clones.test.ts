@@ -190,3 +190,32 @@ describe('DELETE /v1/snapshots/{id} of a snapshot clones still wait for', () => 
     expect((await app.inject({ method: 'DELETE', url: `/v1/snapshots/${snapshotId}` })).statusCode).toBe(204);
   });
 });
+
+describe('DELETE /v1/vms/{id} of a VM whose snapshot clones still wait for', () => {
+  it('is refused with 409 SNAPSHOT_IN_USE, then deletes the VM and its snapshots, each with a snapshot.deleted event', async () => {
+    const { source, snapshotId } = await snapshotted();
+    world.agents.failNext('apply', new AppError('VM_START_FAILED', 'injected'));
+    const clone = (
+      await app.inject({ method: 'POST', url: '/v1/vms?wait=false', payload: { name: 'clone', snapshotId } })
+    ).json<VmBody>();
+    await waitFor(
+      async () => (await app.inject({ method: 'GET', url: `/v1/vms/${clone.id}` })).json<VmBody>().state === 'failed',
+      { timeoutMs: 5_000, description: 'the clone failed its first start' },
+    );
+
+    const refused = await app.inject({ method: 'DELETE', url: `/v1/vms/${source.id}` });
+    expect(refused.statusCode, refused.body).toBe(409);
+    expect(refused.json()).toMatchObject({ code: 'SNAPSHOT_IN_USE', details: { snapshotId, vmIds: [clone.id] } });
+    expect((await app.inject({ method: 'GET', url: `/v1/vms/${source.id}` })).json<VmBody>().state).toBe('running');
+
+    expect((await app.inject({ method: 'DELETE', url: `/v1/vms/${clone.id}` })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'DELETE', url: `/v1/vms/${source.id}` })).statusCode).toBe(200);
+    const events = (await app.inject({ method: 'GET', url: `/v1/vms/${source.id}/events` })).json<{
+      items: { type: string; objectId: string | null }[];
+    }>();
+    expect(events.items.filter((event) => event.type === 'snapshot.deleted').map((event) => event.objectId)).toEqual([
+      snapshotId,
+    ]);
+    expect((await app.inject({ method: 'GET', url: `/v1/snapshots/${snapshotId}` })).statusCode).toBe(404);
+  });
+});

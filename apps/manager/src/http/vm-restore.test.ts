@@ -181,3 +181,70 @@ describe('POST /v1/vms/{id}/restore', () => {
     expect(busy.json()).toMatchObject({ code: 'VM_INVALID_TRANSITION' });
   });
 });
+
+describe('snapshot fingerprints and placement', () => {
+  const platform = {
+    snapshotFormatVersion: '10.0.0',
+    kernelRelease: '6.1.0-28-amd64',
+    cpuModel: 'AMD EPYC 7B13',
+    cpuFlagsSha256: 'a'.repeat(64),
+  };
+
+  /** A snapshot taken on a host that reports its platform, then the host's kernel changes (an upgrade and a reboot). */
+  async function snapshotOnUpgradedHost(): Promise<{ vm: VmBody; snapshotId: string; hostId: string }> {
+    world = createWorld();
+    await app.close();
+    app = await buildTestApp(world.deps);
+    const host = await world.addHost({ facts: { firecrackerKind: 'firecracker', firecrackerVersion: '1.16.1', ...platform } });
+    images = undefined;
+    const { vm, snapshotId } = await snapshotted();
+    const taken = (await app.inject({ method: 'GET', url: `/v1/snapshots/${snapshotId}` })).json<{ fingerprint: unknown }>();
+    expect(taken.fingerprint).toMatchObject({
+      hostKernelRelease: '6.1.0-28-amd64',
+      cpuModel: 'AMD EPYC 7B13',
+      snapshotFormatVersion: '10.0.0',
+    });
+    const current = (await world.deps.hosts.findById(host.id))!;
+    await world.deps.hosts.recordHeartbeat(host.id, {
+      capacity: current.capacity,
+      facts: { ...current.facts, kernelRelease: '6.12.0-1-amd64' },
+      at: world.clock.now(),
+    });
+    return { vm, snapshotId, hostId: host.id };
+  }
+
+  it('refuses a clone with 409 SNAPSHOT_INCOMPATIBLE and the reason per host when no host matches', async () => {
+    const { snapshotId, hostId } = await snapshotOnUpgradedHost();
+    const other = await world.addHost({
+      name: 'other',
+      facts: { firecrackerKind: 'firecracker', firecrackerVersion: '1.16.1', ...platform },
+    });
+    const response = await app.inject({ method: 'POST', url: '/v1/vms', payload: { name: 'clone', snapshotId } });
+
+    expect(response.statusCode, response.body).toBe(409);
+    const problem = response.json<{ code: string; details: { hosts: { hostId: string; reason: string }[] } }>();
+    expect(problem.code).toBe('SNAPSHOT_INCOMPATIBLE');
+    expect(problem.details.hosts).toEqual(
+      expect.arrayContaining([
+        { hostId, reason: 'host_kernel_differs' },
+        { hostId: other.id, reason: 'snapshot_files_absent' },
+      ]),
+    );
+    expect(response.body).not.toContain('/usr/local/bin');
+  });
+
+  it('refuses a restore in place on a host that no longer matches, leaving the VM as it was', async () => {
+    const { vm, snapshotId, hostId } = await snapshotOnUpgradedHost();
+    const response = await app.inject({ method: 'POST', url: `/v1/vms/${vm.id}/restore`, payload: { snapshotId } });
+
+    expect(response.statusCode, response.body).toBe(409);
+    expect(response.json()).toMatchObject({
+      code: 'SNAPSHOT_INCOMPATIBLE',
+      details: { hosts: [{ hostId, reason: 'host_kernel_differs' }] },
+    });
+    expect((await app.inject({ method: 'GET', url: `/v1/vms/${vm.id}` })).json<VmBody>()).toMatchObject({
+      state: 'running',
+      pendingRestore: null,
+    });
+  });
+});

@@ -102,15 +102,21 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
       expect((await harness.snapshots.list({ projects: { kind: 'some', names: ['red'] } }, { limit: 9 })).items).toEqual([]);
     });
 
-    it('deletes a snapshot with an event, and goes with its VM', async () => {
+    it('deletes a snapshot with an event, and goes with its VM, with an event each', async () => {
       const a = await creating();
       const b = await creating();
+      const c = await creating();
       await harness.snapshots.delete(a.id, at(1));
       expect(await harness.snapshots.findById(a.id)).toBeUndefined();
       expect(await codeOf(harness.snapshots.delete(a.id, at(2)))).toBe('SNAPSHOT_NOT_FOUND');
       expect(await snapshotEvents()).toContain(`snapshot.deleted ${a.id}`);
       await harness.vms.delete(vm.id, at(3));
       expect(await harness.snapshots.findById(b.id)).toBeUndefined();
+      expect((await snapshotEvents()).filter((event) => event.startsWith('snapshot.deleted'))).toEqual([
+        `snapshot.deleted ${a.id}`,
+        `snapshot.deleted ${b.id}`,
+        `snapshot.deleted ${c.id}`,
+      ]);
     });
   });
 }

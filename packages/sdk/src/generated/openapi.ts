@@ -1514,6 +1514,10 @@ export interface operations {
                             vmmVersion: string;
                             kernelImageId: string;
                             kernelSha256: string;
+                            snapshotFormatVersion?: string | null;
+                            hostKernelRelease?: string | null;
+                            cpuModel?: string | null;
+                            cpuFlagsSha256?: string | null;
                         } | null;
                         parentId: string | null;
                         expiresAt: string | null;
@@ -1587,6 +1591,10 @@ export interface operations {
                                 vmmVersion: string;
                                 kernelImageId: string;
                                 kernelSha256: string;
+                                snapshotFormatVersion?: string | null;
+                                hostKernelRelease?: string | null;
+                                cpuModel?: string | null;
+                                cpuFlagsSha256?: string | null;
                             } | null;
                             parentId: string | null;
                             expiresAt: string | null;
@@ -1657,6 +1665,10 @@ export interface operations {
                             vmmVersion: string;
                             kernelImageId: string;
                             kernelSha256: string;
+                            snapshotFormatVersion?: string | null;
+                            hostKernelRelease?: string | null;
+                            cpuModel?: string | null;
+                            cpuFlagsSha256?: string | null;
                         } | null;
                         parentId: string | null;
                         expiresAt: string | null;
@@ -1919,6 +1931,10 @@ export interface operations {
                         bridge: string;
                         spawnMode: "direct" | "systemd-run";
                         egress?: "off" | "nat";
+                        snapshotFormatVersion?: string | null;
+                        kernelRelease?: string | null;
+                        cpuModel?: string | null;
+                        cpuFlagsSha256?: string | null;
                     };
                 };
             };
@@ -1989,6 +2005,10 @@ export interface operations {
                         bridge: string;
                         spawnMode: "direct" | "systemd-run";
                         egress?: "off" | "nat";
+                        snapshotFormatVersion?: string | null;
+                        kernelRelease?: string | null;
+                        cpuModel?: string | null;
+                        cpuFlagsSha256?: string | null;
                     };
                 };
             };
@@ -2064,6 +2084,10 @@ export interface operations {
                                 bridge: string;
                                 spawnMode: "direct" | "systemd-run";
                                 egress?: "off" | "nat";
+                                snapshotFormatVersion?: string | null;
+                                kernelRelease?: string | null;
+                                cpuModel?: string | null;
+                                cpuFlagsSha256?: string | null;
                             };
                             allocated: {
                                 vcpuCount: number;
@@ -2139,6 +2163,10 @@ export interface operations {
                             bridge: string;
                             spawnMode: "direct" | "systemd-run";
                             egress?: "off" | "nat";
+                            snapshotFormatVersion?: string | null;
+                            kernelRelease?: string | null;
+                            cpuModel?: string | null;
+                            cpuFlagsSha256?: string | null;
                         };
                         allocated: {
                             vcpuCount: number;
@@ -2308,6 +2336,10 @@ export interface operations {
                             bridge: string;
                             spawnMode: "direct" | "systemd-run";
                             egress?: "off" | "nat";
+                            snapshotFormatVersion?: string | null;
+                            kernelRelease?: string | null;
+                            cpuModel?: string | null;
+                            cpuFlagsSha256?: string | null;
                         };
                         allocated: {
                             vcpuCount: number;
@@ -2384,6 +2416,10 @@ export interface operations {
                             bridge: string;
                             spawnMode: "direct" | "systemd-run";
                             egress?: "off" | "nat";
+                            snapshotFormatVersion?: string | null;
+                            kernelRelease?: string | null;
+                            cpuModel?: string | null;
+                            cpuFlagsSha256?: string | null;
                         };
                         allocated: {
                             vcpuCount: number;
@@ -2461,6 +2497,10 @@ export interface operations {
                                 bridge: string;
                                 spawnMode: "direct" | "systemd-run";
                                 egress?: "off" | "nat";
+                                snapshotFormatVersion?: string | null;
+                                kernelRelease?: string | null;
+                                cpuModel?: string | null;
+                                cpuFlagsSha256?: string | null;
                             };
                             allocated: {
                                 vcpuCount: number;

@@ -35,8 +35,12 @@ describe('firecracker identity', () => {
     expect(classifyFirecracker('/work/bin/firecracker', script('#!/bin/sh\necho Firecracker v1.16.1'), '1.16.1')).toBe('unknown');
   });
 
-  it('identifies the Firecracker double as the double, with the version it reports', { timeout: 30_000 }, async () => {
-    expect(await new FirecrackerIdentifier().identify(firecrackerDoubleBin)).toEqual({ kind: 'double', version: '1.16.1' });
+  it('identifies the Firecracker double as the double, with the versions it reports', { timeout: 30_000 }, async () => {
+    expect(await new FirecrackerIdentifier().identify(firecrackerDoubleBin)).toEqual({
+      kind: 'double',
+      version: '1.16.1',
+      snapshotFormatVersion: '10.0.0',
+    });
   });
 
   it('does not take a script that prints a Firecracker version for Firecracker', { timeout: 30_000 }, async () => {
@@ -44,6 +48,10 @@ describe('firecracker identity', () => {
     const fake = path.join(dir, 'firecracker');
     writeFileSync(fake, '#!/bin/sh\necho Firecracker v1.16.1\n');
     chmodSync(fake, 0o755);
-    expect(await new FirecrackerIdentifier().identify(fake)).toEqual({ kind: 'unknown', version: '1.16.1' });
+    expect(await new FirecrackerIdentifier().identify(fake)).toEqual({
+      kind: 'unknown',
+      version: '1.16.1',
+      snapshotFormatVersion: null,
+    });
   });
 });

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { open, realpath, stat } from 'node:fs/promises';
+import { parseSnapshotFormatVersion } from './host-platform.js';
 
 /** What FIRECRACKER_BIN is: real Firecracker (an ELF binary), the Firecracker double, or neither. */
 export type FirecrackerKind = 'firecracker' | 'double' | 'unknown';
@@ -8,6 +9,8 @@ export interface FirecrackerIdentity {
   readonly kind: FirecrackerKind;
   /** From `--version` (`Firecracker v1.16.1` → `1.16.1`); null when it printed none. */
   readonly version: string | null;
+  /** From `--snapshot-version` (`v10.0.0` → `10.0.0`): the snapshot format it writes and loads; null when it printed none. */
+  readonly snapshotFormatVersion: string | null;
 }
 
 const headBytes = 64 * 1024;
@@ -29,9 +32,9 @@ export function classifyFirecracker(resolvedPath: string, head: Uint8Array, vers
   return resolvedPath.includes('firecracker-double') || text.includes('firecracker-double') ? 'double' : 'unknown';
 }
 
-function versionOutput(binary: string): Promise<string> {
+function versionOutput(binary: string, flag: '--version' | '--snapshot-version'): Promise<string> {
   return new Promise((resolve) => {
-    execFile(binary, ['--version'], { timeout: versionTimeoutMs, encoding: 'utf8' }, (_error, stdout) => resolve(stdout ?? ''));
+    execFile(binary, [flag], { timeout: versionTimeoutMs, encoding: 'utf8' }, (_error, stdout) => resolve(stdout ?? ''));
   });
 }
 
@@ -59,13 +62,21 @@ export class FirecrackerIdentifier {
       const info = await stat(resolved);
       const key = `${resolved}:${info.size}:${info.mtimeMs}`;
       if (this.cached?.key === key) return this.cached.identity;
-      const [head, output] = await Promise.all([readHead(resolved), versionOutput(binary)]);
+      const [head, output, snapshotOutput] = await Promise.all([
+        readHead(resolved),
+        versionOutput(binary, '--version'),
+        versionOutput(binary, '--snapshot-version'),
+      ]);
       const version = parseFirecrackerVersion(output);
-      const identity = { kind: classifyFirecracker(resolved, head, version), version };
+      const identity = {
+        kind: classifyFirecracker(resolved, head, version),
+        version,
+        snapshotFormatVersion: parseSnapshotFormatVersion(snapshotOutput),
+      };
       this.cached = { key, identity };
       return identity;
     } catch {
-      return { kind: 'unknown', version: null };
+      return { kind: 'unknown', version: null, snapshotFormatVersion: null };
     }
   }
 }

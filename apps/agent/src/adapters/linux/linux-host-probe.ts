@@ -1,13 +1,14 @@
 import { constants } from 'node:fs';
 import { access, open } from 'node:fs/promises';
 import { readProcFile } from './proc-file.js';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, release } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { HostFacts } from '@hearth/contracts';
 import type { HostNetwork } from '../../application/ports/host-network.js';
 import type { HostProbe, HostResources } from '../../application/ports/host-probe.js';
 import type { SpawnMode } from '../../domain/vm-record.js';
 import { FirecrackerIdentifier } from './firecracker-identity.js';
+import { parseCpuinfo, type CpuIdentity } from './host-platform.js';
 
 /** MemTotal and MemAvailable (kB in /proc/meminfo) in MiB. */
 export function parseMeminfo(text: string): { memoryMibTotal: number; memoryMibAvailable: number } {
@@ -73,7 +74,9 @@ export class LinuxHostProbe implements HostProbe {
       this.isBridgeUp(),
     ]);
     const identity =
-      firecracker === null ? { kind: 'missing' as const, version: null } : await this.identifier.identify(firecracker);
+      firecracker === null
+        ? { kind: 'missing' as const, version: null, snapshotFormatVersion: null }
+        : await this.identifier.identify(firecracker);
     return {
       agentVersion: this.options.agentVersion,
       isKvmUsable,
@@ -85,7 +88,23 @@ export class LinuxHostProbe implements HostProbe {
       bridge: this.options.bridge,
       spawnMode: this.options.spawnMode,
       egress: this.options.egress ?? 'off',
+      snapshotFormatVersion: identity.snapshotFormatVersion ?? null,
+      kernelRelease: release(),
+      ...this.cpuIdentity(),
     };
+  }
+
+  /** The CPU does not change while the Agent runs: /proc/cpuinfo is read once. */
+  private cpu: CpuIdentity | undefined;
+
+  private cpuIdentity(): CpuIdentity {
+    if (this.cpu !== undefined) return this.cpu;
+    try {
+      this.cpu = parseCpuinfo(readProcFile('/proc/cpuinfo'));
+    } catch {
+      this.cpu = { cpuModel: null, cpuFlagsSha256: null };
+    }
+    return this.cpu;
   }
 
   private async isKvmUsable(): Promise<boolean> {

@@ -256,8 +256,24 @@ export class InMemoryVmRepository implements VmRepository {
       if (lease.vmId === id) this.store.addressLeases.set(address, { vmId: null, releasedAt: at });
     }
     this.store.vms.delete(id);
-    // Its snapshots went with its directory on the host (ON DELETE CASCADE in the real table).
-    for (const snapshot of [...this.store.snapshots.values()]) if (snapshot.vmId === id) this.store.snapshots.delete(snapshot.id);
+    // Its snapshots went with its directory on the host (ON DELETE CASCADE in the real table), each with its event.
+    const snapshots = [...this.store.snapshots.values()]
+      .filter((snapshot) => snapshot.vmId === id)
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    for (const snapshot of snapshots) {
+      this.store.snapshots.delete(snapshot.id);
+      this.store.recordEvent({
+        type: 'snapshot.deleted',
+        vmId: id,
+        hostId: snapshot.hostId,
+        project: snapshot.project,
+        objectId: snapshot.id,
+        at,
+        fromState: null,
+        toState: null,
+        message: 'deleted with its VM',
+      });
+    }
     this.store.recordEvent({
       type: 'vm.deleted',
       vmId: id,

@@ -380,6 +380,29 @@ export class PgVmRepository implements VmRepository {
       this.db.transaction().execute(async (trx) => {
         // The address first: the lease refers to the row (a VM is never removed still holding one).
         await trx.updateTable('address_leases').set({ vm_id: null, released_at: at }).where('vm_id', '=', id).execute();
+        // Its snapshots go with it (ON DELETE CASCADE, as their files went with its directory), each
+        // with its own event: no snapshot disappears without one.
+        await trx
+          .insertInto('events')
+          .columns(['type', 'vm_id', 'host_id', 'project', 'object_id', 'at', 'from_state', 'to_state', 'message'])
+          .expression((eb) =>
+            eb
+              .selectFrom('snapshots')
+              .select([
+                sql<string>`text 'snapshot.deleted'`.as('type'),
+                'vm_id',
+                'host_id',
+                'project',
+                'id as object_id',
+                sql<Date>`cast(${at} as timestamptz)`.as('at'),
+                sql<string | null>`cast(null as text)`.as('from_state'),
+                sql<string | null>`cast(null as text)`.as('to_state'),
+                sql<string>`text 'deleted with its VM'`.as('message'),
+              ])
+              .where('vm_id', '=', id)
+              .orderBy('id'),
+          )
+          .execute();
         const deleted = await trx
           .deleteFrom('vms')
           .where('id', '=', id)

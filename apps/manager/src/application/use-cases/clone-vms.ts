@@ -5,6 +5,7 @@ import { parseIpv4 } from '../../domain/address-pool.js';
 import { allowAllEgress, egressPolicyErrors, type EgressPolicy } from '../../domain/egress.js';
 import type { Host } from '../../domain/host.js';
 import type { SnapshotId } from '../../domain/ids.js';
+import { restoreRefusalOf, snapshotIncompatible } from '../../domain/snapshot-compatibility.js';
 import { rejectionOf } from '../../domain/placement.js';
 import { quotaOverruns } from '../../domain/project.js';
 import type { RestartPolicy } from '../../domain/restart-policy.js';
@@ -91,10 +92,12 @@ async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{
   const source = await deps.vms.findById(snapshot.vmId);
   if (source === undefined) throw new AppError('INTERNAL', `Snapshot ${snapshot.id} refers to a VM that is gone`);
 
-  // The snapshot's files are on its host only: no other host can restore it (yet).
+  // The snapshot's files are on its host only (no copy between hosts yet), and that host must
+  // still run what the snapshot was taken with.
   const hosts = await deps.hosts.list();
-  const host = hosts.find((h) => h.id === snapshot.hostId);
-  if (host === undefined) throw incompatible(snapshot.id, hosts, undefined);
+  const reasons = hosts.map((h) => ({ hostId: h.id, reason: restoreRefusalOf(snapshot, h) }));
+  const host = hosts.find((h) => h.id === snapshot.hostId && restoreRefusalOf(snapshot, h) === undefined);
+  if (host === undefined) throw snapshotIncompatible(snapshot.id, reasons);
   const now = deps.clock.now();
   const request = { vcpuCount: source.vcpuCount * count, memoryMib: source.memoryMib * count };
   const macs = await Promise.all(names.map(() => deps.vms.allocateGuestMac()));
@@ -150,14 +153,4 @@ async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{
   deps.log.info({ snapshotId: snapshot.id, hostId: host.id, vmIds: recorded.map((vm) => vm.id) }, 'vms cloned');
   failpoint('manager.clone.after-pending');
   return { vms: recorded, host };
-}
-
-/** 409 SNAPSHOT_INCOMPATIBLE: why each host cannot restore the snapshot. */
-function incompatible(snapshotId: SnapshotId, hosts: readonly Host[], holder: Host | undefined): AppError {
-  const reasons = hosts
-    .filter((h) => h.id !== holder?.id)
-    .map((h) => ({ hostId: h.id, reason: 'snapshot_files_absent' as const }));
-  return new AppError('SNAPSHOT_INCOMPATIBLE', `No host can restore snapshot ${snapshotId}`, {
-    details: { snapshotId, hosts: reasons },
-  });
 }

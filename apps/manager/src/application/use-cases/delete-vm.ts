@@ -8,9 +8,11 @@ import { failureReasonOf } from './apply-vm.js';
 import { hostOf } from './stop-vm.js';
 import { versionToMatch, type MutationOptions } from './if-match.js';
 import { getVm } from './vm-queries.js';
+import { snapshotsOfVm } from './snapshots.js';
+import { AppError } from '@hearth/errors';
 import { everyProject } from '../../domain/access.js';
 
-type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log'>;
+type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'snapshots' | 'agents' | 'clock' | 'log'>;
 
 export interface DeletedVm {
   readonly id: VmId;
@@ -29,6 +31,7 @@ export async function deleteVm(deps: Deps, id: VmId, options: MutationOptions = 
   const vm = await getVm(deps, id, options.projects ?? everyProject);
   const ifVersion = versionToMatch(vm, options.ifMatch);
   assertTransition(vm.state, 'deleting');
+  await assertNoCloneAwaits(deps, vm.id);
   const host = await hostOf(deps, vm.hostId);
   await deps.vms.transition(id, { from: vm.state, to: 'deleting', at: deps.clock.now(), ifVersion });
   failpoint('manager.delete.after-deleting');
@@ -55,4 +58,23 @@ export async function deleteVm(deps: Deps, id: VmId, options: MutationOptions = 
   await deps.vms.delete(id, deps.clock.now());
   deps.log.info({ vmId: id, hostId: host.id }, 'vm deleted');
   return { id, project: vm.project, removed };
+}
+
+/**
+ * SNAPSHOT_IN_USE while another VM still has to be restored from a snapshot of this one (a clone
+ * that has not run): the snapshot's files are in this VM's directory on its host and go with it, so
+ * the VM is kept until no clone needs them (the clone runs, or is deleted).
+ */
+async function assertNoCloneAwaits(deps: Pick<Deps, 'vms' | 'snapshots'>, vmId: VmId): Promise<void> {
+  const snapshots = (await snapshotsOfVm(deps, vmId)).filter((snapshot) => snapshot.state === 'ready');
+  for (const snapshot of snapshots) {
+    const awaiting = (await deps.vms.listAwaitingRestore(snapshot.id)).filter((id) => id !== vmId);
+    if (awaiting.length > 0) {
+      throw new AppError(
+        'SNAPSHOT_IN_USE',
+        `VM ${vmId} holds snapshot ${snapshot.id}, still to be restored by ${awaiting.length} VM(s)`,
+        { details: { vmId, snapshotId: snapshot.id, vmIds: awaiting } },
+      );
+    }
+  }
 }

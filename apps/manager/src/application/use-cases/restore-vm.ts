@@ -3,6 +3,7 @@ import { failpoint } from '@hearth/failpoints';
 import { everyProject } from '../../domain/access.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 import { invalidBody } from '../../domain/template.js';
+import { restoreRefusalOf, snapshotIncompatible } from '../../domain/snapshot-compatibility.js';
 import type { PendingRestore, Vm } from '../../domain/vm.js';
 import { assertTransition, invalidTransition, type VmState } from '../../domain/vm-state.js';
 import type { UseCaseDependencies } from '../dependencies.js';
@@ -69,6 +70,9 @@ export async function acceptRestore(deps: Deps, id: VmId, input: RestoreVmInput,
   if (!restorableStates.includes(vm.state)) throw invalidTransition(vm.state, 'starting');
   const pendingRestore: PendingRestore = { snapshotId: snapshot.id, isPaused: input.afterwards === 'paused' };
   const host = await hostOf(deps, vm.hostId);
+  // Its host may run another VMM, kernel or CPU than when the snapshot was taken.
+  const refusal = restoreRefusalOf(snapshot, host);
+  if (refusal !== undefined) throw snapshotIncompatible(snapshot.id, [{ hostId: host.id, reason: refusal }]);
   if (vm.state === 'running' || vm.state === 'paused') {
     assertTransition(vm.state, 'stopping');
     return deps.vms.transition(id, {

@@ -5,6 +5,7 @@ import { canSeeProject, everyProject, type ProjectSet } from '../../domain/acces
 import type { Host } from '../../domain/host.js';
 import type { Image } from '../../domain/image.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
+import { hostFingerprintOf } from '../../domain/snapshot-compatibility.js';
 import { snapshotNotFound, type Snapshot, type SnapshotAfterwards } from '../../domain/snapshot.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { SnapshotFilter, SnapshotOutcome, SnapshotPage } from '../ports/snapshot-repository.js';
@@ -100,6 +101,7 @@ function readyOutcome(host: Host, kernel: Image, taken: SnapshotResult): Snapsho
       vmmVersion: taken.vmmVersion,
       kernelImageId: kernel.id,
       kernelSha256: kernel.sha256,
+      ...hostFingerprintOf(host.facts),
     },
   };
 }
@@ -171,7 +173,8 @@ export function listCreatingSnapshots(deps: Pick<Deps, 'snapshots'>): Promise<Sn
   return allSnapshots(deps, { projects: everyProject, state: 'creating' });
 }
 
-async function snapshotsOfVm(deps: Pick<Deps, 'snapshots'>, vmId: VmId): Promise<Snapshot[]> {
+/** Every snapshot of the VM, whatever its state. */
+export async function snapshotsOfVm(deps: Pick<Deps, 'snapshots'>, vmId: VmId): Promise<Snapshot[]> {
   return allSnapshots(deps, { projects: everyProject, vmId });
 }
 

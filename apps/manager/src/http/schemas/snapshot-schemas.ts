@@ -42,7 +42,17 @@ export const SnapshotView = Type.Object({
   pauseMs: Type.Union([Type.Number(), Type.Null()]),
   /** What a restore must match: the VMM kind and version, the guest kernel image and its SHA-256. */
   fingerprint: Type.Union([
-    Type.Object({ vmmKind: Type.String(), vmmVersion: Type.String(), kernelImageId: Type.String(), kernelSha256: Type.String() }),
+    Type.Object({
+      vmmKind: Type.String(),
+      vmmVersion: Type.String(),
+      kernelImageId: Type.String(),
+      kernelSha256: Type.String(),
+      /** What its host reported when it was taken; null when it did not (absent: taken before it was recorded). */
+      snapshotFormatVersion: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+      hostKernelRelease: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+      cpuModel: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+      cpuFlagsSha256: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    }),
     Type.Null(),
   ]),
   /** Full snapshots have none. */

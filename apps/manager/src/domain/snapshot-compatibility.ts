@@ -1,0 +1,89 @@
+import type { HostFacts } from '@hearth/contracts';
+import { AppError } from '@hearth/errors';
+import type { Host } from './host.js';
+import type { SnapshotId } from './ids.js';
+import type { Snapshot, SnapshotFingerprint } from './snapshot.js';
+
+/**
+ * Why a host cannot restore a snapshot. A guest restored by another VMM, snapshot format, host
+ * kernel or CPU than the one it was taken on may crash (an instruction its CPU lacks: SIGILL) or
+ * be refused half-way; a host that cannot say what it runs is not trusted with one.
+ */
+export type SnapshotIncompatibility =
+  | 'vmm_differs'
+  | 'snapshot_format_differs'
+  | 'host_kernel_differs'
+  | 'cpu_model_differs'
+  | 'cpu_flags_differ'
+  | 'host_fingerprint_unknown'
+  | 'snapshot_files_absent';
+
+/** What of a host a snapshot's fingerprint is compared with, as its facts report it. */
+export type HostFingerprintFacts = Pick<
+  HostFacts,
+  'firecrackerKind' | 'firecrackerVersion' | 'snapshotFormatVersion' | 'kernelRelease' | 'cpuModel' | 'cpuFlagsSha256'
+>;
+
+/** The host's part of a snapshot's fingerprint: what its host reported when the snapshot was taken. */
+export function hostFingerprintOf(
+  facts: HostFingerprintFacts,
+): Pick<SnapshotFingerprint, 'snapshotFormatVersion' | 'hostKernelRelease' | 'cpuModel' | 'cpuFlagsSha256'> {
+  return {
+    snapshotFormatVersion: facts.snapshotFormatVersion ?? null,
+    hostKernelRelease: facts.kernelRelease ?? null,
+    cpuModel: facts.cpuModel ?? null,
+    cpuFlagsSha256: facts.cpuFlagsSha256 ?? null,
+  };
+}
+
+/**
+ * Why a host with these facts cannot restore a snapshot of this fingerprint, or undefined when it
+ * can (its files aside). Each part the snapshot recorded must be reported the same by the host; a
+ * part the snapshot lacks (taken before it was recorded) is not compared. Pure.
+ */
+export function incompatibilityOf(
+  fingerprint: SnapshotFingerprint,
+  facts: HostFingerprintFacts,
+): SnapshotIncompatibility | undefined {
+  // Hosts of Agents that report no VMM version (older ones) are compared by kind only.
+  const reportedVersion = facts.firecrackerVersion ?? fingerprint.vmmVersion;
+  if ((facts.firecrackerKind ?? 'unknown') !== fingerprint.vmmKind || reportedVersion !== fingerprint.vmmVersion) {
+    return 'vmm_differs';
+  }
+  const parts: readonly [string | null | undefined, string | null | undefined, SnapshotIncompatibility][] = [
+    [fingerprint.snapshotFormatVersion, facts.snapshotFormatVersion, 'snapshot_format_differs'],
+    [fingerprint.hostKernelRelease, facts.kernelRelease, 'host_kernel_differs'],
+    [fingerprint.cpuModel, facts.cpuModel, 'cpu_model_differs'],
+    [fingerprint.cpuFlagsSha256, facts.cpuFlagsSha256, 'cpu_flags_differ'],
+  ];
+  for (const [recorded, reported, reason] of parts) {
+    if (recorded === null || recorded === undefined) continue;
+    if (reported === null || reported === undefined) return 'host_fingerprint_unknown';
+    if (recorded !== reported) return reason;
+  }
+  return undefined;
+}
+
+/**
+ * Why `host` cannot restore the snapshot, or undefined when it can: it must hold the snapshot's
+ * files (they are on the host that took it) and match its fingerprint. Pure.
+ */
+export function restoreRefusalOf(
+  snapshot: Pick<Snapshot, 'hostId' | 'fingerprint'>,
+  host: Pick<Host, 'id' | 'facts'>,
+): SnapshotIncompatibility | undefined {
+  const mismatch = snapshot.fingerprint === null ? undefined : incompatibilityOf(snapshot.fingerprint, host.facts);
+  if (mismatch !== undefined) return mismatch;
+  return host.id === snapshot.hostId ? undefined : 'snapshot_files_absent';
+}
+
+/** 409 SNAPSHOT_INCOMPATIBLE with why each host cannot restore the snapshot (reasons only, never a host path). */
+export function snapshotIncompatible(
+  snapshotId: SnapshotId,
+  reasons: readonly { readonly hostId: string; readonly reason: SnapshotIncompatibility | undefined }[],
+): AppError {
+  const hosts = reasons.flatMap(({ hostId, reason }) => (reason === undefined ? [] : [{ hostId, reason }]));
+  return new AppError('SNAPSHOT_INCOMPATIBLE', `No host can restore snapshot ${snapshotId}`, {
+    details: { snapshotId, hosts },
+  });
+}
