@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { EgressPolicy } from './egress-policy.js';
 import { PublishedPorts } from './published-ports.js';
+import { RateLimits } from './rate-limits.js';
 
 /**
  * The Agent's HTTP API (under `/agent/v1`), shared by the Agent (server) and the Manager (client).
@@ -170,6 +171,11 @@ export const VmSpec = Type.Object(
      * of one host reach each other only when both joined the same one. Absent: none.
      */
     sharedNetwork: Type.Optional(Type.String({ minLength: 1, maxLength: 160, pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]*$' })),
+    /**
+     * Firecracker rate limiters of the network interface and the drive, set at their PUT and, on a
+     * running VM applied again with other limits, changed by PATCH. Absent: nothing is limited.
+     */
+    rateLimits: Type.Optional(RateLimits),
   },
   { additionalProperties: false },
 );
@@ -314,6 +320,10 @@ export type TapResult = Static<typeof TapResult>;
 /** `PUT /vms/:id/egress`: whether the running VM's chain was rewritten (false: kept for its next start). */
 export const EgressPolicyResult = Type.Object({ isApplied: Type.Boolean() });
 export type EgressPolicyResult = Static<typeof EgressPolicyResult>;
+
+/** `PUT /vms/:id/rate-limits`: whether the running VM's devices were changed (false: kept for its next start). */
+export const RateLimitsResult = Type.Object({ isApplied: Type.Boolean() });
+export type RateLimitsResult = Static<typeof RateLimitsResult>;
 
 export const RootfsRequest = Type.Object(
   { sourcePath: Type.String({ minLength: 1, maxLength: 4096 }) },

@@ -1,6 +1,7 @@
 import {
   applyPlan,
   isSameEgressPolicy,
+  isSameRateLimits,
   unconfiguredBootArgsMaxLength,
   type ApplyVmResult,
   type StepName,
@@ -25,6 +26,7 @@ import { spawnVmm, vmmLogPaths } from './spawn-vmm.js';
 import { allowAllEgress, assertEgressPolicy } from '../domain/egress-rules.js';
 import { assertPortsGrantable, ensureEgress } from './vm-egress.js';
 import { VmLedger } from './vm-ledger.js';
+import { patchRateLimits } from './vm-rate-limits.js';
 import { failpoint } from '@hearth/failpoints';
 
 const firecrackerSteps: ReadonlySet<StepName> = new Set([
@@ -82,6 +84,11 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
         if (spec.egress !== undefined && !isSameEgressPolicy(existing.egressPolicy ?? allowAllEgress, spec.egress)) {
           await ledger.commit({ egressPolicy: spec.egress, spec });
           await ensureEgress(context, ledger);
+        }
+        // So may its rate limits: another set is patched into its devices live.
+        if (!isSameRateLimits(existing.spec.rateLimits ?? {}, spec.rateLimits ?? {}) && existing.socketPath !== null) {
+          await ledger.commit({ spec });
+          await patchRateLimits(context.firecracker.client(existing.socketPath), spec.rateLimits ?? {});
         }
         return {
           vm: await observeVm(context, ledger.record),
@@ -209,12 +216,19 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
                 pathOnHost: ledger.record.process?.isInVmDirectory === true ? paths.rootfsInDirectory : rootfsPath,
                 isRootDevice: true,
                 isReadOnly: false,
+                rateLimiter: spec.rateLimits?.drive,
               }),
             );
             break;
           case 'network':
             await configure(name, () =>
-              api.putNetworkInterface({ ifaceId: agentIfaceId, hostDevName: tapName, guestMac: spec.guestMac }),
+              api.putNetworkInterface({
+                ifaceId: agentIfaceId,
+                hostDevName: tapName,
+                guestMac: spec.guestMac,
+                rxRateLimiter: spec.rateLimits?.networkRx,
+                txRateLimiter: spec.rateLimits?.networkTx,
+              }),
             );
             break;
           case 'mmds':
@@ -251,6 +265,8 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
             // Also after a load a crash interrupted: a restored guest still paused is resumed.
             await timed(name, async () => {
               if ((await api.describeInstance()).state !== 'Paused') return false;
+              // The devices come back limited as the snapshot's VM was: this VM's own limits replace them.
+              await patchRateLimits(api, spec.rateLimits ?? {});
               await api.resumeVm();
               const info = await api.describeInstance();
               if (info.state !== 'Running') {
