@@ -90,6 +90,7 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
         egress: { mode: 'allow_all' },
         ports: [],
         sharedNetwork: null,
+        rateLimits: {},
       };
       await harness.vms.insert(vm);
     });

@@ -577,6 +577,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/vms/{id}/rate-limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a VM's rate limits
+         * @description Each limiter given (`networkRx`, `networkTx`, `drive`) replaces the VM's own, `null` removes it, one left out stays. Stores the result (a new version, event `vm.rate_limits_changed`) and, when the VM runs or is paused, has its host's Agent change its network interface and drive at once, without a restart. Every later start applies the stored limits. When the Agent fails the answer is its problem and the limits stay stored (at the new version): the next start applies them. Honours `If-Match: "<version>"`.
+         */
+        patch: operations["updateVmRateLimits"];
+        trace?: never;
+    };
     "/v1/vms/{id}/console/attach": {
         parameters: {
             query?: never;
@@ -2555,6 +2575,44 @@ export interface operations {
                                 protocol: "tcp" | "udp";
                             }[];
                             sharedNetwork: string | null;
+                            rateLimits: {
+                                networkRx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                networkTx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                drive?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                            };
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -2665,6 +2723,44 @@ export interface operations {
                         protocol: "tcp" | "udp";
                     }[];
                     sharedNetwork?: string;
+                    rateLimits?: {
+                        networkRx?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                        networkTx?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                        drive?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                    };
                 };
             };
         };
@@ -2725,6 +2821,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -2801,6 +2935,44 @@ export interface operations {
                                 protocol: "tcp" | "udp";
                             }[];
                             sharedNetwork: string | null;
+                            rateLimits: {
+                                networkRx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                networkTx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                drive?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                            };
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -2886,6 +3058,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -2962,6 +3172,44 @@ export interface operations {
                                 protocol: "tcp" | "udp";
                             }[];
                             sharedNetwork: string | null;
+                            rateLimits: {
+                                networkRx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                networkTx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                drive?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                            };
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -3078,6 +3326,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -3291,6 +3577,44 @@ export interface operations {
                                 protocol: "tcp" | "udp";
                             }[];
                             sharedNetwork: string | null;
+                            rateLimits: {
+                                networkRx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                networkTx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                drive?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                            };
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -3472,6 +3796,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -3592,6 +3954,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -3712,6 +4112,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -3832,6 +4270,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -3976,6 +4452,241 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
+                        failureReason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        steps: {
+                            name: string;
+                            durationMs: number;
+                            /** Format: date-time */
+                            at: string;
+                        }[];
+                        totalMs: number | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        version: number;
+                        observedState: ("not_started" | "running" | "paused" | "exited" | "absent" | "unreadable") | null;
+                        observedAt: string | null;
+                        restartPolicy: "never" | "on-failure" | "always";
+                        templateId: string | null;
+                        templateVersion: number | null;
+                        restoredFrom: {
+                            snapshotId: string;
+                            vmId: string;
+                        } | null;
+                    };
+                };
+            };
+            /** @description The request was refused: a problem (RFC 9457) with a stable `code` */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Manager or a host failed: a problem (RFC 9457) with a stable `code` */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateVmRateLimits: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The request applies only while the VM has one of these versions */
+                "if-match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    networkRx?: {
+                        bandwidth?: {
+                            size: number;
+                            oneTimeBurst?: number;
+                            refillTimeMs: number;
+                        };
+                        ops?: {
+                            size: number;
+                            oneTimeBurst?: number;
+                            refillTimeMs: number;
+                        };
+                    } | null;
+                    networkTx?: {
+                        bandwidth?: {
+                            size: number;
+                            oneTimeBurst?: number;
+                            refillTimeMs: number;
+                        };
+                        ops?: {
+                            size: number;
+                            oneTimeBurst?: number;
+                            refillTimeMs: number;
+                        };
+                    } | null;
+                    drive?: {
+                        bandwidth?: {
+                            size: number;
+                            oneTimeBurst?: number;
+                            refillTimeMs: number;
+                        };
+                        ops?: {
+                            size: number;
+                            oneTimeBurst?: number;
+                            refillTimeMs: number;
+                        };
+                    } | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        name: string;
+                        project: string;
+                        state: "pending" | "scheduled" | "starting" | "running" | "pausing" | "paused" | "stopping" | "stopped" | "failed" | "deleting" | "unknown";
+                        hostId: string;
+                        vcpuCount: number;
+                        memoryMib: number;
+                        kernelImageId: string;
+                        rootfsImageId: string;
+                        kernelPath: string;
+                        rootfsPath: string;
+                        bootArgs: string;
+                        guestMac: string;
+                        network: {
+                            ipAddress: string;
+                            prefixLength: number;
+                            gateway: string;
+                            dnsServers: string[];
+                        } | null;
+                        isMetricsEnabled: boolean;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
+                        sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;

@@ -1,5 +1,6 @@
 import {
   applyPlan,
+  isSameRateLimits,
   type AgentVm,
   type ApplyVmResult,
   type CleanupResult,
@@ -10,6 +11,8 @@ import {
   type HostResource,
   type SnapshotResult,
   type Inventory,
+  type RateLimits,
+  type RateLimitsResult,
   type VmSpec,
 } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
@@ -23,6 +26,7 @@ export type AgentOperation =
   | 'pause'
   | 'resume'
   | 'egress'
+  | 'rateLimits'
   | 'console'
   | 'attachConsole'
   | 'inventory'
@@ -35,6 +39,7 @@ export interface AgentCall {
   readonly vmId?: VmId;
   readonly spec?: VmSpec;
   readonly egress?: EgressPolicy;
+  readonly rateLimits?: RateLimits;
 }
 
 /**
@@ -203,6 +208,22 @@ export class FakeAgentClient implements AgentClient {
     if (entry === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
     this.egressPolicies.set(key, policy);
     return { isApplied: entry.isRunning };
+  }
+
+  async setVmRateLimits(target: AgentTarget, vmId: VmId, rateLimits: RateLimits): Promise<RateLimitsResult> {
+    this.calls.push({ operation: 'rateLimits', addr: target.addr, vmId, rateLimits });
+    this.throwIfScripted('rateLimits');
+    this.throwIfUnreadable(target, vmId);
+    const entry = this.vms.get(`${target.addr} ${vmId}`);
+    if (entry === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
+    const isChanged = !isSameRateLimits(entry.spec.rateLimits ?? {}, rateLimits);
+    entry.spec = { ...entry.spec, rateLimits };
+    return { isApplied: entry.isRunning && isChanged };
+  }
+
+  /** The rate limits the fake Agent holds for the VM (`{}` when it was never given any). */
+  rateLimitsOf(addr: string, vmId: VmId): RateLimits {
+    return this.vms.get(`${addr} ${vmId}`)?.spec.rateLimits ?? {};
   }
 
   /** The egress policy the fake Agent holds for the VM (allow all when it was never given one). */

@@ -14,6 +14,7 @@ import type { MutationOptions } from '../../application/use-cases/if-match.js';
 import { pauseVm } from '../../application/use-cases/pause-vm.js';
 import { resumeVm } from '../../application/use-cases/resume-vm.js';
 import { setVmEgress } from '../../application/use-cases/set-vm-egress.js';
+import { updateVmRateLimits } from '../../application/use-cases/set-vm-rate-limits.js';
 import { startVm } from '../../application/use-cases/start-vm.js';
 import { stopVm } from '../../application/use-cases/stop-vm.js';
 import { getVm, listVms } from '../../application/use-cases/vm-queries.js';
@@ -45,6 +46,7 @@ import {
   CreateVmQuery,
   DeletedVmView,
   ListVmsQuery,
+  UpdateVmRateLimitsBody,
   VmConsoleQuery,
   VmBatchView,
   VmPageView,
@@ -99,6 +101,7 @@ async function createClones(
     ipAddress: body.ipAddress,
     userData: body.userData,
     egress: body.egress,
+    rateLimits: body.rateLimits,
     restartPolicy: body.restartPolicy,
   };
   const isAsync = isAsyncRequested(request, wait);
@@ -366,6 +369,31 @@ export function registerVmRoutes(
     },
     async (request, reply) =>
       sendVm(reply, 200, await setVmEgress(deps, vmIdParam(request.params.id), request.body, mutationOptions(request))),
+  );
+
+  app.patch(
+    '/v1/vms/:id/rate-limits',
+    {
+      config: { auth: { scope: 'vms:write' } },
+      bodyLimit: bodyLimitBytes.rateLimits,
+      schema: {
+        operationId: 'updateVmRateLimits',
+        summary: "Change a VM's rate limits",
+        description:
+          "Each limiter given (`networkRx`, `networkTx`, `drive`) replaces the VM's own, `null` removes it, one left " +
+          'out stays. Stores the result (a new version, event `vm.rate_limits_changed`) and, when the VM runs or is ' +
+          "paused, has its host's Agent change its network interface and drive at once, without a restart. Every " +
+          'later start applies the stored limits. When the Agent fails the answer is its problem and the limits stay ' +
+          'stored (at the new version): the next start applies them. Honours `If-Match: "<version>"`.',
+        tags: ['vms'],
+        headers: VmReplaceHeaders,
+        params: VmIdParams,
+        body: UpdateVmRateLimitsBody,
+        response: { 200: VmView, ...problemResponses },
+      },
+    },
+    async (request, reply) =>
+      sendVm(reply, 200, await updateVmRateLimits(deps, vmIdParam(request.params.id), request.body, mutationOptions(request))),
   );
 
   app.delete(
