@@ -305,6 +305,14 @@ export const AgentVm = Type.Object({
   snapshots: Type.Optional(
     Type.Array(Type.Object({ id: Type.String(), state: Type.Union([Type.Literal('creating'), Type.Literal('ready')]) })),
   ),
+  /**
+   * In the inventory, for a running VM on an Agent that writes rules: the egress policy its record
+   * holds and whether its rules (chain, elements, published ports, guard) are all in Hearth's
+   * table as written. Absent otherwise, and from older Agents.
+   */
+  egress: Type.Optional(Type.Object({ policy: EgressPolicy, isInPlace: Type.Boolean() })),
+  /** In the inventory: the rate limits the VM's record holds (`{}`: none). Absent from older Agents. */
+  rateLimits: Type.Optional(RateLimits),
 });
 export type AgentVm = Static<typeof AgentVm>;
 

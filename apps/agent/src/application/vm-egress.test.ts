@@ -3,10 +3,11 @@ import type { EgressPolicy, VmSpec } from '@hearth/contracts';
 import { createFakeAgent } from '../adapters/fake/fake-agent-context.js';
 import { FakeHostScanner } from '../adapters/fake/fake-host-scanner.js';
 import { appErrorOf, otherVmId, testSpec, testVmId } from '../adapters/fake/fake-fixtures.js';
-import { sharedSetName, vmEgressScript } from '../domain/egress-rules.js';
+import { removeVmsScript, sharedSetName, vmEgressScript } from '../domain/egress-rules.js';
 import { applyVm } from './apply-vm.js';
 import { deleteVm } from './delete-vm.js';
 import { describeVm } from './describe-vm.js';
+import { listInventory } from './list-inventory.js';
 import { stopVm } from './stop-vm.js';
 import { sweepUntracked } from './sweep-untracked.js';
 import { setEgressPolicy } from './vm-egress.js';
@@ -279,5 +280,35 @@ describe('egress through NAT', () => {
 
     expect(error).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'rules/0/protocol' }] });
     expect(await agent.records.get(testVmId)).toBeUndefined();
+  });
+});
+
+describe('egress drift in the inventory', () => {
+  it("reports a running VM's policy and its rules in place, then not once they were removed behind the Agent's back, and the same policy again restores them", async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, { ...guestSpec, egress: { mode: 'deny_all' } });
+    const egressOf = async () => (await listInventory(agent.context, 'host-1')).vms.find((vm) => vm.vmId === testVmId)?.egress;
+    const before = await egressOf();
+
+    await agent.firewall.apply(removeVmsScript('hearth', new Set([testVmId]), await agent.firewall.readTable('hearth')) ?? '');
+    const drifted = await egressOf();
+    const isApplied = await setEgressPolicy(agent.context, testVmId, { mode: 'deny_all' });
+
+    expect(before).toEqual({ policy: { mode: 'deny_all' }, isInPlace: true });
+    expect(drifted).toEqual({ policy: { mode: 'deny_all' }, isInPlace: false });
+    expect(isApplied).toBe(true);
+    expect(await egressOf()).toEqual({ policy: { mode: 'deny_all' }, isInPlace: true });
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['drop']);
+  });
+
+  it('reports no egress for a stopped VM, nor on an Agent that writes no rules', async () => {
+    const withRules = agentWithEgress();
+    const withoutRules = createFakeAgent();
+    await applyVm(withRules.context, testVmId, guestSpec);
+    await stopVm(withRules.context, testVmId);
+    await applyVm(withoutRules.context, testVmId, guestSpec);
+
+    expect((await listInventory(withRules.context, 'h')).vms[0]?.egress).toBeUndefined();
+    expect((await listInventory(withoutRules.context, 'h')).vms[0]?.egress).toBeUndefined();
   });
 });

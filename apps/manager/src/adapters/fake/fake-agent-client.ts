@@ -58,6 +58,8 @@ function tapNameOf(vmId: VmId): string {
 export class FakeAgentClient implements AgentClient {
   readonly calls: AgentCall[] = [];
   private readonly vms = new Map<string, { spec: VmSpec; isRunning: boolean; isPaused: boolean }>();
+  /** VMs whose rules were removed behind the fake Agent's back, by `<addr> <vmId>`, until a policy is applied. */
+  private readonly removedRules = new Set<string>();
   /** The policy each VM's record holds, by `<addr> <vmId>` (as an Agent keeps it across stops). */
   private readonly egressPolicies = new Map<string, EgressPolicy>();
   private readonly failures = new Map<AgentOperation, Error[]>();
@@ -207,7 +209,13 @@ export class FakeAgentClient implements AgentClient {
     const entry = this.vms.get(key);
     if (entry === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
     this.egressPolicies.set(key, policy);
+    if (entry.isRunning) this.removedRules.delete(key);
     return { isApplied: entry.isRunning };
+  }
+
+  /** Another tool (or a person) removed the VM's rules from its host's table: the inventory says they are not in place. */
+  removeEgressRules(addr: string, vmId: VmId): void {
+    this.removedRules.add(`${addr} ${vmId}`);
   }
 
   async setVmRateLimits(target: AgentTarget, vmId: VmId, rateLimits: RateLimits): Promise<RateLimitsResult> {
@@ -281,7 +289,14 @@ export class FakeAgentClient implements AgentClient {
       const isRunning = entry?.isRunning ?? false;
       const isExited = this.exited.has(key);
       const vm = this.agentVm(vmId as VmId, isRunning);
-      if (isRunning) return { ...vm, vmmState: entry?.isPaused === true ? ('paused' as const) : ('running' as const) };
+      if (isRunning) {
+        return {
+          ...vm,
+          vmmState: entry?.isPaused === true ? ('paused' as const) : ('running' as const),
+          egress: { policy: this.egressPolicyOf(target.addr, vmId as VmId), isInPlace: !this.removedRules.has(key) },
+          rateLimits: entry?.spec.rateLimits ?? {},
+        };
+      }
       if (isExited) {
         const vmmExit = this.exits.get(key);
         return { ...vm, vmmState: 'exited' as const, pid: 4242, ...(vmmExit === undefined ? {} : { vmmExit }) };
