@@ -312,3 +312,30 @@ describe('egress drift in the inventory', () => {
     expect((await listInventory(withoutRules.context, 'h')).vms[0]?.egress).toBeUndefined();
   });
 });
+
+describe('a change of the policy alone', () => {
+  it('rewrites the VM chain and leaves the bridge table and its guard as they are', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, { ...guestSpec, sharedNetwork: 'default/backend' });
+    const guardBefore = agent.firewall.bridgeChainRules('hearth', testVmId);
+
+    expect(await setEgressPolicy(agent.context, testVmId, { mode: 'deny_all' })).toBe(true);
+
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['drop']);
+    expect(agent.firewall.lastScript).not.toMatch(/bridge/);
+    expect(agent.firewall.bridgeChainRules('hearth', testVmId)).toEqual(guardBefore);
+    expect((await listInventory(agent.context, 'h')).vms[0]?.egress).toEqual({ policy: { mode: 'deny_all' }, isInPlace: true });
+  });
+
+  it('is not what a repair is: the same policy again rewrites a guard that was removed', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    const state = await agent.firewall.readTable('hearth');
+    await agent.firewall.apply(removeVmsScript('hearth', new Set([testVmId]), state) ?? '');
+
+    await setEgressPolicy(agent.context, testVmId, { mode: 'allow_all' });
+
+    expect(agent.firewall.lastScript).toMatch(/bridge/);
+    expect((await agent.firewall.readTable('hearth')).guardChains).toEqual([testVmId]);
+  });
+});

@@ -1,4 +1,4 @@
-import { sortedPublishedPorts, type HostResource, type VmSpec } from '@hearth/contracts';
+import { isSameEgressPolicy, sortedPublishedPorts, type HostResource, type VmSpec } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { failpoint } from '@hearth/failpoints';
 import {
@@ -51,21 +51,34 @@ export async function ensureEgress(context: AgentContext, ledger: VmLedger): Pro
   const egress = context.settings.egress ?? null;
   const intent = egressIntentOf(context, ledger.record);
   if (egress === null || intent === null) return false;
-  await assertForwarding(context);
-  const uplink = await uplinkOf(context, egress);
-  const state = await context.firewall.readTable(egress.table);
+  // A change of the policy alone (the guard, address and ports as recorded) neither reads nor
+  // writes the bridge table: one nft read fewer and a shorter transaction.
+  const bridge = isPolicyChangeOnly(ledger.record.egress ?? null, intent) ? 'keep' : 'rewrite';
+  // The three reads are independent: side by side, not one process after another.
+  const [, uplink, state] = await Promise.all([
+    assertForwarding(context),
+    uplinkOf(context, egress),
+    context.firewall.readTable(egress.table, bridge === 'keep' ? 'ip' : 'ip_and_bridge'),
+  ]);
   const vmId = ledger.record.vmId;
-  if (isEgressInPlace(ledger.record, intent, state)) return false;
+  if (bridge === 'rewrite' && isEgressInPlace(ledger.record, intent, state)) return false;
   const script = vmEgressScript(
     { name: egress.table, uplink },
     { vmId, address: intent.address, policy: intent.policy, ports: intent.ports ?? [], guard: intent.guard ?? null },
     state,
+    bridge,
   );
   await ledger.commit({ egress: intent });
   failpoint('agent.egress.recorded');
   await context.firewall.apply(script);
   failpoint('agent.egress.applied');
   return true;
+}
+
+/** True when `intent` differs from what was recorded as written in its policy only. Pure. */
+export function isPolicyChangeOnly(recorded: EgressRecord | null, intent: EgressRecord): boolean {
+  if (recorded === null || isSameEgressPolicy(recorded.policy, intent.policy)) return false;
+  return JSON.stringify({ ...recorded, policy: null }) === JSON.stringify({ ...intent, policy: null });
 }
 
 /**
