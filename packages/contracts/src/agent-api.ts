@@ -442,6 +442,14 @@ export const HostFacts = Type.Object({
    * Absent from older Agents, which write none.
    */
   egress: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('nat')])),
+  /**
+   * Whether the host forwards IPv4 (`net.ipv4.ip_forward` in the bridge's namespace): without it no
+   * guest leaves by NAT, and the Agent refuses egress (`HOST_EGRESS_UNAVAILABLE`). Null when it
+   * could not be read; absent from older Agents.
+   */
+  isIpForwarding: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  /** The bridge's IPv4 address with its prefix length (the guests' gateway); null when it has none. Absent from older Agents. */
+  bridgeAddress: Type.Optional(Type.Union([Type.String({ maxLength: 18 }), Type.Null()])),
 });
 export type HostFacts = Static<typeof HostFacts>;
 

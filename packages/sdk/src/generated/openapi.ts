@@ -1919,6 +1919,8 @@ export interface operations {
                         bridge: string;
                         spawnMode: "direct" | "systemd-run";
                         egress?: "off" | "nat";
+                        isIpForwarding?: boolean | null;
+                        bridgeAddress?: string | null;
                     };
                 };
             };
@@ -1989,6 +1991,8 @@ export interface operations {
                         bridge: string;
                         spawnMode: "direct" | "systemd-run";
                         egress?: "off" | "nat";
+                        isIpForwarding?: boolean | null;
+                        bridgeAddress?: string | null;
                     };
                 };
             };
@@ -2064,6 +2068,8 @@ export interface operations {
                                 bridge: string;
                                 spawnMode: "direct" | "systemd-run";
                                 egress?: "off" | "nat";
+                                isIpForwarding?: boolean | null;
+                                bridgeAddress?: string | null;
                             };
                             allocated: {
                                 vcpuCount: number;
@@ -2139,6 +2145,8 @@ export interface operations {
                             bridge: string;
                             spawnMode: "direct" | "systemd-run";
                             egress?: "off" | "nat";
+                            isIpForwarding?: boolean | null;
+                            bridgeAddress?: string | null;
                         };
                         allocated: {
                             vcpuCount: number;
@@ -2308,6 +2316,8 @@ export interface operations {
                             bridge: string;
                             spawnMode: "direct" | "systemd-run";
                             egress?: "off" | "nat";
+                            isIpForwarding?: boolean | null;
+                            bridgeAddress?: string | null;
                         };
                         allocated: {
                             vcpuCount: number;
@@ -2384,6 +2394,8 @@ export interface operations {
                             bridge: string;
                             spawnMode: "direct" | "systemd-run";
                             egress?: "off" | "nat";
+                            isIpForwarding?: boolean | null;
+                            bridgeAddress?: string | null;
                         };
                         allocated: {
                             vcpuCount: number;
@@ -2461,6 +2473,8 @@ export interface operations {
                                 bridge: string;
                                 spawnMode: "direct" | "systemd-run";
                                 egress?: "off" | "nat";
+                                isIpForwarding?: boolean | null;
+                                bridgeAddress?: string | null;
                             };
                             allocated: {
                                 vcpuCount: number;
