@@ -150,16 +150,34 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     expect((await hearth(['project', 'get', 'team-cli'])).code).toBe(1);
   });
 
-  it("replaces a VM's egress policy by its name, refuses a bad entry as usage, and shows the policy", async () => {
-    await json<{ id: string }>(['vm', 'create', 'walled', '--kernel', 'vmlinux', '--rootfs', 'base']);
+  it("replaces a VM's egress policy and rate limits by its name, refuses bad entries as usage, and shows both", async () => {
+    const created = await json<{ rateLimits: unknown }>([
+      'vm',
+      'create',
+      'walled',
+      '--kernel',
+      'vmlinux',
+      '--rootfs',
+      'base',
+      '--limit',
+      'drive.ops=500/1000+2000',
+    ]);
+    expect(created.rateLimits).toEqual({ drive: { ops: { size: 500, refillTimeMs: 1000, oneTimeBurst: 2000 } } });
     const denied = await hearth(['vm', 'egress', 'walled', '--deny-all']);
     expect(denied.code, denied.stderr).toBe(0);
     expect(denied.stdout).toMatch(/egress deny_all/);
     const listed = await json<{ egress: unknown }>(['vm', 'egress', 'walled', '--allow', '203.0.113.0/24:tcp:80,443']);
     expect(listed.egress).toEqual({ mode: 'allow_list', rules: [{ cidr: '203.0.113.0/24', protocol: 'tcp', ports: [80, 443] }] });
-    expect((await hearth(['vm', 'get', 'walled'])).stdout).toMatch(/egress: +allow_list 203\.0\.113\.0\/24:tcp:80,443/);
+    // Changed live through the host's Firecracker (PATCH of the interface and the drive).
+    const limited = await hearth(['vm', 'limits', 'walled', '--limit', 'net-tx.bandwidth=1250000/100', '--unlimit', 'drive']);
+    expect(limited.code, limited.stderr).toBe(0);
+    expect(limited.stdout).toMatch(/rate limits net-tx\.bandwidth=1250000\/100$/m);
+    const shown = (await hearth(['vm', 'get', 'walled'])).stdout;
+    expect(shown).toMatch(/egress: +allow_list 203\.0\.113\.0\/24:tcp:80,443/);
+    expect(shown).toMatch(/rate limits: +net-tx\.bandwidth=1250000\/100/);
     expect((await hearth(['vm', 'egress', 'walled', '--allow', '10.0.0.0/8:icmp'])).code).toBe(2);
     expect((await hearth(['vm', 'egress', 'walled'])).code).toBe(2);
+    expect((await hearth(['vm', 'limits', 'walled', '--limit', 'disk.ops=1/1'])).code).toBe(2);
     expect((await hearth(['vm', 'rm', 'walled'])).code).toBe(0);
   });
 

@@ -199,6 +199,30 @@ export function describeAgentClientContract(name: string, createHarness: () => P
       expect(result).toEqual({ isApplied: false });
     });
 
+    it('setVmRateLimits changes a running VM at once, and the same limits again change nothing', async () => {
+      const rateLimits = {
+        networkTx: { bandwidth: { size: 1_000_000, refillTimeMs: 100 } },
+        drive: { ops: { size: 100, refillTimeMs: 1000 } },
+      };
+      await harness.client.applyVm(harness.target, firstVm, harness.spec);
+
+      const changed = await harness.client.setVmRateLimits(harness.target, firstVm, rateLimits);
+      const again = await harness.client.setVmRateLimits(harness.target, firstVm, rateLimits);
+
+      expect([changed, again]).toEqual([{ isApplied: true }, { isApplied: false }]);
+    });
+
+    it('setVmRateLimits on a stopped VM keeps them for its next start: nothing is applied now', async () => {
+      await harness.client.applyVm(harness.target, firstVm, harness.spec);
+      await harness.client.stopVm(harness.target, firstVm);
+
+      const result = await harness.client.setVmRateLimits(harness.target, firstVm, {
+        drive: { ops: { size: 1, refillTimeMs: 1 } },
+      });
+
+      expect(result).toEqual({ isApplied: false });
+    });
+
     it('applyVm takes a spec that carries an egress policy', async () => {
       const result = await harness.client.applyVm(harness.target, firstVm, { ...harness.spec, egress: { mode: 'deny_all' } });
 
@@ -214,15 +238,22 @@ export function describeAgentClientContract(name: string, createHarness: () => P
       expect(await inventoryVm(firstVm)).toBeUndefined();
     });
 
-    it('stopVm, deleteVm, pauseVm and setVmEgress of a VM the Agent does not hold fail with VM_NOT_FOUND', async () => {
+    it('stopVm, deleteVm, pauseVm, setVmEgress and setVmRateLimits of a VM the Agent does not hold fail with VM_NOT_FOUND', async () => {
       const codes = await Promise.all([
         appErrorOf(harness.client.stopVm(harness.target, unknownVm)),
         appErrorOf(harness.client.deleteVm(harness.target, unknownVm)),
         appErrorOf(harness.client.pauseVm(harness.target, unknownVm)),
         appErrorOf(harness.client.setVmEgress(harness.target, unknownVm, { mode: 'deny_all' })),
+        appErrorOf(harness.client.setVmRateLimits(harness.target, unknownVm, {})),
       ]);
 
-      expect(codes.map((error) => error.code)).toEqual(['VM_NOT_FOUND', 'VM_NOT_FOUND', 'VM_NOT_FOUND', 'VM_NOT_FOUND']);
+      expect(codes.map((error) => error.code)).toEqual([
+        'VM_NOT_FOUND',
+        'VM_NOT_FOUND',
+        'VM_NOT_FOUND',
+        'VM_NOT_FOUND',
+        'VM_NOT_FOUND',
+      ]);
     });
   });
 }

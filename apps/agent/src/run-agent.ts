@@ -145,9 +145,10 @@ export async function runAgent(): Promise<void> {
   // One long-lived `ip -batch` for link changes: a fork of the Agent costs more CPU than the change itself.
   const ipBatch = new IpBatch({ netns: config.netns });
   const network = new LinuxHostNetwork(runner, { netns: config.netns, batch: ipBatch });
+  const firewall = new NftHostFirewall(runner, { netns: config.netns });
   const context: AgentContext = {
     network,
-    firewall: new NftHostFirewall(runner, { netns: config.netns }),
+    firewall,
     vmm: new FirecrackerProcessVmm({
       firecrackerBin: config.firecrackerBin,
       spawnMode,
@@ -196,6 +197,7 @@ export async function runAgent(): Promise<void> {
       network,
       cpuCount: config.cpuCount,
       egress: config.egress === null ? 'off' : 'nat',
+      isForwardingEnabled: () => firewall.isForwardingEnabled(),
     }),
     records: context.records,
     clock,

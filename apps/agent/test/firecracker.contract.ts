@@ -189,6 +189,47 @@ export function describeFirecrackerContract(
         expect([machine.message, boot.message, logger.message]).toEqual([POST_BOOT, POST_BOOT, POST_BOOT]);
       });
 
+      it('a drive put with a rate limiter holds it, and a patch after the start replaces or removes each bucket', async () => {
+        const { client } = await spawnReady();
+        const devices = { driveId: 'rootfs', ifaceId: 'eth0' };
+        await client.putMachineConfig({ vcpuCount: 1, memoryMib: 128 });
+        await client.putBootSource({ kernelImagePath: harness.kernelPath, bootArgs: 'console=ttyS0' });
+        const limiter = { bandwidth: { size: 1_000_000, oneTimeBurst: 5_000_000, refillTimeMs: 100 } };
+        await client.putDrive({
+          driveId: 'rootfs',
+          pathOnHost: harness.rootfsPath,
+          isRootDevice: true,
+          isReadOnly: false,
+          rateLimiter: limiter,
+        });
+        const held = await client.readRateLimits(devices);
+        await client.startInstance();
+
+        await client.patchDriveRateLimiter({ driveId: 'rootfs', rateLimiter: { ops: { size: 100, refillTimeMs: 1000 } } });
+        const patched = await client.readRateLimits(devices);
+        await client.patchDriveRateLimiter({ driveId: 'rootfs', rateLimiter: undefined });
+
+        expect(held).toEqual({ drive: limiter });
+        expect(patched).toEqual({ drive: { ops: { size: 100, refillTimeMs: 1000 } } });
+        expect(await client.readRateLimits(devices)).toEqual({});
+      });
+
+      it('rate limiters cannot be patched before the start, nor on a drive that is not there', async () => {
+        const { client } = await spawnReady();
+        await configure(client);
+
+        const early = await appErrorOf(client.patchDriveRateLimiter({ driveId: 'rootfs', rateLimiter: undefined }));
+        await client.startInstance();
+        const unknown = await appErrorOf(client.patchDriveRateLimiter({ driveId: 'data', rateLimiter: undefined }));
+        const iface = await appErrorOf(
+          client.patchNetworkRateLimiters({ ifaceId: 'eth1', rxRateLimiter: undefined, txRateLimiter: undefined }),
+        );
+
+        expect(early.message).toBe(PRE_BOOT);
+        expect(unknown.message).toBe('Drive config error: Unable to patch the block device: No such device');
+        expect(iface.message).toBe('Network config error: Unable to update the net device: Device not found: eth1');
+      });
+
       it('forward answers GET / with a JSON body carrying the instance id and state', async () => {
         const { client } = await spawnReady();
 

@@ -57,6 +57,20 @@ export function describeHostFirewallContract(
         });
       });
 
+      it('a policy change that keeps the bridge table reads and writes the ip table only, and leaves the guard', async () => {
+        const guard = { tap: 'fctest0', mac: '06:00:ac:10:00:05', sharedSet: null };
+        const vm = { vmId, address: '172.30.0.5', policy: allowAll, guard };
+        await harness.firewall.apply(vmEgressScript(table, vm, await harness.firewall.readTable(table.name)));
+        const ipOnly = await harness.firewall.readTable(table.name, 'ip');
+
+        await harness.firewall.apply(vmEgressScript(table, { ...vm, policy: { mode: 'deny_all' } }, ipOnly, 'keep'));
+
+        expect([ipOnly.guardChains, ipOnly.guardElements, ipOnly.vmChains]).toEqual([[], [], [vmId]]);
+        const state = await harness.firewall.readTable(table.name);
+        expect(state.guardChains).toEqual([vmId]);
+        expect(state.guardElements).toEqual([{ tap: 'fctest0', chain: vmId }]);
+      });
+
       it("a VM's script leaves its chain and its elements, tagged with its id", async () => {
         await applyVm(vmId, '172.30.0.5');
 

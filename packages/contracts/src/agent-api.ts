@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { EgressPolicy } from './egress-policy.js';
 import { PublishedPorts } from './published-ports.js';
+import { RateLimits } from './rate-limits.js';
 
 /**
  * The Agent's HTTP API (under `/agent/v1`), shared by the Agent (server) and the Manager (client).
@@ -175,6 +176,11 @@ export const VmSpec = Type.Object(
      * of one host reach each other only when both joined the same one. Absent: none.
      */
     sharedNetwork: Type.Optional(Type.String({ minLength: 1, maxLength: 160, pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]*$' })),
+    /**
+     * Firecracker rate limiters of the network interface and the drive, set at their PUT and, on a
+     * running VM applied again with other limits, changed by PATCH. Absent: nothing is limited.
+     */
+    rateLimits: Type.Optional(RateLimits),
   },
   { additionalProperties: false },
 );
@@ -304,6 +310,14 @@ export const AgentVm = Type.Object({
   snapshots: Type.Optional(
     Type.Array(Type.Object({ id: Type.String(), state: Type.Union([Type.Literal('creating'), Type.Literal('ready')]) })),
   ),
+  /**
+   * In the inventory, for a running VM on an Agent that writes rules: the egress policy its record
+   * holds and whether its rules (chain, elements, published ports, guard) are all in Hearth's
+   * table as written. Absent otherwise, and from older Agents.
+   */
+  egress: Type.Optional(Type.Object({ policy: EgressPolicy, isInPlace: Type.Boolean() })),
+  /** In the inventory: the rate limits the VM's record holds (`{}`: none). Absent from older Agents. */
+  rateLimits: Type.Optional(RateLimits),
 });
 export type AgentVm = Static<typeof AgentVm>;
 
@@ -319,6 +333,10 @@ export type TapResult = Static<typeof TapResult>;
 /** `PUT /vms/:id/egress`: whether the running VM's chain was rewritten (false: kept for its next start). */
 export const EgressPolicyResult = Type.Object({ isApplied: Type.Boolean() });
 export type EgressPolicyResult = Static<typeof EgressPolicyResult>;
+
+/** `PUT /vms/:id/rate-limits`: whether the running VM's devices were changed (false: kept for its next start). */
+export const RateLimitsResult = Type.Object({ isApplied: Type.Boolean() });
+export type RateLimitsResult = Static<typeof RateLimitsResult>;
 
 export const RootfsRequest = Type.Object(
   { sourcePath: Type.String({ minLength: 1, maxLength: 4096 }) },
@@ -438,6 +456,14 @@ export const HostFacts = Type.Object({
   kernelRelease: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()])),
   cpuModel: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()])),
   cpuFlagsSha256: Type.Optional(Type.Union([Type.String({ maxLength: 64, pattern: '^[0-9a-f]{64}$' }), Type.Null()])),
+  /**
+   * Whether the host forwards IPv4 (`net.ipv4.ip_forward` in the bridge's namespace): without it no
+   * guest leaves by NAT, and the Agent refuses egress (`HOST_EGRESS_UNAVAILABLE`). Null when it
+   * could not be read; absent from older Agents.
+   */
+  isIpForwarding: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  /** The bridge's IPv4 address with its prefix length (the guests' gateway); null when it has none. Absent from older Agents. */
+  bridgeAddress: Type.Optional(Type.Union([Type.String({ maxLength: 18 }), Type.Null()])),
 });
 export type HostFacts = Static<typeof HostFacts>;
 

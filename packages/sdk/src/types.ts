@@ -26,6 +26,10 @@ export type CreateVmRequest = BodyOf<'createVm'>;
 export type DeletedVm = JsonOf<'deleteVm', 200>;
 /** What a VM's guest may send beyond its host: everything, nothing, or an allow or deny list. */
 export type EgressPolicy = BodyOf<'setVmEgress'>;
+/** Firecracker rate limiters of a VM's network interface (`networkRx`, `networkTx`) and drive. */
+export type RateLimits = Vm['rateLimits'];
+/** A change of a VM's rate limits: each limiter given replaces its own, `null` removes it. */
+export type RateLimitsChange = BodyOf<'updateVmRateLimits'>;
 export type VmWaitResult = JsonOf<'waitForVmState', 200>;
 export type ListVmsFilter = Omit<QueryOf<'listVms'>, 'cursor' | 'limit'>;
 

@@ -1,7 +1,16 @@
 import { bodyOf, ifMatch, type ApiClient } from './api-client.js';
 import { attachConsole, type AttachConsoleOptions, type ConsoleSession, type ConsoleTarget } from './console.js';
 import { paginate } from './paginate.js';
-import type { CreateVmRequest, DeletedVm, EgressPolicy, HearthEvent, ListVmsFilter, Vm, VmState } from './types.js';
+import type {
+  CreateVmRequest,
+  DeletedVm,
+  EgressPolicy,
+  HearthEvent,
+  ListVmsFilter,
+  RateLimitsChange,
+  Vm,
+  VmState,
+} from './types.js';
 
 /** Longest long poll the Manager allows (`timeout_s` of GET /v1/vms/{id}/wait). */
 const longestPollSeconds = 60;
@@ -191,6 +200,21 @@ export class Vms {
       this.api.PUT('/v1/vms/{id}/egress', {
         params: { path: { id }, header: ifMatch(options.ifVersion) },
         body: policy,
+        signal: options.signal,
+      }),
+    );
+  }
+
+  /**
+   * Changes the VM's rate limits: each limiter given replaces its own, `null` removes it, one left
+   * out stays. A running VM's host applies them at once, without a restart; when that fails the
+   * call rejects and the limits stay stored (at a new version) for the VM's next start.
+   */
+  async updateRateLimits(id: string, change: RateLimitsChange, options: MutationOptions = {}): Promise<Vm> {
+    return bodyOf(
+      this.api.PATCH('/v1/vms/{id}/rate-limits', {
+        params: { path: { id }, header: ifMatch(options.ifVersion) },
+        body: change,
         signal: options.signal,
       }),
     );

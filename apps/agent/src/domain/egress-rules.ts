@@ -263,6 +263,7 @@ export function vmEgressScript(
     readonly guard?: GuestGuard | null;
   },
   state: EgressTableState,
+  bridge: 'rewrite' | 'keep' = 'rewrite',
 ): string {
   assertTable(table);
   if (!isVmId(vm.vmId)) throw invalid('vmId', 'must be a VM id');
@@ -293,9 +294,13 @@ export function vmEgressScript(
     ...ports.map(
       (port) => `add element ${t} ${portMapName} { ${portKey(port)} comment "${vm.vmId}" : ${vm.address} . ${port.guestPort} }`,
     ),
-    ...bridgeBaseScript(table.name),
-    ...bridgeDeletions(table.name, state, (vmId) => vmId === vm.vmId, { tap: guard?.tap ?? '', keepChains: guard !== null }),
-    ...(guard === null
+    // The guard depends on the TAP, the MAC, the address and the shared network, never on the
+    // policy: a change of the policy alone leaves the bridge table as it is (`keep`).
+    ...(bridge === 'keep' ? [] : bridgeBaseScript(table.name)),
+    ...(bridge === 'keep'
+      ? []
+      : bridgeDeletions(table.name, state, (vmId) => vmId === vm.vmId, { tap: guard?.tap ?? '', keepChains: guard !== null })),
+    ...(guard === null || bridge === 'keep'
       ? []
       : [
           ...(guard.sharedSet === null ? [] : [`add set ${b} ${guard.sharedSet} { type ifname ; }`]),

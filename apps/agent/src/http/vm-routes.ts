@@ -9,6 +9,8 @@ import {
   EgressPolicy,
   EgressPolicyResult,
   MetricsPrepareResult,
+  RateLimits,
+  RateLimitsResult,
   RootfsRequest,
   RootfsResult,
   SnapshotParams,
@@ -28,6 +30,7 @@ import { deleteSnapshot, snapshotVm } from '../application/use-cases/snapshot-vm
 import { readConsoleLog } from '../application/use-cases/read-console-log.js';
 import { stopVm } from '../application/use-cases/stop-vm.js';
 import { setEgressPolicy } from '../application/steps/vm-egress.js';
+import { setRateLimits } from '../application/steps/vm-rate-limits.js';
 import { runMetricsPrepareStep, runRootfsStep, runSpawnStep, runTapStep } from '../application/use-cases/vm-steps.js';
 import { parseVmId } from '../domain/vm-id.js';
 
@@ -73,6 +76,11 @@ export function registerVmRoutes(app: HttpServer, context: AgentContext, console
     '/vms/:id/egress',
     { schema: { params: VmIdParams, body: EgressPolicy, response: { 200: EgressPolicyResult } } },
     async (request) => ({ isApplied: await setEgressPolicy(context, parseVmId(request.params.id), request.body) }),
+  );
+  app.put(
+    '/vms/:id/rate-limits',
+    { schema: { params: VmIdParams, body: RateLimits, response: { 200: RateLimitsResult } } },
+    async (request) => ({ isApplied: await setRateLimits(context, parseVmId(request.params.id), request.body) }),
   );
   app.post('/vms/:id/tap', { schema: { params: VmIdParams, response: { 200: TapResult } } }, (request) =>
     runTapStep(context, parseVmId(request.params.id)),

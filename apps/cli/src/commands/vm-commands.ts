@@ -1,5 +1,15 @@
 import { parseArgs } from 'node:util';
-import { VmWaitError, describeConsoleEnd, type EgressPolicy, type Hearth, type Vm, type VmState } from '@hearth/sdk';
+import {
+  VmWaitError,
+  describeConsoleEnd,
+  type CreateVmRequest,
+  type EgressPolicy,
+  type Hearth,
+  type RateLimits,
+  type RateLimitsChange,
+  type Vm,
+  type VmState,
+} from '@hearth/sdk';
 import type { Command } from '../command.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { collect, onlyArgument } from '../arguments.js';
@@ -41,6 +51,9 @@ const vmDetail: readonly Column<Vm>[] = [
   { header: 'version', value: (vm) => String(vm.version) },
   { header: 'restart', value: (vm) => vm.restartPolicy },
   { header: 'egress', value: (vm) => egressText(vm.egress) },
+  { header: 'ports', value: (vm) => vm.ports.map((p) => `${p.hostPort}:${p.guestPort}/${p.protocol}`).join(' ') || '-' },
+  { header: 'shared network', value: (vm) => vm.sharedNetwork ?? '-' },
+  { header: 'rate limits', value: (vm) => rateLimitsText(vm.rateLimits) },
   {
     header: 'failure',
     value: (vm) => (vm.failureReason === null ? '-' : `${vm.failureReason.code}: ${vm.failureReason.message}`),
@@ -82,6 +95,107 @@ export function egressPolicyOfFlags(flags: {
   if (flags['deny-all'] === true) return { mode: 'deny_all' };
   if (allow.length > 0) return { mode: 'allow_list', rules: allow.map(parseEgressEntry) };
   return { mode: 'deny_list', rules: deny.map(parseEgressEntry) };
+}
+
+/**
+ * The egress of `hearth vm create`: `--egress allow|deny` (everything or nothing), or an allow or
+ * deny list as `hearth vm egress` takes it; undefined when none of them is given (the default, allow all).
+ */
+export function createEgressOfFlags(flags: {
+  readonly egress?: string | undefined;
+  readonly allow?: readonly string[] | undefined;
+  readonly deny?: readonly string[] | undefined;
+}): EgressPolicy | undefined {
+  if (flags.egress === undefined && (flags.allow ?? []).length === 0 && (flags.deny ?? []).length === 0) return undefined;
+  if (flags.egress !== undefined && flags.egress !== 'allow' && flags.egress !== 'deny') {
+    throw new CliError(exitCodes.usage, `--egress ${flags.egress}: allow or deny`);
+  }
+  return egressPolicyOfFlags({
+    'allow-all': flags.egress === 'allow',
+    'deny-all': flags.egress === 'deny',
+    allow: flags.allow,
+    deny: flags.deny,
+  });
+}
+
+type PublishedPort = NonNullable<CreateVmRequest['ports']>[number];
+
+/** One `--port HOST:GUEST[/tcp|udp]` (tcp unless said), e.g. `8080:80/tcp`. */
+export function parsePortFlag(text: string): PublishedPort {
+  const match = /^(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/.exec(text);
+  const hostPort = Number(match?.[1]);
+  const guestPort = Number(match?.[2]);
+  if (match === null || [hostPort, guestPort].some((port) => port < 1 || port > 65_535)) {
+    throw new CliError(exitCodes.usage, `--port ${text}: HOST:GUEST[/tcp|udp] with ports 1..65535, e.g. 8080:80/tcp`);
+  }
+  return { hostPort, guestPort, protocol: match[3] === 'udp' ? 'udp' : 'tcp' };
+}
+
+/** The devices of `--limit` and `--unlimit`, by their names in the API. */
+const limitDevices = { 'net-rx': 'networkRx', 'net-tx': 'networkTx', drive: 'drive' } as const;
+type LimitDevice = keyof typeof limitDevices;
+type RateLimiter = NonNullable<RateLimits['drive']>;
+
+function limitDeviceOf(text: string, flag: string): (typeof limitDevices)[LimitDevice] {
+  const device = limitDevices[text as LimitDevice] as (typeof limitDevices)[LimitDevice] | undefined;
+  if (device === undefined) throw new CliError(exitCodes.usage, `${flag} ${text}: the device is net-rx, net-tx or drive`);
+  return device;
+}
+
+/**
+ * The limiters of `--limit DEVICE.BUCKET=SIZE/REFILL_MS[+BURST]` flags, e.g. `net-tx.bandwidth=1250000/100`
+ * (1,250,000 bytes every 100 ms: 100 Mbit/s) or `drive.ops=500/1000+2000`. A device's flags
+ * together make its limiter.
+ */
+export function rateLimitsOfFlags(limits: readonly string[]): RateLimits {
+  const out: Record<string, RateLimiter> = {};
+  for (const text of limits) {
+    const match = /^([a-z-]+)\.(bandwidth|ops)=(\d+)\/(\d+)(?:\+(\d+))?$/.exec(text);
+    if (match === null) {
+      throw new CliError(
+        exitCodes.usage,
+        `--limit ${text}: DEVICE.BUCKET=SIZE/REFILL_MS[+BURST], e.g. net-tx.bandwidth=1250000/100`,
+      );
+    }
+    const device = limitDeviceOf(match[1]!, '--limit');
+    const bucket = {
+      size: Number(match[3]),
+      refillTimeMs: Number(match[4]),
+      ...(match[5] === undefined ? {} : { oneTimeBurst: Number(match[5]) }),
+    };
+    out[device] = { ...out[device], [match[2]!]: bucket };
+  }
+  return out;
+}
+
+/** The change of `hearth vm limits`: the devices given by `--limit` replaced, those given by `--unlimit` removed. */
+export function rateLimitsChangeOfFlags(flags: {
+  readonly limit?: readonly string[] | undefined;
+  readonly unlimit?: readonly string[] | undefined;
+}): RateLimitsChange {
+  const change: Record<string, RateLimiter | null> = { ...rateLimitsOfFlags(flags.limit ?? []) };
+  for (const text of flags.unlimit ?? []) {
+    const device = limitDeviceOf(text, '--unlimit');
+    if (change[device] !== undefined) throw new CliError(exitCodes.usage, `${text} is given to both --limit and --unlimit`);
+    change[device] = null;
+  }
+  if (Object.keys(change).length === 0) throw new CliError(exitCodes.usage, 'give at least one --limit or --unlimit');
+  return change;
+}
+
+function bucketText(name: string, bucket: { size: number; refillTimeMs: number; oneTimeBurst?: number }): string {
+  return `${name}=${bucket.size}/${bucket.refillTimeMs}${bucket.oneTimeBurst ? `+${bucket.oneTimeBurst}` : ''}`;
+}
+
+function rateLimitsText(rateLimits: RateLimits): string {
+  const parts = Object.entries(limitDevices).flatMap(([flag, device]) => {
+    const limiter = rateLimits[device];
+    if (limiter === undefined) return [];
+    return [limiter.bandwidth, limiter.ops].flatMap((bucket, i) =>
+      bucket === undefined ? [] : [bucketText(`${flag}.${i === 0 ? 'bandwidth' : 'ops'}`, bucket)],
+    );
+  });
+  return parts.length === 0 ? 'none' : parts.join(' ');
 }
 
 function egressText(policy: EgressPolicy): string {
@@ -151,7 +265,8 @@ export const vmCommands: Readonly<Record<string, Command>> = {
   create: {
     summary: 'Create a VM, from images or a template (--wait: show each step until it runs)',
     usage:
-      '<name> (--kernel <image> --rootfs <image> | --template <template>) [--vcpus n] [--memory MiB] [--project p] [--boot-args s] [--restart policy] [--wait] [--timeout s]',
+      '<name> (--kernel <image> --rootfs <image> | --template <template>) [--vcpus n] [--memory MiB] [--project p] [--boot-args s] [--restart policy] ' +
+      '[--port HOST:GUEST[/proto]]… [--shared-network name] [--egress allow|deny | --allow CIDR…| --deny CIDR…] [--limit DEVICE.BUCKET=SIZE/MS[+BURST]]… [--wait] [--timeout s]',
     options: [
       '--kernel',
       '--rootfs',
@@ -161,6 +276,12 @@ export const vmCommands: Readonly<Record<string, Command>> = {
       '--project',
       '--boot-args',
       '--restart',
+      '--port',
+      '--shared-network',
+      '--egress',
+      '--allow',
+      '--deny',
+      '--limit',
       '--wait',
       '--timeout',
     ],
@@ -177,6 +298,12 @@ export const vmCommands: Readonly<Record<string, Command>> = {
           project: { type: 'string' },
           'boot-args': { type: 'string' },
           restart: { type: 'string' },
+          port: { type: 'string', multiple: true },
+          'shared-network': { type: 'string' },
+          egress: { type: 'string' },
+          allow: { type: 'string', multiple: true },
+          deny: { type: 'string', multiple: true },
+          limit: { type: 'string', multiple: true },
           wait: { type: 'boolean', default: false },
           timeout: { type: 'string', default: '300' },
         },
@@ -188,6 +315,9 @@ export const vmCommands: Readonly<Record<string, Command>> = {
           'hearth vm create <name> --kernel <image> --rootfs <image>, or hearth vm create <name> --template <template>',
         );
       }
+      const ports = (values.port ?? []).map(parsePortFlag);
+      const egress = createEgressOfFlags(values);
+      const rateLimits = rateLimitsOfFlags(values.limit ?? []);
       const hearth = await client();
       // With a template, what is given replaces the template's value; without one, 1 vCPU and 128 MiB.
       const template = values.template === undefined ? undefined : await resolveTemplate(hearth, values.template);
@@ -207,6 +337,10 @@ export const vmCommands: Readonly<Record<string, Command>> = {
           ...(values.project === undefined ? {} : { project: values.project }),
           ...(values['boot-args'] === undefined ? {} : { bootArgs: values['boot-args'] }),
           ...(restartPolicy === undefined ? {} : { restartPolicy }),
+          ...(ports.length === 0 ? {} : { ports }),
+          ...(values['shared-network'] === undefined ? {} : { sharedNetwork: values['shared-network'] }),
+          ...(egress === undefined ? {} : { egress }),
+          ...(Object.keys(rateLimits).length === 0 ? {} : { rateLimits }),
         },
         { wait: false },
       );
@@ -302,6 +436,29 @@ export const vmCommands: Readonly<Record<string, Command>> = {
       const vm = await resolveVm(hearth, positionals[0]!);
       const changed = await hearth.vms.setEgress(vm.id, policy, { ifVersion: vm.version });
       printResult(out, changed, `${changed.id} egress ${egressText(changed.egress)}`);
+    },
+  },
+  limits: {
+    summary: "Change a VM's rate limits (a running VM's host applies them at once, without a restart)",
+    usage: '<vm> [--limit DEVICE.BUCKET=SIZE/REFILL_MS[+BURST]]… [--unlimit DEVICE]…  (DEVICE: net-rx, net-tx, drive)',
+    options: ['--limit', '--unlimit'],
+    async run({ args, out, hearth: client }) {
+      const { values, positionals } = parseArgs({
+        args: [...args],
+        allowPositionals: true,
+        options: { limit: { type: 'string', multiple: true }, unlimit: { type: 'string', multiple: true } },
+      });
+      if (positionals.length !== 1) {
+        throw new CliError(
+          exitCodes.usage,
+          'hearth vm limits <vm> [--limit DEVICE.BUCKET=SIZE/REFILL_MS[+BURST]]… [--unlimit DEVICE]…',
+        );
+      }
+      const change = rateLimitsChangeOfFlags(values);
+      const hearth = await client();
+      const vm = await resolveVm(hearth, positionals[0]!);
+      const changed = await hearth.vms.updateRateLimits(vm.id, change, { ifVersion: vm.version });
+      printResult(out, changed, `${changed.id} rate limits ${rateLimitsText(changed.rateLimits)}`);
     },
   },
   rm: {

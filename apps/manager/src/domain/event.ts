@@ -11,6 +11,7 @@ export type EventType =
   | 'vm.state_changed'
   | 'vm.observed_state_changed'
   | 'vm.egress_changed'
+  | 'vm.rate_limits_changed'
   | 'vm.deleted'
   | 'host.registered'
   | 'host.address_changed'

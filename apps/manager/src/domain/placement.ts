@@ -128,7 +128,8 @@ export function rejectionOf(
 }
 
 /**
- * Why `host` cannot publish `ports`: its Agent writes no NAT rules (`egress_off`), or another VM
+ * Why `host` cannot publish `ports`: its Agent writes no NAT rules or its host forwards no IPv4
+ * (`egress_off`), or another VM
  * publishes one of them there (`host_port_taken`, from `taken`); undefined when it can (or when
  * there are no ports). Checked before resources: a VM with ports goes only where they are free.
  */
@@ -138,7 +139,8 @@ export function portRejectionOf(
   taken: readonly TakenPort[],
 ): 'egress_off' | 'host_port_taken' | undefined {
   if (ports.length === 0) return undefined;
-  if (host.facts.egress !== 'nat') return 'egress_off';
+  // A host whose Agent reports that it does not forward IPv4 would refuse them (HOST_EGRESS_UNAVAILABLE).
+  if (host.facts.egress !== 'nat' || host.facts.isIpForwarding === false) return 'egress_off';
   if (taken.some((port) => port.hostId === host.id)) return 'host_port_taken';
   return undefined;
 }

@@ -1,4 +1,7 @@
+import { isSameEgressPolicy, isSameRateLimits } from '@hearth/contracts';
+import type { EgressPolicy } from './egress.js';
 import type { HostStatus } from './host.js';
+import type { RateLimits } from './rate-limits.js';
 import { decideRestart, type CrashWindow, type RestartDecision, type RestartPolicy, type RetryPolicy } from './restart-policy.js';
 import { canTransition, createInProgressStates, transientStates, type ObservedVmState, type VmState } from './vm-state.js';
 
@@ -10,6 +13,10 @@ export interface VmObservation {
   readonly holdsRuntimeResources: boolean;
   /** How an `exited` VMM ended, when its Agent saw it end. */
   readonly vmmExit?: { readonly code: number | null; readonly signal: string | null } | undefined;
+  /** For a running VM whose Agent writes rules: the policy it holds and whether its rules are all in place. */
+  readonly egress?: { readonly policy: EgressPolicy; readonly isInPlace: boolean } | undefined;
+  /** The rate limits the Agent holds for the VM (absent from older Agents). */
+  readonly rateLimits?: RateLimits | undefined;
 }
 
 /** The reconciler's retry memory, kept in the VM row. */
@@ -34,6 +41,8 @@ export interface ReconcileInput {
   /** Transient states younger than this belong to the request that is moving the VM. */
   readonly graceMs: number;
   readonly retryPolicy: RetryPolicy;
+  /** What the VM should run under, compared with what its host holds while it runs. */
+  readonly desired?: { readonly egress: EgressPolicy; readonly rateLimits: RateLimits } | undefined;
 }
 
 export type ReconcileAction =
@@ -67,7 +76,12 @@ export type ReconcileAction =
   | { readonly kind: 'finish_stop' }
   | { readonly kind: 'finish_delete' }
   /** A stopped or failed VM still holds a process or TAP on its host. */
-  | { readonly kind: 'release_runtime_resources' };
+  | { readonly kind: 'release_runtime_resources' }
+  /**
+   * A running VM's host holds another egress policy or rate limits than the record, or its rules
+   * are not all in place (removed behind the Agent's back): the record's are sent again.
+   */
+  | { readonly kind: 'repair_drift'; readonly egress: boolean; readonly rateLimits: boolean };
 
 const markableUnknown: readonly VmState[] = ['scheduled', 'starting', 'running', 'pausing', 'paused'];
 
@@ -96,7 +110,7 @@ export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
     case 'running':
     case 'paused':
     case 'pausing':
-      if (isVmmUp) return { kind: 'none' };
+      if (isVmmUp) return state === 'pausing' ? { kind: 'none' } : driftAction(input.desired, observed);
       return vmmGone(input);
     case 'unknown':
       if (observed.vmmState === 'running') return { kind: 'adopt', to: 'running' };
@@ -117,6 +131,15 @@ export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
       // Bounded like restarts: `maxRestartAttempts` failed attempts in a row, then the reason stands.
       return { kind: 'continue_create', isLastAttempt: retry.attempt + 1 >= input.retryPolicy.maxRestartAttempts };
   }
+}
+
+/** `repair_drift` when what the host holds for a running VM differs from the record; else `none`. */
+function driftAction(desired: ReconcileInput['desired'], observed: VmObservation): ReconcileAction {
+  if (desired === undefined) return { kind: 'none' };
+  const egress =
+    observed.egress !== undefined && (!observed.egress.isInPlace || !isSameEgressPolicy(observed.egress.policy, desired.egress));
+  const rateLimits = observed.rateLimits !== undefined && !isSameRateLimits(observed.rateLimits, desired.rateLimits);
+  return egress || rateLimits ? { kind: 'repair_drift', egress, rateLimits } : { kind: 'none' };
 }
 
 function vmmGone({ state, updatedAt, observed, retry, now, retryPolicy }: ReconcileInput): ReconcileAction {

@@ -4,6 +4,7 @@ import type { RestartPolicy } from './restart-policy.js';
 import type { VmNetwork } from './address-pool.js';
 import type { EgressPolicy } from './egress.js';
 import type { PublishedPort } from './published-ports.js';
+import type { RateLimits } from './rate-limits.js';
 
 export const defaultBootArgs = 'console=ttyS0 reboot=k panic=1 pci=off';
 
@@ -57,6 +58,8 @@ export interface Vm {
   readonly ports: readonly PublishedPort[];
   /** The shared network of its project the guest joined (it reaches the guests of its host that joined it too); null: none. */
   readonly sharedNetwork: string | null;
+  /** Firecracker rate limiters of its network interface and drive; `{}`: nothing is limited. */
+  readonly rateLimits: RateLimits;
   readonly isMetricsEnabled: boolean;
   readonly failureReason: FailureReason | null;
   readonly steps: readonly VmStep[];

@@ -627,6 +627,7 @@ describe('OpenAPI', () => {
         'POST /v1/projects',
         'PUT /v1/projects/{name}/quota',
         'PUT /v1/vms/{id}/egress',
+        'PATCH /v1/vms/{id}/rate-limits',
         'DELETE /v1/projects/{name}',
         'GET /v1/audit',
       ].sort(),

@@ -15,6 +15,8 @@ export const bodyLimitBytes = {
   createVm: 128 * 1024,
   /** `PUT /v1/vms/{id}/egress`: an egress policy of at most ~10 KB. */
   egress: 32 * 1024,
+  /** `PATCH /v1/vms/{id}/rate-limits`: three limiters of two buckets of three numbers, under 1 KB. */
+  rateLimits: 8 * 1024,
   /** `POST` and `PATCH /v1/templates`: a name, a description of at most 1024 characters, two ids and boot arguments. */
   template: 32 * 1024,
   /** `POST /v1/vms/{id}/snapshots`: a word and a number; `POST /v1/vms/{id}/restore`: an id and a word. */

@@ -60,6 +60,7 @@ export function vmView(vm: Vm): Static<typeof VmView> {
     ...shown,
     network: vm.network === null ? null : { ...vm.network, dnsServers: [...vm.network.dnsServers] },
     ports: vm.ports.map((port) => ({ ...port })),
+    rateLimits: structuredClone(vm.rateLimits),
     failureReason: vm.failureReason === null ? null : { ...vm.failureReason },
     steps: vm.steps.map((step) => ({ name: step.name, durationMs: step.durationMs, at: step.at.toISOString() })),
     createdAt: vm.createdAt.toISOString(),

@@ -119,6 +119,16 @@ describe('published ports at create', () => {
     expect(await vmCount()).toBe(0);
   });
 
+  it('a host with NAT that reports it does not forward IPv4 is no host for ports either: 503 PORTS_NEED_EGRESS', async () => {
+    await world.addHost({ facts: { egress: 'nat', isIpForwarding: false } });
+
+    const refused = await create('web-1', [web]);
+
+    expect(refused.statusCode).toBe(503);
+    expect(refused.json<ProblemBody>().code).toBe('PORTS_NEED_EGRESS');
+    expect(await vmCount()).toBe(0);
+  });
+
   it.each([
     ['port 0', [{ ...web, hostPort: 0 }], 'body/ports/0/hostPort'],
     ['a port over 65535', [{ ...web, guestPort: 65_536 }], 'body/ports/0/guestPort'],

@@ -130,6 +130,7 @@ export function repositoryTestBed<Harness extends RepositoryHarness>(open: () =>
       egress: { mode: 'allow_all' },
       ports: [],
       sharedNetwork: null,
+      rateLimits: {},
       isMetricsEnabled: false,
       failureReason: null,
       steps: [],

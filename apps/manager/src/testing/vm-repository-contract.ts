@@ -179,6 +179,26 @@ export function describeVmRepositoryContract(name: string, open: () => Promise<R
       expect(await codeOf(repos.vms.setEgress(ids.vmId(), { egress: { mode: 'deny_all' }, at: at(1) }))).toBe('VM_NOT_FOUND');
     });
 
+    it('stores the rate limits with the VM and replaces them with a version and a vm.rate_limits_changed event', async () => {
+      const limits = { networkRx: { bandwidth: { size: 1_000_000, oneTimeBurst: 0, refillTimeMs: 100 } } };
+      const v = await vm({ state: 'running', rateLimits: limits });
+      expect((await repos.vms.findById(v.id))?.rateLimits).toEqual(limits);
+      const next = { drive: { ops: { size: 100, refillTimeMs: 1000 } } };
+      const changed = await repos.vms.setRateLimits(v.id, { rateLimits: next, at: at(2), ifVersion: 1 });
+      expect(changed).toMatchObject({ state: 'running', version: 2, updatedAt: at(2), rateLimits: next });
+      expect((await repos.vms.findById(v.id))?.rateLimits).toEqual(next);
+      expect((await eventsOf(v.id)).at(-1)).toMatchObject({
+        type: 'vm.rate_limits_changed',
+        vmId: v.id,
+        message: 'rate limits on drive',
+        at: at(2),
+      });
+      expect(await codeOf(repos.vms.setRateLimits(v.id, { rateLimits: {}, at: at(3), ifVersion: 1 }))).toBe(
+        'PRECONDITION_FAILED',
+      );
+      expect(await eventsOf(v.id)).toHaveLength(2);
+    });
+
     it('records what the Agent observed without changing the version, with an event only on a change', async () => {
       const v = await vm({ state: 'running' });
       const seen = await repos.vms.recordObservation(v.id, 'running', at(3));

@@ -597,6 +597,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/vms/{id}/rate-limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a VM's rate limits
+         * @description Each limiter given (`networkRx`, `networkTx`, `drive`) replaces the VM's own, `null` removes it, one left out stays. Stores the result (a new version, event `vm.rate_limits_changed`) and, when the VM runs or is paused, has its host's Agent change its network interface and drive at once, without a restart. Every later start applies the stored limits. When the Agent fails the answer is its problem and the limits stay stored (at the new version): the next start applies them. Honours `If-Match: "<version>"`.
+         */
+        patch: operations["updateVmRateLimits"];
+        trace?: never;
+    };
     "/v1/vms/{id}/console/attach": {
         parameters: {
             query?: never;
@@ -1935,6 +1955,8 @@ export interface operations {
                         kernelRelease?: string | null;
                         cpuModel?: string | null;
                         cpuFlagsSha256?: string | null;
+                        isIpForwarding?: boolean | null;
+                        bridgeAddress?: string | null;
                     };
                 };
             };
@@ -2009,6 +2031,8 @@ export interface operations {
                         kernelRelease?: string | null;
                         cpuModel?: string | null;
                         cpuFlagsSha256?: string | null;
+                        isIpForwarding?: boolean | null;
+                        bridgeAddress?: string | null;
                     };
                 };
             };
@@ -2088,6 +2112,8 @@ export interface operations {
                                 kernelRelease?: string | null;
                                 cpuModel?: string | null;
                                 cpuFlagsSha256?: string | null;
+                                isIpForwarding?: boolean | null;
+                                bridgeAddress?: string | null;
                             };
                             allocated: {
                                 vcpuCount: number;
@@ -2167,6 +2193,8 @@ export interface operations {
                             kernelRelease?: string | null;
                             cpuModel?: string | null;
                             cpuFlagsSha256?: string | null;
+                            isIpForwarding?: boolean | null;
+                            bridgeAddress?: string | null;
                         };
                         allocated: {
                             vcpuCount: number;
@@ -2340,6 +2368,8 @@ export interface operations {
                             kernelRelease?: string | null;
                             cpuModel?: string | null;
                             cpuFlagsSha256?: string | null;
+                            isIpForwarding?: boolean | null;
+                            bridgeAddress?: string | null;
                         };
                         allocated: {
                             vcpuCount: number;
@@ -2420,6 +2450,8 @@ export interface operations {
                             kernelRelease?: string | null;
                             cpuModel?: string | null;
                             cpuFlagsSha256?: string | null;
+                            isIpForwarding?: boolean | null;
+                            bridgeAddress?: string | null;
                         };
                         allocated: {
                             vcpuCount: number;
@@ -2501,6 +2533,8 @@ export interface operations {
                                 kernelRelease?: string | null;
                                 cpuModel?: string | null;
                                 cpuFlagsSha256?: string | null;
+                                isIpForwarding?: boolean | null;
+                                bridgeAddress?: string | null;
                             };
                             allocated: {
                                 vcpuCount: number;
@@ -2615,6 +2649,44 @@ export interface operations {
                                 protocol: "tcp" | "udp";
                             }[];
                             sharedNetwork: string | null;
+                            rateLimits: {
+                                networkRx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                networkTx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                drive?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                            };
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -2729,6 +2801,44 @@ export interface operations {
                         protocol: "tcp" | "udp";
                     }[];
                     sharedNetwork?: string;
+                    rateLimits?: {
+                        networkRx?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                        networkTx?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                        drive?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                    };
                 };
             };
         };
@@ -2789,6 +2899,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -2869,6 +3017,44 @@ export interface operations {
                                 protocol: "tcp" | "udp";
                             }[];
                             sharedNetwork: string | null;
+                            rateLimits: {
+                                networkRx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                networkTx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                drive?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                            };
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -2958,6 +3144,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -3038,6 +3262,44 @@ export interface operations {
                                 protocol: "tcp" | "udp";
                             }[];
                             sharedNetwork: string | null;
+                            rateLimits: {
+                                networkRx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                networkTx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                drive?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                            };
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -3158,6 +3420,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -3375,6 +3675,44 @@ export interface operations {
                                 protocol: "tcp" | "udp";
                             }[];
                             sharedNetwork: string | null;
+                            rateLimits: {
+                                networkRx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                networkTx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                drive?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                            };
                             failureReason: {
                                 code: string;
                                 message: string;
@@ -3560,6 +3898,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -3684,6 +4060,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -3808,6 +4222,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -3932,6 +4384,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -4065,6 +4555,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -4153,6 +4681,44 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;
@@ -4301,6 +4867,245 @@ export interface operations {
                             protocol: "tcp" | "udp";
                         }[];
                         sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
+                        failureReason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        steps: {
+                            name: string;
+                            durationMs: number;
+                            /** Format: date-time */
+                            at: string;
+                        }[];
+                        totalMs: number | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        version: number;
+                        observedState: ("not_started" | "running" | "paused" | "exited" | "absent" | "unreadable") | null;
+                        observedAt: string | null;
+                        restartPolicy: "never" | "on-failure" | "always";
+                        templateId: string | null;
+                        templateVersion: number | null;
+                        restoredFrom: {
+                            snapshotId: string;
+                            vmId: string;
+                        } | null;
+                        pendingRestore: {
+                            snapshotId: string;
+                            isPaused: boolean;
+                        } | null;
+                    };
+                };
+            };
+            /** @description The request was refused: a problem (RFC 9457) with a stable `code` */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Manager or a host failed: a problem (RFC 9457) with a stable `code` */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateVmRateLimits: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The request applies only while the VM has one of these versions */
+                "if-match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    networkRx?: {
+                        bandwidth?: {
+                            size: number;
+                            oneTimeBurst?: number;
+                            refillTimeMs: number;
+                        };
+                        ops?: {
+                            size: number;
+                            oneTimeBurst?: number;
+                            refillTimeMs: number;
+                        };
+                    } | null;
+                    networkTx?: {
+                        bandwidth?: {
+                            size: number;
+                            oneTimeBurst?: number;
+                            refillTimeMs: number;
+                        };
+                        ops?: {
+                            size: number;
+                            oneTimeBurst?: number;
+                            refillTimeMs: number;
+                        };
+                    } | null;
+                    drive?: {
+                        bandwidth?: {
+                            size: number;
+                            oneTimeBurst?: number;
+                            refillTimeMs: number;
+                        };
+                        ops?: {
+                            size: number;
+                            oneTimeBurst?: number;
+                            refillTimeMs: number;
+                        };
+                    } | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        name: string;
+                        project: string;
+                        state: "pending" | "scheduled" | "starting" | "running" | "pausing" | "paused" | "stopping" | "stopped" | "failed" | "deleting" | "unknown";
+                        hostId: string;
+                        vcpuCount: number;
+                        memoryMib: number;
+                        kernelImageId: string;
+                        rootfsImageId: string;
+                        kernelPath: string;
+                        rootfsPath: string;
+                        bootArgs: string;
+                        guestMac: string;
+                        network: {
+                            ipAddress: string;
+                            prefixLength: number;
+                            gateway: string;
+                            dnsServers: string[];
+                        } | null;
+                        isMetricsEnabled: boolean;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
+                        sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         failureReason: {
                             code: string;
                             message: string;

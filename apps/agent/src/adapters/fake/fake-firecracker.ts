@@ -1,11 +1,14 @@
 import { posix } from 'node:path';
 import { AppError } from '@hearth/errors';
+import type { RateLimiter, RateLimits } from '@hearth/contracts';
 import type {
+  DriveConfig,
   FirecrackerApi,
   FirecrackerClient,
   FirecrackerInstanceInfo,
   ForwardRequest,
   ForwardResponse,
+  NetworkInterfaceConfig,
 } from '../../application/ports/firecracker-api.js';
 import type { SpawnVmmRequest, Vmm, VmmExit, VmmProcessRef } from '../../application/ports/vmm.js';
 import type { SpawnMode } from '../../domain/vm-record.js';
@@ -35,6 +38,10 @@ export interface FakeVmmProcess {
   hasBootSource: boolean;
   /** The network interfaces attached, by id. */
   readonly ifaceIds: Set<string>;
+  /** The rate limiter of each drive put, by id (undefined: none). */
+  readonly driveLimiters: Map<string, RateLimiter | undefined>;
+  /** The rate limiters of each interface put, by id. */
+  readonly ifaceLimiters: Map<string, { rx: RateLimiter | undefined; tx: RateLimiter | undefined }>;
   /** The MMDS data store; undefined until put. */
   mmds?: unknown;
   readonly calls: FakeVmmCall[];
@@ -49,6 +56,8 @@ export interface FakeVmmProcess {
 export class FakeVmm implements Vmm {
   readonly spawnMode: SpawnMode = 'direct';
   readonly processes = new Map<number, FakeVmmProcess>();
+  /** The device limiters of each snapshot written, by its state file, for the process that loads it. */
+  readonly snapshotDevices = new Map<string, Pick<FakeVmmProcess, 'driveLimiters' | 'ifaceLimiters'>>();
   /** When set, the next spawned process exits at once after writing this to stderr. */
   nextSpawnCrashOutput: string | null = null;
   private nextPid = 4000;
@@ -67,6 +76,8 @@ export class FakeVmm implements Vmm {
       isKillable: true,
       state: 'Not started',
       ifaceIds: new Set(),
+      driveLimiters: new Map(),
+      ifaceLimiters: new Map(),
       hasMetrics: false,
       hasBootSource: false,
       calls: [],
@@ -220,20 +231,64 @@ class FakeFirecrackerClient implements FirecrackerClient {
     });
   }
 
-  async putDrive(config: { driveId: string; pathOnHost: string; isRootDevice: boolean; isReadOnly: boolean }): Promise<void> {
+  async putDrive(config: DriveConfig): Promise<void> {
     this.put(`/drives/${config.driveId}`, config, (process) => {
       const fault = this.preBoot(process);
-      if (fault !== undefined || !this.isMissing(posix.resolve(process.workingDirectory, config.pathOnHost))) return fault;
-      return `Drive config error: Unable to create the virtio block device: Virtio backend error: Error manipulating the backing file: No such file or directory (os error 2) ${config.pathOnHost}`;
+      if (fault === undefined && this.isMissing(posix.resolve(process.workingDirectory, config.pathOnHost))) {
+        return `Drive config error: Unable to create the virtio block device: Virtio backend error: Error manipulating the backing file: No such file or directory (os error 2) ${config.pathOnHost}`;
+      }
+      if (fault === undefined) process.driveLimiters.set(config.driveId, config.rateLimiter);
+      return fault;
     });
   }
 
-  async putNetworkInterface(config: { ifaceId: string; hostDevName: string; guestMac: string }): Promise<void> {
+  async putNetworkInterface(config: NetworkInterfaceConfig): Promise<void> {
     this.put(`/network-interfaces/${config.ifaceId}`, config, (process) => {
       const fault = this.preBoot(process);
-      if (fault === undefined) process.ifaceIds.add(config.ifaceId);
+      if (fault === undefined) {
+        process.ifaceIds.add(config.ifaceId);
+        process.ifaceLimiters.set(config.ifaceId, { rx: config.rxRateLimiter, tx: config.txRateLimiter });
+      }
       return fault;
     });
+  }
+
+  async patchDriveRateLimiter(config: { driveId: string; rateLimiter: RateLimiter | undefined }): Promise<void> {
+    this.call('PATCH', `/drives/${config.driveId}`, config, (process) => {
+      if (process.state === 'Not started') return PRE_BOOT;
+      if (!process.driveLimiters.has(config.driveId)) {
+        return 'Drive config error: Unable to patch the block device: No such device';
+      }
+      process.driveLimiters.set(config.driveId, config.rateLimiter);
+      return undefined;
+    });
+  }
+
+  async patchNetworkRateLimiters(config: {
+    ifaceId: string;
+    rxRateLimiter: RateLimiter | undefined;
+    txRateLimiter: RateLimiter | undefined;
+  }): Promise<void> {
+    this.call('PATCH', `/network-interfaces/${config.ifaceId}`, config, (process) => {
+      if (process.state === 'Not started') return PRE_BOOT;
+      if (!process.ifaceIds.has(config.ifaceId)) {
+        return `Network config error: Unable to update the net device: Device not found: ${config.ifaceId}`;
+      }
+      process.ifaceLimiters.set(config.ifaceId, { rx: config.rxRateLimiter, tx: config.txRateLimiter });
+      return undefined;
+    });
+  }
+
+  async readRateLimits(devices: { driveId: string; ifaceId: string }): Promise<RateLimits> {
+    const process = this.process();
+    this.api.requestCount += 1;
+    const iface = process.ifaceLimiters.get(devices.ifaceId);
+    const drive = process.driveLimiters.get(devices.driveId);
+    return {
+      ...(iface?.rx === undefined ? {} : { networkRx: structuredClone(iface.rx) }),
+      ...(iface?.tx === undefined ? {} : { networkTx: structuredClone(iface.tx) }),
+      ...(drive === undefined ? {} : { drive: structuredClone(drive) }),
+    };
   }
 
   async putMmdsConfig(config: { networkInterfaces: readonly string[] }): Promise<void> {
@@ -296,6 +351,10 @@ class FakeFirecrackerClient implements FirecrackerClient {
       }
       const machine = process.calls.find((call) => call.path === '/machine-config')?.body as { memoryMib?: number } | undefined;
       this.vmm.files.addFile(config.statePath, 'vmstate', 4096);
+      this.vmm.snapshotDevices.set(config.statePath, {
+        driveLimiters: new Map(process.driveLimiters),
+        ifaceLimiters: new Map(process.ifaceLimiters),
+      });
       this.vmm.files.addFile(config.memoryPath, '', (machine?.memoryMib ?? 128) * 1024 * 1024);
       return undefined;
     });
@@ -325,6 +384,10 @@ class FakeFirecrackerClient implements FirecrackerClient {
         return 'Load snapshot error: Failed to restore from snapshot: Failed to get snapshot state from file: Failed to open snapshot file: No such file or directory (os error 2)';
       }
       for (const override of config.networkOverrides) process.ifaceIds.add(override.ifaceId);
+      // The devices come back as the snapshot's VM had them, limiters included.
+      const source = this.vmm.snapshotDevices.get(config.statePath);
+      for (const [id, limiter] of source?.driveLimiters ?? []) process.driveLimiters.set(id, limiter);
+      for (const [id, limiters] of source?.ifaceLimiters ?? []) process.ifaceLimiters.set(id, limiters);
       process.state = 'Paused';
       return undefined;
     });

@@ -1,5 +1,5 @@
 import { AppError } from '@hearth/errors';
-import type { HostFirewall } from '../../application/ports/host-firewall.js';
+import type { HostFirewall, TableFamilies } from '../../application/ports/host-firewall.js';
 import {
   egressMapName,
   emptyEgressTableState,
@@ -67,12 +67,14 @@ export class FakeHostFirewall implements HostFirewall {
   uplink: string | null = 'eth0';
   isForwarding = true;
   applyCount = 0;
+  /** The script of the last apply. */
+  lastScript: string | undefined;
   /** When set, the next apply fails before changing anything. */
   failNextApply = false;
 
-  async readTable(table: string): Promise<EgressTableState> {
+  async readTable(table: string, families: TableFamilies = 'ip_and_bridge'): Promise<EgressTableState> {
     const found = this.tables.get(table);
-    const bridge = this.bridgeTables.get(table);
+    const bridge = families === 'ip' ? undefined : this.bridgeTables.get(table);
     return {
       ...emptyEgressTableState,
       ...(found === undefined
@@ -105,6 +107,7 @@ export class FakeHostFirewall implements HostFirewall {
 
   async apply(script: string): Promise<void> {
     this.applyCount += 1;
+    this.lastScript = script;
     if (this.failNextApply) {
       this.failNextApply = false;
       throw failed(script, 'Could not process rule');

@@ -1,11 +1,20 @@
 import { Client } from 'undici';
 import { AppError } from '@hearth/errors';
+import {
+  firecrackerRateLimiter,
+  firecrackerRateLimiterPatch,
+  rateLimiterFromFirecracker,
+  type RateLimiter,
+  type RateLimits,
+} from '@hearth/contracts';
 import type {
+  DriveConfig,
   FirecrackerApi,
   FirecrackerClient,
   FirecrackerInstanceInfo,
   ForwardRequest,
   ForwardResponse,
+  NetworkInterfaceConfig,
 } from '../../application/ports/firecracker-api.js';
 
 export interface UndiciFirecrackerApiOptions {
@@ -124,21 +133,64 @@ class UndiciFirecrackerClient implements FirecrackerClient {
     await this.call('PUT', '/boot-source', { kernel_image_path: config.kernelImagePath, boot_args: config.bootArgs });
   }
 
-  async putDrive(config: { driveId: string; pathOnHost: string; isRootDevice: boolean; isReadOnly: boolean }): Promise<void> {
+  async putDrive(config: DriveConfig): Promise<void> {
+    const rateLimiter = firecrackerRateLimiter(config.rateLimiter);
     await this.call('PUT', `/drives/${config.driveId}`, {
       drive_id: config.driveId,
       path_on_host: config.pathOnHost,
       is_root_device: config.isRootDevice,
       is_read_only: config.isReadOnly,
+      ...(rateLimiter === undefined ? {} : { rate_limiter: rateLimiter }),
     });
   }
 
-  async putNetworkInterface(config: { ifaceId: string; hostDevName: string; guestMac: string }): Promise<void> {
+  async putNetworkInterface(config: NetworkInterfaceConfig): Promise<void> {
+    const rx = firecrackerRateLimiter(config.rxRateLimiter);
+    const tx = firecrackerRateLimiter(config.txRateLimiter);
     await this.call('PUT', `/network-interfaces/${config.ifaceId}`, {
       iface_id: config.ifaceId,
       host_dev_name: config.hostDevName,
       guest_mac: config.guestMac,
+      ...(rx === undefined ? {} : { rx_rate_limiter: rx }),
+      ...(tx === undefined ? {} : { tx_rate_limiter: tx }),
     });
+  }
+
+  async patchDriveRateLimiter(config: { driveId: string; rateLimiter: RateLimiter | undefined }): Promise<void> {
+    await this.call('PATCH', `/drives/${config.driveId}`, {
+      drive_id: config.driveId,
+      rate_limiter: firecrackerRateLimiterPatch(config.rateLimiter),
+    });
+  }
+
+  async patchNetworkRateLimiters(config: {
+    ifaceId: string;
+    rxRateLimiter: RateLimiter | undefined;
+    txRateLimiter: RateLimiter | undefined;
+  }): Promise<void> {
+    await this.call('PATCH', `/network-interfaces/${config.ifaceId}`, {
+      iface_id: config.ifaceId,
+      rx_rate_limiter: firecrackerRateLimiterPatch(config.rxRateLimiter),
+      tx_rate_limiter: firecrackerRateLimiterPatch(config.txRateLimiter),
+    });
+  }
+
+  async readRateLimits(devices: { driveId: string; ifaceId: string }): Promise<RateLimits> {
+    const response = await this.call('GET', '/vm/config');
+    const config = JSON.parse(response.body.toString('utf8')) as {
+      drives?: { drive_id?: unknown; rate_limiter?: unknown }[];
+      'network-interfaces'?: { iface_id?: unknown; rx_rate_limiter?: unknown; tx_rate_limiter?: unknown }[];
+    };
+    const drive = (config.drives ?? []).find((d) => d.drive_id === devices.driveId);
+    const iface = (config['network-interfaces'] ?? []).find((i) => i.iface_id === devices.ifaceId);
+    const networkRx = rateLimiterFromFirecracker(iface?.rx_rate_limiter);
+    const networkTx = rateLimiterFromFirecracker(iface?.tx_rate_limiter);
+    const driveLimiter = rateLimiterFromFirecracker(drive?.rate_limiter);
+    return {
+      ...(networkRx === undefined ? {} : { networkRx }),
+      ...(networkTx === undefined ? {} : { networkTx }),
+      ...(driveLimiter === undefined ? {} : { drive: driveLimiter }),
+    };
   }
 
   async putMmdsConfig(config: { networkInterfaces: readonly string[] }): Promise<void> {

@@ -4,7 +4,7 @@ import { readProcFile } from './proc-file.js';
 import { availableParallelism, release } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { HostFacts } from '@hearth/contracts';
-import type { HostNetwork } from '../../application/ports/host-network.js';
+import type { HostNetwork, LinkState } from '../../application/ports/host-network.js';
 import type { HostProbe, HostResources } from '../../application/ports/host-probe.js';
 import type { SpawnMode } from '../../domain/vm-record.js';
 import { FirecrackerIdentifier } from './firecracker-identity.js';
@@ -50,12 +50,14 @@ export interface LinuxHostProbeOptions {
   readonly cpuCount?: number | null;
   /** Whether the Agent writes NAT and per-VM rules (AGENT_EGRESS). */
   readonly egress?: 'off' | 'nat';
+  /** Reads `net.ipv4.ip_forward` where the bridge lives. */
+  readonly isForwardingEnabled?: () => Promise<boolean>;
 }
 
 /**
  * CPU and memory from the kernel (one /proc/meminfo read per `resources()`); preflight facts from
  * /dev/kvm, PATH (and what the executable found is: real Firecracker or the double, and its
- * version) and the bridge's link state. `facts()` always reads afresh and spawns `ip` for the
+ * version), the bridge's link state and address, and IPv4 forwarding. `facts()` always reads afresh and spawns `ip` for the
  * bridge, so heartbeats go through `HostFactsCache` rather than calling it each time.
  */
 export class LinuxHostProbe implements HostProbe {
@@ -68,10 +70,13 @@ export class LinuxHostProbe implements HostProbe {
   }
 
   async facts(): Promise<HostFacts> {
-    const [isKvmUsable, firecracker, isBridgeUp] = await Promise.all([
+    const [isKvmUsable, firecracker, bridge, isIpForwarding] = await Promise.all([
       this.isKvmUsable(),
       resolveExecutable(this.options.firecrackerBin, this.options.pathVariable),
-      this.isBridgeUp(),
+      this.bridgeState(),
+      this.options.isForwardingEnabled === undefined
+        ? Promise.resolve(null)
+        : this.options.isForwardingEnabled().catch(() => null),
     ]);
     const identity =
       firecracker === null
@@ -84,13 +89,15 @@ export class LinuxHostProbe implements HostProbe {
       firecrackerBinary: firecracker ?? this.options.firecrackerBin,
       firecrackerKind: identity.kind,
       firecrackerVersion: identity.version,
-      isBridgeUp,
+      isBridgeUp: bridge?.isUp ?? false,
       bridge: this.options.bridge,
       spawnMode: this.options.spawnMode,
       egress: this.options.egress ?? 'off',
       snapshotFormatVersion: identity.snapshotFormatVersion ?? null,
       kernelRelease: release(),
       ...this.cpuIdentity(),
+      isIpForwarding,
+      bridgeAddress: bridge?.addresses[0] ?? null,
     };
   }
 
@@ -117,11 +124,11 @@ export class LinuxHostProbe implements HostProbe {
     }
   }
 
-  private async isBridgeUp(): Promise<boolean> {
+  private async bridgeState(): Promise<LinkState | null> {
     try {
-      return (await this.options.network.linkState(this.options.bridge))?.isUp ?? false;
+      return await this.options.network.linkState(this.options.bridge);
     } catch {
-      return false;
+      return null;
     }
   }
 }

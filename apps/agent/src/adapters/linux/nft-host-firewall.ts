@@ -1,6 +1,6 @@
 import { isAppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
-import type { HostFirewall } from '../../application/ports/host-firewall.js';
+import type { HostFirewall, TableFamilies } from '../../application/ports/host-firewall.js';
 import {
   egressMapName,
   emptyEgressTableState,
@@ -116,8 +116,11 @@ export class NftHostFirewall implements HostFirewall {
   }
 
   /** The `ip` table and the `bridge` table of that name: nothing else is read. */
-  async readTable(table: string): Promise<EgressTableState> {
-    const [ip, bridge] = await Promise.all([this.listTable('ip', table), this.listTable('bridge', table)]);
+  async readTable(table: string, families: TableFamilies = 'ip_and_bridge'): Promise<EgressTableState> {
+    const [ip, bridge] = await Promise.all([
+      this.listTable('ip', table),
+      families === 'ip' ? Promise.resolve([]) : this.listTable('bridge', table),
+    ]);
     return { ...ipState(ip), ...bridgeState(bridge) };
   }
 

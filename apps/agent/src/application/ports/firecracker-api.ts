@@ -1,3 +1,5 @@
+import type { RateLimiter, RateLimits } from '@hearth/contracts';
+
 export interface FirecrackerInstanceInfo {
   readonly id: string;
   /** "Not started" | "Running" | "Paused" */
@@ -20,6 +22,22 @@ export interface ForwardResponse {
   readonly body: Buffer;
 }
 
+export interface DriveConfig {
+  readonly driveId: string;
+  readonly pathOnHost: string;
+  readonly isRootDevice: boolean;
+  readonly isReadOnly: boolean;
+  readonly rateLimiter?: RateLimiter | undefined;
+}
+
+export interface NetworkInterfaceConfig {
+  readonly ifaceId: string;
+  readonly hostDevName: string;
+  readonly guestMac: string;
+  readonly rxRateLimiter?: RateLimiter | undefined;
+  readonly txRateLimiter?: RateLimiter | undefined;
+}
+
 /**
  * One VM's Firecracker API. Rejections become `FIRECRACKER_REJECTED` with the `fault_message`
  * kept; a socket that cannot be reached becomes `FIRECRACKER_UNAVAILABLE`.
@@ -30,8 +48,21 @@ export interface FirecrackerClient {
   putMetrics(config: { metricsPath: string }): Promise<void>;
   putMachineConfig(config: { vcpuCount: number; memoryMib: number }): Promise<void>;
   putBootSource(config: { kernelImagePath: string; bootArgs: string }): Promise<void>;
-  putDrive(config: { driveId: string; pathOnHost: string; isRootDevice: boolean; isReadOnly: boolean }): Promise<void>;
-  putNetworkInterface(config: { ifaceId: string; hostDevName: string; guestMac: string }): Promise<void>;
+  putDrive(config: DriveConfig): Promise<void>;
+  putNetworkInterface(config: NetworkInterfaceConfig): Promise<void>;
+  /**
+   * `PATCH /drives/{id}` (after the start): the drive is limited exactly as `rateLimiter` says from
+   * now on (undefined: not at all), whatever it was before.
+   */
+  patchDriveRateLimiter(config: { driveId: string; rateLimiter: RateLimiter | undefined }): Promise<void>;
+  /** `PATCH /network-interfaces/{id}` (after the start): both directions limited exactly as given. */
+  patchNetworkRateLimiters(config: {
+    ifaceId: string;
+    rxRateLimiter: RateLimiter | undefined;
+    txRateLimiter: RateLimiter | undefined;
+  }): Promise<void>;
+  /** The limiters Firecracker holds for one drive and one interface (`GET /vm/config`); absent: none. */
+  readRateLimits(devices: { driveId: string; ifaceId: string }): Promise<RateLimits>;
   /** `PUT /mmds/config`: MMDS version 2 (session tokens) on the given interfaces, at Firecracker's default address. */
   putMmdsConfig(config: { networkInterfaces: readonly string[] }): Promise<void>;
   /** `PUT /mmds`: replaces the MMDS data store. */

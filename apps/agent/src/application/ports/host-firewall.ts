@@ -1,9 +1,15 @@
 import type { EgressTableState } from '../../domain/egress-rules.js';
 
+/** Which of Hearth's two tables of one name a read covers. */
+export type TableFamilies = 'ip_and_bridge' | 'ip';
+
 /** The host's packet filter (nftables), limited to Hearth's own table, and the routing facts NAT needs. */
 export interface HostFirewall {
-  /** What the table holds per VM; empty when the table does not exist. */
-  readTable(table: string): Promise<EgressTableState>;
+  /**
+   * What the table holds per VM; empty when the table does not exist. With `families` `ip`, only
+   * the `ip` table is read (its bridge-family namesake is answered empty): one nft run, not two.
+   */
+  readTable(table: string, families?: TableFamilies): Promise<EgressTableState>;
   /** Applies one script as one transaction: all of it or none of it. */
   apply(script: string): Promise<void>;
   /** The interface of the default IPv4 route, or null when there is none. */

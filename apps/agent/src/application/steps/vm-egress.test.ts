@@ -3,10 +3,11 @@ import type { EgressPolicy, VmSpec } from '@hearth/contracts';
 import { createFakeAgent } from '../../adapters/fake/fake-agent-context.js';
 import { FakeHostScanner } from '../../adapters/fake/fake-host-scanner.js';
 import { appErrorOf, otherVmId, testSpec, testVmId } from '../../adapters/fake/fake-fixtures.js';
-import { sharedSetName, vmEgressScript } from '../../domain/egress-rules.js';
+import { removeVmsScript, sharedSetName, vmEgressScript } from '../../domain/egress-rules.js';
 import { applyVm } from '../use-cases/apply-vm.js';
 import { deleteVm } from '../use-cases/delete-vm.js';
 import { describeVm } from '../use-cases/describe-vm.js';
+import { listInventory } from '../use-cases/list-inventory.js';
 import { stopVm } from '../use-cases/stop-vm.js';
 import { sweepUntracked } from '../use-cases/sweep-untracked.js';
 import { setEgressPolicy } from './vm-egress.js';
@@ -279,5 +280,62 @@ describe('egress through NAT', () => {
 
     expect(error).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'rules/0/protocol' }] });
     expect(await agent.records.get(testVmId)).toBeUndefined();
+  });
+});
+
+describe('egress drift in the inventory', () => {
+  it("reports a running VM's policy and its rules in place, then not once they were removed behind the Agent's back, and the same policy again restores them", async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, { ...guestSpec, egress: { mode: 'deny_all' } });
+    const egressOf = async () => (await listInventory(agent.context, 'host-1')).vms.find((vm) => vm.vmId === testVmId)?.egress;
+    const before = await egressOf();
+
+    await agent.firewall.apply(removeVmsScript('hearth', new Set([testVmId]), await agent.firewall.readTable('hearth')) ?? '');
+    const drifted = await egressOf();
+    const isApplied = await setEgressPolicy(agent.context, testVmId, { mode: 'deny_all' });
+
+    expect(before).toEqual({ policy: { mode: 'deny_all' }, isInPlace: true });
+    expect(drifted).toEqual({ policy: { mode: 'deny_all' }, isInPlace: false });
+    expect(isApplied).toBe(true);
+    expect(await egressOf()).toEqual({ policy: { mode: 'deny_all' }, isInPlace: true });
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['drop']);
+  });
+
+  it('reports no egress for a stopped VM, nor on an Agent that writes no rules', async () => {
+    const withRules = agentWithEgress();
+    const withoutRules = createFakeAgent();
+    await applyVm(withRules.context, testVmId, guestSpec);
+    await stopVm(withRules.context, testVmId);
+    await applyVm(withoutRules.context, testVmId, guestSpec);
+
+    expect((await listInventory(withRules.context, 'h')).vms[0]?.egress).toBeUndefined();
+    expect((await listInventory(withoutRules.context, 'h')).vms[0]?.egress).toBeUndefined();
+  });
+});
+
+describe('a change of the policy alone', () => {
+  it('rewrites the VM chain and leaves the bridge table and its guard as they are', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, { ...guestSpec, sharedNetwork: 'default/backend' });
+    const guardBefore = agent.firewall.bridgeChainRules('hearth', testVmId);
+
+    expect(await setEgressPolicy(agent.context, testVmId, { mode: 'deny_all' })).toBe(true);
+
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['drop']);
+    expect(agent.firewall.lastScript).not.toMatch(/bridge/);
+    expect(agent.firewall.bridgeChainRules('hearth', testVmId)).toEqual(guardBefore);
+    expect((await listInventory(agent.context, 'h')).vms[0]?.egress).toEqual({ policy: { mode: 'deny_all' }, isInPlace: true });
+  });
+
+  it('is not what a repair is: the same policy again rewrites a guard that was removed', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    const state = await agent.firewall.readTable('hearth');
+    await agent.firewall.apply(removeVmsScript('hearth', new Set([testVmId]), state) ?? '');
+
+    await setEgressPolicy(agent.context, testVmId, { mode: 'allow_all' });
+
+    expect(agent.firewall.lastScript).toMatch(/bridge/);
+    expect((await agent.firewall.readTable('hearth')).guardChains).toEqual([testVmId]);
   });
 });

@@ -1,4 +1,4 @@
-import { sortedPublishedPorts, type HostResource, type VmSpec } from '@hearth/contracts';
+import { isSameEgressPolicy, sortedPublishedPorts, type HostResource, type VmSpec } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { failpoint } from '@hearth/failpoints';
 import {
@@ -13,6 +13,7 @@ import {
   type EgressPolicy,
 } from '../../domain/egress-rules.js';
 import type { EgressRecord, VmRecord } from '../../domain/vm-record.js';
+import type { EgressTableState } from '../../domain/egress-rules.js';
 import type { AgentContext, EgressSettings } from '../agent-context.js';
 import { VmLedger } from '../vm-ledger.js';
 import type { VmId } from '../../domain/vm-id.js';
@@ -48,37 +49,85 @@ export async function assertForwarding(context: AgentContext): Promise<void> {
  */
 export async function ensureEgress(context: AgentContext, ledger: VmLedger): Promise<boolean> {
   const egress = context.settings.egress ?? null;
-  const guest = ledger.record.spec?.guest;
-  if (egress === null || guest === undefined) return false;
-  await assertForwarding(context);
-  const uplink = await uplinkOf(context, egress);
-  const recorded = ledger.record.egress ?? null;
-  const ports = sortedPublishedPorts(ledger.record.spec?.ports ?? []);
-  const tap = ledger.record.tap;
-  const sharedNetwork = ledger.record.spec?.sharedNetwork;
+  const intent = egressIntentOf(context, ledger.record);
+  if (egress === null || intent === null) return false;
+  // A change of the policy alone (the guard, address and ports as recorded) neither reads nor
+  // writes the bridge table: one nft read fewer and a shorter transaction.
+  const bridge = isPolicyChangeOnly(ledger.record.egress ?? null, intent) ? 'keep' : 'rewrite';
+  // The three reads are independent: side by side, not one process after another.
+  const [, uplink, state] = await Promise.all([
+    assertForwarding(context),
+    uplinkOf(context, egress),
+    context.firewall.readTable(egress.table, bridge === 'keep' ? 'ip' : 'ip_and_bridge'),
+  ]);
+  const vmId = ledger.record.vmId;
+  if (bridge === 'rewrite' && isEgressInPlace(ledger.record, intent, state)) return false;
+  const script = vmEgressScript(
+    { name: egress.table, uplink },
+    { vmId, address: intent.address, policy: intent.policy, ports: intent.ports ?? [], guard: intent.guard ?? null },
+    state,
+    bridge,
+  );
+  await ledger.commit({ egress: intent });
+  failpoint('agent.egress.recorded');
+  await context.firewall.apply(script);
+  failpoint('agent.egress.applied');
+  return true;
+}
+
+/** True when `intent` differs from what was recorded as written in its policy only. Pure. */
+export function isPolicyChangeOnly(recorded: EgressRecord | null, intent: EgressRecord): boolean {
+  if (recorded === null || isSameEgressPolicy(recorded.policy, intent.policy)) return false;
+  return JSON.stringify({ ...recorded, policy: null }) === JSON.stringify({ ...intent, policy: null });
+}
+
+/**
+ * What the VM's entry in Hearth's table must be, from its record: its address under its policy
+ * (allow all unless one was set), the ports of its spec and the guard of its TAP; null when this
+ * Agent writes no rules or the guest has no address.
+ */
+export function egressIntentOf(context: AgentContext, record: VmRecord): EgressRecord | null {
+  const egress = context.settings.egress ?? null;
+  const guest = record.spec?.guest;
+  if (egress === null || guest === undefined) return null;
+  const ports = sortedPublishedPorts(record.spec?.ports ?? []);
+  const sharedNetwork = record.spec?.sharedNetwork;
   const guard: GuestGuard | null =
-    tap === null || ledger.record.spec === null
+    record.tap === null || record.spec === null
       ? null
       : {
-          tap: tap.name,
-          mac: ledger.record.spec.guestMac.toLowerCase(),
+          tap: record.tap.name,
+          mac: record.spec.guestMac.toLowerCase(),
           sharedSet: sharedNetwork === undefined ? null : sharedSetName(sharedNetwork),
         };
-  const intent: EgressRecord = {
+  return {
     table: egress.table,
     address: guest.ipAddress,
-    policy: ledger.record.egressPolicy ?? allowAllEgress,
+    policy: record.egressPolicy ?? allowAllEgress,
     ...(ports.length === 0 ? {} : { ports }),
     ...(guard === null ? {} : { guard }),
   };
-  const state = await context.firewall.readTable(egress.table);
-  const vmId = ledger.record.vmId;
-  if (
+}
+
+/**
+ * Whether the table holds exactly what the VM's record says was written and that is still what it
+ * should be (`intent`): its chain, its egress element, every published port and the guard of its
+ * TAP. False when a rule was removed behind the Agent's back (another tool, a person with nft). Pure.
+ */
+export function isEgressInPlace(
+  record: Pick<VmRecord, 'vmId' | 'egress'>,
+  intent: EgressRecord,
+  state: EgressTableState,
+): boolean {
+  const recorded = record.egress ?? null;
+  const { vmId } = record;
+  const guard = intent.guard ?? null;
+  return (
     recorded !== null &&
     JSON.stringify(recorded) === JSON.stringify(intent) &&
     state.vmChains.includes(vmId) &&
     state.egressElements.some((element) => element.address === intent.address && element.chain === vmId) &&
-    ports.every((port) =>
+    (intent.ports ?? []).every((port) =>
       state.portElements.some(
         (element) =>
           element.vmId === vmId &&
@@ -91,19 +140,34 @@ export async function ensureEgress(context: AgentContext, ledger: VmLedger): Pro
     (guard === null ||
       (state.guardChains.includes(vmId) &&
         state.guardElements.some((element) => element.tap === guard.tap && element.chain === vmId)))
-  ) {
-    return false;
-  }
-  const script = vmEgressScript(
-    { name: egress.table, uplink },
-    { vmId, address: intent.address, policy: intent.policy, ports, guard },
-    state,
   );
-  await ledger.commit({ egress: intent });
-  failpoint('agent.egress.recorded');
-  await context.firewall.apply(script);
-  failpoint('agent.egress.applied');
-  return true;
+}
+
+/**
+ * The egress each running VM's record holds and whether its rules are in place, for the inventory:
+ * one read of the table for all of them. Empty when this Agent writes no rules or cannot read them.
+ */
+export async function egressObservations(
+  context: AgentContext,
+  records: readonly VmRecord[],
+): Promise<Map<string, { readonly policy: EgressPolicy; readonly isInPlace: boolean }>> {
+  const observed = new Map<string, { readonly policy: EgressPolicy; readonly isInPlace: boolean }>();
+  const egress = context.settings.egress ?? null;
+  const running = records.filter((record) => record.lifecycle === 'running');
+  if (egress === null || running.length === 0) return observed;
+  let state: EgressTableState;
+  try {
+    state = await context.firewall.readTable(egress.table);
+  } catch (error) {
+    // The inventory is still answered: without this, its VMs are only not judged for drift.
+    context.log.warn({ table: egress.table, err: error }, 'firewall table unreadable for the inventory');
+    return observed;
+  }
+  for (const record of running) {
+    const intent = egressIntentOf(context, record);
+    if (intent !== null) observed.set(record.vmId, { policy: intent.policy, isInPlace: isEgressInPlace(record, intent, state) });
+  }
+  return observed;
 }
 
 /**

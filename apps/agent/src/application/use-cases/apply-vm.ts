@@ -1,6 +1,7 @@
 import {
   applyPlan,
   isSameEgressPolicy,
+  isSameRateLimits,
   unconfiguredBootArgsMaxLength,
   type ApplyVmResult,
   type StepName,
@@ -26,6 +27,7 @@ import { spawnVmm, vmmLogPaths } from '../steps/spawn-vmm.js';
 import { allowAllEgress, assertEgressPolicy } from '../../domain/egress-rules.js';
 import { assertPortsGrantable, ensureEgress } from '../steps/vm-egress.js';
 import { VmLedger } from '../vm-ledger.js';
+import { patchRateLimits } from '../steps/vm-rate-limits.js';
 import { failpoint } from '@hearth/failpoints';
 
 const firecrackerSteps: ReadonlySet<StepName> = new Set([
@@ -83,6 +85,11 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
         if (spec.egress !== undefined && !isSameEgressPolicy(existing.egressPolicy ?? allowAllEgress, spec.egress)) {
           await ledger.commit({ egressPolicy: spec.egress, spec });
           await ensureEgress(context, ledger);
+        }
+        // So may its rate limits: another set is patched into its devices live.
+        if (!isSameRateLimits(existing.spec.rateLimits ?? {}, spec.rateLimits ?? {}) && existing.socketPath !== null) {
+          await ledger.commit({ spec });
+          await patchRateLimits(context.firecracker.client(existing.socketPath), spec.rateLimits ?? {});
         }
         return {
           vm: await observeVm(context, ledger.record),
@@ -210,12 +217,19 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
                 pathOnHost: ledger.record.process?.isInVmDirectory === true ? paths.rootfsInDirectory : rootfsPath,
                 isRootDevice: true,
                 isReadOnly: false,
+                rateLimiter: spec.rateLimits?.drive,
               }),
             );
             break;
           case 'network':
             await configure(name, () =>
-              api.putNetworkInterface({ ifaceId: agentIfaceId, hostDevName: tapName, guestMac: spec.guestMac }),
+              api.putNetworkInterface({
+                ifaceId: agentIfaceId,
+                hostDevName: tapName,
+                guestMac: spec.guestMac,
+                rxRateLimiter: spec.rateLimits?.networkRx,
+                txRateLimiter: spec.rateLimits?.networkTx,
+              }),
             );
             break;
           case 'mmds':
@@ -254,6 +268,8 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
             await timed(name, async () => {
               if (restore?.isPaused === true) return false;
               if ((await api.describeInstance()).state !== 'Paused') return false;
+              // The devices come back limited as the snapshot's VM was: this VM's own limits replace them.
+              await patchRateLimits(api, spec.rateLimits ?? {});
               await api.resumeVm();
               const info = await api.describeInstance();
               if (info.state !== 'Running') {

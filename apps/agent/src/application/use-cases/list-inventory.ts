@@ -1,21 +1,33 @@
-import type { Inventory } from '@hearth/contracts';
+import type { AgentVm, Inventory } from '@hearth/contracts';
 import type { AgentContext } from '../agent-context.js';
 import { observeVm } from './describe-vm.js';
 import { unrecordedTaps } from '../steps/unrecorded-taps.js';
+import { egressObservations } from '../steps/vm-egress.js';
 
 /**
  * `GET /inventory`: only what this Agent created: its VMs, read from its own records, and the TAPs
  * carrying its mark that no record names (made just before a crash, or by a create in progress). A
  * VM whose record is unreadable is listed as `unreadable` with its directory, so the Manager leaves
- * it alone and the host's resource ledger shows it.
+ * it alone and the host's resource ledger shows it. Each running VM also shows its egress policy and
+ * whether its rules are in place, and every VM its rate limits, for the Manager to repair drift.
  */
 export async function listInventory(context: AgentContext, hostName: string): Promise<Inventory> {
   const [records, unreadable] = await Promise.all([context.records.list(), context.records.unreadable()]);
   context.vmmStates.retainOnly(new Set(records.map((record) => record.vmId)));
-  const [vms, taps] = await Promise.all([
+  const [observed, taps, egress] = await Promise.all([
     Promise.all(records.map((record) => observeVm(context, record))),
     unrecordedTaps(context, records, new Set(unreadable.map((entry) => entry.vmId))),
+    egressObservations(context, records),
   ]);
+  // What the Manager compares with the VM's desired state, to repair what drifted.
+  const vms: AgentVm[] = observed.map((vm, index) => {
+    const vmEgress = egress.get(vm.vmId);
+    return {
+      ...vm,
+      ...(vmEgress === undefined ? {} : { egress: vmEgress }),
+      rateLimits: records[index]?.spec?.rateLimits ?? {},
+    };
+  });
   for (const { vmId, directory } of unreadable) {
     vms.push({
       vmId,

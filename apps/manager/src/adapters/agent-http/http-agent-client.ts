@@ -4,6 +4,8 @@ import {
   CleanupResult,
   clusterIdHeader,
   EgressPolicyResult,
+  RateLimitsResult,
+  type RateLimits,
   Inventory,
   SnapshotResult,
   type CreateSnapshotRequest,
@@ -118,6 +120,10 @@ export class HttpAgentClient implements AgentClient {
 
   setVmEgress(target: AgentTarget, vmId: VmId, policy: EgressPolicy): Promise<EgressPolicyResult> {
     return this.call(target, 'PUT', `/vms/${vmId}/egress`, EgressPolicyResult, this.options.requestTimeoutMs, policy);
+  }
+
+  setVmRateLimits(target: AgentTarget, vmId: VmId, rateLimits: RateLimits): Promise<RateLimitsResult> {
+    return this.call(target, 'PUT', `/vms/${vmId}/rate-limits`, RateLimitsResult, this.options.requestTimeoutMs, rateLimits);
   }
 
   inventory(target: AgentTarget): Promise<Inventory> {

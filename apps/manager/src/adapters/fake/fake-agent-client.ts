@@ -1,5 +1,6 @@
 import {
   applyPlan,
+  isSameRateLimits,
   type AgentVm,
   type ApplyVmResult,
   type CleanupResult,
@@ -10,6 +11,8 @@ import {
   type HostResource,
   type SnapshotResult,
   type Inventory,
+  type RateLimits,
+  type RateLimitsResult,
   type VmSpec,
 } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
@@ -23,6 +26,7 @@ export type AgentOperation =
   | 'pause'
   | 'resume'
   | 'egress'
+  | 'rateLimits'
   | 'console'
   | 'attachConsole'
   | 'inventory'
@@ -35,6 +39,7 @@ export interface AgentCall {
   readonly vmId?: VmId;
   readonly spec?: VmSpec;
   readonly egress?: EgressPolicy;
+  readonly rateLimits?: RateLimits;
 }
 
 /**
@@ -53,6 +58,8 @@ function tapNameOf(vmId: VmId): string {
 export class FakeAgentClient implements AgentClient {
   readonly calls: AgentCall[] = [];
   private readonly vms = new Map<string, { spec: VmSpec; isRunning: boolean; isPaused: boolean }>();
+  /** VMs whose rules were removed behind the fake Agent's back, by `<addr> <vmId>`, until a policy is applied. */
+  private readonly removedRules = new Set<string>();
   /** The policy each VM's record holds, by `<addr> <vmId>` (as an Agent keeps it across stops). */
   private readonly egressPolicies = new Map<string, EgressPolicy>();
   private readonly failures = new Map<AgentOperation, Error[]>();
@@ -208,7 +215,29 @@ export class FakeAgentClient implements AgentClient {
     const entry = this.vms.get(key);
     if (entry === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
     this.egressPolicies.set(key, policy);
+    if (entry.isRunning) this.removedRules.delete(key);
     return { isApplied: entry.isRunning };
+  }
+
+  /** Another tool (or a person) removed the VM's rules from its host's table: the inventory says they are not in place. */
+  removeEgressRules(addr: string, vmId: VmId): void {
+    this.removedRules.add(`${addr} ${vmId}`);
+  }
+
+  async setVmRateLimits(target: AgentTarget, vmId: VmId, rateLimits: RateLimits): Promise<RateLimitsResult> {
+    this.calls.push({ operation: 'rateLimits', addr: target.addr, vmId, rateLimits });
+    this.throwIfScripted('rateLimits');
+    this.throwIfUnreadable(target, vmId);
+    const entry = this.vms.get(`${target.addr} ${vmId}`);
+    if (entry === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
+    const isChanged = !isSameRateLimits(entry.spec.rateLimits ?? {}, rateLimits);
+    entry.spec = { ...entry.spec, rateLimits };
+    return { isApplied: entry.isRunning && isChanged };
+  }
+
+  /** The rate limits the fake Agent holds for the VM (`{}` when it was never given any). */
+  rateLimitsOf(addr: string, vmId: VmId): RateLimits {
+    return this.vms.get(`${addr} ${vmId}`)?.spec.rateLimits ?? {};
   }
 
   /** The egress policy the fake Agent holds for the VM (allow all when it was never given one). */
@@ -266,7 +295,14 @@ export class FakeAgentClient implements AgentClient {
       const isRunning = entry?.isRunning ?? false;
       const isExited = this.exited.has(key);
       const vm = this.agentVm(vmId as VmId, isRunning);
-      if (isRunning) return { ...vm, vmmState: entry?.isPaused === true ? ('paused' as const) : ('running' as const) };
+      if (isRunning) {
+        return {
+          ...vm,
+          vmmState: entry?.isPaused === true ? ('paused' as const) : ('running' as const),
+          egress: { policy: this.egressPolicyOf(target.addr, vmId as VmId), isInPlace: !this.removedRules.has(key) },
+          rateLimits: entry?.spec.rateLimits ?? {},
+        };
+      }
       if (isExited) {
         const vmmExit = this.exits.get(key);
         return { ...vm, vmmState: 'exited' as const, pid: 4242, ...(vmmExit === undefined ? {} : { vmmExit }) };

@@ -3,6 +3,7 @@ import type { ImageFilter, ImagePage, ImageRepository } from '../../application/
 import type {
   ProjectHolding,
   VmEgressChange,
+  VmRateLimitsChange,
   VmListFilter,
   VmPage,
   VmRepository,
@@ -15,6 +16,7 @@ import type { Image, ImageKind } from '../../domain/image.js';
 import type { HostAllocation } from '../../domain/placement.js';
 import { whyNotChanged, whyNotUpdated } from '../../domain/vm-errors.js';
 import { egressChangeMessage } from '../../domain/egress.js';
+import { rateLimitsChangeMessage } from '../../domain/rate-limits.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import { guestMacOf, type Vm } from '../../domain/vm.js';
 import { vmNetworkOf, type LeaseRequest } from '../../domain/address-pool.js';
@@ -210,21 +212,41 @@ export class InMemoryVmRepository implements VmRepository {
   }
 
   async setEgress(id: VmId, change: VmEgressChange): Promise<Vm> {
+    return this.changeWithEvent(id, change, { egress: change.egress }, 'vm.egress_changed', egressChangeMessage(change.egress));
+  }
+
+  async setRateLimits(id: VmId, change: VmRateLimitsChange): Promise<Vm> {
+    return this.changeWithEvent(
+      id,
+      change,
+      { rateLimits: change.rateLimits },
+      'vm.rate_limits_changed',
+      rateLimitsChangeMessage(change.rateLimits),
+    );
+  }
+
+  private changeWithEvent(
+    id: VmId,
+    change: { readonly at: Date; readonly ifVersion?: number | undefined },
+    fields: Partial<Pick<Vm, 'egress' | 'rateLimits'>>,
+    type: string,
+    message: string,
+  ): Vm {
     const vm = this.store.vms.get(id);
     if (vm === undefined || (change.ifVersion !== undefined && vm.version !== change.ifVersion)) {
       throw whyNotUpdated(id, change.ifVersion, vm);
     }
-    const updated: Vm = { ...vm, egress: change.egress, updatedAt: change.at, version: vm.version + 1 };
+    const updated: Vm = { ...vm, ...fields, updatedAt: change.at, version: vm.version + 1 };
     this.store.vms.set(id, structuredClone(updated));
     this.store.recordEvent({
-      type: 'vm.egress_changed',
+      type,
       vmId: id,
       hostId: vm.hostId,
       project: vm.project,
       at: change.at,
       fromState: null,
       toState: null,
-      message: egressChangeMessage(change.egress),
+      message,
     });
     return structuredClone(updated);
   }

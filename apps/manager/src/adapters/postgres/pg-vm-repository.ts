@@ -3,6 +3,7 @@ import { AppError } from '@hearth/errors';
 import type {
   ProjectHolding,
   VmEgressChange,
+  VmRateLimitsChange,
   VmListFilter,
   VmPage,
   VmRepository,
@@ -23,6 +24,7 @@ import { addressTaken, invalidAddress, poolExhausted, type ChosenAddress } from 
 import { vmNetworkOf, whyNotLeasable, type LeaseRequest, type VmNetwork } from '../../domain/address-pool.js';
 import type { ManagerDatabase } from './schema.js';
 import { egressChangeMessage, type EgressPolicy } from '../../domain/egress.js';
+import { rateLimitsChangeMessage, type RateLimits } from '../../domain/rate-limits.js';
 import { hostPortTaken, type PublishedPort, type TakenPort } from '../../domain/published-ports.js';
 
 export class PgVmRepository implements VmRepository {
@@ -302,14 +304,40 @@ export class PgVmRepository implements VmRepository {
     return toVm(row);
   }
 
-  /** One statement, like `transition`: the compare-and-set UPDATE and its event row as data-modifying CTEs. */
   async setEgress(id: VmId, change: VmEgressChange): Promise<Vm> {
+    return this.changeWithEvent(
+      id,
+      change,
+      { egress: JSON.stringify(change.egress) },
+      'vm.egress_changed',
+      egressChangeMessage(change.egress),
+    );
+  }
+
+  async setRateLimits(id: VmId, change: VmRateLimitsChange): Promise<Vm> {
+    return this.changeWithEvent(
+      id,
+      change,
+      { rate_limits: JSON.stringify(change.rateLimits) },
+      'vm.rate_limits_changed',
+      rateLimitsChangeMessage(change.rateLimits),
+    );
+  }
+
+  /** One statement, like `transition`: the compare-and-set UPDATE and its event row as data-modifying CTEs. */
+  private async changeWithEvent(
+    id: VmId,
+    change: { readonly at: Date; readonly ifVersion?: number | undefined },
+    columns: { readonly egress?: string; readonly rate_limits?: string },
+    type: string,
+    message: string,
+  ): Promise<Vm> {
     const row = await translated(async () => {
       const updated = await this.db
         .with('changed', (db) => {
           let update = db
             .updateTable('vms')
-            .set((eb) => ({ egress: JSON.stringify(change.egress), updated_at: change.at, version: eb('version', '+', 1) }))
+            .set((eb) => ({ ...columns, updated_at: change.at, version: eb('version', '+', 1) }))
             .where('id', '=', id);
           if (change.ifVersion !== undefined) update = update.where('version', '=', change.ifVersion);
           return update.returningAll();
@@ -322,14 +350,14 @@ export class PgVmRepository implements VmRepository {
               eb
                 .selectFrom('changed')
                 .select([
-                  sql<string>`text 'vm.egress_changed'`.as('type'),
+                  sql<string>`cast(${type} as text)`.as('type'),
                   'changed.id as vm_id',
                   'changed.host_id as host_id',
                   'changed.project as project',
                   sql<Date>`cast(${change.at} as timestamptz)`.as('at'),
                   sql<string | null>`cast(null as text)`.as('from_state'),
                   sql<string | null>`cast(null as text)`.as('to_state'),
-                  sql<string>`cast(${egressChangeMessage(change.egress)} as text)`.as('message'),
+                  sql<string>`cast(${message} as text)`.as('message'),
                 ]),
             ),
         )
@@ -499,6 +527,7 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: Vm, lease: Lease
           egress: JSON.stringify(vm.egress),
           ports: JSON.stringify(vm.ports),
           shared_network: vm.sharedNetwork,
+          rate_limits: JSON.stringify(vm.rateLimits),
           is_metrics_enabled: vm.isMetricsEnabled,
           failure_reason: vm.failureReason === null ? null : JSON.stringify(vm.failureReason),
           steps: JSON.stringify(vm.steps.map(stepToJson)),
@@ -570,6 +599,7 @@ function toVm(row: Selectable<VmsTable>): Vm {
     egress: row.egress as EgressPolicy,
     ports: row.ports as PublishedPort[],
     sharedNetwork: row.shared_network,
+    rateLimits: (row.rate_limits as RateLimits | null) ?? {},
     isMetricsEnabled: row.is_metrics_enabled,
     failureReason: (row.failure_reason as FailureReason | null) ?? null,
     steps: steps.map((step) => ({ name: step.name, durationMs: step.durationMs, at: new Date(step.at) })),

@@ -62,6 +62,7 @@ export interface VmsTable {
   egress: ColumnType<unknown, string | undefined, string>;
   ports: ColumnType<unknown, string | undefined, string>;
   shared_network: ColumnType<string | null, string | null | undefined, string | null>;
+  rate_limits: ColumnType<unknown, string | undefined, string>;
   template_id: string | null;
   template_version: number | null;
   snapshot_id: string | null;

@@ -5,6 +5,8 @@ import type {
   EgressPolicy,
   EgressPolicyResult,
   Inventory,
+  RateLimits,
+  RateLimitsResult,
   SnapshotResult,
   VmSpec,
 } from '@hearth/contracts';
@@ -56,6 +58,12 @@ export interface AgentClient {
    * when the Agent holds no record of the VM.
    */
   setVmEgress(target: AgentTarget, vmId: VmId, policy: EgressPolicy): Promise<EgressPolicyResult>;
+  /**
+   * Replaces the VM's rate limits on its host: a running VM's drive and network interface are
+   * changed at once (`isApplied`); a VM that is not running keeps them for its next start.
+   * VM_NOT_FOUND when the Agent holds no record of the VM.
+   */
+  setVmRateLimits(target: AgentTarget, vmId: VmId, rateLimits: RateLimits): Promise<RateLimitsResult>;
   /**
    * Attaches to the VM's serial console: the last `backlogBytes` of its log, then live output, and
    * input. VM_NOT_FOUND without a record, VMM_NOT_RUNNING without a live VMM (before any byte).

@@ -6,6 +6,7 @@ import type { HostAllocation } from '../../domain/placement.js';
 import type { ProjectQuota, ProjectUsage } from '../../domain/project.js';
 import type { LeaseRequest } from '../../domain/address-pool.js';
 import type { EgressPolicy } from '../../domain/egress.js';
+import type { RateLimits } from '../../domain/rate-limits.js';
 import type { PublishedPort, TakenPort } from '../../domain/published-ports.js';
 
 /** A state change, written together with its event row (never one without the other). */
@@ -41,6 +42,14 @@ export interface VmPage {
 /** A new egress policy for a VM, written with its event (never one without the other). */
 export interface VmEgressChange {
   readonly egress: EgressPolicy;
+  readonly at: Date;
+  /** When given, the change happens only if the record still has this version (else PRECONDITION_FAILED). */
+  readonly ifVersion?: number | undefined;
+}
+
+/** New rate limits for a VM, written with their event (never one without the other). */
+export interface VmRateLimitsChange {
+  readonly rateLimits: RateLimits;
   readonly at: Date;
   /** When given, the change happens only if the record still has this version (else PRECONDITION_FAILED). */
   readonly ifVersion?: number | undefined;
@@ -126,6 +135,8 @@ export interface VmRepository {
    * version differs.
    */
   setEgress(id: VmId, change: VmEgressChange): Promise<Vm>;
+  /** Replaces the VM's rate limits as `setEgress` replaces its policy, with a `vm.rate_limits_changed` event. */
+  setRateLimits(id: VmId, change: VmRateLimitsChange): Promise<Vm>;
   /**
    * Records what the Agent reported about the VMM (not a change of the record: the version stays).
    * Writes a `vm.observed_state_changed` event when the observed state differs from the last one.

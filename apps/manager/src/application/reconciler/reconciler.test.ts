@@ -241,6 +241,48 @@ describe('Reconciler', () => {
     });
   });
 
+  describe('network drift of a running VM', () => {
+    it("puts back rules removed behind its Agent's back, with the VM's own policy", async () => {
+      const { reconciler, vm, world, host } = await setUp();
+      await world.deps.vms.setEgress(vm.id, { egress: { mode: 'deny_all' }, at: world.clock.now() });
+      await world.agents.setVmEgress(host, vm.id, { mode: 'deny_all' });
+      world.agents.removeEgressRules(host.addr, vm.id);
+
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'repair_drift', egress: true, rateLimits: false });
+      const inventory = await world.agents.inventory(host);
+      expect(inventory.vms.find((agentVm) => agentVm.vmId === vm.id)?.egress).toEqual({
+        policy: { mode: 'deny_all' },
+        isInPlace: true,
+      });
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
+    });
+
+    it('sends a policy or rate limits its host missed, and is queued for them by a resync', async () => {
+      const { reconciler, vm, world, host } = await setUp();
+      const rateLimits = { drive: { ops: { size: 100, refillTimeMs: 1000 } } };
+      await world.deps.vms.setEgress(vm.id, { egress: { mode: 'deny_all' }, at: world.clock.now() });
+      await world.deps.vms.setRateLimits(vm.id, { rateLimits, at: world.clock.now() });
+
+      expect((await reconciler.resync()).vmsQueued).toBe(1);
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'repair_drift', egress: true, rateLimits: true });
+      expect(world.agents.egressPolicyOf(host.addr, vm.id)).toEqual({ mode: 'deny_all' });
+      expect(world.agents.rateLimitsOf(host.addr, vm.id)).toEqual(rateLimits);
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
+    });
+
+    it('leaves a stopped VM alone: its policy is applied at its next start', async () => {
+      const { reconciler, vm, world, host } = await setUp();
+      await world.deps.vms.setEgress(vm.id, { egress: { mode: 'deny_all' }, at: world.clock.now() });
+      await world.agents.stopVm(host, vm.id);
+      const stopped = await world.deps.vms.findById(vm.id);
+      await world.deps.vms.transition(vm.id, { from: stopped!.state, to: 'stopping', at: world.clock.now() });
+      await world.deps.vms.transition(vm.id, { from: 'stopping', to: 'stopped', at: world.clock.now() });
+
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
+      expect(world.agents.calls.filter((call) => call.operation === 'egress')).toEqual([]);
+    });
+  });
+
   it('continues a create left pending by a crash once its grace window has passed', async () => {
     const { reconciler, world } = await setUp();
     const { kernel, rootfs } = {

@@ -275,6 +275,7 @@ export class Reconciler implements ReconcileHints {
       now,
       graceMs: this.settings.graceMs,
       retryPolicy: this.settings.retry,
+      desired: { egress: vm.egress, rateLimits: vm.rateLimits },
     };
   }
 
@@ -320,5 +321,7 @@ function observationOf(agentVm: AgentVm | undefined): VmObservation {
     vmmState: agentVm.vmmState,
     holdsRuntimeResources: agentVm.resources.some((resource) => runtimeKinds.has(resource.kind)),
     vmmExit: agentVm.vmmExit,
+    egress: agentVm.egress,
+    rateLimits: agentVm.rateLimits,
   };
 }

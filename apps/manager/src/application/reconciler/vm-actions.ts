@@ -105,10 +105,37 @@ export class VmActions {
           this.deps.log.info({ vmId: vm.id, hostId: host.id }, 'vm deleted by the reconciler');
         });
         return;
+      case 'repair_drift':
+        await this.repairDrift(vm, host, action);
+        return;
       case 'release_runtime_resources':
         await ignoreNotFound(agents.stopVm(host, vm.id));
         this.deps.log.info({ vmId: vm.id, hostId: host.id, state: vm.state }, 'runtime resources of a non-running vm released');
         return;
+    }
+  }
+
+  /**
+   * Sends a running VM's egress policy and rate limits again, as its row holds them now: its Agent
+   * rewrites only what is missing or different (another tool's rules are never read or written).
+   * A failure waits for the next pass, which sees the drift again.
+   */
+  private async repairDrift(
+    vm: Vm,
+    host: Host,
+    drift: { readonly egress: boolean; readonly rateLimits: boolean },
+  ): Promise<void> {
+    const current = await this.deps.vms.findById(vm.id);
+    if (current === undefined) return;
+    try {
+      if (drift.egress) await this.deps.agents.setVmEgress(host, vm.id, current.egress);
+      if (drift.rateLimits) await this.deps.agents.setVmRateLimits(host, vm.id, current.rateLimits);
+      this.deps.log.info({ vmId: vm.id, hostId: host.id, ...drift }, 'vm network drift repaired');
+    } catch (error) {
+      this.deps.log.warn(
+        { vmId: vm.id, hostId: host.id, code: isAppError(error) ? error.code : 'INTERNAL', ...drift },
+        'vm network drift not repaired; next pass retries',
+      );
     }
   }
 

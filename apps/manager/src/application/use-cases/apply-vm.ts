@@ -1,5 +1,11 @@
 import { failpoint } from '@hearth/failpoints';
-import { guestDnsServersMaxCount, isSameEgressPolicy, type ApplyVmResult, type VmSpec } from '@hearth/contracts';
+import {
+  guestDnsServersMaxCount,
+  isSameEgressPolicy,
+  isSameRateLimits,
+  type ApplyVmResult,
+  type VmSpec,
+} from '@hearth/contracts';
 import { AppError, isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
 import { snapshotToRestore, type FailureReason, type Vm, type VmStep } from '../../domain/vm.js';
@@ -22,6 +28,8 @@ export function vmSpecOf(vm: Vm): VmSpec {
     ...(vm.ports.length === 0 ? {} : { ports: vm.ports.map((port) => ({ ...port })) }),
     // Qualified by the project: networks of one name in two projects never meet.
     ...(vm.sharedNetwork === null ? {} : { sharedNetwork: `${vm.project}/${vm.sharedNetwork}` }),
+    // Sent only when there are some, so that a spec without limits reads as it did before them.
+    ...(Object.keys(vm.rateLimits).length === 0 ? {} : { rateLimits: structuredClone(vm.rateLimits) }),
     ...(vm.network === null
       ? {}
       : {
@@ -145,6 +153,7 @@ export async function applyVmOnHost(
   });
   deps.log.info({ vmId: vm.id, hostId: host.id, from: 'starting', to }, 'vm state changed');
   await sendChangedEgress(deps, running, host, spec);
+  await sendChangedRateLimits(deps, running, host, spec);
   const metrics = deps.metrics ?? noVmStartMetrics;
   metrics.applied(result.steps, finishedAt.getTime() - startedAt.getTime());
   // A VM that never ran before was being created: from its acceptance to now.
@@ -164,6 +173,17 @@ async function sendChangedEgress(deps: Deps, running: Vm, host: Host, sent: VmSp
   } catch (error) {
     const reason = failureReasonOf(error);
     deps.log.warn({ vmId: running.id, hostId: host.id, code: reason.code }, 'vm egress stored but not applied on its host');
+  }
+}
+
+/** Rate limits changed while the VM was starting go to the Agent now, as `sendChangedEgress` does for a policy. */
+async function sendChangedRateLimits(deps: Deps, running: Vm, host: Host, sent: VmSpec): Promise<void> {
+  if (isSameRateLimits(running.rateLimits, sent.rateLimits ?? {})) return;
+  try {
+    await deps.agents.setVmRateLimits(host, running.id, running.rateLimits);
+  } catch (error) {
+    const reason = failureReasonOf(error);
+    deps.log.warn({ vmId: running.id, hostId: host.id, code: reason.code }, 'vm rate limits stored but not applied on its host');
   }
 }
 

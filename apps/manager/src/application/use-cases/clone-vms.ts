@@ -3,6 +3,7 @@ import { AppError } from '@hearth/errors';
 import { failpoint } from '@hearth/failpoints';
 import { parseIpv4 } from '../../domain/address-pool.js';
 import { allowAllEgress, egressPolicyErrors, type EgressPolicy } from '../../domain/egress.js';
+import type { RateLimits } from '../../domain/rate-limits.js';
 import type { Host } from '../../domain/host.js';
 import type { SnapshotId } from '../../domain/ids.js';
 import { restoreRefusalOf, snapshotIncompatible } from '../../domain/snapshot-compatibility.js';
@@ -31,6 +32,8 @@ export interface CloneVmsInput {
   readonly ipAddress?: string | undefined;
   readonly userData?: string | undefined;
   readonly egress?: EgressPolicy | undefined;
+  /** Default: the snapshot VM's. */
+  readonly rateLimits?: RateLimits | undefined;
   readonly restartPolicy?: RestartPolicy | undefined;
 }
 
@@ -119,6 +122,7 @@ async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{
     network: null,
     userData: input.userData ?? null,
     egress: input.egress ?? allowAllEgress,
+    rateLimits: input.rateLimits ?? source.rateLimits,
     restoredFrom: { snapshotId: snapshot.id, vmId: source.id },
     pendingRestore: null,
   }));

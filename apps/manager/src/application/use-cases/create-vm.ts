@@ -9,6 +9,7 @@ import { parseIpv4 } from '../../domain/address-pool.js';
 import { invalidBody, presetImageErrors, presetOf, type Template, type VmPreset } from '../../domain/template.js';
 import { isValidVmName, type Vm } from '../../domain/vm.js';
 import { allowAllEgress, egressPolicyErrors, type EgressPolicy } from '../../domain/egress.js';
+import type { RateLimits } from '../../domain/rate-limits.js';
 import {
   agentPortOf,
   hostPortTaken,
@@ -40,6 +41,8 @@ export interface CreateVmInput extends Partial<VmPreset> {
   readonly ports?: readonly PublishedPort[] | undefined;
   /** A network of its project to share with the other guests that join it; default none (isolated). */
   readonly sharedNetwork?: string | undefined;
+  /** Firecracker rate limiters of its network interface and drive; default none. */
+  readonly rateLimits?: RateLimits | undefined;
 }
 
 type Deps = Pick<
@@ -157,6 +160,7 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
     egress: input.egress ?? allowAllEgress,
     ports,
     sharedNetwork: input.sharedNetwork ?? null,
+    rateLimits: input.rateLimits ?? {},
   };
   // Placement and the project's quota are checked again with the host and the project locked, so
   // concurrent creates can overbook neither; the address is leased in the same transaction, so no

@@ -1,20 +1,15 @@
-import { isAppError } from '@hearth/errors';
 import { everyProject } from '../../domain/access.js';
 import { egressPolicyErrors, type EgressPolicy } from '../../domain/egress.js';
 import type { VmId } from '../../domain/ids.js';
 import { invalidBody } from '../../domain/template.js';
-import type { VmState } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
 import { vmBusy } from '../../domain/vm-errors.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { versionToMatch, type MutationOptions } from './if-match.js';
-import { hostOf } from './stop-vm.js';
+import { sendToRunningVm } from './live-change.js';
 import { getVm } from './vm-queries.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log'>;
-
-/** States whose VMM is up on its host: a new policy is sent to its Agent at once. */
-const vmmUpStates: readonly VmState[] = ['running', 'pausing', 'paused'];
 
 /**
  * Replaces a VM's egress policy: stored with a new version and a `vm.egress_changed` event, then,
@@ -33,16 +28,7 @@ export async function setVmEgress(deps: Deps, id: VmId, egress: EgressPolicy, op
   // before it is seen here, one that ends after it sends the new policy itself (applyVmOnHost).
   const changed = await deps.vms.setEgress(id, { egress, at: deps.clock.now(), ifVersion });
   deps.log.info({ vmId: id, mode: egress.mode, state: changed.state }, 'vm egress changed');
-  if (!vmmUpStates.includes(changed.state)) return changed;
-  const host = await hostOf(deps, changed.hostId);
-  try {
-    await deps.agents.setVmEgress(host, id, egress);
-  } catch (error) {
-    deps.log.warn(
-      { vmId: id, hostId: host.id, code: isAppError(error) ? error.code : 'INTERNAL' },
-      'vm egress stored but not applied on its host',
-    );
-    throw error;
-  }
-  return changed;
+  return sendToRunningVm(deps, changed, 'vm egress stored but not applied on its host', (host) =>
+    deps.agents.setVmEgress(host, id, egress),
+  );
 }

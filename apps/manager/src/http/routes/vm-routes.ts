@@ -15,6 +15,7 @@ import { pauseVm } from '../../application/use-cases/pause-vm.js';
 import { resumeVm } from '../../application/use-cases/resume-vm.js';
 import { acceptRestore, continueRestoreInBackground, restoreVm } from '../../application/use-cases/restore-vm.js';
 import { setVmEgress } from '../../application/use-cases/set-vm-egress.js';
+import { updateVmRateLimits } from '../../application/use-cases/set-vm-rate-limits.js';
 import { startVm } from '../../application/use-cases/start-vm.js';
 import { stopVm } from '../../application/use-cases/stop-vm.js';
 import { getVm, listVms } from '../../application/use-cases/vm-queries.js';
@@ -48,6 +49,7 @@ import {
   ListVmsQuery,
   RestoreVmBody,
   RestoreVmQuery,
+  UpdateVmRateLimitsBody,
   VmConsoleQuery,
   VmBatchView,
   VmPageView,
@@ -102,6 +104,7 @@ async function createClones(
     ipAddress: body.ipAddress,
     userData: body.userData,
     egress: body.egress,
+    rateLimits: body.rateLimits,
     restartPolicy: body.restartPolicy,
   };
   const isAsync = isAsyncRequested(request, wait);
@@ -410,6 +413,31 @@ export function registerVmRoutes(
     },
     async (request, reply) =>
       sendVm(reply, 200, await setVmEgress(deps, vmIdParam(request.params.id), request.body, mutationOptions(request))),
+  );
+
+  app.patch(
+    '/v1/vms/:id/rate-limits',
+    {
+      config: { auth: { scope: 'vms:write' } },
+      bodyLimit: bodyLimitBytes.rateLimits,
+      schema: {
+        operationId: 'updateVmRateLimits',
+        summary: "Change a VM's rate limits",
+        description:
+          "Each limiter given (`networkRx`, `networkTx`, `drive`) replaces the VM's own, `null` removes it, one left " +
+          'out stays. Stores the result (a new version, event `vm.rate_limits_changed`) and, when the VM runs or is ' +
+          "paused, has its host's Agent change its network interface and drive at once, without a restart. Every " +
+          'later start applies the stored limits. When the Agent fails the answer is its problem and the limits stay ' +
+          'stored (at the new version): the next start applies them. Honours `If-Match: "<version>"`.',
+        tags: ['vms'],
+        headers: VmReplaceHeaders,
+        params: VmIdParams,
+        body: UpdateVmRateLimitsBody,
+        response: { 200: VmView, ...problemResponses },
+      },
+    },
+    async (request, reply) =>
+      sendVm(reply, 200, await updateVmRateLimits(deps, vmIdParam(request.params.id), request.body, mutationOptions(request))),
   );
 
   app.delete(

@@ -7,6 +7,8 @@ import {
   EgressPolicy,
   HostResource,
   PublishedPorts,
+  RateLimiter,
+  RateLimits,
   userDataMaxLength,
 } from '@hearth/contracts';
 import { Type, type Static } from 'typebox';
@@ -90,8 +92,28 @@ export const CreateVmBody = Type.Object(
      * joined the same one (default: none, the guest reaches the host and beyond but no other guest).
      */
     sharedNetwork: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9][a-z0-9-]*$' })),
+    /**
+     * Firecracker rate limiters: `networkRx` (what the guest receives), `networkTx` (what it sends)
+     * and `drive` (its disk reads and writes), each a `bandwidth` bucket (bytes) and/or an `ops`
+     * bucket (packets or disk requests): `size` tokens refilled every `refillTimeMs`, plus an
+     * initial `oneTimeBurst`. Default: nothing is limited. Changed later with `PATCH /v1/vms/{id}/rate-limits`.
+     */
+    rateLimits: Type.Optional(RateLimits),
   },
   { additionalProperties: false },
+);
+
+/**
+ * `PATCH /v1/vms/{id}/rate-limits`: each limiter given replaces the VM's own, `null` removes it,
+ * one left out stays as it is.
+ */
+export const UpdateVmRateLimitsBody = Type.Object(
+  {
+    networkRx: Type.Optional(Type.Union([RateLimiter, Type.Null()])),
+    networkTx: Type.Optional(Type.Union([RateLimiter, Type.Null()])),
+    drive: Type.Optional(Type.Union([RateLimiter, Type.Null()])),
+  },
+  { additionalProperties: false, minProperties: 1 },
 );
 
 export const ListVmsQuery = Type.Object(
@@ -243,6 +265,8 @@ export const VmView = Type.Object({
   ports: PublishedPorts,
   /** The shared network of its project the VM joined; null: none. */
   sharedNetwork: Type.Union([Type.String(), Type.Null()]),
+  /** Firecracker rate limiters of its network interface and drive (see `rateLimits` of the create body); `{}`: none. */
+  rateLimits: RateLimits,
   failureReason: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
   /** The Agent's steps of the last start, with their durations. */
   steps: Type.Array(Type.Object({ name: Type.String(), durationMs: Type.Number(), at: Timestamp })),
