@@ -1,4 +1,4 @@
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
@@ -20,7 +20,7 @@ export interface SnapshotFiles {
 }
 
 /** What the double stored in the state file (its own JSON payload, see the double's snapshot.ts). */
-interface StatePayload {
+export interface StatePayload {
   readonly resources: VmResources;
   readonly cmdline: string;
   readonly backendState: QemuSnapshotState;
@@ -66,6 +66,19 @@ export function guestAddress(payload: StatePayload): { ip: string; mac: string }
   return { ip, mac };
 }
 
+const bridge = 'br0';
+
+/** One guest ready to be restored alone: its namespace with a bridge, and its MMDS NIC's socket. */
+export interface PreparedRestore {
+  readonly files: SnapshotFiles;
+  readonly name: string;
+  readonly payload: StatePayload;
+  readonly ip: string;
+  readonly netns: Netns;
+  readonly directory: string;
+  readonly mmdsSocket: string;
+}
+
 /**
  * One QEMU restored alone from a snapshot's files: what Hearth's restore would cost with no
  * control plane. It runs in a network namespace of its own (the restored guest keeps the source's
@@ -77,7 +90,6 @@ export function guestAddress(payload: StatePayload): { ip: string; mac: string }
  */
 export class RestoreFloor {
   private readonly netnsList: Netns[] = [];
-  private readonly children: ChildProcess[] = [];
   private readonly servers: Server[] = [];
   private readonly qmps: QmpClient[] = [];
 
@@ -87,8 +99,11 @@ export class RestoreFloor {
     private readonly gatewayCidr: string,
   ) {}
 
-  /** Restores one guest from `files`; resolves with ms from the start until `GET /identity` answers. */
-  async restoreUntilAnswering(files: SnapshotFiles, name: string, timeoutMs: number): Promise<number> {
+  /**
+   * Makes what exists before a restore starts, as Hearth's bridge exists before a VM's: the
+   * namespace, its bridge and the socket of the MMDS NIC. Not timed.
+   */
+  async prepare(files: SnapshotFiles, name: string): Promise<PreparedRestore> {
     const payload = readSnapshotState(files.statePath);
     const { ip, mac } = guestAddress(payload);
     const netns = await createNetns();
@@ -96,18 +111,22 @@ export class RestoreFloor {
     const directory = path.join(this.workDir, name);
     rmSync(directory, { recursive: true, force: true });
     mkdirSync(directory, { recursive: true });
-    const bridge = 'br0';
-    const tap = 'tap0';
     await netns.exec(['ip', 'link', 'add', bridge, 'type', 'bridge']);
     await netns.exec(['ip', 'addr', 'add', this.gatewayCidr, 'dev', bridge]);
     await netns.exec(['ip', 'link', 'set', bridge, 'up']);
-    await netns.exec(['ip', 'neigh', 'replace', ip, 'lladdr', mac, 'dev', bridge, 'nud', 'permanent']).catch(() => undefined);
+    await netns.exec(['ip', 'neigh', 'replace', ip, 'lladdr', mac, 'dev', bridge, 'nud', 'permanent']);
     const mmdsSocket = path.join(directory, 'mmds.sock');
     const server = createServer((socket) => socket.resume());
     this.servers.push(server);
     await new Promise<void>((resolve) => server.listen(mmdsSocket, resolve));
+    return { files, name, payload, ip, netns, directory, mmdsSocket };
+  }
 
+  /** Restores a prepared guest; resolves with ms from the start until its `GET /identity` answers. */
+  async restoreUntilAnswering(prepared: PreparedRestore, timeoutMs: number): Promise<number> {
+    const { files, name, payload, ip, netns, directory, mmdsSocket } = prepared;
     const started = performance.now();
+    const tap = 'tap0';
     await netns.exec(['ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
     await netns.exec(['ip', 'link', 'set', 'dev', tap, 'master', bridge, 'up']);
     const rootfs = path.join(directory, 'rootfs.ext4');
@@ -130,10 +149,9 @@ export class RestoreFloor {
       qmpPath,
       r.mmdsConfig ? mmdsSocket : undefined,
     );
-    const child = netns.spawn([this.qemuBinary, ...argv, '-S', '-incoming', `unix:${incoming}`], {
+    netns.spawn([this.qemuBinary, ...argv, '-S', '-incoming', `unix:${incoming}`], {
       stdio: ['ignore', 'ignore', 'ignore'],
     });
-    this.children.push(child);
     const transferError = await streamMigration(incoming, files.memoryPath, timeoutMs);
     const qmp = await waitFor(() => (existsSync(qmpPath) ? QmpClient.connect(qmpPath).catch(() => undefined) : undefined), {
       timeoutMs,
@@ -168,7 +186,6 @@ export class RestoreFloor {
     for (const netns of this.netnsList.splice(0)) {
       await netns.destroy().catch((error: unknown) => problems.push(String(error)));
     }
-    this.children.splice(0);
     rmSync(this.workDir, { recursive: true, force: true });
     if (problems.length > 0) throw new Error(problems.join('; '));
   }

@@ -6,7 +6,7 @@ import { registerImages } from './manager-vms.js';
 import type { BenchOptions } from './options.js';
 import type { Log } from './phases.js';
 import { guestImages } from './qemu-boot.js';
-import { getInNetns, RestoreFloor, type SnapshotFiles } from './qemu-restore-floor.js';
+import { getInNetns, RestoreFloor, type PreparedRestore, type SnapshotFiles } from './qemu-restore-floor.js';
 import {
   emptySnapshotSamples,
   snapshotFigures,
@@ -127,7 +127,8 @@ export async function measureSnapshots(
       await expectStatus(stack, 'POST', `/v1/vms/${source.id}/restore`, { snapshotId: snapshot.id }, 200);
       await answering(stack, source);
       samples.restoreMs.push(performance.now() - t1);
-      samples.restoreFloorMs.push(await floor.restoreUntilAnswering(files, `restore-${round}`, answerTimeoutMs));
+      const alone = await floor.prepare(files, `restore-${round}`);
+      samples.restoreFloorMs.push(await floor.restoreUntilAnswering(alone, answerTimeoutMs));
       await floor.destroyAll();
 
       if (cloneCount > 0) {
@@ -142,12 +143,10 @@ export async function measureSnapshots(
         await Promise.all(cloned.items.map((vm) => answering(stack, vm)));
         samples.clonesMs.push(performance.now() - t2);
         await Promise.all(cloned.items.map((vm) => expectStatus(stack, 'DELETE', `/v1/vms/${vm.id}`, undefined, 200)));
+        const prepared: PreparedRestore[] = [];
+        for (let i = 0; i < cloneCount; i++) prepared.push(await floor.prepare(files, `clone-${round}-${i}`));
         const t3 = performance.now();
-        await Promise.all(
-          Array.from({ length: cloneCount }, (_, i) =>
-            floor.restoreUntilAnswering(files, `clone-${round}-${i}`, answerTimeoutMs),
-          ),
-        );
+        await Promise.all(prepared.map((guest) => floor.restoreUntilAnswering(guest, answerTimeoutMs)));
         samples.clonesFloorMs.push(performance.now() - t3);
         await floor.destroyAll();
       }
