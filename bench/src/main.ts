@@ -13,6 +13,8 @@ import { parseOptions, usage, UsageError, type BenchOptions } from './options.js
 import { measureCreateLatency, measureEvents, measureList, measureWave, type WaveResult } from './phases.js';
 import { measureQemu, type QemuResult } from './qemu-boot.js';
 import { renderText, toJson } from './report.js';
+import { measureSnapshots } from './snapshot-bench.js';
+import { emptySnapshotSamples, snapshotFigures, snapshotMemoryMib, type SnapshotResult } from './snapshot-figures.js';
 import { runScale } from './scale/scale-main.js';
 
 const log = (line: string): void => {
@@ -97,6 +99,14 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
     } else {
       qemu = { count: 0, viaHearth: null, qemuAlone: null, ratio: null, note: 'skipped (--quick or --qemu 0)' };
     }
+    let snapshots: SnapshotResult;
+    const snapshotShape = { memoryMib: snapshotMemoryMib, cloneCount: options.cloneCount };
+    if (options.snapshotRounds > 0) {
+      log(`7. snapshots: ${options.snapshotRounds} rounds of snapshot, restore and ${options.cloneCount} clones of a real guest`);
+      snapshots = await measureSnapshots(options.snapshotRounds, options.cloneCount, options, log);
+    } else {
+      snapshots = snapshotFigures(emptySnapshotSamples, snapshotShape, 'skipped (--quick or --snapshots 0)');
+    }
     const results = {
       machine,
       options,
@@ -109,6 +119,7 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
       list,
       events,
       qemu,
+      snapshots,
     };
     const json = toJson(results);
     process.stdout.write(`\n${renderText(results, json)}\n`);

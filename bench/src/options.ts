@@ -15,6 +15,10 @@ export interface BenchOptions {
   readonly eventCount: number;
   /** Real guests under QEMU (0 = skip). */
   readonly qemuCount: number;
+  /** Rounds of snapshot → restore in place → clones with a real 256 MiB guest (0 = skip). */
+  readonly snapshotRounds: number;
+  /** Clones started from one snapshot in each of those rounds (0 = no clone figures). */
+  readonly cloneCount: number;
   /** Stop creating when MemAvailable falls below this. */
   readonly minMemAvailableMib: number;
   /** Node flags for every Firecracker double process (through the FIRECRACKER_BIN wrapper). */
@@ -26,13 +30,17 @@ export interface BenchOptions {
 export const usage = `Usage: npm run bench -- [options]
 
   --quick                 small run: 20 creates, 20 VMs per wave at concurrency 1 and 10,
-                          1,000 rows, no QEMU (the CI smoke run)
+                          1,000 rows, no QEMU, no snapshots (the CI smoke run)
   --json FILE             also write the results as JSON to FILE
   --latency N             creates measured one at a time against the floor (default 100)
   --vms N                 VMs per throughput wave (default 500)
   --concurrency A,B,...   throughput waves (default 1,10,50)
   --rows N                VM rows in the database for the list benchmark (default 10000)
   --qemu N                real guests under QEMU, 0 to skip (default 3)
+  --snapshots N           rounds of snapshot, restore and clones of a real 256 MiB guest
+                          under QEMU, each against QEMU restoring the same files alone;
+                          0 to skip (default 3; needs QEMU and the guest images)
+  --clones N              clones from one snapshot per round (default 10)
   --min-mem-available M   stop creating below M MiB of MemAvailable (default 6144)
   --double-node-flags F   Node flags for each double, space separated
                           (default "--lite-mode --max-semi-space-size=1")
@@ -59,6 +67,8 @@ const optionSpecs = {
   concurrency: { type: 'string' },
   rows: { type: 'string' },
   qemu: { type: 'string' },
+  snapshots: { type: 'string' },
+  clones: { type: 'string' },
   'min-mem-available': { type: 'string' },
   'double-node-flags': { type: 'string' },
   'manager-main': { type: 'string' },
@@ -119,6 +129,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     listRequests: isQuick ? 100 : 500,
     eventCount: isQuick ? 5 : 30,
     qemuCount: count('qemu', isQuick ? 0 : 3, true),
+    snapshotRounds: count('snapshots', isQuick ? 0 : 3, true),
+    cloneCount: count('clones', 10, true),
     minMemAvailableMib: count('min-mem-available', 6_144, true),
     doubleNodeFlags: (values['double-node-flags'] ?? '--lite-mode --max-semi-space-size=1').split(/\s+/).filter(Boolean),
     managerMain: values['manager-main'] ?? null,

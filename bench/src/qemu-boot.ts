@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { findCommand, repoRoot } from '@hearth/testkit';
+import { findCommand, findGuestImages, repoRoot } from '@hearth/testkit';
 import { startBenchStack } from './bench-stack.js';
 import { createVm, deleteVm, registerImages } from './manager-vms.js';
 import type { BenchOptions } from './options.js';
@@ -36,10 +36,15 @@ function run(argv: readonly string[], timeoutMs = 60_000): Promise<string> {
   });
 }
 
-/** The guest image directory from images/build.sh (a cache hit takes well under a second). */
-async function guestImages(): Promise<string> {
-  const dir = (await run(['bash', path.join(repoRoot, 'images/build.sh'), '--print-dir'], 30_000)).trim();
-  return dir;
+/**
+ * The guest image directory: HEARTH_GUEST_IMAGES when set (as for the real-guest tests), else the
+ * one images/build.sh prints (a cache hit takes well under a second).
+ */
+export async function guestImages(): Promise<string> {
+  const given = await findGuestImages({ timeoutMs: 0 });
+  if (given.dir !== undefined) return given.dir;
+  if (process.env['HEARTH_GUEST_IMAGES']) throw new Error(given.missing);
+  return (await run(['bash', path.join(repoRoot, 'images/build.sh'), '--print-dir'], 30_000)).trim();
 }
 
 /** `tsc_early_khz=` for TCG guests, as the double's QEMU backend adds it. */

@@ -3,6 +3,7 @@ import type { BenchOptions } from './options.js';
 import { controlPlaneGroups, controlPlaneMs, cpuGroups } from './cpu.js';
 import { floorStepOrder, type EventResult, type LatencyResult, type ListResult, type WaveResult } from './phases.js';
 import type { QemuResult } from './qemu-boot.js';
+import type { SnapshotResult } from './snapshot-figures.js';
 import { ratio, round, type Summary } from './stats.js';
 
 export interface BenchResults {
@@ -17,6 +18,7 @@ export interface BenchResults {
   readonly list: ListResult;
   readonly events: EventResult;
   readonly qemu: QemuResult;
+  readonly snapshots: SnapshotResult;
 }
 
 /** The headline keys, in the order they are printed; each is a number, or null with a note. */
@@ -33,6 +35,10 @@ export const headlineKeys = [
   'agent_rss_mib_500',
   'manager_rss_mib_500',
   'qemu_boot_ratio',
+  'snapshot_create_p50_ms',
+  'snapshot_pause_p50_ms',
+  'snapshot_restore_ratio',
+  'clones_ratio',
 ] as const;
 
 export type HeadlineKey = (typeof headlineKeys)[number];
@@ -88,6 +94,10 @@ function nullNotes(r: BenchResults, values: Readonly<Record<HeadlineKey, number 
     agent_rss_mib_500: peak?.stoppedEarly ? `only ${peak.created} VMs reached: ${peak.stoppedEarly}` : waveNote,
     manager_rss_mib_500: peak?.stoppedEarly ? `only ${peak.created} VMs reached: ${peak.stoppedEarly}` : waveNote,
     qemu_boot_ratio: r.qemu.note,
+    snapshot_create_p50_ms: r.snapshots.note,
+    snapshot_pause_p50_ms: r.snapshots.note,
+    snapshot_restore_ratio: r.snapshots.note,
+    clones_ratio: r.snapshots.cloneCount === 0 ? 'no clones were asked for (--clones 0)' : r.snapshots.note,
   };
   const notes: Record<string, string> = {};
   for (const key of headlineKeys) if (values[key] === null) notes[key] = known[key];
@@ -116,6 +126,10 @@ export function toJson(r: BenchResults): Record<string, unknown> {
     agent_rss_mib_500: round(peak?.agentRssMib ?? null, 1),
     manager_rss_mib_500: round(peak?.managerRssMib ?? null, 1),
     qemu_boot_ratio: round(r.qemu.ratio, 3),
+    snapshot_create_p50_ms: round(r.snapshots.create.p50),
+    snapshot_pause_p50_ms: round(r.snapshots.pause.p50),
+    snapshot_restore_ratio: round(r.snapshots.restoreRatio, 3),
+    clones_ratio: round(r.snapshots.clonesRatio, 3),
   };
   const notes = nullNotes(r, values);
   return {
@@ -157,6 +171,14 @@ export function toJson(r: BenchResults): Record<string, unknown> {
     event_note: r.events.note,
     qemu_via_hearth_p50_ms: round(r.qemu.viaHearth?.p50 ?? null),
     qemu_alone_p50_ms: round(r.qemu.qemuAlone?.p50 ?? null),
+    snapshot_memory_mib: r.snapshots.memoryMib,
+    snapshot_rounds: r.snapshots.create.count,
+    snapshot_restore_p50_ms: round(r.snapshots.restore.p50),
+    snapshot_restore_floor_p50_ms: round(r.snapshots.restoreFloor.p50),
+    clone_count: r.snapshots.cloneCount,
+    clones_all_answering_p50_ms: round(r.snapshots.clones.p50),
+    clones_floor_p50_ms: round(r.snapshots.clonesFloor.p50),
+    snapshot_note: r.snapshots.note,
     floor: r.latency.floorDescription,
     machine: r.machine,
     params: r.options,
@@ -300,6 +322,16 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
   out.push(
     `6. real guests (QEMU): ${r.qemu.ratio === null ? 'n/a' : `via Hearth p50 ${ms(r.qemu.viaHearth?.p50)} ms, QEMU alone p50 ${ms(r.qemu.qemuAlone?.p50)} ms, ratio ${r.qemu.ratio.toFixed(3)}`} — ${r.qemu.note}`,
   );
+  const snap = r.snapshots;
+  const vs = (label: string, hearth: number | null, alone: number | null, value: number | null): string =>
+    `${label} p50 ${ms(hearth)} ms, QEMU alone ${ms(alone)} ms, ratio ${value === null ? '-' : value.toFixed(3)} (target ≤ 1.2)`;
+  out.push(
+    `7. snapshots of a ${snap.memoryMib} MiB real guest (QEMU), n=${snap.create.count}: create p50 ${ms(snap.create.p50)} ms, ` +
+      `paused p50 ${ms(snap.pause.p50)} ms (max ${ms(snap.pause.max)})`,
+  );
+  out.push(`   ${vs('restore → answering', snap.restore.p50, snap.restoreFloor.p50, snap.restoreRatio)}`);
+  out.push(`   ${vs(`${snap.cloneCount} clones → all answering`, snap.clones.p50, snap.clonesFloor.p50, snap.clonesRatio)}`);
+  out.push(`   — ${snap.note}`);
   out.push('');
   const notes = (json['notes'] ?? {}) as Record<string, string>;
   out.push(

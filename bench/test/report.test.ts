@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseOptions } from '../src/options.js';
 import { headlineKeys, renderText, toJson, type BenchResults } from '../src/report.js';
+import { emptySnapshotSamples, snapshotFigures } from '../src/snapshot-figures.js';
 import { summarize } from '../src/stats.js';
 
 const options = parseOptions(['--quick']);
@@ -63,10 +64,43 @@ function everyCreateRefused(): BenchResults {
     list: { rows: 10, requests: 5, pageSize: 100, latency: summarize([]), failures: 5 },
     events: { latency: null, note: 'the stream delivered no "running" event for 5 creates' },
     qemu: { count: 0, viaHearth: null, qemuAlone: null, ratio: null, note: 'skipped (--quick or --qemu 0)' },
+    snapshots: snapshotFigures(emptySnapshotSamples, { memoryMib: 256, cloneCount: 10 }, 'skipped (--quick or --snapshots 0)'),
   };
 }
 
 describe('bench report', () => {
+  it('prints the snapshot medians and their ratios against QEMU restoring alone', () => {
+    const results: BenchResults = {
+      ...everyCreateRefused(),
+      snapshots: snapshotFigures(
+        {
+          createMs: [800],
+          pauseMs: [500],
+          restoreMs: [1_200],
+          restoreFloorMs: [1_000],
+          clonesMs: [6_000],
+          clonesFloorMs: [4_000],
+        },
+        { memoryMib: 256, cloneCount: 10 },
+        'measured',
+      ),
+    };
+    const json = toJson(results);
+    expect(json).toMatchObject({
+      snapshot_create_p50_ms: 800,
+      snapshot_pause_p50_ms: 500,
+      snapshot_restore_p50_ms: 1_200,
+      snapshot_restore_floor_p50_ms: 1_000,
+      snapshot_restore_ratio: 1.2,
+      clones_all_answering_p50_ms: 6_000,
+      clones_floor_p50_ms: 4_000,
+      clones_ratio: 1.5,
+    });
+    expect(renderText(results, json)).toMatch(
+      /restore → answering p50 1200\.0 ms, QEMU alone 1000\.0 ms, ratio 1\.200 \(target ≤ 1\.2\)/,
+    );
+  });
+
   it('explains every null headline value with a note', () => {
     const json = toJson(everyCreateRefused());
     const notes = json['notes'] as Record<string, string>;
@@ -87,5 +121,6 @@ describe('bench report', () => {
     const text = renderText(results, toJson(results));
     expect(text).toMatch(/^create_p50_ms: null, because this machine has no usable \/dev\/kvm/m);
     expect(text).toMatch(/^qemu_boot_ratio: null, because skipped/m);
+    expect(text).toMatch(/^snapshot_restore_ratio: null, because skipped \(--quick or --snapshots 0\)/m);
   });
 });

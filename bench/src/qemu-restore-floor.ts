@@ -1,0 +1,192 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import path from 'node:path';
+import {
+  decodeSnapshot,
+  qemuArgv,
+  QmpClient,
+  streamMigration,
+  type QemuSnapshotState,
+  type VmResources,
+} from '@hearth/firecracker-double';
+import { createNetns, waitFor, type Netns } from '@hearth/testkit';
+
+/** The files of one snapshot as the Agent wrote them. */
+export interface SnapshotFiles {
+  readonly statePath: string;
+  readonly memoryPath: string;
+  readonly rootfsPath: string;
+}
+
+/** What the double stored in the state file (its own JSON payload, see the double's snapshot.ts). */
+export interface StatePayload {
+  readonly resources: VmResources;
+  readonly cmdline: string;
+  readonly backendState: QemuSnapshotState;
+}
+
+function run(argv: readonly string[], timeoutMs = 60_000): Promise<string> {
+  const [file, ...args] = argv;
+  return new Promise((resolve, reject) => {
+    execFile(file as string, args, { timeout: timeoutMs, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${argv.join(' ')} failed: ${stderr.trim() || error.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** One HTTP GET from inside `netns`; the body, or undefined when nothing answered with 2xx. */
+export async function getInNetns(netns: string, url: string): Promise<string | undefined> {
+  try {
+    return await run(['ip', 'netns', 'exec', netns, 'curl', '-sf', '-m', '0.5', url], 3_000);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads the device state file the double wrote (magic, version, JSON payload, CRC64) and returns
+ * the guest's resources, command line and the QEMU backend's state (the `-append` and kernel).
+ */
+export function readSnapshotState(statePath: string): StatePayload {
+  const payload = decodeSnapshot(readFileSync(statePath)) as Partial<StatePayload>;
+  const state = payload.backendState;
+  if (payload.resources === undefined || state?.format !== 'qemu-migration') {
+    throw new Error(`${statePath} was not written by the double's QEMU backend`);
+  }
+  return payload as StatePayload;
+}
+
+/** The guest's address (the `ip=` of its command line) and MAC, as the snapshot holds them. */
+export function guestAddress(payload: StatePayload): { ip: string; mac: string } {
+  const ip = /(?:^|\s)ip=([0-9.]+)/.exec(payload.backendState.append)?.[1];
+  const mac = payload.resources.net[0]?.guest_mac ?? undefined;
+  if (ip === undefined || mac === undefined) throw new Error('the snapshot has no ip= argument or no guest MAC');
+  return { ip, mac };
+}
+
+const bridge = 'br0';
+
+/** One guest ready to be restored alone: its namespace with a bridge, and its MMDS NIC's socket. */
+export interface PreparedRestore {
+  readonly files: SnapshotFiles;
+  readonly name: string;
+  readonly payload: StatePayload;
+  readonly ip: string;
+  readonly netns: Netns;
+  readonly directory: string;
+  readonly mmdsSocket: string;
+}
+
+/**
+ * One QEMU restored alone from a snapshot's files: what Hearth's restore would cost with no
+ * control plane. It runs in a network namespace of its own (the restored guest keeps the source's
+ * address and MAC, so two of them cannot share a bridge), with a bridge holding `gatewayCidr` and
+ * one TAP; the disk is copied as the Agent copies it; QEMU gets the argv the double's QEMU backend
+ * builds for that restore (`qemuArgv` + `-S -incoming`), the memory file is streamed in as the
+ * double streams it, then `cont`. The MMDS NIC of the argv is connected to a socket that accepts
+ * and ignores frames: the restored guest already holds its identity.
+ */
+export class RestoreFloor {
+  private readonly netnsList: Netns[] = [];
+  private readonly servers: Server[] = [];
+  private readonly qmps: QmpClient[] = [];
+
+  constructor(
+    private readonly qemuBinary: string,
+    private readonly workDir: string,
+    private readonly gatewayCidr: string,
+  ) {}
+
+  /**
+   * Makes what exists before a restore starts, as Hearth's bridge exists before a VM's: the
+   * namespace, its bridge and the socket of the MMDS NIC. Not timed.
+   */
+  async prepare(files: SnapshotFiles, name: string): Promise<PreparedRestore> {
+    const payload = readSnapshotState(files.statePath);
+    const { ip, mac } = guestAddress(payload);
+    const netns = await createNetns();
+    this.netnsList.push(netns);
+    const directory = path.join(this.workDir, name);
+    rmSync(directory, { recursive: true, force: true });
+    mkdirSync(directory, { recursive: true });
+    await netns.exec(['ip', 'link', 'add', bridge, 'type', 'bridge']);
+    await netns.exec(['ip', 'addr', 'add', this.gatewayCidr, 'dev', bridge]);
+    await netns.exec(['ip', 'link', 'set', bridge, 'up']);
+    await netns.exec(['ip', 'neigh', 'replace', ip, 'lladdr', mac, 'dev', bridge, 'nud', 'permanent']);
+    const mmdsSocket = path.join(directory, 'mmds.sock');
+    const server = createServer((socket) => socket.resume());
+    this.servers.push(server);
+    await new Promise<void>((resolve) => server.listen(mmdsSocket, resolve));
+    return { files, name, payload, ip, netns, directory, mmdsSocket };
+  }
+
+  /** Restores a prepared guest; resolves with ms from the start until its `GET /identity` answers. */
+  async restoreUntilAnswering(prepared: PreparedRestore, timeoutMs: number): Promise<number> {
+    const { files, name, payload, ip, netns, directory, mmdsSocket } = prepared;
+    const started = performance.now();
+    const tap = 'tap0';
+    await netns.exec(['ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+    await netns.exec(['ip', 'link', 'set', 'dev', tap, 'master', bridge, 'up']);
+    const rootfs = path.join(directory, 'rootfs.ext4');
+    await run(['cp', '--reflink=auto', '--sparse=always', '--', files.rootfsPath, rootfs]);
+    const r = payload.resources;
+    const resources: VmResources = {
+      ...r,
+      bootSource: r.bootSource && {
+        ...r.bootSource,
+        kernel_image_path: payload.backendState.kernelPath ?? r.bootSource.kernel_image_path,
+      },
+      drives: r.drives.map((d) => (d.is_root_device ? { ...d, path_on_host: rootfs } : d)),
+      net: r.net.map((n, i) => (i === 0 ? { ...n, host_dev_name: tap } : n)),
+    };
+    const qmpPath = path.join(directory, 'qmp.sock');
+    const incoming = path.join(directory, 'migrate-in.sock');
+    const argv = qemuArgv(
+      { instanceId: name, resources, cmdline: payload.cmdline, enablePci: false, mmdsData: () => ({}) },
+      payload.backendState.append,
+      qmpPath,
+      r.mmdsConfig ? mmdsSocket : undefined,
+    );
+    netns.spawn([this.qemuBinary, ...argv, '-S', '-incoming', `unix:${incoming}`], {
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
+    const transferError = await streamMigration(incoming, files.memoryPath, timeoutMs);
+    const qmp = await waitFor(() => (existsSync(qmpPath) ? QmpClient.connect(qmpPath).catch(() => undefined) : undefined), {
+      timeoutMs,
+      intervalMs: 20,
+      description: `QEMU's QMP socket for ${name}`,
+    });
+    this.qmps.push(qmp);
+    const status = await waitFor(
+      async () => {
+        const s = (await qmp.execute<{ status: string }>('query-status')).status;
+        return s === 'inmigrate' || s === 'prelaunch' ? undefined : s;
+      },
+      { timeoutMs, intervalMs: 20, description: `the incoming migration of ${name}` },
+    );
+    if (status !== 'paused' && status !== 'running') {
+      throw new Error(`QEMU alone is ${status} after the incoming migration${transferError ? `: ${transferError}` : ''}`);
+    }
+    await qmp.execute('cont');
+    await waitFor(() => getInNetns(netns.name, `http://${ip}/identity`), {
+      timeoutMs,
+      intervalMs: 20,
+      description: `${name} answers at ${ip}`,
+    });
+    return performance.now() - started;
+  }
+
+  /** Kills every QEMU and removes every namespace and file this floor made. */
+  async destroyAll(): Promise<void> {
+    for (const qmp of this.qmps.splice(0)) qmp.close();
+    for (const server of this.servers.splice(0)) server.close();
+    const problems: string[] = [];
+    for (const netns of this.netnsList.splice(0)) {
+      await netns.destroy().catch((error: unknown) => problems.push(String(error)));
+    }
+    rmSync(this.workDir, { recursive: true, force: true });
+    if (problems.length > 0) throw new Error(problems.join('; '));
+  }
+}

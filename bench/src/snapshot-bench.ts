@@ -1,0 +1,173 @@
+import { copyFileSync } from 'node:fs';
+import path from 'node:path';
+import { findCommand, waitFor } from '@hearth/testkit';
+import { startBenchStack, type BenchStack } from './bench-stack.js';
+import { registerImages } from './manager-vms.js';
+import type { BenchOptions } from './options.js';
+import type { Log } from './phases.js';
+import { guestImages } from './qemu-boot.js';
+import { getInNetns, RestoreFloor, type PreparedRestore, type SnapshotFiles } from './qemu-restore-floor.js';
+import {
+  emptySnapshotSamples,
+  snapshotFigures,
+  snapshotMemoryMib,
+  type SnapshotResult,
+  type SnapshotSamples,
+} from './snapshot-figures.js';
+
+/** The guest of the issue's figures. */
+const memoryMib = snapshotMemoryMib;
+const bridgeCidr = '172.30.0.1/16';
+/** Under TCG on a loaded machine a restore takes seconds; ten at once take a minute or more. */
+const answerTimeoutMs = 180_000;
+
+interface Vm {
+  readonly id: string;
+  readonly name: string;
+  readonly state: string;
+  readonly guestMac: string;
+  readonly network: { readonly ipAddress: string; readonly prefixLength: number } | null;
+}
+
+/** `GET /identity` of the guest: what it read from its own MMDS and applied. */
+function identityOf(vm: Vm): string {
+  const ip = vm.network?.ipAddress ?? '';
+  return `instance-id=${vm.id} host=${vm.name} addr=${ip}/${String(vm.network?.prefixLength)} mac=${vm.guestMac.toLowerCase()}\n`;
+}
+
+/** Resolves once `vm` answers at its own address as itself. */
+async function answering(stack: BenchStack, vm: Vm): Promise<void> {
+  const expected = identityOf(vm);
+  await waitFor(
+    async () =>
+      (await getInNetns(stack.netns.name, `http://${vm.network?.ipAddress}/identity`)) === expected ? true : undefined,
+    { timeoutMs: answerTimeoutMs, intervalMs: 20, description: `${vm.name} answers as itself` },
+  );
+}
+
+async function expectStatus<T>(stack: BenchStack, method: string, route: string, body: unknown, status: number): Promise<T> {
+  const response = await stack.api<T>(method, route, body);
+  if (response.status !== status) {
+    throw new Error(`${method} ${route} answered ${response.status}: ${JSON.stringify(response.body).slice(0, 300)}`);
+  }
+  return response.body;
+}
+
+/**
+ * Part 7: snapshots of a 256 MiB real guest under QEMU (the double's QEMU backend), `rounds` times:
+ * snapshot create (client time and the reported pause), restore in place → the guest answers as
+ * itself, and `cloneCount` clones from one snapshot → all answer as themselves; each restore and
+ * clone round is paired with QEMU alone restoring the same files (`RestoreFloor`).
+ */
+export async function measureSnapshots(
+  rounds: number,
+  cloneCount: number,
+  options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain'>,
+  log: Log,
+): Promise<SnapshotResult> {
+  const shape = { memoryMib, cloneCount };
+  const skipped = (why: string): SnapshotResult => snapshotFigures(emptySnapshotSamples, shape, `skipped: ${why}`);
+  const qemu = findCommand('qemu-system-x86_64');
+  if (qemu === undefined) return skipped('qemu-system-x86_64 is not installed');
+  if (findCommand('curl') === undefined) return skipped('curl is not installed');
+  let imageDir: string;
+  try {
+    imageDir = await guestImages();
+  } catch (error) {
+    return skipped(`guest images unavailable: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const stack = await startBenchStack({
+    doubleNodeFlags: options.doubleNodeFlags,
+    managerMain: options.managerMain,
+    bridgeCidr,
+    agentEnv: { FC_DOUBLE_BACKEND: 'qemu' },
+  });
+  const floor = new RestoreFloor(qemu, path.join(stack.workDir, 'restore-floor'), bridgeCidr);
+  const samples: { [K in keyof SnapshotSamples]: number[] } = {
+    createMs: [],
+    pauseMs: [],
+    restoreMs: [],
+    restoreFloorMs: [],
+    clonesMs: [],
+    clonesFloorMs: [],
+  };
+  try {
+    const kernelPath = path.join(stack.imageRoot, 'vmlinux');
+    const rootfsPath = path.join(stack.imageRoot, 'rootfs.ext4');
+    copyFileSync(path.join(imageDir, 'vmlinux'), kernelPath);
+    copyFileSync(path.join(imageDir, 'rootfs.ext4'), rootfsPath);
+    const images = await registerImages(stack, { kernelPath, rootfsPath, suffix: 'snapshot' });
+    const source = await expectStatus<Vm>(
+      stack,
+      'POST',
+      '/v1/vms',
+      { name: 'snapshot-source', vcpuCount: 1, memoryMib, ...images, bootArgs: 'console=ttyS0 reboot=k panic=1' },
+      201,
+    );
+    await answering(stack, source);
+    for (let round = 0; round < rounds; round++) {
+      const t0 = performance.now();
+      const snapshot = await expectStatus<{ id: string; pauseMs: number }>(
+        stack,
+        'POST',
+        `/v1/vms/${source.id}/snapshots`,
+        {},
+        201,
+      );
+      samples.createMs.push(performance.now() - t0);
+      samples.pauseMs.push(snapshot.pauseMs);
+      const directory = path.join(stack.runDir, 'vms', source.id);
+      const files: SnapshotFiles = {
+        statePath: path.join(directory, `${snapshot.id}.vmstate`),
+        memoryPath: path.join(directory, `${snapshot.id}.memory`),
+        rootfsPath: path.join(directory, `${snapshot.id}.rootfs.ext4`),
+      };
+
+      const t1 = performance.now();
+      await expectStatus(stack, 'POST', `/v1/vms/${source.id}/restore`, { snapshotId: snapshot.id }, 200);
+      await answering(stack, source);
+      samples.restoreMs.push(performance.now() - t1);
+      const alone = await floor.prepare(files, `restore-${round}`);
+      samples.restoreFloorMs.push(await floor.restoreUntilAnswering(alone, answerTimeoutMs));
+      await floor.destroyAll();
+
+      if (cloneCount > 0) {
+        const t2 = performance.now();
+        const cloned = await expectStatus<{ items: Vm[] }>(
+          stack,
+          'POST',
+          '/v1/vms?wait=false',
+          { name: `clone-${round}`, snapshotId: snapshot.id, count: cloneCount },
+          202,
+        );
+        await Promise.all(cloned.items.map((vm) => answering(stack, vm)));
+        samples.clonesMs.push(performance.now() - t2);
+        await Promise.all(cloned.items.map((vm) => expectStatus(stack, 'DELETE', `/v1/vms/${vm.id}`, undefined, 200)));
+        const prepared: PreparedRestore[] = [];
+        for (let i = 0; i < cloneCount; i++) prepared.push(await floor.prepare(files, `clone-${round}-${i}`));
+        const t3 = performance.now();
+        await Promise.all(prepared.map((guest) => floor.restoreUntilAnswering(guest, answerTimeoutMs)));
+        samples.clonesFloorMs.push(performance.now() - t3);
+        await floor.destroyAll();
+      }
+      log(
+        `  snapshot ${round + 1}/${rounds}: create ${samples.createMs.at(-1)?.toFixed(0)} ms (paused ${snapshot.pauseMs.toFixed(0)} ms), ` +
+          `restore ${samples.restoreMs.at(-1)?.toFixed(0)} ms vs alone ${samples.restoreFloorMs.at(-1)?.toFixed(0)} ms` +
+          (cloneCount > 0
+            ? `, ${cloneCount} clones ${samples.clonesMs.at(-1)?.toFixed(0)} ms vs alone ${samples.clonesFloorMs.at(-1)?.toFixed(0)} ms`
+            : ''),
+      );
+      await expectStatus(stack, 'DELETE', `/v1/snapshots/${snapshot.id}`, undefined, 204);
+    }
+    return snapshotFigures(
+      samples,
+      shape,
+      `images from ${imageDir}; answering = GET /identity from the namespace every 20 ms (via Hearth: the VM's own identity)`,
+    );
+  } catch (error) {
+    return snapshotFigures(samples, shape, `failed: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    await floor.destroyAll().catch((error: unknown) => log(`restore floor cleanup: ${String(error)}`));
+    await stack.stop();
+  }
+}
