@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { findCommand, findGuestImages, repoRoot } from '@hearth/testkit';
@@ -7,6 +7,7 @@ import { createVm, deleteVm, registerImages } from './manager-vms.js';
 import type { BenchOptions } from './options.js';
 import type { Log } from './phases.js';
 import { summarize, type Summary } from './stats.js';
+import { runCommand } from './run-command.js';
 
 export interface QemuResult {
   readonly count: number;
@@ -26,16 +27,6 @@ const hearthBootArgs = 'console=ttyS0 reboot=k panic=1 root=/dev/vda rw i8042.no
 const bootArgsFor = (i: number): string =>
   `${hearthBootArgs} ip=${guestIp(i)}::172.30.0.1:255.255.0.0:bench${i}:eth0:off:172.30.0.1`;
 
-function run(argv: readonly string[], timeoutMs = 60_000): Promise<string> {
-  const [file, ...args] = argv;
-  return new Promise((resolve, reject) => {
-    execFile(file as string, args, { timeout: timeoutMs, encoding: 'utf8' }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${argv.join(' ')} failed: ${stderr.trim() || error.message}`));
-      else resolve(stdout);
-    });
-  });
-}
-
 /**
  * The guest image directory: HEARTH_GUEST_IMAGES when set (as for the real-guest tests), else the
  * one images/build.sh prints (a cache hit takes well under a second).
@@ -44,7 +35,7 @@ export async function guestImages(): Promise<string> {
   const given = await findGuestImages({ timeoutMs: 0 });
   if (given.dir !== undefined) return given.dir;
   if (process.env['HEARTH_GUEST_IMAGES']) throw new Error(given.missing);
-  return (await run(['bash', path.join(repoRoot, 'images/build.sh'), '--print-dir'], 30_000)).trim();
+  return (await runCommand(['bash', path.join(repoRoot, 'images/build.sh'), '--print-dir'], 30_000)).trim();
 }
 
 /** `tsc_early_khz=` for TCG guests, as the double's QEMU backend adds it. */
@@ -54,7 +45,7 @@ function tscKhz(): number | undefined {
 }
 
 async function pinNeighbour(netns: string, bridge: string, ip: string, mac: string): Promise<void> {
-  await run(['ip', '-n', netns, 'neigh', 'replace', ip, 'lladdr', mac, 'dev', bridge, 'nud', 'permanent']);
+  await runCommand(['ip', '-n', netns, 'neigh', 'replace', ip, 'lladdr', mac, 'dev', bridge, 'nud', 'permanent']);
 }
 
 /** Polls an HTTP GET to the guest from inside the namespace until it answers. */
@@ -62,7 +53,7 @@ async function waitForGuest(netns: string, ip: string, timeoutMs: number): Promi
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
     try {
-      await run(['ip', 'netns', 'exec', netns, 'curl', '-s', '-o', '/dev/null', '-m', '0.3', `http://${ip}/`], 3_000);
+      await runCommand(['ip', 'netns', 'exec', netns, 'curl', '-s', '-o', '/dev/null', '-m', '0.3', `http://${ip}/`], 3_000);
       return true;
     } catch {
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -130,9 +121,9 @@ export async function measureQemu(
       mkdirSync(directory, { recursive: true });
       const tap = `qtap${i}`;
       const t1 = performance.now();
-      await run(['ip', '-n', stack.netns.name, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
-      await run(['ip', '-n', stack.netns.name, 'link', 'set', 'dev', tap, 'master', stack.bridge, 'up']);
-      await run(['cp', '--reflink=auto', '--sparse=always', '--', rootfsPath, path.join(directory, 'rootfs.ext4')]);
+      await runCommand(['ip', '-n', stack.netns.name, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+      await runCommand(['ip', '-n', stack.netns.name, 'link', 'set', 'dev', tap, 'master', stack.bridge, 'up']);
+      await runCommand(['cp', '--reflink=auto', '--sparse=always', '--', rootfsPath, path.join(directory, 'rootfs.ext4')]);
       // The command line the guest gets through Hearth: Firecracker (and the double) append
       // `root=/dev/vda rw` for the root drive and `pci=off`; the QEMU backend adds tsc_early_khz.
       const append = `${bootArgsFor(j)} root=/dev/vda rw pci=off${khz === undefined ? '' : ` tsc_early_khz=${khz}`}`;
@@ -190,7 +181,7 @@ export async function measureQemu(
       } catch {
         // gone
       }
-      await run(['ip', '-n', stack.netns.name, 'link', 'del', 'dev', tap]).catch(() => undefined);
+      await runCommand(['ip', '-n', stack.netns.name, 'link', 'del', 'dev', tap]).catch(() => undefined);
       rmSync(directory, { recursive: true, force: true });
       log(
         `  qemu ${i + 1}/${count}: via Hearth ${viaHearth.at(-1)?.toFixed(0) ?? '-'} ms, alone ${alone.at(-1)?.toFixed(0) ?? '-'} ms`,

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
@@ -11,6 +10,7 @@ import {
   type VmResources,
 } from '@hearth/firecracker-double';
 import { createNetns, waitFor, type Netns } from '@hearth/testkit';
+import { runCommand } from './run-command.js';
 
 /** The files of one snapshot as the Agent wrote them. */
 export interface SnapshotFiles {
@@ -26,20 +26,10 @@ export interface StatePayload {
   readonly backendState: QemuSnapshotState;
 }
 
-function run(argv: readonly string[], timeoutMs = 60_000): Promise<string> {
-  const [file, ...args] = argv;
-  return new Promise((resolve, reject) => {
-    execFile(file as string, args, { timeout: timeoutMs, encoding: 'utf8' }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${argv.join(' ')} failed: ${stderr.trim() || error.message}`));
-      else resolve(stdout);
-    });
-  });
-}
-
 /** One HTTP GET from inside `netns`; the body, or undefined when nothing answered with 2xx. */
 export async function getInNetns(netns: string, url: string): Promise<string | undefined> {
   try {
-    return await run(['ip', 'netns', 'exec', netns, 'curl', '-sf', '-m', '0.5', url], 3_000);
+    return await runCommand(['ip', 'netns', 'exec', netns, 'curl', '-sf', '-m', '0.5', url], 3_000);
   } catch {
     return undefined;
   }
@@ -130,7 +120,7 @@ export class RestoreFloor {
     await netns.exec(['ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
     await netns.exec(['ip', 'link', 'set', 'dev', tap, 'master', bridge, 'up']);
     const rootfs = path.join(directory, 'rootfs.ext4');
-    await run(['cp', '--reflink=auto', '--sparse=always', '--', files.rootfsPath, rootfs]);
+    await runCommand(['cp', '--reflink=auto', '--sparse=always', '--', files.rootfsPath, rootfs]);
     const r = payload.resources;
     const resources: VmResources = {
       ...r,
