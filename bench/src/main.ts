@@ -80,7 +80,17 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
     const waves: WaveResult[] = [];
     for (const concurrency of options.concurrencies) {
       log(`2. throughput: ${options.throughputCount} creates at concurrency ${concurrency}, then deletes`);
-      waves.push(await measureWave(stack, images, concurrency, options.throughputCount, options.minMemAvailableMib, log));
+      waves.push(
+        await measureWave(
+          stack,
+          images,
+          concurrency,
+          options.throughputCount,
+          options.minMemAvailableMib,
+          options.restWindows,
+          log,
+        ),
+      );
     }
     log(`3. list: ${options.listRows} rows, ${options.listRequests} requests`);
     const list = await measureList(stack, images, options.listRows, options.listRequests);

@@ -12,6 +12,8 @@ export interface BenchOptions {
   /** VM rows inserted for the list benchmark. */
   readonly listRows: number;
   readonly listRequests: number;
+  /** Before each wave the control plane is watched at rest over this many windows this long; the quieter counts. */
+  readonly restWindows: { readonly count: number; readonly seconds: number };
   readonly eventCount: number;
   /** Real guests under QEMU (0 = skip). */
   readonly qemuCount: number;
@@ -127,6 +129,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
         : concurrency.split(',').map((part) => positiveInt('--concurrency', part)),
     listRows: count('rows', isQuick ? 1_000 : 10_000),
     listRequests: isQuick ? 100 : 500,
+    // The smoke run needs the column, not a steady figure.
+    restWindows: isQuick ? { count: 1, seconds: 1 } : { count: 2, seconds: 5 },
     eventCount: isQuick ? 5 : 30,
     qemuCount: count('qemu', isQuick ? 0 : 3, true),
     snapshotRounds: count('snapshots', isQuick ? 0 : 3, true),

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { waitFor } from '@hearth/testkit';
 import { applyPlan } from '@hearth/contracts';
 import type { BenchStack } from './bench-stack.js';
+import type { BenchOptions } from './options.js';
 import { floorDescription, type Floor, type FloorStep } from './floor.js';
 import {
   controlPlaneMs,
@@ -139,16 +140,13 @@ export interface WaveResult {
   readonly errors: readonly string[];
 }
 
-/** The control plane is watched at rest before each wave over windows this long, one after another. */
-const backgroundWindowSeconds = 5;
-const backgroundWindows = 2;
-
 export async function measureWave(
   stack: BenchStack,
   images: ImageIds,
   concurrency: number,
   count: number,
   minMemAvailableMib: number,
+  restWindows: BenchOptions['restWindows'],
   log: Log,
 ): Promise<WaveResult> {
   let stoppedEarly: string | null = null;
@@ -179,12 +177,12 @@ export async function measureWave(
   // The background: heartbeats, resyncs and GC at rest, which a wave pays for as long as it lasts.
   // The quietest window counts: work the previous phase left (its deletes) fades over the first.
   const restWindow = async (from: CpuSnapshot): Promise<{ at: CpuSnapshot; rate: Record<CpuGroup, number> }> => {
-    await new Promise((resolve) => setTimeout(resolve, backgroundWindowSeconds * 1_000));
+    await new Promise((resolve) => setTimeout(resolve, restWindows.seconds * 1_000));
     const at = cpuSnapshot(cpuPids);
-    return { at, rate: msPerSecond(cpuMsBetween(from, at), backgroundWindowSeconds) };
+    return { at, rate: msPerSecond(cpuMsBetween(from, at), restWindows.seconds) };
   };
   let { at: cpuAtRest, rate: backgroundCpuMsPerSecond } = await restWindow(cpuBefore);
-  for (let window = 1; window < backgroundWindows; window++) {
+  for (let window = 1; window < restWindows.count; window++) {
     const next = await restWindow(cpuAtRest);
     if (controlPlaneMs(next.rate) < controlPlaneMs(backgroundCpuMsPerSecond)) backgroundCpuMsPerSecond = next.rate;
     cpuAtRest = next.at;

@@ -302,7 +302,7 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
     ),
   );
   out.push(
-    '   (background = the control plane at rest (heartbeats, resyncs, GC), CPU ms per second in the quieter of two 5 s windows before the wave (each holds one resync);' +
+    '   (background = the control plane at rest (heartbeats, resyncs, GC), CPU ms per second in the quieter of two 5 s windows before the wave (one 1 s window with --quick) (each holds one resync);' +
       ' beyond background = the control plane per create less that rate over the wave: what one more create costs)',
   );
   out.push(
