@@ -73,6 +73,17 @@ describe('requests Node or the router refuse before a route runs are answered as
     }
   });
 
+  it('answers a broken chunked body of a request under way while the client still sends, without losing the answer', async () => {
+    const bodyBytes = 8 * 1024 * 1024;
+    for (let i = 0; i < 5; i += 1) {
+      const answer = await exchange(
+        `POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n${'a'.repeat(bodyBytes)}\r\n0\r\n\r\n`,
+        true,
+      );
+      expectProblem(answer, 400, 'MALFORMED_REQUEST');
+    }
+  });
+
   it('answers headers larger than the server reads with 431 REQUEST_HEADERS_TOO_LARGE', async () => {
     const answer = await exchange(`GET /items/1 HTTP/1.1\r\nHost: x\r\nX-Huge: ${'h'.repeat(20_000)}\r\n\r\n`);
     expectProblem(answer, 431, 'REQUEST_HEADERS_TOO_LARGE');
