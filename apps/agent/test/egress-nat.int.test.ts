@@ -12,6 +12,7 @@ import { applyVm } from '../src/application/use-cases/apply-vm.js';
 import { deleteVm } from '../src/application/use-cases/delete-vm.js';
 import { describeVm } from '../src/application/use-cases/describe-vm.js';
 import { setEgressPolicy } from '../src/application/steps/vm-egress.js';
+import { startListeningServer } from './support.js';
 
 const skip = !isRoot
   ? 'needs root'
@@ -98,14 +99,9 @@ describe.skipIf(skip !== undefined)(
       // Another tool's rules, in its own table.
       await host.exec(['nft', 'add table inet other\nadd chain inet other input\nadd rule inet other input tcp dport 22 accept']);
 
-      const started = internet.spawn(['node', '-e', serverScript], { stdio: ['ignore', 'pipe', 'inherit'] });
-      server = started;
-      await new Promise<void>((resolve, reject) => {
-        started.stdout?.on('data', (chunk: Buffer) => {
-          if (String(chunk).includes('listening')) resolve();
-        });
-        started.on('exit', (code) => reject(new Error(`the internet's server exited (${String(code)})`)));
-      });
+      const started = startListeningServer(internet, serverScript, "the internet's server");
+      server = started.process;
+      await started.listening;
     }, 60_000);
 
     afterAll(async () => {

@@ -12,6 +12,7 @@ import { applyVm } from '../src/application/use-cases/apply-vm.js';
 import { deleteVm } from '../src/application/use-cases/delete-vm.js';
 import { stopVm } from '../src/application/use-cases/stop-vm.js';
 import { setEgressPolicy } from '../src/application/steps/vm-egress.js';
+import { startListeningServer } from './support.js';
 
 const skip = !isRoot
   ? 'needs root'
@@ -89,14 +90,9 @@ describe.skipIf(skip !== undefined)(
       await guest.exec(['ip', 'link', 'set', 'eth0', 'up']);
       await guest.exec(['ip', 'route', 'add', 'default', 'via', '172.30.0.1']);
 
-      const started = guest.spawn(['node', '-e', serverScript], { stdio: ['ignore', 'pipe', 'inherit'] });
-      server = started;
-      await new Promise<void>((resolve, reject) => {
-        started.stdout?.on('data', (chunk: Buffer) => {
-          if (String(chunk).includes('listening')) resolve();
-        });
-        started.on('exit', (code) => reject(new Error(`the guest's server exited (${String(code)})`)));
-      });
+      const started = startListeningServer(guest, serverScript, "the guest's server");
+      server = started.process;
+      await started.listening;
     }, 60_000);
 
     afterAll(async () => {

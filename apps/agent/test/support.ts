@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import type { VmSpec } from '@hearth/contracts';
+import type { Netns } from '@hearth/testkit';
 
 /** Why the Firecracker double cannot be used, or undefined when it can (pass testkit's repoRoot and firecrackerDoubleBin). */
 export function doubleUnavailableReason(repoRoot: string, firecrackerDoubleBin: string): string | undefined {
@@ -49,4 +51,23 @@ export function specFor(images: ImageFiles, overrides: Partial<VmSpec> = {}): Vm
     isMetricsEnabled: true,
     ...overrides,
   };
+}
+
+/**
+ * Starts `node -e script` inside `netns`. The process is handed back at once, so that a caller can
+ * kill it whatever happens; `listening` resolves once it prints "listening" and rejects if it exits first.
+ */
+export function startListeningServer(
+  netns: Netns,
+  script: string,
+  what: string,
+): { readonly process: ChildProcess; readonly listening: Promise<void> } {
+  const started = netns.spawn(['node', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const listening = new Promise<void>((resolve, reject) => {
+    started.stdout?.on('data', (chunk: Buffer) => {
+      if (String(chunk).includes('listening')) resolve();
+    });
+    started.on('exit', (code) => reject(new Error(`${what} exited (${String(code)})`)));
+  });
+  return { process: started, listening };
 }
