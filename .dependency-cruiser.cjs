@@ -69,9 +69,10 @@ module.exports = {
     },
     {
       name: 'testkit-only-in-tests',
-      comment: '@hearth/testkit is dev-only: only test files, e2e/, bench/ and testkit itself may import it.',
+      comment:
+        '@hearth/testkit is dev-only: only test files and their support modules (test/), e2e/, bench/ and testkit itself may import it.',
       severity: 'error',
-      from: { pathNot: '\\.test\\.ts$|^e2e/|^bench/|^packages/testkit/' },
+      from: { pathNot: '\\.test\\.ts$|^(apps|packages)/[^/]+/test/|^e2e/|^bench/|^packages/testkit/' },
       to: { path: '^packages/testkit/' },
     },
     {
