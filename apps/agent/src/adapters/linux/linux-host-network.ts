@@ -3,6 +3,7 @@ import { failpoint } from '@hearth/failpoints';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
 import type { HostNetwork, LinkState, MarkedLink } from '../../application/ports/host-network.js';
 import type { IpBatch } from './ip-batch.js';
+import type { IpJsonReader } from './ip-json-reader.js';
 
 interface IpLink {
   readonly ifname: string;
@@ -15,15 +16,30 @@ interface IpAddr {
   readonly addr_info?: readonly { readonly family?: string; readonly local?: string; readonly prefixlen?: number }[];
 }
 
+const missingLink = /does not exist|Cannot find device/i;
+
 function isMissingLink(error: unknown): boolean {
   if (!isAppError(error) || error.code !== 'HOST_COMMAND_FAILED') return false;
-  const stderr = String(error.diagnostics?.['stderr'] ?? '');
-  return /does not exist|Cannot find device/i.test(stderr);
+  return missingLink.test(String(error.diagnostics?.['stderr'] ?? ''));
+}
+
+function linkStateOf(link: IpLink & IpAddr): LinkState {
+  return {
+    name: link.ifname,
+    isUp: (link.flags ?? []).includes('UP'),
+    master: link.master ?? null,
+    alias: link.ifalias ?? null,
+    addresses: (link.addr_info ?? []).flatMap((info) =>
+      info.family !== 'inet' || info.local === undefined ? [] : [`${info.local}/${info.prefixlen ?? 32}`],
+    ),
+  };
 }
 
 /**
  * Links through iproute2 (`ip`), always with argument arrays. With an `IpBatch`, the commands that
- * change links go to its long-lived process instead of a fork each; reads always run `ip -j`.
+ * change links go to its long-lived process instead of a fork each; with an `IpJsonReader`, reads go
+ * to another long-lived process, and fork an `ip -j` only when it cannot answer or its answer may be
+ * stale.
  */
 export class LinuxHostNetwork implements HostNetwork {
   /** Bridges already ensured by this process, so an apply costs no extra `ip` call. */
@@ -35,12 +51,16 @@ export class LinuxHostNetwork implements HostNetwork {
   /** Where changes go instead of a fork of `ip` each, when set. */
   private readonly batch: IpBatch | null;
 
+  /** Where reads go instead of a fork of `ip -j` each, when set. */
+  private readonly reader: IpJsonReader | null;
+
   constructor(
     private readonly runner: CommandRunner,
-    options: { readonly netns?: string | null; readonly batch?: IpBatch } = {},
+    options: { readonly netns?: string | null; readonly batch?: IpBatch; readonly reader?: IpJsonReader } = {},
   ) {
     this.ip = options.netns ? ['ip', '-n', options.netns] : ['ip'];
     this.batch = options.batch ?? null;
+    this.reader = options.reader ?? null;
   }
 
   /** `ip <args>` for a change: through the batch process when there is one. */
@@ -77,24 +97,25 @@ export class LinuxHostNetwork implements HostNetwork {
   }
 
   async linkState(name: string): Promise<LinkState | null> {
+    const args = ['addr', 'show', 'dev', name];
+    const read = await this.reader?.read(args);
+    if (read?.kind === 'failed' && missingLink.test(read.stderr)) return null;
+    if (read?.kind === 'output') {
+      const [link] = JSON.parse(read.stdout) as (IpLink & IpAddr)[];
+      // A name the long-lived `ip` looked up before may be a deleted link's (its answer is then
+      // `[{}]`): a new process looks every name up afresh.
+      if (link?.ifname === name) return linkStateOf(link);
+      this.reader?.restart();
+    }
     let stdout: string;
     try {
-      ({ stdout } = await this.runner.run([...this.ip, '-j', '-d', 'addr', 'show', 'dev', name]));
+      ({ stdout } = await this.runner.run([...this.ip, '-j', '-d', ...args]));
     } catch (error) {
       if (isMissingLink(error)) return null;
       throw error;
     }
     const [link] = JSON.parse(stdout) as (IpLink & IpAddr)[];
-    if (link === undefined) return null;
-    return {
-      name: link.ifname,
-      isUp: (link.flags ?? []).includes('UP'),
-      master: link.master ?? null,
-      alias: link.ifalias ?? null,
-      addresses: (link.addr_info ?? []).flatMap((info) =>
-        info.family !== 'inet' || info.local === undefined ? [] : [`${info.local}/${info.prefixlen ?? 32}`],
-      ),
-    };
+    return link === undefined ? null : linkStateOf(link);
   }
 
   async createTap(name: string, bridge: string, mark: string): Promise<'created' | 'name_taken'> {
@@ -118,7 +139,9 @@ export class LinuxHostNetwork implements HostNetwork {
   }
 
   async markedLinks(markPrefix: string): Promise<MarkedLink[]> {
-    const { stdout } = await this.runner.run([...this.ip, '-j', 'link', 'show']);
+    // Every link, no name looked up: the long-lived reader's answer is as fresh as a fork's.
+    const read = await this.reader?.read(['link', 'show']);
+    const stdout = read?.kind === 'output' ? read.stdout : (await this.runner.run([...this.ip, '-j', 'link', 'show'])).stdout;
     const links = JSON.parse(stdout.trim() === '' ? '[]' : stdout) as IpLink[];
     return links.flatMap((link) =>
       typeof link.ifalias === 'string' && link.ifalias.startsWith(markPrefix) ? [{ name: link.ifname, alias: link.ifalias }] : [],

@@ -1,0 +1,203 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/** A line `ip` always refuses: its "Command failed -:N" tells that the command before it has ended. */
+const markerLine = 'hearth-batch-mark';
+
+/** What a batch line may hold: `ip` splits lines on blanks and reads quotes, `\` and `#` itself. */
+const plainArgument = /^[\w.:@+=,/-]+$/;
+
+/** How many stderr lines a failed command keeps (for the log). */
+const stderrLinesKept = 20;
+
+/**
+ * What the reader answers: the command's JSON output (one line), its failure with what `ip` wrote
+ * on stderr, or `unavailable` when the long-lived process could not say (not started, died, too
+ * slow, an argument a batch line cannot hold): the caller then forks an `ip` of its own.
+ */
+export type IpReadOutcome =
+  | { readonly kind: 'output'; readonly stdout: string }
+  | { readonly kind: 'failed'; readonly stderr: string }
+  | { readonly kind: 'unavailable'; readonly reason: string };
+
+interface PendingRead {
+  /** The line number of the command's marker (the command's own line is the one before). */
+  readonly marker: number;
+  readonly resolve: (outcome: IpReadOutcome) => void;
+  readonly timer: NodeJS.Timeout;
+  /** Set when `ip` reported the command's own line as failed. */
+  failedStderr: string | null;
+  /** Set when the marker after it was reported: every line the command wrote is on its way. */
+  hasEnded: boolean;
+}
+
+export interface IpJsonReaderOptions {
+  /** Reads inside this named network namespace (`ip -n`). */
+  readonly netns?: string | null;
+  /** How long one read may take before the process is ended and the read answered `unavailable`. */
+  readonly timeoutMs?: number;
+  /** The `ip` executable (PATH lookup by default). */
+  readonly ipBin?: string;
+}
+
+/**
+ * One long-lived `ip -j -d -force -batch -` process for reads, so a read costs no fork of the Agent.
+ * iproute2 writes each command's JSON array as one line on stdout as soon as the command ends, and
+ * nothing for a command that failed. After each command comes a line `ip` always refuses; its
+ * "Command failed -:N" on stderr tells that the command has ended. stdout and stderr are two pipes
+ * read in no guaranteed order, so stdout lines are queued and handed out only to the oldest read
+ * whose end was reported and which did not fail: every line before its own belongs to reads
+ * already answered.
+ *
+ * It never holds a caller: a process that dies, cannot start or is slower than `timeoutMs` answers
+ * every read in flight `unavailable` (the caller forks instead), and the next read starts a new
+ * process. The caller checks that an answer names what it asked for, since `ip` remembers names it
+ * looked up ({@link IpJsonReader.restart} forgets them).
+ */
+export class IpJsonReader {
+  private child: ChildProcess | null = null;
+  private lineCount = 0;
+  /** Reads in the order they were written. */
+  private readonly pending: PendingRead[] = [];
+  private readonly stdoutLines: string[] = [];
+  private stdoutRest = '';
+  private stderrLines: string[] = [];
+  private stderrRest = '';
+  private readonly timeoutMs: number;
+  /** Its remembered names may be stale: replaced as soon as no read is in flight. */
+  private isRetiring = false;
+
+  constructor(private readonly options: IpJsonReaderOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 5_000;
+  }
+
+  /** Runs `ip -j -d <args>` in the long-lived process. Never rejects. */
+  read(args: readonly string[]): Promise<IpReadOutcome> {
+    if (args.length === 0 || args.some((arg) => !plainArgument.test(arg))) {
+      return Promise.resolve({ kind: 'unavailable', reason: 'an argument ip -batch cannot take' });
+    }
+    if (this.isRetiring && this.pending.length === 0 && this.child !== null) this.end(this.child, 'restarted');
+    this.isRetiring = false;
+    const child = this.child ?? this.start();
+    if (child === null) return Promise.resolve({ kind: 'unavailable', reason: 'ip -batch did not start' });
+    this.lineCount += 2;
+    const marker = this.lineCount;
+    return new Promise<IpReadOutcome>((resolve) => {
+      const timer = setTimeout(() => this.end(child, `no answer in ${this.timeoutMs} ms`), this.timeoutMs);
+      this.pending.push({ marker, resolve, timer, failedStderr: null, hasEnded: false });
+      child.stdin?.write(`${args.join(' ')}\n${markerLine}\n`);
+    });
+  }
+
+  /**
+   * Has the next read that finds no other read in flight start a new process, which has looked no
+   * name up yet.
+   */
+  restart(): void {
+    this.isRetiring = true;
+  }
+
+  /** The running process's pid, for diagnostics; undefined when none runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Ends the process; the reads in flight are answered `unavailable`. */
+  async close(): Promise<void> {
+    const child = this.child;
+    if (child === null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // Held until it has exited, even by a process with nothing else to do.
+    child.ref();
+    child.stdin?.end();
+    await exited;
+  }
+
+  private start(): ChildProcess | null {
+    const argv = [...(this.options.netns ? ['-n', this.options.netns] : []), '-j', '-d', '-force', '-batch', '-'];
+    let child: ChildProcess;
+    try {
+      child = spawn(this.options.ipBin ?? 'ip', argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    } catch {
+      return null;
+    }
+    this.child = child;
+    this.lineCount = 0;
+    this.stdoutLines.length = 0;
+    this.stdoutRest = '';
+    this.stderrLines = [];
+    this.stderrRest = '';
+    child.stdin?.on('error', () => undefined);
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => this.onStdout(child, chunk));
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => this.onStderr(child, chunk));
+    child.once('error', (error) => this.ended(child, `not started: ${error.message}`));
+    child.once('exit', (code, signal) => this.ended(child, code !== null ? `exit status ${code}` : `signal ${String(signal)}`));
+    // Idle, it keeps nothing alive: the Agent may exit with it still running.
+    child.unref();
+    for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
+    return child;
+  }
+
+  private onStdout(child: ChildProcess, chunk: string): void {
+    if (this.child !== child) return;
+    const lines = (this.stdoutRest + chunk).split('\n');
+    this.stdoutRest = lines.pop() ?? '';
+    for (const line of lines) if (line !== '') this.stdoutLines.push(line);
+    this.answerEnded();
+  }
+
+  private onStderr(child: ChildProcess, chunk: string): void {
+    if (this.child !== child) return;
+    const lines = (this.stderrRest + chunk).split('\n');
+    this.stderrRest = lines.pop() ?? '';
+    for (const line of lines) {
+      const failed = /^Command failed -:(\d+)$/.exec(line);
+      if (failed === null) {
+        if (this.stderrLines.length < stderrLinesKept) this.stderrLines.push(line);
+        continue;
+      }
+      const lineNumber = Number(failed[1]);
+      const read = this.pending.find((candidate) => candidate.marker === lineNumber || candidate.marker === lineNumber + 1);
+      if (read?.marker === lineNumber) read.hasEnded = true;
+      else if (read !== undefined) read.failedStderr = this.stderrLines.join('\n').trim();
+      this.stderrLines = [];
+    }
+    this.answerEnded();
+  }
+
+  /** Answers the oldest reads whose end is known and whose output (if any) has come. */
+  private answerEnded(): void {
+    for (let read = this.pending[0]; read?.hasEnded === true; read = this.pending[0]) {
+      if (read.failedStderr !== null) {
+        this.answer(read, { kind: 'failed', stderr: read.failedStderr });
+        continue;
+      }
+      const stdout = this.stdoutLines.shift();
+      if (stdout === undefined) return;
+      this.answer(read, { kind: 'output', stdout });
+    }
+  }
+
+  private answer(read: PendingRead, outcome: IpReadOutcome): void {
+    this.pending.shift();
+    clearTimeout(read.timer);
+    read.resolve(outcome);
+  }
+
+  /** Stops `child`; its exit answers what is still in flight. */
+  private end(child: ChildProcess, reason: string): void {
+    this.ended(child, reason);
+    child.stdin?.end();
+    child.kill('SIGKILL');
+  }
+
+  private ended(child: ChildProcess, reason: string): void {
+    if (this.child !== child) return;
+    this.child = null;
+    for (const read of this.pending.splice(0)) {
+      clearTimeout(read.timer);
+      read.resolve({ kind: 'unavailable', reason: `ip -batch ended: ${reason}` });
+    }
+  }
+}
