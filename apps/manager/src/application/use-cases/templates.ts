@@ -17,6 +17,7 @@ import { isValidVmName } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { TemplateFilter, TemplatePage } from '../ports/template-repository.js';
 import { matchedVersion, type IfMatch } from './if-match.js';
+import { presetImages } from './preset-images.js';
 
 type Deps = Pick<UseCaseDependencies, 'templates' | 'images' | 'projects' | 'clock' | 'ids'>;
 
@@ -127,10 +128,7 @@ async function checkTemplate(
   if (template.bootArgs.length > bootArgsMaxLength) {
     errors.push({ field: 'body/bootArgs', message: `must NOT have more than ${bootArgsMaxLength} characters` });
   }
-  const [kernel, rootfs] = await Promise.all([
-    deps.images.findById(template.kernelImageId),
-    deps.images.findById(template.rootfsImageId),
-  ]);
+  const { kernel, rootfs } = await presetImages(deps, template);
   errors.push(...presetImageErrors(template, { kernel, rootfs }, project));
   if (errors.length > 0) throw invalidBody(errors);
 }
