@@ -213,18 +213,18 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     expect(existsSync(stdoutLog)).toBe(false);
   });
 
-  it('creates a VM from a template by name, snapshots it, restores it to the snapshot, and lists and removes both', async () => {
+  it('creates a VM from a template by name, snapshots it, restores and clones it, makes a template of the snapshot, and removes all', async () => {
     const template = await json<{ id: string; version: number }>(
       'template create small --kernel vmlinux --rootfs base --memory 192 --description tiny'.split(' '),
     );
-    const changed = await hearth(['template', 'set', 'small', '--vcpus', '2']);
+    const changed = await hearth(['template', 'set', 'small', '--vcpus', '1', '--restart', 'never']);
     expect(changed.code, changed.stderr).toBe(0);
     expect(changed.stdout).toContain(`${template.id} is at version ${template.version + 1}`);
-    const vm = await json<{ id: string; state: string; vcpuCount: number; memoryMib: number }>(
+    const vm = await json<{ id: string; state: string; vcpuCount: number; memoryMib: number; restartPolicy: string }>(
       'vm create from-template --template small --memory 160 --wait'.split(' '),
     );
     // The template's values, and what was given in its place.
-    expect(vm).toMatchObject({ state: 'running', vcpuCount: 2, memoryMib: 160 });
+    expect(vm).toMatchObject({ state: 'running', vcpuCount: 1, memoryMib: 160, restartPolicy: 'never' });
 
     const snapshot = await json<{ id: string; state: string; vmId: string }>(['snapshot', 'create', 'from-template']);
     expect(snapshot).toMatchObject({ state: 'ready', vmId: vm.id });
@@ -241,11 +241,43 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
       '--paused',
     ]);
     expect(restored).toMatchObject({ id: vm.id, state: 'paused', pendingRestore: null });
+
+    // Clones of the snapshot, by --snapshot and by a template that carries it.
+    const clones = await json<Array<{ name: string; state: string; restoredFrom: unknown }>>([
+      'vm',
+      'create',
+      'fork',
+      '--snapshot',
+      snapshot.id.slice(0, 'snap_'.length + 20),
+      '--count',
+      '2',
+      '--wait',
+    ]);
+    expect(clones.map((clone) => [clone.name, clone.state])).toEqual([
+      ['fork-1', 'running'],
+      ['fork-2', 'running'],
+    ]);
+    const warm = await json<{ id: string; snapshotId: string; vcpuCount: number; memoryMib: number }>([
+      'template',
+      'create',
+      'warm',
+      '--snapshot',
+      snapshot.id,
+    ]);
+    expect(warm).toMatchObject({ snapshotId: snapshot.id, vcpuCount: 1, memoryMib: 160 });
+    for (const name of ['fork-1', 'fork-2']) expect((await hearth(['vm', 'rm', name])).code).toBe(0);
+    const fromWarm = await json<{ state: string; templateId: string; restoredFrom: { snapshotId: string } }>(
+      'vm create warm-a --template warm --wait'.split(' '),
+    );
+    expect(fromWarm).toMatchObject({ state: 'running', templateId: warm.id, restoredFrom: { snapshotId: snapshot.id } });
+    expect((await hearth(['template', 'set', 'warm', '--snapshot', 'none'])).code).toBe(0);
+    expect((await hearth(['vm', 'rm', 'warm-a'])).code).toBe(0);
+    expect((await hearth(['template', 'rm', 'warm'])).code).toBe(0);
     expect((await hearth(['snapshot', 'rm', snapshot.id])).code).toBe(0);
     expect((await hearth(['snapshot', 'get', snapshot.id])).code).toBe(3);
 
     expect((await hearth(['vm', 'rm', 'from-template'])).code).toBe(0);
     expect((await hearth(['template', 'rm', 'small'])).code).toBe(0);
     expect(await json<unknown[]>(['template', 'ls'])).toEqual([]);
-  });
+  }, 120_000);
 });

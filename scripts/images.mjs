@@ -441,6 +441,13 @@ async function main() {
   print([`npx hearth vm create hearth-guest --template ${name} --wait`]);
   say('or with curl:');
   print(createVmFromTemplateCurl(managerUrl, template.id));
+  say('a warm template (its VMs start by restore instead of boot, each with its own identity) from a');
+  say('snapshot of that guest once it runs:');
+  print([
+    'npx hearth snapshot create hearth-guest',
+    `npx hearth template create ${name}-warm --snapshot <snapshot id>`,
+    `npx hearth vm create pool --template ${name}-warm --count 4 --wait`,
+  ]);
   printGuestNotes();
   return 0;
 }

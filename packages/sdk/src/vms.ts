@@ -79,8 +79,9 @@ export class Vms {
   }
 
   /**
-   * Creates a VM (from images, a template, or a snapshot with `snapshotId`); by default resolves once
-   * it runs (see `wait`). Idempotent across the SDK's own retries.
+   * Creates a VM (from images, a template, or a snapshot with `snapshotId`: a template that carries a
+   * snapshot starts it by restore too); by default resolves once it runs (see `wait`). Idempotent
+   * across the SDK's own retries.
    */
   async create(request: Omit<CreateVmRequest, 'count'>, options: CreateVmOptions = {}): Promise<Vm> {
     const created = await this.post(request, options);
@@ -89,11 +90,12 @@ export class Vms {
   }
 
   /**
-   * Starts `count` clones of a ready snapshot at once, named `<name>-1` … `<name>-<count>`, admitted
-   * all or none; by default resolves once all of them run.
+   * Starts `count` clones at once of a ready snapshot (`snapshotId`), or of the snapshot a template
+   * carries (`templateId`), named `<name>-1` … `<name>-<count>`, admitted all or none; by default
+   * resolves once all of them run.
    */
   async clone(
-    request: Omit<CreateVmRequest, 'count' | 'snapshotId'> & { readonly snapshotId: string; readonly count: number },
+    request: Omit<CreateVmRequest, 'count'> & { readonly count: number },
     options: CreateVmOptions = {},
   ): Promise<Vm[]> {
     const created = await this.post(request, options);

@@ -6,6 +6,7 @@ import { collect, onlyArgument } from '../arguments.js';
 import { printList, printObject, printResult, type Column } from '../output.js';
 import { resolveReference } from '../resolve.js';
 import { resolveImage } from './image-commands.js';
+import { resolveSnapshot } from '../resolve-snapshot.js';
 
 const templateColumns: readonly Column<Template>[] = [
   { header: 'id', value: (template) => template.id },
@@ -22,6 +23,7 @@ const templateDetail: readonly Column<Template>[] = [
   { header: 'rootfs', value: (template) => template.rootfsImageId },
   { header: 'boot args', value: (template) => template.bootArgs || '-' },
   { header: 'restart', value: (template) => template.restartPolicy },
+  { header: 'snapshot', value: (template) => template.snapshotId ?? '-' },
   { header: 'version', value: (template) => String(template.version) },
   { header: 'updated', value: (template) => template.updatedAt },
 ];
@@ -86,25 +88,34 @@ export const templateCommands: Readonly<Record<string, Command>> = {
     },
   },
   create: {
-    summary: 'Create a template: a named VM preset (hearth vm create --template uses it)',
+    summary: 'Create a template: a named VM preset (hearth vm create --template uses it); with --snapshot, its VMs are clones',
     usage:
-      '<name> --kernel <image> --rootfs <image> [--vcpus n] [--memory MiB] [--boot-args s] [--restart policy] [--description d] [--project p]',
-    options: [...presetFlags, '--project'],
+      '<name> (--kernel <image> --rootfs <image> | --snapshot <snapshot>) [--vcpus n] [--memory MiB] [--boot-args s] [--restart policy] [--description d] [--project p]',
+    options: [...presetFlags, '--snapshot', '--project'],
     async run({ args, out, hearth: client }) {
       const { values, positionals } = parseArgs({
         args: [...args],
         allowPositionals: true,
-        options: { ...presetOptions, project: { type: 'string' } },
+        options: { ...presetOptions, snapshot: { type: 'string' }, project: { type: 'string' } },
       });
-      if (positionals.length !== 1 || values.kernel === undefined || values.rootfs === undefined) {
-        throw new CliError(exitCodes.usage, 'hearth template create <name> --kernel <image> --rootfs <image>');
+      const fromImages = values.kernel !== undefined && values.rootfs !== undefined;
+      if (positionals.length !== 1 || fromImages === (values.snapshot !== undefined)) {
+        throw new CliError(
+          exitCodes.usage,
+          'hearth template create <name> --kernel <image> --rootfs <image>, or hearth template create <name> --snapshot <snapshot>',
+        );
       }
       const hearth = await client();
-      // As for `hearth vm create`: 1 vCPU and 128 MiB unless given.
-      const preset = await presetOf(hearth, { ...values, vcpus: values.vcpus ?? '1', memory: values.memory ?? '128' });
+      // As for `hearth vm create`: 1 vCPU and 128 MiB unless given; a snapshot gives its VM's.
+      const preset = await presetOf(
+        hearth,
+        fromImages ? { ...values, vcpus: values.vcpus ?? '1', memory: values.memory ?? '128' } : values,
+      );
+      const snapshot = values.snapshot === undefined ? undefined : await resolveSnapshot(hearth, values.snapshot);
       const template = await hearth.templates.create({
         ...(preset as CreateTemplateRequest),
         name: positionals[0]!,
+        ...(snapshot === undefined ? {} : { snapshotId: snapshot.id }),
         ...(values.project === undefined ? {} : { project: values.project }),
       });
       printResult(out, template, template.id);
@@ -113,18 +124,26 @@ export const templateCommands: Readonly<Record<string, Command>> = {
   set: {
     summary: 'Change a template (VMs created from it keep what they copied)',
     usage:
-      '<template> [--name n] [--kernel <image>] [--rootfs <image>] [--vcpus n] [--memory MiB] [--boot-args s] [--restart policy] [--description d]',
-    options: ['--name', ...presetFlags],
+      '<template> [--name n] [--snapshot <snapshot>|none] [--kernel <image>] [--rootfs <image>] [--vcpus n] [--memory MiB] [--boot-args s] [--restart policy] [--description d]',
+    options: ['--name', '--snapshot', ...presetFlags],
     async run({ args, out, hearth: client }) {
       const { values, positionals } = parseArgs({
         args: [...args],
         allowPositionals: true,
-        options: { ...presetOptions, name: { type: 'string' } },
+        options: { ...presetOptions, name: { type: 'string' }, snapshot: { type: 'string' } },
       });
       if (positionals.length !== 1) throw new CliError(exitCodes.usage, 'hearth template set <template> [--field value…]');
       const hearth = await client();
       const template = await resolveTemplate(hearth, positionals[0]!);
-      const changes = { ...(await presetOf(hearth, values)), ...(values.name === undefined ? {} : { name: values.name }) };
+      // `--snapshot none` drops the snapshot: VMs created from the template boot again.
+      let snapshotId: string | null | undefined;
+      if (values.snapshot === 'none') snapshotId = null;
+      else if (values.snapshot !== undefined) snapshotId = (await resolveSnapshot(hearth, values.snapshot)).id;
+      const changes = {
+        ...(await presetOf(hearth, values)),
+        ...(values.name === undefined ? {} : { name: values.name }),
+        ...(snapshotId === undefined ? {} : { snapshotId }),
+      };
       if (Object.keys(changes).length === 0) throw new CliError(exitCodes.usage, 'nothing to change: give at least one --field');
       // Only the version just shown is changed: a concurrent change is a 412, never overwritten.
       const updated = await hearth.templates.update(template.id, changes, { ifVersion: template.version });

@@ -263,14 +263,16 @@ async function followUntil(hearth: Hearth, out: Output, vm: Vm, target: VmState,
 
 export const vmCommands: Readonly<Record<string, Command>> = {
   create: {
-    summary: 'Create a VM, from images or a template (--wait: show each step until it runs)',
+    summary: 'Create a VM from images or a template, or clones of a snapshot (--wait: show each step until it runs)',
     usage:
-      '<name> (--kernel <image> --rootfs <image> | --template <template>) [--vcpus n] [--memory MiB] [--project p] [--boot-args s] [--restart policy] ' +
+      '<name> (--kernel <image> --rootfs <image> | --template <template> | --snapshot <snapshot>) [--count n] [--vcpus n] [--memory MiB] [--project p] [--boot-args s] [--restart policy] ' +
       '[--port HOST:GUEST[/proto]]… [--shared-network name] [--egress allow|deny | --allow CIDR…| --deny CIDR…] [--limit DEVICE.BUCKET=SIZE/MS[+BURST]]… [--wait] [--timeout s]',
     options: [
       '--kernel',
       '--rootfs',
       '--template',
+      '--snapshot',
+      '--count',
       '--vcpus',
       '--memory',
       '--project',
@@ -293,6 +295,8 @@ export const vmCommands: Readonly<Record<string, Command>> = {
           kernel: { type: 'string' },
           rootfs: { type: 'string' },
           template: { type: 'string' },
+          snapshot: { type: 'string' },
+          count: { type: 'string' },
           vcpus: { type: 'string' },
           memory: { type: 'string' },
           project: { type: 'string' },
@@ -309,41 +313,53 @@ export const vmCommands: Readonly<Record<string, Command>> = {
         },
       });
       const fromImages = values.kernel !== undefined && values.rootfs !== undefined;
-      if (positionals.length !== 1 || (values.template === undefined && !fromImages)) {
+      const origins = [fromImages, values.template !== undefined, values.snapshot !== undefined].filter(Boolean).length;
+      if (positionals.length !== 1 || origins !== 1) {
         throw new CliError(
           exitCodes.usage,
-          'hearth vm create <name> --kernel <image> --rootfs <image>, or hearth vm create <name> --template <template>',
+          'hearth vm create <name> with one of --kernel <image> --rootfs <image>, --template <template> or --snapshot <snapshot>',
         );
+      }
+      const count = values.count === undefined ? undefined : Number(values.count);
+      if (count !== undefined && (!Number.isInteger(count) || count < 1 || fromImages)) {
+        throw new CliError(exitCodes.usage, '--count n (1 or more) needs --snapshot, or a --template that carries a snapshot');
       }
       const ports = (values.port ?? []).map(parsePortFlag);
       const egress = createEgressOfFlags(values);
       const rateLimits = rateLimitsOfFlags(values.limit ?? []);
       const hearth = await client();
-      // With a template, what is given replaces the template's value; without one, 1 vCPU and 128 MiB.
+      // With a template, what is given replaces the template's value; a clone is its snapshot VM's
+      // size; otherwise 1 vCPU and 128 MiB.
       const template = values.template === undefined ? undefined : await resolveTemplate(hearth, values.template);
+      const snapshot = values.snapshot === undefined ? undefined : await resolveSnapshot(hearth, values.snapshot);
       const kernel = values.kernel === undefined ? undefined : await resolveImage(hearth, values.kernel, 'kernel');
       const rootfs = values.rootfs === undefined ? undefined : await resolveImage(hearth, values.rootfs, 'rootfs');
-      const vcpus = values.vcpus ?? (template === undefined ? '1' : undefined);
-      const memory = values.memory ?? (template === undefined ? '128' : undefined);
+      const vcpus = values.vcpus ?? (fromImages ? '1' : undefined);
+      const memory = values.memory ?? (fromImages ? '128' : undefined);
       const restartPolicy = values.restart as 'never' | 'on-failure' | 'always' | undefined;
-      const created = await hearth.vms.create(
-        {
-          name: positionals[0]!,
-          ...(template === undefined ? {} : { templateId: template.id }),
-          ...(kernel === undefined ? {} : { kernelImageId: kernel.id }),
-          ...(rootfs === undefined ? {} : { rootfsImageId: rootfs.id }),
-          ...(vcpus === undefined ? {} : { vcpuCount: Number(vcpus) }),
-          ...(memory === undefined ? {} : { memoryMib: Number(memory) }),
-          ...(values.project === undefined ? {} : { project: values.project }),
-          ...(values['boot-args'] === undefined ? {} : { bootArgs: values['boot-args'] }),
-          ...(restartPolicy === undefined ? {} : { restartPolicy }),
-          ...(ports.length === 0 ? {} : { ports }),
-          ...(values['shared-network'] === undefined ? {} : { sharedNetwork: values['shared-network'] }),
-          ...(egress === undefined ? {} : { egress }),
-          ...(Object.keys(rateLimits).length === 0 ? {} : { rateLimits }),
-        },
-        { wait: false },
-      );
+      const request = {
+        name: positionals[0]!,
+        ...(template === undefined ? {} : { templateId: template.id }),
+        ...(snapshot === undefined ? {} : { snapshotId: snapshot.id }),
+        ...(kernel === undefined ? {} : { kernelImageId: kernel.id }),
+        ...(rootfs === undefined ? {} : { rootfsImageId: rootfs.id }),
+        ...(vcpus === undefined ? {} : { vcpuCount: Number(vcpus) }),
+        ...(memory === undefined ? {} : { memoryMib: Number(memory) }),
+        ...(values.project === undefined ? {} : { project: values.project }),
+        ...(values['boot-args'] === undefined ? {} : { bootArgs: values['boot-args'] }),
+        ...(restartPolicy === undefined ? {} : { restartPolicy }),
+        ...(ports.length === 0 ? {} : { ports }),
+        ...(values['shared-network'] === undefined ? {} : { sharedNetwork: values['shared-network'] }),
+        ...(egress === undefined ? {} : { egress }),
+        ...(Object.keys(rateLimits).length === 0 ? {} : { rateLimits }),
+      };
+      if (count !== undefined) {
+        // The Manager waits for all of them (its own wait limit), or answers them pending.
+        const clones = await hearth.vms.clone({ ...request, count }, values.wait ? {} : { wait: false });
+        printList(out, clones, vmColumns);
+        return;
+      }
+      const created = await hearth.vms.create(request, { wait: false });
       if (!values.wait) {
         printResult(out, created, created.id);
         return;

@@ -55,3 +55,19 @@ export interface Snapshot {
 export function snapshotNotFound(id: string): AppError {
   return new AppError('SNAPSHOT_NOT_FOUND', `No snapshot with id ${id}`, { details: { snapshotId: id } });
 }
+
+/** SNAPSHOT_NOT_READY: the snapshot is still being taken, or failed; `what` says what needs a ready one. */
+export function snapshotNotReady(snapshot: Pick<Snapshot, 'id' | 'state'>, what: string): AppError {
+  return new AppError('SNAPSHOT_NOT_READY', `Snapshot ${snapshot.id} is ${snapshot.state}: ${what}`, {
+    details: { snapshotId: snapshot.id, state: snapshot.state },
+  });
+}
+
+/** SNAPSHOT_IN_TEMPLATE: templates carry the snapshot (a template drops it with `PATCH {"snapshotId": null}`). */
+export function snapshotInTemplate(snapshotId: SnapshotId, templateIds: readonly string[]): AppError {
+  return new AppError(
+    'SNAPSHOT_IN_TEMPLATE',
+    `Snapshot ${snapshotId} is carried by ${templateIds.length} template(s): change or delete them first`,
+    { details: { snapshotId, templateIds: [...templateIds] } },
+  );
+}

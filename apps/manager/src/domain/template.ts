@@ -1,5 +1,5 @@
 import { AppError, type FieldError } from '@hearth/errors';
-import type { ImageId, TemplateId } from './ids.js';
+import type { ImageId, SnapshotId, TemplateId } from './ids.js';
 import type { Image, ImageKind } from './image.js';
 import { defaultRestartPolicy, type RestartPolicy } from './restart-policy.js';
 import { defaultBootArgs } from './vm.js';
@@ -25,6 +25,11 @@ export interface Template extends VmPreset {
   readonly name: string;
   readonly project: string;
   readonly description: string;
+  /**
+   * A ready snapshot of its project that VMs created from it are restored from instead of booted
+   * (each as a clone, with its own identity); its preset is the snapshot VM's. Null: they boot.
+   */
+  readonly snapshotId: SnapshotId | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
   /** Incremented on every change; the API's ETag (`"<version>"`). */
@@ -34,7 +39,35 @@ export interface Template extends VmPreset {
 export const templateDescriptionMaxLength = 1024;
 
 /** What a change of a template may set; absent fields stay as they are. */
-export type TemplateChanges = Partial<Pick<Template, 'name' | 'description' | keyof VmPreset>>;
+export type TemplateChanges = Partial<Pick<Template, 'name' | 'description' | 'snapshotId' | keyof VmPreset>>;
+
+/** The preset fields a snapshot fixes: its memory and device state were made with them. */
+export const snapshotPresetFields = ['kernelImageId', 'rootfsImageId', 'vcpuCount', 'memoryMib', 'bootArgs'] as const;
+
+/**
+ * The preset of a template that carries a snapshot: the snapshot VM's images, size and boot
+ * arguments (each field given must be the same), and the restart policy given, else the one it had.
+ * VALIDATION_FAILED names each field given that differs.
+ */
+export function presetFromSnapshotVm(
+  source: Omit<VmPreset, 'restartPolicy'>,
+  given: Partial<VmPreset>,
+  restartPolicy: VmPreset['restartPolicy'],
+): VmPreset {
+  const errors = snapshotPresetFields
+    .filter((field) => given[field] !== undefined && given[field] !== source[field])
+    .map((field) => ({ field: `body/${field}`, message: `must be the snapshot VM's (${String(source[field])}) or left out` }));
+  if (errors.length > 0) throw invalidBody(errors);
+  const preset: VmPreset = {
+    kernelImageId: source.kernelImageId,
+    rootfsImageId: source.rootfsImageId,
+    vcpuCount: source.vcpuCount,
+    memoryMib: source.memoryMib,
+    bootArgs: source.bootArgs,
+    restartPolicy: given.restartPolicy ?? restartPolicy,
+  };
+  return preset;
+}
 
 /** The fields of a VM preset a create may leave out when it names a template, with what they default to otherwise. */
 const presetDefaults: Pick<VmPreset, 'bootArgs' | 'restartPolicy'> = {

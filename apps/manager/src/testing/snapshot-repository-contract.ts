@@ -1,5 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { SnapshotOutcome, SnapshotRepository } from '../application/ports/snapshot-repository.js';
+import type { TemplateRepository } from '../application/ports/template-repository.js';
+import type { Template } from '../domain/template.js';
 import { everyProject } from '../domain/access.js';
 import { imageIdFromUlid } from '../domain/ids.js';
 import type { Snapshot } from '../domain/snapshot.js';
@@ -10,6 +12,7 @@ import { at, repositoryTestBed, t0, type RepositoryHarness } from './repository-
 
 export interface SnapshotRepositoryHarness extends RepositoryHarness {
   readonly snapshots: SnapshotRepository;
+  readonly templates: TemplateRepository;
 }
 
 /** The behaviour every SnapshotRepository shares: run against the fake, PGlite and PostgreSQL. */
@@ -117,6 +120,46 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
         `snapshot.deleted ${b.id}`,
         `snapshot.deleted ${c.id}`,
       ]);
+    });
+
+    async function carrying(snapshot: Snapshot, name: string): Promise<Template> {
+      const template: Template = {
+        id: ids.templateId(),
+        name,
+        project: vm.project,
+        description: '',
+        kernelImageId: vm.kernelImageId,
+        rootfsImageId: vm.rootfsImageId,
+        vcpuCount: vm.vcpuCount,
+        memoryMib: vm.memoryMib,
+        bootArgs: vm.bootArgs,
+        restartPolicy: 'never',
+        snapshotId: snapshot.id,
+        createdAt: t0,
+        updatedAt: t0,
+        version: 1,
+      };
+      await harness.templates.insert(template);
+      return template;
+    }
+
+    it('lists the templates that carry a snapshot, which carry none once it is deleted, alone or with its VM', async () => {
+      const [a, b] = [await creating(), await creating()];
+      const [web, db, plain] = [await carrying(a, 'web'), await carrying(b, 'db'), await carrying(b, 'plain')];
+      await harness.templates.update(plain.id, { snapshotId: null }, { at: at(1) });
+      expect((await harness.templates.listCarrying([a.id, b.id])).map((t) => t.id)).toEqual([web.id, db.id]);
+      expect(await harness.templates.listCarrying([])).toEqual([]);
+      await harness.snapshots.delete(a.id, at(2));
+      expect((await harness.templates.findById(web.id))?.snapshotId).toBeNull();
+      await harness.vms.delete(vm.id, at(3));
+      expect((await harness.templates.findById(db.id))?.snapshotId).toBeNull();
+      expect(await harness.templates.listCarrying([a.id, b.id])).toEqual([]);
+    });
+
+    it('refuses a template that carries a snapshot that does not exist with SNAPSHOT_NOT_FOUND', async () => {
+      const gone = await creating();
+      await harness.snapshots.delete(gone.id, at(1));
+      expect(await codeOf(carrying(gone, 'web'))).toBe('SNAPSHOT_NOT_FOUND');
     });
   });
 }

@@ -68,6 +68,7 @@ export function describeTemplateRepositoryContract(name: string, open: () => Pro
         memoryMib: 256,
         bootArgs: 'console=ttyS0',
         restartPolicy: 'on-failure',
+        snapshotId: null,
         createdAt: t0,
         updatedAt: t0,
         version: 1,

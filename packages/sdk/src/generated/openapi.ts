@@ -101,7 +101,7 @@ export interface paths {
         put?: never;
         /**
          * Create a template: a named VM preset of a project
-         * @description Its kernel and rootfs must be images of its project, of those kinds. `POST /v1/vms` with `templateId` copies its values; changing or deleting it later changes no VM. Honours `Idempotency-Key`.
+         * @description Its kernel and rootfs must be images of its project, of those kinds. `POST /v1/vms` with `templateId` copies its values; changing or deleting it later changes no VM. With `snapshotId` (a ready snapshot of its project) VMs created from it are restored from that snapshot instead of booted, and its preset is the snapshot VM's. Honours `Idempotency-Key`.
          */
         post: operations["createTemplate"];
         delete?: never;
@@ -1220,6 +1220,7 @@ export interface operations {
                             memoryMib: number;
                             bootArgs: string;
                             restartPolicy: "never" | "on-failure" | "always";
+                            snapshotId: string | null;
                             /** Format: date-time */
                             createdAt: string;
                             /** Format: date-time */
@@ -1266,6 +1267,7 @@ export interface operations {
                     name: string;
                     project?: string;
                     description?: string;
+                    snapshotId?: string;
                     vcpuCount?: number;
                     memoryMib?: number;
                     kernelImageId?: string;
@@ -1293,6 +1295,7 @@ export interface operations {
                         memoryMib: number;
                         bootArgs: string;
                         restartPolicy: "never" | "on-failure" | "always";
+                        snapshotId: string | null;
                         /** Format: date-time */
                         createdAt: string;
                         /** Format: date-time */
@@ -1349,6 +1352,7 @@ export interface operations {
                         memoryMib: number;
                         bootArgs: string;
                         restartPolicy: "never" | "on-failure" | "always";
+                        snapshotId: string | null;
                         /** Format: date-time */
                         createdAt: string;
                         /** Format: date-time */
@@ -1435,6 +1439,7 @@ export interface operations {
                 "application/json": {
                     name?: string;
                     description?: string;
+                    snapshotId?: string | null;
                     vcpuCount?: number;
                     memoryMib?: number;
                     kernelImageId?: string;
@@ -1462,6 +1467,7 @@ export interface operations {
                         memoryMib: number;
                         bootArgs: string;
                         restartPolicy: "never" | "on-failure" | "always";
+                        snapshotId: string | null;
                         /** Format: date-time */
                         createdAt: string;
                         /** Format: date-time */

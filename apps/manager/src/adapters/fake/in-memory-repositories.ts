@@ -283,7 +283,7 @@ export class InMemoryVmRepository implements VmRepository {
       .filter((snapshot) => snapshot.vmId === id)
       .sort((a, b) => (a.id < b.id ? -1 : 1));
     for (const snapshot of snapshots) {
-      this.store.snapshots.delete(snapshot.id);
+      this.store.removeSnapshot(snapshot.id);
       this.store.recordEvent({
         type: 'snapshot.deleted',
         vmId: id,

@@ -61,7 +61,7 @@ export class InMemorySnapshotRepository implements SnapshotRepository {
   async delete(id: SnapshotId, at: Date): Promise<void> {
     const current = this.store.snapshots.get(id);
     if (current === undefined) throw snapshotNotFound(id);
-    this.store.snapshots.delete(id);
+    this.store.removeSnapshot(id);
     this.record('snapshot.deleted', current, at, 'deleted');
   }
 

@@ -45,6 +45,14 @@ export class Store {
   prunedThroughEventId = 0;
   private lastEventId = 0;
 
+  /** Removes a snapshot's row; a template that carried it carries none after (ON DELETE SET NULL). */
+  removeSnapshot(id: SnapshotId): void {
+    this.snapshots.delete(id);
+    for (const [templateId, template] of this.templates) {
+      if (template.snapshotId === id) this.templates.set(templateId, { ...template, snapshotId: null });
+    }
+  }
+
   recordEvent(event: NewEvent): RecordedEvent {
     this.lastEventId += 1;
     const recorded: RecordedEvent = { ...structuredClone(event), id: this.lastEventId };

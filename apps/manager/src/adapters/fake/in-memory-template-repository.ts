@@ -1,7 +1,7 @@
 import { AppError } from '@hearth/errors';
 import type { TemplateFilter, TemplatePage, TemplateRepository } from '../../application/ports/template-repository.js';
 import { canSeeProject } from '../../domain/access.js';
-import type { ImageId, TemplateId } from '../../domain/ids.js';
+import type { ImageId, SnapshotId, TemplateId } from '../../domain/ids.js';
 import {
   templateNameTaken,
   templateNotFound,
@@ -67,6 +67,14 @@ export class InMemoryTemplateRepository implements TemplateRepository {
     return [...this.store.templates.values()].some((t) => t.kernelImageId === imageId || t.rootfsImageId === imageId);
   }
 
+  async listCarrying(snapshotIds: readonly SnapshotId[]): Promise<readonly Template[]> {
+    const wanted = new Set(snapshotIds);
+    return [...this.store.templates.values()]
+      .filter((t) => t.snapshotId !== null && wanted.has(t.snapshotId))
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .map((t) => structuredClone(t));
+  }
+
   private currentAt(id: TemplateId, ifVersion: number | undefined): Template {
     const current = this.store.templates.get(id);
     if (current === undefined) throw templateNotFound(id);
@@ -83,6 +91,9 @@ export class InMemoryTemplateRepository implements TemplateRepository {
     if (taken) throw templateNameTaken(template.name);
     if (!this.store.images.has(template.kernelImageId) || !this.store.images.has(template.rootfsImageId)) {
       throw new AppError('IMAGE_NOT_FOUND', 'An image of the template does not exist');
+    }
+    if (template.snapshotId !== null && !this.store.snapshots.has(template.snapshotId)) {
+      throw new AppError('SNAPSHOT_NOT_FOUND', 'The snapshot of the template does not exist');
     }
   }
 

@@ -1,7 +1,7 @@
 import type { Selectable, Transaction as KyselyTransaction } from 'kysely';
 import { AppError } from '@hearth/errors';
 import type { TemplateFilter, TemplatePage, TemplateRepository } from '../../application/ports/template-repository.js';
-import type { ImageId, TemplateId } from '../../domain/ids.js';
+import type { ImageId, SnapshotId, TemplateId } from '../../domain/ids.js';
 import type { RestartPolicy } from '../../domain/restart-policy.js';
 import {
   templateNameTaken,
@@ -40,6 +40,7 @@ export class PgTemplateRepository implements TemplateRepository {
               memory_mib: template.memoryMib,
               boot_args: template.bootArgs,
               restart_policy: template.restartPolicy,
+              snapshot_id: template.snapshotId,
               created_at: template.createdAt,
               updated_at: template.updatedAt,
               version: template.version,
@@ -95,6 +96,7 @@ export class PgTemplateRepository implements TemplateRepository {
               ...(changes.memoryMib === undefined ? {} : { memory_mib: changes.memoryMib }),
               ...(changes.bootArgs === undefined ? {} : { boot_args: changes.bootArgs }),
               ...(changes.restartPolicy === undefined ? {} : { restart_policy: changes.restartPolicy }),
+              ...(changes.snapshotId === undefined ? {} : { snapshot_id: changes.snapshotId }),
               updated_at: options.at,
               version: eb('version', '+', 1),
             }))
@@ -132,6 +134,19 @@ export class PgTemplateRepository implements TemplateRepository {
         .executeTakeFirst(),
     );
     return row !== undefined;
+  }
+
+  async listCarrying(snapshotIds: readonly SnapshotId[]): Promise<readonly Template[]> {
+    if (snapshotIds.length === 0) return [];
+    const rows = await translated(() =>
+      this.db
+        .selectFrom('templates')
+        .selectAll()
+        .where('snapshot_id', 'in', [...snapshotIds])
+        .orderBy('id')
+        .execute(),
+    );
+    return rows.map(toTemplate);
   }
 }
 
@@ -176,6 +191,9 @@ function conflictsOf(name: string): SqlStateOverrides {
     '23503': (cause) => {
       const constraint = (cause as { constraint?: unknown }).constraint;
       if (constraint === 'templates_project_fkey') return translateDatabaseError(cause);
+      if (constraint === 'templates_snapshot_id_fkey') {
+        return new AppError('SNAPSHOT_NOT_FOUND', 'The snapshot of the template does not exist', { cause });
+      }
       return new AppError('IMAGE_NOT_FOUND', 'An image of the template does not exist', { cause });
     },
   };
@@ -193,6 +211,7 @@ function toTemplate(row: Selectable<TemplatesTable>): Template {
     memoryMib: row.memory_mib,
     bootArgs: row.boot_args,
     restartPolicy: row.restart_policy as RestartPolicy,
+    snapshotId: row.snapshot_id as SnapshotId | null,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
     version: row.version,

@@ -99,6 +99,7 @@ export interface TemplatesTable {
   memory_mib: number;
   boot_args: string;
   restart_policy: string;
+  snapshot_id: string | null;
   created_at: Date;
   updated_at: Date;
   version: number;

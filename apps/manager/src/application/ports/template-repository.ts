@@ -1,5 +1,5 @@
 import type { ProjectSet } from '../../domain/access.js';
-import type { ImageId, TemplateId } from '../../domain/ids.js';
+import type { ImageId, SnapshotId, TemplateId } from '../../domain/ids.js';
 import type { Template, TemplateChanges } from '../../domain/template.js';
 
 export interface TemplateFilter {
@@ -20,7 +20,7 @@ export interface TemplatePage {
 /**
  * Templates, each change written with its `template.*` event in one transaction. Images a template
  * names must exist (IMAGE_NOT_FOUND) and stay while it names them; its project must exist
- * (PROJECT_NOT_FOUND).
+ * (PROJECT_NOT_FOUND); the snapshot it carries must exist (SNAPSHOT_NOT_FOUND).
  */
 export interface TemplateRepository {
   /** Writes the template and `template.created`; TEMPLATE_NAME_TAKEN when its project has one of that name. */
@@ -45,4 +45,9 @@ export interface TemplateRepository {
   delete(id: TemplateId, options: { readonly at: Date; readonly ifVersion?: number | undefined }): Promise<Template>;
   /** Whether a template names the image. */
   isImageInUse(imageId: ImageId): Promise<boolean>;
+  /**
+   * The templates (of any project) that carry one of the snapshots, ordered by id. A snapshot that
+   * is deleted all the same leaves the templates that carried it without one (a foreign key).
+   */
+  listCarrying(snapshotIds: readonly SnapshotId[]): Promise<readonly Template[]>;
 }

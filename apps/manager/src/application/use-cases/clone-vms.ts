@@ -5,12 +5,13 @@ import { parseIpv4 } from '../../domain/address-pool.js';
 import { allowAllEgress, egressPolicyErrors, type EgressPolicy } from '../../domain/egress.js';
 import type { RateLimits } from '../../domain/rate-limits.js';
 import type { Host } from '../../domain/host.js';
-import type { SnapshotId } from '../../domain/ids.js';
+import type { SnapshotId, TemplateId } from '../../domain/ids.js';
 import { restoreRefusalOf, snapshotIncompatible } from '../../domain/snapshot-compatibility.js';
+import { snapshotNotReady } from '../../domain/snapshot.js';
 import { rejectionOf } from '../../domain/placement.js';
 import { quotaOverruns } from '../../domain/project.js';
 import type { RestartPolicy } from '../../domain/restart-policy.js';
-import { invalidBody } from '../../domain/template.js';
+import { invalidBody, type Template } from '../../domain/template.js';
 import { isValidVmName, type Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { continueCreate } from './continue-create.js';
@@ -24,7 +25,10 @@ export const cloneCountMaximum = 16;
  * MAC and disk copy.
  */
 export interface CloneVmsInput {
-  readonly snapshotId: SnapshotId;
+  /** The snapshot; or `templateId`, a template of the project that carries one. */
+  readonly snapshotId?: SnapshotId | undefined;
+  /** Recorded on each clone as what it was created from; its restart policy is the default. */
+  readonly templateId?: TemplateId | undefined;
   /** The clone's name; with `count`, the clones are `<name>-1` … `<name>-<count>`. */
   readonly name: string;
   readonly project: string;
@@ -37,7 +41,30 @@ export interface CloneVmsInput {
   readonly restartPolicy?: RestartPolicy | undefined;
 }
 
-type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'snapshots' | 'agents' | 'clock' | 'ids' | 'log' | 'settings'>;
+type Deps = Pick<
+  UseCaseDependencies,
+  'vms' | 'hosts' | 'snapshots' | 'templates' | 'agents' | 'clock' | 'ids' | 'log' | 'settings'
+>;
+
+/**
+ * The snapshot a template of `project` carries, null when it carries none: VMs created from it are
+ * then clones of that snapshot. Another project's template is, to it, no template at all.
+ */
+export async function snapshotCarriedBy(
+  deps: Pick<Deps, 'templates'>,
+  templateId: TemplateId,
+  project: string,
+): Promise<SnapshotId | null> {
+  return (await carryingTemplateOf(deps, templateId, project)).snapshotId;
+}
+
+async function carryingTemplateOf(deps: Pick<Deps, 'templates'>, id: TemplateId, project: string): Promise<Template> {
+  const template = await deps.templates.findById(id);
+  if (template === undefined || template.project !== project) {
+    throw invalidBody([{ field: 'body/templateId', message: `no template with id ${id}` }]);
+  }
+  return template;
+}
 
 /** `acceptClones`, then each clone taken to `running` (side by side); the first failure is thrown once all have settled. */
 export async function cloneVms(deps: Deps, input: CloneVmsInput): Promise<Vm[]> {
@@ -79,19 +106,16 @@ async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{
   if (input.egress !== undefined) errors.push(...egressPolicyErrors(input.egress, 'body/egress'));
   if (errors.length > 0) throw invalidBody(errors);
 
-  const snapshot = await deps.snapshots.findById(input.snapshotId);
+  const template = input.templateId === undefined ? undefined : await carryingTemplateOf(deps, input.templateId, input.project);
+  const snapshotId = input.snapshotId ?? template?.snapshotId ?? undefined;
+  if (snapshotId === undefined) {
+    throw invalidBody([{ field: 'body/count', message: 'must be given with snapshotId or a template that carries a snapshot' }]);
+  }
+  const snapshot = await deps.snapshots.findById(snapshotId);
   if (snapshot === undefined || snapshot.project !== input.project) {
-    throw invalidBody([{ field: 'body/snapshotId', message: `no snapshot with id ${input.snapshotId}` }]);
+    throw invalidBody([{ field: 'body/snapshotId', message: `no snapshot with id ${snapshotId}` }]);
   }
-  if (snapshot.state !== 'ready') {
-    throw new AppError(
-      'SNAPSHOT_NOT_READY',
-      `Snapshot ${snapshot.id} is ${snapshot.state}: only a ready snapshot can be cloned`,
-      {
-        details: { snapshotId: snapshot.id, state: snapshot.state },
-      },
-    );
-  }
+  if (snapshot.state !== 'ready') throw snapshotNotReady(snapshot, 'only a ready snapshot can be cloned');
   const source = await deps.vms.findById(snapshot.vmId);
   if (source === undefined) throw new AppError('INTERNAL', `Snapshot ${snapshot.id} refers to a VM that is gone`);
 
@@ -118,7 +142,9 @@ async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{
     version: 1,
     observedState: null,
     observedAt: null,
-    restartPolicy: input.restartPolicy ?? source.restartPolicy,
+    restartPolicy: input.restartPolicy ?? template?.restartPolicy ?? source.restartPolicy,
+    templateId: template?.id ?? source.templateId,
+    templateVersion: template?.version ?? source.templateVersion,
     network: null,
     userData: input.userData ?? null,
     egress: input.egress ?? allowAllEgress,

@@ -11,8 +11,9 @@ import { getVm } from './vm-queries.js';
 import { snapshotsOfVm } from './snapshots.js';
 import { AppError } from '@hearth/errors';
 import { everyProject } from '../../domain/access.js';
+import { snapshotInTemplate } from '../../domain/snapshot.js';
 
-type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'snapshots' | 'agents' | 'clock' | 'log'>;
+type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'snapshots' | 'templates' | 'agents' | 'clock' | 'log'>;
 
 export interface DeletedVm {
   readonly id: VmId;
@@ -31,7 +32,7 @@ export async function deleteVm(deps: Deps, id: VmId, options: MutationOptions = 
   const vm = await getVm(deps, id, options.projects ?? everyProject);
   const ifVersion = versionToMatch(vm, options.ifMatch);
   assertTransition(vm.state, 'deleting');
-  await assertNoCloneAwaits(deps, vm.id);
+  await assertSnapshotsUnused(deps, vm.id);
   const host = await hostOf(deps, vm.hostId);
   await deps.vms.transition(id, { from: vm.state, to: 'deleting', at: deps.clock.now(), ifVersion });
   failpoint('manager.delete.after-deleting');
@@ -62,10 +63,11 @@ export async function deleteVm(deps: Deps, id: VmId, options: MutationOptions = 
 
 /**
  * SNAPSHOT_IN_USE while another VM still has to be restored from a snapshot of this one (a clone
- * that has not run): the snapshot's files are in this VM's directory on its host and go with it, so
- * the VM is kept until no clone needs them (the clone runs, or is deleted).
+ * that has not run), SNAPSHOT_IN_TEMPLATE while a template carries one: the snapshot's files are
+ * in this VM's directory on its host and go with it, so the VM is kept until nothing needs them
+ * (the clone runs or is deleted, the template drops the snapshot or is deleted).
  */
-async function assertNoCloneAwaits(deps: Pick<Deps, 'vms' | 'snapshots'>, vmId: VmId): Promise<void> {
+async function assertSnapshotsUnused(deps: Pick<Deps, 'vms' | 'snapshots' | 'templates'>, vmId: VmId): Promise<void> {
   const snapshots = (await snapshotsOfVm(deps, vmId)).filter((snapshot) => snapshot.state === 'ready');
   for (const snapshot of snapshots) {
     const awaiting = (await deps.vms.listAwaitingRestore(snapshot.id)).filter((id) => id !== vmId);
@@ -76,5 +78,13 @@ async function assertNoCloneAwaits(deps: Pick<Deps, 'vms' | 'snapshots'>, vmId: 
         { details: { vmId, snapshotId: snapshot.id, vmIds: awaiting } },
       );
     }
+  }
+  const carrying = await deps.templates.listCarrying(snapshots.map((snapshot) => snapshot.id));
+  const carried = carrying[0]?.snapshotId;
+  if (carried !== undefined && carried !== null) {
+    throw snapshotInTemplate(
+      carried,
+      carrying.filter((template) => template.snapshotId === carried).map((template) => template.id),
+    );
   }
 }

@@ -6,12 +6,15 @@ import type { Host } from '../../domain/host.js';
 import type { Image } from '../../domain/image.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 import { hostFingerprintOf } from '../../domain/snapshot-compatibility.js';
-import { snapshotNotFound, type Snapshot, type SnapshotAfterwards } from '../../domain/snapshot.js';
+import { snapshotInTemplate, snapshotNotFound, type Snapshot, type SnapshotAfterwards } from '../../domain/snapshot.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { SnapshotFilter, SnapshotOutcome, SnapshotPage } from '../ports/snapshot-repository.js';
 import { getVm } from './vm-queries.js';
 
-type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'images' | 'snapshots' | 'agents' | 'clock' | 'ids' | 'log'>;
+type Deps = Pick<
+  UseCaseDependencies,
+  'vms' | 'hosts' | 'images' | 'snapshots' | 'templates' | 'agents' | 'clock' | 'ids' | 'log'
+>;
 
 export const snapshotPageSize = { default: 50, maximum: 500 } as const;
 
@@ -246,7 +249,8 @@ export async function getSnapshot(deps: Pick<Deps, 'snapshots'>, id: SnapshotId,
 
 /**
  * Removes the snapshot's files on its host, then the snapshot: a failed one too, since its host may
- * hold what its lost answer was about. One still being taken is refused (SNAPSHOT_NOT_READY).
+ * hold what its lost answer was about. One still being taken is refused (SNAPSHOT_NOT_READY), one
+ * a VM is still to be restored from (SNAPSHOT_IN_USE) or a template carries (SNAPSHOT_IN_TEMPLATE) too.
  */
 export async function deleteSnapshot(deps: Deps, id: SnapshotId, projects: ProjectSet): Promise<Snapshot> {
   const snapshot = await getSnapshot(deps, id, projects);
@@ -260,6 +264,13 @@ export async function deleteSnapshot(deps: Deps, id: SnapshotId, projects: Proje
       details: { snapshotId: id, vmIds: awaiting },
     });
   }
+  // Templates that carry it restore every VM created from them from it.
+  const carrying = await deps.templates.listCarrying([id]);
+  if (carrying.length > 0)
+    throw snapshotInTemplate(
+      id,
+      carrying.map((template) => template.id),
+    );
   const host = await deps.hosts.findById(snapshot.hostId);
   if (host !== undefined) {
     const removal = deps.agents.deleteSnapshot(host, snapshot.vmId, snapshot.id);

@@ -1,9 +1,12 @@
 import { bootArgsMaxLength } from '@hearth/contracts';
 import { AppError, type FieldError } from '@hearth/errors';
 import { canSeeProject, type ProjectSet } from '../../domain/access.js';
-import type { TemplateId } from '../../domain/ids.js';
+import type { SnapshotId, TemplateId } from '../../domain/ids.js';
+import { defaultRestartPolicy, type RestartPolicy } from '../../domain/restart-policy.js';
+import { snapshotNotReady } from '../../domain/snapshot.js';
 import {
   invalidBody,
+  presetFromSnapshotVm,
   presetImageErrors,
   presetOf,
   templateDescriptionMaxLength,
@@ -19,7 +22,7 @@ import type { TemplateFilter, TemplatePage } from '../ports/template-repository.
 import { matchedVersion, type IfMatch } from './if-match.js';
 import { presetImages } from './preset-images.js';
 
-type Deps = Pick<UseCaseDependencies, 'templates' | 'images' | 'projects' | 'clock' | 'ids'>;
+type Deps = Pick<UseCaseDependencies, 'templates' | 'images' | 'projects' | 'snapshots' | 'vms' | 'clock' | 'ids'>;
 
 export const templatePageSize = { default: 50, maximum: 500 } as const;
 
@@ -28,15 +31,21 @@ export interface NewTemplate extends Partial<VmPreset> {
   /** The project that will own it (already checked against the caller's token); its images must be its own. */
   readonly project: string;
   readonly description?: string | undefined;
+  /** A ready snapshot of its project to restore VMs from: its VM's images, size and boot arguments are the preset. */
+  readonly snapshotId?: SnapshotId | undefined;
 }
 
 /**
  * Creates a template: a valid name, images of its own project and of the right kind (a kernel is
- * an ELF vmlinux and a rootfs an ext4 image: their registration checked that), and a size.
+ * an ELF vmlinux and a rootfs an ext4 image: their registration checked that), and a size. With a
+ * snapshot, the preset is its VM's: the fields given must agree with it.
  */
 export async function createTemplate(deps: Deps, input: NewTemplate): Promise<Template> {
-  const { name, project, description, ...given } = input;
-  const preset = presetOf(undefined, given);
+  const { name, project, description, snapshotId, ...given } = input;
+  const preset =
+    snapshotId === undefined
+      ? presetOf(undefined, given)
+      : await presetOfSnapshot(deps, snapshotId, project, given, given.restartPolicy ?? defaultRestartPolicy);
   await checkTemplate(deps, project, { name, description, ...preset });
   // A token bound to every project may name one that does not exist (the insert would refuse it too).
   if (!(await deps.projects.exists(project))) {
@@ -49,6 +58,7 @@ export async function createTemplate(deps: Deps, input: NewTemplate): Promise<Te
     project,
     description: description ?? '',
     ...preset,
+    snapshotId: snapshotId ?? null,
     createdAt: now,
     updatedAt: now,
     version: 1,
@@ -89,8 +99,40 @@ export async function updateTemplate(
   const current = await getTemplate(deps, id, options.projects);
   const ifVersion = versionToMatch(current, options.ifMatch);
   const defined = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined)) as TemplateChanges;
-  await checkTemplate(deps, current.project, { ...current, ...defined });
-  return deps.templates.update(id, defined, { at: deps.clock.now(), ifVersion });
+  const { snapshotId, ...given } = defined;
+  // A snapshot (a new one, or the one it keeps) fixes the preset; dropping it (null) frees it.
+  const carried = snapshotId === undefined ? current.snapshotId : snapshotId;
+  let preset: TemplateChanges = given;
+  if (carried !== null && snapshotId !== undefined) {
+    preset = await presetOfSnapshot(deps, carried, current.project, given, given.restartPolicy ?? current.restartPolicy);
+  } else if (carried !== null) {
+    preset = presetFromSnapshotVm(current, given, given.restartPolicy ?? current.restartPolicy);
+  }
+  const applied: TemplateChanges = { ...preset, ...(snapshotId === undefined ? {} : { snapshotId }) };
+  await checkTemplate(deps, current.project, { ...current, ...applied });
+  return deps.templates.update(id, applied, { at: deps.clock.now(), ifVersion });
+}
+
+/**
+ * The preset of a template carrying `snapshotId`: the snapshot must be a ready one of `project`
+ * (another project's is, to it, no snapshot at all); its VM's images, size and boot arguments are
+ * taken, and each of them given must be the same.
+ */
+async function presetOfSnapshot(
+  deps: Pick<Deps, 'snapshots' | 'vms'>,
+  snapshotId: SnapshotId,
+  project: string,
+  given: Partial<VmPreset>,
+  restartPolicy: RestartPolicy,
+): Promise<VmPreset> {
+  const snapshot = await deps.snapshots.findById(snapshotId);
+  if (snapshot === undefined || snapshot.project !== project) {
+    throw invalidBody([{ field: 'body/snapshotId', message: `no snapshot with id ${snapshotId}` }]);
+  }
+  if (snapshot.state !== 'ready') throw snapshotNotReady(snapshot, 'only a ready snapshot can be carried by a template');
+  const source = await deps.vms.findById(snapshot.vmId);
+  if (source === undefined) throw new AppError('INTERNAL', `Snapshot ${snapshot.id} refers to a VM that is gone`);
+  return presetFromSnapshotVm(source, given, restartPolicy);
 }
 
 /** Deletes a template; VMs made from it keep running as they are. */

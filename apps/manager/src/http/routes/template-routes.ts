@@ -10,7 +10,14 @@ import {
   updateTemplate,
 } from '../../application/use-cases/templates.js';
 import { projectForNewObject, projectsToList } from '../../domain/access.js';
-import { parseImageId, parseTemplateId, type ImageId, type TemplateId } from '../../domain/ids.js';
+import {
+  parseImageId,
+  parseSnapshotId,
+  parseTemplateId,
+  type ImageId,
+  type SnapshotId,
+  type TemplateId,
+} from '../../domain/ids.js';
 import type { Template, TemplateChanges } from '../../domain/template.js';
 import { principalOf } from '../authentication.js';
 import { bodyLimitBytes } from '../body-limits.js';
@@ -54,7 +61,9 @@ export function registerTemplateRoutes(app: HttpServer, deps: UseCaseDependencie
         summary: 'Create a template: a named VM preset of a project',
         description:
           'Its kernel and rootfs must be images of its project, of those kinds. `POST /v1/vms` with `templateId` copies ' +
-          'its values; changing or deleting it later changes no VM. Honours `Idempotency-Key`.',
+          'its values; changing or deleting it later changes no VM. With `snapshotId` (a ready snapshot of its project) ' +
+          "VMs created from it are restored from that snapshot instead of booted, and its preset is the snapshot VM's. " +
+          'Honours `Idempotency-Key`.',
         tags: ['templates'],
         headers: PostHeaders,
         body: CreateTemplateBody,
@@ -62,10 +71,11 @@ export function registerTemplateRoutes(app: HttpServer, deps: UseCaseDependencie
       },
     },
     async (request, reply) => {
-      const { project, ...body } = request.body;
+      const { project, snapshotId, ...body } = request.body;
       const template = await createTemplate(deps, {
         ...withImageIds(body),
         project: projectForNewObject(principalOf(request).projects, project),
+        snapshotId: snapshotId === undefined ? undefined : (parseSnapshotId(snapshotId) as SnapshotId),
       });
       reply.header('location', `/v1/templates/${template.id}`);
       return sendTemplate(reply, 201, template);
@@ -132,7 +142,13 @@ export function registerTemplateRoutes(app: HttpServer, deps: UseCaseDependencie
       },
     },
     async (request, reply) => {
-      const changes: TemplateChanges = withImageIds(request.body);
+      const { snapshotId, ...body } = request.body;
+      const changes: TemplateChanges = {
+        ...withImageIds(body),
+        ...(snapshotId === undefined
+          ? {}
+          : { snapshotId: snapshotId === null ? null : (parseSnapshotId(snapshotId) as SnapshotId) }),
+      };
       const template = await updateTemplate(deps, templateIdParam(request.params.id), changes, {
         projects: principalOf(request).projects,
         ifMatch: parseIfMatch(request.headers['if-match']),

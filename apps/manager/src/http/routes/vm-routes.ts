@@ -6,7 +6,7 @@ import { ConcurrencyLimiter, type ConcurrencyLimit } from '../../application/con
 import type { UseCaseDependencies } from '../../application/dependencies.js';
 import { continueCreateInBackground } from '../../application/use-cases/continue-create.js';
 import { acceptVm, createVm, type CreateVmInput } from '../../application/use-cases/create-vm.js';
-import { acceptClones, cloneVms, type CloneVmsInput } from '../../application/use-cases/clone-vms.js';
+import { acceptClones, cloneVms, snapshotCarriedBy, type CloneVmsInput } from '../../application/use-cases/clone-vms.js';
 import { invalidBody } from '../../domain/template.js';
 import { deleteVm } from '../../application/use-cases/delete-vm.js';
 import { listVmEvents } from '../../application/use-cases/event-queries.js';
@@ -73,9 +73,8 @@ function mutationOptions(request: FastifyRequest): MutationOptions {
   return { ifMatch: parseIfMatch(request.headers['if-match']), projects: principalOf(request).projects };
 }
 
-/** The preset fields a clone takes from its snapshot's VM, and so may not be given with `snapshotId`. */
+/** The preset fields a clone takes from its snapshot's VM, and so may not be given with `snapshotId` or a template that carries one. */
 const clonePresetFields = [
-  'templateId',
   'vcpuCount',
   'memoryMib',
   'kernelImageId',
@@ -83,7 +82,10 @@ const clonePresetFields = [
   'bootArgs',
 ] as const satisfies readonly (keyof Static<typeof CreateVmBody>)[];
 
-/** `POST /v1/vms` with `snapshotId`: one clone answered as a VM, `count` clones as `{ items }`. */
+/**
+ * `POST /v1/vms` with `snapshotId`, or with a template that carries a snapshot: one clone answered
+ * as a VM, `count` clones as `{ items }`.
+ */
 async function createClones(
   deps: UseCaseDependencies,
   request: FastifyRequest,
@@ -91,13 +93,20 @@ async function createClones(
   body: Static<typeof CreateVmBody>,
   wait: boolean | undefined,
 ): Promise<FastifyReply> {
+  const origin = body.snapshotId === undefined ? 'a template that carries a snapshot' : 'snapshotId';
   const errors = clonePresetFields
     .filter((field) => body[field] !== undefined)
-    .map((field) => ({ field: `body/${field}`, message: "must not be given with snapshotId: a clone is the snapshot VM's" }));
-  if (body.snapshotId === undefined) errors.push({ field: 'body/count', message: 'must be given with snapshotId only' });
+    .map((field) => ({ field: `body/${field}`, message: `must not be given with ${origin}: a clone is the snapshot VM's` }));
+  if (body.snapshotId !== undefined && body.templateId !== undefined) {
+    errors.push({ field: 'body/templateId', message: "must not be given with snapshotId: a clone is the snapshot VM's" });
+  }
+  if (body.snapshotId === undefined && body.templateId === undefined) {
+    errors.push({ field: 'body/count', message: 'must be given with snapshotId or a template that carries a snapshot' });
+  }
   if (errors.length > 0) throw invalidBody(errors);
   const input: CloneVmsInput = {
-    snapshotId: parseSnapshotId(body.snapshotId ?? '') as SnapshotId,
+    snapshotId: body.snapshotId === undefined ? undefined : (parseSnapshotId(body.snapshotId) as SnapshotId),
+    templateId: body.templateId === undefined ? undefined : (parseTemplateId(body.templateId) as TemplateId),
     name: body.name,
     project: projectForNewObject(principalOf(request).projects, body.project),
     count: body.count,
@@ -175,10 +184,17 @@ export function registerVmRoutes(
       },
     },
     async (request, reply) => {
-      if (request.body.snapshotId !== undefined || request.body.count !== undefined) {
-        return createClones(deps, request, reply, request.body, request.query.wait);
-      }
       const { project, ...body } = request.body;
+      const isClone =
+        body.snapshotId !== undefined ||
+        body.count !== undefined ||
+        (body.templateId !== undefined &&
+          (await snapshotCarriedBy(
+            deps,
+            parseTemplateId(body.templateId) as TemplateId,
+            projectForNewObject(principalOf(request).projects, project),
+          )) !== null);
+      if (isClone) return createClones(deps, request, reply, request.body, request.query.wait);
       const input: CreateVmInput = {
         ...body,
         project: projectForNewObject(principalOf(request).projects, project),

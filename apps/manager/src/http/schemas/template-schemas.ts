@@ -3,7 +3,7 @@ import { templateIdPattern } from '../../domain/ids.js';
 import { templateDescriptionMaxLength } from '../../domain/template.js';
 import { vmNameMaxLength, vmNamePattern } from '../../domain/vm.js';
 import { templatePageSize } from '../../application/use-cases/templates.js';
-import { ImageIdString, NewObjectProject, ProjectName, TemplateIdString, Timestamp } from './common.js';
+import { ImageIdString, NewObjectProject, ProjectName, SnapshotIdString, TemplateIdString, Timestamp } from './common.js';
 import { vmPresetFields } from './vm-schemas.js';
 
 const TemplateName = Type.String({ minLength: 1, maxLength: vmNameMaxLength, pattern: vmNamePattern });
@@ -14,15 +14,33 @@ export const CreateTemplateBody = Type.Object(
     name: TemplateName,
     project: NewObjectProject,
     description: Type.Optional(Description),
-    /** Required here: `vcpuCount`, `memoryMib`, `kernelImageId`, `rootfsImageId` (images of the template's project). */
+    /**
+     * A ready snapshot of the template's project: VMs created from the template are restored from it
+     * (as clones, each with its own identity) instead of booted. Its VM's images, size and boot
+     * arguments are the template's: those fields may be left out, and each one given must be the same.
+     */
+    snapshotId: Type.Optional(SnapshotIdString),
+    /**
+     * Required here unless `snapshotId` gives them: `vcpuCount`, `memoryMib`, `kernelImageId`,
+     * `rootfsImageId` (images of the template's project).
+     */
     ...vmPresetFields,
   },
   { additionalProperties: false },
 );
 
-/** Each field given replaces the template's; the others stay. */
+/**
+ * Each field given replaces the template's; the others stay. A new `snapshotId` takes its VM's
+ * preset; `null` drops the snapshot (VMs created from the template boot again). While it carries
+ * one, the preset fields given must be the snapshot VM's.
+ */
 export const UpdateTemplateBody = Type.Object(
-  { name: Type.Optional(TemplateName), description: Type.Optional(Description), ...vmPresetFields },
+  {
+    name: Type.Optional(TemplateName),
+    description: Type.Optional(Description),
+    snapshotId: Type.Optional(Type.Union([SnapshotIdString, Type.Null()])),
+    ...vmPresetFields,
+  },
   { additionalProperties: false, minProperties: 1 },
 );
 
@@ -52,6 +70,8 @@ export const TemplateView = Type.Object({
   memoryMib: Type.Integer(),
   bootArgs: Type.String(),
   restartPolicy: Type.Union([Type.Literal('never'), Type.Literal('on-failure'), Type.Literal('always')]),
+  /** The snapshot VMs created from it are restored from; null: they boot. */
+  snapshotId: Type.Union([Type.String(), Type.Null()]),
   createdAt: Timestamp,
   updatedAt: Timestamp,
   /** Incremented on every change; also the `ETag` (`"<version>"`) for `If-Match`. */

@@ -51,7 +51,9 @@ export const CreateVmBody = Type.Object(
     /**
      * A template of the VM's project to start from: its values are copied, and each of the fields
      * below that is given replaces the template's. Without one, `vcpuCount`, `memoryMib`,
-     * `kernelImageId` and `rootfsImageId` are required.
+     * `kernelImageId` and `rootfsImageId` are required. A template that carries a snapshot starts
+     * the VM by restore, as `snapshotId` does: its size, images and boot arguments are then the
+     * snapshot VM's (neither may be given), and `count` may be given.
      */
     templateId: Type.Optional(TemplateIdString),
     /**
@@ -62,7 +64,7 @@ export const CreateVmBody = Type.Object(
      */
     snapshotId: Type.Optional(SnapshotIdString),
     /**
-     * With `snapshotId`: this many clones at once, named `<name>-1` … `<name>-<count>`, admitted all
+     * With `snapshotId` (or a template that carries a snapshot): this many clones at once, named `<name>-1` … `<name>-<count>`, admitted all
      * or none, and answered as `{ items }`.
      */
     count: Type.Optional(Type.Integer({ minimum: 1, maximum: cloneCountMaximum })),
