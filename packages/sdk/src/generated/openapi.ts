@@ -1220,6 +1220,68 @@ export interface operations {
                             memoryMib: number;
                             bootArgs: string;
                             restartPolicy: "never" | "on-failure" | "always";
+                            egress: {
+                                /** @enum {string} */
+                                mode: "allow_all";
+                            } | {
+                                /** @enum {string} */
+                                mode: "deny_all";
+                            } | {
+                                /** @enum {string} */
+                                mode: "allow_list";
+                                rules: {
+                                    cidr: string;
+                                    protocol?: "tcp" | "udp";
+                                    ports?: number[];
+                                }[];
+                            } | {
+                                /** @enum {string} */
+                                mode: "deny_list";
+                                rules: {
+                                    cidr: string;
+                                    protocol?: "tcp" | "udp";
+                                    ports?: number[];
+                                }[];
+                            };
+                            sharedNetwork: string | null;
+                            rateLimits: {
+                                networkRx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                networkTx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                drive?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                            };
                             /** Format: date-time */
                             createdAt: string;
                             /** Format: date-time */
@@ -1272,6 +1334,68 @@ export interface operations {
                     rootfsImageId?: string;
                     bootArgs?: string;
                     restartPolicy?: "never" | "on-failure" | "always";
+                    egress?: {
+                        /** @enum {string} */
+                        mode: "allow_all";
+                    } | {
+                        /** @enum {string} */
+                        mode: "deny_all";
+                    } | {
+                        /** @enum {string} */
+                        mode: "allow_list";
+                        rules: {
+                            cidr: string;
+                            protocol?: "tcp" | "udp";
+                            ports?: number[];
+                        }[];
+                    } | {
+                        /** @enum {string} */
+                        mode: "deny_list";
+                        rules: {
+                            cidr: string;
+                            protocol?: "tcp" | "udp";
+                            ports?: number[];
+                        }[];
+                    };
+                    sharedNetwork?: string | null;
+                    rateLimits?: {
+                        networkRx?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                        networkTx?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                        drive?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                    };
                 };
             };
         };
@@ -1293,6 +1417,68 @@ export interface operations {
                         memoryMib: number;
                         bootArgs: string;
                         restartPolicy: "never" | "on-failure" | "always";
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
+                        sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         /** Format: date-time */
                         createdAt: string;
                         /** Format: date-time */
@@ -1349,6 +1535,68 @@ export interface operations {
                         memoryMib: number;
                         bootArgs: string;
                         restartPolicy: "never" | "on-failure" | "always";
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
+                        sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         /** Format: date-time */
                         createdAt: string;
                         /** Format: date-time */
@@ -1441,6 +1689,68 @@ export interface operations {
                     rootfsImageId?: string;
                     bootArgs?: string;
                     restartPolicy?: "never" | "on-failure" | "always";
+                    egress?: {
+                        /** @enum {string} */
+                        mode: "allow_all";
+                    } | {
+                        /** @enum {string} */
+                        mode: "deny_all";
+                    } | {
+                        /** @enum {string} */
+                        mode: "allow_list";
+                        rules: {
+                            cidr: string;
+                            protocol?: "tcp" | "udp";
+                            ports?: number[];
+                        }[];
+                    } | {
+                        /** @enum {string} */
+                        mode: "deny_list";
+                        rules: {
+                            cidr: string;
+                            protocol?: "tcp" | "udp";
+                            ports?: number[];
+                        }[];
+                    };
+                    sharedNetwork?: string | null;
+                    rateLimits?: {
+                        networkRx?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                        networkTx?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                        drive?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                    };
                 };
             };
         };
@@ -1462,6 +1772,68 @@ export interface operations {
                         memoryMib: number;
                         bootArgs: string;
                         restartPolicy: "never" | "on-failure" | "always";
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
+                        sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         /** Format: date-time */
                         createdAt: string;
                         /** Format: date-time */
@@ -2769,9 +3141,6 @@ export interface operations {
                     rootfsImageId?: string;
                     bootArgs?: string;
                     restartPolicy?: "never" | "on-failure" | "always";
-                    /** Format: ipv4 */
-                    ipAddress?: string;
-                    userData?: string;
                     egress?: {
                         /** @enum {string} */
                         mode: "allow_all";
@@ -2795,12 +3164,7 @@ export interface operations {
                             ports?: number[];
                         }[];
                     };
-                    ports?: {
-                        hostPort: number;
-                        guestPort: number;
-                        protocol: "tcp" | "udp";
-                    }[];
-                    sharedNetwork?: string;
+                    sharedNetwork?: string | null;
                     rateLimits?: {
                         networkRx?: {
                             bandwidth?: {
@@ -2839,6 +3203,14 @@ export interface operations {
                             };
                         };
                     };
+                    /** Format: ipv4 */
+                    ipAddress?: string;
+                    userData?: string;
+                    ports?: {
+                        hostPort: number;
+                        guestPort: number;
+                        protocol: "tcp" | "udp";
+                    }[];
                 };
             };
         };

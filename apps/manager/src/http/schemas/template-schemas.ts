@@ -1,3 +1,4 @@
+import { EgressPolicy, RateLimits } from '@hearth/contracts';
 import { Type } from 'typebox';
 import { templateIdPattern } from '../../domain/ids.js';
 import { templateDescriptionMaxLength } from '../../domain/template.js';
@@ -14,13 +15,17 @@ export const CreateTemplateBody = Type.Object(
     name: TemplateName,
     project: NewObjectProject,
     description: Type.Optional(Description),
-    /** Required here: `vcpuCount`, `memoryMib`, `kernelImageId`, `rootfsImageId` (images of the template's project). */
+    /**
+     * Required here: `vcpuCount`, `memoryMib`, `kernelImageId`, `rootfsImageId` (images of the
+     * template's project). The network settings (`egress`, `sharedNetwork`, `rateLimits`) default to
+     * what a VM gets without them; published ports are a VM's own and not part of a template.
+     */
     ...vmPresetFields,
   },
   { additionalProperties: false },
 );
 
-/** Each field given replaces the template's; the others stay. */
+/** Each field given replaces the template's (`rateLimits` all of its limiters, `sharedNetwork: null` none); the others stay. */
 export const UpdateTemplateBody = Type.Object(
   { name: Type.Optional(TemplateName), description: Type.Optional(Description), ...vmPresetFields },
   { additionalProperties: false, minProperties: 1 },
@@ -52,6 +57,12 @@ export const TemplateView = Type.Object({
   memoryMib: Type.Integer(),
   bootArgs: Type.String(),
   restartPolicy: Type.Union([Type.Literal('never'), Type.Literal('on-failure'), Type.Literal('always')]),
+  /** The egress policy of the VMs created from it (see `egress` of `POST /v1/vms`). */
+  egress: EgressPolicy,
+  /** The shared network its VMs join; null: none. */
+  sharedNetwork: Type.Union([Type.String(), Type.Null()]),
+  /** The Firecracker rate limiters of its VMs; `{}`: none. */
+  rateLimits: RateLimits,
   createdAt: Timestamp,
   updatedAt: Timestamp,
   /** Incremented on every change; also the `ETag` (`"<version>"`) for `If-Match`. */
