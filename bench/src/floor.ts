@@ -24,7 +24,7 @@ export const floorDescription =
 
 /** What the floor with egress does beyond the plain floor. */
 export const networkFloorDescription =
-  'with egress: after the TAP, one `ip netns exec NS nft <script>`, the script the Agent writes for a new VM ' +
+  'with egress: after the TAP, one `ip netns exec NS nft SCRIPT`, SCRIPT being what the Agent writes for a new VM ' +
   "(its vmEgressScript: the table's base objects, the VM's chain under its policy, its egress and guests " +
   "elements, its published port, the bridge table's guard of its TAP), into a table of the floor's own";
 

@@ -14,7 +14,7 @@ function runQuickBench(jsonFile: string): Promise<{ code: number | null; output:
       process.execPath,
       [
         path.join(repoRoot, 'bench/dist/main.js'),
-        ...['--quick', '--latency', '5', '--vms', '10', '--rows', '500', '--json', jsonFile],
+        ...['--quick', '--latency', '5', '--network', '3', '--vms', '10', '--rows', '500', '--json', jsonFile],
         // Another Manager build, e.g. while the checkout's is being reworked.
         ...(process.env['HEARTH_BENCH_MANAGER_MAIN'] ? ['--manager-main', process.env['HEARTH_BENCH_MANAGER_MAIN']] : []),
       ],
