@@ -215,7 +215,9 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
 
   it('creates a VM from a template by name, snapshots it, restores and clones it, makes a template of the snapshot, and removes all', async () => {
     const template = await json<{ id: string; version: number }>(
-      'template create small --kernel vmlinux --rootfs base --memory 192 --description tiny'.split(' '),
+      'template create small --kernel vmlinux --rootfs base --memory 192 --description tiny --egress deny --limit net-tx.bandwidth=1250000/100'.split(
+        ' ',
+      ),
     );
     const changed = await hearth(['template', 'set', 'small', '--vcpus', '1', '--restart', 'never']);
     expect(changed.code, changed.stderr).toBe(0);
@@ -223,8 +225,15 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     const vm = await json<{ id: string; state: string; vcpuCount: number; memoryMib: number; restartPolicy: string }>(
       'vm create from-template --template small --memory 160 --wait'.split(' '),
     );
-    // The template's values, and what was given in its place.
-    expect(vm).toMatchObject({ state: 'running', vcpuCount: 1, memoryMib: 160, restartPolicy: 'never' });
+    // The template's values, network settings included, and what was given in its place.
+    expect(vm).toMatchObject({
+      state: 'running',
+      vcpuCount: 1,
+      memoryMib: 160,
+      restartPolicy: 'never',
+      egress: { mode: 'deny_all' },
+      rateLimits: { networkTx: { bandwidth: { size: 1_250_000, refillTimeMs: 100 } } },
+    });
 
     const snapshot = await json<{ id: string; state: string; vmId: string }>(['snapshot', 'create', 'from-template']);
     expect(snapshot).toMatchObject({ state: 'ready', vmId: vm.id });

@@ -185,7 +185,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
     );
 
     it.skipIf(!hasCommand('nft')).each(['agent.egress.recorded', 'agent.egress.applied'])(
-      'at %s with egress through NAT (skipped without nft): the VM is failed or running, no nft chain is left unrecorded within 5 s of the restart',
+      'at %s with egress through NAT and a published port (skipped without nft): the VM is failed or running, no nft rule is left unrecorded within 5 s of the restart',
       async (point) => {
         const egressEnv = { AGENT_EGRESS: 'nat', AGENT_UPLINK: 'lo' };
         await agent.netns.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
@@ -193,7 +193,9 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
         await agent.start({ ...egressEnv, HEARTH_FAILPOINTS: `${point}=kill` });
         await cluster.waitForHealthyHosts();
         const name = nextName('ae');
-        await postVm(name);
+        // Its chain, its port and the guard of its TAP are written by one nft transaction: killed
+        // after recording them, or after writing them, the ledger names every rule the table holds.
+        await postVm(name, { ports: [{ hostPort: 18080, guestPort: 80, protocol: 'tcp' }] });
         expect((await agent.process.exited).signal).toBe('SIGKILL');
         await agent.start(egressEnv);
         await converge('agent', point, expectation(name, ['failed', 'running']));

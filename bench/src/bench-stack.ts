@@ -19,6 +19,8 @@ export interface StackOptions {
   readonly bridgeCidr?: string;
   /** The Manager's entry point; default this checkout's build. */
   readonly managerMain?: string | null;
+  /** Readies the Agent's namespace before it starts (see startSingleHostStack). */
+  readonly prepareNetns?: (netns: Netns) => Promise<void>;
 }
 
 /**
@@ -78,6 +80,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
       ...options.agentEnv,
     },
     bridgeCidr: options.bridgeCidr,
+    prepareNetns: options.prepareNetns,
     firecrackerBin: (workDir) => {
       doubleBin = path.join(workDir, 'bin/firecracker');
       writeDoubleWrapper(doubleBin, options.doubleNodeFlags);

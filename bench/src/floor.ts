@@ -3,7 +3,15 @@ import { watch } from 'node:fs';
 import { chmod, mkdir, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Client } from 'undici';
-import type { StepName } from '@hearth/contracts';
+import { ulid } from 'ulid';
+import type { EgressPolicy, StepName } from '@hearth/contracts';
+import {
+  emptyEgressTableState,
+  removeVmsScript,
+  tapSetName,
+  vmEgressScript,
+  type EgressTableState,
+} from '../../apps/agent/dist/domain/egress-rules.js';
 
 /** What the floor does, printed beside its numbers so the comparison can be judged. */
 export const floorDescription =
@@ -14,15 +22,33 @@ export const floorDescription =
   'GET / (undici, one keep-alive connection). ' +
   'The three bracketed parts run concurrently, as the Agent runs its tap, rootfs and spawn steps.';
 
+/** What the floor with egress does beyond the plain floor. */
+export const networkFloorDescription =
+  'with egress: after the TAP, one `ip netns exec NS nft SCRIPT`, SCRIPT being what the Agent writes for a new VM ' +
+  "(its vmEgressScript: the table's base objects, the VM's chain under its policy, its egress and guests " +
+  "elements, its published port, the bridge table's guard of its TAP), into a table of the floor's own";
+
 /**
- * The Agent's apply steps of a cold boot; the floor never configures metrics, nor egress (the bench's
- * Agent runs without it), and a restore's load and resume are not part of a boot.
+ * The Agent's apply steps of a cold boot; the floor never configures metrics, and a restore's load
+ * and resume are not part of a boot. Egress is written only when the floor is given a table.
  */
-export type FloorStep = Exclude<StepName, 'metrics' | 'egress' | 'load' | 'resume'>;
+export type FloorStep = Exclude<StepName, 'metrics' | 'load' | 'resume'>;
 
 export interface FloorRun {
   readonly totalMs: number;
-  readonly steps: Readonly<Record<FloorStep, number>>;
+  readonly steps: Readonly<Partial<Record<FloorStep, number>>>;
+}
+
+/**
+ * Egress through NAT by hand: the nft script the Agent would write for each VM, into `table` (not
+ * the Agent's, so that the two never touch each other's rules), masquerading to `uplink`.
+ */
+export interface FloorEgress {
+  readonly table: string;
+  readonly uplink: string;
+  readonly policy: EgressPolicy;
+  /** Run `index` publishes TCP `portBase + index` to the guest's port 80. */
+  readonly portBase: number;
 }
 
 export interface FloorSettings {
@@ -36,6 +62,21 @@ export interface FloorSettings {
   readonly bootArgs: string;
   readonly vcpuCount: number;
   readonly memoryMib: number;
+  readonly egress?: FloorEgress | undefined;
+}
+
+/** What Hearth's table holds of one VM once its script ran: what `destroy` removes. */
+function written(vmId: string, address: string, tap: string, hostPort: number): EgressTableState {
+  return {
+    ...emptyEgressTableState,
+    vmChains: [vmId],
+    egressElements: [{ address, chain: vmId }],
+    guestElements: [{ address, vmId }],
+    portElements: [{ protocol: 'tcp', hostPort, address, guestPort: 80, vmId }],
+    guardChains: [vmId],
+    guardElements: [{ tap, chain: vmId }],
+    tapElements: [{ set: tapSetName, tap, vmId }],
+  };
 }
 
 function run(argv: readonly string[]): Promise<void> {
@@ -79,7 +120,10 @@ function waitForFile(file: string, timeoutMs: number): Promise<void> {
  * (untimed) removes everything it made.
  */
 export class Floor {
-  private readonly live = new Map<number, { pid: number; tap: string; directory: string; client: Client }>();
+  private readonly live = new Map<
+    number,
+    { pid: number; tap: string; directory: string; client: Client; rules: { vmId: string; state: EgressTableState } | null }
+  >();
 
   constructor(private readonly settings: FloorSettings) {}
 
@@ -97,6 +141,9 @@ export class Floor {
     const directory = path.join(s.runDir, String(index));
     const socket = path.join(directory, 'fc.sock');
     const rootfs = path.join(directory, 'rootfs.ext4');
+    const guestIp = `172.31.${(index >> 8) & 0xff}.${index & 0xff}`;
+    const guestMac = `06:00:ac:10:${((index >> 8) & 0xff).toString(16).padStart(2, '0')}:${(index & 0xff).toString(16).padStart(2, '0')}`;
+    const vmId = `vm_${ulid()}`;
     await mkdir(directory, { recursive: true, mode: 0o700 });
     const startedAt = performance.now();
     const timed = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
@@ -105,11 +152,13 @@ export class Floor {
       return [value, performance.now() - t0];
     };
     const client = new Client('http://localhost', { socketPath: socket, pipelining: 1, keepAliveTimeout: 60_000 });
-    const [[, tapMs], [, rootfsMs], [pid, spawnMs]] = await Promise.all([
-      timed(async () => {
-        await run(['ip', '-n', s.netns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
-        await run(['ip', '-n', s.netns, 'link', 'set', 'dev', tap, 'master', s.bridge, 'up']);
-      }),
+    const egress = s.egress;
+    const tapTimed = timed(async () => {
+      await run(['ip', '-n', s.netns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+      await run(['ip', '-n', s.netns, 'link', 'set', 'dev', tap, 'master', s.bridge, 'up']);
+    });
+    const [[, tapMs], [, rootfsMs], [pid, spawnMs], egressMs] = await Promise.all([
+      tapTimed,
       timed(async () => {
         await run(['cp', '--reflink=auto', '--sparse=always', '--', s.rootfsPath, rootfs]);
         await chmod(rootfs, 0o600);
@@ -147,12 +196,30 @@ export class Floor {
           await stderr.close();
         }
       }),
+      // As the Agent's egress step: once the TAP exists (its guard names it), beside the rest.
+      egress === undefined
+        ? Promise.resolve(undefined)
+        : tapTimed.then(async () => {
+            const script = vmEgressScript(
+              { name: egress.table, uplink: egress.uplink },
+              {
+                vmId,
+                address: guestIp,
+                policy: egress.policy,
+                ports: [{ hostPort: egress.portBase + index, guestPort: 80, protocol: 'tcp' }],
+                guard: { tap, mac: guestMac, sharedSet: null },
+              },
+              emptyEgressTableState,
+            );
+            const [, ms] = await timed(() => run(['ip', 'netns', 'exec', s.netns, 'nft', script]));
+            return ms;
+          }),
     ]);
-    this.live.set(index, { pid, tap, directory, client });
+    const rules = egress === undefined ? null : { vmId, state: written(vmId, guestIp, tap, egress.portBase + index) };
+    this.live.set(index, { pid, tap, directory, client, rules });
     const put = (route: string, body: unknown) => timed(() => this.call(client, 'PUT', route, body));
     const [, loggerMs] = await put('/logger', { log_path: path.join(directory, 'firecracker.log'), level: 'Info' });
     const [, machineMs] = await put('/machine-config', { vcpu_count: s.vcpuCount, mem_size_mib: s.memoryMib });
-    const guestIp = `172.31.${(index >> 8) & 0xff}.${index & 0xff}`;
     const [, bootMs] = await put('/boot-source', {
       kernel_image_path: s.kernelPath,
       boot_args: `${s.bootArgs} ip=${guestIp}::172.31.0.1:255.255.0.0:floor-${index}:eth0:off:172.31.0.1`,
@@ -163,7 +230,6 @@ export class Floor {
       is_root_device: true,
       is_read_only: false,
     });
-    const guestMac = `06:00:ac:10:${((index >> 8) & 0xff).toString(16).padStart(2, '0')}:${(index & 0xff).toString(16).padStart(2, '0')}`;
     const [, networkMs] = await put('/network-interfaces/eth0', { iface_id: 'eth0', host_dev_name: tap, guest_mac: guestMac });
     const [, mmdsMs] = await timed(async () => {
       await this.call(client, 'PUT', '/mmds/config', { version: 'V2', network_interfaces: ['eth0'] });
@@ -197,6 +263,7 @@ export class Floor {
         network: networkMs,
         mmds: mmdsMs,
         start: startMs,
+        ...(egressMs === undefined ? {} : { egress: egressMs }),
       },
     };
   }
@@ -214,7 +281,7 @@ export class Floor {
     return text;
   }
 
-  /** Kills the VMM, deletes the TAP and the files of run `index` (not timed). */
+  /** Kills the VMM, deletes the TAP, the rules and the files of run `index` (not timed). */
   async destroy(index: number): Promise<void> {
     const vm = this.live.get(index);
     this.live.delete(index);
@@ -226,6 +293,10 @@ export class Floor {
       // already gone
     }
     await run(['ip', '-n', this.settings.netns, 'link', 'del', 'dev', vm.tap]).catch(() => undefined);
+    const egress = this.settings.egress;
+    const script =
+      egress === undefined || vm.rules === null ? null : removeVmsScript(egress.table, new Set([vm.rules.vmId]), vm.rules.state);
+    if (script !== null) await run(['ip', 'netns', 'exec', this.settings.netns, 'nft', script]).catch(() => undefined);
     await rm(vm.directory, { recursive: true, force: true });
   }
 

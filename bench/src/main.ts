@@ -11,6 +11,7 @@ import { machineFacts, pssMib, rssMib } from './machine.js';
 import { registerImages, vmShape } from './manager-vms.js';
 import { parseOptions, usage, UsageError, type BenchOptions } from './options.js';
 import { measureCreateLatency, measureEvents, measureList, measureWave, type WaveResult } from './phases.js';
+import { networkResult } from './network-bench.js';
 import { measureQemu, type QemuResult } from './qemu-boot.js';
 import { renderText, toJson } from './report.js';
 import { measureSnapshots } from './snapshot-bench.js';
@@ -97,6 +98,8 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
     log('4. event delivery');
     const events = await measureEvents(stack, images, options.eventCount);
     await stop();
+    log(`8. create latency with networking on: ${options.networkCount} creates, each paired with a floor run`);
+    const network = await networkResult(options, log);
     if (options.qemuCount > 0) {
       log(`6. real guests: ${options.qemuCount} through Hearth (QEMU backend) and ${options.qemuCount} with QEMU alone`);
       qemu = await measureQemu(options.qemuCount, options, log).catch((error: unknown) => ({
@@ -128,6 +131,7 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
       waves,
       list,
       events,
+      network,
       qemu,
       snapshots,
     };

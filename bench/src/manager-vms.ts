@@ -48,15 +48,16 @@ export async function registerImages(
   return { kernelImageId: await register('kernel', files.kernelPath), rootfsImageId: await register('rootfs', files.rootfsPath) };
 }
 
-export async function createVm(stack: BenchStack, images: ImageIds, name: string, bootArgs?: string): Promise<CreateOutcome> {
+/** `POST /v1/vms` of a VM of `vmShape`, with `extra` fields of the body (boot arguments, egress, ports, …). */
+export async function createVm(
+  stack: BenchStack,
+  images: ImageIds,
+  name: string,
+  extra: Readonly<Record<string, unknown>> = {},
+): Promise<CreateOutcome> {
   const startedAt = performance.now();
   try {
-    const response = await stack.api<CreatedVm>('POST', '/v1/vms', {
-      name,
-      ...vmShape,
-      ...images,
-      ...(bootArgs === undefined ? {} : { bootArgs }),
-    });
+    const response = await stack.api<CreatedVm>('POST', '/v1/vms', { name, ...vmShape, ...images, ...extra });
     const clientMs = performance.now() - startedAt;
     if (response.status !== 201) {
       return { vm: null, clientMs, error: `HTTP ${response.status}: ${JSON.stringify(response.body).slice(0, 300)}` };

@@ -6,6 +6,8 @@ export interface BenchOptions {
   readonly jsonFile: string | null;
   /** Sequential creates through the Manager, each paired with one floor run (latency). */
   readonly latencyCount: number;
+  /** Creates with networking on (egress through NAT, a policy and a published port each), each paired with a floor run. */
+  readonly networkCount: number;
   /** VMs per throughput wave. */
   readonly throughputCount: number;
   readonly concurrencies: readonly number[];
@@ -35,6 +37,9 @@ export const usage = `Usage: npm run bench -- [options]
                           1,000 rows, no QEMU, no snapshots (the CI smoke run)
   --json FILE             also write the results as JSON to FILE
   --latency N             creates measured one at a time against the floor (default 100)
+  --network N             creates with networking on (address, NAT, egress policy, a published
+                          port) against a floor writing the same rules by hand; 0 to skip
+                          (default 50; 5 with --quick)
   --vms N                 VMs per throughput wave (default 500)
   --concurrency A,B,...   throughput waves (default 1,10,50)
   --rows N                VM rows in the database for the list benchmark (default 10000)
@@ -65,6 +70,7 @@ const optionSpecs = {
   help: { type: 'boolean', short: 'h' },
   json: { type: 'string' },
   latency: { type: 'string' },
+  network: { type: 'string' },
   vms: { type: 'string' },
   concurrency: { type: 'string' },
   rows: { type: 'string' },
@@ -120,6 +126,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     isQuick,
     jsonFile: values.json ?? null,
     latencyCount: count('latency', isQuick ? 20 : 100),
+    networkCount: count('network', isQuick ? 5 : 50, true),
     throughputCount: count('vms', isQuick ? 20 : 500),
     concurrencies:
       concurrency === undefined

@@ -40,9 +40,22 @@ export interface LatencyResult {
   readonly errors: readonly string[];
 }
 
+export interface LatencyOptions {
+  /** Fields of create `i`'s body beyond its name, shape and images. */
+  readonly body?: (index: number) => Readonly<Record<string, unknown>>;
+  /**
+   * Delete each Manager VM right after its create (untimed), as the floor destroys each of its
+   * own, so that neither side's host state grows over the run; default: all at the end.
+   */
+  readonly isDeletedEach?: boolean;
+  readonly namePrefix?: string;
+  readonly floorDescription?: string;
+}
+
 /**
  * Alternates one floor run and one create through the Manager, so both see the same machine load.
- * The first two pairs warm caches and are not counted. Manager VMs are deleted at the end.
+ * The first two pairs warm caches and are not counted. Manager VMs are deleted at the end (or each
+ * after its create).
  */
 export async function measureCreateLatency(
   stack: BenchStack,
@@ -50,6 +63,7 @@ export async function measureCreateLatency(
   floor: Floor,
   count: number,
   log: Log,
+  options: LatencyOptions = {},
 ): Promise<LatencyResult> {
   const warmup = 2;
   const client: number[] = [];
@@ -64,8 +78,13 @@ export async function measureCreateLatency(
   for (let i = 0; i < count + warmup; i++) {
     const floorRun = await floor.create(i);
     await floor.destroy(i);
-    const outcome = await createVm(stack, images, `lat-${i}`);
+    const outcome = await createVm(stack, images, `${options.namePrefix ?? 'lat'}-${i}`, options.body?.(i));
     if (outcome.vm !== null) created.push(outcome.vm.id);
+    if (options.isDeletedEach === true && outcome.vm !== null) {
+      const deleted = await deleteVm(stack, outcome.vm.id);
+      if (deleted.error === null) created.pop();
+      else errors.push(`delete: ${deleted.error}`);
+    }
     if (i < warmup) continue;
     floorTotal.push(floorRun.totalMs);
     for (const [name, ms] of Object.entries(floorRun.steps)) push(floorSteps, name, ms);
@@ -91,7 +110,7 @@ export async function measureCreateLatency(
     steps: summaries(steps),
     floor: summarize(floorTotal),
     floorSteps: summaries(floorSteps),
-    floorDescription,
+    floorDescription: options.floorDescription ?? floorDescription,
     errors: errors.slice(0, 5),
   };
 }

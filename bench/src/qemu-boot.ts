@@ -103,7 +103,7 @@ export async function measureQemu(
       // Through Hearth.
       const t0 = performance.now();
       // No ip= argument: the Manager leases the address and the Agent appends the argument for it.
-      const outcome = await createVm(stack, images, `guest-${i}`, hearthBootArgs);
+      const outcome = await createVm(stack, images, `guest-${i}`, { bootArgs: hearthBootArgs });
       const leasedIp = outcome.vm?.network?.ipAddress;
       if (outcome.vm === null || leasedIp === undefined) {
         problems.push(`create via Hearth failed: ${outcome.error ?? 'no address leased'}`);

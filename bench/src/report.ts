@@ -2,6 +2,7 @@ import type { MachineFacts } from './machine.js';
 import type { BenchOptions } from './options.js';
 import { controlPlaneGroups, controlPlaneMs, cpuGroups } from './cpu.js';
 import { floorStepOrder, type EventResult, type LatencyResult, type ListResult, type WaveResult } from './phases.js';
+import type { NetworkResult } from './network-bench.js';
 import type { QemuResult } from './qemu-boot.js';
 import type { SnapshotResult } from './snapshot-figures.js';
 import { ratio, round, type Summary } from './stats.js';
@@ -17,6 +18,7 @@ export interface BenchResults {
   readonly waves: readonly WaveResult[];
   readonly list: ListResult;
   readonly events: EventResult;
+  readonly network: NetworkResult;
   readonly qemu: QemuResult;
   readonly snapshots: SnapshotResult;
 }
@@ -32,6 +34,10 @@ export const headlineKeys = [
   'control_plane_cpu_ms_per_create',
   'list_p99_ms_10k',
   'event_latency_p50_ms',
+  'network_create_p50_ms',
+  'network_create_p99_ms',
+  'network_ratio_p50',
+  'network_ratio_p99',
   'agent_rss_mib_500',
   'manager_rss_mib_500',
   'qemu_boot_ratio',
@@ -78,6 +84,13 @@ function nullNotes(r: BenchResults, values: Readonly<Record<HeadlineKey, number 
             r.waves.flatMap((w) => w.errors),
           )
         : `resident memory could not be read from /proc (the process had exited)`;
+  const network = r.network.latency;
+  const networkNote =
+    network === null
+      ? r.network.note
+      : network.client.count === 0
+        ? createFailureNote(r, network.failures, network.count, network.errors)
+        : 'no floor run was measured';
   const known: Record<HeadlineKey, string> = {
     control_plane_cpu_ms_per_create: waveNote,
     create_p50_ms: latencyNote,
@@ -91,6 +104,10 @@ function nullNotes(r: BenchResults, values: Readonly<Record<HeadlineKey, number 
         ? `every one of ${r.list.requests} GET /v1/vms requests failed (${r.list.failures} failures)`
         : 'not measured',
     event_latency_p50_ms: r.events.note,
+    network_create_p50_ms: networkNote,
+    network_create_p99_ms: networkNote,
+    network_ratio_p50: networkNote,
+    network_ratio_p99: networkNote,
     agent_rss_mib_500: peak?.stoppedEarly ? `only ${peak.created} VMs reached: ${peak.stoppedEarly}` : waveNote,
     manager_rss_mib_500: peak?.stoppedEarly ? `only ${peak.created} VMs reached: ${peak.stoppedEarly}` : waveNote,
     qemu_boot_ratio: r.qemu.note,
@@ -110,6 +127,7 @@ function nullNotes(r: BenchResults, values: Readonly<Record<HeadlineKey, number 
 
 /** The JSON written by `--json`: the headline keys, then extras. A null comes with a note. */
 export function toJson(r: BenchResults): Record<string, unknown> {
+  const network = r.network.latency;
   const best = (pick: (wave: WaveResult) => number): number | null =>
     r.waves.every((wave) => wave.created === 0) ? null : Math.max(...r.waves.map(pick));
   const peak = [...r.waves].sort((a, b) => b.created - a.created)[0];
@@ -123,6 +141,10 @@ export function toJson(r: BenchResults): Record<string, unknown> {
     deletes_per_s: round(best((w) => w.deletesPerSecond)),
     list_p99_ms_10k: round(r.list.latency.p99),
     event_latency_p50_ms: round(r.events.latency?.p50 ?? null),
+    network_create_p50_ms: round(network?.client.p50 ?? null),
+    network_create_p99_ms: round(network?.client.p99 ?? null),
+    network_ratio_p50: round(ratio(network?.client.p50 ?? null, network?.floor.p50 ?? null), 3),
+    network_ratio_p99: round(ratio(network?.client.p99 ?? null, network?.floor.p99 ?? null), 3),
     agent_rss_mib_500: round(peak?.agentRssMib ?? null, 1),
     manager_rss_mib_500: round(peak?.managerRssMib ?? null, 1),
     qemu_boot_ratio: round(r.qemu.ratio, 3),
@@ -169,6 +191,13 @@ export function toJson(r: BenchResults): Record<string, unknown> {
     steps_p50_ms: Object.fromEntries(Object.entries(r.latency.steps).map(([name, s]) => [name, round(s.p50)])),
     floor_steps_p50_ms: Object.fromEntries(Object.entries(r.latency.floorSteps).map(([name, s]) => [name, round(s.p50)])),
     event_note: r.events.note,
+    network_floor_p50_ms: round(network?.floor.p50 ?? null),
+    network_floor_p99_ms: round(network?.floor.p99 ?? null),
+    network_steps_p50_ms: Object.fromEntries(Object.entries(network?.steps ?? {}).map(([name, s]) => [name, round(s.p50)])),
+    network_floor_steps_p50_ms: Object.fromEntries(
+      Object.entries(network?.floorSteps ?? {}).map(([name, s]) => [name, round(s.p50)]),
+    ),
+    network_note: r.network.note,
     qemu_via_hearth_p50_ms: round(r.qemu.viaHearth?.p50 ?? null),
     qemu_alone_p50_ms: round(r.qemu.qemuAlone?.p50 ?? null),
     snapshot_memory_mib: r.snapshots.memoryMib,
@@ -203,6 +232,27 @@ const row = (label: string, s: Summary | null | undefined, floor?: Summary | nul
   floor === undefined ? '' : ms(floor?.p50),
   floor === undefined ? '' : ms(floor?.p99),
 ];
+
+/** Section 8: the creates with networking on against their floor, step by step, or why there are none. */
+function networkText(network: NetworkResult): string[] {
+  const l = network.latency;
+  if (l === null) return [`8. create latency with networking on: n/a — ${network.note}`];
+  const steps = [...floorStepOrder, 'egress' as const].map((name) =>
+    row(`  step ${name}`, l.steps[name], l.floorSteps[name] ?? null),
+  );
+  const r50 = ratio(l.client.p50, l.floor.p50);
+  const r99 = ratio(l.client.p99, l.floor.p99);
+  return [
+    `8. create latency with networking on (ms), n=${l.client.count}: address, NAT, an egress policy of two entries and a published port per VM`,
+    table(
+      ['', 'hearth p50', 'hearth p99', 'floor p50', 'floor p99'],
+      [row('client-observed create', l.client, l.floor), row('  manager totalMs (agent call)', l.managerTotal), ...steps],
+    ),
+    `   ratio to floor: p50 ${r50 === null ? '-' : r50.toFixed(3)}, p99 ${r99 === null ? '-' : r99.toFixed(3)} (target ≤ 1.25)`,
+    `   (${l.floorDescription})`,
+    ...(l.errors.length > 0 ? [`   errors: ${l.errors.join(' | ')}`] : []),
+  ];
+}
 
 /** The human-readable report. */
 export function renderText(r: BenchResults, json: Record<string, unknown>): string {
@@ -332,6 +382,7 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
   out.push(`   ${vs('restore → answering', snap.restore.p50, snap.restoreFloor.p50, snap.restoreRatio)}`);
   out.push(`   ${vs(`${snap.cloneCount} clones → all answering`, snap.clones.p50, snap.clonesFloor.p50, snap.clonesRatio)}`);
   out.push(`   — ${snap.note}`);
+  out.push(...networkText(r.network));
   out.push('');
   const notes = (json['notes'] ?? {}) as Record<string, string>;
   out.push(

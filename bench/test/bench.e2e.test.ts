@@ -14,11 +14,11 @@ function runQuickBench(jsonFile: string): Promise<{ code: number | null; output:
       process.execPath,
       [
         path.join(repoRoot, 'bench/dist/main.js'),
-        ...['--quick', '--latency', '5', '--vms', '10', '--rows', '500', '--json', jsonFile],
+        ...['--quick', '--latency', '5', '--network', '3', '--vms', '10', '--rows', '500', '--json', jsonFile],
         // Another Manager build, e.g. while the checkout's is being reworked.
         ...(process.env['HEARTH_BENCH_MANAGER_MAIN'] ? ['--manager-main', process.env['HEARTH_BENCH_MANAGER_MAIN']] : []),
       ],
-      { cwd: repoRoot, timeout: 150_000, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: repoRoot, timeout: 200_000, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => resolve({ code: error === null ? 0 : (error.code as number | null), output: stdout + stderr }),
     );
   });
@@ -26,7 +26,7 @@ function runQuickBench(jsonFile: string): Promise<{ code: number | null; output:
 
 // The harness reports and people judge: this smoke run only checks that it works end to end.
 describe.skipIf(skipReason)(`npm run bench -- --quick${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
-  it('writes every key as a number or as null with a note', { timeout: 180_000 }, async () => {
+  it('writes every key as a number or as null with a note', { timeout: 240_000 }, async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'hearth-bench-smoke-'));
     try {
       const jsonFile = path.join(dir, 'bench.json');

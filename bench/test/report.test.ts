@@ -63,6 +63,7 @@ function everyCreateRefused(): BenchResults {
     ],
     list: { rows: 10, requests: 5, pageSize: 100, latency: summarize([]), failures: 5 },
     events: { latency: null, note: 'the stream delivered no "running" event for 5 creates' },
+    network: { latency: null, note: 'skipped (--network 0)' },
     qemu: { count: 0, viaHearth: null, qemuAlone: null, ratio: null, note: 'skipped (--quick or --qemu 0)' },
     snapshots: snapshotFigures(emptySnapshotSamples, { memoryMib: 256, cloneCount: 10 }, 'skipped (--quick or --snapshots 0)'),
   };
@@ -99,6 +100,49 @@ describe('bench report', () => {
     expect(renderText(results, json)).toMatch(
       /restore → answering p50 1200\.0 ms, QEMU alone 1000\.0 ms, ratio 1\.200 \(target ≤ 1\.2\)/,
     );
+  });
+
+  it('prints the creates with networking on against their floor, with both ratios', () => {
+    const floor = summarize([100, 110, 200]);
+    const results: BenchResults = {
+      ...everyCreateRefused(),
+      network: {
+        latency: {
+          count: 3,
+          failures: 0,
+          client: summarize([120, 121, 220]),
+          managerTotal: summarize([90, 91, 180]),
+          managerOverhead: summarize([30, 30, 40]),
+          agentOverhead: summarize([5, 5, 6]),
+          steps: { egress: summarize([20, 21, 40]) },
+          floor,
+          floorSteps: { egress: summarize([10, 11, 30]) },
+          floorDescription: 'floor with egress',
+          errors: [],
+        },
+        note: 'measured',
+      },
+    };
+    const json = toJson(results);
+    expect(json).toMatchObject({
+      network_create_p50_ms: 121,
+      network_create_p99_ms: 220,
+      network_ratio_p50: 1.1,
+      network_ratio_p99: 1.1,
+      network_floor_p50_ms: 110,
+      network_steps_p50_ms: { egress: 21 },
+      network_floor_steps_p50_ms: { egress: 11 },
+    });
+    expect(json['notes']).not.toHaveProperty('network_ratio_p50');
+    const text = renderText(results, json);
+    expect(text).toMatch(/^8\. create latency with networking on \(ms\), n=3/m);
+    expect(text).toMatch(/^ {3}ratio to floor: p50 1\.100, p99 1\.100 \(target ≤ 1\.25\)$/m);
+    expect(text).toMatch(/^ {2}step egress +21\.0 +40\.0 +11\.0 +30\.0$/m);
+  });
+
+  it('says why the networking figures are missing', () => {
+    const text = renderText(everyCreateRefused(), toJson(everyCreateRefused()));
+    expect(text).toMatch(/^network_ratio_p50: null, because skipped \(--network 0\)$/m);
   });
 
   it('explains every null headline value with a note', () => {

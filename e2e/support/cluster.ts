@@ -369,21 +369,63 @@ export async function tapsOf(agent: ClusterAgent): Promise<string[]> {
 
 const runtimeKinds = new Set(['process', 'tap', 'socket', 'fifo', 'nft_rule']);
 
-/** The VM ids that Hearth's nftables table (`hearth`) in the Agent's namespace holds a chain for. */
-export async function nftVmChainsOf(agent: ClusterAgent): Promise<string[]> {
+/** One rule of a VM in Hearth's tables, named as the Agent's ledger names it (`nft_rule` resources). */
+export interface NftRule {
+  readonly vmId: string;
+  readonly ref: string;
+}
+
+type NftJsonObject = {
+  readonly chain?: { readonly name: string };
+  readonly map?: { readonly name: string; readonly elem?: readonly (readonly [unknown, unknown])[] };
+  readonly set?: { readonly name: string; readonly elem?: readonly unknown[] };
+};
+
+/** The VM id an nft element's comment names, or ''. */
+function commentOf(element: unknown): string {
+  return (element as { elem?: { comment?: string } } | null)?.elem?.comment ?? '';
+}
+
+async function nftObjects(agent: ClusterAgent, family: 'ip' | 'bridge'): Promise<NftJsonObject[]> {
   try {
-    const { stdout } = await agent.netns.exec(['nft', '-j', 'list', 'table', 'ip', 'hearth']);
-    const objects = (JSON.parse(stdout) as { nftables?: Array<{ chain?: { name: string } }> }).nftables ?? [];
-    return objects.flatMap((object) => (object.chain?.name.startsWith('vm_') ? [object.chain.name] : []));
+    const { stdout } = await agent.netns.exec(['nft', '-j', 'list', 'table', family, 'hearth']);
+    return (JSON.parse(stdout) as { nftables?: NftJsonObject[] }).nftables ?? [];
   } catch {
     return []; // no table, or no nft on this machine: no rule
   }
 }
 
 /**
+ * Every rule of a VM that Hearth's tables (`ip hearth` and `bridge hearth`) in the Agent's
+ * namespace hold: its chains, the elements that jump to them or carry its id as their comment, and
+ * each published port (`ip hearth ports tcp . 8080`).
+ */
+export async function nftRulesOf(agent: ClusterAgent): Promise<NftRule[]> {
+  const rules: NftRule[] = [];
+  for (const family of ['ip', 'bridge'] as const) {
+    const own = (vmId: string): void => {
+      if (vmId.startsWith('vm_')) rules.push({ vmId, ref: `${family} hearth ${vmId}` });
+    };
+    for (const object of await nftObjects(agent, family)) {
+      if (object.chain !== undefined) own(object.chain.name);
+      for (const [key, value] of object.map?.elem ?? []) {
+        if (object.map?.name === 'ports') {
+          const [protocol, port] = ((key as { elem?: { val?: { concat?: unknown[] } } }).elem?.val?.concat ?? []) as unknown[];
+          rules.push({ vmId: commentOf(key), ref: `ip hearth ports ${String(protocol)} . ${String(port)}` });
+        } else {
+          own((value as { jump?: { target?: string } }).jump?.target ?? '');
+        }
+      }
+      for (const element of object.set?.elem ?? []) own(commentOf(element));
+    }
+  }
+  return rules;
+}
+
+/**
  * Everything on the host not accounted for by the Manager's records, described in words (empty:
  * no leak). Compares the real host (VMM processes, TAPs in the namespace, VM directories) with the
- * Agent's inventory, and the inventory with the VM rows: an untracked process, TAP, nft chain or directory, a
+ * Agent's inventory, and the inventory with the VM rows: an untracked process, TAP, nft rule (chain, element or published port) or directory, a
  * VM the Agent holds with no row on this host, a stopped or failed VM holding a process or TAP, or
  * a running VM without its VMM.
  */
@@ -398,9 +440,13 @@ export async function leaksOn(agent: ClusterAgent, hostId: string, vms: readonly
   for (const tap of await tapsOf(agent)) if (!recordedTaps.has(tap)) leaks.push(`untracked TAP ${tap}`);
   for (const dir of vmDirectoriesOf(agent)) if (!recordedVms.has(dir)) leaks.push(`untracked directory ${dir}`);
   const recordedRules = new Set(
-    inventory.vms.flatMap((vm) => (vm.resources.some((resource) => resource.kind === 'nft_rule') ? [vm.vmId] : [])),
+    inventory.vms.flatMap((vm) =>
+      vm.resources.flatMap((resource) => (resource.kind === 'nft_rule' ? [`${vm.vmId} ${resource.ref}`] : [])),
+    ),
   );
-  for (const chain of await nftVmChainsOf(agent)) if (!recordedRules.has(chain)) leaks.push(`untracked nft chain ${chain}`);
+  for (const rule of await nftRulesOf(agent)) {
+    if (!recordedRules.has(`${rule.vmId} ${rule.ref}`)) leaks.push(`untracked nft rule ${rule.ref} of ${rule.vmId || 'no VM'}`);
+  }
   for (const agentVm of inventory.vms) {
     const row = rows.get(agentVm.vmId);
     if (row === undefined) {

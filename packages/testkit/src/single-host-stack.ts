@@ -28,6 +28,8 @@ export interface SingleHostStackOptions {
   readonly bridgeCidr?: string;
   /** Makes FIRECRACKER_BIN in the work directory (e.g. a wrapper) before the Agent starts; default the double. */
   readonly firecrackerBin?: (workDir: string) => string;
+  /** Readies the namespace before the Agent starts in it (an uplink, `net.ipv4.ip_forward`, …). */
+  readonly prepareNetns?: (netns: Netns) => Promise<void>;
 }
 
 /**
@@ -63,6 +65,7 @@ export async function startSingleHostStack(options: SingleHostStackOptions): Pro
     cleanups.push(() => database.drop());
     const netns = await createNetns();
     cleanups.push(() => netns.destroy());
+    await options.prepareNetns?.(netns);
 
     const trust = await createTestClusterTrust(path.join(workDir, 'trust'));
     cleanups.push(() => trust.close());

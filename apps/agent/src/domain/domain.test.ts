@@ -81,6 +81,34 @@ describe('vm record', () => {
     ]);
   });
 
+  it('lists every rule of its egress entry: the chain, each published port and the guard of its TAP', () => {
+    const now = new Date('2025-01-01T00:00:00Z');
+    const record = updateRecord(
+      newVmRecord(vmId, '/srv/fc/vms/x', now),
+      {
+        egress: {
+          table: 'hearth',
+          address: '172.30.0.5',
+          policy: { mode: 'allow_all' },
+          ports: [
+            { hostPort: 8080, guestPort: 80, protocol: 'tcp' },
+            { hostPort: 5353, guestPort: 53, protocol: 'udp' },
+          ],
+          guard: { tap: 'fcx', mac: '06:00:ac:1e:00:05', sharedSet: null },
+        },
+      },
+      now,
+    );
+
+    expect(recordedResources(record).map((resource) => `${resource.kind}:${resource.ref}`)).toEqual([
+      `nft_rule:ip hearth ${vmId}`,
+      'nft_rule:ip hearth ports tcp . 8080',
+      'nft_rule:ip hearth ports udp . 5353',
+      `nft_rule:bridge hearth ${vmId}`,
+      'directory:/srv/fc/vms/x',
+    ]);
+  });
+
   it('allows only the transitions in the table', () => {
     expect(canTransition('running', 'stopped')).toBe(true);
     expect(canTransition('running', 'failed')).toBe(false);

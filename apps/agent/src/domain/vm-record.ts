@@ -200,6 +200,23 @@ export function withoutSnapshot(record: Pick<VmRecord, 'snapshots'>, id: string)
   return snapshotsOf(record).filter((s) => s.id !== id);
 }
 
+/**
+ * Every rule an egress entry says Hearth's table holds for the VM: its chain with its `egress` and
+ * `guests` elements (`ip <table> <vm id>`), each published port (`ip <table> ports tcp . 8080`), and
+ * the guard of its TAP in the bridge table (`bridge <table> <vm id>`). All of them carry the VM id.
+ */
+export function egressResources(vmId: string, egress: EgressRecord): HostResource[] {
+  return [
+    { kind: 'nft_rule', ref: `ip ${egress.table} ${vmId}`, vmId },
+    ...(egress.ports ?? []).map((port): HostResource => ({
+      kind: 'nft_rule',
+      ref: `ip ${egress.table} ports ${port.protocol} . ${port.hostPort}`,
+      vmId,
+    })),
+    ...(egress.guard === undefined ? [] : [{ kind: 'nft_rule' as const, ref: `bridge ${egress.table} ${vmId}`, vmId }]),
+  ];
+}
+
 /** Everything the record says exists on the host, in the order delete removes it. */
 export function recordedResources(record: VmRecord): HostResource[] {
   const vmId = record.vmId;
@@ -207,7 +224,7 @@ export function recordedResources(record: VmRecord): HostResource[] {
   if (record.process !== null) resources.push({ kind: 'process', ref: String(record.process.pid), vmId });
   if (record.tap !== null) resources.push({ kind: 'tap', ref: record.tap.name, vmId });
   const egress = record.egress ?? null;
-  if (egress !== null) resources.push({ kind: 'nft_rule', ref: `ip ${egress.table} ${vmId}`, vmId });
+  if (egress !== null) resources.push(...egressResources(vmId, egress));
   if (record.socketPath !== null) resources.push({ kind: 'socket', ref: record.socketPath, vmId });
   if (record.fifoPath !== null) resources.push({ kind: 'fifo', ref: record.fifoPath, vmId });
   const consoleFifoPath = record.consoleFifoPath ?? null;

@@ -5,6 +5,7 @@ import { CliError, exitCodes } from '../exit-codes.js';
 import { collect, onlyArgument } from '../arguments.js';
 import { printList, printObject, printResult, type Column } from '../output.js';
 import { resolveReference } from '../resolve.js';
+import { createEgressOfFlags, egressText, rateLimitsOfFlags, rateLimitsText } from '../network-flags.js';
 import { resolveImage } from './image-commands.js';
 import { resolveSnapshot } from '../resolve-snapshot.js';
 
@@ -24,6 +25,9 @@ const templateDetail: readonly Column<Template>[] = [
   { header: 'boot args', value: (template) => template.bootArgs || '-' },
   { header: 'restart', value: (template) => template.restartPolicy },
   { header: 'snapshot', value: (template) => template.snapshotId ?? '-' },
+  { header: 'egress', value: (template) => egressText(template.egress) },
+  { header: 'shared network', value: (template) => template.sharedNetwork ?? '-' },
+  { header: 'rate limits', value: (template) => rateLimitsText(template.rateLimits) },
   { header: 'version', value: (template) => String(template.version) },
   { header: 'updated', value: (template) => template.updatedAt },
 ];
@@ -46,14 +50,44 @@ const presetOptions = {
   'boot-args': { type: 'string' },
   restart: { type: 'string' },
   description: { type: 'string' },
+  'shared-network': { type: 'string' },
+  egress: { type: 'string' },
+  allow: { type: 'string', multiple: true },
+  deny: { type: 'string', multiple: true },
+  limit: { type: 'string', multiple: true },
 } as const;
-const presetFlags = ['--kernel', '--rootfs', '--vcpus', '--memory', '--boot-args', '--restart', '--description'];
+const presetFlags = [
+  '--kernel',
+  '--rootfs',
+  '--vcpus',
+  '--memory',
+  '--boot-args',
+  '--restart',
+  '--description',
+  '--shared-network',
+  '--egress',
+  '--allow',
+  '--deny',
+  '--limit',
+];
+const presetUsage =
+  '[--vcpus n] [--memory MiB] [--boot-args s] [--restart policy] [--description d] [--shared-network name] ' +
+  '[--egress allow|deny | --allow CIDR… | --deny CIDR…] [--limit DEVICE.BUCKET=SIZE/MS[+BURST]]…';
 
-type PresetValues = { readonly [K in keyof typeof presetOptions]?: string | undefined };
+type PresetValues = {
+  readonly [K in keyof typeof presetOptions]?: (typeof presetOptions)[K] extends { multiple: true }
+    ? string[] | undefined
+    : string | undefined;
+};
 
-/** The fields the flags give; the Manager checks their values and names a wrong one. */
+/**
+ * The fields the flags give, network settings as `hearth vm create` takes them (`--limit` gives all
+ * of the template's limits); the Manager checks their values and names a wrong one.
+ */
 async function presetOf(hearth: Hearth, values: PresetValues): Promise<UpdateTemplateRequest> {
   const restartPolicy = values.restart as Template['restartPolicy'] | undefined;
+  const egress = createEgressOfFlags(values);
+  const limits = values.limit ?? [];
   return {
     ...(values.kernel === undefined ? {} : { kernelImageId: (await resolveImage(hearth, values.kernel, 'kernel')).id }),
     ...(values.rootfs === undefined ? {} : { rootfsImageId: (await resolveImage(hearth, values.rootfs, 'rootfs')).id }),
@@ -62,6 +96,9 @@ async function presetOf(hearth: Hearth, values: PresetValues): Promise<UpdateTem
     ...(values['boot-args'] === undefined ? {} : { bootArgs: values['boot-args'] }),
     ...(restartPolicy === undefined ? {} : { restartPolicy }),
     ...(values.description === undefined ? {} : { description: values.description }),
+    ...(values['shared-network'] === undefined ? {} : { sharedNetwork: values['shared-network'] }),
+    ...(egress === undefined ? {} : { egress }),
+    ...(limits.length === 0 ? {} : { rateLimits: rateLimitsOfFlags(limits) }),
   };
 }
 
@@ -89,8 +126,7 @@ export const templateCommands: Readonly<Record<string, Command>> = {
   },
   create: {
     summary: 'Create a template: a named VM preset (hearth vm create --template uses it); with --snapshot, its VMs are clones',
-    usage:
-      '<name> (--kernel <image> --rootfs <image> | --snapshot <snapshot>) [--vcpus n] [--memory MiB] [--boot-args s] [--restart policy] [--description d] [--project p]',
+    usage: `<name> (--kernel <image> --rootfs <image> | --snapshot <snapshot>) ${presetUsage} [--project p]`,
     options: [...presetFlags, '--snapshot', '--project'],
     async run({ args, out, hearth: client }) {
       const { values, positionals } = parseArgs({
@@ -123,16 +159,26 @@ export const templateCommands: Readonly<Record<string, Command>> = {
   },
   set: {
     summary: 'Change a template (VMs created from it keep what they copied)',
-    usage:
-      '<template> [--name n] [--snapshot <snapshot>|none] [--kernel <image>] [--rootfs <image>] [--vcpus n] [--memory MiB] [--boot-args s] [--restart policy] [--description d]',
-    options: ['--name', '--snapshot', ...presetFlags],
+    usage: `<template> [--name n] [--snapshot <snapshot>|none] [--kernel <image>] [--rootfs <image>] ${presetUsage} [--no-shared-network] [--no-limits]`,
+    options: ['--name', '--snapshot', ...presetFlags, '--no-shared-network', '--no-limits'],
     async run({ args, out, hearth: client }) {
       const { values, positionals } = parseArgs({
         args: [...args],
         allowPositionals: true,
-        options: { ...presetOptions, name: { type: 'string' }, snapshot: { type: 'string' } },
+        options: {
+          ...presetOptions,
+          name: { type: 'string' },
+          snapshot: { type: 'string' },
+          'no-shared-network': { type: 'boolean', default: false },
+          'no-limits': { type: 'boolean', default: false },
+        },
       });
       if (positionals.length !== 1) throw new CliError(exitCodes.usage, 'hearth template set <template> [--field value…]');
+      if (values['no-shared-network'] && values['shared-network'] !== undefined) {
+        throw new CliError(exitCodes.usage, 'give --shared-network or --no-shared-network, not both');
+      }
+      if (values['no-limits'] && values.limit !== undefined)
+        throw new CliError(exitCodes.usage, 'give --limit or --no-limits, not both');
       const hearth = await client();
       const template = await resolveTemplate(hearth, positionals[0]!);
       // `--snapshot none` drops the snapshot: VMs created from the template boot again.
@@ -143,6 +189,8 @@ export const templateCommands: Readonly<Record<string, Command>> = {
         ...(await presetOf(hearth, values)),
         ...(values.name === undefined ? {} : { name: values.name }),
         ...(snapshotId === undefined ? {} : { snapshotId }),
+        ...(values['no-shared-network'] ? { sharedNetwork: null } : {}),
+        ...(values['no-limits'] ? { rateLimits: {} } : {}),
       };
       if (Object.keys(changes).length === 0) throw new CliError(exitCodes.usage, 'nothing to change: give at least one --field');
       // Only the version just shown is changed: a concurrent change is a 412, never overwritten.

@@ -1,10 +1,17 @@
 import { AppError, type FieldError } from '@hearth/errors';
 import type { ImageId, SnapshotId, TemplateId } from './ids.js';
+import { allowAllEgress, type EgressPolicy } from './egress.js';
+
 import type { Image, ImageKind } from './image.js';
+import type { RateLimits } from './rate-limits.js';
 import { defaultRestartPolicy, type RestartPolicy } from './restart-policy.js';
 import { defaultBootArgs } from './vm.js';
 
-/** What a VM is made of: its images, its size, its kernel command line and what happens when its VMM dies. */
+/**
+ * What a VM is made of: its images, its size, its kernel command line, what happens when its VMM
+ * dies, and its network settings (egress policy, shared network, rate limits). Published ports are
+ * not part of it: a host port is one VM's alone.
+ */
 export interface VmPreset {
   readonly kernelImageId: ImageId;
   readonly rootfsImageId: ImageId;
@@ -12,6 +19,12 @@ export interface VmPreset {
   readonly memoryMib: number;
   readonly bootArgs: string;
   readonly restartPolicy: RestartPolicy;
+  /** What the guest may send beyond its host. */
+  readonly egress: EgressPolicy;
+  /** The network of its project the guest shares with the others that joined it; null: none. */
+  readonly sharedNetwork: string | null;
+  /** Firecracker rate limiters of its network interface and drive; `{}`: none. */
+  readonly rateLimits: RateLimits;
 }
 
 /**
@@ -46,7 +59,8 @@ export const snapshotPresetFields = ['kernelImageId', 'rootfsImageId', 'vcpuCoun
 
 /**
  * The preset of a template that carries a snapshot: the snapshot VM's images, size and boot
- * arguments (each field given must be the same), and the restart policy given, else the one it had.
+ * arguments (each field given must be the same), and the restart policy given, else the one it had;
+ * the network settings given, else the source's (a template's own when `source` is the template).
  * VALIDATION_FAILED names each field given that differs.
  */
 export function presetFromSnapshotVm(
@@ -65,30 +79,51 @@ export function presetFromSnapshotVm(
     memoryMib: source.memoryMib,
     bootArgs: source.bootArgs,
     restartPolicy: given.restartPolicy ?? restartPolicy,
+    egress: given.egress ?? source.egress,
+    sharedNetwork: given.sharedNetwork === undefined ? source.sharedNetwork : given.sharedNetwork,
+    rateLimits: given.rateLimits ?? source.rateLimits,
   };
   return preset;
 }
 
 /** The fields of a VM preset a create may leave out when it names a template, with what they default to otherwise. */
-const presetDefaults: Pick<VmPreset, 'bootArgs' | 'restartPolicy'> = {
+const presetDefaults: Pick<VmPreset, 'bootArgs' | 'restartPolicy' | 'egress' | 'sharedNetwork' | 'rateLimits'> = {
   bootArgs: defaultBootArgs,
   restartPolicy: defaultRestartPolicy,
+  egress: allowAllEgress,
+  sharedNetwork: null,
+  rateLimits: {},
 };
 
 const requiredPresetFields = ['vcpuCount', 'memoryMib', 'kernelImageId', 'rootfsImageId'] as const;
 
+/** Every field of a preset: what a VM copies from a template. */
+export const presetFields = [
+  ...requiredPresetFields,
+  'bootArgs',
+  'restartPolicy',
+  'egress',
+  'sharedNetwork',
+  'rateLimits',
+] as const satisfies readonly (keyof VmPreset)[];
+
 /**
- * The preset of a new VM: each value given, else the template's, else the default. Without a
- * template, the images and the size must be given: VALIDATION_FAILED names each one missing.
+ * The preset of a new VM: each value given, else the template's, else the default. A value replaces
+ * the template's whole field: rate limits given replace all of the template's limiters, and a shared
+ * network of null joins none, whatever the template's. Without a template, the images and the size
+ * must be given: VALIDATION_FAILED names each one missing.
  */
 export function presetOf(template: VmPreset | undefined, given: Partial<VmPreset>): VmPreset {
-  const defined = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)) as Partial<VmPreset>;
-  const merged: Partial<VmPreset> = { ...presetDefaults, ...template, ...defined };
+  const merged: Record<string, unknown> = {};
+  for (const field of presetFields) {
+    merged[field] =
+      given[field] !== undefined ? given[field] : (template?.[field] ?? presetDefaults[field as keyof typeof presetDefaults]);
+  }
   const missing = requiredPresetFields.filter((field) => merged[field] === undefined);
   if (missing.length > 0) {
     throw invalidBody(missing.map((field) => ({ field: `body/${field}`, message: 'is required unless a templateId gives it' })));
   }
-  return merged as VmPreset;
+  return merged as unknown as VmPreset;
 }
 
 /**

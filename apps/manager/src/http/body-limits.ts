@@ -17,8 +17,12 @@ export const bodyLimitBytes = {
   egress: 32 * 1024,
   /** `PATCH /v1/vms/{id}/rate-limits`: three limiters of two buckets of three numbers, under 1 KB. */
   rateLimits: 8 * 1024,
-  /** `POST` and `PATCH /v1/templates`: a name, a description of at most 1024 characters, two ids and boot arguments. */
-  template: 32 * 1024,
+  /**
+   * `POST` and `PATCH /v1/templates`: a name, a description of at most 1024 characters (each up to
+   * 6 bytes as a JSON escape), two ids, boot arguments, an egress policy of at most ~10 KB and rate
+   * limits: under 20 KB.
+   */
+  template: 64 * 1024,
   /** `POST /v1/vms/{id}/snapshots`: a word and a number; `POST /v1/vms/{id}/restore`: an id and a word. */
   snapshot: 4 * 1024,
   /** `POST /v1/images`: a host path of at most 4096 characters. */

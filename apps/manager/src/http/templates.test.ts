@@ -28,6 +28,9 @@ interface TemplateBody {
   rootfsImageId: string;
   bootArgs: string;
   restartPolicy: string;
+  egress: unknown;
+  sharedNetwork: string | null;
+  rateLimits: unknown;
 }
 
 interface VmBody {
@@ -40,6 +43,9 @@ interface VmBody {
   restartPolicy: string;
   templateId: string | null;
   templateVersion: number | null;
+  egress: unknown;
+  sharedNetwork: string | null;
+  rateLimits: unknown;
 }
 
 const bearer = (secret: string): Record<string, string> => ({ authorization: `Bearer ${secret}` });
@@ -276,7 +282,15 @@ describe('VMs from templates', () => {
     const patched = await app.inject({
       method: 'PATCH',
       url: `/v1/templates/${template.id}`,
-      payload: { vcpuCount: 4, memoryMib: 1024, bootArgs: 'console=ttyS0 changed', ...other },
+      payload: {
+        vcpuCount: 4,
+        memoryMib: 1024,
+        bootArgs: 'console=ttyS0 changed',
+        ...other,
+        egress: { mode: 'deny_all' },
+        sharedNetwork: 'backend',
+        rateLimits: { drive: { ops: { size: 100, refillTimeMs: 1000 } } },
+      },
     });
     expect(patched.statusCode, patched.body).toBe(200);
     expect((await app.inject({ method: 'GET', url: `/v1/vms/${vm.id}` })).json()).toEqual(vm);
@@ -298,6 +312,125 @@ describe('VMs from templates', () => {
         .errors.map((e) => e.field)
         .sort(),
     ).toEqual(['body/kernelImageId', 'body/memoryMib', 'body/rootfsImageId']);
+  });
+});
+
+describe('templates with network settings', () => {
+  const egress = { mode: 'allow_list', rules: [{ cidr: '203.0.113.0/24', protocol: 'tcp', ports: [443] }] };
+  const rateLimits = {
+    networkTx: { bandwidth: { size: 1_250_000, refillTimeMs: 100 } },
+    drive: { ops: { size: 500, oneTimeBurst: 1000, refillTimeMs: 1000 } },
+  };
+
+  function lastSpec(vmId: string) {
+    return world.agents.calls.filter((call) => call.operation === 'apply' && call.vmId === vmId).at(-1)?.spec;
+  }
+
+  it('give what a VM gets without them when none is given', async () => {
+    const created = await createTemplate({ name: 'web', vcpuCount: 1, memoryMib: 128, ...(await images()) });
+    expect(created.json()).toMatchObject({ egress: { mode: 'allow_all' }, sharedNetwork: null, rateLimits: {} });
+  });
+
+  it('give a VM created from the template its egress policy, shared network and rate limits, sent to its host', async () => {
+    const template = (
+      await createTemplate({
+        name: 'web',
+        vcpuCount: 1,
+        memoryMib: 128,
+        ...(await images()),
+        egress,
+        sharedNetwork: 'backend',
+        rateLimits,
+      })
+    ).json<TemplateBody>();
+    expect(template).toMatchObject({ egress, sharedNetwork: 'backend', rateLimits });
+    const created = await app.inject({ method: 'POST', url: '/v1/vms', payload: { name: 'web-1', templateId: template.id } });
+    expect(created.statusCode, created.body).toBe(201);
+    const vm = created.json<VmBody & { id: string }>();
+    expect(vm).toMatchObject({ egress, sharedNetwork: 'backend', rateLimits, templateId: template.id, templateVersion: 1 });
+    expect((await app.inject({ method: 'GET', url: `/v1/vms/${vm.id}` })).json()).toMatchObject({
+      egress,
+      sharedNetwork: 'backend',
+      rateLimits,
+    });
+    expect(lastSpec(vm.id)).toMatchObject({ egress, rateLimits });
+  });
+
+  it("let a VM replace each of the template's settings, rate limits as a whole and the shared network by null", async () => {
+    const template = (
+      await createTemplate({
+        name: 'web',
+        vcpuCount: 1,
+        memoryMib: 128,
+        ...(await images()),
+        egress,
+        sharedNetwork: 'backend',
+        rateLimits,
+      })
+    ).json<TemplateBody>();
+    const own = { networkRx: { ops: { size: 10_000, refillTimeMs: 1000 } } };
+    const created = await app.inject({
+      method: 'POST',
+      url: '/v1/vms',
+      payload: { name: 'web-1', templateId: template.id, egress: { mode: 'deny_all' }, sharedNetwork: null, rateLimits: own },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    expect(created.json()).toMatchObject({ egress: { mode: 'deny_all' }, sharedNetwork: null, rateLimits: own });
+    const unlimited = await app.inject({
+      method: 'POST',
+      url: '/v1/vms',
+      payload: { name: 'web-2', templateId: template.id, sharedNetwork: 'frontend', rateLimits: {} },
+    });
+    expect(unlimited.json()).toMatchObject({ egress, sharedNetwork: 'frontend', rateLimits: {} });
+  });
+
+  it('change by PATCH, a shared network of null removing it', async () => {
+    const template = (
+      await createTemplate({ name: 'web', vcpuCount: 1, memoryMib: 128, ...(await images()), sharedNetwork: 'backend' })
+    ).json<TemplateBody>();
+    const url = `/v1/templates/${template.id}`;
+    const changed = await app.inject({ method: 'PATCH', url, payload: { egress, rateLimits } });
+    expect(changed.statusCode, changed.body).toBe(200);
+    expect(changed.json()).toMatchObject({ egress, sharedNetwork: 'backend', rateLimits, version: 2 });
+    const unshared = await app.inject({ method: 'PATCH', url, payload: { sharedNetwork: null } });
+    expect(unshared.json()).toMatchObject({ egress, sharedNetwork: null, rateLimits, version: 3 });
+    const vm = await app.inject({ method: 'POST', url: '/v1/vms', payload: { name: 'web-1', templateId: template.id } });
+    expect(vm.json()).toMatchObject({ egress, sharedNetwork: null, rateLimits, templateVersion: 3 });
+  });
+
+  it('refuse a policy no rule could be written from, and limits out of range, naming each field and storing nothing', async () => {
+    const imageIds = await images();
+    const badPolicy = await createTemplate({
+      name: 'web',
+      vcpuCount: 1,
+      memoryMib: 128,
+      ...imageIds,
+      egress: { mode: 'deny_list', rules: [{ cidr: '300.0.0.0/8' }] },
+    });
+    expect(badPolicy.statusCode).toBe(400);
+    expect(badPolicy.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'body/egress/rules/0/cidr' }] });
+    const badLimits = await createTemplate({
+      name: 'web',
+      vcpuCount: 1,
+      memoryMib: 128,
+      ...imageIds,
+      rateLimits: { drive: { ops: { size: 0, refillTimeMs: 1000 } } },
+    });
+    expect(badLimits.statusCode).toBe(400);
+    expect(badLimits.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect((await app.inject({ method: 'GET', url: '/v1/templates' })).json()).toEqual({ items: [], nextCursor: null });
+    const template = (await createTemplate({ name: 'web', vcpuCount: 1, memoryMib: 128, ...imageIds })).json<TemplateBody>();
+    const badChange = await app.inject({
+      method: 'PATCH',
+      url: `/v1/templates/${template.id}`,
+      payload: { egress: { mode: 'allow_list', rules: [{ cidr: '10.0.0.0/8', ports: [80] }] } },
+    });
+    expect(badChange.statusCode).toBe(400);
+    expect(badChange.json()).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      errors: [{ field: expect.stringMatching(/^body\/egress\//) }],
+    });
+    expect((await app.inject({ method: 'GET', url: `/v1/templates/${template.id}` })).json()).toEqual(template);
   });
 });
 

@@ -69,6 +69,9 @@ export function describeTemplateRepositoryContract(name: string, open: () => Pro
         bootArgs: 'console=ttyS0',
         restartPolicy: 'on-failure',
         snapshotId: null,
+        egress: { mode: 'allow_all' },
+        sharedNetwork: null,
+        rateLimits: {},
         createdAt: t0,
         updatedAt: t0,
         version: 1,
@@ -110,6 +113,24 @@ export function describeTemplateRepositoryContract(name: string, open: () => Pro
       expect(updated).toEqual({ ...created, memoryMib: 512, kernelImageId: kernel.id, updatedAt: at(5), version: 2 });
       expect(await harness.templates.findById(created.id)).toEqual(updated);
       expect((await templateEvents()).map((e) => e.type)).toEqual(['template.created', 'template.updated']);
+    });
+
+    it('keeps the network settings it is given, changes each one given, and removes a shared network set to null', async () => {
+      const created = await template({
+        egress: { mode: 'allow_list', rules: [{ cidr: '203.0.113.0/24', protocol: 'tcp', ports: [80, 443] }] },
+        sharedNetwork: 'backend',
+        rateLimits: {
+          networkTx: { bandwidth: { size: 1_250_000, refillTimeMs: 100 } },
+          drive: { ops: { size: 500, oneTimeBurst: 1000, refillTimeMs: 1000 } },
+        },
+      });
+      expect(await harness.templates.findById(created.id)).toEqual(created);
+      const rateLimits = { networkRx: { ops: { size: 10_000, refillTimeMs: 1000 } } };
+      const updated = await harness.templates.update(created.id, { egress: { mode: 'deny_all' }, rateLimits }, { at: at(1) });
+      expect(updated).toEqual({ ...created, egress: { mode: 'deny_all' }, rateLimits, updatedAt: at(1), version: 2 });
+      const unshared = await harness.templates.update(created.id, { sharedNetwork: null }, { at: at(2) });
+      expect(unshared).toEqual({ ...updated, sharedNetwork: null, updatedAt: at(2), version: 3 });
+      expect(await harness.templates.findById(created.id)).toEqual(unshared);
     });
 
     it('changes and deletes only at the version asked for, else PRECONDITION_FAILED and no event', async () => {

@@ -1221,6 +1221,68 @@ export interface operations {
                             bootArgs: string;
                             restartPolicy: "never" | "on-failure" | "always";
                             snapshotId: string | null;
+                            egress: {
+                                /** @enum {string} */
+                                mode: "allow_all";
+                            } | {
+                                /** @enum {string} */
+                                mode: "deny_all";
+                            } | {
+                                /** @enum {string} */
+                                mode: "allow_list";
+                                rules: {
+                                    cidr: string;
+                                    protocol?: "tcp" | "udp";
+                                    ports?: number[];
+                                }[];
+                            } | {
+                                /** @enum {string} */
+                                mode: "deny_list";
+                                rules: {
+                                    cidr: string;
+                                    protocol?: "tcp" | "udp";
+                                    ports?: number[];
+                                }[];
+                            };
+                            sharedNetwork: string | null;
+                            rateLimits: {
+                                networkRx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                networkTx?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                                drive?: {
+                                    bandwidth?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                    ops?: {
+                                        size: number;
+                                        oneTimeBurst?: number;
+                                        refillTimeMs: number;
+                                    };
+                                };
+                            };
                             /** Format: date-time */
                             createdAt: string;
                             /** Format: date-time */
@@ -1274,6 +1336,68 @@ export interface operations {
                     rootfsImageId?: string;
                     bootArgs?: string;
                     restartPolicy?: "never" | "on-failure" | "always";
+                    egress?: {
+                        /** @enum {string} */
+                        mode: "allow_all";
+                    } | {
+                        /** @enum {string} */
+                        mode: "deny_all";
+                    } | {
+                        /** @enum {string} */
+                        mode: "allow_list";
+                        rules: {
+                            cidr: string;
+                            protocol?: "tcp" | "udp";
+                            ports?: number[];
+                        }[];
+                    } | {
+                        /** @enum {string} */
+                        mode: "deny_list";
+                        rules: {
+                            cidr: string;
+                            protocol?: "tcp" | "udp";
+                            ports?: number[];
+                        }[];
+                    };
+                    sharedNetwork?: string | null;
+                    rateLimits?: {
+                        networkRx?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                        networkTx?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                        drive?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                    };
                 };
             };
         };
@@ -1296,6 +1420,68 @@ export interface operations {
                         bootArgs: string;
                         restartPolicy: "never" | "on-failure" | "always";
                         snapshotId: string | null;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
+                        sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         /** Format: date-time */
                         createdAt: string;
                         /** Format: date-time */
@@ -1353,6 +1539,68 @@ export interface operations {
                         bootArgs: string;
                         restartPolicy: "never" | "on-failure" | "always";
                         snapshotId: string | null;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
+                        sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         /** Format: date-time */
                         createdAt: string;
                         /** Format: date-time */
@@ -1446,6 +1694,68 @@ export interface operations {
                     rootfsImageId?: string;
                     bootArgs?: string;
                     restartPolicy?: "never" | "on-failure" | "always";
+                    egress?: {
+                        /** @enum {string} */
+                        mode: "allow_all";
+                    } | {
+                        /** @enum {string} */
+                        mode: "deny_all";
+                    } | {
+                        /** @enum {string} */
+                        mode: "allow_list";
+                        rules: {
+                            cidr: string;
+                            protocol?: "tcp" | "udp";
+                            ports?: number[];
+                        }[];
+                    } | {
+                        /** @enum {string} */
+                        mode: "deny_list";
+                        rules: {
+                            cidr: string;
+                            protocol?: "tcp" | "udp";
+                            ports?: number[];
+                        }[];
+                    };
+                    sharedNetwork?: string | null;
+                    rateLimits?: {
+                        networkRx?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                        networkTx?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                        drive?: {
+                            bandwidth?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                            ops?: {
+                                size: number;
+                                oneTimeBurst?: number;
+                                refillTimeMs: number;
+                            };
+                        };
+                    };
                 };
             };
         };
@@ -1468,6 +1778,68 @@ export interface operations {
                         bootArgs: string;
                         restartPolicy: "never" | "on-failure" | "always";
                         snapshotId: string | null;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
+                        sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
                         /** Format: date-time */
                         createdAt: string;
                         /** Format: date-time */
@@ -2775,9 +3147,6 @@ export interface operations {
                     rootfsImageId?: string;
                     bootArgs?: string;
                     restartPolicy?: "never" | "on-failure" | "always";
-                    /** Format: ipv4 */
-                    ipAddress?: string;
-                    userData?: string;
                     egress?: {
                         /** @enum {string} */
                         mode: "allow_all";
@@ -2801,12 +3170,7 @@ export interface operations {
                             ports?: number[];
                         }[];
                     };
-                    ports?: {
-                        hostPort: number;
-                        guestPort: number;
-                        protocol: "tcp" | "udp";
-                    }[];
-                    sharedNetwork?: string;
+                    sharedNetwork?: string | null;
                     rateLimits?: {
                         networkRx?: {
                             bandwidth?: {
@@ -2845,6 +3209,14 @@ export interface operations {
                             };
                         };
                     };
+                    /** Format: ipv4 */
+                    ipAddress?: string;
+                    userData?: string;
+                    ports?: {
+                        hostPort: number;
+                        guestPort: number;
+                        protocol: "tcp" | "udp";
+                    }[];
                 };
             };
         };

@@ -1,6 +1,6 @@
 import type { HostResource } from '@hearth/contracts';
 import { tapMark } from '../../domain/agent-identity.js';
-import { proxyFilesOf, snapshotsOf, withoutSnapshot } from '../../domain/vm-record.js';
+import { egressResources, proxyFilesOf, snapshotsOf, withoutSnapshot } from '../../domain/vm-record.js';
 import { isUnderDirectory } from '../../domain/vm-paths.js';
 import type { AgentContext } from '../agent-context.js';
 import { removeEgress } from './vm-egress.js';
@@ -14,6 +14,8 @@ export interface ReleaseOutcome {
 
 type Removal = {
   readonly resource: HostResource;
+  /** Resources the same removal takes away with it (each rule of a VM's egress entry). */
+  readonly alongside?: readonly HostResource[];
   readonly remove: () => Promise<boolean>;
   readonly forget: () => Promise<unknown>;
 };
@@ -39,11 +41,12 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
     } catch (error) {
       context.log.warn({ vmId, resource: removal.resource, err: error }, 'host resource could not be removed');
     }
+    const resources = [removal.resource, ...(removal.alongside ?? [])];
     if (isGone) {
       await removal.forget();
-      removed.push(removal.resource);
+      removed.push(...resources);
     } else {
-      leftovers.push(removal.resource);
+      leftovers.push(...resources);
     }
   };
 
@@ -77,8 +80,10 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
   }
   const egress = ledger.record.egress ?? null;
   if (egress !== null) {
+    const [chain, ...rules] = egressResources(vmId, egress);
     await attempt({
-      resource: { kind: 'nft_rule', ref: `ip ${egress.table} ${vmId}`, vmId },
+      resource: chain!,
+      alongside: rules,
       remove: () => removeEgress(context, ledger.record),
       forget: () => ledger.commit({ egress: null }),
     });

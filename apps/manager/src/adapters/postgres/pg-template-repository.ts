@@ -2,6 +2,8 @@ import type { Selectable, Transaction as KyselyTransaction } from 'kysely';
 import { AppError } from '@hearth/errors';
 import type { TemplateFilter, TemplatePage, TemplateRepository } from '../../application/ports/template-repository.js';
 import type { ImageId, SnapshotId, TemplateId } from '../../domain/ids.js';
+import type { EgressPolicy } from '../../domain/egress.js';
+import type { RateLimits } from '../../domain/rate-limits.js';
 import type { RestartPolicy } from '../../domain/restart-policy.js';
 import {
   templateNameTaken,
@@ -41,6 +43,9 @@ export class PgTemplateRepository implements TemplateRepository {
               boot_args: template.bootArgs,
               restart_policy: template.restartPolicy,
               snapshot_id: template.snapshotId,
+              egress: JSON.stringify(template.egress),
+              shared_network: template.sharedNetwork,
+              rate_limits: JSON.stringify(template.rateLimits),
               created_at: template.createdAt,
               updated_at: template.updatedAt,
               version: template.version,
@@ -97,6 +102,9 @@ export class PgTemplateRepository implements TemplateRepository {
               ...(changes.bootArgs === undefined ? {} : { boot_args: changes.bootArgs }),
               ...(changes.restartPolicy === undefined ? {} : { restart_policy: changes.restartPolicy }),
               ...(changes.snapshotId === undefined ? {} : { snapshot_id: changes.snapshotId }),
+              ...(changes.egress === undefined ? {} : { egress: JSON.stringify(changes.egress) }),
+              ...(changes.sharedNetwork === undefined ? {} : { shared_network: changes.sharedNetwork }),
+              ...(changes.rateLimits === undefined ? {} : { rate_limits: JSON.stringify(changes.rateLimits) }),
               updated_at: options.at,
               version: eb('version', '+', 1),
             }))
@@ -212,6 +220,9 @@ function toTemplate(row: Selectable<TemplatesTable>): Template {
     bootArgs: row.boot_args,
     restartPolicy: row.restart_policy as RestartPolicy,
     snapshotId: row.snapshot_id as SnapshotId | null,
+    egress: row.egress as EgressPolicy,
+    sharedNetwork: row.shared_network,
+    rateLimits: row.rate_limits as RateLimits,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
     version: row.version,

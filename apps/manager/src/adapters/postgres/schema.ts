@@ -100,6 +100,9 @@ export interface TemplatesTable {
   boot_args: string;
   restart_policy: string;
   snapshot_id: string | null;
+  egress: ColumnType<unknown, string | undefined, string>;
+  shared_network: ColumnType<string | null, string | null | undefined, string | null>;
+  rate_limits: ColumnType<unknown, string | undefined, string>;
   created_at: Date;
   updated_at: Date;
   version: number;

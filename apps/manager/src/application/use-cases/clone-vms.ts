@@ -147,8 +147,8 @@ async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{
     templateVersion: template?.version ?? source.templateVersion,
     network: null,
     userData: input.userData ?? null,
-    egress: input.egress ?? allowAllEgress,
-    rateLimits: input.rateLimits ?? source.rateLimits,
+    egress: input.egress ?? template?.egress ?? allowAllEgress,
+    rateLimits: input.rateLimits ?? template?.rateLimits ?? source.rateLimits,
     restoredFrom: { snapshotId: snapshot.id, vmId: source.id },
     pendingRestore: null,
   }));

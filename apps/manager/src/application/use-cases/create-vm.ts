@@ -8,8 +8,7 @@ import { quotaOverruns } from '../../domain/project.js';
 import { parseIpv4 } from '../../domain/address-pool.js';
 import { invalidBody, presetImageErrors, presetOf, type Template, type VmPreset } from '../../domain/template.js';
 import { isValidVmName, type Vm } from '../../domain/vm.js';
-import { allowAllEgress, egressPolicyErrors, type EgressPolicy } from '../../domain/egress.js';
-import type { RateLimits } from '../../domain/rate-limits.js';
+import { egressPolicyErrors } from '../../domain/egress.js';
 import {
   agentPortOf,
   hostPortTaken,
@@ -25,7 +24,8 @@ import { presetImages } from './preset-images.js';
 /**
  * A VM to create: its preset given in full, or a template of its project and what to change of it
  * (each field given replaces the template's). Without a template, boot arguments default to
- * `defaultBootArgs` and the restart policy to `on-failure`.
+ * `defaultBootArgs`, the restart policy to `on-failure`, egress to allow all, and the VM joins no
+ * shared network and has no rate limits.
  */
 export interface CreateVmInput extends Partial<VmPreset> {
   readonly name: string;
@@ -36,14 +36,8 @@ export interface CreateVmInput extends Partial<VmPreset> {
   readonly ipAddress?: string | undefined;
   /** Served to the guest by MMDS. */
   readonly userData?: string | undefined;
-  /** What the guest may send beyond its host; default: everything. */
-  readonly egress?: EgressPolicy | undefined;
   /** Host ports forwarded to the guest; the VM goes only to a host with egress through NAT where they are free. */
   readonly ports?: readonly PublishedPort[] | undefined;
-  /** A network of its project to share with the other guests that join it; default none (isolated). */
-  readonly sharedNetwork?: string | undefined;
-  /** Firecracker rate limiters of its network interface and drive; default none. */
-  readonly rateLimits?: RateLimits | undefined;
 }
 
 type Deps = Pick<
@@ -88,7 +82,7 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
   if (input.userData !== undefined && input.userData.length > userDataMaxLength) {
     throw invalidBody([{ field: 'body/userData', message: `must NOT have more than ${userDataMaxLength} characters` }]);
   }
-  const egressErrors = input.egress === undefined ? [] : egressPolicyErrors(input.egress, 'body/egress');
+  const egressErrors = egressPolicyErrors(input.egress, 'body/egress');
   if (egressErrors.length > 0) throw invalidBody(egressErrors);
   const ports = sortedPublishedPorts(input.ports ?? []);
   const portErrors = publishedPortErrors(input.ports ?? [], 'body/ports');
@@ -155,10 +149,10 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
     pendingRestore: null,
     network: null,
     userData: input.userData ?? null,
-    egress: input.egress ?? allowAllEgress,
+    egress: input.egress,
     ports,
-    sharedNetwork: input.sharedNetwork ?? null,
-    rateLimits: input.rateLimits ?? {},
+    sharedNetwork: input.sharedNetwork,
+    rateLimits: input.rateLimits,
   };
   // Placement and the project's quota are checked again with the host and the project locked, so
   // concurrent creates can overbook neither; the address is leased in the same transaction, so no

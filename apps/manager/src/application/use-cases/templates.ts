@@ -1,6 +1,7 @@
 import { bootArgsMaxLength } from '@hearth/contracts';
 import { AppError, type FieldError } from '@hearth/errors';
 import { canSeeProject, type ProjectSet } from '../../domain/access.js';
+import { egressPolicyErrors } from '../../domain/egress.js';
 import type { SnapshotId, TemplateId } from '../../domain/ids.js';
 import { defaultRestartPolicy, type RestartPolicy } from '../../domain/restart-policy.js';
 import { snapshotNotReady } from '../../domain/snapshot.js';
@@ -37,8 +38,9 @@ export interface NewTemplate extends Partial<VmPreset> {
 
 /**
  * Creates a template: a valid name, images of its own project and of the right kind (a kernel is
- * an ELF vmlinux and a rootfs an ext4 image: their registration checked that), and a size. With a
- * snapshot, the preset is its VM's: the fields given must agree with it.
+ * an ELF vmlinux and a rootfs an ext4 image: their registration checked that), a size, and network
+ * settings a VM could be created with. With a snapshot, the images, size and boot arguments are its
+ * VM's: the fields given must agree with it.
  */
 export async function createTemplate(deps: Deps, input: NewTemplate): Promise<Template> {
   const { name, project, description, snapshotId, ...given } = input;
@@ -156,7 +158,7 @@ function versionToMatch(template: Template, ifMatch: IfMatch | undefined): numbe
 async function checkTemplate(
   deps: Pick<Deps, 'images'>,
   project: string,
-  template: Pick<Template, 'name' | 'kernelImageId' | 'rootfsImageId' | 'bootArgs'> & {
+  template: Pick<Template, 'name' | 'kernelImageId' | 'rootfsImageId' | 'bootArgs' | 'egress'> & {
     readonly description?: string | undefined;
   },
 ): Promise<void> {
@@ -170,6 +172,8 @@ async function checkTemplate(
   if (template.bootArgs.length > bootArgsMaxLength) {
     errors.push({ field: 'body/bootArgs', message: `must NOT have more than ${bootArgsMaxLength} characters` });
   }
+  // What the schema cannot check (octets, prefix lengths, ports without a protocol), as for a VM.
+  errors.push(...egressPolicyErrors(template.egress, 'body/egress'));
   const { kernel, rootfs } = await presetImages(deps, template);
   errors.push(...presetImageErrors(template, { kernel, rootfs }, project));
   if (errors.length > 0) throw invalidBody(errors);

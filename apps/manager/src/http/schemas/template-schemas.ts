@@ -1,3 +1,4 @@
+import { EgressPolicy, RateLimits } from '@hearth/contracts';
 import { Type } from 'typebox';
 import { templateIdPattern } from '../../domain/ids.js';
 import { templateDescriptionMaxLength } from '../../domain/template.js';
@@ -22,7 +23,9 @@ export const CreateTemplateBody = Type.Object(
     snapshotId: Type.Optional(SnapshotIdString),
     /**
      * Required here unless `snapshotId` gives them: `vcpuCount`, `memoryMib`, `kernelImageId`,
-     * `rootfsImageId` (images of the template's project).
+     * `rootfsImageId` (images of the template's project). The network settings (`egress`,
+     * `sharedNetwork`, `rateLimits`) default to what a VM gets without them (with `snapshotId`, to
+     * its VM's); published ports are a VM's own and not part of a template.
      */
     ...vmPresetFields,
   },
@@ -30,9 +33,10 @@ export const CreateTemplateBody = Type.Object(
 );
 
 /**
- * Each field given replaces the template's; the others stay. A new `snapshotId` takes its VM's
- * preset; `null` drops the snapshot (VMs created from the template boot again). While it carries
- * one, the preset fields given must be the snapshot VM's.
+ * Each field given replaces the template's (`rateLimits` all of its limiters, `sharedNetwork: null`
+ * none); the others stay. A new `snapshotId` takes its VM's preset; `null` drops the snapshot (VMs
+ * created from the template boot again). While it carries one, the images, size and boot arguments
+ * given must be the snapshot VM's.
  */
 export const UpdateTemplateBody = Type.Object(
   {
@@ -72,6 +76,12 @@ export const TemplateView = Type.Object({
   restartPolicy: Type.Union([Type.Literal('never'), Type.Literal('on-failure'), Type.Literal('always')]),
   /** The snapshot VMs created from it are restored from; null: they boot. */
   snapshotId: Type.Union([Type.String(), Type.Null()]),
+  /** The egress policy of the VMs created from it (see `egress` of `POST /v1/vms`). */
+  egress: EgressPolicy,
+  /** The shared network its VMs join; null: none. */
+  sharedNetwork: Type.Union([Type.String(), Type.Null()]),
+  /** The Firecracker rate limiters of its VMs; `{}`: none. */
+  rateLimits: RateLimits,
   createdAt: Timestamp,
   updatedAt: Timestamp,
   /** Incremented on every change; also the `ETag` (`"<version>"`) for `If-Match`. */

@@ -28,7 +28,10 @@ import {
   VmIdString,
 } from './common.js';
 
-/** The fields of a VM preset, each optional: a VM create or a template change may leave any out. */
+/**
+ * The fields of a VM preset, each optional: a VM create or a template change may leave any out. A
+ * VM created from a template gets the template's value of each one it leaves out.
+ */
 export const vmPresetFields = {
   vcpuCount: Type.Optional(Type.Integer(vcpuCountRange)),
   memoryMib: Type.Optional(Type.Integer(memoryMibRange)),
@@ -42,6 +45,28 @@ export const vmPresetFields = {
   bootArgs: Type.Optional(Type.String({ maxLength: bootArgsMaxLength, pattern: bootArgsPattern })),
   /** When the VMM dies on its own: `never` (stay failed), `on-failure` (default: restart, up to MANAGER_RESTART_MAX_ATTEMPTS in a row), `always`. */
   restartPolicy: Type.Optional(Type.Union([Type.Literal('never'), Type.Literal('on-failure'), Type.Literal('always')])),
+  /**
+   * What the guest may send beyond its host: `allow_all` (the default), `deny_all`, or an
+   * `allow_list` / `deny_list` of at most 64 IPv4 CIDRs, each optionally narrowed to `tcp` or `udp`
+   * and up to 16 ports. A VM's is changed later with `PUT /v1/vms/{id}/egress`.
+   */
+  egress: Type.Optional(EgressPolicy),
+  /**
+   * A network of the VM's project to share: guests on one host reach each other only when both
+   * joined the same one (default: none, the guest reaches the host and beyond but no other guest;
+   * `null` joins none whatever a template says).
+   */
+  sharedNetwork: Type.Optional(
+    Type.Union([Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9][a-z0-9-]*$' }), Type.Null()]),
+  ),
+  /**
+   * Firecracker rate limiters: `networkRx` (what the guest receives), `networkTx` (what it sends)
+   * and `drive` (its disk reads and writes), each a `bandwidth` bucket (bytes) and/or an `ops`
+   * bucket (packets or disk requests): `size` tokens refilled every `refillTimeMs`, plus an
+   * initial `oneTimeBurst`. Default: nothing is limited. A VM's are changed later with
+   * `PATCH /v1/vms/{id}/rate-limits`.
+   */
+  rateLimits: Type.Optional(RateLimits),
 };
 
 export const CreateVmBody = Type.Object(
@@ -77,30 +102,12 @@ export const CreateVmBody = Type.Object(
     /** Served to the guest by MMDS as `latest/user-data`. */
     userData: Type.Optional(Type.String({ maxLength: userDataMaxLength })),
     /**
-     * What the guest may send beyond its host: `allow_all` (the default), `deny_all`, or an
-     * `allow_list` / `deny_list` of at most 64 IPv4 CIDRs, each optionally narrowed to `tcp` or `udp`
-     * and up to 16 ports. Changed later with `PUT /v1/vms/{id}/egress`.
-     */
-    egress: Type.Optional(EgressPolicy),
-    /**
      * Host ports forwarded to the guest (DNAT from the host's addresses), at most 16, for the VM's
      * life. The VM goes only to a host with egress through NAT (else 503 PORTS_NEED_EGRESS) where no
      * other VM publishes one of them (else 409 HOST_PORT_TAKEN); a port out of range, given twice or
      * the TCP port of a host's Agent is 400.
      */
     ports: Type.Optional(PublishedPorts),
-    /**
-     * A network of the VM's project to share: guests on one host reach each other only when both
-     * joined the same one (default: none, the guest reaches the host and beyond but no other guest).
-     */
-    sharedNetwork: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9][a-z0-9-]*$' })),
-    /**
-     * Firecracker rate limiters: `networkRx` (what the guest receives), `networkTx` (what it sends)
-     * and `drive` (its disk reads and writes), each a `bandwidth` bucket (bytes) and/or an `ops`
-     * bucket (packets or disk requests): `size` tokens refilled every `refillTimeMs`, plus an
-     * initial `oneTimeBurst`. Default: nothing is limited. Changed later with `PATCH /v1/vms/{id}/rate-limits`.
-     */
-    rateLimits: Type.Optional(RateLimits),
   },
   { additionalProperties: false },
 );

@@ -1,0 +1,95 @@
+import path from 'node:path';
+import { hasCommand, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
+import type { EgressPolicy } from '@hearth/contracts';
+import { startBenchStack } from './bench-stack.js';
+import { Floor, floorDescription, networkFloorDescription } from './floor.js';
+import { registerImages, vmShape } from './manager-vms.js';
+import type { BenchOptions } from './options.js';
+import { measureCreateLatency, type LatencyResult, type Log } from './phases.js';
+
+/** The uplink the guests are masqueraded to: one end of a veth pair in the Agent's namespace. */
+const uplink = 'bup0';
+
+/** Every VM of the run has rules of its own: an allow list of two entries, then a drop. */
+export const benchEgressPolicy: EgressPolicy = {
+  mode: 'allow_list',
+  rules: [
+    { cidr: '203.0.113.0/24', protocol: 'tcp', ports: [80, 443] },
+    { cidr: '0.0.0.0/0', protocol: 'udp', ports: [53] },
+  ],
+};
+
+/** Manager VM `i` publishes TCP `managerPortBase + i`, floor run `i` `floorPortBase + i` (distinct tables, distinct ports). */
+const managerPortBase = 20_000;
+const floorPortBase = 40_000;
+
+/** The networking run's latency, or null with the reason it is missing. */
+export interface NetworkResult {
+  readonly latency: LatencyResult | null;
+  readonly note: string;
+}
+
+/** `measureNetworkLatency` unless it is skipped or cannot run; its failure becomes the note. */
+export async function networkResult(options: BenchOptions, log: Log): Promise<NetworkResult> {
+  if (options.networkCount === 0) return { latency: null, note: 'skipped (--network 0)' };
+  if (!hasCommand('nft')) return { latency: null, note: 'skipped: no nft (nftables) on this machine' };
+  try {
+    return { latency: await measureNetworkLatency(options, log), note: 'measured' };
+  } catch (error) {
+    return { latency: null, note: `failed: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
+
+/**
+ * Create latency with networking on: an Agent with egress through NAT (`AGENT_EGRESS=nat`), each
+ * VM leased an address, given an egress policy of its own and a published port, so that its create
+ * writes its chain, elements, port and guard (the Agent's `egress` step) besides everything a
+ * create does. Against the floor doing the same by hand: the same TAP, copy, spawn and API calls,
+ * plus the nft script the Agent writes for that VM, in the same namespace. Each Manager VM is
+ * deleted after its create and each floor VM after its run, so neither table grows.
+ */
+export async function measureNetworkLatency(options: BenchOptions, log: Log): Promise<LatencyResult> {
+  const stack = await startBenchStack({
+    doubleNodeFlags: options.doubleNodeFlags,
+    managerMain: options.managerMain,
+    agentEnv: { AGENT_EGRESS: 'nat', AGENT_UPLINK: uplink },
+    prepareNetns: async (netns) => {
+      await netns.exec(['ip', 'link', 'add', uplink, 'type', 'veth', 'peer', 'name', `${uplink}p`]);
+      await netns.exec(['ip', 'link', 'set', uplink, 'up']);
+      await netns.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    },
+  });
+  const floor = new Floor({
+    netns: stack.netns.name,
+    bridge: stack.bridge,
+    runDir: path.join(stack.workDir, 'floor'),
+    doubleBin: stack.doubleBin,
+    kernelPath: path.join(stack.imageRoot, 'vmlinux.bin'),
+    rootfsPath: path.join(stack.imageRoot, 'rootfs.ext4'),
+    bootArgs: 'console=ttyS0 reboot=k panic=1',
+    ...vmShape,
+    egress: { table: 'floor', uplink, policy: benchEgressPolicy, portBase: floorPortBase },
+  });
+  try {
+    writeFakeKernel(path.join(stack.imageRoot, 'vmlinux.bin'));
+    writeEmptyExt4(path.join(stack.imageRoot, 'rootfs.ext4'));
+    const images = await registerImages(stack, {
+      kernelPath: path.join(stack.imageRoot, 'vmlinux.bin'),
+      rootfsPath: path.join(stack.imageRoot, 'rootfs.ext4'),
+      suffix: 'net',
+    });
+    await floor.prepare();
+    return await measureCreateLatency(stack, images, floor, options.networkCount, log, {
+      namePrefix: 'net',
+      isDeletedEach: true,
+      body: (i) => ({
+        egress: benchEgressPolicy,
+        ports: [{ hostPort: managerPortBase + i, guestPort: 80, protocol: 'tcp' }],
+      }),
+      floorDescription: `${floorDescription} ${networkFloorDescription}`,
+    });
+  } finally {
+    await floor.destroyAll().catch(() => undefined);
+    await stack.stop();
+  }
+}
