@@ -75,48 +75,45 @@ function chunkedJson(size: number): Buffer {
 }
 
 const sendings = 3;
+const bodyBytes = 8 * 1024 * 1024;
+const chunkedHead =
+  'DELETE /items/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n';
+const sizedHead = (route: string): string =>
+  `DELETE ${route} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${bodyBytes}\r\n\r\n`;
 
 describe('an answer given before the request is read reaches a client still sending', () => {
-  it('answers a chunked body over the limit with 413 while the client still sends it', async () => {
+  it.each([
+    [
+      'a chunked body over the limit with 413 while the client still sends it',
+      chunkedHead,
+      chunkedJson(bodyBytes),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    ] as const,
+    [
+      'a Content-Length over the limit with 413 before reading the body',
+      sizedHead('/items/1'),
+      Buffer.alloc(bodyBytes, 'a'),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    ] as const,
+    [
+      'a request its hook refuses before the body is read',
+      sizedHead('/guarded/1'),
+      Buffer.alloc(bodyBytes, 'a'),
+      401,
+      'UNAUTHENTICATED',
+    ] as const,
+    [
+      'a broken chunk size in the body of a request under way',
+      chunkedHead,
+      Buffer.concat([Buffer.from('zz\r\n'), Buffer.alloc(bodyBytes, 'a'), Buffer.from('\r\n0\r\n\r\n')]),
+      400,
+      'MALFORMED_REQUEST',
+    ] as const,
+  ])('answers %s', async (_what, head, body, status, code) => {
     for (let i = 0; i < sendings; i += 1) {
-      const answer = await sendThenRead(
-        'DELETE /items/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
-        chunkedJson(8 * 1024 * 1024),
-      );
-      expectProblem(answer, 413, 'PAYLOAD_TOO_LARGE');
-    }
-  });
-
-  it('answers a Content-Length over the limit with 413 before reading the body', async () => {
-    const body = Buffer.alloc(8 * 1024 * 1024, 'a');
-    for (let i = 0; i < sendings; i += 1) {
-      const answer = await sendThenRead(
-        `DELETE /items/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
-        body,
-      );
-      expectProblem(answer, 413, 'PAYLOAD_TOO_LARGE');
-    }
-  });
-
-  it('answers a request its hook refuses before the body is read', async () => {
-    const body = Buffer.alloc(8 * 1024 * 1024, 'a');
-    for (let i = 0; i < sendings; i += 1) {
-      const answer = await sendThenRead(
-        `DELETE /guarded/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
-        body,
-      );
-      expectProblem(answer, 401, 'UNAUTHENTICATED');
-    }
-  });
-
-  it('answers a broken chunk size in the body of a request under way', async () => {
-    const body = Buffer.concat([Buffer.from('zz\r\n'), Buffer.alloc(8 * 1024 * 1024, 'a'), Buffer.from('\r\n0\r\n\r\n')]);
-    for (let i = 0; i < sendings; i += 1) {
-      const answer = await sendThenRead(
-        'DELETE /items/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
-        body,
-      );
-      expectProblem(answer, 400, 'MALFORMED_REQUEST');
+      expectProblem(await sendThenRead(head, body), status, code);
     }
   });
 });
