@@ -22,15 +22,17 @@ export function clientErrorToAppError(error: Error & { code?: string }): AppErro
  * problem+json under a new correlation id, then closes the connection, which cannot be trusted
  * to carry another request.
  *
- * The connection closes after reading (`closeAfterReading`): destroyed at once, it can lose an
- * answer not yet written out, and a close with unread bytes (a client still sending its body)
- * resets the connection, which can take the answer with it. Refused in the body of a request
- * under way, the request is abandoned: its own answer, if it ever comes, finds the connection
- * ended; one that has begun already (`hasAnswerBegun`) is not followed by a second.
+ * Refused in its request line or headers, or after its request was answered, the connection
+ * closes after reading (`closeAfterReading`): destroyed at once, it can lose an answer not yet
+ * written out, and a close with unread bytes (a client still sending its body) resets the
+ * connection, which can take the answer with it. Refused in the body of a request under way
+ * (`answerUnderWay`), it is destroyed at once after the answer, so that the request is abandoned:
+ * a request answered as malformed must not be carried out (and audited) all the same. An answer
+ * of that request that has begun already is not followed by a second.
  */
 export function clientErrorHandler(
   log: Logger,
-  hasAnswerBegun: (socket: Socket) => boolean,
+  answerUnderWay: (socket: Socket) => { readonly headersSent: boolean } | undefined,
 ): (error: Error & { code?: string }, socket: Socket) => void {
   const answered = new WeakSet<Socket>();
   return (error, socket) => {
@@ -40,7 +42,12 @@ export function clientErrorHandler(
     const appError = clientErrorToAppError(error);
     const problem = toProblem(appError, randomUUID());
     log.debug({ err: error, code: appError.code, correlationId: problem.correlationId }, 'malformed request refused');
-    if (!socket.writable || hasAnswerBegun(socket)) {
+    const underWay = answerUnderWay(socket);
+    if (underWay !== undefined && (underWay.headersSent || !socket.writable)) {
+      socket.destroy();
+      return;
+    }
+    if (!socket.writable) {
       closeAfterReading(socket);
       return;
     }
@@ -56,6 +63,7 @@ export function clientErrorHandler(
       'Connection: close\r\n\r\n' +
       (isHead ? '' : body);
     socket.write(answer);
-    closeAfterReading(socket);
+    if (underWay !== undefined) socket.destroy();
+    else closeAfterReading(socket);
   };
 }

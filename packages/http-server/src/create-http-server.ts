@@ -32,7 +32,7 @@ export type HttpServer = FastifyInstance<
  */
 export function createHttpServer(options: HttpServerOptions): HttpServer {
   // The answer of the request Node has handed over on each connection, until it is done: a parse
-  // error in that request's body must not write a second answer after it has begun.
+  // error in that request's body abandons the request, and writes no second answer after it began.
   const answers = new WeakMap<Socket, ServerResponse>();
   const app = Fastify({
     loggerInstance: options.logger,
@@ -46,7 +46,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     ...(options.https === undefined
       ? { http: { requireHostHeader: false } }
       : { https: { ...options.https, requireHostHeader: false } }),
-    clientErrorHandler: clientErrorHandler(options.logger, (socket) => answers.get(socket)?.headersSent === true),
+    clientErrorHandler: clientErrorHandler(options.logger, (socket) => answers.get(socket)),
     // What the router refuses before any route runs (a malformed URL, an over-long path segment).
     // No hook runs for these, so the correlation id is echoed here.
     frameworkErrors: (error, request, reply) => {
