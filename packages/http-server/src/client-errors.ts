@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { AppError, problemContentType } from '@hearth/errors';
 import type { Logger } from './logger.js';
+import { closeAfterReading } from './lingering-close.js';
 import { toProblem } from './problem-renderer.js';
 
 /** What Node's HTTP parser refuses before any request exists, as one of our codes. */
@@ -16,24 +17,22 @@ export function clientErrorToAppError(error: Error & { code?: string }): AppErro
   }
 }
 
-/** How long a refused connection is read on (and what comes dropped) after its answer, at most. */
-const lingerMs = 2_000;
-
 /**
  * Answers bytes Node's HTTP parser refuses (no request, so no hook or error handler runs) with a
  * problem+json under a new correlation id, then closes the connection, which cannot be trusted
  * to carry another request.
  *
- * Refused in its request line or headers, the connection is half-closed after the answer and read
- * on, the bytes dropped, until the client closes or `lingerMs` have passed: destroyed at once, it
- * can lose an answer not yet written out, and a close with unread bytes (a client still sending
- * its body) resets the connection, which can take the answer with it (RFC 9112 §9.6). Refused in
- * the body of a request already under way (`isRequestUnderWay`), it is destroyed at once, so that
- * the request is abandoned rather than answered twice.
+ * Refused in its request line or headers, or after its request was answered, the connection
+ * closes after reading (`closeAfterReading`): destroyed at once, it can lose an answer not yet
+ * written out, and a close with unread bytes (a client still sending its body) resets the
+ * connection, which can take the answer with it. Refused in the body of a request under way
+ * (`answerUnderWay`), it is destroyed at once after the answer, so that the request is abandoned:
+ * a request answered as malformed must not be carried out (and audited) all the same. An answer
+ * of that request that has begun already is not followed by a second.
  */
 export function clientErrorHandler(
   log: Logger,
-  isRequestUnderWay: (socket: Socket) => boolean,
+  answerUnderWay: (socket: Socket) => { readonly headersSent: boolean } | undefined,
 ): (error: Error & { code?: string }, socket: Socket) => void {
   const answered = new WeakSet<Socket>();
   return (error, socket) => {
@@ -43,8 +42,13 @@ export function clientErrorHandler(
     const appError = clientErrorToAppError(error);
     const problem = toProblem(appError, randomUUID());
     log.debug({ err: error, code: appError.code, correlationId: problem.correlationId }, 'malformed request refused');
-    if (!socket.writable) {
+    const underWay = answerUnderWay(socket);
+    if (underWay !== undefined && (underWay.headersSent || !socket.writable)) {
       socket.destroy();
+      return;
+    }
+    if (!socket.writable) {
+      closeAfterReading(socket);
       return;
     }
     // The answer to HEAD has no body, whatever made it fail.
@@ -58,15 +62,8 @@ export function clientErrorHandler(
       `x-request-id: ${problem.correlationId}\r\n` +
       'Connection: close\r\n\r\n' +
       (isHead ? '' : body);
-    if (isRequestUnderWay(socket)) {
-      socket.write(answer);
-      socket.destroy();
-      return;
-    }
-    const linger = setTimeout(() => socket.destroy(), lingerMs);
-    linger.unref();
-    socket.once('close', () => clearTimeout(linger));
-    socket.end(answer);
-    socket.resume();
+    socket.write(answer);
+    if (underWay !== undefined) socket.destroy();
+    else closeAfterReading(socket);
   };
 }

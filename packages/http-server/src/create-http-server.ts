@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '@hearth/errors';
 import type { Logger } from './logger.js';
 import { clientErrorHandler } from './client-errors.js';
+import { lingerAfterEarlyAnswer } from './lingering-close.js';
 import { acceptOrMakeRequestId, enterCorrelationId, requestIdHeader } from './correlation.js';
 import { unstorableCharacterOf } from './unstorable-characters.js';
 import { renderProblem } from './problem-renderer.js';
@@ -30,8 +31,9 @@ export type HttpServer = FastifyInstance<
  * AsyncLocalStorage), strict validation, RFC 9457 problem responses and one access-log line a request.
  */
 export function createHttpServer(options: HttpServerOptions): HttpServer {
-  // Connections whose request Node has handed over and not yet answered: a parse error in its body.
-  const requestsUnderWay = new WeakSet<Socket>();
+  // The answer of the request Node has handed over on each connection, until it is done: a parse
+  // error in that request's body abandons the request, and writes no second answer after it began.
+  const answers = new WeakMap<Socket, ServerResponse>();
   const app = Fastify({
     loggerInstance: options.logger,
     // One access-log line a request, written by the onResponse hook below.
@@ -44,7 +46,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     ...(options.https === undefined
       ? { http: { requireHostHeader: false } }
       : { https: { ...options.https, requireHostHeader: false } }),
-    clientErrorHandler: clientErrorHandler(options.logger, (socket) => requestsUnderWay.has(socket)),
+    clientErrorHandler: clientErrorHandler(options.logger, (socket) => answers.get(socket)),
     // What the router refuses before any route runs (a malformed URL, an over-long path segment).
     // No hook runs for these, so the correlation id is echoed here.
     frameworkErrors: (error, request, reply) => {
@@ -55,8 +57,12 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 
   app.setValidatorCompiler(schemaCompiler);
   app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    requestsUnderWay.add(request.socket);
-    response.once('close', () => requestsUnderWay.delete(request.socket));
+    const socket = request.socket;
+    answers.set(socket, response);
+    response.once('close', () => {
+      if (answers.get(socket) === response) answers.delete(socket);
+    });
+    lingerAfterEarlyAnswer(request);
   });
 
   app.addHook('onRequest', async (request, reply) => {
