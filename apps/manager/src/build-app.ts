@@ -87,6 +87,8 @@ export interface BuildAppOptions {
   readonly metrics?: ManagerMetricsExposition;
   /** The built web console's files by path (`index.html`, `assets/…`), served at `/`; absent: no console. */
   readonly consoleFiles?: ReadonlyMap<string, Buffer>;
+  /** When request and response schemas are compiled (default `lazily`, on each route's first request; see the HTTP server's option). */
+  readonly compileSchemas?: 'lazily' | 'at-start';
 }
 
 /**
@@ -96,7 +98,11 @@ export interface BuildAppOptions {
  * health probes is rate-limited per token. `main.ts` and the tests build it from here.
  */
 export async function buildApp(options: BuildAppOptions): Promise<HttpServer> {
-  const app = createHttpServer({ logger: options.logger, bodyLimitBytes: bodyLimitBytes.other });
+  const app = createHttpServer({
+    logger: options.logger,
+    bodyLimitBytes: bodyLimitBytes.other,
+    ...(options.compileSchemas === undefined ? {} : { compileSchemas: options.compileSchemas }),
+  });
   await app.register(swagger, openApiOptions(options.version ?? '0.1.0'));
   await app.register(websocket, consoleWebSocketOptions());
   refuseUpgradesOfPlainRoutes(app);

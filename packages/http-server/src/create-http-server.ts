@@ -10,12 +10,19 @@ import { acceptOrMakeRequestId, enterCorrelationId, requestIdHeader } from './co
 import { unstorableCharacterOf } from './unstorable-characters.js';
 import { renderProblem } from './problem-renderer.js';
 import { schemaCompiler } from './validation.js';
+import { lazySerializerFactory, lazyValidatorCompiler } from './lazy-compilers.js';
 
 export interface HttpServerOptions {
   readonly logger: Logger;
   readonly bodyLimitBytes?: number;
   /** Serve HTTPS with these TLS options (e.g. `requestCert` for client certificates); `app.server` is then a `tls.Server`. */
   readonly https?: import('node:https').ServerOptions;
+  /**
+   * When request validators and response serializers are compiled: `lazily`, on a route's first
+   * request (the default: a start costs much less CPU), or `at-start`, as Fastify does (tests use
+   * it, so that a schema that cannot compile fails the server's start).
+   */
+  readonly compileSchemas?: 'lazily' | 'at-start';
 }
 
 export type HttpServer = FastifyInstance<
@@ -34,7 +41,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   // The answer of the request Node has handed over on each connection, until it is done: a parse
   // error in that request's body abandons the request, and writes no second answer after it began.
   const answers = new WeakMap<Socket, ServerResponse>();
+  const lazily = options.compileSchemas !== 'at-start';
   const app = Fastify({
+    ...(lazily ? { schemaController: { compilersFactory: { buildSerializer: lazySerializerFactory } } } : {}),
     loggerInstance: options.logger,
     // One access-log line a request, written by the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'correlationId' }),
@@ -55,7 +64,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.setValidatorCompiler(schemaCompiler);
+  app.setValidatorCompiler(lazily ? lazyValidatorCompiler(schemaCompiler) : schemaCompiler);
   app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     const socket = request.socket;
     answers.set(socket, response);

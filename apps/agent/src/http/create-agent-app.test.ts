@@ -30,6 +30,17 @@ afterEach(async () => {
 const vmUrl = `/agent/v1/vms/${testVmId}`;
 
 describe('Agent HTTP API', () => {
+  it('compiles every route schema at start when asked (in production they compile on first use)', async () => {
+    const agent = createFakeAgent();
+    app = createAgentApp({
+      logger: createLogger({ name: 'agent-test', level: 'silent' }),
+      compileSchemas: 'at-start',
+      context: agent.context,
+      status: { probe: new FakeHostProbe(), records: agent.records, clock: agent.clock, hostName: 'host-a' },
+    });
+    await expect(app.ready()).resolves.toBeDefined();
+  });
+
   it('refuses a Manager of another cluster with 409 HOST_CLUSTER_MISMATCH, and serves its own', async () => {
     const cluster = await ClusterMembership.load(
       new InMemoryAgentIdentityStore({ agentId: 'agent_01J00000000000000000000001', clusterId: 'cluster_0000000000000001' }),

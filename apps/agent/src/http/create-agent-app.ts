@@ -15,6 +15,8 @@ import { registerVmRoutes } from './vm-routes.js';
 
 export interface AgentAppDependencies {
   readonly logger: Logger;
+  /** When request and response schemas are compiled (default `lazily`, on each route's first request). */
+  readonly compileSchemas?: 'lazily' | 'at-start';
   readonly context: AgentContext;
   readonly status: HostStatusContext;
   /** Refuses callers of another cluster (`x-hearth-cluster-id`); absent: every caller is served. */
@@ -52,6 +54,7 @@ export function createAgentApp(dependencies: AgentAppDependencies): HttpServer {
   const { tls } = dependencies;
   const app = createHttpServer({
     logger: dependencies.logger,
+    ...(dependencies.compileSchemas === undefined ? {} : { compileSchemas: dependencies.compileSchemas }),
     ...(tls === undefined ? {} : { https: { ...agentSecureContextOptions(tls), requestCert: true, rejectUnauthorized: true } }),
   });
   if (dependencies.metrics !== undefined) registerRequestMetrics(app, dependencies.metrics.registry);

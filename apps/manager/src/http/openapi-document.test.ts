@@ -21,7 +21,9 @@ let text: string;
 let document: Document;
 
 beforeAll(async () => {
-  app = await buildTestApp(createWorld().deps);
+  // Every route's request and response schemas compiled at start: one that cannot compile fails here,
+  // not on a route's first request in production (where they compile lazily).
+  app = await buildTestApp(createWorld().deps, { compileSchemas: 'at-start' });
   text = (await app.inject({ method: 'GET', url: '/openapi.json', headers: { authorization: '' } })).body;
   document = JSON.parse(text) as Document;
 });

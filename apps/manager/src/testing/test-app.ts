@@ -35,6 +35,8 @@ export interface TestAppOptions {
   readonly metrics?: ManagerMetricsExposition;
   /** The web console's files to serve at `/` (default: none). */
   readonly consoleFiles?: ReadonlyMap<string, Buffer>;
+  /** When request and response schemas are compiled (default: lazily, as the Manager does). */
+  readonly compileSchemas?: 'lazily' | 'at-start';
 }
 
 /**
@@ -57,6 +59,7 @@ export async function buildTestApp(dependencies: UseCaseDependencies, options: T
     ...(options.consoleSessions === undefined ? {} : { consoleSessions: options.consoleSessions }),
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     ...(options.consoleFiles === undefined ? {} : { consoleFiles: options.consoleFiles }),
+    ...(options.compileSchemas === undefined ? {} : { compileSchemas: options.compileSchemas }),
     ...(options.rateLimitPerMinute === undefined ? {} : { rateLimit: { perMinute: options.rateLimitPerMinute } }),
     checkReadiness: async () => {
       if (options.isDatabaseDown === true) throw new AppError('DATABASE_UNAVAILABLE', 'The database cannot be reached');
