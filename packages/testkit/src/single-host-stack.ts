@@ -28,6 +28,11 @@ export interface SingleHostStackOptions {
   readonly bridgeCidr?: string;
   /** Makes FIRECRACKER_BIN in the work directory (e.g. a wrapper) before the Agent starts; default the double. */
   readonly firecrackerBin?: (workDir: string) => string;
+  /**
+   * Prepares the Agent's namespace before the Agent starts (e.g. an uplink and `ip_forward`, which
+   * the Agent then reports in its first facts).
+   */
+  readonly prepareNetns?: (netns: Netns) => Promise<void>;
 }
 
 /**
@@ -63,6 +68,7 @@ export async function startSingleHostStack(options: SingleHostStackOptions): Pro
     cleanups.push(() => database.drop());
     const netns = await createNetns();
     cleanups.push(() => netns.destroy());
+    await options.prepareNetns?.(netns);
 
     const trust = await createTestClusterTrust(path.join(workDir, 'trust'));
     cleanups.push(() => trust.close());
