@@ -369,21 +369,43 @@ export async function tapsOf(agent: ClusterAgent): Promise<string[]> {
 
 const runtimeKinds = new Set(['process', 'tap', 'socket', 'fifo', 'nft_rule']);
 
-/** The VM ids that Hearth's nftables table (`hearth`) in the Agent's namespace holds a chain for. */
-export async function nftVmChainsOf(agent: ClusterAgent): Promise<string[]> {
+interface NftRulesetObject {
+  readonly chain?: { readonly family: string; readonly table: string; readonly name: string };
+  readonly map?: {
+    readonly family: string;
+    readonly table: string;
+    readonly name: string;
+    readonly elem?: Array<[unknown, unknown]>;
+  };
+}
+
+/**
+ * What Hearth's tables (`ip hearth`, and `bridge hearth` of the guards) in the Agent's namespace
+ * hold, read by one `nft` run: the VM ids they have a chain for, and the VM ids named (as comment)
+ * by the elements of the `ports` map (published ports).
+ */
+export async function nftRulesOf(agent: ClusterAgent): Promise<{ vmChains: string[]; portOwners: string[] }> {
+  let objects: NftRulesetObject[];
   try {
-    const { stdout } = await agent.netns.exec(['nft', '-j', 'list', 'table', 'ip', 'hearth']);
-    const objects = (JSON.parse(stdout) as { nftables?: Array<{ chain?: { name: string } }> }).nftables ?? [];
-    return objects.flatMap((object) => (object.chain?.name.startsWith('vm_') ? [object.chain.name] : []));
+    const { stdout } = await agent.netns.exec(['nft', '-j', 'list', 'ruleset']);
+    objects = (JSON.parse(stdout) as { nftables?: NftRulesetObject[] }).nftables ?? [];
   } catch {
-    return []; // no table, or no nft on this machine: no rule
+    return { vmChains: [], portOwners: [] }; // no nft on this machine: no rule
   }
+  const ofHearth = objects.filter((object) => (object.chain ?? object.map)?.table === 'hearth');
+  const vmChains = ofHearth.flatMap((object) => (object.chain?.name.startsWith('vm_') ? [object.chain.name] : []));
+  const portOwners = ofHearth.flatMap((object) =>
+    object.map?.family === 'ip' && object.map.name === 'ports'
+      ? (object.map.elem ?? []).map(([key]) => (key as { elem?: { comment?: string } }).elem?.comment ?? '(no comment)')
+      : [],
+  );
+  return { vmChains: [...new Set(vmChains)], portOwners };
 }
 
 /**
  * Everything on the host not accounted for by the Manager's records, described in words (empty:
  * no leak). Compares the real host (VMM processes, TAPs in the namespace, VM directories) with the
- * Agent's inventory, and the inventory with the VM rows: an untracked process, TAP, nft chain or directory, a
+ * Agent's inventory, and the inventory with the VM rows: an untracked process, TAP, nft chain, published port or directory, a
  * VM the Agent holds with no row on this host, a stopped or failed VM holding a process or TAP, or
  * a running VM without its VMM.
  */
@@ -400,7 +422,9 @@ export async function leaksOn(agent: ClusterAgent, hostId: string, vms: readonly
   const recordedRules = new Set(
     inventory.vms.flatMap((vm) => (vm.resources.some((resource) => resource.kind === 'nft_rule') ? [vm.vmId] : [])),
   );
-  for (const chain of await nftVmChainsOf(agent)) if (!recordedRules.has(chain)) leaks.push(`untracked nft chain ${chain}`);
+  const rules = await nftRulesOf(agent);
+  for (const chain of rules.vmChains) if (!recordedRules.has(chain)) leaks.push(`untracked nft chain ${chain}`);
+  for (const owner of rules.portOwners) if (!recordedRules.has(owner)) leaks.push(`untracked published port of ${owner}`);
   for (const agentVm of inventory.vms) {
     const row = rows.get(agentVm.vmId);
     if (row === undefined) {

@@ -87,6 +87,16 @@ export interface EgressRecord {
   readonly ports?: readonly PublishedPort[];
   /** The guard of the guest's TAP in the bridge table (its MAC, address and shared network); absent before its TAP existed. */
   readonly guard?: GuestGuard;
+  /**
+   * True when only the guard was written (an Agent without egress through NAT): nothing in the `ip`
+   * table, and `policy` is not enforced. Absent: the `ip` table holds the VM's chain and elements.
+   */
+  readonly isGuardOnly?: true;
+}
+
+/** How the host resource ledger names a VM's rules: its chain in the `ip` table, or in the `bridge` table when it has only a guard. */
+export function nftRuleRef(egress: Pick<EgressRecord, 'table' | 'isGuardOnly'>, vmId: string): string {
+  return `${egress.isGuardOnly === true ? 'bridge' : 'ip'} ${egress.table} ${vmId}`;
 }
 
 /**
@@ -207,7 +217,7 @@ export function recordedResources(record: VmRecord): HostResource[] {
   if (record.process !== null) resources.push({ kind: 'process', ref: String(record.process.pid), vmId });
   if (record.tap !== null) resources.push({ kind: 'tap', ref: record.tap.name, vmId });
   const egress = record.egress ?? null;
-  if (egress !== null) resources.push({ kind: 'nft_rule', ref: `ip ${egress.table} ${vmId}`, vmId });
+  if (egress !== null) resources.push({ kind: 'nft_rule', ref: nftRuleRef(egress, vmId), vmId });
   if (record.socketPath !== null) resources.push({ kind: 'socket', ref: record.socketPath, vmId });
   if (record.fifoPath !== null) resources.push({ kind: 'fifo', ref: record.fifoPath, vmId });
   const consoleFifoPath = record.consoleFifoPath ?? null;

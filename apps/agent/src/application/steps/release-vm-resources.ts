@@ -1,6 +1,6 @@
 import type { HostResource } from '@hearth/contracts';
 import { tapMark } from '../../domain/agent-identity.js';
-import { proxyFilesOf, snapshotsOf, withoutSnapshot } from '../../domain/vm-record.js';
+import { nftRuleRef, proxyFilesOf, snapshotsOf, withoutSnapshot } from '../../domain/vm-record.js';
 import { isUnderDirectory } from '../../domain/vm-paths.js';
 import type { AgentContext } from '../agent-context.js';
 import { removeEgress } from './vm-egress.js';
@@ -78,7 +78,7 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
   const egress = ledger.record.egress ?? null;
   if (egress !== null) {
     await attempt({
-      resource: { kind: 'nft_rule', ref: `ip ${egress.table} ${vmId}`, vmId },
+      resource: { kind: 'nft_rule', ref: nftRuleRef(egress, vmId), vmId },
       remove: () => removeEgress(context, ledger.record),
       forget: () => ledger.commit({ egress: null }),
     });
