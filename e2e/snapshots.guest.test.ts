@@ -87,7 +87,7 @@ describe.skipIf(skipReason)(
     }
 
     beforeAll(async () => {
-      // With egress through NAT the Agent also guards each TAP (ADR 0033): a clone resumes with its
+      // The Agent guards each TAP (ADR 0033, whatever the egress mode): a clone resumes with its
       // source's MAC and address until it reads its own from MMDS, and without the guard its first
       // frames would teach the bridge that the source lives behind the clone's TAP.
       stack = await startStack({

@@ -12,6 +12,8 @@ export interface StackOptions {
   readonly heartbeatMs?: number;
   /** Extra environment for the Manager (e.g. MANAGER_GUEST_REBOOT_MIN_UPTIME_MS). */
   readonly managerEnv?: Readonly<Record<string, string>>;
+  /** Prepares the Agent's namespace before the Agent starts (e.g. its uplink). */
+  readonly prepareNetns?: (netns: Netns) => Promise<void>;
 }
 
 /**
@@ -55,6 +57,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     agentEnv: options.doubleEnv,
     bridgeCidr: options.bridgeCidr,
+    prepareNetns: options.prepareNetns,
   });
   const { manager, agent } = stack;
   return {

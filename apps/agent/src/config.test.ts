@@ -34,6 +34,7 @@ describe('loadAgentConfig', () => {
       isTlsEnabled: true,
       metricsBind: null,
       egress: null,
+      guard: { table: 'hearth' },
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -57,6 +58,16 @@ describe('loadAgentConfig', () => {
       table: 'hearth_b',
       uplink: 'eth1',
     });
+  });
+
+  it('guards every TAP by default, in the table hearth unless another is named, and only egress off may turn it off', () => {
+    expect(loadAgentConfig({}, hostname).guard).toEqual({ table: 'hearth' });
+    expect(loadAgentConfig({ AGENT_NFT_TABLE: 'hearth_b' }, hostname).guard).toEqual({ table: 'hearth_b' });
+    expect(loadAgentConfig({ AGENT_GUARD: 'off' }, hostname).guard).toBeNull();
+    expect(problemsOf({ AGENT_GUARD: 'off', AGENT_EGRESS: 'nat' })).toEqual([
+      expect.stringMatching(/^AGENT_GUARD=off needs AGENT_EGRESS=off/),
+    ]);
+    expect(problemsOf({ AGENT_GUARD: 'no' })).toEqual([expect.stringMatching(/^AGENT_GUARD must be on or off/)]);
   });
 
   it('names every invalid egress setting', () => {

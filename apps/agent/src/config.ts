@@ -31,6 +31,12 @@ export interface AgentConfig {
    * default route's device) by rules in Hearth's nftables table (AGENT_NFT_TABLE). Null: off.
    */
   readonly egress: { readonly table: string; readonly uplink: string | null } | null;
+  /**
+   * The guard of each guest's TAP (AGENT_GUARD, default on): anti-spoofing and isolation between
+   * guests in the bridge-family table of the same name, whatever the egress mode. Null: off, which
+   * only AGENT_EGRESS=off allows.
+   */
+  readonly guard: { readonly table: string } | null;
   readonly firecrackerBin: string;
   readonly spawnMode: SpawnModeSetting;
   readonly imageRoot: string;
@@ -207,6 +213,11 @@ export function loadAgentConfig(
   if (!/^[a-z][a-z0-9_]{0,31}$/.test(nftTable))
     problems.push(`AGENT_NFT_TABLE must be a lower-case name (letters, digits, _; at most 32), got ${JSON.stringify(nftTable)}`);
 
+  const guardMode = read('AGENT_GUARD') ?? 'on';
+  if (!['on', 'off'].includes(guardMode)) problems.push(`AGENT_GUARD must be on or off, got ${JSON.stringify(guardMode)}`);
+  else if (guardMode === 'off' && egressMode === 'nat')
+    problems.push('AGENT_GUARD=off needs AGENT_EGRESS=off: egress through NAT writes the guard in the same transaction');
+
   const firecrackerBin = read('FIRECRACKER_BIN') ?? 'firecracker';
 
   const spawnModeText = read('AGENT_SPAWN_MODE') ?? 'auto';
@@ -250,6 +261,7 @@ export function loadAgentConfig(
     bridgeAddressCidr,
     netns,
     egress: egressMode === 'nat' ? Object.freeze({ table: nftTable, uplink }) : null,
+    guard: guardMode === 'on' ? Object.freeze({ table: nftTable }) : null,
     firecrackerBin,
     spawnMode: spawnModeText as SpawnModeSetting,
     imageRoot: posix.normalize(imageRoot),

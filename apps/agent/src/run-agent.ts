@@ -184,6 +184,7 @@ export async function runAgent(): Promise<void> {
               // The Agent's own listeners are never published to a guest.
               reservedTcpPorts: [config.bind.port, ...(config.metricsBind === null ? [] : [config.metricsBind.port])],
             },
+      guard: config.guard,
     },
   };
   const adoption = await adoptVms(context);

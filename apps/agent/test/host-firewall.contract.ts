@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HostFirewall } from '../src/application/ports/host-firewall.js';
 import type { PublishedPort } from '@hearth/contracts';
-import { removeVmsScript, vmEgressScript, type EgressPolicy } from '../src/domain/egress-rules.js';
+import { removeVmsScript, vmEgressScript, vmGuardScript, type EgressPolicy } from '../src/domain/egress-rules.js';
 
 export interface HostFirewallHarness {
   readonly firewall: HostFirewall;
@@ -69,6 +69,26 @@ export function describeHostFirewallContract(
         const state = await harness.firewall.readTable(table.name);
         expect(state.guardChains).toEqual([vmId]);
         expect(state.guardElements).toEqual([{ tap: 'fctest0', chain: vmId }]);
+      });
+
+      it('a guard alone writes the bridge table only, which a bridge read answers alone, and removal leaves nothing', async () => {
+        const guard = { tap: 'fctest0', mac: '06:00:ac:10:00:05', sharedSet: null };
+        await harness.firewall.apply(
+          vmGuardScript(table.name, { vmId, address: '172.30.0.5', guard }, await harness.firewall.readTable(table.name)),
+        );
+
+        const bridgeOnly = await harness.firewall.readTable(table.name, 'bridge');
+        expect(bridgeOnly).toEqual(await harness.firewall.readTable(table.name));
+        expect(bridgeOnly).toMatchObject({ vmChains: [], egressElements: [], guestElements: [], guardChains: [vmId] });
+        expect(bridgeOnly.guardElements).toEqual([{ tap: 'fctest0', chain: vmId }]);
+        expect(bridgeOnly.tapElements).toEqual([{ set: 'taps', tap: 'fctest0', vmId }]);
+
+        await harness.firewall.apply(removeVmsScript(table.name, new Set([vmId]), bridgeOnly) ?? '');
+        expect(await harness.firewall.readTable(table.name, 'bridge')).toMatchObject({
+          guardChains: [],
+          guardElements: [],
+          tapElements: [],
+        });
       });
 
       it("a VM's script leaves its chain and its elements, tagged with its id", async () => {

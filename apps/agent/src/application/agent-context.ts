@@ -19,6 +19,11 @@ export interface EgressSettings {
   readonly reservedTcpPorts?: readonly number[];
 }
 
+/** The guard of each guest's TAP: its VM's chain in the bridge-family table `table`. */
+export interface GuardSettings {
+  readonly table: string;
+}
+
 export interface AgentSettings {
   /** This Agent's persistent identity: it marks the TAPs it creates with it. */
   readonly agentId: string;
@@ -30,8 +35,13 @@ export interface AgentSettings {
   readonly readyTimeoutMs: number;
   /** How long a killed Firecracker may take to disappear. */
   readonly stopTimeoutMs: number;
-  /** Null or absent: the Agent writes no firewall rule. */
+  /** Null or absent: the Agent writes no NAT or egress rule. */
   readonly egress?: EgressSettings | null;
+  /**
+   * Null or absent: no guard unless egress is on (egress through NAT always guards, in its table).
+   * Set: every guest with an address gets the guard of its TAP, whatever the egress mode.
+   */
+  readonly guard?: GuardSettings | null;
 }
 
 /** Everything the VM use cases need, passed explicitly (built once in main.ts). */

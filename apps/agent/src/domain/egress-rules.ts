@@ -247,6 +247,52 @@ function bridgeDeletions(
 }
 
 /**
+ * The bridge table's part of a VM's rules: its base chains, then whatever it held for the VM or its
+ * TAP replaced by the guard of `guard` (none when null: the VM's TAP is not known yet).
+ */
+function guardLines(
+  tableName: string,
+  vm: { readonly vmId: string; readonly address: string; readonly guard: GuestGuard | null },
+  state: EgressTableState,
+): string[] {
+  const { guard } = vm;
+  const b = `bridge ${tableName}`;
+  const chain = vm.vmId;
+  return [
+    ...bridgeBaseScript(tableName),
+    ...bridgeDeletions(tableName, state, (vmId) => vmId === vm.vmId, { tap: guard?.tap ?? '', keepChains: guard !== null }),
+    ...(guard === null
+      ? []
+      : [
+          ...(guard.sharedSet === null ? [] : [`add set ${b} ${guard.sharedSet} { type ifname ; }`]),
+          `add chain ${b} ${chain}`,
+          `flush chain ${b} ${chain}`,
+          ...guardRules(guard, vm.address).map((rule) => `add rule ${b} ${chain} ${rule}`),
+          `add element ${b} ${tapSetName} { "${guard.tap}" comment "${vm.vmId}" }`,
+          ...(guard.sharedSet === null ? [] : [`add element ${b} ${guard.sharedSet} { "${guard.tap}" comment "${vm.vmId}" }`]),
+          `add element ${b} ${guardMapName} { "${guard.tap}" comment "${vm.vmId}" : jump ${chain} }`,
+        ]),
+  ];
+}
+
+/**
+ * The one `nft -f` script that gives `vmId` (at `address`) the guard of its TAP in the bridge table
+ * alone, replacing whatever that table held for the VM or the TAP: what an Agent without egress
+ * through NAT writes, so that guests stay on their own MAC and address and away from each other.
+ */
+export function vmGuardScript(
+  tableName: string,
+  vm: { readonly vmId: string; readonly address: string; readonly guard: GuestGuard },
+  state: EgressTableState,
+): string {
+  if (!tableNamePattern.test(tableName)) throw invalid('table', 'must be a lower-case nftables name');
+  if (!isVmId(vm.vmId)) throw invalid('vmId', 'must be a VM id');
+  if (!isIpv4Address(vm.address)) throw invalid('address', 'must be an IPv4 address');
+  assertGuard(vm.guard);
+  return `${guardLines(tableName, vm, state).join('\n')}\n`;
+}
+
+/**
  * The one `nft -f` script that gives `vmId` (at `address`) its egress chain under `policy`,
  * masquerades it to the uplink and publishes its `ports`, replacing whatever the table held for
  * that VM, that address or those host ports. Applied as one transaction: the VM's traffic never
@@ -273,7 +319,6 @@ export function vmEgressScript(
   assertPublishedPorts(ports);
   const guard = vm.guard ?? null;
   if (guard !== null) assertGuard(guard);
-  const b = `bridge ${table.name}`;
   const published = new Set(ports.map((port) => portKey(port)));
   const t = `ip ${table.name}`;
   const chain = vm.vmId;
@@ -296,21 +341,7 @@ export function vmEgressScript(
     ),
     // The guard depends on the TAP, the MAC, the address and the shared network, never on the
     // policy: a change of the policy alone leaves the bridge table as it is (`keep`).
-    ...(bridge === 'keep' ? [] : bridgeBaseScript(table.name)),
-    ...(bridge === 'keep'
-      ? []
-      : bridgeDeletions(table.name, state, (vmId) => vmId === vm.vmId, { tap: guard?.tap ?? '', keepChains: guard !== null })),
-    ...(guard === null || bridge === 'keep'
-      ? []
-      : [
-          ...(guard.sharedSet === null ? [] : [`add set ${b} ${guard.sharedSet} { type ifname ; }`]),
-          `add chain ${b} ${chain}`,
-          `flush chain ${b} ${chain}`,
-          ...guardRules(guard, vm.address).map((rule) => `add rule ${b} ${chain} ${rule}`),
-          `add element ${b} ${tapSetName} { "${guard.tap}" comment "${vm.vmId}" }`,
-          ...(guard.sharedSet === null ? [] : [`add element ${b} ${guard.sharedSet} { "${guard.tap}" comment "${vm.vmId}" }`]),
-          `add element ${b} ${guardMapName} { "${guard.tap}" comment "${vm.vmId}" : jump ${chain} }`,
-        ]),
+    ...(bridge === 'keep' ? [] : guardLines(table.name, { vmId: vm.vmId, address: vm.address, guard }, state)),
   ];
   return `${lines.join('\n')}\n`;
 }

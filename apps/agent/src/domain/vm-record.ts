@@ -87,6 +87,16 @@ export interface EgressRecord {
   readonly ports?: readonly PublishedPort[];
   /** The guard of the guest's TAP in the bridge table (its MAC, address and shared network); absent before its TAP existed. */
   readonly guard?: GuestGuard;
+  /**
+   * True when only the guard was written (an Agent without egress through NAT): nothing in the `ip`
+   * table, and `policy` is not enforced. Absent: the `ip` table holds the VM's chain and elements.
+   */
+  readonly isGuardOnly?: true;
+}
+
+/** How the host resource ledger names a VM's rules: its chain in the `ip` table, or in the `bridge` table when it has only a guard. */
+export function nftRuleRef(egress: Pick<EgressRecord, 'table' | 'isGuardOnly'>, vmId: string): string {
+  return `${egress.isGuardOnly === true ? 'bridge' : 'ip'} ${egress.table} ${vmId}`;
 }
 
 /**
@@ -206,8 +216,9 @@ export function withoutSnapshot(record: Pick<VmRecord, 'snapshots'>, id: string)
  * the guard of its TAP in the bridge table (`bridge <table> <vm id>`). All of them carry the VM id.
  */
 export function egressResources(vmId: string, egress: EgressRecord): HostResource[] {
+  if (egress.isGuardOnly === true) return [{ kind: 'nft_rule', ref: nftRuleRef(egress, vmId), vmId }];
   return [
-    { kind: 'nft_rule', ref: `ip ${egress.table} ${vmId}`, vmId },
+    { kind: 'nft_rule', ref: nftRuleRef(egress, vmId), vmId },
     ...(egress.ports ?? []).map((port): HostResource => ({
       kind: 'nft_rule',
       ref: `ip ${egress.table} ports ${port.protocol} . ${port.hostPort}`,

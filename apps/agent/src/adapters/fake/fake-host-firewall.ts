@@ -73,7 +73,7 @@ export class FakeHostFirewall implements HostFirewall {
   failNextApply = false;
 
   async readTable(table: string, families: TableFamilies = 'ip_and_bridge'): Promise<EgressTableState> {
-    const found = this.tables.get(table);
+    const found = families === 'bridge' ? undefined : this.tables.get(table);
     const bridge = families === 'ip' ? undefined : this.bridgeTables.get(table);
     return {
       ...emptyEgressTableState,

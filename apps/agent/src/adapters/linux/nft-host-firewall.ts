@@ -118,7 +118,7 @@ export class NftHostFirewall implements HostFirewall {
   /** The `ip` table and the `bridge` table of that name: nothing else is read. */
   async readTable(table: string, families: TableFamilies = 'ip_and_bridge'): Promise<EgressTableState> {
     const [ip, bridge] = await Promise.all([
-      this.listTable('ip', table),
+      families === 'bridge' ? Promise.resolve([]) : this.listTable('ip', table),
       families === 'ip' ? Promise.resolve([]) : this.listTable('bridge', table),
     ]);
     return { ...ipState(ip), ...bridgeState(bridge) };

@@ -1,13 +1,13 @@
 import type { EgressTableState } from '../../domain/egress-rules.js';
 
 /** Which of Hearth's two tables of one name a read covers. */
-export type TableFamilies = 'ip_and_bridge' | 'ip';
+export type TableFamilies = 'ip_and_bridge' | 'ip' | 'bridge';
 
 /** The host's packet filter (nftables), limited to Hearth's own table, and the routing facts NAT needs. */
 export interface HostFirewall {
   /**
-   * What the table holds per VM; empty when the table does not exist. With `families` `ip`, only
-   * the `ip` table is read (its bridge-family namesake is answered empty): one nft run, not two.
+   * What the table holds per VM; empty when the table does not exist. With `families` `ip` (or
+   * `bridge`), only that table is read (the other one is answered empty): one nft run, not two.
    */
   readTable(table: string, families?: TableFamilies): Promise<EgressTableState>;
   /** Applies one script as one transaction: all of it or none of it. */

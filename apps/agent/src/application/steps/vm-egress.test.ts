@@ -339,3 +339,80 @@ describe('a change of the policy alone', () => {
     expect((await agent.firewall.readTable('hearth')).guardChains).toEqual([testVmId]);
   });
 });
+
+describe('the guard without egress through NAT', () => {
+  const agentWithGuardOnly = () => createFakeAgent({ guard: { table: 'hearth' } });
+  const bridgeRule = { kind: 'nft_rule', ref: `bridge hearth ${testVmId}`, vmId: testVmId };
+
+  it("guards the guest's TAP in the bridge table and writes nothing in the ip table", async () => {
+    const agent = agentWithGuardOnly();
+
+    const applied = await applyVm(agent.context, testVmId, { ...guestSpec, sharedNetwork: 'default/backend' });
+
+    const tap = (await agent.records.get(testVmId))?.tap?.name ?? '';
+    const mac = guestSpec.guestMac.toLowerCase();
+    expect(applied.steps.find((step) => step.name === 'egress')).toMatchObject({ hasRun: true });
+    expect(agent.firewall.bridgeChainRules('hearth', testVmId)).toEqual([
+      `ether saddr != ${mac} drop`,
+      `ether type arp arp saddr ether != ${mac} drop`,
+      'ether type arp arp saddr ip != 172.30.0.5 drop',
+      'ether type ip ip saddr != 172.30.0.5 drop',
+      'ether type != { ip, arp } drop',
+      `oifname @taps oifname != @${sharedSetName('default/backend')} drop`,
+    ]);
+    const state = await agent.firewall.readTable('hearth');
+    expect(state.guardElements).toEqual([{ tap, chain: testVmId }]);
+    expect([state.vmChains, state.egressElements, state.guestElements]).toEqual([[], [], []]);
+    expect(agent.firewall.tables.has('hearth')).toBe(false);
+    expect((await describeVm(agent.context, testVmId)).resources).toContainEqual(bridgeRule);
+  });
+
+  it('a second apply of the same VM writes nothing; a policy set on it is kept for the record only', async () => {
+    const agent = agentWithGuardOnly();
+    await applyVm(agent.context, testVmId, guestSpec);
+    const applies = agent.firewall.applyCount;
+
+    await applyVm(agent.context, testVmId, guestSpec);
+    expect(await setEgressPolicy(agent.context, testVmId, { mode: 'deny_all' })).toBe(false);
+
+    expect(agent.firewall.applyCount).toBe(applies);
+    expect(agent.firewall.tables.has('hearth')).toBe(false);
+  });
+
+  it('stop and delete remove the guard; the sweep removes a guard no record names', async () => {
+    const agent = agentWithGuardOnly();
+    await applyVm(agent.context, testVmId, guestSpec);
+    await stopVm(agent.context, testVmId);
+    const stopped = await agent.firewall.readTable('hearth');
+    expect([stopped.guardChains, stopped.guardElements, stopped.tapElements]).toEqual([[], [], []]);
+
+    await applyVm(agent.context, otherVmId, guestSpec);
+    await agent.records.remove(otherVmId);
+    const outcome = await sweepUntracked(agent.context, new FakeHostScanner());
+
+    expect(outcome.removed).toContainEqual({ kind: 'nft_rule', ref: `bridge hearth ${otherVmId}`, vmId: otherVmId });
+    expect((await agent.firewall.readTable('hearth')).guardChains).toEqual([]);
+  });
+
+  it("an Agent restarted without NAT removes a running VM's NAT entry at its next change and keeps its guard", async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    const withoutNat = { ...agent.context, settings: { ...agent.context.settings, egress: null, guard: { table: 'hearth' } } };
+
+    expect(await setEgressPolicy(withoutNat, testVmId, { mode: 'deny_all' })).toBe(true);
+
+    const state = await agent.firewall.readTable('hearth');
+    expect([state.vmChains, state.egressElements, state.guestElements]).toEqual([[], [], []]);
+    expect(state.guardChains).toEqual([testVmId]);
+    expect((await agent.records.get(testVmId))?.egress).toMatchObject({ isGuardOnly: true });
+  });
+
+  it('without a guard setting and without egress no rule is written', async () => {
+    const agent = createFakeAgent();
+
+    const applied = await applyVm(agent.context, testVmId, guestSpec);
+
+    expect(applied.steps.find((step) => step.name === 'egress')).toBeUndefined();
+    expect(agent.firewall.applyCount).toBe(0);
+  });
+});

@@ -8,11 +8,12 @@ import {
   removeVmsScript,
   sharedSetName,
   vmEgressScript,
+  vmGuardScript,
   type GuestGuard,
   vmIdsInTable,
   type EgressPolicy,
 } from '../../domain/egress-rules.js';
-import type { EgressRecord, VmRecord } from '../../domain/vm-record.js';
+import { nftRuleRef, type EgressRecord, type VmRecord } from '../../domain/vm-record.js';
 import type { EgressTableState } from '../../domain/egress-rules.js';
 import type { AgentContext, EgressSettings } from '../agent-context.js';
 import { VmLedger } from '../vm-ledger.js';
@@ -42,15 +43,16 @@ export async function assertForwarding(context: AgentContext): Promise<void> {
 
 /**
  * Gives the VM its egress chain under its policy (allow all unless one was set), masquerades its
- * address to the uplink and publishes the ports of its spec. The intent is recorded first, then
- * written by one nft script, so a crash in between leaves a rule that a record names (and release
- * removes), never an unnamed one. Answers false when the table already holds exactly the recorded
- * chain and ports.
+ * address to the uplink and publishes the ports of its spec; without egress through NAT, only the
+ * guard of its TAP. The intent is recorded first, then written by one nft script, so a crash in
+ * between leaves a rule that a record names (and release removes), never an unnamed one. Answers
+ * false when the table already holds exactly the recorded chain and ports.
  */
 export async function ensureEgress(context: AgentContext, ledger: VmLedger): Promise<boolean> {
   const egress = context.settings.egress ?? null;
   const intent = egressIntentOf(context, ledger.record);
-  if (egress === null || intent === null) return false;
+  if (intent === null) return false;
+  if (egress === null) return ensureGuardOnly(context, ledger, intent);
   // A change of the policy alone (the guard, address and ports as recorded) neither reads nor
   // writes the bridge table: one nft read fewer and a shorter transaction.
   const bridge = isPolicyChangeOnly(ledger.record.egress ?? null, intent) ? 'keep' : 'rewrite';
@@ -75,6 +77,29 @@ export async function ensureEgress(context: AgentContext, ledger: VmLedger): Pro
   return true;
 }
 
+/** The guard of the VM's TAP alone, in the bridge table (an Agent without egress through NAT): recorded, then written. */
+async function ensureGuardOnly(context: AgentContext, ledger: VmLedger, intent: EgressRecord): Promise<boolean> {
+  const guard = intent.guard ?? null;
+  if (guard === null) return false;
+  // Written by this Agent while it had egress through NAT: its `ip` entry goes first, so that no
+  // rule outlives the record that names it.
+  const recorded = ledger.record.egress ?? null;
+  if (recorded !== null && recorded.isGuardOnly !== true) {
+    if (!(await removeEgress(context, ledger.record))) {
+      throw new AppError('HOST_COMMAND_FAILED', 'The VM’s egress rules written with NAT could not be removed');
+    }
+    await ledger.commit({ egress: null });
+  }
+  const state = await context.firewall.readTable(intent.table, 'bridge');
+  if (isEgressInPlace(ledger.record, intent, state)) return false;
+  const script = vmGuardScript(intent.table, { vmId: ledger.record.vmId, address: intent.address, guard }, state);
+  await ledger.commit({ egress: intent });
+  failpoint('agent.egress.recorded');
+  await context.firewall.apply(script);
+  failpoint('agent.egress.applied');
+  return true;
+}
+
 /** True when `intent` differs from what was recorded as written in its policy only. Pure. */
 export function isPolicyChangeOnly(recorded: EgressRecord | null, intent: EgressRecord): boolean {
   if (recorded === null || isSameEgressPolicy(recorded.policy, intent.policy)) return false;
@@ -83,14 +108,15 @@ export function isPolicyChangeOnly(recorded: EgressRecord | null, intent: Egress
 
 /**
  * What the VM's entry in Hearth's table must be, from its record: its address under its policy
- * (allow all unless one was set), the ports of its spec and the guard of its TAP; null when this
+ * (allow all unless one was set), the ports of its spec and the guard of its TAP; without egress
+ * through NAT, the guard of its TAP alone (`isGuardOnly`, once the TAP is known). Null when this
  * Agent writes no rules or the guest has no address.
  */
 export function egressIntentOf(context: AgentContext, record: VmRecord): EgressRecord | null {
   const egress = context.settings.egress ?? null;
+  const table = egress?.table ?? context.settings.guard?.table ?? null;
   const guest = record.spec?.guest;
-  if (egress === null || guest === undefined) return null;
-  const ports = sortedPublishedPorts(record.spec?.ports ?? []);
+  if (table === null || guest === undefined) return null;
   const sharedNetwork = record.spec?.sharedNetwork;
   const guard: GuestGuard | null =
     record.tap === null || record.spec === null
@@ -100,8 +126,12 @@ export function egressIntentOf(context: AgentContext, record: VmRecord): EgressR
           mac: record.spec.guestMac.toLowerCase(),
           sharedSet: sharedNetwork === undefined ? null : sharedSetName(sharedNetwork),
         };
+  if (egress === null) {
+    return guard === null ? null : { table, address: guest.ipAddress, policy: allowAllEgress, guard, isGuardOnly: true };
+  }
+  const ports = sortedPublishedPorts(record.spec?.ports ?? []);
   return {
-    table: egress.table,
+    table,
     address: guest.ipAddress,
     policy: record.egressPolicy ?? allowAllEgress,
     ...(ports.length === 0 ? {} : { ports }),
@@ -122,9 +152,20 @@ export function isEgressInPlace(
   const recorded = record.egress ?? null;
   const { vmId } = record;
   const guard = intent.guard ?? null;
+  const isGuardOnly = intent.isGuardOnly === true;
   return (
     recorded !== null &&
     JSON.stringify(recorded) === JSON.stringify(intent) &&
+    (isGuardOnly || isIpEntryInPlace(vmId, intent, state)) &&
+    (guard === null ||
+      (state.guardChains.includes(vmId) &&
+        state.guardElements.some((element) => element.tap === guard.tap && element.chain === vmId)))
+  );
+}
+
+/** The VM's chain, its egress element and every published port in the `ip` table. Pure. */
+function isIpEntryInPlace(vmId: string, intent: EgressRecord, state: EgressTableState): boolean {
+  return (
     state.vmChains.includes(vmId) &&
     state.egressElements.some((element) => element.address === intent.address && element.chain === vmId) &&
     (intent.ports ?? []).every((port) =>
@@ -136,10 +177,7 @@ export function isEgressInPlace(
           element.address === intent.address &&
           element.guestPort === port.guestPort,
       ),
-    ) &&
-    (guard === null ||
-      (state.guardChains.includes(vmId) &&
-        state.guardElements.some((element) => element.tap === guard.tap && element.chain === vmId)))
+    )
   );
 }
 
@@ -195,9 +233,10 @@ export async function removeEgress(context: AgentContext, record: Pick<VmRecord,
   const recorded = record.egress ?? null;
   if (recorded === null) return true;
   const vmIds = new Set([record.vmId]);
-  const script = removeVmsScript(recorded.table, vmIds, await context.firewall.readTable(recorded.table));
+  const families = recorded.isGuardOnly === true ? 'bridge' : 'ip_and_bridge';
+  const script = removeVmsScript(recorded.table, vmIds, await context.firewall.readTable(recorded.table, families));
   if (script !== null) await context.firewall.apply(script);
-  return !vmIdsInTable(await context.firewall.readTable(recorded.table)).includes(record.vmId);
+  return !vmIdsInTable(await context.firewall.readTable(recorded.table, families)).includes(record.vmId);
 }
 
 /**
@@ -210,8 +249,9 @@ export async function sweepEgress(
   records: readonly Pick<VmRecord, 'vmId' | 'egress'>[],
   heldVmIds: ReadonlySet<string>,
 ): Promise<{ readonly removed: HostResource[]; readonly leftovers: HostResource[] }> {
-  const egress = context.settings.egress ?? null;
-  if (egress === null) return { removed: [], leftovers: [] };
+  const table = context.settings.egress?.table ?? context.settings.guard?.table ?? null;
+  if (table === null) return { removed: [], leftovers: [] };
+  const egress = (context.settings.egress ?? null) === null ? { table, isGuardOnly: true as const } : { table };
   const named = new Set<string>(records.flatMap((record) => ((record.egress ?? null) === null ? [] : [record.vmId])));
   const before = await context.firewall.readTable(egress.table);
   const doomed = new Set(vmIdsInTable(before).filter((vmId) => !named.has(vmId) && !heldVmIds.has(vmId)));
@@ -226,7 +266,7 @@ export async function sweepEgress(
   const removed: HostResource[] = [];
   const leftovers: HostResource[] = [];
   for (const vmId of doomed) {
-    (left.has(vmId) ? leftovers : removed).push({ kind: 'nft_rule', ref: `ip ${egress.table} ${vmId}`, vmId });
+    (left.has(vmId) ? leftovers : removed).push({ kind: 'nft_rule', ref: nftRuleRef(egress, vmId), vmId });
   }
   return { removed, leftovers };
 }

@@ -133,7 +133,9 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       let isAlreadyStarted = false;
       // The TAP, the rootfs copy and the VMM do not depend on each other (Firecracker opens the TAP
       // and the drive only at their PUTs), so they run side by side; each records its own fields.
-      const hasEgress = (context.settings.egress ?? null) !== null && spec.guest !== undefined;
+      // Egress through NAT, or the guard of the TAP alone: rules whenever the guest has an address.
+      const hasEgress =
+        ((context.settings.egress ?? null) !== null || (context.settings.guard ?? null) !== null) && spec.guest !== undefined;
       const spawned = measure('spawn', async () => {
         const outcome = await spawnVmm(context, ledger);
         socketPath = outcome.result.socketPath;
