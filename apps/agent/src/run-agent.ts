@@ -14,6 +14,7 @@ import { NodeSerialConsoles } from './adapters/linux/node-serial-consoles.js';
 import { FirecrackerProcessVmm } from './adapters/firecracker/firecracker-process-vmm.js';
 import { UndiciFirecrackerApi } from './adapters/firecracker/undici-firecracker-api.js';
 import { FileAgentIdentityStore } from './adapters/fs/file-agent-identity-store.js';
+import { FileSnapshotCopyStore } from './adapters/fs/file-snapshot-copy-store.js';
 import { FileVmRecordStore } from './adapters/fs/file-vm-record-store.js';
 import { acquireRunDirLock, RunDirLockedError, type RunDirLock } from './adapters/system/run-dir-lock.js';
 import { ClusterMembership } from './application/cluster/cluster-membership.js';
@@ -163,6 +164,7 @@ export async function runAgent(): Promise<void> {
     }),
     firecracker,
     records: new FileVmRecordStore(config.runDir, logger.child({ component: 'records' })),
+    copies: new FileSnapshotCopyStore(config.runDir, logger.child({ component: 'snapshot-copies' })),
     // Beside vms/, on the same filesystem: a spare FIFO is linked into a VM's directory.
     files: new LinuxHostFiles(runner, { fifoSpareDirectory: path.join(config.runDir, 'fifo-spares') }),
     clock,

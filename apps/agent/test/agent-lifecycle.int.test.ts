@@ -8,6 +8,7 @@ import { RecordingLog } from '../src/adapters/fake/recording-log.js';
 import { FirecrackerProcessVmm } from '../src/adapters/firecracker/firecracker-process-vmm.js';
 import { readProcStat } from '../src/adapters/firecracker/proc-stat.js';
 import { UndiciFirecrackerApi } from '../src/adapters/firecracker/undici-firecracker-api.js';
+import { FileSnapshotCopyStore } from '../src/adapters/fs/file-snapshot-copy-store.js';
 import { FileVmRecordStore } from '../src/adapters/fs/file-vm-record-store.js';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
 import { LinuxHostFiles } from '../src/adapters/linux/linux-host-files.js';
@@ -63,6 +64,7 @@ describe.skipIf(skip !== undefined)(
         }),
         firecracker,
         records: new FileVmRecordStore(runDir, log),
+        copies: new FileSnapshotCopyStore(runDir, log),
         files: new LinuxHostFiles(new ExecFileCommandRunner()),
         clock,
         log,

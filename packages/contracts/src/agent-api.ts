@@ -399,14 +399,90 @@ export const SnapshotResult = Type.Object({
   vmmVersion: Type.String(),
   /** What the VM is now: `running`, `paused` or `stopped`. */
   vmState: Type.Union([Type.Literal('running'), Type.Literal('paused'), Type.Literal('stopped')]),
+  /** The files' SHA-256, for copies to other hosts. Absent for snapshots taken before they were recorded. */
+  digests: Type.Optional(
+    Type.Object({
+      stateSha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+      memorySha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+      rootfsSha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+    }),
+  ),
 });
 export type SnapshotResult = Static<typeof SnapshotResult>;
+
+const Sha256Hex = Type.String({ minLength: 64, maxLength: 64, pattern: '^[0-9a-f]{64}$' });
+
+/** The SHA-256 of each of a snapshot's three files, taken when the snapshot became ready. */
+export const SnapshotDigests = Type.Object(
+  { stateSha256: Sha256Hex, memorySha256: Sha256Hex, rootfsSha256: Sha256Hex },
+  { additionalProperties: false },
+);
+export type SnapshotDigests = Static<typeof SnapshotDigests>;
+
+/** One of a snapshot's three files: its device state, its guest memory, its disk. */
+export const SnapshotFileName = Type.Union([Type.Literal('state'), Type.Literal('memory'), Type.Literal('rootfs')]);
+export type SnapshotFileName = Static<typeof SnapshotFileName>;
+export const snapshotFileNames: readonly SnapshotFileName[] = ['state', 'memory', 'rootfs'];
+
+export const SnapshotCopyParams = Type.Object(
+  { snapshotId: Type.String({ pattern: SnapshotIdPattern }) },
+  { additionalProperties: false },
+);
+export type SnapshotCopyParams = Static<typeof SnapshotCopyParams>;
+
+export const SnapshotFileParams = Type.Object(
+  { snapshotId: Type.String({ pattern: SnapshotIdPattern }), file: SnapshotFileName },
+  { additionalProperties: false },
+);
+export type SnapshotFileParams = Static<typeof SnapshotFileParams>;
+
+/** The largest snapshot file a copy may carry (16 TiB): far above any guest, far below where arithmetic loses precision. */
+export const snapshotFileMaxBytes = 2 ** 44;
+const FileBytes = Type.Integer({ minimum: 0, maximum: snapshotFileMaxBytes });
+
+/**
+ * `PUT /snapshots/:snapshotId`: this host is to receive a copy of a snapshot taken on another (of
+ * VM `vmId`): each file must have the digest given and be no larger than the size given.
+ */
+export const SnapshotCopyRequest = Type.Object(
+  {
+    vmId: Type.String({ pattern: VmIdPattern }),
+    digests: SnapshotDigests,
+    sizes: Type.Object(
+      { stateSizeBytes: FileBytes, memorySizeBytes: FileBytes, rootfsSizeBytes: FileBytes },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type SnapshotCopyRequest = Static<typeof SnapshotCopyRequest>;
+
+/** A copy of a snapshot on this host: `ready` once every file arrived with its digest; `missing` lists the others. */
+export const SnapshotCopyResult = Type.Object({
+  snapshotId: Type.String(),
+  state: Type.Union([Type.Literal('copying'), Type.Literal('ready')]),
+  missing: Type.Array(SnapshotFileName),
+});
+export type SnapshotCopyResult = Static<typeof SnapshotCopyResult>;
+
+/** A copy of another host's snapshot, held by this host (outside any VM's directory). */
+export const SnapshotCopyEntry = Type.Object({
+  snapshotId: Type.String(),
+  /** The VM the snapshot was taken of (on another host). */
+  vmId: Type.String(),
+  state: Type.Union([Type.Literal('copying'), Type.Literal('ready')]),
+  /** Its directory, for the host's resource ledger. */
+  directory: Type.String(),
+});
+export type SnapshotCopyEntry = Static<typeof SnapshotCopyEntry>;
 
 export const Inventory = Type.Object({
   hostName: Type.String(),
   vms: Type.Array(AgentVm),
   /** What the Agent made but has no record of (a TAP it marked just before a crash); removed at its next start. */
   unrecorded: Type.Optional(Type.Array(HostResource)),
+  /** Copies of other hosts' snapshots held here. Absent from older Agents. */
+  snapshotCopies: Type.Optional(Type.Array(SnapshotCopyEntry)),
 });
 export type Inventory = Static<typeof Inventory>;
 

@@ -86,6 +86,7 @@ export const errorCodes = {
   SNAPSHOT_INCOMPATIBLE: { kind: 'conflict', title: 'No host can restore this snapshot' },
   SNAPSHOT_IN_USE: { kind: 'conflict', title: 'A VM is still being restored from this snapshot' },
   SNAPSHOT_IN_TEMPLATE: { kind: 'conflict', title: 'A template carries this snapshot' },
+  SNAPSHOT_DIGEST_MISMATCH: { kind: 'conflict', title: "A copy of the snapshot's files did not match their SHA-256" },
   // Hosts and agents
   HOST_NOT_FOUND: { kind: 'not_found', title: 'Host not found' },
   HOST_NO_CAPACITY: { kind: 'unavailable', title: 'No host can take this VM' },

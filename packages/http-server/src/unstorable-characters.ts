@@ -1,3 +1,5 @@
+import { Stream } from 'node:stream';
+
 /** Where a request holds a character no database stores, and what is wrong with it. */
 export interface UnstorableCharacter {
   /** A JSON pointer below the request part: `body/facts/agentVersion`. */
@@ -13,6 +15,7 @@ const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\
  * below `part`, or undefined. PostgreSQL stores U+0000 in neither text nor jsonb and refuses a
  * lone surrogate in jsonb (and text would get U+FFFD in its place); no path, name or version means
  * anything with either. Walked without recursion: a body may nest as deep as its size allows.
+ * A raw body (a stream) is not walked (see `isParsedJson`).
  */
 export function unstorableCharacterOf(value: unknown, part: string): UnstorableCharacter | undefined {
   const pending: Array<{ value: unknown; path: string }> = [{ value, path: part }];
@@ -20,7 +23,7 @@ export function unstorableCharacterOf(value: unknown, part: string): UnstorableC
     if (typeof next.value === 'string') {
       const message = problemOf(next.value);
       if (message !== undefined) return { field: next.path, message };
-    } else if (next.value !== null && typeof next.value === 'object') {
+    } else if (isParsedJson(next.value)) {
       for (const [key, inner] of Object.entries(next.value)) {
         const path = `${next.path}/${key}`;
         const message = problemOf(key);
@@ -30,6 +33,14 @@ export function unstorableCharacterOf(value: unknown, part: string): UnstorableC
     }
   }
   return undefined;
+}
+
+/**
+ * An object or array of what the request carried. A raw body (a stream a route reads itself) is
+ * not walked: its fields are the server's, not the caller's.
+ */
+function isParsedJson(value: unknown): value is object {
+  return value !== null && typeof value === 'object' && !(value instanceof Stream);
 }
 
 function problemOf(text: string): string | undefined {

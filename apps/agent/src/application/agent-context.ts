@@ -4,6 +4,7 @@ import type { FirecrackerApi } from './ports/firecracker-api.js';
 import type { HostFirewall } from './ports/host-firewall.js';
 import type { HostFiles } from './ports/host-files.js';
 import type { HostNetwork } from './ports/host-network.js';
+import type { SnapshotCopyStore } from './ports/snapshot-copy-store.js';
 import type { VmRecordStore } from './ports/vm-record-store.js';
 import type { Vmm } from './ports/vmm.js';
 import type { KeyedLock } from './keyed-lock.js';
@@ -51,6 +52,8 @@ export interface AgentContext {
   readonly vmm: Vmm;
   readonly firecracker: FirecrackerApi;
   readonly records: VmRecordStore;
+  /** Copies of snapshots taken on other hosts. */
+  readonly copies: SnapshotCopyStore;
   readonly files: HostFiles;
   readonly clock: Clock;
   readonly log: AgentLog;

@@ -1,4 +1,10 @@
-import { isSamePublishedPorts, type HostResource, type PublishedPort, type VmSpec } from '@hearth/contracts';
+import {
+  isSamePublishedPorts,
+  type HostResource,
+  type PublishedPort,
+  type SnapshotDigests,
+  type VmSpec,
+} from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import type { EgressPolicy, GuestGuard } from './egress-rules.js';
 import type { VmId } from './vm-id.js';
@@ -67,6 +73,8 @@ export interface SnapshotRecord {
   readonly pauseMs?: number;
   /** The version of the VMM that wrote it, once `ready`. */
   readonly vmmVersion?: string;
+  /** Each file's SHA-256, taken before it became `ready` (absent for snapshots taken before digests were). */
+  readonly digests?: SnapshotDigests;
   /**
    * Its device state names the VM's disk relative to the VMM's working directory, so a VM restored
    * from it opens its own copy. Snapshots of VMMs that were given an absolute path are not: a VM

@@ -11,6 +11,7 @@ import { registerHostRoutes } from './host-routes.js';
 import { registerConsoleRoutes } from './console-routes.js';
 import { registerMetricsRoute, type AgentMetricsExposition } from './metrics-routes.js';
 import { registerProxyRoutes } from './proxy-routes.js';
+import { registerSnapshotCopyRoutes } from './snapshot-copy-routes.js';
 import { registerVmRoutes } from './vm-routes.js';
 
 export interface AgentAppDependencies {
@@ -97,6 +98,9 @@ export function createAgentApp(dependencies: AgentAppDependencies): HttpServer {
       registerVmRoutes(api, dependencies.context, dependencies.consoles);
       if (dependencies.consoles !== undefined) registerConsoleRoutes(api, dependencies.consoles);
       await api.register(async (proxyScope) => registerProxyRoutes(proxyScope as unknown as HttpServer, dependencies.context));
+      await api.register(async (copyScope) =>
+        registerSnapshotCopyRoutes(copyScope as unknown as HttpServer, dependencies.context),
+      );
     },
     { prefix: agentApiPrefix },
   );

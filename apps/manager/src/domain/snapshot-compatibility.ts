@@ -65,16 +65,25 @@ export function incompatibilityOf(
 }
 
 /**
- * Why `host` cannot restore the snapshot, or undefined when it can: it must hold the snapshot's
- * files (they are on the host that took it) and match its fingerprint. Pure.
+ * Why `host` cannot restore the snapshot, or undefined when it can: it must match the snapshot's
+ * fingerprint, and hold the snapshot's files (the host that took it, or one of `holders`, the
+ * hosts with a ready copy) or be able to get them: a copy is checked by SHA-256, so only a
+ * snapshot whose digests were taken is copied (`snapshot_files_absent` otherwise). Pure.
  */
 export function restoreRefusalOf(
-  snapshot: Pick<Snapshot, 'hostId' | 'fingerprint'>,
+  snapshot: Pick<Snapshot, 'hostId' | 'fingerprint' | 'digests'>,
   host: Pick<Host, 'id' | 'facts'>,
+  holders: ReadonlySet<string> = new Set(),
 ): SnapshotIncompatibility | undefined {
   const mismatch = snapshot.fingerprint === null ? undefined : incompatibilityOf(snapshot.fingerprint, host.facts);
   if (mismatch !== undefined) return mismatch;
-  return host.id === snapshot.hostId ? undefined : 'snapshot_files_absent';
+  if (holdsSnapshotFiles(snapshot, host.id, holders) || snapshot.digests !== null) return undefined;
+  return 'snapshot_files_absent';
+}
+
+/** True when the host took the snapshot or holds a ready copy of it (one of `holders`). */
+export function holdsSnapshotFiles(snapshot: Pick<Snapshot, 'hostId'>, hostId: string, holders: ReadonlySet<string>): boolean {
+  return hostId === snapshot.hostId || holders.has(hostId);
 }
 
 /** 409 SNAPSHOT_INCOMPATIBLE with why each host cannot restore the snapshot (reasons only, never a host path). */

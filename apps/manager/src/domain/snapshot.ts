@@ -31,6 +31,23 @@ export interface SnapshotSizes {
   readonly rootfsBytes: number;
 }
 
+/** The SHA-256 (hex) of each of a snapshot's files, taken when it became ready. */
+export interface SnapshotDigests {
+  readonly stateSha256: string;
+  readonly memorySha256: string;
+  readonly rootfsSha256: string;
+}
+
+/** A copy of a snapshot's files on a host other than the one that took it. */
+export interface SnapshotCopy {
+  readonly snapshotId: SnapshotId;
+  readonly hostId: HostId;
+  /** `copying` from before the host is asked until every file arrived with its digest (`ready`). */
+  readonly state: 'copying' | 'ready';
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
 /** A full snapshot of a VM (memory, device state and a disk copy taken while the guest was paused), on the VM's host. */
 export interface Snapshot {
   readonly id: SnapshotId;
@@ -44,6 +61,8 @@ export interface Snapshot {
   /** How long the guest was paused for it (0 when it was paused already); null until ready. */
   readonly pauseMs: number | null;
   readonly fingerprint: SnapshotFingerprint | null;
+  /** Null until ready, and for snapshots taken before digests were recorded (their files are not copied). */
+  readonly digests: SnapshotDigests | null;
   /** Full snapshots have none. */
   readonly parentId: SnapshotId | null;
   readonly expiresAt: Date | null;

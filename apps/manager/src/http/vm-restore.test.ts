@@ -218,7 +218,7 @@ describe('snapshot fingerprints and placement', () => {
     const { snapshotId, hostId } = await snapshotOnUpgradedHost();
     const other = await world.addHost({
       name: 'other',
-      facts: { firecrackerKind: 'firecracker', firecrackerVersion: '1.16.1', ...platform },
+      facts: { firecrackerKind: 'firecracker', firecrackerVersion: '1.16.1', ...platform, cpuModel: 'Intel Xeon' },
     });
     const response = await app.inject({ method: 'POST', url: '/v1/vms', payload: { name: 'clone', snapshotId } });
 
@@ -228,7 +228,7 @@ describe('snapshot fingerprints and placement', () => {
     expect(problem.details.hosts).toEqual(
       expect.arrayContaining([
         { hostId, reason: 'host_kernel_differs' },
-        { hostId: other.id, reason: 'snapshot_files_absent' },
+        { hostId: other.id, reason: 'cpu_model_differs' },
       ]),
     );
     expect(response.body).not.toContain('/usr/local/bin');

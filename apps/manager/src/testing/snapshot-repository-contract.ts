@@ -38,6 +38,7 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
         sizes: null,
         pauseMs: null,
         fingerprint: null,
+        digests: null,
         parentId: null,
         expiresAt: at(3600),
         failureReason: null,
@@ -58,6 +59,7 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
         kernelImageId: imageIdFromUlid('01J0000000000000000000000X'),
         kernelSha256: 'c'.repeat(64),
       },
+      digests: { stateSha256: '1'.repeat(64), memorySha256: '2'.repeat(64), rootfsSha256: '3'.repeat(64) },
     };
 
     async function snapshotEvents(): Promise<string[]> {
@@ -163,6 +165,49 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
       const gone = await creating();
       await harness.snapshots.delete(gone.id, at(1));
       expect(await codeOf(carrying(gone, 'web'))).toBe('SNAPSHOT_NOT_FOUND');
+    });
+
+    it('records a copy on another host once, copying then ready, each with an event, and forgets it with one', async () => {
+      const snapshot = await creating();
+      await harness.snapshots.finish(snapshot.id, ready, at(1));
+      const other = await bed.host('node-copy');
+      const started = await harness.snapshots.startCopy(snapshot.id, other.id, at(2));
+      expect(started).toEqual({
+        snapshotId: snapshot.id,
+        hostId: other.id,
+        state: 'copying',
+        createdAt: at(2),
+        updatedAt: at(2),
+      });
+      expect(await harness.snapshots.startCopy(snapshot.id, other.id, at(3))).toEqual(started);
+      expect(await harness.snapshots.finishCopy(snapshot.id, other.id, at(4))).toMatchObject({
+        state: 'ready',
+        updatedAt: at(4),
+      });
+      expect(await harness.snapshots.listCopies(snapshot.id)).toMatchObject([{ hostId: other.id, state: 'ready' }]);
+      expect(await harness.snapshots.listCopiesOnHost(other.id)).toMatchObject([{ snapshotId: snapshot.id }]);
+      await harness.snapshots.removeCopy(snapshot.id, other.id, at(5), 'gone from its host');
+      await harness.snapshots.removeCopy(snapshot.id, other.id, at(6), 'again');
+      expect(await harness.snapshots.listCopies(snapshot.id)).toEqual([]);
+      expect(await snapshotEvents()).toEqual([
+        `snapshot.created ${snapshot.id}`,
+        `snapshot.ready ${snapshot.id}`,
+        `snapshot.copy_started ${snapshot.id}`,
+        `snapshot.copied ${snapshot.id}`,
+        `snapshot.copy_removed ${snapshot.id}`,
+      ]);
+      expect(await codeOf(harness.snapshots.finishCopy(snapshot.id, other.id, at(7)))).toBe('SNAPSHOT_NOT_FOUND');
+    });
+
+    it('keeps the digests of a ready snapshot, and its copies go with it', async () => {
+      const snapshot = await creating();
+      await harness.snapshots.finish(snapshot.id, ready, at(1));
+      expect((await harness.snapshots.findById(snapshot.id))?.digests).toEqual(ready.state === 'ready' ? ready.digests : null);
+      const other = await bed.host('node-copy');
+      await harness.snapshots.startCopy(snapshot.id, other.id, at(2));
+      await harness.snapshots.delete(snapshot.id, at(3));
+      expect(await harness.snapshots.listCopiesOnHost(other.id)).toEqual([]);
+      expect(await codeOf(harness.snapshots.startCopy(snapshot.id, other.id, at(4)))).toBe('SNAPSHOT_NOT_FOUND');
     });
   });
 }

@@ -4,6 +4,7 @@ import { FakeFirecrackerApi, FakeVmm } from './fake-firecracker.js';
 import { FakeHostFiles } from './fake-host-files.js';
 import { FakeHostFirewall } from './fake-host-firewall.js';
 import { FakeHostNetwork } from './fake-host-network.js';
+import { InMemorySnapshotCopyStore } from './in-memory-snapshot-copy-store.js';
 import { InMemoryVmRecordStore } from './in-memory-vm-record-store.js';
 import { ManualClock } from './manual-clock.js';
 import { RecordingLog } from './recording-log.js';
@@ -16,6 +17,7 @@ export interface FakeAgent {
   readonly vmm: FakeVmm;
   readonly firecracker: FakeFirecrackerApi;
   readonly records: InMemoryVmRecordStore;
+  readonly copies: InMemorySnapshotCopyStore;
   readonly clock: ManualClock;
   readonly log: RecordingLog;
 }
@@ -35,6 +37,7 @@ export function createFakeAgent(settings: Partial<AgentSettings> = {}): FakeAgen
   const vmm = new FakeVmm(files);
   const firecracker = new FakeFirecrackerApi(vmm);
   const records = new InMemoryVmRecordStore(files);
+  const copies = new InMemorySnapshotCopyStore(files);
   const clock = new ManualClock();
   const log = new RecordingLog();
   const context: AgentContext = {
@@ -43,6 +46,7 @@ export function createFakeAgent(settings: Partial<AgentSettings> = {}): FakeAgen
     vmm,
     firecracker,
     records,
+    copies,
     files,
     clock,
     log,
@@ -58,5 +62,5 @@ export function createFakeAgent(settings: Partial<AgentSettings> = {}): FakeAgen
       ...settings,
     },
   };
-  return { context, network, firewall, files, vmm, firecracker, records, clock, log };
+  return { context, network, firewall, files, vmm, firecracker, records, copies, clock, log };
 }

@@ -1,6 +1,14 @@
+import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { AppError } from '@hearth/errors';
-import type { HeldImage, HostFiles, ImageFileCheck, ResolvedPath } from '../../application/ports/host-files.js';
+import type {
+  HeldImage,
+  HostFiles,
+  ImageFileCheck,
+  OpenedFile,
+  ReceivedFile,
+  ResolvedPath,
+} from '../../application/ports/host-files.js';
 
 export interface FakeFile {
   kind: 'file' | 'fifo' | 'socket' | 'directory';
@@ -10,6 +18,10 @@ export interface FakeFile {
 
 function isInside(root: string, path: string): boolean {
   return path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
+}
+
+async function* chunksOf(parts: readonly Uint8Array[]): AsyncIterable<Uint8Array> {
+  for (const part of parts) yield part;
 }
 
 /** An in-memory filesystem of absolute paths; `symlinks` maps a link path to its target. */
@@ -49,6 +61,52 @@ export class FakeHostFiles implements HostFiles {
     const file = this.files.get(check.realPath);
     if (file !== undefined) this.files.set(destination, { ...file });
     return check;
+  }
+
+  /** A file's content is its bytes (one byte per character, latin1), whatever size it claims. */
+  async sha256Of(root: string, path: string): Promise<string | undefined> {
+    const check = await this.inspectImage(root, path);
+    if (check.kind !== 'regular') return undefined;
+    return createHash('sha256')
+      .update(Buffer.from(this.files.get(check.realPath)?.content ?? '', 'latin1'))
+      .digest('hex');
+  }
+
+  async openForReading(root: string, path: string): Promise<OpenedFile> {
+    const check = await this.inspectImage(root, path);
+    if (check.kind !== 'regular') return { check };
+    const bytes = Buffer.from(this.files.get(check.realPath)?.content ?? '', 'latin1');
+    // What is read is the content, whatever size the file claims.
+    return {
+      check: { ...check, sizeBytes: bytes.length },
+      chunks: chunksOf([bytes.subarray(0, bytes.length >> 1), bytes.subarray(bytes.length >> 1)]),
+    };
+  }
+
+  /** Writes `<destination>.partial` as the chunks come (a reader that fails midway leaves it, as a crash would). */
+  async receiveFile(
+    destination: string,
+    chunks: AsyncIterable<Uint8Array>,
+    expected: { readonly sha256: string; readonly maxBytes: number },
+  ): Promise<ReceivedFile> {
+    const temporary = `${destination}.partial`;
+    const hash = createHash('sha256');
+    let content = '';
+    this.addFile(temporary, '');
+    for await (const chunk of chunks) {
+      content += Buffer.from(chunk).toString('latin1');
+      this.addFile(temporary, content);
+      if (content.length > expected.maxBytes) {
+        this.files.delete(temporary);
+        return { kind: 'too_large' };
+      }
+      hash.update(chunk);
+    }
+    this.files.delete(temporary);
+    const sha256 = hash.digest('hex');
+    if (sha256 !== expected.sha256) return { kind: 'digest_mismatch', sha256 };
+    this.addFile(destination, content);
+    return { kind: 'verified', sizeBytes: content.length };
   }
 
   async createFifo(path: string): Promise<void> {

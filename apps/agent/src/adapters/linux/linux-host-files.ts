@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { constants, watch, type Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { constants, createReadStream, watch, type Stats } from 'node:fs';
 import {
   chmod,
   copyFile,
@@ -9,6 +10,7 @@ import {
   open,
   readlink,
   realpath,
+  rename,
   rm,
   stat,
   truncate,
@@ -17,7 +19,15 @@ import {
 import { basename, dirname, isAbsolute, posix } from 'node:path';
 import { AppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
-import type { HeldImage, HostFiles, ImageFileCheck, ResolvedPath } from '../../application/ports/host-files.js';
+import type {
+  HeldImage,
+  HostFiles,
+  ImageFileCheck,
+  OpenedFile,
+  ReceivedFile,
+  ResolvedPath,
+} from '../../application/ports/host-files.js';
+import { syncDirectory } from '../fs/durable-file.js';
 
 /** O_PATH (Linux): a descriptor naming the file without opening it for reading, so a FIFO cannot block. */
 const openPathOnly = (constants as { O_PATH?: number }).O_PATH ?? 0o10000000;
@@ -78,6 +88,16 @@ export const inProcessCopyMaxBytes = 128 * 1024 * 1024;
 
 /** Read size of the in-process copy, and the block size at which zeros become holes (as `cp --sparse=always`). */
 const chunkBytes = 1024 * 1024;
+
+const zeros = Buffer.alloc(chunkBytes);
+
+function isAllZero(chunk: Uint8Array): boolean {
+  for (let offset = 0; offset < chunk.byteLength; offset += chunkBytes) {
+    const length = Math.min(chunkBytes, chunk.byteLength - offset);
+    if (!Buffer.from(chunk.buffer, chunk.byteOffset + offset, length).equals(zeros.subarray(0, length))) return false;
+  }
+  return true;
+}
 const holeBytes = 4096;
 const zeroChunk = Buffer.alloc(chunkBytes);
 
@@ -231,6 +251,61 @@ export class LinuxHostFiles implements HostFiles {
         release: () => handle.close(),
       },
     };
+  }
+
+  async sha256Of(root: string, path: string): Promise<string | undefined> {
+    const opened = await this.openForReading(root, path);
+    if (!('chunks' in opened)) return undefined;
+    const hash = createHash('sha256');
+    for await (const chunk of opened.chunks) hash.update(chunk);
+    return hash.digest('hex');
+  }
+
+  async openForReading(root: string, path: string): Promise<OpenedFile> {
+    const opened = await this.openImage(root, path);
+    if (opened.handle === undefined) return { check: opened.check as OpenedFile['check'] & { kind: 'missing' } };
+    const handle = opened.handle;
+    // Reopened for reading through /proc: the file that was checked, not a name that could be swapped since.
+    const stream = createReadStream(`/proc/self/fd/${handle.fd}`, { highWaterMark: chunkBytes });
+    stream.once('close', () => void handle.close().catch(() => undefined));
+    return { check: opened.check, chunks: stream };
+  }
+
+  async receiveFile(
+    destination: string,
+    chunks: AsyncIterable<Uint8Array>,
+    expected: { readonly sha256: string; readonly maxBytes: number },
+  ): Promise<ReceivedFile> {
+    const temporary = `${destination}.partial`;
+    const hash = createHash('sha256');
+    const handle = await open(temporary, 'w', 0o600);
+    let sizeBytes = 0;
+    let outcome: ReceivedFile | undefined;
+    try {
+      for await (const chunk of chunks) {
+        sizeBytes += chunk.byteLength;
+        if (sizeBytes > expected.maxBytes) {
+          outcome = { kind: 'too_large' };
+          break;
+        }
+        hash.update(chunk);
+        // Blocks of zeros stay holes, as the disk copies of VMs do: memory files are mostly zeros.
+        if (!isAllZero(chunk)) await handle.write(chunk, 0, chunk.byteLength, sizeBytes - chunk.byteLength);
+      }
+      if (outcome === undefined) {
+        await handle.truncate(sizeBytes);
+        const sha256 = hash.digest('hex');
+        outcome = sha256 === expected.sha256 ? { kind: 'verified', sizeBytes } : { kind: 'digest_mismatch', sha256 };
+        if (outcome.kind === 'verified') await handle.sync();
+      }
+    } finally {
+      await handle.close();
+      if (outcome?.kind !== 'verified') await rm(temporary, { force: true });
+    }
+    if (outcome.kind !== 'verified') return outcome;
+    await rename(temporary, destination);
+    await syncDirectory(dirname(destination));
+    return outcome;
   }
 
   async inspectImage(root: string, path: string): Promise<ImageFileCheck> {

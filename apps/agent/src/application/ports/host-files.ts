@@ -28,6 +28,17 @@ export interface HeldImage {
   release(): Promise<void>;
 }
 
+/** What receiving a file found: verified (and in place), or refused (and nothing of it kept). */
+export type ReceivedFile =
+  | { readonly kind: 'verified'; readonly sizeBytes: number }
+  | { readonly kind: 'digest_mismatch'; readonly sha256: string }
+  | { readonly kind: 'too_large' };
+
+/** A regular image file opened once, its bytes read from that open file. */
+export type OpenedFile =
+  | { readonly check: ImageFileCheck & { readonly kind: 'regular' }; readonly chunks: AsyncIterable<Uint8Array> }
+  | { readonly check: Exclude<ImageFileCheck, { readonly kind: 'regular' }> };
+
 /** Files the Agent creates for a VM. Paths are absolute; nothing is world-accessible. */
 export interface HostFiles {
   /**
@@ -65,6 +76,23 @@ export interface HostFiles {
    * Never opens a FIFO or device for reading, so it cannot block on one.
    */
   inspectImage(root: string, path: string): Promise<ImageFileCheck>;
+  /** The SHA-256 (hex) of a regular file checked as `inspectImage` does, read from one open file; undefined otherwise. */
+  sha256Of(root: string, path: string): Promise<string | undefined>;
+  /**
+   * Opens a regular file checked as `inspectImage` does and reads it from that open file (closed
+   * when the chunks end or their reader stops).
+   */
+  openForReading(root: string, path: string): Promise<OpenedFile>;
+  /**
+   * Writes `chunks` to `destination` (mode 0600, zero blocks left as holes) under a temporary name
+   * beside it, hashing them on the way: only a file of at most `maxBytes` whose SHA-256 is `sha256`
+   * is flushed and renamed to `destination`; anything else is removed before this answers.
+   */
+  receiveFile(
+    destination: string,
+    chunks: AsyncIterable<Uint8Array>,
+    expected: { readonly sha256: string; readonly maxBytes: number },
+  ): Promise<ReceivedFile>;
   /** Opens and checks as `inspectImage` does and, for a regular file, keeps it open until released. */
   holdImage(root: string, path: string): Promise<{ readonly check: ImageFileCheck; readonly held?: HeldImage }>;
 }

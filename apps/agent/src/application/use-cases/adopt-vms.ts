@@ -1,17 +1,20 @@
 import { freshGuestMetadata } from '../steps/fresh-guest-metadata.js';
 import type { VmRecord } from '../../domain/vm-record.js';
 import type { AgentContext } from '../agent-context.js';
+import { discardUnfinishedCopies } from './snapshot-copies.js';
 import { discardUnfinishedSnapshots } from './snapshot-vm.js';
 import { VmLedger } from '../vm-ledger.js';
 
 /**
  * At start: loads every record and checks each recorded VMM is still the same live process. Live
  * ones are simply kept (re-adopted); records of dead ones stay so stop or delete can clean up.
- * Snapshots a crash left half-written are removed: a snapshot is usable or it is not there. A
+ * Snapshots a crash left half-written are removed, and copies of other hosts' snapshots a crash
+ * interrupted: a snapshot is usable or it is not there. A
  * restore a crash interrupted after the load (its disk copied, its memory loaded, the guest paused)
  * is finished: the guest is told its identity and resumed (unless it is to stay paused).
  */
 export async function adoptVms(context: AgentContext): Promise<{ adopted: number; exited: number }> {
+  await discardUnfinishedCopies(context);
   const records = await context.records.loadAll();
   let adopted = 0;
   let exited = 0;

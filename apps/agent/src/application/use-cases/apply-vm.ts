@@ -17,6 +17,7 @@ import { bootArgsOf } from '../../domain/guest-metadata.js';
 import { parseVmId, type VmId } from '../../domain/vm-id.js';
 import type { AgentContext } from '../agent-context.js';
 import { agentVmFromRecord, observeVm } from './describe-vm.js';
+import { readyCopyOf } from './snapshot-copies.js';
 import { ensureTap } from '../steps/ensure-tap.js';
 import { freshGuestMetadata } from '../steps/fresh-guest-metadata.js';
 import { holdImagePath, resolveImagePath } from '../steps/image-paths.js';
@@ -322,7 +323,8 @@ interface SnapshotToRestore {
 
 /**
  * The ready snapshot a VM is to be restored from, on this host (of another VM, or of the VM itself
- * for a restore in place); SNAPSHOT_NOT_FOUND otherwise.
+ * for a restore in place, or a ready copy of a snapshot taken on another host); SNAPSHOT_NOT_FOUND
+ * otherwise.
  */
 async function snapshotToRestore(
   context: AgentContext,
@@ -331,6 +333,17 @@ async function snapshotToRestore(
 ): Promise<SnapshotToRestore> {
   const source = await context.records.get(parseVmId(from.vmId));
   const snapshot = source === undefined ? undefined : snapshotsOf(source).find((s) => s.id === from.snapshotId);
+  if (snapshot?.state !== 'ready') {
+    // A snapshot taken on another host restores from the copy this host received of it.
+    const copy = await readyCopyOf(context, from.snapshotId);
+    if (copy !== undefined) {
+      return {
+        snapshot: copy.snapshot,
+        disk: { root: copy.directory, path: copy.snapshot.rootfsPath },
+        isPaused: from.isPaused === true,
+      };
+    }
+  }
   if (source === undefined || snapshot?.state !== 'ready') {
     throw new AppError('SNAPSHOT_NOT_FOUND', `No ready snapshot ${from.snapshotId} of VM ${from.vmId} on this host`, {
       details: { snapshotId: from.snapshotId },

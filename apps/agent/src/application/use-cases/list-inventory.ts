@@ -1,6 +1,7 @@
 import type { AgentVm, Inventory } from '@hearth/contracts';
 import type { AgentContext } from '../agent-context.js';
 import { observeVm } from './describe-vm.js';
+import { listSnapshotCopies } from './snapshot-copies.js';
 import { unrecordedTaps } from '../steps/unrecorded-taps.js';
 import { egressObservations } from '../steps/vm-egress.js';
 
@@ -39,5 +40,10 @@ export async function listInventory(context: AgentContext, hostName: string): Pr
       resources: [{ kind: 'directory', ref: directory, vmId }],
     });
   }
-  return { hostName, vms, unrecorded: taps.map((tap) => ({ kind: 'tap' as const, ref: tap.name, vmId: tap.vmId })) };
+  return {
+    hostName,
+    vms,
+    unrecorded: taps.map((tap) => ({ kind: 'tap' as const, ref: tap.name, vmId: tap.vmId })),
+    snapshotCopies: await listSnapshotCopies(context),
+  };
 }

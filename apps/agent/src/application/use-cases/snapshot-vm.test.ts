@@ -54,8 +54,13 @@ describe('snapshotVm', () => {
         pauseMs: result.pauseMs,
         vmmVersion: '1.16.1',
         isRelocatable: true,
+        digests: result.digests,
       },
     ]);
+    // Each file's SHA-256, read back from the files as they are.
+    expect(result.digests?.stateSha256).toBe(await agent.files.sha256Of(vmDirectory, files.statePath));
+    expect(result.digests?.memorySha256).toBe(await agent.files.sha256Of(vmDirectory, files.memoryPath));
+    expect(result.digests?.rootfsSha256).toBe(await agent.files.sha256Of(vmDirectory, files.rootfsPath));
     expect((await describeVm(agent.context, testVmId)).snapshots).toEqual([{ id: snapshotId, state: 'ready' }]);
     expect((await describeVm(agent.context, testVmId)).resources).toContainEqual({
       kind: 'snapshot',

@@ -1,4 +1,4 @@
-import type { CleanupResult, CreateSnapshotRequest, SnapshotFiles, SnapshotResult } from '@hearth/contracts';
+import type { CleanupResult, CreateSnapshotRequest, SnapshotDigests, SnapshotFiles, SnapshotResult } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { failpoint } from '@hearth/failpoints';
 import { isUnderDirectory, snapshotPaths } from '../../domain/vm-paths.js';
@@ -72,7 +72,12 @@ export async function snapshotVm(
       await removeSnapshotFiles(context, ledger, snapshot).catch(() => undefined);
       throw error;
     }
-    const ready: SnapshotRecord = { ...snapshot, state: 'ready', pauseMs, vmmVersion: instance.vmmVersion };
+    // Once the guest runs again: the digests let another host check a copy of these files.
+    const digests = await digestsOf(context, record.directory, snapshot).catch(async (error: unknown) => {
+      await removeSnapshotFiles(context, ledger, snapshot).catch(() => undefined);
+      throw error;
+    });
+    const ready: SnapshotRecord = { ...snapshot, state: 'ready', pauseMs, vmmVersion: instance.vmmVersion, digests };
     await ledger.commit({ snapshots: withSnapshot(ledger.record, ready) });
     failpoint('agent.snapshot.after-ready');
     const files = await sizesOf(context, record.directory, ready);
@@ -83,7 +88,15 @@ export async function snapshotVm(
       vmState = 'stopped';
     }
     context.log.info({ vmId, snapshotId, pauseMs, vmState }, 'vm snapshotted');
-    return { snapshotId, files, pauseMs, totalMs: performance.now() - startedAt, vmmVersion: instance.vmmVersion, vmState };
+    return {
+      snapshotId,
+      files,
+      pauseMs,
+      totalMs: performance.now() - startedAt,
+      vmmVersion: instance.vmmVersion,
+      vmState,
+      digests,
+    };
   });
 }
 
@@ -112,6 +125,7 @@ async function answerReady(
     totalMs: performance.now() - startedAt,
     vmmVersion: vmmVersion ?? 'unknown',
     vmState,
+    ...(snapshot.digests === undefined ? {} : { digests: snapshot.digests }),
   };
 }
 
@@ -173,6 +187,23 @@ async function removeSnapshotFiles(context: AgentContext, ledger: VmLedger, snap
     if (isUnderDirectory(context.settings.runDir, path)) await context.files.remove(path);
   }
   await ledger.commit({ snapshots: withoutSnapshot(ledger.record, snapshot.id) });
+}
+
+/** The SHA-256 of each of the snapshot's files, each read from one open file. */
+async function digestsOf(context: AgentContext, vmDirectory: string, snapshot: SnapshotRecord): Promise<SnapshotDigests> {
+  const digestOf = async (path: string): Promise<string> => {
+    const sha256 = await context.files.sha256Of(vmDirectory, path);
+    if (sha256 === undefined) {
+      throw new AppError('HOST_COMMAND_FAILED', `A file of snapshot ${snapshot.id} is missing`, { diagnostics: { path } });
+    }
+    return sha256;
+  };
+  const [stateSha256, memorySha256, rootfsSha256] = await Promise.all([
+    digestOf(snapshot.statePath),
+    digestOf(snapshot.memoryPath),
+    digestOf(snapshot.rootfsPath),
+  ]);
+  return { stateSha256, memorySha256, rootfsSha256 };
 }
 
 async function sizesOf(context: AgentContext, vmDirectory: string, snapshot: SnapshotRecord): Promise<SnapshotFiles> {

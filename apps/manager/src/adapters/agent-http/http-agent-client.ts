@@ -7,8 +7,10 @@ import {
   RateLimitsResult,
   type RateLimits,
   Inventory,
+  SnapshotCopyResult,
   SnapshotResult,
   type CreateSnapshotRequest,
+  type SnapshotCopyRequest,
   type EgressPolicy,
   type VmSpec,
 } from '@hearth/contracts';
@@ -38,6 +40,11 @@ export interface HttpAgentClientOptions {
    * credential. Without it, calls are plain (tests of the Agent API over a Unix socket).
    */
   readonly tls?: AgentTlsCredentials;
+  /**
+   * Time allowed for one file of a snapshot copy (its whole transfer from one Agent to another);
+   * default ten times `applyTimeoutMs`. Between two chunks no more than `requestTimeoutMs` may pass.
+   */
+  readonly copyFileTimeoutMs?: number;
   /** Told of every answer an Agent gave (any status): the Agent at `addr` is alive. */
   readonly onAnswer?: (addr: string) => void;
 }
@@ -65,6 +72,9 @@ export class HttpAgentClient implements AgentClient {
 
   private readonly tlsPools: AgentTlsPools | undefined;
 
+  /** Copies under way, by target address and snapshot. */
+  private readonly copying = new Map<string, Promise<void>>();
+
   constructor(private readonly options: HttpAgentClientOptions = defaultAgentClientOptions) {
     this.tlsPools = options.tls === undefined ? undefined : new AgentTlsPools(options.tls);
   }
@@ -82,22 +92,9 @@ export class HttpAgentClient implements AgentClient {
    */
   applyVm(target: AgentTarget, vmId: VmId, spec: VmSpec): Promise<ApplyVmResult> {
     const key = `${target.addr} ${vmId} ${JSON.stringify(spec)}`;
-    const inFlight = this.applying.get(key);
-    if (inFlight !== undefined) return inFlight;
-    const applied: Promise<ApplyVmResult> = this.call(
-      target,
-      'PUT',
-      `/vms/${vmId}`,
-      ApplyVmResult,
-      this.options.applyTimeoutMs,
-      spec,
+    return shared(this.applying, key, () =>
+      this.call<ApplyVmResult>(target, 'PUT', `/vms/${vmId}`, ApplyVmResult, this.options.applyTimeoutMs, spec),
     );
-    void applied.then(
-      () => this.applying.delete(key),
-      () => this.applying.delete(key),
-    );
-    this.applying.set(key, applied);
-    return applied;
   }
 
   stopVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult> {
@@ -116,6 +113,100 @@ export class HttpAgentClient implements AgentClient {
 
   deleteSnapshot(target: AgentTarget, vmId: VmId, snapshotId: SnapshotId): Promise<CleanupResult> {
     return this.call(target, 'DELETE', `/vms/${vmId}/snapshots/${snapshotId}`, CleanupResult, this.options.requestTimeoutMs);
+  }
+
+  /** One copy at a time of a snapshot to one Agent: a second request waits for the first's outcome. */
+  copySnapshot(source: AgentTarget, target: AgentTarget, snapshotId: SnapshotId, body: SnapshotCopyRequest): Promise<void> {
+    return shared(this.copying, `${target.addr} ${snapshotId}`, () => this.copyFiles(source, target, snapshotId, body));
+  }
+
+  deleteSnapshotCopy(target: AgentTarget, snapshotId: SnapshotId): Promise<CleanupResult> {
+    return this.call(target, 'DELETE', `/snapshots/${snapshotId}`, CleanupResult, this.options.requestTimeoutMs);
+  }
+
+  /**
+   * The target records the copy, then each file it lacks is streamed from the source's answer
+   * into the target's request, never held whole in the Manager; the target checks its digest.
+   */
+  private async copyFiles(
+    source: AgentTarget,
+    target: AgentTarget,
+    snapshotId: SnapshotId,
+    body: SnapshotCopyRequest,
+  ): Promise<void> {
+    const prepared: SnapshotCopyResult = await this.call(
+      target,
+      'PUT',
+      `/snapshots/${snapshotId}`,
+      SnapshotCopyResult,
+      this.options.requestTimeoutMs,
+      body,
+    );
+    const timeoutMs = this.options.copyFileTimeoutMs ?? this.options.applyTimeoutMs * 10;
+    for (const file of prepared.missing) {
+      const path = `/snapshots/${snapshotId}/files/${file}`;
+      const signal = AbortSignal.timeout(timeoutMs);
+      let sourceResponse: Dispatcher.ResponseData;
+      try {
+        sourceResponse = await request(this.urlOf(source, path), {
+          method: 'GET',
+          headers: this.headers({ accept: 'application/octet-stream, application/problem+json' }),
+          headersTimeout: this.options.requestTimeoutMs,
+          bodyTimeout: this.options.requestTimeoutMs,
+          signal,
+          ...this.dispatcherOption(source, 'GET', path),
+        });
+      } catch (error) {
+        throw unreachable(error, source, 'GET', path);
+      }
+      this.options.onAnswer?.(source.addr);
+      if (sourceResponse.statusCode !== 200) {
+        throw problemToAppError(parseJson(await sourceResponse.body.text()), sourceResponse.statusCode, source, 'GET', path);
+      }
+      let statusCode: number;
+      let text: string;
+      try {
+        const response = await request(this.urlOf(target, path), {
+          method: 'PUT',
+          headers: this.headers({
+            'content-type': 'application/octet-stream',
+            accept: 'application/json, application/problem+json',
+          }),
+          body: sourceResponse.body,
+          headersTimeout: timeoutMs,
+          bodyTimeout: this.options.requestTimeoutMs,
+          signal,
+          ...this.dispatcherOption(target, 'PUT', path),
+        });
+        statusCode = response.statusCode;
+        text = await response.body.text();
+      } catch (error) {
+        sourceResponse.body.destroy();
+        throw unreachable(error, target, 'PUT', path);
+      }
+      this.options.onAnswer?.(target.addr);
+      if (statusCode < 200 || statusCode >= 300) {
+        sourceResponse.body.destroy();
+        throw problemToAppError(parseJson(text), statusCode, target, 'PUT', path);
+      }
+    }
+  }
+
+  private urlOf(target: AgentTarget, path: string): string {
+    return `${target.addr.replace(/\/+$/, '')}${agentApiPrefix}${path}`;
+  }
+
+  private headers(extra: Record<string, string>): Record<string, string> {
+    const headers: Record<string, string> = { ...extra };
+    const correlationId = currentCorrelationId();
+    if (correlationId !== undefined) headers[requestIdHeader] = correlationId;
+    if (this.options.clusterId !== undefined) headers[clusterIdHeader] = this.options.clusterId;
+    return headers;
+  }
+
+  private dispatcherOption(target: AgentTarget, method: string, path: string): { dispatcher?: Dispatcher } {
+    const dispatcher = this.dispatcherFor(target, method, path);
+    return dispatcher === undefined ? {} : { dispatcher };
   }
 
   setVmEgress(target: AgentTarget, vmId: VmId, policy: EgressPolicy): Promise<EgressPolicyResult> {
@@ -260,6 +351,19 @@ export class HttpAgentClient implements AgentClient {
     }
     return { origin: new URL(target.addr).origin, agentId, credentialId };
   }
+}
+
+/** The operation under way for `key` when there is one, else `start()`'s, kept in `inFlight` until it settles. */
+function shared<T>(inFlight: Map<string, Promise<T>>, key: string, start: () => Promise<T>): Promise<T> {
+  const running = inFlight.get(key);
+  if (running !== undefined) return running;
+  const started = start();
+  void started.then(
+    () => inFlight.delete(key),
+    () => inFlight.delete(key),
+  );
+  inFlight.set(key, started);
+  return started;
 }
 
 /** Whatever stops a request from getting an answer (refused, reset, DNS, timeout) means AGENT_UNAVAILABLE. */

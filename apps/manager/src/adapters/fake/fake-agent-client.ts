@@ -9,6 +9,7 @@ import {
   type EgressPolicy,
   type EgressPolicyResult,
   type HostResource,
+  type SnapshotCopyRequest,
   type SnapshotResult,
   type Inventory,
   type RateLimits,
@@ -31,7 +32,9 @@ export type AgentOperation =
   | 'attachConsole'
   | 'inventory'
   | 'snapshot'
-  | 'deleteSnapshot';
+  | 'deleteSnapshot'
+  | 'copySnapshot'
+  | 'deleteSnapshotCopy';
 
 export interface AgentCall {
   readonly operation: AgentOperation;
@@ -104,7 +107,12 @@ export class FakeAgentClient implements AgentClient {
       throw new AppError('VM_INVALID_TRANSITION', `VM ${vmId} is running with a different spec; stop it before applying another`);
     }
     // Like the Agent: a restore needs the snapshot on this host, and a failure records nothing.
-    if (!wasRunning && from !== undefined && this.snapshots.get(`${target.addr} ${from.vmId}`)?.has(from.snapshotId) !== true) {
+    if (
+      !wasRunning &&
+      from !== undefined &&
+      this.snapshots.get(`${target.addr} ${from.vmId}`)?.has(from.snapshotId) !== true &&
+      this.copies.get(target.addr)?.has(from.snapshotId) !== true
+    ) {
       throw new AppError('SNAPSHOT_NOT_FOUND', `No ready snapshot ${from.snapshotId} of VM ${from.vmId} on this host`);
     }
     // A restore asked to leave the guest paused leaves it paused.
@@ -195,7 +203,58 @@ export class FakeAgentClient implements AgentClient {
       totalMs: 30,
       vmmVersion: '1.16.1',
       vmState: stateNow,
+      ...(this.isTakingDigests
+        ? { digests: { stateSha256: '1'.repeat(64), memorySha256: '2'.repeat(64), rootfsSha256: '3'.repeat(64) } }
+        : {}),
     };
+  }
+
+  /** False: snapshots are answered without digests, as an Agent from before they were taken answers. */
+  isTakingDigests = true;
+
+  /** Copies of other hosts' snapshots the fake Agent holds, by address: snapshot id → its VM. */
+  private readonly copies = new Map<string, Map<string, string>>();
+  /** Snapshots whose files on a host no longer match their digests, as `<addr> <snapshotId>`. */
+  private readonly corrupted = new Set<string>();
+
+  /** The snapshot's files on the host at `addr` were changed after it was taken: a copy from there is refused. */
+  corruptSnapshotFiles(addr: string, snapshotId: SnapshotId): void {
+    this.corrupted.add(`${addr} ${snapshotId}`);
+  }
+
+  /** The snapshot copies the fake Agent at `addr` holds. */
+  snapshotCopiesOn(addr: string): string[] {
+    return [...(this.copies.get(addr)?.keys() ?? [])];
+  }
+
+  async copySnapshot(
+    source: AgentTarget,
+    target: AgentTarget,
+    snapshotId: SnapshotId,
+    request: SnapshotCopyRequest,
+  ): Promise<void> {
+    this.calls.push({ operation: 'copySnapshot', addr: target.addr, vmId: request.vmId as VmId });
+    this.throwIfScripted('copySnapshot');
+    const isHeld =
+      this.snapshots.get(`${source.addr} ${request.vmId}`)?.has(snapshotId) === true ||
+      this.copies.get(source.addr)?.has(snapshotId) === true;
+    if (!isHeld) throw new AppError('SNAPSHOT_NOT_FOUND', `No ready snapshot ${snapshotId} on this host`);
+    if (this.corrupted.has(`${source.addr} ${snapshotId}`)) {
+      throw new AppError('SNAPSHOT_DIGEST_MISMATCH', `The memory file of snapshot ${snapshotId} arrived with another SHA-256`);
+    }
+    const held = this.copies.get(target.addr) ?? new Map<string, string>();
+    held.set(snapshotId, request.vmId);
+    this.copies.set(target.addr, held);
+  }
+
+  async deleteSnapshotCopy(target: AgentTarget, snapshotId: SnapshotId): Promise<CleanupResult> {
+    this.calls.push({ operation: 'deleteSnapshotCopy', addr: target.addr });
+    this.throwIfScripted('deleteSnapshotCopy');
+    const held = this.copies.get(target.addr);
+    const vmId = held?.get(snapshotId);
+    if (vmId === undefined) return { removed: [] };
+    held?.delete(snapshotId);
+    return { removed: [{ kind: 'snapshot', ref: snapshotId, vmId }] };
   }
 
   async deleteSnapshot(target: AgentTarget, vmId: VmId, snapshotId: SnapshotId): Promise<CleanupResult> {
@@ -314,7 +373,13 @@ export class FakeAgentClient implements AgentClient {
         resources: vm.resources.filter((r) => r.kind === 'rootfs' || r.kind === 'directory'),
       };
     });
-    return { hostName: target.addr, vms };
+    const snapshotCopies = [...(this.copies.get(target.addr) ?? new Map<string, string>())].map(([snapshotId, vmId]) => ({
+      snapshotId,
+      vmId,
+      state: 'ready' as const,
+      directory: `/run/hearth/snapshots/${snapshotId}`,
+    }));
+    return { hostName: target.addr, vms, snapshotCopies };
   }
 
   /**

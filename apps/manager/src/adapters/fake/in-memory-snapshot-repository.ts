@@ -6,8 +6,8 @@ import type {
   SnapshotRepository,
 } from '../../application/ports/snapshot-repository.js';
 import { canSeeProject } from '../../domain/access.js';
-import type { SnapshotId } from '../../domain/ids.js';
-import { snapshotNotFound, type Snapshot } from '../../domain/snapshot.js';
+import type { HostId, SnapshotId } from '../../domain/ids.js';
+import { snapshotNotFound, type Snapshot, type SnapshotCopy } from '../../domain/snapshot.js';
 import type { Store } from './in-memory-store.js';
 
 export class InMemorySnapshotRepository implements SnapshotRepository {
@@ -32,6 +32,7 @@ export class InMemorySnapshotRepository implements SnapshotRepository {
             sizes: outcome.sizes,
             pauseMs: outcome.pauseMs,
             fingerprint: outcome.fingerprint,
+            digests: outcome.digests,
             updatedAt: at,
           }
         : { ...current, state: 'failed', failureReason: outcome.failureReason, updatedAt: at };
@@ -63,6 +64,49 @@ export class InMemorySnapshotRepository implements SnapshotRepository {
     if (current === undefined) throw snapshotNotFound(id);
     this.store.removeSnapshot(id);
     this.record('snapshot.deleted', current, at, 'deleted');
+  }
+
+  async listCopies(id: SnapshotId): Promise<SnapshotCopy[]> {
+    return this.copies().filter((copy) => copy.snapshotId === id);
+  }
+
+  async listCopiesOnHost(hostId: HostId): Promise<SnapshotCopy[]> {
+    return this.copies().filter((copy) => copy.hostId === hostId);
+  }
+
+  async startCopy(id: SnapshotId, hostId: HostId, at: Date): Promise<SnapshotCopy> {
+    const snapshot = this.store.snapshots.get(id);
+    if (snapshot === undefined) throw snapshotNotFound(id);
+    const existing = this.store.snapshotCopies.get(`${id} ${hostId}`);
+    if (existing !== undefined) return { ...existing };
+    const copy: SnapshotCopy = { snapshotId: id, hostId, state: 'copying', createdAt: at, updatedAt: at };
+    this.store.snapshotCopies.set(`${id} ${hostId}`, copy);
+    this.record('snapshot.copy_started', snapshot, at, `copying to host ${hostId}`);
+    return { ...copy };
+  }
+
+  async finishCopy(id: SnapshotId, hostId: HostId, at: Date): Promise<SnapshotCopy> {
+    const snapshot = this.store.snapshots.get(id);
+    const existing = this.store.snapshotCopies.get(`${id} ${hostId}`);
+    if (snapshot === undefined || existing === undefined) throw snapshotNotFound(id);
+    const copy: SnapshotCopy = { ...existing, state: 'ready', updatedAt: at };
+    this.store.snapshotCopies.set(`${id} ${hostId}`, copy);
+    if (existing.state !== 'ready') this.record('snapshot.copied', snapshot, at, `copied to host ${hostId}`);
+    return { ...copy };
+  }
+
+  async removeCopy(id: SnapshotId, hostId: HostId, at: Date, why: string): Promise<void> {
+    const snapshot = this.store.snapshots.get(id);
+    if (snapshot === undefined || !this.store.snapshotCopies.delete(`${id} ${hostId}`)) return;
+    this.record('snapshot.copy_removed', snapshot, at, `copy on host ${hostId} removed: ${why}`);
+  }
+
+  /** Copies whose snapshot is still there (the table's foreign key removes the others with it). */
+  private copies(): SnapshotCopy[] {
+    return [...this.store.snapshotCopies.values()]
+      .filter((copy) => this.store.snapshots.has(copy.snapshotId))
+      .map((copy) => ({ ...copy }))
+      .sort((a, b) => (`${a.snapshotId} ${a.hostId}` < `${b.snapshotId} ${b.hostId}` ? -1 : 1));
   }
 
   private record(type: string, snapshot: Snapshot, at: Date, message: string): void {

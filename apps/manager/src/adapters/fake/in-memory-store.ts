@@ -3,7 +3,7 @@ import type { HostId, ImageId, SnapshotId, TemplateId, VmId } from '../../domain
 import type { Image } from '../../domain/image.js';
 import type { NewEvent, RecordedEvent } from '../../domain/event.js';
 import { unlimitedQuota, type Project } from '../../domain/project.js';
-import type { Snapshot } from '../../domain/snapshot.js';
+import type { Snapshot, SnapshotCopy } from '../../domain/snapshot.js';
 import type { Template } from '../../domain/template.js';
 import { guestMacSerialRange, type Vm } from '../../domain/vm.js';
 import type { AddressLease } from '../../domain/address-lease.js';
@@ -28,6 +28,8 @@ export class Store {
   readonly images = new Map<ImageId, Image>();
   readonly templates = new Map<TemplateId, Template>();
   readonly snapshots = new Map<SnapshotId, Snapshot>();
+  /** Copies of snapshots on other hosts, by `<snapshotId> <hostId>` (gone with their snapshot, as by the foreign key). */
+  readonly snapshotCopies = new Map<string, SnapshotCopy>();
   readonly hosts = new Map<HostId, Host>();
   /** Agent credentials by Agent identity (deleted with the Agent's host). */
   readonly credentials = new Map<string, StoredAgentCredential>();

@@ -6,12 +6,19 @@ import type {
   SnapshotRepository,
 } from '../../application/ports/snapshot-repository.js';
 import type { HostId, SnapshotId, VmId } from '../../domain/ids.js';
-import { snapshotNotFound, type Snapshot, type SnapshotFingerprint, type SnapshotState } from '../../domain/snapshot.js';
+import {
+  snapshotNotFound,
+  type Snapshot,
+  type SnapshotCopy,
+  type SnapshotDigests,
+  type SnapshotFingerprint,
+  type SnapshotState,
+} from '../../domain/snapshot.js';
 import type { Database } from './database.js';
 import { translated } from './database-errors.js';
 import { keysetPage } from './keyset-page.js';
 import { ofProjects } from './project-filter.js';
-import type { ManagerDatabase, SnapshotsTable } from './schema.js';
+import type { ManagerDatabase, SnapshotCopiesTable, SnapshotsTable } from './schema.js';
 
 /** The `snapshots` table; every change is written with its event in one transaction. */
 export class PgSnapshotRepository implements SnapshotRepository {
@@ -36,6 +43,7 @@ export class PgSnapshotRepository implements SnapshotRepository {
             parent_id: snapshot.parentId,
             expires_at: snapshot.expiresAt,
             failure_reason: snapshot.failureReason === null ? null : JSON.stringify(snapshot.failureReason),
+            digests: snapshot.digests === null ? null : JSON.stringify(snapshot.digests),
             created_at: snapshot.createdAt,
             updated_at: snapshot.updatedAt,
           })
@@ -59,6 +67,7 @@ export class PgSnapshotRepository implements SnapshotRepository {
                   rootfs_bytes: outcome.sizes.rootfsBytes,
                   pause_ms: outcome.pauseMs,
                   fingerprint: JSON.stringify(outcome.fingerprint),
+                  digests: outcome.digests === null ? null : JSON.stringify(outcome.digests),
                   updated_at: at,
                 }
               : { state: 'failed', failure_reason: JSON.stringify(outcome.failureReason), updated_at: at },
@@ -108,6 +117,104 @@ export class PgSnapshotRepository implements SnapshotRepository {
       }),
     );
   }
+
+  async listCopies(id: SnapshotId): Promise<SnapshotCopy[]> {
+    const rows = await translated(() =>
+      this.db.selectFrom('snapshot_copies').selectAll().where('snapshot_id', '=', id).orderBy('host_id').execute(),
+    );
+    return rows.map(toCopy);
+  }
+
+  async listCopiesOnHost(hostId: HostId): Promise<SnapshotCopy[]> {
+    const rows = await translated(() =>
+      this.db.selectFrom('snapshot_copies').selectAll().where('host_id', '=', hostId).orderBy('snapshot_id').execute(),
+    );
+    return rows.map(toCopy);
+  }
+
+  async startCopy(id: SnapshotId, hostId: HostId, at: Date): Promise<SnapshotCopy> {
+    const row = await translated(() =>
+      this.db.transaction().execute(async (trx) => {
+        // The snapshot's row is locked, so its delete waits for this and then removes the copy's row with it.
+        const snapshot = await trx.selectFrom('snapshots').selectAll().where('id', '=', id).forShare().executeTakeFirst();
+        if (snapshot === undefined) throw snapshotNotFound(id);
+        const inserted = await trx
+          .insertInto('snapshot_copies')
+          .values({ snapshot_id: id, host_id: hostId, state: 'copying', created_at: at, updated_at: at })
+          .onConflict((oc) => oc.columns(['snapshot_id', 'host_id']).doNothing())
+          .returningAll()
+          .executeTakeFirst();
+        if (inserted === undefined) {
+          return trx
+            .selectFrom('snapshot_copies')
+            .selectAll()
+            .where('snapshot_id', '=', id)
+            .where('host_id', '=', hostId)
+            .executeTakeFirstOrThrow();
+        }
+        await appendEvent(trx, 'snapshot.copy_started', toSnapshot(snapshot), at, `copying to host ${hostId}`);
+        return inserted;
+      }),
+    );
+    return toCopy(row);
+  }
+
+  async finishCopy(id: SnapshotId, hostId: HostId, at: Date): Promise<SnapshotCopy> {
+    const row = await translated(() =>
+      this.db.transaction().execute(async (trx) => {
+        const updated = await trx
+          .updateTable('snapshot_copies')
+          .set({ state: 'ready', updated_at: at })
+          .where('snapshot_id', '=', id)
+          .where('host_id', '=', hostId)
+          .where('state', '=', 'copying')
+          .returningAll()
+          .executeTakeFirst();
+        if (updated === undefined) {
+          const existing = await trx
+            .selectFrom('snapshot_copies')
+            .selectAll()
+            .where('snapshot_id', '=', id)
+            .where('host_id', '=', hostId)
+            .executeTakeFirst();
+          if (existing === undefined) throw snapshotNotFound(id);
+          return existing;
+        }
+        const snapshot = await trx.selectFrom('snapshots').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+        await appendEvent(trx, 'snapshot.copied', toSnapshot(snapshot), at, `copied to host ${hostId}`);
+        return updated;
+      }),
+    );
+    return toCopy(row);
+  }
+
+  async removeCopy(id: SnapshotId, hostId: HostId, at: Date, why: string): Promise<void> {
+    await translated(() =>
+      this.db.transaction().execute(async (trx) => {
+        const deleted = await trx
+          .deleteFrom('snapshot_copies')
+          .where('snapshot_id', '=', id)
+          .where('host_id', '=', hostId)
+          .returningAll()
+          .executeTakeFirst();
+        if (deleted === undefined) return;
+        const snapshot = await trx.selectFrom('snapshots').selectAll().where('id', '=', id).executeTakeFirst();
+        if (snapshot !== undefined) {
+          await appendEvent(trx, 'snapshot.copy_removed', toSnapshot(snapshot), at, `copy on host ${hostId} removed: ${why}`);
+        }
+      }),
+    );
+  }
+}
+
+function toCopy(row: Selectable<SnapshotCopiesTable>): SnapshotCopy {
+  return {
+    snapshotId: row.snapshot_id as SnapshotId,
+    hostId: row.host_id as HostId,
+    state: row.state as SnapshotCopy['state'],
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
 }
 
 async function appendEvent(
@@ -147,6 +254,7 @@ function toSnapshot(row: Selectable<SnapshotsTable>): Snapshot {
         : { stateBytes: bytes(row.state_bytes), memoryBytes: bytes(row.memory_bytes), rootfsBytes: bytes(row.rootfs_bytes) },
     pauseMs: row.pause_ms,
     fingerprint: (row.fingerprint as SnapshotFingerprint | null) ?? null,
+    digests: (row.digests as SnapshotDigests | null) ?? null,
     parentId: row.parent_id as SnapshotId | null,
     expiresAt: row.expires_at === null ? null : new Date(row.expires_at),
     failureReason: (row.failure_reason as Snapshot['failureReason']) ?? null,

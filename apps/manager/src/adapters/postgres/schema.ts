@@ -123,6 +123,15 @@ export interface SnapshotsTable {
   parent_id: string | null;
   expires_at: Date | null;
   failure_reason: ColumnType<unknown, string | null, string | null>;
+  digests: ColumnType<unknown, string | null | undefined, string | null>;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface SnapshotCopiesTable {
+  snapshot_id: string;
+  host_id: string;
+  state: string;
   created_at: Date;
   updated_at: Date;
 }
@@ -250,6 +259,7 @@ export interface ManagerDatabase {
   images: ImagesTable;
   templates: TemplatesTable;
   snapshots: SnapshotsTable;
+  snapshot_copies: SnapshotCopiesTable;
   vms: VmsTable;
   address_leases: AddressLeasesTable;
   published_ports: PublishedPortsTable;

@@ -7,6 +7,7 @@ import type {
   Inventory,
   RateLimits,
   RateLimitsResult,
+  SnapshotCopyRequest,
   SnapshotResult,
   VmSpec,
 } from '@hearth/contracts';
@@ -52,6 +53,15 @@ export interface AgentClient {
   snapshotVm(target: AgentTarget, vmId: VmId, snapshotId: SnapshotId, request: CreateSnapshotRequest): Promise<SnapshotResult>;
   /** Removes a snapshot's files; an unknown snapshot removes nothing. */
   deleteSnapshot(target: AgentTarget, vmId: VmId, snapshotId: SnapshotId): Promise<CleanupResult>;
+  /**
+   * Brings a snapshot's files from `source` (which holds it ready: taken there, or a ready copy) to
+   * `target`, each file checked there against its SHA-256 as it arrives: SNAPSHOT_DIGEST_MISMATCH
+   * when one differs (the target keeps nothing of that file). Files the target holds already are
+   * not sent again; a copy asked while the same one is under way waits for it.
+   */
+  copySnapshot(source: AgentTarget, target: AgentTarget, snapshotId: SnapshotId, request: SnapshotCopyRequest): Promise<void>;
+  /** Removes the target's copy of a snapshot taken elsewhere; an unknown copy removes nothing. */
+  deleteSnapshotCopy(target: AgentTarget, snapshotId: SnapshotId): Promise<CleanupResult>;
   /**
    * Replaces the VM's egress policy on its host: a running VM's chain is rewritten at once, in one
    * transaction (`isApplied`); a VM that is not running keeps it for its next start. VM_NOT_FOUND

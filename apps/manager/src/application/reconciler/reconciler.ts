@@ -14,6 +14,7 @@ import {
 import { vmStates } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
 import type { ReconcileHints } from '../ports/reconcile-hints.js';
+import { settleSnapshotCopies } from '../use-cases/snapshot-copies.js';
 import { listCreatingSnapshots, settleSnapshots } from '../use-cases/snapshots.js';
 import type { Snapshot } from '../../domain/snapshot.js';
 import { HostHealth } from './host-health.js';
@@ -294,10 +295,14 @@ export class Reconciler implements ReconcileHints {
     return needsReconcile(this.decisionInput(vm, hostStatus, observed, retry, now));
   }
 
-  /** Snapshots a Manager's crash or a lost answer left unsettled (see settleSnapshots); a failure waits for the next pass. */
+  /**
+   * Snapshots a Manager's crash or a lost answer left unsettled (see settleSnapshots), and copies of
+   * snapshots whose records are gone (see settleSnapshotCopies); a failure waits for the next pass.
+   */
   private async settleSnapshotsOf(host: Host, inventory: Inventory, creating: readonly Snapshot[]): Promise<void> {
     try {
       await settleSnapshots(this.deps, host, inventory, this.settings.graceMs, creating);
+      await settleSnapshotCopies(this.deps, host, inventory, this.settings.graceMs);
     } catch (error) {
       this.deps.log.warn({ hostId: host.id, err: error }, 'settling snapshots failed; next pass retries');
     }

@@ -8,11 +8,13 @@ import {
 } from '@hearth/contracts';
 import { AppError, isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
+import type { SnapshotId } from '../../domain/ids.js';
 import { snapshotToRestore, type FailureReason, type Vm, type VmStep } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { noVmStartMetrics } from '../ports/vm-start-metrics.js';
+import { ensureSnapshotOnHost } from './snapshot-copies.js';
 
-type Deps = Pick<UseCaseDependencies, 'vms' | 'agents' | 'clock' | 'log' | 'metrics'>;
+type Deps = Pick<UseCaseDependencies, 'vms' | 'snapshots' | 'hosts' | 'agents' | 'clock' | 'log' | 'metrics'>;
 
 export function vmSpecOf(vm: Vm): VmSpec {
   return {
@@ -97,6 +99,8 @@ export async function applyVmOnHost(
   const spec = vmSpecOf(vm);
   let result: ApplyVmResult;
   try {
+    // A restore on a host that lacks the snapshot's files gets them first, from a host that has them.
+    if (spec.restoreFrom !== undefined) await ensureSnapshotOnHost(deps, spec.restoreFrom.snapshotId as SnapshotId, host);
     result = await deps.agents.applyVm(host, vm.id, spec);
     failpoint('manager.apply.after-agent');
   } catch (error) {

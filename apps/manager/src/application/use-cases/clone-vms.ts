@@ -6,9 +6,9 @@ import { allowAllEgress, egressPolicyErrors, type EgressPolicy } from '../../dom
 import type { RateLimits } from '../../domain/rate-limits.js';
 import type { Host } from '../../domain/host.js';
 import type { SnapshotId, TemplateId } from '../../domain/ids.js';
-import { restoreRefusalOf, snapshotIncompatible } from '../../domain/snapshot-compatibility.js';
-import { snapshotNotReady } from '../../domain/snapshot.js';
-import { rejectionOf } from '../../domain/placement.js';
+import { holdsSnapshotFiles, restoreRefusalOf, snapshotIncompatible } from '../../domain/snapshot-compatibility.js';
+import { snapshotNotReady, type Snapshot } from '../../domain/snapshot.js';
+import { placeVm, rejectionOf, type ResourceRequest } from '../../domain/placement.js';
 import { quotaOverruns } from '../../domain/project.js';
 import type { RestartPolicy } from '../../domain/restart-policy.js';
 import { invalidBody, type Template } from '../../domain/template.js';
@@ -119,18 +119,23 @@ async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{
   const source = await deps.vms.findById(snapshot.vmId);
   if (source === undefined) throw new AppError('INTERNAL', `Snapshot ${snapshot.id} refers to a VM that is gone`);
 
-  // The snapshot's files are on its host only (no copy between hosts yet), and that host must
-  // still run what the snapshot was taken with.
+  // Only a host that runs what the snapshot was taken with; one that holds its files is preferred
+  // (the others get a copy before the restore).
   const hosts = await deps.hosts.list();
-  const reasons = hosts.map((h) => ({ hostId: h.id, reason: restoreRefusalOf(snapshot, h) }));
-  const host = hosts.find((h) => h.id === snapshot.hostId && restoreRefusalOf(snapshot, h) === undefined);
-  if (host === undefined) throw snapshotIncompatible(snapshot.id, reasons);
+  const holders = new Set<string>(
+    (await deps.snapshots.listCopies(snapshot.id)).filter((copy) => copy.state === 'ready').map((copy) => copy.hostId),
+  );
+  const reasons = hosts.map((h) => ({ hostId: h.id, reason: restoreRefusalOf(snapshot, h, holders) }));
+  const compatible = hosts.filter((h) => restoreRefusalOf(snapshot, h, holders) === undefined);
+  if (compatible.length === 0) throw snapshotIncompatible(snapshot.id, reasons);
   const now = deps.clock.now();
   const request = { vcpuCount: source.vcpuCount * count, memoryMib: source.memoryMib * count };
+  const host = await cloneHost(deps, snapshot, compatible, holders, request, now);
   const macs = await Promise.all(names.map(() => deps.vms.allocateGuestMac()));
   const pending: Vm[] = names.map((name, index) => ({
     ...source,
     id: deps.ids.vmId(),
+    hostId: host.id,
     name,
     state: 'pending',
     guestMac: macs[index] ?? '',
@@ -171,7 +176,7 @@ async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{
       if (reason !== undefined) {
         throw new AppError(
           'HOST_NO_CAPACITY',
-          `The snapshot's host cannot take ${count} VM(s) of ${source.vcpuCount} vCPU and ${source.memoryMib} MiB`,
+          `No host that can restore the snapshot can take ${count} VM(s) of ${source.vcpuCount} vCPU and ${source.memoryMib} MiB`,
           {
             details: { hosts: [{ hostId: host.id, reason }] },
           },
@@ -183,4 +188,27 @@ async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{
   deps.log.info({ snapshotId: snapshot.id, hostId: host.id, vmIds: recorded.map((vm) => vm.id) }, 'vms cloned');
   failpoint('manager.clone.after-pending');
   return { vms: recorded, host };
+}
+
+/**
+ * The host the clones go to, among the compatible ones: one that holds the snapshot's files if any
+ * can take them all (by the placement policy), else another that can (it gets a copy first), else
+ * the snapshot's own host or the first compatible one, whose admission then says why it cannot.
+ */
+async function cloneHost(
+  deps: Deps,
+  snapshot: Snapshot,
+  compatible: readonly Host[],
+  holders: ReadonlySet<string>,
+  request: ResourceRequest,
+  now: Date,
+): Promise<Host> {
+  const allocations = await deps.vms.allocationsByHost(compatible.map((h) => h.id));
+  const withFiles = compatible.filter((h) => holdsSnapshotFiles(snapshot, h.id, holders));
+  const withoutFiles = compatible.filter((h) => !holdsSnapshotFiles(snapshot, h.id, holders));
+  for (const candidates of [withFiles, withoutFiles]) {
+    const placement = placeVm(request, candidates, allocations, deps.settings, now);
+    if (placement.isPlaced) return candidates.find((h) => h.id === placement.hostId) ?? (candidates[0] as Host);
+  }
+  return withFiles[0] ?? (compatible[0] as Host);
 }

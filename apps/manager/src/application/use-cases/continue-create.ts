@@ -9,7 +9,7 @@ import { applyVmOnHost, type AgentOutageHandling } from './apply-vm.js';
 import { hostOf } from './stop-vm.js';
 import { getVm } from './vm-queries.js';
 
-type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log'>;
+type Deps = Pick<UseCaseDependencies, 'vms' | 'snapshots' | 'hosts' | 'agents' | 'clock' | 'log'>;
 
 export interface ContinueCreateOptions {
   /** The row as the caller just wrote it: saves a read. */

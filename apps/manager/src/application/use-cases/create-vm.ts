@@ -42,7 +42,7 @@ export interface CreateVmInput extends Partial<VmPreset> {
 
 type Deps = Pick<
   UseCaseDependencies,
-  'vms' | 'images' | 'templates' | 'hosts' | 'agents' | 'contacts' | 'clock' | 'ids' | 'log' | 'settings'
+  'vms' | 'images' | 'templates' | 'snapshots' | 'hosts' | 'agents' | 'contacts' | 'clock' | 'ids' | 'log' | 'settings'
 >;
 
 /**

@@ -28,12 +28,12 @@ export interface HostResourceLedger {
 /**
  * The host's resource ledger, read live from its Agent: every TAP, process, socket, FIFO, rootfs
  * copy, log and state directory, each tagged with its VM id and checked against the VM records,
- * and the marked TAPs the Agent holds no record of.
+ * the marked TAPs the Agent holds no record of, and the copies of other hosts' snapshots it holds.
  * (The Agent creates no firewall rules yet, so there are none to list.) AGENT_UNAVAILABLE when the
  * Agent cannot be reached.
  */
 export async function listHostResources(
-  deps: Pick<UseCaseDependencies, 'hosts' | 'vms' | 'agents' | 'clock'>,
+  deps: Pick<UseCaseDependencies, 'hosts' | 'vms' | 'snapshots' | 'agents' | 'clock'>,
   id: HostId,
 ): Promise<HostResourceLedger> {
   const host = await hostOf(deps, id);
@@ -64,6 +64,21 @@ export async function listHostResources(
       isOrphaned: true,
       isRecordUnreadable: false,
     });
+  }
+  // Copies of snapshots taken on other hosts: orphaned when no record of a copy on this host stands behind them.
+  if ((inventory.snapshotCopies ?? []).length > 0) {
+    const recorded = new Set<string>((await deps.snapshots.listCopiesOnHost(id)).map((copy) => copy.snapshotId));
+    for (const copy of inventory.snapshotCopies ?? []) {
+      const vm = await deps.vms.findById(copy.vmId as VmId);
+      resources.push({
+        kind: 'snapshot',
+        ref: copy.snapshotId,
+        vmId: copy.vmId as VmId,
+        vmState: vm?.state ?? null,
+        isOrphaned: !recorded.has(copy.snapshotId),
+        isRecordUnreadable: false,
+      });
+    }
   }
   return { hostId: host.id, hostName: host.name, readAt, resources };
 }

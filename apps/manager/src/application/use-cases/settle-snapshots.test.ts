@@ -36,6 +36,7 @@ async function creatingRow(world: World, vm: Vm): Promise<Snapshot> {
     sizes: null,
     pauseMs: null,
     fingerprint: null,
+    digests: null,
     parentId: null,
     expiresAt: null,
     failureReason: null,

@@ -51,6 +51,7 @@ export async function createSnapshot(deps: Deps, vmId: VmId, input: NewSnapshot,
     sizes: null,
     pauseMs: null,
     fingerprint: null,
+    digests: null,
     parentId: null,
     expiresAt: input.expiresInSeconds === undefined ? null : new Date(now.getTime() + input.expiresInSeconds * 1000),
     failureReason: null,
@@ -106,6 +107,7 @@ function readyOutcome(host: Host, kernel: Image, taken: SnapshotResult): Snapsho
       kernelSha256: kernel.sha256,
       ...hostFingerprintOf(host.facts),
     },
+    digests: taken.digests ?? null,
   };
 }
 
@@ -248,9 +250,10 @@ export async function getSnapshot(deps: Pick<Deps, 'snapshots'>, id: SnapshotId,
 }
 
 /**
- * Removes the snapshot's files on its host, then the snapshot: a failed one too, since its host may
- * hold what its lost answer was about. One still being taken is refused (SNAPSHOT_NOT_READY), one
- * a VM is still to be restored from (SNAPSHOT_IN_USE) or a template carries (SNAPSHOT_IN_TEMPLATE) too.
+ * Removes the snapshot's files on its host and its copies on other hosts, then the snapshot: a
+ * failed one too, since its host may hold what its lost answer was about. One still being taken is
+ * refused (SNAPSHOT_NOT_READY), one a VM is still to be restored from (SNAPSHOT_IN_USE) or a
+ * template carries (SNAPSHOT_IN_TEMPLATE) too.
  */
 export async function deleteSnapshot(deps: Deps, id: SnapshotId, projects: ProjectSet): Promise<Snapshot> {
   const snapshot = await getSnapshot(deps, id, projects);
@@ -276,6 +279,12 @@ export async function deleteSnapshot(deps: Deps, id: SnapshotId, projects: Proje
     const removal = deps.agents.deleteSnapshot(host, snapshot.vmId, snapshot.id);
     // What the host holds of a failed one, if anything, the reconciler removes once it can (settleSnapshots).
     await (snapshot.state === 'ready' ? removal : removal.catch(() => undefined));
+  }
+  // Copies on other hosts go with it; one whose host cannot be asked now the reconciler removes
+  // once the row is gone (settleSnapshotCopies).
+  for (const copy of await deps.snapshots.listCopies(snapshot.id)) {
+    const holder = await deps.hosts.findById(copy.hostId);
+    if (holder !== undefined) await deps.agents.deleteSnapshotCopy(holder, snapshot.id).catch(() => undefined);
   }
   await deps.snapshots.delete(id, deps.clock.now());
   return snapshot;

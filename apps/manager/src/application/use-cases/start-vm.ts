@@ -11,7 +11,10 @@ import { versionToMatch, type MutationOptions } from './if-match.js';
 import { getVm } from './vm-queries.js';
 import { everyProject } from '../../domain/access.js';
 
-type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'contacts' | 'clock' | 'log' | 'settings' | 'reconcileStates'>;
+type Deps = Pick<
+  UseCaseDependencies,
+  'vms' | 'snapshots' | 'hosts' | 'agents' | 'contacts' | 'clock' | 'log' | 'settings' | 'reconcileStates'
+>;
 
 /**
  * Starts a stopped (or failed) VM again on its own host by re-applying its spec. A user's start

@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ExecFileCommandRunner } from './exec-file-command-runner.js';
+import { LinuxHostFiles } from './linux-host-files.js';
+
+let directory: string;
+const files = new LinuxHostFiles(new ExecFileCommandRunner());
+
+beforeEach(async () => {
+  directory = await mkdtemp(join(tmpdir(), 'hearth-receive-'));
+});
+
+afterEach(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+async function* chunks(...parts: Buffer[]): AsyncIterable<Uint8Array> {
+  for (const part of parts) yield part;
+}
+
+const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+describe('LinuxHostFiles: receiving and reading snapshot files', () => {
+  it('keeps a file whose SHA-256 matches, with its blocks of zeros left as holes, and reads it back with the same digest', async () => {
+    const content = Buffer.concat([Buffer.from('head'), Buffer.alloc(4 * 1024 * 1024), Buffer.from('tail')]);
+    const destination = join(directory, 'memory');
+
+    const received = await files.receiveFile(
+      destination,
+      chunks(content.subarray(0, 4), content.subarray(4, content.length - 4), content.subarray(-4)),
+      {
+        sha256: sha256(content),
+        maxBytes: content.length,
+      },
+    );
+
+    expect(received).toEqual({ kind: 'verified', sizeBytes: content.length });
+    expect((await readFile(destination)).equals(content)).toBe(true);
+    expect((await stat(destination)).blocks * 512).toBeLessThan(content.length);
+    expect(await files.sha256Of(directory, destination)).toBe(sha256(content));
+    expect(await readdir(directory)).toEqual(['memory']);
+  });
+
+  it('refuses a file of another SHA-256, or longer than allowed, and keeps nothing of it', async () => {
+    const destination = join(directory, 'memory');
+    const content = Buffer.from('tampered bytes');
+
+    expect(await files.receiveFile(destination, chunks(content), { sha256: '0'.repeat(64), maxBytes: 100 })).toEqual({
+      kind: 'digest_mismatch',
+      sha256: sha256(content),
+    });
+    expect(
+      await files.receiveFile(destination, chunks(content, content), { sha256: sha256(content), maxBytes: content.length }),
+    ).toEqual({
+      kind: 'too_large',
+    });
+    expect(await readdir(directory)).toEqual([]);
+  });
+
+  it('reads a regular file from one open file, and nothing outside its root', async () => {
+    const inside = join(directory, 'state');
+    await writeFile(inside, 'device state');
+    const opened = await files.openForReading(directory, inside);
+    const read: Buffer[] = [];
+    if ('chunks' in opened) for await (const chunk of opened.chunks) read.push(Buffer.from(chunk));
+    expect(Buffer.concat(read).toString()).toBe('device state');
+    expect((await files.openForReading(join(directory, 'elsewhere'), inside)).check.kind).toBe('outside');
+  });
+});

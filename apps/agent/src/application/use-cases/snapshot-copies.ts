@@ -1,0 +1,200 @@
+import type {
+  CleanupResult,
+  SnapshotCopyEntry,
+  SnapshotCopyRequest,
+  SnapshotCopyResult,
+  SnapshotFileName,
+} from '@hearth/contracts';
+import { AppError } from '@hearth/errors';
+import {
+  digestsOfCopy,
+  missingFilesOf,
+  newSnapshotCopy,
+  withVerifiedFile,
+  type SnapshotCopyRecord,
+} from '../../domain/snapshot-copy.js';
+import { snapshotsOf, type SnapshotRecord } from '../../domain/vm-record.js';
+import type { AgentContext } from '../agent-context.js';
+import type { OpenedFile } from '../ports/host-files.js';
+
+/** Copies of one snapshot are serialised under this key (VM keys are `vm_…`, so they never meet). */
+function copyLockKey(snapshotId: string): string {
+  return `copy:${snapshotId}`;
+}
+
+/**
+ * `PUT /snapshots/:snapshotId`: this host is to hold a copy of a snapshot taken on another host.
+ * The copy is recorded `copying` (its directory, each file's digest and largest size) before any
+ * byte arrives, so an Agent that dies mid-copy removes it at its next start. A copy that is ready
+ * with the same digests is answered as it is; one asked again with other digests starts afresh.
+ */
+export async function prepareSnapshotCopy(
+  context: AgentContext,
+  snapshotId: string,
+  request: SnapshotCopyRequest,
+): Promise<SnapshotCopyResult> {
+  return context.locks.run(copyLockKey(snapshotId), async () => {
+    const existing = await context.copies.get(snapshotId);
+    if (existing !== undefined && JSON.stringify(digestsOfCopy(existing)) === JSON.stringify(request.digests)) {
+      return copyResult(existing);
+    }
+    if (existing !== undefined) await context.copies.remove(snapshotId);
+    const sizes = {
+      state: request.sizes.stateSizeBytes,
+      memory: request.sizes.memorySizeBytes,
+      rootfs: request.sizes.rootfsSizeBytes,
+    };
+    const copy = newSnapshotCopy(context.settings.runDir, snapshotId, request.vmId, request.digests, sizes, context.clock.now());
+    await context.copies.save(copy);
+    context.log.info({ snapshotId, vmId: request.vmId }, 'snapshot copy started');
+    return copyResult(copy);
+  });
+}
+
+/**
+ * `PUT /snapshots/:snapshotId/files/:file`: one file of a copy, streamed. It is written under a
+ * temporary name and kept only when its SHA-256 is the one recorded for it (SNAPSHOT_DIGEST_MISMATCH
+ * otherwise: nothing of it is kept). The copy is `ready` once its three files are.
+ */
+export async function receiveSnapshotFile(
+  context: AgentContext,
+  snapshotId: string,
+  name: SnapshotFileName,
+  chunks: AsyncIterable<Uint8Array>,
+): Promise<SnapshotCopyResult> {
+  return context.locks.run(copyLockKey(snapshotId), async () => {
+    const copy = await context.copies.get(snapshotId);
+    if (copy === undefined) throw copyNotFound(snapshotId);
+    const file = copy.files[name];
+    if (file.isVerified) return copyResult(copy);
+    const received = await context.files.receiveFile(file.path, chunks, { sha256: file.sha256, maxBytes: file.maxBytes });
+    if (received.kind !== 'verified') {
+      context.log.warn({ snapshotId, file: name, outcome: received.kind }, 'snapshot file refused');
+      throw new AppError(
+        'SNAPSHOT_DIGEST_MISMATCH',
+        received.kind === 'too_large'
+          ? `The ${name} file of snapshot ${snapshotId} is larger than the snapshot's: it was refused`
+          : `The ${name} file of snapshot ${snapshotId} arrived with another SHA-256 than the snapshot's: it was refused`,
+        { details: { snapshotId, file: name } },
+      );
+    }
+    const updated = withVerifiedFile(copy, name, context.clock.now());
+    await context.copies.save(updated);
+    if (updated.state === 'ready') context.log.info({ snapshotId }, 'snapshot copy ready');
+    return copyResult(updated);
+  });
+}
+
+/** `DELETE /snapshots/:snapshotId`: removes the copy's directory and forgets it; an unknown copy removes nothing. */
+export async function deleteSnapshotCopy(context: AgentContext, snapshotId: string): Promise<CleanupResult> {
+  return context.locks.run(copyLockKey(snapshotId), async () => {
+    const copy = await context.copies.get(snapshotId);
+    if (copy === undefined) return { removed: [] };
+    await context.copies.remove(snapshotId);
+    return { removed: [{ kind: 'snapshot', ref: snapshotId, vmId: copy.vmId }] };
+  });
+}
+
+/** At start: copies a crash interrupted are removed (files half received included). Answers how many. */
+export async function discardUnfinishedCopies(context: AgentContext): Promise<number> {
+  let discarded = 0;
+  for (const copy of await context.copies.loadAll()) {
+    if (copy.state === 'ready') continue;
+    await context.copies.remove(copy.snapshotId);
+    context.log.warn({ snapshotId: copy.snapshotId }, 'unfinished snapshot copy removed');
+    discarded += 1;
+  }
+  return discarded;
+}
+
+/** The copies this host holds, for the inventory. */
+export async function listSnapshotCopies(context: AgentContext): Promise<SnapshotCopyEntry[]> {
+  return (await context.copies.list()).map((copy) => ({
+    snapshotId: copy.snapshotId,
+    vmId: copy.vmId,
+    state: copy.state,
+    directory: copy.directory,
+  }));
+}
+
+/**
+ * The ready copy of a snapshot, as a restore reads it: relocatable by construction (a snapshot
+ * that is not is never served to be copied).
+ */
+export async function readyCopyOf(
+  context: AgentContext,
+  snapshotId: string,
+): Promise<{ readonly snapshot: SnapshotRecord; readonly directory: string } | undefined> {
+  const copy = await context.copies.get(snapshotId);
+  if (copy?.state !== 'ready') return undefined;
+  return {
+    directory: copy.directory,
+    snapshot: {
+      id: snapshotId,
+      state: 'ready',
+      statePath: copy.files.state.path,
+      memoryPath: copy.files.memory.path,
+      rootfsPath: copy.files.rootfs.path,
+      isRelocatable: true,
+    },
+  };
+}
+
+/**
+ * `GET /snapshots/:snapshotId/files/:file`: one file of a ready snapshot this host holds (taken
+ * here, or a ready copy), read from one open file. SNAPSHOT_NOT_FOUND when it holds none; a
+ * snapshot whose device state names its VM's disk by absolute path is not copied
+ * (SNAPSHOT_INCOMPATIBLE: a VM restored from it elsewhere would look for that disk).
+ */
+export async function openSnapshotFile(
+  context: AgentContext,
+  snapshotId: string,
+  name: SnapshotFileName,
+): Promise<{ readonly sizeBytes: number; readonly chunks: AsyncIterable<Uint8Array> }> {
+  const found = await heldSnapshot(context, snapshotId);
+  if (found === undefined) {
+    throw new AppError('SNAPSHOT_NOT_FOUND', `No ready snapshot ${snapshotId} on this host`, { details: { snapshotId } });
+  }
+  if (found.snapshot.isRelocatable !== true) {
+    throw new AppError(
+      'SNAPSHOT_INCOMPATIBLE',
+      `Snapshot ${snapshotId} names its VM's disk by absolute path: it cannot be restored on another host`,
+      { details: { snapshotId } },
+    );
+  }
+  const paths: Readonly<Record<SnapshotFileName, string>> = {
+    state: found.snapshot.statePath,
+    memory: found.snapshot.memoryPath,
+    rootfs: found.snapshot.rootfsPath,
+  };
+  const path = paths[name];
+  const opened: OpenedFile = await context.files.openForReading(found.directory, path);
+  if (!('chunks' in opened)) {
+    throw new AppError('HOST_COMMAND_FAILED', `A file of snapshot ${snapshotId} is missing (${opened.check.kind})`, {
+      diagnostics: { path },
+    });
+  }
+  return { sizeBytes: opened.check.sizeBytes, chunks: opened.chunks };
+}
+
+/** A ready snapshot this host holds: of one of its VMs, or a ready copy. */
+async function heldSnapshot(
+  context: AgentContext,
+  snapshotId: string,
+): Promise<{ readonly snapshot: SnapshotRecord; readonly directory: string } | undefined> {
+  for (const record of await context.records.list()) {
+    const snapshot = snapshotsOf(record).find((s) => s.id === snapshotId && s.state === 'ready');
+    if (snapshot !== undefined) return { snapshot, directory: record.directory };
+  }
+  return readyCopyOf(context, snapshotId);
+}
+
+function copyResult(copy: SnapshotCopyRecord): SnapshotCopyResult {
+  return { snapshotId: copy.snapshotId, state: copy.state, missing: missingFilesOf(copy) };
+}
+
+function copyNotFound(snapshotId: string): AppError {
+  return new AppError('SNAPSHOT_NOT_FOUND', `No copy of snapshot ${snapshotId} is being received on this host`, {
+    details: { snapshotId },
+  });
+}

@@ -1,0 +1,157 @@
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger, type HttpServer } from '@hearth/http-server';
+import { snapshotFileNames, type SnapshotCopyRequest, type SnapshotResult } from '@hearth/contracts';
+import { createFakeAgent, type FakeAgent } from '../adapters/fake/fake-agent-context.js';
+import { FakeHostProbe } from '../adapters/fake/fake-host-probe.js';
+import { otherVmId, testSpec, testVmId } from '../adapters/fake/fake-fixtures.js';
+import { adoptVms } from '../application/use-cases/adopt-vms.js';
+import { applyVm } from '../application/use-cases/apply-vm.js';
+import { snapshotVm } from '../application/use-cases/snapshot-vm.js';
+import { createAgentApp } from './create-agent-app.js';
+
+const snapshotId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ0';
+const copyDirectory = `/srv/fc/snapshots/${snapshotId}`;
+
+interface ListeningAgent {
+  readonly agent: FakeAgent;
+  readonly app: HttpServer;
+  readonly base: string;
+}
+
+const apps: HttpServer[] = [];
+
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((app) => app.close()));
+});
+
+/** An Agent of fakes behind its real HTTP API, listening on loopback. */
+async function listeningAgent(hostName: string): Promise<ListeningAgent> {
+  const agent = createFakeAgent();
+  const app = createAgentApp({
+    logger: createLogger({ name: 'agent-test', level: 'silent' }),
+    context: agent.context,
+    status: { probe: new FakeHostProbe(), records: agent.records, clock: agent.clock, hostName },
+  });
+  apps.push(app);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as AddressInfo;
+  return { agent, app, base: `http://127.0.0.1:${port}/agent/v1` };
+}
+
+/** Host A runs a VM and has taken a snapshot of it; host B has nothing yet. */
+async function twoHosts(): Promise<{ a: ListeningAgent; b: ListeningAgent; taken: SnapshotResult }> {
+  const [a, b] = await Promise.all([listeningAgent('host-a'), listeningAgent('host-b')]);
+  await applyVm(a.agent.context, testVmId, testSpec);
+  const taken = await snapshotVm(a.agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+  return { a, b, taken };
+}
+
+function copyRequest(taken: SnapshotResult): SnapshotCopyRequest {
+  if (taken.digests === undefined) throw new Error('the snapshot has no digests');
+  return {
+    vmId: testVmId,
+    digests: taken.digests,
+    sizes: {
+      stateSizeBytes: taken.files.stateSizeBytes,
+      memorySizeBytes: taken.files.memorySizeBytes,
+      rootfsSizeBytes: taken.files.rootfsSizeBytes,
+    },
+  };
+}
+
+async function putJson(url: string, body: unknown): Promise<Response> {
+  return fetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+/** One file streamed from A to B, as the Manager does: A's answer body is B's request body. */
+async function streamFile(a: ListeningAgent, b: ListeningAgent, file: string): Promise<Response> {
+  const source = await fetch(`${a.base}/snapshots/${snapshotId}/files/${file}`);
+  expect(source.status).toBe(200);
+  return fetch(`${b.base}/snapshots/${snapshotId}/files/${file}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: source.body,
+    duplex: 'half',
+  } as RequestInit);
+}
+
+describe('snapshot copies between two Agents over HTTP', () => {
+  it('a copy received file by file, each with its digest, is ready and restores a VM on the other host', async () => {
+    const { a, b, taken } = await twoHosts();
+
+    const prepared = await putJson(`${b.base}/snapshots/${snapshotId}`, copyRequest(taken));
+    expect(await prepared.json()).toEqual({ snapshotId, state: 'copying', missing: ['state', 'memory', 'rootfs'] });
+    const answers = [];
+    for (const file of snapshotFileNames) answers.push(await (await streamFile(a, b, file)).json());
+    expect(answers.at(-1)).toEqual({ snapshotId, state: 'ready', missing: [] });
+    for (const suffix of ['vmstate', 'memory', 'rootfs.ext4']) {
+      const path = `${copyDirectory}/${snapshotId}.${suffix}`;
+      expect(await b.agent.files.sha256Of(copyDirectory, path)).toBe(
+        await a.agent.files.sha256Of(`/srv/fc/vms/${testVmId}`, `/srv/fc/vms/${testVmId}/${snapshotId}.${suffix}`),
+      );
+    }
+    const inventory = (await (await fetch(`${b.base}/inventory`)).json()) as { snapshotCopies: unknown };
+    expect(inventory.snapshotCopies).toEqual([{ snapshotId, vmId: testVmId, state: 'ready', directory: copyDirectory }]);
+
+    // A clone on B restores from B's copy: its source VM is on A only.
+    const clone = await applyVm(b.agent.context, otherVmId, {
+      ...testSpec,
+      guestMac: '06:00:ac:10:00:03',
+      restoreFrom: { vmId: testVmId, snapshotId },
+    });
+    expect(clone.vm.vmmState).toBe('running');
+    const loads = b.agent.vmm.liveProcesses[0]?.calls.filter((call) => call.path === '/snapshot/load') ?? [];
+    expect(loads.map((call) => call.body)).toMatchObject([
+      { statePath: `${copyDirectory}/${snapshotId}.vmstate`, memoryPath: `${copyDirectory}/${snapshotId}.memory` },
+    ]);
+
+    const removed = await fetch(`${b.base}/snapshots/${snapshotId}`, { method: 'DELETE' });
+    expect(await removed.json()).toEqual({ removed: [{ kind: 'snapshot', ref: snapshotId, vmId: testVmId }] });
+    expect(b.agent.files.pathsUnder(copyDirectory)).toEqual([]);
+  });
+
+  it('a file whose bytes differ from the digest taken with the snapshot is refused and nothing of it is kept', async () => {
+    const { a, b, taken } = await twoHosts();
+    await putJson(`${b.base}/snapshots/${snapshotId}`, copyRequest(taken));
+    // The source's memory file changed after the snapshot was taken (a disk fault, a tampering).
+    a.agent.files.addFile(`/srv/fc/vms/${testVmId}/${snapshotId}.memory`, 'not the guest memory');
+
+    const refused = await streamFile(a, b, 'memory');
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toMatchObject({ code: 'SNAPSHOT_DIGEST_MISMATCH', details: { snapshotId, file: 'memory' } });
+    expect(b.agent.files.pathsUnder(copyDirectory).filter((path) => !path.endsWith('copy.json'))).toEqual([]);
+    expect((await b.agent.copies.get(snapshotId))?.state).toBe('copying');
+    // A restore from an incomplete copy is refused before anything is made for the VM.
+    await expect(
+      applyVm(b.agent.context, otherVmId, { ...testSpec, restoreFrom: { vmId: testVmId, snapshotId } }),
+    ).rejects.toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
+  });
+
+  it('a copy interrupted mid-file (the Agent killed) leaves no file once the Agent starts again', async () => {
+    const { a, b, taken } = await twoHosts();
+    await putJson(`${b.base}/snapshots/${snapshotId}`, copyRequest(taken));
+    await streamFile(a, b, 'state');
+    // The bytes stop coming halfway through the memory file: what arrived is on disk under a temporary name.
+    const halfway = (async function* (): AsyncIterable<Uint8Array> {
+      yield Buffer.from('first half');
+      throw new Error('connection reset');
+    })();
+    await expect(
+      b.agent.files.receiveFile(`${copyDirectory}/${snapshotId}.memory`, halfway, { sha256: '0'.repeat(64), maxBytes: 1024 }),
+    ).rejects.toThrow('connection reset');
+    expect(b.agent.files.pathsUnder(copyDirectory)).toContain(`${copyDirectory}/${snapshotId}.memory.partial`);
+
+    await adoptVms(b.agent.context);
+
+    expect(b.agent.files.pathsUnder(copyDirectory)).toEqual([]);
+    expect(await b.agent.copies.list()).toEqual([]);
+  });
+
+  it('a snapshot this host does not hold is not served (404 SNAPSHOT_NOT_FOUND)', async () => {
+    const { b } = await twoHosts();
+    const missing = await fetch(`${b.base}/snapshots/${snapshotId}/files/memory`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
+  });
+});
