@@ -17,7 +17,6 @@ import { isValidVmName } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { TemplateFilter, TemplatePage } from '../ports/template-repository.js';
 import { matchedVersion, type IfMatch } from './if-match.js';
-import { presetImages } from './preset-images.js';
 
 type Deps = Pick<UseCaseDependencies, 'templates' | 'images' | 'projects' | 'clock' | 'ids'>;
 
@@ -128,7 +127,10 @@ async function checkTemplate(
   if (template.bootArgs.length > bootArgsMaxLength) {
     errors.push({ field: 'body/bootArgs', message: `must NOT have more than ${bootArgsMaxLength} characters` });
   }
-  const { kernel, rootfs } = await presetImages(deps, template);
+  const [kernel, rootfs] = await Promise.all([
+    deps.images.findById(template.kernelImageId),
+    deps.images.findById(template.rootfsImageId),
+  ]);
   errors.push(...presetImageErrors(template, { kernel, rootfs }, project));
   if (errors.length > 0) throw invalidBody(errors);
 }
