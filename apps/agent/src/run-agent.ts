@@ -21,7 +21,6 @@ import { ClusterMembership } from './application/cluster/cluster-membership.js';
 import { ExecFileCommandRunner } from './adapters/linux/exec-file-command-runner.js';
 import { LinuxHostFiles } from './adapters/linux/linux-host-files.js';
 import { IpBatch } from './adapters/linux/ip-batch.js';
-import { IpJsonReader } from './adapters/linux/ip-json-reader.js';
 import { LinuxHostNetwork } from './adapters/linux/linux-host-network.js';
 import { NftHostFirewall } from './adapters/linux/nft-host-firewall.js';
 import { LinuxHostProbe, resolveExecutable } from './adapters/linux/linux-host-probe.js';
@@ -146,9 +145,7 @@ export async function runAgent(): Promise<void> {
   const firecracker = new UndiciFirecrackerApi({ requestTimeoutMs: 30_000 });
   // One long-lived `ip -batch` for link changes: a fork of the Agent costs more CPU than the change itself.
   const ipBatch = new IpBatch({ netns: config.netns });
-  // Another for reads (the heartbeat's bridge state, GET /inventory's marked TAPs), for the same reason.
-  const ipReader = new IpJsonReader({ netns: config.netns });
-  const network = new LinuxHostNetwork(runner, { netns: config.netns, batch: ipBatch, reader: ipReader });
+  const network = new LinuxHostNetwork(runner, { netns: config.netns, batch: ipBatch });
   const firewall = new NftHostFirewall(runner, { netns: config.netns });
   const context: AgentContext = {
     network,
@@ -330,7 +327,6 @@ export async function runAgent(): Promise<void> {
     vmMetrics.stop();
     await firecracker.close();
     await ipBatch.close();
-    await ipReader.close();
     await runDirLock.release();
     logger.info({}, 'agent stopped');
   };

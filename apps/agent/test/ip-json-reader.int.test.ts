@@ -92,6 +92,15 @@ describe.skipIf(skip !== undefined)(`IpJsonReader${skip === undefined ? '' : ` (
     }
   });
 
+  it('answers a command that ends ip unavailable, and the reads after it from a new process', async () => {
+    const outcomes = await Promise.all([
+      reader.read(['addr', 'show', 'dev', 'lo', 'scope', 'nonsense']),
+      reader.read(['addr', 'show', 'dev', 'lo']),
+    ]);
+    expect(outcomes.map((outcome) => outcome.kind)).toEqual(['unavailable', 'unavailable']);
+    expect(ifnamesOf(await reader.read(['addr', 'show', 'dev', 'lo']))).toEqual(['lo']);
+  });
+
   it('answers unavailable for an argument a batch line cannot hold', async () => {
     for (const argument of ['two words', 'a"b', 'x#y', '']) {
       expect(await reader.read(['addr', 'show', 'dev', argument])).toMatchObject({ kind: 'unavailable' });

@@ -206,7 +206,6 @@ describe('snapshot fingerprints and placement', () => {
     });
     const current = (await world.deps.hosts.findById(host.id))!;
     await world.deps.hosts.recordHeartbeat(host.id, {
-      agentId: current.agentId!,
       capacity: current.capacity,
       facts: { ...current.facts, kernelRelease: '6.12.0-1-amd64' },
       at: world.clock.now(),

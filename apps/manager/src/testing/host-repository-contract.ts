@@ -156,12 +156,11 @@ export function describeHostRepositoryContract(name: string, open: () => Promise
 
     it('records a heartbeat with the new capacity', async () => {
       const h = await host();
-      const { host: beat, hasRecovered } = (await repos.hosts.recordHeartbeat(h.id, {
-        agentId: h.agentId!,
+      const { host: beat, hasRecovered } = await repos.hosts.recordHeartbeat(h.id, {
         capacity: hostCapacity({ vmCount: 3 }),
         facts: hostFacts(),
         at: at(5),
-      }))!;
+      });
       expect(beat.lastHeartbeatAt).toEqual(at(5));
       expect(hasRecovered).toBe(false);
       expect((await repos.hosts.findById(h.id))?.capacity.vmCount).toBe(3);
@@ -187,12 +186,11 @@ export function describeHostRepositoryContract(name: string, open: () => Promise
     it('makes an unhealthy host healthy on its next heartbeat, with a host.recovered event', async () => {
       const h = await host();
       await repos.hosts.markUnhealthy(h.id, { at: at(20), heartbeatBefore: at(1), message: 'late' });
-      const { host: beat, hasRecovered } = (await repos.hosts.recordHeartbeat(h.id, {
-        agentId: h.agentId!,
+      const { host: beat, hasRecovered } = await repos.hosts.recordHeartbeat(h.id, {
         capacity: hostCapacity(),
         facts: hostFacts(),
         at: at(30),
-      }))!;
+      });
       expect(hasRecovered).toBe(true);
       expect(beat).toMatchObject({ status: 'healthy', statusChangedAt: at(30) });
       const events = await repos.events.list({ hostId: h.id, type: 'host.recovered' }, { limit: 10 });
@@ -209,12 +207,10 @@ export function describeHostRepositoryContract(name: string, open: () => Promise
       expect(await codeOf(repos.hosts.setCordoned(ids.hostId(), true, at(4)))).toBe('HOST_NOT_FOUND');
     });
 
-    it('answers a heartbeat for an unknown host, or for a host another Agent holds, with nothing, changing nothing', async () => {
-      const h = await host('node-a', agentIdFor(1));
-      const beat = { agentId: agentIdFor(1), capacity: hostCapacity({ vmCount: 7 }), facts: hostFacts(), at: at(9) };
-      expect(await repos.hosts.recordHeartbeat(ids.hostId(), beat)).toBeUndefined();
-      expect(await repos.hosts.recordHeartbeat(h.id, { ...beat, agentId: agentIdFor(2) })).toBeUndefined();
-      expect(await repos.hosts.findById(h.id)).toEqual(h);
+    it('answers a heartbeat for an unknown host with HOST_NOT_FOUND', async () => {
+      expect(
+        await codeOf(repos.hosts.recordHeartbeat(ids.hostId(), { capacity: hostCapacity(), facts: hostFacts(), at: t0 })),
+      ).toBe('HOST_NOT_FOUND');
     });
 
     it('lists hosts by id', async () => {

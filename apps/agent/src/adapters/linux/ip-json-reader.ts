@@ -6,6 +6,13 @@ const markerLine = 'hearth-batch-mark';
 /** What a batch line may hold: `ip` splits lines on blanks and reads quotes, `\` and `#` itself. */
 const plainArgument = /^[\w.:@+=,/-]+$/;
 
+/**
+ * How `ip` answers a name no link has: it fails before writing anything on stdout. After any other
+ * failure (a dump the kernel interrupted, say) part of an answer may be on stdout, and no later
+ * line could be told from it: the process is ended.
+ */
+const noSuchLink = /does not exist|Cannot find device/;
+
 /** How many stderr lines a failed command keeps (for the log). */
 const stderrLinesKept = 20;
 
@@ -171,6 +178,7 @@ export class IpJsonReader {
     for (let read = this.pending[0]; read?.hasEnded === true; read = this.pending[0]) {
       if (read.failedStderr !== null) {
         this.answer(read, { kind: 'failed', stderr: read.failedStderr });
+        if (!noSuchLink.test(read.failedStderr) && this.child !== null) this.end(this.child, 'a command failed');
         continue;
       }
       const stdout = this.stdoutLines.shift();

@@ -23,6 +23,22 @@ function isMissingLink(error: unknown): boolean {
   return missingLink.test(String(error.diagnostics?.['stderr'] ?? ''));
 }
 
+/** A JSON answer of the reader, or [] when it is none (then checked against what was asked). */
+function parsedOrEmpty(stdout: string): unknown[] {
+  try {
+    const parsed: unknown = JSON.parse(stdout);
+    return Array.isArray(parsed) ? parsed : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The links of a `link show` answer, or null when the answer cannot be one: it always holds `lo`. */
+function everyLinkIn(stdout: string): IpLink[] | null {
+  const links = parsedOrEmpty(stdout) as Partial<IpLink>[];
+  return links.some((link) => link.ifname === 'lo') ? (links as IpLink[]) : null;
+}
+
 function linkStateOf(link: IpLink & IpAddr): LinkState {
   return {
     name: link.ifname,
@@ -101,7 +117,7 @@ export class LinuxHostNetwork implements HostNetwork {
     const read = await this.reader?.read(args);
     if (read?.kind === 'failed' && missingLink.test(read.stderr)) return null;
     if (read?.kind === 'output') {
-      const [link] = JSON.parse(read.stdout) as (IpLink & IpAddr)[];
+      const [link] = parsedOrEmpty(read.stdout) as (IpLink & IpAddr)[];
       // A name the long-lived `ip` looked up before may be a deleted link's (its answer is then
       // `[{}]`): a new process looks every name up afresh.
       if (link?.ifname === name) return linkStateOf(link);
@@ -141,8 +157,13 @@ export class LinuxHostNetwork implements HostNetwork {
   async markedLinks(markPrefix: string): Promise<MarkedLink[]> {
     // Every link, no name looked up: the long-lived reader's answer is as fresh as a fork's.
     const read = await this.reader?.read(['link', 'show']);
-    const stdout = read?.kind === 'output' ? read.stdout : (await this.runner.run([...this.ip, '-j', 'link', 'show'])).stdout;
-    const links = JSON.parse(stdout.trim() === '' ? '[]' : stdout) as IpLink[];
+    let links = read?.kind === 'output' ? everyLinkIn(read.stdout) : null;
+    if (links === null) {
+      // Not an answer to this read (every namespace has `lo`): a new reader starts afresh.
+      if (read !== undefined) this.reader?.restart();
+      const { stdout } = await this.runner.run([...this.ip, '-j', 'link', 'show']);
+      links = JSON.parse(stdout.trim() === '' ? '[]' : stdout) as IpLink[];
+    }
     return links.flatMap((link) =>
       typeof link.ifalias === 'string' && link.ifalias.startsWith(markPrefix) ? [{ name: link.ifname, alias: link.ifalias }] : [],
     );

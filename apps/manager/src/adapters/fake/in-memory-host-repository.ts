@@ -51,9 +51,9 @@ export class InMemoryHostRepository implements HostRepository {
     return structuredClone(host);
   }
 
-  async recordHeartbeat(id: HostId, beat: HostHeartbeatRecord): Promise<HeartbeatRecorded | undefined> {
+  async recordHeartbeat(id: HostId, beat: HostHeartbeatRecord): Promise<HeartbeatRecorded> {
     const host = this.store.hosts.get(id);
-    if (host === undefined || host.agentId !== beat.agentId) return undefined;
+    if (host === undefined) throw new AppError('HOST_NOT_FOUND', `No host with id ${id}`, { details: { hostId: id } });
     const hasRecovered = host.status === 'unhealthy';
     const updated: Host = {
       ...host,

@@ -366,13 +366,6 @@ export class InMemoryImageRepository implements ImageRepository {
     return image === undefined ? undefined : structuredClone(image);
   }
 
-  async findByIds(ids: readonly ImageId[]): Promise<Image[]> {
-    return [...new Set(ids)].flatMap((id) => {
-      const image = this.store.images.get(id);
-      return image === undefined ? [] : [structuredClone(image)];
-    });
-  }
-
   async findByName(project: string, kind: ImageKind, name: string): Promise<Image | undefined> {
     const image = [...this.store.images.values()].find((i) => i.project === project && i.kind === kind && i.name === name);
     return image === undefined ? undefined : structuredClone(image);

@@ -81,12 +81,12 @@ export class PgHostRepository implements HostRepository {
 
   /**
    * One statement (one round trip, so a heartbeat stays prompt while creates keep the database
-   * busy): lock the row if the Agent holds it, update it, and add `host.recovered` when it was unhealthy.
+   * busy): lock the row, update it, and add `host.recovered` when it was unhealthy.
    */
-  async recordHeartbeat(id: HostId, beat: HostHeartbeatRecord): Promise<HeartbeatRecorded | undefined> {
+  async recordHeartbeat(id: HostId, beat: HostHeartbeatRecord): Promise<HeartbeatRecorded> {
     const result = await translated(() =>
       sql<Selectable<HostsTable> & { was_unhealthy: boolean }>`
-        with before as (select id, status from hosts where id = ${id} and agent_id = ${beat.agentId} for update),
+        with before as (select id, status from hosts where id = ${id} for update),
         updated as (
           update hosts set
             capacity = ${JSON.stringify(beat.capacity)},
@@ -106,7 +106,7 @@ export class PgHostRepository implements HostRepository {
         select * from updated`.execute(this.db),
     );
     const row = result.rows[0];
-    if (row === undefined) return undefined;
+    if (row === undefined) throw hostNotFound(id);
     const { was_unhealthy: hasRecovered, ...host } = row;
     return { host: toHost(host), hasRecovered };
   }

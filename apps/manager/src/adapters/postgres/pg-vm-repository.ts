@@ -27,15 +27,7 @@ import { egressChangeMessage, type EgressPolicy } from '../../domain/egress.js';
 import { rateLimitsChangeMessage, type RateLimits } from '../../domain/rate-limits.js';
 import { hostPortTaken, type PublishedPort, type TakenPort } from '../../domain/published-ports.js';
 
-/** Guest MAC serials taken from the sequence in one round trip, then handed out one by one. */
-const guestMacSerialsPerRead = 32;
-
 export class PgVmRepository implements VmRepository {
-  /** Serials this process took from the sequence and has not handed out yet (lost at exit: a gap, as a rollback leaves). */
-  private readonly spareMacSerials: number[] = [];
-  /** The read that refills them, shared by the callers that found none. */
-  private macSerialsRead: Promise<void> | null = null;
-
   constructor(private readonly db: Database) {}
 
   async insert(
@@ -137,22 +129,10 @@ export class PgVmRepository implements VmRepository {
   }
 
   async allocateGuestMac(): Promise<string> {
-    for (;;) {
-      const serial = this.spareMacSerials.shift();
-      if (serial !== undefined) return guestMacOf(serial);
-      this.macSerialsRead ??= this.readMacSerials().finally(() => {
-        this.macSerialsRead = null;
-      });
-      await this.macSerialsRead;
-    }
-  }
-
-  private async readMacSerials(): Promise<void> {
     const { rows } = await translated(() =>
-      sql<{ serial: string | number }>`
-        select nextval('guest_mac_serials') as serial from generate_series(1, ${guestMacSerialsPerRead})`.execute(this.db),
+      sql<{ serial: string | number }>`select nextval('guest_mac_serials') as serial`.execute(this.db),
     );
-    this.spareMacSerials.push(...rows.map((row) => Number(row.serial)).sort((a, b) => a - b));
+    return guestMacOf(Number(rows[0]!.serial));
   }
 
   async listAwaitingRestore(snapshotId: SnapshotId): Promise<readonly VmId[]> {

@@ -146,7 +146,6 @@ describe.skipIf(!hasDatabase)(
           await refuseEvents('host.recovered');
           await expect(
             repos.hosts.recordHeartbeat(host.id, {
-              agentId: host.agentId!,
               capacity: hostCapacity(),
               facts: hostFacts(),
               at: new Date(at.getTime() + 90_000),

@@ -30,8 +30,6 @@ export interface HostPage {
 }
 
 export interface HostHeartbeatRecord {
-  /** The Agent that sends it: only the host that Agent holds is changed. */
-  readonly agentId: string;
   readonly capacity: HostCapacity;
   readonly facts: HostFacts;
   readonly at: Date;
@@ -58,11 +56,8 @@ export interface HostRepository {
    * identity (a clone) registered from another address and still heartbeats.
    */
   register(registration: HostRegistrationRecord): Promise<Host>;
-  /**
-   * Records a heartbeat in one round trip; an unhealthy host becomes healthy (`host.recovered`).
-   * Answers undefined, changing nothing, when no host of that id is held by `heartbeat.agentId`.
-   */
-  recordHeartbeat(id: HostId, heartbeat: HostHeartbeatRecord): Promise<HeartbeatRecorded | undefined>;
+  /** Records a heartbeat; an unhealthy host becomes healthy (`host.recovered`). HOST_NOT_FOUND for an unknown id. */
+  recordHeartbeat(id: HostId, heartbeat: HostHeartbeatRecord): Promise<HeartbeatRecorded>;
   findById(id: HostId): Promise<Host | undefined>;
   /** Every host, ordered by id. */
   list(): Promise<readonly Host[]>;

@@ -19,7 +19,6 @@ import {
 } from '../../domain/published-ports.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { continueCreate } from './continue-create.js';
-import { presetImages } from './preset-images.js';
 
 /**
  * A VM to create: its preset given in full, or a template of its project and what to change of it
@@ -87,7 +86,10 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
   const ports = sortedPublishedPorts(input.ports ?? []);
   const portErrors = publishedPortErrors(input.ports ?? [], 'body/ports');
   if (portErrors.length > 0) throw invalidBody(portErrors);
-  const { kernel, rootfs } = await presetImages(deps, input);
+  const [kernel, rootfs] = await Promise.all([
+    deps.images.findById(input.kernelImageId),
+    deps.images.findById(input.rootfsImageId),
+  ]);
   const imageErrors = presetImageErrors(input, { kernel, rootfs }, input.project);
   if (imageErrors.length > 0 || kernel === undefined || rootfs === undefined) throw invalidBody(imageErrors);
   // A taken name is refused by the insert (VM_NAME_TAKEN from the unique constraint): no pre-check.

@@ -16,10 +16,10 @@ export async function heartbeat(
   beat: HostHeartbeat,
   credential: AgentCredential,
 ): Promise<void> {
-  // One round trip when the host is the Agent's, as it nearly always is; a second says why not.
-  const recorded = await deps.hosts.recordHeartbeat(id, { ...beat, agentId: credential.agentId, at: deps.clock.now() });
-  if (recorded === undefined) throw (await deps.hosts.findById(id)) === undefined ? hostNotFound(id) : credentialMismatch();
-  const { host, hasRecovered } = recorded;
+  const held = await deps.hosts.findById(id);
+  if (held === undefined) throw hostNotFound(id);
+  if (held.agentId !== credential.agentId) throw credentialMismatch();
+  const { host, hasRecovered } = await deps.hosts.recordHeartbeat(id, { ...beat, at: deps.clock.now() });
   if (hasRecovered) {
     deps.log.info({ hostId: host.id, hostName: host.name }, 'host recovered');
     deps.hints?.hostChanged(host.id);
