@@ -1,10 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hearth } from '@hearth/sdk';
 import { createNetns, findGuestImages, missingRequirements, type Netns } from '@hearth/testkit';
-import { httpGet, waitForGuestHttp } from './support/guest.js';
+import { httpGet, registerGuestImages, waitForGuestHttp } from './support/guest.js';
 import { attachGuestShell, type GuestShell } from './support/guest-shell.js';
 import { startStack, type Stack } from './support/stack.js';
 
@@ -115,19 +113,7 @@ describe.skipIf(skipReason)(
       await listening;
       hearth = new Hearth({ baseUrl: stack.managerUrl, token: stack.adminToken });
 
-      for (const file of ['vmlinux', 'rootfs.ext4']) {
-        execFileSync('install', ['-D', '-m', '0644', path.join(images.dir!, file), path.join(stack.imageRoot, file)]);
-      }
-      const kernel = await hearth.images.register({
-        kind: 'kernel',
-        name: 'vmlinux',
-        hostPath: path.join(stack.imageRoot, 'vmlinux'),
-      });
-      const rootfs = await hearth.images.register({
-        kind: 'rootfs',
-        name: 'busybox',
-        hostPath: path.join(stack.imageRoot, 'rootfs.ext4'),
-      });
+      const { kernel, rootfs } = await registerGuestImages(hearth, images.dir!, stack.imageRoot);
       const create = async (body: Record<string, unknown>): Promise<Vm> => {
         const created = await stack!.api<Vm>('POST', '/v1/vms', {
           vcpuCount: 1,

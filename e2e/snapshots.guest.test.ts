@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hearth } from '@hearth/sdk';
 import { findGuestImages, missingRequirements, waitFor } from '@hearth/testkit';
-import { httpGet, waitForGuestHttp } from './support/guest.js';
+import { httpGet, registerGuestImages, waitForGuestHttp } from './support/guest.js';
 import { startStack, type Stack } from './support/stack.js';
 
 /**
@@ -96,19 +95,7 @@ describe.skipIf(skipReason)(
       });
       await stack.netns.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
       hearth = new Hearth({ baseUrl: stack.managerUrl, token: stack.adminToken });
-      for (const file of ['vmlinux', 'rootfs.ext4']) {
-        execFileSync('install', ['-D', '-m', '0644', path.join(images.dir!, file), path.join(stack.imageRoot, file)]);
-      }
-      const kernel = await hearth.images.register({
-        kind: 'kernel',
-        name: 'vmlinux',
-        hostPath: path.join(stack.imageRoot, 'vmlinux'),
-      });
-      const rootfs = await hearth.images.register({
-        kind: 'rootfs',
-        name: 'busybox',
-        hostPath: path.join(stack.imageRoot, 'rootfs.ext4'),
-      });
+      const { kernel, rootfs } = await registerGuestImages(hearth, images.dir!, stack.imageRoot);
       const started = performance.now();
       const created = await stack.api<Vm>('POST', '/v1/vms', {
         name: 'source',

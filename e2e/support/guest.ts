@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import type { Hearth, Image } from '@hearth/sdk';
 import type { Netns } from '@hearth/testkit';
 import { waitFor } from '@hearth/testkit';
 
@@ -40,4 +42,21 @@ export function hasPing(): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Installs the guest kernel and rootfs found in `imagesDir` under the stack's image root and
+ * registers them with the Manager (as `vmlinux` and `busybox`).
+ */
+export async function registerGuestImages(
+  hearth: Hearth,
+  imagesDir: string,
+  imageRoot: string,
+): Promise<{ kernel: Image; rootfs: Image }> {
+  for (const file of ['vmlinux', 'rootfs.ext4']) {
+    execFileSync('install', ['-D', '-m', '0644', path.join(imagesDir, file), path.join(imageRoot, file)]);
+  }
+  const kernel = await hearth.images.register({ kind: 'kernel', name: 'vmlinux', hostPath: path.join(imageRoot, 'vmlinux') });
+  const rootfs = await hearth.images.register({ kind: 'rootfs', name: 'busybox', hostPath: path.join(imageRoot, 'rootfs.ext4') });
+  return { kernel, rootfs };
 }
