@@ -137,6 +137,23 @@ describe('POST /v1/vms with snapshotId', () => {
     ]);
   });
 
+  it('refuses a shared network or published ports with snapshotId rather than leaving them out, and creates nothing', async () => {
+    const { snapshotId } = await snapshotted();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/vms',
+      payload: { name: 'clone', snapshotId, sharedNetwork: 'lab', ports: [{ hostPort: 8080, guestPort: 80, protocol: 'tcp' }] },
+    });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.json<{ errors: { field: string }[] }>().errors.map((e) => e.field)).toEqual([
+      'body/sharedNetwork',
+      'body/ports',
+    ]);
+    const names = (await app.inject({ method: 'GET', url: '/v1/vms' })).json<{ items: { name: string }[] }>().items;
+    expect(names.map((vm) => vm.name)).not.toContain('clone');
+  });
+
   it('refuses count without snapshotId', async () => {
     const response = await app.inject({ method: 'POST', url: '/v1/vms', payload: { name: 'clone', count: 2 } });
     expect(response.statusCode).toBe(400);

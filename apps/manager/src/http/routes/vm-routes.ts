@@ -97,6 +97,14 @@ async function createClones(
   const errors = clonePresetFields
     .filter((field) => body[field] !== undefined)
     .map((field) => ({ field: `body/${field}`, message: `must not be given with ${origin}: a clone is the snapshot VM's` }));
+  // A clone keeps its snapshot VM's shared network (its guest was configured for it) and publishes no
+  // ports: refused rather than silently left out.
+  if (body.sharedNetwork !== undefined) {
+    errors.push({ field: 'body/sharedNetwork', message: `must not be given with ${origin}: a clone keeps the snapshot VM's` });
+  }
+  if (body.ports !== undefined) {
+    errors.push({ field: 'body/ports', message: `must not be given with ${origin}: a clone publishes no ports` });
+  }
   if (body.snapshotId !== undefined && body.templateId !== undefined) {
     errors.push({ field: 'body/templateId', message: "must not be given with snapshotId: a clone is the snapshot VM's" });
   }
