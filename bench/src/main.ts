@@ -6,9 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { missingRequirements, waitFor, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
 import { Client } from 'undici';
 import { startBenchStack, type BenchStack } from './bench-stack.js';
-import { Floor } from './floor.js';
 import { machineFacts, pssMib, rssMib } from './machine.js';
-import { registerImages, vmShape } from './manager-vms.js';
+import { floorBeside, registerImages } from './manager-vms.js';
 import { parseOptions, usage, UsageError, type BenchOptions } from './options.js';
 import { measureCreateLatency, measureEvents, measureList, measureWave, type WaveResult } from './phases.js';
 import { networkResult } from './network-bench.js';
@@ -46,16 +45,7 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
     `hearth bench (${options.isQuick ? 'quick' : 'full'}) on ${machine.cpuCount} cores, ${machine.memoryMibAvailable} MiB available`,
   );
   const stack = await startBenchStack({ doubleNodeFlags: options.doubleNodeFlags, managerMain: options.managerMain });
-  const floor = new Floor({
-    netns: stack.netns.name,
-    bridge: stack.bridge,
-    runDir: path.join(stack.workDir, 'floor'),
-    doubleBin: stack.doubleBin,
-    kernelPath: path.join(stack.imageRoot, 'vmlinux.bin'),
-    rootfsPath: path.join(stack.imageRoot, 'rootfs.ext4'),
-    bootArgs: 'console=ttyS0 reboot=k panic=1',
-    ...vmShape,
-  });
+  const floor = floorBeside(stack);
   const stop = async (): Promise<void> => {
     await floor.destroyAll().catch(() => undefined);
     await stack.stop();

@@ -1,4 +1,6 @@
+import path from 'node:path';
 import type { BenchStack } from './bench-stack.js';
+import { Floor, type FloorEgress } from './floor.js';
 
 export interface VmStep {
   readonly name: string;
@@ -29,6 +31,25 @@ export interface ImageIds {
 }
 
 export const vmShape = { vcpuCount: 1, memoryMib: 128 } as const;
+
+/**
+ * The floor in the stack's namespace and on its bridge, booting the VM shape the Manager is asked
+ * for from the images under the stack's image root (with the same `nft` work as the Agent when
+ * `egress` is given).
+ */
+export function floorBeside(stack: BenchStack, egress?: FloorEgress): Floor {
+  return new Floor({
+    netns: stack.netns.name,
+    bridge: stack.bridge,
+    runDir: path.join(stack.workDir, 'floor'),
+    doubleBin: stack.doubleBin,
+    kernelPath: path.join(stack.imageRoot, 'vmlinux.bin'),
+    rootfsPath: path.join(stack.imageRoot, 'rootfs.ext4'),
+    bootArgs: 'console=ttyS0 reboot=k panic=1',
+    ...vmShape,
+    ...(egress === undefined ? {} : { egress }),
+  });
+}
 
 /** Registers a kernel and a rootfs under the Manager's image root; returns their ids. */
 export async function registerImages(

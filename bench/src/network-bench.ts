@@ -2,8 +2,8 @@ import path from 'node:path';
 import { hasCommand, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
 import type { EgressPolicy } from '@hearth/contracts';
 import { startBenchStack } from './bench-stack.js';
-import { Floor, floorDescription, networkFloorDescription } from './floor.js';
-import { registerImages, vmShape } from './manager-vms.js';
+import { floorDescription, networkFloorDescription } from './floor.js';
+import { floorBeside, registerImages } from './manager-vms.js';
 import type { BenchOptions } from './options.js';
 import { measureCreateLatency, type LatencyResult, type Log } from './phases.js';
 
@@ -59,17 +59,7 @@ export async function measureNetworkLatency(options: BenchOptions, log: Log): Pr
       await netns.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
     },
   });
-  const floor = new Floor({
-    netns: stack.netns.name,
-    bridge: stack.bridge,
-    runDir: path.join(stack.workDir, 'floor'),
-    doubleBin: stack.doubleBin,
-    kernelPath: path.join(stack.imageRoot, 'vmlinux.bin'),
-    rootfsPath: path.join(stack.imageRoot, 'rootfs.ext4'),
-    bootArgs: 'console=ttyS0 reboot=k panic=1',
-    ...vmShape,
-    egress: { table: 'floor', uplink, policy: benchEgressPolicy, portBase: floorPortBase },
-  });
+  const floor = floorBeside(stack, { table: 'floor', uplink, policy: benchEgressPolicy, portBase: floorPortBase });
   try {
     writeFakeKernel(path.join(stack.imageRoot, 'vmlinux.bin'));
     writeEmptyExt4(path.join(stack.imageRoot, 'rootfs.ext4'));
