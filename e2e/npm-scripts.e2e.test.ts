@@ -156,42 +156,51 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
     expect(created.stdout).toMatch(/host steps:\n(?: {2}\S+ +\d.* ms\n)+/);
   }
 
-  it.each(['SIGTERM', 'SIGINT'] as const)(
-    '%s to the npm process stops the Manager and the Agent within seconds',
-    { timeout: 300_000 },
-    async (signal) => {
-      await startHearth();
-      const current = run as NpmRun;
-      const npmPid = current.npm.pid as number;
-      const children = descendantPids(npmPid);
-      expect(children.length, 'npm, the script, the Manager and the Agent').toBeGreaterThanOrEqual(3);
+  /** The processes under the npm process now: npm, the script, the Manager and the Agent. */
+  function processesOf(current: NpmRun): number[] {
+    const children = descendantPids(current.npm.pid as number);
+    expect(children.length, 'npm, the script, the Manager and the Agent').toBeGreaterThanOrEqual(3);
+    return children;
+  }
 
-      process.kill(npmPid, signal);
-      const exit = await Promise.race([current.exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), 15_000))]);
-      expect(exit, `npm still runs 15 s after ${signal}:\n${current.output()}`).not.toBeNull();
-      await expect(waitForPidsToExit(children, 5_000)).resolves.toBeUndefined();
+  /** Sends `signal` to the npm process: npm ends within 15 s, and every process in `children` within 5 s more. */
+  async function expectStopsOn(signal: 'SIGINT' | 'SIGTERM', current: NpmRun, children: readonly number[]): Promise<void> {
+    process.kill(current.npm.pid as number, signal);
+    const exit = await Promise.race([current.exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), 15_000))]);
+    expect(exit, `npm still runs 15 s after ${signal}:\n${current.output()}`).not.toBeNull();
+    await expect(waitForPidsToExit(children, 5_000)).resolves.toBeUndefined();
+  }
+
+  it('SIGINT to the npm process stops the Manager and the Agent within seconds', { timeout: 300_000 }, async () => {
+    await startHearth();
+    const current = run as NpmRun;
+    await expectStopsOn('SIGINT', current, processesOf(current));
+  });
+
+  it(
+    'logs no heartbeat or request at info by default, stops on SIGTERM within seconds, and says what stays after it',
+    { timeout: 300_000 },
+    async () => {
+      const { managerUrl, agentUrl, bridge } = await startHearth();
+      const current = run as NpmRun;
+      // Before the VM: its VMM stays when the Agent stops.
+      const children = processesOf(current);
+      // A create, and the heartbeat and inventory rounds that brought the host to healthy, all ran.
+      await runningVm(managerUrl, agentUrl, path.join(workDir as string, 'images'));
+      expect(infoLogLines(current.output())).toEqual([]);
+      // npm start set up trust by itself: the Agent joined with a token and keeps its key to itself.
+      const trustFile = path.join(path.dirname(sharedDataDir as string), 'fc', 'agent-trust.json');
+      expect(statSync(trustFile).mode & 0o777).toBe(0o600);
+      await expect(fetch(`${agentUrl}/agent/v1/inventory`, { signal: AbortSignal.timeout(5_000) })).rejects.toThrow();
+
+      await expectStopsOn('SIGTERM', current, children);
+      const output = current.output();
+      const { stdout } = await (netns as Netns).exec(['ip', '-o', 'link', 'show', 'type', 'tun']);
+      const tap = /^\d+: ([^:@]+)/m.exec(stdout)?.[1];
+      expect(tap, 'the VM and its TAP stay (the Agent leaves VMs running)').toBeDefined();
+      expect(output).toMatch(/1 VM .*stays? running/);
+      expect(output).toContain(tap as string);
+      expect(output).toContain(`ip -n ${(netns as Netns).name} link delete ${bridge}`);
     },
   );
-
-  it('logs no heartbeat or request at info by default, and says what stays after it stops', { timeout: 300_000 }, async () => {
-    const { managerUrl, agentUrl, bridge } = await startHearth();
-    // A create, and the heartbeat and inventory rounds that brought the host to healthy, all ran.
-    await runningVm(managerUrl, agentUrl, path.join(workDir as string, 'images'));
-    const current = run as NpmRun;
-    expect(infoLogLines(current.output())).toEqual([]);
-    // npm start set up trust by itself: the Agent joined with a token and keeps its key to itself.
-    const trustFile = path.join(path.dirname(sharedDataDir as string), 'fc', 'agent-trust.json');
-    expect(statSync(trustFile).mode & 0o777).toBe(0o600);
-    await expect(fetch(`${agentUrl}/agent/v1/inventory`, { signal: AbortSignal.timeout(5_000) })).rejects.toThrow();
-
-    process.kill(current.npm.pid as number, 'SIGTERM');
-    await current.exited;
-    const output = current.output();
-    const { stdout } = await (netns as Netns).exec(['ip', '-o', 'link', 'show', 'type', 'tun']);
-    const tap = /^\d+: ([^:@]+)/m.exec(stdout)?.[1];
-    expect(tap, 'the VM and its TAP stay (the Agent leaves VMs running)').toBeDefined();
-    expect(output).toMatch(/1 VM .*stays? running/);
-    expect(output).toContain(tap as string);
-    expect(output).toContain(`ip -n ${(netns as Netns).name} link delete ${bridge}`);
-  });
 });
