@@ -182,7 +182,8 @@ describe.skipIf(skipReason)(`several hosts over real processes${skipReason ? ` (
 
       // The clone's VMM maps the copy's memory file: the snapshot stays until the clone is gone.
       expect((await cluster.api<{ code: string }>('DELETE', `/v1/snapshots/${snapshot.id}`)).body.code).toBe('SNAPSHOT_IN_USE');
-      expect((await cluster.api('DELETE', `/v1/vms/${clone.id}`)).status).toBe(200);
+      const cloneDeleted = await cluster.api('DELETE', `/v1/vms/${clone.id}`);
+      expect(cloneDeleted.status, JSON.stringify(cloneDeleted.body)).toBe(200);
       expect((await cluster.api('DELETE', `/v1/snapshots/${snapshot.id}`)).status).toBe(204);
       for (const file of [...sourceFiles, ...copiedFiles]) expect(existsSync(file), file).toBe(false);
       expect(existsSync(path.join(cluster.agents[targetIndex]!.runDir, 'snapshots', snapshot.id))).toBe(false);
@@ -190,7 +191,8 @@ describe.skipIf(skipReason)(`several hosts over real processes${skipReason ? ` (
     } finally {
       await cluster.api('POST', `/v1/hosts/${source.hostId}/uncordon`);
     }
-    expect((await cluster.api('DELETE', `/v1/vms/${source.id}`)).status).toBe(200);
+    const sourceDeleted = await cluster.api('DELETE', `/v1/vms/${source.id}`);
+    expect(sourceDeleted.status, JSON.stringify(sourceDeleted.body)).toBe(200);
     expect(await noLeaks()).toEqual([]);
   }, 60_000);
 
