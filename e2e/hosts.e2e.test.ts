@@ -140,6 +140,8 @@ describe.skipIf(skipReason)(`several hosts over real processes${skipReason ? ` (
   }, 60_000);
 
   it('copies a snapshot to the host a clone lands on (digests checked), and its delete removes the files on both hosts', async () => {
+    // Hosts that missed heartbeats on a busy machine take no VM until they are heard again.
+    await cluster.waitForHealthyHosts();
     const source = await createVm('copy-source');
     const sourceIndex = cluster.agents.findIndex((_, index) => hostOfAgent(index).id === source.hostId);
     const taken = await cluster.api<{ id: string; sizes: { memoryBytes: number; rootfsBytes: number; stateBytes: number } }>(
