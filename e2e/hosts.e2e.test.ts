@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirements } from '@hearth/testkit';
 import { convergence, leaksOn, startCluster, vmmPidsOf, type Cluster, type ClusterVm } from './support/cluster.js';
@@ -5,7 +8,8 @@ import { convergence, leaksOn, startCluster, vmmPidsOf, type Cluster, type Clust
 /**
  * Several hosts over real processes: three Agents, each in its own network namespace, registered
  * with one Manager. Placement spreads VMs; an Agent killed makes its host unhealthy and its VMs
- * unknown (never deleted), new VMs go elsewhere, and when it comes back its VMs are re-adopted.
+ * unknown (never deleted), new VMs go elsewhere, and when it comes back its VMs are re-adopted. A
+ * clone placed on another host than its snapshot's gets the files copied there through the Manager.
  */
 const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4'] });
 
@@ -14,6 +18,15 @@ interface HostView {
   name: string;
   status: string;
   isCordoned: boolean;
+}
+
+/** A snapshot's three files in `directory` (a VM's directory, or a copy's). */
+function snapshotFiles(directory: string, snapshotId: string): string[] {
+  return ['vmstate', 'memory', 'rootfs.ext4'].map((suffix) => path.join(directory, `${snapshotId}.${suffix}`));
+}
+
+function sha256Of(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
 describe.skipIf(skipReason)(`several hosts over real processes${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
@@ -125,6 +138,76 @@ describe.skipIf(skipReason)(`several hosts over real processes${skipReason ? ` (
 
     expect((await cluster.api<HostView>('POST', `/v1/hosts/${host.id}/uncordon`)).body.isCordoned).toBe(false);
   }, 60_000);
+
+  it('copies a snapshot to the host a clone lands on (digests checked), and its delete removes the files on both hosts', async () => {
+    // Hosts that missed heartbeats on a busy machine take no VM until they are heard again.
+    await cluster.waitForHealthyHosts();
+    const source = await createVm('copy-source');
+    const sourceIndex = cluster.agents.findIndex((_, index) => hostOfAgent(index).id === source.hostId);
+    const taken = await cluster.api<{ id: string; sizes: { memoryBytes: number; rootfsBytes: number; stateBytes: number } }>(
+      'POST',
+      `/v1/vms/${source.id}/snapshots`,
+      {},
+    );
+    expect(taken.status, JSON.stringify(taken.body)).toBe(201);
+    const snapshot = taken.body;
+    // The snapshot's host takes no new VM: the clone goes to another one, which needs the files first.
+    expect((await cluster.api('POST', `/v1/hosts/${source.hostId}/cordon`)).status).toBe(200);
+    try {
+      const started = performance.now();
+      const cloned = await cluster.api<ClusterVm>('POST', '/v1/vms', { name: 'copy-clone', snapshotId: snapshot.id });
+      const cloneMs = performance.now() - started;
+      expect(cloned.status, JSON.stringify(cloned.body)).toBe(201);
+      const clone = cloned.body;
+      expect(clone.state).toBe('running');
+      expect(clone.hostId).not.toBe(source.hostId);
+      const targetIndex = cluster.agents.findIndex((_, index) => hostOfAgent(index).id === clone.hostId);
+      const sourceFiles = snapshotFiles(path.join(cluster.agents[sourceIndex]!.runDir, 'vms', source.id), snapshot.id);
+      const copiedFiles = snapshotFiles(path.join(cluster.agents[targetIndex]!.runDir, 'snapshots', snapshot.id), snapshot.id);
+      // What arrived is what was taken, byte for byte.
+      for (const [index, file] of copiedFiles.entries()) expect(sha256Of(file), file).toBe(sha256Of(sourceFiles[index]!));
+      expect(await snapshotResources(clone.hostId, snapshot.id)).toEqual([
+        { kind: 'snapshot', ref: snapshot.id, isOrphaned: false },
+      ]);
+      const events = await cluster.api<{ items: Array<{ type: string; at: string; objectId: string | null }> }>(
+        'GET',
+        `/v1/events?vmId=${source.id}&limit=500`,
+      );
+      const at = (type: string) =>
+        Date.parse(events.body.items.find((e) => e.type === type && e.objectId === snapshot.id)?.at ?? '');
+      const copyMs = at('snapshot.copied') - at('snapshot.copy_started');
+      const bytes = snapshot.sizes.memoryBytes + snapshot.sizes.rootfsBytes + snapshot.sizes.stateBytes;
+      console.log(
+        `snapshot copy through the Manager: ${(bytes / 2 ** 20).toFixed(0)} MiB in ${copyMs} ms ` +
+          `(${((bytes / 2 ** 20) * 1000) / Math.max(copyMs, 1)} MiB/s); clone POST → running ${cloneMs.toFixed(0)} ms`,
+      );
+
+      // The clone's VMM maps the copy's memory file: the snapshot stays until the clone is gone.
+      expect((await cluster.api<{ code: string }>('DELETE', `/v1/snapshots/${snapshot.id}`)).body.code).toBe('SNAPSHOT_IN_USE');
+      const cloneDeleted = await cluster.api('DELETE', `/v1/vms/${clone.id}`);
+      expect(cloneDeleted.status, JSON.stringify(cloneDeleted.body)).toBe(200);
+      expect((await cluster.api('DELETE', `/v1/snapshots/${snapshot.id}`)).status).toBe(204);
+      for (const file of [...sourceFiles, ...copiedFiles]) expect(existsSync(file), file).toBe(false);
+      expect(existsSync(path.join(cluster.agents[targetIndex]!.runDir, 'snapshots', snapshot.id))).toBe(false);
+      for (const hostId of [source.hostId, clone.hostId]) expect(await snapshotResources(hostId, snapshot.id)).toEqual([]);
+    } finally {
+      await cluster.api('POST', `/v1/hosts/${source.hostId}/uncordon`);
+    }
+    const sourceDeleted = await cluster.api('DELETE', `/v1/vms/${source.id}`);
+    expect(sourceDeleted.status, JSON.stringify(sourceDeleted.body)).toBe(200);
+    expect(await noLeaks()).toEqual([]);
+  }, 60_000);
+
+  /** The snapshot's entries in the host's resource listing. */
+  async function snapshotResources(hostId: string, snapshotId: string): Promise<unknown[]> {
+    const ledger = await cluster.api<{ items: Array<{ kind: string; ref: string; isOrphaned: boolean }> }>(
+      'GET',
+      `/v1/hosts/${hostId}/resources`,
+    );
+    return ledger.body.items
+      .filter((item) => item.kind === 'snapshot' && item.ref === snapshotId)
+      .map(({ kind, ref, isOrphaned }) => ({ kind, ref, isOrphaned }));
+  }
 
   it('answers 503 HOST_NO_CAPACITY with the reason for every host when nothing fits', async () => {
     const refused = await cluster.api<{ code: string; details: { hosts: Array<{ reason: string }> } }>('POST', '/v1/vms', {

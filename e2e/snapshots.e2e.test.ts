@@ -154,10 +154,18 @@ describe.skipIf(skipReason)(`snapshots over real processes${skipReason ? ` (skip
       const disk = path.join(agent.runDir, 'vms', clone.id, 'rootfs.ext4');
       expect(statSync(disk).size).toBe(snapshot.sizes.rootfsBytes);
     }
-    // The clones have run: the snapshot is no longer needed by them.
-    expect((await cluster.api('DELETE', `/v1/snapshots/${snapshot.id}`)).status).toBe(204);
+    // Their VMMs map the snapshot's memory file: it is kept until they are gone (or stopped).
+    const inUse = await cluster.api<{ code: string }>('DELETE', `/v1/snapshots/${snapshot.id}`);
+    expect([inUse.status, inUse.body.code]).toEqual([409, 'SNAPSHOT_IN_USE']);
+    for (const vm of clones) {
+      const deleted = await cluster.api('DELETE', `/v1/vms/${vm.id}`);
+      expect(deleted.status, JSON.stringify(deleted.body)).toBe(200);
+    }
+    const removed = await cluster.api('DELETE', `/v1/snapshots/${snapshot.id}`);
+    expect(removed.status, JSON.stringify(removed.body)).toBe(204);
 
-    for (const vm of [...clones, source]) expect((await cluster.api('DELETE', `/v1/vms/${vm.id}`)).status).toBe(200);
+    const sourceDeleted = await cluster.api('DELETE', `/v1/vms/${source.id}`);
+    expect(sourceDeleted.status, JSON.stringify(sourceDeleted.body)).toBe(200);
     expect(await leaksOn(agent, source.hostId, await cluster.vms())).toEqual([]);
   });
 });

@@ -32,7 +32,20 @@ export class Snapshots {
     return bodyOf(this.api.GET('/v1/snapshots/{id}', { params: { path: { id } } }));
   }
 
-  /** Deletes the snapshot and its files on its host. */
+  /**
+   * Sets or moves when the snapshot is removed (`null`: never). The removal waits while a VM still
+   * needs the snapshot or a template carries it.
+   */
+  async setExpiry(id: string, expiresAt: Date | null): Promise<Snapshot> {
+    return bodyOf(
+      this.api.PATCH('/v1/snapshots/{id}', {
+        params: { path: { id } },
+        body: { expiresAt: expiresAt === null ? null : expiresAt.toISOString() },
+      }),
+    );
+  }
+
+  /** Deletes the snapshot and its files on every host; refused while a VM still needs it or a template carries it. */
   async delete(id: string): Promise<void> {
     await bodyOf(this.api.DELETE('/v1/snapshots/{id}', { params: { path: { id } } }));
   }

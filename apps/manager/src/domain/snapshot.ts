@@ -1,5 +1,5 @@
 import { AppError } from '@hearth/errors';
-import type { HostId, ImageId, SnapshotId, VmId } from './ids.js';
+import type { HostId, ImageId, SnapshotId, TemplateId, VmId } from './ids.js';
 
 /** `creating` until its host answers, then `ready` (usable) or `failed` (nothing of it is kept). */
 export const snapshotStates = ['creating', 'ready', 'failed'] as const;
@@ -75,6 +75,16 @@ export function snapshotNotFound(id: string): AppError {
   return new AppError('SNAPSHOT_NOT_FOUND', `No snapshot with id ${id}`, { details: { snapshotId: id } });
 }
 
+/** SNAPSHOT_NOT_READY for a removal of a snapshot still being taken. */
+export function snapshotBeingTaken(id: SnapshotId): AppError {
+  return new AppError('SNAPSHOT_NOT_READY', `Snapshot ${id} is still being taken`, { details: { snapshotId: id } });
+}
+
+/** The message of a `snapshot.expiry_changed` event. */
+export function expiryChangeMessage(expiresAt: Date | null): string {
+  return expiresAt === null ? 'expiry cleared' : `expires at ${expiresAt.toISOString()}`;
+}
+
 /** SNAPSHOT_NOT_READY: the snapshot is still being taken, or failed; `what` says what needs a ready one. */
 export function snapshotNotReady(snapshot: Pick<Snapshot, 'id' | 'state'>, what: string): AppError {
   return new AppError('SNAPSHOT_NOT_READY', `Snapshot ${snapshot.id} is ${snapshot.state}: ${what}`, {
@@ -89,4 +99,36 @@ export function snapshotInTemplate(snapshotId: SnapshotId, templateIds: readonly
     `Snapshot ${snapshotId} is carried by ${templateIds.length} template(s): change or delete them first`,
     { details: { snapshotId, templateIds: [...templateIds] } },
   );
+}
+
+/**
+ * What keeps a snapshot from being removed: VMs that still need its files (a clone or a restore in
+ * place still to load them, a VMM that maps its memory file) and templates that carry it.
+ */
+export interface SnapshotHolders {
+  readonly vmIds: readonly VmId[];
+  readonly templateIds: readonly TemplateId[];
+}
+
+/**
+ * Why the snapshot cannot be removed now, undefined when nothing holds it: SNAPSHOT_IN_USE (naming
+ * the VMs) before SNAPSHOT_IN_TEMPLATE, since a VM's need ends by itself and a template's does not.
+ */
+export function snapshotHeld(snapshotId: SnapshotId, holders: SnapshotHolders): AppError | undefined {
+  if (holders.vmIds.length > 0) {
+    return new AppError(
+      'SNAPSHOT_IN_USE',
+      `Snapshot ${snapshotId} is still needed by ${holders.vmIds.length} VM(s): restored from it and not stopped since, or still to be restored`,
+      { details: { snapshotId, vmIds: [...holders.vmIds] } },
+    );
+  }
+  if (holders.templateIds.length > 0) return snapshotInTemplate(snapshotId, holders.templateIds);
+  return undefined;
+}
+
+/** What a removal took away, for the caller to remove the files from the hosts that held them. */
+export interface RemovedSnapshot {
+  readonly snapshot: Snapshot;
+  /** The copies on other hosts, as they were recorded. */
+  readonly copies: readonly SnapshotCopy[];
 }

@@ -88,6 +88,11 @@ export interface Vm {
    * paused when `isPaused`. Cleared once a start reaches running (or paused); null otherwise.
    */
   readonly pendingRestore: PendingRestore | null;
+  /**
+   * The snapshot whose memory file the VM's VMM maps: set when a start by restore reaches running
+   * or paused, null once that VMM is gone for good (see `mappedSnapshotAfter`) and for a VM that booted.
+   */
+  readonly mappedSnapshotId: SnapshotId | null;
 }
 
 /** A restore in place of a VM to one of its own snapshots, recorded before its host is asked. */
@@ -95,6 +100,20 @@ export interface PendingRestore {
   readonly snapshotId: SnapshotId;
   /** The guest stays paused after the restore (else it runs). */
   readonly isPaused: boolean;
+}
+
+/**
+ * The snapshot a VM's VMM maps after a change along `path` (its previous state first): the one the
+ * change names (a start by restore that reached running or paused), none once the VM stopped or
+ * starts again (a new VMM, which boots or maps what its restore names), else unchanged (undefined).
+ * A VM that failed or is unknown may still have its VMM, so it keeps the mapping until one of those.
+ */
+export function mappedSnapshotAfter(
+  path: readonly VmState[],
+  named: SnapshotId | null | undefined,
+): SnapshotId | null | undefined {
+  if (named !== undefined) return named;
+  return path.slice(1).some((state) => state === 'stopped' || state === 'starting') ? null : undefined;
 }
 
 /** True while a VM cloned from a snapshot has not run yet: its start restores the snapshot. */

@@ -589,6 +589,7 @@ describe('OpenAPI', () => {
         'POST /v1/vms/{id}/snapshots',
         'GET /v1/snapshots',
         'GET /v1/snapshots/{id}',
+        'PATCH /v1/snapshots/{id}',
         'DELETE /v1/snapshots/{id}',
         'POST /v1/hosts/join-tokens',
         'POST /v1/hosts/join',

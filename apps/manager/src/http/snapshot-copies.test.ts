@@ -115,8 +115,9 @@ describe('snapshot files copied to a compatible host on demand', () => {
     const second = await world.addHost();
     await world.deps.hosts.setCordoned(first.id, true, world.clock.now());
     const cloned = await clone(snapshotId, 'far');
-    // A clone that ran no longer needs the snapshot.
     expect(cloned.vm.state).toBe('running');
+    // A clone that runs maps the snapshot's memory (its copy's); once stopped it boots from its own disk.
+    expect((await app.inject({ method: 'POST', url: `/v1/vms/${cloned.vm.id}/stop` })).statusCode).toBe(200);
 
     const deleted = await app.inject({ method: 'DELETE', url: `/v1/snapshots/${snapshotId}` });
 

@@ -158,6 +158,51 @@ describe('snapshots', () => {
     expect(again.json()).toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
   });
 
+  it('refuses to delete a snapshot a VM restored from it still maps, naming the VM, until the VM stops', async () => {
+    const vm = await runningVm();
+    const snapshot = (await snapshotOf(vm.id)).json<SnapshotBody>();
+    const restored = await app.inject({ method: 'POST', url: `/v1/vms/${vm.id}/restore`, payload: { snapshotId: snapshot.id } });
+    expect(restored.statusCode, restored.body).toBe(200);
+    const refused = await app.inject({ method: 'DELETE', url: `/v1/snapshots/${snapshot.id}` });
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json()).toMatchObject({ code: 'SNAPSHOT_IN_USE', details: { snapshotId: snapshot.id, vmIds: [vm.id] } });
+    expect(world.agents.snapshotIdsOf('https://10.0.0.1:9090', vm.id as never)).toEqual([snapshot.id]);
+    expect((await app.inject({ method: 'POST', url: `/v1/vms/${vm.id}/stop` })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'DELETE', url: `/v1/snapshots/${snapshot.id}` })).statusCode).toBe(204);
+  });
+
+  it('sets, moves and clears its expiry, each with an event; more than 366 days ahead is refused', async () => {
+    const vm = await runningVm();
+    const snapshot = (await snapshotOf(vm.id)).json<SnapshotBody>();
+    const patch = (expiresAt: unknown) =>
+      app.inject({ method: 'PATCH', url: `/v1/snapshots/${snapshot.id}`, payload: { expiresAt } });
+    const inAnHour = new Date(world.clock.now().getTime() + 3_600_000).toISOString();
+    const set = await patch(inAnHour);
+    expect(set.statusCode, set.body).toBe(200);
+    expect(set.json<SnapshotBody>()).toMatchObject({ id: snapshot.id, expiresAt: inAnHour });
+    const inADay = new Date(world.clock.now().getTime() + 86_400_000).toISOString();
+    expect((await patch(inADay)).json<SnapshotBody>().expiresAt).toBe(inADay);
+    expect((await patch(null)).json<SnapshotBody>().expiresAt).toBeNull();
+    expect((await app.inject({ method: 'GET', url: `/v1/snapshots/${snapshot.id}` })).json<SnapshotBody>().expiresAt).toBeNull();
+    const events = (await world.deps.events.list({ vmId: vm.id as never }, { limit: 100 })).items;
+    expect(events.filter((e) => e.type === 'snapshot.expiry_changed').map((e) => e.message)).toEqual([
+      `expires at ${inAnHour}`,
+      `expires at ${inADay}`,
+      'expiry cleared',
+    ]);
+
+    const tooFar = await patch(new Date(world.clock.now().getTime() + 367 * 86_400_000).toISOString());
+    expect(tooFar.statusCode).toBe(400);
+    expect(tooFar.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'body/expiresAt' }] });
+    for (const bad of ['tomorrow', 42]) expect((await patch(bad)).statusCode, String(bad)).toBe(400);
+    const unknown = await app.inject({
+      method: 'PATCH',
+      url: '/v1/snapshots/snap_01JZZZZZZZZZZZZZZZZZZZZZZZ',
+      payload: { expiresAt: null },
+    });
+    expect(unknown.statusCode).toBe(404);
+  });
+
   it('goes with its VM: deleting the VM deletes its snapshots', async () => {
     const vm = await runningVm();
     const snapshot = (await snapshotOf(vm.id)).json<SnapshotBody>();
@@ -173,8 +218,13 @@ describe('snapshots and access', () => {
     await app.inject({ method: 'POST', url: '/v1/projects', payload: { name: 'red' } });
     const red = await world.mintToken({ name: 'red', scopes: ['snapshots:write', 'vms:write'], projects: ['red'] });
     expect((await snapshotOf(vm.id, {}, bearer(red))).statusCode).toBe(404);
-    for (const method of ['GET', 'DELETE'] as const) {
-      const response = await app.inject({ method, url: `/v1/snapshots/${snapshot.id}`, headers: bearer(red) });
+    for (const method of ['GET', 'DELETE', 'PATCH'] as const) {
+      const response = await app.inject({
+        method,
+        url: `/v1/snapshots/${snapshot.id}`,
+        headers: bearer(red),
+        ...(method === 'PATCH' ? { payload: { expiresAt: null } } : {}),
+      });
       expect(response.statusCode, method).toBe(404);
     }
     expect((await app.inject({ method: 'GET', url: '/v1/snapshots', headers: bearer(red) })).json()).toEqual({

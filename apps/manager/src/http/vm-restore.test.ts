@@ -146,6 +146,9 @@ describe('POST /v1/vms/{id}/restore', () => {
     expect(started.statusCode, started.body).toBe(200);
     expect(started.json<VmBody>()).toMatchObject({ state: 'running', pendingRestore: null });
     expect(specsSentFor(vm.id).at(-1)?.restoreFrom).toEqual({ vmId: vm.id, snapshotId });
+    // Restored, its VMM maps the snapshot's memory file until it stops.
+    expect((await app.inject({ method: 'DELETE', url: `/v1/snapshots/${snapshotId}` })).statusCode).toBe(409);
+    expect((await app.inject({ method: 'POST', url: `/v1/vms/${vm.id}/stop` })).statusCode).toBe(200);
     expect((await app.inject({ method: 'DELETE', url: `/v1/snapshots/${snapshotId}` })).statusCode).toBe(204);
   });
 

@@ -145,6 +145,7 @@ export function repositoryTestBed<Harness extends RepositoryHarness>(open: () =>
       templateVersion: null,
       restoredFrom: null,
       pendingRestore: null,
+      mappedSnapshotId: null,
       ...overrides,
     };
     await repos.vms.insert(value);

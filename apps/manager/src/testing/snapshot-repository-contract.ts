@@ -107,13 +107,17 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
       expect((await harness.snapshots.list({ projects: { kind: 'some', names: ['red'] } }, { limit: 9 })).items).toEqual([]);
     });
 
+    async function readySnapshot(): Promise<Snapshot> {
+      const snapshot = await creating();
+      return harness.snapshots.finish(snapshot.id, ready, at(1));
+    }
+
     it('deletes a snapshot with an event, and goes with its VM, with an event each', async () => {
-      const a = await creating();
-      const b = await creating();
-      const c = await creating();
-      await harness.snapshots.delete(a.id, at(1));
+      const [a, b, c] = [await readySnapshot(), await readySnapshot(), await creating()];
+      expect(await harness.snapshots.delete(a.id, at(1))).toEqual({ snapshot: a, copies: [] });
       expect(await harness.snapshots.findById(a.id)).toBeUndefined();
       expect(await codeOf(harness.snapshots.delete(a.id, at(2)))).toBe('SNAPSHOT_NOT_FOUND');
+      expect(await codeOf(harness.snapshots.delete(c.id, at(2)))).toBe('SNAPSHOT_NOT_READY');
       expect(await snapshotEvents()).toContain(`snapshot.deleted ${a.id}`);
       await harness.vms.delete(vm.id, at(3));
       expect(await harness.snapshots.findById(b.id)).toBeUndefined();
@@ -121,6 +125,134 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
         `snapshot.deleted ${a.id}`,
         `snapshot.deleted ${b.id}`,
         `snapshot.deleted ${c.id}`,
+      ]);
+    });
+
+    it('lists the VMs cloned from a snapshot that have not run yet, and keeps the snapshot each came from', async () => {
+      const [snapshot, other] = [await readySnapshot(), await readySnapshot()];
+      const restoredFrom = { snapshotId: snapshot.id, vmId: vm.id };
+      const waiting = await bed.vm({ restoredFrom });
+      await bed.vm({ restoredFrom, totalMs: 12 });
+      await bed.vm({ restoredFrom: { snapshotId: other.id, vmId: vm.id } });
+
+      expect(await harness.vms.listAwaitingRestore(snapshot.id)).toEqual([waiting.id]);
+      expect((await harness.vms.findById(waiting.id))?.restoredFrom).toEqual(restoredFrom);
+    });
+
+    it('refuses to record clones of a snapshot that is gone or not ready', async () => {
+      const gone = await readySnapshot();
+      await harness.snapshots.delete(gone.id, at(2));
+      expect(await codeOf(bed.vm({ restoredFrom: { snapshotId: gone.id, vmId: vm.id } }))).toBe('SNAPSHOT_NOT_FOUND');
+      const taking = await creating();
+      expect(await codeOf(bed.vm({ restoredFrom: { snapshotId: taking.id, vmId: vm.id } }))).toBe('SNAPSHOT_NOT_READY');
+    });
+
+    it('records a restore in place with a state change, lists its VM as awaiting the snapshot, and clears it with another', async () => {
+      const snapshot = await readySnapshot();
+      const pendingRestore = { snapshotId: snapshot.id, isPaused: true };
+      const stopping = await harness.vms.transition(vm.id, { from: 'running', to: 'stopping', at: t0, pendingRestore });
+      expect(stopping.pendingRestore).toEqual(pendingRestore);
+      const starting = await harness.vms.transition(vm.id, { from: 'stopping', via: ['stopped'], to: 'starting', at: t0 });
+      expect(starting.pendingRestore).toEqual(pendingRestore);
+      expect((await harness.vms.findById(vm.id))?.pendingRestore).toEqual(pendingRestore);
+      expect(await harness.vms.listAwaitingRestore(snapshot.id)).toEqual([vm.id]);
+
+      const paused = await harness.vms.transition(vm.id, { from: 'starting', to: 'paused', at: t0, pendingRestore: null });
+      expect(paused.pendingRestore).toBeNull();
+      expect((await harness.vms.findById(vm.id))?.pendingRestore).toBeNull();
+      expect(await harness.vms.listAwaitingRestore(snapshot.id)).toEqual([]);
+    });
+
+    it('refuses to record a restore in place of a snapshot that is gone, and changes nothing', async () => {
+      const gone = await readySnapshot();
+      await harness.snapshots.delete(gone.id, at(2));
+      const pendingRestore = { snapshotId: gone.id, isPaused: false };
+      expect(await codeOf(harness.vms.transition(vm.id, { from: 'running', to: 'stopping', at: t0, pendingRestore }))).toBe(
+        'SNAPSHOT_NOT_FOUND',
+      );
+      expect(await harness.vms.findById(vm.id)).toMatchObject({ state: 'running', pendingRestore: null });
+    });
+
+    it('keeps the snapshot a VM maps from a restore until the VM stops or starts again', async () => {
+      const snapshot = await readySnapshot();
+      const clone = await bed.vm({ state: 'starting', restoredFrom: { snapshotId: snapshot.id, vmId: vm.id } });
+      const mapping = await harness.vms.transition(clone.id, {
+        from: 'starting',
+        to: 'running',
+        at: t0,
+        totalMs: 40,
+        mappedSnapshotId: snapshot.id,
+      });
+      expect(mapping.mappedSnapshotId).toBe(snapshot.id);
+      // Unknown and paused again: its VMM may still be the one that maps it.
+      await harness.vms.transition(clone.id, { from: 'running', to: 'unknown', at: t0 });
+      expect((await harness.vms.transition(clone.id, { from: 'unknown', to: 'running', at: t0 })).mappedSnapshotId).toBe(
+        snapshot.id,
+      );
+      expect(await codeOf(harness.snapshots.delete(snapshot.id, at(2)))).toBe('SNAPSHOT_IN_USE');
+      const stopped = await harness.vms.transition(clone.id, { from: 'running', via: ['stopping'], to: 'stopped', at: t0 });
+      expect(stopped.mappedSnapshotId).toBeNull();
+      expect((await harness.vms.findById(clone.id))?.mappedSnapshotId).toBeNull();
+      await harness.snapshots.delete(snapshot.id, at(3));
+    });
+
+    it('refuses to delete a snapshot a VM needs, naming the VMs, and one a template carries, until neither does', async () => {
+      const snapshot = await readySnapshot();
+      const clone = await bed.vm({ restoredFrom: { snapshotId: snapshot.id, vmId: vm.id } });
+      const template = await carrying(snapshot, 'warm');
+      const refused = harness.snapshots.delete(snapshot.id, at(2));
+      await expect(refused).rejects.toMatchObject({
+        code: 'SNAPSHOT_IN_USE',
+        details: { snapshotId: snapshot.id, vmIds: [clone.id] },
+      });
+      await harness.vms.delete(clone.id, at(3));
+      await expect(harness.snapshots.delete(snapshot.id, at(4))).rejects.toMatchObject({
+        code: 'SNAPSHOT_IN_TEMPLATE',
+        details: { snapshotId: snapshot.id, templateIds: [template.id] },
+      });
+      await harness.templates.update(template.id, { snapshotId: null }, { at: at(5) });
+      await harness.snapshots.delete(snapshot.id, at(6));
+      expect(await harness.snapshots.findById(snapshot.id)).toBeUndefined();
+    });
+
+    it('deletes at expiry with an event saying so, and lists what expired, oldest first, not those being taken', async () => {
+      const [late, early, taking, never] = [
+        await readySnapshot(),
+        await readySnapshot(),
+        await creating(),
+        await readySnapshot(),
+      ];
+      await harness.snapshots.setExpiry(late.id, at(20), at(2));
+      await harness.snapshots.setExpiry(early.id, at(10), at(2));
+      await harness.snapshots.setExpiry(taking.id, at(5), at(2));
+      await harness.snapshots.setExpiry(never.id, null, at(2));
+      expect((await harness.snapshots.listExpired(at(9), 10)).map((s) => s.id)).toEqual([]);
+      expect((await harness.snapshots.listExpired(at(30), 10)).map((s) => s.id)).toEqual([early.id, late.id]);
+      expect((await harness.snapshots.listExpired(at(30), 1)).map((s) => s.id)).toEqual([early.id]);
+      await harness.snapshots.delete(early.id, at(30), { isExpiry: true });
+      const events = (await harness.events.list({ vmId: vm.id }, { limit: 100 })).items.filter((e) => e.objectId === early.id);
+      expect(events.map((e) => [e.type, e.message])).toEqual([
+        ['snapshot.created', 'creating'],
+        ['snapshot.ready', 'ready, paused 42 ms'],
+        ['snapshot.expiry_changed', `expires at ${at(10).toISOString()}`],
+        ['snapshot.expired', `expired at ${at(10).toISOString()}`],
+        ['snapshot.deleted', 'deleted at its expiry'],
+      ]);
+    });
+
+    it('says once why an expiry waits, again when the reason changes or the expiry is set anew', async () => {
+      const snapshot = await readySnapshot();
+      expect(await harness.snapshots.holdExpiry(snapshot.id, 'SNAPSHOT_IN_USE', at(2), 'needed by a VM')).toBe(true);
+      expect(await harness.snapshots.holdExpiry(snapshot.id, 'SNAPSHOT_IN_USE', at(3), 'needed by a VM')).toBe(false);
+      expect(await harness.snapshots.holdExpiry(snapshot.id, 'SNAPSHOT_IN_TEMPLATE', at(4), 'carried')).toBe(true);
+      expect((await harness.snapshots.setExpiry(snapshot.id, at(60), at(5))).expiresAt).toEqual(at(60));
+      expect(await harness.snapshots.holdExpiry(snapshot.id, 'SNAPSHOT_IN_TEMPLATE', at(6), 'carried')).toBe(true);
+      expect(await codeOf(harness.snapshots.setExpiry(ids.snapshotId(), null, at(7)))).toBe('SNAPSHOT_NOT_FOUND');
+      expect((await snapshotEvents()).filter((e) => e.startsWith('snapshot.expiry'))).toEqual([
+        `snapshot.expiry_held ${snapshot.id}`,
+        `snapshot.expiry_held ${snapshot.id}`,
+        `snapshot.expiry_changed ${snapshot.id}`,
+        `snapshot.expiry_held ${snapshot.id}`,
       ]);
     });
 
@@ -148,21 +280,20 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
       return template;
     }
 
-    it('lists the templates that carry a snapshot, which carry none once it is deleted, alone or with its VM', async () => {
-      const [a, b] = [await creating(), await creating()];
+    it('lists the templates that carry a snapshot, which carry none once it is deleted with its VM', async () => {
+      const [a, b] = [await readySnapshot(), await readySnapshot()];
       const [web, db, plain] = [await carrying(a, 'web'), await carrying(b, 'db'), await carrying(b, 'plain')];
       await harness.templates.update(plain.id, { snapshotId: null }, { at: at(1) });
       expect((await harness.templates.listCarrying([a.id, b.id])).map((t) => t.id)).toEqual([web.id, db.id]);
       expect(await harness.templates.listCarrying([])).toEqual([]);
-      await harness.snapshots.delete(a.id, at(2));
-      expect((await harness.templates.findById(web.id))?.snapshotId).toBeNull();
       await harness.vms.delete(vm.id, at(3));
+      expect((await harness.templates.findById(web.id))?.snapshotId).toBeNull();
       expect((await harness.templates.findById(db.id))?.snapshotId).toBeNull();
       expect(await harness.templates.listCarrying([a.id, b.id])).toEqual([]);
     });
 
     it('refuses a template that carries a snapshot that does not exist with SNAPSHOT_NOT_FOUND', async () => {
-      const gone = await creating();
+      const gone = await readySnapshot();
       await harness.snapshots.delete(gone.id, at(1));
       expect(await codeOf(carrying(gone, 'web'))).toBe('SNAPSHOT_NOT_FOUND');
     });
@@ -205,7 +336,7 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
       expect((await harness.snapshots.findById(snapshot.id))?.digests).toEqual(ready.state === 'ready' ? ready.digests : null);
       const other = await bed.host('node-copy');
       await harness.snapshots.startCopy(snapshot.id, other.id, at(2));
-      await harness.snapshots.delete(snapshot.id, at(3));
+      expect((await harness.snapshots.delete(snapshot.id, at(3))).copies).toMatchObject([{ hostId: other.id, state: 'copying' }]);
       expect(await harness.snapshots.listCopiesOnHost(other.id)).toEqual([]);
       expect(await codeOf(harness.snapshots.startCopy(snapshot.id, other.id, at(4)))).toBe('SNAPSHOT_NOT_FOUND');
     });

@@ -4,7 +4,7 @@ import type { ProjectHolding } from '../application/ports/vm-repository.js';
 import type { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.js';
 import { everyProject } from '../domain/access.js';
 import { parseAddressPool, parseIpv4, type AddressPool } from '../domain/address-pool.js';
-import type { SnapshotId, VmId } from '../domain/ids.js';
+import type { VmId } from '../domain/ids.js';
 import type { Vm } from '../domain/vm.js';
 import { unlimitedQuota } from '../domain/project.js';
 import { codeOf, rejection } from './rejections.js';
@@ -464,35 +464,6 @@ export function describeVmRepositoryContract(name: string, open: () => Promise<R
         );
         expect(await codeOf(refused)).toBe('HOST_NO_CAPACITY');
         expect((await leased(template)).network?.ipAddress).toBe('172.30.0.2');
-      });
-
-      it('lists the VMs cloned from a snapshot that have not run yet, and keeps the snapshot each came from', async () => {
-        const source = await vm();
-        const snapshotId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ0' as SnapshotId;
-        const restoredFrom = { snapshotId, vmId: source.id };
-        const waiting = await vm({ restoredFrom });
-        await vm({ restoredFrom, totalMs: 12 });
-        await vm({ restoredFrom: { snapshotId: 'snap_01JABCDEFGHJKMNPQRSTVWXYZ1' as SnapshotId, vmId: source.id } });
-
-        expect(await repos.vms.listAwaitingRestore(snapshotId)).toEqual([waiting.id]);
-        expect((await repos.vms.findById(waiting.id))?.restoredFrom).toEqual(restoredFrom);
-      });
-
-      it('records a restore in place with a state change, lists its VM as awaiting the snapshot, and clears it with another', async () => {
-        const restoring = await vm({ state: 'running', totalMs: 12 });
-        const snapshotId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ2' as SnapshotId;
-        const pendingRestore = { snapshotId, isPaused: true };
-        const stopping = await repos.vms.transition(restoring.id, { from: 'running', to: 'stopping', at: t0, pendingRestore });
-        expect(stopping.pendingRestore).toEqual(pendingRestore);
-        const starting = await repos.vms.transition(restoring.id, { from: 'stopping', via: ['stopped'], to: 'starting', at: t0 });
-        expect(starting.pendingRestore).toEqual(pendingRestore);
-        expect((await repos.vms.findById(restoring.id))?.pendingRestore).toEqual(pendingRestore);
-        expect(await repos.vms.listAwaitingRestore(snapshotId)).toEqual([restoring.id]);
-
-        const paused = await repos.vms.transition(restoring.id, { from: 'starting', to: 'paused', at: t0, pendingRestore: null });
-        expect(paused.pendingRestore).toBeNull();
-        expect((await repos.vms.findById(restoring.id))?.pendingRestore).toBeNull();
-        expect(await repos.vms.listAwaitingRestore(snapshotId)).toEqual([]);
       });
 
       it('inserts several VMs all or none, each with its own address, and admits them with one look at the host', async () => {

@@ -183,11 +183,15 @@ export interface paths {
         get: operations["getSnapshot"];
         put?: never;
         post?: never;
-        /** Delete a snapshot and its files on its host; refused while it is being taken */
+        /** Delete a snapshot and its files on every host; refused while it is being taken or still needed */
         delete: operations["deleteSnapshot"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Set, move or clear a snapshot's expiry
+         * @description At `expiresAt` the reconciler removes the snapshot and its files on every host, unless a VM still needs it (a clone or restore still to load it, a VM restored from it and not stopped since) or a template carries it: then it is kept, a `snapshot.expiry_held` event says why, and it is removed once nothing holds it. `null`: never.
+         */
+        patch: operations["updateSnapshot"];
         trace?: never;
     };
     "/v1/hosts/join-tokens": {
@@ -2118,6 +2122,84 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The request was refused: a problem (RFC 9457) with a stable `code` */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Manager or a host failed: a problem (RFC 9457) with a stable `code` */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    expiresAt: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        vmId: string;
+                        project: string;
+                        hostId: string;
+                        state: "creating" | "ready" | "failed";
+                        sizes: {
+                            stateBytes: number;
+                            memoryBytes: number;
+                            rootfsBytes: number;
+                        } | null;
+                        pauseMs: number | null;
+                        fingerprint: {
+                            vmmKind: string;
+                            vmmVersion: string;
+                            kernelImageId: string;
+                            kernelSha256: string;
+                            snapshotFormatVersion?: string | null;
+                            hostKernelRelease?: string | null;
+                            cpuModel?: string | null;
+                            cpuFlagsSha256?: string | null;
+                        } | null;
+                        parentId: string | null;
+                        expiresAt: string | null;
+                        failureReason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
+                };
             };
             /** @description The request was refused: a problem (RFC 9457) with a stable `code` */
             "4XX": {

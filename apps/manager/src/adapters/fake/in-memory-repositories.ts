@@ -18,7 +18,7 @@ import { whyNotChanged, whyNotUpdated } from '../../domain/vm-errors.js';
 import { egressChangeMessage } from '../../domain/egress.js';
 import { rateLimitsChangeMessage } from '../../domain/rate-limits.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
-import { guestMacOf, type Vm } from '../../domain/vm.js';
+import { guestMacOf, mappedSnapshotAfter, type Vm } from '../../domain/vm.js';
 import { vmNetworkOf, type LeaseRequest } from '../../domain/address-pool.js';
 import { chooseAddress } from '../../domain/address-lease.js';
 import { hostPortTaken, type PublishedPort, type TakenPort } from '../../domain/published-ports.js';
@@ -82,6 +82,7 @@ export class InMemoryVmRepository implements VmRepository {
       throw new AppError('PROJECT_NOT_FOUND', `No project named ${first.project}`, { details: { project: first.project } });
     const taken = vms.flatMap((vm) => this.takenOn(vm.hostId, vm.ports));
     if (taken.length > 0) throw hostPortTaken(taken);
+    if (first.restoredFrom !== null) this.store.assertRestorable(first.restoredFrom.snapshotId);
     // No await between the check and the write: like the placement lock of the real adapter.
     admit?.(this.allocationOf(first.hostId), { quota: project.quota, usage: this.usageOf(first.project) });
     // Every address is chosen before any is leased: a refusal of one leases none, as a rollback would.
@@ -184,6 +185,9 @@ export class InMemoryVmRepository implements VmRepository {
     const vm = this.store.vms.get(id);
     const isVersionOk = change.ifVersion === undefined || vm?.version === change.ifVersion;
     if (vm === undefined || vm.state !== change.from || !isVersionOk) throw whyNotChanged(id, change, vm);
+    const path = [change.from, ...(change.via ?? []), change.to];
+    if (change.pendingRestore != null) this.store.assertRestorable(change.pendingRestore.snapshotId);
+    const mapped = mappedSnapshotAfter(path, change.mappedSnapshotId);
     const updated: Vm = {
       ...vm,
       state: change.to,
@@ -193,9 +197,9 @@ export class InMemoryVmRepository implements VmRepository {
       ...(change.steps === undefined ? {} : { steps: change.steps }),
       ...(change.totalMs === undefined ? {} : { totalMs: change.totalMs }),
       ...(change.pendingRestore === undefined ? {} : { pendingRestore: change.pendingRestore }),
+      ...(mapped === undefined ? {} : { mappedSnapshotId: mapped }),
     };
     this.store.vms.set(id, structuredClone(updated));
-    const path = [change.from, ...(change.via ?? []), change.to];
     for (let step = 1; step < path.length; step++) {
       this.store.recordEvent({
         type: 'vm.state_changed',

@@ -7,10 +7,21 @@ import type {
 } from '../../application/ports/snapshot-repository.js';
 import { canSeeProject } from '../../domain/access.js';
 import type { HostId, SnapshotId } from '../../domain/ids.js';
-import { snapshotNotFound, type Snapshot, type SnapshotCopy } from '../../domain/snapshot.js';
+import {
+  expiryChangeMessage,
+  snapshotBeingTaken,
+  snapshotHeld,
+  snapshotNotFound,
+  type RemovedSnapshot,
+  type Snapshot,
+  type SnapshotCopy,
+} from '../../domain/snapshot.js';
 import type { Store } from './in-memory-store.js';
 
 export class InMemorySnapshotRepository implements SnapshotRepository {
+  /** Why a snapshot's removal at expiry waits, as last reported (the table's `expiry_held_by`). */
+  private readonly expiryHeldBy = new Map<SnapshotId, string>();
+
   constructor(private readonly store: Store) {}
 
   async insert(snapshot: Snapshot): Promise<void> {
@@ -59,11 +70,47 @@ export class InMemorySnapshotRepository implements SnapshotRepository {
     return { items, nextCursor: matching.length > page.limit && last !== undefined ? last.id : null };
   }
 
-  async delete(id: SnapshotId, at: Date): Promise<void> {
+  async delete(id: SnapshotId, at: Date, options: { readonly isExpiry?: boolean } = {}): Promise<RemovedSnapshot> {
+    // No await from the checks to the removal: like the row lock of the real adapter.
     const current = this.store.snapshots.get(id);
     if (current === undefined) throw snapshotNotFound(id);
+    if (current.state === 'creating') throw snapshotBeingTaken(id);
+    const refusal = snapshotHeld(id, this.store.holdersOf(id));
+    if (refusal !== undefined) throw refusal;
+    const copies = await this.listCopies(id);
     this.store.removeSnapshot(id);
-    this.record('snapshot.deleted', current, at, 'deleted');
+    this.expiryHeldBy.delete(id);
+    if (options.isExpiry === true) {
+      this.record('snapshot.expired', current, at, `expired at ${current.expiresAt?.toISOString() ?? 'its expiry'}`);
+    }
+    this.record('snapshot.deleted', current, at, options.isExpiry === true ? 'deleted at its expiry' : 'deleted');
+    return { snapshot: structuredClone(current), copies };
+  }
+
+  async listExpired(at: Date, limit: number): Promise<Snapshot[]> {
+    return [...this.store.snapshots.values()]
+      .filter((s) => s.expiresAt !== null && s.expiresAt.getTime() <= at.getTime() && s.state !== 'creating')
+      .sort((a, b) => a.expiresAt!.getTime() - b.expiresAt!.getTime() || (a.id < b.id ? -1 : 1))
+      .slice(0, limit)
+      .map((s) => structuredClone(s));
+  }
+
+  async holdExpiry(id: SnapshotId, heldBy: string, at: Date, message: string): Promise<boolean> {
+    const snapshot = this.store.snapshots.get(id);
+    if (snapshot === undefined || this.expiryHeldBy.get(id) === heldBy) return false;
+    this.expiryHeldBy.set(id, heldBy);
+    this.record('snapshot.expiry_held', snapshot, at, message);
+    return true;
+  }
+
+  async setExpiry(id: SnapshotId, expiresAt: Date | null, at: Date): Promise<Snapshot> {
+    const current = this.store.snapshots.get(id);
+    if (current === undefined) throw snapshotNotFound(id);
+    const changed: Snapshot = { ...current, expiresAt, updatedAt: at };
+    this.store.snapshots.set(id, structuredClone(changed));
+    this.expiryHeldBy.delete(id);
+    this.record('snapshot.expiry_changed', changed, at, expiryChangeMessage(expiresAt));
+    return structuredClone(changed);
   }
 
   async listCopies(id: SnapshotId): Promise<SnapshotCopy[]> {

@@ -3,7 +3,13 @@ import type { HostId, ImageId, SnapshotId, TemplateId, VmId } from '../../domain
 import type { Image } from '../../domain/image.js';
 import type { NewEvent, RecordedEvent } from '../../domain/event.js';
 import { unlimitedQuota, type Project } from '../../domain/project.js';
-import type { Snapshot, SnapshotCopy } from '../../domain/snapshot.js';
+import {
+  snapshotNotFound,
+  snapshotNotReady,
+  type Snapshot,
+  type SnapshotCopy,
+  type SnapshotHolders,
+} from '../../domain/snapshot.js';
 import type { Template } from '../../domain/template.js';
 import { guestMacSerialRange, type Vm } from '../../domain/vm.js';
 import type { AddressLease } from '../../domain/address-lease.js';
@@ -53,6 +59,34 @@ export class Store {
     for (const [templateId, template] of this.templates) {
       if (template.snapshotId === id) this.templates.set(templateId, { ...template, snapshotId: null });
     }
+  }
+
+  /** Like the snapshot row's lock taken by a write that records VMs restoring it: it must be there, and ready. */
+  assertRestorable(id: SnapshotId): void {
+    const snapshot = this.snapshots.get(id);
+    if (snapshot === undefined) throw snapshotNotFound(id);
+    if (snapshot.state !== 'ready') throw snapshotNotReady(snapshot, 'only a ready snapshot can be restored');
+  }
+
+  /**
+   * What holds the snapshot (see `SnapshotHolders`): VMs whose next start restores it (clones that
+   * have not run, restores in place not finished) or whose VMM maps it, and templates that carry it.
+   */
+  holdersOf(id: SnapshotId): SnapshotHolders {
+    const vmIds = [...this.vms.values()]
+      .filter(
+        (vm) =>
+          (vm.restoredFrom?.snapshotId === id && vm.totalMs === null) ||
+          vm.pendingRestore?.snapshotId === id ||
+          vm.mappedSnapshotId === id,
+      )
+      .map((vm) => vm.id)
+      .sort();
+    const templateIds = [...this.templates.values()]
+      .filter((template) => template.snapshotId === id)
+      .map((template) => template.id)
+      .sort();
+    return { vmIds, templateIds };
   }
 
   recordEvent(event: NewEvent): RecordedEvent {

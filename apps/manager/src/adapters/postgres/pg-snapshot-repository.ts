@@ -5,9 +5,14 @@ import type {
   SnapshotPage,
   SnapshotRepository,
 } from '../../application/ports/snapshot-repository.js';
-import type { HostId, SnapshotId, VmId } from '../../domain/ids.js';
+import type { HostId, SnapshotId, TemplateId, VmId } from '../../domain/ids.js';
 import {
+  expiryChangeMessage,
+  snapshotBeingTaken,
+  snapshotHeld,
   snapshotNotFound,
+  type RemovedSnapshot,
+  type SnapshotHolders,
   type Snapshot,
   type SnapshotCopy,
   type SnapshotDigests,
@@ -108,14 +113,86 @@ export class PgSnapshotRepository implements SnapshotRepository {
     return keysetPage(rows, page.limit, toSnapshot);
   }
 
-  async delete(id: SnapshotId, at: Date): Promise<void> {
-    await translated(() =>
+  async delete(id: SnapshotId, at: Date, options: { readonly isExpiry?: boolean } = {}): Promise<RemovedSnapshot> {
+    return translated(() =>
       this.db.transaction().execute(async (trx) => {
-        const deleted = await trx.deleteFrom('snapshots').where('id', '=', id).returningAll().executeTakeFirst();
-        if (deleted === undefined) throw snapshotNotFound(id);
-        await appendEvent(trx, 'snapshot.deleted', toSnapshot(deleted), at, 'deleted');
+        // Writes that record VMs restoring it hold the row FOR SHARE (PgVmRepository.holdSnapshot):
+        // this waits for them, and they for this, so the checks below see every such VM.
+        const row = await trx.selectFrom('snapshots').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+        if (row === undefined) throw snapshotNotFound(id);
+        const snapshot = toSnapshot(row);
+        if (snapshot.state === 'creating') throw snapshotBeingTaken(id);
+        const refusal = snapshotHeld(id, await holdersOf(trx, id));
+        if (refusal !== undefined) throw refusal;
+        const copies = await trx
+          .selectFrom('snapshot_copies')
+          .selectAll()
+          .where('snapshot_id', '=', id)
+          .orderBy('host_id')
+          .execute();
+        await trx.deleteFrom('snapshots').where('id', '=', id).execute();
+        if (options.isExpiry === true) {
+          await appendEvent(
+            trx,
+            'snapshot.expired',
+            snapshot,
+            at,
+            `expired at ${snapshot.expiresAt?.toISOString() ?? 'its expiry'}`,
+          );
+        }
+        await appendEvent(trx, 'snapshot.deleted', snapshot, at, options.isExpiry === true ? 'deleted at its expiry' : 'deleted');
+        return { snapshot, copies: copies.map(toCopy) };
       }),
     );
+  }
+
+  async listExpired(at: Date, limit: number): Promise<Snapshot[]> {
+    const rows = await translated(() =>
+      this.db
+        .selectFrom('snapshots')
+        .selectAll()
+        .where('expires_at', '<=', at)
+        .where('state', '!=', 'creating')
+        .orderBy('expires_at')
+        .orderBy('id')
+        .limit(limit)
+        .execute(),
+    );
+    return rows.map(toSnapshot);
+  }
+
+  async holdExpiry(id: SnapshotId, heldBy: string, at: Date, message: string): Promise<boolean> {
+    return translated(() =>
+      this.db.transaction().execute(async (trx) => {
+        const updated = await trx
+          .updateTable('snapshots')
+          .set({ expiry_held_by: heldBy })
+          .where('id', '=', id)
+          .where((eb) => eb.or([eb('expiry_held_by', 'is', null), eb('expiry_held_by', '!=', heldBy)]))
+          .returningAll()
+          .executeTakeFirst();
+        if (updated === undefined) return false;
+        await appendEvent(trx, 'snapshot.expiry_held', toSnapshot(updated), at, message);
+        return true;
+      }),
+    );
+  }
+
+  async setExpiry(id: SnapshotId, expiresAt: Date | null, at: Date): Promise<Snapshot> {
+    const row = await translated(() =>
+      this.db.transaction().execute(async (trx) => {
+        const updated = await trx
+          .updateTable('snapshots')
+          .set({ expires_at: expiresAt, expiry_held_by: null, updated_at: at })
+          .where('id', '=', id)
+          .returningAll()
+          .executeTakeFirst();
+        if (updated === undefined) throw snapshotNotFound(id);
+        await appendEvent(trx, 'snapshot.expiry_changed', toSnapshot(updated), at, expiryChangeMessage(expiresAt));
+        return updated;
+      }),
+    );
+    return toSnapshot(row);
   }
 
   async listCopies(id: SnapshotId): Promise<SnapshotCopy[]> {
@@ -205,6 +282,27 @@ export class PgSnapshotRepository implements SnapshotRepository {
       }),
     );
   }
+}
+
+/**
+ * What holds the snapshot, read under its row's lock: VMs whose next start restores it (clones that
+ * have not run, restores in place not finished) or whose VMM maps it, and templates that carry it.
+ */
+async function holdersOf(trx: Transaction<ManagerDatabase>, id: SnapshotId): Promise<SnapshotHolders> {
+  const vms = await trx
+    .selectFrom('vms')
+    .select('id')
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('snapshot_id', '=', id), eb('total_ms', 'is', null)]),
+        eb('restore_snapshot_id', '=', id),
+        eb('mapped_snapshot_id', '=', id),
+      ]),
+    )
+    .orderBy('id')
+    .execute();
+  const templates = await trx.selectFrom('templates').select('id').where('snapshot_id', '=', id).orderBy('id').execute();
+  return { vmIds: vms.map((vm) => vm.id as VmId), templateIds: templates.map((template) => template.id as TemplateId) };
 }
 
 function toCopy(row: Selectable<SnapshotCopiesTable>): SnapshotCopy {

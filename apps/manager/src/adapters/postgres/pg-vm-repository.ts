@@ -12,7 +12,8 @@ import type {
 import type { HostId, ImageId, SnapshotId, TemplateId, VmId } from '../../domain/ids.js';
 import type { HostAllocation } from '../../domain/placement.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
-import { guestMacOf, type FailureReason, type Vm, type VmStep } from '../../domain/vm.js';
+import { guestMacOf, mappedSnapshotAfter, type FailureReason, type Vm, type VmStep } from '../../domain/vm.js';
+import { snapshotNotFound, snapshotNotReady, type SnapshotState } from '../../domain/snapshot.js';
 import type { Database } from './database.js';
 import { translated, translateDatabaseError } from './database-errors.js';
 import { ofProjects } from './project-filter.js';
@@ -95,6 +96,10 @@ export class PgVmRepository implements VmRepository {
               },
             );
           }
+          // Last (host, project, snapshot: the order every writer takes them in): a removal of the
+          // snapshot waits for these clones, and sees them, or they wait for it and find it gone.
+          const restoredFrom = vm.restoredFrom?.snapshotId;
+          if (restoredFrom !== undefined) await holdSnapshot(trx, restoredFrom);
           const insertedVms: Vm[] = [];
           for (const vm of vms) insertedVms.push(await insertOne(trx, vm, lease));
           return insertedVms;
@@ -241,9 +246,22 @@ export class PgVmRepository implements VmRepository {
    * to say why.
    */
   async transition(id: VmId, change: VmStateChange): Promise<Vm> {
+    const restoring = change.pendingRestore?.snapshotId;
+    if (restoring === undefined) return this.transitionIn(this.db, id, change);
+    // A restore recorded holds its snapshot's row meanwhile, as clones do (see insertAll).
+    return translated(() =>
+      this.db.transaction().execute(async (trx) => {
+        await holdSnapshot(trx, restoring);
+        return this.transitionIn(trx, id, change);
+      }),
+    );
+  }
+
+  private async transitionIn(db: Database, id: VmId, change: VmStateChange): Promise<Vm> {
     const path = [change.from, ...(change.via ?? []), change.to];
+    const mapped = mappedSnapshotAfter(path, change.mappedSnapshotId);
     const row = await translated(async () => {
-      const updated = await this.db
+      const updated = await db
         .with('changed', (db) => {
           let update = db
             .updateTable('vms')
@@ -262,6 +280,7 @@ export class PgVmRepository implements VmRepository {
                     restore_snapshot_id: change.pendingRestore?.snapshotId ?? null,
                     is_restore_paused: change.pendingRestore?.isPaused ?? false,
                   }),
+              ...(mapped === undefined ? {} : { mapped_snapshot_id: mapped }),
             }))
             .where('id', '=', id)
             .where('state', '=', change.from);
@@ -298,7 +317,7 @@ export class PgVmRepository implements VmRepository {
         .selectAll()
         .executeTakeFirst();
       if (updated !== undefined) return updated;
-      const current = await this.db.selectFrom('vms').select(['state', 'version']).where('id', '=', id).executeTakeFirst();
+      const current = await db.selectFrom('vms').select(['state', 'version']).where('id', '=', id).executeTakeFirst();
       throw whyNotChanged(id, change, current);
     });
     return toVm(row);
@@ -544,6 +563,7 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: Vm, lease: Lease
           snapshot_vm_id: vm.restoredFrom?.vmId ?? null,
           restore_snapshot_id: vm.pendingRestore?.snapshotId ?? null,
           is_restore_paused: vm.pendingRestore?.isPaused ?? false,
+          mapped_snapshot_id: vm.mappedSnapshotId,
         })
         .returning('id'),
     )
@@ -620,7 +640,22 @@ function toVm(row: Selectable<VmsTable>): Vm {
       row.restore_snapshot_id === null
         ? null
         : { snapshotId: row.restore_snapshot_id as SnapshotId, isPaused: row.is_restore_paused },
+    mappedSnapshotId: row.mapped_snapshot_id as SnapshotId | null,
   };
+}
+
+/**
+ * Holds the snapshot's row (FOR SHARE) until the transaction ends, for a write that records VMs
+ * restoring it: SNAPSHOT_NOT_FOUND when it is gone (a removal that went first), SNAPSHOT_NOT_READY
+ * when it is not ready. A removal locks the row FOR UPDATE, so it waits for these writes and then
+ * sees their VMs.
+ */
+async function holdSnapshot(trx: Transaction<ManagerDatabase>, id: SnapshotId): Promise<void> {
+  const snapshot = await trx.selectFrom('snapshots').select(['id', 'state']).where('id', '=', id).forShare().executeTakeFirst();
+  if (snapshot === undefined) throw snapshotNotFound(id);
+  if (snapshot.state !== 'ready') {
+    throw snapshotNotReady({ id, state: snapshot.state as SnapshotState }, 'only a ready snapshot can be restored');
+  }
 }
 
 /**

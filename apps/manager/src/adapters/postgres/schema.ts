@@ -69,6 +69,7 @@ export interface VmsTable {
   snapshot_vm_id: string | null;
   restore_snapshot_id: string | null;
   is_restore_paused: Generated<boolean>;
+  mapped_snapshot_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface AddressLeasesTable {
@@ -124,6 +125,7 @@ export interface SnapshotsTable {
   expires_at: Date | null;
   failure_reason: ColumnType<unknown, string | null, string | null>;
   digests: ColumnType<unknown, string | null | undefined, string | null>;
+  expiry_held_by: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Date;
   updated_at: Date;
 }

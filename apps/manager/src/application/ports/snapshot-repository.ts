@@ -1,6 +1,7 @@
 import type { ProjectSet } from '../../domain/access.js';
 import type { HostId, SnapshotId, VmId } from '../../domain/ids.js';
 import type {
+  RemovedSnapshot,
   Snapshot,
   SnapshotCopy,
   SnapshotDigests,
@@ -44,8 +45,28 @@ export interface SnapshotRepository {
     filter: SnapshotFilter,
     page: { readonly limit: number; readonly afterId?: SnapshotId | undefined },
   ): Promise<SnapshotPage>;
-  /** Removes the row (and its copies' rows) and writes `snapshot.deleted`; SNAPSHOT_NOT_FOUND when absent. */
-  delete(id: SnapshotId, at: Date): Promise<void>;
+  /**
+   * Removes the row (and its copies' rows) and writes `snapshot.deleted` (after `snapshot.expired`
+   * for a removal at expiry), answering what it removed, for the files on the hosts to go next. The
+   * checks and the removal are one transaction under the row's lock (FOR UPDATE), which every write
+   * that records a VM restoring the snapshot holds too (see `VmRepository.insertAll`): a removal and
+   * such a write happen one after the other. Throws SNAPSHOT_NOT_FOUND when absent,
+   * SNAPSHOT_NOT_READY while `creating`, and what `snapshotHeld` says while VMs or templates hold it.
+   */
+  delete(id: SnapshotId, at: Date, options?: { readonly isExpiry?: boolean }): Promise<RemovedSnapshot>;
+  /** Snapshots past their expiry at `at` (not those being taken), oldest expiry first, at most `limit`. */
+  listExpired(at: Date, limit: number): Promise<Snapshot[]>;
+  /**
+   * Records that the snapshot's removal at expiry waits (`heldBy`: the error code saying why) with a
+   * `snapshot.expiry_held` event carrying `message`, unless that reason is recorded already: answers
+   * whether it wrote. Nothing when the snapshot is gone.
+   */
+  holdExpiry(id: SnapshotId, heldBy: string, at: Date, message: string): Promise<boolean>;
+  /**
+   * Sets, moves or clears (null) the expiry, with a `snapshot.expiry_changed` event, and forgets
+   * why an earlier expiry waited. SNAPSHOT_NOT_FOUND when absent.
+   */
+  setExpiry(id: SnapshotId, expiresAt: Date | null, at: Date): Promise<Snapshot>;
   /** The copies of the snapshot on other hosts. */
   listCopies(id: SnapshotId): Promise<SnapshotCopy[]>;
   /** The copies of snapshots held by the host (snapshots of VMs on other hosts). */

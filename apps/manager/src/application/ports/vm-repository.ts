@@ -31,6 +31,11 @@ export interface VmStateChange {
   readonly message?: string;
   /** Replaces the restore in place the VM's next start does (null: none); omitted leaves it unchanged. */
   readonly pendingRestore?: PendingRestore | null;
+  /**
+   * The snapshot the VM's VMM maps from now on (a start by restore reached running or paused);
+   * omitted: as `mappedSnapshotAfter` says (none once the VM stops or starts again, else unchanged).
+   */
+  readonly mappedSnapshotId?: SnapshotId | null;
 }
 
 export interface VmPage {
@@ -92,7 +97,9 @@ export interface VmRepository {
   /**
    * `insert` of several VMs of one host and one project, all or none: `admit` sees what the host and
    * the project held before any of them, each VM gets its own address, and a refusal of any (by
-   * `admit`, a taken name, an exhausted pool) inserts and leases nothing.
+   * `admit`, a taken name, an exhausted pool) inserts and leases nothing. Clones (`restoredFrom`
+   * set) hold their snapshot's row (shared) while they are written: SNAPSHOT_NOT_FOUND when it is
+   * gone, SNAPSHOT_NOT_READY when it is not ready, so a snapshot's removal never passes them.
    */
   insertAll(
     vms: readonly Vm[],
@@ -125,7 +132,10 @@ export interface VmRepository {
    * Moves the VM from `change.from` (through `change.via`) to `change.to` only if it is still in
    * `change.from` (and has version `change.ifVersion`, when given), increments its version and
    * writes a `vm.state_changed` event per step, in the same transaction. Throws VM_NOT_FOUND when the row is gone, PRECONDITION_FAILED
-   * when the version differs and VM_BUSY when its state is no longer `change.from`.
+   * when the version differs and VM_BUSY when its state is no longer `change.from`. A change that
+   * records a restore (`pendingRestore`) holds the snapshot's row (shared) while it writes, and throws
+   * SNAPSHOT_NOT_FOUND when it is gone and SNAPSHOT_NOT_READY when it is not ready: a snapshot's
+   * removal and the restores recorded from it happen one after the other, never across each other.
    */
   transition(id: VmId, change: VmStateChange): Promise<Vm>;
   /**

@@ -14,6 +14,7 @@ import {
 import { vmStates } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
 import type { ReconcileHints } from '../ports/reconcile-hints.js';
+import { expireSnapshots } from '../use-cases/expire-snapshots.js';
 import { settleSnapshotCopies } from '../use-cases/snapshot-copies.js';
 import { listCreatingSnapshots, settleSnapshots } from '../use-cases/snapshots.js';
 import type { Snapshot } from '../../domain/snapshot.js';
@@ -134,7 +135,8 @@ export class Reconciler implements ReconcileHints {
 
   /**
    * One full pass: hosts whose heartbeat timed out become unhealthy, every reachable host's
-   * inventory is read and its orphans removed, and every VM that a reconcile would change is
+   * inventory is read and its orphans removed, snapshots past their expiry are removed (see
+   * `expireSnapshots`), and every VM that a reconcile would change is
    * queued (see `needsReconcile`). Resolves once the work is queued (not done: see `idle()`).
    */
   async resync(): Promise<ResyncReport> {
@@ -172,6 +174,10 @@ export class Reconciler implements ReconcileHints {
       if (!this.isLeadingIn(term)) break;
       if (creating !== undefined) await this.settleSnapshotsOf(host, inventory, creating);
     }
+    if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: 0 };
+    await expireSnapshots(this.deps, () => this.isLeadingIn(term)).catch((error: unknown) => {
+      this.deps.log.warn({ err: error }, 'expired snapshots not removed; next pass tries again');
+    });
     if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: 0 };
     const hostsById = new Map(current.map((host) => [host.id, host]));
     // Each inventory indexed by VM once, not searched once per VM.

@@ -154,6 +154,8 @@ export async function applyVmOnHost(
     steps,
     totalMs: finishedAt.getTime() - startedAt.getTime(),
     ...(vm.pendingRestore === null ? {} : { pendingRestore: null, message: `restored snapshot ${vm.pendingRestore.snapshotId}` }),
+    // Its VMM maps the snapshot's memory file from now on (until it is gone: see mappedSnapshotAfter).
+    ...(spec.restoreFrom === undefined ? {} : { mappedSnapshotId: spec.restoreFrom.snapshotId as SnapshotId }),
   });
   deps.log.info({ vmId: vm.id, hostId: host.id, from: 'starting', to }, 'vm state changed');
   await sendChangedEgress(deps, running, host, spec);

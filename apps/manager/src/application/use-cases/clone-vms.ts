@@ -156,6 +156,7 @@ async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{
     rateLimits: input.rateLimits ?? template?.rateLimits ?? source.rateLimits,
     restoredFrom: { snapshotId: snapshot.id, vmId: source.id },
     pendingRestore: null,
+    mappedSnapshotId: null,
   }));
   const recorded = await deps.vms.insertAll(
     pending,

@@ -149,6 +149,7 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
     templateVersion: template?.version ?? null,
     restoredFrom: null,
     pendingRestore: null,
+    mappedSnapshotId: null,
     network: null,
     userData: input.userData ?? null,
     egress: input.egress,

@@ -6,9 +6,10 @@ import type { Host } from '../../domain/host.js';
 import type { Image } from '../../domain/image.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 import { hostFingerprintOf } from '../../domain/snapshot-compatibility.js';
-import { snapshotInTemplate, snapshotNotFound, type Snapshot, type SnapshotAfterwards } from '../../domain/snapshot.js';
+import { snapshotNotFound, type RemovedSnapshot, type Snapshot, type SnapshotAfterwards } from '../../domain/snapshot.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { SnapshotFilter, SnapshotOutcome, SnapshotPage } from '../ports/snapshot-repository.js';
+import { invalidBody } from '../../domain/template.js';
 import { getVm } from './vm-queries.js';
 
 type Deps = Pick<
@@ -18,9 +19,12 @@ type Deps = Pick<
 
 export const snapshotPageSize = { default: 50, maximum: 500 } as const;
 
+/** An expiry is at most this far ahead. */
+export const snapshotExpiryMaximumSeconds = 366 * 24 * 3600;
+
 export interface NewSnapshot {
   readonly afterwards: SnapshotAfterwards;
-  /** Recorded on the snapshot (removal at expiry is not done yet). */
+  /** Recorded on the snapshot; the reconciler removes it then (see `expireSnapshots`). */
   readonly expiresInSeconds?: number | undefined;
 }
 
@@ -250,42 +254,61 @@ export async function getSnapshot(deps: Pick<Deps, 'snapshots'>, id: SnapshotId,
 }
 
 /**
- * Removes the snapshot's files on its host and its copies on other hosts, then the snapshot: a
- * failed one too, since its host may hold what its lost answer was about. One still being taken is
- * refused (SNAPSHOT_NOT_READY), one a VM is still to be restored from (SNAPSHOT_IN_USE) or a
- * template carries (SNAPSHOT_IN_TEMPLATE) too.
+ * Sets, moves or clears (null) the snapshot's expiry, with a `snapshot.expiry_changed` event. A time
+ * already past removes it at the reconciler's next pass; more than `snapshotExpiryMaximumSeconds`
+ * ahead is refused (VALIDATION_FAILED on `body/expiresAt`).
+ */
+export async function setSnapshotExpiry(
+  deps: Pick<Deps, 'snapshots' | 'clock'>,
+  id: SnapshotId,
+  expiresAt: Date | null,
+  projects: ProjectSet,
+): Promise<Snapshot> {
+  await getSnapshot(deps, id, projects);
+  const now = deps.clock.now();
+  if (expiresAt !== null && expiresAt.getTime() > now.getTime() + snapshotExpiryMaximumSeconds * 1000) {
+    throw invalidBody([{ field: 'body/expiresAt', message: 'must be at most 366 days ahead' }]);
+  }
+  return deps.snapshots.setExpiry(id, expiresAt, now);
+}
+
+/**
+ * Deletes the snapshot, then its files on its host and its copies on other hosts: a failed one too,
+ * since its host may hold what its lost answer was about. Refused, under the snapshot row's lock
+ * (see `SnapshotRepository.delete`), while it is being taken (SNAPSHOT_NOT_READY), while a VM
+ * still needs its files (SNAPSHOT_IN_USE: a clone or restore in place still to load them, a VMM that
+ * maps its memory) or a template carries it (SNAPSHOT_IN_TEMPLATE).
  */
 export async function deleteSnapshot(deps: Deps, id: SnapshotId, projects: ProjectSet): Promise<Snapshot> {
-  const snapshot = await getSnapshot(deps, id, projects);
-  if (snapshot.state === 'creating') {
-    throw new AppError('SNAPSHOT_NOT_READY', `Snapshot ${id} is still being taken`, { details: { snapshotId: id } });
-  }
-  // A clone that has not run yet still has to load the snapshot's memory and copy its disk.
-  const awaiting = await deps.vms.listAwaitingRestore(id);
-  if (awaiting.length > 0) {
-    throw new AppError('SNAPSHOT_IN_USE', `Snapshot ${id} is still to be restored by ${awaiting.length} VM(s)`, {
-      details: { snapshotId: id, vmIds: awaiting },
-    });
-  }
-  // Templates that carry it restore every VM created from them from it.
-  const carrying = await deps.templates.listCarrying([id]);
-  if (carrying.length > 0)
-    throw snapshotInTemplate(
-      id,
-      carrying.map((template) => template.id),
-    );
+  await getSnapshot(deps, id, projects);
+  return (await removeSnapshot(deps, id)).snapshot;
+}
+
+/**
+ * Removes the snapshot's record (the checks and the removal one locked transaction), then asks each
+ * host that holds its files to remove them. Once the record is gone no VM can be recorded to restore
+ * it, so a host that cannot be asked now loses nothing by waiting: the reconciler removes what a
+ * host holds of a snapshot without a record (settleSnapshots, settleSnapshotCopies).
+ */
+export async function removeSnapshot(
+  deps: Pick<Deps, 'snapshots' | 'hosts' | 'agents' | 'clock' | 'log'>,
+  id: SnapshotId,
+  options: { readonly isExpiry?: boolean } = {},
+): Promise<RemovedSnapshot> {
+  const removed = await deps.snapshots.delete(id, deps.clock.now(), options);
+  const { snapshot, copies } = removed;
   const host = await deps.hosts.findById(snapshot.hostId);
   if (host !== undefined) {
-    const removal = deps.agents.deleteSnapshot(host, snapshot.vmId, snapshot.id);
-    // What the host holds of a failed one, if anything, the reconciler removes once it can (settleSnapshots).
-    await (snapshot.state === 'ready' ? removal : removal.catch(() => undefined));
+    await deps.agents.deleteSnapshot(host, snapshot.vmId, snapshot.id).catch((error: unknown) => {
+      deps.log.warn({ hostId: host.id, snapshotId: id, err: error }, 'snapshot files left for the reconciler to remove');
+    });
   }
-  // Copies on other hosts go with it; one whose host cannot be asked now the reconciler removes
-  // once the row is gone (settleSnapshotCopies).
-  for (const copy of await deps.snapshots.listCopies(snapshot.id)) {
+  for (const copy of copies) {
     const holder = await deps.hosts.findById(copy.hostId);
-    if (holder !== undefined) await deps.agents.deleteSnapshotCopy(holder, snapshot.id).catch(() => undefined);
+    if (holder === undefined) continue;
+    await deps.agents.deleteSnapshotCopy(holder, snapshot.id).catch((error: unknown) => {
+      deps.log.warn({ hostId: holder.id, snapshotId: id, err: error }, 'snapshot copy left for the reconciler to remove');
+    });
   }
-  await deps.snapshots.delete(id, deps.clock.now());
-  return snapshot;
+  return removed;
 }

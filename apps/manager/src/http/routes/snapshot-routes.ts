@@ -1,13 +1,25 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '@hearth/http-server';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
-import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots } from '../../application/use-cases/snapshots.js';
+import {
+  createSnapshot,
+  deleteSnapshot,
+  getSnapshot,
+  listSnapshots,
+  setSnapshotExpiry,
+} from '../../application/use-cases/snapshots.js';
 import { projectsToList } from '../../domain/access.js';
 import { parseSnapshotId, parseVmId, type SnapshotId, type VmId } from '../../domain/ids.js';
 import { principalOf } from '../authentication.js';
 import { bodyLimitBytes } from '../body-limits.js';
 import { PostHeaders, problemResponses, SnapshotIdParams, VmIdParams } from '../schemas/common.js';
-import { CreateSnapshotBody, ListSnapshotsQuery, SnapshotList, SnapshotView } from '../schemas/snapshot-schemas.js';
+import {
+  CreateSnapshotBody,
+  ListSnapshotsQuery,
+  SnapshotList,
+  SnapshotView,
+  UpdateSnapshotBody,
+} from '../schemas/snapshot-schemas.js';
 import { snapshotView } from '../views.js';
 import { snapshotIdParam, vmIdParam } from './parse-ids.js';
 
@@ -86,6 +98,38 @@ export function registerSnapshotRoutes(app: HttpServer, deps: UseCaseDependencie
     async (request) => snapshotView(await getSnapshot(deps, snapshotIdParam(request.params.id), principalOf(request).projects)),
   );
 
+  app.patch(
+    '/v1/snapshots/:id',
+    {
+      config: { auth: { scope: 'snapshots:write' } },
+      bodyLimit: bodyLimitBytes.snapshot,
+      schema: {
+        operationId: 'updateSnapshot',
+        summary: "Set, move or clear a snapshot's expiry",
+        description:
+          'At `expiresAt` the reconciler removes the snapshot and its files on every host, unless a VM still needs it ' +
+          '(a clone or restore still to load it, a VM restored from it and not stopped since) or a template carries it: ' +
+          'then it is kept, a `snapshot.expiry_held` event says why, and it is removed once nothing holds it. ' +
+          '`null`: never.',
+        tags: ['snapshots'],
+        params: SnapshotIdParams,
+        body: UpdateSnapshotBody,
+        response: { 200: SnapshotView, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const { expiresAt } = request.body;
+      const snapshot = await setSnapshotExpiry(
+        deps,
+        snapshotIdParam(request.params.id),
+        expiresAt === null ? null : new Date(expiresAt),
+        principalOf(request).projects,
+      );
+      request.auditProject = snapshot.project;
+      return snapshotView(snapshot);
+    },
+  );
+
   app.delete(
     '/v1/snapshots/:id',
     {
@@ -93,7 +137,7 @@ export function registerSnapshotRoutes(app: HttpServer, deps: UseCaseDependencie
       bodyLimit: bodyLimitBytes.none,
       schema: {
         operationId: 'deleteSnapshot',
-        summary: 'Delete a snapshot and its files on its host; refused while it is being taken',
+        summary: 'Delete a snapshot and its files on every host; refused while it is being taken or still needed',
         tags: ['snapshots'],
         params: SnapshotIdParams,
         response: { 204: Type.Null(), ...problemResponses },

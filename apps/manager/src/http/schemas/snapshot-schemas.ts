@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { snapshotIdPattern } from '../../domain/ids.js';
-import { snapshotPageSize } from '../../application/use-cases/snapshots.js';
+import { snapshotExpiryMaximumSeconds, snapshotPageSize } from '../../application/use-cases/snapshots.js';
 import { ProjectName, SnapshotIdString, Timestamp, VmIdString } from './common.js';
 
 const SnapshotStateSchema = Type.Union([Type.Literal('creating'), Type.Literal('ready'), Type.Literal('failed')]);
@@ -9,8 +9,19 @@ export const CreateSnapshotBody = Type.Object(
   {
     /** `previous_state` (default): the VM runs again (or stays paused); `stopped`: it is stopped once the snapshot is taken. */
     afterwards: Type.Optional(Type.Union([Type.Literal('previous_state'), Type.Literal('stopped')])),
-    /** Recorded as `expiresAt` (removal at expiry is not done yet). At most a year. */
-    expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 366 * 24 * 3600 })),
+    /** Recorded as `expiresAt`: the reconciler removes the snapshot then, unless something still holds it. At most 366 days. */
+    expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: snapshotExpiryMaximumSeconds })),
+  },
+  { additionalProperties: false },
+);
+
+export const UpdateSnapshotBody = Type.Object(
+  {
+    /**
+     * When the snapshot is removed (at most 366 days ahead; a time past removes it at the
+     * reconciler's next pass), or null for never.
+     */
+    expiresAt: Type.Union([Type.String({ format: 'date-time', maxLength: 64 }), Type.Null()]),
   },
   { additionalProperties: false },
 );

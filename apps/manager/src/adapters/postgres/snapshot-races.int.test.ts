@@ -1,0 +1,178 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAppError } from '@hearth/errors';
+import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/testkit';
+import type { UseCaseDependencies } from '../../application/dependencies.js';
+import { acceptClones } from '../../application/use-cases/clone-vms.js';
+import { createVm } from '../../application/use-cases/create-vm.js';
+import { acceptRestore } from '../../application/use-cases/restore-vm.js';
+import { createSnapshot, deleteSnapshot } from '../../application/use-cases/snapshots.js';
+import { everyProject } from '../../domain/access.js';
+import type { ImageId, SnapshotId, VmId } from '../../domain/ids.js';
+import { agentIdFor, createWorld, hostCapacity, hostFacts } from '../../testing/world.js';
+import { FakeAgentClient } from '../fake/fake-agent-client.js';
+import { FixedClock } from '../fake/fixed-clock.js';
+import { UlidIdGenerator } from '../system/ulid-id-generator.js';
+import { openDatabase, type Database } from './database.js';
+import { migrate, readMigrations } from './migrator.js';
+import { createPgRepositories } from './pg-repositories.js';
+
+/**
+ * A snapshot's delete against a clone of it, and against a restore in place to it, asked at the
+ * same moment, round after round, through the real use cases on PostgreSQL (two Managers, each its
+ * own connection pool, as two replicas are) and on PGlite, with simulated Agents. Each round must
+ * end in one of the two consistent outcomes: the clone (or restore) recorded and the delete
+ * refused with SNAPSHOT_IN_USE, or the snapshot gone and the clone (or restore) refused. Never a
+ * VM left to restore a snapshot that is gone.
+ */
+const hasDatabase = testDatabaseUrl() !== undefined;
+const rounds = 40;
+
+/** Lets the other request run a few steps first: the two requests meet at different points each round. */
+async function jitter(): Promise<void> {
+  const steps = Math.floor(Math.random() * 6);
+  for (let step = 0; step < steps; step += 1) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+function codeOf(outcome: PromiseSettledResult<unknown>): string {
+  if (outcome.status === 'fulfilled') return 'done';
+  return isAppError(outcome.reason) ? outcome.reason.code : `unexpected ${String(outcome.reason)}`;
+}
+
+/** A clone's refusal of a snapshot that is gone: before it looked (400, body/snapshotId), or once it held the row (404). */
+const goneForClone = new Set(['VALIDATION_FAILED', 'SNAPSHOT_NOT_FOUND']);
+
+function racesOn(
+  open: () => Promise<{ readonly managers: readonly UseCaseDependencies[]; readonly close: () => Promise<void> }>,
+) {
+  let managers: readonly UseCaseDependencies[];
+  let close: () => Promise<void>;
+  let images: { kernelImageId: ImageId; rootfsImageId: ImageId };
+  let serial = 0;
+
+  beforeAll(async () => {
+    ({ managers, close } = await open());
+    const [first] = managers as [UseCaseDependencies];
+    await first.hosts.register({
+      newId: first.ids.hostId(),
+      name: 'node-race',
+      agentId: agentIdFor(1),
+      aliveIfHeartbeatSince: new Date(0),
+      addr: 'https://10.0.0.1:9090',
+      capacity: hostCapacity({ cpuCount: 64, memoryMibTotal: 65_536, memoryMibAvailable: 65_536 }),
+      facts: hostFacts(),
+      at: first.clock.now(),
+    });
+    const image = async (kind: 'kernel' | 'rootfs'): Promise<ImageId> => {
+      const id = first.ids.imageId();
+      await first.images.insert({
+        id,
+        kind,
+        name: `race-${kind}`,
+        project: 'default',
+        hostPath: `/srv/images/${kind}`,
+        sha256: 'c'.repeat(64),
+        sizeBytes: 1024,
+        createdAt: first.clock.now(),
+      });
+      return id;
+    };
+    images = { kernelImageId: await image('kernel'), rootfsImageId: await image('rootfs') };
+  });
+
+  afterAll(async () => {
+    await close?.();
+  });
+
+  /** A running VM and a ready snapshot of it. */
+  async function snapshotted(deps: UseCaseDependencies): Promise<{ vmId: VmId; snapshotId: SnapshotId }> {
+    serial += 1;
+    const vm = await createVm(deps, { name: `race-${serial}`, project: 'default', vcpuCount: 1, memoryMib: 64, ...images });
+    const snapshot = await createSnapshot(deps, vm.id, { afterwards: 'previous_state' }, everyProject);
+    return { vmId: vm.id, snapshotId: snapshot.id };
+  }
+
+  /** The VMs still to restore the snapshot (clones that have not run, restores in place not done). */
+  async function waitingOn(deps: UseCaseDependencies, snapshotId: SnapshotId): Promise<readonly VmId[]> {
+    return deps.vms.listAwaitingRestore(snapshotId);
+  }
+
+  it(`a clone and the delete of its snapshot at once: one of them wins, ${rounds} rounds out of ${rounds}`, async () => {
+    const outcomes = new Map<string, number>();
+    for (let round = 0; round < rounds; round += 1) {
+      const [cloning, deleting] = round % 2 === 0 ? managers : [...managers].reverse();
+      const { snapshotId } = await snapshotted(cloning!);
+      const [clone, removal] = await Promise.allSettled([
+        acceptClones(cloning!, { name: `race-clone-${round}`, project: 'default', snapshotId }),
+        jitter().then(() => deleteSnapshot(deleting!, snapshotId, everyProject)),
+      ]);
+      const outcome = `clone ${codeOf(clone)}, delete ${codeOf(removal)}`;
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      const isCloned = clone.status === 'fulfilled' && codeOf(removal) === 'SNAPSHOT_IN_USE';
+      const isDeleted = removal.status === 'fulfilled' && goneForClone.has(codeOf(clone));
+      expect(isCloned || isDeleted, `round ${round}: ${outcome}`).toBe(true);
+      const snapshot = await cloning!.snapshots.findById(snapshotId);
+      const waiting = await waitingOn(cloning!, snapshotId);
+      if (snapshot === undefined) expect(waiting, `round ${round}: clones of a deleted snapshot`).toEqual([]);
+      else expect(waiting, `round ${round}`).toHaveLength(1);
+    }
+    console.log(JSON.stringify({ cloneAgainstDelete: Object.fromEntries(outcomes) }));
+  }, 120_000);
+
+  it(`a restore in place and the delete of its snapshot at once: one of them wins, ${rounds} rounds out of ${rounds}`, async () => {
+    const outcomes = new Map<string, number>();
+    for (let round = 0; round < rounds; round += 1) {
+      const [restoring, deleting] = round % 2 === 0 ? managers : [...managers].reverse();
+      const { vmId, snapshotId } = await snapshotted(restoring!);
+      const [restore, removal] = await Promise.allSettled([
+        acceptRestore(restoring!, vmId, { snapshotId, afterwards: 'running' }),
+        jitter().then(() => deleteSnapshot(deleting!, snapshotId, everyProject)),
+      ]);
+      const outcome = `restore ${codeOf(restore)}, delete ${codeOf(removal)}`;
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      const isRestoring = restore.status === 'fulfilled' && codeOf(removal) === 'SNAPSHOT_IN_USE';
+      const isDeleted = removal.status === 'fulfilled' && goneForClone.has(codeOf(restore));
+      expect(isRestoring || isDeleted, `round ${round}: ${outcome}`).toBe(true);
+      const vm = await restoring!.vms.findById(vmId);
+      if (isDeleted) expect(vm, `round ${round}`).toMatchObject({ state: 'running', pendingRestore: null });
+      else expect(vm?.pendingRestore?.snapshotId, `round ${round}`).toBe(snapshotId);
+    }
+    console.log(JSON.stringify({ restoreAgainstDelete: Object.fromEntries(outcomes) }));
+  }, 120_000);
+}
+
+/** Use-case dependencies over `db`: the world's fakes, these repositories, one clock and one set of Agents for all. */
+function managerOver(db: Database, agents: FakeAgentClient, clock: FixedClock): UseCaseDependencies {
+  return { ...createWorld().deps, ...createPgRepositories(db), agents, clock, ids: new UlidIdGenerator() };
+}
+
+describe.skipIf(!hasDatabase)(
+  `snapshot delete against clones and restores on PostgreSQL${hasDatabase ? '' : ' (skipped: needs TEST_DATABASE_URL, set by `npm test`)'}`,
+  () => {
+    racesOn(async () => {
+      const database: TestDatabase = await createTestDatabase();
+      const handles = [
+        await openDatabase({ kind: 'postgres', url: database.url, poolSize: 4 }),
+        await openDatabase({ kind: 'postgres', url: database.url, poolSize: 4 }),
+      ];
+      await migrate(handles[0]!, await readMigrations());
+      const agents = new FakeAgentClient();
+      const clock = new FixedClock();
+      return {
+        managers: handles.map((handle) => managerOver(handle, agents, clock)),
+        close: async () => {
+          for (const handle of handles) await handle.destroy();
+          await database.drop();
+        },
+      };
+    });
+  },
+);
+
+describe('snapshot delete against clones and restores on PGlite', () => {
+  racesOn(async () => {
+    const db = await openDatabase({ kind: 'pglite' });
+    await migrate(db, await readMigrations());
+    const manager = managerOver(db, new FakeAgentClient(), new FixedClock());
+    return { managers: [manager, manager], close: () => db.destroy() };
+  });
+});

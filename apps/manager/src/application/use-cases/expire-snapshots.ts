@@ -1,0 +1,46 @@
+import { isAppError } from '@hearth/errors';
+import type { UseCaseDependencies } from '../dependencies.js';
+import { removeSnapshot } from './snapshots.js';
+
+type Deps = Pick<UseCaseDependencies, 'snapshots' | 'hosts' | 'agents' | 'clock' | 'log'>;
+
+/** At most this many expired snapshots are looked at per pass; the others wait for the next. */
+export const expiredPerPass = 500;
+
+/** What one pass did: snapshots removed, and those kept because something still holds them. */
+export interface ExpiryReport {
+  readonly removed: number;
+  readonly held: number;
+}
+
+/** The refusals that keep an expired snapshot for a later pass, rather than failing it. */
+const holdingCodes: ReadonlySet<string> = new Set(['SNAPSHOT_IN_USE', 'SNAPSHOT_IN_TEMPLATE']);
+
+/**
+ * Removes the snapshots past their expiry as a delete does (the record under its lock with
+ * `snapshot.expired` and `snapshot.deleted`, then the files on its host and its copies on the
+ * others), for the reconciler's leader on each pass. One that a VM still needs (a restore still to
+ * load it, a VMM that maps its memory) or a template carries is kept: `snapshot.expiry_held` says
+ * why, once per reason, and each later pass tries again. `isLeading` is asked before each removal,
+ * so a reconciler that lost the lead stops.
+ */
+export async function expireSnapshots(deps: Deps, isLeading: () => boolean = () => true): Promise<ExpiryReport> {
+  let removed = 0;
+  let held = 0;
+  for (const snapshot of await deps.snapshots.listExpired(deps.clock.now(), expiredPerPass)) {
+    if (!isLeading()) break;
+    try {
+      await removeSnapshot(deps, snapshot.id, { isExpiry: true });
+      removed += 1;
+      deps.log.info({ snapshotId: snapshot.id, vmId: snapshot.vmId, expiresAt: snapshot.expiresAt }, 'expired snapshot removed');
+    } catch (error) {
+      // Deleted (or taken again) since it was listed: nothing left to do for it.
+      if (isAppError(error) && error.code === 'SNAPSHOT_NOT_FOUND') continue;
+      if (!isAppError(error) || !holdingCodes.has(error.code)) throw error;
+      held += 1;
+      const isNew = await deps.snapshots.holdExpiry(snapshot.id, error.code, deps.clock.now(), `expired, kept: ${error.message}`);
+      if (isNew) deps.log.info({ snapshotId: snapshot.id, code: error.code }, 'expired snapshot kept while it is held');
+    }
+  }
+  return { removed, held };
+}
