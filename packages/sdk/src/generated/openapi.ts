@@ -145,8 +145,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Take a full snapshot of a running or paused VM
-         * @description Memory, device state and a copy of the disk taken while the guest is paused, so that they agree. The VM then goes back to the state it was in, or is stopped (`afterwards: stopped`). Answers the snapshot `ready`, with its sizes and how long the guest was paused; a host failure leaves it `failed` and answers the problem.
+         * Take a full or diff snapshot of a running or paused VM
+         * @description Memory, device state and a copy of the disk taken while the guest is paused, so that they agree. The VM then goes back to the state it was in, or is stopped (`afterwards: stopped`). Answers the snapshot `ready`, with its sizes and how long the guest was paused; a host failure leaves it `failed` and answers the problem. A `diff` holds only the memory written since its parent; a VMM that cannot take diffs answers the problem (FIRECRACKER_REJECTED naming why), and a VM whose memory was not tracked since the parent SNAPSHOT_DIFF_BASE_MISMATCH (take a full snapshot).
          */
         post: operations["createSnapshot"];
         delete?: never;
@@ -1884,6 +1884,8 @@ export interface operations {
             content: {
                 "application/json": {
                     afterwards?: "previous_state" | "stopped";
+                    type?: "full" | "diff";
+                    parentId?: string;
                     expiresInSeconds?: number;
                 };
             };
@@ -1917,7 +1919,9 @@ export interface operations {
                             cpuModel?: string | null;
                             cpuFlagsSha256?: string | null;
                         } | null;
+                        type: "full" | "diff";
                         parentId: string | null;
+                        chainDepth: number;
                         expiresAt: string | null;
                         failureReason: {
                             code: string;
@@ -1994,7 +1998,9 @@ export interface operations {
                                 cpuModel?: string | null;
                                 cpuFlagsSha256?: string | null;
                             } | null;
+                            type: "full" | "diff";
                             parentId: string | null;
+                            chainDepth: number;
                             expiresAt: string | null;
                             failureReason: {
                                 code: string;
@@ -2068,7 +2074,9 @@ export interface operations {
                             cpuModel?: string | null;
                             cpuFlagsSha256?: string | null;
                         } | null;
+                        type: "full" | "diff";
                         parentId: string | null;
+                        chainDepth: number;
                         expiresAt: string | null;
                         failureReason: {
                             code: string;

@@ -8,6 +8,7 @@ import type {
 import { canSeeProject } from '../../domain/access.js';
 import type { HostId, SnapshotId } from '../../domain/ids.js';
 import { snapshotNotFound, type Snapshot, type SnapshotCopy } from '../../domain/snapshot.js';
+import { snapshotHasDiffs } from '../../domain/snapshot-chain.js';
 import type { Store } from './in-memory-store.js';
 
 export class InMemorySnapshotRepository implements SnapshotRepository {
@@ -52,6 +53,7 @@ export class InMemorySnapshotRepository implements SnapshotRepository {
       .filter((s) => canSeeProject(filter.projects, s.project))
       .filter((s) => filter.vmId === undefined || s.vmId === filter.vmId)
       .filter((s) => filter.state === undefined || s.state === filter.state)
+      .filter((s) => filter.parentId === undefined || s.parentId === filter.parentId)
       .filter((s) => page.afterId === undefined || s.id > page.afterId)
       .sort((a, b) => (a.id < b.id ? -1 : 1));
     const items = matching.slice(0, page.limit).map((s) => structuredClone(s));
@@ -62,6 +64,8 @@ export class InMemorySnapshotRepository implements SnapshotRepository {
   async delete(id: SnapshotId, at: Date): Promise<void> {
     const current = this.store.snapshots.get(id);
     if (current === undefined) throw snapshotNotFound(id);
+    // Like the foreign key of the real table on parents.
+    if ([...this.store.snapshots.values()].some((s) => s.parentId === id)) throw snapshotHasDiffs(id, []);
     this.store.removeSnapshot(id);
     this.record('snapshot.deleted', current, at, 'deleted');
   }

@@ -13,7 +13,9 @@ import {
   type SnapshotDigests,
   type SnapshotFingerprint,
   type SnapshotState,
+  type SnapshotType,
 } from '../../domain/snapshot.js';
+import { snapshotHasDiffs } from '../../domain/snapshot-chain.js';
 import type { Database } from './database.js';
 import { translated } from './database-errors.js';
 import { keysetPage } from './keyset-page.js';
@@ -41,6 +43,8 @@ export class PgSnapshotRepository implements SnapshotRepository {
             pause_ms: snapshot.pauseMs,
             fingerprint: snapshot.fingerprint === null ? null : JSON.stringify(snapshot.fingerprint),
             parent_id: snapshot.parentId,
+            type: snapshot.type,
+            chain_depth: snapshot.chainDepth,
             expires_at: snapshot.expiresAt,
             failure_reason: snapshot.failureReason === null ? null : JSON.stringify(snapshot.failureReason),
             digests: snapshot.digests === null ? null : JSON.stringify(snapshot.digests),
@@ -103,18 +107,22 @@ export class PgSnapshotRepository implements SnapshotRepository {
       if (page.afterId !== undefined) query = query.where('id', '>', page.afterId);
       if (filter.vmId !== undefined) query = query.where('vm_id', '=', filter.vmId);
       if (filter.state !== undefined) query = query.where('state', '=', filter.state);
+      if (filter.parentId !== undefined) query = query.where('parent_id', '=', filter.parentId);
       return query.execute();
     });
     return keysetPage(rows, page.limit, toSnapshot);
   }
 
   async delete(id: SnapshotId, at: Date): Promise<void> {
-    await translated(() =>
-      this.db.transaction().execute(async (trx) => {
-        const deleted = await trx.deleteFrom('snapshots').where('id', '=', id).returningAll().executeTakeFirst();
-        if (deleted === undefined) throw snapshotNotFound(id);
-        await appendEvent(trx, 'snapshot.deleted', toSnapshot(deleted), at, 'deleted');
-      }),
+    await translated(
+      () =>
+        this.db.transaction().execute(async (trx) => {
+          const deleted = await trx.deleteFrom('snapshots').where('id', '=', id).returningAll().executeTakeFirst();
+          if (deleted === undefined) throw snapshotNotFound(id);
+          await appendEvent(trx, 'snapshot.deleted', toSnapshot(deleted), at, 'deleted');
+        }),
+      // A diff taken on top of it since the use case looked: its parent stays.
+      { '23503': () => snapshotHasDiffs(id, []) },
     );
   }
 
@@ -255,7 +263,9 @@ function toSnapshot(row: Selectable<SnapshotsTable>): Snapshot {
     pauseMs: row.pause_ms,
     fingerprint: (row.fingerprint as SnapshotFingerprint | null) ?? null,
     digests: (row.digests as SnapshotDigests | null) ?? null,
+    type: row.type as SnapshotType,
     parentId: row.parent_id as SnapshotId | null,
+    chainDepth: row.chain_depth,
     expiresAt: row.expires_at === null ? null : new Date(row.expires_at),
     failureReason: (row.failure_reason as Snapshot['failureReason']) ?? null,
     createdAt: new Date(row.created_at),

@@ -121,6 +121,8 @@ export interface SnapshotsTable {
   pause_ms: number | null;
   fingerprint: ColumnType<unknown, string | null, string | null>;
   parent_id: string | null;
+  type: ColumnType<string, string | undefined, never>;
+  chain_depth: ColumnType<number, number | undefined, never>;
   expires_at: Date | null;
   failure_reason: ColumnType<unknown, string | null, string | null>;
   digests: ColumnType<unknown, string | null | undefined, string | null>;

@@ -13,6 +13,8 @@ export interface SnapshotFilter {
   readonly projects: ProjectSet;
   readonly vmId?: VmId | undefined;
   readonly state?: SnapshotState | undefined;
+  /** Only the diffs taken on top of this snapshot. */
+  readonly parentId?: SnapshotId | undefined;
 }
 
 export interface SnapshotPage {
@@ -44,7 +46,10 @@ export interface SnapshotRepository {
     filter: SnapshotFilter,
     page: { readonly limit: number; readonly afterId?: SnapshotId | undefined },
   ): Promise<SnapshotPage>;
-  /** Removes the row (and its copies' rows) and writes `snapshot.deleted`; SNAPSHOT_NOT_FOUND when absent. */
+  /**
+   * Removes the row (and its copies' rows) and writes `snapshot.deleted`; SNAPSHOT_NOT_FOUND when
+   * absent, SNAPSHOT_HAS_DIFFS while a diff's row names it as its parent.
+   */
   delete(id: SnapshotId, at: Date): Promise<void>;
   /** The copies of the snapshot on other hosts. */
   listCopies(id: SnapshotId): Promise<SnapshotCopy[]>;

@@ -1,4 +1,4 @@
-import type { Inventory, SnapshotResult } from '@hearth/contracts';
+import type { CreateSnapshotRequest, Inventory, SnapshotResult } from '@hearth/contracts';
 import { AppError, isAppError } from '@hearth/errors';
 import { failpoint } from '@hearth/failpoints';
 import { canSeeProject, everyProject, type ProjectSet } from '../../domain/access.js';
@@ -6,26 +6,37 @@ import type { Host } from '../../domain/host.js';
 import type { Image } from '../../domain/image.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 import { hostFingerprintOf } from '../../domain/snapshot-compatibility.js';
-import { snapshotInTemplate, snapshotNotFound, type Snapshot, type SnapshotAfterwards } from '../../domain/snapshot.js';
+import {
+  snapshotInTemplate,
+  snapshotNotFound,
+  type Snapshot,
+  type SnapshotAfterwards,
+  type SnapshotType,
+} from '../../domain/snapshot.js';
+import { latestReady, placeDiff, snapshotHasDiffs, type DiffPlacement } from '../../domain/snapshot-chain.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { SnapshotFilter, SnapshotOutcome, SnapshotPage } from '../ports/snapshot-repository.js';
 import { getVm } from './vm-queries.js';
 
 type Deps = Pick<
   UseCaseDependencies,
-  'vms' | 'hosts' | 'images' | 'snapshots' | 'templates' | 'agents' | 'clock' | 'ids' | 'log'
+  'vms' | 'hosts' | 'images' | 'snapshots' | 'templates' | 'agents' | 'clock' | 'ids' | 'log' | 'settings'
 >;
 
 export const snapshotPageSize = { default: 50, maximum: 500 } as const;
 
 export interface NewSnapshot {
   readonly afterwards: SnapshotAfterwards;
+  /** `full` unless asked; a diff goes on top of `parentId`, by default the VM's latest ready snapshot. */
+  readonly type?: SnapshotType | undefined;
+  readonly parentId?: SnapshotId | undefined;
   /** Recorded on the snapshot (removal at expiry is not done yet). */
   readonly expiresInSeconds?: number | undefined;
 }
 
 /**
- * Takes a full snapshot of a running or paused VM of `projects`: the snapshot is recorded
+ * Takes a snapshot of a running or paused VM of `projects` (full, or a diff on top of a ready
+ * snapshot of the same VM within the chain limit, see `placeDiff`): the snapshot is recorded
  * `creating` before its host is asked, then `ready` with its sizes, the guest's pause and its
  * fingerprint, or `failed` with the host's reason (the Agent then kept nothing of it). A VM to be
  * stopped afterwards is `stopping` before the host is asked (so that nobody takes its VMM's end for
@@ -41,6 +52,12 @@ export async function createSnapshot(deps: Deps, vmId: VmId, input: NewSnapshot,
   const [host, kernel] = await Promise.all([deps.hosts.findById(vm.hostId), deps.images.findById(vm.kernelImageId)]);
   if (host === undefined || kernel === undefined)
     throw new AppError('INTERNAL', `VM ${vm.id} refers to a host or image that is gone`);
+  if (input.type !== 'diff' && input.parentId !== undefined) {
+    throw new AppError('VALIDATION_FAILED', 'Invalid body: parentId', {
+      errors: [{ field: 'body/parentId', message: 'is only for a diff snapshot (type: diff)' }],
+    });
+  }
+  const placement = input.type === 'diff' ? await diffPlacement(deps, vm.id, input.parentId) : undefined;
   const now = deps.clock.now();
   const creating: Snapshot = {
     id: deps.ids.snapshotId(),
@@ -52,7 +69,9 @@ export async function createSnapshot(deps: Deps, vmId: VmId, input: NewSnapshot,
     pauseMs: null,
     fingerprint: null,
     digests: null,
-    parentId: null,
+    type: placement === undefined ? 'full' : 'diff',
+    parentId: placement?.parentId ?? null,
+    chainDepth: placement?.chainDepth ?? 0,
     expiresAt: input.expiresInSeconds === undefined ? null : new Date(now.getTime() + input.expiresInSeconds * 1000),
     failureReason: null,
     createdAt: now,
@@ -71,7 +90,7 @@ export async function createSnapshot(deps: Deps, vmId: VmId, input: NewSnapshot,
   failpoint('manager.snapshot.after-creating');
   let taken;
   try {
-    taken = await deps.agents.snapshotVm(host, vm.id, creating.id, { afterwards: input.afterwards });
+    taken = await deps.agents.snapshotVm(host, vm.id, creating.id, { afterwards: input.afterwards, ...agentTypeOf(creating) });
     failpoint('manager.snapshot.after-agent');
   } catch (error) {
     const reason = isAppError(error)
@@ -89,6 +108,22 @@ export async function createSnapshot(deps: Deps, vmId: VmId, input: NewSnapshot,
   if (isStopping) await markStopped(deps, vm.id, ready.id);
   deps.log.info({ vmId: vm.id, snapshotId: ready.id, pauseMs: taken.pauseMs }, 'snapshot taken');
   return ready;
+}
+
+/** Where a diff of the VM goes: on `parentId`, or on the VM's latest ready snapshot (none: `body/parentId` is required). */
+async function diffPlacement(deps: Deps, vmId: VmId, parentId: SnapshotId | undefined): Promise<DiffPlacement> {
+  const parent = parentId === undefined ? latestReady(await snapshotsOfVm(deps, vmId)) : await deps.snapshots.findById(parentId);
+  if (parentId === undefined && parent === undefined) {
+    throw new AppError('VALIDATION_FAILED', 'Invalid body: parentId', {
+      errors: [{ field: 'body/parentId', message: `VM ${vmId} has no ready snapshot to take a diff on top of` }],
+    });
+  }
+  return placeDiff(vmId, parent, deps.settings.snapshotChainMax);
+}
+
+/** The type (and a diff's parent) the Agent is asked for. */
+function agentTypeOf(snapshot: Snapshot): Pick<CreateSnapshotRequest, 'type' | 'parentId'> {
+  return snapshot.parentId === null ? { type: 'full' } : { type: 'diff', parentId: snapshot.parentId };
 }
 
 function readyOutcome(host: Host, kernel: Image, taken: SnapshotResult): SnapshotOutcome {
@@ -150,7 +185,10 @@ export async function settleSnapshots(
     } else {
       const kernel = await kernelOf(deps, snapshot.vmId);
       if (kernel === undefined) continue;
-      const taken = await deps.agents.snapshotVm(host, snapshot.vmId, snapshot.id, { afterwards: 'previous_state' });
+      const taken = await deps.agents.snapshotVm(host, snapshot.vmId, snapshot.id, {
+        afterwards: 'previous_state',
+        ...agentTypeOf(snapshot),
+      });
       await settled(deps, snapshot, () =>
         deps.snapshots.finish(snapshot.id, readyOutcome(host, kernel, taken), deps.clock.now()),
       );
@@ -252,8 +290,8 @@ export async function getSnapshot(deps: Pick<Deps, 'snapshots'>, id: SnapshotId,
 /**
  * Removes the snapshot's files on its host and its copies on other hosts, then the snapshot: a
  * failed one too, since its host may hold what its lost answer was about. One still being taken is
- * refused (SNAPSHOT_NOT_READY), one a VM is still to be restored from (SNAPSHOT_IN_USE) or a
- * template carries (SNAPSHOT_IN_TEMPLATE) too.
+ * refused (SNAPSHOT_NOT_READY), one a VM is still to be restored from (SNAPSHOT_IN_USE), one
+ * diffs are taken on top of (SNAPSHOT_HAS_DIFFS) or a template carries (SNAPSHOT_IN_TEMPLATE) too.
  */
 export async function deleteSnapshot(deps: Deps, id: SnapshotId, projects: ProjectSet): Promise<Snapshot> {
   const snapshot = await getSnapshot(deps, id, projects);
@@ -267,6 +305,13 @@ export async function deleteSnapshot(deps: Deps, id: SnapshotId, projects: Proje
       details: { snapshotId: id, vmIds: awaiting },
     });
   }
+  // Diffs on top of it are restored by merging it with them.
+  const diffs = await allSnapshots(deps, { projects: everyProject, parentId: id });
+  if (diffs.length > 0)
+    throw snapshotHasDiffs(
+      id,
+      diffs.map((diff) => diff.id),
+    );
   // Templates that carry it restore every VM created from them from it.
   const carrying = await deps.templates.listCarrying([id]);
   if (carrying.length > 0)

@@ -19,11 +19,14 @@ export function registerSnapshotRoutes(app: HttpServer, deps: UseCaseDependencie
       bodyLimit: bodyLimitBytes.snapshot,
       schema: {
         operationId: 'createSnapshot',
-        summary: 'Take a full snapshot of a running or paused VM',
+        summary: 'Take a full or diff snapshot of a running or paused VM',
         description:
           'Memory, device state and a copy of the disk taken while the guest is paused, so that they agree. The VM then ' +
           'goes back to the state it was in, or is stopped (`afterwards: stopped`). Answers the snapshot `ready`, with ' +
-          'its sizes and how long the guest was paused; a host failure leaves it `failed` and answers the problem.',
+          'its sizes and how long the guest was paused; a host failure leaves it `failed` and answers the problem. A ' +
+          '`diff` holds only the memory written since its parent; a VMM that cannot take diffs answers the problem ' +
+          '(FIRECRACKER_REJECTED naming why), and a VM whose memory was not tracked since the parent ' +
+          'SNAPSHOT_DIFF_BASE_MISMATCH (take a full snapshot).',
         tags: ['snapshots'],
         params: VmIdParams,
         headers: PostHeaders,
@@ -36,7 +39,12 @@ export function registerSnapshotRoutes(app: HttpServer, deps: UseCaseDependencie
       const snapshot = await createSnapshot(
         deps,
         vmIdParam(request.params.id),
-        { afterwards: body.afterwards ?? 'previous_state', expiresInSeconds: body.expiresInSeconds },
+        {
+          afterwards: body.afterwards ?? 'previous_state',
+          type: body.type,
+          parentId: body.parentId === undefined ? undefined : (parseSnapshotId(body.parentId) as SnapshotId),
+          expiresInSeconds: body.expiresInSeconds,
+        },
         principalOf(request).projects,
       );
       reply.header('location', `/v1/snapshots/${snapshot.id}`);

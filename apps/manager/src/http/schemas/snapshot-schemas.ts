@@ -4,11 +4,20 @@ import { snapshotPageSize } from '../../application/use-cases/snapshots.js';
 import { ProjectName, SnapshotIdString, Timestamp, VmIdString } from './common.js';
 
 const SnapshotStateSchema = Type.Union([Type.Literal('creating'), Type.Literal('ready'), Type.Literal('failed')]);
+const SnapshotTypeSchema = Type.Union([Type.Literal('full'), Type.Literal('diff')]);
 
 export const CreateSnapshotBody = Type.Object(
   {
     /** `previous_state` (default): the VM runs again (or stays paused); `stopped`: it is stopped once the snapshot is taken. */
     afterwards: Type.Optional(Type.Union([Type.Literal('previous_state'), Type.Literal('stopped')])),
+    /**
+     * `full` (default): the whole guest memory. `diff`: only the memory written since `parentId`
+     * (a ready snapshot of the same VM, by default its latest), restored by merging its chain; at
+     * most MANAGER_SNAPSHOT_CHAIN_MAX diffs on top of a full snapshot (409 SNAPSHOT_CHAIN_TOO_LONG).
+     */
+    type: Type.Optional(SnapshotTypeSchema),
+    /** Only with `type: diff`. */
+    parentId: Type.Optional(SnapshotIdString),
     /** Recorded as `expiresAt` (removal at expiry is not done yet). At most a year. */
     expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 366 * 24 * 3600 })),
   },
@@ -55,8 +64,11 @@ export const SnapshotView = Type.Object({
     }),
     Type.Null(),
   ]),
-  /** Full snapshots have none. */
+  type: SnapshotTypeSchema,
+  /** The snapshot a diff is taken on top of; full snapshots have none. */
   parentId: Type.Union([Type.String(), Type.Null()]),
+  /** Diffs between this snapshot and the full one at the root of its chain (0: a full snapshot). */
+  chainDepth: Type.Integer({ minimum: 0 }),
   expiresAt: Type.Union([Timestamp, Type.Null()]),
   failureReason: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
   createdAt: Timestamp,
