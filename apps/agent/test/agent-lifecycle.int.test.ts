@@ -256,7 +256,12 @@ describe.skipIf(skip !== undefined)(
       expect(await runPage(fullMemory)).toBe('simulated guest memory, run 1\n');
       expect(await runPage(diffMemory)).toBe('simulated guest memory, run 2\n');
 
+      // A full snapshot made of the chain: the diff's page over the full one's, read from a stopped VM too.
       expect((await app.inject({ method: 'POST', url: `${vmUrl}/stop` })).statusCode).toBe(200);
+      const mergedMemory = await take('snap_01JABCDEFGHJKMNPQRSTVWXY10', { afterwards: 'previous_state', mergeOf: diffId });
+      expect(await runPage(mergedMemory)).toBe('simulated guest memory, run 2\n');
+      expect((await stat(mergedMemory)).size).toBe((await stat(fullMemory)).size);
+
       const restored = await app.inject({
         method: 'PUT',
         url: vmUrl,
@@ -270,7 +275,7 @@ describe.skipIf(skip !== undefined)(
       await take('snap_01JABCDEFGHJKMNPQRSTVWXYZ2', { afterwards: 'previous_state', type: 'diff', parentId: diffId });
       expect((await app.inject({ method: 'DELETE', url: vmUrl })).statusCode).toBe(200);
       expect(await exists(join(runDir, 'vms', vmId))).toBe(false);
-    });
+    }, 120_000);
 
     it('re-adopts a running VM after an Agent restart and can still delete it', async () => {
       const first = await startAgent();

@@ -380,6 +380,11 @@ export const CreateSnapshotRequest = Type.Object(
     afterwards: Type.Union([Type.Literal('previous_state'), Type.Literal('stopped')]),
     type: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('diff')])),
     parentId: Type.Optional(Type.String({ pattern: SnapshotIdPattern })),
+    /**
+     * A full snapshot made from the files of this ready diff of the VM and its chain (memory merged,
+     * device state and disk copied), without pausing or even needing the VM's VMM.
+     */
+    mergeOf: Type.Optional(Type.String({ pattern: SnapshotIdPattern })),
   },
   { additionalProperties: false },
 );

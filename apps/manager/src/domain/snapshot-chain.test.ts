@@ -22,6 +22,7 @@ function snapshot(n: number, overrides: Partial<Snapshot> = {}): Snapshot {
     type: 'full',
     parentId: null,
     chainDepth: 0,
+    mergedFrom: null,
     expiresAt: null,
     failureReason: null,
     createdAt: t0,

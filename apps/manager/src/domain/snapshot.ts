@@ -78,6 +78,8 @@ export interface Snapshot {
   readonly parentId: SnapshotId | null;
   /** How many diffs lie between this snapshot and the full one at the root of its chain (0: full). */
   readonly chainDepth: number;
+  /** The diff a full snapshot was made from by merging its chain (null once that diff is deleted). */
+  readonly mergedFrom: SnapshotId | null;
   readonly expiresAt: Date | null;
   readonly failureReason: { readonly code: string; readonly message: string } | null;
   readonly createdAt: Date;

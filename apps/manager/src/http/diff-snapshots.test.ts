@@ -98,3 +98,45 @@ describe('diff snapshots', () => {
     expect((await app.inject({ method: 'DELETE', url: `/v1/snapshots/${full.id}` })).statusCode).toBe(204);
   });
 });
+
+describe('merging a diff snapshot', () => {
+  it('makes a full snapshot of the chain, after which the chain can be deleted and the merged one kept', async () => {
+    const vm = await runningVm('web');
+    const full = await taken(vm);
+    const diff = await taken(vm, { type: 'diff' });
+    const merged = await app.inject({ method: 'POST', url: `/v1/snapshots/${diff.id}/merge` });
+    expect(merged.statusCode, merged.body).toBe(201);
+    const snapshot = merged.json<SnapshotBody & { mergedFrom: string | null; sizes: object | null }>();
+    expect(snapshot).toMatchObject({ state: 'ready', type: 'full', parentId: null, chainDepth: 0, mergedFrom: diff.id });
+    expect(snapshot.sizes).not.toBeNull();
+    expect(merged.headers.location).toBe(`/v1/snapshots/${snapshot.id}`);
+    expect(world.agents.calls.filter((call) => call.operation === 'snapshot')).toHaveLength(3);
+    for (const id of [diff.id, full.id]) {
+      expect((await app.inject({ method: 'DELETE', url: `/v1/snapshots/${id}` })).statusCode).toBe(204);
+    }
+    const kept = await app.inject({ method: 'GET', url: `/v1/snapshots/${snapshot.id}` });
+    expect(kept.json()).toMatchObject({ state: 'ready', mergedFrom: null });
+  });
+
+  it('answers 202 with the merged snapshot creating when asked not to wait', async () => {
+    const vm = await runningVm('web');
+    await taken(vm);
+    const diff = await taken(vm, { type: 'diff' });
+    const accepted = await app.inject({ method: 'POST', url: `/v1/snapshots/${diff.id}/merge?wait=false` });
+    expect(accepted.statusCode, accepted.body).toBe(202);
+    expect(accepted.json()).toMatchObject({ state: 'creating', type: 'full', mergedFrom: diff.id });
+    // The diff is still being read: it stays until the merge is done.
+    const refused = await app.inject({ method: 'DELETE', url: `/v1/snapshots/${diff.id}` });
+    expect(refused.json()).toMatchObject({ code: 'SNAPSHOT_IN_USE' });
+  });
+
+  it('refuses a full snapshot with 400 on params/id, and an unknown one with 404', async () => {
+    const vm = await runningVm('web');
+    const full = await taken(vm);
+    const refused = await app.inject({ method: 'POST', url: `/v1/snapshots/${full.id}/merge` });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'params/id' }] });
+    const unknown = await app.inject({ method: 'POST', url: '/v1/snapshots/snap_01JABCDEFGHJKMNPQRSTVWXYZ9/merge' });
+    expect(unknown.statusCode).toBe(404);
+  });
+});

@@ -42,6 +42,7 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
         type: 'full',
         parentId: null,
         chainDepth: 0,
+        mergedFrom: null,
         expiresAt: at(3600),
         failureReason: null,
         createdAt: t0,

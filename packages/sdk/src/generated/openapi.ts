@@ -155,6 +155,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/snapshots/{id}/merge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make a full snapshot of a diff snapshot and its chain
+         * @description A new full snapshot (`mergedFrom` the diff) on the diff's host: the chain's memory merged, the diff's device state and disk copied; the VM is not paused. Once it is ready, the chain can be deleted and the new snapshot copied to other hosts. Answers it `ready` (201), or with `?wait=false` or `Prefer: respond-async` 202 at once with it `creating` (follow it with `GET /v1/snapshots/{id}`).
+         */
+        post: operations["mergeSnapshot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/snapshots": {
         parameters: {
             query?: never;
@@ -1922,6 +1942,131 @@ export interface operations {
                         type: "full" | "diff";
                         parentId: string | null;
                         chainDepth: number;
+                        mergedFrom: string | null;
+                        expiresAt: string | null;
+                        failureReason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
+                };
+            };
+            /** @description The request was refused: a problem (RFC 9457) with a stable `code` */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Manager or a host failed: a problem (RFC 9457) with a stable `code` */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    mergeSnapshot: {
+        parameters: {
+            query?: {
+                wait?: boolean;
+            };
+            header?: {
+                /** @description Replays the first answer to a retried POST */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        vmId: string;
+                        project: string;
+                        hostId: string;
+                        state: "creating" | "ready" | "failed";
+                        sizes: {
+                            stateBytes: number;
+                            memoryBytes: number;
+                            rootfsBytes: number;
+                        } | null;
+                        pauseMs: number | null;
+                        fingerprint: {
+                            vmmKind: string;
+                            vmmVersion: string;
+                            kernelImageId: string;
+                            kernelSha256: string;
+                            snapshotFormatVersion?: string | null;
+                            hostKernelRelease?: string | null;
+                            cpuModel?: string | null;
+                            cpuFlagsSha256?: string | null;
+                        } | null;
+                        type: "full" | "diff";
+                        parentId: string | null;
+                        chainDepth: number;
+                        mergedFrom: string | null;
+                        expiresAt: string | null;
+                        failureReason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        vmId: string;
+                        project: string;
+                        hostId: string;
+                        state: "creating" | "ready" | "failed";
+                        sizes: {
+                            stateBytes: number;
+                            memoryBytes: number;
+                            rootfsBytes: number;
+                        } | null;
+                        pauseMs: number | null;
+                        fingerprint: {
+                            vmmKind: string;
+                            vmmVersion: string;
+                            kernelImageId: string;
+                            kernelSha256: string;
+                            snapshotFormatVersion?: string | null;
+                            hostKernelRelease?: string | null;
+                            cpuModel?: string | null;
+                            cpuFlagsSha256?: string | null;
+                        } | null;
+                        type: "full" | "diff";
+                        parentId: string | null;
+                        chainDepth: number;
+                        mergedFrom: string | null;
                         expiresAt: string | null;
                         failureReason: {
                             code: string;
@@ -2001,6 +2146,7 @@ export interface operations {
                             type: "full" | "diff";
                             parentId: string | null;
                             chainDepth: number;
+                            mergedFrom: string | null;
                             expiresAt: string | null;
                             failureReason: {
                                 code: string;
@@ -2077,6 +2223,7 @@ export interface operations {
                         type: "full" | "diff";
                         parentId: string | null;
                         chainDepth: number;
+                        mergedFrom: string | null;
                         expiresAt: string | null;
                         failureReason: {
                             code: string;

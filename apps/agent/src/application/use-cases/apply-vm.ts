@@ -12,6 +12,7 @@ import { AppError } from '@hearth/errors';
 import { agentDriveId, agentIfaceId } from '../../domain/proxy-request.js';
 import { assertUnixSocketPath } from '../../domain/unix-socket-path.js';
 import { vmPaths } from '../../domain/vm-paths.js';
+import { memoryChainOf } from '../../domain/memory-chain.js';
 import { isSameSpec, snapshotsOf, type SnapshotRecord } from '../../domain/vm-record.js';
 import { bootArgsOf } from '../../domain/guest-metadata.js';
 import { parseVmId, type VmId } from '../../domain/vm-id.js';
@@ -376,30 +377,6 @@ async function snapshotToRestore(
       ? { memoryChain: { root: source.directory, layers: memoryChainOf(snapshotsOf(source), snapshot) } }
       : {}),
   };
-}
-
-/**
- * The memory files of a diff's chain, its full root first: each diff's parent must be a ready
- * snapshot of the same record (SNAPSHOT_NOT_FOUND names the missing one).
- */
-function memoryChainOf(snapshots: readonly SnapshotRecord[], diff: SnapshotRecord): string[] {
-  const layers = [diff.memoryPath];
-  let current = diff;
-  while (current.type === 'diff') {
-    const parent = snapshots.find((s) => s.id === current.parentId);
-    if (parent?.state !== 'ready' || layers.length > snapshots.length) {
-      throw new AppError(
-        'SNAPSHOT_NOT_FOUND',
-        `Snapshot ${String(current.parentId)}, parent of ${current.id}, is not on this host`,
-        {
-          details: { snapshotId: current.parentId ?? null },
-        },
-      );
-    }
-    layers.unshift(parent.memoryPath);
-    current = parent;
-  }
-  return layers;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { CleanupResult, CreateSnapshotRequest, SnapshotDigests, SnapshotFil
 import { AppError } from '@hearth/errors';
 import { failpoint } from '@hearth/failpoints';
 import { isUnderDirectory, snapshotPaths } from '../../domain/vm-paths.js';
+import { memoryChainOf } from '../../domain/memory-chain.js';
 import type { VmId } from '../../domain/vm-id.js';
 import {
   snapshotsOf,
@@ -38,6 +39,7 @@ export async function snapshotVm(
     const record = ledger.record;
     const existing = snapshotsOf(record).find((s) => s.id === snapshotId);
     if (existing?.state === 'ready') return answerReady(context, record, existing, startedAt);
+    if (request.mergeOf !== undefined) return mergeChain(context, ledger, snapshotId, request.mergeOf, startedAt);
     if (
       record.process === null ||
       record.socketPath === null ||
@@ -114,6 +116,55 @@ export async function snapshotVm(
       digests,
     };
   });
+}
+
+/**
+ * A full snapshot `snapshotId` made from the files of the ready diff `diffId` of the same VM: its
+ * chain's memory merged (as a restore does), its device state and disk copied. Recorded `creating`
+ * first like any snapshot; a failure removes what it wrote. The VM and its VMM are not touched.
+ */
+async function mergeChain(
+  context: AgentContext,
+  ledger: VmLedger,
+  snapshotId: string,
+  diffId: string,
+  startedAt: number,
+): Promise<SnapshotResult> {
+  const record = ledger.record;
+  const diff = snapshotsOf(record).find((s) => s.id === diffId);
+  if (diff?.state !== 'ready' || diff.type !== 'diff') {
+    throw new AppError('SNAPSHOT_NOT_FOUND', `No ready diff snapshot ${diffId} of VM ${record.vmId} on this host`, {
+      details: { snapshotId: diffId },
+    });
+  }
+  const layers = memoryChainOf(snapshotsOf(record), diff);
+  const snapshot: SnapshotRecord = {
+    id: snapshotId,
+    state: 'creating',
+    ...snapshotPaths(record.directory, snapshotId),
+    ...(diff.isRelocatable === undefined ? {} : { isRelocatable: diff.isRelocatable }),
+  };
+  await ledger.commit({ snapshots: withSnapshot(ledger.record, snapshot) });
+  let digests: SnapshotDigests;
+  try {
+    const merged = await context.files.mergeMemoryLayers(record.directory, layers, snapshot.memoryPath);
+    const states = await context.files.copyImage(record.directory, diff.statePath, snapshot.statePath);
+    const disk = await context.files.copyImage(record.directory, diff.rootfsPath, snapshot.rootfsPath);
+    const unusable = [merged, states, disk].find((check) => check.kind !== 'regular');
+    if (unusable !== undefined) {
+      throw new AppError('HOST_COMMAND_FAILED', `A file of snapshot ${diffId}'s chain is unusable (${unusable.kind})`, {
+        diagnostics: { diffId },
+      });
+    }
+    digests = await digestsOf(context, record.directory, snapshot);
+  } catch (error) {
+    await removeSnapshotFiles(context, ledger, snapshot).catch(() => undefined);
+    throw error;
+  }
+  const ready: SnapshotRecord = { ...snapshot, state: 'ready', pauseMs: 0, vmmVersion: diff.vmmVersion, digests };
+  await ledger.commit({ snapshots: withSnapshot(ledger.record, ready) });
+  context.log.info({ vmId: record.vmId, snapshotId, diffId, layers: layers.length }, 'diff chain merged');
+  return answerReady(context, ledger.record, ready, startedAt);
 }
 
 /**

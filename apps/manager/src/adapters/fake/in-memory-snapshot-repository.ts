@@ -54,6 +54,7 @@ export class InMemorySnapshotRepository implements SnapshotRepository {
       .filter((s) => filter.vmId === undefined || s.vmId === filter.vmId)
       .filter((s) => filter.state === undefined || s.state === filter.state)
       .filter((s) => filter.parentId === undefined || s.parentId === filter.parentId)
+      .filter((s) => filter.mergedFrom === undefined || s.mergedFrom === filter.mergedFrom)
       .filter((s) => page.afterId === undefined || s.id > page.afterId)
       .sort((a, b) => (a.id < b.id ? -1 : 1));
     const items = matching.slice(0, page.limit).map((s) => structuredClone(s));

@@ -45,6 +45,7 @@ export class PgSnapshotRepository implements SnapshotRepository {
             parent_id: snapshot.parentId,
             type: snapshot.type,
             chain_depth: snapshot.chainDepth,
+            merged_from: snapshot.mergedFrom,
             expires_at: snapshot.expiresAt,
             failure_reason: snapshot.failureReason === null ? null : JSON.stringify(snapshot.failureReason),
             digests: snapshot.digests === null ? null : JSON.stringify(snapshot.digests),
@@ -108,6 +109,7 @@ export class PgSnapshotRepository implements SnapshotRepository {
       if (filter.vmId !== undefined) query = query.where('vm_id', '=', filter.vmId);
       if (filter.state !== undefined) query = query.where('state', '=', filter.state);
       if (filter.parentId !== undefined) query = query.where('parent_id', '=', filter.parentId);
+      if (filter.mergedFrom !== undefined) query = query.where('merged_from', '=', filter.mergedFrom);
       return query.execute();
     });
     return keysetPage(rows, page.limit, toSnapshot);
@@ -266,6 +268,7 @@ function toSnapshot(row: Selectable<SnapshotsTable>): Snapshot {
     type: row.type as SnapshotType,
     parentId: row.parent_id as SnapshotId | null,
     chainDepth: row.chain_depth,
+    mergedFrom: row.merged_from as SnapshotId | null,
     expiresAt: row.expires_at === null ? null : new Date(row.expires_at),
     failureReason: (row.failure_reason as Snapshot['failureReason']) ?? null,
     createdAt: new Date(row.created_at),

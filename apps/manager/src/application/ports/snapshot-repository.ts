@@ -15,6 +15,8 @@ export interface SnapshotFilter {
   readonly state?: SnapshotState | undefined;
   /** Only the diffs taken on top of this snapshot. */
   readonly parentId?: SnapshotId | undefined;
+  /** Only the full snapshots merged from this diff. */
+  readonly mergedFrom?: SnapshotId | undefined;
 }
 
 export interface SnapshotPage {

@@ -9,6 +9,7 @@ import { hostFingerprintOf } from '../../domain/snapshot-compatibility.js';
 import {
   snapshotInTemplate,
   snapshotNotFound,
+  snapshotNotReady,
   type Snapshot,
   type SnapshotAfterwards,
   type SnapshotType,
@@ -20,7 +21,7 @@ import { getVm } from './vm-queries.js';
 
 type Deps = Pick<
   UseCaseDependencies,
-  'vms' | 'hosts' | 'images' | 'snapshots' | 'templates' | 'agents' | 'clock' | 'ids' | 'log' | 'settings'
+  'vms' | 'hosts' | 'images' | 'snapshots' | 'templates' | 'agents' | 'clock' | 'ids' | 'log' | 'settings' | 'hints'
 >;
 
 export const snapshotPageSize = { default: 50, maximum: 500 } as const;
@@ -72,6 +73,7 @@ export async function createSnapshot(deps: Deps, vmId: VmId, input: NewSnapshot,
     type: placement === undefined ? 'full' : 'diff',
     parentId: placement?.parentId ?? null,
     chainDepth: placement?.chainDepth ?? 0,
+    mergedFrom: null,
     expiresAt: input.expiresInSeconds === undefined ? null : new Date(now.getTime() + input.expiresInSeconds * 1000),
     failureReason: null,
     createdAt: now,
@@ -107,6 +109,103 @@ export async function createSnapshot(deps: Deps, vmId: VmId, input: NewSnapshot,
   const ready = await deps.snapshots.finish(creating.id, readyOutcome(host, kernel, taken), deps.clock.now());
   if (isStopping) await markStopped(deps, vm.id, ready.id);
   deps.log.info({ vmId: vm.id, snapshotId: ready.id, pauseMs: taken.pauseMs }, 'snapshot taken');
+  return ready;
+}
+
+/**
+ * Makes a full snapshot of the ready diff `id` (of `projects`) and its chain, on the diff's host,
+ * without touching the VM: the new snapshot is recorded `creating` (`mergedFrom` the diff) before
+ * the host is asked, then `ready` with its sizes and digests (so it can be copied to other hosts,
+ * and the chain's snapshots deleted), or `failed`. `isAsync` answers the `creating` snapshot at
+ * once and leaves the merge to the reconciler (`settleSnapshots`), hinted to its host.
+ */
+export async function mergeSnapshot(
+  deps: Deps,
+  id: SnapshotId,
+  projects: ProjectSet,
+  options: { readonly isAsync: boolean },
+): Promise<Snapshot> {
+  const diff = await getSnapshot(deps, id, projects);
+  if (diff.state !== 'ready') throw snapshotNotReady(diff, 'only a ready diff can be merged');
+  if (diff.type !== 'diff') {
+    throw new AppError('VALIDATION_FAILED', 'Invalid params: id', {
+      errors: [{ field: 'params/id', message: `snapshot ${id} is a full snapshot already` }],
+    });
+  }
+  const host = await deps.hosts.findById(diff.hostId);
+  if (host === undefined) throw new AppError('INTERNAL', `Snapshot ${id} refers to a host that is gone`);
+  const now = deps.clock.now();
+  const creating: Snapshot = {
+    ...diff,
+    id: deps.ids.snapshotId(),
+    state: 'creating',
+    sizes: null,
+    pauseMs: null,
+    digests: null,
+    type: 'full',
+    parentId: null,
+    chainDepth: 0,
+    mergedFrom: diff.id,
+    expiresAt: null,
+    failureReason: null,
+    createdAt: now,
+    updatedAt: now,
+  };
+  await deps.snapshots.insert(creating);
+  if (options.isAsync) {
+    deps.hints?.hostChanged(host.id);
+    return creating;
+  }
+  return finishMerge(deps, host, creating);
+}
+
+/** Asks the host for the merge of `creating` and records how it ended (a failure keeps nothing on the host). */
+async function finishMerge(
+  deps: Pick<Deps, 'snapshots' | 'agents' | 'clock' | 'log'>,
+  host: Host,
+  creating: Snapshot,
+): Promise<Snapshot> {
+  if (creating.mergedFrom === null || creating.fingerprint === null) {
+    throw new AppError('INTERNAL', `Snapshot ${creating.id} is not a merge of a ready diff`);
+  }
+  let taken;
+  try {
+    taken = await deps.agents.snapshotVm(host, creating.vmId, creating.id, {
+      afterwards: 'previous_state',
+      type: 'full',
+      mergeOf: creating.mergedFrom,
+    });
+  } catch (error) {
+    const reason = isAppError(error)
+      ? { code: error.code, message: error.message }
+      : { code: 'INTERNAL', message: 'Internal error' };
+    await deps.snapshots.finish(creating.id, { state: 'failed', failureReason: reason }, deps.clock.now());
+    await deps.agents.deleteSnapshot(host, creating.vmId, creating.id).catch(() => undefined);
+    throw error;
+  }
+  // The reconciler may go on with the same merge at the same time: whichever records it second finds it ready.
+  const ready = await deps.snapshots
+    .finish(
+      creating.id,
+      {
+        state: 'ready',
+        sizes: {
+          stateBytes: taken.files.stateSizeBytes,
+          memoryBytes: taken.files.memorySizeBytes,
+          rootfsBytes: taken.files.rootfsSizeBytes,
+        },
+        pauseMs: 0,
+        fingerprint: creating.fingerprint,
+        digests: taken.digests ?? null,
+      },
+      deps.clock.now(),
+    )
+    .catch(async (error: unknown) => {
+      const now = await deps.snapshots.findById(creating.id);
+      if (now?.state !== 'ready') throw error;
+      return now;
+    });
+  deps.log.info({ vmId: ready.vmId, snapshotId: ready.id, mergedFrom: creating.mergedFrom }, 'diff chain merged');
   return ready;
 }
 
@@ -173,6 +272,12 @@ export async function settleSnapshots(
   for (const snapshot of creatingHere) {
     const onHost = held.get(snapshot.id);
     if (onHost === 'creating') continue;
+    if (snapshot.mergedFrom !== null) {
+      // A merge touches no VM and is asked again safely (the host answers one it holds ready): go on with it.
+      await settled(deps, snapshot, () => finishMerge(deps, host, snapshot));
+      changed += 1;
+      continue;
+    }
     if (onHost === undefined) {
       if (now.getTime() - snapshot.updatedAt.getTime() < graceMs) continue;
       const failureReason = {
@@ -303,6 +408,13 @@ export async function deleteSnapshot(deps: Deps, id: SnapshotId, projects: Proje
   if (awaiting.length > 0) {
     throw new AppError('SNAPSHOT_IN_USE', `Snapshot ${id} is still to be restored by ${awaiting.length} VM(s)`, {
       details: { snapshotId: id, vmIds: awaiting },
+    });
+  }
+  // A merge still reading its files.
+  const merging = (await allSnapshots(deps, { projects: everyProject, mergedFrom: id })).filter((s) => s.state === 'creating');
+  if (merging.length > 0) {
+    throw new AppError('SNAPSHOT_IN_USE', `Snapshot ${id} is being merged into snapshot ${merging[0]?.id ?? ''}`, {
+      details: { snapshotId: id, mergeIds: merging.map((s) => s.id) },
     });
   }
   // Diffs on top of it are restored by merging it with them.

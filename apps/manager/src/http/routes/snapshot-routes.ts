@@ -1,13 +1,26 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '@hearth/http-server';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
-import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots } from '../../application/use-cases/snapshots.js';
+import {
+  createSnapshot,
+  deleteSnapshot,
+  getSnapshot,
+  listSnapshots,
+  mergeSnapshot,
+} from '../../application/use-cases/snapshots.js';
+import { isAsyncRequested } from '../async-request.js';
 import { projectsToList } from '../../domain/access.js';
 import { parseSnapshotId, parseVmId, type SnapshotId, type VmId } from '../../domain/ids.js';
 import { principalOf } from '../authentication.js';
 import { bodyLimitBytes } from '../body-limits.js';
 import { PostHeaders, problemResponses, SnapshotIdParams, VmIdParams } from '../schemas/common.js';
-import { CreateSnapshotBody, ListSnapshotsQuery, SnapshotList, SnapshotView } from '../schemas/snapshot-schemas.js';
+import {
+  CreateSnapshotBody,
+  ListSnapshotsQuery,
+  MergeSnapshotQuery,
+  SnapshotList,
+  SnapshotView,
+} from '../schemas/snapshot-schemas.js';
 import { snapshotView } from '../views.js';
 import { snapshotIdParam, vmIdParam } from './parse-ids.js';
 
@@ -49,6 +62,36 @@ export function registerSnapshotRoutes(app: HttpServer, deps: UseCaseDependencie
       );
       reply.header('location', `/v1/snapshots/${snapshot.id}`);
       return reply.status(201).send(snapshotView(snapshot));
+    },
+  );
+
+  app.post(
+    '/v1/snapshots/:id/merge',
+    {
+      config: { auth: { scope: 'snapshots:write' } },
+      bodyLimit: bodyLimitBytes.none,
+      schema: {
+        operationId: 'mergeSnapshot',
+        summary: 'Make a full snapshot of a diff snapshot and its chain',
+        description:
+          "A new full snapshot (`mergedFrom` the diff) on the diff's host: the chain's memory merged, the diff's " +
+          'device state and disk copied; the VM is not paused. Once it is ready, the chain can be deleted and the new ' +
+          'snapshot copied to other hosts. Answers it `ready` (201), or with `?wait=false` or `Prefer: respond-async` ' +
+          '202 at once with it `creating` (follow it with `GET /v1/snapshots/{id}`).',
+        tags: ['snapshots'],
+        params: SnapshotIdParams,
+        querystring: MergeSnapshotQuery,
+        headers: PostHeaders,
+        response: { 201: SnapshotView, 202: SnapshotView, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const isAsync = isAsyncRequested(request, request.query.wait);
+      const merged = await mergeSnapshot(deps, snapshotIdParam(request.params.id), principalOf(request).projects, { isAsync });
+      request.auditProject = merged.project;
+      if (isAsync && request.query.wait === undefined) reply.header('preference-applied', 'respond-async');
+      reply.header('location', `/v1/snapshots/${merged.id}`);
+      return reply.status(isAsync ? 202 : 201).send(snapshotView(merged));
     },
   );
 

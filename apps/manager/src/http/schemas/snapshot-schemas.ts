@@ -24,6 +24,15 @@ export const CreateSnapshotBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** `POST /v1/snapshots/{id}/merge`: `wait=false` answers 202 once the merged snapshot is recorded. */
+export const MergeSnapshotQuery = Type.Object(
+  {
+    /** false: answer 202 at once with the new snapshot `creating` (like `Prefer: respond-async`). Default true. */
+    wait: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
 export const ListSnapshotsQuery = Type.Object(
   {
     project: Type.Optional(ProjectName),
@@ -69,6 +78,8 @@ export const SnapshotView = Type.Object({
   parentId: Type.Union([Type.String(), Type.Null()]),
   /** Diffs between this snapshot and the full one at the root of its chain (0: a full snapshot). */
   chainDepth: Type.Integer({ minimum: 0 }),
+  /** The diff a full snapshot was made from by `POST /v1/snapshots/{id}/merge` (null otherwise, or once it is deleted). */
+  mergedFrom: Type.Union([Type.String(), Type.Null()]),
   expiresAt: Type.Union([Timestamp, Type.Null()]),
   failureReason: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
   createdAt: Timestamp,
