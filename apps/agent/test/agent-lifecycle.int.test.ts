@@ -1,4 +1,4 @@
-import { lstat, readdir, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNetns, firecrackerDoubleBin, hasCommand, isRoot, repoRoot, type Netns } from '@hearth/testkit';
@@ -236,6 +236,46 @@ describe.skipIf(skip !== undefined)(
       expect((await app.inject({ method: 'DELETE', url: vmUrl })).statusCode).toBe(200);
       expect(await exists(join(runDir, 'vms', vmId))).toBe(false);
     });
+
+    it('takes a sparse diff on top of a full snapshot and restores the VM in place from the chain merged', async () => {
+      const { app } = await startAgent();
+      expect((await app.inject({ method: 'PUT', url: vmUrl, payload: specFor(images) })).statusCode).toBe(200);
+      const fullId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ0';
+      const diffId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ1';
+      const take = async (id: string, payload: object) => {
+        const taken = await app.inject({ method: 'POST', url: `${vmUrl}/snapshots/${id}`, payload });
+        expect(taken.statusCode, taken.body).toBe(200);
+        return taken.json<{ files: { memoryPath: string } }>().files.memoryPath;
+      };
+      const fullMemory = await take(fullId, { afterwards: 'previous_state' });
+      const diffMemory = await take(diffId, { afterwards: 'previous_state', type: 'diff', parentId: fullId });
+      // The simulated guest wrote one page between the two (its run page, as it resumed).
+      expect((await stat(diffMemory)).size).toBe((await stat(fullMemory)).size);
+      expect((await stat(diffMemory)).blocks * 512).toBeLessThanOrEqual(64 * 1024);
+      const runPage = async (path: string): Promise<string> => (await readFile(path)).subarray(0, 30).toString();
+      expect(await runPage(fullMemory)).toBe('simulated guest memory, run 1\n');
+      expect(await runPage(diffMemory)).toBe('simulated guest memory, run 2\n');
+
+      // A full snapshot made of the chain: the diff's page over the full one's, read from a stopped VM too.
+      expect((await app.inject({ method: 'POST', url: `${vmUrl}/stop` })).statusCode).toBe(200);
+      const mergedMemory = await take('snap_01JABCDEFGHJKMNPQRSTVWXY10', { afterwards: 'previous_state', mergeOf: diffId });
+      expect(await runPage(mergedMemory)).toBe('simulated guest memory, run 2\n');
+      expect((await stat(mergedMemory)).size).toBe((await stat(fullMemory)).size);
+
+      const restored = await app.inject({
+        method: 'PUT',
+        url: vmUrl,
+        payload: { ...specFor(images), restoreFrom: { vmId, snapshotId: diffId } },
+      });
+      expect(restored.statusCode, restored.body).toBe(200);
+      const merged = join(runDir, 'vms', vmId, 'restored.memory');
+      expect(await runPage(merged)).toBe('simulated guest memory, run 2\n');
+      expect((await lstat(merged)).mode & 0o077).toBe(0);
+      // Its VMM's dirty log starts from the diff it was restored from: the next diff goes on top of it.
+      await take('snap_01JABCDEFGHJKMNPQRSTVWXYZ2', { afterwards: 'previous_state', type: 'diff', parentId: diffId });
+      expect((await app.inject({ method: 'DELETE', url: vmUrl })).statusCode).toBe(200);
+      expect(await exists(join(runDir, 'vms', vmId))).toBe(false);
+    }, 120_000);
 
     it('re-adopts a running VM after an Agent restart and can still delete it', async () => {
       const first = await startAgent();

@@ -321,9 +321,19 @@ export function describeFirecrackerContract(
         await client.pauseVm();
         const statePath = `${harness.directory}/vm.vmstate`;
         const memoryPath = `${harness.directory}/vm.memory`;
-        await client.createSnapshot({ statePath, memoryPath });
+        await client.createSnapshot({ statePath, memoryPath, type: 'Full' });
         expect(await harness.sizeOf(statePath)).toBeGreaterThan(0);
         expect(await harness.sizeOf(memoryPath)).toBe(128 * 1024 * 1024);
+        expect((await client.describeInstance()).state).toBe('Paused');
+      });
+
+      it('createSnapshot Diff after a Full writes a memory file of the guest size (its pages since, holes elsewhere)', async () => {
+        const client = await startedVm();
+        await client.pauseVm();
+        const statePath = `${harness.directory}/vm.vmstate`;
+        await client.createSnapshot({ statePath, memoryPath: `${harness.directory}/full.memory`, type: 'Full' });
+        await client.createSnapshot({ statePath, memoryPath: `${harness.directory}/diff.memory`, type: 'Diff' });
+        expect(await harness.sizeOf(`${harness.directory}/diff.memory`)).toBe(128 * 1024 * 1024);
         expect((await client.describeInstance()).state).toBe('Paused');
       });
 
@@ -332,7 +342,7 @@ export function describeFirecrackerContract(
         await source.pauseVm();
         const statePath = `${harness.directory}/vm.vmstate`;
         const memoryPath = `${harness.directory}/vm.memory`;
-        await source.createSnapshot({ statePath, memoryPath });
+        await source.createSnapshot({ statePath, memoryPath, type: 'Full' });
         const { client } = await spawnReady('restored');
         await client.putLogger({ logPath: `${harness.directory}/restored.log`, level: 'Info' });
         await client.loadSnapshot({ statePath, memoryPath, networkOverrides: [] });
@@ -361,7 +371,11 @@ export function describeFirecrackerContract(
       it('createSnapshot of a running VM is rejected: Firecracker snapshots paused VMs only', async () => {
         const client = await startedVm();
         const error = await appErrorOf(
-          client.createSnapshot({ statePath: `${harness.directory}/vm.vmstate`, memoryPath: `${harness.directory}/vm.memory` }),
+          client.createSnapshot({
+            statePath: `${harness.directory}/vm.vmstate`,
+            memoryPath: `${harness.directory}/vm.memory`,
+            type: 'Full',
+          }),
         );
         expect(error.code).toBe('FIRECRACKER_REJECTED');
         expect(error.message).toMatch(/^Create snapshot error: .*save\/restore unavailable while running$/);

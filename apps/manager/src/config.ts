@@ -65,6 +65,8 @@ export interface ManagerConfig {
   readonly ca: CaConfig;
   /** Lifetime of Agents' certificates (MANAGER_AGENT_CERT_TTL_MS); Agents renew after two thirds. */
   readonly agentCertificateTtlMs: number;
+  /** Diff snapshots a chain may hold on top of its full snapshot (MANAGER_SNAPSHOT_CHAIN_MAX). */
+  readonly snapshotChainMax: number;
   /** Lifetime of this Manager's client certificate (MANAGER_CLIENT_CERT_TTL_MS); renewed after two thirds. */
   readonly clientCertificateTtlMs: number;
   /**
@@ -288,6 +290,12 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
     ),
     ca,
     agentCertificateTtlMs: certificateTtl('MANAGER_AGENT_CERT_TTL_MS', 7 * 86_400_000),
+    snapshotChainMax: number(
+      'MANAGER_SNAPSHOT_CHAIN_MAX',
+      8,
+      (n) => Number.isInteger(n) && n >= 0 && n <= 64,
+      'an integer from 0 to 64',
+    ),
     clientCertificateTtlMs: certificateTtl('MANAGER_CLIENT_CERT_TTL_MS', 86_400_000),
     addressing: {
       pool,

@@ -200,6 +200,7 @@ export async function runManager(): Promise<void> {
         isKvmRequired: config.isKvmRequired,
         clusterId,
         agentCertificateTtlMs: config.agentCertificateTtlMs,
+        snapshotChainMax: config.snapshotChainMax,
         addressing: config.addressing,
       },
     },

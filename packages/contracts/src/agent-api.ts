@@ -369,12 +369,23 @@ export const SnapshotParams = Type.Object(
 export type SnapshotParams = Static<typeof SnapshotParams>;
 
 /**
- * `POST /vms/:id/snapshots/:snapshotId`: a full snapshot of a running or paused VM. The VM is paused
+ * `POST /vms/:id/snapshots/:snapshotId`: a snapshot of a running or paused VM. The VM is paused
  * (if it runs), its memory and device state are written, its disk is copied while it is paused, and
- * then it is `previous_state` (running again, or still paused) or `stopped`.
+ * then it is `previous_state` (running again, or still paused) or `stopped`. A `diff` (with the
+ * `parentId` it is taken on top of, a ready snapshot of the same VM that its running VMM took or
+ * was restored from last) holds only the memory written since; `full` (the default) all of it.
  */
 export const CreateSnapshotRequest = Type.Object(
-  { afterwards: Type.Union([Type.Literal('previous_state'), Type.Literal('stopped')]) },
+  {
+    afterwards: Type.Union([Type.Literal('previous_state'), Type.Literal('stopped')]),
+    type: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('diff')])),
+    parentId: Type.Optional(Type.String({ pattern: SnapshotIdPattern })),
+    /**
+     * A full snapshot made from the files of this ready diff of the VM and its chain (memory merged,
+     * device state and disk copied), without pausing or even needing the VM's VMM.
+     */
+    mergeOf: Type.Optional(Type.String({ pattern: SnapshotIdPattern })),
+  },
   { additionalProperties: false },
 );
 export type CreateSnapshotRequest = Static<typeof CreateSnapshotRequest>;

@@ -87,6 +87,12 @@ export const errorCodes = {
   SNAPSHOT_IN_USE: { kind: 'conflict', title: 'A VM is still being restored from this snapshot' },
   SNAPSHOT_IN_TEMPLATE: { kind: 'conflict', title: 'A template carries this snapshot' },
   SNAPSHOT_DIGEST_MISMATCH: { kind: 'conflict', title: "A copy of the snapshot's files did not match their SHA-256" },
+  SNAPSHOT_CHAIN_TOO_LONG: { kind: 'conflict', title: 'A diff snapshot here would make its chain longer than allowed' },
+  SNAPSHOT_HAS_DIFFS: { kind: 'conflict', title: 'Diff snapshots are taken on top of this snapshot' },
+  SNAPSHOT_DIFF_BASE_MISMATCH: {
+    kind: 'conflict',
+    title: "The VM's memory has not been tracked since the parent snapshot: take a full snapshot",
+  },
   // Hosts and agents
   HOST_NOT_FOUND: { kind: 'not_found', title: 'Host not found' },
   HOST_NO_CAPACITY: { kind: 'unavailable', title: 'No host can take this VM' },

@@ -7,8 +7,9 @@ export class Snapshots {
   constructor(private readonly api: ApiClient) {}
 
   /**
-   * Takes a full snapshot of a running or paused VM; resolves with it `ready` (with its sizes and
-   * how long the guest was paused). The VM goes back to the state it was in, or stops if asked.
+   * Takes a snapshot of a running or paused VM (full, or `type: 'diff'` on top of `parentId`, by
+   * default its latest ready snapshot); resolves with it `ready` (with its sizes and how long the
+   * guest was paused). The VM goes back to the state it was in, or stops if asked.
    */
   async create(
     vmId: string,
@@ -17,6 +18,19 @@ export class Snapshots {
   ): Promise<Snapshot> {
     return bodyOf(
       this.api.POST('/v1/vms/{id}/snapshots', { params: { path: { id: vmId } }, body: request, signal: options.signal }),
+    );
+  }
+
+  /**
+   * Makes a full snapshot of a diff snapshot and its chain (the VM is not paused); resolves with
+   * it `ready`, or with `wait: false` at once with it `creating`.
+   */
+  async merge(id: string, options: { readonly wait?: boolean; readonly signal?: AbortSignal } = {}): Promise<Snapshot> {
+    return bodyOf(
+      this.api.POST('/v1/snapshots/{id}/merge', {
+        params: { path: { id }, query: options.wait === false ? { wait: false } : {} },
+        signal: options.signal,
+      }),
     );
   }
 

@@ -238,6 +238,37 @@ describe('snapshots (behaviour.md#endpoint-snapshot, behaviour.md#snapshot-files
     expect((await b.api.get('/')).json().state).toBe('Running');
   });
 
+  it('a Diff holds only the pages dirtied since the last snapshot, as a sparse file; a Full all pages written', async () => {
+    const dir = tempDir();
+    const fc = await startDouble([], { dir });
+    await basicConfig(fc.api, dir);
+    await fc.api.patch('/machine-config', { track_dirty_pages: true });
+    await fc.api.put('/actions', { action_type: 'InstanceStart' });
+    const take = async (name: string, snapshotType: 'Full' | 'Diff'): Promise<string> => {
+      const mem = join(dir, `${name}.mem`);
+      const r = await fc.api.put('/snapshot/create', {
+        snapshot_path: join(dir, `${name}.state`),
+        mem_file_path: mem,
+        snapshot_type: snapshotType,
+      });
+      expect(r.status).toBe(204);
+      return mem;
+    };
+    await fc.api.patch('/vm', { state: 'Paused' });
+    const full = await take('full', 'Full');
+    await fc.api.patch('/vm', { state: 'Resumed' });
+    await fc.api.patch('/vm', { state: 'Paused' });
+    const diff = await take('diff', 'Diff');
+    const idle = await take('idle', 'Diff');
+    for (const mem of [full, diff, idle]) expect(statSync(mem).size).toBe(256 * 1024 * 1024);
+    expect(readFileSync(full).subarray(0, 30).toString()).toBe('simulated guest memory, run 1\n');
+    expect(readFileSync(diff).subarray(0, 30).toString()).toBe('simulated guest memory, run 2\n');
+    // Nothing was written since the diff: the next one is all holes.
+    expect(statSync(idle).blocks).toBe(0);
+    expect(statSync(diff).blocks).toBeGreaterThan(0);
+    expect(statSync(diff).blocks * 512).toBeLessThan(1024 * 1024);
+  });
+
   it('boot-specific calls (even failing) block snapshot load', async () => {
     const { api, dir } = await startDouble();
     await api.put('/boot-source', { kernel_image_path: join(dir, 'missing') });

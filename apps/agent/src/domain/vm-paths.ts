@@ -16,6 +16,8 @@ export interface VmPaths {
   /** The VMM's stdin: what is written to it is the guest's serial input. */
   readonly consoleFifo: string;
   readonly rootfs: string;
+  /** The guest memory merged from a diff snapshot's chain, which a VM restored from that diff maps. */
+  readonly restoredMemory: string;
   /** `rootfs` relative to `directory`, the VMM's working directory: the path Firecracker is given. */
   readonly rootfsInDirectory: string;
 }
@@ -37,6 +39,7 @@ export function vmPaths(runDir: string, vmId: VmId): VmPaths {
     metricsFifo: posix.join(directory, 'metrics.fifo'),
     consoleFifo: posix.join(directory, 'console.fifo'),
     rootfs: posix.join(directory, 'rootfs.ext4'),
+    restoredMemory: posix.join(directory, 'restored.memory'),
     rootfsInDirectory: 'rootfs.ext4',
   };
 }

@@ -39,6 +39,13 @@ export interface VmmProcessRecord {
    * (`rootfs.ext4`). Absent for processes spawned before: their disk was given by absolute path.
    */
   readonly isInVmDirectory?: boolean;
+  /**
+   * The snapshot whose memory this process's dirty-page log starts from: the last one it took, or
+   * the one of this VM it was restored from. A diff is only taken on top of it (the dirty log holds
+   * what the guest wrote since, nothing older). Absent for a process that booted, was restored
+   * from another VM's snapshot, or whose last snapshot failed: its next snapshot is full.
+   */
+  readonly memoryBaseSnapshotId?: string;
 }
 
 export interface TapRecord {
@@ -61,6 +68,10 @@ export interface RootfsRecord {
 export interface SnapshotRecord {
   readonly id: string;
   readonly state: 'creating' | 'ready';
+  /** A diff's memory file holds only what the guest wrote since its parent (absent: full). */
+  readonly type?: 'full' | 'diff';
+  /** The snapshot of the same VM a diff is taken on top of. */
+  readonly parentId?: string;
   readonly statePath: string;
   readonly memoryPath: string;
   readonly rootfsPath: string;

@@ -13,6 +13,7 @@ const snapshotColumns: readonly Column<Snapshot>[] = [
   { header: 'id', value: (snapshot) => snapshot.id },
   { header: 'vm', value: (snapshot) => snapshot.vmId },
   { header: 'state', value: (snapshot) => snapshot.state },
+  { header: 'type', value: (snapshot) => (snapshot.type === 'diff' ? `diff ${snapshot.chainDepth}` : 'full') },
   { header: 'memory', value: (snapshot) => (snapshot.sizes === null ? '-' : mib(snapshot.sizes.memoryBytes)) },
   { header: 'created', value: (snapshot) => snapshot.createdAt },
 ];
@@ -24,6 +25,7 @@ const snapshotDetail: readonly Column<Snapshot>[] = [
   { header: 'disk', value: (snapshot) => (snapshot.sizes === null ? '-' : mib(snapshot.sizes.rootfsBytes)) },
   { header: 'paused for', value: (snapshot) => formatMs(snapshot.pauseMs) },
   { header: 'parent', value: (snapshot) => snapshot.parentId ?? '-' },
+  { header: 'merged from', value: (snapshot) => snapshot.mergedFrom ?? '-' },
   { header: 'expires', value: (snapshot) => snapshot.expiresAt ?? '-' },
   {
     header: 'failure',
@@ -35,18 +37,26 @@ const snapshotDetail: readonly Column<Snapshot>[] = [
 export const snapshotCommands: Readonly<Record<string, Command>> = {
   create: {
     summary: 'Snapshot a running or paused VM (memory, devices and disk, taken while it is paused)',
-    usage: '<vm> [--stop] [--expires-in seconds]',
-    options: ['--stop', '--expires-in'],
+    usage: '<vm> [--diff [--parent <snapshot>]] [--stop] [--expires-in seconds]',
+    options: ['--diff', '--parent', '--stop', '--expires-in'],
     async run({ args, out, hearth: client }) {
       const { values, positionals } = parseArgs({
         args: [...args],
         allowPositionals: true,
-        options: { stop: { type: 'boolean', default: false }, 'expires-in': { type: 'string' } },
+        options: {
+          diff: { type: 'boolean', default: false },
+          parent: { type: 'string' },
+          stop: { type: 'boolean', default: false },
+          'expires-in': { type: 'string' },
+        },
       });
       if (positionals.length !== 1) throw new CliError(exitCodes.usage, 'hearth snapshot create <vm> [--stop] [--expires-in s]');
       const hearth = await client();
       const vm = await resolveVm(hearth, positionals[0]!);
+      const parent = values.parent === undefined ? undefined : await resolveSnapshot(hearth, values.parent);
       const snapshot = await hearth.snapshots.create(vm.id, {
+        ...(values.diff ? { type: 'diff' as const } : {}),
+        ...(parent === undefined ? {} : { parentId: parent.id }),
         ...(values.stop ? { afterwards: 'stopped' as const } : {}),
         ...(values['expires-in'] === undefined ? {} : { expiresInSeconds: Number(values['expires-in']) }),
       });
@@ -78,6 +88,23 @@ export const snapshotCommands: Readonly<Record<string, Command>> = {
         await resolveSnapshot(await hearth(), onlyArgument(args, 'hearth snapshot get <snapshot>')),
         snapshotDetail,
       );
+    },
+  },
+  merge: {
+    summary: 'Make a full snapshot of a diff snapshot and its chain (the VM is not paused)',
+    usage: '<snapshot> [--no-wait]',
+    options: ['--no-wait'],
+    async run({ args, out, hearth: client }) {
+      const { values, positionals } = parseArgs({
+        args: [...args],
+        allowPositionals: true,
+        options: { 'no-wait': { type: 'boolean', default: false } },
+      });
+      if (positionals.length !== 1) throw new CliError(exitCodes.usage, 'hearth snapshot merge <snapshot> [--no-wait]');
+      const hearth = await client();
+      const diff = await resolveSnapshot(hearth, positionals[0]!);
+      const merged = await hearth.snapshots.merge(diff.id, { wait: !values['no-wait'] });
+      printResult(out, merged, `${merged.id} ${merged.state}, merged from ${diff.id}`);
     },
   },
   rm: {

@@ -75,6 +75,8 @@ export interface UseCaseSettings extends PlacementPolicy {
   readonly clusterId: string;
   /** How long an Agent's certificate is valid; the Agent renews it after two thirds. */
   readonly agentCertificateTtlMs: number;
+  /** Diff snapshots a chain may hold on top of its full snapshot; 0 refuses every diff. */
+  readonly snapshotChainMax: number;
   /** The pool every new VM is leased an address from, and how long a released address rests. */
   readonly addressing: { readonly pool: AddressPool; readonly quarantineMs: number };
 }

@@ -16,7 +16,8 @@ export type SnapshotIncompatibility =
   | 'cpu_model_differs'
   | 'cpu_flags_differ'
   | 'host_fingerprint_unknown'
-  | 'snapshot_files_absent';
+  | 'snapshot_files_absent'
+  | 'diff_not_copied';
 
 /** What of a host a snapshot's fingerprint is compared with, as its facts report it. */
 export type HostFingerprintFacts = Pick<
@@ -68,16 +69,20 @@ export function incompatibilityOf(
  * Why `host` cannot restore the snapshot, or undefined when it can: it must match the snapshot's
  * fingerprint, and hold the snapshot's files (the host that took it, or one of `holders`, the
  * hosts with a ready copy) or be able to get them: a copy is checked by SHA-256, so only a
- * snapshot whose digests were taken is copied (`snapshot_files_absent` otherwise). Pure.
+ * snapshot whose digests were taken is copied (`snapshot_files_absent` otherwise), and never a diff
+ * (`diff_not_copied`: a copy keeps zero blocks as holes, where a diff's written zeros must stay
+ * data; it is restored on its own host, or merged into a full snapshot that can be copied). Pure.
  */
 export function restoreRefusalOf(
-  snapshot: Pick<Snapshot, 'hostId' | 'fingerprint' | 'digests'>,
+  snapshot: Pick<Snapshot, 'hostId' | 'fingerprint' | 'digests'> & { readonly type?: Snapshot['type'] },
   host: Pick<Host, 'id' | 'facts'>,
   holders: ReadonlySet<string> = new Set(),
 ): SnapshotIncompatibility | undefined {
   const mismatch = snapshot.fingerprint === null ? undefined : incompatibilityOf(snapshot.fingerprint, host.facts);
   if (mismatch !== undefined) return mismatch;
-  if (holdsSnapshotFiles(snapshot, host.id, holders) || snapshot.digests !== null) return undefined;
+  if (host.id === snapshot.hostId) return undefined;
+  if (snapshot.type === 'diff') return 'diff_not_copied';
+  if (holders.has(host.id) || snapshot.digests !== null) return undefined;
   return 'snapshot_files_absent';
 }
 

@@ -5,6 +5,13 @@ import type { HostId, ImageId, SnapshotId, TemplateId, VmId } from './ids.js';
 export const snapshotStates = ['creating', 'ready', 'failed'] as const;
 export type SnapshotState = (typeof snapshotStates)[number];
 
+/**
+ * `full`: the whole guest memory; `diff`: only the memory the VM wrote since its parent (a ready
+ * snapshot of the same VM), restored by merging the chain from its full root down to it.
+ */
+export const snapshotTypes = ['full', 'diff'] as const;
+export type SnapshotType = (typeof snapshotTypes)[number];
+
 /** What the VM is once the snapshot is taken: back as it was (running, or paused), or stopped. */
 export type SnapshotAfterwards = 'previous_state' | 'stopped';
 
@@ -48,7 +55,10 @@ export interface SnapshotCopy {
   readonly updatedAt: Date;
 }
 
-/** A full snapshot of a VM (memory, device state and a disk copy taken while the guest was paused), on the VM's host. */
+/**
+ * A snapshot of a VM (memory, device state and a disk copy taken while the guest was paused), on
+ * the VM's host: full, or a diff on top of its parent.
+ */
 export interface Snapshot {
   readonly id: SnapshotId;
   readonly vmId: VmId;
@@ -63,8 +73,13 @@ export interface Snapshot {
   readonly fingerprint: SnapshotFingerprint | null;
   /** Null until ready, and for snapshots taken before digests were recorded (their files are not copied). */
   readonly digests: SnapshotDigests | null;
-  /** Full snapshots have none. */
+  readonly type: SnapshotType;
+  /** The snapshot a diff is taken on top of; full snapshots have none. */
   readonly parentId: SnapshotId | null;
+  /** How many diffs lie between this snapshot and the full one at the root of its chain (0: full). */
+  readonly chainDepth: number;
+  /** The diff a full snapshot was made from by merging its chain (null once that diff is deleted). */
+  readonly mergedFrom: SnapshotId | null;
   readonly expiresAt: Date | null;
   readonly failureReason: { readonly code: string; readonly message: string } | null;
   readonly createdAt: Date;

@@ -39,7 +39,10 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
         pauseMs: null,
         fingerprint: null,
         digests: null,
+        type: 'full',
         parentId: null,
+        chainDepth: 0,
+        mergedFrom: null,
         expiresAt: at(3600),
         failureReason: null,
         createdAt: t0,
@@ -254,6 +257,21 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
         `snapshot.expiry_changed ${snapshot.id}`,
         `snapshot.expiry_held ${snapshot.id}`,
       ]);
+    });
+
+    it('keeps a parent while a diff names it, lists diffs by parent, and a whole chain goes with its VM', async () => {
+      const full = await creating();
+      await harness.snapshots.finish(full.id, ready, at(1));
+      const diff: Snapshot = { ...full, id: ids.snapshotId(), state: 'creating', type: 'diff', parentId: full.id, chainDepth: 1 };
+      await harness.snapshots.insert(diff);
+      expect(await harness.snapshots.findById(diff.id)).toMatchObject({ type: 'diff', parentId: full.id, chainDepth: 1 });
+      const page = await harness.snapshots.list({ projects: everyProject, parentId: full.id }, { limit: 10 });
+      expect(page.items.map((s) => s.id)).toEqual([diff.id]);
+      expect(await codeOf(harness.snapshots.delete(full.id, at(2)))).toBe('SNAPSHOT_HAS_DIFFS');
+      expect(await harness.snapshots.findById(full.id)).toBeDefined();
+      await harness.vms.delete(vm.id, at(3));
+      expect(await harness.snapshots.findById(full.id)).toBeUndefined();
+      expect(await harness.snapshots.findById(diff.id)).toBeUndefined();
     });
 
     async function carrying(snapshot: Snapshot, name: string): Promise<Template> {

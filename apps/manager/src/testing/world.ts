@@ -46,6 +46,7 @@ export const defaultSettings: UseCaseSettings = Object.freeze({
   isMetricsEnabled: false,
   clusterId: 'cluster_0123456789abcdef0123456789abcdef',
   agentCertificateTtlMs: 7 * 86_400_000,
+  snapshotChainMax: 8,
   addressing: { pool: testAddressPool, quarantineMs: 600_000 },
 });
 

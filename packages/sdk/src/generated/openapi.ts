@@ -145,10 +145,30 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Take a full snapshot of a running or paused VM
-         * @description Memory, device state and a copy of the disk taken while the guest is paused, so that they agree. The VM then goes back to the state it was in, or is stopped (`afterwards: stopped`). Answers the snapshot `ready`, with its sizes and how long the guest was paused; a host failure leaves it `failed` and answers the problem.
+         * Take a full or diff snapshot of a running or paused VM
+         * @description Memory, device state and a copy of the disk taken while the guest is paused, so that they agree. The VM then goes back to the state it was in, or is stopped (`afterwards: stopped`). Answers the snapshot `ready`, with its sizes and how long the guest was paused; a host failure leaves it `failed` and answers the problem. A `diff` holds only the memory written since its parent; a VMM that cannot take diffs answers the problem (FIRECRACKER_REJECTED naming why), and a VM whose memory was not tracked since the parent SNAPSHOT_DIFF_BASE_MISMATCH (take a full snapshot).
          */
         post: operations["createSnapshot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/snapshots/{id}/merge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make a full snapshot of a diff snapshot and its chain
+         * @description A new full snapshot (`mergedFrom` the diff) on the diff's host: the chain's memory merged, the diff's device state and disk copied; the VM is not paused. Once it is ready, the chain can be deleted and the new snapshot copied to other hosts. Answers it `ready` (201), or with `?wait=false` or `Prefer: respond-async` 202 at once with it `creating` (follow it with `GET /v1/snapshots/{id}`).
+         */
+        post: operations["mergeSnapshot"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1888,6 +1908,8 @@ export interface operations {
             content: {
                 "application/json": {
                     afterwards?: "previous_state" | "stopped";
+                    type?: "full" | "diff";
+                    parentId?: string;
                     expiresInSeconds?: number;
                 };
             };
@@ -1921,7 +1943,134 @@ export interface operations {
                             cpuModel?: string | null;
                             cpuFlagsSha256?: string | null;
                         } | null;
+                        type: "full" | "diff";
                         parentId: string | null;
+                        chainDepth: number;
+                        mergedFrom: string | null;
+                        expiresAt: string | null;
+                        failureReason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
+                };
+            };
+            /** @description The request was refused: a problem (RFC 9457) with a stable `code` */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Manager or a host failed: a problem (RFC 9457) with a stable `code` */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    mergeSnapshot: {
+        parameters: {
+            query?: {
+                wait?: boolean;
+            };
+            header?: {
+                /** @description Replays the first answer to a retried POST */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        vmId: string;
+                        project: string;
+                        hostId: string;
+                        state: "creating" | "ready" | "failed";
+                        sizes: {
+                            stateBytes: number;
+                            memoryBytes: number;
+                            rootfsBytes: number;
+                        } | null;
+                        pauseMs: number | null;
+                        fingerprint: {
+                            vmmKind: string;
+                            vmmVersion: string;
+                            kernelImageId: string;
+                            kernelSha256: string;
+                            snapshotFormatVersion?: string | null;
+                            hostKernelRelease?: string | null;
+                            cpuModel?: string | null;
+                            cpuFlagsSha256?: string | null;
+                        } | null;
+                        type: "full" | "diff";
+                        parentId: string | null;
+                        chainDepth: number;
+                        mergedFrom: string | null;
+                        expiresAt: string | null;
+                        failureReason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        vmId: string;
+                        project: string;
+                        hostId: string;
+                        state: "creating" | "ready" | "failed";
+                        sizes: {
+                            stateBytes: number;
+                            memoryBytes: number;
+                            rootfsBytes: number;
+                        } | null;
+                        pauseMs: number | null;
+                        fingerprint: {
+                            vmmKind: string;
+                            vmmVersion: string;
+                            kernelImageId: string;
+                            kernelSha256: string;
+                            snapshotFormatVersion?: string | null;
+                            hostKernelRelease?: string | null;
+                            cpuModel?: string | null;
+                            cpuFlagsSha256?: string | null;
+                        } | null;
+                        type: "full" | "diff";
+                        parentId: string | null;
+                        chainDepth: number;
+                        mergedFrom: string | null;
                         expiresAt: string | null;
                         failureReason: {
                             code: string;
@@ -1998,7 +2147,10 @@ export interface operations {
                                 cpuModel?: string | null;
                                 cpuFlagsSha256?: string | null;
                             } | null;
+                            type: "full" | "diff";
                             parentId: string | null;
+                            chainDepth: number;
+                            mergedFrom: string | null;
                             expiresAt: string | null;
                             failureReason: {
                                 code: string;
@@ -2072,7 +2224,10 @@ export interface operations {
                             cpuModel?: string | null;
                             cpuFlagsSha256?: string | null;
                         } | null;
+                        type: "full" | "diff";
                         parentId: string | null;
+                        chainDepth: number;
+                        mergedFrom: string | null;
                         expiresAt: string | null;
                         failureReason: {
                             code: string;
@@ -2188,7 +2343,10 @@ export interface operations {
                             cpuModel?: string | null;
                             cpuFlagsSha256?: string | null;
                         } | null;
+                        type: "full" | "diff";
                         parentId: string | null;
+                        chainDepth: number;
+                        mergedFrom: string | null;
                         expiresAt: string | null;
                         failureReason: {
                             code: string;

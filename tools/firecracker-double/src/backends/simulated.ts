@@ -1,4 +1,4 @@
-import { closeSync, constants, ftruncateSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { ioErrorText } from '../errno.js';
@@ -9,6 +9,7 @@ import type { GuestBackend, GuestSpec, RestoreSpec, SnapshotRequest } from './ty
 import { BackendError } from './types.js';
 
 const MIB = 1024 * 1024;
+const PAGE_BYTES = 4096;
 /** x86_64 user address space; larger guest memory can never be mmapped. */
 const ADDRESS_SPACE = 2 ** 47;
 const REBOOT_DELAY_MS = 5;
@@ -80,6 +81,16 @@ export function simulatedBootLog(spec: GuestSpec): string {
 export type SerialInput = Pick<NodeJS.ReadableStream, 'on' | 'off' | 'pause' | 'resume'>;
 
 /**
+ * What a simulated guest writes to its memory each time it starts running (boot, resume): one
+ * page, its run counter. Enough for snapshots to have content that changes between them.
+ */
+function runPage(run: number): Buffer {
+  const page = Buffer.alloc(PAGE_BYTES);
+  page.write(`simulated guest memory, run ${run}\n`);
+  return page;
+}
+
+/**
  * A guest that exists only as state: boots instantly once the kernel looks like an ELF
  * vmlinux, reboots on Ctrl+Alt+Del, panics (and with `panic=N` reboots) without a root device.
  * Bytes on its serial input go to a simulated login prompt and shell (`simulated-shell.ts`).
@@ -90,6 +101,10 @@ export class SimulatedBackend implements GuestBackend {
   private bootListener: (() => void) | undefined;
   private timers: NodeJS.Timeout[] = [];
   private paused = false;
+  /** Pages the guest has written (resident), and those written since the last snapshot (dirty). */
+  private readonly pages = new Map<number, Buffer>();
+  private readonly dirty = new Set<number>();
+  private runs = 0;
   private input: { readonly stream: SerialInput; readonly onData: (chunk: Buffer) => void } | undefined;
 
   /** `serialInput` is the process's stdin unless a test gives another stream. */
@@ -102,6 +117,7 @@ export class SimulatedBackend implements GuestBackend {
       throw new BackendError(`Invalid Memory Configuration: Cannot create mmap region: ${ioErrorText({ code: 'ENOMEM' })}`);
     }
     if (isSerialConsole(spec.cmdline)) writeSerial(spec, simulatedBootLog(spec));
+    this.run();
     this.readSerialInput(spec);
     this.later(BOOT_MARKER_DELAY_MS, () => this.bootListener?.());
     if (!hasRoot(spec)) {
@@ -120,6 +136,7 @@ export class SimulatedBackend implements GuestBackend {
 
   async resume(): Promise<void> {
     this.paused = false;
+    this.run();
     this.input?.stream.resume();
   }
 
@@ -127,14 +144,26 @@ export class SimulatedBackend implements GuestBackend {
     this.later(REBOOT_DELAY_MS, () => this.exitListener?.(0));
   }
 
+  /**
+   * Full: every page the guest wrote (the rest of the file is zeros, left as holes). Diff: with
+   * dirty-page tracking only the pages written since the last snapshot, without it every resident
+   * page (upstream's mincore); holes elsewhere. Either resets the dirty set.
+   */
   async snapshotCreate(req: SnapshotRequest): Promise<unknown> {
+    const written = req.snapshotType === 'Diff' && req.trackDirtyPages ? [...this.dirty] : [...this.pages.keys()];
     const fd = openSync(req.memFilePath, constants.O_CREAT | constants.O_TRUNC | constants.O_WRONLY, 0o600);
     try {
       ftruncateSync(fd, req.memSizeMib * MIB);
+      for (const index of written) {
+        const page = this.pages.get(index);
+        if (page !== undefined && (index + 1) * PAGE_BYTES <= req.memSizeMib * MIB)
+          writeSync(fd, page, 0, PAGE_BYTES, index * PAGE_BYTES);
+      }
     } finally {
       closeSync(fd);
     }
-    return { simulated: true };
+    this.dirty.clear();
+    return { simulated: true, runs: this.runs };
   }
 
   async restore(spec: RestoreSpec): Promise<void> {
@@ -149,11 +178,34 @@ export class SimulatedBackend implements GuestBackend {
       if (size < expected) {
         throw new BackendError('Failed to load guest memory: Cannot create memory region from file: File too small');
       }
+      this.loadRunPage(spec.memory.path);
     } else {
       await this.handshakeUffd(spec.memory.path, expected);
     }
     this.paused = true;
     this.readSerialInput(spec);
+  }
+
+  /** The guest writes its run page each time it starts running. */
+  private run(): void {
+    this.runs += 1;
+    this.pages.set(0, runPage(this.runs));
+    this.dirty.add(0);
+  }
+
+  /** A restored guest's memory is the file's: its run page (when the file holds one) and run counter. */
+  private loadRunPage(path: string): void {
+    const page = Buffer.alloc(PAGE_BYTES);
+    const fd = openSync(path, constants.O_RDONLY);
+    try {
+      readSync(fd, page, 0, PAGE_BYTES, 0);
+    } finally {
+      closeSync(fd);
+    }
+    const m = /^simulated guest memory, run (\d+)\n/.exec(page.toString('latin1'));
+    if (m === null) return;
+    this.runs = Number(m[1]);
+    this.pages.set(0, page);
   }
 
   onExit(listener: (exitCode: number) => void): void {

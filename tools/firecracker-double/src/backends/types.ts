@@ -22,6 +22,8 @@ export interface SnapshotRequest {
   memFilePath: string;
   snapshotType: 'Full' | 'Diff';
   memSizeMib: number;
+  /** machine-config `track_dirty_pages`: a Diff then holds the pages dirtied since the last snapshot, else every resident page (mincore). */
+  trackDirtyPages: boolean;
 }
 
 export interface RestoreSpec extends GuestSpec {

@@ -46,6 +46,7 @@ export async function createSnapshot(ctx: VmmContext, body: Body): Promise<void>
       memFilePath: memPath,
       snapshotType: type,
       memSizeMib: ctx.resources.machine.mem_size_mib,
+      trackDirtyPages: ctx.resources.machine.track_dirty_pages,
     });
   } catch (err) {
     fail(`${CREATE}Cannot save the microVM state: ${err instanceof BackendError ? err.message : ioErrorText(err)}`);

@@ -343,7 +343,7 @@ class FakeFirecrackerClient implements FirecrackerClient {
   }
 
   /** Writes the two files (memory the size of the guest's) of a paused VM, as Firecracker does. */
-  async createSnapshot(config: { statePath: string; memoryPath: string }): Promise<void> {
+  async createSnapshot(config: { statePath: string; memoryPath: string; type: 'Full' | 'Diff' }): Promise<void> {
     this.put('/snapshot/create', config, (process) => {
       if (process.state === 'Not started') return PRE_BOOT;
       if (process.state === 'Running') {
@@ -356,6 +356,9 @@ class FakeFirecrackerClient implements FirecrackerClient {
         ifaceLimiters: new Map(process.ifaceLimiters),
       });
       this.vmm.files.addFile(config.memoryPath, '', (machine?.memoryMib ?? 128) * 1024 * 1024);
+      // A diff of a guest that (in this fake) writes nothing holds no data: holes only.
+      const memory = this.vmm.files.files.get(config.memoryPath);
+      if (config.type === 'Diff' && memory !== undefined) memory.dataRegions = [];
       return undefined;
     });
   }

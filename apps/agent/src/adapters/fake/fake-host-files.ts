@@ -14,6 +14,8 @@ export interface FakeFile {
   kind: 'file' | 'fifo' | 'socket' | 'directory';
   content: string;
   sizeBytes: number;
+  /** What the file system would report as data (`[start, end)`); absent: the whole file is data. */
+  dataRegions?: readonly (readonly [number, number])[];
 }
 
 function isInside(root: string, path: string): boolean {
@@ -61,6 +63,23 @@ export class FakeHostFiles implements HostFiles {
     const file = this.files.get(check.realPath);
     if (file !== undefined) this.files.set(destination, { ...file });
     return check;
+  }
+
+  async mergeMemoryLayers(root: string, layers: readonly string[], destination: string): Promise<ImageFileCheck> {
+    const checks = await Promise.all(layers.map((layer) => this.inspectImage(root, layer)));
+    const refused = checks.find((check) => check.kind !== 'regular');
+    if (refused !== undefined || checks.length === 0) return refused ?? { kind: 'missing' };
+    const bytes: string[] = [];
+    for (const check of checks) {
+      const layer = this.files.get((check as { realPath: string }).realPath);
+      if (layer === undefined) continue;
+      for (const [start, end] of layer.dataRegions ?? [[0, layer.content.length]]) {
+        for (let at = start; at < end && at < layer.content.length; at += 1) bytes[at] = layer.content[at] ?? '\0';
+      }
+    }
+    const content = Array.from(bytes, (byte) => byte ?? '\0').join('');
+    this.files.set(destination, { kind: 'file', content, sizeBytes: content.length });
+    return { kind: 'regular', realPath: destination, sizeBytes: content.length };
   }
 
   /** A file's content is its bytes (one byte per character, latin1), whatever size it claims. */

@@ -126,7 +126,11 @@ class UndiciFirecrackerClient implements FirecrackerClient {
   }
 
   async putMachineConfig(config: { vcpuCount: number; memoryMib: number }): Promise<void> {
-    await this.call('PUT', '/machine-config', { vcpu_count: config.vcpuCount, mem_size_mib: config.memoryMib });
+    await this.call('PUT', '/machine-config', {
+      vcpu_count: config.vcpuCount,
+      mem_size_mib: config.memoryMib,
+      track_dirty_pages: true,
+    });
   }
 
   async putBootSource(config: { kernelImagePath: string; bootArgs: string }): Promise<void> {
@@ -217,9 +221,9 @@ class UndiciFirecrackerClient implements FirecrackerClient {
     await this.call('PATCH', '/vm', { state: 'Resumed' });
   }
 
-  async createSnapshot(config: { statePath: string; memoryPath: string }): Promise<void> {
+  async createSnapshot(config: { statePath: string; memoryPath: string; type: 'Full' | 'Diff' }): Promise<void> {
     await this.call('PUT', '/snapshot/create', {
-      snapshot_type: 'Full',
+      snapshot_type: config.type,
       snapshot_path: config.statePath,
       mem_file_path: config.memoryPath,
     });
@@ -234,6 +238,8 @@ class UndiciFirecrackerClient implements FirecrackerClient {
       snapshot_path: config.statePath,
       mem_backend: { backend_type: 'File', backend_path: config.memoryPath },
       network_overrides: config.networkOverrides.map((o) => ({ iface_id: o.ifaceId, host_dev_name: o.hostDevName })),
+      // Not saved in the snapshot: a restored guest is tracked again, so its next snapshot can be a diff.
+      track_dirty_pages: true,
       resume_vm: false,
     });
   }

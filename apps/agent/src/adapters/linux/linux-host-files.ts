@@ -28,6 +28,7 @@ import type {
   ResolvedPath,
 } from '../../application/ports/host-files.js';
 import { syncDirectory } from '../fs/durable-file.js';
+import { dataRegionsOf } from './data-regions.js';
 
 /** O_PATH (Linux): a descriptor naming the file without opening it for reading, so a FIFO cannot block. */
 const openPathOnly = (constants as { O_PATH?: number }).O_PATH ?? 0o10000000;
@@ -108,6 +109,23 @@ const zeroChunk = Buffer.alloc(chunkBytes);
  * hole, as `cp --sparse=always` does. No fork: a fork of the Agent costs more than copying a small
  * image (ADR 0016).
  */
+/**
+ * Writes each data region of `input` (what the file system reports as data, see `dataRegionsOf`)
+ * at the same offset of `output`, as upstream's `snapshot-editor edit-memory rebase` does: a page
+ * the guest wrote back to zeros is data and overwrites the base; a hole leaves the base as it was.
+ */
+async function overlayDataRegions(input: FileHandle, output: FileHandle): Promise<void> {
+  const buffer = Buffer.alloc(chunkBytes);
+  for (const region of await dataRegionsOf(input)) {
+    for (let position = region.start; position < region.end;) {
+      const { bytesRead } = await input.read(buffer, 0, Math.min(chunkBytes, region.end - position), position);
+      if (bytesRead === 0) break;
+      await output.write(buffer, 0, bytesRead, position);
+      position += bytesRead;
+    }
+  }
+}
+
 async function copyInProcess(source: string, destination: string, sizeBytes: number): Promise<void> {
   try {
     await copyFile(source, destination, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
@@ -306,6 +324,40 @@ export class LinuxHostFiles implements HostFiles {
     await rename(temporary, destination);
     await syncDirectory(dirname(destination));
     return outcome;
+  }
+
+  async mergeMemoryLayers(root: string, layers: readonly string[], destination: string): Promise<ImageFileCheck> {
+    const [base, ...diffs] = layers;
+    if (base === undefined) throw new Error('a memory chain has a full layer at least');
+    const temporary = `${destination}.partial`;
+    const copied = await this.copyImage(root, base, temporary);
+    if (copied.kind !== 'regular') return copied;
+    const output = await open(temporary, 'r+');
+    try {
+      for (const diff of diffs) {
+        const opened = await this.openImage(root, diff);
+        if (opened.handle === undefined) {
+          await rm(temporary, { force: true });
+          return opened.check;
+        }
+        const input = await open(`/proc/self/fd/${opened.handle.fd}`, 'r');
+        try {
+          await opened.handle.close();
+          await overlayDataRegions(input, output);
+        } finally {
+          await input.close();
+        }
+      }
+      await output.sync();
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    } finally {
+      await output.close();
+    }
+    await rename(temporary, destination);
+    await syncDirectory(dirname(destination));
+    return { kind: 'regular', realPath: destination, sizeBytes: (await stat(destination)).size };
   }
 
   async inspectImage(root: string, path: string): Promise<ImageFileCheck> {

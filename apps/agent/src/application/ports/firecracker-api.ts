@@ -46,6 +46,7 @@ export interface FirecrackerClient {
   describeInstance(): Promise<FirecrackerInstanceInfo>;
   putLogger(config: { logPath: string; level: 'Error' | 'Warning' | 'Info' | 'Debug' | 'Trace' | 'Off' }): Promise<void>;
   putMetrics(config: { metricsPath: string }): Promise<void>;
+  /** `PUT /machine-config`, with dirty-page tracking on (so the guest's snapshots can be diffs). */
   putMachineConfig(config: { vcpuCount: number; memoryMib: number }): Promise<void>;
   putBootSource(config: { kernelImagePath: string; bootArgs: string }): Promise<void>;
   putDrive(config: DriveConfig): Promise<void>;
@@ -73,8 +74,12 @@ export interface FirecrackerClient {
   /** `PATCH /vm` `Paused` / `Resumed`: Firecracker refuses both before the start. */
   pauseVm(): Promise<void>;
   resumeVm(): Promise<void>;
-  /** `PUT /snapshot/create`, a full snapshot of a paused VM: device state and memory, written (or truncated) at these paths. */
-  createSnapshot(config: { statePath: string; memoryPath: string }): Promise<void>;
+  /**
+   * `PUT /snapshot/create` of a paused VM: device state and memory, written (or truncated) at these
+   * paths; the memory whole (`Full`), or (`Diff`) only the pages the guest dirtied since the
+   * process's last snapshot or load, holes elsewhere.
+   */
+  createSnapshot(config: { statePath: string; memoryPath: string; type: 'Full' | 'Diff' }): Promise<void>;
   /**
    * `PUT /snapshot/load` into a fresh process, left paused: device state and memory from these
    * files, each network interface given its TAP (`network_overrides`).

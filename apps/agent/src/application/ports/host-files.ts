@@ -47,6 +47,16 @@ export interface HostFiles {
    * however long that takes. `regular` carries the size of the copy; any other answer copied nothing.
    */
   copyImage(root: string, source: string, destination: string): Promise<ImageFileCheck>;
+  /**
+   * Writes `destination` (0600, under a temporary name, flushed, then renamed) as the guest memory a
+   * chain of snapshots restores: a copy of `layers[0]` (a full memory file) with each later layer
+   * (a diff's memory file: what the guest wrote since the layer before, holes elsewhere) written
+   * over it in order. Only what the file system reports as data is taken from a diff (its holes
+   * leave the layer below), never judged by zero bytes: a page written back to zeros is data. Each
+   * layer is opened and checked as `inspectImage` does; `regular` carries the size written, any
+   * other answer (the layer's) wrote nothing.
+   */
+  mergeMemoryLayers(root: string, layers: readonly string[], destination: string): Promise<ImageFileCheck>;
   /** Creates a FIFO with mode 0600; an existing FIFO at that path is kept. */
   createFifo(path: string): Promise<void>;
   exists(path: string): Promise<boolean>;

@@ -42,6 +42,43 @@ function callsOf(agent: FakeAgent, socketPath: string): string[] {
   return processOf(agent, socketPath).calls.map((call) => `${call.method} ${call.path}`);
 }
 
+describe('applyVm from a diff snapshot', () => {
+  const diffId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ1';
+
+  it("loads the diff's chain merged into the clone's own memory file: the diff's data over the full snapshot's", async () => {
+    const agent = await snapshottedSource();
+    await snapshotVm(agent.context, testVmId, diffId, { afterwards: 'previous_state', type: 'diff', parentId: snapshotId });
+    // What the guest had at the full snapshot, and the one byte (a zero among them) it wrote since.
+    agent.files.files.set(`${sourcePaths.directory}/${snapshotId}.memory`, { kind: 'file', content: 'AAAA', sizeBytes: 4 });
+    agent.files.files.set(`${sourcePaths.directory}/${diffId}.memory`, {
+      kind: 'file',
+      content: 'x\0yy',
+      sizeBytes: 4,
+      dataRegions: [[1, 2]],
+    });
+
+    await applyVm(agent.context, otherVmId, { ...cloneSpec, restoreFrom: { vmId: testVmId, snapshotId: diffId } });
+
+    const load = processOf(agent, clonePaths.socket).calls.find((call) => call.path === '/snapshot/load');
+    expect(load?.body).toMatchObject({ memoryPath: clonePaths.restoredMemory });
+    expect(agent.files.files.get(clonePaths.restoredMemory)?.content).toBe('A\0AA');
+    // The snapshots' own files are only read.
+    expect(agent.files.files.get(`${sourcePaths.directory}/${snapshotId}.memory`)?.content).toBe('AAAA');
+  });
+
+  it('refuses a diff whose parent this host no longer holds with SNAPSHOT_NOT_FOUND', async () => {
+    const agent = await snapshottedSource();
+    await snapshotVm(agent.context, testVmId, diffId, { afterwards: 'previous_state', type: 'diff', parentId: snapshotId });
+    const record = (await agent.records.get(testVmId))!;
+    await agent.records.save({ ...record, snapshots: record.snapshots?.filter((s) => s.id !== snapshotId) });
+
+    const error = await appErrorOf(
+      applyVm(agent.context, otherVmId, { ...cloneSpec, restoreFrom: { vmId: testVmId, snapshotId: diffId } }),
+    );
+    expect(error.code).toBe('SNAPSHOT_NOT_FOUND');
+  });
+});
+
 describe('applyVm from a snapshot', () => {
   it('loads the snapshot into its own VMM with its own TAP and disk copy, tells the guest its identity, then resumes it', async () => {
     const agent = await snapshottedSource();

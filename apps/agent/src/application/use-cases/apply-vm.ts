@@ -12,6 +12,7 @@ import { AppError } from '@hearth/errors';
 import { agentDriveId, agentIfaceId } from '../../domain/proxy-request.js';
 import { assertUnixSocketPath } from '../../domain/unix-socket-path.js';
 import { vmPaths } from '../../domain/vm-paths.js';
+import { memoryChainOf } from '../../domain/memory-chain.js';
 import { isSameSpec, snapshotsOf, type SnapshotRecord } from '../../domain/vm-record.js';
 import { bootArgsOf } from '../../domain/guest-metadata.js';
 import { parseVmId, type VmId } from '../../domain/vm-id.js';
@@ -259,10 +260,15 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
               if (restore === undefined) return;
               await api.loadSnapshot({
                 statePath: restore.snapshot.statePath,
-                memoryPath: restore.snapshot.memoryPath,
+                memoryPath: await memoryToLoad(context, restore, paths.restoredMemory),
                 networkOverrides: [{ ifaceId: agentIfaceId, hostDevName: tapName }],
               });
               failpoint('agent.restore.after-load');
+              // Restored in place, the VMM's dirty-page log starts from this snapshot: a diff can go on top.
+              const process = ledger.record.process;
+              if (spec.restoreFrom?.vmId === vmId && process !== null) {
+                await ledger.commit({ process: { ...process, memoryBaseSnapshotId: restore.snapshot.id } });
+              }
             });
             break;
           case 'resume':
@@ -316,6 +322,11 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
 
 interface SnapshotToRestore {
   readonly snapshot: SnapshotRecord;
+  /**
+   * A diff's chain: the memory files from the full snapshot at its root down to the diff, in the
+   * directory `root`; absent for a full snapshot, whose memory file is loaded as it is.
+   */
+  readonly memoryChain?: { readonly root: string; readonly layers: readonly string[] };
   readonly disk: RootfsCopySource;
   /** The guest stays paused after the load. */
   readonly isPaused: boolean;
@@ -358,5 +369,32 @@ async function snapshotToRestore(
       { details: { snapshotId: from.snapshotId } },
     );
   }
-  return { snapshot, disk: { root: source.directory, path: snapshot.rootfsPath }, isPaused: from.isPaused === true };
+  return {
+    snapshot,
+    disk: { root: source.directory, path: snapshot.rootfsPath },
+    isPaused: from.isPaused === true,
+    ...(snapshot.type === 'diff'
+      ? { memoryChain: { root: source.directory, layers: memoryChainOf(snapshotsOf(source), snapshot) } }
+      : {}),
+  };
+}
+
+/**
+ * The memory file the VMM loads: a full snapshot's own, or for a diff its chain merged into
+ * `destination` (in the restored VM's directory: the VMM maps it privately for as long as it runs,
+ * so it must not change, and it goes with the VM).
+ */
+async function memoryToLoad(context: AgentContext, restore: SnapshotToRestore, destination: string): Promise<string> {
+  if (restore.memoryChain === undefined) return restore.snapshot.memoryPath;
+  const merged = await context.files.mergeMemoryLayers(restore.memoryChain.root, restore.memoryChain.layers, destination);
+  if (merged.kind !== 'regular') {
+    throw new AppError(
+      'SNAPSHOT_NOT_FOUND',
+      `A memory file of snapshot ${restore.snapshot.id}'s chain is unusable (${merged.kind})`,
+      {
+        details: { snapshotId: restore.snapshot.id },
+      },
+    );
+  }
+  return destination;
 }

@@ -69,6 +69,61 @@ describe('snapshotVm', () => {
     });
   });
 
+  it('takes a diff on top of the snapshot its VMM took last: Firecracker writes a Diff, the parent is recorded', async () => {
+    const agent = await runningVm();
+    await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+    const diffId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ1';
+    await snapshotVm(agent.context, testVmId, diffId, { afterwards: 'previous_state', type: 'diff', parentId: snapshotId });
+
+    const creates = (agent.vmm.liveProcesses[0]?.calls ?? []).filter((call) => call.path === '/snapshot/create');
+    expect(creates.map((call) => (call.body as { type: string }).type)).toEqual(['Full', 'Diff']);
+    const record = (await agent.records.get(testVmId))!;
+    expect(snapshotsOf(record).find((s) => s.id === diffId)).toMatchObject({
+      state: 'ready',
+      type: 'diff',
+      parentId: snapshotId,
+    });
+    expect(record.process?.memoryBaseSnapshotId).toBe(diffId);
+  });
+
+  it('refuses a diff of a VMM that took no snapshot, or on top of an older one, with SNAPSHOT_DIFF_BASE_MISMATCH, pausing nothing', async () => {
+    const agent = await runningVm();
+    const diffId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ1';
+    const first = await appErrorOf(
+      snapshotVm(agent.context, testVmId, diffId, { afterwards: 'previous_state', type: 'diff', parentId: snapshotId }),
+    );
+    expect(first.code).toBe('SNAPSHOT_DIFF_BASE_MISMATCH');
+    expect(callsAfterStart(agent)).toEqual([]);
+
+    await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+    await snapshotVm(agent.context, testVmId, diffId, { afterwards: 'previous_state', type: 'diff', parentId: snapshotId });
+    const stale = await appErrorOf(
+      snapshotVm(agent.context, testVmId, 'snap_01JABCDEFGHJKMNPQRSTVWXYZ2', {
+        afterwards: 'previous_state',
+        type: 'diff',
+        parentId: snapshotId,
+      }),
+    );
+    expect(stale.code).toBe('SNAPSHOT_DIFF_BASE_MISMATCH');
+    expect(stale.details).toMatchObject({ parentId: snapshotId, baseSnapshotId: diffId });
+  });
+
+  it('takes the next snapshot full after one that failed: the dirty log may have been reset', async () => {
+    const agent = await runningVm();
+    await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+    agent.firecracker.faults.set('PUT /snapshot/create', 'Create snapshot error: Cannot save the microVM state: disk full');
+    await appErrorOf(snapshotVm(agent.context, testVmId, 'snap_01JABCDEFGHJKMNPQRSTVWXYZ1', { afterwards: 'previous_state' }));
+    agent.firecracker.faults.delete('PUT /snapshot/create');
+    const refused = await appErrorOf(
+      snapshotVm(agent.context, testVmId, 'snap_01JABCDEFGHJKMNPQRSTVWXYZ2', {
+        afterwards: 'previous_state',
+        type: 'diff',
+        parentId: snapshotId,
+      }),
+    );
+    expect(refused.code).toBe('SNAPSHOT_DIFF_BASE_MISMATCH');
+  });
+
   it('records the snapshot as creating before Firecracker writes a file', async () => {
     const agent = await runningVm();
     const recordedAtCreate: unknown[] = [];

@@ -2,8 +2,16 @@ import type { CleanupResult, CreateSnapshotRequest, SnapshotDigests, SnapshotFil
 import { AppError } from '@hearth/errors';
 import { failpoint } from '@hearth/failpoints';
 import { isUnderDirectory, snapshotPaths } from '../../domain/vm-paths.js';
+import { memoryChainOf } from '../../domain/memory-chain.js';
 import type { VmId } from '../../domain/vm-id.js';
-import { snapshotsOf, withoutSnapshot, withSnapshot, type SnapshotRecord, type VmRecord } from '../../domain/vm-record.js';
+import {
+  snapshotsOf,
+  withoutSnapshot,
+  withSnapshot,
+  type SnapshotRecord,
+  type VmmProcessRecord,
+  type VmRecord,
+} from '../../domain/vm-record.js';
 import type { AgentContext } from '../agent-context.js';
 import type { FirecrackerClient } from '../ports/firecracker-api.js';
 import { releaseVmResources } from '../steps/release-vm-resources.js';
@@ -11,8 +19,8 @@ import { resultOrIncomplete } from './stop-vm.js';
 import { VmLedger } from '../vm-ledger.js';
 
 /**
- * `POST /vms/:id/snapshots/:snapshotId`: a full snapshot of a running or paused VM, in the VM's
- * directory. The snapshot is recorded (`creating`) before any file is written; the VM is paused
+ * `POST /vms/:id/snapshots/:snapshotId`: a full or diff snapshot of a running or paused VM, in the
+ * VM's directory (a diff only on top of the snapshot the VMM's dirty-page log starts from). The snapshot is recorded (`creating`) before any file is written; the VM is paused
  * when it runs; Firecracker writes the device state and the memory; the VM's disk is copied while
  * the guest is still paused (reflink where the file system allows, sparse otherwise), so memory and
  * disk agree; then the VM goes back to the state it was in, or is stopped. A failure resumes a VM
@@ -31,6 +39,7 @@ export async function snapshotVm(
     const record = ledger.record;
     const existing = snapshotsOf(record).find((s) => s.id === snapshotId);
     if (existing?.state === 'ready') return answerReady(context, record, existing, startedAt);
+    if (request.mergeOf !== undefined) return mergeChain(context, ledger, snapshotId, request.mergeOf, startedAt);
     if (
       record.process === null ||
       record.socketPath === null ||
@@ -51,9 +60,12 @@ export async function snapshotVm(
       );
     }
     const wasRunning = instance.state === 'Running';
+    const process = record.process;
+    if (request.type === 'diff') assertDiffBase(record, process, request.parentId);
     const snapshot: SnapshotRecord = {
       id: snapshotId,
       state: 'creating',
+      ...(request.type === 'diff' ? { type: 'diff' as const, parentId: request.parentId } : {}),
       ...snapshotPaths(record.directory, snapshotId),
       resumeAfter: wasRunning && request.afterwards === 'previous_state',
       isRelocatable: record.process.isInVmDirectory === true,
@@ -70,6 +82,8 @@ export async function snapshotVm(
     } catch (error) {
       if (wasRunning) await client.resumeVm().catch(() => undefined);
       await removeSnapshotFiles(context, ledger, snapshot).catch(() => undefined);
+      // The VMM may have reset its dirty-page log before it failed: the next snapshot is full.
+      await ledger.commit({ process: withoutMemoryBase(process) }).catch(() => undefined);
       throw error;
     }
     // Once the guest runs again: the digests let another host check a copy of these files.
@@ -78,7 +92,11 @@ export async function snapshotVm(
       throw error;
     });
     const ready: SnapshotRecord = { ...snapshot, state: 'ready', pauseMs, vmmVersion: instance.vmmVersion, digests };
-    await ledger.commit({ snapshots: withSnapshot(ledger.record, ready) });
+    // The VMM's dirty-page log starts again from this snapshot: the next diff goes on top of it.
+    await ledger.commit({
+      snapshots: withSnapshot(ledger.record, ready),
+      process: { ...process, memoryBaseSnapshotId: snapshotId },
+    });
     failpoint('agent.snapshot.after-ready');
     const files = await sizesOf(context, record.directory, ready);
     let vmState: SnapshotResult['vmState'] = wasRunning ? 'running' : 'paused';
@@ -98,6 +116,78 @@ export async function snapshotVm(
       digests,
     };
   });
+}
+
+/**
+ * A full snapshot `snapshotId` made from the files of the ready diff `diffId` of the same VM: its
+ * chain's memory merged (as a restore does), its device state and disk copied. Recorded `creating`
+ * first like any snapshot; a failure removes what it wrote. The VM and its VMM are not touched.
+ */
+async function mergeChain(
+  context: AgentContext,
+  ledger: VmLedger,
+  snapshotId: string,
+  diffId: string,
+  startedAt: number,
+): Promise<SnapshotResult> {
+  const record = ledger.record;
+  const diff = snapshotsOf(record).find((s) => s.id === diffId);
+  if (diff?.state !== 'ready' || diff.type !== 'diff') {
+    throw new AppError('SNAPSHOT_NOT_FOUND', `No ready diff snapshot ${diffId} of VM ${record.vmId} on this host`, {
+      details: { snapshotId: diffId },
+    });
+  }
+  const layers = memoryChainOf(snapshotsOf(record), diff);
+  const snapshot: SnapshotRecord = {
+    id: snapshotId,
+    state: 'creating',
+    ...snapshotPaths(record.directory, snapshotId),
+    ...(diff.isRelocatable === undefined ? {} : { isRelocatable: diff.isRelocatable }),
+  };
+  await ledger.commit({ snapshots: withSnapshot(ledger.record, snapshot) });
+  let digests: SnapshotDigests;
+  try {
+    const merged = await context.files.mergeMemoryLayers(record.directory, layers, snapshot.memoryPath);
+    const states = await context.files.copyImage(record.directory, diff.statePath, snapshot.statePath);
+    const disk = await context.files.copyImage(record.directory, diff.rootfsPath, snapshot.rootfsPath);
+    const unusable = [merged, states, disk].find((check) => check.kind !== 'regular');
+    if (unusable !== undefined) {
+      throw new AppError('HOST_COMMAND_FAILED', `A file of snapshot ${diffId}'s chain is unusable (${unusable.kind})`, {
+        diagnostics: { diffId },
+      });
+    }
+    digests = await digestsOf(context, record.directory, snapshot);
+  } catch (error) {
+    await removeSnapshotFiles(context, ledger, snapshot).catch(() => undefined);
+    throw error;
+  }
+  const ready: SnapshotRecord = { ...snapshot, state: 'ready', pauseMs: 0, vmmVersion: diff.vmmVersion, digests };
+  await ledger.commit({ snapshots: withSnapshot(ledger.record, ready) });
+  context.log.info({ vmId: record.vmId, snapshotId, diffId, layers: layers.length }, 'diff chain merged');
+  return answerReady(context, ledger.record, ready, startedAt);
+}
+
+/**
+ * A diff holds what the guest wrote since the VMM's last snapshot or load, so it is only taken on
+ * top of that snapshot, ready on this host: a VMM that booted (or was restored from another VM's
+ * snapshot), whose last snapshot failed, or whose last snapshot is another one has no such base.
+ */
+function assertDiffBase(record: VmRecord, process: VmmProcessRecord, parentId: string | undefined): void {
+  const parent = snapshotsOf(record).find((s) => s.id === parentId);
+  if (parentId !== undefined && parent?.state === 'ready' && process.memoryBaseSnapshotId === parentId) return;
+  const base = process.memoryBaseSnapshotId;
+  throw new AppError(
+    'SNAPSHOT_DIFF_BASE_MISMATCH',
+    base === undefined
+      ? `The VMM of VM ${record.vmId} has taken no snapshot since it started: its next snapshot must be full`
+      : `The VMM of VM ${record.vmId} tracks the memory written since snapshot ${base}, not since ${String(parentId)}`,
+    { details: { vmId: record.vmId, parentId: parentId ?? null, baseSnapshotId: base ?? null } },
+  );
+}
+
+function withoutMemoryBase(process: VmmProcessRecord): VmmProcessRecord {
+  const { memoryBaseSnapshotId: _dropped, ...rest } = process;
+  return rest;
 }
 
 /**
@@ -172,7 +262,11 @@ async function writeSnapshot(
   rootfsPath: string,
   snapshot: SnapshotRecord,
 ): Promise<void> {
-  await client.createSnapshot({ statePath: snapshot.statePath, memoryPath: snapshot.memoryPath });
+  await client.createSnapshot({
+    statePath: snapshot.statePath,
+    memoryPath: snapshot.memoryPath,
+    type: snapshot.type === 'diff' ? 'Diff' : 'Full',
+  });
   failpoint('agent.snapshot.after-memory');
   const copied = await context.files.copyImage(vmDirectory, rootfsPath, snapshot.rootfsPath);
   if (copied.kind !== 'regular') {

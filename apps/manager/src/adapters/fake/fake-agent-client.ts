@@ -179,7 +179,8 @@ export class FakeAgentClient implements AgentClient {
     this.throwIfScripted('snapshot');
     const key = `${target.addr} ${vmId}`;
     // A snapshot it holds is answered again as it was taken, whatever the VM is now (as the Agent does).
-    const isTaken = this.snapshots.get(key)?.has(snapshotId) === true;
+    // A merge (like a snapshot it holds) touches no VM: it is answered with the VM as it is.
+    const isTaken = this.snapshots.get(key)?.has(snapshotId) === true || request.mergeOf !== undefined;
     const current = this.vms.get(key);
     const entry = isTaken ? { isPaused: false } : this.runningEntry(target, vmId);
     this.snapshots.set(key, new Set([...(this.snapshots.get(key) ?? []), snapshotId]));

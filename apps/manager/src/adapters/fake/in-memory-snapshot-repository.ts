@@ -16,6 +16,7 @@ import {
   type Snapshot,
   type SnapshotCopy,
 } from '../../domain/snapshot.js';
+import { snapshotHasDiffs } from '../../domain/snapshot-chain.js';
 import type { Store } from './in-memory-store.js';
 
 export class InMemorySnapshotRepository implements SnapshotRepository {
@@ -63,6 +64,8 @@ export class InMemorySnapshotRepository implements SnapshotRepository {
       .filter((s) => canSeeProject(filter.projects, s.project))
       .filter((s) => filter.vmId === undefined || s.vmId === filter.vmId)
       .filter((s) => filter.state === undefined || s.state === filter.state)
+      .filter((s) => filter.parentId === undefined || s.parentId === filter.parentId)
+      .filter((s) => filter.mergedFrom === undefined || s.mergedFrom === filter.mergedFrom)
       .filter((s) => page.afterId === undefined || s.id > page.afterId)
       .sort((a, b) => (a.id < b.id ? -1 : 1));
     const items = matching.slice(0, page.limit).map((s) => structuredClone(s));
@@ -77,6 +80,8 @@ export class InMemorySnapshotRepository implements SnapshotRepository {
     if (current.state === 'creating') throw snapshotBeingTaken(id);
     const refusal = snapshotHeld(id, this.store.holdersOf(id));
     if (refusal !== undefined) throw refusal;
+    const diffs = [...this.store.snapshots.values()].filter((s) => s.parentId === id).map((s) => s.id);
+    if (diffs.length > 0) throw snapshotHasDiffs(id, diffs.sort());
     const copies = await this.listCopies(id);
     this.store.removeSnapshot(id);
     this.expiryHeldBy.delete(id);

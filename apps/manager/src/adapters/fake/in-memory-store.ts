@@ -56,6 +56,10 @@ export class Store {
   /** Removes a snapshot's row; a template that carried it carries none after (ON DELETE SET NULL). */
   removeSnapshot(id: SnapshotId): void {
     this.snapshots.delete(id);
+    // Like the foreign key (ON DELETE SET NULL) of merged snapshots.
+    for (const [otherId, other] of this.snapshots) {
+      if (other.mergedFrom === id) this.snapshots.set(otherId, { ...other, mergedFrom: null });
+    }
     for (const [templateId, template] of this.templates) {
       if (template.snapshotId === id) this.templates.set(templateId, { ...template, snapshotId: null });
     }

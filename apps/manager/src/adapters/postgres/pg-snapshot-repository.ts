@@ -18,7 +18,9 @@ import {
   type SnapshotDigests,
   type SnapshotFingerprint,
   type SnapshotState,
+  type SnapshotType,
 } from '../../domain/snapshot.js';
+import { snapshotHasDiffs } from '../../domain/snapshot-chain.js';
 import type { Database } from './database.js';
 import { translated } from './database-errors.js';
 import { keysetPage } from './keyset-page.js';
@@ -46,6 +48,9 @@ export class PgSnapshotRepository implements SnapshotRepository {
             pause_ms: snapshot.pauseMs,
             fingerprint: snapshot.fingerprint === null ? null : JSON.stringify(snapshot.fingerprint),
             parent_id: snapshot.parentId,
+            type: snapshot.type,
+            chain_depth: snapshot.chainDepth,
+            merged_from: snapshot.mergedFrom,
             expires_at: snapshot.expiresAt,
             failure_reason: snapshot.failureReason === null ? null : JSON.stringify(snapshot.failureReason),
             digests: snapshot.digests === null ? null : JSON.stringify(snapshot.digests),
@@ -108,41 +113,58 @@ export class PgSnapshotRepository implements SnapshotRepository {
       if (page.afterId !== undefined) query = query.where('id', '>', page.afterId);
       if (filter.vmId !== undefined) query = query.where('vm_id', '=', filter.vmId);
       if (filter.state !== undefined) query = query.where('state', '=', filter.state);
+      if (filter.parentId !== undefined) query = query.where('parent_id', '=', filter.parentId);
+      if (filter.mergedFrom !== undefined) query = query.where('merged_from', '=', filter.mergedFrom);
       return query.execute();
     });
     return keysetPage(rows, page.limit, toSnapshot);
   }
 
   async delete(id: SnapshotId, at: Date, options: { readonly isExpiry?: boolean } = {}): Promise<RemovedSnapshot> {
-    return translated(() =>
-      this.db.transaction().execute(async (trx) => {
-        // Writes that record VMs restoring it hold the row FOR SHARE (PgVmRepository.holdSnapshot):
-        // this waits for them, and they for this, so the checks below see every such VM.
-        const row = await trx.selectFrom('snapshots').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
-        if (row === undefined) throw snapshotNotFound(id);
-        const snapshot = toSnapshot(row);
-        if (snapshot.state === 'creating') throw snapshotBeingTaken(id);
-        const refusal = snapshotHeld(id, await holdersOf(trx, id));
-        if (refusal !== undefined) throw refusal;
-        const copies = await trx
-          .selectFrom('snapshot_copies')
-          .selectAll()
-          .where('snapshot_id', '=', id)
-          .orderBy('host_id')
-          .execute();
-        await trx.deleteFrom('snapshots').where('id', '=', id).execute();
-        if (options.isExpiry === true) {
+    return translated(
+      () =>
+        this.db.transaction().execute(async (trx) => {
+          // Writes that record VMs restoring it hold the row FOR SHARE (PgVmRepository.holdSnapshot):
+          // this waits for them, and they for this, so the checks below see every such VM.
+          const row = await trx.selectFrom('snapshots').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+          if (row === undefined) throw snapshotNotFound(id);
+          const snapshot = toSnapshot(row);
+          if (snapshot.state === 'creating') throw snapshotBeingTaken(id);
+          const refusal = snapshotHeld(id, await holdersOf(trx, id));
+          if (refusal !== undefined) throw refusal;
+          const diffs = await trx.selectFrom('snapshots').select('id').where('parent_id', '=', id).orderBy('id').execute();
+          if (diffs.length > 0)
+            throw snapshotHasDiffs(
+              id,
+              diffs.map((diff) => diff.id as SnapshotId),
+            );
+          const copies = await trx
+            .selectFrom('snapshot_copies')
+            .selectAll()
+            .where('snapshot_id', '=', id)
+            .orderBy('host_id')
+            .execute();
+          await trx.deleteFrom('snapshots').where('id', '=', id).execute();
+          if (options.isExpiry === true) {
+            await appendEvent(
+              trx,
+              'snapshot.expired',
+              snapshot,
+              at,
+              `expired at ${snapshot.expiresAt?.toISOString() ?? 'its expiry'}`,
+            );
+          }
           await appendEvent(
             trx,
-            'snapshot.expired',
+            'snapshot.deleted',
             snapshot,
             at,
-            `expired at ${snapshot.expiresAt?.toISOString() ?? 'its expiry'}`,
+            options.isExpiry === true ? 'deleted at its expiry' : 'deleted',
           );
-        }
-        await appendEvent(trx, 'snapshot.deleted', snapshot, at, options.isExpiry === true ? 'deleted at its expiry' : 'deleted');
-        return { snapshot, copies: copies.map(toCopy) };
-      }),
+          return { snapshot, copies: copies.map(toCopy) };
+        }),
+      // A diff taken on top of it since the check above: its parent stays.
+      { '23503': () => snapshotHasDiffs(id, []) },
     );
   }
 
@@ -353,7 +375,10 @@ function toSnapshot(row: Selectable<SnapshotsTable>): Snapshot {
     pauseMs: row.pause_ms,
     fingerprint: (row.fingerprint as SnapshotFingerprint | null) ?? null,
     digests: (row.digests as SnapshotDigests | null) ?? null,
+    type: row.type as SnapshotType,
     parentId: row.parent_id as SnapshotId | null,
+    chainDepth: row.chain_depth,
+    mergedFrom: row.merged_from as SnapshotId | null,
     expiresAt: row.expires_at === null ? null : new Date(row.expires_at),
     failureReason: (row.failure_reason as Snapshot['failureReason']) ?? null,
     createdAt: new Date(row.created_at),

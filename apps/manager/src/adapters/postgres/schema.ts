@@ -122,6 +122,9 @@ export interface SnapshotsTable {
   pause_ms: number | null;
   fingerprint: ColumnType<unknown, string | null, string | null>;
   parent_id: string | null;
+  type: ColumnType<string, string | undefined, never>;
+  chain_depth: ColumnType<number, number | undefined, never>;
+  merged_from: ColumnType<string | null, string | null | undefined, never>;
   expires_at: Date | null;
   failure_reason: ColumnType<unknown, string | null, string | null>;
   digests: ColumnType<unknown, string | null | undefined, string | null>;

@@ -14,6 +14,10 @@ export interface SnapshotFilter {
   readonly projects: ProjectSet;
   readonly vmId?: VmId | undefined;
   readonly state?: SnapshotState | undefined;
+  /** Only the diffs taken on top of this snapshot. */
+  readonly parentId?: SnapshotId | undefined;
+  /** Only the full snapshots merged from this diff. */
+  readonly mergedFrom?: SnapshotId | undefined;
 }
 
 export interface SnapshotPage {
@@ -51,7 +55,8 @@ export interface SnapshotRepository {
    * checks and the removal are one transaction under the row's lock (FOR UPDATE), which every write
    * that records a VM restoring the snapshot holds too (see `VmRepository.insertAll`): a removal and
    * such a write happen one after the other. Throws SNAPSHOT_NOT_FOUND when absent,
-   * SNAPSHOT_NOT_READY while `creating`, and what `snapshotHeld` says while VMs or templates hold it.
+   * SNAPSHOT_NOT_READY while `creating`, SNAPSHOT_HAS_DIFFS while a diff's row names it as its parent,
+   * and what `snapshotHeld` says while VMs or templates hold it.
    */
   delete(id: SnapshotId, at: Date, options?: { readonly isExpiry?: boolean }): Promise<RemovedSnapshot>;
   /** Snapshots past their expiry at `at` (not those being taken), oldest expiry first, at most `limit`. */

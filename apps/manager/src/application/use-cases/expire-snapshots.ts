@@ -14,7 +14,7 @@ export interface ExpiryReport {
 }
 
 /** The refusals that keep an expired snapshot for a later pass, rather than failing it. */
-const holdingCodes: ReadonlySet<string> = new Set(['SNAPSHOT_IN_USE', 'SNAPSHOT_IN_TEMPLATE']);
+const holdingCodes: ReadonlySet<string> = new Set(['SNAPSHOT_IN_USE', 'SNAPSHOT_IN_TEMPLATE', 'SNAPSHOT_HAS_DIFFS']);
 
 /**
  * Removes the snapshots past their expiry as a delete does (the record under its lock with

@@ -37,7 +37,10 @@ async function creatingRow(world: World, vm: Vm): Promise<Snapshot> {
     pauseMs: null,
     fingerprint: null,
     digests: null,
+    type: 'full',
     parentId: null,
+    chainDepth: 0,
+    mergedFrom: null,
     expiresAt: null,
     failureReason: null,
     createdAt: now,
@@ -52,6 +55,41 @@ async function settle(world: World, host: Host): Promise<number> {
 }
 
 describe('settleSnapshots', () => {
+  it('goes on at once with a merge nobody is waiting for, and makes it ready with what the host answers', async () => {
+    const { world, host, vm } = await setUp();
+    const full = await creatingRow(world, vm);
+    const taken = await world.agents.snapshotVm(host, vm.id, full.id, { afterwards: 'previous_state' });
+    await world.deps.snapshots.finish(
+      full.id,
+      {
+        state: 'ready',
+        sizes: { stateBytes: 1, memoryBytes: 1, rootfsBytes: 1 },
+        pauseMs: 1,
+        fingerprint: {
+          vmmKind: 'double',
+          vmmVersion: taken.vmmVersion,
+          kernelImageId: vm.kernelImageId,
+          kernelSha256: 'a'.repeat(64),
+        },
+        digests: null,
+      },
+      world.clock.now(),
+    );
+    const now = world.clock.now();
+    const merge: Snapshot = {
+      ...(await world.deps.snapshots.findById(full.id))!,
+      id: world.deps.ids.snapshotId(),
+      state: 'creating',
+      mergedFrom: full.id,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await world.deps.snapshots.insert(merge);
+
+    expect(await settle(world, host)).toBe(1);
+    expect(await world.deps.snapshots.findById(merge.id)).toMatchObject({ state: 'ready', pauseMs: 0, mergedFrom: full.id });
+  });
+
   it('makes a creating snapshot the host holds ready, with what the host answers for it', async () => {
     const { world, host, vm } = await setUp();
     const row = await creatingRow(world, vm);

@@ -21,6 +21,13 @@ export async function ensureSnapshotOnHost(deps: Deps, snapshotId: SnapshotId, h
   if (snapshot === undefined || snapshot.hostId === host.id) return;
   const copies = await deps.snapshots.listCopies(snapshot.id);
   if (copies.some((copy) => copy.hostId === host.id && copy.state === 'ready')) return;
+  if (snapshot.type === 'diff') {
+    throw new AppError(
+      'SNAPSHOT_INCOMPATIBLE',
+      `Snapshot ${snapshot.id} is a diff: it is restored on its own host, or merged into a full snapshot first`,
+      { details: { snapshotId: snapshot.id, hosts: [{ hostId: host.id, reason: 'diff_not_copied' }] } },
+    );
+  }
   if (snapshot.digests === null || snapshot.sizes === null) {
     throw new AppError(
       'SNAPSHOT_INCOMPATIBLE',

@@ -1,4 +1,4 @@
-import type { Inventory, SnapshotResult } from '@hearth/contracts';
+import type { CreateSnapshotRequest, Inventory, SnapshotResult } from '@hearth/contracts';
 import { AppError, isAppError } from '@hearth/errors';
 import { failpoint } from '@hearth/failpoints';
 import { canSeeProject, everyProject, type ProjectSet } from '../../domain/access.js';
@@ -6,7 +6,15 @@ import type { Host } from '../../domain/host.js';
 import type { Image } from '../../domain/image.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 import { hostFingerprintOf } from '../../domain/snapshot-compatibility.js';
-import { snapshotNotFound, type RemovedSnapshot, type Snapshot, type SnapshotAfterwards } from '../../domain/snapshot.js';
+import {
+  snapshotNotFound,
+  snapshotNotReady,
+  type RemovedSnapshot,
+  type Snapshot,
+  type SnapshotAfterwards,
+  type SnapshotType,
+} from '../../domain/snapshot.js';
+import { latestReady, placeDiff, type DiffPlacement } from '../../domain/snapshot-chain.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { SnapshotFilter, SnapshotOutcome, SnapshotPage } from '../ports/snapshot-repository.js';
 import { invalidBody } from '../../domain/template.js';
@@ -14,7 +22,7 @@ import { getVm } from './vm-queries.js';
 
 type Deps = Pick<
   UseCaseDependencies,
-  'vms' | 'hosts' | 'images' | 'snapshots' | 'templates' | 'agents' | 'clock' | 'ids' | 'log'
+  'vms' | 'hosts' | 'images' | 'snapshots' | 'templates' | 'agents' | 'clock' | 'ids' | 'log' | 'settings' | 'hints'
 >;
 
 export const snapshotPageSize = { default: 50, maximum: 500 } as const;
@@ -24,12 +32,16 @@ export const snapshotExpiryMaximumSeconds = 366 * 24 * 3600;
 
 export interface NewSnapshot {
   readonly afterwards: SnapshotAfterwards;
+  /** `full` unless asked; a diff goes on top of `parentId`, by default the VM's latest ready snapshot. */
+  readonly type?: SnapshotType | undefined;
+  readonly parentId?: SnapshotId | undefined;
   /** Recorded on the snapshot; the reconciler removes it then (see `expireSnapshots`). */
   readonly expiresInSeconds?: number | undefined;
 }
 
 /**
- * Takes a full snapshot of a running or paused VM of `projects`: the snapshot is recorded
+ * Takes a snapshot of a running or paused VM of `projects` (full, or a diff on top of a ready
+ * snapshot of the same VM within the chain limit, see `placeDiff`): the snapshot is recorded
  * `creating` before its host is asked, then `ready` with its sizes, the guest's pause and its
  * fingerprint, or `failed` with the host's reason (the Agent then kept nothing of it). A VM to be
  * stopped afterwards is `stopping` before the host is asked (so that nobody takes its VMM's end for
@@ -45,6 +57,12 @@ export async function createSnapshot(deps: Deps, vmId: VmId, input: NewSnapshot,
   const [host, kernel] = await Promise.all([deps.hosts.findById(vm.hostId), deps.images.findById(vm.kernelImageId)]);
   if (host === undefined || kernel === undefined)
     throw new AppError('INTERNAL', `VM ${vm.id} refers to a host or image that is gone`);
+  if (input.type !== 'diff' && input.parentId !== undefined) {
+    throw new AppError('VALIDATION_FAILED', 'Invalid body: parentId', {
+      errors: [{ field: 'body/parentId', message: 'is only for a diff snapshot (type: diff)' }],
+    });
+  }
+  const placement = input.type === 'diff' ? await diffPlacement(deps, vm.id, input.parentId) : undefined;
   const now = deps.clock.now();
   const creating: Snapshot = {
     id: deps.ids.snapshotId(),
@@ -56,7 +74,10 @@ export async function createSnapshot(deps: Deps, vmId: VmId, input: NewSnapshot,
     pauseMs: null,
     fingerprint: null,
     digests: null,
-    parentId: null,
+    type: placement === undefined ? 'full' : 'diff',
+    parentId: placement?.parentId ?? null,
+    chainDepth: placement?.chainDepth ?? 0,
+    mergedFrom: null,
     expiresAt: input.expiresInSeconds === undefined ? null : new Date(now.getTime() + input.expiresInSeconds * 1000),
     failureReason: null,
     createdAt: now,
@@ -75,7 +96,7 @@ export async function createSnapshot(deps: Deps, vmId: VmId, input: NewSnapshot,
   failpoint('manager.snapshot.after-creating');
   let taken;
   try {
-    taken = await deps.agents.snapshotVm(host, vm.id, creating.id, { afterwards: input.afterwards });
+    taken = await deps.agents.snapshotVm(host, vm.id, creating.id, { afterwards: input.afterwards, ...agentTypeOf(creating) });
     failpoint('manager.snapshot.after-agent');
   } catch (error) {
     const reason = isAppError(error)
@@ -93,6 +114,119 @@ export async function createSnapshot(deps: Deps, vmId: VmId, input: NewSnapshot,
   if (isStopping) await markStopped(deps, vm.id, ready.id);
   deps.log.info({ vmId: vm.id, snapshotId: ready.id, pauseMs: taken.pauseMs }, 'snapshot taken');
   return ready;
+}
+
+/**
+ * Makes a full snapshot of the ready diff `id` (of `projects`) and its chain, on the diff's host,
+ * without touching the VM: the new snapshot is recorded `creating` (`mergedFrom` the diff) before
+ * the host is asked, then `ready` with its sizes and digests (so it can be copied to other hosts,
+ * and the chain's snapshots deleted), or `failed`. `isAsync` answers the `creating` snapshot at
+ * once and leaves the merge to the reconciler (`settleSnapshots`), hinted to its host.
+ */
+export async function mergeSnapshot(
+  deps: Deps,
+  id: SnapshotId,
+  projects: ProjectSet,
+  options: { readonly isAsync: boolean },
+): Promise<Snapshot> {
+  const diff = await getSnapshot(deps, id, projects);
+  if (diff.state !== 'ready') throw snapshotNotReady(diff, 'only a ready diff can be merged');
+  if (diff.type !== 'diff') {
+    throw new AppError('VALIDATION_FAILED', 'Invalid params: id', {
+      errors: [{ field: 'params/id', message: `snapshot ${id} is a full snapshot already` }],
+    });
+  }
+  const host = await deps.hosts.findById(diff.hostId);
+  if (host === undefined) throw new AppError('INTERNAL', `Snapshot ${id} refers to a host that is gone`);
+  const now = deps.clock.now();
+  const creating: Snapshot = {
+    ...diff,
+    id: deps.ids.snapshotId(),
+    state: 'creating',
+    sizes: null,
+    pauseMs: null,
+    digests: null,
+    type: 'full',
+    parentId: null,
+    chainDepth: 0,
+    mergedFrom: diff.id,
+    expiresAt: null,
+    failureReason: null,
+    createdAt: now,
+    updatedAt: now,
+  };
+  await deps.snapshots.insert(creating);
+  if (options.isAsync) {
+    deps.hints?.hostChanged(host.id);
+    return creating;
+  }
+  return finishMerge(deps, host, creating);
+}
+
+/** Asks the host for the merge of `creating` and records how it ended (a failure keeps nothing on the host). */
+async function finishMerge(
+  deps: Pick<Deps, 'snapshots' | 'agents' | 'clock' | 'log'>,
+  host: Host,
+  creating: Snapshot,
+): Promise<Snapshot> {
+  if (creating.mergedFrom === null || creating.fingerprint === null) {
+    throw new AppError('INTERNAL', `Snapshot ${creating.id} is not a merge of a ready diff`);
+  }
+  let taken;
+  try {
+    taken = await deps.agents.snapshotVm(host, creating.vmId, creating.id, {
+      afterwards: 'previous_state',
+      type: 'full',
+      mergeOf: creating.mergedFrom,
+    });
+  } catch (error) {
+    const reason = isAppError(error)
+      ? { code: error.code, message: error.message }
+      : { code: 'INTERNAL', message: 'Internal error' };
+    await deps.snapshots.finish(creating.id, { state: 'failed', failureReason: reason }, deps.clock.now());
+    await deps.agents.deleteSnapshot(host, creating.vmId, creating.id).catch(() => undefined);
+    throw error;
+  }
+  // The reconciler may go on with the same merge at the same time: whichever records it second finds it ready.
+  const ready = await deps.snapshots
+    .finish(
+      creating.id,
+      {
+        state: 'ready',
+        sizes: {
+          stateBytes: taken.files.stateSizeBytes,
+          memoryBytes: taken.files.memorySizeBytes,
+          rootfsBytes: taken.files.rootfsSizeBytes,
+        },
+        pauseMs: 0,
+        fingerprint: creating.fingerprint,
+        digests: taken.digests ?? null,
+      },
+      deps.clock.now(),
+    )
+    .catch(async (error: unknown) => {
+      const now = await deps.snapshots.findById(creating.id);
+      if (now?.state !== 'ready') throw error;
+      return now;
+    });
+  deps.log.info({ vmId: ready.vmId, snapshotId: ready.id, mergedFrom: creating.mergedFrom }, 'diff chain merged');
+  return ready;
+}
+
+/** Where a diff of the VM goes: on `parentId`, or on the VM's latest ready snapshot (none: `body/parentId` is required). */
+async function diffPlacement(deps: Deps, vmId: VmId, parentId: SnapshotId | undefined): Promise<DiffPlacement> {
+  const parent = parentId === undefined ? latestReady(await snapshotsOfVm(deps, vmId)) : await deps.snapshots.findById(parentId);
+  if (parentId === undefined && parent === undefined) {
+    throw new AppError('VALIDATION_FAILED', 'Invalid body: parentId', {
+      errors: [{ field: 'body/parentId', message: `VM ${vmId} has no ready snapshot to take a diff on top of` }],
+    });
+  }
+  return placeDiff(vmId, parent, deps.settings.snapshotChainMax);
+}
+
+/** The type (and a diff's parent) the Agent is asked for. */
+function agentTypeOf(snapshot: Snapshot): Pick<CreateSnapshotRequest, 'type' | 'parentId'> {
+  return snapshot.parentId === null ? { type: 'full' } : { type: 'diff', parentId: snapshot.parentId };
 }
 
 function readyOutcome(host: Host, kernel: Image, taken: SnapshotResult): SnapshotOutcome {
@@ -142,6 +276,12 @@ export async function settleSnapshots(
   for (const snapshot of creatingHere) {
     const onHost = held.get(snapshot.id);
     if (onHost === 'creating') continue;
+    if (snapshot.mergedFrom !== null) {
+      // A merge touches no VM and is asked again safely (the host answers one it holds ready): go on with it.
+      await settled(deps, snapshot, () => finishMerge(deps, host, snapshot));
+      changed += 1;
+      continue;
+    }
     if (onHost === undefined) {
       if (now.getTime() - snapshot.updatedAt.getTime() < graceMs) continue;
       const failureReason = {
@@ -154,7 +294,10 @@ export async function settleSnapshots(
     } else {
       const kernel = await kernelOf(deps, snapshot.vmId);
       if (kernel === undefined) continue;
-      const taken = await deps.agents.snapshotVm(host, snapshot.vmId, snapshot.id, { afterwards: 'previous_state' });
+      const taken = await deps.agents.snapshotVm(host, snapshot.vmId, snapshot.id, {
+        afterwards: 'previous_state',
+        ...agentTypeOf(snapshot),
+      });
       await settled(deps, snapshot, () =>
         deps.snapshots.finish(snapshot.id, readyOutcome(host, kernel, taken), deps.clock.now()),
       );
@@ -277,7 +420,8 @@ export async function setSnapshotExpiry(
  * since its host may hold what its lost answer was about. Refused, under the snapshot row's lock
  * (see `SnapshotRepository.delete`), while it is being taken (SNAPSHOT_NOT_READY), while a VM
  * still needs its files (SNAPSHOT_IN_USE: a clone or restore in place still to load them, a VMM that
- * maps its memory) or a template carries it (SNAPSHOT_IN_TEMPLATE).
+ * maps its memory, a merge reading its files), a template carries it (SNAPSHOT_IN_TEMPLATE) or diffs
+ * are taken on top of it (SNAPSHOT_HAS_DIFFS).
  */
 export async function deleteSnapshot(deps: Deps, id: SnapshotId, projects: ProjectSet): Promise<Snapshot> {
   await getSnapshot(deps, id, projects);
@@ -295,6 +439,13 @@ export async function removeSnapshot(
   id: SnapshotId,
   options: { readonly isExpiry?: boolean } = {},
 ): Promise<RemovedSnapshot> {
+  // A merge still reading its files.
+  const merging = (await allSnapshots(deps, { projects: everyProject, mergedFrom: id })).filter((s) => s.state === 'creating');
+  if (merging.length > 0) {
+    throw new AppError('SNAPSHOT_IN_USE', `Snapshot ${id} is being merged into snapshot ${merging[0]?.id ?? ''}`, {
+      details: { snapshotId: id, mergeIds: merging.map((s) => s.id) },
+    });
+  }
   const removed = await deps.snapshots.delete(id, deps.clock.now(), options);
   const { snapshot, copies } = removed;
   const host = await deps.hosts.findById(snapshot.hostId);

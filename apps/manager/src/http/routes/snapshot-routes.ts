@@ -6,8 +6,10 @@ import {
   deleteSnapshot,
   getSnapshot,
   listSnapshots,
+  mergeSnapshot,
   setSnapshotExpiry,
 } from '../../application/use-cases/snapshots.js';
+import { isAsyncRequested } from '../async-request.js';
 import { projectsToList } from '../../domain/access.js';
 import { parseSnapshotId, parseVmId, type SnapshotId, type VmId } from '../../domain/ids.js';
 import { principalOf } from '../authentication.js';
@@ -16,6 +18,7 @@ import { PostHeaders, problemResponses, SnapshotIdParams, VmIdParams } from '../
 import {
   CreateSnapshotBody,
   ListSnapshotsQuery,
+  MergeSnapshotQuery,
   SnapshotList,
   SnapshotView,
   UpdateSnapshotBody,
@@ -31,11 +34,14 @@ export function registerSnapshotRoutes(app: HttpServer, deps: UseCaseDependencie
       bodyLimit: bodyLimitBytes.snapshot,
       schema: {
         operationId: 'createSnapshot',
-        summary: 'Take a full snapshot of a running or paused VM',
+        summary: 'Take a full or diff snapshot of a running or paused VM',
         description:
           'Memory, device state and a copy of the disk taken while the guest is paused, so that they agree. The VM then ' +
           'goes back to the state it was in, or is stopped (`afterwards: stopped`). Answers the snapshot `ready`, with ' +
-          'its sizes and how long the guest was paused; a host failure leaves it `failed` and answers the problem.',
+          'its sizes and how long the guest was paused; a host failure leaves it `failed` and answers the problem. A ' +
+          '`diff` holds only the memory written since its parent; a VMM that cannot take diffs answers the problem ' +
+          '(FIRECRACKER_REJECTED naming why), and a VM whose memory was not tracked since the parent ' +
+          'SNAPSHOT_DIFF_BASE_MISMATCH (take a full snapshot).',
         tags: ['snapshots'],
         params: VmIdParams,
         headers: PostHeaders,
@@ -48,11 +54,46 @@ export function registerSnapshotRoutes(app: HttpServer, deps: UseCaseDependencie
       const snapshot = await createSnapshot(
         deps,
         vmIdParam(request.params.id),
-        { afterwards: body.afterwards ?? 'previous_state', expiresInSeconds: body.expiresInSeconds },
+        {
+          afterwards: body.afterwards ?? 'previous_state',
+          type: body.type,
+          parentId: body.parentId === undefined ? undefined : (parseSnapshotId(body.parentId) as SnapshotId),
+          expiresInSeconds: body.expiresInSeconds,
+        },
         principalOf(request).projects,
       );
       reply.header('location', `/v1/snapshots/${snapshot.id}`);
       return reply.status(201).send(snapshotView(snapshot));
+    },
+  );
+
+  app.post(
+    '/v1/snapshots/:id/merge',
+    {
+      config: { auth: { scope: 'snapshots:write' } },
+      bodyLimit: bodyLimitBytes.none,
+      schema: {
+        operationId: 'mergeSnapshot',
+        summary: 'Make a full snapshot of a diff snapshot and its chain',
+        description:
+          "A new full snapshot (`mergedFrom` the diff) on the diff's host: the chain's memory merged, the diff's " +
+          'device state and disk copied; the VM is not paused. Once it is ready, the chain can be deleted and the new ' +
+          'snapshot copied to other hosts. Answers it `ready` (201), or with `?wait=false` or `Prefer: respond-async` ' +
+          '202 at once with it `creating` (follow it with `GET /v1/snapshots/{id}`).',
+        tags: ['snapshots'],
+        params: SnapshotIdParams,
+        querystring: MergeSnapshotQuery,
+        headers: PostHeaders,
+        response: { 201: SnapshotView, 202: SnapshotView, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const isAsync = isAsyncRequested(request, request.query.wait);
+      const merged = await mergeSnapshot(deps, snapshotIdParam(request.params.id), principalOf(request).projects, { isAsync });
+      request.auditProject = merged.project;
+      if (isAsync && request.query.wait === undefined) reply.header('preference-applied', 'respond-async');
+      reply.header('location', `/v1/snapshots/${merged.id}`);
+      return reply.status(isAsync ? 202 : 201).send(snapshotView(merged));
     },
   );
 

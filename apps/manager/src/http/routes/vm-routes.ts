@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isAsyncRequested } from '../async-request.js';
 import { consoleLogDefaultBytes, EgressPolicy } from '@hearth/contracts';
 import { Type, type Static } from 'typebox';
 import type { HttpServer } from '@hearth/http-server';
@@ -142,14 +143,6 @@ async function createClones(
 function sendVm(reply: FastifyReply, status: number, vm: Vm): FastifyReply {
   setEtag(reply, vm);
   return reply.status(status).send(vmView(vm));
-}
-
-/** True when the client asked not to wait: `?wait=false` or `Prefer: respond-async`. */
-function isAsyncRequested(request: FastifyRequest, wait: boolean | undefined): boolean {
-  if (wait !== undefined) return !wait;
-  const prefer = request.headers.prefer;
-  const preferences = (Array.isArray(prefer) ? prefer.join(',') : (prefer ?? '')).toLowerCase();
-  return preferences.split(/[,;]/).some((p) => p.trim() === 'respond-async');
 }
 
 const mutationHeaders = {
