@@ -626,6 +626,7 @@ describe('OpenAPI', () => {
         'GET /v1/projects',
         'GET /v1/projects/{name}',
         'POST /v1/projects',
+        'POST /v1/snapshots/{id}/merge',
         'PUT /v1/projects/{name}/quota',
         'PUT /v1/vms/{id}/egress',
         'PATCH /v1/vms/{id}/rate-limits',
