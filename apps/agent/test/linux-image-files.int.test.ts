@@ -90,6 +90,15 @@ describe('LinuxHostFiles image files', () => {
     const third = join(directory, 'third.ext4');
     await remembering.copyImage(root, source, third);
     expect((await readFile(third)).equals(await readFile(source))).toBe(true);
+
+    // Copies started together (one reads it whole, the others wait for what it found) are whole too.
+    await open(source, 'r+').then(async (again) => {
+      await again.write('later', 7 * 1024 * 1024);
+      await again.close();
+    });
+    const together = ['a', 'b', 'c'].map((name) => join(directory, `together-${name}.ext4`));
+    await Promise.all(together.map((destination) => remembering.copyImage(root, source, destination)));
+    for (const destination of together) expect((await readFile(destination)).equals(await readFile(source))).toBe(true);
   });
 
   it('copies an image larger than the in-process limit with cp, sparse as well', async () => {

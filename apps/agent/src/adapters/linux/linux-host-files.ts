@@ -105,15 +105,22 @@ async function copyInProcess(source: string, destination: string, dataMaps: Data
   const input = await open(source, constants.O_RDONLY);
   try {
     const before = await input.stat({ bigint: true });
+    // Copies of one image started together (clones of one snapshot) wait for the first one's map.
+    if (dataMaps.runsOf(before) === undefined) await dataMaps.afterReadsOf(before);
     const known = dataMaps.runsOf(before);
     const output = await open(destination, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
       if (known !== undefined) {
         await copyRuns(input, output, known);
       } else {
-        const readStartedAtMs = dataMaps.now();
-        const runs = await copyReadingAll(input, output, Number(before.size));
-        dataMaps.remember(before, await input.stat({ bigint: true }), readStartedAtMs, runs);
+        const endRead = dataMaps.beginRead(before);
+        try {
+          const readStartedAtMs = dataMaps.now();
+          const runs = await copyReadingAll(input, output, Number(before.size));
+          dataMaps.remember(before, await input.stat({ bigint: true }), readStartedAtMs, runs);
+        } finally {
+          endRead();
+        }
       }
       await output.truncate(Number(before.size));
     } finally {

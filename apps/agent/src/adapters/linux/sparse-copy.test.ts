@@ -110,4 +110,21 @@ describe('DataMaps', () => {
     expect(maps.runsOf(files[1]!)).toBeUndefined();
     expect(maps.runsOf(files[2]!)).toEqual(runs);
   });
+
+  it('lets a copy wait for a whole read of the same version under way, and no other', async () => {
+    const maps = new DataMaps({ nowMs: () => nowMs });
+    const other = { ...settled, ino: 9n };
+    const endRead = maps.beginRead(settled);
+    const order: string[] = [];
+    const waiting = maps.afterReadsOf(settled).then(() => order.push('waiter'));
+    await maps.afterReadsOf(other);
+    order.push('other');
+    maps.remember(settled, settled, nowMs, runs);
+    endRead();
+    await waiting;
+
+    expect(order).toEqual(['other', 'waiter']);
+    expect(maps.runsOf(settled)).toEqual(runs);
+    await maps.afterReadsOf(settled);
+  });
 });

@@ -116,6 +116,8 @@ function keyOf(version: FileVersion): string {
  */
 export class DataMaps {
   private readonly maps = new Map<string, DataRuns>();
+  /** Whole reads under way, by version: a copy of the same version waits for the map one of them finds. */
+  private readonly reads = new Map<string, Promise<void>>();
 
   constructor(
     private readonly options: {
@@ -154,6 +156,28 @@ export class DataMaps {
       if (this.maps.size <= maxEntries) break;
       this.maps.delete(oldest);
     }
+  }
+
+  /**
+   * Marks a whole read of `version` as under way (one that began first stays the one waited for);
+   * the returned function ends it.
+   */
+  beginRead(version: FileVersion): () => void {
+    const key = keyOf(version);
+    let end = (): void => undefined;
+    const read = new Promise<void>((resolve) => {
+      end = resolve;
+    });
+    if (!this.reads.has(key)) this.reads.set(key, read);
+    return () => {
+      if (this.reads.get(key) === read) this.reads.delete(key);
+      end();
+    };
+  }
+
+  /** Resolves once no whole read of `version` is under way (at once when none is). */
+  async afterReadsOf(version: FileVersion): Promise<void> {
+    await this.reads.get(keyOf(version));
   }
 
   /** The time a read begins, for `remember`. */
