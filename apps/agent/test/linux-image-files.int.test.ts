@@ -66,6 +66,41 @@ describe('LinuxHostFiles image files', () => {
     expect((await stat(destination)).blocks * 512).toBeLessThan(512 * 1024);
   });
 
+  it('copies an image again from where its data lies, and sees data written into a former hole since', async () => {
+    // A clock a minute ahead: the image just written counts as settled, so its data map is kept.
+    const remembering = new LinuxHostFiles(new ExecFileCommandRunner(), { nowMs: () => Date.now() + 60_000 });
+    const source = join(root, 'base.ext4');
+    const sizeBytes = 8 * 1024 * 1024;
+    const handle = await open(source, 'w');
+    await handle.write('head', 0);
+    await handle.write('middle', 3 * 1024 * 1024 + 100);
+    await handle.truncate(sizeBytes);
+    await handle.close();
+
+    for (const name of ['first', 'second']) {
+      const destination = join(directory, `${name}.ext4`);
+      expect(await remembering.copyImage(root, source, destination)).toMatchObject({ kind: 'regular', sizeBytes });
+      expect((await readFile(destination)).equals(await readFile(source))).toBe(true);
+      expect((await stat(destination)).blocks * 512).toBeLessThanOrEqual(2 * 4096);
+    }
+
+    const writer = await open(source, 'r+');
+    await writer.write('late', 6 * 1024 * 1024);
+    await writer.close();
+    const third = join(directory, 'third.ext4');
+    await remembering.copyImage(root, source, third);
+    expect((await readFile(third)).equals(await readFile(source))).toBe(true);
+
+    // Copies started together (one reads it whole, the others wait for what it found) are whole too.
+    await open(source, 'r+').then(async (again) => {
+      await again.write('later', 7 * 1024 * 1024);
+      await again.close();
+    });
+    const together = ['a', 'b', 'c'].map((name) => join(directory, `together-${name}.ext4`));
+    await Promise.all(together.map((destination) => remembering.copyImage(root, source, destination)));
+    for (const destination of together) expect((await readFile(destination)).equals(await readFile(source))).toBe(true);
+  });
+
   it('copies an image larger than the in-process limit with cp, sparse as well', async () => {
     const source = join(root, 'large.ext4');
     const sizeBytes = inProcessCopyMaxBytes + 4096;

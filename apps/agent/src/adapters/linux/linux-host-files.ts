@@ -29,6 +29,7 @@ import type {
 } from '../../application/ports/host-files.js';
 import { syncDirectory } from '../fs/durable-file.js';
 import { dataRegionsOf } from './data-regions.js';
+import { chunkBytes, copyReadingAll, copyRuns, DataMaps, isAllZero } from './sparse-copy.js';
 
 /** O_PATH (Linux): a descriptor naming the file without opening it for reading, so a FIFO cannot block. */
 const openPathOnly = (constants as { O_PATH?: number }).O_PATH ?? 0o10000000;
@@ -87,28 +88,6 @@ const cannotClone = new Set(['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'EINVAL', 'ENOSYS
 /** Up to this size an image is copied by the Agent itself; a larger one by `cp`, which skips holes without reading them. */
 export const inProcessCopyMaxBytes = 128 * 1024 * 1024;
 
-/** Read size of the in-process copy, and the block size at which zeros become holes (as `cp --sparse=always`). */
-const chunkBytes = 1024 * 1024;
-
-const zeros = Buffer.alloc(chunkBytes);
-
-function isAllZero(chunk: Uint8Array): boolean {
-  for (let offset = 0; offset < chunk.byteLength; offset += chunkBytes) {
-    const length = Math.min(chunkBytes, chunk.byteLength - offset);
-    if (!Buffer.from(chunk.buffer, chunk.byteOffset + offset, length).equals(zeros.subarray(0, length))) return false;
-  }
-  return true;
-}
-const holeBytes = 4096;
-const zeroChunk = Buffer.alloc(chunkBytes);
-
-/**
- * Copies the open image at `source` (a /proc/self/fd path) to a new file `destination` (mode
- * 0600, which must not exist), keeping holes: a reflink when the filesystem shares extents
- * (FICLONE: no data is read), else read in 1 MiB chunks with every all-zero 4 KiB block left as a
- * hole, as `cp --sparse=always` does. No fork: a fork of the Agent costs more than copying a small
- * image (ADR 0016).
- */
 /**
  * Writes each data region of `input` (what the file system reports as data, see `dataRegionsOf`)
  * at the same offset of `output`, as upstream's `snapshot-editor edit-memory rebase` does: a page
@@ -126,7 +105,14 @@ async function overlayDataRegions(input: FileHandle, output: FileHandle): Promis
   }
 }
 
-async function copyInProcess(source: string, destination: string, sizeBytes: number): Promise<void> {
+/**
+ * Copies the open image at `source` (a /proc/self/fd path) to a new file `destination` (mode
+ * 0600, which must not exist), keeping holes: a reflink when the filesystem shares extents
+ * (FICLONE: no data is read), else only its blocks that are not all zeros are written. A file
+ * read whole before and unchanged since is read only where it holds data (`DataMaps`). No fork: a
+ * fork of the Agent costs more than copying a small image (ADR 0016, ADR 0053).
+ */
+async function copyInProcess(source: string, destination: string, dataMaps: DataMaps): Promise<void> {
   try {
     await copyFile(source, destination, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
     return;
@@ -136,38 +122,31 @@ async function copyInProcess(source: string, destination: string, sizeBytes: num
   }
   const input = await open(source, constants.O_RDONLY);
   try {
+    const before = await input.stat({ bigint: true });
+    // Copies of one image started together (clones of one snapshot) wait for the first one's map.
+    if (dataMaps.runsOf(before) === undefined) await dataMaps.afterReadsOf(before);
+    const known = dataMaps.runsOf(before);
     const output = await open(destination, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
-      const buffer = Buffer.allocUnsafe(chunkBytes);
-      for (let offset = 0; offset < sizeBytes;) {
-        const { bytesRead } = await input.read(buffer, 0, Math.min(chunkBytes, sizeBytes - offset), offset);
-        if (bytesRead === 0) break;
-        await writeDataBlocks(output, buffer.subarray(0, bytesRead), offset);
-        offset += bytesRead;
+      if (known !== undefined) {
+        await copyRuns(input, output, known);
+      } else {
+        const endRead = dataMaps.beginRead(before);
+        try {
+          const readStartedAtMs = dataMaps.now();
+          const runs = await copyReadingAll(input, output, Number(before.size));
+          dataMaps.remember(before, await input.stat({ bigint: true }), readStartedAtMs, runs);
+        } finally {
+          endRead();
+        }
       }
-      await output.truncate(sizeBytes);
+      await output.truncate(Number(before.size));
     } finally {
       await output.close();
     }
   } finally {
     await input.close();
   }
-}
-
-/** Writes the runs of `chunk` that are not all-zero 4 KiB blocks, at their offsets. */
-async function writeDataBlocks(output: FileHandle, chunk: Buffer, offset: number): Promise<void> {
-  if (chunk.equals(zeroChunk.subarray(0, chunk.length))) return;
-  let runStart = -1;
-  for (let at = 0; at < chunk.length; at += holeBytes) {
-    const end = Math.min(at + holeBytes, chunk.length);
-    const isData = !chunk.subarray(at, end).equals(zeroChunk.subarray(0, end - at));
-    if (isData && runStart < 0) runStart = at;
-    if (!isData && runStart >= 0) {
-      await output.write(chunk, runStart, at - runStart, offset + runStart);
-      runStart = -1;
-    }
-  }
-  if (runStart >= 0) await output.write(chunk, runStart, chunk.length - runStart, offset + runStart);
 }
 
 /** FIFOs made ahead of need, in batches, in a directory of their own. */
@@ -228,16 +207,19 @@ function isInside(root: string, path: string): boolean {
 /** VM files on the local filesystem; large copies and FIFOs through `cp` and `mkfifo` argument arrays. */
 export class LinuxHostFiles implements HostFiles {
   private readonly fifoSpares: FifoSpares | null;
+  private readonly dataMaps: DataMaps;
 
   /**
    * With `fifoSpareDirectory` (on the filesystem of the VM directories), FIFOs are made ahead in
    * batches by one `mkfifo` each and handed out by a link: one fork for many VMs, not one each.
+   * `nowMs` is the wall clock the image copies compare file change times with (default `Date.now`).
    */
   constructor(
     private readonly runner: CommandRunner,
-    options: { readonly fifoSpareDirectory?: string } = {},
+    options: { readonly fifoSpareDirectory?: string; readonly nowMs?: () => number } = {},
   ) {
     this.fifoSpares = options.fifoSpareDirectory === undefined ? null : new FifoSpares(runner, options.fifoSpareDirectory);
+    this.dataMaps = new DataMaps({ nowMs: options.nowMs ?? Date.now });
   }
 
   async copyImage(root: string, source: string, destination: string): Promise<ImageFileCheck> {
@@ -246,7 +228,7 @@ export class LinuxHostFiles implements HostFiles {
     try {
       await rm(destination, { force: true });
       if (opened.check.sizeBytes <= inProcessCopyMaxBytes) {
-        await copyInProcess(`/proc/self/fd/${opened.handle.fd}`, destination, opened.check.sizeBytes);
+        await copyInProcess(`/proc/self/fd/${opened.handle.fd}`, destination, this.dataMaps);
       } else {
         await copyWithCp(opened.handle.fd, destination);
       }

@@ -167,6 +167,29 @@ describe('applyVm from a snapshot', () => {
     expect(agent.files.files.get(clonePaths.rootfs)?.content).toBe('written-by-restored-guest');
   });
 
+  it("copies a new clone's disk while its VMM starts, not after it", async () => {
+    const agent = await snapshottedSource();
+    let copyStarted = (): void => undefined;
+    const isCopying = new Promise<void>((resolve) => {
+      copyStarted = resolve;
+    });
+    const copyImage = agent.files.copyImage.bind(agent.files);
+    agent.files.copyImage = (...args) => {
+      copyStarted();
+      return copyImage(...args);
+    };
+    const spawn = agent.vmm.spawn.bind(agent.vmm);
+    // The clone's VMM starts only once its disk copy has begun: a copy that waited for the VMM would never begin.
+    agent.vmm.spawn = async (request) => {
+      if (request.socketPath === clonePaths.socket) await isCopying;
+      return spawn(request);
+    };
+
+    await applyVm(agent.context, otherVmId, cloneSpec);
+    expect(processOf(agent, clonePaths.socket).state).toBe('Running');
+    expect(agent.files.files.get(clonePaths.rootfs)?.content).toBe('before-snapshot');
+  });
+
   it('copies the snapshot disk afresh when the VMM that had loaded it is gone', async () => {
     const agent = await snapshottedSource();
     agent.firecracker.faults.set('PATCH /vm', 'injected resume failure');

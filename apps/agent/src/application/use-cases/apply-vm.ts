@@ -138,6 +138,11 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       // Egress through NAT, or the guard of the TAP alone: rules whenever the guest has an address.
       const hasEgress =
         ((context.settings.egress ?? null) !== null || (context.settings.guard ?? null) !== null) && spec.guest !== undefined;
+      // Only a VMM that was already running can hold a restored guest: with none alive, the spawn
+      // step starts a fresh one, and the restore's disk copy need not wait for it.
+      const recordedProcess = ledger.record.process;
+      const mayHoldRestoredGuest =
+        restore !== undefined && recordedProcess !== null && (await context.vmm.isAlive(recordedProcess));
       const spawned = measure('spawn', async () => {
         const outcome = await spawnVmm(context, ledger);
         socketPath = outcome.result.socketPath;
@@ -157,7 +162,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
         measure('rootfs', async () => {
           // A restore copies the snapshot's disk afresh unless its VMM holds a restored guest
           // already: memory and disk must come from the same instant.
-          if (restore !== undefined) await spawned.catch(() => undefined);
+          if (mayHoldRestoredGuest) await spawned.catch(() => undefined);
           const snapshotDisk = restore === undefined || isAlreadyStarted ? undefined : restore.disk;
           const outcome = await prepareRootfs(context, ledger, rootfsSourcePath, snapshotDisk);
           rootfsPath = outcome.result.rootfsPath;

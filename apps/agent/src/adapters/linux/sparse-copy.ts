@@ -1,0 +1,187 @@
+/**
+ * A copy that keeps holes, for a fresh destination: blocks of zeros are not written, so they stay
+ * holes, as with `cp --sparse=always`. Node cannot ask where a file's data lies (no SEEK_DATA), so
+ * the first copy of a file reads it whole; the runs of data it found are remembered for that
+ * version of the file (`DataMaps`), and later copies of the same unchanged file read only those.
+ */
+
+/** Offsets `[start, end)` of a file's runs of data: every block outside them is all zeros. */
+export type DataRuns = readonly (readonly [start: number, end: number])[];
+
+/** What the copy needs of an open file: positioned reads (Node's FileHandle). */
+export interface PositionedReader {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
+
+/** What the copy needs of the destination: positioned writes (Node's FileHandle). */
+export interface PositionedWriter {
+  write(buffer: Buffer, offset: number, length: number, position: number): Promise<unknown>;
+}
+
+/** Read size, and the most a copy holds in memory. */
+export const chunkBytes = 1024 * 1024;
+
+/** A block of this size that is all zeros becomes a hole (the file system's block, as `cp` uses). */
+export const holeBytes = 4096;
+
+const zeroChunk = Buffer.alloc(chunkBytes);
+
+/** True when `bytes` holds only zeros. */
+export function isAllZero(bytes: Uint8Array): boolean {
+  for (let at = 0; at < bytes.byteLength; at += chunkBytes) {
+    const length = Math.min(chunkBytes, bytes.byteLength - at);
+    if (!Buffer.from(bytes.buffer, bytes.byteOffset + at, length).equals(zeroChunk.subarray(0, length))) return false;
+  }
+  return true;
+}
+
+/**
+ * Copies `sizeBytes` of `input` to the fresh `output`, reading all of it and writing only the
+ * blocks that are not all zeros. Returns the runs of data it wrote (adjacent blocks joined).
+ */
+export async function copyReadingAll(input: PositionedReader, output: PositionedWriter, sizeBytes: number): Promise<DataRuns> {
+  const runs: [number, number][] = [];
+  const buffer = Buffer.allocUnsafe(chunkBytes);
+  for (let offset = 0; offset < sizeBytes;) {
+    const { bytesRead } = await input.read(buffer, 0, Math.min(chunkBytes, sizeBytes - offset), offset);
+    if (bytesRead === 0) break;
+    const chunk = buffer.subarray(0, bytesRead);
+    if (!chunk.equals(zeroChunk.subarray(0, bytesRead))) {
+      let runStart = -1;
+      for (let at = 0; at < bytesRead; at += holeBytes) {
+        const end = Math.min(at + holeBytes, bytesRead);
+        const isData = !chunk.subarray(at, end).equals(zeroChunk.subarray(0, end - at));
+        if (isData && runStart < 0) runStart = at;
+        if (!isData && runStart >= 0) {
+          await writeRun(output, chunk, offset, [runStart, at], runs);
+          runStart = -1;
+        }
+      }
+      if (runStart >= 0) await writeRun(output, chunk, offset, [runStart, bytesRead], runs);
+    }
+    offset += bytesRead;
+  }
+  return runs;
+}
+
+/** Writes `chunk[start, end)` (read at `offset`) in place and adds it to `runs`, joined to a run it continues. */
+async function writeRun(
+  output: PositionedWriter,
+  chunk: Buffer,
+  offset: number,
+  [start, end]: readonly [number, number],
+  runs: [number, number][],
+): Promise<void> {
+  await output.write(chunk, start, end - start, offset + start);
+  const last = runs.at(-1);
+  if (last?.[1] === offset + start) last[1] = offset + end;
+  else runs.push([offset + start, offset + end]);
+}
+
+/** Copies only the runs of `runs` from `input` to the fresh `output`: everything else is a hole. */
+export async function copyRuns(input: PositionedReader, output: PositionedWriter, runs: DataRuns): Promise<void> {
+  const buffer = Buffer.allocUnsafe(chunkBytes);
+  for (const [start, end] of runs) {
+    for (let offset = start; offset < end;) {
+      const { bytesRead } = await input.read(buffer, 0, Math.min(chunkBytes, end - offset), offset);
+      if (bytesRead === 0) return;
+      await output.write(buffer, 0, bytesRead, offset);
+      offset += bytesRead;
+    }
+  }
+}
+
+/**
+ * What makes a version of a file: its device, inode, size, and its modification and change times
+ * in nanoseconds. Any write, truncation or hole punched moves the change time (ctime), which no
+ * caller can set back.
+ */
+export interface FileVersion {
+  readonly dev: bigint;
+  readonly ino: bigint;
+  readonly size: bigint;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+}
+
+function keyOf(version: FileVersion): string {
+  return `${version.dev}:${version.ino}:${version.size}:${version.mtimeNs}:${version.ctimeNs}`;
+}
+
+/**
+ * The data runs of files the Agent has read whole, by file version, the most recently used kept.
+ * A file's ctime ticks coarsely (a clock tick), so a write in the same tick as the read would leave
+ * it unchanged: a map is kept only for a file whose ctime was at least `settledMs` old when the
+ * read began, and unchanged when it ended. Any later write then gives the file a newer ctime.
+ */
+export class DataMaps {
+  private readonly maps = new Map<string, DataRuns>();
+  /** Whole reads under way, by version: a copy of the same version waits for the map one of them finds. */
+  private readonly reads = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly options: {
+      /** The wall clock, in ms since the epoch (the clock of the file system's timestamps). */
+      readonly nowMs: () => number;
+      readonly settledMs?: number;
+      readonly maxEntries?: number;
+      /** A file this fragmented is read whole every time. */
+      readonly maxRunsPerFile?: number;
+    },
+  ) {}
+
+  /** The runs of this version of a file, if it was read whole before. */
+  runsOf(version: FileVersion): DataRuns | undefined {
+    const key = keyOf(version);
+    const runs = this.maps.get(key);
+    if (runs !== undefined) {
+      // Most recently used last.
+      this.maps.delete(key);
+      this.maps.set(key, runs);
+    }
+    return runs;
+  }
+
+  /** Remembers what a read of the whole file found, when `before` and `after` are the same settled version. */
+  remember(before: FileVersion, after: FileVersion, readStartedAtMs: number, runs: DataRuns): void {
+    const key = keyOf(before);
+    const settledMs = this.options.settledMs ?? 1_000;
+    const ctimeMs = Number(before.ctimeNs / 1_000_000n);
+    if (key !== keyOf(after) || readStartedAtMs - ctimeMs < settledMs) return;
+    if (runs.length > (this.options.maxRunsPerFile ?? 4_096)) return;
+    this.maps.delete(key);
+    this.maps.set(key, runs);
+    const maxEntries = this.options.maxEntries ?? 64;
+    for (const oldest of this.maps.keys()) {
+      if (this.maps.size <= maxEntries) break;
+      this.maps.delete(oldest);
+    }
+  }
+
+  /**
+   * Marks a whole read of `version` as under way (one that began first stays the one waited for);
+   * the returned function ends it.
+   */
+  beginRead(version: FileVersion): () => void {
+    const key = keyOf(version);
+    let end = (): void => undefined;
+    const read = new Promise<void>((resolve) => {
+      end = resolve;
+    });
+    if (!this.reads.has(key)) this.reads.set(key, read);
+    return () => {
+      if (this.reads.get(key) === read) this.reads.delete(key);
+      end();
+    };
+  }
+
+  /** Resolves once no whole read of `version` is under way (at once when none is). */
+  async afterReadsOf(version: FileVersion): Promise<void> {
+    await this.reads.get(keyOf(version));
+  }
+
+  /** The time a read begins, for `remember`. */
+  now(): number {
+    return this.options.nowMs();
+  }
+}
