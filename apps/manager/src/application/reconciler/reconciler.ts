@@ -14,6 +14,7 @@ import {
 import { vmStates } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
 import type { ReconcileHints } from '../ports/reconcile-hints.js';
+import type { VmResyncView } from '../ports/reconcile-state-repository.js';
 import { settleSnapshotCopies } from '../use-cases/snapshot-copies.js';
 import { listCreatingSnapshots, settleSnapshots } from '../use-cases/snapshots.js';
 import type { Snapshot } from '../../domain/snapshot.js';
@@ -154,8 +155,8 @@ export class Reconciler implements ReconcileHints {
     const reachable = current.filter((host) => this.hostHealth.statusOf(host, now) === 'healthy');
     const inventories = await Promise.all(reachable.map(async (host) => ({ host, inventory: await this.inventories.of(host) })));
     // Rows are read after the inventories: a VM on a host always has its row written first.
-    const vms = await this.deps.vms.listInStates(vmStates);
-    const rows = new Map(vms.map((vm) => [vm.id, vm]));
+    const views = await this.deps.reconcileStates.listForResync(vmStates);
+    const rows = new Map(views.map((view) => [view.vm.id, view.vm]));
     let orphansRemoved = 0;
     let hostsWithoutInventory = current.length - reachable.length;
     // Read once for every host, not once per host: most passes find none.
@@ -181,12 +182,10 @@ export class Reconciler implements ReconcileHints {
         inventory === undefined ? undefined : new Map(inventory.vms.map((agentVm) => [agentVm.vmId, agentVm])),
       ]),
     );
-    const retries = await this.deps.reconcileStates.getMany(vms.map((vm) => vm.id));
     const decidedAt = this.deps.clock.now();
     let vmsQueued = 0;
-    if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued };
-    for (const vm of vms) {
-      if (!this.wouldChange(vm, hostsById.get(vm.hostId), inventoriesByHost, retries.get(vm.id), decidedAt)) continue;
+    for (const { vm, retry } of views) {
+      if (!this.wouldChange(vm, hostsById.get(vm.hostId), inventoriesByHost, retry, decidedAt)) continue;
       this.queue.add(vm.id);
       vmsQueued += 1;
     }
@@ -260,7 +259,7 @@ export class Reconciler implements ReconcileHints {
 
   /** What reconciling the VM would do, from what has been read: the one decision both paths use. */
   private decisionInput(
-    vm: Vm,
+    vm: VmResyncView['vm'],
     hostStatus: HostStatus,
     observed: VmObservation | undefined,
     retry: RetryState,
@@ -282,13 +281,13 @@ export class Reconciler implements ReconcileHints {
 
   /** Whether reconciling the VM now would do anything (see `needsReconcile`), from a resync's reads. */
   private wouldChange(
-    vm: Vm,
+    vm: VmResyncView['vm'],
     host: Host | undefined,
     inventories: ReadonlyMap<HostId, ReadonlyMap<string, AgentVm> | undefined>,
-    retry: RetryState | undefined,
+    retry: RetryState,
     now: Date,
   ): boolean {
-    if (host === undefined || retry === undefined) return false;
+    if (host === undefined) return false;
     const hostStatus = this.hostHealth.statusOf(host, now);
     const inventory = hostStatus === 'healthy' ? inventories.get(host.id) : undefined;
     const observed = inventory === undefined ? undefined : observationOf(inventory.get(vm.id));
