@@ -17,7 +17,7 @@ import type { ReconcileHints } from '../ports/reconcile-hints.js';
 import type { VmResyncView } from '../ports/reconcile-state-repository.js';
 import { settleSnapshotCopies } from '../use-cases/snapshot-copies.js';
 import { listCreatingSnapshots, settleSnapshots } from '../use-cases/snapshots.js';
-import type { Snapshot } from '../../domain/snapshot.js';
+import type { Snapshot, SnapshotCopy } from '../../domain/snapshot.js';
 import { HostHealth } from './host-health.js';
 import { InventoryCache } from './inventory-cache.js';
 import { KeyedWorkQueue } from './keyed-work-queue.js';
@@ -160,10 +160,18 @@ export class Reconciler implements ReconcileHints {
     let orphansRemoved = 0;
     let hostsWithoutInventory = current.length - reachable.length;
     // Read once for every host, not once per host: most passes find none.
-    const creating = await listCreatingSnapshots(this.deps).catch((error: unknown) => {
-      this.deps.log.warn({ err: error }, 'snapshots unreadable; next pass settles them');
-      return undefined;
-    });
+    const snapshotsOnRecord = await Promise.all([listCreatingSnapshots(this.deps), this.deps.snapshots.listAllCopies()]).catch(
+      (error: unknown) => {
+        this.deps.log.warn({ err: error }, 'snapshots unreadable; next pass settles them');
+        return undefined;
+      },
+    );
+    const copiesByHost = new Map<HostId, SnapshotCopy[]>();
+    for (const copy of snapshotsOnRecord?.[1] ?? []) {
+      const onHost = copiesByHost.get(copy.hostId);
+      if (onHost === undefined) copiesByHost.set(copy.hostId, [copy]);
+      else onHost.push(copy);
+    }
     for (const { host, inventory } of inventories) {
       if (inventory === undefined) {
         hostsWithoutInventory += 1;
@@ -171,7 +179,9 @@ export class Reconciler implements ReconcileHints {
       }
       orphansRemoved += await this.orphans.collect(host, inventory, rows, () => this.isLeadingIn(term));
       if (!this.isLeadingIn(term)) break;
-      if (creating !== undefined) await this.settleSnapshotsOf(host, inventory, creating);
+      if (snapshotsOnRecord !== undefined) {
+        await this.settleSnapshotsOf(host, inventory, snapshotsOnRecord[0], copiesByHost.get(host.id) ?? []);
+      }
     }
     if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: 0 };
     const hostsById = new Map(current.map((host) => [host.id, host]));
@@ -298,10 +308,15 @@ export class Reconciler implements ReconcileHints {
    * Snapshots a Manager's crash or a lost answer left unsettled (see settleSnapshots), and copies of
    * snapshots whose records are gone (see settleSnapshotCopies); a failure waits for the next pass.
    */
-  private async settleSnapshotsOf(host: Host, inventory: Inventory, creating: readonly Snapshot[]): Promise<void> {
+  private async settleSnapshotsOf(
+    host: Host,
+    inventory: Inventory,
+    creating: readonly Snapshot[],
+    copiesHere: readonly SnapshotCopy[],
+  ): Promise<void> {
     try {
       await settleSnapshots(this.deps, host, inventory, this.settings.graceMs, creating);
-      await settleSnapshotCopies(this.deps, host, inventory, this.settings.graceMs);
+      await settleSnapshotCopies(this.deps, host, inventory, this.settings.graceMs, copiesHere);
     } catch (error) {
       this.deps.log.warn({ hostId: host.id, err: error }, 'settling snapshots failed; next pass retries');
     }
