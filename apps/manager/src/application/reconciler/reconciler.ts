@@ -44,6 +44,13 @@ export interface ResyncReport {
 
 const runtimeKinds = new Set(['process', 'tap', 'socket', 'fifo']);
 
+/**
+ * Hosts whose inventory a resync reads at once. Every host at once meant, at 1,000 hosts, 1,000 TLS
+ * handshakes and answers arriving together: the leader's event loop stalled past the reads' own
+ * timeout, every read failed, heartbeats waited behind them and hosts were marked unhealthy.
+ */
+export const inventoryReadsInFlight = 32;
+
 /** Reads of one host's inventory for one VM whose record changed after each read was asked for. */
 const maxInventoryReads = 3;
 
@@ -153,7 +160,10 @@ export class Reconciler implements ReconcileHints {
     }
     this.inventories.clear();
     const reachable = current.filter((host) => this.hostHealth.statusOf(host, now) === 'healthy');
-    const inventories = await Promise.all(reachable.map(async (host) => ({ host, inventory: await this.inventories.of(host) })));
+    const inventories = await mapInFlight(reachable, inventoryReadsInFlight, async (host) => ({
+      host,
+      inventory: await this.inventories.of(host),
+    }));
     // Rows are read after the inventories: a VM on a host always has its row written first.
     const views = await this.deps.reconcileStates.listForResync(vmStates);
     const rows = new Map(views.map((view) => [view.vm.id, view.vm]));
@@ -343,4 +353,19 @@ function observationOf(agentVm: AgentVm | undefined): VmObservation {
     egress: agentVm.egress,
     rateLimits: agentVm.rateLimits,
   };
+}
+
+/** `items.map(job)`, in order, with at most `limit` jobs in flight. */
+async function mapInFlight<T, R>(items: readonly T[], limit: number, job: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next;
+      next += 1;
+      results[index] = await job(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }
