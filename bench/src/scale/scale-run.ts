@@ -410,7 +410,9 @@ async function runIn(
       const roles = await Promise.all(replicas.map((replica) => replica.role()));
       leaderIndex = roles.indexOf('leader');
       if (leaderIndex < 0) return false;
-      return (await resyncHistograms(replicas[leaderIndex]!)).duration.count >= 1;
+      // A leader busy with its first resync may answer late: ask again rather than fail the run.
+      const resyncs = await resyncHistograms(replicas[leaderIndex]!).catch(() => null);
+      return resyncs !== null && resyncs.duration.count >= 1;
     },
     { timeoutMs: 300_000, intervalMs: 200, description: 'a replica leads and finishes its first resync' },
   );

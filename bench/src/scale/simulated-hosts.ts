@@ -73,7 +73,9 @@ async function startHost(
   const clock = new SystemClock();
   const trust = await ensureJoined({
     store: new InMemoryTrustStore(),
-    manager,
+    // A join token is used once: a join whose answer times out and is retried is refused
+    // (JOIN_TOKEN_USED), so the join waits as long as a Manager busy with many joins needs.
+    manager: new HttpManagerApi({ baseUrls: managerBases, timeoutMs: 120_000, credential: () => session.credential }),
     agentId,
     joinToken,
     generateKeyPair: generateEcKeyPair,

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.js';
+import { vmStates } from '../domain/vm-state.js';
 import { at, repositoryTestBed, type Repositories, type RepositoryHarness } from './repository-test-bed.js';
 
 /** The behaviour every ReconcileStateRepository shares: run against the fake, PGlite and PostgreSQL. */
@@ -24,10 +25,28 @@ export function describeReconcileStateRepositoryContract(name: string, open: () 
         nextAttemptAt: null,
         crashWindow: { restarts: 0, startedAt: null },
       });
-      const many = await repos.reconcileStates.getMany([always.id, never.id, ids.vmId()]);
-      expect([...many.keys()].sort()).toEqual([always.id, never.id].sort());
-      expect(many.get(never.id)).toMatchObject({ restartPolicy: 'never', attempt: 0 });
-      expect((await repos.reconcileStates.getMany([])).size).toBe(0);
+      const views = await repos.reconcileStates.listForResync(vmStates);
+      expect(views.map((view) => view.vm.id)).toEqual([always.id, never.id].sort());
+      expect(views.find((view) => view.vm.id === never.id)?.retry).toMatchObject({ restartPolicy: 'never', attempt: 0 });
+      expect(await repos.reconcileStates.listForResync([])).toEqual([]);
+    });
+
+    it('list for a resync the compared parts of each record in the states asked for, by id', async () => {
+      const first = await vm({ state: 'running' });
+      const second = await vm({ state: 'stopped' });
+      const third = await vm({ state: 'running' });
+
+      const views = await repos.reconcileStates.listForResync(['running']);
+      expect(views.map((view) => view.vm.id)).toEqual([first.id, third.id].sort());
+      for (const view of views) {
+        const record = await repos.vms.findById(view.vm.id);
+        expect(record).toBeDefined();
+        if (record === undefined) continue;
+        const { id, hostId, state, updatedAt, observedState, egress, rateLimits } = record;
+        expect(view.vm).toEqual({ id, hostId, state, updatedAt, observedState, egress, rateLimits });
+        expect(view.retry).toEqual(await repos.reconcileStates.get(view.vm.id));
+      }
+      expect((await repos.reconcileStates.listForResync(['stopped'])).map((view) => view.vm.id)).toEqual([second.id]);
     });
 
     it('keep retries and crashes until cleared, each part on its own', async () => {
@@ -42,7 +61,7 @@ export function describeReconcileStateRepositoryContract(name: string, open: () 
         nextAttemptAt: at(40),
         crashWindow: { restarts: 3, startedAt: at(5) },
       });
-      expect((await repos.reconcileStates.getMany([row.id])).get(row.id)).toEqual(await repos.reconcileStates.get(row.id));
+      expect((await repos.reconcileStates.listForResync(vmStates))[0]?.retry).toEqual(await repos.reconcileStates.get(row.id));
 
       await repos.reconcileStates.clearRetry(row.id);
       expect(await repos.reconcileStates.get(row.id)).toMatchObject({
@@ -63,7 +82,7 @@ export function describeReconcileStateRepositoryContract(name: string, open: () 
       await repos.reconcileStates.setRestartPolicy(missing, 'never');
 
       expect(await repos.reconcileStates.get(missing)).toBeUndefined();
-      expect((await repos.reconcileStates.getMany([missing])).size).toBe(0);
+      expect(await repos.reconcileStates.listForResync(vmStates)).toEqual([]);
     });
   });
 }

@@ -348,6 +348,24 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
       expect(await codeOf(harness.snapshots.finishCopy(snapshot.id, other.id, at(7)))).toBe('SNAPSHOT_NOT_FOUND');
     });
 
+    it('lists every copy on every host, by snapshot then host', async () => {
+      const [first, second] = [await creating(), await creating()];
+      for (const snapshot of [first, second]) await harness.snapshots.finish(snapshot.id, ready, at(1));
+      const [one, two] = [await bed.host('node-copy-one'), await bed.host('node-copy-two')];
+      await harness.snapshots.startCopy(second.id, two.id, at(2));
+      await harness.snapshots.startCopy(second.id, one.id, at(2));
+      await harness.snapshots.startCopy(first.id, two.id, at(2));
+      await harness.snapshots.finishCopy(first.id, two.id, at(3));
+      const listed = (await harness.snapshots.listAllCopies()).map((copy) => `${copy.snapshotId} ${copy.hostId} ${copy.state}`);
+      const expected = [
+        `${first.id} ${two.id} ready`,
+        ...[`${second.id} ${one.id} copying`, `${second.id} ${two.id} copying`].sort(),
+      ];
+      expect(listed).toEqual(first.id < second.id ? expected : [...expected.slice(1), expected[0]]);
+      await harness.snapshots.delete(second.id, at(4));
+      expect(await harness.snapshots.listAllCopies()).toMatchObject([{ snapshotId: first.id, hostId: two.id }]);
+    });
+
     it('keeps the digests of a ready snapshot, and its copies go with it', async () => {
       const snapshot = await creating();
       await harness.snapshots.finish(snapshot.id, ready, at(1));

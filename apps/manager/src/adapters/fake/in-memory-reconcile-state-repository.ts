@@ -1,7 +1,8 @@
-import type { ReconcileStateRepository } from '../../application/ports/reconcile-state-repository.js';
+import type { ReconcileStateRepository, VmResyncView } from '../../application/ports/reconcile-state-repository.js';
 import type { VmId } from '../../domain/ids.js';
 import type { RetryState } from '../../domain/reconcile-decision.js';
 import { defaultRestartPolicy, emptyCrashWindow, type CrashWindow, type RestartPolicy } from '../../domain/restart-policy.js';
+import type { VmState } from '../../domain/vm-state.js';
 import type { Store } from './in-memory-store.js';
 
 /** The reconciler's columns of the VM rows in the shared store (a row that is gone has none). */
@@ -24,13 +25,16 @@ export class InMemoryReconcileStateRepository implements ReconcileStateRepositor
     );
   }
 
-  async getMany(vmIds: readonly VmId[]): Promise<ReadonlyMap<VmId, RetryState>> {
-    const states = new Map<VmId, RetryState>();
-    for (const vmId of vmIds) {
-      const state = await this.get(vmId);
-      if (state !== undefined) states.set(vmId, state);
+  async listForResync(states: readonly VmState[]): Promise<readonly VmResyncView[]> {
+    const views: VmResyncView[] = [];
+    for (const vm of [...this.store.vms.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
+      if (!states.includes(vm.state)) continue;
+      const retry = await this.get(vm.id);
+      if (retry === undefined) continue;
+      const { id, hostId, state, updatedAt, observedState, egress, rateLimits } = structuredClone(vm);
+      views.push({ vm: { id, hostId, state, updatedAt, observedState, egress, rateLimits }, retry });
     }
-    return states;
+    return views;
   }
 
   async scheduleRetry(vmId: VmId, retry: { readonly attempt: number; readonly nextAttemptAt: Date | null }): Promise<void> {

@@ -126,6 +126,12 @@ export class InMemorySnapshotRepository implements SnapshotRepository {
     return this.copies().filter((copy) => copy.hostId === hostId);
   }
 
+  async listAllCopies(): Promise<SnapshotCopy[]> {
+    return this.copies().sort((a, b) =>
+      a.snapshotId === b.snapshotId ? (a.hostId < b.hostId ? -1 : 1) : a.snapshotId < b.snapshotId ? -1 : 1,
+    );
+  }
+
   async startCopy(id: SnapshotId, hostId: HostId, at: Date): Promise<SnapshotCopy> {
     const snapshot = this.store.snapshots.get(id);
     if (snapshot === undefined) throw snapshotNotFound(id);

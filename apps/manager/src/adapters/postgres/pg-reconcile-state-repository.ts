@@ -1,5 +1,8 @@
-import type { ReconcileStateRepository } from '../../application/ports/reconcile-state-repository.js';
-import type { VmId } from '../../domain/ids.js';
+import type { ReconcileStateRepository, VmResyncView } from '../../application/ports/reconcile-state-repository.js';
+import type { EgressPolicy } from '../../domain/egress.js';
+import type { HostId, VmId } from '../../domain/ids.js';
+import type { RateLimits } from '../../domain/rate-limits.js';
+import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
 import type { RetryState } from '../../domain/reconcile-decision.js';
 import type { CrashWindow, RestartPolicy } from '../../domain/restart-policy.js';
 import type { Database } from './database.js';
@@ -10,38 +13,38 @@ export class PgReconcileStateRepository implements ReconcileStateRepository {
   constructor(private readonly db: Database) {}
 
   async get(vmId: VmId): Promise<RetryState | undefined> {
-    return (await this.getMany([vmId])).get(vmId);
+    const row = await translated(() =>
+      this.db
+        .selectFrom('vms')
+        .select([...retryColumns])
+        .where('id', '=', vmId)
+        .executeTakeFirst(),
+    );
+    return row === undefined ? undefined : retryStateOf(row);
   }
 
-  async getMany(vmIds: readonly VmId[]): Promise<ReadonlyMap<VmId, RetryState>> {
-    const rows = [];
-    // One statement per 1,000 ids keeps the parameter list well inside PostgreSQL's limit.
-    for (let start = 0; start < vmIds.length; start += 1_000) {
-      const ids = vmIds.slice(start, start + 1_000);
-      rows.push(
-        ...(await translated(() =>
-          this.db
-            .selectFrom('vms')
-            .select(['id', 'restart_policy', 'reconcile_attempt', 'next_attempt_at', 'crash_restarts', 'crash_window_started_at'])
-            .where('id', 'in', ids)
-            .execute(),
-        )),
-      );
-    }
-    return new Map(
-      rows.map((row) => [
-        row.id as VmId,
-        {
-          restartPolicy: row.restart_policy as RestartPolicy,
-          attempt: row.reconcile_attempt,
-          nextAttemptAt: row.next_attempt_at === null ? null : new Date(row.next_attempt_at),
-          crashWindow: {
-            restarts: row.crash_restarts,
-            startedAt: row.crash_window_started_at === null ? null : new Date(row.crash_window_started_at),
-          },
-        },
-      ]),
+  async listForResync(states: readonly VmState[]): Promise<readonly VmResyncView[]> {
+    if (states.length === 0) return [];
+    const rows = await translated(() =>
+      this.db
+        .selectFrom('vms')
+        .select(['id', 'host_id', 'state', 'updated_at', 'observed_state', 'egress', 'rate_limits', ...retryColumns])
+        .where('state', 'in', [...states])
+        .orderBy('id')
+        .execute(),
     );
+    return rows.map((row) => ({
+      vm: {
+        id: row.id as VmId,
+        hostId: row.host_id as HostId,
+        state: row.state as VmState,
+        updatedAt: new Date(row.updated_at),
+        observedState: row.observed_state as ObservedVmState | null,
+        egress: row.egress as EgressPolicy,
+        rateLimits: (row.rate_limits as RateLimits | null) ?? {},
+      },
+      retry: retryStateOf(row),
+    }));
   }
 
   async recordCrash(vmId: VmId, crash: { readonly window: CrashWindow; readonly nextAttemptAt: Date }): Promise<void> {
@@ -93,4 +96,30 @@ export class PgReconcileStateRepository implements ReconcileStateRepository {
   async setRestartPolicy(vmId: VmId, policy: RestartPolicy): Promise<void> {
     await translated(() => this.db.updateTable('vms').set({ restart_policy: policy }).where('id', '=', vmId).execute());
   }
+}
+
+const retryColumns = [
+  'restart_policy',
+  'reconcile_attempt',
+  'next_attempt_at',
+  'crash_restarts',
+  'crash_window_started_at',
+] as const;
+
+function retryStateOf(row: {
+  readonly restart_policy: string;
+  readonly reconcile_attempt: number;
+  readonly next_attempt_at: Date | null;
+  readonly crash_restarts: number;
+  readonly crash_window_started_at: Date | null;
+}): RetryState {
+  return {
+    restartPolicy: row.restart_policy as RestartPolicy,
+    attempt: row.reconcile_attempt,
+    nextAttemptAt: row.next_attempt_at === null ? null : new Date(row.next_attempt_at),
+    crashWindow: {
+      restarts: row.crash_restarts,
+      startedAt: row.crash_window_started_at === null ? null : new Date(row.crash_window_started_at),
+    },
+  };
 }

@@ -231,6 +231,13 @@ export class PgSnapshotRepository implements SnapshotRepository {
     return rows.map(toCopy);
   }
 
+  async listAllCopies(): Promise<SnapshotCopy[]> {
+    const rows = await translated(() =>
+      this.db.selectFrom('snapshot_copies').selectAll().orderBy('snapshot_id').orderBy('host_id').execute(),
+    );
+    return rows.map(toCopy);
+  }
+
   async startCopy(id: SnapshotId, hostId: HostId, at: Date): Promise<SnapshotCopy> {
     const row = await translated(() =>
       this.db.transaction().execute(async (trx) => {

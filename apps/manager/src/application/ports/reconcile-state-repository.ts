@@ -1,6 +1,14 @@
 import type { VmId } from '../../domain/ids.js';
 import type { CrashWindow, RestartPolicy } from '../../domain/restart-policy.js';
 import type { RetryState } from '../../domain/reconcile-decision.js';
+import type { VmState } from '../../domain/vm-state.js';
+import type { Vm } from '../../domain/vm.js';
+
+/** What a full resync compares for one VM: the parts of its record a decision reads, and its retry state. */
+export interface VmResyncView {
+  readonly vm: Pick<Vm, 'id' | 'hostId' | 'state' | 'updatedAt' | 'observedState' | 'egress' | 'rateLimits'>;
+  readonly retry: RetryState;
+}
 
 /**
  * The reconciler's memory in the VM row: the restart policy and the retry state (`attempt`,
@@ -9,8 +17,11 @@ import type { RetryState } from '../../domain/reconcile-decision.js';
 export interface ReconcileStateRepository {
   /** Undefined when the VM row is gone. */
   get(vmId: VmId): Promise<RetryState | undefined>;
-  /** The states of many VMs in one read; a VM whose row is gone is left out. */
-  getMany(vmIds: readonly VmId[]): Promise<ReadonlyMap<VmId, RetryState>>;
+  /**
+   * Every VM in any of the states, ordered by id, with its retry state: one narrow read of only the
+   * columns a resync compares, since a resync reads every VM of the cluster.
+   */
+  listForResync(states: readonly VmState[]): Promise<readonly VmResyncView[]>;
   /** Records a failed attempt and when to try again (null: give up). No-op when the row is gone. */
   scheduleRetry(vmId: VmId, retry: { readonly attempt: number; readonly nextAttemptAt: Date | null }): Promise<void>;
   /**

@@ -76,6 +76,8 @@ export interface SnapshotRepository {
   listCopies(id: SnapshotId): Promise<SnapshotCopy[]>;
   /** The copies of snapshots held by the host (snapshots of VMs on other hosts). */
   listCopiesOnHost(hostId: HostId): Promise<SnapshotCopy[]>;
+  /** Every copy recorded, on any host (one read for a resync of every host), by snapshot then host. */
+  listAllCopies(): Promise<SnapshotCopy[]>;
   /**
    * Records a copy to `hostId` as `copying`, with `snapshot.copy_started`; a copy recorded already
    * (copying or ready) is left as it is. SNAPSHOT_NOT_FOUND when the snapshot is gone.

@@ -21,7 +21,12 @@ export class OrphanCollector {
   ) {}
 
   /** Answers how many orphans were removed; stops removing once `isLeading()` turns false. */
-  async collect(host: Host, inventory: Inventory, rows: ReadonlyMap<VmId, Vm>, isLeading: () => boolean): Promise<number> {
+  async collect(
+    host: Host,
+    inventory: Inventory,
+    rows: ReadonlyMap<VmId, Pick<Vm, 'hostId'>>,
+    isLeading: () => boolean,
+  ): Promise<number> {
     const orphans: VmId[] = [];
     for (const agentVm of inventory.vms) {
       // What the Agent cannot read a record for is never deleted: its data may be all that is left.

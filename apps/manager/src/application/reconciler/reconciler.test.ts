@@ -13,7 +13,7 @@ import { heartbeat } from '../use-cases/heartbeat.js';
 import { startVm } from '../use-cases/start-vm.js';
 import { acceptRestore } from '../use-cases/restore-vm.js';
 import { createSnapshot } from '../use-cases/snapshots.js';
-import { Reconciler } from './reconciler.js';
+import { inventoryReadsInFlight, Reconciler } from './reconciler.js';
 
 const heartbeatIntervalMs = 1000;
 const graceMs = 2000;
@@ -558,6 +558,29 @@ describe('Reconciler', () => {
     await reconciler.idle();
     expect((await world.deps.hosts.findById(host.id))?.status).toBe('unhealthy');
     expect(await stateOf(world, vm.id)).toBe('unknown');
+  });
+
+  it(`reads at most ${inventoryReadsInFlight} inventories at once in a resync, and every host's`, async () => {
+    const { world, reconciler } = await setUp();
+    for (let i = 0; i < inventoryReadsInFlight + 8; i += 1) await world.addHost({ name: `node-${i}` });
+    const read = world.agents.inventory.bind(world.agents);
+    const asked = new Set<string>();
+    let inFlight = 0;
+    let mostInFlight = 0;
+    world.agents.inventory = async (target) => {
+      inFlight += 1;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      asked.add(target.addr);
+      try {
+        await new Promise((resolve) => setImmediate(resolve));
+        return await read(target);
+      } finally {
+        inFlight -= 1;
+      }
+    };
+    expect(await reconciler.resync()).toMatchObject({ hostsWithoutInventory: 0 });
+    expect(asked.size).toBe(inventoryReadsInFlight + 9);
+    expect(mostInFlight).toBe(inventoryReadsInFlight);
   });
 
   it('queues on resync only the VMs a reconcile would change', async () => {

@@ -15,9 +15,10 @@ import { vmStates } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
 import type { ReconcileHints } from '../ports/reconcile-hints.js';
 import { expireSnapshots } from '../use-cases/expire-snapshots.js';
+import type { VmResyncView } from '../ports/reconcile-state-repository.js';
 import { settleSnapshotCopies } from '../use-cases/snapshot-copies.js';
 import { listCreatingSnapshots, settleSnapshots } from '../use-cases/snapshots.js';
-import type { Snapshot } from '../../domain/snapshot.js';
+import type { Snapshot, SnapshotCopy } from '../../domain/snapshot.js';
 import { HostHealth } from './host-health.js';
 import { InventoryCache } from './inventory-cache.js';
 import { KeyedWorkQueue } from './keyed-work-queue.js';
@@ -43,6 +44,13 @@ export interface ResyncReport {
 }
 
 const runtimeKinds = new Set(['process', 'tap', 'socket', 'fifo']);
+
+/**
+ * Hosts whose inventory a resync reads at once. Every host at once meant, at 1,000 hosts, 1,000 TLS
+ * handshakes and answers arriving together: the leader's event loop stalled past the reads' own
+ * timeout, every read failed, heartbeats waited behind them and hosts were marked unhealthy.
+ */
+export const inventoryReadsInFlight = 32;
 
 /** Reads of one host's inventory for one VM whose record changed after each read was asked for. */
 const maxInventoryReads = 3;
@@ -154,17 +162,28 @@ export class Reconciler implements ReconcileHints {
     }
     this.inventories.clear();
     const reachable = current.filter((host) => this.hostHealth.statusOf(host, now) === 'healthy');
-    const inventories = await Promise.all(reachable.map(async (host) => ({ host, inventory: await this.inventories.of(host) })));
+    const inventories = await mapInFlight(reachable, inventoryReadsInFlight, async (host) => ({
+      host,
+      inventory: await this.inventories.of(host),
+    }));
     // Rows are read after the inventories: a VM on a host always has its row written first.
-    const vms = await this.deps.vms.listInStates(vmStates);
-    const rows = new Map(vms.map((vm) => [vm.id, vm]));
+    const views = await this.deps.reconcileStates.listForResync(vmStates);
+    const rows = new Map(views.map((view) => [view.vm.id, view.vm]));
     let orphansRemoved = 0;
     let hostsWithoutInventory = current.length - reachable.length;
     // Read once for every host, not once per host: most passes find none.
-    const creating = await listCreatingSnapshots(this.deps).catch((error: unknown) => {
-      this.deps.log.warn({ err: error }, 'snapshots unreadable; next pass settles them');
-      return undefined;
-    });
+    const snapshotsOnRecord = await Promise.all([listCreatingSnapshots(this.deps), this.deps.snapshots.listAllCopies()]).catch(
+      (error: unknown) => {
+        this.deps.log.warn({ err: error }, 'snapshots unreadable; next pass settles them');
+        return undefined;
+      },
+    );
+    const copiesByHost = new Map<HostId, SnapshotCopy[]>();
+    for (const copy of snapshotsOnRecord?.[1] ?? []) {
+      const onHost = copiesByHost.get(copy.hostId);
+      if (onHost === undefined) copiesByHost.set(copy.hostId, [copy]);
+      else onHost.push(copy);
+    }
     for (const { host, inventory } of inventories) {
       if (inventory === undefined) {
         hostsWithoutInventory += 1;
@@ -172,7 +191,9 @@ export class Reconciler implements ReconcileHints {
       }
       orphansRemoved += await this.orphans.collect(host, inventory, rows, () => this.isLeadingIn(term));
       if (!this.isLeadingIn(term)) break;
-      if (creating !== undefined) await this.settleSnapshotsOf(host, inventory, creating);
+      if (snapshotsOnRecord !== undefined) {
+        await this.settleSnapshotsOf(host, inventory, snapshotsOnRecord[0], copiesByHost.get(host.id) ?? []);
+      }
     }
     if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: 0 };
     await expireSnapshots(this.deps, () => this.isLeadingIn(term)).catch((error: unknown) => {
@@ -187,12 +208,10 @@ export class Reconciler implements ReconcileHints {
         inventory === undefined ? undefined : new Map(inventory.vms.map((agentVm) => [agentVm.vmId, agentVm])),
       ]),
     );
-    const retries = await this.deps.reconcileStates.getMany(vms.map((vm) => vm.id));
     const decidedAt = this.deps.clock.now();
     let vmsQueued = 0;
-    if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued };
-    for (const vm of vms) {
-      if (!this.wouldChange(vm, hostsById.get(vm.hostId), inventoriesByHost, retries.get(vm.id), decidedAt)) continue;
+    for (const { vm, retry } of views) {
+      if (!this.wouldChange(vm, hostsById.get(vm.hostId), inventoriesByHost, retry, decidedAt)) continue;
       this.queue.add(vm.id);
       vmsQueued += 1;
     }
@@ -266,7 +285,7 @@ export class Reconciler implements ReconcileHints {
 
   /** What reconciling the VM would do, from what has been read: the one decision both paths use. */
   private decisionInput(
-    vm: Vm,
+    vm: VmResyncView['vm'],
     hostStatus: HostStatus,
     observed: VmObservation | undefined,
     retry: RetryState,
@@ -288,13 +307,13 @@ export class Reconciler implements ReconcileHints {
 
   /** Whether reconciling the VM now would do anything (see `needsReconcile`), from a resync's reads. */
   private wouldChange(
-    vm: Vm,
+    vm: VmResyncView['vm'],
     host: Host | undefined,
     inventories: ReadonlyMap<HostId, ReadonlyMap<string, AgentVm> | undefined>,
-    retry: RetryState | undefined,
+    retry: RetryState,
     now: Date,
   ): boolean {
-    if (host === undefined || retry === undefined) return false;
+    if (host === undefined) return false;
     const hostStatus = this.hostHealth.statusOf(host, now);
     const inventory = hostStatus === 'healthy' ? inventories.get(host.id) : undefined;
     const observed = inventory === undefined ? undefined : observationOf(inventory.get(vm.id));
@@ -305,10 +324,15 @@ export class Reconciler implements ReconcileHints {
    * Snapshots a Manager's crash or a lost answer left unsettled (see settleSnapshots), and copies of
    * snapshots whose records are gone (see settleSnapshotCopies); a failure waits for the next pass.
    */
-  private async settleSnapshotsOf(host: Host, inventory: Inventory, creating: readonly Snapshot[]): Promise<void> {
+  private async settleSnapshotsOf(
+    host: Host,
+    inventory: Inventory,
+    creating: readonly Snapshot[],
+    copiesHere: readonly SnapshotCopy[],
+  ): Promise<void> {
     try {
       await settleSnapshots(this.deps, host, inventory, this.settings.graceMs, creating);
-      await settleSnapshotCopies(this.deps, host, inventory, this.settings.graceMs);
+      await settleSnapshotCopies(this.deps, host, inventory, this.settings.graceMs, copiesHere);
     } catch (error) {
       this.deps.log.warn({ hostId: host.id, err: error }, 'settling snapshots failed; next pass retries');
     }
@@ -335,4 +359,19 @@ function observationOf(agentVm: AgentVm | undefined): VmObservation {
     egress: agentVm.egress,
     rateLimits: agentVm.rateLimits,
   };
+}
+
+/** `items.map(job)`, in order, with at most `limit` jobs in flight. */
+async function mapInFlight<T, R>(items: readonly T[], limit: number, job: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next;
+      next += 1;
+      results[index] = await job(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }

@@ -2,7 +2,7 @@ import type { Inventory } from '@hearth/contracts';
 import { AppError, isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
 import type { SnapshotId } from '../../domain/ids.js';
-import type { Snapshot } from '../../domain/snapshot.js';
+import type { Snapshot, SnapshotCopy } from '../../domain/snapshot.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 
 type Deps = Pick<UseCaseDependencies, 'snapshots' | 'hosts' | 'agents' | 'clock' | 'log'>;
@@ -82,11 +82,20 @@ async function copyFromAHolder(deps: Deps, snapshot: Snapshot, holderIds: readon
  * Copies of snapshots on `host`, from its inventory (read before this is called), against their
  * records: a copy the host holds whose snapshot is gone, or that no record names, is removed from
  * the host; a record of a copy the host does not hold (a copy is recorded on the host right after
- * its row is written), older than `graceMs`, is forgotten. Answers how many it changed.
+ * its row is written), older than `graceMs`, is forgotten. Answers how many it changed. A resync of
+ * every host reads the copies once and hands each host's (`copiesHere`); without them they are read here.
  */
-export async function settleSnapshotCopies(deps: Deps, host: Host, inventory: Inventory, graceMs: number): Promise<number> {
+export async function settleSnapshotCopies(
+  deps: Deps,
+  host: Host,
+  inventory: Inventory,
+  graceMs: number,
+  copiesHere?: readonly SnapshotCopy[],
+): Promise<number> {
   if (inventory.snapshotCopies === undefined) return 0;
-  const recorded = new Map((await deps.snapshots.listCopiesOnHost(host.id)).map((copy) => [copy.snapshotId as string, copy]));
+  const recorded = new Map(
+    (copiesHere ?? (await deps.snapshots.listCopiesOnHost(host.id))).map((copy) => [copy.snapshotId as string, copy]),
+  );
   const held = new Set(inventory.snapshotCopies.map((copy) => copy.snapshotId));
   const now = deps.clock.now();
   let changed = 0;
