@@ -282,6 +282,11 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     expect((await hearth(['template', 'set', 'warm', '--snapshot', 'none'])).code).toBe(0);
     expect((await hearth(['vm', 'rm', 'warm-a'])).code).toBe(0);
     expect((await hearth(['template', 'rm', 'warm'])).code).toBe(0);
+    // The VM restored in place from it maps its memory file: the snapshot stays until the VM stops.
+    const refused = await hearth(['snapshot', 'rm', snapshot.id]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('SNAPSHOT_IN_USE');
+    expect((await hearth(['vm', 'stop', 'from-template'])).code).toBe(0);
     expect((await hearth(['snapshot', 'rm', snapshot.id])).code).toBe(0);
     expect((await hearth(['snapshot', 'get', snapshot.id])).code).toBe(3);
 
