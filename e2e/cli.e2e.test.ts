@@ -237,6 +237,11 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
 
     const snapshot = await json<{ id: string; state: string; vmId: string }>(['snapshot', 'create', 'from-template']);
     expect(snapshot).toMatchObject({ state: 'ready', vmId: vm.id });
+    const expiring = await json<{ expiresAt: string | null }>(['snapshot', 'expire', snapshot.id, '--in', '3600']);
+    expect(Date.parse(expiring.expiresAt ?? '') - Date.now()).toBeGreaterThan(3_500_000);
+    expect((await json<{ expiresAt: string | null }>(['snapshot', 'expire', snapshot.id, '--never'])).expiresAt).toBeNull();
+    const malformed = await hearth(['snapshot', 'expire', snapshot.id, '--in', 'soon']);
+    expect([malformed.code, malformed.stderr]).toEqual([2, expect.stringContaining('whole number of seconds')]);
     const listed = await json<{ id: string }[]>(['snapshot', 'ls', '--vm', 'from-template']);
     expect(listed.map((item) => item.id)).toEqual([snapshot.id]);
     const shown = await hearth(['snapshot', 'get', snapshot.id.slice(0, 'snap_'.length + 20)]);

@@ -107,6 +107,32 @@ export const snapshotCommands: Readonly<Record<string, Command>> = {
       printResult(out, merged, `${merged.id} ${merged.state}, merged from ${diff.id}`);
     },
   },
+  expire: {
+    summary: 'Set when a snapshot is removed (kept past it while a VM or template still needs it), or never',
+    usage: '<snapshot> (--in seconds | --never)',
+    options: ['--in', '--never'],
+    async run({ args, out, hearth: client }) {
+      const usage = 'hearth snapshot expire <snapshot> (--in seconds | --never)';
+      const { values, positionals } = parseArgs({
+        args: [...args],
+        allowPositionals: true,
+        options: { in: { type: 'string' }, never: { type: 'boolean', default: false } },
+      });
+      if (positionals.length !== 1 || (values.in === undefined) === !values.never) throw new CliError(exitCodes.usage, usage);
+      if (values.in !== undefined && !/^[1-9][0-9]{0,8}$/.test(values.in)) {
+        throw new CliError(exitCodes.usage, `--in takes a whole number of seconds, got "${values.in}"; ${usage}`);
+      }
+      const hearth = await client();
+      const snapshot = await resolveSnapshot(hearth, positionals[0]!);
+      const expiresAt = values.in === undefined ? null : new Date(Date.now() + Number(values.in) * 1000);
+      const changed = await hearth.snapshots.setExpiry(snapshot.id, expiresAt);
+      printResult(
+        out,
+        changed,
+        `${changed.id} ${changed.expiresAt === null ? 'never expires' : `expires at ${changed.expiresAt}`}`,
+      );
+    },
+  },
   rm: {
     summary: 'Delete a snapshot and its files',
     usage: '<snapshot>',
