@@ -9,6 +9,7 @@ import type { VmRecordStore } from './ports/vm-record-store.js';
 import type { Vmm } from './ports/vmm.js';
 import type { KeyedLock } from './keyed-lock.js';
 import type { VmmStateCache } from './vmm-state-cache.js';
+import type { SnapshotsAsked } from './snapshots-asked.js';
 
 /** Egress through NAT: guests masqueraded to the uplink, each VM's policy a chain in `table`. */
 export interface EgressSettings {
@@ -60,5 +61,7 @@ export interface AgentContext {
   /** Per-VM serialisation of every change; it tells `vmmStates` when a VM changes. */
   readonly locks: KeyedLock;
   readonly vmmStates: VmmStateCache;
+  /** Snapshots asked for and not answered yet: reported `creating` while they wait for the VM's lock. */
+  readonly snapshotsAsked: SnapshotsAsked;
   readonly settings: AgentSettings;
 }

@@ -1,5 +1,6 @@
 import type { VmmState } from '@hearth/contracts';
 import { KeyedLock } from './keyed-lock.js';
+import { SnapshotsAsked } from './snapshots-asked.js';
 
 /** How long a VMM's answer to `GET /` stands in for asking it again. */
 export const vmmStateTtlMs = 30_000;
@@ -59,8 +60,15 @@ export class VmmStateCache {
   }
 }
 
-/** The per-VM lock and the state cache it keeps honest, made together so they cannot be wired apart. */
-export function vmCoordination(ttlMs?: number): { readonly locks: KeyedLock; readonly vmmStates: VmmStateCache } {
+/**
+ * The per-VM lock, the state cache it keeps honest and the snapshots waiting for it, made together
+ * so they cannot be wired apart.
+ */
+export function vmCoordination(ttlMs?: number): {
+  readonly locks: KeyedLock;
+  readonly vmmStates: VmmStateCache;
+  readonly snapshotsAsked: SnapshotsAsked;
+} {
   const vmmStates = new VmmStateCache(ttlMs);
-  return { locks: new KeyedLock((vmId) => vmmStates.changed(vmId)), vmmStates };
+  return { locks: new KeyedLock((vmId) => vmmStates.changed(vmId)), vmmStates, snapshotsAsked: new SnapshotsAsked() };
 }

@@ -149,7 +149,7 @@ describe('settleSnapshotCopies', () => {
     await clone(snapshotId, 'far');
     await world.deps.snapshots.removeCopy(snapshotId, second.id as HostId, world.clock.now(), 'test');
 
-    const changed = await settleSnapshotCopies(world.deps, second, await world.agents.inventory(second), 0);
+    const changed = await settleSnapshotCopies(world.deps, second, await world.agents.inventory(second), world.clock.now(), 0);
 
     expect(changed).toBe(1);
     expect(world.agents.snapshotCopiesOn(second.addr)).toEqual([]);
@@ -161,9 +161,13 @@ describe('settleSnapshotCopies', () => {
     await world.deps.snapshots.startCopy(snapshotId, second.id, world.clock.now());
     const inventory = await world.agents.inventory(second);
 
-    expect(await settleSnapshotCopies(world.deps, second, inventory, 60_000)).toBe(0);
+    const askedAt = world.clock.now();
+    expect(await settleSnapshotCopies(world.deps, second, inventory, askedAt, 60_000)).toBe(0);
     world.clock.advance(60_000);
-    expect(await settleSnapshotCopies(world.deps, second, inventory, 60_000)).toBe(1);
+    // Settled late from the inventory read at the start: the copy was recorded too recently then.
+    expect(await settleSnapshotCopies(world.deps, second, inventory, askedAt, 60_000)).toBe(0);
+    const later = await world.agents.inventory(second);
+    expect(await settleSnapshotCopies(world.deps, second, later, world.clock.now(), 60_000)).toBe(1);
     expect(await world.deps.snapshots.listCopies(snapshotId)).toEqual([]);
   });
 });

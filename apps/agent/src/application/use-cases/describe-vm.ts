@@ -5,10 +5,19 @@ import type { VmId } from '../../domain/vm-id.js';
 import type { AgentContext } from '../agent-context.js';
 import { VmLedger } from '../vm-ledger.js';
 
-/** What the Agent observes about a recorded VM: its record plus the VMM's own state. */
+/**
+ * What the Agent observes about a recorded VM: its record plus the VMM's own state, and the
+ * snapshots asked for that still wait for the VM's lock (as `creating`).
+ */
 export async function observeVm(context: AgentContext, record: VmRecord): Promise<AgentVm> {
   const vmmState = await observeVmmState(context, record);
-  const vm = agentVmFromRecord(record, vmmState);
+  const recorded = agentVmFromRecord(record, vmmState);
+  const snapshots = recorded.snapshots ?? [];
+  const waiting = context.snapshotsAsked
+    .of(record.vmId)
+    .filter((id) => !snapshots.some((snapshot) => snapshot.id === id))
+    .map((id) => ({ id, state: 'creating' as const }));
+  const vm = waiting.length === 0 ? recorded : { ...recorded, snapshots: [...snapshots, ...waiting] };
   const vmmExit = vmmState === 'exited' && record.process !== null ? context.vmm.exitOf(record.process) : undefined;
   return vmmExit === undefined ? vm : { ...vm, vmmExit };
 }

@@ -6,6 +6,7 @@ import { adoptVms } from './adopt-vms.js';
 import { applyVm } from './apply-vm.js';
 import { deleteVm } from './delete-vm.js';
 import { describeVm } from './describe-vm.js';
+import { listInventory } from './list-inventory.js';
 import { deleteSnapshot, snapshotVm } from './snapshot-vm.js';
 import { stopVm } from './stop-vm.js';
 
@@ -132,6 +133,31 @@ describe('snapshotVm', () => {
     };
     await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
     expect(recordedAtCreate).toEqual([[{ id: snapshotId, state: 'creating', ...files, resumeAfter: true, isRelocatable: true }]]);
+  });
+
+  it("reports a snapshot asked for as creating while it waits for the VM's lock, and only its outcome after", async () => {
+    const agent = await runningVm();
+    let releaseLock: () => void = () => undefined;
+    const held = agent.context.locks.run(testVmId, () => new Promise<void>((resolve) => (releaseLock = resolve)));
+    const taking = snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+    const waiting = (await listInventory(agent.context, 'node-a')).vms.find((vm) => vm.vmId === testVmId);
+    expect(waiting?.snapshots).toEqual([{ id: snapshotId, state: 'creating' }]);
+    expect(await agent.files.exists(files.memoryPath)).toBe(false);
+    releaseLock();
+    await held;
+    await taking;
+    expect((await describeVm(agent.context, testVmId)).snapshots).toEqual([{ id: snapshotId, state: 'ready' }]);
+    expect(agent.context.snapshotsAsked.of(testVmId)).toEqual([]);
+  });
+
+  it('forgets a snapshot asked for once its request fails', async () => {
+    const agent = await runningVm();
+    await stopVm(agent.context, testVmId);
+    expect((await appErrorOf(snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' }))).code).toBe(
+      'VMM_NOT_RUNNING',
+    );
+    expect(agent.context.snapshotsAsked.of(testVmId)).toEqual([]);
+    expect((await describeVm(agent.context, testVmId)).snapshots).toEqual([]);
   });
 
   it('leaves a paused VM paused and does not count a pause', async () => {

@@ -33,6 +33,15 @@ export async function snapshotVm(
   snapshotId: string,
   request: CreateSnapshotRequest,
 ): Promise<SnapshotResult> {
+  return context.snapshotsAsked.during(vmId, snapshotId, () => takeSnapshot(context, vmId, snapshotId, request));
+}
+
+async function takeSnapshot(
+  context: AgentContext,
+  vmId: VmId,
+  snapshotId: string,
+  request: CreateSnapshotRequest,
+): Promise<SnapshotResult> {
   return context.locks.run(vmId, async () => {
     const startedAt = performance.now();
     const ledger = await VmLedger.open(context, vmId);

@@ -162,10 +162,10 @@ export class Reconciler implements ReconcileHints {
     }
     this.inventories.clear();
     const reachable = current.filter((host) => this.hostHealth.statusOf(host, now) === 'healthy');
-    const inventories = await mapInFlight(reachable, inventoryReadsInFlight, async (host) => ({
-      host,
-      inventory: await this.inventories.of(host),
-    }));
+    const inventories = await mapInFlight(reachable, inventoryReadsInFlight, async (host) => {
+      const { at, read } = this.inventories.readOf(host, false);
+      return { host, inventory: await read, askedAt: new Date(at) };
+    });
     // Rows are read after the inventories: a VM on a host always has its row written first.
     const views = await this.deps.reconcileStates.listForResync(vmStates);
     const rows = new Map(views.map((view) => [view.vm.id, view.vm]));
@@ -184,7 +184,7 @@ export class Reconciler implements ReconcileHints {
       if (onHost === undefined) copiesByHost.set(copy.hostId, [copy]);
       else onHost.push(copy);
     }
-    for (const { host, inventory } of inventories) {
+    for (const { host, inventory, askedAt } of inventories) {
       if (inventory === undefined) {
         hostsWithoutInventory += 1;
         continue;
@@ -192,7 +192,7 @@ export class Reconciler implements ReconcileHints {
       orphansRemoved += await this.orphans.collect(host, inventory, rows, () => this.isLeadingIn(term));
       if (!this.isLeadingIn(term)) break;
       if (snapshotsOnRecord !== undefined) {
-        await this.settleSnapshotsOf(host, inventory, snapshotsOnRecord[0], copiesByHost.get(host.id) ?? []);
+        await this.settleSnapshotsOf(host, { inventory, askedAt }, snapshotsOnRecord[0], copiesByHost.get(host.id) ?? []);
       }
     }
     if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: 0 };
@@ -326,13 +326,13 @@ export class Reconciler implements ReconcileHints {
    */
   private async settleSnapshotsOf(
     host: Host,
-    inventory: Inventory,
+    { inventory, askedAt }: { readonly inventory: Inventory; readonly askedAt: Date },
     creating: readonly Snapshot[],
     copiesHere: readonly SnapshotCopy[],
   ): Promise<void> {
     try {
-      await settleSnapshots(this.deps, host, inventory, this.settings.graceMs, creating);
-      await settleSnapshotCopies(this.deps, host, inventory, this.settings.graceMs, copiesHere);
+      await settleSnapshots(this.deps, host, inventory, askedAt, this.settings.graceMs, creating);
+      await settleSnapshotCopies(this.deps, host, inventory, askedAt, this.settings.graceMs, copiesHere);
     } catch (error) {
       this.deps.log.warn({ hostId: host.id, err: error }, 'settling snapshots failed; next pass retries');
     }

@@ -50,8 +50,9 @@ async function creatingRow(world: World, vm: Vm): Promise<Snapshot> {
   return snapshot;
 }
 
+/** Settles the host from an inventory asked for now. */
 async function settle(world: World, host: Host): Promise<number> {
-  return settleSnapshots(world.deps, host, await world.agents.inventory(host), graceMs);
+  return settleSnapshots(world.deps, host, await world.agents.inventory(host), world.clock.now(), graceMs);
 }
 
 describe('settleSnapshots', () => {
@@ -103,6 +104,21 @@ describe('settleSnapshots', () => {
       sizes: { stateBytes: 4096, memoryBytes: 256 * 1024 * 1024, rootfsBytes: 64 * 1024 * 1024 },
       fingerprint: { vmmVersion: '1.16.1', kernelImageId: vm.kernelImageId },
     });
+  });
+
+  it('measures the grace at the inventory read: a snapshot recorded after it is left alone, however late the settling', async () => {
+    const { world, host, vm } = await setUp();
+    const inventory = await world.agents.inventory(host);
+    const askedAt = world.clock.now();
+    world.clock.advance(graceMs);
+    // Recorded after that inventory was read (so missing from it), and the host is settled much later.
+    const recent = await creatingRow(world, vm);
+    world.clock.advance(10 * graceMs);
+    expect(await settleSnapshots(world.deps, host, inventory, askedAt, graceMs)).toBe(0);
+    expect((await world.deps.snapshots.findById(recent.id))?.state).toBe('creating');
+    // An inventory asked for a grace after it was recorded, still without it: interrupted.
+    expect(await settleSnapshots(world.deps, host, inventory, new Date(recent.updatedAt.getTime() + graceMs), graceMs)).toBe(1);
+    expect((await world.deps.snapshots.findById(recent.id))?.state).toBe('failed');
   });
 
   it('leaves a creating snapshot the host does not hold to its request within the grace, then fails it', async () => {

@@ -82,13 +82,15 @@ async function copyFromAHolder(deps: Deps, snapshot: Snapshot, holderIds: readon
  * Copies of snapshots on `host`, from its inventory (read before this is called), against their
  * records: a copy the host holds whose snapshot is gone, or that no record names, is removed from
  * the host; a record of a copy the host does not hold (a copy is recorded on the host right after
- * its row is written), older than `graceMs`, is forgotten. Answers how many it changed. A resync of
+ * its row is written), written at least `graceMs` before the inventory was asked for
+ * (`inventoryAskedAt`, see `settleSnapshots`), is forgotten. Answers how many it changed. A resync of
  * every host reads the copies once and hands each host's (`copiesHere`); without them they are read here.
  */
 export async function settleSnapshotCopies(
   deps: Deps,
   host: Host,
   inventory: Inventory,
+  inventoryAskedAt: Date,
   graceMs: number,
   copiesHere?: readonly SnapshotCopy[],
 ): Promise<number> {
@@ -106,7 +108,7 @@ export async function settleSnapshotCopies(
     changed += 1;
   }
   for (const copy of recorded.values()) {
-    if (held.has(copy.snapshotId) || now.getTime() - copy.updatedAt.getTime() < graceMs) continue;
+    if (held.has(copy.snapshotId) || inventoryAskedAt.getTime() - copy.updatedAt.getTime() < graceMs) continue;
     await deps.snapshots.removeCopy(copy.snapshotId, host.id, now, 'its host no longer holds it');
     changed += 1;
   }

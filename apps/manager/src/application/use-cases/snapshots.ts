@@ -253,8 +253,11 @@ function readyOutcome(host: Host, kernel: Image, taken: SnapshotResult): Snapsho
  * Settles the snapshots of `host` from its inventory (read before this is called), for a Manager
  * that stopped, or lost the host's answer, between recording a snapshot and hearing back:
  * - `creating` here and `ready` on the host → `ready`, with what the host answers for it again;
- * - `creating` here, not on the host, and older than `graceMs` → `failed` (SNAPSHOT_INTERRUPTED);
- *   younger ones are left to the request taking them, as are those the host is still taking;
+ * - `creating` here, not on the host, and recorded at least `graceMs` before the inventory was asked
+ *   for (`inventoryAskedAt`) → `failed` (SNAPSHOT_INTERRUPTED); younger ones are left to the request
+ *   taking them, as are those the host is still taking. Age is measured at the inventory's read, not
+ *   now: a resync over many hosts may settle a host long after it read its inventory, and a snapshot
+ *   recorded meanwhile is missing from that inventory only because it was read first;
  * - on the host, but `failed` here or gone → the host removes it (a failed snapshot keeps nothing).
  * Answers how many it changed. A pass over many hosts reads the `creating` snapshots once (see
  * `listCreatingSnapshots`) and hands them to each host's call; without them they are read here.
@@ -263,6 +266,7 @@ export async function settleSnapshots(
   deps: Pick<Deps, 'vms' | 'images' | 'snapshots' | 'agents' | 'clock' | 'log'>,
   host: Host,
   inventory: Inventory,
+  inventoryAskedAt: Date,
   graceMs: number,
   creating?: readonly Snapshot[],
 ): Promise<number> {
@@ -271,7 +275,6 @@ export async function settleSnapshots(
     for (const snapshot of agentVm.snapshots ?? []) held.set(snapshot.id, snapshot.state);
   }
   let changed = 0;
-  const now = deps.clock.now();
   const creatingHere = (creating ?? (await listCreatingSnapshots(deps))).filter((snapshot) => snapshot.hostId === host.id);
   for (const snapshot of creatingHere) {
     const onHost = held.get(snapshot.id);
@@ -283,7 +286,7 @@ export async function settleSnapshots(
       continue;
     }
     if (onHost === undefined) {
-      if (now.getTime() - snapshot.updatedAt.getTime() < graceMs) continue;
+      if (inventoryAskedAt.getTime() - snapshot.updatedAt.getTime() < graceMs) continue;
       const failureReason = {
         code: 'SNAPSHOT_INTERRUPTED',
         message: 'Taking the snapshot was interrupted before the host finished it',
