@@ -110,7 +110,7 @@ export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
     case 'running':
     case 'paused':
     case 'pausing':
-      if (isVmmUp) return state === 'pausing' ? { kind: 'none' } : driftAction(input.desired, observed);
+      if (isVmmUp) return state === 'pausing' ? { kind: 'none' } : driftAction(input, observed);
       return vmmGone(input);
     case 'unknown':
       if (observed.vmmState === 'running') return { kind: 'adopt', to: 'running' };
@@ -133,13 +133,21 @@ export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
   }
 }
 
-/** `repair_drift` when what the host holds for a running VM differs from the record; else `none`. */
-function driftAction(desired: ReconcileInput['desired'], observed: VmObservation): ReconcileAction {
+/**
+ * `repair_drift` when what the host holds for a running VM differs from the record; else `none`.
+ * A record changed within the grace waits: the request that changed it is sending the change to
+ * the host (the host may have been read before it got it), and a repair beside it would only make
+ * that request wait for the VM behind the repair.
+ */
+function driftAction(input: ReconcileInput, observed: VmObservation): ReconcileAction {
+  const { desired } = input;
   if (desired === undefined) return { kind: 'none' };
   const egress =
     observed.egress !== undefined && (!observed.egress.isInPlace || !isSameEgressPolicy(observed.egress.policy, desired.egress));
   const rateLimits = observed.rateLimits !== undefined && !isSameRateLimits(observed.rateLimits, desired.rateLimits);
-  return egress || rateLimits ? { kind: 'repair_drift', egress, rateLimits } : { kind: 'none' };
+  if (!egress && !rateLimits) return { kind: 'none' };
+  if (input.now.getTime() - input.updatedAt.getTime() < input.graceMs) return { kind: 'wait', why: 'grace' };
+  return { kind: 'repair_drift', egress, rateLimits };
 }
 
 function vmmGone({ state, updatedAt, observed, retry, now, retryPolicy }: ReconcileInput): ReconcileAction {

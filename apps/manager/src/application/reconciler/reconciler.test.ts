@@ -247,6 +247,7 @@ describe('Reconciler', () => {
       await world.deps.vms.setEgress(vm.id, { egress: { mode: 'deny_all' }, at: world.clock.now() });
       await world.agents.setVmEgress(host, vm.id, { mode: 'deny_all' });
       world.agents.removeEgressRules(host.addr, vm.id);
+      world.clock.advance(graceMs);
 
       expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'repair_drift', egress: true, rateLimits: false });
       const inventory = await world.agents.inventory(host);
@@ -263,6 +264,10 @@ describe('Reconciler', () => {
       await world.deps.vms.setEgress(vm.id, { egress: { mode: 'deny_all' }, at: world.clock.now() });
       await world.deps.vms.setRateLimits(vm.id, { rateLimits, at: world.clock.now() });
 
+      // Within the grace the request that changed them is sending them: nothing is sent.
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'wait', why: 'grace' });
+      expect(world.agents.calls.filter((call) => call.operation === 'egress')).toEqual([]);
+      world.clock.advance(graceMs);
       expect((await reconciler.resync()).vmsQueued).toBe(1);
       expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'repair_drift', egress: true, rateLimits: true });
       expect(world.agents.egressPolicyOf(host.addr, vm.id)).toEqual({ mode: 'deny_all' });
