@@ -112,6 +112,8 @@ export class NftSession {
     if (child === null) return;
     this.child = null;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // Held until it has exited: unreferenced, it would let the event loop end before the wait does.
+    child.ref();
     child.stdin?.end();
     await exited;
   }
