@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createNetns, hasCommand, isRoot, type Netns } from '@hearth/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CommandOutput, CommandRunner } from '../src/application/ports/command-runner.js';
@@ -129,3 +132,28 @@ describe.skipIf(skip !== undefined)(`NftSession${skip === undefined ? '' : ` (sk
     expect(runner.count).toBe(1);
   });
 });
+
+describe.skipIf(skip !== undefined)(
+  `NftHostFirewall in its own namespace${skip === undefined ? '' : ` (skipped: ${skip})`}`,
+  () => {
+    it('reads IPv4 forwarding without a fork, as sysctl reads it', async () => {
+      const runner = new CountingRunner();
+      const { stdout } = await new ExecFileCommandRunner().run(['sysctl', '-n', 'net.ipv4.ip_forward']);
+
+      const directory = await mkdtemp(path.join(tmpdir(), 'hearth-forwarding-'));
+      try {
+        const file = path.join(directory, 'ip_forward');
+        await writeFile(file, '1\n');
+        const on = await new NftHostFirewall(runner, { forwardingFile: file }).isForwardingEnabled();
+        await writeFile(file, '0\n');
+        const off = await new NftHostFirewall(runner, { forwardingFile: file }).isForwardingEnabled();
+
+        expect([on, off]).toEqual([true, false]);
+        expect(await new NftHostFirewall(runner).isForwardingEnabled()).toBe(stdout.trim() === '1');
+        expect(runner.count).toBe(0);
+      } finally {
+        await rm(directory, { recursive: true, force: true });
+      }
+    });
+  },
+);

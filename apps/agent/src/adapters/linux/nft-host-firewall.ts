@@ -13,6 +13,7 @@ import {
   type PortElement,
 } from '../../domain/egress-rules.js';
 import type { NftOutcome, NftSession } from './nft-session.js';
+import { readProcFile } from './proc-file.js';
 
 type NftElement = string | { readonly elem?: { readonly val?: string; readonly comment?: string } };
 type NftConcat = { readonly concat?: readonly (string | number)[] };
@@ -124,12 +125,21 @@ export class NftHostFirewall implements HostFirewall {
   /** Where reads and scripts go instead of a fork of `nft` each, when set. */
   private readonly session: NftSession | null;
 
+  /** `net.ipv4.ip_forward` of the Agent's own namespace. */
+  private readonly forwardingFile: string;
+
   constructor(
     private readonly runner: CommandRunner,
-    options: { readonly netns?: string | null; readonly session?: NftSession } = {},
+    options: {
+      readonly netns?: string | null;
+      readonly session?: NftSession;
+      /** Default `/proc/sys/net/ipv4/ip_forward`. */
+      readonly forwardingFile?: string;
+    } = {},
   ) {
     this.prefix = options.netns ? ['ip', 'netns', 'exec', options.netns] : [];
     this.session = options.session ?? null;
+    this.forwardingFile = options.forwardingFile ?? '/proc/sys/net/ipv4/ip_forward';
   }
 
   /** The `ip` table and the `bridge` table of that name: nothing else is read. */
@@ -172,6 +182,9 @@ export class NftHostFirewall implements HostFirewall {
   }
 
   async isForwardingEnabled(): Promise<boolean> {
+    // /proc/sys/net answers for the reader's own namespace: read without a fork when that is the
+    // namespace the links live in.
+    if (this.prefix.length === 0) return readProcFile(this.forwardingFile).trim() === '1';
     const { stdout } = await this.runner.run([...this.prefix, 'sysctl', '-n', 'net.ipv4.ip_forward']);
     return stdout.trim() === '1';
   }
