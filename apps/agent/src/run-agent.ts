@@ -23,6 +23,7 @@ import { LinuxHostFiles } from './adapters/linux/linux-host-files.js';
 import { IpBatch } from './adapters/linux/ip-batch.js';
 import { LinuxHostNetwork } from './adapters/linux/linux-host-network.js';
 import { NftHostFirewall } from './adapters/linux/nft-host-firewall.js';
+import { NftSession } from './adapters/linux/nft-session.js';
 import { LinuxHostProbe, resolveExecutable } from './adapters/linux/linux-host-probe.js';
 import { LinuxHostScanner } from './adapters/linux/linux-host-scanner.js';
 import { HttpManagerApi } from './adapters/manager/http-manager-api.js';
@@ -146,7 +147,8 @@ export async function runAgent(): Promise<void> {
   // One long-lived `ip -batch` for link changes: a fork of the Agent costs more CPU than the change itself.
   const ipBatch = new IpBatch({ netns: config.netns });
   const network = new LinuxHostNetwork(runner, { netns: config.netns, batch: ipBatch });
-  const firewall = new NftHostFirewall(runner, { netns: config.netns });
+  const nftSession = new NftSession({ prefix: config.netns ? ['ip', 'netns', 'exec', config.netns] : [] });
+  const firewall = new NftHostFirewall(runner, { netns: config.netns, session: nftSession });
   const context: AgentContext = {
     network,
     firewall,
@@ -327,6 +329,7 @@ export async function runAgent(): Promise<void> {
     vmMetrics.stop();
     await firecracker.close();
     await ipBatch.close();
+    await nftSession.close();
     await runDirLock.release();
     logger.info({}, 'agent stopped');
   };

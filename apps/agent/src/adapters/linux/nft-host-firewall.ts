@@ -1,4 +1,4 @@
-import { isAppError } from '@hearth/errors';
+import { AppError, isAppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
 import type { HostFirewall, TableFamilies } from '../../application/ports/host-firewall.js';
 import {
@@ -12,6 +12,8 @@ import {
   type EgressTableState,
   type PortElement,
 } from '../../domain/egress-rules.js';
+import type { NftOutcome, NftSession } from './nft-session.js';
+import { readProcFile } from './proc-file.js';
 
 type NftElement = string | { readonly elem?: { readonly val?: string; readonly comment?: string } };
 type NftConcat = { readonly concat?: readonly (string | number)[] };
@@ -95,24 +97,49 @@ function ipState(objects: readonly NftObject[]): Omit<EgressTableState, 'guardCh
   return { vmChains, egressElements, guestElements, portElements };
 }
 
+const missingTable = /No such file or directory/i;
+
 function isMissingTable(error: unknown): boolean {
   if (!isAppError(error) || error.code !== 'HOST_COMMAND_FAILED') return false;
-  return /No such file or directory/i.test(String(error.diagnostics?.['stderr'] ?? ''));
+  return missingTable.test(String(error.diagnostics?.['stderr'] ?? ''));
+}
+
+/** A session's failure as a forked nft's would be: HOST_COMMAND_FAILED with its stderr. */
+function sessionFailed(argv: readonly string[], outcome: NftOutcome & { kind: 'failed' }): AppError {
+  return new AppError('HOST_COMMAND_FAILED', 'A host command failed (nft -i)', {
+    details: { exitCode: null, signal: null },
+    // The command and its stderr tell how the host is built: for the log, not the caller.
+    diagnostics: { argv, stderr: outcome.stderr.trim() },
+  });
 }
 
 /**
  * nftables through `nft` (each script one argument: nft runs one invocation as one transaction),
  * the default route through `ip -j route`, forwarding through `sysctl`. In a named namespace when
- * given one, as the bridge and the TAPs are.
+ * given one, as the bridge and the TAPs are. With an `NftSession`, table reads and scripts go to its
+ * long-lived `nft` instead of a fork each, and fork only when it answers `unavailable`.
  */
 export class NftHostFirewall implements HostFirewall {
   private readonly prefix: readonly string[];
 
+  /** Where reads and scripts go instead of a fork of `nft` each, when set. */
+  private readonly session: NftSession | null;
+
+  /** `net.ipv4.ip_forward` of the Agent's own namespace. */
+  private readonly forwardingFile: string;
+
   constructor(
     private readonly runner: CommandRunner,
-    options: { readonly netns?: string | null } = {},
+    options: {
+      readonly netns?: string | null;
+      readonly session?: NftSession;
+      /** Default `/proc/sys/net/ipv4/ip_forward`. */
+      readonly forwardingFile?: string;
+    } = {},
   ) {
     this.prefix = options.netns ? ['ip', 'netns', 'exec', options.netns] : [];
+    this.session = options.session ?? null;
+    this.forwardingFile = options.forwardingFile ?? '/proc/sys/net/ipv4/ip_forward';
   }
 
   /** The `ip` table and the `bridge` table of that name: nothing else is read. */
@@ -125,8 +152,15 @@ export class NftHostFirewall implements HostFirewall {
   }
 
   private async listTable(family: 'ip' | 'bridge', table: string): Promise<NftObject[]> {
+    const argv = [...this.prefix, 'nft', '-j', 'list', 'table', family, table];
+    const read = await this.session?.run(`list table ${family} ${table}`, true);
+    if (read?.kind === 'failed') {
+      if (missingTable.test(read.stderr)) return [];
+      throw sessionFailed(argv, read);
+    }
+    if (read?.kind === 'output') return (JSON.parse(read.stdout) as { nftables?: NftObject[] }).nftables ?? [];
     try {
-      const { stdout } = await this.runner.run([...this.prefix, 'nft', '-j', 'list', 'table', family, table]);
+      const { stdout } = await this.runner.run(argv);
       return (JSON.parse(stdout) as { nftables?: NftObject[] }).nftables ?? [];
     } catch (error) {
       if (isMissingTable(error)) return [];
@@ -135,7 +169,10 @@ export class NftHostFirewall implements HostFirewall {
   }
 
   async apply(script: string): Promise<void> {
-    await this.runner.run([...this.prefix, 'nft', script]);
+    const argv = [...this.prefix, 'nft', script];
+    const applied = await this.session?.run(script);
+    if (applied?.kind === 'failed') throw sessionFailed(argv, applied);
+    if (applied?.kind !== 'output') await this.runner.run(argv);
   }
 
   async defaultRouteDevice(): Promise<string | null> {
@@ -145,6 +182,9 @@ export class NftHostFirewall implements HostFirewall {
   }
 
   async isForwardingEnabled(): Promise<boolean> {
+    // /proc/sys/net answers for the reader's own namespace: read without a fork when that is the
+    // namespace the links live in.
+    if (this.prefix.length === 0) return readProcFile(this.forwardingFile).trim() === '1';
     const { stdout } = await this.runner.run([...this.prefix, 'sysctl', '-n', 'net.ipv4.ip_forward']);
     return stdout.trim() === '1';
   }

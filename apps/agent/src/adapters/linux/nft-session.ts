@@ -1,0 +1,261 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/**
+ * A line nft always refuses (a syntax error), whatever the ruleset: its error, which echoes the
+ * line, tells that the command before it has ended.
+ */
+const markerLine = 'hearth-batch-mark';
+
+/**
+ * The longest line (script, marker and newlines) sent to the process: a pipe write of at most
+ * PIPE_BUF bytes is atomic, so a kill of the Agent leaves nft the whole script or none of it, never
+ * a prefix it would apply on its own. A longer script is not sent (`unavailable`).
+ */
+export const maxLineBytes = 4096;
+
+/** Commands one process runs before it is replaced: nft keeps every line in its history. */
+const commandsPerProcess = 1_000;
+
+/** How many stderr lines a failed command keeps (for the log). */
+const stderrLinesKept = 20;
+
+/**
+ * What the session answers: the command's JSON output (one line; empty for a command that prints
+ * nothing), its failure with what nft wrote on stderr, or `unavailable` when the script was not
+ * sent (no process, a script one line cannot hold): the caller then runs an `nft` of its own.
+ */
+export type NftOutcome =
+  | { readonly kind: 'output'; readonly stdout: string }
+  | { readonly kind: 'failed'; readonly stderr: string }
+  | { readonly kind: 'unavailable'; readonly reason: string };
+
+interface NftCommand {
+  readonly line: string;
+  readonly expectsOutput: boolean;
+  readonly resolve: (outcome: NftOutcome) => void;
+}
+
+export interface NftSessionOptions {
+  /** Prepended to the command line (e.g. `['ip', 'netns', 'exec', '<ns>']`); it must exec nft. */
+  readonly prefix?: readonly string[];
+  /** How long one command may take before the process is ended and the command answered failed. */
+  readonly timeoutMs?: number;
+  /** The `nft` executable (PATH lookup by default). */
+  readonly nftBin?: string;
+}
+
+/**
+ * One long-lived `nft -j -i` process, so a read or a change of Hearth's table costs no fork of the
+ * Agent. A script goes as one line, its commands joined by `;`: nft runs one line as one
+ * transaction (all of it or none of it), as `nft -f` runs a file. After each command comes a line
+ * nft always refuses; the error it writes for that line on stderr tells that the command has
+ * ended, and "Error:" lines before it that the command failed. Commands run one at a time, so the
+ * one stdout line a successful `list` writes is the running command's.
+ *
+ * A script that cannot be one line (a comment, the marker, over `maxLineBytes`) or a process that
+ * cannot start answers `unavailable` and is never sent. A process that dies or is slower than
+ * `timeoutMs` with a command in flight answers it `failed` (whether a change took effect is
+ * unknown, as when an `nft` child is killed), and the next command starts a new process.
+ */
+export class NftSession {
+  private child: ChildProcess | null = null;
+  private readonly queue: NftCommand[] = [];
+  private running: NftCommand | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stderrLines: string[] = [];
+  private stderrRest = '';
+  private stdoutRest = '';
+  private stdoutLine: string | null = null;
+  private hasEnded = false;
+  private commandsRun = 0;
+  /** The process answered the marker it was started with: it runs commands as a session. */
+  private isReady = false;
+  /** A process ended before it was ready (an nft built without its command line, say): no more are started. */
+  private isDisabled = false;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: NftSessionOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** Runs `script` (nft commands, one a line) as one transaction; `expectsOutput` for a `list`. */
+  run(script: string, expectsOutput = false): Promise<NftOutcome> {
+    const commands = script
+      .split('\n')
+      .map((command) => command.trim())
+      .filter((command) => command !== '');
+    const line = commands.join('; ');
+    const refused =
+      commands.length === 0
+        ? 'an empty script'
+        : /[#\r]/.test(line) || line.includes(markerLine)
+          ? 'a script one line cannot hold'
+          : Buffer.byteLength(`${line}\n${markerLine}\n`) > maxLineBytes
+            ? `a script longer than ${maxLineBytes} bytes`
+            : null;
+    if (refused !== null) return Promise.resolve({ kind: 'unavailable', reason: refused });
+    return new Promise((resolve) => {
+      this.queue.push({ line, expectsOutput, resolve });
+      this.next();
+    });
+  }
+
+  /** The running process's pid, for diagnostics and tests; undefined when none runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Ends the process once the commands in flight are answered. */
+  async close(): Promise<void> {
+    while (this.running !== null || this.queue.length > 0) await new Promise((resolve) => setImmediate(resolve));
+    const child = this.child;
+    if (child === null) return;
+    this.child = null;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // Held until it has exited: unreferenced, it would let the event loop end before the wait does.
+    child.ref();
+    child.stdin?.end();
+    await exited;
+  }
+
+  private next(): void {
+    if (this.running !== null || this.queue.length === 0) return;
+    if (this.child !== null && this.commandsRun >= commandsPerProcess) this.retire();
+    const child = this.isDisabled ? null : (this.child ?? this.start());
+    if (child === null) {
+      for (const waiting of this.queue.splice(0)) waiting.resolve({ kind: 'unavailable', reason: 'nft -i does not run here' });
+      return;
+    }
+    if (!this.isReady) return;
+    const command = this.queue.shift();
+    if (command === undefined) return;
+    this.running = command;
+    this.commandsRun += 1;
+    this.stderrLines = [];
+    this.stdoutLine = null;
+    this.hasEnded = false;
+    this.timer = setTimeout(() => this.end(child, `no answer within ${this.timeoutMs} ms`), this.timeoutMs);
+    // One write of at most PIPE_BUF bytes: nft reads the whole line or, if the Agent dies first, nothing.
+    child.stdin?.write(`${command.line}\n${markerLine}\n`);
+  }
+
+  private start(): ChildProcess | null {
+    const [file, ...args] = [...(this.options.prefix ?? []), this.options.nftBin ?? 'nft', '-j', '-i'];
+    if (file === undefined) return null;
+    let child: ChildProcess;
+    try {
+      // No HOME: nft would read and write its command history there.
+      child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, HOME: '/nonexistent' } });
+    } catch {
+      return null;
+    }
+    this.child = child;
+    this.isReady = false;
+    this.commandsRun = 0;
+    this.stderrRest = '';
+    this.stdoutRest = '';
+    child.stdin?.on('error', () => undefined);
+    child.stdout?.setEncoding('utf8');
+    child.stderr?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => this.onStdout(child, chunk));
+    child.stderr?.on('data', (chunk: string) => this.onStderr(child, chunk));
+    child.once('error', (error) => this.ended(child, `not started: ${error.message}`));
+    child.once('exit', (code, signal) => this.ended(child, code !== null ? `exit status ${code}` : `signal ${String(signal)}`));
+    // Idle, it keeps nothing alive: the Agent may exit with it still running (nft then reads EOF and exits).
+    child.unref();
+    for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
+    // No script is sent before nft has answered a marker of its own: one that cannot run a session
+    // ends before that, and every script waiting then goes to an nft of its own.
+    this.timer = setTimeout(() => this.end(child, `not ready within ${this.timeoutMs} ms`), this.timeoutMs);
+    child.stdin?.write(`${markerLine}\n`);
+    return child;
+  }
+
+  /** Ends the process after the command in flight is answered, so the next one starts afresh. */
+  private retire(): void {
+    const retired = this.child;
+    this.child = null;
+    retired?.stdin?.end();
+  }
+
+  private onStdout(child: ChildProcess, chunk: string): void {
+    if (child !== this.child) return;
+    const lines = (this.stdoutRest + chunk).split('\n');
+    this.stdoutRest = lines.pop() ?? '';
+    for (const line of lines) {
+      if (this.running === null || !this.running.expectsOutput || this.stdoutLine !== null) {
+        // Output no command asked for: nothing after it could be told apart.
+        this.end(child, 'unexpected output');
+        return;
+      }
+      this.stdoutLine = line;
+    }
+    this.settle();
+  }
+
+  private onStderr(child: ChildProcess, chunk: string): void {
+    if (child !== this.child) return;
+    const lines = (this.stderrRest + chunk).split('\n');
+    this.stderrRest = lines.pop() ?? '';
+    for (const line of lines) {
+      this.stderrLines.push(line);
+      const count = this.stderrLines.length;
+      // The marker's error: "Error: …", the marker line echoed, a line of carets under it.
+      if (count >= 3 && this.stderrLines[count - 2] === markerLine && /^\s*\^+\s*$/.test(line)) {
+        this.stderrLines.splice(count - 3, 3);
+        if (this.isReady) {
+          this.hasEnded = true;
+        } else {
+          this.isReady = true;
+          this.stderrLines = [];
+          if (this.timer !== null) clearTimeout(this.timer);
+          this.timer = null;
+          this.next();
+        }
+      }
+    }
+    this.settle();
+  }
+
+  /** Answers the running command once its end was reported and its output, if any, has arrived. */
+  private settle(): void {
+    const command = this.running;
+    if (command === null || !this.hasEnded) return;
+    const hasFailed = this.stderrLines.some((line) => line.startsWith('Error:'));
+    if (!hasFailed && command.expectsOutput && this.stdoutLine === null) return;
+    const outcome: NftOutcome = hasFailed
+      ? { kind: 'failed', stderr: this.stderrLines.slice(0, stderrLinesKept).join('\n') }
+      : { kind: 'output', stdout: this.stdoutLine ?? '' };
+    this.answer(outcome);
+  }
+
+  private answer(outcome: NftOutcome): void {
+    const command = this.running;
+    if (command === null) return;
+    this.running = null;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    command.resolve(outcome);
+    this.next();
+  }
+
+  /** Kills the process; the command in flight is answered by `ended`. */
+  private end(child: ChildProcess, reason: string): void {
+    child.kill('SIGKILL');
+    this.ended(child, reason);
+  }
+
+  private ended(child: ChildProcess, reason: string): void {
+    if (child !== this.child) return;
+    this.child = null;
+    if (!this.isReady) {
+      if (this.timer !== null) clearTimeout(this.timer);
+      this.timer = null;
+      this.isDisabled = true;
+      this.next();
+      return;
+    }
+    const stderr = [...this.stderrLines.slice(0, stderrLinesKept), `(nft -i ended: ${reason})`].join('\n');
+    this.answer({ kind: 'failed', stderr });
+  }
+}
