@@ -150,6 +150,19 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
       expect(await codeOf(bed.vm({ restoredFrom: { snapshotId: taking.id, vmId: vm.id } }))).toBe('SNAPSHOT_NOT_READY');
     });
 
+    it('refuses deleting a VM while a clone of its snapshot has not run, then refuses new clones while it is deleted', async () => {
+      const snapshot = await readySnapshot();
+      const restoredFrom = { snapshotId: snapshot.id, vmId: vm.id };
+      const waiting = await bed.vm({ restoredFrom });
+      expect(await codeOf(harness.vms.transition(vm.id, { from: 'running', to: 'deleting', at: t0 }))).toBe('SNAPSHOT_IN_USE');
+      expect((await harness.vms.findById(vm.id))?.state).toBe('running');
+
+      await harness.vms.delete(waiting.id, at(1));
+      expect((await harness.vms.transition(vm.id, { from: 'running', to: 'deleting', at: t0 })).state).toBe('deleting');
+      expect(await codeOf(bed.vm({ restoredFrom }))).toBe('SNAPSHOT_NOT_READY');
+      expect(await harness.vms.listAwaitingRestore(snapshot.id)).toEqual([]);
+    });
+
     it('records a restore in place with a state change, lists its VM as awaiting the snapshot, and clears it with another', async () => {
       const snapshot = await readySnapshot();
       const pendingRestore = { snapshotId: snapshot.id, isPaused: true };
