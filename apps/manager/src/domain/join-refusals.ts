@@ -16,6 +16,34 @@ export function joinTokenRefusal(
   return undefined;
 }
 
+/** A join token as its use was recorded. */
+export interface UsedJoinToken {
+  readonly expiresAt: Date;
+  readonly usedAt: Date | null;
+  readonly usedByAgentId: string | null;
+  readonly usedByKeySha256: string | null;
+}
+
+/**
+ * Whether a join is the same Agent asking again for the answer it lost (a timed-out response, a
+ * connection cut): the token was used by the same Agent identity with the same key, and has not
+ * expired. Only the holder of the token could have used it, so answering it again within the
+ * token's life gives nobody more than the token already gave.
+ */
+export function isJoinAskedAgain(
+  token: UsedJoinToken | undefined,
+  join: { readonly agentId: string; readonly publicKeySha256: string },
+  at: Date,
+): boolean {
+  return (
+    token !== undefined &&
+    token.usedAt !== null &&
+    token.usedByAgentId === join.agentId &&
+    token.usedByKeySha256 === join.publicKeySha256 &&
+    at.getTime() < token.expiresAt.getTime()
+  );
+}
+
 export function agentAlreadyJoined(agentId: string): AppError {
   // The identity is never shown (ADR 0013): the Agent knows its own.
   void agentId;

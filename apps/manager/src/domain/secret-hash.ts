@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 
 /**
  * How join tokens and host credentials are kept: their SHA-256, hex. The secrets carry 256 random
@@ -6,4 +6,11 @@ import { createHash } from 'node:crypto';
  */
 export function secretHash(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+/** The SHA-256 (hex) of a public key's SubjectPublicKeyInfo, whatever the PEM's line breaks. */
+export function publicKeySha256(publicKeyPem: string): string {
+  return createHash('sha256')
+    .update(createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }

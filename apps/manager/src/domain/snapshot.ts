@@ -107,6 +107,22 @@ export function snapshotNotReady(snapshot: Pick<Snapshot, 'id' | 'state'>, what:
   });
 }
 
+/**
+ * The snapshots a new snapshot's files are made from while it is `creating`: the parent a diff is
+ * taken on top of, the diff a merge is made from. Recording it holds them (see `SnapshotHolders`):
+ * each must then exist and be ready.
+ */
+export function snapshotSources(snapshot: Pick<Snapshot, 'parentId' | 'mergedFrom'>): SnapshotId[] {
+  return [snapshot.parentId, snapshot.mergedFrom].filter((id): id is SnapshotId => id !== null);
+}
+
+/** Why a snapshot cannot be read for a new one (see `snapshotSources`), undefined when it can. */
+export function unreadableSource(id: SnapshotId, source: Pick<Snapshot, 'id' | 'state'> | undefined): AppError | undefined {
+  if (source === undefined) return snapshotNotFound(id);
+  if (source.state !== 'ready') return snapshotNotReady(source, 'only a ready snapshot can be read');
+  return undefined;
+}
+
 /** SNAPSHOT_IN_TEMPLATE: templates carry the snapshot (a template drops it with `PATCH {"snapshotId": null}`). */
 export function snapshotInTemplate(snapshotId: SnapshotId, templateIds: readonly string[]): AppError {
   return new AppError(
@@ -118,16 +134,19 @@ export function snapshotInTemplate(snapshotId: SnapshotId, templateIds: readonly
 
 /**
  * What keeps a snapshot from being removed: VMs that still need its files (a clone or a restore in
- * place still to load them, a VMM that maps its memory file) and templates that carry it.
+ * place still to load them, a VMM that maps its memory file), merges still reading them (snapshots
+ * `creating` with `mergedFrom` it) and templates that carry it.
  */
 export interface SnapshotHolders {
   readonly vmIds: readonly VmId[];
+  readonly mergeIds: readonly SnapshotId[];
   readonly templateIds: readonly TemplateId[];
 }
 
 /**
  * Why the snapshot cannot be removed now, undefined when nothing holds it: SNAPSHOT_IN_USE (naming
- * the VMs) before SNAPSHOT_IN_TEMPLATE, since a VM's need ends by itself and a template's does not.
+ * the VMs, or the merges) before SNAPSHOT_IN_TEMPLATE, since a VM's or a merge's need ends by itself
+ * and a template's does not.
  */
 export function snapshotHeld(snapshotId: SnapshotId, holders: SnapshotHolders): AppError | undefined {
   if (holders.vmIds.length > 0) {
@@ -135,6 +154,13 @@ export function snapshotHeld(snapshotId: SnapshotId, holders: SnapshotHolders): 
       'SNAPSHOT_IN_USE',
       `Snapshot ${snapshotId} is still needed by ${holders.vmIds.length} VM(s): restored from it and not stopped since, or still to be restored`,
       { details: { snapshotId, vmIds: [...holders.vmIds] } },
+    );
+  }
+  if (holders.mergeIds.length > 0) {
+    return new AppError(
+      'SNAPSHOT_IN_USE',
+      `Snapshot ${snapshotId} is being merged into snapshot ${holders.mergeIds.join(', ')}`,
+      { details: { snapshotId, mergeIds: [...holders.mergeIds] } },
     );
   }
   if (holders.templateIds.length > 0) return snapshotInTemplate(snapshotId, holders.templateIds);

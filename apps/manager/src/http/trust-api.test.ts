@@ -98,6 +98,24 @@ describe('join tokens', () => {
     expect(codeOf(await join(token, agentIdFor(2)))).toEqual([401, 'JOIN_TOKEN_USED']);
   });
 
+  it('answer the same Agent and key again when its answer was lost, and only the last credential works', async () => {
+    const token = await joinToken();
+    const keys = await generateKeyPair();
+    const lost = await join(token, agentIdFor(1), keys.publicKeyPem);
+    expect(lost.statusCode).toBe(200);
+    const again = await join(token, agentIdFor(1), keys.publicKeyPem);
+    expect(again.statusCode, again.body).toBe(200);
+    const { credential, certificate } = again.json<Joined>();
+    expect(credential).not.toBe(lost.json<Joined>().credential);
+    expect(new X509Certificate(certificate).publicKey.export({ type: 'spki', format: 'pem' })).toBe(keys.publicKeyPem);
+    expect(codeOf(await register(`Bearer ${lost.json<Joined>().credential}`))).toEqual([401, 'HOST_CREDENTIAL_INVALID']);
+    expect((await register(`Bearer ${credential}`)).statusCode).toBe(200);
+    // Once its host registered, the token is used for good, even by the same Agent and key.
+    expect(codeOf(await join(token, agentIdFor(1), keys.publicKeyPem))).toEqual([401, 'JOIN_TOKEN_USED']);
+    // A thief with the token and the public key but another identity gets nothing either.
+    expect(codeOf(await join(token, agentIdFor(2), keys.publicKeyPem))).toEqual([401, 'JOIN_TOKEN_USED']);
+  });
+
   it('refuse a join after they expired (401 JOIN_TOKEN_EXPIRED)', async () => {
     const token = await joinToken(60);
     world.clock.advance(60_000);

@@ -287,6 +287,34 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
       expect(await harness.snapshots.findById(diff.id)).toBeUndefined();
     });
 
+    it('records a diff or a merge only from a ready snapshot that exists, and keeps a diff while a merge reads it', async () => {
+      const full = await creating();
+      const onTopOf = (parentId: Snapshot['id']): Snapshot => ({
+        ...full,
+        id: ids.snapshotId(),
+        type: 'diff',
+        parentId,
+        chainDepth: 1,
+      });
+      expect(await codeOf(harness.snapshots.insert(onTopOf(full.id)))).toBe('SNAPSHOT_NOT_READY');
+      expect(await codeOf(harness.snapshots.insert(onTopOf(ids.snapshotId())))).toBe('SNAPSHOT_NOT_FOUND');
+      await harness.snapshots.finish(full.id, ready, at(1));
+      const diff = onTopOf(full.id);
+      await harness.snapshots.insert(diff);
+      await harness.snapshots.finish(diff.id, ready, at(2));
+      const merge: Snapshot = { ...full, id: ids.snapshotId(), mergedFrom: diff.id };
+      await harness.snapshots.insert(merge);
+      await expect(harness.snapshots.delete(diff.id, at(3))).rejects.toMatchObject({
+        code: 'SNAPSHOT_IN_USE',
+        details: { snapshotId: diff.id, mergeIds: [merge.id] },
+      });
+      await harness.snapshots.finish(merge.id, ready, at(4));
+      await harness.snapshots.delete(diff.id, at(5));
+      expect(await harness.snapshots.findById(merge.id)).toMatchObject({ state: 'ready', mergedFrom: null });
+      const late: Snapshot = { ...full, id: ids.snapshotId(), mergedFrom: diff.id };
+      expect(await codeOf(harness.snapshots.insert(late))).toBe('SNAPSHOT_NOT_FOUND');
+    });
+
     async function carrying(snapshot: Snapshot, name: string): Promise<Template> {
       const template: Template = {
         id: ids.templateId(),

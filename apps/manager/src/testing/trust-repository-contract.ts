@@ -49,7 +49,7 @@ export function describeTrustRepositoryContract(name: string, open: () => Promis
     it('join uses the token and records the credential, found by its secret hash', async () => {
       const tokenHash = await token();
       const joining = credential(1);
-      expect(await harness.trust.join({ tokenHash, at: at(10), credential: joining })).toEqual({
+      expect(await harness.trust.join({ tokenHash, at: at(10), publicKeySha256: 'key-1', credential: joining })).toEqual({
         id: joining.id,
         agentId: joining.agentId,
       });
@@ -58,35 +58,92 @@ export function describeTrustRepositoryContract(name: string, open: () => Promis
 
     it('join refuses a token used once already', async () => {
       const tokenHash = await token();
-      await harness.trust.join({ tokenHash, at: at(10), credential: credential(1) });
-      expect(await codeOf(harness.trust.join({ tokenHash, at: at(11), credential: credential(2) }))).toBe('JOIN_TOKEN_USED');
+      await harness.trust.join({ tokenHash, at: at(10), publicKeySha256: 'key-1', credential: credential(1) });
+      expect(
+        await codeOf(harness.trust.join({ tokenHash, at: at(11), publicKeySha256: 'key-1', credential: credential(2) })),
+      ).toBe('JOIN_TOKEN_USED');
+    });
+
+    it('join answers the same Agent with the same key again, replacing the credential it never got, until a host registers with it', async () => {
+      const tokenHash = await token();
+      const first = credential(3);
+      await harness.trust.join({ tokenHash, at: at(10), publicKeySha256: 'key-3', credential: first });
+      const second = { ...credential(3), agentId: first.agentId };
+      expect(await harness.trust.join({ tokenHash, at: at(11), publicKeySha256: 'key-3', credential: second })).toEqual({
+        id: second.id,
+        agentId: first.agentId,
+      });
+      expect(await harness.trust.findCredential(first.secretHash)).toBeUndefined();
+      expect(await harness.trust.findCredential(second.secretHash)).toEqual({ id: second.id, agentId: first.agentId });
+      // Another key, or another Agent, with the same token: used.
+      const otherKey = { ...credential(3), agentId: first.agentId };
+      expect(await codeOf(harness.trust.join({ tokenHash, at: at(12), publicKeySha256: 'key-9', credential: otherKey }))).toBe(
+        'JOIN_TOKEN_USED',
+      );
+      expect(
+        await codeOf(harness.trust.join({ tokenHash, at: at(12), publicKeySha256: 'key-3', credential: credential(4) })),
+      ).toBe('JOIN_TOKEN_USED');
+      expect(await harness.trust.findCredential(second.secretHash)).toEqual({ id: second.id, agentId: first.agentId });
+      await harness.hosts.register({
+        newId: `host_${ulid(count)}` as HostId,
+        name: `node-${count}`,
+        agentId: first.agentId,
+        credentialId: second.id,
+        aliveIfHeartbeatSince: at(0),
+        addr: 'https://10.0.0.3:19090',
+        capacity: hostCapacity(),
+        facts: hostFacts(),
+        at: at(13),
+      });
+      const third = { ...credential(3), agentId: first.agentId };
+      expect(await codeOf(harness.trust.join({ tokenHash, at: at(14), publicKeySha256: 'key-3', credential: third }))).toBe(
+        'JOIN_TOKEN_USED',
+      );
+      expect(await harness.trust.findCredential(second.secretHash)).toEqual({ id: second.id, agentId: first.agentId });
+    });
+
+    it('join does not answer again once the token has expired', async () => {
+      const tokenHash = await token({ expiresAt: at(60) });
+      const first = credential(5);
+      await harness.trust.join({ tokenHash, at: at(10), publicKeySha256: 'key-5', credential: first });
+      const late = { ...credential(5), agentId: first.agentId };
+      expect(await codeOf(harness.trust.join({ tokenHash, at: at(60), publicKeySha256: 'key-5', credential: late }))).toBe(
+        'JOIN_TOKEN_USED',
+      );
+      expect(await harness.trust.findCredential(first.secretHash)).toEqual({ id: first.id, agentId: first.agentId });
     });
 
     it('join refuses an expired token', async () => {
       const tokenHash = await token({ expiresAt: at(60) });
       const joining = credential(1);
-      expect(await codeOf(harness.trust.join({ tokenHash, at: at(60), credential: joining }))).toBe('JOIN_TOKEN_EXPIRED');
+      expect(await codeOf(harness.trust.join({ tokenHash, at: at(60), publicKeySha256: 'key-1', credential: joining }))).toBe(
+        'JOIN_TOKEN_EXPIRED',
+      );
       expect(await harness.trust.findCredential(joining.secretHash)).toBeUndefined();
     });
 
     it('join refuses a token never issued', async () => {
-      expect(await codeOf(harness.trust.join({ tokenHash: 'never-issued', at: at(1), credential: credential(1) }))).toBe(
-        'JOIN_TOKEN_INVALID',
-      );
+      expect(
+        await codeOf(
+          harness.trust.join({ tokenHash: 'never-issued', at: at(1), publicKeySha256: 'key-1', credential: credential(1) }),
+        ),
+      ).toBe('JOIN_TOKEN_INVALID');
     });
 
     it('join refuses an Agent identity that joined already, and leaves the token unused', async () => {
-      await harness.trust.join({ tokenHash: await token(), at: at(1), credential: credential(1) });
+      await harness.trust.join({ tokenHash: await token(), at: at(1), publicKeySha256: 'key-1', credential: credential(1) });
       const tokenHash = await token();
       const again = credential(1);
-      expect(await codeOf(harness.trust.join({ tokenHash, at: at(2), credential: again }))).toBe('AGENT_ALREADY_JOINED');
+      expect(await codeOf(harness.trust.join({ tokenHash, at: at(2), publicKeySha256: 'key-1', credential: again }))).toBe(
+        'AGENT_ALREADY_JOINED',
+      );
       expect(await harness.trust.findCredential(again.secretHash)).toBeUndefined();
-      await harness.trust.join({ tokenHash, at: at(3), credential: credential(2) });
+      await harness.trust.join({ tokenHash, at: at(3), publicKeySha256: 'key-1', credential: credential(2) });
     });
 
     it("removing a host deletes its Agent's credential, and the identity may join again", async () => {
       const joining = credential(7);
-      await harness.trust.join({ tokenHash: await token(), at: at(1), credential: joining });
+      await harness.trust.join({ tokenHash: await token(), at: at(1), publicKeySha256: 'key-1', credential: joining });
       const host = await harness.hosts.register({
         newId: `host_${ulid(count)}` as HostId,
         name: `node-${count}`,
@@ -102,7 +159,7 @@ export function describeTrustRepositoryContract(name: string, open: () => Promis
       await harness.hosts.remove(host.id, { at: at(3), message: 'gone' });
       expect(await harness.trust.findCredential(joining.secretHash)).toBeUndefined();
       const rejoining = credential(7);
-      await harness.trust.join({ tokenHash: await token(), at: at(4), credential: rejoining });
+      await harness.trust.join({ tokenHash: await token(), at: at(4), publicKeySha256: 'key-1', credential: rejoining });
       expect(await harness.trust.findCredential(rejoining.secretHash)).toEqual({ id: rejoining.id, agentId: rejoining.agentId });
     });
   });

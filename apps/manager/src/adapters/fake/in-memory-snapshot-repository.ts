@@ -11,10 +11,12 @@ import {
   expiryChangeMessage,
   snapshotBeingTaken,
   snapshotHeld,
+  snapshotSources,
   snapshotNotFound,
   type RemovedSnapshot,
   type Snapshot,
   type SnapshotCopy,
+  unreadableSource,
 } from '../../domain/snapshot.js';
 import { snapshotHasDiffs } from '../../domain/snapshot-chain.js';
 import type { Store } from './in-memory-store.js';
@@ -29,6 +31,11 @@ export class InMemorySnapshotRepository implements SnapshotRepository {
     if (this.store.snapshots.has(snapshot.id)) throw new Error(`duplicate snapshot id ${snapshot.id}`);
     // Like the foreign key of the real table.
     if (!this.store.vms.has(snapshot.vmId)) throw new AppError('VM_NOT_FOUND', `No VM with id ${snapshot.vmId}`);
+    // Like the real adapter's lock on the snapshots it is made from.
+    for (const sourceId of snapshotSources(snapshot)) {
+      const refusal = unreadableSource(sourceId, this.store.snapshots.get(sourceId));
+      if (refusal !== undefined) throw refusal;
+    }
     this.store.snapshots.set(snapshot.id, structuredClone(snapshot));
     this.record('snapshot.created', snapshot, snapshot.createdAt, 'creating');
   }

@@ -19,6 +19,7 @@ export interface StoredAgentCredential {
   readonly id: string;
   readonly agentId: string;
   readonly secretHash: string;
+  readonly joinTokenId: string;
 }
 
 export interface StoredJoinToken {
@@ -26,6 +27,8 @@ export interface StoredJoinToken {
   readonly tokenHash: string;
   readonly expiresAt: Date;
   usedAt: Date | null;
+  usedByAgentId: string | null;
+  usedByKeySha256: string | null;
 }
 
 /** The shared state of the in-memory repositories (they check each other's references like foreign keys). */
@@ -79,7 +82,8 @@ export class Store {
 
   /**
    * What holds the snapshot (see `SnapshotHolders`): VMs whose next start restores it (clones that
-   * have not run, restores in place not finished) or whose VMM maps it, and templates that carry it.
+   * have not run, restores in place not finished) or whose VMM maps it, merges still reading its
+   * files, and templates that carry it.
    */
   holdersOf(id: SnapshotId): SnapshotHolders {
     const vmIds = [...this.vms.values()]
@@ -91,11 +95,15 @@ export class Store {
       )
       .map((vm) => vm.id)
       .sort();
+    const mergeIds = [...this.snapshots.values()]
+      .filter((snapshot) => snapshot.mergedFrom === id && snapshot.state === 'creating')
+      .map((snapshot) => snapshot.id)
+      .sort();
     const templateIds = [...this.templates.values()]
       .filter((template) => template.snapshotId === id)
       .map((template) => template.id)
       .sort();
-    return { vmIds, templateIds };
+    return { vmIds, mergeIds, templateIds };
   }
 
   recordEvent(event: NewEvent): RecordedEvent {

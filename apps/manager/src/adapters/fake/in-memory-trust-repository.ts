@@ -1,5 +1,5 @@
 import type { AgentCredential, JoinRecord, JoinTokenRecord, TrustRepository } from '../../application/ports/trust-repository.js';
-import { agentAlreadyJoined, joinTokenRefusal } from '../../domain/join-refusals.js';
+import { agentAlreadyJoined, isJoinAskedAgain, joinTokenRefusal } from '../../domain/join-refusals.js';
 import type { Store } from './in-memory-store.js';
 
 const dayMs = 86_400_000;
@@ -19,17 +19,29 @@ export class InMemoryTrustRepository implements TrustRepository {
       tokenHash: token.tokenHash,
       expiresAt: token.expiresAt,
       usedAt: null,
+      usedByAgentId: null,
+      usedByKeySha256: null,
     });
   }
 
   async join(join: JoinRecord): Promise<AgentCredential> {
     const token = this.store.joinTokens.get(join.tokenHash);
-    const refusal = joinTokenRefusal(token, join.at);
-    if (refusal !== undefined) throw refusal;
-    if (this.store.credentials.has(join.credential.agentId)) throw agentAlreadyJoined(join.credential.agentId);
-    token!.usedAt = join.at;
-    this.store.credentials.set(join.credential.agentId, { ...join.credential });
-    return { id: join.credential.id, agentId: join.credential.agentId };
+    const agentId = join.credential.agentId;
+    const earlier = this.store.credentials.get(agentId);
+    const isReplacing =
+      isJoinAskedAgain(token, { agentId, publicKeySha256: join.publicKeySha256 }, join.at) &&
+      earlier?.joinTokenId === token?.id &&
+      ![...this.store.hosts.values()].some((host) => host.credentialId === earlier?.id);
+    if (!isReplacing) {
+      const refusal = joinTokenRefusal(token, join.at);
+      if (refusal !== undefined) throw refusal;
+      if (earlier !== undefined) throw agentAlreadyJoined(agentId);
+      token!.usedAt = join.at;
+      token!.usedByAgentId = agentId;
+      token!.usedByKeySha256 = join.publicKeySha256;
+    }
+    this.store.credentials.set(agentId, { ...join.credential, joinTokenId: token!.id });
+    return { id: join.credential.id, agentId };
   }
 
   async findCredential(secretHash: string): Promise<AgentCredential | undefined> {

@@ -10,6 +10,8 @@ import {
   expiryChangeMessage,
   snapshotBeingTaken,
   snapshotHeld,
+  snapshotSources,
+  unreadableSource,
   snapshotNotFound,
   type RemovedSnapshot,
   type SnapshotHolders,
@@ -34,6 +36,20 @@ export class PgSnapshotRepository implements SnapshotRepository {
   async insert(snapshot: Snapshot): Promise<void> {
     await translated(() =>
       this.db.transaction().execute(async (trx) => {
+        // A delete locks the row FOR UPDATE and then reads what holds it: this waits for it, or it for this.
+        for (const sourceId of snapshotSources(snapshot)) {
+          const source = await trx
+            .selectFrom('snapshots')
+            .select(['id', 'state'])
+            .where('id', '=', sourceId)
+            .forShare()
+            .executeTakeFirst();
+          const refusal = unreadableSource(
+            sourceId,
+            source === undefined ? undefined : { id: sourceId, state: source.state as Snapshot['state'] },
+          );
+          if (refusal !== undefined) throw refusal;
+        }
         await trx
           .insertInto('snapshots')
           .values({
@@ -315,7 +331,8 @@ export class PgSnapshotRepository implements SnapshotRepository {
 
 /**
  * What holds the snapshot, read under its row's lock: VMs whose next start restores it (clones that
- * have not run, restores in place not finished) or whose VMM maps it, and templates that carry it.
+ * have not run, restores in place not finished) or whose VMM maps it, merges still reading its
+ * files, and templates that carry it.
  */
 async function holdersOf(trx: Transaction<ManagerDatabase>, id: SnapshotId): Promise<SnapshotHolders> {
   const vms = await trx
@@ -330,8 +347,19 @@ async function holdersOf(trx: Transaction<ManagerDatabase>, id: SnapshotId): Pro
     )
     .orderBy('id')
     .execute();
+  const merges = await trx
+    .selectFrom('snapshots')
+    .select('id')
+    .where('merged_from', '=', id)
+    .where('state', '=', 'creating')
+    .orderBy('id')
+    .execute();
   const templates = await trx.selectFrom('templates').select('id').where('snapshot_id', '=', id).orderBy('id').execute();
-  return { vmIds: vms.map((vm) => vm.id as VmId), templateIds: templates.map((template) => template.id as TemplateId) };
+  return {
+    vmIds: vms.map((vm) => vm.id as VmId),
+    mergeIds: merges.map((merge) => merge.id as SnapshotId),
+    templateIds: templates.map((template) => template.id as TemplateId),
+  };
 }
 
 function toCopy(row: Selectable<SnapshotCopiesTable>): SnapshotCopy {

@@ -195,6 +195,7 @@ export interface JoinTokensTable {
   expires_at: Date;
   used_at: Date | null;
   used_by_agent_id: string | null;
+  used_by_key_sha256: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface AgentCredentialsTable {

@@ -6,7 +6,7 @@ import { acceptClones } from '../../application/use-cases/clone-vms.js';
 import { createVm } from '../../application/use-cases/create-vm.js';
 import { deleteVm } from '../../application/use-cases/delete-vm.js';
 import { acceptRestore } from '../../application/use-cases/restore-vm.js';
-import { createSnapshot, deleteSnapshot } from '../../application/use-cases/snapshots.js';
+import { createSnapshot, deleteSnapshot, mergeSnapshot } from '../../application/use-cases/snapshots.js';
 import { everyProject } from '../../domain/access.js';
 import type { ImageId, SnapshotId, VmId } from '../../domain/ids.js';
 import { agentIdFor, createWorld, hostCapacity, hostFacts } from '../../testing/world.js';
@@ -18,13 +18,13 @@ import { migrate, readMigrations } from './migrator.js';
 import { createPgRepositories } from './pg-repositories.js';
 
 /**
- * A snapshot's delete against a clone of it, and against a restore in place to it, and the delete
- * of the snapshot's VM against a clone of the snapshot, asked at the
- * same moment, round after round, through the real use cases on PostgreSQL (two Managers, each its
+ * A snapshot's delete against a clone of it, against a restore in place to it, and a diff's delete
+ * against a merge of its chain, and the delete of a snapshot's VM against a clone of the snapshot,
+ * asked at the same moment, round after round, through the real use cases on PostgreSQL (two Managers, each its
  * own connection pool, as two replicas are) and on PGlite, with simulated Agents. Each round must
  * end in one of the two consistent outcomes: the clone (or restore) recorded and the delete
- * refused with SNAPSHOT_IN_USE, or the snapshot gone and the clone (or restore) refused. Never a
- * VM left to restore a snapshot that is gone.
+ * refused with SNAPSHOT_IN_USE, or the snapshot gone and the clone (or restore, or merge) refused.
+ * Never a VM left to restore a snapshot that is gone, nor a merge left to read one.
  */
 const hasDatabase = testDatabaseUrl() !== undefined;
 const rounds = 40;
@@ -168,6 +168,34 @@ function racesOn(
       else expect(vm?.pendingRestore?.snapshotId, `round ${round}`).toBe(snapshotId);
     }
     console.log(JSON.stringify({ restoreAgainstDelete: Object.fromEntries(outcomes) }));
+  }, 120_000);
+
+  it(`a merge of a diff's chain and the delete of the diff at once: one of them wins, ${rounds} rounds out of ${rounds}`, async () => {
+    const outcomes = new Map<string, number>();
+    for (let round = 0; round < rounds; round += 1) {
+      const [merging, deleting] = round % 2 === 0 ? managers : [...managers].reverse();
+      const { vmId } = await snapshotted(merging!);
+      const diff = await createSnapshot(merging!, vmId, { afterwards: 'previous_state', type: 'diff' }, everyProject);
+      const [merge, removal] = await Promise.allSettled([
+        // Left `creating`, as while its host still reads the chain's files.
+        mergeSnapshot(merging!, diff.id, everyProject, { isAsync: true }),
+        jitter().then(() => deleteSnapshot(deleting!, diff.id, everyProject)),
+      ]);
+      const outcome = `merge ${codeOf(merge)}, delete ${codeOf(removal)}`;
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      const isMerging = merge.status === 'fulfilled' && codeOf(removal) === 'SNAPSHOT_IN_USE';
+      const isDeleted = removal.status === 'fulfilled' && codeOf(merge) === 'SNAPSHOT_NOT_FOUND';
+      expect(isMerging || isDeleted, `round ${round}: ${outcome}`).toBe(true);
+      const { items } = await merging!.snapshots.list({ projects: everyProject, vmId }, { limit: 10 });
+      const reading = items.filter((snapshot) => snapshot.state === 'creating');
+      if (isDeleted) expect(reading, `round ${round}: a merge of a deleted diff`).toEqual([]);
+      else
+        expect(
+          reading.map((snapshot) => snapshot.mergedFrom),
+          `round ${round}`,
+        ).toEqual([diff.id]);
+    }
+    console.log(JSON.stringify({ mergeAgainstDelete: Object.fromEntries(outcomes) }));
   }, 120_000);
 }
 

@@ -14,6 +14,8 @@ export interface AgentCredential {
 
 export interface JoinRecord {
   readonly tokenHash: string;
+  /** The SHA-256 of the joining key's SubjectPublicKeyInfo (see `isJoinAskedAgain`). */
+  readonly publicKeySha256: string;
   readonly at: Date;
   readonly credential: AgentCredential & { readonly secretHash: string };
 }
@@ -28,7 +30,9 @@ export interface TrustRepository {
   /**
    * In one transaction: uses the join token (once, before it expires) and records the Agent's
    * credential. Nothing changes when refused: JOIN_TOKEN_INVALID (no such token), JOIN_TOKEN_USED,
-   * JOIN_TOKEN_EXPIRED, AGENT_ALREADY_JOINED (that Agent identity holds a credential).
+   * JOIN_TOKEN_EXPIRED, AGENT_ALREADY_JOINED (that Agent identity holds a credential). A join asked
+   * again (`isJoinAskedAgain`) whose credential no host registered with yet replaces that credential
+   * with this one; once a host has, it is JOIN_TOKEN_USED.
    */
   join(join: JoinRecord): Promise<AgentCredential>;
   /** The credential whose secret has this hash; undefined when none does (unknown or revoked). */

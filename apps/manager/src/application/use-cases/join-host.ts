@@ -1,5 +1,5 @@
 import { hostCredentialPrefix } from '@hearth/contracts';
-import { secretHash } from '../../domain/secret-hash.js';
+import { publicKeySha256, secretHash } from '../../domain/secret-hash.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { AgentCredential } from '../ports/trust-repository.js';
 
@@ -23,6 +23,8 @@ export interface JoinedHost {
  * An Agent joins the cluster with a one-time join token: the token is used up, the Agent gets a
  * credential for its calls to the Manager and a certificate for its key, bound to its identity and
  * that credential. JOIN_TOKEN_INVALID / _USED / _EXPIRED, AGENT_ALREADY_JOINED; nothing is kept then.
+ * The same Agent asking again with the same token and key (its answer was lost) is answered again
+ * with a new credential and certificate, until a host registers with the credential it got.
  */
 export async function joinHost(deps: Deps, join: HostJoin): Promise<JoinedHost> {
   const at = deps.clock.now();
@@ -37,6 +39,7 @@ export async function joinHost(deps: Deps, join: HostJoin): Promise<JoinedHost> 
   const credential = deps.secrets.newSecret(hostCredentialPrefix);
   await deps.trust.join({
     tokenHash: secretHash(join.joinToken),
+    publicKeySha256: publicKeySha256(join.publicKeyPem),
     at,
     credential: { id: credentialId, agentId: join.agentId, secretHash: secretHash(credential) },
   });

@@ -439,13 +439,6 @@ export async function removeSnapshot(
   id: SnapshotId,
   options: { readonly isExpiry?: boolean } = {},
 ): Promise<RemovedSnapshot> {
-  // A merge still reading its files.
-  const merging = (await allSnapshots(deps, { projects: everyProject, mergedFrom: id })).filter((s) => s.state === 'creating');
-  if (merging.length > 0) {
-    throw new AppError('SNAPSHOT_IN_USE', `Snapshot ${id} is being merged into snapshot ${merging[0]?.id ?? ''}`, {
-      details: { snapshotId: id, mergeIds: merging.map((s) => s.id) },
-    });
-  }
   const removed = await deps.snapshots.delete(id, deps.clock.now(), options);
   const { snapshot, copies } = removed;
   const host = await deps.hosts.findById(snapshot.hostId);
