@@ -256,6 +256,20 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
       ]);
     });
 
+    it('skips an expired snapshot whose removal is held while the hold stands, and lists it again once it ends', async () => {
+      const [held, free] = [await readySnapshot(), await readySnapshot()];
+      await harness.snapshots.setExpiry(held.id, at(5), at(2));
+      await harness.snapshots.setExpiry(free.id, at(6), at(2));
+      const clone = await bed.vm({ restoredFrom: { snapshotId: held.id, vmId: vm.id } });
+      const expired = async (limit: number) => (await harness.snapshots.listExpired(at(30), limit)).map((s) => s.id);
+      // Not known to be held yet: listed, so that a pass finds out and says why it waits.
+      expect(await expired(1)).toEqual([held.id]);
+      await harness.snapshots.holdExpiry(held.id, 'SNAPSHOT_IN_USE', at(30), 'needed by a VM');
+      expect(await expired(1)).toEqual([free.id]);
+      await harness.vms.delete(clone.id, at(31));
+      expect(await expired(10)).toEqual([held.id, free.id]);
+    });
+
     it('says once why an expiry waits, again when the reason changes or the expiry is set anew', async () => {
       const snapshot = await readySnapshot();
       expect(await harness.snapshots.holdExpiry(snapshot.id, 'SNAPSHOT_IN_USE', at(2), 'needed by a VM')).toBe(true);
