@@ -207,6 +207,13 @@ export function toJson(r: BenchResults): Record<string, unknown> {
     clone_count: r.snapshots.cloneCount,
     clones_all_answering_p50_ms: round(r.snapshots.clones.p50),
     clones_floor_p50_ms: round(r.snapshots.clonesFloor.p50),
+    clone_accept_p50_ms: round(r.snapshots.cloneBreakdown.acceptP50Ms),
+    clone_before_apply_p50_ms: round(r.snapshots.cloneBreakdown.beforeApplyP50Ms),
+    clone_apply_p50_ms: round(r.snapshots.cloneBreakdown.applyP50Ms),
+    clone_guest_p50_ms: round(r.snapshots.cloneBreakdown.guestP50Ms),
+    clone_steps_p50_ms: Object.fromEntries(
+      Object.entries(r.snapshots.cloneBreakdown.stepsP50Ms).map(([name, value]) => [name, round(value)]),
+    ),
     snapshot_note: r.snapshots.note,
     floor: r.latency.floorDescription,
     machine: r.machine,
@@ -381,6 +388,14 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
   );
   out.push(`   ${vs('restore → answering', snap.restore.p50, snap.restoreFloor.p50, snap.restoreRatio)}`);
   out.push(`   ${vs(`${snap.cloneCount} clones → all answering`, snap.clones.p50, snap.clonesFloor.p50, snap.clonesRatio)}`);
+  const parts = snap.cloneBreakdown;
+  if (parts.count > 0) {
+    const steps = Object.entries(parts.stepsP50Ms).map(([name, value]) => `${name} ${ms(value)}`);
+    out.push(
+      `   a clone, p50 of ${parts.count}: accepted ${ms(parts.acceptP50Ms)} ms, its apply began ${ms(parts.beforeApplyP50Ms)} ms, apply ${ms(parts.applyP50Ms)} ms ` +
+        `(${steps.join(', ')}), then its guest until answering ${ms(parts.guestP50Ms)} ms`,
+    );
+  }
   out.push(`   — ${snap.note}`);
   out.push(...networkText(r.network));
   out.push('');

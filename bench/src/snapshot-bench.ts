@@ -11,6 +11,7 @@ import {
   emptySnapshotSamples,
   snapshotFigures,
   snapshotMemoryMib,
+  type CloneTimeline,
   type SnapshotResult,
   type SnapshotSamples,
 } from './snapshot-figures.js';
@@ -27,6 +28,8 @@ interface Vm {
   readonly state: string;
   readonly guestMac: string;
   readonly network: { readonly ipAddress: string; readonly prefixLength: number } | null;
+  readonly totalMs: number | null;
+  readonly steps: readonly { readonly name: string; readonly durationMs: number; readonly at: string }[];
 }
 
 /** `GET /identity` of the guest: what it read from its own MMDS and applied. */
@@ -83,7 +86,10 @@ export async function measureSnapshots(
     agentEnv: { FC_DOUBLE_BACKEND: 'qemu' },
   });
   const floor = new RestoreFloor(qemu, path.join(stack.workDir, 'restore-floor'), bridgeCidr);
-  const samples: { [K in keyof SnapshotSamples]: number[] } = {
+  const samples: { [K in Exclude<keyof SnapshotSamples, 'cloneTimelines'>]: number[] } & {
+    cloneTimelines: CloneTimeline[];
+  } = {
+    cloneTimelines: [],
     createMs: [],
     pauseMs: [],
     restoreMs: [],
@@ -105,6 +111,9 @@ export async function measureSnapshots(
       201,
     );
     await answering(stack, source);
+    // The source maps the snapshot it was last restored to (its VMM reads that memory file): each
+    // snapshot is deleted once the next restore in place has moved the source on to another one.
+    let previousSnapshotId: string | undefined;
     for (let round = 0; round < rounds; round++) {
       const t0 = performance.now();
       const snapshot = await expectStatus<{ id: string; pauseMs: number }>(
@@ -127,12 +136,17 @@ export async function measureSnapshots(
       await expectStatus(stack, 'POST', `/v1/vms/${source.id}/restore`, { snapshotId: snapshot.id }, 200);
       await answering(stack, source);
       samples.restoreMs.push(performance.now() - t1);
+      if (previousSnapshotId !== undefined) {
+        await expectStatus(stack, 'DELETE', `/v1/snapshots/${previousSnapshotId}`, undefined, 204);
+      }
+      previousSnapshotId = snapshot.id;
       const alone = await floor.prepare(files, `restore-${round}`);
       samples.restoreFloorMs.push(await floor.restoreUntilAnswering(alone, answerTimeoutMs));
       await floor.destroyAll();
 
       if (cloneCount > 0) {
         const t2 = performance.now();
+        const requestedAtMs = Date.now();
         const cloned = await expectStatus<{ items: Vm[] }>(
           stack,
           'POST',
@@ -140,8 +154,22 @@ export async function measureSnapshots(
           { name: `clone-${round}`, snapshotId: snapshot.id, count: cloneCount },
           202,
         );
-        await Promise.all(cloned.items.map((vm) => answering(stack, vm)));
+        const acceptedAtMs = Date.now();
+        const answeredAtMs = await Promise.all(cloned.items.map((vm) => answering(stack, vm).then(() => Date.now())));
         samples.clonesMs.push(performance.now() - t2);
+        for (const [i, item] of cloned.items.entries()) {
+          const vm = await expectStatus<Vm>(stack, 'GET', `/v1/vms/${item.id}`, undefined, 200);
+          const firstStep = vm.steps[0];
+          if (firstStep === undefined || vm.totalMs === null) continue;
+          samples.cloneTimelines.push({
+            requestedAtMs,
+            acceptedAtMs,
+            applyStartedAtMs: Date.parse(firstStep.at),
+            applyMs: vm.totalMs,
+            steps: vm.steps,
+            answeredAtMs: answeredAtMs[i] ?? Date.now(),
+          });
+        }
         await Promise.all(cloned.items.map((vm) => expectStatus(stack, 'DELETE', `/v1/vms/${vm.id}`, undefined, 200)));
         const prepared: PreparedRestore[] = [];
         for (let i = 0; i < cloneCount; i++) prepared.push(await floor.prepare(files, `clone-${round}-${i}`));
@@ -157,7 +185,6 @@ export async function measureSnapshots(
             ? `, ${cloneCount} clones ${samples.clonesMs.at(-1)?.toFixed(0)} ms vs alone ${samples.clonesFloorMs.at(-1)?.toFixed(0)} ms`
             : ''),
       );
-      await expectStatus(stack, 'DELETE', `/v1/snapshots/${snapshot.id}`, undefined, 204);
     }
     return snapshotFigures(
       samples,

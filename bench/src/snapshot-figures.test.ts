@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emptySnapshotSamples, snapshotFigures } from './snapshot-figures.js';
+import { cloneBreakdown, emptySnapshotSamples, snapshotFigures } from './snapshot-figures.js';
 
 const shape = { memoryMib: 256, cloneCount: 10 };
 
@@ -13,6 +13,7 @@ describe('snapshotFigures', () => {
         restoreFloorMs: [1_000, 900, 1_100],
         clonesMs: [6_000, 4_000, 5_000],
         clonesFloorMs: [2_000, 2_500, 3_000],
+        cloneTimelines: [],
       },
       shape,
       'measured',
@@ -33,5 +34,44 @@ describe('snapshotFigures', () => {
     expect(result.restore.p50).toBe(1_000);
     expect(result.restoreRatio).toBeNull();
     expect(result.clonesRatio).toBeNull();
+  });
+});
+
+describe('cloneBreakdown', () => {
+  it('splits each clone into the wait before its apply, the apply with its steps, and its guest, as medians', () => {
+    const clone = (applyStartedAtMs: number, applyMs: number, spawnMs: number, answeredAtMs: number) => ({
+      requestedAtMs: 1_000,
+      acceptedAtMs: 1_050,
+      applyStartedAtMs,
+      applyMs,
+      steps: [
+        { name: 'tap', durationMs: 50 },
+        { name: 'spawn', durationMs: spawnMs },
+      ],
+      answeredAtMs,
+    });
+    const parts = cloneBreakdown([
+      clone(1_100, 2_000, 700, 4_000),
+      clone(1_300, 3_000, 900, 6_000),
+      clone(1_200, 2_500, 800, 5_000),
+    ]);
+    expect(parts.count).toBe(3);
+    expect(parts.acceptP50Ms).toBe(50);
+    expect(parts.beforeApplyP50Ms).toBe(200);
+    expect(parts.applyP50Ms).toBe(2_500);
+    // 4,000 - 3,100, 6,000 - 4,300 and 5,000 - 3,700.
+    expect(parts.guestP50Ms).toBe(1_300);
+    expect(parts.stepsP50Ms).toEqual({ tap: 50, spawn: 800 });
+  });
+
+  it('has no figures without clones', () => {
+    expect(cloneBreakdown([])).toEqual({
+      count: 0,
+      acceptP50Ms: null,
+      beforeApplyP50Ms: null,
+      applyP50Ms: null,
+      guestP50Ms: null,
+      stepsP50Ms: {},
+    });
   });
 });

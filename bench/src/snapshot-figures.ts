@@ -1,4 +1,4 @@
-import { ratio, summarize, type Summary } from './stats.js';
+import { percentile, ratio, summarize, type Summary } from './stats.js';
 
 /** The guest of the snapshot figures. */
 export const snapshotMemoryMib = 256;
@@ -17,6 +17,71 @@ export interface SnapshotSamples {
   readonly clonesMs: readonly number[];
   /** As many QEMUs restoring the same files at once → every one answers. */
   readonly clonesFloorMs: readonly number[];
+  /** Where each clone's time went, every clone of every round. */
+  readonly cloneTimelines: readonly CloneTimeline[];
+}
+
+/**
+ * One clone's time from the bench's `POST /v1/vms` until it answered as itself (epoch
+ * milliseconds, one machine's clock): the Manager's start of its apply and the Agent's steps.
+ */
+export interface CloneTimeline {
+  readonly requestedAtMs: number;
+  /** When the `POST /v1/vms` (`?wait=false`) answered 202: the clones are admitted and recorded. */
+  readonly acceptedAtMs: number;
+  /** When the Manager began the clone's apply (its first step's `at`). */
+  readonly applyStartedAtMs: number;
+  /** The apply as the Manager timed it (`totalMs`): the Agent's steps and the round trips. */
+  readonly applyMs: number;
+  readonly steps: readonly { readonly name: string; readonly durationMs: number }[];
+  readonly answeredAtMs: number;
+}
+
+/** Medians over the clones of where their time went (milliseconds). */
+export interface CloneBreakdown {
+  readonly count: number;
+  /** The request until it answered 202: validation, placement, admission, the rows. */
+  readonly acceptP50Ms: number | null;
+  /** The request until the clone's apply began: the above, its transition to starting, the queue. */
+  readonly beforeApplyP50Ms: number | null;
+  readonly applyP50Ms: number | null;
+  /** The apply's end until the guest answered as itself: its MMDS poll and its new identity. */
+  readonly guestP50Ms: number | null;
+  /** Each step of the Agent's apply. */
+  readonly stepsP50Ms: Readonly<Record<string, number | null>>;
+}
+
+/** Medians of each part of the clones' timelines; null parts when there are none. */
+export function cloneBreakdown(timelines: readonly CloneTimeline[]): CloneBreakdown {
+  const stepNames = [...new Set(timelines.flatMap((t) => t.steps.map((step) => step.name)))];
+  return {
+    count: timelines.length,
+    acceptP50Ms: percentile(
+      timelines.map((t) => t.acceptedAtMs - t.requestedAtMs),
+      50,
+    ),
+    beforeApplyP50Ms: percentile(
+      timelines.map((t) => t.applyStartedAtMs - t.requestedAtMs),
+      50,
+    ),
+    applyP50Ms: percentile(
+      timelines.map((t) => t.applyMs),
+      50,
+    ),
+    guestP50Ms: percentile(
+      timelines.map((t) => t.answeredAtMs - (t.applyStartedAtMs + t.applyMs)),
+      50,
+    ),
+    stepsP50Ms: Object.fromEntries(
+      stepNames.map((name) => [
+        name,
+        percentile(
+          timelines.flatMap((t) => t.steps.filter((step) => step.name === name).map((step) => step.durationMs)),
+          50,
+        ),
+      ]),
+    ),
+  };
 }
 
 export interface SnapshotResult {
@@ -32,6 +97,7 @@ export interface SnapshotResult {
   readonly clonesFloor: Summary;
   /** Median of the clone rounds via Hearth / median of the same rounds with QEMU alone. */
   readonly clonesRatio: number | null;
+  readonly cloneBreakdown: CloneBreakdown;
   readonly note: string;
 }
 
@@ -42,6 +108,7 @@ export const emptySnapshotSamples: SnapshotSamples = {
   restoreFloorMs: [],
   clonesMs: [],
   clonesFloorMs: [],
+  cloneTimelines: [],
 };
 
 /** Medians (and the rest of each summary) and the two ratios against the floor. */
@@ -64,6 +131,7 @@ export function snapshotFigures(
     clones,
     clonesFloor,
     clonesRatio: ratio(clones.p50, clonesFloor.p50),
+    cloneBreakdown: cloneBreakdown(samples.cloneTimelines),
     note,
   };
 }

@@ -81,6 +81,16 @@ describe('bench report', () => {
           restoreFloorMs: [1_000],
           clonesMs: [6_000],
           clonesFloorMs: [4_000],
+          cloneTimelines: [
+            {
+              requestedAtMs: 0,
+              acceptedAtMs: 100,
+              applyStartedAtMs: 150,
+              applyMs: 3_000,
+              steps: [{ name: 'spawn', durationMs: 900 }],
+              answeredAtMs: 5_000,
+            },
+          ],
         },
         { memoryMib: 256, cloneCount: 10 },
         'measured',
@@ -96,10 +106,15 @@ describe('bench report', () => {
       clones_all_answering_p50_ms: 6_000,
       clones_floor_p50_ms: 4_000,
       clones_ratio: 1.5,
+      clone_accept_p50_ms: 100,
+      clone_before_apply_p50_ms: 150,
+      clone_apply_p50_ms: 3_000,
+      clone_guest_p50_ms: 1_850,
+      clone_steps_p50_ms: { spawn: 900 },
     });
-    expect(renderText(results, json)).toMatch(
-      /restore → answering p50 1200\.0 ms, QEMU alone 1000\.0 ms, ratio 1\.200 \(target ≤ 1\.2\)/,
-    );
+    const text = renderText(results, json);
+    expect(text).toMatch(/restore → answering p50 1200\.0 ms, QEMU alone 1000\.0 ms, ratio 1\.200 \(target ≤ 1\.2\)/);
+    expect(text).toMatch(/a clone, p50 of 1: accepted 100\.0 ms, its apply began 150\.0 ms, apply 3000\.0 ms \(spawn 900\.0\)/);
   });
 
   it('prints the creates with networking on against their floor, with both ratios', () => {

@@ -15,6 +15,7 @@ import type { HostId, ImageId, SnapshotId, VmId } from '../../domain/ids.js';
 import type { Image, ImageKind } from '../../domain/image.js';
 import type { HostAllocation } from '../../domain/placement.js';
 import { whyNotChanged, whyNotUpdated } from '../../domain/vm-errors.js';
+import { whyVmNotDeletable } from '../../domain/vm-deletion.js';
 import { egressChangeMessage } from '../../domain/egress.js';
 import { rateLimitsChangeMessage } from '../../domain/rate-limits.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
@@ -187,6 +188,25 @@ export class InMemoryVmRepository implements VmRepository {
     if (vm === undefined || vm.state !== change.from || !isVersionOk) throw whyNotChanged(id, change, vm);
     const path = [change.from, ...(change.via ?? []), change.to];
     if (change.pendingRestore != null) this.store.assertRestorable(change.pendingRestore.snapshotId);
+    if (change.to === 'deleting') {
+      const snapshots = [...this.store.snapshots.values()]
+        .filter((snapshot) => snapshot.vmId === id && snapshot.state === 'ready')
+        .sort((a, b) => a.id.localeCompare(b.id));
+      const refusal = whyVmNotDeletable(
+        id,
+        await Promise.all(
+          snapshots.map(async (snapshot) => ({
+            snapshotId: snapshot.id,
+            awaitingVmIds: await this.listAwaitingRestore(snapshot.id),
+            templateIds: [...this.store.templates.values()]
+              .filter((template) => template.snapshotId === snapshot.id)
+              .map((template) => template.id)
+              .sort(),
+          })),
+        ),
+      );
+      if (refusal !== undefined) throw refusal;
+    }
     const mapped = mappedSnapshotAfter(path, change.mappedSnapshotId);
     const updated: Vm = {
       ...vm,

@@ -102,9 +102,19 @@ export class InMemorySnapshotRepository implements SnapshotRepository {
   async listExpired(at: Date, limit: number): Promise<Snapshot[]> {
     return [...this.store.snapshots.values()]
       .filter((s) => s.expiresAt !== null && s.expiresAt.getTime() <= at.getTime() && s.state !== 'creating')
+      .filter((s) => !this.expiryHeldBy.has(s.id) || !this.isStillHeld(s.id))
       .sort((a, b) => a.expiresAt!.getTime() - b.expiresAt!.getTime() || (a.id < b.id ? -1 : 1))
       .slice(0, limit)
       .map((s) => structuredClone(s));
+  }
+
+  /** Whatever would keep its removal waiting: holders, or a diff on top of it. */
+  private isStillHeld(id: SnapshotId): boolean {
+    const holders = this.store.holdersOf(id);
+    return (
+      holders.vmIds.length + holders.mergeIds.length + holders.templateIds.length > 0 ||
+      [...this.store.snapshots.values()].some((other) => other.parentId === id)
+    );
   }
 
   async holdExpiry(id: SnapshotId, heldBy: string, at: Date, message: string): Promise<boolean> {

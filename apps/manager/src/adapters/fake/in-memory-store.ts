@@ -11,6 +11,7 @@ import {
   type SnapshotHolders,
 } from '../../domain/snapshot.js';
 import type { Template } from '../../domain/template.js';
+import { snapshotGoingWithItsVm } from '../../domain/vm-deletion.js';
 import { guestMacSerialRange, type Vm } from '../../domain/vm.js';
 import type { AddressLease } from '../../domain/address-lease.js';
 
@@ -68,11 +69,15 @@ export class Store {
     }
   }
 
-  /** Like the snapshot row's lock taken by a write that records VMs restoring it: it must be there, and ready. */
+  /**
+   * Like the snapshot row's lock taken by a write that records VMs restoring it: it must be there,
+   * ready, and its VM not being deleted.
+   */
   assertRestorable(id: SnapshotId): void {
     const snapshot = this.snapshots.get(id);
     if (snapshot === undefined) throw snapshotNotFound(id);
     if (snapshot.state !== 'ready') throw snapshotNotReady(snapshot, 'only a ready snapshot can be restored');
+    if (this.vms.get(snapshot.vmId)?.state === 'deleting') throw snapshotGoingWithItsVm(id);
   }
 
   /**

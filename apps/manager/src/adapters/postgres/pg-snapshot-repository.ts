@@ -191,6 +191,46 @@ export class PgSnapshotRepository implements SnapshotRepository {
         .selectAll()
         .where('expires_at', '<=', at)
         .where('state', '!=', 'creating')
+        // One whose removal was held (expiry_held_by) is skipped while the hold still stands: the
+        // same holders as holdersOf, and diffs on top of it, each an index lookup.
+        .where((eb) =>
+          eb.or([
+            eb('expiry_held_by', 'is', null),
+            eb.not(
+              eb.or([
+                eb.exists(
+                  eb
+                    .selectFrom('vms')
+                    .select('vms.id')
+                    .where((vm) =>
+                      vm.or([
+                        vm.and([vm('vms.snapshot_id', '=', vm.ref('snapshots.id')), vm('vms.total_ms', 'is', null)]),
+                        vm('vms.restore_snapshot_id', '=', vm.ref('snapshots.id')),
+                        vm('vms.mapped_snapshot_id', '=', vm.ref('snapshots.id')),
+                      ]),
+                    ),
+                ),
+                eb.exists(
+                  eb
+                    .selectFrom('snapshots as other')
+                    .select('other.id')
+                    .where((other) =>
+                      other.or([
+                        other('other.parent_id', '=', other.ref('snapshots.id')),
+                        other.and([
+                          other('other.merged_from', '=', other.ref('snapshots.id')),
+                          other('other.state', '=', 'creating'),
+                        ]),
+                      ]),
+                    ),
+                ),
+                eb.exists(
+                  eb.selectFrom('templates').select('templates.id').where('templates.snapshot_id', '=', eb.ref('snapshots.id')),
+                ),
+              ]),
+            ),
+          ]),
+        )
         .orderBy('expires_at')
         .orderBy('id')
         .limit(limit)

@@ -14,6 +14,7 @@ import type { HostAllocation } from '../../domain/placement.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import { guestMacOf, mappedSnapshotAfter, type FailureReason, type Vm, type VmStep } from '../../domain/vm.js';
 import { snapshotNotFound, snapshotNotReady, type SnapshotState } from '../../domain/snapshot.js';
+import { snapshotGoingWithItsVm, whyVmNotDeletable } from '../../domain/vm-deletion.js';
 import type { Database } from './database.js';
 import { translated, translateDatabaseError } from './database-errors.js';
 import { ofProjects } from './project-filter.js';
@@ -247,6 +248,14 @@ export class PgVmRepository implements VmRepository {
    */
   async transition(id: VmId, change: VmStateChange): Promise<Vm> {
     const restoring = change.pendingRestore?.snapshotId;
+    if (change.to === 'deleting') {
+      return translated(() =>
+        this.db.transaction().execute(async (trx) => {
+          await assertDeletable(trx, id);
+          return this.transitionIn(trx, id, change);
+        }),
+      );
+    }
     if (restoring === undefined) return this.transitionIn(this.db, id, change);
     // A restore recorded holds its snapshot's row meanwhile, as clones do (see insertAll).
     return translated(() =>
@@ -651,11 +660,63 @@ function toVm(row: Selectable<VmsTable>): Vm {
  * sees their VMs.
  */
 async function holdSnapshot(trx: Transaction<ManagerDatabase>, id: SnapshotId): Promise<void> {
-  const snapshot = await trx.selectFrom('snapshots').select(['id', 'state']).where('id', '=', id).forShare().executeTakeFirst();
+  const snapshot = await trx
+    .selectFrom('snapshots')
+    .select(['id', 'state', 'vm_id'])
+    .where('id', '=', id)
+    .forShare()
+    .executeTakeFirst();
   if (snapshot === undefined) throw snapshotNotFound(id);
   if (snapshot.state !== 'ready') {
     throw snapshotNotReady({ id, state: snapshot.state as SnapshotState }, 'only a ready snapshot can be restored');
   }
+  // Read after the lock: a VM that became `deleting` checked its snapshots' holders under it.
+  const vm = await trx.selectFrom('vms').select('state').where('id', '=', snapshot.vm_id).executeTakeFirst();
+  if (vm?.state === 'deleting') throw snapshotGoingWithItsVm(id);
+}
+
+/**
+ * Refuses a VM whose ready snapshots are still needed (see `whyVmNotDeletable`), with the rows of
+ * those snapshots locked (FOR UPDATE) until the transaction ends: a write that records a clone or a
+ * restore of one holds the row FOR SHARE (`holdSnapshot`), a template that carries one its key
+ * (foreign key), so each waits for the other and the checks here see every such VM and template.
+ */
+async function assertDeletable(trx: Transaction<ManagerDatabase>, vmId: VmId): Promise<void> {
+  const snapshots = await trx
+    .selectFrom('snapshots')
+    .select('id')
+    .where('vm_id', '=', vmId)
+    .where('state', '=', 'ready')
+    .orderBy('id')
+    .forUpdate()
+    .execute();
+  if (snapshots.length === 0) return;
+  const ids = snapshots.map((snapshot) => snapshot.id);
+  const awaiting = await trx
+    .selectFrom('vms')
+    .select(['id', 'snapshot_id', 'restore_snapshot_id', 'total_ms'])
+    .where((eb) =>
+      eb.or([eb.and([eb('snapshot_id', 'in', ids), eb('total_ms', 'is', null)]), eb('restore_snapshot_id', 'in', ids)]),
+    )
+    .orderBy('id')
+    .execute();
+  const templates = await trx
+    .selectFrom('templates')
+    .select(['id', 'snapshot_id'])
+    .where('snapshot_id', 'in', ids)
+    .orderBy('id')
+    .execute();
+  const refusal = whyVmNotDeletable(
+    vmId,
+    ids.map((id) => ({
+      snapshotId: id as SnapshotId,
+      awaitingVmIds: awaiting
+        .filter((vm) => vm.restore_snapshot_id === id || (vm.snapshot_id === id && vm.total_ms === null))
+        .map((vm) => vm.id as VmId),
+      templateIds: templates.filter((template) => template.snapshot_id === id).map((template) => template.id as TemplateId),
+    })),
+  );
+  if (refusal !== undefined) throw refusal;
 }
 
 /**

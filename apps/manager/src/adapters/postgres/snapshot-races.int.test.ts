@@ -4,6 +4,7 @@ import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/
 import type { UseCaseDependencies } from '../../application/dependencies.js';
 import { acceptClones } from '../../application/use-cases/clone-vms.js';
 import { createVm } from '../../application/use-cases/create-vm.js';
+import { deleteVm } from '../../application/use-cases/delete-vm.js';
 import { acceptRestore } from '../../application/use-cases/restore-vm.js';
 import { createSnapshot, deleteSnapshot, mergeSnapshot } from '../../application/use-cases/snapshots.js';
 import { everyProject } from '../../domain/access.js';
@@ -18,7 +19,8 @@ import { createPgRepositories } from './pg-repositories.js';
 
 /**
  * A snapshot's delete against a clone of it, against a restore in place to it, and a diff's delete
- * against a merge of its chain, asked at the same moment, round after round, through the real use cases on PostgreSQL (two Managers, each its
+ * against a merge of its chain, and the delete of a snapshot's VM against a clone of the snapshot,
+ * asked at the same moment, round after round, through the real use cases on PostgreSQL (two Managers, each its
  * own connection pool, as two replicas are) and on PGlite, with simulated Agents. Each round must
  * end in one of the two consistent outcomes: the clone (or restore) recorded and the delete
  * refused with SNAPSHOT_IN_USE, or the snapshot gone and the clone (or restore, or merge) refused.
@@ -40,6 +42,9 @@ function codeOf(outcome: PromiseSettledResult<unknown>): string {
 
 /** A clone's refusal of a snapshot that is gone: before it looked (400, body/snapshotId), or once it held the row (404). */
 const goneForClone = new Set(['VALIDATION_FAILED', 'SNAPSHOT_NOT_FOUND']);
+
+/** A clone's refusal of a snapshot whose VM is being deleted (the snapshot goes with it), or is gone. */
+const vmGoneForClone = new Set([...goneForClone, 'SNAPSHOT_NOT_READY']);
 
 function racesOn(
   open: () => Promise<{ readonly managers: readonly UseCaseDependencies[]; readonly close: () => Promise<void> }>,
@@ -116,6 +121,32 @@ function racesOn(
       else expect(waiting, `round ${round}`).toHaveLength(1);
     }
     console.log(JSON.stringify({ cloneAgainstDelete: Object.fromEntries(outcomes) }));
+  }, 120_000);
+
+  it(`a clone and the delete of its snapshot's VM at once: one of them wins, ${rounds} rounds out of ${rounds}`, async () => {
+    const outcomes = new Map<string, number>();
+    for (let round = 0; round < rounds; round += 1) {
+      const [cloning, deleting] = round % 2 === 0 ? managers : [...managers].reverse();
+      const { vmId, snapshotId } = await snapshotted(cloning!);
+      const [clone, removal] = await Promise.allSettled([
+        acceptClones(cloning!, { name: `race-vm-clone-${round}`, project: 'default', snapshotId }),
+        jitter().then(() => deleteVm(deleting!, vmId)),
+      ]);
+      const outcome = `clone ${codeOf(clone)}, delete ${codeOf(removal)}`;
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      const isCloned = clone.status === 'fulfilled' && codeOf(removal) === 'SNAPSHOT_IN_USE';
+      const isDeleted = removal.status === 'fulfilled' && vmGoneForClone.has(codeOf(clone));
+      expect(isCloned || isDeleted, `round ${round}: ${outcome}`).toBe(true);
+      const waiting = await waitingOn(cloning!, snapshotId);
+      if (isDeleted) {
+        expect(await cloning!.snapshots.findById(snapshotId), `round ${round}`).toBeUndefined();
+        expect(waiting, `round ${round}: clones of a deleted VM's snapshot`).toEqual([]);
+      } else {
+        expect(await cloning!.vms.findById(vmId), `round ${round}`).toMatchObject({ state: 'running' });
+        expect(waiting, `round ${round}`).toHaveLength(1);
+      }
+    }
+    console.log(JSON.stringify({ cloneAgainstVmDelete: Object.fromEntries(outcomes) }));
   }, 120_000);
 
   it(`a restore in place and the delete of its snapshot at once: one of them wins, ${rounds} rounds out of ${rounds}`, async () => {

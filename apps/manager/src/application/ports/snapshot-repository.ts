@@ -59,7 +59,12 @@ export interface SnapshotRepository {
    * and what `snapshotHeld` says while VMs or templates hold it.
    */
   delete(id: SnapshotId, at: Date, options?: { readonly isExpiry?: boolean }): Promise<RemovedSnapshot>;
-  /** Snapshots past their expiry at `at` (not those being taken), oldest expiry first, at most `limit`. */
+  /**
+   * Snapshots past their expiry at `at` (not those being taken), oldest expiry first, at most
+   * `limit`; not those whose removal was held (`holdExpiry`) while what held it still does (VMs or
+   * merges that need it, templates that carry it, diffs on top of it), so held ones never keep
+   * newer expiries waiting.
+   */
   listExpired(at: Date, limit: number): Promise<Snapshot[]>;
   /**
    * Records that the snapshot's removal at expiry waits (`heldBy`: the error code saying why) with a

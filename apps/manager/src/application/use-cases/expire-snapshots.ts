@@ -7,7 +7,10 @@ type Deps = Pick<UseCaseDependencies, 'snapshots' | 'hosts' | 'agents' | 'clock'
 /** At most this many expired snapshots are looked at per pass; the others wait for the next. */
 export const expiredPerPass = 500;
 
-/** What one pass did: snapshots removed, and those kept because something still holds them. */
+/**
+ * What one pass did: snapshots removed, and those it found held (kept because something still
+ * holds them; those already known to be held are skipped until the hold ends).
+ */
 export interface ExpiryReport {
   readonly removed: number;
   readonly held: number;
@@ -21,7 +24,7 @@ const holdingCodes: ReadonlySet<string> = new Set(['SNAPSHOT_IN_USE', 'SNAPSHOT_
  * `snapshot.expired` and `snapshot.deleted`, then the files on its host and its copies on the
  * others), for the reconciler's leader on each pass. One that a VM still needs (a restore still to
  * load it, a VMM that maps its memory) or a template carries is kept: `snapshot.expiry_held` says
- * why, once per reason, and each later pass tries again. `isLeading` is asked before each removal,
+ * why, once per reason, and later passes skip it (`listExpired`) until what held it lets go. `isLeading` is asked before each removal,
  * so a reconciler that lost the lead stops.
  */
 export async function expireSnapshots(deps: Deps, isLeading: () => boolean = () => true): Promise<ExpiryReport> {
