@@ -148,7 +148,12 @@ export async function runAgent(): Promise<void> {
   const ipBatch = new IpBatch({ netns: config.netns });
   const network = new LinuxHostNetwork(runner, { netns: config.netns, batch: ipBatch });
   const nftSession = new NftSession({ prefix: config.netns ? ['ip', 'netns', 'exec', config.netns] : [] });
-  const firewall = new NftHostFirewall(runner, { netns: config.netns, session: nftSession });
+  const firewall = new NftHostFirewall(runner, {
+    netns: config.netns,
+    session: nftSession,
+    // /proc/sys/net answers for the Agent's own namespace: read without a fork when the links live there.
+    forwardingFile: config.netns ? null : '/proc/sys/net/ipv4/ip_forward',
+  });
   const context: AgentContext = {
     network,
     firewall,

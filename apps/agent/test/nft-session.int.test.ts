@@ -136,7 +136,7 @@ describe.skipIf(skip !== undefined)(`NftSession${skip === undefined ? '' : ` (sk
 describe.skipIf(skip !== undefined)(
   `NftHostFirewall in its own namespace${skip === undefined ? '' : ` (skipped: ${skip})`}`,
   () => {
-    it('reads IPv4 forwarding without a fork, as sysctl reads it', async () => {
+    it('reads IPv4 forwarding from the file it is given without a fork, as sysctl reads it, and through sysctl otherwise', async () => {
       const runner = new CountingRunner();
       const { stdout } = await new ExecFileCommandRunner().run(['sysctl', '-n', 'net.ipv4.ip_forward']);
 
@@ -149,8 +149,12 @@ describe.skipIf(skip !== undefined)(
         const off = await new NftHostFirewall(runner, { forwardingFile: file }).isForwardingEnabled();
 
         expect([on, off]).toEqual([true, false]);
-        expect(await new NftHostFirewall(runner).isForwardingEnabled()).toBe(stdout.trim() === '1');
+        const procFile = { forwardingFile: '/proc/sys/net/ipv4/ip_forward' };
+        expect(await new NftHostFirewall(runner, procFile).isForwardingEnabled()).toBe(stdout.trim() === '1');
         expect(runner.count).toBe(0);
+        // Without the file (a runner that may enter another namespace), sysctl runs through the runner.
+        expect(await new NftHostFirewall(runner).isForwardingEnabled()).toBe(stdout.trim() === '1');
+        expect(runner.count).toBe(1);
       } finally {
         await rm(directory, { recursive: true, force: true });
       }

@@ -125,21 +125,25 @@ export class NftHostFirewall implements HostFirewall {
   /** Where reads and scripts go instead of a fork of `nft` each, when set. */
   private readonly session: NftSession | null;
 
-  /** `net.ipv4.ip_forward` of the Agent's own namespace. */
-  private readonly forwardingFile: string;
+  /** `net.ipv4.ip_forward` read as a file, when the links live in the reader's own namespace. */
+  private readonly forwardingFile: string | null;
 
   constructor(
     private readonly runner: CommandRunner,
     options: {
       readonly netns?: string | null;
       readonly session?: NftSession;
-      /** Default `/proc/sys/net/ipv4/ip_forward`. */
-      readonly forwardingFile?: string;
+      /**
+       * Read IPv4 forwarding from this file (`/proc/sys/net/ipv4/ip_forward`) instead of a `sysctl`
+       * fork. Only for links in the Agent's own namespace: `/proc/sys/net` answers for the reader's
+       * namespace, which a runner that enters another one (a prefix of its own) is not in.
+       */
+      readonly forwardingFile?: string | null;
     } = {},
   ) {
     this.prefix = options.netns ? ['ip', 'netns', 'exec', options.netns] : [];
     this.session = options.session ?? null;
-    this.forwardingFile = options.forwardingFile ?? '/proc/sys/net/ipv4/ip_forward';
+    this.forwardingFile = options.forwardingFile ?? null;
   }
 
   /** The `ip` table and the `bridge` table of that name: nothing else is read. */
@@ -182,9 +186,7 @@ export class NftHostFirewall implements HostFirewall {
   }
 
   async isForwardingEnabled(): Promise<boolean> {
-    // /proc/sys/net answers for the reader's own namespace: read without a fork when that is the
-    // namespace the links live in.
-    if (this.prefix.length === 0) return readProcFile(this.forwardingFile).trim() === '1';
+    if (this.forwardingFile !== null) return readProcFile(this.forwardingFile).trim() === '1';
     const { stdout } = await this.runner.run([...this.prefix, 'sysctl', '-n', 'net.ipv4.ip_forward']);
     return stdout.trim() === '1';
   }
