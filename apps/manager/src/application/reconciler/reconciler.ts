@@ -1,4 +1,4 @@
-import type { AgentVm, Inventory } from '@hearth/contracts';
+import { holdsRuntimeResources, type AgentVm, type Inventory } from '@hearth/contracts';
 import { isAppError } from '@hearth/errors';
 import type { Host, HostStatus } from '../../domain/host.js';
 import type { HostId, VmId } from '../../domain/ids.js';
@@ -42,8 +42,6 @@ export interface ResyncReport {
   readonly orphansRemoved: number;
   readonly vmsQueued: number;
 }
-
-const runtimeKinds = new Set(['process', 'tap', 'socket', 'fifo']);
 
 /**
  * Hosts whose inventory a resync reads at once. Every host at once meant, at 1,000 hosts, 1,000 TLS
@@ -354,7 +352,7 @@ function observationOf(agentVm: AgentVm | undefined): VmObservation {
   if (agentVm === undefined) return { vmmState: 'no_record', holdsRuntimeResources: false };
   return {
     vmmState: agentVm.vmmState,
-    holdsRuntimeResources: agentVm.resources.some((resource) => runtimeKinds.has(resource.kind)),
+    holdsRuntimeResources: agentVm.holdsRuntimeResources ?? holdsRuntimeResources(agentVm.resources),
     vmmExit: agentVm.vmmExit,
     egress: agentVm.egress,
     rateLimits: agentVm.rateLimits,
