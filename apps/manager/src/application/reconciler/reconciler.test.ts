@@ -583,6 +583,30 @@ describe('Reconciler', () => {
     expect(mostInFlight).toBe(inventoryReadsInFlight);
   });
 
+  it('reads inventories without their resource lists, and still restarts a VM whose VMM is gone', async () => {
+    const { world, reconciler, host, vm } = await setUp();
+    const read = world.agents.inventory.bind(world.agents);
+    const queries: unknown[] = [];
+    world.agents.inventory = async (target, query) => {
+      queries.push(query);
+      return read(target, query);
+    };
+    world.agents.killVmm(host.addr, vm.id);
+    expect(await reconciler.resync()).toMatchObject({ hostsWithoutInventory: 0, vmsQueued: 1 });
+    await reconciler.idle();
+    expect(queries).toEqual([{ resources: 'none' }, { resources: 'none' }]);
+    expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);
+  });
+
+  it('lets the event loop turn while it compares what it read, so a heartbeat is not held until it ends', async () => {
+    const { reconciler } = await setUp();
+    const order: string[] = [];
+    const resync = reconciler.resync().then(() => order.push('resync done'));
+    setImmediate(() => order.push('another turn of the event loop'));
+    await resync;
+    expect(order).toEqual(['another turn of the event loop', 'resync done']);
+  });
+
   it('queues on resync only the VMs a reconcile would change', async () => {
     const { reconciler, vm, world, host } = await setUp();
     const others: Vm[] = [];
