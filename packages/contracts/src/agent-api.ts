@@ -273,6 +273,14 @@ export const HostResource = Type.Object({
 });
 export type HostResource = Static<typeof HostResource>;
 
+/** The kinds of resource a VM holds only while its VMM runs or is about to: a VM holding none can be started again. */
+export const runtimeResourceKinds: ReadonlySet<ResourceKind> = new Set<ResourceKind>(['process', 'tap', 'socket', 'fifo']);
+
+/** Whether any of the resources is a runtime one (see `runtimeResourceKinds`). */
+export function holdsRuntimeResources(resources: readonly Pick<HostResource, 'kind'>[]): boolean {
+  return resources.some((resource) => runtimeResourceKinds.has(resource.kind));
+}
+
 /**
  * `unreadable`: the Agent holds the VM's directory but cannot read its record; it leaves all of it
  * in place (and refuses changes with VM_RECORD_UNREADABLE) until an operator repairs the record.
@@ -295,7 +303,13 @@ export const AgentVm = Type.Object({
   tapName: Type.Union([Type.String(), Type.Null()]),
   socketPath: Type.Union([Type.String(), Type.Null()]),
   rootfsPath: Type.Union([Type.String(), Type.Null()]),
+  /** Empty in an inventory read with `?resources=none` (see `InventoryQuery`). */
   resources: Type.Array(HostResource),
+  /**
+   * In the inventory: whether the VM holds runtime resources (see `runtimeResourceKinds`), which
+   * its `resources` show too unless they were left out. Absent from older Agents.
+   */
+  holdsRuntimeResources: Type.Optional(Type.Boolean()),
   /**
    * How the VMM ended, when `vmmState` is `exited` and this Agent saw it end: its exit code (0
    * after a reboot from inside the guest) or the signal that ended it. Absent when unknown.
@@ -486,6 +500,17 @@ export const SnapshotCopyEntry = Type.Object({
   directory: Type.String(),
 });
 export type SnapshotCopyEntry = Static<typeof SnapshotCopyEntry>;
+
+/**
+ * `GET /inventory?resources=none` leaves out each VM's resource list (about nine tenths of an
+ * inventory's bytes), for a reader that compares only states, whether runtime resources are held
+ * (`holdsRuntimeResources`), egress, rate limits and snapshots, as the Manager's reconciler does.
+ */
+export const InventoryQuery = Type.Object(
+  { resources: Type.Optional(Type.Union([Type.Literal('all'), Type.Literal('none')])) },
+  { additionalProperties: false },
+);
+export type InventoryQuery = Static<typeof InventoryQuery>;
 
 export const Inventory = Type.Object({
   hostName: Type.String(),

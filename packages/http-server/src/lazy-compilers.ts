@@ -25,13 +25,37 @@ export function lazyValidatorCompiler(compile: FastifySchemaCompiler<unknown>): 
   };
 }
 
+type Serialize = (data: unknown) => string;
+
+/**
+ * Serializers compiled in this process, by response schema object, for servers without shared
+ * schemas (`addSchema`) and with the same serializer options: a serializer depends on nothing else,
+ * so many servers of one process (the scale harness runs hundreds of Agent apps in one) compile each
+ * route's response schema once instead of once per server.
+ */
+const compiledSerializers = new Map<string, WeakMap<object, Serialize>>();
+
 /** Fastify's own serializer factory (fast-json-stringify), compiling each response schema on first use. */
 export const lazySerializerFactory: SerializerSelector.SerializerFactory = (externalSchemas, options) => {
   const compile = SerializerSelector()(externalSchemas, options);
+  const isShareable = externalSchemas === undefined || externalSchemas === null || Object.keys(externalSchemas).length === 0;
+  const optionsKey = JSON.stringify(options ?? {});
+  let shared = compiledSerializers.get(optionsKey);
+  if (isShareable && shared === undefined) {
+    shared = new WeakMap();
+    compiledSerializers.set(optionsKey, shared);
+  }
   return (route) => {
-    let serialize: ((data: unknown) => string) | undefined;
+    let serialize: Serialize | undefined;
     return (data: unknown) => {
-      serialize ??= compile(route);
+      if (serialize === undefined) {
+        const schema = route.schema as object;
+        serialize = isShareable ? shared?.get(schema) : undefined;
+        if (serialize === undefined) {
+          serialize = compile(route) as Serialize;
+          if (isShareable) shared?.set(schema, serialize);
+        }
+      }
       return serialize(data);
     };
   };

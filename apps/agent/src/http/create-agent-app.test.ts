@@ -3,7 +3,7 @@ import { createLogger, type HttpServer } from '@hearth/http-server';
 import { createFakeAgent, type FakeAgent } from '../adapters/fake/fake-agent-context.js';
 import { FakeHostProbe } from '../adapters/fake/fake-host-probe.js';
 import { testSpec, testVmId } from '../adapters/fake/fake-fixtures.js';
-import { clusterIdHeader, consoleLogMaxBytes } from '@hearth/contracts';
+import { clusterIdHeader, consoleLogMaxBytes, type Inventory } from '@hearth/contracts';
 import { consoleLogCapBytes } from '../application/use-cases/read-console-log.js';
 import { InMemoryAgentIdentityStore } from '../adapters/fake/in-memory-agent-identity-store.js';
 import { ClusterMembership } from '../application/cluster/cluster-membership.js';
@@ -328,6 +328,22 @@ describe('Agent HTTP API', () => {
     expect(health.json()).toMatchObject({ status: 'ok', hostName: 'host-a', facts: { spawnMode: 'direct' } });
     expect(capacity.json()).toEqual({ cpuCount: 4, memoryMibTotal: 8192, memoryMibAvailable: 6144, vmCount: 1 });
     expect(inventory.json().vms.map((vm: { vmId: string }) => vm.vmId)).toEqual([testVmId]);
+  });
+
+  it("leaves each VM's resource list out of the inventory with ?resources=none, saying whether runtime ones are held", async () => {
+    const { app } = build();
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+
+    const full = (await app.inject({ method: 'GET', url: '/agent/v1/inventory' })).json<Inventory>();
+    const narrow = await app.inject({ method: 'GET', url: '/agent/v1/inventory?resources=none' });
+
+    expect(narrow.statusCode).toBe(200);
+    const [fullVm] = full.vms;
+    expect(fullVm?.resources.map((resource) => resource.kind)).toEqual(expect.arrayContaining(['process', 'tap']));
+    expect(narrow.json<Inventory>().vms).toEqual([{ ...fullVm, resources: [], holdsRuntimeResources: true }]);
+    expect(narrow.body.length).toBeLessThan(JSON.stringify(full).length / 2);
+    const refused = await app.inject({ method: 'GET', url: '/agent/v1/inventory?resources=some' });
+    expect(refused.statusCode).toBe(400);
   });
 
   it('runs a single step: POST rootfs with an unknown field is refused', async () => {

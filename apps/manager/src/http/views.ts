@@ -54,18 +54,43 @@ export function hostView({ host, status, allocated }: HostOverview): Static<type
 }
 
 export function vmView(vm: Vm): Static<typeof VmView> {
-  // User data may hold secrets: only the guest reads it back (through MMDS).
-  const { userData: _userData, ...shown } = vm;
+  // Field by field, without copying the nested values (network, ports, rate limits, failure): a
+  // view is only serialized, and a list page makes 100 of them (ADR 0019). User data may hold
+  // secrets: only the guest reads it back (through MMDS).
   return {
-    ...shown,
-    network: vm.network === null ? null : { ...vm.network, dnsServers: [...vm.network.dnsServers] },
-    ports: vm.ports.map((port) => ({ ...port })),
-    rateLimits: structuredClone(vm.rateLimits),
-    failureReason: vm.failureReason === null ? null : { ...vm.failureReason },
+    id: vm.id,
+    name: vm.name,
+    project: vm.project,
+    state: vm.state,
+    hostId: vm.hostId,
+    vcpuCount: vm.vcpuCount,
+    memoryMib: vm.memoryMib,
+    kernelImageId: vm.kernelImageId,
+    rootfsImageId: vm.rootfsImageId,
+    kernelPath: vm.kernelPath,
+    rootfsPath: vm.rootfsPath,
+    bootArgs: vm.bootArgs,
+    guestMac: vm.guestMac,
+    // Readonly in the record; the serializer only reads them.
+    network: vm.network as Static<typeof VmView>['network'],
+    egress: vm.egress,
+    ports: vm.ports as Static<typeof VmView>['ports'],
+    sharedNetwork: vm.sharedNetwork,
+    rateLimits: vm.rateLimits,
+    isMetricsEnabled: vm.isMetricsEnabled,
+    failureReason: vm.failureReason,
     steps: vm.steps.map((step) => ({ name: step.name, durationMs: step.durationMs, at: step.at.toISOString() })),
+    totalMs: vm.totalMs,
     createdAt: vm.createdAt.toISOString(),
     updatedAt: vm.updatedAt.toISOString(),
+    version: vm.version,
+    observedState: vm.observedState,
     observedAt: vm.observedAt === null ? null : vm.observedAt.toISOString(),
+    restartPolicy: vm.restartPolicy,
+    templateId: vm.templateId,
+    templateVersion: vm.templateVersion,
+    restoredFrom: vm.restoredFrom,
+    pendingRestore: vm.pendingRestore,
   };
 }
 

@@ -4,7 +4,8 @@ import { AppError } from '@hearth/errors';
 import type { HttpServer } from '@hearth/http-server';
 import { waitFor } from '@hearth/testkit';
 import { buildTestApp } from '../testing/test-app.js';
-import { createWorld, type World } from '../testing/world.js';
+import { agentAuthorization, createWorld, type World } from '../testing/world.js';
+import { secretHash } from '../domain/secret-hash.js';
 
 let world: World;
 let app: HttpServer;
@@ -209,6 +210,7 @@ describe('snapshot fingerprints and placement', () => {
     });
     const current = (await world.deps.hosts.findById(host.id))!;
     await world.deps.hosts.recordHeartbeat(host.id, {
+      credentialSecretHash: secretHash(agentAuthorization(host.agentId).slice('Bearer '.length)),
       capacity: current.capacity,
       facts: { ...current.facts, kernelRelease: '6.12.0-1-amd64' },
       at: world.clock.now(),

@@ -2,20 +2,32 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.js';
 import type { Host } from '../domain/host.js';
 import { codeOf } from './rejections.js';
-import { at, t0, repositoryTestBed, type Repositories, type RepositoryHarness } from './repository-test-bed.js';
-import { agentIdFor, hostCapacity, hostFacts } from './world.js';
+import { at, t0, repositoryTestBed, type RepositoryHarness } from './repository-test-bed.js';
+import type { TrustRepositoryHarness } from './trust-repository-contract.js';
+import { agentIdFor, credentialOf, hostCapacity, hostFacts } from './world.js';
+
+type HostHarness = RepositoryHarness & Pick<TrustRepositoryHarness, 'trust'>;
 
 /** The behaviour every HostRepository shares: run against the fake, PGlite and PostgreSQL. */
-export function describeHostRepositoryContract(name: string, open: () => Promise<RepositoryHarness>): void {
+export function describeHostRepositoryContract(name: string, open: () => Promise<HostHarness>): void {
   describe(`host repository contract: ${name}`, () => {
     const bed = repositoryTestBed(open);
     const { host, vm } = bed;
-    let repos: Repositories;
+    let repos: HostHarness;
     let ids: SequentialIdGenerator;
 
     beforeEach(() => {
       ({ repos, ids } = bed);
     });
+
+    /** The Agent of `agentId` joins; answers its credential's secret hash. */
+    async function joined(agentId: string): Promise<string> {
+      const tokenHash = `join-${agentId}`;
+      await repos.trust.createJoinToken({ id: `jt_${agentId}`, tokenHash, createdAt: t0, expiresAt: at(3600) });
+      const credentialSecretHash = `secret-hash-of-${agentId}`;
+      await repos.trust.join({ tokenHash, at: t0, credential: { ...credentialOf(agentId), secretHash: credentialSecretHash } });
+      return credentialSecretHash;
+    }
 
     it('registers a new host under the given id', async () => {
       const created = await host();
@@ -156,11 +168,13 @@ export function describeHostRepositoryContract(name: string, open: () => Promise
 
     it('records a heartbeat with the new capacity', async () => {
       const h = await host();
-      const { host: beat, hasRecovered } = await repos.hosts.recordHeartbeat(h.id, {
+      const recorded = await repos.hosts.recordHeartbeat(h.id, {
+        credentialSecretHash: await joined(h.agentId!),
         capacity: hostCapacity({ vmCount: 3 }),
         facts: hostFacts(),
         at: at(5),
       });
+      const { host: beat, hasRecovered } = recorded!;
       expect(beat.lastHeartbeatAt).toEqual(at(5));
       expect(hasRecovered).toBe(false);
       expect((await repos.hosts.findById(h.id))?.capacity.vmCount).toBe(3);
@@ -186,11 +200,13 @@ export function describeHostRepositoryContract(name: string, open: () => Promise
     it('makes an unhealthy host healthy on its next heartbeat, with a host.recovered event', async () => {
       const h = await host();
       await repos.hosts.markUnhealthy(h.id, { at: at(20), heartbeatBefore: at(1), message: 'late' });
-      const { host: beat, hasRecovered } = await repos.hosts.recordHeartbeat(h.id, {
+      const recorded = await repos.hosts.recordHeartbeat(h.id, {
+        credentialSecretHash: await joined(h.agentId!),
         capacity: hostCapacity(),
         facts: hostFacts(),
         at: at(30),
       });
+      const { host: beat, hasRecovered } = recorded!;
       expect(hasRecovered).toBe(true);
       expect(beat).toMatchObject({ status: 'healthy', statusChangedAt: at(30) });
       const events = await repos.events.list({ hostId: h.id, type: 'host.recovered' }, { limit: 10 });
@@ -207,10 +223,16 @@ export function describeHostRepositoryContract(name: string, open: () => Promise
       expect(await codeOf(repos.hosts.setCordoned(ids.hostId(), true, at(4)))).toBe('HOST_NOT_FOUND');
     });
 
-    it('answers a heartbeat for an unknown host with HOST_NOT_FOUND', async () => {
-      expect(
-        await codeOf(repos.hosts.recordHeartbeat(ids.hostId(), { capacity: hostCapacity(), facts: hostFacts(), at: t0 })),
-      ).toBe('HOST_NOT_FOUND');
+    it("answers a heartbeat for an unknown host, with an unknown credential or with another Agent's with nothing, changing nothing", async () => {
+      const h = await host('node-a', agentIdFor(1));
+      const mine = await joined(agentIdFor(1));
+      const theirs = await joined(agentIdFor(2));
+      const beat = { capacity: hostCapacity({ vmCount: 7 }), facts: hostFacts(), at: at(9) };
+      expect(await repos.hosts.recordHeartbeat(ids.hostId(), { ...beat, credentialSecretHash: mine })).toBeUndefined();
+      expect(await repos.hosts.recordHeartbeat(h.id, { ...beat, credentialSecretHash: 'never-issued' })).toBeUndefined();
+      expect(await repos.hosts.recordHeartbeat(h.id, { ...beat, credentialSecretHash: theirs })).toBeUndefined();
+      expect(await repos.hosts.findById(h.id)).toEqual(h);
+      expect(await repos.hosts.recordHeartbeat(h.id, { ...beat, credentialSecretHash: mine })).toBeDefined();
     });
 
     it('lists hosts by id', async () => {

@@ -1,4 +1,4 @@
-import type { HostCapacity, HostFacts } from '@hearth/contracts';
+import { hostCredentialPrefix, type HostCapacity, type HostFacts } from '@hearth/contracts';
 import { HostContacts } from '../application/host-contacts.js';
 import type { UseCaseDependencies, UseCaseSettings } from '../application/dependencies.js';
 import type { Log } from '../application/ports/log.js';
@@ -19,6 +19,7 @@ import type { Image } from '../domain/image.js';
 import { parseAddressPool, type AddressPool } from '../domain/address-pool.js';
 import { CertificateAuthority } from '@hearth/pki';
 import type { AgentCredential } from '../application/ports/trust-repository.js';
+import { secretHash } from '../domain/secret-hash.js';
 import { RandomSecretGenerator } from '../adapters/system/random-secret-generator.js';
 import { ClusterCertificateIssuer } from '../adapters/tls/cluster-certificate-issuer.js';
 
@@ -32,6 +33,11 @@ const testCa = await CertificateAuthority.create({
 /** The credential an Agent of this identity joined with, as the registration and heartbeat use cases get it. */
 export function credentialOf(agentId: string | null): AgentCredential {
   return { id: `cred_${(agentId ?? 'agent_').slice('agent_'.length).padStart(26, '0')}`, agentId: agentId ?? '' };
+}
+
+/** The `authorization` header an Agent of this identity sends once joined (see `World.joinAgent`). */
+export function agentAuthorization(agentId: string | null): string {
+  return `Bearer ${hostCredentialPrefix}test-secret-of-${agentId ?? 'none'}`;
 }
 
 export const silentLog: Log = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -94,7 +100,13 @@ export interface World {
   readonly inspector: FakeImageInspector;
   readonly clock: FixedClock;
   readonly vmWaiters: VmStateWaiters;
+  /** Registers a host of a new Agent identity, which has joined (see `joinAgent`). */
   addHost(options?: { name?: string; capacity?: Partial<HostCapacity>; facts?: Partial<HostFacts> }): Promise<Host>;
+  /**
+   * Records the credential of `agentId` (`credentialOf`), whose secret `agentAuthorization` sends,
+   * as a join would; nothing when it has joined already.
+   */
+  joinAgent(agentId: string): Promise<void>;
   addImages(): Promise<{ kernel: Image; rootfs: Image }>;
   /** A new token made by the admin token; returns its secret. */
   mintToken(token: NewToken): Promise<string>;
@@ -126,6 +138,7 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
     settings: { ...defaultSettings, ...settings },
   };
   let hostCount = 0;
+  const joined = new Set<string>();
   return {
     deps,
     repos,
@@ -133,8 +146,26 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
     inspector,
     clock,
     vmWaiters,
+    async joinAgent(agentId) {
+      if (joined.has(agentId)) return;
+      joined.add(agentId);
+      const tokenHash = `join-of-${agentId}`;
+      await repos.trust.createJoinToken({
+        id: `jt_${agentId}`,
+        tokenHash,
+        createdAt: clock.now(),
+        expiresAt: new Date(clock.now().getTime() + 3_600_000),
+      });
+      const secret = agentAuthorization(agentId).slice('Bearer '.length);
+      await repos.trust.join({
+        tokenHash,
+        at: clock.now(),
+        credential: { ...credentialOf(agentId), secretHash: secretHash(secret) },
+      });
+    },
     async addHost(options = {}) {
       hostCount += 1;
+      await this.joinAgent(agentIdFor(hostCount));
       return repos.hosts.register({
         newId: ids.hostId(),
         name: options.name ?? `host-${hostCount}`,

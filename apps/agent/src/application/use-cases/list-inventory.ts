@@ -1,4 +1,4 @@
-import type { AgentVm, Inventory } from '@hearth/contracts';
+import { holdsRuntimeResources, type AgentVm, type Inventory, type InventoryQuery } from '@hearth/contracts';
 import type { AgentContext } from '../agent-context.js';
 import { observeVm } from './describe-vm.js';
 import { listSnapshotCopies } from './snapshot-copies.js';
@@ -11,8 +11,11 @@ import { egressObservations } from '../steps/vm-egress.js';
  * VM whose record is unreadable is listed as `unreadable` with its directory, so the Manager leaves
  * it alone and the host's resource ledger shows it. Each running VM also shows its egress policy and
  * whether its rules are in place, and every VM its rate limits, for the Manager to repair drift.
+ * With `resources: 'none'` each VM's resource list is left out; `holdsRuntimeResources` says
+ * what the Manager needs of it either way.
  */
-export async function listInventory(context: AgentContext, hostName: string): Promise<Inventory> {
+export async function listInventory(context: AgentContext, hostName: string, query: InventoryQuery = {}): Promise<Inventory> {
+  const isWithResources = query.resources !== 'none';
   const [records, unreadable] = await Promise.all([context.records.list(), context.records.unreadable()]);
   context.vmmStates.retainOnly(new Set(records.map((record) => record.vmId)));
   const [observed, taps, egress] = await Promise.all([
@@ -25,6 +28,8 @@ export async function listInventory(context: AgentContext, hostName: string): Pr
     const vmEgress = egress.get(vm.vmId);
     return {
       ...vm,
+      resources: isWithResources ? vm.resources : [],
+      holdsRuntimeResources: holdsRuntimeResources(vm.resources),
       ...(vmEgress === undefined ? {} : { egress: vmEgress }),
       rateLimits: records[index]?.spec?.rateLimits ?? {},
     };
@@ -37,7 +42,8 @@ export async function listInventory(context: AgentContext, hostName: string): Pr
       tapName: null,
       socketPath: null,
       rootfsPath: null,
-      resources: [{ kind: 'directory', ref: directory, vmId }],
+      resources: isWithResources ? [{ kind: 'directory', ref: directory, vmId }] : [],
+      holdsRuntimeResources: false,
     });
   }
   return {

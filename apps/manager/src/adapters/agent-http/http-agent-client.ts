@@ -7,6 +7,7 @@ import {
   RateLimitsResult,
   type RateLimits,
   Inventory,
+  type InventoryQuery,
   SnapshotCopyResult,
   SnapshotResult,
   type CreateSnapshotRequest,
@@ -217,8 +218,9 @@ export class HttpAgentClient implements AgentClient {
     return this.call(target, 'PUT', `/vms/${vmId}/rate-limits`, RateLimitsResult, this.options.requestTimeoutMs, rateLimits);
   }
 
-  inventory(target: AgentTarget): Promise<Inventory> {
-    return this.call(target, 'GET', '/inventory', Inventory, this.options.inventoryTimeoutMs ?? this.options.requestTimeoutMs);
+  inventory(target: AgentTarget, query: InventoryQuery = {}): Promise<Inventory> {
+    const path = query.resources === undefined ? '/inventory' : `/inventory?resources=${query.resources}`;
+    return this.call(target, 'GET', path, Inventory, this.options.inventoryTimeoutMs ?? this.options.requestTimeoutMs);
   }
 
   async attachConsole(target: AgentTarget, vmId: VmId, backlogBytes: number): Promise<AgentConsoleConnection> {

@@ -1,5 +1,6 @@
 import {
   applyPlan,
+  holdsRuntimeResources,
   isSameRateLimits,
   type AgentVm,
   type ApplyVmResult,
@@ -12,6 +13,7 @@ import {
   type SnapshotCopyRequest,
   type SnapshotResult,
   type Inventory,
+  type InventoryQuery,
   type RateLimits,
   type RateLimitsResult,
   type VmSpec,
@@ -334,7 +336,7 @@ export class FakeAgentClient implements AgentClient {
   }
 
   /** `GET /inventory`: every VM the fake holds at `target.addr`. */
-  async inventory(target: AgentTarget): Promise<Inventory> {
+  async inventory(target: AgentTarget, query: InventoryQuery = {}): Promise<Inventory> {
     this.calls.push({ operation: 'inventory', addr: target.addr });
     this.throwIfScripted('inventory');
     const vms = this.vmIdsOn(target.addr).map((vmId) => {
@@ -380,7 +382,16 @@ export class FakeAgentClient implements AgentClient {
       state: 'ready' as const,
       directory: `/run/hearth/snapshots/${snapshotId}`,
     }));
-    return { hostName: target.addr, vms, snapshotCopies };
+    const withoutResources = query.resources === 'none';
+    return {
+      hostName: target.addr,
+      vms: vms.map((vm) => ({
+        ...vm,
+        resources: withoutResources ? [] : vm.resources,
+        holdsRuntimeResources: holdsRuntimeResources(vm.resources),
+      })),
+      snapshotCopies,
+    };
   }
 
   /**

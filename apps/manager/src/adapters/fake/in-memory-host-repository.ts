@@ -51,9 +51,11 @@ export class InMemoryHostRepository implements HostRepository {
     return structuredClone(host);
   }
 
-  async recordHeartbeat(id: HostId, beat: HostHeartbeatRecord): Promise<HeartbeatRecorded> {
+  async recordHeartbeat(id: HostId, beat: HostHeartbeatRecord): Promise<HeartbeatRecorded | undefined> {
     const host = this.store.hosts.get(id);
-    if (host === undefined) throw new AppError('HOST_NOT_FOUND', `No host with id ${id}`, { details: { hostId: id } });
+    const credential =
+      host?.agentId === null || host?.agentId === undefined ? undefined : this.store.credentials.get(host.agentId);
+    if (host === undefined || credential?.secretHash !== beat.credentialSecretHash) return undefined;
     const hasRecovered = host.status === 'unhealthy';
     const updated: Host = {
       ...host,

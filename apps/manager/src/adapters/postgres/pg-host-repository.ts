@@ -81,12 +81,18 @@ export class PgHostRepository implements HostRepository {
 
   /**
    * One statement (one round trip, so a heartbeat stays prompt while creates keep the database
-   * busy): lock the row, update it, and add `host.recovered` when it was unhealthy.
+   * busy): lock the row if the credential's Agent holds it, update it, and add `host.recovered`
+   * when it was unhealthy.
    */
-  async recordHeartbeat(id: HostId, beat: HostHeartbeatRecord): Promise<HeartbeatRecorded> {
+  async recordHeartbeat(id: HostId, beat: HostHeartbeatRecord): Promise<HeartbeatRecorded | undefined> {
     const result = await translated(() =>
       sql<Selectable<HostsTable> & { was_unhealthy: boolean }>`
-        with before as (select id, status from hosts where id = ${id} for update),
+        with before as (
+          select hosts.id, hosts.status from hosts
+          join agent_credentials on agent_credentials.agent_id = hosts.agent_id
+          where hosts.id = ${id} and agent_credentials.secret_hash = ${beat.credentialSecretHash}
+          for update of hosts
+        ),
         updated as (
           update hosts set
             capacity = ${JSON.stringify(beat.capacity)},
@@ -106,7 +112,7 @@ export class PgHostRepository implements HostRepository {
         select * from updated`.execute(this.db),
     );
     const row = result.rows[0];
-    if (row === undefined) throw hostNotFound(id);
+    if (row === undefined) return undefined;
     const { was_unhealthy: hasRecovered, ...host } = row;
     return { host: toHost(host), hasRecovered };
   }

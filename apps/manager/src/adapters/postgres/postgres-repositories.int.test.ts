@@ -8,7 +8,7 @@ import { migrate, readMigrations } from './migrator.js';
 import { ClusterIdPattern } from '@hearth/contracts';
 import { readClusterId } from './cluster-id.js';
 import { createPgRepositories } from './pg-repositories.js';
-import { agentIdFor, hostCapacity, hostFacts } from '../../testing/world.js';
+import { agentIdFor, credentialOf, hostCapacity, hostFacts } from '../../testing/world.js';
 import type { HostId } from '../../domain/ids.js';
 
 const hasDatabase = testDatabaseUrl() !== undefined;
@@ -138,6 +138,14 @@ describe.skipIf(!hasDatabase)(
         const repos = createPgRepositories(db!);
         try {
           const host = await repos.hosts.register(upsert);
+          const tokenHash = 'join-token-hash';
+          await repos.trust.createJoinToken({
+            id: 'jt_1',
+            tokenHash,
+            createdAt: at,
+            expiresAt: new Date(at.getTime() + 3_600_000),
+          });
+          await repos.trust.join({ tokenHash, at, credential: { ...credentialOf(upsert.agentId), secretHash: 'secret-hash' } });
           await repos.hosts.markUnhealthy(host.id, {
             at: new Date(at.getTime() + 60_000),
             heartbeatBefore: new Date(at.getTime() + 30_000),
@@ -146,6 +154,7 @@ describe.skipIf(!hasDatabase)(
           await refuseEvents('host.recovered');
           await expect(
             repos.hosts.recordHeartbeat(host.id, {
+              credentialSecretHash: 'secret-hash',
               capacity: hostCapacity(),
               facts: hostFacts(),
               at: new Date(at.getTime() + 90_000),

@@ -5,6 +5,7 @@ import type {
   EgressPolicy,
   EgressPolicyResult,
   Inventory,
+  InventoryQuery,
   RateLimits,
   RateLimitsResult,
   SnapshotCopyRequest,
@@ -81,6 +82,10 @@ export interface AgentClient {
   attachConsole(target: AgentTarget, vmId: VmId, backlogBytes: number): Promise<AgentConsoleConnection>;
   /** The last `maxBytes` of the VM's serial console output, as text. */
   consoleLog(target: AgentTarget, vmId: VmId, maxBytes: number): Promise<string>;
-  /** Everything the Agent holds, per VM, with what it observes of each VMM (its ledger, not a guess). */
-  inventory(target: AgentTarget): Promise<Inventory>;
+  /**
+   * Everything the Agent holds, per VM, with what it observes of each VMM (its ledger, not a guess).
+   * With `resources: 'none'`, each VM's resource list is left out (an older Agent sends it anyway);
+   * `holdsRuntimeResources` (or, from an older Agent, the list) says what the reconciler needs of it.
+   */
+  inventory(target: AgentTarget, query?: InventoryQuery): Promise<Inventory>;
 }

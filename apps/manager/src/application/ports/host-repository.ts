@@ -30,6 +30,11 @@ export interface HostPage {
 }
 
 export interface HostHeartbeatRecord {
+  /**
+   * The hash of the credential the heartbeat was sent with: only a host held by the Agent that
+   * credential belongs to is changed.
+   */
+  readonly credentialSecretHash: string;
   readonly capacity: HostCapacity;
   readonly facts: HostFacts;
   readonly at: Date;
@@ -56,8 +61,13 @@ export interface HostRepository {
    * identity (a clone) registered from another address and still heartbeats.
    */
   register(registration: HostRegistrationRecord): Promise<Host>;
-  /** Records a heartbeat; an unhealthy host becomes healthy (`host.recovered`). HOST_NOT_FOUND for an unknown id. */
-  recordHeartbeat(id: HostId, heartbeat: HostHeartbeatRecord): Promise<HeartbeatRecorded>;
+  /**
+   * Records a heartbeat in one statement (the credential's check included); an unhealthy host
+   * becomes healthy (`host.recovered`). Answers undefined, changing nothing, when no host of that id
+   * is held by the Agent whose credential has `heartbeat.credentialSecretHash` (unknown host,
+   * unknown or revoked credential, or another Agent's).
+   */
+  recordHeartbeat(id: HostId, heartbeat: HostHeartbeatRecord): Promise<HeartbeatRecorded | undefined>;
   findById(id: HostId): Promise<Host | undefined>;
   /** Every host, ordered by id. */
   list(): Promise<readonly Host[]>;

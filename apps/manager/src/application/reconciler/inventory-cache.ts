@@ -33,7 +33,8 @@ export class InventoryCache {
     const nowMs = this.deps.clock.now().getTime();
     const cached = this.reads.get(host.id);
     if (!isFresh && cached !== undefined && nowMs - cached.at < this.maxAgeMs) return cached;
-    const read = this.deps.agents.inventory(host).catch((error: unknown) => {
+    // Without each VM's resource list: what the reconciler compares is in the rest.
+    const read = this.deps.agents.inventory(host, { resources: 'none' }).catch((error: unknown) => {
       this.deps.log.warn({ hostId: host.id, code: isAppError(error) ? error.code : 'INTERNAL' }, 'host inventory unreadable');
       return undefined;
     });

@@ -1,7 +1,7 @@
 import { everyProject } from '../../domain/access.js';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '@hearth/errors';
-import { hostCapacity, hostFacts, createWorld, credentialOf, type World } from '../../testing/world.js';
+import { agentAuthorization, hostCapacity, hostFacts, createWorld, type World } from '../../testing/world.js';
 import type { Host } from '../../domain/host.js';
 import type { HostId, VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
@@ -97,7 +97,7 @@ describe('Reconciler', () => {
     expect(retry?.nextAttemptAt?.getTime()).toBeGreaterThan(world.clock.now().getTime());
     expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'wait', why: 'backoff' });
     world.clock.advance(60_000);
-    await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, credentialOf(host.agentId));
+    await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, agentAuthorization(host.agentId));
     expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'retry_start' });
     expect(await stateOf(world, vm.id)).toBe('running');
   });
@@ -118,7 +118,7 @@ describe('Reconciler', () => {
     });
     expect((await world.deps.reconcileStates.get(vm.id))?.nextAttemptAt).toBeNull();
     world.clock.advance(3_600_000);
-    await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, credentialOf(host.agentId));
+    await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, agentAuthorization(host.agentId));
     expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
     expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(2);
   });
@@ -135,7 +135,7 @@ describe('Reconciler', () => {
         expect(world.agents.isRunning(host.addr, vm.id)).toBe(false);
         expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'wait', why: 'backoff' });
         world.clock.advance(action.restart.delayMs);
-        await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, credentialOf(host.agentId));
+        await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, agentAuthorization(host.agentId));
         expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'retry_start' });
       }
     }
@@ -148,7 +148,7 @@ describe('Reconciler', () => {
         const action = await reconciler.reconcileVm(vm.id);
         if (action?.kind === 'vmm_gone' && action.restart.kind === 'restart') delays.push(action.restart.delayMs);
         world.clock.advance(delays.at(-1) ?? 0);
-        await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, credentialOf(host.agentId));
+        await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, agentAuthorization(host.agentId));
         await reconciler.reconcileVm(vm.id);
         expect(await stateOf(world, vm.id)).toBe('running');
       }
@@ -176,7 +176,7 @@ describe('Reconciler', () => {
         message: expect.stringMatching(/VM_CRASH_LOOP/),
       });
       world.clock.advance(60_000);
-      await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, credentialOf(host.agentId));
+      await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, agentAuthorization(host.agentId));
       expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
       expect(await stateOf(world, vm.id)).toBe('failed');
     });
@@ -198,7 +198,7 @@ describe('Reconciler', () => {
     /** The guest reboots after running a while: Firecracker exits with code 0. */
     async function rebootAfter(world: World, host: Host, vm: Vm, uptimeMs: number): Promise<void> {
       world.clock.advance(uptimeMs);
-      await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, credentialOf(host.agentId));
+      await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, agentAuthorization(host.agentId));
       world.agents.killVmm(host.addr, vm.id, { code: 0, signal: null });
     }
 
@@ -234,7 +234,7 @@ describe('Reconciler', () => {
     it('counts a VMM that exited with an error as a crash', async () => {
       const { reconciler, vm, world, host } = await setUp();
       world.clock.advance(60_000);
-      await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, credentialOf(host.agentId));
+      await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, agentAuthorization(host.agentId));
       world.agents.killVmm(host.addr, vm.id, { code: 1, signal: null });
       expect(await reconciler.reconcileVm(vm.id)).toMatchObject({ kind: 'vmm_gone' });
       expect((await world.deps.reconcileStates.get(vm.id))?.crashWindow.restarts).toBe(1);
@@ -336,7 +336,7 @@ describe('Reconciler', () => {
 
     async function afterBackoff(world: World, host: Host): Promise<void> {
       world.clock.advance(60_000);
-      await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, credentialOf(host.agentId));
+      await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, agentAuthorization(host.agentId));
     }
 
     it('is applied again with backoff while the Agent is down, and runs once it is back', async () => {
@@ -529,7 +529,7 @@ describe('Reconciler', () => {
     await reconciler.idle();
     expect((await world.deps.hosts.findById(host.id))?.status).toBe('unhealthy');
     expect(await stateOf(world, vm.id)).toBe('unknown');
-    await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, credentialOf(host.agentId));
+    await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, agentAuthorization(host.agentId));
     expect((await world.deps.hosts.findById(host.id))?.status).toBe('healthy');
     expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'adopt', to: 'running' });
     expect(await stateOf(world, vm.id)).toBe('running');
@@ -586,6 +586,30 @@ describe('Reconciler', () => {
     expect(await reconciler.resync()).toMatchObject({ hostsWithoutInventory: 0 });
     expect(asked.size).toBe(inventoryReadsInFlight + 9);
     expect(mostInFlight).toBe(inventoryReadsInFlight);
+  });
+
+  it('reads inventories without their resource lists, and still restarts a VM whose VMM is gone', async () => {
+    const { world, reconciler, host, vm } = await setUp();
+    const read = world.agents.inventory.bind(world.agents);
+    const queries: unknown[] = [];
+    world.agents.inventory = async (target, query) => {
+      queries.push(query);
+      return read(target, query);
+    };
+    world.agents.killVmm(host.addr, vm.id);
+    expect(await reconciler.resync()).toMatchObject({ hostsWithoutInventory: 0, vmsQueued: 1 });
+    await reconciler.idle();
+    expect(queries).toEqual([{ resources: 'none' }, { resources: 'none' }]);
+    expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);
+  });
+
+  it('lets the event loop turn while it compares what it read, so a heartbeat is not held until it ends', async () => {
+    const { reconciler } = await setUp();
+    const order: string[] = [];
+    const resync = reconciler.resync().then(() => order.push('resync done'));
+    setImmediate(() => order.push('another turn of the event loop'));
+    await resync;
+    expect(order).toEqual(['another turn of the event loop', 'resync done']);
   });
 
   it('queues on resync only the VMs a reconcile would change', async () => {

@@ -1,4 +1,5 @@
-import type { AgentVm, Inventory } from '@hearth/contracts';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { holdsRuntimeResources, type AgentVm, type Inventory } from '@hearth/contracts';
 import { isAppError } from '@hearth/errors';
 import type { Host, HostStatus } from '../../domain/host.js';
 import type { HostId, VmId } from '../../domain/ids.js';
@@ -43,14 +44,19 @@ export interface ResyncReport {
   readonly vmsQueued: number;
 }
 
-const runtimeKinds = new Set(['process', 'tap', 'socket', 'fifo']);
-
 /**
  * Hosts whose inventory a resync reads at once. Every host at once meant, at 1,000 hosts, 1,000 TLS
  * handshakes and answers arriving together: the leader's event loop stalled past the reads' own
  * timeout, every read failed, heartbeats waited behind them and hosts were marked unhealthy.
  */
 export const inventoryReadsInFlight = 32;
+
+/**
+ * VMs a resync compares between two turns of the event loop. A resync's comparisons of 100,000 VMs
+ * (and each host's orphan check) would otherwise run as one block of the leader's event loop, with
+ * every heartbeat and API request arriving meanwhile waiting for its end.
+ */
+const vmsBetweenYields = 1_000;
 
 /** Reads of one host's inventory for one VM whose record changed after each read was asked for. */
 const maxInventoryReads = 3;
@@ -189,6 +195,7 @@ export class Reconciler implements ReconcileHints {
         hostsWithoutInventory += 1;
         continue;
       }
+      await yieldToEventLoop();
       orphansRemoved += await this.orphans.collect(host, inventory, rows, () => this.isLeadingIn(term));
       if (!this.isLeadingIn(term)) break;
       if (snapshotsOnRecord !== undefined) {
@@ -210,7 +217,8 @@ export class Reconciler implements ReconcileHints {
     );
     const decidedAt = this.deps.clock.now();
     let vmsQueued = 0;
-    for (const { vm, retry } of views) {
+    for (const [index, { vm, retry }] of views.entries()) {
+      if (index % vmsBetweenYields === vmsBetweenYields - 1) await yieldToEventLoop();
       if (!this.wouldChange(vm, hostsById.get(vm.hostId), inventoriesByHost, retry, decidedAt)) continue;
       this.queue.add(vm.id);
       vmsQueued += 1;
@@ -354,7 +362,7 @@ function observationOf(agentVm: AgentVm | undefined): VmObservation {
   if (agentVm === undefined) return { vmmState: 'no_record', holdsRuntimeResources: false };
   return {
     vmmState: agentVm.vmmState,
-    holdsRuntimeResources: agentVm.resources.some((resource) => runtimeKinds.has(resource.kind)),
+    holdsRuntimeResources: agentVm.holdsRuntimeResources ?? holdsRuntimeResources(agentVm.resources),
     vmmExit: agentVm.vmmExit,
     egress: agentVm.egress,
     rateLimits: agentVm.rateLimits,

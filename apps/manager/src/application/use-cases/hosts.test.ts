@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '@hearth/errors';
 import type { HostRegistration } from '@hearth/contracts';
-import { agentIdFor, createWorld, credentialOf, hostCapacity, hostFacts, type World } from '../../testing/world.js';
+import {
+  agentAuthorization,
+  agentIdFor,
+  createWorld,
+  credentialOf,
+  hostCapacity,
+  hostFacts,
+  type World,
+} from '../../testing/world.js';
 import { heartbeat } from './heartbeat.js';
 import { getHost, listHosts } from './host-queries.js';
 import { registerHost } from './register-host.js';
@@ -15,7 +23,8 @@ const registration = {
 };
 
 /** Registers as the Agent that joined under `agentId` does. */
-function register(world: World, sent: HostRegistration): ReturnType<typeof registerHost> {
+async function register(world: World, sent: HostRegistration): ReturnType<typeof registerHost> {
+  await world.joinAgent(sent.agentId);
   return registerHost(world.deps, sent, credentialOf(sent.agentId));
 }
 
@@ -59,20 +68,33 @@ describe('hosts', () => {
     expect((await getHost(world.deps, host.id)).status).toBe('healthy');
     world.clock.advance(1);
     expect((await getHost(world.deps, host.id)).status).toBe('unhealthy');
-    await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, credentialOf(host.agentId));
+    await heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, agentAuthorization(host.agentId));
     expect((await getHost(world.deps, host.id)).status).toBe('healthy');
   });
 
   it('answers a heartbeat from an unknown host with HOST_NOT_FOUND', async () => {
     const world = createWorld();
+    await world.joinAgent(agentIdFor(1));
     await expect(
       heartbeat(
         world.deps,
         'host_01J0000000000000000000ZZZZ' as never,
         { capacity: hostCapacity(), facts: hostFacts() },
-        credentialOf(agentIdFor(1)),
+        agentAuthorization(agentIdFor(1)),
       ),
     ).rejects.toMatchObject({ code: 'HOST_NOT_FOUND' } satisfies Partial<AppError>);
+  });
+
+  it('refuses a heartbeat with an unknown credential, or none, changing nothing', async () => {
+    const world = createWorld();
+    const { host } = await register(world, registration);
+    const beat = { capacity: hostCapacity({ vmCount: 9 }), facts: hostFacts() };
+    for (const authorization of [agentAuthorization(agentIdFor(7)), undefined, 'Bearer hat_not-an-agent']) {
+      await expect(heartbeat(world.deps, host.id, beat, authorization)).rejects.toMatchObject({
+        code: 'HOST_CREDENTIAL_INVALID',
+      } satisfies Partial<AppError>);
+    }
+    expect(await world.deps.hosts.findById(host.id)).toEqual(host);
   });
 
   it("refuses a registration under another Agent's identity than the credential's", async () => {
@@ -86,8 +108,9 @@ describe('hosts', () => {
   it("refuses a heartbeat for another Agent's host", async () => {
     const world = createWorld();
     const { host } = await register(world, registration);
+    await world.joinAgent(agentIdFor(2));
     await expect(
-      heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, credentialOf(agentIdFor(2))),
+      heartbeat(world.deps, host.id, { capacity: hostCapacity(), facts: hostFacts() }, agentAuthorization(agentIdFor(2))),
     ).rejects.toMatchObject({ code: 'HOST_CREDENTIAL_MISMATCH' } satisfies Partial<AppError>);
   });
 

@@ -49,6 +49,15 @@ export function joinTokenOf(authorization: string | undefined): string {
   return token;
 }
 
+/** The Agent credential's secret a request carries; HOST_CREDENTIAL_INVALID when there is none. */
+export function agentSecretOf(authorization: string | undefined): string {
+  const secret = bearerSecret(authorization, hostCredentialPrefix);
+  if (secret === undefined) {
+    throw new AppError('HOST_CREDENTIAL_INVALID', `Send the host credential as "authorization: Bearer ${hostCredentialPrefix}…"`);
+  }
+  return secret;
+}
+
 /**
  * The Agent credential a request carries (`authorization: Bearer hhc_…`). HOST_CREDENTIAL_INVALID
  * when there is none, or it is not known: never issued, or revoked with its host.
@@ -57,11 +66,7 @@ export async function authenticateAgent(
   deps: Pick<UseCaseDependencies, 'trust'>,
   authorization: string | undefined,
 ): Promise<AgentCredential> {
-  const secret = bearerSecret(authorization, hostCredentialPrefix);
-  if (secret === undefined) {
-    throw new AppError('HOST_CREDENTIAL_INVALID', `Send the host credential as "authorization: Bearer ${hostCredentialPrefix}…"`);
-  }
-  const credential = await deps.trust.findCredential(secretHash(secret));
+  const credential = await deps.trust.findCredential(secretHash(agentSecretOf(authorization)));
   if (credential === undefined) {
     throw new AppError(
       'HOST_CREDENTIAL_INVALID',

@@ -150,8 +150,7 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
       },
     },
     async (request, reply) => {
-      const credential = await authenticateAgent(deps, request.headers.authorization);
-      await heartbeat(deps, hostIdParam(request.params.id), request.body, credential);
+      await heartbeat(deps, hostIdParam(request.params.id), request.body, request.headers.authorization);
       return reply.status(204).send(null);
     },
   );

@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type {
+  KyselyPlugin,
+  PluginTransformQueryArgs,
+  PluginTransformResultArgs,
+  QueryResult,
+  RootOperationNode,
+  UnknownRow,
+} from 'kysely';
+import type { HttpServer } from '@hearth/http-server';
+import { hashTokenSecret } from '../../application/use-cases/api-tokens.js';
+import { buildTestApp } from '../../testing/test-app.js';
+import { joinedAgentHeaders } from '../../testing/joined-agents.js';
+import { agentIdFor, createWorld, hostCapacity, hostFacts, testAdminSecret, testAdminToken } from '../../testing/world.js';
+import { openDatabase, type Database } from './database.js';
+import { migrate, readMigrations } from './migrator.js';
+import { createPgRepositories } from './pg-repositories.js';
+
+/** Counts the statements run through it, keeping their first words for a failure's message. */
+class StatementCounter implements KyselyPlugin {
+  readonly statements: string[] = [];
+  private readonly described = new Map<string, string>();
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    const node = args.node;
+    this.described.set(args.queryId.queryId, node.kind === 'RawNode' ? node.sqlFragments.join('?').slice(0, 80) : node.kind);
+    return node;
+  }
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    this.statements.push(this.described.get(args.queryId.queryId) ?? '?');
+    this.described.delete(args.queryId.queryId);
+    return args.result;
+  }
+}
+
+// A heartbeat comes from every host every few seconds: at 1,000 hosts, 200 a second. Each
+// statement is a round trip and CPU in the Manager and in PostgreSQL, so this count changes only on purpose.
+describe('statements per heartbeat, on the embedded database', () => {
+  let db: Database;
+  let app: HttpServer;
+  let counter: StatementCounter;
+  let agentHeaders: { authorization: string };
+  let hostId: string;
+  let deps: Parameters<typeof buildTestApp>[0];
+
+  beforeAll(async () => {
+    const plain = await openDatabase({ kind: 'pglite' });
+    await migrate(plain, await readMigrations());
+    counter = new StatementCounter();
+    db = plain.withPlugin(counter);
+    const world = createWorld();
+    const repos = createPgRepositories(db);
+    await repos.tokens.insert(testAdminToken, hashTokenSecret(testAdminSecret));
+    deps = { ...world.deps, ...repos };
+    app = await buildTestApp(deps);
+    agentHeaders = await joinedAgentHeaders(deps, agentIdFor(1));
+    const registered = await app.inject({
+      method: 'POST',
+      url: '/v1/hosts/register',
+      headers: agentHeaders,
+      payload: {
+        name: 'node-a',
+        agentId: agentIdFor(1),
+        addr: 'https://10.0.0.1:9090',
+        capacity: hostCapacity(),
+        facts: hostFacts(),
+      },
+    });
+    expect(registered.statusCode, registered.body).toBe(200);
+    hostId = registered.json<{ id: string }>().id;
+  }, 60_000);
+
+  afterAll(async () => {
+    await app?.close();
+    await db?.destroy();
+  });
+
+  it('a heartbeat: 1 statement (the credential checked in the update)', async () => {
+    for (const round of ['warm', 'counted']) {
+      counter.statements.length = 0;
+      const response = await app.inject({
+        method: 'POST',
+        url: `/v1/hosts/${hostId}/heartbeat`,
+        headers: agentHeaders,
+        payload: { capacity: hostCapacity({ vmCount: 4 }), facts: hostFacts() },
+      });
+      expect(response.statusCode, `${round}: ${response.body}`).toBe(204);
+    }
+    expect(counter.statements, counter.statements.join('\n')).toHaveLength(1);
+  });
+
+  it('a refused heartbeat reads again to say why, and changes nothing', async () => {
+    const other = await joinedAgentHeaders(deps, agentIdFor(2));
+    counter.statements.length = 0;
+    const response = await app.inject({
+      method: 'POST',
+      url: `/v1/hosts/${hostId}/heartbeat`,
+      headers: other,
+      payload: { capacity: hostCapacity({ vmCount: 9 }), facts: hostFacts() },
+    });
+    expect(response.statusCode, response.body).toBe(403);
+    expect(response.json<{ code: string }>().code).toBe('HOST_CREDENTIAL_MISMATCH');
+    // The update that found no row, the credential, the host, the refusal's audit record.
+    expect(counter.statements, counter.statements.join('\n')).toHaveLength(4);
+  });
+});
