@@ -25,7 +25,12 @@ export function describeHostRepositoryContract(name: string, open: () => Promise
       const tokenHash = `join-${agentId}`;
       await repos.trust.createJoinToken({ id: `jt_${agentId}`, tokenHash, createdAt: t0, expiresAt: at(3600) });
       const credentialSecretHash = `secret-hash-of-${agentId}`;
-      await repos.trust.join({ tokenHash, at: t0, credential: { ...credentialOf(agentId), secretHash: credentialSecretHash } });
+      await repos.trust.join({
+        tokenHash,
+        at: t0,
+        publicKeySha256: `key-of-${agentId}`,
+        credential: { ...credentialOf(agentId), secretHash: credentialSecretHash },
+      });
       return credentialSecretHash;
     }
 

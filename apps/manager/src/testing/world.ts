@@ -159,6 +159,7 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
       const secret = agentAuthorization(agentId).slice('Bearer '.length);
       await repos.trust.join({
         tokenHash,
+        publicKeySha256: `key-of-${agentId}`,
         at: clock.now(),
         credential: { ...credentialOf(agentId), secretHash: secretHash(secret) },
       });

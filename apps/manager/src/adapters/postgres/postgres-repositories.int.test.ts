@@ -145,7 +145,12 @@ describe.skipIf(!hasDatabase)(
             createdAt: at,
             expiresAt: new Date(at.getTime() + 3_600_000),
           });
-          await repos.trust.join({ tokenHash, at, credential: { ...credentialOf(upsert.agentId), secretHash: 'secret-hash' } });
+          await repos.trust.join({
+            tokenHash,
+            at,
+            publicKeySha256: 'key',
+            credential: { ...credentialOf(upsert.agentId), secretHash: 'secret-hash' },
+          });
           await repos.hosts.markUnhealthy(host.id, {
             at: new Date(at.getTime() + 60_000),
             heartbeatBefore: new Date(at.getTime() + 30_000),
