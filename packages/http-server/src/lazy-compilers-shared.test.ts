@@ -19,6 +19,9 @@ vi.mock('@fastify/fast-json-stringify-compiler', async (importOriginal) => {
   return { default: counting };
 });
 
+// Test files share a worker's modules (no isolation between files): load Fastify and the server
+// afresh, so they take the counting factory above, not one an earlier file loaded.
+vi.resetModules();
 const { createHttpServer } = await import('./create-http-server.js');
 const { createLogger } = await import('./logger.js');
 
