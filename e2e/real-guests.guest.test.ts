@@ -30,14 +30,17 @@ function processesIn(stack: Stack): number[] {
     .split(/\s+/)
     .filter(Boolean)
     .map(Number)
-    .filter((pid) => !isAgentIpBatch(stack, pid));
+    .filter((pid) => !isAgentSession(stack, pid));
 }
 
-function isAgentIpBatch(stack: Stack, pid: number): boolean {
+/** The Agent's long-lived helpers, which outlive every VM: its `ip -batch` and its `nft -i` session. */
+function isAgentSession(stack: Stack, pid: number): boolean {
   try {
     const parent = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return parent === stack.agent.child.pid && path.basename(argv[0] ?? '') === 'ip' && argv.includes('-batch');
+    const program = path.basename(argv[0] ?? '');
+    const isSession = (program === 'ip' && argv.includes('-batch')) || (program === 'nft' && argv.includes('-i'));
+    return parent === stack.agent.child.pid && isSession;
   } catch {
     return false; // gone meanwhile
   }

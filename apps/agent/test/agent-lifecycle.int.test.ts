@@ -1,7 +1,7 @@
 import { lstat, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNetns, firecrackerDoubleBin, hasCommand, isRoot, repoRoot, type Netns } from '@hearth/testkit';
+import { createNetns, firecrackerDoubleBin, missingRequirements, type Netns, repoRoot } from '@hearth/testkit';
 import { createLogger, type HttpServer } from '@hearth/http-server';
 import { FakeHostProbe } from '../src/adapters/fake/fake-host-probe.js';
 import { RecordingLog } from '../src/adapters/fake/recording-log.js';
@@ -21,11 +21,7 @@ import { vmCoordination } from '../src/application/vmm-state-cache.js';
 import { createAgentApp } from '../src/http/create-agent-app.js';
 import { doubleUnavailableReason, makeImages, makeTempDir, specFor, type ImageFiles } from './support.js';
 
-const skip = !isRoot
-  ? 'needs root'
-  : !hasCommand('ip')
-    ? 'needs iproute2 (ip)'
-    : doubleUnavailableReason(repoRoot, firecrackerDoubleBin);
+const skip = missingRequirements({ root: true, commands: ['ip'] }) ?? doubleUnavailableReason(repoRoot, firecrackerDoubleBin);
 
 interface RunningAgent {
   readonly app: HttpServer;

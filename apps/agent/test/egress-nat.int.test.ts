@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VmSpec } from '@hearth/contracts';
-import { createNetns, hasCommand, isRoot, type Netns } from '@hearth/testkit';
+import { createNetns, missingRequirements, type Netns } from '@hearth/testkit';
 import { createFakeAgent } from '../src/adapters/fake/fake-agent-context.js';
 import { testSpec, testVmId } from '../src/adapters/fake/fake-fixtures.js';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
@@ -14,13 +14,7 @@ import { describeVm } from '../src/application/use-cases/describe-vm.js';
 import { setEgressPolicy } from '../src/application/steps/vm-egress.js';
 import { startListeningServer } from './support.js';
 
-const skip = !isRoot
-  ? 'needs root'
-  : !hasCommand('ip')
-    ? 'needs iproute2 (ip)'
-    : !hasCommand('nft')
-      ? 'needs nftables (nft)'
-      : undefined;
+const skip = missingRequirements({ root: true, commands: ['ip', 'nft'] });
 
 const serverAddress = '198.51.100.1';
 const uplinkAddress = '198.51.100.2';

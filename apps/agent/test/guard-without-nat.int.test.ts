@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VmSpec } from '@hearth/contracts';
-import { createNetns, hasCommand, isRoot, type Netns } from '@hearth/testkit';
+import { createNetns, missingRequirements, type Netns } from '@hearth/testkit';
 import { createFakeAgent } from '../src/adapters/fake/fake-agent-context.js';
 import { otherVmId, testSpec, testVmId } from '../src/adapters/fake/fake-fixtures.js';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
@@ -10,17 +10,7 @@ import type { AgentContext } from '../src/application/agent-context.js';
 import { applyVm } from '../src/application/use-cases/apply-vm.js';
 import { deleteVm } from '../src/application/use-cases/delete-vm.js';
 
-const skip = !isRoot
-  ? 'needs root'
-  : !hasCommand('ip')
-    ? 'needs iproute2 (ip)'
-    : !hasCommand('nft')
-      ? 'needs nftables (nft)'
-      : !hasCommand('ping')
-        ? 'needs ping'
-        : !hasCommand('bridge')
-          ? 'needs iproute2 (bridge)'
-          : undefined;
+const skip = missingRequirements({ root: true, commands: ['ip', 'nft', 'ping', 'bridge'] });
 
 const gateway = '172.30.0.1';
 const guests = [

@@ -1,19 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNetns, hasCommand, isRoot, type Netns } from '@hearth/testkit';
+import { createNetns, missingRequirements, type Netns } from '@hearth/testkit';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
 import { LinuxHostNetwork } from '../src/adapters/linux/linux-host-network.js';
 import { NftHostFirewall } from '../src/adapters/linux/nft-host-firewall.js';
 import { removeVmsScript, sharedSetName, vmEgressScript } from '../src/domain/egress-rules.js';
 
-const skip = !isRoot
-  ? 'needs root'
-  : !hasCommand('ip')
-    ? 'needs iproute2 (ip)'
-    : !hasCommand('nft')
-      ? 'needs nftables (nft)'
-      : !hasCommand('ping')
-        ? 'needs ping'
-        : undefined;
+const skip = missingRequirements({ root: true, commands: ['ip', 'nft', 'ping'] });
 
 const table = { name: 'hearth', uplink: 'lo' };
 const guests = [

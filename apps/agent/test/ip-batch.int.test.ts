@@ -1,9 +1,9 @@
-import { createNetns, hasCommand, isRoot, type Netns } from '@hearth/testkit';
+import { createNetns, missingRequirements, type Netns } from '@hearth/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAppError } from '@hearth/errors';
 import { IpBatch } from '../src/adapters/linux/ip-batch.js';
 
-const skip = !isRoot ? 'needs root' : !hasCommand('ip') ? 'needs iproute2 (ip)' : undefined;
+const skip = missingRequirements({ root: true, commands: ['ip'] });
 
 async function failureOf(promise: Promise<unknown>): Promise<{ code: string; stderr: string; message: string }> {
   try {

@@ -1,11 +1,11 @@
-import { createNetns, hasCommand, isRoot, type Netns } from '@hearth/testkit';
+import { createNetns, missingRequirements, type Netns } from '@hearth/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CommandOutput, CommandRunner } from '../src/application/ports/command-runner.js';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
 import { IpJsonReader } from '../src/adapters/linux/ip-json-reader.js';
 import { LinuxHostNetwork } from '../src/adapters/linux/linux-host-network.js';
 
-const skip = !isRoot ? 'needs root' : !hasCommand('ip') ? 'needs iproute2 (ip)' : undefined;
+const skip = missingRequirements({ root: true, commands: ['ip'] });
 
 /** Runs commands in the namespace and counts them: each is a fork the reader did not save. */
 class CountingRunner implements CommandRunner {

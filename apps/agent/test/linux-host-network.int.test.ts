@@ -1,11 +1,11 @@
-import { createNetns, hasCommand, isRoot } from '@hearth/testkit';
+import { createNetns, missingRequirements } from '@hearth/testkit';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
 import { IpBatch } from '../src/adapters/linux/ip-batch.js';
 import { IpJsonReader } from '../src/adapters/linux/ip-json-reader.js';
 import { LinuxHostNetwork } from '../src/adapters/linux/linux-host-network.js';
 import { describeHostNetworkContract } from './host-network.contract.js';
 
-const skip = !isRoot ? 'needs root' : !hasCommand('ip') ? 'needs iproute2 (ip)' : undefined;
+const skip = missingRequirements({ root: true, commands: ['ip'] });
 
 describeHostNetworkContract(
   'LinuxHostNetwork in a throwaway network namespace',

@@ -1,16 +1,10 @@
-import { createNetns, hasCommand, isRoot, type Netns } from '@hearth/testkit';
+import { createNetns, missingRequirements, type Netns } from '@hearth/testkit';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
 import { NftHostFirewall } from '../src/adapters/linux/nft-host-firewall.js';
 import { NftSession } from '../src/adapters/linux/nft-session.js';
 import { describeHostFirewallContract } from './host-firewall.contract.js';
 
-const skip = !isRoot
-  ? 'needs root'
-  : !hasCommand('ip')
-    ? 'needs iproute2 (ip)'
-    : !hasCommand('nft')
-      ? 'needs nftables (nft)'
-      : undefined;
+const skip = missingRequirements({ root: true, commands: ['ip', 'nft'] });
 
 function foreignTable(netns: Netns) {
   return {

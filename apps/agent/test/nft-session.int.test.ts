@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createNetns, hasCommand, isRoot, type Netns } from '@hearth/testkit';
+import { createNetns, missingRequirements, type Netns } from '@hearth/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CommandOutput, CommandRunner } from '../src/application/ports/command-runner.js';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
@@ -9,13 +9,7 @@ import { NftHostFirewall } from '../src/adapters/linux/nft-host-firewall.js';
 import { maxLineBytes, NftSession, type NftOutcome } from '../src/adapters/linux/nft-session.js';
 import { vmGuardScript } from '../src/domain/egress-rules.js';
 
-const skip = !isRoot
-  ? 'needs root'
-  : !hasCommand('ip')
-    ? 'needs iproute2 (ip)'
-    : !hasCommand('nft')
-      ? 'needs nftables (nft)'
-      : undefined;
+const skip = missingRequirements({ root: true, commands: ['ip', 'nft'] });
 
 /** Runs commands in the namespace and counts them: each is a fork the session did not save. */
 class CountingRunner implements CommandRunner {

@@ -171,6 +171,23 @@ describe('applyVm', () => {
     expect(agent.vmm.processes.size).toBe(1);
   });
 
+  it('takes up an apply killed between its metrics PUT and its record on the same VMM, which refuses the metrics again', async () => {
+    const agent = createFakeAgent();
+    agent.firecracker.faults.set('PUT /drives/rootfs', 'Drive config error: A root block device already exists!');
+    await appErrorOf(applyVm(agent.context, vmId, spec));
+    agent.firecracker.faults.clear();
+    // As an Agent killed after Firecracker took the metrics and before it recorded them leaves it.
+    const record = (await agent.records.get(vmId))!;
+    await agent.records.save({ ...record, process: { ...record.process!, isMetricsConfigured: false } });
+
+    const result = await applyVm(agent.context, vmId, spec);
+
+    expect(result.vm.vmmState).toBe('running');
+    expect(result.steps.find((step) => step.name === 'metrics')?.hasRun).toBe(true);
+    expect((await agent.records.get(vmId))?.process?.isMetricsConfigured).toBe(true);
+    expect(agent.vmm.processes.size).toBe(1);
+  });
+
   it('makes again a recorded TAP that a crash left unmarked and unattached, and uses it', async () => {
     const agent = createFakeAgent();
     agent.firecracker.faults.set('PUT /drives/rootfs', 'Drive config error: A root block device already exists!');

@@ -8,7 +8,7 @@ import {
   type StepTiming,
   type VmSpec,
 } from '@hearth/contracts';
-import { AppError } from '@hearth/errors';
+import { AppError, isAppError } from '@hearth/errors';
 import { agentDriveId, agentIfaceId } from '../../domain/proxy-request.js';
 import { assertUnixSocketPath } from '../../domain/unix-socket-path.js';
 import { vmPaths } from '../../domain/vm-paths.js';
@@ -201,7 +201,11 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
               const process = ledger.record.process;
               if (isAlreadyStarted || process === null || process.isMetricsConfigured) return false;
               if (fifo === undefined) return false;
-              await api.putMetrics({ metricsPath: fifo.result.fifoPath });
+              await api.putMetrics({ metricsPath: fifo.result.fifoPath }).catch((error: unknown) => {
+                // An apply killed between this PUT and its record, taken up again on the same VMM:
+                // Firecracker keeps the metrics it was given (this VM's own FIFO) and refuses them again.
+                if (!isMetricsAlreadyInitialized(error)) throw error;
+              });
               await ledger.commit({ process: { ...process, isMetricsConfigured: true } });
               return true;
             });
@@ -402,4 +406,13 @@ async function memoryToLoad(context: AgentContext, restore: SnapshotToRestore, d
     );
   }
   return destination;
+}
+
+/** Firecracker's answer to a second `PUT /metrics` on the same process. */
+function isMetricsAlreadyInitialized(error: unknown): boolean {
+  return (
+    isAppError(error) &&
+    error.code === 'FIRECRACKER_REJECTED' &&
+    error.message.includes('Reinitialization of metrics not allowed')
+  );
 }
