@@ -5,8 +5,9 @@ import { startCluster, type Cluster, type ClusterAgent } from './support/cluster
 /**
  * Egress policies through the public API, over a real Manager and a real Agent with egress through
  * NAT in its own namespace: the policy given at create and every change reach the VM's chain in
- * Hearth's nftables table, a change on a running VM within 1 s of the request, and a restart keeps
- * the stored one.
+ * Hearth's nftables table, a change on a running VM is in its chain when the request is answered,
+ * and a restart keeps the stored one. How fast a change lands is a figure of the bench
+ * (`egress_change_p50_ms`), not a bound of this test.
  */
 const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4', 'nft'] });
 
@@ -49,7 +50,7 @@ describe.skipIf(skipReason)(`egress policies through the Manager${skipReason ? `
       .filter((line) => /(accept|drop)$/.test(line) && !line.startsWith('type '));
   }
 
-  it('applies the policy given at create, and a change on the running VM within 1 s of the request', async () => {
+  it('applies the policy given at create, and a change on the running VM by the time the request is answered', async () => {
     const created = await cluster.api<VmBody>('POST', '/v1/vms', {
       name: 'eg-1',
       vcpuCount: 1,
@@ -74,7 +75,6 @@ describe.skipIf(skipReason)(`egress policies through the Manager${skipReason ? `
     expect(rules).toHaveLength(2);
     expect(rules[0]).toMatch(/^ip daddr 203\.0\.113\.0\/24 tcp dport (443|\{ 443 \}) accept$/);
     expect(rules[1]).toBe('drop');
-    expect(changeMs.at(-1)).toBeLessThan(1_000);
   });
 
   it('a policy changed while the VM is stopped is applied by its next start', async () => {

@@ -191,6 +191,8 @@ export function toJson(r: BenchResults): Record<string, unknown> {
     steps_p50_ms: Object.fromEntries(Object.entries(r.latency.steps).map(([name, s]) => [name, round(s.p50)])),
     floor_steps_p50_ms: Object.fromEntries(Object.entries(r.latency.floorSteps).map(([name, s]) => [name, round(s.p50)])),
     event_note: r.events.note,
+    network_egress_change_p50_ms: round(r.network.egressChange?.p50 ?? null),
+    network_egress_change_p99_ms: round(r.network.egressChange?.p99 ?? null),
     network_floor_p50_ms: round(network?.floor.p50 ?? null),
     network_floor_p99_ms: round(network?.floor.p99 ?? null),
     network_steps_p50_ms: Object.fromEntries(Object.entries(network?.steps ?? {}).map(([name, s]) => [name, round(s.p50)])),
@@ -257,6 +259,8 @@ function networkText(network: NetworkResult): string[] {
     ),
     `   ratio to floor: p50 ${r50 === null ? '-' : r50.toFixed(3)}, p99 ${r99 === null ? '-' : r99.toFixed(3)} (target ≤ 1.25)`,
     `   (${l.floorDescription})`,
+    `   egress change on a running VM, request → answered with the chain changed: p50 ${ms(network.egressChange?.p50 ?? null)}, ` +
+      `p99 ${ms(network.egressChange?.p99 ?? null)} ms (target ≤ 1,000)`,
     ...(l.errors.length > 0 ? [`   errors: ${l.errors.join(' | ')}`] : []),
   ];
 }

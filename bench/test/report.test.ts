@@ -63,7 +63,7 @@ function everyCreateRefused(): BenchResults {
     ],
     list: { rows: 10, requests: 5, pageSize: 100, latency: summarize([]), failures: 5 },
     events: { latency: null, note: 'the stream delivered no "running" event for 5 creates' },
-    network: { latency: null, note: 'skipped (--network 0)' },
+    network: { latency: null, egressChange: null, note: 'skipped (--network 0)' },
     qemu: { count: 0, viaHearth: null, qemuAlone: null, ratio: null, note: 'skipped (--quick or --qemu 0)' },
     snapshots: snapshotFigures(emptySnapshotSamples, { memoryMib: 256, cloneCount: 10 }, 'skipped (--quick or --snapshots 0)'),
   };
@@ -135,6 +135,7 @@ describe('bench report', () => {
           floorDescription: 'floor with egress',
           errors: [],
         },
+        egressChange: summarize([30, 35, 90]),
         note: 'measured',
       },
     };
@@ -147,12 +148,15 @@ describe('bench report', () => {
       network_floor_p50_ms: 110,
       network_steps_p50_ms: { egress: 21 },
       network_floor_steps_p50_ms: { egress: 11 },
+      network_egress_change_p50_ms: 35,
+      network_egress_change_p99_ms: 90,
     });
     expect(json['notes']).not.toHaveProperty('network_ratio_p50');
     const text = renderText(results, json);
     expect(text).toMatch(/^8\. create latency with networking on \(ms\), n=3/m);
     expect(text).toMatch(/^ {3}ratio to floor: p50 1\.100, p99 1\.100 \(target ≤ 1\.25\)$/m);
     expect(text).toMatch(/^ {2}step egress +21\.0 +40\.0 +11\.0 +30\.0$/m);
+    expect(text).toMatch(/^ {3}egress change on a running VM, .*: p50 35\.0, p99 90\.0 ms \(target ≤ 1,000\)$/m);
   });
 
   it('says why the networking figures are missing', () => {

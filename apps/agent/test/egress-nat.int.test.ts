@@ -119,12 +119,10 @@ describe.skipIf(skip !== undefined)(
       });
     });
 
-    it('egress denied on the running VM takes effect within 1 s, DNS to outside included', async () => {
-      const startedAt = performance.now();
+    // How fast a change lands is a figure of the bench (`egress_change_p50_ms`), not a test's bound.
+    it('egress denied on the running VM has taken effect when the call returns, DNS to outside included', async () => {
       await setEgressPolicy(context, testVmId, { mode: 'deny_all' });
-      const changeMs = performance.now() - startedAt;
 
-      expect(changeMs).toBeLessThan(1_000);
       expect(await ask('tcp')).toBe('no answer');
       expect(await ask('udp')).toBe('no answer');
     });

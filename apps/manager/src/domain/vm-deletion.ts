@@ -1,34 +1,34 @@
 import { AppError } from '@hearth/errors';
-import type { SnapshotId, TemplateId, VmId } from './ids.js';
-import { snapshotInTemplate } from './snapshot.js';
+import type { SnapshotId, VmId } from './ids.js';
+import { snapshotInTemplate, type SnapshotHolders } from './snapshot.js';
 
-/** What still needs one ready snapshot of a VM, read under the snapshot's row lock. */
-export interface VmSnapshotNeeds {
+/** One ready snapshot of the VM being deleted and what holds it, read under the snapshot's row lock. */
+export interface HeldSnapshot {
   readonly snapshotId: SnapshotId;
-  /** Other VMs whose next start restores it (clones that have not run, restores in place not done). */
-  readonly awaitingVmIds: readonly VmId[];
-  readonly templateIds: readonly TemplateId[];
+  readonly holders: SnapshotHolders;
 }
 
 /**
  * Why the VM cannot be deleted now, undefined when it can: SNAPSHOT_IN_USE while another VM still
- * has to be restored from one of its ready snapshots, SNAPSHOT_IN_TEMPLATE while a template carries
- * one. A snapshot's files are in its VM's directory on its host and go with the VM, so the VM is
- * kept until nothing needs them. The VM's own restore in place does not count: it goes with the VM.
+ * needs one of its ready snapshots (a clone or restore still to load it, or a running VMM that maps
+ * its memory file), SNAPSHOT_IN_TEMPLATE while a template carries one. A snapshot's files are in its
+ * VM's directory on its host and go with the VM, so the VM is kept until nothing else needs them.
+ * The VM's own needs do not count (its restore in place, its VMM mapping the snapshot it was restored
+ * from, a merge of its own diffs): they go with it.
  */
-export function whyVmNotDeletable(vmId: VmId, needs: readonly VmSnapshotNeeds[]): AppError | undefined {
-  for (const need of needs) {
-    const awaiting = need.awaitingVmIds.filter((id) => id !== vmId);
-    if (awaiting.length > 0) {
+export function whyVmNotDeletable(vmId: VmId, snapshots: readonly HeldSnapshot[]): AppError | undefined {
+  for (const { snapshotId, holders } of snapshots) {
+    const others = holders.vmIds.filter((id) => id !== vmId);
+    if (others.length > 0) {
       return new AppError(
         'SNAPSHOT_IN_USE',
-        `VM ${vmId} holds snapshot ${need.snapshotId}, still to be restored by ${awaiting.length} VM(s)`,
-        { details: { vmId, snapshotId: need.snapshotId, vmIds: awaiting } },
+        `VM ${vmId} holds snapshot ${snapshotId}, still needed by ${others.length} other VM(s): restored from it and not stopped since, or still to be restored`,
+        { details: { vmId, snapshotId, vmIds: others } },
       );
     }
   }
-  const carried = needs.find((need) => need.templateIds.length > 0);
-  return carried === undefined ? undefined : snapshotInTemplate(carried.snapshotId, carried.templateIds);
+  const carried = snapshots.find(({ holders }) => holders.templateIds.length > 0);
+  return carried === undefined ? undefined : snapshotInTemplate(carried.snapshotId, carried.holders.templateIds);
 }
 
 /** A clone or restore of a snapshot whose VM is being deleted: the snapshot goes with it. */

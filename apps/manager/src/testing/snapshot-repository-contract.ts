@@ -163,6 +163,29 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
       expect(await harness.vms.listAwaitingRestore(snapshot.id)).toEqual([]);
     });
 
+    it('refuses deleting a VM while a running clone maps its snapshot, not while only the VM itself does', async () => {
+      const snapshot = await readySnapshot();
+      const clone = await bed.vm({ state: 'starting', restoredFrom: { snapshotId: snapshot.id, vmId: vm.id } });
+      await harness.vms.transition(clone.id, {
+        from: 'starting',
+        to: 'running',
+        at: t0,
+        totalMs: 40,
+        mappedSnapshotId: snapshot.id,
+      });
+      await expect(harness.vms.transition(vm.id, { from: 'running', to: 'deleting', at: t0 })).rejects.toMatchObject({
+        code: 'SNAPSHOT_IN_USE',
+        details: { vmId: vm.id, snapshotId: snapshot.id, vmIds: [clone.id] },
+      });
+      expect((await harness.vms.findById(vm.id))?.state).toBe('running');
+
+      await harness.vms.transition(clone.id, { from: 'running', via: ['stopping'], to: 'stopped', at: t0 });
+      // The VM restored in place from its own snapshot maps it: that goes with the VM.
+      await harness.vms.transition(vm.id, { from: 'running', via: ['stopping', 'stopped'], to: 'starting', at: t0 });
+      await harness.vms.transition(vm.id, { from: 'starting', to: 'running', at: t0, mappedSnapshotId: snapshot.id });
+      expect((await harness.vms.transition(vm.id, { from: 'running', to: 'deleting', at: t0 })).state).toBe('deleting');
+    });
+
     it('records a restore in place with a state change, lists its VM as awaiting the snapshot, and clears it with another', async () => {
       const snapshot = await readySnapshot();
       const pendingRestore = { snapshotId: snapshot.id, isPaused: true };

@@ -194,16 +194,7 @@ export class InMemoryVmRepository implements VmRepository {
         .sort((a, b) => a.id.localeCompare(b.id));
       const refusal = whyVmNotDeletable(
         id,
-        await Promise.all(
-          snapshots.map(async (snapshot) => ({
-            snapshotId: snapshot.id,
-            awaitingVmIds: await this.listAwaitingRestore(snapshot.id),
-            templateIds: [...this.store.templates.values()]
-              .filter((template) => template.snapshotId === snapshot.id)
-              .map((template) => template.id)
-              .sort(),
-          })),
-        ),
+        snapshots.map((snapshot) => ({ snapshotId: snapshot.id, holders: this.store.holdersOf(snapshot.id) })),
       );
       if (refusal !== undefined) throw refusal;
     }

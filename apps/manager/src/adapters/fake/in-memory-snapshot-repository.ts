@@ -103,7 +103,7 @@ export class InMemorySnapshotRepository implements SnapshotRepository {
     return [...this.store.snapshots.values()]
       .filter((s) => s.expiresAt !== null && s.expiresAt.getTime() <= at.getTime() && s.state !== 'creating')
       .filter((s) => !this.expiryHeldBy.has(s.id) || !this.isStillHeld(s.id))
-      .sort((a, b) => a.expiresAt!.getTime() - b.expiresAt!.getTime() || (a.id < b.id ? -1 : 1))
+      .sort((a, b) => b.chainDepth - a.chainDepth || a.expiresAt!.getTime() - b.expiresAt!.getTime() || (a.id < b.id ? -1 : 1))
       .slice(0, limit)
       .map((s) => structuredClone(s));
   }

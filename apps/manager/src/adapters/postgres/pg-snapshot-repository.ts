@@ -5,7 +5,7 @@ import type {
   SnapshotPage,
   SnapshotRepository,
 } from '../../application/ports/snapshot-repository.js';
-import type { HostId, SnapshotId, TemplateId, VmId } from '../../domain/ids.js';
+import type { HostId, SnapshotId, VmId } from '../../domain/ids.js';
 import {
   expiryChangeMessage,
   snapshotBeingTaken,
@@ -14,7 +14,6 @@ import {
   unreadableSource,
   snapshotNotFound,
   type RemovedSnapshot,
-  type SnapshotHolders,
   type Snapshot,
   type SnapshotCopy,
   type SnapshotDigests,
@@ -28,6 +27,7 @@ import { translated } from './database-errors.js';
 import { keysetPage } from './keyset-page.js';
 import { ofProjects } from './project-filter.js';
 import type { ManagerDatabase, SnapshotCopiesTable, SnapshotsTable } from './schema.js';
+import { readSnapshotHolders } from './snapshot-holders.js';
 
 /** The `snapshots` table; every change is written with its event in one transaction. */
 export class PgSnapshotRepository implements SnapshotRepository {
@@ -146,7 +146,7 @@ export class PgSnapshotRepository implements SnapshotRepository {
           if (row === undefined) throw snapshotNotFound(id);
           const snapshot = toSnapshot(row);
           if (snapshot.state === 'creating') throw snapshotBeingTaken(id);
-          const refusal = snapshotHeld(id, await holdersOf(trx, id));
+          const refusal = snapshotHeld(id, (await readSnapshotHolders(trx, [id])).get(id)!);
           if (refusal !== undefined) throw refusal;
           const diffs = await trx.selectFrom('snapshots').select('id').where('parent_id', '=', id).orderBy('id').execute();
           if (diffs.length > 0)
@@ -192,7 +192,7 @@ export class PgSnapshotRepository implements SnapshotRepository {
         .where('expires_at', '<=', at)
         .where('state', '!=', 'creating')
         // One whose removal was held (expiry_held_by) is skipped while the hold still stands: the
-        // same holders as holdersOf, and diffs on top of it, each an index lookup.
+        // same holders as readSnapshotHolders, and diffs on top of it, each an index lookup.
         .where((eb) =>
           eb.or([
             eb('expiry_held_by', 'is', null),
@@ -231,6 +231,8 @@ export class PgSnapshotRepository implements SnapshotRepository {
             ),
           ]),
         )
+        // Diffs before the snapshots under them, so that an expired chain goes in one pass.
+        .orderBy('chain_depth', 'desc')
         .orderBy('expires_at')
         .orderBy('id')
         .limit(limit)
@@ -367,39 +369,6 @@ export class PgSnapshotRepository implements SnapshotRepository {
       }),
     );
   }
-}
-
-/**
- * What holds the snapshot, read under its row's lock: VMs whose next start restores it (clones that
- * have not run, restores in place not finished) or whose VMM maps it, merges still reading its
- * files, and templates that carry it.
- */
-async function holdersOf(trx: Transaction<ManagerDatabase>, id: SnapshotId): Promise<SnapshotHolders> {
-  const vms = await trx
-    .selectFrom('vms')
-    .select('id')
-    .where((eb) =>
-      eb.or([
-        eb.and([eb('snapshot_id', '=', id), eb('total_ms', 'is', null)]),
-        eb('restore_snapshot_id', '=', id),
-        eb('mapped_snapshot_id', '=', id),
-      ]),
-    )
-    .orderBy('id')
-    .execute();
-  const merges = await trx
-    .selectFrom('snapshots')
-    .select('id')
-    .where('merged_from', '=', id)
-    .where('state', '=', 'creating')
-    .orderBy('id')
-    .execute();
-  const templates = await trx.selectFrom('templates').select('id').where('snapshot_id', '=', id).orderBy('id').execute();
-  return {
-    vmIds: vms.map((vm) => vm.id as VmId),
-    mergeIds: merges.map((merge) => merge.id as SnapshotId),
-    templateIds: templates.map((template) => template.id as TemplateId),
-  };
 }
 
 function toCopy(row: Selectable<SnapshotCopiesTable>): SnapshotCopy {

@@ -25,6 +25,7 @@ import type { RestartPolicy } from '../../domain/restart-policy.js';
 import { addressTaken, invalidAddress, poolExhausted, type ChosenAddress } from '../../domain/address-lease.js';
 import { vmNetworkOf, whyNotLeasable, type LeaseRequest, type VmNetwork } from '../../domain/address-pool.js';
 import type { ManagerDatabase } from './schema.js';
+import { readSnapshotHolders } from './snapshot-holders.js';
 import { egressChangeMessage, type EgressPolicy } from '../../domain/egress.js';
 import { rateLimitsChangeMessage, type RateLimits } from '../../domain/rate-limits.js';
 import { hostPortTaken, type PublishedPort, type TakenPort } from '../../domain/published-ports.js';
@@ -690,31 +691,13 @@ async function assertDeletable(trx: Transaction<ManagerDatabase>, vmId: VmId): P
     .orderBy('id')
     .forUpdate()
     .execute();
-  if (snapshots.length === 0) return;
-  const ids = snapshots.map((snapshot) => snapshot.id);
-  const awaiting = await trx
-    .selectFrom('vms')
-    .select(['id', 'snapshot_id', 'restore_snapshot_id', 'total_ms'])
-    .where((eb) =>
-      eb.or([eb.and([eb('snapshot_id', 'in', ids), eb('total_ms', 'is', null)]), eb('restore_snapshot_id', 'in', ids)]),
-    )
-    .orderBy('id')
-    .execute();
-  const templates = await trx
-    .selectFrom('templates')
-    .select(['id', 'snapshot_id'])
-    .where('snapshot_id', 'in', ids)
-    .orderBy('id')
-    .execute();
+  const holders = await readSnapshotHolders(
+    trx,
+    snapshots.map((snapshot) => snapshot.id as SnapshotId),
+  );
   const refusal = whyVmNotDeletable(
     vmId,
-    ids.map((id) => ({
-      snapshotId: id as SnapshotId,
-      awaitingVmIds: awaiting
-        .filter((vm) => vm.restore_snapshot_id === id || (vm.snapshot_id === id && vm.total_ms === null))
-        .map((vm) => vm.id as VmId),
-      templateIds: templates.filter((template) => template.snapshot_id === id).map((template) => template.id as TemplateId),
-    })),
+    [...holders].map(([snapshotId, held]) => ({ snapshotId, holders: held })),
   );
   if (refusal !== undefined) throw refusal;
 }

@@ -60,7 +60,8 @@ export interface SnapshotRepository {
    */
   delete(id: SnapshotId, at: Date, options?: { readonly isExpiry?: boolean }): Promise<RemovedSnapshot>;
   /**
-   * Snapshots past their expiry at `at` (not those being taken), oldest expiry first, at most
+   * Snapshots past their expiry at `at` (not those being taken), deepest in a chain first (diffs
+   * before the snapshots under them), then oldest expiry first, at most
    * `limit`; not those whose removal was held (`holdExpiry`) while what held it still does (VMs or
    * merges that need it, templates that carry it, diffs on top of it), so held ones never keep
    * newer expiries waiting.

@@ -137,7 +137,7 @@ export interface VmRepository {
    * SNAPSHOT_NOT_FOUND when it is gone and SNAPSHOT_NOT_READY when it is not ready: a snapshot's
    * removal and the restores recorded from it happen one after the other, never across each other.
    * A change to `deleting` locks the VM's ready snapshots' rows (FOR UPDATE) and throws what
-   * `whyVmNotDeletable` says while other VMs still have to restore one or a template carries one:
+   * `whyVmNotDeletable` says while other VMs still need one (to restore, or mapped) or a template carries one:
    * a clone or restore recorded at the same moment is either seen here or refused.
    */
   transition(id: VmId, change: VmStateChange): Promise<Vm>;

@@ -98,6 +98,28 @@ describe('expireSnapshots', () => {
     expect(await expireSnapshots(world.deps)).toEqual({ removed: 1, held: 0 });
   });
 
+  it('removes an expired chain in one pass, diffs before the snapshots under them, and keeps a parent while a diff on it has not expired', async () => {
+    const { world, vmId } = await setUp();
+    const expiring = { afterwards: 'previous_state', expiresInSeconds: 1 } as const;
+    const base = await createSnapshot(world.deps, vmId, expiring, everyProject);
+    const first = await createSnapshot(world.deps, vmId, { ...expiring, type: 'diff', parentId: base.id }, everyProject);
+    const second = await createSnapshot(world.deps, vmId, { ...expiring, type: 'diff', parentId: first.id }, everyProject);
+    const otherBase = await createSnapshot(world.deps, vmId, expiring, everyProject);
+    const lasting = await createSnapshot(world.deps, vmId, { type: 'diff', parentId: otherBase.id }, everyProject);
+    expect([first.chainDepth, second.chainDepth, lasting.chainDepth]).toEqual([1, 2, 1]);
+    world.clock.advance(1000);
+
+    expect(await expireSnapshots(world.deps)).toEqual({ removed: 3, held: 1 });
+    for (const gone of [base, first, second]) expect(await world.deps.snapshots.findById(gone.id)).toBeUndefined();
+    expect((await snapshotEvents(world, otherBase.id)).filter((event) => event.startsWith('snapshot.expiry_held'))).toEqual([
+      `snapshot.expiry_held: expired, kept: Snapshot ${otherBase.id} is the parent of 1 diff snapshot(s): delete them, or merge them into full snapshots, first`,
+    ]);
+
+    await world.deps.snapshots.setExpiry(lasting.id, world.clock.now(), world.clock.now());
+    expect(await expireSnapshots(world.deps)).toEqual({ removed: 2, held: 0 });
+    expect(await world.deps.snapshots.findById(otherBase.id)).toBeUndefined();
+  });
+
   it('leaves a snapshot whose expiry was cleared or moved on', async () => {
     const { world, vmId } = await setUp();
     const cleared = await createSnapshot(world.deps, vmId, { afterwards: 'previous_state', expiresInSeconds: 1 }, everyProject);
