@@ -26,10 +26,24 @@ async function measureDouble(stack: BenchStack): Promise<{ rssMib: number | null
   const socket = path.join(stack.workDir, 'rss-probe.sock');
   const child = spawn(stack.doubleBin, ['--api-sock', socket], { stdio: 'ignore' });
   try {
-    await waitFor(() => existsSync(socket), { timeoutMs: 10_000, description: 'the probe double listens' });
+    // The socket's file exists from its bind, a moment before its listen: wait for an answer.
     const client = new Client('http://localhost', { socketPath: socket });
-    await (await client.request({ method: 'GET', path: '/' })).body.text();
-    await client.close();
+    try {
+      await waitFor(
+        async () => {
+          if (!existsSync(socket)) return false;
+          try {
+            await (await client.request({ method: 'GET', path: '/' })).body.text();
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { timeoutMs: 10_000, description: 'the probe double answers' },
+      );
+    } finally {
+      await client.close();
+    }
     await sleep(300);
     return { rssMib: rssMib(child.pid), pssMib: child.pid === undefined ? null : pssMib(child.pid) };
   } finally {
