@@ -12,7 +12,7 @@ import { ConsoleAttachments } from './application/use-cases/console-attachments.
 import { ConsoleLogRotation } from './application/background/console-log-rotation.js';
 import { NodeSerialConsoles } from './adapters/linux/node-serial-consoles.js';
 import { FirecrackerProcessVmm } from './adapters/firecracker/firecracker-process-vmm.js';
-import { UndiciFirecrackerApi } from './adapters/firecracker/undici-firecracker-api.js';
+import { HttpFirecrackerApi } from './adapters/firecracker/http-firecracker-api.js';
 import { FileAgentIdentityStore } from './adapters/fs/file-agent-identity-store.js';
 import { FileSnapshotCopyStore } from './adapters/fs/file-snapshot-copy-store.js';
 import { FileVmRecordStore } from './adapters/fs/file-vm-record-store.js';
@@ -143,7 +143,7 @@ export async function runAgent(): Promise<void> {
     }
   }
 
-  const firecracker = new UndiciFirecrackerApi({ requestTimeoutMs: 30_000 });
+  const firecracker = new HttpFirecrackerApi({ requestTimeoutMs: 30_000 });
   // One long-lived `ip -batch` for link changes: a fork of the Agent costs more CPU than the change itself.
   const ipBatch = new IpBatch({ netns: config.netns });
   const network = new LinuxHostNetwork(runner, { netns: config.netns, batch: ipBatch });

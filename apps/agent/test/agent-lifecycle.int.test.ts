@@ -7,7 +7,7 @@ import { FakeHostProbe } from '../src/adapters/fake/fake-host-probe.js';
 import { RecordingLog } from '../src/adapters/fake/recording-log.js';
 import { FirecrackerProcessVmm } from '../src/adapters/firecracker/firecracker-process-vmm.js';
 import { readProcStat } from '../src/adapters/firecracker/proc-stat.js';
-import { UndiciFirecrackerApi } from '../src/adapters/firecracker/undici-firecracker-api.js';
+import { HttpFirecrackerApi } from '../src/adapters/firecracker/http-firecracker-api.js';
 import { FileSnapshotCopyStore } from '../src/adapters/fs/file-snapshot-copy-store.js';
 import { FileVmRecordStore } from '../src/adapters/fs/file-vm-record-store.js';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
@@ -46,7 +46,7 @@ describe.skipIf(skip !== undefined)(
       const prefix = ['ip', 'netns', 'exec', netns.name];
       const clock = new SystemClock();
       const log = new RecordingLog();
-      const firecracker = new UndiciFirecrackerApi({ requestTimeoutMs: 10_000 });
+      const firecracker = new HttpFirecrackerApi({ requestTimeoutMs: 10_000 });
       const context: AgentContext = {
         network: new LinuxHostNetwork(new ExecFileCommandRunner({ prefix })),
         firewall: new NftHostFirewall(new ExecFileCommandRunner({ prefix })),

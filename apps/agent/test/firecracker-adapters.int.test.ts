@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { firecrackerDoubleBin, repoRoot, waitFor } from '@hearth/testkit';
 import { RecordingLog } from '../src/adapters/fake/recording-log.js';
 import { FirecrackerProcessVmm } from '../src/adapters/firecracker/firecracker-process-vmm.js';
-import { UndiciFirecrackerApi } from '../src/adapters/firecracker/undici-firecracker-api.js';
+import { HttpFirecrackerApi } from '../src/adapters/firecracker/http-firecracker-api.js';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
 import { LinuxHostFiles } from '../src/adapters/linux/linux-host-files.js';
 import { SystemClock } from '../src/adapters/system/system-clock.js';
@@ -25,12 +25,12 @@ function realVmm(): FirecrackerProcessVmm {
 }
 
 describeFirecrackerContract(
-  'FirecrackerProcessVmm + UndiciFirecrackerApi driving the Firecracker double',
+  'FirecrackerProcessVmm + HttpFirecrackerApi driving the Firecracker double',
   async () => {
     const directory = await makeTempDir();
     const images = await makeImages(directory);
     const vmm = realVmm();
-    const api = new UndiciFirecrackerApi({ requestTimeoutMs: 5_000 });
+    const api = new HttpFirecrackerApi({ requestTimeoutMs: 5_000 });
     const files = new LinuxHostFiles(new ExecFileCommandRunner());
     return {
       vmm,
@@ -63,7 +63,7 @@ describe.skipIf(unavailable !== undefined)(
   `FirecrackerProcessVmm against the Firecracker double${unavailable === undefined ? '' : ` (skipped: ${unavailable})`}`,
   () => {
     let directory: string;
-    let api: UndiciFirecrackerApi;
+    let api: HttpFirecrackerApi;
     let vmm: FirecrackerProcessVmm;
     const spawned: VmmProcessRef[] = [];
     const stdinFifo = async (name: string): Promise<string> => {
@@ -74,7 +74,7 @@ describe.skipIf(unavailable !== undefined)(
 
     beforeEach(async () => {
       directory = await makeTempDir();
-      api = new UndiciFirecrackerApi({ requestTimeoutMs: 5_000 });
+      api = new HttpFirecrackerApi({ requestTimeoutMs: 5_000 });
       vmm = realVmm();
     });
 

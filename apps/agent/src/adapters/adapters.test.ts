@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseProcStat, readProcStat } from './firecracker/proc-stat.js';
-import { firecrackerErrorText } from './firecracker/undici-firecracker-api.js';
+import { firecrackerErrorText } from './firecracker/http-firecracker-api.js';
 import { parseMeminfo } from './linux/linux-host-probe.js';
 import { readProcFile } from './linux/proc-file.js';
 

@@ -1,4 +1,5 @@
-import { request } from 'undici';
+import http from 'node:http';
+import https from 'node:https';
 import type { CertificateRenewed, HostHeartbeat, HostJoined, HostRegistered, HostRegistration } from '@hearth/contracts';
 import type {
   HeartbeatOutcome,
@@ -7,6 +8,7 @@ import type {
   RegisterOutcome,
   RenewOutcome,
 } from '../../application/ports/manager-api.js';
+import { exchange, type HttpTarget } from '../http/http-exchange.js';
 
 export interface HttpManagerApiOptions {
   /** The Manager replicas, e.g. `['http://10.0.0.1:8080', 'http://10.0.0.2:8080']`; at least one. */
@@ -33,14 +35,27 @@ const unavailableStatuses = new Set([502, 503, 504]);
 export class HttpManagerApi implements ManagerApi {
   private readonly bases: readonly string[];
   private current = 0;
+  /** Keep-alive connections to the replicas, one pool per protocol (idle ones hold no process open). */
+  private readonly agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
 
   constructor(private readonly options: HttpManagerApiOptions) {
     if (options.baseUrls.length === 0) throw new Error('HttpManagerApi needs at least one base URL');
     this.bases = options.baseUrls.map((url) => (url.endsWith('/') ? url : `${url}/`));
   }
 
+  private targetOf(url: URL): HttpTarget {
+    const protocol = url.protocol === 'https:' ? 'https:' : 'http:';
+    return {
+      protocol,
+      // A bracketed IPv6 literal is connected to without its brackets.
+      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: url.port === '' ? undefined : Number(url.port),
+      agent: this.agents[protocol],
+    };
+  }
+
   private async post(path: string, body: unknown, bearer?: string): Promise<{ statusCode: number; text: string }> {
-    const payload = JSON.stringify(body);
+    const payload = Buffer.from(JSON.stringify(body));
     const secret = bearer ?? this.options.credential?.();
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (secret !== undefined) headers['authorization'] = `Bearer ${secret}`;
@@ -48,14 +63,15 @@ export class HttpManagerApi implements ManagerApi {
     for (let tried = 0; tried < this.bases.length; tried += 1) {
       const index = (this.current + tried) % this.bases.length;
       try {
-        const response = await request(new URL(path, this.bases[index]), {
+        const url = new URL(path, this.bases[index]);
+        const response = await exchange(this.targetOf(url), {
           method: 'POST',
+          path: `${url.pathname}${url.search}`,
           headers,
           body: payload,
-          headersTimeout: this.options.timeoutMs,
-          bodyTimeout: this.options.timeoutMs,
+          timeoutMs: this.options.timeoutMs,
         });
-        const answer = { statusCode: response.statusCode, text: await response.body.text() };
+        const answer = { statusCode: response.statusCode, text: response.body.toString('utf8') };
         if (unavailableStatuses.has(answer.statusCode) && tried < this.bases.length - 1) {
           lastError = new Error(`${this.bases[index]} answered HTTP ${answer.statusCode}`);
           continue;

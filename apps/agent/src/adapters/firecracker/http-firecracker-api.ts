@@ -1,4 +1,4 @@
-import { Client } from 'undici';
+import { Agent } from 'node:http';
 import { AppError } from '@hearth/errors';
 import {
   firecrackerRateLimiter,
@@ -16,9 +16,10 @@ import type {
   ForwardResponse,
   NetworkInterfaceConfig,
 } from '../../application/ports/firecracker-api.js';
+import { exchange } from '../http/http-exchange.js';
 
-export interface UndiciFirecrackerApiOptions {
-  /** Per request, for headers and body; InstanceStart answers only once the vCPUs run. */
+export interface HttpFirecrackerApiOptions {
+  /** Per request, the longest silence while waiting for its answer; InstanceStart answers only once the vCPUs run. */
   readonly requestTimeoutMs: number;
 }
 
@@ -42,30 +43,12 @@ export function firecrackerErrorText(body: Buffer): string | undefined {
   return text.trim() === '' ? undefined : text.trim();
 }
 
-class UndiciFirecrackerClient implements FirecrackerClient {
-  private readonly client: Client;
-
+class HttpFirecrackerClient implements FirecrackerClient {
   constructor(
+    private readonly agent: Agent,
     private readonly socketPath: string,
-    timeoutMs: number,
-  ) {
-    // One keep-alive connection per VM: Firecracker handles requests serially anyway. It is kept
-    // through an apply's burst of calls, then closed when idle: hundreds of idle connections (a
-    // socket and an HTTP parser each) would cost the Agent tens of MiB for nothing.
-    this.client = new Client('http://localhost', {
-      socketPath,
-      pipelining: 1,
-      keepAliveTimeout: 2_000,
-      keepAliveMaxTimeout: 2_000,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      connect: { timeout: 2_000 },
-    });
-  }
-
-  async close(): Promise<void> {
-    await this.client.close().catch(() => this.client.destroy());
-  }
+    private readonly timeoutMs: number,
+  ) {}
 
   private async send(
     method: string,
@@ -74,19 +57,12 @@ class UndiciFirecrackerClient implements FirecrackerClient {
     headers: Record<string, string>,
   ): Promise<RawResponse> {
     try {
-      const response = await this.client.request({
-        method: method as 'GET',
-        path,
-        headers: body === undefined ? headers : { ...headers, 'content-length': String(body.length) },
-        body,
-      });
-      const payload = Buffer.from(await response.body.arrayBuffer());
-      const contentType = response.headers['content-type'];
-      return {
-        statusCode: response.statusCode,
-        contentType: Array.isArray(contentType) ? contentType[0] : contentType,
-        body: payload,
-      };
+      const answer = await exchange(
+        { protocol: 'http:', host: 'localhost', socketPath: this.socketPath, agent: this.agent },
+        { method, path, headers, body, timeoutMs: this.timeoutMs },
+      );
+      const contentType = answer.headers['content-type'];
+      return { statusCode: answer.statusCode, contentType, body: answer.body };
     } catch (error) {
       throw new AppError('FIRECRACKER_UNAVAILABLE', `The Firecracker API did not answer ${method} ${path}`, {
         details: { method, path },
@@ -254,30 +230,34 @@ class UndiciFirecrackerClient implements FirecrackerClient {
   }
 }
 
-/** Firecracker's API over its Unix socket with undici, one keep-alive client per socket. */
-export class UndiciFirecrackerApi implements FirecrackerApi {
-  private readonly clients = new Map<string, UndiciFirecrackerClient>();
+/** How long a connection to a VMM stays open with nothing to send. */
+const idleConnectionMs = 2_000;
 
-  constructor(private readonly options: UndiciFirecrackerApiOptions) {}
+/**
+ * Firecracker's API over its Unix socket, with Node's HTTP client. One keep-alive connection per
+ * VMM at a time (Firecracker answers requests one by one anyway), kept through an apply's burst of
+ * calls and closed after two idle seconds: hundreds of idle connections would cost the Agent memory
+ * for nothing. The connections of every VMM share one pool, keyed by socket path.
+ */
+export class HttpFirecrackerApi implements FirecrackerApi {
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1, timeout: idleConnectionMs });
+
+  constructor(private readonly options: HttpFirecrackerApiOptions) {}
 
   client(socketPath: string): FirecrackerClient {
-    let client = this.clients.get(socketPath);
-    if (client === undefined) {
-      client = new UndiciFirecrackerClient(socketPath, this.options.requestTimeoutMs);
-      this.clients.set(socketPath, client);
+    return new HttpFirecrackerClient(this.agent, socketPath, this.options.requestTimeoutMs);
+  }
+
+  /** Closes the idle connection to a VMM that is gone (a busy one closes when its VMM does). */
+  release(socketPath: string): Promise<void> {
+    for (const [name, sockets] of Object.entries(this.agent.freeSockets)) {
+      if (name.endsWith(`:${socketPath}`)) for (const socket of sockets ?? []) socket.destroy();
     }
-    return client;
+    return Promise.resolve();
   }
 
-  async release(socketPath: string): Promise<void> {
-    const client = this.clients.get(socketPath);
-    this.clients.delete(socketPath);
-    await client?.close();
-  }
-
-  async close(): Promise<void> {
-    const clients = [...this.clients.values()];
-    this.clients.clear();
-    await Promise.all(clients.map((client) => client.close()));
+  close(): Promise<void> {
+    this.agent.destroy();
+    return Promise.resolve();
   }
 }
