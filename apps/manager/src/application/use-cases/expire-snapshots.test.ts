@@ -105,7 +105,12 @@ describe('expireSnapshots', () => {
     const first = await createSnapshot(world.deps, vmId, { ...expiring, type: 'diff', parentId: base.id }, everyProject);
     const second = await createSnapshot(world.deps, vmId, { ...expiring, type: 'diff', parentId: first.id }, everyProject);
     const otherBase = await createSnapshot(world.deps, vmId, expiring, everyProject);
-    const lasting = await createSnapshot(world.deps, vmId, { type: 'diff', parentId: otherBase.id }, everyProject);
+    const lasting = await createSnapshot(
+      world.deps,
+      vmId,
+      { afterwards: 'previous_state', type: 'diff', parentId: otherBase.id },
+      everyProject,
+    );
     expect([first.chainDepth, second.chainDepth, lasting.chainDepth]).toEqual([1, 2, 1]);
     world.clock.advance(1000);
 
