@@ -185,13 +185,14 @@ export async function measureWave(
     agent: stack.agent.child.pid,
     postgresPort: Number(new URL(stack.database.url).port) || undefined,
   };
-  // A VMM of an earlier phase reaped during the wave would count as the Agent's child: wait them out.
+  // A VMM of an earlier phase reaped during the wave would count as the Agent's child: wait them out
+  // (500 deletes on a loaded machine take minutes, and a run that gives up loses every figure).
   const cpuBefore = await waitFor(
     () => {
       const snapshot = cpuSnapshot(cpuPids);
       return vmmCount(snapshot) === 0 ? snapshot : null;
     },
-    { timeoutMs: 30_000, description: 'the VMMs of earlier phases to end' },
+    { timeoutMs: 180_000, description: 'the VMMs of earlier phases to end' },
   );
   // The background: heartbeats, resyncs and GC at rest, which a wave pays for as long as it lasts.
   // The quietest window counts: work the previous phase left (its deletes) fades over the first.
