@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { missingRequirements, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
+import { missingRequirements, parsePrometheusText, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
 import { startStack, type Stack } from './support/stack.js';
 
 const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4', 'bash'] });
@@ -132,6 +132,13 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     expect((await json<{ isCordoned: boolean }>(['host', 'get', hosts[0]!.name])).isCordoned).toBe(true);
     expect((await hearth(['host', 'uncordon', hosts[0]!.id])).code).toBe(0);
     expect((await json<{ isCordoned: boolean }>(['host', 'get', hosts[0]!.name])).isCordoned).toBe(false);
+  });
+
+  it("prints a host's Agent metrics, read through the Manager, in the Prometheus text format", async () => {
+    const [host] = await json<{ name: string }[]>(['host', 'ls']);
+    const run = await hearth(['host', 'metrics', host!.name]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(parsePrometheusText(run.stdout).get('hearth_agent_vms')?.type).toBe('gauge');
   });
 
   it('creates a project with a quota, changes the quota and deletes the project', async () => {

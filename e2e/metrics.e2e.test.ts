@@ -10,6 +10,7 @@ import {
   writeFakeKernel,
   type PrometheusFamily,
 } from '@hearth/testkit';
+import { Hearth, isHearthError } from '@hearth/sdk';
 import { readMetricsCatalog } from './support/metrics-catalog.js';
 import { startStack, type Stack } from './support/stack.js';
 
@@ -104,6 +105,27 @@ describe.skipIf(skipReason)(`metrics of both processes${skipReason ? ` (skipped:
     const overTls = await stack.agentFetch('/agent/v1/metrics');
     expect(overTls.status).toBe(200);
     expect(seriesOf(parsePrometheusText(await overTls.text()), vm.id).length).toBeGreaterThan(0);
+
+    // The same counters through the Manager, for a central Prometheus holding a metrics:read token only.
+    const prometheus = await stack.api<{ secret: string }>('POST', '/v1/tokens', {
+      name: 'central-prometheus',
+      scopes: ['metrics:read'],
+      projects: ['*'],
+    });
+    expect(prometheus.status).toBe(201);
+    const hearth = new Hearth({ baseUrl: stack.managerUrl, token: prometheus.body.secret });
+    const throughManager = parsePrometheusText(await hearth.hosts.metrics(vm.hostId));
+    expect(seriesOf(throughManager, vm.id).length, 'per-VM series through the Manager').toBeGreaterThanOrEqual(20);
+    expect(sampleValue(throughManager, 'hearth_vm_firecracker_api_requests_total', { vm_id: vm.id, method: 'put' })).toBe(
+      puts! + 3,
+    );
+    const raw = await fetch(`${stack.managerUrl}/v1/hosts/${vm.hostId}/metrics`, {
+      headers: { authorization: `Bearer ${prometheus.body.secret}` },
+    });
+    expect(raw.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    await raw.body?.cancel();
+    const unknownHost = await hearth.hosts.metrics('host_01JABCDEFGHJKMNPQRSTVWXYZ0').catch((error: unknown) => error);
+    expect(isHearthError(unknownHost) ? [unknownHost.status, unknownHost.code] : unknownHost).toEqual([404, 'HOST_NOT_FOUND']);
 
     const deleted = await stack.api('DELETE', `/v1/vms/${vm.id}`);
     expect([200, 204]).toContain(deleted.status);

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import {
   createNetns,
@@ -10,8 +11,6 @@ import {
   repoRoot,
   waitFor,
   waitForPidsToExit,
-  writeEmptyExt4,
-  writeFakeKernel,
   type Netns,
 } from '@hearth/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -21,6 +20,24 @@ import { request } from './support/http.js';
 /** Lines that are JSON log records below `warn` (pino level 40). */
 function infoLogLines(output: string): string[] {
   return output.split('\n').filter((line) => /"level":(10|20|30)\b/.test(line));
+}
+
+const execFileAsync = promisify(execFile);
+
+/** The lines of the README's first `hearth` CLI example, without comments. */
+function readmeCliSteps(): string[] {
+  const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## The `hearth` CLI'));
+  const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+  return block
+    .split('\n')
+    .map((line) => line.replace(/\s+#.*$/, '').trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+}
+
+/** `npx hearth a b c` as the CLI's arguments (the README's lines quote nothing). */
+function hearthArgs(line: string): string[] {
+  return line.split(/\s+/).slice(2);
 }
 
 const startSkip = missingRequirements({ root: true, commands: ['ip', 'mkfs.ext4', 'npm'] });
@@ -58,7 +75,8 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
       MANAGER_BIND: `127.0.0.1:${managerPort}`,
       AGENT_BIND: `127.0.0.1:${agentPort}`,
       MANAGER_DATA_DIR: dataDir,
-      MANAGER_IMAGE_ROOT: path.join(workDir, 'images'),
+      // ./data/images as under `npm start` in a checkout: the README's steps make their files there.
+      MANAGER_IMAGE_ROOT: path.join(workDir, 'data', 'images'),
       // Beside the database, as `npm start` keeps them (./data/manager, ./data/fc): the Agent's identity
       // lives in its run directory, so each run is the same host again, as a restart on one machine is.
       FC_RUN_DIR: path.join(path.dirname(dataDir), 'fc'),
@@ -107,25 +125,25 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
     });
   }
 
-  /** The README's first steps with the CLI: register a kernel and a rootfs, then `hearth vm create --wait`. */
-  async function runningVm(managerUrl: string, agentUrl: string, imageRoot: string): Promise<void> {
+  /**
+   * The README's first steps with the CLI, as it writes them: make a kernel and a rootfs in
+   * ./data/images, register them, then `hearth vm create --wait`. `checkout` stands for the
+   * directory `npm start` runs in.
+   */
+  async function runningVm(managerUrl: string, agentUrl: string, checkout: string): Promise<void> {
     // The admin token the Manager made at its first start, where `npm start` says it is.
     const tokenFile = path.join(sharedDataDir!, 'admin-token');
     const token = readFileSync(tokenFile, 'utf8').trim();
     expect(run?.output()).toContain(`export HEARTH_URL=${managerUrl} HEARTH_TOKEN=$(cat ${tokenFile})`);
     expect(run?.output()).toContain('npx hearth host ls');
     const asAdmin = { authorization: `Bearer ${token}` };
-    writeFakeKernel(path.join(imageRoot, 'vmlinux'));
-    writeEmptyExt4(path.join(imageRoot, 'base.ext4'));
-    for (const [name, kind, file] of [
-      ['vmlinux', 'kernel', 'vmlinux'],
-      ['base', 'rootfs', 'base.ext4'],
-    ] as const) {
-      const registered = await hearth(
-        ['image', 'register', name, '--kind', kind, '--path', path.join(imageRoot, file)],
-        managerUrl,
-        token,
-      );
+    const steps = readmeCliSteps();
+    // The test runs as root: what the README runs with sudo runs as it is.
+    for (const line of steps.filter((each) => each.startsWith('sudo '))) {
+      await execFileAsync('bash', ['-c', line.slice('sudo '.length)], { cwd: checkout });
+    }
+    for (const args of steps.filter((each) => each.startsWith('npx hearth image register ')).map(hearthArgs)) {
+      const registered = await hearth(args, managerUrl, token);
       expect(registered.code, registered.stderr).toBe(0);
     }
     const host = await waitFor(
@@ -145,11 +163,9 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
     );
     // The host says it runs the double, not Firecracker.
     expect(host.facts).toMatchObject({ hasFirecracker: true, firecrackerKind: 'double', firecrackerVersion: '1.16.1' });
-    const created = await hearth(
-      ['vm', 'create', 'left-running', '--kernel', 'vmlinux', '--rootfs', 'base', '--memory', '256', '--wait'],
-      managerUrl,
-      token,
-    );
+    const create = steps.find((each) => /^npx hearth vm create \S+ .*--wait/.test(each));
+    expect(create, 'the README creates a VM with --wait').toBeDefined();
+    const created = await hearth(hearthArgs(create!), managerUrl, token);
     // Each state, then each host step's time, as the README shows.
     expect(created.code, created.stderr).toBe(0);
     expect(created.stdout).toMatch(/starting → running\n/);
@@ -186,7 +202,7 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
       // Before the VM: its VMM stays when the Agent stops.
       const children = processesOf(current);
       // A create, and the heartbeat and inventory rounds that brought the host to healthy, all ran.
-      await runningVm(managerUrl, agentUrl, path.join(workDir as string, 'images'));
+      await runningVm(managerUrl, agentUrl, workDir as string);
       expect(infoLogLines(current.output())).toEqual([]);
       // npm start set up trust by itself: the Agent joined with a token and keeps its key to itself.
       const trustFile = path.join(path.dirname(sharedDataDir as string), 'fc', 'agent-trust.json');

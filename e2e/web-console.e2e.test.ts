@@ -67,13 +67,20 @@ describe.skipIf(skipReason)(`the web console in a real browser${skipReason ? ` (
     await page.waitForSelector('[data-testid=error-code]:text("VALIDATION_FAILED")');
     expect(await page.textContent('[data-testid=correlation-id]')).toMatch(/\S{8,}/);
 
+    // A limit in the notation the CLI takes, refused in the page before anything is sent when it is not.
+    await page.fill('#vm-rate-limits', 'disk.ops=500/1000');
     await page.fill('#vm-name', 'console-1');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('text=disk.ops=500/1000: the device is net-rx, net-tx or drive');
+    await page.fill('#vm-rate-limits', 'drive.ops=500/1000');
     await page.click('button[type=submit]');
     // Created with wait=false, so it shows up pending and moves to running on its events alone.
     const row = 'tr[data-vm-name="console-1"]';
     await page.waitForSelector(`${row} .state-running`);
     expect(await page.textContent(`${row} td:nth-child(3)`)).toMatch(/^host_/);
     expect(await page.textContent(`${row} td:nth-child(4)`)).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    const limited = (await stack.api<{ items: { rateLimits: unknown }[] }>('GET', '/v1/vms?name=console-1')).body.items[0];
+    expect(limited?.rateLimits).toEqual({ drive: { ops: { size: 500, refillTimeMs: 1000 } } });
 
     await page.click(`${row} a`);
     await page.waitForSelector('[data-testid=steps] li');
@@ -121,6 +128,41 @@ describe.skipIf(skipReason)(`the web console in a real browser${skipReason ? ` (
     await page.waitForSelector('header.top >> text=Sign out');
 
     await page.click('header.top a:text("Templates")');
+    // A template with network settings, in the notation the CLI's flags take.
+    await page.fill('#template-name', 'fenced');
+    await page.selectOption('#template-kernel', { label: 'vmlinux (default)' });
+    await page.selectOption('#template-rootfs', { label: 'base (default)' });
+    await page.selectOption('#template-egress', 'allow_list');
+    await page.fill('#template-egress-rules', '203.0.113.0/24:tcp:443\n0.0.0.0/0:udp:53');
+    await page.fill('#template-shared-network', 'backend');
+    await page.fill('#template-rate-limits', 'net-tx.bandwidth=1250000/100 drive.ops=500/1000');
+    await page.click('[data-testid=template-form] button[type=submit]');
+    await page.waitForSelector(
+      'tr[data-template-name="fenced"] [data-testid=template-network]:text("limits net-tx.bandwidth=1250000/100")',
+    );
+    const fenced = (
+      await stack.api<{ items: { egress: unknown; sharedNetwork: string | null; rateLimits: unknown }[] }>(
+        'GET',
+        '/v1/templates?name=fenced',
+      )
+    ).body.items[0];
+    expect(fenced).toMatchObject({
+      egress: {
+        mode: 'allow_list',
+        rules: [
+          { cidr: '203.0.113.0/24', protocol: 'tcp', ports: [443] },
+          { cidr: '0.0.0.0/0', protocol: 'udp', ports: [53] },
+        ],
+      },
+      sharedNetwork: 'backend',
+      rateLimits: {
+        networkTx: { bandwidth: { size: 1_250_000, refillTimeMs: 100 } },
+        drive: { ops: { size: 500, refillTimeMs: 1000 } },
+      },
+    });
+    // The form is empty again for the next one.
+    expect(await page.inputValue('#template-rate-limits')).toBe('');
+
     await page.fill('#template-name', 'small');
     await page.selectOption('#template-kernel', { label: 'vmlinux (default)' });
     await page.selectOption('#template-rootfs', { label: 'base (default)' });

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentVm, VmSpec } from '@hearth/contracts';
 import { isAppError, type AppError } from '@hearth/errors';
+import { parsePrometheusText } from '@hearth/testkit';
 import type { AgentClient, AgentTarget } from '../../apps/manager/src/application/ports/agent-client.js';
 import { parseVmId, type VmId } from '../../apps/manager/src/domain/ids.js';
 
@@ -236,6 +237,17 @@ export function describeAgentClientContract(name: string, createHarness: () => P
 
       expect(deleted.removed.map((resource) => resource.kind)).toEqual(expect.arrayContaining(['tap', 'rootfs']));
       expect(await inventoryVm(firstVm)).toBeUndefined();
+    });
+
+    it("metrics answers the Agent's per-VM Firecracker counters in the Prometheus text format", async () => {
+      await harness.client.applyVm(harness.target, firstVm, harness.spec);
+
+      const { body } = await harness.client.metrics(harness.target);
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of body) chunks.push(chunk);
+      const families = parsePrometheusText(Buffer.concat(chunks).toString('utf8'));
+
+      expect(families.get('hearth_vm_firecracker_api_requests_total')?.type).toBe('counter');
     });
 
     it('stopVm, deleteVm, pauseVm, setVmEgress and setVmRateLimits of a VM the Agent does not hold fail with VM_NOT_FOUND', async () => {

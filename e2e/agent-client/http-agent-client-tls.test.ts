@@ -6,6 +6,7 @@ import { CertificateAuthority, generateKeyPair } from '@hearth/pki';
 import { createFakeAgent } from '../../apps/agent/src/adapters/fake/fake-agent-context.js';
 import { testSpec } from '../../apps/agent/src/adapters/fake/fake-fixtures.js';
 import { FakeHostProbe } from '../../apps/agent/src/adapters/fake/fake-host-probe.js';
+import { PromAgentMetrics } from '../../apps/agent/src/adapters/metrics/prom-agent-metrics.js';
 import { createAgentApp } from '../../apps/agent/src/http/create-agent-app.js';
 import { defaultAgentClientOptions, HttpAgentClient } from '../../apps/manager/src/adapters/agent-http/http-agent-client.js';
 import { describeAgentClientContract } from './agent-client.contract.js';
@@ -39,6 +40,7 @@ async function tlsPair() {
     logger: createLogger({ name: 'agent-tls', level: 'silent' }),
     context: agent.context,
     status: { probe: new FakeHostProbe(), records: agent.records, clock: agent.clock, hostName: 'host-a' },
+    metrics: { registry: new PromAgentMetrics({ isProcessCollected: false }).registry, refresh: async () => undefined },
     tls: { caCertificatePem: ca.certificatePem, certificatePem: server.certificatePem, privateKeyPem: server.keyPem },
   });
   await app.listen({ host: '127.0.0.1', port: 0 });

@@ -3,6 +3,7 @@ import { createLogger } from '@hearth/http-server';
 import { createFakeAgent } from '../../apps/agent/src/adapters/fake/fake-agent-context.js';
 import { testSpec } from '../../apps/agent/src/adapters/fake/fake-fixtures.js';
 import { FakeHostProbe } from '../../apps/agent/src/adapters/fake/fake-host-probe.js';
+import { PromAgentMetrics } from '../../apps/agent/src/adapters/metrics/prom-agent-metrics.js';
 import { createAgentApp } from '../../apps/agent/src/http/create-agent-app.js';
 import { defaultAgentClientOptions, HttpAgentClient } from '../../apps/manager/src/adapters/agent-http/http-agent-client.js';
 import { describeAgentClientContract } from './agent-client.contract.js';
@@ -14,6 +15,8 @@ describeAgentClientContract('HttpAgentClient talking to the Agent HTTP app over 
     logger: createLogger({ name: 'agent-contract', level: 'silent' }),
     context: agent.context,
     status: { probe: new FakeHostProbe(), records: agent.records, clock: agent.clock, hostName: 'host-a' },
+    // The fake host's VMMs write no metrics FIFO: the counters are there, with no series yet.
+    metrics: { registry: new PromAgentMetrics({ isProcessCollected: false }).registry, refresh: async () => undefined },
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as AddressInfo;

@@ -1,24 +1,36 @@
-import type { CreateVmRequest, EgressPolicy, RateLimits, RateLimitsChange } from '@hearth/sdk';
+import {
+  NotationError,
+  parseEgressRule,
+  parsePublishedPort,
+  parseRateLimitDevice,
+  parseRateLimits,
+  type EgressPolicy,
+  type EgressRule,
+  type PublishedPort,
+  type RateLimits,
+  type RateLimitsChange,
+} from '@hearth/sdk';
 import { CliError, exitCodes } from './exit-codes.js';
 
 /**
  * The network flags of `hearth vm create`, `hearth vm egress`, `hearth vm limits` and `hearth
- * template create|set`, read into the API's values, and those values shown as text.
+ * template create|set`, read into the API's values in the SDK's notation (`@hearth/sdk`'s
+ * network-notation, which shows them as text too).
  */
 
-type EgressRule = Extract<EgressPolicy, { rules: unknown }>['rules'][number];
+/** Runs `read`; text it refuses is a usage error, named by `flag` when given. */
+function asUsage<T>(flag: string | undefined, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (!(error instanceof NotationError)) throw error;
+    throw new CliError(exitCodes.usage, flag === undefined ? error.message : `${flag} ${error.message}`);
+  }
+}
 
 /** One list entry on the command line: `CIDR`, `CIDR:proto` or `CIDR:proto:port,port…`. */
 export function parseEgressEntry(text: string): EgressRule {
-  const [cidr = '', protocol, ports, ...rest] = text.split(':');
-  const usage = `${text}: an entry is CIDR[:tcp|udp[:port,port…]], e.g. 203.0.113.0/24:tcp:80,443`;
-  if (rest.length > 0 || cidr === '') throw new CliError(exitCodes.usage, usage);
-  if (protocol === undefined) return { cidr };
-  if (protocol !== 'tcp' && protocol !== 'udp') throw new CliError(exitCodes.usage, usage);
-  if (ports === undefined) return { cidr, protocol };
-  const numbers = ports.split(',').map(Number);
-  if (numbers.some((port) => !Number.isInteger(port) || port < 1 || port > 65_535)) throw new CliError(exitCodes.usage, usage);
-  return { cidr, protocol, ports: numbers };
+  return asUsage(undefined, () => parseEgressRule(text));
 }
 
 /** The policy the flags of `hearth vm egress` ask for: exactly one of the four kinds. */
@@ -61,28 +73,9 @@ export function createEgressOfFlags(flags: {
   });
 }
 
-type PublishedPort = NonNullable<CreateVmRequest['ports']>[number];
-
 /** One `--port HOST:GUEST[/tcp|udp]` (tcp unless said), e.g. `8080:80/tcp`. */
 export function parsePortFlag(text: string): PublishedPort {
-  const match = /^(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/.exec(text);
-  const hostPort = Number(match?.[1]);
-  const guestPort = Number(match?.[2]);
-  if (match === null || [hostPort, guestPort].some((port) => port < 1 || port > 65_535)) {
-    throw new CliError(exitCodes.usage, `--port ${text}: HOST:GUEST[/tcp|udp] with ports 1..65535, e.g. 8080:80/tcp`);
-  }
-  return { hostPort, guestPort, protocol: match[3] === 'udp' ? 'udp' : 'tcp' };
-}
-
-/** The devices of `--limit` and `--unlimit`, by their names in the API. */
-const limitDevices = { 'net-rx': 'networkRx', 'net-tx': 'networkTx', drive: 'drive' } as const;
-type LimitDevice = keyof typeof limitDevices;
-type RateLimiter = NonNullable<RateLimits['drive']>;
-
-function limitDeviceOf(text: string, flag: string): (typeof limitDevices)[LimitDevice] {
-  const device = limitDevices[text as LimitDevice] as (typeof limitDevices)[LimitDevice] | undefined;
-  if (device === undefined) throw new CliError(exitCodes.usage, `${flag} ${text}: the device is net-rx, net-tx or drive`);
-  return device;
+  return asUsage('--port', () => parsePublishedPort(text));
 }
 
 /**
@@ -91,24 +84,7 @@ function limitDeviceOf(text: string, flag: string): (typeof limitDevices)[LimitD
  * together make its limiter.
  */
 export function rateLimitsOfFlags(limits: readonly string[]): RateLimits {
-  const out: Record<string, RateLimiter> = {};
-  for (const text of limits) {
-    const match = /^([a-z-]+)\.(bandwidth|ops)=(\d+)\/(\d+)(?:\+(\d+))?$/.exec(text);
-    if (match === null) {
-      throw new CliError(
-        exitCodes.usage,
-        `--limit ${text}: DEVICE.BUCKET=SIZE/REFILL_MS[+BURST], e.g. net-tx.bandwidth=1250000/100`,
-      );
-    }
-    const device = limitDeviceOf(match[1]!, '--limit');
-    const bucket = {
-      size: Number(match[3]),
-      refillTimeMs: Number(match[4]),
-      ...(match[5] === undefined ? {} : { oneTimeBurst: Number(match[5]) }),
-    };
-    out[device] = { ...out[device], [match[2]!]: bucket };
-  }
-  return out;
+  return asUsage('--limit', () => parseRateLimits(limits));
 }
 
 /** The change of `hearth vm limits`: the devices given by `--limit` replaced, those given by `--unlimit` removed. */
@@ -116,35 +92,12 @@ export function rateLimitsChangeOfFlags(flags: {
   readonly limit?: readonly string[] | undefined;
   readonly unlimit?: readonly string[] | undefined;
 }): RateLimitsChange {
-  const change: Record<string, RateLimiter | null> = { ...rateLimitsOfFlags(flags.limit ?? []) };
+  const change: Record<string, NonNullable<RateLimits['drive']> | null> = { ...rateLimitsOfFlags(flags.limit ?? []) };
   for (const text of flags.unlimit ?? []) {
-    const device = limitDeviceOf(text, '--unlimit');
+    const device = asUsage('--unlimit', () => parseRateLimitDevice(text));
     if (change[device] !== undefined) throw new CliError(exitCodes.usage, `${text} is given to both --limit and --unlimit`);
     change[device] = null;
   }
   if (Object.keys(change).length === 0) throw new CliError(exitCodes.usage, 'give at least one --limit or --unlimit');
   return change;
-}
-
-function bucketText(name: string, bucket: { size: number; refillTimeMs: number; oneTimeBurst?: number }): string {
-  return `${name}=${bucket.size}/${bucket.refillTimeMs}${bucket.oneTimeBurst ? `+${bucket.oneTimeBurst}` : ''}`;
-}
-
-export function rateLimitsText(rateLimits: RateLimits): string {
-  const parts = Object.entries(limitDevices).flatMap(([flag, device]) => {
-    const limiter = rateLimits[device];
-    if (limiter === undefined) return [];
-    return [limiter.bandwidth, limiter.ops].flatMap((bucket, i) =>
-      bucket === undefined ? [] : [bucketText(`${flag}.${i === 0 ? 'bandwidth' : 'ops'}`, bucket)],
-    );
-  });
-  return parts.length === 0 ? 'none' : parts.join(' ');
-}
-
-export function egressText(policy: EgressPolicy): string {
-  if (policy.mode === 'allow_all' || policy.mode === 'deny_all') return policy.mode;
-  const entries = policy.rules.map((rule) =>
-    [rule.cidr, rule.protocol, rule.ports?.join(',')].filter((part) => part !== undefined).join(':'),
-  );
-  return `${policy.mode} ${entries.join(' ')}`;
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { HearthError } from '@hearth/sdk';
+import { HearthError, NotationError } from '@hearth/sdk';
 import { createVmRequest, type CreateVmForm } from './create-vm-request.js';
 import { createTemplateRequest, emptyTemplateForm } from './create-template-request.js';
+import { emptyNetworkForm } from './network-request.js';
 import { mergeEvents } from './event-log.js';
 import { readableError } from './problem-text.js';
 import { randomUuidFrom } from './random-uuid.js';
@@ -18,6 +19,8 @@ const form: CreateVmForm = {
   vcpuCount: '2',
   memoryMib: '256',
   count: '',
+  ports: '',
+  ...emptyNetworkForm,
 };
 
 describe('the create form', () => {
@@ -37,6 +40,43 @@ describe('the create form', () => {
       templateId: 'tpl_T',
       memoryMib: 512,
     });
+  });
+
+  it('sends the published ports and network settings filled in, in the notation the CLI takes', () => {
+    expect(
+      createVmRequest({
+        ...form,
+        ports: '8080:80 5353:53/udp',
+        egressMode: 'deny_all',
+        sharedNetwork: 'backend',
+        rateLimits: 'net-rx.ops=100/1000',
+      }),
+    ).toEqual({
+      name: 'web',
+      kernelImageId: 'img_K',
+      rootfsImageId: 'img_R',
+      vcpuCount: 2,
+      memoryMib: 256,
+      ports: [
+        { hostPort: 8080, guestPort: 80, protocol: 'tcp' },
+        { hostPort: 5353, guestPort: 53, protocol: 'udp' },
+      ],
+      egress: { mode: 'deny_all' },
+      sharedNetwork: 'backend',
+      rateLimits: { networkRx: { ops: { size: 100, refillTimeMs: 1000 } } },
+    });
+  });
+
+  it("leaves a template's network settings to it when left empty, and replaces those filled in", () => {
+    expect(createVmRequest({ ...form, source: 'template', vcpuCount: '', memoryMib: '', egressMode: 'allow_all' })).toEqual({
+      name: 'web',
+      templateId: 'tpl_T',
+      egress: { mode: 'allow_all' },
+    });
+  });
+
+  it('refuses a published port outside the notation before anything is sent', () => {
+    expect(() => createVmRequest({ ...form, ports: '8080' })).toThrow(NotationError);
   });
 
   it('clones a snapshot by name alone, or as many as asked', () => {
@@ -59,6 +99,56 @@ describe('the new-template form', () => {
       name: 'x',
       description: 'for tests',
     });
+  });
+
+  it('sends the network settings in the notation the CLI takes: an egress list, a shared network, rate limits', () => {
+    const request = createTemplateRequest({
+      ...emptyTemplateForm,
+      name: 'web',
+      egressMode: 'allow_list',
+      egressRules: ' 203.0.113.0/24:tcp:80,443\n0.0.0.0/0:udp:53 ',
+      sharedNetwork: ' backend ',
+      rateLimits: 'net-tx.bandwidth=1250000/100\ndrive.ops=500/1000+2000',
+    });
+    expect(request).toEqual({
+      name: 'web',
+      vcpuCount: 1,
+      memoryMib: 128,
+      egress: {
+        mode: 'allow_list',
+        rules: [
+          { cidr: '203.0.113.0/24', protocol: 'tcp', ports: [80, 443] },
+          { cidr: '0.0.0.0/0', protocol: 'udp', ports: [53] },
+        ],
+      },
+      sharedNetwork: 'backend',
+      rateLimits: {
+        networkTx: { bandwidth: { size: 1_250_000, refillTimeMs: 100 } },
+        drive: { ops: { size: 500, refillTimeMs: 1000, oneTimeBurst: 2000 } },
+      },
+    });
+  });
+
+  it('leaves egress out when everything is allowed (the default), and ignores rules unless a list is chosen', () => {
+    expect(createTemplateRequest({ ...emptyTemplateForm, name: 'a', egressRules: '10.0.0.0/8' })).not.toHaveProperty('egress');
+    expect(
+      createTemplateRequest({ ...emptyTemplateForm, name: 'a', egressMode: 'deny_all', egressRules: '10.0.0.0/8' }).egress,
+    ).toEqual({
+      mode: 'deny_all',
+    });
+    expect(createTemplateRequest({ ...emptyTemplateForm, name: 'a', egressMode: 'deny_list', egressRules: '' }).egress).toEqual({
+      mode: 'deny_list',
+      rules: [],
+    });
+  });
+
+  it('refuses an egress rule or rate limit outside the notation, naming it, before anything is sent', () => {
+    expect(() =>
+      createTemplateRequest({ ...emptyTemplateForm, name: 'a', egressMode: 'allow_list', egressRules: '10.0.0.0/8:icmp' }),
+    ).toThrow(NotationError);
+    expect(() => createTemplateRequest({ ...emptyTemplateForm, name: 'a', rateLimits: 'disk.ops=1/1' })).toThrow(
+      'disk.ops=1/1: the device is net-rx, net-tx or drive',
+    );
   });
 });
 

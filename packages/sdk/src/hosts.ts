@@ -30,6 +30,15 @@ export class Hosts {
     return bodyOf(this.api.POST('/v1/hosts/{id}/drain', { params: { path: { id } } }));
   }
 
+  /**
+   * The host's Agent's Prometheus metrics (text exposition format 0.0.4), its per-VM Firecracker
+   * counters included, read live through the Manager: a token with `metrics:read` (which
+   * `hosts:admin` grants). AGENT_UNAVAILABLE when the Agent does not answer in time.
+   */
+  async metrics(id: string, options: { readonly signal?: AbortSignal } = {}): Promise<string> {
+    return bodyOf(this.api.GET('/v1/hosts/{id}/metrics', { params: { path: { id } }, parseAs: 'text', signal: options.signal }));
+  }
+
   /** Removes a host that is gone for good (`force`: its VM records too). */
   async remove(id: string, options: { readonly force?: boolean } = {}): Promise<void> {
     await bodyOf(this.api.DELETE('/v1/hosts/{id}', { params: { path: { id }, query: { force: options.force } } }));

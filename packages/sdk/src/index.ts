@@ -13,6 +13,20 @@ export {
   type ConsoleWebSocket,
   type ConsoleWebSocketConstructor,
 } from './console.js';
+export {
+  NotationError,
+  egressRuleText,
+  egressText,
+  parseEgressRule,
+  parsePublishedPort,
+  parseRateLimitDevice,
+  parseRateLimits,
+  rateLimitDevices,
+  rateLimitsText,
+  type EgressRule,
+  type PublishedPort,
+  type RateLimitDevice,
+} from './network-notation.js';
 export { Images } from './images.js';
 export { Templates, type TemplateMutationOptions } from './templates.js';
 export { Snapshots } from './snapshots.js';

@@ -60,6 +60,17 @@ export const hostCommands: Readonly<Record<string, Command>> = {
       printResult(out, host, `${host.id} uncordoned`);
     },
   },
+  metrics: {
+    summary: "A host's Agent's Prometheus metrics (per-VM Firecracker counters included), read through the Manager",
+    usage: '<host>',
+    async run({ args, out, hearth: client }) {
+      const hearth = await client();
+      const host = await resolveHost(hearth, oneHost(args, 'metrics'));
+      const text = await hearth.hosts.metrics(host.id);
+      if (out.format === 'json') out.json({ id: host.id, metrics: text });
+      else out.write(text);
+    },
+  },
   drain: {
     summary: 'Cordon a host and stop its running and paused VMs',
     usage: '<host>',

@@ -1,11 +1,18 @@
 import { parseArgs } from 'node:util';
-import type { CreateTemplateRequest, Hearth, Template, UpdateTemplateRequest } from '@hearth/sdk';
+import {
+  egressText,
+  rateLimitsText,
+  type CreateTemplateRequest,
+  type Hearth,
+  type Template,
+  type UpdateTemplateRequest,
+} from '@hearth/sdk';
 import type { Command } from '../command.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { collect, onlyArgument } from '../arguments.js';
 import { printList, printObject, printResult, type Column } from '../output.js';
 import { resolveReference } from '../resolve.js';
-import { createEgressOfFlags, egressText, rateLimitsOfFlags, rateLimitsText } from '../network-flags.js';
+import { createEgressOfFlags, rateLimitsOfFlags } from '../network-flags.js';
 import { resolveImage } from './image-commands.js';
 import { resolveSnapshot } from '../resolve-snapshot.js';
 

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { VmWaitError, describeConsoleEnd, type Hearth, type Vm, type VmState } from '@hearth/sdk';
+import { VmWaitError, describeConsoleEnd, egressText, rateLimitsText, type Hearth, type Vm, type VmState } from '@hearth/sdk';
 import type { Command } from '../command.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { collect, onlyArgument } from '../arguments.js';
@@ -12,11 +12,9 @@ import { runConsole, type ConsoleTerminal } from '../console-terminal.js';
 import {
   createEgressOfFlags,
   egressPolicyOfFlags,
-  egressText,
   parsePortFlag,
   rateLimitsChangeOfFlags,
   rateLimitsOfFlags,
-  rateLimitsText,
 } from '../network-flags.js';
 
 /** The process's own terminal; SIGINT, SIGTERM and SIGHUP detach (and so restore the terminal). */

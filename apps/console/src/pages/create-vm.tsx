@@ -5,6 +5,8 @@ import { formatAge } from '../format.js';
 import { hrefOf, type CreateSource } from '../route.js';
 import type { Session } from '../session.js';
 import { createVmRequest, type CreateVmForm } from '../create-vm-request.js';
+import { NetworkFields } from '../network-fields.js';
+import { emptyNetworkForm } from '../network-request.js';
 import { useAction } from '../use-action.js';
 import { useNow } from '../use-now.js';
 
@@ -29,6 +31,8 @@ export function CreateVm({ session, from }: { readonly session: Session; readonl
     vcpuCount: from === undefined ? '1' : '',
     memoryMib: from === undefined ? '128' : '',
     count: '',
+    ports: '',
+    ...emptyNetworkForm,
   });
   const [loadError, setLoadError] = useState<unknown>();
   const create = useAction<'create'>();
@@ -42,7 +46,7 @@ export function CreateVm({ session, from }: { readonly session: Session; readonl
   }, [session]);
 
   const set = (field: keyof CreateVmForm) => (event: Event) =>
-    setForm({ ...form, [field]: (event.currentTarget as HTMLInputElement | HTMLSelectElement).value });
+    setForm({ ...form, [field]: (event.currentTarget as HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement).value });
   // From a template the sizes start empty (the template's); from images, at the smallest VM.
   const setSource = (event: Event): void => {
     const source = (event.currentTarget as HTMLInputElement).value as CreateVmForm['source'];
@@ -153,6 +157,9 @@ export function CreateVm({ session, from }: { readonly session: Session; readonl
             />
             <label for="vm-memory">Memory, MiB{form.source === 'template' ? ' (empty: the template’s)' : ''}</label>
             <input id="vm-memory" name="memoryMib" type="number" min={128} value={form.memoryMib} onInput={set('memoryMib')} />
+            <label for="vm-ports">Published ports (HOST:GUEST[/tcp|udp], apart by spaces)</label>
+            <input id="vm-ports" name="ports" placeholder="8080:80/tcp" value={form.ports} onInput={set('ports')} />
+            <NetworkFields idPrefix="vm" form={form} set={set} isFromTemplate={form.source === 'template'} />
           </>
         )}
         <div class="form-actions">

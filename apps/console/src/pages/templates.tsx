@@ -1,7 +1,8 @@
 import { useState } from 'preact/hooks';
-import type { Template } from '@hearth/sdk';
+import { egressText, rateLimitsText, type Template } from '@hearth/sdk';
 import { ErrorNotice, ImageSelect, Page } from '../components.js';
 import { createTemplateRequest, emptyTemplateForm, type CreateTemplateForm } from '../create-template-request.js';
+import { NetworkFields } from '../network-fields.js';
 import { formatAge, formatMib } from '../format.js';
 import { hrefOf } from '../route.js';
 import type { Session } from '../session.js';
@@ -22,7 +23,7 @@ export function Templates({ session }: { readonly session: Session }) {
   const now = useNow(60_000);
 
   const set = (field: keyof CreateTemplateForm) => (event: Event) =>
-    setForm({ ...form, [field]: (event.currentTarget as HTMLInputElement | HTMLSelectElement).value });
+    setForm({ ...form, [field]: (event.currentTarget as HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement).value });
 
   const create = (event: Event): void => {
     event.preventDefault();
@@ -55,6 +56,7 @@ export function Templates({ session }: { readonly session: Session }) {
               <th>Name</th>
               <th>Size</th>
               <th>Kernel / rootfs</th>
+              <th>Network</th>
               <th>Restart</th>
               <th>Age</th>
               <th />
@@ -77,6 +79,13 @@ export function Templates({ session }: { readonly session: Session }) {
                   {template.kernelImageId}
                   <br />
                   {template.rootfsImageId}
+                </td>
+                <td class="mono small" data-testid="template-network">
+                  egress {egressText(template.egress)}
+                  <br />
+                  network {template.sharedNetwork ?? 'none'}
+                  <br />
+                  limits {rateLimitsText(template.rateLimits)}
                 </td>
                 <td>{template.restartPolicy}</td>
                 <td title={template.createdAt}>{formatAge(template.createdAt, now)}</td>
@@ -137,6 +146,7 @@ export function Templates({ session }: { readonly session: Session }) {
         />
         <label for="template-memory">Memory, MiB</label>
         <input id="template-memory" name="memoryMib" type="number" min={128} value={form.memoryMib} onInput={set('memoryMib')} />
+        <NetworkFields idPrefix="template" form={form} set={set} isFromTemplate={false} />
         <div class="form-actions">
           <button type="submit" disabled={creating.busy !== undefined}>
             {creating.busy === undefined ? 'Create template' : 'Creating…'}

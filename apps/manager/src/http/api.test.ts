@@ -600,6 +600,7 @@ describe('OpenAPI', () => {
         'GET /v1/hosts/{id}',
         'DELETE /v1/hosts/{id}',
         'GET /v1/hosts/{id}/resources',
+        'GET /v1/hosts/{id}/metrics',
         'POST /v1/hosts/{id}/cordon',
         'POST /v1/hosts/{id}/uncordon',
         'POST /v1/hosts/{id}/drain',

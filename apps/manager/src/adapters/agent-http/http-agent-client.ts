@@ -20,7 +20,7 @@ import { currentCorrelationId, requestIdHeader } from '@hearth/http-server';
 import type { TSchema } from 'typebox';
 import { Compile, type Validator } from 'typebox/compile';
 import { request, type Dispatcher } from 'undici';
-import type { AgentClient, AgentConsoleConnection, AgentTarget } from '../../application/ports/agent-client.js';
+import type { AgentClient, AgentConsoleConnection, AgentMetricsText, AgentTarget } from '../../application/ports/agent-client.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 import { AgentTlsPools, agentIdentityMismatchCode, type AgentTlsCredentials, type PinnedAgent } from './agent-tls-pools.js';
 import { openAgentConsole } from './ws-agent-console.js';
@@ -32,6 +32,12 @@ export interface HttpAgentClientOptions {
   readonly requestTimeoutMs: number;
   /** Time allowed for `GET /inventory` (the reconciler's read; short, so one stuck Agent cannot stall it). */
   readonly inventoryTimeoutMs?: number;
+  /**
+   * Time allowed for `GET /metrics` to begin its answer, and between two chunks of it (every VMM of
+   * the host flushes first, at most 1 s each, in parallel); default 5 s, within Prometheus's
+   * default scrape timeout of 10 s.
+   */
+  readonly metricsTimeoutMs?: number;
   /** For tests: e.g. an undici Agent connecting to a Unix socket. */
   readonly dispatcher?: Dispatcher;
   /** Sent on every call (`x-hearth-cluster-id`): an Agent that belongs to another cluster refuses the call. */
@@ -54,6 +60,7 @@ export const defaultAgentClientOptions: HttpAgentClientOptions = Object.freeze({
   applyTimeoutMs: 120_000,
   requestTimeoutMs: 15_000,
   inventoryTimeoutMs: 3_000,
+  metricsTimeoutMs: 5_000,
 });
 
 /** Codes meaning the Manager's own request was at fault: the Manager's caller must not see them as theirs. */
@@ -242,6 +249,45 @@ export class HttpAgentClient implements AgentClient {
     const { statusCode, text } = await this.sendForText(target, 'GET', path, this.options.requestTimeoutMs);
     if (statusCode === 200) return text;
     throw problemToAppError(parseJson(text), statusCode, target, 'GET', path);
+  }
+
+  /**
+   * The answer's body is handed on as it arrives, never held whole: a host of many VMs answers
+   * 25 series for each. Its start and every chunk are bounded by the metrics timeout.
+   */
+  async metrics(target: AgentTarget): Promise<AgentMetricsText> {
+    const path = '/metrics';
+    const timeoutMs = this.options.metricsTimeoutMs ?? defaultAgentClientOptions.metricsTimeoutMs!;
+    // The connection and TLS handshake included (a stopped Agent's kernel still accepts the
+    // connection); once the answer has begun, only the body's pauses are bounded.
+    const answerBegun = new AbortController();
+    const timer = setTimeout(() => answerBegun.abort(new DOMException('no answer in time', 'TimeoutError')), timeoutMs);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(this.urlOf(target, path), {
+        method: 'GET',
+        headers: this.headers({ accept: 'text/plain, application/problem+json' }),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal: answerBegun.signal,
+        ...this.dispatcherOption(target, 'GET', path),
+      });
+    } catch (error) {
+      throw unreachable(error, target, 'GET', path);
+    } finally {
+      clearTimeout(timer);
+    }
+    this.options.onAnswer?.(target.addr);
+    if (response.statusCode !== 200) {
+      let text: string;
+      try {
+        text = await response.body.text();
+      } catch (error) {
+        throw unreachable(error, target, 'GET', path);
+      }
+      throw problemToAppError(parseJson(text), response.statusCode, target, 'GET', path);
+    }
+    return { body: response.body };
   }
 
   pauseVm(target: AgentTarget, vmId: VmId): Promise<void> {

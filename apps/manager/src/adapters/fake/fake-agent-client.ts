@@ -19,7 +19,7 @@ import {
   type VmSpec,
 } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
-import type { AgentClient, AgentConsoleConnection, AgentTarget } from '../../application/ports/agent-client.js';
+import type { AgentClient, AgentConsoleConnection, AgentMetricsText, AgentTarget } from '../../application/ports/agent-client.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 
 export type AgentOperation =
@@ -33,6 +33,7 @@ export type AgentOperation =
   | 'console'
   | 'attachConsole'
   | 'inventory'
+  | 'metrics'
   | 'snapshot'
   | 'deleteSnapshot'
   | 'copySnapshot'
@@ -333,6 +334,29 @@ export class FakeAgentClient implements AgentClient {
     if (entry === undefined) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
     if (!entry.isRunning) throw new AppError('VMM_NOT_RUNNING', `The Firecracker process of VM ${vmId} is not running`);
     return entry;
+  }
+
+  /**
+   * The fake Agent's metrics in the text exposition format: a counter of the requests it was sent,
+   * one series for each VM it holds (as a real Agent labels its per-VM counters by `vm_id`).
+   */
+  async metrics(target: AgentTarget): Promise<AgentMetricsText> {
+    this.calls.push({ operation: 'metrics', addr: target.addr });
+    this.throwIfScripted('metrics');
+    const lines = [
+      "# HELP hearth_vm_firecracker_api_requests_total Requests to the VM's Firecracker API.",
+      '# TYPE hearth_vm_firecracker_api_requests_total counter',
+      ...this.vmIdsOn(target.addr).map((vmId) => {
+        const requests = this.calls.filter((call) => call.addr === target.addr && call.vmId === vmId).length;
+        return `hearth_vm_firecracker_api_requests_total{vm_id="${vmId}",method="put"} ${requests}`;
+      }),
+    ];
+    const bytes = new TextEncoder().encode(`${lines.join('\n')}\n`);
+    return {
+      body: (async function* () {
+        yield bytes;
+      })(),
+    };
   }
 
   /** `GET /inventory`: every VM the fake holds at `target.addr`. */

@@ -26,6 +26,14 @@ export interface AgentConsoleConnection {
   close(): void;
 }
 
+/**
+ * A host's Agent's Prometheus metrics (text exposition format 0.0.4), as it answers them: passed on
+ * chunk by chunk, never held whole. The body may still fail part-way (the Agent gone, time out).
+ */
+export interface AgentMetricsText {
+  readonly body: AsyncIterable<Uint8Array>;
+}
+
 /** Where a host's Agent listens, and who it must be (a `Host` is one). */
 export interface AgentTarget {
   readonly addr: string;
@@ -82,6 +90,11 @@ export interface AgentClient {
   attachConsole(target: AgentTarget, vmId: VmId, backlogBytes: number): Promise<AgentConsoleConnection>;
   /** The last `maxBytes` of the VM's serial console output, as text. */
   consoleLog(target: AgentTarget, vmId: VmId, maxBytes: number): Promise<string>;
+  /**
+   * The Agent's `GET /metrics`: every VMM flushes first, so its per-VM counters are up to now.
+   * AGENT_UNAVAILABLE when its answer does not begin within the metrics timeout (or its body stalls).
+   */
+  metrics(target: AgentTarget): Promise<AgentMetricsText>;
   /**
    * Everything the Agent holds, per VM, with what it observes of each VMM (its ledger, not a guess).
    * With `resources: 'none'`, each VM's resource list is left out (an older Agent sends it anyway);

@@ -10,12 +10,14 @@ import {
   JoinTokenCreated,
   JoinTokenRequest,
 } from '@hearth/contracts';
-import type { HttpServer } from '@hearth/http-server';
+import { Readable } from 'node:stream';
+import { metricsContentType, type HttpServer } from '@hearth/http-server';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
 import { cordonHost, uncordonHost } from '../../application/use-cases/cordon-host.js';
 import { drainHost } from '../../application/use-cases/drain-host.js';
 import { heartbeat } from '../../application/use-cases/heartbeat.js';
 import { getHost, listHosts } from '../../application/use-cases/host-queries.js';
+import { readHostMetrics } from '../../application/use-cases/host-metrics.js';
 import { listHostResources } from '../../application/use-cases/host-resources.js';
 import { registerHost } from '../../application/use-cases/register-host.js';
 import { removeHost } from '../../application/use-cases/remove-host.js';
@@ -230,6 +232,31 @@ export function registerHostRoutes(app: HttpServer, deps: UseCaseDependencies): 
         readAt: ledger.readAt.toISOString(),
         items: ledger.resources.map((resource) => ({ ...resource })),
       };
+    },
+  );
+
+  app.get(
+    '/v1/hosts/:id/metrics',
+    {
+      config: { auth: { scope: 'metrics:read' } },
+      schema: {
+        operationId: 'getHostMetrics',
+        summary:
+          "The host's Agent's Prometheus metrics, per-VM Firecracker counters included, read live over its mutual TLS (text exposition format; catalog in docs/metrics.md; 503 AGENT_UNAVAILABLE when it does not answer within 5 s)",
+        tags: ['hosts'],
+        produces: ['text/plain'],
+        params: HostIdParams,
+        response: {
+          200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: Type.String() } } },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const metrics = await readHostMetrics(deps, hostIdParam(request.params.id));
+      // Streamed as the Agent answers: the schema's string is what the client receives, not what is sent.
+      const text = Readable.from(metrics.body, { objectMode: false }) as unknown as string;
+      return reply.type(metricsContentType).send(text);
     },
   );
 
