@@ -101,6 +101,28 @@ describe('LinuxHostFiles image files', () => {
     for (const destination of together) expect((await readFile(destination)).equals(await readFile(source))).toBe(true);
   });
 
+  it('copies a copy made as written once (a snapshot disk) byte for byte and sparse, several at once', async () => {
+    const source = join(root, 'vm.ext4');
+    const sizeBytes = 8 * 1024 * 1024;
+    const handle = await open(source, 'w');
+    await handle.write('head', 0);
+    await handle.write('middle', 3 * 1024 * 1024 + 100);
+    await handle.truncate(sizeBytes);
+    await handle.close();
+    const snapshotDisk = join(root, 'snapshot.rootfs.ext4');
+    expect(await files.copyImage(root, source, snapshotDisk, { isWrittenOnce: true })).toMatchObject({
+      kind: 'regular',
+      sizeBytes,
+    });
+
+    const clones = ['a', 'b', 'c'].map((name) => join(directory, `clone-${name}.ext4`));
+    await Promise.all(clones.map((clone) => files.copyImage(root, snapshotDisk, clone)));
+    for (const clone of clones) {
+      expect((await readFile(clone)).equals(await readFile(source))).toBe(true);
+      expect((await stat(clone)).blocks * 512).toBeLessThanOrEqual(2 * 4096);
+    }
+  });
+
   it('copies an image larger than the in-process limit with cp, sparse as well', async () => {
     const source = join(root, 'large.ext4');
     const sizeBytes = inProcessCopyMaxBytes + 4096;

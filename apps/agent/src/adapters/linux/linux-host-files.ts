@@ -20,6 +20,7 @@ import { basename, dirname, isAbsolute, posix } from 'node:path';
 import { AppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
 import type {
+  CopyImageOptions,
   HeldImage,
   HostFiles,
   ImageFileCheck,
@@ -29,7 +30,7 @@ import type {
 } from '../../application/ports/host-files.js';
 import { syncDirectory } from '../fs/durable-file.js';
 import { dataRegionsOf } from './data-regions.js';
-import { chunkBytes, copyReadingAll, copyRuns, DataMaps, isAllZero } from './sparse-copy.js';
+import { chunkBytes, copyReadingAll, copyRuns, DataMaps, isAllZero, type DataRuns } from './sparse-copy.js';
 
 /** O_PATH (Linux): a descriptor naming the file without opening it for reading, so a FIFO cannot block. */
 const openPathOnly = (constants as { O_PATH?: number }).O_PATH ?? 0o10000000;
@@ -112,10 +113,10 @@ async function overlayDataRegions(input: FileHandle, output: FileHandle): Promis
  * read whole before and unchanged since is read only where it holds data (`DataMaps`). No fork: a
  * fork of the Agent costs more than copying a small image (ADR 0016, ADR 0053).
  */
-async function copyInProcess(source: string, destination: string, dataMaps: DataMaps): Promise<void> {
+async function copyInProcess(source: string, destination: string, dataMaps: DataMaps): Promise<DataRuns | undefined> {
   try {
     await copyFile(source, destination, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
-    return;
+    return undefined;
   } catch (error) {
     if (!cannotClone.has(String((error as NodeJS.ErrnoException).code))) throw error;
     await rm(destination, { force: true });
@@ -128,19 +129,23 @@ async function copyInProcess(source: string, destination: string, dataMaps: Data
     const known = dataMaps.runsOf(before);
     const output = await open(destination, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
+      let written: DataRuns;
       if (known !== undefined) {
         await copyRuns(input, output, known);
+        written = known;
       } else {
         const endRead = dataMaps.beginRead(before);
         try {
           const readStartedAtMs = dataMaps.now();
-          const runs = await copyReadingAll(input, output, Number(before.size));
-          dataMaps.remember(before, await input.stat({ bigint: true }), readStartedAtMs, runs);
+          written = await copyReadingAll(input, output, Number(before.size));
+          dataMaps.remember(before, await input.stat({ bigint: true }), readStartedAtMs, written);
         } finally {
           endRead();
         }
       }
       await output.truncate(Number(before.size));
+      // Data only where the copy wrote: everything else of the fresh file is a hole.
+      return written;
     } finally {
       await output.close();
     }
@@ -222,13 +227,14 @@ export class LinuxHostFiles implements HostFiles {
     this.dataMaps = new DataMaps({ nowMs: options.nowMs ?? Date.now });
   }
 
-  async copyImage(root: string, source: string, destination: string): Promise<ImageFileCheck> {
+  async copyImage(root: string, source: string, destination: string, options: CopyImageOptions = {}): Promise<ImageFileCheck> {
     const opened = await this.openImage(root, source);
     if (opened.handle === undefined) return opened.check;
+    let written: DataRuns | undefined;
     try {
       await rm(destination, { force: true });
       if (opened.check.sizeBytes <= inProcessCopyMaxBytes) {
-        await copyInProcess(`/proc/self/fd/${opened.handle.fd}`, destination, this.dataMaps);
+        written = await copyInProcess(`/proc/self/fd/${opened.handle.fd}`, destination, this.dataMaps);
       } else {
         await copyWithCp(opened.handle.fd, destination);
       }
@@ -236,7 +242,9 @@ export class LinuxHostFiles implements HostFiles {
       await opened.handle.close();
     }
     await chmod(destination, 0o600);
-    return { ...opened.check, sizeBytes: (await stat(destination)).size };
+    const copied = await stat(destination, { bigint: true });
+    if (options.isWrittenOnce === true && written !== undefined) this.dataMaps.rememberWritten(copied, written);
+    return { ...opened.check, sizeBytes: Number(copied.size) };
   }
 
   async holdImage(root: string, path: string): Promise<{ check: ImageFileCheck; held?: HeldImage }> {

@@ -88,6 +88,16 @@ describe('DataMaps', () => {
     expect(maps.runsOf({ ...settled, ino: 3n })).toBeUndefined();
   });
 
+  it('answers the runs of a file written whole by this process at once, for that version only', () => {
+    const maps = new DataMaps({ nowMs: () => nowMs });
+    const fresh = version(msToNs(nowMs - 1));
+    maps.rememberWritten(fresh, runs);
+
+    expect(maps.runsOf(fresh)).toEqual(runs);
+    expect(maps.runsOf({ ...fresh, ctimeNs: fresh.ctimeNs + 1n })).toBeUndefined();
+    expect(maps.runsOf({ ...fresh, mtimeNs: fresh.mtimeNs + 1n })).toBeUndefined();
+  });
+
   it('keeps nothing for a file changed within the last second before the read, or during it', () => {
     const maps = new DataMaps({ nowMs: () => nowMs });
     const recent = version(msToNs(nowMs - 400));

@@ -148,6 +148,21 @@ export class DataMaps {
     const settledMs = this.options.settledMs ?? 1_000;
     const ctimeMs = Number(before.ctimeNs / 1_000_000n);
     if (key !== keyOf(after) || readStartedAtMs - ctimeMs < settledMs) return;
+    this.keep(key, runs);
+  }
+
+  /**
+   * Remembers the runs of a file this process has just written whole into a fresh file, as
+   * `version` (its state after the last write, truncation and mode change), for a file nothing
+   * writes again (a snapshot's disk): what it holds is known exactly, with no read and no wait for
+   * its ctime to settle. A write after all would give it another version, as for any file, unless it
+   * came in the same clock tick as `version` was taken; such a file must not be given here.
+   */
+  rememberWritten(version: FileVersion, runs: DataRuns): void {
+    this.keep(keyOf(version), runs);
+  }
+
+  private keep(key: string, runs: DataRuns): void {
     if (runs.length > (this.options.maxRunsPerFile ?? 4_096)) return;
     this.maps.delete(key);
     this.maps.set(key, runs);

@@ -40,13 +40,21 @@ export type OpenedFile =
   | { readonly check: Exclude<ImageFileCheck, { readonly kind: 'regular' }> };
 
 /** Files the Agent creates for a VM. Paths are absolute; nothing is world-accessible. */
+export interface CopyImageOptions {
+  /**
+   * The copy is a file nothing writes again (a snapshot's disk): where it holds data is remembered
+   * from the copy itself, so that copies made of it read only that, from the first.
+   */
+  readonly isWrittenOnce?: boolean;
+}
+
 export interface HostFiles {
   /**
    * Opens the image file at `source` once, checks it as `inspectImage` does, and copies from that
    * open file (never by name again) to `destination` (reflink when possible, sparse, mode 0600),
    * however long that takes. `regular` carries the size of the copy; any other answer copied nothing.
    */
-  copyImage(root: string, source: string, destination: string): Promise<ImageFileCheck>;
+  copyImage(root: string, source: string, destination: string, options?: CopyImageOptions): Promise<ImageFileCheck>;
   /**
    * Writes `destination` (0600, under a temporary name, flushed, then renamed) as the guest memory a
    * chain of snapshots restores: a copy of `layers[0]` (a full memory file) with each later layer

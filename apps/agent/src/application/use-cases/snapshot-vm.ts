@@ -158,7 +158,7 @@ async function mergeChain(
   try {
     const merged = await context.files.mergeMemoryLayers(record.directory, layers, snapshot.memoryPath);
     const states = await context.files.copyImage(record.directory, diff.statePath, snapshot.statePath);
-    const disk = await context.files.copyImage(record.directory, diff.rootfsPath, snapshot.rootfsPath);
+    const disk = await context.files.copyImage(record.directory, diff.rootfsPath, snapshot.rootfsPath, { isWrittenOnce: true });
     const unusable = [merged, states, disk].find((check) => check.kind !== 'regular');
     if (unusable !== undefined) {
       throw new AppError('HOST_COMMAND_FAILED', `A file of snapshot ${diffId}'s chain is unusable (${unusable.kind})`, {
@@ -277,7 +277,8 @@ async function writeSnapshot(
     type: snapshot.type === 'diff' ? 'Diff' : 'Full',
   });
   failpoint('agent.snapshot.after-memory');
-  const copied = await context.files.copyImage(vmDirectory, rootfsPath, snapshot.rootfsPath);
+  // Nothing writes a snapshot's disk again: clones copy it from where its data lies, from the first.
+  const copied = await context.files.copyImage(vmDirectory, rootfsPath, snapshot.rootfsPath, { isWrittenOnce: true });
   if (copied.kind !== 'regular') {
     throw new AppError('HOST_COMMAND_FAILED', `The disk of the VM could not be copied for the snapshot (${copied.kind})`, {
       diagnostics: { rootfsPath, snapshotRootfsPath: snapshot.rootfsPath },

@@ -1,0 +1,175 @@
+/**
+ * The guest image's identity agent (`images/rootfs/sbin/hearth-guest-agent`) outside a guest: the
+ * host's busybox (the package the image is built from) runs it in a network, mount and UTS namespace
+ * this test makes, with an `eth0` of its own, against MMDS answered by the double's own MMDS HTTP
+ * layer over the kernel's TCP (`fixtures/mmds-over-tcp.mjs`). A restore is what a VMM restored from
+ * a snapshot is to the guest: new metadata, new tokens, and a reset for any connection from before.
+ *
+ * The real-guest tests (`qemu-backend.guest.test.ts`, `e2e/snapshots.guest.test.ts`) run the same
+ * agent in a guest; this one shows in seconds how it talks to MMDS and what it changes.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNetns, findCommand, isRoot, waitFor, type Netns } from '@hearth/testkit';
+import { PKG_ROOT, REPO_ROOT } from './helpers.js';
+
+const agentPath = join(REPO_ROOT, 'images/rootfs/sbin/hearth-guest-agent');
+const fixture = join(PKG_ROOT, 'test/fixtures/mmds-over-tcp.mjs');
+const gateway = '10.9.0.1';
+
+const skipReason = !isRoot
+  ? 'needs root (network, mount and UTS namespaces)'
+  : findCommand('busybox') === undefined
+    ? 'busybox missing (apt-get install busybox-static)'
+    : findCommand('unshare') === undefined
+      ? 'unshare missing (util-linux)'
+      : '';
+if (skipReason) console.warn(`guest agent tests skipped: ${skipReason}`);
+
+/** Metadata laid out as the Agent writes it (apps/agent/src/domain/guest-metadata.ts). */
+function metadata(id: string, ip: string, hostname: string, mac: string, seed: string): unknown {
+  const nic = { 'device-name': 'eth0', 'local-ipv4s': ip, 'ipv4-prefix-length': 16, gateway, 'dns-servers': [gateway] };
+  return {
+    latest: {
+      'meta-data': {
+        'instance-id': id,
+        hostname,
+        'local-hostname': hostname,
+        'local-ipv4': ip,
+        mac,
+        network: { interfaces: { macs: { [mac]: nic } } },
+        hearth: { 'entropy-seed': seed },
+      },
+    },
+  };
+}
+
+interface MmdsStats {
+  readonly connections: number;
+  readonly requests: number;
+  readonly statuses: Readonly<Record<string, number>>;
+}
+
+describe.skipIf(skipReason !== '')('the guest agent', () => {
+  let netns: Netns;
+  let mmds: ChildProcess;
+  let agent: ChildProcess;
+  const mmdsLines: string[] = [];
+
+  async function stats(): Promise<MmdsStats> {
+    const seen = mmdsLines.length;
+    mmds.stdin?.write(`${JSON.stringify({ stats: true })}\n`);
+    const line = await waitFor(() => mmdsLines.slice(seen).find((l) => l.startsWith('{')), {
+      timeoutMs: 5_000,
+      intervalMs: 5,
+      description: 'the counts of the MMDS stand-in',
+    });
+    return JSON.parse(line) as MmdsStats;
+  }
+
+  /** What the agent serves as /identity, read in its own mount namespace. */
+  function identity(): string | undefined {
+    try {
+      return readFileSync(`/proc/${String(agent.pid)}/root/run/identity`, 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The agent's child processes (its nc, and arping for a moment after a change). */
+  function children(): number[] {
+    return readFileSync(`/proc/${String(agent.pid)}/task/${String(agent.pid)}/children`, 'utf8')
+      .split(' ')
+      .filter(Boolean)
+      .map(Number);
+  }
+
+  async function inNetns(argv: string[]): Promise<string> {
+    return (await netns.exec(argv)).stdout;
+  }
+
+  beforeAll(async () => {
+    netns = await createNetns();
+    for (const argv of [
+      ['ip', 'link', 'set', 'lo', 'up'],
+      ['ip', 'addr', 'add', '169.254.169.254/32', 'dev', 'lo'],
+      ['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0'],
+      ['ip', 'link', 'set', 'peer0', 'up'],
+      ['ip', 'link', 'set', 'eth0', 'address', '06:00:0a:09:00:05', 'up'],
+      ['ip', 'addr', 'add', '10.9.0.5/16', 'dev', 'eth0'],
+      ['ip', 'route', 'add', 'default', 'via', gateway, 'dev', 'eth0'],
+    ]) {
+      await netns.exec(argv);
+    }
+    const first = metadata('vm-a', '10.9.0.10', 'guest-a', '06:00:0a:09:00:0a', 'a'.repeat(64));
+    mmds = netns.spawn([process.execPath, fixture, '169.254.169.254', '80', JSON.stringify(first)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    createInterface({ input: mmds.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      mmdsLines.push(line);
+    });
+    await waitFor(() => mmdsLines.includes('listening') || undefined, {
+      timeoutMs: 10_000,
+      intervalMs: 10,
+      description: 'the MMDS stand-in listening',
+    });
+    // /run a tmpfs of its own and /dev/console a file in it: what the agent writes stays in its namespace.
+    const setup =
+      'mount -t tmpfs tmpfs /run && : > /run/console && mount --bind /run/console /dev/console && exec busybox sh "$0"';
+    agent = netns.spawn(['unshare', '--mount', '--uts', '--propagation', 'private', 'sh', '-c', setup, agentPath], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+  }, 30_000);
+
+  afterAll(async () => {
+    await netns?.destroy();
+  });
+
+  it('applies the identity it reads at boot, then polls over one connection without forking', async () => {
+    await waitFor(() => (identity()?.startsWith('instance-id=vm-a ') ? true : undefined), {
+      timeoutMs: 15_000,
+      intervalMs: 10,
+      description: 'the boot identity',
+    });
+    expect(identity()).toBe('instance-id=vm-a host=guest-a addr=10.9.0.10/16 mac=06:00:0a:09:00:0a\n');
+    expect(await inNetns(['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).not.toContain('10.9.0.5/');
+    expect(await inNetns(['ip', 'route', 'show', 'default'])).toContain(`default via ${gateway} dev eth0`);
+
+    const before = await stats();
+    const [nc] = children();
+    await waitFor(async () => ((await stats()).requests >= before.requests + 3 ? true : undefined), {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      description: 'three more polls',
+    });
+    const after = await stats();
+    expect(after.connections).toBe(before.connections);
+    expect(children()).toEqual([nc]);
+    expect(after.statuses['401'] ?? 0).toBe(0);
+  }, 60_000);
+
+  it('after a restore, takes the new identity on a new connection with no failed request first', async () => {
+    const before = await stats();
+    const next = metadata('vm-b', '10.9.0.11', 'guest-b', '06:00:0a:09:00:0b', 'b'.repeat(64));
+    mmds.stdin?.write(`${JSON.stringify({ restore: next })}\n`);
+    await waitFor(() => (identity()?.startsWith('instance-id=vm-b ') ? true : undefined), {
+      timeoutMs: 15_000,
+      intervalMs: 10,
+      description: 'the identity after the restore',
+    });
+    expect(identity()).toBe('instance-id=vm-b host=guest-b addr=10.9.0.11/16 mac=06:00:0a:09:00:0b\n');
+    const addresses = await inNetns(['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+    expect(addresses).toContain('inet 10.9.0.11/16 ');
+    expect(addresses).not.toContain('10.9.0.10/');
+    // The old address went after the new one came: the default route stayed.
+    expect(await inNetns(['ip', 'route', 'show', 'default'])).toContain(`default via ${gateway} dev eth0`);
+    expect((await inNetns(['cat', '/sys/class/net/eth0/address'])).trim()).toBe('06:00:0a:09:00:0b');
+
+    const after = await stats();
+    expect(after.connections).toBe(before.connections + 1);
+    expect(after.statuses['401'] ?? 0).toBe(before.statuses['401'] ?? 0);
+  }, 60_000);
+});
