@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createNetns, missingRequirements, type Netns } from '@hearth/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAppError } from '@hearth/errors';
@@ -105,6 +106,27 @@ describe.skipIf(skip !== undefined)(`IpBatch${skip === undefined ? '' : ` (skipp
     await batch.run(['tuntap', 'add', 'dev', 'htap4', 'mode', 'tap']);
     expect(batch.pid).not.toBe(first);
     expect(await linkLine(netns, 'htap4')).toMatch(/htap4/);
+  });
+
+  it('finishes closing in a process that nothing else keeps alive', async () => {
+    // The compiled module (npm test builds first): a plain node process cannot load TypeScript.
+    const moduleUrl = new URL('../dist/adapters/linux/ip-batch.js', import.meta.url).href;
+    const script = [
+      `const { IpBatch } = await import(${JSON.stringify(moduleUrl)});`,
+      `const batch = new IpBatch({ netns: ${JSON.stringify(netns.name)} });`,
+      "await batch.run(['link', 'set', 'dev', 'lo', 'up']);",
+      'await batch.close();',
+      "process.stdout.write('closed\\n');",
+    ].join(' ');
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+
+    // Before, the exit of `ip` was awaited with every handle unreferenced: the event loop ended
+    // first, with the top-level await unsettled (exit status 13) and nothing printed.
+    expect({ code, output }).toEqual({ code: 0, output: 'closed\n' });
   });
 
   it('refuses an argument that ip -batch would split or read as a quote or comment', async () => {

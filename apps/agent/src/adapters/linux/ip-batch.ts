@@ -129,6 +129,8 @@ export class IpBatch {
     const child = this.child;
     if (child === null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // Held until it has exited: unreferenced, it would let the event loop end before the wait does.
+    child.ref();
     child.stdin?.end();
     await exited;
   }
