@@ -6,8 +6,9 @@ import { generateKeyPair } from '@hearth/pki';
 /**
  * The Agent of a host that holds nothing: it joins the cluster as an Agent does (a join token, a
  * key of its own, the certificate and host credential the Manager gives it), serves HTTPS to the
- * cluster's Manager certificates, and answers the Manager's inventory read with no VMs and every
- * other call with a problem. Enough for host routes that read the Agent, with no VMM.
+ * cluster's Manager certificates, and answers the Manager's inventory read with no VMs, its metrics
+ * read with one gauge, and every other call with a problem. Enough for host routes that read the
+ * Agent, with no VMM.
  */
 export interface StandInAgent {
   readonly url: string;
@@ -40,6 +41,12 @@ export async function startStandInAgent(
       request.resume();
       if (request.method === 'GET' && request.url === '/agent/v1/inventory') {
         reply.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ hostName: options.hostName, vms: [] }));
+        return;
+      }
+      if (request.method === 'GET' && request.url === '/agent/v1/metrics') {
+        reply
+          .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
+          .end('# HELP hearth_agent_vms VMs on this host.\n# TYPE hearth_agent_vms gauge\nhearth_agent_vms 0\n');
         return;
       }
       reply.writeHead(404, { 'content-type': 'application/problem+json' }).end(

@@ -112,7 +112,7 @@ export const errorCodes = {
   HOST_CREDENTIAL_MISMATCH: { kind: 'forbidden', title: 'The host credential belongs to another Agent' },
   AGENT_CALLER_FORBIDDEN: { kind: 'forbidden', title: "Only a Manager's client certificate may call an Agent" },
   AGENT_UNAVAILABLE: { kind: 'unavailable', title: 'The host agent cannot be reached' },
-  AGENT_REJECTED: { kind: 'internal', title: 'The host agent rejected the request' },
+  AGENT_REJECTED: { kind: 'bad_gateway', title: 'The host agent answered outside its contract' },
   // Host side (Agent)
   FIRECRACKER_REJECTED: { kind: 'invalid', title: 'Firecracker rejected the request' },
   FIRECRACKER_UNAVAILABLE: { kind: 'unavailable', title: 'The Firecracker process is not answering' },

@@ -13,6 +13,7 @@ export type ErrorKind =
   | 'headers_too_large'
   | 'rate_limited'
   | 'unavailable'
+  | 'bad_gateway'
   | 'internal';
 
 export const httpStatusByKind: Readonly<Record<ErrorKind, number>> = Object.freeze({
@@ -29,5 +30,7 @@ export const httpStatusByKind: Readonly<Record<ErrorKind, number>> = Object.free
   headers_too_large: 431,
   rate_limited: 429,
   unavailable: 503,
+  /** A service this one calls (a host's Agent) answered outside its contract. */
+  bad_gateway: 502,
   internal: 500,
 });

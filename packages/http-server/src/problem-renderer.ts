@@ -57,11 +57,12 @@ export function renderProblem(error: unknown, request: FastifyRequest, reply: Fa
       appError = translated;
     }
   }
-  if (isAppError(error) && (appError.kind === 'internal' || error.diagnostics !== undefined)) {
+  const isServerFault = appError.kind === 'internal' || appError.kind === 'bad_gateway';
+  if (isAppError(error) && (isServerFault || error.diagnostics !== undefined)) {
     // What the caller is not shown (command lines, stderr, paths, addresses) is logged here, once,
     // under the correlation id the problem carries.
     const fields = { err: error, code: error.code, diagnostics: error.diagnostics };
-    if (appError.kind === 'internal') request.log.error(fields, 'request failed');
+    if (isServerFault) request.log.error(fields, 'request failed');
     else request.log.warn(fields, 'request failed');
   }
   const problem = toProblem(appError, request.id);

@@ -96,6 +96,20 @@ describe('GET /v1/hosts/:id/metrics', () => {
     expect(response.statusCode).toBe(503);
     expect(response.json<Problem>()).toMatchObject({ code: 'AGENT_UNAVAILABLE', status: 503 });
   });
+
+  it("answers 502 AGENT_REJECTED, not a 500, when the host's Agent answers outside its contract (one built before the route)", async () => {
+    const host = await world.addHost();
+    world.agents.failNext(
+      'metrics',
+      new AppError('AGENT_REJECTED', 'The Agent answered GET /metrics with status 404', { details: { status: 404 } }),
+    );
+
+    const response = await app.inject({ method: 'GET', url: `/v1/hosts/${host.id}/metrics` });
+
+    expect(response.statusCode).toBe(502);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.json<Problem>()).toMatchObject({ code: 'AGENT_REJECTED', status: 502 });
+  });
 });
 
 describe('GET /v1/hosts/:id/metrics of a host whose Agent accepts the connection but never answers', () => {
