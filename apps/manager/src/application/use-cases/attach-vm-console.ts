@@ -4,7 +4,7 @@ import type { VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { AgentConsoleConnection } from '../ports/agent-client.js';
-import { hostOf } from './stop-vm.js';
+import { hostOf } from './host-queries.js';
 import { getVm } from './vm-queries.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents'>;

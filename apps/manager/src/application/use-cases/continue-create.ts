@@ -6,7 +6,7 @@ import type { VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { applyVmOnHost, type AgentOutageHandling } from './apply-vm.js';
-import { hostOf } from './stop-vm.js';
+import { hostOf } from './host-queries.js';
 import { getVm } from './vm-queries.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'snapshots' | 'hosts' | 'agents' | 'clock' | 'log'>;

@@ -5,7 +5,7 @@ import type { VmId } from '../../domain/ids.js';
 import { assertTransition } from '../../domain/vm-state.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { failureReasonOf } from './apply-vm.js';
-import { hostOf } from './stop-vm.js';
+import { hostOf } from './host-queries.js';
 import { versionToMatch, type MutationOptions } from './if-match.js';
 import { getVm } from './vm-queries.js';
 import { everyProject } from '../../domain/access.js';

@@ -1,7 +1,7 @@
 import type { HostId } from '../../domain/ids.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { AgentMetricsText } from '../ports/agent-client.js';
-import { hostOf } from './stop-vm.js';
+import { hostOf } from './host-queries.js';
 
 /**
  * A host's Agent's Prometheus metrics (its per-VM Firecracker counters among them), read live over

@@ -33,8 +33,7 @@ export async function listHosts(
 }
 
 export async function getHost(deps: Deps, id: HostId): Promise<HostOverview> {
-  const host = await deps.hosts.findById(id);
-  if (host === undefined) throw hostNotFound(id);
+  const host = await hostOf(deps, id);
   const allocations = await deps.vms.allocationsByHost();
   return overview(host, allocations.get(id), deps.clock.now(), deps.settings.heartbeatIntervalMs);
 }
@@ -46,6 +45,13 @@ export function overview(
   heartbeatIntervalMs: number,
 ): HostOverview {
   return { host, status: effectiveHostStatus(host, now, heartbeatIntervalMs), allocated: allocated ?? noAllocation };
+}
+
+/** The host's record; HOST_NOT_FOUND when there is none. */
+export async function hostOf(deps: Pick<UseCaseDependencies, 'hosts'>, id: HostId): Promise<Host> {
+  const host = await deps.hosts.findById(id);
+  if (host === undefined) throw hostNotFound(id);
+  return host;
 }
 
 export function hostNotFound(id: string): AppError {

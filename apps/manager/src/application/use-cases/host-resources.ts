@@ -2,7 +2,7 @@ import type { ResourceKind } from '@hearth/contracts';
 import type { HostId, VmId } from '../../domain/ids.js';
 import type { VmState } from '../../domain/vm-state.js';
 import type { UseCaseDependencies } from '../dependencies.js';
-import { hostOf } from './stop-vm.js';
+import { hostOf } from './host-queries.js';
 
 /** One thing a host's Agent holds, with the VM it belongs to and what the Manager knows of that VM. */
 export interface HostResourceEntry {

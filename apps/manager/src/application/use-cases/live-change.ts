@@ -3,7 +3,7 @@ import type { Host } from '../../domain/host.js';
 import type { VmState } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
-import { hostOf } from './stop-vm.js';
+import { hostOf } from './host-queries.js';
 
 type Deps = Pick<UseCaseDependencies, 'hosts' | 'log'>;
 

@@ -5,7 +5,7 @@ import type { Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { failureReasonOf } from './apply-vm.js';
 import { versionToMatch, type MutationOptions } from './if-match.js';
-import { hostOf } from './stop-vm.js';
+import { hostOf } from './host-queries.js';
 import { getVm } from './vm-queries.js';
 import { everyProject } from '../../domain/access.js';
 

@@ -1,7 +1,7 @@
 import type { ProjectSet } from '../../domain/access.js';
 import type { VmId } from '../../domain/ids.js';
 import type { UseCaseDependencies } from '../dependencies.js';
-import { hostOf } from './stop-vm.js';
+import { hostOf } from './host-queries.js';
 import { getVm } from './vm-queries.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents'>;

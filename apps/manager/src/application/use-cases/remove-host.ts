@@ -2,7 +2,7 @@ import { AppError } from '@hearth/errors';
 import { effectiveHostStatus } from '../../domain/host.js';
 import type { HostId } from '../../domain/ids.js';
 import type { UseCaseDependencies } from '../dependencies.js';
-import { hostNotFound } from './host-queries.js';
+import { hostOf } from './host-queries.js';
 
 type Deps = Pick<UseCaseDependencies, 'hosts' | 'vms' | 'clock' | 'log' | 'settings'>;
 
@@ -20,8 +20,7 @@ export interface RemovedHost {
  * is never called. Safe to retry.
  */
 export async function removeHost(deps: Deps, id: HostId, options: { readonly isForced: boolean }): Promise<RemovedHost> {
-  const host = await deps.hosts.findById(id);
-  if (host === undefined) throw hostNotFound(id);
+  const host = await hostOf(deps, id);
   const now = deps.clock.now();
   if (effectiveHostStatus(host, now, deps.settings.heartbeatIntervalMs) === 'healthy') {
     throw new AppError(

@@ -11,7 +11,7 @@ import { failureReasonOf } from './apply-vm.js';
 import { continueCreate, type ContinueCreateOptions } from './continue-create.js';
 import { versionToMatch, type MutationOptions } from './if-match.js';
 import { assertHostTakesVm } from './start-vm.js';
-import { hostOf } from './stop-vm.js';
+import { hostOf } from './host-queries.js';
 import { getVm } from './vm-queries.js';
 
 type Deps = Pick<

@@ -6,7 +6,7 @@ import type { Vm } from '../../domain/vm.js';
 import type { Host } from '../../domain/host.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { applyVmOnHost } from './apply-vm.js';
-import { hostOf } from './stop-vm.js';
+import { hostOf } from './host-queries.js';
 import { versionToMatch, type MutationOptions } from './if-match.js';
 import { getVm } from './vm-queries.js';
 import { everyProject } from '../../domain/access.js';

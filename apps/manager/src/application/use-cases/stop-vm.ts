@@ -1,10 +1,9 @@
-import type { HostId, VmId } from '../../domain/ids.js';
-import type { Host } from '../../domain/host.js';
+import type { VmId } from '../../domain/ids.js';
 import { assertTransition } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { failureReasonOf } from './apply-vm.js';
-import { hostNotFound } from './host-queries.js';
+import { hostOf } from './host-queries.js';
 import { versionToMatch, type MutationOptions } from './if-match.js';
 import { getVm } from './vm-queries.js';
 import { everyProject } from '../../domain/access.js';
@@ -38,10 +37,4 @@ export async function stopVm(deps: Deps, id: VmId, options: MutationOptions = {}
   const stopped = await deps.vms.transition(id, { from: stopping.state, to: 'stopped', at: deps.clock.now() });
   deps.log.info({ vmId: id, from: 'stopping', to: 'stopped' }, 'vm state changed');
   return stopped;
-}
-
-export async function hostOf(deps: Pick<UseCaseDependencies, 'hosts'>, hostId: HostId): Promise<Host> {
-  const host = await deps.hosts.findById(hostId);
-  if (host === undefined) throw hostNotFound(hostId);
-  return host;
 }
