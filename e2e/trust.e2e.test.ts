@@ -246,8 +246,9 @@ describe.skipIf(skipReason)(`trust between Managers and Agents${skipReason ? ` (
     const pid = agent.process.child.pid;
     const managerClient = await cluster.trust.issueClientCertificate(['urn:hearth:manager']);
     const client = { cert: managerClient.certificatePem, key: managerClient.keyPem };
-    const firstSerial = await servedSerial(agent.url, cluster, client);
+    // The file first: a renewal between the two reads then only makes the wait below see one more.
     const firstCertificate = trustFileOf(0).certificatePem;
+    const firstSerial = await servedSerial(agent.url, cluster, client);
 
     // Past the first certificate's end: renewed (kept, and served on new connections) meanwhile.
     await waitFor(async () => (await servedSerial(agent.url, cluster, client)) !== firstSerial, {
