@@ -10,6 +10,7 @@ import {
   type VmResources,
 } from '@hearth/firecracker-double';
 import { createNetns, waitFor, type Netns } from '@hearth/testkit';
+import { NetnsProbe } from './netns-probe.js';
 import { runCommand } from './run-command.js';
 
 /** The files of one snapshot as the Agent wrote them. */
@@ -24,15 +25,6 @@ export interface StatePayload {
   readonly resources: VmResources;
   readonly cmdline: string;
   readonly backendState: QemuSnapshotState;
-}
-
-/** One HTTP GET from inside `netns`; the body, or undefined when nothing answered with 2xx. */
-export async function getInNetns(netns: string, url: string): Promise<string | undefined> {
-  try {
-    return await runCommand(['ip', 'netns', 'exec', netns, 'curl', '-sf', '-m', '0.5', url], 3_000);
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -65,6 +57,8 @@ export interface PreparedRestore {
   readonly payload: StatePayload;
   readonly ip: string;
   readonly netns: Netns;
+  /** Polls the guest from inside its namespace. */
+  readonly probe: NetnsProbe;
   readonly directory: string;
   readonly mmdsSocket: string;
 }
@@ -82,6 +76,7 @@ export class RestoreFloor {
   private readonly netnsList: Netns[] = [];
   private readonly servers: Server[] = [];
   private readonly qmps: QmpClient[] = [];
+  private readonly probes: NetnsProbe[] = [];
 
   constructor(
     private readonly qemuBinary: string,
@@ -91,7 +86,7 @@ export class RestoreFloor {
 
   /**
    * Makes what exists before a restore starts, as Hearth's bridge exists before a VM's: the
-   * namespace, its bridge and the socket of the MMDS NIC. Not timed.
+   * namespace, its bridge, the socket of the MMDS NIC and the probe that polls the guest. Not timed.
    */
   async prepare(files: SnapshotFiles, name: string): Promise<PreparedRestore> {
     const payload = readSnapshotState(files.statePath);
@@ -109,12 +104,14 @@ export class RestoreFloor {
     const server = createServer((socket) => socket.resume());
     this.servers.push(server);
     await new Promise<void>((resolve) => server.listen(mmdsSocket, resolve));
-    return { files, name, payload, ip, netns, directory, mmdsSocket };
+    const probe = await NetnsProbe.start(netns);
+    this.probes.push(probe);
+    return { files, name, payload, ip, netns, probe, directory, mmdsSocket };
   }
 
   /** Restores a prepared guest; resolves with ms from the start until its `GET /identity` answers. */
   async restoreUntilAnswering(prepared: PreparedRestore, timeoutMs: number): Promise<number> {
-    const { files, name, payload, ip, netns, directory, mmdsSocket } = prepared;
+    const { files, name, payload, ip, netns, probe, directory, mmdsSocket } = prepared;
     const started = performance.now();
     const tap = 'tap0';
     await netns.exec(['ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
@@ -160,17 +157,14 @@ export class RestoreFloor {
       throw new Error(`QEMU alone is ${status} after the incoming migration${transferError ? `: ${transferError}` : ''}`);
     }
     await qmp.execute('cont');
-    await waitFor(() => getInNetns(netns.name, `http://${ip}/identity`), {
-      timeoutMs,
-      intervalMs: 20,
-      description: `${name} answers at ${ip}`,
-    });
+    await probe.answered(`http://${ip}/identity`, { timeoutMs });
     return performance.now() - started;
   }
 
   /** Kills every QEMU and removes every namespace and file this floor made. */
   async destroyAll(): Promise<void> {
     for (const qmp of this.qmps.splice(0)) qmp.close();
+    await Promise.all(this.probes.splice(0).map((probe) => probe.close()));
     for (const server of this.servers.splice(0)) server.close();
     const problems: string[] = [];
     for (const netns of this.netnsList.splice(0)) {

@@ -1,12 +1,13 @@
 import { copyFileSync } from 'node:fs';
 import path from 'node:path';
-import { findCommand, waitFor } from '@hearth/testkit';
+import { findCommand } from '@hearth/testkit';
 import { startBenchStack, type BenchStack } from './bench-stack.js';
 import { registerImages } from './manager-vms.js';
 import type { BenchOptions } from './options.js';
 import type { Log } from './phases.js';
 import { guestImages } from './qemu-boot.js';
-import { getInNetns, RestoreFloor, type PreparedRestore, type SnapshotFiles } from './qemu-restore-floor.js';
+import { NetnsProbe } from './netns-probe.js';
+import { RestoreFloor, type PreparedRestore, type SnapshotFiles } from './qemu-restore-floor.js';
 import {
   emptySnapshotSamples,
   snapshotFigures,
@@ -39,13 +40,8 @@ function identityOf(vm: Vm): string {
 }
 
 /** Resolves once `vm` answers at its own address as itself. */
-async function answering(stack: BenchStack, vm: Vm): Promise<void> {
-  const expected = identityOf(vm);
-  await waitFor(
-    async () =>
-      (await getInNetns(stack.netns.name, `http://${vm.network?.ipAddress}/identity`)) === expected ? true : undefined,
-    { timeoutMs: answerTimeoutMs, intervalMs: 20, description: `${vm.name} answers as itself` },
-  );
+async function answering(probe: NetnsProbe, vm: Vm): Promise<void> {
+  await probe.answered(`http://${vm.network?.ipAddress}/identity`, { expected: identityOf(vm), timeoutMs: answerTimeoutMs });
 }
 
 async function expectStatus<T>(stack: BenchStack, method: string, route: string, body: unknown, status: number): Promise<T> {
@@ -72,7 +68,6 @@ export async function measureSnapshots(
   const skipped = (why: string): SnapshotResult => snapshotFigures(emptySnapshotSamples, shape, `skipped: ${why}`);
   const qemu = findCommand('qemu-system-x86_64');
   if (qemu === undefined) return skipped('qemu-system-x86_64 is not installed');
-  if (findCommand('curl') === undefined) return skipped('curl is not installed');
   let imageDir: string;
   try {
     imageDir = await guestImages();
@@ -86,6 +81,7 @@ export async function measureSnapshots(
     agentEnv: { FC_DOUBLE_BACKEND: 'qemu' },
   });
   const floor = new RestoreFloor(qemu, path.join(stack.workDir, 'restore-floor'), bridgeCidr);
+  let openedProbe: NetnsProbe | undefined;
   const samples: { [K in Exclude<keyof SnapshotSamples, 'cloneTimelines'>]: number[] } & {
     cloneTimelines: CloneTimeline[];
   } = {
@@ -98,6 +94,8 @@ export async function measureSnapshots(
     clonesFloorMs: [],
   };
   try {
+    const probe = await NetnsProbe.start(stack.netns);
+    openedProbe = probe;
     const kernelPath = path.join(stack.imageRoot, 'vmlinux');
     const rootfsPath = path.join(stack.imageRoot, 'rootfs.ext4');
     copyFileSync(path.join(imageDir, 'vmlinux'), kernelPath);
@@ -110,7 +108,7 @@ export async function measureSnapshots(
       { name: 'snapshot-source', vcpuCount: 1, memoryMib, ...images, bootArgs: 'console=ttyS0 reboot=k panic=1' },
       201,
     );
-    await answering(stack, source);
+    await answering(probe, source);
     // The source maps the snapshot it was last restored to (its VMM reads that memory file): each
     // snapshot is deleted once the next restore in place has moved the source on to another one.
     let previousSnapshotId: string | undefined;
@@ -134,7 +132,7 @@ export async function measureSnapshots(
 
       const t1 = performance.now();
       await expectStatus(stack, 'POST', `/v1/vms/${source.id}/restore`, { snapshotId: snapshot.id }, 200);
-      await answering(stack, source);
+      await answering(probe, source);
       samples.restoreMs.push(performance.now() - t1);
       if (previousSnapshotId !== undefined) {
         await expectStatus(stack, 'DELETE', `/v1/snapshots/${previousSnapshotId}`, undefined, 204);
@@ -155,7 +153,7 @@ export async function measureSnapshots(
           202,
         );
         const acceptedAtMs = Date.now();
-        const answeredAtMs = await Promise.all(cloned.items.map((vm) => answering(stack, vm).then(() => Date.now())));
+        const answeredAtMs = await Promise.all(cloned.items.map((vm) => answering(probe, vm).then(() => Date.now())));
         samples.clonesMs.push(performance.now() - t2);
         for (const [i, item] of cloned.items.entries()) {
           const vm = await expectStatus<Vm>(stack, 'GET', `/v1/vms/${item.id}`, undefined, 200);
@@ -189,12 +187,13 @@ export async function measureSnapshots(
     return snapshotFigures(
       samples,
       shape,
-      `images from ${imageDir}; answering = GET /identity from the namespace every 20 ms (via Hearth: the VM's own identity)`,
+      `images from ${imageDir}; answering = GET /identity every 20 ms by one probe process inside the namespace (via Hearth: the VM's own identity)`,
     );
   } catch (error) {
     return snapshotFigures(samples, shape, `failed: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     await floor.destroyAll().catch((error: unknown) => log(`restore floor cleanup: ${String(error)}`));
+    await openedProbe?.close();
     await stack.stop();
   }
 }
