@@ -11,6 +11,7 @@ import type { HttpServer } from '@hearth/http-server';
 import { hashTokenSecret } from '../../application/use-cases/api-tokens.js';
 import { buildTestApp } from '../../testing/test-app.js';
 import { joinedAgentHeaders } from '../../testing/joined-agents.js';
+import { fakeExt4Bytes, fakeKernelBytes } from '../fake/fake-image-inspector.js';
 import { agentIdFor, createWorld, hostCapacity, hostFacts, testAdminSecret, testAdminToken } from '../../testing/world.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
@@ -22,7 +23,10 @@ class StatementCounter implements KyselyPlugin {
   private readonly described = new Map<string, string>();
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
     const node = args.node;
-    this.described.set(args.queryId.queryId, node.kind === 'RawNode' ? node.sqlFragments.join('?').slice(0, 80) : node.kind);
+    this.described.set(
+      args.queryId.queryId,
+      node.kind === 'RawNode' ? node.sqlFragments.join('?').slice(0, 80) : describeStatement(node),
+    );
     return node;
   }
   async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
@@ -32,15 +36,22 @@ class StatementCounter implements KyselyPlugin {
   }
 }
 
-// A heartbeat comes from every host every few seconds: at 1,000 hosts, 200 a second. Each
-// statement is a round trip and CPU in the Manager and in PostgreSQL, so this count changes only on purpose.
-describe('statements per heartbeat, on the embedded database', () => {
+/** The statement's kind and its table, e.g. `SelectQueryNode vms`. */
+function describeStatement(node: RootOperationNode): string {
+  const tables = JSON.stringify(node).match(/"table":\{"kind":"IdentifierNode","name":"([a-z_]+)"/);
+  return `${node.kind} ${tables?.[1] ?? ''}`.trim();
+}
+
+// Each statement is a round trip and CPU in the Manager and in PostgreSQL, so these counts change
+// only on purpose.
+describe('statements per request, on the embedded database', () => {
   let db: Database;
   let app: HttpServer;
   let counter: StatementCounter;
   let agentHeaders: { authorization: string };
   let hostId: string;
   let deps: Parameters<typeof buildTestApp>[0];
+  let images: { kernelImageId: string; rootfsImageId: string };
 
   beforeAll(async () => {
     const plain = await openDatabase({ kind: 'pglite' });
@@ -67,6 +78,19 @@ describe('statements per heartbeat, on the embedded database', () => {
     });
     expect(registered.statusCode, registered.body).toBe(200);
     hostId = registered.json<{ id: string }>().id;
+    world.inspector.put('vmlinux', fakeKernelBytes());
+    world.inspector.put('rootfs.ext4', fakeExt4Bytes());
+    const kernel = await app.inject({
+      method: 'POST',
+      url: '/v1/images',
+      payload: { kind: 'kernel', name: 'vmlinux', hostPath: 'vmlinux' },
+    });
+    const rootfs = await app.inject({
+      method: 'POST',
+      url: '/v1/images',
+      payload: { kind: 'rootfs', name: 'base', hostPath: 'rootfs.ext4' },
+    });
+    images = { kernelImageId: kernel.json<{ id: string }>().id, rootfsImageId: rootfs.json<{ id: string }>().id };
   }, 60_000);
 
   afterAll(async () => {
@@ -74,6 +98,7 @@ describe('statements per heartbeat, on the embedded database', () => {
     await db?.destroy();
   });
 
+  // A heartbeat comes from every host every few seconds: at 1,000 hosts, 200 a second.
   it('a heartbeat: 1 statement (the credential checked in the update)', async () => {
     for (const round of ['warm', 'counted']) {
       counter.statements.length = 0;
@@ -101,5 +126,23 @@ describe('statements per heartbeat, on the embedded database', () => {
     expect(response.json<{ code: string }>().code).toBe('HOST_CREDENTIAL_MISMATCH');
     // The update that found no row, the credential, the host, the refusal's audit record.
     expect(counter.statements, counter.statements.join('\n')).toHaveLength(4);
+  });
+
+  // A create is the request the control plane exists for: its statements are its round trips and
+  // much of its CPU in the Manager and PostgreSQL, so this count too changes only on purpose.
+  it('a create that places, addresses and applies a VM: 16 statements', async () => {
+    for (const round of ['warm', 'counted']) {
+      counter.statements.length = 0;
+      const response = await app.inject({
+        method: 'POST',
+        url: '/v1/vms',
+        payload: { name: `vm-${round}`, vcpuCount: 1, memoryMib: 128, ...images },
+      });
+      expect(response.statusCode, `${round}: ${response.body}`).toBe(201);
+    }
+    // The token; both images; the hosts; a MAC serial; the placement lock, the host's VMs, the project
+    // and its VMs (capacity and quota); the address lock, a free address, its lease; the VM, its
+    // event; once the host applied it, its state; the audit record.
+    expect(counter.statements, counter.statements.join('\n')).toHaveLength(16);
   });
 });
