@@ -1,16 +1,17 @@
 import { everyProject } from '../domain/access.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
-import { fakeExt4Bytes, fakeKernelBytes } from '../adapters/fake/fake-image-inspector.js';
 import { openSse, type SseClient } from '@hearth/testkit';
 import { adminHeaders, buildTestApp } from '../testing/test-app.js';
-import { createWorld, agentIdFor, hostCapacity, hostFacts, type World } from '../testing/world.js';
+import { createWorld, agentIdFor, type World } from '../testing/world.js';
+import { hostRegistration, registerFakeImages } from '../testing/api-fixtures.js';
 import { joinedAgentHeaders } from '../testing/joined-agents.js';
 
 let world: World;
 let app: HttpServer;
 
 beforeEach(async () => {
+  registered = undefined;
   world = createWorld();
   app = await buildTestApp(world.deps, { eventStreamHeartbeatMs: 50 });
 });
@@ -25,38 +26,20 @@ interface VmBody {
   version: number;
 }
 
+/** The host and the images VMs are created on: registered once per test, at the first `vmBody`. */
+let registered: Promise<{ kernelImageId: string; rootfsImageId: string }> | undefined;
+
 async function vmBody(name = 'web-1'): Promise<Record<string, unknown>> {
-  await app.inject({
-    method: 'POST',
-    url: '/v1/hosts/register',
-    headers: await joinedAgentHeaders(world.deps, agentIdFor(1)),
-    payload: {
-      name: 'node-a',
-      agentId: agentIdFor(1),
-      addr: 'https://10.0.0.1:9090',
-      capacity: hostCapacity(),
-      facts: hostFacts(),
-    },
-  });
-  world.inspector.put('vmlinux', fakeKernelBytes());
-  world.inspector.put('rootfs.ext4', fakeExt4Bytes());
-  const kernel = await app.inject({
-    method: 'POST',
-    url: '/v1/images',
-    payload: { kind: 'kernel', name: 'k', hostPath: 'vmlinux' },
-  });
-  const rootfs = await app.inject({
-    method: 'POST',
-    url: '/v1/images',
-    payload: { kind: 'rootfs', name: 'r', hostPath: 'rootfs.ext4' },
-  });
-  return {
-    name,
-    vcpuCount: 1,
-    memoryMib: 256,
-    kernelImageId: kernel.json<{ id: string }>().id,
-    rootfsImageId: rootfs.json<{ id: string }>().id,
-  };
+  registered ??= (async () => {
+    await app.inject({
+      method: 'POST',
+      url: '/v1/hosts/register',
+      headers: await joinedAgentHeaders(world.deps, agentIdFor(1)),
+      payload: hostRegistration(),
+    });
+    return registerFakeImages(app, world.inspector, { kernel: 'k', rootfs: 'r' });
+  })();
+  return { name, vcpuCount: 1, memoryMib: 256, ...(await registered) };
 }
 
 async function runningVm(): Promise<VmBody> {
@@ -293,7 +276,8 @@ describe('events over HTTP', () => {
     it('filters by VM', async () => {
       const first = await runningVm();
       client = await openSse(`${base}/v1/events/stream?vmId=${first.id}`, adminHeaders);
-      await app.inject({ method: 'POST', url: '/v1/vms', payload: { ...(await vmBody('other')) } });
+      const other = await app.inject({ method: 'POST', url: '/v1/vms', payload: { ...(await vmBody('other')) } });
+      expect(other.statusCode, other.body).toBe(201);
       await app.inject({ method: 'POST', url: `/v1/vms/${first.id}/stop` });
       const message = await client.next((m) => m.data !== undefined);
       expect(JSON.parse(message.data!)).toMatchObject({ vmId: first.id, toState: 'stopping' });

@@ -2,9 +2,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '@hearth/errors';
 import type { HttpServer } from '@hearth/http-server';
 import type { VmId } from '../domain/ids.js';
-import { fakeExt4Bytes, fakeKernelBytes } from '../adapters/fake/fake-image-inspector.js';
+import { fakeExt4Bytes } from '../adapters/fake/fake-image-inspector.js';
 import { buildTestApp } from '../testing/test-app.js';
 import { createWorld, agentIdFor, hostCapacity, hostFacts, type World } from '../testing/world.js';
+import { hostRegistration, registerFakeImages } from '../testing/api-fixtures.js';
 import { joinedAgentHeaders } from '../testing/joined-agents.js';
 
 let world: World;
@@ -41,20 +42,8 @@ function expectProblem(
   return body;
 }
 
-async function images(): Promise<{ kernelImageId: string; rootfsImageId: string }> {
-  world.inspector.put('vmlinux', fakeKernelBytes());
-  world.inspector.put('rootfs.ext4', fakeExt4Bytes());
-  const kernel = await app.inject({
-    method: 'POST',
-    url: '/v1/images',
-    payload: { kind: 'kernel', name: 'vmlinux', hostPath: 'vmlinux' },
-  });
-  const rootfs = await app.inject({
-    method: 'POST',
-    url: '/v1/images',
-    payload: { kind: 'rootfs', name: 'base', hostPath: '/srv/images/rootfs.ext4' },
-  });
-  return { kernelImageId: kernel.json<{ id: string }>().id, rootfsImageId: rootfs.json<{ id: string }>().id };
+function images(): Promise<{ kernelImageId: string; rootfsImageId: string }> {
+  return registerFakeImages(app, world.inspector);
 }
 
 /** What the Agent of identity `agentId` sends once it has joined the cluster. */
@@ -67,13 +56,7 @@ async function registeredHost(): Promise<string> {
     method: 'POST',
     url: '/v1/hosts/register',
     headers: await agentHeaders(agentIdFor(1)),
-    payload: {
-      name: 'node-a',
-      agentId: agentIdFor(1),
-      addr: 'https://10.0.0.1:9090',
-      capacity: hostCapacity(),
-      facts: hostFacts(),
-    },
+    payload: hostRegistration(),
   });
   return response.json<{ id: string }>().id;
 }
@@ -382,13 +365,7 @@ describe('hosts over HTTP', () => {
       method: 'POST',
       url: '/v1/hosts/register',
       headers: await agentHeaders(agentIdFor(1)),
-      payload: {
-        name: 'node-a',
-        agentId: agentIdFor(1),
-        addr: 'https://10.0.0.1:9090',
-        capacity: hostCapacity(),
-        facts: hostFacts(),
-      },
+      payload: hostRegistration(),
     });
     expect(response.json()).toEqual({
       id: expect.stringMatching(/^host_/) as string,
@@ -397,22 +374,13 @@ describe('hosts over HTTP', () => {
     });
   });
 
-  const registration = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
-    name: 'node-a',
-    agentId: agentIdFor(1),
-    addr: 'https://10.0.0.1:9090',
-    capacity: hostCapacity(),
-    facts: hostFacts(),
-    ...overrides,
-  });
-
   it('refuses another Agent registering a taken name with 409 HOST_NAME_TAKEN and keeps the host as it was', async () => {
     const id = await registeredHost();
     const impostor = await app.inject({
       method: 'POST',
       url: '/v1/hosts/register',
       headers: await agentHeaders(agentIdFor(666)),
-      payload: registration({
+      payload: hostRegistration({
         agentId: agentIdFor(666),
         addr: 'https://10.6.6.6:9090',
         capacity: hostCapacity({ cpuCount: 4096 }),
@@ -439,7 +407,7 @@ describe('hosts over HTTP', () => {
       method: 'POST',
       url: '/v1/hosts/register',
       headers: await agentHeaders(agentIdFor(1)),
-      payload: registration({ addr }),
+      payload: hostRegistration({ addr }),
     });
     expectProblem(response, 400, 'VALIDATION_FAILED');
   });
@@ -459,7 +427,7 @@ describe('hosts over HTTP', () => {
       method: 'POST',
       url: '/v1/hosts/register',
       headers: await agentHeaders(agentIdFor(1)),
-      payload: registration({ addr: 'https://10.0.0.1:9090/' }),
+      payload: hostRegistration({ addr: 'https://10.0.0.1:9090/' }),
     });
     const hosts = (await app.inject({ method: 'GET', url: '/v1/hosts' })).json<{ items: { addr: string }[] }>();
     expect(hosts.items.map((h) => h.addr)).toEqual(['https://10.0.0.1:9090']);
@@ -470,7 +438,7 @@ describe('hosts over HTTP', () => {
       method: 'POST',
       url: '/v1/hosts/register',
       headers: await agentHeaders(agentIdFor(1)),
-      payload: registration({ clusterId: 'cluster_ffffffffffffffffffffffffffffffff' }),
+      payload: hostRegistration({ clusterId: 'cluster_ffffffffffffffffffffffffffffffff' }),
     });
     expectProblem(response, 409, 'HOST_CLUSTER_MISMATCH');
     expect((await app.inject({ method: 'GET', url: '/v1/hosts' })).json<{ items: unknown[] }>().items).toEqual([]);
@@ -482,7 +450,7 @@ describe('hosts over HTTP', () => {
         method: 'POST',
         url: '/v1/hosts/register',
         headers: await agentHeaders(agentIdFor(n)),
-        payload: registration({ name: `node-${n}`, agentId: agentIdFor(n) }),
+        payload: hostRegistration({ name: `node-${n}`, agentId: agentIdFor(n) }),
       });
     }
     const first = (await app.inject({ method: 'GET', url: '/v1/hosts?limit=2' })).json<{

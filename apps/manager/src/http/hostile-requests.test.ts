@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
 import { openSse, type SseClient } from '@hearth/testkit';
+import { hostRegistration } from '../testing/api-fixtures.js';
 import { adminHeaders, buildTestApp } from '../testing/test-app.js';
-import { agentIdFor, createWorld, hostCapacity, hostFacts } from '../testing/world.js';
+import { createWorld, hostCapacity, hostFacts } from '../testing/world.js';
 
 // Regressions found by the API fuzz (e2e/api-fuzz.e2e.test.ts), each kept as one behaviour.
 
@@ -37,13 +38,7 @@ describe('U+0000, which PostgreSQL stores in no text or jsonb column', () => {
     const response = await app.inject({
       method: 'POST',
       url: '/v1/hosts/register',
-      payload: {
-        name: 'node-a',
-        agentId: agentIdFor(1),
-        addr: 'https://10.0.0.1:9090',
-        capacity: hostCapacity(),
-        facts: { ...hostFacts(), agentVersion: '0.1.0\u0000' },
-      },
+      payload: hostRegistration({ facts: { ...hostFacts(), agentVersion: '0.1.0\u0000' } }),
     });
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'body/facts/agentVersion' }] });

@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
+import { hostRegistration } from '../testing/api-fixtures.js';
 import { buildTestApp } from '../testing/test-app.js';
 import { eachSubschema, requestSchemasOf, typesOf, type OpenApiDocument } from '../testing/request-schemas.js';
-import { agentIdFor, createWorld, hostCapacity, hostFacts } from '../testing/world.js';
+import { createWorld, hostCapacity } from '../testing/world.js';
 
 let app: HttpServer;
 
@@ -51,13 +52,7 @@ describe('numbers a client sends are range-checked', () => {
     const response = await app.inject({
       method: 'POST',
       url: '/v1/hosts/register',
-      payload: {
-        name: 'node-a',
-        agentId: agentIdFor(1),
-        addr: 'https://10.0.0.1:9090',
-        capacity: hostCapacity({ memoryMibTotal: 1e20 }),
-        facts: hostFacts(),
-      },
+      payload: hostRegistration({ capacity: hostCapacity({ memoryMibTotal: 1e20 }) }),
     });
     expect(fieldsOf(response)).toEqual(['body/capacity/memoryMibTotal']);
   });

@@ -10,8 +10,8 @@ import type {
 import type { HttpServer } from '@hearth/http-server';
 import { hashTokenSecret } from '../../application/use-cases/api-tokens.js';
 import { buildTestApp } from '../../testing/test-app.js';
+import { hostRegistration, registerFakeImages } from '../../testing/api-fixtures.js';
 import { joinedAgentHeaders } from '../../testing/joined-agents.js';
-import { fakeExt4Bytes, fakeKernelBytes } from '../fake/fake-image-inspector.js';
 import { agentIdFor, createWorld, hostCapacity, hostFacts, testAdminSecret, testAdminToken } from '../../testing/world.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
@@ -68,29 +68,11 @@ describe('statements per request, on the embedded database', () => {
       method: 'POST',
       url: '/v1/hosts/register',
       headers: agentHeaders,
-      payload: {
-        name: 'node-a',
-        agentId: agentIdFor(1),
-        addr: 'https://10.0.0.1:9090',
-        capacity: hostCapacity(),
-        facts: hostFacts(),
-      },
+      payload: hostRegistration(),
     });
     expect(registered.statusCode, registered.body).toBe(200);
     hostId = registered.json<{ id: string }>().id;
-    world.inspector.put('vmlinux', fakeKernelBytes());
-    world.inspector.put('rootfs.ext4', fakeExt4Bytes());
-    const kernel = await app.inject({
-      method: 'POST',
-      url: '/v1/images',
-      payload: { kind: 'kernel', name: 'vmlinux', hostPath: 'vmlinux' },
-    });
-    const rootfs = await app.inject({
-      method: 'POST',
-      url: '/v1/images',
-      payload: { kind: 'rootfs', name: 'base', hostPath: 'rootfs.ext4' },
-    });
-    images = { kernelImageId: kernel.json<{ id: string }>().id, rootfsImageId: rootfs.json<{ id: string }>().id };
+    images = await registerFakeImages(app, world.inspector);
   }, 60_000);
 
   afterAll(async () => {
