@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { constants, createReadStream, watch, type Stats } from 'node:fs';
 import {
   chmod,
@@ -19,8 +19,16 @@ import {
 import { basename, dirname, isAbsolute, posix } from 'node:path';
 import { AppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
+import {
+  dataRegionsSha256,
+  decodeDataRegionStream,
+  encodeDataRegionStream,
+  MalformedDataRegionStream,
+  type DataRegion,
+} from '../../domain/data-region-stream.js';
 import type {
   CopyImageOptions,
+  ExpectedFile,
   HeldImage,
   HostFiles,
   ImageFileCheck,
@@ -154,6 +162,37 @@ async function copyInProcess(source: string, destination: string, dataMaps: Data
   }
 }
 
+/** The bytes of one data region of the open file, read in chunks at their positions. */
+async function* regionBytes(input: FileHandle, region: DataRegion): AsyncIterable<Uint8Array> {
+  for (let position = region.start; position < region.end; ) {
+    const buffer = Buffer.allocUnsafe(Math.min(chunkBytes, region.end - position));
+    const { bytesRead } = await input.read(buffer, 0, buffer.byteLength, position);
+    if (bytesRead === 0) return;
+    yield buffer.subarray(0, bytesRead);
+    position += bytesRead;
+  }
+}
+
+/** The chunks, then the file closed (also when their reader stops early). */
+async function* closingAfter(chunks: AsyncIterable<Uint8Array>, handle: FileHandle): AsyncIterable<Uint8Array> {
+  try {
+    yield* chunks;
+  } finally {
+    await handle.close();
+  }
+}
+
+const zeros = Buffer.alloc(chunkBytes);
+
+/** Feeds `count` zero bytes to the hash: a hole reads as zeros. */
+function hashZeros(hash: Hash, count: number): void {
+  for (let left = count; left > 0; left -= chunkBytes) hash.update(zeros.subarray(0, Math.min(chunkBytes, left)));
+}
+
+function isSameLayout(a: readonly DataRegion[], b: readonly DataRegion[]): boolean {
+  return a.length === b.length && a.every((region, index) => region.start === b[index]?.start && region.end === b[index]?.end);
+}
+
 /** FIFOs made ahead of need, in batches, in a directory of their own. */
 class FifoSpares {
   static readonly batchSize = 32;
@@ -279,11 +318,50 @@ export class LinuxHostFiles implements HostFiles {
     return { check: opened.check, chunks: stream };
   }
 
-  async receiveFile(
-    destination: string,
-    chunks: AsyncIterable<Uint8Array>,
-    expected: { readonly sha256: string; readonly maxBytes: number },
-  ): Promise<ReceivedFile> {
+  async openDataRegionsForReading(root: string, path: string): Promise<OpenedFile> {
+    const input = await this.openForRegions(root, path);
+    if (!('handle' in input)) return { check: input.check };
+    try {
+      const regions = await dataRegionsOf(input.handle);
+      const chunks = encodeDataRegionStream(input.check.sizeBytes, regions, (region) => regionBytes(input.handle, region));
+      return { check: input.check, chunks: closingAfter(chunks, input.handle) };
+    } catch (error) {
+      await input.handle.close();
+      throw error;
+    }
+  }
+
+  async dataRegionsSha256Of(root: string, path: string): Promise<string | undefined> {
+    const input = await this.openForRegions(root, path);
+    if (!('handle' in input)) return undefined;
+    try {
+      return dataRegionsSha256(await dataRegionsOf(input.handle));
+    } finally {
+      await input.handle.close();
+    }
+  }
+
+  /** The checked file reopened for reading through /proc (lseek SEEK_DATA needs a descriptor that reads). */
+  private async openForRegions(
+    root: string,
+    path: string,
+  ): Promise<
+    | { readonly check: Exclude<ImageFileCheck, { readonly kind: 'regular' }> }
+    | { readonly check: ImageFileCheck & { readonly kind: 'regular' }; readonly handle: FileHandle }
+  > {
+    const opened = await this.openImage(root, path);
+    if (opened.handle === undefined) return { check: opened.check as Exclude<ImageFileCheck, { kind: 'regular' }> };
+    try {
+      return { check: opened.check, handle: await open(`/proc/self/fd/${opened.handle.fd}`, 'r') };
+    } finally {
+      await opened.handle.close();
+    }
+  }
+
+  async receiveFile(destination: string, chunks: AsyncIterable<Uint8Array>, expected: ExpectedFile): Promise<ReceivedFile> {
+    if (expected.dataRegionsSha256 !== undefined) {
+      return this.receiveDataRegions(destination, chunks, { ...expected, dataRegionsSha256: expected.dataRegionsSha256 });
+    }
     const temporary = `${destination}.partial`;
     const hash = createHash('sha256');
     const handle = await open(temporary, 'w', 0o600);
@@ -305,6 +383,65 @@ export class LinuxHostFiles implements HostFiles {
         const sha256 = hash.digest('hex');
         outcome = sha256 === expected.sha256 ? { kind: 'verified', sizeBytes } : { kind: 'digest_mismatch', sha256 };
         if (outcome.kind === 'verified') await handle.sync();
+      }
+    } finally {
+      await handle.close();
+      if (outcome?.kind !== 'verified') await rm(temporary, { force: true });
+    }
+    if (outcome.kind !== 'verified') return outcome;
+    await rename(temporary, destination);
+    await syncDirectory(dirname(destination));
+    return outcome;
+  }
+
+  /**
+   * A file sent as its data regions: each region written as data at its offset (zeros included),
+   * the rest left as holes; kept only when its content's SHA-256, the digest of its regions and the
+   * regions this file system reports for what was written (after a flush) all agree.
+   */
+  private async receiveDataRegions(
+    destination: string,
+    chunks: AsyncIterable<Uint8Array>,
+    expected: ExpectedFile & { readonly dataRegionsSha256: string },
+  ): Promise<ReceivedFile> {
+    const temporary = `${destination}.partial`;
+    const hash = createHash('sha256');
+    const handle = await open(temporary, 'w+', 0o600);
+    const regions: DataRegion[] = [];
+    let sizeBytes = 0;
+    let hashedBytes = 0;
+    let outcome: ReceivedFile | undefined;
+    try {
+      try {
+        for await (const event of decodeDataRegionStream(chunks, expected.maxBytes)) {
+          if (event.kind === 'size') {
+            sizeBytes = event.sizeBytes;
+          } else if (event.kind === 'region') {
+            hashZeros(hash, event.region.start - hashedBytes);
+            hashedBytes = event.region.start;
+            regions.push(event.region);
+          } else {
+            hash.update(event.bytes);
+            await handle.write(event.bytes, 0, event.bytes.byteLength, event.position);
+            hashedBytes += event.bytes.byteLength;
+          }
+        }
+      } catch (error) {
+        if (!(error instanceof MalformedDataRegionStream)) throw error;
+        outcome = error.isTooLarge ? { kind: 'too_large' } : { kind: 'malformed', reason: error.message };
+      }
+      if (outcome === undefined) {
+        hashZeros(hash, sizeBytes - hashedBytes);
+        await handle.truncate(sizeBytes);
+        const sha256 = hash.digest('hex');
+        const layout = dataRegionsSha256(regions);
+        if (sha256 !== expected.sha256) outcome = { kind: 'digest_mismatch', sha256 };
+        else if (layout !== expected.dataRegionsSha256) outcome = { kind: 'layout_mismatch', dataRegionsSha256: layout };
+        else {
+          await handle.sync();
+          const kept = await dataRegionsOf(handle).catch(() => undefined);
+          outcome = kept !== undefined && isSameLayout(kept, regions) ? { kind: 'verified', sizeBytes } : { kind: 'layout_not_kept' };
+        }
       }
     } finally {
       await handle.close();
