@@ -139,7 +139,7 @@ export async function* decodeDataRegionStream(
     }
     previousEnd = end;
     yield { kind: 'region', region: { start, end } };
-    for (let position = start; position < end; ) {
+    for (let position = start; position < end;) {
       const bytes = await reader.some(end - position);
       if (bytes === undefined) throw new MalformedDataRegionStream('the data region stream ends early');
       yield { kind: 'data', position, bytes };

@@ -90,7 +90,7 @@ export function copyRefusalOf(
  */
 export function restoreRefusalOf(
   snapshot: Pick<Snapshot, 'hostId' | 'fingerprint' | 'digests'> & { readonly type?: Snapshot['type'] },
-  host: Pick<Host, 'id' | 'facts'>,
+  host: Pick<Host, 'id'> & { readonly facts: HostFingerprintFacts },
   holders: ReadonlySet<string> = new Set(),
   ancestors: readonly (Pick<Snapshot, 'hostId' | 'digests'> & { readonly type?: Snapshot['type'] })[] = [],
 ): SnapshotIncompatibility | undefined {

@@ -180,7 +180,8 @@ describe('diff snapshots copied to another host with their chain', () => {
       { snapshotId: diffOne, parentId: full, hasRegionsDigest: true },
       { snapshotId: diffTwo, parentId: diffOne, hasRegionsDigest: true },
     ]);
-    for (const id of chain) expect(await world.deps.snapshots.listCopies(id)).toMatchObject([{ hostId: other.id, state: 'ready' }]);
+    for (const id of chain)
+      expect(await world.deps.snapshots.listCopies(id)).toMatchObject([{ hostId: other.id, state: 'ready' }]);
   });
 
   it('reuses an ancestor already copied to the host, and copies only what the host lacks', async () => {

@@ -164,7 +164,7 @@ async function copyInProcess(source: string, destination: string, dataMaps: Data
 
 /** The bytes of one data region of the open file, read in chunks at their positions. */
 async function* regionBytes(input: FileHandle, region: DataRegion): AsyncIterable<Uint8Array> {
-  for (let position = region.start; position < region.end; ) {
+  for (let position = region.start; position < region.end;) {
     const buffer = Buffer.allocUnsafe(Math.min(chunkBytes, region.end - position));
     const { bytesRead } = await input.read(buffer, 0, buffer.byteLength, position);
     if (bytesRead === 0) return;
@@ -440,7 +440,8 @@ export class LinuxHostFiles implements HostFiles {
         else {
           await handle.sync();
           const kept = await dataRegionsOf(handle).catch(() => undefined);
-          outcome = kept !== undefined && isSameLayout(kept, regions) ? { kind: 'verified', sizeBytes } : { kind: 'layout_not_kept' };
+          outcome =
+            kept !== undefined && isSameLayout(kept, regions) ? { kind: 'verified', sizeBytes } : { kind: 'layout_not_kept' };
         }
       }
     } finally {

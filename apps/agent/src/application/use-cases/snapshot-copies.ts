@@ -113,18 +113,28 @@ export async function receiveSnapshotFile(
 }
 
 /** Why a file of a copy was refused, as an error: nothing of it was kept. */
-function refusedFile(snapshotId: string, name: SnapshotFileName, received: Exclude<ReceivedFile, { kind: 'verified' }>): AppError {
+function refusedFile(
+  snapshotId: string,
+  name: SnapshotFileName,
+  received: Exclude<ReceivedFile, { kind: 'verified' }>,
+): AppError {
   const details = { snapshotId, file: name };
   const what = `The ${name} file of snapshot ${snapshotId}`;
   switch (received.kind) {
     case 'too_large':
       return new AppError('SNAPSHOT_DIGEST_MISMATCH', `${what} is larger than the snapshot's: it was refused`, { details });
     case 'digest_mismatch':
-      return new AppError('SNAPSHOT_DIGEST_MISMATCH', `${what} arrived with another SHA-256 than the snapshot's: it was refused`, {
+      return new AppError(
+        'SNAPSHOT_DIGEST_MISMATCH',
+        `${what} arrived with another SHA-256 than the snapshot's: it was refused`,
+        {
+          details,
+        },
+      );
+    case 'malformed':
+      return new AppError('SNAPSHOT_DIGEST_MISMATCH', `${what} arrived malformed (${received.reason}): it was refused`, {
         details,
       });
-    case 'malformed':
-      return new AppError('SNAPSHOT_DIGEST_MISMATCH', `${what} arrived malformed (${received.reason}): it was refused`, { details });
     case 'layout_mismatch':
       return new AppError(
         'SNAPSHOT_DIGEST_MISMATCH',

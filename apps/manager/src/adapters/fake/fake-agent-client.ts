@@ -427,12 +427,14 @@ export class FakeAgentClient implements AgentClient {
         resources: vm.resources.filter((r) => r.kind === 'rootfs' || r.kind === 'directory'),
       };
     });
-    const snapshotCopies = [...(this.copies.get(target.addr) ?? new Map<string, { vmId: string }>())].map(([snapshotId, copy]) => ({
-      snapshotId,
-      vmId: copy.vmId,
-      state: 'ready' as const,
-      directory: `/run/hearth/snapshots/${snapshotId}`,
-    }));
+    const snapshotCopies = [...(this.copies.get(target.addr) ?? new Map<string, { vmId: string }>())].map(
+      ([snapshotId, copy]) => ({
+        snapshotId,
+        vmId: copy.vmId,
+        state: 'ready' as const,
+        directory: `/run/hearth/snapshots/${snapshotId}`,
+      }),
+    );
     const withoutResources = query.resources === 'none';
     return {
       hostName: target.addr,

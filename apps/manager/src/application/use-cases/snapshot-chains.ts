@@ -9,7 +9,7 @@ import type { SnapshotRepository } from '../ports/snapshot-repository.js';
  */
 export async function ancestorsOf(snapshots: Pick<SnapshotRepository, 'findById'>, snapshot: Snapshot): Promise<Snapshot[]> {
   const ancestors: Snapshot[] = [];
-  for (let current = snapshot; current.parentId !== null; ) {
+  for (let current = snapshot; current.parentId !== null;) {
     const parent = ancestors.length > snapshot.chainDepth ? undefined : await snapshots.findById(current.parentId);
     if (parent === undefined) {
       throw new AppError('INTERNAL', `Snapshot ${current.parentId}, parent of ${current.id}, is missing from the records`);
