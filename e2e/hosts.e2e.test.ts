@@ -263,7 +263,7 @@ describe.skipIf(skipReason)(`several hosts over real processes${skipReason ? ` (
         const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
         return (
           `${depth === 0 ? 'full' : `diff ${depth}`} ${at('snapshot.copied', id) - at('snapshot.copy_started', id)} ms ` +
-          `(state ${state.size} B, memory ${mib(memoryBytes)} of ${mib(memory.size)} MiB, disk ${mib(rootfs.size)} MiB)`
+          `(state ${state.size} B, memory ${(memoryBytes / 1024).toFixed(0)} KiB of ${mib(memory.size)} MiB, disk ${mib(rootfs.size)} MiB)`
         );
       });
       console.log(

@@ -193,6 +193,70 @@ function isSameLayout(a: readonly DataRegion[], b: readonly DataRegion[]): boole
   return a.length === b.length && a.every((region, index) => region.start === b[index]?.start && region.end === b[index]?.end);
 }
 
+/**
+ * Receives a file into `<destination>.partial` (0600), written and judged by `write`: kept (renamed,
+ * its directory flushed; `write` flushed the file) only when verified, removed otherwise, also when
+ * `write` throws (the bytes stopped coming).
+ */
+async function receiveInto(destination: string, write: (handle: FileHandle) => Promise<ReceivedFile>): Promise<ReceivedFile> {
+  const temporary = `${destination}.partial`;
+  const handle = await open(temporary, 'w+', 0o600);
+  let outcome: ReceivedFile | undefined;
+  try {
+    outcome = await write(handle);
+  } finally {
+    await handle.close();
+    if (outcome?.kind !== 'verified') await rm(temporary, { force: true });
+  }
+  if (outcome.kind !== 'verified') return outcome;
+  await rename(temporary, destination);
+  await syncDirectory(dirname(destination));
+  return outcome;
+}
+
+/**
+ * A file sent as its data regions: each region written as data at its offset (zeros included),
+ * the rest left as holes; verified only when its content's SHA-256, the digest of its regions and
+ * the regions this file system reports for what was written (after a flush) all agree.
+ */
+async function writeDataRegions(
+  handle: FileHandle,
+  chunks: AsyncIterable<Uint8Array>,
+  expected: ExpectedFile & { readonly dataRegionsSha256: string },
+): Promise<ReceivedFile> {
+  const hash = createHash('sha256');
+  const regions: DataRegion[] = [];
+  let sizeBytes = 0;
+  let hashedBytes = 0;
+  try {
+    for await (const event of decodeDataRegionStream(chunks, expected.maxBytes)) {
+      if (event.kind === 'size') {
+        sizeBytes = event.sizeBytes;
+      } else if (event.kind === 'region') {
+        hashZeros(hash, event.region.start - hashedBytes);
+        hashedBytes = event.region.start;
+        regions.push(event.region);
+      } else {
+        hash.update(event.bytes);
+        await handle.write(event.bytes, 0, event.bytes.byteLength, event.position);
+        hashedBytes += event.bytes.byteLength;
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof MalformedDataRegionStream)) throw error;
+    return error.isTooLarge ? { kind: 'too_large' } : { kind: 'malformed', reason: error.message };
+  }
+  hashZeros(hash, sizeBytes - hashedBytes);
+  await handle.truncate(sizeBytes);
+  const sha256 = hash.digest('hex');
+  if (sha256 !== expected.sha256) return { kind: 'digest_mismatch', sha256 };
+  const layout = dataRegionsSha256(regions);
+  if (layout !== expected.dataRegionsSha256) return { kind: 'layout_mismatch', dataRegionsSha256: layout };
+  await handle.sync();
+  const kept = await dataRegionsOf(handle).catch(() => undefined);
+  return kept !== undefined && isSameLayout(kept, regions) ? { kind: 'verified', sizeBytes } : { kind: 'layout_not_kept' };
+}
+
 /** FIFOs made ahead of need, in batches, in a directory of their own. */
 class FifoSpares {
   static readonly batchSize = 32;
@@ -359,99 +423,28 @@ export class LinuxHostFiles implements HostFiles {
   }
 
   async receiveFile(destination: string, chunks: AsyncIterable<Uint8Array>, expected: ExpectedFile): Promise<ReceivedFile> {
-    if (expected.dataRegionsSha256 !== undefined) {
-      return this.receiveDataRegions(destination, chunks, { ...expected, dataRegionsSha256: expected.dataRegionsSha256 });
+    const regionsSha256 = expected.dataRegionsSha256;
+    if (regionsSha256 !== undefined) {
+      return receiveInto(destination, (handle) =>
+        writeDataRegions(handle, chunks, { ...expected, dataRegionsSha256: regionsSha256 }),
+      );
     }
-    const temporary = `${destination}.partial`;
-    const hash = createHash('sha256');
-    const handle = await open(temporary, 'w', 0o600);
-    let sizeBytes = 0;
-    let outcome: ReceivedFile | undefined;
-    try {
+    return receiveInto(destination, async (handle) => {
+      const hash = createHash('sha256');
+      let sizeBytes = 0;
       for await (const chunk of chunks) {
         sizeBytes += chunk.byteLength;
-        if (sizeBytes > expected.maxBytes) {
-          outcome = { kind: 'too_large' };
-          break;
-        }
+        if (sizeBytes > expected.maxBytes) return { kind: 'too_large' };
         hash.update(chunk);
         // Blocks of zeros stay holes, as the disk copies of VMs do: memory files are mostly zeros.
         if (!isAllZero(chunk)) await handle.write(chunk, 0, chunk.byteLength, sizeBytes - chunk.byteLength);
       }
-      if (outcome === undefined) {
-        await handle.truncate(sizeBytes);
-        const sha256 = hash.digest('hex');
-        outcome = sha256 === expected.sha256 ? { kind: 'verified', sizeBytes } : { kind: 'digest_mismatch', sha256 };
-        if (outcome.kind === 'verified') await handle.sync();
-      }
-    } finally {
-      await handle.close();
-      if (outcome?.kind !== 'verified') await rm(temporary, { force: true });
-    }
-    if (outcome.kind !== 'verified') return outcome;
-    await rename(temporary, destination);
-    await syncDirectory(dirname(destination));
-    return outcome;
-  }
-
-  /**
-   * A file sent as its data regions: each region written as data at its offset (zeros included),
-   * the rest left as holes; kept only when its content's SHA-256, the digest of its regions and the
-   * regions this file system reports for what was written (after a flush) all agree.
-   */
-  private async receiveDataRegions(
-    destination: string,
-    chunks: AsyncIterable<Uint8Array>,
-    expected: ExpectedFile & { readonly dataRegionsSha256: string },
-  ): Promise<ReceivedFile> {
-    const temporary = `${destination}.partial`;
-    const hash = createHash('sha256');
-    const handle = await open(temporary, 'w+', 0o600);
-    const regions: DataRegion[] = [];
-    let sizeBytes = 0;
-    let hashedBytes = 0;
-    let outcome: ReceivedFile | undefined;
-    try {
-      try {
-        for await (const event of decodeDataRegionStream(chunks, expected.maxBytes)) {
-          if (event.kind === 'size') {
-            sizeBytes = event.sizeBytes;
-          } else if (event.kind === 'region') {
-            hashZeros(hash, event.region.start - hashedBytes);
-            hashedBytes = event.region.start;
-            regions.push(event.region);
-          } else {
-            hash.update(event.bytes);
-            await handle.write(event.bytes, 0, event.bytes.byteLength, event.position);
-            hashedBytes += event.bytes.byteLength;
-          }
-        }
-      } catch (error) {
-        if (!(error instanceof MalformedDataRegionStream)) throw error;
-        outcome = error.isTooLarge ? { kind: 'too_large' } : { kind: 'malformed', reason: error.message };
-      }
-      if (outcome === undefined) {
-        hashZeros(hash, sizeBytes - hashedBytes);
-        await handle.truncate(sizeBytes);
-        const sha256 = hash.digest('hex');
-        const layout = dataRegionsSha256(regions);
-        if (sha256 !== expected.sha256) outcome = { kind: 'digest_mismatch', sha256 };
-        else if (layout !== expected.dataRegionsSha256) outcome = { kind: 'layout_mismatch', dataRegionsSha256: layout };
-        else {
-          await handle.sync();
-          const kept = await dataRegionsOf(handle).catch(() => undefined);
-          outcome =
-            kept !== undefined && isSameLayout(kept, regions) ? { kind: 'verified', sizeBytes } : { kind: 'layout_not_kept' };
-        }
-      }
-    } finally {
-      await handle.close();
-      if (outcome?.kind !== 'verified') await rm(temporary, { force: true });
-    }
-    if (outcome.kind !== 'verified') return outcome;
-    await rename(temporary, destination);
-    await syncDirectory(dirname(destination));
-    return outcome;
+      await handle.truncate(sizeBytes);
+      const sha256 = hash.digest('hex');
+      if (sha256 !== expected.sha256) return { kind: 'digest_mismatch', sha256 };
+      await handle.sync();
+      return { kind: 'verified', sizeBytes };
+    });
   }
 
   async mergeMemoryLayers(root: string, layers: readonly string[], destination: string): Promise<ImageFileCheck> {
