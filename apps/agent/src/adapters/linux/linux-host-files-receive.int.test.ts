@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dataRegionsSha256 } from '../../domain/data-region-stream.js';
+import { describeDataRegionTransfer } from '../../testing/data-region-transfer-contract.js';
 import { dataRegionsOf } from './data-regions.js';
 import { ExecFileCommandRunner } from './exec-file-command-runner.js';
 import { LinuxHostFiles } from './linux-host-files.js';
@@ -124,22 +125,23 @@ describe('LinuxHostFiles: a diff memory file sent and received as its data regio
     expect((await stat(destination)).blocks * 512).toBe(3 * page);
     expect((await readdir(directory)).sort()).toEqual(['copied.memory', 'diff.memory']);
   });
+});
 
-  it('refuses the same bytes with another layout than recorded, and keeps nothing of them', async () => {
-    const source = join(directory, 'diff.memory');
-    const content = await diffMemory(source);
-    const opened = await files.openDataRegionsForReading(directory, source);
-    if (!('chunks' in opened)) throw new Error(`the source is ${opened.check.kind}`);
-    const destination = join(directory, 'copied.memory');
-
-    // The layout a copy keeping zeros as holes would have: the written zeros lost.
-    const received = await files.receiveFile(destination, opened.chunks, {
-      sha256: sha256(content),
-      maxBytes: content.length,
-      dataRegionsSha256: dataRegionsSha256([{ start: 2 * page, end: 3 * page }]),
-    });
-
-    expect(received).toMatchObject({ kind: 'layout_mismatch' });
-    expect(await readdir(directory)).toEqual(['diff.memory']);
-  });
+describeDataRegionTransfer('LinuxHostFiles', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'hearth-regions-'));
+  return {
+    files,
+    root,
+    writeSparse: async (path, sizeBytes, written) => {
+      const handle = await open(path, 'w', 0o600);
+      try {
+        await handle.truncate(sizeBytes);
+        for (const { at, bytes } of written) await handle.write(bytes, 0, bytes.length, at);
+      } finally {
+        await handle.close();
+      }
+    },
+    read: (path) => readFile(path),
+    cleanup: () => rm(root, { recursive: true, force: true }),
+  };
 });
