@@ -424,12 +424,16 @@ export const SnapshotResult = Type.Object({
   vmmVersion: Type.String(),
   /** What the VM is now: `running`, `paused` or `stopped`. */
   vmState: Type.Union([Type.Literal('running'), Type.Literal('paused'), Type.Literal('stopped')]),
-  /** The files' SHA-256, for copies to other hosts. Absent for snapshots taken before they were recorded. */
+  /**
+   * The files' SHA-256, for copies to other hosts, and for a diff the digest of its memory file's
+   * data regions. Absent for snapshots taken before they were recorded.
+   */
   digests: Type.Optional(
     Type.Object({
       stateSha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
       memorySha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
       rootfsSha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+      memoryRegionsSha256: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
     }),
   ),
 });
@@ -437,9 +441,18 @@ export type SnapshotResult = Static<typeof SnapshotResult>;
 
 const Sha256Hex = Type.String({ minLength: 64, maxLength: 64, pattern: '^[0-9a-f]{64}$' });
 
-/** The SHA-256 of each of a snapshot's three files, taken when the snapshot became ready. */
+/**
+ * The SHA-256 of each of a snapshot's three files, taken when the snapshot became ready; for a diff
+ * also that of its memory file's layout (`memoryRegionsSha256`: one `start end` line per data
+ * region, as the file system reported them), since in a diff a hole and zeros written differ.
+ */
 export const SnapshotDigests = Type.Object(
-  { stateSha256: Sha256Hex, memorySha256: Sha256Hex, rootfsSha256: Sha256Hex },
+  {
+    stateSha256: Sha256Hex,
+    memorySha256: Sha256Hex,
+    rootfsSha256: Sha256Hex,
+    memoryRegionsSha256: Type.Optional(Sha256Hex),
+  },
   { additionalProperties: false },
 );
 export type SnapshotDigests = Static<typeof SnapshotDigests>;
@@ -467,11 +480,14 @@ const FileBytes = Type.Integer({ minimum: 0, maximum: snapshotFileMaxBytes });
 
 /**
  * `PUT /snapshots/:snapshotId`: this host is to receive a copy of a snapshot taken on another (of
- * VM `vmId`): each file must have the digest given and be no larger than the size given.
+ * VM `vmId`): each file must have the digest given and be no larger than the size given. A diff
+ * names its `parentId` (a copy of it, or a snapshot of this host, restores under it) and needs
+ * `digests.memoryRegionsSha256`: its memory file arrives as its data regions.
  */
 export const SnapshotCopyRequest = Type.Object(
   {
     vmId: Type.String({ pattern: VmIdPattern }),
+    parentId: Type.Optional(Type.String({ pattern: SnapshotIdPattern })),
     digests: SnapshotDigests,
     sizes: Type.Object(
       { stateSizeBytes: FileBytes, memorySizeBytes: FileBytes, rootfsSizeBytes: FileBytes },

@@ -8,6 +8,8 @@ import { otherVmId, testSpec, testVmId } from '../adapters/fake/fake-fixtures.js
 import { adoptVms } from '../application/use-cases/adopt-vms.js';
 import { applyVm } from '../application/use-cases/apply-vm.js';
 import { snapshotVm } from '../application/use-cases/snapshot-vm.js';
+import { dataRegionStreamType, dataRegionsSha256 } from '../domain/data-region-stream.js';
+import { vmPaths } from '../domain/vm-paths.js';
 import { createAgentApp } from './create-agent-app.js';
 
 const snapshotId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ0';
@@ -64,13 +66,22 @@ async function putJson(url: string, body: unknown): Promise<Response> {
   return fetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 }
 
-/** One file streamed from A to B, as the Manager does: A's answer body is B's request body. */
-async function streamFile(a: ListeningAgent, b: ListeningAgent, file: string): Promise<Response> {
-  const source = await fetch(`${a.base}/snapshots/${snapshotId}/files/${file}`);
+/**
+ * One file streamed from A to B, as the Manager does: A's answer body is B's request body, in the
+ * media type A answered (`contentType` overrides it).
+ */
+async function streamFile(
+  a: ListeningAgent,
+  b: ListeningAgent,
+  file: string,
+  id: string = snapshotId,
+  contentType?: string,
+): Promise<Response> {
+  const source = await fetch(`${a.base}/snapshots/${id}/files/${file}`);
   expect(source.status).toBe(200);
-  return fetch(`${b.base}/snapshots/${snapshotId}/files/${file}`, {
+  return fetch(`${b.base}/snapshots/${id}/files/${file}`, {
     method: 'PUT',
-    headers: { 'content-type': 'application/octet-stream' },
+    headers: { 'content-type': contentType ?? source.headers.get('content-type') ?? 'application/octet-stream' },
     body: source.body,
     duplex: 'half',
   } as RequestInit);
@@ -153,5 +164,141 @@ describe('snapshot copies between two Agents over HTTP', () => {
     const missing = await fetch(`${b.base}/snapshots/${snapshotId}/files/memory`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
+  });
+});
+
+describe('diff snapshot copies between two Agents over HTTP', () => {
+  const diffId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ1';
+  const sourceDirectory = `/srv/fc/vms/${testVmId}`;
+  const diffCopyDirectory = `/srv/fc/snapshots/${diffId}`;
+
+  /**
+   * Host A holds a full snapshot (memory `AAAAAAAA`) and a diff on top of it whose guest wrote `B`
+   * at 0 and zeros at [4, 6) (data), holes elsewhere; B holds a ready copy of the full one. Answers
+   * the diff's copy request, its digests taken from A's files.
+   */
+  async function diffOnA(): Promise<{ a: ListeningAgent; b: ListeningAgent; diffRequest: SnapshotCopyRequest }> {
+    const { a, b, taken } = await twoHosts();
+    await snapshotVm(a.agent.context, testVmId, diffId, { afterwards: 'previous_state', type: 'diff', parentId: snapshotId });
+    a.agent.files.files.set(`${sourceDirectory}/${snapshotId}.memory`, { kind: 'file', content: 'AAAAAAAA', sizeBytes: 8 });
+    a.agent.files.files.set(`${sourceDirectory}/${diffId}.memory`, {
+      kind: 'file',
+      content: 'B\0\0\0\0\0\0\0',
+      sizeBytes: 8,
+      dataRegions: [
+        [0, 1],
+        [4, 6],
+      ],
+    });
+    const digestOf = async (id: string) => ({
+      ...copyRequest(taken).digests,
+      memorySha256: (await a.agent.files.sha256Of(sourceDirectory, `${sourceDirectory}/${id}.memory`))!,
+    });
+    await putJson(`${b.base}/snapshots/${snapshotId}`, { ...copyRequest(taken), digests: await digestOf(snapshotId) });
+    for (const file of snapshotFileNames) expect((await streamFile(a, b, file)).status).toBe(200);
+    const diffRequest: SnapshotCopyRequest = {
+      ...copyRequest(taken),
+      parentId: snapshotId,
+      digests: {
+        ...(await digestOf(diffId)),
+        memoryRegionsSha256: (await a.agent.files.dataRegionsSha256Of(sourceDirectory, `${sourceDirectory}/${diffId}.memory`))!,
+      },
+    };
+    return { a, b, diffRequest };
+  }
+
+  it("takes the digest of a diff's memory layout with the snapshot", async () => {
+    const { a } = await twoHosts();
+    const diff = await snapshotVm(a.agent.context, testVmId, diffId, {
+      afterwards: 'previous_state',
+      type: 'diff',
+      parentId: snapshotId,
+    });
+    // The fake VMM's guest wrote nothing since the full snapshot: a diff of holes only.
+    expect(diff.digests?.memoryRegionsSha256).toBe(dataRegionsSha256([]));
+    const full = await snapshotVm(a.agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+    expect(full.digests?.memoryRegionsSha256).toBeUndefined();
+  });
+
+  it("a diff's memory arrives as its data regions and keeps them (zeros written stay data); a clone on B restores the chain merged", async () => {
+    const { a, b, diffRequest } = await diffOnA();
+
+    expect((await putJson(`${b.base}/snapshots/${diffId}`, diffRequest)).status).toBe(200);
+    const served = await fetch(`${a.base}/snapshots/${diffId}/files/memory`);
+    expect(served.headers.get('content-type')).toBe(dataRegionStreamType);
+    await served.body?.cancel();
+    const answers = [];
+    for (const file of snapshotFileNames) answers.push(await (await streamFile(a, b, file, diffId)).json());
+
+    expect(answers.at(-1)).toEqual({ snapshotId: diffId, state: 'ready', missing: [] });
+    expect(b.agent.files.files.get(`${diffCopyDirectory}/${diffId}.memory`)).toMatchObject({
+      content: 'B\0\0\0\0\0\0\0',
+      dataRegions: [
+        [0, 1],
+        [4, 6],
+      ],
+    });
+    await applyVm(b.agent.context, otherVmId, {
+      ...testSpec,
+      guestMac: '06:00:ac:10:00:03',
+      restoreFrom: { vmId: testVmId, snapshotId: diffId },
+    });
+    // The diff's data (its zeros included) over the full snapshot's; its holes leave the parent's bytes.
+    expect(b.agent.files.files.get(vmPaths('/srv/fc', otherVmId).restoredMemory)?.content).toBe('BAAA\0\0AA');
+  });
+
+  it("refuses a diff's memory sent whole, with other data regions than recorded, or to a file system that does not keep them", async () => {
+    const { a, b, diffRequest } = await diffOnA();
+    await putJson(`${b.base}/snapshots/${diffId}`, diffRequest);
+
+    const whole = await streamFile(a, b, 'memory', diffId, 'application/octet-stream');
+    expect(whole.status).toBe(409);
+    expect(await whole.json()).toMatchObject({
+      code: 'SNAPSHOT_DIGEST_MISMATCH',
+      detail: expect.stringContaining('data regions'),
+    });
+
+    // The source now reports the written zeros as a hole: same bytes, another layout.
+    a.agent.files.files.get(`${sourceDirectory}/${diffId}.memory`)!.dataRegions = [[0, 1]];
+    const moved = await streamFile(a, b, 'memory', diffId);
+    expect(moved.status).toBe(409);
+    expect(await moved.json()).toMatchObject({
+      code: 'SNAPSHOT_DIGEST_MISMATCH',
+      detail: expect.stringContaining('other data regions'),
+    });
+
+    a.agent.files.files.get(`${sourceDirectory}/${diffId}.memory`)!.dataRegions = [
+      [0, 1],
+      [4, 6],
+    ];
+    b.agent.files.keepsDataRegions = false;
+    const unkept = await streamFile(a, b, 'memory', diffId);
+    expect(unkept.status).toBe(409);
+    expect(await unkept.json()).toMatchObject({ code: 'SNAPSHOT_INCOMPATIBLE' });
+
+    expect(b.agent.files.pathsUnder(diffCopyDirectory).filter((path) => !path.endsWith('copy.json'))).toEqual([]);
+    expect((await b.agent.copies.get(diffId))?.state).toBe('copying');
+  });
+
+  it("refuses a diff's copy without the digest of its memory layout with 400 VALIDATION_FAILED", async () => {
+    const { b, diffRequest } = await diffOnA();
+    const { memoryRegionsSha256: _dropped, ...digests } = diffRequest.digests;
+
+    const refused = await putJson(`${b.base}/snapshots/${diffId}`, { ...diffRequest, digests });
+
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect(await b.agent.copies.get(diffId)).toBeUndefined();
+  });
+
+  it('refuses to restore a copied diff whose parent this host does not hold with SNAPSHOT_NOT_FOUND', async () => {
+    const { a, b, diffRequest } = await diffOnA();
+    await putJson(`${b.base}/snapshots/${diffId}`, diffRequest);
+    for (const file of snapshotFileNames) await streamFile(a, b, file, diffId);
+    await fetch(`${b.base}/snapshots/${snapshotId}`, { method: 'DELETE' });
+
+    await expect(
+      applyVm(b.agent.context, otherVmId, { ...testSpec, restoreFrom: { vmId: testVmId, snapshotId: diffId } }),
+    ).rejects.toMatchObject({ code: 'SNAPSHOT_NOT_FOUND', details: { snapshotId } });
   });
 });

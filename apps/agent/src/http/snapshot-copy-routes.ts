@@ -7,9 +7,11 @@ import {
   SnapshotFileParams,
 } from '@hearth/contracts';
 import type { HttpServer } from '@hearth/http-server';
+import { dataRegionStreamType } from '../domain/data-region-stream.js';
 import type { AgentContext } from '../application/agent-context.js';
 import {
   deleteSnapshotCopy,
+  mediaTypeOf,
   openSnapshotFile,
   prepareSnapshotCopy,
   receiveSnapshotFile,
@@ -18,17 +20,18 @@ import {
 /**
  * `/snapshots/:snapshotId`: a snapshot's files read from the host that holds them, and a copy of
  * them received by another, file by file, each checked against its SHA-256. Only these routes take
- * a raw body (`application/octet-stream`), streamed to its file rather than buffered: each file's
+ * a raw body (`application/octet-stream`, or a diff's memory file as its data regions,
+ * `application/vnd.hearth.data-regions`), streamed to its file rather than buffered: each file's
  * largest size is recorded with the copy and enforced as the bytes arrive.
  */
 export async function registerSnapshotCopyRoutes(app: HttpServer, context: AgentContext): Promise<void> {
-  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+  app.addContentTypeParser(['application/octet-stream', dataRegionStreamType], (_request, payload, done) => done(null, payload));
   app.get('/snapshots/:snapshotId/files/:file', { schema: { params: SnapshotFileParams } }, async (request, reply) => {
     const opened = await openSnapshotFile(context, request.params.snapshotId, request.params.file);
-    return reply
-      .type('application/octet-stream')
-      .header('content-length', opened.sizeBytes)
-      .send(Readable.from(opened.chunks, { objectMode: false }));
+    reply.type(mediaTypeOf(opened.encoding));
+    // A file sent as its data regions is as long as they are: its length is not known before.
+    if (opened.encoding === 'whole') reply.header('content-length', opened.sizeBytes);
+    return reply.send(Readable.from(opened.chunks, { objectMode: false }));
   });
   app.put(
     '/snapshots/:snapshotId',
@@ -39,7 +42,13 @@ export async function registerSnapshotCopyRoutes(app: HttpServer, context: Agent
     '/snapshots/:snapshotId/files/:file',
     { schema: { params: SnapshotFileParams, response: { 200: SnapshotCopyResult } } },
     (request) =>
-      receiveSnapshotFile(context, request.params.snapshotId, request.params.file, request.body as AsyncIterable<Uint8Array>),
+      receiveSnapshotFile(
+        context,
+        request.params.snapshotId,
+        request.params.file,
+        request.body as AsyncIterable<Uint8Array>,
+        request.headers['content-type']?.startsWith(dataRegionStreamType) === true ? 'data_regions' : 'whole',
+      ),
   );
   app.delete('/snapshots/:snapshotId', { schema: { params: SnapshotCopyParams, response: { 200: CleanupResult } } }, (request) =>
     deleteSnapshotCopy(context, request.params.snapshotId),

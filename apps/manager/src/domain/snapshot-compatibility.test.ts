@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { ImageId } from './ids.js';
-import type { SnapshotFingerprint } from './snapshot.js';
-import { hostFingerprintOf, incompatibilityOf, type HostFingerprintFacts } from './snapshot-compatibility.js';
+import type { HostId, ImageId } from './ids.js';
+import type { SnapshotDigests, SnapshotFingerprint } from './snapshot.js';
+import {
+  copyRefusalOf,
+  hostFingerprintOf,
+  incompatibilityOf,
+  restoreRefusalOf,
+  type HostFingerprintFacts,
+} from './snapshot-compatibility.js';
 
 const facts: HostFingerprintFacts = {
   firecrackerKind: 'firecracker',
@@ -44,5 +50,36 @@ describe('incompatibilityOf', () => {
       kernelSha256: fingerprint.kernelSha256,
     };
     expect(incompatibilityOf(older, { ...facts, kernelRelease: 'other', cpuModel: undefined })).toBeUndefined();
+  });
+});
+
+describe('restoreRefusalOf for a diff and its chain', () => {
+  const digests: SnapshotDigests = { stateSha256: '1'.repeat(64), memorySha256: '2'.repeat(64), rootfsSha256: '3'.repeat(64) };
+  const withRegions: SnapshotDigests = { ...digests, memoryRegionsSha256: '4'.repeat(64) };
+  const origin = 'host_origin' as HostId;
+  const elsewhere = { id: 'host_elsewhere' as HostId, facts };
+  const full = { hostId: origin, type: 'full' as const, digests, fingerprint };
+  const diff = { hostId: origin, type: 'diff' as const, digests: withRegions, fingerprint };
+  const oldDiff = { ...diff, digests };
+
+  it('places a diff whose chain can be copied on any compatible host', () => {
+    expect(restoreRefusalOf(diff, elsewhere, new Set(), [full, diff])).toBeUndefined();
+  });
+
+  it('refuses a diff taken before its memory layout was recorded, or one on top of such a diff, with diff_not_copied', () => {
+    expect(restoreRefusalOf(oldDiff, elsewhere, new Set(), [full])).toBe('diff_not_copied');
+    expect(restoreRefusalOf(diff, elsewhere, new Set(), [full, oldDiff])).toBe('diff_not_copied');
+    expect(copyRefusalOf(oldDiff)).toBe('diff_not_copied');
+  });
+
+  it('refuses a chain whose full root has no digests with snapshot_files_absent, and names a fingerprint difference first', () => {
+    expect(restoreRefusalOf(diff, elsewhere, new Set(), [{ ...full, digests: null }])).toBe('snapshot_files_absent');
+    const otherCpu = { ...elsewhere, facts: { ...facts, cpuModel: 'Intel Xeon Gold 6338' } };
+    expect(restoreRefusalOf(oldDiff, otherCpu, new Set(), [full])).toBe('cpu_model_differs');
+  });
+
+  it('needs no copy on the host that took it, nor on one that holds a ready copy of the diff', () => {
+    expect(restoreRefusalOf(oldDiff, { id: origin, facts }, new Set(), [full])).toBeUndefined();
+    expect(restoreRefusalOf(oldDiff, elsewhere, new Set([elsewhere.id]), [full])).toBeUndefined();
   });
 });

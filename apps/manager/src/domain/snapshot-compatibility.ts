@@ -66,24 +66,42 @@ export function incompatibilityOf(
 }
 
 /**
+ * Why a snapshot's files cannot be copied to another host, undefined when they can. A copy is
+ * checked by SHA-256, so only a snapshot whose digests were taken is copied
+ * (`snapshot_files_absent`); a diff's memory file is copied as its data regions and checked
+ * against the digest of its layout, so a diff taken before that digest was recorded is not
+ * (`diff_not_copied`: its holes, "as in the parent", could not be told from the zeros its guest
+ * wrote). Pure.
+ */
+export function copyRefusalOf(
+  snapshot: Pick<Snapshot, 'digests'> & { readonly type?: Snapshot['type'] },
+): SnapshotIncompatibility | undefined {
+  if (snapshot.digests === null) return 'snapshot_files_absent';
+  if (snapshot.type === 'diff' && snapshot.digests.memoryRegionsSha256 === undefined) return 'diff_not_copied';
+  return undefined;
+}
+
+/**
  * Why `host` cannot restore the snapshot, or undefined when it can: it must match the snapshot's
  * fingerprint, and hold the snapshot's files (the host that took it, or one of `holders`, the
- * hosts with a ready copy) or be able to get them: a copy is checked by SHA-256, so only a
- * snapshot whose digests were taken is copied (`snapshot_files_absent` otherwise), and never a diff
- * (`diff_not_copied`: a copy keeps zero blocks as holes, where a diff's written zeros must stay
- * data; it is restored on its own host, or merged into a full snapshot that can be copied). Pure.
+ * hosts with a ready copy) or be able to get them: for a diff, with the snapshots it is restored on
+ * top of (`ancestors`, root first), each one this host did not take copied too (see
+ * `copyRefusalOf`). Pure.
  */
 export function restoreRefusalOf(
   snapshot: Pick<Snapshot, 'hostId' | 'fingerprint' | 'digests'> & { readonly type?: Snapshot['type'] },
-  host: Pick<Host, 'id' | 'facts'>,
+  host: Pick<Host, 'id'> & { readonly facts: HostFingerprintFacts },
   holders: ReadonlySet<string> = new Set(),
+  ancestors: readonly (Pick<Snapshot, 'hostId' | 'digests'> & { readonly type?: Snapshot['type'] })[] = [],
 ): SnapshotIncompatibility | undefined {
   const mismatch = snapshot.fingerprint === null ? undefined : incompatibilityOf(snapshot.fingerprint, host.facts);
   if (mismatch !== undefined) return mismatch;
-  if (host.id === snapshot.hostId) return undefined;
-  if (snapshot.type === 'diff') return 'diff_not_copied';
-  if (holders.has(host.id) || snapshot.digests !== null) return undefined;
-  return 'snapshot_files_absent';
+  if (host.id === snapshot.hostId || holders.has(host.id)) return undefined;
+  for (const layer of [...ancestors, snapshot]) {
+    const refusal = layer.hostId === host.id ? undefined : copyRefusalOf(layer);
+    if (refusal !== undefined) return refusal;
+  }
+  return undefined;
 }
 
 /** True when the host took the snapshot or holds a ready copy of it (one of `holders`). */

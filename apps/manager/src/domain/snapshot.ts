@@ -38,11 +38,16 @@ export interface SnapshotSizes {
   readonly rootfsBytes: number;
 }
 
-/** The SHA-256 (hex) of each of a snapshot's files, taken when it became ready. */
+/**
+ * The SHA-256 (hex) of each of a snapshot's files, taken when it became ready, and for a diff that
+ * of its memory file's data regions (absent from diffs taken before it was recorded: such a diff's
+ * files are not copied, since a copy could not tell its holes from the zeros its guest wrote).
+ */
 export interface SnapshotDigests {
   readonly stateSha256: string;
   readonly memorySha256: string;
   readonly rootfsSha256: string;
+  readonly memoryRegionsSha256?: string;
 }
 
 /** A copy of a snapshot's files on a host other than the one that took it. */

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
 import type { Host } from '../domain/host.js';
 import type { HostId, SnapshotId } from '../domain/ids.js';
-import { settleSnapshotCopies } from '../application/use-cases/snapshot-copies.js';
+import { ensureSnapshotOnHost, settleSnapshotCopies } from '../application/use-cases/snapshot-copies.js';
 import { buildTestApp } from '../testing/test-app.js';
 import { createWorld, type World } from '../testing/world.js';
 
@@ -138,6 +138,125 @@ describe('snapshot files copied to a compatible host on demand', () => {
     expect(cloned.body).toContain('HOST_NO_CAPACITY');
     expect(cloned.body).toContain(first.id);
     expect(world.agents.calls.filter((call) => call.operation === 'copySnapshot')).toEqual([]);
+  });
+});
+
+/** A running VM on the first host with a full snapshot and two diffs on top of it, root first. */
+async function chainOfThree(): Promise<{ source: VmBody; chain: SnapshotId[] }> {
+  const { source, snapshotId } = await snapshotted();
+  const chain = [snapshotId];
+  for (const _ of [1, 2]) {
+    const diff = await app.inject({ method: 'POST', url: `/v1/vms/${source.id}/snapshots`, payload: { type: 'diff' } });
+    expect(diff.statusCode, diff.body).toBe(201);
+    chain.push(diff.json<{ id: SnapshotId }>().id);
+  }
+  return { source, chain };
+}
+
+/** The snapshots copied to `addr`, in the order they were asked, with what each copy request named. */
+function copiesAskedOf(addr: string): { snapshotId: string; parentId?: string; hasRegionsDigest: boolean }[] {
+  return world.agents.copyRequests
+    .filter((asked) => asked.addr === addr)
+    .map(({ snapshotId, request }) => ({
+      snapshotId,
+      ...(request.parentId === undefined ? {} : { parentId: request.parentId }),
+      hasRegionsDigest: request.digests.memoryRegionsSha256 !== undefined,
+    }));
+}
+
+describe('diff snapshots copied to another host with their chain', () => {
+  it('a clone of a diff on a host without its files gets the whole chain copied, parents first, then restores there', async () => {
+    const { chain } = await chainOfThree();
+    const [full, diffOne, diffTwo] = chain as [SnapshotId, SnapshotId, SnapshotId];
+    const other = await world.addHost();
+    await world.deps.hosts.setCordoned(first.id, true, world.clock.now());
+
+    const cloned = await clone(diffTwo, 'far');
+
+    expect(cloned.statusCode, cloned.body).toBe(201);
+    expect(cloned.vm).toMatchObject({ hostId: other.id, state: 'running' });
+    expect(copiesAskedOf(other.addr)).toEqual([
+      { snapshotId: full, hasRegionsDigest: false },
+      { snapshotId: diffOne, parentId: full, hasRegionsDigest: true },
+      { snapshotId: diffTwo, parentId: diffOne, hasRegionsDigest: true },
+    ]);
+    for (const id of chain)
+      expect(await world.deps.snapshots.listCopies(id)).toMatchObject([{ hostId: other.id, state: 'ready' }]);
+  });
+
+  it('reuses an ancestor already copied to the host, and copies only what the host lacks', async () => {
+    const { chain } = await chainOfThree();
+    const [full, diffOne, diffTwo] = chain as [SnapshotId, SnapshotId, SnapshotId];
+    const other = await world.addHost();
+    await world.deps.hosts.setCordoned(first.id, true, world.clock.now());
+    expect((await clone(full, 'of-full')).vm.hostId).toBe(other.id);
+
+    const cloned = await clone(diffTwo, 'of-diff');
+
+    expect(cloned.statusCode, cloned.body).toBe(201);
+    expect(copiesAskedOf(other.addr).map((asked) => asked.snapshotId)).toEqual([full, diffOne, diffTwo]);
+  });
+
+  it('a diff whose own copy fails leaves nothing of it on the host; the ancestors copied whole stay, ready and recorded', async () => {
+    const { chain } = await chainOfThree();
+    const [full, diffOne, diffTwo] = chain as [SnapshotId, SnapshotId, SnapshotId];
+    const other = await world.addHost();
+    await world.deps.hosts.setCordoned(first.id, true, world.clock.now());
+    world.agents.corruptSnapshotFiles(first.addr, diffTwo);
+
+    const cloned = await clone(diffTwo, 'tampered');
+
+    expect(cloned.statusCode, cloned.body).toBe(409);
+    expect(cloned.body).toContain('SNAPSHOT_DIGEST_MISMATCH');
+    expect(world.agents.snapshotCopiesOn(other.addr).sort()).toEqual([full, diffOne].sort());
+    expect(await world.deps.snapshots.listCopies(diffTwo)).toEqual([]);
+    expect(await world.deps.snapshots.listCopies(diffOne)).toMatchObject([{ hostId: other.id, state: 'ready' }]);
+  });
+
+  it('refuses a chain holding a diff taken before its memory layout was recorded, copying nothing: diff_not_copied', async () => {
+    world.agents.isTakingRegionDigests = false;
+    const { source, snapshotId } = await snapshotted();
+    const older = await app.inject({ method: 'POST', url: `/v1/vms/${source.id}/snapshots`, payload: { type: 'diff' } });
+    world.agents.isTakingRegionDigests = true;
+    const newer = await app.inject({ method: 'POST', url: `/v1/vms/${source.id}/snapshots`, payload: { type: 'diff' } });
+    const newerId = newer.json<{ id: SnapshotId }>().id;
+    const other = await world.addHost();
+
+    const refused = await ensureSnapshotOnHost(world.deps, newerId, other).catch((error: unknown) => error);
+
+    expect(refused).toMatchObject({
+      code: 'SNAPSHOT_INCOMPATIBLE',
+      details: { snapshotId: newerId, hosts: [{ hostId: other.id, reason: 'diff_not_copied' }] },
+    });
+    expect((refused as Error).message).toContain(older.json<{ id: string }>().id);
+    expect(world.agents.calls.filter((call) => call.operation === 'copySnapshot')).toEqual([]);
+    expect(await world.deps.snapshots.listCopies(snapshotId)).toEqual([]);
+    // With the origin cordoned, nothing can take it: each other host says why.
+    await world.deps.hosts.setCordoned(first.id, true, world.clock.now());
+    const cloned = await clone(newerId, 'far');
+    expect(cloned.statusCode, cloned.body).toBe(503);
+  });
+
+  it('a copied ancestor stays while a diff needs it: its delete is refused, and the chain deleted leaf first removes every copy', async () => {
+    const { source, chain } = await chainOfThree();
+    const [full, diffOne, diffTwo] = chain as [SnapshotId, SnapshotId, SnapshotId];
+    const other = await world.addHost();
+    await world.deps.hosts.setCordoned(first.id, true, world.clock.now());
+    const cloned = await clone(diffTwo, 'far');
+    expect((await app.inject({ method: 'DELETE', url: `/v1/vms/${cloned.vm.id}` })).statusCode).toBe(200);
+
+    const parentDelete = await app.inject({ method: 'DELETE', url: `/v1/snapshots/${diffOne}` });
+
+    expect(parentDelete.statusCode, parentDelete.body).toBe(409);
+    expect(parentDelete.json<{ code: string }>().code).toBe('SNAPSHOT_HAS_DIFFS');
+    expect(world.agents.snapshotCopiesOn(other.addr).sort()).toEqual([...chain].sort());
+    for (const id of [diffTwo, diffOne, full]) {
+      const deleted = await app.inject({ method: 'DELETE', url: `/v1/snapshots/${id}` });
+      expect(deleted.statusCode, deleted.body).toBe(204);
+      expect(world.agents.snapshotCopiesOn(other.addr)).not.toContain(id);
+    }
+    expect(world.agents.snapshotCopiesOn(other.addr)).toEqual([]);
+    expect(source.hostId).toBe(first.id);
   });
 });
 

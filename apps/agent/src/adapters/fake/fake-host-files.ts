@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { AppError } from '@hearth/errors';
+import {
+  dataRegionsSha256,
+  decodeDataRegionStream,
+  encodeDataRegionStream,
+  MalformedDataRegionStream,
+  type DataRegion,
+} from '../../domain/data-region-stream.js';
 import type {
+  ExpectedFile,
   HeldImage,
   HostFiles,
   ImageFileCheck,
@@ -32,6 +40,8 @@ export class FakeHostFiles implements HostFiles {
   readonly symlinks = new Map<string, string>();
   readonly unremovable = new Set<string>();
   copyCount = 0;
+  /** False: a file system that does not report what was written as data as such (received layouts are refused). */
+  keepsDataRegions = true;
   /** Images held open now, by held path (`/proc/agent/fd/<n>`). */
   readonly held = new Map<string, string>();
   private nextFd = 100;
@@ -102,12 +112,34 @@ export class FakeHostFiles implements HostFiles {
     };
   }
 
+  /** What the file system would report as data of a regular file: `dataRegions`, or its whole content. */
+  private regionsOf(file: FakeFile): DataRegion[] {
+    if (file.dataRegions !== undefined) return file.dataRegions.map(([start, end]) => ({ start, end }));
+    return file.content.length === 0 ? [] : [{ start: 0, end: file.content.length }];
+  }
+
+  async openDataRegionsForReading(root: string, path: string): Promise<OpenedFile> {
+    const check = await this.inspectImage(root, path);
+    if (check.kind !== 'regular') return { check };
+    const file = this.files.get(check.realPath)!;
+    const bytes = Buffer.from(file.content, 'latin1');
+    const chunks = encodeDataRegionStream(bytes.length, this.regionsOf(file), (region) =>
+      chunksOf([bytes.subarray(region.start, region.end)]),
+    );
+    return { check: { ...check, sizeBytes: bytes.length }, chunks };
+  }
+
+  async dataRegionsSha256Of(root: string, path: string): Promise<string | undefined> {
+    const check = await this.inspectImage(root, path);
+    if (check.kind !== 'regular') return undefined;
+    return dataRegionsSha256(this.regionsOf(this.files.get(check.realPath)!));
+  }
+
   /** Writes `<destination>.partial` as the chunks come (a reader that fails midway leaves it, as a crash would). */
-  async receiveFile(
-    destination: string,
-    chunks: AsyncIterable<Uint8Array>,
-    expected: { readonly sha256: string; readonly maxBytes: number },
-  ): Promise<ReceivedFile> {
+  async receiveFile(destination: string, chunks: AsyncIterable<Uint8Array>, expected: ExpectedFile): Promise<ReceivedFile> {
+    if (expected.dataRegionsSha256 !== undefined) {
+      return this.receiveDataRegions(destination, chunks, { ...expected, dataRegionsSha256: expected.dataRegionsSha256 });
+    }
     const temporary = `${destination}.partial`;
     const hash = createHash('sha256');
     let content = '';
@@ -125,6 +157,44 @@ export class FakeHostFiles implements HostFiles {
     const sha256 = hash.digest('hex');
     if (sha256 !== expected.sha256) return { kind: 'digest_mismatch', sha256 };
     this.addFile(destination, content);
+    return { kind: 'verified', sizeBytes: content.length };
+  }
+
+  /** As a real host: regions written as data (zeros included), holes left, all checked before the rename. */
+  private async receiveDataRegions(
+    destination: string,
+    chunks: AsyncIterable<Uint8Array>,
+    expected: ExpectedFile & { readonly dataRegionsSha256: string },
+  ): Promise<ReceivedFile> {
+    const temporary = `${destination}.partial`;
+    this.addFile(temporary, '');
+    let bytes = Buffer.alloc(0);
+    const regions: DataRegion[] = [];
+    try {
+      for await (const event of decodeDataRegionStream(chunks, expected.maxBytes)) {
+        if (event.kind === 'size') bytes = Buffer.alloc(event.sizeBytes);
+        else if (event.kind === 'region') regions.push(event.region);
+        else Buffer.from(event.bytes).copy(bytes, event.position);
+        this.addFile(temporary, bytes.toString('latin1'));
+      }
+    } catch (error) {
+      if (!(error instanceof MalformedDataRegionStream)) throw error;
+      this.files.delete(temporary);
+      return error.isTooLarge ? { kind: 'too_large' } : { kind: 'malformed', reason: error.message };
+    }
+    this.files.delete(temporary);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    if (sha256 !== expected.sha256) return { kind: 'digest_mismatch', sha256 };
+    const layout = dataRegionsSha256(regions);
+    if (layout !== expected.dataRegionsSha256) return { kind: 'layout_mismatch', dataRegionsSha256: layout };
+    if (!this.keepsDataRegions) return { kind: 'layout_not_kept' };
+    const content = bytes.toString('latin1');
+    this.files.set(destination, {
+      kind: 'file',
+      content,
+      sizeBytes: content.length,
+      dataRegions: regions.map((region) => [region.start, region.end] as const),
+    });
     return { kind: 'verified', sizeBytes: content.length };
   }
 

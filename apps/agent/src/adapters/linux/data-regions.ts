@@ -1,11 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { FileHandle } from 'node:fs/promises';
+import type { DataRegion } from '../../domain/data-region-stream.js';
 
-/** A range of a file that holds data (`[start, end)` in bytes); everything between two is a hole. */
-export interface DataRegion {
-  readonly start: number;
-  readonly end: number;
-}
+export type { DataRegion } from '../../domain/data-region-stream.js';
 
 /**
  * Walks the open file (fd 3) with lseek(2) SEEK_DATA (3) and SEEK_HOLE (4), which Perl's `sysseek`

@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { dataRegionsSha256 } from '../../domain/data-region-stream.js';
+import { describeDataRegionTransfer } from '../../testing/data-region-transfer-contract.js';
+import { dataRegionsOf } from './data-regions.js';
 import { ExecFileCommandRunner } from './exec-file-command-runner.js';
 import { LinuxHostFiles } from './linux-host-files.js';
 
@@ -69,4 +72,76 @@ describe('LinuxHostFiles: receiving and reading snapshot files', () => {
     expect(Buffer.concat(read).toString()).toBe('device state');
     expect((await files.openForReading(join(directory, 'elsewhere'), inside)).check.kind).toBe('outside');
   });
+});
+
+describe('LinuxHostFiles: a diff memory file sent and received as its data regions', () => {
+  const page = 4096;
+
+  /** 16 pages: `B`s at page 2, zeros written at pages 5-6, holes elsewhere (the file system's own layout). */
+  async function diffMemory(path: string): Promise<Buffer> {
+    const handle = await open(path, 'w', 0o600);
+    try {
+      await handle.truncate(16 * page);
+      await handle.write(Buffer.alloc(page, 0x42), 0, page, 2 * page);
+      await handle.write(Buffer.alloc(2 * page), 0, 2 * page, 5 * page);
+    } finally {
+      await handle.close();
+    }
+    return readFile(path);
+  }
+
+  async function regionsOf(path: string): Promise<{ start: number; end: number }[]> {
+    const handle = await open(path, 'r');
+    try {
+      return await dataRegionsOf(handle);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  it('keeps a region of zeros written as data and a hole as a hole, checked against the digests taken at the source', async () => {
+    const source = join(directory, 'diff.memory');
+    const content = await diffMemory(source);
+    const layout = [
+      { start: 2 * page, end: 3 * page },
+      { start: 5 * page, end: 7 * page },
+    ];
+    expect(await regionsOf(source)).toEqual(layout);
+    const regionsSha256 = await files.dataRegionsSha256Of(directory, source);
+    expect(regionsSha256).toBe(dataRegionsSha256(layout));
+    const opened = await files.openDataRegionsForReading(directory, source);
+    if (!('chunks' in opened)) throw new Error(`the source is ${opened.check.kind}`);
+    const destination = join(directory, 'copied.memory');
+
+    const received = await files.receiveFile(destination, opened.chunks, {
+      sha256: sha256(content),
+      maxBytes: content.length,
+      dataRegionsSha256: regionsSha256!,
+    });
+
+    expect(received).toEqual({ kind: 'verified', sizeBytes: content.length });
+    expect((await readFile(destination)).equals(content)).toBe(true);
+    expect(await regionsOf(destination)).toEqual(layout);
+    expect((await stat(destination)).blocks * 512).toBe(3 * page);
+    expect((await readdir(directory)).sort()).toEqual(['copied.memory', 'diff.memory']);
+  });
+});
+
+describeDataRegionTransfer('LinuxHostFiles', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'hearth-regions-'));
+  return {
+    files,
+    root,
+    writeSparse: async (path, sizeBytes, written) => {
+      const handle = await open(path, 'w', 0o600);
+      try {
+        await handle.truncate(sizeBytes);
+        for (const { at, bytes } of written) await handle.write(bytes, 0, bytes.length, at);
+      } finally {
+        await handle.close();
+      }
+    },
+    read: (path) => readFile(path),
+    cleanup: () => rm(root, { recursive: true, force: true }),
+  };
 });

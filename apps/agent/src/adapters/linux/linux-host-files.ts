@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { constants, createReadStream, watch, type Stats } from 'node:fs';
 import {
   chmod,
@@ -19,8 +19,16 @@ import {
 import { basename, dirname, isAbsolute, posix } from 'node:path';
 import { AppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
+import {
+  dataRegionsSha256,
+  decodeDataRegionStream,
+  encodeDataRegionStream,
+  MalformedDataRegionStream,
+  type DataRegion,
+} from '../../domain/data-region-stream.js';
 import type {
   CopyImageOptions,
+  ExpectedFile,
   HeldImage,
   HostFiles,
   ImageFileCheck,
@@ -154,6 +162,101 @@ async function copyInProcess(source: string, destination: string, dataMaps: Data
   }
 }
 
+/** The bytes of one data region of the open file, read in chunks at their positions. */
+async function* regionBytes(input: FileHandle, region: DataRegion): AsyncIterable<Uint8Array> {
+  for (let position = region.start; position < region.end;) {
+    const buffer = Buffer.allocUnsafe(Math.min(chunkBytes, region.end - position));
+    const { bytesRead } = await input.read(buffer, 0, buffer.byteLength, position);
+    if (bytesRead === 0) return;
+    yield buffer.subarray(0, bytesRead);
+    position += bytesRead;
+  }
+}
+
+/** The chunks, then the file closed (also when their reader stops early). */
+async function* closingAfter(chunks: AsyncIterable<Uint8Array>, handle: FileHandle): AsyncIterable<Uint8Array> {
+  try {
+    yield* chunks;
+  } finally {
+    await handle.close();
+  }
+}
+
+const zeros = Buffer.alloc(chunkBytes);
+
+/** Feeds `count` zero bytes to the hash: a hole reads as zeros. */
+function hashZeros(hash: Hash, count: number): void {
+  for (let left = count; left > 0; left -= chunkBytes) hash.update(zeros.subarray(0, Math.min(chunkBytes, left)));
+}
+
+function isSameLayout(a: readonly DataRegion[], b: readonly DataRegion[]): boolean {
+  return a.length === b.length && a.every((region, index) => region.start === b[index]?.start && region.end === b[index]?.end);
+}
+
+/**
+ * Receives a file into `<destination>.partial` (0600), written and judged by `write`: kept (renamed,
+ * its directory flushed; `write` flushed the file) only when verified, removed otherwise, also when
+ * `write` throws (the bytes stopped coming).
+ */
+async function receiveInto(destination: string, write: (handle: FileHandle) => Promise<ReceivedFile>): Promise<ReceivedFile> {
+  const temporary = `${destination}.partial`;
+  const handle = await open(temporary, 'w+', 0o600);
+  let outcome: ReceivedFile | undefined;
+  try {
+    outcome = await write(handle);
+  } finally {
+    await handle.close();
+    if (outcome?.kind !== 'verified') await rm(temporary, { force: true });
+  }
+  if (outcome.kind !== 'verified') return outcome;
+  await rename(temporary, destination);
+  await syncDirectory(dirname(destination));
+  return outcome;
+}
+
+/**
+ * A file sent as its data regions: each region written as data at its offset (zeros included),
+ * the rest left as holes; verified only when its content's SHA-256, the digest of its regions and
+ * the regions this file system reports for what was written (after a flush) all agree.
+ */
+async function writeDataRegions(
+  handle: FileHandle,
+  chunks: AsyncIterable<Uint8Array>,
+  expected: ExpectedFile & { readonly dataRegionsSha256: string },
+): Promise<ReceivedFile> {
+  const hash = createHash('sha256');
+  const regions: DataRegion[] = [];
+  let sizeBytes = 0;
+  let hashedBytes = 0;
+  try {
+    for await (const event of decodeDataRegionStream(chunks, expected.maxBytes)) {
+      if (event.kind === 'size') {
+        sizeBytes = event.sizeBytes;
+      } else if (event.kind === 'region') {
+        hashZeros(hash, event.region.start - hashedBytes);
+        hashedBytes = event.region.start;
+        regions.push(event.region);
+      } else {
+        hash.update(event.bytes);
+        await handle.write(event.bytes, 0, event.bytes.byteLength, event.position);
+        hashedBytes += event.bytes.byteLength;
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof MalformedDataRegionStream)) throw error;
+    return error.isTooLarge ? { kind: 'too_large' } : { kind: 'malformed', reason: error.message };
+  }
+  hashZeros(hash, sizeBytes - hashedBytes);
+  await handle.truncate(sizeBytes);
+  const sha256 = hash.digest('hex');
+  if (sha256 !== expected.sha256) return { kind: 'digest_mismatch', sha256 };
+  const layout = dataRegionsSha256(regions);
+  if (layout !== expected.dataRegionsSha256) return { kind: 'layout_mismatch', dataRegionsSha256: layout };
+  await handle.sync();
+  const kept = await dataRegionsOf(handle).catch(() => undefined);
+  return kept !== undefined && isSameLayout(kept, regions) ? { kind: 'verified', sizeBytes } : { kind: 'layout_not_kept' };
+}
+
 /** FIFOs made ahead of need, in batches, in a directory of their own. */
 class FifoSpares {
   static readonly batchSize = 32;
@@ -279,41 +382,69 @@ export class LinuxHostFiles implements HostFiles {
     return { check: opened.check, chunks: stream };
   }
 
-  async receiveFile(
-    destination: string,
-    chunks: AsyncIterable<Uint8Array>,
-    expected: { readonly sha256: string; readonly maxBytes: number },
-  ): Promise<ReceivedFile> {
-    const temporary = `${destination}.partial`;
-    const hash = createHash('sha256');
-    const handle = await open(temporary, 'w', 0o600);
-    let sizeBytes = 0;
-    let outcome: ReceivedFile | undefined;
+  async openDataRegionsForReading(root: string, path: string): Promise<OpenedFile> {
+    const input = await this.openForRegions(root, path);
+    if (!('handle' in input)) return { check: input.check };
     try {
+      const regions = await dataRegionsOf(input.handle);
+      const chunks = encodeDataRegionStream(input.check.sizeBytes, regions, (region) => regionBytes(input.handle, region));
+      return { check: input.check, chunks: closingAfter(chunks, input.handle) };
+    } catch (error) {
+      await input.handle.close();
+      throw error;
+    }
+  }
+
+  async dataRegionsSha256Of(root: string, path: string): Promise<string | undefined> {
+    const input = await this.openForRegions(root, path);
+    if (!('handle' in input)) return undefined;
+    try {
+      return dataRegionsSha256(await dataRegionsOf(input.handle));
+    } finally {
+      await input.handle.close();
+    }
+  }
+
+  /** The checked file reopened for reading through /proc (lseek SEEK_DATA needs a descriptor that reads). */
+  private async openForRegions(
+    root: string,
+    path: string,
+  ): Promise<
+    | { readonly check: Exclude<ImageFileCheck, { readonly kind: 'regular' }> }
+    | { readonly check: ImageFileCheck & { readonly kind: 'regular' }; readonly handle: FileHandle }
+  > {
+    const opened = await this.openImage(root, path);
+    if (opened.handle === undefined) return { check: opened.check as Exclude<ImageFileCheck, { kind: 'regular' }> };
+    try {
+      return { check: opened.check, handle: await open(`/proc/self/fd/${opened.handle.fd}`, 'r') };
+    } finally {
+      await opened.handle.close();
+    }
+  }
+
+  async receiveFile(destination: string, chunks: AsyncIterable<Uint8Array>, expected: ExpectedFile): Promise<ReceivedFile> {
+    const regionsSha256 = expected.dataRegionsSha256;
+    if (regionsSha256 !== undefined) {
+      return receiveInto(destination, (handle) =>
+        writeDataRegions(handle, chunks, { ...expected, dataRegionsSha256: regionsSha256 }),
+      );
+    }
+    return receiveInto(destination, async (handle) => {
+      const hash = createHash('sha256');
+      let sizeBytes = 0;
       for await (const chunk of chunks) {
         sizeBytes += chunk.byteLength;
-        if (sizeBytes > expected.maxBytes) {
-          outcome = { kind: 'too_large' };
-          break;
-        }
+        if (sizeBytes > expected.maxBytes) return { kind: 'too_large' };
         hash.update(chunk);
         // Blocks of zeros stay holes, as the disk copies of VMs do: memory files are mostly zeros.
         if (!isAllZero(chunk)) await handle.write(chunk, 0, chunk.byteLength, sizeBytes - chunk.byteLength);
       }
-      if (outcome === undefined) {
-        await handle.truncate(sizeBytes);
-        const sha256 = hash.digest('hex');
-        outcome = sha256 === expected.sha256 ? { kind: 'verified', sizeBytes } : { kind: 'digest_mismatch', sha256 };
-        if (outcome.kind === 'verified') await handle.sync();
-      }
-    } finally {
-      await handle.close();
-      if (outcome?.kind !== 'verified') await rm(temporary, { force: true });
-    }
-    if (outcome.kind !== 'verified') return outcome;
-    await rename(temporary, destination);
-    await syncDirectory(dirname(destination));
-    return outcome;
+      await handle.truncate(sizeBytes);
+      const sha256 = hash.digest('hex');
+      if (sha256 !== expected.sha256) return { kind: 'digest_mismatch', sha256 };
+      await handle.sync();
+      return { kind: 'verified', sizeBytes };
+    });
   }
 
   async mergeMemoryLayers(root: string, layers: readonly string[], destination: string): Promise<ImageFileCheck> {

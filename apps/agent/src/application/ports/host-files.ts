@@ -28,11 +28,32 @@ export interface HeldImage {
   release(): Promise<void>;
 }
 
-/** What receiving a file found: verified (and in place), or refused (and nothing of it kept). */
+/**
+ * What receiving a file found: verified (and in place), or refused (and nothing of it kept). A file
+ * received as its data regions can also be refused because the stream is malformed, because its
+ * regions are not the ones recorded (`layout_mismatch`), or because this host's file system does
+ * not report as data exactly what was written as data (`layout_not_kept`: it would merge zeros a
+ * guest wrote as holes, or the other way round).
+ */
 export type ReceivedFile =
   | { readonly kind: 'verified'; readonly sizeBytes: number }
   | { readonly kind: 'digest_mismatch'; readonly sha256: string }
-  | { readonly kind: 'too_large' };
+  | { readonly kind: 'too_large' }
+  | { readonly kind: 'malformed'; readonly reason: string }
+  | { readonly kind: 'layout_mismatch'; readonly dataRegionsSha256: string }
+  | { readonly kind: 'layout_not_kept' };
+
+/** What a received file must be: its SHA-256, its largest size and, for one sent as its data regions, their digest. */
+export interface ExpectedFile {
+  readonly sha256: string;
+  readonly maxBytes: number;
+  /**
+   * Set for a file sent as its data regions (`encodeDataRegionStream`): the digest of its layout
+   * (`dataRegionsSha256`). Its data regions are written as data, zeros included, the rest left as
+   * holes; `sha256` is that of its content, holes read as zeros.
+   */
+  readonly dataRegionsSha256?: string;
+}
 
 /** A regular image file opened once, its bytes read from that open file. */
 export type OpenedFile =
@@ -102,15 +123,21 @@ export interface HostFiles {
    */
   openForReading(root: string, path: string): Promise<OpenedFile>;
   /**
-   * Writes `chunks` to `destination` (mode 0600, zero blocks left as holes) under a temporary name
-   * beside it, hashing them on the way: only a file of at most `maxBytes` whose SHA-256 is `sha256`
-   * is flushed and renamed to `destination`; anything else is removed before this answers.
+   * Opens a regular file checked as `inspectImage` does and reads it from that open file as its
+   * data regions (`encodeDataRegionStream`: what the file system reports as data, never judged by
+   * zero bytes); `sizeBytes` of the answer is the file's.
    */
-  receiveFile(
-    destination: string,
-    chunks: AsyncIterable<Uint8Array>,
-    expected: { readonly sha256: string; readonly maxBytes: number },
-  ): Promise<ReceivedFile>;
+  openDataRegionsForReading(root: string, path: string): Promise<OpenedFile>;
+  /** The digest of the layout (`dataRegionsSha256`) of a regular file checked as `inspectImage` does; undefined otherwise. */
+  dataRegionsSha256Of(root: string, path: string): Promise<string | undefined>;
+  /**
+   * Writes `chunks` to `destination` (mode 0600) under a temporary name beside it, hashing them on
+   * the way: only a file of at most `maxBytes` whose SHA-256 is `sha256` (and, sent as its data
+   * regions, whose layout is the one expected and kept by the file system) is flushed and renamed
+   * to `destination`; anything else is removed before this answers. A file sent whole has its
+   * blocks of zeros left as holes; one sent as its data regions keeps them exactly.
+   */
+  receiveFile(destination: string, chunks: AsyncIterable<Uint8Array>, expected: ExpectedFile): Promise<ReceivedFile>;
   /** Opens and checks as `inspectImage` does and, for a regular file, keeps it open until released. */
   holdImage(root: string, path: string): Promise<{ readonly check: ImageFileCheck; readonly held?: HeldImage }>;
 }

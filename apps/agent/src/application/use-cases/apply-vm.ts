@@ -18,7 +18,7 @@ import { bootArgsOf } from '../../domain/guest-metadata.js';
 import { parseVmId, type VmId } from '../../domain/vm-id.js';
 import type { AgentContext } from '../agent-context.js';
 import { agentVmFromRecord, observeVm } from './describe-vm.js';
-import { readyCopyOf } from './snapshot-copies.js';
+import { memoryLayersHere, readyCopyOf } from './snapshot-copies.js';
 import { ensureTap } from '../steps/ensure-tap.js';
 import { freshGuestMetadata } from '../steps/fresh-guest-metadata.js';
 import { holdImagePath, resolveImagePath } from '../steps/image-paths.js';
@@ -361,6 +361,10 @@ async function snapshotToRestore(
         snapshot: copy.snapshot,
         disk: { root: copy.directory, path: copy.snapshot.rootfsPath },
         isPaused: from.isPaused === true,
+        // A copied diff restores under the copies of its chain (or snapshots of this host) it names.
+        ...(copy.snapshot.type === 'diff'
+          ? { memoryChain: { root: context.settings.runDir, layers: await memoryLayersHere(context, copy.snapshot) } }
+          : {}),
       };
     }
   }

@@ -6,8 +6,10 @@ import type {
   SnapshotFileName,
 } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
+import { dataRegionStreamType } from '../../domain/data-region-stream.js';
+import { memoryChainOf } from '../../domain/memory-chain.js';
 import {
-  digestsOfCopy,
+  isSameCopy,
   missingFilesOf,
   newSnapshotCopy,
   withVerifiedFile,
@@ -15,7 +17,7 @@ import {
 } from '../../domain/snapshot-copy.js';
 import { snapshotsOf, type SnapshotRecord } from '../../domain/vm-record.js';
 import type { AgentContext } from '../agent-context.js';
-import type { OpenedFile } from '../ports/host-files.js';
+import type { OpenedFile, ReceivedFile } from '../ports/host-files.js';
 
 /** Copies of one snapshot are serialised under this key (VM keys are `vm_…`, so they never meet). */
 function copyLockKey(snapshotId: string): string {
@@ -35,54 +37,117 @@ export async function prepareSnapshotCopy(
 ): Promise<SnapshotCopyResult> {
   return context.locks.run(copyLockKey(snapshotId), async () => {
     const existing = await context.copies.get(snapshotId);
-    if (existing !== undefined && JSON.stringify(digestsOfCopy(existing)) === JSON.stringify(request.digests)) {
-      return copyResult(existing);
-    }
+    if (existing !== undefined && isSameCopy(existing, request.digests, request.parentId)) return copyResult(existing);
     if (existing !== undefined) await context.copies.remove(snapshotId);
     const sizes = {
       state: request.sizes.stateSizeBytes,
       memory: request.sizes.memorySizeBytes,
       rootfs: request.sizes.rootfsSizeBytes,
     };
-    const copy = newSnapshotCopy(context.settings.runDir, snapshotId, request.vmId, request.digests, sizes, context.clock.now());
+    const copy = newSnapshotCopy(
+      context.settings.runDir,
+      snapshotId,
+      request.vmId,
+      request.digests,
+      sizes,
+      context.clock.now(),
+      request.parentId,
+    );
     await context.copies.save(copy);
-    context.log.info({ snapshotId, vmId: request.vmId }, 'snapshot copy started');
+    context.log.info({ snapshotId, vmId: request.vmId, parentId: request.parentId }, 'snapshot copy started');
     return copyResult(copy);
   });
 }
 
+/** How a file of a copy is sent: whole (`application/octet-stream`), or as its data regions (a diff's memory). */
+export type SnapshotFileEncoding = 'whole' | 'data_regions';
+
+/** The media type of a file sent in this encoding. */
+export function mediaTypeOf(encoding: SnapshotFileEncoding): string {
+  return encoding === 'data_regions' ? dataRegionStreamType : 'application/octet-stream';
+}
+
 /**
  * `PUT /snapshots/:snapshotId/files/:file`: one file of a copy, streamed. It is written under a
- * temporary name and kept only when its SHA-256 is the one recorded for it (SNAPSHOT_DIGEST_MISMATCH
- * otherwise: nothing of it is kept). The copy is `ready` once its three files are.
+ * temporary name and kept only when its SHA-256 is the one recorded for it and, for a diff's memory
+ * file (which must arrive as its data regions), its layout is the one recorded and this host's
+ * file system keeps it (SNAPSHOT_DIGEST_MISMATCH, or SNAPSHOT_INCOMPATIBLE for a file system that
+ * does not keep it: nothing of the file is kept). The copy is `ready` once its three files are.
  */
 export async function receiveSnapshotFile(
   context: AgentContext,
   snapshotId: string,
   name: SnapshotFileName,
   chunks: AsyncIterable<Uint8Array>,
+  encoding: SnapshotFileEncoding = 'whole',
 ): Promise<SnapshotCopyResult> {
   return context.locks.run(copyLockKey(snapshotId), async () => {
     const copy = await context.copies.get(snapshotId);
     if (copy === undefined) throw copyNotFound(snapshotId);
     const file = copy.files[name];
     if (file.isVerified) return copyResult(copy);
-    const received = await context.files.receiveFile(file.path, chunks, { sha256: file.sha256, maxBytes: file.maxBytes });
-    if (received.kind !== 'verified') {
-      context.log.warn({ snapshotId, file: name, outcome: received.kind }, 'snapshot file refused');
+    const expectedEncoding: SnapshotFileEncoding = file.dataRegionsSha256 === undefined ? 'whole' : 'data_regions';
+    if (encoding !== expectedEncoding) {
       throw new AppError(
         'SNAPSHOT_DIGEST_MISMATCH',
-        received.kind === 'too_large'
-          ? `The ${name} file of snapshot ${snapshotId} is larger than the snapshot's: it was refused`
-          : `The ${name} file of snapshot ${snapshotId} arrived with another SHA-256 than the snapshot's: it was refused`,
+        expectedEncoding === 'data_regions'
+          ? `The ${name} file of snapshot ${snapshotId} is a diff's memory: it must arrive as its data regions (${dataRegionStreamType})`
+          : `The ${name} file of snapshot ${snapshotId} must arrive whole (application/octet-stream)`,
         { details: { snapshotId, file: name } },
       );
+    }
+    const received = await context.files.receiveFile(file.path, chunks, {
+      sha256: file.sha256,
+      maxBytes: file.maxBytes,
+      ...(file.dataRegionsSha256 === undefined ? {} : { dataRegionsSha256: file.dataRegionsSha256 }),
+    });
+    if (received.kind !== 'verified') {
+      context.log.warn({ snapshotId, file: name, outcome: received.kind }, 'snapshot file refused');
+      throw refusedFile(snapshotId, name, received);
     }
     const updated = withVerifiedFile(copy, name, context.clock.now());
     await context.copies.save(updated);
     if (updated.state === 'ready') context.log.info({ snapshotId }, 'snapshot copy ready');
     return copyResult(updated);
   });
+}
+
+/** Why a file of a copy was refused, as an error: nothing of it was kept. */
+function refusedFile(
+  snapshotId: string,
+  name: SnapshotFileName,
+  received: Exclude<ReceivedFile, { kind: 'verified' }>,
+): AppError {
+  const details = { snapshotId, file: name };
+  const what = `The ${name} file of snapshot ${snapshotId}`;
+  switch (received.kind) {
+    case 'too_large':
+      return new AppError('SNAPSHOT_DIGEST_MISMATCH', `${what} is larger than the snapshot's: it was refused`, { details });
+    case 'digest_mismatch':
+      return new AppError(
+        'SNAPSHOT_DIGEST_MISMATCH',
+        `${what} arrived with another SHA-256 than the snapshot's: it was refused`,
+        {
+          details,
+        },
+      );
+    case 'malformed':
+      return new AppError('SNAPSHOT_DIGEST_MISMATCH', `${what} arrived malformed (${received.reason}): it was refused`, {
+        details,
+      });
+    case 'layout_mismatch':
+      return new AppError(
+        'SNAPSHOT_DIGEST_MISMATCH',
+        `${what} arrived with other data regions than the snapshot's: it was refused`,
+        { details },
+      );
+    case 'layout_not_kept':
+      return new AppError(
+        'SNAPSHOT_INCOMPATIBLE',
+        `${what} is a diff's memory, and this host's file system does not keep its data regions as written: it was refused`,
+        { details },
+      );
+  }
 }
 
 /** `DELETE /snapshots/:snapshotId`: removes the copy's directory and forgets it; an unknown copy removes nothing. */
@@ -127,30 +192,50 @@ export async function readyCopyOf(
 ): Promise<{ readonly snapshot: SnapshotRecord; readonly directory: string } | undefined> {
   const copy = await context.copies.get(snapshotId);
   if (copy?.state !== 'ready') return undefined;
+  return { directory: copy.directory, snapshot: snapshotOfCopy(copy) };
+}
+
+/** A ready copy (only a ready one is asked) as the snapshot it holds: relocatable by construction, a diff when it names a parent. */
+function snapshotOfCopy(copy: SnapshotCopyRecord): SnapshotRecord {
   return {
-    directory: copy.directory,
-    snapshot: {
-      id: snapshotId,
-      state: 'ready',
-      statePath: copy.files.state.path,
-      memoryPath: copy.files.memory.path,
-      rootfsPath: copy.files.rootfs.path,
-      isRelocatable: true,
-    },
+    id: copy.snapshotId,
+    state: 'ready',
+    ...(copy.parentId === undefined ? {} : { type: 'diff' as const, parentId: copy.parentId }),
+    statePath: copy.files.state.path,
+    memoryPath: copy.files.memory.path,
+    rootfsPath: copy.files.rootfs.path,
+    isRelocatable: true,
   };
 }
 
 /**
+ * The memory files a ready snapshot held here restores from, its chain's full root first and it
+ * last: each diff's parent must be a ready snapshot of this host or a ready copy of one
+ * (SNAPSHOT_NOT_FOUND names the one missing).
+ */
+export async function memoryLayersHere(context: AgentContext, snapshot: SnapshotRecord): Promise<string[]> {
+  const taken = (await context.records.list()).flatMap((record) => snapshotsOf(record));
+  const copied = (await context.copies.list()).flatMap((copy) => (copy.state === 'ready' ? [snapshotOfCopy(copy)] : []));
+  return memoryChainOf([...taken, ...copied], snapshot);
+}
+
+/**
  * `GET /snapshots/:snapshotId/files/:file`: one file of a ready snapshot this host holds (taken
- * here, or a ready copy), read from one open file. SNAPSHOT_NOT_FOUND when it holds none; a
- * snapshot whose device state names its VM's disk by absolute path is not copied
- * (SNAPSHOT_INCOMPATIBLE: a VM restored from it elsewhere would look for that disk).
+ * here, or a ready copy), read from one open file: whole, except a diff's memory file, sent as its
+ * data regions (in a diff a hole means "as in the parent", and zeros written are data).
+ * SNAPSHOT_NOT_FOUND when it holds none; a snapshot whose device state names its VM's disk by
+ * absolute path is not copied (SNAPSHOT_INCOMPATIBLE: a VM restored from it elsewhere would look
+ * for that disk).
  */
 export async function openSnapshotFile(
   context: AgentContext,
   snapshotId: string,
   name: SnapshotFileName,
-): Promise<{ readonly sizeBytes: number; readonly chunks: AsyncIterable<Uint8Array> }> {
+): Promise<{
+  readonly sizeBytes: number;
+  readonly encoding: SnapshotFileEncoding;
+  readonly chunks: AsyncIterable<Uint8Array>;
+}> {
   const found = await heldSnapshot(context, snapshotId);
   if (found === undefined) {
     throw new AppError('SNAPSHOT_NOT_FOUND', `No ready snapshot ${snapshotId} on this host`, { details: { snapshotId } });
@@ -168,13 +253,17 @@ export async function openSnapshotFile(
     rootfs: found.snapshot.rootfsPath,
   };
   const path = paths[name];
-  const opened: OpenedFile = await context.files.openForReading(found.directory, path);
+  const encoding: SnapshotFileEncoding = name === 'memory' && found.snapshot.type === 'diff' ? 'data_regions' : 'whole';
+  const opened: OpenedFile =
+    encoding === 'data_regions'
+      ? await context.files.openDataRegionsForReading(found.directory, path)
+      : await context.files.openForReading(found.directory, path);
   if (!('chunks' in opened)) {
     throw new AppError('HOST_COMMAND_FAILED', `A file of snapshot ${snapshotId} is missing (${opened.check.kind})`, {
       diagnostics: { path },
     });
   }
-  return { sizeBytes: opened.check.sizeBytes, chunks: opened.chunks };
+  return { sizeBytes: opened.check.sizeBytes, encoding, chunks: opened.chunks };
 }
 
 /** A ready snapshot this host holds: of one of its VMs, or a ready copy. */

@@ -293,7 +293,7 @@ async function removeSnapshotFiles(context: AgentContext, ledger: VmLedger, snap
   await ledger.commit({ snapshots: withoutSnapshot(ledger.record, snapshot.id) });
 }
 
-/** The SHA-256 of each of the snapshot's files, each read from one open file. */
+/** The SHA-256 of each of the snapshot's files, each read from one open file, and a diff's memory layout. */
 async function digestsOf(context: AgentContext, vmDirectory: string, snapshot: SnapshotRecord): Promise<SnapshotDigests> {
   const digestOf = async (path: string): Promise<string> => {
     const sha256 = await context.files.sha256Of(vmDirectory, path);
@@ -307,7 +307,15 @@ async function digestsOf(context: AgentContext, vmDirectory: string, snapshot: S
     digestOf(snapshot.memoryPath),
     digestOf(snapshot.rootfsPath),
   ]);
-  return { stateSha256, memorySha256, rootfsSha256 };
+  if (snapshot.type !== 'diff') return { stateSha256, memorySha256, rootfsSha256 };
+  // A diff's holes mean "as in the parent" and its zeros written are data: its layout is part of it.
+  const memoryRegionsSha256 = await context.files.dataRegionsSha256Of(vmDirectory, snapshot.memoryPath);
+  if (memoryRegionsSha256 === undefined) {
+    throw new AppError('HOST_COMMAND_FAILED', `A file of snapshot ${snapshot.id} is missing`, {
+      diagnostics: { path: snapshot.memoryPath },
+    });
+  }
+  return { stateSha256, memorySha256, rootfsSha256, memoryRegionsSha256 };
 }
 
 async function sizesOf(context: AgentContext, vmDirectory: string, snapshot: SnapshotRecord): Promise<SnapshotFiles> {

@@ -176,8 +176,9 @@ export class HttpAgentClient implements AgentClient {
       try {
         const response = await request(this.urlOf(target, path), {
           method: 'PUT',
+          // Whole, or a diff's memory file as its data regions: the target checks it is what it expects.
           headers: this.headers({
-            'content-type': 'application/octet-stream',
+            'content-type': contentTypeOf(sourceResponse),
             accept: 'application/json, application/problem+json',
           }),
           body: sourceResponse.body,
@@ -402,6 +403,13 @@ export class HttpAgentClient implements AgentClient {
 }
 
 /** The operation under way for `key` when there is one, else `start()`'s, kept in `inFlight` until it settles. */
+/** The media type a snapshot file came in, handed on as it is (one header value; octet-stream when absent). */
+function contentTypeOf(response: Dispatcher.ResponseData): string {
+  const value = response.headers['content-type'];
+  const type = Array.isArray(value) ? value[0] : value;
+  return type ?? 'application/octet-stream';
+}
+
 function shared<T>(inFlight: Map<string, Promise<T>>, key: string, start: () => Promise<T>): Promise<T> {
   const running = inFlight.get(key);
   if (running !== undefined) return running;

@@ -118,6 +118,16 @@ export class FakeAgentClient implements AgentClient {
     ) {
       throw new AppError('SNAPSHOT_NOT_FOUND', `No ready snapshot ${from.snapshotId} of VM ${from.vmId} on this host`);
     }
+    // Like the Agent: a copied diff restores under its chain, every parent held on this host.
+    let layer = from === undefined || wasRunning ? undefined : this.copies.get(target.addr)?.get(from.snapshotId);
+    while (layer?.parentId !== undefined) {
+      const parentId = layer.parentId;
+      if ([...this.snapshots.entries()].some(([key, ids]) => key.startsWith(`${target.addr} `) && ids.has(parentId))) break;
+      layer = this.copies.get(target.addr)?.get(parentId);
+      if (layer === undefined) {
+        throw new AppError('SNAPSHOT_NOT_FOUND', `Snapshot ${parentId}, parent of a diff to restore, is not on this host`);
+      }
+    }
     // A restore asked to leave the guest paused leaves it paused.
     this.vms.set(key, { spec, isRunning: true, isPaused: !wasRunning && from?.isPaused === true });
     if (spec.egress !== undefined) this.egressPolicies.set(key, spec.egress);
@@ -208,16 +218,25 @@ export class FakeAgentClient implements AgentClient {
       vmmVersion: '1.16.1',
       vmState: stateNow,
       ...(this.isTakingDigests
-        ? { digests: { stateSha256: '1'.repeat(64), memorySha256: '2'.repeat(64), rootfsSha256: '3'.repeat(64) } }
+        ? {
+            digests: {
+              stateSha256: '1'.repeat(64),
+              memorySha256: '2'.repeat(64),
+              rootfsSha256: '3'.repeat(64),
+              ...(request.type === 'diff' && this.isTakingRegionDigests ? { memoryRegionsSha256: '4'.repeat(64) } : {}),
+            },
+          }
         : {}),
     };
   }
 
   /** False: snapshots are answered without digests, as an Agent from before they were taken answers. */
   isTakingDigests = true;
+  /** False: diffs are answered without the digest of their memory's data regions (as Agents before it was taken). */
+  isTakingRegionDigests = true;
 
-  /** Copies of other hosts' snapshots the fake Agent holds, by address: snapshot id → its VM. */
-  private readonly copies = new Map<string, Map<string, string>>();
+  /** Copies of other hosts' snapshots the fake Agent holds, by address: snapshot id → its VM (and a diff's parent). */
+  private readonly copies = new Map<string, Map<string, { readonly vmId: string; readonly parentId?: string }>>();
   /** Snapshots whose files on a host no longer match their digests, as `<addr> <snapshotId>`. */
   private readonly corrupted = new Set<string>();
 
@@ -225,6 +244,9 @@ export class FakeAgentClient implements AgentClient {
   corruptSnapshotFiles(addr: string, snapshotId: SnapshotId): void {
     this.corrupted.add(`${addr} ${snapshotId}`);
   }
+
+  /** Every copy asked for, in order: the target's address, the snapshot, what the target was told. */
+  readonly copyRequests: { readonly addr: string; readonly snapshotId: SnapshotId; readonly request: SnapshotCopyRequest }[] = [];
 
   /** The snapshot copies the fake Agent at `addr` holds. */
   snapshotCopiesOn(addr: string): string[] {
@@ -238,6 +260,7 @@ export class FakeAgentClient implements AgentClient {
     request: SnapshotCopyRequest,
   ): Promise<void> {
     this.calls.push({ operation: 'copySnapshot', addr: target.addr, vmId: request.vmId as VmId });
+    this.copyRequests.push({ addr: target.addr, snapshotId, request });
     this.throwIfScripted('copySnapshot');
     const isHeld =
       this.snapshots.get(`${source.addr} ${request.vmId}`)?.has(snapshotId) === true ||
@@ -246,8 +269,12 @@ export class FakeAgentClient implements AgentClient {
     if (this.corrupted.has(`${source.addr} ${snapshotId}`)) {
       throw new AppError('SNAPSHOT_DIGEST_MISMATCH', `The memory file of snapshot ${snapshotId} arrived with another SHA-256`);
     }
-    const held = this.copies.get(target.addr) ?? new Map<string, string>();
-    held.set(snapshotId, request.vmId);
+    // Like the Agent: a diff's copy needs its memory file's layout digest.
+    if (request.parentId !== undefined && request.digests.memoryRegionsSha256 === undefined) {
+      throw new AppError('VALIDATION_FAILED', `Snapshot ${snapshotId} is a diff: its copy needs the digest of its data regions`);
+    }
+    const held = this.copies.get(target.addr) ?? new Map<string, { vmId: string; parentId?: string }>();
+    held.set(snapshotId, { vmId: request.vmId, ...(request.parentId === undefined ? {} : { parentId: request.parentId }) });
     this.copies.set(target.addr, held);
   }
 
@@ -255,10 +282,10 @@ export class FakeAgentClient implements AgentClient {
     this.calls.push({ operation: 'deleteSnapshotCopy', addr: target.addr });
     this.throwIfScripted('deleteSnapshotCopy');
     const held = this.copies.get(target.addr);
-    const vmId = held?.get(snapshotId);
-    if (vmId === undefined) return { removed: [] };
+    const copy = held?.get(snapshotId);
+    if (copy === undefined) return { removed: [] };
     held?.delete(snapshotId);
-    return { removed: [{ kind: 'snapshot', ref: snapshotId, vmId }] };
+    return { removed: [{ kind: 'snapshot', ref: snapshotId, vmId: copy.vmId }] };
   }
 
   async deleteSnapshot(target: AgentTarget, vmId: VmId, snapshotId: SnapshotId): Promise<CleanupResult> {
@@ -400,12 +427,14 @@ export class FakeAgentClient implements AgentClient {
         resources: vm.resources.filter((r) => r.kind === 'rootfs' || r.kind === 'directory'),
       };
     });
-    const snapshotCopies = [...(this.copies.get(target.addr) ?? new Map<string, string>())].map(([snapshotId, vmId]) => ({
-      snapshotId,
-      vmId,
-      state: 'ready' as const,
-      directory: `/run/hearth/snapshots/${snapshotId}`,
-    }));
+    const snapshotCopies = [...(this.copies.get(target.addr) ?? new Map<string, { vmId: string }>())].map(
+      ([snapshotId, copy]) => ({
+        snapshotId,
+        vmId: copy.vmId,
+        state: 'ready' as const,
+        directory: `/run/hearth/snapshots/${snapshotId}`,
+      }),
+    );
     const withoutResources = query.resources === 'none';
     return {
       hostName: target.addr,

@@ -7,6 +7,7 @@ import type { RateLimits } from '../../domain/rate-limits.js';
 import type { Host } from '../../domain/host.js';
 import type { SnapshotId, TemplateId } from '../../domain/ids.js';
 import { holdsSnapshotFiles, restoreRefusalOf, snapshotIncompatible } from '../../domain/snapshot-compatibility.js';
+import { ancestorsOf } from './snapshot-chains.js';
 import { snapshotNotReady, type Snapshot } from '../../domain/snapshot.js';
 import { placeVm, rejectionOf, type ResourceRequest } from '../../domain/placement.js';
 import { quotaOverruns } from '../../domain/project.js';
@@ -125,8 +126,9 @@ async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{
   const holders = new Set<string>(
     (await deps.snapshots.listCopies(snapshot.id)).filter((copy) => copy.state === 'ready').map((copy) => copy.hostId),
   );
-  const reasons = hosts.map((h) => ({ hostId: h.id, reason: restoreRefusalOf(snapshot, h, holders) }));
-  const compatible = hosts.filter((h) => restoreRefusalOf(snapshot, h, holders) === undefined);
+  const ancestors = await ancestorsOf(deps.snapshots, snapshot);
+  const reasons = hosts.map((h) => ({ hostId: h.id, reason: restoreRefusalOf(snapshot, h, holders, ancestors) }));
+  const compatible = hosts.filter((h) => restoreRefusalOf(snapshot, h, holders, ancestors) === undefined);
   if (compatible.length === 0) throw snapshotIncompatible(snapshot.id, reasons);
   const now = deps.clock.now();
   const request = { vcpuCount: source.vcpuCount * count, memoryMib: source.memoryMib * count };

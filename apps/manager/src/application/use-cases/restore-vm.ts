@@ -4,6 +4,7 @@ import { everyProject } from '../../domain/access.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 import { invalidBody } from '../../domain/template.js';
 import { restoreRefusalOf, snapshotIncompatible } from '../../domain/snapshot-compatibility.js';
+import { ancestorsOf } from './snapshot-chains.js';
 import type { PendingRestore, Vm } from '../../domain/vm.js';
 import { assertTransition, invalidTransition, type VmState } from '../../domain/vm-state.js';
 import type { UseCaseDependencies } from '../dependencies.js';
@@ -71,7 +72,7 @@ export async function acceptRestore(deps: Deps, id: VmId, input: RestoreVmInput,
   const pendingRestore: PendingRestore = { snapshotId: snapshot.id, isPaused: input.afterwards === 'paused' };
   const host = await hostOf(deps, vm.hostId);
   // Its host may run another VMM, kernel or CPU than when the snapshot was taken.
-  const refusal = restoreRefusalOf(snapshot, host);
+  const refusal = restoreRefusalOf(snapshot, host, undefined, await ancestorsOf(deps.snapshots, snapshot));
   if (refusal !== undefined) throw snapshotIncompatible(snapshot.id, [{ hostId: host.id, reason: refusal }]);
   if (vm.state === 'running' || vm.state === 'paused') {
     assertTransition(vm.state, 'stopping');

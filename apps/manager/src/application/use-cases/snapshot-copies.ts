@@ -3,40 +3,51 @@ import { AppError, isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
 import type { SnapshotId } from '../../domain/ids.js';
 import type { Snapshot, SnapshotCopy } from '../../domain/snapshot.js';
+import { copyRefusalOf } from '../../domain/snapshot-compatibility.js';
 import type { UseCaseDependencies } from '../dependencies.js';
+import { ancestorsOf } from './snapshot-chains.js';
 
 type Deps = Pick<UseCaseDependencies, 'snapshots' | 'hosts' | 'agents' | 'clock' | 'log'>;
 
 /**
- * Makes sure `host` holds the files of the snapshot a VM is to be restored from: the host that took
- * it does, and so does a host with a ready copy; any other gets a copy now, from the host that took
+ * Makes sure `host` holds the files of the snapshot a VM is to be restored from, and for a diff
+ * those of every snapshot it is restored on top of: the host that took one holds it, and so does a
+ * host with a ready copy; any other gets a copy now, parents first, each from the host that took
  * it (or, when that one cannot be reached, a host with a ready copy), each file checked by the
- * receiving Agent against the SHA-256 taken with the snapshot. The copy is recorded `copying`
+ * receiving Agent against the SHA-256 taken with the snapshot (and a diff's memory file against the
+ * digest of its data regions). Whether every snapshot that needs a copy can be copied is checked
+ * before any is (SNAPSHOT_INCOMPATIBLE with the reason otherwise). A copy is recorded `copying`
  * before the host is asked and `ready` once every file arrived; a copy that fails is removed from
- * the host and forgotten (with an event saying why), and its error is thrown: the restore fails
- * as it would without the files. A snapshot that is gone is left to the Agent to refuse.
+ * the host and forgotten (with an event saying why), and its error is thrown: the restore fails as
+ * it would without the files. The ancestors copied whole before it stay, ready copies like any
+ * other (a later restore uses them; they go with their snapshot). A snapshot that is gone is left
+ * to the Agent to refuse.
  */
 export async function ensureSnapshotOnHost(deps: Deps, snapshotId: SnapshotId, host: Host): Promise<void> {
   const snapshot = await deps.snapshots.findById(snapshotId);
   if (snapshot === undefined || snapshot.hostId === host.id) return;
-  const copies = await deps.snapshots.listCopies(snapshot.id);
-  if (copies.some((copy) => copy.hostId === host.id && copy.state === 'ready')) return;
-  if (snapshot.type === 'diff') {
-    throw new AppError(
-      'SNAPSHOT_INCOMPATIBLE',
-      `Snapshot ${snapshot.id} is a diff: it is restored on its own host, or merged into a full snapshot first`,
-      { details: { snapshotId: snapshot.id, hosts: [{ hostId: host.id, reason: 'diff_not_copied' }] } },
-    );
+  const needed: { readonly layer: Snapshot; readonly copies: readonly SnapshotCopy[] }[] = [];
+  for (const layer of [...(await ancestorsOf(deps.snapshots, snapshot)), snapshot]) {
+    if (layer.hostId === host.id) continue;
+    const copies = await deps.snapshots.listCopies(layer.id);
+    if (!copies.some((copy) => copy.hostId === host.id && copy.state === 'ready')) needed.push({ layer, copies });
   }
-  if (snapshot.digests === null || snapshot.sizes === null) {
-    throw new AppError(
-      'SNAPSHOT_INCOMPATIBLE',
-      `Snapshot ${snapshot.id} has no digests: its files cannot be copied to another host`,
-      {
-        details: { snapshotId: snapshot.id, hosts: [{ hostId: host.id, reason: 'snapshot_files_absent' }] },
-      },
-    );
+  for (const { layer } of needed) {
+    const refusal = copyRefusalOf(layer);
+    if (refusal === undefined) continue;
+    const message =
+      refusal === 'diff_not_copied'
+        ? `Snapshot ${layer.id} is a diff taken before the layout of its memory was recorded: it is restored on its own host, or merged into a full snapshot first`
+        : `Snapshot ${layer.id} has no digests: its files cannot be copied to another host`;
+    throw new AppError('SNAPSHOT_INCOMPATIBLE', message, {
+      details: { snapshotId: snapshot.id, hosts: [{ hostId: host.id, reason: refusal }] },
+    });
   }
+  for (const { layer, copies } of needed) await copyToHost(deps, layer, copies, host);
+}
+
+/** One snapshot's copy to `host`, recorded before and after; a failure removes it from the host and forgets it. */
+async function copyToHost(deps: Deps, snapshot: Snapshot, copies: readonly SnapshotCopy[], host: Host): Promise<void> {
   const holders = [snapshot.hostId, ...copies.filter((copy) => copy.state === 'ready').map((copy) => copy.hostId)];
   await deps.snapshots.startCopy(snapshot.id, host.id, deps.clock.now());
   const startedAt = deps.clock.now().getTime();
@@ -66,6 +77,7 @@ async function copyFromAHolder(deps: Deps, snapshot: Snapshot, holderIds: readon
     try {
       await deps.agents.copySnapshot(source, target, snapshot.id, {
         vmId: snapshot.vmId,
+        ...(snapshot.parentId === null ? {} : { parentId: snapshot.parentId }),
         digests,
         sizes: { stateSizeBytes: sizes.stateBytes, memorySizeBytes: sizes.memoryBytes, rootfsSizeBytes: sizes.rootfsBytes },
       });

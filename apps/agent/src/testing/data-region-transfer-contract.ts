@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { HostFiles } from '../application/ports/host-files.js';
+import { dataRegionsSha256 } from '../domain/data-region-stream.js';
+
+/** A world for one test: the adapter, a root it may read and write under, and a way to lay out a sparse file there. */
+export interface DataRegionTransferHarness {
+  readonly files: HostFiles;
+  readonly root: string;
+  /** Writes a file of `sizeBytes` with each of `written` as data (zeros written included) and holes elsewhere. */
+  writeSparse(
+    path: string,
+    sizeBytes: number,
+    written: readonly { readonly at: number; readonly bytes: Buffer }[],
+  ): Promise<void>;
+  /** The file's bytes, holes read as zeros. */
+  read(path: string): Promise<Buffer>;
+  cleanup(): Promise<void>;
+}
+
+const page = 4096;
+const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+/** The behaviour every `HostFiles` adapter shares when a diff's memory file is sent and received as its data regions. */
+export function describeDataRegionTransfer(name: string, makeHarness: () => Promise<DataRegionTransferHarness>): void {
+  describe(`${name}: a file sent and received as its data regions`, () => {
+    let harness: DataRegionTransferHarness;
+    let source: string;
+    let destination: string;
+    let content: Buffer;
+    const layout = [
+      { start: 2 * page, end: 3 * page },
+      { start: 5 * page, end: 7 * page },
+    ];
+
+    beforeEach(async () => {
+      harness = await makeHarness();
+      source = `${harness.root}/diff.memory`;
+      destination = `${harness.root}/copied.memory`;
+      // A page the guest wrote, then two pages it wrote back to zeros: both data; the rest holes.
+      await harness.writeSparse(source, 16 * page, [
+        { at: 2 * page, bytes: Buffer.alloc(page, 0x42) },
+        { at: 5 * page, bytes: Buffer.alloc(2 * page) },
+      ]);
+      content = await harness.read(source);
+    });
+
+    afterEach(async () => {
+      await harness.cleanup();
+    });
+
+    async function sent(): Promise<AsyncIterable<Uint8Array>> {
+      const opened = await harness.files.openDataRegionsForReading(harness.root, source);
+      if (!('chunks' in opened)) throw new Error(`the source is ${opened.check.kind}`);
+      return opened.chunks;
+    }
+
+    it('keeps the content and the layout, zeros written included, both digests checked', async () => {
+      expect(await harness.files.dataRegionsSha256Of(harness.root, source)).toBe(dataRegionsSha256(layout));
+
+      const received = await harness.files.receiveFile(destination, await sent(), {
+        sha256: sha256(content),
+        maxBytes: content.length,
+        dataRegionsSha256: dataRegionsSha256(layout),
+      });
+
+      expect(received).toEqual({ kind: 'verified', sizeBytes: 16 * page });
+      expect((await harness.read(destination)).equals(content)).toBe(true);
+      expect(await harness.files.dataRegionsSha256Of(harness.root, destination)).toBe(dataRegionsSha256(layout));
+    });
+
+    it('refuses another layout than recorded, other bytes, a larger file or a stream cut short, keeping nothing', async () => {
+      const expected = { sha256: sha256(content), maxBytes: content.length, dataRegionsSha256: dataRegionsSha256(layout) };
+      const lostZeros = dataRegionsSha256([{ start: 2 * page, end: 3 * page }]);
+      const cutShort = async function* (): AsyncIterable<Uint8Array> {
+        let sentBytes = 0;
+        for await (const chunk of await sent()) {
+          if (sentBytes > page) return;
+          sentBytes += chunk.byteLength;
+          yield chunk;
+        }
+      };
+
+      expect(
+        await harness.files.receiveFile(destination, await sent(), { ...expected, dataRegionsSha256: lostZeros }),
+      ).toMatchObject({
+        kind: 'layout_mismatch',
+      });
+      expect(await harness.files.receiveFile(destination, await sent(), { ...expected, sha256: '0'.repeat(64) })).toMatchObject({
+        kind: 'digest_mismatch',
+      });
+      expect(await harness.files.receiveFile(destination, await sent(), { ...expected, maxBytes: page })).toEqual({
+        kind: 'too_large',
+      });
+      expect(await harness.files.receiveFile(destination, cutShort(), expected)).toMatchObject({ kind: 'malformed' });
+      for (const path of [destination, `${destination}.partial`]) expect(await harness.files.exists(path), path).toBe(false);
+    });
+  });
+}
