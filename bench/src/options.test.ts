@@ -20,6 +20,7 @@ describe('parseOptions', () => {
       minMemAvailableMib: 6_144,
       doubleNodeFlags: ['--lite-mode', '--max-semi-space-size=1'],
       managerMain: null,
+      agentCpuProfDir: null,
     });
   });
 
@@ -66,6 +67,8 @@ describe('parseOptions', () => {
         ' --a  --b ',
         '--manager-main',
         '/tmp/main.js',
+        '--agent-cpu-prof',
+        '/tmp/profiles',
       ]),
     ).toEqual({
       isQuick: false,
@@ -84,6 +87,7 @@ describe('parseOptions', () => {
       minMemAvailableMib: 0,
       doubleNodeFlags: ['--a', '--b'],
       managerMain: '/tmp/main.js',
+      agentCpuProfDir: '/tmp/profiles',
     });
   });
 
