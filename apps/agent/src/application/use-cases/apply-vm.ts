@@ -317,7 +317,11 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       await ledger.commit({ lifecycle: 'running' });
       failpoint('agent.apply.after-running');
       // The start step (or the already-started check) has just seen "Running": no extra round trip.
-      return { vm: agentVmFromRecord(ledger.record, restore?.isPaused === true ? 'paused' : 'running'), steps };
+      const vmmState = restore?.isPaused === true ? 'paused' : 'running';
+      // A VMM this apply started (or loaded and resumed) is in that state for certain: the next
+      // inventory need not ask it. One found started already is asked, as before.
+      if (!isAlreadyStarted) context.vmmStates.settled(vmId, vmmState, context.clock.monotonicMs());
+      return { vm: agentVmFromRecord(ledger.record, vmmState), steps };
     } catch (error) {
       await ledger.commit({ lifecycle: 'failed' }).catch((saveError: unknown) => {
         context.log.error({ vmId, err: saveError }, 'vm record could not be saved after a failed apply');
