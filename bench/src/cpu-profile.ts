@@ -37,9 +37,17 @@ export function writeProfiledMain(file: string, main: string, dir: string, name:
   return file;
 }
 
-/** The Agent's entry point under the profiler, written into `dir`; null (the plain build) when `dir` is. */
-export function profiledAgentMain(dir: string | null): string | null {
-  return dir === null ? null : writeProfiledMain(path.join(dir, 'profiled-agent.mjs'), agentMain, dir, 'agent');
+/**
+ * The Agent's entry point: `main` (default this checkout's build), under the profiler when `dir` is
+ * set (written into `dir`).
+ */
+export function agentEntryPoint(options: {
+  readonly agentMain: string | null;
+  readonly agentCpuProfDir: string | null;
+}): string | null {
+  const main = options.agentMain === null ? agentMain : path.resolve(options.agentMain);
+  if (options.agentCpuProfDir === null) return options.agentMain === null ? null : main;
+  return writeProfiledMain(path.join(options.agentCpuProfDir, 'profiled-agent.mjs'), main, options.agentCpuProfDir, 'agent');
 }
 
 /**

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { missingRequirements, waitFor, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
 import { Client } from 'undici';
 import { startBenchStack, type BenchStack } from './bench-stack.js';
-import { ProfileMarks, profiledAgentMain } from './cpu-profile.js';
+import { agentEntryPoint, ProfileMarks } from './cpu-profile.js';
 import { machineFacts, pssMib, rssMib } from './machine.js';
 import { floorBeside, registerImages } from './manager-vms.js';
 import { parseOptions, usage, UsageError, type BenchOptions } from './options.js';
@@ -62,7 +62,7 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
   const stack = await startBenchStack({
     doubleNodeFlags: options.doubleNodeFlags,
     managerMain: options.managerMain,
-    agentMain: profiledAgentMain(options.agentCpuProfDir),
+    agentMain: agentEntryPoint(options),
   });
   const profile =
     options.agentCpuProfDir === null ? null : new ProfileMarks(stack.agent.child.pid, options.agentCpuProfDir, 'agent');

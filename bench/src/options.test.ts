@@ -20,6 +20,7 @@ describe('parseOptions', () => {
       minMemAvailableMib: 6_144,
       doubleNodeFlags: ['--lite-mode', '--max-semi-space-size=1'],
       managerMain: null,
+      agentMain: null,
       agentCpuProfDir: null,
     });
   });
@@ -67,6 +68,8 @@ describe('parseOptions', () => {
         ' --a  --b ',
         '--manager-main',
         '/tmp/main.js',
+        '--agent-main',
+        '/tmp/agent.mjs',
         '--agent-cpu-prof',
         '/tmp/profiles',
       ]),
@@ -87,6 +90,7 @@ describe('parseOptions', () => {
       minMemAvailableMib: 0,
       doubleNodeFlags: ['--a', '--b'],
       managerMain: '/tmp/main.js',
+      agentMain: '/tmp/agent.mjs',
       agentCpuProfDir: '/tmp/profiles',
     });
   });

@@ -282,7 +282,8 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
     `params: ${o.isQuick ? 'quick' : 'full'}; latency n=${o.latencyCount}; waves of ${o.throughputCount} VMs at concurrency ` +
       `${o.concurrencies.join(',')}; ${o.listRows} rows; ${o.eventCount} events; qemu n=${o.qemuCount}; ` +
       `double node flags "${o.doubleNodeFlags.join(' ')}"; VM 1 vCPU / 128 MiB` +
-      (o.managerMain === null ? '' : `; manager ${o.managerMain}`),
+      (o.managerMain === null ? '' : `; manager ${o.managerMain}`) +
+      (o.agentMain === null ? '' : `; agent ${o.agentMain}`),
   );
   out.push(`double: ${ms(r.doubleRss.rssMib)} MiB RSS, ${ms(r.doubleRss.pssMib)} MiB PSS each (simulated backend)`);
   out.push('');

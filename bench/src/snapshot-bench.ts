@@ -2,7 +2,7 @@ import { copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { findCommand, waitFor } from '@hearth/testkit';
 import { startBenchStack, type BenchStack } from './bench-stack.js';
-import { ProfileMarks, profiledAgentMain } from './cpu-profile.js';
+import { agentEntryPoint, ProfileMarks } from './cpu-profile.js';
 import { cpuMsBetween, cpuSnapshot, msPerItem, type CpuGroup } from './cpu.js';
 import { registerImages } from './manager-vms.js';
 import type { BenchOptions } from './options.js';
@@ -67,7 +67,7 @@ async function expectStatus<T>(stack: BenchStack, method: string, route: string,
 export async function measureSnapshots(
   rounds: number,
   cloneCount: number,
-  options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain' | 'agentCpuProfDir'>,
+  options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain' | 'agentMain' | 'agentCpuProfDir'>,
   log: Log,
 ): Promise<SnapshotResult> {
   const shape = { memoryMib, cloneCount };
@@ -84,7 +84,7 @@ export async function measureSnapshots(
   const stack = await startBenchStack({
     doubleNodeFlags: options.doubleNodeFlags,
     managerMain: options.managerMain,
-    agentMain: profiledAgentMain(options.agentCpuProfDir),
+    agentMain: agentEntryPoint(options),
     bridgeCidr,
     agentEnv: { FC_DOUBLE_BACKEND: 'qemu' },
   });
