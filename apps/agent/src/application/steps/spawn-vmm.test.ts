@@ -16,12 +16,12 @@ describe('spawnVmm', () => {
       const file = agent.files.files.get(socket);
       agent.files.files.delete(socket);
       const waitForPath = agent.files.waitForPath.bind(agent.files);
-      agent.files.waitForPath = async (path, timeoutMs) => {
+      agent.files.waitForPath = async (path: string) => {
         if (path === socket && file !== undefined && !agent.files.files.has(socket)) {
           events.push('socket appears');
           agent.files.files.set(socket, file);
         }
-        return waitForPath(path, timeoutMs);
+        return waitForPath(path);
       };
       return process;
     };
