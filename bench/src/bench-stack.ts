@@ -19,6 +19,8 @@ export interface StackOptions {
   readonly bridgeCidr?: string;
   /** The Manager's entry point; default this checkout's build. */
   readonly managerMain?: string | null;
+  /** The Agent's entry point; default this checkout's build. */
+  readonly agentMain?: string | null;
   /** Readies the Agent's namespace before it starts (see startSingleHostStack). */
   readonly prepareNetns?: (netns: Netns) => Promise<void>;
 }
@@ -62,6 +64,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
   const stack = await startSingleHostStack({
     name: 'bench',
     managerMain: options.managerMain ?? undefined,
+    agentMain: options.agentMain ?? undefined,
     managerEnv: {
       MANAGER_HEARTBEAT_MS: '1000',
       // The double needs no KVM: the bench runs wherever the tests run, /dev/kvm or not.

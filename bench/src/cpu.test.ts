@@ -4,6 +4,7 @@ import {
   cpuMsBetween,
   isDescendantOf,
   marginalControlPlaneMs,
+  msPerItem,
   msPerSecond,
   vmmCount,
   type CpuGroup,
@@ -91,5 +92,12 @@ describe('marginalControlPlaneMs', () => {
   it('never answers below zero, nor divides by no VM', () => {
     expect(marginalControlPlaneMs(groups({ agent: 10 }), groups({ agent: 100 }), 1, 5)).toBe(0);
     expect(marginalControlPlaneMs(groups({ agent: 10 }), groups({}), 1, 0)).toBe(0);
+  });
+});
+
+describe('msPerItem', () => {
+  it('divides every group by the count', () => {
+    const ms = msPerItem({ manager: 30, agent: 90, 'agent-children': 15, postgres: 6, vmms: 300, bench: 3, other: 0 }, 3);
+    expect(ms).toEqual({ manager: 10, agent: 30, 'agent-children': 5, postgres: 2, vmms: 100, bench: 1, other: 0 });
   });
 });

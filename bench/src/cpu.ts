@@ -176,6 +176,11 @@ export function msPerSecond(ms: Readonly<Record<CpuGroup, number>>, seconds: num
   return Object.fromEntries(cpuGroups.map((group) => [group, ms[group] / seconds])) as Record<CpuGroup, number>;
 }
 
+/** CPU milliseconds of each group per item (a VM created, a clone) over `count` items. */
+export function msPerItem(ms: Readonly<Record<CpuGroup, number>>, count: number): Record<CpuGroup, number> {
+  return Object.fromEntries(cpuGroups.map((group) => [group, ms[group] / count])) as Record<CpuGroup, number>;
+}
+
 /**
  * The control plane's CPU per create beyond what it spends at rest: the wave's CPU less the
  * background rate (heartbeats, resyncs, GC of an idle process) over the wave's duration, per VM

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { missingRequirements, waitFor, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
 import { Client } from 'undici';
 import { startBenchStack, type BenchStack } from './bench-stack.js';
+import { agentEntryPoint, ProfileMarks } from './cpu-profile.js';
 import { machineFacts, pssMib, rssMib } from './machine.js';
 import { floorBeside, registerImages } from './manager-vms.js';
 import { parseOptions, usage, UsageError, type BenchOptions } from './options.js';
@@ -58,7 +59,13 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
   log(
     `hearth bench (${options.isQuick ? 'quick' : 'full'}) on ${machine.cpuCount} cores, ${machine.memoryMibAvailable} MiB available`,
   );
-  const stack = await startBenchStack({ doubleNodeFlags: options.doubleNodeFlags, managerMain: options.managerMain });
+  const stack = await startBenchStack({
+    doubleNodeFlags: options.doubleNodeFlags,
+    managerMain: options.managerMain,
+    agentMain: agentEntryPoint(options),
+  });
+  const profile =
+    options.agentCpuProfDir === null ? null : new ProfileMarks(stack.agent.child.pid, options.agentCpuProfDir, 'agent');
   const floor = floorBeside(stack);
   const stop = async (): Promise<void> => {
     await floor.destroyAll().catch(() => undefined);
@@ -94,6 +101,7 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
           options.minMemAvailableMib,
           options.restWindows,
           log,
+          profile,
         ),
       );
     }

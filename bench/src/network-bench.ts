@@ -61,6 +61,7 @@ export async function measureNetworkLatency(
   const stack = await startBenchStack({
     doubleNodeFlags: options.doubleNodeFlags,
     managerMain: options.managerMain,
+    agentMain: options.agentMain,
     agentEnv: { AGENT_EGRESS: 'nat', AGENT_UPLINK: uplink },
     prepareNetns: async (netns) => {
       await netns.exec(['ip', 'link', 'add', uplink, 'type', 'veth', 'peer', 'name', `${uplink}p`]);

@@ -20,6 +20,8 @@ describe('parseOptions', () => {
       minMemAvailableMib: 6_144,
       doubleNodeFlags: ['--lite-mode', '--max-semi-space-size=1'],
       managerMain: null,
+      agentMain: null,
+      agentCpuProfDir: null,
     });
   });
 
@@ -66,6 +68,10 @@ describe('parseOptions', () => {
         ' --a  --b ',
         '--manager-main',
         '/tmp/main.js',
+        '--agent-main',
+        '/tmp/agent.mjs',
+        '--agent-cpu-prof',
+        '/tmp/profiles',
       ]),
     ).toEqual({
       isQuick: false,
@@ -84,6 +90,8 @@ describe('parseOptions', () => {
       minMemAvailableMib: 0,
       doubleNodeFlags: ['--a', '--b'],
       managerMain: '/tmp/main.js',
+      agentMain: '/tmp/agent.mjs',
+      agentCpuProfDir: '/tmp/profiles',
     });
   });
 

@@ -29,6 +29,10 @@ export interface BenchOptions {
   readonly doubleNodeFlags: readonly string[];
   /** The Manager's entry point, when not this checkout's apps/manager/dist/hearth-manager.mjs. */
   readonly managerMain: string | null;
+  /** The Agent's entry point, when not this checkout's apps/agent/dist/hearth-agent.mjs. */
+  readonly agentMain: string | null;
+  /** Where the Agent writes V8 CPU profiles of each create wave and clone round, or null for none. */
+  readonly agentCpuProfDir: string | null;
 }
 
 export const usage = `Usage: npm run bench -- [options]
@@ -52,6 +56,10 @@ export const usage = `Usage: npm run bench -- [options]
   --double-node-flags F   Node flags for each double, space separated
                           (default "--lite-mode --max-semi-space-size=1")
   --manager-main FILE     run this Manager build instead of apps/manager/dist/hearth-manager.mjs
+  --agent-main FILE       run this Agent build instead of apps/agent/dist/hearth-agent.mjs
+  --agent-cpu-prof DIR    the Agent runs under the CPU profiler and writes one V8 profile
+                          (.cpuprofile) per create wave and per clone round into DIR; its
+                          CPU figures then include the profiler's cost
   --help                  this text
 `;
 
@@ -80,6 +88,8 @@ const optionSpecs = {
   'min-mem-available': { type: 'string' },
   'double-node-flags': { type: 'string' },
   'manager-main': { type: 'string' },
+  'agent-main': { type: 'string' },
+  'agent-cpu-prof': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 /**
@@ -145,5 +155,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     minMemAvailableMib: count('min-mem-available', 6_144, true),
     doubleNodeFlags: (values['double-node-flags'] ?? '--lite-mode --max-semi-space-size=1').split(/\s+/).filter(Boolean),
     managerMain: values['manager-main'] ?? null,
+    agentMain: values['agent-main'] ?? null,
+    agentCpuProfDir: values['agent-cpu-prof'] ?? null,
   };
 }

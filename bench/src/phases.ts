@@ -3,12 +3,14 @@ import { waitFor } from '@hearth/testkit';
 import { applyPlan } from '@hearth/contracts';
 import type { BenchStack } from './bench-stack.js';
 import type { BenchOptions } from './options.js';
+import type { ProfileMarks } from './cpu-profile.js';
 import { floorDescription, type Floor, type FloorStep } from './floor.js';
 import {
   controlPlaneMs,
   cpuMsBetween,
   cpuSnapshot,
   marginalControlPlaneMs,
+  msPerItem,
   msPerSecond,
   vmmCount,
   type CpuGroup,
@@ -167,6 +169,7 @@ export async function measureWave(
   minMemAvailableMib: number,
   restWindows: BenchOptions['restWindows'],
   log: Log,
+  profile: ProfileMarks | null = null,
 ): Promise<WaveResult> {
   let stoppedEarly: string | null = null;
   let lowestMemAvailable = memAvailableMib();
@@ -207,6 +210,11 @@ export async function measureWave(
     if (controlPlaneMs(next.rate) < controlPlaneMs(backgroundCpuMsPerSecond)) backgroundCpuMsPerSecond = next.rate;
     cpuAtRest = next.at;
   }
+  if (profile !== null) {
+    // The profile covers the creates alone, and the CPU it took to write it is not theirs.
+    await profile.mark(null);
+    cpuAtRest = cpuSnapshot(cpuPids);
+  }
   const startedAt = performance.now();
   let done = 0;
   const outcomes = await runPool(
@@ -223,11 +231,9 @@ export async function measureWave(
   );
   const createSeconds = (performance.now() - startedAt) / 1000;
   const cpuMs = cpuMsBetween(cpuAtRest, cpuSnapshot(cpuPids));
+  await profile?.mark(`wave-c${concurrency}`);
   const ids = outcomes.flatMap((outcome) => (outcome.vm === null ? [] : [outcome.vm.id]));
-  const cpuMsPerCreate =
-    ids.length === 0
-      ? null
-      : (Object.fromEntries(Object.entries(cpuMs).map(([group, ms]) => [group, ms / ids.length])) as Record<CpuGroup, number>);
+  const cpuMsPerCreate = ids.length === 0 ? null : msPerItem(cpuMs, ids.length);
   // Let the heartbeat and GC settle a moment before reading resident memory with every VM live.
   await new Promise((resolve) => setTimeout(resolve, 1_500));
   const agentRssMib = rssMib(stack.agent.child.pid);

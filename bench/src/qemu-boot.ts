@@ -68,7 +68,7 @@ async function waitForGuest(netns: string, ip: string, timeoutMs: number): Promi
  */
 export async function measureQemu(
   count: number,
-  options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain'>,
+  options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain' | 'agentMain'>,
   log: Log,
 ): Promise<QemuResult> {
   const empty = (note: string): QemuResult => ({ count: 0, viaHearth: null, qemuAlone: null, ratio: null, note });
@@ -85,6 +85,7 @@ export async function measureQemu(
   const stack = await startBenchStack({
     doubleNodeFlags: options.doubleNodeFlags,
     managerMain: options.managerMain,
+    agentMain: options.agentMain,
     bridgeCidr,
     agentEnv: { FC_DOUBLE_BACKEND: 'qemu' },
   });

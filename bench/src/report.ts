@@ -216,6 +216,10 @@ export function toJson(r: BenchResults): Record<string, unknown> {
     clone_steps_p50_ms: Object.fromEntries(
       Object.entries(r.snapshots.cloneBreakdown.stepsP50Ms).map(([name, value]) => [name, round(value)]),
     ),
+    clone_cpu_ms_per_clone_p50:
+      r.snapshots.cloneCpuMsP50 === null
+        ? null
+        : Object.fromEntries(Object.entries(r.snapshots.cloneCpuMsP50).map(([group, value]) => [group, round(value)])),
     snapshot_note: r.snapshots.note,
     floor: r.latency.floorDescription,
     machine: r.machine,
@@ -278,7 +282,8 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
     `params: ${o.isQuick ? 'quick' : 'full'}; latency n=${o.latencyCount}; waves of ${o.throughputCount} VMs at concurrency ` +
       `${o.concurrencies.join(',')}; ${o.listRows} rows; ${o.eventCount} events; qemu n=${o.qemuCount}; ` +
       `double node flags "${o.doubleNodeFlags.join(' ')}"; VM 1 vCPU / 128 MiB` +
-      (o.managerMain === null ? '' : `; manager ${o.managerMain}`),
+      (o.managerMain === null ? '' : `; manager ${o.managerMain}`) +
+      (o.agentMain === null ? '' : `; agent ${o.agentMain}`),
   );
   out.push(`double: ${ms(r.doubleRss.rssMib)} MiB RSS, ${ms(r.doubleRss.pssMib)} MiB PSS each (simulated backend)`);
   out.push('');
@@ -398,6 +403,13 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
     out.push(
       `   a clone, p50 of ${parts.count}: accepted ${ms(parts.acceptP50Ms)} ms, its apply began ${ms(parts.beforeApplyP50Ms)} ms, apply ${ms(parts.applyP50Ms)} ms ` +
         `(${steps.join(', ')}), then its guest until answering ${ms(parts.guestP50Ms)} ms`,
+    );
+  }
+  const cpu = snap.cloneCpuMsP50;
+  if (cpu !== null) {
+    out.push(
+      `   CPU per clone, p50 of ${snap.clones.count} rounds: Agent ${ms(cpu.agent)} ms, its children ${ms(cpu['agent-children'])} ms, ` +
+        `Manager ${ms(cpu.manager)} ms, PostgreSQL ${ms(cpu.postgres)} ms, the doubles ${ms(cpu.vmms)} ms`,
     );
   }
   out.push(`   — ${snap.note}`);

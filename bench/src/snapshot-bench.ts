@@ -2,6 +2,8 @@ import { copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { findCommand } from '@hearth/testkit';
 import { startBenchStack, type BenchStack } from './bench-stack.js';
+import { agentEntryPoint, ProfileMarks } from './cpu-profile.js';
+import { cpuMsBetween, cpuSnapshot, msPerItem, type CpuGroup } from './cpu.js';
 import { registerImages } from './manager-vms.js';
 import type { BenchOptions } from './options.js';
 import type { Log } from './phases.js';
@@ -61,7 +63,7 @@ async function expectStatus<T>(stack: BenchStack, method: string, route: string,
 export async function measureSnapshots(
   rounds: number,
   cloneCount: number,
-  options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain'>,
+  options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain' | 'agentMain' | 'agentCpuProfDir'>,
   log: Log,
 ): Promise<SnapshotResult> {
   const shape = { memoryMib, cloneCount };
@@ -77,15 +79,25 @@ export async function measureSnapshots(
   const stack = await startBenchStack({
     doubleNodeFlags: options.doubleNodeFlags,
     managerMain: options.managerMain,
+    agentMain: agentEntryPoint(options),
     bridgeCidr,
     agentEnv: { FC_DOUBLE_BACKEND: 'qemu' },
   });
+  const profile =
+    options.agentCpuProfDir === null ? null : new ProfileMarks(stack.agent.child.pid, options.agentCpuProfDir, 'agent');
+  const cpuPids = {
+    manager: stack.manager.child.pid,
+    agent: stack.agent.child.pid,
+    postgresPort: Number(new URL(stack.database.url).port) || undefined,
+  };
   const floor = new RestoreFloor(qemu, path.join(stack.workDir, 'restore-floor'), bridgeCidr);
   let openedProbe: NetnsProbe | undefined;
-  const samples: { [K in Exclude<keyof SnapshotSamples, 'cloneTimelines'>]: number[] } & {
+  const samples: { [K in Exclude<keyof SnapshotSamples, 'cloneTimelines' | 'cloneCpuMs'>]: number[] } & {
     cloneTimelines: CloneTimeline[];
+    cloneCpuMs: Record<CpuGroup, number>[];
   } = {
     cloneTimelines: [],
+    cloneCpuMs: [],
     createMs: [],
     pauseMs: [],
     restoreMs: [],
@@ -143,6 +155,8 @@ export async function measureSnapshots(
       await floor.destroyAll();
 
       if (cloneCount > 0) {
+        await profile?.mark(null);
+        const cpuBefore = cpuSnapshot(cpuPids);
         const t2 = performance.now();
         const requestedAtMs = Date.now();
         const cloned = await expectStatus<{ items: Vm[] }>(
@@ -155,6 +169,10 @@ export async function measureSnapshots(
         const acceptedAtMs = Date.now();
         const answeredAtMs = await Promise.all(cloned.items.map((vm) => answering(probe, vm).then(() => Date.now())));
         samples.clonesMs.push(performance.now() - t2);
+        // From the request until every clone answers: the guests' own CPU is QEMU's, not the control plane's.
+        const cpuMs = cpuMsBetween(cpuBefore, cpuSnapshot(cpuPids));
+        samples.cloneCpuMs.push(msPerItem(cpuMs, cloneCount));
+        await profile?.mark(`clones-${round + 1}`);
         for (const [i, item] of cloned.items.entries()) {
           const vm = await expectStatus<Vm>(stack, 'GET', `/v1/vms/${item.id}`, undefined, 200);
           const firstStep = vm.steps[0];
@@ -180,7 +198,8 @@ export async function measureSnapshots(
         `  snapshot ${round + 1}/${rounds}: create ${samples.createMs.at(-1)?.toFixed(0)} ms (paused ${snapshot.pauseMs.toFixed(0)} ms), ` +
           `restore ${samples.restoreMs.at(-1)?.toFixed(0)} ms vs alone ${samples.restoreFloorMs.at(-1)?.toFixed(0)} ms` +
           (cloneCount > 0
-            ? `, ${cloneCount} clones ${samples.clonesMs.at(-1)?.toFixed(0)} ms vs alone ${samples.clonesFloorMs.at(-1)?.toFixed(0)} ms`
+            ? `, ${cloneCount} clones ${samples.clonesMs.at(-1)?.toFixed(0)} ms vs alone ${samples.clonesFloorMs.at(-1)?.toFixed(0)} ms` +
+              `, Agent CPU ${samples.cloneCpuMs.at(-1)?.agent.toFixed(1)} ms per clone`
             : ''),
       );
     }

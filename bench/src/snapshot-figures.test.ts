@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { cpuGroups, type CpuGroup } from './cpu.js';
 import { cloneBreakdown, emptySnapshotSamples, snapshotFigures } from './snapshot-figures.js';
 
 const shape = { memoryMib: 256, cloneCount: 10 };
+
+/** CPU per clone of each group: the ones given, 0 for the rest. */
+function cpu(ms: Partial<Record<CpuGroup, number>>): Record<CpuGroup, number> {
+  return Object.fromEntries(cpuGroups.map((group) => [group, ms[group] ?? 0])) as Record<CpuGroup, number>;
+}
 
 describe('snapshotFigures', () => {
   it('reports the median of each sample and the ratios of the medians against the floor', () => {
@@ -14,6 +20,7 @@ describe('snapshotFigures', () => {
         clonesMs: [6_000, 4_000, 5_000],
         clonesFloorMs: [2_000, 2_500, 3_000],
         cloneTimelines: [],
+        cloneCpuMs: [cpu({ agent: 30, manager: 9 }), cpu({ agent: 10, manager: 7 }), cpu({ agent: 20, manager: 8 })],
       },
       shape,
       'measured',
@@ -26,6 +33,7 @@ describe('snapshotFigures', () => {
     expect(result.clones.p50).toBe(5_000);
     expect(result.clonesFloor.p50).toBe(2_500);
     expect(result.clonesRatio).toBeCloseTo(2, 10);
+    expect(result.cloneCpuMsP50).toMatchObject({ agent: 20, manager: 8, postgres: 0 });
     expect(result).toMatchObject({ memoryMib: 256, cloneCount: 10, note: 'measured' });
   });
 
@@ -34,6 +42,7 @@ describe('snapshotFigures', () => {
     expect(result.restore.p50).toBe(1_000);
     expect(result.restoreRatio).toBeNull();
     expect(result.clonesRatio).toBeNull();
+    expect(result.cloneCpuMsP50).toBeNull();
   });
 });
 

@@ -1,3 +1,4 @@
+import { cpuGroups, type CpuGroup } from './cpu.js';
 import { percentile, ratio, summarize, type Summary } from './stats.js';
 
 /** The guest of the snapshot figures. */
@@ -19,6 +20,8 @@ export interface SnapshotSamples {
   readonly clonesFloorMs: readonly number[];
   /** Where each clone's time went, every clone of every round. */
   readonly cloneTimelines: readonly CloneTimeline[];
+  /** CPU per clone of each process group from the request until every clone answered, one entry per round. */
+  readonly cloneCpuMs: readonly Readonly<Record<CpuGroup, number>>[];
 }
 
 /**
@@ -98,6 +101,8 @@ export interface SnapshotResult {
   /** Median of the clone rounds via Hearth / median of the same rounds with QEMU alone. */
   readonly clonesRatio: number | null;
   readonly cloneBreakdown: CloneBreakdown;
+  /** Median over the rounds of each group's CPU per clone; null without clone rounds. */
+  readonly cloneCpuMsP50: Readonly<Record<CpuGroup, number | null>> | null;
   readonly note: string;
 }
 
@@ -109,6 +114,7 @@ export const emptySnapshotSamples: SnapshotSamples = {
   clonesMs: [],
   clonesFloorMs: [],
   cloneTimelines: [],
+  cloneCpuMs: [],
 };
 
 /** Medians (and the rest of each summary) and the two ratios against the floor. */
@@ -132,6 +138,18 @@ export function snapshotFigures(
     clonesFloor,
     clonesRatio: ratio(clones.p50, clonesFloor.p50),
     cloneBreakdown: cloneBreakdown(samples.cloneTimelines),
+    cloneCpuMsP50:
+      samples.cloneCpuMs.length === 0
+        ? null
+        : (Object.fromEntries(
+            cpuGroups.map((group) => [
+              group,
+              percentile(
+                samples.cloneCpuMs.map((round) => round[group]),
+                50,
+              ),
+            ]),
+          ) as Record<CpuGroup, number | null>),
     note,
   };
 }

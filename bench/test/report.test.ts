@@ -91,6 +91,7 @@ describe('bench report', () => {
               answeredAtMs: 5_000,
             },
           ],
+          cloneCpuMs: [{ manager: 9, agent: 30, 'agent-children': 2, postgres: 3, vmms: 700, bench: 1, other: 50 }],
         },
         { memoryMib: 256, cloneCount: 10 },
         'measured',
@@ -111,10 +112,14 @@ describe('bench report', () => {
       clone_apply_p50_ms: 3_000,
       clone_guest_p50_ms: 1_850,
       clone_steps_p50_ms: { spawn: 900 },
+      clone_cpu_ms_per_clone_p50: { agent: 30, 'agent-children': 2, manager: 9, postgres: 3 },
     });
     const text = renderText(results, json);
     expect(text).toMatch(/restore → answering p50 1200\.0 ms, QEMU alone 1000\.0 ms, ratio 1\.200 \(target ≤ 1\.2\)/);
     expect(text).toMatch(/a clone, p50 of 1: accepted 100\.0 ms, its apply began 150\.0 ms, apply 3000\.0 ms \(spawn 900\.0\)/);
+    expect(text).toMatch(
+      /CPU per clone, p50 of 1 rounds: Agent 30\.0 ms, its children 2\.0 ms, Manager 9\.0 ms, PostgreSQL 3\.0 ms/,
+    );
   });
 
   it('prints the creates with networking on against their floor, with both ratios', () => {

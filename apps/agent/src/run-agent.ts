@@ -21,6 +21,7 @@ import { ClusterMembership } from './application/cluster/cluster-membership.js';
 import { ExecFileCommandRunner } from './adapters/linux/exec-file-command-runner.js';
 import { LinuxHostFiles } from './adapters/linux/linux-host-files.js';
 import { IpBatch } from './adapters/linux/ip-batch.js';
+import { IpJsonReader } from './adapters/linux/ip-json-reader.js';
 import { LinuxHostNetwork } from './adapters/linux/linux-host-network.js';
 import { NftHostFirewall } from './adapters/linux/nft-host-firewall.js';
 import { NftSession } from './adapters/linux/nft-session.js';
@@ -146,7 +147,10 @@ export async function runAgent(): Promise<void> {
   const firecracker = new HttpFirecrackerApi({ requestTimeoutMs: 30_000 });
   // One long-lived `ip -batch` for link changes: a fork of the Agent costs more CPU than the change itself.
   const ipBatch = new IpBatch({ netns: config.netns });
-  const network = new LinuxHostNetwork(runner, { netns: config.netns, batch: ipBatch });
+  // The list of every link (each inventory's TAPs left unrecorded) from a long-lived `ip -j`
+  // instead of a fork each; a read of one link by its name still forks (ADR 0064).
+  const ipReader = new IpJsonReader({ netns: config.netns });
+  const network = new LinuxHostNetwork(runner, { netns: config.netns, batch: ipBatch, reader: ipReader, readerUse: 'link-list' });
   const nftSession = new NftSession({ prefix: config.netns ? ['ip', 'netns', 'exec', config.netns] : [] });
   const firewall = new NftHostFirewall(runner, {
     netns: config.netns,
@@ -334,6 +338,7 @@ export async function runAgent(): Promise<void> {
     vmMetrics.stop();
     await firecracker.close();
     await ipBatch.close();
+    await ipReader.close();
     await nftSession.close();
     await runDirLock.release();
     logger.info({}, 'agent stopped');

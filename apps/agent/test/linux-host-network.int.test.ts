@@ -64,3 +64,25 @@ describeHostNetworkContract(
   },
   skip === undefined ? {} : { skip },
 );
+
+describeHostNetworkContract(
+  'LinuxHostNetwork with its changes through ip -batch and the list of every link through a long-lived ip -j (as the Agent runs it)',
+  async () => {
+    const netns = await createNetns();
+    const runner = new ExecFileCommandRunner({ prefix: ['ip', 'netns', 'exec', netns.name] });
+    const batch = new IpBatch({ netns: netns.name });
+    const reader = new IpJsonReader({ netns: netns.name });
+    return {
+      network: new LinuxHostNetwork(runner, { batch, reader, readerUse: 'link-list' }),
+      addForeignLink: async (name) => {
+        await netns.exec(['ip', 'link', 'add', name, 'type', 'bridge']);
+      },
+      cleanup: async () => {
+        await batch.close();
+        await reader.close();
+        await netns.destroy();
+      },
+    };
+  },
+  skip === undefined ? {} : { skip },
+);

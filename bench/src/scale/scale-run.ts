@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import {
 import pg from 'pg';
 import { Pool } from 'undici';
 import { ulid } from 'ulid';
+import { writeProfiledMain } from '../cpu-profile.js';
 import { readProcOrNull, rssMib } from '../machine.js';
 import { runPool } from '../manager-vms.js';
 import { percentile } from '../stats.js';
@@ -232,34 +233,6 @@ async function resyncHistograms(replica: Replica): Promise<{ duration: Histogram
   };
 }
 
-/**
- * An entry point that profiles the Manager with the inspector (`--cpu-prof` is refused in
- * NODE_OPTIONS, and the testkit starts `node <main>`): SIGUSR2 writes the profile so far into `dir`.
- */
-function writeProfiledMain(workDir: string, dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(workDir, 'profiled-manager.mjs');
-  writeFileSync(
-    file,
-    [
-      "import { writeFileSync } from 'node:fs';",
-      "import { Session } from 'node:inspector';",
-      'const session = new Session();',
-      'session.connect();',
-      "session.post('Profiler.enable', () => session.post('Profiler.start'));",
-      "process.on('SIGUSR2', () => {",
-      "  session.post('Profiler.stop', (error, result) => {",
-      `    if (error === null) writeFileSync(${JSON.stringify(path.resolve(dir))} + '/manager-' + process.pid + '.cpuprofile', JSON.stringify(result.profile));`,
-      "    session.post('Profiler.start');",
-      '  });',
-      '});',
-      `await import(${JSON.stringify(managerMain)});`,
-      '',
-    ].join('\n'),
-  );
-  return file;
-}
-
 const toMs = (seconds: number | null): number | null => (seconds === null ? null : seconds * 1000);
 
 /** One full run at `hostCount` hosts: see bench/README.md for each phase. */
@@ -297,7 +270,10 @@ async function runIn(
     // Seeding happens with no reconciler, so no leader sees half-seeded hosts; then both restart.
     MANAGER_RECONCILER_DISABLED: isReconcilerDisabled ? 'on' : undefined,
   });
-  const profiledMain = options.managerCpuProfDir === null ? undefined : writeProfiledMain(workDir, options.managerCpuProfDir);
+  const profiledMain =
+    options.managerCpuProfDir === null
+      ? undefined
+      : writeProfiledMain(path.join(workDir, 'profiled-manager.mjs'), managerMain, options.managerCpuProfDir, 'manager');
   const managers: ManagerProcess[] = [];
   for (const name of ['a', 'b']) {
     const manager = await createManagerProcess({

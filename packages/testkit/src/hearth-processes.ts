@@ -86,6 +86,8 @@ export interface AgentProcessOptions {
    * an Agent that registers with no Manager (AGENT_REGISTER=false), on plain HTTP.
    */
   readonly trust?: TestClusterTrust;
+  /** The entry point `node` runs; default this checkout's bundled Agent. */
+  readonly main?: string;
 }
 
 /** How long a process (or the hosts) may take to come up: a Manager migrates its database first. */
@@ -124,7 +126,7 @@ export async function createManagerProcess(options: ManagerProcessOptions): Prom
 export async function createAgentProcess(options: AgentProcessOptions): Promise<HearthProcess> {
   const port = await freePort();
   return hearthProcess({
-    main: agentMain,
+    main: options.main ?? agentMain,
     url: `${options.trust === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
     ...(options.trust === undefined ? {} : { dispatcher: options.trust.managerDispatcher }),
     readinessRoute: '/agent/v1/health',

@@ -24,6 +24,8 @@ export interface SingleHostStackOptions {
   readonly agentEnv?: Env;
   /** The Manager's entry point; default this checkout's build. */
   readonly managerMain?: string;
+  /** The Agent's entry point; default this checkout's build. */
+  readonly agentMain?: string;
   /** Address of the Agent's bridge inside the namespace, e.g. `172.30.0.1/24`; default none. */
   readonly bridgeCidr?: string;
   /** Makes FIRECRACKER_BIN in the work directory (e.g. a wrapper) before the Agent starts; default the double. */
@@ -88,6 +90,7 @@ export async function startSingleHostStack(options: SingleHostStackOptions): Pro
       runDir,
       imageRoot,
       firecrackerBin: options.firecrackerBin?.(workDir),
+      main: options.agentMain,
       env: options.agentEnv,
       logFile: path.join(workDir, 'logs/agent.log'),
       trust,

@@ -42,6 +42,23 @@ describe('VmmStateCache', () => {
     expect(cache.lookup('vm-a', 0)).toBe('paused');
   });
 
+  it('keeps what a change saw when it ends, and drops it when another change starts', () => {
+    const cache = new VmmStateCache(1_000);
+    cache.changed('vm-a');
+    cache.settled('vm-a', 'paused', 100);
+    // Not before the change has ended: an inventory meanwhile asks the VMM.
+    expect(cache.lookup('vm-a', 100)).toBeUndefined();
+    cache.changed('vm-a');
+    expect(cache.lookup('vm-a', 1_099)).toBe('paused');
+    expect(cache.lookup('vm-a', 1_100)).toBeUndefined();
+
+    cache.remember('vm-a', cache.token(), 'running', 1_100);
+    // A change that saw nothing: its start drops the answer, and its end leaves none.
+    cache.changed('vm-a');
+    cache.changed('vm-a');
+    expect(cache.lookup('vm-a', 1_100)).toBeUndefined();
+  });
+
   it('retainOnly forgets VMs that have no record any more', () => {
     const cache = new VmmStateCache();
     cache.remember('vm-a', cache.token(), 'running', 0);
@@ -72,7 +89,7 @@ describe('KeyedLock', () => {
 });
 
 describe('inventory with known VMM states', () => {
-  it('asks each VMM once, not on every inventory, until its answer is older than the TTL', async () => {
+  it('takes the state an apply saw, and asks each VMM once its answer is older than the TTL, not on every inventory', async () => {
     const agent = createFakeAgent();
     await applyVm(agent.context, testVmId, testSpec);
     await applyVm(agent.context, otherVmId, testSpec);
@@ -82,11 +99,11 @@ describe('inventory with known VMM states', () => {
       const inventory = await listInventory(agent.context, 'host-a');
       expect(inventory.vms.map((vm) => vm.vmmState)).toEqual(['running', 'running']);
     }
-    expect(agent.firecracker.describeCount).toBe(2);
+    expect(agent.firecracker.describeCount).toBe(0);
 
     agent.clock.advance(vmmStateTtlMs);
-    await listInventory(agent.context, 'host-a');
-    expect(agent.firecracker.describeCount).toBe(4);
+    for (let i = 0; i < 5; i++) await listInventory(agent.context, 'host-a');
+    expect(agent.firecracker.describeCount).toBe(2);
   });
 
   it('sees a pause and a resume made through the proxy at the next inventory', async () => {
@@ -111,7 +128,7 @@ describe('inventory with known VMM states', () => {
     expect((await listInventory(agent.context, 'host-a')).vms[0]?.vmmState).toBe('exited');
   });
 
-  it('asks again after the Agent stops and re-applies the VM', async () => {
+  it('sees the VM absent after a stop, and running from the apply that started it again', async () => {
     const agent = createFakeAgent();
     await applyVm(agent.context, testVmId, testSpec);
     await listInventory(agent.context, 'host-a');
@@ -122,6 +139,23 @@ describe('inventory with known VMM states', () => {
     agent.firecracker.describeCount = 0;
 
     expect((await listInventory(agent.context, 'host-a')).vms[0]?.vmmState).toBe('running');
+    expect(agent.firecracker.describeCount).toBe(0);
+  });
+
+  it('asks the VMM after an apply that found it started already, or that failed', async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, testVmId, testSpec);
+    // The same spec again, the VM running: answered as it is, nothing settled.
+    await applyVm(agent.context, testVmId, testSpec);
+    agent.firecracker.describeCount = 0;
+    await listInventory(agent.context, 'host-a');
     expect(agent.firecracker.describeCount).toBe(1);
+
+    agent.firecracker.faults.set('PUT /actions', 'InstanceStart refused');
+    await expect(applyVm(agent.context, otherVmId, testSpec)).rejects.toThrow();
+    agent.firecracker.describeCount = 0;
+    const inventory = await listInventory(agent.context, 'host-a');
+    expect(agent.firecracker.describeCount).toBe(1);
+    expect(inventory.vms.find((vm) => vm.vmId === otherVmId)?.vmmState).toBe('not_started');
   });
 });

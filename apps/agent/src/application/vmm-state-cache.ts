@@ -14,22 +14,40 @@ export const vmmStateTtlMs = 30_000;
  * so an answer stays true until the Agent itself changes the VM. Every such change (apply, stop,
  * delete, a proxied PUT or PATCH) runs under the VM's KeyedLock, which calls `changed` when it
  * starts and when it ends: that drops the answer, and an answer read before the change is not kept.
- * A dead process is seen at once regardless: liveness is read from /proc on every inventory. The
- * TTL bounds what anything outside the Agent could change.
+ * A change that ends having seen the VMM's state itself (an apply sees "Running" after its start)
+ * says so with `settled`, and that answer is kept when the change ends instead of being asked for
+ * again at the next inventory. A dead process is seen at once regardless: liveness is read from
+ * /proc on every inventory. The TTL bounds what anything outside the Agent could change.
  */
 export class VmmStateCache {
   private changeCount = 0;
   private readonly answers = new Map<string, { readonly state: VmmState; readonly readAtMs: number }>();
   /** The change count at each VM's last change: an answer read before it is stale. */
   private readonly lastChange = new Map<string, number>();
+  /** What a change under way saw last, kept as the answer when that change ends. */
+  private readonly settledAnswers = new Map<string, { readonly state: VmmState; readonly readAtMs: number }>();
 
   constructor(private readonly ttlMs: number = vmmStateTtlMs) {}
 
-  /** The VM is being changed, or has just been: forget its answer. */
+  /**
+   * The VM is being changed, or has just been: forget its answer. At the end of a change that
+   * called `settled`, what it saw becomes the answer.
+   */
   changed(vmId: string): void {
     this.changeCount += 1;
     this.lastChange.set(vmId, this.changeCount);
-    this.answers.delete(vmId);
+    const settled = this.settledAnswers.get(vmId);
+    this.settledAnswers.delete(vmId);
+    if (settled === undefined) this.answers.delete(vmId);
+    else this.answers.set(vmId, settled);
+  }
+
+  /**
+   * Called by a change under the VM's lock that has just seen the VMM in `state` and changes it no
+   * further: when the change ends, this is the answer, as if the VMM had been asked at `nowMs`.
+   */
+  settled(vmId: string, state: VmmState, nowMs: number): void {
+    this.settledAnswers.set(vmId, { state, readAtMs: nowMs });
   }
 
   /** Take before asking the VMM; pass to `remember`. */
@@ -57,6 +75,7 @@ export class VmmStateCache {
   retainOnly(vmIds: ReadonlySet<string>): void {
     for (const vmId of this.answers.keys()) if (!vmIds.has(vmId)) this.answers.delete(vmId);
     for (const vmId of this.lastChange.keys()) if (!vmIds.has(vmId)) this.lastChange.delete(vmId);
+    for (const vmId of this.settledAnswers.keys()) if (!vmIds.has(vmId)) this.settledAnswers.delete(vmId);
   }
 }
 

@@ -52,10 +52,17 @@ function linkStateOf(link: IpLink & IpAddr): LinkState {
 }
 
 /**
+ * Which reads go to the `IpJsonReader`: every read, or only the list of every link (`markedLinks`,
+ * which looks no name up, so the reader's answer is as fresh as a fork's), reads of one link by its
+ * name forking an `ip -j` each.
+ */
+export type IpReaderUse = 'every-read' | 'link-list';
+
+/**
  * Links through iproute2 (`ip`), always with argument arrays. With an `IpBatch`, the commands that
  * change links go to its long-lived process instead of a fork each; with an `IpJsonReader`, reads go
- * to another long-lived process, and fork an `ip -j` only when it cannot answer or its answer may be
- * stale.
+ * to another long-lived process (all of them, or the list of every link alone: `readerUse`), and
+ * fork an `ip -j` only when it cannot answer or its answer may be stale.
  */
 export class LinuxHostNetwork implements HostNetwork {
   /** Bridges already ensured by this process, so an apply costs no extra `ip` call. */
@@ -70,13 +77,23 @@ export class LinuxHostNetwork implements HostNetwork {
   /** Where reads go instead of a fork of `ip -j` each, when set. */
   private readonly reader: IpJsonReader | null;
 
+  /** Where reads of one link by its name go, when set: null when they fork. */
+  private readonly readerByName: IpJsonReader | null;
+
   constructor(
     private readonly runner: CommandRunner,
-    options: { readonly netns?: string | null; readonly batch?: IpBatch; readonly reader?: IpJsonReader } = {},
+    options: {
+      readonly netns?: string | null;
+      readonly batch?: IpBatch;
+      readonly reader?: IpJsonReader;
+      /** Default `every-read`. */
+      readonly readerUse?: IpReaderUse;
+    } = {},
   ) {
     this.ip = options.netns ? ['ip', '-n', options.netns] : ['ip'];
     this.batch = options.batch ?? null;
     this.reader = options.reader ?? null;
+    this.readerByName = options.readerUse === 'link-list' ? null : this.reader;
   }
 
   /** `ip <args>` for a change: through the batch process when there is one. */
@@ -114,14 +131,14 @@ export class LinuxHostNetwork implements HostNetwork {
 
   async linkState(name: string): Promise<LinkState | null> {
     const args = ['addr', 'show', 'dev', name];
-    const read = await this.reader?.read(args);
+    const read = await this.readerByName?.read(args);
     if (read?.kind === 'failed' && missingLink.test(read.stderr)) return null;
     if (read?.kind === 'output') {
       const [link] = parsedOrEmpty(read.stdout) as (IpLink & IpAddr)[];
       // A name the long-lived `ip` looked up before may be a deleted link's (its answer is then
       // `[{}]`): a new process looks every name up afresh.
       if (link?.ifname === name) return linkStateOf(link);
-      this.reader?.restart();
+      this.readerByName?.restart();
     }
     let stdout: string;
     try {

@@ -1,6 +1,7 @@
 import type { RootfsResult } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { vmPaths } from '../../domain/vm-paths.js';
+import type { RootfsRecord } from '../../domain/vm-record.js';
 import { imageProblem } from './image-paths.js';
 import type { AgentContext } from '../agent-context.js';
 import type { StepOutcome } from './ensure-tap.js';
@@ -11,6 +12,15 @@ import { failpoint } from '@hearth/failpoints';
 export interface RootfsCopySource {
   readonly root: string;
   readonly path: string;
+}
+
+/** The disk copy about to be made: its path and source, no size until it is complete. */
+export function rootfsIntent(path: string, sourcePath: string): RootfsRecord {
+  return { path, sourcePath, sizeBytes: null };
+}
+
+function isSameRootfs(a: RootfsRecord | null, b: RootfsRecord): boolean {
+  return a !== null && a.path === b.path && a.sourcePath === b.sourcePath && a.sizeBytes === b.sizeBytes;
 }
 
 /**
@@ -44,7 +54,10 @@ export async function prepareRootfs(
     return { result: { rootfsPath: recorded.path, sizeBytes: recorded.sizeBytes }, hasRun: false };
   }
   const destination = vmPaths(context.settings.runDir, ledger.record.vmId).rootfs;
-  await ledger.commit({ rootfs: { path: destination, sourcePath, sizeBytes: null } });
+  // Recorded before the copy starts (with the record itself, for a new VM), so that a copy left
+  // half-made by a crash is found and removed.
+  const intent = rootfsIntent(destination, sourcePath);
+  if (!isSameRootfs(recorded, intent)) await ledger.commit({ rootfs: intent });
   // Opened once more for the copy and checked again on the open file: what was checked is what is copied.
   const copied =
     snapshotDisk === undefined

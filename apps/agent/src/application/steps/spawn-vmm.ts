@@ -82,11 +82,11 @@ async function waitUntilReady(
   const client = firecracker.client(socketPath);
   const deadline = clock.monotonicMs() + context.settings.readyTimeoutMs;
   let intervalMs = 5;
-  let isSocketSeen = false;
-  for (let attempt = 0; ; attempt++) {
-    // Connecting before the socket exists only fails (and a failed connect costs more than the
-    // watch): after the first try, the API is asked only once its socket has appeared.
-    if (attempt === 0 || isSocketSeen) {
+  // Connecting before the socket exists only fails, and a failed connect (a socket, an error and
+  // its stack) costs more than a look at the path: the API is asked only once its socket is there.
+  let isSocketSeen = await context.files.exists(socketPath);
+  for (;;) {
+    if (isSocketSeen) {
       try {
         await client.describeInstance();
         return;

@@ -73,16 +73,37 @@ describe('applyVm', () => {
     expect(beforeLogger?.socketPath).toBe(`/srv/fc/vms/${vmId}/fc.sock`);
   });
 
-  it('records the rootfs copy as incomplete before copying', async () => {
+  it('records the rootfs copy as incomplete before copying, with the new record itself', async () => {
     const agent = createFakeAgent();
     await applyVm(agent.context, vmId, spec);
 
     const firstWithRootfs = agent.records.history.find((record) => record.rootfs !== null);
+    expect(firstWithRootfs).toBe(agent.records.history[0]);
     expect(firstWithRootfs?.rootfs).toEqual({
       path: `/srv/fc/vms/${vmId}/rootfs.ext4`,
       sourcePath: fakeRootfsPath,
       sizeBytes: null,
     });
+    // Not written again before the copy: the next record that names the copy has its size.
+    const rootfsStates = agent.records.history.map((record) => record.rootfs?.sizeBytes);
+    expect(rootfsStates.filter((size) => size === null)).toHaveLength(rootfsStates.indexOf(64 * 1024 * 1024));
+  });
+
+  it('records the incomplete copy again when a failed VM with no copy recorded is applied again', async () => {
+    const agent = createFakeAgent();
+    agent.vmm.nextSpawnCrashOutput = 'boom';
+    await expect(applyVm(agent.context, vmId, spec)).rejects.toThrow();
+    // As a crash between its copy and its record would leave it: no copy recorded.
+    await agent.context.records.save({ ...agent.records.records.get(vmId)!, rootfs: null });
+    const saved = agent.records.history.length;
+
+    await applyVm(agent.context, vmId, spec);
+
+    const rootfsStates = agent.records.history
+      .slice(saved)
+      .map((record) => (record.rootfs === null ? 'none' : record.rootfs.sizeBytes));
+    expect(rootfsStates[0]).toBeNull();
+    expect(rootfsStates.at(-1)).toBe(64 * 1024 * 1024);
   });
 
   it('answers the same without side effects when the running VM is applied again', async () => {

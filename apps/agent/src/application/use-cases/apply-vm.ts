@@ -24,7 +24,7 @@ import { freshGuestMetadata } from '../steps/fresh-guest-metadata.js';
 import { holdImagePath, resolveImagePath } from '../steps/image-paths.js';
 import type { HeldImage } from '../ports/host-files.js';
 import { prepareMetricsFifo } from '../steps/prepare-metrics-fifo.js';
-import { prepareRootfs, type RootfsCopySource } from '../steps/prepare-rootfs.js';
+import { prepareRootfs, rootfsIntent, type RootfsCopySource } from '../steps/prepare-rootfs.js';
 import { spawnVmm, vmmLogPaths } from '../steps/spawn-vmm.js';
 import { allowAllEgress, assertEgressPolicy } from '../../domain/egress-rules.js';
 import { assertPortsGrantable, ensureEgress } from '../steps/vm-egress.js';
@@ -109,13 +109,15 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
 
     // Checked before anything is recorded: a VM whose snapshot is not here gets no record.
     const restore = spec.restoreFrom === undefined ? undefined : await snapshotToRestore(context, vmId, spec.restoreFrom);
-    // The VMM's log files are recorded with the spec, so the spawn step needs no write of its own.
+    // The VMM's log files, and the disk copy a VM without one is about to get, are recorded with the
+    // spec, so the spawn and rootfs steps need no write of their own before their side effects.
     const ledger = await VmLedger.openOrCreate(context, vmId, {
       lifecycle: 'applying',
       spec,
       // The Manager's policy wins over the one recorded here; a spec without one keeps the recorded policy.
       ...(spec.egress === undefined ? {} : { egressPolicy: spec.egress }),
       logPaths: vmmLogPaths(existing ?? { logPaths: [] }, paths),
+      ...((existing?.rootfs ?? null) === null ? { rootfs: rootfsIntent(paths.rootfs, rootfsSourcePath) } : {}),
     });
     const steps: StepTiming[] = [];
     let kernel: HeldImage | undefined;
@@ -317,7 +319,11 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       await ledger.commit({ lifecycle: 'running' });
       failpoint('agent.apply.after-running');
       // The start step (or the already-started check) has just seen "Running": no extra round trip.
-      return { vm: agentVmFromRecord(ledger.record, restore?.isPaused === true ? 'paused' : 'running'), steps };
+      const vmmState = restore?.isPaused === true ? 'paused' : 'running';
+      // A VMM this apply started (or loaded and resumed) is in that state for certain: the next
+      // inventory need not ask it. One found started already is asked, as before.
+      if (!isAlreadyStarted) context.vmmStates.settled(vmId, vmmState, context.clock.monotonicMs());
+      return { vm: agentVmFromRecord(ledger.record, vmmState), steps };
     } catch (error) {
       await ledger.commit({ lifecycle: 'failed' }).catch((saveError: unknown) => {
         context.log.error({ vmId, err: saveError }, 'vm record could not be saved after a failed apply');
