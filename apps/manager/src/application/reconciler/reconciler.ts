@@ -266,7 +266,10 @@ export class Reconciler implements ReconcileHints {
     for (const vmId of this.vmsToCompare(isFull, read, changedHosts, decidedAt)) {
       const view = this.rows.viewOf(vmId);
       if (view === undefined) continue; // deleted since it was scheduled
-      if (vmsCompared % vmsBetweenYields === vmsBetweenYields - 1) await yieldToEventLoop();
+      if (vmsCompared % vmsBetweenYields === vmsBetweenYields - 1) {
+        await yieldToEventLoop();
+        if (!this.isLeadingIn(term)) break;
+      }
       vmsCompared += 1;
       const host = hostsById.get(view.vm.hostId);
       const basis = host === undefined ? undefined : basisOf.get(host.id);

@@ -20,6 +20,8 @@ export class ResyncRows {
   private readonly onHost = new Map<HostId, Set<VmId>>();
   private watermark: ResyncWatermark | undefined;
   private refreshesSinceFull = 0;
+  /** Counts `clear()` calls: a read begun before one is not applied after it. */
+  private generation = 0;
 
   constructor(
     private readonly reconcileStates: Pick<ReconcileStateRepository, 'readForResync' | 'forgetDeletionsBefore'>,
@@ -28,6 +30,7 @@ export class ResyncRows {
 
   /** Forgets everything: the next refresh reads every row (a new term of leadership). */
   clear(): void {
+    this.generation += 1;
     this.views.clear();
     this.onHost.clear();
     this.watermark = undefined;
@@ -36,7 +39,10 @@ export class ResyncRows {
 
   async refresh(): Promise<RowsRefresh> {
     const isFull = this.watermark === undefined || this.refreshesSinceFull + 1 >= this.fullReadEvery;
+    const generation = this.generation;
     const read = await this.reconcileStates.readForResync(isFull ? undefined : this.watermark);
+    // Cleared meanwhile (leadership lost): a read of what changed since the old view must not seed the new one.
+    if (generation !== this.generation) return { isFull, read: [] };
     if (isFull) {
       this.views.clear();
       this.onHost.clear();

@@ -218,4 +218,29 @@ describe('a full resync', () => {
     expect(passes.map((report) => report.vmsCompared)).toEqual([vmCount, 0, 0, vmCount, 0, vmCount]);
     expect(rowsRead()).toBe(3 * vmCount);
   });
+
+  it('starts a new term with one, though a read of what changed begun in the term before ends after it', async () => {
+    const { reconciler, world } = await setUp();
+    const repository = world.deps.reconcileStates;
+    const read = repository.readForResync.bind(repository);
+    let begin!: () => void;
+    const hasBegun = new Promise<void>((resolve) => (begin = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    repository.readForResync = async (since) => {
+      const answer = await read(since);
+      begin();
+      await released;
+      return answer;
+    };
+    const stale = reconciler.resync();
+    await hasBegun;
+    reconciler.deactivate();
+    reconciler.activate();
+    release();
+    await stale;
+    repository.readForResync = read;
+
+    expect(await reconciler.resync()).toMatchObject({ isFull: true, vmsRead: vmCount, vmsCompared: vmCount });
+  });
 });
