@@ -11,6 +11,8 @@ export interface AgentClientHarness {
   readonly target: AgentTarget;
   /** A spec whose kernel and rootfs exist on the Agent's host. */
   readonly spec: VmSpec;
+  /** The Agent process is replaced by a new one over the same host (its records kept); answers where it listens. */
+  restartAgent(): Promise<AgentTarget>;
   cleanup(): Promise<void>;
 }
 
@@ -127,6 +129,41 @@ export function describeAgentClientContract(name: string, createHarness: () => P
 
     it('inventory of an Agent with no VM lists none', async () => {
       expect((await harness.client.inventory(harness.target)).vms).toEqual([]);
+    });
+
+    it('inventoryIfChanged answers unchanged to the tag of the inventory the Agent still holds, and in full once it changed', async () => {
+      await harness.client.applyVm(harness.target, firstVm, harness.spec);
+      const first = await harness.client.inventoryIfChanged(harness.target, undefined, { resources: 'none' });
+      if (first.kind !== 'changed') throw new Error('a read without a tag answers the inventory');
+      expect(first.tag).toEqual(expect.any(String));
+      expect(first.inventory).toEqual(await harness.client.inventory(harness.target, { resources: 'none' }));
+
+      const again = await harness.client.inventoryIfChanged(harness.target, first.tag, { resources: 'none' });
+      await harness.client.pauseVm(harness.target, firstVm);
+      const afterPause = await harness.client.inventoryIfChanged(harness.target, first.tag, { resources: 'none' });
+
+      expect(again).toEqual({ kind: 'unchanged' });
+      expect(afterPause.kind).toBe('changed');
+      if (afterPause.kind !== 'changed') return;
+      expect(afterPause.tag).not.toBe(first.tag);
+      expect(afterPause.inventory.vms.find((vm) => vm.vmId === firstVm)?.vmmState).toBe('paused');
+      expect(await harness.client.inventoryIfChanged(harness.target, afterPause.tag, { resources: 'none' })).toEqual({
+        kind: 'unchanged',
+      });
+    });
+
+    it('inventoryIfChanged answers the whole inventory to a restarted Agent, though nothing it holds changed', async () => {
+      await harness.client.applyVm(harness.target, firstVm, harness.spec);
+      const before = await harness.client.inventoryIfChanged(harness.target, undefined, { resources: 'none' });
+      if (before.kind !== 'changed') throw new Error('a read without a tag answers the inventory');
+
+      const target = await harness.restartAgent();
+      const after = await harness.client.inventoryIfChanged(target, before.tag, { resources: 'none' });
+
+      expect(after.kind).toBe('changed');
+      if (after.kind !== 'changed') return;
+      expect(after.tag).not.toBe(before.tag);
+      expect(after.inventory.vms).toEqual(before.inventory.vms);
     });
 
     it('pauseVm and resumeVm move a running VM to paused and back, and repeating either is fine', async () => {

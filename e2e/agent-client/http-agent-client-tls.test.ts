@@ -36,15 +36,20 @@ async function tlsPair() {
   });
   const server = await issue(ca, [`urn:hearth:agent:${agentId}`, `urn:hearth:credential:${credentialId}`], 'server');
   const agent = createFakeAgent();
-  const app = createAgentApp({
-    logger: createLogger({ name: 'agent-tls', level: 'silent' }),
-    context: agent.context,
-    status: { probe: new FakeHostProbe(), records: agent.records, clock: agent.clock, hostName: 'host-a' },
-    metrics: { registry: new PromAgentMetrics({ isProcessCollected: false }).registry, refresh: async () => undefined },
-    tls: { caCertificatePem: ca.certificatePem, certificatePem: server.certificatePem, privateKeyPem: server.keyPem },
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const { port } = app.server.address() as AddressInfo;
+  // A new app is a new Agent process over the same host: the fake host's records and VMMs stay.
+  const start = async (): Promise<{ app: ReturnType<typeof createAgentApp>; port: number }> => {
+    const app = createAgentApp({
+      logger: createLogger({ name: 'agent-tls', level: 'silent' }),
+      context: agent.context,
+      status: { probe: new FakeHostProbe(), records: agent.records, clock: agent.clock, hostName: 'host-a' },
+      metrics: { registry: new PromAgentMetrics({ isProcessCollected: false }).registry, refresh: async () => undefined },
+      tls: { caCertificatePem: ca.certificatePem, certificatePem: server.certificatePem, privateKeyPem: server.keyPem },
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    return { app, port: (app.server.address() as AddressInfo).port };
+  };
+  let running = await start();
+  const { port } = running;
   const manager = await issue(ca, ['urn:hearth:manager'], 'client');
   const client = new HttpAgentClient({
     ...defaultAgentClientOptions,
@@ -54,16 +59,21 @@ async function tlsPair() {
     client,
     target: { addr: `https://127.0.0.1:${port}`, agentId, credentialId },
     port,
+    restartAgent: async () => {
+      await running.app.close();
+      running = await start();
+      return { addr: `https://127.0.0.1:${running.port}`, agentId, credentialId };
+    },
     cleanup: async () => {
       await client.close();
-      await app.close();
+      await running.app.close();
     },
   };
 }
 
 describeAgentClientContract('HttpAgentClient talking to the Agent HTTP app over mutual TLS', async () => {
   const pair = await tlsPair();
-  return { client: pair.client, target: pair.target, spec: testSpec, cleanup: pair.cleanup };
+  return { client: pair.client, target: pair.target, spec: testSpec, restartAgent: pair.restartAgent, cleanup: pair.cleanup };
 });
 
 describe('HttpAgentClient over mutual TLS', () => {

@@ -11,19 +11,29 @@ import { describeAgentClientContract } from './agent-client.contract.js';
 // The real Agent HTTP app on its fake host adapters, over real HTTP on loopback.
 describeAgentClientContract('HttpAgentClient talking to the Agent HTTP app over loopback', async () => {
   const agent = createFakeAgent();
-  const app = createAgentApp({
-    logger: createLogger({ name: 'agent-contract', level: 'silent' }),
-    context: agent.context,
-    status: { probe: new FakeHostProbe(), records: agent.records, clock: agent.clock, hostName: 'host-a' },
-    // The fake host's VMMs write no metrics FIFO: the counters are there, with no series yet.
-    metrics: { registry: new PromAgentMetrics({ isProcessCollected: false }).registry, refresh: async () => undefined },
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const { port } = app.server.address() as AddressInfo;
+  // A new app is a new Agent process over the same host: the fake host's records and VMMs stay.
+  const start = async (): Promise<{ app: ReturnType<typeof createAgentApp>; target: { addr: string } }> => {
+    const app = createAgentApp({
+      logger: createLogger({ name: 'agent-contract', level: 'silent' }),
+      context: agent.context,
+      status: { probe: new FakeHostProbe(), records: agent.records, clock: agent.clock, hostName: 'host-a' },
+      // The fake host's VMMs write no metrics FIFO: the counters are there, with no series yet.
+      metrics: { registry: new PromAgentMetrics({ isProcessCollected: false }).registry, refresh: async () => undefined },
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    return { app, target: { addr: `http://127.0.0.1:${port}` } };
+  };
+  let running = await start();
   return {
     client: new HttpAgentClient(defaultAgentClientOptions),
-    target: { addr: `http://127.0.0.1:${port}` },
+    target: running.target,
     spec: testSpec,
-    cleanup: () => app.close(),
+    restartAgent: async () => {
+      await running.app.close();
+      running = await start();
+      return running.target;
+    },
+    cleanup: () => running.app.close(),
   };
 });

@@ -247,8 +247,12 @@ export async function runAgent(): Promise<void> {
   // Every VM's serial log stays under its cap whether anyone reads it or not.
   const consoleLogRotation = new ConsoleLogRotation(context, new NodeTimers(), consoleLogRotationIntervalMs);
   consoleLogRotation.start();
+  // This process: a clone carrying a copy of the identity is another process at another address,
+  // and a restarted Agent's inventory tags never match those of the process before it.
+  const instanceId = randomBytes(16).toString('hex');
   const app = createAgentApp({
     logger,
+    instanceId,
     context,
     consoles,
     status,
@@ -294,8 +298,6 @@ export async function runAgent(): Promise<void> {
   }
 
   let registration: RegistrationLoop | null = null;
-  // This process: a clone carrying a copy of the identity is another process at another address.
-  const instanceId = randomBytes(16).toString('hex');
   if (manager !== null) {
     // Heartbeats reuse facts for a short TTL; /health reads them fresh (see host-status.ts).
     const facts = new HostFactsCache(status.probe, clock);

@@ -111,6 +111,7 @@ export async function runManager(): Promise<void> {
   const metrics = new PromManagerMetrics();
   const vmWaiters = new VmStateWaiters({ vms: repositories.vms, eventFeed, timers, log: eventLog });
   const reconcilerLog = logger.child({ component: 'reconciler' });
+  const fullResyncIntervalMs = 60_000;
   const reconciler = new Reconciler(
     { ...repositories, agents, contacts, clock, log: reconcilerLog, metrics },
     {
@@ -118,6 +119,8 @@ export async function runManager(): Promise<void> {
       graceMs: config.reconcileGraceMs,
       concurrency: config.reconcileConcurrency,
       inventoryMaxAgeMs: Math.min(1_000, Math.floor(config.resyncMs / 2)),
+      // A full pass about once a minute (every pass when they are a minute or more apart).
+      fullResyncEvery: Math.max(1, Math.round(fullResyncIntervalMs / config.resyncMs)),
       retry: {
         initialBackoffMs: config.retryBackoffMs,
         maxBackoffMs: 60_000,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import websocket from '@fastify/websocket';
 import { agentApiPrefix, clusterIdHeader, managerIdentityUri, uriNamesOf } from '@hearth/contracts';
@@ -16,6 +17,8 @@ import { registerVmRoutes } from './vm-routes.js';
 
 export interface AgentAppDependencies {
   readonly logger: Logger;
+  /** This Agent process (random, 32 hex digits); default a new one, as for a new process. */
+  readonly instanceId?: string;
   /** When request and response schemas are compiled (default `lazily`, on each route's first request). */
   readonly compileSchemas?: 'lazily' | 'at-start';
   readonly context: AgentContext;
@@ -53,6 +56,7 @@ export function agentSecureContextOptions(tls: AgentTlsOptions): {
 /** The Agent's HTTP API under `/agent/v1`. */
 export function createAgentApp(dependencies: AgentAppDependencies): HttpServer {
   const { tls } = dependencies;
+  const instanceId = dependencies.instanceId ?? randomBytes(16).toString('hex');
   const app = createHttpServer({
     logger: dependencies.logger,
     ...(dependencies.compileSchemas === undefined ? {} : { compileSchemas: dependencies.compileSchemas }),
@@ -93,7 +97,7 @@ export function createAgentApp(dependencies: AgentAppDependencies): HttpServer {
           }
         });
       }
-      registerHostRoutes(api, dependencies.context, dependencies.status);
+      registerHostRoutes(api, dependencies.context, dependencies.status, instanceId);
       if (dependencies.metrics !== undefined) registerMetricsRoute(api, dependencies.metrics);
       registerVmRoutes(api, dependencies.context, dependencies.consoles);
       if (dependencies.consoles !== undefined) registerConsoleRoutes(api, dependencies.consoles);

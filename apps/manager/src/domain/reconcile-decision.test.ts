@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { decideReconcileAction, needsReconcile, observedStateOf, type ReconcileInput } from './reconcile-decision.js';
+import {
+  decideReconcileAction,
+  needsReconcile,
+  observedStateOf,
+  reconsiderAt,
+  type ReconcileInput,
+  type VmObservation,
+} from './reconcile-decision.js';
 import { defaultRetryPolicy, emptyCrashWindow } from './restart-policy.js';
+import { vmStates } from './vm-state.js';
 
 const now = new Date('2025-01-01T00:01:00Z');
 const longAgo = new Date('2025-01-01T00:00:00Z');
@@ -225,5 +233,92 @@ describe('needsReconcile', () => {
     expect(needsReconcile({ ...starting, observedState: 'running' })).toBe(false);
     const gone = input({ observed: { vmmState: 'no_record', holdsRuntimeResources: false } });
     expect(needsReconcile({ ...gone, observedState: observedStateOf('no_record') })).toBe(true);
+  });
+});
+
+/** An action without the times it carries (a restart's window starts `now`): what it decides. */
+function kindOf(action: ReturnType<typeof decideReconcileAction>): string {
+  if (action.kind === 'wait') return `wait:${action.why}`;
+  if (action.kind === 'vmm_gone') return `vmm_gone:${action.restart.kind}`;
+  if (action.kind === 'repair_drift') return `repair_drift:${action.egress}:${action.rateLimits}`;
+  if (action.kind === 'continue_create') return `continue_create:${action.isLastAttempt}`;
+  if (action.kind === 'adopt') return `adopt:${action.to}`;
+  return action.kind;
+}
+
+describe('reconsiderAt', () => {
+  const observations: (VmObservation | undefined)[] = [
+    undefined,
+    { vmmState: 'running', holdsRuntimeResources: true },
+    { vmmState: 'paused', holdsRuntimeResources: true },
+    { vmmState: 'exited', holdsRuntimeResources: true, vmmExit: { code: 0, signal: null } },
+    { vmmState: 'exited', holdsRuntimeResources: true, vmmExit: { code: 1, signal: null } },
+    { vmmState: 'absent', holdsRuntimeResources: false },
+    { vmmState: 'no_record', holdsRuntimeResources: false },
+    { vmmState: 'unreadable', holdsRuntimeResources: false },
+    { vmmState: 'running', holdsRuntimeResources: true, egress: { policy: { mode: 'deny_all' }, isInPlace: true } },
+  ];
+  const second = 1_000;
+  const retries = [
+    { restartPolicy: 'on-failure' as const, attempt: 0, nextAttemptAt: null, crashWindow: emptyCrashWindow },
+    {
+      restartPolicy: 'always' as const,
+      attempt: 2,
+      nextAttemptAt: new Date(now.getTime() + 7 * second),
+      crashWindow: emptyCrashWindow,
+    },
+    {
+      restartPolicy: 'always' as const,
+      attempt: 1,
+      nextAttemptAt: null,
+      crashWindow: { restarts: 5, startedAt: new Date(now.getTime() - defaultRetryPolicy.crashLoopWindowMs + 3 * second) },
+    },
+  ];
+  const updates = [new Date(now.getTime() - 4 * second), new Date(now.getTime() - 25 * second), longAgo];
+
+  it('answers a moment before which the decision cannot change, for every state, observation, host status and retry', () => {
+    let checked = 0;
+    for (const state of vmStates)
+      for (const observed of observations)
+        for (const hostStatus of ['healthy', 'unhealthy'] as const)
+          for (const retry of retries)
+            for (const updatedAt of updates) {
+              const at = input({
+                state,
+                observed,
+                hostStatus,
+                retry,
+                updatedAt,
+                desired: { egress: { mode: 'allow_all' }, rateLimits: {} },
+              });
+              const until = reconsiderAt(at)?.getTime() ?? now.getTime() + 3_600 * second;
+              expect(until).toBeGreaterThan(now.getTime());
+              const decision = kindOf(decideReconcileAction(at));
+              const needs = needsReconcile({ ...at, observedState: null });
+              // Every second up to the moment (at most two minutes on), and the last millisecond before it.
+              const times = [until - 1];
+              for (let t = now.getTime(); t < until && t < now.getTime() + 120 * second; t += second) times.push(t);
+              for (const t of times) {
+                const later = { ...at, now: new Date(t) };
+                expect(kindOf(decideReconcileAction(later)), `${state} ${observed?.vmmState} at +${t - now.getTime()} ms`).toBe(
+                  decision,
+                );
+                expect(needsReconcile({ ...later, observedState: null })).toBe(needs);
+              }
+              checked += 1;
+            }
+    expect(checked).toBe(vmStates.length * observations.length * 2 * retries.length * updates.length);
+  });
+
+  it('answers the first of a grace ending, a retry coming due, a reboot uptime reached and a crash window closing', () => {
+    const updatedAt = new Date(now.getTime() - 4 * second);
+    const base = input({ state: 'starting', updatedAt });
+    expect(reconsiderAt(base)).toEqual(new Date(updatedAt.getTime() + base.graceMs));
+    const retry = { ...base.retry, nextAttemptAt: new Date(now.getTime() + 2 * second) };
+    expect(reconsiderAt({ ...base, retry })).toEqual(retry.nextAttemptAt);
+    expect(reconsiderAt(input({ updatedAt: new Date(now.getTime() - 20 * second) }))).toEqual(
+      new Date(now.getTime() - 20 * second + defaultRetryPolicy.guestRebootMinUptimeMs),
+    );
+    expect(reconsiderAt(input())).toBeUndefined();
   });
 });

@@ -191,3 +191,26 @@ export function needsReconcile(input: ReconcileInput & { readonly observedState:
       return true;
   }
 }
+
+/**
+ * The first moment after `now` at which the decision for the same record, host status and
+ * observation could differ, or undefined when it never would: a transient state's grace (and a
+ * drift repair's) ending, a retry coming due, a VM old enough for a clean VMM exit to be a guest
+ * reboot, a crash-loop window closing. Every comparison with `now` in `decideReconcileAction` is
+ * against one of these moments. A resync need not compare the VM again before then unless its
+ * record, its host's status or its host's inventory changes. Pure.
+ */
+export function reconsiderAt(input: ReconcileInput): Date | undefined {
+  const { updatedAt, now, graceMs, retry, retryPolicy } = input;
+  const nowMs = now.getTime();
+  let earliest: number | undefined;
+  for (const moment of [
+    updatedAt.getTime() + graceMs,
+    updatedAt.getTime() + retryPolicy.guestRebootMinUptimeMs,
+    retry.nextAttemptAt?.getTime(),
+    retry.crashWindow.startedAt === null ? undefined : retry.crashWindow.startedAt.getTime() + retryPolicy.crashLoopWindowMs,
+  ]) {
+    if (moment !== undefined && moment > nowMs && (earliest === undefined || moment < earliest)) earliest = moment;
+  }
+  return earliest === undefined ? undefined : new Date(earliest);
+}

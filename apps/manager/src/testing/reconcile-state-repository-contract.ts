@@ -1,6 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.js';
-import { vmStates } from '../domain/vm-state.js';
 import { at, repositoryTestBed, type Repositories, type RepositoryHarness } from './repository-test-bed.js';
 
 /** The behaviour every ReconcileStateRepository shares: run against the fake, PGlite and PostgreSQL. */
@@ -25,19 +24,19 @@ export function describeReconcileStateRepositoryContract(name: string, open: () 
         nextAttemptAt: null,
         crashWindow: { restarts: 0, startedAt: null },
       });
-      const views = await repos.reconcileStates.listForResync(vmStates);
+      const { views } = await repos.reconcileStates.readForResync();
       expect(views.map((view) => view.vm.id)).toEqual([always.id, never.id].sort());
       expect(views.find((view) => view.vm.id === never.id)?.retry).toMatchObject({ restartPolicy: 'never', attempt: 0 });
-      expect(await repos.reconcileStates.listForResync([])).toEqual([]);
     });
 
-    it('list for a resync the compared parts of each record in the states asked for, by id', async () => {
+    it('read for a resync the compared parts of every record, by id, and no deletion', async () => {
       const first = await vm({ state: 'running' });
       const second = await vm({ state: 'stopped' });
       const third = await vm({ state: 'running' });
 
-      const views = await repos.reconcileStates.listForResync(['running']);
-      expect(views.map((view) => view.vm.id)).toEqual([first.id, third.id].sort());
+      const { views, deletedIds } = await repos.reconcileStates.readForResync();
+      expect(views.map((view) => view.vm.id)).toEqual([first.id, second.id, third.id].sort());
+      expect(deletedIds).toEqual([]);
       for (const view of views) {
         const record = await repos.vms.findById(view.vm.id);
         expect(record).toBeDefined();
@@ -46,7 +45,54 @@ export function describeReconcileStateRepositoryContract(name: string, open: () 
         expect(view.vm).toEqual({ id, hostId, state, updatedAt, observedState, egress, rateLimits });
         expect(view.retry).toEqual(await repos.reconcileStates.get(view.vm.id));
       }
-      expect((await repos.reconcileStates.listForResync(['stopped'])).map((view) => view.vm.id)).toEqual([second.id]);
+    });
+
+    it('read from a watermark only the rows written since it: none when nothing was', async () => {
+      const observed = await vm({ state: 'running' });
+      const retried = await vm({ state: 'failed' });
+      const untouched = await vm({ state: 'running' });
+      const whole = await repos.reconcileStates.readForResync();
+      expect(whole.views).toHaveLength(3);
+
+      const quiet = await repos.reconcileStates.readForResync(whole.watermark);
+      await repos.vms.recordObservation(observed.id, 'running', at(1));
+      const afterObservation = await repos.reconcileStates.readForResync(quiet.watermark);
+      await repos.reconcileStates.scheduleRetry(retried.id, { attempt: 1, nextAttemptAt: at(5) });
+      const afterRetry = await repos.reconcileStates.readForResync(afterObservation.watermark);
+      const added = await vm({ state: 'pending' });
+      const afterInsert = await repos.reconcileStates.readForResync(afterRetry.watermark);
+
+      expect(quiet).toMatchObject({ views: [], deletedIds: [] });
+      expect(afterObservation.views.map((view) => view.vm.id)).toEqual([observed.id]);
+      expect(afterObservation.views[0]?.vm.observedState).toBe('running');
+      expect(afterRetry.views.map((view) => view.vm.id)).toEqual([retried.id]);
+      expect(afterRetry.views[0]?.retry).toMatchObject({ attempt: 1, nextAttemptAt: at(5) });
+      expect(afterInsert.views.map((view) => view.vm.id)).toEqual([added.id]);
+      expect(afterInsert.views.map((view) => view.vm.id)).not.toContain(untouched.id);
+      // An older watermark answers every write since it, again.
+      expect((await repos.reconcileStates.readForResync(quiet.watermark)).views.map((view) => view.vm.id)).toEqual(
+        [observed.id, retried.id, added.id].sort(),
+      );
+    });
+
+    it('read from a watermark the VMs deleted since it, until a whole read makes them useless', async () => {
+      const gone = await vm();
+      const kept = await vm();
+      const whole = await repos.reconcileStates.readForResync();
+
+      await repos.vms.delete(gone.id, at(2));
+      const afterDelete = await repos.reconcileStates.readForResync(whole.watermark);
+      const wholeAgain = await repos.reconcileStates.readForResync();
+      await repos.reconcileStates.forgetDeletionsBefore(wholeAgain.watermark);
+      const forgotten = await repos.reconcileStates.readForResync(whole.watermark);
+      await repos.vms.delete(kept.id, at(3));
+      await repos.reconcileStates.forgetDeletionsBefore(wholeAgain.watermark);
+
+      expect(afterDelete).toMatchObject({ views: [], deletedIds: [gone.id] });
+      expect(wholeAgain.views.map((view) => view.vm.id)).toEqual([kept.id]);
+      expect(wholeAgain.deletedIds).toEqual([]);
+      expect(forgotten.deletedIds).toEqual([]);
+      expect((await repos.reconcileStates.readForResync(wholeAgain.watermark)).deletedIds).toEqual([kept.id]);
     });
 
     it('keep retries and crashes until cleared, each part on its own', async () => {
@@ -61,7 +107,7 @@ export function describeReconcileStateRepositoryContract(name: string, open: () 
         nextAttemptAt: at(40),
         crashWindow: { restarts: 3, startedAt: at(5) },
       });
-      expect((await repos.reconcileStates.listForResync(vmStates))[0]?.retry).toEqual(await repos.reconcileStates.get(row.id));
+      expect((await repos.reconcileStates.readForResync()).views[0]?.retry).toEqual(await repos.reconcileStates.get(row.id));
 
       await repos.reconcileStates.clearRetry(row.id);
       expect(await repos.reconcileStates.get(row.id)).toMatchObject({
@@ -82,7 +128,7 @@ export function describeReconcileStateRepositoryContract(name: string, open: () 
       await repos.reconcileStates.setRestartPolicy(missing, 'never');
 
       expect(await repos.reconcileStates.get(missing)).toBeUndefined();
-      expect(await repos.reconcileStates.listForResync(vmStates)).toEqual([]);
+      expect((await repos.reconcileStates.readForResync()).views).toEqual([]);
     });
   });
 }

@@ -20,7 +20,13 @@ import { currentCorrelationId, requestIdHeader } from '@hearth/http-server';
 import type { TSchema } from 'typebox';
 import { Compile, type Validator } from 'typebox/compile';
 import { request, type Dispatcher } from 'undici';
-import type { AgentClient, AgentConsoleConnection, AgentMetricsText, AgentTarget } from '../../application/ports/agent-client.js';
+import type {
+  AgentClient,
+  AgentConsoleConnection,
+  AgentMetricsText,
+  AgentTarget,
+  InventoryAnswer,
+} from '../../application/ports/agent-client.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 import { AgentTlsPools, agentIdentityMismatchCode, type AgentTlsCredentials, type PinnedAgent } from './agent-tls-pools.js';
 import { openAgentConsole } from './ws-agent-console.js';
@@ -227,8 +233,31 @@ export class HttpAgentClient implements AgentClient {
   }
 
   inventory(target: AgentTarget, query: InventoryQuery = {}): Promise<Inventory> {
-    const path = query.resources === undefined ? '/inventory' : `/inventory?resources=${query.resources}`;
-    return this.call(target, 'GET', path, Inventory, this.options.inventoryTimeoutMs ?? this.options.requestTimeoutMs);
+    return this.call(target, 'GET', inventoryPath(query), Inventory, this.inventoryTimeoutMs());
+  }
+
+  /** `GET /inventory` with `If-None-Match`: the Agent answers 304 while its inventory's ETag is the one sent. */
+  async inventoryIfChanged(
+    target: AgentTarget,
+    knownTag: string | undefined,
+    query: InventoryQuery = {},
+  ): Promise<InventoryAnswer> {
+    const path = inventoryPath(query);
+    const { statusCode, text, etag } = await this.sendForText(
+      target,
+      'GET',
+      path,
+      this.inventoryTimeoutMs(),
+      undefined,
+      knownTag === undefined ? {} : { 'if-none-match': knownTag },
+    );
+    if (statusCode === 304 && knownTag !== undefined) return { kind: 'unchanged' };
+    const inventory = this.checked<Inventory>(target, 'GET', path, Inventory, statusCode, parseJson(text));
+    return { kind: 'changed', inventory, tag: etag };
+  }
+
+  private inventoryTimeoutMs(): number {
+    return this.options.inventoryTimeoutMs ?? this.options.requestTimeoutMs;
   }
 
   async attachConsole(target: AgentTarget, vmId: VmId, backlogBytes: number): Promise<AgentConsoleConnection> {
@@ -323,6 +352,11 @@ export class HttpAgentClient implements AgentClient {
     body?: unknown,
   ): Promise<T> {
     const { statusCode, json } = await this.send(target, method, path, timeoutMs, body);
+    return this.checked<T>(target, method, path, schema, statusCode, json);
+  }
+
+  /** A 2xx answer whose body matches `schema`, or the AppError the answer means. */
+  private checked<T>(target: AgentTarget, method: string, path: string, schema: TSchema, statusCode: number, json: unknown): T {
     if (statusCode >= 200 && statusCode < 300) {
       if (!validatorOf(schema).Check(json)) {
         throw new AppError('AGENT_REJECTED', `The Agent answered ${method} ${path} with an unexpected body`, {
@@ -352,16 +386,18 @@ export class HttpAgentClient implements AgentClient {
     path: string,
     timeoutMs: number,
     body?: unknown,
-  ): Promise<{ statusCode: number; text: string }> {
+    extraHeaders: Readonly<Record<string, string>> = {},
+  ): Promise<{ statusCode: number; text: string; etag: string | undefined }> {
     const url = `${target.addr.replace(/\/+$/, '')}${agentApiPrefix}${path}`;
     const dispatcher = this.dispatcherFor(target, method, path);
-    const headers: Record<string, string> = { accept: 'application/json, application/problem+json, text/plain' };
+    const headers: Record<string, string> = { accept: 'application/json, application/problem+json, text/plain', ...extraHeaders };
     const correlationId = currentCorrelationId();
     if (correlationId !== undefined) headers[requestIdHeader] = correlationId;
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.options.clusterId !== undefined) headers[clusterIdHeader] = this.options.clusterId;
     let statusCode: number;
     let text: string;
+    let etag: string | undefined;
     try {
       const response = await request(url, {
         method,
@@ -373,12 +409,14 @@ export class HttpAgentClient implements AgentClient {
         ...(dispatcher === undefined ? {} : { dispatcher }),
       });
       statusCode = response.statusCode;
+      const etagHeader = response.headers.etag;
+      etag = typeof etagHeader === 'string' ? etagHeader : undefined;
       text = await response.body.text();
     } catch (error) {
       throw unreachable(error, target, method, path);
     }
     this.options.onAnswer?.(target.addr);
-    return { statusCode, text };
+    return { statusCode, text, etag };
   }
 
   /** With TLS, the pool pinned to the host's Agent; a host that cannot be called securely is unavailable. */
@@ -400,6 +438,10 @@ export class HttpAgentClient implements AgentClient {
     }
     return { origin: new URL(target.addr).origin, agentId, credentialId };
   }
+}
+
+function inventoryPath(query: InventoryQuery): string {
+  return query.resources === undefined ? '/inventory' : `/inventory?resources=${query.resources}`;
 }
 
 /** The operation under way for `key` when there is one, else `start()`'s, kept in `inFlight` until it settles. */

@@ -18,8 +18,15 @@ import {
   type RateLimitsResult,
   type VmSpec,
 } from '@hearth/contracts';
+import { createHash } from 'node:crypto';
 import { AppError } from '@hearth/errors';
-import type { AgentClient, AgentConsoleConnection, AgentMetricsText, AgentTarget } from '../../application/ports/agent-client.js';
+import type {
+  AgentClient,
+  AgentConsoleConnection,
+  AgentMetricsText,
+  AgentTarget,
+  InventoryAnswer,
+} from '../../application/ports/agent-client.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 
 export type AgentOperation =
@@ -46,6 +53,8 @@ export interface AgentCall {
   readonly spec?: VmSpec;
   readonly egress?: EgressPolicy;
   readonly rateLimits?: RateLimits;
+  /** For an inventory read that named a tag: whether the fake answered it unchanged. */
+  readonly isUnchanged?: boolean;
 }
 
 /**
@@ -466,6 +475,33 @@ export class FakeAgentClient implements AgentClient {
     this.vms.set(`${addr} ${vmId}`, { spec, isRunning: true, isPaused: false });
   }
 
+  /**
+   * The Agent process at `addr` restarts: what it holds stays (its records are on disk), but it is
+   * another process, whose inventory tags never match the old one's.
+   */
+  restartAgent(addr: string): void {
+    this.restarts.set(addr, (this.restarts.get(addr) ?? 0) + 1);
+  }
+
+  /**
+   * Like an Agent: the inventory's tag names the process (its restarts) and the digest of the
+   * answer itself, so any change to what it reports changes the tag.
+   */
+  async inventoryIfChanged(
+    target: AgentTarget,
+    knownTag: string | undefined,
+    query: InventoryQuery = {},
+  ): Promise<InventoryAnswer> {
+    const inventory = await this.inventory(target, query);
+    const digest = createHash('sha256').update(JSON.stringify(inventory)).digest('base64url').slice(0, 22);
+    const tag = `"fake-${this.restarts.get(target.addr) ?? 0}-${digest}"`;
+    const isUnchanged = knownTag === tag;
+    const call = this.calls.at(-1);
+    if (call !== undefined) this.calls[this.calls.length - 1] = { ...call, isUnchanged };
+    return isUnchanged ? { kind: 'unchanged' } : { kind: 'changed', inventory, tag };
+  }
+
+  private readonly restarts = new Map<string, number>();
   private readonly exited = new Set<string>();
   private readonly unreadable = new Set<string>();
   private readonly exits = new Map<string, { code: number | null; signal: string | null }>();

@@ -1,5 +1,5 @@
 import type { Host } from '../../domain/host.js';
-import type { HostId, ImageId, SnapshotId, TemplateId, VmId } from '../../domain/ids.js';
+import type { HostId, ImageId, SnapshotId, TemplateId } from '../../domain/ids.js';
 import type { Image } from '../../domain/image.js';
 import type { NewEvent, RecordedEvent } from '../../domain/event.js';
 import { unlimitedQuota, type Project } from '../../domain/project.js';
@@ -12,8 +12,9 @@ import {
 } from '../../domain/snapshot.js';
 import type { Template } from '../../domain/template.js';
 import { snapshotGoingWithItsVm } from '../../domain/vm-deletion.js';
-import { guestMacSerialRange, type Vm } from '../../domain/vm.js';
+import { guestMacSerialRange } from '../../domain/vm.js';
 import type { AddressLease } from '../../domain/address-lease.js';
+import { VmRows } from './vm-rows.js';
 
 export interface StoredAgentCredential {
   readonly id: string;
@@ -33,7 +34,7 @@ export interface StoredJoinToken {
 
 /** The shared state of the in-memory repositories (they check each other's references like foreign keys). */
 export class Store {
-  readonly vms = new Map<VmId, Vm>();
+  readonly vms = new VmRows();
   readonly events: RecordedEvent[] = [];
   readonly images = new Map<ImageId, Image>();
   readonly templates = new Map<TemplateId, Template>();

@@ -1,4 +1,10 @@
-import type { ReconcileStateRepository, VmResyncView } from '../../application/ports/reconcile-state-repository.js';
+import { sql } from 'kysely';
+import type {
+  ReconcileStateRepository,
+  ResyncRead,
+  ResyncWatermark,
+  VmResyncView,
+} from '../../application/ports/reconcile-state-repository.js';
 import type { EgressPolicy } from '../../domain/egress.js';
 import type { HostId, VmId } from '../../domain/ids.js';
 import type { RateLimits } from '../../domain/rate-limits.js';
@@ -23,17 +29,40 @@ export class PgReconcileStateRepository implements ReconcileStateRepository {
     return row === undefined ? undefined : retryStateOf(row);
   }
 
-  async listForResync(states: readonly VmState[]): Promise<readonly VmResyncView[]> {
-    if (states.length === 0) return [];
-    const rows = await translated(() =>
-      this.db
-        .selectFrom('vms')
-        .select(['id', 'host_id', 'state', 'updated_at', 'observed_state', 'egress', 'rate_limits', ...retryColumns])
-        .where('state', 'in', [...states])
-        .orderBy('id')
-        .execute(),
+  /**
+   * Every row carries the id of the transaction that wrote it last (`written_xid`, by trigger), and
+   * every deleted row leaves its id in `vm_deletions`. The watermark is a snapshot taken just before
+   * the read (`pg_current_snapshot()`): a write the read did not see was made by a transaction that
+   * this snapshot does not see either (it was running then, or began after), so the next read asks
+   * for the rows whose writer the watermark does not see. Such writers all have ids at or above the
+   * snapshot's xmin, which keeps the read on the `written_xid` index. A snapshot, not only its xmin:
+   * with xmin alone, one long transaction anywhere in the cluster would make every read answer every
+   * row written since it began.
+   */
+  async readForResync(since?: ResyncWatermark): Promise<ResyncRead> {
+    const marked = await translated(() =>
+      sql<{ watermark: string }>`select pg_current_snapshot()::text as watermark`.execute(this.db),
     );
-    return rows.map((row) => ({
+    const watermark = marked.rows[0]?.watermark;
+    if (watermark === undefined) throw new Error('pg_current_snapshot() answered no row');
+    let rowsQuery = this.db
+      .selectFrom('vms')
+      .select(['id', 'host_id', 'state', 'updated_at', 'observed_state', 'egress', 'rate_limits', ...retryColumns])
+      .orderBy('id');
+    if (since !== undefined) rowsQuery = rowsQuery.where(writtenAfter('written_xid', since));
+    const rows = await translated(() => rowsQuery.execute());
+    const deleted =
+      since === undefined
+        ? []
+        : await translated(() =>
+            this.db
+              .selectFrom('vm_deletions')
+              .select('vm_id')
+              .where(writtenAfter('deleted_xid', since))
+              .orderBy('vm_id')
+              .execute(),
+          );
+    const views: VmResyncView[] = rows.map((row) => ({
       vm: {
         id: row.id as VmId,
         hostId: row.host_id as HostId,
@@ -45,6 +74,16 @@ export class PgReconcileStateRepository implements ReconcileStateRepository {
       },
       retry: retryStateOf(row),
     }));
+    return { views, deletedIds: deleted.map((row) => row.vm_id as VmId), watermark };
+  }
+
+  async forgetDeletionsBefore(watermark: ResyncWatermark): Promise<void> {
+    await translated(() =>
+      this.db
+        .deleteFrom('vm_deletions')
+        .where(sql<boolean>`pg_visible_in_snapshot(deleted_xid, ${watermark}::pg_snapshot)`)
+        .execute(),
+    );
   }
 
   async recordCrash(vmId: VmId, crash: { readonly window: CrashWindow; readonly nextAttemptAt: Date }): Promise<void> {
@@ -96,6 +135,11 @@ export class PgReconcileStateRepository implements ReconcileStateRepository {
   async setRestartPolicy(vmId: VmId, policy: RestartPolicy): Promise<void> {
     await translated(() => this.db.updateTable('vms').set({ restart_policy: policy }).where('id', '=', vmId).execute());
   }
+}
+
+/** The transaction that wrote `column` is not seen by the `since` snapshot (it committed after it was taken). */
+function writtenAfter(column: 'written_xid' | 'deleted_xid', since: ResyncWatermark) {
+  return sql<boolean>`${sql.ref(column)} >= pg_snapshot_xmin(${since}::pg_snapshot) and not pg_visible_in_snapshot(${sql.ref(column)}, ${since}::pg_snapshot)`;
 }
 
 const retryColumns = [

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/testkit';
 import { emptyDatabase } from '../../testing/emptied-database.js';
+import { repositoryTestBed } from '../../testing/repository-test-bed.js';
 import { describeRepositoryContracts } from '../../testing/repository-contracts.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
@@ -34,6 +35,62 @@ describe.skipIf(!hasDatabase)(
     const emptied = async (): Promise<void> => emptyDatabase(db!);
 
     describeRepositoryContracts('PostgreSQL', async () => ({ ...createPgRepositories(db!), close: emptied }));
+
+    describe('a resync read from a watermark', () => {
+      const bed = repositoryTestBed(async () => ({ ...createPgRepositories(db!), close: emptied }));
+
+      it('answers a row written by a transaction still open when the earlier read was made, once it has committed', async () => {
+        const vm = await bed.vm({ state: 'running' });
+        const before = await bed.repos.reconcileStates.readForResync();
+        let written!: () => void;
+        const wrote = new Promise<void>((resolve) => (written = resolve));
+        let commit!: () => void;
+        const committing = new Promise<void>((resolve) => (commit = resolve));
+        const transaction = db!.transaction().execute(async (trx) => {
+          await sql`update vms set observed_state = 'running' where id = ${vm.id}`.execute(trx);
+          written();
+          await committing;
+        });
+        await wrote;
+
+        const during = await bed.repos.reconcileStates.readForResync(before.watermark);
+        commit();
+        await transaction;
+        const after = await bed.repos.reconcileStates.readForResync(during.watermark);
+        const quiet = await bed.repos.reconcileStates.readForResync(after.watermark);
+
+        expect(during.views).toEqual([]);
+        expect(after.views.map((view) => view.vm)).toEqual([expect.objectContaining({ id: vm.id, observedState: 'running' })]);
+        expect(quiet.views).toEqual([]);
+      });
+
+      it('answers no row again that the read before saw, however long another transaction stays open', async () => {
+        const vm = await bed.vm({ state: 'running' });
+        let commit!: () => void;
+        const committing = new Promise<void>((resolve) => (commit = resolve));
+        let begun!: () => void;
+        const hasBegun = new Promise<void>((resolve) => (begun = resolve));
+        // Holds the snapshots' xmin back across the reads below.
+        const longTransaction = db!.transaction().execute(async (trx) => {
+          await sql`select pg_current_xact_id()`.execute(trx);
+          begun();
+          await committing;
+        });
+        await hasBegun;
+        try {
+          const first = await bed.repos.reconcileStates.readForResync();
+          await bed.repos.vms.recordObservation(vm.id, 'running', new Date('2025-01-01T00:01:00Z'));
+          const second = await bed.repos.reconcileStates.readForResync(first.watermark);
+          const third = await bed.repos.reconcileStates.readForResync(second.watermark);
+
+          expect(second.views.map((view) => view.vm.id)).toEqual([vm.id]);
+          expect(third.views).toEqual([]);
+        } finally {
+          commit();
+          await longTransaction;
+        }
+      });
+    });
 
     describe('hosts registered before Agent identities', () => {
       it('are claimed by the first Agent registering their name, and refused to every other', async () => {

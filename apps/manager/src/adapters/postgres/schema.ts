@@ -70,6 +70,14 @@ export interface VmsTable {
   restore_snapshot_id: string | null;
   is_restore_paused: Generated<boolean>;
   mapped_snapshot_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The writing transaction's id (set by trigger); read as text (`xid8`), never written by the repositories. */
+  written_xid: ColumnType<string, never, never>;
+}
+
+/** A deleted VM row's id and the deleting transaction's id (written by trigger). */
+export interface VmDeletionsTable {
+  vm_id: string;
+  deleted_xid: ColumnType<string, never, never>;
 }
 
 export interface AddressLeasesTable {
@@ -267,6 +275,7 @@ export interface ManagerDatabase {
   snapshots: SnapshotsTable;
   snapshot_copies: SnapshotCopiesTable;
   vms: VmsTable;
+  vm_deletions: VmDeletionsTable;
   address_leases: AddressLeasesTable;
   published_ports: PublishedPortsTable;
   events: EventsTable;

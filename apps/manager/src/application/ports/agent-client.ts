@@ -34,6 +34,19 @@ export interface AgentMetricsText {
   readonly body: AsyncIterable<Uint8Array>;
 }
 
+/**
+ * An inventory read that names the inventory already held (see `AgentClient.inventoryIfChanged`):
+ * either the Agent's inventory and its tag, or word that it is still the one named.
+ */
+export type InventoryAnswer =
+  | {
+      readonly kind: 'changed';
+      readonly inventory: Inventory;
+      /** Names this inventory for the next read; undefined from an Agent that tags none. */
+      readonly tag: string | undefined;
+    }
+  | { readonly kind: 'unchanged' };
+
 /** Where a host's Agent listens, and who it must be (a `Host` is one). */
 export interface AgentTarget {
   readonly addr: string;
@@ -101,4 +114,12 @@ export interface AgentClient {
    * `holdsRuntimeResources` (or, from an older Agent, the list) says what the reconciler needs of it.
    */
   inventory(target: AgentTarget, query?: InventoryQuery): Promise<Inventory>;
+  /**
+   * `inventory`, unless the Agent's inventory is still the one `knownTag` names (a tag it answered
+   * before, for the same query): then `unchanged`, and nothing is sent or parsed. A tag names one
+   * inventory of one Agent process: it changes whenever anything the inventory reports changes, and
+   * a restarted Agent never answers a tag of the process before it. An Agent that tags nothing
+   * answers in full every time.
+   */
+  inventoryIfChanged(target: AgentTarget, knownTag: string | undefined, query?: InventoryQuery): Promise<InventoryAnswer>;
 }

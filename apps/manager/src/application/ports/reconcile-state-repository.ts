@@ -1,13 +1,28 @@
 import type { VmId } from '../../domain/ids.js';
 import type { CrashWindow, RestartPolicy } from '../../domain/restart-policy.js';
 import type { RetryState } from '../../domain/reconcile-decision.js';
-import type { VmState } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
 
-/** What a full resync compares for one VM: the parts of its record a decision reads, and its retry state. */
+/** What a resync compares for one VM: the parts of its record a decision reads, and its retry state. */
 export interface VmResyncView {
   readonly vm: Pick<Vm, 'id' | 'hostId' | 'state' | 'updatedAt' | 'observedState' | 'egress' | 'rateLimits'>;
   readonly retry: RetryState;
+}
+
+/**
+ * Where a resync's read of the VM rows stood, as the database tells it (opaque): a read from it
+ * misses no write that the read which answered it did not see, committed or still open then.
+ */
+export type ResyncWatermark = string;
+
+/** What one resync read of the VM rows answered. */
+export interface ResyncRead {
+  /** The rows read (every row, or those written since the watermark asked from), ordered by id. */
+  readonly views: readonly VmResyncView[];
+  /** VMs whose rows were deleted since the watermark asked from (none for a read of every row). */
+  readonly deletedIds: readonly VmId[];
+  /** Ask the next read from this one. */
+  readonly watermark: ResyncWatermark;
 }
 
 /**
@@ -18,10 +33,19 @@ export interface ReconcileStateRepository {
   /** Undefined when the VM row is gone. */
   get(vmId: VmId): Promise<RetryState | undefined>;
   /**
-   * Every VM in any of the states, ordered by id, with its retry state: one narrow read of only the
-   * columns a resync compares, since a resync reads every VM of the cluster.
+   * The rows a resync compares, in one narrow read of only the columns it needs: every VM row when
+   * `since` is undefined; else only the rows written (inserted or changed, the retry state included)
+   * since that watermark, and the VMs deleted since it. A row written by a transaction that was
+   * still open when the earlier read was made is answered once it has committed. May answer a row
+   * again that did not change (never leaves one out).
    */
-  listForResync(states: readonly VmState[]): Promise<readonly VmResyncView[]>;
+  readForResync(since?: ResyncWatermark): Promise<ResyncRead>;
+  /**
+   * Forgets the deletions made before `watermark` was taken: a read of every row that answered it
+   * answered them too (by leaving their rows out), and later reads start from it or a later one.
+   * Deletions it does not see stay.
+   */
+  forgetDeletionsBefore(watermark: ResyncWatermark): Promise<void>;
   /** Records a failed attempt and when to try again (null: give up). No-op when the row is gone. */
   scheduleRetry(vmId: VmId, retry: { readonly attempt: number; readonly nextAttemptAt: Date | null }): Promise<void>;
   /**

@@ -14,9 +14,14 @@ export interface InventoryRead {
  * Each host's last inventory read, shared by the VMs of the host for `maxAgeMs`, so a pass over
  * many VMs asks each Agent once. A read that fails answers undefined (and is logged): nothing is
  * then done on that host.
+ *
+ * Every read names the inventory last answered (its tag): an Agent whose inventory is still that
+ * one says so (304) and the one held is answered again, the same object, unparsed. Held until the
+ * host is forgotten or the reconciler stops leading.
  */
 export class InventoryCache {
   private readonly reads = new Map<HostId, InventoryRead>();
+  private readonly known = new Map<HostId, { readonly tag: string; readonly inventory: Inventory }>();
 
   constructor(
     private readonly deps: Pick<ReconcilerDependencies, 'agents' | 'clock' | 'log'>,
@@ -33,21 +38,39 @@ export class InventoryCache {
     const nowMs = this.deps.clock.now().getTime();
     const cached = this.reads.get(host.id);
     if (!isFresh && cached !== undefined && nowMs - cached.at < this.maxAgeMs) return cached;
+    const known = this.known.get(host.id);
     // Without each VM's resource list: what the reconciler compares is in the rest.
-    const read = this.deps.agents.inventory(host, { resources: 'none' }).catch((error: unknown) => {
-      this.deps.log.warn({ hostId: host.id, code: isAppError(error) ? error.code : 'INTERNAL' }, 'host inventory unreadable');
-      return undefined;
-    });
+    const read = this.deps.agents
+      .inventoryIfChanged(host, known?.tag, { resources: 'none' })
+      .then((answer) => {
+        // Only a read that named a tag can be answered `unchanged`.
+        if (answer.kind === 'unchanged') return known?.inventory;
+        if (answer.tag === undefined) this.known.delete(host.id);
+        else this.known.set(host.id, { tag: answer.tag, inventory: answer.inventory });
+        return answer.inventory;
+      })
+      .catch((error: unknown) => {
+        this.deps.log.warn({ hostId: host.id, code: isAppError(error) ? error.code : 'INTERNAL' }, 'host inventory unreadable');
+        return undefined;
+      });
     const started: InventoryRead = { at: nowMs, read };
     this.reads.set(host.id, started);
     return started;
   }
 
+  /** Forgets the reads made so far, so each host is asked again (keeping what it last answered). */
+  expireReads(): void {
+    this.reads.clear();
+  }
+
+  /** Forgets the host: its next read asks for its whole inventory. */
   forget(hostId: HostId): void {
     this.reads.delete(hostId);
+    this.known.delete(hostId);
   }
 
   clear(): void {
     this.reads.clear();
+    this.known.clear();
   }
 }

@@ -24,7 +24,7 @@ export class OrphanCollector {
   async collect(
     host: Host,
     inventory: Inventory,
-    rows: ReadonlyMap<VmId, Pick<Vm, 'hostId'>>,
+    rows: { get(vmId: VmId): Pick<Vm, 'hostId'> | undefined },
     isLeading: () => boolean,
   ): Promise<number> {
     const orphans: VmId[] = [];

@@ -27,6 +27,11 @@ export interface ReconcilerSettings {
   /** How long an inventory read stays good enough to act on. */
   readonly inventoryMaxAgeMs: number;
   readonly retry: RetryPolicy;
+  /**
+   * Every this many resyncs one reads every VM row and compares every VM, as a backstop to the
+   * passes between, which read and compare only what changed; default `defaultFullResyncEvery`.
+   */
+  readonly fullResyncEvery?: number;
   /** How many of a host's VMs one pass may remove as orphans; default `defaultOrphanGuardPolicy`. */
   readonly orphanGuard?: OrphanGuardPolicy;
 }

@@ -7,12 +7,12 @@ import {
   decideReconcileAction,
   needsReconcile,
   observedStateOf,
+  reconsiderAt,
   type ReconcileAction,
   type ReconcileInput,
   type RetryState,
   type VmObservation,
 } from '../../domain/reconcile-decision.js';
-import { vmStates } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
 import type { ReconcileHints } from '../ports/reconcile-hints.js';
 import { expireSnapshots } from '../use-cases/expire-snapshots.js';
@@ -26,6 +26,8 @@ import { KeyedWorkQueue } from './keyed-work-queue.js';
 import { OrphanCollector } from './orphan-collector.js';
 import type { ReconcilerDependencies, ReconcilerSettings } from './reconciler-dependencies.js';
 import { Restarts } from './restarts.js';
+import { ResyncRows } from './resync-rows.js';
+import { ResyncSchedule, type HostBasis } from './resync-schedule.js';
 import { Retries } from './retries.js';
 import { VmActions } from './vm-actions.js';
 
@@ -42,7 +44,25 @@ export interface ResyncReport {
   readonly hostsWithoutInventory: number;
   readonly orphansRemoved: number;
   readonly vmsQueued: number;
+  /** Whether it read every VM row and compared every VM (else only what changed). */
+  readonly isFull: boolean;
+  /** VM rows read from the database. */
+  readonly vmsRead: number;
+  /** VMs whose decision it worked out again. */
+  readonly vmsCompared: number;
 }
+
+/** Passes between two full ones: about a minute at the default interval of 5 s. */
+export const defaultFullResyncEvery = 12;
+
+const nothingDone = {
+  hostsMarkedUnhealthy: 0,
+  hostsWithoutInventory: 0,
+  orphansRemoved: 0,
+  vmsQueued: 0,
+  vmsRead: 0,
+  vmsCompared: 0,
+};
 
 /**
  * Hosts whose inventory a resync reads at once. Every host at once meant, at 1,000 hosts, 1,000 TLS
@@ -79,6 +99,8 @@ export class Reconciler implements ReconcileHints {
   private readonly hostHealth: HostHealth;
   private readonly orphans: OrphanCollector;
   private readonly actions: VmActions;
+  private readonly rows: ResyncRows;
+  private readonly schedule = new ResyncSchedule();
   private isActive = false;
   /** Counts `activate()` and `deactivate()` calls: work started in an earlier term stops acting. */
   private term = 0;
@@ -92,6 +114,7 @@ export class Reconciler implements ReconcileHints {
     this.inventories = new InventoryCache(deps, settings.inventoryMaxAgeMs);
     this.hostHealth = new HostHealth(deps, settings.heartbeatIntervalMs);
     this.orphans = new OrphanCollector(deps, settings.orphanGuard);
+    this.rows = new ResyncRows(deps.reconcileStates, settings.fullResyncEvery ?? defaultFullResyncEvery);
     const retries = new Retries(deps, settings.retry);
     this.actions = new VmActions(deps, new Restarts(deps, settings.retry, retries), retries);
     this.queue = new KeyedWorkQueue<VmId>(async (vmId) => void (await this.reconcileVm(vmId)), {
@@ -119,6 +142,9 @@ export class Reconciler implements ReconcileHints {
     this.isActive = false;
     this.queue.clear();
     this.inventories.clear();
+    // A new term starts from a full pass: what was read while leading before may be stale.
+    this.rows.clear();
+    this.schedule.clear();
   }
 
   /** Resolves once no host and no VM is being reconciled. */
@@ -148,33 +174,41 @@ export class Reconciler implements ReconcileHints {
   }
 
   /**
-   * One full pass: hosts whose heartbeat timed out become unhealthy, every reachable host's
-   * inventory is read and its orphans removed, snapshots past their expiry are removed (see
-   * `expireSnapshots`), and every VM that a reconcile would change is
-   * queued (see `needsReconcile`). Resolves once the work is queued (not done: see `idle()`).
+   * One pass: hosts whose heartbeat timed out become unhealthy, every reachable host's inventory is
+   * read (a conditional read: an Agent whose inventory has not changed answers 304) and its orphans
+   * removed, snapshots past their expiry are removed (see `expireSnapshots`), and every VM that a
+   * reconcile would change is queued (see `needsReconcile`). Resolves once the work is queued (not
+   * done: see `idle()`).
+   *
+   * Only the first pass of a term and every `fullResyncEvery`-th one read every VM row and compare
+   * every VM. The others read only the rows written or deleted since the pass before (see
+   * `ResyncRows`) and compare only what could have changed (see `ResyncSchedule`): VMs whose rows
+   * changed, the VMs of hosts whose status or inventory changed, VMs whose time-based decision has
+   * come due, and those the pass before queued.
    */
   async resync(): Promise<ResyncReport> {
     const term = this.term;
-    if (!this.isActive) return { hostsMarkedUnhealthy: 0, hostsWithoutInventory: 0, orphansRemoved: 0, vmsQueued: 0 };
+    if (!this.isActive) return { ...nothingDone, isFull: false };
     const now = this.deps.clock.now();
     const hosts = await this.deps.hosts.list();
     let hostsMarkedUnhealthy = 0;
     const current: Host[] = [];
     for (const host of hosts) {
-      if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory: 0, orphansRemoved: 0, vmsQueued: 0 };
+      if (!this.isLeadingIn(term)) return { ...nothingDone, isFull: false, hostsMarkedUnhealthy };
       const marked = await this.hostHealth.markUnhealthyIfOverdue(host, now);
       if (marked !== undefined) hostsMarkedUnhealthy += 1;
       current.push(marked ?? host);
     }
-    this.inventories.clear();
+    this.inventories.expireReads();
     const reachable = current.filter((host) => this.hostHealth.statusOf(host, now) === 'healthy');
     const inventories = await mapInFlight(reachable, inventoryReadsInFlight, async (host) => {
       const { at, read } = this.inventories.readOf(host, false);
       return { host, inventory: await read, askedAt: new Date(at) };
     });
+    if (!this.isLeadingIn(term)) return { ...nothingDone, isFull: false, hostsMarkedUnhealthy };
     // Rows are read after the inventories: a VM on a host always has its row written first.
-    const views = await this.deps.reconcileStates.listForResync(vmStates);
-    const rows = new Map(views.map((view) => [view.vm.id, view.vm]));
+    const { isFull, read } = await this.rows.refresh();
+    const done = { hostsMarkedUnhealthy, isFull, vmsRead: read.length };
     let orphansRemoved = 0;
     let hostsWithoutInventory = current.length - reachable.length;
     // Read once for every host, not once per host: most passes find none.
@@ -196,34 +230,81 @@ export class Reconciler implements ReconcileHints {
         continue;
       }
       await yieldToEventLoop();
-      orphansRemoved += await this.orphans.collect(host, inventory, rows, () => this.isLeadingIn(term));
+      orphansRemoved += await this.orphans.collect(host, inventory, this.rows, () => this.isLeadingIn(term));
       if (!this.isLeadingIn(term)) break;
       if (snapshotsOnRecord !== undefined) {
         await this.settleSnapshotsOf(host, { inventory, askedAt }, snapshotsOnRecord[0], copiesByHost.get(host.id) ?? []);
       }
     }
-    if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: 0 };
+    const found = { ...done, hostsWithoutInventory, orphansRemoved };
+    if (!this.isLeadingIn(term)) return { ...found, vmsQueued: 0, vmsCompared: 0 };
     await expireSnapshots(this.deps, () => this.isLeadingIn(term)).catch((error: unknown) => {
       this.deps.log.warn({ err: error }, 'expired snapshots not removed; next pass tries again');
     });
-    if (!this.isLeadingIn(term)) return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued: 0 };
+    if (!this.isLeadingIn(term)) return { ...found, vmsQueued: 0, vmsCompared: 0 };
     const hostsById = new Map(current.map((host) => [host.id, host]));
-    // Each inventory indexed by VM once, not searched once per VM.
-    const inventoriesByHost = new Map(
-      inventories.map(({ host, inventory }) => [
-        host.id,
-        inventory === undefined ? undefined : new Map(inventory.vms.map((agentVm) => [agentVm.vmId, agentVm])),
-      ]),
-    );
     const decidedAt = this.deps.clock.now();
+    // What each host's VMs are compared against: its status, and its inventory while it is healthy.
+    const inventoryOf = new Map(inventories.map(({ host, inventory }) => [host.id, inventory]));
+    const bases: HostBasis[] = current.map((host) => {
+      const status = this.hostHealth.statusOf(host, decidedAt);
+      return { hostId: host.id, status, inventory: status === 'healthy' ? inventoryOf.get(host.id) : undefined };
+    });
+    const changedHosts = this.schedule.changedHosts(bases);
+    const basisOf = new Map(bases.map((basis) => [basis.hostId, basis]));
+    // Each inventory indexed by VM once, not searched once per VM (and only for the hosts compared).
+    const indexed = new Map<HostId, ReadonlyMap<string, AgentVm> | undefined>();
+    const entriesOf = (hostId: HostId): ReadonlyMap<string, AgentVm> | undefined => {
+      if (indexed.has(hostId)) return indexed.get(hostId);
+      const inventory = basisOf.get(hostId)?.inventory;
+      const entries = inventory === undefined ? undefined : new Map(inventory.vms.map((agentVm) => [agentVm.vmId, agentVm]));
+      indexed.set(hostId, entries);
+      return entries;
+    };
     let vmsQueued = 0;
-    for (const [index, { vm, retry }] of views.entries()) {
-      if (index % vmsBetweenYields === vmsBetweenYields - 1) await yieldToEventLoop();
-      if (!this.wouldChange(vm, hostsById.get(vm.hostId), inventoriesByHost, retry, decidedAt)) continue;
-      this.queue.add(vm.id);
+    let vmsCompared = 0;
+    for (const vmId of this.vmsToCompare(isFull, read, changedHosts, decidedAt)) {
+      const view = this.rows.viewOf(vmId);
+      if (view === undefined) continue; // deleted since it was scheduled
+      if (vmsCompared % vmsBetweenYields === vmsBetweenYields - 1) {
+        await yieldToEventLoop();
+        if (!this.isLeadingIn(term)) break;
+      }
+      vmsCompared += 1;
+      const host = hostsById.get(view.vm.hostId);
+      const basis = host === undefined ? undefined : basisOf.get(host.id);
+      if (basis === undefined) {
+        // No such host: nothing to compare with until it registers (its first pass compares its VMs).
+        this.schedule.compared(vmId, { isQueued: false, reconsiderAtMs: undefined });
+        continue;
+      }
+      const entries = entriesOf(basis.hostId);
+      const observed = entries === undefined ? undefined : observationOf(entries.get(vmId));
+      const input = this.decisionInput(view.vm, basis.status, observed, view.retry, decidedAt);
+      const isQueued = needsReconcile(input);
+      this.schedule.compared(vmId, { isQueued, reconsiderAtMs: isQueued ? undefined : reconsiderAt(input)?.getTime() });
+      if (!isQueued) continue;
+      this.queue.add(vmId);
       vmsQueued += 1;
     }
-    return { hostsMarkedUnhealthy, hostsWithoutInventory, orphansRemoved, vmsQueued };
+    return { ...found, vmsQueued, vmsCompared };
+  }
+
+  /** Every VM on a full pass; else the rows read, the VMs of the hosts that changed, and the VMs due. */
+  private vmsToCompare(
+    isFull: boolean,
+    read: readonly VmResyncView[],
+    changedHosts: readonly HostId[],
+    now: Date,
+  ): Iterable<VmId> {
+    if (isFull) {
+      this.schedule.forgetVms();
+      return [...this.rows.all()].map((view) => view.vm.id);
+    }
+    const vmIds = new Set<VmId>(read.map((view) => view.vm.id));
+    for (const hostId of changedHosts) for (const vmId of this.rows.vmsOn(hostId)) vmIds.add(vmId);
+    for (const vmId of this.schedule.takeDue(now.getTime())) vmIds.add(vmId);
+    return vmIds;
   }
 
   /**
@@ -311,21 +392,6 @@ export class Reconciler implements ReconcileHints {
       retryPolicy: this.settings.retry,
       desired: { egress: vm.egress, rateLimits: vm.rateLimits },
     };
-  }
-
-  /** Whether reconciling the VM now would do anything (see `needsReconcile`), from a resync's reads. */
-  private wouldChange(
-    vm: VmResyncView['vm'],
-    host: Host | undefined,
-    inventories: ReadonlyMap<HostId, ReadonlyMap<string, AgentVm> | undefined>,
-    retry: RetryState,
-    now: Date,
-  ): boolean {
-    if (host === undefined) return false;
-    const hostStatus = this.hostHealth.statusOf(host, now);
-    const inventory = hostStatus === 'healthy' ? inventories.get(host.id) : undefined;
-    const observed = inventory === undefined ? undefined : observationOf(inventory.get(vm.id));
-    return needsReconcile(this.decisionInput(vm, hostStatus, observed, retry, now));
   }
 
   /**
