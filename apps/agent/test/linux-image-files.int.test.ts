@@ -6,6 +6,17 @@ import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-r
 import { inProcessCopyMaxBytes, LinuxHostFiles } from '../src/adapters/linux/linux-host-files.js';
 import { makeTempDir } from './support.js';
 
+/** An 8 MiB image with data in its first and fourth MiB and holes elsewhere. */
+const sparseImageBytes = 8 * 1024 * 1024;
+
+async function writeSparseImage(path: string): Promise<void> {
+  const handle = await open(path, 'w');
+  await handle.write('head', 0);
+  await handle.write('middle', 3 * 1024 * 1024 + 100);
+  await handle.truncate(sparseImageBytes);
+  await handle.close();
+}
+
 describe('LinuxHostFiles image files', () => {
   let directory: string;
   let root: string;
@@ -70,16 +81,14 @@ describe('LinuxHostFiles image files', () => {
     // A clock a minute ahead: the image just written counts as settled, so its data map is kept.
     const remembering = new LinuxHostFiles(new ExecFileCommandRunner(), { nowMs: () => Date.now() + 60_000 });
     const source = join(root, 'base.ext4');
-    const sizeBytes = 8 * 1024 * 1024;
-    const handle = await open(source, 'w');
-    await handle.write('head', 0);
-    await handle.write('middle', 3 * 1024 * 1024 + 100);
-    await handle.truncate(sizeBytes);
-    await handle.close();
+    await writeSparseImage(source);
 
     for (const name of ['first', 'second']) {
       const destination = join(directory, `${name}.ext4`);
-      expect(await remembering.copyImage(root, source, destination)).toMatchObject({ kind: 'regular', sizeBytes });
+      expect(await remembering.copyImage(root, source, destination)).toMatchObject({
+        kind: 'regular',
+        sizeBytes: sparseImageBytes,
+      });
       expect((await readFile(destination)).equals(await readFile(source))).toBe(true);
       expect((await stat(destination)).blocks * 512).toBeLessThanOrEqual(2 * 4096);
     }
@@ -103,16 +112,11 @@ describe('LinuxHostFiles image files', () => {
 
   it('copies a copy made as written once (a snapshot disk) byte for byte and sparse, several at once', async () => {
     const source = join(root, 'vm.ext4');
-    const sizeBytes = 8 * 1024 * 1024;
-    const handle = await open(source, 'w');
-    await handle.write('head', 0);
-    await handle.write('middle', 3 * 1024 * 1024 + 100);
-    await handle.truncate(sizeBytes);
-    await handle.close();
+    await writeSparseImage(source);
     const snapshotDisk = join(root, 'snapshot.rootfs.ext4');
     expect(await files.copyImage(root, source, snapshotDisk, { isWrittenOnce: true })).toMatchObject({
       kind: 'regular',
-      sizeBytes,
+      sizeBytes: sparseImageBytes,
     });
 
     const clones = ['a', 'b', 'c'].map((name) => join(directory, `clone-${name}.ext4`));
