@@ -131,6 +131,8 @@ function size(hosts: number, overrides: { heartbeatP99?: number | null; resyncCp
       steadyMs: hosts,
       steadyCpuMs: hosts / 2,
       steadyCount: 6,
+      aloneMs: hosts / 2,
+      aloneCpuMs: hosts / 4,
     },
     burst: { creates: 1_000, failures: 0, wallS: 20, lagP50Ms: 300, lagP99Ms: 900, errors: [] },
     list: { requests: 300, failures: 0, p50Ms: 4, p99Ms: 12 },
@@ -197,6 +199,8 @@ describe('scale report', () => {
     expect(text).toMatch(/load 1\.50 at start, 2\.50 at end/);
     expect(text).toMatch(/resync_first_cpu_ms\s+×50\.00 \(per host ×5\.00\)\s+faster than linear/);
     expect(text).not.toMatch(/list_p99_ms.*faster than linear/);
+    // The pass run with the heartbeats held back, beside the steady passes that served them too.
+    expect(text).toMatch(/steady resync alone ms \/ CPU ms\s+50 \/ 25\s+500 \/ 250/);
   });
 
   it('has one size and no growth section when run at one size', () => {

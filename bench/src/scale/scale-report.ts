@@ -39,6 +39,12 @@ export interface ScaleSizeResult {
     readonly steadyMs: number | null;
     readonly steadyCpuMs: number | null;
     readonly steadyCount: number;
+    /**
+     * One steady pass run while every host held its heartbeats back: the pass's own time and CPU
+     * (the steady figures include what the process served beside it). Null when none ran whole.
+     */
+    readonly aloneMs: number | null;
+    readonly aloneCpuMs: number | null;
   };
   readonly burst: {
     readonly creates: number;
@@ -86,6 +92,7 @@ export const scaleFigures = [
   { key: 'resync_first_cpu_ms', target: null, pick: (s: ScaleSizeResult) => s.resync.firstCpuMs },
   { key: 'resync_first_ms', target: null, pick: (s: ScaleSizeResult) => s.resync.firstMs },
   { key: 'resync_steady_cpu_ms', target: null, pick: (s: ScaleSizeResult) => s.resync.steadyCpuMs },
+  { key: 'resync_alone_cpu_ms', target: null, pick: (s: ScaleSizeResult) => s.resync.aloneCpuMs },
   { key: 'reconcile_lag_p50_ms', target: null, pick: (s: ScaleSizeResult) => s.burst.lagP50Ms },
   { key: 'reconcile_lag_p99_ms', target: null, pick: (s: ScaleSizeResult) => s.burst.lagP99Ms },
   { key: 'list_p99_ms', target: 20, pick: (s: ScaleSizeResult) => s.list.p99Ms },
@@ -181,6 +188,7 @@ export function renderScaleText(r: ScaleResults): string {
       'steady resync ms / CPU ms (n)',
       (s) => `${fmt(s.resync.steadyMs, 0)} / ${fmt(s.resync.steadyCpuMs, 0)} (${s.resync.steadyCount})`,
     ],
+    ['steady resync alone ms / CPU ms', (s) => `${fmt(s.resync.aloneMs, 0)} / ${fmt(s.resync.aloneCpuMs, 0)}`],
     ['resync CPU target ms', (s) => fmt((resyncCpuMsPer100kVms * s.vms) / 100_000, 0)],
     ['burst creates (failed) / wall s', (s) => `${s.burst.creates} (${s.burst.failures}) / ${fmt(s.burst.wallS)}`],
     ['reconcile lag p50 / p99 ms', (s) => `${fmt(s.burst.lagP50Ms, 0)} / ${fmt(s.burst.lagP99Ms, 0)}`],

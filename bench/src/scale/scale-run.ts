@@ -423,6 +423,9 @@ async function runIn(
   const steadyDuration = histogramDelta(resyncBefore.duration, resyncAfter.duration);
   const steadyCpu = histogramDelta(resyncBefore.cpu, resyncAfter.cpu);
 
+  log('  one resync with every heartbeat held back');
+  const alone = await measureResyncAlone(hostProcesses, leaderReplica);
+
   log(`  GET /v1/vms?limit=100: ${options.listRequests} requests`);
   const list = await measureList(replicas, options.listRequests);
 
@@ -459,11 +462,54 @@ async function runIn(
       steadyMs: steadyDuration.count === 0 ? null : (steadyDuration.sum / steadyDuration.count) * 1000,
       steadyCpuMs: steadyCpu.count === 0 ? null : (steadyCpu.sum / steadyCpu.count) * 1000,
       steadyCount: steadyDuration.count,
+      aloneMs: alone === null ? null : alone.duration.sum * 1000,
+      aloneCpuMs: alone === null ? null : alone.cpu.sum * 1000,
     },
     ...burst,
     list,
     failover,
   };
+}
+
+/**
+ * One steady resync pass that starts and ends while every simulated host holds its heartbeats back,
+ * so the leader's CPU over it is the pass's own (the resync histogram's CPU counts whatever else the
+ * process served meanwhile, mostly heartbeats). Hosts stay alive meanwhile: each inventory read is an
+ * answer (ADR 0017), and the hold stays within the heartbeats' stale threshold. Null when no pass ran
+ * whole within the hold.
+ */
+async function measureResyncAlone(
+  hostProcesses: readonly HostProcess[],
+  leader: Replica,
+): Promise<{ duration: HistogramSnapshot; cpu: HistogramSnapshot } | null> {
+  // Two heartbeat intervals at most: a host is stale after three without a beat or an answer.
+  const holdMs = 2 * heartbeatIntervalMs;
+  const startedAt = performance.now();
+  await Promise.all(hostProcesses.map((hostProcess) => hostProcess.request({ kind: 'hold-heartbeats' }, 'heartbeats-held')));
+  // From here on no heartbeat is in flight.
+  const heldAt = performance.now();
+  try {
+    // Each read's time is taken before it is asked for: the histogram it answers is no older.
+    let previousAt = performance.now();
+    let previous = await resyncHistograms(leader);
+    while (performance.now() - startedAt < holdMs) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const nowAt = performance.now();
+      const now = await resyncHistograms(leader);
+      if (now.duration.count === previous.duration.count + 1) {
+        const duration = histogramDelta(previous.duration, now.duration);
+        // It ended after the previous read, so it began after that read's time less its duration.
+        if (previousAt - duration.sum * 1000 >= heldAt) return { duration, cpu: histogramDelta(previous.cpu, now.cpu) };
+      }
+      previous = now;
+      previousAt = nowAt;
+    }
+    return null;
+  } finally {
+    await Promise.all(
+      hostProcesses.map((hostProcess) => hostProcess.request({ kind: 'release-heartbeats' }, 'heartbeats-released')),
+    );
+  }
 }
 
 /** Pages through `GET /v1/vms?limit=100`, alternating replicas, one request at a time (the first 20 warm up). */

@@ -28,11 +28,16 @@ export type ParentMessage =
     }
   | { readonly kind: 'seed'; readonly vms: readonly SeededVm[] }
   | { readonly kind: 'stats' }
+  /** Hold every heartbeat at its start (none is lost: each is sent once released); answered once none is in flight. */
+  | { readonly kind: 'hold-heartbeats' }
+  | { readonly kind: 'release-heartbeats' }
   | { readonly kind: 'stop' };
 
 export type ChildMessage =
   | { readonly kind: 'ready'; readonly hosts: readonly SimulatedHost[] }
   | { readonly kind: 'seeded'; readonly count: number }
   | { readonly kind: 'stats'; readonly heartbeatLatenciesMs: readonly number[]; readonly heartbeatFailures: number }
+  | { readonly kind: 'heartbeats-held' }
+  | { readonly kind: 'heartbeats-released' }
   | { readonly kind: 'stopped' }
   | { readonly kind: 'error'; readonly message: string };

@@ -28,17 +28,51 @@ import { parseVmId } from '../../../apps/agent/dist/domain/vm-id.js';
 import { createAgentApp } from '../../../apps/agent/dist/http/create-agent-app.js';
 import type { ParentMessage, SimulatedHost, ChildMessage } from './simulated-hosts-protocol.js';
 
+/**
+ * Every simulated host's heartbeats, held back while the harness measures what a Manager does with
+ * no heartbeat to serve (a held heartbeat is sent when released, not lost).
+ */
+const heartbeatGate = {
+  held: null as { readonly released: Promise<void>; readonly release: () => void } | null,
+  inFlight: 0,
+  idle: [] as (() => void)[],
+};
+
+function holdHeartbeats(): Promise<void> {
+  if (heartbeatGate.held === null) {
+    let release = (): void => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    heartbeatGate.held = { released, release };
+  }
+  if (heartbeatGate.inFlight === 0) return Promise.resolve();
+  return new Promise((resolve) => heartbeatGate.idle.push(resolve));
+}
+
+function releaseHeartbeats(): void {
+  heartbeatGate.held?.release();
+  heartbeatGate.held = null;
+}
+
 /** A simulated host's heartbeat round trips (ms), read and reset by each `stats` message. */
 class TimedManagerApi extends HttpManagerApi {
   latenciesMs: number[] = [];
   failures = 0;
 
   override async heartbeat(hostId: string, beat: HostHeartbeat): ReturnType<HttpManagerApi['heartbeat']> {
-    const startedAt = performance.now();
-    const outcome = await super.heartbeat(hostId, beat);
-    if (outcome.kind === 'ok') this.latenciesMs.push(performance.now() - startedAt);
-    else this.failures += 1;
-    return outcome;
+    while (heartbeatGate.held !== null) await heartbeatGate.held.released;
+    heartbeatGate.inFlight += 1;
+    try {
+      const startedAt = performance.now();
+      const outcome = await super.heartbeat(hostId, beat);
+      if (outcome.kind === 'ok') this.latenciesMs.push(performance.now() - startedAt);
+      else this.failures += 1;
+      return outcome;
+    } finally {
+      heartbeatGate.inFlight -= 1;
+      if (heartbeatGate.inFlight === 0) for (const resolve of heartbeatGate.idle.splice(0)) resolve();
+    }
   }
 }
 
@@ -183,6 +217,16 @@ async function handle(message: ParentMessage): Promise<void> {
         host.manager.failures = 0;
       }
       send({ kind: 'stats', heartbeatLatenciesMs: latenciesMs, heartbeatFailures: failures });
+      return;
+    }
+    case 'hold-heartbeats': {
+      await holdHeartbeats();
+      send({ kind: 'heartbeats-held' });
+      return;
+    }
+    case 'release-heartbeats': {
+      releaseHeartbeats();
+      send({ kind: 'heartbeats-released' });
       return;
     }
     case 'stop': {
