@@ -482,8 +482,9 @@ async function measureResyncAlone(
   hostProcesses: readonly HostProcess[],
   leader: Replica,
 ): Promise<{ duration: HistogramSnapshot; cpu: HistogramSnapshot } | null> {
-  // Two heartbeat intervals at most: a host is stale after three without a beat or an answer.
-  const holdMs = 2 * heartbeatIntervalMs;
+  // Under three heartbeat intervals, after which a host with neither a beat nor an answer is stale
+  // (its inventory reads answer meanwhile, so none should be).
+  const holdMs = 2.5 * heartbeatIntervalMs;
   const startedAt = performance.now();
   await Promise.all(hostProcesses.map((hostProcess) => hostProcess.request({ kind: 'hold-heartbeats' }, 'heartbeats-held')));
   // From here on no heartbeat is in flight.
