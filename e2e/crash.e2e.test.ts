@@ -395,6 +395,31 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       },
       60_000,
     );
+    it('the VMM killed while its snapshot is taken, after the memory is written: the snapshot is failed and nothing of it is kept, the VM runs again, nothing leaks', async () => {
+      const name = nextName('vs');
+      const point = 'agent.snapshot.after-memory';
+      await agent.kill();
+      // The Agent stands still for 2 s once Firecracker has written the memory: the window to kill the VMM in.
+      await agent.start({ HEARTH_FAILPOINTS: `${point}=sleep:2000` });
+      await cluster.waitForHealthyHosts();
+      expect((await postVm(name))?.status).toBe(201);
+      const vm = (await vmNamed(name))!;
+      const pids = vmmPidsOf(agent);
+      expect(pids).toHaveLength(1);
+      const answer = postSnapshot(vm.id);
+      await waitFor(() => agent.process.output().includes(`failpoint ${point}`), {
+        timeoutMs: 20_000,
+        intervalMs: 10,
+        description: 'the Agent stands at the failpoint',
+      });
+      process.kill(pids[0]!, 'SIGKILL');
+      // The guest cannot be resumed: the snapshot is refused, though its files were written.
+      expect((await answer)?.status).toBeGreaterThanOrEqual(500);
+      await agent.kill();
+      await agent.start();
+      await converge('vmm', point, snapshotExpectation(name, 'failed'));
+      await cleanUp(name);
+    }, 60_000);
   });
 
   describe('a clone interrupted', () => {
@@ -458,6 +483,36 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       expect((await agent.process.exited).signal).toBe('SIGKILL');
       await agent.start();
       await converge('agent', point, expectation(name, ['running']));
+      await cleanUpClone(name, sourceName, snapshotId);
+    }, 60_000);
+
+    it('the VMM killed at agent.restore.after-load (loaded, not resumed): the clone is restarted and runs, the snapshot still clones, nothing leaks', async () => {
+      const point = 'agent.restore.after-load';
+      const name = nextName('vk');
+      const { sourceName, snapshotId } = await snapshotted(name);
+      await agent.kill();
+      // The Agent stands still for 2 s once the VMM has loaded the snapshot: the window to kill it in.
+      await agent.start({ HEARTH_FAILPOINTS: `${point}=sleep:2000` });
+      await cluster.waitForHealthyHosts();
+      const before = new Set(vmmPidsOf(agent));
+      await postClone(name, snapshotId);
+      await waitFor(() => agent.process.output().includes(`failpoint ${point}`), {
+        timeoutMs: 20_000,
+        intervalMs: 10,
+        description: 'the Agent stands at the failpoint',
+      });
+      const loaded = vmmPidsOf(agent).filter((pid) => !before.has(pid));
+      expect(loaded).toHaveLength(1);
+      process.kill(loaded[0]!, 'SIGKILL');
+      await agent.kill();
+      await agent.start();
+      // Its restart policy (on-failure) starts it again.
+      await converge('vmm', point, expectation(name, ['running']));
+      // The snapshot was only read: another clone of it runs.
+      const again = `${name}-2`;
+      await postClone(again, snapshotId);
+      await convergence(expectation(again, ['running']), recoveryBudgetMs);
+      await cleanUp(again);
       await cleanUpClone(name, sourceName, snapshotId);
     }, 60_000);
 
