@@ -107,6 +107,15 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
     measurements.push({ killed, point, convergedMs });
   }
 
+  /** Waits until the Agent, started with `<point>=sleep:<ms>`, stands still at that failpoint. */
+  async function agentStandsAt(point: string): Promise<void> {
+    await waitFor(() => agent.process.output().includes(`failpoint ${point}`), {
+      timeoutMs: 20_000,
+      intervalMs: 10,
+      description: `the Agent stands at ${point}`,
+    });
+  }
+
   /** Removes a VM at the end of a scenario and checks that nothing of it is left. */
   async function cleanUp(name: string): Promise<void> {
     const vm = await vmNamed(name);
@@ -407,11 +416,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       const pids = vmmPidsOf(agent);
       expect(pids).toHaveLength(1);
       const answer = postSnapshot(vm.id);
-      await waitFor(() => agent.process.output().includes(`failpoint ${point}`), {
-        timeoutMs: 20_000,
-        intervalMs: 10,
-        description: 'the Agent stands at the failpoint',
-      });
+      await agentStandsAt(point);
       process.kill(pids[0]!, 'SIGKILL');
       // The guest cannot be resumed: the snapshot is refused, though its files were written.
       expect((await answer)?.status).toBeGreaterThanOrEqual(500);
@@ -496,11 +501,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       await cluster.waitForHealthyHosts();
       const before = new Set(vmmPidsOf(agent));
       await postClone(name, snapshotId);
-      await waitFor(() => agent.process.output().includes(`failpoint ${point}`), {
-        timeoutMs: 20_000,
-        intervalMs: 10,
-        description: 'the Agent stands at the failpoint',
-      });
+      await agentStandsAt(point);
       const loaded = vmmPidsOf(agent).filter((pid) => !before.has(pid));
       expect(loaded).toHaveLength(1);
       process.kill(loaded[0]!, 'SIGKILL');
