@@ -1,11 +1,6 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { AppError } from '@hearth/errors';
-
-/**
- * A line `ip` always refuses, whatever the links: an object `ip` does not know (and the start of
- * none). Its "Command failed -:N" tells that the command on the line before it has ended.
- */
-const markerLine = 'hearth-batch-mark';
+import { IpBatchProcess, isBatchable } from './ip-batch-process.js';
 
 /**
  * How `ip` answers for a link it does not find. It keeps the names and indexes of the links it has
@@ -13,9 +8,6 @@ const markerLine = 'hearth-batch-mark';
  * another tool) is "No such device" to a long-lived `ip` although it exists.
  */
 const linkNotFound = /No such device|Cannot find device/;
-
-/** What a batch line may hold: `ip` splits lines on blanks and reads quotes, `\` and `#` itself. */
-const plainArgument = /^[\w.:@+=,/-]+$/;
 
 interface PendingCommand {
   readonly argv: readonly string[];
@@ -49,12 +41,9 @@ export interface IpBatchOptions {
  * retired once it has no command in flight, so the next one starts with nothing remembered.
  */
 export class IpBatch {
-  private child: ChildProcess | null = null;
-  private lineCount = 0;
+  private process: IpBatchProcess | null = null;
   /** By the line number of each command's marker. */
   private readonly pending = new Map<number, PendingCommand>();
-  private stderrLines: string[] = [];
-  private stderrRest = '';
   private readonly timeoutMs: number;
   /** Its lookups may be stale: ended as soon as no command is in flight. */
   private isRetiring = false;
@@ -65,8 +54,7 @@ export class IpBatch {
 
   /** Runs `ip <args>`; resolves when it succeeded, rejects with HOST_COMMAND_FAILED and its stderr when not. */
   run(args: readonly string[]): Promise<void> {
-    const refused = args.find((arg) => !plainArgument.test(arg));
-    if (args.length === 0 || refused !== undefined) {
+    if (!isBatchable(args)) {
       return Promise.reject(
         new AppError('HOST_COMMAND_FAILED', 'A host command has an argument ip -batch cannot take', {
           diagnostics: { argv: ['ip', ...args] },
@@ -82,23 +70,28 @@ export class IpBatch {
   }
 
   private runInBatch(args: readonly string[]): Promise<void> {
-    if (this.isRetiring && this.pending.size === 0 && this.child !== null) {
-      // Nothing in flight: its line numbers end with it, and the exit fails no command.
-      const retired = this.child;
-      this.child = null;
-      retired.stdin?.end();
+    if (this.isRetiring && this.pending.size === 0 && this.process !== null) {
+      // Nothing in flight: its line numbers end with it, and its exit fails no command.
+      const retired = this.process;
+      this.process = null;
+      retired.endInput();
     }
     this.isRetiring = false;
-    const child = this.child ?? this.start();
-    // The command's line, then its marker's: the marker's number keys the command.
-    this.lineCount += 2;
-    const marker = this.lineCount;
+    const process = this.process ?? this.start();
+    if (process === null) {
+      return Promise.reject(
+        new AppError('HOST_COMMAND_FAILED', 'A host command failed (ip -batch did not start)', {
+          details: { exitCode: null, signal: null },
+          diagnostics: { argv: ['ip', ...args] },
+        }),
+      );
+    }
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.child?.kill('SIGKILL');
+        this.process?.kill();
       }, this.timeoutMs);
-      this.pending.set(marker, { argv: args, resolve, reject, timer, stderr: null });
-      child.stdin?.write(`${args.join(' ')}\n${markerLine}\n`);
+      // The marker's line number keys the command.
+      this.pending.set(process.send(args), { argv: args, resolve, reject, timer, stderr: null });
     });
   }
 
@@ -121,74 +114,46 @@ export class IpBatch {
 
   /** The running process's pid, for diagnostics; undefined when none runs. */
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.process?.pid;
   }
 
   /** Ends the process (after the commands in flight). */
   async close(): Promise<void> {
-    const child = this.child;
-    if (child === null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    // Held until it has exited: unreferenced, it would let the event loop end before the wait does.
-    child.ref();
-    child.stdin?.end();
-    await exited;
+    await this.process?.close();
   }
 
-  private start(): ChildProcess {
-    const argv = [...(this.options.netns ? ['-n', this.options.netns] : []), '-force', '-batch', '-'];
-    const child = spawn(this.options.ipBin ?? 'ip', argv, { stdio: ['pipe', 'ignore', 'pipe'] });
-    this.child = child;
-    this.lineCount = 0;
-    this.stderrLines = [];
-    this.stderrRest = '';
-    child.stdin?.on('error', () => undefined);
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => this.onStderr(chunk));
-    const ended = (outcome: string): void => {
-      if (this.child !== child) return;
-      this.child = null;
-      this.failAll(outcome);
-    };
-    child.once('error', (error) => ended(`not started: ${error.message}`));
-    child.once('exit', (code, signal) => ended(code !== null ? `exit status ${code}` : `signal ${String(signal)}`));
-    // Idle, it keeps nothing alive: the Agent may exit with it still running.
-    child.unref();
-    (child.stdin as { unref?: () => void } | null)?.unref?.();
-    (child.stderr as { unref?: () => void } | null)?.unref?.();
-    return child;
-  }
-
-  private onStderr(chunk: string): void {
-    const lines = (this.stderrRest + chunk).split('\n');
-    this.stderrRest = lines.pop() ?? '';
-    for (const line of lines) {
-      const failed = /^Command failed -:(\d+)$/.exec(line);
-      if (failed === null) {
-        if (this.stderrLines.length < 20) this.stderrLines.push(line);
-        continue;
-      }
-      const lineNumber = Number(failed[1]);
-      const ended = this.pending.get(lineNumber);
-      if (ended !== undefined) {
-        this.pending.delete(lineNumber);
-        clearTimeout(ended.timer);
-        if (ended.stderr === null) ended.resolve();
-        else ended.reject(this.commandFailed(ended, ended.stderr));
-      } else {
+  private start(): IpBatchProcess | null {
+    const process: IpBatchProcess | null = IpBatchProcess.start(this.options, {
+      onFailedLine: (lineNumber, stderr) => {
+        if (this.process !== process) return;
+        const ended = this.pending.get(lineNumber);
+        if (ended !== undefined) {
+          this.pending.delete(lineNumber);
+          clearTimeout(ended.timer);
+          if (ended.stderr === null) ended.resolve();
+          else ended.reject(this.commandFailed(ended, ended.stderr));
+          return;
+        }
+        // The command's own line failed: its marker's report, next, ends it.
         const command = this.pending.get(lineNumber + 1);
-        if (command !== undefined) command.stderr = this.stderrLines.join('\n');
-      }
-      this.stderrLines = [];
-    }
+        if (command !== undefined) command.stderr = stderr;
+      },
+      onExit: (outcome, stderr) => {
+        if (this.process !== process) return;
+        this.process = null;
+        this.failAll(outcome, stderr);
+      },
+    });
+    this.process = process;
+    return process;
   }
 
-  private failAll(outcome: string): void {
+  private failAll(outcome: string, stderr: string): void {
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const command of pending) {
       clearTimeout(command.timer);
-      command.reject(this.commandFailed(command, this.stderrLines.join('\n'), outcome));
+      command.reject(this.commandFailed(command, stderr, outcome));
     }
   }
 

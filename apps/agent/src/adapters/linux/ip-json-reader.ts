@@ -1,10 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-
-/** A line `ip` always refuses: its "Command failed -:N" tells that the command before it has ended. */
-const markerLine = 'hearth-batch-mark';
-
-/** What a batch line may hold: `ip` splits lines on blanks and reads quotes, `\` and `#` itself. */
-const plainArgument = /^[\w.:@+=,/-]+$/;
+import { IpBatchProcess, isBatchable } from './ip-batch-process.js';
 
 /**
  * How `ip` answers a name no link has: it fails before writing anything on stdout. After any other
@@ -12,9 +6,6 @@ const plainArgument = /^[\w.:@+=,/-]+$/;
  * line could be told from it: the process is ended.
  */
 const noSuchLink = /does not exist|Cannot find device/;
-
-/** How many stderr lines a failed command keeps (for the log). */
-const stderrLinesKept = 20;
 
 /**
  * What the reader answers: the command's JSON output (one line), its failure with what `ip` wrote
@@ -61,14 +52,10 @@ export interface IpJsonReaderOptions {
  * looked up ({@link IpJsonReader.restart} forgets them).
  */
 export class IpJsonReader {
-  private child: ChildProcess | null = null;
-  private lineCount = 0;
+  private process: IpBatchProcess | null = null;
   /** Reads in the order they were written. */
   private readonly pending: PendingRead[] = [];
   private readonly stdoutLines: string[] = [];
-  private stdoutRest = '';
-  private stderrLines: string[] = [];
-  private stderrRest = '';
   private readonly timeoutMs: number;
   /** Its remembered names may be stale: replaced as soon as no read is in flight. */
   private isRetiring = false;
@@ -79,19 +66,14 @@ export class IpJsonReader {
 
   /** Runs `ip -j -d <args>` in the long-lived process. Never rejects. */
   read(args: readonly string[]): Promise<IpReadOutcome> {
-    if (args.length === 0 || args.some((arg) => !plainArgument.test(arg))) {
-      return Promise.resolve({ kind: 'unavailable', reason: 'an argument ip -batch cannot take' });
-    }
-    if (this.isRetiring && this.pending.length === 0 && this.child !== null) this.end(this.child, 'restarted');
+    if (!isBatchable(args)) return Promise.resolve({ kind: 'unavailable', reason: 'an argument ip -batch cannot take' });
+    if (this.isRetiring && this.pending.length === 0 && this.process !== null) this.end(this.process, 'restarted');
     this.isRetiring = false;
-    const child = this.child ?? this.start();
-    if (child === null) return Promise.resolve({ kind: 'unavailable', reason: 'ip -batch did not start' });
-    this.lineCount += 2;
-    const marker = this.lineCount;
+    const process = this.process ?? this.start();
+    if (process === null) return Promise.resolve({ kind: 'unavailable', reason: 'ip -batch did not start' });
     return new Promise<IpReadOutcome>((resolve) => {
-      const timer = setTimeout(() => this.end(child, `no answer in ${this.timeoutMs} ms`), this.timeoutMs);
-      this.pending.push({ marker, resolve, timer, failedStderr: null, hasEnded: false });
-      child.stdin?.write(`${args.join(' ')}\n${markerLine}\n`);
+      const timer = setTimeout(() => this.end(process, `no answer in ${this.timeoutMs} ms`), this.timeoutMs);
+      this.pending.push({ marker: process.send(args), resolve, timer, failedStderr: null, hasEnded: false });
     });
   }
 
@@ -105,72 +87,36 @@ export class IpJsonReader {
 
   /** The running process's pid, for diagnostics; undefined when none runs. */
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.process?.pid;
   }
 
   /** Ends the process; the reads in flight are answered `unavailable`. */
   async close(): Promise<void> {
-    const child = this.child;
-    if (child === null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    // Held until it has exited, even by a process with nothing else to do.
-    child.ref();
-    child.stdin?.end();
-    await exited;
+    await this.process?.close();
   }
 
-  private start(): ChildProcess | null {
-    const argv = [...(this.options.netns ? ['-n', this.options.netns] : []), '-j', '-d', '-force', '-batch', '-'];
-    let child: ChildProcess;
-    try {
-      child = spawn(this.options.ipBin ?? 'ip', argv, { stdio: ['pipe', 'pipe', 'pipe'] });
-    } catch {
-      return null;
-    }
-    this.child = child;
-    this.lineCount = 0;
+  private start(): IpBatchProcess | null {
+    const process: IpBatchProcess | null = IpBatchProcess.start(
+      { ...this.options, flags: ['-j', '-d'] },
+      {
+        onStdoutLine: (line) => {
+          if (this.process !== process) return;
+          this.stdoutLines.push(line);
+          this.answerEnded();
+        },
+        onFailedLine: (lineNumber, stderr) => {
+          if (this.process !== process) return;
+          const read = this.pending.find((candidate) => candidate.marker === lineNumber || candidate.marker === lineNumber + 1);
+          if (read?.marker === lineNumber) read.hasEnded = true;
+          else if (read !== undefined) read.failedStderr = stderr;
+          this.answerEnded();
+        },
+        onExit: (outcome) => this.ended(process, outcome),
+      },
+    );
+    this.process = process;
     this.stdoutLines.length = 0;
-    this.stdoutRest = '';
-    this.stderrLines = [];
-    this.stderrRest = '';
-    child.stdin?.on('error', () => undefined);
-    child.stdout?.setEncoding('utf8');
-    child.stdout?.on('data', (chunk: string) => this.onStdout(child, chunk));
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => this.onStderr(child, chunk));
-    child.once('error', (error) => this.ended(child, `not started: ${error.message}`));
-    child.once('exit', (code, signal) => this.ended(child, code !== null ? `exit status ${code}` : `signal ${String(signal)}`));
-    // Idle, it keeps nothing alive: the Agent may exit with it still running.
-    child.unref();
-    for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
-    return child;
-  }
-
-  private onStdout(child: ChildProcess, chunk: string): void {
-    if (this.child !== child) return;
-    const lines = (this.stdoutRest + chunk).split('\n');
-    this.stdoutRest = lines.pop() ?? '';
-    for (const line of lines) if (line !== '') this.stdoutLines.push(line);
-    this.answerEnded();
-  }
-
-  private onStderr(child: ChildProcess, chunk: string): void {
-    if (this.child !== child) return;
-    const lines = (this.stderrRest + chunk).split('\n');
-    this.stderrRest = lines.pop() ?? '';
-    for (const line of lines) {
-      const failed = /^Command failed -:(\d+)$/.exec(line);
-      if (failed === null) {
-        if (this.stderrLines.length < stderrLinesKept) this.stderrLines.push(line);
-        continue;
-      }
-      const lineNumber = Number(failed[1]);
-      const read = this.pending.find((candidate) => candidate.marker === lineNumber || candidate.marker === lineNumber + 1);
-      if (read?.marker === lineNumber) read.hasEnded = true;
-      else if (read !== undefined) read.failedStderr = this.stderrLines.join('\n').trim();
-      this.stderrLines = [];
-    }
-    this.answerEnded();
+    return process;
   }
 
   /** Answers the oldest reads whose end is known and whose output (if any) has come. */
@@ -178,7 +124,7 @@ export class IpJsonReader {
     for (let read = this.pending[0]; read?.hasEnded === true; read = this.pending[0]) {
       if (read.failedStderr !== null) {
         this.answer(read, { kind: 'failed', stderr: read.failedStderr });
-        if (!noSuchLink.test(read.failedStderr) && this.child !== null) this.end(this.child, 'a command failed');
+        if (!noSuchLink.test(read.failedStderr) && this.process !== null) this.end(this.process, 'a command failed');
         continue;
       }
       const stdout = this.stdoutLines.shift();
@@ -193,16 +139,15 @@ export class IpJsonReader {
     read.resolve(outcome);
   }
 
-  /** Stops `child`; its exit answers what is still in flight. */
-  private end(child: ChildProcess, reason: string): void {
-    this.ended(child, reason);
-    child.stdin?.end();
-    child.kill('SIGKILL');
+  /** Stops `process`; what is still in flight is answered `unavailable`. */
+  private end(process: IpBatchProcess, reason: string): void {
+    this.ended(process, reason);
+    process.kill();
   }
 
-  private ended(child: ChildProcess, reason: string): void {
-    if (this.child !== child) return;
-    this.child = null;
+  private ended(process: IpBatchProcess | null, reason: string): void {
+    if (process === null || this.process !== process) return;
+    this.process = null;
     for (const read of this.pending.splice(0)) {
       clearTimeout(read.timer);
       read.resolve({ kind: 'unavailable', reason: `ip -batch ended: ${reason}` });
