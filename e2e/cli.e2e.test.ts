@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +15,18 @@ interface Run {
   readonly stdout: string;
   readonly stderr: string;
 }
+
+describe('the hearth CLI in a pipe', () => {
+  it('ends quietly with 0 when its reader has gone (hearth … | head), never with a stack trace', async () => {
+    const child = spawn(process.execPath, [cliMain, 'help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Closed before the CLI has written anything: its first write fails with EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect([code, stderr]).toEqual([0, '']);
+  });
+});
 
 describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   let stack: Stack;
