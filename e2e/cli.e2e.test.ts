@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,6 +114,46 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     expect((await hearth(['vm', 'get', 'db'])).code).toBe(3);
   });
 
+  it("lists events and the audit log, shows a token, makes a join token, lists a host's resources, and refuses to remove a live host", async () => {
+    const web = await json<{ id: string; hostId: string }>(['vm', 'get', 'web']);
+    const events = await hearth(['event', 'ls', '--vm', 'web']);
+    expect(events.code, events.stderr).toBe(0);
+    expect(events.stdout).toMatch(/\tvm\.state_changed\tstarting → running\t/);
+    const created = await hearth(['-o', 'json', 'event', 'ls', '--type', 'vm.created']);
+    const createdEvents = created.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; vmId: string });
+    expect(new Set(createdEvents.map((event) => event.type))).toEqual(new Set(['vm.created']));
+    expect(createdEvents.map((event) => event.vmId)).toContain(web.id);
+
+    const audit = await json<{ action: string; outcome: string; target: string | null }[]>([
+      'audit',
+      'ls',
+      '--action',
+      'POST /v1/vms',
+    ]);
+    expect(audit.length).toBeGreaterThanOrEqual(2);
+    expect(audit.every((entry) => entry.action === 'POST /v1/vms' && entry.outcome === 'succeeded')).toBe(true);
+    expect(await json<unknown[]>(['audit', 'ls', '--last', '1'])).toHaveLength(1);
+    expect((await hearth(['audit', 'ls', '--outcome', 'maybe'])).code).toBe(2);
+
+    const whoami = await json<{ tokenId: string; tokenName: string }>(['token', 'whoami']);
+    expect(await json<{ id: string; name: string }>(['token', 'get', whoami.tokenId])).toMatchObject({
+      id: whoami.tokenId,
+      name: whoami.tokenName,
+    });
+    const joinToken = await json<{ token: string; expiresAt: string }>(['host', 'join-token', '--ttl', '60']);
+    expect(joinToken.token.length).toBeGreaterThan(20);
+    expect(Date.parse(joinToken.expiresAt) - Date.now()).toBeLessThanOrEqual(60_000);
+
+    const [host] = await json<{ name: string }[]>(['host', 'ls']);
+    const resources = await json<{ items: { vmId: string; kind: string }[] }>(['host', 'resources', host!.name]);
+    expect(resources.items).toContainEqual(expect.objectContaining({ vmId: web.id, kind: 'tap' }));
+    const removal = await hearth(['host', 'rm', host!.name]);
+    expect([removal.code, removal.stderr]).toEqual([1, expect.stringContaining('HOST_STILL_ACTIVE')]);
+  }, 90_000);
+
   it('exits 5 when a wait ends without the state, and 1 with the problem when the Manager refuses', async () => {
     const wait = await hearth(['vm', 'wait', 'web', '--state', 'stopped', '--timeout', '1']);
     expect(wait.code).toBe(5);
@@ -134,6 +174,10 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     expect(whoami.code, whoami.stderr).toBe(0);
     expect(JSON.parse(whoami.stdout)).toMatchObject({ scopes: expect.arrayContaining(['vms:write']) as unknown });
     expect((await hearth(['vm', 'ls'], { ...env, HEARTH_TOKEN: 'hth_wrong' })).code).toBe(1);
+    const elsewhere = await hearth(['vm', 'ls'], { ...env, HEARTH_URL: 'http://127.0.0.1:9' });
+    expect([elsewhere.code, elsewhere.stderr]).toEqual([1, expect.stringContaining('fetch failed')]);
+    // The token is a secret: the file is the user's alone.
+    expect(statSync(path.join(configHome, 'hearth', 'config.json')).mode & 0o777).toBe(0o600);
     expect((await hearth(['context', 'ls'], env)).stdout).toMatch(/\*\s+local\s+http/);
   });
 
@@ -198,7 +242,7 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     expect((await hearth(['vm', 'egress', 'walled'])).code).toBe(2);
     expect((await hearth(['vm', 'limits', 'walled', '--limit', 'disk.ops=1/1'])).code).toBe(2);
     expect((await hearth(['vm', 'rm', 'walled'])).code).toBe(0);
-  });
+  }, 90_000);
 
   it("shows a VM's serial console (the guest's boot log) to its project only, and removes its log with the VM", async () => {
     const vm = await json<{ id: string }>(['vm', 'create', 'serial', '--kernel', 'vmlinux', '--rootfs', 'base']);

@@ -258,7 +258,7 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
       expect(output).toContain(tap as string);
       expect(output).toContain(`ip -n ${(netns as Netns).name} link delete ${bridge}`);
       // What it says to run removes everything: the VMM, its TAP, the bridge and the firewall tables.
-      const commands = [...output.matchAll(/^\[start\] +sudo (.+)$/gm)].map((match) => match[1]!);
+      const commands = [...output.matchAll(/(?:^\[start\] +|remove it with: )sudo (.+)$/gm)].map((match) => match[1]!);
       expect(commands.some((command) => command.includes('nft delete table bridge hearth'))).toBe(true);
       for (const command of commands) await execFileAsync('bash', ['-c', command]);
       const links = await (netns as Netns).exec(['ip', '-o', 'link', 'show']);

@@ -1,7 +1,9 @@
 import { Hearth, isHearthError, VmWaitError } from '@hearth/sdk';
 import type { CommandTable } from './command.js';
 import { completionScript, completionShells } from './completion.js';
+import { auditCommands } from './commands/audit-commands.js';
 import { contextCommands } from './commands/context-commands.js';
+import { eventCommands } from './commands/event-commands.js';
 import { hostCommands } from './commands/host-commands.js';
 import { imageCommands } from './commands/image-commands.js';
 import { projectCommands } from './commands/project-commands.js';
@@ -21,6 +23,8 @@ export const commands: CommandTable = {
   host: hostCommands,
   token: tokenCommands,
   project: projectCommands,
+  event: eventCommands,
+  audit: auditCommands,
   context: contextCommands,
 };
 

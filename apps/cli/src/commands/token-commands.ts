@@ -49,6 +49,14 @@ export const tokenCommands: Readonly<Record<string, Command>> = {
       printResult(out, created, `${created.id} ${created.secret}`);
     },
   },
+  get: {
+    summary: 'Show an API token (never its secret)',
+    usage: '<token id>',
+    async run({ args, out, hearth }) {
+      const token = await (await hearth()).tokens.get(onlyArgument(args, 'hearth token get <token id>'));
+      printObject(out, token, tokenColumns);
+    },
+  },
   revoke: {
     summary: 'Revoke an API token',
     usage: '<token id>',

@@ -3,7 +3,7 @@ import { VmWaitError, describeConsoleEnd, egressText, rateLimitsText, type Heart
 import type { Command } from '../command.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { collect, onlyArgument } from '../arguments.js';
-import { formatMs, printList, printObject, printResult, type Column, type Output } from '../output.js';
+import { formatMs, printEvents, printList, printObject, printResult, type Column, type Output } from '../output.js';
 import { resolveReference } from '../resolve.js';
 import { resolveSnapshot } from '../resolve-snapshot.js';
 import { resolveImage } from './image-commands.js';
@@ -432,13 +432,7 @@ export const vmCommands: Readonly<Record<string, Command>> = {
       const hearth = await client();
       const vm = await resolveVm(hearth, positionals[0]!);
       const events = values.follow ? hearth.events({ vmId: vm.id, since: 0 }) : hearth.vms.events(vm.id);
-      for await (const event of events) {
-        if (out.format === 'json') out.line(JSON.stringify(event));
-        else
-          out.line(
-            `${event.id}\t${event.at}\t${event.type}\t${event.fromState ?? ''}${event.toState === null ? '' : ` → ${event.toState}`}\t${event.message}`,
-          );
-      }
+      await printEvents(out, events);
     },
   },
 };
