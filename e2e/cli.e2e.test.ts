@@ -81,7 +81,15 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     const vm = await json<{ id: string; state: string; steps: { name: string }[] }>(['vm', 'get', 'web']);
     expect(vm.state).toBe('running');
     for (const step of vm.steps) expect(created.stdout).toMatch(new RegExp(`^  ${step.name} +[0-9.]+ ms$`, 'm'));
-  });
+    // An image no VM uses is removed by name.
+    expect((await hearth(['image', 'register', 'spare', '--kind', 'kernel', '--path', 'vmlinux'])).code).toBe(0);
+    expect((await json<{ name: string }[]>(['image', 'ls', '--kind', 'kernel'])).map((image) => image.name).sort()).toEqual([
+      'spare',
+      'vmlinux',
+    ]);
+    expect((await hearth(['image', 'rm', 'spare'])).code).toBe(0);
+    expect((await hearth(['image', 'get', 'spare'])).code).toBe(3);
+  }, 60_000);
 
   it('accepts a name or a unique id prefix, and refuses an ambiguous prefix and an unknown name', async () => {
     const second = await json<{ id: string }>(['vm', 'create', 'db', '--kernel', 'vmlinux', '--rootfs', 'base']);
@@ -142,6 +150,13 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     expect(await json<{ id: string; name: string }>(['token', 'get', whoami.tokenId])).toMatchObject({
       id: whoami.tokenId,
       name: whoami.tokenName,
+    });
+    // A token by its name, as every other resource.
+    const shortLived = await json<{ id: string }>(['token', 'create', 'short-lived', '--scope', 'vms:read']);
+    expect((await hearth(['token', 'revoke', 'short-lived'])).code).toBe(0);
+    expect(await json<{ id: string; revokedAt: string | null }>(['token', 'get', 'short-lived'])).toMatchObject({
+      id: shortLived.id,
+      revokedAt: expect.any(String) as unknown,
     });
     const joinToken = await json<{ token: string; expiresAt: string }>(['host', 'join-token', '--ttl', '60']);
     expect(joinToken.token.length).toBeGreaterThan(20);
@@ -274,7 +289,7 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
     expect(existsSync(stdoutLog)).toBe(true);
     expect((await hearth(['vm', 'rm', 'serial'])).code).toBe(0);
     expect(existsSync(stdoutLog)).toBe(false);
-  });
+  }, 90_000);
 
   it('creates a VM from a template by name, snapshots it, restores and clones it, makes a template of the snapshot, and removes all', async () => {
     const template = await json<{ id: string; version: number }>(

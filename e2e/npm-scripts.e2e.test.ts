@@ -227,7 +227,8 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
 
   it(
     'logs no heartbeat or request at info by default, stops on SIGTERM within seconds, and says what stays after it',
-    { timeout: 300_000 },
+    // The README's whole CLI block, some 30 commands, each a new Node.js process: minutes on a busy machine.
+    { timeout: 480_000 },
     async () => {
       const { managerUrl, agentUrl, bridge } = await startHearth();
       const current = run as NpmRun;

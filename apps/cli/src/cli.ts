@@ -48,7 +48,7 @@ function help(): string {
     '  hearth completion bash|zsh|fish',
     '      A completion script: eval "$(hearth completion bash)" (or zsh); fish: hearth completion fish | source',
     '',
-    'A VM, image, template or host is named by its name, its id, or a unique start of its id; a snapshot by its id.',
+    'A VM, image, template, host or token is named by its name, its id, or a unique start of its id; a snapshot by its id or a unique start of it.',
     'The Manager: HEARTH_URL and HEARTH_TOKEN, else the current context (hearth context set).',
     'Exit codes: 0 done, 1 refused or failed (the problem is printed), 2 usage, 3 not found,',
     '            4 ambiguous name or prefix, 5 a wait ended without the state, 6 no Manager configured.',

@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
-import type { CreateTokenRequest, Token } from '@hearth/sdk';
+import type { CreateTokenRequest, Hearth, Token } from '@hearth/sdk';
 import type { Command } from '../command.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { collect, onlyArgument } from '../arguments.js';
 import { printList, printObject, printResult, type Column } from '../output.js';
+import { resolveReference } from '../resolve.js';
 
 const tokenColumns: readonly Column<Token>[] = [
   { header: 'id', value: (token) => token.id },
@@ -13,6 +14,16 @@ const tokenColumns: readonly Column<Token>[] = [
   { header: 'expires', value: (token) => token.expiresAt ?? 'never' },
   { header: 'revoked', value: (token) => token.revokedAt ?? '-' },
 ];
+
+/** A token by its id, its name (revoked ones count: a name both had is ambiguous) or a unique start of its id. */
+function resolveToken(hearth: Hearth, reference: string): Promise<Token> {
+  return resolveReference('token', reference, {
+    idPrefix: 'tok_',
+    byId: (id) => hearth.tokens.get(id),
+    byName: async (name) => (await collect(hearth.tokens.list({ pageSize: 500 }))).filter((token) => token.name === name),
+    all: () => hearth.tokens.list({ pageSize: 500 }),
+  });
+}
 
 export const tokenCommands: Readonly<Record<string, Command>> = {
   ls: {
@@ -51,18 +62,18 @@ export const tokenCommands: Readonly<Record<string, Command>> = {
   },
   get: {
     summary: 'Show an API token (never its secret)',
-    usage: '<token id>',
+    usage: '<token>',
     async run({ args, out, hearth }) {
-      const token = await (await hearth()).tokens.get(onlyArgument(args, 'hearth token get <token id>'));
-      printObject(out, token, tokenColumns);
+      printObject(out, await resolveToken(await hearth(), onlyArgument(args, 'hearth token get <token>')), tokenColumns);
     },
   },
   revoke: {
     summary: 'Revoke an API token',
-    usage: '<token id>',
-    async run({ args, out, hearth }) {
-      const id = onlyArgument(args, 'hearth token revoke <token id>');
-      await (await hearth()).tokens.revoke(id);
+    usage: '<token>',
+    async run({ args, out, hearth: client }) {
+      const hearth = await client();
+      const { id } = await resolveToken(hearth, onlyArgument(args, 'hearth token revoke <token>'));
+      await hearth.tokens.revoke(id);
       printResult(out, { id }, `${id} revoked`);
     },
   },

@@ -87,8 +87,10 @@ export function consoleAddition(shown: string, latest: string): string {
 }
 
 function printSteps(out: Output, vm: Vm): void {
-  for (const step of vm.steps) out.line(`  ${step.name.padEnd(24)} ${formatMs(step.durationMs).padStart(9)}`);
-  out.line(`  ${'total (as the Manager saw it)'.padEnd(24)} ${formatMs(vm.totalMs).padStart(9)}`);
+  const total = 'total (as the Manager saw it)';
+  const width = Math.max(total.length, ...vm.steps.map((step) => step.name.length));
+  for (const step of vm.steps) out.line(`  ${step.name.padEnd(width)} ${formatMs(step.durationMs).padStart(9)}`);
+  out.line(`  ${total.padEnd(width)} ${formatMs(vm.totalMs).padStart(9)}`);
 }
 
 /** Follows the VM's events from its first, printing each state change, until `target` (or a failure). */
