@@ -151,6 +151,8 @@ describe.skipIf(skipReason)(`the hearth CLI against real processes${skipReason ?
       id: whoami.tokenId,
       name: whoami.tokenName,
     });
+    const mine = await json<{ tokenId: string | null }[]>(['audit', 'ls', '--token', whoami.tokenName, '--last', '3']);
+    expect(mine.map((entry) => entry.tokenId)).toEqual([whoami.tokenId, whoami.tokenId, whoami.tokenId]);
     // A token by its name, as every other resource.
     const shortLived = await json<{ id: string }>(['token', 'create', 'short-lived', '--scope', 'vms:read']);
     expect((await hearth(['token', 'revoke', 'short-lived'])).code).toBe(0);

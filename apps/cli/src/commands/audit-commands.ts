@@ -3,9 +3,10 @@ import type { AuditEntry, ListAuditFilter } from '@hearth/sdk';
 import type { Command } from '../command.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { printList, type Column } from '../output.js';
+import { resolveToken } from './token-commands.js';
 
 const usage =
-  'hearth audit ls [--token <token id>] [--project p] [--action a] [--outcome succeeded|refused|failed] [--since time] [--until time] [--last n]';
+  'hearth audit ls [--token <token>] [--project p] [--action a] [--outcome succeeded|refused|failed] [--since time] [--until time] [--last n]';
 const outcomes = ['succeeded', 'refused', 'failed'] as const;
 
 const auditColumns: readonly Column<AuditEntry>[] = [
@@ -25,7 +26,7 @@ export const auditCommands: Readonly<Record<string, Command>> = {
   ls: {
     summary: 'The audit log, newest first: every change and every refused attempt (the last 100 unless --last says)',
     usage:
-      '[--token <token id>] [--project p] [--action a] [--outcome succeeded|refused|failed] [--since time] [--until time] [--last n]',
+      '[--token <token>] [--project p] [--action a] [--outcome succeeded|refused|failed] [--since time] [--until time] [--last n]',
     options: ['--token', '--project', '--action', '--outcome', '--since', '--until', '--last'],
     async run({ args, out, hearth: client }) {
       const { values, positionals } = parseArgs({
@@ -51,8 +52,9 @@ export const auditCommands: Readonly<Record<string, Command>> = {
       ) {
         throw new CliError(exitCodes.usage, `usage: ${usage}`);
       }
+      const hearth = await client();
       const filter: ListAuditFilter = {
-        ...(values.token === undefined ? {} : { tokenId: values.token }),
+        ...(values.token === undefined ? {} : { tokenId: (await resolveToken(hearth, values.token)).id }),
         ...(values.project === undefined ? {} : { project: values.project }),
         ...(values.action === undefined ? {} : { action: values.action }),
         ...(outcome === undefined ? {} : { outcome }),
@@ -60,7 +62,7 @@ export const auditCommands: Readonly<Record<string, Command>> = {
         ...(values.until === undefined ? {} : { until: values.until }),
       };
       const entries: AuditEntry[] = [];
-      for await (const entry of (await client()).auditLog({ ...filter, pageSize: Math.min(last, 500) })) {
+      for await (const entry of hearth.auditLog({ ...filter, pageSize: Math.min(last, 500) })) {
         entries.push(entry);
         if (entries.length === last) break;
       }

@@ -16,7 +16,7 @@ const tokenColumns: readonly Column<Token>[] = [
 ];
 
 /** A token by its id, its name (revoked ones count: a name both had is ambiguous) or a unique start of its id. */
-function resolveToken(hearth: Hearth, reference: string): Promise<Token> {
+export function resolveToken(hearth: Hearth, reference: string): Promise<Token> {
   return resolveReference('token', reference, {
     idPrefix: 'tok_',
     byId: (id) => hearth.tokens.get(id),
