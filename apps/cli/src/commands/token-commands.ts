@@ -47,14 +47,22 @@ export const tokenCommands: Readonly<Record<string, Command>> = {
           'expires-in': { type: 'string' },
         },
       });
-      if (positionals.length !== 1 || values.scope === undefined) {
-        throw new CliError(exitCodes.usage, 'hearth token create <name> --scope <scope> [--project <project>]');
+      const expiresIn = values['expires-in'] === undefined ? undefined : Number(values['expires-in']);
+      if (
+        positionals.length !== 1 ||
+        values.scope === undefined ||
+        (expiresIn !== undefined && !Number.isSafeInteger(expiresIn))
+      ) {
+        throw new CliError(
+          exitCodes.usage,
+          'usage: hearth token create <name> --scope <scope> [--project <project>] [--expires-in seconds] (a whole number of seconds)',
+        );
       }
       const request: CreateTokenRequest = {
         name: positionals[0]!,
         scopes: values.scope as CreateTokenRequest['scopes'],
         ...(values.project === undefined ? {} : { projects: values.project }),
-        ...(values['expires-in'] === undefined ? {} : { expiresInSeconds: Number(values['expires-in']) }),
+        ...(expiresIn === undefined ? {} : { expiresInSeconds: expiresIn }),
       };
       const created = await (await hearth()).tokens.create(request);
       printResult(out, created, `${created.id} ${created.secret}`);
