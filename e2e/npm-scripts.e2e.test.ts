@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import path from 'node:path';
@@ -33,11 +33,6 @@ function readmeCliSteps(): string[] {
     .split('\n')
     .map((line) => line.replace(/\s+#.*$/, '').trim())
     .filter((line) => line !== '' && !line.startsWith('#'));
-}
-
-/** `npx hearth a b c` as the CLI's arguments (the README's lines quote nothing). */
-function hearthArgs(line: string): string[] {
-  return line.split(/\s+/).slice(2);
 }
 
 const startSkip = missingRequirements({ root: true, commands: ['ip', 'mkfs.ext4', 'npm'] });
@@ -108,53 +103,61 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
     return { managerUrl, agentUrl: `https://127.0.0.1:${agentPort}`, bridge };
   }
 
-  /** `hearth` as `npx hearth` runs it (the file npm links), with the Manager and token `npm start` printed. */
-  async function hearth(
-    args: string[],
+  /**
+   * Runs one line of the README's CLI block as bash runs it in `checkout` (the directory `npm start`
+   * runs in): `npx hearth` is the file npm links, `sudo` runs the command as it is (the test is root),
+   * and the CLI keeps its contexts in `checkout`. Resolves with its exit code and output.
+   */
+  async function readmeLine(
+    line: string,
     managerUrl: string,
     token: string,
+    checkout: string,
   ): Promise<{ code: number; stdout: string; stderr: string }> {
+    const prelude = 'npx() { [ "$1" = hearth ] && shift; "$HEARTH_BIN" "$@"; }; sudo() { "$@"; };';
     return new Promise((resolve) => {
-      execFile(
-        path.join(repoRoot, 'apps/cli/bin/hearth.mjs'),
-        args,
-        { env: { ...process.env, HEARTH_URL: managerUrl, HEARTH_TOKEN: token }, timeout: 120_000 },
+      const child = execFile(
+        'bash',
+        ['-c', `${prelude}\n${line}`],
+        {
+          cwd: checkout,
+          env: {
+            ...process.env,
+            HEARTH_BIN: path.join(repoRoot, 'apps/cli/bin/hearth.mjs'),
+            HEARTH_URL: managerUrl,
+            HEARTH_TOKEN: token,
+            XDG_CONFIG_HOME: path.join(checkout, 'config'),
+          },
+          timeout: 120_000,
+        },
         (error, stdout, stderr) =>
           resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr }),
       );
+      // No input: `hearth vm console` shows the console and detaches at its end.
+      child.stdin?.end();
     });
   }
 
   /**
-   * The README's first steps with the CLI, as it writes them: make a kernel and a rootfs in
-   * ./data/images, register them, then `hearth vm create --wait`. `checkout` stands for the
-   * directory `npm start` runs in.
+   * The README's CLI block, line by line as it writes them, each to exit 0: make a kernel and a rootfs
+   * in ./data/images, register them, `hearth vm create --wait`, and every command after it. Lines that
+   * follow a VM until interrupted (`--follow`) are left out; `hearth vm console` gets no input, so it
+   * shows the console and detaches. `<snapshot>` and `<host>` are the ones the lines before made.
    */
-  async function runningVm(managerUrl: string, agentUrl: string, checkout: string): Promise<void> {
+  async function runReadme(managerUrl: string, agentUrl: string, checkout: string): Promise<{ hostName: string; token: string }> {
     // The admin token the Manager made at its first start, where `npm start` says it is.
     const tokenFile = path.join(sharedDataDir!, 'admin-token');
     const token = readFileSync(tokenFile, 'utf8').trim();
     expect(run?.output()).toContain(`export HEARTH_URL=${managerUrl} HEARTH_TOKEN=$(cat ${tokenFile})`);
     expect(run?.output()).toContain('npx hearth host ls');
+    // `npm start` keeps the database in ./data/manager, where the README reads the token.
+    symlinkSync(sharedDataDir!, path.join(checkout, 'data', 'manager'));
     const asAdmin = { authorization: `Bearer ${token}` };
-    const steps = readmeCliSteps();
-    // The test runs as root: what the README runs with sudo runs as it is.
-    for (const line of steps.filter((each) => each.startsWith('sudo '))) {
-      await execFileAsync('bash', ['-c', line.slice('sudo '.length)], { cwd: checkout });
-    }
-    for (const args of steps.filter((each) => each.startsWith('npx hearth image register ')).map(hearthArgs)) {
-      const registered = await hearth(args, managerUrl, token);
-      expect(registered.code, registered.stderr).toBe(0);
-    }
     const host = await waitFor(
       async () => {
-        const hosts = await request<{ items: Array<{ status: string; addr: string; facts: Record<string, unknown> }> }>(
-          managerUrl,
-          'GET',
-          '/v1/hosts',
-          undefined,
-          asAdmin,
-        );
+        const hosts = await request<{
+          items: Array<{ name: string; status: string; addr: string; facts: Record<string, unknown> }>;
+        }>(managerUrl, 'GET', '/v1/hosts', undefined, asAdmin);
         return hosts.body.items.find((each) => each.status === 'healthy' && each.addr === agentUrl);
       },
       // The same Agent at a new address is taken for itself once the old address has fallen silent
@@ -163,13 +166,42 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
     );
     // The host says it runs the double, not Firecracker.
     expect(host.facts).toMatchObject({ hasFirecracker: true, firecrackerKind: 'double', firecrackerVersion: '1.16.1' });
-    const create = steps.find((each) => /^npx hearth vm create \S+ .*--wait/.test(each));
-    expect(create, 'the README creates a VM with --wait').toBeDefined();
-    const created = await hearth(hearthArgs(create!), managerUrl, token);
-    // Each state, then each host step's time, as the README shows.
-    expect(created.code, created.stderr).toBe(0);
-    expect(created.stdout).toMatch(/starting → running\n/);
-    expect(created.stdout).toMatch(/host steps:\n(?: {2}\S+ +\d.* ms\n)+/);
+    const snapshotOf = async (vmName: string): Promise<string> => {
+      const vms = await request<{ items: Array<{ id: string }> }>(
+        managerUrl,
+        'GET',
+        `/v1/vms?name=${vmName}`,
+        undefined,
+        asAdmin,
+      );
+      const snapshots = await request<{ items: Array<{ id: string }> }>(
+        managerUrl,
+        'GET',
+        `/v1/snapshots?vmId=${vms.body.items[0]!.id}`,
+        undefined,
+        asAdmin,
+      );
+      return snapshots.body.items[0]!.id;
+    };
+    const lines = readmeCliSteps().filter((line) => !line.includes('--follow'));
+    expect(
+      lines.filter((line) => /^npx hearth vm create \S+ .*--wait/.test(line)),
+      'the README creates a VM with --wait',
+    ).not.toEqual([]);
+    let created = false;
+    for (const line of lines) {
+      let command = line.replace('<host>', host.name);
+      if (command.includes('<snapshot>')) command = command.replaceAll('<snapshot>', await snapshotOf('api'));
+      const result = await readmeLine(command, managerUrl, token, checkout);
+      expect(result.code, `${line}\n${result.stdout}${result.stderr}`).toBe(0);
+      if (!created && /^npx hearth vm create \S+ .*--wait/.test(line)) {
+        created = true;
+        // Each state, then each host step's time, as the README shows.
+        expect(result.stdout).toMatch(/starting → running\n/);
+        expect(result.stdout).toMatch(/host steps:\n(?: {2}\S+ +\d.* ms\n)+/);
+      }
+    }
+    return { hostName: host.name, token };
   }
 
   /** The processes under the npm process now: npm, the script, the Manager and the Agent. */
@@ -195,14 +227,23 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
 
   it(
     'logs no heartbeat or request at info by default, stops on SIGTERM within seconds, and says what stays after it',
-    { timeout: 300_000 },
+    // The README's whole CLI block, some 30 commands, each a new Node.js process: minutes on a busy machine.
+    { timeout: 480_000 },
     async () => {
       const { managerUrl, agentUrl, bridge } = await startHearth();
       const current = run as NpmRun;
       // Before the VM: its VMM stays when the Agent stops.
       const children = processesOf(current);
       // A create, and the heartbeat and inventory rounds that brought the host to healthy, all ran.
-      await runningVm(managerUrl, agentUrl, workDir as string);
+      const { hostName, token } = await runReadme(managerUrl, agentUrl, workDir as string);
+      // The README ends by draining the host: one VM running again, for what stays after the stop.
+      const stays = await readmeLine(
+        `npx hearth host uncordon ${hostName} && npx hearth vm create stays --template small --wait`,
+        managerUrl,
+        token,
+        workDir as string,
+      );
+      expect(stays.code, stays.stderr).toBe(0);
       expect(infoLogLines(current.output())).toEqual([]);
       // npm start set up trust by itself: the Agent joined with a token and keeps its key to itself.
       const trustFile = path.join(path.dirname(sharedDataDir as string), 'fc', 'agent-trust.json');
@@ -217,6 +258,18 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
       expect(output).toMatch(/1 VM .*stays? running/);
       expect(output).toContain(tap as string);
       expect(output).toContain(`ip -n ${(netns as Netns).name} link delete ${bridge}`);
+      // What it says to run removes everything: the VMM, its TAP, the bridge and the firewall tables.
+      const commands = [...output.matchAll(/(?:^\[start\] +|remove it with: )sudo (.+)$/gm)].map((match) => match[1]!);
+      expect(commands.some((command) => command.includes('nft delete table bridge hearth'))).toBe(true);
+      for (const command of commands) await execFileAsync('bash', ['-c', command]);
+      const links = await (netns as Netns).exec(['ip', '-o', 'link', 'show']);
+      expect(
+        links.stdout
+          .trim()
+          .split('\n')
+          .map((line) => /^\d+: ([^:@]+)/.exec(line)?.[1]),
+      ).toEqual(['lo']);
+      expect((await (netns as Netns).exec(['nft', 'list', 'tables'])).stdout.trim()).toBe('');
     },
   );
 });

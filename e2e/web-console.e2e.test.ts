@@ -106,6 +106,20 @@ describe.skipIf(skipReason)(`the web console in a real browser${skipReason ? ` (
     await page.click('a.tab:text("Logs")');
     await page.waitForSelector('[data-testid=vm-log]:text("Linux version")');
 
+    // Each action as the VM's state offers it, and the state it leads to, shown live; then its events.
+    for (const [action, state] of [
+      ['pause', 'paused'],
+      ['resume', 'running'],
+      ['stop', 'stopped'],
+      ['start', 'running'],
+    ] as const) {
+      await page.click(`button:text-is("${action}")`);
+      await page.waitForSelector(`p .state-${state}`);
+    }
+    await page.click('a.tab:text("Events")');
+    await page.waitForSelector('[data-testid=vm-events] td:text-is("paused → running")');
+    await page.waitForSelector('[data-testid=vm-events] td:text-is("stopping → stopped")');
+
     page.once('dialog', (dialog) => void dialog.accept().catch(() => undefined));
     await page.click('button.danger:text("delete")');
     await page.waitForSelector('[data-testid=live-indicator]');

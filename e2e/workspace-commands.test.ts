@@ -41,4 +41,12 @@ describe('the commands the workspaces declare', () => {
     const help = execFileSync(path.join(repoRoot, file), ['help'], { encoding: 'utf8', env: { ...process.env, HEARTH_URL: '' } });
     expect(help).toContain('hearth vm create <name>');
   });
+
+  it('opens the README with the CLI, not curl: its first commands run hearth, and curl comes after the CLI section', () => {
+    const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    const firstBlock = /```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+    expect(firstBlock).toMatch(/^npx hearth /m);
+    expect(firstBlock).not.toContain('curl');
+    expect(readme.indexOf('curl ')).toBeGreaterThan(readme.indexOf('## The `hearth` CLI'));
+  });
 });

@@ -2,13 +2,13 @@
 // `npm start` (after `tsc -b`): the Manager on embedded PGlite plus a local Agent, for trying Hearth
 // on one machine. Output of both is prefixed; both log warnings and errors only (set
 // MANAGER_LOG_LEVEL / AGENT_LOG_LEVEL=info for more). Ctrl-C, SIGTERM or SIGINT to this process or to
-// `npm start` stops both; what the Agent leaves on the host (running VMs, the bridge) is then listed
+// `npm start` stops both; what the Agent leaves on the host (running VMs, the bridge, its firewall tables) is then listed
 // with the commands that remove it. Production runs the two apps as separate services with their own
 // configuration (apps/*/.env.example).
 //
 // Reads (all optional): DATABASE_URL (unset: PGlite in ./data/manager), MANAGER_BIND, MANAGER_DATA_DIR,
 // MANAGER_IMAGE_ROOT, MANAGER_LOG_LEVEL, AGENT_BIND, AGENT_LOG_LEVEL, MANAGER_BASE, FC_RUN_DIR, FC_BRIDGE,
-// FC_BRIDGE_ADDR, FC_NETNS, FIRECRACKER_BIN, AGENT_IMAGE_ROOT.
+// FC_BRIDGE_ADDR, FC_NETNS, FIRECRACKER_BIN, AGENT_IMAGE_ROOT, AGENT_NFT_TABLE.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -114,10 +114,14 @@ if (!existsSync(agentMain)) {
 
 // --- What stays on the host after a stop ----------------------------------------------------------
 // The Agent leaves its VMs running when it stops, on purpose: a restarted Agent adopts them again,
-// so an Agent upgrade does not reboot every guest. It also keeps its bridge. Say so, and how to remove them.
+// so an Agent upgrade does not reboot every guest. It also keeps its bridge and its nftables tables (the
+// guests' guard on the bridge, and egress and published ports under AGENT_EGRESS=nat). Say so, and how
+// to remove them.
 const bridge = env.FC_BRIDGE || 'fcbr0';
 const netns = env.FC_NETNS || undefined;
 const ipIn = netns === undefined ? 'ip' : `ip -n ${netns}`;
+const nftIn = netns === undefined ? 'nft' : `ip netns exec ${netns} nft`;
+const nftTable = env.AGENT_NFT_TABLE || 'hearth';
 let leftVms = [];
 
 /** The local Agent's host at the Manager (the one at the Agent's port), or undefined. */
@@ -160,6 +164,21 @@ function bridgeAddresses() {
   }
 }
 
+/** The Agent's nftables tables (`bridge hearth`, `ip hearth`) that exist now; none when nft is missing. */
+function firewallTables() {
+  try {
+    const out = execFileSync(nftIn.split(' ')[0], [...nftIn.split(' ').slice(1), 'list', 'tables'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    return [...out.matchAll(/^table (\S+) (\S+)$/gm)]
+      .filter((match) => match[2] === nftTable)
+      .map((match) => `${match[1]} ${match[2]}`);
+  } catch {
+    return [];
+  }
+}
+
 function reportLeftovers() {
   if (agentEnv === undefined) return;
   const where = netns === undefined ? "this host's own network namespace" : `the network namespace ${netns}`;
@@ -182,6 +201,13 @@ function reportLeftovers() {
       `The bridge ${bridge}${addresses.length > 0 ? ` (${addresses.join(', ')})` : ''} stays in ${where} for the next start; ` +
         `remove it with: sudo ${ipIn} link delete ${bridge}`,
     );
+  }
+  const tables = firewallTables();
+  if (tables.length > 0) {
+    say(
+      `The Agent's firewall (nftables: ${tables.join(', ')}) stays in ${where} for the next start; remove it after the VMs above with:`,
+    );
+    for (const table of tables) say(`  sudo ${nftIn} delete table ${table}`);
   }
 }
 

@@ -1,7 +1,9 @@
 import { Hearth, isHearthError, VmWaitError } from '@hearth/sdk';
 import type { CommandTable } from './command.js';
 import { completionScript, completionShells } from './completion.js';
+import { auditCommands } from './commands/audit-commands.js';
 import { contextCommands } from './commands/context-commands.js';
+import { eventCommands } from './commands/event-commands.js';
 import { hostCommands } from './commands/host-commands.js';
 import { imageCommands } from './commands/image-commands.js';
 import { projectCommands } from './commands/project-commands.js';
@@ -21,6 +23,8 @@ export const commands: CommandTable = {
   host: hostCommands,
   token: tokenCommands,
   project: projectCommands,
+  event: eventCommands,
+  audit: auditCommands,
   context: contextCommands,
 };
 
@@ -44,7 +48,7 @@ function help(): string {
     '  hearth completion bash|zsh|fish',
     '      A completion script: eval "$(hearth completion bash)" (or zsh); fish: hearth completion fish | source',
     '',
-    'A VM, image, template or host is named by its name, its id, or a unique start of its id; a snapshot by its id.',
+    'A VM, image, template, host or token is named by its name, its id, or a unique start of its id; a snapshot by its id or a unique start of it.',
     'The Manager: HEARTH_URL and HEARTH_TOKEN, else the current context (hearth context set).',
     'Exit codes: 0 done, 1 refused or failed (the problem is printed), 2 usage, 3 not found,',
     '            4 ambiguous name or prefix, 5 a wait ended without the state, 6 no Manager configured.',

@@ -1,3 +1,5 @@
+import type { HearthEvent } from '@hearth/sdk';
+
 /** Where a command writes: lines for people, or JSON for scripts (`-o json`). */
 export interface Output {
   readonly format: 'table' | 'json';
@@ -48,4 +50,15 @@ export function formatMs(ms: number | null): string {
 export function printResult(out: Output, value: unknown, text: string): void {
   if (out.format === 'json') out.json(value);
   else out.line(text);
+}
+
+/** One event as a line for people: id, time, type, the state change, message (tab-separated). */
+export function eventLine(event: HearthEvent): string {
+  const change = `${event.fromState ?? ''}${event.toState === null ? '' : ` → ${event.toState}`}`;
+  return `${event.id}\t${event.at}\t${event.type}\t${change}\t${event.message}`;
+}
+
+/** Events as they come: JSON lines (`-o json`), or a line each for people. */
+export async function printEvents(out: Output, events: AsyncIterable<HearthEvent>): Promise<void> {
+  for await (const event of events) out.line(out.format === 'json' ? JSON.stringify(event) : eventLine(event));
 }

@@ -9,7 +9,7 @@ import { Snapshots } from './snapshots.js';
 import { Templates } from './templates.js';
 import { Tokens } from './tokens.js';
 import { createTransport, type TransportOptions } from './transport.js';
-import type { HearthEvent, ListEventsFilter } from './types.js';
+import type { AuditEntry, HearthEvent, ListAuditFilter, ListEventsFilter } from './types.js';
 import { bodyOf } from './api-client.js';
 import { Vms } from './vms.js';
 
@@ -83,6 +83,14 @@ export class Hearth {
     const { pageSize, ...query } = filter;
     return paginate((cursor: number | undefined) =>
       bodyOf(this.api.GET('/v1/events', { params: { query: { ...query, limit: pageSize, cursor } } })),
+    );
+  }
+
+  /** The audit log, newest first, page after page: who did what, refused or not (a token with `audit:read`). */
+  auditLog(filter: ListAuditFilter & { readonly pageSize?: number } = {}): AsyncGenerator<AuditEntry> {
+    const { pageSize, ...query } = filter;
+    return paginate((cursor: number | undefined) =>
+      bodyOf(this.api.GET('/v1/audit', { params: { query: { ...query, limit: pageSize, cursor } } })),
     );
   }
 }

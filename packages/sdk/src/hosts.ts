@@ -1,6 +1,6 @@
 import { bodyOf, type ApiClient } from './api-client.js';
 import { paginate } from './paginate.js';
-import type { DrainReport, Host } from './types.js';
+import type { DrainReport, Host, HostResources, JoinToken } from './types.js';
 
 /** The hosts running an Agent (a token with `hosts:admin` only). */
 export class Hosts {
@@ -37,6 +37,20 @@ export class Hosts {
    */
   async metrics(id: string, options: { readonly signal?: AbortSignal } = {}): Promise<string> {
     return bodyOf(this.api.GET('/v1/hosts/{id}/metrics', { params: { path: { id } }, parseAs: 'text', signal: options.signal }));
+  }
+
+  /** What the host's Agent holds for each VM (TAPs, processes, files, firewall rules), read live. */
+  async resources(id: string): Promise<HostResources> {
+    return bodyOf(this.api.GET('/v1/hosts/{id}/resources', { params: { path: { id } } }));
+  }
+
+  /** A one-time token a new Agent joins the cluster with (`AGENT_JOIN_TOKEN`), valid `ttlSeconds` (default: the Manager's). */
+  async createJoinToken(options: { readonly ttlSeconds?: number } = {}): Promise<JoinToken> {
+    return bodyOf(
+      this.api.POST('/v1/hosts/join-tokens', {
+        body: options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds },
+      }),
+    );
   }
 
   /** Removes a host that is gone for good (`force`: its VM records too). */

@@ -39,6 +39,8 @@ export type ListImagesFilter = Omit<QueryOf<'listImages'>, 'cursor' | 'limit'>;
 
 export type Host = JsonOf<'getHost', 200>;
 export type DrainReport = JsonOf<'drainHost', 200>;
+export type HostResources = JsonOf<'listHostResources', 200>;
+export type JoinToken = JsonOf<'createJoinToken', 201>;
 
 export type HearthEvent = JsonOf<'listEvents', 200>['items'][number];
 export type ListEventsFilter = Omit<QueryOf<'listEvents'>, 'cursor' | 'limit'>;
@@ -47,6 +49,9 @@ export type Token = JsonOf<'getToken', 200>;
 export type CreateTokenRequest = BodyOf<'createToken'>;
 export type CreatedToken = JsonOf<'createToken', 201>;
 export type CurrentToken = JsonOf<'getCurrentToken', 200>;
+
+export type AuditEntry = JsonOf<'listAuditEntries', 200>['items'][number];
+export type ListAuditFilter = Omit<QueryOf<'listAuditEntries'>, 'cursor' | 'limit'>;
 
 export type Project = JsonOf<'getProject', 200>;
 export type CreateProjectRequest = BodyOf<'createProject'>;

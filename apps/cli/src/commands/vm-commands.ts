@@ -3,7 +3,7 @@ import { VmWaitError, describeConsoleEnd, egressText, rateLimitsText, type Heart
 import type { Command } from '../command.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { collect, onlyArgument } from '../arguments.js';
-import { formatMs, printList, printObject, printResult, type Column, type Output } from '../output.js';
+import { formatMs, printEvents, printList, printObject, printResult, type Column, type Output } from '../output.js';
 import { resolveReference } from '../resolve.js';
 import { resolveSnapshot } from '../resolve-snapshot.js';
 import { resolveImage } from './image-commands.js';
@@ -87,8 +87,10 @@ export function consoleAddition(shown: string, latest: string): string {
 }
 
 function printSteps(out: Output, vm: Vm): void {
-  for (const step of vm.steps) out.line(`  ${step.name.padEnd(24)} ${formatMs(step.durationMs).padStart(9)}`);
-  out.line(`  ${'total (as the Manager saw it)'.padEnd(24)} ${formatMs(vm.totalMs).padStart(9)}`);
+  const total = 'total (as the Manager saw it)';
+  const width = Math.max(total.length, ...vm.steps.map((step) => step.name.length));
+  for (const step of vm.steps) out.line(`  ${step.name.padEnd(width)} ${formatMs(step.durationMs).padStart(9)}`);
+  out.line(`  ${total.padEnd(width)} ${formatMs(vm.totalMs).padStart(9)}`);
 }
 
 /** Follows the VM's events from its first, printing each state change, until `target` (or a failure). */
@@ -432,13 +434,7 @@ export const vmCommands: Readonly<Record<string, Command>> = {
       const hearth = await client();
       const vm = await resolveVm(hearth, positionals[0]!);
       const events = values.follow ? hearth.events({ vmId: vm.id, since: 0 }) : hearth.vms.events(vm.id);
-      for await (const event of events) {
-        if (out.format === 'json') out.line(JSON.stringify(event));
-        else
-          out.line(
-            `${event.id}\t${event.at}\t${event.type}\t${event.fromState ?? ''}${event.toState === null ? '' : ` → ${event.toState}`}\t${event.message}`,
-          );
-      }
+      await printEvents(out, events);
     },
   },
 };
