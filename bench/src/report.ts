@@ -226,6 +226,12 @@ export function toJson(r: BenchResults): Record<string, unknown> {
     clone_floor_marks_p50_ms: Object.fromEntries(
       Object.entries(r.snapshots.floorMarksP50).map(([name, value]) => [name, round(value)]),
     ),
+    clone_phases_p50_ms: Object.fromEntries(
+      Object.entries(r.snapshots.clonePhases).map(([name, pair]) => [
+        name,
+        { clone: round(pair.clone), alone: round(pair.alone) },
+      ]),
+    ),
     clone_doubles_at_rest_ms_per_s: round(r.snapshots.doublesAtRestMsPerS),
     clone_timelines: r.snapshots.cloneTimelines,
     clone_floor_timelines: r.snapshots.cloneFloorTimelines,
@@ -429,6 +435,12 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
   if (parts.count > 0) {
     out.push(`   a clone's marks, p50, ms from the request: ${marks(snap.cloneMarksP50)}`);
     out.push(`   QEMU alone's marks, p50, ms from its start: ${marks(snap.floorMarksP50)}`);
+    const { beforeLoad, load, afterResume } = snap.clonePhases;
+    out.push(
+      `   phases, clone vs QEMU alone (p50): before the load ${ms(beforeLoad.clone)} vs ${ms(beforeLoad.alone)} ms, ` +
+        `the load ${ms(load.clone)} vs ${ms(load.alone)} ms, after the resume until answering ${ms(afterResume.clone)} vs ` +
+        `${ms(afterResume.alone)} ms (a clone takes its new identity then; QEMU alone's guest keeps the source's, work the floor does not do)`,
+    );
   }
   out.push(`   — ${snap.note}`);
   out.push(...networkText(r.network));

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { cpuGroups, type CpuGroup } from './cpu.js';
-import { cloneBreakdown, cloneTimelineMarks, emptySnapshotSamples, floorMarksP50, snapshotFigures } from './snapshot-figures.js';
+import {
+  cloneBreakdown,
+  clonePhases,
+  cloneTimelineMarks,
+  emptySnapshotSamples,
+  floorMarksP50,
+  snapshotFigures,
+} from './snapshot-figures.js';
 
 const shape = { memoryMib: 256, cloneCount: 10 };
 
@@ -156,6 +163,47 @@ describe('floorMarksP50', () => {
       cont: 120,
       firstAnswer: 140,
       answered: 140,
+    });
+  });
+});
+
+describe('clonePhases', () => {
+  it('sets each phase of the clones beside the same phase of QEMU alone', () => {
+    const clone = {
+      requestedAtMs: 0,
+      acceptedAtMs: 100,
+      applyStartedAtMs: 200,
+      applyMs: 1_000 + 3_000 + 50,
+      steps: [
+        { name: 'spawn', durationMs: 1_000 },
+        { name: 'load', durationMs: 3_000 },
+        { name: 'resume', durationMs: 50 },
+      ],
+      answeredAtMs: 6_250,
+    };
+    const alone = {
+      startedAtMs: 0,
+      tapMs: 100,
+      copyMs: 200,
+      spawnMs: 300,
+      streamedMs: 2_900,
+      incomingMs: 3_000,
+      contMs: 3_010,
+      firstAnswerMs: 4_010,
+      answeredMs: 4_010,
+    };
+    expect(clonePhases([clone], [alone])).toEqual({
+      beforeLoad: { clone: 1_200, alone: 300 },
+      load: { clone: 3_000, alone: 2_700 },
+      afterResume: { clone: 2_000, alone: 1_000 },
+    });
+  });
+
+  it('has no figures without samples', () => {
+    expect(clonePhases([], [])).toEqual({
+      beforeLoad: { clone: null, alone: null },
+      load: { clone: null, alone: null },
+      afterResume: { clone: null, alone: null },
     });
   });
 });

@@ -74,6 +74,38 @@ export function cloneTimelineMarks(t: CloneTimeline): Readonly<Record<string, nu
   };
 }
 
+/** One phase of a restore, p50 over the clones and over QEMU alone's restores (ms). */
+export interface PhasePair {
+  readonly clone: number | null;
+  readonly alone: number | null;
+}
+
+/**
+ * The three phases both sides go through, p50 each: before the load (a clone: the request until
+ * its load began, through admission, the apply's start and the side-by-side TAP, disk copy, VMM
+ * start and guard; alone: TAP, disk copy, QEMU's spawn), the load (a clone: its load step; alone:
+ * QEMU's spawn until it left `inmigrate`), and after the resume until the guest answered as
+ * expected (a clone takes its new identity then; QEMU alone's guest keeps the source's).
+ */
+export function clonePhases(
+  timelines: readonly CloneTimeline[],
+  floor: readonly FloorRestoreTimeline[],
+): Readonly<Record<'beforeLoad' | 'load' | 'afterResume', PhasePair>> {
+  const marks = timelines.map(cloneTimelineMarks);
+  const p50 = (values: number[]): number | null => percentile(values, 50);
+  return {
+    beforeLoad: { clone: p50(marks.map((m) => m['loadBegan'] ?? 0)), alone: p50(floor.map((t) => t.spawnMs)) },
+    load: {
+      clone: p50(marks.map((m) => (m['loadDone'] ?? 0) - (m['loadBegan'] ?? 0))),
+      alone: p50(floor.map((t) => t.incomingMs - t.spawnMs)),
+    },
+    afterResume: {
+      clone: p50(marks.map((m) => (m['answered'] ?? 0) - (m['resumed'] ?? 0))),
+      alone: p50(floor.map((t) => t.answeredMs - t.contMs)),
+    },
+  };
+}
+
 /** Medians over the clones of each mark of `cloneTimelineMarks`. */
 export function cloneMarksP50(timelines: readonly CloneTimeline[]): Readonly<Record<string, number | null>> {
   const marks = timelines.map(cloneTimelineMarks);
@@ -170,6 +202,8 @@ export interface SnapshotResult {
   readonly cloneMarksP50: Readonly<Record<string, number | null>>;
   /** Medians of the floor's marks, ms from each restore's start. */
   readonly floorMarksP50: Readonly<Record<string, number | null>>;
+  /** Where a clone and QEMU alone spent their time, phase by phase. */
+  readonly clonePhases: ReturnType<typeof clonePhases>;
   readonly cloneTimelines: readonly CloneTimeline[];
   readonly cloneFloorTimelines: readonly FloorRestoreTimeline[];
   /** Median of the doubles' CPU per second after each clone round. */
@@ -225,6 +259,7 @@ export function snapshotFigures(
           ) as Record<CpuGroup, number | null>),
     cloneMarksP50: cloneMarksP50(samples.cloneTimelines),
     floorMarksP50: floorMarksP50(samples.cloneFloorTimelines),
+    clonePhases: clonePhases(samples.cloneTimelines, samples.cloneFloorTimelines),
     cloneTimelines: samples.cloneTimelines,
     cloneFloorTimelines: samples.cloneFloorTimelines,
     doublesAtRestMsPerS: percentile([...samples.doublesAtRestMsPerS], 50),

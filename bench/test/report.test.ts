@@ -131,6 +131,7 @@ describe('bench report', () => {
       clone_marks_p50_ms: { accepted: 100, applyBegan: 150, resumed: 3_150, firstAnswer: 4_000, answered: 5_000 },
       clone_floor_marks_p50_ms: { tap: 10, streamed: 2_000, cont: 2_110, answered: 2_200 },
       clone_doubles_at_rest_ms_per_s: 90,
+      clone_phases_p50_ms: { load: { clone: 0, alone: 2_069 }, afterResume: { clone: 1_850, alone: 90 } },
     });
     const text = renderText(results, json);
     expect(text).toMatch(/restore → answering p50 1200\.0 ms, QEMU alone 1000\.0 ms, ratio 1\.200 \(target ≤ 1\.2\)/);
@@ -139,6 +140,7 @@ describe('bench report', () => {
       /CPU per clone, p50 of 1 rounds: Agent 30\.0 ms, its children 2\.0 ms, Manager 9\.0 ms, PostgreSQL 3\.0 ms/,
     );
     expect(text).toMatch(/a clone's marks, p50, ms from the request: accepted 100\.0, applyBegan 150\.0, /);
+    expect(text).toMatch(/phases, clone vs QEMU alone \(p50\): before the load 3150\.0 vs 31\.0 ms, the load 0\.0 vs 2069\.0 ms/);
     expect(text).toMatch(/QEMU alone's marks, p50, ms from its start: tap 10\.0, copy 30\.0, spawn 31\.0, streamed 2000\.0/);
   });
 
