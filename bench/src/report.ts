@@ -435,11 +435,12 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
   if (parts.count > 0) {
     out.push(`   a clone's marks, p50, ms from the request: ${marks(snap.cloneMarksP50)}`);
     out.push(`   QEMU alone's marks, p50, ms from its start: ${marks(snap.floorMarksP50)}`);
-    const { beforeLoad, load, afterResume } = snap.clonePhases;
+    const { beforeLoad, load, afterResume, identityAfterResume } = snap.clonePhases;
     out.push(
       `   phases, clone vs QEMU alone (p50): before the load ${ms(beforeLoad.clone)} vs ${ms(beforeLoad.alone)} ms, ` +
         `the load ${ms(load.clone)} vs ${ms(load.alone)} ms, after the resume until answering ${ms(afterResume.clone)} vs ` +
-        `${ms(afterResume.alone)} ms (a clone takes its new identity then; QEMU alone's guest keeps the source's, work the floor does not do)`,
+        `${ms(afterResume.alone)} ms (a clone takes its new identity then, written on its console ${ms(identityAfterResume.clone)} ms ` +
+        `after the resume; QEMU alone's guest keeps the source's, work the floor does not do)`,
     );
   }
   out.push(`   — ${snap.note}`);

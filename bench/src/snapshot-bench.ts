@@ -188,7 +188,14 @@ export async function measureSnapshots(
           202,
         );
         const acceptedAtMs = Date.now();
-        const answers = await Promise.all(cloned.items.map((vm) => answering(probe, vm)));
+        // The guest writes its new identity on its serial console last of all (HEARTH-GUEST-IDENTITY), and
+        // nothing else once it is up: the console log's last change, read as it answers, is when it took it.
+        const consoleLogOf = (vm: Vm): string => path.join(stack.runDir, 'vms', vm.id, 'stdout.log');
+        const answers = await Promise.all(
+          cloned.items.map((vm) =>
+            answering(probe, vm).then((answer) => ({ ...answer, identityAtMs: statSync(consoleLogOf(vm)).mtimeMs })),
+          ),
+        );
         samples.clonesMs.push(performance.now() - t2);
         // From the request until every clone answers: the guests' own CPU is QEMU's, not the control plane's.
         const cpuAfter = cpuSnapshot(cpuPids);
@@ -209,6 +216,7 @@ export async function measureSnapshots(
             applyMs: vm.totalMs,
             steps: vm.steps,
             firstAnswerAtMs: answers[i]?.firstAnswerAtMs ?? Date.now(),
+            identityAtMs: answers[i]?.identityAtMs,
             answeredAtMs: answers[i]?.answeredAtMs ?? Date.now(),
           };
           samples.cloneTimelines.push(timeline);

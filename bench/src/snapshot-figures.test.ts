@@ -113,6 +113,7 @@ describe('cloneTimelineMarks', () => {
         { name: 'mmds', durationMs: 30 },
         { name: 'resume', durationMs: 40 },
       ],
+      identityAtMs: 8_800,
       firstAnswerAtMs: 9_000,
       answeredAtMs: 9_500,
     });
@@ -123,6 +124,7 @@ describe('cloneTimelineMarks', () => {
       loadBegan: 1_830,
       loadDone: 5_830,
       resumed: 5_900,
+      identityWritten: 7_800,
       firstAnswer: 8_000,
       answered: 8_500,
     });
@@ -179,6 +181,7 @@ describe('clonePhases', () => {
         { name: 'load', durationMs: 3_000 },
         { name: 'resume', durationMs: 50 },
       ],
+      identityAtMs: 5_750,
       answeredAtMs: 6_250,
     };
     const alone = {
@@ -196,6 +199,7 @@ describe('clonePhases', () => {
       beforeLoad: { clone: 1_200, alone: 300 },
       load: { clone: 3_000, alone: 2_700 },
       afterResume: { clone: 2_000, alone: 1_000 },
+      identityAfterResume: { clone: 1_500, alone: null },
     });
   });
 
@@ -204,6 +208,7 @@ describe('clonePhases', () => {
       beforeLoad: { clone: null, alone: null },
       load: { clone: null, alone: null },
       afterResume: { clone: null, alone: null },
+      identityAfterResume: { clone: null, alone: null },
     });
   });
 });

@@ -44,6 +44,8 @@ export interface CloneTimeline {
   readonly steps: readonly { readonly name: string; readonly durationMs: number }[];
   /** When its new address first answered at all (any status or body): reachable, identity perhaps not yet written. */
   readonly firstAnswerAtMs?: number;
+  /** When its guest wrote its new identity on its console (the console log's last change as it answered). */
+  readonly identityAtMs?: number | undefined;
   readonly answeredAtMs: number;
 }
 
@@ -69,6 +71,7 @@ export function cloneTimelineMarks(t: CloneTimeline): Readonly<Record<string, nu
     loadBegan: beforeLoadMs,
     loadDone: beforeLoadMs + durationOf('load'),
     resumed: ended,
+    ...(t.identityAtMs === undefined ? {} : { identityWritten: t.identityAtMs - t.requestedAtMs }),
     firstAnswer: (t.firstAnswerAtMs ?? t.answeredAtMs) - t.requestedAtMs,
     answered: t.answeredAtMs - t.requestedAtMs,
   };
@@ -90,7 +93,7 @@ export interface PhasePair {
 export function clonePhases(
   timelines: readonly CloneTimeline[],
   floor: readonly FloorRestoreTimeline[],
-): Readonly<Record<'beforeLoad' | 'load' | 'afterResume', PhasePair>> {
+): Readonly<Record<'beforeLoad' | 'load' | 'afterResume' | 'identityAfterResume', PhasePair>> {
   const marks = timelines.map(cloneTimelineMarks);
   const p50 = (values: number[]): number | null => percentile(values, 50);
   return {
@@ -102,6 +105,11 @@ export function clonePhases(
     afterResume: {
       clone: p50(marks.map((m) => (m['answered'] ?? 0) - (m['resumed'] ?? 0))),
       alone: p50(floor.map((t) => t.answeredMs - t.contMs)),
+    },
+    // Of that, a clone's guest until it wrote its new identity: the rest is the probe reaching it.
+    identityAfterResume: {
+      clone: p50(marks.flatMap((m) => (m['identityWritten'] === undefined ? [] : [m['identityWritten'] - (m['resumed'] ?? 0)]))),
+      alone: null,
     },
   };
 }
