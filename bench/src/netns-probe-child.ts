@@ -2,7 +2,7 @@
  * The process `NetnsProbe` starts inside a network namespace: it reads one request a line on stdin
  * (`{"id","url","expected","timeoutMs","intervalMs"}`), GETs the URL until it answers 2xx (with the
  * expected body, when one is given) or the time is up, and writes one answer a line on stdout
- * (`{"id","body"}` or `{"id","error"}`). One long-lived process polls every guest of the namespace,
+ * (`{"id","body","firstAnswerAtMs","answeredAtMs"}` or `{"id","error"}`). One long-lived process polls every guest of the namespace,
  * so a probe costs an HTTP request, not two process starts.
  */
 import http from 'node:http';
@@ -32,14 +32,22 @@ function getOnce(url: string): Promise<{ status: number; body: string } | undefi
   });
 }
 
-async function probe(request: ProbeRequest): Promise<{ id: number; body?: string; error?: string }> {
+async function probe(
+  request: ProbeRequest,
+): Promise<{ id: number; body?: string; error?: string; firstAnswerAtMs?: number; answeredAtMs?: number }> {
   const deadline = performance.now() + request.timeoutMs;
   let last = 'nothing answered';
+  // When the URL first answered at all (any status, any body), in epoch ms: for a guest taking a
+  // new address, when that address became reachable, before it answered as expected.
+  let firstAnswerAtMs: number | undefined;
   for (;;) {
     const answer = await getOnce(request.url);
     if (answer !== undefined) {
+      firstAnswerAtMs ??= Date.now();
       const isOk = answer.status >= 200 && answer.status < 300;
-      if (isOk && (request.expected === null || answer.body === request.expected)) return { id: request.id, body: answer.body };
+      if (isOk && (request.expected === null || answer.body === request.expected)) {
+        return { id: request.id, body: answer.body, firstAnswerAtMs, answeredAtMs: Date.now() };
+      }
       last = isOk ? `answered ${JSON.stringify(answer.body.slice(0, 200))}` : `answered ${answer.status}`;
     }
     if (performance.now() >= deadline) return { id: request.id, error: `${request.url} within ${request.timeoutMs} ms: ${last}` };

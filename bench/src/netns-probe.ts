@@ -12,8 +12,17 @@ const childPath = fileURLToPath(new URL('../dist/netns-probe-child.js', import.m
  * once that was hundreds of process starts a second on the machine being measured, charged to
  * whichever side was being probed for longest.
  */
+/** What a probe answered, and when (epoch ms, this machine's clock). */
+export interface ProbeAnswer {
+  readonly body: string;
+  /** When the URL first answered at all (any status or body). */
+  readonly firstAnswerAtMs: number;
+  /** When it answered as expected. */
+  readonly answeredAtMs: number;
+}
+
 export class NetnsProbe {
-  private readonly pending = new Map<number, { resolve: (body: string) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (answer: ProbeAnswer) => void; reject: (error: Error) => void }>();
   private nextId = 0;
   private exitError: Error | undefined;
 
@@ -44,7 +53,12 @@ export class NetnsProbe {
    * Resolves with the body once `url` answers 2xx (with exactly `expected`, when given), polling every
    * `intervalMs`; rejects after `timeoutMs` with what it last answered.
    */
-  answered(url: string, options: { expected?: string; timeoutMs: number; intervalMs?: number }): Promise<string> {
+  async answered(url: string, options: { expected?: string; timeoutMs: number; intervalMs?: number }): Promise<string> {
+    return (await this.answeredWithTimes(url, options)).body;
+  }
+
+  /** As `answered`, with when the URL first answered at all and when it answered as expected. */
+  answeredWithTimes(url: string, options: { expected?: string; timeoutMs: number; intervalMs?: number }): Promise<ProbeAnswer> {
     if (this.exitError !== undefined) return Promise.reject(this.exitError);
     const id = this.nextId++;
     const request = {
@@ -69,11 +83,19 @@ export class NetnsProbe {
   }
 
   private settle(line: string): void {
-    const answer = JSON.parse(line) as { id: number; body?: string; error?: string };
+    const answer = JSON.parse(line) as {
+      id: number;
+      body?: string;
+      error?: string;
+      firstAnswerAtMs?: number;
+      answeredAtMs?: number;
+    };
     const waiter = this.pending.get(answer.id);
     if (waiter === undefined) return;
     this.pending.delete(answer.id);
-    if (answer.body !== undefined) waiter.resolve(answer.body);
-    else waiter.reject(new Error(`no answer from ${answer.error ?? 'the probe'}`));
+    if (answer.body !== undefined) {
+      const answeredAtMs = answer.answeredAtMs ?? Date.now();
+      waiter.resolve({ body: answer.body, firstAnswerAtMs: answer.firstAnswerAtMs ?? answeredAtMs, answeredAtMs });
+    } else waiter.reject(new Error(`no answer from ${answer.error ?? 'the probe'}`));
   }
 }

@@ -50,6 +50,24 @@ export function guestAddress(payload: StatePayload): { ip: string; mac: string }
 
 const bridge = 'br0';
 
+/**
+ * Where one restore alone spent its time: ms from its start at the end of each part, in order.
+ * `tap`, `copy` and `spawn` are done one after the other; QEMU then reads the memory file
+ * (`streamed`: the double's stream written, `incoming`: QEMU out of `inmigrate`), is resumed
+ * (`cont`), and its guest answers (`firstAnswer`: at all; `answered`: as expected).
+ */
+export interface FloorRestoreTimeline {
+  readonly startedAtMs: number;
+  readonly tapMs: number;
+  readonly copyMs: number;
+  readonly spawnMs: number;
+  readonly streamedMs: number;
+  readonly incomingMs: number;
+  readonly contMs: number;
+  readonly firstAnswerMs: number;
+  readonly answeredMs: number;
+}
+
 /** One guest ready to be restored alone: its namespace with a bridge, and its MMDS NIC's socket. */
 export interface PreparedRestore {
   readonly files: SnapshotFiles;
@@ -111,13 +129,22 @@ export class RestoreFloor {
 
   /** Restores a prepared guest; resolves with ms from the start until its `GET /identity` answers. */
   async restoreUntilAnswering(prepared: PreparedRestore, timeoutMs: number): Promise<number> {
+    return (await this.restoreWithTimeline(prepared, timeoutMs)).answeredMs;
+  }
+
+  /** Restores a prepared guest; resolves with where its time went until its `GET /identity` answered. */
+  async restoreWithTimeline(prepared: PreparedRestore, timeoutMs: number): Promise<FloorRestoreTimeline> {
     const { files, name, payload, ip, netns, probe, directory, mmdsSocket } = prepared;
+    const startedAtMs = Date.now();
     const started = performance.now();
+    const since = (): number => performance.now() - started;
     const tap = 'tap0';
     await netns.exec(['ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
     await netns.exec(['ip', 'link', 'set', 'dev', tap, 'master', bridge, 'up']);
+    const tapMs = since();
     const rootfs = path.join(directory, 'rootfs.ext4');
     await runCommand(['cp', '--reflink=auto', '--sparse=always', '--', files.rootfsPath, rootfs]);
+    const copyMs = since();
     const r = payload.resources;
     const resources: VmResources = {
       ...r,
@@ -139,7 +166,9 @@ export class RestoreFloor {
     netns.spawn([this.qemuBinary, ...argv, '-S', '-incoming', `unix:${incoming}`], {
       stdio: ['ignore', 'ignore', 'ignore'],
     });
+    const spawnMs = since();
     const transferError = await streamMigration(incoming, files.memoryPath, timeoutMs);
+    const streamedMs = since();
     const qmp = await waitFor(() => (existsSync(qmpPath) ? QmpClient.connect(qmpPath).catch(() => undefined) : undefined), {
       timeoutMs,
       intervalMs: 20,
@@ -156,9 +185,21 @@ export class RestoreFloor {
     if (status !== 'paused' && status !== 'running') {
       throw new Error(`QEMU alone is ${status} after the incoming migration${transferError ? `: ${transferError}` : ''}`);
     }
+    const incomingMs = since();
     await qmp.execute('cont');
-    await probe.answered(`http://${ip}/identity`, { timeoutMs });
-    return performance.now() - started;
+    const contMs = since();
+    const answer = await probe.answeredWithTimes(`http://${ip}/identity`, { timeoutMs });
+    return {
+      startedAtMs,
+      tapMs,
+      copyMs,
+      spawnMs,
+      streamedMs,
+      incomingMs,
+      contMs,
+      firstAnswerMs: answer.firstAnswerAtMs - startedAtMs,
+      answeredMs: since(),
+    };
   }
 
   /** Kills every QEMU and removes every namespace and file this floor made. */

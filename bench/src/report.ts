@@ -220,6 +220,21 @@ export function toJson(r: BenchResults): Record<string, unknown> {
       r.snapshots.cloneCpuMsP50 === null
         ? null
         : Object.fromEntries(Object.entries(r.snapshots.cloneCpuMsP50).map(([group, value]) => [group, round(value)])),
+    clone_marks_p50_ms: Object.fromEntries(
+      Object.entries(r.snapshots.cloneMarksP50).map(([name, value]) => [name, round(value)]),
+    ),
+    clone_floor_marks_p50_ms: Object.fromEntries(
+      Object.entries(r.snapshots.floorMarksP50).map(([name, value]) => [name, round(value)]),
+    ),
+    clone_phases_p50_ms: Object.fromEntries(
+      Object.entries(r.snapshots.clonePhases).map(([name, pair]) => [
+        name,
+        { clone: round(pair.clone), alone: round(pair.alone) },
+      ]),
+    ),
+    clone_doubles_at_rest_ms_per_s: round(r.snapshots.doublesAtRestMsPerS),
+    clone_timelines: r.snapshots.cloneTimelines,
+    clone_floor_timelines: r.snapshots.cloneFloorTimelines,
     snapshot_note: r.snapshots.note,
     floor: r.latency.floorDescription,
     machine: r.machine,
@@ -409,7 +424,23 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
   if (cpu !== null) {
     out.push(
       `   CPU per clone, p50 of ${snap.clones.count} rounds: Agent ${ms(cpu.agent)} ms, its children ${ms(cpu['agent-children'])} ms, ` +
-        `Manager ${ms(cpu.manager)} ms, PostgreSQL ${ms(cpu.postgres)} ms, the doubles ${ms(cpu.vmms)} ms`,
+        `Manager ${ms(cpu.manager)} ms, PostgreSQL ${ms(cpu.postgres)} ms, the doubles ${ms(cpu.vmms)} ms ` +
+        `(afterwards, guests running: ${ms(snap.doublesAtRestMsPerS)} ms/s for all ${snap.cloneCount})`,
+    );
+  }
+  const marks = (m: Readonly<Record<string, number | null>>): string =>
+    Object.entries(m)
+      .map(([name, value]) => `${name} ${ms(value)}`)
+      .join(', ');
+  if (parts.count > 0) {
+    out.push(`   a clone's marks, p50, ms from the request: ${marks(snap.cloneMarksP50)}`);
+    out.push(`   QEMU alone's marks, p50, ms from its start: ${marks(snap.floorMarksP50)}`);
+    const { beforeLoad, load, afterResume, identityAfterResume } = snap.clonePhases;
+    out.push(
+      `   phases, clone vs QEMU alone (p50): before the load ${ms(beforeLoad.clone)} vs ${ms(beforeLoad.alone)} ms, ` +
+        `the load ${ms(load.clone)} vs ${ms(load.alone)} ms, after the resume until answering ${ms(afterResume.clone)} vs ` +
+        `${ms(afterResume.alone)} ms (a clone takes its new identity then, written on its console ${ms(identityAfterResume.clone)} ms ` +
+        `after the resume; QEMU alone's guest keeps the source's, work the floor does not do)`,
     );
   }
   out.push(`   — ${snap.note}`);

@@ -1,4 +1,5 @@
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, statSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import path from 'node:path';
 import { findCommand } from '@hearth/testkit';
 import { startBenchStack, type BenchStack } from './bench-stack.js';
@@ -9,9 +10,10 @@ import type { BenchOptions } from './options.js';
 import type { Log } from './phases.js';
 import { guestImages } from './qemu-boot.js';
 import { NetnsProbe } from './netns-probe.js';
-import { RestoreFloor, type PreparedRestore, type SnapshotFiles } from './qemu-restore-floor.js';
+import { RestoreFloor, type FloorRestoreTimeline, type PreparedRestore, type SnapshotFiles } from './qemu-restore-floor.js';
 import {
   emptySnapshotSamples,
+  cloneTimelineMarks,
   snapshotFigures,
   snapshotMemoryMib,
   type CloneTimeline,
@@ -41,10 +43,21 @@ function identityOf(vm: Vm): string {
   return `instance-id=${vm.id} host=${vm.name} addr=${ip}/${String(vm.network?.prefixLength)} mac=${vm.guestMac.toLowerCase()}\n`;
 }
 
-/** Resolves once `vm` answers at its own address as itself. */
-async function answering(probe: NetnsProbe, vm: Vm): Promise<void> {
-  await probe.answered(`http://${vm.network?.ipAddress}/identity`, { expected: identityOf(vm), timeoutMs: answerTimeoutMs });
+/** Resolves once `vm` answers at its own address as itself: when it first answered there at all, and as itself. */
+async function answering(probe: NetnsProbe, vm: Vm): Promise<{ firstAnswerAtMs: number; answeredAtMs: number }> {
+  return probe.answeredWithTimes(`http://${vm.network?.ipAddress}/identity`, {
+    expected: identityOf(vm),
+    timeoutMs: answerTimeoutMs,
+  });
 }
+
+/** How long the doubles' CPU is sampled after a clone round, their guests running. */
+const restSampleMs = 2_000;
+
+const marksText = (marks: Readonly<Record<string, number>>): string =>
+  Object.entries(marks)
+    .map(([name, value]) => `${name} ${value.toFixed(0)}`)
+    .join(', ');
 
 async function expectStatus<T>(stack: BenchStack, method: string, route: string, body: unknown, status: number): Promise<T> {
   const response = await stack.api<T>(method, route, body);
@@ -92,12 +105,17 @@ export async function measureSnapshots(
   };
   const floor = new RestoreFloor(qemu, path.join(stack.workDir, 'restore-floor'), bridgeCidr);
   let openedProbe: NetnsProbe | undefined;
-  const samples: { [K in Exclude<keyof SnapshotSamples, 'cloneTimelines' | 'cloneCpuMs'>]: number[] } & {
+  const samples: {
+    [K in Exclude<keyof SnapshotSamples, 'cloneTimelines' | 'cloneCpuMs' | 'cloneFloorTimelines'>]: number[];
+  } & {
     cloneTimelines: CloneTimeline[];
     cloneCpuMs: Record<CpuGroup, number>[];
+    cloneFloorTimelines: FloorRestoreTimeline[];
   } = {
     cloneTimelines: [],
     cloneCpuMs: [],
+    cloneFloorTimelines: [],
+    doublesAtRestMsPerS: [],
     createMs: [],
     pauseMs: [],
     restoreMs: [],
@@ -142,6 +160,9 @@ export async function measureSnapshots(
         rootfsPath: path.join(directory, `${snapshot.id}.rootfs.ext4`),
       };
 
+      log(
+        `  snapshot ${round + 1}: memory file ${statSync(files.memoryPath).size} bytes, disk ${statSync(files.rootfsPath).size} bytes`,
+      );
       const t1 = performance.now();
       await expectStatus(stack, 'POST', `/v1/vms/${source.id}/restore`, { snapshotId: snapshot.id }, 200);
       await answering(probe, source);
@@ -167,31 +188,51 @@ export async function measureSnapshots(
           202,
         );
         const acceptedAtMs = Date.now();
-        const answeredAtMs = await Promise.all(cloned.items.map((vm) => answering(probe, vm).then(() => Date.now())));
+        // The guest writes its new identity on its serial console last of all (HEARTH-GUEST-IDENTITY), and
+        // nothing else once it is up: the console log's last change, read as it answers, is when it took it.
+        const consoleLogOf = (vm: Vm): string => path.join(stack.runDir, 'vms', vm.id, 'stdout.log');
+        const answers = await Promise.all(
+          cloned.items.map((vm) =>
+            answering(probe, vm).then((answer) => ({ ...answer, identityAtMs: statSync(consoleLogOf(vm)).mtimeMs })),
+          ),
+        );
         samples.clonesMs.push(performance.now() - t2);
         // From the request until every clone answers: the guests' own CPU is QEMU's, not the control plane's.
-        const cpuMs = cpuMsBetween(cpuBefore, cpuSnapshot(cpuPids));
+        const cpuAfter = cpuSnapshot(cpuPids);
+        const cpuMs = cpuMsBetween(cpuBefore, cpuAfter);
         samples.cloneCpuMs.push(msPerItem(cpuMs, cloneCount));
+        // What the doubles cost once their guests run (each guest polls its MMDS five times a second).
+        await delay(restSampleMs);
+        samples.doublesAtRestMsPerS.push((cpuMsBetween(cpuAfter, cpuSnapshot(cpuPids)).vmms * 1000) / restSampleMs);
         await profile?.mark(`clones-${round + 1}`);
         for (const [i, item] of cloned.items.entries()) {
           const vm = await expectStatus<Vm>(stack, 'GET', `/v1/vms/${item.id}`, undefined, 200);
           const firstStep = vm.steps[0];
           if (firstStep === undefined || vm.totalMs === null) continue;
-          samples.cloneTimelines.push({
+          const timeline: CloneTimeline = {
             requestedAtMs,
             acceptedAtMs,
             applyStartedAtMs: Date.parse(firstStep.at),
             applyMs: vm.totalMs,
             steps: vm.steps,
-            answeredAtMs: answeredAtMs[i] ?? Date.now(),
-          });
+            firstAnswerAtMs: answers[i]?.firstAnswerAtMs ?? Date.now(),
+            identityAtMs: answers[i]?.identityAtMs,
+            answeredAtMs: answers[i]?.answeredAtMs ?? Date.now(),
+          };
+          samples.cloneTimelines.push(timeline);
+          log(`    clone ${i + 1}, ms from the request: ${marksText(cloneTimelineMarks(timeline))}`);
         }
         await Promise.all(cloned.items.map((vm) => expectStatus(stack, 'DELETE', `/v1/vms/${vm.id}`, undefined, 200)));
         const prepared: PreparedRestore[] = [];
         for (let i = 0; i < cloneCount; i++) prepared.push(await floor.prepare(files, `clone-${round}-${i}`));
         const t3 = performance.now();
-        await Promise.all(prepared.map((guest) => floor.restoreUntilAnswering(guest, answerTimeoutMs)));
+        const floorTimelines = await Promise.all(prepared.map((guest) => floor.restoreWithTimeline(guest, answerTimeoutMs)));
         samples.clonesFloorMs.push(performance.now() - t3);
+        for (const [i, t] of floorTimelines.entries()) {
+          samples.cloneFloorTimelines.push(t);
+          const marks = Object.fromEntries(Object.entries(t).filter(([name]) => name !== 'startedAtMs'));
+          log(`    alone ${i + 1}, ms from its start: ${marksText(marks)}`);
+        }
         await floor.destroyAll();
       }
       log(

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { cpuGroups, type CpuGroup } from './cpu.js';
-import { cloneBreakdown, emptySnapshotSamples, snapshotFigures } from './snapshot-figures.js';
+import {
+  cloneBreakdown,
+  clonePhases,
+  cloneTimelineMarks,
+  emptySnapshotSamples,
+  floorMarksP50,
+  snapshotFigures,
+} from './snapshot-figures.js';
 
 const shape = { memoryMib: 256, cloneCount: 10 };
 
@@ -21,6 +28,8 @@ describe('snapshotFigures', () => {
         clonesFloorMs: [2_000, 2_500, 3_000],
         cloneTimelines: [],
         cloneCpuMs: [cpu({ agent: 30, manager: 9 }), cpu({ agent: 10, manager: 7 }), cpu({ agent: 20, manager: 8 })],
+        cloneFloorTimelines: [],
+        doublesAtRestMsPerS: [120, 80, 100],
       },
       shape,
       'measured',
@@ -34,6 +43,7 @@ describe('snapshotFigures', () => {
     expect(result.clonesFloor.p50).toBe(2_500);
     expect(result.clonesRatio).toBeCloseTo(2, 10);
     expect(result.cloneCpuMsP50).toMatchObject({ agent: 20, manager: 8, postgres: 0 });
+    expect(result.doublesAtRestMsPerS).toBe(100);
     expect(result).toMatchObject({ memoryMib: 256, cloneCount: 10, note: 'measured' });
   });
 
@@ -81,6 +91,124 @@ describe('cloneBreakdown', () => {
       applyP50Ms: null,
       guestP50Ms: null,
       stepsP50Ms: {},
+    });
+  });
+});
+
+describe('cloneTimelineMarks', () => {
+  it('places the side-by-side steps, the load, the resume and the answers on one line from the request', () => {
+    const marks = cloneTimelineMarks({
+      requestedAtMs: 1_000,
+      acceptedAtMs: 1_100,
+      applyStartedAtMs: 1_300,
+      // The side-by-side steps overlap: what is not sequential is the 1,500 ms before the logger.
+      applyMs: 1_500 + 10 + 20 + 4_000 + 30 + 40,
+      steps: [
+        { name: 'tap', durationMs: 200 },
+        { name: 'rootfs', durationMs: 1_000 },
+        { name: 'spawn', durationMs: 1_400 },
+        { name: 'logger', durationMs: 10 },
+        { name: 'metrics', durationMs: 20 },
+        { name: 'load', durationMs: 4_000 },
+        { name: 'mmds', durationMs: 30 },
+        { name: 'resume', durationMs: 40 },
+      ],
+      identityAtMs: 8_800,
+      firstAnswerAtMs: 9_000,
+      answeredAtMs: 9_500,
+    });
+    expect(marks).toEqual({
+      accepted: 100,
+      applyBegan: 300,
+      sideBySideDone: 1_800,
+      loadBegan: 1_830,
+      loadDone: 5_830,
+      resumed: 5_900,
+      identityWritten: 7_800,
+      firstAnswer: 8_000,
+      answered: 8_500,
+    });
+  });
+
+  it('takes the first answer to be the answer when the probe did not say', () => {
+    const marks = cloneTimelineMarks({
+      requestedAtMs: 0,
+      acceptedAtMs: 10,
+      applyStartedAtMs: 20,
+      applyMs: 100,
+      steps: [],
+      answeredAtMs: 500,
+    });
+    expect(marks.firstAnswer).toBe(500);
+  });
+});
+
+describe('floorMarksP50', () => {
+  it('gives the median of each mark of QEMU alone', () => {
+    const restore = (scale: number) => ({
+      startedAtMs: 0,
+      tapMs: 10 * scale,
+      copyMs: 20 * scale,
+      spawnMs: 30 * scale,
+      streamedMs: 40 * scale,
+      incomingMs: 50 * scale,
+      contMs: 60 * scale,
+      firstAnswerMs: 70 * scale,
+      answeredMs: 70 * scale,
+    });
+    expect(floorMarksP50([restore(1), restore(3), restore(2)])).toEqual({
+      tap: 20,
+      copy: 40,
+      spawn: 60,
+      streamed: 80,
+      incoming: 100,
+      cont: 120,
+      firstAnswer: 140,
+      answered: 140,
+    });
+  });
+});
+
+describe('clonePhases', () => {
+  it('sets each phase of the clones beside the same phase of QEMU alone', () => {
+    const clone = {
+      requestedAtMs: 0,
+      acceptedAtMs: 100,
+      applyStartedAtMs: 200,
+      applyMs: 1_000 + 3_000 + 50,
+      steps: [
+        { name: 'spawn', durationMs: 1_000 },
+        { name: 'load', durationMs: 3_000 },
+        { name: 'resume', durationMs: 50 },
+      ],
+      identityAtMs: 5_750,
+      answeredAtMs: 6_250,
+    };
+    const alone = {
+      startedAtMs: 0,
+      tapMs: 100,
+      copyMs: 200,
+      spawnMs: 300,
+      streamedMs: 2_900,
+      incomingMs: 3_000,
+      contMs: 3_010,
+      firstAnswerMs: 4_010,
+      answeredMs: 4_010,
+    };
+    expect(clonePhases([clone], [alone])).toEqual({
+      beforeLoad: { clone: 1_200, alone: 300 },
+      load: { clone: 3_000, alone: 2_700 },
+      afterResume: { clone: 2_000, alone: 1_000 },
+      identityAfterResume: { clone: 1_500, alone: null },
+    });
+  });
+
+  it('has no figures without samples', () => {
+    expect(clonePhases([], [])).toEqual({
+      beforeLoad: { clone: null, alone: null },
+      load: { clone: null, alone: null },
+      afterResume: { clone: null, alone: null },
+      identityAfterResume: { clone: null, alone: null },
     });
   });
 });

@@ -1,4 +1,5 @@
 import { cpuGroups, type CpuGroup } from './cpu.js';
+import type { FloorRestoreTimeline } from './qemu-restore-floor.js';
 import { percentile, ratio, summarize, type Summary } from './stats.js';
 
 /** The guest of the snapshot figures. */
@@ -22,6 +23,10 @@ export interface SnapshotSamples {
   readonly cloneTimelines: readonly CloneTimeline[];
   /** CPU per clone of each process group from the request until every clone answered, one entry per round. */
   readonly cloneCpuMs: readonly Readonly<Record<CpuGroup, number>>[];
+  /** Each restore of the clone rounds' floors, every guest of every round. */
+  readonly cloneFloorTimelines: readonly FloorRestoreTimeline[];
+  /** The doubles' CPU per second just after each clone round, its clones' guests running (one entry per round). */
+  readonly doublesAtRestMsPerS: readonly number[];
 }
 
 /**
@@ -37,7 +42,105 @@ export interface CloneTimeline {
   /** The apply as the Manager timed it (`totalMs`): the Agent's steps and the round trips. */
   readonly applyMs: number;
   readonly steps: readonly { readonly name: string; readonly durationMs: number }[];
+  /** When its new address first answered at all (any status or body): reachable, identity perhaps not yet written. */
+  readonly firstAnswerAtMs?: number;
+  /** When its guest wrote its new identity on its console (the console log's last change as it answered). */
+  readonly identityAtMs?: number | undefined;
   readonly answeredAtMs: number;
+}
+
+/** Steps of a clone's apply that run after the side-by-side tap, rootfs, spawn and egress, one after the other. */
+const sequentialCloneSteps: ReadonlySet<string> = new Set(['logger', 'metrics', 'load', 'mmds', 'resume']);
+
+/**
+ * One clone's timeline as ms from the request: accepted, apply began, the side-by-side steps done
+ * (the apply less its sequential steps), load done, apply ended (resumed), first answer, answered.
+ */
+export function cloneTimelineMarks(t: CloneTimeline): Readonly<Record<string, number>> {
+  const durationOf = (name: string): number => t.steps.find((step) => step.name === name)?.durationMs ?? 0;
+  const sequentialMs = t.steps
+    .filter((step) => sequentialCloneSteps.has(step.name))
+    .reduce((sum, step) => sum + step.durationMs, 0);
+  const began = t.applyStartedAtMs - t.requestedAtMs;
+  const ended = began + t.applyMs;
+  const beforeLoadMs = ended - sequentialMs + durationOf('logger') + durationOf('metrics');
+  return {
+    accepted: t.acceptedAtMs - t.requestedAtMs,
+    applyBegan: began,
+    sideBySideDone: ended - sequentialMs,
+    loadBegan: beforeLoadMs,
+    loadDone: beforeLoadMs + durationOf('load'),
+    resumed: ended,
+    ...(t.identityAtMs === undefined ? {} : { identityWritten: t.identityAtMs - t.requestedAtMs }),
+    firstAnswer: (t.firstAnswerAtMs ?? t.answeredAtMs) - t.requestedAtMs,
+    answered: t.answeredAtMs - t.requestedAtMs,
+  };
+}
+
+/** One phase of a restore, p50 over the clones and over QEMU alone's restores (ms). */
+export interface PhasePair {
+  readonly clone: number | null;
+  readonly alone: number | null;
+}
+
+/**
+ * The three phases both sides go through, p50 each: before the load (a clone: the request until
+ * its load began, through admission, the apply's start and the side-by-side TAP, disk copy, VMM
+ * start and guard; alone: TAP, disk copy, QEMU's spawn), the load (a clone: its load step; alone:
+ * QEMU's spawn until it left `inmigrate`), and after the resume until the guest answered as
+ * expected (a clone takes its new identity then; QEMU alone's guest keeps the source's).
+ */
+export function clonePhases(
+  timelines: readonly CloneTimeline[],
+  floor: readonly FloorRestoreTimeline[],
+): Readonly<Record<'beforeLoad' | 'load' | 'afterResume' | 'identityAfterResume', PhasePair>> {
+  const marks = timelines.map(cloneTimelineMarks);
+  const p50 = (values: number[]): number | null => percentile(values, 50);
+  return {
+    beforeLoad: { clone: p50(marks.map((m) => m['loadBegan'] ?? 0)), alone: p50(floor.map((t) => t.spawnMs)) },
+    load: {
+      clone: p50(marks.map((m) => (m['loadDone'] ?? 0) - (m['loadBegan'] ?? 0))),
+      alone: p50(floor.map((t) => t.incomingMs - t.spawnMs)),
+    },
+    afterResume: {
+      clone: p50(marks.map((m) => (m['answered'] ?? 0) - (m['resumed'] ?? 0))),
+      alone: p50(floor.map((t) => t.answeredMs - t.contMs)),
+    },
+    // Of that, a clone's guest until it wrote its new identity: the rest is the probe reaching it.
+    identityAfterResume: {
+      clone: p50(marks.flatMap((m) => (m['identityWritten'] === undefined ? [] : [m['identityWritten'] - (m['resumed'] ?? 0)]))),
+      alone: null,
+    },
+  };
+}
+
+/** Medians over the clones of each mark of `cloneTimelineMarks`. */
+export function cloneMarksP50(timelines: readonly CloneTimeline[]): Readonly<Record<string, number | null>> {
+  const marks = timelines.map(cloneTimelineMarks);
+  const names = Object.keys(marks[0] ?? {});
+  return Object.fromEntries(
+    names.map((name) => [
+      name,
+      percentile(
+        marks.map((m) => m[name] ?? 0),
+        50,
+      ),
+    ]),
+  );
+}
+
+/** Medians over the floor's restores of each of its marks (ms from each restore's start). */
+export function floorMarksP50(timelines: readonly FloorRestoreTimeline[]): Readonly<Record<string, number | null>> {
+  const names = ['tapMs', 'copyMs', 'spawnMs', 'streamedMs', 'incomingMs', 'contMs', 'firstAnswerMs', 'answeredMs'] as const;
+  return Object.fromEntries(
+    names.map((name) => [
+      name.replace(/Ms$/, ''),
+      percentile(
+        timelines.map((t) => t[name]),
+        50,
+      ),
+    ]),
+  );
 }
 
 /** Medians over the clones of where their time went (milliseconds). */
@@ -103,6 +206,16 @@ export interface SnapshotResult {
   readonly cloneBreakdown: CloneBreakdown;
   /** Median over the rounds of each group's CPU per clone; null without clone rounds. */
   readonly cloneCpuMsP50: Readonly<Record<CpuGroup, number | null>> | null;
+  /** Medians of each clone's marks (`cloneTimelineMarks`), ms from the request. */
+  readonly cloneMarksP50: Readonly<Record<string, number | null>>;
+  /** Medians of the floor's marks, ms from each restore's start. */
+  readonly floorMarksP50: Readonly<Record<string, number | null>>;
+  /** Where a clone and QEMU alone spent their time, phase by phase. */
+  readonly clonePhases: ReturnType<typeof clonePhases>;
+  readonly cloneTimelines: readonly CloneTimeline[];
+  readonly cloneFloorTimelines: readonly FloorRestoreTimeline[];
+  /** Median of the doubles' CPU per second after each clone round. */
+  readonly doublesAtRestMsPerS: number | null;
   readonly note: string;
 }
 
@@ -115,6 +228,8 @@ export const emptySnapshotSamples: SnapshotSamples = {
   clonesFloorMs: [],
   cloneTimelines: [],
   cloneCpuMs: [],
+  cloneFloorTimelines: [],
+  doublesAtRestMsPerS: [],
 };
 
 /** Medians (and the rest of each summary) and the two ratios against the floor. */
@@ -150,6 +265,12 @@ export function snapshotFigures(
               ),
             ]),
           ) as Record<CpuGroup, number | null>),
+    cloneMarksP50: cloneMarksP50(samples.cloneTimelines),
+    floorMarksP50: floorMarksP50(samples.cloneFloorTimelines),
+    clonePhases: clonePhases(samples.cloneTimelines, samples.cloneFloorTimelines),
+    cloneTimelines: samples.cloneTimelines,
+    cloneFloorTimelines: samples.cloneFloorTimelines,
+    doublesAtRestMsPerS: percentile([...samples.doublesAtRestMsPerS], 50),
     note,
   };
 }

@@ -57,6 +57,19 @@ describe.skipIf(skipReason !== undefined)(
       await expect(probe.answered('http://127.0.0.1:8083/missing', { timeoutMs: 1_500 })).rejects.toThrow(/answered 404/);
     });
 
+    it('says when the URL first answered at all, and when it answered as expected', async () => {
+      // The fourth request and those after it get the expected body: three polls (20 ms apart) come first.
+      const script =
+        `let n = 0; require('node:http').createServer((q, s) => s.end(++n < 4 ? 'old' : 'new'))` + `.listen(8084, '127.0.0.1')`;
+      netns.spawn([process.execPath, '-e', script], { stdio: 'ignore' });
+      await probe.answered('http://127.0.0.1:8084/', { timeoutMs: 20_000 });
+      const asked = Date.now();
+      const answer = await probe.answeredWithTimes('http://127.0.0.1:8084/', { expected: 'new', timeoutMs: 20_000 });
+      expect(answer.body).toBe('new');
+      expect(answer.firstAnswerAtMs).toBeGreaterThanOrEqual(asked);
+      expect(answer.answeredAtMs - answer.firstAnswerAtMs).toBeGreaterThanOrEqual(30);
+    });
+
     it('rejects what is pending when its process ends', async () => {
       const other = await NetnsProbe.start(netns);
       const pending = other.answered('http://127.0.0.1:9/', { timeoutMs: 60_000 });
