@@ -24,6 +24,14 @@ export function describeImageRepositoryContract(name: string, open: () => Promis
       expect(await repos.images.findByName('default', 'rootfs', 'vmlinux')).toBeUndefined();
     });
 
+    it('finds several images by id in one call, leaving out the ids of none', async () => {
+      const k = await image('kernel', 'vmlinux');
+      const r = await image('rootfs', 'base');
+      const found = await repos.images.findByIds([r.id, ids.imageId(), k.id, k.id]);
+      expect([...found].sort((a, b) => a.id.localeCompare(b.id))).toEqual([k, r].sort((a, b) => a.id.localeCompare(b.id)));
+      expect(await repos.images.findByIds([])).toEqual([]);
+    });
+
     it('refuses a second image of a kind with the same name with IMAGE_NAME_TAKEN', async () => {
       await image('rootfs', 'base');
       expect(await codeOf(image('rootfs', 'base'))).toBe('IMAGE_NAME_TAKEN');

@@ -287,6 +287,25 @@ export function describeVmRepositoryContract(name: string, open: () => Promise<R
       }
     });
 
+    it('gives a VM inserted without a guest MAC the next one, kept with it and written as allocateGuestMac writes it', async () => {
+      const first = await vm();
+      const shared = { hostId: first.hostId, kernelImageId: first.kernelImageId, rootfsImageId: first.rootfsImageId };
+      const { guestMac: _given, ...template } = await vm(shared);
+      const inserted = await repos.vms.insertAll(
+        ['mac-a', 'mac-b'].map((name) => ({ ...template, id: ids.vmId(), name })),
+        () => undefined,
+      );
+      const after = await repos.vms.allocateGuestMac();
+      const macs = inserted.map((each) => each.guestMac);
+      for (const mac of macs) expect(mac).toMatch(/^06(:[0-9a-f]{2}){5}$/);
+      // Taken from one sequence: after the MAC allocated before them and before the one allocated after.
+      const serial = (mac: string): number => Number.parseInt(mac.replaceAll(':', '').slice(2), 16);
+      expect(serial(macs[0]!)).toBeGreaterThan(serial(first.guestMac));
+      expect(serial(macs[1]!)).toBeGreaterThan(serial(macs[0]!));
+      expect(serial(after)).toBeGreaterThan(serial(macs[1]!));
+      for (const each of inserted) expect((await repos.vms.findById(each.id))?.guestMac).toBe(each.guestMac);
+    });
+
     it('refuses a VM whose guest MAC another VM has', async () => {
       const first = await vm();
       const shared = { hostId: first.hostId, kernelImageId: first.kernelImageId, rootfsImageId: first.rootfsImageId };

@@ -4,6 +4,7 @@ import type {
   ProjectHolding,
   VmEgressChange,
   VmRateLimitsChange,
+  NewVm,
   VmListFilter,
   VmPage,
   VmRepository,
@@ -44,7 +45,7 @@ export class InMemoryVmRepository implements VmRepository {
   constructor(private readonly store: Store) {}
 
   async insert(
-    vm: Vm,
+    vm: NewVm,
     admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
     lease?: LeaseRequest,
   ): Promise<Vm> {
@@ -54,10 +55,12 @@ export class InMemoryVmRepository implements VmRepository {
   }
 
   async insertAll(
-    vms: readonly Vm[],
+    newVms: readonly NewVm[],
     admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
     lease?: LeaseRequest,
   ): Promise<Vm[]> {
+    // Serials are taken before any check, as the sequence's are: a refused insert leaves a gap.
+    const vms: Vm[] = newVms.map((vm) => ({ ...vm, guestMac: vm.guestMac ?? this.nextGuestMac() }));
     const [first] = vms;
     if (first === undefined) return [];
     if (vms.some((other) => other.hostId !== first.hostId || other.project !== first.project)) {
@@ -111,6 +114,10 @@ export class InMemoryVmRepository implements VmRepository {
   }
 
   async allocateGuestMac(): Promise<string> {
+    return this.nextGuestMac();
+  }
+
+  private nextGuestMac(): string {
     this.store.guestMacSerial += 1;
     return guestMacOf(this.store.guestMacSerial);
   }
@@ -379,6 +386,13 @@ export class InMemoryImageRepository implements ImageRepository {
   async findById(id: ImageId): Promise<Image | undefined> {
     const image = this.store.images.get(id);
     return image === undefined ? undefined : structuredClone(image);
+  }
+
+  async findByIds(ids: readonly ImageId[]): Promise<Image[]> {
+    return [...new Set(ids)].flatMap((id) => {
+      const image = this.store.images.get(id);
+      return image === undefined ? [] : [structuredClone(image)];
+    });
   }
 
   async findByName(project: string, kind: ImageKind, name: string): Promise<Image | undefined> {

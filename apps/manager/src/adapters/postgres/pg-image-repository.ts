@@ -35,6 +35,18 @@ export class PgImageRepository implements ImageRepository {
     return row === undefined ? undefined : toImage(row);
   }
 
+  async findByIds(ids: readonly ImageId[]): Promise<Image[]> {
+    if (ids.length === 0) return [];
+    const rows = await translated(() =>
+      this.db
+        .selectFrom('images')
+        .selectAll()
+        .where('id', 'in', [...new Set(ids)])
+        .execute(),
+    );
+    return rows.map(toImage);
+  }
+
   async findByName(project: string, kind: ImageKind, name: string): Promise<Image | undefined> {
     const row = await translated(() =>
       this.db

@@ -1,6 +1,7 @@
 import { sql, type Selectable, type Transaction } from 'kysely';
 import { AppError } from '@hearth/errors';
 import type {
+  NewVm,
   ProjectHolding,
   VmEgressChange,
   VmRateLimitsChange,
@@ -34,7 +35,7 @@ export class PgVmRepository implements VmRepository {
   constructor(private readonly db: Database) {}
 
   async insert(
-    vm: Vm,
+    vm: NewVm,
     admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
     lease?: LeaseRequest,
   ): Promise<Vm> {
@@ -44,7 +45,7 @@ export class PgVmRepository implements VmRepository {
   }
 
   async insertAll(
-    vms: readonly Vm[],
+    vms: readonly NewVm[],
     admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
     lease?: LeaseRequest,
   ): Promise<Vm[]> {
@@ -61,17 +62,11 @@ export class PgVmRepository implements VmRepository {
             // FOR UPDATE: heartbeats update that row and must not queue behind a burst of creates
             // (a late heartbeat makes the host look stale and refuses VMs).
             await sql`select pg_advisory_xact_lock(hashtextextended(${`hearth.placement:${vm.hostId}`}, 0))`.execute(trx);
-            const held = await trx
-              .selectFrom('vms')
-              .select((eb) => [
-                eb.fn.coalesce(eb.fn.sum<string | number>('vcpu_count'), eb.lit(0)).as('vcpu_count'),
-                eb.fn.coalesce(eb.fn.sum<string | number>('memory_mib'), eb.lit(0)).as('memory_mib'),
-              ])
-              .where('host_id', '=', vm.hostId)
-              .where('state', 'in', [...resourceHoldingStates])
-              .executeTakeFirstOrThrow();
             // Then the project (always in this order: host, project, so that creates never deadlock):
-            // its row locked, so concurrent creates in it cannot pass its quota together.
+            // its row locked, so concurrent creates in it cannot pass its quota together. The lock is
+            // a statement of its own: in READ COMMITTED a statement reads what was committed when it
+            // began, so a read in the statement that waited for the lock could miss what the previous
+            // holder committed. What the host and the project hold is read in one statement after it.
             const project = await trx
               .selectFrom('projects')
               .selectAll()
@@ -81,20 +76,28 @@ export class PgVmRepository implements VmRepository {
             if (project === undefined) {
               throw new AppError('PROJECT_NOT_FOUND', `No project named ${vm.project}`, { details: { project: vm.project } });
             }
-            const used = await trx
-              .selectFrom('vms')
-              .select((eb) => [
-                eb.fn.countAll<string | number>().as('vms'),
-                eb.fn.coalesce(eb.fn.sum<string | number>('vcpu_count'), eb.lit(0)).as('vcpus'),
-                eb.fn.coalesce(eb.fn.sum<string | number>('memory_mib'), eb.lit(0)).as('memory_mib'),
-              ])
-              .where('project', '=', vm.project)
-              .executeTakeFirstOrThrow();
+            const { rows } = await sql<{
+              host_vcpus: string | number;
+              host_memory_mib: string | number;
+              vms: string | number;
+              vcpus: string | number;
+              memory_mib: string | number;
+            }>`
+              select host.vcpus as host_vcpus, host.memory_mib as host_memory_mib, project.vms, project.vcpus, project.memory_mib
+              from (
+                select coalesce(sum(vcpu_count), 0) as vcpus, coalesce(sum(memory_mib), 0) as memory_mib from vms
+                where host_id = ${vm.hostId} and state in (${sql.join([...resourceHoldingStates])})
+              ) host, (
+                select count(*) as vms, coalesce(sum(vcpu_count), 0) as vcpus, coalesce(sum(memory_mib), 0) as memory_mib
+                from vms where project = ${vm.project}
+              ) project`.execute(trx);
+            const held = rows[0];
+            if (held === undefined) throw new Error('the holdings read answered no row');
             admit(
-              { vcpuCount: Number(held.vcpu_count), memoryMib: Number(held.memory_mib) },
+              { vcpuCount: Number(held.host_vcpus), memoryMib: Number(held.host_memory_mib) },
               {
                 quota: quotaOf(project),
-                usage: { vms: Number(used.vms), vcpus: Number(used.vcpus), memoryMib: Number(used.memory_mib) },
+                usage: { vms: Number(held.vms), vcpus: Number(held.vcpus), memoryMib: Number(held.memory_mib) },
               },
             );
           }
@@ -527,13 +530,22 @@ function stepToJson(step: VmStep): StepJson {
 }
 
 /** One VM of an admitted insert: its address (last in the lock order: host, project, addresses), its row and its event. */
-async function insertOne(trx: Transaction<ManagerDatabase>, vm: Vm, lease: LeaseRequest | undefined): Promise<Vm> {
+/**
+ * The next guest MAC of the sequence, written as `guestMacOf` writes it: `06:` and the serial's five
+ * bytes in hex (the sequence's bounds are the serials' range).
+ */
+const nextGuestMac = sql<string>`(
+  select '06:' || substr(hex, 1, 2) || ':' || substr(hex, 3, 2) || ':' || substr(hex, 5, 2) || ':' || substr(hex, 7, 2) || ':' || substr(hex, 9, 2)
+  from (select lpad(to_hex(nextval('guest_mac_serials')), 10, '0') as hex) serial)`;
+
+async function insertOne(trx: Transaction<ManagerDatabase>, vm: NewVm, lease: LeaseRequest | undefined): Promise<Vm> {
   const address = lease === undefined ? undefined : await leaseAddress(trx, vm, lease);
-  const inserted: Vm =
-    lease === undefined || address === undefined ? vm : { ...vm, network: vmNetworkOf(lease.pool, address.address) };
-  // The VM and its event in one statement. No pre-check of the name: the unique constraint
-  // answers it (VM_NAME_TAKEN below), race-free.
-  await trx
+  const network = lease === undefined || address === undefined ? vm.network : vmNetworkOf(lease.pool, address.address);
+  // The VM, its event and its address's lease in one statement, with the VM's guest MAC from the
+  // sequence when it has none yet. No pre-check of the name: the unique constraint answers it
+  // (VM_NAME_TAKEN below), race-free. The lease's reference to the VM is checked at the statement's
+  // end, when the VM's row is there.
+  const written = await trx
     .with('inserted', (db) =>
       db
         .insertInto('vms')
@@ -550,8 +562,8 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: Vm, lease: Lease
           kernel_path: vm.kernelPath,
           rootfs_path: vm.rootfsPath,
           boot_args: vm.bootArgs,
-          guest_mac: vm.guestMac,
-          network: inserted.network === null ? null : JSON.stringify(inserted.network),
+          guest_mac: vm.guestMac ?? nextGuestMac,
+          network: network === null ? null : JSON.stringify(network),
           user_data: vm.userData,
           egress: JSON.stringify(vm.egress),
           ports: JSON.stringify(vm.ports),
@@ -575,7 +587,34 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: Vm, lease: Lease
           is_restore_paused: vm.pendingRestore?.isPaused ?? false,
           mapped_snapshot_id: vm.mappedSnapshotId,
         })
-        .returning('id'),
+        .returning('guest_mac'),
+    )
+    .with('leased', (db) =>
+      address === undefined
+        ? db
+            .selectFrom('address_leases')
+            .select('address')
+            .where(sql<boolean>`false`)
+        : db
+            .insertInto('address_leases')
+            .values({
+              address: address.address,
+              pool: lease?.pool.cidr ?? '',
+              vm_id: vm.id,
+              leased_at: vm.createdAt,
+              released_at: null,
+            })
+            // An address leased before is taken again only if no VM holds it (it was chosen under the
+            // address lock, so one always does); a new one is refused by the primary key if leased.
+            .$if(address.isReuse, (insert) =>
+              insert.onConflict((conflict) =>
+                conflict
+                  .column('address')
+                  .doUpdateSet({ vm_id: vm.id, pool: lease?.pool.cidr ?? '', leased_at: vm.createdAt, released_at: null })
+                  .where('address_leases.vm_id', 'is', null),
+              ),
+            )
+            .returning('address'),
     )
     .insertInto('events')
     .values({
@@ -588,8 +627,17 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: Vm, lease: Lease
       to_state: vm.state,
       message: 'created',
     })
-    .execute();
-  if (address !== undefined) await recordLease(trx, vm, address, lease?.pool.cidr ?? '');
+    .returning((eb) => [
+      eb.selectFrom('inserted').select('guest_mac').as('guest_mac'),
+      eb
+        .selectFrom('leased')
+        .select((count) => count.fn.countAll<string | number>().as('leases'))
+        .as('leases'),
+    ])
+    .executeTakeFirstOrThrow();
+  if (written.guest_mac === null) throw new Error(`the insert of VM ${vm.id} answered no guest MAC`);
+  if (address !== undefined && Number(written.leases) !== 1) throw new Error(`address ${address.address} was not leased`);
+  const inserted: Vm = { ...vm, guestMac: written.guest_mac, network };
   if (vm.ports.length > 0) {
     // The primary key (host, protocol, port) refuses a port another VM publishes on this host.
     await trx
@@ -706,7 +754,7 @@ async function assertDeletable(trx: Transaction<ManagerDatabase>, vmId: VmId): P
  * Chooses the VM's address under the one lock of all leases, so that concurrent creates on any
  * Manager choose one after the other (the primary key would refuse a second holder anyway).
  */
-async function leaseAddress(trx: Transaction<ManagerDatabase>, vm: Vm, lease: LeaseRequest): Promise<ChosenAddress> {
+async function leaseAddress(trx: Transaction<ManagerDatabase>, vm: NewVm, lease: LeaseRequest): Promise<ChosenAddress> {
   await sql`select pg_advisory_xact_lock(hashtextextended('hearth.address_leases', 0))`.execute(trx);
   const cutoff = new Date(vm.createdAt.getTime() - lease.quarantineMs);
   const { pool } = lease;
@@ -754,20 +802,4 @@ async function leaseAddress(trx: Transaction<ManagerDatabase>, vm: Vm, lease: Le
     .executeTakeFirst();
   if (released === undefined) throw poolExhausted(pool);
   return { address: Number(released.address), isReuse: true };
-}
-
-async function recordLease(trx: Transaction<ManagerDatabase>, vm: Vm, chosen: ChosenAddress, pool: string): Promise<void> {
-  if (chosen.isReuse) {
-    await trx
-      .updateTable('address_leases')
-      .set({ vm_id: vm.id, pool, leased_at: vm.createdAt, released_at: null })
-      .where('address', '=', chosen.address)
-      .where('vm_id', 'is', null)
-      .executeTakeFirstOrThrow();
-  } else {
-    await trx
-      .insertInto('address_leases')
-      .values({ address: chosen.address, pool, vm_id: vm.id, leased_at: vm.createdAt, released_at: null })
-      .execute();
-  }
 }

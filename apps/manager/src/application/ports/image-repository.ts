@@ -20,6 +20,8 @@ export interface ImageRepository {
   /** Throws IMAGE_NAME_TAKEN when an image of the same kind in its project has the name. */
   insert(image: Image): Promise<void>;
   findById(id: ImageId): Promise<Image | undefined>;
+  /** The images of these ids that exist, in no particular order (one round trip for several). */
+  findByIds(ids: readonly ImageId[]): Promise<Image[]>;
   findByName(project: string, kind: ImageKind, name: string): Promise<Image | undefined>;
   /** The images matching `filter`: a keyset page ordered by id. */
   list(filter: ImageFilter, page: { readonly limit: number; readonly afterId?: ImageId | undefined }): Promise<ImagePage>;

@@ -75,6 +75,12 @@ export interface VmListFilter {
 }
 
 /** The VM records: the Manager's memory of what it asked every host to do. */
+/**
+ * A VM to insert. Without `guestMac` the insert takes the next one from the sequence behind
+ * `allocateGuestMac`, in the statement that writes the row (one round trip less per create).
+ */
+export type NewVm = Omit<Vm, 'guestMac'> & { readonly guestMac?: string | undefined };
+
 export interface VmRepository {
   /**
    * Inserts a new VM (with a `vm.created` event). Throws VM_NAME_TAKEN when the name is in use in
@@ -93,7 +99,7 @@ export interface VmRepository {
    * another VM publishes one of them there, whichever Manager inserted it (a uniqueness constraint
    * on host, protocol and port). `delete` frees them.
    */
-  insert(vm: Vm, admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void, lease?: LeaseRequest): Promise<Vm>;
+  insert(vm: NewVm, admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void, lease?: LeaseRequest): Promise<Vm>;
   /**
    * `insert` of several VMs of one host and one project, all or none: `admit` sees what the host and
    * the project held before any of them, each VM gets its own address, and a refusal of any (by
@@ -102,13 +108,14 @@ export interface VmRepository {
    * gone, SNAPSHOT_NOT_READY when it is not ready, so a snapshot's removal never passes them.
    */
   insertAll(
-    vms: readonly Vm[],
+    vms: readonly NewVm[],
     admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
     lease?: LeaseRequest,
   ): Promise<Vm[]>;
   /**
    * Allocates a guest MAC no VM has had from this repository (a database sequence), for a VM about
    * to be inserted; the VM keeps it for life. `insert` refuses a MAC another VM has (unique column).
+   * A VM given to `insert` without a MAC takes the next one there, in the same round trip.
    */
   allocateGuestMac(): Promise<string>;
   /**

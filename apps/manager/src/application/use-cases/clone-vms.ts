@@ -15,6 +15,7 @@ import type { RestartPolicy } from '../../domain/restart-policy.js';
 import { invalidBody, type Template } from '../../domain/template.js';
 import { isValidVmName, type Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
+import type { NewVm } from '../ports/vm-repository.js';
 import { continueCreate } from './continue-create.js';
 
 /** At most this many clones in one request. */
@@ -133,14 +134,14 @@ async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{
   const now = deps.clock.now();
   const request = { vcpuCount: source.vcpuCount * count, memoryMib: source.memoryMib * count };
   const host = await cloneHost(deps, snapshot, compatible, holders, request, now);
-  const macs = await Promise.all(names.map(() => deps.vms.allocateGuestMac()));
-  const pending: Vm[] = names.map((name, index) => ({
+  // Each clone's guest MAC is taken by the insert, in the statement that writes its row.
+  const pending: NewVm[] = names.map((name) => ({
     ...source,
     id: deps.ids.vmId(),
     hostId: host.id,
     name,
     state: 'pending',
-    guestMac: macs[index] ?? '',
+    guestMac: undefined,
     failureReason: null,
     steps: [],
     totalMs: null,

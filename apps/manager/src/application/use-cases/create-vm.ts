@@ -18,7 +18,9 @@ import {
   type TakenPort,
 } from '../../domain/published-ports.js';
 import type { UseCaseDependencies } from '../dependencies.js';
+import type { NewVm } from '../ports/vm-repository.js';
 import { continueCreate } from './continue-create.js';
+import { presetImages } from './preset-images.js';
 
 /**
  * A VM to create: its preset given in full, or a template of its project and what to change of it
@@ -86,10 +88,7 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
   const ports = sortedPublishedPorts(input.ports ?? []);
   const portErrors = publishedPortErrors(input.ports ?? [], 'body/ports');
   if (portErrors.length > 0) throw invalidBody(portErrors);
-  const [kernel, rootfs] = await Promise.all([
-    deps.images.findById(input.kernelImageId),
-    deps.images.findById(input.rootfsImageId),
-  ]);
+  const { kernel, rootfs } = await presetImages(deps, input);
   const imageErrors = presetImageErrors(input, { kernel, rootfs }, input.project);
   if (imageErrors.length > 0 || kernel === undefined || rootfs === undefined) throw invalidBody(imageErrors);
   // A taken name is refused by the insert (VM_NAME_TAKEN from the unique constraint): no pre-check.
@@ -121,7 +120,8 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
   const chosen = host;
 
   const id = deps.ids.vmId();
-  const pending: Vm = {
+  // Its guest MAC is taken by the insert, in the statement that writes the row.
+  const pending: NewVm = {
     id,
     name: input.name,
     project: input.project,
@@ -134,7 +134,6 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
     kernelPath: kernel.hostPath,
     rootfsPath: rootfs.hostPath,
     bootArgs: input.bootArgs,
-    guestMac: await deps.vms.allocateGuestMac(),
     isMetricsEnabled: deps.settings.isMetricsEnabled,
     failureReason: null,
     steps: [],

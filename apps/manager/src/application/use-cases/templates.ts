@@ -21,6 +21,7 @@ import { isValidVmName } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { TemplateFilter, TemplatePage } from '../ports/template-repository.js';
 import { matchedVersion, type IfMatch } from './if-match.js';
+import { presetImages } from './preset-images.js';
 
 type Deps = Pick<UseCaseDependencies, 'templates' | 'images' | 'projects' | 'snapshots' | 'vms' | 'clock' | 'ids'>;
 
@@ -173,10 +174,7 @@ async function checkTemplate(
   }
   // What the schema cannot check (octets, prefix lengths, ports without a protocol), as for a VM.
   errors.push(...egressPolicyErrors(template.egress, 'body/egress'));
-  const [kernel, rootfs] = await Promise.all([
-    deps.images.findById(template.kernelImageId),
-    deps.images.findById(template.rootfsImageId),
-  ]);
+  const { kernel, rootfs } = await presetImages(deps, template);
   errors.push(...presetImageErrors(template, { kernel, rootfs }, project));
   if (errors.length > 0) throw invalidBody(errors);
 }
