@@ -343,8 +343,6 @@ supervisor.start('agent', agentMain, {
   FC_DOUBLE_BACKEND: 'qemu', // inherited by each VMM: real guests under QEMU
   AGENT_SPAWN_MODE: 'direct',
   AGENT_LOG_LEVEL: process.env.AGENT_LOG_LEVEL ?? 'warn',
-  // libuv's pool, shared by the Agent's disk copies and its records' fdatasync (ADR 0067).
-  UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16',
 });
 say(`Agent starting on ${agentUrl} (FIRECRACKER_BIN=${shown(doubleBin)}, FC_DOUBLE_BACKEND=qemu)...`);
 const host = await pollUntil(

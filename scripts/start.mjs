@@ -109,8 +109,6 @@ if (!existsSync(agentMain)) {
     FIRECRACKER_BIN: firecrackerBin,
     AGENT_IMAGE_ROOT: env.AGENT_IMAGE_ROOT ?? imageRoot,
     AGENT_LOG_LEVEL: env.AGENT_LOG_LEVEL ?? 'warn',
-    // libuv's pool, shared by the Agent's disk copies and its records' fdatasync (ADR 0067).
-    UV_THREADPOOL_SIZE: env.UV_THREADPOOL_SIZE ?? '16',
   };
 }
 

@@ -145,9 +145,6 @@ export async function createAgentProcess(options: AgentProcessOptions): Promise<
       AGENT_IMAGE_ROOT: options.imageRoot,
       AGENT_SPAWN_MODE: 'direct',
       AGENT_LOG_LEVEL: 'info',
-      // libuv's pool, which the Agent's disk copies share with its records' fdatasync: 16 threads, not
-      // 4 (ADR 0067). Only the environment can set it: an ES module entry uses the pool to load itself.
-      UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '16',
       ...options.env,
     },
   });
