@@ -1,20 +1,13 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirements, parsePrometheusText, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
+import { cliMain, runCli, type CliRun } from './support/cli.js';
 import { startStack, type Stack } from './support/stack.js';
 
 const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4', 'bash'] });
-const cliMain = fileURLToPath(new URL('../apps/cli/dist/main.js', import.meta.url));
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 describe('the hearth CLI in a pipe', () => {
   it('ends quietly with 0 when its reader has gone (hearth … | head), never with a stack trace', async () => {
@@ -37,23 +30,9 @@ describe.skipIf(skipReason)(
     let configHome: string;
 
     /** Runs `hearth …` with the admin token from HEARTH_URL/HEARTH_TOKEN unless `env` says otherwise. */
-    function hearth(args: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): Promise<Run> {
-      return new Promise((resolve) => {
-        execFile(
-          process.execPath,
-          [cliMain, ...args],
-          {
-            env: {
-              PATH: process.env['PATH'],
-              XDG_CONFIG_HOME: configHome,
-              HEARTH_URL: stack.managerUrl,
-              HEARTH_TOKEN: stack.adminToken,
-              ...env,
-            },
-            timeout: 60_000,
-          },
-          (error, stdout, stderr) => resolve({ code: error === null ? 0 : Number(error.code ?? 1), stdout, stderr }),
-        );
+    function hearth(args: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): Promise<CliRun> {
+      return runCli(args, {
+        env: { XDG_CONFIG_HOME: configHome, HEARTH_URL: stack.managerUrl, HEARTH_TOKEN: stack.adminToken, ...env },
       });
     }
 

@@ -1,15 +1,13 @@
-import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hearth } from '@hearth/sdk';
 import { missingRequirements, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
+import { runCli, type CliRun } from './support/cli.js';
 import { startStack, type Stack } from './support/stack.js';
 
 const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4'] });
-const cliMain = fileURLToPath(new URL('../apps/cli/dist/main.js', import.meta.url));
 
 describe.skipIf(skipReason)(`the serial console over real processes${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   let stack: Stack;
@@ -18,23 +16,11 @@ describe.skipIf(skipReason)(`the serial console over real processes${skipReason 
   let images: { kernelImageId: string; rootfsImageId: string };
 
   /** `hearth …` with `input` piped to its stdin. */
-  function cli(args: readonly string[], input: string): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = execFile(
-        process.execPath,
-        [cliMain, ...args],
-        {
-          env: {
-            PATH: process.env['PATH'],
-            XDG_CONFIG_HOME: configHome,
-            HEARTH_URL: stack.managerUrl,
-            HEARTH_TOKEN: stack.adminToken,
-          },
-          timeout: 30_000,
-        },
-        (error, stdout, stderr) => resolve({ code: error === null ? 0 : Number(error.code ?? 1), stdout, stderr }),
-      );
-      child.stdin?.end(input);
+  function cli(args: readonly string[], input: string): Promise<CliRun> {
+    return runCli(args, {
+      env: { XDG_CONFIG_HOME: configHome, HEARTH_URL: stack.managerUrl, HEARTH_TOKEN: stack.adminToken },
+      input,
+      timeoutMs: 30_000,
     });
   }
 

@@ -35,9 +35,14 @@ async function jitter(): Promise<void> {
   for (let step = 0; step < steps; step += 1) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
+/** The outcome's error code; an INTERNAL one with its cause (the driver's SQLSTATE and message), so that a failed round says why. */
 function codeOf(outcome: PromiseSettledResult<unknown>): string {
   if (outcome.status === 'fulfilled') return 'done';
-  return isAppError(outcome.reason) ? outcome.reason.code : `unexpected ${String(outcome.reason)}`;
+  const { reason } = outcome;
+  if (!isAppError(reason)) return `unexpected ${String(reason)}`;
+  if (reason.code !== 'INTERNAL') return reason.code;
+  const cause = reason.cause as { code?: unknown; message?: unknown } | undefined;
+  return `INTERNAL (${String(cause?.code ?? 'no SQLSTATE')}: ${String(cause?.message ?? cause)})`;
 }
 
 /** A clone's refusal of a snapshot that is gone: before it looked (400, body/snapshotId), or once it held the row (404). */
