@@ -203,6 +203,18 @@ describe('scale report', () => {
     expect(text).toMatch(/steady resync alone ms \/ CPU ms\s+50 \/ 25\s+500 \/ 250/);
   });
 
+  it("says why a burst's creates failed, with the API's first refusals", () => {
+    const refused = size(1_000);
+    const text = renderScaleText(
+      results([
+        size(100),
+        { ...refused, burst: { ...refused.burst, failures: 2, errors: ['HTTP 409: {"code":"HOST_NO_CAPACITY"}'] } },
+      ]),
+    );
+    expect(text).toMatch(/burst refusals at 1000 hosts \(the first 1\):\n {2}HTTP 409: \{"code":"HOST_NO_CAPACITY"\}/);
+    expect(text).not.toMatch(/burst refusals at 100 hosts/);
+  });
+
   it('has one size and no growth section when run at one size', () => {
     const json = scaleToJson(results([size(50)]));
     expect((json['growth'] as { figures: object }).figures).toEqual({});

@@ -205,6 +205,12 @@ export function renderScaleText(r: ScaleResults): string {
   for (const row of cells) {
     out.push([row[0]!.padEnd(labelWidth), ...row.slice(1).map((cell, i) => cell.padStart(widths[i] ?? 0))].join('  '));
   }
+  // Why creates failed: the first refusals of each size's burst, as the API answered them.
+  for (const size of sizes) {
+    if (size.burst.errors.length === 0) continue;
+    out.push('', `burst refusals at ${size.hosts} hosts (the first ${size.burst.errors.length}):`);
+    for (const error of size.burst.errors) out.push(`  ${error}`);
+  }
   const smallest = sizes[0];
   const largest = sizes.at(-1);
   if (smallest !== undefined && largest !== undefined && smallest !== largest) {
