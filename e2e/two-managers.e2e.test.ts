@@ -19,7 +19,7 @@ import { openSse } from '@hearth/testkit';
  * to the second replica, so its host stays healthy when the first (the leader at start) dies.
  */
 const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4'] });
-/** The lock goes with the killed leader's session (its socket closes at once); the follower tries every resync (250 ms). */
+/** The lock goes with the killed leader's session (its socket closes at once), and the follower, queued for it, takes it then. */
 const takeoverBudgetMs = 5_000;
 
 type Role = 'leader' | 'follower' | 'disabled';

@@ -6,7 +6,7 @@ import type { TimerHandle, Timers } from '../ports/timers.js';
 import type { Reconciler } from './reconciler.js';
 
 export interface ReconcileLoopDependencies {
-  readonly reconciler: Reconciler;
+  readonly reconciler: Pick<Reconciler, 'activate' | 'deactivate' | 'idle' | 'resync'>;
   readonly election: LeaderElection;
   readonly timers: Timers;
   readonly log: Log;
@@ -16,14 +16,18 @@ export interface ReconcileLoopDependencies {
 
 /**
  * Drives the reconciler: every `resyncMs`, take (or confirm) leadership; the leader resyncs at once
- * when it becomes leader, then on every tick. A follower keeps trying to take leadership, and a
- * leader that loses its database session stops reconciling at its next tick.
+ * when it becomes leader, then on every tick. A follower keeps trying to take leadership, and,
+ * where the election can wait for it, also waits for the leader to go and ticks the moment it
+ * leads. A leader that loses its database session stops reconciling at its next tick.
  */
 export class ReconcileLoop {
   private timer: TimerHandle | null = null;
   private isLeader = false;
   private isStopped = true;
   private running: Promise<void> = Promise.resolve();
+  private isAwaitingLeadership = false;
+  /** Leadership came while a tick ran: the next tick comes at once. */
+  private isTickDue = false;
 
   constructor(
     private readonly deps: ReconcileLoopDependencies,
@@ -64,7 +68,10 @@ export class ReconcileLoop {
       this.deps.reconciler.deactivate();
     }
     this.isLeader = isLeader;
-    if (!isLeader) return;
+    if (!isLeader) {
+      this.awaitLeadership();
+      return;
+    }
     try {
       const timing = this.deps.metrics?.startResync();
       const report = await this.deps.reconciler.resync();
@@ -75,8 +82,40 @@ export class ReconcileLoop {
     }
   }
 
+  /** A follower's wait for the leader to go (one at a time); it leads and ticks as soon as it can. */
+  private awaitLeadership(): void {
+    const { election } = this.deps;
+    if (election.awaitLeadership === undefined || this.isAwaitingLeadership || this.isStopped) return;
+    this.isAwaitingLeadership = true;
+    election.awaitLeadership().then(
+      (leads) => {
+        this.isAwaitingLeadership = false;
+        if (leads) this.tickNow();
+      },
+      (error: unknown) => {
+        this.isAwaitingLeadership = false;
+        this.deps.log.warn({ err: error }, 'waiting for reconciler leadership failed; the next tick tries again');
+      },
+    );
+  }
+
+  private tickNow(): void {
+    if (this.isStopped) return;
+    if (this.timer === null) {
+      // A tick is running: the one after it comes at once.
+      this.isTickDue = true;
+      return;
+    }
+    this.deps.timers.clearTimeout(this.timer);
+    this.schedule(0);
+  }
+
   private schedule(delayMs: number): void {
     if (this.isStopped) return;
+    if (this.isTickDue) {
+      this.isTickDue = false;
+      delayMs = 0;
+    }
     this.timer = this.deps.timers.setTimeout(() => {
       this.timer = null;
       this.running = this.tick().finally(() => this.schedule(this.settings.resyncMs));
