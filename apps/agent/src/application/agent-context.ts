@@ -7,7 +7,7 @@ import type { HostNetwork } from './ports/host-network.js';
 import type { SnapshotCopyStore } from './ports/snapshot-copy-store.js';
 import type { VmRecordStore } from './ports/vm-record-store.js';
 import type { Vmm } from './ports/vmm.js';
-import type { KeyedLock } from './keyed-lock.js';
+import type { KeyedLock } from '@hearth/concurrency';
 import type { VmmStateCache } from './vmm-state-cache.js';
 import type { SnapshotsAsked } from './snapshots-asked.js';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createFakeAgent } from '../adapters/fake/fake-agent-context.js';
 import { otherVmId, testSpec, testVmId } from '../adapters/fake/fake-fixtures.js';
 import { applyVm } from './use-cases/apply-vm.js';
-import { KeyedLock } from './keyed-lock.js';
+import { KeyedLock } from '@hearth/concurrency';
 import { listInventory } from './use-cases/list-inventory.js';
 import { proxyToFirecracker } from './use-cases/proxy-to-firecracker.js';
 import { stopVm } from './use-cases/stop-vm.js';

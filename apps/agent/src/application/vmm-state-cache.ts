@@ -1,5 +1,5 @@
 import type { VmmState } from '@hearth/contracts';
-import { KeyedLock } from './keyed-lock.js';
+import { KeyedLock } from '@hearth/concurrency';
 import { SnapshotsAsked } from './snapshots-asked.js';
 
 /** How long a VMM's answer to `GET /` stands in for asking it again. */

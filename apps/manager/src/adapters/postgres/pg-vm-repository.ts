@@ -1,4 +1,5 @@
 import { sql, type Selectable, type Transaction } from 'kysely';
+import { KeyedLock } from '@hearth/concurrency';
 import { AppError } from '@hearth/errors';
 import type {
   NewVm,
@@ -32,6 +33,14 @@ import { rateLimitsChangeMessage, type RateLimits } from '../../domain/rate-limi
 import { hostPortTaken, type PublishedPort, type TakenPort } from '../../domain/published-ports.js';
 
 export class PgVmRepository implements VmRepository {
+  /**
+   * Admissions (inserts that check capacity and quota) one project at a time in this process. The
+   * database serialises them anyway (each holds its project's row lock until it commits); waiting
+   * here instead holds no pooled connection, so a burst of creates in one project cannot take the
+   * whole pool and leave heartbeats and reads to time out waiting for a connection.
+   */
+  private readonly admissions = new KeyedLock();
+
   constructor(private readonly db: Database) {}
 
   async insert(
@@ -54,6 +63,16 @@ export class PgVmRepository implements VmRepository {
     if (vms.some((other) => other.hostId !== vm.hostId || other.project !== vm.project)) {
       throw new Error('insertAll takes VMs of one host and one project');
     }
+    const write = (): Promise<Vm[]> => this.writeAll(vms, vm, admit, lease);
+    return admit === undefined ? write() : this.admissions.run(vm.project, write);
+  }
+
+  private writeAll(
+    vms: readonly NewVm[],
+    vm: NewVm,
+    admit: ((hostAllocation: HostAllocation, project: ProjectHolding) => void) | undefined,
+    lease: LeaseRequest | undefined,
+  ): Promise<Vm[]> {
     return translated(
       () =>
         this.db.transaction().execute(async (trx) => {
