@@ -16,8 +16,9 @@
 # The kernel is cached on its own, in kernels/<kernel-hash>/:
 #   kernel hash = sha256 over images/kernel.sh, images/kernel.config and the
 #                 installed version of linux-source-6.1
-#   rootfs hash = sha256 over images/rootfs.sh, the images/rootfs/ overlay and
-#                 the installed version of busybox-static
+#   rootfs hash = sha256 over images/rootfs.sh, the images/rootfs/ overlay, the
+#                 guest agent's source (images/guest-agent/) and the installed
+#                 versions of busybox-static, gcc and libc6-dev (it is linked statically)
 #   recipe hash = sha256 over this script, the kernel hash and the rootfs hash
 # so a change to the rootfs or to this script rebuilds the rootfs (seconds) and
 # reuses the kernel (minutes). Logs go to stderr. See images/README.md.
@@ -92,13 +93,15 @@ rootfs_hash() {
   {
     echo "hearth-guest-rootfs v1"
     echo "file rootfs.sh $(file_sha "$HERE/rootfs.sh")"
-    (cd "$HERE" && find rootfs -mindepth 1 \( -type f -o -type l -o -type d \) -print | LC_ALL=C sort) |
+    (cd "$HERE" && find rootfs guest-agent -mindepth 1 \( -type f -o -type l -o -type d \) -print | LC_ALL=C sort) |
       while IFS= read -r f; do
         if [[ -L $HERE/$f ]]; then echo "link $f -> $(readlink "$HERE/$f")"
         elif [[ -d $HERE/$f ]]; then echo "dir $f"
         else echo "file $f $(file_sha "$HERE/$f")"; fi
       done
     echo "pkg $BUSYBOX_PKG $BUSYBOX_PKG_VERSION"
+    echo "pkg gcc $(dpkg-query -W -f='${Version}' gcc)"
+    echo "pkg libc6-dev $(dpkg-query -W -f='${Version}' libc6-dev)"
   } | sha256sum | cut -d' ' -f1
 }
 KERNEL_HASH=$(kernel_hash)

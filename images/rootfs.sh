@@ -2,7 +2,8 @@
 #
 # Cheap to build (seconds): build.sh rebuilds it whenever the images' recipe changes.
 #
-# build_rootfs OUT: writes OUT/rootfs.ext4, busybox-static plus the images/rootfs/ overlay.
+# build_rootfs OUT: writes OUT/rootfs.ext4, busybox-static plus the images/rootfs/ overlay and the
+# guest agent (images/guest-agent/, a static program built with the host's gcc).
 # Uses from build.sh: HERE, WORK, BUSYBOX, BUSYBOX_PKG, BUSYBOX_PKG_VERSION, log, die.
 
 ROOTFS_SIZE=48M
@@ -23,8 +24,10 @@ build_rootfs() {
     ln -s "$(realpath -m --relative-to="$R/$(dirname "$a")" "$R/bin/busybox")" "$R/$a"
   done
   cp -a "$HERE/rootfs/." "$R/"
+  "$HERE/guest-agent/build.sh" "$R/sbin/hearth-guest-agent"
+  file -b "$R/sbin/hearth-guest-agent" | grep -q 'statically linked' || die "the guest agent is not statically linked"
   # modes do not depend on the checkout's umask / git's file modes
-  find "$R" -path "$R/bin/busybox" -prune -o -type d -exec chmod 755 {} + -o -type f -exec chmod 644 {} +
+  find "$R" \( -path "$R/bin/busybox" -o -path "$R/sbin/hearth-guest-agent" \) -prune -o -type d -exec chmod 755 {} + -o -type f -exec chmod 644 {} +
   chmod 755 "$R/bin/busybox" "$R/etc/init.d/rcS" "$R/sbin/hearth-reboot" "$R/sbin/hearth-guest-agent" "$R"/var/www/cgi-bin/*
   chmod 1777 "$R/tmp"
   chmod 700 "$R/root"

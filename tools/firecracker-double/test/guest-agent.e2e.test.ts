@@ -1,29 +1,31 @@
 /**
- * The guest image's identity agent (`images/rootfs/sbin/hearth-guest-agent`) outside a guest: the
- * host's busybox (the package the image is built from) runs it in a network, mount and UTS namespace
- * this test makes, with an `eth0` of its own, against MMDS answered by the double's own MMDS HTTP
- * layer over the kernel's TCP (`fixtures/mmds-over-tcp.mjs`). A restore is what a VMM restored from
+ * The guest image's identity agent (`images/guest-agent/hearth-guest-agent.c`) outside a guest:
+ * built for the host by the script the image's build uses, it runs in a network, mount and UTS
+ * namespace this test makes, with an `eth0` of its own, against MMDS answered by the double's own
+ * MMDS HTTP layer over the kernel's TCP (`fixtures/mmds-over-tcp.mjs`). A restore is what a VMM restored from
  * a snapshot is to the guest: new metadata, new tokens, and a reset for any connection from before.
  *
  * The real-guest tests (`qemu-backend.guest.test.ts`, `e2e/snapshots.guest.test.ts`) run the same
  * agent in a guest; this one shows in seconds how it talks to MMDS and what it changes.
  */
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNetns, findCommand, isRoot, waitFor, type Netns } from '@hearth/testkit';
 import { PKG_ROOT, REPO_ROOT } from './helpers.js';
 
-const agentPath = join(REPO_ROOT, 'images/rootfs/sbin/hearth-guest-agent');
+const buildScript = join(REPO_ROOT, 'images/guest-agent/build.sh');
 const fixture = join(PKG_ROOT, 'test/fixtures/mmds-over-tcp.mjs');
 const gateway = '10.9.0.1';
 
 const skipReason = !isRoot
   ? 'needs root (network, mount and UTS namespaces)'
-  : findCommand('busybox') === undefined
-    ? 'busybox missing (apt-get install busybox-static)'
+  : findCommand('gcc') === undefined
+    ? 'gcc missing (apt-get install build-essential), needed to build the agent'
     : findCommand('unshare') === undefined
       ? 'unshare missing (util-linux)'
       : '';
@@ -57,6 +59,7 @@ describe.skipIf(skipReason !== '')('the guest agent', () => {
   let netns: Netns;
   let mmds: ChildProcess;
   let agent: ChildProcess;
+  let buildDir: string | undefined;
   const mmdsLines: string[] = [];
 
   async function stats(): Promise<MmdsStats> {
@@ -79,7 +82,17 @@ describe.skipIf(skipReason !== '')('the guest agent', () => {
     }
   }
 
-  /** The agent's child processes (its nc, and arping for a moment after a change). */
+  /** A file of the agent's mount namespace (its /run is a tmpfs of its own). */
+  function fileOfAgent(file: string): string {
+    return readFileSync(`/proc/${String(agent.pid)}/root${file}`, 'utf8');
+  }
+
+  /** The host name in the agent's UTS namespace. */
+  function hostnameOfAgent(): string {
+    return execFileSync('nsenter', ['-t', String(agent.pid), '-u', 'hostname'], { encoding: 'utf8' }).trim();
+  }
+
+  /** The agent's child processes: it starts none. */
   function children(): number[] {
     return readFileSync(`/proc/${String(agent.pid)}/task/${String(agent.pid)}/children`, 'utf8')
       .split(' ')
@@ -92,6 +105,9 @@ describe.skipIf(skipReason !== '')('the guest agent', () => {
   }
 
   beforeAll(async () => {
+    buildDir = mkdtempSync(join(tmpdir(), 'hearth-guest-agent-'));
+    const agentPath = join(buildDir, 'hearth-guest-agent');
+    execFileSync('sh', [buildScript, agentPath], { stdio: 'inherit' });
     netns = await createNetns();
     for (const argv of [
       ['ip', 'link', 'set', 'lo', 'up'],
@@ -117,8 +133,7 @@ describe.skipIf(skipReason !== '')('the guest agent', () => {
       description: 'the MMDS stand-in listening',
     });
     // /run a tmpfs of its own and /dev/console a file in it: what the agent writes stays in its namespace.
-    const setup =
-      'mount -t tmpfs tmpfs /run && : > /run/console && mount --bind /run/console /dev/console && exec busybox sh "$0"';
+    const setup = 'mount -t tmpfs tmpfs /run && : > /run/console && mount --bind /run/console /dev/console && exec "$0"';
     agent = netns.spawn(['unshare', '--mount', '--uts', '--propagation', 'private', 'sh', '-c', setup, agentPath], {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
@@ -126,9 +141,10 @@ describe.skipIf(skipReason !== '')('the guest agent', () => {
 
   afterAll(async () => {
     await netns?.destroy();
+    if (buildDir !== undefined) rmSync(buildDir, { recursive: true, force: true });
   });
 
-  it('applies the identity it reads at boot, then polls over one connection without forking', async () => {
+  it('applies the identity it reads at boot, then polls over one connection, starting no process', async () => {
     await waitFor(() => (identity()?.startsWith('instance-id=vm-a ') ? true : undefined), {
       timeoutMs: 15_000,
       intervalMs: 10,
@@ -137,9 +153,12 @@ describe.skipIf(skipReason !== '')('the guest agent', () => {
     expect(identity()).toBe('instance-id=vm-a host=guest-a addr=10.9.0.10/16 mac=06:00:0a:09:00:0a\n');
     expect(await inNetns(['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).not.toContain('10.9.0.5/');
     expect(await inNetns(['ip', 'route', 'show', 'default'])).toContain(`default via ${gateway} dev eth0`);
+    expect(hostnameOfAgent()).toBe('guest-a');
+    expect(fileOfAgent('/run/resolv.conf')).toBe(`nameserver ${gateway}\n`);
+    expect(fileOfAgent('/run/index.html')).toContain('HEARTH-GUEST-OK host=guest-a addr=10.9.0.10/16');
+    expect(fileOfAgent('/run/console')).toBe('HEARTH-GUEST-IDENTITY instance-id=vm-a host=guest-a addr=10.9.0.10/16\n');
 
     const before = await stats();
-    const [nc] = children();
     await waitFor(async () => ((await stats()).requests >= before.requests + 3 ? true : undefined), {
       timeoutMs: 10_000,
       intervalMs: 50,
@@ -147,7 +166,7 @@ describe.skipIf(skipReason !== '')('the guest agent', () => {
     });
     const after = await stats();
     expect(after.connections).toBe(before.connections);
-    expect(children()).toEqual([nc]);
+    expect(children()).toEqual([]);
     expect(after.statuses['401'] ?? 0).toBe(0);
   }, 60_000);
 
@@ -167,6 +186,12 @@ describe.skipIf(skipReason !== '')('the guest agent', () => {
     // The old address went after the new one came: the default route stayed.
     expect(await inNetns(['ip', 'route', 'show', 'default'])).toContain(`default via ${gateway} dev eth0`);
     expect((await inNetns(['cat', '/sys/class/net/eth0/address'])).trim()).toBe('06:00:0a:09:00:0b');
+    expect(children()).toEqual([]);
+    expect(hostnameOfAgent()).toBe('guest-b');
+    expect(fileOfAgent('/run/console')).toBe(
+      'HEARTH-GUEST-IDENTITY instance-id=vm-a host=guest-a addr=10.9.0.10/16\n' +
+        'HEARTH-GUEST-IDENTITY instance-id=vm-b host=guest-b addr=10.9.0.11/16\n',
+    );
 
     const after = await stats();
     expect(after.connections).toBe(before.connections + 1);
