@@ -67,6 +67,9 @@ package_present() {
     zsh) find_command zsh >/dev/null ;;
     fish) find_command fish >/dev/null ;;
     chromium) find_command chromium >/dev/null ;;
+    gcc) find_command gcc >/dev/null ;;
+    # the static C library: gcc names the file only when it finds it
+    libc6-dev) [[ $(gcc -print-file-name=libc.a 2>/dev/null) == /* ]] ;;
     *) return 1 ;;
   esac
 }
@@ -74,7 +77,9 @@ package_present() {
 # ---------------------------------------------------------------------------------------------
 phase 'system packages'
 # chromium: the web console's end-to-end test drives it headless (playwright-core).
-packages=(postgresql iproute2 e2fsprogs busybox-static qemu-system-x86 iputils-ping nftables zsh fish chromium)
+# gcc, libc6-dev: the guest agent's test builds the static guest agent on the host (the image build
+# installs build-essential too, but in the background, possibly after that test has run).
+packages=(postgresql iproute2 e2fsprogs busybox-static qemu-system-x86 iputils-ping nftables zsh fish chromium gcc libc6-dev)
 missing=()
 for package in "${packages[@]}"; do
   package_present "$package" || missing+=("$package")
