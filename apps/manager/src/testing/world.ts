@@ -13,7 +13,7 @@ import { VmStateWaiters } from '../application/events/vm-state-waiters.js';
 import { createToken, hashTokenSecret, principalOf, type NewToken } from '../application/use-cases/api-tokens.js';
 import { scopes } from '../domain/access.js';
 import type { ApiToken } from '../domain/api-token.js';
-import { tokenIdFromUlid } from '../domain/ids.js';
+import { tokenIdFromUlid, type HostId, type ImageId } from '../domain/ids.js';
 import type { Host } from '../domain/host.js';
 import type { Image } from '../domain/image.js';
 import { parseAddressPool, type AddressPool } from '../domain/address-pool.js';
@@ -210,4 +210,45 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
       return (await createToken(deps, principalOf(testAdminToken), token)).secret;
     },
   };
+}
+
+/**
+ * Registers host `name` (default `node-<n>`) of Agent identity `n` through `deps`, whatever its
+ * repositories: alive, with room for many VMs. For tests that create VMs through the use cases.
+ */
+export async function registerRoomyHost(deps: UseCaseDependencies, n = 1, name = `node-${n}`): Promise<HostId> {
+  const id = deps.ids.hostId();
+  await deps.hosts.register({
+    newId: id,
+    name,
+    agentId: agentIdFor(n),
+    aliveIfHeartbeatSince: new Date(0),
+    addr: `https://10.0.0.${n}:9090`,
+    capacity: hostCapacity({ cpuCount: 64, memoryMibTotal: 65_536, memoryMibAvailable: 65_536 }),
+    facts: hostFacts(),
+    at: deps.clock.now(),
+  });
+  return id;
+}
+
+/** Records a kernel and a rootfs image (`<prefix>-kernel`, `<prefix>-rootfs`) in the default project through `deps`. */
+export async function recordTestImages(
+  deps: UseCaseDependencies,
+  prefix: string,
+): Promise<{ kernelImageId: ImageId; rootfsImageId: ImageId }> {
+  const image = async (kind: 'kernel' | 'rootfs'): Promise<ImageId> => {
+    const id = deps.ids.imageId();
+    await deps.images.insert({
+      id,
+      kind,
+      name: `${prefix}-${kind}`,
+      project: 'default',
+      hostPath: `/srv/images/${kind}`,
+      sha256: 'c'.repeat(64),
+      sizeBytes: 1024,
+      createdAt: deps.clock.now(),
+    });
+    return id;
+  };
+  return { kernelImageId: await image('kernel'), rootfsImageId: await image('rootfs') };
 }

@@ -8,8 +8,7 @@ import { createVm } from '../../application/use-cases/create-vm.js';
 import { deleteVm } from '../../application/use-cases/delete-vm.js';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
 import { parseAddressPool, type AddressPool } from '../../domain/address-pool.js';
-import type { ImageId } from '../../domain/ids.js';
-import { agentIdFor, createWorld, hostCapacity, hostFacts } from '../../testing/world.js';
+import { createWorld, recordTestImages, registerRoomyHost } from '../../testing/world.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
 import { createPgRepositories } from './pg-repositories.js';
@@ -55,33 +54,8 @@ describe.skipIf(!hasDatabase)(
         settings: { ...createWorld().deps.settings, addressing: { pool, quarantineMs: 0 } },
       }));
       const [first] = managers as [UseCaseDependencies];
-      for (let i = 1; i <= 3; i += 1) {
-        await first.hosts.register({
-          newId: first.ids.hostId(),
-          name: `node-${i}`,
-          agentId: agentIdFor(i),
-          aliveIfHeartbeatSince: new Date(0),
-          addr: `https://10.0.0.${i}:9090`,
-          capacity: hostCapacity({ cpuCount: 64, memoryMibTotal: 65_536, memoryMibAvailable: 65_536 }),
-          facts: hostFacts(),
-          at: clock.now(),
-        });
-      }
-      const image = async (kind: 'kernel' | 'rootfs'): Promise<ImageId> => {
-        const id = first.ids.imageId();
-        await first.images.insert({
-          id,
-          kind,
-          name: `churn-${kind}`,
-          project: 'default',
-          hostPath: `/srv/images/${kind}`,
-          sha256: 'c'.repeat(64),
-          sizeBytes: 1024,
-          createdAt: clock.now(),
-        });
-        return id;
-      };
-      const images = { kernelImageId: await image('kernel'), rootfsImageId: await image('rootfs') };
+      for (let i = 1; i <= 3; i += 1) await registerRoomyHost(first, i);
+      const images = await recordTestImages(first, 'churn');
 
       /** Address → the VM holding it, from its create's answer until its delete is asked for. */
       const holders = new Map<string, string>();

@@ -2,8 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/testkit';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
 import { createVm } from '../../application/use-cases/create-vm.js';
-import type { ImageId } from '../../domain/ids.js';
-import { agentIdFor, createWorld, hostCapacity, hostFacts } from '../../testing/world.js';
+import { createWorld, recordTestImages, registerRoomyHost } from '../../testing/world.js';
 import { FakeAgentClient } from '../fake/fake-agent-client.js';
 import { FixedClock } from '../fake/fixed-clock.js';
 import { UlidIdGenerator } from '../system/ulid-id-generator.js';
@@ -46,32 +45,8 @@ describe.skipIf(!hasDatabase)(
         clock,
         ids: new UlidIdGenerator(),
       };
-      const hostId = deps.ids.hostId();
-      await deps.hosts.register({
-        newId: hostId,
-        name: 'node-burst',
-        agentId: agentIdFor(1),
-        aliveIfHeartbeatSince: new Date(0),
-        addr: 'https://10.0.0.1:9090',
-        capacity: hostCapacity({ cpuCount: 64, memoryMibTotal: 65_536, memoryMibAvailable: 65_536 }),
-        facts: hostFacts(),
-        at: clock.now(),
-      });
-      const image = async (kind: 'kernel' | 'rootfs'): Promise<ImageId> => {
-        const id = deps.ids.imageId();
-        await deps.images.insert({
-          id,
-          kind,
-          name: `burst-${kind}`,
-          project: 'default',
-          hostPath: `/srv/images/${kind}`,
-          sha256: 'c'.repeat(64),
-          sizeBytes: 1024,
-          createdAt: clock.now(),
-        });
-        return id;
-      };
-      const images = { kernelImageId: await image('kernel'), rootfsImageId: await image('rootfs') };
+      const hostId = await registerRoomyHost(deps, 1, 'node-burst');
+      const images = await recordTestImages(deps, 'burst');
 
       let answered = 0;
       let firstAnswered = (): void => undefined;

@@ -9,8 +9,8 @@ import { createSnapshot, deleteSnapshot } from '../../application/use-cases/snap
 import { startVm } from '../../application/use-cases/start-vm.js';
 import { stopVm } from '../../application/use-cases/stop-vm.js';
 import { everyProject } from '../../domain/access.js';
-import type { ImageId, VmId } from '../../domain/ids.js';
-import { agentIdFor, createWorld, hostCapacity, hostFacts } from '../../testing/world.js';
+import type { VmId } from '../../domain/ids.js';
+import { createWorld, recordTestImages, registerRoomyHost } from '../../testing/world.js';
 import { FakeAgentClient } from '../fake/fake-agent-client.js';
 import { FixedClock } from '../fake/fixed-clock.js';
 import { UlidIdGenerator } from '../system/ulid-id-generator.js';
@@ -41,31 +41,8 @@ describe('migration 0053 records the snapshot mapped by VMs restored before mapp
         clock: new FixedClock(),
         ids: new UlidIdGenerator(),
       };
-      await deps.hosts.register({
-        newId: deps.ids.hostId(),
-        name: 'node-1',
-        agentId: agentIdFor(1),
-        aliveIfHeartbeatSince: new Date(0),
-        addr: 'https://10.0.0.1:9090',
-        capacity: hostCapacity({ cpuCount: 64, memoryMibTotal: 65_536, memoryMibAvailable: 65_536 }),
-        facts: hostFacts(),
-        at: deps.clock.now(),
-      });
-      const image = async (kind: 'kernel' | 'rootfs'): Promise<ImageId> => {
-        const id = deps.ids.imageId();
-        await deps.images.insert({
-          id,
-          kind,
-          name: `backfill-${kind}`,
-          project: 'default',
-          hostPath: `/srv/images/${kind}`,
-          sha256: 'c'.repeat(64),
-          sizeBytes: 1024,
-          createdAt: deps.clock.now(),
-        });
-        return id;
-      };
-      const images = { kernelImageId: await image('kernel'), rootfsImageId: await image('rootfs') };
+      await registerRoomyHost(deps);
+      const images = await recordTestImages(deps, 'backfill');
       const vm = (name: string) => createVm(deps, { name, project: 'default', vcpuCount: 1, memoryMib: 64, ...images });
 
       const source = await vm('source');

@@ -9,7 +9,7 @@ import { acceptRestore } from '../../application/use-cases/restore-vm.js';
 import { createSnapshot, deleteSnapshot, mergeSnapshot } from '../../application/use-cases/snapshots.js';
 import { everyProject } from '../../domain/access.js';
 import type { ImageId, SnapshotId, VmId } from '../../domain/ids.js';
-import { agentIdFor, createWorld, hostCapacity, hostFacts } from '../../testing/world.js';
+import { createWorld, recordTestImages, registerRoomyHost } from '../../testing/world.js';
 import { FakeAgentClient } from '../fake/fake-agent-client.js';
 import { FixedClock } from '../fake/fixed-clock.js';
 import { UlidIdGenerator } from '../system/ulid-id-generator.js';
@@ -62,31 +62,8 @@ function racesOn(
   beforeAll(async () => {
     ({ managers, close } = await open());
     const [first] = managers as [UseCaseDependencies];
-    await first.hosts.register({
-      newId: first.ids.hostId(),
-      name: 'node-race',
-      agentId: agentIdFor(1),
-      aliveIfHeartbeatSince: new Date(0),
-      addr: 'https://10.0.0.1:9090',
-      capacity: hostCapacity({ cpuCount: 64, memoryMibTotal: 65_536, memoryMibAvailable: 65_536 }),
-      facts: hostFacts(),
-      at: first.clock.now(),
-    });
-    const image = async (kind: 'kernel' | 'rootfs'): Promise<ImageId> => {
-      const id = first.ids.imageId();
-      await first.images.insert({
-        id,
-        kind,
-        name: `race-${kind}`,
-        project: 'default',
-        hostPath: `/srv/images/${kind}`,
-        sha256: 'c'.repeat(64),
-        sizeBytes: 1024,
-        createdAt: first.clock.now(),
-      });
-      return id;
-    };
-    images = { kernelImageId: await image('kernel'), rootfsImageId: await image('rootfs') };
+    await registerRoomyHost(first, 1, 'node-race');
+    images = await recordTestImages(first, 'race');
   });
 
   afterAll(async () => {
