@@ -14,6 +14,8 @@ export const vmmStateTtlMs = 30_000;
  * so an answer stays true until the Agent itself changes the VM. Every such change (apply, stop,
  * delete, a proxied PUT or PATCH) runs under the VM's KeyedLock, which calls `changed` when it
  * starts and when it ends: that drops the answer, and an answer read before the change is not kept.
+ * Work under the lock that changes no VMM (the console log's rotation pass, every few seconds over
+ * every VM) takes it with `runUnreported` and leaves the answers standing.
  * A change that ends having seen the VMM's state itself (an apply sees "Running" after its start)
  * says so with `settled`, and that answer is kept when the change ends instead of being asked for
  * again at the next inventory. A dead process is seen at once regardless: liveness is read from
