@@ -43,12 +43,6 @@ export class FirecrackerProcessVmm implements Vmm {
   readonly spawnMode: SpawnMode;
   /** How the processes this Agent spawned ended, by pid (the start time tells a reused pid). */
   private readonly exits = new Map<number, { readonly startTime: number; readonly exit: VmmExit }>();
-  /**
-   * The start time of each process this Agent spawned that has not exited, by pid: as their parent,
-   * the Agent is told of their exit, so they are known alive without reading /proc (an inventory
-   * asks for every VM's, 500 file reads a time with 500 VMs). VMMs of an earlier Agent are not in it.
-   */
-  private readonly children = new Map<number, number>();
 
   constructor(private readonly options: FirecrackerProcessVmmOptions) {
     this.spawnMode = options.spawnMode;
@@ -120,11 +114,7 @@ export class FirecrackerProcessVmm implements Vmm {
       const startTime = stat?.startTime ?? -1;
       // The Agent is the parent (setsid, `ip netns exec` and `systemd-run --scope` all exec), so
       // Node reaps the process and reports how it ended, while this Agent runs.
-      child.once('exit', (code, signal) => {
-        this.children.delete(pid);
-        this.exits.set(pid, { startTime, exit: { code, signal } });
-      });
-      if (stat !== undefined && stat.state !== 'Z' && stat.state !== 'X') this.children.set(pid, startTime);
+      child.once('exit', (code, signal) => this.exits.set(pid, { startTime, exit: { code, signal } }));
       this.options.log.info({ vmId: request.vmId, pid, unit }, 'vmm spawned');
       return { pid, startTime, spawnMode: this.spawnMode, unit };
     } catch (error) {
@@ -145,9 +135,6 @@ export class FirecrackerProcessVmm implements Vmm {
   }
 
   async isAlive(process: VmmProcessRef): Promise<boolean> {
-    // Until Node has reaped it, which it does when the event loop next sees a SIGCHLD: a process
-    // that has just died (a zombie still) is taken for alive until then, and its pid is not reused.
-    if (this.children.get(process.pid) === process.startTime) return true;
     const stat = await readProcStat(process.pid);
     return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X' && stat.startTime === process.startTime;
   }
