@@ -149,7 +149,8 @@ export async function runAgent(): Promise<void> {
   const ipBatch = new IpBatch({ netns: config.netns });
   // The list of every link (each inventory's TAPs left unrecorded) from a long-lived `ip -j`
   // instead of a fork each; a read of one link by its name still forks (ADR 0064).
-  const ipReader = new IpJsonReader({ netns: config.netns });
+  // It lists every link and reads no link by name (`link-list`): no details needed.
+  const ipReader = new IpJsonReader({ netns: config.netns, isDetailed: false });
   const network = new LinuxHostNetwork(runner, { netns: config.netns, batch: ipBatch, reader: ipReader, readerUse: 'link-list' });
   const nftSession = new NftSession({ prefix: config.netns ? ['ip', 'netns', 'exec', config.netns] : [] });
   const firewall = new NftHostFirewall(runner, {

@@ -122,20 +122,26 @@ describe.skipIf(skip !== undefined)(`IpJsonReader${skip === undefined ? '' : ` (
 
     it('used for the list of every link only: the marked links with no fork, a link by its name by a fork', async () => {
       const runner = new CountingRunner(netns);
-      const network = new LinuxHostNetwork(runner, { reader, readerUse: 'link-list' });
-      await netns.exec(['ip', 'link', 'add', 'hbr4', 'type', 'bridge']);
-      await netns.exec(['ip', 'link', 'set', 'dev', 'hbr4', 'alias', 'hearth:x:vm_4', 'up']);
+      // As the Agent runs it: without details.
+      const undetailed = new IpJsonReader({ netns: netns.name, isDetailed: false });
+      const network = new LinuxHostNetwork(runner, { reader: undetailed, readerUse: 'link-list' });
+      try {
+        await netns.exec(['ip', 'link', 'add', 'hbr4', 'type', 'bridge']);
+        await netns.exec(['ip', 'link', 'set', 'dev', 'hbr4', 'alias', 'hearth:x:vm_4', 'up']);
 
-      expect(await network.markedLinks('hearth:x:')).toEqual([{ name: 'hbr4', alias: 'hearth:x:vm_4' }]);
-      expect(await network.markedLinks('hearth:y:')).toEqual([]);
-      expect(runner.count).toBe(0);
-      expect(await network.linkState('hbr4')).toMatchObject({ name: 'hbr4', isUp: true, alias: 'hearth:x:vm_4' });
-      expect(await network.linkState('hnothere')).toBeNull();
-      expect(runner.count).toBe(2);
-      // A marked link deleted since the reader's last list is gone from its next one.
-      await netns.exec(['ip', 'link', 'del', 'hbr4']);
-      expect(await network.markedLinks('hearth:x:')).toEqual([]);
-      expect(runner.count).toBe(2);
+        expect(await network.markedLinks('hearth:x:')).toEqual([{ name: 'hbr4', alias: 'hearth:x:vm_4' }]);
+        expect(await network.markedLinks('hearth:y:')).toEqual([]);
+        expect(runner.count).toBe(0);
+        expect(await network.linkState('hbr4')).toMatchObject({ name: 'hbr4', isUp: true, alias: 'hearth:x:vm_4' });
+        expect(await network.linkState('hnothere')).toBeNull();
+        expect(runner.count).toBe(2);
+        // A marked link deleted since the reader's last list is gone from its next one.
+        await netns.exec(['ip', 'link', 'del', 'hbr4']);
+        expect(await network.markedLinks('hearth:x:')).toEqual([]);
+        expect(runner.count).toBe(2);
+      } finally {
+        await undetailed.close();
+      }
     });
 
     it('reads a link another program deleted and made again, which the reader had looked up before', async () => {

@@ -17,7 +17,11 @@ function inNetns(options: { readonly batch: boolean; readonly readerUse?: IpRead
     const netns = await createNetns();
     const runner = new ExecFileCommandRunner({ prefix: ['ip', 'netns', 'exec', netns.name] });
     const batch = options.batch ? new IpBatch({ netns: netns.name }) : undefined;
-    const reader = options.readerUse === undefined ? undefined : new IpJsonReader({ netns: netns.name });
+    // As the Agent runs it: without details when it only lists every link.
+    const reader =
+      options.readerUse === undefined
+        ? undefined
+        : new IpJsonReader({ netns: netns.name, isDetailed: options.readerUse !== 'link-list' });
     return {
       network: new LinuxHostNetwork(runner, { batch, reader, readerUse: options.readerUse }),
       addForeignLink: async (name: string) => {

@@ -5,17 +5,32 @@ export class KeyedLock {
   /** `onChange` is told when an operation on a key starts and when it ends, whatever its outcome. */
   constructor(private readonly onChange: (key: string) => void = () => undefined) {}
 
-  async run<T>(key: string, operation: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
-    const guarded = async (): Promise<T> => {
+  run<T>(key: string, operation: () => Promise<T>): Promise<T> {
+    return this.serialised(key, async () => {
       this.onChange(key);
       try {
         return await operation();
       } finally {
         this.onChange(key);
       }
-    };
-    const result = previous.then(guarded, guarded);
+    });
+  }
+
+  /**
+   * Like `run`, for an operation that changes nothing `onChange` is told about (the VM's console
+   * log rotated, its record's own bookkeeping): it waits for the key and holds it like any other,
+   * but neither its start nor its end is reported.
+   */
+  runUnreported<T>(key: string, operation: () => Promise<T>): Promise<T> {
+    return this.serialised(key, operation);
+  }
+
+  private async serialised<T>(key: string, operation: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    const result = previous.then(
+      () => operation(),
+      () => operation(),
+    );
     const tail = result.then(
       () => undefined,
       () => undefined,

@@ -23,6 +23,13 @@ export interface HttpServerOptions {
    * it, so that a schema that cannot compile fails the server's start).
    */
   readonly compileSchemas?: 'lazily' | 'at-start';
+  /**
+   * Whether each request's correlation id is entered into the AsyncLocalStorage that
+   * `currentCorrelationId()` reads (the default). On Node 20 that store, once entered, runs a
+   * promise hook for every promise of the process; a server whose code takes the id from the
+   * request (`request.id`) where it needs it says false, and the process runs no hook.
+   */
+  readonly isCorrelationIdStored?: boolean;
 }
 
 export type HttpServer = FastifyInstance<
@@ -35,7 +42,7 @@ export type HttpServer = FastifyInstance<
 
 /**
  * A Fastify instance with Hearth's conventions: correlation ids (accepted, echoed, kept in
- * AsyncLocalStorage), strict validation, RFC 9457 problem responses and one access-log line a request.
+ * AsyncLocalStorage unless `isCorrelationIdStored` is false), strict validation, RFC 9457 problem responses and one access-log line a request.
  */
 export function createHttpServer(options: HttpServerOptions): HttpServer {
   // The answer of the request Node has handed over on each connection, until it is done: a parse
@@ -74,8 +81,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     lingerAfterEarlyAnswer(request);
   });
 
+  const isCorrelationIdStored = options.isCorrelationIdStored !== false;
   app.addHook('onRequest', async (request, reply) => {
-    enterCorrelationId(request.id);
+    if (isCorrelationIdStored) enterCorrelationId(request.id);
     reply.header(requestIdHeader, request.id);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
       throw new AppError('MALFORMED_REQUEST', 'An HTTP/1.1 request must carry a Host header');

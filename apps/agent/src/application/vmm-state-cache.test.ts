@@ -86,6 +86,24 @@ describe('KeyedLock', () => {
 
     expect(seen).toEqual(['a', 'op a', 'a', 'b', 'op b', 'b']);
   });
+
+  it('runs an unreported operation in turn with the others on its key, telling nobody of it', async () => {
+    const seen: string[] = [];
+    const lock = new KeyedLock((key) => seen.push(key));
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+
+    const first = lock.run('a', async () => {
+      await held;
+      seen.push('op a');
+    });
+    const second = lock.runUnreported('a', async () => seen.push('unreported a'));
+    await lock.runUnreported('b', async () => seen.push('unreported b'));
+    release();
+    await Promise.all([first, second]);
+
+    expect(seen).toEqual(['a', 'unreported b', 'op a', 'a', 'unreported a']);
+  });
 });
 
 describe('inventory with known VMM states', () => {

@@ -2,8 +2,13 @@ import type { VmmState } from '@hearth/contracts';
 import { KeyedLock } from '@hearth/concurrency';
 import { SnapshotsAsked } from './snapshots-asked.js';
 
-/** How long a VMM's answer to `GET /` stands in for asking it again. */
-export const vmmStateTtlMs = 30_000;
+/**
+ * How long a VMM's answer to `GET /` stands in for asking it again. Only a client of its API socket
+ * changes a VMM's state (a guest that stops ends the process, seen at once), and the Agent's own
+ * changes each drop the answer, so this only bounds what something else holding the socket could
+ * change. With 30 s, 500 VMs cost 17 requests a second between them; with 5 min, under 2.
+ */
+export const vmmStateTtlMs = 300_000;
 
 /**
  * What each VMM last said its state was (`GET /`), so an inventory does not ask every VMM every
@@ -14,6 +19,8 @@ export const vmmStateTtlMs = 30_000;
  * so an answer stays true until the Agent itself changes the VM. Every such change (apply, stop,
  * delete, a proxied PUT or PATCH) runs under the VM's KeyedLock, which calls `changed` when it
  * starts and when it ends: that drops the answer, and an answer read before the change is not kept.
+ * Work under the lock that changes no VMM (the console log's rotation pass, every few seconds over
+ * every VM) takes it with `runUnreported` and leaves the answers standing.
  * A change that ends having seen the VMM's state itself (an apply sees "Running" after its start)
  * says so with `settled`, and that answer is kept when the change ends instead of being asked for
  * again at the next inventory. A dead process is seen at once regardless: liveness is read from

@@ -59,6 +59,8 @@ export function createAgentApp(dependencies: AgentAppDependencies): HttpServer {
   const instanceId = dependencies.instanceId ?? randomBytes(16).toString('hex');
   const app = createHttpServer({
     logger: dependencies.logger,
+    // The Agent reads a request's correlation id in one place, its proxy route, from the request.
+    isCorrelationIdStored: false,
     ...(dependencies.compileSchemas === undefined ? {} : { compileSchemas: dependencies.compileSchemas }),
     ...(tls === undefined ? {} : { https: { ...agentSecureContextOptions(tls), requestCert: true, rejectUnauthorized: true } }),
   });

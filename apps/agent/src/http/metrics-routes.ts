@@ -24,7 +24,7 @@ export function createAgentMetricsApp(dependencies: {
   readonly logger: Logger;
   readonly metrics: AgentMetricsExposition;
 }): HttpServer {
-  const app = createHttpServer({ logger: dependencies.logger, bodyLimitBytes: 1024 });
+  const app = createHttpServer({ logger: dependencies.logger, bodyLimitBytes: 1024, isCorrelationIdStored: false });
   registerMetricsRoute(app, dependencies.metrics);
   return app;
 }

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { VmIdPattern } from '@hearth/contracts';
-import { currentCorrelationId, type HttpServer } from '@hearth/http-server';
+import type { HttpServer } from '@hearth/http-server';
 import type { AgentContext } from '../application/agent-context.js';
 import { proxyToFirecracker } from '../application/use-cases/proxy-to-firecracker.js';
 import { parseVmId } from '../domain/vm-id.js';
@@ -22,7 +22,7 @@ export async function registerProxyRoutes(app: HttpServer, context: AgentContext
       path: request.params['*'],
       contentType: request.headers['content-type'],
       body: Buffer.isBuffer(request.body) ? request.body : undefined,
-      correlationId: currentCorrelationId(),
+      correlationId: request.id,
     });
     reply.code(response.statusCode);
     if (response.contentType !== undefined) reply.header('content-type', response.contentType);

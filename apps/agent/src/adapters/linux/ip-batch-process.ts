@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { LineSplitter } from './line-splitter.js';
 
 /**
  * A line `ip` always refuses, whatever the links: an object `ip` does not know (and the start of
@@ -41,8 +42,8 @@ export interface IpBatchReports {
 export class IpBatchProcess {
   private lineCount = 0;
   private stderrLines: string[] = [];
-  private stderrRest = '';
-  private stdoutRest = '';
+  private readonly stderrSplitter = new LineSplitter();
+  private readonly stdoutSplitter = new LineSplitter();
   private hasExited = false;
 
   private constructor(
@@ -111,16 +112,12 @@ export class IpBatchProcess {
 
   private onStdout(chunk: string): void {
     if (this.hasExited) return;
-    const lines = (this.stdoutRest + chunk).split('\n');
-    this.stdoutRest = lines.pop() ?? '';
-    for (const line of lines) if (line !== '') this.reports.onStdoutLine?.(line);
+    for (const line of this.stdoutSplitter.push(chunk)) if (line !== '') this.reports.onStdoutLine?.(line);
   }
 
   private onStderr(chunk: string): void {
     if (this.hasExited) return;
-    const lines = (this.stderrRest + chunk).split('\n');
-    this.stderrRest = lines.pop() ?? '';
-    for (const line of lines) {
+    for (const line of this.stderrSplitter.push(chunk)) {
       const failed = /^Command failed -:(\d+)$/.exec(line);
       if (failed === null) {
         if (this.stderrLines.length < stderrLinesKept) this.stderrLines.push(line);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { LineSplitter } from './line-splitter.js';
 
 /**
  * A line nft always refuses (a syntax error), whatever the ruleset: its error, which echoes the
@@ -63,8 +64,8 @@ export class NftSession {
   private running: NftCommand | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stderrLines: string[] = [];
-  private stderrRest = '';
-  private stdoutRest = '';
+  private readonly stderrSplitter = new LineSplitter();
+  private readonly stdoutSplitter = new LineSplitter();
   private stdoutLine: string | null = null;
   private hasEnded = false;
   private commandsRun = 0;
@@ -152,8 +153,8 @@ export class NftSession {
     this.child = child;
     this.isReady = false;
     this.commandsRun = 0;
-    this.stderrRest = '';
-    this.stdoutRest = '';
+    this.stderrSplitter.clear();
+    this.stdoutSplitter.clear();
     child.stdin?.on('error', () => undefined);
     child.stdout?.setEncoding('utf8');
     child.stderr?.setEncoding('utf8');
@@ -180,9 +181,7 @@ export class NftSession {
 
   private onStdout(child: ChildProcess, chunk: string): void {
     if (child !== this.child) return;
-    const lines = (this.stdoutRest + chunk).split('\n');
-    this.stdoutRest = lines.pop() ?? '';
-    for (const line of lines) {
+    for (const line of this.stdoutSplitter.push(chunk)) {
       if (this.running === null || !this.running.expectsOutput || this.stdoutLine !== null) {
         // Output no command asked for: nothing after it could be told apart.
         this.end(child, 'unexpected output');
@@ -195,9 +194,7 @@ export class NftSession {
 
   private onStderr(child: ChildProcess, chunk: string): void {
     if (child !== this.child) return;
-    const lines = (this.stderrRest + chunk).split('\n');
-    this.stderrRest = lines.pop() ?? '';
-    for (const line of lines) {
+    for (const line of this.stderrSplitter.push(chunk)) {
       this.stderrLines.push(line);
       const count = this.stderrLines.length;
       // The marker's error: "Error: …", the marker line echoed, a line of carets under it.

@@ -4,6 +4,7 @@ import { otherVmId, testSpec, testVmId } from '../../adapters/fake/fake-fixtures
 import { FakeTimers } from '../../adapters/fake/fake-timers.js';
 import { vmPaths } from '../../domain/vm-paths.js';
 import { applyVm } from '../use-cases/apply-vm.js';
+import { listInventory } from '../use-cases/list-inventory.js';
 import { ConsoleLogRotation } from './console-log-rotation.js';
 import { consoleLogCapBytes } from '../use-cases/read-console-log.js';
 import { stopVm } from '../use-cases/stop-vm.js';
@@ -35,5 +36,20 @@ describe('ConsoleLogRotation', () => {
     const rotated = await new ConsoleLogRotation(agent.context, new FakeTimers(), 5_000).rotateAll();
 
     expect(rotated).toBe(0);
+  });
+
+  it('changes no VMM, so the next inventory asks none of them for its state', async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, testVmId, testSpec);
+    await applyVm(agent.context, otherVmId, testSpec);
+    agent.files.appendTo(vmPaths('/srv/fc', testVmId).stdoutLog, 'x'.repeat(consoleLogCapBytes + 1));
+    await listInventory(agent.context, 'host-a');
+    agent.firecracker.describeCount = 0;
+
+    expect(await new ConsoleLogRotation(agent.context, new FakeTimers(), 5_000).rotateAll()).toBe(1);
+    const inventory = await listInventory(agent.context, 'host-a');
+
+    expect(inventory.vms.map((vm) => vm.vmmState)).toEqual(['running', 'running']);
+    expect(agent.firecracker.describeCount).toBe(0);
   });
 });

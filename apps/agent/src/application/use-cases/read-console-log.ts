@@ -13,7 +13,8 @@ export const consoleLogCapBytes = 1024 * 1024;
  */
 export async function rotateConsoleLog(context: AgentContext, vmId: VmId): Promise<boolean> {
   const paths = vmPaths(context.settings.runDir, vmId);
-  return context.locks.run(vmId, async () => {
+  // Under the VM's lock, but no change of its VMM: what the inventory knows of the VMM's state stands.
+  return context.locks.runUnreported(vmId, async () => {
     const ledger = await VmLedger.open(context, vmId);
     const logPaths = vmmLogPaths(ledger.record, paths);
     if (logPaths !== ledger.record.logPaths) await ledger.commit({ logPaths });
