@@ -26,13 +26,15 @@ function declaredCommands(): { name: string; file: string }[] {
 describe('the commands the workspaces declare', () => {
   // `npm ci` links each command before `tsc -b` writes dist/, so a command must be a committed,
   // executable file: a compiled one has no executable bit, and `npx hearth` would be refused.
-  it('are committed executable files with a node shebang', () => {
+  it('are committed executable files with a node shebang (which may give node flags)', () => {
     const commands = declaredCommands();
     expect(commands.map((command) => command.name)).toEqual(expect.arrayContaining(['hearth', 'hearth-manager', 'hearth-agent']));
     for (const { name, file } of commands) {
       const [mode] = execFileSync('git', ['ls-files', '--stage', '--', file], { cwd: repoRoot, encoding: 'utf8' }).split(' ');
       expect(mode, `${name}: ${file}`).toBe('100755');
-      expect(readFileSync(path.join(repoRoot, file), 'utf8'), `${name}: ${file}`).toMatch(/^#!\/usr\/bin\/env node\n/);
+      expect(readFileSync(path.join(repoRoot, file), 'utf8'), `${name}: ${file}`).toMatch(
+        /^#!\/usr\/bin\/env (-S )?node( --\S+)*\n/,
+      );
     }
   });
 

@@ -19,6 +19,7 @@ import {
   createSupervisor,
   findOnPath,
   joinTokenFor,
+  managerNodeFlags,
   listenablePort,
   pollUntil,
   sayer,
@@ -305,15 +306,20 @@ say(`guest images copied from ${imagesDir} to ${shown(imageRoot)}.`);
 
 const inherited = { ...process.env };
 delete inherited.DATABASE_URL; // the demo always uses its own embedded PGlite database
-supervisor.start('manager', managerMain, {
-  ...inherited,
-  MANAGER_BIND: `127.0.0.1:${managerPort}`,
-  MANAGER_DATA_DIR: managerDataDir,
-  MANAGER_IMAGE_ROOT: imageRoot,
-  MANAGER_REQUIRE_KVM: 'off', // QEMU/TCG needs no /dev/kvm
-  MANAGER_HEARTBEAT_MS: '1000',
-  MANAGER_LOG_LEVEL: process.env.MANAGER_LOG_LEVEL ?? 'warn',
-});
+supervisor.start(
+  'manager',
+  managerMain,
+  {
+    ...inherited,
+    MANAGER_BIND: `127.0.0.1:${managerPort}`,
+    MANAGER_DATA_DIR: managerDataDir,
+    MANAGER_IMAGE_ROOT: imageRoot,
+    MANAGER_REQUIRE_KVM: 'off', // QEMU/TCG needs no /dev/kvm
+    MANAGER_HEARTBEAT_MS: '1000',
+    MANAGER_LOG_LEVEL: process.env.MANAGER_LOG_LEVEL ?? 'warn',
+  },
+  managerNodeFlags(repoRoot),
+);
 say(`Manager starting on ${managerUrl} (embedded PGlite in ${shown(managerDataDir)}; its first start takes ~10 s)...`);
 if (!(await waitUntilHealthy('the Manager', `${managerUrl}/readyz`, { say, timeoutMs: 90_000, isCancelled: stopping }))) {
   await abort('the Manager did not become ready (see its output above).');

@@ -17,6 +17,7 @@ import {
   createSupervisor,
   findOnPath,
   joinTokenFor,
+  managerNodeFlags,
   pollUntil,
   sayer,
   shownPath,
@@ -218,7 +219,7 @@ supervisor.handleSignals();
 const healthy = (name, url) =>
   waitUntilHealthy(name, url, { say, timeoutMs: readyTimeoutMs, isCancelled: () => supervisor.isStopping });
 
-supervisor.start('manager', managerMain, managerEnv);
+supervisor.start('manager', managerMain, managerEnv, managerNodeFlags(repoRoot));
 if (!(await healthy('manager', `${managerUrl}/healthz`))) await stopAll(1);
 if (agentEnv !== undefined) {
   // At its first start the Agent joins the cluster with a one-time token; later it needs none.

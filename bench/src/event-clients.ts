@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, joinAsAgent, managerMain, startProcess, waitFor } from '@hearth/testkit';
+import { freePort, joinAsAgent, managerMain, managerNodeFlags, startProcess, waitFor } from '@hearth/testkit';
 import { rssMib } from './machine.js';
 
 interface Options {
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'hearth-bench-events-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const manager = startProcess([process.execPath, managerMain], {
+  const manager = startProcess([process.execPath, ...managerNodeFlags(), managerMain], {
     env: {
       MANAGER_BIND: `127.0.0.1:${port}`,
       // PostgreSQL when DATABASE_URL is set (e.g. the throwaway one of `npm run bench`), else embedded PGlite.

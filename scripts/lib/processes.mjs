@@ -3,7 +3,7 @@
 // (SIGTERM, then SIGKILL after a grace period) on Ctrl-C, SIGTERM, the loss of the parent process
 // or when one exits on its own.
 import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -32,6 +32,14 @@ export function findOnPath(name, env = process.env) {
     }
   }
   return undefined;
+}
+
+/**
+ * The V8 flags node is given before the Manager's entry point, from the list beside the Manager
+ * (`apps/manager/node-flags.json`, ADR 0011); every launcher of the Manager gives them.
+ */
+export function managerNodeFlags(repoRoot) {
+  return JSON.parse(readFileSync(path.join(repoRoot, 'apps/manager/node-flags.json'), 'utf8'));
 }
 
 /** `host:port` → a URL a client on this machine can use (0.0.0.0 and :: mean loopback). */
@@ -111,6 +119,8 @@ function prefixLines(stream, prefix, out) {
  * process. A child that exits on its own shuts everything down with exit code 1. `handleSignals()`
  * makes SIGINT and SIGTERM (or the signals given) shut down with exit code 0.
  *
+ * `start(name, main, env, nodeFlags)` runs `node ...nodeFlags main`.
+ *
  * `ownProcessGroup: true` starts children in their own process group, so a Ctrl-C in the terminal
  * reaches only this script, which then stops them in its own order (e.g. after API calls to them).
  */
@@ -119,8 +129,8 @@ export function createSupervisor({ say, stopTimeoutMs = 10_000, ownProcessGroup 
   let stopping = false;
   let exitCode = 0;
 
-  function start(name, main, childEnv) {
-    const child = spawn(process.execPath, [main], {
+  function start(name, main, childEnv, nodeFlags = []) {
+    const child = spawn(process.execPath, [...nodeFlags, main], {
       env: childEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: ownProcessGroup,

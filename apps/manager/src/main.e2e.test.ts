@@ -4,16 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNetns, hasCommand, isRoot, startProcess, waitFor, type Netns } from '@hearth/testkit';
+import { createNetns, hasCommand, isRoot, managerNodeFlags, startProcess, waitFor, type Netns } from '@hearth/testkit';
 
 const mainJs = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+/** Given as every launcher gives them (ADR 0011). */
+const nodeFlags = managerNodeFlags(mainJs);
 const isBuilt = existsSync(mainJs);
 
 const notBuilt = isBuilt ? undefined : 'needs `npx tsc -b`';
 
 describe.skipIf(notBuilt)(`manager process: configuration${notBuilt ? ` (skipped: ${notBuilt})` : ''}`, () => {
   it('exits with status 2 listing every invalid variable, before opening a socket', async () => {
-    const manager = startProcess(['node', mainJs], {
+    const manager = startProcess(['node', ...nodeFlags, mainJs], {
       env: { MANAGER_BIND: 'nowhere', MANAGER_ENABLE_METRICS: 'maybe', DATABASE_URL: undefined },
     });
     try {
@@ -79,7 +81,7 @@ describe.skipIf(netnsSkipReason)(`manager process on PGlite${netnsSkipReason ? `
     const kernel = Buffer.alloc(4096);
     kernel.set([0x7f, 0x45, 0x4c, 0x46]);
     await writeFile(join(dir, 'vmlinux'), kernel);
-    manager = netns.spawn(['node', mainJs], {
+    manager = netns.spawn(['node', ...nodeFlags, mainJs], {
       env: {
         ...process.env,
         DATABASE_URL: '',

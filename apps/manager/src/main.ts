@@ -1,12 +1,28 @@
 #!/usr/bin/env node
-// The Manager's entry point. V8 sizes its heap as modules load, so the heap flag is set here,
+// The Manager's entry point. V8 sizes its heap as modules load, so the heap flags are settled here,
 // before the first import of the Manager itself (static imports would all load before this body).
+import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
+import { nodeFlagsFile } from './package-files.js';
+
+// The flags that size the young generation only work on node's command line: every launcher gives
+// them from node-flags.json (ADR 0011). Started without them, the Manager runs, with more garbage
+// collection per request, and says so.
+const nodeFlags = JSON.parse(readFileSync(nodeFlagsFile, 'utf8')) as string[];
+const missingFlags = nodeFlags.filter((flag) => !process.execArgv.includes(flag));
+if (missingFlags.length > 0) {
+  process.stderr.write(
+    `hearth-manager: started without the node flags ${missingFlags.join(' ')} (apps/manager/node-flags.json); ` +
+      'start it as apps/manager/bin/hearth-manager.mjs, or give them to node before the script\n',
+  );
+}
 
 // Collect the old generation before it grows far: under a burst of creates most of what each
 // create allocates lives past two scavenges (it waits on the database and the Agent) and is then
 // garbage. With V8's default growth the heap reached ~200 MiB during 500 creates at concurrency 10;
-// with this, ~125 MiB, for about 5 ms more CPU per create (bench/, ADR 0011).
+// with this, ~125 MiB, for about 5 ms more CPU per create (bench/, ADR 0011). Set here, after the
+// heap is configured, on purpose: on node's command line it would also hold the young generation at
+// its smallest size, whatever node-flags.json asks.
 setFlagsFromString('--optimize-for-size');
 
 const { runManager } = await import('./run-manager.js');

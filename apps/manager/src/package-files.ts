@@ -12,3 +12,9 @@ export const migrationsDir: string = fileURLToPath(new URL('../migrations/', imp
 
 /** The web console the build puts beside the compiled Manager (`dist/console`; scripts/bundle.mjs). */
 export const consoleDir: string = fileURLToPath(new URL('./console/', import.meta.url));
+
+/**
+ * `apps/manager/node-flags.json`: the V8 flags every launcher gives `node` before the Manager's entry
+ * point (ADR 0011). They size the heap, which V8 configures before any of the Manager's code runs.
+ */
+export const nodeFlagsFile: string = fileURLToPath(new URL('../node-flags.json', import.meta.url));

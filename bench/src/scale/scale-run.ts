@@ -9,6 +9,7 @@ import {
   createManagerProcess,
   createTestDatabase,
   managerMain,
+  managerNodeFlags,
   parsePrometheusText,
   waitFor,
   writeEmptyExt4,
@@ -284,7 +285,7 @@ async function runIn(
       env: managerEnv(true),
       name: `manager ${name}`,
       readyTimeoutMs: 60_000,
-      ...(profiledMain === undefined ? {} : { main: profiledMain }),
+      ...(profiledMain === undefined ? {} : { main: profiledMain, nodeFlags: managerNodeFlags(managerMain) }),
     });
     cleanups.push(() => manager.stop());
     await manager.start();

@@ -10,7 +10,7 @@ import { acceptOrMakeRequestId, enterCorrelationId, requestIdHeader } from './co
 import { unstorableCharacterOf } from './unstorable-characters.js';
 import { renderProblem } from './problem-renderer.js';
 import { schemaCompiler } from './validation.js';
-import { lazySerializerFactory, lazyValidatorCompiler } from './lazy-compilers.js';
+import { lazySerializerFactory, lazyValidatorCompiler, serializerFactory } from './lazy-compilers.js';
 
 export interface HttpServerOptions {
   readonly logger: Logger;
@@ -50,7 +50,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   const answers = new WeakMap<Socket, ServerResponse>();
   const lazily = options.compileSchemas !== 'at-start';
   const app = Fastify({
-    ...(lazily ? { schemaController: { compilersFactory: { buildSerializer: lazySerializerFactory } } } : {}),
+    schemaController: { compilersFactory: { buildSerializer: lazily ? lazySerializerFactory : serializerFactory } },
     loggerInstance: options.logger,
     // One access-log line a request, written by the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'correlationId' }),

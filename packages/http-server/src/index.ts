@@ -11,3 +11,4 @@ export {
   unmatchedRoute,
   type Registry,
 } from './metrics.js';
+export { serializationSchemaOf } from './serialization-schema.js';

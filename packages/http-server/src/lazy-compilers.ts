@@ -1,5 +1,6 @@
 import SerializerSelector from '@fastify/fast-json-stringify-compiler';
 import type { FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
+import { serializationSchemaOf } from './serialization-schema.js';
 
 /**
  * Fastify compiles every route's request validators and response serializers when the server
@@ -35,9 +36,18 @@ type Serialize = (data: unknown) => string;
  */
 const compiledSerializers = new Map<string, WeakMap<object, Serialize>>();
 
-/** Fastify's own serializer factory (fast-json-stringify), compiling each response schema on first use. */
-export const lazySerializerFactory: SerializerSelector.SerializerFactory = (externalSchemas, options) => {
+/**
+ * Fastify's own serializer factory (fast-json-stringify), given each response schema as
+ * {@link serializationSchemaOf} writes it (the same JSON, without the unions that need no choice).
+ */
+export const serializerFactory: SerializerSelector.SerializerFactory = (externalSchemas, options) => {
   const compile = SerializerSelector()(externalSchemas, options);
+  return (route) => compile({ ...route, schema: serializationSchemaOf(route.schema) as typeof route.schema });
+};
+
+/** {@link serializerFactory}, compiling each response schema on first use. */
+export const lazySerializerFactory: SerializerSelector.SerializerFactory = (externalSchemas, options) => {
+  const compile = serializerFactory(externalSchemas, options);
   const isShareable = externalSchemas === undefined || externalSchemas === null || Object.keys(externalSchemas).length === 0;
   const optionsKey = JSON.stringify(options ?? {});
   let shared = compiledSerializers.get(optionsKey);

@@ -29,6 +29,15 @@ export const sharedDir: string = path.resolve(repoRoot, '../shared');
 export const firecrackerDoubleBin: string = path.join(repoRoot, 'node_modules/.bin/firecracker-double');
 /** The Manager as it ships: one bundled file, made by `npm run build` (scripts/bundle.mjs). */
 export const managerMain: string = path.join(repoRoot, 'apps/manager/dist/hearth-manager.mjs');
+/**
+ * The V8 flags `node` is given before the Manager's entry point `main`: the `node-flags.json` of
+ * that build (`apps/manager/node-flags.json` for {@link managerMain}; ADR 0011). A build without
+ * one (older than the list) sets its own flags at run time: none are given.
+ */
+export function managerNodeFlags(main: string = managerMain): string[] {
+  const file = path.join(path.dirname(main), '..', 'node-flags.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as string[]) : [];
+}
 /** The Agent as it ships: one bundled file, made by `npm run build` (scripts/bundle.mjs). */
 export const agentMain: string = path.join(repoRoot, 'apps/agent/dist/hearth-agent.mjs');
 

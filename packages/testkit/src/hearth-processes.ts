@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { agentMain, firecrackerDoubleBin, managerMain } from './environment.js';
+import { agentMain, firecrackerDoubleBin, managerMain, managerNodeFlags } from './environment.js';
 import { freePort } from './free-port.js';
 import type { Netns } from './netns.js';
 import { startProcess, type StartedProcess } from './start-process.js';
@@ -55,6 +55,8 @@ export interface ManagerProcessOptions {
   readonly dataDir?: string;
   /** The entry point; default {@link managerMain}, this checkout's build. */
   readonly main?: string;
+  /** What `node` is given before `main`; default that build's {@link managerNodeFlags} (pass them when `main` wraps a build). */
+  readonly nodeFlags?: readonly string[];
   /** Names it in timeout messages; default `the manager`. */
   readonly name?: string;
   /** How long a start may take to answer /readyz; default 20 s (PGlite's first start creates its database). */
@@ -100,6 +102,7 @@ export async function createManagerProcess(options: ManagerProcessOptions): Prom
   const dataDir = options.dataDir ?? path.join(path.dirname(options.logFile), `manager-${port}-data`);
   const manager = hearthProcess({
     main: options.main ?? managerMain,
+    nodeFlags: options.nodeFlags ?? managerNodeFlags(options.main ?? managerMain),
     url: `http://127.0.0.1:${port}`,
     readinessRoute: '/readyz',
     name: options.name ?? 'the manager',
@@ -177,6 +180,8 @@ export async function waitForHealthyHosts(managerUrl: string, agents: readonly H
 
 interface HearthProcessSpec {
   readonly main: string;
+  /** Given to `node` before `main`. */
+  readonly nodeFlags?: readonly string[];
   readonly url: string;
   readonly readinessRoute: string;
   readonly name: string;
@@ -199,7 +204,10 @@ function hearthProcess(spec: HearthProcessSpec): HearthProcess {
       return current;
     },
     launch(env = {}) {
-      const started = startProcess(['node', spec.main], { env: { ...spec.env, ...env }, logFile: spec.logFile });
+      const started = startProcess(['node', ...(spec.nodeFlags ?? []), spec.main], {
+        env: { ...spec.env, ...env },
+        logFile: spec.logFile,
+      });
       running.add(started);
       const forget = (): boolean => running.delete(started);
       started.exited.then(forget, forget);

@@ -6,6 +6,7 @@ export {
   hasKvm,
   isRoot,
   managerMain,
+  managerNodeFlags,
   missingRequirements,
   repoRoot,
   sharedDir,
