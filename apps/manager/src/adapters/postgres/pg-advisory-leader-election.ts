@@ -53,6 +53,7 @@ export class PgAdvisoryLeaderElection implements LeaderElection {
     });
     client.on('error', (error) => this.drop(client, error));
     const leads = (async (): Promise<boolean> => {
+      let isGranted = false;
       try {
         await client.connect();
         // A backend waiting for a lock reads nothing from its client: without this (PostgreSQL 14+;
@@ -60,15 +61,15 @@ export class PgAdvisoryLeaderElection implements LeaderElection {
         // `release()` or by this process's death would stay queued, and take the lock for nothing.
         await client.query('set client_connection_check_interval = 1000').catch(() => undefined);
         await client.query('select pg_advisory_lock($1)', [this.lockKey]);
+        isGranted = true;
       } catch {
-        if (this.waiting?.client === client) this.waiting = null;
-        await client.end().catch(() => undefined);
-        return false;
+        // closed by `release()`, or the session lost: the next tick may try again
       }
       if (this.waiting?.client === client) this.waiting = null;
-      if (this.isClosing || this.client !== null) {
+      // While a session waits, `acquireOrConfirm` takes no other: only a release can come between.
+      if (!isGranted || this.isClosing) {
         await client.end().catch(() => undefined);
-        return this.client !== null && !this.isClosing;
+        return false;
       }
       this.client = client;
       this.options.log.info({}, 'reconciler leadership acquired (the previous leader went)');
