@@ -277,6 +277,12 @@ export interface ListResult {
   readonly pageSize: number;
   readonly latency: Summary;
   readonly failures: number;
+  /**
+   * The Manager's and PostgreSQL's CPU per page over the walk (utime + stime from /proc): what a page
+   * costs, which the latency's tail on a shared machine cannot say. Resyncs and heartbeats of the
+   * same seconds are in it, as they are in the latency.
+   */
+  readonly cpuMsPerPage: { readonly manager: number; readonly postgres: number };
 }
 
 /**
@@ -332,7 +338,14 @@ export async function measureList(stack: BenchStack, images: ImageIds, rows: num
     let failures = 0;
     let cursor: string | null = null;
     const warmup = 20;
+    const cpuPids = {
+      manager: stack.manager.child.pid,
+      agent: stack.agent.child.pid,
+      postgresPort: Number(new URL(stack.database.url).port) || undefined,
+    };
+    let cpuBefore = cpuSnapshot(cpuPids);
     for (let i = 0; i < requests + warmup; i++) {
+      if (i === warmup) cpuBefore = cpuSnapshot(cpuPids);
       const route: string = `/v1/vms?limit=100${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
       const startedAt = performance.now();
       const response = await stack.api<{ items: unknown[]; nextCursor: string | null }>('GET', route);
@@ -345,7 +358,9 @@ export async function measureList(stack: BenchStack, images: ImageIds, rows: num
       cursor = response.body.nextCursor ?? null;
       if (i >= warmup) latencies.push(ms);
     }
-    return { rows, requests, pageSize: 100, latency: summarize(latencies), failures };
+    const cpuMs = msPerItem(cpuMsBetween(cpuBefore, cpuSnapshot(cpuPids)), requests);
+    const cpuMsPerPage = { manager: cpuMs.manager, postgres: cpuMs.postgres };
+    return { rows, requests, pageSize: 100, latency: summarize(latencies), failures, cpuMsPerPage };
   } finally {
     await client.query('DELETE FROM vms WHERE host_id = $1', [hostId]).catch(() => undefined);
     await client.query('DELETE FROM hosts WHERE id = $1', [hostId]).catch(() => undefined);

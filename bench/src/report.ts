@@ -161,6 +161,8 @@ export function toJson(r: BenchResults): Record<string, unknown> {
     create_ratio_p99: round(ratio(r.latency.client.p99, r.latency.floor.p99), 3),
     create_failures: r.latency.failures + r.waves.reduce((sum, w) => sum + w.failures, 0),
     list_p50_ms: round(r.list.latency.p50),
+    list_manager_cpu_ms_per_page: round(r.list.cpuMsPerPage.manager, 2),
+    list_postgres_cpu_ms_per_page: round(r.list.cpuMsPerPage.postgres, 2),
     list_rows: r.list.rows,
     vms_reached: peak?.created ?? 0,
     agent_rss_mib_0: round(r.memoryAtZero.agentRssMib, 1),
@@ -395,7 +397,8 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
   out.push('');
   out.push(
     `3. GET /v1/vms?limit=100 with ${r.list.rows} rows: p50 ${ms(r.list.latency.p50)} ms, p99 ${ms(r.list.latency.p99)} ms ` +
-      `(n=${r.list.latency.count}, ${r.list.failures} failed)`,
+      `(n=${r.list.latency.count}, ${r.list.failures} failed); CPU per page: manager ${ms(r.list.cpuMsPerPage.manager)} ms, ` +
+      `postgres ${ms(r.list.cpuMsPerPage.postgres)} ms`,
   );
   out.push(
     `4. event delivery: ${r.events.latency === null ? 'n/a' : `p50 ${ms(r.events.latency.p50)} ms, p99 ${ms(r.events.latency.p99)} ms`} — ${r.events.note}`,

@@ -1,3 +1,4 @@
+import { vmJson } from '../http/views.js';
 import { hostCredentialPrefix, type HostCapacity, type HostFacts } from '@hearth/contracts';
 import { HostContacts } from '../application/host-contacts.js';
 import type { UseCaseDependencies, UseCaseSettings } from '../application/dependencies.js';
@@ -115,6 +116,7 @@ export interface World {
 export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
   const repos = createInMemoryRepositories(
     new InMemoryTokenRepository([{ token: testAdminToken, secretSha256: hashTokenSecret(testAdminSecret) }]),
+    vmJson,
   );
   const agents = new FakeAgentClient();
   const inspector = new FakeImageInspector('/srv/images');
