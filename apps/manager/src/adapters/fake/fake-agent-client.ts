@@ -214,6 +214,12 @@ export class FakeAgentClient implements AgentClient {
     if (isTaken) stateNow = current?.isRunning !== true ? 'stopped' : current.isPaused ? 'paused' : 'running';
     else if (request.afterwards === 'stopped') stateNow = 'stopped';
     const directory = `/run/hearth/${vmId}`;
+    const digests = {
+      stateSha256: '1'.repeat(64),
+      memorySha256: '2'.repeat(64),
+      rootfsSha256: '3'.repeat(64),
+      ...(request.type === 'diff' && this.isTakingRegionDigests ? { memoryRegionsSha256: '4'.repeat(64) } : {}),
+    };
     return {
       snapshotId,
       files: {
@@ -228,16 +234,7 @@ export class FakeAgentClient implements AgentClient {
       totalMs: 30,
       vmmVersion: '1.16.1',
       vmState: stateNow,
-      ...(this.isTakingDigests
-        ? {
-            digests: {
-              stateSha256: '1'.repeat(64),
-              memorySha256: '2'.repeat(64),
-              rootfsSha256: '3'.repeat(64),
-              ...(request.type === 'diff' && this.isTakingRegionDigests ? { memoryRegionsSha256: '4'.repeat(64) } : {}),
-            },
-          }
-        : {}),
+      ...(this.isTakingDigests ? { digests } : {}),
     };
   }
 
@@ -304,7 +301,10 @@ export class FakeAgentClient implements AgentClient {
       this.snapshots.get(`${source.addr} ${request.vmId}`)?.has(snapshotId) === true ||
       this.copies.get(source.addr)?.has(snapshotId) === true;
     if (!isHeld) throw new AppError('SNAPSHOT_NOT_FOUND', `No ready snapshot ${snapshotId} on this host`);
-    if (this.corrupted.has(`${source.addr} ${snapshotId}`)) {
+    // The fake's files hash to the digests it answers for every snapshot: any other is a mismatch.
+    const { stateSha256, memorySha256, rootfsSha256 } = request.digests;
+    const isOtherDigest = stateSha256 !== '1'.repeat(64) || memorySha256 !== '2'.repeat(64) || rootfsSha256 !== '3'.repeat(64);
+    if (this.corrupted.has(`${source.addr} ${snapshotId}`) || isOtherDigest) {
       throw new AppError('SNAPSHOT_DIGEST_MISMATCH', `The memory file of snapshot ${snapshotId} arrived with another SHA-256`);
     }
     if (encoding === 'data_regions' && !this.takes(target.addr, agentCapabilities.snapshotCopyDataRegions)) {
