@@ -280,7 +280,22 @@ export async function openSnapshotFile(
       diagnostics: { path },
     });
   }
-  return { sizeBytes: opened.check.sizeBytes, encoding, chunks: opened.chunks };
+  const sent = (sentBytes: number): void =>
+    context.log.info({ snapshotId, file: name, encoding, sizeBytes: opened.check.sizeBytes, sentBytes }, 'snapshot file sent');
+  return { sizeBytes: opened.check.sizeBytes, encoding, chunks: countedUntilTheEnd(opened.chunks, sent) };
+}
+
+/** The chunks as they are; once the last has been taken, `onEnd` is told how many bytes they held. */
+async function* countedUntilTheEnd(
+  chunks: AsyncIterable<Uint8Array>,
+  onEnd: (byteCount: number) => void,
+): AsyncIterable<Uint8Array> {
+  let byteCount = 0;
+  for await (const chunk of chunks) {
+    byteCount += chunk.byteLength;
+    yield chunk;
+  }
+  onEnd(byteCount);
 }
 
 /** A ready snapshot this host holds: of one of its VMs, or a ready copy. */
