@@ -264,6 +264,32 @@ describe('snapshot copies between two Agents over HTTP', () => {
     expect(b.agent.files.pathsUnder(copyDirectory).filter((path) => !path.endsWith('copy.json'))).toEqual([]);
   });
 
+  it('a full file arriving as data regions and cut off mid-stream (the Agent killed) leaves no file once the Agent starts again', async () => {
+    const { a, b, taken } = await twoHosts();
+    const { memory, request } = await fullMemoryOnA(a, taken);
+    await putJson(`${b.base}/snapshots/${snapshotId}`, request);
+    const served = await fetch(`${a.base}/snapshots/${snapshotId}/files/memory`, { headers: { accept: dataRegionStreamType } });
+    const stream = Buffer.from(await served.arrayBuffer());
+    const halfway = (async function* (): AsyncIterable<Uint8Array> {
+      yield stream.subarray(0, stream.length - 100);
+      throw new Error('connection reset');
+    })();
+    await expect(
+      b.agent.files.receiveFile(
+        `${copyDirectory}/${snapshotId}.memory`,
+        halfway,
+        { sha256: request.digests.memorySha256, maxBytes: memory.length },
+        'data_regions',
+      ),
+    ).rejects.toThrow('connection reset');
+    expect(b.agent.files.pathsUnder(copyDirectory)).toContain(`${copyDirectory}/${snapshotId}.memory.partial`);
+
+    await adoptVms(b.agent.context);
+
+    expect(b.agent.files.pathsUnder(copyDirectory)).toEqual([]);
+    expect(await b.agent.copies.list()).toEqual([]);
+  });
+
   it('a snapshot this host does not hold is not served (404 SNAPSHOT_NOT_FOUND)', async () => {
     const { b } = await twoHosts();
     const missing = await fetch(`${b.base}/snapshots/${snapshotId}/files/memory`);
