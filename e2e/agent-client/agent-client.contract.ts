@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AgentVm, VmSpec } from '@hearth/contracts';
+import type { AgentVm, SnapshotCopyRequest, SnapshotResult, VmSpec } from '@hearth/contracts';
 import { isAppError, type AppError } from '@hearth/errors';
 import { parsePrometheusText } from '@hearth/testkit';
 import type { AgentClient, AgentTarget } from '../../apps/manager/src/application/ports/agent-client.js';
-import { parseVmId, type VmId } from '../../apps/manager/src/domain/ids.js';
+import { parseVmId, type SnapshotId, type VmId } from '../../apps/manager/src/domain/ids.js';
 
 /** One AgentClient and an Agent it talks to. */
 export interface AgentClientHarness {
@@ -13,6 +13,8 @@ export interface AgentClientHarness {
   readonly spec: VmSpec;
   /** The Agent process is replaced by a new one over the same host (its records kept); answers where it listens. */
   restartAgent(): Promise<AgentTarget>;
+  /** Another Agent, on a host of its own, that holds nothing yet (a snapshot's files are copied to it). */
+  startOtherAgent(): Promise<AgentTarget>;
   cleanup(): Promise<void>;
 }
 
@@ -205,6 +207,61 @@ export function describeAgentClientContract(name: string, createHarness: () => P
       ]);
       expect((await harness.client.deleteSnapshot(harness.target, firstVm, snapshotId)).removed).toEqual([]);
       expect(refsOf((await inventoryVm(firstVm))!, 'snapshot')).toEqual([]);
+    });
+
+    /** A full snapshot of a running VM, and what its copy to another Agent must match. */
+    async function snapshotToCopy(): Promise<{ snapshotId: SnapshotId; request: SnapshotCopyRequest }> {
+      await harness.client.applyVm(harness.target, firstVm, harness.spec);
+      const snapshotId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ0' as SnapshotId;
+      const taken: SnapshotResult = await harness.client.snapshotVm(harness.target, firstVm, snapshotId, {
+        afterwards: 'previous_state',
+      });
+      if (taken.digests === undefined) throw new Error('the snapshot was taken without digests');
+      const { stateSizeBytes, memorySizeBytes, rootfsSizeBytes } = taken.files;
+      return {
+        snapshotId,
+        request: { vmId: firstVm, digests: taken.digests, sizes: { stateSizeBytes, memorySizeBytes, rootfsSizeBytes } },
+      };
+    }
+
+    it.each(['data_regions', 'whole'] as const)(
+      'copySnapshot brings a full snapshot to another Agent, its files sent %s: the copy is ready there, and removed once',
+      async (encoding) => {
+        const { snapshotId, request } = await snapshotToCopy();
+        const other = await harness.startOtherAgent();
+
+        await harness.client.copySnapshot(harness.target, other, snapshotId, request, encoding);
+
+        expect((await harness.client.inventory(other)).snapshotCopies).toEqual([
+          expect.objectContaining({ snapshotId, vmId: firstVm, state: 'ready' }),
+        ]);
+        // Asked again, the copy it holds is kept: nothing is sent twice.
+        await harness.client.copySnapshot(harness.target, other, snapshotId, request, encoding);
+        expect((await harness.client.deleteSnapshotCopy(other, snapshotId)).removed).toEqual([
+          { kind: 'snapshot', ref: snapshotId, vmId: firstVm },
+        ]);
+        expect((await harness.client.deleteSnapshotCopy(other, snapshotId)).removed).toEqual([]);
+        expect((await harness.client.inventory(other)).snapshotCopies).toEqual([]);
+      },
+    );
+
+    it('copySnapshot with digests the files do not have fails with SNAPSHOT_DIGEST_MISMATCH, and no copy is ready', async () => {
+      const { snapshotId, request } = await snapshotToCopy();
+      const other = await harness.startOtherAgent();
+
+      const error = await appErrorOf(
+        harness.client.copySnapshot(
+          harness.target,
+          other,
+          snapshotId,
+          { ...request, digests: { ...request.digests, memorySha256: 'f'.repeat(64) } },
+          'data_regions',
+        ),
+      );
+
+      expect(error.code).toBe('SNAPSHOT_DIGEST_MISMATCH');
+      const copies = (await harness.client.inventory(other)).snapshotCopies ?? [];
+      expect(copies.filter((copy) => copy.state === 'ready')).toEqual([]);
     });
 
     it('snapshotVm of a stopped VM fails with VMM_NOT_RUNNING', async () => {

@@ -11,6 +11,7 @@ describeAgentClientContract('FakeAgentClient', async () => {
       client.restartAgent(target.addr);
       return target;
     },
+    startOtherAgent: async () => ({ addr: 'http://agent-b.test:9090' }),
     spec: {
       vcpuCount: 1,
       memoryMib: 128,

@@ -13,6 +13,8 @@ import { describeAgentClientContract } from './agent-client.contract.js';
 
 const agentId = 'agent_01J00000000000000000000001';
 const credentialId = 'cred_01J00000000000000000000001';
+const otherAgentId = 'agent_01J00000000000000000000003';
+const otherCredentialId = 'cred_01J00000000000000000000003';
 
 async function issue(ca: CertificateAuthority, uris: string[], usage: 'server' | 'client') {
   const keys = await generateKeyPair();
@@ -36,14 +38,20 @@ async function tlsPair() {
   });
   const server = await issue(ca, [`urn:hearth:agent:${agentId}`, `urn:hearth:credential:${credentialId}`], 'server');
   const agent = createFakeAgent();
+  const others: ReturnType<typeof createAgentApp>[] = [];
   // A new app is a new Agent process over the same host: the fake host's records and VMMs stay.
-  const start = async (): Promise<{ app: ReturnType<typeof createAgentApp>; port: number }> => {
+  const start = async (host = agent, certificate = server): Promise<{ app: ReturnType<typeof createAgentApp>; port: number }> => {
     const app = createAgentApp({
       logger: createLogger({ name: 'agent-tls', level: 'silent' }),
-      context: agent.context,
-      status: { probe: new FakeHostProbe(), records: agent.records, clock: agent.clock, hostName: 'host-a' },
+      context: host.context,
+      status: {
+        probe: new FakeHostProbe(),
+        records: host.records,
+        clock: host.clock,
+        hostName: host === agent ? 'host-a' : 'host-b',
+      },
       metrics: { registry: new PromAgentMetrics({ isProcessCollected: false }).registry, refresh: async () => undefined },
-      tls: { caCertificatePem: ca.certificatePem, certificatePem: server.certificatePem, privateKeyPem: server.keyPem },
+      tls: { caCertificatePem: ca.certificatePem, certificatePem: certificate.certificatePem, privateKeyPem: certificate.keyPem },
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
     return { app, port: (app.server.address() as AddressInfo).port };
@@ -64,16 +72,29 @@ async function tlsPair() {
       running = await start();
       return { addr: `https://127.0.0.1:${running.port}`, agentId, credentialId };
     },
+    startOtherAgent: async () => {
+      const identity = [`urn:hearth:agent:${otherAgentId}`, `urn:hearth:credential:${otherCredentialId}`];
+      const other = await start(createFakeAgent(), await issue(ca, identity, 'server'));
+      others.push(other.app);
+      return { addr: `https://127.0.0.1:${other.port}`, agentId: otherAgentId, credentialId: otherCredentialId };
+    },
     cleanup: async () => {
       await client.close();
-      await running.app.close();
+      await Promise.all([running.app.close(), ...others.map((app) => app.close())]);
     },
   };
 }
 
 describeAgentClientContract('HttpAgentClient talking to the Agent HTTP app over mutual TLS', async () => {
   const pair = await tlsPair();
-  return { client: pair.client, target: pair.target, spec: testSpec, restartAgent: pair.restartAgent, cleanup: pair.cleanup };
+  return {
+    client: pair.client,
+    target: pair.target,
+    spec: testSpec,
+    restartAgent: pair.restartAgent,
+    startOtherAgent: pair.startOtherAgent,
+    cleanup: pair.cleanup,
+  };
 });
 
 describe('HttpAgentClient over mutual TLS', () => {

@@ -11,12 +11,20 @@ import { describeAgentClientContract } from './agent-client.contract.js';
 // The real Agent HTTP app on its fake host adapters, over real HTTP on loopback.
 describeAgentClientContract('HttpAgentClient talking to the Agent HTTP app over loopback', async () => {
   const agent = createFakeAgent();
+  const others: ReturnType<typeof createAgentApp>[] = [];
   // A new app is a new Agent process over the same host: the fake host's records and VMMs stay.
-  const start = async (): Promise<{ app: ReturnType<typeof createAgentApp>; target: { addr: string } }> => {
+  const start = async (
+    host: typeof agent = agent,
+  ): Promise<{ app: ReturnType<typeof createAgentApp>; target: { addr: string } }> => {
     const app = createAgentApp({
       logger: createLogger({ name: 'agent-contract', level: 'silent' }),
-      context: agent.context,
-      status: { probe: new FakeHostProbe(), records: agent.records, clock: agent.clock, hostName: 'host-a' },
+      context: host.context,
+      status: {
+        probe: new FakeHostProbe(),
+        records: host.records,
+        clock: host.clock,
+        hostName: host === agent ? 'host-a' : 'host-b',
+      },
       // The fake host's VMMs write no metrics FIFO: the counters are there, with no series yet.
       metrics: { registry: new PromAgentMetrics({ isProcessCollected: false }).registry, refresh: async () => undefined },
     });
@@ -34,6 +42,13 @@ describeAgentClientContract('HttpAgentClient talking to the Agent HTTP app over 
       running = await start();
       return running.target;
     },
-    cleanup: () => running.app.close(),
+    startOtherAgent: async () => {
+      const other = await start(createFakeAgent());
+      others.push(other.app);
+      return other.target;
+    },
+    cleanup: async () => {
+      await Promise.all([running.app.close(), ...others.map((app) => app.close())]);
+    },
   };
 });

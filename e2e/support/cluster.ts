@@ -71,6 +71,8 @@ export interface ClusterAgent {
   readonly netns: Netns;
   readonly runDir: string;
   readonly bridge: string;
+  /** Its log (pino JSON lines), kept across restarts. */
+  readonly logFile: string;
   readonly process: StartedProcess;
   /** Calls the Agent as a Manager does (mutual TLS). */
   api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>>;
@@ -200,6 +202,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       cleanups.push(() => netns.destroy());
       const name = `crash-${index}-${netns.name}`;
       const runDir = path.join(workDir, `fc-${index}`);
+      const agentLogFile = path.join(workDir, `logs/agent-${index}.log`);
       const agent = await createAgentProcess({
         name,
         managerUrl: agentsManagerUrl,
@@ -208,7 +211,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         runDir,
         imageRoot,
         env: { ...nodeEnv, HEARTH_FAILPOINTS: undefined },
-        logFile: path.join(workDir, `logs/agent-${index}.log`),
+        logFile: agentLogFile,
         trust,
       });
       cleanups.push(() => agent.stop());
@@ -219,6 +222,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         netns,
         runDir,
         bridge: 'hbr0',
+        logFile: agentLogFile,
         get process() {
           return agent.process;
         },

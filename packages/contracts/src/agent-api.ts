@@ -592,8 +592,33 @@ export const HostFacts = Type.Object({
   isIpForwarding: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
   /** The bridge's IPv4 address with its prefix length (the guests' gateway); null when it has none. Absent from older Agents. */
   bridgeAddress: Type.Optional(Type.Union([Type.String({ maxLength: 18 }), Type.Null()])),
+  /**
+   * What this Agent's protocol takes beyond the oldest one's (see `agentCapabilities`), so that
+   * the Manager asks it only for what it understands. Names it does not know are kept and ignored;
+   * absent from older Agents, which take none of them.
+   */
+  capabilities: Type.Optional(Type.Array(Type.String({ maxLength: 64, pattern: '^[a-z0-9_]+$' }), { maxItems: 64 })),
 });
 export type HostFacts = Static<typeof HostFacts>;
+
+/**
+ * The capabilities an Agent reports in its facts:
+ * - `snapshot_copy_diffs`: it takes the copy of a diff snapshot (`parentId`, with the digest of its
+ *   memory file's data regions, which that file arrives as);
+ * - `snapshot_copy_data_regions`: it takes any file of a copy as its data regions
+ *   (`application/vnd.hearth.data-regions`), and serves a full file so when asked for it.
+ */
+export const agentCapabilities = {
+  snapshotCopyDiffs: 'snapshot_copy_diffs',
+  snapshotCopyDataRegions: 'snapshot_copy_data_regions',
+} as const;
+export type AgentCapability = (typeof agentCapabilities)[keyof typeof agentCapabilities];
+
+/**
+ * The media type of a snapshot's file sent as its data regions (`HRTHDR01`, the file's size, then
+ * each region's start, length and bytes, and an end mark), beside `application/octet-stream`.
+ */
+export const dataRegionStreamType = 'application/vnd.hearth.data-regions';
 
 export const AgentHealth = Type.Object({
   status: Type.Literal('ok'),

@@ -18,7 +18,7 @@ export function dataRegionsSha256(regions: readonly DataRegion[]): string {
 }
 
 /** The media type of a file sent as its data regions (see `encodeDataRegionStream`). */
-export const dataRegionStreamType = 'application/vnd.hearth.data-regions';
+export { dataRegionStreamType } from '@hearth/contracts';
 
 const magic = Buffer.from('HRTHDR01', 'latin1');
 const headerBytes = 16;

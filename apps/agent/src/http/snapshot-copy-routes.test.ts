@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type HttpServer } from '@hearth/http-server';
@@ -8,7 +9,12 @@ import { otherVmId, testSpec, testVmId } from '../adapters/fake/fake-fixtures.js
 import { adoptVms } from '../application/use-cases/adopt-vms.js';
 import { applyVm } from '../application/use-cases/apply-vm.js';
 import { snapshotVm } from '../application/use-cases/snapshot-vm.js';
-import { dataRegionStreamType, dataRegionsSha256 } from '../domain/data-region-stream.js';
+import {
+  dataRegionStreamType,
+  dataRegionsSha256,
+  decodeDataRegionStream,
+  type DataRegion,
+} from '../domain/data-region-stream.js';
 import { vmPaths } from '../domain/vm-paths.js';
 import { createAgentApp } from './create-agent-app.js';
 
@@ -76,8 +82,9 @@ async function streamFile(
   file: string,
   id: string = snapshotId,
   contentType?: string,
+  accept?: string,
 ): Promise<Response> {
-  const source = await fetch(`${a.base}/snapshots/${id}/files/${file}`);
+  const source = await fetch(`${a.base}/snapshots/${id}/files/${file}`, accept === undefined ? {} : { headers: { accept } });
   expect(source.status).toBe(200);
   return fetch(`${b.base}/snapshots/${id}/files/${file}`, {
     method: 'PUT',
@@ -150,6 +157,130 @@ describe('snapshot copies between two Agents over HTTP', () => {
     })();
     await expect(
       b.agent.files.receiveFile(`${copyDirectory}/${snapshotId}.memory`, halfway, { sha256: '0'.repeat(64), maxBytes: 1024 }),
+    ).rejects.toThrow('connection reset');
+    expect(b.agent.files.pathsUnder(copyDirectory)).toContain(`${copyDirectory}/${snapshotId}.memory.partial`);
+
+    await adoptVms(b.agent.context);
+
+    expect(b.agent.files.pathsUnder(copyDirectory)).toEqual([]);
+    expect(await b.agent.copies.list()).toEqual([]);
+  });
+
+  /** A full memory file as Firecracker writes one: every page written, the guest's one page of data among zeros. */
+  async function fullMemoryOnA(
+    a: ListeningAgent,
+    taken: SnapshotResult,
+  ): Promise<{ memory: Buffer; request: SnapshotCopyRequest }> {
+    const memory = Buffer.alloc(8 * 4096);
+    memory.fill(0x41, 2 * 4096, 3 * 4096);
+    a.agent.files.addFile(`/srv/fc/vms/${testVmId}/${snapshotId}.memory`, memory.toString('latin1'));
+    const request = copyRequest(taken);
+    return {
+      memory,
+      request: {
+        ...request,
+        digests: { ...request.digests, memorySha256: createHash('sha256').update(memory).digest('hex') },
+        sizes: { ...request.sizes, memorySizeBytes: memory.length },
+      },
+    };
+  }
+
+  it("to an asker that takes data regions, a full snapshot's memory and disk go as what they hold (no zeros), its device state whole", async () => {
+    const { a, b, taken } = await twoHosts();
+    const { memory, request } = await fullMemoryOnA(a, taken);
+    await putJson(`${b.base}/snapshots/${snapshotId}`, request);
+
+    const served = await fetch(`${a.base}/snapshots/${snapshotId}/files/memory`, { headers: { accept: dataRegionStreamType } });
+    const regions: DataRegion[] = [];
+    for await (const event of decodeDataRegionStream(served.body as AsyncIterable<Uint8Array>, memory.length)) {
+      if (event.kind === 'region') regions.push(event.region);
+    }
+    expect(regions).toEqual([{ start: 2 * 4096, end: 3 * 4096 }]);
+
+    const types: (string | null)[] = [];
+    const answers = [];
+    for (const file of snapshotFileNames) {
+      const source = await fetch(`${a.base}/snapshots/${snapshotId}/files/${file}`, {
+        headers: { accept: `${dataRegionStreamType}, application/octet-stream` },
+      });
+      types.push(source.headers.get('content-type'));
+      await source.arrayBuffer();
+      answers.push(await (await streamFile(a, b, file, snapshotId, undefined, dataRegionStreamType)).json());
+    }
+    expect(types).toEqual(['application/octet-stream', dataRegionStreamType, dataRegionStreamType]);
+    expect(answers.at(-1)).toEqual({ snapshotId, state: 'ready', missing: [] });
+    expect(b.agent.files.files.get(`${copyDirectory}/${snapshotId}.memory`)?.content).toBe(memory.toString('latin1'));
+  });
+
+  it('to an asker that does not name data regions (an older Manager), every file of a full snapshot goes whole', async () => {
+    const { a, taken } = await twoHosts();
+    await fullMemoryOnA(a, taken);
+
+    const types: (string | null)[] = [];
+    for (const file of snapshotFileNames) {
+      const source = await fetch(`${a.base}/snapshots/${snapshotId}/files/${file}`, { headers: { accept: '*/*' } });
+      types.push(source.headers.get('content-type'));
+      await source.arrayBuffer();
+    }
+
+    expect(types).toEqual(['application/octet-stream', 'application/octet-stream', 'application/octet-stream']);
+  });
+
+  it('refuses a full file sent as data regions that are malformed or hash to another SHA-256, keeping nothing of it', async () => {
+    const { a, b, taken } = await twoHosts();
+    const { request } = await fullMemoryOnA(a, taken);
+    await putJson(`${b.base}/snapshots/${snapshotId}`, request);
+    const putMemory = (body: Buffer): Promise<Response> =>
+      fetch(`${b.base}/snapshots/${snapshotId}/files/memory`, {
+        method: 'PUT',
+        headers: { 'content-type': dataRegionStreamType },
+        body,
+      });
+    const source = Buffer.from(
+      await (
+        await fetch(`${a.base}/snapshots/${snapshotId}/files/memory`, { headers: { accept: dataRegionStreamType } })
+      ).arrayBuffer(),
+    );
+
+    const trailing = await putMemory(Buffer.concat([source, Buffer.from('more')]));
+    const cutShort = await putMemory(source.subarray(0, source.length - 20));
+    const flipped = Buffer.from(source);
+    flipped[40] = 0x42;
+    const otherBytes = await putMemory(flipped);
+
+    expect([trailing.status, cutShort.status, otherBytes.status]).toEqual([409, 409, 409]);
+    expect(await trailing.json()).toMatchObject({
+      code: 'SNAPSHOT_DIGEST_MISMATCH',
+      detail: expect.stringContaining('malformed'),
+    });
+    expect(await cutShort.json()).toMatchObject({
+      code: 'SNAPSHOT_DIGEST_MISMATCH',
+      detail: expect.stringContaining('malformed'),
+    });
+    expect(await otherBytes.json()).toMatchObject({
+      code: 'SNAPSHOT_DIGEST_MISMATCH',
+      detail: expect.stringContaining('SHA-256'),
+    });
+    expect(b.agent.files.pathsUnder(copyDirectory).filter((path) => !path.endsWith('copy.json'))).toEqual([]);
+  });
+
+  it('a full file arriving as data regions and cut off mid-stream (the Agent killed) leaves no file once the Agent starts again', async () => {
+    const { a, b, taken } = await twoHosts();
+    const { memory, request } = await fullMemoryOnA(a, taken);
+    await putJson(`${b.base}/snapshots/${snapshotId}`, request);
+    const served = await fetch(`${a.base}/snapshots/${snapshotId}/files/memory`, { headers: { accept: dataRegionStreamType } });
+    const stream = Buffer.from(await served.arrayBuffer());
+    const halfway = (async function* (): AsyncIterable<Uint8Array> {
+      yield stream.subarray(0, stream.length - 100);
+      throw new Error('connection reset');
+    })();
+    await expect(
+      b.agent.files.receiveFile(
+        `${copyDirectory}/${snapshotId}.memory`,
+        halfway,
+        { sha256: request.digests.memorySha256, maxBytes: memory.length },
+        'data_regions',
+      ),
     ).rejects.toThrow('connection reset');
     expect(b.agent.files.pathsUnder(copyDirectory)).toContain(`${copyDirectory}/${snapshotId}.memory.partial`);
 

@@ -11,6 +11,7 @@ import { dataRegionStreamType } from '../domain/data-region-stream.js';
 import type { AgentContext } from '../application/agent-context.js';
 import {
   deleteSnapshotCopy,
+  encodingOfMediaType,
   mediaTypeOf,
   openSnapshotFile,
   prepareSnapshotCopy,
@@ -20,14 +21,21 @@ import {
 /**
  * `/snapshots/:snapshotId`: a snapshot's files read from the host that holds them, and a copy of
  * them received by another, file by file, each checked against its SHA-256. Only these routes take
- * a raw body (`application/octet-stream`, or a diff's memory file as its data regions,
- * `application/vnd.hearth.data-regions`), streamed to its file rather than buffered: each file's
- * largest size is recorded with the copy and enforced as the bytes arrive.
+ * a raw body (`application/octet-stream`, or a file as its data regions,
+ * `application/vnd.hearth.data-regions`: a diff's memory always, any other file when the asker's
+ * Accept header names that type), streamed to its file rather than buffered: each file's largest
+ * size is recorded with the copy and enforced as the bytes arrive.
  */
 export async function registerSnapshotCopyRoutes(app: HttpServer, context: AgentContext): Promise<void> {
   app.addContentTypeParser(['application/octet-stream', dataRegionStreamType], (_request, payload, done) => done(null, payload));
   app.get('/snapshots/:snapshotId/files/:file', { schema: { params: SnapshotFileParams } }, async (request, reply) => {
-    const opened = await openSnapshotFile(context, request.params.snapshotId, request.params.file);
+    const accepted = request.headers.accept?.split(',').map((type) => encodingOfMediaType(type)) ?? [];
+    const opened = await openSnapshotFile(
+      context,
+      request.params.snapshotId,
+      request.params.file,
+      accepted.includes('data_regions'),
+    );
     reply.type(mediaTypeOf(opened.encoding));
     // A file sent as its data regions is as long as they are: its length is not known before.
     if (opened.encoding === 'whole') reply.header('content-length', opened.sizeBytes);
@@ -47,7 +55,7 @@ export async function registerSnapshotCopyRoutes(app: HttpServer, context: Agent
         request.params.snapshotId,
         request.params.file,
         request.body as AsyncIterable<Uint8Array>,
-        request.headers['content-type']?.startsWith(dataRegionStreamType) === true ? 'data_regions' : 'whole',
+        encodingOfMediaType(request.headers['content-type']),
       ),
   );
   app.delete('/snapshots/:snapshotId', { schema: { params: SnapshotCopyParams, response: { 200: CleanupResult } } }, (request) =>

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HostFiles } from '../application/ports/host-files.js';
-import { dataRegionsSha256 } from '../domain/data-region-stream.js';
+import { dataRegionsSha256, decodeDataRegionStream, type DataRegion } from '../domain/data-region-stream.js';
 
 /** A world for one test: the adapter, a root it may read and write under, and a way to lay out a sparse file there. */
 export interface DataRegionTransferHarness {
@@ -20,6 +20,10 @@ export interface DataRegionTransferHarness {
 
 const page = 4096;
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+async function* streamOf(parts: readonly Uint8Array[]): AsyncIterable<Uint8Array> {
+  for (const part of parts) yield part;
+}
 
 /** The behaviour every `HostFiles` adapter shares when a diff's memory file is sent and received as its data regions. */
 export function describeDataRegionTransfer(name: string, makeHarness: () => Promise<DataRegionTransferHarness>): void {
@@ -67,6 +71,50 @@ export function describeDataRegionTransfer(name: string, makeHarness: () => Prom
       expect(received).toEqual({ kind: 'verified', sizeBytes: 16 * page });
       expect((await harness.read(destination)).equals(content)).toBe(true);
       expect(await harness.files.dataRegionsSha256Of(harness.root, destination)).toBe(dataRegionsSha256(layout));
+    });
+
+    it('sends a file where holes and zeros mean the same as its bytes other than zeros only, and receives it with its content', async () => {
+      const opened = await harness.files.openDataRegionsForReading(harness.root, source, 'zeros_as_holes');
+      if (!('chunks' in opened)) throw new Error(`the source is ${opened.check.kind}`);
+      const stream: Uint8Array[] = [];
+      for await (const chunk of opened.chunks) stream.push(chunk);
+      const regions: DataRegion[] = [];
+      for await (const event of decodeDataRegionStream(streamOf(stream), content.length))
+        if (event.kind === 'region') regions.push(event.region);
+
+      const received = await harness.files.receiveFile(
+        destination,
+        streamOf(stream),
+        { sha256: sha256(content), maxBytes: content.length },
+        'data_regions',
+      );
+
+      // The page the guest wrote only: the zeros written and the holes are alike here, and left out.
+      expect(regions).toEqual([{ start: 2 * page, end: 3 * page }]);
+      expect(received).toEqual({ kind: 'verified', sizeBytes: 16 * page });
+      expect((await harness.read(destination)).equals(content)).toBe(true);
+    });
+
+    it('refuses a file without a layout sent as data regions with other bytes or cut short, keeping nothing', async () => {
+      const expected = { sha256: sha256(content), maxBytes: content.length };
+      const stream: Uint8Array[] = [];
+      for await (const chunk of await sent()) stream.push(chunk);
+      const whole = Buffer.concat(stream);
+
+      expect(
+        await harness.files.receiveFile(destination, streamOf([whole]), { ...expected, sha256: '0'.repeat(64) }, 'data_regions'),
+      ).toMatchObject({ kind: 'digest_mismatch' });
+      expect(
+        await harness.files.receiveFile(destination, streamOf([whole.subarray(0, 40)]), expected, 'data_regions'),
+      ).toMatchObject({
+        kind: 'malformed',
+      });
+      expect(
+        await harness.files.receiveFile(destination, streamOf([Buffer.from('not regions at all')]), expected, 'data_regions'),
+      ).toMatchObject({
+        kind: 'malformed',
+      });
+      for (const path of [destination, `${destination}.partial`]) expect(await harness.files.exists(path), path).toBe(false);
     });
 
     it('refuses another layout than recorded, other bytes, a larger file or a stream cut short, keeping nothing', async () => {

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { agentCapabilities } from '@hearth/contracts';
 import type { HostId, ImageId } from './ids.js';
 import type { SnapshotDigests, SnapshotFingerprint } from './snapshot.js';
 import {
+  copyEncodingFor,
   copyRefusalOf,
   hostFingerprintOf,
   incompatibilityOf,
@@ -57,7 +59,8 @@ describe('restoreRefusalOf for a diff and its chain', () => {
   const digests: SnapshotDigests = { stateSha256: '1'.repeat(64), memorySha256: '2'.repeat(64), rootfsSha256: '3'.repeat(64) };
   const withRegions: SnapshotDigests = { ...digests, memoryRegionsSha256: '4'.repeat(64) };
   const origin = 'host_origin' as HostId;
-  const elsewhere = { id: 'host_elsewhere' as HostId, facts };
+  const takesAll = { capabilities: Object.values(agentCapabilities) };
+  const elsewhere = { id: 'host_elsewhere' as HostId, facts: { ...facts, ...takesAll } };
   const full = { hostId: origin, type: 'full' as const, digests, fingerprint };
   const diff = { hostId: origin, type: 'diff' as const, digests: withRegions, fingerprint };
   const oldDiff = { ...diff, digests };
@@ -69,7 +72,7 @@ describe('restoreRefusalOf for a diff and its chain', () => {
   it('refuses a diff taken before its memory layout was recorded, or one on top of such a diff, with diff_not_copied', () => {
     expect(restoreRefusalOf(oldDiff, elsewhere, new Set(), [full])).toBe('diff_not_copied');
     expect(restoreRefusalOf(diff, elsewhere, new Set(), [full, oldDiff])).toBe('diff_not_copied');
-    expect(copyRefusalOf(oldDiff)).toBe('diff_not_copied');
+    expect(copyRefusalOf(oldDiff, takesAll)).toBe('diff_not_copied');
   });
 
   it('refuses a chain whose full root has no digests with snapshot_files_absent, and names a fingerprint difference first', () => {
@@ -78,8 +81,28 @@ describe('restoreRefusalOf for a diff and its chain', () => {
     expect(restoreRefusalOf(oldDiff, otherCpu, new Set(), [full])).toBe('cpu_model_differs');
   });
 
+  it('refuses a diff, or a chain holding one, on a host whose Agent does not say it takes diff copies, never a full snapshot', () => {
+    const older = { ...elsewhere, facts };
+    const withoutDiffs = { ...elsewhere, facts: { ...facts, capabilities: [agentCapabilities.snapshotCopyDataRegions] } };
+
+    expect(restoreRefusalOf(diff, older, new Set(), [full])).toBe('agent_takes_no_diff_copies');
+    expect(restoreRefusalOf(diff, withoutDiffs, new Set(), [full])).toBe('agent_takes_no_diff_copies');
+    expect(restoreRefusalOf(full, older)).toBeUndefined();
+    // Unless it holds the diff already, or took the diffs of the chain itself.
+    expect(restoreRefusalOf(diff, older, new Set([older.id]), [full])).toBeUndefined();
+    expect(restoreRefusalOf({ ...diff, hostId: older.id }, older, new Set(), [{ ...full, hostId: older.id }])).toBeUndefined();
+  });
+
   it('needs no copy on the host that took it, nor on one that holds a ready copy of the diff', () => {
     expect(restoreRefusalOf(oldDiff, { id: origin, facts }, new Set(), [full])).toBeUndefined();
     expect(restoreRefusalOf(oldDiff, elsewhere, new Set([elsewhere.id]), [full])).toBeUndefined();
+  });
+});
+
+describe('copyEncodingFor', () => {
+  it('sends data regions to an Agent that takes them, and whole to one that reports no such capability', () => {
+    expect(copyEncodingFor({ capabilities: Object.values(agentCapabilities) })).toBe('data_regions');
+    expect(copyEncodingFor({ capabilities: ['snapshot_copy_diffs', 'a_later_capability'] })).toBe('whole');
+    expect(copyEncodingFor({})).toBe('whole');
   });
 });

@@ -1,4 +1,4 @@
-import type { HostFacts } from '@hearth/contracts';
+import { agentCapabilities, type AgentCapability, type HostFacts } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import type { Host } from './host.js';
 import type { SnapshotId } from './ids.js';
@@ -17,7 +17,8 @@ export type SnapshotIncompatibility =
   | 'cpu_flags_differ'
   | 'host_fingerprint_unknown'
   | 'snapshot_files_absent'
-  | 'diff_not_copied';
+  | 'diff_not_copied'
+  | 'agent_takes_no_diff_copies';
 
 /** What of a host a snapshot's fingerprint is compared with, as its facts report it. */
 export type HostFingerprintFacts = Pick<
@@ -65,19 +66,42 @@ export function incompatibilityOf(
   return undefined;
 }
 
+/** What of a host's facts says what its Agent takes: the capabilities it reports (none from older Agents). */
+export type HostCapabilityFacts = Pick<HostFacts, 'capabilities'>;
+
+/** True when the host's Agent reports `capability`. Pure. */
+export function hasCapability(facts: HostCapabilityFacts, capability: AgentCapability): boolean {
+  return facts.capabilities?.includes(capability) === true;
+}
+
+/** How a snapshot's file that may travel either way (all but a diff's memory) is sent to a host. */
+export type SnapshotFileEncoding = 'whole' | 'data_regions';
+
 /**
- * Why a snapshot's files cannot be copied to another host, undefined when they can. A copy is
- * checked by SHA-256, so only a snapshot whose digests were taken is copied
+ * As its data regions, only what is not zero, to a host whose Agent takes them; whole to an older
+ * one, which would refuse them. Pure.
+ */
+export function copyEncodingFor(target: HostCapabilityFacts): SnapshotFileEncoding {
+  return hasCapability(target, agentCapabilities.snapshotCopyDataRegions) ? 'data_regions' : 'whole';
+}
+
+/**
+ * Why a snapshot's files cannot be copied to the host with these facts, undefined when they can. A
+ * copy is checked by SHA-256, so only a snapshot whose digests were taken is copied
  * (`snapshot_files_absent`); a diff's memory file is copied as its data regions and checked
  * against the digest of its layout, so a diff taken before that digest was recorded is not
  * (`diff_not_copied`: its holes, "as in the parent", could not be told from the zeros its guest
- * wrote). Pure.
+ * wrote), nor is a diff to a host whose Agent does not say it takes diff copies
+ * (`agent_takes_no_diff_copies`: an older Agent refuses one). Pure.
  */
 export function copyRefusalOf(
   snapshot: Pick<Snapshot, 'digests'> & { readonly type?: Snapshot['type'] },
+  target: HostCapabilityFacts,
 ): SnapshotIncompatibility | undefined {
   if (snapshot.digests === null) return 'snapshot_files_absent';
-  if (snapshot.type === 'diff' && snapshot.digests.memoryRegionsSha256 === undefined) return 'diff_not_copied';
+  if (snapshot.type !== 'diff') return undefined;
+  if (snapshot.digests.memoryRegionsSha256 === undefined) return 'diff_not_copied';
+  if (!hasCapability(target, agentCapabilities.snapshotCopyDiffs)) return 'agent_takes_no_diff_copies';
   return undefined;
 }
 
@@ -86,11 +110,11 @@ export function copyRefusalOf(
  * fingerprint, and hold the snapshot's files (the host that took it, or one of `holders`, the
  * hosts with a ready copy) or be able to get them: for a diff, with the snapshots it is restored on
  * top of (`ancestors`, root first), each one this host did not take copied too (see
- * `copyRefusalOf`). Pure.
+ * `copyRefusalOf`: a diff only to an Agent that takes diff copies). Pure.
  */
 export function restoreRefusalOf(
   snapshot: Pick<Snapshot, 'hostId' | 'fingerprint' | 'digests'> & { readonly type?: Snapshot['type'] },
-  host: Pick<Host, 'id'> & { readonly facts: HostFingerprintFacts },
+  host: Pick<Host, 'id'> & { readonly facts: HostFingerprintFacts & HostCapabilityFacts },
   holders: ReadonlySet<string> = new Set(),
   ancestors: readonly (Pick<Snapshot, 'hostId' | 'digests'> & { readonly type?: Snapshot['type'] })[] = [],
 ): SnapshotIncompatibility | undefined {
@@ -98,7 +122,7 @@ export function restoreRefusalOf(
   if (mismatch !== undefined) return mismatch;
   if (host.id === snapshot.hostId || holders.has(host.id)) return undefined;
   for (const layer of [...ancestors, snapshot]) {
-    const refusal = layer.hostId === host.id ? undefined : copyRefusalOf(layer);
+    const refusal = layer.hostId === host.id ? undefined : copyRefusalOf(layer, host.facts);
     if (refusal !== undefined) return refusal;
   }
   return undefined;

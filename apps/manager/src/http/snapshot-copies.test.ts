@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { agentCapabilities } from '@hearth/contracts';
 import type { HttpServer } from '@hearth/http-server';
 import type { Host } from '../domain/host.js';
 import type { HostId, SnapshotId } from '../domain/ids.js';
@@ -257,6 +258,95 @@ describe('diff snapshots copied to another host with their chain', () => {
     }
     expect(world.agents.snapshotCopiesOn(other.addr)).toEqual([]);
     expect(source.hostId).toBe(first.id);
+  });
+});
+
+describe('snapshot copies to Agents of older versions', () => {
+  /** An Agent from before these capabilities: it reports none (its heartbeat has no such fact). */
+  const olderFacts = { capabilities: [] };
+
+  it("a full snapshot's files go as their data regions to an Agent that takes them, and whole to an older one, which takes the copy", async () => {
+    const { snapshotId } = await snapshotted();
+    const newer = await world.addHost({ name: 'newer' });
+    const older = await world.addHost({ name: 'older', facts: olderFacts });
+    await world.deps.hosts.setCordoned(first.id, true, world.clock.now());
+
+    await world.deps.hosts.setCordoned(older.id, true, world.clock.now());
+    const toNewer = await clone(snapshotId, 'on-newer');
+    await world.deps.hosts.setCordoned(older.id, false, world.clock.now());
+    await world.deps.hosts.setCordoned(newer.id, true, world.clock.now());
+    const toOlder = await clone(snapshotId, 'on-older');
+
+    expect([toNewer.statusCode, toOlder.statusCode], `${toNewer.body} ${toOlder.body}`).toEqual([201, 201]);
+    expect([toNewer.vm.hostId, toOlder.vm.hostId]).toEqual([newer.id, older.id]);
+    expect(world.agents.copyRequests.map(({ addr, encoding }) => ({ addr, encoding }))).toEqual([
+      { addr: newer.addr, encoding: 'data_regions' },
+      { addr: older.addr, encoding: 'whole' },
+    ]);
+    expect(await world.deps.snapshots.listCopies(snapshotId)).toHaveLength(2);
+  });
+
+  it('an Agent that reports a later capability it alone knows is still sent what it says it takes', async () => {
+    const { snapshotId } = await snapshotted();
+    const later = await world.addHost({
+      facts: { capabilities: [...Object.values(agentCapabilities), 'a_capability_of_a_later_agent'] },
+    });
+    await world.deps.hosts.setCordoned(first.id, true, world.clock.now());
+
+    const cloned = await clone(snapshotId, 'on-later');
+
+    expect(cloned.statusCode, cloned.body).toBe(201);
+    expect(cloned.vm.hostId).toBe(later.id);
+    expect(world.agents.copyRequests.map(({ encoding }) => encoding)).toEqual(['data_regions']);
+  });
+
+  it('a diff is never asked of an Agent that does not take diff copies: nothing is copied there, 409 SNAPSHOT_INCOMPATIBLE says why', async () => {
+    const { chain } = await chainOfThree();
+    const diffTwo = chain[2]!;
+    const older = await world.addHost({ name: 'older', facts: olderFacts });
+
+    const refused = await ensureSnapshotOnHost(world.deps, diffTwo, older).catch((error: unknown) => error);
+
+    expect(refused).toMatchObject({
+      code: 'SNAPSHOT_INCOMPATIBLE',
+      details: { snapshotId: diffTwo, hosts: [{ hostId: older.id, reason: 'agent_takes_no_diff_copies' }] },
+    });
+    expect((refused as Error).message).toContain('does not say it takes diff copies');
+    // Not even the full root went: the chain is checked before any copy starts.
+    expect(world.agents.calls.filter((call) => call.operation === 'copySnapshot')).toEqual([]);
+    expect(world.agents.snapshotCopiesOn(older.addr)).toEqual([]);
+  });
+
+  it('a clone of a diff is placed on a host whose Agent takes diff copies, never on an older one, though it has more room', async () => {
+    const { chain } = await chainOfThree();
+    const diffTwo = chain[2]!;
+    const older = await world.addHost({
+      name: 'older',
+      facts: olderFacts,
+      capacity: { memoryMibTotal: 1024 * 1024, memoryMibAvailable: 1024 * 1024 },
+    });
+    const newer = await world.addHost({ name: 'newer' });
+    await world.deps.hosts.setCordoned(first.id, true, world.clock.now());
+
+    const cloned = await clone(diffTwo, 'of-diff');
+
+    expect(cloned.statusCode, cloned.body).toBe(201);
+    expect(cloned.vm.hostId).toBe(newer.id);
+    expect(new Set(world.agents.copyRequests.map((asked) => asked.addr))).toEqual(new Set([newer.addr]));
+    expect(world.agents.snapshotCopiesOn(older.addr)).toEqual([]);
+  });
+
+  it('with only older Agents besides its cordoned origin, a clone of a diff is not placed at all, and nothing is copied', async () => {
+    const { chain } = await chainOfThree();
+    const older = await world.addHost({ name: 'older', facts: olderFacts });
+    await world.deps.hosts.setCordoned(first.id, true, world.clock.now());
+
+    const cloned = await clone(chain[2]!, 'of-diff');
+
+    expect(cloned.statusCode, cloned.body).toBe(503);
+    expect(cloned.body).toContain('HOST_NO_CAPACITY');
+    expect(world.agents.calls.filter((call) => call.operation === 'copySnapshot')).toEqual([]);
+    expect(world.agents.snapshotCopiesOn(older.addr)).toEqual([]);
   });
 });
 

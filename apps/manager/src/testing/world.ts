@@ -1,6 +1,6 @@
-import { vmJson } from '../http/views.js';
-import { hostCredentialPrefix, type HostCapacity, type HostFacts } from '@hearth/contracts';
+import { agentCapabilities, hostCredentialPrefix, type HostCapacity, type HostFacts } from '@hearth/contracts';
 import { HostContacts } from '../application/host-contacts.js';
+import { vmJson } from '../http/views.js';
 import type { UseCaseDependencies, UseCaseSettings } from '../application/dependencies.js';
 import type { Log } from '../application/ports/log.js';
 import { FakeAgentClient } from '../adapters/fake/fake-agent-client.js';
@@ -71,6 +71,7 @@ export function hostFacts(): HostFacts {
     isBridgeUp: true,
     bridge: 'hearth0',
     spawnMode: 'direct',
+    capabilities: Object.values(agentCapabilities),
   };
 }
 
@@ -169,15 +170,19 @@ export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
     async addHost(options = {}) {
       hostCount += 1;
       await this.joinAgent(agentIdFor(hostCount));
+      const facts = { ...hostFacts(), ...options.facts };
+      const addr = `https://10.0.0.${hostCount}:9090`;
+      // The fake Agent there takes what its facts say, as an older Agent would (none: it reports none).
+      agents.setCapabilities(addr, facts.capabilities ?? []);
       return repos.hosts.register({
         newId: ids.hostId(),
         name: options.name ?? `host-${hostCount}`,
         agentId: agentIdFor(hostCount),
         credentialId: credentialOf(agentIdFor(hostCount)).id,
         aliveIfHeartbeatSince: clock.now(),
-        addr: `https://10.0.0.${hostCount}:9090`,
+        addr,
         capacity: hostCapacity(options.capacity),
-        facts: { ...hostFacts(), ...options.facts },
+        facts,
         at: clock.now(),
       });
     },

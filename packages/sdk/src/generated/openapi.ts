@@ -2592,6 +2592,7 @@ export interface operations {
                         cpuFlagsSha256?: string | null;
                         isIpForwarding?: boolean | null;
                         bridgeAddress?: string | null;
+                        capabilities?: string[];
                     };
                 };
             };
@@ -2668,6 +2669,7 @@ export interface operations {
                         cpuFlagsSha256?: string | null;
                         isIpForwarding?: boolean | null;
                         bridgeAddress?: string | null;
+                        capabilities?: string[];
                     };
                 };
             };
@@ -2749,6 +2751,7 @@ export interface operations {
                                 cpuFlagsSha256?: string | null;
                                 isIpForwarding?: boolean | null;
                                 bridgeAddress?: string | null;
+                                capabilities?: string[];
                             };
                             allocated: {
                                 vcpuCount: number;
@@ -2830,6 +2833,7 @@ export interface operations {
                             cpuFlagsSha256?: string | null;
                             isIpForwarding?: boolean | null;
                             bridgeAddress?: string | null;
+                            capabilities?: string[];
                         };
                         allocated: {
                             vcpuCount: number;
@@ -3045,6 +3049,7 @@ export interface operations {
                             cpuFlagsSha256?: string | null;
                             isIpForwarding?: boolean | null;
                             bridgeAddress?: string | null;
+                            capabilities?: string[];
                         };
                         allocated: {
                             vcpuCount: number;
@@ -3127,6 +3132,7 @@ export interface operations {
                             cpuFlagsSha256?: string | null;
                             isIpForwarding?: boolean | null;
                             bridgeAddress?: string | null;
+                            capabilities?: string[];
                         };
                         allocated: {
                             vcpuCount: number;
@@ -3210,6 +3216,7 @@ export interface operations {
                                 cpuFlagsSha256?: string | null;
                                 isIpForwarding?: boolean | null;
                                 bridgeAddress?: string | null;
+                                capabilities?: string[];
                             };
                             allocated: {
                                 vcpuCount: number;

@@ -8,13 +8,16 @@ import {
   MalformedDataRegionStream,
   type DataRegion,
 } from '../../domain/data-region-stream.js';
+import { addRun, zeroFreeRunsIn } from '../../domain/zero-blocks.js';
 import type {
   ExpectedFile,
+  FileEncoding,
   HeldImage,
   HostFiles,
   ImageFileCheck,
   OpenedFile,
   ReceivedFile,
+  RegionLayout,
   ResolvedPath,
 } from '../../application/ports/host-files.js';
 
@@ -118,12 +121,24 @@ export class FakeHostFiles implements HostFiles {
     return file.content.length === 0 ? [] : [{ start: 0, end: file.content.length }];
   }
 
-  async openDataRegionsForReading(root: string, path: string): Promise<OpenedFile> {
+  /** Bytes other than zeros in what the file system would report as data: the rest reads as zeros. */
+  private zeroFreeRegionsOf(file: FakeFile, bytes: Buffer): DataRegion[] {
+    const runs: [number, number][] = [];
+    for (const region of this.regionsOf(file)) {
+      for (const [start, end] of zeroFreeRunsIn(bytes.subarray(region.start, region.end))) {
+        addRun(runs, region.start + start, region.start + end);
+      }
+    }
+    return runs.map(([start, end]) => ({ start, end }));
+  }
+
+  async openDataRegionsForReading(root: string, path: string, layout: RegionLayout = 'as_written'): Promise<OpenedFile> {
     const check = await this.inspectImage(root, path);
     if (check.kind !== 'regular') return { check };
     const file = this.files.get(check.realPath)!;
     const bytes = Buffer.from(file.content, 'latin1');
-    const chunks = encodeDataRegionStream(bytes.length, this.regionsOf(file), (region) =>
+    const regions = layout === 'as_written' ? this.regionsOf(file) : this.zeroFreeRegionsOf(file, bytes);
+    const chunks = encodeDataRegionStream(bytes.length, regions, (region) =>
       chunksOf([bytes.subarray(region.start, region.end)]),
     );
     return { check: { ...check, sizeBytes: bytes.length }, chunks };
@@ -136,9 +151,14 @@ export class FakeHostFiles implements HostFiles {
   }
 
   /** Writes `<destination>.partial` as the chunks come (a reader that fails midway leaves it, as a crash would). */
-  async receiveFile(destination: string, chunks: AsyncIterable<Uint8Array>, expected: ExpectedFile): Promise<ReceivedFile> {
-    if (expected.dataRegionsSha256 !== undefined) {
-      return this.receiveDataRegions(destination, chunks, { ...expected, dataRegionsSha256: expected.dataRegionsSha256 });
+  async receiveFile(
+    destination: string,
+    chunks: AsyncIterable<Uint8Array>,
+    expected: ExpectedFile,
+    encoding: FileEncoding = 'whole',
+  ): Promise<ReceivedFile> {
+    if (expected.dataRegionsSha256 !== undefined || encoding === 'data_regions') {
+      return this.receiveDataRegions(destination, chunks, expected);
     }
     const temporary = `${destination}.partial`;
     const hash = createHash('sha256');
@@ -160,11 +180,14 @@ export class FakeHostFiles implements HostFiles {
     return { kind: 'verified', sizeBytes: content.length };
   }
 
-  /** As a real host: regions written as data (zeros included), holes left, all checked before the rename. */
+  /**
+   * As a real host: regions written as data (zeros included), holes left, all checked before the
+   * rename; the layout only when one is expected (a file without one keeps no layout, as one sent whole).
+   */
   private async receiveDataRegions(
     destination: string,
     chunks: AsyncIterable<Uint8Array>,
-    expected: ExpectedFile & { readonly dataRegionsSha256: string },
+    expected: ExpectedFile,
   ): Promise<ReceivedFile> {
     const temporary = `${destination}.partial`;
     this.addFile(temporary, '');
@@ -185,10 +208,14 @@ export class FakeHostFiles implements HostFiles {
     this.files.delete(temporary);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     if (sha256 !== expected.sha256) return { kind: 'digest_mismatch', sha256 };
+    const content = bytes.toString('latin1');
+    if (expected.dataRegionsSha256 === undefined) {
+      this.addFile(destination, content);
+      return { kind: 'verified', sizeBytes: content.length };
+    }
     const layout = dataRegionsSha256(regions);
     if (layout !== expected.dataRegionsSha256) return { kind: 'layout_mismatch', dataRegionsSha256: layout };
     if (!this.keepsDataRegions) return { kind: 'layout_not_kept' };
-    const content = bytes.toString('latin1');
     this.files.set(destination, {
       kind: 'file',
       content,

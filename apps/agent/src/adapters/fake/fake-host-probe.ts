@@ -1,4 +1,4 @@
-import type { HostFacts } from '@hearth/contracts';
+import { agentCapabilities, type HostFacts } from '@hearth/contracts';
 import type { HostProbe, HostResources } from '../../application/ports/host-probe.js';
 
 export class FakeHostProbe implements HostProbe {
@@ -17,6 +17,7 @@ export class FakeHostProbe implements HostProbe {
     isBridgeUp: true,
     bridge: 'fcbr0',
     spawnMode: 'direct',
+    capabilities: Object.values(agentCapabilities),
   };
 
   async resources(): Promise<HostResources> {

@@ -29,16 +29,18 @@ import {
 import type {
   CopyImageOptions,
   ExpectedFile,
+  FileEncoding,
   HeldImage,
   HostFiles,
   ImageFileCheck,
   OpenedFile,
   ReceivedFile,
+  RegionLayout,
   ResolvedPath,
 } from '../../application/ports/host-files.js';
 import { syncDirectory } from '../fs/durable-file.js';
 import { dataRegionsOf } from './data-regions.js';
-import { chunkBytes, copyReadingAll, copyRuns, DataMaps, isAllZero, type DataRuns } from './sparse-copy.js';
+import { chunkBytes, copyReadingAll, copyRuns, DataMaps, findDataRuns, isAllZero, type DataRuns } from './sparse-copy.js';
 
 /** O_PATH (Linux): a descriptor naming the file without opening it for reading, so a FIFO cannot block. */
 const openPathOnly = (constants as { O_PATH?: number }).O_PATH ?? 0o10000000;
@@ -215,15 +217,18 @@ async function receiveInto(destination: string, write: (handle: FileHandle) => P
 }
 
 /**
- * A file sent as its data regions: each region written as data at its offset (zeros included),
- * the rest left as holes; verified only when its content's SHA-256, the digest of its regions and
- * the regions this file system reports for what was written (after a flush) all agree.
+ * A file sent as its data regions, its content's SHA-256 checked (holes read as zeros). With a
+ * layout expected (`dataRegionsSha256`: a diff's memory), each region is written as data at its
+ * offset, zeros included, the rest left as holes, and it is verified only when the digest of its
+ * regions and the regions this file system reports for what was written (after a flush) agree
+ * too. Without, the regions' blocks of zeros are left as holes as well, as in a file sent whole.
  */
 async function writeDataRegions(
   handle: FileHandle,
   chunks: AsyncIterable<Uint8Array>,
-  expected: ExpectedFile & { readonly dataRegionsSha256: string },
+  expected: ExpectedFile,
 ): Promise<ReceivedFile> {
+  const keepsLayout = expected.dataRegionsSha256 !== undefined;
   const hash = createHash('sha256');
   const regions: DataRegion[] = [];
   let sizeBytes = 0;
@@ -238,7 +243,7 @@ async function writeDataRegions(
         regions.push(event.region);
       } else {
         hash.update(event.bytes);
-        await handle.write(event.bytes, 0, event.bytes.byteLength, event.position);
+        if (keepsLayout || !isAllZero(event.bytes)) await handle.write(event.bytes, 0, event.bytes.byteLength, event.position);
         hashedBytes += event.bytes.byteLength;
       }
     }
@@ -250,6 +255,10 @@ async function writeDataRegions(
   await handle.truncate(sizeBytes);
   const sha256 = hash.digest('hex');
   if (sha256 !== expected.sha256) return { kind: 'digest_mismatch', sha256 };
+  if (!keepsLayout) {
+    await handle.sync();
+    return { kind: 'verified', sizeBytes };
+  }
   const layout = dataRegionsSha256(regions);
   if (layout !== expected.dataRegionsSha256) return { kind: 'layout_mismatch', dataRegionsSha256: layout };
   await handle.sync();
@@ -382,17 +391,42 @@ export class LinuxHostFiles implements HostFiles {
     return { check: opened.check, chunks: stream };
   }
 
-  async openDataRegionsForReading(root: string, path: string): Promise<OpenedFile> {
+  async openDataRegionsForReading(root: string, path: string, layout: RegionLayout = 'as_written'): Promise<OpenedFile> {
     const input = await this.openForRegions(root, path);
     if (!('handle' in input)) return { check: input.check };
     try {
-      const regions = await dataRegionsOf(input.handle);
+      const regions =
+        layout === 'as_written'
+          ? await dataRegionsOf(input.handle)
+          : await this.zeroFreeRegionsOf(input.handle, input.check.sizeBytes);
       const chunks = encodeDataRegionStream(input.check.sizeBytes, regions, (region) => regionBytes(input.handle, region));
       return { check: input.check, chunks: closingAfter(chunks, input.handle) };
     } catch (error) {
       await input.handle.close();
       throw error;
     }
+  }
+
+  /**
+   * The regions of an open file that hold bytes other than zeros: what its file system reports as
+   * data (the whole file when it cannot tell), read for blocks of zeros, which are left out. Read
+   * only where it holds data when this version of the file was read or written whole before
+   * (`DataMaps`, as an image copy does), and remembered for the next time.
+   */
+  private async zeroFreeRegionsOf(handle: FileHandle, sizeBytes: number): Promise<DataRegion[]> {
+    const before = await handle.stat({ bigint: true });
+    let runs = this.dataMaps.runsOf(before);
+    if (runs === undefined) {
+      // For a file where a hole and zeros mean the same, the whole file is a sound answer.
+      const reported = await dataRegionsOf(handle).catch(() => [{ start: 0, end: sizeBytes }]);
+      const readStartedAtMs = this.dataMaps.now();
+      runs = await findDataRuns(
+        handle,
+        reported.map((region) => [region.start, region.end] as const),
+      );
+      this.dataMaps.remember(before, await handle.stat({ bigint: true }), readStartedAtMs, runs);
+    }
+    return runs.map(([start, end]) => ({ start, end }));
   }
 
   async dataRegionsSha256Of(root: string, path: string): Promise<string | undefined> {
@@ -422,12 +456,14 @@ export class LinuxHostFiles implements HostFiles {
     }
   }
 
-  async receiveFile(destination: string, chunks: AsyncIterable<Uint8Array>, expected: ExpectedFile): Promise<ReceivedFile> {
-    const regionsSha256 = expected.dataRegionsSha256;
-    if (regionsSha256 !== undefined) {
-      return receiveInto(destination, (handle) =>
-        writeDataRegions(handle, chunks, { ...expected, dataRegionsSha256: regionsSha256 }),
-      );
+  async receiveFile(
+    destination: string,
+    chunks: AsyncIterable<Uint8Array>,
+    expected: ExpectedFile,
+    encoding: FileEncoding = 'whole',
+  ): Promise<ReceivedFile> {
+    if (expected.dataRegionsSha256 !== undefined || encoding === 'data_regions') {
+      return receiveInto(destination, (handle) => writeDataRegions(handle, chunks, expected));
     }
     return receiveInto(destination, async (handle) => {
       const hash = createHash('sha256');

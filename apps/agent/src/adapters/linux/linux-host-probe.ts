@@ -3,7 +3,7 @@ import { access, open } from 'node:fs/promises';
 import { readProcFile } from './proc-file.js';
 import { availableParallelism, release } from 'node:os';
 import { delimiter, join } from 'node:path';
-import type { HostFacts } from '@hearth/contracts';
+import { agentCapabilities, type HostFacts } from '@hearth/contracts';
 import type { HostNetwork, LinkState } from '../../application/ports/host-network.js';
 import type { HostProbe, HostResources } from '../../application/ports/host-probe.js';
 import type { SpawnMode } from '../../domain/vm-record.js';
@@ -98,6 +98,7 @@ export class LinuxHostProbe implements HostProbe {
       ...this.cpuIdentity(),
       isIpForwarding,
       bridgeAddress: bridge?.addresses[0] ?? null,
+      capabilities: Object.values(agentCapabilities),
     };
   }
 

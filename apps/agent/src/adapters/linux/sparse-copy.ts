@@ -5,6 +5,10 @@
  * version of the file (`DataMaps`), and later copies of the same unchanged file read only those.
  */
 
+import { addRun, zeroFreeRunsIn } from '../../domain/zero-blocks.js';
+
+export { holeBytes, isAllZero } from '../../domain/zero-blocks.js';
+
 /** Offsets `[start, end)` of a file's runs of data: every block outside them is all zeros. */
 export type DataRuns = readonly (readonly [start: number, end: number])[];
 
@@ -21,20 +25,6 @@ export interface PositionedWriter {
 /** Read size, and the most a copy holds in memory. */
 export const chunkBytes = 1024 * 1024;
 
-/** A block of this size that is all zeros becomes a hole (the file system's block, as `cp` uses). */
-export const holeBytes = 4096;
-
-const zeroChunk = Buffer.alloc(chunkBytes);
-
-/** True when `bytes` holds only zeros. */
-export function isAllZero(bytes: Uint8Array): boolean {
-  for (let at = 0; at < bytes.byteLength; at += chunkBytes) {
-    const length = Math.min(chunkBytes, bytes.byteLength - at);
-    if (!Buffer.from(bytes.buffer, bytes.byteOffset + at, length).equals(zeroChunk.subarray(0, length))) return false;
-  }
-  return true;
-}
-
 /**
  * Copies `sizeBytes` of `input` to the fresh `output`, reading all of it and writing only the
  * blocks that are not all zeros. Returns the runs of data it wrote (adjacent blocks joined).
@@ -45,37 +35,32 @@ export async function copyReadingAll(input: PositionedReader, output: Positioned
   for (let offset = 0; offset < sizeBytes;) {
     const { bytesRead } = await input.read(buffer, 0, Math.min(chunkBytes, sizeBytes - offset), offset);
     if (bytesRead === 0) break;
-    const chunk = buffer.subarray(0, bytesRead);
-    if (!chunk.equals(zeroChunk.subarray(0, bytesRead))) {
-      let runStart = -1;
-      for (let at = 0; at < bytesRead; at += holeBytes) {
-        const end = Math.min(at + holeBytes, bytesRead);
-        const isData = !chunk.subarray(at, end).equals(zeroChunk.subarray(0, end - at));
-        if (isData && runStart < 0) runStart = at;
-        if (!isData && runStart >= 0) {
-          await writeRun(output, chunk, offset, [runStart, at], runs);
-          runStart = -1;
-        }
-      }
-      if (runStart >= 0) await writeRun(output, chunk, offset, [runStart, bytesRead], runs);
+    for (const [start, end] of zeroFreeRunsIn(buffer.subarray(0, bytesRead))) {
+      await output.write(buffer, start, end - start, offset + start);
+      addRun(runs, offset + start, offset + end);
     }
     offset += bytesRead;
   }
   return runs;
 }
 
-/** Writes `chunk[start, end)` (read at `offset`) in place and adds it to `runs`, joined to a run it continues. */
-async function writeRun(
-  output: PositionedWriter,
-  chunk: Buffer,
-  offset: number,
-  [start, end]: readonly [number, number],
-  runs: [number, number][],
-): Promise<void> {
-  await output.write(chunk, start, end - start, offset + start);
-  const last = runs.at(-1);
-  if (last?.[1] === offset + start) last[1] = offset + end;
-  else runs.push([offset + start, offset + end]);
+/**
+ * The runs of `input` within `ranges` (in increasing order; everything outside them reads as
+ * zeros, as a file's holes do) made of blocks that are not all zeros, read a chunk at a time:
+ * every byte of the file outside them is zero.
+ */
+export async function findDataRuns(input: PositionedReader, ranges: readonly (readonly [number, number])[]): Promise<DataRuns> {
+  const runs: [number, number][] = [];
+  const buffer = Buffer.allocUnsafe(chunkBytes);
+  for (const [rangeStart, rangeEnd] of ranges) {
+    for (let offset = rangeStart; offset < rangeEnd;) {
+      const { bytesRead } = await input.read(buffer, 0, Math.min(chunkBytes, rangeEnd - offset), offset);
+      if (bytesRead === 0) break;
+      for (const [start, end] of zeroFreeRunsIn(buffer.subarray(0, bytesRead))) addRun(runs, offset + start, offset + end);
+      offset += bytesRead;
+    }
+  }
+  return runs;
 }
 
 /** Copies only the runs of `runs` from `input` to the fresh `output`: everything else is a hole. */

@@ -55,6 +55,20 @@ export interface ExpectedFile {
   readonly dataRegionsSha256?: string;
 }
 
+/**
+ * How a file travels between hosts: whole (`application/octet-stream`), or as its data regions
+ * (`encodeDataRegionStream`, `application/vnd.hearth.data-regions`).
+ */
+export type FileEncoding = 'whole' | 'data_regions';
+
+/**
+ * Which data regions a file is sent as. `as_written`: what the file system reports as data, zeros
+ * written included (a diff's memory file, where a hole means "as in the parent"). `zeros_as_holes`:
+ * what it reports as data less its blocks of zeros, for a file where a hole and zeros mean the same
+ * (a full memory file, a disk).
+ */
+export type RegionLayout = 'as_written' | 'zeros_as_holes';
+
 /** A regular image file opened once, its bytes read from that open file. */
 export type OpenedFile =
   | { readonly check: ImageFileCheck & { readonly kind: 'regular' }; readonly chunks: AsyncIterable<Uint8Array> }
@@ -124,20 +138,27 @@ export interface HostFiles {
   openForReading(root: string, path: string): Promise<OpenedFile>;
   /**
    * Opens a regular file checked as `inspectImage` does and reads it from that open file as its
-   * data regions (`encodeDataRegionStream`: what the file system reports as data, never judged by
-   * zero bytes); `sizeBytes` of the answer is the file's.
+   * data regions (`encodeDataRegionStream`): by default what the file system reports as data,
+   * never judged by zero bytes; with `zeros_as_holes`, that less its blocks of zeros (see
+   * `RegionLayout`). `sizeBytes` of the answer is the file's.
    */
-  openDataRegionsForReading(root: string, path: string): Promise<OpenedFile>;
+  openDataRegionsForReading(root: string, path: string, layout?: RegionLayout): Promise<OpenedFile>;
   /** The digest of the layout (`dataRegionsSha256`) of a regular file checked as `inspectImage` does; undefined otherwise. */
   dataRegionsSha256Of(root: string, path: string): Promise<string | undefined>;
   /**
    * Writes `chunks` to `destination` (mode 0600) under a temporary name beside it, hashing them on
    * the way: only a file of at most `maxBytes` whose SHA-256 is `sha256` (and, sent as its data
    * regions, whose layout is the one expected and kept by the file system) is flushed and renamed
-   * to `destination`; anything else is removed before this answers. A file sent whole has its
-   * blocks of zeros left as holes; one sent as its data regions keeps them exactly.
+   * to `destination`; anything else is removed before this answers. A file with a layout expected
+   * (`expected.dataRegionsSha256`) arrives as its data regions, which it keeps exactly; any other
+   * arrives whole or as its data regions (`encoding`), and has its blocks of zeros left as holes.
    */
-  receiveFile(destination: string, chunks: AsyncIterable<Uint8Array>, expected: ExpectedFile): Promise<ReceivedFile>;
+  receiveFile(
+    destination: string,
+    chunks: AsyncIterable<Uint8Array>,
+    expected: ExpectedFile,
+    encoding?: FileEncoding,
+  ): Promise<ReceivedFile>;
   /** Opens and checks as `inspectImage` does and, for a regular file, keeps it open until released. */
   holdImage(root: string, path: string): Promise<{ readonly check: ImageFileCheck; readonly held?: HeldImage }>;
 }

@@ -17,7 +17,7 @@ import {
 } from '../../domain/snapshot-copy.js';
 import { snapshotsOf, type SnapshotRecord } from '../../domain/vm-record.js';
 import type { AgentContext } from '../agent-context.js';
-import type { OpenedFile, ReceivedFile } from '../ports/host-files.js';
+import type { FileEncoding, OpenedFile, ReceivedFile } from '../ports/host-files.js';
 
 /** Copies of one snapshot are serialised under this key (VM keys are `vm_…`, so they never meet). */
 function copyLockKey(snapshotId: string): string {
@@ -59,20 +59,30 @@ export async function prepareSnapshotCopy(
   });
 }
 
-/** How a file of a copy is sent: whole (`application/octet-stream`), or as its data regions (a diff's memory). */
-export type SnapshotFileEncoding = 'whole' | 'data_regions';
+/**
+ * How a file of a copy is sent: whole (`application/octet-stream`), or as its data regions (a
+ * diff's memory always; any other file but the small device state when the receiver takes it so).
+ */
+export type SnapshotFileEncoding = FileEncoding;
 
 /** The media type of a file sent in this encoding. */
 export function mediaTypeOf(encoding: SnapshotFileEncoding): string {
   return encoding === 'data_regions' ? dataRegionStreamType : 'application/octet-stream';
 }
 
+/** The encoding of a file that arrives in this media type (its parameters aside). */
+export function encodingOfMediaType(mediaType: string | undefined): SnapshotFileEncoding {
+  return mediaType?.split(';')[0]?.trim().toLowerCase() === dataRegionStreamType ? 'data_regions' : 'whole';
+}
+
 /**
- * `PUT /snapshots/:snapshotId/files/:file`: one file of a copy, streamed. It is written under a
- * temporary name and kept only when its SHA-256 is the one recorded for it and, for a diff's memory
- * file (which must arrive as its data regions), its layout is the one recorded and this host's
- * file system keeps it (SNAPSHOT_DIGEST_MISMATCH, or SNAPSHOT_INCOMPATIBLE for a file system that
- * does not keep it: nothing of the file is kept). The copy is `ready` once its three files are.
+ * `PUT /snapshots/:snapshotId/files/:file`: one file of a copy, streamed, whole or as its data
+ * regions. It is written under a temporary name and kept only when its SHA-256 is the one recorded
+ * for it and, for a diff's memory file (which must arrive as its data regions), its layout is the
+ * one recorded and this host's file system keeps it (SNAPSHOT_DIGEST_MISMATCH, or
+ * SNAPSHOT_INCOMPATIBLE for a file system that does not keep it: nothing of the file is kept). Any
+ * other file may arrive either way: its holes and zeros mean the same, and both are left as holes.
+ * The copy is `ready` once its three files are.
  */
 export async function receiveSnapshotFile(
   context: AgentContext,
@@ -86,21 +96,23 @@ export async function receiveSnapshotFile(
     if (copy === undefined) throw copyNotFound(snapshotId);
     const file = copy.files[name];
     if (file.isVerified) return copyResult(copy);
-    const expectedEncoding: SnapshotFileEncoding = file.dataRegionsSha256 === undefined ? 'whole' : 'data_regions';
-    if (encoding !== expectedEncoding) {
+    if (file.dataRegionsSha256 !== undefined && encoding !== 'data_regions') {
       throw new AppError(
         'SNAPSHOT_DIGEST_MISMATCH',
-        expectedEncoding === 'data_regions'
-          ? `The ${name} file of snapshot ${snapshotId} is a diff's memory: it must arrive as its data regions (${dataRegionStreamType})`
-          : `The ${name} file of snapshot ${snapshotId} must arrive whole (application/octet-stream)`,
+        `The ${name} file of snapshot ${snapshotId} is a diff's memory: it must arrive as its data regions (${dataRegionStreamType})`,
         { details: { snapshotId, file: name } },
       );
     }
-    const received = await context.files.receiveFile(file.path, chunks, {
-      sha256: file.sha256,
-      maxBytes: file.maxBytes,
-      ...(file.dataRegionsSha256 === undefined ? {} : { dataRegionsSha256: file.dataRegionsSha256 }),
-    });
+    const received = await context.files.receiveFile(
+      file.path,
+      chunks,
+      {
+        sha256: file.sha256,
+        maxBytes: file.maxBytes,
+        ...(file.dataRegionsSha256 === undefined ? {} : { dataRegionsSha256: file.dataRegionsSha256 }),
+      },
+      encoding,
+    );
     if (received.kind !== 'verified') {
       context.log.warn({ snapshotId, file: name, outcome: received.kind }, 'snapshot file refused');
       throw refusedFile(snapshotId, name, received);
@@ -221,16 +233,20 @@ export async function memoryLayersHere(context: AgentContext, snapshot: Snapshot
 
 /**
  * `GET /snapshots/:snapshotId/files/:file`: one file of a ready snapshot this host holds (taken
- * here, or a ready copy), read from one open file: whole, except a diff's memory file, sent as its
- * data regions (in a diff a hole means "as in the parent", and zeros written are data).
- * SNAPSHOT_NOT_FOUND when it holds none; a snapshot whose device state names its VM's disk by
- * absolute path is not copied (SNAPSHOT_INCOMPATIBLE: a VM restored from it elsewhere would look
- * for that disk).
+ * here, or a ready copy), read from one open file. A diff's memory file is always sent as its data
+ * regions as written (in a diff a hole means "as in the parent", and zeros written are data). Any
+ * other file is sent whole, or, when the asker takes data regions (`acceptsDataRegions`, said by
+ * its Accept header), the memory and the disk as their data regions less their blocks of zeros
+ * (holes and zeros mean the same there): only what is not zero crosses. The device state, small
+ * and dense, is always sent whole. SNAPSHOT_NOT_FOUND when it holds none; a snapshot whose device
+ * state names its VM's disk by absolute path is not copied (SNAPSHOT_INCOMPATIBLE: a VM restored
+ * from it elsewhere would look for that disk).
  */
 export async function openSnapshotFile(
   context: AgentContext,
   snapshotId: string,
   name: SnapshotFileName,
+  acceptsDataRegions = false,
 ): Promise<{
   readonly sizeBytes: number;
   readonly encoding: SnapshotFileEncoding;
@@ -253,17 +269,33 @@ export async function openSnapshotFile(
     rootfs: found.snapshot.rootfsPath,
   };
   const path = paths[name];
-  const encoding: SnapshotFileEncoding = name === 'memory' && found.snapshot.type === 'diff' ? 'data_regions' : 'whole';
+  const isDiffMemory = name === 'memory' && found.snapshot.type === 'diff';
+  const encoding: SnapshotFileEncoding = isDiffMemory || (acceptsDataRegions && name !== 'state') ? 'data_regions' : 'whole';
   const opened: OpenedFile =
-    encoding === 'data_regions'
-      ? await context.files.openDataRegionsForReading(found.directory, path)
-      : await context.files.openForReading(found.directory, path);
+    encoding === 'whole'
+      ? await context.files.openForReading(found.directory, path)
+      : await context.files.openDataRegionsForReading(found.directory, path, isDiffMemory ? 'as_written' : 'zeros_as_holes');
   if (!('chunks' in opened)) {
     throw new AppError('HOST_COMMAND_FAILED', `A file of snapshot ${snapshotId} is missing (${opened.check.kind})`, {
       diagnostics: { path },
     });
   }
-  return { sizeBytes: opened.check.sizeBytes, encoding, chunks: opened.chunks };
+  const sent = (sentBytes: number): void =>
+    context.log.info({ snapshotId, file: name, encoding, sizeBytes: opened.check.sizeBytes, sentBytes }, 'snapshot file sent');
+  return { sizeBytes: opened.check.sizeBytes, encoding, chunks: countedUntilTheEnd(opened.chunks, sent) };
+}
+
+/** The chunks as they are; once the last has been taken, `onEnd` is told how many bytes they held. */
+async function* countedUntilTheEnd(
+  chunks: AsyncIterable<Uint8Array>,
+  onEnd: (byteCount: number) => void,
+): AsyncIterable<Uint8Array> {
+  let byteCount = 0;
+  for await (const chunk of chunks) {
+    byteCount += chunk.byteLength;
+    yield chunk;
+  }
+  onEnd(byteCount);
 }
 
 /** A ready snapshot this host holds: of one of its VMs, or a ready copy. */

@@ -3,6 +3,7 @@ import {
   ApplyVmResult,
   CleanupResult,
   clusterIdHeader,
+  dataRegionStreamType,
   EgressPolicyResult,
   RateLimitsResult,
   type RateLimits,
@@ -28,6 +29,7 @@ import type {
   InventoryAnswer,
 } from '../../application/ports/agent-client.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
+import type { SnapshotFileEncoding } from '../../domain/snapshot-compatibility.js';
 import { AgentTlsPools, agentIdentityMismatchCode, type AgentTlsCredentials, type PinnedAgent } from './agent-tls-pools.js';
 import { openAgentConsole } from './ws-agent-console.js';
 
@@ -130,8 +132,14 @@ export class HttpAgentClient implements AgentClient {
   }
 
   /** One copy at a time of a snapshot to one Agent: a second request waits for the first's outcome. */
-  copySnapshot(source: AgentTarget, target: AgentTarget, snapshotId: SnapshotId, body: SnapshotCopyRequest): Promise<void> {
-    return shared(this.copying, `${target.addr} ${snapshotId}`, () => this.copyFiles(source, target, snapshotId, body));
+  copySnapshot(
+    source: AgentTarget,
+    target: AgentTarget,
+    snapshotId: SnapshotId,
+    body: SnapshotCopyRequest,
+    encoding: SnapshotFileEncoding,
+  ): Promise<void> {
+    return shared(this.copying, `${target.addr} ${snapshotId}`, () => this.copyFiles(source, target, snapshotId, body, encoding));
   }
 
   deleteSnapshotCopy(target: AgentTarget, snapshotId: SnapshotId): Promise<CleanupResult> {
@@ -140,14 +148,21 @@ export class HttpAgentClient implements AgentClient {
 
   /**
    * The target records the copy, then each file it lacks is streamed from the source's answer
-   * into the target's request, never held whole in the Manager; the target checks its digest.
+   * into the target's request, never held whole in the Manager; the target checks its digest. The
+   * source is asked for data regions only when the target takes them (`encoding`), and answers in
+   * the media type it chose (an older source sends whole), handed on to the target as it is.
    */
   private async copyFiles(
     source: AgentTarget,
     target: AgentTarget,
     snapshotId: SnapshotId,
     body: SnapshotCopyRequest,
+    encoding: SnapshotFileEncoding,
   ): Promise<void> {
+    const accept =
+      encoding === 'data_regions'
+        ? `${dataRegionStreamType}, application/octet-stream, application/problem+json`
+        : 'application/octet-stream, application/problem+json';
     const prepared: SnapshotCopyResult = await this.call(
       target,
       'PUT',
@@ -164,7 +179,7 @@ export class HttpAgentClient implements AgentClient {
       try {
         sourceResponse = await request(this.urlOf(source, path), {
           method: 'GET',
-          headers: this.headers({ accept: 'application/octet-stream, application/problem+json' }),
+          headers: this.headers({ accept }),
           headersTimeout: this.options.requestTimeoutMs,
           bodyTimeout: this.options.requestTimeoutMs,
           signal,

@@ -1,4 +1,5 @@
 import {
+  agentCapabilities,
   applyPlan,
   holdsRuntimeResources,
   isSameRateLimits,
@@ -28,6 +29,7 @@ import type {
   InventoryAnswer,
 } from '../../application/ports/agent-client.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
+import type { SnapshotFileEncoding } from '../../domain/snapshot-compatibility.js';
 
 export type AgentOperation =
   | 'apply'
@@ -212,6 +214,12 @@ export class FakeAgentClient implements AgentClient {
     if (isTaken) stateNow = current?.isRunning !== true ? 'stopped' : current.isPaused ? 'paused' : 'running';
     else if (request.afterwards === 'stopped') stateNow = 'stopped';
     const directory = `/run/hearth/${vmId}`;
+    const digests = {
+      stateSha256: '1'.repeat(64),
+      memorySha256: '2'.repeat(64),
+      rootfsSha256: '3'.repeat(64),
+      ...(request.type === 'diff' && this.isTakingRegionDigests ? { memoryRegionsSha256: '4'.repeat(64) } : {}),
+    };
     return {
       snapshotId,
       files: {
@@ -226,16 +234,7 @@ export class FakeAgentClient implements AgentClient {
       totalMs: 30,
       vmmVersion: '1.16.1',
       vmState: stateNow,
-      ...(this.isTakingDigests
-        ? {
-            digests: {
-              stateSha256: '1'.repeat(64),
-              memorySha256: '2'.repeat(64),
-              rootfsSha256: '3'.repeat(64),
-              ...(request.type === 'diff' && this.isTakingRegionDigests ? { memoryRegionsSha256: '4'.repeat(64) } : {}),
-            },
-          }
-        : {}),
+      ...(this.isTakingDigests ? { digests } : {}),
     };
   }
 
@@ -254,8 +253,29 @@ export class FakeAgentClient implements AgentClient {
     this.corrupted.add(`${addr} ${snapshotId}`);
   }
 
-  /** Every copy asked for, in order: the target's address, the snapshot, what the target was told. */
-  readonly copyRequests: { readonly addr: string; readonly snapshotId: SnapshotId; readonly request: SnapshotCopyRequest }[] = [];
+  /** Every copy asked for, in order: the target's address, the snapshot, what the target was told, how files were sent. */
+  readonly copyRequests: {
+    readonly addr: string;
+    readonly snapshotId: SnapshotId;
+    readonly request: SnapshotCopyRequest;
+    readonly encoding: SnapshotFileEncoding;
+  }[] = [];
+
+  /** What the fake Agent at an address takes, by address; one not set takes everything this build's Agent does. */
+  private readonly capabilities = new Map<string, ReadonlySet<string>>();
+
+  /**
+   * The fake Agent at `addr` takes only what `capabilities` name, as an older Agent: without
+   * `snapshot_copy_diffs` it refuses a diff's copy (400, its `parentId` unknown to it), without
+   * `snapshot_copy_data_regions` a full snapshot's files sent as data regions (409).
+   */
+  setCapabilities(addr: string, capabilities: readonly string[]): void {
+    this.capabilities.set(addr, new Set(capabilities));
+  }
+
+  private takes(addr: string, capability: string): boolean {
+    return this.capabilities.get(addr)?.has(capability) ?? true;
+  }
 
   /** The snapshot copies the fake Agent at `addr` holds. */
   snapshotCopiesOn(addr: string): string[] {
@@ -267,16 +287,31 @@ export class FakeAgentClient implements AgentClient {
     target: AgentTarget,
     snapshotId: SnapshotId,
     request: SnapshotCopyRequest,
+    encoding: SnapshotFileEncoding,
   ): Promise<void> {
     this.calls.push({ operation: 'copySnapshot', addr: target.addr, vmId: request.vmId as VmId });
-    this.copyRequests.push({ addr: target.addr, snapshotId, request });
+    this.copyRequests.push({ addr: target.addr, snapshotId, request, encoding });
     this.throwIfScripted('copySnapshot');
+    if (request.parentId !== undefined && !this.takes(target.addr, agentCapabilities.snapshotCopyDiffs)) {
+      throw new AppError('VALIDATION_FAILED', 'body must NOT have additional properties', {
+        errors: [{ field: 'body/parentId', message: 'must NOT have additional properties' }],
+      });
+    }
     const isHeld =
       this.snapshots.get(`${source.addr} ${request.vmId}`)?.has(snapshotId) === true ||
       this.copies.get(source.addr)?.has(snapshotId) === true;
     if (!isHeld) throw new AppError('SNAPSHOT_NOT_FOUND', `No ready snapshot ${snapshotId} on this host`);
-    if (this.corrupted.has(`${source.addr} ${snapshotId}`)) {
+    // The fake's files hash to the digests it answers for every snapshot: any other is a mismatch.
+    const { stateSha256, memorySha256, rootfsSha256 } = request.digests;
+    const isOtherDigest = stateSha256 !== '1'.repeat(64) || memorySha256 !== '2'.repeat(64) || rootfsSha256 !== '3'.repeat(64);
+    if (this.corrupted.has(`${source.addr} ${snapshotId}`) || isOtherDigest) {
       throw new AppError('SNAPSHOT_DIGEST_MISMATCH', `The memory file of snapshot ${snapshotId} arrived with another SHA-256`);
+    }
+    if (encoding === 'data_regions' && !this.takes(target.addr, agentCapabilities.snapshotCopyDataRegions)) {
+      throw new AppError(
+        'SNAPSHOT_DIGEST_MISMATCH',
+        `The memory file of snapshot ${snapshotId} must arrive whole (application/octet-stream)`,
+      );
     }
     // Like the Agent: a diff's copy needs its memory file's layout digest.
     if (request.parentId !== undefined && request.digests.memoryRegionsSha256 === undefined) {

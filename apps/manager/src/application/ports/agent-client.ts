@@ -14,6 +14,7 @@ import type {
 } from '@hearth/contracts';
 import type { ConsoleCloseReason } from '@hearth/contracts';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
+import type { SnapshotFileEncoding } from '../../domain/snapshot-compatibility.js';
 
 /** A live connection to a VM's serial console on its host's Agent. */
 export interface AgentConsoleConnection {
@@ -79,9 +80,18 @@ export interface AgentClient {
    * Brings a snapshot's files from `source` (which holds it ready: taken there, or a ready copy) to
    * `target`, each file checked there against its SHA-256 as it arrives: SNAPSHOT_DIGEST_MISMATCH
    * when one differs (the target keeps nothing of that file). Files the target holds already are
-   * not sent again; a copy asked while the same one is under way waits for it.
+   * not sent again; a copy asked while the same one is under way waits for it. A diff's memory file
+   * always travels as its data regions; the others as `encoding` says: as their data regions (only
+   * what is not zero, to a target that takes them) or whole (to an older one). A source that
+   * cannot send data regions sends them whole, which every target takes.
    */
-  copySnapshot(source: AgentTarget, target: AgentTarget, snapshotId: SnapshotId, request: SnapshotCopyRequest): Promise<void>;
+  copySnapshot(
+    source: AgentTarget,
+    target: AgentTarget,
+    snapshotId: SnapshotId,
+    request: SnapshotCopyRequest,
+    encoding: SnapshotFileEncoding,
+  ): Promise<void>;
   /** Removes the target's copy of a snapshot taken elsewhere; an unknown copy removes nothing. */
   deleteSnapshotCopy(target: AgentTarget, snapshotId: SnapshotId): Promise<CleanupResult>;
   /**

@@ -3,7 +3,7 @@ import { AppError, isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
 import type { SnapshotId } from '../../domain/ids.js';
 import type { Snapshot, SnapshotCopy } from '../../domain/snapshot.js';
-import { copyRefusalOf } from '../../domain/snapshot-compatibility.js';
+import { copyEncodingFor, copyRefusalOf } from '../../domain/snapshot-compatibility.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { ancestorsOf } from './snapshot-chains.js';
 
@@ -15,7 +15,9 @@ type Deps = Pick<UseCaseDependencies, 'snapshots' | 'hosts' | 'agents' | 'clock'
  * host with a ready copy; any other gets a copy now, parents first, each from the host that took
  * it (or, when that one cannot be reached, a host with a ready copy), each file checked by the
  * receiving Agent against the SHA-256 taken with the snapshot (and a diff's memory file against the
- * digest of its data regions). Whether every snapshot that needs a copy can be copied is checked
+ * digest of its data regions). Files go as what they hold (their data regions, less their zeros)
+ * to an Agent that takes that, whole to an older one (`copyEncodingFor`); a diff goes only to an
+ * Agent that takes diff copies. Whether every snapshot that needs a copy can be copied is checked
  * before any is (SNAPSHOT_INCOMPATIBLE with the reason otherwise). A copy is recorded `copying`
  * before the host is asked and `ready` once every file arrived; a copy that fails is removed from
  * the host and forgotten (with an event saying why), and its error is thrown: the restore fails as
@@ -33,12 +35,13 @@ export async function ensureSnapshotOnHost(deps: Deps, snapshotId: SnapshotId, h
     if (!copies.some((copy) => copy.hostId === host.id && copy.state === 'ready')) needed.push({ layer, copies });
   }
   for (const { layer } of needed) {
-    const refusal = copyRefusalOf(layer);
+    const refusal = copyRefusalOf(layer, host.facts);
     if (refusal === undefined) continue;
-    const message =
-      refusal === 'diff_not_copied'
-        ? `Snapshot ${layer.id} is a diff taken before the layout of its memory was recorded: it is restored on its own host, or merged into a full snapshot first`
-        : `Snapshot ${layer.id} has no digests: its files cannot be copied to another host`;
+    const messages: Partial<Record<typeof refusal, string>> = {
+      diff_not_copied: `Snapshot ${layer.id} is a diff taken before the layout of its memory was recorded: it is restored on its own host, or merged into a full snapshot first`,
+      agent_takes_no_diff_copies: `Snapshot ${layer.id} is a diff, and the Agent of host ${host.id} does not say it takes diff copies (an older Agent): it is restored on a host that does, or merged into a full snapshot first`,
+    };
+    const message = messages[refusal] ?? `Snapshot ${layer.id} has no digests: its files cannot be copied to another host`;
     throw new AppError('SNAPSHOT_INCOMPATIBLE', message, {
       details: { snapshotId: snapshot.id, hosts: [{ hostId: host.id, reason: refusal }] },
     });
@@ -75,12 +78,18 @@ async function copyFromAHolder(deps: Deps, snapshot: Snapshot, holderIds: readon
     const source = await deps.hosts.findById(holderId as Host['id']);
     if (source === undefined) continue;
     try {
-      await deps.agents.copySnapshot(source, target, snapshot.id, {
-        vmId: snapshot.vmId,
-        ...(snapshot.parentId === null ? {} : { parentId: snapshot.parentId }),
-        digests,
-        sizes: { stateSizeBytes: sizes.stateBytes, memorySizeBytes: sizes.memoryBytes, rootfsSizeBytes: sizes.rootfsBytes },
-      });
+      await deps.agents.copySnapshot(
+        source,
+        target,
+        snapshot.id,
+        {
+          vmId: snapshot.vmId,
+          ...(snapshot.parentId === null ? {} : { parentId: snapshot.parentId }),
+          digests,
+          sizes: { stateSizeBytes: sizes.stateBytes, memorySizeBytes: sizes.memoryBytes, rootfsSizeBytes: sizes.rootfsBytes },
+        },
+        copyEncodingFor(target.facts),
+      );
       return;
     } catch (error) {
       if (!isAppError(error) || error.code !== 'AGENT_UNAVAILABLE' || error.diagnostics?.agentAddr === target.addr) throw error;
