@@ -11,6 +11,7 @@ describeAgentClientContract('FakeAgentClient', async () => {
       client.restartAgent(target.addr);
       return target;
     },
+    tearRecord: async (vmId) => client.tearRecord(target.addr, vmId),
     spec: {
       vcpuCount: 1,
       memoryMib: 128,

@@ -7,6 +7,7 @@ import { createFakeAgent } from '../../apps/agent/src/adapters/fake/fake-agent-c
 import { testSpec } from '../../apps/agent/src/adapters/fake/fake-fixtures.js';
 import { FakeHostProbe } from '../../apps/agent/src/adapters/fake/fake-host-probe.js';
 import { PromAgentMetrics } from '../../apps/agent/src/adapters/metrics/prom-agent-metrics.js';
+import { parseVmId } from '../../apps/agent/src/domain/vm-id.js';
 import { createAgentApp } from '../../apps/agent/src/http/create-agent-app.js';
 import { defaultAgentClientOptions, HttpAgentClient } from '../../apps/manager/src/adapters/agent-http/http-agent-client.js';
 import { describeAgentClientContract } from './agent-client.contract.js';
@@ -64,6 +65,8 @@ async function tlsPair() {
       running = await start();
       return { addr: `https://127.0.0.1:${running.port}`, agentId, credentialId };
     },
+    tearRecord: async (vmId: string) =>
+      agent.records.markUnreadable(parseVmId(vmId), `${agent.context.settings.runDir}/${vmId}`, 'torn'),
     cleanup: async () => {
       await client.close();
       await running.app.close();
@@ -73,7 +76,14 @@ async function tlsPair() {
 
 describeAgentClientContract('HttpAgentClient talking to the Agent HTTP app over mutual TLS', async () => {
   const pair = await tlsPair();
-  return { client: pair.client, target: pair.target, spec: testSpec, restartAgent: pair.restartAgent, cleanup: pair.cleanup };
+  return {
+    client: pair.client,
+    target: pair.target,
+    spec: testSpec,
+    restartAgent: pair.restartAgent,
+    tearRecord: pair.tearRecord,
+    cleanup: pair.cleanup,
+  };
 });
 
 describe('HttpAgentClient over mutual TLS', () => {
