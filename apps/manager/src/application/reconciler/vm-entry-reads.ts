@@ -37,8 +37,9 @@ export class VmEntryReads {
   /** The VM's entry, from a held inventory asked for at or after `sinceMs`, else read for the VM alone. */
   readOf(host: Host, vmId: VmId, sinceMs: number): VmEntryRead {
     const held = this.inventories.heldSince(host, sinceMs);
-    if (held !== undefined)
+    if (held !== undefined) {
       return { at: held.at, read: held.read.then((inventory) => inventory && { entry: entryIn(inventory.vms, vmId) }) };
+    }
     const at = this.deps.clock.now().getTime();
     const read = ignoreNotFound(this.deps.agents.describeVm(host, vmId))
       .then((entry) =>
