@@ -43,6 +43,8 @@ export interface BenchStack {
   readonly database: TestDatabase;
   readonly manager: StartedProcess;
   readonly agent: StartedProcess;
+  /** Where the Agent's output goes (its access log among it). */
+  readonly agentLogFile: string;
   /** The FIRECRACKER_BIN wrapper (exec's node with the flags, so the pid stays the VMM's). */
   readonly doubleBin: string;
   api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>>;
@@ -118,6 +120,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     database: stack.database,
     manager: stack.manager.process,
     agent: stack.agent.process,
+    agentLogFile: stack.agent.logFile,
     doubleBin,
     api,
     stop: () => stack.cleanups.run(),

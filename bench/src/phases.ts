@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { waitFor } from '@hearth/testkit';
 import { applyPlan } from '@hearth/contracts';
+import { AgentLogReads, type AgentReads } from './agent-reads.js';
 import type { BenchStack } from './bench-stack.js';
 import type { BenchOptions } from './options.js';
 import type { ProfileMarks } from './cpu-profile.js';
@@ -158,6 +159,11 @@ export interface WaveResult {
   readonly backgroundCpuMsPerSecond: Readonly<Record<CpuGroup, number>>;
   /** The control plane's CPU per create beyond its background rate over the wave. */
   readonly marginalControlPlaneMsPerCreate: number | null;
+  /**
+   * What the Manager read from the Agent per VM created, from the wave's first create until its
+   * VMs' memory is read (1.5 s after the last): whole inventories, and single VMs' entries.
+   */
+  readonly agentReadsPerCreate: AgentReads | null;
   readonly errors: readonly string[];
 }
 
@@ -215,6 +221,7 @@ export async function measureWave(
     await profile.mark(null);
     cpuAtRest = cpuSnapshot(cpuPids);
   }
+  const agentReads = new AgentLogReads(stack.agentLogFile);
   const startedAt = performance.now();
   let done = 0;
   const outcomes = await runPool(
@@ -238,6 +245,7 @@ export async function measureWave(
   await new Promise((resolve) => setTimeout(resolve, 1_500));
   const agentRssMib = rssMib(stack.agent.child.pid);
   const managerRssMib = rssMib(stack.manager.child.pid);
+  const reads = agentReads.since();
   lowestMemAvailable = Math.min(lowestMemAvailable, memAvailableMib());
 
   const deleteStartedAt = performance.now();
@@ -264,6 +272,7 @@ export async function measureWave(
     backgroundCpuMsPerSecond,
     marginalControlPlaneMsPerCreate:
       ids.length === 0 ? null : marginalControlPlaneMs(cpuMs, backgroundCpuMsPerSecond, createSeconds, ids.length),
+    agentReadsPerCreate: ids.length === 0 ? null : { inventory: reads.inventory / ids.length, vm: reads.vm / ids.length },
     errors: errors.slice(0, 5),
   };
 }

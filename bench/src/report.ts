@@ -185,6 +185,8 @@ export function toJson(r: BenchResults): Record<string, unknown> {
       control_plane_cpu_ms_per_create: round(w.cpuMsPerCreate === null ? null : controlPlaneMs(w.cpuMsPerCreate)),
       control_plane_background_ms_per_s: round(controlPlaneMs(w.backgroundCpuMsPerSecond)),
       control_plane_marginal_cpu_ms_per_create: round(w.marginalControlPlaneMsPerCreate),
+      agent_inventory_reads_per_create: round(w.agentReadsPerCreate?.inventory ?? null, 3),
+      agent_vm_reads_per_create: round(w.agentReadsPerCreate?.vm ?? null, 3),
       cpu_ms_per_create:
         w.cpuMsPerCreate === null
           ? null
@@ -392,6 +394,19 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
     `   (utime + stime from /proc over the create phase, divided by the VMs created; control plane = ${controlPlaneGroups.join(' + ')}` +
       ' (target ≤ 20 ms); agent-children = what the Agent runs besides its VMMs (ip, cp, mkfifo, nft…), the ended ones through its' +
       " cutime/cstime; postgres = the bench's own server (its postmaster and that one's children); vmms = the doubles; other = the machine minus the named processes: kernel threads and other tenants)",
+  );
+  out.push(
+    table(
+      ['concurrency', 'inventory reads / create', 'VM reads / create'],
+      r.waves.map((w) => [
+        String(w.concurrency),
+        w.agentReadsPerCreate === null ? '–' : w.agentReadsPerCreate.inventory.toFixed(3),
+        w.agentReadsPerCreate === null ? '–' : w.agentReadsPerCreate.vm.toFixed(3),
+      ]),
+    ),
+  );
+  out.push(
+    "   (the Manager's reads of the Agent over the wave, from the Agent's access log: whole inventories (304s included) and single VMs' entries)",
   );
   out.push(`   with 0 VMs: agent ${ms(r.memoryAtZero.agentRssMib)} MiB, manager ${ms(r.memoryAtZero.managerRssMib)} MiB`);
   out.push('');

@@ -15,6 +15,8 @@ export interface AgentClientHarness {
   restartAgent(): Promise<AgentTarget>;
   /** Another Agent, on a host of its own, that holds nothing yet (a snapshot's files are copied to it). */
   startOtherAgent(): Promise<AgentTarget>;
+  /** The VM's record on the Agent's host becomes unreadable (as a torn record found at start); its files stay. */
+  tearRecord(vmId: VmId): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -166,6 +168,38 @@ export function describeAgentClientContract(name: string, createHarness: () => P
       if (after.kind !== 'changed') return;
       expect(after.tag).not.toBe(before.tag);
       expect(after.inventory.vms).toEqual(before.inventory.vms);
+    });
+
+    it('describeVm answers the entry the inventory lists for a running, a paused and a stopped VM', async () => {
+      const rateLimits = { drive: { ops: { size: 100, refillTimeMs: 1000 } } };
+      await harness.client.applyVm(harness.target, firstVm, { ...harness.spec, rateLimits });
+      await harness.client.applyVm(harness.target, secondVm, harness.spec);
+      const running = await harness.client.describeVm(harness.target, firstVm);
+      const listedRunning = await inventoryVm(firstVm);
+      await harness.client.pauseVm(harness.target, firstVm);
+      const paused = await harness.client.describeVm(harness.target, firstVm);
+      const listedPaused = await inventoryVm(firstVm);
+      await harness.client.stopVm(harness.target, firstVm);
+
+      const stopped = await harness.client.describeVm(harness.target, firstVm);
+
+      expect([running, paused, stopped]).toEqual([listedRunning, listedPaused, await inventoryVm(firstVm)]);
+      expect([running, paused, stopped].map((vm) => [vm.vmmState, vm.holdsRuntimeResources, vm.rateLimits])).toEqual([
+        ['running', true, rateLimits],
+        ['paused', true, rateLimits],
+        ['absent', false, rateLimits],
+      ]);
+    });
+
+    it('describeVm answers a VM whose record is unreadable as the inventory lists it: unreadable, holding no runtime resources', async () => {
+      await harness.client.applyVm(harness.target, firstVm, harness.spec);
+      await harness.tearRecord(firstVm);
+
+      const described = await harness.client.describeVm(harness.target, firstVm);
+
+      expect(described).toEqual(await inventoryVm(firstVm));
+      expect(described).toMatchObject({ vmId: firstVm, vmmState: 'unreadable', holdsRuntimeResources: false });
+      expect(described.resources.map((resource) => resource.kind)).toEqual(['directory']);
     });
 
     it('pauseVm and resumeVm move a running VM to paused and back, and repeating either is fine', async () => {
@@ -344,8 +378,9 @@ export function describeAgentClientContract(name: string, createHarness: () => P
       expect(families.get('hearth_vm_firecracker_api_requests_total')?.type).toBe('counter');
     });
 
-    it('stopVm, deleteVm, pauseVm, setVmEgress and setVmRateLimits of a VM the Agent does not hold fail with VM_NOT_FOUND', async () => {
+    it('describeVm, stopVm, deleteVm, pauseVm, setVmEgress and setVmRateLimits of a VM the Agent does not hold fail with VM_NOT_FOUND', async () => {
       const codes = await Promise.all([
+        appErrorOf(harness.client.describeVm(harness.target, unknownVm)),
         appErrorOf(harness.client.stopVm(harness.target, unknownVm)),
         appErrorOf(harness.client.deleteVm(harness.target, unknownVm)),
         appErrorOf(harness.client.pauseVm(harness.target, unknownVm)),
@@ -354,6 +389,7 @@ export function describeAgentClientContract(name: string, createHarness: () => P
       ]);
 
       expect(codes.map((error) => error.code)).toEqual([
+        'VM_NOT_FOUND',
         'VM_NOT_FOUND',
         'VM_NOT_FOUND',
         'VM_NOT_FOUND',

@@ -12,6 +12,7 @@ describeAgentClientContract('FakeAgentClient', async () => {
       return target;
     },
     startOtherAgent: async () => ({ addr: 'http://agent-b.test:9090' }),
+    tearRecord: async (vmId) => client.tearRecord(target.addr, vmId),
     spec: {
       vcpuCount: 1,
       memoryMib: 128,

@@ -7,6 +7,7 @@ import { createFakeAgent } from '../../apps/agent/src/adapters/fake/fake-agent-c
 import { testSpec } from '../../apps/agent/src/adapters/fake/fake-fixtures.js';
 import { FakeHostProbe } from '../../apps/agent/src/adapters/fake/fake-host-probe.js';
 import { PromAgentMetrics } from '../../apps/agent/src/adapters/metrics/prom-agent-metrics.js';
+import { parseVmId } from '../../apps/agent/src/domain/vm-id.js';
 import { createAgentApp } from '../../apps/agent/src/http/create-agent-app.js';
 import { defaultAgentClientOptions, HttpAgentClient } from '../../apps/manager/src/adapters/agent-http/http-agent-client.js';
 import { describeAgentClientContract } from './agent-client.contract.js';
@@ -78,6 +79,8 @@ async function tlsPair() {
       others.push(other.app);
       return { addr: `https://127.0.0.1:${other.port}`, agentId: otherAgentId, credentialId: otherCredentialId };
     },
+    tearRecord: async (vmId: string) =>
+      agent.records.markUnreadable(parseVmId(vmId), `${agent.context.settings.runDir}/${vmId}`, 'torn'),
     cleanup: async () => {
       await client.close();
       await Promise.all([running.app.close(), ...others.map((app) => app.close())]);
@@ -93,6 +96,7 @@ describeAgentClientContract('HttpAgentClient talking to the Agent HTTP app over 
     spec: testSpec,
     restartAgent: pair.restartAgent,
     startOtherAgent: pair.startOtherAgent,
+    tearRecord: pair.tearRecord,
     cleanup: pair.cleanup,
   };
 });

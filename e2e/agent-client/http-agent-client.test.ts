@@ -4,6 +4,7 @@ import { createFakeAgent } from '../../apps/agent/src/adapters/fake/fake-agent-c
 import { testSpec } from '../../apps/agent/src/adapters/fake/fake-fixtures.js';
 import { FakeHostProbe } from '../../apps/agent/src/adapters/fake/fake-host-probe.js';
 import { PromAgentMetrics } from '../../apps/agent/src/adapters/metrics/prom-agent-metrics.js';
+import { parseVmId } from '../../apps/agent/src/domain/vm-id.js';
 import { createAgentApp } from '../../apps/agent/src/http/create-agent-app.js';
 import { defaultAgentClientOptions, HttpAgentClient } from '../../apps/manager/src/adapters/agent-http/http-agent-client.js';
 import { describeAgentClientContract } from './agent-client.contract.js';
@@ -50,5 +51,6 @@ describeAgentClientContract('HttpAgentClient talking to the Agent HTTP app over 
     cleanup: async () => {
       await Promise.all([running.app.close(), ...others.map((app) => app.close())]);
     },
+    tearRecord: async (vmId) => agent.records.markUnreadable(parseVmId(vmId), `${agent.context.settings.runDir}/${vmId}`, 'torn'),
   };
 });

@@ -306,8 +306,9 @@ export const AgentVm = Type.Object({
   /** Empty in an inventory read with `?resources=none` (see `InventoryQuery`). */
   resources: Type.Array(HostResource),
   /**
-   * In the inventory: whether the VM holds runtime resources (see `runtimeResourceKinds`), which
-   * its `resources` show too unless they were left out. Absent from older Agents.
+   * In the inventory and `GET /vms/:id`: whether the VM holds runtime resources (see
+   * `runtimeResourceKinds`), which its `resources` show too unless they were left out. Absent from
+   * older Agents (and, from Agents before `GET /vms/:id` answered the inventory's entry, there).
    */
   holdsRuntimeResources: Type.Optional(Type.Boolean()),
   /**
@@ -325,12 +326,12 @@ export const AgentVm = Type.Object({
     Type.Array(Type.Object({ id: Type.String(), state: Type.Union([Type.Literal('creating'), Type.Literal('ready')]) })),
   ),
   /**
-   * In the inventory, for a running VM on an Agent that writes rules: the egress policy its record
-   * holds and whether its rules (chain, elements, published ports, guard) are all in Hearth's
-   * table as written. Absent otherwise, and from older Agents.
+   * In the inventory and `GET /vms/:id`, for a running VM on an Agent that writes rules: the egress
+   * policy its record holds and whether its rules (chain, elements, published ports, guard) are all
+   * in Hearth's table as written. Absent otherwise, and from older Agents.
    */
   egress: Type.Optional(Type.Object({ policy: EgressPolicy, isInPlace: Type.Boolean() })),
-  /** In the inventory: the rate limits the VM's record holds (`{}`: none). Absent from older Agents. */
+  /** In the inventory and `GET /vms/:id`: the rate limits the VM's record holds (`{}`: none). Absent from older Agents. */
   rateLimits: Type.Optional(RateLimits),
 });
 export type AgentVm = Static<typeof AgentVm>;

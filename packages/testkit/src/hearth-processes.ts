@@ -19,6 +19,8 @@ type Env = Readonly<Record<string, string | undefined>>;
 export interface HearthProcess {
   /** `http://127.0.0.1:<port>` (a Manager), `https://127.0.0.1:<port>` (an Agent). */
   readonly url: string;
+  /** Where every process it starts writes its output (appended). */
+  readonly logFile: string;
   /** The process started last; throws before the first start. */
   readonly process: StartedProcess;
   /** Starts it (again) with `env` over its own environment (a key set to `undefined` is removed); does not wait. */
@@ -199,6 +201,7 @@ function hearthProcess(spec: HearthProcessSpec): HearthProcess {
   const running = new Set<StartedProcess>();
   const hearth: HearthProcess = {
     url: spec.url,
+    logFile: spec.logFile,
     get process() {
       if (current === undefined) throw new Error(`${spec.name} has not been started`);
       return current;

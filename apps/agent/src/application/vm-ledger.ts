@@ -1,5 +1,4 @@
-import { AppError } from '@hearth/errors';
-import { newVmRecord, unreadableRecordError, updateRecord, type VmRecord } from '../domain/vm-record.js';
+import { newVmRecord, unreadableRecordError, updateRecord, vmNotFoundError, type VmRecord } from '../domain/vm-record.js';
 import { vmPaths } from '../domain/vm-paths.js';
 import type { VmId } from '../domain/vm-id.js';
 import type { AgentContext } from './agent-context.js';
@@ -49,7 +48,7 @@ export class VmLedger {
     if (existing !== undefined) return new VmLedger(context, existing);
     const unreadable = (await context.records.unreadable()).find((entry) => entry.vmId === vmId);
     if (unreadable !== undefined) throw unreadableRecordError(unreadable);
-    throw new AppError('VM_NOT_FOUND', `This Agent has no record of VM ${vmId}`, { details: { vmId } });
+    throw vmNotFoundError(vmId);
   }
 
   get record(): VmRecord {

@@ -166,6 +166,11 @@ export interface UnreadableVmRecord {
   readonly reason: string;
 }
 
+/** VM_NOT_FOUND: the Agent holds nothing of the VM, neither a record nor an unreadable one. */
+export function vmNotFoundError(vmId: VmId): AppError {
+  return new AppError('VM_NOT_FOUND', `This Agent has no record of VM ${vmId}`, { details: { vmId } });
+}
+
 /** VM_RECORD_UNREADABLE: what any change to a VM with an unreadable record answers. */
 export function unreadableRecordError(unreadable: UnreadableVmRecord): AppError {
   return new AppError(

@@ -1,9 +1,18 @@
-import type { AgentVm, VmmState } from '@hearth/contracts';
+import { holdsRuntimeResources, type AgentVm, type VmmState } from '@hearth/contracts';
 import { vmmStateFromFirecracker } from '../../domain/firecracker-state.js';
-import { recordedResources, snapshotsOf, type VmRecord } from '../../domain/vm-record.js';
+import {
+  recordedResources,
+  snapshotsOf,
+  vmNotFoundError,
+  type UnreadableVmRecord,
+  type VmRecord,
+} from '../../domain/vm-record.js';
 import type { VmId } from '../../domain/vm-id.js';
 import type { AgentContext } from '../agent-context.js';
-import { VmLedger } from '../vm-ledger.js';
+import { egressObservations } from '../steps/vm-egress.js';
+
+/** What `egressObservations` says of one VM. */
+type EgressObservation = NonNullable<AgentVm['egress']>;
 
 /**
  * What the Agent observes about a recorded VM: its record plus the VMM's own state, and the
@@ -35,6 +44,44 @@ export function agentVmFromRecord(record: VmRecord, vmmState: VmmState): AgentVm
   };
 }
 
+/**
+ * A recorded VM as the inventory lists it and `GET /vms/:id` answers it: what `observeVm` saw, with
+ * what the Manager compares with the VM's desired state to repair drift (the egress its record holds
+ * and whether its rules are in place, for a running VM; its rate limits) and whether it holds
+ * runtime resources. `isWithResources` false leaves the resource list out (`?resources=none`).
+ */
+export function inventoryEntry(
+  observed: AgentVm,
+  record: VmRecord,
+  egress: EgressObservation | undefined,
+  isWithResources: boolean,
+): AgentVm {
+  return {
+    ...observed,
+    resources: isWithResources ? observed.resources : [],
+    holdsRuntimeResources: holdsRuntimeResources(observed.resources),
+    ...(egress === undefined ? {} : { egress }),
+    rateLimits: record.spec?.rateLimits ?? {},
+  };
+}
+
+/**
+ * A VM whose record cannot be read, as the inventory lists it and `GET /vms/:id` answers it: its
+ * directory only, so the Manager leaves it alone and the host's resource ledger shows it.
+ */
+export function unreadableEntry({ vmId, directory }: UnreadableVmRecord, isWithResources: boolean): AgentVm {
+  return {
+    vmId,
+    vmmState: 'unreadable',
+    pid: null,
+    tapName: null,
+    socketPath: null,
+    rootfsPath: null,
+    resources: isWithResources ? [{ kind: 'directory', ref: directory, vmId }] : [],
+    holdsRuntimeResources: false,
+  };
+}
+
 async function observeVmmState(context: AgentContext, record: VmRecord): Promise<VmmState> {
   if (record.process === null) return 'absent';
   if (!(await context.vmm.isAlive(record.process))) return 'exited';
@@ -52,7 +99,18 @@ async function observeVmmState(context: AgentContext, record: VmRecord): Promise
   }
 }
 
+/**
+ * `GET /vms/:id`: the entry the inventory lists for the VM (its resource list included), read for
+ * this VM alone. A VM whose record is unreadable is answered as `unreadable`, as the inventory lists
+ * it; VM_NOT_FOUND when the Agent holds nothing of the VM (the inventory would not list it).
+ */
 export async function describeVm(context: AgentContext, vmId: VmId): Promise<AgentVm> {
-  const ledger = await VmLedger.open(context, vmId);
-  return observeVm(context, ledger.record);
+  const record = await context.records.get(vmId);
+  if (record === undefined) {
+    const unreadable = (await context.records.unreadable()).find((entry) => entry.vmId === vmId);
+    if (unreadable !== undefined) return unreadableEntry(unreadable, true);
+    throw vmNotFoundError(vmId);
+  }
+  const [observed, egress] = await Promise.all([observeVm(context, record), egressObservations(context, [record])]);
+  return inventoryEntry(observed, record, egress.get(vmId), true);
 }

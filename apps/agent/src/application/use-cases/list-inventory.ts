@@ -1,6 +1,6 @@
-import { holdsRuntimeResources, type AgentVm, type Inventory, type InventoryQuery } from '@hearth/contracts';
+import type { Inventory, InventoryQuery } from '@hearth/contracts';
 import type { AgentContext } from '../agent-context.js';
-import { observeVm } from './describe-vm.js';
+import { inventoryEntry, observeVm, unreadableEntry } from './describe-vm.js';
 import { listSnapshotCopies } from './snapshot-copies.js';
 import { unrecordedTaps } from '../steps/unrecorded-taps.js';
 import { egressObservations } from '../steps/vm-egress.js';
@@ -9,43 +9,22 @@ import { egressObservations } from '../steps/vm-egress.js';
  * `GET /inventory`: only what this Agent created: its VMs, read from its own records, and the TAPs
  * carrying its mark that no record names (made just before a crash, or by a create in progress). A
  * VM whose record is unreadable is listed as `unreadable` with its directory, so the Manager leaves
- * it alone and the host's resource ledger shows it. Each running VM also shows its egress policy and
- * whether its rules are in place, and every VM its rate limits, for the Manager to repair drift.
- * With `resources: 'none'` each VM's resource list is left out; `holdsRuntimeResources` says
- * what the Manager needs of it either way.
+ * it alone and the host's resource ledger shows it. Each VM is listed as `GET /vms/:id` answers it
+ * (see `inventoryEntry`): a running VM with its egress policy and whether its rules are in place,
+ * every VM with its rate limits, for the Manager to repair drift. With `resources: 'none'` each VM's
+ * resource list is left out; `holdsRuntimeResources` says what the Manager needs of it either way.
  */
 export async function listInventory(context: AgentContext, hostName: string, query: InventoryQuery = {}): Promise<Inventory> {
   const isWithResources = query.resources !== 'none';
   const [records, unreadable] = await Promise.all([context.records.list(), context.records.unreadable()]);
   context.vmmStates.retainOnly(new Set(records.map((record) => record.vmId)));
   const [observed, taps, egress] = await Promise.all([
-    Promise.all(records.map((record) => observeVm(context, record))),
+    Promise.all(records.map(async (record) => ({ record, vm: await observeVm(context, record) }))),
     unrecordedTaps(context, records, new Set(unreadable.map((entry) => entry.vmId))),
     egressObservations(context, records),
   ]);
-  // What the Manager compares with the VM's desired state, to repair what drifted.
-  const vms: AgentVm[] = observed.map((vm, index) => {
-    const vmEgress = egress.get(vm.vmId);
-    return {
-      ...vm,
-      resources: isWithResources ? vm.resources : [],
-      holdsRuntimeResources: holdsRuntimeResources(vm.resources),
-      ...(vmEgress === undefined ? {} : { egress: vmEgress }),
-      rateLimits: records[index]?.spec?.rateLimits ?? {},
-    };
-  });
-  for (const { vmId, directory } of unreadable) {
-    vms.push({
-      vmId,
-      vmmState: 'unreadable',
-      pid: null,
-      tapName: null,
-      socketPath: null,
-      rootfsPath: null,
-      resources: isWithResources ? [{ kind: 'directory', ref: directory, vmId }] : [],
-      holdsRuntimeResources: false,
-    });
-  }
+  const vms = observed.map(({ record, vm }) => inventoryEntry(vm, record, egress.get(vm.vmId), isWithResources));
+  for (const entry of unreadable) vms.push(unreadableEntry(entry, isWithResources));
   return {
     hostName,
     vms,

@@ -2,7 +2,7 @@ import { isProxyPathAllowed } from '@hearth/contracts';
 import { AppError } from '@hearth/errors';
 import { isAgentConfigured } from '../../domain/proxy-request.js';
 import type { VmId } from '../../domain/vm-id.js';
-import { proxyFilesOf, type VmRecord } from '../../domain/vm-record.js';
+import { proxyFilesOf, vmNotFoundError, type VmRecord } from '../../domain/vm-record.js';
 import type { AgentContext } from '../agent-context.js';
 import { confineProxyRequest } from './confine-proxy-request.js';
 import type { ForwardRequest, ForwardResponse } from '../ports/firecracker-api.js';
@@ -10,7 +10,7 @@ import { VmLedger } from '../vm-ledger.js';
 
 async function liveRecord(context: AgentContext, vmId: VmId): Promise<VmRecord & { socketPath: string }> {
   const record = await context.records.get(vmId);
-  if (record === undefined) throw new AppError('VM_NOT_FOUND', `This Agent has no record of VM ${vmId}`, { details: { vmId } });
+  if (record === undefined) throw vmNotFoundError(vmId);
   if (record.process === null || record.socketPath === null || !(await context.vmm.isAlive(record.process))) {
     throw new AppError('VMM_NOT_RUNNING', `The Firecracker process of VM ${vmId} is not running`, { details: { vmId } });
   }

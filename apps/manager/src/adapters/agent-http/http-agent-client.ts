@@ -1,5 +1,6 @@
 import {
   agentApiPrefix,
+  AgentVm,
   ApplyVmResult,
   CleanupResult,
   clusterIdHeader,
@@ -249,6 +250,11 @@ export class HttpAgentClient implements AgentClient {
 
   inventory(target: AgentTarget, query: InventoryQuery = {}): Promise<Inventory> {
     return this.call(target, 'GET', inventoryPath(query), Inventory, this.inventoryTimeoutMs());
+  }
+
+  /** `GET /vms/:id`, bounded like an inventory read: the reconciler's read of one VM. */
+  describeVm(target: AgentTarget, vmId: VmId): Promise<AgentVm> {
+    return this.call(target, 'GET', `/vms/${vmId}`, AgentVm, this.inventoryTimeoutMs());
   }
 
   /** `GET /inventory` with `If-None-Match`: the Agent answers 304 while its inventory's ETag is the one sent. */

@@ -42,6 +42,7 @@ export type AgentOperation =
   | 'console'
   | 'attachConsole'
   | 'inventory'
+  | 'describe'
   | 'metrics'
   | 'snapshot'
   | 'deleteSnapshot'
@@ -430,47 +431,10 @@ export class FakeAgentClient implements AgentClient {
     };
   }
 
-  /** `GET /inventory`: every VM the fake holds at `target.addr`. */
+  /** `GET /inventory`: every VM the fake holds at `target.addr`, each as `describeVm` answers it. */
   async inventory(target: AgentTarget, query: InventoryQuery = {}): Promise<Inventory> {
     this.calls.push({ operation: 'inventory', addr: target.addr });
     this.throwIfScripted('inventory');
-    const vms = this.vmIdsOn(target.addr).map((vmId) => {
-      const key = `${target.addr} ${vmId}`;
-      if (this.unreadable.has(key)) {
-        const directory = `/run/hearth/${vmId}`;
-        return {
-          vmId,
-          vmmState: 'unreadable' as const,
-          pid: null,
-          tapName: null,
-          socketPath: null,
-          rootfsPath: null,
-          resources: [{ kind: 'directory' as const, ref: directory, vmId }],
-        };
-      }
-      const entry = this.vms.get(key);
-      const isRunning = entry?.isRunning ?? false;
-      const isExited = this.exited.has(key);
-      const vm = this.agentVm(vmId as VmId, isRunning);
-      if (isRunning) {
-        return {
-          ...vm,
-          vmmState: entry?.isPaused === true ? ('paused' as const) : ('running' as const),
-          egress: { policy: this.egressPolicyOf(target.addr, vmId as VmId), isInPlace: !this.removedRules.has(key) },
-          rateLimits: entry?.spec.rateLimits ?? {},
-        };
-      }
-      if (isExited) {
-        const vmmExit = this.exits.get(key);
-        return { ...vm, vmmState: 'exited' as const, pid: 4242, ...(vmmExit === undefined ? {} : { vmmExit }) };
-      }
-      return {
-        ...vm,
-        tapName: null,
-        socketPath: null,
-        resources: vm.resources.filter((r) => r.kind === 'rootfs' || r.kind === 'directory'),
-      };
-    });
     const snapshotCopies = [...(this.copies.get(target.addr) ?? new Map<string, { vmId: string }>())].map(
       ([snapshotId, copy]) => ({
         snapshotId,
@@ -482,12 +446,70 @@ export class FakeAgentClient implements AgentClient {
     const withoutResources = query.resources === 'none';
     return {
       hostName: target.addr,
-      vms: vms.map((vm) => ({
-        ...vm,
-        resources: withoutResources ? [] : vm.resources,
-        holdsRuntimeResources: holdsRuntimeResources(vm.resources),
-      })),
+      vms: this.vmIdsOn(target.addr).map((vmId) => {
+        const vm = this.entryOf(target.addr, vmId as VmId);
+        return withoutResources ? { ...vm, resources: [] } : vm;
+      }),
       snapshotCopies,
+    };
+  }
+
+  /** `GET /vms/:id`: the entry the inventory lists for the VM; VM_NOT_FOUND when the fake holds none. */
+  async describeVm(target: AgentTarget, vmId: VmId): Promise<AgentVm> {
+    this.calls.push({ operation: 'describe', addr: target.addr, vmId });
+    this.throwIfScripted('describe');
+    if (!this.vms.has(`${target.addr} ${vmId}`)) throw new AppError('VM_NOT_FOUND', `No VM with id ${vmId}`);
+    return this.entryOf(target.addr, vmId);
+  }
+
+  /** What the fake Agent at `addr` holds for a VM it holds, as its inventory lists it (resources included). */
+  private entryOf(addr: string, vmId: VmId): AgentVm {
+    const key = `${addr} ${vmId}`;
+    if (this.unreadable.has(key)) {
+      const directory = `/run/hearth/${vmId}`;
+      return {
+        vmId,
+        vmmState: 'unreadable',
+        pid: null,
+        tapName: null,
+        socketPath: null,
+        rootfsPath: null,
+        resources: [{ kind: 'directory', ref: directory, vmId }],
+        holdsRuntimeResources: false,
+      };
+    }
+    const entry = this.vms.get(key);
+    const isRunning = entry?.isRunning ?? false;
+    const vm = this.agentVm(vmId, isRunning);
+    const rateLimits = entry?.spec.rateLimits ?? {};
+    if (isRunning) {
+      return {
+        ...vm,
+        vmmState: entry?.isPaused === true ? 'paused' : 'running',
+        holdsRuntimeResources: holdsRuntimeResources(vm.resources),
+        egress: { policy: this.egressPolicyOf(addr, vmId), isInPlace: !this.removedRules.has(key) },
+        rateLimits,
+      };
+    }
+    if (this.exited.has(key)) {
+      const vmmExit = this.exits.get(key);
+      return {
+        ...vm,
+        vmmState: 'exited',
+        pid: 4242,
+        holdsRuntimeResources: holdsRuntimeResources(vm.resources),
+        ...(vmmExit === undefined ? {} : { vmmExit }),
+        rateLimits,
+      };
+    }
+    const resources = vm.resources.filter((r) => r.kind === 'rootfs' || r.kind === 'directory');
+    return {
+      ...vm,
+      tapName: null,
+      socketPath: null,
+      resources,
+      holdsRuntimeResources: holdsRuntimeResources(resources),
+      rateLimits,
     };
   }
 

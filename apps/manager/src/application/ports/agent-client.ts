@@ -1,4 +1,5 @@
 import type {
+  AgentVm,
   ApplyVmResult,
   CleanupResult,
   CreateSnapshotRequest,
@@ -124,6 +125,14 @@ export interface AgentClient {
    * `holdsRuntimeResources` (or, from an older Agent, the list) says what the reconciler needs of it.
    */
   inventory(target: AgentTarget, query?: InventoryQuery): Promise<Inventory>;
+  /**
+   * The entry the inventory lists for one VM (its resource list included), read for that VM alone.
+   * VM_NOT_FOUND when the Agent holds nothing of it (the inventory would not list it); a VM whose
+   * record the Agent cannot read is answered as `unreadable`, as the inventory lists it. An older
+   * Agent answers without the fields only its inventory had (`holdsRuntimeResources`, `egress`,
+   * `rateLimits`), and VM_RECORD_UNREADABLE for an unreadable record.
+   */
+  describeVm(target: AgentTarget, vmId: VmId): Promise<AgentVm>;
   /**
    * `inventory`, unless the Agent's inventory is still the one `knownTag` names (a tag it answered
    * before, for the same query): then `unchanged`, and nothing is sent or parsed. A tag names one

@@ -58,6 +58,16 @@ export class InventoryCache {
     return started;
   }
 
+  /**
+   * The host's inventory read, if one asked for at or after `sinceMs` (and at most `maxAgeMs` ago)
+   * is held; none is started.
+   */
+  heldSince(host: Host, sinceMs: number): InventoryRead | undefined {
+    const cached = this.reads.get(host.id);
+    if (cached === undefined || cached.at < sinceMs) return undefined;
+    return this.deps.clock.now().getTime() - cached.at < this.maxAgeMs ? cached : undefined;
+  }
+
   /** Forgets the reads made so far, so each host is asked again (keeping what it last answered). */
   expireReads(): void {
     this.reads.clear();

@@ -599,7 +599,8 @@ describe('Reconciler', () => {
     world.agents.killVmm(host.addr, vm.id);
     expect(await reconciler.resync()).toMatchObject({ hostsWithoutInventory: 0, vmsQueued: 1 });
     await reconciler.idle();
-    expect(queries).toEqual([{ resources: 'none' }, { resources: 'none' }]);
+    // The resync's read; the VM's reconcile then reads its entry alone (see "what the reconcile of one VM reads").
+    expect(queries).toEqual([{ resources: 'none' }]);
     expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);
   });
 
@@ -686,7 +687,11 @@ describe('Reconciler', () => {
     it('does not act on a VM whose reconcile was running when leadership was lost', async () => {
       const { reconciler, vm, world, host } = await setUp();
       world.agents.killVmm(host.addr, vm.id);
-      loseLeadershipOnInventory(world, reconciler);
+      const describeVm = world.agents.describeVm.bind(world.agents);
+      world.agents.describeVm = (target, vmId) => {
+        reconciler.deactivate();
+        return describeVm(target, vmId);
+      };
       reconciler.vmChanged(vm.id);
       await reconciler.idle();
       expect(await stateOf(world, vm.id)).toBe('running');
@@ -696,12 +701,12 @@ describe('Reconciler', () => {
     it('does not act for an earlier term after leading again', async () => {
       const { reconciler, vm, world, host } = await setUp();
       world.agents.killVmm(host.addr, vm.id);
-      const inventory = world.agents.inventory.bind(world.agents);
-      world.agents.inventory = (target) => {
+      const describeVm = world.agents.describeVm.bind(world.agents);
+      world.agents.describeVm = (target, vmId) => {
         reconciler.deactivate();
         reconciler.activate();
-        world.agents.inventory = inventory;
-        return inventory(target);
+        world.agents.describeVm = describeVm;
+        return describeVm(target, vmId);
       };
       reconciler.vmChanged(vm.id);
       await reconciler.idle();
@@ -731,6 +736,173 @@ describe('Reconciler', () => {
     await reconciler.idle();
     expect(listed).toEqual([host.id]);
     expect(world.agents.calls.filter((call) => call.operation === 'apply')).toHaveLength(2);
+  });
+
+  describe('what the reconcile of one VM reads', () => {
+    const readsOf = (world: World, operation: 'inventory' | 'describe'): number =>
+      world.agents.calls.filter((call) => call.operation === operation).length;
+
+    async function createAnother(world: World, name: string): Promise<Vm> {
+      const imageOf = async (kind: 'kernel' | 'rootfs') =>
+        (await world.deps.images.list({ projects: everyProject, kind }, { limit: 1 })).items[0]!.id;
+      return createVm(world.deps, {
+        project: 'default',
+        name,
+        vcpuCount: 1,
+        memoryMib: 128,
+        kernelImageId: await imageOf('kernel'),
+        rootfsImageId: await imageOf('rootfs'),
+      });
+    }
+
+    /** The VM's record changes just after its Agent was asked for it: `times` times, then no more. */
+    function changeRecordAfterEachRead(world: World, vmId: VmId, times: number): void {
+      const describeVm = world.agents.describeVm.bind(world.agents);
+      let changes = 0;
+      world.agents.describeVm = async (target, id) => {
+        const answer = await describeVm(target, id);
+        if (id === vmId && changes < times) {
+          changes += 1;
+          world.clock.advance(1);
+          await world.deps.vms.setEgress(vmId, { egress: { mode: 'allow_all' }, at: world.clock.now() });
+        }
+        return answer;
+      };
+    }
+
+    it("reads a VM created after the host's inventory was read alone, not the host's inventory", async () => {
+      const { reconciler, world } = await setUp({ inventoryMaxAgeMs: 60_000 });
+      await reconciler.resync();
+      const inventoryReads = readsOf(world, 'inventory');
+      world.clock.advance(1);
+
+      const created = await createAnother(world, 'fresh');
+      const action = await reconciler.reconcileVm(created.id);
+
+      expect(action).toEqual({ kind: 'none' });
+      expect([readsOf(world, 'inventory') - inventoryReads, readsOf(world, 'describe')]).toEqual([0, 1]);
+      expect(world.agents.calls.at(-1)).toMatchObject({ operation: 'describe', vmId: created.id });
+      expect(await world.deps.vms.findById(created.id)).toMatchObject({ state: 'running', observedState: 'running' });
+    });
+
+    it('reads the VM alone when no inventory of its host is held', async () => {
+      const { reconciler, vm, world } = await setUp({ inventoryMaxAgeMs: 60_000 });
+
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
+
+      expect([readsOf(world, 'inventory'), readsOf(world, 'describe')]).toEqual([0, 1]);
+    });
+
+    it("takes a VM unchanged since its host's inventory was read from that inventory, reading nothing more", async () => {
+      const { reconciler, vm, world, host } = await setUp({ inventoryMaxAgeMs: 60_000 });
+      world.agents.killVmm(host.addr, vm.id);
+      world.clock.advance(1);
+      expect(await reconciler.resync()).toMatchObject({ vmsQueued: 1 });
+      const inventoryReads = readsOf(world, 'inventory');
+
+      await reconciler.idle();
+
+      expect([readsOf(world, 'inventory') - inventoryReads, readsOf(world, 'describe')]).toEqual([0, 0]);
+      expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);
+    });
+
+    it('reads the VM again when its record changed after its Agent was asked', async () => {
+      const { reconciler, vm, world } = await setUp();
+      changeRecordAfterEachRead(world, vm.id, 1);
+
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
+
+      expect([readsOf(world, 'inventory'), readsOf(world, 'describe')]).toEqual([0, 2]);
+    });
+
+    it('gives up for now, doing nothing, when the record keeps changing after every read', async () => {
+      const { reconciler, vm, world, host } = await setUp();
+      world.agents.killVmm(host.addr, vm.id);
+      world.clock.advance(graceMs);
+      changeRecordAfterEachRead(world, vm.id, 10);
+
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'wait', why: 'no_inventory' });
+
+      expect(readsOf(world, 'describe')).toBe(3);
+      expect(world.agents.isRunning(host.addr, vm.id)).toBe(false);
+    });
+
+    it('does for a VM its Agent holds nothing of what it does from an inventory that does not list it', async () => {
+      const fromEntry = await setUp({ inventoryMaxAgeMs: 60_000 });
+      const fromInventory = await setUp({ inventoryMaxAgeMs: 60_000 });
+      for (const { world, host, vm } of [fromEntry, fromInventory]) {
+        await world.agents.deleteVm(host, vm.id);
+        world.clock.advance(graceMs);
+      }
+
+      const action = await fromEntry.reconciler.reconcileVm(fromEntry.vm.id);
+      // A resync reads the host's inventory, and the VM's reconcile takes it from there.
+      expect(await fromInventory.reconciler.resync()).toMatchObject({ vmsQueued: 1 });
+      await fromInventory.reconciler.idle();
+
+      expect(action).toMatchObject({ kind: 'vmm_gone', restart: { kind: 'restart' } });
+      expect([readsOf(fromEntry.world, 'describe'), readsOf(fromEntry.world, 'inventory')]).toEqual([1, 0]);
+      expect([readsOf(fromInventory.world, 'describe'), readsOf(fromInventory.world, 'inventory')]).toEqual([0, 1]);
+      const outcomes = await Promise.all(
+        [fromEntry, fromInventory].map(async ({ world, host, vm }) => ({
+          isRunning: world.agents.isRunning(host.addr, vm.id),
+          events: (await world.deps.events.list({ vmId: vm.id }, { limit: 100 })).items.map((event) => [
+            event.type,
+            event.toState,
+            event.message,
+          ]),
+        })),
+      );
+      expect(outcomes[0]).toEqual(outcomes[1]);
+      expect(outcomes[0]?.isRunning).toBe(true);
+    });
+
+    it("does nothing on the host when the VM's entry cannot be read", async () => {
+      const { reconciler, vm, world, host } = await setUp();
+      world.agents.killVmm(host.addr, vm.id);
+      world.clock.advance(graceMs);
+      world.agents.failNext('describe', new AppError('AGENT_UNAVAILABLE', 'The Agent cannot be reached'));
+
+      expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'wait', why: 'no_inventory' });
+      expect(world.agents.isRunning(host.addr, vm.id)).toBe(false);
+    });
+
+    describe('from an Agent whose GET /vms/:id answers without what only its inventory had', () => {
+      function answerAsOlderAgent(world: World): void {
+        const describeVm = world.agents.describeVm.bind(world.agents);
+        world.agents.describeVm = async (target, vmId) => {
+          const {
+            holdsRuntimeResources: _held,
+            egress: _egress,
+            rateLimits: _rateLimits,
+            ...older
+          } = await describeVm(target, vmId);
+          return older;
+        };
+      }
+
+      it("reads the host's inventory instead, and repairs drift the VM's own answer cannot show", async () => {
+        const { reconciler, vm, world, host } = await setUp();
+        await world.deps.vms.setEgress(vm.id, { egress: { mode: 'deny_all' }, at: world.clock.now() });
+        await world.agents.setVmEgress(host, vm.id, { mode: 'deny_all' });
+        world.agents.removeEgressRules(host.addr, vm.id);
+        world.clock.advance(graceMs);
+        answerAsOlderAgent(world);
+
+        expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'repair_drift', egress: true, rateLimits: false });
+        expect([readsOf(world, 'describe'), readsOf(world, 'inventory')]).toEqual([1, 1]);
+      });
+
+      it('reads the inventory when it refuses a VM whose record is unreadable, and leaves that VM alone', async () => {
+        const { reconciler, vm, world, host } = await setUp();
+        world.agents.tearRecord(host.addr, vm.id);
+        world.clock.advance(graceMs);
+        world.agents.failNext('describe', new AppError('VM_RECORD_UNREADABLE', `The record of VM ${vm.id} cannot be read`));
+
+        expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'quarantine' });
+        expect([readsOf(world, 'describe'), readsOf(world, 'inventory')]).toEqual([1, 1]);
+      });
+    });
   });
 
   it("waits in idle() for a host's reconcile and the VMs it queues", async () => {

@@ -30,6 +30,7 @@ import { ResyncRows } from './resync-rows.js';
 import { ResyncSchedule, type HostBasis } from './resync-schedule.js';
 import { Retries } from './retries.js';
 import { VmActions } from './vm-actions.js';
+import { VmEntryReads } from './vm-entry-reads.js';
 
 /** The reconciler's backlog: VMs waiting or being reconciled, and how long the oldest has waited. */
 export interface ReconcileQueueStats {
@@ -78,15 +79,17 @@ export const inventoryReadsInFlight = 32;
  */
 const vmsBetweenYields = 1_000;
 
-/** Reads of one host's inventory for one VM whose record changed after each read was asked for. */
-const maxInventoryReads = 3;
+/** Reads of what a host holds for one VM whose record changed after each read was asked for. */
+const maxHostReads = 3;
 
 /**
  * The level-triggered reconciler: it compares every VM record with what its host's Agent holds and
  * moves one toward the other. Triggers are only hints (a resync at start, a periodic resync, a
  * create or delete, a host coming back): each VM is reconciled from scratch, by one worker at a
- * time (a de-duplicating queue keyed by VM id), and nothing is done on a host before its inventory
- * has been read. Retry state lives in the VM row, never in a sleeping promise.
+ * time (a de-duplicating queue keyed by VM id), and nothing is done on a host before what it holds
+ * has been read: by a resync or a host's reconcile, the host's whole inventory; by the reconcile
+ * of one VM, that VM's entry (see `VmEntryReads`). Retry state lives in the VM row, never in a
+ * sleeping promise.
  *
  * Only the leader runs it (see ReconcileLoop): until `activate()`, hints are ignored. Each unit of
  * work belongs to the term (one `activate()` to the next `deactivate()`) it started in, and checks
@@ -96,6 +99,7 @@ const maxInventoryReads = 3;
 export class Reconciler implements ReconcileHints {
   private readonly queue: KeyedWorkQueue<VmId>;
   private readonly inventories: InventoryCache;
+  private readonly entries: VmEntryReads;
   private readonly hostHealth: HostHealth;
   private readonly orphans: OrphanCollector;
   private readonly actions: VmActions;
@@ -112,6 +116,7 @@ export class Reconciler implements ReconcileHints {
     private readonly settings: ReconcilerSettings,
   ) {
     this.inventories = new InventoryCache(deps, settings.inventoryMaxAgeMs);
+    this.entries = new VmEntryReads(deps, this.inventories);
     this.hostHealth = new HostHealth(deps, settings.heartbeatIntervalMs);
     this.orphans = new OrphanCollector(deps, settings.orphanGuard);
     this.rows = new ResyncRows(deps.reconcileStates, settings.fullResyncEvery ?? defaultFullResyncEvery);
@@ -339,27 +344,30 @@ export class Reconciler implements ReconcileHints {
     const host = await this.deps.hosts.findById(before.hostId);
     if (host === undefined) return undefined;
     const hostStatus = this.hostHealth.statusOf(host, this.deps.clock.now());
-    let inventory: Inventory | undefined;
+    let observed: VmObservation | undefined;
     let vm: Vm | undefined;
+    // A held inventory serves when it was asked for after the record's last change; else the VM's own entry.
+    let sinceMs = before.updatedAt.getTime();
     for (let read = 1; ; read += 1) {
-      const inventoryRead = hostStatus === 'healthy' ? this.inventories.readOf(host, read > 1) : undefined;
-      inventory = await inventoryRead?.read;
-      // Read again after the inventory, so the record is at least as new as what the host said.
+      const entryRead = hostStatus === 'healthy' ? this.entries.readOf(host, vmId, sinceMs) : undefined;
+      const answer = await entryRead?.read;
+      observed = answer === undefined ? undefined : observationOf(answer.entry);
+      // Read again after the host, so the record is at least as new as what the host said.
       vm = await this.deps.vms.findById(vmId);
-      // A record changed after the inventory was asked for (this reconciler's own restart, a request
-      // that just started the VM) may be newer than what the host said: acting on the older answer
-      // would take a VM that was just started for one whose VMM is gone, and restart it again.
-      if (inventoryRead === undefined || vm === undefined || vm.updatedAt.getTime() <= inventoryRead.at) break;
-      if (read === maxInventoryReads) {
-        inventory = undefined; // it keeps changing under us: wait for the next hint or resync
+      // A record changed after the host was asked (this reconciler's own restart, a request that just
+      // started the VM) may be newer than what the host said: acting on the older answer would take a
+      // VM that was just started for one whose VMM is gone, and restart it again.
+      if (entryRead === undefined || vm === undefined || vm.updatedAt.getTime() <= entryRead.at) break;
+      if (read === maxHostReads) {
+        observed = undefined; // it keeps changing under us: wait for the next hint or resync
         break;
       }
+      sinceMs = vm.updatedAt.getTime();
     }
     const retry = await this.deps.reconcileStates.get(vmId);
     if (vm === undefined || retry === undefined) return undefined;
     // Everything above only read; from here on it writes. A former leader leaves that to the new one.
     if (!this.isLeadingIn(term)) return undefined;
-    const observed = inventory === undefined ? undefined : observationOf(inventory.vms.find((agentVm) => agentVm.vmId === vmId));
     if (observed !== undefined) await this.recordObservation(vm, observed.vmmState);
     const action = decideReconcileAction(this.decisionInput(vm, hostStatus, observed, retry, this.deps.clock.now()));
     if (action.kind !== 'none' && action.kind !== 'wait') {
