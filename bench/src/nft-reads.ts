@@ -6,10 +6,10 @@
  * alone read), and the VM's entries (`readVmEntries`). For each: the nft process's CPU per read,
  * this process's CPU per read (the adapter's parse included), and the bytes nft wrote.
  *
- *   node bench/dist/nft-reads.js [--vms 100,500] [--reads 40]
+ *   node bench/dist/nft-reads.js [--vms 100,500] [--reads 40] [--policy allow_list|allow_all]
  *
  * Each VM is written by the script the Agent writes for it (`vmEgressScript`: its chain under the
- * bench's allow list, a published port, the guard of its TAP). `--layout anonymous` writes the
+ * network bench's allow list, or allowing all, a published port, the guard of its TAP). `--layout anonymous` writes the
  * guard's frame-type check as the anonymous set it was (`{ ip, arp }`, one set per VM) instead of
  * the named set. Before each read the ruleset changes (as another create's script changes it), so
  * nft's cache is read again as it is at every create. Needs root and nft.
@@ -27,6 +27,7 @@ import {
   type VmTableKeys,
 } from '../../apps/agent/dist/domain/egress-rules.js';
 import type { TableFamilies } from '../../apps/agent/dist/application/ports/host-firewall.js';
+import type { EgressPolicy } from '@hearth/contracts';
 import { benchEgressPolicy } from './network-bench.js';
 
 /** A session that counts the bytes of what nft answered. */
@@ -77,7 +78,12 @@ interface ReadFigures {
   readonly kib: number;
 }
 
-async function measure(vmCount: number, reads: number, layout: 'named' | 'anonymous'): Promise<Record<string, ReadFigures>> {
+async function measure(
+  vmCount: number,
+  reads: number,
+  layout: 'named' | 'anonymous',
+  policy: EgressPolicy,
+): Promise<Record<string, ReadFigures>> {
   const netns = await createNetns();
   const prefix = ['ip', 'netns', 'exec', netns.name];
   try {
@@ -92,7 +98,7 @@ async function measure(vmCount: number, reads: number, layout: 'named' | 'anonym
         {
           vmId: vm.vmId,
           address: vm.address,
-          policy: benchEgressPolicy,
+          policy,
           ports: [{ protocol: 'tcp', hostPort: vm.hostPort, guestPort: 80 }],
           guard: { tap: vm.tap, mac: '06:00:ac:1e:00:05', sharedSet: null },
         },
@@ -145,13 +151,18 @@ async function main(): Promise<void> {
     return;
   }
   const { values } = parseArgs({
-    options: { vms: { type: 'string', default: '100,500' }, reads: { type: 'string', default: '40' } },
+    options: {
+      vms: { type: 'string', default: '100,500' },
+      reads: { type: 'string', default: '40' },
+      policy: { type: 'string', default: 'allow_list' },
+    },
   });
   const reads = Number(values.reads);
+  const policy: EgressPolicy = values.policy === 'allow_all' ? { mode: 'allow_all' } : benchEgressPolicy;
   for (const vmCount of values.vms.split(',').map(Number)) {
     for (const layout of ['anonymous', 'named'] as const) {
-      const figures = await measure(vmCount, reads, layout);
-      process.stdout.write(`\n${vmCount} VMs, guard frame types as ${layout} set(s), ${reads} reads each:\n`);
+      const figures = await measure(vmCount, reads, layout, policy);
+      process.stdout.write(`\n${vmCount} VMs (${policy.mode}), guard frame types as ${layout} set(s), ${reads} reads each:\n`);
       for (const [name, figure] of Object.entries(figures)) {
         process.stdout.write(
           `  ${name.padEnd(48)} nft ${figure.nftCpuMs.toFixed(1).padStart(6)} ms  agent ${figure.agentCpuMs
