@@ -11,7 +11,7 @@ import { machineFacts, pssMib, rssMib } from './machine.js';
 import { floorBeside, registerImages } from './manager-vms.js';
 import { parseOptions, usage, UsageError, type BenchOptions } from './options.js';
 import { measureCreateLatency, measureEvents, measureList, measureWave, type WaveResult } from './phases.js';
-import { networkResult } from './network-bench.js';
+import { natStackOptions, networkResult } from './network-bench.js';
 import { measureQemu, type QemuResult } from './qemu-boot.js';
 import { renderText, toJson } from './report.js';
 import { measureSnapshots } from './snapshot-bench.js';
@@ -63,7 +63,9 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
     doubleNodeFlags: options.doubleNodeFlags,
     managerMain: options.managerMain,
     agentMain: agentEntryPoint(options),
+    ...(options.egress === 'nat' ? natStackOptions() : {}),
   });
+  if (options.egress === 'nat') log('the Agent writes egress through NAT (--egress nat) besides the guard of each TAP');
   const profile =
     options.agentCpuProfDir === null ? null : new ProfileMarks(stack.agent.child.pid, options.agentCpuProfDir, 'agent');
   const floor = floorBeside(stack);

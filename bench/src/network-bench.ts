@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { hasCommand, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
 import type { EgressPolicy } from '@hearth/contracts';
-import { startBenchStack, type BenchStack } from './bench-stack.js';
+import { startBenchStack, type BenchStack, type StackOptions } from './bench-stack.js';
 import { floorDescription, networkFloorDescription } from './floor.js';
 import { createVm, deleteVm, floorBeside, registerImages, type ImageIds } from './manager-vms.js';
 import type { BenchOptions } from './options.js';
@@ -10,6 +10,21 @@ import { summarize, type Summary } from './stats.js';
 
 /** The uplink the guests are masqueraded to: one end of a veth pair in the Agent's namespace. */
 const uplink = 'bup0';
+
+/**
+ * What a stack needs for its Agent to write egress through NAT: the setting, an uplink (one end of
+ * a veth pair in the Agent's namespace) and IPv4 forwarding there.
+ */
+export function natStackOptions(): Pick<StackOptions, 'agentEnv' | 'prepareNetns'> {
+  return {
+    agentEnv: { AGENT_EGRESS: 'nat', AGENT_UPLINK: uplink },
+    prepareNetns: async (netns) => {
+      await netns.exec(['ip', 'link', 'add', uplink, 'type', 'veth', 'peer', 'name', `${uplink}p`]);
+      await netns.exec(['ip', 'link', 'set', uplink, 'up']);
+      await netns.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    },
+  };
+}
 
 /** Every VM of the run has rules of its own: an allow list of two entries, then a drop. */
 export const benchEgressPolicy: EgressPolicy = {
@@ -62,12 +77,7 @@ export async function measureNetworkLatency(
     doubleNodeFlags: options.doubleNodeFlags,
     managerMain: options.managerMain,
     agentMain: options.agentMain,
-    agentEnv: { AGENT_EGRESS: 'nat', AGENT_UPLINK: uplink },
-    prepareNetns: async (netns) => {
-      await netns.exec(['ip', 'link', 'add', uplink, 'type', 'veth', 'peer', 'name', `${uplink}p`]);
-      await netns.exec(['ip', 'link', 'set', uplink, 'up']);
-      await netns.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-    },
+    ...natStackOptions(),
   });
   const floor = floorBeside(stack, { table: 'floor', uplink, policy: benchEgressPolicy, portBase: floorPortBase });
   try {

@@ -8,6 +8,7 @@ describe('parseOptions', () => {
       jsonFile: null,
       latencyCount: 100,
       networkCount: 50,
+      egress: 'off',
       throughputCount: 500,
       concurrencies: [1, 10, 50],
       listRows: 10_000,
@@ -23,6 +24,11 @@ describe('parseOptions', () => {
       agentMain: null,
       agentCpuProfDir: null,
     });
+  });
+
+  it('runs the main stack with egress through NAT with --egress nat, and refuses another mode', () => {
+    expect(parseOptions(['--egress', 'nat'])).toMatchObject({ egress: 'nat' });
+    expect(() => parseOptions(['--egress', 'on'])).toThrow(UsageError);
   });
 
   it('uses the small defaults with --quick, wherever it stands', () => {
@@ -50,6 +56,8 @@ describe('parseOptions', () => {
         '3',
         '--network',
         '0',
+        '--egress',
+        'nat',
         '--vms',
         '40',
         '--concurrency',
@@ -78,6 +86,7 @@ describe('parseOptions', () => {
       jsonFile: 'out.json',
       latencyCount: 3,
       networkCount: 0,
+      egress: 'nat',
       throughputCount: 40,
       concurrencies: [2, 4],
       listRows: 50,

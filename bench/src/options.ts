@@ -8,6 +8,11 @@ export interface BenchOptions {
   readonly latencyCount: number;
   /** Creates with networking on (egress through NAT, a policy and a published port each), each paired with a floor run. */
   readonly networkCount: number;
+  /**
+   * The Agent of the main stack (latency, waves, list): the guard of each TAP alone (`off`, the
+   * default), or with egress through NAT besides (`nat`: an uplink in its namespace, IPv4 forwarding).
+   */
+  readonly egress: 'off' | 'nat';
   /** VMs per throughput wave. */
   readonly throughputCount: number;
   readonly concurrencies: readonly number[];
@@ -44,6 +49,8 @@ export const usage = `Usage: npm run bench -- [options]
   --network N             creates with networking on (address, NAT, egress policy, a published
                           port) against a floor writing the same rules by hand; 0 to skip
                           (default 50; 5 with --quick)
+  --egress off|nat        the Agent of the latency, wave and list runs: its TAPs' guard alone
+                          (off, the default) or egress through NAT besides (nat)
   --vms N                 VMs per throughput wave (default 500)
   --concurrency A,B,...   throughput waves (default 1,10,50)
   --rows N                VM rows in the database for the list benchmark (default 10000)
@@ -79,6 +86,7 @@ const optionSpecs = {
   json: { type: 'string' },
   latency: { type: 'string' },
   network: { type: 'string' },
+  egress: { type: 'string' },
   vms: { type: 'string' },
   concurrency: { type: 'string' },
   rows: { type: 'string' },
@@ -132,11 +140,14 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     return typeof value === 'string' ? positiveInt(`--${flag}`, value, allowZero) : fallback;
   };
   const concurrency = values.concurrency;
+  const egress = values.egress ?? 'off';
+  if (egress !== 'off' && egress !== 'nat') throw new UsageError(`--egress needs off or nat, got ${JSON.stringify(egress)}`);
   return {
     isQuick,
     jsonFile: values.json ?? null,
     latencyCount: count('latency', isQuick ? 20 : 100),
     networkCount: count('network', isQuick ? 5 : 50, true),
+    egress,
     throughputCount: count('vms', isQuick ? 20 : 500),
     concurrencies:
       concurrency === undefined

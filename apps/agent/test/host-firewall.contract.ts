@@ -1,7 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HostFirewall } from '../src/application/ports/host-firewall.js';
 import type { PublishedPort } from '@hearth/contracts';
-import { removeVmsScript, vmEgressScript, vmGuardScript, type EgressPolicy } from '../src/domain/egress-rules.js';
+import {
+  emptyEgressTableState,
+  removeVmsScript,
+  vmEgressScript,
+  vmGuardScript,
+  type EgressPolicy,
+  type GuestGuard,
+  type VmTableKeys,
+} from '../src/domain/egress-rules.js';
 
 export interface HostFirewallHarness {
   readonly firewall: HostFirewall;
@@ -166,6 +174,123 @@ export function describeHostFirewallContract(
         ).rejects.toMatchObject({ code: 'HOST_COMMAND_FAILED' });
 
         expect(await harness.firewall.readTable(table.name)).toEqual(before);
+      });
+
+      describe("one VM's entries", () => {
+        const sharedSet = 'shared_0123456789abcdef';
+        const guardOf = (tap: string, set: string | null = null): GuestGuard => ({
+          tap,
+          mac: '06:00:ac:10:00:05',
+          sharedSet: set,
+        });
+        const keys: VmTableKeys = {
+          vmId,
+          addresses: ['172.30.0.5'],
+          hostPorts: [{ protocol: 'tcp', hostPort: 8080 }],
+          taps: ['fctest0'],
+          sharedSets: [sharedSet],
+        };
+        const writeVm = async (
+          id: string,
+          address: string,
+          guard: GuestGuard,
+          ports: readonly PublishedPort[] = [],
+        ): Promise<void> => {
+          const state = await harness.firewall.readTable(table.name);
+          await harness.firewall.apply(vmEgressScript(table, { vmId: id, address, policy: allowAll, ports, guard }, state));
+        };
+
+        it('are empty when the table does not exist', async () => {
+          expect(await harness.firewall.readVmEntries(table.name, keys)).toEqual(emptyEgressTableState);
+        });
+
+        it("are the VM's chains and elements in both tables, and nothing of another VM", async () => {
+          await writeVm(vmId, '172.30.0.5', guardOf('fctest0', sharedSet), [{ protocol: 'tcp', hostPort: 8080, guestPort: 80 }]);
+          await writeVm(otherVmId, '172.30.0.6', guardOf('fctest1', sharedSet), [
+            { protocol: 'tcp', hostPort: 8081, guestPort: 80 },
+          ]);
+
+          expect(await harness.firewall.readVmEntries(table.name, keys)).toEqual({
+            vmChains: [vmId],
+            egressElements: [{ address: '172.30.0.5', chain: vmId }],
+            guestElements: [{ address: '172.30.0.5', vmId }],
+            portElements: [{ protocol: 'tcp', hostPort: 8080, address: '172.30.0.5', guestPort: 80, vmId }],
+            guardChains: [vmId],
+            guardElements: [{ tap: 'fctest0', chain: vmId }],
+            tapElements: expect.arrayContaining([
+              { set: 'taps', tap: 'fctest0', vmId },
+              { set: sharedSet, tap: 'fctest0', vmId },
+            ]) as unknown,
+          });
+          expect((await harness.firewall.readVmEntries(table.name, keys)).tapElements).toHaveLength(2);
+        });
+
+        it('answer an element that is absent as absent, beside the chain that is there', async () => {
+          await writeVm(vmId, '172.30.0.5', guardOf('fctest0'));
+          await harness.firewall.apply(
+            `delete element ip ${table.name} egress { 172.30.0.5 }\ndelete element bridge ${table.name} guard { "fctest0" }\n`,
+          );
+
+          expect(await harness.firewall.readVmEntries(table.name, keys)).toEqual({
+            ...emptyEgressTableState,
+            vmChains: [vmId],
+            guestElements: [{ address: '172.30.0.5', vmId }],
+            guardChains: [vmId],
+            tapElements: [{ set: 'taps', tap: 'fctest0', vmId }],
+          });
+        });
+
+        it("include another VM's elements at the VM's address, host port or TAP (what a lost record leaves), not its chains", async () => {
+          await writeVm(otherVmId, '172.30.0.5', guardOf('fctest0'), [{ protocol: 'tcp', hostPort: 8080, guestPort: 22 }]);
+
+          expect(await harness.firewall.readVmEntries(table.name, keys)).toEqual({
+            ...emptyEgressTableState,
+            egressElements: [{ address: '172.30.0.5', chain: otherVmId }],
+            guestElements: [{ address: '172.30.0.5', vmId: otherVmId }],
+            portElements: [{ protocol: 'tcp', hostPort: 8080, address: '172.30.0.5', guestPort: 22, vmId: otherVmId }],
+            guardElements: [{ tap: 'fctest0', chain: otherVmId }],
+            tapElements: [{ set: 'taps', tap: 'fctest0', vmId: otherVmId }],
+          });
+        });
+
+        it('read the ports map only for a VM with host ports, and one table when asked', async () => {
+          await writeVm(vmId, '172.30.0.5', guardOf('fctest0'), [{ protocol: 'udp', hostPort: 5353, guestPort: 53 }]);
+
+          const withoutPorts = await harness.firewall.readVmEntries(table.name, { ...keys, hostPorts: [] });
+          const ipOnly = await harness.firewall.readVmEntries(table.name, keys, 'ip');
+          const bridgeOnly = await harness.firewall.readVmEntries(table.name, keys, 'bridge');
+
+          expect(withoutPorts.portElements).toEqual([]);
+          expect(ipOnly).toMatchObject({ vmChains: [vmId], guardChains: [], guardElements: [], tapElements: [] });
+          expect(ipOnly.portElements).toEqual([{ protocol: 'udp', hostPort: 5353, address: '172.30.0.5', guestPort: 53, vmId }]);
+          expect(bridgeOnly).toMatchObject({ vmChains: [], egressElements: [], guestElements: [], guardChains: [vmId] });
+        });
+
+        it('is what removing the VM needs: its removal from its entries leaves nothing of it and all of the other', async () => {
+          await writeVm(vmId, '172.30.0.5', guardOf('fctest0', sharedSet), [{ protocol: 'tcp', hostPort: 8080, guestPort: 80 }]);
+          await writeVm(otherVmId, '172.30.0.6', guardOf('fctest1', sharedSet));
+          const before = await harness.firewall.readTable(table.name);
+
+          const entries = await harness.firewall.readVmEntries(table.name, keys);
+          await harness.firewall.apply(removeVmsScript(table.name, new Set([vmId]), entries) ?? '');
+
+          const after = await harness.firewall.readTable(table.name);
+          expect(await harness.firewall.readVmEntries(table.name, keys)).toEqual(emptyEgressTableState);
+          expect(after.vmChains).toEqual([otherVmId]);
+          expect(after.guardElements).toEqual(before.guardElements.filter((element) => element.chain === otherVmId));
+          expect(after.tapElements).toHaveLength(2);
+        });
+
+        it('refuses a name nft could misread before running anything', async () => {
+          await expect(
+            harness.firewall.readVmEntries(table.name, { ...keys, vmId: 'vm_x; flush ruleset' }),
+          ).rejects.toMatchObject({
+            code: 'VALIDATION_FAILED',
+          });
+          await expect(harness.firewall.readVmEntries('hearth; flush ruleset', keys)).rejects.toMatchObject({
+            code: 'VALIDATION_FAILED',
+          });
+        });
       });
 
       it("never touches another tool's table", async () => {

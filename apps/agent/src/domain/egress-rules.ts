@@ -65,6 +65,12 @@ export const guestSetName = 'guests';
 export const portMapName = 'ports';
 export const guardMapName = 'guard';
 export const tapSetName = 'taps';
+/**
+ * The bridge table's set of the frame types a guest may send (IPv4 and ARP): one named set that
+ * every guard rule refers to. An anonymous set per rule would be one more set per VM, which nft
+ * reads back (one request each) before every command on the table.
+ */
+export const guestTypesSetName = 'guest_types';
 /** The sets of the guests' TAPs of one shared network: `shared_` and 16 hex digits of its name's hash. */
 export const sharedSetPattern = /^shared_[0-9a-f]{16}$/;
 
@@ -172,6 +178,7 @@ function bridgeBaseScript(tableName: string): string[] {
     `add table ${t}`,
     `add set ${t} ${tapSetName} { type ifname ; }`,
     `add map ${t} ${guardMapName} { type ifname : verdict ; }`,
+    `add set ${t} ${guestTypesSetName} { type ether_type ; elements = { ip, arp } ; }`,
     `add chain ${t} prerouting { type filter hook prerouting priority -200 ; policy accept ; }`,
     `flush chain ${t} prerouting`,
     `add rule ${t} prerouting iifname vmap @${guardMapName}`,
@@ -187,7 +194,7 @@ function guardRules(guard: GuestGuard, address: string): string[] {
     `ether type arp arp saddr ether != ${guard.mac} drop`,
     `ether type arp arp saddr ip != ${address} drop`,
     `ether type ip ip saddr != ${address} drop`,
-    'ether type != { ip, arp } drop',
+    `ether type != @${guestTypesSetName} drop`,
     guard.sharedSet === null ? `oifname @${tapSetName} drop` : `oifname @${tapSetName} oifname != @${guard.sharedSet} drop`,
   ];
 }
@@ -371,6 +378,56 @@ export function vmIdsInTable(state: EgressTableState): string[] {
     ...state.tapElements.map((element) => element.vmId),
   ]);
   return [...ids].filter((id) => isVmId(id)).sort();
+}
+
+/**
+ * What of Hearth's tables concerns one VM: the keys its scripts write (its address, its published
+ * host ports, its TAP) and the id its chains and element comments carry. Reading only these keeps
+ * a VM's create and delete from reading every other VM's rules.
+ */
+export interface VmTableKeys {
+  readonly vmId: string;
+  /** Addresses whose `egress` and `guests` elements count, whichever VM holds them (a stale lease). */
+  readonly addresses: readonly string[];
+  /** Host ports whose `ports` elements count, whichever VM holds them; the map is read only when there are some. */
+  readonly hostPorts: readonly Pick<PortElement, 'protocol' | 'hostPort'>[];
+  /** TAPs whose `guard` and set elements count, whichever VM holds them. */
+  readonly taps: readonly string[];
+  /** The shared networks' sets read besides `taps`. */
+  readonly sharedSets: readonly string[];
+}
+
+/**
+ * The part of `state` that concerns the VM `keys` names: its chains, and the elements that carry its
+ * id or one of its keys (the `ports` map's only when it has host ports; of the TAP sets, `taps` and
+ * its shared sets). What a VM's script, its removal and its in-place check need, and nothing of
+ * other VMs beyond the elements that hold its keys. Pure.
+ */
+export function vmTableEntries(state: EgressTableState, keys: VmTableKeys): EgressTableState {
+  const { vmId } = keys;
+  const addresses = new Set(keys.addresses);
+  const hostPorts = new Set(keys.hostPorts.map((port) => portKey(port)));
+  const taps = new Set(keys.taps);
+  const sets = new Set([tapSetName, ...keys.sharedSets]);
+  return {
+    vmChains: state.vmChains.filter((chain) => chain === vmId),
+    egressElements: state.egressElements.filter((element) => element.chain === vmId || addresses.has(element.address)),
+    guestElements: state.guestElements.filter((element) => element.vmId === vmId || addresses.has(element.address)),
+    portElements:
+      hostPorts.size === 0
+        ? []
+        : state.portElements.filter((element) => element.vmId === vmId || hostPorts.has(portKey(element))),
+    guardChains: state.guardChains.filter((chain) => chain === vmId),
+    guardElements: state.guardElements.filter((element) => element.chain === vmId || taps.has(element.tap)),
+    tapElements: state.tapElements.filter((element) => sets.has(element.set) && (element.vmId === vmId || taps.has(element.tap))),
+  };
+}
+
+/** Throws VALIDATION_FAILED unless every name in `keys` is one nft may be given in a command. */
+export function assertVmTableKeys(tableName: string, keys: VmTableKeys): void {
+  if (!tableNamePattern.test(tableName)) throw invalid('table', 'must be a lower-case nftables name');
+  if (!isVmId(keys.vmId)) throw invalid('vmId', 'must be a VM id');
+  if (!keys.sharedSets.every((set) => sharedSetPattern.test(set))) throw invalid('sharedSet', 'must be a shared set name');
 }
 
 /** The set of a shared network's TAPs: its name (project-qualified by the Manager) hashed, so any name fits nft. */

@@ -1,13 +1,16 @@
 import { AppError } from '@hearth/errors';
 import type { HostFirewall, TableFamilies } from '../../application/ports/host-firewall.js';
 import {
+  assertVmTableKeys,
   egressMapName,
   emptyEgressTableState,
   guardMapName,
   guestSetName,
   portMapName,
+  vmTableEntries,
   type EgressTableState,
   type PortElement,
+  type VmTableKeys,
 } from '../../domain/egress-rules.js';
 
 interface FakeTable {
@@ -67,12 +70,26 @@ export class FakeHostFirewall implements HostFirewall {
   uplink: string | null = 'eth0';
   isForwarding = true;
   applyCount = 0;
+  /** How many times the whole table was read (`readTable`), and one VM's entries (`readVmEntries`). */
+  tableReadCount = 0;
+  vmReadCount = 0;
   /** The script of the last apply. */
   lastScript: string | undefined;
   /** When set, the next apply fails before changing anything. */
   failNextApply = false;
 
   async readTable(table: string, families: TableFamilies = 'ip_and_bridge'): Promise<EgressTableState> {
+    this.tableReadCount += 1;
+    return this.stateOf(table, families);
+  }
+
+  async readVmEntries(table: string, keys: VmTableKeys, families: TableFamilies = 'ip_and_bridge'): Promise<EgressTableState> {
+    assertVmTableKeys(table, keys);
+    this.vmReadCount += 1;
+    return vmTableEntries(this.stateOf(table, families), keys);
+  }
+
+  private stateOf(table: string, families: TableFamilies): EgressTableState {
     const found = families === 'bridge' ? undefined : this.tables.get(table);
     const bridge = families === 'ip' ? undefined : this.bridgeTables.get(table);
     return {

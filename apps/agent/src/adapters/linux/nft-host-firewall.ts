@@ -2,6 +2,7 @@ import { AppError, isAppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
 import type { HostFirewall, TableFamilies } from '../../application/ports/host-firewall.js';
 import {
+  assertVmTableKeys,
   egressMapName,
   emptyEgressTableState,
   guardMapName,
@@ -9,8 +10,10 @@ import {
   portMapName,
   sharedSetPattern,
   tapSetName,
+  vmTableEntries,
   type EgressTableState,
   type PortElement,
+  type VmTableKeys,
 } from '../../domain/egress-rules.js';
 import type { NftOutcome, NftSession } from './nft-session.js';
 import { readProcFile } from './proc-file.js';
@@ -97,11 +100,12 @@ function ipState(objects: readonly NftObject[]): Omit<EgressTableState, 'guardCh
   return { vmChains, egressElements, guestElements, portElements };
 }
 
-const missingTable = /No such file or directory/i;
+/** How nft answers a listing of a table, chain, map or set that does not exist. */
+const missingObject = /No such file or directory/i;
 
-function isMissingTable(error: unknown): boolean {
+function isMissingObject(error: unknown): boolean {
   if (!isAppError(error) || error.code !== 'HOST_COMMAND_FAILED') return false;
-  return missingTable.test(String(error.diagnostics?.['stderr'] ?? ''));
+  return missingObject.test(String(error.diagnostics?.['stderr'] ?? ''));
 }
 
 /** A session's failure as a forked nft's would be: HOST_COMMAND_FAILED with its stderr. */
@@ -149,17 +153,50 @@ export class NftHostFirewall implements HostFirewall {
   /** The `ip` table and the `bridge` table of that name: nothing else is read. */
   async readTable(table: string, families: TableFamilies = 'ip_and_bridge'): Promise<EgressTableState> {
     const [ip, bridge] = await Promise.all([
-      families === 'bridge' ? Promise.resolve([]) : this.listTable('ip', table),
-      families === 'ip' ? Promise.resolve([]) : this.listTable('bridge', table),
+      families === 'bridge' ? Promise.resolve([]) : this.list(['table', 'ip', table]),
+      families === 'ip' ? Promise.resolve([]) : this.list(['table', 'bridge', table]),
     ]);
     return { ...ipState(ip), ...bridgeState(bridge) };
   }
 
-  private async listTable(family: 'ip' | 'bridge', table: string): Promise<NftObject[]> {
-    const argv = [...this.prefix, 'nft', '-j', 'list', 'table', family, table];
-    const read = await this.session?.run(`list table ${family} ${table}`, true);
+  /**
+   * The VM's chain in each table, and the maps and sets its keys live in (the `ports` map only when
+   * it has host ports, its shared sets only when named): one `list` each, as nft answers one
+   * listing a line. No other VM's chain is read, nor its rules.
+   */
+  async readVmEntries(table: string, keys: VmTableKeys, families: TableFamilies = 'ip_and_bridge'): Promise<EgressTableState> {
+    assertVmTableKeys(table, keys);
+    const ip: (readonly string[])[] =
+      families === 'bridge'
+        ? []
+        : [
+            ['chain', 'ip', table, keys.vmId],
+            ['map', 'ip', table, egressMapName],
+            ['set', 'ip', table, guestSetName],
+            ...(keys.hostPorts.length === 0 ? [] : [['map', 'ip', table, portMapName]]),
+          ];
+    const bridge: (readonly string[])[] =
+      families === 'ip'
+        ? []
+        : [
+            ['chain', 'bridge', table, keys.vmId],
+            ['map', 'bridge', table, guardMapName],
+            ['set', 'bridge', table, tapSetName],
+            ...keys.sharedSets.map((set) => ['set', 'bridge', table, set]),
+          ];
+    const [ipObjects, bridgeObjects] = await Promise.all([
+      Promise.all(ip.map((what) => this.list(what))),
+      Promise.all(bridge.map((what) => this.list(what))),
+    ]);
+    return vmTableEntries({ ...ipState(ipObjects.flat()), ...bridgeState(bridgeObjects.flat()) }, keys);
+  }
+
+  /** `nft -j list <what>`: its objects, none when what it names (or its table) does not exist. */
+  private async list(what: readonly string[]): Promise<NftObject[]> {
+    const argv = [...this.prefix, 'nft', '-j', 'list', ...what];
+    const read = await this.session?.run(`list ${what.join(' ')}`, true);
     if (read?.kind === 'failed') {
-      if (missingTable.test(read.stderr)) return [];
+      if (missingObject.test(read.stderr)) return [];
       throw sessionFailed(argv, read);
     }
     if (read?.kind === 'output') return (JSON.parse(read.stdout) as { nftables?: NftObject[] }).nftables ?? [];
@@ -167,7 +204,7 @@ export class NftHostFirewall implements HostFirewall {
       const { stdout } = await this.runner.run(argv);
       return (JSON.parse(stdout) as { nftables?: NftObject[] }).nftables ?? [];
     } catch (error) {
-      if (isMissingTable(error)) return [];
+      if (isMissingObject(error)) return [];
       throw error;
     }
   }

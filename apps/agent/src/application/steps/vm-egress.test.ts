@@ -10,7 +10,7 @@ import { describeVm } from '../use-cases/describe-vm.js';
 import { listInventory } from '../use-cases/list-inventory.js';
 import { stopVm } from '../use-cases/stop-vm.js';
 import { sweepUntracked } from '../use-cases/sweep-untracked.js';
-import { setEgressPolicy } from './vm-egress.js';
+import { egressObservations, setEgressPolicy, vmTableKeysOf } from './vm-egress.js';
 
 const guestSpec: VmSpec = {
   ...testSpec,
@@ -35,7 +35,7 @@ describe('egress through NAT', () => {
       `ether type arp arp saddr ether != ${mac} drop`,
       'ether type arp arp saddr ip != 172.30.0.5 drop',
       'ether type ip ip saddr != 172.30.0.5 drop',
-      'ether type != { ip, arp } drop',
+      'ether type != @guest_types drop',
       'oifname @taps drop',
     ]);
     expect((await agent.firewall.readTable('hearth')).guardElements).toEqual([{ tap, chain: testVmId }]);
@@ -313,6 +313,83 @@ describe('egress drift in the inventory', () => {
   });
 });
 
+describe("a VM's firewall work reads that VM's entries alone", () => {
+  it('create, drift check and delete never read the whole table', async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, otherVmId, { ...guestSpec, guest: { ...guestSpec.guest!, ipAddress: '172.30.0.6' } });
+    const wholeReads = agent.firewall.tableReadCount;
+
+    await applyVm(agent.context, testVmId, { ...guestSpec, ports: [{ protocol: 'tcp', hostPort: 8080, guestPort: 80 }] });
+    const observed = await egressObservations(agent.context, [(await agent.records.get(testVmId))!]);
+    await deleteVm(agent.context, testVmId);
+
+    expect(observed.get(testVmId)).toEqual({ policy: { mode: 'allow_all' }, isInPlace: true });
+    expect(agent.firewall.tableReadCount).toBe(wholeReads);
+    expect(agent.firewall.vmReadCount).toBeGreaterThanOrEqual(4);
+    expect(await agent.firewall.readTable('hearth')).toMatchObject({
+      vmChains: [otherVmId],
+      guardChains: [otherVmId],
+      portElements: [],
+    });
+  });
+
+  it('reads the keys of both what was written and what is to be, each once', () => {
+    const guard = { tap: 'vm0abc', mac: '06:00:00:00:00:05', sharedSet: 'shared_0123456789abcdef' };
+    const written = { table: 'hearth', address: '172.30.0.5', policy: { mode: 'allow_all' as const }, guard };
+    const ports = [{ protocol: 'tcp' as const, hostPort: 8080, guestPort: 80 }];
+
+    expect(vmTableKeysOf(testVmId, [written, { ...written, address: '172.30.0.7', ports }, null])).toEqual({
+      vmId: testVmId,
+      addresses: ['172.30.0.5', '172.30.0.7'],
+      hostPorts: [{ protocol: 'tcp', hostPort: 8080 }],
+      taps: ['vm0abc'],
+      sharedSets: ['shared_0123456789abcdef'],
+    });
+    expect(vmTableKeysOf(testVmId, [null])).toEqual({ vmId: testVmId, addresses: [], hostPorts: [], taps: [], sharedSets: [] });
+  });
+
+  it("an inventory of many VMs reads the table once, and judges each VM's drift from it", async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    await applyVm(agent.context, otherVmId, { ...guestSpec, guest: { ...guestSpec.guest!, ipAddress: '172.30.0.6' } });
+    const state = await agent.firewall.readTable('hearth');
+    await agent.firewall.apply(removeVmsScript('hearth', new Set([otherVmId]), state) ?? '');
+    const [vmReads, wholeReads] = [agent.firewall.vmReadCount, agent.firewall.tableReadCount];
+
+    const observed = await egressObservations(agent.context, await agent.records.list());
+
+    expect([agent.firewall.vmReadCount - vmReads, agent.firewall.tableReadCount - wholeReads]).toEqual([0, 1]);
+    expect(observed.get(testVmId)?.isInPlace).toBe(true);
+    expect(observed.get(otherVmId)?.isInPlace).toBe(false);
+  });
+
+  it("a stale entry of another VM at the VM's address, host port or TAP is replaced", async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, { ...guestSpec, ports: [{ protocol: 'tcp', hostPort: 8080, guestPort: 80 }] });
+    const tap = (await agent.records.get(testVmId))?.tap?.name ?? '';
+    const state = await agent.firewall.readTable('hearth');
+    await agent.firewall.apply(removeVmsScript('hearth', new Set([testVmId]), state) ?? '');
+    // What a host whose records were lost holds: another VM's rules at this VM's keys.
+    const stale = { vmId: otherVmId, address: '172.30.0.5', policy: { mode: 'deny_all' } as EgressPolicy };
+    const ports = [{ protocol: 'tcp' as const, hostPort: 8080, guestPort: 22 }];
+    const guard = { tap, mac: '06:00:00:00:00:09', sharedSet: null };
+    await agent.firewall.apply(
+      vmEgressScript({ name: 'hearth', uplink: 'eth0' }, { ...stale, ports, guard }, await agent.firewall.readTable('hearth')),
+    );
+
+    await setEgressPolicy(agent.context, testVmId, { mode: 'allow_all' });
+
+    const after = await agent.firewall.readTable('hearth');
+    expect(after.egressElements).toEqual([{ address: '172.30.0.5', chain: testVmId }]);
+    expect(after.guestElements).toEqual([{ address: '172.30.0.5', vmId: testVmId }]);
+    expect(after.portElements).toEqual([
+      { protocol: 'tcp', hostPort: 8080, address: '172.30.0.5', guestPort: 80, vmId: testVmId },
+    ]);
+    expect(after.guardElements).toEqual([{ tap, chain: testVmId }]);
+    expect(after.tapElements).toEqual([{ set: 'taps', tap, vmId: testVmId }]);
+  });
+});
+
 describe('a change of the policy alone', () => {
   it('rewrites the VM chain and leaves the bridge table and its guard as they are', async () => {
     const agent = agentWithEgress();
@@ -357,7 +434,7 @@ describe('the guard without egress through NAT', () => {
       `ether type arp arp saddr ether != ${mac} drop`,
       'ether type arp arp saddr ip != 172.30.0.5 drop',
       'ether type ip ip saddr != 172.30.0.5 drop',
-      'ether type != { ip, arp } drop',
+      'ether type != @guest_types drop',
       `oifname @taps oifname != @${sharedSetName('default/backend')} drop`,
     ]);
     const state = await agent.firewall.readTable('hearth');

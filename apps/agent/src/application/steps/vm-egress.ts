@@ -12,6 +12,7 @@ import {
   type GuestGuard,
   vmIdsInTable,
   type EgressPolicy,
+  type VmTableKeys,
 } from '../../domain/egress-rules.js';
 import { nftRuleRef, type EgressRecord, type VmRecord } from '../../domain/vm-record.js';
 import type { EgressTableState } from '../../domain/egress-rules.js';
@@ -60,7 +61,11 @@ export async function ensureEgress(context: AgentContext, ledger: VmLedger): Pro
   const [, uplink, state] = await Promise.all([
     assertForwarding(context),
     uplinkOf(context, egress),
-    context.firewall.readTable(egress.table, bridge === 'keep' ? 'ip' : 'ip_and_bridge'),
+    context.firewall.readVmEntries(
+      egress.table,
+      vmTableKeysOf(ledger.record.vmId, [ledger.record.egress ?? null, intent]),
+      bridge === 'keep' ? 'ip' : 'ip_and_bridge',
+    ),
   ]);
   const vmId = ledger.record.vmId;
   if (bridge === 'rewrite' && isEgressInPlace(ledger.record, intent, state)) return false;
@@ -90,7 +95,8 @@ async function ensureGuardOnly(context: AgentContext, ledger: VmLedger, intent: 
     }
     await ledger.commit({ egress: null });
   }
-  const state = await context.firewall.readTable(intent.table, 'bridge');
+  const keys = vmTableKeysOf(ledger.record.vmId, [ledger.record.egress ?? null, intent]);
+  const state = await context.firewall.readVmEntries(intent.table, keys, 'bridge');
   if (isEgressInPlace(ledger.record, intent, state)) return false;
   const script = vmGuardScript(intent.table, { vmId: ledger.record.vmId, address: intent.address, guard }, state);
   await ledger.commit({ egress: intent });
@@ -98,6 +104,26 @@ async function ensureGuardOnly(context: AgentContext, ledger: VmLedger, intent: 
   await context.firewall.apply(script);
   failpoint('agent.egress.applied');
   return true;
+}
+
+/**
+ * The keys of a VM's entries in Hearth's tables: every address, host port, TAP and shared set that
+ * `entries` (what its record says was written, what it is to be) name, so that a script replacing
+ * one entry with the other reads both. Pure.
+ */
+export function vmTableKeysOf(vmId: string, entries: readonly (EgressRecord | null)[]): VmTableKeys {
+  const written = entries.filter((entry) => entry !== null);
+  const unique = <T>(values: readonly T[]): T[] => [...new Set(values)];
+  const ports = new Map(
+    written.flatMap((entry) => entry.ports ?? []).map((port) => [`${port.protocol}/${port.hostPort}`, port] as const),
+  );
+  return {
+    vmId,
+    addresses: unique(written.map((entry) => entry.address)),
+    hostPorts: [...ports.values()].map(({ protocol, hostPort }) => ({ protocol, hostPort })),
+    taps: unique(written.flatMap((entry) => (entry.guard ? [entry.guard.tap] : []))),
+    sharedSets: unique(written.flatMap((entry) => (entry.guard?.sharedSet ? [entry.guard.sharedSet] : []))),
+  };
 }
 
 /** True when `intent` differs from what was recorded as written in its policy only. Pure. */
@@ -182,8 +208,9 @@ function isIpEntryInPlace(vmId: string, intent: EgressRecord, state: EgressTable
 }
 
 /**
- * The egress each running VM's record holds and whether its rules are in place, for the inventory:
- * one read of the table for all of them. Empty when this Agent writes no rules or cannot read them.
+ * The egress each running VM's record holds and whether its rules are in place, for the inventory.
+ * One VM's (what a create or a describe asks) reads that VM's entries alone; more read the table
+ * once for all of them. Empty when this Agent writes no rules or cannot read them.
  */
 export async function egressObservations(
   context: AgentContext,
@@ -191,19 +218,28 @@ export async function egressObservations(
 ): Promise<Map<string, { readonly policy: EgressPolicy; readonly isInPlace: boolean }>> {
   const observed = new Map<string, { readonly policy: EgressPolicy; readonly isInPlace: boolean }>();
   const egress = context.settings.egress ?? null;
-  const running = records.filter((record) => record.lifecycle === 'running');
-  if (egress === null || running.length === 0) return observed;
+  const intents = records.flatMap((record) => {
+    const intent = record.lifecycle === 'running' ? egressIntentOf(context, record) : null;
+    return intent === null ? [] : [{ record, intent }];
+  });
+  const [only] = intents;
+  if (egress === null || only === undefined) return observed;
   let state: EgressTableState;
   try {
-    state = await context.firewall.readTable(egress.table);
+    state =
+      intents.length === 1
+        ? await context.firewall.readVmEntries(
+            egress.table,
+            vmTableKeysOf(only.record.vmId, [only.record.egress ?? null, only.intent]),
+          )
+        : await context.firewall.readTable(egress.table);
   } catch (error) {
     // The inventory is still answered: without this, its VMs are only not judged for drift.
     context.log.warn({ table: egress.table, err: error }, 'firewall table unreadable for the inventory');
     return observed;
   }
-  for (const record of running) {
-    const intent = egressIntentOf(context, record);
-    if (intent !== null) observed.set(record.vmId, { policy: intent.policy, isInPlace: isEgressInPlace(record, intent, state) });
+  for (const { record, intent } of intents) {
+    observed.set(record.vmId, { policy: intent.policy, isInPlace: isEgressInPlace(record, intent, state) });
   }
   return observed;
 }
@@ -234,9 +270,10 @@ export async function removeEgress(context: AgentContext, record: Pick<VmRecord,
   if (recorded === null) return true;
   const vmIds = new Set([record.vmId]);
   const families = recorded.isGuardOnly === true ? 'bridge' : 'ip_and_bridge';
-  const script = removeVmsScript(recorded.table, vmIds, await context.firewall.readTable(recorded.table, families));
+  const keys = vmTableKeysOf(record.vmId, [recorded]);
+  const script = removeVmsScript(recorded.table, vmIds, await context.firewall.readVmEntries(recorded.table, keys, families));
   if (script !== null) await context.firewall.apply(script);
-  return !vmIdsInTable(await context.firewall.readTable(recorded.table, families)).includes(record.vmId);
+  return !vmIdsInTable(await context.firewall.readVmEntries(recorded.table, keys, families)).includes(record.vmId);
 }
 
 /**

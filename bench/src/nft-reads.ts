@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+/**
+ * What one VM's reads of Hearth's nftables tables cost with N VMs in them, through the Agent's own
+ * adapter and long-lived `nft -j -i` session, in a throwaway network namespace: the whole tables
+ * (`readTable`, what a create read before), the bridge table alone (what a create with the guard
+ * alone read), and the VM's entries (`readVmEntries`). For each: the nft process's CPU per read,
+ * this process's CPU per read (the adapter's parse included), and the bytes nft wrote.
+ *
+ *   node bench/dist/nft-reads.js [--vms 100,500] [--reads 40] [--policy allow_list|allow_all]
+ *
+ * Each VM is written by the script the Agent writes for it (`vmEgressScript`: its chain under the
+ * network bench's allow list, or allowing all, a published port, the guard of its TAP). `--layout anonymous` writes the
+ * guard's frame-type check as the anonymous set it was (`{ ip, arp }`, one set per VM) instead of
+ * the named set. Before each read the ruleset changes (as another create's script changes it), so
+ * nft's cache is read again as it is at every create. Needs root and nft.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createNetns, missingRequirements } from '@hearth/testkit';
+import { ExecFileCommandRunner } from '../../apps/agent/dist/adapters/linux/exec-file-command-runner.js';
+import { NftHostFirewall } from '../../apps/agent/dist/adapters/linux/nft-host-firewall.js';
+import { NftSession, type NftOutcome } from '../../apps/agent/dist/adapters/linux/nft-session.js';
+import {
+  emptyEgressTableState,
+  guestTypesSetName,
+  vmEgressScript,
+  type VmTableKeys,
+} from '../../apps/agent/dist/domain/egress-rules.js';
+import type { TableFamilies } from '../../apps/agent/dist/application/ports/host-firewall.js';
+import type { EgressPolicy } from '@hearth/contracts';
+import { benchEgressPolicy } from './network-bench.js';
+
+/** A session that counts the bytes of what nft answered. */
+class CountingSession extends NftSession {
+  outputBytes = 0;
+
+  override async run(script: string, expectsOutput = false): Promise<NftOutcome> {
+    const outcome = await super.run(script, expectsOutput);
+    if (outcome.kind === 'output') this.outputBytes += Buffer.byteLength(outcome.stdout);
+    return outcome;
+  }
+}
+
+/** `/proc/PID/stat` counts CPU time in clock ticks of USER_HZ, 100 a second on Linux. */
+const msPerTick = 10;
+
+/** CPU time of a process (user + system), in ms, at the clock tick's resolution. */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * msPerTick;
+}
+
+const table = { name: 'hearth', uplink: 'bup0' };
+
+function vmOf(index: number): { vmId: string; address: string; tap: string; hostPort: number } {
+  return {
+    vmId: `vm_01JABCDEFGHJKMNPQRSTV${String(index).padStart(5, '0')}`,
+    address: `172.30.${Math.floor(index / 250)}.${(index % 250) + 2}`,
+    tap: `tapbench${index}`,
+    hostPort: 20_000 + index,
+  };
+}
+
+function keysOf(index: number): VmTableKeys {
+  const vm = vmOf(index);
+  return {
+    vmId: vm.vmId,
+    addresses: [vm.address],
+    hostPorts: [{ protocol: 'tcp', hostPort: vm.hostPort }],
+    taps: [vm.tap],
+    sharedSets: [],
+  };
+}
+
+interface ReadFigures {
+  readonly nftCpuMs: number;
+  readonly agentCpuMs: number;
+  readonly kib: number;
+}
+
+async function measure(
+  vmCount: number,
+  reads: number,
+  layout: 'named' | 'anonymous',
+  policy: EgressPolicy,
+): Promise<Record<string, ReadFigures>> {
+  const netns = await createNetns();
+  const prefix = ['ip', 'netns', 'exec', netns.name];
+  try {
+    const writer = new NftHostFirewall(new ExecFileCommandRunner(), {
+      netns: netns.name,
+      session: new NftSession({ prefix }),
+    });
+    for (let index = 0; index < vmCount; index += 1) {
+      const vm = vmOf(index);
+      const script = vmEgressScript(
+        table,
+        {
+          vmId: vm.vmId,
+          address: vm.address,
+          policy,
+          ports: [{ protocol: 'tcp', hostPort: vm.hostPort, guestPort: 80 }],
+          guard: { tap: vm.tap, mac: '06:00:ac:1e:00:05', sharedSet: null },
+        },
+        emptyEgressTableState,
+      );
+      await writer.apply(layout === 'named' ? script : script.replaceAll(`@${guestTypesSetName}`, '{ ip, arp }'));
+    }
+    const cases: Record<string, (firewall: NftHostFirewall, index: number) => Promise<unknown>> = {
+      'whole tables (readTable)': (firewall) => firewall.readTable(table.name),
+      'bridge table alone (readTable bridge)': (firewall) => firewall.readTable(table.name, 'bridge'),
+      "one VM's entries (readVmEntries)": (firewall, index) => firewall.readVmEntries(table.name, keysOf(index)),
+      "one VM's bridge entries (readVmEntries bridge)": (firewall, index) =>
+        firewall.readVmEntries(table.name, { ...keysOf(index), hostPorts: [] }, 'bridge' satisfies TableFamilies),
+    };
+    const figures: Record<string, ReadFigures> = {};
+    for (const [name, read] of Object.entries(cases)) {
+      // A session of its own, well under the commands after which a session is replaced.
+      const session = new CountingSession({ prefix });
+      const firewall = new NftHostFirewall(new ExecFileCommandRunner(), { netns: netns.name, session });
+      await firewall.apply(`add table ip ${table.name}`);
+      let nftCpuMs = 0;
+      let agentCpuMs = 0;
+      let bytes = 0;
+      for (let i = 0; i < reads; i += 1) {
+        // Another create's change: nft reads its cache again at the next command.
+        await firewall.apply(`add chain ip ${table.name} bump\ndelete chain ip ${table.name} bump`);
+        const pid = session.pid;
+        if (pid === undefined) throw new Error('the nft session is not running');
+        const [nftBefore, agentBefore, bytesBefore] = [processCpuMs(pid), process.cpuUsage(), session.outputBytes];
+        await read(firewall, Math.floor((i * vmCount) / reads));
+        const agent = process.cpuUsage(agentBefore);
+        nftCpuMs += processCpuMs(pid) - nftBefore;
+        agentCpuMs += (agent.user + agent.system) / 1000;
+        bytes += session.outputBytes - bytesBefore;
+      }
+      await session.close();
+      figures[name] = { nftCpuMs: nftCpuMs / reads, agentCpuMs: agentCpuMs / reads, kib: bytes / reads / 1024 };
+    }
+    await writer.apply(`delete table ip ${table.name}\ndelete table bridge ${table.name}`);
+    return figures;
+  } finally {
+    await netns.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  const missing = missingRequirements({ root: true, commands: ['ip', 'nft'] });
+  if (missing !== undefined) {
+    process.stderr.write(`nft-reads: skipped (${missing})\n`);
+    return;
+  }
+  const { values } = parseArgs({
+    options: {
+      vms: { type: 'string', default: '100,500' },
+      reads: { type: 'string', default: '40' },
+      policy: { type: 'string', default: 'allow_list' },
+    },
+  });
+  const reads = Number(values.reads);
+  const policy: EgressPolicy = values.policy === 'allow_all' ? { mode: 'allow_all' } : benchEgressPolicy;
+  for (const vmCount of values.vms.split(',').map(Number)) {
+    for (const layout of ['anonymous', 'named'] as const) {
+      const figures = await measure(vmCount, reads, layout, policy);
+      process.stdout.write(`\n${vmCount} VMs (${policy.mode}), guard frame types as ${layout} set(s), ${reads} reads each:\n`);
+      for (const [name, figure] of Object.entries(figures)) {
+        process.stdout.write(
+          `  ${name.padEnd(48)} nft ${figure.nftCpuMs.toFixed(1).padStart(6)} ms  agent ${figure.agentCpuMs
+            .toFixed(1)
+            .padStart(6)} ms  ${figure.kib.toFixed(1).padStart(7)} KiB\n`,
+        );
+      }
+    }
+  }
+}
+
+await main();
