@@ -336,6 +336,24 @@ export const AgentVm = Type.Object({
 });
 export type AgentVm = Static<typeof AgentVm>;
 
+/**
+ * A VM whose record its Agent cannot read, as an inventory lists it and `GET /vms/:id` answers it:
+ * its directory only (with `resources`), so the Manager leaves it alone and the host's resource
+ * ledger shows it.
+ */
+export function unreadableAgentVm(vmId: string, directory: string, isWithResources: boolean): AgentVm {
+  return {
+    vmId,
+    vmmState: 'unreadable',
+    pid: null,
+    tapName: null,
+    socketPath: null,
+    rootfsPath: null,
+    resources: isWithResources ? [{ kind: 'directory', ref: directory, vmId }] : [],
+    holdsRuntimeResources: false,
+  };
+}
+
 export const ApplyVmResult = Type.Object({
   vm: AgentVm,
   steps: Type.Array(StepTiming),

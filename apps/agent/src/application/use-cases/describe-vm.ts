@@ -1,4 +1,4 @@
-import { holdsRuntimeResources, type AgentVm, type VmmState } from '@hearth/contracts';
+import { holdsRuntimeResources, unreadableAgentVm, type AgentVm, type VmmState } from '@hearth/contracts';
 import { vmmStateFromFirecracker } from '../../domain/firecracker-state.js';
 import {
   recordedResources,
@@ -65,21 +65,9 @@ export function inventoryEntry(
   };
 }
 
-/**
- * A VM whose record cannot be read, as the inventory lists it and `GET /vms/:id` answers it: its
- * directory only, so the Manager leaves it alone and the host's resource ledger shows it.
- */
+/** A VM whose record cannot be read, as the inventory lists it and `GET /vms/:id` answers it. */
 export function unreadableEntry({ vmId, directory }: UnreadableVmRecord, isWithResources: boolean): AgentVm {
-  return {
-    vmId,
-    vmmState: 'unreadable',
-    pid: null,
-    tapName: null,
-    socketPath: null,
-    rootfsPath: null,
-    resources: isWithResources ? [{ kind: 'directory', ref: directory, vmId }] : [],
-    holdsRuntimeResources: false,
-  };
+  return unreadableAgentVm(vmId, directory, isWithResources);
 }
 
 async function observeVmmState(context: AgentContext, record: VmRecord): Promise<VmmState> {

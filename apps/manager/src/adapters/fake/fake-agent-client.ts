@@ -18,6 +18,7 @@ import {
   type RateLimits,
   type RateLimitsResult,
   type VmSpec,
+  unreadableAgentVm,
 } from '@hearth/contracts';
 import { createHash } from 'node:crypto';
 import { AppError } from '@hearth/errors';
@@ -466,17 +467,7 @@ export class FakeAgentClient implements AgentClient {
   private entryOf(addr: string, vmId: VmId): AgentVm {
     const key = `${addr} ${vmId}`;
     if (this.unreadable.has(key)) {
-      const directory = `/run/hearth/${vmId}`;
-      return {
-        vmId,
-        vmmState: 'unreadable',
-        pid: null,
-        tapName: null,
-        socketPath: null,
-        rootfsPath: null,
-        resources: [{ kind: 'directory', ref: directory, vmId }],
-        holdsRuntimeResources: false,
-      };
+      return unreadableAgentVm(vmId, `/run/hearth/${vmId}`, true);
     }
     const entry = this.vms.get(key);
     const isRunning = entry?.isRunning ?? false;
