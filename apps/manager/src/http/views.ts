@@ -94,11 +94,6 @@ export function vmView(vm: Vm): Static<typeof VmView> {
   };
 }
 
-/** The VM's view as JSON text, as a list page carries it (see `VmRepository.listJson`). */
-export function vmJson(vm: Vm): string {
-  return JSON.stringify(vmView(vm));
-}
-
 export function eventView(event: RecordedEvent): Static<typeof EventView> {
   return { ...event, objectId: event.objectId ?? null, at: event.at.toISOString() };
 }

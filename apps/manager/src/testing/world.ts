@@ -1,6 +1,5 @@
 import { agentCapabilities, hostCredentialPrefix, type HostCapacity, type HostFacts } from '@hearth/contracts';
 import { HostContacts } from '../application/host-contacts.js';
-import { vmJson } from '../http/views.js';
 import type { UseCaseDependencies, UseCaseSettings } from '../application/dependencies.js';
 import type { Log } from '../application/ports/log.js';
 import { FakeAgentClient } from '../adapters/fake/fake-agent-client.js';
@@ -117,7 +116,6 @@ export interface World {
 export function createWorld(settings: Partial<UseCaseSettings> = {}): World {
   const repos = createInMemoryRepositories(
     new InMemoryTokenRepository([{ token: testAdminToken, secretSha256: hashTokenSecret(testAdminSecret) }]),
-    vmJson,
   );
   const agents = new FakeAgentClient();
   const inspector = new FakeImageInspector('/srv/images');

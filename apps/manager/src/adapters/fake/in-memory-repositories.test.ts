@@ -1,8 +1,4 @@
 import { describeRepositoryContracts } from '../../testing/repository-contracts.js';
-import { vmJson } from '../../http/views.js';
 import { createInMemoryRepositories } from './in-memory-repositories.js';
 
-describeRepositoryContracts('in-memory', async () => ({
-  ...createInMemoryRepositories(undefined, vmJson),
-  close: async () => undefined,
-}));
+describeRepositoryContracts('in-memory', async () => ({ ...createInMemoryRepositories(), close: async () => undefined }));

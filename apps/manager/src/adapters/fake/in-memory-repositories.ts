@@ -6,7 +6,6 @@ import type {
   VmRateLimitsChange,
   NewVm,
   VmListFilter,
-  VmJsonPage,
   VmPage,
   VmRepository,
   VmStateChange,
@@ -43,16 +42,7 @@ export { InMemoryHostRepository };
 const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 export class InMemoryVmRepository implements VmRepository {
-  /**
-   * @param renderJson the public representation of a VM as JSON text, for `listJson` (the database
-   *   renders it in its query; here the HTTP layer's view is given).
-   */
-  constructor(
-    private readonly store: Store,
-    private readonly renderJson: (vm: Vm) => string = () => {
-      throw new Error('InMemoryVmRepository.listJson needs a renderer of the VM view');
-    },
-  ) {}
+  constructor(private readonly store: Store) {}
 
   async insert(
     vm: NewVm,
@@ -177,11 +167,6 @@ export class InMemoryVmRepository implements VmRepository {
     const items = all.slice(0, options.limit).map((vm) => structuredClone(vm));
     const last = items.at(-1);
     return { items, nextCursor: all.length > options.limit && last !== undefined ? last.id : null };
-  }
-
-  async listJson(filter: VmListFilter, options: { limit: number; afterId?: VmId | undefined }): Promise<VmJsonPage> {
-    const page = await this.list(filter, options);
-    return { items: page.items.map(this.renderJson), nextCursor: page.nextCursor };
   }
 
   async countByState(): Promise<ReadonlyMap<VmState, number>> {
@@ -458,11 +443,10 @@ export interface InMemoryRepositories {
 /** Fresh, empty repositories that share one store. */
 export function createInMemoryRepositories(
   tokens: InMemoryTokenRepository = new InMemoryTokenRepository(),
-  renderVmJson?: (vm: Vm) => string,
 ): InMemoryRepositories {
   const store = new Store();
   return {
-    vms: new InMemoryVmRepository(store, renderVmJson),
+    vms: new InMemoryVmRepository(store),
     images: new InMemoryImageRepository(store),
     templates: new InMemoryTemplateRepository(store),
     snapshots: new InMemorySnapshotRepository(store),

@@ -7,7 +7,6 @@ import type {
   VmEgressChange,
   VmRateLimitsChange,
   VmListFilter,
-  VmJsonPage,
   VmPage,
   VmRepository,
   VmStateChange,
@@ -217,36 +216,20 @@ export class PgVmRepository implements VmRepository {
   }
 
   async list(filter: VmListFilter, options: { limit: number; afterId?: VmId | undefined }): Promise<VmPage> {
-    const rows = await translated(() => this.pageQuery(filter, options).selectAll().execute());
+    const rows = await translated(() => {
+      let query = this.db
+        .selectFrom('vms')
+        .selectAll()
+        .orderBy('id')
+        .limit(options.limit + 1);
+      query = query.where((eb) => ofProjects(eb, filter.projects));
+      if (filter.name !== undefined) query = query.where('name', '=', filter.name);
+      if (options.afterId !== undefined) query = query.where('id', '>', options.afterId);
+      return query.execute();
+    });
     const items = rows.slice(0, options.limit).map(toVm);
     const last = items.at(-1);
     return { items, nextCursor: rows.length > options.limit && last !== undefined ? last.id : null };
-  }
-
-  async listJson(filter: VmListFilter, options: { limit: number; afterId?: VmId | undefined }): Promise<VmJsonPage> {
-    const rows = await translated(() =>
-      this.pageQuery(filter, options)
-        .select(['id', vmJson.as('json')])
-        .execute(),
-    );
-    const page = rows.slice(0, options.limit);
-    const last = page.at(-1);
-    return {
-      items: page.map((row) => row.json),
-      nextCursor: rows.length > options.limit && last !== undefined ? (last.id as VmId) : null,
-    };
-  }
-
-  /** One keyset page of the filter's VMs by id, and one row more to tell whether another page follows. */
-  private pageQuery(filter: VmListFilter, options: { limit: number; afterId?: VmId | undefined }) {
-    let query = this.db
-      .selectFrom('vms')
-      .orderBy('id')
-      .limit(options.limit + 1)
-      .where((eb) => ofProjects(eb, filter.projects));
-    if (filter.name !== undefined) query = query.where('name', '=', filter.name);
-    if (options.afterId !== undefined) query = query.where('id', '>', options.afterId);
-    return query;
   }
 
   async countByState(): Promise<ReadonlyMap<VmState, number>> {
@@ -691,34 +674,6 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: NewVm, lease: Le
   }
   return inserted;
 }
-
-/** A timestamp as `Date.prototype.toISOString` writes it (UTC, milliseconds; both truncate the microseconds). */
-const isoTimestamp = (column: string) =>
-  sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-
-/**
- * A VM row as the JSON text of its public representation: the fields, in order, that the API's view
- * of the same row writes (`vmView(toVm(row))` through the response schema); a test compares the two
- * for VMs that use every field. `row_to_json` writes no spaces between them; the `jsonb` columns
- * (written from the same objects the view takes: steps by `stepToJson`, as the view writes them) are
- * embedded as stored. User data is never in it (only the guest reads it back).
- */
-const vmJson = sql<string>`(select row_to_json(view)::text from (select
-  vms.id, vms.name, vms.project, vms.state, vms.host_id as "hostId",
-  vms.vcpu_count as "vcpuCount", vms.memory_mib as "memoryMib",
-  vms.kernel_image_id as "kernelImageId", vms.rootfs_image_id as "rootfsImageId",
-  vms.kernel_path as "kernelPath", vms.rootfs_path as "rootfsPath", vms.boot_args as "bootArgs",
-  vms.guest_mac as "guestMac", vms.network, vms.egress, vms.ports, vms.shared_network as "sharedNetwork",
-  coalesce(vms.rate_limits, '{}'::jsonb) as "rateLimits", vms.is_metrics_enabled as "isMetricsEnabled",
-  vms.failure_reason as "failureReason", vms.steps, vms.total_ms as "totalMs",
-  ${isoTimestamp('vms.created_at')} as "createdAt", ${isoTimestamp('vms.updated_at')} as "updatedAt",
-  vms.version, vms.observed_state as "observedState", ${isoTimestamp('vms.observed_at')} as "observedAt",
-  vms.restart_policy as "restartPolicy", vms.template_id as "templateId", vms.template_version as "templateVersion",
-  case when vms.snapshot_id is null or vms.snapshot_vm_id is null then null
-    else json_build_object('snapshotId', vms.snapshot_id, 'vmId', vms.snapshot_vm_id) end as "restoredFrom",
-  case when vms.restore_snapshot_id is null then null
-    else json_build_object('snapshotId', vms.restore_snapshot_id, 'isPaused', vms.is_restore_paused) end as "pendingRestore"
-) as view)`;
 
 function toVm(row: Selectable<VmsTable>): Vm {
   const steps = (row.steps as StepJson[] | null) ?? [];

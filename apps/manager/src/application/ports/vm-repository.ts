@@ -44,17 +44,6 @@ export interface VmPage {
   readonly nextCursor: VmId | null;
 }
 
-/**
- * A page of VMs in their public representation (the API's `VmView`), each as JSON text, rendered
- * where the rows are read: a list page is only written out, and building 100 VMs as objects to
- * serialize them again was most of its cost.
- */
-export interface VmJsonPage {
-  readonly items: readonly string[];
-  /** The id to pass as `afterId` for the next page; null on the last page. */
-  readonly nextCursor: VmId | null;
-}
-
 /** A new egress policy for a VM, written with its event (never one without the other). */
 export interface VmEgressChange {
   readonly egress: EgressPolicy;
@@ -140,8 +129,6 @@ export interface VmRepository {
   findByName(project: string, name: string): Promise<Vm | undefined>;
   /** Keyset page ordered by id. */
   list(filter: VmListFilter, options: { readonly limit: number; readonly afterId?: VmId | undefined }): Promise<VmPage>;
-  /** The same page as `list`, each VM as the JSON text of its public representation (see `VmJsonPage`). */
-  listJson(filter: VmListFilter, options: { readonly limit: number; readonly afterId?: VmId | undefined }): Promise<VmJsonPage>;
   /** VMs in any of the states, ordered by id (e.g. creates to continue after a restart). */
   listInStates(states: readonly VmState[]): Promise<readonly Vm[]>;
   /** How many VMs are in each state (states without any are absent). */

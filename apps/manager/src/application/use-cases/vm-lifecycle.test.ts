@@ -157,10 +157,9 @@ describe('listVms', () => {
       });
     }
     const first = await listVms(world.deps, { projects: everyProject }, { limit: 2 });
-    const names = (page: { items: readonly string[] }) => page.items.map((item) => (JSON.parse(item) as { name: string }).name);
-    expect(names(first)).toEqual(['a', 'b']);
+    expect(first.items.map((v) => v.name)).toEqual(['a', 'b']);
     const second = await listVms(world.deps, { projects: everyProject }, { limit: 2, cursor: first.nextCursor ?? undefined });
-    expect(names(second)).toEqual(['c']);
+    expect(second.items.map((v) => v.name)).toEqual(['c']);
     expect(second.nextCursor).toBeNull();
   });
 });

@@ -2,19 +2,18 @@ import { vmNotFound } from '../../domain/vm-errors.js';
 import type { VmId } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
-import type { VmJsonPage, VmListFilter } from '../ports/vm-repository.js';
+import type { VmListFilter, VmPage } from '../ports/vm-repository.js';
 import { canSeeProject, type ProjectSet } from '../../domain/access.js';
 
 export const vmPageSize = { default: 50, maximum: 500 } as const;
 
-/** A page of the filter's VMs, each as the JSON text of its view (see `VmJsonPage`). */
 export async function listVms(
   deps: Pick<UseCaseDependencies, 'vms'>,
   filter: VmListFilter,
   options: { limit?: number | undefined; cursor?: VmId | undefined },
-): Promise<VmJsonPage> {
+): Promise<VmPage> {
   const limit = Math.min(Math.max(options.limit ?? vmPageSize.default, 1), vmPageSize.maximum);
-  return deps.vms.listJson(filter, { limit, afterId: options.cursor });
+  return deps.vms.list(filter, { limit, afterId: options.cursor });
 }
 
 /** The VM, when it is one of `projects`' (another project's VM is not there for the caller: VM_NOT_FOUND). */

@@ -228,15 +228,11 @@ export function registerVmRoutes(
         response: { 200: VmPageView, ...problemResponses },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       const cursor = request.query.cursor === undefined ? undefined : (parseVmId(request.query.cursor) as VmId);
       const projects = projectsToList(principalOf(request).projects, request.query.project);
       const page = await listVms(deps, { projects, name: request.query.name }, { limit: request.query.limit, cursor });
-      // The items come as JSON text (rendered with the rows): joined, not parsed and written again.
-      // A string with a JSON content type is sent as it is, past the response serializer.
-      const body = `{"items":[${page.items.join(',')}],"nextCursor":${JSON.stringify(page.nextCursor)}}`;
-      // Typed as the page it is: the route's response type names the objects, not their text.
-      return reply.type('application/json; charset=utf-8').send(body as unknown as Static<typeof VmPageView>);
+      return { items: page.items.map(vmView), nextCursor: page.nextCursor };
     },
   );
 
