@@ -306,7 +306,9 @@ export const vmCommands: Readonly<Record<string, Command>> = {
       const policy = egressPolicyOfFlags(values);
       const hearth = await client();
       const vm = await resolveVm(hearth, positionals[0]!);
-      const changed = await hearth.vms.setEgress(vm.id, policy, { ifVersion: vm.version });
+      // No `If-Match`: the policy is the whole of what was asked, not derived from the VM as read, and
+      // the VM's own start or stop changes its version meanwhile (a create without --wait, say).
+      const changed = await hearth.vms.setEgress(vm.id, policy);
       printResult(out, changed, `${changed.id} egress ${egressText(changed.egress)}`);
     },
   },
@@ -329,7 +331,9 @@ export const vmCommands: Readonly<Record<string, Command>> = {
       const change = rateLimitsChangeOfFlags(values);
       const hearth = await client();
       const vm = await resolveVm(hearth, positionals[0]!);
-      const changed = await hearth.vms.updateRateLimits(vm.id, change, { ifVersion: vm.version });
+      // No `If-Match`: the Manager merges the change into the limits it holds (a lost race merges
+      // again), and the VM's own start or stop changes its version meanwhile.
+      const changed = await hearth.vms.updateRateLimits(vm.id, change);
       printResult(out, changed, `${changed.id} rate limits ${rateLimitsText(changed.rateLimits)}`);
     },
   },
