@@ -1,3 +1,4 @@
+import type { CpuPids } from './cpu.js';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot, startSingleHostStack, type Netns, type StartedProcess, type TestDatabase } from '@hearth/testkit';
@@ -59,6 +60,15 @@ export function writeDoubleWrapper(file: string, flags: readonly string[]): void
   const quoted = [process.execPath, ...flags, doubleScript].map((part) => `'${part.replace(/'/g, `'\\''`)}'`);
   writeFileSync(file, `#!/bin/sh\nexec ${quoted.join(' ')} "$@"\n`);
   chmodSync(file, 0o755);
+}
+
+/** The processes whose CPU the bench counts as the control plane's: the stack's Manager, its Agent and its PostgreSQL server. */
+export function cpuPidsOf(stack: BenchStack): CpuPids {
+  return {
+    manager: stack.manager.child.pid,
+    agent: stack.agent.child.pid,
+    postgresPort: Number(new URL(stack.database.url).port) || undefined,
+  };
 }
 
 export async function startBenchStack(options: StackOptions): Promise<BenchStack> {

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { waitFor } from '@hearth/testkit';
 import { applyPlan } from '@hearth/contracts';
 import { AgentLogReads, type AgentReads } from './agent-reads.js';
-import type { BenchStack } from './bench-stack.js';
+import { cpuPidsOf, type BenchStack } from './bench-stack.js';
 import type { BenchOptions } from './options.js';
 import type { ProfileMarks } from './cpu-profile.js';
 import { floorDescription, type Floor, type FloorStep } from './floor.js';
@@ -189,11 +189,7 @@ export async function measureWave(
     }
     return stoppedEarly !== null;
   };
-  const cpuPids = {
-    manager: stack.manager.child.pid,
-    agent: stack.agent.child.pid,
-    postgresPort: Number(new URL(stack.database.url).port) || undefined,
-  };
+  const cpuPids = cpuPidsOf(stack);
   // A VMM of an earlier phase reaped during the wave would count as the Agent's child: wait them out
   // (500 deletes on a loaded machine take minutes, and a run that gives up loses every figure).
   const cpuBefore = await waitFor(
@@ -347,11 +343,7 @@ export async function measureList(stack: BenchStack, images: ImageIds, rows: num
     let failures = 0;
     let cursor: string | null = null;
     const warmup = 20;
-    const cpuPids = {
-      manager: stack.manager.child.pid,
-      agent: stack.agent.child.pid,
-      postgresPort: Number(new URL(stack.database.url).port) || undefined,
-    };
+    const cpuPids = cpuPidsOf(stack);
     let cpuBefore = cpuSnapshot(cpuPids);
     for (let i = 0; i < requests + warmup; i++) {
       if (i === warmup) cpuBefore = cpuSnapshot(cpuPids);

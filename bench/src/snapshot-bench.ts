@@ -2,7 +2,7 @@ import { copyFileSync, statSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import path from 'node:path';
 import { findCommand } from '@hearth/testkit';
-import { startBenchStack, type BenchStack } from './bench-stack.js';
+import { cpuPidsOf, startBenchStack, type BenchStack } from './bench-stack.js';
 import { agentEntryPoint, ProfileMarks } from './cpu-profile.js';
 import { cpuMsBetween, cpuSnapshot, msPerItem, type CpuGroup } from './cpu.js';
 import { registerImages } from './manager-vms.js';
@@ -98,11 +98,7 @@ export async function measureSnapshots(
   });
   const profile =
     options.agentCpuProfDir === null ? null : new ProfileMarks(stack.agent.child.pid, options.agentCpuProfDir, 'agent');
-  const cpuPids = {
-    manager: stack.manager.child.pid,
-    agent: stack.agent.child.pid,
-    postgresPort: Number(new URL(stack.database.url).port) || undefined,
-  };
+  const cpuPids = cpuPidsOf(stack);
   const floor = new RestoreFloor(qemu, path.join(stack.workDir, 'restore-floor'), bridgeCidr);
   let openedProbe: NetnsProbe | undefined;
   const samples: {
