@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { AppError, problemContentType } from '@hearth/errors';
 import type { Logger } from './logger.js';
@@ -22,17 +23,22 @@ export function clientErrorToAppError(error: Error & { code?: string }): AppErro
  * problem+json under a new correlation id, then closes the connection, which cannot be trusted
  * to carry another request.
  *
- * Refused in its request line or headers, or after its request was answered, the connection
- * closes after reading (`closeAfterReading`): destroyed at once, it can lose an answer not yet
- * written out, and a close with unread bytes (a client still sending its body) resets the
- * connection, which can take the answer with it. Refused in the body of a request under way
- * (`answerUnderWay`), it is destroyed at once after the answer, so that the request is abandoned:
- * a request answered as malformed must not be carried out (and audited) all the same. An answer
- * of that request that has begun already is not followed by a second.
+ * The connection closes after reading (`closeAfterReading`): destroyed at once while the client
+ * still sends, it is reset, and a reset can take the answer with it (RFC 9112 §9.6).
+ *
+ * Refused after a whole request whose answer is still to come, the bytes are not answered: that
+ * request's answer goes out as its route gives it, then the connection closes after reading.
+ * Refused in the body of a request under way (`answerUnderWay`), the answer is that request's
+ * own: it ends the request's response, so that the request is abandoned whatever its route and
+ * hooks do next. Its body never completes (the parser reads no more of it), its route never runs,
+ * and Fastify sends (and hooks such as the audit log record) no second answer when the body's
+ * stream fails at the connection's close. An answer of that request that has begun already is
+ * not followed by a second: the connection is cut, unless that answer is whole, in which case it
+ * closes after reading.
  */
 export function clientErrorHandler(
   log: Logger,
-  answerUnderWay: (socket: Socket) => { readonly headersSent: boolean } | undefined,
+  answerUnderWay: (socket: Socket) => ServerResponse | undefined,
 ): (error: Error & { code?: string }, socket: Socket) => void {
   const answered = new WeakSet<Socket>();
   return (error, socket) => {
@@ -43,27 +49,46 @@ export function clientErrorHandler(
     const problem = toProblem(appError, randomUUID());
     log.debug({ err: error, code: appError.code, correlationId: problem.correlationId }, 'malformed request refused');
     const underWay = answerUnderWay(socket);
-    if (underWay !== undefined && (underWay.headersSent || !socket.writable)) {
-      socket.destroy();
+    if (underWay?.req.complete === true && !underWay.writableEnded) {
+      // The bytes refused follow a whole request: that request is answered as its route says,
+      // then the connection closes after reading.
+      underWay.once('finish', () => closeAfterReading(socket));
+      return;
+    }
+    if (underWay?.headersSent === true) {
+      if (underWay.writableEnded) closeAfterReading(socket);
+      else socket.destroy();
       return;
     }
     if (!socket.writable) {
-      closeAfterReading(socket);
+      if (underWay !== undefined) socket.destroy();
+      else closeAfterReading(socket);
       return;
     }
     // The answer to HEAD has no body, whatever made it fail.
     const rawPacket = (error as { rawPacket?: unknown }).rawPacket;
-    const isHead = Buffer.isBuffer(rawPacket) && rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
+    const isHead =
+      underWay !== undefined
+        ? underWay.req.method === 'HEAD'
+        : Buffer.isBuffer(rawPacket) && rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
     const body = JSON.stringify(problem);
-    const answer =
-      `HTTP/1.1 ${problem.status} ${appError.title}\r\n` +
-      `Content-Type: ${problemContentType}; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      `x-request-id: ${problem.correlationId}\r\n` +
-      'Connection: close\r\n\r\n' +
-      (isHead ? '' : body);
-    socket.write(answer);
-    if (underWay !== undefined) socket.destroy();
-    else closeAfterReading(socket);
+    const headers = {
+      'Content-Type': `${problemContentType}; charset=utf-8`,
+      'Content-Length': String(Buffer.byteLength(body)),
+      'x-request-id': problem.correlationId,
+      Connection: 'close',
+    };
+    if (underWay !== undefined) {
+      // Node ends the response, then closes through `destroySoon`, which lingers while the
+      // request is incomplete (`lingerAfterEarlyAnswer`).
+      underWay.writeHead(problem.status, appError.title, headers);
+      underWay.end(isHead ? undefined : body);
+      return;
+    }
+    const head = Object.entries(headers)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
+    socket.write(`HTTP/1.1 ${problem.status} ${appError.title}\r\n${head}\r\n${isHead ? '' : body}`);
+    closeAfterReading(socket);
   };
 }

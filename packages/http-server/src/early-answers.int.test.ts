@@ -7,7 +7,7 @@ import { createLogger } from './logger.js';
 
 /**
  * A server may answer before it has read the whole request: a body over the limit, a request its
- * hooks refuse. Closed at once with the client's bytes still coming,
+ * hooks refuse, a body whose framing breaks. Closed at once with the client's bytes still coming,
  * the connection is reset, and a client that reads only after sending (as many do) never sees the
  * answer (RFC 9112 §9.6). Each answer here must reach such a client.
  */
@@ -103,6 +103,13 @@ describe('an answer given before the request is read reaches a client still send
       Buffer.alloc(bodyBytes, 'a'),
       401,
       'UNAUTHENTICATED',
+    ] as const,
+    [
+      'a broken chunk size in the body of a request under way',
+      chunkedHead,
+      Buffer.concat([Buffer.from('zz\r\n'), Buffer.alloc(bodyBytes, 'a'), Buffer.from('\r\n0\r\n\r\n')]),
+      400,
+      'MALFORMED_REQUEST',
     ] as const,
   ])('answers %s', async (_what, head, body, status, code) => {
     for (let i = 0; i < sendings; i += 1) {

@@ -6,11 +6,22 @@ import { createLogger } from './logger.js';
 
 let app: HttpServer;
 let port: number;
+/** Answers that went out through Fastify (what hooks such as an audit log see), and deletes carried out. */
+let sentThroughFastify = 0;
+let deletesDone = 0;
 
 beforeAll(async () => {
   app = createHttpServer({ logger: createLogger({ name: 'test', level: 'silent' }) });
+  app.addHook('onSend', async (_request, _reply, payload) => {
+    sentThroughFastify += 1;
+    return payload;
+  });
   app.get('/items/:id', async (request) => ({ id: (request.params as { id: string }).id }));
   app.post('/items', async (request) => request.body);
+  app.delete('/items/:id', async () => {
+    deletesDone += 1;
+    return { isDeleted: true };
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   port = (app.server.address() as AddressInfo).port;
 });
@@ -82,6 +93,36 @@ describe('requests Node or the router refuse before a route runs are answered as
       );
       expectProblem(answer, 400, 'MALFORMED_REQUEST');
     }
+  });
+
+  it('abandons a request whose body the parser refuses: its route never runs and no second answer goes out', async () => {
+    for (const body of ['zz\r\n{}\r\n0\r\n\r\n', `2\r\n{}\r\nzz\r\n${'a'.repeat(1024 * 1024)}\r\n0\r\n\r\n`]) {
+      const connectionClosed = new Promise<void>((resolve) =>
+        app.server.once('connection', (socket: net.Socket) => socket.once('close', () => resolve())),
+      );
+      const [sentBefore, deletesBefore] = [sentThroughFastify, deletesDone];
+      const answer = await exchange(
+        `DELETE /items/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${body}`,
+        true,
+      );
+      expectProblem(answer, 400, 'MALFORMED_REQUEST');
+      await connectionClosed;
+      // What a request does when its connection closes (its body's stream fails) runs by the next turn.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(deletesDone - deletesBefore, 'deletes carried out').toBe(0);
+      expect(sentThroughFastify - sentBefore, 'answers sent through Fastify').toBe(0);
+    }
+  });
+
+  it('answers a whole request as its route says when bytes it cannot parse follow, then closes', async () => {
+    const deletesBefore = deletesDone;
+    const answer = await exchange(
+      'DELETE /items/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}' +
+        'FUZZ /items/2 HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toEqual({ isDeleted: true });
+    expect(deletesDone - deletesBefore).toBe(1);
   });
 
   it('answers headers larger than the server reads with 431 REQUEST_HEADERS_TOO_LARGE', async () => {
