@@ -8,7 +8,7 @@ import type { Host } from '../../domain/host.js';
 import type { SnapshotId, TemplateId } from '../../domain/ids.js';
 import { holdsSnapshotFiles, restoreRefusalOf, snapshotIncompatible } from '../../domain/snapshot-compatibility.js';
 import { ancestorsOf } from './snapshot-chains.js';
-import { snapshotNotReady, type Snapshot } from '../../domain/snapshot.js';
+import type { Snapshot } from '../../domain/snapshot.js';
 import { placeVm, rejectionOf, type ResourceRequest } from '../../domain/placement.js';
 import { quotaOverruns } from '../../domain/project.js';
 import type { RestartPolicy } from '../../domain/restart-policy.js';
@@ -17,6 +17,7 @@ import { isValidVmName, type Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { NewVm } from '../ports/vm-repository.js';
 import { continueCreate } from './continue-create.js';
+import { readySnapshotAndVm } from './ready-snapshot.js';
 
 /** At most this many clones in one request. */
 export const cloneCountMaximum = 16;
@@ -113,13 +114,7 @@ async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{
   if (snapshotId === undefined) {
     throw invalidBody([{ field: 'body/count', message: 'must be given with snapshotId or a template that carries a snapshot' }]);
   }
-  const snapshot = await deps.snapshots.findById(snapshotId);
-  if (snapshot === undefined || snapshot.project !== input.project) {
-    throw invalidBody([{ field: 'body/snapshotId', message: `no snapshot with id ${snapshotId}` }]);
-  }
-  if (snapshot.state !== 'ready') throw snapshotNotReady(snapshot, 'only a ready snapshot can be cloned');
-  const source = await deps.vms.findById(snapshot.vmId);
-  if (source === undefined) throw new AppError('INTERNAL', `Snapshot ${snapshot.id} refers to a VM that is gone`);
+  const { snapshot, source } = await readySnapshotAndVm(deps, snapshotId, input.project, 'only a ready snapshot can be cloned');
 
   // Only a host that runs what the snapshot was taken with; one that holds its files is preferred
   // (the others get a copy before the restore).

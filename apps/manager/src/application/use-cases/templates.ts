@@ -4,7 +4,6 @@ import { canSeeProject, type ProjectSet } from '../../domain/access.js';
 import { egressPolicyErrors } from '../../domain/egress.js';
 import type { SnapshotId, TemplateId } from '../../domain/ids.js';
 import { defaultRestartPolicy, type RestartPolicy } from '../../domain/restart-policy.js';
-import { snapshotNotReady } from '../../domain/snapshot.js';
 import {
   invalidBody,
   presetFromSnapshotVm,
@@ -22,6 +21,7 @@ import type { UseCaseDependencies } from '../dependencies.js';
 import type { TemplateFilter, TemplatePage } from '../ports/template-repository.js';
 import { matchedVersion, type IfMatch } from './if-match.js';
 import { presetImages } from './preset-images.js';
+import { readySnapshotAndVm } from './ready-snapshot.js';
 
 type Deps = Pick<UseCaseDependencies, 'templates' | 'images' | 'projects' | 'snapshots' | 'vms' | 'clock' | 'ids'>;
 
@@ -127,13 +127,7 @@ async function presetOfSnapshot(
   given: Partial<VmPreset>,
   restartPolicy: RestartPolicy,
 ): Promise<VmPreset> {
-  const snapshot = await deps.snapshots.findById(snapshotId);
-  if (snapshot === undefined || snapshot.project !== project) {
-    throw invalidBody([{ field: 'body/snapshotId', message: `no snapshot with id ${snapshotId}` }]);
-  }
-  if (snapshot.state !== 'ready') throw snapshotNotReady(snapshot, 'only a ready snapshot can be carried by a template');
-  const source = await deps.vms.findById(snapshot.vmId);
-  if (source === undefined) throw new AppError('INTERNAL', `Snapshot ${snapshot.id} refers to a VM that is gone`);
+  const { source } = await readySnapshotAndVm(deps, snapshotId, project, 'only a ready snapshot can be carried by a template');
   return presetFromSnapshotVm(source, given, restartPolicy);
 }
 
