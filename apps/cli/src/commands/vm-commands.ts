@@ -256,7 +256,9 @@ export const vmCommands: Readonly<Record<string, Command>> = {
         async run({ args, out, hearth: client }) {
           const hearth = await client();
           const vm = await resolveVm(hearth, onlyArgument(args, `hearth vm ${action} <vm>`));
-          const changed = await hearth.vms[action](vm.id, { ifVersion: vm.version });
+          // No `If-Match`: the command asks for the state, whatever version the VM is at; the VM's own
+          // transitions (a start still under way, an observation) change its version meanwhile.
+          const changed = await hearth.vms[action](vm.id);
           printResult(out, changed, `${changed.id} ${changed.state}`);
         },
       } satisfies Command,
@@ -277,8 +279,8 @@ export const vmCommands: Readonly<Record<string, Command>> = {
       const hearth = await client();
       const vm = await resolveVm(hearth, positionals[0]!);
       const snapshot = await resolveSnapshot(hearth, positionals[1]!);
+      // No `If-Match`, as for start and stop: the VM's own transitions change its version meanwhile.
       const restored = await hearth.vms.restore(vm.id, snapshot.id, {
-        ifVersion: vm.version,
         ...(values.paused ? { afterwards: 'paused' as const } : {}),
         ...(values['no-wait'] ? { wait: false } : {}),
       });
