@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingRequirements } from '@hearth/testkit';
 import { convergence, leaksOn, startCluster, vmmPidsOf, type Cluster, type ClusterVm } from './support/cluster.js';
+import { sentBytesOf, sha256Of, snapshotFiles } from './support/snapshot-files.js';
 
 /**
  * Several hosts over real processes: three Agents, each in its own network namespace, registered
@@ -26,27 +26,6 @@ interface HostView {
  * HEARTH_E2E_CHAIN_MEMORY_MIB to print the copy's figures for another size (the ADR's 256 MiB).
  */
 const chainGuestMemoryMib = Number(process.env.HEARTH_E2E_CHAIN_MEMORY_MIB ?? 128);
-
-/** A snapshot's three files in `directory` (a VM's directory, or a copy's). */
-function snapshotFiles(directory: string, snapshotId: string): string[] {
-  return ['vmstate', 'memory', 'rootfs.ext4'].map((suffix) => path.join(directory, `${snapshotId}.${suffix}`));
-}
-
-/** The bytes the Agent logging to `logFile` sent of each snapshot file it served, by `<snapshotId> <file>` (summed). */
-function sentBytesOf(logFile: string): Map<string, number> {
-  const sent = new Map<string, number>();
-  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
-    if (!line.includes('"snapshot file sent"')) continue;
-    const entry = JSON.parse(line) as { snapshotId: string; file: string; sentBytes: number };
-    const key = `${entry.snapshotId} ${entry.file}`;
-    sent.set(key, (sent.get(key) ?? 0) + entry.sentBytes);
-  }
-  return sent;
-}
-
-function sha256Of(file: string): string {
-  return createHash('sha256').update(readFileSync(file)).digest('hex');
-}
 
 describe.skipIf(skipReason)(`several hosts over real processes${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   let cluster: Cluster;

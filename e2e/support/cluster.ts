@@ -51,6 +51,10 @@ export interface ClusterOptions {
    * the one on PATH: another Node.js release line.
    */
   readonly nodeBinDir?: string;
+  /** Extra environment for each Agent and the VMMs it spawns (e.g. the double's guest backend). */
+  readonly agentEnv?: Readonly<Record<string, string>>;
+  /** Address given to each Agent's bridge inside its own namespace, e.g. `172.30.0.1/16`. */
+  readonly bridgeCidr?: string;
 }
 
 /** One more Manager replica on the cluster's database (the first one is `cluster.manager`). */
@@ -210,7 +214,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         bridge: 'hbr0',
         runDir,
         imageRoot,
-        env: { ...nodeEnv, HEARTH_FAILPOINTS: undefined },
+        env: { ...nodeEnv, ...options.agentEnv, HEARTH_FAILPOINTS: undefined },
+        ...(options.bridgeCidr === undefined ? {} : { bridgeCidr: options.bridgeCidr }),
         logFile: agentLogFile,
         trust,
       });
