@@ -257,7 +257,7 @@ export const vmCommands: Readonly<Record<string, Command>> = {
           const hearth = await client();
           const vm = await resolveVm(hearth, onlyArgument(args, `hearth vm ${action} <vm>`));
           // No `If-Match`: the command asks for the state, whatever version the VM is at; the VM's own
-          // transitions (a start still under way, an observation) change its version meanwhile.
+          // transitions (a start still under way) change its version meanwhile.
           const changed = await hearth.vms[action](vm.id);
           printResult(out, changed, `${changed.id} ${changed.state}`);
         },

@@ -5,7 +5,7 @@ import { runCli } from '../cli.js';
 
 /**
  * The VM commands that ask for a state or a setting send no precondition: between the CLI's read of
- * the VM and its request, the VM's own transitions (a start under way, an observation) move its
+ * the VM and its request, the VM's own transitions (a start still under way) move its
  * version, and a precondition on the version read would refuse what the user asked for.
  */
 const vmId = 'vm_01JAAAAAAAAAAAAAAAAAAAAAAA';
