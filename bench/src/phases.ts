@@ -382,6 +382,8 @@ export async function measureList(stack: BenchStack, images: ImageIds, rows: num
         const startedAt = performance.now();
         const response = await stack.api<{ items: unknown[]; nextCursor: string | null }>('GET', route);
         // Timed to the response's last byte: the bench's own parsing of the page is not the Manager's.
+        // The threads' times are read after that parsing (about a millisecond, in which the Manager
+        // has nothing of this request's left to do).
         const request = {
           startedAt,
           receivedAt: response.receivedAt,
