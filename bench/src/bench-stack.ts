@@ -7,6 +7,8 @@ import { Pool } from 'undici';
 export interface ApiResponse<T> {
   readonly status: number;
   readonly body: T;
+  /** `performance.now()` when the body's last byte had been read, before it was parsed. */
+  readonly receivedAt: number;
 }
 
 export interface StackOptions {
@@ -116,8 +118,13 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await response.body.text();
+    const receivedAt = performance.now();
     const type = String(response.headers['content-type'] ?? '');
-    return { status: response.statusCode, body: (text !== '' && type.includes('json') ? JSON.parse(text) : text) as T };
+    return {
+      status: response.statusCode,
+      body: (text !== '' && type.includes('json') ? JSON.parse(text) : text) as T,
+      receivedAt,
+    };
   };
   return {
     managerUrl: stack.manager.url,

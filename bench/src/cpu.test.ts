@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   controlPlaneMs,
@@ -6,6 +7,7 @@ import {
   marginalControlPlaneMs,
   msPerItem,
   msPerSecond,
+  threadTimes,
   vmmCount,
   type CpuGroup,
   type CpuSnapshot,
@@ -99,5 +101,23 @@ describe('msPerItem', () => {
   it('divides every group by the count', () => {
     const ms = msPerItem({ manager: 30, agent: 90, 'agent-children': 15, postgres: 6, vmms: 300, bench: 3, other: 0 }, 3);
     expect(ms).toEqual({ manager: 10, agent: 30, 'agent-children': 5, postgres: 2, vmms: 100, bench: 1, other: 0 });
+  });
+});
+
+describe('threadTimes', () => {
+  it.skipIf(!existsSync('/proc/self/schedstat'))("reads the main thread's time on a core, which grows as it works", () => {
+    const before = threadTimes('self');
+    const startedAt = process.cpuUsage();
+    // Work until the process has used 20 ms of CPU: the main thread's run time must have grown with it.
+    while (process.cpuUsage(startedAt).user < 20_000) Math.sqrt(Math.random());
+    const after = threadTimes('self');
+    expect(before).not.toBeNull();
+    expect(after!.runMs - before!.runMs).toBeGreaterThan(10);
+    expect(after!.waitMs).toBeGreaterThanOrEqual(before!.waitMs);
+  });
+
+  it('is null for a process that is not there, or none', () => {
+    expect(threadTimes(2 ** 30)).toBeNull();
+    expect(threadTimes(undefined)).toBeNull();
   });
 });

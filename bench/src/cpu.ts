@@ -198,3 +198,23 @@ export function marginalControlPlaneMs(
   const background = controlPlaneMs(backgroundMsPerSecond) * waveSeconds;
   return Math.max(0, waveControlPlane - background) / created;
 }
+
+/** What a thread did, from `/proc/<pid>/schedstat` (milliseconds since it started). */
+export interface ThreadTimes {
+  /** Time on a core. */
+  readonly runMs: number;
+  /** Time runnable but waiting for a core (the machine's other work, or its own threads). */
+  readonly waitMs: number;
+}
+
+/**
+ * The run and run-queue wait of a process's main thread (`self` for the bench's own); null when
+ * the process is gone or the kernel keeps no schedstats. The main thread is where a Node process
+ * runs its JavaScript and its garbage collector's pauses, so a request's wait on it is its cost.
+ */
+export function threadTimes(pid: number | 'self' | undefined): ThreadTimes | null {
+  if (pid === undefined) return null;
+  const fields = readProcOrNull(`/proc/${pid}/schedstat`)?.split(' ');
+  if (fields === undefined || fields.length < 2) return null;
+  return { runMs: Number(fields[0]) / 1e6, waitMs: Number(fields[1]) / 1e6 };
+}

@@ -1,3 +1,4 @@
+import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import pg from 'pg';
 import { waitFor } from '@hearth/testkit';
 import { applyPlan } from '@hearth/contracts';
@@ -13,9 +14,11 @@ import {
   marginalControlPlaneMs,
   msPerItem,
   msPerSecond,
+  threadTimes,
   vmmCount,
   type CpuGroup,
   type CpuSnapshot,
+  type ThreadTimes,
 } from './cpu.js';
 import { memAvailableMib, rssMib } from './machine.js';
 import { agentStepsWallMs, createVm, deleteVm, runPool, vmShape, type ImageIds } from './manager-vms.js';
@@ -288,7 +291,28 @@ export interface ListResult {
    * same seconds are in it, as they are in the latency.
    */
   readonly cpuMsPerPage: { readonly manager: number; readonly postgres: number };
+  /** The slowest requests, slowest first, with what each spent its time on. */
+  readonly slowest: readonly SlowListRequest[];
+  /** How long the walk waited for the leader's resync to read the rows written behind its back; null when it could not tell. */
+  readonly resyncWaitMs: number | null;
 }
+
+/**
+ * One timed `GET /v1/vms` and where its time went, from the threads' schedstats: the Manager's main
+ * thread (its JavaScript and its garbage collector's pauses) on a core and waiting for one, and the
+ * bench's own thread waiting for a core and collecting its garbage. Null where the kernel keeps no
+ * schedstats.
+ */
+export interface SlowListRequest {
+  readonly ms: number;
+  readonly managerRunMs: number | null;
+  readonly managerWaitMs: number | null;
+  readonly benchWaitMs: number | null;
+  readonly benchGcMs: number;
+}
+
+/** The slowest requests the list result names. */
+const slowestCount = 5;
 
 /**
  * Inserts `rows` stopped VMs straight into the Manager's database (on a host row of their own, so
@@ -338,35 +362,112 @@ export async function measureList(stack: BenchStack, images: ImageIds, rows: num
       );
     }
     await client.query('ANALYZE vms');
+    const resyncWaitMs = await waitForResyncPasses(stack, 2);
 
-    const latencies: number[] = [];
+    const timed: TimedRequest[] = [];
     let failures = 0;
     let cursor: string | null = null;
     const warmup = 20;
     const cpuPids = cpuPidsOf(stack);
+    const benchGcs: PerformanceEntry[] = [];
+    const gcObserver = new PerformanceObserver((entries) => benchGcs.push(...entries.getEntries()));
+    gcObserver.observe({ entryTypes: ['gc'] });
     let cpuBefore = cpuSnapshot(cpuPids);
-    for (let i = 0; i < requests + warmup; i++) {
-      if (i === warmup) cpuBefore = cpuSnapshot(cpuPids);
-      const route: string = `/v1/vms?limit=100${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
-      const startedAt = performance.now();
-      const response = await stack.api<{ items: unknown[]; nextCursor: string | null }>('GET', route);
-      const ms = performance.now() - startedAt;
-      if (response.status !== 200) {
-        failures += 1;
-        cursor = null;
-        continue;
+    try {
+      for (let i = 0; i < requests + warmup; i++) {
+        if (i === warmup) cpuBefore = cpuSnapshot(cpuPids);
+        const route: string = `/v1/vms?limit=100${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
+        const managerBefore = threadTimes(stack.manager.child.pid);
+        const benchBefore = threadTimes('self');
+        const startedAt = performance.now();
+        const response = await stack.api<{ items: unknown[]; nextCursor: string | null }>('GET', route);
+        // Timed to the response's last byte: the bench's own parsing of the page is not the Manager's.
+        // The threads' times are read after that parsing (about a millisecond, in which the Manager
+        // has nothing of this request's left to do).
+        const request = {
+          startedAt,
+          receivedAt: response.receivedAt,
+          manager: timesBetween(managerBefore, threadTimes(stack.manager.child.pid)),
+          bench: timesBetween(benchBefore, threadTimes('self')),
+        };
+        if (response.status !== 200) {
+          failures += 1;
+          cursor = null;
+          continue;
+        }
+        cursor = response.body.nextCursor ?? null;
+        if (i >= warmup) timed.push(request);
       }
-      cursor = response.body.nextCursor ?? null;
-      if (i >= warmup) latencies.push(ms);
+    } finally {
+      gcObserver.disconnect();
     }
     const cpuMs = msPerItem(cpuMsBetween(cpuBefore, cpuSnapshot(cpuPids)), requests);
     const cpuMsPerPage = { manager: cpuMs.manager, postgres: cpuMs.postgres };
-    return { rows, requests, pageSize: 100, latency: summarize(latencies), failures, cpuMsPerPage };
+    const latency = summarize(timed.map((request) => request.receivedAt - request.startedAt));
+    return { rows, requests, pageSize: 100, latency, failures, cpuMsPerPage, slowest: slowestOf(timed, benchGcs), resyncWaitMs };
   } finally {
     await client.query('DELETE FROM vms WHERE host_id = $1', [hostId]).catch(() => undefined);
     await client.query('DELETE FROM hosts WHERE id = $1', [hostId]).catch(() => undefined);
     await client.end();
   }
+}
+
+/** A timed request: `performance.now()` at its start and at its response's last byte, and the threads' times over it. */
+export interface TimedRequest {
+  readonly startedAt: number;
+  readonly receivedAt: number;
+  readonly manager: ThreadTimes | null;
+  readonly bench: ThreadTimes | null;
+}
+
+function timesBetween(before: ThreadTimes | null, after: ThreadTimes | null): ThreadTimes | null {
+  return before === null || after === null ? null : { runMs: after.runMs - before.runMs, waitMs: after.waitMs - before.waitMs };
+}
+
+/** The slowest of `timed`, slowest first, each with the bench's garbage collection (`gc` entries) inside it. */
+export function slowestOf(timed: readonly TimedRequest[], benchGcs: readonly PerformanceEntry[]): SlowListRequest[] {
+  const overlapMs = (request: TimedRequest, gc: PerformanceEntry): number =>
+    Math.max(0, Math.min(request.receivedAt, gc.startTime + gc.duration) - Math.max(request.startedAt, gc.startTime));
+  return [...timed]
+    .sort((a, b) => b.receivedAt - b.startedAt - (a.receivedAt - a.startedAt))
+    .slice(0, slowestCount)
+    .map((request) => ({
+      ms: request.receivedAt - request.startedAt,
+      managerRunMs: request.manager?.runMs ?? null,
+      managerWaitMs: request.manager?.waitMs ?? null,
+      benchWaitMs: request.bench?.waitMs ?? null,
+      benchGcMs: benchGcs.reduce((sum, gc) => sum + overlapMs(request, gc), 0),
+    }));
+}
+
+/**
+ * Waits until the leader has finished `passes` resyncs since now (its resync counter in
+ * `/metrics`), so that rows just written behind its back have been read by a pass that began after
+ * them. Those rows are all new to its next pass, which reads every one of them at once: a catch-up a
+ * real installation pays as its VMs are created, not once for 10,000 of them in the list's first
+ * seconds. Null when the counter cannot be read or does not move within a minute.
+ */
+async function waitForResyncPasses(stack: BenchStack, passes: number): Promise<number | null> {
+  const count = async (): Promise<number | null> => {
+    const response = await stack.api<string>('GET', '/metrics');
+    const match = /^hearth_reconciler_resync_duration_seconds_count(?:\{[^}]*\})? (\d+)/m.exec(
+      typeof response.body === 'string' ? response.body : '',
+    );
+    return response.status === 200 && match?.[1] !== undefined ? Number(match[1]) : null;
+  };
+  const startedAt = performance.now();
+  const before = await count();
+  if (before === null) return null;
+  try {
+    await waitFor(async () => ((await count()) ?? before) >= before + passes, {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      description: `${passes} resyncs of the leader`,
+    });
+  } catch {
+    return null;
+  }
+  return performance.now() - startedAt;
 }
 
 // ---------------------------------------------------------------------------------------------

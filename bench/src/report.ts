@@ -416,6 +416,18 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
       `postgres ${ms(r.list.cpuMsPerPage.postgres)} ms`,
   );
   out.push(
+    `   timed after the leader's resync had read the rows (${r.list.resyncWaitMs === null ? 'its counter could not be read: not waited for' : `waited ${ms(r.list.resyncWaitMs)} ms`}); ` +
+      "the slowest, ms (the Manager's main thread on a core / waiting for one; the bench waiting for one / in its GC):",
+  );
+  out.push(
+    `   ${r.list.slowest
+      .map(
+        (request) =>
+          `${ms(request.ms)} (${ms(request.managerRunMs)} / ${ms(request.managerWaitMs)}; ${ms(request.benchWaitMs)} / ${ms(request.benchGcMs)})`,
+      )
+      .join(', ')}`,
+  );
+  out.push(
     `4. event delivery: ${r.events.latency === null ? 'n/a' : `p50 ${ms(r.events.latency.p50)} ms, p99 ${ms(r.events.latency.p99)} ms`} — ${r.events.note}`,
   );
   out.push(

@@ -69,6 +69,8 @@ function everyCreateRefused(): BenchResults {
       latency: summarize([]),
       failures: 5,
       cpuMsPerPage: { manager: 0, postgres: 0 },
+      slowest: [],
+      resyncWaitMs: null,
     },
     events: { latency: null, note: 'the stream delivered no "running" event for 5 creates' },
     network: { latency: null, egressChange: null, note: 'skipped (--network 0)' },
