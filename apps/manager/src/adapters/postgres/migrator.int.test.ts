@@ -39,16 +39,23 @@ const targets: Array<[string, boolean, () => Promise<Target>]> = [
   ],
 ];
 
+/**
+ * PGlite builds its database in WebAssembly at each open and runs every migration there: seconds
+ * on a quiet machine, over a minute on a loaded one (two opens per test at most).
+ */
+const migrationTimeoutMs = 240_000;
+
 for (const [name, isAvailable, open] of targets) {
   describe.skipIf(!isAvailable)(
     `migrations on ${name}${isAvailable ? '' : ' (skipped: needs TEST_DATABASE_URL, set by `npm test`)'}`,
+    { timeout: migrationTimeoutMs },
     () => {
       let target: Target;
       let tempDir: string | undefined;
 
       beforeEach(async () => {
         target = await open();
-      });
+      }, migrationTimeoutMs);
 
       afterEach(async () => {
         await target.close();
