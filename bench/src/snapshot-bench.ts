@@ -1,4 +1,4 @@
-import { copyFileSync, statSync } from 'node:fs';
+import { copyFileSync, readFileSync, statSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import path from 'node:path';
 import { findCommand } from '@hearth/testkit';
@@ -20,6 +20,7 @@ import {
   type SnapshotResult,
   type SnapshotSamples,
 } from './snapshot-figures.js';
+import { vmmLogMarks, type VmmLogMarks } from './vmm-log-marks.js';
 
 /** The guest of the issue's figures. */
 const memoryMib = snapshotMemoryMib;
@@ -49,6 +50,17 @@ async function answering(probe: NetnsProbe, vm: Vm): Promise<{ firstAnswerAtMs: 
     expected: identityOf(vm),
     timeoutMs: answerTimeoutMs,
   });
+}
+
+/** The load's and the resume's instants in a VMM's log; undefined when it wrote none (or no load). */
+function vmmMarksOf(logFile: string): VmmLogMarks | undefined {
+  let text: string;
+  try {
+    text = readFileSync(logFile, 'utf8');
+  } catch {
+    return undefined;
+  }
+  return vmmLogMarks(text);
 }
 
 /** How long the doubles' CPU is sampled after a clone round, their guests running. */
@@ -214,6 +226,8 @@ export async function measureSnapshots(
             firstAnswerAtMs: answers[i]?.firstAnswerAtMs ?? Date.now(),
             identityAtMs: answers[i]?.identityAtMs,
             answeredAtMs: answers[i]?.answeredAtMs ?? Date.now(),
+            // Its VMM's own log says when the load and the resume happened (the file of PUT /logger).
+            vmm: vmmMarksOf(path.join(stack.runDir, 'vms', item.id, 'firecracker.log')),
           };
           samples.cloneTimelines.push(timeline);
           log(`    clone ${i + 1}, ms from the request: ${marksText(cloneTimelineMarks(timeline))}`);

@@ -124,8 +124,42 @@ describe('cloneTimelineMarks', () => {
       loadBegan: 1_830,
       loadDone: 5_830,
       resumed: 5_900,
+      applyEnded: 5_900,
       identityWritten: 7_800,
       firstAnswer: 8_000,
+      answered: 8_500,
+    });
+  });
+
+  it("takes the load and the resume from the VMM's log when it was read, and what no step covers is not before the load", () => {
+    const marks = cloneTimelineMarks({
+      requestedAtMs: 1_000,
+      acceptedAtMs: 1_100,
+      applyStartedAtMs: 1_300,
+      // 200 ms of the apply are no step: 50 before the steps, 150 after the resume.
+      applyMs: 50 + 1_400 + 10 + 20 + 4_000 + 30 + 40 + 150,
+      steps: [
+        { name: 'tap', durationMs: 200 },
+        { name: 'rootfs', durationMs: 1_000 },
+        { name: 'spawn', durationMs: 1_400 },
+        { name: 'logger', durationMs: 10 },
+        { name: 'metrics', durationMs: 20 },
+        { name: 'load', durationMs: 4_000 },
+        { name: 'mmds', durationMs: 30 },
+        { name: 'resume', durationMs: 40 },
+      ],
+      vmm: { loadRequestedAtMs: 1_000 + 300 + 50 + 1_400 + 30, loadDoneAtMs: 1_000 + 5_785, resumedAtMs: 1_000 + 5_850 },
+      answeredAtMs: 9_500,
+    });
+    expect(marks).toEqual({
+      accepted: 100,
+      applyBegan: 300,
+      sideBySideDone: 1_750,
+      loadBegan: 1_780,
+      loadDone: 5_785,
+      resumed: 5_850,
+      applyEnded: 6_000,
+      firstAnswer: 8_500,
       answered: 8_500,
     });
   });

@@ -1,6 +1,7 @@
 import { cpuGroups, type CpuGroup } from './cpu.js';
 import type { FloorRestoreTimeline } from './qemu-restore-floor.js';
 import { percentile, ratio, summarize, type Summary } from './stats.js';
+import type { VmmLogMarks } from './vmm-log-marks.js';
 
 /** The guest of the snapshot figures. */
 export const snapshotMemoryMib = 256;
@@ -47,14 +48,21 @@ export interface CloneTimeline {
   /** When its guest wrote its new identity on its console (the console log's last change as it answered). */
   readonly identityAtMs?: number | undefined;
   readonly answeredAtMs: number;
+  /** When its VMM received and finished the load and the resume, from the VMM's own log (absent: unread). */
+  readonly vmm?: VmmLogMarks | undefined;
 }
 
 /** Steps of a clone's apply that run after the side-by-side tap, rootfs, spawn and egress, one after the other. */
 const sequentialCloneSteps: ReadonlySet<string> = new Set(['logger', 'metrics', 'load', 'mmds', 'resume']);
 
 /**
- * One clone's timeline as ms from the request: accepted, apply began, the side-by-side steps done
- * (the apply less its sequential steps), load done, apply ended (resumed), first answer, answered.
+ * One clone's timeline as ms from the request: accepted, apply began, the side-by-side steps done,
+ * load began and done, resumed, the apply's end as the Manager saw it, first answer, answered.
+ * With the VMM's log read (`vmm`), the load and the resume are the VMM's own instants, and the
+ * side-by-side steps ended the logger and metrics steps before the load; without it, they are
+ * derived from the apply's end less its sequential steps, which counts the Agent's work outside any
+ * step (its record read before the steps, its record write after the resume, its answer) as before
+ * the load.
  */
 export function cloneTimelineMarks(t: CloneTimeline): Readonly<Record<string, number>> {
   const durationOf = (name: string): number => t.steps.find((step) => step.name === name)?.durationMs ?? 0;
@@ -63,14 +71,19 @@ export function cloneTimelineMarks(t: CloneTimeline): Readonly<Record<string, nu
     .reduce((sum, step) => sum + step.durationMs, 0);
   const began = t.applyStartedAtMs - t.requestedAtMs;
   const ended = began + t.applyMs;
-  const beforeLoadMs = ended - sequentialMs + durationOf('logger') + durationOf('metrics');
+  const configureMs = durationOf('logger') + durationOf('metrics');
+  const derivedLoadBegan = ended - sequentialMs + configureMs;
+  const loadBegan = t.vmm === undefined ? derivedLoadBegan : t.vmm.loadRequestedAtMs - t.requestedAtMs;
+  const loadDone = t.vmm === undefined ? derivedLoadBegan + durationOf('load') : t.vmm.loadDoneAtMs - t.requestedAtMs;
+  const resumed = t.vmm?.resumedAtMs === undefined ? ended : t.vmm.resumedAtMs - t.requestedAtMs;
   return {
     accepted: t.acceptedAtMs - t.requestedAtMs,
     applyBegan: began,
-    sideBySideDone: ended - sequentialMs,
-    loadBegan: beforeLoadMs,
-    loadDone: beforeLoadMs + durationOf('load'),
-    resumed: ended,
+    sideBySideDone: loadBegan - configureMs,
+    loadBegan,
+    loadDone,
+    resumed,
+    applyEnded: ended,
     ...(t.identityAtMs === undefined ? {} : { identityWritten: t.identityAtMs - t.requestedAtMs }),
     firstAnswer: (t.firstAnswerAtMs ?? t.answeredAtMs) - t.requestedAtMs,
     answered: t.answeredAtMs - t.requestedAtMs,
