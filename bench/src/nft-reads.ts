@@ -9,9 +9,9 @@
  *   node bench/dist/nft-reads.js [--vms 100,500] [--reads 40] [--policy allow_list|allow_all]
  *
  * Each VM is written by the script the Agent writes for it (`vmEgressScript`: its chain under the
- * network bench's allow list, or allowing all, a published port, the guard of its TAP). `--layout anonymous` writes the
- * guard's frame-type check as the anonymous set it was (`{ ip, arp }`, one set per VM) instead of
- * the named set. Before each read the ruleset changes (as another create's script changes it), so
+ * network bench's allow list, or allowing all, a published port, the guard of its TAP), in the
+ * three layouts of `Layout`: as today, and as it was before the port lists, then the guard, stopped
+ * making a set per VM. Before each read the ruleset changes (as another create's script changes it), so
  * nft's cache is read again as it is at every create. Needs root and nft.
  */
 import { readFileSync } from 'node:fs';
@@ -72,6 +72,38 @@ function keysOf(index: number): VmTableKeys {
   };
 }
 
+/**
+ * How a VM's script writes what it matches against a list: as today (the guard's frame types in the
+ * named set `guest_types`, a port list as one rule per port: no set per VM), with each port list as
+ * the anonymous `dport { … }` set it was (one set per entry with ports), or with the guard's frame
+ * types as the anonymous set it was besides (`{ ip, arp }`, one more set per VM).
+ */
+type Layout = 'anonymous' | 'anonymous port lists' | 'no set per VM';
+
+/** A VM's script as it was written in `layout`: today's, with the rules put back as they were. */
+function inLayout(script: string, layout: Layout, vmId: string, policy: EgressPolicy): string {
+  if (layout === 'no set per VM') return script;
+  const verdict = policy.mode === 'allow_list' ? 'accept' : 'drop';
+  const chainRule = `add rule ip ${table.name} ${vmId} `;
+  const anonymousRules =
+    policy.mode === 'allow_list' || policy.mode === 'deny_list'
+      ? policy.rules
+          .filter((rule) => rule.protocol !== undefined && (rule.ports ?? []).length > 0)
+          .map(
+            (rule) => `${chainRule}ip daddr ${rule.cidr} ${rule.protocol} dport { ${(rule.ports ?? []).join(', ')} } ${verdict}`,
+          )
+      : [];
+  const isPortRule = (line: string): boolean => line.startsWith(chainRule) && / dport \d+ (accept|drop)$/.test(line);
+  const lines = script.split('\n');
+  const first = lines.findIndex(isPortRule);
+  const ports = (
+    first === -1
+      ? lines
+      : [...lines.slice(0, first), ...anonymousRules, ...lines.slice(first).filter((line) => !isPortRule(line))]
+  ).join('\n');
+  return layout === 'anonymous' ? ports.replaceAll(`@${guestTypesSetName}`, '{ ip, arp }') : ports;
+}
+
 interface ReadFigures {
   readonly nftCpuMs: number;
   readonly agentCpuMs: number;
@@ -81,7 +113,7 @@ interface ReadFigures {
 async function measure(
   vmCount: number,
   reads: number,
-  layout: 'named' | 'anonymous',
+  layout: Layout,
   policy: EgressPolicy,
 ): Promise<Record<string, ReadFigures>> {
   const netns = await createNetns();
@@ -104,7 +136,7 @@ async function measure(
         },
         emptyEgressTableState,
       );
-      await writer.apply(layout === 'named' ? script : script.replaceAll(`@${guestTypesSetName}`, '{ ip, arp }'));
+      await writer.apply(inLayout(script, layout, vm.vmId, policy));
     }
     const cases: Record<string, (firewall: NftHostFirewall, index: number) => Promise<unknown>> = {
       'whole tables (readTable)': (firewall) => firewall.readTable(table.name),
@@ -160,9 +192,9 @@ async function main(): Promise<void> {
   const reads = Number(values.reads);
   const policy: EgressPolicy = values.policy === 'allow_all' ? { mode: 'allow_all' } : benchEgressPolicy;
   for (const vmCount of values.vms.split(',').map(Number)) {
-    for (const layout of ['anonymous', 'named'] as const) {
+    for (const layout of ['anonymous', 'anonymous port lists', 'no set per VM'] as const satisfies readonly Layout[]) {
       const figures = await measure(vmCount, reads, layout, policy);
-      process.stdout.write(`\n${vmCount} VMs (${policy.mode}), guard frame types as ${layout} set(s), ${reads} reads each:\n`);
+      process.stdout.write(`\n${vmCount} VMs (${policy.mode}), sets: ${layout}, ${reads} reads each:\n`);
       for (const [name, figure] of Object.entries(figures)) {
         process.stdout.write(
           `  ${name.padEnd(48)} nft ${figure.nftCpuMs.toFixed(1).padStart(6)} ms  agent ${figure.agentCpuMs

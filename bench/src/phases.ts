@@ -163,6 +163,11 @@ export interface WaveResult {
   /** The control plane's CPU per create beyond its background rate over the wave. */
   readonly marginalControlPlaneMsPerCreate: number | null;
   /**
+   * CPU ms per second of each group at rest with the wave's VMs live (one window after the
+   * creates): what holding them costs while nothing is asked, which a wave pays per second too.
+   */
+  readonly liveBackgroundCpuMsPerSecond: Readonly<Record<CpuGroup, number>> | null;
+  /**
    * What the Manager read from the Agent per VM created, from the wave's first create until its
    * VMs' memory is read (1.5 s after the last): whole inventories, and single VMs' entries.
    */
@@ -245,6 +250,10 @@ export async function measureWave(
   const agentRssMib = rssMib(stack.agent.child.pid);
   const managerRssMib = rssMib(stack.manager.child.pid);
   const reads = agentReads.since();
+  // The same rest window with the VMs live: what grows with the VMs held, apart from the creates.
+  await profile?.mark(null);
+  const liveBackground = ids.length === 0 ? null : await restWindow(cpuSnapshot(cpuPids));
+  await profile?.mark(`rest-live-c${concurrency}`);
   lowestMemAvailable = Math.min(lowestMemAvailable, memAvailableMib());
 
   const deleteStartedAt = performance.now();
@@ -271,6 +280,7 @@ export async function measureWave(
     backgroundCpuMsPerSecond,
     marginalControlPlaneMsPerCreate:
       ids.length === 0 ? null : marginalControlPlaneMs(cpuMs, backgroundCpuMsPerSecond, createSeconds, ids.length),
+    liveBackgroundCpuMsPerSecond: liveBackground?.rate ?? null,
     agentReadsPerCreate: ids.length === 0 ? null : { inventory: reads.inventory / ids.length, vm: reads.vm / ids.length },
     errors: errors.slice(0, 5),
   };

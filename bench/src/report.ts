@@ -185,6 +185,8 @@ export function toJson(r: BenchResults): Record<string, unknown> {
       control_plane_cpu_ms_per_create: round(w.cpuMsPerCreate === null ? null : controlPlaneMs(w.cpuMsPerCreate)),
       control_plane_background_ms_per_s: round(controlPlaneMs(w.backgroundCpuMsPerSecond)),
       control_plane_marginal_cpu_ms_per_create: round(w.marginalControlPlaneMsPerCreate),
+      control_plane_live_background_ms_per_s:
+        w.liveBackgroundCpuMsPerSecond === null ? null : round(controlPlaneMs(w.liveBackgroundCpuMsPerSecond)),
       agent_inventory_reads_per_create: round(w.agentReadsPerCreate?.inventory ?? null, 3),
       agent_vm_reads_per_create: round(w.agentReadsPerCreate?.vm ?? null, 3),
       cpu_ms_per_create:
@@ -389,6 +391,23 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
   out.push(
     '   (background = the control plane at rest (heartbeats, resyncs, GC), CPU ms per second in the quieter of two 5 s windows before the wave (one 1 s window with --quick) (each holds one resync);' +
       ' beyond background = the control plane per create less that rate over the wave: what one more create costs)',
+  );
+  out.push(
+    table(
+      ['concurrency', 'VMs live', 'background ms/s', 'manager', 'agent', 'agent-children', 'postgres'],
+      r.waves.map((w) => {
+        const live = w.liveBackgroundCpuMsPerSecond;
+        return [
+          String(w.concurrency),
+          String(w.created),
+          ms(live === null ? null : controlPlaneMs(live)),
+          ...controlPlaneGroups.map((group) => ms(live?.[group] ?? null)),
+        ];
+      }),
+    ),
+  );
+  out.push(
+    "   (the same at rest with the wave's VMs live: one window after the creates, before the deletes; what holding them costs each second, which the wave pays as long as it lasts)",
   );
   out.push(
     `   (utime + stime from /proc over the create phase, divided by the VMs created; control plane = ${controlPlaneGroups.join(' + ')}` +

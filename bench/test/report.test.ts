@@ -58,6 +58,7 @@ function everyCreateRefused(): BenchResults {
         cpuMsPerCreate: null,
         backgroundCpuMsPerSecond: { manager: 0, agent: 0, 'agent-children': 0, postgres: 0, vmms: 0, bench: 0, other: 0 },
         marginalControlPlaneMsPerCreate: null,
+        liveBackgroundCpuMsPerSecond: null,
         agentReadsPerCreate: null,
         errors: [refused],
       },

@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backoffDelayMs } from './backoff.js';
 import { interfaceNameProblem } from './interface-name.js';
@@ -58,6 +59,20 @@ describe('Unix socket paths', () => {
 
   it('fit under the default run directory', () => {
     expect(unixSocketPathProblem(vmPaths('/srv/fc', vmId).socket)).toBeUndefined();
+  });
+});
+
+describe('vm paths', () => {
+  it('are the VM directory joined with each file name, whatever the run directory looks like', () => {
+    for (const runDir of ['/srv/fc', '/srv/fc/', '/srv//fc/./', '/']) {
+      const paths = vmPaths(runDir, vmId);
+      const directory = posix.join(runDir, 'vms', vmId);
+
+      expect(paths.directory).toBe(directory);
+      expect(paths.record).toBe(posix.join(directory, 'record.json'));
+      expect(paths.stdoutLogRotated).toBe(posix.join(directory, 'stdout.log.1'));
+      expect(paths.rootfs).toBe(posix.join(directory, paths.rootfsInDirectory));
+    }
   });
 });
 

@@ -64,17 +64,36 @@ describe('vmEgressScript', () => {
     });
 
     expect(lines.filter((line) => line.startsWith(`add rule ip hearth ${vmId}`))).toEqual([
-      `add rule ip hearth ${vmId} ip daddr 203.0.113.0/24 tcp dport { 80, 443 } accept`,
+      `add rule ip hearth ${vmId} ip daddr 203.0.113.0/24 tcp dport 80 accept`,
+      `add rule ip hearth ${vmId} ip daddr 203.0.113.0/24 tcp dport 443 accept`,
       `add rule ip hearth ${vmId} ip daddr 198.51.100.7/32 meta l4proto udp accept`,
       `add rule ip hearth ${vmId} drop`,
     ]);
+  });
+
+  it('writes a port list as one rule per port, each port once, and never as a set (an anonymous set per entry)', () => {
+    const lines = scriptOf({
+      mode: 'deny_list',
+      rules: [
+        { cidr: '10.0.0.0/8', protocol: 'tcp', ports: [22, 25, 22] },
+        { cidr: '192.0.2.0/24', protocol: 'udp', ports: [53] },
+      ],
+    });
+
+    expect(lines.filter((line) => line.startsWith(`add rule ip hearth ${vmId}`))).toEqual([
+      `add rule ip hearth ${vmId} ip daddr 10.0.0.0/8 tcp dport 22 drop`,
+      `add rule ip hearth ${vmId} ip daddr 10.0.0.0/8 tcp dport 25 drop`,
+      `add rule ip hearth ${vmId} ip daddr 192.0.2.0/24 udp dport 53 drop`,
+      `add rule ip hearth ${vmId} accept`,
+    ]);
+    expect(lines.filter((line) => line.startsWith('add rule') && line.includes('{'))).toEqual([]);
   });
 
   it('turns a deny list into drops followed by an accept', () => {
     const lines = scriptOf({ mode: 'deny_list', rules: [{ cidr: '0.0.0.0/0', protocol: 'udp', ports: [53] }] });
 
     expect(lines.filter((line) => line.startsWith(`add rule ip hearth ${vmId}`))).toEqual([
-      `add rule ip hearth ${vmId} ip daddr 0.0.0.0/0 udp dport { 53 } drop`,
+      `add rule ip hearth ${vmId} ip daddr 0.0.0.0/0 udp dport 53 drop`,
       `add rule ip hearth ${vmId} accept`,
     ]);
   });

@@ -113,13 +113,19 @@ function assertTable(table: EgressTable): void {
   if (!uplinkPattern.test(table.uplink)) throw invalid('uplink', 'must be an interface name');
 }
 
-/** The rule text of one list entry, ending in `verdict`. */
-function ruleText(rule: EgressRule, verdict: 'accept' | 'drop'): string {
-  const parts = [`ip daddr ${rule.cidr}`];
+/**
+ * The rules of one list entry, each ending in `verdict`: one rule, or one per port. A port list is
+ * never written as a set (`dport { 80, 443 }`): that would be an anonymous set per entry, which nft
+ * reads back (one request each) before every command on the table, a listing of one VM's chain
+ * included, while other chains' rules are not read. An entry's ports all have one verdict, so one
+ * rule per port matches what the set matched.
+ */
+function entryRules(rule: EgressRule, verdict: 'accept' | 'drop'): string[] {
+  const destination = `ip daddr ${rule.cidr}`;
   const ports = rule.ports ?? [];
-  if (rule.protocol !== undefined && ports.length === 0) parts.push(`meta l4proto ${rule.protocol}`);
-  if (rule.protocol !== undefined && ports.length > 0) parts.push(`${rule.protocol} dport { ${ports.join(', ')} }`);
-  return `${parts.join(' ')} ${verdict}`;
+  if (rule.protocol === undefined) return [`${destination} ${verdict}`];
+  if (ports.length === 0) return [`${destination} meta l4proto ${rule.protocol} ${verdict}`];
+  return [...new Set(ports)].map((port) => `${destination} ${rule.protocol} dport ${port} ${verdict}`);
 }
 
 function policyRules(policy: EgressPolicy): string[] {
@@ -129,9 +135,9 @@ function policyRules(policy: EgressPolicy): string[] {
     case 'deny_all':
       return ['drop'];
     case 'allow_list':
-      return [...policy.rules.map((rule) => ruleText(rule, 'accept')), 'drop'];
+      return [...policy.rules.flatMap((rule) => entryRules(rule, 'accept')), 'drop'];
     case 'deny_list':
-      return [...policy.rules.map((rule) => ruleText(rule, 'drop')), 'accept'];
+      return [...policy.rules.flatMap((rule) => entryRules(rule, 'drop')), 'accept'];
   }
 }
 

@@ -27,19 +27,21 @@ export function vmsDirectory(runDir: string): string {
 }
 
 export function vmPaths(runDir: string, vmId: VmId): VmPaths {
+  // Joined once: `directory` is normalised and never ends in `/` (it ends in the VM id), so each
+  // file is `directory/name` as `posix.join` would give it, without normalising it again.
   const directory = posix.join(vmsDirectory(runDir), vmId);
   return {
     directory,
-    record: posix.join(directory, 'record.json'),
-    socket: posix.join(directory, 'fc.sock'),
-    firecrackerLog: posix.join(directory, 'firecracker.log'),
-    stdoutLog: posix.join(directory, 'stdout.log'),
-    stdoutLogRotated: posix.join(directory, 'stdout.log.1'),
-    stderrLog: posix.join(directory, 'stderr.log'),
-    metricsFifo: posix.join(directory, 'metrics.fifo'),
-    consoleFifo: posix.join(directory, 'console.fifo'),
-    rootfs: posix.join(directory, 'rootfs.ext4'),
-    restoredMemory: posix.join(directory, 'restored.memory'),
+    record: `${directory}/record.json`,
+    socket: `${directory}/fc.sock`,
+    firecrackerLog: `${directory}/firecracker.log`,
+    stdoutLog: `${directory}/stdout.log`,
+    stdoutLogRotated: `${directory}/stdout.log.1`,
+    stderrLog: `${directory}/stderr.log`,
+    metricsFifo: `${directory}/metrics.fifo`,
+    consoleFifo: `${directory}/console.fifo`,
+    rootfs: `${directory}/rootfs.ext4`,
+    restoredMemory: `${directory}/restored.memory`,
     rootfsInDirectory: 'rootfs.ext4',
   };
 }

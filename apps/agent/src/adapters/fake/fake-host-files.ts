@@ -43,6 +43,8 @@ export class FakeHostFiles implements HostFiles {
   readonly symlinks = new Map<string, string>();
   readonly unremovable = new Set<string>();
   copyCount = 0;
+  /** How many sizes were read (`sizeOf`). */
+  sizeReads = 0;
   /** False: a file system that does not report what was written as data as such (received layouts are refused). */
   keepsDataRegions = true;
   /** Images held open now, by held path (`/proc/agent/fd/<n>`). */
@@ -234,6 +236,11 @@ export class FakeHostFiles implements HostFiles {
 
   async exists(path: string): Promise<boolean> {
     return this.files.has(path);
+  }
+
+  async sizeOf(path: string): Promise<number | undefined> {
+    this.sizeReads += 1;
+    return this.files.get(path)?.sizeBytes;
   }
 
   async remove(path: string): Promise<void> {

@@ -599,6 +599,15 @@ export class LinuxHostFiles implements HostFiles {
     }
   }
 
+  async sizeOf(path: string): Promise<number | undefined> {
+    try {
+      return (await stat(path)).size;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
   /** Watches the parent directory (inotify), so the answer comes when the path appears, not at a poll. */
   async waitForPath(path: string, timeoutMs: number): Promise<boolean> {
     const name = basename(path);

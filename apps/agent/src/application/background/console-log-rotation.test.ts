@@ -38,6 +38,27 @@ describe('ConsoleLogRotation', () => {
     expect(rotated).toBe(0);
   });
 
+  it("reads the size of a log under its cap without taking its VM's lock, and rotates one over it under the lock", async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, testVmId, testSpec);
+    await applyVm(agent.context, otherVmId, testSpec);
+    agent.files.appendTo(vmPaths('/srv/fc', testVmId).stdoutLog, 'short');
+    agent.files.appendTo(vmPaths('/srv/fc', otherVmId).stdoutLog, 'x'.repeat(consoleLogCapBytes + 1));
+    const locks = agent.context.locks;
+    const runUnreported = locks.runUnreported.bind(locks);
+    const locked: string[] = [];
+    locks.runUnreported = (key, operation) => {
+      locked.push(key);
+      return runUnreported(key, operation);
+    };
+
+    const rotated = await new ConsoleLogRotation(agent.context, new FakeTimers(), 5_000).rotateAll();
+
+    expect(rotated).toBe(1);
+    expect(locked).toEqual([otherVmId]);
+    expect(agent.files.sizeReads).toBe(2);
+  });
+
   it('changes no VMM, so the next inventory asks none of them for its state', async () => {
     const agent = createFakeAgent();
     await applyVm(agent.context, testVmId, testSpec);

@@ -1,6 +1,6 @@
 import type { AgentContext } from '../agent-context.js';
 import type { TimerHandle, Timers } from '../ports/timers.js';
-import { rotateConsoleLog } from '../use-cases/read-console-log.js';
+import { isConsoleLogRotationDue, rotateConsoleLog } from '../use-cases/read-console-log.js';
 
 /**
  * Keeps every running VM's serial console log under its cap whether or not anyone reads it: on a
@@ -29,12 +29,17 @@ export class ConsoleLogRotation {
     this.timer = undefined;
   }
 
-  /** One pass over the VMs whose VMM is recorded (a stopped VM's log does not grow). */
+  /**
+   * One pass over the VMs whose VMM is recorded (a stopped VM's log does not grow). A log under its
+   * cap costs one `stat`: the VM's lock and record are taken only for one that is due, and the
+   * rotation checks again under the lock.
+   */
   async rotateAll(): Promise<number> {
     let rotated = 0;
     for (const record of await this.context.records.list()) {
       if (record.process === null) continue;
       try {
+        if (!(await isConsoleLogRotationDue(this.context, record))) continue;
         if (await rotateConsoleLog(this.context, record.vmId)) rotated += 1;
       } catch (error) {
         this.context.log.warn({ vmId: record.vmId, err: error }, 'console log rotation failed');

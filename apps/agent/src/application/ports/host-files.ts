@@ -103,6 +103,8 @@ export interface HostFiles {
   /** Creates a FIFO with mode 0600; an existing FIFO at that path is kept. */
   createFifo(path: string): Promise<void>;
   exists(path: string): Promise<boolean>;
+  /** The size of a file in bytes, or undefined when it does not exist. */
+  sizeOf(path: string): Promise<number | undefined>;
   /**
    * True as soon as `path` exists (already, or once it appears within `timeoutMs`), false when it
    * does not. May answer false before `timeoutMs` has passed (an implementation that cannot watch).

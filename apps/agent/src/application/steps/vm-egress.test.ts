@@ -231,7 +231,7 @@ describe('egress through NAT', () => {
 
     await applyVm(agent.context, testVmId, { ...guestSpec, egress: webOnly });
 
-    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['ip daddr 203.0.113.0/24 tcp dport { 443 } accept', 'drop']);
+    expect(agent.firewall.chainRules('hearth', testVmId)).toEqual(['ip daddr 203.0.113.0/24 tcp dport 443 accept', 'drop']);
     expect((await agent.records.get(testVmId))?.egressPolicy).toEqual(webOnly);
   });
 

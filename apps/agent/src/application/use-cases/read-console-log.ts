@@ -1,11 +1,23 @@
 import { vmPaths } from '../../domain/vm-paths.js';
 import type { VmId } from '../../domain/vm-id.js';
+import type { VmRecord } from '../../domain/vm-record.js';
 import type { AgentContext } from '../agent-context.js';
 import { vmmLogPaths } from '../steps/spawn-vmm.js';
 import { VmLedger } from '../vm-ledger.js';
 
 /** The size at which the serial console's log is rotated: at most twice this stays on disk. */
 export const consoleLogCapBytes = 1024 * 1024;
+
+/**
+ * Whether `rotateConsoleLog` has anything to do for the VM as `record` stands: its log outgrew its
+ * cap, or the record does not name all the VMM's logs yet (a record of an earlier Agent). Read
+ * without the VM's lock; the rotation checks again under it.
+ */
+export async function isConsoleLogRotationDue(context: AgentContext, record: VmRecord): Promise<boolean> {
+  const paths = vmPaths(context.settings.runDir, record.vmId);
+  if (vmmLogPaths(record, paths) !== record.logPaths) return true;
+  return ((await context.files.sizeOf(paths.stdoutLog)) ?? 0) > consoleLogCapBytes;
+}
 
 /**
  * Rotates the VM's serial console log when it outgrew its cap. The rotated file is recorded before
