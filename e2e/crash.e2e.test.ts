@@ -238,12 +238,13 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
     it('while running: the VM is restarted (policy on-failure) within 5 s, nothing leaks', async () => {
       const name = nextName('vr');
       expect((await postVm(name))?.status).toBe(201);
-      const [pid] = vmmPidsOf(agent);
+      const vm = (await vmNamed(name))!;
+      const [pid] = vmmPidsOf(agent, vm.id);
       process.kill(pid!, 'SIGKILL');
       await converge('vmm', 'running (restart on-failure)', async () => {
         const problems = await expectation(name, ['running'])();
-        if (vmmPidsOf(agent).includes(pid!)) problems.push(`the killed VMM ${pid} is still there`);
-        if (vmmPidsOf(agent).length !== 1) problems.push('the VM has no new VMM yet');
+        if (vmmPidsOf(agent, vm.id).includes(pid!)) problems.push(`the killed VMM ${pid} is still there`);
+        if (vmmPidsOf(agent, vm.id).length !== 1) problems.push('the VM has no new VMM yet');
         return problems;
       });
       await cleanUp(name);
@@ -252,7 +253,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
     it('while running with restart policy never: the VM is failed with the reason within 5 s, nothing leaks', async () => {
       const name = nextName('vn');
       expect((await postVm(name, { restartPolicy: 'never' }))?.status).toBe(201);
-      const [pid] = vmmPidsOf(agent);
+      const [pid] = vmmPidsOf(agent, (await vmNamed(name))!.id);
       process.kill(pid!, 'SIGKILL');
       await converge('vmm', 'running (restart never)', expectation(name, ['failed']));
       expect((await vmNamed(name))?.failureReason?.code).toBe('VMM_NOT_RUNNING');
@@ -287,7 +288,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       // Several resyncs later it is still failed and nothing runs for it: the restarts are over.
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       expect((await vmNamed(name))?.state).toBe('failed');
-      expect(vmmPidsOf(agent)).toEqual([]);
+      expect(vmmPidsOf(agent, vm.id)).toEqual([]);
       expect(await leaksOn(agent, hostId, await cluster.vms())).toEqual([]);
       const events = await cluster.api<{ items: Array<{ toState: string | null; message: string }> }>(
         'GET',
@@ -308,7 +309,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       // Killed while the Agent stands before InstanceStart: a VMM killed as soon as it appears may
       // die before the Agent has configured it, and a create may then rightly succeed.
       await agentStandsAt('agent.apply.before-start');
-      const pids = vmmPidsOf(agent);
+      const pids = vmmPidsOf(agent, (await vmNamed(name))!.id);
       expect(pids).toHaveLength(1);
       process.kill(pids[0]!, 'SIGKILL');
       expect((await created)?.status).toBeGreaterThanOrEqual(400);
@@ -322,7 +323,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       const name = nextName('vd');
       expect((await postVm(name))?.status).toBe(201);
       const vm = (await vmNamed(name))!;
-      for (const pid of vmmPidsOf(agent)) process.kill(pid, 'SIGKILL');
+      for (const pid of vmmPidsOf(agent, vm.id)) process.kill(pid, 'SIGKILL');
       await deleteVm(vm.id);
       await converge('vmm', 'delete', async () => {
         const problems = await expectation(name, [])();
@@ -417,7 +418,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       await cluster.waitForHealthyHosts();
       expect((await postVm(name))?.status).toBe(201);
       const vm = (await vmNamed(name))!;
-      const pids = vmmPidsOf(agent);
+      const pids = vmmPidsOf(agent, vm.id);
       expect(pids).toHaveLength(1);
       const answer = postSnapshot(vm.id);
       await agentStandsAt(point);

@@ -329,8 +329,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 }
 
 /** Firecracker processes serving a socket under the Agent's run directory, found in /proc. */
-export function vmmPidsOf(agent: ClusterAgent): number[] {
-  const prefix = `${path.join(agent.runDir, 'vms')}/`;
+export function vmmPidsOf(agent: ClusterAgent, vmId?: string): number[] {
+  // A VMM's API socket lies in its VM's directory: with `vmId`, only that VM's VMMs (a VM left
+  // behind by an earlier failed case is then no VMM of this one's).
+  const prefix = `${path.join(agent.runDir, 'vms', ...(vmId === undefined ? [] : [vmId]))}/`;
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
