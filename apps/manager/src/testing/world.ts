@@ -11,9 +11,10 @@ import { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.
 import { NodeTimers } from '../adapters/system/node-timers.js';
 import { VmStateWaiters } from '../application/events/vm-state-waiters.js';
 import { createToken, hashTokenSecret, principalOf, type NewToken } from '../application/use-cases/api-tokens.js';
+import { createVm } from '../application/use-cases/create-vm.js';
 import { scopes } from '../domain/access.js';
 import type { ApiToken } from '../domain/api-token.js';
-import { tokenIdFromUlid, type HostId, type ImageId } from '../domain/ids.js';
+import { tokenIdFromUlid, type HostId, type ImageId, type VmId } from '../domain/ids.js';
 import type { Host } from '../domain/host.js';
 import type { Image } from '../domain/image.js';
 import { parseAddressPool, type AddressPool } from '../domain/address-pool.js';
@@ -256,4 +257,20 @@ export async function recordTestImages(
     return id;
   };
   return { kernelImageId: await image('kernel'), rootfsImageId: await image('rootfs') };
+}
+
+/** A world with one host, its images, and one VM named `source` of project `default` (1 vCPU, 256 MiB). */
+export async function createWorldWithVm(): Promise<{ world: World; vmId: VmId }> {
+  const world = createWorld();
+  await world.addHost();
+  const { kernel, rootfs } = await world.addImages();
+  const vm = await createVm(world.deps, {
+    project: 'default',
+    name: 'source',
+    vcpuCount: 1,
+    memoryMib: 256,
+    kernelImageId: kernel.id,
+    rootfsImageId: rootfs.id,
+  });
+  return { world, vmId: vm.id };
 }

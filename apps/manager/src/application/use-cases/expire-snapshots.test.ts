@@ -1,29 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { everyProject } from '../../domain/access.js';
 import type { SnapshotId } from '../../domain/ids.js';
-import { createWorld, type World } from '../../testing/world.js';
+import { createWorldWithVm, type World } from '../../testing/world.js';
 import { acceptClones } from './clone-vms.js';
 import { continueCreate } from './continue-create.js';
-import { createVm } from './create-vm.js';
 import { expireSnapshots } from './expire-snapshots.js';
 import { createSnapshot } from './snapshots.js';
 import { stopVm } from './stop-vm.js';
 import { createTemplate, updateTemplate } from './templates.js';
-
-async function setUp(): Promise<{ world: World; vmId: Awaited<ReturnType<typeof createVm>>['id'] }> {
-  const world = createWorld();
-  await world.addHost();
-  const { kernel, rootfs } = await world.addImages();
-  const vm = await createVm(world.deps, {
-    project: 'default',
-    name: 'source',
-    vcpuCount: 1,
-    memoryMib: 256,
-    kernelImageId: kernel.id,
-    rootfsImageId: rootfs.id,
-  });
-  return { world, vmId: vm.id };
-}
 
 async function snapshotEvents(world: World, snapshotId: SnapshotId): Promise<string[]> {
   const page = await world.deps.events.list({}, { limit: 1000 });
@@ -32,7 +16,7 @@ async function snapshotEvents(world: World, snapshotId: SnapshotId): Promise<str
 
 describe('expireSnapshots', () => {
   it('removes a snapshot once past its expiry, with its files on its host and its copies, and says so', async () => {
-    const { world, vmId } = await setUp();
+    const { world, vmId } = await createWorldWithVm();
     const other = await world.addHost({ name: 'host-copy' });
     const snapshot = await createSnapshot(world.deps, vmId, { afterwards: 'previous_state', expiresInSeconds: 60 }, everyProject);
     await world.deps.snapshots.startCopy(snapshot.id, other.id, world.clock.now());
@@ -59,7 +43,7 @@ describe('expireSnapshots', () => {
   });
 
   it('keeps an expired snapshot while a clone needs it or maps it, says why once, and removes it once the clone stopped', async () => {
-    const { world, vmId } = await setUp();
+    const { world, vmId } = await createWorldWithVm();
     const snapshot = await createSnapshot(world.deps, vmId, { afterwards: 'previous_state', expiresInSeconds: 1 }, everyProject);
     const [clone] = await acceptClones(world.deps, { name: 'clone', project: 'default', snapshotId: snapshot.id });
     world.clock.advance(1000);
@@ -83,7 +67,7 @@ describe('expireSnapshots', () => {
   });
 
   it('keeps an expired snapshot a template carries until the template drops it', async () => {
-    const { world, vmId } = await setUp();
+    const { world, vmId } = await createWorldWithVm();
     const snapshot = await createSnapshot(world.deps, vmId, { afterwards: 'previous_state', expiresInSeconds: 1 }, everyProject);
     const template = await createTemplate(world.deps, { name: 'warm', project: 'default', snapshotId: snapshot.id });
     world.clock.advance(1000);
@@ -99,7 +83,7 @@ describe('expireSnapshots', () => {
   });
 
   it('removes an expired chain in one pass, diffs before the snapshots under them, and keeps a parent while a diff on it has not expired', async () => {
-    const { world, vmId } = await setUp();
+    const { world, vmId } = await createWorldWithVm();
     const expiring = { afterwards: 'previous_state', expiresInSeconds: 1 } as const;
     const base = await createSnapshot(world.deps, vmId, expiring, everyProject);
     const first = await createSnapshot(world.deps, vmId, { ...expiring, type: 'diff', parentId: base.id }, everyProject);
@@ -126,7 +110,7 @@ describe('expireSnapshots', () => {
   });
 
   it('leaves a snapshot whose expiry was cleared or moved on', async () => {
-    const { world, vmId } = await setUp();
+    const { world, vmId } = await createWorldWithVm();
     const cleared = await createSnapshot(world.deps, vmId, { afterwards: 'previous_state', expiresInSeconds: 1 }, everyProject);
     const moved = await createSnapshot(world.deps, vmId, { afterwards: 'previous_state', expiresInSeconds: 1 }, everyProject);
     await world.deps.snapshots.setExpiry(cleared.id, null, world.clock.now());
@@ -139,7 +123,7 @@ describe('expireSnapshots', () => {
   });
 
   it('stops between removals once its caller no longer leads', async () => {
-    const { world, vmId } = await setUp();
+    const { world, vmId } = await createWorldWithVm();
     for (let i = 0; i < 2; i += 1) {
       await createSnapshot(world.deps, vmId, { afterwards: 'previous_state', expiresInSeconds: 1 }, everyProject);
     }

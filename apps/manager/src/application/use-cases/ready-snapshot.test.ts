@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { isAppError } from '@hearth/errors';
 import { everyProject } from '../../domain/access.js';
-import { createWorld } from '../../testing/world.js';
+import { createWorldWithVm } from '../../testing/world.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { acceptClones } from './clone-vms.js';
-import { createVm } from './create-vm.js';
 import { createSnapshot } from './snapshots.js';
 import { createTemplate } from './templates.js';
 
@@ -13,18 +12,8 @@ async function vmDeletedBetweenReads(): Promise<{
   deps: UseCaseDependencies;
   snapshotId: Awaited<ReturnType<typeof createSnapshot>>['id'];
 }> {
-  const world = createWorld();
-  await world.addHost();
-  const { kernel, rootfs } = await world.addImages();
-  const vm = await createVm(world.deps, {
-    project: 'default',
-    name: 'source',
-    vcpuCount: 1,
-    memoryMib: 256,
-    kernelImageId: kernel.id,
-    rootfsImageId: rootfs.id,
-  });
-  const snapshot = await createSnapshot(world.deps, vm.id, { afterwards: 'previous_state' }, everyProject);
+  const { world, vmId } = await createWorldWithVm();
+  const snapshot = await createSnapshot(world.deps, vmId, { afterwards: 'previous_state' }, everyProject);
   const vms = Object.create(world.deps.vms, { findById: { value: async () => undefined } }) as UseCaseDependencies['vms'];
   return { deps: { ...world.deps, vms }, snapshotId: snapshot.id };
 }
