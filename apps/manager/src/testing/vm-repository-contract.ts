@@ -6,6 +6,7 @@ import { everyProject } from '../domain/access.js';
 import { parseAddressPool, parseIpv4, type AddressPool } from '../domain/address-pool.js';
 import type { VmId } from '../domain/ids.js';
 import type { Vm } from '../domain/vm.js';
+import { resourceHoldingStates, vmStates, type VmState } from '../domain/vm-state.js';
 import { unlimitedQuota } from '../domain/project.js';
 import { codeOf, rejection } from './rejections.js';
 import { at, t0, repositoryTestBed, type Repositories, type RepositoryHarness } from './repository-test-bed.js';
@@ -535,6 +536,47 @@ export function describeVmRepositoryContract(name: string, open: () => Promise<R
       expect(allocations.size).toBe(1);
     });
 
+    it('counts a VM on its host in exactly the resource-holding states, whether inserted or moved there', async () => {
+      const a = await vm({ vcpuCount: 1, memoryMib: 64, state: 'stopped' });
+      const shared = { hostId: a.hostId, kernelImageId: a.kernelImageId, rootfsImageId: a.rootfsImageId };
+      const held = async () => (await repos.vms.allocationsByHost([a.hostId])).get(a.hostId) ?? { vcpuCount: 0, memoryMib: 0 };
+      // Inserted in each state: a VM holds its CPU and memory in the states the domain names, no other.
+      let expected = 0;
+      for (const [index, state] of vmStates.entries()) {
+        await vm({ ...shared, state, vcpuCount: 1, memoryMib: 2 ** index });
+        if (resourceHoldingStates.includes(state)) expected += 2 ** index;
+        expect({ state, held: await held() }).toEqual({
+          state,
+          held: { vcpuCount: resourceHoldingStates.filter((s) => vmStates.indexOf(s) <= index).length, memoryMib: expected },
+        });
+      }
+      // Moved through its life: it holds from pending until stopped, again once started, and not once
+      // its delete began; its removal leaves the host's other VMs counted as they were.
+      const before = await held();
+      const moved = await vm({ ...shared, vcpuCount: 4, memoryMib: 4096 });
+      const plus = (vcpuCount: number, memoryMib: number) => ({
+        vcpuCount: before.vcpuCount + vcpuCount,
+        memoryMib: before.memoryMib + memoryMib,
+      });
+      expect(await held()).toEqual(plus(4, 4096));
+      const steps: [VmState, VmState, boolean][] = [
+        ['pending', 'starting', true],
+        ['starting', 'running', true],
+        ['running', 'paused', true],
+        ['paused', 'stopping', true],
+        ['stopping', 'stopped', false],
+        ['stopped', 'starting', true],
+        ['starting', 'running', true],
+        ['running', 'deleting', false],
+      ];
+      for (const [index, [from, to, holds]] of steps.entries()) {
+        await repos.vms.transition(moved.id, { from, to, at: at(index + 1) });
+        expect({ to, held: await held() }).toEqual({ to, held: holds ? plus(4, 4096) : before });
+      }
+      await repos.vms.delete(moved.id, at(20));
+      expect(await held()).toEqual(before);
+    });
+
     describe('projects', () => {
       it('keeps names unique per project, lists by project and records the project on VM events', async () => {
         await repos.projects.insert({ name: 'red', quota: unlimitedQuota, createdAt: t0 });
@@ -580,6 +622,14 @@ export function describeVmRepositoryContract(name: string, open: () => Promise<R
         );
         expect(await codeOf(refused)).toBe('QUOTA_EXCEEDED');
         expect((await repos.vms.list({ projects: everyProject }, { limit: 10 })).items).toHaveLength(2);
+        // What a removed VM held is no longer the project's.
+        await repos.vms.delete(first.id, at(5));
+        seen.length = 0;
+        await repos.vms.insert(
+          { ...first, id: ids.vmId(), name: 'fifth', guestMac: await repos.vms.allocateGuestMac(), state: 'pending' },
+          (_host, project) => seen.push(project),
+        );
+        expect(seen.map((holding) => holding.usage)).toEqual([{ vms: 1, vcpus: 2, memoryMib: 512 }]);
         const elsewhere = repos.vms.insert(
           { ...first, id: ids.vmId(), name: 'fourth', project: 'nowhere', guestMac: await repos.vms.allocateGuestMac() },
           () => undefined,

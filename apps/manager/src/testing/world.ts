@@ -237,10 +237,11 @@ export async function registerRoomyHost(deps: UseCaseDependencies, n = 1, name =
   return id;
 }
 
-/** Records a kernel and a rootfs image (`<prefix>-kernel`, `<prefix>-rootfs`) in the default project through `deps`. */
+/** Records a kernel and a rootfs image (`<prefix>-kernel`, `<prefix>-rootfs`) in `project` (the default one unless named) through `deps`. */
 export async function recordTestImages(
   deps: UseCaseDependencies,
   prefix: string,
+  project = 'default',
 ): Promise<{ kernelImageId: ImageId; rootfsImageId: ImageId }> {
   const image = async (kind: 'kernel' | 'rootfs'): Promise<ImageId> => {
     const id = deps.ids.imageId();
@@ -248,7 +249,7 @@ export async function recordTestImages(
       id,
       kind,
       name: `${prefix}-${kind}`,
-      project: 'default',
+      project,
       hostPath: `/srv/images/${kind}`,
       sha256: 'c'.repeat(64),
       sizeBytes: 1024,

@@ -13,7 +13,7 @@ import type {
 } from '../../application/ports/vm-repository.js';
 import type { HostId, ImageId, SnapshotId, TemplateId, VmId } from '../../domain/ids.js';
 import type { HostAllocation } from '../../domain/placement.js';
-import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
+import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
 import { guestMacOf, mappedSnapshotAfter, type FailureReason, type Vm, type VmStep } from '../../domain/vm.js';
 import { snapshotNotFound, snapshotNotReady, type SnapshotState } from '../../domain/snapshot.js';
 import { snapshotGoingWithItsVm, whyVmNotDeletable } from '../../domain/vm-deletion.js';
@@ -95,6 +95,8 @@ export class PgVmRepository implements VmRepository {
             if (project === undefined) {
               throw new AppError('PROJECT_NOT_FOUND', `No project named ${vm.project}`, { details: { project: vm.project } });
             }
+            // What the host and the project hold: one row each, kept by triggers on `vms` (migration
+            // 0061), not summed from the VM rows (a create would read every VM of its project).
             const { rows } = await sql<{
               host_vcpus: string | number;
               host_memory_mib: string | number;
@@ -102,14 +104,12 @@ export class PgVmRepository implements VmRepository {
               vcpus: string | number;
               memory_mib: string | number;
             }>`
-              select host.vcpus as host_vcpus, host.memory_mib as host_memory_mib, project.vms, project.vcpus, project.memory_mib
-              from (
-                select coalesce(sum(vcpu_count), 0) as vcpus, coalesce(sum(memory_mib), 0) as memory_mib from vms
-                where host_id = ${vm.hostId} and state in (${sql.join([...resourceHoldingStates])})
-              ) host, (
-                select count(*) as vms, coalesce(sum(vcpu_count), 0) as vcpus, coalesce(sum(memory_mib), 0) as memory_mib
-                from vms where project = ${vm.project}
-              ) project`.execute(trx);
+              select coalesce(host.vcpu_count, 0) as host_vcpus, coalesce(host.memory_mib, 0) as host_memory_mib,
+                coalesce(project.vms, 0) as vms, coalesce(project.vcpu_count, 0) as vcpus,
+                coalesce(project.memory_mib, 0) as memory_mib
+              from (select 1) as one
+              left join host_allocations host on host.host_id = ${vm.hostId}
+              left join project_holdings project on project.project = ${vm.project}`.execute(trx);
             const held = rows[0];
             if (held === undefined) throw new Error('the holdings read answered no row');
             admit(
@@ -519,17 +519,14 @@ export class PgVmRepository implements VmRepository {
 
   async allocationsByHost(hostIds?: readonly HostId[]): Promise<ReadonlyMap<HostId, HostAllocation>> {
     if (hostIds?.length === 0) return new Map();
+    // One row per host, kept by triggers on `vms` (migration 0061); a host whose VMs hold nothing
+    // any more keeps a row of zeros, left out as a host without VMs is.
     const rows = await translated(() =>
       this.db
-        .selectFrom('vms')
-        .select((eb) => [
-          'host_id',
-          eb.fn.sum<string | number>('vcpu_count').as('vcpu_count'),
-          eb.fn.sum<string | number>('memory_mib').as('memory_mib'),
-        ])
-        .where('state', 'in', [...resourceHoldingStates])
+        .selectFrom('host_allocations')
+        .select(['host_id', 'vcpu_count', 'memory_mib'])
+        .where((eb) => eb.or([eb('vcpu_count', '<>', 0), eb('memory_mib', '<>', 0)]))
         .$if(hostIds !== undefined, (query) => query.where('host_id', 'in', [...(hostIds ?? [])]))
-        .groupBy('host_id')
         .execute(),
     );
     return new Map(

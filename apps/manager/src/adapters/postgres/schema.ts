@@ -236,6 +236,23 @@ export interface ProjectsTable {
   created_at: Date;
 }
 
+/** What a host's VMs in a resource-holding state hold; kept by triggers on `vms`. */
+export interface HostAllocationsTable {
+  host_id: string;
+  /** `pg` returns bigint as a string, PGlite as a number. */
+  vcpu_count: ColumnType<string | number, never, never>;
+  memory_mib: ColumnType<string | number, never, never>;
+}
+
+/** What a project's VMs hold, whatever their state; kept by triggers on `vms`. */
+export interface ProjectHoldingsTable {
+  project: string;
+  /** `pg` returns bigint as a string, PGlite as a number. */
+  vms: ColumnType<string | number, never, never>;
+  vcpu_count: ColumnType<string | number, never, never>;
+  memory_mib: ColumnType<string | number, never, never>;
+}
+
 export interface ApiTokensTable {
   id: string;
   name: string;
@@ -276,6 +293,8 @@ export interface ManagerDatabase {
   snapshot_copies: SnapshotCopiesTable;
   vms: VmsTable;
   vm_deletions: VmDeletionsTable;
+  host_allocations: HostAllocationsTable;
+  project_holdings: ProjectHoldingsTable;
   address_leases: AddressLeasesTable;
   published_ports: PublishedPortsTable;
   events: EventsTable;
