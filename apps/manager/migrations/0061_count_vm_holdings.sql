@@ -9,11 +9,16 @@ CREATE TABLE host_allocations (
   memory_mib bigint NOT NULL
 );
 
+-- A project's counts are spread over 16 rows (a VM counts in the row its id hashes to) and read as
+-- their sum: creates in a project without a quota are admitted side by side, and a single row would
+-- queue each one's insert behind the previous one's commit.
 CREATE TABLE project_holdings (
-  project    text PRIMARY KEY REFERENCES projects (name) ON DELETE CASCADE,
+  project    text NOT NULL REFERENCES projects (name) ON DELETE CASCADE,
+  shard      smallint NOT NULL,
   vms        bigint NOT NULL,
   vcpu_count bigint NOT NULL,
-  memory_mib bigint NOT NULL
+  memory_mib bigint NOT NULL,
+  PRIMARY KEY (project, shard)
 );
 
 -- The states in which a VM holds CPU and memory on its host: `resourceHoldingStates` in
@@ -23,9 +28,11 @@ CREATE FUNCTION vm_holds_resources(state text) RETURNS boolean LANGUAGE sql IMMU
 
 CREATE FUNCTION add_host_allocation(host text, vcpus bigint, memory bigint) RETURNS void LANGUAGE sql AS $$ INSERT INTO host_allocations AS held (host_id, vcpu_count, memory_mib) VALUES (host, vcpus, memory) ON CONFLICT (host_id) DO UPDATE SET vcpu_count = held.vcpu_count + EXCLUDED.vcpu_count, memory_mib = held.memory_mib + EXCLUDED.memory_mib $$;
 
-CREATE FUNCTION add_project_holding(name text, vms bigint, vcpus bigint, memory bigint) RETURNS void LANGUAGE sql AS $$ INSERT INTO project_holdings AS held (project, vms, vcpu_count, memory_mib) VALUES (name, vms, vcpus, memory) ON CONFLICT (project) DO UPDATE SET vms = held.vms + EXCLUDED.vms, vcpu_count = held.vcpu_count + EXCLUDED.vcpu_count, memory_mib = held.memory_mib + EXCLUDED.memory_mib $$;
+CREATE FUNCTION vm_holding_shard(vm_id text) RETURNS smallint LANGUAGE sql IMMUTABLE AS $$ SELECT (hashtext(vm_id) & 15)::smallint $$;
 
-CREATE FUNCTION count_vm_holdings() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND (OLD.project <> NEW.project OR OLD.vcpu_count <> NEW.vcpu_count OR OLD.memory_mib <> NEW.memory_mib)) THEN PERFORM add_project_holding(OLD.project, -1, -OLD.vcpu_count, -OLD.memory_mib); END IF; IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND (OLD.project <> NEW.project OR OLD.vcpu_count <> NEW.vcpu_count OR OLD.memory_mib <> NEW.memory_mib)) THEN PERFORM add_project_holding(NEW.project, 1, NEW.vcpu_count, NEW.memory_mib); END IF; IF TG_OP <> 'INSERT' AND vm_holds_resources(OLD.state) THEN PERFORM add_host_allocation(OLD.host_id, -OLD.vcpu_count, -OLD.memory_mib); END IF; IF TG_OP <> 'DELETE' AND vm_holds_resources(NEW.state) THEN PERFORM add_host_allocation(NEW.host_id, NEW.vcpu_count, NEW.memory_mib); END IF; RETURN NULL; END $$;
+CREATE FUNCTION add_project_holding(name text, vm_id text, vms bigint, vcpus bigint, memory bigint) RETURNS void LANGUAGE sql AS $$ INSERT INTO project_holdings AS held (project, shard, vms, vcpu_count, memory_mib) VALUES (name, vm_holding_shard(vm_id), vms, vcpus, memory) ON CONFLICT (project, shard) DO UPDATE SET vms = held.vms + EXCLUDED.vms, vcpu_count = held.vcpu_count + EXCLUDED.vcpu_count, memory_mib = held.memory_mib + EXCLUDED.memory_mib $$;
+
+CREATE FUNCTION count_vm_holdings() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND (OLD.project <> NEW.project OR OLD.vcpu_count <> NEW.vcpu_count OR OLD.memory_mib <> NEW.memory_mib)) THEN PERFORM add_project_holding(OLD.project, OLD.id, -1, -OLD.vcpu_count, -OLD.memory_mib); END IF; IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND (OLD.project <> NEW.project OR OLD.vcpu_count <> NEW.vcpu_count OR OLD.memory_mib <> NEW.memory_mib)) THEN PERFORM add_project_holding(NEW.project, NEW.id, 1, NEW.vcpu_count, NEW.memory_mib); END IF; IF TG_OP <> 'INSERT' AND vm_holds_resources(OLD.state) THEN PERFORM add_host_allocation(OLD.host_id, -OLD.vcpu_count, -OLD.memory_mib); END IF; IF TG_OP <> 'DELETE' AND vm_holds_resources(NEW.state) THEN PERFORM add_host_allocation(NEW.host_id, NEW.vcpu_count, NEW.memory_mib); END IF; RETURN NULL; END $$;
 
 CREATE TRIGGER vms_count_holdings AFTER INSERT OR DELETE ON vms FOR EACH ROW EXECUTE FUNCTION count_vm_holdings();
 
@@ -37,4 +44,4 @@ CREATE TRIGGER vms_count_holdings_on_update AFTER UPDATE ON vms FOR EACH ROW WHE
 -- out of `vms` until this migration commits, so nothing is counted twice or missed.
 INSERT INTO host_allocations (host_id, vcpu_count, memory_mib) SELECT host_id, sum(vcpu_count), sum(memory_mib) FROM vms WHERE vm_holds_resources(state) GROUP BY host_id;
 
-INSERT INTO project_holdings (project, vms, vcpu_count, memory_mib) SELECT project, count(*), sum(vcpu_count), sum(memory_mib) FROM vms GROUP BY project;
+INSERT INTO project_holdings (project, shard, vms, vcpu_count, memory_mib) SELECT project, vm_holding_shard(id), count(*), sum(vcpu_count), sum(memory_mib) FROM vms GROUP BY project, vm_holding_shard(id);

@@ -1,7 +1,11 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/testkit';
+import type { AppError } from '@hearth/errors';
+import { createTestDatabase, testDatabaseUrl, waitFor, type TestDatabase } from '@hearth/testkit';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
 import { createVm } from '../../application/use-cases/create-vm.js';
+import { everyProject } from '../../domain/access.js';
+import { unlimitedQuota } from '../../domain/project.js';
 import { createWorld, recordTestImages, registerRoomyHost } from '../../testing/world.js';
 import { FakeAgentClient } from '../fake/fake-agent-client.js';
 import { FixedClock } from '../fake/fixed-clock.js';
@@ -11,8 +15,8 @@ import { migrate, readMigrations } from './migrator.js';
 import { createPgRepositories } from './pg-repositories.js';
 
 /**
- * A burst of creates in one project on PostgreSQL, with a small connection pool. The database
- * admits them one at a time (each holds its project's row lock until it commits); they must wait
+ * A burst of creates on one host on PostgreSQL, with a small connection pool. The database admits
+ * them one at a time (each holds its host's placement lock until it commits); they must wait
  * for each other without holding pooled connections, so that a read asked meanwhile (a heartbeat, a
  * list) is served at once instead of queueing behind the whole burst for a connection.
  */
@@ -66,6 +70,86 @@ describe.skipIf(!hasDatabase)(
       await Promise.all(creates);
       expect(answered).toBe(burst);
       expect(answeredMeanwhile, 'creates answered while a read asked during the burst waited').toBeLessThan(burst / 4);
+    });
+  },
+);
+
+/**
+ * Creates in a project without a quota take its row in share mode: side by side with each other,
+ * but never beside a change of its quota, which they wait for and then obey.
+ */
+describe.skipIf(!hasDatabase)(
+  `creates and the project's quota${hasDatabase ? '' : ' (skipped: needs TEST_DATABASE_URL, set by `npm test`)'}`,
+  () => {
+    let database: TestDatabase | undefined;
+    let handle: Database | undefined;
+    let other: pg.Client | undefined;
+    let deps: UseCaseDependencies;
+
+    beforeAll(async () => {
+      database = await createTestDatabase();
+      handle = await openDatabase({ kind: 'postgres', url: database.url, poolSize: 3 });
+      await migrate(handle, await readMigrations());
+      other = new pg.Client({ connectionString: database.url });
+      await other.connect();
+      deps = {
+        ...createWorld().deps,
+        ...createPgRepositories(handle),
+        agents: new FakeAgentClient(),
+        clock: new FixedClock(),
+        ids: new UlidIdGenerator(),
+      };
+      await registerRoomyHost(deps, 1, 'node-quota');
+    });
+
+    afterAll(async () => {
+      await other?.end();
+      await handle?.destroy();
+      await database?.drop();
+    });
+
+    it('admits a create in a project without a quota while another admission holds the project', async () => {
+      await deps.projects.insert({ name: 'open', quota: unlimitedQuota, createdAt: new Date(0) });
+      const images = await recordTestImages(deps, 'open', 'open');
+      // Another create's admission in the project, as it holds the project's row until it commits.
+      await other!.query('begin');
+      try {
+        await other!.query(`select * from projects where name = 'open' for share`);
+        const vm = await createVm(deps, { name: 'beside', project: 'open', vcpuCount: 1, memoryMib: 64, ...images });
+        expect(await deps.vms.findById(vm.id)).toMatchObject({ name: 'beside', project: 'open' });
+      } finally {
+        await other!.query('rollback');
+      }
+    });
+
+    it('refuses a create that waited for its project to be given a quota it would pass', async () => {
+      await deps.projects.insert({ name: 'closing', quota: unlimitedQuota, createdAt: new Date(0) });
+      const images = await recordTestImages(deps, 'closing', 'closing');
+      await createVm(deps, { name: 'first', project: 'closing', vcpuCount: 1, memoryMib: 64, ...images });
+      await other!.query('begin');
+      let create: Promise<unknown> | undefined;
+      try {
+        await other!.query(`update projects set max_vms = 1 where name = 'closing'`);
+        create = createVm(deps, { name: 'second', project: 'closing', vcpuCount: 1, memoryMib: 64, ...images }).catch(
+          (error: unknown) => error,
+        );
+        // Until the create waits for the project's row, held by the quota's change.
+        await waitFor(async () => {
+          const { rows } = await other!.query<{ waiting: string }>(
+            `select count(*) as waiting from pg_locks where not granted and locktype = 'transactionid'`,
+          );
+          return Number(rows[0]?.waiting) > 0;
+        });
+        await other!.query('commit');
+      } catch (error) {
+        await other!.query('rollback');
+        throw error;
+      }
+      const outcome = await create;
+      expect((outcome as AppError).code).toBe('QUOTA_EXCEEDED');
+      expect((await deps.vms.list({ projects: everyProject }, { limit: 100 })).items.map((vm) => vm.name)).not.toContain(
+        'second',
+      );
     });
   },
 );

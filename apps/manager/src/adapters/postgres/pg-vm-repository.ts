@@ -34,12 +34,18 @@ import { hostPortTaken, type PublishedPort, type TakenPort } from '../../domain/
 
 export class PgVmRepository implements VmRepository {
   /**
-   * Admissions (inserts that check capacity and quota) one project at a time in this process. The
-   * database serialises them anyway (each holds its project's row lock until it commits); waiting
-   * here instead holds no pooled connection, so a burst of creates in one project cannot take the
-   * whole pool and leave heartbeats and reads to time out waiting for a connection.
+   * Admissions (inserts that check capacity and quota) one at a time in this process: per host, and
+   * per project for a project with a quota. The database serialises them anyway (each holds its
+   * host's lock, and a project's row lock when it has a quota, until it commits); waiting here
+   * instead holds no pooled connection, so a burst of creates cannot take the whole pool and leave
+   * heartbeats and reads to time out waiting for a connection.
    */
   private readonly admissions = new KeyedLock();
+  /**
+   * Projects last seen with a quota: their admissions go straight to the exclusive path. Only a
+   * hint for the first attempt's lock; what the locked row says decides.
+   */
+  private readonly limitedProjects = new Set<string>();
 
   constructor(private readonly db: Database) {}
 
@@ -63,40 +69,59 @@ export class PgVmRepository implements VmRepository {
     if (vms.some((other) => other.hostId !== vm.hostId || other.project !== vm.project)) {
       throw new Error('insertAll takes VMs of one host and one project');
     }
-    const write = (): Promise<Vm[]> => this.writeAll(vms, vm, admit, lease);
-    return admit === undefined ? write() : this.admissions.run(vm.project, write);
+    if (admit === undefined) return (await this.writeAll(vms, vm, undefined, lease, 'exclusive')) ?? [];
+    // A project without a quota has nothing its creates could pass together: they take its row in
+    // share mode and are admitted side by side, each host still one at a time. Should the locked row
+    // show a quota (set since), the attempt is rolled back and the insert admitted exclusively.
+    if (!this.limitedProjects.has(vm.project)) {
+      const inserted = await this.admissions.run(`host:${vm.hostId}`, () => this.writeAll(vms, vm, admit, lease, 'shared'));
+      if (inserted !== null) return inserted;
+      this.limitedProjects.add(vm.project);
+    }
+    const inserted = await this.admissions.run(`project:${vm.project}`, () => this.writeAll(vms, vm, admit, lease, 'exclusive'));
+    if (inserted === null) throw new Error('an exclusive admission asked for the exclusive path');
+    return inserted;
   }
 
+  /**
+   * The insert in one transaction; null when a `shared` admission found its project with a quota
+   * (nothing written: the caller admits it exclusively).
+   */
   private writeAll(
     vms: readonly NewVm[],
     vm: NewVm,
     admit: ((hostAllocation: HostAllocation, project: ProjectHolding) => void) | undefined,
     lease: LeaseRequest | undefined,
-  ): Promise<Vm[]> {
+    mode: 'shared' | 'exclusive',
+  ): Promise<Vm[] | null> {
     return translated(
       () =>
-        this.db.transaction().execute(async (trx) => {
+        this.db.transaction().execute(async (trx): Promise<Vm[] | null> => {
           if (admit !== undefined) {
             // Serialises placements on this host until commit. An advisory lock, not the host row's
             // FOR UPDATE: heartbeats update that row and must not queue behind a burst of creates
             // (a late heartbeat makes the host look stale and refuses VMs).
             await sql`select pg_advisory_xact_lock(hashtextextended(${`hearth.placement:${vm.hostId}`}, 0))`.execute(trx);
             // Then the project (always in this order: host, project, so that creates never deadlock):
-            // its row locked, so concurrent creates in it cannot pass its quota together. The lock is
-            // a statement of its own: in READ COMMITTED a statement reads what was committed when it
-            // began, so a read in the statement that waited for the lock could miss what the previous
-            // holder committed. What the host and the project hold is read in one statement after it.
-            const project = await trx
-              .selectFrom('projects')
-              .selectAll()
-              .where('name', '=', vm.project)
-              .forUpdate()
-              .executeTakeFirst();
+            // with a quota, its row locked for update, so concurrent creates in it cannot pass the
+            // quota together; without one, in share mode, which keeps a quota from being set (and the
+            // project from being removed) until this insert commits, and no other create out. The lock
+            // is a statement of its own: in READ COMMITTED a statement reads what was committed when
+            // it began, so a read in the statement that waited for the lock could miss what the
+            // previous holder committed. What the host and the project hold is read in one statement
+            // after it.
+            const projectRow = trx.selectFrom('projects').selectAll().where('name', '=', vm.project);
+            const project = await (mode === 'exclusive' ? projectRow.forUpdate() : projectRow.forShare()).executeTakeFirst();
             if (project === undefined) {
               throw new AppError('PROJECT_NOT_FOUND', `No project named ${vm.project}`, { details: { project: vm.project } });
             }
-            // What the host and the project hold: one row each, kept by triggers on `vms` (migration
-            // 0061), not summed from the VM rows (a create would read every VM of its project).
+            const quota = quotaOf(project);
+            const isLimited = quota.maxVms !== undefined || quota.maxVcpus !== undefined || quota.maxMemoryMib !== undefined;
+            if (isLimited && mode === 'shared') return null;
+            if (!isLimited) this.limitedProjects.delete(vm.project);
+            // What the host and the project hold: a row for the host and 16 for the project, kept by
+            // triggers on `vms` (migration 0061), not summed from the VM rows (a create would read every
+            // VM of its project).
             const { rows } = await sql<{
               host_vcpus: string | number;
               host_memory_mib: string | number;
@@ -105,17 +130,19 @@ export class PgVmRepository implements VmRepository {
               memory_mib: string | number;
             }>`
               select coalesce(host.vcpu_count, 0) as host_vcpus, coalesce(host.memory_mib, 0) as host_memory_mib,
-                coalesce(project.vms, 0) as vms, coalesce(project.vcpu_count, 0) as vcpus,
-                coalesce(project.memory_mib, 0) as memory_mib
-              from (select 1) as one
-              left join host_allocations host on host.host_id = ${vm.hostId}
-              left join project_holdings project on project.project = ${vm.project}`.execute(trx);
+                project.vms, project.vcpus, project.memory_mib
+              from (
+                select coalesce(sum(vms), 0) as vms, coalesce(sum(vcpu_count), 0) as vcpus,
+                  coalesce(sum(memory_mib), 0) as memory_mib
+                from project_holdings where project = ${vm.project}
+              ) project
+              left join host_allocations host on host.host_id = ${vm.hostId}`.execute(trx);
             const held = rows[0];
             if (held === undefined) throw new Error('the holdings read answered no row');
             admit(
               { vcpuCount: Number(held.host_vcpus), memoryMib: Number(held.host_memory_mib) },
               {
-                quota: quotaOf(project),
+                quota,
                 usage: { vms: Number(held.vms), vcpus: Number(held.vcpus), memoryMib: Number(held.memory_mib) },
               },
             );

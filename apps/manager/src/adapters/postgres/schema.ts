@@ -244,9 +244,11 @@ export interface HostAllocationsTable {
   memory_mib: ColumnType<string | number, never, never>;
 }
 
-/** What a project's VMs hold, whatever their state; kept by triggers on `vms`. */
+/** What a project's VMs hold, whatever their state, spread over 16 rows; kept by triggers on `vms`. */
 export interface ProjectHoldingsTable {
   project: string;
+  /** The VM id's hash, 0–15: a project's counts are the sum of its rows. */
+  shard: number;
   /** `pg` returns bigint as a string, PGlite as a number. */
   vms: ColumnType<string | number, never, never>;
   vcpu_count: ColumnType<string | number, never, never>;

@@ -81,7 +81,8 @@ describe('migration 0061 counts what the VMs already hold', () => {
           vcpu_count: string | number;
           memory_mib: string | number;
         }>`
-          select project, vms, vcpu_count, memory_mib from project_holdings where vms <> 0`.execute(db);
+          select project, sum(vms) as vms, sum(vcpu_count) as vcpu_count, sum(memory_mib) as memory_mib
+          from project_holdings group by project having sum(vms) <> 0`.execute(db);
         return {
           hosts: Object.fromEntries(await deps.vms.allocationsByHost()),
           projects: Object.fromEntries(
@@ -99,7 +100,9 @@ describe('migration 0061 counts what the VMs already hold', () => {
 
       await sql`drop trigger vms_count_holdings on vms`.execute(db);
       await sql`drop trigger vms_count_holdings_on_update on vms`.execute(db);
-      await sql`drop function count_vm_holdings, add_host_allocation, add_project_holding, vm_holds_resources`.execute(db);
+      await sql`drop function count_vm_holdings, add_host_allocation, add_project_holding, vm_holding_shard, vm_holds_resources`.execute(
+        db,
+      );
       await sql`drop table host_allocations, project_holdings`.execute(db);
       await sql`delete from schema_migrations where version = ${holdings}`.execute(db);
       expect(await migrate(db, migrations)).toEqual([holdings]);
