@@ -5,7 +5,7 @@ import { applyPlan } from '@hearth/contracts';
 import { AgentLogReads, type AgentReads } from './agent-reads.js';
 import { cpuPidsOf, type BenchStack } from './bench-stack.js';
 import type { BenchOptions } from './options.js';
-import type { ProfileMarks } from './cpu-profile.js';
+import type { PhaseMarks } from './cpu-profile.js';
 import { floorDescription, type Floor, type FloorStep } from './floor.js';
 import {
   controlPlaneMs,
@@ -183,7 +183,7 @@ export async function measureWave(
   minMemAvailableMib: number,
   restWindows: BenchOptions['restWindows'],
   log: Log,
-  profile: ProfileMarks | null = null,
+  profile: PhaseMarks | null = null,
 ): Promise<WaveResult> {
   let stoppedEarly: string | null = null;
   let lowestMemAvailable = memAvailableMib();
@@ -328,7 +328,13 @@ const slowestCount = 5;
  * Inserts `rows` stopped VMs straight into the Manager's database (on a host row of their own, so
  * neither placement nor the Agent sees them), then walks `GET /v1/vms?limit=100` page by page.
  */
-export async function measureList(stack: BenchStack, images: ImageIds, rows: number, requests: number): Promise<ListResult> {
+export async function measureList(
+  stack: BenchStack,
+  images: ImageIds,
+  rows: number,
+  requests: number,
+  profile: PhaseMarks | null = null,
+): Promise<ListResult> {
   const client = new pg.Client({ connectionString: stack.database.url });
   await client.connect();
   const hostId = `host_${ulid()}`;
@@ -382,6 +388,8 @@ export async function measureList(stack: BenchStack, images: ImageIds, rows: num
     const benchGcs: PerformanceEntry[] = [];
     const gcObserver = new PerformanceObserver((entries) => benchGcs.push(...entries.getEntries()));
     gcObserver.observe({ entryTypes: ['gc'] });
+    // The profile covers the walk (its warm-up included), not the rows' writing nor the wait for the resync.
+    await profile?.mark(null);
     let cpuBefore = cpuSnapshot(cpuPids);
     try {
       for (let i = 0; i < requests + warmup; i++) {
@@ -412,6 +420,7 @@ export async function measureList(stack: BenchStack, images: ImageIds, rows: num
       gcObserver.disconnect();
     }
     const cpuMs = msPerItem(cpuMsBetween(cpuBefore, cpuSnapshot(cpuPids)), requests);
+    await profile?.mark('list');
     const cpuMsPerPage = { manager: cpuMs.manager, postgres: cpuMs.postgres };
     const latency = summarize(timed.map((request) => request.receivedAt - request.startedAt));
     return { rows, requests, pageSize: 100, latency, failures, cpuMsPerPage, slowest: slowestOf(timed, benchGcs), resyncWaitMs };
