@@ -679,10 +679,12 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: NewVm, lease: Le
 /**
  * A timestamp written as `Date.prototype.toISOString` writes it (UTC, milliseconds truncated, as
  * the driver's `Date` truncates them), by the database: the list's instants become one string each
- * instead of a `Date` and then a string.
+ * instead of a `Date` and then a string. Null stays null.
  */
-function isoOf(column: 'created_at' | 'updated_at' | 'observed_at'): RawBuilder<string> {
-  return sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+function isoOf<Column extends 'created_at' | 'updated_at' | 'observed_at'>(
+  column: Column,
+): RawBuilder<VmsTable[Column] extends Date ? string : string | null> {
+  return sql`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 }
 
 /**
@@ -719,7 +721,7 @@ const listingColumns = [
   isoOf('updated_at').as('updatedAt'),
   'version',
   'observed_state as observedState',
-  sql<string | null>`case when observed_at is null then null else ${isoOf('observed_at')} end`.as('observedAt'),
+  isoOf('observed_at').as('observedAt'),
   'restart_policy as restartPolicy',
   'template_id as templateId',
   'template_version as templateVersion',
