@@ -11,6 +11,36 @@ export interface ApiResponse<T> {
   readonly receivedAt: number;
 }
 
+/** A request to a Manager's API. */
+export type ManagerApi = <T = unknown>(method: string, route: string, body?: unknown) => Promise<ApiResponse<T>>;
+
+/**
+ * Requests to the Manager behind `pool` with the API token `token()` gives: a JSON body is sent as
+ * JSON and a JSON answer parsed, after its last byte's time is taken (`receivedAt`).
+ */
+export function managerApi(pool: Pool, token: () => string, timeouts: { readonly ms?: number } = {}): ManagerApi {
+  return async <T>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>> => {
+    const response = await pool.request({
+      method: method as 'GET',
+      path: route,
+      headers: {
+        authorization: `Bearer ${token()}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      ...(timeouts.ms === undefined ? {} : { headersTimeout: timeouts.ms, bodyTimeout: timeouts.ms }),
+    });
+    const text = await response.body.text();
+    const receivedAt = performance.now();
+    const type = String(response.headers['content-type'] ?? '');
+    return {
+      status: response.statusCode,
+      body: (text !== '' && type.includes('json') ? JSON.parse(text) : text) as T,
+      receivedAt,
+    };
+  };
+}
+
 export interface StackOptions {
   /** Node flags for every double process, applied by the FIRECRACKER_BIN wrapper. */
   readonly doubleNodeFlags: readonly string[];
@@ -22,6 +52,8 @@ export interface StackOptions {
   readonly bridgeCidr?: string;
   /** The Manager's entry point; default this checkout's build. */
   readonly managerMain?: string | null;
+  /** The Manager's node flags; default those of the build `managerMain` is. */
+  readonly managerNodeFlags?: readonly string[] | null;
   /** The Agent's entry point; default this checkout's build. */
   readonly agentMain?: string | null;
   /** Readies the Agent's namespace before it starts (see startSingleHostStack). */
@@ -50,7 +82,7 @@ export interface BenchStack {
   readonly agentLogFile: string;
   /** The FIRECRACKER_BIN wrapper (exec's node with the flags, so the pid stays the VMM's). */
   readonly doubleBin: string;
-  api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>>;
+  readonly api: ManagerApi;
   stop(): Promise<void>;
 }
 
@@ -89,6 +121,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
   const stack = await startSingleHostStack({
     name: 'bench',
     managerMain: options.managerMain ?? undefined,
+    managerNodeFlags: options.managerNodeFlags ?? undefined,
     agentMain: options.agentMain ?? undefined,
     managerEnv: {
       MANAGER_HEARTBEAT_MS: '1000',
@@ -118,25 +151,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
   mkdirSync(stack.imageRoot, { recursive: true });
   const pool = new Pool(stack.manager.url, { connections: 128, pipelining: 1, keepAliveTimeout: 60_000 });
   stack.cleanups.push(() => pool.close());
-  const api = async <T>(method: string, route: string, body?: unknown): Promise<ApiResponse<T>> => {
-    const response = await pool.request({
-      method: method as 'GET',
-      path: route,
-      headers: {
-        authorization: `Bearer ${stack.adminToken}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.body.text();
-    const receivedAt = performance.now();
-    const type = String(response.headers['content-type'] ?? '');
-    return {
-      status: response.statusCode,
-      body: (text !== '' && type.includes('json') ? JSON.parse(text) : text) as T,
-      receivedAt,
-    };
-  };
+  const api = managerApi(pool, () => stack.adminToken);
   return {
     managerUrl: stack.manager.url,
     adminToken: stack.adminToken,

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { agentMain, waitFor } from '@hearth/testkit';
+import { agentMain, managerMain, managerNodeFlags, waitFor } from '@hearth/testkit';
 
 /**
  * An entry point that runs `main` under the inspector's CPU profiler (`--cpu-prof` is refused in
@@ -51,11 +51,33 @@ export function agentEntryPoint(options: {
 }
 
 /**
+ * The Manager's entry point and the node flags it is started with: `main` (default this checkout's
+ * build) and that build's own flags, under the profiler when `dir` is set (written into `dir`).
+ */
+export function managerEntryPoint(options: { readonly managerMain: string | null; readonly managerCpuProfDir: string | null }): {
+  readonly main: string | null;
+  readonly nodeFlags: readonly string[] | null;
+} {
+  const main = options.managerMain === null ? managerMain : path.resolve(options.managerMain);
+  if (options.managerCpuProfDir === null) return { main: options.managerMain === null ? null : main, nodeFlags: null };
+  return {
+    main: writeProfiledMain(
+      path.join(options.managerCpuProfDir, 'profiled-manager.mjs'),
+      main,
+      options.managerCpuProfDir,
+      'manager',
+    ),
+    // The wrapper is not a build: the flags are the wrapped build's (ADR 0011).
+    nodeFlags: managerNodeFlags(main),
+  };
+}
+
+/**
  * Brackets phases of a process started with {@link writeProfiledMain}: `mark(label)` ends the
  * profile so far, which is kept as `<dir>/<name>-<label>.cpuprofile` (a label of null discards the
  * stretch before a phase's start by keeping it under its number).
  */
-export class ProfileMarks {
+export class ProfileMarks implements PhaseMarks {
   private signals = 0;
 
   constructor(
@@ -72,4 +94,19 @@ export class ProfileMarks {
     await waitFor(() => existsSync(written), { timeoutMs: 30_000, intervalMs: 50, description: `${written} is written` });
     if (label !== null) renameSync(written, path.join(this.dir, `${this.name}-${label}.cpuprofile`));
   }
+}
+
+/** What brackets a phase in one or more profiles: `mark(label)` ends the stretch so far (kept under `label`, discarded when null). */
+export interface PhaseMarks {
+  mark(label: string | null): Promise<void>;
+}
+
+/** Brackets phases of every one of `marks` at once; null when there is none. */
+export function phaseMarksOf(marks: readonly PhaseMarks[]): PhaseMarks | null {
+  if (marks.length === 0) return null;
+  return {
+    mark: async (label) => {
+      await Promise.all(marks.map((each) => each.mark(label)));
+    },
+  };
 }

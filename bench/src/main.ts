@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { missingRequirements, waitFor, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
 import { Client } from 'undici';
 import { startBenchStack, type BenchStack } from './bench-stack.js';
-import { agentEntryPoint, ProfileMarks } from './cpu-profile.js';
+import { agentEntryPoint, managerEntryPoint, phaseMarksOf, ProfileMarks } from './cpu-profile.js';
 import { machineFacts, pssMib, rssMib } from './machine.js';
 import { floorBeside, registerImages } from './manager-vms.js';
 import { parseOptions, usage, UsageError, type BenchOptions } from './options.js';
@@ -59,15 +59,20 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
   log(
     `hearth bench (${options.isQuick ? 'quick' : 'full'}) on ${machine.cpuCount} cores, ${machine.memoryMibAvailable} MiB available`,
   );
+  const manager = managerEntryPoint(options);
   const stack = await startBenchStack({
     doubleNodeFlags: options.doubleNodeFlags,
-    managerMain: options.managerMain,
+    managerMain: manager.main,
+    managerNodeFlags: manager.nodeFlags,
     agentMain: agentEntryPoint(options),
     ...(options.egress === 'nat' ? natStackOptions() : {}),
   });
   if (options.egress === 'nat') log('the Agent writes egress through NAT (--egress nat) besides the guard of each TAP');
-  const profile =
+  const agentProfile =
     options.agentCpuProfDir === null ? null : new ProfileMarks(stack.agent.child.pid, options.agentCpuProfDir, 'agent');
+  const managerProfile =
+    options.managerCpuProfDir === null ? null : new ProfileMarks(stack.manager.child.pid, options.managerCpuProfDir, 'manager');
+  const profile = phaseMarksOf([agentProfile, managerProfile].flatMap((marks) => (marks === null ? [] : [marks])));
   const floor = floorBeside(stack);
   const stop = async (): Promise<void> => {
     await floor.destroyAll().catch(() => undefined);
@@ -108,7 +113,7 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
       );
     }
     log(`3. list: ${options.listRows} rows, ${options.listRequests} requests`);
-    const list = await measureList(stack, images, options.listRows, options.listRequests);
+    const list = await measureList(stack, images, options.listRows, options.listRequests, managerProfile);
     log('4. event delivery');
     const events = await measureEvents(stack, images, options.eventCount);
     await stop();

@@ -23,6 +23,7 @@ describe('parseOptions', () => {
       managerMain: null,
       agentMain: null,
       agentCpuProfDir: null,
+      managerCpuProfDir: null,
     });
   });
 
@@ -80,6 +81,8 @@ describe('parseOptions', () => {
         '/tmp/agent.mjs',
         '--agent-cpu-prof',
         '/tmp/profiles',
+        '--manager-cpu-prof',
+        '/tmp/manager-profiles',
       ]),
     ).toEqual({
       isQuick: false,
@@ -101,6 +104,7 @@ describe('parseOptions', () => {
       managerMain: '/tmp/main.js',
       agentMain: '/tmp/agent.mjs',
       agentCpuProfDir: '/tmp/profiles',
+      managerCpuProfDir: '/tmp/manager-profiles',
     });
   });
 

@@ -38,6 +38,8 @@ export interface BenchOptions {
   readonly agentMain: string | null;
   /** Where the Agent writes V8 CPU profiles of each create wave and clone round, or null for none. */
   readonly agentCpuProfDir: string | null;
+  /** Where the Manager writes V8 CPU profiles of each create wave and of the list's walk, or null for none. */
+  readonly managerCpuProfDir: string | null;
 }
 
 export const usage = `Usage: npm run bench -- [options]
@@ -67,6 +69,8 @@ export const usage = `Usage: npm run bench -- [options]
   --agent-cpu-prof DIR    the Agent runs under the CPU profiler and writes one V8 profile
                           (.cpuprofile) per create wave and per clone round into DIR; its
                           CPU figures then include the profiler's cost
+  --manager-cpu-prof DIR  the same for the Manager: one profile per create wave and one of
+                          the list's walk, into DIR
   --help                  this text
 `;
 
@@ -98,6 +102,7 @@ const optionSpecs = {
   'manager-main': { type: 'string' },
   'agent-main': { type: 'string' },
   'agent-cpu-prof': { type: 'string' },
+  'manager-cpu-prof': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 /**
@@ -168,5 +173,6 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     managerMain: values['manager-main'] ?? null,
     agentMain: values['agent-main'] ?? null,
     agentCpuProfDir: values['agent-cpu-prof'] ?? null,
+    managerCpuProfDir: values['manager-cpu-prof'] ?? null,
   };
 }

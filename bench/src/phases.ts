@@ -1,11 +1,11 @@
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import pg from 'pg';
-import { waitFor } from '@hearth/testkit';
+import { parsePrometheusText, waitFor } from '@hearth/testkit';
 import { applyPlan } from '@hearth/contracts';
 import { AgentLogReads, type AgentReads } from './agent-reads.js';
 import { cpuPidsOf, type BenchStack } from './bench-stack.js';
 import type { BenchOptions } from './options.js';
-import type { ProfileMarks } from './cpu-profile.js';
+import type { PhaseMarks } from './cpu-profile.js';
 import { floorDescription, type Floor, type FloorStep } from './floor.js';
 import {
   controlPlaneMs,
@@ -183,7 +183,7 @@ export async function measureWave(
   minMemAvailableMib: number,
   restWindows: BenchOptions['restWindows'],
   log: Log,
-  profile: ProfileMarks | null = null,
+  profile: PhaseMarks | null = null,
 ): Promise<WaveResult> {
   let stoppedEarly: string | null = null;
   let lowestMemAvailable = memAvailableMib();
@@ -305,6 +305,38 @@ export interface ListResult {
   readonly slowest: readonly SlowListRequest[];
   /** How long the walk waited for the leader's resync to read the rows written behind its back; null when it could not tell. */
   readonly resyncWaitMs: number | null;
+  /**
+   * The Manager's garbage collections over the walk (its warm-up included), from its
+   * `nodejs_gc_duration_seconds` in `/metrics`: minor (scavenges) and major (mark-compacts), each
+   * with their pauses' sum in ms; null when it does not export them.
+   */
+  readonly managerGc: { readonly [kind in 'minor' | 'major']: { readonly count: number; readonly ms: number } } | null;
+}
+
+type GcTotals = NonNullable<ListResult['managerGc']>;
+
+/** The Manager's GC counts and pause sums by kind so far, from its `/metrics`; null when it does not export them. */
+async function managerGcTotals(stack: BenchStack): Promise<GcTotals | null> {
+  const response = await stack.api<string>('GET', '/metrics');
+  if (response.status !== 200 || typeof response.body !== 'string') return null;
+  const family = parsePrometheusText(response.body).get('nodejs_gc_duration_seconds');
+  if (family === undefined) return null;
+  const value = (name: string, kind: string): number =>
+    family.samples.find((sample) => sample.name === name && sample.labels['kind'] === kind)?.value ?? 0;
+  const of = (kind: string): { count: number; ms: number } => ({
+    count: value('nodejs_gc_duration_seconds_count', kind),
+    ms: value('nodejs_gc_duration_seconds_sum', kind) * 1000,
+  });
+  return { minor: of('minor'), major: of('major') };
+}
+
+function gcBetween(before: GcTotals | null, after: GcTotals | null): GcTotals | null {
+  if (before === null || after === null) return null;
+  const delta = (kind: 'minor' | 'major') => ({
+    count: after[kind].count - before[kind].count,
+    ms: after[kind].ms - before[kind].ms,
+  });
+  return { minor: delta('minor'), major: delta('major') };
 }
 
 /**
@@ -328,7 +360,13 @@ const slowestCount = 5;
  * Inserts `rows` stopped VMs straight into the Manager's database (on a host row of their own, so
  * neither placement nor the Agent sees them), then walks `GET /v1/vms?limit=100` page by page.
  */
-export async function measureList(stack: BenchStack, images: ImageIds, rows: number, requests: number): Promise<ListResult> {
+export async function measureList(
+  stack: BenchStack,
+  images: ImageIds,
+  rows: number,
+  requests: number,
+  profile: PhaseMarks | null = null,
+): Promise<ListResult> {
   const client = new pg.Client({ connectionString: stack.database.url });
   await client.connect();
   const hostId = `host_${ulid()}`;
@@ -382,6 +420,9 @@ export async function measureList(stack: BenchStack, images: ImageIds, rows: num
     const benchGcs: PerformanceEntry[] = [];
     const gcObserver = new PerformanceObserver((entries) => benchGcs.push(...entries.getEntries()));
     gcObserver.observe({ entryTypes: ['gc'] });
+    // The profile covers the walk (its warm-up included), not the rows' writing nor the wait for the resync.
+    await profile?.mark(null);
+    const gcBefore = await managerGcTotals(stack);
     let cpuBefore = cpuSnapshot(cpuPids);
     try {
       for (let i = 0; i < requests + warmup; i++) {
@@ -412,9 +453,21 @@ export async function measureList(stack: BenchStack, images: ImageIds, rows: num
       gcObserver.disconnect();
     }
     const cpuMs = msPerItem(cpuMsBetween(cpuBefore, cpuSnapshot(cpuPids)), requests);
+    const managerGc = gcBetween(gcBefore, await managerGcTotals(stack));
+    await profile?.mark('list');
     const cpuMsPerPage = { manager: cpuMs.manager, postgres: cpuMs.postgres };
     const latency = summarize(timed.map((request) => request.receivedAt - request.startedAt));
-    return { rows, requests, pageSize: 100, latency, failures, cpuMsPerPage, slowest: slowestOf(timed, benchGcs), resyncWaitMs };
+    return {
+      rows,
+      requests,
+      pageSize: 100,
+      latency,
+      failures,
+      cpuMsPerPage,
+      slowest: slowestOf(timed, benchGcs),
+      resyncWaitMs,
+      managerGc,
+    };
   } finally {
     await client.query('DELETE FROM vms WHERE host_id = $1', [hostId]).catch(() => undefined);
     await client.query('DELETE FROM hosts WHERE id = $1', [hostId]).catch(() => undefined);

@@ -163,6 +163,8 @@ export function toJson(r: BenchResults): Record<string, unknown> {
     list_p50_ms: round(r.list.latency.p50),
     list_manager_cpu_ms_per_page: round(r.list.cpuMsPerPage.manager, 2),
     list_postgres_cpu_ms_per_page: round(r.list.cpuMsPerPage.postgres, 2),
+    list_manager_scavenges: r.list.managerGc?.minor.count ?? null,
+    list_manager_mark_compacts: r.list.managerGc?.major.count ?? null,
     list_rows: r.list.rows,
     vms_reached: peak?.created ?? 0,
     agent_rss_mib_0: round(r.memoryAtZero.agentRssMib, 1),
@@ -446,6 +448,13 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
       )
       .join(', ')}`,
   );
+  const gc = r.list.managerGc;
+  if (gc !== null) {
+    out.push(
+      `   the Manager's GC over the walk and its warm-up: ${gc.minor.count} scavenges (${ms(gc.minor.ms)} ms), ` +
+        `${gc.major.count} mark-compacts (${ms(gc.major.ms)} ms)`,
+    );
+  }
   out.push(
     `4. event delivery: ${r.events.latency === null ? 'n/a' : `p50 ${ms(r.events.latency.p50)} ms, p99 ${ms(r.events.latency.p99)} ms`} — ${r.events.note}`,
   );

@@ -72,6 +72,7 @@ function everyCreateRefused(): BenchResults {
       cpuMsPerPage: { manager: 0, postgres: 0 },
       slowest: [],
       resyncWaitMs: null,
+      managerGc: null,
     },
     events: { latency: null, note: 'the stream delivered no "running" event for 5 creates' },
     network: { latency: null, egressChange: null, note: 'skipped (--network 0)' },
@@ -195,6 +196,19 @@ describe('bench report', () => {
     expect(text).toMatch(/^ {3}ratio to floor: p50 1\.100, p99 1\.100 \(target ≤ 1\.25\)$/m);
     expect(text).toMatch(/^ {2}step egress +21\.0 +40\.0 +11\.0 +30\.0$/m);
     expect(text).toMatch(/^ {3}egress change on a running VM, .*: p50 35\.0, p99 90\.0 ms \(target ≤ 1,000\)$/m);
+  });
+
+  it("prints the Manager's garbage collections over the list's walk", () => {
+    const everyRefused = everyCreateRefused();
+    const results: BenchResults = {
+      ...everyRefused,
+      list: { ...everyRefused.list, managerGc: { minor: { count: 169, ms: 401.25 }, major: { count: 9, ms: 152.5 } } },
+    };
+    expect(renderText(results, toJson(results))).toContain(
+      "the Manager's GC over the walk and its warm-up: 169 scavenges (401.3 ms), 9 mark-compacts (152.5 ms)",
+    );
+    expect(toJson(results)).toMatchObject({ list_manager_scavenges: 169, list_manager_mark_compacts: 9 });
+    expect(toJson(everyRefused)).toMatchObject({ list_manager_scavenges: null, list_manager_mark_compacts: null });
   });
 
   it('says why the networking figures are missing', () => {

@@ -24,6 +24,8 @@ export interface SingleHostStackOptions {
   readonly agentEnv?: Env;
   /** The Manager's entry point; default this checkout's build. */
   readonly managerMain?: string;
+  /** The node flags the Manager is started with; default those of the build `managerMain` is (pass them when it wraps one). */
+  readonly managerNodeFlags?: readonly string[];
   /** The Agent's entry point; default this checkout's build. */
   readonly agentMain?: string;
   /** Address of the Agent's bridge inside the namespace, e.g. `172.30.0.1/24`; default none. */
@@ -76,6 +78,7 @@ export async function startSingleHostStack(options: SingleHostStackOptions): Pro
     const bridge = 'hbr0';
     const manager = await createManagerProcess({
       main: options.managerMain,
+      nodeFlags: options.managerNodeFlags,
       databaseUrl: database.url,
       imageRoot,
       env: { ...trust.managerEnv, ...options.managerEnv },

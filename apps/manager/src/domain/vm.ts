@@ -95,6 +95,67 @@ export interface Vm {
   readonly mappedSnapshotId: SnapshotId | null;
 }
 
+/** A step of a VM's last start as a list shows it: its start as an ISO 8601 string. */
+export interface VmListedStep {
+  readonly name: string;
+  readonly durationMs: number;
+  readonly at: string;
+}
+
+/**
+ * A VM as a list shows it, what the API writes of one: its record without the user data (only the
+ * guest reads it back) and the snapshot its VMM maps, and its instants written as `toISOString`
+ * writes them (UTC, milliseconds). A page of the list is read in this shape, so that each VM is one
+ * object from the database's row to the response (ADR 0077).
+ */
+export interface VmListing extends Omit<
+  Vm,
+  'userData' | 'mappedSnapshotId' | 'steps' | 'createdAt' | 'updatedAt' | 'observedAt'
+> {
+  readonly steps: readonly VmListedStep[];
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly observedAt: string | null;
+}
+
+/** The VM as a list shows it (field by field, without copying the nested values: it is only written). */
+export function vmListingOf(vm: Vm): VmListing {
+  return {
+    id: vm.id,
+    name: vm.name,
+    project: vm.project,
+    state: vm.state,
+    hostId: vm.hostId,
+    vcpuCount: vm.vcpuCount,
+    memoryMib: vm.memoryMib,
+    kernelImageId: vm.kernelImageId,
+    rootfsImageId: vm.rootfsImageId,
+    kernelPath: vm.kernelPath,
+    rootfsPath: vm.rootfsPath,
+    bootArgs: vm.bootArgs,
+    guestMac: vm.guestMac,
+    network: vm.network,
+    egress: vm.egress,
+    ports: vm.ports,
+    sharedNetwork: vm.sharedNetwork,
+    rateLimits: vm.rateLimits,
+    isMetricsEnabled: vm.isMetricsEnabled,
+    failureReason: vm.failureReason,
+    steps: vm.steps.map((step) => ({ name: step.name, durationMs: step.durationMs, at: step.at.toISOString() })),
+    totalMs: vm.totalMs,
+    createdAt: vm.createdAt.toISOString(),
+    updatedAt: vm.updatedAt.toISOString(),
+    version: vm.version,
+    observedState: vm.observedState,
+    observedAt: vm.observedAt === null ? null : vm.observedAt.toISOString(),
+    restartPolicy: vm.restartPolicy,
+    templateId: vm.templateId,
+    templateVersion: vm.templateVersion,
+    restoredFrom: vm.restoredFrom,
+    pendingRestore: vm.pendingRestore,
+  };
+}
+
 /** A restore in place of a VM to one of its own snapshots, recorded before its host is asked. */
 export interface PendingRestore {
   readonly snapshotId: SnapshotId;

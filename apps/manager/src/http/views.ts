@@ -7,7 +7,7 @@ import type { Project } from '../domain/project.js';
 import type { Snapshot } from '../domain/snapshot.js';
 import type { Template } from '../domain/template.js';
 import type { RecordedEvent } from '../domain/event.js';
-import type { Vm } from '../domain/vm.js';
+import { vmListingOf, type Vm, type VmListing } from '../domain/vm.js';
 import type { EventView } from './schemas/event-schemas.js';
 import type { HostView } from './schemas/host-schemas.js';
 import type { ImageView } from './schemas/image-schemas.js';
@@ -54,44 +54,23 @@ export function hostView({ host, status, allocated }: HostOverview): Static<type
 }
 
 export function vmView(vm: Vm): Static<typeof VmView> {
-  // Field by field, without copying the nested values (network, ports, rate limits, failure): a
-  // view is only serialized, and a list page makes 100 of them (ADR 0019). User data may hold
-  // secrets: only the guest reads it back (through MMDS).
-  return {
-    id: vm.id,
-    name: vm.name,
-    project: vm.project,
-    state: vm.state,
-    hostId: vm.hostId,
-    vcpuCount: vm.vcpuCount,
-    memoryMib: vm.memoryMib,
-    kernelImageId: vm.kernelImageId,
-    rootfsImageId: vm.rootfsImageId,
-    kernelPath: vm.kernelPath,
-    rootfsPath: vm.rootfsPath,
-    bootArgs: vm.bootArgs,
-    guestMac: vm.guestMac,
-    // Readonly in the record; the serializer only reads them.
-    network: vm.network as Static<typeof VmView>['network'],
-    egress: vm.egress,
-    ports: vm.ports as Static<typeof VmView>['ports'],
-    sharedNetwork: vm.sharedNetwork,
-    rateLimits: vm.rateLimits,
-    isMetricsEnabled: vm.isMetricsEnabled,
-    failureReason: vm.failureReason,
-    steps: vm.steps.map((step) => ({ name: step.name, durationMs: step.durationMs, at: step.at.toISOString() })),
-    totalMs: vm.totalMs,
-    createdAt: vm.createdAt.toISOString(),
-    updatedAt: vm.updatedAt.toISOString(),
-    version: vm.version,
-    observedState: vm.observedState,
-    observedAt: vm.observedAt === null ? null : vm.observedAt.toISOString(),
-    restartPolicy: vm.restartPolicy,
-    templateId: vm.templateId,
-    templateVersion: vm.templateVersion,
-    restoredFrom: vm.restoredFrom,
-    pendingRestore: vm.pendingRestore,
-  };
+  return vmListingView(vmListingOf(vm));
+}
+
+/** What may be read where a view is written: the view's values, none of them changed (the serializer only reads). */
+type ReadonlyDeep<T> = T extends readonly (infer E)[]
+  ? readonly ReadonlyDeep<E>[]
+  : T extends object
+    ? { readonly [K in keyof T]: ReadonlyDeep<T[K]> }
+    : T;
+
+/**
+ * A VM as a list shows it is its view as it is, not a copy: the compiler checks that it holds
+ * every field of the view, with the view's types; only its readonly arrays are not the view's.
+ */
+export function vmListingView(listing: VmListing): Static<typeof VmView> {
+  const view: ReadonlyDeep<Static<typeof VmView>> = listing;
+  return view as Static<typeof VmView>;
 }
 
 export function eventView(event: RecordedEvent): Static<typeof EventView> {

@@ -5,7 +5,7 @@ import type { Template } from '../domain/template.js';
 import { everyProject } from '../domain/access.js';
 import { imageIdFromUlid } from '../domain/ids.js';
 import type { Snapshot } from '../domain/snapshot.js';
-import type { Vm } from '../domain/vm.js';
+import { vmListingOf, type Vm } from '../domain/vm.js';
 import type { SequentialIdGenerator } from '../adapters/fake/sequential-id-generator.js';
 import { codeOf } from './rejections.js';
 import { at, repositoryTestBed, t0, type RepositoryHarness } from './repository-test-bed.js';
@@ -184,6 +184,23 @@ export function describeSnapshotRepositoryContract(name: string, open: () => Pro
       await harness.vms.transition(vm.id, { from: 'running', via: ['stopping', 'stopped'], to: 'starting', at: t0 });
       await harness.vms.transition(vm.id, { from: 'starting', to: 'running', at: t0, mappedSnapshotId: snapshot.id });
       expect((await harness.vms.transition(vm.id, { from: 'running', to: 'deleting', at: t0 })).state).toBe('deleting');
+    });
+
+    it('lists a clone with the snapshot it came from, and a VM with the restore in place it awaits', async () => {
+      const snapshot = await readySnapshot();
+      const clone = await bed.vm({ restoredFrom: { snapshotId: snapshot.id, vmId: vm.id } });
+      await harness.vms.transition(vm.id, {
+        from: 'running',
+        to: 'stopping',
+        at: t0,
+        pendingRestore: { snapshotId: snapshot.id, isPaused: true },
+      });
+      const read = await Promise.all([vm.id, clone.id].map(async (id) => (await harness.vms.findById(id))!));
+      expect(read.map((v) => [v.restoredFrom, v.pendingRestore])).toEqual([
+        [null, { snapshotId: snapshot.id, isPaused: true }],
+        [{ snapshotId: snapshot.id, vmId: vm.id }, null],
+      ]);
+      expect((await harness.vms.list({ projects: everyProject }, { limit: 10 })).items).toEqual(read.map(vmListingOf));
     });
 
     it('records a restore in place with a state change, lists its VM as awaiting the snapshot, and clears it with another', async () => {

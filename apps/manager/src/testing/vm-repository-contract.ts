@@ -5,7 +5,7 @@ import type { SequentialIdGenerator } from '../adapters/fake/sequential-id-gener
 import { everyProject } from '../domain/access.js';
 import { parseAddressPool, parseIpv4, type AddressPool } from '../domain/address-pool.js';
 import type { VmId } from '../domain/ids.js';
-import type { Vm } from '../domain/vm.js';
+import { vmListingOf, type Vm } from '../domain/vm.js';
 import { resourceHoldingStates, vmStates, type VmState } from '../domain/vm-state.js';
 import { unlimitedQuota } from '../domain/project.js';
 import { codeOf, rejection } from './rejections.js';
@@ -413,6 +413,48 @@ export function describeVmRepositoryContract(name: string, open: () => Promise<R
           { pool, quarantineMs, address: options.address === undefined ? undefined : ip(options.address) },
         );
       }
+
+      it('lists each VM as the VM read by id shows in a list, with every field set and with none', async () => {
+        const plain = await vm({ createdAt: at(1), updatedAt: at(1) });
+        const full = await leased(
+          {
+            ...plain,
+            userData: '#cloud-config',
+            bootArgs: 'console=ttyS0 quiet',
+            egress: { mode: 'deny_list', rules: [{ cidr: '10.0.0.0/8', protocol: 'udp', ports: [53] }] },
+            ports: [{ protocol: 'tcp', hostPort: 8443, guestPort: 443 }],
+            sharedNetwork: 'backend',
+            rateLimits: { networkRx: { bandwidth: { size: 1_000_000, oneTimeBurst: 0, refillTimeMs: 100 } } },
+            isMetricsEnabled: true,
+            restartPolicy: 'always',
+            templateId: 'tpl_01JABCDEFGHJKMNPQRSTVWXYZ0' as Vm['templateId'],
+            templateVersion: 3,
+          },
+          // A millisecond in each field of the instant, so that none is written short.
+          { createdAt: new Date('2026-01-02T03:04:05.006Z') },
+        );
+        await repos.vms.transition(full.id, { from: 'pending', to: 'starting', at: at(2) });
+        await repos.vms.transition(full.id, {
+          from: 'starting',
+          to: 'failed',
+          at: new Date('2026-11-12T13:14:15.999Z'),
+          steps: [
+            { name: 'tap', durationMs: 1.5, at: new Date('2026-11-12T13:14:15.010Z') },
+            { name: 'start', durationMs: 20, at: at(3) },
+          ],
+          totalMs: 12.25,
+          failureReason: { code: 'AGENT_UNAVAILABLE', message: 'down' },
+          message: 'down',
+        });
+        await repos.vms.recordObservation(full.id, 'exited', new Date('2026-11-12T13:14:16.100Z'));
+        const read = await Promise.all([plain.id, full.id].map(async (id) => (await repos.vms.findById(id))!));
+        const page = await repos.vms.list({ projects: everyProject }, { limit: 10 });
+        expect(page.items).toEqual(read.map(vmListingOf));
+        expect(page.items.map((listed) => Object.keys(listed).sort())).toEqual(
+          read.map((v) => Object.keys(vmListingOf(v)).sort()),
+        );
+        expect(page.items[1]).toMatchObject({ observedAt: '2026-11-12T13:14:16.100Z', createdAt: '2026-01-02T03:04:05.006Z' });
+      });
 
       it('leases the lowest free address with the gateway and DNS server of the pool, and keeps it with the VM', async () => {
         const template = await vm();

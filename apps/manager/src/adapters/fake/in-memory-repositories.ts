@@ -20,7 +20,7 @@ import { whyVmNotDeletable } from '../../domain/vm-deletion.js';
 import { egressChangeMessage } from '../../domain/egress.js';
 import { rateLimitsChangeMessage } from '../../domain/rate-limits.js';
 import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
-import { guestMacOf, mappedSnapshotAfter, type Vm } from '../../domain/vm.js';
+import { guestMacOf, mappedSnapshotAfter, vmListingOf, type Vm } from '../../domain/vm.js';
 import { vmNetworkOf, type LeaseRequest } from '../../domain/address-pool.js';
 import { chooseAddress } from '../../domain/address-lease.js';
 import { hostPortTaken, type PublishedPort, type TakenPort } from '../../domain/published-ports.js';
@@ -164,7 +164,7 @@ export class InMemoryVmRepository implements VmRepository {
       .filter((vm) => canSeeProject(filter.projects, vm.project))
       .filter((vm) => filter.name === undefined || vm.name === filter.name)
       .filter((vm) => after === undefined || vm.id > after);
-    const items = all.slice(0, options.limit).map((vm) => structuredClone(vm));
+    const items = all.slice(0, options.limit).map((vm) => vmListingOf(structuredClone(vm)));
     const last = items.at(-1);
     return { items, nextCursor: all.length > options.limit && last !== undefined ? last.id : null };
   }

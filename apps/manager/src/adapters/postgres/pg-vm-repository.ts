@@ -1,4 +1,4 @@
-import { sql, type Selectable, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Selectable, type Transaction } from 'kysely';
 import { KeyedLock } from '@hearth/concurrency';
 import { AppError } from '@hearth/errors';
 import type {
@@ -14,7 +14,7 @@ import type {
 import type { HostId, ImageId, SnapshotId, TemplateId, VmId } from '../../domain/ids.js';
 import type { HostAllocation } from '../../domain/placement.js';
 import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
-import { guestMacOf, mappedSnapshotAfter, type FailureReason, type Vm, type VmStep } from '../../domain/vm.js';
+import { guestMacOf, mappedSnapshotAfter, type FailureReason, type Vm, type VmListing, type VmStep } from '../../domain/vm.js';
 import { snapshotNotFound, snapshotNotReady, type SnapshotState } from '../../domain/snapshot.js';
 import { snapshotGoingWithItsVm, whyVmNotDeletable } from '../../domain/vm-deletion.js';
 import type { Database } from './database.js';
@@ -246,7 +246,7 @@ export class PgVmRepository implements VmRepository {
     const rows = await translated(() => {
       let query = this.db
         .selectFrom('vms')
-        .selectAll()
+        .select(listingColumns)
         .orderBy('id')
         .limit(options.limit + 1);
       query = query.where((eb) => ofProjects(eb, filter.projects));
@@ -254,7 +254,8 @@ export class PgVmRepository implements VmRepository {
       if (options.afterId !== undefined) query = query.where('id', '>', options.afterId);
       return query.execute();
     });
-    const items = rows.slice(0, options.limit).map(toVm);
+    // Each row is already the VM as the list shows it (see listingColumns): no second object per VM.
+    const items = (rows.length > options.limit ? rows.slice(0, options.limit) : rows) as unknown as VmListing[];
     const last = items.at(-1);
     return { items, nextCursor: rows.length > options.limit && last !== undefined ? last.id : null };
   }
@@ -698,6 +699,61 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: NewVm, lease: Le
   }
   return inserted;
 }
+
+/**
+ * A timestamp written as `Date.prototype.toISOString` writes it (UTC, milliseconds truncated, as
+ * the driver's `Date` truncates them), by the database: the list's instants become one string each
+ * instead of a `Date` and then a string. Null stays null.
+ */
+function isoOf<Column extends 'created_at' | 'updated_at' | 'observed_at'>(
+  column: Column,
+): RawBuilder<VmsTable[Column] extends Date ? string : string | null> {
+  return sql`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}
+
+/**
+ * The columns of a VM as the list shows it ({@link VmListing}), named as its fields, so that the
+ * driver's row is the listing itself: what `toVm` and then `vmListingOf` make of the whole row, in
+ * one object and without the columns the list does not show (user data, the reconciler's
+ * bookkeeping). Steps are stored as the listing writes them (`stepToJson`). The repository contract
+ * holds each listed VM equal to `vmListingOf` of the VM read by id.
+ */
+const listingColumns = [
+  'id',
+  'name',
+  'project',
+  'state',
+  'host_id as hostId',
+  'vcpu_count as vcpuCount',
+  'memory_mib as memoryMib',
+  'kernel_image_id as kernelImageId',
+  'rootfs_image_id as rootfsImageId',
+  'kernel_path as kernelPath',
+  'rootfs_path as rootfsPath',
+  'boot_args as bootArgs',
+  'guest_mac as guestMac',
+  'network',
+  'egress',
+  'ports',
+  'shared_network as sharedNetwork',
+  'rate_limits as rateLimits',
+  'is_metrics_enabled as isMetricsEnabled',
+  'failure_reason as failureReason',
+  'steps',
+  'total_ms as totalMs',
+  isoOf('created_at').as('createdAt'),
+  isoOf('updated_at').as('updatedAt'),
+  'version',
+  'observed_state as observedState',
+  isoOf('observed_at').as('observedAt'),
+  'restart_policy as restartPolicy',
+  'template_id as templateId',
+  'template_version as templateVersion',
+  sql<unknown>`case when snapshot_id is null or snapshot_vm_id is null then null
+    else json_build_object('snapshotId', snapshot_id, 'vmId', snapshot_vm_id) end`.as('restoredFrom'),
+  sql<unknown>`case when restore_snapshot_id is null then null
+    else json_build_object('snapshotId', restore_snapshot_id, 'isPaused', is_restore_paused) end`.as('pendingRestore'),
+] as const;
 
 function toVm(row: Selectable<VmsTable>): Vm {
   const steps = (row.steps as StepJson[] | null) ?? [];

@@ -1,5 +1,5 @@
 import type { HostId, ImageId, SnapshotId, VmId } from '../../domain/ids.js';
-import type { FailureReason, PendingRestore, Vm, VmStep } from '../../domain/vm.js';
+import type { FailureReason, PendingRestore, Vm, VmListing, VmStep } from '../../domain/vm.js';
 import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
 import type { ProjectSet } from '../../domain/access.js';
 import type { HostAllocation } from '../../domain/placement.js';
@@ -39,7 +39,7 @@ export interface VmStateChange {
 }
 
 export interface VmPage {
-  readonly items: readonly Vm[];
+  readonly items: readonly VmListing[];
   /** The id to pass as `afterId` for the next page; null on the last page. */
   readonly nextCursor: VmId | null;
 }
@@ -127,7 +127,7 @@ export interface VmRepository {
   takenPorts(ports: readonly PublishedPort[]): Promise<readonly TakenPort[]>;
   findById(id: VmId): Promise<Vm | undefined>;
   findByName(project: string, name: string): Promise<Vm | undefined>;
-  /** Keyset page ordered by id. */
+  /** Keyset page ordered by id, each VM as the list shows it. */
   list(filter: VmListFilter, options: { readonly limit: number; readonly afterId?: VmId | undefined }): Promise<VmPage>;
   /** VMs in any of the states, ordered by id (e.g. creates to continue after a restart). */
   listInStates(states: readonly VmState[]): Promise<readonly Vm[]>;

@@ -59,7 +59,7 @@ import {
   WaitVmQuery,
 } from '../schemas/vm-schemas.js';
 import { parseIfMatch, setEtag } from '../preconditions.js';
-import { eventView, vmView } from '../views.js';
+import { eventView, vmListingView, vmView } from '../views.js';
 import { vmIdParam } from './parse-ids.js';
 import { callerOf } from '../caller.js';
 import { principalOf } from '../authentication.js';
@@ -232,7 +232,7 @@ export function registerVmRoutes(
       const cursor = request.query.cursor === undefined ? undefined : (parseVmId(request.query.cursor) as VmId);
       const projects = projectsToList(principalOf(request).projects, request.query.project);
       const page = await listVms(deps, { projects, name: request.query.name }, { limit: request.query.limit, cursor });
-      return { items: page.items.map(vmView), nextCursor: page.nextCursor };
+      return { items: page.items.map(vmListingView), nextCursor: page.nextCursor };
     },
   );
 
