@@ -1,7 +1,7 @@
 import { isAppError } from '@hearth/errors';
 import { failpoint } from '@hearth/failpoints';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
-import type { HostNetwork, LinkState, MarkedLink } from '../../application/ports/host-network.js';
+import type { BridgeState, HostNetwork, LinkState, MarkedLink } from '../../application/ports/host-network.js';
 import type { IpBatch } from './ip-batch.js';
 import type { IpJsonReader } from './ip-json-reader.js';
 
@@ -149,6 +149,21 @@ export class LinuxHostNetwork implements HostNetwork {
     }
     const [link] = JSON.parse(stdout) as (IpLink & IpAddr)[];
     return link === undefined ? null : linkStateOf(link);
+  }
+
+  async bridgeState(bridge: string): Promise<BridgeState | null> {
+    // The list of bridges, filtered by kind: no name looked up, so the reader answers every time
+    // (the heartbeat's facts ask it every 15 s), and a fork only when the reader cannot.
+    const args = ['addr', 'show', 'type', 'bridge'];
+    const read = await this.reader?.read(args);
+    let stdout: string;
+    if (read?.kind === 'output') ({ stdout } = read);
+    else ({ stdout } = await this.runner.run([...this.ip, '-j', ...args]));
+    const links = JSON.parse(stdout.trim() === '' ? '[]' : stdout) as (IpLink & IpAddr)[];
+    const link = links.find((candidate) => candidate.ifname === bridge);
+    if (link === undefined) return null;
+    const { name, isUp, addresses } = linkStateOf(link);
+    return { name, isUp, addresses };
   }
 
   async createTap(name: string, bridge: string, mark: string): Promise<'created' | 'name_taken'> {
