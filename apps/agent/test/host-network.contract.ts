@@ -94,6 +94,29 @@ export function describeHostNetworkContract(
       it('linkState answers null for a missing link', async () => {
         expect(await harness.network.linkState('fcnothere')).toBeNull();
       });
+
+      it('bridgeState answers the bridge from the list of bridges: up, with its addresses', async () => {
+        await harness.network.ensureBridge('hbr0', '172.30.9.1/24');
+
+        expect(await harness.network.bridgeState('hbr0')).toEqual({ name: 'hbr0', isUp: true, addresses: ['172.30.9.1/24'] });
+      });
+
+      it('bridgeState answers null for a missing bridge and for a link that is not one', async () => {
+        await harness.network.ensureBridge('hbr0', null);
+        await harness.network.createTap('fctest000000007', 'hbr0', 'hearth:agent_x:vm_7');
+
+        expect(await harness.network.bridgeState('hbrnone')).toBeNull();
+        expect(await harness.network.bridgeState('fctest000000007')).toBeNull();
+      });
+
+      it('bridgeState sees a bridge deleted since its last read', async () => {
+        await harness.network.ensureBridge('hbr0', null);
+        expect(await harness.network.bridgeState('hbr0')).toMatchObject({ name: 'hbr0' });
+
+        await harness.network.deleteLink('hbr0');
+
+        expect(await harness.network.bridgeState('hbr0')).toBeNull();
+      });
     },
   );
 }

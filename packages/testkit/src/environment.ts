@@ -35,6 +35,16 @@ export const managerMain: string = path.join(repoRoot, 'apps/manager/dist/hearth
  * one (older than the list) sets its own flags at run time: none are given.
  */
 export function managerNodeFlags(main: string = managerMain): string[] {
+  return nodeFlagsOfBuild(main);
+}
+
+/**
+ * The flags `node` is given before the entry point `main` of a build: its `node-flags.json` (beside
+ * the build's `dist/`), none when it has no such list. The Agent as it ships has none (it sets its
+ * V8 flags itself, apps/agent/src/main.ts): a list beside an Agent build tries others, such as a
+ * young generation of another size, which only `node`'s command line can set.
+ */
+export function nodeFlagsOfBuild(main: string): string[] {
   const file = path.join(path.dirname(main), '..', 'node-flags.json');
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as string[]) : [];
 }

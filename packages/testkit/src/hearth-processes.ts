@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { agentMain, firecrackerDoubleBin, managerMain, managerNodeFlags } from './environment.js';
+import { agentMain, firecrackerDoubleBin, managerMain, managerNodeFlags, nodeFlagsOfBuild } from './environment.js';
 import { freePort } from './free-port.js';
 import type { Netns } from './netns.js';
 import { startProcess, type StartedProcess } from './start-process.js';
@@ -90,7 +90,7 @@ export interface AgentProcessOptions {
    * an Agent that registers with no Manager (AGENT_REGISTER=false), on plain HTTP.
    */
   readonly trust?: TestClusterTrust;
-  /** The entry point `node` runs; default this checkout's bundled Agent. */
+  /** The entry point `node` runs; default this checkout's bundled Agent. `node` is given the flags its build lists ({@link nodeFlagsOfBuild}). */
   readonly main?: string;
 }
 
@@ -132,6 +132,7 @@ export async function createAgentProcess(options: AgentProcessOptions): Promise<
   const port = await freePort();
   return hearthProcess({
     main: options.main ?? agentMain,
+    nodeFlags: nodeFlagsOfBuild(options.main ?? agentMain),
     url: `${options.trust === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
     ...(options.trust === undefined ? {} : { dispatcher: options.trust.managerDispatcher }),
     readinessRoute: '/agent/v1/health',

@@ -7,6 +7,7 @@ export {
   isRoot,
   managerMain,
   managerNodeFlags,
+  nodeFlagsOfBuild,
   missingRequirements,
   repoRoot,
   sharedDir,

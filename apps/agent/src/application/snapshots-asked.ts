@@ -1,3 +1,6 @@
+/** Shared by every VM with no snapshot asked for: the inventory reads each VM's every pass. */
+const none: readonly string[] = [];
+
 /**
  * The snapshots asked for and not answered yet, by VM. A request waits for its VM's lock (another
  * change of the VM may hold it for a while) before it records the snapshot `creating`; the
@@ -25,6 +28,7 @@ export class SnapshotsAsked {
 
   /** The snapshots of the VM asked for and not answered yet. */
   of(vmId: string): readonly string[] {
-    return [...(this.byVm.get(vmId)?.keys() ?? [])];
+    const asked = this.byVm.get(vmId);
+    return asked === undefined ? none : [...asked.keys()];
   }
 }

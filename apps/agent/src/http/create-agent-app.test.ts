@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type HttpServer } from '@hearth/http-server';
 import { createFakeAgent, type FakeAgent } from '../adapters/fake/fake-agent-context.js';
@@ -344,6 +345,38 @@ describe('Agent HTTP API', () => {
     expect(narrow.body.length).toBeLessThan(JSON.stringify(full).length / 2);
     const refused = await app.inject({ method: 'GET', url: '/agent/v1/inventory?resources=some' });
     expect(refused.statusCode).toBe(400);
+  });
+
+  it('tags the inventory with the digest of its bytes, answers 304 to that tag while nothing changed, and 200 once a VM changed', async () => {
+    const { app } = build();
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+    const url = '/agent/v1/inventory?resources=none';
+
+    const first = await app.inject({ method: 'GET', url });
+    const again = await app.inject({ method: 'GET', url });
+    const tag = String(first.headers['etag']);
+    const unchanged = await app.inject({ method: 'GET', url, headers: { 'if-none-match': tag } });
+    await app.inject({ method: 'POST', url: `${vmUrl}/stop` });
+    const changed = await app.inject({ method: 'GET', url, headers: { 'if-none-match': tag } });
+
+    expect(first.statusCode).toBe(200);
+    expect(first.headers['content-type']).toMatch(/^application\/json/);
+    expect(tag).toMatch(new RegExp(`-${createHash('sha256').update(first.body).digest('base64url').slice(0, 22)}"$`));
+    expect(again.body).toBe(first.body);
+    expect(again.headers['etag']).toBe(tag);
+    expect(unchanged.statusCode).toBe(304);
+    expect(unchanged.body).toBe('');
+    expect(unchanged.headers['content-type']).toBeUndefined();
+    expect(changed.statusCode).toBe(200);
+    expect(changed.headers['etag']).not.toBe(tag);
+    expect(changed.json<Inventory>().vms).toMatchObject([{ vmId: testVmId, vmmState: 'absent' }]);
+    // The full inventory has a tag of its own, not the one of the read without resources.
+    const full = await app.inject({
+      method: 'GET',
+      url: '/agent/v1/inventory',
+      headers: { 'if-none-match': String(changed.headers['etag']) },
+    });
+    expect(full.statusCode).toBe(200);
   });
 
   it('runs a single step: POST rootfs with an unknown field is refused', async () => {

@@ -1,5 +1,5 @@
 import { AppError } from '@hearth/errors';
-import type { HostNetwork, LinkState, MarkedLink } from '../../application/ports/host-network.js';
+import type { BridgeState, HostNetwork, LinkState, MarkedLink } from '../../application/ports/host-network.js';
 
 interface FakeLink {
   kind: 'bridge' | 'tap' | 'other';
@@ -49,6 +49,11 @@ export class FakeHostNetwork implements HostNetwork {
     return link === undefined
       ? null
       : { name, isUp: link.isUp, master: link.master, addresses: [...link.addresses], alias: link.alias };
+  }
+
+  async bridgeState(bridge: string): Promise<BridgeState | null> {
+    const link = this.links.get(bridge);
+    return link?.kind !== 'bridge' ? null : { name: bridge, isUp: link.isUp, addresses: [...link.addresses] };
   }
 
   async createTap(name: string, bridge: string, mark: string): Promise<'created' | 'name_taken'> {

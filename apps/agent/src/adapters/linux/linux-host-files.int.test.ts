@@ -28,6 +28,17 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+describe('LinuxHostFiles.sizeOf', () => {
+  it("answers a file's size, undefined for a missing one, and fails for a path it cannot look into", async () => {
+    const files = new LinuxHostFiles(noCommands);
+    writeFileSync(join(dir, 'stdout.log'), 'boot log\n');
+
+    expect(await files.sizeOf(join(dir, 'stdout.log'))).toBe(9);
+    expect(await files.sizeOf(join(dir, 'missing.log'))).toBeUndefined();
+    await expect(files.sizeOf(join(dir, 'stdout.log', 'below'))).rejects.toMatchObject({ code: 'ENOTDIR' });
+  });
+});
+
 describe('LinuxHostFiles.rotateLog', () => {
   it('moves a log past its cap aside and truncates it, so an O_APPEND writer goes on at its start', async () => {
     const files = new LinuxHostFiles(noCommands);

@@ -1,7 +1,7 @@
 import { isAppError } from '@hearth/errors';
 import { failpoint } from '@hearth/failpoints';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
-import type { HostNetwork, LinkState, MarkedLink } from '../../application/ports/host-network.js';
+import type { BridgeState, HostNetwork, LinkState, MarkedLink } from '../../application/ports/host-network.js';
 import type { IpBatch } from './ip-batch.js';
 import type { IpJsonReader } from './ip-json-reader.js';
 
@@ -80,6 +80,10 @@ export class LinuxHostNetwork implements HostNetwork {
   /** Where reads of one link by its name go, when set: null when they fork. */
   private readonly readerByName: IpJsonReader | null;
 
+  /** The reader's last list of every link and the marked links found in it. */
+  private lastMarked: { readonly stdout: string; readonly markPrefix: string; readonly links: readonly MarkedLink[] } | null =
+    null;
+
   constructor(
     private readonly runner: CommandRunner,
     options: {
@@ -151,6 +155,21 @@ export class LinuxHostNetwork implements HostNetwork {
     return link === undefined ? null : linkStateOf(link);
   }
 
+  async bridgeState(bridge: string): Promise<BridgeState | null> {
+    // The list of bridges, filtered by kind: no name looked up, so the reader answers every time
+    // (the heartbeat's facts ask it every 15 s), and a fork only when the reader cannot.
+    const args = ['addr', 'show', 'type', 'bridge'];
+    const read = await this.reader?.read(args);
+    let stdout: string;
+    if (read?.kind === 'output') ({ stdout } = read);
+    else ({ stdout } = await this.runner.run([...this.ip, '-j', ...args]));
+    const links = JSON.parse(stdout.trim() === '' ? '[]' : stdout) as (IpLink & IpAddr)[];
+    const link = links.find((candidate) => candidate.ifname === bridge);
+    if (link === undefined) return null;
+    const { name, isUp, addresses } = linkStateOf(link);
+    return { name, isUp, addresses };
+  }
+
   async createTap(name: string, bridge: string, mark: string): Promise<'created' | 'name_taken'> {
     try {
       await this.change(['tuntap', 'add', 'dev', name, 'mode', 'tap']);
@@ -174,16 +193,25 @@ export class LinuxHostNetwork implements HostNetwork {
   async markedLinks(markPrefix: string): Promise<MarkedLink[]> {
     // Every link, no name looked up: the long-lived reader's answer is as fresh as a fork's.
     const read = await this.reader?.read(['link', 'show']);
-    let links = read?.kind === 'output' ? everyLinkIn(read.stdout) : null;
+    // The list is read at every inventory (every few seconds, hundreds of TAPs): an answer the same
+    // as the last one, byte for byte, is not parsed again.
+    const last = this.lastMarked;
+    if (read?.kind === 'output' && last !== null && last.stdout === read.stdout && last.markPrefix === markPrefix) {
+      return [...last.links];
+    }
+    const answered = read?.kind === 'output' ? everyLinkIn(read.stdout) : null;
+    let links = answered;
     if (links === null) {
       // Not an answer to this read (every namespace has `lo`): a new reader starts afresh.
       if (read !== undefined) this.reader?.restart();
       const { stdout } = await this.runner.run([...this.ip, '-j', 'link', 'show']);
       links = JSON.parse(stdout.trim() === '' ? '[]' : stdout) as IpLink[];
     }
-    return links.flatMap((link) =>
+    const marked = links.flatMap((link) =>
       typeof link.ifalias === 'string' && link.ifalias.startsWith(markPrefix) ? [{ name: link.ifname, alias: link.ifalias }] : [],
     );
+    this.lastMarked = read?.kind === 'output' && answered !== null ? { stdout: read.stdout, markPrefix, links: marked } : null;
+    return [...marked];
   }
 
   private async attach(name: string, bridge: string, mark: string): Promise<void> {

@@ -4,7 +4,7 @@ import { readProcFile } from './proc-file.js';
 import { availableParallelism, release } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { agentCapabilities, type HostFacts } from '@hearth/contracts';
-import type { HostNetwork, LinkState } from '../../application/ports/host-network.js';
+import type { BridgeState, HostNetwork } from '../../application/ports/host-network.js';
 import type { HostProbe, HostResources } from '../../application/ports/host-probe.js';
 import type { SpawnMode } from '../../domain/vm-record.js';
 import { FirecrackerIdentifier } from './firecracker-identity.js';
@@ -57,8 +57,9 @@ export interface LinuxHostProbeOptions {
 /**
  * CPU and memory from the kernel (one /proc/meminfo read per `resources()`); preflight facts from
  * /dev/kvm, PATH (and what the executable found is: real Firecracker or the double, and its
- * version), the bridge's link state and address, and IPv4 forwarding. `facts()` always reads afresh and spawns `ip` for the
- * bridge, so heartbeats go through `HostFactsCache` rather than calling it each time.
+ * version), the bridge's link state and address (from the list of bridges), and IPv4 forwarding.
+ * `facts()` always reads afresh, so heartbeats go through `HostFactsCache` rather than calling it
+ * each time.
  */
 export class LinuxHostProbe implements HostProbe {
   private readonly identifier = new FirecrackerIdentifier();
@@ -125,9 +126,9 @@ export class LinuxHostProbe implements HostProbe {
     }
   }
 
-  private async bridgeState(): Promise<LinkState | null> {
+  private async bridgeState(): Promise<BridgeState | null> {
     try {
-      return await this.options.network.linkState(this.options.bridge);
+      return await this.options.network.bridgeState(this.options.bridge);
     } catch {
       return null;
     }

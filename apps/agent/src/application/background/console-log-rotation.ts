@@ -1,6 +1,7 @@
 import type { AgentContext } from '../agent-context.js';
 import type { TimerHandle, Timers } from '../ports/timers.js';
-import { isConsoleLogRotationDue, rotateConsoleLog } from '../use-cases/read-console-log.js';
+import type { VmRecord } from '../../domain/vm-record.js';
+import { consoleLogToWatch, isConsoleLogRotationDue, rotateConsoleLog } from '../use-cases/read-console-log.js';
 
 /**
  * Keeps every running VM's serial console log under its cap whether or not anyone reads it: on a
@@ -10,6 +11,11 @@ import { isConsoleLogRotationDue, rotateConsoleLog } from '../use-cases/read-con
 export class ConsoleLogRotation {
   private timer: TimerHandle | undefined;
   private isStopped = true;
+  /**
+   * The log each record's VM is judged by, kept per record object (a saved change is a new one):
+   * a pass over an unchanged host works out no VM's paths again.
+   */
+  private readonly watched = new WeakMap<VmRecord, string | null>();
 
   constructor(
     private readonly context: AgentContext,
@@ -39,7 +45,12 @@ export class ConsoleLogRotation {
     for (const record of await this.context.records.list()) {
       if (record.process === null) continue;
       try {
-        if (!(await isConsoleLogRotationDue(this.context, record))) continue;
+        let logToWatch = this.watched.get(record);
+        if (logToWatch === undefined) {
+          logToWatch = consoleLogToWatch(this.context, record);
+          this.watched.set(record, logToWatch);
+        }
+        if (!(await isConsoleLogRotationDue(this.context, record, logToWatch))) continue;
         if (await rotateConsoleLog(this.context, record.vmId)) rotated += 1;
       } catch (error) {
         this.context.log.warn({ vmId: record.vmId, err: error }, 'console log rotation failed');

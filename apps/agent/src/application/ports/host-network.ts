@@ -10,6 +10,9 @@ export interface LinkState {
   readonly alias: string | null;
 }
 
+/** What the list of bridges says of one: see `HostNetwork.bridgeState`. */
+export type BridgeState = Pick<LinkState, 'name' | 'isUp' | 'addresses'>;
+
 export interface MarkedLink {
   readonly name: string;
   readonly alias: string;
@@ -22,6 +25,11 @@ export interface HostNetwork {
   linkExists(name: string): Promise<boolean>;
   /** Null when there is no such link. */
   linkState(name: string): Promise<LinkState | null>;
+  /**
+   * A bridge's state, read from the list of the host's bridges: no link is looked up by its name,
+   * so a long-lived reader answers it as freshly as a new process. Null when no bridge has the name.
+   */
+  bridgeState(bridge: string): Promise<BridgeState | null>;
   /**
    * Creates a TAP, marks it (its alias becomes `mark`) before anything else, then attaches it to
    * the bridge and sets it up. Answers `name_taken` (and changes nothing) when a link with that

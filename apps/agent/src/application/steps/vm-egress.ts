@@ -218,12 +218,14 @@ export async function egressObservations(
 ): Promise<Map<string, { readonly policy: EgressPolicy; readonly isInPlace: boolean }>> {
   const observed = new Map<string, { readonly policy: EgressPolicy; readonly isInPlace: boolean }>();
   const egress = context.settings.egress ?? null;
+  // Without egress through NAT nothing is observed: no intent is worked out for any VM.
+  if (egress === null) return observed;
   const intents = records.flatMap((record) => {
     const intent = record.lifecycle === 'running' ? egressIntentOf(context, record) : null;
     return intent === null ? [] : [{ record, intent }];
   });
   const [only] = intents;
-  if (egress === null || only === undefined) return observed;
+  if (only === undefined) return observed;
   let state: EgressTableState;
   try {
     state =

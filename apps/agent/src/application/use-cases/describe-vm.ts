@@ -9,26 +9,49 @@ import {
 } from '../../domain/vm-record.js';
 import type { VmId } from '../../domain/vm-id.js';
 import type { AgentContext } from '../agent-context.js';
+import type { VmmExit } from '../ports/vmm.js';
 import { egressObservations } from '../steps/vm-egress.js';
 
 /** What `egressObservations` says of one VM. */
-type EgressObservation = NonNullable<AgentVm['egress']>;
+export type EgressObservation = NonNullable<AgentVm['egress']>;
+
+/**
+ * What the Agent sees of a recorded VM beyond its record: the VMM's state, the snapshots asked for
+ * that still wait for the VM's lock, and how its VMM exited (when it did and the Agent saw it).
+ */
+export interface VmObservation {
+  readonly vmmState: VmmState;
+  readonly waitingSnapshotIds: readonly string[];
+  readonly vmmExit: VmmExit | undefined;
+}
+
+const noSnapshotIds: readonly string[] = [];
+
+/** Observes the VM's VMM (a `/proc` read, and `GET /` when its last answer is not kept). */
+export async function observeVmm(context: AgentContext, record: VmRecord): Promise<VmObservation> {
+  const vmmState = await observeVmmState(context, record);
+  const asked = context.snapshotsAsked.of(record.vmId);
+  const waitingSnapshotIds =
+    asked.length === 0 ? noSnapshotIds : asked.filter((id) => !snapshotsOf(record).some((snapshot) => snapshot.id === id));
+  const vmmExit = vmmState === 'exited' && record.process !== null ? context.vmm.exitOf(record.process) : undefined;
+  return { vmmState, waitingSnapshotIds, vmmExit };
+}
+
+/** The VM as `observeVm` answers it, from its record and what `observeVmm` saw. */
+export function agentVmOf(record: VmRecord, { vmmState, waitingSnapshotIds, vmmExit }: VmObservation): AgentVm {
+  const recorded = agentVmFromRecord(record, vmmState);
+  const snapshots = recorded.snapshots ?? [];
+  const waiting = waitingSnapshotIds.map((id) => ({ id, state: 'creating' as const }));
+  const vm = waiting.length === 0 ? recorded : { ...recorded, snapshots: [...snapshots, ...waiting] };
+  return vmmExit === undefined ? vm : { ...vm, vmmExit };
+}
 
 /**
  * What the Agent observes about a recorded VM: its record plus the VMM's own state, and the
  * snapshots asked for that still wait for the VM's lock (as `creating`).
  */
 export async function observeVm(context: AgentContext, record: VmRecord): Promise<AgentVm> {
-  const vmmState = await observeVmmState(context, record);
-  const recorded = agentVmFromRecord(record, vmmState);
-  const snapshots = recorded.snapshots ?? [];
-  const waiting = context.snapshotsAsked
-    .of(record.vmId)
-    .filter((id) => !snapshots.some((snapshot) => snapshot.id === id))
-    .map((id) => ({ id, state: 'creating' as const }));
-  const vm = waiting.length === 0 ? recorded : { ...recorded, snapshots: [...snapshots, ...waiting] };
-  const vmmExit = vmmState === 'exited' && record.process !== null ? context.vmm.exitOf(record.process) : undefined;
-  return vmmExit === undefined ? vm : { ...vm, vmmExit };
+  return agentVmOf(record, await observeVmm(context, record));
 }
 
 export function agentVmFromRecord(record: VmRecord, vmmState: VmmState): AgentVm {

@@ -15,7 +15,7 @@ export const heartbeatFactsTtlMs = 15_000;
 
 /**
  * Host facts reused for `ttlMs` of monotonic time, so a heartbeat does not open /dev/kvm, search
- * PATH for firecracker and ask the bridge's link state (an `ip` process) every time. Callers that
+ * PATH for firecracker and read the bridge's link state every time. Callers that
  * arrive while a read is under way share it; a failed read is not kept.
  */
 export class HostFactsCache {

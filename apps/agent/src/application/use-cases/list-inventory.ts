@@ -1,6 +1,7 @@
 import type { Inventory, InventoryQuery } from '@hearth/contracts';
 import type { AgentContext } from '../agent-context.js';
-import { inventoryEntry, observeVm, unreadableEntry } from './describe-vm.js';
+import { observeVmm } from './describe-vm.js';
+import { InventoryEntries } from './inventory-entries.js';
 import { listSnapshotCopies } from './snapshot-copies.js';
 import { unrecordedTaps } from '../steps/unrecorded-taps.js';
 import { egressObservations } from '../steps/vm-egress.js';
@@ -13,18 +14,27 @@ import { egressObservations } from '../steps/vm-egress.js';
  * (see `inventoryEntry`): a running VM with its egress policy and whether its rules are in place,
  * every VM with its rate limits, for the Manager to repair drift. With `resources: 'none'` each VM's
  * resource list is left out; `holdsRuntimeResources` says what the Manager needs of it either way.
+ * `entries` keeps each VM's entry while nothing it was built from changed (one per kind of read, held
+ * by the route); without it every entry is built afresh.
  */
-export async function listInventory(context: AgentContext, hostName: string, query: InventoryQuery = {}): Promise<Inventory> {
-  const isWithResources = query.resources !== 'none';
+export async function listInventory(
+  context: AgentContext,
+  hostName: string,
+  query: InventoryQuery = {},
+  entries: InventoryEntries = new InventoryEntries(query.resources !== 'none'),
+): Promise<Inventory> {
   const [records, unreadable] = await Promise.all([context.records.list(), context.records.unreadable()]);
-  context.vmmStates.retainOnly(new Set(records.map((record) => record.vmId)));
-  const [observed, taps, egress] = await Promise.all([
-    Promise.all(records.map(async (record) => ({ record, vm: await observeVm(context, record) }))),
-    unrecordedTaps(context, records, new Set(unreadable.map((entry) => entry.vmId))),
+  const vmIds = new Set(records.map((record) => record.vmId));
+  const unreadableIds = new Set(unreadable.map((entry) => entry.vmId));
+  context.vmmStates.retainOnly(vmIds);
+  entries.retainOnly(vmIds, unreadableIds);
+  const [observations, taps, egress] = await Promise.all([
+    Promise.all(records.map((record) => observeVmm(context, record))),
+    unrecordedTaps(context, records, unreadableIds),
     egressObservations(context, records),
   ]);
-  const vms = observed.map(({ record, vm }) => inventoryEntry(vm, record, egress.get(vm.vmId), isWithResources));
-  for (const entry of unreadable) vms.push(unreadableEntry(entry, isWithResources));
+  const vms = records.map((record, index) => entries.entryOf(record, observations[index]!, egress.get(record.vmId)));
+  for (const entry of unreadable) vms.push(entries.unreadableEntryOf(entry));
   return {
     hostName,
     vms,

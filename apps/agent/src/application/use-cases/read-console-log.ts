@@ -9,14 +9,28 @@ import { VmLedger } from '../vm-ledger.js';
 export const consoleLogCapBytes = 1024 * 1024;
 
 /**
+ * The serial console log whose size decides whether the VM's log is rotated, or null when the
+ * record does not name all the VMM's logs yet (a record of an earlier Agent: rotation is due to
+ * record them). Depends on the record alone: a caller may keep it for as long as it holds the record.
+ */
+export function consoleLogToWatch(context: AgentContext, record: VmRecord): string | null {
+  const paths = vmPaths(context.settings.runDir, record.vmId);
+  return vmmLogPaths(record, paths) !== record.logPaths ? null : paths.stdoutLog;
+}
+
+/**
  * Whether `rotateConsoleLog` has anything to do for the VM as `record` stands: its log outgrew its
  * cap, or the record does not name all the VMM's logs yet (a record of an earlier Agent). Read
- * without the VM's lock; the rotation checks again under it.
+ * without the VM's lock; the rotation checks again under it. `logToWatch`: what
+ * `consoleLogToWatch` answers for the record.
  */
-export async function isConsoleLogRotationDue(context: AgentContext, record: VmRecord): Promise<boolean> {
-  const paths = vmPaths(context.settings.runDir, record.vmId);
-  if (vmmLogPaths(record, paths) !== record.logPaths) return true;
-  return ((await context.files.sizeOf(paths.stdoutLog)) ?? 0) > consoleLogCapBytes;
+export async function isConsoleLogRotationDue(
+  context: AgentContext,
+  record: VmRecord,
+  logToWatch: string | null = consoleLogToWatch(context, record),
+): Promise<boolean> {
+  if (logToWatch === null) return true;
+  return ((await context.files.sizeOf(logToWatch)) ?? 0) > consoleLogCapBytes;
 }
 
 /**
