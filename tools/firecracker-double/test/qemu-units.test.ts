@@ -1,6 +1,6 @@
 /** The qemu backend's pure parts, its QMP client and its migration streams (no QEMU, no root needed). */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { checkKernelImage } from '../src/backends/kernel.js';
 import { guestAppend, hostTscKhz, qemuArgv, unsupportedConfig } from '../src/backends/qemu-argv.js';
 import { listenForMigration, streamMigration } from '../src/backends/qemu-migration.js';
+import { executableOnPath } from '../src/backends/qemu-process.js';
 import { QmpClient } from '../src/backends/qmp.js';
 import type { GuestSpec } from '../src/backends/types.js';
 import type { Drive } from '../src/vmm/types.js';
@@ -117,6 +118,29 @@ describe('qemu argv', () => {
     s.resources.vsock = { guest_cid: 3, uds_path: '/v' };
     s.enablePci = true;
     expect(unsupportedConfig(s)).toBe('The qemu backend does not support: PCI (--enable-pci), vsock');
+  });
+});
+
+describe('the launcher of QEMU', () => {
+  it('finds setpriv on PATH without running it: the first executable file of that name, in PATH order', () => {
+    const root = mkdtempSync(join(tmpdir(), 'fcd-path-'));
+    try {
+      const [notExecutable, aDirectory, first, second] = ['a', 'b', 'c', 'd'].map((name) => join(root, name));
+      for (const dir of [notExecutable, aDirectory, first, second]) mkdirSync(dir);
+      writeFileSync(join(notExecutable, 'setpriv'), '#!/bin/sh\n');
+      chmodSync(join(notExecutable, 'setpriv'), 0o644);
+      mkdirSync(join(aDirectory, 'setpriv'));
+      for (const dir of [first, second]) {
+        writeFileSync(join(dir, 'setpriv'), '#!/bin/sh\n');
+        chmodSync(join(dir, 'setpriv'), 0o755);
+      }
+
+      expect(executableOnPath('setpriv', ['', notExecutable, aDirectory, first, second].join(':'))).toBe(join(first, 'setpriv'));
+      expect(executableOnPath('setpriv', [notExecutable, aDirectory].join(':'))).toBeNull();
+      expect(executableOnPath('setpriv', '')).toBeNull();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 
