@@ -8,7 +8,13 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkKernelImage } from '../src/backends/kernel.js';
 import { guestAppend, hostTscKhz, qemuArgv, unsupportedConfig } from '../src/backends/qemu-argv.js';
-import { listenForMigration, streamMigration } from '../src/backends/qemu-migration.js';
+import {
+  INCOMING_FD,
+  INCOMING_FROM_FD_ARGV,
+  listenForMigration,
+  migrateIncomingFromFd,
+  streamMigration,
+} from '../src/backends/qemu-migration.js';
 import { executableOnPath } from '../src/backends/qemu-process.js';
 import { QmpClient } from '../src/backends/qmp.js';
 import type { GuestSpec } from '../src/backends/types.js';
@@ -125,7 +131,10 @@ describe('the launcher of QEMU', () => {
   it('finds setpriv on PATH without running it: the first executable file of that name, in PATH order', () => {
     const root = mkdtempSync(join(tmpdir(), 'fcd-path-'));
     try {
-      const [notExecutable, aDirectory, first, second] = ['a', 'b', 'c', 'd'].map((name) => join(root, name));
+      const notExecutable = join(root, 'a');
+      const aDirectory = join(root, 'b');
+      const first = join(root, 'c');
+      const second = join(root, 'd');
       for (const dir of [notExecutable, aDirectory, first, second]) mkdirSync(dir);
       writeFileSync(join(notExecutable, 'setpriv'), '#!/bin/sh\n');
       chmodSync(join(notExecutable, 'setpriv'), 0o644);
@@ -187,6 +196,76 @@ describe('QMP client', () => {
     qmp.close();
     await expect(qmp.execute('x')).rejects.toThrow('closed');
     await new Promise<void>((r) => server.close(() => r()));
+  });
+});
+
+describe('an incoming migration from a descriptor', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  /** A QMP peer that answers every command and, after `migrate-incoming`, sends `events` (each a MIGRATION status) or closes. */
+  async function qmpPeer(
+    events: readonly string[] | 'close',
+  ): Promise<{ path: string; seen: unknown[]; close(): Promise<void> }> {
+    const dir = mkdtempSync(join(tmpdir(), 'qmp-in-'));
+    dirs.push(dir);
+    const path = join(dir, 'qmp.sock');
+    const seen: unknown[] = [];
+    const server = createServer((s: Socket) => {
+      s.write('{"QMP": {"version": {}, "capabilities": []}}\r\n');
+      // A migration event before the command asks for one is not its end.
+      s.write(`${JSON.stringify({ event: 'MIGRATION', data: { status: 'failed' } })}\r\n`);
+      let buf = '';
+      s.on('data', (d) => {
+        buf += d.toString();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const msg = JSON.parse(buf.slice(0, nl)) as { execute: string; id: string; arguments?: unknown };
+          buf = buf.slice(nl + 1);
+          if (msg.execute !== 'qmp_capabilities') seen.push({ execute: msg.execute, arguments: msg.arguments });
+          s.write(`${JSON.stringify({ return: {}, id: msg.id })}\r\n`);
+          if (msg.execute !== 'migrate-incoming') continue;
+          if (events === 'close') s.destroy();
+          else for (const status of events) s.write(`${JSON.stringify({ event: 'MIGRATION', data: { status } })}\r\n`);
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(path, r));
+    return { path, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+
+  it('asks for events, then for the migration from its descriptor, and ends with the migration', async () => {
+    const peer = await qmpPeer(['setup', 'active', 'completed']);
+    const qmp = await QmpClient.connect(peer.path);
+
+    expect(await migrateIncomingFromFd(qmp, 5_000)).toBe('completed');
+    expect(peer.seen).toEqual([
+      { execute: 'migrate-set-capabilities', arguments: { capabilities: [{ capability: 'events', state: true }] } },
+      { execute: 'migrate-incoming', arguments: { uri: `fd:${INCOMING_FD}` } },
+    ]);
+    expect(INCOMING_FROM_FD_ARGV).toEqual(['-S', '-incoming', 'defer']);
+    qmp.close();
+    await peer.close();
+  });
+
+  it('ends with a failed migration, and fails when QEMU goes or nothing comes in time', async () => {
+    const failed = await qmpPeer(['active', 'failed']);
+    const qmp = await QmpClient.connect(failed.path);
+    expect(await migrateIncomingFromFd(qmp, 5_000)).toBe('failed');
+    qmp.close();
+    await failed.close();
+
+    const gone = await qmpPeer('close');
+    await expect(migrateIncomingFromFd(await QmpClient.connect(gone.path), 5_000)).rejects.toThrow('closed');
+    await gone.close();
+
+    const silent = await qmpPeer(['active']);
+    const waiting = await QmpClient.connect(silent.path);
+    await expect(migrateIncomingFromFd(waiting, 50)).rejects.toThrow('within 50 ms');
+    waiting.close();
+    await silent.close();
   });
 });
 

@@ -1,8 +1,11 @@
 /**
- * QEMU migration streams carried over Unix sockets in the backend's private directory, to and
- * from the snapshot's memory file. The double itself opens the file and copies the bytes, so no
- * path is ever handed to a shell (QEMU's `exec:` transport runs `/bin/sh -c`) and QEMU needs no
- * access to the file (`file:` URIs need QEMU 8.1; Debian 12 ships 7.2).
+ * QEMU migration streams to and from a snapshot's memory file. Out (a snapshot): over a Unix
+ * socket in the backend's private directory, the double writing what QEMU sends into the file.
+ * In (a restore): QEMU reads the file itself, from a descriptor the double opened and handed it
+ * (`migrateIncomingFromFd`); or, for a caller that has QEMU listen on a socket, the double copies
+ * the file into it (`streamMigration`). No path is ever handed to a shell (QEMU's `exec:`
+ * transport runs `/bin/sh -c`) and QEMU needs no access to the file by name (`file:` URIs need
+ * QEMU 8.1; Debian 12 ships 7.2).
  */
 import { createReadStream, createWriteStream, openSync } from 'node:fs';
 import type { Socket } from 'node:net';
@@ -10,6 +13,7 @@ import { createConnection, createServer } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { ioErrorText } from '../errno.js';
 import { sleep } from './qemu-process.js';
+import type { QmpClient, QmpEvent } from './qmp.js';
 import { BackendError } from './types.js';
 
 const CONNECT_POLL_MS = 20;
@@ -84,4 +88,35 @@ export async function streamMigration(socketPath: string, memPath: string, timeo
   } catch (err) {
     return ioErrorText(err);
   }
+}
+
+/** The descriptor under which QEMU holds the memory file it restores from (after stdin, stdout and stderr). */
+export const INCOMING_FD = 3;
+
+/** QEMU's arguments for a restore fed by `migrateIncomingFromFd`: it waits for its migration, then stays paused. */
+export const INCOMING_FROM_FD_ARGV: readonly string[] = ['-S', '-incoming', 'defer'];
+
+const MIGRATION_ENDS = new Set(['completed', 'failed', 'cancelled']);
+
+function migrationStatusOf(event: QmpEvent): string {
+  const data = event.data as { status?: unknown } | undefined;
+  return typeof data?.status === 'string' ? data.status : '';
+}
+
+/**
+ * Has QEMU (started with `INCOMING_FROM_FD_ARGV`, the memory file open as its `INCOMING_FD`) load
+ * its incoming migration from that descriptor, and waits for the migration's end: QEMU reads the
+ * file itself, so no byte of it passes through this process, and the end is QEMU's own `MIGRATION`
+ * event, not a poll. Resolves with the migration's last status (`completed`, `failed` or
+ * `cancelled`); rejects when QEMU goes (QEMU 7.2 exits when it cannot load the stream) or after
+ * `timeoutMs`. QEMU's run state afterwards says whether the guest is there.
+ */
+export async function migrateIncomingFromFd(qmp: QmpClient, timeoutMs: number): Promise<string> {
+  // Local to this QEMU: the `events` capability changes nothing in the stream it reads.
+  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
+  const ended = qmp.nextEvent((event) => event.event === 'MIGRATION' && MIGRATION_ENDS.has(migrationStatusOf(event)), timeoutMs);
+  // Observed below; never an unhandled rejection if the command fails first.
+  ended.catch(() => undefined);
+  await qmp.execute('migrate-incoming', { uri: `fd:${INCOMING_FD}` });
+  return migrationStatusOf(await ended);
 }

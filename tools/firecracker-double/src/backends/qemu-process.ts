@@ -20,19 +20,6 @@ const STDERR_LIMIT = 64 * 1024;
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/**
- * util-linux's `setpriv` sets PR_SET_PDEATHSIG, which Node cannot, then execs QEMU. It is looked
- * for on PATH, not run: running `setpriv --help` to read its options cost every double a blocking
- * fork and exec on the way to its first QEMU (10 ms of CPU, 40–110 ms of wall at load). Its
- * `--pdeathsig` is in every util-linux since 2.33 (2018); an older one makes QEMU's launch fail
- * with setpriv's own message on stderr.
- */
-let setpriv: string | null | undefined;
-function setprivPath(): string | null {
-  setpriv ??= executableOnPath('setpriv', process.env['PATH'] ?? '');
-  return setpriv;
-}
-
 /** The first `dir/name` on `path` (colon separated) that this process may execute, or null. */
 export function executableOnPath(name: string, path: string): string | null {
   for (const dir of path.split(':')) {
@@ -75,10 +62,19 @@ export class QemuSupervisor {
   private workDir: string | undefined;
   private hooksInstalled = false;
   private readonly runDir: string;
+  /**
+   * util-linux's `setpriv`, found on the search path, not run: it sets PR_SET_PDEATHSIG, which Node
+   * cannot, then execs QEMU. Running `setpriv --help` to read its options cost every double a
+   * blocking fork and exec on the way to its first QEMU (10 ms of CPU, 40–110 ms of wall at load).
+   * Its `--pdeathsig` is in every util-linux since 2.33 (2018); an older one makes QEMU's launch
+   * fail with setpriv's own message on stderr. Without one, QEMU is started directly.
+   */
+  private setpriv: string | null | undefined;
 
   constructor(
     readonly binary: string,
     runDir: string,
+    private readonly searchPath: string = '',
   ) {
     this.runDir = resolve(runDir);
   }
@@ -140,9 +136,13 @@ export class QemuSupervisor {
   /**
    * Starts QEMU with `argvFor(qmpPath)` and waits until its QMP socket answers. The serial port
    * (QEMU's stdout) goes to `serialOutPath`, or to the double's stdout when null; its input is the
-   * double's stdin.
+   * double's stdin. `extraFds` are QEMU's descriptors 3, 4…, in order (the caller keeps and closes its own).
    */
-  async launch(argvFor: (qmpPath: string) => string[], serialOutPath: string | null): Promise<void> {
+  async launch(
+    argvFor: (qmpPath: string) => string[],
+    serialOutPath: string | null,
+    extraFds: readonly number[] = [],
+  ): Promise<void> {
     if (this.vm && this.vm.exit === undefined) throw new BackendError('QEMU is already running');
     this.installHooks();
     const dir = this.ensureWorkDir();
@@ -150,7 +150,8 @@ export class QemuSupervisor {
     rmSync(qmpPath, { force: true });
     const argv = argvFor(qmpPath);
     const serialFd = serialOutPath !== null ? openSerialOut(serialOutPath) : undefined;
-    const pdeathsig = setprivPath();
+    this.setpriv ??= executableOnPath('setpriv', this.searchPath);
+    const pdeathsig = this.setpriv;
     const [cmd, args] =
       pdeathsig !== null ? [pdeathsig, ['--pdeathsig', 'SIGKILL', '--', this.binary, ...argv]] : [this.binary, argv];
     let child: ChildProcess;
@@ -158,7 +159,7 @@ export class QemuSupervisor {
       child = spawn(cmd, args, {
         cwd: dir,
         // The guest's serial input is the double's stdin, as it is Firecracker's (behaviour.md#serial-input).
-        stdio: ['inherit', serialFd ?? 'inherit', 'pipe'],
+        stdio: ['inherit', serialFd ?? 'inherit', 'pipe', ...extraFds],
       });
     } finally {
       if (serialFd !== undefined) closeSync(serialFd);
@@ -204,6 +205,13 @@ export class QemuSupervisor {
   /** From now on, QEMU's exit is the guest's exit and ends the double. */
   markLive(): void {
     if (this.vm) this.vm.live = true;
+  }
+
+  /** The current QEMU's QMP connection, while it runs. */
+  get qmp(): QmpClient {
+    const qmp = this.vm?.exit === undefined ? this.vm?.qmp : undefined;
+    if (!qmp) throw new BackendError('QEMU is not running');
+    return qmp;
   }
 
   /** True while the current QEMU has not exited. */
