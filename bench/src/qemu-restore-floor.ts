@@ -4,7 +4,7 @@ import path from 'node:path';
 import {
   decodeSnapshot,
   INCOMING_FROM_FD_ARGV,
-  migrateIncomingFromFd,
+  incomingMigrationEnd,
   qemuArgv,
   QmpClient,
   type QemuSnapshotState,
@@ -88,8 +88,9 @@ export interface PreparedRestore {
  * control plane. It runs in a network namespace of its own (the restored guest keeps the source's
  * address and MAC, so two of them cannot share a bridge), with a bridge holding `gatewayCidr` and
  * one TAP; the disk is copied as the Agent copies it; QEMU gets the argv the double's QEMU backend
- * builds for that restore (`qemuArgv` + `-S -incoming defer`), the memory file is handed to QEMU as
- * the double hands it (a descriptor QEMU reads itself, `migrateIncomingFromFd`), then `cont`. The MMDS NIC of the argv is connected to a socket that accepts
+ * builds for that restore (`qemuArgv` + `INCOMING_FROM_FD_ARGV`), the memory file handed to QEMU as
+ * the double hands it (a descriptor QEMU reads itself), its end taken as the double takes it
+ * (`incomingMigrationEnd`), then `cont`. The MMDS NIC of the argv is connected to a socket that accepts
  * and ignores frames: the restored guest already holds its identity.
  */
 export class RestoreFloor {
@@ -181,17 +182,8 @@ export class RestoreFloor {
     });
     this.qmps.push(qmp);
     const qmpMs = since();
-    const outcome = await migrateIncomingFromFd(qmp, timeoutMs);
-    const status = await waitFor(
-      async () => {
-        const s = (await qmp.execute<{ status: string }>('query-status')).status;
-        return s === 'inmigrate' || s === 'prelaunch' ? undefined : s;
-      },
-      { timeoutMs, intervalMs: 20, description: `the incoming migration of ${name}` },
-    );
-    if (status !== 'paused' && status !== 'running') {
-      throw new Error(`QEMU alone is ${status} after the incoming migration (${outcome})`);
-    }
+    const status = await incomingMigrationEnd(qmp, timeoutMs);
+    if (status !== 'paused' && status !== 'running') throw new Error(`QEMU alone is ${status} after the incoming migration`);
     const incomingMs = since();
     await qmp.execute('cont');
     const contMs = since();

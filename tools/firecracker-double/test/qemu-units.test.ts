@@ -12,7 +12,7 @@ import {
   INCOMING_FD,
   INCOMING_FROM_FD_ARGV,
   listenForMigration,
-  migrateIncomingFromFd,
+  incomingMigrationEnd,
   streamMigration,
 } from '../src/backends/qemu-migration.js';
 import { executableOnPath } from '../src/backends/qemu-process.js';
@@ -205,65 +205,83 @@ describe('an incoming migration from a descriptor', () => {
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
-  /** A QMP peer that answers every command and, after `migrate-incoming`, sends `events` (each a MIGRATION status) or closes. */
-  async function qmpPeer(
+  /**
+   * A QMP peer standing for QEMU restoring: `query-status` answers `states` in turn (the last one
+   * again after), and `events` (MIGRATION statuses) are sent after the first answer, or the
+   * connection is closed then.
+   */
+  async function qemuRestoring(
+    states: readonly string[],
     events: readonly string[] | 'close',
-  ): Promise<{ path: string; seen: unknown[]; close(): Promise<void> }> {
+  ): Promise<{ path: string; asked: string[]; close(): Promise<void> }> {
     const dir = mkdtempSync(join(tmpdir(), 'qmp-in-'));
     dirs.push(dir);
     const path = join(dir, 'qmp.sock');
-    const seen: unknown[] = [];
+    const asked: string[] = [];
     const server = createServer((s: Socket) => {
       s.write('{"QMP": {"version": {}, "capabilities": []}}\r\n');
-      // A migration event before the command asks for one is not its end.
-      s.write(`${JSON.stringify({ event: 'MIGRATION', data: { status: 'failed' } })}\r\n`);
       let buf = '';
       s.on('data', (d) => {
         buf += d.toString();
         let nl: number;
         while ((nl = buf.indexOf('\n')) >= 0) {
-          const msg = JSON.parse(buf.slice(0, nl)) as { execute: string; id: string; arguments?: unknown };
+          const msg = JSON.parse(buf.slice(0, nl)) as { execute: string; id: string };
           buf = buf.slice(nl + 1);
-          if (msg.execute !== 'qmp_capabilities') seen.push({ execute: msg.execute, arguments: msg.arguments });
-          s.write(`${JSON.stringify({ return: {}, id: msg.id })}\r\n`);
-          if (msg.execute !== 'migrate-incoming') continue;
+          if (msg.execute === 'qmp_capabilities') {
+            s.write(`${JSON.stringify({ return: {}, id: msg.id })}\r\n`);
+            continue;
+          }
+          asked.push(msg.execute);
+          const status = states[Math.min(asked.length - 1, states.length - 1)];
+          s.write(`${JSON.stringify({ return: { status }, id: msg.id })}\r\n`);
+          if (asked.length !== 1) continue;
           if (events === 'close') s.destroy();
-          else for (const status of events) s.write(`${JSON.stringify({ event: 'MIGRATION', data: { status } })}\r\n`);
+          else for (const ended of events) s.write(`${JSON.stringify({ event: 'MIGRATION', data: { status: ended } })}\r\n`);
         }
       });
     });
     await new Promise<void>((r) => server.listen(path, r));
-    return { path, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
+    return { path, asked, close: () => new Promise<void>((r) => server.close(() => r())) };
   }
 
-  it('asks for events, then for the migration from its descriptor, and ends with the migration', async () => {
-    const peer = await qmpPeer(['setup', 'active', 'completed']);
-    const qmp = await QmpClient.connect(peer.path);
-
-    expect(await migrateIncomingFromFd(qmp, 5_000)).toBe('completed');
-    expect(peer.seen).toEqual([
-      { execute: 'migrate-set-capabilities', arguments: { capabilities: [{ capability: 'events', state: true }] } },
-      { execute: 'migrate-incoming', arguments: { uri: `fd:${INCOMING_FD}` } },
-    ]);
-    expect(INCOMING_FROM_FD_ARGV).toEqual(['-S', '-incoming', 'defer']);
-    qmp.close();
-    await peer.close();
+  it('gives QEMU the file as its descriptor 3, with migration events from its start', () => {
+    expect(INCOMING_FD).toBe(3);
+    expect(INCOMING_FROM_FD_ARGV).toEqual(['-S', '-global', 'migration.x-events=on', '-incoming', 'fd:3']);
   });
 
-  it('ends with a failed migration, and fails when QEMU goes or nothing comes in time', async () => {
-    const failed = await qmpPeer(['active', 'failed']);
-    const qmp = await QmpClient.connect(failed.path);
-    expect(await migrateIncomingFromFd(qmp, 5_000)).toBe('failed');
-    qmp.close();
-    await failed.close();
+  it("waits for the migration's end event, not a poll, then reads the run state once", async () => {
+    const qemu = await qemuRestoring(['inmigrate', 'paused'], ['active', 'completed']);
+    const qmp = await QmpClient.connect(qemu.path);
 
-    const gone = await qmpPeer('close');
-    await expect(migrateIncomingFromFd(await QmpClient.connect(gone.path), 5_000)).rejects.toThrow('closed');
+    expect(await incomingMigrationEnd(qmp, 5_000)).toBe('paused');
+    expect(qemu.asked).toEqual(['query-status', 'query-status']);
+    qmp.close();
+    await qemu.close();
+  });
+
+  it('sees a migration that ended before it asked, and a failed one', async () => {
+    const before = await qemuRestoring(['paused'], []);
+    const early = await QmpClient.connect(before.path);
+    expect(await incomingMigrationEnd(early, 5_000)).toBe('paused');
+    expect(before.asked).toEqual(['query-status']);
+    early.close();
+    await before.close();
+
+    const failing = await qemuRestoring(['inmigrate', 'inmigrate'], ['failed']);
+    const failed = await QmpClient.connect(failing.path);
+    expect(await incomingMigrationEnd(failed, 5_000)).toBe('inmigrate');
+    failed.close();
+    await failing.close();
+  });
+
+  it('fails when QEMU goes or the migration does not end in time', async () => {
+    const gone = await qemuRestoring(['inmigrate'], 'close');
+    await expect(incomingMigrationEnd(await QmpClient.connect(gone.path), 5_000)).rejects.toThrow('closed');
     await gone.close();
 
-    const silent = await qmpPeer(['active']);
+    const silent = await qemuRestoring(['inmigrate'], ['active']);
     const waiting = await QmpClient.connect(silent.path);
-    await expect(migrateIncomingFromFd(waiting, 50)).rejects.toThrow('within 50 ms');
+    await expect(incomingMigrationEnd(waiting, 50)).rejects.toThrow('within 50 ms');
     waiting.close();
     await silent.close();
   });

@@ -93,30 +93,41 @@ export async function streamMigration(socketPath: string, memPath: string, timeo
 /** The descriptor under which QEMU holds the memory file it restores from (after stdin, stdout and stderr). */
 export const INCOMING_FD = 3;
 
-/** QEMU's arguments for a restore fed by `migrateIncomingFromFd`: it waits for its migration, then stays paused. */
-export const INCOMING_FROM_FD_ARGV: readonly string[] = ['-S', '-incoming', 'defer'];
+/**
+ * QEMU's arguments for a restore from the memory file open as its `INCOMING_FD`: it loads it from
+ * its start, stays paused after it (`-S`), and sends `MIGRATION` events from its start
+ * (`migration.x-events`, the `events` capability), so that the load needs no QMP command to begin
+ * and its end needs no poll.
+ */
+export const INCOMING_FROM_FD_ARGV: readonly string[] = [
+  '-S',
+  '-global',
+  'migration.x-events=on',
+  '-incoming',
+  `fd:${INCOMING_FD}`,
+];
 
 const MIGRATION_ENDS = new Set(['completed', 'failed', 'cancelled']);
 
-function migrationStatusOf(event: QmpEvent): string {
+function isMigrationEnd(event: QmpEvent): boolean {
   const data = event.data as { status?: unknown } | undefined;
-  return typeof data?.status === 'string' ? data.status : '';
+  return event.event === 'MIGRATION' && typeof data?.status === 'string' && MIGRATION_ENDS.has(data.status);
 }
 
 /**
- * Has QEMU (started with `INCOMING_FROM_FD_ARGV`, the memory file open as its `INCOMING_FD`) load
- * its incoming migration from that descriptor, and waits for the migration's end: QEMU reads the
- * file itself, so no byte of it passes through this process, and the end is QEMU's own `MIGRATION`
- * event, not a poll. Resolves with the migration's last status (`completed`, `failed` or
- * `cancelled`); rejects when QEMU goes (QEMU 7.2 exits when it cannot load the stream) or after
- * `timeoutMs`. QEMU's run state afterwards says whether the guest is there.
+ * QEMU's run state once the incoming migration it started with (`INCOMING_FROM_FD_ARGV`) has
+ * ended: QEMU reads the memory file itself, so no byte of it passes through this process, and the
+ * end is QEMU's own `MIGRATION` event, not a poll. A migration that ended before this connection
+ * was made is seen in the first `query-status`. Rejects when QEMU goes (QEMU 7.2 exits when it
+ * cannot load the stream) or after `timeoutMs`. `paused` is a restored guest; the caller judges.
  */
-export async function migrateIncomingFromFd(qmp: QmpClient, timeoutMs: number): Promise<string> {
-  // Local to this QEMU: the `events` capability changes nothing in the stream it reads.
-  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
-  const ended = qmp.nextEvent((event) => event.event === 'MIGRATION' && MIGRATION_ENDS.has(migrationStatusOf(event)), timeoutMs);
-  // Observed below; never an unhandled rejection if the command fails first.
+export async function incomingMigrationEnd(qmp: QmpClient, timeoutMs: number): Promise<string> {
+  // Awaited before the state is asked: an end after the answer is not missed.
+  const ended = qmp.nextEvent(isMigrationEnd, timeoutMs);
   ended.catch(() => undefined);
-  await qmp.execute('migrate-incoming', { uri: `fd:${INCOMING_FD}` });
-  return migrationStatusOf(await ended);
+  const status = async (): Promise<string> => (await qmp.execute<{ status: string }>('query-status')).status;
+  const first = await status();
+  if (first !== 'inmigrate' && first !== 'prelaunch') return first;
+  await ended;
+  return status();
 }

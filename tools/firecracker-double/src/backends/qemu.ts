@@ -13,7 +13,7 @@ import { DEFAULT_QEMU_BINARY } from '../config.js';
 import { ioErrorText } from '../errno.js';
 import { checkKernelImage } from './kernel.js';
 import { guestAppend, qemuArgv, unsupportedConfig } from './qemu-argv.js';
-import { INCOMING_FROM_FD_ARGV, listenForMigration, migrateIncomingFromFd } from './qemu-migration.js';
+import { INCOMING_FROM_FD_ARGV, incomingMigrationEnd, listenForMigration } from './qemu-migration.js';
 import { QemuMmdsServer } from './qemu-mmds.js';
 import { QemuSupervisor, sleep } from './qemu-process.js';
 import type { GuestBackend, GuestSpec, RestoreSpec, SnapshotRequest } from './types.js';
@@ -181,21 +181,18 @@ export class QemuBackend implements GuestBackend {
     // -S: stay paused after the incoming migration; resume_vm (or PATCH /vm) sends `cont`. QEMU
     // reads the memory file from the descriptor it is given: nothing is copied through the double.
     await this.launch(incoming, state.append, [...INCOMING_FROM_FD_ARGV], [memFd]);
-    let migration: string;
+    let status: string;
     try {
-      migration = await migrateIncomingFromFd(this.qemu.qmp, MIGRATION_TIMEOUT_MS);
+      status = await incomingMigrationEnd(this.qemu.qmp, MIGRATION_TIMEOUT_MS);
     } catch (err) {
       const detail = await this.qemu.failureText();
       this.qemu.kill();
       throw new BackendError(`Failed to restore the guest: ${detail || (err instanceof Error ? err.message : String(err))}`);
     }
-    const status = await this.qemu.waitStatus((s) => s !== 'inmigrate' && s !== 'prelaunch', MIGRATION_TIMEOUT_MS);
     if (status === 'running') await this.qemu.command('stop');
     else if (status !== 'paused') {
       const detail = await this.qemu.failureText();
-      throw new BackendError(
-        `Failed to restore the guest: QEMU is ${status} (migration ${migration})${detail ? `: ${detail}` : ''}`,
-      );
+      throw new BackendError(`Failed to restore the guest: QEMU is ${status}${detail ? `: ${detail}` : ''}`);
     }
     this.qemu.markLive();
   }

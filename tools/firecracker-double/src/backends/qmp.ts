@@ -92,6 +92,8 @@ export class QmpClient {
         this.eventWaiters.delete(waiter);
         reject(new QmpError(`no QMP event awaited within ${timeoutMs} ms`));
       }, timeoutMs);
+      // A waiter no one awaits any more (its event came before it was asked for) keeps no process alive.
+      timer.unref();
       this.eventWaiters.add(waiter);
     });
   }
