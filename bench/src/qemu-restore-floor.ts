@@ -1,11 +1,12 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import {
   decodeSnapshot,
+  INCOMING_FROM_FD_ARGV,
+  incomingMigrationEnd,
   qemuArgv,
   QmpClient,
-  streamMigration,
   type QemuSnapshotState,
   type VmResources,
 } from '@hearth/firecracker-double';
@@ -53,7 +54,8 @@ const bridge = 'br0';
 /**
  * Where one restore alone spent its time: ms from its start at the end of each part, in order.
  * `tap`, `copy` and `spawn` are done one after the other; QEMU then reads the memory file
- * (`streamed`: the double's stream written, `incoming`: QEMU out of `inmigrate`), is resumed
+ * (`qmp`: its QMP answered, QEMU started; it then reads the file from the descriptor it was given;
+ * `incoming`: QEMU out of `inmigrate`), is resumed
  * (`cont`), and its guest answers (`firstAnswer`: at all; `answered`: as expected).
  */
 export interface FloorRestoreTimeline {
@@ -61,7 +63,7 @@ export interface FloorRestoreTimeline {
   readonly tapMs: number;
   readonly copyMs: number;
   readonly spawnMs: number;
-  readonly streamedMs: number;
+  readonly qmpMs: number;
   readonly incomingMs: number;
   readonly contMs: number;
   readonly firstAnswerMs: number;
@@ -86,8 +88,9 @@ export interface PreparedRestore {
  * control plane. It runs in a network namespace of its own (the restored guest keeps the source's
  * address and MAC, so two of them cannot share a bridge), with a bridge holding `gatewayCidr` and
  * one TAP; the disk is copied as the Agent copies it; QEMU gets the argv the double's QEMU backend
- * builds for that restore (`qemuArgv` + `-S -incoming`), the memory file is streamed in as the
- * double streams it, then `cont`. The MMDS NIC of the argv is connected to a socket that accepts
+ * builds for that restore (`qemuArgv` + `INCOMING_FROM_FD_ARGV`), the memory file handed to QEMU as
+ * the double hands it (a descriptor QEMU reads itself), its end taken as the double takes it
+ * (`incomingMigrationEnd`), then `cont`. The MMDS NIC of the argv is connected to a socket that accepts
  * and ignores frames: the restored guest already holds its identity.
  */
 export class RestoreFloor {
@@ -156,35 +159,31 @@ export class RestoreFloor {
       net: r.net.map((n, i) => (i === 0 ? { ...n, host_dev_name: tap } : n)),
     };
     const qmpPath = path.join(directory, 'qmp.sock');
-    const incoming = path.join(directory, 'migrate-in.sock');
     const argv = qemuArgv(
       { instanceId: name, resources, cmdline: payload.cmdline, enablePci: false, mmdsData: () => ({}) },
       payload.backendState.append,
       qmpPath,
       r.mmdsConfig ? mmdsSocket : undefined,
     );
-    netns.spawn([this.qemuBinary, ...argv, '-S', '-incoming', `unix:${incoming}`], {
-      stdio: ['ignore', 'ignore', 'ignore'],
-    });
+    // The memory file is QEMU's descriptor 3 (INCOMING_FD), as the double gives it.
+    const memoryFd = openSync(files.memoryPath, 'r');
+    try {
+      netns.spawn([this.qemuBinary, ...argv, ...INCOMING_FROM_FD_ARGV], {
+        stdio: ['ignore', 'ignore', 'ignore', memoryFd],
+      });
+    } finally {
+      closeSync(memoryFd);
+    }
     const spawnMs = since();
-    const transferError = await streamMigration(incoming, files.memoryPath, timeoutMs);
-    const streamedMs = since();
     const qmp = await waitFor(() => (existsSync(qmpPath) ? QmpClient.connect(qmpPath).catch(() => undefined) : undefined), {
       timeoutMs,
       intervalMs: 20,
       description: `QEMU's QMP socket for ${name}`,
     });
     this.qmps.push(qmp);
-    const status = await waitFor(
-      async () => {
-        const s = (await qmp.execute<{ status: string }>('query-status')).status;
-        return s === 'inmigrate' || s === 'prelaunch' ? undefined : s;
-      },
-      { timeoutMs, intervalMs: 20, description: `the incoming migration of ${name}` },
-    );
-    if (status !== 'paused' && status !== 'running') {
-      throw new Error(`QEMU alone is ${status} after the incoming migration${transferError ? `: ${transferError}` : ''}`);
-    }
+    const qmpMs = since();
+    const status = await incomingMigrationEnd(qmp, timeoutMs);
+    if (status !== 'paused' && status !== 'running') throw new Error(`QEMU alone is ${status} after the incoming migration`);
     const incomingMs = since();
     await qmp.execute('cont');
     const contMs = since();
@@ -194,7 +193,7 @@ export class RestoreFloor {
       tapMs,
       copyMs,
       spawnMs,
-      streamedMs,
+      qmpMs,
       incomingMs,
       contMs,
       firstAnswerMs: answer.firstAnswerAtMs - startedAtMs,

@@ -144,7 +144,7 @@ export function cloneMarksP50(timelines: readonly CloneTimeline[]): Readonly<Rec
 
 /** Medians over the floor's restores of each of its marks (ms from each restore's start). */
 export function floorMarksP50(timelines: readonly FloorRestoreTimeline[]): Readonly<Record<string, number | null>> {
-  const names = ['tapMs', 'copyMs', 'spawnMs', 'streamedMs', 'incomingMs', 'contMs', 'firstAnswerMs', 'answeredMs'] as const;
+  const names = ['tapMs', 'copyMs', 'spawnMs', 'qmpMs', 'incomingMs', 'contMs', 'firstAnswerMs', 'answeredMs'] as const;
   return Object.fromEntries(
     names.map((name) => [
       name.replace(/Ms$/, ''),

@@ -111,7 +111,7 @@ describe('bench report', () => {
               tapMs: 10,
               copyMs: 30,
               spawnMs: 31,
-              streamedMs: 2_000,
+              qmpMs: 2_000,
               incomingMs: 2_100,
               contMs: 2_110,
               firstAnswerMs: 2_200,
@@ -141,7 +141,7 @@ describe('bench report', () => {
       clone_steps_p50_ms: { spawn: 900 },
       clone_cpu_ms_per_clone_p50: { agent: 30, 'agent-children': 2, manager: 9, postgres: 3 },
       clone_marks_p50_ms: { accepted: 100, applyBegan: 150, resumed: 3_150, firstAnswer: 4_000, answered: 5_000 },
-      clone_floor_marks_p50_ms: { tap: 10, streamed: 2_000, cont: 2_110, answered: 2_200 },
+      clone_floor_marks_p50_ms: { tap: 10, qmp: 2_000, cont: 2_110, answered: 2_200 },
       clone_doubles_at_rest_ms_per_s: 90,
       clone_phases_p50_ms: { load: { clone: 0, alone: 2_069 }, afterResume: { clone: 1_850, alone: 90 } },
     });
@@ -153,7 +153,7 @@ describe('bench report', () => {
     );
     expect(text).toMatch(/a clone's marks, p50, ms from the request: accepted 100\.0, applyBegan 150\.0, /);
     expect(text).toMatch(/phases, clone vs QEMU alone \(p50\): before the load 3150\.0 vs 31\.0 ms, the load 0\.0 vs 2069\.0 ms/);
-    expect(text).toMatch(/QEMU alone's marks, p50, ms from its start: tap 10\.0, copy 30\.0, spawn 31\.0, streamed 2000\.0/);
+    expect(text).toMatch(/QEMU alone's marks, p50, ms from its start: tap 10\.0, copy 30\.0, spawn 31\.0, qmp 2000\.0/);
   });
 
   it('prints the creates with networking on against their floor, with both ratios', () => {

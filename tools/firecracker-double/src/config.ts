@@ -6,6 +6,7 @@
  * - `FC_DOUBLE_QEMU`: the QEMU binary of the qemu backend (default `qemu-system-x86_64`).
  * - `FC_DOUBLE_SKIP_TAP_CHECK=1`: accept any TAP name without looking at /sys/class/net
  *   (hosts without TAP devices).
+ * - `PATH`: where the qemu backend looks for `setpriv` (QEMU dies with the double through it).
  */
 /** The guest backends the double can run. */
 export type BackendName = 'simulated' | 'qemu';
@@ -14,6 +15,8 @@ export interface DoubleConfig {
   readonly backend: BackendName;
   readonly qemuBinary: string;
   readonly isTapCheckSkipped: boolean;
+  /** The directories of `PATH`, colon separated, as the process got them ('' without one). */
+  readonly searchPath: string;
 }
 
 export const DEFAULT_QEMU_BINARY = 'qemu-system-x86_64';
@@ -26,5 +29,6 @@ export function loadDoubleConfig(env: Readonly<Record<string, string | undefined
     backend,
     qemuBinary: env['FC_DOUBLE_QEMU'] ?? DEFAULT_QEMU_BINARY,
     isTapCheckSkipped: env['FC_DOUBLE_SKIP_TAP_CHECK'] === '1',
+    searchPath: env['PATH'] ?? '',
   });
 }

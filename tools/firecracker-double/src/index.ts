@@ -14,7 +14,7 @@ export { crc64 } from './crc64.js';
 export { decodeSnapshot, encodeSnapshot, SNAPSHOT_MAGIC_X86_64 } from './snapshot-file.js';
 export { FC_VERSION, SNAPSHOT_VERSION } from './version.js';
 export { qemuArgv } from './backends/qemu-argv.js';
-export { streamMigration } from './backends/qemu-migration.js';
+export { INCOMING_FD, INCOMING_FROM_FD_ARGV, incomingMigrationEnd, streamMigration } from './backends/qemu-migration.js';
 export type { QemuSnapshotState } from './backends/qemu.js';
 export { QmpClient } from './backends/qmp.js';
 export type { VmResources } from './vmm/types.js';

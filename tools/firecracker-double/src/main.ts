@@ -175,6 +175,7 @@ async function main(): Promise<void> {
   const backendPromise = import('./backends/select.js').then(({ loadBackend }) =>
     loadBackend(config.backend, {
       qemuBinary: config.qemuBinary,
+      searchPath: config.searchPath,
       ...(runDir === undefined ? {} : { runDir }),
     }),
   );

@@ -10,20 +10,23 @@ describe('loadDoubleConfig', () => {
       backend: 'simulated',
       qemuBinary: 'qemu-system-x86_64',
       isTapCheckSkipped: false,
+      searchPath: '',
     });
   });
 
-  it('reads FC_DOUBLE_BACKEND, FC_DOUBLE_QEMU and FC_DOUBLE_SKIP_TAP_CHECK', () => {
+  it('reads FC_DOUBLE_BACKEND, FC_DOUBLE_QEMU, FC_DOUBLE_SKIP_TAP_CHECK and PATH', () => {
     const config = loadDoubleConfig({
       FC_DOUBLE_BACKEND: 'qemu',
       FC_DOUBLE_QEMU: '/opt/qemu/bin/qemu-system-x86_64',
       FC_DOUBLE_SKIP_TAP_CHECK: '1',
+      PATH: '/usr/sbin:/usr/bin',
     });
 
     expect(config).toEqual({
       backend: 'qemu',
       qemuBinary: '/opt/qemu/bin/qemu-system-x86_64',
       isTapCheckSkipped: true,
+      searchPath: '/usr/sbin:/usr/bin',
     });
     expect(Object.isFrozen(config)).toBe(true);
   });

@@ -1,6 +1,6 @@
 /** The qemu backend's pure parts, its QMP client and its migration streams (no QEMU, no root needed). */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,14 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkKernelImage } from '../src/backends/kernel.js';
 import { guestAppend, hostTscKhz, qemuArgv, unsupportedConfig } from '../src/backends/qemu-argv.js';
-import { listenForMigration, streamMigration } from '../src/backends/qemu-migration.js';
+import {
+  INCOMING_FD,
+  INCOMING_FROM_FD_ARGV,
+  listenForMigration,
+  incomingMigrationEnd,
+  streamMigration,
+} from '../src/backends/qemu-migration.js';
+import { executableOnPath } from '../src/backends/qemu-process.js';
 import { QmpClient } from '../src/backends/qmp.js';
 import type { GuestSpec } from '../src/backends/types.js';
 import type { Drive } from '../src/vmm/types.js';
@@ -120,6 +127,32 @@ describe('qemu argv', () => {
   });
 });
 
+describe('the launcher of QEMU', () => {
+  it('finds setpriv on PATH without running it: the first executable file of that name, in PATH order', () => {
+    const root = mkdtempSync(join(tmpdir(), 'fcd-path-'));
+    try {
+      const notExecutable = join(root, 'a');
+      const aDirectory = join(root, 'b');
+      const first = join(root, 'c');
+      const second = join(root, 'd');
+      for (const dir of [notExecutable, aDirectory, first, second]) mkdirSync(dir);
+      writeFileSync(join(notExecutable, 'setpriv'), '#!/bin/sh\n');
+      chmodSync(join(notExecutable, 'setpriv'), 0o644);
+      mkdirSync(join(aDirectory, 'setpriv'));
+      for (const dir of [first, second]) {
+        writeFileSync(join(dir, 'setpriv'), '#!/bin/sh\n');
+        chmodSync(join(dir, 'setpriv'), 0o755);
+      }
+
+      expect(executableOnPath('setpriv', ['', notExecutable, aDirectory, first, second].join(':'))).toBe(join(first, 'setpriv'));
+      expect(executableOnPath('setpriv', [notExecutable, aDirectory].join(':'))).toBeNull();
+      expect(executableOnPath('setpriv', '')).toBeNull();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('QMP client', () => {
   const dirs: string[] = [];
   afterEach(() => {
@@ -163,6 +196,94 @@ describe('QMP client', () => {
     qmp.close();
     await expect(qmp.execute('x')).rejects.toThrow('closed');
     await new Promise<void>((r) => server.close(() => r()));
+  });
+});
+
+describe('an incoming migration from a descriptor', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  /**
+   * A QMP peer standing for QEMU restoring: `query-status` answers `states` in turn (the last one
+   * again after), and `events` (MIGRATION statuses) are sent after the first answer, or the
+   * connection is closed then.
+   */
+  async function qemuRestoring(
+    states: readonly string[],
+    events: readonly string[] | 'close',
+  ): Promise<{ path: string; asked: string[]; close(): Promise<void> }> {
+    const dir = mkdtempSync(join(tmpdir(), 'qmp-in-'));
+    dirs.push(dir);
+    const path = join(dir, 'qmp.sock');
+    const asked: string[] = [];
+    const server = createServer((s: Socket) => {
+      s.write('{"QMP": {"version": {}, "capabilities": []}}\r\n');
+      let buf = '';
+      s.on('data', (d) => {
+        buf += d.toString();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const msg = JSON.parse(buf.slice(0, nl)) as { execute: string; id: string };
+          buf = buf.slice(nl + 1);
+          if (msg.execute === 'qmp_capabilities') {
+            s.write(`${JSON.stringify({ return: {}, id: msg.id })}\r\n`);
+            continue;
+          }
+          asked.push(msg.execute);
+          const status = states[Math.min(asked.length - 1, states.length - 1)];
+          s.write(`${JSON.stringify({ return: { status }, id: msg.id })}\r\n`);
+          if (asked.length !== 1) continue;
+          if (events === 'close') s.destroy();
+          else for (const ended of events) s.write(`${JSON.stringify({ event: 'MIGRATION', data: { status: ended } })}\r\n`);
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(path, r));
+    return { path, asked, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+
+  it('gives QEMU the file as its descriptor 3, with migration events from its start', () => {
+    expect(INCOMING_FD).toBe(3);
+    expect(INCOMING_FROM_FD_ARGV).toEqual(['-S', '-global', 'migration.x-events=on', '-incoming', 'fd:3']);
+  });
+
+  it("waits for the migration's end event, not a poll, then reads the run state once", async () => {
+    const qemu = await qemuRestoring(['inmigrate', 'paused'], ['active', 'completed']);
+    const qmp = await QmpClient.connect(qemu.path);
+
+    expect(await incomingMigrationEnd(qmp, 5_000)).toBe('paused');
+    expect(qemu.asked).toEqual(['query-status', 'query-status']);
+    qmp.close();
+    await qemu.close();
+  });
+
+  it('sees a migration that ended before it asked, and a failed one', async () => {
+    const before = await qemuRestoring(['paused'], []);
+    const early = await QmpClient.connect(before.path);
+    expect(await incomingMigrationEnd(early, 5_000)).toBe('paused');
+    expect(before.asked).toEqual(['query-status']);
+    early.close();
+    await before.close();
+
+    const failing = await qemuRestoring(['inmigrate', 'inmigrate'], ['failed']);
+    const failed = await QmpClient.connect(failing.path);
+    expect(await incomingMigrationEnd(failed, 5_000)).toBe('inmigrate');
+    failed.close();
+    await failing.close();
+  });
+
+  it('fails when QEMU goes or the migration does not end in time', async () => {
+    const gone = await qemuRestoring(['inmigrate'], 'close');
+    await expect(incomingMigrationEnd(await QmpClient.connect(gone.path), 5_000)).rejects.toThrow('closed');
+    await gone.close();
+
+    const silent = await qemuRestoring(['inmigrate'], ['active']);
+    const waiting = await QmpClient.connect(silent.path);
+    await expect(incomingMigrationEnd(waiting, 50)).rejects.toThrow('within 50 ms');
+    waiting.close();
+    await silent.close();
   });
 });
 

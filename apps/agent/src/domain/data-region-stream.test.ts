@@ -12,6 +12,19 @@ async function* chunks(...parts: Uint8Array[]): AsyncIterable<Uint8Array> {
   for (const part of parts) yield part;
 }
 
+/** Chunks that say whether their source was ended (run to its end or stopped by its reader). */
+function watchedChunks(parts: readonly Uint8Array[]): { chunks: AsyncIterable<Uint8Array>; isEnded: () => boolean } {
+  let isEnded = false;
+  async function* source(): AsyncIterable<Uint8Array> {
+    try {
+      for (const part of parts) yield part;
+    } finally {
+      isEnded = true;
+    }
+  }
+  return { chunks: source(), isEnded: () => isEnded };
+}
+
 async function bytesOf(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const part of stream) parts.push(Buffer.from(part));
@@ -79,6 +92,23 @@ describe('data region streams', () => {
       await expect(eventsOf(chunks(bytes)), what).rejects.toBeInstanceOf(MalformedDataRegionStream);
     }
     await expect(eventsOf(chunks(head(2048), frame(2048, 0)))).rejects.toMatchObject({ isTooLarge: true });
+  });
+
+  it('end the source of a stream they refuse before its end, and of one whose reader stops early', async () => {
+    const refused: [string, Buffer[], number][] = [
+      ['larger than allowed', [head(2048), frame(2048, 0)], 1024],
+      ['out of order', [head(8), frame(4, 2), Buffer.alloc(2), frame(5, 1), Buffer.alloc(1), frame(8, 0)], 1024],
+      ['followed by bytes', [head(8), frame(8, 0), Buffer.from('x'), Buffer.from('y')], 1024],
+    ];
+    for (const [what, parts, maxBytes] of refused) {
+      const source = watchedChunks(parts);
+      await expect(eventsOf(source.chunks, maxBytes), what).rejects.toBeInstanceOf(MalformedDataRegionStream);
+      expect(source.isEnded(), what).toBe(true);
+    }
+
+    const source = watchedChunks([head(8), frame(0, 1), Buffer.from('B'), frame(8, 0)]);
+    for await (const event of decodeDataRegionStream(source.chunks, 1024)) if (event.kind === 'size') break;
+    expect(source.isEnded()).toBe(true);
   });
 
   it('digest a layout so that a hole and zeros written differ', () => {

@@ -91,6 +91,13 @@ class ChunkReader {
     return taken;
   }
 
+  /** Ends the iterator when it has not reached its end (its `return`, which runs its clean-up). */
+  async end(): Promise<void> {
+    if (this.isDone) return;
+    this.isDone = true;
+    await this.iterator.return?.();
+  }
+
   async exactly(count: number): Promise<Buffer> {
     const parts: Uint8Array[] = [];
     let read = 0;
@@ -119,6 +126,15 @@ export async function* decodeDataRegionStream(
   maxBytes: number,
 ): AsyncIterable<DataRegionEvent> {
   const reader = new ChunkReader(chunks[Symbol.asyncIterator]());
+  try {
+    yield* readDataRegionEvents(reader, maxBytes);
+  } finally {
+    // Refused or left before its end: the source (a request body, an open file) is ended too.
+    await reader.end();
+  }
+}
+
+async function* readDataRegionEvents(reader: ChunkReader, maxBytes: number): AsyncIterable<DataRegionEvent> {
   const head = await reader.exactly(16);
   if (!head.subarray(0, 8).equals(magic)) throw new MalformedDataRegionStream('the stream does not hold data regions');
   const sizeBytes = safeNumber(head.readBigUInt64BE(8), 'size');

@@ -143,5 +143,35 @@ export function describeDataRegionTransfer(name: string, makeHarness: () => Prom
       expect(await harness.files.receiveFile(destination, cutShort(), expected)).toMatchObject({ kind: 'malformed' });
       for (const path of [destination, `${destination}.partial`]) expect(await harness.files.exists(path), path).toBe(false);
     });
+
+    it('ends the stream it is sent when it refuses it before its end (larger than allowed, malformed)', async () => {
+      const expected = { sha256: sha256(content), maxBytes: content.length, dataRegionsSha256: dataRegionsSha256(layout) };
+      const stream: Uint8Array[] = [];
+      for await (const chunk of await sent()) stream.push(chunk);
+      const whole = Buffer.concat(stream);
+      // A region that overlaps the one before it, then the rest: malformed after its first region.
+      const overlapping = Buffer.concat([whole.subarray(0, 32 + page), whole.subarray(16, 32 + page), whole.subarray(32 + page)]);
+      const cases: [string, AsyncIterable<Uint8Array>, Partial<typeof expected>, string][] = [
+        ["the sender's file", await sent(), { maxBytes: page }, 'too_large'],
+        ['larger than allowed', streamOf([whole.subarray(0, 16), whole.subarray(16)]), { maxBytes: page }, 'too_large'],
+        ['malformed', streamOf([overlapping.subarray(0, 32 + page), overlapping.subarray(32 + page)]), {}, 'malformed'],
+      ];
+      for (const [what, source, changed, kind] of cases) {
+        const ended = { isEnded: false };
+        const watched = async function* (): AsyncIterable<Uint8Array> {
+          try {
+            yield* source;
+          } finally {
+            ended.isEnded = true;
+          }
+        };
+
+        expect(await harness.files.receiveFile(destination, watched(), { ...expected, ...changed }), what).toMatchObject({
+          kind,
+        });
+        expect(ended.isEnded, what).toBe(true);
+      }
+      for (const path of [destination, `${destination}.partial`]) expect(await harness.files.exists(path), path).toBe(false);
+    });
   });
 }

@@ -1,8 +1,11 @@
 /**
- * QEMU migration streams carried over Unix sockets in the backend's private directory, to and
- * from the snapshot's memory file. The double itself opens the file and copies the bytes, so no
- * path is ever handed to a shell (QEMU's `exec:` transport runs `/bin/sh -c`) and QEMU needs no
- * access to the file (`file:` URIs need QEMU 8.1; Debian 12 ships 7.2).
+ * QEMU migration streams to and from a snapshot's memory file. Out (a snapshot): over a Unix
+ * socket in the backend's private directory, the double writing what QEMU sends into the file.
+ * In (a restore): QEMU reads the file itself, from a descriptor the double opened and handed it
+ * (`migrateIncomingFromFd`); or, for a caller that has QEMU listen on a socket, the double copies
+ * the file into it (`streamMigration`). No path is ever handed to a shell (QEMU's `exec:`
+ * transport runs `/bin/sh -c`) and QEMU needs no access to the file by name (`file:` URIs need
+ * QEMU 8.1; Debian 12 ships 7.2).
  */
 import { createReadStream, createWriteStream, openSync } from 'node:fs';
 import type { Socket } from 'node:net';
@@ -10,6 +13,7 @@ import { createConnection, createServer } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { ioErrorText } from '../errno.js';
 import { sleep } from './qemu-process.js';
+import type { QmpClient, QmpEvent } from './qmp.js';
 import { BackendError } from './types.js';
 
 const CONNECT_POLL_MS = 20;
@@ -84,4 +88,46 @@ export async function streamMigration(socketPath: string, memPath: string, timeo
   } catch (err) {
     return ioErrorText(err);
   }
+}
+
+/** The descriptor under which QEMU holds the memory file it restores from (after stdin, stdout and stderr). */
+export const INCOMING_FD = 3;
+
+/**
+ * QEMU's arguments for a restore from the memory file open as its `INCOMING_FD`: it loads it from
+ * its start, stays paused after it (`-S`), and sends `MIGRATION` events from its start
+ * (`migration.x-events`, the `events` capability), so that the load needs no QMP command to begin
+ * and its end needs no poll.
+ */
+export const INCOMING_FROM_FD_ARGV: readonly string[] = [
+  '-S',
+  '-global',
+  'migration.x-events=on',
+  '-incoming',
+  `fd:${INCOMING_FD}`,
+];
+
+const MIGRATION_ENDS = new Set(['completed', 'failed', 'cancelled']);
+
+function isMigrationEnd(event: QmpEvent): boolean {
+  const data = event.data as { status?: unknown } | undefined;
+  return event.event === 'MIGRATION' && typeof data?.status === 'string' && MIGRATION_ENDS.has(data.status);
+}
+
+/**
+ * QEMU's run state once the incoming migration it started with (`INCOMING_FROM_FD_ARGV`) has
+ * ended: QEMU reads the memory file itself, so no byte of it passes through this process, and the
+ * end is QEMU's own `MIGRATION` event, not a poll. A migration that ended before this connection
+ * was made is seen in the first `query-status`. Rejects when QEMU goes (QEMU 7.2 exits when it
+ * cannot load the stream) or after `timeoutMs`. `paused` is a restored guest; the caller judges.
+ */
+export async function incomingMigrationEnd(qmp: QmpClient, timeoutMs: number): Promise<string> {
+  // Awaited before the state is asked: an end after the answer is not missed.
+  const ended = qmp.nextEvent(isMigrationEnd, timeoutMs);
+  ended.catch(() => undefined);
+  const status = async (): Promise<string> => (await qmp.execute<{ status: string }>('query-status')).status;
+  const first = await status();
+  if (first !== 'inmigrate' && first !== 'prelaunch') return first;
+  await ended;
+  return status();
 }

@@ -8,7 +8,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ioErrorText } from '../errno.js';
 import { QmpClient } from './qmp.js';
@@ -20,14 +20,19 @@ const STDERR_LIMIT = 64 * 1024;
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-let setprivChecked: boolean | undefined;
-/** util-linux setpriv sets PR_SET_PDEATHSIG, which Node cannot, then execs QEMU. */
-function hasSetprivPdeathsig(): boolean {
-  if (setprivChecked === undefined) {
-    const r = spawnSync('setpriv', ['--help'], { encoding: 'utf8' });
-    setprivChecked = r.status === 0 && (r.stdout ?? '').includes('--pdeathsig');
+/** The first `dir/name` on `path` (colon separated) that this process may execute, or null. */
+export function executableOnPath(name: string, path: string): string | null {
+  for (const dir of path.split(':')) {
+    if (dir === '') continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      /* not here */
+    }
   }
-  return setprivChecked;
+  return null;
 }
 
 /** Opens `serial_out_path` like a log sink: a FIFO without a reader must not block. */
@@ -57,10 +62,19 @@ export class QemuSupervisor {
   private workDir: string | undefined;
   private hooksInstalled = false;
   private readonly runDir: string;
+  /**
+   * util-linux's `setpriv`, found on the search path, not run: it sets PR_SET_PDEATHSIG, which Node
+   * cannot, then execs QEMU. Running `setpriv --help` to read its options cost every double a
+   * blocking fork and exec on the way to its first QEMU (10 ms of CPU, 40–110 ms of wall at load).
+   * Its `--pdeathsig` is in every util-linux since 2.33 (2018); an older one makes QEMU's launch
+   * fail with setpriv's own message on stderr. Without one, QEMU is started directly.
+   */
+  private setpriv: string | null | undefined;
 
   constructor(
     readonly binary: string,
     runDir: string,
+    private readonly searchPath: string = '',
   ) {
     this.runDir = resolve(runDir);
   }
@@ -122,9 +136,13 @@ export class QemuSupervisor {
   /**
    * Starts QEMU with `argvFor(qmpPath)` and waits until its QMP socket answers. The serial port
    * (QEMU's stdout) goes to `serialOutPath`, or to the double's stdout when null; its input is the
-   * double's stdin.
+   * double's stdin. `extraFds` are QEMU's descriptors 3, 4…, in order (the caller keeps and closes its own).
    */
-  async launch(argvFor: (qmpPath: string) => string[], serialOutPath: string | null): Promise<void> {
+  async launch(
+    argvFor: (qmpPath: string) => string[],
+    serialOutPath: string | null,
+    extraFds: readonly number[] = [],
+  ): Promise<void> {
     if (this.vm && this.vm.exit === undefined) throw new BackendError('QEMU is already running');
     this.installHooks();
     const dir = this.ensureWorkDir();
@@ -132,15 +150,16 @@ export class QemuSupervisor {
     rmSync(qmpPath, { force: true });
     const argv = argvFor(qmpPath);
     const serialFd = serialOutPath !== null ? openSerialOut(serialOutPath) : undefined;
-    const [cmd, args] = hasSetprivPdeathsig()
-      ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', this.binary, ...argv]]
-      : [this.binary, argv];
+    this.setpriv ??= executableOnPath('setpriv', this.searchPath);
+    const pdeathsig = this.setpriv;
+    const [cmd, args] =
+      pdeathsig !== null ? [pdeathsig, ['--pdeathsig', 'SIGKILL', '--', this.binary, ...argv]] : [this.binary, argv];
     let child: ChildProcess;
     try {
       child = spawn(cmd, args, {
         cwd: dir,
         // The guest's serial input is the double's stdin, as it is Firecracker's (behaviour.md#serial-input).
-        stdio: ['inherit', serialFd ?? 'inherit', 'pipe'],
+        stdio: ['inherit', serialFd ?? 'inherit', 'pipe', ...extraFds],
       });
     } finally {
       if (serialFd !== undefined) closeSync(serialFd);
@@ -186,6 +205,13 @@ export class QemuSupervisor {
   /** From now on, QEMU's exit is the guest's exit and ends the double. */
   markLive(): void {
     if (this.vm) this.vm.live = true;
+  }
+
+  /** The current QEMU's QMP connection, while it runs. */
+  get qmp(): QmpClient {
+    const qmp = this.vm?.exit === undefined ? this.vm?.qmp : undefined;
+    if (!qmp) throw new BackendError('QEMU is not running');
+    return qmp;
   }
 
   /** True while the current QEMU has not exited. */

@@ -13,7 +13,7 @@ import { DEFAULT_QEMU_BINARY } from '../config.js';
 import { ioErrorText } from '../errno.js';
 import { checkKernelImage } from './kernel.js';
 import { guestAppend, qemuArgv, unsupportedConfig } from './qemu-argv.js';
-import { listenForMigration, streamMigration } from './qemu-migration.js';
+import { INCOMING_FROM_FD_ARGV, incomingMigrationEnd, listenForMigration } from './qemu-migration.js';
 import { QemuMmdsServer } from './qemu-mmds.js';
 import { QemuSupervisor, sleep } from './qemu-process.js';
 import type { GuestBackend, GuestSpec, RestoreSpec, SnapshotRequest } from './types.js';
@@ -24,6 +24,8 @@ export interface QemuBackendOptions {
   runDir?: string;
   /** QEMU binary (default `qemu-system-x86_64`; the binary passes FC_DOUBLE_QEMU, see config.ts). */
   qemuBinary?: string;
+  /** Where `setpriv` is looked for, colon separated (default: none, QEMU is started directly; the binary passes PATH). */
+  searchPath?: string;
 }
 
 /** What a snapshot needs besides the VM resources (stored in the state file by the front). */
@@ -55,7 +57,7 @@ export class QemuBackend implements GuestBackend {
   private mmds: QemuMmdsServer | undefined;
 
   constructor(opts: QemuBackendOptions = {}) {
-    this.qemu = new QemuSupervisor(opts.qemuBinary ?? DEFAULT_QEMU_BINARY, opts.runDir ?? tmpdir());
+    this.qemu = new QemuSupervisor(opts.qemuBinary ?? DEFAULT_QEMU_BINARY, opts.runDir ?? tmpdir(), opts.searchPath ?? '');
   }
 
   async start(spec: GuestSpec): Promise<void> {
@@ -144,15 +146,27 @@ export class QemuBackend implements GuestBackend {
     }
     const bad = unsupportedConfig(spec);
     if (bad !== undefined) throw new BackendError(`Failed to build microVM from snapshot: ${bad}`);
-    const memPath = resolve(spec.memory.path);
+    // Opened here and read by QEMU from this descriptor: the file checked is the file loaded.
+    let memFd: number;
     try {
-      const fd = openSync(memPath, constants.O_RDONLY);
-      const isFile = fstatSync(fd).isFile();
-      closeSync(fd);
-      if (!isFile) throw Object.assign(new Error('not a file'), { code: 'EINVAL' });
+      memFd = openSync(resolve(spec.memory.path), constants.O_RDONLY);
     } catch (err) {
       throw new BackendError(`Failed to load guest memory: ${ioErrorText(err)}`);
     }
+    try {
+      await this.restoreFrom(spec, memFd);
+    } finally {
+      closeSync(memFd);
+    }
+  }
+
+  private async restoreFrom(spec: RestoreSpec, memFd: number): Promise<void> {
+    try {
+      if (!fstatSync(memFd).isFile()) throw Object.assign(new Error('not a file'), { code: 'EINVAL' });
+    } catch (err) {
+      throw new BackendError(`Failed to load guest memory: ${ioErrorText(err)}`);
+    }
+    const state = spec.backendState as QemuSnapshotState;
     const boot = spec.resources.bootSource;
     const kernelPath = state.kernelPath ?? boot?.kernel_image_path ?? '';
     try {
@@ -164,22 +178,20 @@ export class QemuBackend implements GuestBackend {
       ? { ...spec, resources: { ...spec.resources, bootSource: { ...boot, kernel_image_path: kernelPath } } }
       : spec;
     this.kernelPath = kernelPath;
-    const socketPath = join(this.qemu.ensureWorkDir(), 'migrate-in.sock');
-    rmSync(socketPath, { force: true });
-    // -S: stay paused after the incoming migration; resume_vm (or PATCH /vm) sends `cont`.
-    await this.launch(incoming, state.append, ['-S', '-incoming', `unix:${socketPath}`]);
-    let transferError: string | undefined;
+    // -S: stay paused after the incoming migration; resume_vm (or PATCH /vm) sends `cont`. QEMU
+    // reads the memory file from the descriptor it is given: nothing is copied through the double.
+    await this.launch(incoming, state.append, [...INCOMING_FROM_FD_ARGV], [memFd]);
+    let status: string;
     try {
-      transferError = await streamMigration(socketPath, memPath, QMP_READY_TIMEOUT_MS);
+      status = await incomingMigrationEnd(this.qemu.qmp, MIGRATION_TIMEOUT_MS);
     } catch (err) {
       const detail = await this.qemu.failureText();
       this.qemu.kill();
       throw new BackendError(`Failed to restore the guest: ${detail || (err instanceof Error ? err.message : String(err))}`);
     }
-    const status = await this.qemu.waitStatus((s) => s !== 'inmigrate' && s !== 'prelaunch', MIGRATION_TIMEOUT_MS);
     if (status === 'running') await this.qemu.command('stop');
     else if (status !== 'paused') {
-      const detail = (await this.qemu.failureText()) || (transferError ?? '');
+      const detail = await this.qemu.failureText();
       throw new BackendError(`Failed to restore the guest: QEMU is ${status}${detail ? `: ${detail}` : ''}`);
     }
     this.qemu.markLive();
@@ -197,11 +209,12 @@ export class QemuBackend implements GuestBackend {
     this.qemu.cleanupSync();
   }
 
-  private async launch(spec: GuestSpec, append: string, extra: string[]): Promise<void> {
+  private async launch(spec: GuestSpec, append: string, extra: string[], extraFds: readonly number[] = []): Promise<void> {
     const mmdsPath = await this.listenForMmds(spec);
     await this.qemu.launch(
       (qmpPath) => [...qemuArgv(spec, append, qmpPath, mmdsPath), ...extra],
       spec.resources.serial?.serial_out_path ?? null,
+      extraFds,
     );
     this.append = append;
   }

@@ -29,6 +29,7 @@ export class QmpClient {
   private greeted: Pending | undefined;
   private closedError: Error | undefined;
   private eventListener: ((ev: QmpEvent) => void) | undefined;
+  private readonly eventWaiters = new Set<{ match: (ev: QmpEvent) => boolean } & Pending>();
 
   private constructor(private readonly sock: Socket) {
     sock.setEncoding('utf8');
@@ -67,6 +68,34 @@ export class QmpClient {
 
   onEvent(listener: (ev: QmpEvent) => void): void {
     this.eventListener = listener;
+  }
+
+  /**
+   * The next event `match` accepts, from now on; rejects once the connection closes (QEMU gone) or
+   * after `timeoutMs`.
+   */
+  nextEvent(match: (ev: QmpEvent) => boolean, timeoutMs: number): Promise<QmpEvent> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    return new Promise<QmpEvent>((resolve, reject) => {
+      const waiter = {
+        match,
+        resolve: (value: unknown) => {
+          clearTimeout(timer);
+          resolve(value as QmpEvent);
+        },
+        reject: (err: Error) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.eventWaiters.delete(waiter);
+        reject(new QmpError(`no QMP event awaited within ${timeoutMs} ms`));
+      }, timeoutMs);
+      // A waiter no one awaits any more (its event came before it was asked for) keeps no process alive.
+      timer.unref();
+      this.eventWaiters.add(waiter);
+    });
   }
 
   /** Runs a command; resolves with `return`, rejects with QmpError on `error`. */
@@ -112,7 +141,13 @@ export class QmpClient {
       return;
     }
     if ('event' in msg) {
-      this.eventListener?.(msg as QmpEvent);
+      const event = msg as QmpEvent;
+      for (const waiter of this.eventWaiters) {
+        if (!waiter.match(event)) continue;
+        this.eventWaiters.delete(waiter);
+        waiter.resolve(event);
+      }
+      this.eventListener?.(event);
       return;
     }
     const id = typeof msg['id'] === 'string' ? msg['id'] : undefined;
@@ -134,5 +169,7 @@ export class QmpClient {
     this.greeted = undefined;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
+    for (const waiter of this.eventWaiters) waiter.reject(err);
+    this.eventWaiters.clear();
   }
 }

@@ -9,6 +9,8 @@ export interface BackendOptions {
   runDir?: string;
   /** The QEMU binary of the qemu backend (config.ts reads it from FC_DOUBLE_QEMU). */
   qemuBinary?: string;
+  /** Where the qemu backend looks for `setpriv` (config.ts reads it from PATH). */
+  searchPath?: string;
 }
 
 /**
@@ -24,6 +26,7 @@ export async function loadBackend(name: string = 'simulated', opts: BackendOptio
       const qemuOpts: QemuBackendOptions = {};
       if (opts.runDir !== undefined) qemuOpts.runDir = opts.runDir;
       if (opts.qemuBinary !== undefined) qemuOpts.qemuBinary = opts.qemuBinary;
+      if (opts.searchPath !== undefined) qemuOpts.searchPath = opts.searchPath;
       return createQemuBackend(qemuOpts);
     }
     default:
