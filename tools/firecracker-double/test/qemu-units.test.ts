@@ -153,6 +153,32 @@ describe('the launcher of QEMU', () => {
   });
 });
 
+/**
+ * A QMP peer on a Unix socket in `dir`, standing for QEMU: it greets, and hands each command it
+ * reads (one JSON object a line) to `answer` with the connection.
+ */
+async function qmpPeer(
+  dir: string,
+  answer: (message: { execute: string; id: string }, connection: Socket) => void,
+): Promise<{ path: string; close(): Promise<void> }> {
+  const path = join(dir, 'qmp.sock');
+  const server = createServer((s: Socket) => {
+    s.write('{"QMP": {"version": {}, "capabilities": []}}\r\n');
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const message = JSON.parse(buf.slice(0, nl)) as { execute: string; id: string };
+        buf = buf.slice(nl + 1);
+        answer(message, s);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  return { path, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
 describe('QMP client', () => {
   const dirs: string[] = [];
   afterEach(() => {
@@ -162,32 +188,20 @@ describe('QMP client', () => {
   it('greets, negotiates, matches replies by id across events, surfaces errors', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qmp-'));
     dirs.push(dir);
-    const path = join(dir, 'qmp.sock');
     const seen: string[] = [];
-    const server = createServer((s: Socket) => {
-      s.write('{"QMP": {"version": {}, "capabilities": []}}\r\n');
-      let buf = '';
-      s.on('data', (d) => {
-        buf += d.toString();
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const msg = JSON.parse(buf.slice(0, nl)) as { execute: string; id: string };
-          buf = buf.slice(nl + 1);
-          seen.push(msg.execute);
-          if (msg.execute === 'bad') {
-            s.write(`${JSON.stringify({ error: { class: 'GenericError', desc: 'nope' }, id: msg.id })}\r\n`);
-          } else {
-            // An event first, and the reply split over two writes.
-            const reply = JSON.stringify({ return: msg.execute === 'query-status' ? { status: 'running' } : {}, id: msg.id });
-            s.write(`{"event": "RESUME", "timestamp": {}}\r\n${reply.slice(0, 5)}`);
-            setTimeout(() => s.write(`${reply.slice(5)}\r\n`), 5);
-          }
-        }
-      });
+    const server = await qmpPeer(dir, (msg, s) => {
+      seen.push(msg.execute);
+      if (msg.execute === 'bad') {
+        s.write(`${JSON.stringify({ error: { class: 'GenericError', desc: 'nope' }, id: msg.id })}\r\n`);
+      } else {
+        // An event first, and the reply split over two writes.
+        const reply = JSON.stringify({ return: msg.execute === 'query-status' ? { status: 'running' } : {}, id: msg.id });
+        s.write(`{"event": "RESUME", "timestamp": {}}\r\n${reply.slice(0, 5)}`);
+        setTimeout(() => s.write(`${reply.slice(5)}\r\n`), 5);
+      }
     });
-    await new Promise<void>((r) => server.listen(path, r));
     const events: string[] = [];
-    const qmp = await QmpClient.connect(path);
+    const qmp = await QmpClient.connect(server.path);
     qmp.onEvent((e) => events.push(e.event));
     expect(await qmp.execute('query-status')).toEqual({ status: 'running' });
     await expect(qmp.execute('bad')).rejects.toThrow('nope');
@@ -195,7 +209,7 @@ describe('QMP client', () => {
     expect(events).toContain('RESUME');
     qmp.close();
     await expect(qmp.execute('x')).rejects.toThrow('closed');
-    await new Promise<void>((r) => server.close(() => r()));
+    await server.close();
   });
 });
 
@@ -216,32 +230,20 @@ describe('an incoming migration from a descriptor', () => {
   ): Promise<{ path: string; asked: string[]; close(): Promise<void> }> {
     const dir = mkdtempSync(join(tmpdir(), 'qmp-in-'));
     dirs.push(dir);
-    const path = join(dir, 'qmp.sock');
     const asked: string[] = [];
-    const server = createServer((s: Socket) => {
-      s.write('{"QMP": {"version": {}, "capabilities": []}}\r\n');
-      let buf = '';
-      s.on('data', (d) => {
-        buf += d.toString();
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const msg = JSON.parse(buf.slice(0, nl)) as { execute: string; id: string };
-          buf = buf.slice(nl + 1);
-          if (msg.execute === 'qmp_capabilities') {
-            s.write(`${JSON.stringify({ return: {}, id: msg.id })}\r\n`);
-            continue;
-          }
-          asked.push(msg.execute);
-          const status = states[Math.min(asked.length - 1, states.length - 1)];
-          s.write(`${JSON.stringify({ return: { status }, id: msg.id })}\r\n`);
-          if (asked.length !== 1) continue;
-          if (events === 'close') s.destroy();
-          else for (const ended of events) s.write(`${JSON.stringify({ event: 'MIGRATION', data: { status: ended } })}\r\n`);
-        }
-      });
+    const server = await qmpPeer(dir, (msg, s) => {
+      if (msg.execute === 'qmp_capabilities') {
+        s.write(`${JSON.stringify({ return: {}, id: msg.id })}\r\n`);
+        return;
+      }
+      asked.push(msg.execute);
+      const status = states[Math.min(asked.length - 1, states.length - 1)];
+      s.write(`${JSON.stringify({ return: { status }, id: msg.id })}\r\n`);
+      if (asked.length !== 1) return;
+      if (events === 'close') s.destroy();
+      else for (const ended of events) s.write(`${JSON.stringify({ event: 'MIGRATION', data: { status: ended } })}\r\n`);
     });
-    await new Promise<void>((r) => server.listen(path, r));
-    return { path, asked, close: () => new Promise<void>((r) => server.close(() => r())) };
+    return { path: server.path, asked, close: server.close };
   }
 
   it('gives QEMU the file as its descriptor 3, with migration events from its start', () => {

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/testkit';
 import { FakeAgentClient } from '../fake/fake-agent-client.js';
-import { UlidIdGenerator } from '../system/ulid-id-generator.js';
 import { FixedClock } from '../fake/fixed-clock.js';
 import { createVm } from '../../application/use-cases/create-vm.js';
 import { deleteVm } from '../../application/use-cases/delete-vm.js';
@@ -11,7 +10,7 @@ import { parseAddressPool, type AddressPool } from '../../domain/address-pool.js
 import { createWorld, recordTestImages, registerRoomyHost } from '../../testing/world.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
-import { createPgRepositories } from './pg-repositories.js';
+import { useCaseDependenciesOver } from '../../testing/database-world.js';
 
 /**
  * Address leases under churn on PostgreSQL: two Managers (each its own connection pool, as two
@@ -45,14 +44,13 @@ describe.skipIf(!hasDatabase)(
       // A millisecond per cycle: releases are ordered, and the hosts' heartbeats never look stale.
       const clock = new FixedClock();
       const agents = new FakeAgentClient();
-      const managers: UseCaseDependencies[] = handles.map((handle) => ({
-        ...createWorld().deps,
-        ...createPgRepositories(handle),
-        agents,
-        clock,
-        ids: new UlidIdGenerator(),
-        settings: { ...createWorld().deps.settings, addressing: { pool, quarantineMs: 0 } },
-      }));
+      const managers: UseCaseDependencies[] = handles.map((handle) =>
+        useCaseDependenciesOver(handle, {
+          agents,
+          clock,
+          settings: { ...createWorld().deps.settings, addressing: { pool, quarantineMs: 0 } },
+        }),
+      );
       const [first] = managers as [UseCaseDependencies];
       for (let i = 1; i <= 3; i += 1) await registerRoomyHost(first, i);
       const images = await recordTestImages(first, 'churn');

@@ -6,13 +6,11 @@ import type { UseCaseDependencies } from '../../application/dependencies.js';
 import { createVm } from '../../application/use-cases/create-vm.js';
 import { everyProject } from '../../domain/access.js';
 import { unlimitedQuota } from '../../domain/project.js';
-import { createWorld, recordTestImages, registerRoomyHost } from '../../testing/world.js';
-import { FakeAgentClient } from '../fake/fake-agent-client.js';
+import { recordTestImages, registerRoomyHost } from '../../testing/world.js';
 import { FixedClock } from '../fake/fixed-clock.js';
-import { UlidIdGenerator } from '../system/ulid-id-generator.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
-import { createPgRepositories } from './pg-repositories.js';
+import { useCaseDependenciesOver } from '../../testing/database-world.js';
 
 /**
  * A burst of creates on one host on PostgreSQL, with a small connection pool. The database admits
@@ -42,13 +40,7 @@ describe.skipIf(!hasDatabase)(
 
     it(`serves a read asked during ${burst} creates in one project before most of them are admitted`, async () => {
       const clock = new FixedClock();
-      const deps: UseCaseDependencies = {
-        ...createWorld().deps,
-        ...createPgRepositories(handle!),
-        agents: new FakeAgentClient(),
-        clock,
-        ids: new UlidIdGenerator(),
-      };
+      const deps = useCaseDependenciesOver(handle!, { clock });
       const hostId = await registerRoomyHost(deps, 1, 'node-burst');
       const images = await recordTestImages(deps, 'burst');
 
@@ -92,13 +84,7 @@ describe.skipIf(!hasDatabase)(
       await migrate(handle, await readMigrations());
       other = new pg.Client({ connectionString: database.url });
       await other.connect();
-      deps = {
-        ...createWorld().deps,
-        ...createPgRepositories(handle),
-        agents: new FakeAgentClient(),
-        clock: new FixedClock(),
-        ids: new UlidIdGenerator(),
-      };
+      deps = useCaseDependenciesOver(handle);
       await registerRoomyHost(deps, 1, 'node-quota');
     });
 

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import type { UseCaseDependencies } from '../../application/dependencies.js';
 import { acceptClones } from '../../application/use-cases/clone-vms.js';
 import { continueCreate } from '../../application/use-cases/continue-create.js';
 import { createVm } from '../../application/use-cases/create-vm.js';
@@ -10,13 +9,10 @@ import { startVm } from '../../application/use-cases/start-vm.js';
 import { stopVm } from '../../application/use-cases/stop-vm.js';
 import { everyProject } from '../../domain/access.js';
 import type { VmId } from '../../domain/ids.js';
-import { createWorld, recordTestImages, registerRoomyHost } from '../../testing/world.js';
-import { FakeAgentClient } from '../fake/fake-agent-client.js';
-import { FixedClock } from '../fake/fixed-clock.js';
-import { UlidIdGenerator } from '../system/ulid-id-generator.js';
+import { recordTestImages, registerRoomyHost } from '../../testing/world.js';
 import { openDatabase } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
-import { createPgRepositories } from './pg-repositories.js';
+import { useCaseDependenciesOver } from '../../testing/database-world.js';
 
 const backfill = 53;
 
@@ -34,13 +30,7 @@ describe('migration 0053 records the snapshot mapped by VMs restored before mapp
         db,
         migrations.filter((migration) => migration.version !== backfill),
       );
-      const deps: UseCaseDependencies = {
-        ...createWorld().deps,
-        ...createPgRepositories(db),
-        agents: new FakeAgentClient(),
-        clock: new FixedClock(),
-        ids: new UlidIdGenerator(),
-      };
+      const deps = useCaseDependenciesOver(db);
       await registerRoomyHost(deps);
       const images = await recordTestImages(deps, 'backfill');
       const vm = (name: string) => createVm(deps, { name, project: 'default', vcpuCount: 1, memoryMib: 64, ...images });

@@ -9,13 +9,12 @@ import { acceptRestore } from '../../application/use-cases/restore-vm.js';
 import { createSnapshot, deleteSnapshot, mergeSnapshot } from '../../application/use-cases/snapshots.js';
 import { everyProject } from '../../domain/access.js';
 import type { ImageId, SnapshotId, VmId } from '../../domain/ids.js';
-import { createWorld, recordTestImages, registerRoomyHost } from '../../testing/world.js';
+import { recordTestImages, registerRoomyHost } from '../../testing/world.js';
 import { FakeAgentClient } from '../fake/fake-agent-client.js';
 import { FixedClock } from '../fake/fixed-clock.js';
-import { UlidIdGenerator } from '../system/ulid-id-generator.js';
 import { openDatabase, type Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
-import { createPgRepositories } from './pg-repositories.js';
+import { useCaseDependenciesOver } from '../../testing/database-world.js';
 
 /**
  * A snapshot's delete against a clone of it, against a restore in place to it, and a diff's delete
@@ -183,7 +182,7 @@ function racesOn(
 
 /** Use-case dependencies over `db`: the world's fakes, these repositories, one clock and one set of Agents for all. */
 function managerOver(db: Database, agents: FakeAgentClient, clock: FixedClock): UseCaseDependencies {
-  return { ...createWorld().deps, ...createPgRepositories(db), agents, clock, ids: new UlidIdGenerator() };
+  return useCaseDependenciesOver(db, { agents, clock });
 }
 
 describe.skipIf(!hasDatabase)(

@@ -1,17 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import type { UseCaseDependencies } from '../../application/dependencies.js';
 import { continueCreate } from '../../application/use-cases/continue-create.js';
 import { createVm } from '../../application/use-cases/create-vm.js';
 import { stopVm } from '../../application/use-cases/stop-vm.js';
 import { unlimitedQuota } from '../../domain/project.js';
-import { createWorld, recordTestImages, registerRoomyHost } from '../../testing/world.js';
-import { FakeAgentClient } from '../fake/fake-agent-client.js';
-import { FixedClock } from '../fake/fixed-clock.js';
-import { UlidIdGenerator } from '../system/ulid-id-generator.js';
+import { recordTestImages, registerRoomyHost } from '../../testing/world.js';
 import { openDatabase } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
-import { createPgRepositories } from './pg-repositories.js';
+import { useCaseDependenciesOver } from '../../testing/database-world.js';
 
 const holdings = 61;
 
@@ -27,13 +23,7 @@ describe('migration 0061 counts what the VMs already hold', () => {
     try {
       const migrations = await readMigrations();
       await migrate(db, migrations);
-      const deps: UseCaseDependencies = {
-        ...createWorld().deps,
-        ...createPgRepositories(db),
-        agents: new FakeAgentClient(),
-        clock: new FixedClock(),
-        ids: new UlidIdGenerator(),
-      };
+      const deps = useCaseDependenciesOver(db);
       const hostA = await registerRoomyHost(deps, 1);
       const hostB = await registerRoomyHost(deps, 2);
       await deps.projects.insert({ name: 'red', quota: unlimitedQuota, createdAt: new Date(0) });
