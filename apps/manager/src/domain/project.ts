@@ -25,6 +25,11 @@ export interface Project {
 
 export const unlimitedQuota: ProjectQuota = Object.freeze({ maxVms: undefined, maxVcpus: undefined, maxMemoryMib: undefined });
 
+/** Whether the quota sets any limit: a project without one has nothing its creates could pass. */
+export function isLimited(quota: ProjectQuota): boolean {
+  return quota.maxVms !== undefined || quota.maxVcpus !== undefined || quota.maxMemoryMib !== undefined;
+}
+
 export const projectNamePattern = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
 
 /** The limits `usage` plus `adding` would pass, with the numbers; empty when it fits. */

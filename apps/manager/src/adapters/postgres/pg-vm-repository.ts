@@ -15,6 +15,7 @@ import type { HostId, ImageId, SnapshotId, TemplateId, VmId } from '../../domain
 import type { HostAllocation } from '../../domain/placement.js';
 import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
 import { guestMacOf, mappedSnapshotAfter, type FailureReason, type Vm, type VmListing, type VmStep } from '../../domain/vm.js';
+import { isLimited } from '../../domain/project.js';
 import { snapshotNotFound, snapshotNotReady, type SnapshotState } from '../../domain/snapshot.js';
 import { snapshotGoingWithItsVm, whyVmNotDeletable } from '../../domain/vm-deletion.js';
 import type { Database } from './database.js';
@@ -116,9 +117,9 @@ export class PgVmRepository implements VmRepository {
               throw new AppError('PROJECT_NOT_FOUND', `No project named ${vm.project}`, { details: { project: vm.project } });
             }
             const quota = quotaOf(project);
-            const isLimited = quota.maxVms !== undefined || quota.maxVcpus !== undefined || quota.maxMemoryMib !== undefined;
-            if (isLimited && mode === 'shared') return null;
-            if (!isLimited) this.limitedProjects.delete(vm.project);
+            const hasQuota = isLimited(quota);
+            if (hasQuota && mode === 'shared') return null;
+            if (!hasQuota) this.limitedProjects.delete(vm.project);
             // What the host and the project hold: a row for the host and 16 for the project, kept by
             // triggers on `vms` (migration 0061), not summed from the VM rows (a create would read every
             // VM of its project).
