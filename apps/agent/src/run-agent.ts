@@ -156,8 +156,11 @@ export async function runAgent(): Promise<void> {
   const firewall = new NftHostFirewall(runner, {
     netns: config.netns,
     session: nftSession,
-    // /proc/sys/net answers for the Agent's own namespace: read without a fork when the links live there.
-    forwardingFile: config.netns ? null : '/proc/sys/net/ipv4/ip_forward',
+    // /proc/sys/net answers for the Agent's own namespace: files when the links live there, the
+    // long-lived `ip` reader when they live in another.
+    forwarding: config.netns
+      ? { bridge: config.bridge, reader: ipReader }
+      : { bridge: config.bridge, procIpv4Dir: '/proc/sys/net/ipv4' },
   });
   const context: AgentContext = {
     network,

@@ -1,10 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createNetns, missingRequirements, type Netns } from '@hearth/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CommandOutput, CommandRunner } from '../src/application/ports/command-runner.js';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
+import { IpJsonReader } from '../src/adapters/linux/ip-json-reader.js';
 import { NftHostFirewall } from '../src/adapters/linux/nft-host-firewall.js';
 import { maxLineBytes, NftSession, type NftOutcome } from '../src/adapters/linux/nft-session.js';
 import { vmGuardScript } from '../src/domain/egress-rules.js';
@@ -128,30 +129,86 @@ describe.skipIf(skip !== undefined)(`NftSession${skip === undefined ? '' : ` (sk
 });
 
 describe.skipIf(skip !== undefined)(
-  `NftHostFirewall in its own namespace${skip === undefined ? '' : ` (skipped: ${skip})`}`,
+  `IPv4 forwarding as NftHostFirewall reads it${skip === undefined ? '' : ` (skipped: ${skip})`}`,
   () => {
-    it('reads IPv4 forwarding from the file it is given without a fork, as sysctl reads it, and through sysctl otherwise', async () => {
+    it("reads the bridge's setting from /proc/sys files without a fork, and ip_forward before the bridge exists", async () => {
       const runner = new CountingRunner();
-      const { stdout } = await new ExecFileCommandRunner().run(['sysctl', '-n', 'net.ipv4.ip_forward']);
-
       const directory = await mkdtemp(path.join(tmpdir(), 'hearth-forwarding-'));
       try {
-        const file = path.join(directory, 'ip_forward');
-        await writeFile(file, '1\n');
-        const on = await new NftHostFirewall(runner, { forwardingFile: file }).isForwardingEnabled();
-        await writeFile(file, '0\n');
-        const off = await new NftHostFirewall(runner, { forwardingFile: file }).isForwardingEnabled();
+        const firewall = new NftHostFirewall(runner, { forwarding: { bridge: 'fcbr0', procIpv4Dir: directory } });
+        await writeFile(path.join(directory, 'ip_forward'), '1\n');
+        const beforeTheBridge = await firewall.isForwardingEnabled();
+        await mkdir(path.join(directory, 'conf', 'fcbr0'), { recursive: true });
+        await writeFile(path.join(directory, 'conf', 'fcbr0', 'forwarding'), '0\n');
+        const offOnTheBridge = await firewall.isForwardingEnabled();
+        await writeFile(path.join(directory, 'conf', 'fcbr0', 'forwarding'), '1\n');
+        await writeFile(path.join(directory, 'ip_forward'), '0\n');
+        const onOnTheBridge = await firewall.isForwardingEnabled();
 
-        expect([on, off]).toEqual([true, false]);
-        const procFile = { forwardingFile: '/proc/sys/net/ipv4/ip_forward' };
-        expect(await new NftHostFirewall(runner, procFile).isForwardingEnabled()).toBe(stdout.trim() === '1');
+        expect([beforeTheBridge, offOnTheBridge, onOnTheBridge]).toEqual([true, false, true]);
         expect(runner.count).toBe(0);
-        // Without the file (a runner that may enter another namespace), sysctl runs through the runner.
-        expect(await new NftHostFirewall(runner).isForwardingEnabled()).toBe(stdout.trim() === '1');
-        expect(runner.count).toBe(1);
       } finally {
         await rm(directory, { recursive: true, force: true });
       }
+    });
+
+    describe('in another namespace', () => {
+      let netns: Netns;
+      let reader: IpJsonReader;
+
+      beforeEach(async () => {
+        netns = await createNetns();
+        reader = new IpJsonReader({ netns: netns.name, isDetailed: false });
+      });
+
+      afterEach(async () => {
+        await reader.close();
+        await netns.destroy();
+      });
+
+      it("reads the bridge's setting through the long-lived ip reader, as sysctl there reads it, without a fork", async () => {
+        const runner = new CountingRunner();
+        const firewall = new NftHostFirewall(runner, { netns: netns.name, forwarding: { bridge: 'fcbr-t', reader } });
+        await netns.exec(['ip', 'link', 'add', 'fcbr-t', 'type', 'bridge']);
+
+        const seen: boolean[] = [];
+        for (const value of ['0', '1', '0']) {
+          await netns.exec(['sysctl', '-qw', `net.ipv4.conf.fcbr-t.forwarding=${value}`]);
+          seen.push(await firewall.isForwardingEnabled());
+        }
+
+        expect(seen).toEqual([false, true, false]);
+        expect(runner.count).toBe(0);
+      });
+
+      it('reads net.ipv4.ip_forward there with sysctl before the bridge exists', async () => {
+        const runner = new CountingRunner();
+        const firewall = new NftHostFirewall(runner, { netns: netns.name, forwarding: { bridge: 'fcbr-t', reader } });
+
+        await netns.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+        const on = await firewall.isForwardingEnabled();
+        await netns.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=0']);
+        const off = await firewall.isForwardingEnabled();
+
+        expect([on, off]).toEqual([true, false]);
+        expect(runner.count).toBe(2);
+      });
+
+      it("answers the new bridge's setting after the bridge was deleted and made anew", async () => {
+        const runner = new CountingRunner();
+        const firewall = new NftHostFirewall(runner, { netns: netns.name, forwarding: { bridge: 'fcbr-t', reader } });
+        await netns.exec(['ip', 'link', 'add', 'fcbr-t', 'type', 'bridge']);
+        await netns.exec(['sysctl', '-qw', 'net.ipv4.conf.fcbr-t.forwarding=1']);
+        expect(await firewall.isForwardingEnabled()).toBe(true);
+
+        await netns.exec(['ip', 'link', 'del', 'fcbr-t']);
+        await netns.exec(['sysctl', '-qw', 'net.ipv4.conf.default.forwarding=0']);
+        await netns.exec(['ip', 'link', 'add', 'fcbr-t', 'type', 'bridge']);
+        const answers: boolean[] = [];
+        for (let attempt = 0; attempt < 2; attempt += 1) answers.push(await firewall.isForwardingEnabled());
+
+        expect(answers.at(-1)).toBe(false);
+      });
     });
   },
 );

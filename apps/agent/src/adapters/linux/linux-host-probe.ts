@@ -50,7 +50,7 @@ export interface LinuxHostProbeOptions {
   readonly cpuCount?: number | null;
   /** Whether the Agent writes NAT and per-VM rules (AGENT_EGRESS). */
   readonly egress?: 'off' | 'nat';
-  /** Reads `net.ipv4.ip_forward` where the bridge lives. */
+  /** Whether the guests' IPv4 packets are forwarded: the bridge's `forwarding`. */
   readonly isForwardingEnabled?: () => Promise<boolean>;
 }
 

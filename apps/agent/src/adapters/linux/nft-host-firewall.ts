@@ -15,6 +15,7 @@ import {
   type PortElement,
   type VmTableKeys,
 } from '../../domain/egress-rules.js';
+import type { IpJsonReader } from './ip-json-reader.js';
 import type { NftOutcome, NftSession } from './nft-session.js';
 import { readProcFile } from './proc-file.js';
 
@@ -119,9 +120,10 @@ function sessionFailed(argv: readonly string[], outcome: NftOutcome & { kind: 'f
 
 /**
  * nftables through `nft` (each script one argument: nft runs one invocation as one transaction),
- * the default route through `ip -j route`, forwarding through `sysctl`. In a named namespace when
- * given one, as the bridge and the TAPs are. With an `NftSession`, table reads and scripts go to its
- * long-lived `nft` instead of a fork each, and fork only when it answers `unavailable`.
+ * the default route through `ip -j route`, IPv4 forwarding as the bridge's own setting. In a named
+ * namespace when given one, as the bridge and the TAPs are. With an `NftSession`, table reads and
+ * scripts go to its long-lived `nft` instead of a fork each, and fork only when it answers
+ * `unavailable`.
  */
 export class NftHostFirewall implements HostFirewall {
   private readonly prefix: readonly string[];
@@ -129,25 +131,20 @@ export class NftHostFirewall implements HostFirewall {
   /** Where reads and scripts go instead of a fork of `nft` each, when set. */
   private readonly session: NftSession | null;
 
-  /** `net.ipv4.ip_forward` read as a file, when the links live in the reader's own namespace. */
-  private readonly forwardingFile: string | null;
+  private readonly forwarding: ForwardingSource;
 
   constructor(
     private readonly runner: CommandRunner,
     options: {
       readonly netns?: string | null;
       readonly session?: NftSession;
-      /**
-       * Read IPv4 forwarding from this file (`/proc/sys/net/ipv4/ip_forward`) instead of a `sysctl`
-       * fork. Only for links in the Agent's own namespace: `/proc/sys/net` answers for the reader's
-       * namespace, which a runner that enters another one (a prefix of its own) is not in.
-       */
-      readonly forwardingFile?: string | null;
+      /** Where IPv4 forwarding is read; without it, `sysctl net.ipv4.ip_forward` is forked each time. */
+      readonly forwarding?: ForwardingSource;
     } = {},
   ) {
     this.prefix = options.netns ? ['ip', 'netns', 'exec', options.netns] : [];
     this.session = options.session ?? null;
-    this.forwardingFile = options.forwardingFile ?? null;
+    this.forwarding = options.forwarding ?? { bridge: null };
   }
 
   /** The `ip` table and the `bridge` table of that name: nothing else is read. */
@@ -222,9 +219,56 @@ export class NftHostFirewall implements HostFirewall {
     return routes.find((route) => typeof route.dev === 'string')?.dev ?? null;
   }
 
+  /**
+   * Whether the kernel forwards IPv4 packets that enter through the bridge: the bridge's own
+   * `forwarding`, which is what routing checks for the guests' packets (`net.ipv4.ip_forward = 1`
+   * sets it on every link, the bridge included). Read without a fork: from `/proc/sys` when the
+   * bridge is in the Agent's own namespace, from the long-lived `ip` reader (`netconf`) when it is in
+   * another, since `/proc/sys/net` answers for the reader's namespace only. Before the bridge exists,
+   * or when the reader cannot say, `net.ipv4.ip_forward` is read instead.
+   */
   async isForwardingEnabled(): Promise<boolean> {
-    if (this.forwardingFile !== null) return readProcFile(this.forwardingFile).trim() === '1';
+    const { bridge } = this.forwarding;
+    const onBridge = bridge === null ? null : await this.bridgeForwarding(bridge);
+    if (onBridge !== null) return onBridge;
+    if (this.forwarding.procIpv4Dir !== undefined)
+      return readProcFile(`${this.forwarding.procIpv4Dir}/ip_forward`).trim() === '1';
     const { stdout } = await this.runner.run([...this.prefix, 'sysctl', '-n', 'net.ipv4.ip_forward']);
     return stdout.trim() === '1';
   }
+
+  /** The bridge's `forwarding`, or null when the bridge does not exist or the reader cannot say. */
+  private async bridgeForwarding(bridge: string): Promise<boolean | null> {
+    const { procIpv4Dir, reader } = this.forwarding;
+    if (procIpv4Dir !== undefined) {
+      try {
+        return readProcFile(`${procIpv4Dir}/conf/${bridge}/forwarding`).trim() === '1';
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw error;
+      }
+    }
+    const read = await reader?.read(['netconf', 'show', 'dev', bridge]);
+    if (read?.kind !== 'output') return null;
+    const settings = (JSON.parse(read.stdout) as { family?: string; interface?: string; forwarding?: boolean }[]).find(
+      (entry) => entry.family === 'inet',
+    );
+    // A name the long-lived `ip` looked up before may be a deleted link's: have it look afresh.
+    if (settings?.interface !== bridge || typeof settings.forwarding !== 'boolean') {
+      reader?.restart();
+      return null;
+    }
+    return settings.forwarding;
+  }
+}
+
+/**
+ * Where `NftHostFirewall` reads IPv4 forwarding: the bridge's setting, and with `procIpv4Dir`
+ * (`/proc/sys/net/ipv4`, only when the bridge is in the Agent's own namespace) from files, otherwise
+ * through `reader` (an `ip` reader in the bridge's namespace).
+ */
+export interface ForwardingSource {
+  readonly bridge: string | null;
+  readonly procIpv4Dir?: string;
+  readonly reader?: IpJsonReader;
 }

@@ -30,14 +30,15 @@ async function uplinkOf(context: AgentContext, egress: EgressSettings): Promise<
 }
 
 /**
- * Throws HOST_EGRESS_UNAVAILABLE when the host does not forward IPv4 (`net.ipv4.ip_forward` = 0):
- * egress through NAT is never claimed where no packet could leave.
+ * Throws HOST_EGRESS_UNAVAILABLE when the host does not forward the guests' IPv4 packets (forwarding
+ * off on the bridge; `net.ipv4.ip_forward = 1` turns it on everywhere): egress through NAT is never
+ * claimed where no packet could leave.
  */
 export async function assertForwarding(context: AgentContext): Promise<void> {
   if (!(await context.firewall.isForwardingEnabled())) {
     throw new AppError(
       'HOST_EGRESS_UNAVAILABLE',
-      'IPv4 forwarding is off on this host (net.ipv4.ip_forward = 0): guests cannot reach the uplink',
+      'IPv4 forwarding is off on this host (net.ipv4.ip_forward = 0, or off on the bridge): guests cannot reach the uplink',
     );
   }
 }
