@@ -14,6 +14,22 @@ describe('parseProcStat', () => {
     fields[19] = '123456';
     expect(parseProcStat(`42 (fire (cracker) x) ${fields.join(' ')}`)).toEqual({ state: 'S', startTime: 123456 });
   });
+
+  it('reads a start time that ends the line', () => {
+    const fields = Array.from({ length: 20 }, (_, i) => String(i + 3));
+    fields[0] = 'Z';
+    fields[19] = '987';
+    expect(parseProcStat(`7 (vmm) ${fields.join(' ')}\n`)).toEqual({ state: 'Z', startTime: 987 });
+  });
+
+  it('answers undefined for a line cut short, without a command name, or with no number for the start time', () => {
+    const fields = Array.from({ length: 50 }, (_, i) => String(i + 3));
+    fields[0] = 'S';
+    expect(parseProcStat(`42 (vmm) ${fields.slice(0, 19).join(' ')}`)).toBeUndefined();
+    expect(parseProcStat(fields.join(' '))).toBeUndefined();
+    fields[19] = 'x';
+    expect(parseProcStat(`42 (vmm) ${fields.join(' ')}`)).toBeUndefined();
+  });
 });
 
 describe('readProcFile', () => {

@@ -17,6 +17,10 @@ export class VmLedger {
   private queue: Promise<unknown> = Promise.resolve();
   /** Changes waiting for the next save (which starts when the one in flight ends). */
   private pending: PendingBatch | null = null;
+  /** Changes noted (`note`) and not saved yet, in order. */
+  private noted: RecordChange[] = [];
+  /** The record with the noted changes applied; null when nothing is noted. */
+  private shown: VmRecord | null = null;
 
   private constructor(
     private readonly context: AgentContext,
@@ -51,8 +55,19 @@ export class VmLedger {
     throw vmNotFoundError(vmId);
   }
 
+  /** The record as saved, with any change noted since applied. */
   get record(): VmRecord {
-    return this.current;
+    return this.shown ?? this.current;
+  }
+
+  /**
+   * Applies `change` to `record` at once and saves it with the next commit, not before: for a
+   * side effect that, if a crash loses its record, the step taken up again finds done and takes as
+   * done (Firecracker refusing metrics it already has). It saves a durable write.
+   */
+  note(change: RecordChange): void {
+    this.noted.push(change);
+    this.shown = updateRecord(this.record, change, this.context.clock.now());
   }
 
   /**
@@ -77,10 +92,20 @@ export class VmLedger {
   private async save(batch: PendingBatch): Promise<VmRecord> {
     // Changes stop joining this batch once its save starts.
     if (this.pending === batch) this.pending = null;
+    const noted = this.noted;
+    this.noted = [];
     const now = this.context.clock.now();
-    const next = batch.changes.reduce<VmRecord>((record, change) => updateRecord(record, change, now), this.current);
-    await this.context.records.save(next);
+    const apply = (record: VmRecord, change: RecordChange): VmRecord => updateRecord(record, change, now);
+    const next = batch.changes.reduce(apply, noted.reduce(apply, this.current));
+    try {
+      await this.context.records.save(next);
+    } catch (error) {
+      this.noted = [...noted, ...this.noted];
+      throw error;
+    }
     this.current = next;
+    // Changes noted while the save was in flight wait for the next one.
+    this.shown = this.noted.length === 0 ? null : this.noted.reduce(apply, next);
     return next;
   }
 }

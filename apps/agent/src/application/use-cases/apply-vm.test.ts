@@ -192,6 +192,28 @@ describe('applyVm', () => {
     expect(agent.vmm.processes.size).toBe(1);
   });
 
+  it('records the metrics the VMM took with the running state: metrics cost a create no record write', async () => {
+    const withMetrics = createFakeAgent();
+    await applyVm(withMetrics.context, vmId, spec);
+    const withoutMetrics = createFakeAgent();
+    await applyVm(withoutMetrics.context, vmId, { ...spec, isMetricsEnabled: false });
+
+    const saves = withMetrics.records.history.filter((record) => record.vmId === vmId);
+    expect(saves.length).toBe(withoutMetrics.records.history.filter((record) => record.vmId === vmId).length);
+    const firstConfigured = saves.find((record) => record.process?.isMetricsConfigured === true);
+    expect(firstConfigured?.lifecycle).toBe('running');
+  });
+
+  it('saves the metrics the VMM took with the failed state when a later step fails', async () => {
+    const agent = createFakeAgent();
+    agent.firecracker.faults.set('PUT /drives/rootfs', 'Drive config error: A root block device already exists!');
+    await appErrorOf(applyVm(agent.context, vmId, spec));
+
+    const record = await agent.records.get(vmId);
+    expect(record?.lifecycle).toBe('failed');
+    expect(record?.process?.isMetricsConfigured).toBe(true);
+  });
+
   it('takes up an apply killed between its metrics PUT and its record on the same VMM, which refuses the metrics again', async () => {
     const agent = createFakeAgent();
     agent.firecracker.faults.set('PUT /drives/rootfs', 'Drive config error: A root block device already exists!');

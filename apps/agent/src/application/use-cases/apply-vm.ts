@@ -208,7 +208,9 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
                 // Firecracker keeps the metrics it was given (this VM's own FIFO) and refuses them again.
                 if (!isMetricsAlreadyInitialized(error)) throw error;
               });
-              await ledger.commit({ process: { ...process, isMetricsConfigured: true } });
+              // Saved with the record's next write (at the latest `running` or `failed`): an apply
+              // killed before it takes up the same VMM, which refuses the metrics again (above).
+              ledger.note({ process: { ...process, isMetricsConfigured: true } });
               return true;
             });
             break;
