@@ -91,7 +91,7 @@ async function expectStatus<T>(stack: BenchStack, method: string, route: string,
 export async function measureSnapshots(
   rounds: number,
   cloneCount: number,
-  options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain' | 'agentMain' | 'agentCpuProfDir'>,
+  options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain' | 'agentMain' | 'agentCpuProfDir' | 'settleMs'>,
   log: Log,
 ): Promise<SnapshotResult> {
   const shape = { memoryMib, cloneCount };
@@ -195,6 +195,7 @@ export async function measureSnapshots(
       await floor.destroyAll();
 
       if (cloneCount > 0) {
+        if (options.settleMs > 0) await delay(options.settleMs);
         await profile?.mark(null);
         const cpuBefore = cpuSnapshot(cpuPids);
         const t2 = performance.now();
@@ -256,12 +257,13 @@ export async function measureSnapshots(
         await Promise.all(cloned.items.map((vm) => expectStatus(stack, 'DELETE', `/v1/vms/${vm.id}`, undefined, 200)));
         const prepared: PreparedRestore[] = [];
         for (let i = 0; i < cloneCount; i++) prepared.push(await floor.prepare(files, `clone-${round}-${i}`));
+        if (options.settleMs > 0) await delay(options.settleMs);
         const t3 = performance.now();
         const floorTimelines = await Promise.all(prepared.map((guest) => floor.restoreWithTimeline(guest, answerTimeoutMs)));
         samples.clonesFloorMs.push(performance.now() - t3);
         for (const [i, t] of floorTimelines.entries()) {
           samples.cloneFloorTimelines.push(t);
-          const marks = Object.fromEntries(Object.entries(t).filter(([name]) => name !== 'startedAtMs'));
+          const marks = Object.fromEntries(Object.entries(t).filter(([name]) => name !== 'startedAtMs' && name !== 'qemu'));
           log(`    alone ${i + 1}, ms from its start: ${marksText(marks)}`);
         }
         await floor.destroyAll();
