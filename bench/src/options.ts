@@ -28,6 +28,11 @@ export interface BenchOptions {
   readonly snapshotRounds: number;
   /** Clones started from one snapshot in each of those rounds (0 = no clone figures). */
   readonly cloneCount: number;
+  /**
+   * Before each side of a clone round (the clones, then QEMU alone), this long with nothing started,
+   * so that both begin from memory in the same state (0: no wait, each side right after the last).
+   */
+  readonly settleMs: number;
   /** Stop creating when MemAvailable falls below this. */
   readonly minMemAvailableMib: number;
   /** Node flags for every Firecracker double process (through the FIRECRACKER_BIN wrapper). */
@@ -61,6 +66,11 @@ export const usage = `Usage: npm run bench -- [options]
                           under QEMU, each against QEMU restoring the same files alone;
                           0 to skip (default 3; needs QEMU and the guest images)
   --clones N              clones from one snapshot per round (default 10)
+  --settle-ms N           wait N ms before each side of a clone round (the clones, then QEMU
+                          alone), so that both start from memory in the same state: on a host
+                          that hands freed memory back to its hypervisor, a side started
+                          right after the other frees its guests reuses memory still backed
+                          (default 0: no wait)
   --min-mem-available M   stop creating below M MiB of MemAvailable (default 6144)
   --double-node-flags F   Node flags for each double, space separated
                           (default "--lite-mode --max-semi-space-size=1")
@@ -97,6 +107,7 @@ const optionSpecs = {
   qemu: { type: 'string' },
   snapshots: { type: 'string' },
   clones: { type: 'string' },
+  'settle-ms': { type: 'string' },
   'min-mem-available': { type: 'string' },
   'double-node-flags': { type: 'string' },
   'manager-main': { type: 'string' },
@@ -168,6 +179,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     qemuCount: count('qemu', isQuick ? 0 : 3, true),
     snapshotRounds: count('snapshots', isQuick ? 0 : 3, true),
     cloneCount: count('clones', 10, true),
+    settleMs: count('settle-ms', 0, true),
     minMemAvailableMib: count('min-mem-available', 6_144, true),
     doubleNodeFlags: (values['double-node-flags'] ?? '--lite-mode --max-semi-space-size=1').split(/\s+/).filter(Boolean),
     managerMain: values['manager-main'] ?? null,

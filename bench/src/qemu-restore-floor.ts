@@ -5,6 +5,7 @@ import {
   decodeSnapshot,
   INCOMING_FROM_FD_ARGV,
   incomingMigrationEnd,
+  processTimes,
   qemuArgv,
   QmpClient,
   type QemuSnapshotState,
@@ -12,6 +13,7 @@ import {
 } from '@hearth/firecracker-double';
 import { createNetns, waitFor, type Netns } from '@hearth/testkit';
 import { NetnsProbe } from './netns-probe.js';
+import type { QemuLoadTrace } from './qemu-load-trace.js';
 import { runCommand } from './run-command.js';
 
 /** The files of one snapshot as the Agent wrote them. */
@@ -51,6 +53,9 @@ export function guestAddress(payload: StatePayload): { ip: string; mac: string }
 
 const bridge = 'br0';
 
+/** The wall clock in ms since the epoch, to the microsecond, as the double stamps its trace. */
+const wallClockMs = (): number => performance.timeOrigin + performance.now();
+
 /**
  * Where one restore alone spent its time: ms from its start at the end of each part, in order.
  * `tap`, `copy` and `spawn` are done one after the other; QEMU then reads the memory file
@@ -68,6 +73,8 @@ export interface FloorRestoreTimeline {
   readonly contMs: number;
   readonly firstAnswerMs: number;
   readonly answeredMs: number;
+  /** Its QEMU seen as a clone's double traces its own (`QemuLoadTrace`). */
+  readonly qemu?: QemuLoadTrace;
 }
 
 /** One guest ready to be restored alone: its namespace with a bridge, and its MMDS NIC's socket. */
@@ -167,14 +174,17 @@ export class RestoreFloor {
     );
     // The memory file is QEMU's descriptor 3 (INCOMING_FD), as the double gives it.
     const memoryFd = openSync(files.memoryPath, 'r');
+    let qemuPid: number | undefined;
     try {
-      netns.spawn([this.qemuBinary, ...argv, ...INCOMING_FROM_FD_ARGV], {
+      // `ip netns exec` execs QEMU: the child's pid is QEMU's.
+      qemuPid = netns.spawn([this.qemuBinary, ...argv, ...INCOMING_FROM_FD_ARGV], {
         stdio: ['ignore', 'ignore', 'ignore', memoryFd],
-      });
+      }).pid;
     } finally {
       closeSync(memoryFd);
     }
     const spawnMs = since();
+    const spawnedAtMs = wallClockMs();
     const qmp = await waitFor(() => (existsSync(qmpPath) ? QmpClient.connect(qmpPath).catch(() => undefined) : undefined), {
       timeoutMs,
       intervalMs: 20,
@@ -182,12 +192,16 @@ export class RestoreFloor {
     });
     this.qmps.push(qmp);
     const qmpMs = since();
+    const qmpAtMs = wallClockMs();
     const status = await incomingMigrationEnd(qmp, timeoutMs);
+    const atLoadEnd = qemuPid === undefined ? undefined : processTimes(qemuPid);
+    const loadEndedAtMs = wallClockMs();
     if (status !== 'paused' && status !== 'running') throw new Error(`QEMU alone is ${status} after the incoming migration`);
     const incomingMs = since();
     await qmp.execute('cont');
     const contMs = since();
     const answer = await probe.answeredWithTimes(`http://${ip}/identity`, { timeoutMs });
+    const atAnswer = qemuPid === undefined ? undefined : processTimes(qemuPid);
     return {
       startedAtMs,
       tapMs,
@@ -198,6 +212,7 @@ export class RestoreFloor {
       contMs,
       firstAnswerMs: answer.firstAnswerAtMs - startedAtMs,
       answeredMs: since(),
+      ...(qemuPid === undefined ? {} : { qemu: { pid: qemuPid, spawnedAtMs, qmpAtMs, loadEndedAtMs, atLoadEnd, atAnswer } }),
     };
   }
 

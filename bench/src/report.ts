@@ -240,6 +240,14 @@ export function toJson(r: BenchResults): Record<string, unknown> {
         { clone: round(pair.clone), alone: round(pair.alone) },
       ]),
     ),
+    clone_qemu_p50_ms: Object.fromEntries(
+      (['clone', 'alone'] as const).map((side) => [
+        side,
+        Object.fromEntries(
+          Object.entries(r.snapshots.cloneQemu[side]).map(([name, value]) => [name, name === 'count' ? value : round(value)]),
+        ),
+      ]),
+    ),
     clone_doubles_at_rest_ms_per_s: round(r.snapshots.doublesAtRestMsPerS),
     clone_timelines: r.snapshots.cloneTimelines,
     clone_floor_timelines: r.snapshots.cloneFloorTimelines,
@@ -500,6 +508,15 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
         `${ms(afterResume.alone)} ms (a clone takes its new identity then, written on its console ${ms(identityAfterResume.clone)} ms ` +
         `after the resume; QEMU alone's guest keeps the source's, work the floor does not do)`,
     );
+    const { clone: q, alone: qa } = snap.cloneQemu;
+    if (q.count > 0 || qa.count > 0) {
+      out.push(
+        `   QEMU itself, clone vs alone (p50 of ${q.count} / ${qa.count}): its start (spawn → QMP) ${ms(q.startMs)} vs ${ms(qa.startMs)} ms, ` +
+          `its load (QMP → migration ended) ${ms(q.loadMs)} vs ${ms(qa.loadMs)} ms; its CPU by then ${ms(q.cpuAtLoadEndMs)} vs ` +
+          `${ms(qa.cpuAtLoadEndMs)} ms, its main thread waiting for a core ${ms(q.mainWaitAtLoadEndMs)} vs ${ms(qa.mainWaitAtLoadEndMs)} ms; ` +
+          `its CPU by the answer ${ms(q.cpuAtAnswerMs)} vs ${ms(qa.cpuAtAnswerMs)} ms`,
+      );
+    }
   }
   out.push(`   — ${snap.note}`);
   out.push(...networkText(r.network));

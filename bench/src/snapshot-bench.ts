@@ -1,6 +1,8 @@
-import { copyFileSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import path from 'node:path';
+import { processTimes } from '@hearth/firecracker-double';
 import { findCommand } from '@hearth/testkit';
 import { cpuPidsOf, startBenchStack, type BenchStack } from './bench-stack.js';
 import { agentEntryPoint, ProfileMarks } from './cpu-profile.js';
@@ -10,6 +12,7 @@ import type { BenchOptions } from './options.js';
 import type { Log } from './phases.js';
 import { guestImages } from './qemu-boot.js';
 import { NetnsProbe } from './netns-probe.js';
+import { readDoubleTrace, type QemuLoadTrace } from './qemu-load-trace.js';
 import { RestoreFloor, type FloorRestoreTimeline, type PreparedRestore, type SnapshotFiles } from './qemu-restore-floor.js';
 import {
   emptySnapshotSamples,
@@ -88,7 +91,7 @@ async function expectStatus<T>(stack: BenchStack, method: string, route: string,
 export async function measureSnapshots(
   rounds: number,
   cloneCount: number,
-  options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain' | 'agentMain' | 'agentCpuProfDir'>,
+  options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain' | 'agentMain' | 'agentCpuProfDir' | 'settleMs'>,
   log: Log,
 ): Promise<SnapshotResult> {
   const shape = { memoryMib, cloneCount };
@@ -101,12 +104,20 @@ export async function measureSnapshots(
   } catch (error) {
     return skipped(`guest images unavailable: ${error instanceof Error ? error.message : String(error)}`);
   }
+  // Each double traces its QEMU's start, load and CPU there (one JSON file per VMM, by instance id).
+  const traceDir = mkdtempSync(path.join(tmpdir(), 'hearth-bench-double-trace-'));
+  const traceOf = (vm: Vm): QemuLoadTrace | undefined =>
+    // The Agent's Firecracker instance id is the VM's id with `-` for `_`.
+    readDoubleTrace(path.join(traceDir, `${vm.id.replaceAll('_', '-')}.jsonl`));
   const stack = await startBenchStack({
     doubleNodeFlags: options.doubleNodeFlags,
     managerMain: options.managerMain,
     agentMain: agentEntryPoint(options),
     bridgeCidr,
-    agentEnv: { FC_DOUBLE_BACKEND: 'qemu' },
+    agentEnv: { FC_DOUBLE_BACKEND: 'qemu', FC_DOUBLE_TRACE_DIR: traceDir },
+  }).catch((error: unknown) => {
+    rmSync(traceDir, { recursive: true, force: true });
+    throw error;
   });
   const profile =
     options.agentCpuProfDir === null ? null : new ProfileMarks(stack.agent.child.pid, options.agentCpuProfDir, 'agent');
@@ -184,6 +195,7 @@ export async function measureSnapshots(
       await floor.destroyAll();
 
       if (cloneCount > 0) {
+        if (options.settleMs > 0) await delay(options.settleMs);
         await profile?.mark(null);
         const cpuBefore = cpuSnapshot(cpuPids);
         const t2 = performance.now();
@@ -199,9 +211,18 @@ export async function measureSnapshots(
         // The guest writes its new identity on its serial console last of all (HEARTH-GUEST-IDENTITY), and
         // nothing else once it is up: the console log's last change, read as it answers, is when it took it.
         const consoleLogOf = (vm: Vm): string => path.join(stack.runDir, 'vms', vm.id, 'stdout.log');
+        // Its QEMU's CPU is read as it answers, as QEMU alone's is.
+        const qemuAtAnswer = (vm: Vm): QemuLoadTrace | undefined => {
+          const trace = traceOf(vm);
+          return trace === undefined ? undefined : { ...trace, atAnswer: processTimes(trace.pid) };
+        };
         const answers = await Promise.all(
           cloned.items.map((vm) =>
-            answering(probe, vm).then((answer) => ({ ...answer, identityAtMs: statSync(consoleLogOf(vm)).mtimeMs })),
+            answering(probe, vm).then((answer) => ({
+              ...answer,
+              identityAtMs: statSync(consoleLogOf(vm)).mtimeMs,
+              qemu: qemuAtAnswer(vm),
+            })),
           ),
         );
         samples.clonesMs.push(performance.now() - t2);
@@ -228,6 +249,7 @@ export async function measureSnapshots(
             answeredAtMs: answers[i]?.answeredAtMs ?? Date.now(),
             // Its VMM's own log says when the load and the resume happened (the file of PUT /logger).
             vmm: vmmMarksOf(path.join(stack.runDir, 'vms', item.id, 'firecracker.log')),
+            qemu: answers[i]?.qemu,
           };
           samples.cloneTimelines.push(timeline);
           log(`    clone ${i + 1}, ms from the request: ${marksText(cloneTimelineMarks(timeline))}`);
@@ -235,12 +257,13 @@ export async function measureSnapshots(
         await Promise.all(cloned.items.map((vm) => expectStatus(stack, 'DELETE', `/v1/vms/${vm.id}`, undefined, 200)));
         const prepared: PreparedRestore[] = [];
         for (let i = 0; i < cloneCount; i++) prepared.push(await floor.prepare(files, `clone-${round}-${i}`));
+        if (options.settleMs > 0) await delay(options.settleMs);
         const t3 = performance.now();
         const floorTimelines = await Promise.all(prepared.map((guest) => floor.restoreWithTimeline(guest, answerTimeoutMs)));
         samples.clonesFloorMs.push(performance.now() - t3);
         for (const [i, t] of floorTimelines.entries()) {
           samples.cloneFloorTimelines.push(t);
-          const marks = Object.fromEntries(Object.entries(t).filter(([name]) => name !== 'startedAtMs'));
+          const marks = Object.fromEntries(Object.entries(t).filter(([name]) => name !== 'startedAtMs' && name !== 'qemu'));
           log(`    alone ${i + 1}, ms from its start: ${marksText(marks)}`);
         }
         await floor.destroyAll();
@@ -265,5 +288,6 @@ export async function measureSnapshots(
     await floor.destroyAll().catch((error: unknown) => log(`restore floor cleanup: ${String(error)}`));
     await openedProbe?.close();
     await stack.stop();
+    rmSync(traceDir, { recursive: true, force: true });
   }
 }

@@ -1,4 +1,5 @@
 import { cpuGroups, type CpuGroup } from './cpu.js';
+import { qemuLoadSummary, type QemuLoadSummary, type QemuLoadTrace } from './qemu-load-trace.js';
 import type { FloorRestoreTimeline } from './qemu-restore-floor.js';
 import { percentile, ratio, summarize, type Summary } from './stats.js';
 import type { VmmLogMarks } from './vmm-log-marks.js';
@@ -50,6 +51,8 @@ export interface CloneTimeline {
   readonly answeredAtMs: number;
   /** When its VMM received and finished the load and the resume, from the VMM's own log (absent: unread). */
   readonly vmm?: VmmLogMarks | undefined;
+  /** Its QEMU from its double's trace: its start, its load and its CPU (absent: not traced). */
+  readonly qemu?: QemuLoadTrace | undefined;
 }
 
 /** Steps of a clone's apply that run after the side-by-side tap, rootfs, spawn and egress, one after the other. */
@@ -225,6 +228,8 @@ export interface SnapshotResult {
   readonly floorMarksP50: Readonly<Record<string, number | null>>;
   /** Where a clone and QEMU alone spent their time, phase by phase. */
   readonly clonePhases: ReturnType<typeof clonePhases>;
+  /** QEMU itself in a clone and alone: its start, its load, its CPU and its wait for a core (p50). */
+  readonly cloneQemu: { readonly clone: QemuLoadSummary; readonly alone: QemuLoadSummary };
   readonly cloneTimelines: readonly CloneTimeline[];
   readonly cloneFloorTimelines: readonly FloorRestoreTimeline[];
   /** Median of the doubles' CPU per second after each clone round. */
@@ -281,6 +286,10 @@ export function snapshotFigures(
     cloneMarksP50: cloneMarksP50(samples.cloneTimelines),
     floorMarksP50: floorMarksP50(samples.cloneFloorTimelines),
     clonePhases: clonePhases(samples.cloneTimelines, samples.cloneFloorTimelines),
+    cloneQemu: {
+      clone: qemuLoadSummary(samples.cloneTimelines.map((t) => t.qemu)),
+      alone: qemuLoadSummary(samples.cloneFloorTimelines.map((t) => t.qemu)),
+    },
     cloneTimelines: samples.cloneTimelines,
     cloneFloorTimelines: samples.cloneFloorTimelines,
     doublesAtRestMsPerS: percentile([...samples.doublesAtRestMsPerS], 50),

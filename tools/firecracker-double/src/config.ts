@@ -7,6 +7,9 @@
  * - `FC_DOUBLE_SKIP_TAP_CHECK=1`: accept any TAP name without looking at /sys/class/net
  *   (hosts without TAP devices).
  * - `PATH`: where the qemu backend looks for `setpriv` (QEMU dies with the double through it).
+ * - `FC_DOUBLE_TRACE_DIR`: a directory where the qemu backend writes, one JSON line per step, when
+ *   it started QEMU, when QEMU answered on QMP and when an incoming migration ended, with QEMU's
+ *   CPU then (`<dir>/<instance id>.jsonl`). Unset: no trace. A measurement aid, not Firecracker's.
  */
 /** The guest backends the double can run. */
 export type BackendName = 'simulated' | 'qemu';
@@ -17,6 +20,8 @@ export interface DoubleConfig {
   readonly isTapCheckSkipped: boolean;
   /** The directories of `PATH`, colon separated, as the process got them ('' without one). */
   readonly searchPath: string;
+  /** Where the qemu backend traces its steps; undefined: it does not. */
+  readonly traceDir: string | undefined;
 }
 
 export const DEFAULT_QEMU_BINARY = 'qemu-system-x86_64';
@@ -30,5 +35,6 @@ export function loadDoubleConfig(env: Readonly<Record<string, string | undefined
     qemuBinary: env['FC_DOUBLE_QEMU'] ?? DEFAULT_QEMU_BINARY,
     isTapCheckSkipped: env['FC_DOUBLE_SKIP_TAP_CHECK'] === '1',
     searchPath: env['PATH'] ?? '',
+    traceDir: env['FC_DOUBLE_TRACE_DIR'] || undefined,
   });
 }

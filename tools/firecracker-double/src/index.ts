@@ -17,4 +17,6 @@ export { qemuArgv } from './backends/qemu-argv.js';
 export { INCOMING_FD, INCOMING_FROM_FD_ARGV, incomingMigrationEnd, streamMigration } from './backends/qemu-migration.js';
 export type { QemuSnapshotState } from './backends/qemu.js';
 export { QmpClient } from './backends/qmp.js';
+export { processTimes } from './backends/process-times.js';
+export type { ProcessTimes } from './backends/process-times.js';
 export type { VmResources } from './vmm/types.js';

@@ -4,7 +4,8 @@
  * listens; the VMM loads while the socket is already accepting (requests queue meanwhile).
  */
 import { readFileSync, writeSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileTrace } from './backends/qemu-trace.js';
 import type { CliArgs } from './cli.js';
 import { CliError, HELP_TEXT, instanceIdError, parseCli } from './cli.js';
 import { loadDoubleConfig } from './config.js';
@@ -172,11 +173,13 @@ async function main(): Promise<void> {
   const config = loadDoubleConfig(process.env);
   // Backends keep private runtime files next to the API socket.
   const runDir = args.flags.has('no-api') ? undefined : dirname(resolve(args.apiSock));
+  const traceDir = config.traceDir;
   const backendPromise = import('./backends/select.js').then(({ loadBackend }) =>
     loadBackend(config.backend, {
       qemuBinary: config.qemuBinary,
       searchPath: config.searchPath,
       ...(runDir === undefined ? {} : { runDir }),
+      ...(traceDir === undefined ? {} : { trace: fileTrace(join(resolve(traceDir), `${args.id}.jsonl`)) }),
     }),
   );
   const appPromise = Promise.all([import('./app.js'), backendPromise]).then(([{ createDouble }, backend]) => {

@@ -31,6 +31,12 @@ describe('loadDoubleConfig', () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
+  it('reads FC_DOUBLE_TRACE_DIR, and traces nothing without it or with an empty value', () => {
+    expect(loadDoubleConfig({ FC_DOUBLE_TRACE_DIR: '/run/trace' }).traceDir).toBe('/run/trace');
+    expect(loadDoubleConfig({ FC_DOUBLE_TRACE_DIR: '' }).traceDir).toBeUndefined();
+    expect(loadDoubleConfig({}).traceDir).toBeUndefined();
+  });
+
   it('rejects an unknown backend name', () => {
     expect(() => loadDoubleConfig({ FC_DOUBLE_BACKEND: 'kvm' })).toThrow('unknown FC_DOUBLE_BACKEND: kvm');
   });

@@ -98,12 +98,12 @@ interface NsDouble {
 
 const doubles: NsDouble[] = [];
 
-async function startNsDouble(id: string): Promise<NsDouble> {
+async function startNsDouble(id: string, env: Readonly<Record<string, string>> = {}): Promise<NsDouble> {
   const dir = tempDir();
   const sock = join(dir, 'api.sock');
   const child = spawn('ip', ['netns', 'exec', NS, process.execPath, BIN, '--api-sock', sock, '--id', id], {
     cwd: dir,
-    env: { ...process.env, FC_DOUBLE_BACKEND: 'qemu' },
+    env: { ...process.env, FC_DOUBLE_BACKEND: 'qemu', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -305,7 +305,9 @@ describe.skipIf(skipReason !== '')('qemu backend: real guests in a network names
     await a.waitExit(10_000);
     await until(() => qemuPidsInNs().length === 0 || undefined, 5000, 'qemu gone after kill -9');
 
-    const b = await startNsDouble('t3');
+    // The restoring double traces its QEMU's steps (FC_DOUBLE_TRACE_DIR).
+    const traceDir = join(tempDir(), 'trace');
+    const b = await startNsDouble('t3', { FC_DOUBLE_TRACE_DIR: traceDir });
     const t1 = performance.now();
     await put(
       b.api,
@@ -320,6 +322,14 @@ describe.skipIf(skipReason !== '')('qemu backend: real guests in a network names
     );
     console.log(`qemu backend: snapshot load + resume ${(performance.now() - t1).toFixed(0)} ms`);
     expect(await state(b.api)).toBe('Running');
+    const trace = readFileSync(join(traceDir, 't3.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { step: string; atMs: number; pid?: number; status?: string; cpuMs?: number });
+    expect(trace.map((entry) => entry.step)).toEqual(['restore-began', 'qemu-spawned', 'qmp-ready', 'migration-ended']);
+    expect(trace[1]?.pid).toBe(qemuPidsInNs()[0]);
+    expect(trace[3]).toMatchObject({ status: 'paused', cpuMs: expect.any(Number) as number });
+    expect(trace.map((entry) => entry.atMs)).toEqual([...trace.map((entry) => entry.atMs)].sort((x, y) => x - y));
     await until(() => ping() || undefined, 15_000, 'ping after restore');
     expect(httpGet()).toBeDefined();
     // Restored, not rebooted: the console shows one boot.

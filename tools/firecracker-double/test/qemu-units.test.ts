@@ -15,7 +15,9 @@ import {
   incomingMigrationEnd,
   streamMigration,
 } from '../src/backends/qemu-migration.js';
-import { executableOnPath } from '../src/backends/qemu-process.js';
+import { processTimes } from '../src/backends/process-times.js';
+import { executableOnPath, QemuSupervisor } from '../src/backends/qemu-process.js';
+import { fileTrace } from '../src/backends/qemu-trace.js';
 import { QmpClient } from '../src/backends/qmp.js';
 import type { GuestSpec } from '../src/backends/types.js';
 import type { Drive } from '../src/vmm/types.js';
@@ -148,6 +150,75 @@ describe('the launcher of QEMU', () => {
       expect(executableOnPath('setpriv', [notExecutable, aDirectory].join(':'))).toBeNull();
       expect(executableOnPath('setpriv', '')).toBeNull();
     } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the trace of QEMU's steps", () => {
+  it('appends one JSON line a step with its wall-clock time, creating its directory', () => {
+    const root = mkdtempSync(join(tmpdir(), 'fcd-trace-'));
+    try {
+      const file = join(root, 'traces', 'vm-1.jsonl');
+      const trace = fileTrace(file);
+      const before = Date.now();
+      trace('qemu-spawned', { pid: 42 });
+      trace('qmp-ready');
+      const lines = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { step: string; atMs: number; pid?: number });
+
+      expect(lines.map(({ step, pid }) => ({ step, pid }))).toEqual([{ step: 'qemu-spawned', pid: 42 }, { step: 'qmp-ready' }]);
+      expect(lines[0]!.atMs).toBeGreaterThanOrEqual(before - 1);
+      expect(lines[1]!.atMs).toBeGreaterThanOrEqual(lines[0]!.atMs);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("reads a process's CPU and its main thread's run and wait, and nothing of a process that is gone", () => {
+    const start = process.cpuUsage();
+    while (process.cpuUsage(start).user < 30_000) {
+      /* on a core for 30 ms at least */
+    }
+    const times = processTimes(process.pid);
+
+    expect(times?.cpuMs).toBeGreaterThan(0);
+    expect(times?.mainRunMs).toBeGreaterThanOrEqual(30);
+    expect(times?.mainWaitMs).toBeGreaterThanOrEqual(0);
+    expect(processTimes(2 ** 22 + 1)).toBeUndefined();
+  });
+
+  it("holds QEMU's spawn with its pid, then its QMP answer", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fcd-trace-'));
+    // Stands for QEMU: answers QMP on the socket of its `-qmp unix:PATH,…` argument.
+    const fakeQemu = join(root, 'fake-qemu.mjs');
+    writeFileSync(
+      fakeQemu,
+      [
+        `#!${process.execPath}`,
+        `import { createServer } from 'node:net';`,
+        `const path = /^unix:([^,]+)/.exec(process.argv[process.argv.indexOf('-qmp') + 1])[1];`,
+        `createServer((s) => {`,
+        `  s.write('{"QMP": {"version": {}, "capabilities": []}}\\r\\n');`,
+        `  s.on('data', (d) => { for (const line of d.toString().split('\\n')) if (line.trim()) s.write(JSON.stringify({ return: {}, id: JSON.parse(line).id }) + '\\r\\n'); });`,
+        `}).listen(path);`,
+      ].join('\n'),
+    );
+    chmodSync(fakeQemu, 0o755);
+    const steps: { step: string; fields: Readonly<Record<string, unknown>> | undefined }[] = [];
+    const supervisor = new QemuSupervisor(fakeQemu, root, '', (step, fields) => steps.push({ step, fields }));
+    try {
+      await supervisor.launch((qmpPath) => ['-qmp', `unix:${qmpPath},server=on,wait=off`], null);
+
+      expect(steps).toEqual([
+        { step: 'qemu-spawned', fields: { pid: supervisor.pid } },
+        { step: 'qmp-ready', fields: undefined },
+      ]);
+      expect(supervisor.pid).toBeGreaterThan(0);
+    } finally {
+      supervisor.cleanupSync();
       rmSync(root, { recursive: true, force: true });
     }
   });

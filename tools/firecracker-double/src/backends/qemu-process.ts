@@ -12,6 +12,7 @@ import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, ope
 import { join, resolve } from 'node:path';
 import { ioErrorText } from '../errno.js';
 import { QmpClient } from './qmp.js';
+import type { QemuTrace } from './qemu-trace.js';
 import { BackendError } from './types.js';
 
 const QMP_CONNECT_TIMEOUT_MS = 30_000;
@@ -75,6 +76,7 @@ export class QemuSupervisor {
     readonly binary: string,
     runDir: string,
     private readonly searchPath: string = '',
+    private readonly trace: QemuTrace = () => undefined,
   ) {
     this.runDir = resolve(runDir);
   }
@@ -164,6 +166,7 @@ export class QemuSupervisor {
     } finally {
       if (serialFd !== undefined) closeSync(serialFd);
     }
+    this.trace('qemu-spawned', { pid: child.pid ?? null });
     let resolveExited: () => void = () => undefined;
     const vm: Running = {
       child,
@@ -195,6 +198,7 @@ export class QemuSupervisor {
     });
     try {
       vm.qmp = await this.connectQmp(vm, qmpPath);
+      this.trace('qmp-ready');
     } catch (err) {
       const detail = await this.failureText(vm);
       this.killVm(vm);
@@ -212,6 +216,11 @@ export class QemuSupervisor {
     const qmp = this.vm?.exit === undefined ? this.vm?.qmp : undefined;
     if (!qmp) throw new BackendError('QEMU is not running');
     return qmp;
+  }
+
+  /** The current QEMU's pid, while it runs. */
+  get pid(): number | undefined {
+    return this.vm?.exit === undefined ? this.vm?.child.pid : undefined;
   }
 
   /** True while the current QEMU has not exited. */

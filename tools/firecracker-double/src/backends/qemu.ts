@@ -16,6 +16,8 @@ import { guestAppend, qemuArgv, unsupportedConfig } from './qemu-argv.js';
 import { INCOMING_FROM_FD_ARGV, incomingMigrationEnd, listenForMigration } from './qemu-migration.js';
 import { QemuMmdsServer } from './qemu-mmds.js';
 import { QemuSupervisor, sleep } from './qemu-process.js';
+import type { QemuTrace } from './qemu-trace.js';
+import { processTimes } from './process-times.js';
 import type { GuestBackend, GuestSpec, RestoreSpec, SnapshotRequest } from './types.js';
 import { BackendError } from './types.js';
 
@@ -26,6 +28,8 @@ export interface QemuBackendOptions {
   qemuBinary?: string;
   /** Where `setpriv` is looked for, colon separated (default: none, QEMU is started directly; the binary passes PATH). */
   searchPath?: string;
+  /** Records the steps of a restore (FC_DOUBLE_TRACE_DIR); default: none. */
+  trace?: QemuTrace;
 }
 
 /** What a snapshot needs besides the VM resources (stored in the state file by the front). */
@@ -55,9 +59,16 @@ export class QemuBackend implements GuestBackend {
   private append = '';
   private kernelPath = '';
   private mmds: QemuMmdsServer | undefined;
+  private readonly trace: QemuTrace;
 
   constructor(opts: QemuBackendOptions = {}) {
-    this.qemu = new QemuSupervisor(opts.qemuBinary ?? DEFAULT_QEMU_BINARY, opts.runDir ?? tmpdir(), opts.searchPath ?? '');
+    this.trace = opts.trace ?? (() => undefined);
+    this.qemu = new QemuSupervisor(
+      opts.qemuBinary ?? DEFAULT_QEMU_BINARY,
+      opts.runDir ?? tmpdir(),
+      opts.searchPath ?? '',
+      this.trace,
+    );
   }
 
   async start(spec: GuestSpec): Promise<void> {
@@ -137,6 +148,7 @@ export class QemuBackend implements GuestBackend {
   }
 
   async restore(spec: RestoreSpec): Promise<void> {
+    this.trace('restore-began');
     if (spec.memory.kind !== 'File') {
       throw new BackendError('Failed to load guest memory: the qemu backend supports only File memory backends');
     }
@@ -184,6 +196,8 @@ export class QemuBackend implements GuestBackend {
     let status: string;
     try {
       status = await incomingMigrationEnd(this.qemu.qmp, MIGRATION_TIMEOUT_MS);
+      const pid = this.qemu.pid;
+      this.trace('migration-ended', { status, ...(pid === undefined ? {} : processTimes(pid)) });
     } catch (err) {
       const detail = await this.qemu.failureText();
       this.qemu.kill();

@@ -1,4 +1,5 @@
 import type { QemuBackendOptions } from './qemu.js';
+import type { QemuTrace } from './qemu-trace.js';
 import { SimulatedBackend } from './simulated.js';
 import type { GuestBackend } from './types.js';
 
@@ -11,6 +12,8 @@ export interface BackendOptions {
   qemuBinary?: string;
   /** Where the qemu backend looks for `setpriv` (config.ts reads it from PATH). */
   searchPath?: string;
+  /** The qemu backend's trace of its steps (config.ts reads its directory from FC_DOUBLE_TRACE_DIR). */
+  trace?: QemuTrace;
 }
 
 /**
@@ -27,6 +30,7 @@ export async function loadBackend(name: string = 'simulated', opts: BackendOptio
       if (opts.runDir !== undefined) qemuOpts.runDir = opts.runDir;
       if (opts.qemuBinary !== undefined) qemuOpts.qemuBinary = opts.qemuBinary;
       if (opts.searchPath !== undefined) qemuOpts.searchPath = opts.searchPath;
+      if (opts.trace !== undefined) qemuOpts.trace = opts.trace;
       return createQemuBackend(qemuOpts);
     }
     default:
