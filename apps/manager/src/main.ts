@@ -5,9 +5,12 @@ import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { nodeFlagsFile } from './package-files.js';
 
-// The flags that size the young generation only work on node's command line: every launcher gives
-// them from node-flags.json (ADR 0011). Started without them, the Manager runs, with more garbage
-// collection per request, and says so.
+// Some V8 flags only work on node's command line (the memory reducer's, the young generation's):
+// every launcher gives them from node-flags.json (ADR 0011). Started without them, the Manager runs,
+// with more garbage collection per request, and says so. --no-memory-reducer: under
+// --optimize-for-size V8's memory reducer starts up to three memory-reducing mark-compacts about
+// eight seconds after each one, busy or not, each a pause of tens of milliseconds in whatever
+// request meets it (ADR 0079).
 const nodeFlags = JSON.parse(readFileSync(nodeFlagsFile, 'utf8')) as string[];
 const missingFlags = nodeFlags.filter((flag) => !process.execArgv.includes(flag));
 if (missingFlags.length > 0) {
