@@ -480,6 +480,19 @@ export function describeVmRepositoryContract(name: string, open: () => Promise<R
         expect((await leased(template)).network?.ipAddress).toBe('172.30.0.2');
       });
 
+      it('leases the addresses never leased in order, around one asked for and after a refused insert', async () => {
+        const template = await vm();
+        expect((await leased(template)).network?.ipAddress).toBe('172.30.0.2');
+        expect((await leased(template, { address: '172.30.0.4' })).network?.ipAddress).toBe('172.30.0.4');
+        expect((await leased(template)).network?.ipAddress).toBe('172.30.0.3');
+        // Refused after its address was chosen (the name is taken): that address is the next one's.
+        const named = await leased(template);
+        expect(named.network?.ipAddress).toBe('172.30.0.5');
+        const again = { ...named, id: ids.vmId(), guestMac: await repos.vms.allocateGuestMac() };
+        expect(await codeOf(repos.vms.insert(again, undefined, { pool, quarantineMs }))).toBe('VM_NAME_TAKEN');
+        expect((await leased(template)).network?.ipAddress).toBe('172.30.0.6');
+      });
+
       it('refuses the gateway and addresses outside the pool as invalid', async () => {
         const template = await vm();
         expect(await rejection(leased(template, { address: '172.30.0.1' }))).toMatchObject({

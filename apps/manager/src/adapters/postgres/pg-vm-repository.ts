@@ -876,16 +876,32 @@ async function leaseAddress(trx: Transaction<ManagerDatabase>, vm: NewVm, lease:
       lease.quarantineMs,
     );
   }
-  // The lowest address never leased: the pool's first, or the one after a leased address.
+  // The lowest address never leased: the pool's frontier (every address below it was leased) if it
+  // was not, else the one after the first leased address from there whose next was not, walked in
+  // address order. The frontier moves past the address found, in this transaction: it is leased by
+  // the insert that follows, or nothing is. Without the frontier, each create walked every lease the
+  // pool ever had, under the leases' lock (ADR 0078).
   const { rows } = await sql<{ address: string | number | null }>`
-    select min(candidate) as address from (
-      select cast(${pool.first} as bigint) as candidate
-      where not exists (select 1 from address_leases where address = ${pool.first})
-      union all
-      select leased.address + 1 from address_leases leased
-      where leased.address >= ${pool.first} and leased.address < ${pool.last}
-        and not exists (select 1 from address_leases next where next.address = leased.address + 1)
-    ) candidates`.execute(trx);
+    with frontier as (
+      select greatest(cast(${pool.first} as bigint), coalesce(
+        (select all_leased_below from address_pool_frontiers where pool = ${pool.cidr}), 0)) as address
+    ), found as (
+      select coalesce(
+        (select frontier.address from frontier
+          where frontier.address <= ${pool.last}
+            and not exists (select 1 from address_leases where address = frontier.address)),
+        (select leased.address + 1 from address_leases leased
+          where leased.address >= (select address from frontier) and leased.address < ${pool.last}
+            and not exists (select 1 from address_leases next where next.address = leased.address + 1)
+          order by leased.address
+          limit 1)
+      ) as address
+    ), moved as (
+      insert into address_pool_frontiers (pool, all_leased_below)
+      select cast(${pool.cidr} as text), address + 1 from found where address is not null
+      on conflict (pool) do update set all_leased_below = excluded.all_leased_below
+    )
+    select address from found`.execute(trx);
   const fresh = rows[0]?.address;
   if (fresh !== null && fresh !== undefined) return { address: Number(fresh), isReuse: false };
   // Every address was leased once: the one released longest ago, if its quarantine is over.
