@@ -98,6 +98,11 @@ export class PgVmRepository implements VmRepository {
     return translated(
       () =>
         this.db.transaction().execute(async (trx): Promise<Vm[] | null> => {
+          const restoredFrom = vm.restoredFrom?.snapshotId;
+          // A create's leases' lock is taken with the holdings (one round trip fewer); a clone's after
+          // its snapshot's row, the order clones have always taken them in.
+          const isLeasesLockWithHoldings = lease !== undefined && restoredFrom === undefined;
+          let areLeasesLocked = false;
           if (admit !== undefined) {
             // Serialises placements on this host until commit. An advisory lock, not the host row's
             // FOR UPDATE: heartbeats update that row and must not queue behind a burst of creates
@@ -122,7 +127,9 @@ export class PgVmRepository implements VmRepository {
             if (!hasQuota) this.limitedProjects.delete(vm.project);
             // What the host and the project hold: a row for the host and 16 for the project, kept by
             // triggers on `vms` (migration 0061), not summed from the VM rows (a create would read every
-            // VM of its project).
+            // VM of its project). A create's leases' lock is taken in the same statement, third in the
+            // order (host, project, leases): what this statement reads was settled by the two locks
+            // held before it began, and the leases are read by a later one.
             const { rows } = await sql<{
               host_vcpus: string | number;
               host_memory_mib: string | number;
@@ -132,12 +139,14 @@ export class PgVmRepository implements VmRepository {
             }>`
               select coalesce(host.vcpu_count, 0) as host_vcpus, coalesce(host.memory_mib, 0) as host_memory_mib,
                 project.vms, project.vcpus, project.memory_mib
+                ${isLeasesLockWithHoldings ? sql`, ${leasesLockCall} as leases_lock` : sql``}
               from (
                 select coalesce(sum(vms), 0) as vms, coalesce(sum(vcpu_count), 0) as vcpus,
                   coalesce(sum(memory_mib), 0) as memory_mib
                 from project_holdings where project = ${vm.project}
               ) project
               left join host_allocations host on host.host_id = ${vm.hostId}`.execute(trx);
+            areLeasesLocked = isLeasesLockWithHoldings;
             const held = rows[0];
             if (held === undefined) throw new Error('the holdings read answered no row');
             admit(
@@ -150,10 +159,15 @@ export class PgVmRepository implements VmRepository {
           }
           // Last (host, project, snapshot: the order every writer takes them in): a removal of the
           // snapshot waits for these clones, and sees them, or they wait for it and find it gone.
-          const restoredFrom = vm.restoredFrom?.snapshotId;
           if (restoredFrom !== undefined) await holdSnapshot(trx, restoredFrom);
           const insertedVms: Vm[] = [];
-          for (const vm of vms) insertedVms.push(await insertOne(trx, vm, lease));
+          for (const vm of vms) {
+            if (lease !== undefined && !areLeasesLocked) {
+              await leasesLock.execute(trx);
+              areLeasesLocked = true;
+            }
+            insertedVms.push(await insertOne(trx, vm, lease));
+          }
           return insertedVms;
         }),
       {
@@ -854,8 +868,17 @@ async function assertDeletable(trx: Transaction<ManagerDatabase>, vmId: VmId): P
  * Chooses the VM's address under the one lock of all leases, so that concurrent creates on any
  * Manager choose one after the other (the primary key would refuse a second holder anyway).
  */
+/**
+ * The leases' lock: one for the whole cluster, so that concurrent creates choose their addresses one
+ * at a time instead of failing on the primary key. Taken after the host's and the project's, held
+ * until commit, and always in a statement before the one that reads the leases (in READ COMMITTED a
+ * statement reads what was committed when it began).
+ */
+const leasesLockCall = sql`pg_advisory_xact_lock(hashtextextended('hearth.address_leases', 0))`;
+const leasesLock = sql`select ${leasesLockCall}`;
+
+/** The address `vm` leases, chosen with the leases' lock held. */
 async function leaseAddress(trx: Transaction<ManagerDatabase>, vm: NewVm, lease: LeaseRequest): Promise<ChosenAddress> {
-  await sql`select pg_advisory_xact_lock(hashtextextended('hearth.address_leases', 0))`.execute(trx);
   const cutoff = new Date(vm.createdAt.getTime() - lease.quarantineMs);
   const { pool } = lease;
   if (lease.address !== undefined) {
