@@ -465,35 +465,30 @@ export class PgVmRepository implements VmRepository {
     return toVm(row);
   }
 
+  /**
+   * One statement (one round trip, its own transaction; the reconciler records one for about every
+   * VM it sees start): the row locked, then updated, and the event written only when what the Agent
+   * observed changed. The lock reads the row as last committed, so the event names the state it
+   * replaced even when another observation of the VM committed meanwhile.
+   */
   async recordObservation(id: VmId, observed: ObservedVmState, at: Date): Promise<Vm | undefined> {
-    const row = await translated(() =>
-      this.db.transaction().execute(async (trx) => {
-        const before = await trx.selectFrom('vms').select('observed_state').where('id', '=', id).forUpdate().executeTakeFirst();
-        if (before === undefined) return undefined;
-        const updated = await trx
-          .updateTable('vms')
-          .set({ observed_state: observed, observed_at: at })
-          .where('id', '=', id)
-          .returningAll()
-          .executeTakeFirstOrThrow();
-        if (before.observed_state !== observed) {
-          await trx
-            .insertInto('events')
-            .values({
-              type: 'vm.observed_state_changed',
-              vm_id: id,
-              host_id: updated.host_id,
-              project: updated.project,
-              at,
-              from_state: null,
-              to_state: null,
-              message: `observed ${before.observed_state ?? 'nothing'} → ${observed}`,
-            })
-            .execute();
-        }
-        return updated;
-      }),
+    const { rows } = await translated(() =>
+      sql<Selectable<VmsTable>>`
+        with before as (select id, observed_state from vms where id = ${id} for update),
+        changed as (
+          update vms set observed_state = ${observed}, observed_at = ${at}
+          from before where vms.id = before.id
+          returning vms.*, before.observed_state as previous_observed_state
+        ),
+        recorded as (
+          insert into events (type, vm_id, host_id, project, at, from_state, to_state, message)
+          select text 'vm.observed_state_changed', id, host_id, project, cast(${at} as timestamptz), null, null,
+            'observed ' || coalesce(previous_observed_state, 'nothing') || ' → ' || cast(${observed} as text)
+          from changed where previous_observed_state is distinct from cast(${observed} as text)
+        )
+        select * from changed`.execute(this.db),
     );
+    const row = rows[0];
     return row === undefined ? undefined : toVm(row);
   }
 
