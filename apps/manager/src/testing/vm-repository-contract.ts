@@ -209,7 +209,25 @@ export function describeVmRepositoryContract(name: string, open: () => Promise<R
       expect((await repos.vms.findById(v.id))?.observedAt).toEqual(at(5));
       const types = (await eventsOf(v.id)).map((e) => e.type);
       expect(types).toEqual(['vm.created', 'vm.observed_state_changed', 'vm.observed_state_changed']);
+      const observedEvents = (await eventsOf(v.id)).filter((e) => e.type === 'vm.observed_state_changed');
+      expect(observedEvents.map((e) => [e.message, e.at, e.hostId, e.project])).toEqual([
+        ['observed nothing → running', at(3), v.hostId, v.project],
+        ['observed running → exited', at(5), v.hostId, v.project],
+      ]);
       expect(await repos.vms.recordObservation(ids.vmId(), 'running', at(6))).toBeUndefined();
+    });
+
+    it('names the observation it replaced when two of one VM are recorded at once', async () => {
+      const v = await vm({ state: 'running' });
+      await Promise.all([
+        repos.vms.recordObservation(v.id, 'running', at(3)),
+        repos.vms.recordObservation(v.id, 'exited', at(4)),
+      ]);
+      const messages = (await eventsOf(v.id)).filter((e) => e.type === 'vm.observed_state_changed').map((e) => e.message);
+      expect([
+        ['observed nothing → running', 'observed running → exited'],
+        ['observed nothing → exited', 'observed exited → running'],
+      ]).toContainEqual(messages);
     });
 
     it('records that the Agent cannot read the record of a VM', async () => {
@@ -478,6 +496,19 @@ export function describeVmRepositoryContract(name: string, open: () => Promise<R
         const refused = await rejection(leased(template, { address: '172.30.0.5' }));
         expect(refused).toMatchObject({ code: 'ADDRESS_TAKEN', details: { ipAddress: '172.30.0.5' } });
         expect((await leased(template)).network?.ipAddress).toBe('172.30.0.2');
+      });
+
+      it('leases the addresses never leased in order, around one asked for and after a refused insert', async () => {
+        const template = await vm();
+        expect((await leased(template)).network?.ipAddress).toBe('172.30.0.2');
+        expect((await leased(template, { address: '172.30.0.4' })).network?.ipAddress).toBe('172.30.0.4');
+        expect((await leased(template)).network?.ipAddress).toBe('172.30.0.3');
+        // Refused after its address was chosen (the name is taken): that address is the next one's.
+        const named = await leased(template);
+        expect(named.network?.ipAddress).toBe('172.30.0.5');
+        const again = { ...named, id: ids.vmId(), guestMac: await repos.vms.allocateGuestMac() };
+        expect(await codeOf(repos.vms.insert(again, undefined, { pool, quarantineMs }))).toBe('VM_NAME_TAKEN');
+        expect((await leased(template)).network?.ipAddress).toBe('172.30.0.6');
       });
 
       it('refuses the gateway and addresses outside the pool as invalid', async () => {

@@ -2,9 +2,9 @@ import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { ManagerDatabase } from './schema.js';
-import { callbackAnsweredPool } from './callback-answered-pool.js';
 import { translated } from './database-errors.js';
 import { restrictToOwner } from './owner-only-directory.js';
+import { preparedStatementsPool } from './prepared-statements-pool.js';
 
 export type Database = Kysely<ManagerDatabase>;
 
@@ -34,7 +34,9 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     // PostgreSQL shuts down): pg emits 'error' on the client then, which would be unhandled. Its
     // next query fails and is translated to DATABASE_UNAVAILABLE.
     pool.on('connect', (client) => client.on('error', () => undefined));
-    return new Kysely<ManagerDatabase>({ dialect: new PostgresDialect({ pool: callbackAnsweredPool(pool) }) });
+    // Each statement with parameters is prepared once per connection (ADR 0078), and every one is
+    // answered through the driver's callback form, so that the rows it reads die young (ADR 0079).
+    return new Kysely<ManagerDatabase>({ dialect: new PostgresDialect({ pool: preparedStatementsPool(pool) }) });
   }
   if (target.dataDir !== undefined) await restrictToOwner(target.dataDir);
   // Loaded only when chosen: a Manager on PostgreSQL does not carry PGlite's code in its heap.

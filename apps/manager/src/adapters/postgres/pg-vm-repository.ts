@@ -98,6 +98,11 @@ export class PgVmRepository implements VmRepository {
     return translated(
       () =>
         this.db.transaction().execute(async (trx): Promise<Vm[] | null> => {
+          const restoredFrom = vm.restoredFrom?.snapshotId;
+          // A create's leases' lock is taken with the holdings (one round trip fewer); a clone's after
+          // its snapshot's row, the order clones have always taken them in.
+          const isLeasesLockWithHoldings = lease !== undefined && restoredFrom === undefined;
+          let areLeasesLocked = false;
           if (admit !== undefined) {
             // Serialises placements on this host until commit. An advisory lock, not the host row's
             // FOR UPDATE: heartbeats update that row and must not queue behind a burst of creates
@@ -122,7 +127,9 @@ export class PgVmRepository implements VmRepository {
             if (!hasQuota) this.limitedProjects.delete(vm.project);
             // What the host and the project hold: a row for the host and 16 for the project, kept by
             // triggers on `vms` (migration 0061), not summed from the VM rows (a create would read every
-            // VM of its project).
+            // VM of its project). A create's leases' lock is taken in the same statement, third in the
+            // order (host, project, leases): what this statement reads was settled by the two locks
+            // held before it began, and the leases are read by a later one.
             const { rows } = await sql<{
               host_vcpus: string | number;
               host_memory_mib: string | number;
@@ -132,12 +139,14 @@ export class PgVmRepository implements VmRepository {
             }>`
               select coalesce(host.vcpu_count, 0) as host_vcpus, coalesce(host.memory_mib, 0) as host_memory_mib,
                 project.vms, project.vcpus, project.memory_mib
+                ${isLeasesLockWithHoldings ? sql`, ${leasesLockCall} as leases_lock` : sql``}
               from (
                 select coalesce(sum(vms), 0) as vms, coalesce(sum(vcpu_count), 0) as vcpus,
                   coalesce(sum(memory_mib), 0) as memory_mib
                 from project_holdings where project = ${vm.project}
               ) project
               left join host_allocations host on host.host_id = ${vm.hostId}`.execute(trx);
+            areLeasesLocked = isLeasesLockWithHoldings;
             const held = rows[0];
             if (held === undefined) throw new Error('the holdings read answered no row');
             admit(
@@ -150,10 +159,15 @@ export class PgVmRepository implements VmRepository {
           }
           // Last (host, project, snapshot: the order every writer takes them in): a removal of the
           // snapshot waits for these clones, and sees them, or they wait for it and find it gone.
-          const restoredFrom = vm.restoredFrom?.snapshotId;
           if (restoredFrom !== undefined) await holdSnapshot(trx, restoredFrom);
           const insertedVms: Vm[] = [];
-          for (const vm of vms) insertedVms.push(await insertOne(trx, vm, lease));
+          for (const vm of vms) {
+            if (lease !== undefined && !areLeasesLocked) {
+              await leasesLock.execute(trx);
+              areLeasesLocked = true;
+            }
+            insertedVms.push(await insertOne(trx, vm, lease));
+          }
           return insertedVms;
         }),
       {
@@ -451,35 +465,30 @@ export class PgVmRepository implements VmRepository {
     return toVm(row);
   }
 
+  /**
+   * One statement (one round trip, its own transaction; the reconciler records one for about every
+   * VM it sees start): the row locked, then updated, and the event written only when what the Agent
+   * observed changed. The lock reads the row as last committed, so the event names the state it
+   * replaced even when another observation of the VM committed meanwhile.
+   */
   async recordObservation(id: VmId, observed: ObservedVmState, at: Date): Promise<Vm | undefined> {
-    const row = await translated(() =>
-      this.db.transaction().execute(async (trx) => {
-        const before = await trx.selectFrom('vms').select('observed_state').where('id', '=', id).forUpdate().executeTakeFirst();
-        if (before === undefined) return undefined;
-        const updated = await trx
-          .updateTable('vms')
-          .set({ observed_state: observed, observed_at: at })
-          .where('id', '=', id)
-          .returningAll()
-          .executeTakeFirstOrThrow();
-        if (before.observed_state !== observed) {
-          await trx
-            .insertInto('events')
-            .values({
-              type: 'vm.observed_state_changed',
-              vm_id: id,
-              host_id: updated.host_id,
-              project: updated.project,
-              at,
-              from_state: null,
-              to_state: null,
-              message: `observed ${before.observed_state ?? 'nothing'} → ${observed}`,
-            })
-            .execute();
-        }
-        return updated;
-      }),
+    const { rows } = await translated(() =>
+      sql<Selectable<VmsTable>>`
+        with before as (select id, observed_state from vms where id = ${id} for update),
+        changed as (
+          update vms set observed_state = ${observed}, observed_at = ${at}
+          from before where vms.id = before.id
+          returning vms.*, before.observed_state as previous_observed_state
+        ),
+        recorded as (
+          insert into events (type, vm_id, host_id, project, at, from_state, to_state, message)
+          select text 'vm.observed_state_changed', id, host_id, project, cast(${at} as timestamptz), null, null,
+            'observed ' || coalesce(previous_observed_state, 'nothing') || ' → ' || cast(${observed} as text)
+          from changed where previous_observed_state is distinct from cast(${observed} as text)
+        )
+        select * from changed`.execute(this.db),
     );
+    const row = rows[0];
     return row === undefined ? undefined : toVm(row);
   }
 
@@ -854,8 +863,17 @@ async function assertDeletable(trx: Transaction<ManagerDatabase>, vmId: VmId): P
  * Chooses the VM's address under the one lock of all leases, so that concurrent creates on any
  * Manager choose one after the other (the primary key would refuse a second holder anyway).
  */
+/**
+ * The leases' lock: one for the whole cluster, so that concurrent creates choose their addresses one
+ * at a time instead of failing on the primary key. Taken after the host's and the project's, held
+ * until commit, and always in a statement before the one that reads the leases (in READ COMMITTED a
+ * statement reads what was committed when it began).
+ */
+const leasesLockCall = sql`pg_advisory_xact_lock(hashtextextended('hearth.address_leases', 0))`;
+const leasesLock = sql`select ${leasesLockCall}`;
+
+/** The address `vm` leases, chosen with the leases' lock held. */
 async function leaseAddress(trx: Transaction<ManagerDatabase>, vm: NewVm, lease: LeaseRequest): Promise<ChosenAddress> {
-  await sql`select pg_advisory_xact_lock(hashtextextended('hearth.address_leases', 0))`.execute(trx);
   const cutoff = new Date(vm.createdAt.getTime() - lease.quarantineMs);
   const { pool } = lease;
   if (lease.address !== undefined) {
@@ -876,16 +894,32 @@ async function leaseAddress(trx: Transaction<ManagerDatabase>, vm: NewVm, lease:
       lease.quarantineMs,
     );
   }
-  // The lowest address never leased: the pool's first, or the one after a leased address.
+  // The lowest address never leased: the pool's frontier (every address below it was leased) if it
+  // was not, else the one after the first leased address from there whose next was not, walked in
+  // address order. The frontier moves past the address found, in this transaction: it is leased by
+  // the insert that follows, or nothing is. Without the frontier, each create walked every lease the
+  // pool ever had, under the leases' lock (ADR 0078).
   const { rows } = await sql<{ address: string | number | null }>`
-    select min(candidate) as address from (
-      select cast(${pool.first} as bigint) as candidate
-      where not exists (select 1 from address_leases where address = ${pool.first})
-      union all
-      select leased.address + 1 from address_leases leased
-      where leased.address >= ${pool.first} and leased.address < ${pool.last}
-        and not exists (select 1 from address_leases next where next.address = leased.address + 1)
-    ) candidates`.execute(trx);
+    with frontier as (
+      select greatest(cast(${pool.first} as bigint), coalesce(
+        (select all_leased_below from address_pool_frontiers where pool = ${pool.cidr}), 0)) as address
+    ), found as (
+      select coalesce(
+        (select frontier.address from frontier
+          where frontier.address <= ${pool.last}
+            and not exists (select 1 from address_leases where address = frontier.address)),
+        (select leased.address + 1 from address_leases leased
+          where leased.address >= (select address from frontier) and leased.address < ${pool.last}
+            and not exists (select 1 from address_leases next where next.address = leased.address + 1)
+          order by leased.address
+          limit 1)
+      ) as address
+    ), moved as (
+      insert into address_pool_frontiers (pool, all_leased_below)
+      select cast(${pool.cidr} as text), address + 1 from found where address is not null
+      on conflict (pool) do update set all_leased_below = excluded.all_leased_below
+    )
+    select address from found`.execute(trx);
   const fresh = rows[0]?.address;
   if (fresh !== null && fresh !== undefined) return { address: Number(fresh), isReuse: false };
   // Every address was leased once: the one released longest ago, if its quarantine is over.

@@ -89,6 +89,13 @@ export interface AddressLeasesTable {
   released_at: Date | null;
 }
 
+/** Per pool: every address of it below `all_leased_below` has been leased at least once (ADR 0078). */
+export interface AddressPoolFrontiersTable {
+  pool: string;
+  /** `pg` returns bigint as a string, PGlite as a number. */
+  all_leased_below: ColumnType<string | number, number, number>;
+}
+
 export interface PublishedPortsTable {
   host_id: string;
   protocol: string;
@@ -298,6 +305,7 @@ export interface ManagerDatabase {
   host_allocations: HostAllocationsTable;
   project_holdings: ProjectHoldingsTable;
   address_leases: AddressLeasesTable;
+  address_pool_frontiers: AddressPoolFrontiersTable;
   published_ports: PublishedPortsTable;
   events: EventsTable;
   event_retention: EventRetentionTable;

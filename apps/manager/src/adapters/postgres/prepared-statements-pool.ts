@@ -1,0 +1,94 @@
+import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
+import type pg from 'pg';
+import { answeredByCallback } from './answered-by-callback.js';
+
+/** How many statements one connection keeps prepared, at most; past it, new texts run unnamed. */
+export const defaultPreparedStatementsPerConnection = 200;
+
+/** SQLSTATE 0A000 with this message: a prepared statement's result columns changed under it (a migration). */
+const staleResultTypeMessage = 'cached plan must not change result type';
+
+/** What one pooled connection has prepared: a name per statement text, unique on that connection. */
+interface PreparedOnConnection {
+  readonly names: Map<string, string>;
+  /** Bumped when the connection's statements are given up, so their names are never reused. */
+  generation: number;
+}
+
+/**
+ * The pool Kysely's PostgreSQL dialect draws its connections from, running every statement that
+ * has parameters as a named prepared statement of its connection: PostgreSQL parses and analyses
+ * each statement text once per connection instead of at each run, and the driver sends no Parse
+ * message after the first.
+ *
+ * - Only statements with parameters are named. Those without (`begin`, `commit`, a migration's DDL,
+ *   several statements in one string) keep the simple protocol, as before.
+ * - A connection keeps at most `perConnection` statements; a text beyond them runs unnamed, so
+ *   texts that differ by the length of a list cannot fill PostgreSQL's memory.
+ * - A migration that changes a table's columns leaves a statement that reads `*` of it answering
+ *   `cached plan must not change result type`. The connection then gives up what it prepared; the
+ *   statement is run again, prepared anew, when it was not inside a transaction (nothing else had
+ *   run with it), else the error is the transaction's, as any failed statement is.
+ * - Every statement is answered through the driver's callback form (`answeredByCallback`), so that
+ *   the rows it reads die young (ADR 0079).
+ */
+export function preparedStatementsPool(pool: pg.Pool, options: { readonly perConnection?: number } = {}): PostgresPool {
+  const perConnection = options.perConnection ?? defaultPreparedStatementsPerConnection;
+  const preparedOf = new WeakMap<pg.PoolClient, PreparedOnConnection>();
+  const wrapperOf = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+
+  async function run<R>(client: pg.PoolClient, text: string, values: readonly unknown[]): Promise<PostgresQueryResult<R>> {
+    if (values.length === 0) return (await answeredByCallback(client, text)) as unknown as PostgresQueryResult<R>;
+    let prepared = preparedOf.get(client);
+    if (prepared === undefined) {
+      prepared = { names: new Map(), generation: 0 };
+      preparedOf.set(client, prepared);
+    }
+    const name = nameFor(prepared, text, perConnection);
+    if (name === undefined)
+      return (await answeredByCallback(client, { text, values: [...values] })) as unknown as PostgresQueryResult<R>;
+    try {
+      return (await answeredByCallback(client, { name, text, values: [...values] })) as unknown as PostgresQueryResult<R>;
+    } catch (error) {
+      if (!isStaleResultType(error)) throw error;
+      prepared.names.clear();
+      prepared.generation += 1;
+      if (client.getTransactionStatus() !== 'I') throw error;
+      return run(client, text, values);
+    }
+  }
+
+  function wrap(client: pg.PoolClient): PostgresPoolClient {
+    // Kysely keeps one connection object per client it is handed: always the same wrapper.
+    let wrapper = wrapperOf.get(client);
+    if (wrapper === undefined) {
+      wrapper = {
+        query: ((textOrCursor: unknown, values?: readonly unknown[]) =>
+          typeof textOrCursor === 'string'
+            ? run(client, textOrCursor, values ?? [])
+            : client.query(textOrCursor as pg.QueryConfig)) as PostgresPoolClient['query'],
+        release: (destroy?: boolean) => client.release(destroy),
+      };
+      wrapperOf.set(client, wrapper);
+    }
+    return wrapper;
+  }
+
+  return {
+    connect: async () => wrap(await pool.connect()),
+    end: () => pool.end(),
+  };
+}
+
+function nameFor(prepared: PreparedOnConnection, text: string, perConnection: number): string | undefined {
+  const known = prepared.names.get(text);
+  if (known !== undefined || prepared.names.size >= perConnection) return known;
+  const name = `hearth_${prepared.generation}_${prepared.names.size}`;
+  prepared.names.set(text, name);
+  return name;
+}
+
+function isStaleResultType(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === '0A000' && typeof message === 'string' && message.includes(staleResultTypeMessage);
+}
