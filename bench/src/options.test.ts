@@ -16,7 +16,7 @@ describe('parseOptions', () => {
       restWindows: { count: 2, seconds: 5 },
       eventCount: 30,
       qemuCount: 3,
-      snapshotRounds: 3,
+      snapshotRounds: 4,
       cloneCount: 10,
       settleMs: 0,
       minMemAvailableMib: 6_144,

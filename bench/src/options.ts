@@ -63,11 +63,11 @@ export const usage = `Usage: npm run bench -- [options]
   --rows N                VM rows in the database for the list benchmark (default 10000)
   --qemu N                real guests under QEMU, 0 to skip (default 3)
   --snapshots N           rounds of snapshot, restore and clones of a real 256 MiB guest
-                          under QEMU, each against QEMU restoring the same files alone;
-                          0 to skip (default 3; needs QEMU and the guest images)
+                          under QEMU, each against QEMU restoring the same files alone,
+                          the two sides' order alternating from round to round (an even
+                          N balances it); 0 to skip (default 4; needs QEMU and the guest images)
   --clones N              clones from one snapshot per round (default 10)
-  --settle-ms N           wait N ms before each side of a clone round (the clones, then QEMU
-                          alone), so that both start from memory in the same state: on a host
+  --settle-ms N           wait N ms before each side of a clone round, so that both start from memory in the same state: on a host
                           that hands freed memory back to its hypervisor, a side started
                           right after the other frees its guests reuses memory still backed
                           (default 0: no wait)
@@ -177,7 +177,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     restWindows: isQuick ? { count: 1, seconds: 1 } : { count: 2, seconds: 5 },
     eventCount: isQuick ? 5 : 30,
     qemuCount: count('qemu', isQuick ? 0 : 3, true),
-    snapshotRounds: count('snapshots', isQuick ? 0 : 3, true),
+    snapshotRounds: count('snapshots', isQuick ? 0 : 4, true),
     cloneCount: count('clones', 10, true),
     settleMs: count('settle-ms', 0, true),
     minMemAvailableMib: count('min-mem-available', 6_144, true),

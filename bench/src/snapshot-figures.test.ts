@@ -17,7 +17,7 @@ function cpu(ms: Partial<Record<CpuGroup, number>>): Record<CpuGroup, number> {
 }
 
 describe('snapshotFigures', () => {
-  it('reports the median of each sample and the ratios of the medians against the floor', () => {
+  it('reports the median of each sample and the ratios of the rounds against the floor', () => {
     const result = snapshotFigures(
       {
         createMs: [900, 700, 800],
@@ -45,6 +45,23 @@ describe('snapshotFigures', () => {
     expect(result.cloneCpuMsP50).toMatchObject({ agent: 20, manager: 8, postgres: 0 });
     expect(result.doublesAtRestMsPerS).toBe(100);
     expect(result).toMatchObject({ memoryMib: 256, cloneCount: 10, note: 'measured' });
+  });
+
+  it('takes each ratio over the sums of the rounds, so that no one round (and the order of its two sides) decides it', () => {
+    const result = snapshotFigures(
+      {
+        ...emptySnapshotSamples,
+        // Round 1: Hearth first (its side on cold memory); round 2: QEMU alone first.
+        restoreMs: [900, 600],
+        restoreFloorMs: [500, 700],
+        clonesMs: [9_000, 6_000],
+        clonesFloorMs: [4_500, 5_500],
+      },
+      shape,
+      'measured',
+    );
+    expect(result.restoreRatio).toBeCloseTo(1_500 / 1_200, 10);
+    expect(result.clonesRatio).toBeCloseTo(15_000 / 10_000, 10);
   });
 
   it('has no ratio when the floor was not measured', () => {

@@ -213,11 +213,11 @@ export interface SnapshotResult {
   readonly pause: Summary;
   readonly restore: Summary;
   readonly restoreFloor: Summary;
-  /** Median restore via Hearth / median restore by QEMU alone (target ≤ 1.2); null when either is missing. */
+  /** Restores via Hearth / restores by QEMU alone, summed over the rounds (target ≤ 1.2); null when either is missing. */
   readonly restoreRatio: number | null;
   readonly clones: Summary;
   readonly clonesFloor: Summary;
-  /** Median of the clone rounds via Hearth / median of the same rounds with QEMU alone. */
+  /** The clone rounds via Hearth / the same rounds with QEMU alone, summed over the rounds. */
   readonly clonesRatio: number | null;
   readonly cloneBreakdown: CloneBreakdown;
   /** Median over the rounds of each group's CPU per clone; null without clone rounds. */
@@ -250,7 +250,13 @@ export const emptySnapshotSamples: SnapshotSamples = {
   doublesAtRestMsPerS: [],
 };
 
-/** Medians (and the rest of each summary) and the two ratios against the floor. */
+/**
+ * Medians (and the rest of each summary) and the two ratios against the floor. A ratio is of the
+ * rounds' sums, each round measured on both sides: the bench alternates which side goes first
+ * (the second runs on memory the first has just freed, which this host hands out much more cheaply),
+ * so over an even number of rounds each side has gone first as often as second, and no one round's
+ * order decides the figure, as a ratio of two medians of two rounds would.
+ */
 export function snapshotFigures(
   samples: SnapshotSamples,
   shape: { memoryMib: number; cloneCount: number },
@@ -266,10 +272,10 @@ export function snapshotFigures(
     pause: summarize(samples.pauseMs),
     restore,
     restoreFloor,
-    restoreRatio: ratio(restore.p50, restoreFloor.p50),
+    restoreRatio: ratioOfSums(samples.restoreMs, samples.restoreFloorMs),
     clones,
     clonesFloor,
-    clonesRatio: ratio(clones.p50, clonesFloor.p50),
+    clonesRatio: ratioOfSums(samples.clonesMs, samples.clonesFloorMs),
     cloneBreakdown: cloneBreakdown(samples.cloneTimelines),
     cloneCpuMsP50:
       samples.cloneCpuMs.length === 0
@@ -295,4 +301,12 @@ export function snapshotFigures(
     doublesAtRestMsPerS: percentile([...samples.doublesAtRestMsPerS], 50),
     note,
   };
+}
+
+/** The sum of `measured` over the sum of `floor`, over the rounds both have; null when they have none. */
+function ratioOfSums(measured: readonly number[], floor: readonly number[]): number | null {
+  const rounds = Math.min(measured.length, floor.length);
+  if (rounds === 0) return null;
+  const sum = (values: readonly number[]): number => values.slice(0, rounds).reduce((total, value) => total + value, 0);
+  return ratio(sum(measured), sum(floor));
 }
