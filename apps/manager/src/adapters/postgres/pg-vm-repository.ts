@@ -860,10 +860,6 @@ async function assertDeletable(trx: Transaction<ManagerDatabase>, vmId: VmId): P
 }
 
 /**
- * Chooses the VM's address under the one lock of all leases, so that concurrent creates on any
- * Manager choose one after the other (the primary key would refuse a second holder anyway).
- */
-/**
  * The leases' lock: one for the whole cluster, so that concurrent creates choose their addresses one
  * at a time instead of failing on the primary key. Taken after the host's and the project's, held
  * until commit, and always in a statement before the one that reads the leases (in READ COMMITTED a
@@ -872,7 +868,10 @@ async function assertDeletable(trx: Transaction<ManagerDatabase>, vmId: VmId): P
 const leasesLockCall = sql`pg_advisory_xact_lock(hashtextextended('hearth.address_leases', 0))`;
 const leasesLock = sql`select ${leasesLockCall}`;
 
-/** The address `vm` leases, chosen with the leases' lock held. */
+/**
+ * The address `vm` leases, chosen with the leases' lock held, so that concurrent creates on any
+ * Manager choose one after the other (the primary key would refuse a second holder anyway).
+ */
 async function leaseAddress(trx: Transaction<ManagerDatabase>, vm: NewVm, lease: LeaseRequest): Promise<ChosenAddress> {
   const cutoff = new Date(vm.createdAt.getTime() - lease.quarantineMs);
   const { pool } = lease;
