@@ -10,6 +10,7 @@ import {
   QmpClient,
   type QemuSnapshotState,
   type VmResources,
+  wallClockMs,
 } from '@hearth/firecracker-double';
 import { createNetns, waitFor, type Netns } from '@hearth/testkit';
 import { NetnsProbe } from './netns-probe.js';
@@ -52,9 +53,6 @@ export function guestAddress(payload: StatePayload): { ip: string; mac: string }
 }
 
 const bridge = 'br0';
-
-/** The wall clock in ms since the epoch, to the microsecond, as the double stamps its trace. */
-const wallClockMs = (): number => performance.timeOrigin + performance.now();
 
 /**
  * Where one restore alone spent its time: ms from its start at the end of each part, in order.

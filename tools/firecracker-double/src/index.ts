@@ -19,4 +19,5 @@ export type { QemuSnapshotState } from './backends/qemu.js';
 export { QmpClient } from './backends/qmp.js';
 export { processTimes } from './backends/process-times.js';
 export type { ProcessTimes } from './backends/process-times.js';
+export { wallClockMs } from './backends/qemu-trace.js';
 export type { VmResources } from './vmm/types.js';
