@@ -5,9 +5,15 @@
  * Positions in a bundle are mapped back to their sources through the bundle's source map, so
  * `apps/agent/src/…` and `node_modules/pino/…` are told apart inside `hearth-agent.mjs`.
  *
- *   node bench/dist/cpu-profile-summary.js FILE.cpuprofile [--top N] [--per N]
+ *   node bench/dist/cpu-profile-summary.js FILE.cpuprofile [--top N] [--per N] [--callers NAME [--depth N]]
  *
- * `--per N` also prints each figure divided by N (milliseconds per create, say).
+ * `--per N` also prints each figure divided by N (milliseconds per create, say). `--callers NAME` prints
+ * instead the call paths (the `--depth` nearest callers, 4 by default) under which a function named NAME
+ * (`close`, `spawn`, …) had its own samples.
+ *
+ * V8's profiler samples the main thread's wall time: a native call that blocks it (a `spawn` waiting for
+ * its child's exec, say) counts as busy though the process spends no CPU meanwhile. `perf record -e
+ * cpu-clock` counts the process's CPU, kernel included.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
@@ -133,15 +139,56 @@ export function summarizeProfile(profile: Profile): {
   return { totalMs, idleMs, selfByModule, inclusiveByModule, selfByFunction, inclusiveByFunction };
 }
 
+/**
+ * The self milliseconds of every function named `functionName`, by the chain of its `depth` nearest
+ * callers (nearest first, joined by ` < `).
+ */
+export function callersOf(profile: Profile, functionName: string, depth: number): Map<string, number> {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  const chains = new Map<string, number>();
+  profile.samples.forEach((id, i) => {
+    if (byId.get(id)?.callFrame.functionName !== functionName) return;
+    const callers: string[] = [];
+    for (let at = parentOf.get(id); at !== undefined && callers.length < depth; at = parentOf.get(at)) {
+      const frame = byId.get(at)?.callFrame;
+      if (frame !== undefined) callers.push(siteOf(frame).function);
+    }
+    const key = callers.join(' < ');
+    chains.set(key, (chains.get(key) ?? 0) + (profile.timeDeltas[i + 1] ?? 0) / 1000);
+  });
+  return chains;
+}
+
+const usage = `usage: node bench/dist/cpu-profile-summary.js FILE.cpuprofile... [--top N] [--per N] [--callers NAME [--depth N]]
+  --top N         the N largest entries of each list (25)
+  --per N         each figure also divided by N (per create, say)
+  --callers NAME  the call paths under which functions named NAME had their own samples
+  --depth N       how many callers each path shows (4)
+The profile is the main thread's wall time: a blocking native call counts as busy.
+`;
+
 function main(): void {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { top: { type: 'string' }, per: { type: 'string' } },
+    options: {
+      top: { type: 'string' },
+      per: { type: 'string' },
+      callers: { type: 'string' },
+      depth: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
+  if (values.help === true || positionals.length === 0) {
+    process.stdout.write(usage);
+    return;
+  }
   const top = Number(values.top ?? 25);
   const per = values.per === undefined ? null : Number(values.per);
   for (const file of positionals) {
-    const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as Profile);
+    const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+    const summary = summarizeProfile(profile);
     const figure = (ms: number): string =>
       `${ms.toFixed(0).padStart(7)} ms ${((100 * ms) / summary.totalMs).toFixed(1).padStart(5)} %` +
       (per === null ? '' : ` ${(ms / per).toFixed(2).padStart(7)} ms/each`);
@@ -150,6 +197,10 @@ function main(): void {
       for (const [key, ms] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) process.stdout.write(`${figure(ms)}  ${key}\n`);
     };
     process.stdout.write(`${file}: ${summary.totalMs.toFixed(0)} ms busy (${summary.idleMs.toFixed(0)} ms idle)\n`);
+    if (values.callers !== undefined) {
+      list(`callers of ${values.callers} (nearest first)`, callersOf(profile, values.callers, Number(values.depth ?? 4)));
+      continue;
+    }
     list('self time by module', summary.selfByModule);
     list('inclusive time by module (a sample counts once for each module on its stack)', summary.inclusiveByModule);
     list('self time by function', summary.selfByFunction);
