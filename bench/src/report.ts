@@ -214,6 +214,12 @@ export function toJson(r: BenchResults): Record<string, unknown> {
     snapshot_rounds: r.snapshots.create.count,
     snapshot_restore_p50_ms: round(r.snapshots.restore.p50),
     snapshot_restore_floor_p50_ms: round(r.snapshots.restoreFloor.p50),
+    restore_before_apply_p50_ms: round(r.snapshots.restoreBreakdown.beforeApplyP50Ms),
+    restore_apply_p50_ms: round(r.snapshots.restoreBreakdown.applyP50Ms),
+    restore_guest_p50_ms: round(r.snapshots.restoreBreakdown.guestP50Ms),
+    restore_steps_p50_ms: Object.fromEntries(
+      Object.entries(r.snapshots.restoreBreakdown.stepsP50Ms).map(([name, value]) => [name, round(value)]),
+    ),
     clone_count: r.snapshots.cloneCount,
     clones_all_answering_p50_ms: round(r.snapshots.clones.p50),
     clones_floor_p50_ms: round(r.snapshots.clonesFloor.p50),
@@ -484,6 +490,15 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
     out.push(
       `   a clone, p50 of ${parts.count}: accepted ${ms(parts.acceptP50Ms)} ms, its apply began ${ms(parts.beforeApplyP50Ms)} ms, apply ${ms(parts.applyP50Ms)} ms ` +
         `(${steps.join(', ')}), then its guest until answering ${ms(parts.guestP50Ms)} ms`,
+    );
+  }
+  const restoreParts = snap.restoreBreakdown;
+  if (restoreParts.count > 0) {
+    const steps = Object.entries(restoreParts.stepsP50Ms).map(([name, value]) => `${name} ${ms(value)}`);
+    out.push(
+      `   a restore in place, p50 of ${restoreParts.count}: its apply began ${ms(restoreParts.beforeApplyP50Ms)} ms after the request ` +
+        `(its VMM stopped and its host resources released first), apply ${ms(restoreParts.applyP50Ms)} ms (${steps.join(', ')}), ` +
+        `then its guest until answering ${ms(restoreParts.guestP50Ms)} ms`,
     );
   }
   const cpu = snap.cloneCpuMsP50;

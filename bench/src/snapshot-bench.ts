@@ -125,12 +125,14 @@ export async function measureSnapshots(
   const floor = new RestoreFloor(qemu, path.join(stack.workDir, 'restore-floor'), bridgeCidr);
   let openedProbe: NetnsProbe | undefined;
   const samples: {
-    [K in Exclude<keyof SnapshotSamples, 'cloneTimelines' | 'cloneCpuMs' | 'cloneFloorTimelines'>]: number[];
+    [K in Exclude<keyof SnapshotSamples, 'restoreTimelines' | 'cloneTimelines' | 'cloneCpuMs' | 'cloneFloorTimelines'>]: number[];
   } & {
+    restoreTimelines: CloneTimeline[];
     cloneTimelines: CloneTimeline[];
     cloneCpuMs: Record<CpuGroup, number>[];
     cloneFloorTimelines: FloorRestoreTimeline[];
   } = {
+    restoreTimelines: [],
     cloneTimelines: [],
     cloneCpuMs: [],
     cloneFloorTimelines: [],
@@ -188,9 +190,24 @@ export async function measureSnapshots(
       const isHearthFirst = round % 2 === 0;
       const restoreViaHearth = async (): Promise<void> => {
         const t1 = performance.now();
-        await expectStatus(stack, 'POST', `/v1/vms/${source.id}/restore`, { snapshotId: snapshot.id }, 200);
+        const requestedAtMs = Date.now();
+        const restored = await expectStatus<Vm>(stack, 'POST', `/v1/vms/${source.id}/restore`, { snapshotId: snapshot.id }, 200);
+        const acceptedAtMs = Date.now();
         await answering(probe, source);
+        const answeredAtMs = Date.now();
         samples.restoreMs.push(performance.now() - t1);
+        const firstStep = restored.steps[0];
+        if (firstStep !== undefined && restored.totalMs !== null) {
+          // The restore answers once its apply has ended; its apply began after the stop of its VMM.
+          samples.restoreTimelines.push({
+            requestedAtMs,
+            acceptedAtMs,
+            applyStartedAtMs: Date.parse(firstStep.at),
+            applyMs: restored.totalMs,
+            steps: restored.steps,
+            answeredAtMs,
+          });
+        }
         if (previousSnapshotId !== undefined) {
           await expectStatus(stack, 'DELETE', `/v1/snapshots/${previousSnapshotId}`, undefined, 204);
         }

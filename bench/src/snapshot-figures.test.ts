@@ -26,6 +26,7 @@ describe('snapshotFigures', () => {
         restoreFloorMs: [1_000, 900, 1_100],
         clonesMs: [6_000, 4_000, 5_000],
         clonesFloorMs: [2_000, 2_500, 3_000],
+        restoreTimelines: [],
         cloneTimelines: [],
         cloneCpuMs: [cpu({ agent: 30, manager: 9 }), cpu({ agent: 10, manager: 7 }), cpu({ agent: 20, manager: 8 })],
         cloneFloorTimelines: [],
@@ -62,6 +63,36 @@ describe('snapshotFigures', () => {
     );
     expect(result.restoreRatio).toBeCloseTo(1_500 / 1_200, 10);
     expect(result.clonesRatio).toBeCloseTo(15_000 / 10_000, 10);
+  });
+
+  it('splits each restore in place as it splits a clone: before its apply, the apply and its steps, its guest', () => {
+    const result = snapshotFigures(
+      {
+        ...emptySnapshotSamples,
+        restoreMs: [1_400],
+        restoreTimelines: [
+          {
+            requestedAtMs: 1_000,
+            acceptedAtMs: 2_100,
+            applyStartedAtMs: 1_300,
+            applyMs: 800,
+            steps: [{ name: 'load', durationMs: 500 }],
+            answeredAtMs: 2_400,
+          },
+        ],
+      },
+      shape,
+      'measured',
+    );
+    expect(result.restoreBreakdown).toEqual({
+      count: 1,
+      acceptP50Ms: 1_100,
+      beforeApplyP50Ms: 300,
+      applyP50Ms: 800,
+      guestP50Ms: 300,
+      stepsP50Ms: { load: 500 },
+    });
+    expect(result.cloneBreakdown.count).toBe(0);
   });
 
   it('has no ratio when the floor was not measured', () => {

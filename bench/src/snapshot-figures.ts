@@ -21,6 +21,11 @@ export interface SnapshotSamples {
   readonly clonesMs: readonly number[];
   /** As many QEMUs restoring the same files at once → every one answers. */
   readonly clonesFloorMs: readonly number[];
+  /**
+   * Where each restore in place's time went, one per round: its apply began once the Manager had
+   * stopped its VMM; `acceptedAtMs` is when the restore request answered (the apply's end).
+   */
+  readonly restoreTimelines: readonly CloneTimeline[];
   /** Where each clone's time went, every clone of every round. */
   readonly cloneTimelines: readonly CloneTimeline[];
   /** CPU per clone of each process group from the request until every clone answered, one entry per round. */
@@ -220,6 +225,8 @@ export interface SnapshotResult {
   /** The clone rounds via Hearth / the same rounds with QEMU alone, summed over the rounds. */
   readonly clonesRatio: number | null;
   readonly cloneBreakdown: CloneBreakdown;
+  /** The same parts of the restores in place (`acceptP50Ms`: the restore request until it answered). */
+  readonly restoreBreakdown: CloneBreakdown;
   /** Median over the rounds of each group's CPU per clone; null without clone rounds. */
   readonly cloneCpuMsP50: Readonly<Record<CpuGroup, number | null>> | null;
   /** Medians of each clone's marks (`cloneTimelineMarks`), ms from the request. */
@@ -244,6 +251,7 @@ export const emptySnapshotSamples: SnapshotSamples = {
   restoreFloorMs: [],
   clonesMs: [],
   clonesFloorMs: [],
+  restoreTimelines: [],
   cloneTimelines: [],
   cloneCpuMs: [],
   cloneFloorTimelines: [],
@@ -277,6 +285,7 @@ export function snapshotFigures(
     clonesFloor,
     clonesRatio: ratioOfSums(samples.clonesMs, samples.clonesFloorMs),
     cloneBreakdown: cloneBreakdown(samples.cloneTimelines),
+    restoreBreakdown: cloneBreakdown(samples.restoreTimelines),
     cloneCpuMsP50:
       samples.cloneCpuMs.length === 0
         ? null

@@ -93,6 +93,16 @@ describe('bench report', () => {
           restoreFloorMs: [1_000],
           clonesMs: [6_000],
           clonesFloorMs: [4_000],
+          restoreTimelines: [
+            {
+              requestedAtMs: 0,
+              acceptedAtMs: 900,
+              applyStartedAtMs: 200,
+              applyMs: 700,
+              steps: [{ name: 'load', durationMs: 400 }],
+              answeredAtMs: 1_200,
+            },
+          ],
           cloneTimelines: [
             {
               requestedAtMs: 0,
@@ -134,6 +144,10 @@ describe('bench report', () => {
       clones_all_answering_p50_ms: 6_000,
       clones_floor_p50_ms: 4_000,
       clones_ratio: 1.5,
+      restore_before_apply_p50_ms: 200,
+      restore_apply_p50_ms: 700,
+      restore_guest_p50_ms: 300,
+      restore_steps_p50_ms: { load: 400 },
       clone_accept_p50_ms: 100,
       clone_before_apply_p50_ms: 150,
       clone_apply_p50_ms: 3_000,
@@ -147,6 +161,9 @@ describe('bench report', () => {
     });
     const text = renderText(results, json);
     expect(text).toMatch(/restore → answering p50 1200\.0 ms, QEMU alone 1000\.0 ms, ratio 1\.200 \(target ≤ 1\.2\)/);
+    expect(text).toMatch(
+      /a restore in place, p50 of 1: its apply began 200\.0 ms after the request \(.*\), apply 700\.0 ms \(load 400\.0\), then its guest until answering 300\.0 ms/,
+    );
     expect(text).toMatch(/a clone, p50 of 1: accepted 100\.0 ms, its apply began 150\.0 ms, apply 3000\.0 ms \(spawn 900\.0\)/);
     expect(text).toMatch(
       /CPU per clone, p50 of 1 rounds: Agent 30\.0 ms, its children 2\.0 ms, Manager 9\.0 ms, PostgreSQL 3\.0 ms/,

@@ -103,6 +103,32 @@ describe('POST /v1/vms with snapshotId', () => {
     expect(new Set(items.map((vm) => vm.guestMac)).size).toBe(3);
   });
 
+  it('answers count clones at once with respond-async and applies them on the host placement chose, without reading it again', async () => {
+    const { snapshotId } = await snapshotted();
+    const hosts = world.deps.hosts;
+    const findById = hosts.findById.bind(hosts);
+    let hostReads = 0;
+    hosts.findById = (id) => {
+      hostReads += 1;
+      return findById(id);
+    };
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/vms?wait=false',
+      payload: { name: 'fork', snapshotId, count: 3 },
+    });
+
+    expect(response.statusCode, response.body).toBe(202);
+    const { items } = response.json<{ items: VmBody[] }>();
+    for (const item of items) {
+      await waitFor(
+        async () => (await app.inject({ method: 'GET', url: `/v1/vms/${item.id}` })).json<VmBody>().state === 'running',
+      );
+      expect(specsSentFor(item.id)).toHaveLength(1);
+    }
+    expect(hostReads).toBe(0);
+  });
+
   it('admits count clones all or none: over the quota, none is created and no address is leased', async () => {
     const { source, snapshotId } = await snapshotted();
     expect(source.network?.ipAddress).toBe('172.30.0.2');

@@ -126,6 +126,16 @@ describe('applyVm from a snapshot', () => {
     expect((await agent.records.get(otherVmId))?.lifecycle).toBe('running');
   });
 
+  it('resumes the guest its own load left paused without asking the VMM its state first', async () => {
+    const agent = await snapshottedSource();
+    const describesAt = new Map<string, number>();
+    agent.firecracker.onRequest = (method, path) => describesAt.set(`${method} ${path}`, agent.firecracker.describeCount);
+    await applyVm(agent.context, otherVmId, cloneSpec);
+
+    expect(processOf(agent, clonePaths.socket).state).toBe('Running');
+    expect(describesAt.get('PATCH /vm')).toBe(describesAt.get('PUT /snapshot/load'));
+  });
+
   it('gives a VM it boots its disk relative to the VMM working directory, so its snapshots can be restored elsewhere', async () => {
     const agent = createFakeAgent();
     await applyVm(agent.context, testVmId, sourceSpec);

@@ -135,6 +135,8 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       let rootfsPath = '';
       let socketPath = '';
       let isAlreadyStarted = false;
+      // Set once this apply's own load has been answered: Firecracker answers it with the guest paused.
+      let isLoadedPaused = false;
       // The TAP, the rootfs copy and the VMM do not depend on each other (Firecracker opens the TAP
       // and the drive only at their PUTs), so they run side by side; each records its own fields.
       // Egress through NAT, or the guard of the TAP alone: rules whenever the guest has an address.
@@ -276,6 +278,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
                 memoryPath: await memoryToLoad(context, restore, paths.restoredMemory),
                 networkOverrides: [{ ifaceId: agentIfaceId, hostDevName: tapName }],
               });
+              isLoadedPaused = true;
               failpoint('agent.restore.after-load');
               // Restored in place, the VMM's dirty-page log starts from this snapshot: a diff can go on top.
               const process = ledger.record.process;
@@ -286,10 +289,11 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
             break;
           case 'resume':
             // Also after a load a crash interrupted: a restored guest still paused is resumed,
-            // unless it is to stay paused.
+            // unless it is to stay paused. After this apply's own load the guest is paused for
+            // certain, and the VMM is not asked: a round trip less between the load and the resume.
             await timed(name, async () => {
               if (restore?.isPaused === true) return false;
-              if ((await api.describeInstance()).state !== 'Paused') return false;
+              if (!isLoadedPaused && (await api.describeInstance()).state !== 'Paused') return false;
               // The devices come back limited as the snapshot's VM was: this VM's own limits replace them.
               await patchRateLimits(api, spec.rateLimits ?? {});
               await api.resumeVm();

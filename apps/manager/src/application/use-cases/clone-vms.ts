@@ -87,7 +87,11 @@ export async function acceptClones(deps: Deps, input: CloneVmsInput): Promise<Vm
   return (await placeAndRecordClones(deps, input)).vms;
 }
 
-async function placeAndRecordClones(deps: Deps, input: CloneVmsInput): Promise<{ readonly vms: Vm[]; readonly host: Host }> {
+/** `acceptClones`, with the host they were placed on: their applies need not read it again. */
+export async function placeAndRecordClones(
+  deps: Deps,
+  input: CloneVmsInput,
+): Promise<{ readonly vms: Vm[]; readonly host: Host }> {
   const count = input.count ?? 1;
   const names = input.count === undefined ? [input.name] : Array.from({ length: count }, (_, i) => `${input.name}-${i + 1}`);
   const errors = names.some((name) => !isValidVmName(name))

@@ -72,8 +72,8 @@ export async function continueCreate(deps: Deps, id: VmId, options: ContinueCrea
  * cannot be reached (restarting, say) does not fail it: the VM stays `starting` and the reconciler
  * applies it again with backoff, failing it only after its bounded attempts.
  */
-export function continueCreateInBackground(deps: Deps, id: VmId, known?: Vm): void {
-  continueCreate(deps, id, { known, outage: { onAgentUnavailable: 'retry' } }).catch((error: unknown) => {
+export function continueCreateInBackground(deps: Deps, id: VmId, known?: Vm, knownHost?: Host): void {
+  continueCreate(deps, id, { known, knownHost, outage: { onAgentUnavailable: 'retry' } }).catch((error: unknown) => {
     const code = isAppError(error) ? error.code : 'INTERNAL';
     if (code === 'AGENT_UNAVAILABLE') return; // logged by applyVmOnHost; the reconciler retries
     deps.log.warn({ vmId: id, code, err: error }, 'background create did not reach running');

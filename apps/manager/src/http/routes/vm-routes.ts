@@ -7,7 +7,7 @@ import { ConcurrencyLimiter, type ConcurrencyLimit } from '../../application/con
 import type { UseCaseDependencies } from '../../application/dependencies.js';
 import { continueCreateInBackground } from '../../application/use-cases/continue-create.js';
 import { acceptVm, createVm, type CreateVmInput } from '../../application/use-cases/create-vm.js';
-import { acceptClones, cloneVms, snapshotCarriedBy, type CloneVmsInput } from '../../application/use-cases/clone-vms.js';
+import { cloneVms, placeAndRecordClones, snapshotCarriedBy, type CloneVmsInput } from '../../application/use-cases/clone-vms.js';
 import { invalidBody } from '../../domain/template.js';
 import { deleteVm } from '../../application/use-cases/delete-vm.js';
 import { listVmEvents } from '../../application/use-cases/event-queries.js';
@@ -126,10 +126,15 @@ async function createClones(
     restartPolicy: body.restartPolicy,
   };
   const isAsync = isAsyncRequested(request, wait);
-  const vms = isAsync ? await acceptClones(deps, input) : await cloneVms(deps, input);
+  let vms: Vm[];
   if (isAsync) {
-    for (const vm of vms) continueCreateInBackground(deps, vm.id, vm);
+    // The host placement chose goes with each clone: ten clones, ten reads of it fewer.
+    const accepted = await placeAndRecordClones(deps, input);
+    vms = accepted.vms;
+    for (const vm of vms) continueCreateInBackground(deps, vm.id, vm, accepted.host);
     if (wait === undefined) reply.header('preference-applied', 'respond-async');
+  } else {
+    vms = await cloneVms(deps, input);
   }
   const status = isAsync ? 202 : 201;
   const [first] = vms;
