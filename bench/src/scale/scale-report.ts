@@ -17,6 +17,12 @@ export interface ReplicaUsage {
  * the longest stretch it ran without turning) and its GC pauses, by kind.
  */
 export interface LoopWindow {
+  readonly wallMs: number;
+  /**
+   * Of that wall time, how long the leader's main thread was runnable but waited for a CPU (the
+   * machine's share of each delay, not the Manager's).
+   */
+  readonly runQueueWaitMs: number | null;
   readonly delayP99Ms: number | null;
   readonly delayMaxMs: number | null;
   readonly gcMajor: { readonly count: number; readonly ms: number };
@@ -206,6 +212,7 @@ export function renderScaleText(r: ScaleResults): string {
     ],
     ['leader loop delay p99 / max ms, steady', (s) => loopDelay(s.leaderLoop)],
     ['leader GC major n / ms, minor n / ms, steady', (s) => loopGc(s.leaderLoop)],
+    ['leader waited for a CPU, % of steady', (s) => loopWait(s.leaderLoop)],
     ['steady resync alone ms / CPU ms', (s) => `${fmt(s.resync.aloneMs, 0)} / ${fmt(s.resync.aloneCpuMs, 0)}`],
     ['resync CPU target ms', (s) => fmt((resyncCpuMsPer100kVms * s.vms) / 100_000, 0)],
     ['burst creates (failed) / wall s', (s) => `${s.burst.creates} (${s.burst.failures}) / ${fmt(s.burst.wallS)}`],
@@ -213,6 +220,7 @@ export function renderScaleText(r: ScaleResults): string {
     ['GET /v1/vms?limit=100 p50 / p99 ms (≤ 20)', (s) => `${fmt(s.list.p50Ms)} / ${fmt(s.list.p99Ms)}`],
     ['leader loop delay p99 / max ms, list', (s) => loopDelay(s.list.leaderLoop)],
     ['leader GC major n / ms, minor n / ms, list', (s) => loopGc(s.list.leaderLoop)],
+    ['leader waited for a CPU, % of list', (s) => loopWait(s.list.leaderLoop)],
     [
       'events: listeners, deliveries, p50 / p99 ms',
       (s) => `${s.events.listeners}, ${s.events.deliveries}, ${fmt(s.events.p50Ms)} / ${fmt(s.events.p99Ms)}`,
@@ -246,6 +254,8 @@ export function renderScaleText(r: ScaleResults): string {
 }
 
 const loopDelay = (w: LoopWindow): string => `${fmt(w.delayP99Ms)} / ${fmt(w.delayMaxMs)}`;
+const loopWait = (w: LoopWindow): string =>
+  w.runQueueWaitMs === null || w.wallMs <= 0 ? '-' : fmt((w.runQueueWaitMs / w.wallMs) * 100);
 const loopGc = (w: LoopWindow): string =>
   `${w.gcMajor.count} / ${fmt(w.gcMajor.ms, 0)}, ${w.gcMinor.count} / ${fmt(w.gcMinor.ms, 0)}`;
 

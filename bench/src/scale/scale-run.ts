@@ -235,12 +235,29 @@ const toMs = (seconds: number | null): number | null => (seconds === null ? null
  * one at its end give the window's figures) and its GC pauses (a cumulative histogram: a delta).
  */
 interface LoopScrape {
+  readonly atMs: number;
+  /** The main thread's time runnable but waiting for a CPU (`/proc/<pid>/schedstat`), null when unreadable. */
+  readonly runQueueWaitMs: number | null;
   readonly delayP99Ms: number | null;
   readonly delayMaxMs: number | null;
   readonly gc: ReadonlyMap<string, HistogramSnapshot>;
 }
 
-function loopScrapeOf(families: ReturnType<typeof parsePrometheusText>): LoopScrape {
+/** The main thread's time waiting on a run queue in ms (schedstat's second field), or null. */
+function runQueueWaitMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  const stat = readProcOrNull(`/proc/${pid}/schedstat`);
+  const waitNs = stat === null ? NaN : Number(stat.split(' ')[1]);
+  return Number.isFinite(waitNs) ? waitNs / 1e6 : null;
+}
+
+async function loopScrape(replica: Replica): Promise<LoopScrape> {
+  const atMs = performance.now();
+  const runQueueWait = runQueueWaitMs(replica.process.process.child.pid);
+  return { atMs, runQueueWaitMs: runQueueWait, ...loopScrapeOf(await replica.metrics()) };
+}
+
+function loopScrapeOf(families: ReturnType<typeof parsePrometheusText>): Omit<LoopScrape, 'atMs' | 'runQueueWaitMs'> {
   const gauge = (name: string): number | null => {
     const value = families.get(name)?.samples[0]?.value;
     return value === undefined || !Number.isFinite(value) ? null : value * 1000;
@@ -260,7 +277,15 @@ function loopWindow(before: LoopScrape, after: LoopScrape): ScaleSizeResult['lea
     const delta = histogramDelta(before.gc.get(kind) ?? emptyHistogram, after.gc.get(kind) ?? emptyHistogram);
     return { count: delta.count, ms: delta.sum * 1000 };
   };
-  return { delayP99Ms: after.delayP99Ms, delayMaxMs: after.delayMaxMs, gcMajor: gc('major'), gcMinor: gc('minor') };
+  return {
+    wallMs: after.atMs - before.atMs,
+    runQueueWaitMs:
+      before.runQueueWaitMs === null || after.runQueueWaitMs === null ? null : after.runQueueWaitMs - before.runQueueWaitMs,
+    delayP99Ms: after.delayP99Ms,
+    delayMaxMs: after.delayMaxMs,
+    gcMajor: gc('major'),
+    gcMinor: gc('minor'),
+  };
 }
 
 /** One full run at `hostCount` hosts: see bench/README.md for each phase. */
@@ -434,11 +459,11 @@ async function runIn(
     ),
   );
   const resyncBefore = await resyncHistograms(leaderReplica);
-  const loopBefore = loopScrapeOf(await leaderReplica.metrics());
+  const loopBefore = await loopScrape(leaderReplica);
   sampler.beginWindow();
   await new Promise((resolve) => setTimeout(resolve, options.steadyS * 1000));
   const usage = [sampler.usage(leaderIndex, 'leader'), sampler.usage(followerIndex, 'follower')];
-  const leaderLoop = loopWindow(loopBefore, loopScrapeOf(await leaderReplica.metrics()));
+  const leaderLoop = loopWindow(loopBefore, await loopScrape(leaderReplica));
   const heartbeatsAfter = await Promise.all(
     replicas.map(async (replica) =>
       histogramOf((await replica.metrics()).get('hearth_http_request_duration_seconds'), { route: heartbeatRoute }),
@@ -457,9 +482,9 @@ async function runIn(
   const alone = await measureResyncAlone(hostProcesses, leaderReplica);
 
   log(`  GET /v1/vms?limit=100: ${options.listRequests} requests`);
-  const listLoopBefore = loopScrapeOf(await leaderReplica.metrics());
+  const listLoopBefore = await loopScrape(leaderReplica);
   const list = await measureList(replicas, options.listRequests);
-  const listLoop = loopWindow(listLoopBefore, loopScrapeOf(await leaderReplica.metrics()));
+  const listLoop = loopWindow(listLoopBefore, await loopScrape(leaderReplica));
 
   log(`  burst: ${options.burstCreates} creates at concurrency ${options.burstConcurrency}, ${options.listeners} listeners`);
   const burst = await measureBurst(replicas, images, options, managers);
