@@ -298,7 +298,9 @@ export class Reconciler implements ReconcileHints {
   ): Iterable<VmId> {
     if (isFull) {
       this.schedule.forgetVms();
-      return [...this.rows.all()].map((view) => view.vm.id);
+      // Not a copy of 100,000 ids made in one block: only this pass changes the rows, and a clear
+      // (leadership lost) ends the iteration, as the pass itself ends then.
+      return this.rows.ids();
     }
     const vmIds = new Set<VmId>(read.map((view) => view.vm.id));
     for (const hostId of changedHosts) for (const vmId of this.rows.vmsOn(hostId)) vmIds.add(vmId);

@@ -84,8 +84,8 @@ export class ResyncRows {
     return this.onHost.get(hostId) ?? emptySet;
   }
 
-  all(): IterableIterator<VmResyncView> {
-    return this.views.values();
+  ids(): IterableIterator<VmId> {
+    return this.views.keys();
   }
 
   get size(): number {
