@@ -134,8 +134,29 @@ function size(hosts: number, overrides: { heartbeatP99?: number | null; resyncCp
       aloneMs: hosts / 2,
       aloneCpuMs: hosts / 4,
     },
+    leaderLoop: {
+      wallMs: 20_000,
+      runQueueWaitMs: 3_000,
+      delayP99Ms: 11,
+      delayMaxMs: 40,
+      gcMajor: { count: 1, ms: 30 },
+      gcMinor: { count: 20, ms: 25 },
+    },
     burst: { creates: 1_000, failures: 0, wallS: 20, lagP50Ms: 300, lagP99Ms: 900, errors: [] },
-    list: { requests: 300, failures: 0, p50Ms: 4, p99Ms: 12 },
+    list: {
+      requests: 300,
+      failures: 0,
+      p50Ms: 4,
+      p99Ms: 12,
+      leaderLoop: {
+        wallMs: 6_000,
+        runQueueWaitMs: null,
+        delayP99Ms: 10.5,
+        delayMaxMs: 22,
+        gcMajor: { count: 0, ms: 0 },
+        gcMinor: { count: 5, ms: 6 },
+      },
+    },
     events: { listeners: 100, deliveries: 100_000, p50Ms: 5, p99Ms: 40 },
     failover: { leadMs: 3_000, reconciledMs: 4_000 },
   };
@@ -201,6 +222,15 @@ describe('scale report', () => {
     expect(text).not.toMatch(/list_p99_ms.*faster than linear/);
     // The pass run with the heartbeats held back, beside the steady passes that served them too.
     expect(text).toMatch(/steady resync alone ms \/ CPU ms\s+50 \/ 25\s+500 \/ 250/);
+  });
+
+  it("prints what held the leader's event loop in the steady window and while the list was walked", () => {
+    const text = renderScaleText(results([size(100)]));
+    expect(text).toMatch(/leader loop delay p99 \/ max ms, steady\s+11\.0 \/ 40\.0/);
+    expect(text).toMatch(/leader GC major n \/ ms, minor n \/ ms, steady\s+1 \/ 30, 20 \/ 25/);
+    expect(text).toMatch(/leader loop delay p99 \/ max ms, list\s+10\.5 \/ 22\.0/);
+    expect(text).toMatch(/leader waited for a CPU, % of steady\s+15\.0/);
+    expect(text).toMatch(/leader waited for a CPU, % of list\s+-/);
   });
 
   it("says why a burst's creates failed, with the API's first refusals", () => {

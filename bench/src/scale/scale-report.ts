@@ -12,6 +12,23 @@ export interface ReplicaUsage {
   readonly rssPeakMib: number | null;
 }
 
+/**
+ * What held the leader's event loop over a window: the delay of its timers (`monitorEventLoopDelay`:
+ * the longest stretch it ran without turning) and its GC pauses, by kind.
+ */
+export interface LoopWindow {
+  readonly wallMs: number;
+  /**
+   * Of that wall time, how long the leader's main thread was runnable but waited for a CPU (the
+   * machine's share of each delay, not the Manager's).
+   */
+  readonly runQueueWaitMs: number | null;
+  readonly delayP99Ms: number | null;
+  readonly delayMaxMs: number | null;
+  readonly gcMajor: { readonly count: number; readonly ms: number };
+  readonly gcMinor: { readonly count: number; readonly ms: number };
+}
+
 /** Everything measured at one size (hosts × VMs per host). */
 export interface ScaleSizeResult {
   readonly hosts: number;
@@ -46,6 +63,8 @@ export interface ScaleSizeResult {
     readonly aloneMs: number | null;
     readonly aloneCpuMs: number | null;
   };
+  /** The leader's event loop over the steady window. */
+  readonly leaderLoop: LoopWindow;
   readonly burst: {
     readonly creates: number;
     readonly failures: number;
@@ -60,6 +79,8 @@ export interface ScaleSizeResult {
     readonly failures: number;
     readonly p50Ms: number | null;
     readonly p99Ms: number | null;
+    /** The leader's event loop while the pages were walked. */
+    readonly leaderLoop: LoopWindow;
   };
   readonly events: {
     readonly listeners: number;
@@ -96,6 +117,7 @@ export const scaleFigures = [
   { key: 'reconcile_lag_p50_ms', target: null, pick: (s: ScaleSizeResult) => s.burst.lagP50Ms },
   { key: 'reconcile_lag_p99_ms', target: null, pick: (s: ScaleSizeResult) => s.burst.lagP99Ms },
   { key: 'list_p99_ms', target: 20, pick: (s: ScaleSizeResult) => s.list.p99Ms },
+  { key: 'leader_loop_delay_max_ms', target: null, pick: (s: ScaleSizeResult) => s.leaderLoop.delayMaxMs },
   { key: 'event_delivery_p99_ms', target: null, pick: (s: ScaleSizeResult) => s.events.p99Ms },
   { key: 'failover_ms', target: 5_000, pick: (s: ScaleSizeResult) => s.failover.reconciledMs },
   { key: 'leader_cpu_steady_pct', target: null, pick: (s: ScaleSizeResult) => leader(s)?.cpuSteadyPct ?? null },
@@ -188,11 +210,17 @@ export function renderScaleText(r: ScaleResults): string {
       'steady resync ms / CPU ms (n)',
       (s) => `${fmt(s.resync.steadyMs, 0)} / ${fmt(s.resync.steadyCpuMs, 0)} (${s.resync.steadyCount})`,
     ],
+    ['leader loop delay p99 / max ms, steady', (s) => loopDelay(s.leaderLoop)],
+    ['leader GC major n / ms, minor n / ms, steady', (s) => loopGc(s.leaderLoop)],
+    ['leader waited for a CPU, % of steady', (s) => loopWait(s.leaderLoop)],
     ['steady resync alone ms / CPU ms', (s) => `${fmt(s.resync.aloneMs, 0)} / ${fmt(s.resync.aloneCpuMs, 0)}`],
     ['resync CPU target ms', (s) => fmt((resyncCpuMsPer100kVms * s.vms) / 100_000, 0)],
     ['burst creates (failed) / wall s', (s) => `${s.burst.creates} (${s.burst.failures}) / ${fmt(s.burst.wallS)}`],
     ['reconcile lag p50 / p99 ms', (s) => `${fmt(s.burst.lagP50Ms, 0)} / ${fmt(s.burst.lagP99Ms, 0)}`],
     ['GET /v1/vms?limit=100 p50 / p99 ms (≤ 20)', (s) => `${fmt(s.list.p50Ms)} / ${fmt(s.list.p99Ms)}`],
+    ['leader loop delay p99 / max ms, list', (s) => loopDelay(s.list.leaderLoop)],
+    ['leader GC major n / ms, minor n / ms, list', (s) => loopGc(s.list.leaderLoop)],
+    ['leader waited for a CPU, % of list', (s) => loopWait(s.list.leaderLoop)],
     [
       'events: listeners, deliveries, p50 / p99 ms',
       (s) => `${s.events.listeners}, ${s.events.deliveries}, ${fmt(s.events.p50Ms)} / ${fmt(s.events.p99Ms)}`,
@@ -224,6 +252,12 @@ export function renderScaleText(r: ScaleResults): string {
   out.push(`finished in ${r.durationS.toFixed(0)} s`);
   return out.join('\n');
 }
+
+const loopDelay = (w: LoopWindow): string => `${fmt(w.delayP99Ms)} / ${fmt(w.delayMaxMs)}`;
+const loopWait = (w: LoopWindow): string =>
+  w.runQueueWaitMs === null || w.wallMs <= 0 ? '-' : fmt((w.runQueueWaitMs / w.wallMs) * 100);
+const loopGc = (w: LoopWindow): string =>
+  `${w.gcMajor.count} / ${fmt(w.gcMajor.ms, 0)}, ${w.gcMinor.count} / ${fmt(w.gcMinor.ms, 0)}`;
 
 function usage(s: ScaleSizeResult, role: 'leader' | 'follower', show: (u: ReplicaUsage) => string): string {
   const found = s.replicas.find((r) => r.role === role);

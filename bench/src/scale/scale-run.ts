@@ -24,7 +24,14 @@ import { writeProfiledMain } from '../cpu-profile.js';
 import { readProcOrNull, rssMib } from '../machine.js';
 import { runPool } from '../manager-vms.js';
 import { percentile } from '../stats.js';
-import { histogramDelta, histogramOf, histogramQuantile, histogramSum, type HistogramSnapshot } from './histogram.js';
+import {
+  emptyHistogram,
+  histogramDelta,
+  histogramOf,
+  histogramQuantile,
+  histogramSum,
+  type HistogramSnapshot,
+} from './histogram.js';
 import type { ScaleOptions } from './scale-options.js';
 import type { ReplicaUsage, ScaleSizeResult } from './scale-report.js';
 import type { ChildMessage, ParentMessage, SeededVm, SimulatedHost } from './simulated-hosts-protocol.js';
@@ -222,6 +229,65 @@ async function resyncHistograms(replica: Replica): Promise<{ duration: Histogram
 
 const toMs = (seconds: number | null): number | null => (seconds === null ? null : seconds * 1000);
 
+/**
+ * What held a replica's event loop since the previous scrape of its metrics: prom-client's event-loop
+ * delay gauges (`monitorEventLoopDelay`, reset at each scrape, so a scrape at the start of a window and
+ * one at its end give the window's figures) and its GC pauses (a cumulative histogram: a delta).
+ */
+interface LoopScrape {
+  readonly atMs: number;
+  /** The main thread's time runnable but waiting for a CPU (`/proc/<pid>/schedstat`), null when unreadable. */
+  readonly runQueueWaitMs: number | null;
+  readonly delayP99Ms: number | null;
+  readonly delayMaxMs: number | null;
+  readonly gc: ReadonlyMap<string, HistogramSnapshot>;
+}
+
+/** The main thread's time waiting on a run queue in ms (schedstat's second field), or null. */
+function runQueueWaitMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  const stat = readProcOrNull(`/proc/${pid}/schedstat`);
+  const waitNs = stat === null ? NaN : Number(stat.split(' ')[1]);
+  return Number.isFinite(waitNs) ? waitNs / 1e6 : null;
+}
+
+async function loopScrape(replica: Replica): Promise<LoopScrape> {
+  const atMs = performance.now();
+  const runQueueWait = runQueueWaitMs(replica.process.process.child.pid);
+  return { atMs, runQueueWaitMs: runQueueWait, ...loopScrapeOf(await replica.metrics()) };
+}
+
+function loopScrapeOf(families: ReturnType<typeof parsePrometheusText>): Omit<LoopScrape, 'atMs' | 'runQueueWaitMs'> {
+  const gauge = (name: string): number | null => {
+    const value = families.get(name)?.samples[0]?.value;
+    return value === undefined || !Number.isFinite(value) ? null : value * 1000;
+  };
+  const gcFamily = families.get('nodejs_gc_duration_seconds');
+  const kinds = new Set((gcFamily?.samples ?? []).map((sample) => sample.labels['kind']).filter((kind) => kind !== undefined));
+  return {
+    delayP99Ms: gauge('nodejs_eventloop_lag_p99_seconds'),
+    delayMaxMs: gauge('nodejs_eventloop_lag_max_seconds'),
+    gc: new Map([...kinds].map((kind) => [kind, histogramOf(gcFamily, { kind })])),
+  };
+}
+
+/** The window between two scrapes of one replica: its loop's delay over it and the GC pauses in it. */
+function loopWindow(before: LoopScrape, after: LoopScrape): ScaleSizeResult['leaderLoop'] {
+  const gc = (kind: string): { count: number; ms: number } => {
+    const delta = histogramDelta(before.gc.get(kind) ?? emptyHistogram, after.gc.get(kind) ?? emptyHistogram);
+    return { count: delta.count, ms: delta.sum * 1000 };
+  };
+  return {
+    wallMs: after.atMs - before.atMs,
+    runQueueWaitMs:
+      before.runQueueWaitMs === null || after.runQueueWaitMs === null ? null : after.runQueueWaitMs - before.runQueueWaitMs,
+    delayP99Ms: after.delayP99Ms,
+    delayMaxMs: after.delayMaxMs,
+    gcMajor: gc('major'),
+    gcMinor: gc('minor'),
+  };
+}
+
 /** One full run at `hostCount` hosts: see bench/README.md for each phase. */
 export async function runScaleSize(options: ScaleOptions, hostCount: number, log: Log): Promise<ScaleSizeResult> {
   const cleanups = createCleanupStack(`scale run at ${hostCount} hosts`);
@@ -393,9 +459,11 @@ async function runIn(
     ),
   );
   const resyncBefore = await resyncHistograms(leaderReplica);
+  const loopBefore = await loopScrape(leaderReplica);
   sampler.beginWindow();
   await new Promise((resolve) => setTimeout(resolve, options.steadyS * 1000));
   const usage = [sampler.usage(leaderIndex, 'leader'), sampler.usage(followerIndex, 'follower')];
+  const leaderLoop = loopWindow(loopBefore, await loopScrape(leaderReplica));
   const heartbeatsAfter = await Promise.all(
     replicas.map(async (replica) =>
       histogramOf((await replica.metrics()).get('hearth_http_request_duration_seconds'), { route: heartbeatRoute }),
@@ -414,7 +482,9 @@ async function runIn(
   const alone = await measureResyncAlone(hostProcesses, leaderReplica);
 
   log(`  GET /v1/vms?limit=100: ${options.listRequests} requests`);
+  const listLoopBefore = await loopScrape(leaderReplica);
   const list = await measureList(replicas, options.listRequests);
+  const listLoop = loopWindow(listLoopBefore, await loopScrape(leaderReplica));
 
   log(`  burst: ${options.burstCreates} creates at concurrency ${options.burstConcurrency}, ${options.listeners} listeners`);
   const burst = await measureBurst(replicas, images, options, managers);
@@ -452,8 +522,9 @@ async function runIn(
       aloneMs: alone === null ? null : alone.duration.sum * 1000,
       aloneCpuMs: alone === null ? null : alone.cpu.sum * 1000,
     },
+    leaderLoop,
     ...burst,
-    list,
+    list: { ...list, leaderLoop: listLoop },
     failover,
   };
 }
@@ -501,7 +572,7 @@ async function measureResyncAlone(
 }
 
 /** Pages through `GET /v1/vms?limit=100`, alternating replicas, one request at a time (the first 20 warm up). */
-async function measureList(replicas: readonly Replica[], requests: number): Promise<ScaleSizeResult['list']> {
+async function measureList(replicas: readonly Replica[], requests: number): Promise<Omit<ScaleSizeResult['list'], 'leaderLoop'>> {
   const latencies: number[] = [];
   let failures = 0;
   let cursor: string | null = null;

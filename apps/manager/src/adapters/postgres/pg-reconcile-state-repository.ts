@@ -16,7 +16,11 @@ import { translated } from './database-errors.js';
 
 /** The reconciler's columns of `vms` (restart policy and retry state); the rest of the row is PgVmRepository's. */
 export class PgReconcileStateRepository implements ReconcileStateRepository {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** Rows per statement of a whole read (see `readForResync`). */
+    private readonly wholeReadPageRows: number = defaultWholeReadPageRows,
+  ) {}
 
   async get(vmId: VmId): Promise<RetryState | undefined> {
     const row = await translated(() =>
@@ -45,12 +49,30 @@ export class PgReconcileStateRepository implements ReconcileStateRepository {
     );
     const watermark = marked.rows[0]?.watermark;
     if (watermark === undefined) throw new Error('pg_current_snapshot() answered no row');
-    let rowsQuery = this.db
+    const rowsQuery = this.db
       .selectFrom('vms')
       .select(['id', 'host_id', 'state', 'updated_at', 'observed_state', 'egress', 'rate_limits', ...retryColumns])
       .orderBy('id');
-    if (since !== undefined) rowsQuery = rowsQuery.where(writtenAfter('written_xid', since));
-    const rows = await translated(() => rowsQuery.execute());
+    const views: VmResyncView[] = [];
+    if (since !== undefined) {
+      // What changed since a watermark: few rows, on the written_xid index.
+      for (const row of await translated(() => rowsQuery.where(writtenAfter('written_xid', since)).execute())) {
+        views.push(resyncViewOf(row));
+      }
+    } else {
+      // Every row, a page at a time after the watermark: each page read after it only sees more (a
+      // row written since is read again by the next read, a row deleted since is in vm_deletions),
+      // and no one answer of 100,000 rows is parsed and turned into views in one block of the event loop.
+      for (let after: string | undefined; ;) {
+        const from = after;
+        const page = await translated(() =>
+          (from === undefined ? rowsQuery : rowsQuery.where('id', '>', from)).limit(this.wholeReadPageRows).execute(),
+        );
+        for (const row of page) views.push(resyncViewOf(row));
+        if (page.length < this.wholeReadPageRows) break;
+        after = page[page.length - 1]?.id;
+      }
+    }
     const deleted =
       since === undefined
         ? []
@@ -62,18 +84,6 @@ export class PgReconcileStateRepository implements ReconcileStateRepository {
               .orderBy('vm_id')
               .execute(),
           );
-    const views: VmResyncView[] = rows.map((row) => ({
-      vm: {
-        id: row.id as VmId,
-        hostId: row.host_id as HostId,
-        state: row.state as VmState,
-        updatedAt: new Date(row.updated_at),
-        observedState: row.observed_state as ObservedVmState | null,
-        egress: row.egress as EgressPolicy,
-        rateLimits: (row.rate_limits as RateLimits | null) ?? {},
-      },
-      retry: retryStateOf(row),
-    }));
     return { views, deletedIds: deleted.map((row) => row.vm_id as VmId), watermark };
   }
 
@@ -140,6 +150,34 @@ export class PgReconcileStateRepository implements ReconcileStateRepository {
 /** The transaction that wrote `column` is not seen by the `since` snapshot (it committed after it was taken). */
 function writtenAfter(column: 'written_xid' | 'deleted_xid', since: ResyncWatermark) {
   return sql<boolean>`${sql.ref(column)} >= pg_snapshot_xmin(${since}::pg_snapshot) and not pg_visible_in_snapshot(${sql.ref(column)}, ${since}::pg_snapshot)`;
+}
+
+/** Rows per statement of a whole read: a few ms of parsing each, about 50 statements at 100,000 VMs. */
+const defaultWholeReadPageRows = 2_000;
+
+function resyncViewOf(
+  row: Parameters<typeof retryStateOf>[0] & {
+    readonly id: string;
+    readonly host_id: string;
+    readonly state: string;
+    readonly updated_at: Date;
+    readonly observed_state: string | null;
+    readonly egress: unknown;
+    readonly rate_limits: unknown;
+  },
+): VmResyncView {
+  return {
+    vm: {
+      id: row.id as VmId,
+      hostId: row.host_id as HostId,
+      state: row.state as VmState,
+      updatedAt: new Date(row.updated_at),
+      observedState: row.observed_state as ObservedVmState | null,
+      egress: row.egress as EgressPolicy,
+      rateLimits: (row.rate_limits as RateLimits | null) ?? {},
+    },
+    retry: retryStateOf(row),
+  };
 }
 
 const retryColumns = [

@@ -9,6 +9,7 @@ import { migrate, readMigrations } from './migrator.js';
 import { ClusterIdPattern } from '@hearth/contracts';
 import { readClusterId } from './cluster-id.js';
 import { createPgRepositories } from './pg-repositories.js';
+import { PgReconcileStateRepository } from './pg-reconcile-state-repository.js';
 import { agentIdFor, credentialOf, hostCapacity, hostFacts } from '../../testing/world.js';
 import type { HostId } from '../../domain/ids.js';
 
@@ -89,6 +90,20 @@ describe.skipIf(!hasDatabase)(
           commit();
           await longTransaction;
         }
+      });
+    });
+
+    describe('a whole resync read', () => {
+      const bed = repositoryTestBed(async () => ({ ...createPgRepositories(db!), close: emptied }));
+
+      it('answers every row once, in id order, though it reads them a page at a time', async () => {
+        const vms = [];
+        for (let i = 0; i < 5; i += 1) vms.push(await bed.vm({ state: 'running', name: `paged-${i}` }));
+        // Two rows a statement: three statements, the last one short.
+        const read = await new PgReconcileStateRepository(db!, 2).readForResync();
+
+        expect(read.views.map((view) => view.vm.id)).toEqual(vms.map((vm) => vm.id).sort());
+        expect(read.views[0]?.vm).toMatchObject({ state: 'running', hostId: vms[0]?.hostId });
       });
     });
 

@@ -32,6 +32,8 @@ export interface ReconcilerSettings {
    * passes between, which read and compare only what changed; default `defaultFullResyncEvery`.
    */
   readonly fullResyncEvery?: number;
+  /** Longest stretch a resync runs without letting the event loop turn; default `resyncSliceMs`. */
+  readonly sliceMs?: number;
   /** How many of a host's VMs one pass may remove as orphans; default `defaultOrphanGuardPolicy`. */
   readonly orphanGuard?: OrphanGuardPolicy;
 }

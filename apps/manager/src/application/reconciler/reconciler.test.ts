@@ -19,7 +19,12 @@ const heartbeatIntervalMs = 1000;
 const graceMs = 2000;
 
 async function setUp(
-  options: { restartPolicy?: 'never' | 'on-failure' | 'always'; retry?: Partial<RetryPolicy>; inventoryMaxAgeMs?: number } = {},
+  options: {
+    restartPolicy?: 'never' | 'on-failure' | 'always';
+    retry?: Partial<RetryPolicy>;
+    inventoryMaxAgeMs?: number;
+    sliceMs?: number;
+  } = {},
 ): Promise<{
   world: World;
   host: Host;
@@ -44,6 +49,7 @@ async function setUp(
     concurrency: 2,
     inventoryMaxAgeMs: options.inventoryMaxAgeMs ?? 0,
     retry: { ...defaultRetryPolicy, ...options.retry },
+    ...(options.sliceMs === undefined ? {} : { sliceMs: options.sliceMs }),
   });
   reconciler.activate();
   return { world, host, vm, reconciler };
@@ -604,8 +610,9 @@ describe('Reconciler', () => {
     expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);
   });
 
-  it('lets the event loop turn while it compares what it read, so a heartbeat is not held until it ends', async () => {
-    const { reconciler } = await setUp();
+  it('lets the event loop turn once each slice of its work is spent, so a heartbeat is not held until it ends', async () => {
+    // A slice of 0 ms is spent at once: the loop turns between every row applied and VM compared.
+    const { reconciler } = await setUp({ sliceMs: 0 });
     const order: string[] = [];
     const resync = reconciler.resync().then(() => order.push('resync done'));
     setImmediate(() => order.push('another turn of the event loop'));

@@ -1,4 +1,3 @@
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { holdsRuntimeResources, type AgentVm, type Inventory } from '@hearth/contracts';
 import { isAppError } from '@hearth/errors';
 import type { Host, HostStatus } from '../../domain/host.js';
@@ -20,6 +19,7 @@ import type { VmResyncView } from '../ports/reconcile-state-repository.js';
 import { settleSnapshotCopies } from '../use-cases/snapshot-copies.js';
 import { listCreatingSnapshots, settleSnapshots } from '../use-cases/snapshots.js';
 import type { Snapshot, SnapshotCopy } from '../../domain/snapshot.js';
+import { EventLoopSlices } from './event-loop-slices.js';
 import { HostHealth } from './host-health.js';
 import { InventoryCache } from './inventory-cache.js';
 import { KeyedWorkQueue } from './keyed-work-queue.js';
@@ -71,13 +71,6 @@ const nothingDone = {
  * timeout, every read failed, heartbeats waited behind them and hosts were marked unhealthy.
  */
 export const inventoryReadsInFlight = 32;
-
-/**
- * VMs a resync compares between two turns of the event loop. A resync's comparisons of 100,000 VMs
- * (and each host's orphan check) would otherwise run as one block of the leader's event loop, with
- * every heartbeat and API request arriving meanwhile waiting for its end.
- */
-const vmsBetweenYields = 1_000;
 
 /** Reads of what a host holds for one VM whose record changed after each read was asked for. */
 const maxHostReads = 3;
@@ -211,8 +204,12 @@ export class Reconciler implements ReconcileHints {
       return { host, inventory: await read, askedAt: new Date(at) };
     });
     if (!this.isLeadingIn(term)) return { ...nothingDone, isFull: false, hostsMarkedUnhealthy };
+    // The pass's long loops (rows applied, hosts' orphans, VMs compared) let the event loop turn every
+    // few ms: run as one block, 100,000 VMs held every heartbeat and API request arriving meanwhile.
+    const slices = new EventLoopSlices(this.settings.sliceMs);
     // Rows are read after the inventories: a VM on a host always has its row written first.
-    const { isFull, read } = await this.rows.refresh();
+    const { isFull, read } = await this.rows.refresh(slices);
+    if (!this.isLeadingIn(term)) return { ...nothingDone, isFull, hostsMarkedUnhealthy, vmsRead: read.length };
     const done = { hostsMarkedUnhealthy, isFull, vmsRead: read.length };
     let orphansRemoved = 0;
     let hostsWithoutInventory = current.length - reachable.length;
@@ -234,7 +231,7 @@ export class Reconciler implements ReconcileHints {
         hostsWithoutInventory += 1;
         continue;
       }
-      await yieldToEventLoop();
+      await slices.turnIfDue();
       orphansRemoved += await this.orphans.collect(host, inventory, this.rows, () => this.isLeadingIn(term));
       if (!this.isLeadingIn(term)) break;
       if (snapshotsOnRecord !== undefined) {
@@ -271,10 +268,7 @@ export class Reconciler implements ReconcileHints {
     for (const vmId of this.vmsToCompare(isFull, read, changedHosts, decidedAt)) {
       const view = this.rows.viewOf(vmId);
       if (view === undefined) continue; // deleted since it was scheduled
-      if (vmsCompared % vmsBetweenYields === vmsBetweenYields - 1) {
-        await yieldToEventLoop();
-        if (!this.isLeadingIn(term)) break;
-      }
+      if ((await slices.turnIfDue()) && !this.isLeadingIn(term)) break;
       vmsCompared += 1;
       const host = hostsById.get(view.vm.hostId);
       const basis = host === undefined ? undefined : basisOf.get(host.id);
@@ -304,7 +298,9 @@ export class Reconciler implements ReconcileHints {
   ): Iterable<VmId> {
     if (isFull) {
       this.schedule.forgetVms();
-      return [...this.rows.all()].map((view) => view.vm.id);
+      // Not a copy of 100,000 ids made in one block: only this pass changes the rows, and a clear
+      // (leadership lost) ends the iteration, as the pass itself ends then.
+      return this.rows.ids();
     }
     const vmIds = new Set<VmId>(read.map((view) => view.vm.id));
     for (const hostId of changedHosts) for (const vmId of this.rows.vmsOn(hostId)) vmIds.add(vmId);

@@ -1,5 +1,6 @@
 import type { HostId, VmId } from '../../domain/ids.js';
 import type { ReconcileStateRepository, ResyncWatermark, VmResyncView } from '../ports/reconcile-state-repository.js';
+import { EventLoopSlices } from './event-loop-slices.js';
 
 /** What one refresh of the rows read. */
 export interface RowsRefresh {
@@ -13,7 +14,8 @@ export interface RowsRefresh {
  * The leading reconciler's view of every VM row between resyncs: read whole once, then brought up
  * to date with only the rows written and deleted since the previous read (see `readForResync`),
  * with a whole read again every `fullReadEvery` refreshes as a backstop. The orphan collector asks
- * it which VMs exist; the resync, which VMs a host holds.
+ * it which VMs exist; the resync, which VMs a host holds. Only the resync reads it, and not while a
+ * refresh applies what it read (resyncs run one at a time).
  */
 export class ResyncRows {
   private readonly views = new Map<VmId, VmResyncView>();
@@ -37,12 +39,17 @@ export class ResyncRows {
     this.refreshesSinceFull = 0;
   }
 
-  async refresh(): Promise<RowsRefresh> {
+  /**
+   * Reads what changed (or every row) and applies it, letting the event loop turn between slices
+   * (`slices`): a whole read of 100,000 rows applied at once held the leader's loop for tens of ms.
+   */
+  async refresh(slices: EventLoopSlices = new EventLoopSlices()): Promise<RowsRefresh> {
     const isFull = this.watermark === undefined || this.refreshesSinceFull + 1 >= this.fullReadEvery;
     const generation = this.generation;
     const read = await this.reconcileStates.readForResync(isFull ? undefined : this.watermark);
     // Cleared meanwhile (leadership lost): a read of what changed since the old view must not seed the new one.
     if (generation !== this.generation) return { isFull, read: [] };
+    slices.restart();
     if (isFull) {
       this.views.clear();
       this.onHost.clear();
@@ -50,8 +57,14 @@ export class ResyncRows {
     } else {
       this.refreshesSinceFull += 1;
     }
-    for (const view of read.views) this.put(view);
-    for (const vmId of read.deletedIds) this.remove(vmId);
+    for (const view of read.views) {
+      if ((await slices.turnIfDue()) && generation !== this.generation) return { isFull, read: [] };
+      this.put(view);
+    }
+    for (const vmId of read.deletedIds) {
+      if ((await slices.turnIfDue()) && generation !== this.generation) return { isFull, read: [] };
+      this.remove(vmId);
+    }
     this.watermark = read.watermark;
     // A whole read answered every deletion before its watermark: no later read asks for them.
     if (isFull) await this.reconcileStates.forgetDeletionsBefore(read.watermark);
@@ -71,8 +84,8 @@ export class ResyncRows {
     return this.onHost.get(hostId) ?? emptySet;
   }
 
-  all(): IterableIterator<VmResyncView> {
-    return this.views.values();
+  ids(): IterableIterator<VmId> {
+    return this.views.keys();
   }
 
   get size(): number {

@@ -14,7 +14,7 @@ const vmCount = 20;
 const capacity = { cpuCount: 64, memoryMibTotal: 65_536, memoryMibAvailable: 65_000 };
 
 /** A healthy host running `vmCount` VMs, a reconciler leading, and the VM rows it reads counted. */
-async function setUp(options: { fullResyncEvery?: number } = {}): Promise<{
+async function setUp(options: { fullResyncEvery?: number; sliceMs?: number } = {}): Promise<{
   world: World;
   host: Host;
   vms: Vm[];
@@ -62,6 +62,7 @@ async function setUp(options: { fullResyncEvery?: number } = {}): Promise<{
       inventoryMaxAgeMs: 0,
       retry: defaultRetryPolicy,
       ...(options.fullResyncEvery === undefined ? {} : { fullResyncEvery: options.fullResyncEvery }),
+      ...(options.sliceMs === undefined ? {} : { sliceMs: options.sliceMs }),
     },
   );
   reconciler.activate();
@@ -241,6 +242,26 @@ describe('a full resync', () => {
     await stale;
     repository.readForResync = read;
 
+    expect(await reconciler.resync()).toMatchObject({ isFull: true, vmsRead: vmCount, vmsCompared: vmCount });
+  });
+
+  it('starts a new term with one, though the term before ended while the rows it read were being applied', async () => {
+    // A slice of 0 ms: the event loop turns before each row is applied, and the term ends at the first turn.
+    const { reconciler, world } = await setUp({ fullResyncEvery: 2, sliceMs: 0 });
+    const repository = world.deps.reconcileStates;
+    const read = repository.readForResync.bind(repository);
+    repository.readForResync = async (since) => {
+      const answer = await read(since);
+      setImmediate(() => {
+        reconciler.deactivate();
+        reconciler.activate();
+      });
+      return answer;
+    };
+    const stale = await reconciler.resync();
+    repository.readForResync = read;
+
+    expect(stale).toMatchObject({ isFull: true, vmsCompared: 0, vmsQueued: 0 });
     expect(await reconciler.resync()).toMatchObject({ isFull: true, vmsRead: vmCount, vmsCompared: vmCount });
   });
 });
