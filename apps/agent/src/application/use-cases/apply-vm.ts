@@ -27,7 +27,7 @@ import { prepareMetricsFifo } from '../steps/prepare-metrics-fifo.js';
 import { prepareRootfs, rootfsIntent, type RootfsCopySource } from '../steps/prepare-rootfs.js';
 import { spawnVmm, vmmLogPaths } from '../steps/spawn-vmm.js';
 import { allowAllEgress, assertEgressPolicy } from '../../domain/egress-rules.js';
-import { assertPortsGrantable, ensureEgress } from '../steps/vm-egress.js';
+import { assertPortsGrantable, egressIntentOf, ensureEgress } from '../steps/vm-egress.js';
 import { VmLedger } from '../vm-ledger.js';
 import { patchRateLimits } from '../steps/vm-rate-limits.js';
 import { failpoint } from '@hearth/failpoints';
@@ -115,6 +115,16 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
     // make: each is still recorded before it exists, and the tap, spawn and metrics FIFO steps of a
     // new VM write nothing before their side effects.
     const tapToMake = existing === undefined ? await firstFreeTapName(context, vmId) : undefined;
+    // So does its entry in Hearth's table (the guard of that TAP, egress through NAT), recorded
+    // before the egress step writes it, as that step would record it.
+    const egressToWrite =
+      tapToMake === undefined
+        ? null
+        : egressIntentOf(context, {
+            spec,
+            tap: tapToMake,
+            ...(spec.egress === undefined ? {} : { egressPolicy: spec.egress }),
+          });
     const ledger = await VmLedger.openOrCreate(context, vmId, {
       lifecycle: 'applying',
       spec,
@@ -125,6 +135,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       ...(existing === undefined ? { consoleFifoPath: paths.consoleFifo } : {}),
       ...(existing === undefined && spec.isMetricsEnabled ? { fifoPath: paths.metricsFifo } : {}),
       ...(tapToMake === undefined ? {} : { tap: tapToMake }),
+      ...(egressToWrite === null ? {} : { egress: egressToWrite }),
     });
     const steps: StepTiming[] = [];
     let kernel: HeldImage | undefined;
