@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EgressPolicy, VmSpec } from '@hearth/contracts';
 import { createFakeAgent } from '../../adapters/fake/fake-agent-context.js';
+import type { VmRecord } from '../../domain/vm-record.js';
 import { FakeHostScanner } from '../../adapters/fake/fake-host-scanner.js';
 import { appErrorOf, otherVmId, testSpec, testVmId } from '../../adapters/fake/fake-fixtures.js';
 import { removeVmsScript, sharedSetName, vmEgressScript } from '../../domain/egress-rules.js';
@@ -420,6 +421,23 @@ describe('a change of the policy alone', () => {
 describe('the guard without egress through NAT', () => {
   const agentWithGuardOnly = () => createFakeAgent({ guard: { table: 'hearth' } });
   const bridgeRule = { kind: 'nft_rule', ref: `bridge hearth ${testVmId}`, vmId: testVmId };
+
+  it("records a new VM's guard with the record's first write, before the guard is written, and writes the record no more for it", async () => {
+    const agent = agentWithGuardOnly();
+    let recordAtWrite: VmRecord | undefined;
+    const apply = agent.firewall.apply.bind(agent.firewall);
+    agent.firewall.apply = async (script) => {
+      recordAtWrite ??= agent.records.records.get(testVmId);
+      return apply(script);
+    };
+
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    const [first, ...later] = agent.records.history;
+    expect(first?.egress).toMatchObject({ table: 'hearth', isGuardOnly: true, guard: { tap: first?.tap?.name } });
+    expect(recordAtWrite?.egress).toEqual(first?.egress);
+    expect(later.map((record) => record.egress)).toEqual(later.map(() => first?.egress));
+  });
 
   it("guards the guest's TAP in the bridge table and writes nothing in the ip table", async () => {
     const agent = agentWithGuardOnly();

@@ -76,7 +76,8 @@ export async function ensureEgress(context: AgentContext, ledger: VmLedger): Pro
     state,
     bridge,
   );
-  await ledger.commit({ egress: intent });
+  // A new VM's record names its entry from its first write (applyVm): no write here then.
+  if (!isRecorded(ledger.record, intent)) await ledger.commit({ egress: intent });
   failpoint('agent.egress.recorded');
   await context.firewall.apply(script);
   failpoint('agent.egress.applied');
@@ -100,7 +101,8 @@ async function ensureGuardOnly(context: AgentContext, ledger: VmLedger, intent: 
   const state = await context.firewall.readVmEntries(intent.table, keys, 'bridge');
   if (isEgressInPlace(ledger.record, intent, state)) return false;
   const script = vmGuardScript(intent.table, { vmId: ledger.record.vmId, address: intent.address, guard }, state);
-  await ledger.commit({ egress: intent });
+  // A new VM's record names its entry from its first write (applyVm): no write here then.
+  if (!isRecorded(ledger.record, intent)) await ledger.commit({ egress: intent });
   failpoint('agent.egress.recorded');
   await context.firewall.apply(script);
   failpoint('agent.egress.applied');
@@ -139,7 +141,10 @@ export function isPolicyChangeOnly(recorded: EgressRecord | null, intent: Egress
  * through NAT, the guard of its TAP alone (`isGuardOnly`, once the TAP is known). Null when this
  * Agent writes no rules or the guest has no address.
  */
-export function egressIntentOf(context: AgentContext, record: VmRecord): EgressRecord | null {
+export function egressIntentOf(
+  context: AgentContext,
+  record: Pick<VmRecord, 'spec' | 'tap' | 'egressPolicy'>,
+): EgressRecord | null {
   const egress = context.settings.egress ?? null;
   const table = egress?.table ?? context.settings.guard?.table ?? null;
   const guest = record.spec?.guest;
@@ -164,6 +169,12 @@ export function egressIntentOf(context: AgentContext, record: VmRecord): EgressR
     ...(ports.length === 0 ? {} : { ports }),
     ...(guard === null ? {} : { guard }),
   };
+}
+
+/** Whether the record names `intent` as the VM's entry already. Pure. */
+function isRecorded(record: Pick<VmRecord, 'egress'>, intent: EgressRecord): boolean {
+  const recorded = record.egress ?? null;
+  return recorded !== null && JSON.stringify(recorded) === JSON.stringify(intent);
 }
 
 /**

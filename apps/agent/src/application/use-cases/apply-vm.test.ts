@@ -89,6 +89,28 @@ describe('applyVm', () => {
     expect(rootfsStates.filter((size) => size === null)).toHaveLength(rootfsStates.indexOf(64 * 1024 * 1024));
   });
 
+  it("names a new VM's TAP, console FIFO and metrics FIFO with its record's first write, before making them", async () => {
+    const agent = createFakeAgent();
+    let recordAtTap: VmRecord | undefined;
+    const createTap = agent.network.createTap.bind(agent.network);
+    agent.network.createTap = async (name, bridge, mark) => {
+      recordAtTap = agent.records.records.get(vmId);
+      return createTap(name, bridge, mark);
+    };
+
+    await applyVm(agent.context, vmId, spec);
+
+    const [first, ...later] = agent.records.history;
+    expect(first?.tap).toEqual({ name: 'fchjkmnpqrstvwx', bridge: 'fcbr0' });
+    expect(first?.consoleFifoPath).toBe(`/srv/fc/vms/${vmId}/console.fifo`);
+    expect(first?.fifoPath).toBe(`/srv/fc/vms/${vmId}/metrics.fifo`);
+    expect(recordAtTap?.tap).toEqual(first?.tap);
+    // No step writes them again: the writes after the first record the copy, the process and the state.
+    expect(later.map((record) => [record.tap, record.consoleFifoPath, record.fifoPath])).toEqual(
+      later.map(() => [first?.tap, first?.consoleFifoPath, first?.fifoPath]),
+    );
+  });
+
   it('records the incomplete copy again when a failed VM with no copy recorded is applied again', async () => {
     const agent = createFakeAgent();
     agent.vmm.nextSpawnCrashOutput = 'boom';

@@ -19,7 +19,7 @@ import { parseVmId, type VmId } from '../../domain/vm-id.js';
 import type { AgentContext } from '../agent-context.js';
 import { agentVmFromRecord, observeVm } from './describe-vm.js';
 import { memoryLayersHere, readyCopyOf } from './snapshot-copies.js';
-import { ensureTap } from '../steps/ensure-tap.js';
+import { ensureTap, firstFreeTapName } from '../steps/ensure-tap.js';
 import { freshGuestMetadata } from '../steps/fresh-guest-metadata.js';
 import { holdImagePath, resolveImagePath } from '../steps/image-paths.js';
 import type { HeldImage } from '../ports/host-files.js';
@@ -27,7 +27,7 @@ import { prepareMetricsFifo } from '../steps/prepare-metrics-fifo.js';
 import { prepareRootfs, rootfsIntent, type RootfsCopySource } from '../steps/prepare-rootfs.js';
 import { spawnVmm, vmmLogPaths } from '../steps/spawn-vmm.js';
 import { allowAllEgress, assertEgressPolicy } from '../../domain/egress-rules.js';
-import { assertPortsGrantable, ensureEgress } from '../steps/vm-egress.js';
+import { assertPortsGrantable, egressIntentOf, ensureEgress } from '../steps/vm-egress.js';
 import { VmLedger } from '../vm-ledger.js';
 import { patchRateLimits } from '../steps/vm-rate-limits.js';
 import { failpoint } from '@hearth/failpoints';
@@ -110,7 +110,21 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
     // Checked before anything is recorded: a VM whose snapshot is not here gets no record.
     const restore = spec.restoreFrom === undefined ? undefined : await snapshotToRestore(context, vmId, spec.restoreFrom);
     // The VMM's log files, and the disk copy a VM without one is about to get, are recorded with the
-    // spec, so the spawn and rootfs steps need no write of their own before their side effects.
+    // spec, so the spawn and rootfs steps need no write of their own before their side effects. A
+    // new record also names the TAP, the console FIFO and the metrics FIFO the steps are about to
+    // make: each is still recorded before it exists, and the tap, spawn and metrics FIFO steps of a
+    // new VM write nothing before their side effects.
+    const tapToMake = existing === undefined ? await firstFreeTapName(context, vmId) : undefined;
+    // So does its entry in Hearth's table (the guard of that TAP, egress through NAT), recorded
+    // before the egress step writes it, as that step would record it.
+    const egressToWrite =
+      tapToMake === undefined
+        ? null
+        : egressIntentOf(context, {
+            spec,
+            tap: tapToMake,
+            ...(spec.egress === undefined ? {} : { egressPolicy: spec.egress }),
+          });
     const ledger = await VmLedger.openOrCreate(context, vmId, {
       lifecycle: 'applying',
       spec,
@@ -118,6 +132,10 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       ...(spec.egress === undefined ? {} : { egressPolicy: spec.egress }),
       logPaths: vmmLogPaths(existing ?? { logPaths: [] }, paths),
       ...((existing?.rootfs ?? null) === null ? { rootfs: rootfsIntent(paths.rootfs, rootfsSourcePath) } : {}),
+      ...(existing === undefined ? { consoleFifoPath: paths.consoleFifo } : {}),
+      ...(existing === undefined && spec.isMetricsEnabled ? { fifoPath: paths.metricsFifo } : {}),
+      ...(tapToMake === undefined ? {} : { tap: tapToMake }),
+      ...(egressToWrite === null ? {} : { egress: egressToWrite }),
     });
     const steps: StepTiming[] = [];
     let kernel: HeldImage | undefined;
@@ -157,7 +175,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
         return outcome.hasRun;
       });
       const tapTimed = measure('tap', async () => {
-        const outcome = await ensureTap(context, ledger);
+        const outcome = await ensureTap(context, ledger, { isRecordedUnmade: tapToMake !== undefined });
         tapName = outcome.result.tapName;
         return outcome.hasRun;
       });
