@@ -6,7 +6,7 @@ describe('UlidIdGenerator', () => {
   it('makes well-formed ids that sort in the order they were made', () => {
     const ids = new UlidIdGenerator();
     const made = Array.from({ length: 1_000 }, () => ids.vmId());
-    for (const id of made) expect(parseVmId(id)).toBe(id);
+    expect(made.filter((id) => parseVmId(id) !== id)).toEqual([]);
     expect([...made].sort()).toEqual(made);
     expect(new Set(made).size).toBe(made.length);
   });
