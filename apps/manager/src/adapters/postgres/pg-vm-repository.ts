@@ -108,7 +108,12 @@ export class PgVmRepository implements VmRepository {
             // Serialises placements on this host until commit. An advisory lock, not the host row's
             // FOR UPDATE: heartbeats update that row and must not queue behind a burst of creates
             // (a late heartbeat makes the host look stale and refuses VMs).
-            await sql`select pg_advisory_xact_lock(hashtextextended(${`hearth.placement:${vm.hostId}`}, 0))`.execute(trx);
+            // Its key is written in the text, not a parameter: a statement without parameters goes
+            // with the transaction's `begin`, one round trip for both (preparedStatementsPool). The
+            // host's id is one this Manager parsed (`host_` and a ULID), and `sql.lit` quotes it.
+            await sql`select pg_advisory_xact_lock(hashtextextended(${sql.lit(`hearth.placement:${vm.hostId}`)}, 0))`.execute(
+              trx,
+            );
             // Then the project (always in this order: host, project, so that creates never deadlock):
             // with a quota, its row locked for update, so concurrent creates in it cannot pass the
             // quota together; without one, in share mode, which keeps a quota from being set (and the
