@@ -27,8 +27,10 @@ export type StatementValues = Readonly<Record<string, unknown>>;
  * `undefined` or on an array's length, and must do nothing else with a value than hand it to
  * Kysely: compare it, format it or serialize it first, in the caller. A placeholder refuses to be
  * turned into a string or a number, and a build that leaves a value out of the statement is
- * refused, since that is how a branch on a value, or one serialized, would show. A Kysely plugin's
- * `transformQuery` sees the statement once per shape (the Manager's database has no plugin).
+ * refused, since that is how a branch on a value, or one serialized, would show. What is not caught
+ * is a build reading a variable of its caller: it reads its values and the database handle only.
+ * A Kysely plugin's `transformQuery` sees the statement once per shape (the Manager's database has
+ * no plugin).
  */
 export class StatementShapes {
   private readonly byShape = new Map<string, Compiled>();
