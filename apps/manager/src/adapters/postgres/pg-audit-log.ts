@@ -1,32 +1,37 @@
-import type { Selectable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 import type { AuditLog, AuditPage } from '../../application/ports/audit-log.js';
 import type { AuditEntry, AuditFilter, AuditOutcome, RecordedAuditEntry } from '../../domain/audit.js';
 import type { Database } from './database.js';
 import { translated } from './database-errors.js';
 import { ofProjects } from './project-filter.js';
 import type { AuditLogTable } from './schema.js';
+import { StatementShapes } from './statement-shapes.js';
+
+/** The statements of this log built and compiled once per shape. */
+const statementShapes = new StatementShapes();
 
 export class PgAuditLog implements AuditLog {
   constructor(private readonly db: Database) {}
 
   async append(entry: AuditEntry): Promise<void> {
+    const row: Insertable<AuditLogTable> = {
+      at: entry.at,
+      token_id: entry.tokenId,
+      token_name: entry.tokenName,
+      project: entry.project,
+      action: entry.action,
+      target: entry.target,
+      outcome: entry.outcome,
+      status_code: entry.statusCode,
+      error_code: entry.errorCode,
+      correlation_id: entry.correlationId,
+      client_address: entry.clientAddress,
+    };
+    const db = this.db;
     await translated(() =>
-      this.db
-        .insertInto('audit_log')
-        .values({
-          at: entry.at,
-          token_id: entry.tokenId,
-          token_name: entry.tokenName,
-          project: entry.project,
-          action: entry.action,
-          target: entry.target,
-          outcome: entry.outcome,
-          status_code: entry.statusCode,
-          error_code: entry.errorCode,
-          correlation_id: entry.correlationId,
-          client_address: entry.clientAddress,
-        })
-        .execute(),
+      db.executeQuery(
+        statementShapes.compiled('audit insert', { row }, (values) => db.insertInto('audit_log').values(values.row)),
+      ),
     );
   }
 

@@ -14,6 +14,10 @@ import type { HostId } from '../../domain/ids.js';
 import type { Database } from './database.js';
 import { translated } from './database-errors.js';
 import type { HostsTable, ManagerDatabase } from './schema.js';
+import { StatementShapes } from './statement-shapes.js';
+
+/** The statements of this repository built and compiled once per shape. */
+const statementShapes = new StatementShapes();
 
 export class PgHostRepository implements HostRepository {
   constructor(private readonly db: Database) {}
@@ -123,7 +127,11 @@ export class PgHostRepository implements HostRepository {
   }
 
   async list(): Promise<readonly Host[]> {
-    const rows = await translated(() => this.db.selectFrom('hosts').selectAll().orderBy('id').execute());
+    // Every create's placement reads it: built once.
+    const db = this.db;
+    const { rows } = await translated(() =>
+      db.executeQuery(statementShapes.compiled('hosts', {}, () => db.selectFrom('hosts').selectAll().orderBy('id'))),
+    );
     return rows.map(toHost);
   }
 

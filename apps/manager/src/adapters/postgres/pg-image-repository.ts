@@ -8,6 +8,10 @@ import { translated } from './database-errors.js';
 import { escapeLike } from './escape-like.js';
 import { ofProjects } from './project-filter.js';
 import type { ImagesTable } from './schema.js';
+import { StatementShapes } from './statement-shapes.js';
+
+/** The statements of this repository built and compiled once per shape. */
+const statementShapes = new StatementShapes();
 
 export class PgImageRepository implements ImageRepository {
   constructor(private readonly db: Database) {}
@@ -37,12 +41,14 @@ export class PgImageRepository implements ImageRepository {
 
   async findByIds(ids: readonly ImageId[]): Promise<Image[]> {
     if (ids.length === 0) return [];
-    const rows = await translated(() =>
-      this.db
-        .selectFrom('images')
-        .selectAll()
-        .where('id', 'in', [...new Set(ids)])
-        .execute(),
+    // Every create's (its kernel and rootfs): built once per number of ids.
+    const db = this.db;
+    const { rows } = await translated(() =>
+      db.executeQuery(
+        statementShapes.compiled('images by id', { ids: [...new Set(ids)] }, (values) =>
+          db.selectFrom('images').selectAll().where('id', 'in', values.ids),
+        ),
+      ),
     );
     return rows.map(toImage);
   }

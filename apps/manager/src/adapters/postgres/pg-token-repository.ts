@@ -6,6 +6,10 @@ import type { TokenId } from '../../domain/ids.js';
 import type { Database } from './database.js';
 import { translated } from './database-errors.js';
 import type { ApiTokensTable } from './schema.js';
+import { StatementShapes } from './statement-shapes.js';
+
+/** The statements of this repository built and compiled once per shape. */
+const statementShapes = new StatementShapes();
 
 /** Serialises the first-token check of Managers starting together (any constant unique to it). */
 const firstTokenLockKey = 0x6874685f; // "hth_"
@@ -30,9 +34,16 @@ export class PgTokenRepository implements TokenRepository {
   }
 
   async findBySecret(secretSha256: string): Promise<ApiToken | undefined> {
-    const row = await translated(() =>
-      this.db.selectFrom('api_tokens').selectAll().where('secret_sha256', '=', secretSha256).executeTakeFirst(),
+    // Every API request's: built once.
+    const db = this.db;
+    const { rows } = await translated(() =>
+      db.executeQuery(
+        statementShapes.compiled('token by secret', { secretSha256 }, (values) =>
+          db.selectFrom('api_tokens').selectAll().where('secret_sha256', '=', values.secretSha256),
+        ),
+      ),
     );
+    const row = rows[0];
     return row === undefined ? undefined : toToken(row);
   }
 

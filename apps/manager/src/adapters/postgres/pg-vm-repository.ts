@@ -1,4 +1,4 @@
-import { sql, type RawBuilder, type Selectable, type Transaction } from 'kysely';
+import { sql, type Insertable, type RawBuilder, type Selectable, type Transaction, type Updateable } from 'kysely';
 import { KeyedLock } from '@hearth/concurrency';
 import { AppError } from '@hearth/errors';
 import type {
@@ -22,7 +22,8 @@ import type { Database } from './database.js';
 import { translated, translateDatabaseError } from './database-errors.js';
 import { ofProjects } from './project-filter.js';
 import { whyNotChanged, whyNotUpdated } from '../../domain/vm-errors.js';
-import type { VmsTable } from './schema.js';
+import type { AddressLeasesTable, EventsTable, VmsTable } from './schema.js';
+import { StatementShapes, type StatementValues } from './statement-shapes.js';
 import { quotaOf } from './pg-project-repository.js';
 import type { RestartPolicy } from '../../domain/restart-policy.js';
 import { addressTaken, invalidAddress, poolExhausted, type ChosenAddress } from '../../domain/address-lease.js';
@@ -107,7 +108,12 @@ export class PgVmRepository implements VmRepository {
             // Serialises placements on this host until commit. An advisory lock, not the host row's
             // FOR UPDATE: heartbeats update that row and must not queue behind a burst of creates
             // (a late heartbeat makes the host look stale and refuses VMs).
-            await sql`select pg_advisory_xact_lock(hashtextextended(${`hearth.placement:${vm.hostId}`}, 0))`.execute(trx);
+            // Its key is written in the text, not a parameter: a statement without parameters goes
+            // with the transaction's `begin`, one round trip for both (preparedStatementsPool). The
+            // host's id is one this Manager parsed (`host_` and a ULID), and `sql.lit` quotes it.
+            await sql`select pg_advisory_xact_lock(hashtextextended(${sql.lit(`hearth.placement:${vm.hostId}`)}, 0))`.execute(
+              trx,
+            );
             // Then the project (always in this order: host, project, so that creates never deadlock):
             // with a quota, its row locked for update, so concurrent creates in it cannot pass the
             // quota together; without one, in share mode, which keeps a quota from being set (and the
@@ -336,61 +342,32 @@ export class PgVmRepository implements VmRepository {
     const path = [change.from, ...(change.via ?? []), change.to];
     const mapped = mappedSnapshotAfter(path, change.mappedSnapshotId);
     const row = await translated(async () => {
-      const updated = await db
-        .with('changed', (db) => {
-          let update = db
-            .updateTable('vms')
-            .set((eb) => ({
-              state: change.to,
-              updated_at: change.at,
-              version: eb('version', '+', path.length - 1),
-              ...(change.failureReason === undefined
-                ? {}
-                : { failure_reason: change.failureReason === null ? null : JSON.stringify(change.failureReason) }),
-              ...(change.steps === undefined ? {} : { steps: JSON.stringify(change.steps.map(stepToJson)) }),
-              ...(change.totalMs === undefined ? {} : { total_ms: change.totalMs }),
-              ...(change.pendingRestore === undefined
-                ? {}
-                : {
-                    restore_snapshot_id: change.pendingRestore?.snapshotId ?? null,
-                    is_restore_paused: change.pendingRestore?.isPaused ?? false,
-                  }),
-              ...(mapped === undefined ? {} : { mapped_snapshot_id: mapped }),
-            }))
-            .where('id', '=', id)
-            .where('state', '=', change.from);
-          if (change.ifVersion !== undefined) update = update.where('version', '=', change.ifVersion);
-          return update.returningAll();
-        })
-        .with('recorded', (db) =>
-          db
-            .insertInto('events')
-            .columns(['type', 'vm_id', 'host_id', 'project', 'at', 'from_state', 'to_state', 'message'])
-            .expression((eb) => {
-              // One event row per step, and none when the update matched nothing.
-              const stepRow = (from: VmState, to: VmState) =>
-                eb
-                  .selectFrom('changed')
-                  .select([
-                    sql<string>`text 'vm.state_changed'`.as('type'),
-                    'changed.id as vm_id',
-                    'changed.host_id as host_id',
-                    'changed.project as project',
-                    sql<Date>`cast(${change.at} as timestamptz)`.as('at'),
-                    sql<string>`cast(${from} as text)`.as('from_state'),
-                    sql<string>`cast(${to} as text)`.as('to_state'),
-                    sql<string>`cast(${change.message ?? ''} as text)`.as('message'),
-                  ]);
-              let rows = stepRow(change.from, path[1] ?? change.to);
-              for (let step = 2; step < path.length; step++) {
-                rows = rows.unionAll(stepRow(path[step - 1] ?? change.from, path[step] ?? change.to));
-              }
-              return rows;
-            }),
-        )
-        .selectFrom('changed')
-        .selectAll()
-        .executeTakeFirst();
+      const values: VmTransitionValues = {
+        set: {
+          state: change.to,
+          updated_at: change.at,
+          failure_reason:
+            change.failureReason === undefined
+              ? undefined
+              : change.failureReason === null
+                ? null
+                : JSON.stringify(change.failureReason),
+          steps: change.steps === undefined ? undefined : JSON.stringify(change.steps.map(stepToJson)),
+          total_ms: change.totalMs,
+          restore_snapshot_id: change.pendingRestore === undefined ? undefined : (change.pendingRestore?.snapshotId ?? null),
+          is_restore_paused: change.pendingRestore === undefined ? undefined : (change.pendingRestore?.isPaused ?? false),
+          mapped_snapshot_id: mapped,
+        },
+        versionSteps: path.length - 1,
+        id,
+        from: change.from,
+        ifVersion: change.ifVersion,
+        steps: path.slice(1).map((to, index) => ({ from: path[index] ?? change.from, to })),
+        at: change.at,
+        message: change.message ?? '',
+      };
+      const { rows } = await db.executeQuery(statementShapes.compiled('vm transition', values, (v) => vmTransition(db, v)));
+      const updated = rows[0];
       if (updated !== undefined) return updated;
       const current = await db.selectFrom('vms').select(['state', 'version']).where('id', '=', id).executeTakeFirst();
       throw whyNotChanged(id, change, current);
@@ -592,6 +569,128 @@ const nextGuestMac = sql<string>`(
   select '06:' || substr(hex, 1, 2) || ':' || substr(hex, 3, 2) || ':' || substr(hex, 5, 2) || ':' || substr(hex, 7, 2) || ':' || substr(hex, 9, 2)
   from (select lpad(to_hex(nextval('guest_mac_serials')), 10, '0') as hex) serial)`;
 
+/** The statements of this repository built and compiled once per shape. */
+const statementShapes = new StatementShapes();
+
+interface VmInsertValues extends StatementValues {
+  readonly vm: Omit<Insertable<VmsTable>, 'guest_mac'> & { readonly guest_mac: string | undefined };
+  readonly lease: Pick<Insertable<AddressLeasesTable>, 'address' | 'pool' | 'vm_id' | 'leased_at'> | undefined;
+  readonly event: Pick<Insertable<EventsTable>, 'vm_id' | 'host_id' | 'project' | 'at' | 'to_state'>;
+}
+
+/**
+ * The VM, its event and its address's lease in one statement, with the VM's guest MAC from the
+ * sequence when it has none yet. Built once per shape (`StatementShapes`): it reads nothing but
+ * `values` and `isReuse` (which the statement's name tells apart), and branches only on what is
+ * undefined.
+ */
+function vmInsert(db: Transaction<ManagerDatabase>, values: VmInsertValues, isReuse: boolean) {
+  const { lease } = values;
+  return db
+    .with('inserted', (db) =>
+      db
+        .insertInto('vms')
+        .values({ ...values.vm, guest_mac: values.vm.guest_mac ?? nextGuestMac })
+        .returning('guest_mac'),
+    )
+    .with('leased', (db) =>
+      lease === undefined
+        ? db
+            .selectFrom('address_leases')
+            .select('address')
+            .where(sql<boolean>`false`)
+        : db
+            .insertInto('address_leases')
+            .values({ ...lease, released_at: null })
+            // An address leased before is taken again only if no VM holds it (it was chosen under the
+            // address lock, so one always does); a new one is refused by the primary key if leased.
+            .$if(isReuse, (insert) =>
+              insert.onConflict((conflict) =>
+                conflict
+                  .column('address')
+                  .doUpdateSet({ vm_id: lease.vm_id, pool: lease.pool, leased_at: lease.leased_at, released_at: null })
+                  .where('address_leases.vm_id', 'is', null),
+              ),
+            )
+            .returning('address'),
+    )
+    .insertInto('events')
+    .values({ ...values.event, type: 'vm.created', from_state: null, message: 'created' })
+    .returning((eb) => [
+      eb.selectFrom('inserted').select('guest_mac').as('guest_mac'),
+      eb
+        .selectFrom('leased')
+        .select((count) => count.fn.countAll<string | number>().as('leases'))
+        .as('leases'),
+    ]);
+}
+
+interface VmTransitionValues extends StatementValues {
+  readonly set: Pick<
+    Updateable<VmsTable>,
+    | 'state'
+    | 'updated_at'
+    | 'failure_reason'
+    | 'steps'
+    | 'total_ms'
+    | 'restore_snapshot_id'
+    | 'is_restore_paused'
+    | 'mapped_snapshot_id'
+  >;
+  readonly versionSteps: number;
+  readonly id: VmId;
+  readonly from: VmState;
+  readonly ifVersion: number | undefined;
+  /** One event row per step of the path. */
+  readonly steps: readonly { readonly from: VmState; readonly to: VmState }[];
+  readonly at: Date;
+  readonly message: string;
+}
+
+/**
+ * A state transition in one statement: the compare-and-set update and the event rows of its steps,
+ * as data-modifying CTEs. Built once per shape (`StatementShapes`): which columns it sets, whether
+ * it checks a version and how many steps it records.
+ */
+function vmTransition(db: Database, values: VmTransitionValues) {
+  return db
+    .with('changed', (db) => {
+      let update = db
+        .updateTable('vms')
+        .set((eb) => ({ ...values.set, version: eb('version', '+', values.versionSteps) }))
+        .where('id', '=', values.id)
+        .where('state', '=', values.from);
+      if (values.ifVersion !== undefined) update = update.where('version', '=', values.ifVersion);
+      return update.returningAll();
+    })
+    .with('recorded', (db) =>
+      db
+        .insertInto('events')
+        .columns(['type', 'vm_id', 'host_id', 'project', 'at', 'from_state', 'to_state', 'message'])
+        .expression((eb) => {
+          // One event row per step, and none when the update matched nothing.
+          const stepRow = (step: { readonly from: VmState; readonly to: VmState }) =>
+            eb
+              .selectFrom('changed')
+              .select([
+                sql<string>`text 'vm.state_changed'`.as('type'),
+                'changed.id as vm_id',
+                'changed.host_id as host_id',
+                'changed.project as project',
+                sql<Date>`cast(${values.at} as timestamptz)`.as('at'),
+                sql<string>`cast(${step.from} as text)`.as('from_state'),
+                sql<string>`cast(${step.to} as text)`.as('to_state'),
+                sql<string>`cast(${values.message} as text)`.as('message'),
+              ]);
+          const [first, ...rest] = values.steps;
+          if (first === undefined) throw new Error('a transition of no step');
+          return rest.reduce((rows, step) => rows.unionAll(stepRow(step)), stepRow(first));
+        }),
+    )
+    .selectFrom('changed')
+    .selectAll();
+}
+
 async function insertOne(trx: Transaction<ManagerDatabase>, vm: NewVm, lease: LeaseRequest | undefined): Promise<Vm> {
   const address = lease === undefined ? undefined : await leaseAddress(trx, vm, lease);
   const network = lease === undefined || address === undefined ? vm.network : vmNetworkOf(lease.pool, address.address);
@@ -599,11 +698,11 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: NewVm, lease: Le
   // sequence when it has none yet. No pre-check of the name: the unique constraint answers it
   // (VM_NAME_TAKEN below), race-free. The lease's reference to the VM is checked at the statement's
   // end, when the VM's row is there.
-  const written = await trx
-    .with('inserted', (db) =>
-      db
-        .insertInto('vms')
-        .values({
+  const { rows } = await trx.executeQuery(
+    statementShapes.compiled(
+      address?.isReuse === true ? 'vm insert, its address leased again' : 'vm insert',
+      {
+        vm: {
           id: vm.id,
           name: vm.name,
           project: vm.project,
@@ -616,7 +715,7 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: NewVm, lease: Le
           kernel_path: vm.kernelPath,
           rootfs_path: vm.rootfsPath,
           boot_args: vm.bootArgs,
-          guest_mac: vm.guestMac ?? nextGuestMac,
+          guest_mac: vm.guestMac,
           network: network === null ? null : JSON.stringify(network),
           user_data: vm.userData,
           egress: JSON.stringify(vm.egress),
@@ -640,55 +739,18 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: NewVm, lease: Le
           restore_snapshot_id: vm.pendingRestore?.snapshotId ?? null,
           is_restore_paused: vm.pendingRestore?.isPaused ?? false,
           mapped_snapshot_id: vm.mappedSnapshotId,
-        })
-        .returning('guest_mac'),
-    )
-    .with('leased', (db) =>
-      address === undefined
-        ? db
-            .selectFrom('address_leases')
-            .select('address')
-            .where(sql<boolean>`false`)
-        : db
-            .insertInto('address_leases')
-            .values({
-              address: address.address,
-              pool: lease?.pool.cidr ?? '',
-              vm_id: vm.id,
-              leased_at: vm.createdAt,
-              released_at: null,
-            })
-            // An address leased before is taken again only if no VM holds it (it was chosen under the
-            // address lock, so one always does); a new one is refused by the primary key if leased.
-            .$if(address.isReuse, (insert) =>
-              insert.onConflict((conflict) =>
-                conflict
-                  .column('address')
-                  .doUpdateSet({ vm_id: vm.id, pool: lease?.pool.cidr ?? '', leased_at: vm.createdAt, released_at: null })
-                  .where('address_leases.vm_id', 'is', null),
-              ),
-            )
-            .returning('address'),
-    )
-    .insertInto('events')
-    .values({
-      type: 'vm.created',
-      vm_id: vm.id,
-      host_id: vm.hostId,
-      project: vm.project,
-      at: vm.createdAt,
-      from_state: null,
-      to_state: vm.state,
-      message: 'created',
-    })
-    .returning((eb) => [
-      eb.selectFrom('inserted').select('guest_mac').as('guest_mac'),
-      eb
-        .selectFrom('leased')
-        .select((count) => count.fn.countAll<string | number>().as('leases'))
-        .as('leases'),
-    ])
-    .executeTakeFirstOrThrow();
+        },
+        lease:
+          address === undefined
+            ? undefined
+            : { address: address.address, pool: lease?.pool.cidr ?? '', vm_id: vm.id, leased_at: vm.createdAt },
+        event: { vm_id: vm.id, host_id: vm.hostId, project: vm.project, at: vm.createdAt, to_state: vm.state },
+      },
+      (values) => vmInsert(trx, values, address?.isReuse === true),
+    ),
+  );
+  const written = rows[0];
+  if (written === undefined) throw new Error(`the insert of VM ${vm.id} answered no row`);
   if (written.guest_mac === null) throw new Error(`the insert of VM ${vm.id} answered no guest MAC`);
   if (address !== undefined && Number(written.leases) !== 1) throw new Error(`address ${address.address} was not leased`);
   const inserted: Vm = { ...vm, guestMac: written.guest_mac, network };

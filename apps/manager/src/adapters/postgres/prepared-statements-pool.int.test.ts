@@ -37,6 +37,23 @@ describe.skipIf(!hasDatabase)(
       return db;
     }
 
+    /** `openOneConnection`, also answering the text of each message its connection sent, in order. */
+    function openCounted(): { readonly db: Kysely<unknown>; readonly sent: string[] } {
+      const sent: string[] = [];
+      const pool = new pg.Pool({ connectionString: database!.url, max: 1 });
+      pool.on('connect', (client) => {
+        const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+        (client as { query: unknown }).query = (...args: unknown[]) => {
+          const [statement] = args;
+          sent.push(typeof statement === 'string' ? statement : (statement as { text: string }).text);
+          return query(...args);
+        };
+      });
+      const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: preparedStatementsPool(pool) }) });
+      opened.push(db);
+      return { db, sent };
+    }
+
     beforeAll(async () => {
       database = await createTestDatabase();
     });
@@ -111,6 +128,38 @@ describe.skipIf(!hasDatabase)(
       await sql.raw('create table appears_later (id int); insert into appears_later values (1)').execute(db);
       expect((await read()).rows).toEqual([{ id: 1 }]);
       expect(await preparedOn(db)).toHaveLength(1);
+    });
+
+    it('sends a transaction’s begin with its first statement when that one has no parameters, inside the transaction', async () => {
+      const { db, sent } = openCounted();
+      const isSameTransaction = await db.transaction().execute(async (trx) => {
+        const { rows } = await sql<{ id: string }>`select txid_current()::text as id`.execute(trx);
+        const id = rows[0]?.id ?? '';
+        const same = await sql<{ same: boolean }>`select txid_current()::text = ${id} as same`.execute(trx);
+        return same.rows[0]?.same;
+      });
+      expect(isSameTransaction).toBe(true);
+      expect(sent).toEqual(['begin;\nselect txid_current()::text as id', 'select txid_current()::text = $1 as same', 'commit']);
+    });
+
+    it('rolls back what the statement sent with begin wrote when the transaction fails', async () => {
+      const { db, sent } = openCounted();
+      await sql`create table begun_with (id int)`.execute(db);
+      const failed = db.transaction().execute(async (trx) => {
+        await sql`insert into begun_with values (1)`.execute(trx);
+        throw new Error('refused');
+      });
+      await expect(failed).rejects.toThrow('refused');
+      const { rows } = await sql<{ id: number }>`select id from begun_with`.execute(db);
+      expect(rows).toEqual([]);
+      expect(sent.slice(1)).toEqual(['begin;\ninsert into begun_with values (1)', 'rollback', 'select id from begun_with']);
+    });
+
+    it('sends begin alone before a first statement with parameters, and nothing for a transaction that ran nothing', async () => {
+      const { db, sent } = openCounted();
+      await db.transaction().execute(async (trx) => sql`select ${1}::int as n`.execute(trx));
+      await db.transaction().execute(async () => undefined);
+      expect(sent).toEqual(['begin', 'select $1::int as n', 'commit']);
     });
   },
 );

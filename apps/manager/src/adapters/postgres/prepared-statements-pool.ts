@@ -31,13 +31,29 @@ interface PreparedOnConnection {
  *   run with it), else the error is the transaction's, as any failed statement is.
  * - Every statement is answered through the driver's callback form (`answeredByCallback`), so that
  *   the rows it reads die young (ADR 0079).
+ * - A transaction's `begin` is sent with its first statement when that one has no parameters, in
+ *   one string (`begin; …`): one round trip instead of two, PostgreSQL running the statement inside
+ *   the transaction as before. When the first statement has parameters, `begin` goes alone just
+ *   before it; a transaction that ran nothing sends neither its `begin` nor its end.
  */
 export function preparedStatementsPool(pool: pg.Pool, options: { readonly perConnection?: number } = {}): PostgresPool {
   const perConnection = options.perConnection ?? defaultPreparedStatementsPerConnection;
   const preparedOf = new WeakMap<pg.PoolClient, PreparedOnConnection>();
   const wrapperOf = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  /** Connections whose `begin` waits to be sent with their next statement. */
+  const beginsDeferred = new WeakSet<pg.PoolClient>();
 
   async function run<R>(client: pg.PoolClient, text: string, values: readonly unknown[]): Promise<PostgresQueryResult<R>> {
+    if (values.length === 0 && text === begin) {
+      beginsDeferred.add(client);
+      return answerOf<R>('BEGIN');
+    }
+    if (beginsDeferred.delete(client)) {
+      // Nothing ran since `begin`: there is nothing to end either.
+      if (text === commit || text === rollback) return answerOf<R>(text === commit ? 'COMMIT' : 'ROLLBACK');
+      if (values.length === 0) return lastOf<R>(await answeredByCallback(client, `${begin};\n${text}`));
+      await answeredByCallback(client, begin);
+    }
     if (values.length === 0) return (await answeredByCallback(client, text)) as unknown as PostgresQueryResult<R>;
     let prepared = preparedOf.get(client);
     if (prepared === undefined) {
@@ -67,7 +83,10 @@ export function preparedStatementsPool(pool: pg.Pool, options: { readonly perCon
           typeof textOrCursor === 'string'
             ? run(client, textOrCursor, values ?? [])
             : client.query(textOrCursor as pg.QueryConfig)) as PostgresPoolClient['query'],
-        release: (destroy?: boolean) => client.release(destroy),
+        release: (destroy?: boolean) => {
+          beginsDeferred.delete(client);
+          client.release(destroy);
+        },
       };
       wrapperOf.set(client, wrapper);
     }
@@ -78,6 +97,22 @@ export function preparedStatementsPool(pool: pg.Pool, options: { readonly perCon
     connect: async () => wrap(await pool.connect()),
     end: () => pool.end(),
   };
+}
+
+/** The texts Kysely's PostgreSQL driver starts and ends a transaction with. */
+const begin = 'begin';
+const commit = 'commit';
+const rollback = 'rollback';
+
+/** What the driver answers a statement that returns no rows, with its command tag. */
+function answerOf<R>(command: string): PostgresQueryResult<R> {
+  return { command, rowCount: null, rows: [] } as unknown as PostgresQueryResult<R>;
+}
+
+/** The answer to the last statement of a string of several (the driver answers one per statement). */
+function lastOf<R>(answer: pg.QueryResult | readonly pg.QueryResult[]): PostgresQueryResult<R> {
+  const last = Array.isArray(answer) ? answer.at(-1) : answer;
+  return last as unknown as PostgresQueryResult<R>;
 }
 
 function nameFor(prepared: PreparedOnConnection, text: string, perConnection: number): string | undefined {
