@@ -339,7 +339,7 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
     ),
   );
   out.push(
-    `   ratio to floor: p50 ${String(json['create_ratio_p50'])} (target ≤ 1.25), p99 ${String(json['create_ratio_p99'])} (target ≤ 2)`,
+    `   ratio to floor: p50 ${String(json['create_ratio_p50'])} (target ≤ 1.10), p99 ${String(json['create_ratio_p99'])} (target ≤ 1.5)`,
   );
   out.push(`   (tap, rootfs and spawn run concurrently in both; ${r.latency.floorDescription})`);
   if (r.latency.errors.length > 0) out.push(`   errors: ${r.latency.errors.join(' | ')}`);
@@ -473,7 +473,7 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
     `4. event delivery: ${r.events.latency === null ? 'n/a' : `p50 ${ms(r.events.latency.p50)} ms, p99 ${ms(r.events.latency.p99)} ms`} — ${r.events.note}`,
   );
   out.push(
-    `6. real guests (QEMU): ${r.qemu.ratio === null ? 'n/a' : `via Hearth p50 ${ms(r.qemu.viaHearth?.p50)} ms, QEMU alone p50 ${ms(r.qemu.qemuAlone?.p50)} ms, ratio ${r.qemu.ratio.toFixed(3)}`} — ${r.qemu.note}`,
+    `6. real guests (QEMU): ${r.qemu.ratio === null ? 'n/a' : `via Hearth p50 ${ms(r.qemu.viaHearth?.p50)} ms, QEMU alone p50 ${ms(r.qemu.qemuAlone?.p50)} ms, ratio ${r.qemu.ratio.toFixed(3)} (target ≤ 1.10)`} — ${r.qemu.note}`,
   );
   const snap = r.snapshots;
   const vs = (label: string, hearth: number | null, alone: number | null, value: number | null): string =>
