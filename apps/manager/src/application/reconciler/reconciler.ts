@@ -189,8 +189,8 @@ export class Reconciler implements ReconcileHints {
 
   /**
    * One pass: hosts whose heartbeat timed out become unhealthy, every reachable host's inventory is
-   * read (a conditional read: an Agent whose inventory has not changed answers 304) and its orphans
-   * removed, snapshots past their expiry are removed (see `expireSnapshots`), and every VM that a
+   * had (held, when the host's last heartbeat reported the tag of the one held; else read, a
+   * conditional read: an Agent whose inventory has not changed answers 304) and its orphans removed, snapshots past their expiry are removed (see `expireSnapshots`), and every VM that a
    * reconcile would change is queued (see `needsReconcile`). Resolves once the work is queued (not
    * done: see `idle()`).
    *
