@@ -8,6 +8,7 @@ import type { AgentContext } from './application/agent-context.js';
 import { HostFactsCache, readHeartbeat, type HostStatusContext } from './application/use-cases/host-status.js';
 import { vmCoordination } from './application/vmm-state-cache.js';
 import { RegistrationLoop } from './application/cluster/registration-loop.js';
+import { InventoryReads } from './http/inventory-reads.js';
 import { ConsoleAttachments } from './application/use-cases/console-attachments.js';
 import { ConsoleLogRotation } from './application/background/console-log-rotation.js';
 import { NodeSerialConsoles } from './adapters/linux/node-serial-consoles.js';
@@ -254,9 +255,10 @@ export async function runAgent(): Promise<void> {
   // This process: a clone carrying a copy of the identity is another process at another address,
   // and a restarted Agent's inventory tags never match those of the process before it.
   const instanceId = randomBytes(16).toString('hex');
+  const inventories = new InventoryReads(context, status.hostName, instanceId);
   const app = createAgentApp({
     logger,
-    instanceId,
+    inventories,
     context,
     consoles,
     status,
@@ -320,7 +322,7 @@ export async function runAgent(): Promise<void> {
         ...(await readHeartbeat(status, facts)),
       }),
       joinCluster: (clusterId) => membership.join(clusterId),
-      heartbeat: () => readHeartbeat(status, facts),
+      heartbeat: () => readHeartbeat(status, facts, () => inventories.heartbeatTag()),
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       backoff: { initialMs: 500, maxMs: 30_000 },
     });

@@ -131,6 +131,8 @@ function size(hosts: number, overrides: { heartbeatP99?: number | null; resyncCp
       steadyMs: hosts,
       steadyCpuMs: hosts / 2,
       steadyCount: 6,
+      steadyInventoriesRead: 0,
+      steadyInventoriesHeld: hosts,
       aloneMs: hosts / 2,
       aloneCpuMs: hosts / 4,
     },

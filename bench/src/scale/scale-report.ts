@@ -56,6 +56,9 @@ export interface ScaleSizeResult {
     readonly steadyMs: number | null;
     readonly steadyCpuMs: number | null;
     readonly steadyCount: number;
+    /** Hosts' inventories per steady pass read from their Agents (a 304 included) and taken as held. */
+    readonly steadyInventoriesRead: number | null;
+    readonly steadyInventoriesHeld: number | null;
     /**
      * One steady pass run while every host held its heartbeats back: the pass's own time and CPU
      * (the steady figures include what the process served beside it). Null when none ran whole.
@@ -209,6 +212,10 @@ export function renderScaleText(r: ScaleResults): string {
     [
       'steady resync ms / CPU ms (n)',
       (s) => `${fmt(s.resync.steadyMs, 0)} / ${fmt(s.resync.steadyCpuMs, 0)} (${s.resync.steadyCount})`,
+    ],
+    [
+      'steady resync inventories read / held per pass',
+      (s) => `${fmt(s.resync.steadyInventoriesRead)} / ${fmt(s.resync.steadyInventoriesHeld)}`,
     ],
     ['leader loop delay p99 / max ms, steady', (s) => loopDelay(s.leaderLoop)],
     ['leader GC major n / ms, minor n / ms, steady', (s) => loopGc(s.leaderLoop)],

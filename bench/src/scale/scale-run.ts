@@ -219,11 +219,33 @@ async function insertVmRows(
   }
 }
 
-async function resyncHistograms(replica: Replica): Promise<{ duration: HistogramSnapshot; cpu: HistogramSnapshot }> {
+async function resyncHistograms(replica: Replica): Promise<{
+  duration: HistogramSnapshot;
+  cpu: HistogramSnapshot;
+  /** Hosts' inventories the passes read from the Agent and took as held (null: a Manager that does not count them). */
+  inventories: { read: number; held: number } | null;
+}> {
   const families = await replica.metrics();
+  const inventories = families.get('hearth_reconciler_resync_inventories_total');
+  const countOf = (source: string): number =>
+    inventories?.samples.find((sample) => sample.labels['source'] === source)?.value ?? 0;
   return {
     duration: histogramOf(families.get('hearth_reconciler_resync_duration_seconds')),
     cpu: histogramOf(families.get('hearth_reconciler_resync_cpu_seconds')),
+    inventories: inventories === undefined ? null : { read: countOf('read'), held: countOf('held') },
+  };
+}
+
+/** Inventories read and held per steady pass (null when the Manager does not count them). */
+function steadyInventoriesOf(
+  before: { read: number; held: number } | null,
+  after: { read: number; held: number } | null,
+  passes: number,
+): { steadyInventoriesRead: number | null; steadyInventoriesHeld: number | null } {
+  if (before === null || after === null || passes === 0) return { steadyInventoriesRead: null, steadyInventoriesHeld: null };
+  return {
+    steadyInventoriesRead: (after.read - before.read) / passes,
+    steadyInventoriesHeld: (after.held - before.held) / passes,
   };
 }
 
@@ -519,6 +541,7 @@ async function runIn(
       steadyMs: steadyDuration.count === 0 ? null : (steadyDuration.sum / steadyDuration.count) * 1000,
       steadyCpuMs: steadyCpu.count === 0 ? null : (steadyCpu.sum / steadyCpu.count) * 1000,
       steadyCount: steadyDuration.count,
+      ...steadyInventoriesOf(resyncBefore.inventories, resyncAfter.inventories, steadyDuration.count),
       aloneMs: alone === null ? null : alone.duration.sum * 1000,
       aloneCpuMs: alone === null ? null : alone.cpu.sum * 1000,
     },

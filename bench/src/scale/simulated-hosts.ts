@@ -26,6 +26,7 @@ import { ensureJoined } from '../../../apps/agent/dist/application/cluster/join-
 import { RegistrationLoop } from '../../../apps/agent/dist/application/cluster/registration-loop.js';
 import { parseVmId } from '../../../apps/agent/dist/domain/vm-id.js';
 import { createAgentApp } from '../../../apps/agent/dist/http/create-agent-app.js';
+import { InventoryReads } from '../../../apps/agent/dist/http/inventory-reads.js';
 import type { ParentMessage, SimulatedHost, ChildMessage } from './simulated-hosts-protocol.js';
 
 /**
@@ -124,8 +125,12 @@ async function startHost(
   // Large enough for any VM count the harness asks for: placement spreads VMs by free memory.
   probe.hostResources = { cpuCount: 64, memoryMibTotal: 1_048_576, memoryMibAvailable: 1_048_576 };
   const status = { probe, records: agent.records, clock, hostName: name };
+  // This process: its inventory's tags and its registration carry the same one, as a real Agent's do.
+  const instanceId = randomBytes(16).toString('hex');
+  const inventories = new InventoryReads(agent.context, name, instanceId);
   const app = createAgentApp({
     logger,
+    inventories,
     context: agent.context,
     status,
     cluster: membership,
@@ -134,7 +139,6 @@ async function startHost(
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   const facts = new HostFactsCache(probe, clock);
-  const instanceId = randomBytes(16).toString('hex');
   const loop = new RegistrationLoop({
     manager,
     timers: new NodeTimers(),
@@ -150,7 +154,7 @@ async function startHost(
       ...(await readHeartbeat(status, facts)),
     }),
     joinCluster: (clusterId) => membership.join(clusterId),
-    heartbeat: () => readHeartbeat(status, facts),
+    heartbeat: () => readHeartbeat(status, facts, () => inventories.heartbeatTag()),
     // The interval the Manager answers at registration (its default unless the harness sets one).
     heartbeatIntervalMs: null,
     backoff: { initialMs: 500, maxMs: 30_000 },

@@ -42,5 +42,17 @@ export const HostRegistered = Type.Object({
 });
 export type HostRegistered = Static<typeof HostRegistered>;
 
-export const HostHeartbeat = Type.Object({ capacity: HostCapacity, facts: HostFacts }, { additionalProperties: false });
+export const HostHeartbeat = Type.Object(
+  {
+    capacity: HostCapacity,
+    facts: HostFacts,
+    /**
+     * The tag (`ETag`) the Agent's inventory without resources (`GET /inventory?resources=none`)
+     * has as the heartbeat is sent: a Manager that holds the inventory of that tag need not read it
+     * again. Absent from an Agent that does not send it: its inventory is read as before.
+     */
+    inventoryTag: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  },
+  { additionalProperties: false },
+);
 export type HostHeartbeat = Static<typeof HostHeartbeat>;

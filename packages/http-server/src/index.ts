@@ -12,3 +12,4 @@ export {
   type Registry,
 } from './metrics.js';
 export { serializationSchemaOf } from './serialization-schema.js';
+export { responseSerializerOf } from './lazy-compilers.js';

@@ -70,3 +70,20 @@ export const lazySerializerFactory: SerializerSelector.SerializerFactory = (exte
     };
   };
 };
+
+/** Serializers of {@link responseSerializerOf}, by schema object, compiled once per process. */
+const standaloneSerializers = new WeakMap<object, Serialize>();
+
+/**
+ * The serializer a route would use for a response of `schema` (Fastify's own compiler, as
+ * {@link serializerFactory} gives it, with Fastify's default options), for bytes that must be those
+ * of a route's answer but are also needed outside a request. Compiled on first use, once per process.
+ */
+export function responseSerializerOf(schema: object): Serialize {
+  let serialize = standaloneSerializers.get(schema);
+  if (serialize === undefined) {
+    serialize = serializerFactory(undefined, undefined)({ schema, method: 'GET', url: '/', httpStatus: '200' }) as Serialize;
+    standaloneSerializers.set(schema, serialize);
+  }
+  return serialize;
+}

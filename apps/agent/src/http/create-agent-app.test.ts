@@ -8,6 +8,7 @@ import { clusterIdHeader, consoleLogMaxBytes, type Inventory } from '@hearth/con
 import { consoleLogCapBytes } from '../application/use-cases/read-console-log.js';
 import { InMemoryAgentIdentityStore } from '../adapters/fake/in-memory-agent-identity-store.js';
 import { ClusterMembership } from '../application/cluster/cluster-membership.js';
+import { InventoryReads } from './inventory-reads.js';
 import { createAgentApp } from './create-agent-app.js';
 
 let app: HttpServer | undefined;
@@ -377,6 +378,33 @@ describe('Agent HTTP API', () => {
       headers: { 'if-none-match': String(changed.headers['etag']) },
     });
     expect(full.statusCode).toBe(200);
+  });
+
+  it('gives the heartbeat the tag GET /inventory?resources=none answers, changing with the inventory', async () => {
+    const agent = createFakeAgent();
+    const status = { probe: new FakeHostProbe(), records: agent.records, clock: agent.clock, hostName: 'host-a' };
+    const inventories = new InventoryReads(agent.context, status.hostName, 'ab'.repeat(16));
+    app = createAgentApp({
+      logger: createLogger({ name: 'agent-test', level: 'silent' }),
+      context: agent.context,
+      status,
+      inventories,
+    });
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+    const url = '/agent/v1/inventory?resources=none';
+
+    const reported = await inventories.heartbeatTag();
+    const read = await app.inject({ method: 'GET', url });
+    const unchanged = await app.inject({ method: 'GET', url, headers: { 'if-none-match': reported } });
+    await app.inject({ method: 'POST', url: `${vmUrl}/stop` });
+    const reportedAfter = await inventories.heartbeatTag();
+    const readAfter = await app.inject({ method: 'GET', url });
+
+    expect(reported).toMatch(/^"abab/);
+    expect(read.headers['etag']).toBe(reported);
+    expect(unchanged.statusCode).toBe(304);
+    expect(reportedAfter).not.toBe(reported);
+    expect(readAfter.headers['etag']).toBe(reportedAfter);
   });
 
   it('runs a single step: POST rootfs with an unknown field is refused', async () => {

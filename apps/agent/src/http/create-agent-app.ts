@@ -9,6 +9,7 @@ import type { AgentContext } from '../application/agent-context.js';
 import type { ConsoleAttachments } from '../application/use-cases/console-attachments.js';
 import type { HostStatusContext } from '../application/use-cases/host-status.js';
 import { registerHostRoutes } from './host-routes.js';
+import { InventoryReads } from './inventory-reads.js';
 import { registerConsoleRoutes } from './console-routes.js';
 import { registerMetricsRoute, type AgentMetricsExposition } from './metrics-routes.js';
 import { registerProxyRoutes } from './proxy-routes.js';
@@ -19,6 +20,11 @@ export interface AgentAppDependencies {
   readonly logger: Logger;
   /** This Agent process (random, 32 hex digits); default a new one, as for a new process. */
   readonly instanceId?: string;
+  /**
+   * The inventory's answers, shared with what else needs its tag (the heartbeat); default new ones
+   * for `instanceId`, which they must then be of.
+   */
+  readonly inventories?: InventoryReads;
   /** When request and response schemas are compiled (default `lazily`, on each route's first request). */
   readonly compileSchemas?: 'lazily' | 'at-start';
   readonly context: AgentContext;
@@ -56,7 +62,9 @@ export function agentSecureContextOptions(tls: AgentTlsOptions): {
 /** The Agent's HTTP API under `/agent/v1`. */
 export function createAgentApp(dependencies: AgentAppDependencies): HttpServer {
   const { tls } = dependencies;
-  const instanceId = dependencies.instanceId ?? randomBytes(16).toString('hex');
+  const instanceId = dependencies.inventories?.instanceId ?? dependencies.instanceId ?? randomBytes(16).toString('hex');
+  const inventories =
+    dependencies.inventories ?? new InventoryReads(dependencies.context, dependencies.status.hostName, instanceId);
   const app = createHttpServer({
     logger: dependencies.logger,
     // The Agent reads a request's correlation id in one place, its proxy route, from the request.
@@ -99,7 +107,7 @@ export function createAgentApp(dependencies: AgentAppDependencies): HttpServer {
           }
         });
       }
-      registerHostRoutes(api, dependencies.context, dependencies.status, instanceId);
+      registerHostRoutes(api, dependencies.status, inventories);
       if (dependencies.metrics !== undefined) registerMetricsRoute(api, dependencies.metrics);
       registerVmRoutes(api, dependencies.context, dependencies.consoles);
       if (dependencies.consoles !== undefined) registerConsoleRoutes(api, dependencies.consoles);

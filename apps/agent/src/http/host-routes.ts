@@ -1,22 +1,14 @@
 import { Type } from 'typebox';
 import { AgentHealth, HostCapacity, Inventory, InventoryQuery } from '@hearth/contracts';
 import type { HttpServer } from '@hearth/http-server';
-import type { AgentContext } from '../application/agent-context.js';
 import { readCapacity, readHealth, type HostStatusContext } from '../application/use-cases/host-status.js';
-import { InventoryEntries } from '../application/use-cases/inventory-entries.js';
-import { listInventory } from '../application/use-cases/list-inventory.js';
-import { InventoryAnswers, isNamedByIfNoneMatch } from './inventory-tag.js';
+import type { InventoryReads } from './inventory-reads.js';
+import { isNamedByIfNoneMatch } from './inventory-tag.js';
 
 /** `/health`, `/capacity`, `/inventory`. */
-export function registerHostRoutes(app: HttpServer, context: AgentContext, status: HostStatusContext, instanceId: string): void {
+export function registerHostRoutes(app: HttpServer, status: HostStatusContext, inventories: InventoryReads): void {
   app.get('/health', { schema: { response: { 200: AgentHealth } } }, () => readHealth(status));
   app.get('/capacity', { schema: { response: { 200: HostCapacity } } }, () => readCapacity(status));
-  // Each kind of read keeps its entries and its last answer: an unchanged host is answered
-  // without building, serialising or hashing any VM's entry again.
-  const reads = {
-    withResources: { entries: new InventoryEntries(true), answers: new InventoryAnswers(instanceId) },
-    withoutResources: { entries: new InventoryEntries(false), answers: new InventoryAnswers(instanceId) },
-  };
   app.get(
     '/inventory',
     {
@@ -35,10 +27,8 @@ export function registerHostRoutes(app: HttpServer, context: AgentContext, statu
       },
     },
     async (request, reply) => {
-      const read = request.query.resources === 'none' ? reads.withoutResources : reads.withResources;
-      const inventory = await listInventory(context, status.hostName, request.query, read.entries);
-      // The inventory's ETag: the digest of its bytes, which are those of the route's serialiser.
-      const { body, tag } = read.answers.answerOf(inventory, (value) => String(reply.serialize(value)));
+      // The inventory's ETag: the digest of its bytes, the very bytes answered.
+      const { inventory, body, tag } = await inventories.answerOf(request.query);
       // A reply with a serialiser of its own has no content type unless it is given one.
       void reply
         .header('etag', tag)

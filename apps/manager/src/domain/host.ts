@@ -30,6 +30,22 @@ export interface Host {
   readonly statusChangedAt: Date | null;
   /** A cordoned host gets no new VMs; the VMs already on it are left alone (drain stops them). */
   readonly isCordoned: boolean;
+  /**
+   * The tag of the inventory (without resources) the Agent sent with its last heartbeat, or null
+   * (an Agent that sends none, or none since it registered). Never shown: not in views or events.
+   */
+  readonly reportedInventory: ReportedInventory | null;
+}
+
+/** An inventory tag a heartbeat carried, and when, at the earliest, the Agent took it. */
+export interface ReportedInventory {
+  readonly tag: string;
+  /**
+   * The Agent took the tag after this time (on this Manager's clock): when the heartbeat before
+   * this one, or the registration, was recorded. The Agent builds each heartbeat once the one
+   * before it was answered, so its inventory had that tag at some moment after this (ADR 0086).
+   */
+  readonly takenAfter: Date;
 }
 
 /** A host is healthy while its last heartbeat is at most this many intervals old. */

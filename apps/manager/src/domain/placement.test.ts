@@ -22,6 +22,7 @@ function host(n: number, options: HostOptions = {}): Host {
     name: `host-${n}`,
     agentId: null,
     credentialId: null,
+    reportedInventory: null,
     addr: `https://10.0.0.${n}:9090`,
     capacity: {
       cpuCount: options.cpuCount ?? 2,

@@ -504,6 +504,30 @@ describe('hosts over HTTP', () => {
     expect((await app.inject({ method: 'GET', url: '/v1/hosts' })).json<{ items: unknown[] }>().items).toHaveLength(1);
   });
 
+  it("records the inventory tag a heartbeat carries, never shows it, and refuses one that is not a tag's size", async () => {
+    const id = await registeredHost();
+    const headers = await agentHeaders(agentIdFor(1));
+    const url = `/v1/hosts/${id}/heartbeat`;
+
+    const beat = await app.inject({
+      method: 'POST',
+      url,
+      headers,
+      payload: { capacity: hostCapacity(), facts: hostFacts(), inventoryTag: '"0123-abc"' },
+    });
+    const tooLong = await app.inject({
+      method: 'POST',
+      url,
+      headers,
+      payload: { capacity: hostCapacity(), facts: hostFacts(), inventoryTag: 'x'.repeat(129) },
+    });
+
+    expect(beat.statusCode).toBe(204);
+    expect((await world.deps.hosts.findById(id as never))?.reportedInventory?.tag).toBe('"0123-abc"');
+    expect((await app.inject({ method: 'GET', url: `/v1/hosts/${id}` })).body).not.toContain('0123-abc');
+    expectProblem(tooLong, 400, 'VALIDATION_FAILED');
+  });
+
   it('answers a heartbeat from an unknown host with 404 HOST_NOT_FOUND', async () => {
     const response = await app.inject({
       method: 'POST',

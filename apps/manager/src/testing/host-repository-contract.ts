@@ -185,6 +185,24 @@ export function describeHostRepositoryContract(name: string, open: () => Promise
       expect((await repos.hosts.findById(h.id))?.capacity.vmCount).toBe(3);
     });
 
+    it("records a heartbeat's inventory tag as taken after the heartbeat (or registration) before it; none clears it", async () => {
+      const h = await host();
+      const credentialSecretHash = await joined(h.agentId!);
+      const beat = { credentialSecretHash, capacity: hostCapacity(), facts: hostFacts() };
+      expect(h.reportedInventory).toBeNull();
+
+      const first = await repos.hosts.recordHeartbeat(h.id, { ...beat, inventoryTag: '"p-a"', at: at(5) });
+      const second = await repos.hosts.recordHeartbeat(h.id, { ...beat, inventoryTag: '"p-b"', at: at(10) });
+      expect(first?.host.reportedInventory).toEqual({ tag: '"p-a"', takenAfter: h.lastHeartbeatAt });
+      expect(second?.host.reportedInventory).toEqual({ tag: '"p-b"', takenAfter: at(5) });
+      expect((await repos.hosts.list()).find((listed) => listed.id === h.id)?.reportedInventory).toEqual({
+        tag: '"p-b"',
+        takenAfter: at(5),
+      });
+      const untagged = await repos.hosts.recordHeartbeat(h.id, { ...beat, at: at(15) });
+      expect(untagged?.host.reportedInventory).toBeNull();
+    });
+
     it('registers a host healthy and not cordoned, with a host.registered event', async () => {
       const h = await host();
       expect(h).toMatchObject({ status: 'healthy', isCordoned: false });

@@ -2671,6 +2671,7 @@ export interface operations {
                         bridgeAddress?: string | null;
                         capabilities?: string[];
                     };
+                    inventoryTag?: string;
                 };
             };
         };

@@ -72,6 +72,31 @@ describe('HttpManagerApi with several Manager replicas', () => {
     expect(busy.paths).toHaveLength(1);
   });
 
+  it('sends heartbeats without the inventory tag once a Manager that predates it refuses it', async () => {
+    const bodies: unknown[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>;
+        bodies.push(body);
+        res.writeHead('inventoryTag' in body ? 400 : 204, { 'content-type': 'application/json' });
+        res.end('inventoryTag' in body ? JSON.stringify({ code: 'VALIDATION_FAILED' }) : undefined);
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const api = new HttpManagerApi({
+      baseUrls: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`],
+      timeoutMs: 2_000,
+    });
+
+    expect(await api.heartbeat('host_1', { ...heartbeat, inventoryTag: '"p-a"' })).toEqual({ kind: 'ok' });
+    expect(await api.heartbeat('host_1', { ...heartbeat, inventoryTag: '"p-b"' })).toEqual({ kind: 'ok' });
+
+    expect(bodies.map((body) => (body as { inventoryTag?: string }).inventoryTag)).toEqual(['"p-a"', undefined, undefined]);
+  });
+
   it('fails with the last reason when no replica answers', async () => {
     const api = new HttpManagerApi({
       baseUrls: [`http://127.0.0.1:${await freePort()}`, `http://127.0.0.1:${await freePort()}`],

@@ -143,9 +143,22 @@ export class HttpManagerApi implements ManagerApi {
     }
   }
 
+  /**
+   * A heartbeat with its inventory tag was refused as invalid: a Manager that predates the field
+   * (its schema refuses unknown fields). This process's later heartbeats go without it, and that
+   * Manager reads the inventory as it always did.
+   */
+  private isInventoryTagRefused = false;
+
   async heartbeat(hostId: string, heartbeat: HostHeartbeat): Promise<HeartbeatOutcome> {
+    const { inventoryTag, ...untagged } = heartbeat;
+    const sent = this.isInventoryTagRefused ? untagged : heartbeat;
     try {
-      const { statusCode, text } = await this.post(`v1/hosts/${encodeURIComponent(hostId)}/heartbeat`, heartbeat);
+      const { statusCode, text } = await this.post(`v1/hosts/${encodeURIComponent(hostId)}/heartbeat`, sent);
+      if (statusCode === 400 && inventoryTag !== undefined && !this.isInventoryTagRefused) {
+        this.isInventoryTagRefused = true;
+        return await this.heartbeat(hostId, untagged);
+      }
       if (statusCode >= 200 && statusCode < 300) return { kind: 'ok' };
       if (statusCode === 404) return { kind: 'unknown_host' };
       return { kind: 'failed', reason: `HTTP ${statusCode}: ${text.slice(0, 500)}` };

@@ -110,6 +110,21 @@ describe('readHeartbeat', () => {
   });
 });
 
+describe('readHeartbeat with the inventory tag', () => {
+  it("carries the inventory's tag, and goes without it when the inventory cannot be listed", async () => {
+    const { status, cache } = setup();
+
+    const tagged = await readHeartbeat(status, cache, async () => '"p-digest"');
+    const untagged = await readHeartbeat(status, cache, async () => {
+      throw new Error('records unreadable');
+    });
+
+    expect(tagged.inventoryTag).toBe('"p-digest"');
+    expect(untagged).not.toHaveProperty('inventoryTag');
+    expect(untagged.capacity).toEqual(tagged.capacity);
+  });
+});
+
 describe('readHealth', () => {
   it('always reads fresh facts', async () => {
     const { probe, status, cache } = setup();

@@ -70,9 +70,20 @@ export async function readHealth(context: HostStatusContext): Promise<AgentHealt
 
 /**
  * The heartbeat (and registration) payload, built cheaply: resources (one /proc/meminfo read) and the
- * VM count read once, facts from the cache, which may be up to its TTL old.
+ * VM count read once, facts from the cache, which may be up to its TTL old. With `inventoryTag` (the
+ * heartbeat, not the registration), the tag the inventory without resources has now: the inventory
+ * keeps its last answer while nothing it reports changed, so this builds no entry and hashes nothing
+ * on a quiet host. The tag is taken as the heartbeat is built, after the heartbeat before it was
+ * answered: what lets the Manager date it (ADR 0086).
  */
-export async function readHeartbeat(context: HostStatusContext, facts: HostFactsCache): Promise<HostHeartbeat> {
-  const [capacity, hostFacts] = await Promise.all([readCapacity(context), facts.get()]);
-  return { capacity, facts: hostFacts };
+export async function readHeartbeat(
+  context: HostStatusContext,
+  facts: HostFactsCache,
+  inventoryTag?: () => Promise<string>,
+): Promise<HostHeartbeat> {
+  // An inventory that cannot be listed now never holds the heartbeat back: it goes without a tag,
+  // and the Manager reads the inventory as it would from an Agent that sends none.
+  const tag = inventoryTag?.().catch(() => undefined);
+  const [capacity, hostFacts, inventoryTagNow] = await Promise.all([readCapacity(context), facts.get(), tag]);
+  return { capacity, facts: hostFacts, ...(inventoryTagNow === undefined ? {} : { inventoryTag: inventoryTagNow }) };
 }

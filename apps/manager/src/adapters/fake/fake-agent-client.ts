@@ -436,6 +436,23 @@ export class FakeAgentClient implements AgentClient {
   async inventory(target: AgentTarget, query: InventoryQuery = {}): Promise<Inventory> {
     this.calls.push({ operation: 'inventory', addr: target.addr });
     this.throwIfScripted('inventory');
+    return this.inventoryNow(target, query);
+  }
+
+  /**
+   * The tag the Agent at `addr` would send with a heartbeat now: that of its inventory without
+   * resources, as `inventoryIfChanged` tags it (no call is recorded).
+   */
+  heartbeatTag(addr: string): string {
+    return this.tagOf(addr, this.inventoryNow({ addr }, { resources: 'none' }));
+  }
+
+  private tagOf(addr: string, inventory: Inventory): string {
+    const digest = createHash('sha256').update(JSON.stringify(inventory)).digest('base64url').slice(0, 22);
+    return `"fake-${this.restarts.get(addr) ?? 0}-${digest}"`;
+  }
+
+  private inventoryNow(target: Pick<AgentTarget, 'addr'>, query: InventoryQuery): Inventory {
     const snapshotCopies = [...(this.copies.get(target.addr) ?? new Map<string, { vmId: string }>())].map(
       ([snapshotId, copy]) => ({
         snapshotId,
@@ -541,8 +558,7 @@ export class FakeAgentClient implements AgentClient {
     query: InventoryQuery = {},
   ): Promise<InventoryAnswer> {
     const inventory = await this.inventory(target, query);
-    const digest = createHash('sha256').update(JSON.stringify(inventory)).digest('base64url').slice(0, 22);
-    const tag = `"fake-${this.restarts.get(target.addr) ?? 0}-${digest}"`;
+    const tag = this.tagOf(target.addr, inventory);
     const isUnchanged = knownTag === tag;
     const call = this.calls.at(-1);
     if (call !== undefined) this.calls[this.calls.length - 1] = { ...call, isUnchanged };

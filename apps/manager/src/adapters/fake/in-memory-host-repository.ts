@@ -44,6 +44,7 @@ export class InMemoryHostRepository implements HostRepository {
       status: 'healthy',
       statusChangedAt: before === undefined || before.status === 'unhealthy' ? registration.at : before.statusChangedAt,
       isCordoned: before?.isCordoned ?? false,
+      reportedInventory: null,
     };
     this.store.hosts.set(host.id, host);
     this.instances.set(host.id, registration.instanceId ?? null);
@@ -62,6 +63,7 @@ export class InMemoryHostRepository implements HostRepository {
       capacity: structuredClone(beat.capacity),
       facts: structuredClone(beat.facts),
       lastHeartbeatAt: beat.at,
+      reportedInventory: beat.inventoryTag === undefined ? null : { tag: beat.inventoryTag, takenAfter: host.lastHeartbeatAt },
       ...(hasRecovered ? { status: 'healthy' as const, statusChangedAt: beat.at } : {}),
     };
     this.store.hosts.set(id, updated);

@@ -23,6 +23,7 @@ export class PromManagerMetrics implements VmStartMetrics, ResyncMetrics {
   private readonly applyFailures: Counter<'code'>;
   private readonly resyncDuration: Histogram;
   private readonly resyncCpu: Histogram;
+  private readonly resyncInventories: Counter<'source'>;
 
   constructor(options: { readonly isProcessCollected: boolean } = { isProcessCollected: true }) {
     this.registry = createMetricsRegistry(options);
@@ -63,16 +64,26 @@ export class PromManagerMetrics implements VmStartMetrics, ResyncMetrics {
       buckets: [...durationBucketsSeconds],
       registers: [this.registry],
     });
+    this.resyncInventories = new Counter({
+      name: 'hearth_reconciler_resync_inventories_total',
+      help: "Hosts' inventories the leader's resyncs had: read from the Agent (a 304 included), or held, its heartbeat having reported its tag",
+      labelNames: ['source'] as const,
+      registers: [this.registry],
+    });
   }
 
   startResync(): ResyncTiming {
     const startedAt = performance.now();
     const cpuBefore = process.cpuUsage();
     return {
-      done: () => {
+      done: (inventories) => {
         const cpu = process.cpuUsage(cpuBefore);
         this.resyncDuration.observe((performance.now() - startedAt) / 1000);
         this.resyncCpu.observe((cpu.user + cpu.system) / 1e6);
+        if (inventories !== undefined) {
+          this.resyncInventories.inc({ source: 'read' }, inventories.inventoriesRead);
+          this.resyncInventories.inc({ source: 'held' }, inventories.inventoriesHeld);
+        }
       },
     };
   }

@@ -56,6 +56,9 @@ export class PgHostRepository implements HostRepository {
           capacity: JSON.stringify(registration.capacity),
           facts: JSON.stringify(registration.facts),
           last_heartbeat_at: registration.at,
+          // A registration is a new process, or one that lost its host: its tag comes with its next heartbeat.
+          inventory_tag: null,
+          inventory_tag_taken_after: null,
         };
         const after =
           before === undefined
@@ -101,6 +104,9 @@ export class PgHostRepository implements HostRepository {
           update hosts set
             capacity = ${JSON.stringify(beat.capacity)},
             facts = ${JSON.stringify(beat.facts)},
+            -- The heartbeat (or registration) recorded before this one: the Agent took this tag after it.
+            inventory_tag = ${beat.inventoryTag ?? null},
+            inventory_tag_taken_after = case when ${beat.inventoryTag ?? null}::text is null then null else hosts.last_heartbeat_at end,
             last_heartbeat_at = ${beat.at},
             status = case when before.status = 'unhealthy' then 'healthy' else hosts.status end,
             status_changed_at = case when before.status = 'unhealthy' then cast(${beat.at} as timestamptz) else hosts.status_changed_at end
@@ -242,5 +248,9 @@ function toHost(row: Selectable<HostsTable>): Host {
     status: row.status as HostStatus,
     statusChangedAt: row.status_changed_at === null ? null : new Date(row.status_changed_at),
     isCordoned: row.is_cordoned,
+    reportedInventory:
+      row.inventory_tag === null || row.inventory_tag_taken_after === null
+        ? null
+        : { tag: row.inventory_tag, takenAfter: new Date(row.inventory_tag_taken_after) },
   };
 }

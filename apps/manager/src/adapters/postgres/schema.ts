@@ -15,6 +15,8 @@ export interface HostsTable {
   status: Generated<string>;
   status_changed_at: Date | null;
   is_cordoned: Generated<boolean>;
+  inventory_tag: Generated<string | null>;
+  inventory_tag_taken_after: Generated<Date | null>;
 }
 
 export interface ImagesTable {

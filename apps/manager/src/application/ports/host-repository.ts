@@ -37,6 +37,8 @@ export interface HostHeartbeatRecord {
   readonly credentialSecretHash: string;
   readonly capacity: HostCapacity;
   readonly facts: HostFacts;
+  /** The tag of its inventory the Agent sent, if any (see `Host.reportedInventory`). */
+  readonly inventoryTag?: string | undefined;
   readonly at: Date;
 }
 
@@ -63,7 +65,8 @@ export interface HostRepository {
   register(registration: HostRegistrationRecord): Promise<Host>;
   /**
    * Records a heartbeat in one statement (the credential's check included); an unhealthy host
-   * becomes healthy (`host.recovered`). Answers undefined, changing nothing, when no host of that id
+   * becomes healthy (`host.recovered`). Its inventory tag is recorded as taken after the heartbeat
+   * (or registration) recorded before it; none clears the one held. Answers undefined, changing nothing, when no host of that id
    * is held by the Agent whose credential has `heartbeat.credentialSecretHash` (unknown host,
    * unknown or revoked credential, or another Agent's).
    */

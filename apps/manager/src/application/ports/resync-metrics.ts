@@ -1,6 +1,6 @@
-/** One resync being timed: `done()` once its work is queued. */
+/** One resync being timed: `done()` once its work is queued, with how it had each host's inventory. */
 export interface ResyncTiming {
-  done(): void;
+  done(inventories?: { readonly inventoriesRead: number; readonly inventoriesHeld: number }): void;
 }
 
 /**

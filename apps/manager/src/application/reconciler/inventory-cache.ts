@@ -3,6 +3,7 @@ import { isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
 import type { HostId } from '../../domain/ids.js';
 import type { ReconcilerDependencies } from './reconciler-dependencies.js';
+import { heldInventoryCurrentAt, type HeldInventoryTag } from './reported-inventory.js';
 
 /** An inventory read and when it was asked for (ms since the epoch, on the reconciler's clock). */
 export interface InventoryRead {
@@ -21,12 +22,31 @@ export interface InventoryRead {
  */
 export class InventoryCache {
   private readonly reads = new Map<HostId, InventoryRead>();
-  private readonly known = new Map<HostId, { readonly tag: string; readonly inventory: Inventory }>();
+  private readonly known = new Map<HostId, HeldInventoryTag & { readonly inventory: Inventory }>();
 
+  /**
+   * @param maxReportAgeMs How old the inventory a resync takes unread may be (see `forResync`).
+   */
   constructor(
     private readonly deps: Pick<ReconcilerDependencies, 'agents' | 'clock' | 'log'>,
     private readonly maxAgeMs: number,
+    private readonly maxReportAgeMs: number,
   ) {}
+
+  /**
+   * The host's inventory for a resync: the one held, not read again, when the host's last heartbeat
+   * says its Agent's inventory still has that one's tag (see `heldInventoryCurrentAt`); else a read
+   * as `readOf(host, false)` makes. A held one is answered with the time it is known current at,
+   * and is not kept as a read: a reconcile of the host or of one of its VMs reads the Agent.
+   */
+  forResync(host: Host): InventoryRead & { readonly isHeld: boolean } {
+    const known = this.known.get(host.id);
+    const nowMs = this.deps.clock.now().getTime();
+    const currentAtMs = heldInventoryCurrentAt(host.reportedInventory, known, nowMs, this.maxReportAgeMs);
+    if (known === undefined || currentAtMs === undefined) return { ...this.readOf(host, false), isHeld: false };
+    this.known.set(host.id, { ...known, currentAtMs });
+    return { at: currentAtMs, read: Promise.resolve(known.inventory), isHeld: true };
+  }
 
   /** The host's inventory, read at most `maxAgeMs` ago; undefined when the Agent cannot answer. */
   of(host: Host): Promise<Inventory | undefined> {
@@ -44,9 +64,12 @@ export class InventoryCache {
       .inventoryIfChanged(host, known?.tag, { resources: 'none' })
       .then((answer) => {
         // Only a read that named a tag can be answered `unchanged`.
-        if (answer.kind === 'unchanged') return known?.inventory;
+        if (answer.kind === 'unchanged') {
+          if (known !== undefined) this.known.set(host.id, { ...known, currentAtMs: Math.max(known.currentAtMs, nowMs) });
+          return known?.inventory;
+        }
         if (answer.tag === undefined) this.known.delete(host.id);
-        else this.known.set(host.id, { tag: answer.tag, inventory: answer.inventory });
+        else this.known.set(host.id, { tag: answer.tag, inventory: answer.inventory, currentAtMs: nowMs });
         return answer.inventory;
       })
       .catch((error: unknown) => {

@@ -14,6 +14,8 @@ const report: ResyncReport = {
   isFull: true,
   vmsRead: 0,
   vmsCompared: 0,
+  inventoriesRead: 0,
+  inventoriesHeld: 0,
 };
 
 /** An election another Manager holds until `leaderGoes()`; `canWait` says whether it offers a wait for it. */

@@ -75,7 +75,7 @@ export class ReconcileLoop {
     try {
       const timing = this.deps.metrics?.startResync();
       const report = await this.deps.reconciler.resync();
-      timing?.done();
+      timing?.done(report);
       if (report.hostsMarkedUnhealthy > 0 || report.orphansRemoved > 0) this.deps.log.info({ ...report }, 'resync');
     } catch (error) {
       this.deps.log.warn({ code: isAppError(error) ? error.code : 'INTERNAL', err: error }, 'resync failed; will retry');

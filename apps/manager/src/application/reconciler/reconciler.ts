@@ -51,7 +51,17 @@ export interface ResyncReport {
   readonly vmsRead: number;
   /** VMs whose decision it worked out again. */
   readonly vmsCompared: number;
+  /** Hosts whose inventory it asked their Agent for (a read answered 304 included). */
+  readonly inventoriesRead: number;
+  /** Hosts whose inventory it took as held, their last heartbeat having reported its tag. */
+  readonly inventoriesHeld: number;
 }
+
+/**
+ * How old, in heartbeat intervals, what a resync takes as a host's inventory without reading it may
+ * be: the heartbeat before the last one, when heartbeats arrive on time (ADR 0086).
+ */
+export const heldInventoryMaxAgeIntervals = 2;
 
 /** Passes between two full ones: about a minute at the default interval of 5 s. */
 export const defaultFullResyncEvery = 12;
@@ -63,6 +73,8 @@ const nothingDone = {
   vmsQueued: 0,
   vmsRead: 0,
   vmsCompared: 0,
+  inventoriesRead: 0,
+  inventoriesHeld: 0,
 };
 
 /**
@@ -108,7 +120,11 @@ export class Reconciler implements ReconcileHints {
     private readonly deps: ReconcilerDependencies,
     private readonly settings: ReconcilerSettings,
   ) {
-    this.inventories = new InventoryCache(deps, settings.inventoryMaxAgeMs);
+    this.inventories = new InventoryCache(
+      deps,
+      settings.inventoryMaxAgeMs,
+      heldInventoryMaxAgeIntervals * settings.heartbeatIntervalMs,
+    );
     this.entries = new VmEntryReads(deps, this.inventories);
     this.hostHealth = new HostHealth(deps, settings.heartbeatIntervalMs);
     this.orphans = new OrphanCollector(deps, settings.orphanGuard);
@@ -173,8 +189,8 @@ export class Reconciler implements ReconcileHints {
 
   /**
    * One pass: hosts whose heartbeat timed out become unhealthy, every reachable host's inventory is
-   * read (a conditional read: an Agent whose inventory has not changed answers 304) and its orphans
-   * removed, snapshots past their expiry are removed (see `expireSnapshots`), and every VM that a
+   * had (held, when the host's last heartbeat reported the tag of the one held; else read, a
+   * conditional read: an Agent whose inventory has not changed answers 304) and its orphans removed, snapshots past their expiry are removed (see `expireSnapshots`), and every VM that a
    * reconcile would change is queued (see `needsReconcile`). Resolves once the work is queued (not
    * done: see `idle()`).
    *
@@ -199,18 +215,22 @@ export class Reconciler implements ReconcileHints {
     }
     this.inventories.expireReads();
     const reachable = current.filter((host) => this.hostHealth.statusOf(host, now) === 'healthy');
+    // A host whose last heartbeat reported the tag of the inventory held is not read (ADR 0086).
     const inventories = await mapInFlight(reachable, inventoryReadsInFlight, async (host) => {
-      const { at, read } = this.inventories.readOf(host, false);
-      return { host, inventory: await read, askedAt: new Date(at) };
+      const { at, read, isHeld } = this.inventories.forResync(host);
+      return { host, inventory: await read, askedAt: new Date(at), isHeld };
     });
-    if (!this.isLeadingIn(term)) return { ...nothingDone, isFull: false, hostsMarkedUnhealthy };
+    const inventoriesHeld = inventories.filter(({ isHeld }) => isHeld).length;
+    const inventoryCounts = { inventoriesRead: inventories.length - inventoriesHeld, inventoriesHeld };
+    if (!this.isLeadingIn(term)) return { ...nothingDone, isFull: false, hostsMarkedUnhealthy, ...inventoryCounts };
     // The pass's long loops (rows applied, hosts' orphans, VMs compared) let the event loop turn every
     // few ms: run as one block, 100,000 VMs held every heartbeat and API request arriving meanwhile.
     const slices = new EventLoopSlices(this.settings.sliceMs);
     // Rows are read after the inventories: a VM on a host always has its row written first.
     const { isFull, read } = await this.rows.refresh(slices);
-    if (!this.isLeadingIn(term)) return { ...nothingDone, isFull, hostsMarkedUnhealthy, vmsRead: read.length };
-    const done = { hostsMarkedUnhealthy, isFull, vmsRead: read.length };
+    if (!this.isLeadingIn(term))
+      return { ...nothingDone, isFull, hostsMarkedUnhealthy, vmsRead: read.length, ...inventoryCounts };
+    const done = { hostsMarkedUnhealthy, isFull, vmsRead: read.length, ...inventoryCounts };
     let orphansRemoved = 0;
     let hostsWithoutInventory = current.length - reachable.length;
     // Read once for every host, not once per host: most passes find none.

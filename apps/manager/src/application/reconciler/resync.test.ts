@@ -265,3 +265,94 @@ describe('a full resync', () => {
     expect(await reconciler.resync()).toMatchObject({ isFull: true, vmsRead: vmCount, vmsCompared: vmCount });
   });
 });
+
+/** Passes the time with the host heartbeating as a current Agent does: each beat carries its inventory's tag. */
+async function passReporting(world: World, host: Host, ms: number): Promise<void> {
+  for (let elapsedMs = 0; elapsedMs < ms; elapsedMs += heartbeatIntervalMs) {
+    world.clock.advance(Math.min(heartbeatIntervalMs, ms - elapsedMs));
+    await heartbeat(
+      world.deps,
+      host.id,
+      { capacity: hostCapacity(capacity), facts: hostFacts(), inventoryTag: world.agents.heartbeatTag(host.addr) },
+      agentAuthorization(host.agentId),
+    );
+  }
+}
+
+describe('a resync of hosts whose heartbeats carry their inventory tag', () => {
+  it('does not read the inventory of a host whose last heartbeat reported the tag of the one held', async () => {
+    const { reconciler, world, host } = await setUp();
+
+    await passReporting(world, host, 2 * heartbeatIntervalMs);
+    const report = await reconciler.resync();
+
+    expect(report).toMatchObject({ isFull: false, inventoriesRead: 0, inventoriesHeld: 1, vmsQueued: 0 });
+    expect(inventoryReadsOf(world)).toEqual([]);
+  });
+
+  it('reads the inventory once a heartbeat reports another tag, and restarts the VM whose VMM died', async () => {
+    const { reconciler, world, host, vms } = await setUp();
+    const victim = vms[3]!;
+    await passReporting(world, host, 2 * heartbeatIntervalMs);
+    await reconciler.resync();
+
+    world.agents.killVmm(host.addr, victim.id);
+    // Until a heartbeat reports the change, the inventory held is the Agent's of the last heartbeat.
+    expect(await reconciler.resync()).toMatchObject({ inventoriesRead: 0, inventoriesHeld: 1, vmsQueued: 0 });
+    await passReporting(world, host, heartbeatIntervalMs);
+    const report = await reconciler.resync();
+    const resyncRead = inventoryReadsOf(world).at(-1);
+    await reconciler.idle();
+
+    expect(resyncRead?.isUnchanged).toBe(false);
+    expect(report).toMatchObject({ inventoriesRead: 1, inventoriesHeld: 0, vmsCompared: vmCount, vmsQueued: 1 });
+    expect(world.agents.isRunning(host.addr, victim.id)).toBe(true);
+  });
+
+  it("reads a restarted Agent's inventory: the tag it reports names the new process", async () => {
+    const { reconciler, world, host } = await setUp();
+    await passReporting(world, host, 2 * heartbeatIntervalMs);
+    await reconciler.resync();
+
+    world.agents.restartAgent(host.addr);
+    await passReporting(world, host, heartbeatIntervalMs);
+    const report = await reconciler.resync();
+
+    expect(inventoryReadsOf(world).map((call) => call.isUnchanged)).toEqual([false]);
+    expect(report).toMatchObject({ inventoriesRead: 1, inventoriesHeld: 0, vmsCompared: vmCount });
+  });
+
+  it('reads the inventory when the last report is older than two heartbeat intervals, though the host is still healthy', async () => {
+    const { reconciler, world, host } = await setUp();
+    await passReporting(world, host, 2 * heartbeatIntervalMs);
+
+    // The tag was taken after the heartbeat before the last one: 1 + 1.5 intervals ago.
+    world.clock.advance(1.5 * heartbeatIntervalMs);
+    const report = await reconciler.resync();
+
+    expect(report).toMatchObject({ hostsWithoutInventory: 0, inventoriesRead: 1, inventoriesHeld: 0 });
+    expect(inventoryReadsOf(world).map((call) => call.isUnchanged)).toEqual([true]);
+  });
+
+  it('reads the inventory of a host whose heartbeat carries no tag, as before', async () => {
+    const { reconciler, world, host } = await setUp();
+
+    await pass(world, host, 2 * heartbeatIntervalMs);
+    const report = await reconciler.resync();
+
+    expect(report).toMatchObject({ inventoriesRead: 1, inventoriesHeld: 0 });
+    expect(inventoryReadsOf(world).map((call) => call.isUnchanged)).toEqual([true]);
+  });
+
+  it('reads every inventory on the first pass of a new term: what it held while leading before is dropped', async () => {
+    const { reconciler, world, host } = await setUp();
+    await passReporting(world, host, 2 * heartbeatIntervalMs);
+
+    reconciler.deactivate();
+    reconciler.activate();
+    const report = await reconciler.resync();
+
+    expect(report).toMatchObject({ isFull: true, inventoriesRead: 1, inventoriesHeld: 0 });
+    expect(inventoryReadsOf(world).map((call) => call.isUnchanged)).toEqual([false]);
+  });
+});
