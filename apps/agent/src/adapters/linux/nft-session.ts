@@ -85,10 +85,11 @@ export interface NftSessionOptions {
  * does. A kill of the Agent after that line leaves nft the whole file; the file is removed once the
  * command is answered, and one left by a killed Agent at its next start. Reads stay lines.
  *
- * A script that cannot be one line (a comment, the marker, over `maxLineBytes`) and goes as one, a
- * script naming the marker, or a process that cannot start answers `unavailable` and is never sent. A process that dies or is slower than
- * `timeoutMs` with a command in flight answers it `failed` (whether a change took effect is
- * unknown, as when an `nft` child is killed), and the next command starts a new process.
+ * A script that goes as a line and cannot be one (a comment, over `maxLineBytes`), a script naming
+ * the marker, a file that cannot be written, or a process that cannot start answers `unavailable`
+ * and is never sent. A process that dies or is slower than `timeoutMs` with a command in flight
+ * answers it `failed` (whether a change took effect is unknown, as when an `nft` child is killed),
+ * and the next command starts a new process.
  */
 export class NftSession {
   private child: ChildProcess | null = null;
@@ -181,6 +182,8 @@ export class NftSession {
         // Written whole and closed before nft is told of it; `wx` never follows nor reuses a name.
         writeFileSync(file, `${command.commands.join('\n')}\n`, { flag: 'wx', mode: 0o600 });
       } catch (error) {
+        // What a failed write (a full disk) left of it; a name already taken is no file of ours.
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') removeScriptFile(file);
         this.running = null;
         command.resolve({ kind: 'unavailable', reason: `script file not written: ${(error as Error).message}` });
         this.next();
