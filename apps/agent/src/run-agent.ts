@@ -153,7 +153,12 @@ export async function runAgent(): Promise<void> {
   // It lists every link and reads no link by name (`link-list`): no details needed.
   const ipReader = new IpJsonReader({ netns: config.netns, isDetailed: false });
   const network = new LinuxHostNetwork(runner, { netns: config.netns, batch: ipBatch, reader: ipReader, readerUse: 'link-list' });
-  const nftSession = new NftSession({ prefix: config.netns ? ['ip', 'netns', 'exec', config.netns] : [] });
+  // Changes go to nft as files it includes, in a directory of the Agent's own (the same path for
+  // nft in the namespace: `ip netns exec` changes /etc and /sys only).
+  const nftSession = new NftSession({
+    prefix: config.netns ? ['ip', 'netns', 'exec', config.netns] : [],
+    scriptDirectory: path.join(config.runDir, 'nft-scripts'),
+  });
   const firewall = new NftHostFirewall(runner, {
     netns: config.netns,
     session: nftSession,

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNetns, missingRequirements, type Netns } from '@hearth/testkit';
 import { emptyEgressTableState, vmEgressScript } from '../src/domain/egress-rules.js';
@@ -47,6 +50,25 @@ describeHostFirewallContract(
       cleanup: async () => {
         await session.close();
         await netns.destroy();
+      },
+    };
+  },
+  skip === undefined ? {} : { skip },
+);
+
+describeHostFirewallContract(
+  'NftHostFirewall with a long-lived nft session that includes each change from a file, in a throwaway network namespace',
+  async () => {
+    const netns = await createNetns();
+    const directory = await mkdtemp(path.join(tmpdir(), 'hearth-nft-scripts-'));
+    const session = new NftSession({ prefix: ['ip', 'netns', 'exec', netns.name], scriptDirectory: path.join(directory, 'nft') });
+    return {
+      firewall: new NftHostFirewall(new ExecFileCommandRunner(), { netns: netns.name, session }),
+      ...foreignTable(netns),
+      cleanup: async () => {
+        await session.close();
+        await netns.destroy();
+        await rm(directory, { recursive: true, force: true });
       },
     };
   },

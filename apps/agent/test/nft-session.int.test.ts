@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createNetns, missingRequirements, type Netns } from '@hearth/testkit';
@@ -30,18 +30,27 @@ function elementsOf(outcome: NftOutcome): string[] {
 
 const table = 'add table bridge t\nadd set bridge t s { type ifname ; }';
 
-describe.skipIf(skip !== undefined)(`NftSession${skip === undefined ? '' : ` (skipped: ${skip})`}`, () => {
+describe.skipIf(skip !== undefined).each([
+  { changes: 'as lines', hasFiles: false },
+  { changes: 'as files nft includes', hasFiles: true },
+])(`NftSession, changes $changes${skip === undefined ? '' : ` (skipped: ${skip})`}`, ({ hasFiles }) => {
   let netns: Netns;
   let session: NftSession;
+  let directory: string;
 
   beforeEach(async () => {
     netns = await createNetns();
-    session = new NftSession({ prefix: ['ip', 'netns', 'exec', netns.name] });
+    directory = await mkdtemp(path.join(tmpdir(), 'hearth-nft-session-'));
+    session = new NftSession({
+      prefix: ['ip', 'netns', 'exec', netns.name],
+      ...(hasFiles ? { scriptDirectory: path.join(directory, 'nft-scripts') } : {}),
+    });
   });
 
   afterEach(async () => {
     await session?.close();
     await netns?.destroy();
+    await rm(directory, { recursive: true, force: true });
   });
 
   it('answers changes, reads and failures, each in turn, in one process', async () => {
@@ -77,7 +86,7 @@ describe.skipIf(skip !== undefined)(`NftSession${skip === undefined ? '' : ` (sk
     expect(elementsOf(await session.run('list table bridge t', true))).toEqual(['other']);
   });
 
-  it('sends no script one line cannot hold, and no longer one than a single pipe write', async () => {
+  it.skipIf(hasFiles)('sends no script one line cannot hold, and no longer one than a single pipe write', async () => {
     const long = Array.from({ length: 200 }, (_, index) => `add element bridge t s { "tap${index}" }`).join('\n');
 
     expect(await session.run(`${table}\n# a comment`)).toMatchObject({ kind: 'unavailable' });
@@ -98,6 +107,33 @@ describe.skipIf(skip !== undefined)(`NftSession${skip === undefined ? '' : ` (sk
 
     expect(elementsOf(await session.run('list table bridge t', true))).toEqual(['a']);
     expect(session.pid).not.toBe(pid);
+    if (hasFiles) expect(await readdir(path.join(directory, 'nft-scripts'))).toEqual([]);
+  });
+
+  it.runIf(hasFiles)('applies a script of any length, comments included, and keeps no file once it is answered', async () => {
+    const long = Array.from({ length: 200 }, (_, index) => `add element bridge t s { "tap${index}" }`).join('\n');
+    expect(Buffer.byteLength(long)).toBeGreaterThan(maxLineBytes);
+
+    const outcomes = await Promise.all([
+      session.run(`${table}\n# a comment\n${long}`),
+      session.run('add element bridge t s { "a" }\nadd element bridge t nothere { "b" }'),
+    ]);
+
+    expect(outcomes[0]).toEqual({ kind: 'output', stdout: '' });
+    expect(outcomes[1]).toMatchObject({ kind: 'failed', stderr: expect.stringMatching(/No such file or directory/) });
+    expect(elementsOf(await session.run('list table bridge t', true))).toHaveLength(200);
+    expect(await readdir(path.join(directory, 'nft-scripts'))).toEqual([]);
+    expect((await stat(path.join(directory, 'nft-scripts'))).mode & 0o777).toBe(0o700);
+  });
+
+  it.runIf(hasFiles)('applies nothing of an included script whose commit the kernel refuses part way', async () => {
+    await session.run(table);
+
+    // The element to delete is not there: nft finds that only when the kernel runs the transaction.
+    const outcome = await session.run('add element bridge t s { "a" }\ndelete element bridge t s { "nothere" }');
+
+    expect(outcome).toMatchObject({ kind: 'failed', stderr: expect.stringMatching(/Could not process rule/) });
+    expect(elementsOf(await session.run('list table bridge t', true))).toEqual([]);
   });
 
   it('answers unavailable, without sending the script, where nft cannot run a session', async () => {
@@ -125,6 +161,55 @@ describe.skipIf(skip !== undefined)(`NftSession${skip === undefined ? '' : ` (sk
     });
     expect((await broken.readTable('hearth', 'bridge')).guardElements).toEqual(state.guardElements);
     expect(runner.count).toBe(1);
+  });
+});
+
+describe.skipIf(skip !== undefined)(`NftSession's script directory${skip === undefined ? '' : ` (skipped: ${skip})`}`, () => {
+  let netns: Netns;
+  let directory: string;
+
+  beforeEach(async () => {
+    netns = await createNetns();
+    directory = await mkdtemp(path.join(tmpdir(), 'hearth-nft-session-'));
+  });
+
+  afterEach(async () => {
+    await netns.destroy();
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('removes the script files an earlier process left there, and nothing else', async () => {
+    const scripts = path.join(directory, 'nft-scripts');
+    await mkdir(scripts, { mode: 0o700 });
+    await writeFile(path.join(scripts, 'script-0123456789abcdef-7.nft'), 'add table bridge left\n');
+    await writeFile(path.join(scripts, 'notes.txt'), 'kept\n');
+
+    const session = new NftSession({ prefix: ['ip', 'netns', 'exec', netns.name], scriptDirectory: scripts });
+    try {
+      expect(await readdir(scripts)).toEqual(['notes.txt']);
+      expect(await session.run(table)).toEqual({ kind: 'output', stdout: '' });
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('sends changes as lines where nft could not be told the path, or others may write there', async () => {
+    const quoted = path.join(directory, 'a"b');
+    const shared = path.join(directory, 'shared');
+    await mkdir(shared, { mode: 0o777 });
+    await chmod(shared, 0o777);
+    const long = Array.from({ length: 200 }, (_, index) => `add element bridge t s { "tap${index}" }`).join('\n');
+
+    for (const scriptDirectory of [quoted, shared, 'relative']) {
+      const session = new NftSession({ prefix: ['ip', 'netns', 'exec', netns.name], scriptDirectory });
+      try {
+        expect(await session.run(`${table}\n${long}`)).toMatchObject({ kind: 'unavailable' });
+        expect(await session.run(table)).toEqual({ kind: 'output', stdout: '' });
+      } finally {
+        await session.close();
+      }
+    }
+    expect((await readdir(directory)).sort()).toEqual(['shared']);
   });
 });
 

@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { LineSplitter } from './line-splitter.js';
 
 /**
@@ -9,10 +12,24 @@ const markerLine = 'hearth-batch-mark';
 
 /**
  * The longest line (script, marker and newlines) sent to the process: a pipe write of at most
- * PIPE_BUF bytes is atomic, so a kill of the Agent leaves nft the whole script or none of it, never
- * a prefix it would apply on its own. A longer script is not sent (`unavailable`).
+ * PIPE_BUF bytes is atomic, so a kill of the Agent leaves nft the whole line or none of it, never
+ * a prefix it would apply on its own. A longer script sent as a line is not sent (`unavailable`).
  */
 export const maxLineBytes = 4096;
+
+/** The script files a session writes, and the only files of its directory it removes. */
+const scriptFilePattern = /^script-[0-9a-f]{16}-\d+\.nft$/;
+
+/**
+ * A directory nft can be told to include from: absolute, printable ASCII, and nothing nft's quoted
+ * string or its include glob would read otherwise (quotes, backslashes, wildcards).
+ */
+function isIncludablePath(directory: string): boolean {
+  return path.isAbsolute(directory) && /^[\x20-\x7e]+$/.test(directory) && !/["\\*?[\]{}]/.test(directory);
+}
+
+/** An error nft reports: `Error: …` for a line, `<file>:<line>:<columns>: Error: …` for an included file. */
+const errorLine = /^(?:\S.*:\d+:\d+(?:-[\d:]+)?: )?Error:/;
 
 /** Commands one process runs before it is replaced: nft keeps every line in its history. */
 const commandsPerProcess = 1_000;
@@ -31,9 +48,12 @@ export type NftOutcome =
   | { readonly kind: 'unavailable'; readonly reason: string };
 
 interface NftCommand {
-  readonly line: string;
+  /** The commands, one a line. */
+  readonly commands: readonly string[];
   readonly expectsOutput: boolean;
   readonly resolve: (outcome: NftOutcome) => void;
+  /** The file the script was written to, removed once the command is answered. */
+  file?: string;
 }
 
 export interface NftSessionOptions {
@@ -43,6 +63,12 @@ export interface NftSessionOptions {
   readonly timeoutMs?: number;
   /** The `nft` executable (PATH lookup by default). */
   readonly nftBin?: string;
+  /**
+   * A directory of the Agent's own (made mode 0700, the same path for nft after the prefix) where
+   * each change is written as a file nft includes, instead of being sent as one line. Script files
+   * left there by an earlier process are removed when the session is made.
+   */
+  readonly scriptDirectory?: string;
 }
 
 /**
@@ -53,10 +79,17 @@ export interface NftSessionOptions {
  * ended, and "Error:" lines before it that the command failed. Commands run one at a time, so the
  * one stdout line a successful `list` writes is the running command's.
  *
- * A script that cannot be one line (a comment, the marker, over `maxLineBytes`) or a process that
- * cannot start answers `unavailable` and is never sent. A process that dies or is slower than
- * `timeoutMs` with a command in flight answers it `failed` (whether a change took effect is
- * unknown, as when an `nft` child is killed), and the next command starts a new process.
+ * With a `scriptDirectory`, a change (a command that expects no output) is written to a file there,
+ * closed, and only then named by a line `include "<file>"`: nft reads one line (one pipe write)
+ * instead of the whole script a byte at a time, and runs the file as one transaction, as `nft -f`
+ * does. A kill of the Agent after that line leaves nft the whole file; the file is removed once the
+ * command is answered, and one left by a killed Agent at its next start. Reads stay lines.
+ *
+ * A script that goes as a line and cannot be one (a comment, over `maxLineBytes`), a script naming
+ * the marker, a file that cannot be written, or a process that cannot start answers `unavailable`
+ * and is never sent. A process that dies or is slower than `timeoutMs` with a command in flight
+ * answers it `failed` (whether a change took effect is unknown, as when an `nft` child is killed),
+ * and the next command starts a new process.
  */
 export class NftSession {
   private child: ChildProcess | null = null;
@@ -74,9 +107,15 @@ export class NftSession {
   /** A process ended before it was ready (an nft built without its command line, say): no more are started. */
   private isDisabled = false;
   private readonly timeoutMs: number;
+  /** Where changes are written for nft to include; null when they go as lines. */
+  private readonly scriptDirectory: string | null;
+  /** Makes this process's file names its own: a file an earlier Agent's nft may still read is never reused. */
+  private readonly scriptPrefix = `script-${randomBytes(8).toString('hex')}-`;
+  private scriptsWritten = 0;
 
   constructor(private readonly options: NftSessionOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.scriptDirectory = options.scriptDirectory === undefined ? null : prepareScriptDirectory(options.scriptDirectory);
   }
 
   /** Runs `script` (nft commands, one a line) as one transaction; `expectsOutput` for a `list`. */
@@ -85,18 +124,18 @@ export class NftSession {
       .split('\n')
       .map((command) => command.trim())
       .filter((command) => command !== '');
-    const line = commands.join('; ');
+    const isFile = this.scriptDirectory !== null && !expectsOutput;
     const refused =
       commands.length === 0
         ? 'an empty script'
-        : /[#\r]/.test(line) || line.includes(markerLine)
-          ? 'a script one line cannot hold'
-          : Buffer.byteLength(`${line}\n${markerLine}\n`) > maxLineBytes
-            ? `a script longer than ${maxLineBytes} bytes`
-            : null;
+        : commands.some((command) => command.includes(markerLine))
+          ? 'a script naming the marker'
+          : isFile
+            ? null
+            : lineRefusal(commands);
     if (refused !== null) return Promise.resolve({ kind: 'unavailable', reason: refused });
     return new Promise((resolve) => {
-      this.queue.push({ line, expectsOutput, resolve });
+      this.queue.push({ commands, expectsOutput, resolve });
       this.next();
     });
   }
@@ -135,9 +174,29 @@ export class NftSession {
     this.stderrLines = [];
     this.stdoutLine = null;
     this.hasEnded = false;
+    let line: string;
+    if (this.scriptDirectory !== null && !command.expectsOutput) {
+      const file = path.join(this.scriptDirectory, `${this.scriptPrefix}${this.scriptsWritten}.nft`);
+      this.scriptsWritten += 1;
+      try {
+        // Written whole and closed before nft is told of it; `wx` never follows nor reuses a name.
+        writeFileSync(file, `${command.commands.join('\n')}\n`, { flag: 'wx', mode: 0o600 });
+      } catch (error) {
+        // What a failed write (a full disk) left of it; a name already taken is no file of ours.
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') removeScriptFile(file);
+        this.running = null;
+        command.resolve({ kind: 'unavailable', reason: `script file not written: ${(error as Error).message}` });
+        this.next();
+        return;
+      }
+      command.file = file;
+      line = `include "${file}"`;
+    } else {
+      line = command.commands.join('; ');
+    }
     this.timer = setTimeout(() => this.end(child, `no answer within ${this.timeoutMs} ms`), this.timeoutMs);
     // One write of at most PIPE_BUF bytes: nft reads the whole line or, if the Agent dies first, nothing.
-    child.stdin?.write(`${command.line}\n${markerLine}\n`);
+    child.stdin?.write(`${line}\n${markerLine}\n`);
   }
 
   private start(): ChildProcess | null {
@@ -218,7 +277,7 @@ export class NftSession {
   private settle(): void {
     const command = this.running;
     if (command === null || !this.hasEnded) return;
-    const hasFailed = this.stderrLines.some((line) => line.startsWith('Error:'));
+    const hasFailed = this.stderrLines.some((line) => errorLine.test(line));
     if (!hasFailed && command.expectsOutput && this.stdoutLine === null) return;
     const outcome: NftOutcome = hasFailed
       ? { kind: 'failed', stderr: this.stderrLines.slice(0, stderrLinesKept).join('\n') }
@@ -232,6 +291,7 @@ export class NftSession {
     this.running = null;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    if (command.file !== undefined) removeScriptFile(command.file);
     command.resolve(outcome);
     this.next();
   }
@@ -254,5 +314,42 @@ export class NftSession {
     }
     const stderr = [...this.stderrLines.slice(0, stderrLinesKept), `(nft -i ended: ${reason})`].join('\n');
     this.answer({ kind: 'failed', stderr });
+  }
+}
+
+/** Why `commands` cannot go as one line, or null. */
+function lineRefusal(commands: readonly string[]): string | null {
+  const line = commands.join('; ');
+  if (/[#\r]/.test(line)) return 'a script one line cannot hold';
+  if (Buffer.byteLength(`${line}\n${markerLine}\n`) > maxLineBytes) return `a script longer than ${maxLineBytes} bytes`;
+  return null;
+}
+
+/**
+ * Makes `directory` (mode 0700) and removes the script files an earlier process left there, and
+ * nothing else; null, and changes go as lines, when it is no directory of this user's alone or
+ * nft could not be told its path.
+ */
+function prepareScriptDirectory(directory: string): string | null {
+  if (!isIncludablePath(directory)) return null;
+  try {
+    mkdirSync(directory, { recursive: true, mode: 0o700 });
+    const stat = lstatSync(directory);
+    const uid = process.getuid?.();
+    if (!stat.isDirectory() || (uid !== undefined && stat.uid !== uid) || (stat.mode & 0o077) !== 0) return null;
+    for (const name of readdirSync(directory)) {
+      if (scriptFilePattern.test(name)) removeScriptFile(path.join(directory, name));
+    }
+    return directory;
+  } catch {
+    return null;
+  }
+}
+
+function removeScriptFile(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // Already gone: nothing to remove.
   }
 }
