@@ -14,21 +14,16 @@
  * making a set per VM. Before each read the ruleset changes (as another create's script changes it), so
  * nft's cache is read again as it is at every create. Needs root and nft.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createNetns, missingRequirements } from '@hearth/testkit';
 import { ExecFileCommandRunner } from '../../apps/agent/dist/adapters/linux/exec-file-command-runner.js';
 import { NftHostFirewall } from '../../apps/agent/dist/adapters/linux/nft-host-firewall.js';
 import { NftSession, type NftOutcome } from '../../apps/agent/dist/adapters/linux/nft-session.js';
-import {
-  emptyEgressTableState,
-  guestTypesSetName,
-  vmEgressScript,
-  type VmTableKeys,
-} from '../../apps/agent/dist/domain/egress-rules.js';
+import { emptyEgressTableState, guestTypesSetName, type VmTableKeys } from '../../apps/agent/dist/domain/egress-rules.js';
 import type { TableFamilies } from '../../apps/agent/dist/application/ports/host-firewall.js';
 import type { EgressPolicy } from '@hearth/contracts';
 import { benchEgressPolicy } from './network-bench.js';
+import { benchTable, benchVmOf, benchVmScript, processCpuMs } from './nft-bench-vms.js';
 
 /** A session that counts the bytes of what nft answered. */
 class CountingSession extends NftSession {
@@ -41,28 +36,8 @@ class CountingSession extends NftSession {
   }
 }
 
-/** `/proc/PID/stat` counts CPU time in clock ticks of USER_HZ, 100 a second on Linux. */
-const msPerTick = 10;
-
-/** CPU time of a process (user + system), in ms, at the clock tick's resolution. */
-function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * msPerTick;
-}
-
-const table = { name: 'hearth', uplink: 'bup0' };
-
-function vmOf(index: number): { vmId: string; address: string; tap: string; hostPort: number } {
-  return {
-    vmId: `vm_01JABCDEFGHJKMNPQRSTV${String(index).padStart(5, '0')}`,
-    address: `172.30.${Math.floor(index / 250)}.${(index % 250) + 2}`,
-    tap: `tapbench${index}`,
-    hostPort: 20_000 + index,
-  };
-}
-
 function keysOf(index: number): VmTableKeys {
-  const vm = vmOf(index);
+  const vm = benchVmOf(index);
   return {
     vmId: vm.vmId,
     addresses: [vm.address],
@@ -84,7 +59,7 @@ type Layout = 'anonymous' | 'anonymous port lists' | 'no set per VM';
 function inLayout(script: string, layout: Layout, vmId: string, policy: EgressPolicy): string {
   if (layout === 'no set per VM') return script;
   const verdict = policy.mode === 'allow_list' ? 'accept' : 'drop';
-  const chainRule = `add rule ip ${table.name} ${vmId} `;
+  const chainRule = `add rule ip ${benchTable.name} ${vmId} `;
   const anonymousRules =
     policy.mode === 'allow_list' || policy.mode === 'deny_list'
       ? policy.rules
@@ -124,39 +99,28 @@ async function measure(
       session: new NftSession({ prefix }),
     });
     for (let index = 0; index < vmCount; index += 1) {
-      const vm = vmOf(index);
-      const script = vmEgressScript(
-        table,
-        {
-          vmId: vm.vmId,
-          address: vm.address,
-          policy,
-          ports: [{ protocol: 'tcp', hostPort: vm.hostPort, guestPort: 80 }],
-          guard: { tap: vm.tap, mac: '06:00:ac:1e:00:05', sharedSet: null },
-        },
-        emptyEgressTableState,
-      );
-      await writer.apply(inLayout(script, layout, vm.vmId, policy));
+      const script = benchVmScript(index, policy, emptyEgressTableState);
+      await writer.apply(inLayout(script, layout, benchVmOf(index).vmId, policy));
     }
     const cases: Record<string, (firewall: NftHostFirewall, index: number) => Promise<unknown>> = {
-      'whole tables (readTable)': (firewall) => firewall.readTable(table.name),
-      'bridge table alone (readTable bridge)': (firewall) => firewall.readTable(table.name, 'bridge'),
-      "one VM's entries (readVmEntries)": (firewall, index) => firewall.readVmEntries(table.name, keysOf(index)),
+      'whole tables (readTable)': (firewall) => firewall.readTable(benchTable.name),
+      'bridge table alone (readTable bridge)': (firewall) => firewall.readTable(benchTable.name, 'bridge'),
+      "one VM's entries (readVmEntries)": (firewall, index) => firewall.readVmEntries(benchTable.name, keysOf(index)),
       "one VM's bridge entries (readVmEntries bridge)": (firewall, index) =>
-        firewall.readVmEntries(table.name, { ...keysOf(index), hostPorts: [] }, 'bridge' satisfies TableFamilies),
+        firewall.readVmEntries(benchTable.name, { ...keysOf(index), hostPorts: [] }, 'bridge' satisfies TableFamilies),
     };
     const figures: Record<string, ReadFigures> = {};
     for (const [name, read] of Object.entries(cases)) {
       // A session of its own, well under the commands after which a session is replaced.
       const session = new CountingSession({ prefix });
       const firewall = new NftHostFirewall(new ExecFileCommandRunner(), { netns: netns.name, session });
-      await firewall.apply(`add table ip ${table.name}`);
+      await firewall.apply(`add table ip ${benchTable.name}`);
       let nftCpuMs = 0;
       let agentCpuMs = 0;
       let bytes = 0;
       for (let i = 0; i < reads; i += 1) {
         // Another create's change: nft reads its cache again at the next command.
-        await firewall.apply(`add chain ip ${table.name} bump\ndelete chain ip ${table.name} bump`);
+        await firewall.apply(`add chain ip ${benchTable.name} bump\ndelete chain ip ${benchTable.name} bump`);
         const pid = session.pid;
         if (pid === undefined) throw new Error('the nft session is not running');
         const [nftBefore, agentBefore, bytesBefore] = [processCpuMs(pid), process.cpuUsage(), session.outputBytes];
@@ -169,7 +133,7 @@ async function measure(
       await session.close();
       figures[name] = { nftCpuMs: nftCpuMs / reads, agentCpuMs: agentCpuMs / reads, kib: bytes / reads / 1024 };
     }
-    await writer.apply(`delete table ip ${table.name}\ndelete table bridge ${table.name}`);
+    await writer.apply(`delete table ip ${benchTable.name}\ndelete table bridge ${benchTable.name}`);
     return figures;
   } finally {
     await netns.destroy();

@@ -13,7 +13,6 @@
  *
  * Needs root and nft.
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,32 +21,9 @@ import { createNetns, missingRequirements } from '@hearth/testkit';
 import { ExecFileCommandRunner } from '../../apps/agent/dist/adapters/linux/exec-file-command-runner.js';
 import { NftHostFirewall } from '../../apps/agent/dist/adapters/linux/nft-host-firewall.js';
 import { NftSession } from '../../apps/agent/dist/adapters/linux/nft-session.js';
-import {
-  emptyEgressTableState,
-  removeVmsScript,
-  vmEgressScript,
-  type EgressTableState,
-} from '../../apps/agent/dist/domain/egress-rules.js';
+import { emptyEgressTableState, removeVmsScript, type EgressTableState } from '../../apps/agent/dist/domain/egress-rules.js';
 import { benchEgressPolicy } from './network-bench.js';
-
-/** `/proc/PID/stat` counts CPU time in clock ticks of USER_HZ, 100 a second on Linux. */
-const msPerTick = 10;
-
-function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * msPerTick;
-}
-
-const table = { name: 'hearth', uplink: 'bup0' };
-
-function vmOf(index: number): { vmId: string; address: string; tap: string; hostPort: number } {
-  return {
-    vmId: `vm_01JABCDEFGHJKMNPQRSTV${String(index).padStart(5, '0')}`,
-    address: `172.30.${Math.floor(index / 250)}.${(index % 250) + 2}`,
-    tap: `tapbench${index}`,
-    hostPort: 20_000 + index,
-  };
-}
+import { benchTable, benchVmOf, benchVmScript, processCpuMs } from './nft-bench-vms.js';
 
 interface Tally {
   nftCpuMs: number;
@@ -95,34 +71,23 @@ async function main(): Promise<void> {
   };
   try {
     // Started (and the table made) before anything is counted.
-    for (const session of Object.values(sessions)) await session.run(`add table ip ${table.name}`);
+    for (const session of Object.values(sessions)) await session.run(`add table ip ${benchTable.name}`);
     const state: EgressTableState = emptyEgressTableState;
     for (let index = 0; index < vmCount; index += 1) {
-      const vm = vmOf(index);
-      const script = vmEgressScript(
-        table,
-        {
-          vmId: vm.vmId,
-          address: vm.address,
-          policy: benchEgressPolicy,
-          ports: [{ protocol: 'tcp', hostPort: vm.hostPort, guestPort: 80 }],
-          guard: { tap: vm.tap, mac: '06:00:ac:1e:00:05', sharedSet: null },
-        },
-        state,
-      );
+      const script = benchVmScript(index, benchEgressPolicy, state);
       const mode = index % 2 === 0 ? 'line' : 'include file';
       await runOne(sessions[mode], script, tallies.create[mode]);
     }
     for (let index = 0; index < vmCount; index += 1) {
-      const vm = vmOf(index);
-      const entries = await reader.readVmEntries(table.name, {
+      const vm = benchVmOf(index);
+      const entries = await reader.readVmEntries(benchTable.name, {
         vmId: vm.vmId,
         addresses: [vm.address],
         hostPorts: [{ protocol: 'tcp', hostPort: vm.hostPort }],
         taps: [vm.tap],
         sharedSets: [],
       });
-      const removal = removeVmsScript(table.name, new Set([vm.vmId]), entries);
+      const removal = removeVmsScript(benchTable.name, new Set([vm.vmId]), entries);
       if (removal === null) continue;
       const mode = index % 2 === 0 ? 'line' : 'include file';
       await runOne(sessions[mode], removal, tallies.delete[mode]);
