@@ -1,5 +1,4 @@
 import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/testkit';
 import { createVm } from '../../application/use-cases/create-vm.js';
@@ -8,6 +7,7 @@ import { useCaseDependenciesOver } from '../../testing/database-world.js';
 import type { Database } from './database.js';
 import { migrate, readMigrations } from './migrator.js';
 import { preparedStatementsPool } from './prepared-statements-pool.js';
+import { recordingPool } from '../../testing/recording-pool.js';
 import type { ManagerDatabase } from './schema.js';
 
 const hasDatabase = testDatabaseUrl() !== undefined;
@@ -22,15 +22,7 @@ describe.skipIf(!hasDatabase)(
 
     beforeAll(async () => {
       database = await createTestDatabase();
-      const pool = new pg.Pool({ connectionString: database.url, max: 2 });
-      pool.on('connect', (client) => {
-        const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-        (client as { query: unknown }).query = (...args: unknown[]) => {
-          const [statement] = args;
-          sent.push(typeof statement === 'string' ? statement : (statement as { text: string }).text);
-          return query(...args);
-        };
-      });
+      const pool = recordingPool(database.url, 2, sent);
       db = new Kysely<ManagerDatabase>({ dialect: new PostgresDialect({ pool: preparedStatementsPool(pool) }) });
       await migrate(db, await readMigrations());
     });

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/testkit';
 import { preparedStatementsPool } from './prepared-statements-pool.js';
+import { recordingPool } from '../../testing/recording-pool.js';
 
 const hasDatabase = testDatabaseUrl() !== undefined;
 
@@ -40,15 +41,7 @@ describe.skipIf(!hasDatabase)(
     /** `openOneConnection`, also answering the text of each message its connection sent, in order. */
     function openCounted(): { readonly db: Kysely<unknown>; readonly sent: string[] } {
       const sent: string[] = [];
-      const pool = new pg.Pool({ connectionString: database!.url, max: 1 });
-      pool.on('connect', (client) => {
-        const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-        (client as { query: unknown }).query = (...args: unknown[]) => {
-          const [statement] = args;
-          sent.push(typeof statement === 'string' ? statement : (statement as { text: string }).text);
-          return query(...args);
-        };
-      });
+      const pool = recordingPool(database!.url, 1, sent);
       const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: preparedStatementsPool(pool) }) });
       opened.push(db);
       return { db, sent };
