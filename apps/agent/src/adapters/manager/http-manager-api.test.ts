@@ -41,6 +41,32 @@ async function replica(status: number): Promise<Replica> {
   return Object.assign(state, { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
 }
 
+/** A Manager on loopback that refuses heartbeats carrying the inventory tag while `isRefusing()`, as one that predates it. */
+async function managerRefusingTags(
+  isRefusing: () => boolean,
+): Promise<{ api: (untaggedAfterRefusal: number) => HttpManagerApi; tags: () => unknown[] }> {
+  const bodies: Record<string, unknown>[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>;
+      bodies.push(body);
+      const isRefused = 'inventoryTag' in body && isRefusing();
+      res.writeHead(isRefused ? 400 : 204, { 'content-type': 'application/json' });
+      res.end(isRefused ? JSON.stringify({ code: 'VALIDATION_FAILED' }) : undefined);
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const baseUrls = [`http://127.0.0.1:${(server.address() as AddressInfo).port}`];
+  return {
+    api: (untaggedAfterRefusal) =>
+      new HttpManagerApi({ baseUrls, timeoutMs: 2_000, untaggedHeartbeatsAfterRefusal: untaggedAfterRefusal }),
+    tags: () => bodies.map((body) => body['inventoryTag']),
+  };
+}
+
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
 });
@@ -72,29 +98,33 @@ describe('HttpManagerApi with several Manager replicas', () => {
     expect(busy.paths).toHaveLength(1);
   });
 
-  it('sends heartbeats without the inventory tag once a Manager that predates it refuses it', async () => {
-    const bodies: unknown[] = [];
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        const body = JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>;
-        bodies.push(body);
-        res.writeHead('inventoryTag' in body ? 400 : 204, { 'content-type': 'application/json' });
-        res.end('inventoryTag' in body ? JSON.stringify({ code: 'VALIDATION_FAILED' }) : undefined);
-      });
-    });
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const api = new HttpManagerApi({
-      baseUrls: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`],
-      timeoutMs: 2_000,
-    });
+  it('sends heartbeats without the inventory tag once a Manager that predates it refuses it, and tries it again later', async () => {
+    let isUpgraded = false;
+    const manager = await managerRefusingTags(() => !isUpgraded);
+    const api = manager.api(2);
+    const send = (tag: string) => api.heartbeat('host_1', { ...heartbeat, inventoryTag: tag });
 
-    expect(await api.heartbeat('host_1', { ...heartbeat, inventoryTag: '"p-a"' })).toEqual({ kind: 'ok' });
-    expect(await api.heartbeat('host_1', { ...heartbeat, inventoryTag: '"p-b"' })).toEqual({ kind: 'ok' });
+    expect(await send('"p-a"')).toEqual({ kind: 'ok' });
+    expect(await send('"p-b"')).toEqual({ kind: 'ok' });
+    isUpgraded = true;
+    expect(await send('"p-c"')).toEqual({ kind: 'ok' });
+    expect(await send('"p-d"')).toEqual({ kind: 'ok' });
+    expect(await send('"p-e"')).toEqual({ kind: 'ok' });
 
-    expect(bodies.map((body) => (body as { inventoryTag?: string }).inventoryTag)).toEqual(['"p-a"', undefined, undefined]);
+    // The refused heartbeat is sent again without its tag; two more go untagged; then the tag goes
+    // again and, the Manager upgraded meanwhile, stays.
+    expect(manager.tags()).toEqual(['"p-a"', undefined, undefined, undefined, '"p-d"', '"p-e"']);
+  });
+
+  it('goes untagged again when the Manager still refuses the tag on the next try', async () => {
+    const manager = await managerRefusingTags(() => true);
+    const api = manager.api(1);
+
+    for (const tag of ['"p-a"', '"p-b"', '"p-c"']) {
+      expect(await api.heartbeat('host_1', { ...heartbeat, inventoryTag: tag })).toEqual({ kind: 'ok' });
+    }
+
+    expect(manager.tags()).toEqual(['"p-a"', undefined, undefined, '"p-c"', undefined]);
   });
 
   it('fails with the last reason when no replica answers', async () => {

@@ -16,6 +16,12 @@ export interface HttpManagerApiOptions {
   readonly timeoutMs: number;
   /** The host credential (`hhc_…`) sent on every call but the join; undefined before the Agent joined. */
   readonly credential?: () => string | undefined;
+  /**
+   * After a Manager refused the inventory tag, how many heartbeats go without it before one carries it
+   * again (default 60: five minutes at the default interval), so an upgraded Manager gets it back
+   * without the Agent restarting.
+   */
+  readonly untaggedHeartbeatsAfterRefusal?: number;
 }
 
 /** Answers that say "not you" or "not so": asking again unchanged will not help. */
@@ -145,18 +151,23 @@ export class HttpManagerApi implements ManagerApi {
 
   /**
    * A heartbeat with its inventory tag was refused as invalid: a Manager that predates the field
-   * (its schema refuses unknown fields). This process's later heartbeats go without it, and that
-   * Manager reads the inventory as it always did.
+   * (its schema refuses unknown fields). The next heartbeats go without it, and that Manager reads the
+   * inventory as it always did; every `untaggedHeartbeatsAfterRefusal`-th carries it again, in case the
+   * Manager has been upgraded since. Counts the untagged heartbeats still to send; 0 when none.
    */
-  private isInventoryTagRefused = false;
+  private untaggedHeartbeatsLeft = 0;
 
   async heartbeat(hostId: string, heartbeat: HostHeartbeat): Promise<HeartbeatOutcome> {
     const { inventoryTag, ...untagged } = heartbeat;
-    const sent = this.isInventoryTagRefused ? untagged : heartbeat;
+    const isTagHeld = inventoryTag !== undefined && this.untaggedHeartbeatsLeft > 0;
+    if (isTagHeld) this.untaggedHeartbeatsLeft -= 1;
     try {
-      const { statusCode, text } = await this.post(`v1/hosts/${encodeURIComponent(hostId)}/heartbeat`, sent);
-      if (statusCode === 400 && inventoryTag !== undefined && !this.isInventoryTagRefused) {
-        this.isInventoryTagRefused = true;
+      const { statusCode, text } = await this.post(
+        `v1/hosts/${encodeURIComponent(hostId)}/heartbeat`,
+        isTagHeld ? untagged : heartbeat,
+      );
+      if (statusCode === 400 && inventoryTag !== undefined && !isTagHeld) {
+        this.untaggedHeartbeatsLeft = this.options.untaggedHeartbeatsAfterRefusal ?? 60;
         return await this.heartbeat(hostId, untagged);
       }
       if (statusCode >= 200 && statusCode < 300) return { kind: 'ok' };
