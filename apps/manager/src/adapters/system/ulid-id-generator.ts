@@ -38,9 +38,12 @@ export function batchedRandomSource(): () => number {
   };
 }
 
-/** Monotonic ULIDs: ids made by this process sort in creation order, even within a millisecond. */
+/**
+ * Resource ids from ULIDs. By default monotonic ULIDs: ids made by this process sort in creation order,
+ * even within a millisecond. `next` gives other ULIDs (the predictable ones of tests).
+ */
 export class UlidIdGenerator implements IdGenerator {
-  private readonly next = monotonicFactory(batchedRandomSource());
+  constructor(private readonly next: () => string = monotonicFactory(batchedRandomSource())) {}
 
   vmId(): VmId {
     return vmIdFromUlid(this.next());
