@@ -6,26 +6,26 @@ import { processTimes } from '@hearth/firecracker-double';
 import { findCommand } from '@hearth/testkit';
 import { cpuPidsOf, startBenchStack, type BenchStack } from './bench-stack.js';
 import { agentEntryPoint, ProfileMarks } from './cpu-profile.js';
-import { cpuMsBetween, cpuSnapshot, msPerItem, type CpuGroup } from './cpu.js';
+import { cpuMsBetween, cpuSnapshot, msPerItem } from './cpu.js';
 import { registerImages } from './manager-vms.js';
 import type { BenchOptions } from './options.js';
 import type { Log } from './phases.js';
 import { guestImages } from './qemu-boot.js';
 import { NetnsProbe } from './netns-probe.js';
 import { readDoubleTrace, type QemuLoadTrace } from './qemu-load-trace.js';
-import { RestoreFloor, type FloorRestoreTimeline, type PreparedRestore, type SnapshotFiles } from './qemu-restore-floor.js';
+import { RestoreFloor, type PreparedRestore, type SnapshotFiles } from './qemu-restore-floor.js';
 import {
   emptySnapshotSamples,
+  freshSnapshotSamples,
   cloneTimelineMarks,
   snapshotFigures,
   snapshotMemoryMib,
   type CloneTimeline,
   type SnapshotResult,
-  type SnapshotSamples,
 } from './snapshot-figures.js';
 import { vmmLogMarks, type VmmLogMarks } from './vmm-log-marks.js';
 
-/** The guest of the figures. */
+/** The guest the snapshot figures are taken with. */
 const memoryMib = snapshotMemoryMib;
 const bridgeCidr = '172.30.0.1/16';
 /** Under TCG on a loaded machine a restore takes seconds; ten at once take a minute or more. */
@@ -124,26 +124,7 @@ export async function measureSnapshots(
   const cpuPids = cpuPidsOf(stack);
   const floor = new RestoreFloor(qemu, path.join(stack.workDir, 'restore-floor'), bridgeCidr);
   let openedProbe: NetnsProbe | undefined;
-  const samples: {
-    [K in Exclude<keyof SnapshotSamples, 'restoreTimelines' | 'cloneTimelines' | 'cloneCpuMs' | 'cloneFloorTimelines'>]: number[];
-  } & {
-    restoreTimelines: CloneTimeline[];
-    cloneTimelines: CloneTimeline[];
-    cloneCpuMs: Record<CpuGroup, number>[];
-    cloneFloorTimelines: FloorRestoreTimeline[];
-  } = {
-    restoreTimelines: [],
-    cloneTimelines: [],
-    cloneCpuMs: [],
-    cloneFloorTimelines: [],
-    doublesAtRestMsPerS: [],
-    createMs: [],
-    pauseMs: [],
-    restoreMs: [],
-    restoreFloorMs: [],
-    clonesMs: [],
-    clonesFloorMs: [],
-  };
+  const samples = freshSnapshotSamples();
   try {
     const probe = await NetnsProbe.start(stack.netns);
     openedProbe = probe;

@@ -244,19 +244,29 @@ export interface SnapshotResult {
   readonly note: string;
 }
 
-export const emptySnapshotSamples: SnapshotSamples = {
-  createMs: [],
-  pauseMs: [],
-  restoreMs: [],
-  restoreFloorMs: [],
-  clonesMs: [],
-  clonesFloorMs: [],
-  restoreTimelines: [],
-  cloneTimelines: [],
-  cloneCpuMs: [],
-  cloneFloorTimelines: [],
-  doublesAtRestMsPerS: [],
+/** Samples a run appends to as it goes: each array of `SnapshotSamples`, writable. */
+export type SnapshotSampling = {
+  -readonly [K in keyof SnapshotSamples]: SnapshotSamples[K] extends readonly (infer T)[] ? T[] : never;
 };
+
+/** Samples with nothing in them yet, each array a new one. */
+export function freshSnapshotSamples(): SnapshotSampling {
+  return {
+    createMs: [],
+    pauseMs: [],
+    restoreMs: [],
+    restoreFloorMs: [],
+    clonesMs: [],
+    clonesFloorMs: [],
+    restoreTimelines: [],
+    cloneTimelines: [],
+    cloneCpuMs: [],
+    cloneFloorTimelines: [],
+    doublesAtRestMsPerS: [],
+  };
+}
+
+export const emptySnapshotSamples: SnapshotSamples = freshSnapshotSamples();
 
 /**
  * Medians (and the rest of each summary) and the two ratios against the floor. A ratio is of the
