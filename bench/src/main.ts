@@ -9,7 +9,7 @@ import { startBenchStack, type BenchStack } from './bench-stack.js';
 import { agentEntryPoint, managerEntryPoint, phaseMarksOf, ProfileMarks } from './cpu-profile.js';
 import { machineFacts, pssMib, rssMib } from './machine.js';
 import { floorBeside, registerImages } from './manager-vms.js';
-import { parseOptions, usage, UsageError, type BenchOptions } from './options.js';
+import { optionsOrExitCode, parseOptions, usage, type BenchOptions } from './options.js';
 import { measureCreateLatency, measureEvents, measureList, measureWave, type WaveResult } from './phases.js';
 import { natStackOptions, networkResult } from './network-bench.js';
 import { measureQemu, type QemuResult } from './qemu-boot.js';
@@ -168,20 +168,8 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
 async function main(): Promise<number> {
   // The scale harness: Managers against simulated hosts (no root, no namespaces).
   if (process.argv.includes('--scale')) return runScale(process.argv.slice(2));
-  let options: BenchOptions | null;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
-  if (options === null) {
-    process.stdout.write(usage);
-    return 0;
-  }
+  const options = optionsOrExitCode(parseOptions, process.argv.slice(2), usage);
+  if (typeof options === 'number') return options;
   const missing = missingRequirements({ root: true, commands: ['ip', 'mkfs.ext4', 'cp'], database: true });
   if (missing !== undefined) {
     process.stderr.write(`hearth bench cannot run: ${missing}\n`);

@@ -86,6 +86,32 @@ export const usage = `Usage: npm run bench -- [options]
 
 export class UsageError extends Error {}
 
+/**
+ * Options parsed from argv, or the exit code when the run ends here: 2 after a usage error (written
+ * to stderr), 0 after `--help` (the usage written to stdout).
+ */
+export function optionsOrExitCode<T>(
+  parse: (argv: readonly string[]) => T | null,
+  argv: readonly string[],
+  usageText: string,
+): T | number {
+  let options: T | null;
+  try {
+    options = parse(argv);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (options === null) {
+    process.stdout.write(usageText);
+    return 0;
+  }
+  return options;
+}
+
 function positiveInt(flag: string, value: string | undefined, allowZero = false): number {
   const parsed = Number(value);
   if (value === undefined || !/^\d+$/.test(value) || (!allowZero && parsed === 0)) {

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { missingRequirements } from '@hearth/testkit';
 import { machineFacts } from '../machine.js';
-import { UsageError } from '../options.js';
+import { optionsOrExitCode } from '../options.js';
 import { parseScaleOptions, scaleUsage } from './scale-options.js';
 import { renderScaleText, scaleToJson, type ScaleSizeResult } from './scale-report.js';
 import { runScaleSize } from './scale-run.js';
@@ -15,20 +15,8 @@ const log = (line: string): void => {
 
 /** `npm run bench -- --scale ...`: answers the exit code. Needs PostgreSQL (TEST_DATABASE_URL), not root. */
 export async function runScale(argv: readonly string[]): Promise<number> {
-  let options;
-  try {
-    options = parseScaleOptions(argv);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
-  if (options === null) {
-    process.stdout.write(scaleUsage);
-    return 0;
-  }
+  const options = optionsOrExitCode(parseScaleOptions, argv, scaleUsage);
+  if (typeof options === 'number') return options;
   const missing = missingRequirements({ database: true });
   if (missing !== undefined) {
     process.stderr.write(`hearth bench --scale cannot run: ${missing}\n`);
