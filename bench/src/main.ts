@@ -3,12 +3,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { missingRequirements, waitFor, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
+import { missingRequirements, waitFor } from '@hearth/testkit';
 import { Client } from 'undici';
 import { startBenchStack, type BenchStack } from './bench-stack.js';
 import { agentEntryPoint, managerEntryPoint, phaseMarksOf, ProfileMarks } from './cpu-profile.js';
 import { machineFacts, pssMib, rssMib } from './machine.js';
-import { floorBeside, registerImages } from './manager-vms.js';
+import { floorBeside, registerSimulatedImages } from './manager-vms.js';
 import { optionsOrExitCode, parseOptions, usage, type BenchOptions } from './options.js';
 import { measureCreateLatency, measureEvents, measureList, measureWave, type WaveResult } from './phases.js';
 import { natStackOptions, networkResult } from './network-bench.js';
@@ -81,13 +81,7 @@ async function runBench(options: BenchOptions, onStack: (stop: () => Promise<voi
   onStack(stop);
   let qemu: QemuResult;
   try {
-    writeFakeKernel(path.join(stack.imageRoot, 'vmlinux.bin'));
-    writeEmptyExt4(path.join(stack.imageRoot, 'rootfs.ext4'));
-    const images = await registerImages(stack, {
-      kernelPath: path.join(stack.imageRoot, 'vmlinux.bin'),
-      rootfsPath: path.join(stack.imageRoot, 'rootfs.ext4'),
-      suffix: 'sim',
-    });
+    const images = await registerSimulatedImages(stack, 'sim');
     await floor.prepare();
     const doubleRss = await measureDouble(stack);
     log(`double: ${doubleRss.rssMib?.toFixed(1)} MiB RSS, ${doubleRss.pssMib?.toFixed(1)} MiB PSS`);

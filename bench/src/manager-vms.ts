@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
 import type { BenchStack } from './bench-stack.js';
 import { Floor, type FloorEgress } from './floor.js';
 
@@ -67,6 +68,18 @@ export async function registerImages(
     return response.body.id;
   };
   return { kernelImageId: await register('kernel', files.kernelPath), rootfsImageId: await register('rootfs', files.rootfsPath) };
+}
+
+/**
+ * Writes a made-up kernel and an empty ext4 rootfs into the stack's image root (what the simulated
+ * VMMs boot) and registers them.
+ */
+export async function registerSimulatedImages(stack: BenchStack, suffix: string): Promise<ImageIds> {
+  const kernelPath = path.join(stack.imageRoot, 'vmlinux.bin');
+  const rootfsPath = path.join(stack.imageRoot, 'rootfs.ext4');
+  writeFakeKernel(kernelPath);
+  writeEmptyExt4(rootfsPath);
+  return registerImages(stack, { kernelPath, rootfsPath, suffix });
 }
 
 /** `POST /v1/vms` of a VM of `vmShape`, with `extra` fields of the body (boot arguments, egress, ports, …). */

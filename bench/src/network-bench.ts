@@ -1,9 +1,8 @@
-import path from 'node:path';
-import { hasCommand, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
+import { hasCommand } from '@hearth/testkit';
 import type { EgressPolicy } from '@hearth/contracts';
 import { startBenchStack, type BenchStack, type StackOptions } from './bench-stack.js';
 import { floorDescription, networkFloorDescription } from './floor.js';
-import { createVm, deleteVm, floorBeside, registerImages, type ImageIds } from './manager-vms.js';
+import { createVm, deleteVm, floorBeside, registerSimulatedImages, type ImageIds } from './manager-vms.js';
 import type { BenchOptions } from './options.js';
 import { measureCreateLatency, type LatencyResult, type Log } from './phases.js';
 import { summarize, type Summary } from './stats.js';
@@ -81,13 +80,7 @@ export async function measureNetworkLatency(
   });
   const floor = floorBeside(stack, { table: 'floor', uplink, policy: benchEgressPolicy, portBase: floorPortBase });
   try {
-    writeFakeKernel(path.join(stack.imageRoot, 'vmlinux.bin'));
-    writeEmptyExt4(path.join(stack.imageRoot, 'rootfs.ext4'));
-    const images = await registerImages(stack, {
-      kernelPath: path.join(stack.imageRoot, 'vmlinux.bin'),
-      rootfsPath: path.join(stack.imageRoot, 'rootfs.ext4'),
-      suffix: 'net',
-    });
+    const images = await registerSimulatedImages(stack, 'net');
     await floor.prepare();
     const latency = await measureCreateLatency(stack, images, floor, options.networkCount, log, {
       namePrefix: 'net',
