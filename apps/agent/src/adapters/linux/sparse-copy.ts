@@ -29,8 +29,8 @@ export const chunkBytes = 1024 * 1024;
  * The buffer for reads of at most `chunkBytes` over ranges whose longest is `longestBytes`: no larger
  * than the longest read. A small image's copy then holds a few KiB, not a whole chunk. A copy's
  * buffer lives as long as the copy, so it outlives the young generation and is freed only by a full
- * collection: a whole chunk for each of dozens of copies under way at once grew the Agent's malloc
- * heap by megabytes that it kept after the burst (ADR 0090).
+ * collection: a whole chunk for each of the copies under way at once (up to eighteen with 50 creates
+ * at a time) grew the Agent's malloc heap by megabytes that it kept after the burst (ADR 0090).
  */
 function readBuffer(longestBytes: number): Buffer {
   return Buffer.allocUnsafe(Math.max(0, Math.min(chunkBytes, longestBytes)));
