@@ -4,11 +4,14 @@ import { chunkBytes, copyReadingAll, copyRuns, DataMaps, holeBytes, type FileVer
 /** A file in memory: positioned reads (counting the bytes read) and writes (recording each). */
 class MemoryFile {
   bytesRead = 0;
+  /** The largest buffer a read was given. */
+  largestBufferBytes = 0;
   readonly writes: [offset: number, length: number][] = [];
 
   constructor(readonly bytes: Buffer) {}
 
   async read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
+    this.largestBufferBytes = Math.max(this.largestBufferBytes, buffer.length);
     const copied = this.bytes.copy(buffer, offset, position, Math.min(position + length, this.bytes.length));
     this.bytesRead += copied;
     return { bytesRead: copied };
@@ -56,6 +59,17 @@ describe('copyReadingAll', () => {
     const written = destination.writes.reduce((sum, [, length]) => sum + length, 0);
     expect(written).toBe(runs.reduce((sum, [start, end]) => sum + end - start, 0));
   });
+
+  it('reads a file smaller than a chunk into a buffer of its size', async () => {
+    const bytes = Buffer.alloc(3 * holeBytes + 100, 7);
+    const source = new MemoryFile(bytes);
+    const destination = new MemoryFile(Buffer.alloc(bytes.length));
+
+    await copyReadingAll(source, destination, bytes.length);
+
+    expect(destination.bytes.equals(bytes)).toBe(true);
+    expect(source.largestBufferBytes).toBe(bytes.length);
+  });
 });
 
 describe('copyRuns', () => {
@@ -70,6 +84,19 @@ describe('copyRuns', () => {
     expect(destination.bytes.equals(source.bytes)).toBe(true);
     expect(source.bytesRead).toBe(runs.reduce((sum, [start, end]) => sum + end - start, 0));
     expect(source.bytesRead).toBeLessThan(source.bytes.length / 10);
+  });
+
+  it('reads into a buffer no larger than the longest run, and at most a chunk', async () => {
+    const source = new MemoryFile(imageBytes());
+    const runs = await copyReadingAll(source, new MemoryFile(Buffer.alloc(source.bytes.length)), source.bytes.length);
+    const copy = async (only: typeof runs): Promise<number> => {
+      const reader = new MemoryFile(source.bytes);
+      await copyRuns(reader, new MemoryFile(Buffer.alloc(source.bytes.length)), only);
+      return reader.largestBufferBytes;
+    };
+
+    expect(await copy(runs)).toBe(18 * holeBytes);
+    expect(await copy([[0, 2 * chunkBytes]])).toBe(chunkBytes);
   });
 });
 

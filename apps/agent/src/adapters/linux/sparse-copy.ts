@@ -26,12 +26,29 @@ export interface PositionedWriter {
 export const chunkBytes = 1024 * 1024;
 
 /**
+ * The buffer for reads of at most `chunkBytes` over ranges whose longest is `longestBytes`: no larger
+ * than the longest read. A small image's copy then holds a few KiB, not a whole chunk. A copy's
+ * buffer lives as long as the copy, so it outlives the young generation and is freed only by a full
+ * collection: a whole chunk for each of the copies under way at once (up to eighteen with 50 creates
+ * at a time) grew the Agent's malloc heap by megabytes that it kept after the burst (ADR 0090).
+ */
+function readBuffer(longestBytes: number): Buffer {
+  return Buffer.allocUnsafe(Math.max(0, Math.min(chunkBytes, longestBytes)));
+}
+
+function longestOf(ranges: readonly (readonly [number, number])[]): number {
+  let longest = 0;
+  for (const [start, end] of ranges) longest = Math.max(longest, end - start);
+  return longest;
+}
+
+/**
  * Copies `sizeBytes` of `input` to the fresh `output`, reading all of it and writing only the
  * blocks that are not all zeros. Returns the runs of data it wrote (adjacent blocks joined).
  */
 export async function copyReadingAll(input: PositionedReader, output: PositionedWriter, sizeBytes: number): Promise<DataRuns> {
   const runs: [number, number][] = [];
-  const buffer = Buffer.allocUnsafe(chunkBytes);
+  const buffer = readBuffer(sizeBytes);
   for (let offset = 0; offset < sizeBytes;) {
     const { bytesRead } = await input.read(buffer, 0, Math.min(chunkBytes, sizeBytes - offset), offset);
     if (bytesRead === 0) break;
@@ -51,7 +68,7 @@ export async function copyReadingAll(input: PositionedReader, output: Positioned
  */
 export async function findDataRuns(input: PositionedReader, ranges: readonly (readonly [number, number])[]): Promise<DataRuns> {
   const runs: [number, number][] = [];
-  const buffer = Buffer.allocUnsafe(chunkBytes);
+  const buffer = readBuffer(longestOf(ranges));
   for (const [rangeStart, rangeEnd] of ranges) {
     for (let offset = rangeStart; offset < rangeEnd;) {
       const { bytesRead } = await input.read(buffer, 0, Math.min(chunkBytes, rangeEnd - offset), offset);
@@ -65,7 +82,7 @@ export async function findDataRuns(input: PositionedReader, ranges: readonly (re
 
 /** Copies only the runs of `runs` from `input` to the fresh `output`: everything else is a hole. */
 export async function copyRuns(input: PositionedReader, output: PositionedWriter, runs: DataRuns): Promise<void> {
-  const buffer = Buffer.allocUnsafe(chunkBytes);
+  const buffer = readBuffer(longestOf(runs));
   for (const [start, end] of runs) {
     for (let offset = start; offset < end;) {
       const { bytesRead } = await input.read(buffer, 0, Math.min(chunkBytes, end - offset), offset);
