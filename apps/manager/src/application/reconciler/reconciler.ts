@@ -1,4 +1,3 @@
-import { holdsRuntimeResources, type AgentVm, type Inventory } from '@hearth/contracts';
 import { isAppError } from '@hearth/errors';
 import type { Host, HostStatus } from '../../domain/host.js';
 import type { HostId, VmId } from '../../domain/ids.js';
@@ -20,6 +19,7 @@ import { settleSnapshotCopies } from '../use-cases/snapshot-copies.js';
 import { listCreatingSnapshots, settleSnapshots } from '../use-cases/snapshots.js';
 import type { Snapshot, SnapshotCopy } from '../../domain/snapshot.js';
 import { EventLoopSlices } from './event-loop-slices.js';
+import type { HeldAgentVm, HeldInventory } from './held-inventory.js';
 import { HostHealth } from './host-health.js';
 import { InventoryCache } from './inventory-cache.js';
 import { KeyedWorkQueue } from './keyed-work-queue.js';
@@ -275,8 +275,8 @@ export class Reconciler implements ReconcileHints {
     const changedHosts = this.schedule.changedHosts(bases);
     const basisOf = new Map(bases.map((basis) => [basis.hostId, basis]));
     // Each inventory indexed by VM once, not searched once per VM (and only for the hosts compared).
-    const indexed = new Map<HostId, ReadonlyMap<string, AgentVm> | undefined>();
-    const entriesOf = (hostId: HostId): ReadonlyMap<string, AgentVm> | undefined => {
+    const indexed = new Map<HostId, ReadonlyMap<string, HeldAgentVm> | undefined>();
+    const entriesOf = (hostId: HostId): ReadonlyMap<string, HeldAgentVm> | undefined => {
       if (indexed.has(hostId)) return indexed.get(hostId);
       const inventory = basisOf.get(hostId)?.inventory;
       const entries = inventory === undefined ? undefined : new Map(inventory.vms.map((agentVm) => [agentVm.vmId, agentVm]));
@@ -424,7 +424,7 @@ export class Reconciler implements ReconcileHints {
    */
   private async settleSnapshotsOf(
     host: Host,
-    { inventory, askedAt }: { readonly inventory: Inventory; readonly askedAt: Date },
+    { inventory, askedAt }: { readonly inventory: HeldInventory; readonly askedAt: Date },
     creating: readonly Snapshot[],
     copiesHere: readonly SnapshotCopy[],
   ): Promise<void> {
@@ -448,11 +448,11 @@ export class Reconciler implements ReconcileHints {
   }
 }
 
-function observationOf(agentVm: AgentVm | undefined): VmObservation {
+function observationOf(agentVm: HeldAgentVm | undefined): VmObservation {
   if (agentVm === undefined) return { vmmState: 'no_record', holdsRuntimeResources: false };
   return {
     vmmState: agentVm.vmmState,
-    holdsRuntimeResources: agentVm.holdsRuntimeResources ?? holdsRuntimeResources(agentVm.resources),
+    holdsRuntimeResources: agentVm.holdsRuntimeResources,
     vmmExit: agentVm.vmmExit,
     egress: agentVm.egress,
     rateLimits: agentVm.rateLimits,
