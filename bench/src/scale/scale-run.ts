@@ -334,8 +334,16 @@ async function writeHeapSnapshot(replica: Replica, dir: string, log: Log): Promi
     intervalMs: 200,
     description: 'the leader writes its heap snapshot',
   });
-  // The snapshot is written on the main thread: a request answered after it began is answered after it ended.
-  await replica.metrics();
+  // The file is made as the snapshot begins, and written on the main thread: a request answered
+  // after it began is answered after it ended (one on a loaded machine may time out first: ask again).
+  await waitFor(
+    () =>
+      replica.metrics().then(
+        () => true,
+        () => false,
+      ),
+    { timeoutMs: 600_000, intervalMs: 1_000, description: 'the leader answers again after its heap snapshot' },
+  );
   log(`  leader heap snapshot written into ${dir}`);
 }
 
