@@ -113,6 +113,11 @@ export class Reconciler implements ReconcileHints {
   private isActive = false;
   /** Counts `activate()` and `deactivate()` calls: work started in an earlier term stops acting. */
   private term = 0;
+  /**
+   * Each inventory held, indexed by VM once (only for the hosts compared), as long as it is held: a
+   * full pass indexed all 100,000 VMs again, garbage for the next mark-compact (ADR 0091).
+   */
+  private readonly entriesIndexes = new WeakMap<HeldInventory, ReadonlyMap<string, HeldAgentVm>>();
   /** Host reconciles under way, so `idle()` and a stop wait for them too. */
   private readonly hostWork = new Set<Promise<void>>();
 
@@ -274,14 +279,9 @@ export class Reconciler implements ReconcileHints {
     });
     const changedHosts = this.schedule.changedHosts(bases);
     const basisOf = new Map(bases.map((basis) => [basis.hostId, basis]));
-    // Each inventory indexed by VM once, not searched once per VM (and only for the hosts compared).
-    const indexed = new Map<HostId, ReadonlyMap<string, HeldAgentVm> | undefined>();
     const entriesOf = (hostId: HostId): ReadonlyMap<string, HeldAgentVm> | undefined => {
-      if (indexed.has(hostId)) return indexed.get(hostId);
       const inventory = basisOf.get(hostId)?.inventory;
-      const entries = inventory === undefined ? undefined : new Map(inventory.vms.map((agentVm) => [agentVm.vmId, agentVm]));
-      indexed.set(hostId, entries);
-      return entries;
+      return inventory === undefined ? undefined : this.entriesIndexOf(inventory);
     };
     let vmsQueued = 0;
     let vmsCompared = 0;
@@ -434,6 +434,15 @@ export class Reconciler implements ReconcileHints {
     } catch (error) {
       this.deps.log.warn({ hostId: host.id, err: error }, 'settling snapshots failed; next pass retries');
     }
+  }
+
+  private entriesIndexOf(inventory: HeldInventory): ReadonlyMap<string, HeldAgentVm> {
+    let entries = this.entriesIndexes.get(inventory);
+    if (entries === undefined) {
+      entries = new Map(inventory.vms.map((agentVm) => [agentVm.vmId, agentVm]));
+      this.entriesIndexes.set(inventory, entries);
+    }
+    return entries;
   }
 
   /** Whether this reconciler leads, in the term the work was started in. */
