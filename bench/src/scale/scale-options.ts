@@ -17,6 +17,8 @@ export interface ScaleOptions {
   readonly jsonFile: string | null;
   /** Where both Managers write V8 CPU profiles (--cpu-prof), or null for none. */
   readonly managerCpuProfDir: string | null;
+  /** Where the leader writes one V8 heap snapshot at the end of the steady window, or null for none. */
+  readonly managerHeapSnapshotDir: string | null;
 }
 
 export const scaleUsage = `Usage: npm run bench -- --scale [options]
@@ -31,6 +33,9 @@ export const scaleUsage = `Usage: npm run bench -- --scale [options]
   --steady-s N             steady window in seconds (default 30)
   --json FILE              also write the results as JSON to FILE
   --manager-cpu-prof DIR   both Managers write V8 CPU profiles (.cpuprofile) into DIR
+  --manager-heap-snapshot DIR
+                           the leader writes one heap snapshot into DIR at the end of the steady
+                           window (it holds the leader's loop for seconds: later figures suffer)
   --help                   this text
 `;
 
@@ -60,6 +65,7 @@ export function parseScaleOptions(argv: readonly string[]): ScaleOptions | null 
         'steady-s': { type: 'string' },
         json: { type: 'string' },
         'manager-cpu-prof': { type: 'string' },
+        'manager-heap-snapshot': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -79,5 +85,6 @@ export function parseScaleOptions(argv: readonly string[]): ScaleOptions | null 
     steadyS: positive('steady-s', values['steady-s'], 30),
     jsonFile: values.json ?? null,
     managerCpuProfDir: values['manager-cpu-prof'] ?? null,
+    managerHeapSnapshotDir: values['manager-heap-snapshot'] ?? null,
   };
 }

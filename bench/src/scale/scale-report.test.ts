@@ -144,6 +144,7 @@ function size(hosts: number, overrides: { heartbeatP99?: number | null; resyncCp
       gcMajor: { count: 1, ms: 30 },
       gcMinor: { count: 20, ms: 25 },
     },
+    leaderHeap: { usedMib: hosts / 4, totalMib: hosts / 3, oldUsedMib: hosts / 5 },
     burst: { creates: 1_000, failures: 0, wallS: 20, lagP50Ms: 300, lagP99Ms: 900, errors: [] },
     list: {
       requests: 300,

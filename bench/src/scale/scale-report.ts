@@ -68,6 +68,13 @@ export interface ScaleSizeResult {
   };
   /** The leader's event loop over the steady window. */
   readonly leaderLoop: LoopWindow;
+  /** The leader's V8 heap at the end of the steady window, in MiB (null: not in its metrics). */
+  readonly leaderHeap: {
+    readonly usedMib: number | null;
+    readonly totalMib: number | null;
+    /** Of the used, the old generation's (what a mark-compact walks). */
+    readonly oldUsedMib: number | null;
+  };
   readonly burst: {
     readonly creates: number;
     readonly failures: number;
@@ -125,6 +132,7 @@ export const scaleFigures = [
   { key: 'failover_ms', target: 5_000, pick: (s: ScaleSizeResult) => s.failover.reconciledMs },
   { key: 'leader_cpu_steady_pct', target: null, pick: (s: ScaleSizeResult) => leader(s)?.cpuSteadyPct ?? null },
   { key: 'leader_rss_peak_mib', target: null, pick: (s: ScaleSizeResult) => leader(s)?.rssPeakMib ?? null },
+  { key: 'leader_heap_used_mib', target: null, pick: (s: ScaleSizeResult) => s.leaderHeap.usedMib },
   { key: 'follower_cpu_steady_pct', target: null, pick: (s: ScaleSizeResult) => follower(s)?.cpuSteadyPct ?? null },
 ] as const;
 
@@ -219,6 +227,10 @@ export function renderScaleText(r: ScaleResults): string {
     ],
     ['leader loop delay p99 / max ms, steady', (s) => loopDelay(s.leaderLoop)],
     ['leader GC major n / ms, minor n / ms, steady', (s) => loopGc(s.leaderLoop)],
+    [
+      'leader heap MiB used / total, old used',
+      (s) => `${fmt(s.leaderHeap.usedMib)} / ${fmt(s.leaderHeap.totalMib)}, ${fmt(s.leaderHeap.oldUsedMib)}`,
+    ],
     ['leader waited for a CPU, % of steady', (s) => loopWait(s.leaderLoop)],
     ['steady resync alone ms / CPU ms', (s) => `${fmt(s.resync.aloneMs, 0)} / ${fmt(s.resync.aloneCpuMs, 0)}`],
     ['resync CPU target ms', (s) => fmt((resyncCpuMsPer100kVms * s.vms) / 100_000, 0)],

@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -310,6 +310,43 @@ function loopWindow(before: LoopScrape, after: LoopScrape): ScaleSizeResult['lea
   };
 }
 
+/** The replica's V8 heap as its metrics say (prom-client's default metrics), in MiB. */
+function heapOf(families: ReturnType<typeof parsePrometheusText>): ScaleSizeResult['leaderHeap'] {
+  const mib = (name: string, labels: Record<string, string> = {}): number | null => {
+    const sample = families
+      .get(name)
+      ?.samples.find((candidate) => Object.entries(labels).every(([key, value]) => candidate.labels[key] === value));
+    return sample === undefined ? null : sample.value / 2 ** 20;
+  };
+  return {
+    usedMib: mib('nodejs_heap_size_used_bytes'),
+    totalMib: mib('nodejs_heap_size_total_bytes'),
+    oldUsedMib: mib('nodejs_heap_space_size_used_bytes', { space: 'old' }),
+  };
+}
+
+/** Has the replica write a heap snapshot into `dir` (`--heapsnapshot-signal`) and waits until it is written. */
+async function writeHeapSnapshot(replica: Replica, dir: string, log: Log): Promise<void> {
+  const before = new Set(readdirSync(dir));
+  replica.process.process.child.kill('SIGPWR');
+  await waitFor(() => readdirSync(dir).some((name) => !before.has(name) && name.endsWith('.heapsnapshot')), {
+    timeoutMs: 120_000,
+    intervalMs: 200,
+    description: 'the leader writes its heap snapshot',
+  });
+  // The file is made as the snapshot begins, and written on the main thread: a request answered
+  // after it began is answered after it ended (one on a loaded machine may time out first: ask again).
+  await waitFor(
+    () =>
+      replica.metrics().then(
+        () => true,
+        () => false,
+      ),
+    { timeoutMs: 600_000, intervalMs: 1_000, description: 'the leader answers again after its heap snapshot' },
+  );
+  log(`  leader heap snapshot written into ${dir}`);
+}
+
 /** One full run at `hostCount` hosts: see bench/README.md for each phase. */
 export async function runScaleSize(options: ScaleOptions, hostCount: number, log: Log): Promise<ScaleSizeResult> {
   const cleanups = createCleanupStack(`scale run at ${hostCount} hosts`);
@@ -349,6 +386,13 @@ async function runIn(
     options.managerCpuProfDir === null
       ? undefined
       : writeProfiledMain(path.join(workDir, 'profiled-manager.mjs'), managerMain, options.managerCpuProfDir, 'manager');
+  const heapSnapshotDir = options.managerHeapSnapshotDir;
+  if (heapSnapshotDir !== null) mkdirSync(heapSnapshotDir, { recursive: true });
+  const nodeFlags = [
+    ...managerNodeFlags(managerMain),
+    // Not SIGUSR2: the profiled main writes its CPU profile on that one.
+    ...(heapSnapshotDir === null ? [] : ['--heapsnapshot-signal=SIGPWR', `--diagnostic-dir=${heapSnapshotDir}`]),
+  ];
   const managers: ManagerProcess[] = [];
   for (const name of ['a', 'b']) {
     const manager = await createManagerProcess({
@@ -359,7 +403,8 @@ async function runIn(
       env: managerEnv(true),
       name: `manager ${name}`,
       readyTimeoutMs: 60_000,
-      ...(profiledMain === undefined ? {} : { main: profiledMain, nodeFlags: managerNodeFlags(managerMain) }),
+      nodeFlags,
+      ...(profiledMain === undefined ? {} : { main: profiledMain }),
     });
     cleanups.push(() => manager.stop());
     await manager.start();
@@ -492,6 +537,8 @@ async function runIn(
     ),
   );
   const resyncAfter = await resyncHistograms(leaderReplica);
+  const leaderHeap = heapOf(await leaderReplica.metrics());
+  if (heapSnapshotDir !== null) await writeHeapSnapshot(leaderReplica, heapSnapshotDir, log);
   const clientStats = await Promise.all(hostProcesses.map((hostProcess) => hostProcess.request({ kind: 'stats' }, 'stats')));
   const heartbeats = histogramSum(
     histogramDelta(heartbeatsBefore[0]!, heartbeatsAfter[0]!),
@@ -546,6 +593,7 @@ async function runIn(
       aloneCpuMs: alone === null ? null : alone.cpu.sum * 1000,
     },
     leaderLoop,
+    leaderHeap,
     ...burst,
     list: { ...list, leaderLoop: listLoop },
     failover,

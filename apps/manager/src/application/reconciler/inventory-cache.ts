@@ -1,14 +1,15 @@
-import type { Inventory } from '@hearth/contracts';
 import { isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
 import type { HostId } from '../../domain/ids.js';
+import { heldInventoryOf, type HeldInventory } from './held-inventory.js';
 import type { ReconcilerDependencies } from './reconciler-dependencies.js';
 import { heldInventoryCurrentAt, type HeldInventoryTag } from './reported-inventory.js';
+import { SharedValues } from './shared-values.js';
 
 /** An inventory read and when it was asked for (ms since the epoch, on the reconciler's clock). */
 export interface InventoryRead {
   readonly at: number;
-  readonly read: Promise<Inventory | undefined>;
+  readonly read: Promise<HeldInventory | undefined>;
 }
 
 /**
@@ -22,7 +23,8 @@ export interface InventoryRead {
  */
 export class InventoryCache {
   private readonly reads = new Map<HostId, InventoryRead>();
-  private readonly known = new Map<HostId, HeldInventoryTag & { readonly inventory: Inventory }>();
+  private readonly known = new Map<HostId, HeldInventoryTag & { readonly inventory: HeldInventory }>();
+  private readonly shared = new SharedValues();
 
   /**
    * @param maxReportAgeMs How old the inventory a resync takes unread may be (see `forResync`).
@@ -49,7 +51,7 @@ export class InventoryCache {
   }
 
   /** The host's inventory, read at most `maxAgeMs` ago; undefined when the Agent cannot answer. */
-  of(host: Host): Promise<Inventory | undefined> {
+  of(host: Host): Promise<HeldInventory | undefined> {
     return this.readOf(host, false).read;
   }
 
@@ -68,9 +70,10 @@ export class InventoryCache {
           if (known !== undefined) this.known.set(host.id, { ...known, currentAtMs: Math.max(known.currentAtMs, nowMs) });
           return known?.inventory;
         }
+        const inventory = heldInventoryOf(answer.inventory, this.shared);
         if (answer.tag === undefined) this.known.delete(host.id);
-        else this.known.set(host.id, { tag: answer.tag, inventory: answer.inventory, currentAtMs: nowMs });
-        return answer.inventory;
+        else this.known.set(host.id, { tag: answer.tag, inventory, currentAtMs: nowMs });
+        return inventory;
       })
       .catch((error: unknown) => {
         this.deps.log.warn({ hostId: host.id, code: isAppError(error) ? error.code : 'INTERNAL' }, 'host inventory unreadable');
@@ -105,5 +108,6 @@ export class InventoryCache {
   clear(): void {
     this.reads.clear();
     this.known.clear();
+    this.shared.clear();
   }
 }

@@ -1,4 +1,4 @@
-import type { Inventory } from '@hearth/contracts';
+import type { AgentVm } from '@hearth/contracts';
 import type { Host } from '../../domain/host.js';
 import type { HostId, VmId } from '../../domain/ids.js';
 import { decideOrphanRemoval, defaultOrphanGuardPolicy, type OrphanGuardPolicy } from '../../domain/orphan-guard.js';
@@ -23,7 +23,7 @@ export class OrphanCollector {
   /** Answers how many orphans were removed; stops removing once `isLeading()` turns false. */
   async collect(
     host: Host,
-    inventory: Inventory,
+    inventory: { readonly vms: readonly Pick<AgentVm, 'vmId' | 'vmmState'>[] },
     rows: { get(vmId: VmId): Pick<Vm, 'hostId'> | undefined },
     isLeading: () => boolean,
   ): Promise<number> {

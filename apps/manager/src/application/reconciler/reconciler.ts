@@ -1,4 +1,3 @@
-import { holdsRuntimeResources, type AgentVm, type Inventory } from '@hearth/contracts';
 import { isAppError } from '@hearth/errors';
 import type { Host, HostStatus } from '../../domain/host.js';
 import type { HostId, VmId } from '../../domain/ids.js';
@@ -20,6 +19,7 @@ import { settleSnapshotCopies } from '../use-cases/snapshot-copies.js';
 import { listCreatingSnapshots, settleSnapshots } from '../use-cases/snapshots.js';
 import type { Snapshot, SnapshotCopy } from '../../domain/snapshot.js';
 import { EventLoopSlices } from './event-loop-slices.js';
+import type { HeldAgentVm, HeldInventory } from './held-inventory.js';
 import { HostHealth } from './host-health.js';
 import { InventoryCache } from './inventory-cache.js';
 import { KeyedWorkQueue } from './keyed-work-queue.js';
@@ -113,6 +113,11 @@ export class Reconciler implements ReconcileHints {
   private isActive = false;
   /** Counts `activate()` and `deactivate()` calls: work started in an earlier term stops acting. */
   private term = 0;
+  /**
+   * Each inventory held, indexed by VM once (only for the hosts compared), as long as it is held: a
+   * full pass indexed all 100,000 VMs again, garbage for the next mark-compact (ADR 0091).
+   */
+  private readonly entriesIndexes = new WeakMap<HeldInventory, ReadonlyMap<string, HeldAgentVm>>();
   /** Host reconciles under way, so `idle()` and a stop wait for them too. */
   private readonly hostWork = new Set<Promise<void>>();
 
@@ -274,14 +279,9 @@ export class Reconciler implements ReconcileHints {
     });
     const changedHosts = this.schedule.changedHosts(bases);
     const basisOf = new Map(bases.map((basis) => [basis.hostId, basis]));
-    // Each inventory indexed by VM once, not searched once per VM (and only for the hosts compared).
-    const indexed = new Map<HostId, ReadonlyMap<string, AgentVm> | undefined>();
-    const entriesOf = (hostId: HostId): ReadonlyMap<string, AgentVm> | undefined => {
-      if (indexed.has(hostId)) return indexed.get(hostId);
+    const entriesOf = (hostId: HostId): ReadonlyMap<string, HeldAgentVm> | undefined => {
       const inventory = basisOf.get(hostId)?.inventory;
-      const entries = inventory === undefined ? undefined : new Map(inventory.vms.map((agentVm) => [agentVm.vmId, agentVm]));
-      indexed.set(hostId, entries);
-      return entries;
+      return inventory === undefined ? undefined : this.entriesIndexOf(inventory);
     };
     let vmsQueued = 0;
     let vmsCompared = 0;
@@ -424,7 +424,7 @@ export class Reconciler implements ReconcileHints {
    */
   private async settleSnapshotsOf(
     host: Host,
-    { inventory, askedAt }: { readonly inventory: Inventory; readonly askedAt: Date },
+    { inventory, askedAt }: { readonly inventory: HeldInventory; readonly askedAt: Date },
     creating: readonly Snapshot[],
     copiesHere: readonly SnapshotCopy[],
   ): Promise<void> {
@@ -434,6 +434,15 @@ export class Reconciler implements ReconcileHints {
     } catch (error) {
       this.deps.log.warn({ hostId: host.id, err: error }, 'settling snapshots failed; next pass retries');
     }
+  }
+
+  private entriesIndexOf(inventory: HeldInventory): ReadonlyMap<string, HeldAgentVm> {
+    let entries = this.entriesIndexes.get(inventory);
+    if (entries === undefined) {
+      entries = new Map(inventory.vms.map((agentVm) => [agentVm.vmId, agentVm]));
+      this.entriesIndexes.set(inventory, entries);
+    }
+    return entries;
   }
 
   /** Whether this reconciler leads, in the term the work was started in. */
@@ -448,11 +457,11 @@ export class Reconciler implements ReconcileHints {
   }
 }
 
-function observationOf(agentVm: AgentVm | undefined): VmObservation {
+function observationOf(agentVm: HeldAgentVm | undefined): VmObservation {
   if (agentVm === undefined) return { vmmState: 'no_record', holdsRuntimeResources: false };
   return {
     vmmState: agentVm.vmmState,
-    holdsRuntimeResources: agentVm.holdsRuntimeResources ?? holdsRuntimeResources(agentVm.resources),
+    holdsRuntimeResources: agentVm.holdsRuntimeResources,
     vmmExit: agentVm.vmmExit,
     egress: agentVm.egress,
     rateLimits: agentVm.rateLimits,

@@ -1,6 +1,8 @@
 import type { HostId, VmId } from '../../domain/ids.js';
+import type { RetryState } from '../../domain/reconcile-decision.js';
 import type { ReconcileStateRepository, ResyncWatermark, VmResyncView } from '../ports/reconcile-state-repository.js';
 import { EventLoopSlices } from './event-loop-slices.js';
+import { SharedValues } from './shared-values.js';
 
 /** What one refresh of the rows read. */
 export interface RowsRefresh {
@@ -18,8 +20,10 @@ export interface RowsRefresh {
  * refresh applies what it read (resyncs run one at a time).
  */
 export class ResyncRows {
-  private readonly views = new Map<VmId, VmResyncView>();
+  private views = new Map<VmId, VmResyncView>();
   private readonly onHost = new Map<HostId, Set<VmId>>();
+  /** What most views have in common, held once (ADR 0091). */
+  private readonly shared = new SharedValues();
   private watermark: ResyncWatermark | undefined;
   private refreshesSinceFull = 0;
   /** Counts `clear()` calls: a read begun before one is not applied after it. */
@@ -35,6 +39,7 @@ export class ResyncRows {
     this.generation += 1;
     this.views.clear();
     this.onHost.clear();
+    this.shared.clear();
     this.watermark = undefined;
     this.refreshesSinceFull = 0;
   }
@@ -50,16 +55,25 @@ export class ResyncRows {
     // Cleared meanwhile (leadership lost): a read of what changed since the old view must not seed the new one.
     if (generation !== this.generation) return { isFull, read: [] };
     slices.restart();
+    // A whole read keeps each view held whose row it answers unchanged (see `put`), and drops those
+    // whose rows it does not answer.
+    const previous = this.views;
     if (isFull) {
-      this.views.clear();
-      this.onHost.clear();
+      this.views = new Map();
       this.refreshesSinceFull = 0;
     } else {
       this.refreshesSinceFull += 1;
     }
     for (const view of read.views) {
       if ((await slices.turnIfDue()) && generation !== this.generation) return { isFull, read: [] };
-      this.put(view);
+      this.put(view, previous.get(view.vm.id));
+      if (isFull) previous.delete(view.vm.id);
+    }
+    if (isFull) {
+      for (const gone of previous.values()) {
+        if ((await slices.turnIfDue()) && generation !== this.generation) return { isFull, read: [] };
+        this.leaveHost(gone);
+      }
     }
     for (const vmId of read.deletedIds) {
       if ((await slices.turnIfDue()) && generation !== this.generation) return { isFull, read: [] };
@@ -92,8 +106,14 @@ export class ResyncRows {
     return this.views.size;
   }
 
-  private put(view: VmResyncView): void {
-    const before = this.views.get(view.vm.id);
+  /**
+   * Holds the row's view in place of `before` (the one held so far), or keeps `before` when the row
+   * has not changed: a whole read then leaves the old generation as it was, instead of making
+   * 100,000 views garbage for its next mark-compact (ADR 0091).
+   */
+  private put(read: VmResyncView, before: VmResyncView | undefined): void {
+    const held = this.heldViewOf(read);
+    const view = before !== undefined && isSameView(before, held) ? before : held;
     if (before !== undefined && before.vm.hostId !== view.vm.hostId) this.onHost.get(before.vm.hostId)?.delete(view.vm.id);
     this.views.set(view.vm.id, view);
     let vms = this.onHost.get(view.vm.hostId);
@@ -104,14 +124,59 @@ export class ResyncRows {
     vms.add(view.vm.id);
   }
 
+  /** The view as held: its host's id, its states and its common values shared with the other views. */
+  private heldViewOf({ vm, retry }: VmResyncView): VmResyncView {
+    const shared = this.shared;
+    return {
+      vm: {
+        id: vm.id,
+        hostId: shared.string(vm.hostId),
+        state: shared.string(vm.state),
+        updatedAt: vm.updatedAt,
+        observedState: shared.string(vm.observedState),
+        egress: shared.egressPolicy(vm.egress),
+        rateLimits: shared.rateLimits(vm.rateLimits),
+      },
+      retry: shared.retry(retry),
+    };
+  }
+
   private remove(vmId: VmId): void {
     const before = this.views.get(vmId);
     if (before === undefined) return;
     this.views.delete(vmId);
-    const vms = this.onHost.get(before.vm.hostId);
-    vms?.delete(vmId);
-    if (vms?.size === 0) this.onHost.delete(before.vm.hostId);
+    this.leaveHost(before);
+  }
+
+  private leaveHost({ vm }: VmResyncView): void {
+    const vms = this.onHost.get(vm.hostId);
+    vms?.delete(vm.id);
+    if (vms?.size === 0) this.onHost.delete(vm.hostId);
   }
 }
 
 const emptySet: ReadonlySet<VmId> = new Set();
+
+/** Whether two held views say the same; values not shared (a policy with rules) count as different. */
+function isSameView(a: VmResyncView, b: VmResyncView): boolean {
+  return (
+    a.vm.hostId === b.vm.hostId &&
+    a.vm.state === b.vm.state &&
+    a.vm.observedState === b.vm.observedState &&
+    a.vm.updatedAt.getTime() === b.vm.updatedAt.getTime() &&
+    a.vm.egress === b.vm.egress &&
+    a.vm.rateLimits === b.vm.rateLimits &&
+    isSameRetry(a.retry, b.retry)
+  );
+}
+
+function isSameRetry(a: RetryState, b: RetryState): boolean {
+  return (
+    a === b ||
+    (a.restartPolicy === b.restartPolicy &&
+      a.attempt === b.attempt &&
+      a.nextAttemptAt?.getTime() === b.nextAttemptAt?.getTime() &&
+      a.crashWindow.restarts === b.crashWindow.restarts &&
+      a.crashWindow.startedAt?.getTime() === b.crashWindow.startedAt?.getTime())
+  );
+}

@@ -1,13 +1,13 @@
-import type { Inventory } from '@hearth/contracts';
 import type { HostStatus } from '../../domain/host.js';
 import type { HostId, VmId } from '../../domain/ids.js';
+import type { HeldInventory } from './held-inventory.js';
 
 /** What a resync compares a host's VMs against: its status, and the inventory used (healthy hosts only). */
 export interface HostBasis {
   readonly hostId: HostId;
   readonly status: HostStatus;
   /** The very object the inventory cache answered: a 304 answers the same one again. */
-  readonly inventory: Inventory | undefined;
+  readonly inventory: HeldInventory | undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
-import type { AgentVm } from '@hearth/contracts';
 import { isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
 import type { VmId } from '../../domain/ids.js';
+import { heldAgentVmOf, type HeldAgentVm } from './held-inventory.js';
 import { ignoreNotFound } from './ignore-not-found.js';
 import type { InventoryCache } from './inventory-cache.js';
 import type { ReconcilerDependencies } from './reconciler-dependencies.js';
@@ -13,7 +13,7 @@ export interface VmEntryRead {
    * The VM's entry as the host's inventory lists it (`entry` undefined: the Agent holds nothing of
    * it), or undefined when the Agent could not be read (and it is logged): nothing is then done.
    */
-  readonly read: Promise<{ readonly entry: AgentVm | undefined } | undefined>;
+  readonly read: Promise<{ readonly entry: HeldAgentVm | undefined } | undefined>;
 }
 
 /**
@@ -43,7 +43,9 @@ export class VmEntryReads {
     const at = this.deps.clock.now().getTime();
     const read = ignoreNotFound(this.deps.agents.describeVm(host, vmId))
       .then((entry) =>
-        entry === undefined || entry.holdsRuntimeResources !== undefined ? { entry } : this.fromInventory(host, vmId),
+        entry === undefined || entry.holdsRuntimeResources !== undefined
+          ? { entry: entry && heldAgentVmOf(entry) }
+          : this.fromInventory(host, vmId),
       )
       .catch((error: unknown) => {
         if (isAppError(error) && error.code === 'VM_RECORD_UNREADABLE') return this.fromInventory(host, vmId);
@@ -54,12 +56,12 @@ export class VmEntryReads {
   }
 
   /** From an older Agent: its whole inventory, read now (after the VM's own read was asked for). */
-  private async fromInventory(host: Host, vmId: VmId): Promise<{ readonly entry: AgentVm | undefined } | undefined> {
+  private async fromInventory(host: Host, vmId: VmId): Promise<{ readonly entry: HeldAgentVm | undefined } | undefined> {
     const inventory = await this.inventories.readOf(host, true).read;
     return inventory && { entry: entryIn(inventory.vms, vmId) };
   }
 }
 
-function entryIn(vms: readonly AgentVm[], vmId: VmId): AgentVm | undefined {
+function entryIn(vms: readonly HeldAgentVm[], vmId: VmId): HeldAgentVm | undefined {
   return vms.find((agentVm) => agentVm.vmId === vmId);
 }

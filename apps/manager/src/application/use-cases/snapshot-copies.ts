@@ -110,7 +110,7 @@ async function copyFromAHolder(deps: Deps, snapshot: Snapshot, holderIds: readon
 export async function settleSnapshotCopies(
   deps: Deps,
   host: Host,
-  inventory: Inventory,
+  inventory: Pick<Inventory, 'snapshotCopies'>,
   inventoryAskedAt: Date,
   graceMs: number,
   copiesHere?: readonly SnapshotCopy[],

@@ -1,4 +1,4 @@
-import type { CreateSnapshotRequest, Inventory, SnapshotResult } from '@hearth/contracts';
+import type { AgentVm, CreateSnapshotRequest, SnapshotResult } from '@hearth/contracts';
 import { AppError, isAppError } from '@hearth/errors';
 import { failpoint } from '@hearth/failpoints';
 import { canSeeProject, everyProject, type ProjectSet } from '../../domain/access.js';
@@ -265,7 +265,7 @@ function readyOutcome(host: Host, kernel: Image, taken: SnapshotResult): Snapsho
 export async function settleSnapshots(
   deps: Pick<Deps, 'vms' | 'images' | 'snapshots' | 'agents' | 'clock' | 'log'>,
   host: Host,
-  inventory: Inventory,
+  inventory: { readonly vms: readonly Pick<AgentVm, 'vmId' | 'snapshots'>[] },
   inventoryAskedAt: Date,
   graceMs: number,
   creating?: readonly Snapshot[],
