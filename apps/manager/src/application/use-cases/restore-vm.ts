@@ -5,6 +5,7 @@ import type { SnapshotId, VmId } from '../../domain/ids.js';
 import { invalidBody } from '../../domain/template.js';
 import { restoreRefusalOf, snapshotIncompatible } from '../../domain/snapshot-compatibility.js';
 import { ancestorsOf } from './snapshot-chains.js';
+import type { Host } from '../../domain/host.js';
 import type { PendingRestore, Vm } from '../../domain/vm.js';
 import { assertTransition, invalidTransition, type VmState } from '../../domain/vm-state.js';
 import type { UseCaseDependencies } from '../dependencies.js';
@@ -112,8 +113,11 @@ export async function acceptRestore(deps: Deps, id: VmId, input: RestoreVmInput,
  */
 export async function continueRestore(deps: Deps, vm: Vm, options: Omit<ContinueCreateOptions, 'known'> = {}): Promise<Vm> {
   let current = vm;
+  // The host read for the stop is the one the apply goes to: the VM does not move in a restore.
+  let knownHost: Host | undefined;
   if (current.state === 'stopping' && current.pendingRestore !== null) {
     const host = await hostOf(deps, current.hostId);
+    knownHost = host;
     try {
       await deps.agents.stopVm(host, current.id, { isNetworkKept: true });
     } catch (error) {
@@ -144,7 +148,11 @@ export async function continueRestore(deps: Deps, vm: Vm, options: Omit<Continue
       message: `restoring snapshot ${current.pendingRestore.snapshotId}`,
     });
   }
-  const restored = await continueCreate(deps, current.id, { ...options, known: current });
+  const restored = await continueCreate(deps, current.id, {
+    ...options,
+    known: current,
+    knownHost: knownHost ?? options.knownHost,
+  });
   deps.log.info({ vmId: restored.id, state: restored.state, snapshotId: vm.pendingRestore?.snapshotId }, 'vm restored');
   return restored;
 }
