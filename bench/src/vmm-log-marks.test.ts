@@ -27,19 +27,6 @@ describe('vmmLogMarks', () => {
     });
   });
 
-  it('reads the last load of a log that goes on across restores in place, and no resume from before it', () => {
-    const log = [
-      line('06:16:53.000000000', 'The API server received a Put request on "/snapshot/load" with body "{}".'),
-      line('06:16:54.000000000', 'The request was executed successfully. Status code: 204 No Content.'),
-      line('06:16:54.100000000', 'The API server received a Patch request on "/vm" with body "{\\"state\\":\\"Resumed\\"}".'),
-      line('06:16:54.200000000', 'The request was executed successfully. Status code: 204 No Content.'),
-      line('06:17:10.000000000', 'Running Firecracker v1.16.1'),
-      line('06:17:10.500000000', 'The API server received a Put request on "/snapshot/load" with body "{}".'),
-      line('06:17:11.000000000', 'The request was executed successfully. Status code: 204 No Content.'),
-    ].join('\n');
-    expect(vmmLogMarks(log)).toEqual({ loadRequestedAtMs: at('06:17:10.500'), loadDoneAtMs: at('06:17:11.000') });
-  });
-
   it('has no marks when the load failed, and no resume when the guest was not resumed', () => {
     const failedLoad = [
       line('06:16:53.000000000', 'The API server received a Put request on "/snapshot/load" with body "{}".'),

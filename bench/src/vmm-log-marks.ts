@@ -52,11 +52,7 @@ export function vmmLogMarks(logText: string): VmmLogMarks | undefined {
           : method === 'Patch' && path === '/vm' && message.includes('Resumed')
             ? 'resume'
             : 'other';
-      if (pending === 'load') {
-        // A VM restored in place again: its log goes on, and only a resume after its last load is its.
-        loadRequestedAtMs = at;
-        resumedAtMs = undefined;
-      }
+      if (pending === 'load') loadRequestedAtMs = at;
       continue;
     }
     if (pending === null || !(done.test(message) || failed.test(message))) continue;
