@@ -74,6 +74,16 @@ const marksText = (marks: Readonly<Record<string, number>>): string =>
     .map(([name, value]) => `${name} ${value.toFixed(0)}`)
     .join(', ');
 
+/** When a timeline's QEMU was spawned, answered on QMP and ended its load (ms from the request; none untraced). */
+function qemuMarks(t: CloneTimeline): Readonly<Record<string, number>> {
+  if (t.qemu === undefined) return {};
+  return {
+    qemuSpawned: t.qemu.spawnedAtMs - t.requestedAtMs,
+    qemuQmp: t.qemu.qmpAtMs - t.requestedAtMs,
+    qemuLoaded: t.qemu.loadEndedAtMs - t.requestedAtMs,
+  };
+}
+
 async function expectStatus<T>(stack: BenchStack, method: string, route: string, body: unknown, status: number): Promise<T> {
   const response = await stack.api<T>(method, route, body);
   if (response.status !== status) {
@@ -180,14 +190,22 @@ export async function measureSnapshots(
         const firstStep = restored.steps[0];
         if (firstStep !== undefined && restored.totalMs !== null) {
           // The restore answers once its apply has ended; its apply began after the stop of its VMM.
-          samples.restoreTimelines.push({
+          const timeline: CloneTimeline = {
             requestedAtMs,
             acceptedAtMs,
             applyStartedAtMs: Date.parse(firstStep.at),
             applyMs: restored.totalMs,
             steps: restored.steps,
             answeredAtMs,
-          });
+            // Its new VMM's load and resume, the last in the VM's log; its QEMU's start and load, the
+            // last in its double's trace (the VM keeps its instance id, so both files go on).
+            vmm: vmmMarksOf(path.join(stack.runDir, 'vms', source.id, 'firecracker.log')),
+            qemu: traceOf(source),
+          };
+          samples.restoreTimelines.push(timeline);
+          log(
+            `    restore in place, ms from the request: ${marksText({ ...cloneTimelineMarks(timeline), ...qemuMarks(timeline) })}`,
+          );
         }
         if (previousSnapshotId !== undefined) {
           await expectStatus(stack, 'DELETE', `/v1/snapshots/${previousSnapshotId}`, undefined, 204);
@@ -196,7 +214,10 @@ export async function measureSnapshots(
       };
       const restoreAlone = async (): Promise<void> => {
         const alone = await floor.prepare(files, `restore-${round}`);
-        samples.restoreFloorMs.push(await floor.restoreUntilAnswering(alone, answerTimeoutMs));
+        const t = await floor.restoreWithTimeline(alone, answerTimeoutMs);
+        samples.restoreFloorMs.push(t.answeredMs);
+        const marks = Object.fromEntries(Object.entries(t).filter(([name]) => name !== 'startedAtMs' && name !== 'qemu'));
+        log(`    restore alone, ms from its start: ${marksText(marks)}`);
         await floor.destroyAll();
       };
       for (const side of isHearthFirst ? [restoreViaHearth, restoreAlone] : [restoreAlone, restoreViaHearth]) await side();

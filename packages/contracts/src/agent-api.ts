@@ -394,6 +394,16 @@ export type MetricsPrepareResult = Static<typeof MetricsPrepareResult>;
 export const CleanupResult = Type.Object({ removed: Type.Array(HostResource) });
 export type CleanupResult = Static<typeof CleanupResult>;
 
+/**
+ * `POST /vms/:id/stop`'s query. `network=keep`: a stop on the way to a restore in place, which
+ * kills the VMM and removes its socket and FIFOs but keeps the VM's TAP and its entry in Hearth's
+ * tables (guard, egress, published ports) for the restore's apply to find in place. A VM so stopped
+ * still holds runtime resources, which an ordinary stop or a delete removes. An Agent that predates
+ * the parameter ignores it and removes everything, which the apply then makes again.
+ */
+export const StopVmQuery = Type.Object({ network: Type.Optional(Type.Literal('keep')) }, { additionalProperties: false });
+export type StopVmQuery = Static<typeof StopVmQuery>;
+
 /** Snapshot ids are the Manager's (`snap_<ulid>`). */
 export const SnapshotParams = Type.Object(
   { id: Type.String({ pattern: VmIdPattern }), snapshotId: Type.String({ pattern: SnapshotIdPattern }) },

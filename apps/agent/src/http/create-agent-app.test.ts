@@ -305,6 +305,27 @@ describe('Agent HTTP API', () => {
     ]);
   });
 
+  it('stops a VM keeping its TAP with ?network=keep, and refuses another value with a 400 problem', async () => {
+    const { app, agent } = build();
+    await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
+
+    const refused = await app.inject({ method: 'POST', url: `${vmUrl}/stop?network=drop` });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.headers['content-type']).toContain('application/problem+json');
+    expect(refused.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect(agent.vmm.liveProcesses).toHaveLength(1);
+
+    const response = await app.inject({ method: 'POST', url: `${vmUrl}/stop?network=keep` });
+    expect(response.statusCode).toBe(200);
+    expect(response.json().removed.map((resource: { kind: string }) => resource.kind)).toEqual([
+      'process',
+      'socket',
+      'fifo',
+      'fifo',
+    ]);
+    expect(agent.network.links.has('fchjkmnpqrstvwx')).toBe(true);
+  });
+
   it('answers a 500 VM_CLEANUP_INCOMPLETE problem listing leftovers', async () => {
     const { app, agent } = build();
     await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });

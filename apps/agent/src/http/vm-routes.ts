@@ -16,6 +16,7 @@ import {
   SnapshotParams,
   SnapshotResult,
   SpawnResult,
+  StopVmQuery,
   TapResult,
   VmIdParams,
   VmSpec,
@@ -56,12 +57,16 @@ export function registerVmRoutes(app: HttpServer, context: AgentContext, console
     consoles?.closeVm(vmId, 'vm_stopped');
     return result;
   });
-  app.post('/vms/:id/stop', { schema: { params: VmIdParams, response: { 200: CleanupResult } } }, async (request) => {
-    const vmId = parseVmId(request.params.id);
-    const result = await stopVm(context, vmId);
-    consoles?.closeVm(vmId, 'vm_stopped');
-    return result;
-  });
+  app.post(
+    '/vms/:id/stop',
+    { schema: { params: VmIdParams, querystring: StopVmQuery, response: { 200: CleanupResult } } },
+    async (request) => {
+      const vmId = parseVmId(request.params.id);
+      const result = await stopVm(context, vmId, { isNetworkKept: request.query.network === 'keep' });
+      consoles?.closeVm(vmId, 'vm_stopped');
+      return result;
+    },
+  );
   app.post(
     '/vms/:id/snapshots/:snapshotId',
     { schema: { params: SnapshotParams, body: CreateSnapshotRequest, response: { 200: SnapshotResult } } },

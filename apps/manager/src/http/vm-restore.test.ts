@@ -77,7 +77,8 @@ describe('POST /v1/vms/{id}/restore', () => {
     });
     expect(response.headers.etag).toBe(`"${restored.version}"`);
     const stops = world.agents.calls.filter((call) => call.operation === 'stop' && call.vmId === vm.id);
-    expect(stops).toHaveLength(1);
+    // Its VMM goes, its TAP and its guard stay for the restore's apply.
+    expect(stops).toEqual([expect.objectContaining({ isNetworkKept: true })]);
     expect(specsSentFor(vm.id).at(-1)).toMatchObject({ restoreFrom: { vmId: vm.id, snapshotId }, guestMac: vm.guestMac });
     expect(world.agents.isRunning(hostAddr, vm.id as never)).toBe(true);
     expect((await stateChanges(vm.id)).slice(before)).toEqual([
@@ -128,6 +129,20 @@ describe('POST /v1/vms/{id}/restore', () => {
       },
       { timeoutMs: 5_000, description: 'the restore finished' },
     );
+  });
+
+  it('leaves a background restore whose Agent could not be reached at the stop stopping, and the reconciler finishes it', async () => {
+    const { vm, snapshotId } = await snapshotted();
+    world.agents.failNext('stop', new AppError('AGENT_UNAVAILABLE', 'injected'));
+    const accepted = await app.inject({ method: 'POST', url: `/v1/vms/${vm.id}/restore?wait=false`, payload: { snapshotId } });
+    expect(accepted.statusCode, accepted.body).toBe(202);
+    await waitFor(async () => world.agents.calls.some((call) => call.operation === 'stop' && call.vmId === vm.id), {
+      timeoutMs: 5_000,
+      description: 'the stop was tried',
+    });
+    // Not failed: the old guest's VMM may or may not be gone, and the reconciler stops it again.
+    const current = (await app.inject({ method: 'GET', url: `/v1/vms/${vm.id}` })).json<VmBody>();
+    expect(current).toMatchObject({ state: 'stopping', pendingRestore: { snapshotId, isPaused: false } });
   });
 
   it('leaves a VM whose restore failed failed, and restores the snapshot again at its next start', async () => {

@@ -21,12 +21,20 @@ type Removal = {
 };
 
 /**
- * Removes what a running VM holds: the process (killed and waited for), its TAP, its egress
- * chain and NAT elements, API socket and metrics FIFO; with `isDeleting`, also the rootfs copy, the logs, the files proxied requests
- * made and the directory. Each removal
- * is written to the record as it happens; what could not be removed is reported, never hidden.
+ * What a release removes: `stop`, what a running VM holds; `stop_keeping_network`, the same but its
+ * TAP and its entry in Hearth's tables (a stop on the way to a restore in place); `delete`, all of
+ * it and the VM's files.
  */
-export async function releaseVmResources(context: AgentContext, ledger: VmLedger, isDeleting: boolean): Promise<ReleaseOutcome> {
+export type ReleaseScope = 'stop' | 'stop_keeping_network' | 'delete';
+
+/**
+ * Removes what a running VM holds: the process (killed and waited for), its TAP, its egress
+ * chain and NAT elements, API socket and metrics FIFO (the TAP and the egress entry stay with
+ * `stop_keeping_network`); with `delete`, also the rootfs copy, the logs, the files proxied
+ * requests made and the directory. Each removal is written to the record as it happens; what could
+ * not be removed is reported, never hidden.
+ */
+export async function releaseVmResources(context: AgentContext, ledger: VmLedger, scope: ReleaseScope): Promise<ReleaseOutcome> {
   const { files, network, vmm, firecracker, settings } = context;
   const vmId = ledger.record.vmId;
   const mark = tapMark(settings.agentId, vmId);
@@ -62,8 +70,9 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
     });
     failpoint('agent.release.after-process');
   }
+  const isNetworkKept = scope === 'stop_keeping_network';
   const tap = ledger.record.tap;
-  if (tap !== null) {
+  if (tap !== null && !isNetworkKept) {
     await attempt({
       resource: { kind: 'tap', ref: tap.name, vmId },
       remove: async () => {
@@ -79,7 +88,7 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
     failpoint('agent.release.after-tap');
   }
   const egress = ledger.record.egress ?? null;
-  if (egress !== null) {
+  if (egress !== null && !isNetworkKept) {
     const [chain, ...rules] = egressResources(vmId, egress);
     await attempt({
       resource: chain!,
@@ -109,7 +118,7 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
   if (consoleFifoPath !== null) {
     await attempt(fileRemoval('fifo', consoleFifoPath, () => ledger.commit({ consoleFifoPath: null })));
   }
-  if (!isDeleting) return { removed, leftovers };
+  if (scope !== 'delete') return { removed, leftovers };
 
   const rootfs = ledger.record.rootfs;
   if (rootfs !== null) await attempt(fileRemoval('rootfs', rootfs.path, () => ledger.commit({ rootfs: null })));

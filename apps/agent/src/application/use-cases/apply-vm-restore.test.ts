@@ -299,6 +299,72 @@ describe('applyVm restoring a VM in place to its own snapshot', () => {
     expect(agent.files.files.get(sourcePaths.rootfs)?.content).toBe('written-after-the-restore');
   });
 
+  describe('after a stop that keeps its network', () => {
+    /** A snapshotted source VM on an Agent that guards its TAP, stopped for a restore. */
+    async function stoppedForRestore(): Promise<{ agent: FakeAgent; tapName: string; tap: unknown; guardWrites: number }> {
+      const agent = createFakeAgent({ guard: { table: 'hearth' } });
+      await applyVm(agent.context, testVmId, sourceSpec);
+      await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+      const tapName = (await agent.records.get(testVmId))!.tap!.name;
+      const tap = agent.network.links.get(tapName);
+      const guardWrites = agent.firewall.applyCount;
+      const stopped = await stopVm(agent.context, testVmId, { isNetworkKept: true });
+      expect(stopped.removed.map((resource) => resource.kind)).toEqual(['process', 'socket', 'fifo', 'fifo']);
+      return { agent, tapName, tap, guardWrites };
+    }
+
+    it('kills the VMM and keeps the TAP and its guard, recorded, so that the VM still holds them', async () => {
+      const { agent, tapName } = await stoppedForRestore();
+
+      expect(agent.vmm.liveProcesses).toEqual([]);
+      expect(agent.network.links.has(tapName)).toBe(true);
+      expect((await agent.firewall.readTable('hearth')).guardElements).toEqual([{ tap: tapName, chain: testVmId }]);
+      const record = await agent.records.get(testVmId);
+      expect(record?.lifecycle).toBe('stopped');
+      expect(record?.tap?.name).toBe(tapName);
+      expect(record?.egress?.guard?.tap).toBe(tapName);
+      expect(record?.process).toBeNull();
+      expect(record?.socketPath).toBeNull();
+    });
+
+    it('restores into a new VMM on the same TAP, neither making the TAP nor writing its guard again', async () => {
+      const { agent, tapName, tap, guardWrites } = await stoppedForRestore();
+
+      const result = await applyVm(agent.context, testVmId, inPlaceSpec);
+
+      expect(result.vm.vmmState).toBe('running');
+      expect(result.vm.tapName).toBe(tapName);
+      expect(result.steps.filter((step) => step.name === 'tap' || step.name === 'egress')).toEqual([
+        expect.objectContaining({ name: 'tap', hasRun: false }),
+        expect.objectContaining({ name: 'egress', hasRun: false }),
+      ]);
+      expect(agent.network.links.get(tapName)).toBe(tap);
+      expect(agent.firewall.applyCount).toBe(guardWrites);
+      const load = processOf(agent, sourcePaths.socket).calls.find((call) => call.path === '/snapshot/load');
+      expect(load?.body).toMatchObject({ networkOverrides: [{ hostDevName: tapName }] });
+    });
+
+    it('makes the guard again when it was removed meanwhile', async () => {
+      const { agent, tapName, guardWrites } = await stoppedForRestore();
+      agent.firewall.bridgeTables.get('hearth')?.guard.delete(tapName);
+
+      await applyVm(agent.context, testVmId, inPlaceSpec);
+
+      expect(agent.firewall.applyCount).toBe(guardWrites + 1);
+      expect((await agent.firewall.readTable('hearth')).guardElements).toEqual([{ tap: tapName, chain: testVmId }]);
+    });
+
+    it('leaves nothing behind once an ordinary stop follows (a restore that did not happen)', async () => {
+      const { agent, tapName } = await stoppedForRestore();
+
+      const stopped = await stopVm(agent.context, testVmId);
+
+      expect(stopped.removed.map((resource) => resource.kind)).toEqual(['tap', 'nft_rule']);
+      expect(agent.network.links.has(tapName)).toBe(false);
+      expect((await agent.firewall.readTable('hearth')).guardChains).toEqual([]);
+    });
+  });
+
   it('restores its own snapshot even when the device state names the disk by absolute path: that disk is its own', async () => {
     const agent = await snapshottedSource();
     await stopVm(agent.context, testVmId);

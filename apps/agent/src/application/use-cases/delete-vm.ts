@@ -9,7 +9,7 @@ import { VmLedger } from '../vm-ledger.js';
 export async function deleteVm(context: AgentContext, vmId: VmId): Promise<CleanupResult> {
   return context.locks.run(vmId, async () => {
     const ledger = await VmLedger.open(context, vmId);
-    const outcome = await releaseVmResources(context, ledger, true);
+    const outcome = await releaseVmResources(context, ledger, 'delete');
     if (outcome.leftovers.length > 0 && ledger.record.lifecycle !== 'stopped') await ledger.commit({ lifecycle: 'stopped' });
     context.log.info({ vmId, removed: outcome.removed.length, leftovers: outcome.leftovers.length }, 'vm deleted');
     return resultOrIncomplete(vmId, outcome);

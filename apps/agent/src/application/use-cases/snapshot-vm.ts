@@ -110,7 +110,7 @@ async function takeSnapshot(
     const files = await sizesOf(context, record.directory, ready);
     let vmState: SnapshotResult['vmState'] = wasRunning ? 'running' : 'paused';
     if (request.afterwards === 'stopped') {
-      resultOrIncomplete(vmId, await releaseVmResources(context, ledger, false));
+      resultOrIncomplete(vmId, await releaseVmResources(context, ledger, 'stop'));
       await ledger.commit({ lifecycle: 'stopped' });
       vmState = 'stopped';
     }

@@ -135,6 +135,16 @@ describe('HttpAgentClient', () => {
     expect(received[0]!.headers['x-request-id']).toBe('req-forward-1');
   });
 
+  it('asks a stop on the way to a restore to keep the network with network=keep, and an ordinary stop with no query', async () => {
+    handler = reply(200, { removed: [] });
+    await client().stopVm(target, vmId, { isNetworkKept: true });
+    await client().stopVm(target, vmId);
+    expect(received.map((request) => request.url)).toEqual([
+      `/agent/v1/vms/${vmId}/stop?network=keep`,
+      `/agent/v1/vms/${vmId}/stop`,
+    ]);
+  });
+
   it('turns a FIRECRACKER_REJECTED problem back into that error with its fault message', async () => {
     handler = reply(
       400,

@@ -28,6 +28,7 @@ import type {
   AgentMetricsText,
   AgentTarget,
   InventoryAnswer,
+  StopVmOptions,
 } from '../../application/ports/agent-client.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 import type { SnapshotFileEncoding } from '../../domain/snapshot-compatibility.js';
@@ -114,8 +115,9 @@ export class HttpAgentClient implements AgentClient {
     );
   }
 
-  stopVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult> {
-    return this.call(target, 'POST', `/vms/${vmId}/stop`, CleanupResult, this.options.requestTimeoutMs);
+  stopVm(target: AgentTarget, vmId: VmId, options: StopVmOptions = {}): Promise<CleanupResult> {
+    const query = options.isNetworkKept === true ? '?network=keep' : '';
+    return this.call(target, 'POST', `/vms/${vmId}/stop${query}`, CleanupResult, this.options.requestTimeoutMs);
   }
 
   deleteVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult> {

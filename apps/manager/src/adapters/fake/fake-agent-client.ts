@@ -28,6 +28,7 @@ import type {
   AgentMetricsText,
   AgentTarget,
   InventoryAnswer,
+  StopVmOptions,
 } from '../../application/ports/agent-client.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 import type { SnapshotFileEncoding } from '../../domain/snapshot-compatibility.js';
@@ -57,6 +58,8 @@ export interface AgentCall {
   readonly spec?: VmSpec;
   readonly egress?: EgressPolicy;
   readonly rateLimits?: RateLimits;
+  /** For a stop: whether it was asked to keep the VM's network (a stop on the way to a restore in place). */
+  readonly isNetworkKept?: boolean;
   /** For an inventory read that named a tag: whether the fake answered it unchanged. */
   readonly isUnchanged?: boolean;
 }
@@ -152,8 +155,9 @@ export class FakeAgentClient implements AgentClient {
     };
   }
 
-  async stopVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult> {
-    this.calls.push({ operation: 'stop', addr: target.addr, vmId });
+  async stopVm(target: AgentTarget, vmId: VmId, options: StopVmOptions = {}): Promise<CleanupResult> {
+    const isNetworkKept = options.isNetworkKept === true;
+    this.calls.push({ operation: 'stop', addr: target.addr, vmId, ...(isNetworkKept ? { isNetworkKept } : {}) });
     this.throwIfScripted('stop');
     this.throwIfUnreadable(target, vmId);
     const entry = this.vms.get(`${target.addr} ${vmId}`);
@@ -161,7 +165,8 @@ export class FakeAgentClient implements AgentClient {
     entry.isRunning = false;
     entry.isPaused = false;
     this.exited.delete(`${target.addr} ${vmId}`);
-    return { removed: this.resources(vmId).filter((r) => r.kind !== 'rootfs' && r.kind !== 'directory') };
+    const kept = isNetworkKept ? ['rootfs', 'directory', 'tap'] : ['rootfs', 'directory'];
+    return { removed: this.resources(vmId).filter((r) => !kept.includes(r.kind)) };
   }
 
   async deleteVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult> {

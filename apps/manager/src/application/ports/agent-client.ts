@@ -49,6 +49,11 @@ export type InventoryAnswer =
     }
   | { readonly kind: 'unchanged' };
 
+/** How an Agent stops a VM (see `AgentClient.stopVm`). */
+export interface StopVmOptions {
+  readonly isNetworkKept?: boolean;
+}
+
 /** Where a host's Agent listens, and who it must be (a `Host` is one). */
 export interface AgentTarget {
   readonly addr: string;
@@ -64,7 +69,13 @@ export interface AgentTarget {
  */
 export interface AgentClient {
   applyVm(target: AgentTarget, vmId: VmId, spec: VmSpec): Promise<ApplyVmResult>;
-  stopVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult>;
+  /**
+   * Kills the VM's VMM and removes what it held on the host but its rootfs copy. With
+   * `isNetworkKept` (a stop on the way to a restore in place), its TAP and its entry in Hearth's
+   * tables stay for the restore's apply; an Agent that predates it removes them too, which the apply
+   * makes again.
+   */
+  stopVm(target: AgentTarget, vmId: VmId, options?: StopVmOptions): Promise<CleanupResult>;
   deleteVm(target: AgentTarget, vmId: VmId): Promise<CleanupResult>;
   /** Pauses the guest's vCPUs (Firecracker `PATCH /vm {state: Paused}`); pausing a paused VM is fine. */
   pauseVm(target: AgentTarget, vmId: VmId): Promise<void>;

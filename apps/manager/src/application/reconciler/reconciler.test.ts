@@ -446,6 +446,18 @@ describe('Reconciler', () => {
     expect(world.agents.vmIdsOn(host.addr)).toEqual([]);
   });
 
+  it('finishes a stop left in stopping, removing the VM’s network with its VMM', async () => {
+    const { reconciler, vm, world } = await setUp();
+    await world.deps.vms.transition(vm.id, { from: 'running', to: 'stopping', at: world.clock.now() });
+    world.clock.advance(graceMs);
+
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'finish_stop' });
+    expect(await world.deps.vms.findById(vm.id)).toMatchObject({ state: 'stopped' });
+    const stop = world.agents.calls.filter((call) => call.operation === 'stop').at(-1);
+    expect(stop).toMatchObject({ vmId: vm.id });
+    expect(stop?.isNetworkKept).toBeUndefined();
+  });
+
   it('finishes a restore in place a crash left stopping: the stop, then the restore of the snapshot', async () => {
     const { reconciler, vm, world, host } = await setUp();
     const snapshot = await createSnapshot(world.deps, vm.id, { afterwards: 'previous_state' }, everyProject);
@@ -455,6 +467,8 @@ describe('Reconciler', () => {
     expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'finish_stop' });
     const restored = await world.deps.vms.findById(vm.id);
     expect(restored).toMatchObject({ state: 'running', pendingRestore: null });
+    const stops = world.agents.calls.filter((call) => call.operation === 'stop');
+    expect(stops.at(-1)).toMatchObject({ vmId: vm.id, isNetworkKept: true });
     const applies = world.agents.calls.filter((call) => call.operation === 'apply');
     expect(applies.at(-1)?.spec?.restoreFrom).toEqual({ vmId: vm.id, snapshotId: snapshot.id });
     expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);
@@ -470,6 +484,10 @@ describe('Reconciler', () => {
 
     expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'adopt', to: 'running' });
     expect(await world.deps.vms.findById(vm.id)).toMatchObject({ state: 'running', pendingRestore: null });
+    expect(world.agents.calls.filter((call) => call.operation === 'stop').at(-1)).toMatchObject({
+      vmId: vm.id,
+      isNetworkKept: true,
+    });
     const applies = world.agents.calls.filter((call) => call.operation === 'apply');
     expect(applies.at(-1)?.spec?.restoreFrom).toEqual({ vmId: vm.id, snapshotId: snapshot.id });
     expect(world.agents.isRunning(host.addr, vm.id)).toBe(true);

@@ -46,10 +46,11 @@ export class VmActions {
       case 'adopt':
         if (vm.pendingRestore !== null) {
           // Whether its host stopped the VM and restored it before it went silent is not known
-          // here: the restore is done again from the stop on, so the guest runs what was asked.
+          // here: the restore is done again from the stop on (which keeps the VM's network for
+          // it), so the guest runs what was asked.
           const snapshotId = vm.pendingRestore.snapshotId;
           await this.retries.run(vm, retry, async () => {
-            await ignoreNotFound(agents.stopVm(host, vm.id));
+            await ignoreNotFound(agents.stopVm(host, vm.id, { isNetworkKept: true }));
             const starting = await vms.transition(vm.id, {
               from: 'unknown',
               to: 'starting',
@@ -82,8 +83,9 @@ export class VmActions {
         return;
       case 'finish_stop':
         await this.retries.run(vm, retry, async () => {
-          await ignoreNotFound(agents.stopVm(host, vm.id));
-          // A stop on the way to a restore in place goes on to the restore (continued as a create).
+          // A stop on the way to a restore in place keeps the VM's network for the restore, and
+          // goes on to it (continued as a create).
+          await ignoreNotFound(agents.stopVm(host, vm.id, { isNetworkKept: vm.pendingRestore !== null }));
           const after = await vms.transition(vm.id, {
             from: 'stopping',
             ...(vm.pendingRestore === null

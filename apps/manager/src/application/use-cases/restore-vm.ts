@@ -5,6 +5,7 @@ import type { SnapshotId, VmId } from '../../domain/ids.js';
 import { invalidBody } from '../../domain/template.js';
 import { restoreRefusalOf, snapshotIncompatible } from '../../domain/snapshot-compatibility.js';
 import { ancestorsOf } from './snapshot-chains.js';
+import type { Host } from '../../domain/host.js';
 import type { PendingRestore, Vm } from '../../domain/vm.js';
 import { assertTransition, invalidTransition, type VmState } from '../../domain/vm-state.js';
 import type { UseCaseDependencies } from '../dependencies.js';
@@ -103,18 +104,31 @@ export async function acceptRestore(deps: Deps, id: VmId, input: RestoreVmInput,
 
 /**
  * Takes an accepted restore on: a `stopping` VM is stopped on its host (its disk is replaced next,
- * so its VMM must be gone), then `stopping → stopped → starting` in one statement; a `starting` VM
- * is applied with the snapshot to restore (see `continueCreate`). A stop that fails leaves the VM
- * `failed` with the reason; its restore stays recorded for its next start.
+ * so its VMM must be gone) keeping its network (its TAP and its entry in Hearth's tables, which the
+ * restore's apply then finds in place: the restored guest keeps its address, MAC and TAP), then
+ * `stopping → stopped → starting` in one statement; a `starting` VM is applied with the snapshot
+ * to restore (see `continueCreate`). A stop that fails leaves the VM `failed` with the reason; its
+ * restore stays recorded for its next start. One whose Agent could not be reached, when `outage`
+ * says to retry, leaves it `stopping`: the reconciler finishes the stop and goes on to the restore.
  */
 export async function continueRestore(deps: Deps, vm: Vm, options: Omit<ContinueCreateOptions, 'known'> = {}): Promise<Vm> {
   let current = vm;
+  // The host read for the stop is the one the apply goes to: the VM does not move in a restore.
+  let knownHost: Host | undefined;
   if (current.state === 'stopping' && current.pendingRestore !== null) {
     const host = await hostOf(deps, current.hostId);
+    knownHost = host;
     try {
-      await deps.agents.stopVm(host, current.id);
+      await deps.agents.stopVm(host, current.id, { isNetworkKept: true });
     } catch (error) {
       const reason = failureReasonOf(error);
+      if (reason.code === 'AGENT_UNAVAILABLE' && options.outage?.onAgentUnavailable === 'retry') {
+        deps.log.warn(
+          { vmId: current.id, hostId: host.id, state: 'stopping', code: reason.code },
+          'vm stop before a restore interrupted; will retry',
+        );
+        throw error;
+      }
       await deps.vms.transition(current.id, {
         from: 'stopping',
         to: 'failed',
@@ -134,7 +148,11 @@ export async function continueRestore(deps: Deps, vm: Vm, options: Omit<Continue
       message: `restoring snapshot ${current.pendingRestore.snapshotId}`,
     });
   }
-  const restored = await continueCreate(deps, current.id, { ...options, known: current });
+  const restored = await continueCreate(deps, current.id, {
+    ...options,
+    known: current,
+    knownHost: knownHost ?? options.knownHost,
+  });
   deps.log.info({ vmId: restored.id, state: restored.state, snapshotId: vm.pendingRestore?.snapshotId }, 'vm restored');
   return restored;
 }
