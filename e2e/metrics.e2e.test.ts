@@ -150,7 +150,7 @@ describe.skipIf(skipReason)(`metrics of both processes${skipReason ? ` (skipped:
       sampleValue(families, 'hearth_vm_create_duration_seconds', {}, 'hearth_vm_create_duration_seconds_count'),
     ).toBeGreaterThanOrEqual(2);
     const steps = new Set(families.get('hearth_vm_apply_step_duration_seconds')!.samples.map((s) => s.labels['step']));
-    for (const step of ['tap', 'spawn', 'metrics', 'start']) expect(steps).toContain(step);
+    for (const step of ['tap', 'rootfs', 'spawn', 'start']) expect(steps).toContain(step);
     const ages = families.get('hearth_host_heartbeat_age_seconds')!.samples;
     expect(ages).toHaveLength(1);
     expect(ages[0]!.labels['host_id']).toBe(created.body.hostId);

@@ -38,6 +38,8 @@ describe('adoptVms', () => {
       'log',
       'log',
       'log',
+      'log',
+      'log',
       'directory',
     ]);
   });

@@ -19,7 +19,16 @@ describe('stopVm', () => {
     expect(await agent.files.exists(`/srv/fc/vms/${testVmId}/rootfs.ext4`)).toBe(true);
     const vm = await describeVm(agent.context, testVmId);
     expect(vm.vmmState).toBe('absent');
-    expect(vm.resources.map((resource) => resource.kind)).toEqual(['rootfs', 'log', 'log', 'log', 'log', 'directory']);
+    expect(vm.resources.map((resource) => resource.kind)).toEqual([
+      'rootfs',
+      'log',
+      'log',
+      'log',
+      'log',
+      'log',
+      'log',
+      'directory',
+    ]);
   });
 
   it('reports what could not be removed as VM_CLEANUP_INCOMPLETE with leftovers', async () => {
@@ -93,6 +102,8 @@ describe('deleteVm', () => {
       'log',
       'log',
       'log',
+      'log',
+      'log',
       'directory',
     ]);
     expect(agent.files.pathsUnder(`/srv/fc/vms/${testVmId}`)).toEqual([]);
@@ -106,7 +117,16 @@ describe('deleteVm', () => {
 
     const result = await deleteVm(agent.context, testVmId);
 
-    expect(result.removed.map((resource) => resource.kind)).toEqual(['rootfs', 'log', 'log', 'log', 'log', 'directory']);
+    expect(result.removed.map((resource) => resource.kind)).toEqual([
+      'rootfs',
+      'log',
+      'log',
+      'log',
+      'log',
+      'log',
+      'log',
+      'directory',
+    ]);
   });
 
   it('keeps the record and directory when something could not be removed', async () => {

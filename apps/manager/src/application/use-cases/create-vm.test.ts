@@ -27,18 +27,7 @@ describe('createVm', () => {
     const { world, input } = await setUp();
     const vm = await createVm(world.deps, input);
     expect(vm.state).toBe('running');
-    expect(vm.steps.map((s) => s.name)).toEqual([
-      'tap',
-      'rootfs',
-      'spawn',
-      'logger',
-      'machine-config',
-      'boot-source',
-      'drives',
-      'network',
-      'mmds',
-      'start',
-    ]);
+    expect(vm.steps.map((s) => s.name)).toEqual(['tap', 'rootfs', 'spawn', 'start']);
     expect(vm.totalMs).toBe(0);
     expect(await world.repos.vms.findById(vm.id)).toMatchObject({ state: 'running' });
   });
