@@ -91,9 +91,12 @@ describe.skipIf(skipReason)(`metrics of both processes${skipReason ? ` (skipped:
     const vm = created.body;
 
     // Each scrape has every VMM flush first: the Agent's own API calls to the VMM are counted at once.
+    // The VMM started configured: the Agent's call before the scrape is the GET / that saw it run.
     const first = await agentMetrics();
+    const gets = sampleValue(first, 'hearth_vm_firecracker_api_requests_total', { vm_id: vm.id, method: 'get' });
+    expect(gets, seriesOf(first, vm.id).join('\n')).toBeGreaterThanOrEqual(1);
     const puts = sampleValue(first, 'hearth_vm_firecracker_api_requests_total', { vm_id: vm.id, method: 'put' });
-    expect(puts, seriesOf(first, vm.id).join('\n')).toBeGreaterThanOrEqual(7);
+    expect(puts).toBeTypeOf('number');
     expect(sampleValue(first, 'hearth_vm_net_bytes_total', { vm_id: vm.id, direction: 'rx' })).toBeGreaterThanOrEqual(0);
     expect(sampleValue(first, 'hearth_vm_metrics_missed_total', { vm_id: vm.id, source: 'firecracker' })).toBe(0);
     expect(sampleValue(first, 'hearth_agent_vms', { lifecycle: 'running' })).toBe(1);

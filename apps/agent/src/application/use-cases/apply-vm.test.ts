@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { unconfiguredBootArgsMaxLength, type VmSpec } from '@hearth/contracts';
 import { createFakeAgent, fakeKernelPath, fakeRootfsPath } from '../../adapters/fake/fake-agent-context.js';
-import { appErrorOf } from '../../adapters/fake/fake-fixtures.js';
+import { appErrorOf, vmmFileKinds } from '../../adapters/fake/fake-fixtures.js';
 import { parseVmId } from '../../domain/vm-id.js';
 import type { VmRecord } from '../../domain/vm-record.js';
 import { applyVm } from './apply-vm.js';
@@ -215,12 +215,7 @@ describe('applyVm', () => {
       'fifo',
       'fifo',
       'rootfs',
-      'log',
-      'log',
-      'log',
-      'log',
-      'log',
-      'log',
+      ...vmmFileKinds,
       'directory',
     ]);
     expect(agent.vmm.liveProcesses).toEqual([]);
