@@ -164,6 +164,27 @@ export function describeFirecrackerContract(
         );
       });
 
+      it('a spawn whose disk is missing exits, logging the drive error that names the file', async () => {
+        const paths = await pathsOf('diskless');
+        const boot = configurationOf(harness.kernelPath);
+        const drive = { ...boot.configuration.drives[0]!, pathOnHost: `${harness.directory}/missing-rootfs.ext4` };
+
+        const process = await harness.vmm.spawn({
+          vmId: 'vm_test',
+          instanceId: 'vm-test',
+          ...paths,
+          boot: { ...boot, configuration: { ...boot.configuration, drives: [drive] } },
+        });
+        spawned.push(process);
+        await harness.waitForExit(process);
+
+        const output = await harness.readOutput(boot.configuration.logger.logPath, paths.stderrPath);
+        expect(output).toMatch(
+          /Building VMM configured from cmdline json failed: Drive config error: .*No such file or directory/,
+        );
+        expect(output).toContain('missing-rootfs.ext4');
+      });
+
       it('putLogger and putMetrics are accepted before boot', async () => {
         const { client } = await spawnReady();
 
