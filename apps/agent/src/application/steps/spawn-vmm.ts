@@ -35,8 +35,8 @@ export function vmmLogPaths(record: Pick<VmRecord, 'logPaths'>, paths: VmPaths):
 /**
  * Starts the VM's Firecracker unless a live one is recorded. Without `configure`, waits until its
  * API answers `GET /`; with it, the VMM builds and boots the VM from what `configure` gives and only
- * its socket is waited for (`bootedVmm` then waits for the boot). A process that exits before that fails with
- * VMM_SPAWN_FAILED quoting its output.
+ * its socket is waited for (`bootedVmm` then waits for the boot). A process that exits before that
+ * fails with VMM_SPAWN_FAILED quoting its output.
  */
 export async function spawnVmm(
   context: AgentContext,
