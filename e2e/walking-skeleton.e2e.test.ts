@@ -94,7 +94,7 @@ describe.skipIf(skipReason)(`walking skeleton over real processes${skipReason ? 
     const vm = created.body;
     expect(vm.state).toBe('running');
     const stepNames = vm.steps.map((s) => s.name);
-    for (const step of ['tap', 'spawn', 'machine-config', 'boot-source', 'drives', 'network', 'mmds', 'logger', 'start']) {
+    for (const step of ['tap', 'rootfs', 'spawn', 'start']) {
       expect(stepNames).toContain(step);
     }
     for (const step of vm.steps) expect(step.durationMs).toBeGreaterThanOrEqual(0);

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAppError, type AppError } from '@hearth/errors';
 import type { FirecrackerApi, FirecrackerClient } from '../src/application/ports/firecracker-api.js';
-import type { Vmm, VmmProcessRef } from '../src/application/ports/vmm.js';
+import type { Vmm, VmmBoot, VmmProcessRef } from '../src/application/ports/vmm.js';
 
 /** One Vmm and its FirecrackerApi, with what a test needs around them. */
 export interface FirecrackerHarness {
@@ -111,6 +111,78 @@ export function describeFirecrackerContract(
         const client = await startedVm();
 
         expect((await client.describeInstance()).state).toBe('Running');
+      });
+
+      function configurationOf(kernelPath: string): VmmBoot {
+        return {
+          configFilePath: `${harness.directory}/vmm-config.json`,
+          metadataPath: `${harness.directory}/mmds.json`,
+          configuration: {
+            logger: { logPath: `${harness.directory}/firecracker.log`, level: 'Info' },
+            machine: { vcpuCount: 1, memoryMib: 128 },
+            bootSource: { kernelImagePath: kernelPath, bootArgs: 'console=ttyS0' },
+            drives: [
+              {
+                driveId: 'rootfs',
+                pathOnHost: harness.rootfsPath,
+                isRootDevice: true,
+                isReadOnly: false,
+                rateLimiter: { bandwidth: { size: 1_000_000, refillTimeMs: 100 } },
+              },
+            ],
+            networkInterfaces: [],
+          },
+        };
+      }
+
+      it('a spawn given its configuration builds the VM from it and boots it: its API then says Running', async () => {
+        const paths = await pathsOf('configured');
+        const boot = configurationOf(harness.kernelPath);
+        const process = await harness.vmm.spawn({ vmId: 'vm_test', instanceId: 'vm-test', ...paths, boot });
+        spawned.push(process);
+        await harness.waitForApi(paths.socketPath);
+        const client = harness.api.client(paths.socketPath);
+
+        expect(await client.describeInstance()).toEqual({ id: 'vm-test', state: 'Running', vmmVersion: '1.16.1' });
+        expect(await client.readRateLimits({ driveId: 'rootfs', ifaceId: 'eth0' })).toEqual({
+          drive: { bandwidth: { size: 1_000_000, refillTimeMs: 100 } },
+        });
+        expect(await harness.sizeOf(boot.configFilePath)).toBeGreaterThan(0);
+      });
+
+      it('a spawn whose configuration cannot be built exits, logging why as the PUT would have answered it', async () => {
+        const paths = await pathsOf('unbuildable');
+        const boot = configurationOf(`${harness.directory}/missing-vmlinux`);
+
+        const process = await harness.vmm.spawn({ vmId: 'vm_test', instanceId: 'vm-test', ...paths, boot });
+        spawned.push(process);
+        await harness.waitForExit(process);
+
+        expect(await harness.vmm.isAlive(process)).toBe(false);
+        expect(await harness.readOutput(boot.configuration.logger.logPath, paths.stderrPath)).toMatch(
+          /\[vm-test:main\] Building VMM configured from cmdline json failed: Boot source error: The kernel file cannot be opened: No such file or directory \(os error 2\)/,
+        );
+      });
+
+      it('a spawn whose disk is missing exits, logging the drive error that names the file', async () => {
+        const paths = await pathsOf('diskless');
+        const boot = configurationOf(harness.kernelPath);
+        const drive = { ...boot.configuration.drives[0]!, pathOnHost: `${harness.directory}/missing-rootfs.ext4` };
+
+        const process = await harness.vmm.spawn({
+          vmId: 'vm_test',
+          instanceId: 'vm-test',
+          ...paths,
+          boot: { ...boot, configuration: { ...boot.configuration, drives: [drive] } },
+        });
+        spawned.push(process);
+        await harness.waitForExit(process);
+
+        const output = await harness.readOutput(boot.configuration.logger.logPath, paths.stderrPath);
+        expect(output).toMatch(
+          /Building VMM configured from cmdline json failed: Drive config error: .*No such file or directory/,
+        );
+        expect(output).toContain('missing-rootfs.ext4');
       });
 
       it('putLogger and putMetrics are accepted before boot', async () => {

@@ -9,25 +9,22 @@ import {
 } from './agent-api.js';
 
 describe('applyPlan', () => {
-  it('configures logger and metrics first and starts last', () => {
-    expect(applyPlan({ isMetricsEnabled: true })).toEqual([
+  it("spawns a fresh VM's VMM configured once its TAP and disk are there, and waits for its start", () => {
+    expect(applyPlan({ isMetricsEnabled: true })).toEqual(['tap', 'rootfs', 'spawn', 'start']);
+  });
+
+  it('configures a restore call by call: logger and metrics first, the load, and the resume last', () => {
+    const restoreFrom = { vmId: 'vm_01JABCDEFGHJKMNPQRSTVWXYZ0', snapshotId: 'snap_01JABCDEFGHJKMNPQRSTVWXYZ0' };
+    expect(applyPlan({ isMetricsEnabled: true, restoreFrom })).toEqual([
       'tap',
       'rootfs',
       'spawn',
       'logger',
       'metrics',
-      'machine-config',
-      'boot-source',
-      'drives',
-      'network',
-      'start',
+      'load',
+      'resume',
     ]);
-  });
-
-  it('has no metrics step when metrics are disabled', () => {
-    expect(applyPlan({ isMetricsEnabled: false })).toEqual(
-      applyPlan({ isMetricsEnabled: true }).filter((step) => step !== 'metrics'),
-    );
+    expect(applyPlan({ isMetricsEnabled: false, restoreFrom })).not.toContain('metrics');
   });
 });
 
@@ -59,7 +56,9 @@ describe('guestIpArgument', () => {
     expect(bootArgsMaxLength + guestIpArgumentMaxLength).toBe(unconfiguredBootArgsMaxLength);
   });
 
-  it('has an mmds step between the network interface and the start when the guest is configured', () => {
-    expect(applyPlan({ isMetricsEnabled: false, guest }).slice(-3)).toEqual(['network', 'mmds', 'start']);
+  it('has an mmds step between the load and the resume when a restored guest is configured', () => {
+    const restoreFrom = { vmId: 'vm_01JABCDEFGHJKMNPQRSTVWXYZ0', snapshotId: 'snap_01JABCDEFGHJKMNPQRSTVWXYZ0' };
+    expect(applyPlan({ isMetricsEnabled: false, guest, restoreFrom }).slice(-3)).toEqual(['load', 'mmds', 'resume']);
+    expect(applyPlan({ isMetricsEnabled: false, guest })).not.toContain('mmds');
   });
 });

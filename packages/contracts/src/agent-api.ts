@@ -208,9 +208,11 @@ export const StepName = Type.Union([
 export type StepName = Static<typeof StepName>;
 
 /**
- * The steps of `PUT /vms/:id`, in the order they run. Firecracker's logger and metrics come first;
- * `metrics` is a step only when the VM has metrics enabled, `mmds` only when its guest is configured
- * (it needs the network interface attached).
+ * The steps of `PUT /vms/:id`, in the order they run. A fresh VM's VMM is spawned once its TAP,
+ * disk (and metrics FIFO) are there, configured from the start: it builds the VM and boots it at
+ * once, and `start` is the wait until it runs. A restore configures its VMM call by call:
+ * Firecracker's logger and metrics first (`metrics` only when the VM has metrics enabled), the
+ * load, MMDS data (only when its guest is configured) and the resume.
  */
 export function applyPlan(spec: Pick<VmSpec, 'isMetricsEnabled' | 'guest' | 'restoreFrom'>): StepName[] {
   if (spec.restoreFrom !== undefined) {
@@ -225,19 +227,7 @@ export function applyPlan(spec: Pick<VmSpec, 'isMetricsEnabled' | 'guest' | 'res
       'resume',
     ];
   }
-  return [
-    'tap',
-    'rootfs',
-    'spawn',
-    'logger',
-    ...(spec.isMetricsEnabled ? (['metrics'] as const) : []),
-    'machine-config',
-    'boot-source',
-    'drives',
-    'network',
-    ...(spec.guest === undefined ? [] : (['mmds'] as const)),
-    'start',
-  ];
+  return ['tap', 'rootfs', 'spawn', 'start'];
 }
 
 export const StepTiming = Type.Object({

@@ -169,7 +169,10 @@ describe('inventory with known VMM states', () => {
     await listInventory(agent.context, 'host-a');
     expect(agent.firecracker.describeCount).toBe(1);
 
-    agent.firecracker.faults.set('PUT /actions', 'InstanceStart refused');
+    // Failed with its VMM alive: found never started.
+    await applyVm(agent.context, otherVmId, testSpec);
+    await agent.records.save({ ...(await agent.records.get(otherVmId))!, lifecycle: 'applying' });
+    agent.vmm.liveProcessOn(`/srv/fc/vms/${otherVmId}/fc.sock`)!.state = 'Not started';
     await expect(applyVm(agent.context, otherVmId, testSpec)).rejects.toThrow();
     agent.firecracker.describeCount = 0;
     const inventory = await listInventory(agent.context, 'host-a');

@@ -12,6 +12,10 @@ export interface VmPaths {
   /** The previous part of the serial console's log, once the current one outgrew its cap. */
   readonly stdoutLogRotated: string;
   readonly stderrLog: string;
+  /** Firecracker's `--config-file`: what a fresh VMM builds its VM from. */
+  readonly vmmConfig: string;
+  /** Firecracker's `--metadata`: the MMDS data a fresh VMM starts with. */
+  readonly mmdsData: string;
   readonly metricsFifo: string;
   /** The VMM's stdin: what is written to it is the guest's serial input. */
   readonly consoleFifo: string;
@@ -38,6 +42,8 @@ export function vmPaths(runDir: string, vmId: VmId): VmPaths {
     stdoutLog: `${directory}/stdout.log`,
     stdoutLogRotated: `${directory}/stdout.log.1`,
     stderrLog: `${directory}/stderr.log`,
+    vmmConfig: `${directory}/vmm-config.json`,
+    mmdsData: `${directory}/mmds.json`,
     metricsFifo: `${directory}/metrics.fifo`,
     consoleFifo: `${directory}/console.fifo`,
     rootfs: `${directory}/rootfs.ext4`,

@@ -79,7 +79,7 @@ describe('Agent HTTP API', () => {
     expect(response.statusCode).toBe(200);
     const body = response.json();
     expect(body.vm).toMatchObject({ vmId: testVmId, vmmState: 'running', tapName: 'fchjkmnpqrstvwx' });
-    expect(body.steps).toHaveLength(10);
+    expect(body.steps).toHaveLength(4);
   });
 
   it('rejects a malformed VM id with a 400 problem carrying the code and correlation id', async () => {

@@ -9,8 +9,9 @@ import type {
   ForwardRequest,
   ForwardResponse,
   NetworkInterfaceConfig,
+  VmmConfiguration,
 } from '../../application/ports/firecracker-api.js';
-import type { SpawnVmmRequest, Vmm, VmmExit, VmmProcessRef } from '../../application/ports/vmm.js';
+import type { SpawnVmmRequest, Vmm, VmmBoot, VmmExit, VmmProcessRef } from '../../application/ports/vmm.js';
 import type { SpawnMode } from '../../domain/vm-record.js';
 import type { FakeHostFiles } from './fake-host-files.js';
 
@@ -60,6 +61,11 @@ export class FakeVmm implements Vmm {
   readonly snapshotDevices = new Map<string, Pick<FakeVmmProcess, 'driveLimiters' | 'ifaceLimiters'>>();
   /** When set, the next spawned process exits at once after writing this to stderr. */
   nextSpawnCrashOutput: string | null = null;
+  /**
+   * Builds and boots a process's VM from the configuration it was started with (set by the
+   * FakeFirecrackerApi of these processes); the fault that stopped the build, if any.
+   */
+  buildFromConfiguration: ((process: FakeVmmProcess, configuration: VmmConfiguration) => Promise<string | undefined>) | undefined;
   private nextPid = 4000;
 
   constructor(readonly files: FakeHostFiles) {}
@@ -104,8 +110,24 @@ export class FakeVmm implements Vmm {
     } else {
       this.files.files.set(request.socketPath, { kind: 'socket', content: '', sizeBytes: 0 });
       this.files.appendTo(request.stderrPath, '');
+      if (request.boot !== undefined) await this.boot(process, request.boot);
     }
     return { pid, startTime: process.startTime, spawnMode: this.spawnMode, unit: null };
+  }
+
+  /** Like Firecracker: the files first, then the build; a build that fails is logged and ends the process. */
+  private async boot(process: FakeVmmProcess, boot: VmmBoot): Promise<void> {
+    this.files.addFile(boot.configFilePath, JSON.stringify(boot.configuration));
+    if (boot.configuration.mmds !== undefined)
+      this.files.addFile(boot.metadataPath, JSON.stringify(boot.configuration.mmds.data));
+    const fault = await this.buildFromConfiguration?.(process, boot.configuration);
+    if (fault === undefined) return;
+    process.isAlive = false;
+    process.exit = { code: 1, signal: null };
+    this.files.appendTo(
+      boot.configuration.logger.logPath,
+      `[${process.instanceId}:main] Building VMM configured from cmdline json failed: ${fault}\n`,
+    );
   }
 
   async isAlive(ref: VmmProcessRef): Promise<boolean> {
@@ -174,8 +196,10 @@ class FakeFirecrackerClient implements FirecrackerClient {
   ): void {
     const process = this.process();
     process.calls.push({ method, path, body });
-    this.api.requestCount += 1;
-    this.api.onRequest?.(method, path);
+    if (!this.api.isBuilding) {
+      this.api.requestCount += 1;
+      this.api.onRequest?.(method, path);
+    }
     const fault = this.api.faults.get(`${method} ${path}`) ?? apply(process);
     if (fault !== undefined)
       throw new AppError('FIRECRACKER_REJECTED', fault, {
@@ -430,8 +454,39 @@ export class FakeFirecrackerApi implements FirecrackerApi {
   /** Called before each configuration request is handled. */
   onRequest: ((method: string, path: string) => void) | undefined;
   releasedSockets: string[] = [];
+  /**
+   * True while a process builds its VM from its configuration: what it is configured with is
+   * recorded among its calls (the same calls, in Firecracker's order), but no request is counted.
+   */
+  isBuilding = false;
 
-  constructor(private readonly vmm: FakeVmm) {}
+  constructor(private readonly vmm: FakeVmm) {
+    vmm.buildFromConfiguration = (process, configuration) => this.build(process, configuration);
+  }
+
+  private async build(process: FakeVmmProcess, configuration: VmmConfiguration): Promise<string | undefined> {
+    const client = new FakeFirecrackerClient(this, this.vmm, process.socketPath);
+    this.isBuilding = true;
+    try {
+      await client.putLogger(configuration.logger);
+      if (configuration.metrics !== undefined) await client.putMetrics(configuration.metrics);
+      await client.putMachineConfig(configuration.machine);
+      await client.putBootSource(configuration.bootSource);
+      for (const drive of configuration.drives) await client.putDrive(drive);
+      for (const iface of configuration.networkInterfaces) await client.putNetworkInterface(iface);
+      if (configuration.mmds !== undefined) {
+        await client.putMmds(configuration.mmds.data);
+        await client.putMmdsConfig(configuration.mmds);
+      }
+      await client.startInstance();
+      return undefined;
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'FIRECRACKER_REJECTED') return error.message;
+      throw error;
+    } finally {
+      this.isBuilding = false;
+    }
+  }
 
   client(socketPath: string): FirecrackerClient {
     return new FakeFirecrackerClient(this, this.vmm, socketPath);

@@ -17,6 +17,12 @@ export const testSpec: VmSpec = {
   isMetricsEnabled: true,
 };
 
+/**
+ * The resource kinds of a VM's VMM files, recorded and removed as its logs: stdout and its rotated
+ * part, stderr, Firecracker's log, and the configuration and MMDS data it was started with.
+ */
+export const vmmFileKinds = ['log', 'log', 'log', 'log', 'log', 'log'] as const;
+
 /** The AppError a promise rejects with (fails the test when it resolves or throws something else). */
 export async function appErrorOf(promise: Promise<unknown>): Promise<AppError> {
   try {

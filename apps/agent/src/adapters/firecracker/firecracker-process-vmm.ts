@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, writeFile, type FileHandle } from 'node:fs/promises';
 import { AppError } from '@hearth/errors';
 import type { AgentLog } from '../../application/ports/agent-log.js';
 import type { Clock } from '../../application/ports/clock.js';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
-import type { SpawnVmmRequest, Vmm, VmmExit, VmmProcessRef } from '../../application/ports/vmm.js';
+import type { SpawnVmmRequest, Vmm, VmmBoot, VmmExit, VmmProcessRef } from '../../application/ports/vmm.js';
 import type { SpawnMode } from '../../domain/vm-record.js';
 import { readProcStat } from './proc-stat.js';
+import { vmmConfigFile } from './firecracker-bodies.js';
 
 export interface FirecrackerProcessVmmOptions {
   readonly firecrackerBin: string;
@@ -57,6 +58,7 @@ export class FirecrackerProcessVmm implements Vmm {
       request.instanceId,
       '--level',
       'Info',
+      ...(request.boot === undefined ? [] : await writeBootFiles(request.boot)),
     ];
     const unit = this.spawnMode === 'systemd-run' ? vmmUnitName(request.vmId) : null;
     const command =
@@ -164,5 +166,25 @@ export class FirecrackerProcessVmm implements Vmm {
       intervalMs = Math.min(intervalMs * 2, 50);
     }
     return true;
+  }
+}
+
+/**
+ * Writes a configured VMM's files (mode 0600, replacing what an interrupted spawn left, no symlink
+ * followed) and returns the arguments that name them.
+ */
+async function writeBootFiles(boot: VmmBoot): Promise<string[]> {
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+  const mmds = boot.configuration.mmds;
+  try {
+    await writeFile(boot.configFilePath, JSON.stringify(vmmConfigFile(boot.configuration)), { mode: 0o600, flag: flags });
+    if (mmds === undefined) return ['--config-file', boot.configFilePath];
+    await writeFile(boot.metadataPath, JSON.stringify(mmds.data), { mode: 0o600, flag: flags });
+    return ['--config-file', boot.configFilePath, '--metadata', boot.metadataPath];
+  } catch (error) {
+    throw new AppError('VMM_SPAWN_FAILED', "The Firecracker process's configuration could not be written", {
+      diagnostics: { path: boot.configFilePath, error: error instanceof Error ? error.message : String(error) },
+      cause: error,
+    });
   }
 }

@@ -1,12 +1,6 @@
 import { Agent } from 'node:http';
 import { AppError } from '@hearth/errors';
-import {
-  firecrackerRateLimiter,
-  firecrackerRateLimiterPatch,
-  rateLimiterFromFirecracker,
-  type RateLimiter,
-  type RateLimits,
-} from '@hearth/contracts';
+import { firecrackerRateLimiterPatch, rateLimiterFromFirecracker, type RateLimiter, type RateLimits } from '@hearth/contracts';
 import type {
   DriveConfig,
   FirecrackerApi,
@@ -17,6 +11,15 @@ import type {
   NetworkInterfaceConfig,
 } from '../../application/ports/firecracker-api.js';
 import { exchange } from '../http/http-exchange.js';
+import {
+  bootSourceBody,
+  driveBody,
+  loggerBody,
+  machineConfigBody,
+  metricsBody,
+  mmdsConfigBody,
+  networkInterfaceBody,
+} from './firecracker-bodies.js';
 
 export interface HttpFirecrackerApiOptions {
   /** Per request, the longest silence while waiting for its answer; InstanceStart answers only once the vCPUs run. */
@@ -94,46 +97,27 @@ class HttpFirecrackerClient implements FirecrackerClient {
   }
 
   async putLogger(config: { logPath: string; level: string }): Promise<void> {
-    await this.call('PUT', '/logger', { log_path: config.logPath, level: config.level });
+    await this.call('PUT', '/logger', loggerBody(config));
   }
 
   async putMetrics(config: { metricsPath: string }): Promise<void> {
-    await this.call('PUT', '/metrics', { metrics_path: config.metricsPath });
+    await this.call('PUT', '/metrics', metricsBody(config));
   }
 
   async putMachineConfig(config: { vcpuCount: number; memoryMib: number }): Promise<void> {
-    await this.call('PUT', '/machine-config', {
-      vcpu_count: config.vcpuCount,
-      mem_size_mib: config.memoryMib,
-      track_dirty_pages: true,
-    });
+    await this.call('PUT', '/machine-config', machineConfigBody(config));
   }
 
   async putBootSource(config: { kernelImagePath: string; bootArgs: string }): Promise<void> {
-    await this.call('PUT', '/boot-source', { kernel_image_path: config.kernelImagePath, boot_args: config.bootArgs });
+    await this.call('PUT', '/boot-source', bootSourceBody(config));
   }
 
   async putDrive(config: DriveConfig): Promise<void> {
-    const rateLimiter = firecrackerRateLimiter(config.rateLimiter);
-    await this.call('PUT', `/drives/${config.driveId}`, {
-      drive_id: config.driveId,
-      path_on_host: config.pathOnHost,
-      is_root_device: config.isRootDevice,
-      is_read_only: config.isReadOnly,
-      ...(rateLimiter === undefined ? {} : { rate_limiter: rateLimiter }),
-    });
+    await this.call('PUT', `/drives/${config.driveId}`, driveBody(config));
   }
 
   async putNetworkInterface(config: NetworkInterfaceConfig): Promise<void> {
-    const rx = firecrackerRateLimiter(config.rxRateLimiter);
-    const tx = firecrackerRateLimiter(config.txRateLimiter);
-    await this.call('PUT', `/network-interfaces/${config.ifaceId}`, {
-      iface_id: config.ifaceId,
-      host_dev_name: config.hostDevName,
-      guest_mac: config.guestMac,
-      ...(rx === undefined ? {} : { rx_rate_limiter: rx }),
-      ...(tx === undefined ? {} : { tx_rate_limiter: tx }),
-    });
+    await this.call('PUT', `/network-interfaces/${config.ifaceId}`, networkInterfaceBody(config));
   }
 
   async patchDriveRateLimiter(config: { driveId: string; rateLimiter: RateLimiter | undefined }): Promise<void> {
@@ -174,7 +158,7 @@ class HttpFirecrackerClient implements FirecrackerClient {
   }
 
   async putMmdsConfig(config: { networkInterfaces: readonly string[] }): Promise<void> {
-    await this.call('PUT', '/mmds/config', { version: 'V2', network_interfaces: [...config.networkInterfaces] });
+    await this.call('PUT', '/mmds/config', mmdsConfigBody(config));
   }
 
   async putMmds(data: unknown): Promise<void> {

@@ -39,6 +39,22 @@ export interface NetworkInterfaceConfig {
 }
 
 /**
+ * Everything a fresh VMM is configured with before its guest starts, as the Agent configures it:
+ * given at once (`--config-file`, `--metadata`), the VMM builds the VM and boots it straight away.
+ */
+export interface VmmConfiguration {
+  readonly logger: { readonly logPath: string; readonly level: 'Error' | 'Warning' | 'Info' | 'Debug' | 'Trace' | 'Off' };
+  /** Absent: the VMM writes no metrics. */
+  readonly metrics?: { readonly metricsPath: string };
+  readonly machine: { readonly vcpuCount: number; readonly memoryMib: number };
+  readonly bootSource: { readonly kernelImagePath: string; readonly bootArgs: string };
+  readonly drives: readonly DriveConfig[];
+  readonly networkInterfaces: readonly NetworkInterfaceConfig[];
+  /** MMDS (version 2) on these interfaces, holding `data` from the start; absent: no MMDS. */
+  readonly mmds?: { readonly networkInterfaces: readonly string[]; readonly data: unknown };
+}
+
+/**
  * One VM's Firecracker API. Rejections become `FIRECRACKER_REJECTED` with the `fault_message`
  * kept; a socket that cannot be reached becomes `FIRECRACKER_UNAVAILABLE`.
  */

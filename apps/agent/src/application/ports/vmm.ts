@@ -1,4 +1,14 @@
 import type { SpawnMode } from '../../domain/vm-record.js';
+import type { VmmConfiguration } from './firecracker-api.js';
+
+/** A VMM started configured: the files its configuration is written to (recorded before), and what it holds. */
+export interface VmmBoot {
+  /** Firecracker's `--config-file`. */
+  readonly configFilePath: string;
+  /** Firecracker's `--metadata` (the MMDS data), written only when the configuration has MMDS. */
+  readonly metadataPath: string;
+  readonly configuration: VmmConfiguration;
+}
 
 export interface SpawnVmmRequest {
   readonly vmId: string;
@@ -18,6 +28,12 @@ export interface SpawnVmmRequest {
    * reads as ended while nobody writes (Firecracker reads its stdin as the guest's serial input).
    */
   readonly stdinPath: string;
+  /**
+   * Absent: the VMM waits, unconfigured, for its API calls (a restore). Present: it builds the VM
+   * from this configuration and boots it at once; a build that fails ends the process (exit 1)
+   * with the reason in its log.
+   */
+  readonly boot?: VmmBoot;
 }
 
 export interface VmmProcessRef {

@@ -8,6 +8,7 @@ import type { AgentContext } from '../agent-context.js';
 import type { StepOutcome } from './ensure-tap.js';
 import type { VmmProcessRef } from '../ports/vmm.js';
 import type { VmLedger } from '../vm-ledger.js';
+import type { FirecrackerInstanceInfo, VmmConfiguration } from '../ports/firecracker-api.js';
 import { failpoint } from '@hearth/failpoints';
 
 /** Longest wait for the socket between two checks that the VMM is still alive. */
@@ -15,21 +16,33 @@ const maxPollIntervalMs = 50;
 const diagnosticTailBytes = 2048;
 
 /**
- * The record's log paths with the VMM's stdout (and its rotated part), stderr and Firecracker log added (the same array
- * when they are all there already).
+ * The record's log paths with the VMM's stdout (and its rotated part), stderr and Firecracker log
+ * added, and the files a fresh VMM is started with (its configuration and MMDS data), which go with
+ * them: the same array when they are all there already.
  */
 export function vmmLogPaths(record: Pick<VmRecord, 'logPaths'>, paths: VmPaths): readonly string[] {
-  const missing = [paths.stdoutLog, paths.stdoutLogRotated, paths.stderrLog, paths.firecrackerLog].filter(
-    (path) => !record.logPaths.includes(path),
-  );
+  const missing = [
+    paths.stdoutLog,
+    paths.stdoutLogRotated,
+    paths.stderrLog,
+    paths.firecrackerLog,
+    paths.vmmConfig,
+    paths.mmdsData,
+  ].filter((path) => !record.logPaths.includes(path));
   return missing.length === 0 ? record.logPaths : [...record.logPaths, ...missing];
 }
 
 /**
- * Starts the VM's Firecracker unless a live one is recorded, then waits until its API answers
- * `GET /`. A process that exits before that fails with VMM_SPAWN_FAILED quoting its output.
+ * Starts the VM's Firecracker unless a live one is recorded. Without `configure`, waits until its
+ * API answers `GET /`; with it, the VMM builds and boots the VM from what `configure` gives and only
+ * its socket is waited for (`bootedVmm` then waits for the boot). A process that exits before that
+ * fails with VMM_SPAWN_FAILED quoting its output.
  */
-export async function spawnVmm(context: AgentContext, ledger: VmLedger): Promise<StepOutcome<SpawnResult>> {
+export async function spawnVmm(
+  context: AgentContext,
+  ledger: VmLedger,
+  configure?: () => Promise<VmmConfiguration>,
+): Promise<StepOutcome<SpawnResult>> {
   const paths = vmPaths(context.settings.runDir, ledger.record.vmId);
   const previous = ledger.record.process;
   if (previous !== null && ledger.record.socketPath !== null && (await context.vmm.isAlive(previous))) {
@@ -39,8 +52,13 @@ export async function spawnVmm(context: AgentContext, ledger: VmLedger): Promise
   // Firecracker refuses to bind an existing path and never unlinks its socket.
   await context.firecracker.release(paths.socket);
   await context.files.remove(paths.socket);
-  // The log files are recorded before they are created (applyVm records them with the spec, so a
-  // fresh VM needs no write here); Firecracker's own log is created later by PUT /logger.
+  // Asked only for a VMM about to start: one found running keeps what it was configured with.
+  const configuration = await configure?.();
+  // Firecracker writes its log from the start of the file without truncating it: a boot's failure
+  // is read from it, so no line of an earlier VMM may be left there.
+  if (configuration !== undefined) await context.files.remove(paths.firecrackerLog);
+  // The log files, and the files a configured VMM is started with, are recorded before they are
+  // created (applyVm records them with the spec, so a fresh VM needs no write here).
   const logPaths = vmmLogPaths(ledger.record, paths);
   const isConsoleFifoRecorded = ledger.record.consoleFifoPath === paths.consoleFifo;
   if (ledger.record.process !== null || logPaths !== ledger.record.logPaths || !isConsoleFifoRecorded) {
@@ -57,14 +75,18 @@ export async function spawnVmm(context: AgentContext, ledger: VmLedger): Promise
     stderrPath: paths.stderrLog,
     workingDirectory: paths.directory,
     stdinPath: paths.consoleFifo,
+    ...(configuration === undefined
+      ? {}
+      : { boot: { configFilePath: paths.vmmConfig, metadataPath: paths.mmdsData, configuration } }),
   });
   failpoint('agent.apply.vmm-spawned');
   // Waiting for the API has no side effect, so it overlaps the record's write; the step (and so
   // the next side effect) still ends only after the pid is saved.
+  const isMetricsConfigured = configuration?.metrics !== undefined;
   const recorded = ledger
-    .commit({ process: { ...process, isMetricsConfigured: false, isInVmDirectory: true }, socketPath: paths.socket })
+    .commit({ process: { ...process, isMetricsConfigured, isInVmDirectory: true }, socketPath: paths.socket })
     .then(() => failpoint('agent.apply.after-spawn'));
-  const ready = waitUntilReady(context, process, paths.socket, [paths.stderrLog, paths.stdoutLog]);
+  const ready = waitUntilReady(context, process, paths, { isAnswerAwaited: configuration === undefined });
   // Both are awaited, so neither rejection goes unhandled; the record's failure wins.
   const [recordOutcome, readyOutcome] = await Promise.allSettled([recorded, ready]);
   if (recordOutcome.status === 'rejected') throw recordOutcome.reason;
@@ -72,13 +94,36 @@ export async function spawnVmm(context: AgentContext, ledger: VmLedger): Promise
   return { result: { pid: process.pid, socketPath: paths.socket, wasRunning: false }, hasRun: true };
 }
 
+/**
+ * What a VMM started configured reports once its VM is built and booted: it answers its API only
+ * then. A build that fails ends the process, and the reason it logged is the error (as the PUT that
+ * carried the faulty setting would have answered it): FIRECRACKER_REJECTED with that message.
+ */
+export async function bootedVmm(context: AgentContext, ledger: VmLedger): Promise<FirecrackerInstanceInfo> {
+  const process = ledger.record.process;
+  if (process === null) throw new Error(`VM ${ledger.record.vmId} has no VMM recorded to wait for`);
+  const info = await waitUntilReady(context, process, vmPaths(context.settings.runDir, ledger.record.vmId), {
+    isAnswerAwaited: true,
+  });
+  if (info === undefined) throw new Error('an awaited answer is never undefined');
+  return info;
+}
+
+/** Firecracker's log line when the VM it was to build from its configuration could not be built. */
+const buildFailure = /Building VMM configured from cmdline json failed: (.*)$/m;
+
+/**
+ * Waits until the VMM's API answers (and returns what it answered), or with `isAnswerAwaited`
+ * false only until its socket exists.
+ */
 async function waitUntilReady(
   context: AgentContext,
   process: VmmProcessRef,
-  socketPath: string,
-  outputPaths: readonly string[],
-): Promise<void> {
+  paths: VmPaths,
+  options: { readonly isAnswerAwaited: boolean },
+): Promise<FirecrackerInstanceInfo | undefined> {
   const { clock, firecracker, vmm } = context;
+  const socketPath = paths.socket;
   const client = firecracker.client(socketPath);
   const deadline = clock.monotonicMs() + context.settings.readyTimeoutMs;
   let intervalMs = 5;
@@ -87,15 +132,23 @@ async function waitUntilReady(
   let isSocketSeen = await context.files.exists(socketPath);
   for (;;) {
     if (isSocketSeen) {
+      if (!options.isAnswerAwaited) return undefined;
       try {
-        await client.describeInstance();
-        return;
+        return await client.describeInstance();
       } catch (error) {
         if (!isAppError(error) || error.code !== 'FIRECRACKER_UNAVAILABLE') throw error;
       }
     }
     if (!(await vmm.isAlive(process))) {
+      const outputPaths = [paths.stderrLog, paths.stdoutLog, paths.firecrackerLog];
       const tails = await Promise.all(outputPaths.map((path) => context.files.readTail(path, diagnosticTailBytes)));
+      const faultMessage = buildFailure.exec(tails[2] ?? '')?.[1];
+      if (faultMessage !== undefined) {
+        throw new AppError('FIRECRACKER_REJECTED', faultMessage, {
+          details: { faultMessage },
+          diagnostics: { pid: process.pid },
+        });
+      }
       const output = tails
         .map((tail) => tail.trim())
         .filter((tail) => tail !== '')

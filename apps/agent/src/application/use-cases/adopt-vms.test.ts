@@ -3,7 +3,7 @@ import { createFakeAgent } from '../../adapters/fake/fake-agent-context.js';
 import { adoptVms } from './adopt-vms.js';
 import { applyVm } from './apply-vm.js';
 import { listInventory } from './list-inventory.js';
-import { otherVmId, testSpec, testVmId } from '../../adapters/fake/fake-fixtures.js';
+import { otherVmId, testSpec, testVmId, vmmFileKinds } from '../../adapters/fake/fake-fixtures.js';
 
 describe('adoptVms', () => {
   it('keeps live VMMs and reports recorded VMMs that are gone', async () => {
@@ -34,10 +34,7 @@ describe('adoptVms', () => {
       'fifo',
       'fifo',
       'rootfs',
-      'log',
-      'log',
-      'log',
-      'log',
+      ...vmmFileKinds,
       'directory',
     ]);
   });

@@ -1,13 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { unconfiguredBootArgsMaxLength, type VmSpec } from '@hearth/contracts';
 import { createFakeAgent, fakeKernelPath, fakeRootfsPath } from '../../adapters/fake/fake-agent-context.js';
-import { appErrorOf } from '../../adapters/fake/fake-fixtures.js';
+import { appErrorOf, vmmFileKinds } from '../../adapters/fake/fake-fixtures.js';
 import { parseVmId } from '../../domain/vm-id.js';
 import type { VmRecord } from '../../domain/vm-record.js';
 import { applyVm } from './apply-vm.js';
 import { deleteVm } from './delete-vm.js';
 
 const vmId = parseVmId('vm_01JABCDEFGHJKMNPQRSTVWXYZ0');
+const addressedGuest = {
+  ipAddress: '172.30.0.7',
+  prefixLength: 16,
+  gateway: '172.30.0.1',
+  dnsServers: ['172.30.0.1'],
+  hostname: 'web-1',
+};
 const spec: VmSpec = {
   vcpuCount: 2,
   memoryMib: 256,
@@ -23,27 +30,20 @@ describe('applyVm', () => {
     const agent = createFakeAgent();
     const result = await applyVm(agent.context, vmId, spec);
 
-    expect(result.steps.map((step) => step.name)).toEqual([
-      'tap',
-      'rootfs',
-      'spawn',
-      'logger',
-      'metrics',
-      'machine-config',
-      'boot-source',
-      'drives',
-      'network',
-      'start',
-    ]);
+    expect(result.steps.map((step) => step.name)).toEqual(['tap', 'rootfs', 'spawn', 'start']);
     expect(result.steps.every((step) => step.hasRun)).toBe(true);
     expect(result.vm.vmmState).toBe('running');
     expect(result.vm.tapName).toBe('fchjkmnpqrstvwx');
     expect(result.vm.rootfsPath).toBe(`/srv/fc/vms/${vmId}/rootfs.ext4`);
   });
 
-  it('configures Firecracker with the private rootfs copy, the TAP and the spec', async () => {
+  it('starts Firecracker configured with the private rootfs copy, the TAP and the spec, and asks it nothing else', async () => {
     const agent = createFakeAgent();
     await applyVm(agent.context, vmId, spec);
+
+    // Only the wait until it answers: the configuration went with the start.
+    expect(agent.firecracker.requestCount).toBe(agent.firecracker.describeCount);
+    expect(agent.firecracker.describeCount).toBe(1);
 
     const [process] = agent.vmm.liveProcesses;
     expect(process?.instanceId).toBe('vm-01JABCDEFGHJKMNPQRSTVWXYZ0');
@@ -58,19 +58,45 @@ describe('applyVm', () => {
     ]);
   });
 
-  it('records the TAP, the complete rootfs copy and the process before configuring Firecracker', async () => {
+  it('records the TAP, the complete rootfs copy and the files it is started with before the VMM that opens them starts', async () => {
     const agent = createFakeAgent();
-    let beforeLogger: VmRecord | undefined;
-    agent.firecracker.onRequest = (_method, path) => {
-      if (path === '/logger') beforeLogger = agent.records.records.get(vmId);
+    let atSpawn: VmRecord | undefined;
+    let filesAtSpawn: string[] = [];
+    const spawn = agent.vmm.spawn.bind(agent.vmm);
+    agent.vmm.spawn = async (request) => {
+      atSpawn = agent.records.records.get(vmId);
+      filesAtSpawn = agent.files.pathsUnder(`/srv/fc/vms/${vmId}`);
+      return spawn(request);
     };
 
-    await applyVm(agent.context, vmId, spec);
+    await applyVm(agent.context, vmId, { ...spec, guest: addressedGuest });
 
-    expect(beforeLogger?.tap?.name).toBe('fchjkmnpqrstvwx');
-    expect(beforeLogger?.rootfs?.sizeBytes).toBe(64 * 1024 * 1024);
-    expect(beforeLogger?.process?.pid).toBe(agent.vmm.liveProcesses[0]?.pid);
-    expect(beforeLogger?.socketPath).toBe(`/srv/fc/vms/${vmId}/fc.sock`);
+    expect(atSpawn?.tap?.name).toBe('fchjkmnpqrstvwx');
+    expect(atSpawn?.rootfs?.sizeBytes).toBe(64 * 1024 * 1024);
+    expect(filesAtSpawn).toEqual(expect.arrayContaining([`/srv/fc/vms/${vmId}/rootfs.ext4`, `/srv/fc/vms/${vmId}/metrics.fifo`]));
+    expect(atSpawn?.logPaths).toEqual(
+      expect.arrayContaining([`/srv/fc/vms/${vmId}/vmm-config.json`, `/srv/fc/vms/${vmId}/mmds.json`]),
+    );
+    expect(filesAtSpawn).not.toContain(`/srv/fc/vms/${vmId}/vmm-config.json`);
+    expect(agent.files.files.has(`/srv/fc/vms/${vmId}/vmm-config.json`)).toBe(true);
+    expect(agent.files.files.has(`/srv/fc/vms/${vmId}/mmds.json`)).toBe(true);
+    const record = await agent.records.get(vmId);
+    expect(record?.process?.pid).toBe(agent.vmm.liveProcesses[0]?.pid);
+    expect(record?.socketPath).toBe(`/srv/fc/vms/${vmId}/fc.sock`);
+  });
+
+  it('starts the VMM of a guest with an address only behind its guard', async () => {
+    const agent = createFakeAgent({ guard: { table: 'hearth' } });
+    let guardedAtSpawn: readonly unknown[] | undefined;
+    const spawn = agent.vmm.spawn.bind(agent.vmm);
+    agent.vmm.spawn = async (request) => {
+      guardedAtSpawn = (await agent.firewall.readTable('hearth')).guardElements;
+      return spawn(request);
+    };
+
+    await applyVm(agent.context, vmId, { ...spec, guest: addressedGuest });
+
+    expect(guardedAtSpawn).toHaveLength(1);
   });
 
   it('records the rootfs copy as incomplete before copying, with the new record itself', async () => {
@@ -189,10 +215,7 @@ describe('applyVm', () => {
       'fifo',
       'fifo',
       'rootfs',
-      'log',
-      'log',
-      'log',
-      'log',
+      ...vmmFileKinds,
       'directory',
     ]);
     expect(agent.vmm.liveProcesses).toEqual([]);
@@ -201,7 +224,7 @@ describe('applyVm', () => {
     expect(await agent.records.get(vmId)).toBeUndefined();
   });
 
-  it('completes a failed VM when applied again, reusing its TAP, rootfs copy and live VMM', async () => {
+  it('completes a failed VM when applied again, reusing its TAP and rootfs copy, with a VMM started anew', async () => {
     const agent = createFakeAgent();
     agent.firecracker.faults.set('PUT /drives/rootfs', 'Drive config error: A root block device already exists!');
     await appErrorOf(applyVm(agent.context, vmId, spec));
@@ -210,11 +233,40 @@ describe('applyVm', () => {
     const result = await applyVm(agent.context, vmId, spec);
 
     expect(result.vm.vmmState).toBe('running');
-    expect(result.steps.filter((step) => !step.hasRun).map((step) => step.name)).toEqual(['tap', 'rootfs', 'spawn', 'metrics']);
-    expect(agent.vmm.processes.size).toBe(1);
+    expect(result.steps.filter((step) => !step.hasRun).map((step) => step.name)).toEqual(['tap', 'rootfs']);
+    // The first one ended when it could not build its VM.
+    expect(agent.vmm.processes.size).toBe(2);
+    expect(agent.vmm.liveProcesses).toHaveLength(1);
   });
 
-  it('records the metrics the VMM took with the running state: metrics cost a create no record write', async () => {
+  it('takes up a VMM an interrupted apply left running as it is: nothing is configured or started again', async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, vmId, spec);
+    // As an Agent killed after the VM started, before its record said so, leaves it.
+    await agent.records.save({ ...(await agent.records.get(vmId))!, lifecycle: 'applying' });
+    const callsBefore = agent.vmm.liveProcesses[0]?.calls.length;
+
+    const result = await applyVm(agent.context, vmId, spec);
+
+    expect(result.vm.vmmState).toBe('running');
+    expect(result.steps.every((step) => !step.hasRun)).toBe(true);
+    expect(agent.vmm.processes.size).toBe(1);
+    expect(agent.vmm.liveProcesses[0]?.calls.length).toBe(callsBefore);
+  });
+
+  it('fails with VM_START_FAILED on a live VMM that was never started, which cannot boot by itself', async () => {
+    const agent = createFakeAgent();
+    await applyVm(agent.context, vmId, spec);
+    await agent.records.save({ ...(await agent.records.get(vmId))!, lifecycle: 'applying' });
+    agent.vmm.liveProcesses[0]!.state = 'Not started';
+
+    const error = await appErrorOf(applyVm(agent.context, vmId, spec));
+
+    expect(error.code).toBe('VM_START_FAILED');
+    expect((await agent.records.get(vmId))?.lifecycle).toBe('failed');
+  });
+
+  it('records the metrics the VMM took with its process: metrics cost a create no record write', async () => {
     const withMetrics = createFakeAgent();
     await applyVm(withMetrics.context, vmId, spec);
     const withoutMetrics = createFakeAgent();
@@ -222,8 +274,8 @@ describe('applyVm', () => {
 
     const saves = withMetrics.records.history.filter((record) => record.vmId === vmId);
     expect(saves.length).toBe(withoutMetrics.records.history.filter((record) => record.vmId === vmId).length);
-    const firstConfigured = saves.find((record) => record.process?.isMetricsConfigured === true);
-    expect(firstConfigured?.lifecycle).toBe('running');
+    const firstWithProcess = saves.find((record) => record.process !== null);
+    expect(firstWithProcess?.process?.isMetricsConfigured).toBe(true);
   });
 
   it('saves the metrics the VMM took with the failed state when a later step fails', async () => {
@@ -234,23 +286,6 @@ describe('applyVm', () => {
     const record = await agent.records.get(vmId);
     expect(record?.lifecycle).toBe('failed');
     expect(record?.process?.isMetricsConfigured).toBe(true);
-  });
-
-  it('takes up an apply killed between its metrics PUT and its record on the same VMM, which refuses the metrics again', async () => {
-    const agent = createFakeAgent();
-    agent.firecracker.faults.set('PUT /drives/rootfs', 'Drive config error: A root block device already exists!');
-    await appErrorOf(applyVm(agent.context, vmId, spec));
-    agent.firecracker.faults.clear();
-    // As an Agent killed after Firecracker took the metrics and before it recorded them leaves it.
-    const record = (await agent.records.get(vmId))!;
-    await agent.records.save({ ...record, process: { ...record.process!, isMetricsConfigured: false } });
-
-    const result = await applyVm(agent.context, vmId, spec);
-
-    expect(result.vm.vmmState).toBe('running');
-    expect(result.steps.find((step) => step.name === 'metrics')?.hasRun).toBe(true);
-    expect((await agent.records.get(vmId))?.process?.isMetricsConfigured).toBe(true);
-    expect(agent.vmm.processes.size).toBe(1);
   });
 
   it('makes again a recorded TAP that a crash left unmarked and unattached, and uses it', async () => {
@@ -396,16 +431,17 @@ describe('applyVm', () => {
       );
     });
 
-    it('configures MMDS version 2 on its one interface, after the interface, with its network, hostname and user data', async () => {
+    it('starts its VMM with MMDS version 2 on its one interface, after the interface, with its network, hostname and user data', async () => {
       const agent = createFakeAgent();
       const result = await applyVm(agent.context, vmId, { ...spec, guest });
 
-      expect(result.steps.map((step) => step.name).slice(-3)).toEqual(['network', 'mmds', 'start']);
+      expect(result.steps.map((step) => step.name)).not.toContain('mmds');
       const [process] = agent.vmm.liveProcesses;
+      // In Firecracker's order for a configuration given at the start: the data, then MMDS on the interface.
       expect(process?.calls.map((call) => call.path).slice(-4)).toEqual([
         '/network-interfaces/eth0',
-        '/mmds/config',
         '/mmds',
+        '/mmds/config',
         '/actions',
       ]);
       expect(process?.calls.find((call) => call.path === '/mmds/config')?.body).toEqual({

@@ -4,6 +4,7 @@ import {
   isSameRateLimits,
   unconfiguredBootArgsMaxLength,
   type ApplyVmResult,
+  type MetricsPrepareResult,
   type StepName,
   type StepTiming,
   type VmSpec,
@@ -11,7 +12,7 @@ import {
 import { AppError, isAppError } from '@hearth/errors';
 import { agentDriveId, agentIfaceId } from '../../domain/proxy-request.js';
 import { assertUnixSocketPath } from '../../domain/unix-socket-path.js';
-import { vmPaths } from '../../domain/vm-paths.js';
+import { vmPaths, type VmPaths } from '../../domain/vm-paths.js';
 import { memoryChainOf } from '../../domain/memory-chain.js';
 import { isSameSpec, snapshotsOf, type SnapshotRecord } from '../../domain/vm-record.js';
 import { bootArgsOf } from '../../domain/guest-metadata.js';
@@ -19,31 +20,21 @@ import { parseVmId, type VmId } from '../../domain/vm-id.js';
 import type { AgentContext } from '../agent-context.js';
 import { agentVmFromRecord, observeVm } from './describe-vm.js';
 import { memoryLayersHere, readyCopyOf } from './snapshot-copies.js';
-import { ensureTap, firstFreeTapName } from '../steps/ensure-tap.js';
+import { ensureTap, firstFreeTapName, type StepOutcome } from '../steps/ensure-tap.js';
 import { freshGuestMetadata } from '../steps/fresh-guest-metadata.js';
 import { holdImagePath, resolveImagePath } from '../steps/image-paths.js';
 import type { HeldImage } from '../ports/host-files.js';
+import type { FirecrackerInstanceInfo, VmmConfiguration } from '../ports/firecracker-api.js';
 import { prepareMetricsFifo } from '../steps/prepare-metrics-fifo.js';
 import { prepareRootfs, rootfsIntent, type RootfsCopySource } from '../steps/prepare-rootfs.js';
-import { spawnVmm, vmmLogPaths } from '../steps/spawn-vmm.js';
+import { bootedVmm, spawnVmm, vmmLogPaths } from '../steps/spawn-vmm.js';
 import { allowAllEgress, assertEgressPolicy } from '../../domain/egress-rules.js';
 import { assertPortsGrantable, egressIntentOf, ensureEgress } from '../steps/vm-egress.js';
 import { VmLedger } from '../vm-ledger.js';
 import { patchRateLimits } from '../steps/vm-rate-limits.js';
 import { failpoint } from '@hearth/failpoints';
 
-const firecrackerSteps: ReadonlySet<StepName> = new Set([
-  'logger',
-  'metrics',
-  'machine-config',
-  'boot-source',
-  'drives',
-  'network',
-  'mmds',
-  'start',
-  'load',
-  'resume',
-]);
+const firecrackerSteps: ReadonlySet<StepName> = new Set(['logger', 'metrics', 'mmds', 'start', 'load', 'resume']);
 
 /**
  * `PUT /vms/:id`: applies the whole VM as idempotent steps, each timed. A VM already running with
@@ -150,13 +141,16 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
 
     try {
       let tapName = '';
-      let rootfsPath = '';
       let socketPath = '';
       let isAlreadyStarted = false;
+      // What a VMM found running answered, or undefined for one this apply started.
+      let runningVmm: FirecrackerInstanceInfo | undefined;
       // Set once this apply's own load has been answered: Firecracker answers it with the guest paused.
       let isLoadedPaused = false;
-      // The TAP, the rootfs copy and the VMM do not depend on each other (Firecracker opens the TAP
-      // and the drive only at their PUTs), so they run side by side; each records its own fields.
+      // The TAP, the rootfs copy and the metrics FIFO are made side by side, each recording its own
+      // fields. A fresh VM's VMM builds the VM as it starts (it opens the TAP, the disk and the
+      // FIFO then), so it is spawned once they are there; a restore's VMM, which opens them only at
+      // the load (and resumes the guest only after it), is spawned beside them.
       // Egress through NAT, or the guard of the TAP alone: rules whenever the guest has an address.
       const hasEgress =
         ((context.settings.egress ?? null) !== null || (context.settings.guard ?? null) !== null) && spec.guest !== undefined;
@@ -165,44 +159,71 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       const recordedProcess = ledger.record.process;
       const mayHoldRestoredGuest =
         restore !== undefined && recordedProcess !== null && (await context.vmm.isAlive(recordedProcess));
-      const spawned = measure('spawn', async () => {
-        const outcome = await spawnVmm(context, ledger);
-        socketPath = outcome.result.socketPath;
-        if (outcome.result.wasRunning) {
-          const info = await context.firecracker.client(socketPath).describeInstance();
-          isAlreadyStarted = info.state !== 'Not started';
-        }
-        return outcome.hasRun;
-      });
       const tapTimed = measure('tap', async () => {
         const outcome = await ensureTap(context, ledger, { isRecordedUnmade: tapToMake !== undefined });
         tapName = outcome.result.tapName;
         return outcome.hasRun;
       });
-      const [tapStep, rootfsStep, spawnStep, fifoPrepared, egressStep] = await Promise.allSettled([
-        tapTimed,
+      // Not a step of its own: the spawn of a fresh VM and the metrics step of a restore wait for it.
+      const fifoPrepared = spec.isMetricsEnabled ? prepareMetricsFifo(context, ledger) : Promise.resolve(undefined);
+      const spawn = (): Promise<StepTiming> =>
+        measure('spawn', async () => {
+          const outcome = await spawnVmm(
+            context,
+            ledger,
+            restore === undefined
+              ? async () => {
+                  const fifo = await fifoPrepared;
+                  // Firecracker opens the kernel the Agent holds open, not a name that could be swapped
+                  // since it was checked; held until the VM has started (the VMM reads it as it boots).
+                  kernel = await holdImagePath(context, kernelPath, 'kernelPath');
+                  return vmmConfigurationOf(vmId, spec, { paths, kernel: kernel.heldPath, tapName, bootArgs, fifo });
+                }
+              : undefined,
+          );
+          socketPath = outcome.result.socketPath;
+          if (outcome.result.wasRunning) {
+            runningVmm = await context.firecracker.client(socketPath).describeInstance();
+            isAlreadyStarted = runningVmm.state !== 'Not started';
+          }
+          return outcome.hasRun;
+        });
+      const prepareDisk = (spawnedFirst?: Promise<StepTiming>): Promise<StepTiming> =>
         measure('rootfs', async () => {
           // A restore copies the snapshot's disk afresh unless its VMM holds a restored guest
           // already: memory and disk must come from the same instant.
-          if (mayHoldRestoredGuest) await spawned.catch(() => undefined);
+          if (mayHoldRestoredGuest) await spawnedFirst?.catch(() => undefined);
           const snapshotDisk = restore === undefined || isAlreadyStarted ? undefined : restore.disk;
-          const outcome = await prepareRootfs(context, ledger, rootfsSourcePath, snapshotDisk);
-          rootfsPath = outcome.result.rootfsPath;
-          return outcome.hasRun;
-        }),
+          return (await prepareRootfs(context, ledger, rootfsSourcePath, snapshotDisk)).hasRun;
+        });
+      // The egress chain is keyed by the guest's address, but the guard of its bridge port by its
+      // TAP: it runs once the TAP is recorded, beside the rootfs copy. A fresh guest runs as soon as
+      // its VMM has started, so it starts only behind its guard.
+      const egressTimed = hasEgress
+        ? tapTimed.then(() => measure('egress', () => ensureEgress(context, ledger)))
+        : Promise.resolve(undefined);
+      let rootfsTimed: Promise<StepTiming>;
+      let spawned: Promise<StepTiming>;
+      if (restore === undefined) {
+        rootfsTimed = prepareDisk();
+        spawned = Promise.all([tapTimed, rootfsTimed, fifoPrepared, egressTimed]).then(spawn);
+      } else {
+        spawned = spawn();
+        rootfsTimed = prepareDisk(spawned);
+      }
+      const [tapStep, rootfsStep, spawnStep, fifoOutcome, egressStep] = await Promise.allSettled([
+        tapTimed,
+        rootfsTimed,
         spawned,
-        // Not a step of its own: the metrics step below only waits for it.
-        spec.isMetricsEnabled ? prepareMetricsFifo(context, ledger) : Promise.resolve(undefined),
-        // The egress chain is keyed by the guest's address, but the guard of its bridge port by its
-        // TAP: it runs once the TAP is recorded, beside the rootfs copy and the VMM's spawn.
-        hasEgress ? tapTimed.then(() => measure('egress', () => ensureEgress(context, ledger))) : Promise.resolve(undefined),
+        fifoPrepared,
+        egressTimed,
       ]);
-      for (const outcome of [tapStep, rootfsStep, spawnStep, fifoPrepared, egressStep]) {
+      for (const outcome of [tapStep, rootfsStep, spawnStep, fifoOutcome, egressStep]) {
         if (outcome.status === 'rejected') throw outcome.reason;
       }
       for (const outcome of [tapStep, rootfsStep, spawnStep]) if (outcome.status === 'fulfilled') steps.push(outcome.value);
       if (egressStep.status === 'fulfilled' && egressStep.value !== undefined) steps.push(egressStep.value);
-      const fifo = fifoPrepared.status === 'fulfilled' ? fifoPrepared.value : undefined;
+      const fifo = fifoOutcome.status === 'fulfilled' ? fifoOutcome.value : undefined;
 
       const api = context.firecracker.client(socketPath);
       const configure = async (name: StepName, run: () => Promise<void>): Promise<void> => {
@@ -234,58 +255,13 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
               return true;
             });
             break;
-          case 'machine-config':
-            await configure(name, () => api.putMachineConfig({ vcpuCount: spec.vcpuCount, memoryMib: spec.memoryMib }));
-            break;
-          case 'boot-source':
-            // Firecracker opens the kernel the Agent holds open, not a name that could be swapped
-            // since it was checked; held until the VM has started (a VMM may read it only then).
-            await configure(name, async () => {
-              kernel = await holdImagePath(context, kernelPath, 'kernelPath');
-              await api.putBootSource({ kernelImagePath: kernel.heldPath, bootArgs });
-            });
-            break;
-          case 'drives':
-            // Relative to the VMM's working directory (the VM's directory), so that a snapshot's
-            // device state names no path of this VM: a clone restored from it opens its own disk.
-            await configure(name, () =>
-              api.putDrive({
-                driveId: agentDriveId,
-                pathOnHost: ledger.record.process?.isInVmDirectory === true ? paths.rootfsInDirectory : rootfsPath,
-                isRootDevice: true,
-                isReadOnly: false,
-                rateLimiter: spec.rateLimits?.drive,
-              }),
-            );
-            break;
-          case 'network':
-            await configure(name, () =>
-              api.putNetworkInterface({
-                ifaceId: agentIfaceId,
-                hostDevName: tapName,
-                guestMac: spec.guestMac,
-                rxRateLimiter: spec.rateLimits?.networkRx,
-                txRateLimiter: spec.rateLimits?.networkTx,
-              }),
-            );
-            break;
           case 'mmds':
-            // Version 2 (session tokens) on the VM's one interface only: Firecracker answers MMDS
-            // requests of its own guest on that interface, and nothing from the host reaches it.
-            if (restore !== undefined) {
-              // A restored guest keeps the MMDS configuration of its snapshot but not its data: it
-              // learns its own identity (address, MAC, hostname) here, before it runs again.
-              await timed(name, async () => {
-                if (spec.guest === undefined) return false;
-                await api.putMmds(freshGuestMetadata(vmId, spec.guestMac, spec.guest));
-                return true;
-              });
-              break;
-            }
-            await configure(name, async () => {
-              if (spec.guest === undefined) return;
-              await api.putMmdsConfig({ networkInterfaces: [agentIfaceId] });
+            // A restored guest keeps the MMDS configuration of its snapshot but not its data: it
+            // learns its own identity (address, MAC, hostname) here, before it runs again.
+            await timed(name, async () => {
+              if (spec.guest === undefined) return false;
               await api.putMmds(freshGuestMetadata(vmId, spec.guestMac, spec.guest));
+              return true;
             });
             break;
           case 'load':
@@ -326,14 +302,17 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
             break;
           case 'start':
             failpoint('agent.apply.before-start');
-            await configure(name, async () => {
-              await api.startInstance();
-              const info = await api.describeInstance();
-              if (info.state !== 'Running') {
-                throw new AppError('VM_START_FAILED', `Firecracker reports "${info.state}" after InstanceStart`, {
+            // The VMM answers once it has built the VM from its configuration and booted it, or it
+            // exits saying why. One found running was configured by an earlier apply, unless it
+            // never started (it was to be configured call by call): it cannot boot by itself.
+            await timed(name, async () => {
+              const info = runningVmm ?? (await bootedVmm(context, ledger));
+              if (info.state === 'Not started' || (runningVmm === undefined && info.state !== 'Running')) {
+                throw new AppError('VM_START_FAILED', `Firecracker reports "${info.state}" after its start`, {
                   details: { state: info.state },
                 });
               }
+              return runningVmm === undefined;
             });
             break;
           default:
@@ -440,6 +419,55 @@ async function memoryToLoad(context: AgentContext, restore: SnapshotToRestore, d
     );
   }
   return destination;
+}
+
+/**
+ * What a fresh VM's VMM is started with: its logger and metrics first, then the machine, the
+ * kernel, the disk (relative to the VMM's working directory, the VM's directory, so that a snapshot's
+ * device state names no path of this VM: a clone restored from it opens its own disk), the
+ * interface on its TAP, and MMDS version 2 (session tokens) on that interface only: Firecracker
+ * answers MMDS requests of its own guest there, and nothing from the host reaches it.
+ */
+function vmmConfigurationOf(
+  vmId: VmId,
+  spec: VmSpec,
+  made: {
+    readonly paths: VmPaths;
+    readonly kernel: string;
+    readonly tapName: string;
+    readonly bootArgs: string;
+    readonly fifo: StepOutcome<MetricsPrepareResult> | undefined;
+  },
+): VmmConfiguration {
+  return {
+    logger: { logPath: made.paths.firecrackerLog, level: 'Info' },
+    ...(made.fifo === undefined ? {} : { metrics: { metricsPath: made.fifo.result.fifoPath } }),
+    machine: { vcpuCount: spec.vcpuCount, memoryMib: spec.memoryMib },
+    bootSource: { kernelImagePath: made.kernel, bootArgs: made.bootArgs },
+    drives: [
+      {
+        driveId: agentDriveId,
+        pathOnHost: made.paths.rootfsInDirectory,
+        isRootDevice: true,
+        isReadOnly: false,
+        rateLimiter: spec.rateLimits?.drive,
+      },
+    ],
+    networkInterfaces: [
+      {
+        ifaceId: agentIfaceId,
+        hostDevName: made.tapName,
+        guestMac: spec.guestMac,
+        rxRateLimiter: spec.rateLimits?.networkRx,
+        txRateLimiter: spec.rateLimits?.networkTx,
+      },
+    ],
+    ...(spec.guest === undefined
+      ? {}
+      : {
+          mmds: { networkInterfaces: [agentIfaceId], data: freshGuestMetadata(vmId, spec.guestMac, spec.guest) },
+        }),
+  };
 }
 
 /** Firecracker's answer to a second `PUT /metrics` on the same process. */

@@ -4,7 +4,7 @@ import { applyVm } from './apply-vm.js';
 import { deleteVm } from './delete-vm.js';
 import { describeVm } from './describe-vm.js';
 import { stopVm } from './stop-vm.js';
-import { appErrorOf, testSpec, testVmId } from '../../adapters/fake/fake-fixtures.js';
+import { appErrorOf, testSpec, testVmId, vmmFileKinds } from '../../adapters/fake/fake-fixtures.js';
 
 describe('stopVm', () => {
   it('kills the VMM and removes TAP, socket and FIFO but keeps the rootfs copy and directory', async () => {
@@ -19,7 +19,7 @@ describe('stopVm', () => {
     expect(await agent.files.exists(`/srv/fc/vms/${testVmId}/rootfs.ext4`)).toBe(true);
     const vm = await describeVm(agent.context, testVmId);
     expect(vm.vmmState).toBe('absent');
-    expect(vm.resources.map((resource) => resource.kind)).toEqual(['rootfs', 'log', 'log', 'log', 'log', 'directory']);
+    expect(vm.resources.map((resource) => resource.kind)).toEqual(['rootfs', ...vmmFileKinds, 'directory']);
   });
 
   it('reports what could not be removed as VM_CLEANUP_INCOMPLETE with leftovers', async () => {
@@ -89,10 +89,7 @@ describe('deleteVm', () => {
       'fifo',
       'fifo',
       'rootfs',
-      'log',
-      'log',
-      'log',
-      'log',
+      ...vmmFileKinds,
       'directory',
     ]);
     expect(agent.files.pathsUnder(`/srv/fc/vms/${testVmId}`)).toEqual([]);
@@ -106,7 +103,7 @@ describe('deleteVm', () => {
 
     const result = await deleteVm(agent.context, testVmId);
 
-    expect(result.removed.map((resource) => resource.kind)).toEqual(['rootfs', 'log', 'log', 'log', 'log', 'directory']);
+    expect(result.removed.map((resource) => resource.kind)).toEqual(['rootfs', ...vmmFileKinds, 'directory']);
   });
 
   it('keeps the record and directory when something could not be removed', async () => {
