@@ -79,7 +79,17 @@ export interface VmListFilter {
  * A VM to insert. Without `guestMac` the insert takes the next one from the sequence behind
  * `allocateGuestMac`, in the statement that writes the row (one round trip less per create).
  */
-export type NewVm = Omit<Vm, 'guestMac'> & { readonly guestMac?: string | undefined };
+export type NewVm = Omit<Vm, 'guestMac'> & {
+  readonly guestMac?: string | undefined;
+  /**
+   * States the VM passes through, in order, before `state`, written by the insert itself: its
+   * `vm.created` event names the first, and each step from there to `state` has its
+   * `vm.state_changed` event, as a transition along that path would write them (each step allowed
+   * by the state machine; `version` counts them, as a transition's would). Default: none, the VM is
+   * created in `state`.
+   */
+  readonly via?: readonly VmState[] | undefined;
+};
 
 export interface VmRepository {
   /**

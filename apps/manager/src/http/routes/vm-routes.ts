@@ -129,7 +129,7 @@ async function createClones(
   let vms: Vm[];
   if (isAsync) {
     // The host placement chose goes with each clone: ten clones, ten reads of it fewer.
-    const accepted = await placeAndRecordClones(deps, input);
+    const accepted = await placeAndRecordClones(deps, input, 'pending');
     vms = accepted.vms;
     for (const vm of vms) continueCreateInBackground(deps, vm.id, vm, accepted.host);
     if (wait === undefined) reply.header('preference-applied', 'respond-async');
