@@ -1,14 +1,15 @@
 import { AppError } from '@hearth/errors';
 import type { ImageFilter, ImagePage, ImageRepository } from '../../application/ports/image-repository.js';
-import type {
-  ProjectHolding,
-  VmEgressChange,
-  VmRateLimitsChange,
-  NewVm,
-  VmListFilter,
-  VmPage,
-  VmRepository,
-  VmStateChange,
+import {
+  assertStatesOnlyChange,
+  type ProjectHolding,
+  type VmEgressChange,
+  type VmRateLimitsChange,
+  type NewVm,
+  type VmListFilter,
+  type VmPage,
+  type VmRepository,
+  type VmStateChange,
 } from '../../application/ports/vm-repository.js';
 import { canSeeProject } from '../../domain/access.js';
 import type { ProjectUsage } from '../../domain/project.js';
@@ -189,6 +190,15 @@ export class InMemoryVmRepository implements VmRepository {
       .filter((vm) => vm.hostId === hostId)
       .sort(byId)
       .map((vm) => structuredClone(vm));
+  }
+
+  async transitionAll(ids: readonly VmId[], change: VmStateChange): Promise<Vm[]> {
+    assertStatesOnlyChange(change);
+    const moved: Vm[] = [];
+    for (const id of ids) {
+      if (this.store.vms.get(id)?.state === change.from) moved.push(await this.transition(id, change));
+    }
+    return moved;
   }
 
   async transition(id: VmId, change: VmStateChange): Promise<Vm> {

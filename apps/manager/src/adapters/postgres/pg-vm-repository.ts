@@ -1,15 +1,16 @@
 import { sql, type Insertable, type RawBuilder, type Selectable, type Transaction, type Updateable } from 'kysely';
 import { KeyedLock } from '@hearth/concurrency';
 import { AppError } from '@hearth/errors';
-import type {
-  NewVm,
-  ProjectHolding,
-  VmEgressChange,
-  VmRateLimitsChange,
-  VmListFilter,
-  VmPage,
-  VmRepository,
-  VmStateChange,
+import {
+  assertStatesOnlyChange,
+  type NewVm,
+  type ProjectHolding,
+  type VmEgressChange,
+  type VmRateLimitsChange,
+  type VmListFilter,
+  type VmPage,
+  type VmRepository,
+  type VmStateChange,
 } from '../../application/ports/vm-repository.js';
 import type { HostId, ImageId, SnapshotId, TemplateId, VmId } from '../../domain/ids.js';
 import type { HostAllocation } from '../../domain/placement.js';
@@ -356,35 +357,16 @@ export class PgVmRepository implements VmRepository {
     );
   }
 
+  async transitionAll(ids: readonly VmId[], change: VmStateChange): Promise<Vm[]> {
+    assertStatesOnlyChange(change);
+    if (ids.length === 0) return [];
+    const { rows } = await translated(() => this.db.executeQuery(transitionStatement(this.db, ids, change)));
+    return rows.map(toVm);
+  }
+
   private async transitionIn(db: Database, id: VmId, change: VmStateChange): Promise<Vm> {
-    const path = [change.from, ...(change.via ?? []), change.to];
-    const mapped = mappedSnapshotAfter(path, change.mappedSnapshotId);
     const row = await translated(async () => {
-      const values: VmTransitionValues = {
-        set: {
-          state: change.to,
-          updated_at: change.at,
-          failure_reason:
-            change.failureReason === undefined
-              ? undefined
-              : change.failureReason === null
-                ? null
-                : JSON.stringify(change.failureReason),
-          steps: change.steps === undefined ? undefined : JSON.stringify(change.steps.map(stepToJson)),
-          total_ms: change.totalMs,
-          restore_snapshot_id: change.pendingRestore === undefined ? undefined : (change.pendingRestore?.snapshotId ?? null),
-          is_restore_paused: change.pendingRestore === undefined ? undefined : (change.pendingRestore?.isPaused ?? false),
-          mapped_snapshot_id: mapped,
-        },
-        versionSteps: path.length - 1,
-        id,
-        from: change.from,
-        ifVersion: change.ifVersion,
-        steps: path.slice(1).map((to, index) => ({ from: path[index] ?? change.from, to })),
-        at: change.at,
-        message: change.message ?? '',
-      };
-      const { rows } = await db.executeQuery(statementShapes.compiled('vm transition', values, (v) => vmTransition(db, v)));
+      const { rows } = await db.executeQuery(transitionStatement(db, [id], change));
       const updated = rows[0];
       if (updated !== undefined) return updated;
       const current = await db.selectFrom('vms').select(['state', 'version']).where('id', '=', id).executeTakeFirst();
@@ -669,6 +651,36 @@ function vmInsert(db: Transaction<ManagerDatabase>, values: VmInsertValues, isRe
     ]);
 }
 
+/** The statement of a state transition of the VMs `ids` (see {@link vmTransition}), compiled once per shape. */
+function transitionStatement(db: Database, ids: readonly VmId[], change: VmStateChange) {
+  const path = [change.from, ...(change.via ?? []), change.to];
+  const values: VmTransitionValues = {
+    set: {
+      state: change.to,
+      updated_at: change.at,
+      failure_reason:
+        change.failureReason === undefined
+          ? undefined
+          : change.failureReason === null
+            ? null
+            : JSON.stringify(change.failureReason),
+      steps: change.steps === undefined ? undefined : JSON.stringify(change.steps.map(stepToJson)),
+      total_ms: change.totalMs,
+      restore_snapshot_id: change.pendingRestore === undefined ? undefined : (change.pendingRestore?.snapshotId ?? null),
+      is_restore_paused: change.pendingRestore === undefined ? undefined : (change.pendingRestore?.isPaused ?? false),
+      mapped_snapshot_id: mappedSnapshotAfter(path, change.mappedSnapshotId),
+    },
+    versionSteps: path.length - 1,
+    ids,
+    from: change.from,
+    ifVersion: change.ifVersion,
+    steps: path.slice(1).map((to, index) => ({ from: path[index] ?? change.from, to })),
+    at: change.at,
+    message: change.message ?? '',
+  };
+  return statementShapes.compiled('vm transition', values, (v) => vmTransition(db, v));
+}
+
 interface VmTransitionValues extends StatementValues {
   readonly set: Pick<
     Updateable<VmsTable>,
@@ -682,7 +694,7 @@ interface VmTransitionValues extends StatementValues {
     | 'mapped_snapshot_id'
   >;
   readonly versionSteps: number;
-  readonly id: VmId;
+  readonly ids: readonly VmId[];
   readonly from: VmState;
   readonly ifVersion: number | undefined;
   /** One event row per step of the path. */
@@ -702,7 +714,7 @@ function vmTransition(db: Database, values: VmTransitionValues) {
       let update = db
         .updateTable('vms')
         .set((eb) => ({ ...values.set, version: eb('version', '+', values.versionSteps) }))
-        .where('id', '=', values.id)
+        .where('id', 'in', [...values.ids])
         .where('state', '=', values.from);
       if (values.ifVersion !== undefined) update = update.where('version', '=', values.ifVersion);
       return update.returningAll();

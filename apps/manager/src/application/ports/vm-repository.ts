@@ -159,6 +159,13 @@ export interface VmRepository {
    */
   transition(id: VmId, change: VmStateChange): Promise<Vm>;
   /**
+   * `transition` of several VMs by one change, in one statement: each of them still in
+   * `change.from` moves, with its version and its events, and the others are left as they are (no
+   * error: a caller reads them to see why). Answers the VMs moved, in no particular order. For
+   * changes that only move states: none that records a restore, goes to `deleting` or checks a version.
+   */
+  transitionAll(ids: readonly VmId[], change: VmStateChange): Promise<Vm[]>;
+  /**
    * Replaces the VM's egress policy (whatever its state) only if it still has version
    * `change.ifVersion` (when given), increments its version and writes a `vm.egress_changed` event,
    * in the same transaction. Throws VM_NOT_FOUND when the row is gone, PRECONDITION_FAILED when the
@@ -182,4 +189,11 @@ export interface VmRepository {
   isImageInUse(imageId: ImageId): Promise<boolean>;
   /** CPU and memory held per host by VMs in resource-holding states (of the `hostIds` given, else of all). */
   allocationsByHost(hostIds?: readonly HostId[]): Promise<ReadonlyMap<HostId, HostAllocation>>;
+}
+
+/** Throws (a programming error) for a change `transitionAll` does not make: one that records a restore, goes to `deleting` or checks a version. */
+export function assertStatesOnlyChange(change: VmStateChange): void {
+  if (change.pendingRestore !== undefined || change.to === 'deleting' || change.ifVersion !== undefined) {
+    throw new Error('transitionAll moves states only: no restore, no deleting, no version');
+  }
 }
