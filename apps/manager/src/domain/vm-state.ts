@@ -43,6 +43,18 @@ export function canTransition(from: VmState, to: VmState): boolean {
   return vmTransitions[from].includes(to);
 }
 
+/**
+ * The steps of a path of states, in order: throws when the state machine does not allow one (a
+ * programming error: the paths are the Manager's own, never a request's).
+ */
+export function stepsAlong(path: readonly VmState[]): { readonly from: VmState; readonly to: VmState }[] {
+  return path.slice(1).map((to, index) => {
+    const from = path[index] as VmState;
+    if (!canTransition(from, to)) throw new Error(`a VM in state ${from} cannot become ${to}`);
+    return { from, to };
+  });
+}
+
 /** Transitions only the reconciler makes: starting a VM again after a reboot from inside its guest. */
 const reconcilerOnlyTransitions: Readonly<Partial<Record<VmState, readonly VmState[]>>> = Object.freeze({
   running: ['starting'],

@@ -112,6 +112,13 @@ describe('POST /v1/vms with snapshotId', () => {
       hostReads += 1;
       return findById(id);
     };
+    const vms = world.deps.vms;
+    const transitionAll = vms.transitionAll.bind(vms);
+    const movedTogether: string[][] = [];
+    vms.transitionAll = (ids, change) => {
+      movedTogether.push([...ids]);
+      return transitionAll(ids, change);
+    };
     const response = await app.inject({
       method: 'POST',
       url: '/v1/vms?wait=false',
@@ -120,6 +127,9 @@ describe('POST /v1/vms with snapshotId', () => {
 
     expect(response.statusCode, response.body).toBe(202);
     const { items } = response.json<{ items: VmBody[] }>();
+    expect(items.map((item) => item.state)).toEqual(['pending', 'pending', 'pending']);
+    // Their first steps in one statement, so that their applies begin together.
+    expect(movedTogether).toEqual([items.map((item) => item.id)]);
     for (const item of items) {
       await waitFor(
         async () => (await app.inject({ method: 'GET', url: `/v1/vms/${item.id}` })).json<VmBody>().state === 'running',

@@ -78,6 +78,56 @@ export function describeVmRepositoryContract(name: string, open: () => Promise<R
       expect(await eventsOf(v.id)).toHaveLength(3);
     });
 
+    it('inserts a VM through the states of `via`, with their events in order and a version each', async () => {
+      const other = await vm();
+      const id = ids.vmId();
+      const inserted = await repos.vms.insert({
+        ...other,
+        id,
+        name: 'through-via',
+        guestMac: undefined,
+        state: 'starting',
+        via: ['pending', 'scheduled'],
+        version: 3,
+      });
+      expect(inserted).toMatchObject({ id, state: 'starting', version: 3 });
+      expect(inserted).not.toHaveProperty('via');
+      expect(await repos.vms.findById(id)).toEqual(inserted);
+      const events = await eventsOf(id);
+      expect(events.map((e) => [e.type, e.fromState, e.toState, e.at])).toEqual([
+        ['vm.created', null, 'pending', t0],
+        ['vm.state_changed', 'pending', 'scheduled', t0],
+        ['vm.state_changed', 'scheduled', 'starting', t0],
+      ]);
+      const running = await repos.vms.transition(id, { from: 'starting', to: 'running', at: at(1) });
+      expect(running.version).toBe(4);
+    });
+
+    it('moves several VMs by one change, those still in its first state only, each with its events', async () => {
+      const [a, b, c] = [await vm(), await vm(), await vm()] as [Vm, Vm, Vm];
+      await repos.vms.transition(c.id, { from: 'pending', to: 'failed', at: at(1) });
+      const moved = await repos.vms.transitionAll([a.id, b.id, c.id], {
+        from: 'pending',
+        via: ['scheduled'],
+        to: 'starting',
+        at: at(2),
+      });
+      expect(moved.map((each) => each.id).sort()).toEqual([a.id, b.id].sort());
+      for (const each of [a, b]) {
+        const read = await repos.vms.findById(each.id);
+        expect(read).toMatchObject({ state: 'starting', version: 3, updatedAt: at(2) });
+        expect(moved.find((m) => m.id === each.id)).toEqual(read);
+        expect((await eventsOf(each.id)).map((e) => [e.fromState, e.toState])).toEqual([
+          [null, 'pending'],
+          ['pending', 'scheduled'],
+          ['scheduled', 'starting'],
+        ]);
+      }
+      expect(await repos.vms.findById(c.id)).toMatchObject({ state: 'failed', version: 2 });
+      expect(await eventsOf(c.id)).toHaveLength(2);
+      expect(await repos.vms.transitionAll([], { from: 'pending', to: 'scheduled', at: at(3) })).toEqual([]);
+    });
+
     it('stores the restart policy with the VM', async () => {
       const v = await vm({ restartPolicy: 'always' });
       expect((await repos.vms.findById(v.id))?.restartPolicy).toBe('always');

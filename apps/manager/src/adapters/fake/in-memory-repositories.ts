@@ -1,14 +1,15 @@
 import { AppError } from '@hearth/errors';
 import type { ImageFilter, ImagePage, ImageRepository } from '../../application/ports/image-repository.js';
-import type {
-  ProjectHolding,
-  VmEgressChange,
-  VmRateLimitsChange,
-  NewVm,
-  VmListFilter,
-  VmPage,
-  VmRepository,
-  VmStateChange,
+import {
+  assertStatesOnlyChange,
+  type ProjectHolding,
+  type VmEgressChange,
+  type VmRateLimitsChange,
+  type NewVm,
+  type VmListFilter,
+  type VmPage,
+  type VmRepository,
+  type VmStateChange,
 } from '../../application/ports/vm-repository.js';
 import { canSeeProject } from '../../domain/access.js';
 import type { ProjectUsage } from '../../domain/project.js';
@@ -19,7 +20,7 @@ import { whyNotChanged, whyNotUpdated } from '../../domain/vm-errors.js';
 import { whyVmNotDeletable } from '../../domain/vm-deletion.js';
 import { egressChangeMessage } from '../../domain/egress.js';
 import { rateLimitsChangeMessage } from '../../domain/rate-limits.js';
-import { resourceHoldingStates, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
+import { resourceHoldingStates, stepsAlong, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import { guestMacOf, mappedSnapshotAfter, vmListingOf, type Vm } from '../../domain/vm.js';
 import { vmNetworkOf, type LeaseRequest } from '../../domain/address-pool.js';
 import { chooseAddress } from '../../domain/address-lease.js';
@@ -60,7 +61,7 @@ export class InMemoryVmRepository implements VmRepository {
     lease?: LeaseRequest,
   ): Promise<Vm[]> {
     // Serials are taken before any check, as the sequence's are: a refused insert leaves a gap.
-    const vms: Vm[] = newVms.map((vm) => ({ ...vm, guestMac: vm.guestMac ?? this.nextGuestMac() }));
+    const vms: Vm[] = newVms.map(({ via: _via, ...vm }) => ({ ...vm, guestMac: vm.guestMac ?? this.nextGuestMac() }));
     const [first] = vms;
     if (first === undefined) return [];
     if (vms.some((other) => other.hostId !== first.hostId || other.project !== first.project)) {
@@ -97,19 +98,21 @@ export class InMemoryVmRepository implements VmRepository {
       return lease === undefined || chosen === undefined ? vm : { ...vm, network: vmNetworkOf(lease.pool, chosen.address) };
     });
     for (const [address, held] of leases) this.store.addressLeases.set(address, held);
-    for (const vm of inserted) {
+    inserted.forEach((vm, index) => {
       this.store.vms.set(vm.id, structuredClone(vm));
+      const path = [...(newVms[index]?.via ?? []), vm.state];
+      const common = { vmId: vm.id, hostId: vm.hostId, project: vm.project, at: vm.createdAt };
       this.store.recordEvent({
+        ...common,
         type: 'vm.created',
-        vmId: vm.id,
-        hostId: vm.hostId,
-        project: vm.project,
-        at: vm.createdAt,
         fromState: null,
-        toState: vm.state,
+        toState: path[0] ?? vm.state,
         message: 'created',
       });
-    }
+      for (const step of stepsAlong(path)) {
+        this.store.recordEvent({ ...common, type: 'vm.state_changed', fromState: step.from, toState: step.to, message: '' });
+      }
+    });
     return inserted.map((vm) => structuredClone(vm));
   }
 
@@ -187,6 +190,15 @@ export class InMemoryVmRepository implements VmRepository {
       .filter((vm) => vm.hostId === hostId)
       .sort(byId)
       .map((vm) => structuredClone(vm));
+  }
+
+  async transitionAll(ids: readonly VmId[], change: VmStateChange): Promise<Vm[]> {
+    assertStatesOnlyChange(change);
+    const moved: Vm[] = [];
+    for (const id of ids) {
+      if (this.store.vms.get(id)?.state === change.from) moved.push(await this.transition(id, change));
+    }
+    return moved;
   }
 
   async transition(id: VmId, change: VmStateChange): Promise<Vm> {

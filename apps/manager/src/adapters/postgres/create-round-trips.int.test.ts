@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/testkit';
 import { createVm } from '../../application/use-cases/create-vm.js';
@@ -32,7 +32,7 @@ describe.skipIf(!hasDatabase)(
       await database?.drop();
     });
 
-    it('sends the insert transaction’s begin with the placement lock, in one message', async () => {
+    it('sends the insert transaction’s begin with the placement lock, in one message, and 8 messages in all', async () => {
       const deps = useCaseDependenciesOver(db!);
       await registerRoomyHost(deps, 1, 'node-round-trips');
       const images = await recordTestImages(deps, 'round-trips');
@@ -46,6 +46,30 @@ describe.skipIf(!hasDatabase)(
         /^begin;\nselect pg_advisory_xact_lock\(hashtextextended\('hearth\.placement:host_[0-9A-Z]{26}', 0\)\)$/,
       );
       expect(sent.filter((text) => text === 'commit')).toHaveLength(1);
+      // The images, the hosts; `begin` with the placement lock, the project's lock with the leases',
+      // what the host and the project hold with the lowest free address, the VM (recorded `starting`,
+      // with its events and its lease), `commit`; once the host applied it, `running`.
+      expect(sent, sent.join('\n---\n')).toHaveLength(8);
+      expect(sent[3]).toMatch(
+        /for share\s*\)\s*select locked\.\*, pg_advisory_xact_lock\(hashtextextended\('hearth\.address_leases', 0\)\)/,
+      );
+      expect(sent[4]).toMatch(/^\s*with frontier as/);
+      expect(sent.filter((text) => /^with "changed" as \(update "vms"/.test(text))).toHaveLength(1);
+    });
+
+    it('records the VM `starting` by its insert, with the events of `pending` and `scheduled` in order', async () => {
+      const deps = useCaseDependenciesOver(db!);
+      const images = await recordTestImages(deps, 'recorded-starting');
+      const vm = await createVm(deps, { name: 'events', project: 'default', vcpuCount: 1, memoryMib: 64, ...images });
+      const { rows } = await sql<{ type: string; from_state: string | null; to_state: string | null }>`
+        select type, from_state, to_state from events where vm_id = ${vm.id} order by id`.execute(db!);
+      expect(rows).toEqual([
+        { type: 'vm.created', from_state: null, to_state: 'pending' },
+        { type: 'vm.state_changed', from_state: 'pending', to_state: 'scheduled' },
+        { type: 'vm.state_changed', from_state: 'scheduled', to_state: 'starting' },
+        { type: 'vm.state_changed', from_state: 'starting', to_state: 'running' },
+      ]);
+      expect(vm.version).toBe(4);
     });
   },
 );

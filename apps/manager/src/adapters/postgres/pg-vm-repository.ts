@@ -1,19 +1,20 @@
 import { sql, type Insertable, type RawBuilder, type Selectable, type Transaction, type Updateable } from 'kysely';
 import { KeyedLock } from '@hearth/concurrency';
 import { AppError } from '@hearth/errors';
-import type {
-  NewVm,
-  ProjectHolding,
-  VmEgressChange,
-  VmRateLimitsChange,
-  VmListFilter,
-  VmPage,
-  VmRepository,
-  VmStateChange,
+import {
+  assertStatesOnlyChange,
+  type NewVm,
+  type ProjectHolding,
+  type VmEgressChange,
+  type VmRateLimitsChange,
+  type VmListFilter,
+  type VmPage,
+  type VmRepository,
+  type VmStateChange,
 } from '../../application/ports/vm-repository.js';
 import type { HostId, ImageId, SnapshotId, TemplateId, VmId } from '../../domain/ids.js';
 import type { HostAllocation } from '../../domain/placement.js';
-import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
+import { stepsAlong, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import { guestMacOf, mappedSnapshotAfter, type FailureReason, type Vm, type VmListing, type VmStep } from '../../domain/vm.js';
 import { isLimited } from '../../domain/project.js';
 import { snapshotNotFound, snapshotNotReady, type SnapshotState } from '../../domain/snapshot.js';
@@ -22,7 +23,7 @@ import type { Database } from './database.js';
 import { translated, translateDatabaseError } from './database-errors.js';
 import { ofProjects } from './project-filter.js';
 import { whyNotChanged, whyNotUpdated } from '../../domain/vm-errors.js';
-import type { AddressLeasesTable, EventsTable, VmsTable } from './schema.js';
+import type { AddressLeasesTable, EventsTable, ProjectsTable, VmsTable } from './schema.js';
 import { StatementShapes, type StatementValues } from './statement-shapes.js';
 import { quotaOf } from './pg-project-repository.js';
 import type { RestartPolicy } from '../../domain/restart-policy.js';
@@ -100,10 +101,15 @@ export class PgVmRepository implements VmRepository {
       () =>
         this.db.transaction().execute(async (trx): Promise<Vm[] | null> => {
           const restoredFrom = vm.restoredFrom?.snapshotId;
-          // A create's leases' lock is taken with the holdings (one round trip fewer); a clone's after
+          // A create's leases' lock is taken with the project's (one round trip fewer); a clone's after
           // its snapshot's row, the order clones have always taken them in.
-          const isLeasesLockWithHoldings = lease !== undefined && restoredFrom === undefined;
+          const isLeasesLockWithProject = admit !== undefined && lease !== undefined && restoredFrom === undefined;
+          // A create of one VM at the lowest free address searches for it with the holdings (another
+          // round trip fewer); one asked for, or several VMs, are leased one by one (`insertOne`).
+          const freshSearch = isLeasesLockWithProject && lease.address === undefined && vms.length === 1 ? lease.pool : undefined;
           let areLeasesLocked = false;
+          /** The lowest address never leased, found with the holdings; null: none (see `leaseAddress`). */
+          let fresh: number | null | undefined;
           if (admit !== undefined) {
             // Serialises placements on this host until commit. An advisory lock, not the host row's
             // FOR UPDATE: heartbeats update that row and must not queue behind a burst of creates
@@ -114,47 +120,59 @@ export class PgVmRepository implements VmRepository {
             await sql`select pg_advisory_xact_lock(hashtextextended(${sql.lit(`hearth.placement:${vm.hostId}`)}, 0))`.execute(
               trx,
             );
-            // Then the project (always in this order: host, project, so that creates never deadlock):
-            // with a quota, its row locked for update, so concurrent creates in it cannot pass the
-            // quota together; without one, in share mode, which keeps a quota from being set (and the
-            // project from being removed) until this insert commits, and no other create out. The lock
-            // is a statement of its own: in READ COMMITTED a statement reads what was committed when
-            // it began, so a read in the statement that waited for the lock could miss what the
-            // previous holder committed. What the host and the project hold is read in one statement
-            // after it.
-            const projectRow = trx.selectFrom('projects').selectAll().where('name', '=', vm.project);
-            const project = await (mode === 'exclusive' ? projectRow.forUpdate() : projectRow.forShare()).executeTakeFirst();
+            // Then the project (always in this order: host, project, leases, so that creates never
+            // deadlock): with a quota, its row locked for update, so concurrent creates in it cannot
+            // pass the quota together; without one, in share mode, which keeps a quota from being set
+            // (and the project from being removed) until this insert commits, and no other create out.
+            // A create's leases' lock is taken by the same statement once the row is locked: the
+            // outer select calls it for the row the materialized CTE answers, which it answers only
+            // locked. The locks are a statement of their own: in READ COMMITTED a statement reads what
+            // was committed when it began, so a read in the statement that waited for a lock could
+            // miss what the previous holder committed (the locked row itself is read as last
+            // committed). What the host and the project hold is read in one statement after it.
+            const { rows: projects } = await sql<Selectable<ProjectsTable>>`
+              with locked as materialized (
+                select * from projects where name = ${vm.project} ${mode === 'exclusive' ? sql`for update` : sql`for share`}
+              )
+              select locked.*${isLeasesLockWithProject ? sql`, ${leasesLockCall} as leases_lock` : sql``} from locked`.execute(
+              trx,
+            );
+            const project = projects[0];
             if (project === undefined) {
               throw new AppError('PROJECT_NOT_FOUND', `No project named ${vm.project}`, { details: { project: vm.project } });
             }
+            areLeasesLocked = isLeasesLockWithProject;
             const quota = quotaOf(project);
             const hasQuota = isLimited(quota);
             if (hasQuota && mode === 'shared') return null;
             if (!hasQuota) this.limitedProjects.delete(vm.project);
             // What the host and the project hold: a row for the host and 16 for the project, kept by
             // triggers on `vms` (migration 0061), not summed from the VM rows (a create would read every
-            // VM of its project). A create's leases' lock is taken in the same statement, third in the
-            // order (host, project, leases): what this statement reads was settled by the two locks
-            // held before it began, and the leases are read by a later one.
+            // VM of its project). What this statement reads was settled by the locks held before it
+            // began: the holdings by the host's and the project's, the address a create of one VM
+            // leases by the leases' (`freshAddress`, moving the pool's frontier in this transaction: a
+            // refusal by `admit` rolls it back with the rest).
             const { rows } = await sql<{
               host_vcpus: string | number;
               host_memory_mib: string | number;
               vms: string | number;
               vcpus: string | number;
               memory_mib: string | number;
+              fresh_address?: string | number | null;
             }>`
+              ${freshSearch === undefined ? sql`` : sql`with ${freshAddress(freshSearch)}`}
               select coalesce(host.vcpu_count, 0) as host_vcpus, coalesce(host.memory_mib, 0) as host_memory_mib,
                 project.vms, project.vcpus, project.memory_mib
-                ${isLeasesLockWithHoldings ? sql`, ${leasesLockCall} as leases_lock` : sql``}
+                ${freshSearch === undefined ? sql`` : sql`, (select address from found) as fresh_address`}
               from (
                 select coalesce(sum(vms), 0) as vms, coalesce(sum(vcpu_count), 0) as vcpus,
                   coalesce(sum(memory_mib), 0) as memory_mib
                 from project_holdings where project = ${vm.project}
               ) project
               left join host_allocations host on host.host_id = ${vm.hostId}`.execute(trx);
-            areLeasesLocked = isLeasesLockWithHoldings;
             const held = rows[0];
             if (held === undefined) throw new Error('the holdings read answered no row');
+            if (freshSearch !== undefined) fresh = held.fresh_address == null ? null : Number(held.fresh_address);
             admit(
               { vcpuCount: Number(held.host_vcpus), memoryMib: Number(held.host_memory_mib) },
               {
@@ -172,7 +190,8 @@ export class PgVmRepository implements VmRepository {
               await leasesLock.execute(trx);
               areLeasesLocked = true;
             }
-            insertedVms.push(await insertOne(trx, vm, lease));
+            insertedVms.push(await insertOne(trx, vm, lease, fresh));
+            fresh = undefined;
           }
           return insertedVms;
         }),
@@ -338,35 +357,16 @@ export class PgVmRepository implements VmRepository {
     );
   }
 
+  async transitionAll(ids: readonly VmId[], change: VmStateChange): Promise<Vm[]> {
+    assertStatesOnlyChange(change);
+    if (ids.length === 0) return [];
+    const { rows } = await translated(() => this.db.executeQuery(transitionStatement(this.db, ids, change)));
+    return rows.map(toVm);
+  }
+
   private async transitionIn(db: Database, id: VmId, change: VmStateChange): Promise<Vm> {
-    const path = [change.from, ...(change.via ?? []), change.to];
-    const mapped = mappedSnapshotAfter(path, change.mappedSnapshotId);
     const row = await translated(async () => {
-      const values: VmTransitionValues = {
-        set: {
-          state: change.to,
-          updated_at: change.at,
-          failure_reason:
-            change.failureReason === undefined
-              ? undefined
-              : change.failureReason === null
-                ? null
-                : JSON.stringify(change.failureReason),
-          steps: change.steps === undefined ? undefined : JSON.stringify(change.steps.map(stepToJson)),
-          total_ms: change.totalMs,
-          restore_snapshot_id: change.pendingRestore === undefined ? undefined : (change.pendingRestore?.snapshotId ?? null),
-          is_restore_paused: change.pendingRestore === undefined ? undefined : (change.pendingRestore?.isPaused ?? false),
-          mapped_snapshot_id: mapped,
-        },
-        versionSteps: path.length - 1,
-        id,
-        from: change.from,
-        ifVersion: change.ifVersion,
-        steps: path.slice(1).map((to, index) => ({ from: path[index] ?? change.from, to })),
-        at: change.at,
-        message: change.message ?? '',
-      };
-      const { rows } = await db.executeQuery(statementShapes.compiled('vm transition', values, (v) => vmTransition(db, v)));
+      const { rows } = await db.executeQuery(transitionStatement(db, [id], change));
       const updated = rows[0];
       if (updated !== undefined) return updated;
       const current = await db.selectFrom('vms').select(['state', 'version']).where('id', '=', id).executeTakeFirst();
@@ -575,7 +575,33 @@ const statementShapes = new StatementShapes();
 interface VmInsertValues extends StatementValues {
   readonly vm: Omit<Insertable<VmsTable>, 'guest_mac'> & { readonly guest_mac: string | undefined };
   readonly lease: Pick<Insertable<AddressLeasesTable>, 'address' | 'pool' | 'vm_id' | 'leased_at'> | undefined;
-  readonly event: Pick<Insertable<EventsTable>, 'vm_id' | 'host_id' | 'project' | 'at' | 'to_state'>;
+  /** Its `vm.created` event, then one per step of `via` (see {@link insertEvents}). */
+  readonly events: readonly InsertEvent[];
+}
+
+type InsertEvent = Pick<
+  Insertable<EventsTable>,
+  'type' | 'vm_id' | 'host_id' | 'project' | 'at' | 'from_state' | 'to_state' | 'message'
+>;
+
+/**
+ * The events an insert writes, in order: `vm.created` in the first state of the VM's path, then a
+ * `vm.state_changed` for each step to its `state`, as a transition along that path writes them.
+ */
+function insertEvents(vm: NewVm): InsertEvent[] {
+  const path = [...(vm.via ?? []), vm.state];
+  const [created] = path;
+  const common = { vm_id: vm.id, host_id: vm.hostId, project: vm.project, at: vm.createdAt };
+  return [
+    { ...common, type: 'vm.created', from_state: null, to_state: created, message: 'created' },
+    ...stepsAlong(path).map((step) => ({
+      ...common,
+      type: 'vm.state_changed',
+      from_state: step.from,
+      to_state: step.to,
+      message: '',
+    })),
+  ];
 }
 
 /**
@@ -615,7 +641,7 @@ function vmInsert(db: Transaction<ManagerDatabase>, values: VmInsertValues, isRe
             .returning('address'),
     )
     .insertInto('events')
-    .values({ ...values.event, type: 'vm.created', from_state: null, message: 'created' })
+    .values([...values.events])
     .returning((eb) => [
       eb.selectFrom('inserted').select('guest_mac').as('guest_mac'),
       eb
@@ -623,6 +649,36 @@ function vmInsert(db: Transaction<ManagerDatabase>, values: VmInsertValues, isRe
         .select((count) => count.fn.countAll<string | number>().as('leases'))
         .as('leases'),
     ]);
+}
+
+/** The statement of a state transition of the VMs `ids` (see {@link vmTransition}), compiled once per shape. */
+function transitionStatement(db: Database, ids: readonly VmId[], change: VmStateChange) {
+  const path = [change.from, ...(change.via ?? []), change.to];
+  const values: VmTransitionValues = {
+    set: {
+      state: change.to,
+      updated_at: change.at,
+      failure_reason:
+        change.failureReason === undefined
+          ? undefined
+          : change.failureReason === null
+            ? null
+            : JSON.stringify(change.failureReason),
+      steps: change.steps === undefined ? undefined : JSON.stringify(change.steps.map(stepToJson)),
+      total_ms: change.totalMs,
+      restore_snapshot_id: change.pendingRestore === undefined ? undefined : (change.pendingRestore?.snapshotId ?? null),
+      is_restore_paused: change.pendingRestore === undefined ? undefined : (change.pendingRestore?.isPaused ?? false),
+      mapped_snapshot_id: mappedSnapshotAfter(path, change.mappedSnapshotId),
+    },
+    versionSteps: path.length - 1,
+    ids,
+    from: change.from,
+    ifVersion: change.ifVersion,
+    steps: path.slice(1).map((to, index) => ({ from: path[index] ?? change.from, to })),
+    at: change.at,
+    message: change.message ?? '',
+  };
+  return statementShapes.compiled('vm transition', values, (v) => vmTransition(db, v));
 }
 
 interface VmTransitionValues extends StatementValues {
@@ -638,7 +694,7 @@ interface VmTransitionValues extends StatementValues {
     | 'mapped_snapshot_id'
   >;
   readonly versionSteps: number;
-  readonly id: VmId;
+  readonly ids: readonly VmId[];
   readonly from: VmState;
   readonly ifVersion: number | undefined;
   /** One event row per step of the path. */
@@ -658,7 +714,7 @@ function vmTransition(db: Database, values: VmTransitionValues) {
       let update = db
         .updateTable('vms')
         .set((eb) => ({ ...values.set, version: eb('version', '+', values.versionSteps) }))
-        .where('id', '=', values.id)
+        .where('id', 'in', [...values.ids])
         .where('state', '=', values.from);
       if (values.ifVersion !== undefined) update = update.where('version', '=', values.ifVersion);
       return update.returningAll();
@@ -691,8 +747,18 @@ function vmTransition(db: Database, values: VmTransitionValues) {
     .selectAll();
 }
 
-async function insertOne(trx: Transaction<ManagerDatabase>, vm: NewVm, lease: LeaseRequest | undefined): Promise<Vm> {
-  const address = lease === undefined ? undefined : await leaseAddress(trx, vm, lease);
+async function insertOne(
+  trx: Transaction<ManagerDatabase>,
+  vm: NewVm,
+  lease: LeaseRequest | undefined,
+  fresh: number | null | undefined,
+): Promise<Vm> {
+  const address =
+    lease === undefined
+      ? undefined
+      : fresh === undefined || fresh === null
+        ? await leaseAddress(trx, vm, lease)
+        : { address: fresh, isReuse: false };
   const network = lease === undefined || address === undefined ? vm.network : vmNetworkOf(lease.pool, address.address);
   // The VM, its event and its address's lease in one statement, with the VM's guest MAC from the
   // sequence when it has none yet. No pre-check of the name: the unique constraint answers it
@@ -744,7 +810,7 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: NewVm, lease: Le
           address === undefined
             ? undefined
             : { address: address.address, pool: lease?.pool.cidr ?? '', vm_id: vm.id, leased_at: vm.createdAt },
-        event: { vm_id: vm.id, host_id: vm.hostId, project: vm.project, at: vm.createdAt, to_state: vm.state },
+        events: insertEvents(vm),
       },
       (values) => vmInsert(trx, values, address?.isReuse === true),
     ),
@@ -753,7 +819,8 @@ async function insertOne(trx: Transaction<ManagerDatabase>, vm: NewVm, lease: Le
   if (written === undefined) throw new Error(`the insert of VM ${vm.id} answered no row`);
   if (written.guest_mac === null) throw new Error(`the insert of VM ${vm.id} answered no guest MAC`);
   if (address !== undefined && Number(written.leases) !== 1) throw new Error(`address ${address.address} was not leased`);
-  const inserted: Vm = { ...vm, guestMac: written.guest_mac, network };
+  const { via: _via, ...recorded } = vm;
+  const inserted: Vm = { ...recorded, guestMac: written.guest_mac, network };
   if (vm.ports.length > 0) {
     // The primary key (host, protocol, port) refuses a port another VM publishes on this host.
     await trx
@@ -931,6 +998,37 @@ const leasesLockCall = sql`pg_advisory_xact_lock(hashtextextended('hearth.addres
 const leasesLock = sql`select ${leasesLockCall}`;
 
 /**
+ * The CTEs `frontier`, `found` and `moved` of a statement run with the leases' lock held: `found`
+ * answers the lowest address of `pool` never leased, or null when every one was leased once; the
+ * frontier (every address below it was leased) if it was not, else the one after the first leased
+ * address from there whose next was not, walked in address order. `moved` moves the frontier past
+ * the address found, in the statement's transaction: it is leased by the insert that follows, or
+ * nothing is. Without the frontier, each create walked every lease the pool ever had, under the
+ * leases' lock (ADR 0078).
+ */
+function freshAddress(pool: LeaseRequest['pool']): RawBuilder<unknown> {
+  return sql`frontier as (
+      select greatest(cast(${pool.first} as bigint), coalesce(
+        (select all_leased_below from address_pool_frontiers where pool = ${pool.cidr}), 0)) as address
+    ), found as (
+      select coalesce(
+        (select frontier.address from frontier
+          where frontier.address <= ${pool.last}
+            and not exists (select 1 from address_leases where address = frontier.address)),
+        (select leased.address + 1 from address_leases leased
+          where leased.address >= (select address from frontier) and leased.address < ${pool.last}
+            and not exists (select 1 from address_leases next where next.address = leased.address + 1)
+          order by leased.address
+          limit 1)
+      ) as address
+    ), moved as (
+      insert into address_pool_frontiers (pool, all_leased_below)
+      select cast(${pool.cidr} as text), address + 1 from found where address is not null
+      on conflict (pool) do update set all_leased_below = excluded.all_leased_below
+    )`;
+}
+
+/**
  * The address `vm` leases, chosen with the leases' lock held, so that concurrent creates on any
  * Manager choose one after the other (the primary key would refuse a second holder anyway).
  */
@@ -955,31 +1053,9 @@ async function leaseAddress(trx: Transaction<ManagerDatabase>, vm: NewVm, lease:
       lease.quarantineMs,
     );
   }
-  // The lowest address never leased: the pool's frontier (every address below it was leased) if it
-  // was not, else the one after the first leased address from there whose next was not, walked in
-  // address order. The frontier moves past the address found, in this transaction: it is leased by
-  // the insert that follows, or nothing is. Without the frontier, each create walked every lease the
-  // pool ever had, under the leases' lock (ADR 0078).
+  // The lowest address never leased (`freshAddress`).
   const { rows } = await sql<{ address: string | number | null }>`
-    with frontier as (
-      select greatest(cast(${pool.first} as bigint), coalesce(
-        (select all_leased_below from address_pool_frontiers where pool = ${pool.cidr}), 0)) as address
-    ), found as (
-      select coalesce(
-        (select frontier.address from frontier
-          where frontier.address <= ${pool.last}
-            and not exists (select 1 from address_leases where address = frontier.address)),
-        (select leased.address + 1 from address_leases leased
-          where leased.address >= (select address from frontier) and leased.address < ${pool.last}
-            and not exists (select 1 from address_leases next where next.address = leased.address + 1)
-          order by leased.address
-          limit 1)
-      ) as address
-    ), moved as (
-      insert into address_pool_frontiers (pool, all_leased_below)
-      select cast(${pool.cidr} as text), address + 1 from found where address is not null
-      on conflict (pool) do update set all_leased_below = excluded.all_leased_below
-    )
+    with ${freshAddress(pool)}
     select address from found`.execute(trx);
   const fresh = rows[0]?.address;
   if (fresh !== null && fresh !== undefined) return { address: Number(fresh), isReuse: false };

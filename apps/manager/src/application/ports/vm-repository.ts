@@ -79,7 +79,17 @@ export interface VmListFilter {
  * A VM to insert. Without `guestMac` the insert takes the next one from the sequence behind
  * `allocateGuestMac`, in the statement that writes the row (one round trip less per create).
  */
-export type NewVm = Omit<Vm, 'guestMac'> & { readonly guestMac?: string | undefined };
+export type NewVm = Omit<Vm, 'guestMac'> & {
+  readonly guestMac?: string | undefined;
+  /**
+   * States the VM passes through, in order, before `state`, written by the insert itself: its
+   * `vm.created` event names the first, and each step from there to `state` has its
+   * `vm.state_changed` event, as a transition along that path would write them (each step allowed
+   * by the state machine; `version` counts them, as a transition's would). Default: none, the VM is
+   * created in `state`.
+   */
+  readonly via?: readonly VmState[] | undefined;
+};
 
 export interface VmRepository {
   /**
@@ -149,6 +159,13 @@ export interface VmRepository {
    */
   transition(id: VmId, change: VmStateChange): Promise<Vm>;
   /**
+   * `transition` of several VMs by one change, in one statement: each of them still in
+   * `change.from` moves, with its version and its events, and the others are left as they are (no
+   * error: a caller reads them to see why). Answers the VMs moved, in no particular order. For
+   * changes that only move states: none that records a restore, goes to `deleting` or checks a version.
+   */
+  transitionAll(ids: readonly VmId[], change: VmStateChange): Promise<Vm[]>;
+  /**
    * Replaces the VM's egress policy (whatever its state) only if it still has version
    * `change.ifVersion` (when given), increments its version and writes a `vm.egress_changed` event,
    * in the same transaction. Throws VM_NOT_FOUND when the row is gone, PRECONDITION_FAILED when the
@@ -172,4 +189,11 @@ export interface VmRepository {
   isImageInUse(imageId: ImageId): Promise<boolean>;
   /** CPU and memory held per host by VMs in resource-holding states (of the `hostIds` given, else of all). */
   allocationsByHost(hostIds?: readonly HostId[]): Promise<ReadonlyMap<HostId, HostAllocation>>;
+}
+
+/** Throws (a programming error) for a change `transitionAll` does not make: one that records a restore, goes to `deleting` or checks a version. */
+export function assertStatesOnlyChange(change: VmStateChange): void {
+  if (change.pendingRestore !== undefined || change.to === 'deleting' || change.ifVersion !== undefined) {
+    throw new Error('transitionAll moves states only: no restore, no deleting, no version');
+  }
 }

@@ -17,6 +17,7 @@ import { isValidVmName, type Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { NewVm } from '../ports/vm-repository.js';
 import { continueCreate } from './continue-create.js';
+import { recordedIn } from './create-vm.js';
 import { readySnapshotAndVm } from './ready-snapshot.js';
 
 /** At most this many clones in one request. */
@@ -71,7 +72,9 @@ async function carryingTemplateOf(deps: Pick<Deps, 'templates'>, id: TemplateId,
 
 /** `acceptClones`, then each clone taken to `running` (side by side); the first failure is thrown once all have settled. */
 export async function cloneVms(deps: Deps, input: CloneVmsInput): Promise<Vm[]> {
-  const { vms, host } = await placeAndRecordClones(deps, input);
+  // Recorded `starting` by their insert (see `placeAndRecordClones`): their applies begin together,
+  // not each after a transition of its own.
+  const { vms, host } = await placeAndRecordClones(deps, input, 'starting');
   const outcomes = await Promise.allSettled(vms.map((vm) => continueCreate(deps, vm.id, { known: vm, knownHost: host })));
   const failure = outcomes.find((outcome) => outcome.status === 'rejected');
   if (failure !== undefined) throw failure.reason;
@@ -84,13 +87,18 @@ export async function cloneVms(deps: Deps, input: CloneVmsInput): Promise<Vm[]> 
  * its own address, and recorded `pending` before anything happens on the host.
  */
 export async function acceptClones(deps: Deps, input: CloneVmsInput): Promise<Vm[]> {
-  return (await placeAndRecordClones(deps, input)).vms;
+  return (await placeAndRecordClones(deps, input, 'pending')).vms;
 }
 
-/** `acceptClones`, with the host they were placed on: their applies need not read it again. */
+/**
+ * `acceptClones`, with the host they were placed on: their applies need not read it again.
+ * `recordedAs` as a create's (`recordedIn`): `starting`, for clones whose applies begin at once,
+ * writes each through `pending` and `scheduled` in the insert, with those steps' events.
+ */
 export async function placeAndRecordClones(
   deps: Deps,
   input: CloneVmsInput,
+  recordedAs: 'pending' | 'starting',
 ): Promise<{ readonly vms: Vm[]; readonly host: Host }> {
   const count = input.count ?? 1;
   const names = input.count === undefined ? [input.name] : Array.from({ length: count }, (_, i) => `${input.name}-${i + 1}`);
@@ -139,14 +147,13 @@ export async function placeAndRecordClones(
     id: deps.ids.vmId(),
     hostId: host.id,
     name,
-    state: 'pending',
+    ...recordedIn(recordedAs),
     guestMac: undefined,
     failureReason: null,
     steps: [],
     totalMs: null,
     createdAt: now,
     updatedAt: now,
-    version: 1,
     observedState: null,
     observedAt: null,
     restartPolicy: input.restartPolicy ?? template?.restartPolicy ?? source.restartPolicy,

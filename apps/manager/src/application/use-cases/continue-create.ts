@@ -79,3 +79,29 @@ export function continueCreateInBackground(deps: Deps, id: VmId, known?: Vm, kno
     deps.log.warn({ vmId: id, code, err: error }, 'background create did not reach running');
   });
 }
+
+/**
+ * `continueCreateInBackground` for VMs accepted together on one host (clones of one request): their
+ * first steps, `pending → scheduled → starting`, in one statement for all (`transitionAll`), so that
+ * their applies begin together rather than each after a transition of its own. A VM that statement
+ * did not move (deleted meanwhile, or already moved) is continued from what its row says, as is
+ * every VM when the statement fails.
+ */
+export function continueCreatesInBackground(deps: Deps, vms: readonly Vm[], host: Host): void {
+  const pending = vms.filter((vm) => vm.state === 'pending');
+  deps.vms
+    .transitionAll(
+      pending.map((vm) => vm.id),
+      { from: 'pending', via: ['scheduled'], to: 'starting', at: deps.clock.now() },
+    )
+    .catch((error: unknown) => {
+      deps.log.warn({ vmIds: pending.map((vm) => vm.id), err: error }, 'the clones’ first steps were not recorded together');
+      return [];
+    })
+    .then((moved) => {
+      const starting = new Map(moved.map((vm) => [vm.id, vm]));
+      for (const vm of vms)
+        continueCreateInBackground(deps, vm.id, starting.get(vm.id) ?? (vm.state === 'pending' ? undefined : vm), host);
+    })
+    .catch((error: unknown) => deps.log.warn({ err: error }, 'background creates did not start'));
+}

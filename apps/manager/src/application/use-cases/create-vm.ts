@@ -51,7 +51,9 @@ type Deps = Pick<
  * `failed`, with the Agent asked to remove what it made, and the Agent's error thrown).
  */
 export async function createVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
-  const { vm, host } = await placeAndRecord(deps, input);
+  const { vm, host } = await placeAndRecord(deps, input, 'starting');
+  failpoint('manager.create.after-scheduled');
+  failpoint('manager.create.after-starting');
   return continueCreate(deps, vm.id, { known: vm, knownHost: host });
 }
 
@@ -61,11 +63,21 @@ export async function createVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
  * in this process or, after a crash, in the reconciler of any Manager.
  */
 export async function acceptVm(deps: Deps, input: CreateVmInput): Promise<Vm> {
-  return (await placeAndRecord(deps, input)).vm;
+  return (await placeAndRecord(deps, input, 'pending')).vm;
 }
 
-/** `acceptVm`, also answering the host it chose (a create goes on to call it at once). */
-async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ readonly vm: Vm; readonly host: Host }> {
+/**
+ * `acceptVm`, also answering the host it chose (a create goes on to call it at once). Recorded
+ * `starting`, the VM is written as `pending` and moved through `scheduled` to `starting` by the
+ * insert itself, with the events and the version of those steps: what a create that goes on at once
+ * would write next, since nothing happens on a host before `starting`, in one statement instead of
+ * two. Either way the row is committed before any host side effect.
+ */
+async function placeAndRecord(
+  deps: Deps,
+  request: CreateVmInput,
+  recordedAs: 'pending' | 'starting',
+): Promise<{ readonly vm: Vm; readonly host: Host }> {
   if (!isValidVmName(request.name)) {
     throw invalidBody([
       { field: 'body/name', message: 'must be 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit' },
@@ -125,7 +137,7 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
     id,
     name: input.name,
     project: input.project,
-    state: 'pending',
+    ...recordedIn(recordedAs),
     hostId: chosen.id,
     vcpuCount: input.vcpuCount,
     memoryMib: input.memoryMib,
@@ -140,7 +152,6 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
     totalMs: null,
     createdAt: now,
     updatedAt: now,
-    version: 1,
     observedState: null,
     observedAt: null,
     restartPolicy: input.restartPolicy,
@@ -173,9 +184,18 @@ async function placeAndRecord(deps: Deps, request: CreateVmInput): Promise<{ rea
     },
     { ...deps.settings.addressing, address: requestedAddress },
   );
-  deps.log.info({ vmId: id, hostId: chosen.id, state: 'pending', ipAddress: recorded.network?.ipAddress }, 'vm created');
+  deps.log.info({ vmId: id, hostId: chosen.id, state: recorded.state, ipAddress: recorded.network?.ipAddress }, 'vm created');
   failpoint('manager.create.after-pending');
   return { vm: recorded, host: chosen };
+}
+
+/**
+ * A new VM's state, the states its insert records it passing through and its version: `pending`
+ * alone, or `starting` through `pending` and `scheduled` (a version per step, as transitions count
+ * them).
+ */
+export function recordedIn(state: 'pending' | 'starting'): Pick<NewVm, 'state' | 'via' | 'version'> {
+  return state === 'pending' ? { state, version: 1 } : { state, via: ['pending', 'scheduled'], version: 3 };
 }
 
 /** The template a VM of `project` is created from; another project's template is, to it, no template at all. */

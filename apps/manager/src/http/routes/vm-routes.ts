@@ -5,7 +5,7 @@ import { Type, type Static } from 'typebox';
 import type { HttpServer } from '@hearth/http-server';
 import { ConcurrencyLimiter, type ConcurrencyLimit } from '../../application/concurrency-limiter.js';
 import type { UseCaseDependencies } from '../../application/dependencies.js';
-import { continueCreateInBackground } from '../../application/use-cases/continue-create.js';
+import { continueCreateInBackground, continueCreatesInBackground } from '../../application/use-cases/continue-create.js';
 import { acceptVm, createVm, type CreateVmInput } from '../../application/use-cases/create-vm.js';
 import { cloneVms, placeAndRecordClones, snapshotCarriedBy, type CloneVmsInput } from '../../application/use-cases/clone-vms.js';
 import { invalidBody } from '../../domain/template.js';
@@ -129,9 +129,9 @@ async function createClones(
   let vms: Vm[];
   if (isAsync) {
     // The host placement chose goes with each clone: ten clones, ten reads of it fewer.
-    const accepted = await placeAndRecordClones(deps, input);
+    const accepted = await placeAndRecordClones(deps, input, 'pending');
     vms = accepted.vms;
-    for (const vm of vms) continueCreateInBackground(deps, vm.id, vm, accepted.host);
+    continueCreatesInBackground(deps, vms, accepted.host);
     if (wait === undefined) reply.header('preference-applied', 'respond-async');
   } else {
     vms = await cloneVms(deps, input);
