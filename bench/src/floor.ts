@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { watch } from 'node:fs';
-import { chmod, mkdir, open, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client } from 'undici';
 import { ulid } from 'ulid';
@@ -16,11 +16,11 @@ import {
 /** What the floor does, printed beside its numbers so the comparison can be judged. */
 export const floorDescription =
   'floor = no control plane, same netns and double: [ip tuntap add + ip link set master/up] ‖ ' +
-  '[cp --reflink=auto --sparse=always + chmod + stat] ‖ [spawn `ip netns exec NS double --api-sock` ' +
-  '+ wait for the socket (inotify) + GET /], then PUT logger, machine-config, boot-source (with an ip= argument), ' +
-  'drives/rootfs, network-interfaces/eth0, mmds/config (V2) and mmds (the guest metadata), actions InstanceStart, ' +
-  'GET / (undici, one keep-alive connection). ' +
-  'The three bracketed parts run concurrently, as the Agent runs its tap, rootfs and spawn steps.';
+  '[cp --reflink=auto --sparse=always + chmod + stat], then the configuration file (logger, machine-config, ' +
+  'boot-source with an ip= argument, drives/rootfs, network-interfaces/eth0, mmds-config V2) and the MMDS data ' +
+  'written, spawn `ip netns exec NS double --api-sock --config-file --metadata` + wait for the socket (inotify), ' +
+  'then GET / until it answers Running (undici, one keep-alive connection). ' +
+  'The two bracketed parts run concurrently, as the Agent runs its tap and rootfs steps before its configured spawn.';
 
 /** What the floor with egress does beyond the plain floor. */
 export const networkFloorDescription =
@@ -157,44 +157,12 @@ export class Floor {
       await run(['ip', '-n', s.netns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
       await run(['ip', '-n', s.netns, 'link', 'set', 'dev', tap, 'master', s.bridge, 'up']);
     });
-    const [[, tapMs], [, rootfsMs], [pid, spawnMs], egressMs] = await Promise.all([
+    const [[, tapMs], [, rootfsMs], egressMs] = await Promise.all([
       tapTimed,
       timed(async () => {
         await run(['cp', '--reflink=auto', '--sparse=always', '--', s.rootfsPath, rootfs]);
         await chmod(rootfs, 0o600);
         await stat(rootfs);
-      }),
-      timed(async () => {
-        const stdout = await open(path.join(directory, 'stdout.log'), 'a', 0o600);
-        const stderr = await open(path.join(directory, 'stderr.log'), 'a', 0o600);
-        try {
-          const appeared = waitForFile(socket, 5_000);
-          const child = spawn(
-            'ip',
-            ['netns', 'exec', s.netns, s.doubleBin, '--api-sock', socket, '--id', `floor-${index}`, '--level', 'Info'],
-            { detached: true, stdio: ['ignore', stdout.fd, stderr.fd] },
-          );
-          await new Promise<void>((resolve, reject) => {
-            child.once('spawn', resolve);
-            child.once('error', reject);
-          });
-          child.unref();
-          await appeared;
-          // The socket exists from bind(); listen() follows a moment later.
-          for (let attempt = 0; ; attempt++) {
-            try {
-              await this.call(client, 'GET', '/');
-              break;
-            } catch (error) {
-              if (attempt >= 1_000) throw error;
-              await new Promise((resolve) => setTimeout(resolve, 1));
-            }
-          }
-          return child.pid as number;
-        } finally {
-          await stdout.close();
-          await stderr.close();
-        }
       }),
       // As the Agent's egress step: once the TAP exists (its guard names it), beside the rest.
       egress === undefined
@@ -215,40 +183,53 @@ export class Floor {
             return ms;
           }),
     ]);
+    // The VMM builds and boots the VM as it starts, so the TAP and the disk must be there first, as
+    // the Agent's configured spawn waits for them.
+    const [pid, spawnMs] = await timed(async () => {
+      const configFile = path.join(directory, 'vmm-config.json');
+      const metadataFile = path.join(directory, 'mmds.json');
+      await writeFile(configFile, JSON.stringify(floorVmmConfig(s, { directory, rootfs, tap, guestIp, guestMac, index })), {
+        mode: 0o600,
+      });
+      await writeFile(metadataFile, JSON.stringify(floorMetadata({ guestIp, guestMac, index })), { mode: 0o600 });
+      const stdout = await open(path.join(directory, 'stdout.log'), 'a', 0o600);
+      const stderr = await open(path.join(directory, 'stderr.log'), 'a', 0o600);
+      try {
+        const appeared = waitForFile(socket, 5_000);
+        const child = spawn(
+          'ip',
+          [
+            ...['netns', 'exec', s.netns, s.doubleBin, '--api-sock', socket, '--id', `floor-${index}`, '--level', 'Info'],
+            ...['--config-file', configFile, '--metadata', metadataFile],
+          ],
+          { detached: true, stdio: ['ignore', stdout.fd, stderr.fd] },
+        );
+        await new Promise<void>((resolve, reject) => {
+          child.once('spawn', resolve);
+          child.once('error', reject);
+        });
+        child.unref();
+        await appeared;
+        return child.pid as number;
+      } finally {
+        await stdout.close();
+        await stderr.close();
+      }
+    });
     const rules = egress === undefined ? null : { vmId, state: written(vmId, guestIp, tap, egress.portBase + index) };
     this.live.set(index, { pid, tap, directory, client, rules });
-    const put = (route: string, body: unknown) => timed(() => this.call(client, 'PUT', route, body));
-    const [, loggerMs] = await put('/logger', { log_path: path.join(directory, 'firecracker.log'), level: 'Info' });
-    const [, machineMs] = await put('/machine-config', { vcpu_count: s.vcpuCount, mem_size_mib: s.memoryMib });
-    const [, bootMs] = await put('/boot-source', {
-      kernel_image_path: s.kernelPath,
-      boot_args: `${s.bootArgs} ip=${guestIp}::172.31.0.1:255.255.0.0:floor-${index}:eth0:off:172.31.0.1`,
-    });
-    const [, drivesMs] = await put('/drives/rootfs', {
-      drive_id: 'rootfs',
-      path_on_host: rootfs,
-      is_root_device: true,
-      is_read_only: false,
-    });
-    const [, networkMs] = await put('/network-interfaces/eth0', { iface_id: 'eth0', host_dev_name: tap, guest_mac: guestMac });
-    const [, mmdsMs] = await timed(async () => {
-      await this.call(client, 'PUT', '/mmds/config', { version: 'V2', network_interfaces: ['eth0'] });
-      await this.call(client, 'PUT', '/mmds', {
-        latest: {
-          'meta-data': {
-            'instance-id': `floor-${index}`,
-            hostname: `floor-${index}`,
-            'local-ipv4': guestIp,
-            mac: guestMac,
-            network: { gateway: '172.31.0.1', 'dns-servers': ['172.31.0.1'] },
-          },
-        },
-      });
-    });
     const [, startMs] = await timed(async () => {
-      await this.call(client, 'PUT', '/actions', { action_type: 'InstanceStart' });
-      const info = JSON.parse(await this.call(client, 'GET', '/')) as { state?: string };
-      if (info.state !== 'Running') throw new Error(`floor VM ${index} is ${String(info.state)} after InstanceStart`);
+      // The socket exists from bind(); the API answers once the VM is built and booted.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const info = JSON.parse(await this.call(client, 'GET', '/')) as { state?: string };
+          if (info.state !== 'Running') throw new Error(`floor VM ${index} is ${String(info.state)} after its start`);
+          return;
+        } catch (error) {
+          if (attempt >= 5_000) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+      }
     });
     return {
       totalMs: performance.now() - startedAt,
@@ -256,12 +237,6 @@ export class Floor {
         tap: tapMs,
         rootfs: rootfsMs,
         spawn: spawnMs,
-        logger: loggerMs,
-        'machine-config': machineMs,
-        'boot-source': bootMs,
-        drives: drivesMs,
-        network: networkMs,
-        mmds: mmdsMs,
         start: startMs,
         ...(egressMs === undefined ? {} : { egress: egressMs }),
       },
@@ -303,4 +278,37 @@ export class Floor {
   async destroyAll(): Promise<void> {
     for (const index of [...this.live.keys()]) await this.destroy(index);
   }
+}
+
+/** The configuration a floor VMM starts with: what the Agent's configured start writes, by hand. */
+function floorVmmConfig(
+  s: FloorSettings,
+  vm: { directory: string; rootfs: string; tap: string; guestIp: string; guestMac: string; index: number },
+): object {
+  return {
+    logger: { log_path: path.join(vm.directory, 'firecracker.log'), level: 'Info' },
+    'machine-config': { vcpu_count: s.vcpuCount, mem_size_mib: s.memoryMib },
+    'boot-source': {
+      kernel_image_path: s.kernelPath,
+      boot_args: `${s.bootArgs} ip=${vm.guestIp}::172.31.0.1:255.255.0.0:floor-${vm.index}:eth0:off:172.31.0.1`,
+    },
+    drives: [{ drive_id: 'rootfs', path_on_host: vm.rootfs, is_root_device: true, is_read_only: false }],
+    'network-interfaces': [{ iface_id: 'eth0', host_dev_name: vm.tap, guest_mac: vm.guestMac }],
+    'mmds-config': { version: 'V2', network_interfaces: ['eth0'] },
+  };
+}
+
+/** The guest metadata a floor VMM serves over MMDS (`--metadata`). */
+function floorMetadata(vm: { guestIp: string; guestMac: string; index: number }): object {
+  return {
+    latest: {
+      'meta-data': {
+        'instance-id': `floor-${vm.index}`,
+        hostname: `floor-${vm.index}`,
+        'local-ipv4': vm.guestIp,
+        mac: vm.guestMac,
+        network: { gateway: '172.31.0.1', 'dns-servers': ['172.31.0.1'] },
+      },
+    },
+  };
 }

@@ -136,11 +136,13 @@ export async function runPool<T>(
 }
 
 /**
- * Wall time the Agent spent in its steps: tap, rootfs and spawn run side by side (the longest of
- * them counts), the Firecracker API steps one after another.
+ * Wall time the Agent spent in its steps: tap and rootfs run side by side (the longest counts), and
+ * so does a restore's spawn; a fresh VM's spawn starts its VMM configured, after them (ADR 0088). The
+ * other steps count one after another.
  */
 export function agentStepsWallMs(steps: readonly VmStep[]): number {
-  const concurrent = new Set(['tap', 'rootfs', 'spawn']);
+  const isRestore = steps.some((step) => step.name === 'load');
+  const concurrent = new Set(isRestore ? ['tap', 'rootfs', 'spawn'] : ['tap', 'rootfs']);
   let parallel = 0;
   let serial = 0;
   for (const step of steps) {

@@ -341,7 +341,7 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
   out.push(
     `   ratio to floor: p50 ${String(json['create_ratio_p50'])} (target ≤ 1.10), p99 ${String(json['create_ratio_p99'])} (target ≤ 1.5)`,
   );
-  out.push(`   (tap, rootfs and spawn run concurrently in both; ${r.latency.floorDescription})`);
+  out.push(`   (tap and rootfs run concurrently in both, the configured spawn after them; ${r.latency.floorDescription})`);
   if (r.latency.errors.length > 0) out.push(`   errors: ${r.latency.errors.join(' | ')}`);
   out.push('');
   out.push('2/5. throughput waves and resident memory with the wave live');
