@@ -177,6 +177,25 @@ describe('applyVm from a snapshot', () => {
     expect(agent.files.files.get(clonePaths.rootfs)?.content).toBe('written-by-restored-guest');
   });
 
+  it('takes up a restore killed between its metrics PUT and its record on the same VMM, which refuses the metrics again', async () => {
+    const agent = await snapshottedSource();
+    agent.firecracker.faults.set('PUT /snapshot/load', 'injected load failure');
+    await appErrorOf(applyVm(agent.context, otherVmId, cloneSpec));
+    agent.firecracker.faults.delete('PUT /snapshot/load');
+    // As an Agent killed after Firecracker took the metrics and before it recorded them leaves it.
+    const record = (await agent.records.get(otherVmId))!;
+    expect(record.process?.isMetricsConfigured).toBe(true);
+    await agent.records.save({ ...record, process: { ...record.process!, isMetricsConfigured: false } });
+
+    const result = await applyVm(agent.context, otherVmId, cloneSpec);
+
+    expect(result.vm.vmmState).toBe('running');
+    expect(result.steps.find((step) => step.name === 'metrics')?.hasRun).toBe(true);
+    expect((await agent.records.get(otherVmId))?.process?.isMetricsConfigured).toBe(true);
+    // The same VMM took the retry: the second metrics PUT was refused as a reinitialisation, not a new process.
+    expect(callsOf(agent, clonePaths.socket).filter((call) => call === 'PUT /metrics')).toHaveLength(2);
+  });
+
   it("copies a new clone's disk while its VMM starts, not after it", async () => {
     const agent = await snapshottedSource();
     let copyStarted = (): void => undefined;
