@@ -77,14 +77,18 @@ async function setUp(options: { fullResyncEvery?: number; sliceMs?: number } = {
   return { world, host, vms, reconciler, rowsRead: () => read };
 }
 
-/** Passes the time with the host heartbeating, so it stays healthy. */
-async function pass(world: World, host: Host, ms: number): Promise<void> {
+/** Passes the time with the host heartbeating, so it stays healthy; `isTagged`: each beat carries its inventory's tag. */
+async function pass(world: World, host: Host, ms: number, options: { isTagged?: boolean } = {}): Promise<void> {
   for (let elapsedMs = 0; elapsedMs < ms; elapsedMs += heartbeatIntervalMs) {
     world.clock.advance(Math.min(heartbeatIntervalMs, ms - elapsedMs));
     await heartbeat(
       world.deps,
       host.id,
-      { capacity: hostCapacity(capacity), facts: hostFacts() },
+      {
+        capacity: hostCapacity(capacity),
+        facts: hostFacts(),
+        ...(options.isTagged === true ? { inventoryTag: world.agents.heartbeatTag(host.addr) } : {}),
+      },
       agentAuthorization(host.agentId),
     );
   }
@@ -267,17 +271,7 @@ describe('a full resync', () => {
 });
 
 /** Passes the time with the host heartbeating as a current Agent does: each beat carries its inventory's tag. */
-async function passReporting(world: World, host: Host, ms: number): Promise<void> {
-  for (let elapsedMs = 0; elapsedMs < ms; elapsedMs += heartbeatIntervalMs) {
-    world.clock.advance(Math.min(heartbeatIntervalMs, ms - elapsedMs));
-    await heartbeat(
-      world.deps,
-      host.id,
-      { capacity: hostCapacity(capacity), facts: hostFacts(), inventoryTag: world.agents.heartbeatTag(host.addr) },
-      agentAuthorization(host.agentId),
-    );
-  }
-}
+const passReporting = (world: World, host: Host, ms: number): Promise<void> => pass(world, host, ms, { isTagged: true });
 
 describe('a resync of hosts whose heartbeats carry their inventory tag', () => {
   it('does not read the inventory of a host whose last heartbeat reported the tag of the one held', async () => {
