@@ -124,7 +124,8 @@ describe.skipIf(skip !== undefined)(`IpJsonReader${skip === undefined ? '' : ` (
       const runner = new CountingRunner(netns);
       // As the Agent runs it: without details.
       const undetailed = new IpJsonReader({ netns: netns.name, isDetailed: false });
-      const network = new LinuxHostNetwork(runner, { reader: undetailed, readerUse: 'link-list' });
+      // Every list read again (none kept), so that each one is the reader's.
+      const network = new LinuxHostNetwork(runner, { reader: undetailed, readerUse: 'link-list', markedLinksMaxAgeMs: 0 });
       try {
         await netns.exec(['ip', 'link', 'add', 'hbr4', 'type', 'bridge']);
         await netns.exec(['ip', 'link', 'set', 'dev', 'hbr4', 'alias', 'hearth:x:vm_4', 'up']);

@@ -8,6 +8,7 @@ export {
   durationBucketsSeconds,
   metricsContentType,
   registerRequestMetrics,
+  type ProcessMetricsOptions,
   unmatchedRoute,
   type Registry,
 } from './metrics.js';

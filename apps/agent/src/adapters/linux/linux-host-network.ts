@@ -52,6 +52,12 @@ function linkStateOf(link: IpLink & IpAddr): LinkState {
 }
 
 /**
+ * How long the marked links read are answered again while no link was changed through the adapter:
+ * what bounds how late a change by another program (a TAP an operator deleted) is seen.
+ */
+export const markedLinksMaxAgeMs = 60_000;
+
+/**
  * Which reads go to the `IpJsonReader`: every read, or only the list of every link (`markedLinks`,
  * which looks no name up, so the reader's answer is as fresh as a fork's), reads of one link by its
  * name forking an `ip -j` each.
@@ -84,6 +90,22 @@ export class LinuxHostNetwork implements HostNetwork {
   private lastMarked: { readonly stdout: string; readonly markPrefix: string; readonly links: readonly MarkedLink[] } | null =
     null;
 
+  /** Changes through this adapter that have ended. */
+  private linkChanges = 0;
+
+  /** The last marked links read, with the count of changes and the time when their read started. */
+  private keptMarked: {
+    readonly markPrefix: string;
+    readonly links: readonly MarkedLink[];
+    readonly linkChanges: number;
+    readonly readAtMs: number;
+  } | null = null;
+
+  /** How long the marked links read are answered again while no link was changed through this adapter. */
+  private readonly markedLinksMaxAgeMs: number;
+
+  private readonly monotonicMs: () => number;
+
   constructor(
     private readonly runner: CommandRunner,
     options: {
@@ -92,18 +114,32 @@ export class LinuxHostNetwork implements HostNetwork {
       readonly reader?: IpJsonReader;
       /** Default `every-read`. */
       readonly readerUse?: IpReaderUse;
+      /**
+       * How long `markedLinks` answers its last list again while no link was changed through this
+       * adapter (default `markedLinksMaxAgeMs`; 0 reads every time).
+       */
+      readonly markedLinksMaxAgeMs?: number;
+      /** Monotonic time, for that age (default `performance.now`). */
+      readonly monotonicMs?: () => number;
     } = {},
   ) {
     this.ip = options.netns ? ['ip', '-n', options.netns] : ['ip'];
     this.batch = options.batch ?? null;
     this.reader = options.reader ?? null;
     this.readerByName = options.readerUse === 'link-list' ? null : this.reader;
+    this.markedLinksMaxAgeMs = options.markedLinksMaxAgeMs ?? markedLinksMaxAgeMs;
+    this.monotonicMs = options.monotonicMs ?? (() => performance.now());
   }
 
   /** `ip <args>` for a change: through the batch process when there is one. */
   private async change(args: readonly string[]): Promise<void> {
-    if (this.batch !== null) await this.batch.run(args);
-    else await this.runner.run([...this.ip, ...args]);
+    try {
+      if (this.batch !== null) await this.batch.run(args);
+      else await this.runner.run([...this.ip, ...args]);
+    } finally {
+      // Counted as it ends: a list whose read began before is not answered again after it.
+      this.linkChanges += 1;
+    }
   }
 
   async ensureBridge(bridge: string, addressCidr: string | null): Promise<void> {
@@ -191,13 +227,33 @@ export class LinuxHostNetwork implements HostNetwork {
   }
 
   async markedLinks(markPrefix: string): Promise<MarkedLink[]> {
+    // The Agent marks and unmarks its links through this adapter alone, and every inventory (each
+    // heartbeat) asks for them: with hundreds of TAPs a list is about 300 bytes a link for `ip` to
+    // write and the Agent to read. The last one is answered again until a change or its age.
+    const kept = this.keptMarked;
+    const nowMs = this.monotonicMs();
+    if (
+      kept !== null &&
+      kept.markPrefix === markPrefix &&
+      kept.linkChanges === this.linkChanges &&
+      nowMs - kept.readAtMs < this.markedLinksMaxAgeMs
+    ) {
+      return [...kept.links];
+    }
+    const linkChanges = this.linkChanges;
+    const links = await this.readMarkedLinks(markPrefix);
+    this.keptMarked = { markPrefix, links, linkChanges, readAtMs: nowMs };
+    return [...links];
+  }
+
+  private async readMarkedLinks(markPrefix: string): Promise<readonly MarkedLink[]> {
     // Every link, no name looked up: the long-lived reader's answer is as fresh as a fork's.
     const read = await this.reader?.read(['link', 'show']);
     // The list is read at every inventory (every few seconds, hundreds of TAPs): an answer the same
     // as the last one, byte for byte, is not parsed again.
     const last = this.lastMarked;
     if (read?.kind === 'output' && last !== null && last.stdout === read.stdout && last.markPrefix === markPrefix) {
-      return [...last.links];
+      return last.links;
     }
     const answered = read?.kind === 'output' ? everyLinkIn(read.stdout) : null;
     let links = answered;
@@ -211,7 +267,7 @@ export class LinuxHostNetwork implements HostNetwork {
       typeof link.ifalias === 'string' && link.ifalias.startsWith(markPrefix) ? [{ name: link.ifname, alias: link.ifalias }] : [],
     );
     this.lastMarked = read?.kind === 'output' && answered !== null ? { stdout: read.stdout, markPrefix, links: marked } : null;
-    return [...marked];
+    return marked;
   }
 
   private async attach(name: string, bridge: string, mark: string): Promise<void> {

@@ -36,7 +36,11 @@ export interface HostNetwork {
    * name already exists.
    */
   createTap(name: string, bridge: string, mark: string): Promise<'created' | 'name_taken'>;
-  /** Every link whose alias starts with `markPrefix`, attached to a bridge or not. */
+  /**
+   * Every link whose alias starts with `markPrefix`, attached to a bridge or not. A change made
+   * through this port is seen by the next call; one made by another program may be seen up to the
+   * adapter's bound later (`LinuxHostNetwork`: a minute).
+   */
   markedLinks(markPrefix: string): Promise<MarkedLink[]>;
   /** Deletes a link; a missing link is not an error. */
   deleteLink(name: string): Promise<void>;
