@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
+import { waitFor, writeEmptyExt4, writeFakeKernel } from '@hearth/testkit';
 import type { BenchStack } from './bench-stack.js';
 import { Floor, type FloorEgress } from './floor.js';
 
@@ -102,10 +102,25 @@ export async function createVm(
   }
 }
 
+/** How long a delete accepted (202) but not finished is waited for, until its VM is gone. */
+const acceptedDeleteTimeoutMs = 180_000;
+
+/**
+ * Deletes a VM, timed until it is gone: a delete its host did not confirm in time is accepted (202)
+ * and finished by the reconciler (after its grace), which is waited for, so that a wave's deletes
+ * count only VMs that no longer exist.
+ */
 export async function deleteVm(stack: BenchStack, id: string): Promise<{ ms: number; error: string | null }> {
   const startedAt = performance.now();
   try {
     const response = await stack.api('DELETE', `/v1/vms/${id}`);
+    if (response.status === 202) {
+      await waitFor(async () => (await stack.api('GET', `/v1/vms/${id}`)).status === 404, {
+        timeoutMs: acceptedDeleteTimeoutMs,
+        intervalMs: 250,
+        description: `the accepted delete of ${id} finishes`,
+      });
+    }
     const ms = performance.now() - startedAt;
     return response.status >= 200 && response.status < 300
       ? { ms, error: null }

@@ -133,6 +133,7 @@ export const errorCodes = {
   },
   // Database
   DATABASE_UNAVAILABLE: { kind: 'unavailable', title: 'The database cannot be reached' },
+  DATABASE_BUSY: { kind: 'unavailable', title: 'Every database connection is busy: retry after the time Retry-After gives' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -1,6 +1,14 @@
 export { Hearth, type HearthOptions } from './hearth.js';
 export { HearthError, isHearthError, type ProblemCode } from './hearth-error.js';
-export { VmWaitError, Vms, type CreateVmOptions, type MutationOptions, type RestoreVmOptions, type WaitOptions } from './vms.js';
+export {
+  VmWaitError,
+  Vms,
+  isDeleteUnderWay,
+  type CreateVmOptions,
+  type MutationOptions,
+  type RestoreVmOptions,
+  type WaitOptions,
+} from './vms.js';
 export {
   bearerSubprotocol,
   consoleAttachUrl,

@@ -23,7 +23,13 @@ export type Problem = components['schemas']['Problem'];
 export type Vm = JsonOf<'getVm', 200>;
 export type VmState = Vm['state'];
 export type CreateVmRequest = BodyOf<'createVm'>;
+/** A VM deleted to the end: what its host removed. */
 export type DeletedVm = JsonOf<'deleteVm', 200>;
+/**
+ * What a delete answers: the VM gone (`DeletedVm`, with `removed`), or a delete accepted and still
+ * under way (the VM, `deleting`: its host did not confirm in time, and the Manager finishes it).
+ */
+export type DeleteVmResult = DeletedVm | JsonOf<'deleteVm', 202>;
 /** What a VM's guest may send beyond its host: everything, nothing, or an allow or deny list. */
 export type EgressPolicy = BodyOf<'setVmEgress'>;
 /** Firecracker rate limiters of a VM's network interface (`networkRx`, `networkTx`) and drive. */

@@ -3,7 +3,7 @@ import { attachConsole, type AttachConsoleOptions, type ConsoleSession, type Con
 import { paginate } from './paginate.js';
 import type {
   CreateVmRequest,
-  DeletedVm,
+  DeleteVmResult,
   EgressPolicy,
   HearthEvent,
   ListVmsFilter,
@@ -11,6 +11,11 @@ import type {
   Vm,
   VmState,
 } from './types.js';
+
+/** True when a delete was accepted but not finished: its answer is the VM, `deleting`. */
+export function isDeleteUnderWay(result: DeleteVmResult): result is Extract<DeleteVmResult, { state: string }> {
+  return 'state' in result;
+}
 
 /** Longest long poll the Manager allows (`timeout_s` of GET /v1/vms/{id}/wait). */
 const longestPollSeconds = 60;
@@ -158,6 +163,10 @@ export class Vms {
     return this.mutate('start', id, options);
   }
 
+  /**
+   * Stops the VM. Resolves to it `stopped`, or still `stopping` when its host did not confirm in
+   * time: the stop is accepted and the Manager finishes it (`waitFor(id, 'stopped')`).
+   */
   stop(id: string, options: MutationOptions = {}): Promise<Vm> {
     return this.mutate('stop', id, options);
   }
@@ -222,8 +231,12 @@ export class Vms {
     );
   }
 
-  /** Deletes the VM and everything its host holds for it. */
-  async delete(id: string, options: MutationOptions = {}): Promise<DeletedVm> {
+  /**
+   * Deletes the VM and everything its host holds for it. Resolves to what its host removed once the
+   * VM is gone, or, when its host did not confirm in time, to the VM `deleting` (`isDeleteUnderWay`):
+   * the delete is accepted and the Manager finishes it (`get` rejects with VM_NOT_FOUND once it has).
+   */
+  async delete(id: string, options: MutationOptions = {}): Promise<DeleteVmResult> {
     return bodyOf(
       this.api.DELETE('/v1/vms/{id}', {
         params: { path: { id }, header: ifMatch(options.ifVersion) },

@@ -1,5 +1,14 @@
 import { parseArgs } from 'node:util';
-import { VmWaitError, describeConsoleEnd, egressText, rateLimitsText, type Hearth, type Vm, type VmState } from '@hearth/sdk';
+import {
+  VmWaitError,
+  describeConsoleEnd,
+  isDeleteUnderWay,
+  egressText,
+  rateLimitsText,
+  type Hearth,
+  type Vm,
+  type VmState,
+} from '@hearth/sdk';
 import type { Command } from '../command.js';
 import { CliError, exitCodes } from '../exit-codes.js';
 import { collect, onlyArgument } from '../arguments.js';
@@ -346,7 +355,8 @@ export const vmCommands: Readonly<Record<string, Command>> = {
       const hearth = await client();
       const vm = await resolveVm(hearth, onlyArgument(args, 'hearth vm rm <vm>'));
       const deleted = await hearth.vms.delete(vm.id);
-      printResult(out, deleted, `${deleted.id} deleted`);
+      // Accepted but not finished (its host did not confirm in time): the Manager finishes it.
+      printResult(out, deleted, isDeleteUnderWay(deleted) ? `${deleted.id} deleting` : `${deleted.id} deleted`);
     },
   },
   wait: {

@@ -1,5 +1,6 @@
 import { everyProject } from '../domain/access.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AppError } from '@hearth/errors';
 import type { HttpServer } from '@hearth/http-server';
 import { openSse, type SseClient } from '@hearth/testkit';
 import { adminHeaders, buildTestApp } from '../testing/test-app.js';
@@ -120,6 +121,43 @@ describe('pause and resume over HTTP', () => {
       code: 'VM_INVALID_TRANSITION',
       details: { from: 'running', to: 'running', allowed: ['pausing', 'stopping', 'deleting', 'failed', 'unknown'] },
     });
+  });
+});
+
+describe('a stop or delete whose host does not answer in time', () => {
+  const timedOut = (): AppError =>
+    new AppError('AGENT_UNAVAILABLE', "The host's Agent did not answer in time", { details: { reason: 'timeout' } });
+
+  it('answers a DELETE with 202, the VM deleting and where to follow it; a repeated DELETE answers the same', async () => {
+    const vm = await runningVm();
+    world.agents.failNext('delete', timedOut());
+    const response = await app.inject({ method: 'DELETE', url: `/v1/vms/${vm.id}` });
+    expect(response.statusCode).toBe(202);
+    expect(response.json()).toMatchObject({ id: vm.id, state: 'deleting', failureReason: null });
+    expect(response.headers['location']).toBe(`/v1/vms/${vm.id}`);
+    expect(response.headers['etag']).toBe(`"${vm.version + 1}"`);
+    const again = await app.inject({ method: 'DELETE', url: `/v1/vms/${vm.id}` });
+    expect(again.statusCode).toBe(202);
+    expect(again.json()).toMatchObject({ id: vm.id, state: 'deleting' });
+    expect((await app.inject({ method: 'GET', url: `/v1/vms/${vm.id}` })).json()).toMatchObject({ state: 'deleting' });
+  });
+
+  it('answers a DELETE the host refuses with its problem and leaves the VM failed', async () => {
+    const vm = await runningVm();
+    world.agents.failNext('delete', new AppError('HOST_COMMAND_FAILED', 'ip link del failed'));
+    const response = await app.inject({ method: 'DELETE', url: `/v1/vms/${vm.id}` });
+    expect(response.statusCode).toBe(500);
+    expect(response.json()).toMatchObject({ code: 'HOST_COMMAND_FAILED' });
+    expect((await app.inject({ method: 'GET', url: `/v1/vms/${vm.id}` })).json()).toMatchObject({ state: 'failed' });
+  });
+
+  it('answers a stop with 202 and the VM stopping', async () => {
+    const vm = await runningVm();
+    world.agents.failNext('stop', timedOut());
+    const response = await app.inject({ method: 'POST', url: `/v1/vms/${vm.id}/stop` });
+    expect(response.statusCode).toBe(202);
+    expect(response.json()).toMatchObject({ id: vm.id, state: 'stopping', failureReason: null });
+    expect(response.headers['location']).toBe(`/v1/vms/${vm.id}`);
   });
 });
 

@@ -453,7 +453,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a VM and everything its host holds for it
-         * @description Mutations honour `If-Match: "<version>"`; every POST honours `Idempotency-Key`.
+         * @description Answers 200 with what the host removed once the VM is gone. A delete once accepted is carried through: when its host does not confirm it in time (its Agent does not answer, cannot be reached or is unavailable for now), or the VM is `deleting` already, the answer is 202 with the VM `deleting`, and the Manager finishes the delete once the Agent answers. Follow it with `GET /v1/vms/{id}` (404 once it is gone) or its events (`vm.deleted`, kept after the delete). Only a definite failure on the host answers its problem and leaves the VM `failed`; DELETE can then be retried. Mutations honour `If-Match: "<version>"`; every POST honours `Idempotency-Key`.
          */
         delete: operations["deleteVm"];
         options?: never;
@@ -529,7 +529,7 @@ export interface paths {
         put?: never;
         /**
          * Stop a running or paused VM (its rootfs copy is kept)
-         * @description Mutations honour `If-Match: "<version>"`; every POST honours `Idempotency-Key`.
+         * @description Answers 200 with the VM `stopped`. When its host does not confirm the stop in time (its Agent does not answer, cannot be reached or is unavailable for now) the stop is accepted and carried on: 202 with the VM `stopping`, which the Manager takes to `stopped` once the Agent answers; follow it with `GET /v1/vms/{id}/wait?state=stopped` or the event stream. Only a definite failure on the host answers its problem and leaves the VM `failed`. Mutations honour `If-Match: "<version>"`; every POST honours `Idempotency-Key`.
          */
         post: operations["stopVm"];
         delete?: never;
@@ -4224,6 +4224,132 @@ export interface operations {
                     };
                 };
             };
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        name: string;
+                        project: string;
+                        state: "pending" | "scheduled" | "starting" | "running" | "pausing" | "paused" | "stopping" | "stopped" | "failed" | "deleting" | "unknown";
+                        hostId: string;
+                        vcpuCount: number;
+                        memoryMib: number;
+                        kernelImageId: string;
+                        rootfsImageId: string;
+                        kernelPath: string;
+                        rootfsPath: string;
+                        bootArgs: string;
+                        guestMac: string;
+                        network: {
+                            ipAddress: string;
+                            prefixLength: number;
+                            gateway: string;
+                            dnsServers: string[];
+                        } | null;
+                        isMetricsEnabled: boolean;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
+                        sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
+                        failureReason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        steps: {
+                            name: string;
+                            durationMs: number;
+                            /** Format: date-time */
+                            at: string;
+                        }[];
+                        totalMs: number | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        version: number;
+                        observedState: ("not_started" | "running" | "paused" | "exited" | "absent" | "unreadable") | null;
+                        observedAt: string | null;
+                        restartPolicy: "never" | "on-failure" | "always";
+                        templateId: string | null;
+                        templateVersion: number | null;
+                        restoredFrom: {
+                            snapshotId: string;
+                            vmId: string;
+                        } | null;
+                        pendingRestore: {
+                            snapshotId: string;
+                            isPaused: boolean;
+                        } | null;
+                    };
+                };
+            };
             /** @description The request was refused: a problem (RFC 9457) with a stable `code` */
             "4XX": {
                 headers: {
@@ -4527,6 +4653,132 @@ export interface operations {
         responses: {
             /** @description Default Response */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        name: string;
+                        project: string;
+                        state: "pending" | "scheduled" | "starting" | "running" | "pausing" | "paused" | "stopping" | "stopped" | "failed" | "deleting" | "unknown";
+                        hostId: string;
+                        vcpuCount: number;
+                        memoryMib: number;
+                        kernelImageId: string;
+                        rootfsImageId: string;
+                        kernelPath: string;
+                        rootfsPath: string;
+                        bootArgs: string;
+                        guestMac: string;
+                        network: {
+                            ipAddress: string;
+                            prefixLength: number;
+                            gateway: string;
+                            dnsServers: string[];
+                        } | null;
+                        isMetricsEnabled: boolean;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
+                        sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
+                        failureReason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        steps: {
+                            name: string;
+                            durationMs: number;
+                            /** Format: date-time */
+                            at: string;
+                        }[];
+                        totalMs: number | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        version: number;
+                        observedState: ("not_started" | "running" | "paused" | "exited" | "absent" | "unreadable") | null;
+                        observedAt: string | null;
+                        restartPolicy: "never" | "on-failure" | "always";
+                        templateId: string | null;
+                        templateVersion: number | null;
+                        restoredFrom: {
+                            snapshotId: string;
+                            vmId: string;
+                        } | null;
+                        pendingRestore: {
+                            snapshotId: string;
+                            isPaused: boolean;
+                        } | null;
+                    };
+                };
+            };
+            /** @description Default Response */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };

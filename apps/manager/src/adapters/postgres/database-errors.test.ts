@@ -36,9 +36,16 @@ describe('translateDatabaseError', () => {
     ['a connection exception class', { code: '08006' }],
     ['an administrator shutdown', { code: '57P01' }],
     ['a terminated connection', new Error('Connection terminated unexpectedly')],
-    ['a pool timeout', new Error('timeout exceeded when trying to connect')],
+    ['a connect that timed out', new Error('Connection terminated due to connection timeout')],
   ])('turns %s into DATABASE_UNAVAILABLE', (_, error) => {
     expect(translateDatabaseError(error).code).toBe('DATABASE_UNAVAILABLE');
+  });
+
+  it("turns the pool's refusal of a wait for one of its busy connections into DATABASE_BUSY with a Retry-After", () => {
+    const error = translateDatabaseError(new Error('timeout exceeded when trying to connect'));
+    expect(error.code).toBe('DATABASE_BUSY');
+    expect(error.kind).toBe('unavailable');
+    expect(error.details).toEqual({ retryAfterSeconds: 1 });
   });
 
   it('turns anything else into INTERNAL and keeps the driver error as the cause', () => {

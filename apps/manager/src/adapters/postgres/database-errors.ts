@@ -1,4 +1,5 @@
 import { AppError, isAppError, type ErrorCode } from '@hearth/errors';
+import { databaseBusy } from './connection-queue.js';
 
 /** Unique constraints whose violation (SQLSTATE 23505) is a caller's conflict, by constraint name. */
 const uniqueConstraintCodes: Readonly<Record<string, { code: ErrorCode; message: string }>> = {
@@ -55,7 +56,8 @@ interface DriverError {
 
 /**
  * Turns a `pg` or PGlite error into an AppError: 23505 on a known unique constraint → its conflict
- * code; 23503 on a project's foreign key → PROJECT_NOT_FOUND; connection failures, SQLSTATE class 08, 57P0x and pool timeouts → DATABASE_UNAVAILABLE;
+ * code; 23503 on a project's foreign key → PROJECT_NOT_FOUND; a wait for a busy pool's connection that timed out → DATABASE_BUSY;
+ * connection failures, SQLSTATE class 08 and 57P0x → DATABASE_UNAVAILABLE;
  * anything else → INTERNAL with the driver error as cause. Raw driver errors never leave the adapter.
  */
 export function translateDatabaseError(error: unknown, overrides: SqlStateOverrides = {}): AppError {
@@ -73,6 +75,7 @@ export function translateDatabaseError(error: unknown, overrides: SqlStateOverri
     const known = foreignKeyCodes[constraint];
     if (known !== undefined) return new AppError(known.code, known.message, { cause: error });
   }
+  if (isPoolWaitTimeout(driverError.message)) return databaseBusy(error);
   if (isConnectionError(code, driverError.message)) {
     return new AppError('DATABASE_UNAVAILABLE', 'The database cannot be reached', { cause: error });
   }
@@ -82,9 +85,15 @@ export function translateDatabaseError(error: unknown, overrides: SqlStateOverri
 function isConnectionError(code: string | undefined, message: unknown): boolean {
   if (code !== undefined && (connectionErrorCodes.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code))) return true;
   const text = typeof message === 'string' ? message : '';
-  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|PGlite is closed|connection error/i.test(
-    text,
-  );
+  return /Connection terminated|connect ECONNREFUSED|PGlite is closed|connection error/i.test(text);
+}
+
+/**
+ * The driver's pool's refusal of a caller that waited its connect timeout for one of its connections,
+ * all busy: a connect that timed out says `Connection terminated due to connection timeout` instead.
+ */
+function isPoolWaitTimeout(message: unknown): boolean {
+  return typeof message === 'string' && message.includes('timeout exceeded when trying to connect');
 }
 
 /** Runs a query, translating whatever the driver throws. */

@@ -4,12 +4,22 @@ import pg from 'pg';
 import type { ManagerDatabase } from './schema.js';
 import { translated } from './database-errors.js';
 import { restrictToOwner } from './owner-only-directory.js';
+import { ConnectionQueue } from './connection-queue.js';
 import { preparedStatementsPool } from './prepared-statements-pool.js';
 
 export type Database = Kysely<ManagerDatabase>;
 
+/** How long a query waits for a connection of a busy pool, by default, before DATABASE_BUSY. */
+export const defaultPoolWaitMs = 30_000;
+
 export type DatabaseTarget =
-  | { readonly kind: 'postgres'; readonly url: string; readonly poolSize?: number }
+  | {
+      readonly kind: 'postgres';
+      readonly url: string;
+      readonly poolSize?: number;
+      /** How long a query waits for a busy pool's connection before DATABASE_BUSY (default 30 s). */
+      readonly poolWaitMs?: number;
+    }
   /** Embedded PGlite stored in `dataDir`; in memory when `dataDir` is undefined. */
   | { readonly kind: 'pglite'; readonly dataDir?: string | undefined };
 
@@ -23,11 +33,11 @@ export function pgliteOf(db: Database): PGlite | undefined {
 /** Opens the database: a `pg` pool for PostgreSQL, or embedded PGlite. Close it with `db.destroy()`. */
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (target.kind === 'postgres') {
-    const pool = new pg.Pool({
-      connectionString: target.url,
-      max: target.poolSize ?? 10,
-      connectionTimeoutMillis: 5_000,
-    });
+    const poolSize = target.poolSize ?? 10;
+    // The driver's timeout bounds a connect (a database that does not answer); the wait for a busy
+    // pool's connection is the queue's, longer: a burst is queued, not refused as an outage.
+    const pool = new pg.Pool({ connectionString: target.url, max: poolSize, connectionTimeoutMillis: 5_000 });
+    const queue = new ConnectionQueue(poolSize, target.poolWaitMs ?? defaultPoolWaitMs);
     // An idle client losing its connection must not crash the process; the next query reports it.
     pool.on('error', () => undefined);
     // Nor may a checked-out one between two queries (a transaction awaiting its next statement when
@@ -36,7 +46,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     pool.on('connect', (client) => client.on('error', () => undefined));
     // Each statement with parameters is prepared once per connection (ADR 0078), and every one is
     // answered through the driver's callback form, so that the rows it reads die young (ADR 0079).
-    return new Kysely<ManagerDatabase>({ dialect: new PostgresDialect({ pool: preparedStatementsPool(pool) }) });
+    return new Kysely<ManagerDatabase>({ dialect: new PostgresDialect({ pool: preparedStatementsPool(pool, { queue }) }) });
   }
   if (target.dataDir !== undefined) await restrictToOwner(target.dataDir);
   // Loaded only when chosen: a Manager on PostgreSQL does not carry PGlite's code in its heap.

@@ -1,6 +1,7 @@
 import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
 import type pg from 'pg';
 import { answeredByCallback } from './answered-by-callback.js';
+import type { ConnectionQueue } from './connection-queue.js';
 
 /** How many statements one connection keeps prepared, at most; past it, new texts run unnamed. */
 export const defaultPreparedStatementsPerConnection = 200;
@@ -29,6 +30,8 @@ interface PreparedOnConnection {
  *   `cached plan must not change result type`. The connection then gives up what it prepared; the
  *   statement is run again, prepared anew, when it was not inside a transaction (nothing else had
  *   run with it), else the error is the transaction's, as any failed statement is.
+ * - With a `queue`, a connection is asked of `pool` only at the caller's turn (`ConnectionQueue`),
+ *   and the turn is given back with the connection.
  * - Every statement is answered through the driver's callback form (`answeredByCallback`), so that
  *   the rows it reads die young (ADR 0079).
  * - A transaction's `begin` is sent with its first statement when that one has no parameters, in
@@ -36,8 +39,12 @@ interface PreparedOnConnection {
  *   the transaction as before. When the first statement has parameters, `begin` goes alone just
  *   before it; a transaction that ran nothing sends neither its `begin` nor its end.
  */
-export function preparedStatementsPool(pool: pg.Pool, options: { readonly perConnection?: number } = {}): PostgresPool {
+export function preparedStatementsPool(
+  pool: pg.Pool,
+  options: { readonly perConnection?: number; readonly queue?: ConnectionQueue } = {},
+): PostgresPool {
   const perConnection = options.perConnection ?? defaultPreparedStatementsPerConnection;
+  const queue = options.queue;
   const preparedOf = new WeakMap<pg.PoolClient, PreparedOnConnection>();
   const wrapperOf = new WeakMap<pg.PoolClient, PostgresPoolClient>();
   /** Connections whose `begin` waits to be sent with their next statement. */
@@ -86,6 +93,7 @@ export function preparedStatementsPool(pool: pg.Pool, options: { readonly perCon
         release: (destroy?: boolean) => {
           beginsDeferred.delete(client);
           client.release(destroy);
+          queue?.release();
         },
       };
       wrapperOf.set(client, wrapper);
@@ -94,7 +102,16 @@ export function preparedStatementsPool(pool: pg.Pool, options: { readonly perCon
   }
 
   return {
-    connect: async () => wrap(await pool.connect()),
+    connect: async () => {
+      if (queue === undefined) return wrap(await pool.connect());
+      await queue.acquire();
+      try {
+        return wrap(await pool.connect());
+      } catch (error) {
+        queue.release();
+        throw error;
+      }
+    },
     end: () => pool.end(),
   };
 }

@@ -10,7 +10,9 @@ import type { VmRepository } from '../ports/vm-repository.js';
 import { continueCreate } from '../use-cases/continue-create.js';
 import { acceptVm, createVm } from '../use-cases/create-vm.js';
 import { heartbeat } from '../use-cases/heartbeat.js';
+import { deleteVm } from '../use-cases/delete-vm.js';
 import { startVm } from '../use-cases/start-vm.js';
+import { stopVm } from '../use-cases/stop-vm.js';
 import { acceptRestore } from '../use-cases/restore-vm.js';
 import { createSnapshot } from '../use-cases/snapshots.js';
 import { inventoryReadsInFlight, Reconciler } from './reconciler.js';
@@ -444,6 +446,32 @@ describe('Reconciler', () => {
     await reconciler.reconcileVm(vm.id);
     expect(await world.deps.vms.findById(vm.id)).toBeUndefined();
     expect(world.agents.vmIdsOn(host.addr)).toEqual([]);
+  });
+
+  it('finishes a delete whose Agent did not answer the request in time', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    world.agents.failNext(
+      'delete',
+      new AppError('AGENT_UNAVAILABLE', 'did not answer in time', { details: { reason: 'timeout' } }),
+    );
+    expect(await deleteVm(world.deps, vm.id)).toMatchObject({ outcome: 'accepted', vm: { state: 'deleting' } });
+    world.clock.advance(graceMs);
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'finish_delete' });
+    expect(await world.deps.vms.findById(vm.id)).toBeUndefined();
+    expect(world.agents.vmIdsOn(host.addr)).toEqual([]);
+  });
+
+  it('finishes a stop whose Agent did not answer the request in time', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    world.agents.failNext(
+      'stop',
+      new AppError('AGENT_UNAVAILABLE', 'did not answer in time', { details: { reason: 'timeout' } }),
+    );
+    expect(await stopVm(world.deps, vm.id)).toMatchObject({ state: 'stopping' });
+    world.clock.advance(graceMs);
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'finish_stop' });
+    expect(await world.deps.vms.findById(vm.id)).toMatchObject({ state: 'stopped', failureReason: null });
+    expect(world.agents.isRunning(host.addr, vm.id)).toBe(false);
   });
 
   it('finishes a stop left in stopping, removing the VM’s network with its VMM', async () => {

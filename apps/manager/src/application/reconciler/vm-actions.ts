@@ -10,6 +10,9 @@ import type { ReconcilerDependencies } from './reconciler-dependencies.js';
 import type { Restarts } from './restarts.js';
 import type { Retries } from './retries.js';
 
+/** Errors after which a create is not over: the next attempt comes with backoff. */
+const createNotOverCodes: readonly string[] = ['DATABASE_UNAVAILABLE', 'DATABASE_BUSY', 'VM_BUSY'];
+
 /** Carries out the reconciler's decision for one VM (see `decideReconcileAction`). */
 export class VmActions {
   constructor(
@@ -155,7 +158,7 @@ export class VmActions {
         return undefined;
       }
       // The create is over: the VM is `failed` with the reason. Nothing more to retry here.
-      if (isAppError(error) && error.code !== 'DATABASE_UNAVAILABLE' && error.code !== 'VM_BUSY') return undefined;
+      if (isAppError(error) && !createNotOverCodes.includes(error.code)) return undefined;
       throw error;
     });
   }

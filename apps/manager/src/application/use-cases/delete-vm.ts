@@ -3,7 +3,9 @@ import type { HostResource } from '@hearth/contracts';
 import { isAppError } from '@hearth/errors';
 import type { VmId } from '../../domain/ids.js';
 import { assertTransition } from '../../domain/vm-state.js';
+import type { FailureReason, Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
+import { isAgentOutcomeUnknown } from './agent-outcome.js';
 import { failureReasonOf } from './apply-vm.js';
 import { hostOf } from './host-queries.js';
 import { versionToMatch, type MutationOptions } from './if-match.js';
@@ -12,7 +14,9 @@ import { everyProject } from '../../domain/access.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log'>;
 
+/** A delete carried out to the end: the VM's row is gone. */
 export interface DeletedVm {
+  readonly outcome: 'deleted';
   readonly id: VmId;
   /** The project it belonged to. */
   readonly project: string;
@@ -21,17 +25,35 @@ export interface DeletedVm {
 }
 
 /**
+ * A delete accepted but not finished: the VM stays `deleting` and the reconciler finishes it.
+ * `reason` says why it is not finished (absent when another delete was under way already).
+ */
+export interface DeleteUnderWay {
+  readonly outcome: 'accepted';
+  readonly vm: Vm;
+  readonly reason?: FailureReason;
+}
+
+export type DeleteVmResult = DeletedVm | DeleteUnderWay;
+
+/**
  * Deletes a VM: `deleting` (refused while its snapshots are still needed, see `whyVmNotDeletable`,
  * checked in the same transaction), the Agent removes everything it made (an Agent that has no record of
- * the VM counts as done), then the row goes and its name is free again. When the Agent fails the
- * VM becomes `failed` with the reason, and DELETE can be retried.
+ * the VM counts as done), then the row goes and its name is free again.
+ *
+ * Once `deleting`, the delete is carried through. When the Agent's answer leaves the outcome unknown
+ * (no answer in time, not reachable, unavailable for now: see `isAgentOutcomeUnknown`) the VM stays
+ * `deleting` and the answer is `accepted`: the reconciler asks the Agent again until it is done. A VM
+ * already `deleting` is answered the same way. Only a definite refusal or failure from the Agent
+ * makes the VM `failed` with the reason (and is thrown); DELETE can then be retried.
  */
-export async function deleteVm(deps: Deps, id: VmId, options: MutationOptions = {}): Promise<DeletedVm> {
+export async function deleteVm(deps: Deps, id: VmId, options: MutationOptions = {}): Promise<DeleteVmResult> {
   const vm = await getVm(deps, id, options.projects ?? everyProject);
   const ifVersion = versionToMatch(vm, options.ifMatch);
+  if (vm.state === 'deleting') return { outcome: 'accepted', vm };
   assertTransition(vm.state, 'deleting');
   const host = await hostOf(deps, vm.hostId);
-  await deps.vms.transition(id, { from: vm.state, to: 'deleting', at: deps.clock.now(), ifVersion });
+  const deleting = await deps.vms.transition(id, { from: vm.state, to: 'deleting', at: deps.clock.now(), ifVersion });
   failpoint('manager.delete.after-deleting');
   let removed: readonly HostResource[];
   try {
@@ -39,6 +61,13 @@ export async function deleteVm(deps: Deps, id: VmId, options: MutationOptions = 
   } catch (error) {
     if (isAppError(error) && error.code === 'VM_NOT_FOUND') {
       removed = [];
+    } else if (isAgentOutcomeUnknown(error)) {
+      const reason = failureReasonOf(error);
+      deps.log.warn(
+        { vmId: id, hostId: host.id, state: 'deleting', code: reason.code },
+        'vm delete not confirmed by its host; the reconciler finishes it',
+      );
+      return { outcome: 'accepted', vm: deleting, reason };
     } else {
       const reason = failureReasonOf(error);
       await deps.vms.transition(id, {
@@ -55,5 +84,5 @@ export async function deleteVm(deps: Deps, id: VmId, options: MutationOptions = 
   failpoint('manager.delete.after-agent');
   await deps.vms.delete(id, deps.clock.now());
   deps.log.info({ vmId: id, hostId: host.id }, 'vm deleted');
-  return { id, project: vm.project, removed };
+  return { outcome: 'deleted', id, project: vm.project, removed };
 }

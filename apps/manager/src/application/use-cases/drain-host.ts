@@ -17,7 +17,10 @@ export interface DrainReport {
   readonly stopped: readonly VmId[];
   /** VMs it could not stop, with why (they stay as they are: drain again to retry). */
   readonly failed: readonly { readonly vmId: VmId; readonly code: string; readonly message: string }[];
-  /** VMs on the host drain left alone (already stopped or failed, or in the middle of an operation). */
+  /**
+   * VMs on the host drain left alone (already stopped or failed, or in the middle of an operation),
+   * and those whose stop their host did not confirm in time (`stopping`: the reconciler finishes it).
+   */
   readonly skipped: readonly { readonly vmId: VmId; readonly state: VmState }[];
 }
 
@@ -38,8 +41,10 @@ export async function drainHost(deps: Deps, id: HostId): Promise<DrainReport> {
       continue;
     }
     try {
-      await stopVm(deps, vm.id);
-      stopped.push(vm.id);
+      const after = await stopVm(deps, vm.id);
+      // A stop its host has not confirmed yet is the reconciler's to finish.
+      if (after.state === 'stopping') skipped.push({ vmId: vm.id, state: after.state });
+      else stopped.push(vm.id);
     } catch (error) {
       failed.push({
         vmId: vm.id,

@@ -6,6 +6,7 @@ import type { Vm } from '../../domain/vm.js';
 import type { VmId } from '../../domain/ids.js';
 import { createVm } from './create-vm.js';
 import { deleteVm } from './delete-vm.js';
+import { drainHost } from './drain-host.js';
 import { startVm } from './start-vm.js';
 import { stopVm } from './stop-vm.js';
 import { getVm, listVms } from './vm-queries.js';
@@ -48,6 +49,38 @@ describe('stopVm', () => {
     expect(await codeOf(stopVm(world.deps, vm.id))).toBe('VM_CLEANUP_INCOMPLETE');
     expect((await getVm(world.deps, vm.id, everyProject)).failureReason?.code).toBe('VM_CLEANUP_INCOMPLETE');
   });
+
+  it.each([
+    ['no answer in time', new AppError('AGENT_UNAVAILABLE', 'did not answer in time', { details: { reason: 'timeout' } })],
+    ['an Agent answering 503', new AppError('AGENT_REJECTED', 'answered 503', { details: { status: 503 } })],
+  ])('leaves the VM stopping, for the reconciler to finish, after %s', async (_, error) => {
+    const { world, vm } = await runningVm();
+    world.agents.failNext('stop', error);
+    const answered = await stopVm(world.deps, vm.id);
+    expect(answered.state).toBe('stopping');
+    const stored = await getVm(world.deps, vm.id, everyProject);
+    expect(stored.state).toBe('stopping');
+    expect(stored.failureReason).toBeNull();
+  });
+});
+
+describe('drainHost', () => {
+  it('reports a VM whose stop its host did not confirm as skipped, stopping', async () => {
+    const { world, vm } = await runningVm('a');
+    const other = await createVm(world.deps, {
+      project: 'default',
+      name: 'b',
+      vcpuCount: 1,
+      memoryMib: 256,
+      kernelImageId: vm.kernelImageId,
+      rootfsImageId: vm.rootfsImageId,
+    });
+    world.agents.failNext('stop', new AppError('AGENT_UNAVAILABLE', 'did not answer in time'));
+    const report = await drainHost(world.deps, vm.hostId);
+    expect(report.skipped).toEqual([{ vmId: vm.id, state: 'stopping' }]);
+    expect(report.stopped).toEqual([other.id]);
+    expect(report.failed).toEqual([]);
+  });
 });
 
 describe('startVm', () => {
@@ -77,7 +110,8 @@ describe('deleteVm', () => {
   it('removes the VM from its host and from the records', async () => {
     const { world, vm } = await runningVm();
     const deleted = await deleteVm(world.deps, vm.id);
-    expect(deleted.removed.length).toBeGreaterThan(0);
+    expect(deleted.outcome).toBe('deleted');
+    expect(deleted.outcome === 'deleted' && deleted.removed.length).toBeGreaterThan(0);
     expect(await world.repos.vms.findById(vm.id)).toBeUndefined();
     expect(world.agents.vmIdsOn('https://10.0.0.1:9090')).toEqual([]);
   });
@@ -104,17 +138,46 @@ describe('deleteVm', () => {
   it('counts a VM the Agent no longer knows as already gone', async () => {
     const { world, vm } = await runningVm();
     world.agents.failNext('delete', new AppError('VM_NOT_FOUND', 'no such vm'));
-    const deleted = await deleteVm(world.deps, vm.id);
-    expect(deleted.removed).toEqual([]);
+    expect(await deleteVm(world.deps, vm.id)).toMatchObject({ outcome: 'deleted', removed: [] });
     expect(await world.repos.vms.findById(vm.id)).toBeUndefined();
   });
 
-  it('leaves the VM failed, and deletable again, when the Agent is unavailable', async () => {
+  it.each([
+    ['no answer in time', new AppError('AGENT_UNAVAILABLE', 'did not answer in time', { details: { reason: 'timeout' } })],
+    ['a lost connection', new AppError('AGENT_UNAVAILABLE', 'cannot be reached', { details: { reason: 'ECONNRESET' } })],
+    ['an Agent answering 503', new AppError('AGENT_REJECTED', 'answered 503', { details: { status: 503 } })],
+    ['an Agent out of capacity', new AppError('RATE_LIMITED', 'too many requests')],
+  ])('accepts the delete and leaves the VM deleting after %s', async (_, error) => {
     const { world, vm } = await runningVm();
-    world.agents.failNext('delete', new AppError('AGENT_UNAVAILABLE', 'down'));
-    expect(await codeOf(deleteVm(world.deps, vm.id))).toBe('AGENT_UNAVAILABLE');
-    expect((await getVm(world.deps, vm.id, everyProject)).state).toBe('failed');
+    world.agents.failNext('delete', error);
+    const result = await deleteVm(world.deps, vm.id);
+    expect(result).toMatchObject({ outcome: 'accepted', vm: { id: vm.id, state: 'deleting' }, reason: { code: error.code } });
+    const stored = await getVm(world.deps, vm.id, everyProject);
+    expect(stored.state).toBe('deleting');
+    expect(stored.failureReason).toBeNull();
+  });
+
+  it('answers a VM already deleting as accepted, without asking its Agent again', async () => {
+    const { world, vm } = await runningVm();
+    world.agents.failNext('delete', new AppError('AGENT_UNAVAILABLE', 'did not answer in time'));
     await deleteVm(world.deps, vm.id);
+    const deletes = world.agents.calls.filter((c) => c.operation === 'delete').length;
+    expect(await deleteVm(world.deps, vm.id)).toMatchObject({ outcome: 'accepted', vm: { id: vm.id, state: 'deleting' } });
+    expect(world.agents.calls.filter((c) => c.operation === 'delete')).toHaveLength(deletes);
+  });
+
+  it.each([
+    ['a cleanup that left something', new AppError('VM_CLEANUP_INCOMPLETE', 'tap left', { details: { leftovers: [] } })],
+    ['a failed host command', new AppError('HOST_COMMAND_FAILED', 'ip link del failed')],
+    ['an Agent answering 500 outside its contract', new AppError('AGENT_REJECTED', 'answered 500', { details: { status: 500 } })],
+  ])('leaves the VM failed, and deletable again, after %s', async (_, error) => {
+    const { world, vm } = await runningVm();
+    world.agents.failNext('delete', error);
+    expect(await codeOf(deleteVm(world.deps, vm.id))).toBe(error.code);
+    const stored = await getVm(world.deps, vm.id, everyProject);
+    expect(stored.state).toBe('failed');
+    expect(stored.failureReason?.code).toBe(error.code);
+    expect(await deleteVm(world.deps, vm.id)).toMatchObject({ outcome: 'deleted', id: vm.id });
     expect(await world.repos.vms.findById(vm.id)).toBeUndefined();
   });
 

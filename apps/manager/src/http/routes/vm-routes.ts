@@ -345,8 +345,36 @@ export function registerVmRoutes(
     },
   );
 
+  app.post(
+    '/v1/vms/:id/stop',
+    {
+      config: { auth: { scope: 'vms:write' } },
+      bodyLimit: bodyLimitBytes.none,
+      schema: {
+        operationId: 'stopVm',
+        summary: 'Stop a running or paused VM (its rootfs copy is kept)',
+        description:
+          'Answers 200 with the VM `stopped`. When its host does not confirm the stop in time (its Agent does not ' +
+          'answer, cannot be reached or is unavailable for now) the stop is accepted and carried on: 202 with the VM ' +
+          '`stopping`, which the Manager takes to `stopped` once the Agent answers; follow it with ' +
+          '`GET /v1/vms/{id}/wait?state=stopped` or the event stream. Only a definite failure on the host answers ' +
+          'its problem and leaves the VM `failed`. ' +
+          mutationHeaders.description,
+        tags: ['vms'],
+        headers: VmMutationHeaders,
+        params: VmIdParams,
+        response: { 200: VmView, 202: VmView, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const vm = await stopVm(deps, vmIdParam(request.params.id), mutationOptions(request));
+      if (vm.state !== 'stopping') return sendVm(reply, 200, vm);
+      reply.header('location', `/v1/vms/${vm.id}`);
+      return sendVm(reply, 202, vm);
+    },
+  );
+
   const mutations = [
-    ['stop', 'Stop a running or paused VM (its rootfs copy is kept)', stopVm],
     ['start', 'Start a stopped or failed VM again on its host', startVm],
     ['pause', 'Pause a running VM (its vCPUs stop; memory is kept)', pauseVm],
     ['resume', 'Resume a paused VM', resumeVm],
@@ -470,16 +498,27 @@ export function registerVmRoutes(
       schema: {
         operationId: 'deleteVm',
         summary: 'Delete a VM and everything its host holds for it',
-        ...mutationHeaders,
+        description:
+          'Answers 200 with what the host removed once the VM is gone. A delete once accepted is carried through: ' +
+          'when its host does not confirm it in time (its Agent does not answer, cannot be reached or is ' +
+          'unavailable for now), or the VM is `deleting` already, the answer is 202 with the VM `deleting`, and the ' +
+          'Manager finishes the delete once the Agent answers. Follow it with `GET /v1/vms/{id}` (404 once it is ' +
+          'gone) or its events (`vm.deleted`, kept after the delete). Only a definite failure on the host answers ' +
+          'its problem and leaves the VM `failed`; DELETE can then be retried. ' +
+          mutationHeaders.description,
         tags: ['vms'],
         headers: VmDeleteHeaders,
         params: VmIdParams,
-        response: { 200: DeletedVmView, ...problemResponses },
+        response: { 200: DeletedVmView, 202: VmView, ...problemResponses },
       },
     },
-    async (request) => {
-      const deleted = await deleteVm(deps, vmIdParam(request.params.id), mutationOptions(request));
-      return { id: deleted.id, project: deleted.project, removed: [...deleted.removed] };
+    async (request, reply) => {
+      const result = await deleteVm(deps, vmIdParam(request.params.id), mutationOptions(request));
+      if (result.outcome === 'accepted') {
+        reply.header('location', `/v1/vms/${result.vm.id}`);
+        return sendVm(reply, 202, result.vm);
+      }
+      return reply.status(200).send({ id: result.id, project: result.project, removed: [...result.removed] });
     },
   );
 }
