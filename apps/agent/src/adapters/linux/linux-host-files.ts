@@ -1,21 +1,22 @@
 import { spawn } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
-import { constants, createReadStream, statSync, watch, type Stats } from 'node:fs';
 import {
-  chmod,
-  copyFile,
-  link,
-  lstat,
-  mkdir,
-  open,
-  readlink,
-  realpath,
-  rename,
-  rm,
-  stat,
-  truncate,
-  type FileHandle,
-} from 'node:fs/promises';
+  chmodSync,
+  closeSync,
+  constants,
+  createReadStream,
+  fstatSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  watch,
+  type Stats,
+} from 'node:fs';
+import { chmod, copyFile, mkdir, open, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, posix } from 'node:path';
 import { AppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
@@ -321,7 +322,33 @@ function isInside(root: string, path: string): boolean {
   return path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
 }
 
-/** VM files on the local filesystem; large copies and FIFOs through `cp` and `mkfifo` argument arrays. */
+/** A descriptor an image was opened with (O_PATH), closed by its holder. */
+interface PathHandle {
+  readonly fd: number;
+  close(): Promise<void>;
+}
+
+function pathHandleOf(fd: number): PathHandle {
+  let isClosed = false;
+  return {
+    fd,
+    close: async () => {
+      if (isClosed) return;
+      isClosed = true;
+      closeSync(fd);
+    },
+  };
+}
+
+/**
+ * VM files on the local filesystem; large copies and FIFOs through `cp` and `mkfifo` argument arrays.
+ *
+ * What a create does to files of its own directory and to the image it opens (look at a path, open
+ * a descriptor and read where it leads, make a FIFO's link, remove a file) is done synchronously:
+ * metadata the kernel holds in memory, each call some microseconds, where a round trip through
+ * libuv's thread pool costs the Agent a request, a promise, a wake-up of a pool thread and one of
+ * the loop. Copies, reads of content and flushes to disk stay in the pool.
+ */
 export class LinuxHostFiles implements HostFiles {
   private readonly fifoSpares: FifoSpares | null;
   private readonly dataMaps: DataMaps;
@@ -344,7 +371,7 @@ export class LinuxHostFiles implements HostFiles {
     if (opened.handle === undefined) return opened.check;
     let written: DataRuns | undefined;
     try {
-      await rm(destination, { force: true });
+      rmSync(destination, { force: true });
       if (opened.check.sizeBytes <= inProcessCopyMaxBytes) {
         written = await copyInProcess(`/proc/self/fd/${opened.handle.fd}`, destination, this.dataMaps);
       } else {
@@ -353,8 +380,8 @@ export class LinuxHostFiles implements HostFiles {
     } finally {
       await opened.handle.close();
     }
-    await chmod(destination, 0o600);
-    const copied = await stat(destination, { bigint: true });
+    chmodSync(destination, 0o600);
+    const copied = statSync(destination, { bigint: true });
     if (options.isWrittenOnce === true && written !== undefined) this.dataMaps.rememberWritten(copied, written);
     return { ...opened.check, sizeBytes: Number(copied.size) };
   }
@@ -533,17 +560,17 @@ export class LinuxHostFiles implements HostFiles {
     root: string,
     path: string,
   ): Promise<
-    { check: ImageFileCheck; handle?: undefined } | { check: ImageFileCheck & { kind: 'regular' }; handle: FileHandle }
+    { check: ImageFileCheck; handle?: undefined } | { check: ImageFileCheck & { kind: 'regular' }; handle: PathHandle }
   > {
     const normalized = posix.normalize(path);
     if (!isAbsolute(path) || !isInside(posix.normalize(root), normalized)) {
       return { check: { kind: 'outside', realPath: normalized } };
     }
-    let handle: FileHandle;
+    let fd: number;
     let realRoot: string;
     try {
-      realRoot = await realpath(root);
-      handle = await open(normalized, openPathOnly | constants.O_NOFOLLOW);
+      realRoot = realpathSync.native(root);
+      fd = openSync(normalized, openPathOnly | constants.O_NOFOLLOW);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return { check: { kind: 'missing' } };
@@ -551,33 +578,31 @@ export class LinuxHostFiles implements HostFiles {
       throw error;
     }
     try {
-      const realPath = await readlink(`/proc/self/fd/${handle.fd}`);
+      const realPath = readlinkSync(`/proc/self/fd/${fd}`);
       if (!isInside(realRoot, realPath)) {
-        await handle.close();
+        closeSync(fd);
         return { check: { kind: 'outside', realPath } };
       }
-      const info = await handle.stat();
+      const info = fstatSync(fd);
       if (!info.isFile()) {
-        await handle.close();
+        closeSync(fd);
         return { check: { kind: 'not_regular', fileType: fileTypeOf(info) } };
       }
-      return { check: { kind: 'regular', realPath, sizeBytes: info.size }, handle };
+      return { check: { kind: 'regular', realPath, sizeBytes: info.size }, handle: pathHandleOf(fd) };
     } catch (error) {
-      await handle.close();
+      closeSync(fd);
       throw error;
     }
   }
 
   async createFifo(path: string): Promise<void> {
-    try {
-      const existing = await lstat(path);
+    const existing = lstatSync(path, { throwIfNoEntry: false });
+    if (existing !== undefined) {
       if (existing.isFIFO()) {
-        await chmod(path, 0o600);
+        chmodSync(path, 0o600);
         return;
       }
       throw new AppError('HOST_COMMAND_FAILED', 'The metrics FIFO path is taken by another file', { diagnostics: { path } });
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
     }
     if (this.fifoSpares === null) {
       await this.runner.run(['mkfifo', '-m', '0600', '--', path]);
@@ -585,18 +610,12 @@ export class LinuxHostFiles implements HostFiles {
     }
     const spare = await this.fifoSpares.take();
     // A new name for the spare, never over an existing file (link fails with EEXIST, rename would replace it).
-    await link(spare, path);
-    await rm(spare, { force: true });
+    linkSync(spare, path);
+    rmSync(spare, { force: true });
   }
 
   async exists(path: string): Promise<boolean> {
-    try {
-      await lstat(path);
-      return true;
-    } catch (error) {
-      if (isNotFound(error)) return false;
-      throw error;
-    }
+    return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
   }
 
   /**
@@ -640,7 +659,7 @@ export class LinuxHostFiles implements HostFiles {
   }
 
   async remove(path: string): Promise<void> {
-    await rm(path, { force: true });
+    rmSync(path, { force: true });
   }
 
   async removeDirectory(path: string): Promise<void> {
@@ -686,13 +705,13 @@ export class LinuxHostFiles implements HostFiles {
   async resolvePath(path: string): Promise<ResolvedPath> {
     if (!isAbsolute(path) || path.includes('\0') || path.endsWith('/')) return { kind: 'unresolvable' };
     try {
-      return { kind: 'existing', realPath: await realpath(path) };
+      return { kind: 'existing', realPath: realpathSync.native(path) };
     } catch (error) {
       if (!isUnresolvable(error)) throw error;
     }
     try {
       // It is there but leads nowhere: a dangling symlink, which an O_CREAT open would follow.
-      await lstat(path);
+      lstatSync(path);
       return { kind: 'unresolvable' };
     } catch (error) {
       if (!isUnresolvable(error)) throw error;
@@ -700,7 +719,7 @@ export class LinuxHostFiles implements HostFiles {
     const name = basename(path);
     if (name === '.' || name === '..') return { kind: 'unresolvable' };
     try {
-      return { kind: 'absent', realPath: posix.join(await realpath(dirname(path)), name) };
+      return { kind: 'absent', realPath: posix.join(realpathSync.native(dirname(path)), name) };
     } catch (error) {
       if (isUnresolvable(error)) return { kind: 'unresolvable' };
       throw error;
