@@ -202,7 +202,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       // TAP: it runs once the TAP is recorded, beside the rootfs copy. A fresh guest runs as soon as
       // its VMM has started, so it starts only behind its guard.
       const egressTimed = hasEgress
-        ? tapTimed.then(() => measure('egress', () => ensureEgress(context, ledger)))
+        ? tapTimed.then(() => measure('egress', () => ensureEgress(context, ledger, { isNewVm: existing === undefined })))
         : Promise.resolve(undefined);
       let rootfsTimed: Promise<StepTiming>;
       let spawned: Promise<StepTiming>;
