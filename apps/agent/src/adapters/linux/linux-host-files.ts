@@ -117,20 +117,56 @@ async function overlayDataRegions(input: FileHandle, output: FileHandle): Promis
   }
 }
 
+/** Refusals of a reflink that say the filesystem (or the pair of them) cannot clone at all. */
+const cannotCloneHere = new Set(['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'ENOSYS', 'ENOTTY']);
+
+/**
+ * The pairs of filesystems (the source's device, the destination directory's device) between
+ * which a reflink was refused for a reason of the filesystems, not of the file: copies between them
+ * do not try again. A mounted filesystem does not learn to clone, and each try creates the
+ * destination file and removes it again (a new inode on ext4, which searches its inode table past
+ * the recently deleted ones).
+ */
+class CloneRefusals {
+  private readonly pairs = new Set<string>();
+
+  keyOf(sourceFd: number, destination: string): string {
+    return `${fstatSync(sourceFd).dev}:${statSync(dirname(destination)).dev}`;
+  }
+
+  has(key: string): boolean {
+    return this.pairs.has(key);
+  }
+
+  add(key: string): void {
+    this.pairs.add(key);
+  }
+}
+
 /**
  * Copies the open image at `source` (a /proc/self/fd path) to a new file `destination` (mode
  * 0600, which must not exist), keeping holes: a reflink when the filesystem shares extents
  * (FICLONE: no data is read), else only its blocks that are not all zeros are written. A file
  * read whole before and unchanged since is read only where it holds data (`DataMaps`). No fork: a
- * fork of the Agent costs more than copying a small image (ADR 0016, ADR 0053).
+ * fork of the Agent costs more than copying a small image (ADR 0016, ADR 0053). No reflink is
+ * tried between filesystems that refused one (`clones`).
  */
-async function copyInProcess(source: string, destination: string, dataMaps: DataMaps): Promise<DataRuns | undefined> {
-  try {
-    await copyFile(source, destination, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
-    return undefined;
-  } catch (error) {
-    if (!cannotClone.has(String((error as NodeJS.ErrnoException).code))) throw error;
-    await rm(destination, { force: true });
+async function copyInProcess(
+  source: string,
+  destination: string,
+  dataMaps: DataMaps,
+  clones: { readonly refusals: CloneRefusals; readonly key: string },
+): Promise<DataRuns | undefined> {
+  if (!clones.refusals.has(clones.key)) {
+    try {
+      await copyFile(source, destination, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
+      return undefined;
+    } catch (error) {
+      const code = String((error as NodeJS.ErrnoException).code);
+      if (!cannotClone.has(code)) throw error;
+      if (cannotCloneHere.has(code)) clones.refusals.add(clones.key);
+      rmSync(destination, { force: true });
+    }
   }
   const input = await open(source, constants.O_RDONLY);
   try {
@@ -352,6 +388,7 @@ function pathHandleOf(fd: number): PathHandle {
 export class LinuxHostFiles implements HostFiles {
   private readonly fifoSpares: FifoSpares | null;
   private readonly dataMaps: DataMaps;
+  private readonly cloneRefusals = new CloneRefusals();
 
   /**
    * With `fifoSpareDirectory` (on the filesystem of the VM directories), FIFOs are made ahead in
@@ -373,7 +410,8 @@ export class LinuxHostFiles implements HostFiles {
     try {
       rmSync(destination, { force: true });
       if (opened.check.sizeBytes <= inProcessCopyMaxBytes) {
-        written = await copyInProcess(`/proc/self/fd/${opened.handle.fd}`, destination, this.dataMaps);
+        const clones = { refusals: this.cloneRefusals, key: this.cloneRefusals.keyOf(opened.handle.fd, destination) };
+        written = await copyInProcess(`/proc/self/fd/${opened.handle.fd}`, destination, this.dataMaps, clones);
       } else {
         await copyWithCp(opened.handle.fd, destination);
       }
