@@ -3,6 +3,7 @@ import type { HostFirewall } from '../src/application/ports/host-firewall.js';
 import type { PublishedPort } from '@hearth/contracts';
 import {
   emptyEgressTableState,
+  newVmGuardScript,
   removeVmsScript,
   vmEgressScript,
   vmGuardScript,
@@ -161,6 +162,27 @@ export function describeHostFirewallContract(
           guardElements: [],
           tapElements: [],
         });
+      });
+
+      it("a new VM's guard is written on a table without its TAP, and refused whole, changing nothing, on one that holds it", async () => {
+        const guard = { tap: 'fctest0', mac: '06:00:ac:10:00:05', sharedSet: 'shared_0123456789abcdef' };
+        await harness.firewall.apply(newVmGuardScript(table.name, { vmId, address: '172.30.0.5', guard }));
+        const written = await harness.firewall.readTable(table.name, 'bridge');
+        expect(written.guardElements).toEqual([{ tap: 'fctest0', chain: vmId }]);
+        expect(written.tapElements).toEqual(
+          expect.arrayContaining([
+            { set: 'taps', tap: 'fctest0', vmId },
+            { set: 'shared_0123456789abcdef', tap: 'fctest0', vmId },
+          ]),
+        );
+
+        // Another VM on the same TAP (a guard left behind): its create of an element there fails.
+        await expect(
+          harness.firewall.apply(newVmGuardScript(table.name, { vmId: otherVmId, address: '172.30.0.6', guard })),
+        ).rejects.toMatchObject({ code: 'HOST_COMMAND_FAILED' });
+        const after = await harness.firewall.readTable(table.name, 'bridge');
+        expect(after).toEqual(written);
+        expect(after.guardChains).toEqual([vmId]);
       });
 
       it('a script that fails part way changes nothing', async () => {

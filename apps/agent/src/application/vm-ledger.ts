@@ -63,7 +63,8 @@ export class VmLedger {
   /**
    * Applies `change` to `record` at once and saves it with the next commit, not before: for a
    * side effect that, if a crash loses its record, the step taken up again finds done and takes as
-   * done (Firecracker refusing metrics it already has). It saves a durable write.
+   * done (Firecracker refusing metrics it already has), or does again (a fresh VM's disk copy,
+   * saved with the process of the VMM that opens it). It saves a durable write.
    */
   note(change: RecordChange): void {
     this.noted.push(change);

@@ -267,6 +267,7 @@ function guardLines(
   tableName: string,
   vm: { readonly vmId: string; readonly address: string; readonly guard: GuestGuard | null },
   state: EgressTableState,
+  elementVerb: 'add' | 'create' = 'add',
 ): string[] {
   const { guard } = vm;
   const b = `bridge ${tableName}`;
@@ -281,9 +282,11 @@ function guardLines(
           `add chain ${b} ${chain}`,
           `flush chain ${b} ${chain}`,
           ...guardRules(guard, vm.address).map((rule) => `add rule ${b} ${chain} ${rule}`),
-          `add element ${b} ${tapSetName} { "${guard.tap}" comment "${vm.vmId}" }`,
-          ...(guard.sharedSet === null ? [] : [`add element ${b} ${guard.sharedSet} { "${guard.tap}" comment "${vm.vmId}" }`]),
-          `add element ${b} ${guardMapName} { "${guard.tap}" comment "${vm.vmId}" : jump ${chain} }`,
+          `${elementVerb} element ${b} ${tapSetName} { "${guard.tap}" comment "${vm.vmId}" }`,
+          ...(guard.sharedSet === null
+            ? []
+            : [`${elementVerb} element ${b} ${guard.sharedSet} { "${guard.tap}" comment "${vm.vmId}" }`]),
+          `${elementVerb} element ${b} ${guardMapName} { "${guard.tap}" comment "${vm.vmId}" : jump ${chain} }`,
         ]),
   ];
 }
@@ -303,6 +306,24 @@ export function vmGuardScript(
   if (!isIpv4Address(vm.address)) throw invalid('address', 'must be an IPv4 address');
   assertGuard(vm.guard);
   return `${guardLines(tableName, vm, state).join('\n')}\n`;
+}
+
+/**
+ * The guard of a VM the bridge table is expected to hold nothing of, written without reading the
+ * table first: {@link vmGuardScript}'s script for an empty table, its elements created (`create
+ * element`) rather than added, so that nft refuses the whole transaction should the table hold any
+ * of them (under its TAP or in its sets) after all. An element `add` would keep silently, with
+ * another VM's comment. The VM's chain is added and flushed, as that script does.
+ */
+export function newVmGuardScript(
+  tableName: string,
+  vm: { readonly vmId: string; readonly address: string; readonly guard: GuestGuard },
+): string {
+  if (!tableNamePattern.test(tableName)) throw invalid('table', 'must be a lower-case nftables name');
+  if (!isVmId(vm.vmId)) throw invalid('vmId', 'must be a VM id');
+  if (!isIpv4Address(vm.address)) throw invalid('address', 'must be an IPv4 address');
+  assertGuard(vm.guard);
+  return `${guardLines(tableName, vm, emptyEgressTableState, 'create').join('\n')}\n`;
 }
 
 /**

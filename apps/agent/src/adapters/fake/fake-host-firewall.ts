@@ -241,6 +241,9 @@ export class FakeHostFirewall implements HostFirewall {
       const match = /\{ "([^"]+)"(?: comment "([^"]*)")?(?: : jump (\S+))? \}$/.exec(line);
       if (match === null) throw failed(line, 'syntax error');
       const [, tap = '', vmId = '', chain = ''] = match;
+      // Like nft, `create` refuses an element whose key is there already, whatever it holds.
+      const isThere = name === guardMapName ? table.guard.has(tap) : table.sets.get(name)?.has(tap) === true;
+      if (verb === 'create' && isThere) throw failed(line, 'Could not process rule: File exists');
       if (name === guardMapName) {
         if (verb === 'delete') {
           if (!table.guard.delete(tap)) throw failed(line, 'No such file or directory');

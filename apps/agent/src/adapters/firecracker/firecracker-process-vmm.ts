@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { constants } from 'node:fs';
-import { open, writeFile, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, writeFileSync } from 'node:fs';
 import { AppError } from '@hearth/errors';
 import type { AgentLog } from '../../application/ports/agent-log.js';
 import type { Clock } from '../../application/ports/clock.js';
@@ -58,7 +57,7 @@ export class FirecrackerProcessVmm implements Vmm {
       request.instanceId,
       '--level',
       'Info',
-      ...(request.boot === undefined ? [] : await writeBootFiles(request.boot)),
+      ...(request.boot === undefined ? [] : writeBootFiles(request.boot)),
     ];
     const unit = this.spawnMode === 'systemd-run' ? vmmUnitName(request.vmId) : null;
     const command =
@@ -81,16 +80,17 @@ export class FirecrackerProcessVmm implements Vmm {
     const [file, ...args] = [...(this.options.commandPrefix ?? []), ...command];
     if (file === undefined) throw new AppError('VMM_SPAWN_FAILED', 'Empty command');
 
-    let stdin: FileHandle | undefined;
-    let stdout: FileHandle | undefined;
-    let stderr: FileHandle | undefined;
+    // The VMM's stdio, opened synchronously: files of the VM's own directory, each open cheaper
+    // than a round trip through the thread pool.
+    const stdio: number[] = [];
     try {
       // Read and write: the VMM then never sees its stdin end, whoever writes to it or not. No
       // symlink is followed; opening a FIFO for both never blocks.
-      stdin = await open(request.stdinPath, constants.O_RDWR | constants.O_NOFOLLOW);
-      if (!(await stdin.stat()).isFIFO()) throw new Error(`${request.stdinPath} is not a FIFO`);
-      stdout = await open(request.stdoutPath, 'a', 0o600);
-      stderr = await open(request.stderrPath, 'a', 0o600);
+      const stdin = openSync(request.stdinPath, constants.O_RDWR | constants.O_NOFOLLOW);
+      stdio.push(stdin);
+      if (!fstatSync(stdin).isFIFO()) throw new Error(`${request.stdinPath} is not a FIFO`);
+      stdio.push(openSync(request.stdoutPath, 'a', 0o600));
+      stdio.push(openSync(request.stderrPath, 'a', 0o600));
       // umask 077 for the VMM, so its socket and files are not world-accessible. spawn() forks
       // synchronously, so the temporary umask is seen by the child only.
       const previousUmask = process.umask(0o077);
@@ -99,7 +99,7 @@ export class FirecrackerProcessVmm implements Vmm {
         child = spawn(file, args, {
           cwd: request.workingDirectory,
           detached: true,
-          stdio: [stdin.fd, stdout.fd, stderr.fd],
+          stdio,
         });
       } finally {
         process.umask(previousUmask);
@@ -125,9 +125,7 @@ export class FirecrackerProcessVmm implements Vmm {
         cause: error,
       });
     } finally {
-      await stdin?.close();
-      await stdout?.close();
-      await stderr?.close();
+      for (const fd of stdio) closeSync(fd);
     }
   }
 
@@ -171,20 +169,30 @@ export class FirecrackerProcessVmm implements Vmm {
 
 /**
  * Writes a configured VMM's files (mode 0600, replacing what an interrupted spawn left, no symlink
- * followed) and returns the arguments that name them.
+ * followed) and returns the arguments that name them. Synchronous: two files of a kilobyte or two
+ * in the VM's own directory, not flushed (a spawn taken up again rewrites them).
  */
-async function writeBootFiles(boot: VmmBoot): Promise<string[]> {
-  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+function writeBootFiles(boot: VmmBoot): string[] {
   const mmds = boot.configuration.mmds;
   try {
-    await writeFile(boot.configFilePath, JSON.stringify(vmmConfigFile(boot.configuration)), { mode: 0o600, flag: flags });
+    writeOwnFile(boot.configFilePath, JSON.stringify(vmmConfigFile(boot.configuration)));
     if (mmds === undefined) return ['--config-file', boot.configFilePath];
-    await writeFile(boot.metadataPath, JSON.stringify(mmds.data), { mode: 0o600, flag: flags });
+    writeOwnFile(boot.metadataPath, JSON.stringify(mmds.data));
     return ['--config-file', boot.configFilePath, '--metadata', boot.metadataPath];
   } catch (error) {
     throw new AppError('VMM_SPAWN_FAILED', "The Firecracker process's configuration could not be written", {
       diagnostics: { path: boot.configFilePath, error: error instanceof Error ? error.message : String(error) },
       cause: error,
     });
+  }
+}
+
+/** Writes `text` to `path`, mode 0600, replacing what is there, no symlink followed. */
+function writeOwnFile(path: string, text: string): void {
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+  try {
+    writeFileSync(fd, text);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -1,13 +1,45 @@
+import { closeSync, constants, fdatasync, fsync, openSync, writeFileSync } from 'node:fs';
 import { mkdir, open, rename } from 'node:fs/promises';
 import path from 'node:path';
 
-/** Flushes a directory's entries (a new file name, a rename) to disk. */
+/**
+ * Waits for `fd`'s data (and, unless `isDataOnly`, its metadata) to reach the disk: the one part
+ * of a durable write that waits on the device, so the one left to libuv's thread pool.
+ */
+export function flushToDisk(fd: number, options: { readonly isDataOnly: boolean }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (error: NodeJS.ErrnoException | null): void => (error === null ? resolve() : reject(error));
+    if (options.isDataOnly) fdatasync(fd, done);
+    else fsync(fd, done);
+  });
+}
+
+/**
+ * Flushes a directory's entries (a new file name, a rename) to disk. The directory is opened and
+ * closed synchronously (metadata the kernel holds in memory, cheaper than a round trip through the
+ * thread pool each); only the flush waits in the pool.
+ */
 export async function syncDirectory(directory: string): Promise<void> {
-  const handle = await open(directory, 'r');
+  const fd = openSync(directory, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    await handle.sync();
+    await flushToDisk(fd, { isDataOnly: false });
   } finally {
-    await handle.close();
+    closeSync(fd);
+  }
+}
+
+/**
+ * Writes `text` to a new file `file` (mode 0600, which must not exist) and flushes its content
+ * (`fdatasync`). The open, the write of a few kilobytes and the close are synchronous; only the
+ * flush goes through the thread pool.
+ */
+export async function writeNewFileFlushed(file: string, text: string): Promise<void> {
+  const fd = openSync(file, 'wx', 0o600);
+  try {
+    writeFileSync(fd, text);
+    await flushToDisk(fd, { isDataOnly: true });
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,21 +1,22 @@
 import { spawn } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
-import { constants, createReadStream, statSync, watch, type Stats } from 'node:fs';
 import {
-  chmod,
-  copyFile,
-  link,
-  lstat,
-  mkdir,
-  open,
-  readlink,
-  realpath,
-  rename,
-  rm,
-  stat,
-  truncate,
-  type FileHandle,
-} from 'node:fs/promises';
+  chmodSync,
+  closeSync,
+  constants,
+  createReadStream,
+  fstatSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  watch,
+  type Stats,
+} from 'node:fs';
+import { chmod, copyFile, mkdir, open, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, posix } from 'node:path';
 import { AppError } from '@hearth/errors';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
@@ -116,20 +117,56 @@ async function overlayDataRegions(input: FileHandle, output: FileHandle): Promis
   }
 }
 
+/** Refusals of a reflink that say the filesystem (or the pair of them) cannot clone at all. */
+const cannotCloneHere = new Set(['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'ENOSYS', 'ENOTTY']);
+
+/**
+ * The pairs of filesystems (the source's device, the destination directory's device) between
+ * which a reflink was refused for a reason of the filesystems, not of the file: copies between them
+ * do not try again. A mounted filesystem does not learn to clone, and each try creates the
+ * destination file and removes it again (a new inode on ext4, which searches its inode table past
+ * the recently deleted ones).
+ */
+class CloneRefusals {
+  private readonly pairs = new Set<string>();
+
+  keyOf(sourceFd: number, destination: string): string {
+    return `${fstatSync(sourceFd).dev}:${statSync(dirname(destination)).dev}`;
+  }
+
+  has(key: string): boolean {
+    return this.pairs.has(key);
+  }
+
+  add(key: string): void {
+    this.pairs.add(key);
+  }
+}
+
 /**
  * Copies the open image at `source` (a /proc/self/fd path) to a new file `destination` (mode
  * 0600, which must not exist), keeping holes: a reflink when the filesystem shares extents
  * (FICLONE: no data is read), else only its blocks that are not all zeros are written. A file
  * read whole before and unchanged since is read only where it holds data (`DataMaps`). No fork: a
- * fork of the Agent costs more than copying a small image (ADR 0016, ADR 0053).
+ * fork of the Agent costs more than copying a small image (ADR 0016, ADR 0053). No reflink is
+ * tried between filesystems that refused one (`clones`).
  */
-async function copyInProcess(source: string, destination: string, dataMaps: DataMaps): Promise<DataRuns | undefined> {
-  try {
-    await copyFile(source, destination, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
-    return undefined;
-  } catch (error) {
-    if (!cannotClone.has(String((error as NodeJS.ErrnoException).code))) throw error;
-    await rm(destination, { force: true });
+async function copyInProcess(
+  source: string,
+  destination: string,
+  dataMaps: DataMaps,
+  clones: { readonly refusals: CloneRefusals; readonly key: string },
+): Promise<DataRuns | undefined> {
+  if (!clones.refusals.has(clones.key)) {
+    try {
+      await copyFile(source, destination, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
+      return undefined;
+    } catch (error) {
+      const code = String((error as NodeJS.ErrnoException).code);
+      if (!cannotClone.has(code)) throw error;
+      if (cannotCloneHere.has(code)) clones.refusals.add(clones.key);
+      rmSync(destination, { force: true });
+    }
   }
   const input = await open(source, constants.O_RDONLY);
   try {
@@ -321,10 +358,37 @@ function isInside(root: string, path: string): boolean {
   return path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
 }
 
-/** VM files on the local filesystem; large copies and FIFOs through `cp` and `mkfifo` argument arrays. */
+/** A descriptor an image was opened with (O_PATH), closed by its holder. */
+interface PathHandle {
+  readonly fd: number;
+  close(): Promise<void>;
+}
+
+function pathHandleOf(fd: number): PathHandle {
+  let isClosed = false;
+  return {
+    fd,
+    close: async () => {
+      if (isClosed) return;
+      isClosed = true;
+      closeSync(fd);
+    },
+  };
+}
+
+/**
+ * VM files on the local filesystem; large copies and FIFOs through `cp` and `mkfifo` argument arrays.
+ *
+ * What a create does to files of its own directory and to the image it opens (look at a path, open
+ * a descriptor and read where it leads, make a FIFO's link, remove a file) is done synchronously:
+ * metadata the kernel holds in memory, each call some microseconds, where a round trip through
+ * libuv's thread pool costs the Agent a request, a promise, a wake-up of a pool thread and one of
+ * the loop. Copies, reads of content and flushes to disk stay in the pool.
+ */
 export class LinuxHostFiles implements HostFiles {
   private readonly fifoSpares: FifoSpares | null;
   private readonly dataMaps: DataMaps;
+  private readonly cloneRefusals = new CloneRefusals();
 
   /**
    * With `fifoSpareDirectory` (on the filesystem of the VM directories), FIFOs are made ahead in
@@ -344,17 +408,18 @@ export class LinuxHostFiles implements HostFiles {
     if (opened.handle === undefined) return opened.check;
     let written: DataRuns | undefined;
     try {
-      await rm(destination, { force: true });
+      rmSync(destination, { force: true });
       if (opened.check.sizeBytes <= inProcessCopyMaxBytes) {
-        written = await copyInProcess(`/proc/self/fd/${opened.handle.fd}`, destination, this.dataMaps);
+        const clones = { refusals: this.cloneRefusals, key: this.cloneRefusals.keyOf(opened.handle.fd, destination) };
+        written = await copyInProcess(`/proc/self/fd/${opened.handle.fd}`, destination, this.dataMaps, clones);
       } else {
         await copyWithCp(opened.handle.fd, destination);
       }
     } finally {
       await opened.handle.close();
     }
-    await chmod(destination, 0o600);
-    const copied = await stat(destination, { bigint: true });
+    chmodSync(destination, 0o600);
+    const copied = statSync(destination, { bigint: true });
     if (options.isWrittenOnce === true && written !== undefined) this.dataMaps.rememberWritten(copied, written);
     return { ...opened.check, sizeBytes: Number(copied.size) };
   }
@@ -533,17 +598,17 @@ export class LinuxHostFiles implements HostFiles {
     root: string,
     path: string,
   ): Promise<
-    { check: ImageFileCheck; handle?: undefined } | { check: ImageFileCheck & { kind: 'regular' }; handle: FileHandle }
+    { check: ImageFileCheck; handle?: undefined } | { check: ImageFileCheck & { kind: 'regular' }; handle: PathHandle }
   > {
     const normalized = posix.normalize(path);
     if (!isAbsolute(path) || !isInside(posix.normalize(root), normalized)) {
       return { check: { kind: 'outside', realPath: normalized } };
     }
-    let handle: FileHandle;
+    let fd: number;
     let realRoot: string;
     try {
-      realRoot = await realpath(root);
-      handle = await open(normalized, openPathOnly | constants.O_NOFOLLOW);
+      realRoot = realpathSync.native(root);
+      fd = openSync(normalized, openPathOnly | constants.O_NOFOLLOW);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return { check: { kind: 'missing' } };
@@ -551,33 +616,31 @@ export class LinuxHostFiles implements HostFiles {
       throw error;
     }
     try {
-      const realPath = await readlink(`/proc/self/fd/${handle.fd}`);
+      const realPath = readlinkSync(`/proc/self/fd/${fd}`);
       if (!isInside(realRoot, realPath)) {
-        await handle.close();
+        closeSync(fd);
         return { check: { kind: 'outside', realPath } };
       }
-      const info = await handle.stat();
+      const info = fstatSync(fd);
       if (!info.isFile()) {
-        await handle.close();
+        closeSync(fd);
         return { check: { kind: 'not_regular', fileType: fileTypeOf(info) } };
       }
-      return { check: { kind: 'regular', realPath, sizeBytes: info.size }, handle };
+      return { check: { kind: 'regular', realPath, sizeBytes: info.size }, handle: pathHandleOf(fd) };
     } catch (error) {
-      await handle.close();
+      closeSync(fd);
       throw error;
     }
   }
 
   async createFifo(path: string): Promise<void> {
-    try {
-      const existing = await lstat(path);
+    const existing = lstatSync(path, { throwIfNoEntry: false });
+    if (existing !== undefined) {
       if (existing.isFIFO()) {
-        await chmod(path, 0o600);
+        chmodSync(path, 0o600);
         return;
       }
       throw new AppError('HOST_COMMAND_FAILED', 'The metrics FIFO path is taken by another file', { diagnostics: { path } });
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
     }
     if (this.fifoSpares === null) {
       await this.runner.run(['mkfifo', '-m', '0600', '--', path]);
@@ -585,18 +648,12 @@ export class LinuxHostFiles implements HostFiles {
     }
     const spare = await this.fifoSpares.take();
     // A new name for the spare, never over an existing file (link fails with EEXIST, rename would replace it).
-    await link(spare, path);
-    await rm(spare, { force: true });
+    linkSync(spare, path);
+    rmSync(spare, { force: true });
   }
 
   async exists(path: string): Promise<boolean> {
-    try {
-      await lstat(path);
-      return true;
-    } catch (error) {
-      if (isNotFound(error)) return false;
-      throw error;
-    }
+    return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
   }
 
   /**
@@ -640,7 +697,7 @@ export class LinuxHostFiles implements HostFiles {
   }
 
   async remove(path: string): Promise<void> {
-    await rm(path, { force: true });
+    rmSync(path, { force: true });
   }
 
   async removeDirectory(path: string): Promise<void> {
@@ -686,13 +743,13 @@ export class LinuxHostFiles implements HostFiles {
   async resolvePath(path: string): Promise<ResolvedPath> {
     if (!isAbsolute(path) || path.includes('\0') || path.endsWith('/')) return { kind: 'unresolvable' };
     try {
-      return { kind: 'existing', realPath: await realpath(path) };
+      return { kind: 'existing', realPath: realpathSync.native(path) };
     } catch (error) {
       if (!isUnresolvable(error)) throw error;
     }
     try {
       // It is there but leads nowhere: a dangling symlink, which an O_CREAT open would follow.
-      await lstat(path);
+      lstatSync(path);
       return { kind: 'unresolvable' };
     } catch (error) {
       if (!isUnresolvable(error)) throw error;
@@ -700,7 +757,7 @@ export class LinuxHostFiles implements HostFiles {
     const name = basename(path);
     if (name === '.' || name === '..') return { kind: 'unresolvable' };
     try {
-      return { kind: 'absent', realPath: posix.join(await realpath(dirname(path)), name) };
+      return { kind: 'absent', realPath: posix.join(realpathSync.native(dirname(path)), name) };
     } catch (error) {
       if (isUnresolvable(error)) return { kind: 'unresolvable' };
       throw error;

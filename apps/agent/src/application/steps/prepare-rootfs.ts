@@ -28,12 +28,22 @@ function isSameRootfs(a: RootfsRecord | null, b: RootfsRecord): boolean {
  * must already be resolved inside the image root. A complete copy from the same source is reused.
  * With `snapshotDisk`, the copy is made afresh from that disk (whatever a copy made before holds),
  * and recorded as descending from `sourcePath`, the image the snapshot's VM was made from.
+ *
+ * The complete copy must be in the record before a recorded VMM holds the disk: an apply taken up
+ * again on a live recorded VMM with the copy not recorded complete would copy over the disk its
+ * guest runs on. With `isSavedWithProcess` (a fresh VM, whose VMM is spawned only after this step
+ * and opens the disk as it starts), it is noted and saved with the next write, at the latest the
+ * one that records the VMM's process: both are in the record together or neither is, and a VMM
+ * spawned but not recorded when the Agent died is killed by the start-up sweep before any apply,
+ * which then copies the disk again. A restore's VMM runs beside the copy and loads the disk later:
+ * its copy is saved before the step ends.
  */
 export async function prepareRootfs(
   context: AgentContext,
   ledger: VmLedger,
   sourcePath: string,
   snapshotDisk?: RootfsCopySource,
+  options: { readonly isSavedWithProcess?: boolean } = {},
 ): Promise<StepOutcome<RootfsResult>> {
   const recorded = ledger.record.rootfs;
   if (
@@ -70,7 +80,9 @@ export async function prepareRootfs(
     });
   }
   const sizeBytes = copied.sizeBytes;
-  await ledger.commit({ rootfs: { path: destination, sourcePath, sizeBytes } });
+  const complete = { rootfs: { path: destination, sourcePath, sizeBytes } };
+  if (options.isSavedWithProcess === true && snapshotDisk === undefined) ledger.note(complete);
+  else await ledger.commit(complete);
   failpoint('agent.apply.after-rootfs');
   return { result: { rootfsPath: destination, sizeBytes }, hasRun: true };
 }

@@ -4,7 +4,13 @@ import { createFakeAgent } from '../../adapters/fake/fake-agent-context.js';
 import type { VmRecord } from '../../domain/vm-record.js';
 import { FakeHostScanner } from '../../adapters/fake/fake-host-scanner.js';
 import { appErrorOf, otherVmId, testSpec, testVmId } from '../../adapters/fake/fake-fixtures.js';
-import { removeVmsScript, sharedSetName, vmEgressScript } from '../../domain/egress-rules.js';
+import {
+  emptyEgressTableState,
+  removeVmsScript,
+  sharedSetName,
+  vmEgressScript,
+  vmGuardScript,
+} from '../../domain/egress-rules.js';
 import { applyVm } from '../use-cases/apply-vm.js';
 import { deleteVm } from '../use-cases/delete-vm.js';
 import { describeVm } from '../use-cases/describe-vm.js';
@@ -460,6 +466,34 @@ describe('the guard without egress through NAT', () => {
     expect([state.vmChains, state.egressElements, state.guestElements]).toEqual([[], [], []]);
     expect(agent.firewall.tables.has('hearth')).toBe(false);
     expect((await describeVm(agent.context, testVmId)).resources).toContainEqual(bridgeRule);
+  });
+
+  it("writes a new VM's guard in one transaction without reading the table first", async () => {
+    const agent = agentWithGuardOnly();
+
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    expect([agent.firewall.vmReadCount, agent.firewall.tableReadCount, agent.firewall.applyCount]).toEqual([0, 0, 1]);
+    expect(agent.firewall.lastScript).toMatch(/^create element bridge hearth guard /m);
+    const tap = (await agent.records.get(testVmId))?.tap?.name ?? '';
+    expect((await agent.firewall.readTable('hearth')).guardElements).toEqual([{ tap, chain: testVmId }]);
+  });
+
+  it("a new VM's TAP that the table holds already (another VM's guard left there) is read and its guard replaced", async () => {
+    const agent = agentWithGuardOnly();
+    const tap = 'fchjkmnpqrstvwx';
+    const leftover = { tap, mac: '06:00:00:00:00:09', sharedSet: null };
+    await agent.firewall.apply(
+      vmGuardScript('hearth', { vmId: otherVmId, address: '172.30.0.9', guard: leftover }, emptyEgressTableState),
+    );
+
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    expect((await agent.records.get(testVmId))?.tap?.name).toBe(tap);
+    expect(agent.firewall.vmReadCount).toBe(1);
+    const state = await agent.firewall.readTable('hearth');
+    expect(state.guardElements).toEqual([{ tap, chain: testVmId }]);
+    expect(state.tapElements).toEqual([{ set: 'taps', tap, vmId: testVmId }]);
   });
 
   it('a second apply of the same VM writes nothing; a policy set on it is kept for the record only', async () => {

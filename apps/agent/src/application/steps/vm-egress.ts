@@ -9,6 +9,7 @@ import {
   sharedSetName,
   vmEgressScript,
   vmGuardScript,
+  newVmGuardScript,
   type GuestGuard,
   vmIdsInTable,
   type EgressPolicy,
@@ -49,12 +50,19 @@ export async function assertForwarding(context: AgentContext): Promise<void> {
  * guard of its TAP. The intent is recorded first, then written by one nft script, so a crash in
  * between leaves a rule that a record names (and release removes), never an unnamed one. Answers
  * false when the table already holds exactly the recorded chain and ports.
+ *
+ * With `isNewVm` (a VM whose record the apply has just created, on the TAP it has just made), the
+ * guard alone is written without a read of the table first (see ensureGuardOnly).
  */
-export async function ensureEgress(context: AgentContext, ledger: VmLedger): Promise<boolean> {
+export async function ensureEgress(
+  context: AgentContext,
+  ledger: VmLedger,
+  options: { readonly isNewVm?: boolean } = {},
+): Promise<boolean> {
   const egress = context.settings.egress ?? null;
   const intent = egressIntentOf(context, ledger.record);
   if (intent === null) return false;
-  if (egress === null) return ensureGuardOnly(context, ledger, intent);
+  if (egress === null) return ensureGuardOnly(context, ledger, intent, options.isNewVm === true);
   // A change of the policy alone (the guard, address and ports as recorded) neither reads nor
   // writes the bridge table: one nft read fewer and a shorter transaction.
   const bridge = isPolicyChangeOnly(ledger.record.egress ?? null, intent) ? 'keep' : 'rewrite';
@@ -84,10 +92,35 @@ export async function ensureEgress(context: AgentContext, ledger: VmLedger): Pro
   return true;
 }
 
-/** The guard of the VM's TAP alone, in the bridge table (an Agent without egress through NAT): recorded, then written. */
-async function ensureGuardOnly(context: AgentContext, ledger: VmLedger, intent: EgressRecord): Promise<boolean> {
+/**
+ * The guard of the VM's TAP alone, in the bridge table (an Agent without egress through NAT):
+ * recorded, then written.
+ *
+ * A new VM's guard is first written without reading the table (three `list` commands of the nft
+ * session, two of them answering the whole guard map and TAP set): nothing of a VM without a record
+ * is there (a delete removes a VM's entries before its record, the start-up sweep those no record
+ * names), and its elements are created, so a table that holds one of them after all refuses the
+ * whole transaction. The guard is then written as for any VM, from what a read finds.
+ */
+async function ensureGuardOnly(
+  context: AgentContext,
+  ledger: VmLedger,
+  intent: EgressRecord,
+  isNewVm: boolean,
+): Promise<boolean> {
   const guard = intent.guard ?? null;
   if (guard === null) return false;
+  if (isNewVm && isRecorded(ledger.record, intent)) {
+    failpoint('agent.egress.recorded');
+    const vmId = ledger.record.vmId;
+    try {
+      await context.firewall.apply(newVmGuardScript(intent.table, { vmId, address: intent.address, guard }));
+      failpoint('agent.egress.applied');
+      return true;
+    } catch (error) {
+      context.log.warn({ vmId, err: error }, 'guard of a new vm refused: written again from the table read');
+    }
+  }
   // Written by this Agent while it had egress through NAT: its `ip` entry goes first, so that no
   // rule outlives the record that names it.
   const recorded = ledger.record.egress ?? null;

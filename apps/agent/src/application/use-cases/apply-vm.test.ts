@@ -58,7 +58,7 @@ describe('applyVm', () => {
     ]);
   });
 
-  it('records the TAP, the complete rootfs copy and the files it is started with before the VMM that opens them starts', async () => {
+  it('records the TAP, the rootfs copy and the files it is started with before the VMM that opens them starts, and the complete copy with its process', async () => {
     const agent = createFakeAgent();
     let atSpawn: VmRecord | undefined;
     let filesAtSpawn: string[] = [];
@@ -68,11 +68,31 @@ describe('applyVm', () => {
       filesAtSpawn = agent.files.pathsUnder(`/srv/fc/vms/${vmId}`);
       return spawn(request);
     };
+    const saved: VmRecord[] = [];
+    const save = agent.records.save.bind(agent.records);
+    agent.records.save = async (record) => {
+      saved.push(record);
+      return save(record);
+    };
 
     await applyVm(agent.context, vmId, { ...spec, guest: addressedGuest });
 
     expect(atSpawn?.tap?.name).toBe('fchjkmnpqrstvwx');
-    expect(atSpawn?.rootfs?.sizeBytes).toBe(64 * 1024 * 1024);
+    // The copy is recorded (a crash leaves it named), complete only with the process that holds it.
+    expect(atSpawn?.rootfs).toEqual({
+      path: `/srv/fc/vms/${vmId}/rootfs.ext4`,
+      sourcePath: spec.rootfsSourcePath,
+      sizeBytes: null,
+    });
+    const withProcess = saved.filter((record) => record.process !== null);
+    expect(withProcess.length).toBeGreaterThan(0);
+    expect(withProcess.map((record) => record.rootfs?.sizeBytes)).toEqual(withProcess.map(() => 64 * 1024 * 1024));
+    // Four writes became three: the first, the process with the complete copy, running.
+    expect(saved.map((record) => [record.lifecycle, record.process !== null, record.rootfs?.sizeBytes ?? null])).toEqual([
+      ['applying', false, null],
+      ['applying', true, 64 * 1024 * 1024],
+      ['running', true, 64 * 1024 * 1024],
+    ]);
     expect(filesAtSpawn).toEqual(expect.arrayContaining([`/srv/fc/vms/${vmId}/rootfs.ext4`, `/srv/fc/vms/${vmId}/metrics.fifo`]));
     expect(atSpawn?.logPaths).toEqual(
       expect.arrayContaining([`/srv/fc/vms/${vmId}/vmm-config.json`, `/srv/fc/vms/${vmId}/mmds.json`]),

@@ -194,13 +194,15 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
           // already: memory and disk must come from the same instant.
           if (mayHoldRestoredGuest) await spawnedFirst?.catch(() => undefined);
           const snapshotDisk = restore === undefined || isAlreadyStarted ? undefined : restore.disk;
-          return (await prepareRootfs(context, ledger, rootfsSourcePath, snapshotDisk)).hasRun;
+          // A fresh VM's complete copy is saved with its VMM's process (the spawn waits for this step).
+          const isSavedWithProcess = restore === undefined;
+          return (await prepareRootfs(context, ledger, rootfsSourcePath, snapshotDisk, { isSavedWithProcess })).hasRun;
         });
       // The egress chain is keyed by the guest's address, but the guard of its bridge port by its
       // TAP: it runs once the TAP is recorded, beside the rootfs copy. A fresh guest runs as soon as
       // its VMM has started, so it starts only behind its guard.
       const egressTimed = hasEgress
-        ? tapTimed.then(() => measure('egress', () => ensureEgress(context, ledger)))
+        ? tapTimed.then(() => measure('egress', () => ensureEgress(context, ledger, { isNewVm: existing === undefined })))
         : Promise.resolve(undefined);
       let rootfsTimed: Promise<StepTiming>;
       let spawned: Promise<StepTiming>;
