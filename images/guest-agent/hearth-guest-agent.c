@@ -18,6 +18,12 @@
  * connection from before, so it resets this one; the agent reconnects at once, takes a new token
  * (tokens die with their VMM) and reads the whole metadata on the new connection.
  *
+ * A restore is seen sooner where the VMM says so: a VMM whose virtio-net offers the guest announce
+ * (QEMU does, after an incoming migration; Firecracker v1.16 does not) makes the guest's kernel
+ * notify its peers, and rtnetlink reports that as IFLA_EVENT_NOTIFY_PEERS. The agent waits between
+ * polls on that report: it leaves the connection from before the restore without asking on it
+ * and reads the metadata on a new one at once (docs/adr/0097).
+ *
  * MMDS: under Firecracker, 169.254.169.254 answers on eth0 itself; under the Firecracker double's
  * QEMU backend, on a NIC of its own with the MAC below. Each applied identity is printed on the
  * console as HEARTH-GUEST-IDENTITY and served by httpd as /identity.
@@ -52,8 +58,12 @@
 #define MMDS_NIC_MAC "06:01:23:45:67:02"
 #define MMDS_NIC_ADDR "169.254.0.1"
 #define DEV "eth0"
-/* Between two polls of the seed: a restore is seen within this. */
+/* Between two polls of the seed: a restore is seen within this. A build may set another (a test). */
+#ifndef POLL_MS
 #define POLL_MS 200
+#endif
+/* A connection younger than this is kept at a move's report (its VMM repeats the announce). */
+#define FRESH_CONN_MS 1000
 /* MMDS answers in well under a second; a guest starved of CPU may take longer. */
 #define TIMEOUT_MS 10000
 /* The connect's timeout (a VM without MMDS: nothing answers). */
@@ -63,6 +73,8 @@
 #define VALUE_MAX 256
 
 static int conn = -1;
+static long long conn_opened_ms;
+static int link_events = -1;
 static char rbuf[ANSWER_MAX];
 static size_t rlen;
 static int status;
@@ -155,6 +167,7 @@ static int conn_open(void) {
     }
   }
   conn = fd;
+  conn_opened_ms = now_ms();
   return 0;
 }
 
@@ -502,6 +515,69 @@ static void mmds_route(void) {
   route_replace(MMDS_IP, 32, NULL, DEV);
 }
 
+/* ------------------------------------------------------------------ the VM moved: the kernel's report */
+
+/* Subscribes to the kernel's link reports; without them the agent only polls. */
+static void watch_link_events(void) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  struct sockaddr_nl groups = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK};
+  if (fd >= 0 && bind(fd, (struct sockaddr *)&groups, sizeof groups) != 0) {
+    close(fd);
+    fd = -1;
+  }
+  link_events = fd;
+}
+
+/*
+ * Reads every pending link report; 1 when one of them asks the guest to notify its peers (or when
+ * reports were lost: one of them may have). Only the kernel and processes with CAP_NET_ADMIN send
+ * to this group, and a report costs at most a new MMDS connection.
+ */
+static int moved(void) {
+  static char buf[16384];
+  int found = 0;
+  for (;;) {
+    ssize_t n = recv(link_events, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == ENOBUFS) {
+      found = 1;
+      continue;
+    }
+    if (n <= 0) return found;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type != RTM_NEWLINK) continue;
+      struct ifinfomsg *ifi = NLMSG_DATA(h);
+      int len = (int)IFLA_PAYLOAD(h);
+      for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type == IFLA_EVENT && RTA_PAYLOAD(a) >= sizeof(unsigned int) &&
+            *(unsigned int *)RTA_DATA(a) == IFLA_EVENT_NOTIFY_PEERS) {
+          found = 1;
+        }
+      }
+    }
+  }
+}
+
+/* Waits ms, or less when the kernel reports that the VM moved; 1 then, else 0. */
+static int wait_ms(long ms) {
+  if (link_events < 0) {
+    pause_ms(ms);
+    return 0;
+  }
+  long long deadline = now_ms() + ms;
+  for (;;) {
+    long long left = deadline - now_ms();
+    if (left <= 0) return 0;
+    struct pollfd p = {link_events, POLLIN, 0};
+    int r = poll(&p, 1, (int)left);
+    if (r > 0 && moved()) return 1;
+    if (r < 0 && errno != EINTR) {
+      pause_ms((long)left);
+      return 0;
+    }
+  }
+}
+
 /* ------------------------------------------------------------------ applying an identity */
 
 static void apply(void) {
@@ -618,15 +694,20 @@ int main(void) {
   }
   current_address(addr, sizeof addr);
   mmds_route();
+  watch_link_events();
   for (int fails = 0;;) {
+    int has_moved;
     if (poll_mmds() == 0) {
       fails = 0;
-      pause_ms(POLL_MS);
+      has_moved = wait_ms(POLL_MS);
     } else {
       conn_close();
       /* MMDS not there yet (boot) or not answering: soon again, then less often. */
       fails++;
-      pause_ms(fails <= 5 ? 200 : fails <= 30 ? 1000 : 5000);
+      has_moved = wait_ms(fails <= 5 ? 200 : fails <= 30 ? 1000 : 5000);
     }
+    /* Restored under a new VMM: the connection from before is dead, and asking on it would only
+       fetch its reset. One opened since the first report of this move is kept. */
+    if (has_moved && conn >= 0 && now_ms() - conn_opened_ms > FRESH_CONN_MS) conn_close();
   }
 }

@@ -20,6 +20,7 @@ import { PKG_ROOT, REPO_ROOT } from './helpers.js';
 
 const buildScript = join(REPO_ROOT, 'images/guest-agent/build.sh');
 const fixture = join(PKG_ROOT, 'test/fixtures/mmds-over-tcp.mjs');
+const notifyPeersSource = join(PKG_ROOT, 'test/fixtures/notify-peers.c');
 const gateway = '10.9.0.1';
 
 const skipReason = !isRoot
@@ -55,101 +56,127 @@ interface MmdsStats {
   readonly statuses: Readonly<Record<string, number>>;
 }
 
-describe.skipIf(skipReason !== '')('the guest agent', () => {
-  let netns: Netns;
-  let mmds: ChildProcess;
-  let agent: ChildProcess;
-  let buildDir: string | undefined;
+/** The agent in namespaces of its own, against the MMDS stand-in, and what the tests read of it. */
+interface AgentUnderTest {
+  readonly netns: Netns;
+  readonly mmds: ChildProcess;
+  readonly agent: ChildProcess;
+  readonly buildDir: string;
+  readonly mmdsLines: string[];
+}
+
+/**
+ * Builds the agent (with `gccFlags`), makes a network namespace with an `eth0` at 10.9.0.5 and MMDS
+ * at 169.254.169.254 (the stand-in, with `first` as its metadata), and starts the agent there in a
+ * mount and UTS namespace of its own.
+ */
+async function startAgent(first: unknown, gccFlags: readonly string[] = []): Promise<AgentUnderTest> {
+  const buildDir = mkdtempSync(join(tmpdir(), 'hearth-guest-agent-'));
+  const agentPath = join(buildDir, 'hearth-guest-agent');
+  execFileSync('sh', [buildScript, agentPath, ...gccFlags], { stdio: 'inherit' });
+  const netns = await createNetns();
+  for (const argv of [
+    ['ip', 'link', 'set', 'lo', 'up'],
+    ['ip', 'addr', 'add', '169.254.169.254/32', 'dev', 'lo'],
+    ['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0'],
+    ['ip', 'link', 'set', 'peer0', 'up'],
+    ['ip', 'link', 'set', 'eth0', 'address', '06:00:0a:09:00:05', 'up'],
+    ['ip', 'addr', 'add', '10.9.0.5/16', 'dev', 'eth0'],
+    ['ip', 'route', 'add', 'default', 'via', gateway, 'dev', 'eth0'],
+  ]) {
+    await netns.exec(argv);
+  }
   const mmdsLines: string[] = [];
+  const mmds = netns.spawn([process.execPath, fixture, '169.254.169.254', '80', JSON.stringify(first)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  createInterface({ input: mmds.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+    mmdsLines.push(line);
+  });
+  await waitFor(() => mmdsLines.includes('listening') || undefined, {
+    timeoutMs: 10_000,
+    intervalMs: 10,
+    description: 'the MMDS stand-in listening',
+  });
+  // /run a tmpfs of its own and /dev/console a file in it: what the agent writes stays in its namespace.
+  const setup = 'mount -t tmpfs tmpfs /run && : > /run/console && mount --bind /run/console /dev/console && exec "$0"';
+  const agent = netns.spawn(['unshare', '--mount', '--uts', '--propagation', 'private', 'sh', '-c', setup, agentPath], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  return { netns, mmds, agent, buildDir, mmdsLines };
+}
 
-  async function stats(): Promise<MmdsStats> {
-    const seen = mmdsLines.length;
-    mmds.stdin?.write(`${JSON.stringify({ stats: true })}\n`);
-    const line = await waitFor(() => mmdsLines.slice(seen).find((l) => l.startsWith('{')), {
-      timeoutMs: 5_000,
-      intervalMs: 5,
-      description: 'the counts of the MMDS stand-in',
-    });
-    return JSON.parse(line) as MmdsStats;
-  }
+async function stopAgent(under: AgentUnderTest | undefined): Promise<void> {
+  if (under === undefined) return;
+  await under.netns.destroy();
+  rmSync(under.buildDir, { recursive: true, force: true });
+}
 
-  /** What the agent serves as /identity, read in its own mount namespace. */
-  function identity(): string | undefined {
-    try {
-      return readFileSync(`/proc/${String(agent.pid)}/root/run/identity`, 'utf8');
-    } catch {
-      return undefined;
-    }
+/** The counts of the MMDS stand-in. */
+async function mmdsStats(under: AgentUnderTest): Promise<MmdsStats> {
+  const seen = under.mmdsLines.length;
+  under.mmds.stdin?.write(`${JSON.stringify({ stats: true })}\n`);
+  const line = await waitFor(() => under.mmdsLines.slice(seen).find((l) => l.startsWith('{')), {
+    timeoutMs: 5_000,
+    intervalMs: 5,
+    description: 'the counts of the MMDS stand-in',
+  });
+  return JSON.parse(line) as MmdsStats;
+}
+
+/** What the agent serves as /identity, read in its own mount namespace. */
+function identityOf(under: AgentUnderTest): string | undefined {
+  try {
+    return readFileSync(`/proc/${String(under.agent.pid)}/root/run/identity`, 'utf8');
+  } catch {
+    return undefined;
   }
+}
+
+async function identityStartingWith(under: AgentUnderTest, prefix: string, description: string): Promise<void> {
+  await waitFor(() => (identityOf(under)?.startsWith(prefix) ? true : undefined), {
+    timeoutMs: 15_000,
+    intervalMs: 10,
+    description,
+  });
+}
+
+describe.skipIf(skipReason !== '')('the guest agent', () => {
+  let under: AgentUnderTest;
+
+  const stats = (): Promise<MmdsStats> => mmdsStats(under);
+  const identity = (): string | undefined => identityOf(under);
 
   /** A file of the agent's mount namespace (its /run is a tmpfs of its own). */
   function fileOfAgent(file: string): string {
-    return readFileSync(`/proc/${String(agent.pid)}/root${file}`, 'utf8');
+    return readFileSync(`/proc/${String(under.agent.pid)}/root${file}`, 'utf8');
   }
 
   /** The host name in the agent's UTS namespace. */
   function hostnameOfAgent(): string {
-    return execFileSync('nsenter', ['-t', String(agent.pid), '-u', 'hostname'], { encoding: 'utf8' }).trim();
+    return execFileSync('nsenter', ['-t', String(under.agent.pid), '-u', 'hostname'], { encoding: 'utf8' }).trim();
   }
 
   /** The agent's child processes: it starts none. */
   function children(): number[] {
-    return readFileSync(`/proc/${String(agent.pid)}/task/${String(agent.pid)}/children`, 'utf8')
-      .split(' ')
-      .filter(Boolean)
-      .map(Number);
+    const pid = String(under.agent.pid);
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
   }
 
   async function inNetns(argv: string[]): Promise<string> {
-    return (await netns.exec(argv)).stdout;
+    return (await under.netns.exec(argv)).stdout;
   }
 
   beforeAll(async () => {
-    buildDir = mkdtempSync(join(tmpdir(), 'hearth-guest-agent-'));
-    const agentPath = join(buildDir, 'hearth-guest-agent');
-    execFileSync('sh', [buildScript, agentPath], { stdio: 'inherit' });
-    netns = await createNetns();
-    for (const argv of [
-      ['ip', 'link', 'set', 'lo', 'up'],
-      ['ip', 'addr', 'add', '169.254.169.254/32', 'dev', 'lo'],
-      ['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0'],
-      ['ip', 'link', 'set', 'peer0', 'up'],
-      ['ip', 'link', 'set', 'eth0', 'address', '06:00:0a:09:00:05', 'up'],
-      ['ip', 'addr', 'add', '10.9.0.5/16', 'dev', 'eth0'],
-      ['ip', 'route', 'add', 'default', 'via', gateway, 'dev', 'eth0'],
-    ]) {
-      await netns.exec(argv);
-    }
-    const first = metadata('vm-a', '10.9.0.10', 'guest-a', '06:00:0a:09:00:0a', 'a'.repeat(64));
-    mmds = netns.spawn([process.execPath, fixture, '169.254.169.254', '80', JSON.stringify(first)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    createInterface({ input: mmds.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      mmdsLines.push(line);
-    });
-    await waitFor(() => mmdsLines.includes('listening') || undefined, {
-      timeoutMs: 10_000,
-      intervalMs: 10,
-      description: 'the MMDS stand-in listening',
-    });
-    // /run a tmpfs of its own and /dev/console a file in it: what the agent writes stays in its namespace.
-    const setup = 'mount -t tmpfs tmpfs /run && : > /run/console && mount --bind /run/console /dev/console && exec "$0"';
-    agent = netns.spawn(['unshare', '--mount', '--uts', '--propagation', 'private', 'sh', '-c', setup, agentPath], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    under = await startAgent(metadata('vm-a', '10.9.0.10', 'guest-a', '06:00:0a:09:00:0a', 'a'.repeat(64)));
   }, 30_000);
 
   afterAll(async () => {
-    await netns?.destroy();
-    if (buildDir !== undefined) rmSync(buildDir, { recursive: true, force: true });
+    await stopAgent(under);
   });
 
   it('applies the identity it reads at boot, then polls over one connection, starting no process', async () => {
-    await waitFor(() => (identity()?.startsWith('instance-id=vm-a ') ? true : undefined), {
-      timeoutMs: 15_000,
-      intervalMs: 10,
-      description: 'the boot identity',
-    });
+    await identityStartingWith(under, 'instance-id=vm-a ', 'the boot identity');
     expect(identity()).toBe('instance-id=vm-a host=guest-a addr=10.9.0.10/16 mac=06:00:0a:09:00:0a\n');
     expect(await inNetns(['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).not.toContain('10.9.0.5/');
     expect(await inNetns(['ip', 'route', 'show', 'default'])).toContain(`default via ${gateway} dev eth0`);
@@ -173,12 +200,8 @@ describe.skipIf(skipReason !== '')('the guest agent', () => {
   it('after a restore, takes the new identity on a new connection with no failed request first', async () => {
     const before = await stats();
     const next = metadata('vm-b', '10.9.0.11', 'guest-b', '06:00:0a:09:00:0b', 'b'.repeat(64));
-    mmds.stdin?.write(`${JSON.stringify({ restore: next })}\n`);
-    await waitFor(() => (identity()?.startsWith('instance-id=vm-b ') ? true : undefined), {
-      timeoutMs: 15_000,
-      intervalMs: 10,
-      description: 'the identity after the restore',
-    });
+    under.mmds.stdin?.write(`${JSON.stringify({ restore: next })}\n`);
+    await identityStartingWith(under, 'instance-id=vm-b ', 'the identity after the restore');
     expect(identity()).toBe('instance-id=vm-b host=guest-b addr=10.9.0.11/16 mac=06:00:0a:09:00:0b\n');
     const addresses = await inNetns(['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
     expect(addresses).toContain('inet 10.9.0.11/16 ');
@@ -195,6 +218,43 @@ describe.skipIf(skipReason !== '')('the guest agent', () => {
 
     const after = await stats();
     expect(after.connections).toBe(before.connections + 1);
+    expect(after.statuses['401'] ?? 0).toBe(before.statuses['401'] ?? 0);
+  }, 60_000);
+});
+
+describe.skipIf(skipReason !== '')('the guest agent, told that its VM moved', () => {
+  // Polls an hour apart: a restore is seen in time only through the kernel's report of the move.
+  let under: AgentUnderTest;
+  let notifier: string;
+
+  beforeAll(async () => {
+    under = await startAgent(metadata('vm-c', '10.9.0.20', 'guest-c', '06:00:0a:09:00:14', 'c'.repeat(64)), [
+      '-DPOLL_MS=3600000',
+    ]);
+    notifier = join(under.buildDir, 'notify-peers');
+    execFileSync('gcc', ['-Wall', '-Wextra', '-o', notifier, notifyPeersSource], { stdio: 'inherit' });
+  }, 30_000);
+
+  afterAll(async () => {
+    await stopAgent(under);
+  });
+
+  it('takes the identity of a restore at the report that the VM moved, on a new connection, without asking on the old one', async () => {
+    await identityStartingWith(under, 'instance-id=vm-c ', 'the boot identity');
+    const before = await mmdsStats(under);
+    const next = metadata('vm-d', '10.9.0.21', 'guest-d', '06:00:0a:09:00:15', 'd'.repeat(64));
+    under.mmds.stdin?.write(`${JSON.stringify({ restore: next })}\n`);
+    // The stand-in takes its commands in order: once it has counted, it has restored.
+    await mmdsStats(under);
+    // What virtio-net's guest announce makes the kernel report (a VMM that announces a restore).
+    await under.netns.exec([notifier, 'eth0']);
+    await identityStartingWith(under, 'instance-id=vm-d ', 'the identity after the report');
+    expect(identityOf(under)).toBe('instance-id=vm-d host=guest-d addr=10.9.0.21/16 mac=06:00:0a:09:00:15\n');
+    const after = await mmdsStats(under);
+    expect(after.connections).toBe(before.connections + 1);
+    // A token and the metadata on the new connection; the old one was left without a request (its
+    // reset would have cost a round trip).
+    expect(after.requests).toBe(before.requests + 2);
     expect(after.statuses['401'] ?? 0).toBe(before.statuses['401'] ?? 0);
   }, 60_000);
 });

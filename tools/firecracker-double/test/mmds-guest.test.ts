@@ -83,6 +83,13 @@ describe('MMDS answers to a guest', () => {
     expect(mmdsGuestResponse(req('GET', '/latest', { 'X-metadata-token': t }), mmds).status).toBe(401);
   });
 
+  it('issues tokens of 48 random bytes, each one new', () => {
+    const mmds = view();
+    const tokens = new Set(Array.from({ length: 200 }, () => token(mmds)));
+    expect(tokens.size).toBe(200);
+    for (const t of tokens) expect(Buffer.from(t, 'base64')).toHaveLength(48);
+  });
+
   it('answers the IMDS text form: keys sorted one per line, "/" after objects, strings as they are, 501 for other values', () => {
     const mmds = view();
     const h = { 'X-metadata-token': token(mmds) };

@@ -8,7 +8,6 @@
  * stream socket that loses nothing), no reordering (an out-of-order segment gets a duplicate ACK
  * and the guest resends it), and the guest's window is not tracked (answers are far below 64 KiB).
  */
-import { randomInt } from 'node:crypto';
 import {
   decodeArp,
   decodeEthernet,
@@ -32,6 +31,7 @@ import {
 } from './frames.js';
 import { type MmdsView, mmdsGuestResponse, serializeGuestResponse } from './guest-http.js';
 import { GuestRequestParser } from './guest-request.js';
+import { randomUint32 } from '../random.js';
 
 /** Firecracker's MMDS MAC address (`mmds::ns::DEFAULT_MAC_ADDR`). */
 export const MMDS_MAC = '06:01:23:45:67:01';
@@ -115,7 +115,7 @@ export class MmdsEndpoint {
     let conn = existing;
     if (!conn || conn.rcvNxt !== add(seg.seq, 1)) {
       if (this.connections.size >= MAX_CONNECTIONS && !conn) return this.reset(mac, ip, seg);
-      const iss = randomInt(0, 2 ** 32 - 1);
+      const iss = randomUint32();
       conn = {
         guestMac: Buffer.from(mac),
         guestIp: ip,

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../random.js';
 
 /** Bounds of `X-metadata-token-ttl-seconds` (behaviour.md#endpoint-mmds: 1–21600). */
 export const MIN_TOKEN_TTL_SECONDS = 1;
