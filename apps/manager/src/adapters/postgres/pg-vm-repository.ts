@@ -114,25 +114,27 @@ export class PgVmRepository implements VmRepository {
             // Serialises placements on this host until commit. An advisory lock, not the host row's
             // FOR UPDATE: heartbeats update that row and must not queue behind a burst of creates
             // (a late heartbeat makes the host look stale and refuses VMs).
-            // Its key is written in the text, not a parameter: a statement without parameters goes
-            // with the transaction's `begin`, one round trip for both (preparedStatementsPool). The
-            // host's id is one this Manager parsed (`host_` and a ULID), and `sql.lit` quotes it.
-            await sql`select pg_advisory_xact_lock(hashtextextended(${sql.lit(`hearth.placement:${vm.hostId}`)}, 0))`.execute(
-              trx,
-            );
             // Then the project (always in this order: host, project, leases, so that creates never
             // deadlock): with a quota, its row locked for update, so concurrent creates in it cannot
             // pass the quota together; without one, in share mode, which keeps a quota from being set
             // (and the project from being removed) until this insert commits, and no other create out.
-            // A create's leases' lock is taken by the same statement once the row is locked: the
-            // outer select calls it for the row the materialized CTE answers, which it answers only
-            // locked. The locks are a statement of their own: in READ COMMITTED a statement reads what
-            // was committed when it began, so a read in the statement that waited for a lock could
-            // miss what the previous holder committed (the locked row itself is read as last
-            // committed). What the host and the project hold is read in one statement after it.
+            // One statement takes the three: the project's row is read only once the placement lock is
+            // held (the condition on `placement`, a one-time filter evaluated before the row is locked),
+            // and the leases' lock is called by the outer select for the row the materialized CTE
+            // answers, which it answers only locked. In READ COMMITTED a statement reads what was
+            // committed when it began, before it waited; the locked row is the exception (a row lock
+            // answers its last committed version), and the row is all this statement reads. What the
+            // host and the project hold is read in the next statement, which begins with the locks held.
+            // The keys and the project's name are written in the text, not as parameters: a statement
+            // without parameters goes with the transaction's `begin`, one round trip for all
+            // (preparedStatementsPool). The host's id is one this Manager parsed (`host_` and a ULID),
+            // the project's name one the request's schema allowed, and `sql.lit` quotes both.
             const { rows: projects } = await sql<Selectable<ProjectsTable>>`
-              with locked as materialized (
-                select * from projects where name = ${vm.project} ${mode === 'exclusive' ? sql`for update` : sql`for share`}
+              with placement as materialized (
+                select pg_advisory_xact_lock(hashtextextended(${sql.lit(`hearth.placement:${vm.hostId}`)}, 0))
+              ), locked as materialized (
+                select * from projects where name = ${sql.lit(vm.project)} and exists (select from placement)
+                ${mode === 'exclusive' ? sql`for update` : sql`for share`} of projects
               )
               select locked.*${isLeasesLockWithProject ? sql`, ${leasesLockCall} as leases_lock` : sql``} from locked`.execute(
               trx,
