@@ -55,7 +55,7 @@ describe.skipIf(!hasDatabase)(
       expect(sent.filter((text) => /^with "changed" as \(update "vms"/.test(text))).toHaveLength(1);
     });
 
-    it('records the VM `starting` by its insert, with the events of `pending` and `scheduled` in order', async () => {
+    it('records the VM `starting` by its insert, with the events of `pending` and `scheduled` in order, and what the Agent answered with `running`', async () => {
       const deps = useCaseDependenciesOver(db!);
       const images = await recordTestImages(deps, 'recorded-starting');
       const vm = await createVm(deps, { name: 'events', project: 'default', vcpuCount: 1, memoryMib: 64, ...images });
@@ -66,6 +66,7 @@ describe.skipIf(!hasDatabase)(
         { type: 'vm.state_changed', from_state: 'pending', to_state: 'scheduled' },
         { type: 'vm.state_changed', from_state: 'scheduled', to_state: 'starting' },
         { type: 'vm.state_changed', from_state: 'starting', to_state: 'running' },
+        { type: 'vm.observed_state_changed', from_state: null, to_state: null },
       ]);
       expect(vm.version).toBe(4);
     });
