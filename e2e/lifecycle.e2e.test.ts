@@ -106,8 +106,8 @@ describe.skipIf(skipReason)(`VM lifecycle over real processes${skipReason ? ` (s
     expect(JSON.parse(pausing.data!)).toMatchObject({ vmId: id, fromState: 'pausing', toState: 'paused' });
 
     const events = await stack.api<{ items: EventBody[] }>('GET', `/v1/vms/${id}/events`);
-    // The lifecycle's own changes: what the reconciler observed of the VMM meanwhile (a
-    // `vm.observed_state_changed`, when a pass reads the host while the VM starts) is not one of them.
+    // The lifecycle's own changes: what the Agent answered of the VMM (a `vm.observed_state_changed`,
+    // recorded with `running` or by a pass that reads the host) is not one of them.
     const stateChanges = events.body.items.filter((e) => e.type !== 'vm.observed_state_changed');
     expect(stateChanges.map((e) => e.toState)).toEqual([
       'pending',

@@ -267,6 +267,34 @@ export function describeVmRepositoryContract(name: string, open: () => Promise<R
       expect(await repos.vms.recordObservation(ids.vmId(), 'running', at(6))).toBeUndefined();
     });
 
+    it('records with a state change what the Agent answered of the VMM, its event after the step’s and only on a change', async () => {
+      const v = await vm({ state: 'starting' });
+      const running = await repos.vms.transition(v.id, { from: 'starting', to: 'running', at: at(3), observedState: 'running' });
+      expect(running).toMatchObject({ state: 'running', observedState: 'running', observedAt: at(3), version: v.version + 1 });
+      expect(await repos.vms.findById(v.id)).toMatchObject({ observedState: 'running', observedAt: at(3) });
+      await repos.vms.transition(v.id, { from: 'running', to: 'pausing', at: at(4) });
+      await repos.vms.transition(v.id, { from: 'pausing', to: 'paused', at: at(5), observedState: 'paused' });
+      await repos.vms.recordObservation(v.id, 'paused', at(6));
+      await repos.vms.transition(v.id, { from: 'paused', to: 'running', at: at(7), observedState: 'running' });
+      await repos.vms.transition(v.id, { from: 'running', to: 'stopping', at: at(8), observedState: 'running' });
+      const events = (await eventsOf(v.id)).slice(1).map((e) => [e.type, e.toState ?? e.message, e.at]);
+      expect(events).toEqual([
+        ['vm.state_changed', 'running', at(3)],
+        ['vm.observed_state_changed', 'observed nothing → running', at(3)],
+        ['vm.state_changed', 'pausing', at(4)],
+        ['vm.state_changed', 'paused', at(5)],
+        ['vm.observed_state_changed', 'observed running → paused', at(5)],
+        ['vm.state_changed', 'running', at(7)],
+        ['vm.observed_state_changed', 'observed paused → running', at(7)],
+        ['vm.state_changed', 'stopping', at(8)],
+      ]);
+      // A change refused (the VM is no longer `running`) records no observation either.
+      expect(
+        await codeOf(repos.vms.transition(v.id, { from: 'running', to: 'stopping', at: at(9), observedState: 'exited' })),
+      ).toMatch(/^VM_/);
+      expect(await repos.vms.findById(v.id)).toMatchObject({ observedState: 'running', observedAt: at(8) });
+    });
+
     it('names the observation it replaced when two of one VM are recorded at once', async () => {
       const v = await vm({ state: 'running' });
       await Promise.all([

@@ -228,6 +228,7 @@ export class InMemoryVmRepository implements VmRepository {
       ...(change.totalMs === undefined ? {} : { totalMs: change.totalMs }),
       ...(change.pendingRestore === undefined ? {} : { pendingRestore: change.pendingRestore }),
       ...(mapped === undefined ? {} : { mappedSnapshotId: mapped }),
+      ...(change.observedState === undefined ? {} : { observedState: change.observedState, observedAt: change.at }),
     };
     this.store.vms.set(id, structuredClone(updated));
     for (let step = 1; step < path.length; step++) {
@@ -240,6 +241,18 @@ export class InMemoryVmRepository implements VmRepository {
         fromState: path[step - 1] ?? null,
         toState: path[step] ?? null,
         message: change.message ?? '',
+      });
+    }
+    if (change.observedState !== undefined && vm.observedState !== change.observedState) {
+      this.store.recordEvent({
+        type: 'vm.observed_state_changed',
+        vmId: id,
+        hostId: vm.hostId,
+        project: vm.project,
+        at: change.at,
+        fromState: null,
+        toState: null,
+        message: `observed ${vm.observedState ?? 'nothing'} → ${change.observedState}`,
       });
     }
     return structuredClone(updated);

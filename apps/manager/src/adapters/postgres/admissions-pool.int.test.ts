@@ -77,6 +77,7 @@ describe.skipIf(!hasDatabase)(
     let handle: Database | undefined;
     let other: pg.Client | undefined;
     let deps: UseCaseDependencies;
+    let hostId: string;
 
     beforeAll(async () => {
       database = await createTestDatabase();
@@ -85,7 +86,7 @@ describe.skipIf(!hasDatabase)(
       other = new pg.Client({ connectionString: database.url });
       await other.connect();
       deps = useCaseDependenciesOver(handle);
-      await registerRoomyHost(deps, 1, 'node-quota');
+      hostId = await registerRoomyHost(deps, 1, 'node-quota');
     });
 
     afterAll(async () => {
@@ -106,6 +107,38 @@ describe.skipIf(!hasDatabase)(
       } finally {
         await other!.query('rollback');
       }
+    });
+
+    // One statement takes the host's placement lock, then the project's row: the row is taken only
+    // once the lock is held, and read as committed then, not as when the statement began waiting.
+    it('takes the project only once it holds its host, and obeys a quota set while it waited', async () => {
+      await deps.projects.insert({ name: 'queued', quota: unlimitedQuota, createdAt: new Date(0) });
+      const images = await recordTestImages(deps, 'queued', 'queued');
+      await createVm(deps, { name: 'first', project: 'queued', vcpuCount: 1, memoryMib: 64, ...images });
+      await other!.query('begin');
+      let create: Promise<unknown> | undefined;
+      try {
+        // Another admission on the same host, as it holds the placement lock until it commits.
+        await other!.query(`select pg_advisory_xact_lock(hashtextextended('hearth.placement:' || $1::text, 0))`, [hostId]);
+        create = createVm(deps, { name: 'second', project: 'queued', vcpuCount: 1, memoryMib: 64, ...images }).catch(
+          (error: unknown) => error,
+        );
+        await waitFor(async () => {
+          const { rows } = await other!.query<{ waiting: string }>(
+            `select count(*) as waiting from pg_locks where not granted and locktype = 'advisory'`,
+          );
+          return Number(rows[0]?.waiting) > 0;
+        });
+        // The waiting create holds nothing of the project: its row can be locked for update at once.
+        await other!.query(`select * from projects where name = 'queued' for update nowait`);
+        await other!.query(`update projects set max_vms = 1 where name = 'queued'`);
+        await other!.query('commit');
+      } catch (error) {
+        await other!.query('rollback');
+        throw error;
+      }
+      const outcome = await create;
+      expect((outcome as AppError).code).toBe('QUOTA_EXCEEDED');
     });
 
     it('refuses a create that waited for its project to be given a quota it would pass', async () => {

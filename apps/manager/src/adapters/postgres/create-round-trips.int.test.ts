@@ -32,7 +32,7 @@ describe.skipIf(!hasDatabase)(
       await database?.drop();
     });
 
-    it('sends the insert transaction’s begin with the placement lock, in one message, and 8 messages in all', async () => {
+    it('sends the insert transaction’s begin with its three locks, in one message, and 7 messages in all', async () => {
       const deps = useCaseDependenciesOver(db!);
       await registerRoomyHost(deps, 1, 'node-round-trips');
       const images = await recordTestImages(deps, 'round-trips');
@@ -42,22 +42,20 @@ describe.skipIf(!hasDatabase)(
       await createVm(deps, { name: 'counted', ...input });
       const begins = sent.filter((text) => /^begin\b/.test(text));
       expect(begins, sent.join('\n---\n')).toHaveLength(1);
+      // The placement lock first, then the project's row (only once the lock is held), then the leases'.
       expect(begins[0]).toMatch(
-        /^begin;\nselect pg_advisory_xact_lock\(hashtextextended\('hearth\.placement:host_[0-9A-Z]{26}', 0\)\)$/,
+        /^begin;\s*with placement as materialized \(\s*select pg_advisory_xact_lock\(hashtextextended\('hearth\.placement:host_[0-9A-Z]{26}', 0\)\)\s*\), locked as materialized \(\s*select \* from projects where name = 'default' and exists \(select from placement\)\s*for share of projects\s*\)\s*select locked\.\*, pg_advisory_xact_lock\(hashtextextended\('hearth\.address_leases', 0\)\) as leases_lock from locked$/,
       );
       expect(sent.filter((text) => text === 'commit')).toHaveLength(1);
-      // The images, the hosts; `begin` with the placement lock, the project's lock with the leases',
+      // The images, the hosts; `begin` with the placement lock, the project's lock and the leases';
       // what the host and the project hold with the lowest free address, the VM (recorded `starting`,
       // with its events and its lease), `commit`; once the host applied it, `running`.
-      expect(sent, sent.join('\n---\n')).toHaveLength(8);
-      expect(sent[3]).toMatch(
-        /for share\s*\)\s*select locked\.\*, pg_advisory_xact_lock\(hashtextextended\('hearth\.address_leases', 0\)\)/,
-      );
-      expect(sent[4]).toMatch(/^\s*with frontier as/);
+      expect(sent, sent.join('\n---\n')).toHaveLength(7);
+      expect(sent[3]).toMatch(/^\s*with frontier as/);
       expect(sent.filter((text) => /^with "changed" as \(update "vms"/.test(text))).toHaveLength(1);
     });
 
-    it('records the VM `starting` by its insert, with the events of `pending` and `scheduled` in order', async () => {
+    it('records the VM `starting` by its insert, with the events of `pending` and `scheduled` in order, and what the Agent answered with `running`', async () => {
       const deps = useCaseDependenciesOver(db!);
       const images = await recordTestImages(deps, 'recorded-starting');
       const vm = await createVm(deps, { name: 'events', project: 'default', vcpuCount: 1, memoryMib: 64, ...images });
@@ -68,6 +66,7 @@ describe.skipIf(!hasDatabase)(
         { type: 'vm.state_changed', from_state: 'pending', to_state: 'scheduled' },
         { type: 'vm.state_changed', from_state: 'scheduled', to_state: 'starting' },
         { type: 'vm.state_changed', from_state: 'starting', to_state: 'running' },
+        { type: 'vm.observed_state_changed', from_state: null, to_state: null },
       ]);
       expect(vm.version).toBe(4);
     });

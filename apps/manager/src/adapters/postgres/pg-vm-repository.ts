@@ -114,25 +114,27 @@ export class PgVmRepository implements VmRepository {
             // Serialises placements on this host until commit. An advisory lock, not the host row's
             // FOR UPDATE: heartbeats update that row and must not queue behind a burst of creates
             // (a late heartbeat makes the host look stale and refuses VMs).
-            // Its key is written in the text, not a parameter: a statement without parameters goes
-            // with the transaction's `begin`, one round trip for both (preparedStatementsPool). The
-            // host's id is one this Manager parsed (`host_` and a ULID), and `sql.lit` quotes it.
-            await sql`select pg_advisory_xact_lock(hashtextextended(${sql.lit(`hearth.placement:${vm.hostId}`)}, 0))`.execute(
-              trx,
-            );
             // Then the project (always in this order: host, project, leases, so that creates never
             // deadlock): with a quota, its row locked for update, so concurrent creates in it cannot
             // pass the quota together; without one, in share mode, which keeps a quota from being set
             // (and the project from being removed) until this insert commits, and no other create out.
-            // A create's leases' lock is taken by the same statement once the row is locked: the
-            // outer select calls it for the row the materialized CTE answers, which it answers only
-            // locked. The locks are a statement of their own: in READ COMMITTED a statement reads what
-            // was committed when it began, so a read in the statement that waited for a lock could
-            // miss what the previous holder committed (the locked row itself is read as last
-            // committed). What the host and the project hold is read in one statement after it.
+            // One statement takes the three: the project's row is read only once the placement lock is
+            // held (the condition on `placement`, a one-time filter evaluated before the row is locked),
+            // and the leases' lock is called by the outer select for the row the materialized CTE
+            // answers, which it answers only locked. In READ COMMITTED a statement reads what was
+            // committed when it began, before it waited; the locked row is the exception (a row lock
+            // answers its last committed version), and the row is all this statement reads. What the
+            // host and the project hold is read in the next statement, which begins with the locks held.
+            // The keys and the project's name are written in the text, not as parameters: a statement
+            // without parameters goes with the transaction's `begin`, one round trip for all
+            // (preparedStatementsPool). The host's id is one this Manager parsed (`host_` and a ULID),
+            // the project's name one the request's schema allowed, and `sql.lit` quotes both.
             const { rows: projects } = await sql<Selectable<ProjectsTable>>`
-              with locked as materialized (
-                select * from projects where name = ${vm.project} ${mode === 'exclusive' ? sql`for update` : sql`for share`}
+              with placement as materialized (
+                select pg_advisory_xact_lock(hashtextextended(${sql.lit(`hearth.placement:${vm.hostId}`)}, 0))
+              ), locked as materialized (
+                select * from projects where name = ${sql.lit(vm.project)} and exists (select from placement)
+                ${mode === 'exclusive' ? sql`for update` : sql`for share`} of projects
               )
               select locked.*${isLeasesLockWithProject ? sql`, ${leasesLockCall} as leases_lock` : sql``} from locked`.execute(
               trx,
@@ -669,7 +671,10 @@ function transitionStatement(db: Database, ids: readonly VmId[], change: VmState
       restore_snapshot_id: change.pendingRestore === undefined ? undefined : (change.pendingRestore?.snapshotId ?? null),
       is_restore_paused: change.pendingRestore === undefined ? undefined : (change.pendingRestore?.isPaused ?? false),
       mapped_snapshot_id: mappedSnapshotAfter(path, change.mappedSnapshotId),
+      observed_state: change.observedState,
+      observed_at: change.observedState === undefined ? undefined : change.at,
     },
+    observed: change.observedState,
     versionSteps: path.length - 1,
     ids,
     from: change.from,
@@ -692,7 +697,11 @@ interface VmTransitionValues extends StatementValues {
     | 'restore_snapshot_id'
     | 'is_restore_paused'
     | 'mapped_snapshot_id'
+    | 'observed_state'
+    | 'observed_at'
   >;
+  /** The VMM's state the Agent reported with the change: its event when it differs from the one recorded. */
+  readonly observed: ObservedVmState | undefined;
   readonly versionSteps: number;
   readonly ids: readonly VmId[];
   readonly from: VmState;
@@ -706,9 +715,12 @@ interface VmTransitionValues extends StatementValues {
 /**
  * A state transition in one statement: the compare-and-set update and the event rows of its steps,
  * as data-modifying CTEs. Built once per shape (`StatementShapes`): which columns it sets, whether
- * it checks a version and how many steps it records.
+ * it checks a version, how many steps it records and whether it records an observation. An
+ * observation reads the row's previous one locked (`for update`, so its last committed version, as
+ * `recordObservation` does), for its event.
  */
 function vmTransition(db: Database, values: VmTransitionValues) {
+  const observed = values.observed;
   return db
     .with('changed', (db) => {
       let update = db
@@ -717,7 +729,25 @@ function vmTransition(db: Database, values: VmTransitionValues) {
         .where('id', 'in', [...values.ids])
         .where('state', '=', values.from);
       if (values.ifVersion !== undefined) update = update.where('version', '=', values.ifVersion);
-      return update.returningAll();
+      const plain = update.returningAll().returning(sql<ObservedVmState | null>`null`.as('previous_observed_state'));
+      if (observed === undefined) return plain;
+      let observing = db
+        .updateTable('vms')
+        .set((eb) => ({ ...values.set, version: eb('vms.version', '+', values.versionSteps) }))
+        .from((eb) =>
+          eb
+            .selectFrom('vms as locked')
+            .select(['locked.id', 'locked.observed_state as previous_observed_state'])
+            .where('locked.id', 'in', [...values.ids])
+            .where('locked.state', '=', values.from)
+            .forUpdate()
+            .as('before'),
+        )
+        .whereRef('vms.id', '=', 'before.id')
+        .where('vms.state', '=', values.from);
+      if (values.ifVersion !== undefined) observing = observing.where('vms.version', '=', values.ifVersion);
+      // The same row as the plain update answers, with the observation it replaced.
+      return observing.returningAll('vms').returning('before.previous_observed_state') as unknown as typeof plain;
     })
     .with('recorded', (db) =>
       db
@@ -740,7 +770,26 @@ function vmTransition(db: Database, values: VmTransitionValues) {
               ]);
           const [first, ...rest] = values.steps;
           if (first === undefined) throw new Error('a transition of no step');
-          return rest.reduce((rows, step) => rows.unionAll(stepRow(step)), stepRow(first));
+          const stepRows = rest.reduce((rows, step) => rows.unionAll(stepRow(step)), stepRow(first));
+          if (observed === undefined) return stepRows;
+          // After the steps' rows, the observation's, when it differs from the one recorded.
+          return stepRows.unionAll(
+            eb
+              .selectFrom('changed')
+              .select([
+                sql<string>`text 'vm.observed_state_changed'`.as('type'),
+                'changed.id as vm_id',
+                'changed.host_id as host_id',
+                'changed.project as project',
+                sql<Date>`cast(${values.at} as timestamptz)`.as('at'),
+                sql<string>`null`.as('from_state'),
+                sql<string>`null`.as('to_state'),
+                sql<string>`'observed ' || coalesce(changed.previous_observed_state, 'nothing') || ' → ' || cast(${observed} as text)`.as(
+                  'message',
+                ),
+              ])
+              .where(sql<boolean>`changed.previous_observed_state is distinct from cast(${observed} as text)`),
+          );
         }),
     )
     .selectFrom('changed')

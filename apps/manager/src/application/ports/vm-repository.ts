@@ -36,6 +36,12 @@ export interface VmStateChange {
    * omitted: as `mappedSnapshotAfter` says (none once the VM stops or starts again, else unchanged).
    */
   readonly mappedSnapshotId?: SnapshotId | null;
+  /**
+   * What the host's Agent reported of the VMM with this change (the state an apply answered with):
+   * recorded as the observed state at `at`, with a `vm.observed_state_changed` event when it differs
+   * from the one recorded, as `recordObservation` records it; omitted leaves it unchanged.
+   */
+  readonly observedState?: ObservedVmState;
 }
 
 export interface VmPage {
@@ -193,7 +199,12 @@ export interface VmRepository {
 
 /** Throws (a programming error) for a change `transitionAll` does not make: one that records a restore, goes to `deleting` or checks a version. */
 export function assertStatesOnlyChange(change: VmStateChange): void {
-  if (change.pendingRestore !== undefined || change.to === 'deleting' || change.ifVersion !== undefined) {
-    throw new Error('transitionAll moves states only: no restore, no deleting, no version');
+  if (
+    change.pendingRestore !== undefined ||
+    change.to === 'deleting' ||
+    change.ifVersion !== undefined ||
+    change.observedState !== undefined
+  ) {
+    throw new Error('transitionAll moves states only: no restore, no deleting, no version, no observation');
   }
 }

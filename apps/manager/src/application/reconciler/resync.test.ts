@@ -14,7 +14,7 @@ const vmCount = 20;
 const capacity = { cpuCount: 64, memoryMibTotal: 65_536, memoryMibAvailable: 65_000 };
 
 /** A healthy host running `vmCount` VMs, a reconciler leading, and the VM rows it reads counted. */
-async function setUp(options: { fullResyncEvery?: number; sliceMs?: number } = {}): Promise<{
+async function setUp(options: { fullResyncEvery?: number; sliceMs?: number; isSettled?: boolean } = {}): Promise<{
   world: World;
   host: Host;
   vms: Vm[];
@@ -66,8 +66,8 @@ async function setUp(options: { fullResyncEvery?: number; sliceMs?: number } = {
     },
   );
   reconciler.activate();
-  // The first passes record what the host holds of each new VM (its observed state): let them.
-  for (let pass = 0; pass < 5; pass += 1) {
+  // The first passes settle whatever differs from what the host holds: let them (unless asked not to).
+  for (let pass = 0; pass < (options.isSettled === false ? 0 : 5); pass += 1) {
     const report = await reconciler.resync();
     await reconciler.idle();
     if (report.vmsQueued === 0 && report.vmsRead === 0) break;
@@ -97,6 +97,17 @@ async function pass(world: World, host: Host, ms: number, options: { isTagged?: 
 function inventoryReadsOf(world: World): { isUnchanged?: boolean }[] {
   return world.agents.calls.filter((call) => call.operation === 'inventory');
 }
+
+describe('the first resync after creates', () => {
+  it('queues none of the VMs just created: what their Agent answered of them was recorded with `running`', async () => {
+    const { reconciler, vms } = await setUp({ isSettled: false });
+
+    const first = await reconciler.resync();
+
+    expect(first).toMatchObject({ isFull: true, vmsCompared: vmCount, vmsQueued: 0 });
+    expect(vms.map((vm) => vm.observedState)).toEqual(vms.map(() => 'running'));
+  });
+});
 
 describe('a resync between full ones', () => {
   it('reads no VM row and compares no VM when nothing changed since the pass before', async () => {

@@ -156,6 +156,9 @@ export async function applyVmOnHost(
     ...(vm.pendingRestore === null ? {} : { pendingRestore: null, message: `restored snapshot ${vm.pendingRestore.snapshotId}` }),
     // Its VMM maps the snapshot's memory file from now on (until it is gone: see mappedSnapshotAfter).
     ...(spec.restoreFrom === undefined ? {} : { mappedSnapshotId: spec.restoreFrom.snapshotId as SnapshotId }),
+    // What the Agent answered of the VMM is an observation like its inventory's: recorded with the
+    // change, a reconciler pass that reads the same from the inventory has nothing to record.
+    observedState: result.vm.vmmState,
   });
   deps.log.info({ vmId: vm.id, hostId: host.id, from: 'starting', to }, 'vm state changed');
   await sendChangedEgress(deps, running, host, spec);

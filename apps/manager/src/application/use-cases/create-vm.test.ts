@@ -43,7 +43,15 @@ describe('createVm', () => {
     const vm = await createVm(world.deps, input);
     expect(stateSeenByAgent).toBe('starting');
     const events = await world.repos.events.list({ vmId: vm.id }, { limit: 100 });
-    expect(events.items.map((e) => e.toState)).toEqual(['pending', 'scheduled', 'starting', 'running']);
+    // Then what the Agent answered of the VMM, recorded with `running`.
+    expect(events.items.map((e) => e.toState ?? e.type)).toEqual([
+      'pending',
+      'scheduled',
+      'starting',
+      'running',
+      'vm.observed_state_changed',
+    ]);
+    expect(vm).toMatchObject({ state: 'running', observedState: 'running', observedAt: vm.updatedAt });
   });
 
   it('sends the Agent the resolved paths, the default boot args, the MAC, the address allocated to the VM and its egress policy', async () => {

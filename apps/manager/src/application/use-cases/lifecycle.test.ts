@@ -51,7 +51,13 @@ describe('acceptVm and continueCreate', () => {
     const pending = await acceptVm(world.deps, input);
     const running = await continueCreate(world.deps, pending.id);
     expect(running).toMatchObject({ state: 'running', version: 4 });
-    expect((await eventsOf(world, running)).map((e) => e.toState)).toEqual(['pending', 'scheduled', 'starting', 'running']);
+    expect((await eventsOf(world, running)).map((e) => e.toState ?? e.type)).toEqual([
+      'pending',
+      'scheduled',
+      'starting',
+      'running',
+      'vm.observed_state_changed',
+    ]);
   });
 
   it.each(['scheduled', 'starting'] as const)('picks up a create left in %s by a crash', async (leftIn) => {
@@ -76,8 +82,8 @@ describe('acceptVm and continueCreate', () => {
     const pending = await acceptVm(world.deps, input);
     const [a, b] = await Promise.all([continueCreate(world.deps, pending.id), continueCreate(world.deps, pending.id)]);
     expect([a.state, b.state]).toEqual(['running', 'running']);
-    const toStates = (await eventsOf(world, a)).map((e) => e.toState);
-    expect(toStates).toEqual(['pending', 'scheduled', 'starting', 'running']);
+    const toStates = (await eventsOf(world, a)).map((e) => e.toState ?? e.type);
+    expect(toStates).toEqual(['pending', 'scheduled', 'starting', 'running', 'vm.observed_state_changed']);
     expect(world.agents.vmIdsOn(addr)).toEqual([pending.id]);
   });
 
