@@ -98,7 +98,7 @@ describe.skipIf(skipReason)(`what errors show API clients${skipReason ? ` (skipp
     await cluster.api('DELETE', `/v1/vms/${vm.id}`);
   }
 
-  it('answers an unreachable Agent with AGENT_UNAVAILABLE, not its address', async () => {
+  it('answers an unreachable Agent with AGENT_UNAVAILABLE, not its address, or accepts a stop', async () => {
     const created = await cluster.api<ClusterVm>('POST', '/v1/vms', {
       name: 'agent-gone',
       vcpuCount: 1,
@@ -108,14 +108,20 @@ describe.skipIf(skipReason)(`what errors show API clients${skipReason ? ` (skipp
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     await agent.kill();
     try {
+      // A pause fails at once when its host cannot be reached: the problem names no part of the host.
       const correlationId = 'error-details-agent-gone-1';
-      const stopped = await cluster.api<{ code: string }>('POST', `/v1/vms/${created.body.id}/stop`, undefined, {
+      const paused = await cluster.api<{ code: string }>('POST', `/v1/vms/${created.body.id}/pause`, undefined, {
         'x-request-id': correlationId,
       });
-      expect(stopped.body).toMatchObject({ code: 'AGENT_UNAVAILABLE', correlationId });
-      expectNoHostFacts(JSON.stringify(stopped.body));
+      expect(paused.body).toMatchObject({ code: 'AGENT_UNAVAILABLE', correlationId });
+      expectNoHostFacts(JSON.stringify(paused.body));
       const managerLines = await failedRequestLines(correlationId);
       expect(managerLines.join('\n')).toContain(new URL(agent.url).host);
+      // A stop is accepted and carried on instead (202, `stopping`): its answer names no part of the host either.
+      const stopped = await cluster.api<{ state: string }>('POST', `/v1/vms/${created.body.id}/stop`);
+      expect(stopped.status, JSON.stringify(stopped.body)).toBe(202);
+      expect(stopped.body.state).toBe('stopping');
+      expectNoHostFacts(JSON.stringify(stopped.body));
     } finally {
       await agent.start();
       await cluster.waitForHealthyHosts();
