@@ -592,6 +592,9 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       ['manager', 'manager.restore.after-stop'],
       // In the stop that keeps the VM's network: its VMM killed, its TAP and guard kept.
       ['agent', 'agent.release.after-process'],
+      // Its new VMM spawned (before, and once, its process is recorded) with its log and metrics, not loaded.
+      ['agent', 'agent.apply.vmm-spawned'],
+      ['agent', 'agent.apply.after-spawn'],
       ['agent', 'agent.restore.after-load'],
     ] as const)(
       'the %s killed at %s of a restore in place: the VM runs restored, nothing leaks',

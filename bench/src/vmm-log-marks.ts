@@ -1,6 +1,6 @@
 /**
  * When a VMM received and finished a clone's load and resume, read from its own log (the file of
- * `PUT /logger`): Firecracker logs every API request as it receives it ("The API server received a
+ * its `--log-path`, or of `PUT /logger` for an earlier Agent): Firecracker logs every API request as it receives it ("The API server received a
  * Put request on "/snapshot/load" …") and its outcome when it is done ("The request was executed
  * successfully. Status code: …"), each line stamped with the host's time to the nanosecond.
  *

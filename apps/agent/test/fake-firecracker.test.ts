@@ -24,6 +24,11 @@ describeFirecrackerContract('FakeVmm + FakeFirecrackerApi', async () => {
     },
     waitForApi: async () => undefined,
     waitForExit: async () => undefined,
+    unopenablePath: async () => {
+      const path = `${directory}/missing/firecracker.log`;
+      vmm.unopenableSinkPaths.set(path, 'No such file or directory (os error 2)');
+      return path;
+    },
     readOutput: async (stdoutPath, stderrPath) =>
       (await files.readTail(stdoutPath, 4096)) + (await files.readTail(stderrPath, 4096)),
     cleanup: async () => undefined,

@@ -51,6 +51,7 @@ describeFirecrackerContract(
       waitForExit: async (process) => {
         await waitFor(async () => !(await vmm.isAlive(process)), { timeoutMs: 5_000, intervalMs: 5 });
       },
+      unopenablePath: async () => join(directory, 'missing', 'firecracker.log'),
       readOutput: async (stdoutPath, stderrPath) =>
         (await files.readTail(stdoutPath, 4096)) + (await files.readTail(stderrPath, 4096)),
       cleanup: () => rm(directory, { recursive: true, force: true }),

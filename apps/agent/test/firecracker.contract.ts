@@ -22,6 +22,8 @@ export interface FirecrackerHarness {
   waitForApi(socketPath: string): Promise<void>;
   /** Resolves once `process` is gone. */
   waitForExit(process: VmmProcessRef): Promise<void>;
+  /** A path the VMM cannot open as a log or metrics file (in a directory that is not there). */
+  unopenablePath(): Promise<string>;
   /** The process's stdout and stderr, concatenated. */
   readOutput(stdoutPath: string, stderrPath: string): Promise<string>;
   cleanup(): Promise<void>;
@@ -183,6 +185,42 @@ export function describeFirecrackerContract(
           /Building VMM configured from cmdline json failed: Drive config error: .*No such file or directory/,
         );
         expect(output).toContain('missing-rootfs.ext4');
+      });
+
+      it('a spawn given its log and metrics on its command line opens both: a PUT /metrics is then a reinitialisation', async () => {
+        const paths = await pathsOf('sinks');
+        const logPath = `${harness.directory}/sinks.log`;
+        const metricsPath = `${harness.directory}/sinks.metrics`;
+        await harness.makeFifo(metricsPath);
+        const sinks = { logger: { logPath, level: 'Info' as const }, metrics: { metricsPath } };
+
+        spawned.push(await harness.vmm.spawn({ vmId: 'vm_test', instanceId: 'vm-test', ...paths, sinks }));
+        await harness.waitForApi(paths.socketPath);
+        const client = harness.api.client(paths.socketPath);
+
+        expect(await harness.sizeOf(logPath)).toBeDefined();
+        expect((await client.describeInstance()).state).toBe('Not started');
+        const error = await appErrorOf(client.putMetrics({ metricsPath }));
+        expect(error.message).toBe(
+          'Metrics error: Cannot initialize the metrics system due to bad user input: Reinitialization of metrics not allowed.',
+        );
+      });
+
+      it('a spawn whose log cannot be opened exits before its API answers, saying so in its output', async () => {
+        const paths = await pathsOf('unopenable');
+        const logPath = await harness.unopenablePath();
+
+        const process = await harness.vmm.spawn({
+          vmId: 'vm_test',
+          instanceId: 'vm-test',
+          ...paths,
+          sinks: { logger: { logPath, level: 'Info' } },
+        });
+        spawned.push(process);
+        await harness.waitForExit(process);
+
+        expect(await harness.vmm.isAlive(process)).toBe(false);
+        expect(await harness.readOutput(paths.stdoutPath, paths.stderrPath)).toMatch(/Could not initialize (the )?logger: /);
       });
 
       it('putLogger and putMetrics are accepted before boot', async () => {

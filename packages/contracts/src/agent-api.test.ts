@@ -13,18 +13,10 @@ describe('applyPlan', () => {
     expect(applyPlan({ isMetricsEnabled: true })).toEqual(['tap', 'rootfs', 'spawn', 'start']);
   });
 
-  it('configures a restore call by call: logger and metrics first, the load, and the resume last', () => {
+  it("spawns a restore's VMM with its log and metrics, then loads and resumes it", () => {
     const restoreFrom = { vmId: 'vm_01JABCDEFGHJKMNPQRSTVWXYZ0', snapshotId: 'snap_01JABCDEFGHJKMNPQRSTVWXYZ0' };
-    expect(applyPlan({ isMetricsEnabled: true, restoreFrom })).toEqual([
-      'tap',
-      'rootfs',
-      'spawn',
-      'logger',
-      'metrics',
-      'load',
-      'resume',
-    ]);
-    expect(applyPlan({ isMetricsEnabled: false, restoreFrom })).not.toContain('metrics');
+    expect(applyPlan({ isMetricsEnabled: true, restoreFrom })).toEqual(['tap', 'rootfs', 'spawn', 'load', 'resume']);
+    expect(applyPlan({ isMetricsEnabled: false, restoreFrom })).toEqual(['tap', 'rootfs', 'spawn', 'load', 'resume']);
   });
 });
 

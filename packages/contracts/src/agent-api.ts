@@ -210,22 +210,13 @@ export type StepName = Static<typeof StepName>;
 /**
  * The steps of `PUT /vms/:id`, in the order they run. A fresh VM's VMM is spawned once its TAP,
  * disk (and metrics FIFO) are there, configured from the start: it builds the VM and boots it at
- * once, and `start` is the wait until it runs. A restore configures its VMM call by call:
- * Firecracker's logger and metrics first (`metrics` only when the VM has metrics enabled), the
- * load, MMDS data (only when its guest is configured) and the resume.
+ * once, and `start` is the wait until it runs. A restore's VMM is spawned with its log and
+ * metrics on its command line (once its metrics FIFO is there), then takes the load, MMDS data
+ * (only when its guest is configured) and the resume.
  */
 export function applyPlan(spec: Pick<VmSpec, 'isMetricsEnabled' | 'guest' | 'restoreFrom'>): StepName[] {
   if (spec.restoreFrom !== undefined) {
-    return [
-      'tap',
-      'rootfs',
-      'spawn',
-      'logger',
-      ...(spec.isMetricsEnabled ? (['metrics'] as const) : []),
-      'load',
-      ...(spec.guest === undefined ? [] : (['mmds'] as const)),
-      'resume',
-    ];
+    return ['tap', 'rootfs', 'spawn', 'load', ...(spec.guest === undefined ? [] : (['mmds'] as const)), 'resume'];
   }
   return ['tap', 'rootfs', 'spawn', 'start'];
 }

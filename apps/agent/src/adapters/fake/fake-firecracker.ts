@@ -61,6 +61,8 @@ export class FakeVmm implements Vmm {
   readonly snapshotDevices = new Map<string, Pick<FakeVmmProcess, 'driveLimiters' | 'ifaceLimiters'>>();
   /** When set, the next spawned process exits at once after writing this to stderr. */
   nextSpawnCrashOutput: string | null = null;
+  /** Paths a VMM cannot open as its log or metrics (with the reason), as a missing directory would make them. */
+  readonly unopenableSinkPaths = new Map<string, string>();
   /**
    * Builds and boots a process's VM from the configuration it was started with (set by the
    * FakeFirecrackerApi of these processes); the fault that stopped the build, if any.
@@ -110,9 +112,33 @@ export class FakeVmm implements Vmm {
     } else {
       this.files.files.set(request.socketPath, { kind: 'socket', content: '', sizeBytes: 0 });
       this.files.appendTo(request.stderrPath, '');
-      if (request.boot !== undefined) await this.boot(process, request.boot);
+      if (request.sinks !== undefined) this.openSinks(process, request);
+      if (process.isAlive && request.boot !== undefined) await this.boot(process, request.boot);
     }
     return { pid, startTime: process.startTime, spawnMode: this.spawnMode, unit: null };
+  }
+
+  /**
+   * Like Firecracker with `--log-path` and `--metrics-path`: each opened as it is (a missing file is
+   * created as a regular file, a FIFO stays one), the log first; one it cannot open ends the process
+   * (exit 1) with the reason on its stdout, where its log goes before it has one.
+   */
+  private openSinks(process: FakeVmmProcess, request: SpawnVmmRequest): void {
+    const sinks = request.sinks;
+    if (sinks === undefined) return;
+    const opened: [string, string][] = [['the logger', sinks.logger.logPath]];
+    if (sinks.metrics !== undefined) opened.push(['the metrics', sinks.metrics.metricsPath]);
+    for (const [what, path] of opened) {
+      const fault = this.unopenableSinkPaths.get(path);
+      if (fault !== undefined) {
+        process.isAlive = false;
+        process.exit = { code: 1, signal: null };
+        this.files.appendTo(request.stdoutPath, `[${process.instanceId}:main] Could not initialize ${what}: ${fault}\n`);
+        return;
+      }
+      if (this.files.files.get(path) === undefined) this.files.appendTo(path, '');
+    }
+    process.hasMetrics = sinks.metrics !== undefined;
   }
 
   /** Like Firecracker: the files first, then the build; a build that fails is logged and ends the process. */

@@ -4,7 +4,7 @@ import { AppError } from '@hearth/errors';
 import type { AgentLog } from '../../application/ports/agent-log.js';
 import type { Clock } from '../../application/ports/clock.js';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
-import type { SpawnVmmRequest, Vmm, VmmBoot, VmmExit, VmmProcessRef } from '../../application/ports/vmm.js';
+import type { SpawnVmmRequest, Vmm, VmmBoot, VmmExit, VmmProcessRef, VmmSinks } from '../../application/ports/vmm.js';
 import type { SpawnMode } from '../../domain/vm-record.js';
 import { readProcStat } from './proc-stat.js';
 import { vmmConfigFile } from './firecracker-bodies.js';
@@ -55,8 +55,7 @@ export class FirecrackerProcessVmm implements Vmm {
       request.socketPath,
       '--id',
       request.instanceId,
-      '--level',
-      'Info',
+      ...(request.sinks === undefined ? ['--level', 'Info'] : sinkArguments(request.sinks)),
       ...(request.boot === undefined ? [] : writeBootFiles(request.boot)),
     ];
     const unit = this.spawnMode === 'systemd-run' ? vmmUnitName(request.vmId) : null;
@@ -172,6 +171,17 @@ export class FirecrackerProcessVmm implements Vmm {
  * followed) and returns the arguments that name them. Synchronous: two files of a kilobyte or two
  * in the VM's own directory, not flushed (a spawn taken up again rewrites them).
  */
+/** A restore's log and metrics on the command line: Firecracker opens both before it binds its socket. */
+function sinkArguments(sinks: VmmSinks): string[] {
+  return [
+    '--log-path',
+    sinks.logger.logPath,
+    '--level',
+    sinks.logger.level,
+    ...(sinks.metrics === undefined ? [] : ['--metrics-path', sinks.metrics.metricsPath]),
+  ];
+}
+
 function writeBootFiles(boot: VmmBoot): string[] {
   const mmds = boot.configuration.mmds;
   try {

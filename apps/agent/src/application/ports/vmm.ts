@@ -10,6 +10,13 @@ export interface VmmBoot {
   readonly configuration: VmmConfiguration;
 }
 
+/**
+ * Where a VMM started unconfigured (a restore) writes its log and metrics, given on its command
+ * line (`--log-path`, `--level`, `--metrics-path`) so that no API call sets them. A sink Firecracker
+ * cannot open ends the process (exit 1) with the reason in its output.
+ */
+export type VmmSinks = Pick<VmmConfiguration, 'logger' | 'metrics'>;
+
 export interface SpawnVmmRequest {
   readonly vmId: string;
   /** The `--id` given to Firecracker (alphanumerics and `-`). */
@@ -34,6 +41,8 @@ export interface SpawnVmmRequest {
    * with the reason in its log.
    */
   readonly boot?: VmmBoot;
+  /** Only without `boot` (a configured VMM takes them from its configuration). */
+  readonly sinks?: VmmSinks;
 }
 
 export interface VmmProcessRef {

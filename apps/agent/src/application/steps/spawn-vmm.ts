@@ -6,7 +6,7 @@ import { vmPaths, type VmPaths } from '../../domain/vm-paths.js';
 import type { VmRecord } from '../../domain/vm-record.js';
 import type { AgentContext } from '../agent-context.js';
 import type { StepOutcome } from './ensure-tap.js';
-import type { VmmProcessRef } from '../ports/vmm.js';
+import type { VmmProcessRef, VmmSinks } from '../ports/vmm.js';
 import type { VmLedger } from '../vm-ledger.js';
 import type { FirecrackerInstanceInfo, VmmConfiguration } from '../ports/firecracker-api.js';
 import { failpoint } from '@hearth/failpoints';
@@ -33,16 +33,21 @@ export function vmmLogPaths(record: Pick<VmRecord, 'logPaths'>, paths: VmPaths):
 }
 
 /**
- * Starts the VM's Firecracker unless a live one is recorded. Without `configure`, waits until its
- * API answers `GET /`; with it, the VMM builds and boots the VM from what `configure` gives and only
- * its socket is waited for (`bootedVmm` then waits for the boot). A process that exits before that
- * fails with VMM_SPAWN_FAILED quoting its output.
+ * How a VMM about to start is started: configured (it builds and boots the VM from what `configure`
+ * gives) or, for a restore, unconfigured but with its log and metrics sinks on its command line.
+ * Each is asked for only when a VMM is about to start (one found running keeps what it had).
  */
-export async function spawnVmm(
-  context: AgentContext,
-  ledger: VmLedger,
-  configure?: () => Promise<VmmConfiguration>,
-): Promise<StepOutcome<SpawnResult>> {
+export type VmmStart =
+  | { readonly kind: 'configured'; readonly configure: () => Promise<VmmConfiguration> }
+  | { readonly kind: 'unconfigured'; readonly sinks: () => Promise<VmmSinks> };
+
+/**
+ * Starts the VM's Firecracker unless a live one is recorded. Unconfigured, waits until its API
+ * answers `GET /`; configured, the VMM builds and boots the VM and only its socket is waited for
+ * (`bootedVmm` then waits for the boot). A process that exits before that fails with
+ * VMM_SPAWN_FAILED quoting its output (or naming the log or metrics it could not open).
+ */
+export async function spawnVmm(context: AgentContext, ledger: VmLedger, start?: VmmStart): Promise<StepOutcome<SpawnResult>> {
   const paths = vmPaths(context.settings.runDir, ledger.record.vmId);
   const previous = ledger.record.process;
   if (previous !== null && ledger.record.socketPath !== null && (await context.vmm.isAlive(previous))) {
@@ -53,10 +58,11 @@ export async function spawnVmm(
   await context.firecracker.release(paths.socket);
   await context.files.remove(paths.socket);
   // Asked only for a VMM about to start: one found running keeps what it was configured with.
-  const configuration = await configure?.();
-  // Firecracker writes its log from the start of the file without truncating it: a boot's failure
-  // is read from it, so no line of an earlier VMM may be left there.
-  if (configuration !== undefined) await context.files.remove(paths.firecrackerLog);
+  const configuration = start?.kind === 'configured' ? await start.configure() : undefined;
+  const sinks = start?.kind === 'unconfigured' ? await start.sinks() : undefined;
+  // Firecracker writes its log from the start of the file without truncating it: a boot's (or a
+  // load's) failure is read from it, so no line of an earlier VMM may be left there.
+  if (configuration !== undefined || sinks !== undefined) await context.files.remove(paths.firecrackerLog);
   // The log files, and the files a configured VMM is started with, are recorded before they are
   // created (applyVm records them with the spec, so a fresh VM needs no write here).
   const logPaths = vmmLogPaths(ledger.record, paths);
@@ -78,11 +84,12 @@ export async function spawnVmm(
     ...(configuration === undefined
       ? {}
       : { boot: { configFilePath: paths.vmmConfig, metadataPath: paths.mmdsData, configuration } }),
+    ...(sinks === undefined ? {} : { sinks }),
   });
   failpoint('agent.apply.vmm-spawned');
   // Waiting for the API has no side effect, so it overlaps the record's write; the step (and so
   // the next side effect) still ends only after the pid is saved.
-  const isMetricsConfigured = configuration?.metrics !== undefined;
+  const isMetricsConfigured = (configuration ?? sinks)?.metrics !== undefined;
   const recorded = ledger
     .commit({ process: { ...process, isMetricsConfigured, isInVmDirectory: true }, socketPath: paths.socket })
     .then(() => failpoint('agent.apply.after-spawn'));
@@ -111,6 +118,8 @@ export async function bootedVmm(context: AgentContext, ledger: VmLedger): Promis
 
 /** Firecracker's log line when the VM it was to build from its configuration could not be built. */
 const buildFailure = /Building VMM configured from cmdline json failed: (.*)$/m;
+/** Its line when the log or metrics named on its command line could not be opened (on its stdout: it has no log yet). */
+const sinkFailure = /Could not initialize (?:the )?(logger|metrics): (.*)$/m;
 
 /**
  * Waits until the VMM's API answers (and returns what it answered), or with `isAnswerAwaited`
@@ -153,6 +162,15 @@ async function waitUntilReady(
         .map((tail) => tail.trim())
         .filter((tail) => tail !== '')
         .join('\n');
+      const sink = sinkFailure.exec(output);
+      if (sink !== null) {
+        const what = sink[1] === 'logger' ? 'log' : 'metrics';
+        // The reason names a host path: for the log, not the caller.
+        throw new AppError('VMM_SPAWN_FAILED', `Firecracker exited: it could not open its ${what} file`, {
+          details: { sink: what },
+          diagnostics: { pid: process.pid, reason: sink[2] ?? '', output },
+        });
+      }
       // Its output names host paths and devices: for the log, not the caller.
       throw new AppError('VMM_SPAWN_FAILED', 'Firecracker exited before its API answered', {
         diagnostics: { pid: process.pid, output },

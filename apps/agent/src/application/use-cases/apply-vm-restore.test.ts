@@ -84,24 +84,12 @@ describe('applyVm from a snapshot', () => {
     const agent = await snapshottedSource();
     const result = await applyVm(agent.context, otherVmId, cloneSpec);
 
-    expect(result.steps.map((step) => step.name)).toEqual([
-      'tap',
-      'rootfs',
-      'spawn',
-      'logger',
-      'metrics',
-      'load',
-      'mmds',
-      'resume',
-    ]);
-    expect(callsOf(agent, clonePaths.socket)).toEqual([
-      'PUT /logger',
-      'PUT /metrics',
-      'PUT /snapshot/load',
-      'PUT /mmds',
-      'PATCH /vm',
-    ]);
+    expect(result.steps.map((step) => step.name)).toEqual(['tap', 'rootfs', 'spawn', 'load', 'mmds', 'resume']);
+    // Its log and metrics came with its command line: no call sets them.
+    expect(callsOf(agent, clonePaths.socket)).toEqual(['PUT /snapshot/load', 'PUT /mmds', 'PATCH /vm']);
     const clone = processOf(agent, clonePaths.socket);
+    expect(clone.hasMetrics).toBe(true);
+    expect((await agent.records.get(otherVmId))?.process?.isMetricsConfigured).toBe(true);
     expect(clone.state).toBe('Running');
     expect(clone.workingDirectory).toBe(clonePaths.directory);
     const load = clone.calls.find((call) => call.path === '/snapshot/load')?.body;
@@ -177,23 +165,67 @@ describe('applyVm from a snapshot', () => {
     expect(agent.files.files.get(clonePaths.rootfs)?.content).toBe('written-by-restored-guest');
   });
 
-  it('takes up a restore killed between its metrics PUT and its record on the same VMM, which refuses the metrics again', async () => {
+  it('takes up a restore killed between its spawn and its load on the same VMM, which has its log and metrics already', async () => {
     const agent = await snapshottedSource();
     agent.firecracker.faults.set('PUT /snapshot/load', 'injected load failure');
     await appErrorOf(applyVm(agent.context, otherVmId, cloneSpec));
     agent.firecracker.faults.delete('PUT /snapshot/load');
-    // As an Agent killed after Firecracker took the metrics and before it recorded them leaves it.
+    // As an Agent killed after the spawn was recorded and before the load leaves it.
     const record = (await agent.records.get(otherVmId))!;
-    expect(record.process?.isMetricsConfigured).toBe(true);
-    await agent.records.save({ ...record, process: { ...record.process!, isMetricsConfigured: false } });
+    await agent.records.save({ ...record, lifecycle: 'applying' });
+    const pid = processOf(agent, clonePaths.socket).pid;
 
     const result = await applyVm(agent.context, otherVmId, cloneSpec);
 
     expect(result.vm.vmmState).toBe('running');
-    expect(result.steps.find((step) => step.name === 'metrics')?.hasRun).toBe(true);
+    expect(result.steps.find((step) => step.name === 'spawn')?.hasRun).toBe(false);
+    expect(processOf(agent, clonePaths.socket).pid).toBe(pid);
+    expect(callsOf(agent, clonePaths.socket)).toEqual(['PUT /snapshot/load', 'PUT /snapshot/load', 'PUT /mmds', 'PATCH /vm']);
     expect((await agent.records.get(otherVmId))?.process?.isMetricsConfigured).toBe(true);
-    // The same VMM took the retry: the second metrics PUT was refused as a reinitialisation, not a new process.
-    expect(callsOf(agent, clonePaths.socket).filter((call) => call === 'PUT /metrics')).toHaveLength(2);
+  });
+
+  it("starts a restore's VMM only once its metrics FIFO is there, each file recorded before it exists", async () => {
+    const agent = await snapshottedSource();
+    const spawn = agent.vmm.spawn.bind(agent.vmm);
+    const seenAtSpawn: { metricsKind?: string; fifoPath?: string | null; logPaths?: readonly string[] } = {};
+    agent.vmm.spawn = async (request) => {
+      if (request.socketPath === clonePaths.socket) {
+        const record = await agent.records.get(otherVmId);
+        seenAtSpawn.metricsKind = agent.files.files.get(request.sinks?.metrics?.metricsPath ?? '')?.kind;
+        seenAtSpawn.fifoPath = record?.fifoPath ?? null;
+        seenAtSpawn.logPaths = record?.logPaths ?? [];
+      }
+      return spawn(request);
+    };
+
+    await applyVm(agent.context, otherVmId, cloneSpec);
+
+    expect(seenAtSpawn.metricsKind).toBe('fifo');
+    expect(seenAtSpawn.fifoPath).toBe(clonePaths.metricsFifo);
+    expect(seenAtSpawn.logPaths).toContain(clonePaths.firecrackerLog);
+  });
+
+  it('answers a VMM that could not open its log with VMM_SPAWN_FAILED naming the log, the reason kept for the Agent', async () => {
+    const agent = await snapshottedSource();
+    agent.vmm.unopenableSinkPaths.set(clonePaths.firecrackerLog, 'Permission denied (os error 13)');
+
+    const error = await appErrorOf(applyVm(agent.context, otherVmId, cloneSpec));
+
+    expect(error.code).toBe('VMM_SPAWN_FAILED');
+    expect(error.message).toBe('Firecracker exited: it could not open its log file');
+    expect(error.details).toEqual({ sink: 'log' });
+    expect(error.diagnostics).toMatchObject({ reason: 'Permission denied (os error 13)' });
+    expect((await agent.records.get(otherVmId))?.lifecycle).toBe('failed');
+  });
+
+  it('answers a VMM that could not open its metrics FIFO with VMM_SPAWN_FAILED naming the metrics', async () => {
+    const agent = await snapshottedSource();
+    agent.vmm.unopenableSinkPaths.set(clonePaths.metricsFifo, 'No such device or address (os error 6)');
+
+    const error = await appErrorOf(applyVm(agent.context, otherVmId, cloneSpec));
+
+    expect(error.code).toBe('VMM_SPAWN_FAILED');
+    expect(error.details).toEqual({ sink: 'metrics' });
   });
 
   it("copies a new clone's disk while its VMM starts, not after it", async () => {
@@ -270,13 +302,7 @@ describe('applyVm restoring a VM in place to its own snapshot', () => {
     const result = await applyVm(agent.context, testVmId, inPlaceSpec);
 
     expect(result.vm.vmmState).toBe('running');
-    expect(callsOf(agent, sourcePaths.socket)).toEqual([
-      'PUT /logger',
-      'PUT /metrics',
-      'PUT /snapshot/load',
-      'PUT /mmds',
-      'PATCH /vm',
-    ]);
+    expect(callsOf(agent, sourcePaths.socket)).toEqual(['PUT /snapshot/load', 'PUT /mmds', 'PATCH /vm']);
     expect(processOf(agent, sourcePaths.socket).state).toBe('Running');
     expect(agent.files.files.get(sourcePaths.rootfs)?.content).toBe('before-snapshot');
     const record = await agent.records.get(testVmId);

@@ -9,7 +9,7 @@ import {
   type StepTiming,
   type VmSpec,
 } from '@hearth/contracts';
-import { AppError, isAppError } from '@hearth/errors';
+import { AppError } from '@hearth/errors';
 import { agentDriveId, agentIfaceId } from '../../domain/proxy-request.js';
 import { assertUnixSocketPath } from '../../domain/unix-socket-path.js';
 import { vmPaths, type VmPaths } from '../../domain/vm-paths.js';
@@ -24,6 +24,7 @@ import { ensureTap, firstFreeTapName, type StepOutcome } from '../steps/ensure-t
 import { freshGuestMetadata } from '../steps/fresh-guest-metadata.js';
 import { holdImagePath, resolveImagePath } from '../steps/image-paths.js';
 import type { HeldImage } from '../ports/host-files.js';
+import type { VmmSinks } from '../ports/vmm.js';
 import type { FirecrackerInstanceInfo, VmmConfiguration } from '../ports/firecracker-api.js';
 import { prepareMetricsFifo } from '../steps/prepare-metrics-fifo.js';
 import { prepareRootfs, rootfsIntent, type RootfsCopySource } from '../steps/prepare-rootfs.js';
@@ -34,7 +35,7 @@ import { VmLedger } from '../vm-ledger.js';
 import { patchRateLimits } from '../steps/vm-rate-limits.js';
 import { failpoint } from '@hearth/failpoints';
 
-const firecrackerSteps: ReadonlySet<StepName> = new Set(['logger', 'metrics', 'mmds', 'start', 'load', 'resume']);
+const firecrackerSteps: ReadonlySet<StepName> = new Set(['mmds', 'start', 'load', 'resume']);
 
 /**
  * `PUT /vms/:id`: applies the whole VM as idempotent steps, each timed. A VM already running with
@@ -149,8 +150,9 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       let isLoadedPaused = false;
       // The TAP, the rootfs copy and the metrics FIFO are made side by side, each recording its own
       // fields. A fresh VM's VMM builds the VM as it starts (it opens the TAP, the disk and the
-      // FIFO then), so it is spawned once they are there; a restore's VMM, which opens them only at
-      // the load (and resumes the guest only after it), is spawned beside them.
+      // FIFO then), so it is spawned once they are there; a restore's VMM opens only its metrics
+      // FIFO as it starts (the TAP and the disk at the load, and it resumes the guest only after
+      // it), so it is spawned once the FIFO is there, beside the TAP and the disk.
       // Egress through NAT, or the guard of the TAP alone: rules whenever the guest has an address.
       const hasEgress =
         ((context.settings.egress ?? null) !== null || (context.settings.guard ?? null) !== null) && spec.guest !== undefined;
@@ -164,7 +166,8 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
         tapName = outcome.result.tapName;
         return outcome.hasRun;
       });
-      // Not a step of its own: the spawn of a fresh VM and the metrics step of a restore wait for it.
+      // Not a step of its own: the spawn waits for it (the VMM opens it as it starts; a FIFO not yet
+      // there would be created as a regular file).
       const fifoPrepared = spec.isMetricsEnabled ? prepareMetricsFifo(context, ledger) : Promise.resolve(undefined);
       const spawn = (): Promise<StepTiming> =>
         measure('spawn', async () => {
@@ -172,14 +175,18 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
             context,
             ledger,
             restore === undefined
-              ? async () => {
-                  const fifo = await fifoPrepared;
-                  // Firecracker opens the kernel the Agent holds open, not a name that could be swapped
-                  // since it was checked; held until the VM has started (the VMM reads it as it boots).
-                  kernel = await holdImagePath(context, kernelPath, 'kernelPath');
-                  return vmmConfigurationOf(vmId, spec, { paths, kernel: kernel.heldPath, tapName, bootArgs, fifo });
+              ? {
+                  kind: 'configured',
+                  configure: async () => {
+                    const fifo = await fifoPrepared;
+                    // Firecracker opens the kernel the Agent holds open, not a name that could be swapped
+                    // since it was checked; held until the VM has started (the VMM reads it as it boots).
+                    kernel = await holdImagePath(context, kernelPath, 'kernelPath');
+                    return vmmConfigurationOf(vmId, spec, { paths, kernel: kernel.heldPath, tapName, bootArgs, fifo });
+                  },
                 }
-              : undefined,
+              : // A restore's VMM is started with its log and metrics, as a fresh one is: no call sets them.
+                { kind: 'unconfigured', sinks: async () => vmmSinksOf(paths, await fifoPrepared) },
           );
           socketPath = outcome.result.socketPath;
           if (outcome.result.wasRunning) {
@@ -225,7 +232,6 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       }
       for (const outcome of [tapStep, rootfsStep, spawnStep]) if (outcome.status === 'fulfilled') steps.push(outcome.value);
       if (egressStep.status === 'fulfilled' && egressStep.value !== undefined) steps.push(egressStep.value);
-      const fifo = fifoOutcome.status === 'fulfilled' ? fifoOutcome.value : undefined;
 
       const api = context.firecracker.client(socketPath);
       const configure = async (name: StepName, run: () => Promise<void>): Promise<void> => {
@@ -237,26 +243,6 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       };
       for (const name of plan.filter((step) => firecrackerSteps.has(step))) {
         switch (name) {
-          case 'logger':
-            // firecracker.log was recorded by the spawn step.
-            await configure(name, () => api.putLogger({ logPath: paths.firecrackerLog, level: 'Info' }));
-            break;
-          case 'metrics':
-            await timed(name, async () => {
-              const process = ledger.record.process;
-              if (isAlreadyStarted || process === null || process.isMetricsConfigured) return false;
-              if (fifo === undefined) return false;
-              await api.putMetrics({ metricsPath: fifo.result.fifoPath }).catch((error: unknown) => {
-                // An apply killed between this PUT and its record, taken up again on the same VMM:
-                // Firecracker keeps the metrics it was given (this VM's own FIFO) and refuses them again.
-                if (!isMetricsAlreadyInitialized(error)) throw error;
-              });
-              // Saved with the record's next write (at the latest `running` or `failed`): an apply
-              // killed before it takes up the same VMM, which refuses the metrics again (above).
-              ledger.note({ process: { ...process, isMetricsConfigured: true } });
-              return true;
-            });
-            break;
           case 'mmds':
             // A restored guest keeps the MMDS configuration of its snapshot but not its data: it
             // learns its own identity (address, MAC, hostname) here, before it runs again.
@@ -442,8 +428,7 @@ function vmmConfigurationOf(
   },
 ): VmmConfiguration {
   return {
-    logger: { logPath: made.paths.firecrackerLog, level: 'Info' },
-    ...(made.fifo === undefined ? {} : { metrics: { metricsPath: made.fifo.result.fifoPath } }),
+    ...vmmSinksOf(made.paths, made.fifo),
     machine: { vcpuCount: spec.vcpuCount, memoryMib: spec.memoryMib },
     bootSource: { kernelImagePath: made.kernel, bootArgs: made.bootArgs },
     drives: [
@@ -472,11 +457,10 @@ function vmmConfigurationOf(
   };
 }
 
-/** Firecracker's answer to a second `PUT /metrics` on the same process. */
-function isMetricsAlreadyInitialized(error: unknown): boolean {
-  return (
-    isAppError(error) &&
-    error.code === 'FIRECRACKER_REJECTED' &&
-    error.message.includes('Reinitialization of metrics not allowed')
-  );
+/** Where any VMM of this VM logs, and writes its metrics when it has a FIFO for them. */
+function vmmSinksOf(paths: VmPaths, fifo: StepOutcome<MetricsPrepareResult> | undefined): VmmSinks {
+  return {
+    logger: { logPath: paths.firecrackerLog, level: 'Info' },
+    ...(fifo === undefined ? {} : { metrics: { metricsPath: fifo.result.fifoPath } }),
+  };
 }
