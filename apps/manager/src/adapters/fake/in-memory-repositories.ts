@@ -243,18 +243,7 @@ export class InMemoryVmRepository implements VmRepository {
         message: change.message ?? '',
       });
     }
-    if (change.observedState !== undefined && vm.observedState !== change.observedState) {
-      this.store.recordEvent({
-        type: 'vm.observed_state_changed',
-        vmId: id,
-        hostId: vm.hostId,
-        project: vm.project,
-        at: change.at,
-        fromState: null,
-        toState: null,
-        message: `observed ${vm.observedState ?? 'nothing'} → ${change.observedState}`,
-      });
-    }
+    if (change.observedState !== undefined) this.recordObservedChange(vm, change.observedState, change.at);
     return structuredClone(updated);
   }
 
@@ -303,19 +292,23 @@ export class InMemoryVmRepository implements VmRepository {
     if (vm === undefined) return undefined;
     const updated: Vm = { ...vm, observedState: observed, observedAt: at };
     this.store.vms.set(id, structuredClone(updated));
-    if (vm.observedState !== observed) {
-      this.store.recordEvent({
-        type: 'vm.observed_state_changed',
-        vmId: id,
-        hostId: vm.hostId,
-        project: vm.project,
-        at,
-        fromState: null,
-        toState: null,
-        message: `observed ${vm.observedState ?? 'nothing'} → ${observed}`,
-      });
-    }
+    this.recordObservedChange(vm, observed, at);
     return structuredClone(updated);
+  }
+
+  /** `vm.observed_state_changed` when `observed` differs from what `vm` (as it was) recorded. */
+  private recordObservedChange(vm: Vm, observed: ObservedVmState, at: Date): void {
+    if (vm.observedState === observed) return;
+    this.store.recordEvent({
+      type: 'vm.observed_state_changed',
+      vmId: vm.id,
+      hostId: vm.hostId,
+      project: vm.project,
+      at,
+      fromState: null,
+      toState: null,
+      message: `observed ${vm.observedState ?? 'nothing'} → ${observed}`,
+    });
   }
 
   async delete(id: VmId, at: Date): Promise<void> {

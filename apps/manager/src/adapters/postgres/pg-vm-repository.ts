@@ -462,7 +462,7 @@ export class PgVmRepository implements VmRepository {
         recorded as (
           insert into events (type, vm_id, host_id, project, at, from_state, to_state, message)
           select text 'vm.observed_state_changed', id, host_id, project, cast(${at} as timestamptz), null, null,
-            'observed ' || coalesce(previous_observed_state, 'nothing') || ' → ' || cast(${observed} as text)
+            ${observedChangeMessage(observed)}
           from changed where previous_observed_state is distinct from cast(${observed} as text)
         )
         select * from changed`.execute(this.db),
@@ -784,9 +784,7 @@ function vmTransition(db: Database, values: VmTransitionValues) {
                 sql<Date>`cast(${values.at} as timestamptz)`.as('at'),
                 sql<string>`null`.as('from_state'),
                 sql<string>`null`.as('to_state'),
-                sql<string>`'observed ' || coalesce(changed.previous_observed_state, 'nothing') || ' → ' || cast(${observed} as text)`.as(
-                  'message',
-                ),
+                observedChangeMessage(observed).as('message'),
               ])
               .where(sql<boolean>`changed.previous_observed_state is distinct from cast(${observed} as text)`),
           );
@@ -1122,4 +1120,9 @@ async function leaseAddress(trx: Transaction<ManagerDatabase>, vm: NewVm, lease:
     .executeTakeFirst();
   if (released === undefined) throw poolExhausted(pool);
   return { address: Number(released.address), isReuse: true };
+}
+
+/** The message of `vm.observed_state_changed`, from the `changed` row's previous observation to `observed`. */
+function observedChangeMessage(observed: string): RawBuilder<string> {
+  return sql<string>`'observed ' || coalesce(changed.previous_observed_state, 'nothing') || ' → ' || cast(${observed} as text)`;
 }
