@@ -12,6 +12,9 @@ export type Database = Kysely<ManagerDatabase>;
 /** How long a query waits for a connection of a busy pool, by default, before DATABASE_BUSY. */
 export const defaultPoolWaitMs = 30_000;
 
+/** How long the driver waits for a new connection to a database that does not answer, by default. */
+export const defaultConnectTimeoutMs = 5_000;
+
 export type DatabaseTarget =
   | {
       readonly kind: 'postgres';
@@ -19,6 +22,8 @@ export type DatabaseTarget =
       readonly poolSize?: number;
       /** How long a query waits for a busy pool's connection before DATABASE_BUSY (default 30 s). */
       readonly poolWaitMs?: number;
+      /** How long a new connection may take before DATABASE_UNAVAILABLE (default 5 s). */
+      readonly connectTimeoutMs?: number;
     }
   /** Embedded PGlite stored in `dataDir`; in memory when `dataDir` is undefined. */
   | { readonly kind: 'pglite'; readonly dataDir?: string | undefined };
@@ -36,7 +41,11 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     const poolSize = target.poolSize ?? 10;
     // The driver's timeout bounds a connect (a database that does not answer); the wait for a busy
     // pool's connection is the queue's, longer: a burst is queued, not refused as an outage.
-    const pool = new pg.Pool({ connectionString: target.url, max: poolSize, connectionTimeoutMillis: 5_000 });
+    const pool = new pg.Pool({
+      connectionString: target.url,
+      max: poolSize,
+      connectionTimeoutMillis: target.connectTimeoutMs ?? defaultConnectTimeoutMs,
+    });
     const queue = new ConnectionQueue(poolSize, target.poolWaitMs ?? defaultPoolWaitMs);
     // An idle client losing its connection must not crash the process; the next query reports it.
     pool.on('error', () => undefined);

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Log } from '../../application/ports/log.js';
-import { pgliteOf, type Database, type DatabaseTarget } from './database.js';
+import { defaultConnectTimeoutMs, pgliteOf, type Database, type DatabaseTarget } from './database.js';
 
 /** The channel the `events` insert trigger notifies, with the new event's id as payload. */
 export const eventChannel = 'hearth_events';
@@ -65,7 +65,7 @@ class PostgresListener implements EventNotifications {
   }
 
   private async connect(): Promise<boolean> {
-    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5_000 });
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: defaultConnectTimeoutMs });
     client.on('notification', (message) => {
       if (message.channel === eventChannel && message.payload !== undefined) dispatch(message.payload, this.handlers);
     });
