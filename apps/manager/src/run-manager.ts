@@ -3,7 +3,7 @@ import { HostContacts } from './application/host-contacts.js';
 import { HttpAgentClient, defaultAgentClientOptions } from './adapters/agent-http/http-agent-client.js';
 import { NodeImageInspector } from './adapters/fs/node-image-inspector.js';
 import { readClusterId } from './adapters/postgres/cluster-id.js';
-import { openDatabase, pingDatabase, type DatabaseTarget } from './adapters/postgres/database.js';
+import { connectionQueueOf, openDatabase, pingDatabase, type DatabaseTarget } from './adapters/postgres/database.js';
 import { listenForEvents } from './adapters/postgres/event-notifications.js';
 import { migrate, readMigrations } from './adapters/postgres/migrator.js';
 import { NotifiedEventFeed } from './adapters/postgres/notified-event-feed.js';
@@ -158,6 +158,8 @@ export async function runManager(): Promise<void> {
     () => reconciler.queueStats(),
     () => reconcileLoop?.isLeading ?? false,
   );
+  const connectionQueue = connectionQueueOf(db);
+  if (connectionQueue !== undefined) metrics.watchDatabaseConnections(connectionQueue);
   const consoleFiles = await readConsoleDirectory(config.consoleDir);
   if (consoleFiles === undefined) {
     logger.warn(

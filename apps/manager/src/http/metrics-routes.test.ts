@@ -1,7 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { HttpServer } from '@hearth/http-server';
 import { parsePrometheusText, sampleValue } from '@hearth/testkit';
 import { PromManagerMetrics } from '../adapters/metrics/prom-manager-metrics.js';
+import { ConnectionQueue } from '../adapters/postgres/connection-queue.js';
 import { buildTestApp } from '../testing/test-app.js';
 import { createWorld, type World } from '../testing/world.js';
 
@@ -9,6 +10,7 @@ let world: World;
 let metrics: PromManagerMetrics;
 let app: HttpServer;
 let queueDepth = 0;
+let connections: ConnectionQueue;
 
 beforeEach(async () => {
   world = createWorld();
@@ -19,6 +21,8 @@ beforeEach(async () => {
     () => ({ depth: queueDepth, oldestWaitMs: queueDepth * 1500 }),
     () => true,
   );
+  connections = new ConnectionQueue(2, 30_000);
+  metrics.watchDatabaseConnections(connections);
   app = await buildTestApp({ ...world.deps, metrics }, { metrics });
 });
 
@@ -85,6 +89,29 @@ describe('GET /metrics', () => {
     expect(sampleValue(families, 'hearth_reconciler_queue_lag_seconds', {})).toBe(3);
     expect(sampleValue(families, 'hearth_reconciler_leader', {})).toBe(1);
     expect(sampleValue(families, 'hearth_event_stream_clients', {})).toBe(0);
+  });
+
+  it('tells the connections held, the statements waiting for one, and the waits refused', async () => {
+    // The waits' deadlines on a fake clock: one runs out, the other stays waiting while scraped.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let waiting: Promise<void>;
+    try {
+      await connections.acquire();
+      await connections.acquire();
+      const refused = connections.acquire();
+      vi.advanceTimersByTime(30_000);
+      await expect(refused).rejects.toMatchObject({ code: 'DATABASE_BUSY' });
+      waiting = connections.acquire();
+    } finally {
+      vi.useRealTimers();
+    }
+    const families = await scrape();
+    expect(sampleValue(families, 'hearth_database_connections_in_use', {})).toBe(2);
+    expect(sampleValue(families, 'hearth_database_connection_waiters', {})).toBe(1);
+    expect(sampleValue(families, 'hearth_database_connection_waits_refused_total', {})).toBe(1);
+    connections.release();
+    await waiting;
+    expect(sampleValue(await scrape(), 'hearth_database_connection_waiters', {})).toBe(0);
   });
 
   it('drops the series of a host that is removed', async () => {

@@ -10,6 +10,13 @@ import type { ReconcileQueueStats } from '../../application/reconciler/reconcile
 import { effectiveHostStatus, hostStatuses } from '../../domain/host.js';
 import { vmStates } from '../../domain/vm-state.js';
 
+/** What the metrics read of the turns at the database's connections. */
+export interface DatabaseConnectionTurns {
+  readonly inUse: number;
+  readonly waiting: number;
+  readonly refused: number;
+}
+
 /**
  * The Manager's Prometheus metrics (the catalog is docs/metrics.md). Counters and histograms are
  * updated as things happen; gauges of what the database or another component holds are read when
@@ -171,6 +178,35 @@ export class PromManagerMetrics implements VmStartMetrics, ResyncMetrics {
       registers: [this.registry],
       collect() {
         this.set(isLeading() ? 1 : 0);
+      },
+    });
+  }
+
+  /** The turns at the database's connections: held, waited for, and waits refused as DATABASE_BUSY. */
+  watchDatabaseConnections(queue: DatabaseConnectionTurns): void {
+    new Gauge({
+      name: 'hearth_database_connections_in_use',
+      help: "Database connections this replica's requests and reconciler hold now",
+      registers: [this.registry],
+      collect() {
+        this.set(queue.inUse);
+      },
+    });
+    new Gauge({
+      name: 'hearth_database_connection_waiters',
+      help: 'Statements waiting for a database connection of this replica now',
+      registers: [this.registry],
+      collect() {
+        this.set(queue.waiting);
+      },
+    });
+    new Counter({
+      name: 'hearth_database_connection_waits_refused_total',
+      help: 'Waits for a database connection that ran out of time (answered DATABASE_BUSY)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(queue.refused);
       },
     });
   }

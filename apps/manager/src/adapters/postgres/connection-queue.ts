@@ -28,6 +28,7 @@ interface Waiter {
  */
 export class ConnectionQueue {
   private held = 0;
+  private refusals = 0;
   private readonly waiters: Waiter[] = [];
 
   constructor(
@@ -49,6 +50,7 @@ export class ConnectionQueue {
         },
         timer: setTimeout(() => {
           this.waiters.splice(this.waiters.indexOf(waiter), 1);
+          this.refusals += 1;
           reject(databaseBusy());
         }, this.waitMs),
       };
@@ -69,5 +71,15 @@ export class ConnectionQueue {
   /** Callers waiting for a turn now. */
   get waiting(): number {
     return this.waiters.length;
+  }
+
+  /** Connections held by callers now. */
+  get inUse(): number {
+    return this.held;
+  }
+
+  /** Waits refused with DATABASE_BUSY since this queue was made. */
+  get refused(): number {
+    return this.refusals;
   }
 }

@@ -29,10 +29,16 @@ export type DatabaseTarget =
   | { readonly kind: 'pglite'; readonly dataDir?: string | undefined };
 
 const pgliteOfDatabase = new WeakMap<Database, PGlite>();
+const queueOfDatabase = new WeakMap<Database, ConnectionQueue>();
 
 /** The embedded PGlite behind `db` (for its `listen()` API); undefined for PostgreSQL. */
 export function pgliteOf(db: Database): PGlite | undefined {
   return pgliteOfDatabase.get(db);
+}
+
+/** The turns at `db`'s connections (for its metrics); undefined for PGlite, which has one. */
+export function connectionQueueOf(db: Database): ConnectionQueue | undefined {
+  return queueOfDatabase.get(db);
 }
 
 /** Opens the database: a `pg` pool for PostgreSQL, or embedded PGlite. Close it with `db.destroy()`. */
@@ -55,7 +61,9 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     pool.on('connect', (client) => client.on('error', () => undefined));
     // Each statement with parameters is prepared once per connection (ADR 0078), and every one is
     // answered through the driver's callback form, so that the rows it reads die young (ADR 0079).
-    return new Kysely<ManagerDatabase>({ dialect: new PostgresDialect({ pool: preparedStatementsPool(pool, { queue }) }) });
+    const db = new Kysely<ManagerDatabase>({ dialect: new PostgresDialect({ pool: preparedStatementsPool(pool, { queue }) }) });
+    queueOfDatabase.set(db, queue);
+    return db;
   }
   if (target.dataDir !== undefined) await restrictToOwner(target.dataDir);
   // Loaded only when chosen: a Manager on PostgreSQL does not carry PGlite's code in its heap.
