@@ -106,15 +106,17 @@ describe.skipIf(skipReason)(`what errors show API clients${skipReason ? ` (skipp
       ...images,
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const paused = await cluster.api<{ state: string }>('POST', `/v1/vms/${created.body.id}/pause`);
+    expect(paused.body.state).toBe('paused');
     await agent.kill();
     try {
-      // A pause fails at once when its host cannot be reached: the problem names no part of the host.
+      // A resume fails at once when its host cannot be reached: the problem names no part of the host.
       const correlationId = 'error-details-agent-gone-1';
-      const paused = await cluster.api<{ code: string }>('POST', `/v1/vms/${created.body.id}/pause`, undefined, {
+      const resumed = await cluster.api<{ code: string }>('POST', `/v1/vms/${created.body.id}/resume`, undefined, {
         'x-request-id': correlationId,
       });
-      expect(paused.body).toMatchObject({ code: 'AGENT_UNAVAILABLE', correlationId });
-      expectNoHostFacts(JSON.stringify(paused.body));
+      expect(resumed.body).toMatchObject({ code: 'AGENT_UNAVAILABLE', correlationId });
+      expectNoHostFacts(JSON.stringify(resumed.body));
       const managerLines = await failedRequestLines(correlationId);
       expect(managerLines.join('\n')).toContain(new URL(agent.url).host);
       // A stop is accepted and carried on instead (202, `stopping`): its answer names no part of the host either.

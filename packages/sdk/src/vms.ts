@@ -171,6 +171,10 @@ export class Vms {
     return this.mutate('stop', id, options);
   }
 
+  /**
+   * Pauses the VM. Resolves to it `paused`, or still `pausing` when its host did not confirm in
+   * time: the pause is accepted and the Manager finishes it (`waitFor(id, 'paused')`).
+   */
   pause(id: string, options: MutationOptions = {}): Promise<Vm> {
     return this.mutate('pause', id, options);
   }

@@ -101,6 +101,17 @@ describe('decideReconcileAction', () => {
     expect(decideReconcileAction(input({ state: 'deleting' })).kind).toBe('finish_delete');
   });
 
+  it('finishes a pause left pausing once its grace is over, and fails over to a restart when the VMM is gone', () => {
+    expect(decideReconcileAction(input({ state: 'pausing' }))).toEqual({ kind: 'finish_pause' });
+    expect(
+      decideReconcileAction(input({ state: 'pausing', observed: { vmmState: 'paused', holdsRuntimeResources: true } })),
+    ).toEqual({ kind: 'finish_pause' });
+    expect(decideReconcileAction(input({ state: 'pausing', updatedAt: now }))).toEqual({ kind: 'wait', why: 'grace' });
+    expect(
+      decideReconcileAction(input({ state: 'pausing', observed: { vmmState: 'exited', holdsRuntimeResources: false } })).kind,
+    ).toBe('vmm_gone');
+  });
+
   it('bounds the attempts at an interrupted create: the last one may fail the VM', () => {
     const attempt = (n: number) =>
       decideReconcileAction(

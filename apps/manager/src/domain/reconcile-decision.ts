@@ -73,6 +73,11 @@ export type ReconcileAction =
    * On the last attempt an unreachable Agent fails the VM; before it, the create is tried again.
    */
   | { readonly kind: 'continue_create'; readonly isLastAttempt: boolean }
+  /**
+   * A pause its request left unconfirmed (the Agent did not answer, a Manager crash): the VMM is
+   * paused again if it still runs, and the VM recorded `paused`.
+   */
+  | { readonly kind: 'finish_pause' }
   | { readonly kind: 'finish_stop' }
   | { readonly kind: 'finish_delete' }
   /** A stopped or failed VM still holds a process or TAP on its host. */
@@ -109,9 +114,10 @@ export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
   switch (state) {
     case 'running':
     case 'paused':
+      return isVmmUp ? driftAction(input, observed) : vmmGone(input);
     case 'pausing':
-      if (isVmmUp) return state === 'pausing' ? { kind: 'none' } : driftAction(input, observed);
-      return vmmGone(input);
+      if (!isVmmUp) return vmmGone(input);
+      return isDue ? { kind: 'finish_pause' } : { kind: 'wait', why: 'backoff' };
     case 'unknown':
       if (observed.vmmState === 'running') return { kind: 'adopt', to: 'running' };
       if (observed.vmmState === 'paused') return { kind: 'adopt', to: 'paused' };

@@ -159,6 +159,23 @@ describe('a stop or delete whose host does not answer in time', () => {
     expect(response.json()).toMatchObject({ id: vm.id, state: 'stopping', failureReason: null });
     expect(response.headers['location']).toBe(`/v1/vms/${vm.id}`);
   });
+
+  it('answers a pause its host does not confirm with 202 and the VM pausing', async () => {
+    const vm = await runningVm();
+    world.agents.failNext('pause', timedOut());
+    const response = await app.inject({ method: 'POST', url: `/v1/vms/${vm.id}/pause` });
+    expect(response.statusCode).toBe(202);
+    expect(response.json()).toMatchObject({ id: vm.id, state: 'pausing', failureReason: null });
+    expect(response.headers['location']).toBe(`/v1/vms/${vm.id}`);
+  });
+
+  it('answers a pause its host refuses with its problem, the VM running again', async () => {
+    const vm = await runningVm();
+    world.agents.failNext('pause', new AppError('FIRECRACKER_REJECTED', 'the VMM refused the pause'));
+    const response = await app.inject({ method: 'POST', url: `/v1/vms/${vm.id}/pause` });
+    expect(response.json()).toMatchObject({ code: 'FIRECRACKER_REJECTED' });
+    expect((await app.inject({ method: 'GET', url: `/v1/vms/${vm.id}` })).json()).toMatchObject({ state: 'running' });
+  });
 });
 
 describe('ETag and If-Match', () => {

@@ -538,6 +538,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/vms/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a running VM (its vCPUs stop; memory is kept)
+         * @description Answers 200 with the VM `paused`. When its host does not confirm the pause in time (its Agent does not answer, cannot be reached or is unavailable for now) the pause is accepted and carried on: 202 with the VM `pausing`, which the Manager takes to `paused` once the Agent answers; follow it with `GET /v1/vms/{id}/wait?state=paused` or the event stream. A definite failure on the host answers its problem and leaves the VM `running` (or `failed` when its VMM is gone). Mutations honour `If-Match: "<version>"`; every POST honours `Idempotency-Key`.
+         */
+        post: operations["pauseVm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/vms/{id}/start": {
         parameters: {
             query?: never;
@@ -552,26 +572,6 @@ export interface paths {
          * @description Mutations honour `If-Match: "<version>"`; every POST honours `Idempotency-Key`.
          */
         post: operations["startVm"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/vms/{id}/pause": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Pause a running VM (its vCPUs stop; memory is kept)
-         * @description Mutations honour `If-Match: "<version>"`; every POST honours `Idempotency-Key`.
-         */
-        post: operations["pauseVm"];
         delete?: never;
         options?: never;
         head?: never;
@@ -4923,7 +4923,7 @@ export interface operations {
             };
         };
     };
-    startVm: {
+    pauseVm: {
         parameters: {
             query?: never;
             header?: {
@@ -4941,6 +4941,132 @@ export interface operations {
         responses: {
             /** @description Default Response */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        name: string;
+                        project: string;
+                        state: "pending" | "scheduled" | "starting" | "running" | "pausing" | "paused" | "stopping" | "stopped" | "failed" | "deleting" | "unknown";
+                        hostId: string;
+                        vcpuCount: number;
+                        memoryMib: number;
+                        kernelImageId: string;
+                        rootfsImageId: string;
+                        kernelPath: string;
+                        rootfsPath: string;
+                        bootArgs: string;
+                        guestMac: string;
+                        network: {
+                            ipAddress: string;
+                            prefixLength: number;
+                            gateway: string;
+                            dnsServers: string[];
+                        } | null;
+                        isMetricsEnabled: boolean;
+                        egress: {
+                            /** @enum {string} */
+                            mode: "allow_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_all";
+                        } | {
+                            /** @enum {string} */
+                            mode: "allow_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        } | {
+                            /** @enum {string} */
+                            mode: "deny_list";
+                            rules: {
+                                cidr: string;
+                                protocol?: "tcp" | "udp";
+                                ports?: number[];
+                            }[];
+                        };
+                        ports: {
+                            hostPort: number;
+                            guestPort: number;
+                            protocol: "tcp" | "udp";
+                        }[];
+                        sharedNetwork: string | null;
+                        rateLimits: {
+                            networkRx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            networkTx?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                            drive?: {
+                                bandwidth?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                                ops?: {
+                                    size: number;
+                                    oneTimeBurst?: number;
+                                    refillTimeMs: number;
+                                };
+                            };
+                        };
+                        failureReason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        steps: {
+                            name: string;
+                            durationMs: number;
+                            /** Format: date-time */
+                            at: string;
+                        }[];
+                        totalMs: number | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        version: number;
+                        observedState: ("not_started" | "running" | "paused" | "exited" | "absent" | "unreadable") | null;
+                        observedAt: string | null;
+                        restartPolicy: "never" | "on-failure" | "always";
+                        templateId: string | null;
+                        templateVersion: number | null;
+                        restoredFrom: {
+                            snapshotId: string;
+                            vmId: string;
+                        } | null;
+                        pendingRestore: {
+                            snapshotId: string;
+                            isPaused: boolean;
+                        } | null;
+                    };
+                };
+            };
+            /** @description Default Response */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5085,7 +5211,7 @@ export interface operations {
             };
         };
     };
-    pauseVm: {
+    startVm: {
         parameters: {
             query?: never;
             header?: {

@@ -13,6 +13,7 @@ import { heartbeat } from '../use-cases/heartbeat.js';
 import { deleteVm } from '../use-cases/delete-vm.js';
 import { startVm } from '../use-cases/start-vm.js';
 import { stopVm } from '../use-cases/stop-vm.js';
+import { pauseVm } from '../use-cases/pause-vm.js';
 import { acceptRestore } from '../use-cases/restore-vm.js';
 import { createSnapshot } from '../use-cases/snapshots.js';
 import { inventoryReadsInFlight, Reconciler } from './reconciler.js';
@@ -472,6 +473,36 @@ describe('Reconciler', () => {
     expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'finish_stop' });
     expect(await world.deps.vms.findById(vm.id)).toMatchObject({ state: 'stopped', failureReason: null });
     expect(world.agents.isRunning(host.addr, vm.id)).toBe(false);
+  });
+
+  it('finishes a pause whose Agent did not answer the request in time, without pausing its VMM twice', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    world.agents.failNext(
+      'pause',
+      new AppError('AGENT_UNAVAILABLE', 'did not answer in time', { details: { reason: 'timeout' } }),
+    );
+    expect(await pauseVm(world.deps, vm.id)).toMatchObject({ state: 'pausing' });
+    // The host carried the pause out after all: the VMM is paused.
+    await world.agents.pauseVm(host, vm.id);
+    const pausesBefore = world.agents.calls.filter((call) => call.operation === 'pause').length;
+    world.clock.advance(graceMs);
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'finish_pause' });
+    expect(await world.deps.vms.findById(vm.id)).toMatchObject({ state: 'paused', failureReason: null });
+    expect(world.agents.calls.filter((call) => call.operation === 'pause')).toHaveLength(pausesBefore);
+  });
+
+  it('finishes a pause a crash left pausing before it reached the host: the VMM is paused, then the VM recorded paused', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    await world.deps.vms.transition(vm.id, { from: 'running', to: 'pausing', at: world.clock.now() });
+    world.clock.advance(graceMs);
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'finish_pause' });
+    expect(await world.deps.vms.findById(vm.id)).toMatchObject({ state: 'paused' });
+    expect(world.agents.calls.filter((call) => call.operation === 'pause').at(-1)).toMatchObject({
+      vmId: vm.id,
+      addr: host.addr,
+    });
+    // Nothing is left to do: the next pass finds the VM as its host holds it.
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
   });
 
   it('finishes a stop left in stopping, removing the VM’s network with its VMM', async () => {

@@ -84,6 +84,17 @@ export class VmActions {
       case 'continue_create':
         await this.retries.run(vm, retry, () => this.continueCreate(vm, retry, action.isLastAttempt));
         return;
+      case 'finish_pause':
+        await this.retries.run(vm, retry, async () => {
+          if (observed?.vmmState !== 'paused') await agents.pauseVm(host, vm.id);
+          await vms.transition(vm.id, {
+            from: 'pausing',
+            to: 'paused',
+            at: clock.now(),
+            message: 'pause finished by the reconciler',
+          });
+        });
+        return;
       case 'finish_stop':
         await this.retries.run(vm, retry, async () => {
           // A stop on the way to a restore in place keeps the VM's network for the restore, and

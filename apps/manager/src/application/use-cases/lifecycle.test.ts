@@ -165,11 +165,18 @@ describe('pauseVm and resumeVm', () => {
     expect(await codeOf(resumeVm(world.deps, vm.id))).toBe('VM_INVALID_TRANSITION');
   });
 
-  it('puts the VM back to running when the Agent cannot pause it', async () => {
+  it('puts the VM back to running when the Agent refuses to pause it', async () => {
+    const { world, vm } = await runningVm();
+    world.agents.failNext('pause', new AppError('FIRECRACKER_REJECTED', 'refused'));
+    expect(await codeOf(pauseVm(world.deps, vm.id))).toBe('FIRECRACKER_REJECTED');
+    expect((await getVm(world.deps, vm.id, everyProject)).state).toBe('running');
+  });
+
+  it('leaves the VM pausing, for the reconciler to finish, when the Agent does not confirm the pause', async () => {
     const { world, vm } = await runningVm();
     world.agents.failNext('pause', new AppError('AGENT_UNAVAILABLE', 'down'));
-    expect(await codeOf(pauseVm(world.deps, vm.id))).toBe('AGENT_UNAVAILABLE');
-    expect((await getVm(world.deps, vm.id, everyProject)).state).toBe('running');
+    expect(await pauseVm(world.deps, vm.id)).toMatchObject({ state: 'pausing', failureReason: null });
+    expect((await getVm(world.deps, vm.id, everyProject)).state).toBe('pausing');
   });
 
   it('marks the VM failed when its VMM is gone', async () => {

@@ -3,6 +3,7 @@ import type { VmId } from '../../domain/ids.js';
 import { assertTransition } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
+import { isAgentOutcomeUnknown } from './agent-outcome.js';
 import { failureReasonOf } from './apply-vm.js';
 import { versionToMatch, type MutationOptions } from './if-match.js';
 import { hostOf } from './host-queries.js';
@@ -20,17 +21,28 @@ export function isVmmGone(error: unknown): boolean {
  * Pauses a running VM's vCPUs: `running → pausing`, the Agent pauses the VMM, `→ paused`. When the
  * Agent fails the VM goes back to `running` (it was not paused), or to `failed` when its VMM is
  * gone; the Agent's error is thrown.
+ *
+ * When the Agent's answer leaves the outcome unknown (see `isAgentOutcomeUnknown`) the VMM may be
+ * paused or not: the pause is accepted, the VM answered still `pausing`, and the reconciler pauses
+ * it (if it still runs) and records it `paused`.
  */
 export async function pauseVm(deps: Deps, id: VmId, options: MutationOptions = {}): Promise<Vm> {
   const vm = await getVm(deps, id, options.projects ?? everyProject);
   const ifVersion = versionToMatch(vm, options.ifMatch);
   assertTransition(vm.state, 'pausing');
   const host = await hostOf(deps, vm.hostId);
-  await deps.vms.transition(id, { from: vm.state, to: 'pausing', at: deps.clock.now(), ifVersion });
+  const pausing = await deps.vms.transition(id, { from: vm.state, to: 'pausing', at: deps.clock.now(), ifVersion });
   try {
     await deps.agents.pauseVm(host, id);
   } catch (error) {
     const reason = failureReasonOf(error);
+    if (isAgentOutcomeUnknown(error)) {
+      deps.log.warn(
+        { vmId: id, hostId: host.id, state: 'pausing', code: reason.code },
+        'vm pause not confirmed by its host; the reconciler finishes it',
+      );
+      return pausing;
+    }
     const to = isVmmGone(error) ? 'failed' : 'running';
     await deps.vms.transition(id, {
       from: 'pausing',

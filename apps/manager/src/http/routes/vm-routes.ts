@@ -345,38 +345,63 @@ export function registerVmRoutes(
     },
   );
 
-  app.post(
-    '/v1/vms/:id/stop',
+  /**
+   * Changes carried on by the reconciler when the host does not confirm them in time: answered 202
+   * with the VM still in `acceptedState`.
+   */
+  const acceptedChanges = [
     {
-      config: { auth: { scope: 'vms:write' } },
-      bodyLimit: bodyLimitBytes.none,
-      schema: {
-        operationId: 'stopVm',
-        summary: 'Stop a running or paused VM (its rootfs copy is kept)',
-        description:
-          'Answers 200 with the VM `stopped`. When its host does not confirm the stop in time (its Agent does not ' +
-          'answer, cannot be reached or is unavailable for now) the stop is accepted and carried on: 202 with the VM ' +
-          '`stopping`, which the Manager takes to `stopped` once the Agent answers; follow it with ' +
-          '`GET /v1/vms/{id}/wait?state=stopped` or the event stream. Only a definite failure on the host answers ' +
-          'its problem and leaves the VM `failed`. ' +
-          mutationHeaders.description,
-        tags: ['vms'],
-        headers: VmMutationHeaders,
-        params: VmIdParams,
-        response: { 200: VmView, 202: VmView, ...problemResponses },
+      action: 'stop',
+      useCase: stopVm,
+      acceptedState: 'stopping',
+      summary: 'Stop a running or paused VM (its rootfs copy is kept)',
+      description:
+        'Answers 200 with the VM `stopped`. When its host does not confirm the stop in time (its Agent does not ' +
+        'answer, cannot be reached or is unavailable for now) the stop is accepted and carried on: 202 with the VM ' +
+        '`stopping`, which the Manager takes to `stopped` once the Agent answers; follow it with ' +
+        '`GET /v1/vms/{id}/wait?state=stopped` or the event stream. Only a definite failure on the host answers ' +
+        'its problem and leaves the VM `failed`. ',
+    },
+    {
+      action: 'pause',
+      useCase: pauseVm,
+      acceptedState: 'pausing',
+      summary: 'Pause a running VM (its vCPUs stop; memory is kept)',
+      description:
+        'Answers 200 with the VM `paused`. When its host does not confirm the pause in time (its Agent does not ' +
+        'answer, cannot be reached or is unavailable for now) the pause is accepted and carried on: 202 with the VM ' +
+        '`pausing`, which the Manager takes to `paused` once the Agent answers; follow it with ' +
+        '`GET /v1/vms/{id}/wait?state=paused` or the event stream. A definite failure on the host answers its ' +
+        'problem and leaves the VM `running` (or `failed` when its VMM is gone). ',
+    },
+  ] as const;
+  for (const { action, useCase, acceptedState, summary, description } of acceptedChanges) {
+    app.post(
+      `/v1/vms/:id/${action}`,
+      {
+        config: { auth: { scope: 'vms:write' } },
+        bodyLimit: bodyLimitBytes.none,
+        schema: {
+          operationId: `${action}Vm`,
+          summary,
+          description: description + mutationHeaders.description,
+          tags: ['vms'],
+          headers: VmMutationHeaders,
+          params: VmIdParams,
+          response: { 200: VmView, 202: VmView, ...problemResponses },
+        },
       },
-    },
-    async (request, reply) => {
-      const vm = await stopVm(deps, vmIdParam(request.params.id), mutationOptions(request));
-      if (vm.state !== 'stopping') return sendVm(reply, 200, vm);
-      reply.header('location', `/v1/vms/${vm.id}`);
-      return sendVm(reply, 202, vm);
-    },
-  );
+      async (request, reply) => {
+        const vm = await useCase(deps, vmIdParam(request.params.id), mutationOptions(request));
+        if (vm.state !== acceptedState) return sendVm(reply, 200, vm);
+        reply.header('location', `/v1/vms/${vm.id}`);
+        return sendVm(reply, 202, vm);
+      },
+    );
+  }
 
   const mutations = [
     ['start', 'Start a stopped or failed VM again on its host', startVm],
-    ['pause', 'Pause a running VM (its vCPUs stop; memory is kept)', pauseVm],
     ['resume', 'Resume a paused VM', resumeVm],
   ] as const;
   for (const [action, summary, useCase] of mutations) {
