@@ -155,6 +155,25 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       60_000,
     );
 
+    it.each(['manager.pause.after-pausing', 'manager.pause.after-agent'])(
+      'at %s: the pause finishes, nothing leaks',
+      async (point) => {
+        const name = nextName('mp');
+        await cluster.waitForHealthyHosts();
+        expect((await postVm(name))?.status).toBe(201);
+        const vm = (await vmNamed(name))!;
+        await cluster.killManager();
+        await cluster.startManager({ HEARTH_FAILPOINTS: `${point}=kill` });
+        await cluster.waitForHealthyHosts();
+        await cluster.api('POST', `/v1/vms/${vm.id}/pause`).catch(() => undefined); // the Manager died at its failpoint
+        expect((await cluster.manager.exited).signal).toBe('SIGKILL');
+        await cluster.startManager();
+        await converge('manager', point, expectation(name, ['paused']));
+        await cleanUp(name);
+      },
+      60_000,
+    );
+
     it.each(['manager.delete.after-deleting', 'manager.delete.after-agent'])(
       'at %s: the delete finishes, nothing leaks',
       async (point) => {

@@ -1,4 +1,5 @@
 import { isAppError } from '@hearth/errors';
+import { failpoint } from '@hearth/failpoints';
 import type { VmId } from '../../domain/ids.js';
 import { assertTransition } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
@@ -32,6 +33,7 @@ export async function pauseVm(deps: Deps, id: VmId, options: MutationOptions = {
   assertTransition(vm.state, 'pausing');
   const host = await hostOf(deps, vm.hostId);
   const pausing = await deps.vms.transition(id, { from: vm.state, to: 'pausing', at: deps.clock.now(), ifVersion });
+  failpoint('manager.pause.after-pausing');
   try {
     await deps.agents.pauseVm(host, id);
   } catch (error) {
@@ -54,6 +56,7 @@ export async function pauseVm(deps: Deps, id: VmId, options: MutationOptions = {
     deps.log.warn({ vmId: id, from: 'pausing', to, code: reason.code }, 'vm state changed');
     throw error;
   }
+  failpoint('manager.pause.after-agent');
   const paused = await deps.vms.transition(id, { from: 'pausing', to: 'paused', at: deps.clock.now() });
   deps.log.info({ vmId: id, from: 'pausing', to: 'paused' }, 'vm state changed');
   return paused;
