@@ -151,6 +151,8 @@ function size(hosts: number, overrides: { heartbeatP99?: number | null; resyncCp
       failures: 0,
       p50Ms: 4,
       p99Ms: 12,
+      serverP50Ms: 3,
+      serverP99Ms: 9,
       leaderLoop: {
         wallMs: 6_000,
         runQueueWaitMs: null,
@@ -234,6 +236,12 @@ describe('scale report', () => {
     expect(text).toMatch(/leader loop delay p99 \/ max ms, list\s+10\.5 \/ 22\.0/);
     expect(text).toMatch(/leader waited for a CPU, % of steady\s+15\.0/);
     expect(text).toMatch(/leader waited for a CPU, % of list\s+-/);
+  });
+
+  it("prints the list's time as the Manager measured it beside the time the walk saw", () => {
+    const text = renderScaleText(results([size(100)]));
+    expect(text).toMatch(/GET \/v1\/vms\?limit=100 p50 \/ p99 ms \(≤ 20\)\s+4\.0 \/ 12\.0/);
+    expect(text).toMatch(/GET \/v1\/vms\?limit=100 server p50 \/ p99 ms\s+3\.0 \/ 9\.0/);
   });
 
   it("says why a burst's creates failed, with the API's first refusals", () => {

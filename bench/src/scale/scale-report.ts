@@ -87,8 +87,16 @@ export interface ScaleSizeResult {
   readonly list: {
     readonly requests: number;
     readonly failures: number;
+    /** Client side: each request's start to its response's last byte, as the walk saw it (the target's figure). */
     readonly p50Ms: number | null;
     readonly p99Ms: number | null;
+    /**
+     * Server side: `hearth_http_request_duration_seconds` of `GET /v1/vms` on both replicas over the walk,
+     * interpolated within its buckets (the Manager's handling, without the wait for the harness's own
+     * process or for the request to be read); null from a Manager without the histogram.
+     */
+    readonly serverP50Ms: number | null;
+    readonly serverP99Ms: number | null;
     /** The leader's event loop while the pages were walked. */
     readonly leaderLoop: LoopWindow;
   };
@@ -237,6 +245,7 @@ export function renderScaleText(r: ScaleResults): string {
     ['burst creates (failed) / wall s', (s) => `${s.burst.creates} (${s.burst.failures}) / ${fmt(s.burst.wallS)}`],
     ['reconcile lag p50 / p99 ms', (s) => `${fmt(s.burst.lagP50Ms, 0)} / ${fmt(s.burst.lagP99Ms, 0)}`],
     ['GET /v1/vms?limit=100 p50 / p99 ms (≤ 20)', (s) => `${fmt(s.list.p50Ms)} / ${fmt(s.list.p99Ms)}`],
+    ['GET /v1/vms?limit=100 server p50 / p99 ms', (s) => `${fmt(s.list.serverP50Ms)} / ${fmt(s.list.serverP99Ms)}`],
     ['leader loop delay p99 / max ms, list', (s) => loopDelay(s.list.leaderLoop)],
     ['leader GC major n / ms, minor n / ms, list', (s) => loopGc(s.list.leaderLoop)],
     ['leader waited for a CPU, % of list', (s) => loopWait(s.list.leaderLoop)],

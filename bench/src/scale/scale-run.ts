@@ -40,6 +40,7 @@ export type Log = (line: string) => void;
 
 const simulatedHostsMain = path.join(path.dirname(fileURLToPath(import.meta.url)), 'simulated-hosts.js');
 const heartbeatRoute = '/v1/hosts/:id/heartbeat';
+const listRoute = '/v1/vms';
 /** The Manager's default; the simulated hosts take the interval the Manager answers at registration. */
 const heartbeatIntervalMs = 5_000;
 const bootArgs = 'console=ttyS0 reboot=k panic=1';
@@ -552,8 +553,14 @@ async function runIn(
 
   log(`  GET /v1/vms?limit=100: ${options.listRequests} requests`);
   const listLoopBefore = await loopScrape(leaderReplica);
+  const listsBefore = await Promise.all(replicas.map(listHistogram));
   const list = await measureList(replicas, options.listRequests);
+  const listsAfter = await Promise.all(replicas.map(listHistogram));
   const listLoop = loopWindow(listLoopBefore, await loopScrape(leaderReplica));
+  const listServer = histogramSum(
+    histogramDelta(listsBefore[0]!, listsAfter[0]!),
+    histogramDelta(listsBefore[1]!, listsAfter[1]!),
+  );
 
   log(`  burst: ${options.burstCreates} creates at concurrency ${options.burstConcurrency}, ${options.listeners} listeners`);
   const burst = await measureBurst(replicas, images, options, managers);
@@ -595,7 +602,12 @@ async function runIn(
     leaderLoop,
     leaderHeap,
     ...burst,
-    list: { ...list, leaderLoop: listLoop },
+    list: {
+      ...list,
+      serverP50Ms: toMs(histogramQuantile(listServer, 0.5)),
+      serverP99Ms: toMs(histogramQuantile(listServer, 0.99)),
+      leaderLoop: listLoop,
+    },
     failover,
   };
 }
@@ -642,8 +654,16 @@ async function measureResyncAlone(
   }
 }
 
+/** A replica's `GET /v1/vms` requests answered so far, by duration (its own histogram). */
+async function listHistogram(replica: Replica): Promise<HistogramSnapshot> {
+  return histogramOf((await replica.metrics()).get('hearth_http_request_duration_seconds'), { method: 'GET', route: listRoute });
+}
+
 /** Pages through `GET /v1/vms?limit=100`, alternating replicas, one request at a time (the first 20 warm up). */
-async function measureList(replicas: readonly Replica[], requests: number): Promise<Omit<ScaleSizeResult['list'], 'leaderLoop'>> {
+async function measureList(
+  replicas: readonly Replica[],
+  requests: number,
+): Promise<Omit<ScaleSizeResult['list'], 'leaderLoop' | 'serverP50Ms' | 'serverP99Ms'>> {
   const latencies: number[] = [];
   let failures = 0;
   let cursor: string | null = null;

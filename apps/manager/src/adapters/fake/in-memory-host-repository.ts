@@ -68,7 +68,7 @@ export class InMemoryHostRepository implements HostRepository {
     };
     this.store.hosts.set(id, updated);
     if (hasRecovered) this.event(id, 'host.recovered', beat.at, 'heartbeat received again');
-    return { host: structuredClone(updated), hasRecovered };
+    return { host: { id: updated.id, name: updated.name }, hasRecovered };
   }
 
   async findById(id: HostId): Promise<Host | undefined> {

@@ -89,11 +89,13 @@ export class PgHostRepository implements HostRepository {
   /**
    * One statement (one round trip, so a heartbeat stays prompt while creates keep the database
    * busy): lock the row if the credential's Agent holds it, update it, and add `host.recovered`
-   * when it was unhealthy.
+   * when it was unhealthy. It answers the host's id and name only: every host heartbeats every
+   * interval, and the whole row (its facts and capacity parsed, its times made `Date`s) would be
+   * garbage made for nothing at each (ADR 0103).
    */
   async recordHeartbeat(id: HostId, beat: HostHeartbeatRecord): Promise<HeartbeatRecorded | undefined> {
     const result = await translated(() =>
-      sql<Selectable<HostsTable> & { was_unhealthy: boolean }>`
+      sql<{ id: string; name: string; was_unhealthy: boolean }>`
         with before as (
           select hosts.id, hosts.status from hosts
           join agent_credentials on agent_credentials.agent_id = hosts.agent_id
@@ -112,7 +114,7 @@ export class PgHostRepository implements HostRepository {
             status_changed_at = case when before.status = 'unhealthy' then cast(${beat.at} as timestamptz) else hosts.status_changed_at end
           from before
           where hosts.id = before.id
-          returning hosts.*, before.status = 'unhealthy' as was_unhealthy
+          returning hosts.id, hosts.name, before.status = 'unhealthy' as was_unhealthy
         ),
         recovered as (
           insert into events (type, vm_id, host_id, at, from_state, to_state, message)
@@ -123,8 +125,7 @@ export class PgHostRepository implements HostRepository {
     );
     const row = result.rows[0];
     if (row === undefined) return undefined;
-    const { was_unhealthy: hasRecovered, ...host } = row;
-    return { host: toHost(host), hasRecovered };
+    return { host: { id: row.id as HostId, name: row.name }, hasRecovered: row.was_unhealthy };
   }
 
   async findById(id: HostId): Promise<Host | undefined> {

@@ -43,7 +43,8 @@ export interface HostHeartbeatRecord {
 }
 
 export interface HeartbeatRecorded {
-  readonly host: Host;
+  /** What the heartbeat's handling reads of the host: it is answered without reading the rest. */
+  readonly host: Pick<Host, 'id' | 'name'>;
   /** True when the host was unhealthy and this heartbeat made it healthy again. */
   readonly hasRecovered: boolean;
 }

@@ -1,5 +1,5 @@
 import { isAppError } from '@hearth/errors';
-import type { Host, HostStatus } from '../../domain/host.js';
+import { heartbeatToleranceIntervals, type Host, type HostStatus } from '../../domain/host.js';
 import type { HostId, VmId } from '../../domain/ids.js';
 import {
   decideReconcileAction,
@@ -59,9 +59,13 @@ export interface ResyncReport {
 
 /**
  * How old, in heartbeat intervals, what a resync takes as a host's inventory without reading it may
- * be: the heartbeat before the last one, when heartbeats arrive on time (ADR 0086).
+ * be (ADR 0086): its earliest time is the heartbeat before the last one, between one and two
+ * intervals old when heartbeats arrive on time. Two left no room for a heartbeat late by a few
+ * hundred ms, and at load about two hosts in five were read again every pass, over HTTPS, by a
+ * leader already short of a CPU; three is the tolerance a host's heartbeats have before it is
+ * unhealthy, so a host is read again once its heartbeats are late by an interval (ADR 0103).
  */
-export const heldInventoryMaxAgeIntervals = 2;
+export const heldInventoryMaxAgeIntervals = heartbeatToleranceIntervals;
 
 /** Passes between two full ones: about a minute at the default interval of 5 s. */
 export const defaultFullResyncEvery = 12;

@@ -327,12 +327,24 @@ describe('a resync of hosts whose heartbeats carry their inventory tag', () => {
     expect(report).toMatchObject({ inventoriesRead: 1, inventoriesHeld: 0, vmsCompared: vmCount });
   });
 
-  it('reads the inventory when the last report is older than two heartbeat intervals, though the host is still healthy', async () => {
+  it('takes the inventory held when the next heartbeat is late by less than an interval', async () => {
     const { reconciler, world, host } = await setUp();
     await passReporting(world, host, 2 * heartbeatIntervalMs);
 
-    // The tag was taken after the heartbeat before the last one: 1 + 1.5 intervals ago.
-    world.clock.advance(1.5 * heartbeatIntervalMs);
+    // The tag was taken after the heartbeat before the last one: 1 + 1.9 intervals ago.
+    world.clock.advance(1.9 * heartbeatIntervalMs);
+    const report = await reconciler.resync();
+
+    expect(report).toMatchObject({ hostsWithoutInventory: 0, inventoriesRead: 0, inventoriesHeld: 1 });
+    expect(inventoryReadsOf(world)).toEqual([]);
+  });
+
+  it('reads the inventory when the last report is older than three heartbeat intervals, though the host is still healthy', async () => {
+    const { reconciler, world, host } = await setUp();
+    await passReporting(world, host, 2 * heartbeatIntervalMs);
+
+    // The tag was taken after the heartbeat before the last one: 1 + 2.5 intervals ago.
+    world.clock.advance(2.5 * heartbeatIntervalMs);
     const report = await reconciler.resync();
 
     expect(report).toMatchObject({ hostsWithoutInventory: 0, inventoriesRead: 1, inventoriesHeld: 0 });
