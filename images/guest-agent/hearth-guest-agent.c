@@ -3,7 +3,8 @@
  * applies it: address/prefix/gateway and MAC of eth0, hostname, DNS servers (/etc/resolv.conf ->
  * /run/resolv.conf), and mixes the metadata's entropy seed into the kernel's random pool. It does
  * so at boot and again whenever the metadata changes (a clone restored from a snapshot gets its
- * own).
+ * own); metadata that changed only in its entropy seed (the same VM restored in place) is only
+ * mixed into the random pool.
  *
  * One process that starts nothing: under emulation (QEMU without KVM) a guest restored from a
  * snapshot runs every piece of code for the first time again, and a process started then (a fork,
