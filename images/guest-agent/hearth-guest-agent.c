@@ -3,7 +3,8 @@
  * applies it: address/prefix/gateway and MAC of eth0, hostname, DNS servers (/etc/resolv.conf ->
  * /run/resolv.conf), and mixes the metadata's entropy seed into the kernel's random pool. It does
  * so at boot and again whenever the metadata changes (a clone restored from a snapshot gets its
- * own).
+ * own); metadata that changed only in its entropy seed (the same VM restored in place) is only
+ * mixed into the random pool.
  *
  * One process that starts nothing: under emulation (QEMU without KVM) a guest restored from a
  * snapshot runs every piece of code for the first time again, and a process started then (a fork,
@@ -580,18 +581,37 @@ static int wait_ms(long ms) {
 
 /* ------------------------------------------------------------------ applying an identity */
 
+/*
+ * Whether two metadata documents differ at most in the entropy seed's value: the same VM restored
+ * in place, whose identity the guest holds already. A guest seen for the first time has none.
+ */
+static int same_but_seed(const char *a, const char *b) {
+  static const char key[] = "\"entropy-seed\":\"";
+  const char *ka = strstr(a, key), *kb = strstr(b, key);
+  if (ka == NULL || kb == NULL || ka - a != kb - b || strncmp(a, b, (size_t)(ka - a)) != 0) return 0;
+  ka += sizeof key - 1;
+  kb += sizeof key - 1;
+  return strcmp(ka + strcspn(ka, "\""), kb + strcspn(kb, "\"")) == 0;
+}
+
+/* Mixes the metadata's entropy seed into the kernel's random pool. */
+static void reseed(const char *json) {
+  char seed[VALUE_MAX];
+  field(json, "entropy-seed", seed, sizeof seed);
+  if (seed[0] != 0) write_file("/dev/urandom", seed, 0);
+}
+
 static void apply(void) {
-  char ip4[VALUE_MAX], mac[VALUE_MAX], host[VALUE_MAX], prefix[VALUE_MAX], gw[VALUE_MAX], seed[VALUE_MAX];
+  char ip4[VALUE_MAX], mac[VALUE_MAX], host[VALUE_MAX], prefix[VALUE_MAX], gw[VALUE_MAX];
   char id[VALUE_MAX], dns[1024], cur[VALUE_MAX], text[2048];
   field(md, "local-ipv4", ip4, sizeof ip4);
   field(md, "mac", mac, sizeof mac);
   field(md, "hostname", host, sizeof host);
   field(md, "ipv4-prefix-length", prefix, sizeof prefix);
   field(md, "gateway", gw, sizeof gw);
-  field(md, "entropy-seed", seed, sizeof seed);
   field(md, "instance-id", id, sizeof id);
   dns_servers(md, dns, sizeof dns);
-  if (seed[0] != 0) write_file("/dev/urandom", seed, 0);
+  reseed(md);
   if (gethostname(cur, sizeof cur) != 0) cur[0] = 0;
   if (host[0] != 0 && strcmp(cur, host) != 0 && sethostname(host, strlen(host)) == 0) snprintf(cur, sizeof cur, "%s", host);
   snprintf(host, sizeof host, "%s", cur);
@@ -669,7 +689,12 @@ static int poll_mmds(void) {
   if (get("latest/meta-data") != 0 || status != 200) return -1;
   snprintf(md, sizeof md, "%s", body);
   if (strcmp(md, last) != 0) {
-    apply();
+    /* Restored in place, the guest keeps its identity: its random pool alone needs the new seed,
+       and it goes on answering as itself without the work of applying it again (docs/adr/0099). */
+    if (same_but_seed(md, last))
+      reseed(md);
+    else
+      apply();
     memcpy(last, md, sizeof last);
   }
   if (key[0] != 0) {

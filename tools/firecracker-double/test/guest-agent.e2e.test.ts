@@ -10,7 +10,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -256,5 +256,44 @@ describe.skipIf(skipReason !== '')('the guest agent, told that its VM moved', ()
     // reset would have cost a round trip).
     expect(after.requests).toBe(before.requests + 2);
     expect(after.statuses['401'] ?? 0).toBe(before.statuses['401'] ?? 0);
+  }, 60_000);
+
+  it('restored in place (its identity kept, a new seed): reads the metadata at the report and rewrites nothing it serves', async () => {
+    await identityStartingWith(under, 'instance-id=vm-d ', 'the identity before the restore in place');
+    const served = ['/run/identity', '/run/index.html', '/run/console'].map((file) => ({
+      file,
+      text: readFileSync(`/proc/${String(under.agent.pid)}/root${file}`, 'utf8'),
+      mtimeMs: statSync(`/proc/${String(under.agent.pid)}/root${file}`).mtimeMs,
+    }));
+    const before = await mmdsStats(under);
+    const same = metadata('vm-d', '10.9.0.21', 'guest-d', '06:00:0a:09:00:15', 'e'.repeat(64));
+    under.mmds.stdin?.write(`${JSON.stringify({ restore: same })}
+`);
+    await mmdsStats(under);
+    await under.netns.exec([notifier, 'eth0']);
+    // A token and the metadata on a new connection: the agent has read the new seed.
+    const after = await waitFor(
+      async () => {
+        const now = await mmdsStats(under);
+        return now.requests >= before.requests + 2 ? now : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 10, description: 'the metadata read after the report' },
+    );
+    expect(after.connections).toBe(before.connections + 1);
+    expect(after.requests).toBe(before.requests + 2);
+    expect(after.statuses['200']).toBe((before.statuses['200'] ?? 0) + 2);
+    // A second report brings its next poll forward: once that is asked, the agent is done with the
+    // metadata it read (it does one thing at a time).
+    await under.netns.exec([notifier, 'eth0']);
+    await waitFor(async () => ((await mmdsStats(under)).requests > after.requests ? true : undefined), {
+      timeoutMs: 15_000,
+      intervalMs: 10,
+      description: 'the poll after the second report',
+    });
+    // The identity it serves, its page and its console are as they were: nothing was written again.
+    for (const { file, text, mtimeMs } of served) {
+      expect(readFileSync(`/proc/${String(under.agent.pid)}/root${file}`, 'utf8')).toBe(text);
+      expect(statSync(`/proc/${String(under.agent.pid)}/root${file}`).mtimeMs).toBe(mtimeMs);
+    }
   }, 60_000);
 });

@@ -114,14 +114,16 @@ describe('applyVm from a snapshot', () => {
     expect((await agent.records.get(otherVmId))?.lifecycle).toBe('running');
   });
 
-  it('resumes the guest its own load left paused without asking the VMM its state first', async () => {
+  it('resumes the guest its own load left paused without asking the VMM its state, before or after', async () => {
     const agent = await snapshottedSource();
     const describesAt = new Map<string, number>();
     agent.firecracker.onRequest = (method, path) => describesAt.set(`${method} ${path}`, agent.firecracker.describeCount);
-    await applyVm(agent.context, otherVmId, cloneSpec);
+    const result = await applyVm(agent.context, otherVmId, cloneSpec);
 
     expect(processOf(agent, clonePaths.socket).state).toBe('Running');
+    expect(result.vm.vmmState).toBe('running');
     expect(describesAt.get('PATCH /vm')).toBe(describesAt.get('PUT /snapshot/load'));
+    expect(agent.firecracker.describeCount).toBe(describesAt.get('PATCH /vm'));
   });
 
   it('gives a VM it boots its disk relative to the VMM working directory, so its snapshots can be restored elsewhere', async () => {
