@@ -3,6 +3,7 @@ import type { HostFirewall } from '../src/application/ports/host-firewall.js';
 import type { PublishedPort } from '@hearth/contracts';
 import {
   emptyEgressTableState,
+  newVmEgressScript,
   newVmGuardScript,
   removeVmsScript,
   vmEgressScript,
@@ -184,6 +185,38 @@ export function describeHostFirewallContract(
         expect(after).toEqual(written);
         expect(after.guardChains).toEqual([vmId]);
       });
+
+      it.each([
+        ['its address', { address: '172.30.0.5', hostPort: 8081, tap: 'fctest1' }],
+        ['one of its host ports', { address: '172.30.0.6', hostPort: 8080, tap: 'fctest1' }],
+        ['its TAP', { address: '172.30.0.6', hostPort: 8081, tap: 'fctest0' }],
+      ])(
+        "a new VM's egress is written on tables without its keys, and refused whole, changing nothing, on tables holding %s",
+        async (_held, other) => {
+          const guard = { tap: 'fctest0', mac: '06:00:ac:10:00:05', sharedSet: null };
+          const port = { protocol: 'tcp', hostPort: 8080, guestPort: 80 } as const;
+          await harness.firewall.apply(
+            newVmEgressScript(table, { vmId, address: '172.30.0.5', policy: allowAll, ports: [port], guard }),
+          );
+          const written = await harness.firewall.readTable(table.name);
+          expect(written.vmChains).toEqual([vmId]);
+          expect(written.egressElements).toEqual([{ address: '172.30.0.5', chain: vmId }]);
+          expect(written.guestElements).toEqual([{ address: '172.30.0.5', vmId }]);
+          expect(written.portElements).toEqual([{ ...port, address: '172.30.0.5', vmId }]);
+          expect(written.guardElements).toEqual([{ tap: 'fctest0', chain: vmId }]);
+
+          // Another VM at one of its keys (a stale lease, a lost record's port or TAP): its create fails.
+          const script = newVmEgressScript(table, {
+            vmId: otherVmId,
+            address: other.address,
+            policy: allowAll,
+            ports: [{ ...port, hostPort: other.hostPort }],
+            guard: { ...guard, tap: other.tap },
+          });
+          await expect(harness.firewall.apply(script)).rejects.toMatchObject({ code: 'HOST_COMMAND_FAILED' });
+          expect(await harness.firewall.readTable(table.name)).toEqual(written);
+        },
+      );
 
       it('a script that fails part way changes nothing', async () => {
         await applyVm(vmId, '172.30.0.5');

@@ -334,16 +334,41 @@ export function newVmGuardScript(
  */
 export function vmEgressScript(
   table: EgressTable,
-  vm: {
-    readonly vmId: string;
-    readonly address: string;
-    readonly policy: EgressPolicy;
-    readonly ports?: readonly PublishedPort[];
-    /** The guest's TAP and MAC, once its TAP exists: the bridge table then guards it. */
-    readonly guard?: GuestGuard | null;
-  },
+  vm: EgressVm,
   state: EgressTableState,
   bridge: 'rewrite' | 'keep' = 'rewrite',
+): string {
+  return egressScript(table, vm, state, bridge, 'add');
+}
+
+/**
+ * Egress through NAT of a VM the tables are expected to hold nothing of, written without reading
+ * them first: {@link vmEgressScript}'s script for empty tables, its elements created (`create
+ * element`) rather than added, so that nft refuses the whole transaction should either table hold
+ * an element at one of its keys after all (its address in `egress` or `guests`, one of its host
+ * ports, its TAP). An element `add` of a key a map holds would keep the old element silently, or
+ * fail only when its value differs. The VM's chains are added and flushed, as that script does.
+ */
+export function newVmEgressScript(table: EgressTable, vm: EgressVm): string {
+  return egressScript(table, vm, emptyEgressTableState, 'rewrite', 'create');
+}
+
+/** A VM's egress through NAT, as {@link vmEgressScript} writes it. */
+export interface EgressVm {
+  readonly vmId: string;
+  readonly address: string;
+  readonly policy: EgressPolicy;
+  readonly ports?: readonly PublishedPort[];
+  /** The guest's TAP and MAC, once its TAP exists: the bridge table then guards it. */
+  readonly guard?: GuestGuard | null;
+}
+
+function egressScript(
+  table: EgressTable,
+  vm: EgressVm,
+  state: EgressTableState,
+  bridge: 'rewrite' | 'keep',
+  elementVerb: 'add' | 'create',
 ): string {
   assertTable(table);
   if (!isVmId(vm.vmId)) throw invalid('vmId', 'must be a VM id');
@@ -368,14 +393,15 @@ export function vmEgressScript(
     `add chain ${t} ${chain}`,
     `flush chain ${t} ${chain}`,
     ...policyRules(vm.policy).map((rule) => `add rule ${t} ${chain} ${rule}`),
-    `add element ${t} ${egressMapName} { ${vm.address} comment "${vm.vmId}" : jump ${chain} }`,
-    `add element ${t} ${guestSetName} { ${vm.address} comment "${vm.vmId}" }`,
+    `${elementVerb} element ${t} ${egressMapName} { ${vm.address} comment "${vm.vmId}" : jump ${chain} }`,
+    `${elementVerb} element ${t} ${guestSetName} { ${vm.address} comment "${vm.vmId}" }`,
     ...ports.map(
-      (port) => `add element ${t} ${portMapName} { ${portKey(port)} comment "${vm.vmId}" : ${vm.address} . ${port.guestPort} }`,
+      (port) =>
+        `${elementVerb} element ${t} ${portMapName} { ${portKey(port)} comment "${vm.vmId}" : ${vm.address} . ${port.guestPort} }`,
     ),
     // The guard depends on the TAP, the MAC, the address and the shared network, never on the
     // policy: a change of the policy alone leaves the bridge table as it is (`keep`).
-    ...(bridge === 'keep' ? [] : guardLines(table.name, { vmId: vm.vmId, address: vm.address, guard }, state)),
+    ...(bridge === 'keep' ? [] : guardLines(table.name, { vmId: vm.vmId, address: vm.address, guard }, state, elementVerb)),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -75,8 +75,8 @@ export class FakeHostFirewall implements HostFirewall {
   vmReadCount = 0;
   /** The script of the last apply. */
   lastScript: string | undefined;
-  /** When set, the next apply fails before changing anything. */
-  failNextApply = false;
+  /** How many of the next applies fail before changing anything. */
+  failingApplies = 0;
 
   async readTable(table: string, families: TableFamilies = 'ip_and_bridge'): Promise<EgressTableState> {
     this.tableReadCount += 1;
@@ -125,8 +125,8 @@ export class FakeHostFirewall implements HostFirewall {
   async apply(script: string): Promise<void> {
     this.applyCount += 1;
     this.lastScript = script;
-    if (this.failNextApply) {
-      this.failNextApply = false;
+    if (this.failingApplies > 0) {
+      this.failingApplies -= 1;
       throw failed(script, 'Could not process rule');
     }
     const next = new Map(
@@ -194,6 +194,8 @@ export class FakeHostFirewall implements HostFirewall {
       const [, address = '', vmId = '', chain = ''] = match;
       const elements: Map<string, unknown> =
         name === egressMapName ? table.egress : name === guestSetName ? table.guests : new Map();
+      // Like nft, `create` refuses an element whose key is there already, whatever it holds.
+      if (verb === 'create' && elements.has(address)) throw failed(line, 'Could not process rule: File exists');
       if (verb === 'delete') {
         if (!elements.has(address)) throw failed(line, 'No such file or directory');
         elements.delete(address);
@@ -273,6 +275,7 @@ export class FakeHostFirewall implements HostFirewall {
     }
     if (address === '') throw failed(line, 'syntax error');
     const existing = table.ports.get(key);
+    if (verb === 'create' && existing !== undefined) throw failed(line, 'Could not process rule: File exists');
     if (existing !== undefined && (existing.address !== address || existing.guestPort !== Number(guestPort))) {
       throw failed(line, 'Could not process rule: File exists');
     }

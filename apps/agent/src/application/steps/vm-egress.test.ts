@@ -158,13 +158,50 @@ describe('egress through NAT', () => {
 
   it('records the chain before writing it: a failed write leaves a record that stop still clears', async () => {
     const agent = agentWithEgress();
-    agent.firewall.failNextApply = true;
+    // A new VM's write without a read, then the one from the read.
+    agent.firewall.failingApplies = 2;
 
     await expect(applyVm(agent.context, testVmId, guestSpec)).rejects.toMatchObject({ code: 'HOST_COMMAND_FAILED' });
 
     expect((await agent.records.get(testVmId))?.egress).toMatchObject({ table: 'hearth', address: '172.30.0.5' });
     const result = await stopVm(agent.context, testVmId);
     expect(result.removed).toContainEqual(nftRule);
+  });
+
+  it("writes a new VM's rules without reading the tables, and from a read when nft refuses them", async () => {
+    const agent = agentWithEgress();
+    await applyVm(agent.context, testVmId, guestSpec);
+    expect(agent.firewall.vmReadCount).toBe(0);
+    expect(agent.firewall.applyCount).toBe(1);
+    expect(agent.firewall.lastScript).toContain(`create element ip hearth egress { 172.30.0.5 comment "${testVmId}"`);
+
+    agent.firewall.failingApplies = 1;
+    const other = { ...guestSpec, guest: { ...guestSpec.guest!, ipAddress: '172.30.0.6' } };
+    const applied = await applyVm(agent.context, otherVmId, other);
+
+    expect(applied.steps.find((step) => step.name === 'egress')).toMatchObject({ hasRun: true });
+    expect(agent.firewall.vmReadCount).toBe(1);
+    expect(agent.firewall.applyCount).toBe(3);
+    expect([...(await agent.firewall.readTable('hearth')).vmChains].sort()).toEqual([testVmId, otherVmId].sort());
+  });
+
+  it("a new VM at the address of a lost record's entry replaces it: its write without a read is refused, the one from the read is not", async () => {
+    const agent = agentWithEgress();
+    const lostVmId = 'vm_01JABCDEFGHJKMNPQRSTVWXYZ7';
+    await agent.firewall.apply(
+      vmEgressScript(
+        { name: 'hearth', uplink: 'eth0' },
+        { vmId: lostVmId, address: '172.30.0.5', policy: { mode: 'allow_all' } },
+        emptyEgressTableState,
+      ),
+    );
+
+    await applyVm(agent.context, testVmId, guestSpec);
+
+    const state = await agent.firewall.readTable('hearth');
+    expect(state.egressElements).toEqual([{ address: '172.30.0.5', chain: testVmId }]);
+    expect(state.guestElements).toEqual([{ address: '172.30.0.5', vmId: testVmId }]);
+    expect(agent.firewall.vmReadCount).toBe(1);
   });
 
   it('the start-up sweep removes chains and elements no record names, and keeps recorded ones', async () => {
@@ -325,14 +362,18 @@ describe("a VM's firewall work reads that VM's entries alone", () => {
     const agent = agentWithEgress();
     await applyVm(agent.context, otherVmId, { ...guestSpec, guest: { ...guestSpec.guest!, ipAddress: '172.30.0.6' } });
     const wholeReads = agent.firewall.tableReadCount;
+    const vmReads = agent.firewall.vmReadCount;
 
     await applyVm(agent.context, testVmId, { ...guestSpec, ports: [{ protocol: 'tcp', hostPort: 8080, guestPort: 80 }] });
+    const createReads = agent.firewall.vmReadCount - vmReads;
     const observed = await egressObservations(agent.context, [(await agent.records.get(testVmId))!]);
     await deleteVm(agent.context, testVmId);
 
     expect(observed.get(testVmId)).toEqual({ policy: { mode: 'allow_all' }, isInPlace: true });
     expect(agent.firewall.tableReadCount).toBe(wholeReads);
-    expect(agent.firewall.vmReadCount).toBeGreaterThanOrEqual(4);
+    // A new VM's create reads nothing; the drift check reads its entries, the delete them twice.
+    expect(createReads).toBe(0);
+    expect(agent.firewall.vmReadCount - vmReads).toBe(3);
     expect(await agent.firewall.readTable('hearth')).toMatchObject({
       vmChains: [otherVmId],
       guardChains: [otherVmId],

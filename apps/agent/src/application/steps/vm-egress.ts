@@ -10,6 +10,7 @@ import {
   vmEgressScript,
   vmGuardScript,
   newVmGuardScript,
+  newVmEgressScript,
   type GuestGuard,
   vmIdsInTable,
   type EgressPolicy,
@@ -51,8 +52,12 @@ export async function assertForwarding(context: AgentContext): Promise<void> {
  * between leaves a rule that a record names (and release removes), never an unnamed one. Answers
  * false when the table already holds exactly the recorded chain and ports.
  *
- * With `isNewVm` (a VM whose record the apply has just created, on the TAP it has just made), the
- * guard alone is written without a read of the table first (see ensureGuardOnly).
+ * With `isNewVm` (a VM whose record the apply has just created, on the TAP it has just made), its
+ * rules are first written without a read of the tables: nothing of a VM without a record is there
+ * (a delete removes a VM's entries before its record, the start-up sweep those no record names),
+ * and its elements are created, so tables that hold one at its address, one of its host ports or
+ * its TAP after all (a stale lease, a lost record) refuse the whole transaction. They are then
+ * written from what a read finds, which replaces those elements, as for any VM.
  */
 export async function ensureEgress(
   context: AgentContext,
@@ -63,6 +68,15 @@ export async function ensureEgress(
   const intent = egressIntentOf(context, ledger.record);
   if (intent === null) return false;
   if (egress === null) return ensureGuardOnly(context, ledger, intent, options.isNewVm === true);
+  const vmId = ledger.record.vmId;
+  if (options.isNewVm === true && isRecorded(ledger.record, intent)) {
+    const [, uplink] = await Promise.all([assertForwarding(context), uplinkOf(context, egress)]);
+    const script = newVmEgressScript(
+      { name: egress.table, uplink },
+      { vmId, address: intent.address, policy: intent.policy, ports: intent.ports ?? [], guard: intent.guard ?? null },
+    );
+    if (await isWrittenUnread(context, vmId, script)) return true;
+  }
   // A change of the policy alone (the guard, address and ports as recorded) neither reads nor
   // writes the bridge table: one nft read fewer and a shorter transaction.
   const bridge = isPolicyChangeOnly(ledger.record.egress ?? null, intent) ? 'keep' : 'rewrite';
@@ -76,7 +90,6 @@ export async function ensureEgress(
       bridge === 'keep' ? 'ip' : 'ip_and_bridge',
     ),
   ]);
-  const vmId = ledger.record.vmId;
   if (bridge === 'rewrite' && isEgressInPlace(ledger.record, intent, state)) return false;
   const script = vmEgressScript(
     { name: egress.table, uplink },
@@ -111,15 +124,9 @@ async function ensureGuardOnly(
   const guard = intent.guard ?? null;
   if (guard === null) return false;
   if (isNewVm && isRecorded(ledger.record, intent)) {
-    failpoint('agent.egress.recorded');
     const vmId = ledger.record.vmId;
-    try {
-      await context.firewall.apply(newVmGuardScript(intent.table, { vmId, address: intent.address, guard }));
-      failpoint('agent.egress.applied');
+    if (await isWrittenUnread(context, vmId, newVmGuardScript(intent.table, { vmId, address: intent.address, guard })))
       return true;
-    } catch (error) {
-      context.log.warn({ vmId, err: error }, 'guard of a new vm refused: written again from the table read');
-    }
   }
   // Written by this Agent while it had egress through NAT: its `ip` entry goes first, so that no
   // rule outlives the record that names it.
@@ -138,6 +145,23 @@ async function ensureGuardOnly(
   if (!isRecorded(ledger.record, intent)) await ledger.commit({ egress: intent });
   failpoint('agent.egress.recorded');
   await context.firewall.apply(script);
+  failpoint('agent.egress.applied');
+  return true;
+}
+
+/**
+ * Writes a new VM's script made without a read of the tables (its elements created, not added):
+ * false, with a warning, when nft refused it, which it does as a whole when an element is there
+ * after all. The caller then writes the VM's entries from what a read finds, as for any VM.
+ */
+async function isWrittenUnread(context: AgentContext, vmId: string, script: string): Promise<boolean> {
+  failpoint('agent.egress.recorded');
+  try {
+    await context.firewall.apply(script);
+  } catch (error) {
+    context.log.warn({ vmId, err: error }, 'rules of a new vm refused: written again from the table read');
+    return false;
+  }
   failpoint('agent.egress.applied');
   return true;
 }
