@@ -7,6 +7,7 @@ import { FirecrackerProcessVmm } from '../src/adapters/firecracker/firecracker-p
 import { HttpFirecrackerApi } from '../src/adapters/firecracker/http-firecracker-api.js';
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
 import { LinuxHostFiles } from '../src/adapters/linux/linux-host-files.js';
+import { readProcStat } from '../src/adapters/firecracker/proc-stat.js';
 import { SystemClock } from '../src/adapters/system/system-clock.js';
 import type { VmmProcessRef } from '../src/application/ports/vmm.js';
 import { describeFirecrackerContract } from './firecracker.contract.js';
@@ -14,13 +15,21 @@ import { doubleUnavailableReason, makeImages, makeTempDir } from './support.js';
 
 const unavailable = doubleUnavailableReason(repoRoot, firecrackerDoubleBin);
 
-function realVmm(): FirecrackerProcessVmm {
+function realVmm(procReads?: number[]): FirecrackerProcessVmm {
   return new FirecrackerProcessVmm({
     firecrackerBin: firecrackerDoubleBin,
     spawnMode: 'direct',
     runner: new ExecFileCommandRunner(),
     clock: new SystemClock(),
     log: new RecordingLog(),
+    ...(procReads === undefined
+      ? {}
+      : {
+          readProcStat: (pid: number) => {
+            procReads.push(pid);
+            return readProcStat(pid);
+          },
+        }),
   });
 }
 
@@ -120,6 +129,39 @@ describe.skipIf(unavailable !== undefined)(
       await waitFor(() => client.describeInstance().catch(() => undefined), { timeoutMs: 5_000, intervalMs: 2 });
       return { process, socketPath };
     }
+
+    it('knows a VMM it spawned alive without reading /proc, and dead once it is killed from outside', async () => {
+      const procReads: number[] = [];
+      vmm = realVmm(procReads);
+      const { process } = await spawnReady();
+      const readsAfterSpawn = procReads.length;
+
+      for (let check = 0; check < 10; check++) expect(await vmm.isAlive(process)).toBe(true);
+      expect(procReads.length).toBe(readsAfterSpawn);
+
+      globalThis.process.kill(process.pid, 'SIGKILL');
+      expect(await waitFor(() => vmm.exitOf(process), { timeoutMs: 5_000, intervalMs: 5 })).toEqual({
+        code: null,
+        signal: 'SIGKILL',
+      });
+      expect(await vmm.isAlive(process)).toBe(false);
+      expect(await readProcStat(process.pid)).toBeUndefined();
+    });
+
+    it('reads /proc for a VMM it did not spawn (one adopted after a restart): alive, then dead once killed', async () => {
+      const { process } = await spawnReady();
+      const procReads: number[] = [];
+      const adopting = realVmm(procReads);
+
+      expect(await adopting.isAlive(process)).toBe(true);
+      expect(procReads).toEqual([process.pid]);
+      expect(await adopting.isAlive({ ...process, startTime: process.startTime + 1 })).toBe(false);
+
+      globalThis.process.kill(process.pid, 'SIGKILL');
+      await waitFor(() => vmm.exitOf(process), { timeoutMs: 5_000, intervalMs: 5 });
+      expect(await adopting.isAlive(process)).toBe(false);
+      expect(adopting.exitOf(process)).toBeUndefined();
+    });
 
     it('reports exit code 0 after a reboot from inside the guest (SendCtrlAltDel)', async () => {
       const images = await makeImages(directory);
