@@ -20,7 +20,7 @@ describe('parseOptions', () => {
       cloneCount: 10,
       settleMs: 0,
       minMemAvailableMib: 6_144,
-      doubleNodeFlags: ['--lite-mode', '--max-semi-space-size=1'],
+      doubleNodeFlags: [],
       managerMain: null,
       agentMain: null,
       agentCpuProfDir: null,

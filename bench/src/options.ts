@@ -72,8 +72,9 @@ export const usage = `Usage: npm run bench -- [options]
                           right after the other frees its guests reuses memory still backed
                           (default 0: no wait)
   --min-mem-available M   stop creating below M MiB of MemAvailable (default 6144)
-  --double-node-flags F   Node flags for each double, space separated
-                          (default "--lite-mode --max-semi-space-size=1")
+  --double-node-flags F   Node flags for each double, space separated (default none: V8
+                          flags such as --lite-mode make Node compile its own modules afresh
+                          at every start)
   --manager-main FILE     run this Manager build instead of apps/manager/dist/hearth-manager.mjs
   --agent-main FILE       run this Agent build instead of apps/agent/dist/hearth-agent.mjs
   --agent-cpu-prof DIR    the Agent runs under the CPU profiler and writes one V8 profile
@@ -207,7 +208,10 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     cloneCount: count('clones', 10, true),
     settleMs: count('settle-ms', 0, true),
     minMemAvailableMib: count('min-mem-available', 6_144, true),
-    doubleNodeFlags: (values['double-node-flags'] ?? '--lite-mode --max-semi-space-size=1').split(/\s+/).filter(Boolean),
+    // None by default: V8 takes Node's code cache of its built-in modules only under the flags it was
+    // made with: under `--lite-mode` or `--max-semi-space-size` every double compiled those it loads
+    // after its start (`net`, the streams, `child_process`…) from source (ADR 0100).
+    doubleNodeFlags: (values['double-node-flags'] ?? '').split(/\s+/).filter(Boolean),
     managerMain: values['manager-main'] ?? null,
     agentMain: values['agent-main'] ?? null,
     agentCpuProfDir: values['agent-cpu-prof'] ?? null,
