@@ -152,8 +152,8 @@ export class FirecrackerProcessVmm implements Vmm {
   }
 
   async isAlive(process: VmmProcessRef): Promise<boolean> {
-    // A child that has died but is not reaped yet (a zombie until the loop handles its SIGCHLD)
-    // still counts as alive here, until the event loop handles its SIGCHLD at its next poll.
+    // A child that has died but is not reaped yet (a zombie until the event loop handles its
+    // SIGCHLD at its next poll) still counts as alive here; `/proc` would already say otherwise.
     if (this.children.get(process.pid) === process.startTime) return true;
     if (this.exits.get(process.pid)?.startTime === process.startTime) return false;
     const stat = await this.readProcStat(process.pid);
