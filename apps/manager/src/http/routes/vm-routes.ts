@@ -33,6 +33,7 @@ import {
   type VmId,
 } from '../../domain/ids.js';
 import type { Vm } from '../../domain/vm.js';
+import type { VmState } from '../../domain/vm-state.js';
 import { bodyLimitBytes } from '../body-limits.js';
 import {
   CreateVmHeaders,
@@ -346,10 +347,16 @@ export function registerVmRoutes(
   );
 
   /**
-   * Changes carried on by the reconciler when the host does not confirm them in time: answered 202
-   * with the VM still in `acceptedState`.
+   * The VM's state changes. Those with an `acceptedState` are carried on by the reconciler when the
+   * host does not confirm them in time: answered 202 with the VM still in that state.
    */
-  const acceptedChanges = [
+  const changes: readonly {
+    readonly action: 'stop' | 'pause' | 'start' | 'resume';
+    readonly useCase: (deps: UseCaseDependencies, id: VmId, options: MutationOptions) => Promise<Vm>;
+    readonly summary: string;
+    readonly acceptedState?: VmState;
+    readonly description?: string;
+  }[] = [
     {
       action: 'stop',
       useCase: stopVm,
@@ -374,8 +381,10 @@ export function registerVmRoutes(
         '`GET /v1/vms/{id}/wait?state=paused` or the event stream. A definite failure on the host answers its ' +
         'problem and leaves the VM `running` (or `failed` when its VMM is gone). ',
     },
-  ] as const;
-  for (const { action, useCase, acceptedState, summary, description } of acceptedChanges) {
+    { action: 'start', useCase: startVm, summary: 'Start a stopped or failed VM again on its host' },
+    { action: 'resume', useCase: resumeVm, summary: 'Resume a paused VM' },
+  ];
+  for (const { action, useCase, acceptedState, summary, description = '' } of changes) {
     app.post(
       `/v1/vms/:id/${action}`,
       {
@@ -388,7 +397,10 @@ export function registerVmRoutes(
           tags: ['vms'],
           headers: VmMutationHeaders,
           params: VmIdParams,
-          response: { 200: VmView, 202: VmView, ...problemResponses },
+          response:
+            acceptedState === undefined
+              ? { 200: VmView, ...problemResponses }
+              : { 200: VmView, 202: VmView, ...problemResponses },
         },
       },
       async (request, reply) => {
@@ -397,30 +409,6 @@ export function registerVmRoutes(
         reply.header('location', `/v1/vms/${vm.id}`);
         return sendVm(reply, 202, vm);
       },
-    );
-  }
-
-  const mutations = [
-    ['start', 'Start a stopped or failed VM again on its host', startVm],
-    ['resume', 'Resume a paused VM', resumeVm],
-  ] as const;
-  for (const [action, summary, useCase] of mutations) {
-    app.post(
-      `/v1/vms/:id/${action}`,
-      {
-        config: { auth: { scope: 'vms:write' } },
-        bodyLimit: bodyLimitBytes.none,
-        schema: {
-          operationId: `${action}Vm`,
-          summary,
-          ...mutationHeaders,
-          tags: ['vms'],
-          headers: VmMutationHeaders,
-          params: VmIdParams,
-          response: { 200: VmView, ...problemResponses },
-        },
-      },
-      async (request, reply) => sendVm(reply, 200, await useCase(deps, vmIdParam(request.params.id), mutationOptions(request))),
     );
   }
 
