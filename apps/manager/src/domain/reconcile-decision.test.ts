@@ -112,6 +112,16 @@ describe('decideReconcileAction', () => {
     ).toBe('vmm_gone');
   });
 
+  it('records a paused VM whose VMM runs as running once its grace is over, and never pauses it again', () => {
+    const paused = { state: 'paused', observed: { vmmState: 'running', holdsRuntimeResources: true } } as const;
+    expect(decideReconcileAction(input(paused))).toEqual({ kind: 'record_resumed' });
+    // Just paused: the inventory may have been read before the pause reached the host.
+    expect(decideReconcileAction(input({ ...paused, updatedAt: now }))).toEqual({ kind: 'wait', why: 'grace' });
+    expect(decideReconcileAction(input({ ...paused, observed: { vmmState: 'paused', holdsRuntimeResources: true } }))).toEqual({
+      kind: 'none',
+    });
+  });
+
   it('bounds the attempts at an interrupted create: the last one may fail the VM', () => {
     const attempt = (n: number) =>
       decideReconcileAction(

@@ -78,6 +78,12 @@ export type ReconcileAction =
    * paused again if it still runs, and the VM recorded `paused`.
    */
   | { readonly kind: 'finish_pause' }
+  /**
+   * A `paused` VM whose VMM runs, past the grace: a resume whose answer was lost (the Agent did not
+   * answer in time, or a Manager crash between its answer and the record) was carried out. The
+   * record follows the host (`running`); the VMM is never paused again behind the user's resume.
+   */
+  | { readonly kind: 'record_resumed' }
   | { readonly kind: 'finish_stop' }
   | { readonly kind: 'finish_delete' }
   /** A stopped or failed VM still holds a process or TAP on its host. */
@@ -96,7 +102,7 @@ const markableUnknown: readonly VmState[] = ['scheduled', 'starting', 'running',
  */
 export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
   const { state, observed, retry, now } = input;
-  const isInGrace = transientStates.includes(state) && now.getTime() - input.updatedAt.getTime() < input.graceMs;
+  const isInGrace = transientStates.includes(state) && !isPastGrace(input);
   if (input.hostStatus === 'unhealthy') {
     if (markableUnknown.includes(state) && !isInGrace) return { kind: 'mark_unknown' };
     return { kind: 'wait', why: 'host_unhealthy' };
@@ -113,8 +119,12 @@ export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
 
   switch (state) {
     case 'running':
-    case 'paused':
       return isVmmUp ? driftAction(input, observed) : vmmGone(input);
+    case 'paused':
+      if (!isVmmUp) return vmmGone(input);
+      if (observed.vmmState === 'running')
+        return isPastGrace(input) ? { kind: 'record_resumed' } : { kind: 'wait', why: 'grace' };
+      return driftAction(input, observed);
     case 'pausing':
       if (!isVmmUp) return vmmGone(input);
       return isDue ? { kind: 'finish_pause' } : { kind: 'wait', why: 'backoff' };
@@ -152,8 +162,13 @@ function driftAction(input: ReconcileInput, observed: VmObservation): ReconcileA
     observed.egress !== undefined && (!observed.egress.isInPlace || !isSameEgressPolicy(observed.egress.policy, desired.egress));
   const rateLimits = observed.rateLimits !== undefined && !isSameRateLimits(observed.rateLimits, desired.rateLimits);
   if (!egress && !rateLimits) return { kind: 'none' };
-  if (input.now.getTime() - input.updatedAt.getTime() < input.graceMs) return { kind: 'wait', why: 'grace' };
+  if (!isPastGrace(input)) return { kind: 'wait', why: 'grace' };
   return { kind: 'repair_drift', egress, rateLimits };
+}
+
+/** Whether the record changed longer ago than the grace: a request that changed it is done with the host. */
+function isPastGrace({ now, updatedAt, graceMs }: ReconcileInput): boolean {
+  return now.getTime() - updatedAt.getTime() >= graceMs;
 }
 
 function vmmGone({ state, updatedAt, observed, retry, now, retryPolicy }: ReconcileInput): ReconcileAction {

@@ -14,6 +14,7 @@ import { deleteVm } from '../use-cases/delete-vm.js';
 import { startVm } from '../use-cases/start-vm.js';
 import { stopVm } from '../use-cases/stop-vm.js';
 import { pauseVm } from '../use-cases/pause-vm.js';
+import { resumeVm } from '../use-cases/resume-vm.js';
 import { acceptRestore } from '../use-cases/restore-vm.js';
 import { createSnapshot } from '../use-cases/snapshots.js';
 import { inventoryReadsInFlight, Reconciler } from './reconciler.js';
@@ -489,6 +490,23 @@ describe('Reconciler', () => {
     expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'finish_pause' });
     expect(await world.deps.vms.findById(vm.id)).toMatchObject({ state: 'paused', failureReason: null });
     expect(world.agents.calls.filter((call) => call.operation === 'pause')).toHaveLength(pausesBefore);
+  });
+
+  it('records running a paused VM whose resume the Agent carried out without its answer arriving', async () => {
+    const { reconciler, vm, world, host } = await setUp();
+    await pauseVm(world.deps, vm.id);
+    world.clock.advance(graceMs);
+    const timeout = new AppError('AGENT_UNAVAILABLE', 'did not answer in time', { details: { reason: 'timeout' } });
+    world.agents.failNext('resume', timeout);
+    await expect(resumeVm(world.deps, vm.id)).rejects.toBe(timeout);
+    expect(await world.deps.vms.findById(vm.id)).toMatchObject({ state: 'paused' });
+    // The host carried the resume out after all: the VMM runs.
+    await world.agents.resumeVm(host, vm.id);
+    const pausesBefore = world.agents.calls.filter((call) => call.operation === 'pause').length;
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'record_resumed' });
+    expect(await world.deps.vms.findById(vm.id)).toMatchObject({ state: 'running', failureReason: null });
+    expect(world.agents.calls.filter((call) => call.operation === 'pause')).toHaveLength(pausesBefore);
+    expect(await reconciler.reconcileVm(vm.id)).toEqual({ kind: 'none' });
   });
 
   it('finishes a pause a crash left pausing before it reached the host: the VMM is paused, then the VM recorded paused', async () => {

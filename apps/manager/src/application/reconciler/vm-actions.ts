@@ -95,6 +95,15 @@ export class VmActions {
           });
         });
         return;
+      case 'record_resumed':
+        await vms.transition(vm.id, {
+          from: 'paused',
+          to: 'running',
+          at: clock.now(),
+          message: `seen running on host ${host.name}: a resume whose answer did not arrive was carried out`,
+        });
+        await reconcileStates.clearRetry(vm.id);
+        return;
       case 'finish_stop':
         await this.retries.run(vm, retry, async () => {
           // A stop on the way to a restore in place keeps the VM's network for the restore, and

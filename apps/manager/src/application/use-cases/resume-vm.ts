@@ -14,7 +14,9 @@ type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'lo
 /**
  * Resumes a paused VM: the Agent resumes the VMM, then `paused → running` (a compare-and-set, so a
  * concurrent change wins and this answers VM_BUSY). When the Agent fails the VM stays `paused`, or
- * becomes `failed` when its VMM is gone; the Agent's error is thrown.
+ * becomes `failed` when its VMM is gone; the Agent's error is thrown. When that error leaves the
+ * outcome unknown, the host may have resumed the VMM after all: the reconciler then records the VM
+ * `running` once it sees the VMM run (`record_resumed`).
  */
 export async function resumeVm(deps: Deps, id: VmId, options: MutationOptions = {}): Promise<Vm> {
   const vm = await getVm(deps, id, options.projects ?? everyProject);
