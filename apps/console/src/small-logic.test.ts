@@ -160,6 +160,9 @@ describe('a VM’s buttons', () => {
     expect(actionsFor('failed')).toEqual(['start', 'delete']);
     expect(actionsFor('pending')).toEqual(['delete']);
     expect(actionsFor('deleting')).toEqual([]);
+    // The Manager refuses every request while a change is under way (VM_INVALID_TRANSITION).
+    for (const state of ['starting', 'pausing', 'stopping'] as const) expect(actionsFor(state)).toEqual([]);
+    for (const state of ['scheduled', 'unknown'] as const) expect(actionsFor(state)).toEqual(['delete']);
   });
 });
 

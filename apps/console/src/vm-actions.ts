@@ -15,9 +15,16 @@ export function actionsFor(state: VmState): VmAction[] {
     case 'stopped':
     case 'failed':
       return ['start', 'delete'];
-    case 'deleting':
-      return [];
-    default:
+    case 'pending':
+    case 'scheduled':
+    case 'unknown':
       return ['delete'];
+    case 'starting':
+    case 'pausing':
+    case 'stopping':
+    case 'deleting':
+      // A change under way: the Manager takes no request until it ends (a delete of a VM already
+      // deleting is accepted, and would do nothing more).
+      return [];
   }
 }
