@@ -115,6 +115,18 @@ export class HttpAgentClient implements AgentClient {
     );
   }
 
+  /** Over TLS only: a plain Agent (a test's, over a Unix socket) has no handshake to save. */
+  openConnections(target: AgentTarget, count: number): void {
+    if (this.tlsPools === undefined) return;
+    let agent: PinnedAgent;
+    try {
+      agent = this.pinnedAgent(target, 'PUT', '/vms');
+    } catch {
+      return; // a host that cannot be called securely: its calls say so
+    }
+    this.tlsPools.openAhead(agent, count);
+  }
+
   stopVm(target: AgentTarget, vmId: VmId, options: StopVmOptions = {}): Promise<CleanupResult> {
     const query = options.isNetworkKept === true ? '?network=keep' : '';
     return this.call(target, 'POST', `/vms/${vmId}/stop${query}`, CleanupResult, this.options.requestTimeoutMs);
