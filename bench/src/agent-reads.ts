@@ -31,6 +31,37 @@ export function countAgentReads(log: string): AgentReads {
   return { inventory, vm };
 }
 
+/** When the Agent received a VM's apply and when it answered it, epoch ms (its log's clock, the machine's). */
+export interface AgentApplyTimes {
+  readonly receivedAtMs: number;
+  readonly answeredAtMs: number;
+}
+
+/**
+ * Each VM's last answered `PUT /agent/v1/vms/:id` (200) in the Agent's access log: its line is
+ * written as the answer goes (`time`), and `durationMs` is since the Agent received the request.
+ */
+export function agentApplyTimes(log: string): ReadonlyMap<string, AgentApplyTimes> {
+  const times = new Map<string, AgentApplyTimes>();
+  for (const line of log.split('\n')) {
+    if (!line.includes('"request completed"') || !line.includes('"PUT"')) continue;
+    let entry: { method?: unknown; url?: unknown; statusCode?: unknown; time?: unknown; durationMs?: unknown };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      continue; // a line cut by the read's end
+    }
+    if (entry.method !== 'PUT' || entry.statusCode !== 200 || typeof entry.url !== 'string') continue;
+    // pino's `time`: an ISO string as Hearth's loggers write it, epoch ms as pino's default.
+    const time = typeof entry.time === 'string' ? Date.parse(entry.time) : entry.time;
+    if (typeof time !== 'number' || Number.isNaN(time) || typeof entry.durationMs !== 'number') continue;
+    const path = entry.url.split('?')[0] ?? '';
+    if (!vmPath.test(path)) continue;
+    times.set(path.slice(path.lastIndexOf('/') + 1), { receivedAtMs: time - entry.durationMs, answeredAtMs: time });
+  }
+  return times;
+}
+
 function sizeOf(file: string): number {
   try {
     return statSync(file).size;

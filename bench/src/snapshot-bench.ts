@@ -4,6 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import path from 'node:path';
 import { processTimes } from '@hearth/firecracker-double';
 import { findCommand } from '@hearth/testkit';
+import { agentApplyTimes } from './agent-reads.js';
 import { cpuPidsOf, startBenchStack, type BenchStack } from './bench-stack.js';
 import { agentEntryPoint, ProfileMarks } from './cpu-profile.js';
 import { cpuMsBetween, cpuSnapshot, msPerItem } from './cpu.js';
@@ -262,6 +263,7 @@ export async function measureSnapshots(
         await delay(restSampleMs);
         samples.doublesAtRestMsPerS.push((cpuMsBetween(cpuAfter, cpuSnapshot(cpuPids)).vmms * 1000) / restSampleMs);
         await profile?.mark(`clones-${round + 1}`);
+        const agentApplies = agentApplyTimes(readFileSync(stack.agentLogFile, 'utf8'));
         for (const [i, item] of cloned.items.entries()) {
           const vm = await expectStatus<Vm>(stack, 'GET', `/v1/vms/${item.id}`, undefined, 200);
           const firstStep = vm.steps[0];
@@ -270,6 +272,7 @@ export async function measureSnapshots(
             requestedAtMs,
             acceptedAtMs,
             applyStartedAtMs: Date.parse(firstStep.at),
+            agent: agentApplies.get(item.id),
             applyMs: vm.totalMs,
             steps: vm.steps,
             firstAnswerAtMs: answers[i]?.firstAnswerAtMs ?? Date.now(),

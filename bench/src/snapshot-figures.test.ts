@@ -179,7 +179,7 @@ describe('cloneTimelineMarks', () => {
     });
   });
 
-  it("takes the load and the resume from the VMM's log when it was read, and what no step covers is not before the load", () => {
+  it("takes the load and the resume from the VMM's log and the apply's receipt and answer from the Agent's when read, and what no step covers is not before the load", () => {
     const marks = cloneTimelineMarks({
       requestedAtMs: 1_000,
       acceptedAtMs: 1_100,
@@ -197,15 +197,18 @@ describe('cloneTimelineMarks', () => {
         { name: 'resume', durationMs: 40 },
       ],
       vmm: { loadRequestedAtMs: 1_000 + 300 + 50 + 1_400 + 30, loadDoneAtMs: 1_000 + 5_785, resumedAtMs: 1_000 + 5_850 },
+      agent: { receivedAtMs: 1_000 + 340, answeredAtMs: 1_000 + 5_990 },
       answeredAtMs: 9_500,
     });
     expect(marks).toEqual({
       accepted: 100,
       applyBegan: 300,
+      agentReceived: 340,
       sideBySideDone: 1_750,
       loadBegan: 1_780,
       loadDone: 5_785,
       resumed: 5_850,
+      agentAnswered: 5_990,
       applyEnded: 6_000,
       firstAnswer: 8_500,
       answered: 8_500,

@@ -1,3 +1,4 @@
+import type { AgentApplyTimes } from './agent-reads.js';
 import { cpuGroups, type CpuGroup } from './cpu.js';
 import { qemuLoadSummary, type QemuLoadSummary, type QemuLoadTrace } from './qemu-load-trace.js';
 import type { FloorRestoreTimeline } from './qemu-restore-floor.js';
@@ -46,6 +47,8 @@ export interface CloneTimeline {
   readonly acceptedAtMs: number;
   /** When the Manager began the clone's apply (its first step's `at`). */
   readonly applyStartedAtMs: number;
+  /** When the Agent received the apply and answered it, from its access log (absent: unread). */
+  readonly agent?: AgentApplyTimes | undefined;
   /** The apply as the Manager timed it (`totalMs`): the Agent's steps and the round trips. */
   readonly applyMs: number;
   readonly steps: readonly { readonly name: string; readonly durationMs: number }[];
@@ -64,8 +67,10 @@ export interface CloneTimeline {
 const sequentialCloneSteps: ReadonlySet<string> = new Set(['logger', 'metrics', 'load', 'mmds', 'resume']);
 
 /**
- * One clone's timeline as ms from the request: accepted, apply began, the side-by-side steps done,
- * load began and done, resumed, the apply's end as the Manager saw it, first answer, answered.
+ * One clone's timeline as ms from the request: accepted, apply began, the Agent received it (with its
+ * log read), the side-by-side steps done,
+ * load began and done, resumed, the Agent answered (with its log read), the apply's end as the
+ * Manager saw it, first answer, answered.
  * With the VMM's log read (`vmm`), the load and the resume are the VMM's own instants, and the
  * side-by-side steps ended the logger and metrics steps before the load; without it, they are
  * derived from the apply's end less its sequential steps, which counts the Agent's work outside any
@@ -87,10 +92,12 @@ export function cloneTimelineMarks(t: CloneTimeline): Readonly<Record<string, nu
   return {
     accepted: t.acceptedAtMs - t.requestedAtMs,
     applyBegan: began,
+    ...(t.agent === undefined ? {} : { agentReceived: t.agent.receivedAtMs - t.requestedAtMs }),
     sideBySideDone: loadBegan - configureMs,
     loadBegan,
     loadDone,
     resumed,
+    ...(t.agent === undefined ? {} : { agentAnswered: t.agent.answeredAtMs - t.requestedAtMs }),
     applyEnded: ended,
     ...(t.identityAtMs === undefined ? {} : { identityWritten: t.identityAtMs - t.requestedAtMs }),
     firstAnswer: (t.firstAnswerAtMs ?? t.answeredAtMs) - t.requestedAtMs,

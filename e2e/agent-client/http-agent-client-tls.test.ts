@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '@hearth/http-server';
 import { isAppError } from '@hearth/errors';
@@ -31,7 +32,7 @@ async function issue(ca: CertificateAuthority, uris: string[], usage: 'server' |
 }
 
 /** The real Agent app over HTTPS with client certificates, and a Manager's client for it. */
-async function tlsPair() {
+async function tlsPair(options: { readonly connectionAheadLifetimeMs?: number } = {}) {
   const ca = await CertificateAuthority.create({
     commonName: 'test CA',
     notBefore: new Date(Date.now() - 60_000),
@@ -62,12 +63,15 @@ async function tlsPair() {
   const manager = await issue(ca, ['urn:hearth:manager'], 'client');
   const client = new HttpAgentClient({
     ...defaultAgentClientOptions,
+    ...options,
     tls: { caCertificatePem: ca.certificatePem, clientCertificate: { current: () => manager, onRenewed: () => undefined } },
   });
   return {
     client,
     target: { addr: `https://127.0.0.1:${port}`, agentId, credentialId },
     port,
+    /** The Agent's server as it runs now. */
+    agentServer: () => running.app.server,
     restartAgent: async () => {
       await running.app.close();
       running = await start();
@@ -139,6 +143,95 @@ describe('HttpAgentClient over mutual TLS', () => {
       expect(await reasonOf(pair.client.inventory(plain))).toEqual({ code: 'AGENT_UNAVAILABLE', reason: 'agent_not_tls' });
       const unjoined = { addr: pair.target.addr, agentId, credentialId: null };
       expect(await reasonOf(pair.client.inventory(unjoined))).toEqual({ code: 'AGENT_UNAVAILABLE', reason: 'agent_not_joined' });
+    } finally {
+      await pair.cleanup();
+    }
+  });
+
+  /** Counts the handshakes `server` completes and the connections it sees close, with waits for a count of each. */
+  function countConnections(server: { on(event: 'secureConnection', listener: (socket: TLSSocket) => void): unknown }) {
+    const counts = { handshakes: 0, closed: 0 };
+    const waiters: { readonly kind: keyof typeof counts; readonly count: number; readonly resolve: () => void }[] = [];
+    const settle = (): void => {
+      for (const waiter of [...waiters]) {
+        if (counts[waiter.kind] < waiter.count) continue;
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    };
+    server.on('secureConnection', (socket) => {
+      counts.handshakes += 1;
+      settle();
+      socket.on('close', () => {
+        counts.closed += 1;
+        settle();
+      });
+    });
+    const reached = (kind: keyof typeof counts, count: number): Promise<void> =>
+      new Promise((resolve) => {
+        waiters.push({ kind, count, resolve });
+        settle();
+      });
+    return { counts, reached };
+  }
+
+  it('opens the connections a burst of calls lacks ahead of it, and the calls take them: no handshake of their own', async () => {
+    const pair = await tlsPair();
+    try {
+      const { counts, reached } = countConnections(pair.agentServer());
+      const callsTogether = async (count: number): Promise<unknown[]> =>
+        Promise.all(Array.from({ length: count }, () => reasonOf(pair.client.inventory(pair.target))));
+
+      pair.client.openConnections(pair.target, 3);
+      await reached('handshakes', 3);
+      expect(await callsTogether(3)).toEqual(['answered', 'answered', 'answered']);
+      expect(counts.handshakes).toBe(3);
+
+      // undici marks a connection free again a turn of the event loop after its answer was read.
+      await new Promise((resolve) => setImmediate(resolve));
+      // The pool's three idle connections count: nothing more is opened for as many calls.
+      pair.client.openConnections(pair.target, 3);
+      expect(await callsTogether(3)).toEqual(['answered', 'answered', 'answered']);
+      expect(counts.handshakes).toBe(3);
+    } finally {
+      await pair.cleanup();
+    }
+  });
+
+  it('gives a call a connection whose handshake is still under way rather than opening another', async () => {
+    const pair = await tlsPair();
+    try {
+      const { counts } = countConnections(pair.agentServer());
+      pair.client.openConnections(pair.target, 2);
+      const answers = await Promise.all([pair.client.inventory(pair.target), pair.client.inventory(pair.target)]);
+      expect(answers).toHaveLength(2);
+      expect(counts.handshakes).toBe(2);
+    } finally {
+      await pair.cleanup();
+    }
+  });
+
+  it('closes a connection opened ahead that no call took in time, and a later call connects itself', async () => {
+    const pair = await tlsPair({ connectionAheadLifetimeMs: 20 });
+    try {
+      const { counts, reached } = countConnections(pair.agentServer());
+      pair.client.openConnections(pair.target, 1);
+      await reached('closed', 1);
+      expect(await reasonOf(pair.client.inventory(pair.target))).toBe('answered');
+      expect(counts.handshakes).toBe(2);
+    } finally {
+      await pair.cleanup();
+    }
+  });
+
+  it('opens nothing for a host it cannot call securely, and throws nothing', async () => {
+    const pair = await tlsPair();
+    try {
+      const { counts } = countConnections(pair.agentServer());
+      pair.client.openConnections({ ...pair.target, addr: `http://127.0.0.1:${pair.port}` }, 2);
+      pair.client.openConnections({ ...pair.target, credentialId: null }, 2);
+      expect(await reasonOf(pair.client.inventory(pair.target))).toBe('answered');
+      expect(counts.handshakes).toBe(1);
     } finally {
       await pair.cleanup();
     }

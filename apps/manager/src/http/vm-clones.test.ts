@@ -101,9 +101,10 @@ describe('POST /v1/vms with snapshotId', () => {
     ]);
     expect(new Set(items.map((vm) => vm.network?.ipAddress)).size).toBe(3);
     expect(new Set(items.map((vm) => vm.guestMac)).size).toBe(3);
+    expect(world.agents.connectionsOpened).toEqual([{ addr: hostAddr, count: 3 }]);
   });
 
-  it('answers count clones at once with respond-async and applies them on the host placement chose, without reading it again', async () => {
+  it('answers count clones at once with respond-async and applies them on the host placement chose, without reading it or the snapshot again', async () => {
     const { snapshotId } = await snapshotted();
     const hosts = world.deps.hosts;
     const findById = hosts.findById.bind(hosts);
@@ -111,6 +112,13 @@ describe('POST /v1/vms with snapshotId', () => {
     hosts.findById = (id) => {
       hostReads += 1;
       return findById(id);
+    };
+    const snapshots = world.deps.snapshots;
+    const findSnapshot = snapshots.findById.bind(snapshots);
+    let snapshotReads = 0;
+    snapshots.findById = (id) => {
+      snapshotReads += 1;
+      return findSnapshot(id);
     };
     const vms = world.deps.vms;
     const transitionAll = vms.transitionAll.bind(vms);
@@ -137,6 +145,10 @@ describe('POST /v1/vms with snapshotId', () => {
       expect(specsSentFor(item.id)).toHaveLength(1);
     }
     expect(hostReads).toBe(0);
+    // The admission's read of the snapshot; the applies take it from there.
+    expect(snapshotReads).toBe(1);
+    // Their Agent's connections were asked for as they were admitted, one for each apply.
+    expect(world.agents.connectionsOpened).toEqual([{ addr: hostAddr, count: 3 }]);
   });
 
   it('admits count clones all or none: over the quota, none is created and no address is leased', async () => {

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import { agentIdentityUri, credentialIdentityUri, uriNamesOf } from '@hearth/contracts';
 import { buildConnector, Pool } from 'undici';
@@ -21,6 +22,21 @@ export interface PinnedAgent {
 /** A TLS handshake reached an Agent whose certificate is not the host's. */
 export const agentIdentityMismatchCode = 'AGENT_IDENTITY_MISMATCH';
 
+/** How long a connection opened ahead waits for a call to take it before it is closed (default). */
+export const connectionAheadLifetimeMs = 10_000;
+
+/** An Agent's pool, with the connections opened ahead for it that no call has taken yet. */
+interface HeldPool {
+  readonly pinKey: string;
+  readonly pool: Pool;
+  /**
+   * Each a handshake under way or done (null: it failed), in the order they were opened; the pool's
+   * next new connection takes the first. None rejects.
+   */
+  readonly ahead: Set<Promise<Socket | null>>;
+  readonly connect: buildConnector.connector;
+}
+
 /**
  * One connection pool per Agent origin, over mutual TLS: the Agent's certificate must chain to the
  * cluster CA and name the host's Agent identity and credential (a certificate of another Agent, or
@@ -31,9 +47,12 @@ export const agentIdentityMismatchCode = 'AGENT_IDENTITY_MISMATCH';
 export class AgentTlsPools {
   private secureContext: SecureContext;
   private version = 0;
-  private readonly pools = new Map<string, { readonly pinKey: string; readonly pool: Pool }>();
+  private readonly pools = new Map<string, HeldPool>();
 
-  constructor(private readonly credentials: AgentTlsCredentials) {
+  constructor(
+    private readonly credentials: AgentTlsCredentials,
+    private readonly aheadLifetimeMs = connectionAheadLifetimeMs,
+  ) {
     this.secureContext = this.makeContext();
     credentials.clientCertificate.onRenewed(() => {
       this.secureContext = this.makeContext();
@@ -43,19 +62,86 @@ export class AgentTlsPools {
 
   /** The pool for `agent`; a pool pinned to another identity at the same origin is closed first. */
   poolFor(agent: PinnedAgent): Pool {
-    const pinKey = `${agent.agentId} ${agent.credentialId}`;
-    const held = this.pools.get(agent.origin);
-    if (held !== undefined && held.pinKey === pinKey) return held.pool;
-    if (held !== undefined) void held.pool.close().catch(() => undefined);
-    const pool = new Pool(agent.origin, { connect: this.connectorFor(agent), keepAliveTimeout: 30_000 });
-    this.pools.set(agent.origin, { pinKey, pool });
-    return pool;
+    return this.heldFor(agent).pool;
+  }
+
+  /**
+   * Opens connections to `agent` ahead of `count` calls about to go together, as many as its pool
+   * lacks (its idle connections, and those opened ahead before, count), so that their handshakes
+   * are done while the Agent is idle rather than each waiting on an Agent busy with the first
+   * calls. Each new connection the pool makes takes one of them first (waiting for its handshake),
+   * then opens its own; one that no call takes within `aheadLifetimeMs` is closed.
+   * A handshake that fails is forgotten: the call that would have taken it connects itself.
+   */
+  openAhead(agent: PinnedAgent, count: number): void {
+    const held = this.heldFor(agent);
+    // Its connections without a call under way (the pool's `free` lags the end of a call by a tick).
+    const { connected, running } = held.pool.stats;
+    const missing = count - Math.max(0, connected - running) - held.ahead.size;
+    const { hostname, host, protocol, port } = new URL(agent.origin);
+    for (let i = 0; i < missing; i++) {
+      const ahead = new Promise<Socket | null>((resolve) => {
+        try {
+          held.connect({ hostname, host, protocol, port }, (error, socket) => resolve(error === null ? socket : null));
+        } catch {
+          resolve(null);
+        }
+      });
+      held.ahead.add(ahead);
+      ahead.then(
+        (socket) => {
+          if (socket === null) {
+            held.ahead.delete(ahead);
+            return;
+          }
+          // Until a call takes it, an error (the Agent closing it) only closes it.
+          socket.on('error', destroyOnError);
+          const timer = setTimeout(() => {
+            if (held.ahead.delete(ahead)) socket.destroy();
+          }, this.aheadLifetimeMs);
+          timer.unref();
+        },
+        () => held.ahead.delete(ahead),
+      );
+    }
   }
 
   async close(): Promise<void> {
     const pools = [...this.pools.values()];
     this.pools.clear();
+    for (const held of pools) closeAhead(held);
     await Promise.all(pools.map(({ pool }) => pool.close().catch(() => undefined)));
+  }
+
+  private heldFor(agent: PinnedAgent): HeldPool {
+    const pinKey = `${agent.agentId} ${agent.credentialId}`;
+    const held = this.pools.get(agent.origin);
+    if (held !== undefined && held.pinKey === pinKey) return held;
+    if (held !== undefined) {
+      closeAhead(held);
+      void held.pool.close().catch(() => undefined);
+    }
+    const connect = this.connectorFor(agent);
+    const ahead = new Set<Promise<Socket | null>>();
+    // A new connection takes one opened ahead if there is one (its handshake done, or waited for),
+    // still open, and connects itself otherwise.
+    const connectTakingAhead: buildConnector.connector = (options, callback) => {
+      const [taken] = ahead;
+      if (taken === undefined) return connect(options, callback);
+      ahead.delete(taken);
+      taken.then(
+        (socket) => {
+          if (socket === null || socket.destroyed) return connect(options, callback);
+          socket.off('error', destroyOnError);
+          callback(null, socket);
+        },
+        () => connect(options, callback),
+      );
+    };
+    const pool = new Pool(agent.origin, { connect: connectTakingAhead, keepAliveTimeout: 30_000 });
+    const created: HeldPool = { pinKey, pool, ahead, connect };
+    this.pools.set(agent.origin, created);
+    return created;
   }
 
   private makeContext(): SecureContext {
@@ -110,4 +196,19 @@ function identityCheckFor(agent: PinnedAgent): (hostname: string, certificate: P
       code: agentIdentityMismatchCode,
     });
   };
+}
+
+/** Closes the connections opened ahead that no call took. */
+function closeAhead(held: HeldPool): void {
+  for (const ahead of held.ahead) {
+    ahead.then(
+      (socket) => socket?.destroy(),
+      () => undefined,
+    );
+  }
+  held.ahead.clear();
+}
+
+function destroyOnError(this: Socket): void {
+  this.destroy();
 }

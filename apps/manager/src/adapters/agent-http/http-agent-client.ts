@@ -64,6 +64,8 @@ export interface HttpAgentClientOptions {
   readonly copyFileTimeoutMs?: number;
   /** Told of every answer an Agent gave (any status): the Agent at `addr` is alive. */
   readonly onAnswer?: (addr: string) => void;
+  /** How long a connection opened ahead (`openConnections`) waits for a call before it is closed; default 10 s. */
+  readonly connectionAheadLifetimeMs?: number;
 }
 
 export const defaultAgentClientOptions: HttpAgentClientOptions = Object.freeze({
@@ -94,7 +96,7 @@ export class HttpAgentClient implements AgentClient {
   private readonly copying = new Map<string, Promise<void>>();
 
   constructor(private readonly options: HttpAgentClientOptions = defaultAgentClientOptions) {
-    this.tlsPools = options.tls === undefined ? undefined : new AgentTlsPools(options.tls);
+    this.tlsPools = options.tls === undefined ? undefined : new AgentTlsPools(options.tls, options.connectionAheadLifetimeMs);
   }
 
   /** Closes the pooled TLS connections. */
@@ -113,6 +115,18 @@ export class HttpAgentClient implements AgentClient {
     return shared(this.applying, key, () =>
       this.call<ApplyVmResult>(target, 'PUT', `/vms/${vmId}`, ApplyVmResult, this.options.applyTimeoutMs, spec),
     );
+  }
+
+  /** Over TLS only: a plain Agent (a test's, over a Unix socket) has no handshake to save. */
+  openConnections(target: AgentTarget, count: number): void {
+    if (this.tlsPools === undefined) return;
+    let agent: PinnedAgent;
+    try {
+      agent = this.pinnedAgent(target, 'PUT', '/vms');
+    } catch {
+      return; // a host that cannot be called securely: its calls say so
+    }
+    this.tlsPools.openAhead(agent, count);
   }
 
   stopVm(target: AgentTarget, vmId: VmId, options: StopVmOptions = {}): Promise<CleanupResult> {

@@ -79,6 +79,8 @@ function tapNameOf(vmId: VmId): string {
  */
 export class FakeAgentClient implements AgentClient {
   readonly calls: AgentCall[] = [];
+  /** Each `openConnections` asked for, apart from the calls: it opens nothing and changes nothing. */
+  readonly connectionsOpened: { readonly addr: string; readonly count: number }[] = [];
   private readonly vms = new Map<string, { spec: VmSpec; isRunning: boolean; isPaused: boolean }>();
   /** VMs whose rules were removed behind the fake Agent's back, by `<addr> <vmId>`, until a policy is applied. */
   private readonly removedRules = new Set<string>();
@@ -111,6 +113,10 @@ export class FakeAgentClient implements AgentClient {
 
   isPaused(addr: string, vmId: VmId): boolean {
     return this.vms.get(`${addr} ${vmId}`)?.isPaused ?? false;
+  }
+
+  openConnections(target: AgentTarget, count: number): void {
+    this.connectionsOpened.push({ addr: target.addr, count });
   }
 
   async applyVm(target: AgentTarget, vmId: VmId, spec: VmSpec): Promise<ApplyVmResult> {

@@ -70,6 +70,13 @@ export interface AgentTarget {
 export interface AgentClient {
   applyVm(target: AgentTarget, vmId: VmId, spec: VmSpec): Promise<ApplyVmResult>;
   /**
+   * Opens connections to the Agent ahead of `count` calls about to go to it together (the applies
+   * of clones being admitted), so that their handshakes are done before the Agent is busy with the
+   * first of them. Best effort and at once: it waits for nothing and throws nothing; a call that
+   * finds none connects itself.
+   */
+  openConnections(target: AgentTarget, count: number): void;
+  /**
    * Kills the VM's VMM and removes what it held on the host but its rootfs copy. With
    * `isNetworkKept` (a stop on the way to a restore in place), its TAP and its entry in Hearth's
    * tables stay for the restore's apply; an Agent that predates it removes them too, which the apply

@@ -9,6 +9,7 @@ import {
 import { AppError, isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
 import type { SnapshotId } from '../../domain/ids.js';
+import type { Snapshot } from '../../domain/snapshot.js';
 import { snapshotToRestore, type FailureReason, type Vm, type VmStep } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { noVmStartMetrics } from '../ports/vm-start-metrics.js';
@@ -94,13 +95,17 @@ export async function applyVmOnHost(
   host: Host,
   undo: 'delete' | 'stop',
   outage: AgentOutageHandling = failOnAgentOutage,
+  /** The snapshot a restore starts from, as its caller just read it: saves a read. */
+  knownSnapshot?: Snapshot,
 ): Promise<Vm> {
   const startedAt = deps.clock.now();
   const spec = vmSpecOf(vm);
   let result: ApplyVmResult;
   try {
     // A restore on a host that lacks the snapshot's files gets them first, from a host that has them.
-    if (spec.restoreFrom !== undefined) await ensureSnapshotOnHost(deps, spec.restoreFrom.snapshotId as SnapshotId, host);
+    if (spec.restoreFrom !== undefined) {
+      await ensureSnapshotOnHost(deps, spec.restoreFrom.snapshotId as SnapshotId, host, knownSnapshot);
+    }
     result = await deps.agents.applyVm(host, vm.id, spec);
     failpoint('manager.apply.after-agent');
   } catch (error) {

@@ -74,8 +74,10 @@ async function carryingTemplateOf(deps: Pick<Deps, 'templates'>, id: TemplateId,
 export async function cloneVms(deps: Deps, input: CloneVmsInput): Promise<Vm[]> {
   // Recorded `starting` by their insert (see `placeAndRecordClones`): their applies begin together,
   // not each after a transition of its own.
-  const { vms, host } = await placeAndRecordClones(deps, input, 'starting');
-  const outcomes = await Promise.allSettled(vms.map((vm) => continueCreate(deps, vm.id, { known: vm, knownHost: host })));
+  const { vms, host, snapshot } = await placeAndRecordClones(deps, input, 'starting');
+  const outcomes = await Promise.allSettled(
+    vms.map((vm) => continueCreate(deps, vm.id, { known: vm, knownHost: host, knownSnapshot: snapshot })),
+  );
   const failure = outcomes.find((outcome) => outcome.status === 'rejected');
   if (failure !== undefined) throw failure.reason;
   return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<Vm>).value);
@@ -91,7 +93,8 @@ export async function acceptClones(deps: Deps, input: CloneVmsInput): Promise<Vm
 }
 
 /**
- * `acceptClones`, with the host they were placed on: their applies need not read it again.
+ * `acceptClones`, with the host they were placed on and their snapshot: their applies need not
+ * read either again (the insert held the snapshot's row: it was there, ready, when they were recorded).
  * `recordedAs` as a create's (`recordedIn`): `starting`, for clones whose applies begin at once,
  * writes each through `pending` and `scheduled` in the insert, with those steps' events.
  */
@@ -99,7 +102,7 @@ export async function placeAndRecordClones(
   deps: Deps,
   input: CloneVmsInput,
   recordedAs: 'pending' | 'starting',
-): Promise<{ readonly vms: Vm[]; readonly host: Host }> {
+): Promise<{ readonly vms: Vm[]; readonly host: Host; readonly snapshot: Snapshot }> {
   const count = input.count ?? 1;
   const names = input.count === undefined ? [input.name] : Array.from({ length: count }, (_, i) => `${input.name}-${i + 1}`);
   const errors = names.some((name) => !isValidVmName(name))
@@ -141,6 +144,9 @@ export async function placeAndRecordClones(
   const now = deps.clock.now();
   const request = { vcpuCount: source.vcpuCount * count, memoryMib: source.memoryMib * count };
   const host = await cloneHost(deps, snapshot, compatible, holders, request, now);
+  // Their applies go to its Agent together once they are recorded: its connections for them are
+  // opened meanwhile, while it is idle, not each behind the first applies' work (ADR 0108).
+  deps.agents.openConnections(host, count);
   // Each clone's guest MAC is taken by the insert, in the statement that writes its row.
   const pending: NewVm[] = names.map((name) => ({
     ...source,
@@ -197,7 +203,7 @@ export async function placeAndRecordClones(
   );
   deps.log.info({ snapshotId: snapshot.id, hostId: host.id, vmIds: recorded.map((vm) => vm.id) }, 'vms cloned');
   failpoint('manager.clone.after-pending');
-  return { vms: recorded, host };
+  return { vms: recorded, host, snapshot };
 }
 
 /**

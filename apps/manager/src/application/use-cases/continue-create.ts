@@ -3,6 +3,7 @@ import { failpoint } from '@hearth/failpoints';
 import { isAppError } from '@hearth/errors';
 import type { Host } from '../../domain/host.js';
 import type { VmId } from '../../domain/ids.js';
+import type { Snapshot } from '../../domain/snapshot.js';
 import type { Vm } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { applyVmOnHost, type AgentOutageHandling } from './apply-vm.js';
@@ -16,6 +17,8 @@ export interface ContinueCreateOptions {
   readonly known?: Vm | undefined;
   /** The host placement just chose: saves a read. */
   readonly knownHost?: Host | undefined;
+  /** The snapshot the VM is a clone of, as its admission read it: saves a read. */
+  readonly knownSnapshot?: Snapshot | undefined;
   /** What an unreachable Agent does to the VM (default: it fails). */
   readonly outage?: AgentOutageHandling;
 }
@@ -31,7 +34,7 @@ export interface ContinueCreateOptions {
  * rows left in pending/scheduled/starting by a crash or by an Agent that could not be reached.
  */
 export async function continueCreate(deps: Deps, id: VmId, options: ContinueCreateOptions = {}): Promise<Vm> {
-  const { known, knownHost, outage } = options;
+  const { known, knownHost, knownSnapshot, outage } = options;
   // The row as the caller just wrote it (or as the last transition returned it) saves a read, and
   // so does the host that placement just chose.
   let current: Vm | undefined = known?.id === id ? known : undefined;
@@ -54,7 +57,7 @@ export async function continueCreate(deps: Deps, id: VmId, options: ContinueCrea
         case 'starting': {
           const host = knownHost?.id === vm.hostId ? knownHost : await hostOf(deps, vm.hostId);
           // A VM that never ran has nothing worth keeping on the host when its start fails.
-          return await applyVmOnHost(deps, vm, host, vm.totalMs === null ? 'delete' : 'stop', outage);
+          return await applyVmOnHost(deps, vm, host, vm.totalMs === null ? 'delete' : 'stop', outage, knownSnapshot);
         }
         default:
           return vm;
@@ -72,22 +75,25 @@ export async function continueCreate(deps: Deps, id: VmId, options: ContinueCrea
  * cannot be reached (restarting, say) does not fail it: the VM stays `starting` and the reconciler
  * applies it again with backoff, failing it only after its bounded attempts.
  */
-export function continueCreateInBackground(deps: Deps, id: VmId, known?: Vm, knownHost?: Host): void {
-  continueCreate(deps, id, { known, knownHost, outage: { onAgentUnavailable: 'retry' } }).catch((error: unknown) => {
-    const code = isAppError(error) ? error.code : 'INTERNAL';
-    if (code === 'AGENT_UNAVAILABLE') return; // logged by applyVmOnHost; the reconciler retries
-    deps.log.warn({ vmId: id, code, err: error }, 'background create did not reach running');
-  });
+export function continueCreateInBackground(deps: Deps, id: VmId, known?: Vm, knownHost?: Host, knownSnapshot?: Snapshot): void {
+  continueCreate(deps, id, { known, knownHost, knownSnapshot, outage: { onAgentUnavailable: 'retry' } }).catch(
+    (error: unknown) => {
+      const code = isAppError(error) ? error.code : 'INTERNAL';
+      if (code === 'AGENT_UNAVAILABLE') return; // logged by applyVmOnHost; the reconciler retries
+      deps.log.warn({ vmId: id, code, err: error }, 'background create did not reach running');
+    },
+  );
 }
 
 /**
  * `continueCreateInBackground` for VMs accepted together on one host (clones of one request): their
  * first steps, `pending → scheduled → starting`, in one statement for all (`transitionAll`), so that
- * their applies begin together rather than each after a transition of its own. A VM that statement
+ * their applies begin together rather than each after a transition of its own, and go to the Agent
+ * together, none reading the snapshot their admission read (`snapshot`). A VM that statement
  * did not move (deleted meanwhile, or already moved) is continued from what its row says, as is
  * every VM when the statement fails.
  */
-export function continueCreatesInBackground(deps: Deps, vms: readonly Vm[], host: Host): void {
+export function continueCreatesInBackground(deps: Deps, vms: readonly Vm[], host: Host, snapshot?: Snapshot): void {
   const pending = vms.filter((vm) => vm.state === 'pending');
   deps.vms
     .transitionAll(
@@ -101,7 +107,7 @@ export function continueCreatesInBackground(deps: Deps, vms: readonly Vm[], host
     .then((moved) => {
       const starting = new Map(moved.map((vm) => [vm.id, vm]));
       for (const vm of vms)
-        continueCreateInBackground(deps, vm.id, starting.get(vm.id) ?? (vm.state === 'pending' ? undefined : vm), host);
+        continueCreateInBackground(deps, vm.id, starting.get(vm.id) ?? (vm.state === 'pending' ? undefined : vm), host, snapshot);
     })
     .catch((error: unknown) => deps.log.warn({ err: error }, 'background creates did not start'));
 }

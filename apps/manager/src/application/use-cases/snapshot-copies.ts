@@ -25,8 +25,11 @@ type Deps = Pick<UseCaseDependencies, 'snapshots' | 'hosts' | 'agents' | 'clock'
  * other (a later restore uses them; they go with their snapshot). A snapshot that is gone is left
  * to the Agent to refuse.
  */
-export async function ensureSnapshotOnHost(deps: Deps, snapshotId: SnapshotId, host: Host): Promise<void> {
-  const snapshot = await deps.snapshots.findById(snapshotId);
+export async function ensureSnapshotOnHost(deps: Deps, snapshotId: SnapshotId, host: Host, known?: Snapshot): Promise<void> {
+  // The snapshot as the caller just read it (the clones' admission) saves a read per apply: a
+  // clone that has not run yet holds its snapshot against removal, and where a snapshot was taken
+  // does not change.
+  const snapshot = known?.id === snapshotId ? known : await deps.snapshots.findById(snapshotId);
   if (snapshot === undefined || snapshot.hostId === host.id) return;
   const needed: { readonly layer: Snapshot; readonly copies: readonly SnapshotCopy[] }[] = [];
   for (const layer of [...(await ancestorsOf(deps.snapshots, snapshot)), snapshot]) {

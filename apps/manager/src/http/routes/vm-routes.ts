@@ -129,10 +129,10 @@ async function createClones(
   const isAsync = isAsyncRequested(request, wait);
   let vms: Vm[];
   if (isAsync) {
-    // The host placement chose goes with each clone: ten clones, ten reads of it fewer.
+    // The host placement chose and the snapshot go with each clone: ten clones, twenty reads fewer.
     const accepted = await placeAndRecordClones(deps, input, 'pending');
     vms = accepted.vms;
-    continueCreatesInBackground(deps, vms, accepted.host);
+    continueCreatesInBackground(deps, vms, accepted.host, accepted.snapshot);
     if (wait === undefined) reply.header('preference-applied', 'respond-async');
   } else {
     vms = await cloneVms(deps, input);
