@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
 import { ExecFileCommandRunner } from './exec-file-command-runner.js';
-import { LinuxHostFiles } from './linux-host-files.js';
+import { fifoSpareBatchSize, LinuxHostFiles } from './linux-host-files.js';
 
 const noCommands: CommandRunner = {
   run: () => Promise.reject(new Error('rotateLog runs no command')),
@@ -80,7 +80,7 @@ describe('LinuxHostFiles.createFifo with spares', () => {
         return new ExecFileCommandRunner().run(argv);
       },
     };
-    const files = new LinuxHostFiles(runner, { fifoSpareDirectory: join(dir, 'spares') });
+    const files = new LinuxHostFiles(runner, { fifoSpareDirectory: join(dir, 'spares'), fifoSpareBatchSize: 16 });
     const paths = Array.from({ length: 40 }, (_, i) => join(dir, `vm-${i}.fifo`));
 
     await Promise.all(paths.map((path) => files.createFifo(path)));
@@ -91,7 +91,26 @@ describe('LinuxHostFiles.createFifo with spares', () => {
       expect(info.mode & 0o777).toBe(0o600);
       expect(info.nlink).toBe(1);
     }
-    expect(commands.map((argv) => argv[0])).toEqual(['mkfifo', 'mkfifo']);
+    expect(commands.map((argv) => argv[0])).toEqual(['mkfifo', 'mkfifo', 'mkfifo']);
+  });
+
+  it(`makes the FIFOs of ${fifoSpareBatchSize / 2} VMs (two each) with one mkfifo by default`, async () => {
+    const commands: string[][] = [];
+    const runner: CommandRunner = {
+      run: async (argv) => {
+        commands.push([...argv]);
+        return new ExecFileCommandRunner().run(argv);
+      },
+    };
+    const files = new LinuxHostFiles(runner, { fifoSpareDirectory: join(dir, 'spares') });
+    const paths = Array.from({ length: fifoSpareBatchSize + 1 }, (_, i) => join(dir, `vm-${i}.fifo`));
+
+    for (const path of paths.slice(0, fifoSpareBatchSize)) await files.createFifo(path);
+    expect(commands).toHaveLength(1);
+    await files.createFifo(paths[fifoSpareBatchSize]!);
+
+    expect(commands).toHaveLength(2);
+    expect(paths.every((path) => lstatSync(path).isFIFO())).toBe(true);
   });
 
   it('never replaces a file that took the path, and keeps an existing FIFO', async () => {

@@ -42,6 +42,6 @@ export interface HostNetwork {
    * adapter's bound later (`LinuxHostNetwork`: a minute).
    */
   markedLinks(markPrefix: string): Promise<MarkedLink[]>;
-  /** Deletes a link; a missing link is not an error. */
+  /** Deletes a link, and resolves only once it is gone; a missing link is not an error. */
   deleteLink(name: string): Promise<void>;
 }

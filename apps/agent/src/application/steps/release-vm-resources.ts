@@ -80,8 +80,9 @@ export async function releaseVmResources(context: AgentContext, ledger: VmLedger
         // between recording it and creating the TAP): it is not removed, only forgotten.
         const link = await network.linkState(tap.name);
         if (link === null || isMarkedByAnother(link.alias)) return true;
+        // Resolves only once the link is gone: no second look by its name (a fork of `ip` each).
         await network.deleteLink(tap.name);
-        return !(await network.linkExists(tap.name));
+        return true;
       },
       forget: () => ledger.commit({ tap: null }),
     });
