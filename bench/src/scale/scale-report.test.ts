@@ -163,7 +163,15 @@ function size(hosts: number, overrides: { heartbeatP99?: number | null; resyncCp
       },
     },
     events: { listeners: 100, deliveries: 100_000, p50Ms: 5, p99Ms: 40 },
-    failover: { leadMs: 3_000, reconciledMs: 4_000 },
+    failover: {
+      leadMs: 3_000,
+      reconciledMs: 4_000,
+      firstPassMs: 900,
+      firstPassCpuMs: 800,
+      firstPassCount: 1,
+      firstPassInventoriesRead: 2,
+      firstPassInventoriesHeld: 98,
+    },
   };
 }
 

@@ -113,6 +113,14 @@ export interface ScaleSizeResult {
     readonly leadMs: number | null;
     /** kill -9 of the leader → the other replica's first resync done. */
     readonly reconciledMs: number | null;
+    /** That first pass of the new term: its wall and the new leader's CPU over it (null: none seen). */
+    readonly firstPassMs: number | null;
+    readonly firstPassCpuMs: number | null;
+    /** Passes the figures above add up (1 unless another finished before the scrape saw the first). */
+    readonly firstPassCount: number;
+    /** Inventories that pass read from the Agents and took as held (null: not counted). */
+    readonly firstPassInventoriesRead: number | null;
+    readonly firstPassInventoriesHeld: number | null;
   };
 }
 
@@ -254,6 +262,14 @@ export function renderScaleText(r: ScaleResults): string {
       (s) => `${s.events.listeners}, ${s.events.deliveries}, ${fmt(s.events.p50Ms)} / ${fmt(s.events.p99Ms)}`,
     ],
     ['failover: leads / reconciled ms (≤ 5000)', (s) => `${fmt(s.failover.leadMs, 0)} / ${fmt(s.failover.reconciledMs, 0)}`],
+    [
+      "failover: new term's first pass ms / CPU ms (n)",
+      (s) => `${fmt(s.failover.firstPassMs, 0)} / ${fmt(s.failover.firstPassCpuMs, 0)} (${s.failover.firstPassCount})`,
+    ],
+    [
+      "failover: new term's first pass inventories read / held",
+      (s) => `${fmt(s.failover.firstPassInventoriesRead, 0)} / ${fmt(s.failover.firstPassInventoriesHeld, 0)}`,
+    ],
   ];
   const labelWidth = Math.max(...rows.map(([label]) => label.length));
   const cells = rows.map(([label, cell]) => [label, ...sizes.map(cell)]);
