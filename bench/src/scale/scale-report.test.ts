@@ -114,8 +114,24 @@ function size(hosts: number, overrides: { heartbeatP99?: number | null; resyncCp
     heartbeatIntervalMs: 5_000,
     setupS: 10,
     replicas: [
-      { role: 'leader', cpuSteadyPct: hosts / 10, cpuPeakPct: hosts / 5, rssSteadyMib: 100, rssPeakMib: 120 },
-      { role: 'follower', cpuSteadyPct: hosts / 20, cpuPeakPct: hosts / 10, rssSteadyMib: 90, rssPeakMib: 95 },
+      {
+        role: 'leader',
+        cpuSteadyPct: hosts / 10,
+        cpuPeakPct: hosts / 5,
+        rssSteadyMib: 100,
+        rssPeakMib: 120,
+        cpuTailPct: 1,
+        rssTailMib: 100,
+      },
+      {
+        role: 'follower',
+        cpuSteadyPct: hosts / 20,
+        cpuPeakPct: hosts / 10,
+        rssSteadyMib: 90,
+        rssPeakMib: 95,
+        cpuTailPct: 1,
+        rssTailMib: 90,
+      },
     ],
     heartbeat: {
       count: hosts * 6,

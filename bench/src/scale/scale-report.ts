@@ -10,6 +10,12 @@ export interface ReplicaUsage {
   readonly cpuPeakPct: number | null;
   readonly rssSteadyMib: number | null;
   readonly rssPeakMib: number | null;
+  /**
+   * Means over the last 10 s of the steady window: a follower's figures at rest once a long enough
+   * window (`--steady-s`) outlasts its first minute, when it reads every host's inventory once.
+   */
+  readonly cpuTailPct: number | null;
+  readonly rssTailMib: number | null;
 }
 
 /**
@@ -229,6 +235,10 @@ export function renderScaleText(r: ScaleResults): string {
       [`${role} CPU % steady / peak`, (s) => usage(s, role, (u) => `${fmt(u.cpuSteadyPct)} / ${fmt(u.cpuPeakPct)}`)],
       [`${role} RSS MiB steady / peak`, (s) => usage(s, role, (u) => `${fmt(u.rssSteadyMib)} / ${fmt(u.rssPeakMib)}`)],
     ]),
+    [
+      'follower CPU % / RSS MiB, last 10 s of steady',
+      (s) => usage(s, 'follower', (u) => `${fmt(u.cpuTailPct)} / ${fmt(u.rssTailMib)}`),
+    ],
     ['heartbeats (failed)', (s) => `${s.heartbeat.count} (${s.heartbeat.failures})`],
     ['heartbeat server p50 / p99 ms (≤ 20)', (s) => `${fmt(s.heartbeat.serverP50Ms)} / ${fmt(s.heartbeat.serverP99Ms)}`],
     ['heartbeat client p99 ms', (s) => fmt(s.heartbeat.clientP99Ms)],

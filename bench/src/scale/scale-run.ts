@@ -129,8 +129,11 @@ class UsageSampler {
     const window = all.slice(this.windowStart[i] ?? 0);
     const mean = (values: number[]): number | null =>
       values.length === 0 ? null : values.reduce((sum, value) => sum + value, 0) / values.length;
+    const tail = window.slice(-10);
     return {
       role,
+      cpuTailPct: mean(tail.map((s) => s.cpuPct)),
+      rssTailMib: mean(tail.map((s) => s.rssMib)),
       cpuSteadyPct: mean(window.map((s) => s.cpuPct)),
       cpuPeakPct: all.length === 0 ? null : Math.max(...all.map((s) => s.cpuPct)),
       rssSteadyMib: mean(window.map((s) => s.rssMib)),
