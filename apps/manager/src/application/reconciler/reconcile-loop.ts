@@ -18,7 +18,8 @@ export interface ReconcileLoopDependencies {
  * Drives the reconciler: every `resyncMs`, take (or confirm) leadership; the leader resyncs at once
  * when it becomes leader, then on every tick. A follower keeps trying to take leadership, and,
  * where the election can wait for it, also waits for the leader to go and ticks the moment it
- * leads; on each tick it keeps the reconciler's rows and inventories warm (`follow`). A leader that loses its database session stops reconciling at its next tick.
+ * leads; on each tick it keeps the reconciler's rows and inventories warm (`follow`). A leader
+ * that loses its database session stops reconciling at its next tick.
  */
 export class ReconcileLoop {
   private timer: TimerHandle | null = null;
