@@ -135,6 +135,7 @@ function size(hosts: number, overrides: { heartbeatP99?: number | null; resyncCp
     ],
     heartbeat: {
       count: hosts * 6,
+      leaderCount: hosts * 3,
       failures: 0,
       serverP50Ms: 2,
       serverP99Ms: overrides.heartbeatP99 === undefined ? 8 : overrides.heartbeatP99,

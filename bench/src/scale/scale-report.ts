@@ -46,6 +46,8 @@ export interface ScaleSizeResult {
   readonly replicas: readonly ReplicaUsage[];
   readonly heartbeat: {
     readonly count: number;
+    /** Of `count`, those the leader served (the follower served the rest). */
+    readonly leaderCount: number;
     readonly failures: number;
     /** From the Manager's request histogram (both replicas), interpolated within its buckets. */
     readonly serverP50Ms: number | null;
@@ -240,6 +242,10 @@ export function renderScaleText(r: ScaleResults): string {
       (s) => usage(s, 'follower', (u) => `${fmt(u.cpuTailPct)} / ${fmt(u.rssTailMib)}`),
     ],
     ['heartbeats (failed)', (s) => `${s.heartbeat.count} (${s.heartbeat.failures})`],
+    [
+      'heartbeats on the leader / follower, steady',
+      (s) => `${s.heartbeat.leaderCount} / ${s.heartbeat.count - s.heartbeat.leaderCount}`,
+    ],
     ['heartbeat server p50 / p99 ms (≤ 20)', (s) => `${fmt(s.heartbeat.serverP50Ms)} / ${fmt(s.heartbeat.serverP99Ms)}`],
     ['heartbeat client p99 ms', (s) => fmt(s.heartbeat.clientP99Ms)],
     ['first resync ms / CPU ms', (s) => `${fmt(s.resync.firstMs, 0)} / ${fmt(s.resync.firstCpuMs, 0)}`],

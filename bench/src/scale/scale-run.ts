@@ -586,6 +586,7 @@ async function runIn(
     replicas: usage,
     heartbeat: {
       count: heartbeats.count,
+      leaderCount: histogramDelta(heartbeatsBefore[leaderIndex]!, heartbeatsAfter[leaderIndex]!).count,
       failures: clientStats.reduce((sum, stats) => sum + stats.heartbeatFailures, 0),
       serverP50Ms: toMs(histogramQuantile(heartbeats, 0.5)),
       serverP99Ms: toMs(histogramQuantile(heartbeats, 0.99)),
