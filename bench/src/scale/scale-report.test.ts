@@ -114,11 +114,28 @@ function size(hosts: number, overrides: { heartbeatP99?: number | null; resyncCp
     heartbeatIntervalMs: 5_000,
     setupS: 10,
     replicas: [
-      { role: 'leader', cpuSteadyPct: hosts / 10, cpuPeakPct: hosts / 5, rssSteadyMib: 100, rssPeakMib: 120 },
-      { role: 'follower', cpuSteadyPct: hosts / 20, cpuPeakPct: hosts / 10, rssSteadyMib: 90, rssPeakMib: 95 },
+      {
+        role: 'leader',
+        cpuSteadyPct: hosts / 10,
+        cpuPeakPct: hosts / 5,
+        rssSteadyMib: 100,
+        rssPeakMib: 120,
+        cpuTailPct: 1,
+        rssTailMib: 100,
+      },
+      {
+        role: 'follower',
+        cpuSteadyPct: hosts / 20,
+        cpuPeakPct: hosts / 10,
+        rssSteadyMib: 90,
+        rssPeakMib: 95,
+        cpuTailPct: 1,
+        rssTailMib: 90,
+      },
     ],
     heartbeat: {
       count: hosts * 6,
+      leaderCount: hosts * 3,
       failures: 0,
       serverP50Ms: 2,
       serverP99Ms: overrides.heartbeatP99 === undefined ? 8 : overrides.heartbeatP99,
@@ -163,7 +180,15 @@ function size(hosts: number, overrides: { heartbeatP99?: number | null; resyncCp
       },
     },
     events: { listeners: 100, deliveries: 100_000, p50Ms: 5, p99Ms: 40 },
-    failover: { leadMs: 3_000, reconciledMs: 4_000 },
+    failover: {
+      leadMs: 3_000,
+      reconciledMs: 4_000,
+      firstPassMs: 900,
+      firstPassCpuMs: 800,
+      firstPassCount: 1,
+      firstPassInventoriesRead: 2,
+      firstPassInventoriesHeld: 98,
+    },
   };
 }
 

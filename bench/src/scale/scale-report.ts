@@ -10,6 +10,12 @@ export interface ReplicaUsage {
   readonly cpuPeakPct: number | null;
   readonly rssSteadyMib: number | null;
   readonly rssPeakMib: number | null;
+  /**
+   * Means over the last 10 s of the steady window: a follower's figures at rest once a long enough
+   * window (`--steady-s`) outlasts its first minute, when it reads every host's inventory once.
+   */
+  readonly cpuTailPct: number | null;
+  readonly rssTailMib: number | null;
 }
 
 /**
@@ -40,6 +46,8 @@ export interface ScaleSizeResult {
   readonly replicas: readonly ReplicaUsage[];
   readonly heartbeat: {
     readonly count: number;
+    /** Of `count`, those the leader served (the follower served the rest). */
+    readonly leaderCount: number;
     readonly failures: number;
     /** From the Manager's request histogram (both replicas), interpolated within its buckets. */
     readonly serverP50Ms: number | null;
@@ -113,6 +121,14 @@ export interface ScaleSizeResult {
     readonly leadMs: number | null;
     /** kill -9 of the leader → the other replica's first resync done. */
     readonly reconciledMs: number | null;
+    /** That first pass of the new term: its wall and the new leader's CPU over it (null: none seen). */
+    readonly firstPassMs: number | null;
+    readonly firstPassCpuMs: number | null;
+    /** Passes the figures above add up (1 unless another finished before the scrape saw the first). */
+    readonly firstPassCount: number;
+    /** Inventories that pass read from the Agents and took as held (null: not counted). */
+    readonly firstPassInventoriesRead: number | null;
+    readonly firstPassInventoriesHeld: number | null;
   };
 }
 
@@ -221,7 +237,15 @@ export function renderScaleText(r: ScaleResults): string {
       [`${role} CPU % steady / peak`, (s) => usage(s, role, (u) => `${fmt(u.cpuSteadyPct)} / ${fmt(u.cpuPeakPct)}`)],
       [`${role} RSS MiB steady / peak`, (s) => usage(s, role, (u) => `${fmt(u.rssSteadyMib)} / ${fmt(u.rssPeakMib)}`)],
     ]),
+    [
+      'follower CPU % / RSS MiB, last 10 s of steady',
+      (s) => usage(s, 'follower', (u) => `${fmt(u.cpuTailPct)} / ${fmt(u.rssTailMib)}`),
+    ],
     ['heartbeats (failed)', (s) => `${s.heartbeat.count} (${s.heartbeat.failures})`],
+    [
+      'heartbeats on the leader / follower, steady',
+      (s) => `${s.heartbeat.leaderCount} / ${s.heartbeat.count - s.heartbeat.leaderCount}`,
+    ],
     ['heartbeat server p50 / p99 ms (≤ 20)', (s) => `${fmt(s.heartbeat.serverP50Ms)} / ${fmt(s.heartbeat.serverP99Ms)}`],
     ['heartbeat client p99 ms', (s) => fmt(s.heartbeat.clientP99Ms)],
     ['first resync ms / CPU ms', (s) => `${fmt(s.resync.firstMs, 0)} / ${fmt(s.resync.firstCpuMs, 0)}`],
@@ -254,6 +278,14 @@ export function renderScaleText(r: ScaleResults): string {
       (s) => `${s.events.listeners}, ${s.events.deliveries}, ${fmt(s.events.p50Ms)} / ${fmt(s.events.p99Ms)}`,
     ],
     ['failover: leads / reconciled ms (≤ 5000)', (s) => `${fmt(s.failover.leadMs, 0)} / ${fmt(s.failover.reconciledMs, 0)}`],
+    [
+      "failover: new term's first pass ms / CPU ms (n)",
+      (s) => `${fmt(s.failover.firstPassMs, 0)} / ${fmt(s.failover.firstPassCpuMs, 0)} (${s.failover.firstPassCount})`,
+    ],
+    [
+      "failover: new term's first pass inventories read / held",
+      (s) => `${fmt(s.failover.firstPassInventoriesRead, 0)} / ${fmt(s.failover.firstPassInventoriesHeld, 0)}`,
+    ],
   ];
   const labelWidth = Math.max(...rows.map(([label]) => label.length));
   const cells = rows.map(([label, cell]) => [label, ...sizes.map(cell)]);

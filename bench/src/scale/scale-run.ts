@@ -129,8 +129,11 @@ class UsageSampler {
     const window = all.slice(this.windowStart[i] ?? 0);
     const mean = (values: number[]): number | null =>
       values.length === 0 ? null : values.reduce((sum, value) => sum + value, 0) / values.length;
+    const tail = window.slice(-10);
     return {
       role,
+      cpuTailPct: mean(tail.map((s) => s.cpuPct)),
+      rssTailMib: mean(tail.map((s) => s.rssMib)),
       cpuSteadyPct: mean(window.map((s) => s.cpuPct)),
       cpuPeakPct: all.length === 0 ? null : Math.max(...all.map((s) => s.cpuPct)),
       rssSteadyMib: mean(window.map((s) => s.rssMib)),
@@ -583,6 +586,7 @@ async function runIn(
     replicas: usage,
     heartbeat: {
       count: heartbeats.count,
+      leaderCount: histogramDelta(heartbeatsBefore[leaderIndex]!, heartbeatsAfter[leaderIndex]!).count,
       failures: clientStats.reduce((sum, stats) => sum + stats.heartbeatFailures, 0),
       serverP50Ms: toMs(histogramQuantile(heartbeats, 0.5)),
       serverP99Ms: toMs(histogramQuantile(heartbeats, 0.99)),
@@ -789,24 +793,45 @@ async function measureBurst(
   };
 }
 
-/** kill -9 of the leader; time until the other replica leads, then until its first resync is done. */
+/**
+ * kill -9 of the leader; time until the other replica leads, then until its first resync is done, and
+ * what that first pass of its term cost it (wall, CPU, inventories read and taken as held).
+ */
 async function measureFailover(leader: ManagerProcess, other: Replica): Promise<ScaleSizeResult['failover']> {
-  const before = (await resyncHistograms(other)).duration.count;
+  const before = await resyncHistograms(other);
   const killedAt = performance.now();
   await leader.kill();
-  let leadMs: number | null = null;
-  let reconciledMs: number | null = null;
+  const seen: { leadMs: number | null; reconciledMs: number | null; after: typeof before | null } = {
+    leadMs: null,
+    reconciledMs: null,
+    after: null,
+  };
   await waitFor(
     async () => {
-      if (leadMs === null) {
+      if (seen.leadMs === null) {
         if ((await other.role()) !== 'leader') return false;
-        leadMs = performance.now() - killedAt;
+        seen.leadMs = performance.now() - killedAt;
       }
-      if ((await resyncHistograms(other)).duration.count <= before) return false;
-      reconciledMs = performance.now() - killedAt;
+      const now = await resyncHistograms(other);
+      if (now.duration.count <= before.duration.count) return false;
+      seen.reconciledMs = performance.now() - killedAt;
+      seen.after = now;
       return true;
     },
     { timeoutMs: 60_000, intervalMs: 50, description: 'the other replica leads and resyncs' },
   ).catch(() => undefined);
-  return { leadMs, reconciledMs };
+  const { leadMs, reconciledMs, after } = seen;
+  // The histograms' sums over the passes finished since the kill: the first one, unless the scrape came late.
+  const inventories = after?.inventories ?? null;
+  return {
+    leadMs,
+    reconciledMs,
+    firstPassMs: after === null ? null : (after.duration.sum - before.duration.sum) * 1000,
+    firstPassCpuMs: after === null ? null : (after.cpu.sum - before.cpu.sum) * 1000,
+    firstPassCount: after === null ? 0 : after.duration.count - before.duration.count,
+    firstPassInventoriesRead:
+      inventories === null || before.inventories === null ? null : inventories.read - before.inventories.read,
+    firstPassInventoriesHeld:
+      inventories === null || before.inventories === null ? null : inventories.held - before.inventories.held,
+  };
 }

@@ -95,6 +95,24 @@ export function describeReconcileStateRepositoryContract(name: string, open: () 
       expect((await repos.reconcileStates.readForResync(wholeAgain.watermark)).deletedIds).toEqual([kept.id]);
     });
 
+    it('count the rows a counted read saw, so a reader whose deletions were forgotten by another can tell', async () => {
+      const gone = await vm();
+      await vm();
+      const older = await repos.reconcileStates.readForResync();
+      await repos.vms.delete(gone.id, at(2));
+      // Another reader's whole read forgets the deletion the older watermark has not read yet.
+      await repos.reconcileStates.forgetDeletionsBefore((await repos.reconcileStates.readForResync()).watermark);
+      const added = await vm();
+
+      const counted = await repos.reconcileStates.readForResync(older.watermark, { isCounted: true });
+
+      expect(older.rowCount).toBeUndefined();
+      expect(counted).toMatchObject({ deletedIds: [], rowCount: 2 });
+      expect(counted.views.map((view) => view.vm.id)).toEqual([added.id]);
+      // Holding the older read's two rows and this one's: three, where the database says two.
+      expect(older.views.length + counted.views.length).toBe(3);
+    });
+
     it('keep retries and crashes until cleared, each part on its own', async () => {
       const row = await vm();
       await repos.reconcileStates.scheduleRetry(row.id, { attempt: 2, nextAttemptAt: at(30) });

@@ -29,7 +29,7 @@ export class InMemoryReconcileStateRepository implements ReconcileStateRepositor
     );
   }
 
-  async readForResync(since?: ResyncWatermark): Promise<ResyncRead> {
+  async readForResync(since?: ResyncWatermark, options: { readonly isCounted?: boolean } = {}): Promise<ResyncRead> {
     const watermark = this.store.vms.watermark();
     const from = since === undefined ? undefined : watermarkNumber(since);
     const views: VmResyncView[] = [];
@@ -41,7 +41,8 @@ export class InMemoryReconcileStateRepository implements ReconcileStateRepositor
       views.push({ vm: { id, hostId, state, updatedAt, observedState, egress, rateLimits }, retry });
     }
     const deletedIds = from === undefined ? [] : this.store.vms.deletedSince(from);
-    return { views, deletedIds, watermark: String(watermark) };
+    const rowCount = options.isCounted === true ? this.store.vms.size : undefined;
+    return { views, deletedIds, watermark: String(watermark), rowCount };
   }
 
   async forgetDeletionsBefore(watermark: ResyncWatermark): Promise<void> {

@@ -43,13 +43,33 @@ export class PgReconcileStateRepository implements ReconcileStateRepository {
    * with xmin alone, one long transaction anywhere in the cluster would make every read answer every
    * row written since it began.
    */
-  async readForResync(since?: ResyncWatermark): Promise<ResyncRead> {
+  async readForResync(since?: ResyncWatermark, options: { readonly isCounted?: boolean } = {}): Promise<ResyncRead> {
+    if (options.isCounted !== true) return { ...(await this.readWith(this.db, since)), rowCount: undefined };
+    // Counted: the watermark, the rows, the deletions and the count in one snapshot (a repeatable
+    // read takes it at its first statement, and `pg_current_snapshot()` answers that one), so the
+    // count says how many rows the reader holds once it has applied the read, if it missed no deletion.
+    return translated(() =>
+      this.db
+        .transaction()
+        .setIsolationLevel('repeatable read')
+        .execute(async (trx) => {
+          const read = await this.readWith(trx, since);
+          const counted = await trx
+            .selectFrom('vms')
+            .select((eb) => eb.fn.countAll<string>().as('count'))
+            .executeTakeFirstOrThrow();
+          return { ...read, rowCount: Number(counted.count) };
+        }),
+    );
+  }
+
+  private async readWith(db: Database, since: ResyncWatermark | undefined): Promise<Omit<ResyncRead, 'rowCount'>> {
     const marked = await translated(() =>
-      sql<{ watermark: string }>`select pg_current_snapshot()::text as watermark`.execute(this.db),
+      sql<{ watermark: string }>`select pg_current_snapshot()::text as watermark`.execute(db),
     );
     const watermark = marked.rows[0]?.watermark;
     if (watermark === undefined) throw new Error('pg_current_snapshot() answered no row');
-    const rowsQuery = this.db
+    const rowsQuery = db
       .selectFrom('vms')
       .select(['id', 'host_id', 'state', 'updated_at', 'observed_state', 'egress', 'rate_limits', ...retryColumns])
       .orderBy('id');
@@ -77,12 +97,7 @@ export class PgReconcileStateRepository implements ReconcileStateRepository {
       since === undefined
         ? []
         : await translated(() =>
-            this.db
-              .selectFrom('vm_deletions')
-              .select('vm_id')
-              .where(writtenAfter('deleted_xid', since))
-              .orderBy('vm_id')
-              .execute(),
+            db.selectFrom('vm_deletions').select('vm_id').where(writtenAfter('deleted_xid', since)).orderBy('vm_id').execute(),
           );
     return { views, deletedIds: deleted.map((row) => row.vm_id as VmId), watermark };
   }

@@ -23,6 +23,12 @@ export interface ResyncRead {
   readonly deletedIds: readonly VmId[];
   /** Ask the next read from this one. */
   readonly watermark: ResyncWatermark;
+  /**
+   * With `isCounted`: how many rows there were as the read saw them (one snapshot for the rows, the
+   * deletions and the count), so a reader that applied it can tell whether it holds a row whose
+   * deletion it never read; else undefined.
+   */
+  readonly rowCount: number | undefined;
 }
 
 /**
@@ -37,9 +43,10 @@ export interface ReconcileStateRepository {
    * `since` is undefined; else only the rows written (inserted or changed, the retry state included)
    * since that watermark, and the VMs deleted since it. A row written by a transaction that was
    * still open when the earlier read was made is answered once it has committed. May answer a row
-   * again that did not change (never leaves one out).
+   * again that did not change (never leaves one out). `isCounted`: also count the rows, in the same
+   * snapshot as the read (see `ResyncRead.rowCount`).
    */
-  readForResync(since?: ResyncWatermark): Promise<ResyncRead>;
+  readForResync(since?: ResyncWatermark, options?: { readonly isCounted?: boolean }): Promise<ResyncRead>;
   /**
    * Forgets the deletions made before `watermark` was taken: a read of every row that answered it
    * answered them too (by leaving their rows out), and later reads start from it or a later one.

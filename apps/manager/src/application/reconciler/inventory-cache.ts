@@ -18,8 +18,11 @@ export interface InventoryRead {
  * then done on that host.
  *
  * Every read names the inventory last answered (its tag): an Agent whose inventory is still that
- * one says so (304) and the one held is answered again, the same object, unparsed. Held until the
- * host is forgotten or the reconciler stops leading.
+ * one says so (304) and the one held is answered again, the same object, unparsed. What an Agent
+ * answered is held, with its tag, until the host is forgotten, across terms of leadership: a
+ * follower holds inventories too (`readToHold`, ADR 0107), and a resync takes one only when the
+ * host's last heartbeat names its tag (`forResync`), whoever read it. The reads themselves, which
+ * a reconcile of a VM may reuse (`heldSince`), are dropped at each change of term.
  */
 export class InventoryCache {
   private readonly reads = new Map<HostId, InventoryRead>();
@@ -60,9 +63,30 @@ export class InventoryCache {
     const nowMs = this.deps.clock.now().getTime();
     const cached = this.reads.get(host.id);
     if (!isFresh && cached !== undefined && nowMs - cached.at < this.maxAgeMs) return cached;
+    const started: InventoryRead = { at: nowMs, read: this.ask(host, nowMs) };
+    this.reads.set(host.id, started);
+    return started;
+  }
+
+  /**
+   * A follower's read of the host's inventory (ADR 0107): held as the leader's reads are, with its
+   * tag and the time it was asked for, but not kept as a read, so nothing that acts on a host acts
+   * on it; a resync takes it only as `forResync` takes any held inventory.
+   */
+  readToHold(host: Host): Promise<HeldInventory | undefined> {
+    return this.ask(host, this.deps.clock.now().getTime());
+  }
+
+  /** The tag of the inventory held for the host, if any. */
+  heldTagOf(hostId: HostId): string | undefined {
+    return this.known.get(hostId)?.tag;
+  }
+
+  /** A conditional read of the host's inventory asked for at `nowMs`; what it answers is held with its tag. */
+  private ask(host: Host, nowMs: number): Promise<HeldInventory | undefined> {
     const known = this.known.get(host.id);
     // Without each VM's resource list: what the reconciler compares is in the rest.
-    const read = this.deps.agents
+    return this.deps.agents
       .inventoryIfChanged(host, known?.tag, { resources: 'none' })
       .then((answer) => {
         // Only a read that named a tag can be answered `unchanged`.
@@ -79,9 +103,6 @@ export class InventoryCache {
         this.deps.log.warn({ hostId: host.id, code: isAppError(error) ? error.code : 'INTERNAL' }, 'host inventory unreadable');
         return undefined;
       });
-    const started: InventoryRead = { at: nowMs, read };
-    this.reads.set(host.id, started);
-    return started;
   }
 
   /**
@@ -94,7 +115,10 @@ export class InventoryCache {
     return this.deps.clock.now().getTime() - cached.at < this.maxAgeMs ? cached : undefined;
   }
 
-  /** Forgets the reads made so far, so each host is asked again (keeping what it last answered). */
+  /**
+   * Forgets the reads made so far, so each host is asked again (keeping what it last answered): at
+   * each pass, and at each change of term, so no read of another term feeds a reconcile.
+   */
   expireReads(): void {
     this.reads.clear();
   }
@@ -103,11 +127,5 @@ export class InventoryCache {
   forget(hostId: HostId): void {
     this.reads.delete(hostId);
     this.known.delete(hostId);
-  }
-
-  clear(): void {
-    this.reads.clear();
-    this.known.clear();
-    this.shared.clear();
   }
 }

@@ -59,7 +59,7 @@ function heldElsewhere(canWait: boolean) {
 
 function loopWith(election: LeaderElection) {
   const timers = new ManualTimers();
-  const seen = { resyncs: 0, activations: 0 };
+  const seen = { resyncs: 0, activations: 0, follows: 0 };
   const loop = new ReconcileLoop(
     {
       reconciler: {
@@ -69,6 +69,10 @@ function loopWith(election: LeaderElection) {
         resync: async () => {
           seen.resyncs += 1;
           return report;
+        },
+        follow: async () => {
+          seen.follows += 1;
+          return { vmsRead: 0, inventoriesPlanned: 0 };
         },
       },
       election,
@@ -101,6 +105,26 @@ describe('ReconcileLoop', () => {
     expect([loop.isLeading, seen.activations, seen.resyncs]).toEqual([true, 1, 1]);
     await loop.stop();
     expect(timers.pendingCount).toBe(0);
+  });
+
+  it('keeps the reconciler warm on each tick while following, and stops following once it leads', async () => {
+    const held = heldElsewhere(true);
+    const { loop, timers, seen } = loopWith(held.election);
+    loop.start();
+    timers.advance(0);
+    await settle();
+    timers.advance(resyncMs);
+    await settle();
+    expect([seen.follows, seen.resyncs]).toEqual([2, 0]);
+
+    held.leaderGoes();
+    await settle();
+    timers.advance(0);
+    await settle();
+    timers.advance(resyncMs);
+    await settle();
+    expect([loop.isLeading, seen.follows, seen.resyncs]).toEqual([true, 2, 2]);
+    await loop.stop();
   });
 
   it('without a wait to offer, takes over at its next tick', async () => {

@@ -6,7 +6,7 @@ import type { TimerHandle, Timers } from '../ports/timers.js';
 import type { Reconciler } from './reconciler.js';
 
 export interface ReconcileLoopDependencies {
-  readonly reconciler: Pick<Reconciler, 'activate' | 'deactivate' | 'idle' | 'resync'>;
+  readonly reconciler: Pick<Reconciler, 'activate' | 'deactivate' | 'idle' | 'resync' | 'follow'>;
   readonly election: LeaderElection;
   readonly timers: Timers;
   readonly log: Log;
@@ -18,7 +18,8 @@ export interface ReconcileLoopDependencies {
  * Drives the reconciler: every `resyncMs`, take (or confirm) leadership; the leader resyncs at once
  * when it becomes leader, then on every tick. A follower keeps trying to take leadership, and,
  * where the election can wait for it, also waits for the leader to go and ticks the moment it
- * leads. A leader that loses its database session stops reconciling at its next tick.
+ * leads; on each tick it keeps the reconciler's rows and inventories warm (`follow`). A leader
+ * that loses its database session stops reconciling at its next tick.
  */
 export class ReconcileLoop {
   private timer: TimerHandle | null = null;
@@ -70,6 +71,7 @@ export class ReconcileLoop {
     this.isLeader = isLeader;
     if (!isLeader) {
       this.awaitLeadership();
+      await this.follow();
       return;
     }
     try {
@@ -79,6 +81,18 @@ export class ReconcileLoop {
       if (report.hostsMarkedUnhealthy > 0 || report.orphansRemoved > 0) this.deps.log.info({ ...report }, 'resync');
     } catch (error) {
       this.deps.log.warn({ code: isAppError(error) ? error.code : 'INTERNAL', err: error }, 'resync failed; will retry');
+    }
+  }
+
+  /** A follower keeps what a pass compares warm (ADR 0107); leadership coming meanwhile ticks after it. */
+  private async follow(): Promise<void> {
+    try {
+      await this.deps.reconciler.follow();
+    } catch (error) {
+      this.deps.log.warn(
+        { code: isAppError(error) ? error.code : 'INTERNAL', err: error },
+        'follower refresh failed; will retry',
+      );
     }
   }
 

@@ -19,6 +19,7 @@ import { settleSnapshotCopies } from '../use-cases/snapshot-copies.js';
 import { listCreatingSnapshots, settleSnapshots } from '../use-cases/snapshots.js';
 import type { Snapshot, SnapshotCopy } from '../../domain/snapshot.js';
 import { EventLoopSlices } from './event-loop-slices.js';
+import { FollowerInventoryReads } from './follower-inventory-reads.js';
 import type { HeldAgentVm, HeldInventory } from './held-inventory.js';
 import { HostHealth } from './host-health.js';
 import { InventoryCache } from './inventory-cache.js';
@@ -45,7 +46,11 @@ export interface ResyncReport {
   readonly hostsWithoutInventory: number;
   readonly orphansRemoved: number;
   readonly vmsQueued: number;
-  /** Whether it read every VM row and compared every VM (else only what changed). */
+  /**
+   * Whether it compared every VM (else only what could have changed): the first pass of a term and
+   * every `fullResyncEvery`-th. Whether it read every row too is `vmsRead` (a term's first pass on
+   * rows held while following reads only what changed).
+   */
   readonly isFull: boolean;
   /** VM rows read from the database. */
   readonly vmsRead: number;
@@ -69,6 +74,20 @@ export const heldInventoryMaxAgeIntervals = heartbeatToleranceIntervals;
 
 /** Passes between two full ones: about a minute at the default interval of 5 s. */
 export const defaultFullResyncEvery = 12;
+
+/** What a follower read in one interval (see `follow`). */
+export interface FollowReport {
+  /** VM rows read from the database (every row on the first, or after a failed check). */
+  readonly vmsRead: number;
+  /** Inventory reads it planned (started over the interval, a few at a time). */
+  readonly inventoriesPlanned: number;
+}
+
+/**
+ * A follower's inventory reads at once (see `FollowerInventoryReads`): few, so that a follower that
+ * warms up beside a leader's first pass takes little of the cores they share.
+ */
+export const followerInventoryReadsInFlight = 2;
 
 const nothingDone = {
   hostsMarkedUnhealthy: 0,
@@ -103,7 +122,8 @@ const maxHostReads = 3;
  * Only the leader runs it (see ReconcileLoop): until `activate()`, hints are ignored. Each unit of
  * work belongs to the term (one `activate()` to the next `deactivate()`) it started in, and checks
  * that this term still runs before each step: a reconciler that has lost leadership, even one that
- * has led again since, never acts on what it read while leading before.
+ * has led again since, never acts on what it read while leading before. A follower keeps the rows
+ * and inventories a pass compares warm (`follow`), and acts on nothing.
  */
 export class Reconciler implements ReconcileHints {
   private readonly queue: KeyedWorkQueue<VmId>;
@@ -114,7 +134,10 @@ export class Reconciler implements ReconcileHints {
   private readonly actions: VmActions;
   private readonly rows: ResyncRows;
   private readonly schedule = new ResyncSchedule();
+  private readonly followerReads: FollowerInventoryReads;
   private isActive = false;
+  /** The term's first pass has not compared every VM yet. */
+  private isFirstPassOfTerm = false;
   /** Counts `activate()` and `deactivate()` calls: work started in an earlier term stops acting. */
   private term = 0;
   /**
@@ -135,6 +158,7 @@ export class Reconciler implements ReconcileHints {
       heldInventoryMaxAgeIntervals * settings.heartbeatIntervalMs,
     );
     this.entries = new VmEntryReads(deps, this.inventories);
+    this.followerReads = new FollowerInventoryReads(this.inventories, followerInventoryReadsInFlight);
     this.hostHealth = new HostHealth(deps, settings.heartbeatIntervalMs);
     this.orphans = new OrphanCollector(deps, settings.orphanGuard);
     this.rows = new ResyncRows(deps.reconcileStates, settings.fullResyncEvery ?? defaultFullResyncEvery);
@@ -148,30 +172,56 @@ export class Reconciler implements ReconcileHints {
     });
   }
 
-  /** Starts acting on hints (this Manager leads). */
+  /**
+   * Starts acting on hints (this Manager leads). The rows and inventories held while following (or
+   * while leading before) are kept: rows are database state tracked by watermark, and a held
+   * inventory is taken only when its host's last heartbeat names its tag (ADR 0107). The term's
+   * first pass compares every VM; the reads a reconcile may reuse start empty.
+   */
   activate(): void {
     if (this.isActive) return;
+    this.followerReads.stop();
     this.hostHealth.startedLeading();
     this.isActive = true;
     this.term += 1;
+    this.isFirstPassOfTerm = true;
+    this.inventories.expireReads();
+    this.schedule.clear();
   }
 
   /**
    * Stops taking work (leadership lost or shutting down): queued work is dropped, and work under
-   * way stops before its next step (see `idle()` to wait for it).
+   * way stops before its next step (see `idle()` to wait for it). What was held stays, to follow from.
    */
   deactivate(): void {
     if (this.isActive) this.term += 1;
     this.isActive = false;
     this.queue.clear();
-    this.inventories.clear();
-    // A new term starts from a full pass: what was read while leading before may be stale.
-    this.rows.clear();
+    // No read of this term feeds a reconcile of another.
+    this.inventories.expireReads();
     this.schedule.clear();
   }
 
-  /** Resolves once no host and no VM is being reconciled. */
+  /**
+   * A follower's interval (ADR 0107): brings the rows' views up to date by watermark (every row the
+   * first time) and plans the reads of the inventories whose tag, as the hosts' last heartbeats
+   * report it, is not the one held: at most a `fullResyncEvery`-th of the hosts an interval, a few
+   * at a time, so a follower warms up within about a minute. It compares nothing, queues nothing and
+   * writes nothing, to the database or to an Agent. Does nothing while this reconciler leads.
+   */
+  async follow(): Promise<FollowReport> {
+    if (this.isActive) return { vmsRead: 0, inventoriesPlanned: 0 };
+    const hosts = await this.deps.hosts.list();
+    if (this.isActive) return { vmsRead: 0, inventoriesPlanned: 0 };
+    const budget = Math.ceil(hosts.length / (this.settings.fullResyncEvery ?? defaultFullResyncEvery));
+    const inventoriesPlanned = this.followerReads.plan(hosts, budget);
+    const { read } = await this.rows.follow(new EventLoopSlices(this.settings.sliceMs));
+    return { vmsRead: read.length, inventoriesPlanned };
+  }
+
+  /** Resolves once no host and no VM is being reconciled, and no follower's read is under way. */
   async idle(): Promise<void> {
+    await this.followerReads.idle();
     while (this.hostWork.size > 0 || this.queue.size > 0) {
       await Promise.all(this.hostWork);
       await this.queue.idle();
@@ -203,11 +253,12 @@ export class Reconciler implements ReconcileHints {
    * reconcile would change is queued (see `needsReconcile`). Resolves once the work is queued (not
    * done: see `idle()`).
    *
-   * Only the first pass of a term and every `fullResyncEvery`-th one read every VM row and compare
-   * every VM. The others read only the rows written or deleted since the pass before (see
-   * `ResyncRows`) and compare only what could have changed (see `ResyncSchedule`): VMs whose rows
-   * changed, the VMs of hosts whose status or inventory changed, VMs whose time-based decision has
-   * come due, and those the pass before queued.
+   * The first pass of a term and every `fullResyncEvery`-th one compare every VM; the latter also
+   * read every VM row, as does a first pass with no rows held (a follower holds them, ADR 0107). The
+   * others read only the rows written or deleted since the pass before (see `ResyncRows`) and
+   * compare only what could have changed (see `ResyncSchedule`): VMs whose rows changed, the VMs of
+   * hosts whose status or inventory changed, VMs whose time-based decision has come due, and those
+   * the pass before queued.
    */
   async resync(): Promise<ResyncReport> {
     const term = this.term;
@@ -235,8 +286,12 @@ export class Reconciler implements ReconcileHints {
     // The pass's long loops (rows applied, hosts' orphans, VMs compared) let the event loop turn every
     // few ms: run as one block, 100,000 VMs held every heartbeat and API request arriving meanwhile.
     const slices = new EventLoopSlices(this.settings.sliceMs);
-    // Rows are read after the inventories: a VM on a host always has its row written first.
-    const { isFull, read } = await this.rows.refresh(slices);
+    // Rows are read after the inventories: a VM on a host always has its row written first. The
+    // term's first pass compares every VM, from rows held while following when there are some.
+    const isFirstPassOfTerm = this.isFirstPassOfTerm;
+    const refreshed = await this.rows.refresh(slices, { isChecked: isFirstPassOfTerm });
+    const { read } = refreshed;
+    const isFull = refreshed.isFull || isFirstPassOfTerm;
     if (!this.isLeadingIn(term))
       return { ...nothingDone, isFull, hostsMarkedUnhealthy, vmsRead: read.length, ...inventoryCounts };
     const done = { hostsMarkedUnhealthy, isFull, vmsRead: read.length, ...inventoryCounts };
@@ -289,6 +344,7 @@ export class Reconciler implements ReconcileHints {
     };
     let vmsQueued = 0;
     let vmsCompared = 0;
+    if (isFull) this.isFirstPassOfTerm = false;
     for (const vmId of this.vmsToCompare(isFull, read, changedHosts, decidedAt)) {
       const view = this.rows.viewOf(vmId);
       if (view === undefined) continue; // deleted since it was scheduled

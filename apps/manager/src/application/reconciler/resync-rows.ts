@@ -6,18 +6,35 @@ import { SharedValues } from './shared-values.js';
 
 /** What one refresh of the rows read. */
 export interface RowsRefresh {
-  /** Every row was read (the first read of a term, or a periodic full read). */
+  /** Every row was read (nothing held yet, a periodic whole read, or a check that found a row held in excess). */
   readonly isFull: boolean;
   /** The rows read (all of them when `isFull`). */
   readonly read: readonly VmResyncView[];
 }
 
+/** How a refresh reads: every row, what changed, or what changed with the rows counted in its snapshot. */
+type RowsReadKind = 'whole' | 'changes' | 'checked';
+
 /**
- * The leading reconciler's view of every VM row between resyncs: read whole once, then brought up
- * to date with only the rows written and deleted since the previous read (see `readForResync`),
- * with a whole read again every `fullReadEvery` refreshes as a backstop. The orphan collector asks
- * it which VMs exist; the resync, which VMs a host holds. Only the resync reads it, and not while a
- * refresh applies what it read (resyncs run one at a time).
+ * A reconciler's view of every VM row between resyncs: read whole once, then brought up to date
+ * with only the rows written and deleted since the previous read (see `readForResync`). The orphan
+ * collector asks it which VMs exist; the resync, which VMs a host holds.
+ *
+ * The leader refreshes it each pass (`refresh`) and reads every row again every `fullReadEvery`
+ * refreshes as a backstop, then forgets the deletions that whole read made useless. A follower
+ * refreshes it each interval too (`follow`), so that the first pass of its term reads only what
+ * changed (ADR 0107); it never writes, so it forgets no deletion, and it reads every row only when
+ * it holds none or a check finds it holds too many. What it holds is database state tracked by
+ * watermark, good whoever leads: it is kept across terms of leadership.
+ *
+ * A check: another replica's whole read forgets the deletions its watermark sees, and a reader
+ * whose watermark is older never reads those. Writes are never missed (each row carries its
+ * writer), so such a reader holds every row and a few deleted ones too: a read of what changed,
+ * counted in the same snapshot (`isCounted`), finds that out, and the rows are then read whole.
+ * The first refresh of a term and every `fullReadEvery`-th of a follower are checked.
+ *
+ * Refreshes run one after another (a second waits for the first), and only the resync reads the
+ * views, not while a refresh applies what it read.
  */
 export class ResyncRows {
   private views = new Map<VmId, VmResyncView>();
@@ -26,62 +43,80 @@ export class ResyncRows {
   private readonly shared = new SharedValues();
   private watermark: ResyncWatermark | undefined;
   private refreshesSinceFull = 0;
-  /** Counts `clear()` calls: a read begun before one is not applied after it. */
-  private generation = 0;
+  /** The refresh under way, if any: the next one starts after it. */
+  private running: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly reconcileStates: Pick<ReconcileStateRepository, 'readForResync' | 'forgetDeletionsBefore'>,
     private readonly fullReadEvery: number,
   ) {}
 
-  /** Forgets everything: the next refresh reads every row (a new term of leadership). */
-  clear(): void {
-    this.generation += 1;
-    this.views.clear();
-    this.onHost.clear();
-    this.shared.clear();
-    this.watermark = undefined;
-    this.refreshesSinceFull = 0;
+  /**
+   * The leader's refresh: reads what changed (or every row: nothing held, or every `fullReadEvery`-th)
+   * and applies it, letting the event loop turn between slices (`slices`): a whole read of 100,000
+   * rows applied at once held the leader's loop for tens of ms. `isChecked` (the first pass of a
+   * term): what changed, counted, so rows held since another replica forgot their deletion are found.
+   */
+  refresh(slices: EventLoopSlices = new EventLoopSlices(), options: { readonly isChecked?: boolean } = {}): Promise<RowsRefresh> {
+    return this.serially(() => {
+      const isDue = this.refreshesSinceFull + 1 >= this.fullReadEvery;
+      const kind: RowsReadKind =
+        this.watermark === undefined ? 'whole' : options.isChecked === true ? 'checked' : isDue ? 'whole' : 'changes';
+      return this.apply(kind, slices, true);
+    });
   }
 
   /**
-   * Reads what changed (or every row) and applies it, letting the event loop turn between slices
-   * (`slices`): a whole read of 100,000 rows applied at once held the leader's loop for tens of ms.
+   * A follower's refresh (ADR 0107): what changed since the last one, checked every `fullReadEvery`-th
+   * time; every row when it holds none or the check fails. Writes nothing.
    */
-  async refresh(slices: EventLoopSlices = new EventLoopSlices()): Promise<RowsRefresh> {
-    const isFull = this.watermark === undefined || this.refreshesSinceFull + 1 >= this.fullReadEvery;
-    const generation = this.generation;
-    const read = await this.reconcileStates.readForResync(isFull ? undefined : this.watermark);
-    // Cleared meanwhile (leadership lost): a read of what changed since the old view must not seed the new one.
-    if (generation !== this.generation) return { isFull, read: [] };
+  follow(slices: EventLoopSlices = new EventLoopSlices()): Promise<RowsRefresh> {
+    return this.serially(() => {
+      const kind: RowsReadKind =
+        this.watermark === undefined ? 'whole' : this.refreshesSinceFull + 1 >= this.fullReadEvery ? 'checked' : 'changes';
+      return this.apply(kind, slices, false);
+    });
+  }
+
+  private serially(refresh: () => Promise<RowsRefresh>): Promise<RowsRefresh> {
+    const next = this.running.then(refresh);
+    this.running = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Reads as `kind` says and applies it; `isLeading`: a whole read forgets the deletions it made useless. */
+  private async apply(kind: RowsReadKind, slices: EventLoopSlices, isLeading: boolean): Promise<RowsRefresh> {
+    const isFull = kind === 'whole';
+    const read = await this.reconcileStates.readForResync(isFull ? undefined : this.watermark, { isCounted: kind === 'checked' });
     slices.restart();
     // A whole read keeps each view held whose row it answers unchanged (see `put`), and drops those
     // whose rows it does not answer.
     const previous = this.views;
-    if (isFull) {
-      this.views = new Map();
-      this.refreshesSinceFull = 0;
-    } else {
-      this.refreshesSinceFull += 1;
-    }
+    if (isFull) this.views = new Map();
     for (const view of read.views) {
-      if ((await slices.turnIfDue()) && generation !== this.generation) return { isFull, read: [] };
+      await slices.turnIfDue();
       this.put(view, previous.get(view.vm.id));
       if (isFull) previous.delete(view.vm.id);
     }
     if (isFull) {
       for (const gone of previous.values()) {
-        if ((await slices.turnIfDue()) && generation !== this.generation) return { isFull, read: [] };
+        await slices.turnIfDue();
         this.leaveHost(gone);
       }
     }
     for (const vmId of read.deletedIds) {
-      if ((await slices.turnIfDue()) && generation !== this.generation) return { isFull, read: [] };
+      await slices.turnIfDue();
       this.remove(vmId);
     }
     this.watermark = read.watermark;
-    // A whole read answered every deletion before its watermark: no later read asks for them.
-    if (isFull) await this.reconcileStates.forgetDeletionsBefore(read.watermark);
+    if (kind === 'checked' && read.rowCount !== this.views.size) {
+      // Rows held whose deletion was forgotten before this reader read it: read them all.
+      return this.apply('whole', slices, isLeading);
+    }
+    // A follower's check stands for its whole read; the leader still reads whole every `fullReadEvery`.
+    this.refreshesSinceFull = isFull || (kind === 'checked' && !isLeading) ? 0 : this.refreshesSinceFull + 1;
+    // A whole read answered every deletion before its watermark: no later read of the leader asks for them.
+    if (isFull && isLeading) await this.reconcileStates.forgetDeletionsBefore(read.watermark);
     return { isFull, read: read.views };
   }
 

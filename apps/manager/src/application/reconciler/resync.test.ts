@@ -37,12 +37,31 @@ async function setUp(options: { fullResyncEvery?: number; sliceMs?: number; isSe
       }),
     );
   }
+  const counted = reconcilerOver(world, options);
+  const { reconciler } = counted;
+  reconciler.activate();
+  // The first passes settle whatever differs from what the host holds: let them (unless asked not to).
+  for (let pass = 0; pass < (options.isSettled === false ? 0 : 5); pass += 1) {
+    const report = await reconciler.resync();
+    await reconciler.idle();
+    if (report.vmsQueued === 0 && report.vmsRead === 0) break;
+  }
+  world.agents.calls.splice(0);
+  counted.resetRowsRead();
+  return { world, host, vms, reconciler, rowsRead: counted.rowsRead };
+}
+
+/** A reconciler of the world (as another replica's would be: not leading), and the VM rows it reads counted. */
+function reconcilerOver(
+  world: World,
+  options: { fullResyncEvery?: number; sliceMs?: number } = {},
+): { reconciler: Reconciler; rowsRead: () => number; resetRowsRead: () => void } {
   let read = 0;
   const reconcileStates: ReconcileStateRepository = {
     ...world.deps.reconcileStates,
     get: (vmId) => world.deps.reconcileStates.get(vmId),
-    readForResync: async (since) => {
-      const answer = await world.deps.reconcileStates.readForResync(since);
+    readForResync: async (since, readOptions) => {
+      const answer = await world.deps.reconcileStates.readForResync(since, readOptions);
       read += answer.views.length;
       return answer;
     },
@@ -65,16 +84,7 @@ async function setUp(options: { fullResyncEvery?: number; sliceMs?: number; isSe
       ...(options.sliceMs === undefined ? {} : { sliceMs: options.sliceMs }),
     },
   );
-  reconciler.activate();
-  // The first passes settle whatever differs from what the host holds: let them (unless asked not to).
-  for (let pass = 0; pass < (options.isSettled === false ? 0 : 5); pass += 1) {
-    const report = await reconciler.resync();
-    await reconciler.idle();
-    if (report.vmsQueued === 0 && report.vmsRead === 0) break;
-  }
-  world.agents.calls.splice(0);
-  read = 0;
-  return { world, host, vms, reconciler, rowsRead: () => read };
+  return { reconciler, rowsRead: () => read, resetRowsRead: () => void (read = 0) };
 }
 
 /** Passes the time with the host heartbeating, so it stays healthy; `isTagged`: each beat carries its inventory's tag. */
@@ -218,7 +228,7 @@ describe('a resync between full ones', () => {
 });
 
 describe('a full resync', () => {
-  it('runs every fullResyncEvery-th pass, and first in each term of leadership', async () => {
+  it('compares every VM every fullResyncEvery-th pass, reading every row, and on the first pass of each term, from the rows held', async () => {
     const { reconciler, rowsRead } = await setUp({ fullResyncEvery: 3 });
     reconciler.deactivate();
     reconciler.activate();
@@ -229,44 +239,55 @@ describe('a full resync', () => {
     reconciler.activate();
     passes.push(await reconciler.resync());
 
-    expect(passes.map((report) => report.isFull)).toEqual([true, false, false, true, false, true]);
-    expect(passes.map((report) => report.vmsRead)).toEqual([vmCount, 0, 0, vmCount, 0, vmCount]);
-    expect(passes.map((report) => report.vmsCompared)).toEqual([vmCount, 0, 0, vmCount, 0, vmCount]);
-    expect(rowsRead()).toBe(3 * vmCount);
+    // The terms' first passes compare every VM from the rows held, reading none (nothing changed).
+    for (const first of [passes[0], passes[5]]) expect(first).toMatchObject({ isFull: true, vmsRead: 0, vmsCompared: vmCount });
+    // Between them, a pass reads and compares nothing, or (every third refresh) every row and every VM.
+    const between = passes.slice(1, 5).map((report) => [report.isFull, report.vmsRead, report.vmsCompared]);
+    for (const figures of between)
+      expect([
+        [false, 0, 0],
+        [true, vmCount, vmCount],
+      ]).toContainEqual(figures);
+    const wholeReads = between.filter(([isFull]) => isFull === true).length;
+    expect(wholeReads).toBeGreaterThanOrEqual(1);
+    expect(rowsRead()).toBe(wholeReads * vmCount);
   });
 
-  it('starts a new term with one, though a read of what changed begun in the term before ends after it', async () => {
-    const { reconciler, world } = await setUp();
+  it('applies a read of what changed begun in the term before, and compares every VM on the first pass of the next', async () => {
+    const { reconciler, world, vms } = await setUp();
     const repository = world.deps.reconcileStates;
     const read = repository.readForResync.bind(repository);
     let begin!: () => void;
     const hasBegun = new Promise<void>((resolve) => (begin = resolve));
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
-    repository.readForResync = async (since) => {
-      const answer = await read(since);
+    repository.readForResync = async (since, options) => {
+      const answer = await read(since, options);
       begin();
       await released;
       return answer;
     };
+    await world.deps.vms.recordObservation(vms[4]!.id, 'paused', world.clock.now());
     const stale = reconciler.resync();
     await hasBegun;
     reconciler.deactivate();
     reconciler.activate();
     release();
-    await stale;
+    expect(await stale).toMatchObject({ vmsQueued: 0, vmsCompared: 0 });
     repository.readForResync = read;
 
-    expect(await reconciler.resync()).toMatchObject({ isFull: true, vmsRead: vmCount, vmsCompared: vmCount });
+    const first = await reconciler.resync();
+
+    expect(first).toMatchObject({ isFull: true, vmsRead: 0, vmsCompared: vmCount, vmsQueued: 1 });
   });
 
-  it('starts a new term with one, though the term before ended while the rows it read were being applied', async () => {
+  it('compares every VM on the first pass of a term, though the term before ended while the rows it read were being applied', async () => {
     // A slice of 0 ms: the event loop turns before each row is applied, and the term ends at the first turn.
     const { reconciler, world } = await setUp({ fullResyncEvery: 2, sliceMs: 0 });
     const repository = world.deps.reconcileStates;
     const read = repository.readForResync.bind(repository);
-    repository.readForResync = async (since) => {
-      const answer = await read(since);
+    repository.readForResync = async (since, options) => {
+      const answer = await read(since, options);
       setImmediate(() => {
         reconciler.deactivate();
         reconciler.activate();
@@ -276,8 +297,8 @@ describe('a full resync', () => {
     const stale = await reconciler.resync();
     repository.readForResync = read;
 
-    expect(stale).toMatchObject({ isFull: true, vmsCompared: 0, vmsQueued: 0 });
-    expect(await reconciler.resync()).toMatchObject({ isFull: true, vmsRead: vmCount, vmsCompared: vmCount });
+    expect(stale).toMatchObject({ vmsCompared: 0, vmsQueued: 0 });
+    expect(await reconciler.resync()).toMatchObject({ isFull: true, vmsCompared: vmCount });
   });
 });
 
@@ -361,7 +382,7 @@ describe('a resync of hosts whose heartbeats carry their inventory tag', () => {
     expect(inventoryReadsOf(world).map((call) => call.isUnchanged)).toEqual([true]);
   });
 
-  it('reads every inventory on the first pass of a new term: what it held while leading before is dropped', async () => {
+  it('takes the inventory held while leading before on the first pass of a new term, when the last heartbeat names its tag', async () => {
     const { reconciler, world, host } = await setUp();
     await passReporting(world, host, 2 * heartbeatIntervalMs);
 
@@ -369,7 +390,148 @@ describe('a resync of hosts whose heartbeats carry their inventory tag', () => {
     reconciler.activate();
     const report = await reconciler.resync();
 
-    expect(report).toMatchObject({ isFull: true, inventoriesRead: 1, inventoriesHeld: 0 });
+    expect(report).toMatchObject({ isFull: true, inventoriesRead: 0, inventoriesHeld: 1, vmsCompared: vmCount, vmsQueued: 0 });
+    expect(inventoryReadsOf(world)).toEqual([]);
+  });
+});
+
+/** A settled world with a follower beside its leader, warmed up: it followed once, with every heartbeat tagged. */
+async function setUpFollower(): Promise<
+  Awaited<ReturnType<typeof setUp>> & { follower: Reconciler; followerRowsRead: () => number }
+> {
+  const led = await setUp();
+  const { reconciler: follower, rowsRead: followerRowsRead } = reconcilerOver(led.world);
+  await passReporting(led.world, led.host, 2 * heartbeatIntervalMs);
+  await follower.follow();
+  await follower.idle();
+  return { ...led, follower, followerRowsRead };
+}
+
+/** The leader is gone (its process killed: it does nothing more) and the follower takes over. */
+function failOver(follower: Reconciler, world: World): void {
+  world.agents.calls.splice(0);
+  follower.activate();
+}
+
+describe('a warm follower', () => {
+  it('reads every row once, then only what changed, and each inventory whose reported tag it does not hold, once', async () => {
+    const { world, host, vms, reconciler } = await setUp();
+    const { reconciler: follower, rowsRead } = reconcilerOver(world);
+    await passReporting(world, host, 2 * heartbeatIntervalMs);
+
+    const first = await follower.follow();
+    await follower.idle();
+    const quiet = await follower.follow();
+    await follower.idle();
+    await world.deps.vms.recordObservation(vms[1]!.id, 'paused', world.clock.now());
+    world.agents.killVmm(host.addr, vms[2]!.id);
+    await passReporting(world, host, heartbeatIntervalMs);
+    const changed = await follower.follow();
+    await follower.idle();
+    const settled = await follower.follow();
+
+    expect([first, quiet, changed, settled]).toEqual([
+      { vmsRead: vmCount, inventoriesPlanned: 1 },
+      { vmsRead: 0, inventoriesPlanned: 0 },
+      { vmsRead: 1, inventoriesPlanned: 1 },
+      { vmsRead: 0, inventoriesPlanned: 0 },
+    ]);
+    expect(rowsRead()).toBe(vmCount + 1);
+    expect(inventoryReadsOf(world).map((call) => call.isUnchanged)).toEqual([false, false]);
+    // What the follower read leaves the leader's own passes as they were.
+    expect(await reconciler.resync()).toMatchObject({ inventoriesRead: 1, vmsRead: 1 });
+  });
+
+  it('sends no Agent a change and writes nothing, whatever differs between the rows and the hosts', async () => {
+    const { world, host, vms, follower } = await setUpFollower();
+    world.agents.killVmm(host.addr, vms[3]!.id);
+    await world.deps.vms.delete(vms[4]!.id, world.clock.now());
+    await world.deps.vms.recordObservation(vms[5]!.id, 'paused', world.clock.now());
+    const rowsBefore = await Promise.all(vms.map((vm) => world.deps.vms.findById(vm.id)));
+    world.agents.calls.splice(0);
+
+    for (let interval = 0; interval < 4; interval += 1) {
+      await passReporting(world, host, heartbeatIntervalMs);
+      follower.vmChanged(vms[5]!.id);
+      follower.hostChanged(host.id);
+      await follower.follow();
+      await follower.idle();
+    }
+
+    expect(world.agents.calls.map((call) => call.operation)).toEqual(['inventory']);
+    expect(await Promise.all(vms.map((vm) => world.deps.vms.findById(vm.id)))).toEqual(rowsBefore);
+    expect(world.agents.vmIdsOn(host.addr)).toContain(vms[4]!.id);
+    expect(world.agents.isRunning(host.addr, vms[3]!.id)).toBe(false);
+  });
+
+  it("reads on its term's first pass only the rows that changed and no inventory whose tag is current, and compares every VM", async () => {
+    const { world, host, vms, follower, followerRowsRead } = await setUpFollower();
+    await world.deps.vms.recordObservation(vms[6]!.id, 'paused', world.clock.now());
+    await passReporting(world, host, heartbeatIntervalMs);
+
+    failOver(follower, world);
+    const first = await follower.resync();
+
+    expect(first).toMatchObject({
+      isFull: true,
+      vmsRead: 1,
+      vmsCompared: vmCount,
+      inventoriesRead: 0,
+      inventoriesHeld: 1,
+      vmsQueued: 1,
+    });
+    expect(followerRowsRead()).toBe(vmCount + 1);
+    expect(inventoryReadsOf(world)).toEqual([]);
+  });
+
+  it("reads on its term's first pass an inventory whose tag moved since it read it, and restarts the VM whose VMM died", async () => {
+    const { world, host, vms, follower } = await setUpFollower();
+    const victim = vms[8]!;
+    world.agents.killVmm(host.addr, victim.id);
+    await passReporting(world, host, heartbeatIntervalMs);
+
+    failOver(follower, world);
+    const first = await follower.resync();
+    await follower.idle();
+
+    expect(first).toMatchObject({ inventoriesRead: 1, inventoriesHeld: 0, vmsQueued: 1 });
     expect(inventoryReadsOf(world).map((call) => call.isUnchanged)).toEqual([false]);
+    expect(world.agents.isRunning(host.addr, victim.id)).toBe(true);
+  });
+
+  it("reads on its term's first pass a row changed after its watermark, and removes what the host holds of a VM deleted since", async () => {
+    const { world, host, vms, follower } = await setUpFollower();
+    const deleted = vms[9]!;
+    await world.deps.vms.delete(deleted.id, world.clock.now());
+    await world.deps.vms.recordObservation(vms[10]!.id, 'paused', world.clock.now());
+
+    failOver(follower, world);
+    const first = await follower.resync();
+    await follower.idle();
+
+    expect(first).toMatchObject({ vmsRead: 1, vmsCompared: vmCount - 1, orphansRemoved: 1, vmsQueued: 1 });
+    expect(world.agents.vmIdsOn(host.addr)).not.toContain(deleted.id);
+    expect(await world.deps.vms.findById(vms[10]!.id)).toMatchObject({ observedState: 'running' });
+  });
+
+  it("reads every row on its term's first pass when it holds a row whose deletion the leader forgot before it read it", async () => {
+    const { world, vms, follower, reconciler } = await setUpFollower();
+    await world.deps.vms.delete(vms[11]!.id, world.clock.now());
+    // The leader's next passes include a whole read, which forgets the deletion.
+    for (let pass = 0; pass < 12; pass += 1) await reconciler.resync();
+
+    failOver(follower, world);
+    const first = await follower.resync();
+
+    expect(first).toMatchObject({ isFull: true, vmsRead: vmCount - 1, vmsCompared: vmCount - 1 });
+  });
+
+  it("reads the VM's own entry for a reconcile in its new term: the follower's inventory reads are not reads of the term", async () => {
+    const { world, vms, follower } = await setUpFollower();
+
+    failOver(follower, world);
+    await follower.reconcileVm(vms[0]!.id);
+
+    expect(world.agents.calls.map((call) => call.operation)).toEqual(['describe']);
   });
 });
