@@ -245,6 +245,8 @@ function noPlace(
 
 /** The ports that are the TCP port of a host's Agent: a Manager reaches its Agents there, so no guest may take it. */
 function agentPortErrors(ports: readonly PublishedPort[], hosts: readonly Host[]): FieldError[] {
+  // Most VMs publish nothing: no host's address is parsed for them.
+  if (ports.length === 0) return [];
   const agentPorts = new Set(hosts.map((host) => agentPortOf(host)));
   return ports.flatMap((port, index) =>
     port.protocol === 'tcp' && agentPorts.has(port.hostPort)
