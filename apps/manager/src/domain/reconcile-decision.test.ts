@@ -255,6 +255,21 @@ describe('needsReconcile', () => {
     const gone = input({ observed: { vmmState: 'no_record', holdsRuntimeResources: false } });
     expect(needsReconcile({ ...gone, observedState: observedStateOf('no_record') })).toBe(true);
   });
+
+  it('leaves a VM a request is moving to that request, whatever its host holds, until the grace ends', () => {
+    const running = { vmmState: 'running', holdsRuntimeResources: true } as const;
+    const none = { vmmState: 'no_record', holdsRuntimeResources: false } as const;
+    for (const state of ['pending', 'starting', 'stopping', 'deleting'] as const) {
+      for (const observed of [running, none]) {
+        const young = input({ state, observed, updatedAt: new Date(now.getTime() - 5_000) });
+        expect(needsReconcile({ ...young, observedState: null }), `${state} ${observed.vmmState}`).toBe(false);
+        // Compared again when the grace ends, the difference is recorded then.
+        const due = reconsiderAt(young);
+        expect(due).toEqual(new Date(young.updatedAt.getTime() + young.graceMs));
+        expect(needsReconcile({ ...young, now: due!, observedState: null }), `${state} ${observed.vmmState} later`).toBe(true);
+      }
+    }
+  });
 });
 
 /** An action without the times it carries (a restart's window starts `now`): what it decides. */

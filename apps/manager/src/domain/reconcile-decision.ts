@@ -102,7 +102,7 @@ const markableUnknown: readonly VmState[] = ['scheduled', 'starting', 'running',
  */
 export function decideReconcileAction(input: ReconcileInput): ReconcileAction {
   const { state, observed, retry, now } = input;
-  const isInGrace = transientStates.includes(state) && !isPastGrace(input);
+  const isInGrace = isInRequestsGrace(input);
   if (input.hostStatus === 'unhealthy') {
     if (markableUnknown.includes(state) && !isInGrace) return { kind: 'mark_unknown' };
     return { kind: 'wait', why: 'host_unhealthy' };
@@ -195,12 +195,25 @@ export function clearsRetry(state: VmState, retry: RetryState): boolean {
   return retry.attempt !== 0 && state !== 'failed';
 }
 
+/** A VM in a transient state younger than the grace: the request that is moving it is still at it. */
+function isInRequestsGrace(input: ReconcileInput): boolean {
+  return transientStates.includes(input.state) && !isPastGrace(input);
+}
+
 /**
  * Whether reconciling a VM would do anything: act, record a new observation, or clear a retry.
  * A periodic pass queues only those, so an idle installation costs a few reads per pass, not a
  * reconcile per VM; the queued ones are reconciled from scratch. Pure.
+ *
+ * A VM that a request is moving (a transient state within the grace) is left to it, whatever its
+ * host holds: its reconcile would only wait, and what the host holds is recorded by the request's
+ * own change (a create's or start's `running` records what the Agent answered) or, when it still
+ * differs, by the comparison `reconsiderAt` schedules for the grace's end. A wave of creates
+ * meets its VMs `starting` with their host's inventory already showing them (or not yet): queued
+ * for that alone, each cost a reconcile of five statements and a read of its Agent.
  */
 export function needsReconcile(input: ReconcileInput & { readonly observedState: ObservedVmState | null }): boolean {
+  if (isInRequestsGrace(input)) return false;
   if (input.observed !== undefined && observedStateOf(input.observed.vmmState) !== input.observedState) return true;
   const action = decideReconcileAction(input);
   switch (action.kind) {

@@ -2,6 +2,8 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '@hearth/testkit';
 import { createVm } from '../../application/use-cases/create-vm.js';
+import { deleteVm } from '../../application/use-cases/delete-vm.js';
+import { codeOf } from '../../testing/rejections.js';
 import { recordTestImages, registerRoomyHost } from '../../testing/world.js';
 import { useCaseDependenciesOver } from '../../testing/database-world.js';
 import type { Database } from './database.js';
@@ -32,7 +34,7 @@ describe.skipIf(!hasDatabase)(
       await database?.drop();
     });
 
-    it('sends the insert transaction’s begin with its three locks, in one message, and 7 messages in all', async () => {
+    it('sends the insert transaction’s begin with its three locks, in one message, and 6 messages in all', async () => {
       const deps = useCaseDependenciesOver(db!);
       await registerRoomyHost(deps, 1, 'node-round-trips');
       const images = await recordTestImages(deps, 'round-trips');
@@ -47,11 +49,12 @@ describe.skipIf(!hasDatabase)(
         /^begin;\s*with placement as materialized \(\s*select pg_advisory_xact_lock\(hashtextextended\('hearth\.placement:host_[0-9A-Z]{26}', 0\)\)\s*\), locked as materialized \(\s*select \* from projects where name = 'default' and exists \(select from placement\)\s*for share of projects\s*\)\s*select locked\.\*, pg_advisory_xact_lock\(hashtextextended\('hearth\.address_leases', 0\)\) as leases_lock from locked$/,
       );
       expect(sent.filter((text) => text === 'commit')).toHaveLength(1);
-      // The images, the hosts; `begin` with the placement lock, the project's lock and the leases';
-      // what the host and the project hold with the lowest free address, the VM (recorded `starting`,
-      // with its events and its lease), `commit`; once the host applied it, `running`.
-      expect(sent, sent.join('\n---\n')).toHaveLength(7);
-      expect(sent[3]).toMatch(/^\s*with frontier as/);
+      // The hosts (the images, read by the create before, are known); `begin` with the placement lock,
+      // the project's lock and the leases'; what the host and the project hold with the lowest free
+      // address, the VM (recorded `starting`, with its events and its lease), `commit`; once the host
+      // applied it, `running`.
+      expect(sent, sent.join('\n---\n')).toHaveLength(6);
+      expect(sent[2]).toMatch(/^\s*with frontier as/);
       expect(sent.filter((text) => /^with "changed" as \(update "vms"/.test(text))).toHaveLength(1);
     });
 
@@ -69,6 +72,20 @@ describe.skipIf(!hasDatabase)(
         { type: 'vm.observed_state_changed', from_state: null, to_state: null },
       ]);
       expect(vm.version).toBe(4);
+    });
+
+    it('refuses a create naming an image another Manager deleted since this one read it (IMAGE_NOT_FOUND), then reads it again', async () => {
+      const deps = useCaseDependenciesOver(db!);
+      const images = await recordTestImages(deps, 'deleted-elsewhere');
+      const input = { project: 'default', vcpuCount: 1, memoryMib: 64, ...images };
+      await deleteVm(deps, (await createVm(deps, { name: 'reads-images', ...input })).id);
+      // Another Manager deletes the kernel; this one still knows it, and the insert finds it gone.
+      await sql`delete from images where id = ${images.kernelImageId}`.execute(db!);
+      expect(await codeOf(createVm(deps, { name: 'names-a-deleted-image', ...input }))).toBe('IMAGE_NOT_FOUND');
+      const again = createVm(deps, { name: 'names-it-again', ...input });
+      expect(await codeOf(again)).toBe('VALIDATION_FAILED');
+      const held = await sql<{ count: string }>`select count(*) from vms where name like 'names-%'`.execute(db!);
+      expect(held.rows[0]?.count).toBe('0');
     });
   },
 );

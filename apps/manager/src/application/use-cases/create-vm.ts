@@ -20,7 +20,7 @@ import {
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { NewVm } from '../ports/vm-repository.js';
 import { continueCreate } from './continue-create.js';
-import { presetImages } from './preset-images.js';
+import { insertNaming, presetImages } from './preset-images.js';
 
 /**
  * A VM to create: its preset given in full, or a template of its project and what to change of it
@@ -170,19 +170,21 @@ async function placeAndRecord(
   // Placement and the project's quota are checked again with the host and the project locked, so
   // concurrent creates can overbook neither; the address is leased in the same transaction, so no
   // two VMs ever hold one. A refusal rolls everything back: nothing stays reserved or leased.
-  const recorded = await deps.vms.insert(
-    pending,
-    (held, project) => {
-      const overruns = quotaOverruns(project.quota, project.usage, {
-        vms: 1,
-        vcpus: input.vcpuCount,
-        memoryMib: input.memoryMib,
-      });
-      if (overruns.length > 0) throw quotaExceeded(input.project, overruns);
-      const reason = rejectionOf(chosen, input, held, deps.settings, now, deps.contacts.lastAnswerOf);
-      if (reason !== undefined) throw noCapacity(input, inHostOrder(hosts, [...refused, { hostId: chosen.id, reason }]));
-    },
-    { ...deps.settings.addressing, address: requestedAddress },
+  const recorded = await insertNaming(deps, [kernel.id, rootfs.id], () =>
+    deps.vms.insert(
+      pending,
+      (held, project) => {
+        const overruns = quotaOverruns(project.quota, project.usage, {
+          vms: 1,
+          vcpus: input.vcpuCount,
+          memoryMib: input.memoryMib,
+        });
+        if (overruns.length > 0) throw quotaExceeded(input.project, overruns);
+        const reason = rejectionOf(chosen, input, held, deps.settings, now, deps.contacts.lastAnswerOf);
+        if (reason !== undefined) throw noCapacity(input, inHostOrder(hosts, [...refused, { hostId: chosen.id, reason }]));
+      },
+      { ...deps.settings.addressing, address: requestedAddress },
+    ),
   );
   deps.log.info({ vmId: id, hostId: chosen.id, state: recorded.state, ipAddress: recorded.network?.ipAddress }, 'vm created');
   failpoint('manager.create.after-pending');
@@ -243,6 +245,8 @@ function noPlace(
 
 /** The ports that are the TCP port of a host's Agent: a Manager reaches its Agents there, so no guest may take it. */
 function agentPortErrors(ports: readonly PublishedPort[], hosts: readonly Host[]): FieldError[] {
+  // Most VMs publish nothing: no host's address is parsed for them.
+  if (ports.length === 0) return [];
   const agentPorts = new Set(hosts.map((host) => agentPortOf(host)));
   return ports.flatMap((port, index) =>
     port.protocol === 'tcp' && agentPorts.has(port.hostPort)

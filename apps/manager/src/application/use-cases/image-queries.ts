@@ -4,6 +4,7 @@ import type { ImageId } from '../../domain/ids.js';
 import type { Image } from '../../domain/image.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { ImageFilter, ImagePage } from '../ports/image-repository.js';
+import { forgetImages } from './preset-images.js';
 
 export const imagePageSize = { default: 50, maximum: 500 } as const;
 
@@ -33,6 +34,7 @@ export async function deleteImage(
   const image = await getImage(deps, id, projects);
   if ((await deps.vms.isImageInUse(id)) || (await deps.templates.isImageInUse(id))) throw imageInUse(id);
   await deps.images.delete(id);
+  forgetImages(deps.images, [id]);
   return image;
 }
 

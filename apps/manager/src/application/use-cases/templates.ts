@@ -20,7 +20,7 @@ import { isValidVmName } from '../../domain/vm.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { TemplateFilter, TemplatePage } from '../ports/template-repository.js';
 import { matchedVersion, type IfMatch } from './if-match.js';
-import { presetImages } from './preset-images.js';
+import { insertNaming, presetImages } from './preset-images.js';
 import { readySnapshotAndVm } from './ready-snapshot.js';
 
 type Deps = Pick<UseCaseDependencies, 'templates' | 'images' | 'projects' | 'snapshots' | 'vms' | 'clock' | 'ids'>;
@@ -65,7 +65,7 @@ export async function createTemplate(deps: Deps, input: NewTemplate): Promise<Te
     updatedAt: now,
     version: 1,
   };
-  await deps.templates.insert(template);
+  await insertNaming(deps, [template.kernelImageId, template.rootfsImageId], () => deps.templates.insert(template));
   return template;
 }
 
@@ -111,8 +111,11 @@ export async function updateTemplate(
     preset = presetFromSnapshotVm(current, given, given.restartPolicy ?? current.restartPolicy);
   }
   const applied: TemplateChanges = { ...preset, ...(snapshotId === undefined ? {} : { snapshotId }) };
-  await checkTemplate(deps, current.project, { ...current, ...applied });
-  return deps.templates.update(id, applied, { at: deps.clock.now(), ifVersion });
+  const checked = { ...current, ...applied };
+  await checkTemplate(deps, current.project, checked);
+  return insertNaming(deps, [checked.kernelImageId, checked.rootfsImageId], () =>
+    deps.templates.update(id, applied, { at: deps.clock.now(), ifVersion }),
+  );
 }
 
 /**
