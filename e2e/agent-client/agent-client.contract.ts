@@ -26,11 +26,11 @@ function vmId(value: string): VmId {
   return id;
 }
 
-/** ADR 0002: `fc` + the first 13 characters of the ULID's random part, lower-cased. */
+/** ADR 0002, 0109: `fc` + the last 13 characters of the ULID's random part, lower-cased. */
 const firstVm = vmId('vm_01JABCDEFGHJKMNPQRSTVWXYZ0');
-const firstVmTap = 'fchjkmnpqrstvwx';
+const firstVmTap = 'fcmnpqrstvwxyz0';
 const secondVm = vmId('vm_01JABCDEFG0123456789ABCDEF');
-const secondVmTap = 'fc0123456789abc';
+const secondVmTap = 'fc3456789abcdef';
 const unknownVm = vmId('vm_01JABCDEFGZZZZZZZZZZZZZZZZ');
 
 async function appErrorOf(promise: Promise<unknown>): Promise<AppError> {

@@ -21,7 +21,7 @@ import { acquireRunDirLock, RunDirLockedError, type RunDirLock } from './adapter
 import { ClusterMembership } from './application/cluster/cluster-membership.js';
 import { ExecFileCommandRunner } from './adapters/linux/exec-file-command-runner.js';
 import { LinuxHostFiles } from './adapters/linux/linux-host-files.js';
-import { IpBatch } from './adapters/linux/ip-batch.js';
+import { IpBatchPool } from './adapters/linux/ip-batch.js';
 import { IpJsonReader } from './adapters/linux/ip-json-reader.js';
 import { LinuxHostNetwork } from './adapters/linux/linux-host-network.js';
 import { NftHostFirewall } from './adapters/linux/nft-host-firewall.js';
@@ -146,8 +146,9 @@ export async function runAgent(): Promise<void> {
   }
 
   const firecracker = new HttpFirecrackerApi({ requestTimeoutMs: 30_000 });
-  // One long-lived `ip -batch` for link changes: a fork of the Agent costs more CPU than the change itself.
-  const ipBatch = new IpBatch({ netns: config.netns });
+  // Long-lived `ip -batch` processes for link changes: a fork of the Agent costs more CPU than the
+  // change itself; a few of them, so TAPs made at once do not queue behind one process (ADR 0109).
+  const ipBatch = new IpBatchPool({ netns: config.netns });
   // The list of every link (each inventory's TAPs left unrecorded) from a long-lived `ip -j`
   // instead of a fork each; a read of one link by its name still forks (ADR 0064).
   // It lists every link and reads no link by name (`link-list`): no details needed.

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createNetns, missingRequirements, type Netns } from '@hearth/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAppError } from '@hearth/errors';
-import { IpBatch } from '../src/adapters/linux/ip-batch.js';
+import { IpBatch, IpBatchPool } from '../src/adapters/linux/ip-batch.js';
 
 const skip = missingRequirements({ root: true, commands: ['ip'] });
 
@@ -133,5 +133,48 @@ describe.skipIf(skip !== undefined)(`IpBatch${skip === undefined ? '' : ` (skipp
     for (const argument of ['two words', 'a"b', "it's", 'x#y', 'back\\slash', 'new\nline', '']) {
       expect(await failureOf(batch.run(['link', 'set', 'dev', argument, 'up']))).toMatchObject({ code: 'HOST_COMMAND_FAILED' });
     }
+  });
+});
+
+describe.skipIf(skip !== undefined)(`IpBatchPool${skip === undefined ? '' : ` (skipped: ${skip})`}`, () => {
+  let netns: Netns;
+  let pool: IpBatchPool;
+
+  beforeEach(async () => {
+    netns = await createNetns();
+    pool = new IpBatchPool({ netns: netns.name, processes: 3 });
+  });
+
+  afterEach(async () => {
+    await pool?.close();
+    await netns?.destroy();
+  });
+
+  it('makes TAPs asked for at once in several processes, each TAP marked and attached after it is made', async () => {
+    await pool.run(['link', 'add', 'name', 'hbr0', 'type', 'bridge']);
+    expect(pool.pids).toHaveLength(1);
+    const names = Array.from({ length: 9 }, (_, i) => `hpool${i}`);
+    await Promise.all(
+      names.map(async (name) => {
+        await pool.run(['tuntap', 'add', 'dev', name, 'mode', 'tap']);
+        await pool.run(['link', 'set', 'dev', name, 'alias', `hearth:a:${name}`, 'master', 'hbr0', 'up']);
+      }),
+    );
+
+    expect(new Set(pool.pids).size).toBe(3);
+    for (const name of names) expect(await linkLine(netns, name)).toMatch(new RegExp(`master hbr0.*alias hearth:a:${name}`));
+  });
+
+  it('acts on a link that one process looked up and another deleted and made again', async () => {
+    await pool.run(['link', 'add', 'name', 'hbr0', 'type', 'bridge']);
+    // Three at once: each process takes one, and each looks hstale up.
+    await pool.run(['tuntap', 'add', 'dev', 'hstale', 'mode', 'tap']);
+    await Promise.all([0, 1, 2].map((i) => pool.run(['link', 'set', 'dev', 'hstale', 'alias', `seen${i}`])));
+    expect(pool.pids).toHaveLength(3);
+    await pool.run(['link', 'del', 'dev', 'hstale']);
+    await pool.run(['tuntap', 'add', 'dev', 'hstale', 'mode', 'tap']);
+
+    await Promise.all([0, 1, 2].map(() => pool.run(['link', 'set', 'dev', 'hstale', 'master', 'hbr0', 'up'])));
+    expect(await linkLine(netns, 'hstale')).toMatch(/master hbr0/);
   });
 });

@@ -24,8 +24,14 @@ describe('vm ids', () => {
 });
 
 describe('TAP names', () => {
-  it('are fc plus 13 lowercase characters of the random part, 15 bytes', () => {
-    expect(tapNameCandidate(vmId, 0)).toBe('fchjkmnpqrstvwx');
+  it('are fc plus the last 13 lowercase characters of the random part, 15 bytes', () => {
+    expect(tapNameCandidate(vmId, 0)).toBe('fcmnpqrstvwxyz0');
+  });
+
+  it('differ at the first attempt for ids made in the same millisecond by a monotonic generator', () => {
+    // A monotonic ULID generator adds one to the random part of the id before, in its last characters.
+    const ids = [...'0123456789'].map((last) => parseVmId(`vm_01JABCDEFGHJKMNPQRSTVWXYZ${last}`));
+    expect(new Set(ids.map((id) => tapNameCandidate(id, 0))).size).toBe(10);
   });
 
   it('give distinct valid 15-byte names on later attempts', () => {

@@ -17,12 +17,14 @@ function fnv1a(text: string, seed: number): number {
 
 /**
  * The `attempt`-th TAP name candidate for a VM: `fc` + 13 lowercase characters, always 15 bytes.
- * Attempt 0 is the first 13 characters of the ULID's random part; later attempts (taken only when
- * an earlier name is already used by a record or an existing link) mix a hash of the id and attempt.
+ * Attempt 0 is the last 13 characters of the ULID's random part: ids made in the same millisecond
+ * (the Manager's are monotonic: ten clones admitted together) share its first characters and differ
+ * in its last, so their first names do not collide (ADR 0109). Later attempts (taken only when an
+ * earlier name is already used by a record or an existing link) mix a hash of the id and attempt.
  */
 export function tapNameCandidate(vmId: VmId, attempt: number): string {
   const random = ulidRandomPart(vmId).toLowerCase();
-  if (attempt === 0) return tapNamePrefix + random.slice(0, tapSuffixLength);
+  if (attempt === 0) return tapNamePrefix + random.slice(-tapSuffixLength);
   let suffix = '';
   for (let i = 0; suffix.length < tapSuffixLength; i += 1) {
     let hash = fnv1a(`${vmId}/${attempt}`, i);

@@ -78,7 +78,7 @@ describe('Agent HTTP API', () => {
 
     expect(response.statusCode).toBe(200);
     const body = response.json();
-    expect(body.vm).toMatchObject({ vmId: testVmId, vmmState: 'running', tapName: 'fchjkmnpqrstvwx' });
+    expect(body.vm).toMatchObject({ vmId: testVmId, vmmState: 'running', tapName: 'fcmnpqrstvwxyz0' });
     expect(body.steps).toHaveLength(4);
   });
 
@@ -323,20 +323,20 @@ describe('Agent HTTP API', () => {
       'fifo',
       'fifo',
     ]);
-    expect(agent.network.links.has('fchjkmnpqrstvwx')).toBe(true);
+    expect(agent.network.links.has('fcmnpqrstvwxyz0')).toBe(true);
   });
 
   it('answers a 500 VM_CLEANUP_INCOMPLETE problem listing leftovers', async () => {
     const { app, agent } = build();
     await app.inject({ method: 'PUT', url: vmUrl, payload: testSpec });
-    agent.network.undeletable.add('fchjkmnpqrstvwx');
+    agent.network.undeletable.add('fcmnpqrstvwxyz0');
 
     const response = await app.inject({ method: 'POST', url: `${vmUrl}/stop` });
 
     expect(response.statusCode).toBe(500);
     expect(response.json()).toMatchObject({
       code: 'VM_CLEANUP_INCOMPLETE',
-      details: { leftovers: [{ kind: 'tap', ref: 'fchjkmnpqrstvwx', vmId: testVmId }] },
+      details: { leftovers: [{ kind: 'tap', ref: 'fcmnpqrstvwxyz0', vmId: testVmId }] },
     });
   });
 

@@ -112,6 +112,11 @@ export class IpBatch {
     });
   }
 
+  /** Commands written and not yet answered. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
   /** The running process's pid, for diagnostics; undefined when none runs. */
   get pid(): number | undefined {
     return this.process?.pid;
@@ -168,5 +173,43 @@ export class IpBatch {
         diagnostics: { argv, stderr: stderr.trim() },
       },
     );
+  }
+}
+
+/** How many `ip -batch` processes {@link IpBatchPool} runs by default (ADR 0109). */
+export const ipBatchProcesses = 4;
+
+/**
+ * Link changes spread over a few {@link IpBatch}es, each taking the next command when it has the
+ * fewest in flight. One process runs its lines one after another, and each waits for that one
+ * process's turn on a CPU: ten TAPs made at once, beside ten VMMs starting, queued behind one
+ * another there (ADR 0109). The kernel still takes its own lock per change; the caller orders the
+ * commands of one link by awaiting each before the next. A name one process looked up and another
+ * then deleted and made again is the stale lookup {@link IpBatch} already answers by running the
+ * command again in an `ip` of its own.
+ */
+export class IpBatchPool {
+  private readonly batches: readonly IpBatch[];
+
+  constructor(options: IpBatchOptions & { readonly processes?: number } = {}) {
+    const count = Math.max(1, options.processes ?? ipBatchProcesses);
+    this.batches = Array.from({ length: count }, () => new IpBatch(options));
+  }
+
+  /** Runs `ip <args>` in the batch with the fewest commands in flight (the first of them on a tie). */
+  run(args: readonly string[]): Promise<void> {
+    let chosen = this.batches[0] as IpBatch;
+    for (const batch of this.batches) if (batch.inFlight < chosen.inFlight) chosen = batch;
+    return chosen.run(args);
+  }
+
+  /** The running processes' pids, for diagnostics. */
+  get pids(): number[] {
+    return this.batches.flatMap((batch) => (batch.pid === undefined ? [] : [batch.pid]));
+  }
+
+  /** Ends every process (after the commands in flight). */
+  async close(): Promise<void> {
+    await Promise.all(this.batches.map((batch) => batch.close()));
   }
 }

@@ -2,7 +2,7 @@ import { isAppError } from '@hearth/errors';
 import { failpoint } from '@hearth/failpoints';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
 import type { BridgeState, HostNetwork, LinkState, MarkedLink } from '../../application/ports/host-network.js';
-import type { IpBatch } from './ip-batch.js';
+import type { IpBatch, IpBatchPool } from './ip-batch.js';
 import type { IpJsonReader } from './ip-json-reader.js';
 
 interface IpLink {
@@ -78,7 +78,7 @@ export class LinuxHostNetwork implements HostNetwork {
   private readonly ip: readonly string[];
 
   /** Where changes go instead of a fork of `ip` each, when set. */
-  private readonly batch: IpBatch | null;
+  private readonly batch: Pick<IpBatch | IpBatchPool, 'run'> | null;
 
   /** Where reads go instead of a fork of `ip -j` each, when set. */
   private readonly reader: IpJsonReader | null;
@@ -110,7 +110,7 @@ export class LinuxHostNetwork implements HostNetwork {
     private readonly runner: CommandRunner,
     options: {
       readonly netns?: string | null;
-      readonly batch?: IpBatch;
+      readonly batch?: Pick<IpBatch | IpBatchPool, 'run'>;
       readonly reader?: IpJsonReader;
       /** Default `every-read`. */
       readonly readerUse?: IpReaderUse;

@@ -522,7 +522,7 @@ describe('the guard without egress through NAT', () => {
 
   it("a new VM's TAP that the table holds already (another VM's guard left there) is read and its guard replaced", async () => {
     const agent = agentWithGuardOnly();
-    const tap = 'fchjkmnpqrstvwx';
+    const tap = 'fcmnpqrstvwxyz0';
     const leftover = { tap, mac: '06:00:00:00:00:09', sharedSet: null };
     await agent.firewall.apply(
       vmGuardScript('hearth', { vmId: otherVmId, address: '172.30.0.9', guard: leftover }, emptyEgressTableState),

@@ -33,7 +33,7 @@ describe('applyVm', () => {
     expect(result.steps.map((step) => step.name)).toEqual(['tap', 'rootfs', 'spawn', 'start']);
     expect(result.steps.every((step) => step.hasRun)).toBe(true);
     expect(result.vm.vmmState).toBe('running');
-    expect(result.vm.tapName).toBe('fchjkmnpqrstvwx');
+    expect(result.vm.tapName).toBe('fcmnpqrstvwxyz0');
     expect(result.vm.rootfsPath).toBe(`/srv/fc/vms/${vmId}/rootfs.ext4`);
   });
 
@@ -53,7 +53,7 @@ describe('applyVm', () => {
       ['/machine-config', { vcpuCount: 2, memoryMib: 256 }],
       ['/boot-source', { kernelImagePath: expect.stringMatching(/^\/proc\/agent\/fd\/\d+$/) as string, bootArgs: spec.bootArgs }],
       ['/drives/rootfs', { driveId: 'rootfs', pathOnHost: 'rootfs.ext4', isRootDevice: true, isReadOnly: false }],
-      ['/network-interfaces/eth0', { ifaceId: 'eth0', hostDevName: 'fchjkmnpqrstvwx', guestMac: spec.guestMac }],
+      ['/network-interfaces/eth0', { ifaceId: 'eth0', hostDevName: 'fcmnpqrstvwxyz0', guestMac: spec.guestMac }],
       ['/actions', { action_type: 'InstanceStart' }],
     ]);
   });
@@ -77,7 +77,7 @@ describe('applyVm', () => {
 
     await applyVm(agent.context, vmId, { ...spec, guest: addressedGuest });
 
-    expect(atSpawn?.tap?.name).toBe('fchjkmnpqrstvwx');
+    expect(atSpawn?.tap?.name).toBe('fcmnpqrstvwxyz0');
     // The copy is recorded (a crash leaves it named), complete only with the process that holds it.
     expect(atSpawn?.rootfs).toEqual({
       path: `/srv/fc/vms/${vmId}/rootfs.ext4`,
@@ -147,7 +147,7 @@ describe('applyVm', () => {
     await applyVm(agent.context, vmId, spec);
 
     const [first, ...later] = agent.records.history;
-    expect(first?.tap).toEqual({ name: 'fchjkmnpqrstvwx', bridge: 'fcbr0' });
+    expect(first?.tap).toEqual({ name: 'fcmnpqrstvwxyz0', bridge: 'fcbr0' });
     expect(first?.consoleFifoPath).toBe(`/srv/fc/vms/${vmId}/console.fifo`);
     expect(first?.fifoPath).toBe(`/srv/fc/vms/${vmId}/metrics.fifo`);
     expect(recordAtTap?.tap).toEqual(first?.tap);
@@ -518,12 +518,12 @@ describe('applyVm', () => {
 
   it('picks another TAP name when the first candidate is taken by a foreign link', async () => {
     const agent = createFakeAgent();
-    agent.network.addForeignLink('fchjkmnpqrstvwx');
+    agent.network.addForeignLink('fcmnpqrstvwxyz0');
 
     const result = await applyVm(agent.context, vmId, spec);
 
-    expect(result.vm.tapName).not.toBe('fchjkmnpqrstvwx');
+    expect(result.vm.tapName).not.toBe('fcmnpqrstvwxyz0');
     expect(result.vm.tapName).toHaveLength(15);
-    expect(agent.network.links.get('fchjkmnpqrstvwx')?.kind).toBe('other');
+    expect(agent.network.links.get('fcmnpqrstvwxyz0')?.kind).toBe('other');
   });
 });

@@ -9,8 +9,8 @@ describe('single steps', () => {
 
     const result = await runTapStep(agent.context, testVmId);
 
-    expect(result).toEqual({ tapName: 'fchjkmnpqrstvwx', bridge: 'fcbr0' });
-    expect(agent.network.links.get('fchjkmnpqrstvwx')).toMatchObject({ master: 'fcbr0', isUp: true });
+    expect(result).toEqual({ tapName: 'fcmnpqrstvwxyz0', bridge: 'fcbr0' });
+    expect(agent.network.links.get('fcmnpqrstvwxyz0')).toMatchObject({ master: 'fcbr0', isUp: true });
     expect(agent.network.links.get('fcbr0')?.addresses).toEqual(['172.30.0.1/24']);
   });
 
@@ -20,8 +20,8 @@ describe('single steps', () => {
 
     const again = await runTapStep(agent.context, testVmId);
 
-    expect(again.tapName).toBe('fchjkmnpqrstvwx');
-    expect([...agent.network.links.keys()]).toEqual(['fcbr0', 'fchjkmnpqrstvwx']);
+    expect(again.tapName).toBe('fcmnpqrstvwxyz0');
+    expect([...agent.network.links.keys()]).toEqual(['fcbr0', 'fcmnpqrstvwxyz0']);
   });
 
   it('never gives two VMs the same TAP name', async () => {

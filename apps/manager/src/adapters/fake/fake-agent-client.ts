@@ -65,12 +65,12 @@ export interface AgentCall {
 }
 
 /**
- * The TAP name a real Agent gives a VM on its first attempt (ADR 0002): `fc` + the first 13
+ * The TAP name a real Agent gives a VM on its first attempt (ADR 0002, 0109): `fc` + the last 13
  * characters of the ULID's random part, lower-cased (15 bytes, the interface name limit).
  */
 function tapNameOf(vmId: VmId): string {
   const randomPart = vmId.slice('vm_'.length + 10);
-  return `fc${randomPart.slice(0, 13).toLowerCase()}`;
+  return `fc${randomPart.slice(-13).toLowerCase()}`;
 }
 
 /**
