@@ -363,7 +363,10 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       await agent.start({ HEARTH_FAILPOINTS: 'agent.apply.before-start=sleep:3000' });
       await cluster.waitForHealthyHosts();
       const name = nextName('vc');
-      const created = postVm(name);
+      // Restarted by no policy: the VMM's death fails the VM whichever way the Manager learns of
+      // it (the create's answer, or a reconcile that found the Agent silent through its pause,
+      // the VM unknown, and then its VMM gone: a death an `on-failure` policy would restart).
+      const created = postVm(name, { restartPolicy: 'never' });
       // Killed while the Agent stands before InstanceStart: a VMM killed as soon as it appears may
       // die before the Agent has configured it, and a create may then rightly succeed.
       await agentStandsAt('agent.apply.before-start');
@@ -492,10 +495,13 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
 
   describe('a clone interrupted', () => {
     /** A running VM and a ready snapshot of it, taken with no failpoint set. */
-    async function snapshotted(name: string): Promise<{ sourceName: string; snapshotId: string }> {
+    async function snapshotted(
+      name: string,
+      extra: Record<string, unknown> = {},
+    ): Promise<{ sourceName: string; snapshotId: string }> {
       const sourceName = `${name}-src`;
       await cluster.waitForHealthyHosts();
-      expect((await postVm(sourceName))?.status).toBe(201);
+      expect((await postVm(sourceName, extra))?.status).toBe(201);
       const source = (await vmNamed(sourceName))!;
       // A host that missed heartbeats under load has its VMs unknown for a moment (409): asked again
       // until the snapshot is taken.
@@ -649,7 +655,10 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
 
     it('the VMM killed between the stop that kept its network and the load: the VM fails with the reason and holds nothing, and its next start restores', async () => {
       const point = 'agent.apply.vmm-spawned';
-      const { sourceName: name, snapshotId } = await snapshotted(nextName('rv'));
+      // Restarted by no policy: the VMM's death fails the VM whichever way the Manager learns of
+      // it (the restore's answer, or a reconcile that found the Agent silent through its pause,
+      // the VM unknown, and then its VMM gone: a death an `on-failure` policy would restart).
+      const { sourceName: name, snapshotId } = await snapshotted(nextName('rv'), { restartPolicy: 'never' });
       const vm = (await vmNamed(name))!;
       await agent.kill();
       // The Agent stands still for 2 s once the restore's new VMM is spawned: the window to kill it in.

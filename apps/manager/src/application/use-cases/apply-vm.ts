@@ -84,8 +84,8 @@ const failOnAgentOutage: AgentOutageHandling = { onAgentUnavailable: 'fail' };
  * Takes a VM that is `starting` to `running` by applying its spec on its host, recording each step
  * (to `paused` for a restore in place asked to leave the guest paused; a restore in place is then
  * done, and forgotten).
- * On failure the VM becomes `failed` with the reason, `undo` is asked to remove what the Agent
- * created (best effort; its own failure is added to the reason), and the Agent's error is thrown
+ * On failure the VM becomes `failed` with the reason, then `undo` is asked to remove what the Agent
+ * created (best effort: what it leaves, the reconciler releases), and the Agent's error is thrown
  * with the VM id added to its details; an unreachable Agent is handled as `outage` says. When
  * another worker moved the VM on meanwhile (VM_BUSY), nothing is undone: that worker's outcome stands.
  */
@@ -116,14 +116,15 @@ export async function applyVmOnHost(
       deps.log.warn({ vmId: vm.id, hostId: host.id, state: 'starting', code: reason.code }, 'vm apply interrupted; will retry');
       throw withVmId(error, vm);
     }
-    (deps.metrics ?? noVmStartMetrics).failed(reason.code);
     const retries = outage.onAgentUnavailable === 'fail' ? outage.retries : undefined;
-    const failure =
+    const message =
       reason.code === 'AGENT_UNAVAILABLE' && retries !== undefined
         ? `${reason.message}; gave up after ${retries} retries`
         : reason.message;
-    const cleanupProblem = await undoOnHost(deps, vm, host, undo);
-    const message = cleanupProblem === undefined ? failure : `${failure}; cleanup failed: ${cleanupProblem}`;
+    // Recorded before anything is undone: only the worker whose compare-and-set took the VM from
+    // `starting` cleans its host up. Another that applied the same VM beside this one (a reconciler
+    // past the grace) either recorded it first, and its outcome stands untouched, or finds it
+    // `failed` here, and its VMM is stopped by the undo below or released by the next pass.
     try {
       await deps.vms.transition(vm.id, {
         from: 'starting',
@@ -132,15 +133,22 @@ export async function applyVmOnHost(
         failureReason: { code: reason.code, message },
         message,
       });
-      deps.log.warn(
-        { vmId: vm.id, hostId: host.id, from: 'starting', to: 'failed', code: reason.code, diagnostics: diagnosticsOf(error) },
-        'vm state changed',
-      );
     } catch (transitionError) {
-      // Another worker that shared this apply recorded the failure first: the error still stands.
       if (!isAppError(transitionError) || transitionError.code !== 'VM_BUSY') throw transitionError;
-      if ((await deps.vms.findById(vm.id))?.state !== 'failed') throw transitionError;
+      const state = (await deps.vms.findById(vm.id))?.state;
+      deps.log.info(
+        { vmId: vm.id, code: reason.code, state },
+        'vm apply failed after another worker moved the vm on; its outcome stands',
+      );
+      // One that failed it answers this error; one that took it on is answered by the caller's re-read.
+      throw state === 'failed' ? withVmId(error, vm) : transitionError;
     }
+    (deps.metrics ?? noVmStartMetrics).failed(reason.code);
+    deps.log.warn(
+      { vmId: vm.id, hostId: host.id, from: 'starting', to: 'failed', code: reason.code, diagnostics: diagnosticsOf(error) },
+      'vm state changed',
+    );
+    await undoOnHost(deps, vm, host, undo);
     throw withVmId(error, vm);
   }
   const finishedAt = deps.clock.now();
@@ -201,19 +209,21 @@ async function sendChangedRateLimits(deps: Deps, running: Vm, host: Host, sent: 
   }
 }
 
-async function undoOnHost(deps: Deps, vm: Vm, host: Host, undo: 'delete' | 'stop'): Promise<string | undefined> {
+/**
+ * Best effort: what is left on the host of a failed VM (its Agent down, say) is released by the
+ * reconciler, which finds the `failed` VM still holding it.
+ */
+async function undoOnHost(deps: Deps, vm: Vm, host: Host, undo: 'delete' | 'stop'): Promise<void> {
   try {
     if (undo === 'delete') await deps.agents.deleteVm(host, vm.id);
     else await deps.agents.stopVm(host, vm.id);
-    return undefined;
   } catch (error) {
-    if (isAppError(error) && error.code === 'VM_NOT_FOUND') return undefined;
+    if (isAppError(error) && error.code === 'VM_NOT_FOUND') return;
     const reason = failureReasonOf(error);
     deps.log.warn(
       { vmId: vm.id, hostId: host.id, code: reason.code, diagnostics: diagnosticsOf(error) },
-      'vm cleanup on host failed',
+      'vm cleanup on host failed; the reconciler releases what is left',
     );
-    return `${reason.code} ${reason.message}`;
   }
 }
 

@@ -135,13 +135,35 @@ describe('createVm', () => {
     expect(world.agents.calls.map((c) => c.operation)).toEqual(['apply', 'delete']);
   });
 
-  it('notes in the reason when the cleanup fails too', async () => {
+  it('records the failure before it cleans up, so a cleanup that fails too leaves the reason as the apply gave it', async () => {
     const { world, input } = await setUp();
     world.agents.failNext('apply', new AppError('AGENT_UNAVAILABLE', 'agent down'));
     world.agents.failNext('delete', new AppError('AGENT_UNAVAILABLE', 'still down'));
+    let stateAtCleanup: string | undefined;
+    const deleteVm = world.agents.deleteVm.bind(world.agents);
+    world.agents.deleteVm = async (target, vmId) => {
+      stateAtCleanup = (await world.repos.vms.findById(vmId))?.state;
+      return deleteVm(target, vmId);
+    };
     await rejection(createVm(world.deps, input));
     const vm = await world.repos.vms.findByName('default', 'web-1');
-    expect(vm?.failureReason?.message).toBe('agent down; cleanup failed: AGENT_UNAVAILABLE still down');
+    expect(stateAtCleanup).toBe('failed');
+    expect(vm?.failureReason).toEqual({ code: 'AGENT_UNAVAILABLE', message: 'agent down' });
+  });
+
+  it('undoes nothing, and answers the VM running, when another worker took it to running while its own apply failed', async () => {
+    const { world, input } = await setUp();
+    world.agents.failNext('apply', new AppError('VMM_SPAWN_FAILED', 'Firecracker exited before its API answered'));
+    // The other worker (a reconciler past the grace, whose apply of the same VM succeeded) records
+    // `running` just before this one records its failure.
+    const transition = world.repos.vms.transition.bind(world.repos.vms);
+    world.repos.vms.transition = async (id, change) => {
+      if (change.to === 'failed') await transition(id, { from: 'starting', to: 'running', at: world.clock.now() });
+      return transition(id, change);
+    };
+    const vm = await createVm(world.deps, input);
+    expect(vm).toMatchObject({ state: 'running', failureReason: null });
+    expect(world.agents.calls.map((c) => c.operation)).toEqual(['apply']);
   });
 
   it('rejects when no host has capacity, saying why for each host', async () => {
