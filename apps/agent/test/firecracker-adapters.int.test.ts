@@ -1,4 +1,4 @@
-import { lstat, rm, writeFile } from 'node:fs/promises';
+import { lstat, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { firecrackerDoubleBin, repoRoot, waitFor } from '@hearth/testkit';
@@ -111,6 +111,38 @@ describe.skipIf(unavailable !== undefined)(
       await waitFor(() => client.describeInstance().catch(() => undefined), { timeoutMs: 5_000, intervalMs: 2 });
 
       expect((await lstat(socketPath)).mode & 0o077).toBe(0);
+    });
+
+    it("starts the VMM with the Agent's environment", async () => {
+      process.env['HEARTH_TEST_VMM_ENVIRONMENT'] = 'seen by the VMM';
+      const stdoutPath = join(directory, 'env.out');
+      try {
+        // The command prints its environment instead of starting Firecracker.
+        vmm = new FirecrackerProcessVmm({
+          firecrackerBin: firecrackerDoubleBin,
+          spawnMode: 'direct',
+          runner: new ExecFileCommandRunner(),
+          clock: new SystemClock(),
+          log: new RecordingLog(),
+          commandPrefix: ['/bin/sh', '-c', 'env', 'sh'],
+        });
+        const printing = await vmm.spawn({
+          vmId: 'vm_test',
+          instanceId: 'vm-test',
+          workingDirectory: directory,
+          socketPath: join(directory, 'env.sock'),
+          stdoutPath,
+          stderrPath: join(directory, 'env.err'),
+          stdinPath: await stdinFifo('env'),
+        });
+        await waitFor(() => vmm.exitOf(printing), { timeoutMs: 10_000, intervalMs: 5 });
+      } finally {
+        delete process.env['HEARTH_TEST_VMM_ENVIRONMENT'];
+      }
+
+      const printed = (await readFile(stdoutPath, 'utf8')).split('\n');
+      expect(printed).toContain('HEARTH_TEST_VMM_ENVIRONMENT=seen by the VMM');
+      expect(printed).toContain(`PATH=${process.env['PATH'] ?? ''}`);
     });
 
     async function spawnReady(name = 'vm'): Promise<{ process: VmmProcessRef; socketPath: string }> {

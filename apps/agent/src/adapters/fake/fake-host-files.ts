@@ -16,6 +16,7 @@ import type {
   HostFiles,
   ImageFileCheck,
   OpenedFile,
+  PathWatch,
   ReceivedFile,
   RegionLayout,
   ResolvedPath,
@@ -67,8 +68,8 @@ export class FakeHostFiles implements HostFiles {
   }
 
   /** Never waits: the caller's (manual) clock decides how time passes. */
-  async waitForPath(path: string): Promise<boolean> {
-    return this.exists(path);
+  watchPath(path: string): PathWatch {
+    return { appeared: async () => this.exists(path), close: () => undefined };
   }
 
   async copyImage(root: string, source: string, destination: string): Promise<ImageFileCheck> {

@@ -39,6 +39,38 @@ describe('LinuxHostFiles.sizeOf', () => {
   });
 });
 
+describe('LinuxHostFiles.watchPath', () => {
+  it('answers each wait from one watch: at once when the path is there, when it appears, false when it does not', async () => {
+    const files = new LinuxHostFiles(noCommands);
+    const socket = join(dir, 'firecracker.socket');
+    const watch = files.watchPath(socket);
+    try {
+      expect(await watch.appeared(1)).toBe(false);
+      // Woken by the watch, not by its deadline (a minute: the test's own timeout ends first).
+      const waiting = watch.appeared(60_000);
+      writeFileSync(join(dir, 'firecracker.log'), 'another file of the directory\n');
+      writeFileSync(socket, '');
+      expect(await waiting).toBe(true);
+      expect(await watch.appeared(60_000)).toBe(true);
+    } finally {
+      watch.close();
+    }
+  });
+
+  it('answers false to a wait in progress when closed, and at once for a directory that is not there', async () => {
+    const files = new LinuxHostFiles(noCommands);
+    const watch = files.watchPath(join(dir, 'firecracker.socket'));
+    const waiting = watch.appeared(60_000);
+    watch.close();
+    expect(await waiting).toBe(false);
+    expect(await watch.appeared(60_000)).toBe(false);
+
+    const unwatched = files.watchPath(join(dir, 'missing', 'firecracker.socket'));
+    expect(await unwatched.appeared(60_000)).toBe(false);
+    unwatched.close();
+  });
+});
+
 describe('LinuxHostFiles.rotateLog', () => {
   it('moves a log past its cap aside and truncates it, so an O_APPEND writer goes on at its start', async () => {
     const files = new LinuxHostFiles(noCommands);

@@ -14,6 +14,7 @@ import {
   rmSync,
   statSync,
   watch,
+  type FSWatcher,
   type Stats,
 } from 'node:fs';
 import { chmod, copyFile, mkdir, open, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
@@ -35,6 +36,7 @@ import type {
   HostFiles,
   ImageFileCheck,
   OpenedFile,
+  PathWatch,
   ReceivedFile,
   RegionLayout,
   ResolvedPath,
@@ -680,34 +682,50 @@ export class LinuxHostFiles implements HostFiles {
     return statSync(path, { throwIfNoEntry: false })?.size;
   }
 
-  /** Watches the parent directory (inotify), so the answer comes when the path appears, not at a poll. */
-  async waitForPath(path: string, timeoutMs: number): Promise<boolean> {
+  /**
+   * Watches the parent directory (inotify), so a wait ends when the path appears, not at a poll;
+   * one watch for all the waits of the caller (a VMM's socket wait polls its process between them).
+   */
+  watchPath(path: string): PathWatch {
     const name = basename(path);
-    return new Promise((resolve, reject) => {
-      let isDone = false;
-      const finish = (appeared: boolean): void => {
-        if (isDone) return;
-        isDone = true;
-        clearTimeout(timer);
-        watcher?.close();
-        resolve(appeared);
-      };
-      let watcher: ReturnType<typeof watch> | undefined;
-      try {
-        watcher = watch(dirname(path), { persistent: false }, (_event, changed) => {
-          if (changed === name) this.exists(path).then((exists) => exists && finish(true), reject);
-        });
-        watcher.on('error', () => finish(false));
-      } catch (error) {
-        if (!isNotFound(error)) {
-          reject(error);
-          return;
-        }
-      }
-      const timer = setTimeout(() => finish(false), timeoutMs);
-      // Checked after the watch is set up, so an appearance in between is not missed.
-      this.exists(path).then((exists) => exists && finish(true), reject);
-    });
+    const isThere = (): boolean => lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+    let waiter: ((appeared: boolean) => void) | undefined;
+    const wake = (appeared: boolean): void => {
+      const waiting = waiter;
+      waiter = undefined;
+      waiting?.(appeared);
+    };
+    let watcher: FSWatcher | undefined;
+    const stop = (): void => {
+      watcher?.close();
+      watcher = undefined;
+      wake(false);
+    };
+    try {
+      watcher = watch(dirname(path), { persistent: false }, (_event, changed) => {
+        if (changed === name && waiter !== undefined && isThere()) wake(true);
+      });
+      watcher.on('error', stop);
+    } catch (error) {
+      // A directory not there (yet): each wait answers after a look at the path.
+      if (!isNotFound(error)) throw error;
+    }
+    return {
+      appeared: (timeoutMs) =>
+        new Promise((resolve) => {
+          // Looked at with the watch already set up, so an appearance in between is not missed.
+          if (isThere()) resolve(true);
+          else if (watcher === undefined) resolve(false);
+          else {
+            const timer = setTimeout(() => wake(false), timeoutMs);
+            waiter = (appeared) => {
+              clearTimeout(timer);
+              resolve(appeared);
+            };
+          }
+        }),
+      close: stop,
+    };
   }
 
   async remove(path: string): Promise<void> {

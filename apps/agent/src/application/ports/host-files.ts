@@ -83,6 +83,18 @@ export interface CopyImageOptions {
   readonly isWrittenOnce?: boolean;
 }
 
+/** A watch for one path to appear (`HostFiles.watchPath`). */
+export interface PathWatch {
+  /**
+   * True as soon as the path exists (already, or once it appears within `timeoutMs`), false when it
+   * does not. May answer false before `timeoutMs` has passed (a watch that could not be set up).
+   * One wait at a time.
+   */
+  appeared(timeoutMs: number): Promise<boolean>;
+  /** Ends the watch; a wait in progress answers false. */
+  close(): void;
+}
+
 export interface HostFiles {
   /**
    * Opens the image file at `source` once, checks it as `inspectImage` does, and copies from that
@@ -106,10 +118,10 @@ export interface HostFiles {
   /** The size of a file in bytes, or undefined when it does not exist. */
   sizeOf(path: string): Promise<number | undefined>;
   /**
-   * True as soon as `path` exists (already, or once it appears within `timeoutMs`), false when it
-   * does not. May answer false before `timeoutMs` has passed (an implementation that cannot watch).
+   * A watch for `path` to appear, held across the waits of one caller (one inotify watch for all of
+   * them, not one set up and torn down per wait). Closed by the caller.
    */
-  waitForPath(path: string, timeoutMs: number): Promise<boolean>;
+  watchPath(path: string): PathWatch;
   /** Removes a file, FIFO or socket; a missing path is not an error. */
   remove(path: string): Promise<void>;
   /** Removes a directory and what is left inside it; a missing path is not an error. */

@@ -15,13 +15,19 @@ describe('spawnVmm', () => {
       const process = await spawn(request);
       const file = agent.files.files.get(socket);
       agent.files.files.delete(socket);
-      const waitForPath = agent.files.waitForPath.bind(agent.files);
-      agent.files.waitForPath = async (path: string) => {
-        if (path === socket && file !== undefined && !agent.files.files.has(socket)) {
-          events.push('socket appears');
-          agent.files.files.set(socket, file);
-        }
-        return waitForPath(path);
+      const watchPath = agent.files.watchPath.bind(agent.files);
+      agent.files.watchPath = (path: string) => {
+        const watch = watchPath(path);
+        return {
+          appeared: async (timeoutMs: number) => {
+            if (path === socket && file !== undefined && !agent.files.files.has(socket)) {
+              events.push('socket appears');
+              agent.files.files.set(socket, file);
+            }
+            return watch.appeared(timeoutMs);
+          },
+          close: () => watch.close(),
+        };
       };
       return process;
     };

@@ -7,6 +7,7 @@ import type { VmRecord } from '../../domain/vm-record.js';
 import type { AgentContext } from '../agent-context.js';
 import type { StepOutcome } from './ensure-tap.js';
 import type { VmmProcessRef, VmmSinks } from '../ports/vmm.js';
+import type { PathWatch } from '../ports/host-files.js';
 import type { VmLedger } from '../vm-ledger.js';
 import type { FirecrackerInstanceInfo, VmmConfiguration } from '../ports/firecracker-api.js';
 import { failpoint } from '@hearth/failpoints';
@@ -139,61 +140,71 @@ async function waitUntilReady(
   // Connecting before the socket exists only fails, and a failed connect (a socket, an error and
   // its stack) costs more than a look at the path: the API is asked only once its socket is there.
   let isSocketSeen = await context.files.exists(socketPath);
-  for (;;) {
-    if (isSocketSeen) {
-      if (!options.isAnswerAwaited) return undefined;
-      try {
-        return await client.describeInstance();
-      } catch (error) {
-        if (!isAppError(error) || error.code !== 'FIRECRACKER_UNAVAILABLE') throw error;
+  // Set up at the first wait for the socket and held until the end: one inotify watch for the
+  // whole wait rather than one per poll (a VMM may take hundreds of milliseconds to bind it).
+  let watch: PathWatch | undefined;
+  try {
+    for (;;) {
+      if (isSocketSeen) {
+        if (!options.isAnswerAwaited) return undefined;
+        try {
+          return await client.describeInstance();
+        } catch (error) {
+          if (!isAppError(error) || error.code !== 'FIRECRACKER_UNAVAILABLE') throw error;
+        }
       }
-    }
-    if (!(await vmm.isAlive(process))) {
-      const outputPaths = [paths.stderrLog, paths.stdoutLog, paths.firecrackerLog];
-      const tails = await Promise.all(outputPaths.map((path) => context.files.readTail(path, diagnosticTailBytes)));
-      const faultMessage = buildFailure.exec(tails[2] ?? '')?.[1];
-      if (faultMessage !== undefined) {
-        throw new AppError('FIRECRACKER_REJECTED', faultMessage, {
-          details: { faultMessage },
-          diagnostics: { pid: process.pid },
+      if (!(await vmm.isAlive(process))) {
+        const outputPaths = [paths.stderrLog, paths.stdoutLog, paths.firecrackerLog];
+        const tails = await Promise.all(outputPaths.map((path) => context.files.readTail(path, diagnosticTailBytes)));
+        const faultMessage = buildFailure.exec(tails[2] ?? '')?.[1];
+        if (faultMessage !== undefined) {
+          throw new AppError('FIRECRACKER_REJECTED', faultMessage, {
+            details: { faultMessage },
+            diagnostics: { pid: process.pid },
+          });
+        }
+        const output = tails
+          .map((tail) => tail.trim())
+          .filter((tail) => tail !== '')
+          .join('\n');
+        const sink = sinkFailure.exec(output);
+        if (sink !== null) {
+          const what = sink[1] === 'logger' ? 'log' : 'metrics';
+          // The reason names a host path: for the log, not the caller.
+          throw new AppError('VMM_SPAWN_FAILED', `Firecracker exited: it could not open its ${what} file`, {
+            details: { sink: what },
+            diagnostics: { pid: process.pid, reason: sink[2] ?? '', output },
+          });
+        }
+        // Its output names host paths and devices: for the log, not the caller.
+        throw new AppError('VMM_SPAWN_FAILED', 'Firecracker exited before its API answered', {
+          diagnostics: { pid: process.pid, output },
         });
       }
-      const output = tails
-        .map((tail) => tail.trim())
-        .filter((tail) => tail !== '')
-        .join('\n');
-      const sink = sinkFailure.exec(output);
-      if (sink !== null) {
-        const what = sink[1] === 'logger' ? 'log' : 'metrics';
-        // The reason names a host path: for the log, not the caller.
-        throw new AppError('VMM_SPAWN_FAILED', `Firecracker exited: it could not open its ${what} file`, {
-          details: { sink: what },
-          diagnostics: { pid: process.pid, reason: sink[2] ?? '', output },
+      if (clock.monotonicMs() >= deadline) {
+        throw new AppError('VMM_SPAWN_FAILED', `Firecracker did not answer within ${context.settings.readyTimeoutMs} ms`, {
+          details: { timeoutMs: context.settings.readyTimeoutMs },
+          diagnostics: { pid: process.pid, socketPath },
         });
       }
-      // Its output names host paths and devices: for the log, not the caller.
-      throw new AppError('VMM_SPAWN_FAILED', 'Firecracker exited before its API answered', {
-        diagnostics: { pid: process.pid, output },
-      });
+      if (isSocketSeen) {
+        // The socket exists from bind(); the API accepts a moment later.
+        await clock.sleep(1);
+        continue;
+      }
+      // Woken by the socket appearing (no fixed polling delay), or after intervalMs to check the process.
+      const waitStartedAt = clock.monotonicMs();
+      watch ??= context.files.watchPath(socketPath);
+      isSocketSeen = await watch.appeared(intervalMs);
+      // Only the API is waited for after this.
+      if (isSocketSeen) watch.close();
+      // Only the rest of the interval (a watch that could not be set up returns at once): a timer
+      // that fired a fraction of a millisecond early must not cost a whole extra interval.
+      const remainingMs = intervalMs - (clock.monotonicMs() - waitStartedAt);
+      if (!isSocketSeen && remainingMs >= 1) await clock.sleep(remainingMs);
+      intervalMs = Math.min(intervalMs * 2, maxPollIntervalMs);
     }
-    if (clock.monotonicMs() >= deadline) {
-      throw new AppError('VMM_SPAWN_FAILED', `Firecracker did not answer within ${context.settings.readyTimeoutMs} ms`, {
-        details: { timeoutMs: context.settings.readyTimeoutMs },
-        diagnostics: { pid: process.pid, socketPath },
-      });
-    }
-    if (isSocketSeen) {
-      // The socket exists from bind(); the API accepts a moment later.
-      await clock.sleep(1);
-      continue;
-    }
-    // Woken by the socket appearing (no fixed polling delay), or after intervalMs to check the process.
-    const waitStartedAt = clock.monotonicMs();
-    isSocketSeen = await context.files.waitForPath(socketPath, intervalMs);
-    // Only the rest of the interval (a watch that could not be set up returns at once): a timer
-    // that fired a fraction of a millisecond early must not cost a whole extra interval.
-    const remainingMs = intervalMs - (clock.monotonicMs() - waitStartedAt);
-    if (!isSocketSeen && remainingMs >= 1) await clock.sleep(remainingMs);
-    intervalMs = Math.min(intervalMs * 2, maxPollIntervalMs);
+  } finally {
+    watch?.close();
   }
 }
