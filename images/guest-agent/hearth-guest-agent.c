@@ -78,7 +78,10 @@
 
 static int conn = -1;
 static long long conn_opened_ms;
-/* When the last report of a move came, and when the first report of that move came (-1: none yet). */
+/* When the report socket was last found empty, and the last report read came after this instant. */
+static long long reports_empty_ms = -1;
+static long long report_after_ms = -1;
+/* When the last report of a move was read, and when the move's first one was (-1: none yet). */
 static long long last_report_ms = -1;
 static long long move_began_ms = -1;
 static int link_events = -1;
@@ -542,6 +545,7 @@ static void watch_link_events(void) {
  */
 static int moved(void) {
   static char buf[16384];
+  long long after = reports_empty_ms;
   int found = 0;
   for (;;) {
     ssize_t n = recv(link_events, buf, sizeof buf, MSG_DONTWAIT);
@@ -550,7 +554,11 @@ static int moved(void) {
       found = 1;
       continue;
     }
-    if (n <= 0) return found;
+    if (n <= 0) {
+      reports_empty_ms = now_ms();
+      if (found) report_after_ms = after;
+      return found;
+    }
     for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
       if (h->nlmsg_type != RTM_NEWLINK) continue;
       struct ifinfomsg *ifi = NLMSG_DATA(h);
@@ -574,7 +582,10 @@ static int wait_ms(long ms) {
   long long deadline = now_ms() + ms;
   for (;;) {
     long long left = deadline - now_ms();
-    if (left <= 0) return 0;
+    if (left <= 0) {
+      reports_empty_ms = now_ms();
+      return 0;
+    }
     struct pollfd p = {link_events, POLLIN, 0};
     int r = poll(&p, 1, (int)left);
     if (r > 0 && moved()) return 1;
@@ -591,10 +602,14 @@ static int wait_ms(long ms) {
  * report of this move (its VMM repeats the announce) is kept. What tells them apart is when the
  * move's reports began, not the connection's age: a snapshot taken within a second of the
  * connection's opening (a VM cloned as soon as it is up) still leaves a dead one (docs/adr/0110).
+ * A report is of the same move when it may have come within MOVE_REPORTS_MS of the one before:
+ * reports wait in their socket while the agent is busy (a guest short of CPU may take over a second
+ * to apply its identity), so it is told by when the socket was last seen empty, not by when the
+ * report is read.
  */
 static void moved_now(void) {
   long long now = now_ms();
-  if (last_report_ms < 0 || now - last_report_ms > MOVE_REPORTS_MS) move_began_ms = now;
+  if (last_report_ms < 0 || report_after_ms - last_report_ms > MOVE_REPORTS_MS) move_began_ms = now;
   last_report_ms = now;
   if (conn >= 0 && conn_opened_ms < move_began_ms) conn_close();
 }
