@@ -126,6 +126,22 @@ async function mmdsStats(under: AgentUnderTest): Promise<MmdsStats> {
   return JSON.parse(line) as MmdsStats;
 }
 
+/** Builds the program that sends the report a guest's kernel sends when its VMM announces it. */
+function buildNotifier(under: AgentUnderTest): string {
+  const notifier = join(under.buildDir, 'notify-peers');
+  execFileSync('gcc', ['-Wall', '-Wextra', '-o', notifier, notifyPeersSource], { stdio: 'inherit' });
+  return notifier;
+}
+
+/** Restores the MMDS stand-in with `next` metadata, then sends the kernel's report that the VM moved. */
+async function restoreAndReport(under: AgentUnderTest, notifier: string, next: unknown): Promise<void> {
+  under.mmds.stdin?.write(`${JSON.stringify({ restore: next })}\n`);
+  // The stand-in takes its commands in order: once it has counted, it has restored.
+  await mmdsStats(under);
+  // What virtio-net's guest announce makes the kernel report (a VMM that announces a restore).
+  await under.netns.exec([notifier, 'eth0']);
+}
+
 /** What the agent serves as /identity, read in its own mount namespace. */
 function identityOf(under: AgentUnderTest): string | undefined {
   try {
@@ -233,8 +249,7 @@ describe.skipIf(skipReason !== '')('the guest agent, told that its VM moved', ()
     under = await startAgent(metadata('vm-c', '10.9.0.20', 'guest-c', '06:00:0a:09:00:14', 'c'.repeat(64)), [
       '-DPOLL_MS=3600000',
     ]);
-    notifier = join(under.buildDir, 'notify-peers');
-    execFileSync('gcc', ['-Wall', '-Wextra', '-o', notifier, notifyPeersSource], { stdio: 'inherit' });
+    notifier = buildNotifier(under);
   }, 30_000);
 
   afterAll(async () => {
@@ -245,11 +260,7 @@ describe.skipIf(skipReason !== '')('the guest agent, told that its VM moved', ()
     await identityStartingWith(under, 'instance-id=vm-c ', 'the boot identity');
     const before = await mmdsStats(under);
     const next = metadata('vm-d', '10.9.0.21', 'guest-d', '06:00:0a:09:00:15', 'd'.repeat(64));
-    under.mmds.stdin?.write(`${JSON.stringify({ restore: next })}\n`);
-    // The stand-in takes its commands in order: once it has counted, it has restored.
-    await mmdsStats(under);
-    // What virtio-net's guest announce makes the kernel report (a VMM that announces a restore).
-    await under.netns.exec([notifier, 'eth0']);
+    await restoreAndReport(under, notifier, next);
     await identityStartingWith(under, 'instance-id=vm-d ', 'the identity after the report');
     expect(identityOf(under)).toBe('instance-id=vm-d host=guest-d addr=10.9.0.21/16 mac=06:00:0a:09:00:15\n');
     const after = await mmdsStats(under);
@@ -270,10 +281,7 @@ describe.skipIf(skipReason !== '')('the guest agent, told that its VM moved', ()
     }));
     const before = await mmdsStats(under);
     const same = metadata('vm-d', '10.9.0.21', 'guest-d', '06:00:0a:09:00:15', 'e'.repeat(64));
-    under.mmds.stdin?.write(`${JSON.stringify({ restore: same })}
-`);
-    await mmdsStats(under);
-    await under.netns.exec([notifier, 'eth0']);
+    await restoreAndReport(under, notifier, same);
     // A token and the metadata on a new connection: the agent has read the new seed.
     const after = await waitFor(
       async () => {
@@ -312,8 +320,7 @@ describe.skipIf(skipReason !== '')('the guest agent, cloned as soon as it is up'
       '-DPOLL_MS=3600000',
       '-DMOVE_REPORTS_MS=60000',
     ]);
-    notifier = join(under.buildDir, 'notify-peers');
-    execFileSync('gcc', ['-Wall', '-Wextra', '-o', notifier, notifyPeersSource], { stdio: 'inherit' });
+    notifier = buildNotifier(under);
   }, 30_000);
 
   afterAll(async () => {
@@ -324,9 +331,7 @@ describe.skipIf(skipReason !== '')('the guest agent, cloned as soon as it is up'
     await identityStartingWith(under, 'instance-id=vm-e ', 'the boot identity');
     const before = await mmdsStats(under);
     const next = metadata('vm-f', '10.9.0.31', 'guest-f', '06:00:0a:09:00:1f', 'f'.repeat(64));
-    under.mmds.stdin?.write(`${JSON.stringify({ restore: next })}\n`);
-    await mmdsStats(under);
-    await under.netns.exec([notifier, 'eth0']);
+    await restoreAndReport(under, notifier, next);
     await identityStartingWith(under, 'instance-id=vm-f ', 'the identity after the first report');
     const first = await mmdsStats(under);
     // Nothing asked on the connection from before the move: a new one, a token and the metadata.
