@@ -63,8 +63,11 @@
 #ifndef POLL_MS
 #define POLL_MS 200
 #endif
-/* A connection younger than this is kept at a move's report (its VMM repeats the announce). */
-#define FRESH_CONN_MS 1000
+/* Reports of a move less than this apart are one move: its VMM repeats the announce (QEMU five
+   times, 50 to 350 ms apart). A build may set another (a test). */
+#ifndef MOVE_REPORTS_MS
+#define MOVE_REPORTS_MS 1000
+#endif
 /* MMDS answers in well under a second; a guest starved of CPU may take longer. */
 #define TIMEOUT_MS 10000
 /* The connect's timeout (a VM without MMDS: nothing answers). */
@@ -75,6 +78,12 @@
 
 static int conn = -1;
 static long long conn_opened_ms;
+/* When the report socket was last found empty, and the last report read came after this instant. */
+static long long reports_empty_ms = -1;
+static long long report_after_ms = -1;
+/* When the last report of a move was read, and when the move's first one was (-1: none yet). */
+static long long last_report_ms = -1;
+static long long move_began_ms = -1;
 static int link_events = -1;
 static char rbuf[ANSWER_MAX];
 static size_t rlen;
@@ -536,6 +545,7 @@ static void watch_link_events(void) {
  */
 static int moved(void) {
   static char buf[16384];
+  long long after = reports_empty_ms;
   int found = 0;
   for (;;) {
     ssize_t n = recv(link_events, buf, sizeof buf, MSG_DONTWAIT);
@@ -544,7 +554,11 @@ static int moved(void) {
       found = 1;
       continue;
     }
-    if (n <= 0) return found;
+    if (n <= 0) {
+      reports_empty_ms = now_ms();
+      if (found) report_after_ms = after;
+      return found;
+    }
     for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
       if (h->nlmsg_type != RTM_NEWLINK) continue;
       struct ifinfomsg *ifi = NLMSG_DATA(h);
@@ -568,7 +582,10 @@ static int wait_ms(long ms) {
   long long deadline = now_ms() + ms;
   for (;;) {
     long long left = deadline - now_ms();
-    if (left <= 0) return 0;
+    if (left <= 0) {
+      reports_empty_ms = now_ms();
+      return 0;
+    }
     struct pollfd p = {link_events, POLLIN, 0};
     int r = poll(&p, 1, (int)left);
     if (r > 0 && moved()) return 1;
@@ -577,6 +594,24 @@ static int wait_ms(long ms) {
       return 0;
     }
   }
+}
+
+/*
+ * A report that the VM moved has come. Restored under a new VMM, the connection from before is
+ * dead, and asking on it would only fetch its reset: it is closed. One opened since the first
+ * report of this move (its VMM repeats the announce) is kept. What tells them apart is when the
+ * move's reports began, not the connection's age: a snapshot taken within a second of the
+ * connection's opening (a VM cloned as soon as it is up) still leaves a dead one (docs/adr/0110).
+ * A report is of the same move when it may have come within MOVE_REPORTS_MS of the one before:
+ * reports wait in their socket while the agent is busy (a guest short of CPU may take over a second
+ * to apply its identity), so it is told by when the socket was last seen empty, not by when the
+ * report is read.
+ */
+static void moved_now(void) {
+  long long now = now_ms();
+  if (last_report_ms < 0 || report_after_ms - last_report_ms > MOVE_REPORTS_MS) move_began_ms = now;
+  last_report_ms = now;
+  if (conn >= 0 && conn_opened_ms < move_began_ms) conn_close();
 }
 
 /* ------------------------------------------------------------------ applying an identity */
@@ -731,8 +766,6 @@ int main(void) {
       fails++;
       has_moved = wait_ms(fails <= 5 ? 200 : fails <= 30 ? 1000 : 5000);
     }
-    /* Restored under a new VMM: the connection from before is dead, and asking on it would only
-       fetch its reset. One opened since the first report of this move is kept. */
-    if (has_moved && conn >= 0 && now_ms() - conn_opened_ms > FRESH_CONN_MS) conn_close();
+    if (has_moved) moved_now();
   }
 }

@@ -54,6 +54,8 @@ interface MmdsStats {
   readonly connections: number;
   readonly requests: number;
   readonly statuses: Readonly<Record<string, number>>;
+  /** Segments on a connection from before a restore, answered with a reset. */
+  readonly resets: number;
 }
 
 /** The agent in namespaces of its own, against the MMDS stand-in, and what the tests read of it. */
@@ -122,6 +124,22 @@ async function mmdsStats(under: AgentUnderTest): Promise<MmdsStats> {
     description: 'the counts of the MMDS stand-in',
   });
   return JSON.parse(line) as MmdsStats;
+}
+
+/** Builds the program that sends the report a guest's kernel sends when its VMM announces it. */
+function buildNotifier(under: AgentUnderTest): string {
+  const notifier = join(under.buildDir, 'notify-peers');
+  execFileSync('gcc', ['-Wall', '-Wextra', '-o', notifier, notifyPeersSource], { stdio: 'inherit' });
+  return notifier;
+}
+
+/** Restores the MMDS stand-in with `next` metadata, then sends the kernel's report that the VM moved. */
+async function restoreAndReport(under: AgentUnderTest, notifier: string, next: unknown): Promise<void> {
+  under.mmds.stdin?.write(`${JSON.stringify({ restore: next })}\n`);
+  // The stand-in takes its commands in order: once it has counted, it has restored.
+  await mmdsStats(under);
+  // What virtio-net's guest announce makes the kernel report (a VMM that announces a restore).
+  await under.netns.exec([notifier, 'eth0']);
 }
 
 /** What the agent serves as /identity, read in its own mount namespace. */
@@ -231,8 +249,7 @@ describe.skipIf(skipReason !== '')('the guest agent, told that its VM moved', ()
     under = await startAgent(metadata('vm-c', '10.9.0.20', 'guest-c', '06:00:0a:09:00:14', 'c'.repeat(64)), [
       '-DPOLL_MS=3600000',
     ]);
-    notifier = join(under.buildDir, 'notify-peers');
-    execFileSync('gcc', ['-Wall', '-Wextra', '-o', notifier, notifyPeersSource], { stdio: 'inherit' });
+    notifier = buildNotifier(under);
   }, 30_000);
 
   afterAll(async () => {
@@ -243,17 +260,14 @@ describe.skipIf(skipReason !== '')('the guest agent, told that its VM moved', ()
     await identityStartingWith(under, 'instance-id=vm-c ', 'the boot identity');
     const before = await mmdsStats(under);
     const next = metadata('vm-d', '10.9.0.21', 'guest-d', '06:00:0a:09:00:15', 'd'.repeat(64));
-    under.mmds.stdin?.write(`${JSON.stringify({ restore: next })}\n`);
-    // The stand-in takes its commands in order: once it has counted, it has restored.
-    await mmdsStats(under);
-    // What virtio-net's guest announce makes the kernel report (a VMM that announces a restore).
-    await under.netns.exec([notifier, 'eth0']);
+    await restoreAndReport(under, notifier, next);
     await identityStartingWith(under, 'instance-id=vm-d ', 'the identity after the report');
     expect(identityOf(under)).toBe('instance-id=vm-d host=guest-d addr=10.9.0.21/16 mac=06:00:0a:09:00:15\n');
     const after = await mmdsStats(under);
     expect(after.connections).toBe(before.connections + 1);
     // A token and the metadata on the new connection; the old one was left without a request (its
     // reset would have cost a round trip).
+    expect(after.resets).toBe(before.resets);
     expect(after.requests).toBe(before.requests + 2);
     expect(after.statuses['401'] ?? 0).toBe(before.statuses['401'] ?? 0);
   }, 60_000);
@@ -267,10 +281,7 @@ describe.skipIf(skipReason !== '')('the guest agent, told that its VM moved', ()
     }));
     const before = await mmdsStats(under);
     const same = metadata('vm-d', '10.9.0.21', 'guest-d', '06:00:0a:09:00:15', 'e'.repeat(64));
-    under.mmds.stdin?.write(`${JSON.stringify({ restore: same })}
-`);
-    await mmdsStats(under);
-    await under.netns.exec([notifier, 'eth0']);
+    await restoreAndReport(under, notifier, same);
     // A token and the metadata on a new connection: the agent has read the new seed.
     const after = await waitFor(
       async () => {
@@ -295,5 +306,51 @@ describe.skipIf(skipReason !== '')('the guest agent, told that its VM moved', ()
       expect(readFileSync(`/proc/${String(under.agent.pid)}/root${file}`, 'utf8')).toBe(text);
       expect(statSync(`/proc/${String(under.agent.pid)}/root${file}`).mtimeMs).toBe(mtimeMs);
     }
+  }, 60_000);
+});
+
+describe.skipIf(skipReason !== '')('the guest agent, cloned as soon as it is up', () => {
+  // Polls an hour apart, and a report counted as the same move as another one within a minute: the
+  // report below comes within that minute of the connection's opening at boot, and is the first.
+  let under: AgentUnderTest;
+  let notifier: string;
+
+  beforeAll(async () => {
+    under = await startAgent(metadata('vm-e', '10.9.0.30', 'guest-e', '06:00:0a:09:00:1e', 'e'.repeat(64)), [
+      '-DPOLL_MS=3600000',
+      '-DMOVE_REPORTS_MS=60000',
+    ]);
+    notifier = buildNotifier(under);
+  }, 30_000);
+
+  afterAll(async () => {
+    await stopAgent(under);
+  });
+
+  it("takes a new connection at a move's first report however young its connection is, and keeps it at the next reports", async () => {
+    await identityStartingWith(under, 'instance-id=vm-e ', 'the boot identity');
+    const before = await mmdsStats(under);
+    const next = metadata('vm-f', '10.9.0.31', 'guest-f', '06:00:0a:09:00:1f', 'f'.repeat(64));
+    await restoreAndReport(under, notifier, next);
+    await identityStartingWith(under, 'instance-id=vm-f ', 'the identity after the first report');
+    const first = await mmdsStats(under);
+    // Nothing asked on the connection from before the move: a new one, a token and the metadata.
+    expect(first.resets).toBe(before.resets);
+    expect(first.connections).toBe(before.connections + 1);
+    expect(first.requests).toBe(before.requests + 2);
+    // The same move's next report (its VMM repeats the announce) brings the next poll forward on the
+    // connection the first one opened.
+    await under.netns.exec([notifier, 'eth0']);
+    const second = await waitFor(
+      async () => {
+        const now = await mmdsStats(under);
+        return now.requests > first.requests ? now : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 10, description: 'the poll after the second report' },
+    );
+    expect(second.connections).toBe(first.connections);
+    expect(second.requests).toBe(first.requests + 1);
+    expect(second.resets).toBe(before.resets);
+    expect(second.statuses['401'] ?? 0).toBe(before.statuses['401'] ?? 0);
   }, 60_000);
 });
