@@ -22,7 +22,9 @@ export default defineConfig({
     exclude: ['**/node_modules/**', '**/dist/**'],
     pool: 'forks',
     testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // A setup that opens embedded PGlite and runs every migration took over 60 s on a 2-core
+    // machine at load 20; a hook's limit only bounds how long a broken setup takes to be reported.
+    hookTimeout: 180_000,
     teardownTimeout: 30_000,
     projects: [
       {
