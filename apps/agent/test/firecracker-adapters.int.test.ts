@@ -15,13 +15,14 @@ import { doubleUnavailableReason, makeImages, makeTempDir } from './support.js';
 
 const unavailable = doubleUnavailableReason(repoRoot, firecrackerDoubleBin);
 
-function realVmm(procReads?: number[]): FirecrackerProcessVmm {
+function realVmm(procReads?: number[], keptExits?: number): FirecrackerProcessVmm {
   return new FirecrackerProcessVmm({
     firecrackerBin: firecrackerDoubleBin,
     spawnMode: 'direct',
     runner: new ExecFileCommandRunner(),
     clock: new SystemClock(),
     log: new RecordingLog(),
+    ...(keptExits === undefined ? {} : { keptExits }),
     ...(procReads === undefined
       ? {}
       : {
@@ -178,6 +179,24 @@ describe.skipIf(unavailable !== undefined)(
       });
       expect(await vmm.isAlive(process)).toBe(false);
       expect(await readProcStat(process.pid)).toBeUndefined();
+    });
+
+    it('keeps the exits of the latest VMMs that ended only, and reads /proc for one whose exit it no longer keeps', async () => {
+      vmm = realVmm(undefined, 1);
+      const first = await spawnReady('first');
+      const second = await spawnReady('second');
+
+      globalThis.process.kill(first.process.pid, 'SIGKILL');
+      await waitFor(() => vmm.exitOf(first.process), { timeoutMs: 5_000, intervalMs: 5 });
+      globalThis.process.kill(second.process.pid, 'SIGKILL');
+      expect(await waitFor(() => vmm.exitOf(second.process), { timeoutMs: 5_000, intervalMs: 5 })).toEqual({
+        code: null,
+        signal: 'SIGKILL',
+      });
+
+      expect(vmm.exitOf(first.process)).toBeUndefined();
+      expect(await vmm.isAlive(first.process)).toBe(false);
+      expect(await vmm.isAlive(second.process)).toBe(false);
     });
 
     it('reads /proc for a VMM it did not spawn (one adopted after a restart): alive, then dead once killed', async () => {

@@ -23,7 +23,17 @@ export interface FirecrackerProcessVmmOptions {
   readonly commandPrefix?: readonly string[];
   /** Reads a process's `/proc/<pid>/stat` (the default: `readProcStat`); tests count the reads. */
   readonly readProcStat?: (pid: number) => Promise<ProcStat | undefined>;
+  /** How many of its spawned processes' exits are kept, the latest (default `keptVmmExits`). */
+  readonly keptExits?: number;
 }
+
+/**
+ * The exits of spawned VMMs kept to be asked for (`exitOf`): more than a host holds VMs. One is kept
+ * for every VMM that ended, each VM deleted included, so without a bound an Agent held one for every
+ * VM its host ever ran (about 120 bytes each). An exit no longer kept reads as one this Agent did not
+ * see, as after its restart; its process is then looked up in `/proc`.
+ */
+export const keptVmmExits = 4096;
 
 /** The systemd scope of a VM in systemd-run mode. */
 export function vmmUnitName(vmId: string): string {
@@ -60,10 +70,12 @@ export class FirecrackerProcessVmm implements Vmm {
    * variables, against 0.02 ms from a plain object); the Agent never changes its environment.
    */
   private readonly environment: NodeJS.ProcessEnv = { ...process.env };
+  private readonly keptExits: number;
 
   constructor(private readonly options: FirecrackerProcessVmmOptions) {
     this.spawnMode = options.spawnMode;
     this.readProcStat = options.readProcStat ?? readProcStat;
+    this.keptExits = options.keptExits ?? keptVmmExits;
   }
 
   async spawn(request: SpawnVmmRequest): Promise<VmmProcessRef> {
@@ -140,6 +152,8 @@ export class FirecrackerProcessVmm implements Vmm {
       child.once('exit', (code, signal) => {
         if (this.children.get(pid) === startTime) this.children.delete(pid);
         this.exits.set(pid, { startTime, exit: { code, signal } });
+        // The oldest first: a Map iterates in the order its keys were set (a reused pid's was deleted at its spawn).
+        if (this.exits.size > this.keptExits) this.exits.delete(this.exits.keys().next().value!);
       });
       this.options.log.info({ vmId: request.vmId, pid, unit }, 'vmm spawned');
       return { pid, startTime, spawnMode: this.spawnMode, unit };

@@ -14,39 +14,74 @@ const bytesPerMib = 1024 * 1024;
 export const agentEventLoopSampleIntervalMs = 100;
 
 /**
+ * One metric of the per-VM Firecracker counters, read from the Agent's own per-VM counts when
+ * scraped. prom-client's `inc` keeps a label object, its entry and a key string (the labels
+ * joined, `direction:rx,vm_id:vm_…`) for every series: about 4.6 KB a VM for the 25 counters, 2.2 MiB
+ * of live heap with 500 VMs, against 0.2 KB a VM for one array of 25 numbers (ADR 0113).
+ */
+class VmCounterMetric extends Counter {
+  constructor(
+    name: string,
+    help: string,
+    /** The label telling the metric's series apart; '' for a metric of one series a VM. */
+    private readonly label: string,
+    /** The indices of `firecrackerCounters` this metric shows, each with its label's value. */
+    private readonly series: readonly { readonly index: number; readonly labelValue: string }[],
+    private readonly counts: ReadonlyMap<VmId, Float64Array>,
+    registry: Registry,
+  ) {
+    super({ name, help, labelNames: label === '' ? ['vm_id'] : [label, 'vm_id'], registers: [registry] });
+  }
+
+  override async get(): ReturnType<Counter['get']> {
+    const metric = await super.get();
+    const values: typeof metric.values = [];
+    for (const [vmId, counts] of this.counts) {
+      for (const { index, labelValue } of this.series) {
+        values.push({
+          value: counts[index]!,
+          labels: this.label === '' ? { vm_id: vmId } : { [this.label]: labelValue, vm_id: vmId },
+        });
+      }
+    }
+    return { ...metric, values };
+  }
+}
+
+/**
  * The Agent's Prometheus metrics (the catalog is docs/metrics.md): per-VM Firecracker counters
  * labelled by `vm_id` (a VM's series go when its record does, so their number stays that of the
  * VMs on the host), VM records by lifecycle, the host's CPUs and memory, and process metrics.
  */
 export class PromAgentMetrics implements VmCounterSink {
   readonly registry: Registry;
-  /** Per entry of `firecrackerCounters`: its counter and fixed labels. */
-  private readonly series: readonly { readonly counter: Counter; readonly labels: Readonly<Record<string, string>> }[];
+  /** Each VM's Firecracker counters, index for index with `firecrackerCounters`. */
+  private readonly counts = new Map<VmId, Float64Array>();
 
   constructor(options: Pick<ProcessMetricsOptions, 'isProcessCollected'> = { isProcessCollected: true }) {
     // The event loop's delay sampled 10 times a second, not 100: each sample wakes the Agent, and
     // 100 a second cost it about 4 ms of CPU a second, VMs or not (ADR 0093).
     this.registry = createMetricsRegistry({ ...options, eventLoopSampleIntervalMs: agentEventLoopSampleIntervalMs });
-    const counters = new Map<string, Counter>();
     for (const { metric, help, label } of firecrackerCounterMetrics) {
-      counters.set(
-        metric,
-        new Counter({ name: metric, help, labelNames: label === '' ? ['vm_id'] : ['vm_id', label], registers: [this.registry] }),
+      const series = firecrackerCounters.flatMap((counter, index) =>
+        counter.metric === metric ? [{ index, labelValue: label === '' ? '' : counter.labels[label]! }] : [],
       );
+      new VmCounterMetric(metric, help, label, series, this.counts, this.registry);
     }
-    this.series = firecrackerCounters.map(({ metric, labels }) => ({ counter: counters.get(metric)!, labels }));
   }
 
   add(vmId: VmId, increments: readonly number[]): void {
-    increments.forEach((increment, index) => {
-      const { counter, labels } = this.series[index]!;
-      // An increment of 0 still makes the series, so that a VM shows every counter from its first line.
-      counter.inc({ ...labels, vm_id: vmId }, increment);
-    });
+    // The VM's counts are made at its first line, so that it shows every counter from then on.
+    let counts = this.counts.get(vmId);
+    if (counts === undefined) {
+      counts = new Float64Array(firecrackerCounters.length);
+      this.counts.set(vmId, counts);
+    }
+    for (let index = 0; index < counts.length; index++) counts[index] = counts[index]! + (increments[index] ?? 0);
   }
 
   remove(vmId: VmId): void {
-    for (const { counter, labels } of this.series) counter.remove({ ...labels, vm_id: vmId });
+    this.counts.delete(vmId);
   }
 
   /** VM records by lifecycle, read when scraped. */
