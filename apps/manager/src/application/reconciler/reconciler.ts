@@ -279,12 +279,13 @@ export class Reconciler implements ReconcileHints {
    * reconcile would change is queued (see `needsReconcile`). Resolves once the work is queued (not
    * done: see `idle()`).
    *
-   * The first pass of a term and every `fullResyncEvery`-th one compare every VM; the latter also
-   * read every VM row, as does a first pass with no rows held (a follower holds them, ADR 0107). The
-   * others read only the rows written or deleted since the pass before (see `ResyncRows`) and
-   * compare only what could have changed (see `ResyncSchedule`): VMs whose rows changed, the VMs of
-   * hosts whose status or inventory changed, VMs whose time-based decision has come due, and those
-   * the pass before queued.
+   * Every `fullResyncEvery`-th pass reads every VM row and compares every VM, as does a first pass
+   * with no rows held (a follower holds them, ADR 0107) or whose schedule is not whole (nothing
+   * followed, a comparison cut short). The others, a term's first pass after following included
+   * (ADR 0111), read only the rows written or deleted since the last refresh (see `ResyncRows`) and
+   * compare only what could have changed since the last comparison, by either role (see
+   * `ResyncSchedule`): VMs whose rows were read, the VMs of hosts whose status or inventory changed,
+   * VMs whose time-based decision has come due, and those found needing work.
    */
   async resync(): Promise<ResyncReport> {
     const term = this.term;
