@@ -32,7 +32,9 @@ export const scaleUsage = `Usage: npm run bench -- --scale [options]
   --list-requests N        GET /v1/vms?limit=100 requests (default 300)
   --steady-s N             steady window in seconds (default 30)
   --json FILE              also write the results as JSON to FILE
-  --manager-cpu-prof DIR   both Managers write V8 CPU profiles (.cpuprofile) into DIR
+  --manager-cpu-prof DIR   both Managers write V8 CPU profiles (.cpuprofile) into DIR: each one
+                           up to the failover, and the new leader's second one from there to the
+                           end of its first pass
   --manager-heap-snapshot DIR
                            the leader writes one heap snapshot into DIR at the end of the steady
                            window (it holds the leader's loop for seconds: later figures suffer)

@@ -574,6 +574,11 @@ async function runIn(
   }
   log('  failover: kill -9 the leader');
   const failover = await measureFailover(managers[leaderIndex]!, replicas[followerIndex]!);
+  if (profiledMain !== undefined) {
+    // The new leader's next profile: from the signal before the kill to the end of its first pass.
+    managers[followerIndex]!.process.child.kill('SIGUSR2');
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+  }
   sampler.stop();
 
   const clientLatencies = clientStats.flatMap((stats) => [...stats.heartbeatLatenciesMs]);

@@ -45,12 +45,26 @@ export class InventoryCache {
    * and is not kept as a read: a reconcile of the host or of one of its VMs reads the Agent.
    */
   forResync(host: Host): InventoryRead & { readonly isHeld: boolean } {
+    const held = this.heldCurrent(host);
+    if (held === undefined) return { ...this.readOf(host, false), isHeld: false };
+    this.known.set(host.id, held);
+    return { at: held.currentAtMs, read: Promise.resolve(held.inventory), isHeld: true };
+  }
+
+  /**
+   * The inventory held for the host, with the time it is known current at, when the host's last
+   * heartbeat names its tag (see `heldInventoryCurrentAt`): what a resync would take unread now.
+   * Reads nothing and changes nothing.
+   */
+  heldCurrent(host: Host): (HeldInventoryTag & { readonly inventory: HeldInventory }) | undefined {
     const known = this.known.get(host.id);
-    const nowMs = this.deps.clock.now().getTime();
-    const currentAtMs = heldInventoryCurrentAt(host.reportedInventory, known, nowMs, this.maxReportAgeMs);
-    if (known === undefined || currentAtMs === undefined) return { ...this.readOf(host, false), isHeld: false };
-    this.known.set(host.id, { ...known, currentAtMs });
-    return { at: currentAtMs, read: Promise.resolve(known.inventory), isHeld: true };
+    const currentAtMs = heldInventoryCurrentAt(
+      host.reportedInventory,
+      known,
+      this.deps.clock.now().getTime(),
+      this.maxReportAgeMs,
+    );
+    return known === undefined || currentAtMs === undefined ? undefined : { ...known, currentAtMs };
   }
 
   /** The host's inventory, read at most `maxAgeMs` ago; undefined when the Agent cannot answer. */

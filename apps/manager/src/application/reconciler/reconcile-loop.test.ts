@@ -72,7 +72,7 @@ function loopWith(election: LeaderElection) {
         },
         follow: async () => {
           seen.follows += 1;
-          return { vmsRead: 0, inventoriesPlanned: 0 };
+          return { vmsRead: 0, inventoriesPlanned: 0, vmsCompared: 0 };
         },
       },
       election,

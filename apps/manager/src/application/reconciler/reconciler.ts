@@ -47,9 +47,10 @@ export interface ResyncReport {
   readonly orphansRemoved: number;
   readonly vmsQueued: number;
   /**
-   * Whether it compared every VM (else only what could have changed): the first pass of a term and
-   * every `fullResyncEvery`-th. Whether it read every row too is `vmsRead` (a term's first pass on
-   * rows held while following reads only what changed).
+   * Whether it compared every VM (else only what could have changed): a pass that read every row
+   * (every `fullResyncEvery`-th, or nothing held) and one whose schedule was not whole (a term's
+   * first pass with nothing followed, or after a comparison cut short). A term's first pass after
+   * following compares only what could have changed since the follower's last comparison (ADR 0111).
    */
   readonly isFull: boolean;
   /** VM rows read from the database. */
@@ -75,13 +76,17 @@ export const heldInventoryMaxAgeIntervals = heartbeatToleranceIntervals;
 /** Passes between two full ones: about a minute at the default interval of 5 s. */
 export const defaultFullResyncEvery = 12;
 
-/** What a follower read in one interval (see `follow`). */
+/** What a follower read and compared in one interval (see `follow`). */
 export interface FollowReport {
   /** VM rows read from the database (every row on the first, or after a failed check). */
   readonly vmsRead: number;
   /** Inventory reads it planned (started over the interval, a few at a time). */
   readonly inventoriesPlanned: number;
+  /** VMs whose decision it worked out again (every VM the first time), queueing none. */
+  readonly vmsCompared: number;
 }
+
+const nothingFollowed: FollowReport = { vmsRead: 0, inventoriesPlanned: 0, vmsCompared: 0 };
 
 /**
  * A follower's inventory reads at once (see `FollowerInventoryReads`): few, so that a follower that
@@ -123,7 +128,8 @@ const maxHostReads = 3;
  * work belongs to the term (one `activate()` to the next `deactivate()`) it started in, and checks
  * that this term still runs before each step: a reconciler that has lost leadership, even one that
  * has led again since, never acts on what it read while leading before. A follower keeps the rows
- * and inventories a pass compares warm (`follow`), and acts on nothing.
+ * and inventories a pass compares warm, and the schedule of which VMs to compare (`follow`), and
+ * acts on nothing.
  */
 export class Reconciler implements ReconcileHints {
   private readonly queue: KeyedWorkQueue<VmId>;
@@ -136,7 +142,7 @@ export class Reconciler implements ReconcileHints {
   private readonly schedule = new ResyncSchedule();
   private readonly followerReads: FollowerInventoryReads;
   private isActive = false;
-  /** The term's first pass has not compared every VM yet. */
+  /** The term's first pass has not compared yet: its refresh of the rows is checked. */
   private isFirstPassOfTerm = false;
   /** Counts `activate()` and `deactivate()` calls: work started in an earlier term stops acting. */
   private term = 0;
@@ -161,7 +167,9 @@ export class Reconciler implements ReconcileHints {
     this.followerReads = new FollowerInventoryReads(this.inventories, followerInventoryReadsInFlight);
     this.hostHealth = new HostHealth(deps, settings.heartbeatIntervalMs);
     this.orphans = new OrphanCollector(deps, settings.orphanGuard);
-    this.rows = new ResyncRows(deps.reconcileStates, settings.fullResyncEvery ?? defaultFullResyncEvery);
+    this.rows = new ResyncRows(deps.reconcileStates, settings.fullResyncEvery ?? defaultFullResyncEvery, (refresh) =>
+      this.schedule.rowsRead(refresh),
+    );
     const retries = new Retries(deps, settings.retry);
     this.actions = new VmActions(deps, new Restarts(deps, settings.retry, retries), retries);
     this.queue = new KeyedWorkQueue<VmId>(async (vmId) => void (await this.reconcileVm(vmId)), {
@@ -175,8 +183,11 @@ export class Reconciler implements ReconcileHints {
   /**
    * Starts acting on hints (this Manager leads). The rows and inventories held while following (or
    * while leading before) are kept: rows are database state tracked by watermark, and a held
-   * inventory is taken only when its host's last heartbeat names its tag (ADR 0107). The term's
-   * first pass compares every VM; the reads a reconcile may reuse start empty.
+   * inventory is taken only when its host's last heartbeat names its tag (ADR 0107). So is the
+   * schedule of which VMs to compare (ADR 0111): the term's first pass compares the VMs whose row,
+   * host status or inventory changed since the last comparison, those it found needing work and
+   * those come due (every VM when the schedule is not whole). The reads a reconcile may reuse start
+   * empty.
    */
   activate(): void {
     if (this.isActive) return;
@@ -186,7 +197,6 @@ export class Reconciler implements ReconcileHints {
     this.term += 1;
     this.isFirstPassOfTerm = true;
     this.inventories.expireReads();
-    this.schedule.clear();
   }
 
   /**
@@ -196,27 +206,43 @@ export class Reconciler implements ReconcileHints {
   deactivate(): void {
     if (this.isActive) this.term += 1;
     this.isActive = false;
+    // Queued VMs stay on the schedule (found needing work), for the next comparison to find again.
     this.queue.clear();
     // No read of this term feeds a reconcile of another.
     this.inventories.expireReads();
-    this.schedule.clear();
   }
 
   /**
    * A follower's interval (ADR 0107): brings the rows' views up to date by watermark (every row the
    * first time) and plans the reads of the inventories whose tag, as the hosts' last heartbeats
    * report it, is not the one held: at most a `fullResyncEvery`-th of the hosts an interval, a few
-   * at a time, so a follower warms up within about a minute. It compares nothing, queues nothing and
-   * writes nothing, to the database or to an Agent. Does nothing while this reconciler leads.
+   * at a time, so a follower warms up within about a minute. Then it compares, as a pass between
+   * full ones does, the VMs that could have changed (every VM the first time) against each host's
+   * status and the inventory a resync would take unread now (none when its tag is not held), and
+   * keeps each outcome in the schedule (ADR 0111): the first pass of its term then compares only
+   * what changed since. It queues nothing and writes nothing, to the database or to an Agent. Does
+   * nothing while this reconciler leads.
    */
   async follow(): Promise<FollowReport> {
-    if (this.isActive) return { vmsRead: 0, inventoriesPlanned: 0 };
+    if (this.isActive) return nothingFollowed;
     const hosts = await this.deps.hosts.list();
-    if (this.isActive) return { vmsRead: 0, inventoriesPlanned: 0 };
+    if (this.isActive) return nothingFollowed;
     const budget = Math.ceil(hosts.length / (this.settings.fullResyncEvery ?? defaultFullResyncEvery));
     const inventoriesPlanned = this.followerReads.plan(hosts, budget);
-    const { read } = await this.rows.follow(new EventLoopSlices(this.settings.sliceMs));
-    return { vmsRead: read.length, inventoriesPlanned };
+    const slices = new EventLoopSlices(this.settings.sliceMs);
+    const { read } = await this.rows.follow(slices);
+    if (this.isActive) return { ...nothingFollowed, vmsRead: read.length, inventoriesPlanned };
+    const decidedAt = this.deps.clock.now();
+    const bases = hosts.map((host): HostBasis => {
+      const status = this.hostHealth.statusOf(host, decidedAt);
+      return {
+        hostId: host.id,
+        status,
+        inventory: status === 'healthy' ? this.inventories.heldCurrent(host)?.inventory : undefined,
+      };
+    });
+    const { vmsCompared } = await this.compare(bases, decidedAt, slices, () => !this.isActive);
+    return { vmsRead: read.length, inventoriesPlanned, vmsCompared };
   }
 
   /** Resolves once no host and no VM is being reconciled, and no follower's read is under way. */
@@ -253,12 +279,13 @@ export class Reconciler implements ReconcileHints {
    * reconcile would change is queued (see `needsReconcile`). Resolves once the work is queued (not
    * done: see `idle()`).
    *
-   * The first pass of a term and every `fullResyncEvery`-th one compare every VM; the latter also
-   * read every VM row, as does a first pass with no rows held (a follower holds them, ADR 0107). The
-   * others read only the rows written or deleted since the pass before (see `ResyncRows`) and
-   * compare only what could have changed (see `ResyncSchedule`): VMs whose rows changed, the VMs of
-   * hosts whose status or inventory changed, VMs whose time-based decision has come due, and those
-   * the pass before queued.
+   * Every `fullResyncEvery`-th pass reads every VM row and compares every VM, as does a first pass
+   * with no rows held (a follower holds them, ADR 0107) or whose schedule is not whole (nothing
+   * followed, a comparison cut short). The others, a term's first pass after following included
+   * (ADR 0111), read only the rows written or deleted since the last refresh (see `ResyncRows`) and
+   * compare only what could have changed since the last comparison, by either role (see
+   * `ResyncSchedule`): VMs whose rows were read, the VMs of hosts whose status or inventory changed,
+   * VMs whose time-based decision has come due, and those found needing work.
    */
   async resync(): Promise<ResyncReport> {
     const term = this.term;
@@ -287,11 +314,8 @@ export class Reconciler implements ReconcileHints {
     // few ms: run as one block, 100,000 VMs held every heartbeat and API request arriving meanwhile.
     const slices = new EventLoopSlices(this.settings.sliceMs);
     // Rows are read after the inventories: a VM on a host always has its row written first. The
-    // term's first pass compares every VM, from rows held while following when there are some.
-    const isFirstPassOfTerm = this.isFirstPassOfTerm;
-    const refreshed = await this.rows.refresh(slices, { isChecked: isFirstPassOfTerm });
-    const { read } = refreshed;
-    const isFull = refreshed.isFull || isFirstPassOfTerm;
+    // term's first pass reads what changed since the rows held while following, counted.
+    const { read, isFull } = await this.rows.refresh(slices, { isChecked: this.isFirstPassOfTerm });
     if (!this.isLeadingIn(term))
       return { ...nothingDone, isFull, hostsMarkedUnhealthy, vmsRead: read.length, ...inventoryCounts };
     const done = { hostsMarkedUnhealthy, isFull, vmsRead: read.length, ...inventoryCounts };
@@ -328,7 +352,6 @@ export class Reconciler implements ReconcileHints {
       this.deps.log.warn({ err: error }, 'expired snapshots not removed; next pass tries again');
     });
     if (!this.isLeadingIn(term)) return { ...found, vmsQueued: 0, vmsCompared: 0 };
-    const hostsById = new Map(current.map((host) => [host.id, host]));
     const decidedAt = this.deps.clock.now();
     // What each host's VMs are compared against: its status, and its inventory while it is healthy.
     const inventoryOf = new Map(inventories.map(({ host, inventory }) => [host.id, inventory]));
@@ -336,55 +359,77 @@ export class Reconciler implements ReconcileHints {
       const status = this.hostHealth.statusOf(host, decidedAt);
       return { hostId: host.id, status, inventory: status === 'healthy' ? inventoryOf.get(host.id) : undefined };
     });
-    const changedHosts = this.schedule.changedHosts(bases);
-    const basisOf = new Map(bases.map((basis) => [basis.hostId, basis]));
-    const entriesOf = (hostId: HostId): ReadonlyMap<string, HeldAgentVm> | undefined => {
-      const inventory = basisOf.get(hostId)?.inventory;
-      return inventory === undefined ? undefined : this.entriesIndexOf(inventory);
-    };
-    let vmsQueued = 0;
-    let vmsCompared = 0;
-    if (isFull) this.isFirstPassOfTerm = false;
-    for (const vmId of this.vmsToCompare(isFull, read, changedHosts, decidedAt)) {
-      const view = this.rows.viewOf(vmId);
-      if (view === undefined) continue; // deleted since it was scheduled
-      if ((await slices.turnIfDue()) && !this.isLeadingIn(term)) break;
-      vmsCompared += 1;
-      const host = hostsById.get(view.vm.hostId);
-      const basis = host === undefined ? undefined : basisOf.get(host.id);
-      if (basis === undefined) {
-        // No such host: nothing to compare with until it registers (its first pass compares its VMs).
-        this.schedule.compared(vmId, { isQueued: false, reconsiderAtMs: undefined });
-        continue;
-      }
-      const entries = entriesOf(basis.hostId);
-      const observed = entries === undefined ? undefined : observationOf(entries.get(vmId));
-      const input = this.decisionInput(view.vm, basis.status, observed, view.retry, decidedAt);
-      const isQueued = needsReconcile(input);
-      this.schedule.compared(vmId, { isQueued, reconsiderAtMs: isQueued ? undefined : reconsiderAt(input)?.getTime() });
-      if (!isQueued) continue;
-      this.queue.add(vmId);
-      vmsQueued += 1;
-    }
-    return { ...found, vmsQueued, vmsCompared };
+    this.isFirstPassOfTerm = false;
+    const compared = await this.compare(
+      bases,
+      decidedAt,
+      slices,
+      () => this.isLeadingIn(term),
+      (vmId) => this.queue.add(vmId),
+    );
+    return { ...found, isFull: compared.isFull, vmsQueued: compared.vmsNeedingWork, vmsCompared: compared.vmsCompared };
   }
 
-  /** Every VM on a full pass; else the rows read, the VMs of the hosts that changed, and the VMs due. */
-  private vmsToCompare(
-    isFull: boolean,
-    read: readonly VmResyncView[],
-    changedHosts: readonly HostId[],
-    now: Date,
-  ): Iterable<VmId> {
+  /**
+   * Works out again the decision of the VMs that could have changed (see `vmsToCompare`) against the
+   * hosts' `bases` as of `decidedAt`, and keeps each outcome in the schedule; `needsWork` is told of
+   * each VM a reconcile would change. Every VM is compared when the schedule is not whole (every row
+   * was read, nothing compared yet, a comparison cut short). Stops, the schedule left not whole, once
+   * `isOn()` turns false.
+   */
+  private async compare(
+    bases: readonly HostBasis[],
+    decidedAt: Date,
+    slices: EventLoopSlices,
+    isOn: () => boolean,
+    needsWork: (vmId: VmId) => void = () => undefined,
+  ): Promise<{ readonly isFull: boolean; readonly vmsCompared: number; readonly vmsNeedingWork: number }> {
+    const started = this.schedule.startComparing();
+    const isFull = !started.isWhole;
+    const changedHosts = this.schedule.changedHosts(bases);
+    const basisOf = new Map(bases.map((basis) => [basis.hostId, basis]));
+    let vmsNeedingWork = 0;
+    let vmsCompared = 0;
+    for (const vmId of this.vmsToCompare(isFull, changedHosts, decidedAt)) {
+      const view = this.rows.viewOf(vmId);
+      if (view === undefined) continue; // deleted since it was scheduled
+      if ((await slices.turnIfDue()) && !isOn()) return { isFull, vmsCompared, vmsNeedingWork };
+      vmsCompared += 1;
+      const basis = basisOf.get(view.vm.hostId);
+      if (basis === undefined) {
+        // No such host: nothing to compare with until it registers (its first pass compares its VMs).
+        this.schedule.compared(vmId, { needsWork: false, reconsiderAtMs: undefined });
+        continue;
+      }
+      const entries = basis.inventory === undefined ? undefined : this.entriesIndexOf(basis.inventory);
+      const observed = entries === undefined ? undefined : observationOf(entries.get(vmId));
+      const input = this.decisionInput(view.vm, basis.status, observed, view.retry, decidedAt);
+      const isNeeded = needsReconcile(input);
+      this.schedule.compared(vmId, {
+        needsWork: isNeeded,
+        reconsiderAtMs: isNeeded ? undefined : reconsiderAt(input)?.getTime(),
+      });
+      if (!isNeeded) continue;
+      needsWork(vmId);
+      vmsNeedingWork += 1;
+    }
+    if (isOn()) this.schedule.finished(started.epoch);
+    return { isFull, vmsCompared, vmsNeedingWork };
+  }
+
+  /**
+   * Every VM on a full comparison; else the VMs of rows read since the last one, found needing work by
+   * it or come due (see `ResyncSchedule.takeDue`), and the VMs of the hosts that changed.
+   */
+  private vmsToCompare(isFull: boolean, changedHosts: readonly HostId[], now: Date): Iterable<VmId> {
     if (isFull) {
       this.schedule.forgetVms();
-      // Not a copy of 100,000 ids made in one block: only this pass changes the rows, and a clear
-      // (leadership lost) ends the iteration, as the pass itself ends then.
+      // Not a copy of 100,000 ids made in one block: a change of term ends the iteration, as the
+      // comparison ends then, and a refresh the other role starts meanwhile only adds or removes ids.
       return this.rows.ids();
     }
-    const vmIds = new Set<VmId>(read.map((view) => view.vm.id));
+    const vmIds = new Set<VmId>(this.schedule.takeDue(now.getTime()));
     for (const hostId of changedHosts) for (const vmId of this.rows.vmsOn(hostId)) vmIds.add(vmId);
-    for (const vmId of this.schedule.takeDue(now.getTime())) vmIds.add(vmId);
     return vmIds;
   }
 

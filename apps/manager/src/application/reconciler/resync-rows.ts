@@ -46,9 +46,15 @@ export class ResyncRows {
   /** The refresh under way, if any: the next one starts after it. */
   private running: Promise<unknown> = Promise.resolve();
 
+  /**
+   * @param applied Told of every read as soon as it is applied (the views and the watermark moved),
+   *   before anything else may fail or refresh: whoever compares the rows learns of every row read,
+   *   even one whose refresh's caller never compares it (leadership changed meanwhile).
+   */
   constructor(
     private readonly reconcileStates: Pick<ReconcileStateRepository, 'readForResync' | 'forgetDeletionsBefore'>,
     private readonly fullReadEvery: number,
+    private readonly applied: (refresh: RowsRefresh) => void = () => undefined,
   ) {}
 
   /**
@@ -109,6 +115,7 @@ export class ResyncRows {
       this.remove(vmId);
     }
     this.watermark = read.watermark;
+    this.applied({ isFull, read: read.views });
     if (kind === 'checked' && read.rowCount !== this.views.size) {
       // Rows held whose deletion was forgotten before this reader read it: read them all.
       return this.apply('whole', slices, isLeading);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { AppError } from '@hearth/errors';
 import { agentAuthorization, createWorld, hostCapacity, hostFacts, type World } from '../../testing/world.js';
 import type { Host } from '../../domain/host.js';
 import { defaultRetryPolicy } from '../../domain/restart-policy.js';
@@ -6,6 +7,7 @@ import type { Vm } from '../../domain/vm.js';
 import type { ReconcileStateRepository } from '../ports/reconcile-state-repository.js';
 import { createVm } from '../use-cases/create-vm.js';
 import { heartbeat } from '../use-cases/heartbeat.js';
+import { stopVm } from '../use-cases/stop-vm.js';
 import { Reconciler } from './reconciler.js';
 
 const heartbeatIntervalMs = 1000;
@@ -228,7 +230,7 @@ describe('a resync between full ones', () => {
 });
 
 describe('a full resync', () => {
-  it('compares every VM every fullResyncEvery-th pass, reading every row, and on the first pass of each term, from the rows held', async () => {
+  it("compares every VM every fullResyncEvery-th pass, reading every row; a term's first pass compares only what changed", async () => {
     const { reconciler, rowsRead } = await setUp({ fullResyncEvery: 3 });
     reconciler.deactivate();
     reconciler.activate();
@@ -239,8 +241,8 @@ describe('a full resync', () => {
     reconciler.activate();
     passes.push(await reconciler.resync());
 
-    // The terms' first passes compare every VM from the rows held, reading none (nothing changed).
-    for (const first of [passes[0], passes[5]]) expect(first).toMatchObject({ isFull: true, vmsRead: 0, vmsCompared: vmCount });
+    // The terms' first passes read no row and compare no VM: nothing changed since the last comparison.
+    for (const first of [passes[0], passes[5]]) expect(first).toMatchObject({ isFull: false, vmsRead: 0, vmsCompared: 0 });
     // Between them, a pass reads and compares nothing, or (every third refresh) every row and every VM.
     const between = passes.slice(1, 5).map((report) => [report.isFull, report.vmsRead, report.vmsCompared]);
     for (const figures of between)
@@ -253,7 +255,7 @@ describe('a full resync', () => {
     expect(rowsRead()).toBe(wholeReads * vmCount);
   });
 
-  it('applies a read of what changed begun in the term before, and compares every VM on the first pass of the next', async () => {
+  it('applies a read of what changed begun in the term before, and compares its VM on the first pass of the next', async () => {
     const { reconciler, world, vms } = await setUp();
     const repository = world.deps.reconcileStates;
     const read = repository.readForResync.bind(repository);
@@ -278,7 +280,8 @@ describe('a full resync', () => {
 
     const first = await reconciler.resync();
 
-    expect(first).toMatchObject({ isFull: true, vmsRead: 0, vmsCompared: vmCount, vmsQueued: 1 });
+    // The row was read in the term before and compared in none: this pass reads nothing, yet compares it.
+    expect(first).toMatchObject({ isFull: false, vmsRead: 0, vmsCompared: 1, vmsQueued: 1 });
   });
 
   it('compares every VM on the first pass of a term, though the term before ended while the rows it read were being applied', async () => {
@@ -390,17 +393,18 @@ describe('a resync of hosts whose heartbeats carry their inventory tag', () => {
     reconciler.activate();
     const report = await reconciler.resync();
 
-    expect(report).toMatchObject({ isFull: true, inventoriesRead: 0, inventoriesHeld: 1, vmsCompared: vmCount, vmsQueued: 0 });
+    // It compares the VMs whose creates' grace has just ended (the time passed), and queues none.
+    expect(report).toMatchObject({ isFull: false, inventoriesRead: 0, inventoriesHeld: 1, vmsCompared: vmCount, vmsQueued: 0 });
     expect(inventoryReadsOf(world)).toEqual([]);
   });
 });
 
 /** A settled world with a follower beside its leader, warmed up: it followed once, with every heartbeat tagged. */
-async function setUpFollower(): Promise<
-  Awaited<ReturnType<typeof setUp>> & { follower: Reconciler; followerRowsRead: () => number }
-> {
+async function setUpFollower(
+  options: { sliceMs?: number } = {},
+): Promise<Awaited<ReturnType<typeof setUp>> & { follower: Reconciler; followerRowsRead: () => number }> {
   const led = await setUp();
-  const { reconciler: follower, rowsRead: followerRowsRead } = reconcilerOver(led.world);
+  const { reconciler: follower, rowsRead: followerRowsRead } = reconcilerOver(led.world, options);
   await passReporting(led.world, led.host, 2 * heartbeatIntervalMs);
   await follower.follow();
   await follower.idle();
@@ -430,11 +434,13 @@ describe('a warm follower', () => {
     await follower.idle();
     const settled = await follower.follow();
 
+    // It compares every VM first, then those of the row read and of the host whose inventory moved,
+    // then the two it found needing work (the row that differs from its host, the VMM that died).
     expect([first, quiet, changed, settled]).toEqual([
-      { vmsRead: vmCount, inventoriesPlanned: 1 },
-      { vmsRead: 0, inventoriesPlanned: 0 },
-      { vmsRead: 1, inventoriesPlanned: 1 },
-      { vmsRead: 0, inventoriesPlanned: 0 },
+      { vmsRead: vmCount, inventoriesPlanned: 1, vmsCompared: vmCount },
+      { vmsRead: 0, inventoriesPlanned: 0, vmsCompared: 0 },
+      { vmsRead: 1, inventoriesPlanned: 1, vmsCompared: vmCount },
+      { vmsRead: 0, inventoriesPlanned: 0, vmsCompared: 2 },
     ]);
     expect(rowsRead()).toBe(vmCount + 1);
     expect(inventoryReadsOf(world).map((call) => call.isUnchanged)).toEqual([false, false]);
@@ -464,7 +470,7 @@ describe('a warm follower', () => {
     expect(world.agents.isRunning(host.addr, vms[3]!.id)).toBe(false);
   });
 
-  it("reads on its term's first pass only the rows that changed and no inventory whose tag is current, and compares every VM", async () => {
+  it("reads on its term's first pass only the rows that changed and no inventory whose tag is current, and compares only their VMs", async () => {
     const { world, host, vms, follower, followerRowsRead } = await setUpFollower();
     await world.deps.vms.recordObservation(vms[6]!.id, 'paused', world.clock.now());
     await passReporting(world, host, heartbeatIntervalMs);
@@ -473,9 +479,9 @@ describe('a warm follower', () => {
     const first = await follower.resync();
 
     expect(first).toMatchObject({
-      isFull: true,
+      isFull: false,
       vmsRead: 1,
-      vmsCompared: vmCount,
+      vmsCompared: 1,
       inventoriesRead: 0,
       inventoriesHeld: 1,
       vmsQueued: 1,
@@ -509,7 +515,7 @@ describe('a warm follower', () => {
     const first = await follower.resync();
     await follower.idle();
 
-    expect(first).toMatchObject({ vmsRead: 1, vmsCompared: vmCount - 1, orphansRemoved: 1, vmsQueued: 1 });
+    expect(first).toMatchObject({ vmsRead: 1, vmsCompared: 1, orphansRemoved: 1, vmsQueued: 1 });
     expect(world.agents.vmIdsOn(host.addr)).not.toContain(deleted.id);
     expect(await world.deps.vms.findById(vms[10]!.id)).toMatchObject({ observedState: 'running' });
   });
@@ -524,6 +530,72 @@ describe('a warm follower', () => {
     const first = await follower.resync();
 
     expect(first).toMatchObject({ isFull: true, vmsRead: vmCount - 1, vmsCompared: vmCount - 1 });
+  });
+
+  it("queues on its term's first pass a VM it found needing work while following, though nothing changed since, and restarts it", async () => {
+    const { world, host, vms, follower } = await setUpFollower();
+    const victim = vms[13]!;
+    world.agents.killVmm(host.addr, victim.id);
+    await passReporting(world, host, heartbeatIntervalMs);
+    // It reads the inventory whose tag moved and compares the host's VMs again; then only the one that needs work.
+    for (let interval = 0; interval < 2; interval += 1) {
+      await follower.follow();
+      await follower.idle();
+    }
+    const quiet = await follower.follow();
+
+    failOver(follower, world);
+    const first = await follower.resync();
+    await follower.idle();
+
+    expect(quiet).toEqual({ vmsRead: 0, inventoriesPlanned: 0, vmsCompared: 1 });
+    expect(first).toMatchObject({ isFull: false, vmsRead: 0, inventoriesRead: 0, vmsCompared: 1, vmsQueued: 1 });
+    expect(world.agents.isRunning(host.addr, victim.id)).toBe(true);
+  });
+
+  it("compares on its term's first pass a VM whose grace ended after it last followed, and finishes its stop", async () => {
+    const { world, host, vms, follower } = await setUpFollower();
+    const stopping = vms[14]!;
+    const timeout = new AppError('AGENT_UNAVAILABLE', 'did not answer in time', { details: { reason: 'timeout' } });
+    world.agents.failNext('stop', timeout);
+    expect(await stopVm(world.deps, stopping.id)).toMatchObject({ state: 'stopping' });
+    // Its row is read and compared: within its grace, nothing to do before the grace ends.
+    const followed = await follower.follow();
+    await follower.idle();
+    await passReporting(world, host, graceMs);
+
+    failOver(follower, world);
+    const first = await follower.resync();
+    await follower.idle();
+
+    expect(followed).toMatchObject({ vmsRead: 1, vmsCompared: 1 });
+    expect(first).toMatchObject({ isFull: false, vmsRead: 0, vmsCompared: 1, vmsQueued: 1 });
+    expect(await world.deps.vms.findById(stopping.id)).toMatchObject({ state: 'stopped' });
+    expect(world.agents.isRunning(host.addr, stopping.id)).toBe(false);
+  });
+
+  it("compares every VM on its term's first pass when its last comparison was cut short, and restarts the VM whose VMM died", async () => {
+    // A slice of 0 ms: the event loop turns before each VM is compared, and it leads from the first turn.
+    const { world, host, vms, follower } = await setUpFollower({ sliceMs: 0 });
+    const victim = vms[15]!;
+    world.agents.killVmm(host.addr, victim.id);
+    await passReporting(world, host, heartbeatIntervalMs);
+    const repository = world.deps.reconcileStates;
+    const read = repository.readForResync.bind(repository);
+    repository.readForResync = async (since, readOptions) => {
+      const answer = await read(since, readOptions);
+      setImmediate(() => failOver(follower, world));
+      return answer;
+    };
+    // The host's inventory moved: its VMs are to be compared, and none is before it leads.
+    const cut = await follower.follow();
+    repository.readForResync = read;
+    const first = await follower.resync();
+    await follower.idle();
+
+    expect(cut).toMatchObject({ vmsCompared: 0 });
+    expect(first).toMatchObject({ isFull: true, vmsRead: 0, vmsCompared: vmCount, vmsQueued: 1 });
+    expect(world.agents.isRunning(host.addr, victim.id)).toBe(true);
   });
 
   it("reads the VM's own entry for a reconcile in its new term: the follower's inventory reads are not reads of the term", async () => {
