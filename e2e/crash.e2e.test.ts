@@ -664,10 +664,23 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       // The Agent stands still for 2 s once the restore's new VMM is spawned: the window to kill it in.
       await agent.start({ HEARTH_FAILPOINTS: `${point}=sleep:2000` });
       await cluster.waitForHealthyHosts();
-      const before = new Set(vmmPidsOf(agent));
+      const before = new Set(vmmPidsOf(agent, vm.id));
       await postRestore(vm.id, snapshotId);
-      await agentStandsAt(point);
-      const spawned = vmmPidsOf(agent).filter((pid) => !before.has(pid));
+      // This VM's new VMM, with the Agent standing at the failpoint: the failpoint follows the spawn
+      // without a turn of the Agent's event loop. Another VM's spawn that stood there first is not it.
+      let spawned: number[] = [];
+      await waitFor(
+        () => {
+          spawned = vmmPidsOf(agent, vm.id).filter((pid) => !before.has(pid));
+          return spawned.length > 0 && agent.process.output().includes(`failpoint ${point}`);
+        },
+        {
+          timeoutMs: 20_000,
+          intervalMs: 10,
+          description: () =>
+            `the restore's VMM of ${vm.id} spawned, the Agent at ${point}; the Agent said:\n${agent.process.output()}`,
+        },
+      );
       expect(spawned).toHaveLength(1);
       process.kill(spawned[0]!, 'SIGKILL');
       // Never taken for the old guest: failed, its TAP and guard released with the rest.

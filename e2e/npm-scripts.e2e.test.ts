@@ -92,7 +92,9 @@ describe.skipIf(startSkip)(`npm start over real processes${startSkip ? ` (skippe
     run = npmRun('start', env);
     const current = run;
     // It builds first (incremental), then the embedded database's first start: minutes on a busy machine.
-    await waitFor(() => current.output().includes('Hearth is up') || current.npm.exitCode !== null, {
+    // Its banner's last line: the lines before it (the token, the commands to try) may reach this
+    // process in a later read than "Hearth is up".
+    await waitFor(() => current.output().includes('Ctrl-C stops the Manager') || current.npm.exitCode !== null, {
       timeoutMs: 240_000,
       description: 'npm start says Hearth is up',
     }).catch((error: Error) => {
