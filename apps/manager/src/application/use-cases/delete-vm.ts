@@ -4,6 +4,7 @@ import { isAppError } from '@hearth/errors';
 import type { VmId } from '../../domain/ids.js';
 import { assertTransition } from '../../domain/vm-state.js';
 import type { FailureReason, Vm } from '../../domain/vm.js';
+import type { Host } from '../../domain/host.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import { isAgentOutcomeUnknown } from './agent-outcome.js';
 import { failureReasonOf } from './apply-vm.js';
@@ -13,6 +14,9 @@ import { getVm } from './vm-queries.js';
 import { everyProject } from '../../domain/access.js';
 
 type Deps = Pick<UseCaseDependencies, 'vms' | 'hosts' | 'agents' | 'clock' | 'log'>;
+
+/** How many times a delete reads the VM again after another worker changed its state first. */
+const maxStateRaces = 3;
 
 /** A delete carried out to the end: the VM's row is gone. */
 export interface DeletedVm {
@@ -45,15 +49,31 @@ export type DeleteVmResult = DeletedVm | DeleteUnderWay;
  * (no answer in time, not reachable, unavailable for now: see `isAgentOutcomeUnknown`) the VM stays
  * `deleting` and the answer is `accepted`: the reconciler asks the Agent again until it is done. A VM
  * already `deleting` is answered the same way. Only a definite refusal or failure from the Agent
- * makes the VM `failed` with the reason (and is thrown); DELETE can then be retried.
+ * makes the VM `failed` with the reason (and is thrown); DELETE can then be retried. A state change
+ * by another worker between the read and the change (without If-Match) is read and deleted from.
  */
 export async function deleteVm(deps: Deps, id: VmId, options: MutationOptions = {}): Promise<DeleteVmResult> {
-  const vm = await getVm(deps, id, options.projects ?? everyProject);
+  const projects = options.projects ?? everyProject;
+  let vm = await getVm(deps, id, projects);
   const ifVersion = versionToMatch(vm, options.ifMatch);
-  if (vm.state === 'deleting') return { outcome: 'accepted', vm };
-  assertTransition(vm.state, 'deleting');
-  const host = await hostOf(deps, vm.hostId);
-  const deleting = await deps.vms.transition(id, { from: vm.state, to: 'deleting', at: deps.clock.now(), ifVersion });
+  let host: Host;
+  let deleting: Vm;
+  for (let attempt = 1; ; attempt += 1) {
+    if (vm.state === 'deleting') return { outcome: 'accepted', vm };
+    assertTransition(vm.state, 'deleting');
+    host = await hostOf(deps, vm.hostId);
+    try {
+      deleting = await deps.vms.transition(id, { from: vm.state, to: 'deleting', at: deps.clock.now(), ifVersion });
+      break;
+    } catch (error) {
+      // Another worker moved the VM on between the read and the change (the reconciler found its
+      // host again: `unknown` → `running`). A delete without If-Match is of the VM, whatever state
+      // it was read in: read again, and delete it from the state it is in now if that allows it.
+      const isStateRace = isAppError(error) && error.code === 'VM_BUSY' && ifVersion === undefined;
+      if (!isStateRace || attempt >= maxStateRaces) throw error;
+      vm = await getVm(deps, id, projects);
+    }
+  }
   failpoint('manager.delete.after-deleting');
   let removed: readonly HostResource[];
   try {

@@ -181,6 +181,40 @@ describe('deleteVm', () => {
     expect(await world.repos.vms.findById(vm.id)).toBeUndefined();
   });
 
+  it.each([
+    ['without If-Match: read again and deleted from its new state', undefined, 'deleted'],
+    ['with If-Match: refused, its version moved on', 'version', 'PRECONDITION_FAILED'],
+  ] as const)(
+    'a VM whose host was found again between the read and the change (unknown → running), %s',
+    async (_, ifMatch, outcome) => {
+      const { world, vm } = await runningVm();
+      const unknown = await world.repos.vms.transition(vm.id, { from: 'running', to: 'unknown', at: new Date() });
+      // The reconciler's change lands between the delete's read and its own change.
+      let isRaced = false;
+      const deps = {
+        ...world.deps,
+        vms: Object.assign(Object.create(world.deps.vms) as typeof world.deps.vms, {
+          transition: async (...args: Parameters<typeof world.deps.vms.transition>) => {
+            if (!isRaced) {
+              isRaced = true;
+              await world.deps.vms.transition(vm.id, { from: 'unknown', to: 'running', at: new Date() });
+            }
+            return world.deps.vms.transition(...args);
+          },
+        }),
+      };
+      const options = ifMatch === undefined ? {} : { ifMatch: [unknown.version] };
+      if (outcome === 'deleted') {
+        expect(await deleteVm(deps, vm.id, options)).toMatchObject({ outcome: 'deleted', id: vm.id });
+        expect(await world.repos.vms.findById(vm.id)).toBeUndefined();
+        expect(world.agents.isRunning('https://10.0.0.1:9090', vm.id)).toBe(false);
+      } else {
+        expect(await codeOf(deleteVm(deps, vm.id, options))).toBe(outcome);
+        expect((await getVm(world.deps, vm.id, everyProject)).state).toBe('running');
+      }
+    },
+  );
+
   it('deletes a VM whose creation failed', async () => {
     const world = createWorld();
     await world.addHost();
