@@ -15,7 +15,7 @@
  *
  * How a change is seen, cheaply: the agent keeps one HTTP/1.1 connection to MMDS open and asks it
  * five times a second for hearth/entropy-seed, which the host makes new at every PUT of the
- * metadata. A restore is seen at the next poll: the restored VMM (a new process) knows no
+ * metadata (every two seconds where the VMM reports a move, below: the poll is then a fallback). A restore is seen at the next poll: the restored VMM (a new process) knows no
  * connection from before, so it resets this one; the agent reconnects at once, takes a new token
  * (tokens die with their VMM) and reads the whole metadata on the new connection.
  *
@@ -62,6 +62,18 @@
 /* Between two polls of the seed: a restore is seen within this. A build may set another (a test). */
 #ifndef POLL_MS
 #define POLL_MS 200
+#endif
+/* Between two polls where the VMM reports a move itself (below): the poll is then a fallback only,
+   and a guest at rest wakes its VMM and the host a tenth as often. */
+#ifndef ANNOUNCED_POLL_MS
+#define ANNOUNCED_POLL_MS 2000
+#endif
+/* VIRTIO_NET_F_GUEST_ANNOUNCE: a VMM that offers it makes the guest's kernel report a move. The
+   kernel writes the features DEV's driver negotiated as a bitstring (bit i at index i). A build may
+   read another file (a test). */
+#define GUEST_ANNOUNCE_BIT 21
+#ifndef FEATURES_PATH
+#define FEATURES_PATH "/sys/class/net/" DEV "/device/features"
 #endif
 /* Reports of a move less than this apart are one move: its VMM repeats the announce (QEMU five
    times, 50 to 350 ms apart). A build may set another (a test). */
@@ -573,6 +585,14 @@ static int moved(void) {
   }
 }
 
+/* 1 when DEV's virtio-net negotiated the guest announce and the reports can be read: its VMM
+   reports a move. */
+static int announces_moves(void) {
+  char bits[160];
+  if (link_events < 0 || read_line(FEATURES_PATH, bits, sizeof bits) != 0) return 0;
+  return strlen(bits) > GUEST_ANNOUNCE_BIT && bits[GUEST_ANNOUNCE_BIT] == '1';
+}
+
 /* Waits ms, or less when the kernel reports that the VM moved; 1 then, else 0. */
 static int wait_ms(long ms) {
   if (link_events < 0) {
@@ -755,11 +775,12 @@ int main(void) {
   current_address(addr, sizeof addr);
   mmds_route();
   watch_link_events();
+  const long poll_ms = announces_moves() ? ANNOUNCED_POLL_MS : POLL_MS;
   for (int fails = 0;;) {
     int has_moved;
     if (poll_mmds() == 0) {
       fails = 0;
-      has_moved = wait_ms(POLL_MS);
+      has_moved = wait_ms(poll_ms);
     } else {
       conn_close();
       /* MMDS not there yet (boot) or not answering: soon again, then less often. */

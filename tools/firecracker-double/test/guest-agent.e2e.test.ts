@@ -10,7 +10,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -352,5 +352,56 @@ describe.skipIf(skipReason !== '')('the guest agent, cloned as soon as it is up'
     expect(second.requests).toBe(first.requests + 1);
     expect(second.resets).toBe(before.resets);
     expect(second.statuses['401'] ?? 0).toBe(before.statuses['401'] ?? 0);
+  }, 60_000);
+});
+
+describe.skipIf(skipReason !== '')('the guest agent at rest, by what its NIC negotiated', () => {
+  // Its NIC's features read from a file of the test's: bit 21, the guest announce, set or not.
+  const featuresDir = mkdtempSync(join(tmpdir(), 'hearth-guest-agent-features-'));
+  const features = (isAnnounced: boolean): string => {
+    const file = join(featuresDir, isAnnounced ? 'announced' : 'plain');
+    writeFileSync(file, `${'1'.repeat(21)}${isAnnounced ? '1' : '0'}${'0'.repeat(42)}\n`);
+    return file;
+  };
+  const atRestMs = 4_000;
+  let announced: AgentUnderTest | undefined;
+  let plain: AgentUnderTest | undefined;
+
+  afterAll(async () => {
+    await stopAgent(announced);
+    await stopAgent(plain);
+    rmSync(featuresDir, { recursive: true, force: true });
+  });
+
+  /** How many questions the agent asked MMDS in `atRestMs` once it showed its identity. */
+  async function questionsAtRest(under: AgentUnderTest, id: string): Promise<number> {
+    await identityStartingWith(under, `instance-id=${id} `, 'the boot identity');
+    const before = await mmdsStats(under);
+    await new Promise((resolve) => setTimeout(resolve, atRestMs));
+    return (await mmdsStats(under)).requests - before.requests;
+  }
+
+  it('asks MMDS every two seconds where its VMM reports a move, and takes a restore at the report at once', async () => {
+    announced = await startAgent(metadata('vm-g', '10.9.0.40', 'guest-g', '06:00:0a:09:00:28', 'a'.repeat(64)), [
+      `-DFEATURES_PATH="${features(true)}"`,
+    ]);
+    expect(await questionsAtRest(announced, 'vm-g')).toBeLessThanOrEqual(3);
+    const notifier = buildNotifier(announced);
+    const before = await mmdsStats(announced);
+    const next = metadata('vm-h', '10.9.0.41', 'guest-h', '06:00:0a:09:00:29', 'b'.repeat(64));
+    await restoreAndReport(announced, notifier, next);
+    await identityStartingWith(announced, 'instance-id=vm-h ', 'the identity after the report');
+    // Taken at the report, not at the next poll: a poll would have asked on the connection from
+    // before the restore first, and been reset.
+    const after = await mmdsStats(announced);
+    expect(after.resets).toBe(before.resets);
+    expect(after.connections).toBe(before.connections + 1);
+  }, 60_000);
+
+  it('asks MMDS five times a second where its VMM does not', async () => {
+    plain = await startAgent(metadata('vm-i', '10.9.0.42', 'guest-i', '06:00:0a:09:00:2a', 'c'.repeat(64)), [
+      `-DFEATURES_PATH="${features(false)}"`,
+    ]);
+    expect(await questionsAtRest(plain, 'vm-i')).toBeGreaterThanOrEqual(8);
   }, 60_000);
 });
