@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasCommand, missingRequirements, waitFor } from '@hearth/testkit';
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { hasCommand, missingRequirements, waitFor, type StartedProcess } from '@hearth/testkit';
 import {
   convergence,
   leaksOn,
@@ -29,6 +30,17 @@ const recoveryDeadlineMs = 20_000;
 /** The crash-loop guard's budget in this suite: the fourth death within the window is a crash loop. */
 const crashLoopMaxRestarts = 3;
 
+/** Whether `started` still runs and has no failpoint armed (its environment, read from /proc). */
+function runsClean(started: StartedProcess): boolean {
+  const { child } = started;
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return false;
+  try {
+    return !/(?:^|\0)HEARTH_FAILPOINTS=[^\0]/.test(readFileSync(`/proc/${child.pid}/environ`, 'latin1'));
+  } catch {
+    return false;
+  }
+}
+
 interface Measurement {
   readonly killed: 'manager' | 'agent' | 'vmm';
   readonly point: string;
@@ -52,6 +64,23 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
     images = await cluster.images();
     const hosts = await cluster.api<{ items: Array<{ id: string }> }>('GET', '/v1/hosts');
     hostId = hosts.body.items[0]!.id;
+  }, 60_000);
+
+  // A case that failed midway may leave the Agent or the Manager dead, or running with a failpoint
+  // armed: the next case starts from both running without one, as every case that passes leaves them.
+  afterEach(async () => {
+    let isRestarted = false;
+    if (!runsClean(agent.process)) {
+      await agent.kill();
+      await agent.start();
+      isRestarted = true;
+    }
+    if (!runsClean(cluster.manager)) {
+      await cluster.killManager();
+      await cluster.startManager();
+      isRestarted = true;
+    }
+    if (isRestarted) await cluster.waitForHealthyHosts();
   }, 60_000);
 
   afterAll(async () => {
