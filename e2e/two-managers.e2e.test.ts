@@ -21,6 +21,7 @@ import { openSse } from '@hearth/testkit';
 const skipReason = missingRequirements({ root: true, database: true, commands: ['ip', 'mkfs.ext4'] });
 /** The lock goes with the killed leader's session (its socket closes at once), and the follower, queued for it, takes it then. */
 const takeoverBudgetMs = 5_000;
+const heartbeatMs = 1_000;
 
 type Role = 'leader' | 'follower' | 'disabled';
 
@@ -33,8 +34,14 @@ describe.skipIf(skipReason)(`two Managers on one database${skipReason ? ` (skipp
   let images: { kernelImageId: string; rootfsImageId: string };
 
   beforeAll(async () => {
-    // The Agent reports to B first, and to A when B cannot answer.
-    cluster = await startCluster({ agentCount: 1, extraManagers: 1, agentsReportTo: [1, 0] });
+    // The Agent reports to B first, and to A when B cannot answer. Heartbeats a second apart: a
+    // tolerance of 3 s leaves a loaded machine's late timers 2 s beside the turn to the other replica.
+    cluster = await startCluster({
+      agentCount: 1,
+      extraManagers: 1,
+      agentsReportTo: [1, 0],
+      managerEnv: { MANAGER_HEARTBEAT_MS: String(heartbeatMs) },
+    });
     [a, b] = cluster.replicas as [ClusterReplica, ClusterReplica];
     agent = cluster.agents[0]!;
     images = await cluster.images();
@@ -136,10 +143,10 @@ describe.skipIf(skipReason)(`two Managers on one database${skipReason ? ` (skipp
       (await a.api<{ items: Array<{ id: string; status: string }> }>('GET', '/v1/hosts')).body.items.find((h) => h.id === hostId)
         ?.status;
     await b.kill();
-    // Well past the heartbeat tolerance (3 intervals of 400 ms): a host whose heartbeats stopped
-    // would be unhealthy by now, and its VMs unknown.
+    // Well past the heartbeat tolerance (3 intervals): a host whose heartbeats stopped would be
+    // unhealthy by then, and its VMs unknown.
     const seen = new Set<string>();
-    const until = performance.now() + 4_000;
+    const until = performance.now() + 5 * heartbeatMs;
     while (performance.now() < until) {
       seen.add((await hostStatus()) ?? 'missing');
       await new Promise((resolve) => setTimeout(resolve, 100));
