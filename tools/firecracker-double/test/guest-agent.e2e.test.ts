@@ -142,6 +142,22 @@ async function restoreAndReport(under: AgentUnderTest, notifier: string, next: u
   await under.netns.exec([notifier, 'eth0']);
 }
 
+/**
+ * Restores the stand-in with `next`, reports the move and waits until the agent serves the identity
+ * starting with `prefix`: the stand-in's counts before and after.
+ */
+async function movedTo(
+  under: AgentUnderTest,
+  notifier: string,
+  next: unknown,
+  prefix: string,
+): Promise<{ before: MmdsStats; after: MmdsStats }> {
+  const before = await mmdsStats(under);
+  await restoreAndReport(under, notifier, next);
+  await identityStartingWith(under, prefix, `the identity after the report (${prefix.trim()})`);
+  return { before, after: await mmdsStats(under) };
+}
+
 /** What the agent serves as /identity, read in its own mount namespace. */
 function identityOf(under: AgentUnderTest): string | undefined {
   try {
@@ -258,12 +274,9 @@ describe.skipIf(skipReason !== '')('the guest agent, told that its VM moved', ()
 
   it('takes the identity of a restore at the report that the VM moved, on a new connection, without asking on the old one', async () => {
     await identityStartingWith(under, 'instance-id=vm-c ', 'the boot identity');
-    const before = await mmdsStats(under);
     const next = metadata('vm-d', '10.9.0.21', 'guest-d', '06:00:0a:09:00:15', 'd'.repeat(64));
-    await restoreAndReport(under, notifier, next);
-    await identityStartingWith(under, 'instance-id=vm-d ', 'the identity after the report');
+    const { before, after } = await movedTo(under, notifier, next, 'instance-id=vm-d ');
     expect(identityOf(under)).toBe('instance-id=vm-d host=guest-d addr=10.9.0.21/16 mac=06:00:0a:09:00:15\n');
-    const after = await mmdsStats(under);
     expect(after.connections).toBe(before.connections + 1);
     // A token and the metadata on the new connection; the old one was left without a request (its
     // reset would have cost a round trip).
@@ -329,11 +342,8 @@ describe.skipIf(skipReason !== '')('the guest agent, cloned as soon as it is up'
 
   it("takes a new connection at a move's first report however young its connection is, and keeps it at the next reports", async () => {
     await identityStartingWith(under, 'instance-id=vm-e ', 'the boot identity');
-    const before = await mmdsStats(under);
     const next = metadata('vm-f', '10.9.0.31', 'guest-f', '06:00:0a:09:00:1f', 'f'.repeat(64));
-    await restoreAndReport(under, notifier, next);
-    await identityStartingWith(under, 'instance-id=vm-f ', 'the identity after the first report');
-    const first = await mmdsStats(under);
+    const { before, after: first } = await movedTo(under, notifier, next, 'instance-id=vm-f ');
     // Nothing asked on the connection from before the move: a new one, a token and the metadata.
     expect(first.resets).toBe(before.resets);
     expect(first.connections).toBe(before.connections + 1);
@@ -386,14 +396,10 @@ describe.skipIf(skipReason !== '')('the guest agent at rest, by what its NIC neg
       `-DFEATURES_PATH="${features(true)}"`,
     ]);
     expect(await questionsAtRest(announced, 'vm-g')).toBeLessThanOrEqual(3);
-    const notifier = buildNotifier(announced);
-    const before = await mmdsStats(announced);
     const next = metadata('vm-h', '10.9.0.41', 'guest-h', '06:00:0a:09:00:29', 'b'.repeat(64));
-    await restoreAndReport(announced, notifier, next);
-    await identityStartingWith(announced, 'instance-id=vm-h ', 'the identity after the report');
+    const { before, after } = await movedTo(announced, buildNotifier(announced), next, 'instance-id=vm-h ');
     // Taken at the report, not at the next poll: a poll would have asked on the connection from
     // before the restore first, and been reset.
-    const after = await mmdsStats(announced);
     expect(after.resets).toBe(before.resets);
     expect(after.connections).toBe(before.connections + 1);
   }, 60_000);
