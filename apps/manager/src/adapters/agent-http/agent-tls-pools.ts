@@ -30,7 +30,7 @@ export const connectionAheadLifetimeMs = 10_000;
  * Manager for a connection to come free instead of opening one each: the Agent serves them on one
  * event loop, so more at once only queue there, and each TLS connection keeps about 65 KB of its
  * malloc, which it does not give back after the connection closes. Above the 10 applies of a clone
- * round (ADR 0108), and leaves room for stops that wait up to 15 s and snapshot copies.
+ * round (ADR 0108), with room beside a burst for stops that wait for a guest and snapshot copies.
  */
 export const agentCallConnections = 16;
 
@@ -42,10 +42,10 @@ export const agentCallConnections = 16;
 export const agentReadConnections = 4;
 
 /**
- * How long an idle connection to an Agent is kept. The Agent's server proposes 72 s (Fastify's
- * default), which undici would otherwise take: the Manager's own bound holds. Closing them sooner
- * gives the Agent no memory back (its malloc keeps what a connection held) and costs a handshake at
- * the next call.
+ * How long an idle connection to an Agent is kept, also as the most: undici takes a server's
+ * `Keep-Alive` hint (the Agent's is Fastify's 72 s) over its own timeout, up to that most. Closing
+ * them sooner gives the Agent no memory back (its malloc keeps what a connection held) and costs a
+ * handshake at the next call.
  */
 const idleConnectionMs = 30_000;
 
@@ -65,10 +65,10 @@ interface HeldPool {
 }
 
 /**
- * Two bounded connection pools per Agent origin (its short reads, its other calls), over mutual
- * TLS: the Agent's certificate must chain to the
- * cluster CA and name the host's Agent identity and credential (a certificate of another Agent, or
- * one issued before the host was removed and joined again, is refused at the handshake). Keep-alive
+ * Two bounded connection pools per Agent origin (its short reads, its other calls), over mutual TLS:
+ * the Agent's certificate must chain to the cluster CA and name the host's Agent identity and
+ * credential (a certificate of another Agent, or one issued before the host was removed and joined
+ * again, is refused at the handshake). Keep-alive
  * connections and TLS sessions are reused, so a call costs a handshake only once per connection.
  * A renewed client certificate is used by the next connection; open ones keep theirs.
  */
@@ -96,9 +96,8 @@ export class AgentTlsPools {
   /**
    * Opens connections to `agent` ahead of `count` calls about to go together, as many as its calls'
    * pool lacks (its idle connections, and those opened ahead before, count; never more than the pool
-   * may hold), so that their handshakes
-   * are done while the Agent is idle rather than each waiting on an Agent busy with the first
-   * calls. Each new connection the pool makes takes one of them first (waiting for its handshake),
+   * may hold), so that their handshakes are done while the Agent is idle rather than each waiting on
+   * an Agent busy with the first calls. Each new connection the pool makes takes one of them first (waiting for its handshake),
    * then opens its own; one that no call takes within `aheadLifetimeMs` is closed.
    * A handshake that fails is forgotten: the call that would have taken it connects itself.
    */
