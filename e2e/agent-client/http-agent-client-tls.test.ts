@@ -10,7 +10,9 @@ import { FakeHostProbe } from '../../apps/agent/src/adapters/fake/fake-host-prob
 import { PromAgentMetrics } from '../../apps/agent/src/adapters/metrics/prom-agent-metrics.js';
 import { parseVmId } from '../../apps/agent/src/domain/vm-id.js';
 import { createAgentApp } from '../../apps/agent/src/http/create-agent-app.js';
+import { agentCallConnections } from '../../apps/manager/src/adapters/agent-http/agent-tls-pools.js';
 import { defaultAgentClientOptions, HttpAgentClient } from '../../apps/manager/src/adapters/agent-http/http-agent-client.js';
+import type { VmId } from '../../apps/manager/src/domain/ids.js';
 import { describeAgentClientContract } from './agent-client.contract.js';
 
 const agentId = 'agent_01J00000000000000000000001';
@@ -32,7 +34,14 @@ async function issue(ca: CertificateAuthority, uris: string[], usage: 'server' |
 }
 
 /** The real Agent app over HTTPS with client certificates, and a Manager's client for it. */
-async function tlsPair(options: { readonly connectionAheadLifetimeMs?: number } = {}) {
+async function tlsPair(
+  options: {
+    readonly connectionAheadLifetimeMs?: number;
+    /** Awaited by the Agent before it takes up each request. */
+    readonly beforeEachRequest?: (method: string) => Promise<void>;
+  } = {},
+) {
+  const { beforeEachRequest, ...clientOptions } = options;
   const ca = await CertificateAuthority.create({
     commonName: 'test CA',
     notBefore: new Date(Date.now() - 60_000),
@@ -55,6 +64,7 @@ async function tlsPair(options: { readonly connectionAheadLifetimeMs?: number } 
       metrics: { registry: new PromAgentMetrics({ isProcessCollected: false }).registry, refresh: async () => undefined },
       tls: { caCertificatePem: ca.certificatePem, certificatePem: certificate.certificatePem, privateKeyPem: certificate.keyPem },
     });
+    if (beforeEachRequest !== undefined) app.addHook('onRequest', async (request) => beforeEachRequest(request.method));
     await app.listen({ host: '127.0.0.1', port: 0 });
     return { app, port: (app.server.address() as AddressInfo).port };
   };
@@ -63,7 +73,7 @@ async function tlsPair(options: { readonly connectionAheadLifetimeMs?: number } 
   const manager = await issue(ca, ['urn:hearth:manager'], 'client');
   const client = new HttpAgentClient({
     ...defaultAgentClientOptions,
-    ...options,
+    ...clientOptions,
     tls: { caCertificatePem: ca.certificatePem, clientCertificate: { current: () => manager, onRenewed: () => undefined } },
   });
   return {
@@ -148,6 +158,13 @@ describe('HttpAgentClient over mutual TLS', () => {
     }
   });
 
+  /** A call of the kind applies are (not a short read): the removal of a VM the Agent does not hold. */
+  async function aCall(pair: Awaited<ReturnType<typeof tlsPair>>, i = 0): Promise<unknown> {
+    const vmId = `vm_01J0000000000000000000${String(i).padStart(4, '0')}` as VmId;
+    const reason = await reasonOf(pair.client.deleteVm(pair.target, vmId));
+    return (reason as { code?: unknown }).code === 'VM_NOT_FOUND' ? 'answered' : reason;
+  }
+
   /** Counts the handshakes `server` completes and the connections it sees close, with waits for a count of each. */
   function countConnections(server: { on(event: 'secureConnection', listener: (socket: TLSSocket) => void): unknown }) {
     const counts = { handshakes: 0, closed: 0 };
@@ -180,7 +197,7 @@ describe('HttpAgentClient over mutual TLS', () => {
     try {
       const { counts, reached } = countConnections(pair.agentServer());
       const callsTogether = async (count: number): Promise<unknown[]> =>
-        Promise.all(Array.from({ length: count }, () => reasonOf(pair.client.inventory(pair.target))));
+        Promise.all(Array.from({ length: count }, (_, i) => aCall(pair, i)));
 
       pair.client.openConnections(pair.target, 3);
       await reached('handshakes', 3);
@@ -203,8 +220,7 @@ describe('HttpAgentClient over mutual TLS', () => {
     try {
       const { counts } = countConnections(pair.agentServer());
       pair.client.openConnections(pair.target, 2);
-      const answers = await Promise.all([pair.client.inventory(pair.target), pair.client.inventory(pair.target)]);
-      expect(answers).toHaveLength(2);
+      expect(await Promise.all([aCall(pair, 0), aCall(pair, 1)])).toEqual(['answered', 'answered']);
       expect(counts.handshakes).toBe(2);
     } finally {
       await pair.cleanup();
@@ -217,9 +233,46 @@ describe('HttpAgentClient over mutual TLS', () => {
       const { counts, reached } = countConnections(pair.agentServer());
       pair.client.openConnections(pair.target, 1);
       await reached('closed', 1);
-      expect(await reasonOf(pair.client.inventory(pair.target))).toBe('answered');
+      expect(await aCall(pair)).toBe('answered');
       expect(counts.handshakes).toBe(2);
     } finally {
+      await pair.cleanup();
+    }
+  });
+
+  it('holds a bounded pool of connections for a burst of calls, the rest waiting for one, and a read apart from them', async () => {
+    const calls = 50;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let received = 0;
+    let heldReached!: () => void;
+    const allConnectionsHeld = new Promise<void>((resolve) => (heldReached = resolve));
+    // The Agent holds every call but the reads until released: each holds its connection meanwhile.
+    const pair = await tlsPair({
+      beforeEachRequest: async (method) => {
+        if (method === 'GET') return;
+        received += 1;
+        if (received === agentCallConnections) heldReached();
+        await released;
+      },
+    });
+    try {
+      const { counts } = countConnections(pair.agentServer());
+      // Opened ahead for the whole burst: no more than its pool holds.
+      pair.client.openConnections(pair.target, calls);
+      const burst = Promise.all(Array.from({ length: calls }, (_, i) => aCall(pair, i)));
+      await allConnectionsHeld;
+      expect(received).toBe(agentCallConnections);
+      // Every call connection is taken: a read still goes through, on a connection of its own.
+      expect(await reasonOf(pair.client.inventory(pair.target))).toBe('answered');
+      release();
+      const answers = await burst;
+      expect(received).toBe(calls);
+      expect(answers).toEqual(Array.from({ length: calls }, () => 'answered'));
+      expect(counts.handshakes).toBe(agentCallConnections + 1);
+      expect(agentCallConnections).toBeLessThan(calls);
+    } finally {
+      release();
       await pair.cleanup();
     }
   });

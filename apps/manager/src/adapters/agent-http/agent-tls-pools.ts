@@ -25,10 +25,37 @@ export const agentIdentityMismatchCode = 'AGENT_IDENTITY_MISMATCH';
 /** How long a connection opened ahead waits for a call to take it before it is closed (default). */
 export const connectionAheadLifetimeMs = 10_000;
 
-/** An Agent's pool, with the connections opened ahead for it that no call has taken yet. */
+/**
+ * Connections the calls to one Agent hold at most (ADR 0114). A burst of calls beyond it waits in the
+ * Manager for a connection to come free instead of opening one each: the Agent serves them on one
+ * event loop, so more at once only queue there, and each TLS connection keeps about 65 KB of its
+ * malloc, which it does not give back after the connection closes. Above the 10 applies of a clone
+ * round (ADR 0108), with room beside a burst for stops that wait for a guest and snapshot copies.
+ */
+export const agentCallConnections = 16;
+
+/**
+ * Connections one Agent's short reads hold at most: its inventory, one VM, its metrics and a console
+ * log, answered within 3–5 s. They have a pool of their own so that they never queue behind calls
+ * that take seconds (applies, stops, snapshots, copies) past their own timeouts.
+ */
+export const agentReadConnections = 4;
+
+/**
+ * How long an idle connection to an Agent is kept, also as the most: undici takes a server's
+ * `Keep-Alive` hint (the Agent's is Fastify's 72 s) over its own timeout, up to that most. Closing
+ * them sooner gives the Agent no memory back (its malloc keeps what a connection held) and costs a
+ * handshake at the next call.
+ */
+const idleConnectionMs = 30_000;
+
+/** Which of an Agent's pools a call takes: a short read, or any other call. */
+export type AgentCallKind = 'read' | 'call';
+
+/** An Agent's pools, with the connections opened ahead for its calls that no call has taken yet. */
 interface HeldPool {
   readonly pinKey: string;
-  readonly pool: Pool;
+  readonly pools: { readonly [kind in AgentCallKind]: Pool };
   /**
    * Each a handshake under way or done (null: it failed), in the order they were opened; the pool's
    * next new connection takes the first. None rejects.
@@ -38,9 +65,10 @@ interface HeldPool {
 }
 
 /**
- * One connection pool per Agent origin, over mutual TLS: the Agent's certificate must chain to the
- * cluster CA and name the host's Agent identity and credential (a certificate of another Agent, or
- * one issued before the host was removed and joined again, is refused at the handshake). Keep-alive
+ * Two bounded connection pools per Agent origin (its short reads, its other calls), over mutual TLS:
+ * the Agent's certificate must chain to the cluster CA and name the host's Agent identity and
+ * credential (a certificate of another Agent, or one issued before the host was removed and joined
+ * again, is refused at the handshake). Keep-alive
  * connections and TLS sessions are reused, so a call costs a handshake only once per connection.
  * A renewed client certificate is used by the next connection; open ones keep theirs.
  */
@@ -60,24 +88,25 @@ export class AgentTlsPools {
     });
   }
 
-  /** The pool for `agent`; a pool pinned to another identity at the same origin is closed first. */
-  poolFor(agent: PinnedAgent): Pool {
-    return this.heldFor(agent).pool;
+  /** The pool for `agent`'s calls of `kind`; pools pinned to another identity at the same origin are closed first. */
+  poolFor(agent: PinnedAgent, kind: AgentCallKind): Pool {
+    return this.heldFor(agent).pools[kind];
   }
 
   /**
-   * Opens connections to `agent` ahead of `count` calls about to go together, as many as its pool
-   * lacks (its idle connections, and those opened ahead before, count), so that their handshakes
-   * are done while the Agent is idle rather than each waiting on an Agent busy with the first
-   * calls. Each new connection the pool makes takes one of them first (waiting for its handshake),
+   * Opens connections to `agent` ahead of `count` calls about to go together, as many as its calls'
+   * pool lacks (its idle connections, and those opened ahead before, count; never more than the pool
+   * may hold), so that their handshakes are done while the Agent is idle rather than each waiting on
+   * an Agent busy with the first calls. Each new connection the pool makes takes one of them first (waiting for its handshake),
    * then opens its own; one that no call takes within `aheadLifetimeMs` is closed.
    * A handshake that fails is forgotten: the call that would have taken it connects itself.
    */
   openAhead(agent: PinnedAgent, count: number): void {
     const held = this.heldFor(agent);
     // Its connections without a call under way (the pool's `free` lags the end of a call by a tick).
-    const { connected, running } = held.pool.stats;
-    const missing = count - Math.max(0, connected - running) - held.ahead.size;
+    const { connected, running } = held.pools.call.stats;
+    const idle = Math.max(0, connected - running);
+    const missing = Math.min(count - idle, agentCallConnections - connected) - held.ahead.size;
     const { hostname, host, protocol, port } = new URL(agent.origin);
     for (let i = 0; i < missing; i++) {
       const ahead = new Promise<Socket | null>((resolve) => {
@@ -110,7 +139,7 @@ export class AgentTlsPools {
     const pools = [...this.pools.values()];
     this.pools.clear();
     for (const held of pools) closeAhead(held);
-    await Promise.all(pools.map(({ pool }) => pool.close().catch(() => undefined)));
+    await Promise.all(pools.flatMap((held) => Object.values(held.pools).map(closePool)));
   }
 
   private heldFor(agent: PinnedAgent): HeldPool {
@@ -119,7 +148,7 @@ export class AgentTlsPools {
     if (held !== undefined && held.pinKey === pinKey) return held;
     if (held !== undefined) {
       closeAhead(held);
-      void held.pool.close().catch(() => undefined);
+      for (const pool of Object.values(held.pools)) void closePool(pool).catch(() => undefined);
     }
     const connect = this.connectorFor(agent);
     const ahead = new Set<Promise<Socket | null>>();
@@ -138,8 +167,13 @@ export class AgentTlsPools {
         () => connect(options, callback),
       );
     };
-    const pool = new Pool(agent.origin, { connect: connectTakingAhead, keepAliveTimeout: 30_000 });
-    const created: HeldPool = { pinKey, pool, ahead, connect };
+    // One request at a time on a connection: a call never waits behind another's answer on it.
+    const shape = { pipelining: 1, keepAliveTimeout: idleConnectionMs, keepAliveMaxTimeout: idleConnectionMs };
+    const pools = {
+      read: new Pool(agent.origin, { ...shape, connect, connections: agentReadConnections }),
+      call: new Pool(agent.origin, { ...shape, connect: connectTakingAhead, connections: agentCallConnections }),
+    };
+    const created: HeldPool = { pinKey, pools, ahead, connect };
     this.pools.set(agent.origin, created);
     return created;
   }
@@ -196,6 +230,10 @@ function identityCheckFor(agent: PinnedAgent): (hostname: string, certificate: P
       code: agentIdentityMismatchCode,
     });
   };
+}
+
+function closePool(pool: Pool): Promise<void> {
+  return pool.close().catch(() => undefined);
 }
 
 /** Closes the connections opened ahead that no call took. */

@@ -32,7 +32,13 @@ import type {
 } from '../../application/ports/agent-client.js';
 import type { SnapshotId, VmId } from '../../domain/ids.js';
 import type { SnapshotFileEncoding } from '../../domain/snapshot-compatibility.js';
-import { AgentTlsPools, agentIdentityMismatchCode, type AgentTlsCredentials, type PinnedAgent } from './agent-tls-pools.js';
+import {
+  AgentTlsPools,
+  agentIdentityMismatchCode,
+  type AgentCallKind,
+  type AgentTlsCredentials,
+  type PinnedAgent,
+} from './agent-tls-pools.js';
 import { openAgentConsole } from './ws-agent-console.js';
 
 export interface HttpAgentClientOptions {
@@ -459,7 +465,7 @@ export class HttpAgentClient implements AgentClient {
   /** With TLS, the pool pinned to the host's Agent; a host that cannot be called securely is unavailable. */
   private dispatcherFor(target: AgentTarget, method: string, path: string): Dispatcher | undefined {
     if (this.tlsPools === undefined) return this.options.dispatcher;
-    return this.tlsPools.poolFor(this.pinnedAgent(target, method, path));
+    return this.tlsPools.poolFor(this.pinnedAgent(target, method, path), callKindOf(method, path));
   }
 
   /** Whom a call over TLS must reach; a host that cannot be called securely is unavailable. */
@@ -475,6 +481,14 @@ export class HttpAgentClient implements AgentClient {
     }
     return { origin: new URL(target.addr).origin, agentId, credentialId };
   }
+}
+
+/**
+ * Every `GET` is a short read (the inventory, one VM, the metrics, a console log) but a snapshot
+ * file's, which streams a whole file from the copy's source.
+ */
+function callKindOf(method: string, path: string): AgentCallKind {
+  return method === 'GET' && !path.startsWith('/snapshots/') ? 'read' : 'call';
 }
 
 function inventoryPath(query: InventoryQuery): string {
