@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hasCommand, missingRequirements, waitFor, type StartedProcess } from '@hearth/testkit';
 import {
   convergence,
@@ -66,10 +66,18 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
     hostId = hosts.body.items[0]!.id;
   }, 60_000);
 
-  // A case that failed midway may leave the Agent or the Manager dead, or running with a failpoint
-  // armed: the next case starts from both running without one, as every case that passes leaves them.
+  // The Agent's and the Manager's processes when a case began.
+  let pidsAtStart = { agent: 0, manager: 0 };
+  beforeEach(() => {
+    pidsAtStart = { agent: agent.process.child.pid ?? 0, manager: cluster.manager.child.pid ?? 0 };
+  });
+
+  // The next case starts from both running without a failpoint and the host heard from since. A case
+  // that failed midway may leave either dead, or running with a failpoint armed; one that restarted
+  // either leaves the host's first heartbeat from the new process still to come (a create then may
+  // find no host to place it on).
   afterEach(async () => {
-    let isRestarted = false;
+    let isRestarted = agent.process.child.pid !== pidsAtStart.agent || cluster.manager.child.pid !== pidsAtStart.manager;
     if (!runsClean(agent.process)) {
       await agent.kill();
       await agent.start();
