@@ -45,6 +45,8 @@ const bundles = [
     extraInputs: [agentManifest],
     options: {
       define: { HEARTH_AGENT_VERSION: JSON.stringify(agentVersion) },
+      // A native module, loaded at run time where it is installed (the Agent forks without it).
+      external: ['koffi'],
       format: 'esm',
       minifyWhitespace: true,
       minifySyntax: true,

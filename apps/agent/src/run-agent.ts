@@ -43,6 +43,7 @@ import { PromAgentMetrics } from './adapters/metrics/prom-agent-metrics.js';
 import { VmFirecrackerMetrics } from './application/background/vm-firecracker-metrics.js';
 import { createAgentMetricsApp, type AgentMetricsExposition } from './http/metrics-routes.js';
 import { certificateValidity, generateEcKeyPair } from './adapters/system/ec-key-pair.js';
+import { loadSessionSpawner } from './adapters/system/session-spawner.js';
 
 async function detectSpawnMode(config: AgentConfig): Promise<SpawnMode> {
   if (config.spawnMode !== 'auto') return config.spawnMode;
@@ -169,6 +170,10 @@ export async function runAgent(): Promise<void> {
       ? { bridge: config.bridge, reader: ipReader }
       : { bridge: config.bridge, procIpv4Dir: '/proc/sys/net/ipv4' },
   });
+  // The VMMs started by posix_spawn (no copy of the Agent's page tables); by a fork where its
+  // binding cannot be loaded (an Agent file copied to a host alone).
+  const vmmSpawn = loadSessionSpawner();
+  logger.info({ method: vmmSpawn.spawner.method, reason: vmmSpawn.reason }, 'vmm spawn method');
   const context: AgentContext = {
     network,
     firewall,
@@ -180,6 +185,7 @@ export async function runAgent(): Promise<void> {
       log: logger.child({ component: 'vmm' }),
       // `ip netns exec` enters the namespace and execs, so the pid stays Firecracker's.
       commandPrefix: config.netns === null ? [] : ['ip', 'netns', 'exec', config.netns],
+      spawner: vmmSpawn.spawner,
     }),
     firecracker,
     records: new FileVmRecordStore(config.runDir, logger.child({ component: 'records' })),

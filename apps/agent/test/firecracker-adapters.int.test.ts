@@ -9,19 +9,31 @@ import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-r
 import { LinuxHostFiles } from '../src/adapters/linux/linux-host-files.js';
 import { readProcStat } from '../src/adapters/firecracker/proc-stat.js';
 import { SystemClock } from '../src/adapters/system/system-clock.js';
+import { ForkSessionSpawner, loadSessionSpawner, type SessionSpawner } from '../src/adapters/system/session-spawner.js';
 import type { VmmProcessRef } from '../src/application/ports/vmm.js';
 import { describeFirecrackerContract } from './firecracker.contract.js';
 import { doubleUnavailableReason, makeImages, makeTempDir } from './support.js';
 
 const unavailable = doubleUnavailableReason(repoRoot, firecrackerDoubleBin);
 
-function realVmm(procReads?: number[], keptExits?: number): FirecrackerProcessVmm {
+/** Both ways of making a VMM's process: the Agent's own (posix_spawn where koffi loads), and Node's fork. */
+const spawners: [string, SessionSpawner][] = [
+  [loadSessionSpawner().spawner.method, loadSessionSpawner().spawner],
+  ['fork', new ForkSessionSpawner()],
+];
+
+function realVmm({
+  procReads,
+  keptExits,
+  spawner,
+}: { procReads?: number[]; keptExits?: number; spawner?: SessionSpawner } = {}): FirecrackerProcessVmm {
   return new FirecrackerProcessVmm({
     firecrackerBin: firecrackerDoubleBin,
     spawnMode: 'direct',
     runner: new ExecFileCommandRunner(),
     clock: new SystemClock(),
     log: new RecordingLog(),
+    ...(spawner === undefined ? {} : { spawner }),
     ...(keptExits === undefined ? {} : { keptExits }),
     ...(procReads === undefined
       ? {}
@@ -70,9 +82,9 @@ describeFirecrackerContract(
   unavailable === undefined ? {} : { skip: unavailable },
 );
 
-describe.skipIf(unavailable !== undefined)(
-  `FirecrackerProcessVmm against the Firecracker double${unavailable === undefined ? '' : ` (skipped: ${unavailable})`}`,
-  () => {
+describe.skipIf(unavailable !== undefined).each(spawners)(
+  `FirecrackerProcessVmm (%s) against the Firecracker double${unavailable === undefined ? '' : ` (skipped: ${unavailable})`}`,
+  (_method, spawner) => {
     let directory: string;
     let api: HttpFirecrackerApi;
     let vmm: FirecrackerProcessVmm;
@@ -86,7 +98,7 @@ describe.skipIf(unavailable !== undefined)(
     beforeEach(async () => {
       directory = await makeTempDir();
       api = new HttpFirecrackerApi({ requestTimeoutMs: 5_000 });
-      vmm = realVmm();
+      vmm = realVmm({ spawner });
     });
 
     afterEach(async () => {
@@ -126,6 +138,7 @@ describe.skipIf(unavailable !== undefined)(
           clock: new SystemClock(),
           log: new RecordingLog(),
           commandPrefix: ['/bin/sh', '-c', 'env', 'sh'],
+          spawner,
         });
         const printing = await vmm.spawn({
           vmId: 'vm_test',
@@ -165,7 +178,7 @@ describe.skipIf(unavailable !== undefined)(
 
     it('knows a VMM it spawned alive without reading /proc, and dead once it is killed from outside', async () => {
       const procReads: number[] = [];
-      vmm = realVmm(procReads);
+      vmm = realVmm({ procReads, spawner });
       const { process } = await spawnReady();
       const readsAfterSpawn = procReads.length;
 
@@ -182,7 +195,7 @@ describe.skipIf(unavailable !== undefined)(
     });
 
     it('keeps the exits of the latest VMMs that ended only, and reads /proc for one whose exit it no longer keeps', async () => {
-      vmm = realVmm(undefined, 1);
+      vmm = realVmm({ keptExits: 1, spawner });
       const first = await spawnReady('first');
       const second = await spawnReady('second');
 
@@ -202,7 +215,7 @@ describe.skipIf(unavailable !== undefined)(
     it('reads /proc for a VMM it did not spawn (one adopted after a restart): alive, then dead once killed', async () => {
       const { process } = await spawnReady();
       const procReads: number[] = [];
-      const adopting = realVmm(procReads);
+      const adopting = realVmm({ procReads, spawner });
 
       expect(await adopting.isAlive(process)).toBe(true);
       expect(procReads).toEqual([process.pid]);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { closeSync, constants, fstatSync, openSync, writeFileSync } from 'node:fs';
 import { AppError } from '@hearth/errors';
 import type { AgentLog } from '../../application/ports/agent-log.js';
@@ -6,6 +5,7 @@ import type { Clock } from '../../application/ports/clock.js';
 import type { CommandRunner } from '../../application/ports/command-runner.js';
 import type { SpawnVmmRequest, Vmm, VmmBoot, VmmExit, VmmProcessRef, VmmSinks } from '../../application/ports/vmm.js';
 import type { SpawnMode } from '../../domain/vm-record.js';
+import { loadSessionSpawner, type SessionSpawner } from '../system/session-spawner.js';
 import { readProcStat, type ProcStat } from './proc-stat.js';
 import { vmmConfigFile } from './firecracker-bodies.js';
 
@@ -25,6 +25,8 @@ export interface FirecrackerProcessVmmOptions {
   readonly readProcStat?: (pid: number) => Promise<ProcStat | undefined>;
   /** How many of its spawned processes' exits are kept, the latest (default `keptVmmExits`). */
   readonly keptExits?: number;
+  /** How the processes are made (default: `posix_spawn` where it can be had, else Node's fork). */
+  readonly spawner?: SessionSpawner;
 }
 
 /**
@@ -71,11 +73,13 @@ export class FirecrackerProcessVmm implements Vmm {
    */
   private readonly environment: NodeJS.ProcessEnv = { ...process.env };
   private readonly keptExits: number;
+  private readonly spawner: SessionSpawner;
 
   constructor(private readonly options: FirecrackerProcessVmmOptions) {
     this.spawnMode = options.spawnMode;
     this.readProcStat = options.readProcStat ?? readProcStat;
     this.keptExits = options.keptExits ?? keptVmmExits;
+    this.spawner = options.spawner ?? loadSessionSpawner().spawner;
   }
 
   async spawn(request: SpawnVmmRequest): Promise<VmmProcessRef> {
@@ -120,41 +124,40 @@ export class FirecrackerProcessVmm implements Vmm {
       if (!fstatSync(stdin).isFIFO()) throw new Error(`${request.stdinPath} is not a FIFO`);
       stdio.push(openSync(request.stdoutPath, 'a', 0o600));
       stdio.push(openSync(request.stderrPath, 'a', 0o600));
-      // umask 077 for the VMM, so its socket and files are not world-accessible. spawn() forks
-      // synchronously, so the temporary umask is seen by the child only.
+      // umask 077 for the VMM, so its socket and files are not world-accessible. The spawner makes
+      // the process before it returns, so the temporary umask is seen by the child only.
+      let exit: VmmExit | undefined;
+      let known: ((exit: VmmExit) => void) | undefined;
+      const onExit = (ended: VmmExit): void => {
+        exit = ended;
+        known?.(ended);
+      };
       const previousUmask = process.umask(0o077);
-      let child;
+      let spawned: Promise<number>;
       try {
-        child = spawn(file, args, {
-          cwd: request.workingDirectory,
-          detached: true,
-          env: this.environment,
-          stdio,
-        });
+        spawned = this.spawner.spawn(
+          { file, args, cwd: request.workingDirectory, env: this.environment, stdio: [stdio[0]!, stdio[1]!, stdio[2]!] },
+          onExit,
+        );
       } finally {
         process.umask(previousUmask);
       }
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
-      });
-      child.unref();
-      const pid = child.pid;
-      if (pid === undefined) throw new Error('no pid');
+      const pid = await spawned;
       this.exits.delete(pid);
       const stat = await this.readProcStat(pid);
       const startTime = stat?.startTime ?? -1;
-      // The Agent is the parent (setsid, `ip netns exec` and `systemd-run --scope` all exec), so
-      // Node reaps the process and reports how it ended, while this Agent runs. No event loop turn
-      // passes between the spawn and this listener (only resolved promises), so no exit is missed.
-      // A process already gone from `/proc` (no start time) is not known alive: `/proc` answers for it.
-      if (stat !== undefined) this.children.set(pid, startTime);
-      child.once('exit', (code, signal) => {
+      // The Agent is the parent (setsid, `ip netns exec` and `systemd-run --scope` all exec), so the
+      // spawner reaps the process and reports how it ended, while this Agent runs. A process already
+      // gone from `/proc` (no start time) is not known alive: `/proc` answers for it.
+      const recordExit = (ended: VmmExit): void => {
         if (this.children.get(pid) === startTime) this.children.delete(pid);
-        this.exits.set(pid, { startTime, exit: { code, signal } });
+        this.exits.set(pid, { startTime, exit: ended });
         // The oldest first: a Map iterates in the order its keys were set (a reused pid's was deleted at its spawn).
         if (this.exits.size > this.keptExits) this.exits.delete(this.exits.keys().next().value!);
-      });
+      };
+      if (stat !== undefined) this.children.set(pid, startTime);
+      if (exit === undefined) known = recordExit;
+      else recordExit(exit);
       this.options.log.info({ vmId: request.vmId, pid, unit }, 'vmm spawned');
       return { pid, startTime, spawnMode: this.spawnMode, unit };
     } catch (error) {
