@@ -1,7 +1,11 @@
+import { execFile } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
+import koffi from 'koffi';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from '@hearth/testkit';
 import type { VmmExit } from '../../application/ports/vmm.js';
 import {
   decodeWaitStatus,
@@ -138,12 +142,49 @@ describe('posix_spawn spawner', () => {
     }
   });
 
-  it('reaps many processes that end at once', async () => {
+  it('reaps its own behind a child that has ended and that nobody else reaps', async () => {
+    // A child of this process started outside both the spawner and Node: its zombie stays, and it is
+    // the first ended child `waitid` names.
+    const libc = koffi.load('libc.so.6');
+    const spawnp = libc.func(
+      'int posix_spawnp(_Out_ int *pid, const char *file, void *fa, void *attr, const char **argv, const char **envp)',
+    );
+    const waitpid = libc.func('int waitpid(int pid, _Out_ int *status, int options)');
+    const stranger: [number] = [0];
+    expect(spawnp(stranger, 'true', null, null, ['true', null], [null])).toBe(0);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hearth-spawner-'));
+    const devNull = openSync('/dev/null', 'r+');
+    try {
+      await waitFor(() => readFileSync(`/proc/${stranger[0]}/stat`, 'utf8').split(' ')[2] === 'Z' || undefined, {
+        timeoutMs: 5_000,
+        intervalMs: 5,
+      });
+      let ended!: (exit: VmmExit) => void;
+      const exited = new Promise<VmmExit>((resolve) => (ended = resolve));
+      const pid = await (posix as PosixSessionSpawner).spawn(
+        { file: 'sh', args: ['-c', 'exit 4'], cwd: dir, env: {}, stdio: [devNull, devNull, devNull] },
+        ended,
+      );
+      expect(await exited).toEqual({ code: 4, signal: null });
+      expect(existsSync(`/proc/${pid}`)).toBe(false);
+    } finally {
+      const status: [number] = [0];
+      expect(waitpid(stranger[0], status, 0)).toBe(stranger[0]);
+      closeSync(devNull);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reaps many processes that end at once, beside Node's own children ending too", async () => {
     const spawner = posix as PosixSessionSpawner;
     const dir = mkdtempSync(path.join(os.tmpdir(), 'hearth-spawner-'));
     const null0 = openSync('/dev/null', 'r');
     const null1 = openSync('/dev/null', 'a');
     try {
+      // Node's children end at the same signals: they are Node's to reap, and reported to it.
+      const nodeChildren = Promise.all(
+        Array.from({ length: 10 }, (_, index) => promisify(execFile)('sh', ['-c', `echo ${index}`]).then(({ stdout }) => stdout)),
+      );
       const exits = await Promise.all(
         Array.from({ length: 20 }, async (_, index) => {
           let ended!: (exit: VmmExit) => void;
@@ -156,6 +197,7 @@ describe('posix_spawn spawner', () => {
         }),
       );
       expect(exits.map(({ exit }) => exit.code)).toEqual(Array.from({ length: 20 }, (_, index) => index));
+      expect(await nodeChildren).toEqual(Array.from({ length: 10 }, (_, index) => `${index}\n`));
       for (const { pid } of exits) expect(existsSync(`/proc/${pid}`)).toBe(false);
     } finally {
       closeSync(null0);

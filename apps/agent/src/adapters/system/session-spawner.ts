@@ -63,6 +63,12 @@ const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
 const POSIX_SPAWN_SETSID = 0x80;
 const WNOHANG = 1;
+const WEXITED = 4;
+const WNOWAIT = 0x0100_0000;
+const P_ALL = 0;
+/** `siginfo_t`'s `si_pid`: after three ints, and on 64-bit after the padding that aligns its union. */
+const siPidOffset = ['arm', 'ia32'].includes(process.arch) ? 12 : 16;
+const siginfoBytes = 128;
 
 /** Room for glibc's opaque types on 64-bit Linux (80, 336 and 128 bytes), with margin. */
 const fileActionsBytes = 256;
@@ -85,6 +91,8 @@ interface LibcSpawn {
   readonly addDup2: (actions: Buffer, fd: number, newFd: number) => number;
   readonly addCloseFrom: (actions: Buffer, lowFd: number) => number;
   readonly waitpid: (pid: number, status: [number], options: number) => number;
+  /** The pid of a child that has ended, left unreaped; 0 when none has (or there is no child). */
+  readonly endedChild: () => number;
   /** Spawn attributes made once: a new session, every signal at its default, none blocked. */
   readonly attributes: Buffer;
 }
@@ -105,25 +113,56 @@ const errnoNames = namesByNumber(osConstants.errno);
  * of the Agent's faults afterwards; the call returns once the child has exec'd, and reports an exec
  * that failed. Node and libuv offer only a fork on Linux.
  *
- * Node reaps only the children it spawned itself, so these are reaped here: at every SIGCHLD, each
- * process started here that has not ended is asked with `waitpid(pid, WNOHANG)`.
+ * Node reaps only the children it spawned itself, so these are reaped here, at SIGCHLD: `waitid`
+ * names a child that has ended without reaping it, and one started here is reaped with `waitpid`.
+ * Each call through the FFI costs 1–2 µs, so a host's 500 VMMs are not each asked at every exit.
  */
 export class PosixSessionSpawner implements SessionSpawner {
   readonly method = 'posix_spawn';
   private readonly running = new Map<number, (exit: VmmExit) => void>();
   private readonly environments = new WeakMap<object, (string | null)[]>();
   private listening = false;
-  private readonly reap = (): void => {
-    const status: [number] = [0];
-    for (const [pid, onExit] of this.running) {
-      const reaped = this.libc.waitpid(pid, status, WNOHANG);
-      if (reaped === 0) continue;
-      this.running.delete(pid);
-      // -1: not a child any more (reaped elsewhere): it has ended, how is not known.
-      onExit(reaped === pid ? decodeWaitStatus(status[0]) : { code: null, signal: null });
+  private recheckQueued = false;
+  private readonly status: [number] = [0];
+  private readonly onSigchld = (): void => this.reapEnded(false);
+
+  /**
+   * Reaps the processes started here that have ended. A child of Node's own that has ended is left
+   * to Node, which reaps it at the same signal: the look is taken again once Node has (`recheck`),
+   * and if that child is still there, each process started here is asked by its pid.
+   */
+  private reapEnded(recheck: boolean): void {
+    for (;;) {
+      const pid = this.libc.endedChild();
+      if (pid <= 0) break;
+      if (!this.running.has(pid)) {
+        if (recheck) this.reapEach();
+        else if (!this.recheckQueued) {
+          this.recheckQueued = true;
+          setImmediate(() => {
+            this.recheckQueued = false;
+            this.reapEnded(true);
+          });
+        }
+        break;
+      }
+      this.reapOne(pid);
     }
     if (this.running.size === 0) this.stopListening();
-  };
+  }
+
+  private reapEach(): void {
+    for (const pid of this.running.keys()) this.reapOne(pid);
+  }
+
+  private reapOne(pid: number): void {
+    const reaped = this.libc.waitpid(pid, this.status, WNOHANG);
+    if (reaped === 0) return;
+    const onExit = this.running.get(pid)!;
+    this.running.delete(pid);
+    // -1: not a child any more (reaped elsewhere): it has ended, how is not known.
+    onExit(reaped === pid ? decodeWaitStatus(this.status[0]) : { code: null, signal: null });
+  }
 
   private constructor(private readonly libc: LibcSpawn) {}
 
@@ -173,13 +212,13 @@ export class PosixSessionSpawner implements SessionSpawner {
 
   private startListening(): void {
     if (this.listening) return;
-    process.on('SIGCHLD', this.reap);
+    process.on('SIGCHLD', this.onSigchld);
     this.listening = true;
   }
 
   private stopListening(): void {
     if (!this.listening) return;
-    process.off('SIGCHLD', this.reap);
+    process.off('SIGCHLD', this.onSigchld);
     this.listening = false;
   }
 }
@@ -226,6 +265,13 @@ function loadLibc(): LibcSpawn {
     'posix_spawnattr_setsigdefault',
     libc.func('int posix_spawnattr_setsigdefault(void *attr, void *set)')(attributes, everySignal) as number,
   );
+  const waitid = libc.func('int waitid(int idtype, int id, void *info, int options)') as (
+    idtype: number,
+    id: number,
+    info: Buffer,
+    options: number,
+  ) => number;
+  const siginfo = Buffer.alloc(siginfoBytes);
   return {
     posixSpawnp: libc.func(
       'int posix_spawnp(_Out_ int *pid, const char *file, void *actions, void *attr, const char **argv, const char **envp)',
@@ -237,6 +283,10 @@ function loadLibc(): LibcSpawn {
     addDup2: libc.func('int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)') as LibcSpawn['addDup2'],
     addCloseFrom: libc.func('int posix_spawn_file_actions_addclosefrom_np(void *actions, int from)') as LibcSpawn['addCloseFrom'],
     waitpid: libc.func('int waitpid(int pid, _Out_ int *status, int options)') as LibcSpawn['waitpid'],
+    endedChild: () => {
+      siginfo.fill(0);
+      return waitid(P_ALL, 0, siginfo, WEXITED | WNOHANG | WNOWAIT) === 0 ? siginfo.readInt32LE(siPidOffset) : 0;
+    },
     attributes,
   };
 }
