@@ -90,7 +90,7 @@ describe('migration 0061 counts what the VMs already hold', () => {
 
       await sql`drop trigger vms_count_holdings on vms`.execute(db);
       await sql`drop trigger vms_count_holdings_on_update on vms`.execute(db);
-      await sql`drop function count_vm_holdings, add_host_allocation, add_project_holding, vm_holding_shard, vm_holds_resources`.execute(
+      await sql`drop function if exists count_vm_holdings, add_host_allocation, add_project_holding, vm_holding_shard, vm_holds_resources`.execute(
         db,
       );
       await sql`drop table host_allocations, project_holdings`.execute(db);
