@@ -314,15 +314,6 @@ export function describeVmRepositoryContract(name: string, open: () => Promise<R
       expect((await repos.vms.findById(v.id))?.observedState).toBe('unreadable');
     });
 
-    it('lists the VMs in given states by id', async () => {
-      const a = await vm({ state: 'pending' });
-      const shared = { hostId: a.hostId, kernelImageId: a.kernelImageId, rootfsImageId: a.rootfsImageId };
-      const b = await vm({ ...shared, state: 'starting' });
-      await vm({ ...shared, state: 'running' });
-      expect((await repos.vms.listInStates(['pending', 'scheduled', 'starting'])).map((x) => x.id)).toEqual([a.id, b.id]);
-      expect(await repos.vms.listInStates([])).toEqual([]);
-    });
-
     it('counts VMs by state, leaving out states no VM is in', async () => {
       expect(await repos.vms.countByState()).toEqual(new Map());
       const a = await vm({ state: 'running' });

@@ -178,13 +178,6 @@ export class InMemoryVmRepository implements VmRepository {
     return counts;
   }
 
-  async listInStates(states: readonly VmState[]): Promise<readonly Vm[]> {
-    return [...this.store.vms.values()]
-      .filter((vm) => states.includes(vm.state))
-      .sort(byId)
-      .map((vm) => structuredClone(vm));
-  }
-
   async listOnHost(hostId: HostId): Promise<readonly Vm[]> {
     return [...this.store.vms.values()]
       .filter((vm) => vm.hostId === hostId)

@@ -313,19 +313,6 @@ export class PgVmRepository implements VmRepository {
     return new Map(rows.map((row) => [row.state as VmState, Number(row.count)]));
   }
 
-  async listInStates(states: readonly VmState[]): Promise<readonly Vm[]> {
-    if (states.length === 0) return [];
-    const rows = await translated(() =>
-      this.db
-        .selectFrom('vms')
-        .selectAll()
-        .where('state', 'in', [...states])
-        .orderBy('id')
-        .execute(),
-    );
-    return rows.map(toVm);
-  }
-
   async listOnHost(hostId: HostId): Promise<readonly Vm[]> {
     // Served by vms_host_id_idx.
     const rows = await translated(() =>

@@ -145,8 +145,6 @@ export interface VmRepository {
   findByName(project: string, name: string): Promise<Vm | undefined>;
   /** Keyset page ordered by id, each VM as the list shows it. */
   list(filter: VmListFilter, options: { readonly limit: number; readonly afterId?: VmId | undefined }): Promise<VmPage>;
-  /** VMs in any of the states, ordered by id (e.g. creates to continue after a restart). */
-  listInStates(states: readonly VmState[]): Promise<readonly Vm[]>;
   /** How many VMs are in each state (states without any are absent). */
   countByState(): Promise<ReadonlyMap<VmState, number>>;
   /** Every VM placed on the host, ordered by id (none when the host is unknown). */

@@ -820,7 +820,7 @@ describe('Reconciler', () => {
     const { vm, world, host } = await setUp();
     const listed: string[] = [];
     const vms: VmRepository = Object.create(world.deps.vms, {
-      listInStates: { value: () => Promise.reject(new Error('every VM listed for one host')) },
+      list: { value: () => Promise.reject(new Error('every VM listed for one host')) },
       listOnHost: {
         value: (hostId: HostId) => {
           listed.push(hostId);

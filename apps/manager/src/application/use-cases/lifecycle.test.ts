@@ -105,7 +105,7 @@ describe('acceptVm and continueCreate', () => {
     const { world, input } = await setUp();
     world.agents.failNext('apply', new AppError('AGENT_UNAVAILABLE', 'The Agent at https://10.0.0.1:9090 cannot be reached'));
     expect(await codeOf(createVm(world.deps, input))).toBe('AGENT_UNAVAILABLE');
-    const [vm] = await world.repos.vms.listInStates(['failed']);
+    const vm = await world.repos.vms.findByName(input.project, input.name);
     expect(vm).toMatchObject({ state: 'failed', failureReason: { code: 'AGENT_UNAVAILABLE' } });
   });
 
