@@ -126,6 +126,7 @@ export class FirecrackerProcessVmm implements Vmm {
       stdio.push(openSync(request.stderrPath, 'a', 0o600));
       // umask 077 for the VMM, so its socket and files are not world-accessible. The spawner makes
       // the process before it returns, so the temporary umask is seen by the child only.
+      // An exit reported before the process's start time is read below is kept until it can be recorded.
       let exit: VmmExit | undefined;
       let known: ((exit: VmmExit) => void) | undefined;
       const onExit = (ended: VmmExit): void => {
