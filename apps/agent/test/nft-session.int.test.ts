@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createNetns, missingRequirements, type Netns } from '@hearth/testkit';
@@ -110,11 +110,18 @@ describe.skipIf(skip !== undefined).each([
 
     expect(elementsOf(await session.run('list table bridge t', true))).toEqual(['a']);
     expect(session.pid).not.toBe(pid);
-    if (hasFiles) expect(await readdir(path.join(directory, 'nft-scripts'))).toEqual([]);
+    if (hasFiles) {
+      // The killed process's file is gone; the new one has a file of its own, under a new name.
+      const files = await readdir(path.join(directory, 'nft-scripts'));
+      expect(files).toHaveLength(1);
+      expect(files[0]).toMatch(/^script-[0-9a-f]{16}-1\.nft$/);
+      await session.close();
+      expect(await readdir(path.join(directory, 'nft-scripts'))).toEqual([]);
+    }
   });
 
   if (hasFiles)
-    it('applies a script of any length, comments included, and keeps no file once it is answered', async () => {
+    it('applies a script of any length, comments included, from one file per process, removed with it', async () => {
       const long = Array.from({ length: 200 }, (_, index) => `add element bridge t s { "tap${index}" }`).join('\n');
       expect(Buffer.byteLength(long)).toBeGreaterThan(maxLineBytes);
 
@@ -126,8 +133,16 @@ describe.skipIf(skip !== undefined).each([
       expect(outcomes[0]).toEqual({ kind: 'output', stdout: '' });
       expect(outcomes[1]).toMatchObject({ kind: 'failed', stderr: expect.stringMatching(/No such file or directory/) });
       expect(elementsOf(await session.run('list table bridge t', true))).toHaveLength(200);
-      expect(await readdir(path.join(directory, 'nft-scripts'))).toEqual([]);
+      // A short change after a long one: the file written over holds that change alone.
+      expect(await session.run('add element bridge t s { "b" }')).toEqual({ kind: 'output', stdout: '' });
+      const files = await readdir(path.join(directory, 'nft-scripts'));
+      expect(files).toHaveLength(1);
+      const file = path.join(directory, 'nft-scripts', files[0]!);
+      expect(await readFile(file, 'utf8')).toBe('add element bridge t s { "b" }\n');
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
       expect((await stat(path.join(directory, 'nft-scripts'))).mode & 0o777).toBe(0o700);
+      await session.close();
+      expect(await readdir(path.join(directory, 'nft-scripts'))).toEqual([]);
     });
 
   if (hasFiles)

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { LineSplitter } from './line-splitter.js';
 
@@ -52,8 +52,13 @@ interface NftCommand {
   readonly commands: readonly string[];
   readonly expectsOutput: boolean;
   readonly resolve: (outcome: NftOutcome) => void;
-  /** The file the script was written to, removed once the command is answered. */
-  file?: string;
+}
+
+/** The file one nft process includes its changes from, written over for each (open while it runs). */
+interface ScriptFile {
+  readonly child: ChildProcess;
+  readonly path: string;
+  readonly fd: number;
 }
 
 export interface NftSessionOptions {
@@ -65,7 +70,7 @@ export interface NftSessionOptions {
   readonly nftBin?: string;
   /**
    * A directory of the Agent's own (made mode 0700, the same path for nft after the prefix) where
-   * each change is written as a file nft includes, instead of being sent as one line. Script files
+   * each change is written to a file nft includes, instead of being sent as one line. Script files
    * left there by an earlier process are removed when the session is made.
    */
   readonly scriptDirectory?: string;
@@ -79,11 +84,17 @@ export interface NftSessionOptions {
  * ended, and "Error:" lines before it that the command failed. Commands run one at a time, so the
  * one stdout line a successful `list` writes is the running command's.
  *
- * With a `scriptDirectory`, a change (a command that expects no output) is written to a file there,
- * closed, and only then named by a line `include "<file>"`: nft reads one line (one pipe write)
- * instead of the whole script a byte at a time, and runs the file as one transaction, as `nft -f`
- * does. A kill of the Agent after that line leaves nft the whole file; the file is removed once the
- * command is answered, and one left by a killed Agent at its next start. Reads stay lines.
+ * With a `scriptDirectory`, a change (a command that expects no output) is written to a file there
+ * and only then named by a line `include "<file>"`: nft reads one line (one pipe write) instead of
+ * the whole script a byte at a time, and runs the file as one transaction, as `nft -f` does. Each
+ * nft process has one file of its own, made when it is sent its first change and written over for
+ * each next one: commands run one at a time, so nft has read a change before the next is written,
+ * and a file is never written while a process that may still read it, other than its own, lives
+ * (a process killed or retired leaves its file to be removed, and the next gets a new name). No
+ * file is made and removed per change: on a filesystem that scans recently freed inodes at each
+ * new file (ext4 without a journal), that pair was the largest part of a change's cost. A kill of
+ * the Agent after the line leaves nft the whole file; a file left by a killed Agent is removed at
+ * its next start. Reads stay lines.
  *
  * A script that goes as a line and cannot be one (a comment, over `maxLineBytes`), a script naming
  * the marker, a file that cannot be written, or a process that cannot start answers `unavailable`
@@ -111,7 +122,8 @@ export class NftSession {
   private readonly scriptDirectory: string | null;
   /** Makes this process's file names its own: a file an earlier Agent's nft may still read is never reused. */
   private readonly scriptPrefix = `script-${randomBytes(8).toString('hex')}-`;
-  private scriptsWritten = 0;
+  private scriptsMade = 0;
+  private scriptFile: ScriptFile | null = null;
 
   constructor(private readonly options: NftSessionOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 30_000;
@@ -145,17 +157,54 @@ export class NftSession {
     return this.child?.pid;
   }
 
-  /** Ends the process once the commands in flight are answered. */
+  /** Ends the process once the commands in flight are answered, and removes its script file. */
   async close(): Promise<void> {
     while (this.running !== null || this.queue.length > 0) await new Promise((resolve) => setImmediate(resolve));
     const child = this.child;
-    if (child === null) return;
+    if (child === null) {
+      this.dropScriptFile();
+      return;
+    }
     this.child = null;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     // Held until it has exited: unreferenced, it would let the event loop end before the wait does.
     child.ref();
     child.stdin?.end();
     await exited;
+    this.dropScriptFile();
+  }
+
+  /**
+   * Writes `script` whole to the file of `child`'s process (made on its first change, `wx` and
+   * mode 0600: never a name that was there) and answers its path. A write that fails drops the file,
+   * so the next change starts from a new one.
+   */
+  private writeScript(directory: string, child: ChildProcess, script: string): string {
+    if (this.scriptFile?.child !== child) {
+      this.dropScriptFile();
+      const file = path.join(directory, `${this.scriptPrefix}${this.scriptsMade}.nft`);
+      this.scriptsMade += 1;
+      this.scriptFile = { child, path: file, fd: openSync(file, 'wx', 0o600) };
+    }
+    const { fd, path: file } = this.scriptFile;
+    try {
+      const bytes = Buffer.from(script);
+      for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written, bytes.length - written, written);
+      ftruncateSync(fd, bytes.length);
+    } catch (error) {
+      this.dropScriptFile();
+      throw error;
+    }
+    return file;
+  }
+
+  /** Closes and removes the script file of the last process, if any. */
+  private dropScriptFile(): void {
+    const scriptFile = this.scriptFile;
+    if (scriptFile === null) return;
+    this.scriptFile = null;
+    closeSync(scriptFile.fd);
+    removeScriptFile(scriptFile.path);
   }
 
   private next(): void {
@@ -176,20 +225,15 @@ export class NftSession {
     this.hasEnded = false;
     let line: string;
     if (this.scriptDirectory !== null && !command.expectsOutput) {
-      const file = path.join(this.scriptDirectory, `${this.scriptPrefix}${this.scriptsWritten}.nft`);
-      this.scriptsWritten += 1;
+      let file: string;
       try {
-        // Written whole and closed before nft is told of it; `wx` never follows nor reuses a name.
-        writeFileSync(file, `${command.commands.join('\n')}\n`, { flag: 'wx', mode: 0o600 });
+        file = this.writeScript(this.scriptDirectory, child, `${command.commands.join('\n')}\n`);
       } catch (error) {
-        // What a failed write (a full disk) left of it; a name already taken is no file of ours.
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') removeScriptFile(file);
         this.running = null;
         command.resolve({ kind: 'unavailable', reason: `script file not written: ${(error as Error).message}` });
         this.next();
         return;
       }
-      command.file = file;
       line = `include "${file}"`;
     } else {
       line = command.commands.join('; ');
@@ -291,7 +335,8 @@ export class NftSession {
     this.running = null;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    if (command.file !== undefined) removeScriptFile(command.file);
+    // The file of a process that has ended, or that the next command replaces, is read no more.
+    if (this.scriptFile !== null && this.scriptFile.child !== this.child) this.dropScriptFile();
     command.resolve(outcome);
     this.next();
   }
