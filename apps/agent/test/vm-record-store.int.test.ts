@@ -1,4 +1,5 @@
-import { lstat, mkdir, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { FakeHostFiles } from '../src/adapters/fake/fake-host-files.js';
@@ -6,7 +7,7 @@ import { InMemoryVmRecordStore } from '../src/adapters/fake/in-memory-vm-record-
 import { RecordingLog } from '../src/adapters/fake/recording-log.js';
 import { FileVmRecordStore } from '../src/adapters/fs/file-vm-record-store.js';
 import { parseVmId } from '../src/domain/vm-id.js';
-import { newVmRecord, updateRecord } from '../src/domain/vm-record.js';
+import { newVmRecord, updateRecord, type VmRecord } from '../src/domain/vm-record.js';
 import { makeTempDir } from './support.js';
 import { describeVmRecordStoreContract } from './vm-record-store.contract.js';
 
@@ -55,16 +56,111 @@ describe('FileVmRecordStore on disk', () => {
     await rm(directory, { recursive: true, force: true });
   });
 
-  it('leaves no temporary file behind and keeps the record private', async () => {
+  /** `count` saves of one VM, each a new `updatedAt`, the store and the records saved. */
+  async function savedInTurn(count: number): Promise<{ store: FileVmRecordStore; records: VmRecord[] }> {
     const store = new FileVmRecordStore(runDir, new RecordingLog());
     await store.loadAll();
+    const first = newVmRecord(vmId, `${runDir}/vms/${vmId}`, now);
+    const records = Array.from({ length: count }, (_, index) =>
+      updateRecord(first, { lifecycle: index % 2 === 0 ? 'applying' : 'running' }, new Date(now.getTime() + index * 1000)),
+    );
+    for (const record of records) await store.save(record);
+    return { store, records };
+  }
+
+  async function reopened(): Promise<FileVmRecordStore> {
+    const store = new FileVmRecordStore(runDir, new RecordingLog());
+    await store.loadAll();
+    return store;
+  }
+
+  it('leaves no temporary file behind and keeps the record private', async () => {
+    const { records } = await savedInTurn(2);
+    const directory = records[0]!.directory;
+
+    expect((await readdir(directory)).sort()).toEqual(['record.json', 'record.json.alt']);
+    for (const name of ['record.json', 'record.json.alt']) expect((await stat(join(directory, name))).mode & 0o777).toBe(0o600);
+  });
+
+  it("makes no file after a VM's second save: the later ones write its two slots in turn", async () => {
+    const { store, records } = await savedInTurn(2);
+    const directory = records[0]!.directory;
+    const inodes = async (): Promise<number[]> =>
+      Promise.all(['record.json', 'record.json.alt'].map(async (name) => (await stat(join(directory, name))).ino));
+    const before = await inodes();
+
+    const later = updateRecord(records[1]!, { lifecycle: 'stopped' }, new Date(now.getTime() + 60_000));
+    await store.save(updateRecord(records[1]!, { fifoPath: `${directory}/metrics.fifo` }, now));
+    await store.save(later);
+
+    expect(await inodes()).toEqual(before);
+    expect(await (await reopened()).get(vmId)).toEqual(later);
+  });
+
+  it.each([
+    ['record.json', 3],
+    ['record.json.alt', 4],
+  ])('reads the record before a save that died part way through %s', async (newestSlot, count) => {
+    const { records } = await savedInTurn(count);
+    const file = join(records[0]!.directory, newestSlot);
+    const text = await readFile(file, 'utf8');
+    // A write over the slot's old text cut short: the start of the new text, the rest of the old.
+    await writeFile(file, `${text.slice(0, 40).replace('"schemaVersion"', '"schemaVersioN"')}${text.slice(40)}`);
+
+    const store = await reopened();
+
+    expect(await store.get(vmId)).toEqual(records[count - 2]);
+    expect(await store.unreadable()).toEqual([]);
+  });
+
+  it('goes on from the newest record after a restart, and from a torn slot', async () => {
+    const { records } = await savedInTurn(3);
+    await truncate(join(records[0]!.directory, 'record.json'), 100);
+    const store = await reopened();
+    expect(await store.get(vmId)).toEqual(records[1]);
+
+    const next = updateRecord(records[1]!, { lifecycle: 'stopped' }, new Date(now.getTime() + 60_000));
+    await store.save(next);
+
+    expect(await (await reopened()).get(vmId)).toEqual(next);
+  });
+
+  it('reads a record.json written whole without a seal, as earlier Agents wrote it, and saves after it', async () => {
     const record = newVmRecord(vmId, `${runDir}/vms/${vmId}`, now);
+    await mkdir(record.directory, { recursive: true });
+    await writeFile(join(record.directory, 'record.json'), JSON.stringify(record, null, 2), { mode: 0o600 });
 
-    await store.save(record);
-    await store.save(updateRecord(record, { lifecycle: 'running' }, now));
+    const store = await reopened();
+    expect(await store.get(vmId)).toEqual(record);
+    const next = updateRecord(record, { lifecycle: 'running' }, new Date(now.getTime() + 1000));
+    await store.save(next);
 
-    expect(await readdir(record.directory)).toEqual(['record.json']);
-    expect((await stat(join(record.directory, 'record.json'))).mode & 0o777).toBe(0o600);
+    expect(await (await reopened()).get(vmId)).toEqual(next);
+  });
+
+  it('sets aside a VM whose two slots are both torn', async () => {
+    const { records } = await savedInTurn(3);
+    for (const name of ['record.json', 'record.json.alt']) await truncate(join(records[0]!.directory, name), 100);
+
+    const store = await reopened();
+
+    expect(await store.list()).toEqual([]);
+    expect(await store.unreadable()).toEqual([
+      expect.objectContaining({ vmId, reason: 'record is not valid JSON (torn write?)' }),
+    ]);
+  });
+
+  it('sets aside a VM whose newer slot was written whole but is no record of it, rather than reading the older one', async () => {
+    const { records } = await savedInTurn(2);
+    const file = join(records[0]!.directory, 'record.json.alt');
+    const other = { ...records[1]!, directory: '/etc' };
+    const body = `${JSON.stringify(other, null, 2)}\n`;
+    await writeFile(file, `${body}#hearth-record 2 ${createHash('sha256').update(body).digest('hex')}\n`);
+
+    const store = await reopened();
+
+    expect(await store.list()).toEqual([]);
+    expect(await store.unreadable()).toEqual([expect.objectContaining({ vmId, reason: 'record names another directory' })]);
   });
 
   it('reads the record beside a temporary file a crash left mid-save', async () => {

@@ -76,6 +76,7 @@ describe('vm paths', () => {
 
       expect(paths.directory).toBe(directory);
       expect(paths.record).toBe(posix.join(directory, 'record.json'));
+      expect(paths.recordAlternate).toBe(posix.join(directory, 'record.json.alt'));
       expect(paths.stdoutLogRotated).toBe(posix.join(directory, 'stdout.log.1'));
       expect(paths.rootfs).toBe(posix.join(directory, paths.rootfsInDirectory));
     }

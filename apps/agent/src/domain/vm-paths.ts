@@ -4,7 +4,10 @@ import type { VmId } from './vm-id.js';
 /** Every file the Agent keeps for one VM, all inside `${runDir}/vms/<vmId>/`. */
 export interface VmPaths {
   readonly directory: string;
+  /** The VM's record: its first slot, whole whenever it exists. */
   readonly record: string;
+  /** The record's second slot, written in turn with the first (`record` and a suffix, as the proxy's confinement expects). */
+  readonly recordAlternate: string;
   readonly socket: string;
   readonly firecrackerLog: string;
   /** The VMM's stdout: the guest's serial console. */
@@ -37,6 +40,7 @@ export function vmPaths(runDir: string, vmId: VmId): VmPaths {
   return {
     directory,
     record: `${directory}/record.json`,
+    recordAlternate: `${directory}/record.json.alt`,
     socket: `${directory}/fc.sock`,
     firecrackerLog: `${directory}/firecracker.log`,
     stdoutLog: `${directory}/stdout.log`,

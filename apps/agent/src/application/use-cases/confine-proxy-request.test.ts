@@ -109,7 +109,7 @@ describe('confineProxyRequest', () => {
   it("refuses to create or truncate the Agent's own files in the VM directory", async () => {
     const { agent, record } = await spawnedVm();
 
-    for (const name of ['record.json', 'fc.sock', 'stdout.log', 'rootfs.ext4']) {
+    for (const name of ['record.json', 'record.json.alt', 'fc.sock', 'stdout.log', 'rootfs.ext4']) {
       const error = await appErrorOf(
         confineProxyRequest(
           agent.context,
