@@ -45,9 +45,9 @@ interface VmSlots {
   /** Which slot files exist, whole or not: a save writes over one that does, and makes one that does not. */
   readonly present: [boolean, boolean];
   /**
-   * The newest slot's content and the names of both are known to be on disk: written by this
-   * process. A record read at start may still be in the page cache only (an Agent killed mid-save):
-   * it is flushed before the other slot is written over.
+   * The newest slot's content and name are known to be on disk: written by this process. A record
+   * read at start may still be in the page cache only (an Agent killed mid-save): it and its
+   * directory are flushed before the other slot is written over.
    */
   isDurable: boolean;
 }
@@ -143,17 +143,20 @@ export class FileVmRecordStore implements VmRecordStore {
       await syncDirectory(record.directory);
       this.slots.set(record.vmId, { newest: 0, sequence: 1, present: [true, false], isDurable: true });
     } else {
-      if (!slots.isDurable) await flushSlot(slotFiles[slots.newest]);
+      if (!slots.isDurable) {
+        // The record read at start, and its name, reach the disk before the slot before it is written over.
+        await flushSlot(slotFiles[slots.newest]);
+        await syncDirectory(record.directory);
+        slots.isDurable = true;
+      }
       const target = slots.newest === 0 ? 1 : 0;
       const sequence = slots.sequence + 1;
       const isNew = !slots.present[target];
       await writeSlot(slotFiles[target], sealed(record, sequence), isNew);
-      // A new name, or names read at start that may not have reached the disk with their directory.
-      if (isNew || !slots.isDurable) await syncDirectory(record.directory);
+      if (isNew) await syncDirectory(record.directory);
       slots.present[target] = true;
       slots.newest = target;
       slots.sequence = sequence;
-      slots.isDurable = true;
     }
     this.records.set(record.vmId, record);
   }
