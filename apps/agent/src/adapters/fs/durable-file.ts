@@ -1,4 +1,4 @@
-import { closeSync, constants, fdatasync, fsync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fdatasync, fsync, ftruncateSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdir, open, rename } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -41,6 +41,17 @@ export async function writeNewFileFlushed(file: string, text: string): Promise<v
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Makes `text` the whole content of the open file `fd`, in place: written from its start, then cut
+ * to its length. No new file: a reader that dies part way finds the start of `text` and the rest of
+ * the old content.
+ */
+export function replaceContent(fd: number, text: string): void {
+  const bytes = Buffer.from(text);
+  for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written, bytes.length - written, written);
+  ftruncateSync(fd, bytes.length);
 }
 
 /**

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, ftruncateSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, renameSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import type { AgentLog } from '../../application/ports/agent-log.js';
 import type { UnreadableVmRecord, VmRecordStore } from '../../application/ports/vm-record-store.js';
 import { isVmId, type VmId } from '../../domain/vm-id.js';
 import { vmPaths, vmsDirectory } from '../../domain/vm-paths.js';
 import { unreadableRecordError, type VmRecord } from '../../domain/vm-record.js';
-import { flushToDisk, syncDirectory, writeNewFileFlushed } from './durable-file.js';
+import { flushToDisk, replaceContent, syncDirectory, writeNewFileFlushed } from './durable-file.js';
 
 /** Files a first save leaves behind when the Agent dies between writing and renaming them. */
 const temporaryRecord = /^record\.json\.\d+\.\d+\.tmp$/;
@@ -248,9 +248,7 @@ function slotContent(text: string, vmId: VmId, directory: string): SlotContent {
 async function writeSlot(file: string, text: string, isNew: boolean): Promise<void> {
   const fd = isNew ? openSync(file, 'wx', 0o600) : openSync(file, constants.O_WRONLY | constants.O_NOFOLLOW);
   try {
-    const bytes = Buffer.from(text);
-    for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written, bytes.length - written, written);
-    if (!isNew) ftruncateSync(fd, bytes.length);
+    replaceContent(fd, text);
     await flushToDisk(fd, { isDataOnly: true });
   } finally {
     closeSync(fd);

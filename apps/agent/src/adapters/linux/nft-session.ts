@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
+import { replaceContent } from '../fs/durable-file.js';
 import { LineSplitter } from './line-splitter.js';
 
 /**
@@ -188,9 +189,7 @@ export class NftSession {
     }
     const { fd, path: file } = this.scriptFile;
     try {
-      const bytes = Buffer.from(script);
-      for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written, bytes.length - written, written);
-      ftruncateSync(fd, bytes.length);
+      replaceContent(fd, script);
     } catch (error) {
       this.dropScriptFile();
       throw error;
