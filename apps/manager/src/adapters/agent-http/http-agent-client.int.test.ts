@@ -60,8 +60,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function client(options: { socket?: string; timeoutMs?: number; onAnswer?: (addr: string) => void } = {}): HttpAgentClient {
-  const dispatcher = new Agent({ connect: { socketPath: options.socket ?? socketPath } });
+function client(
+  options: { socket?: string; timeoutMs?: number; connections?: number; onAnswer?: (addr: string) => void } = {},
+): HttpAgentClient {
+  const dispatcher = new Agent({
+    connect: { socketPath: options.socket ?? socketPath },
+    ...(options.connections === undefined ? {} : { connections: options.connections }),
+  });
   dispatchers.push(dispatcher);
   return new HttpAgentClient({
     applyTimeoutMs: options.timeoutMs ?? 5000,
@@ -210,6 +215,18 @@ describe('HttpAgentClient', () => {
     const error = await rejection(client({ timeoutMs: 200 }).stopVm(target, vmId));
     expect(error.code).toBe('AGENT_UNAVAILABLE');
     expect(error.details).toMatchObject({ reason: 'timeout' });
+  });
+
+  it("counts a call's timeout from the moment it has a connection, not its wait for one", async () => {
+    // Each call is answered 600 ms after it reaches the Agent, one at a time on the one connection:
+    // the second waits ~600 ms for it, then its own 600 ms, within its 1 s but not from its start.
+    handler = (_, response) => setTimeout(() => reply(200, { removed: [] })(_, response), 600);
+    const calls = client({ timeoutMs: 1000, connections: 1 });
+
+    const outcomes = await Promise.allSettled([calls.stopVm(target, vmId), calls.stopVm(target, vmId)]);
+
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled']);
+    expect(received).toHaveLength(2);
   });
 
   it('tells of every answer of an Agent, a refusal too, and of no call that got none', async () => {

@@ -446,9 +446,11 @@ export class HttpAgentClient implements AgentClient {
         method,
         headers,
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        // From the moment the call has a connection (its wait for one in a bounded pool not counted,
+        // ADR 0114), to the answer's start and between its chunks; the connection's own making is
+        // bounded by its connector (5 s with TLS).
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
         ...(dispatcher === undefined ? {} : { dispatcher }),
       });
       statusCode = response.statusCode;
