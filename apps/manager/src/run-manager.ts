@@ -108,7 +108,10 @@ export async function runManager(): Promise<void> {
     clusterId,
     tls: { caCertificatePem: ca.certificatePem, clientCertificate },
   });
-  const metrics = new PromManagerMetrics();
+  const metrics = new PromManagerMetrics({
+    isProcessCollected: true,
+    eventLoopSampleIntervalMs: config.eventLoopSampleIntervalMs,
+  });
   const vmWaiters = new VmStateWaiters({ vms: repositories.vms, eventFeed, timers, log: eventLog });
   const reconcilerLog = logger.child({ component: 'reconciler' });
   const fullResyncIntervalMs = 60_000;
