@@ -44,7 +44,8 @@ export async function runManager(): Promise<void> {
     throw error;
   }
 
-  const logger = createLogger({ name: 'hearth-manager', level: config.logLevel });
+  // A few lines a request at `info`: each written at once costs less than a trip through the thread pool (ADR 0119).
+  const logger = createLogger({ name: 'hearth-manager', level: config.logLevel, isWrittenAtOnce: true });
   logger.info({ config: redactedConfig(config) }, 'manager starting');
 
   const databaseTarget: DatabaseTarget =
