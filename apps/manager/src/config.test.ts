@@ -40,6 +40,14 @@ describe('loadManagerConfig', () => {
     });
   });
 
+  it('samples the event loop’s delay every 100 ms unless MANAGER_EVENT_LOOP_SAMPLE_MS says otherwise', () => {
+    expect(loadManagerConfig({}).eventLoopSampleIntervalMs).toBe(100);
+    expect(loadManagerConfig({ MANAGER_EVENT_LOOP_SAMPLE_MS: '10' }).eventLoopSampleIntervalMs).toBe(10);
+    expect(() => loadManagerConfig({ MANAGER_EVENT_LOOP_SAMPLE_MS: '0' })).toThrow(
+      'MANAGER_EVENT_LOOP_SAMPLE_MS must be an integer from 1 to 60000, got "0"',
+    );
+  });
+
   it('refuses a zero cap and a retention below one minute', () => {
     expect(() =>
       loadManagerConfig({ MANAGER_EVENT_STREAMS_MAX: '0', MANAGER_VM_WAITS_PER_CLIENT: 'x', MANAGER_EVENT_RETENTION_MS: '1000' }),

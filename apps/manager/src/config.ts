@@ -50,6 +50,8 @@ export interface ManagerConfig {
   readonly eventStreamMaxQueued: number;
   /** How long a stream client may leave its connection full before it is dropped (MANAGER_EVENT_STREAM_STALL_MS). */
   readonly eventStreamStallMs: number;
+  /** How often the event loop's delay is sampled for `nodejs_eventloop_lag_*` (MANAGER_EVENT_LOOP_SAMPLE_MS). */
+  readonly eventLoopSampleIntervalMs: number;
   /** Pending `GET /v1/vms/{id}/wait` calls one client may hold at once, and all clients together. */
   readonly vmWaits: { readonly perClient: number; readonly overall: number };
   /**
@@ -265,6 +267,12 @@ export function loadManagerConfig(env: Readonly<Record<string, string | undefine
       30_000,
       (n) => Number.isInteger(n) && n >= 100 && n <= 3_600_000,
       'an integer from 100 to 3600000',
+    ),
+    eventLoopSampleIntervalMs: number(
+      'MANAGER_EVENT_LOOP_SAMPLE_MS',
+      100,
+      (n) => Number.isInteger(n) && n >= 1 && n <= 60_000,
+      'an integer from 1 to 60000',
     ),
     vmWaits: {
       perClient: number('MANAGER_VM_WAITS_PER_CLIENT', 100, isCount, countRule),

@@ -383,6 +383,8 @@ async function runIn(
     MANAGER_RATE_LIMIT_PER_MINUTE: '1000000000',
     MANAGER_EVENT_STREAMS_PER_CLIENT: String(options.listeners + 10),
     MANAGER_EVENT_STREAMS_MAX: String(options.listeners + 10),
+    // The leader's loop delay is a figure of this run: sampled every 10 ms, as it was measured before (ADR 0084).
+    MANAGER_EVENT_LOOP_SAMPLE_MS: '10',
     // Seeding happens with no reconciler, so no leader sees half-seeded hosts; then both restart.
     MANAGER_RECONCILER_DISABLED: isReconcilerDisabled ? 'on' : undefined,
   });

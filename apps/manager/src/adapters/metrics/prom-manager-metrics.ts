@@ -1,5 +1,5 @@
 import type { StepName } from '@hearth/contracts';
-import { createMetricsRegistry, durationBucketsSeconds, type Registry } from '@hearth/http-server';
+import { createMetricsRegistry, durationBucketsSeconds, type ProcessMetricsOptions, type Registry } from '@hearth/http-server';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { HostRepository } from '../../application/ports/host-repository.js';
 import type { Clock } from '../../application/ports/clock.js';
@@ -32,7 +32,7 @@ export class PromManagerMetrics implements VmStartMetrics, ResyncMetrics {
   private readonly resyncCpu: Histogram;
   private readonly resyncInventories: Counter<'source'>;
 
-  constructor(options: { readonly isProcessCollected: boolean } = { isProcessCollected: true }) {
+  constructor(options: ProcessMetricsOptions = { isProcessCollected: true }) {
     this.registry = createMetricsRegistry(options);
     this.createDuration = new Histogram({
       name: 'hearth_vm_create_duration_seconds',
