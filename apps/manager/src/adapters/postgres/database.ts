@@ -15,6 +15,14 @@ export const defaultPoolWaitMs = 30_000;
 /** How long the driver waits for a new connection to a database that does not answer, by default. */
 export const defaultConnectTimeoutMs = 5_000;
 
+/**
+ * How long a connection may sit idle in the pool before it is closed. The driver's default (10 s)
+ * closed the pool's connections between two bursts of creates a few seconds apart, and each burst
+ * paid for new ones: a backend forked, its catalog caches and PL/pgSQL loaded, each statement
+ * prepared again (ADR 0078).
+ */
+const idleConnectionMs = 300_000;
+
 export type DatabaseTarget =
   | {
       readonly kind: 'postgres';
@@ -51,6 +59,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
       connectionString: target.url,
       max: poolSize,
       connectionTimeoutMillis: target.connectTimeoutMs ?? defaultConnectTimeoutMs,
+      idleTimeoutMillis: idleConnectionMs,
     });
     const queue = new ConnectionQueue(poolSize, target.poolWaitMs ?? defaultPoolWaitMs);
     // An idle client losing its connection must not crash the process; the next query reports it.
