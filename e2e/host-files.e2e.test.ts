@@ -89,7 +89,9 @@ describe.skipIf(skipReason)(`VM records and image files on the host${skipReason 
     const vm = created.body;
     expect(vm.state).toBe('running');
     const directory = path.join(stack.runDir, 'vms', vm.id);
+    // The record's two slots (ADR 0120): both damaged, the record cannot be read.
     const recordPath = path.join(directory, 'record.json');
+    const alternatePath = path.join(directory, 'record.json.alt');
     const rootfsPath = path.join(directory, 'rootfs.ext4');
     const original = await readFile(recordPath, 'utf8');
     const rootfsBefore = await stat(rootfsPath);
@@ -101,6 +103,7 @@ describe.skipIf(skipReason)(`VM records and image files on the host${skipReason 
     });
     try {
       await truncate(recordPath, Math.floor(original.length / 2));
+      await truncate(alternatePath, Math.floor(original.length / 2));
       await stack.restartAgent();
 
       // The VM becomes unknown (through the quarantine, or first because the host missed heartbeats

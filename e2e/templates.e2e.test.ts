@@ -28,12 +28,17 @@ interface Vm {
   templateVersion: number | null;
 }
 
-/** What the Agent recorded to run the VM (its spec), read from the VM's record on the host. */
+/** What the VM's VMM was started with on the host: its Firecracker configuration file. */
 function specOnHost(agent: ClusterAgent, vmId: string): { vcpuCount: number; memoryMib: number; bootArgs: string } {
-  const record = JSON.parse(readFileSync(path.join(agent.runDir, 'vms', vmId, 'record.json'), 'utf8')) as {
-    spec: { vcpuCount: number; memoryMib: number; bootArgs: string };
+  const configuration = JSON.parse(readFileSync(path.join(agent.runDir, 'vms', vmId, 'vmm-config.json'), 'utf8')) as {
+    'machine-config': { vcpu_count: number; mem_size_mib: number };
+    'boot-source': { boot_args: string };
   };
-  return record.spec;
+  return {
+    vcpuCount: configuration['machine-config'].vcpu_count,
+    memoryMib: configuration['machine-config'].mem_size_mib,
+    bootArgs: configuration['boot-source'].boot_args,
+  };
 }
 
 describe.skipIf(skipReason)(`templates over real processes${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
