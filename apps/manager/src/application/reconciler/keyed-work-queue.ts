@@ -2,10 +2,15 @@
  * A de-duplicating work queue: a key waits at most once, and runs at most once at a time. A key
  * added while it runs is run once more afterwards (the change that caused it may have come too late
  * for the running pass). Up to `concurrency` different keys run side by side.
+ *
+ * A key added as revocable (a guess that later information may overturn) can be taken back with
+ * `revoke` until it starts; added as well without, it no longer can.
  */
 export class KeyedWorkQueue<K extends string> {
   /** Waiting keys, each with when it was queued (insertion order, so the first is the oldest). */
   private readonly waiting = new Map<K, number>();
+  /** The waiting keys that were only ever added as revocable. */
+  private readonly revocable = new Set<K>();
   private readonly running = new Set<K>();
   private readonly again = new Set<K>();
   private idleWaiters: Array<() => void> = [];
@@ -20,14 +25,30 @@ export class KeyedWorkQueue<K extends string> {
     },
   ) {}
 
-  /** Queues `key` unless it already waits; marks it to run again if it is running now. */
-  add(key: K): void {
+  /**
+   * Queues `key` unless it already waits; marks it to run again if it is running now. `isRevocable`:
+   * `revoke` may take it back while it waits (unless it is, or gets, added without).
+   */
+  add(key: K, options: { readonly isRevocable?: boolean } = {}): void {
     if (this.running.has(key)) {
       this.again.add(key);
       return;
     }
-    if (!this.waiting.has(key)) this.waiting.set(key, this.options.nowMs());
+    if (!this.waiting.has(key)) {
+      this.waiting.set(key, this.options.nowMs());
+      if (options.isRevocable === true) this.revocable.add(key);
+    } else if (options.isRevocable !== true) {
+      this.revocable.delete(key);
+    }
     this.pump();
+  }
+
+  /** Takes back `key` if it waits, added only as revocable; answers whether it did. */
+  revoke(key: K): boolean {
+    if (!this.revocable.delete(key)) return false;
+    this.waiting.delete(key);
+    this.pump();
+    return true;
   }
 
   /** When the key that has waited longest was queued (ms); undefined when none waits. */
@@ -38,6 +59,7 @@ export class KeyedWorkQueue<K extends string> {
   /** Drops every key that has not started (running ones finish). */
   clear(): void {
     this.waiting.clear();
+    this.revocable.clear();
     this.again.clear();
   }
 
@@ -56,6 +78,7 @@ export class KeyedWorkQueue<K extends string> {
     while (this.running.size < this.options.concurrency && this.waiting.size > 0) {
       const key = this.waiting.keys().next().value as K;
       this.waiting.delete(key);
+      this.revocable.delete(key);
       this.running.add(key);
       // `run` hands the work's errors to onError itself; this reports one thrown by onError or pump.
       this.run(key).catch((error: unknown) => this.options.onError(key, error));

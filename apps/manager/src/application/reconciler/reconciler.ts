@@ -353,36 +353,49 @@ export class Reconciler implements ReconcileHints {
     });
     if (!this.isLeadingIn(term)) return { ...found, vmsQueued: 0, vmsCompared: 0 };
     const decidedAt = this.deps.clock.now();
+    // Each host is judged by its heartbeats as they are when its VMs are compared: a pass over many
+    // VMs can outlast the heartbeat tolerance, and hosts as listed at its start would then look
+    // silent though they beat all along (every VM of theirs queued to be marked unknown).
+    const judged =
+      decidedAt.getTime() - now.getTime() < this.settings.heartbeatIntervalMs ? current : await this.deps.hosts.list();
+    if (!this.isLeadingIn(term)) return { ...found, vmsQueued: 0, vmsCompared: 0 };
     // What each host's VMs are compared against: its status, and its inventory while it is healthy.
     const inventoryOf = new Map(inventories.map(({ host, inventory }) => [host.id, inventory]));
-    const bases: HostBasis[] = current.map((host) => {
+    const bases: HostBasis[] = judged.map((host) => {
       const status = this.hostHealth.statusOf(host, decidedAt);
       return { hostId: host.id, status, inventory: status === 'healthy' ? inventoryOf.get(host.id) : undefined };
     });
     this.isFirstPassOfTerm = false;
+    // A VM queued by an earlier comparison that this one finds needing no work is taken back before
+    // it starts: a host back from a silence would otherwise have each of its VMs, queued while it
+    // was silent, reconciled (and read from its Agent) one by one ahead of any VM that needs work.
     const compared = await this.compare(
       bases,
       decidedAt,
       slices,
       () => this.isLeadingIn(term),
-      (vmId) => this.queue.add(vmId),
+      (vmId, needsWork) => {
+        if (needsWork) this.queue.add(vmId, { isRevocable: true });
+        else this.queue.revoke(vmId);
+      },
     );
     return { ...found, isFull: compared.isFull, vmsQueued: compared.vmsNeedingWork, vmsCompared: compared.vmsCompared };
   }
 
   /**
    * Works out again the decision of the VMs that could have changed (see `vmsToCompare`) against the
-   * hosts' `bases` as of `decidedAt`, and keeps each outcome in the schedule; `needsWork` is told of
-   * each VM a reconcile would change. Every VM is compared when the schedule is not whole (every row
-   * was read, nothing compared yet, a comparison cut short). Stops, the schedule left not whole, once
-   * `isOn()` turns false.
+   * hosts' `bases` as of `decidedAt`, and keeps each outcome in the schedule; `decided` is told of
+   * each VM a reconcile would change, and of each VM compared with its host's inventory that a
+   * reconcile would leave as it is (not of one left waiting for want of an inventory). Every VM is
+   * compared when the schedule is not whole (every row was read, nothing compared yet, a comparison
+   * cut short). Stops, the schedule left not whole, once `isOn()` turns false.
    */
   private async compare(
     bases: readonly HostBasis[],
     decidedAt: Date,
     slices: EventLoopSlices,
     isOn: () => boolean,
-    needsWork: (vmId: VmId) => void = () => undefined,
+    decided: (vmId: VmId, needsWork: boolean) => void = () => undefined,
   ): Promise<{ readonly isFull: boolean; readonly vmsCompared: number; readonly vmsNeedingWork: number }> {
     const started = this.schedule.startComparing();
     const isFull = !started.isWhole;
@@ -409,9 +422,8 @@ export class Reconciler implements ReconcileHints {
         needsWork: isNeeded,
         reconsiderAtMs: isNeeded ? undefined : reconsiderAt(input)?.getTime(),
       });
-      if (!isNeeded) continue;
-      needsWork(vmId);
-      vmsNeedingWork += 1;
+      if (isNeeded || entries !== undefined) decided(vmId, isNeeded);
+      if (isNeeded) vmsNeedingWork += 1;
     }
     if (isOn()) this.schedule.finished(started.epoch);
     return { isFull, vmsCompared, vmsNeedingWork };

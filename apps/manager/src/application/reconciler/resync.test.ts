@@ -22,6 +22,8 @@ async function setUp(options: { fullResyncEvery?: number; sliceMs?: number; isSe
   vms: Vm[];
   reconciler: Reconciler;
   rowsRead: () => number;
+  holdReconciles: () => () => void;
+  hooks: ReconcilerHooks;
 }> {
   const world = createWorld({ heartbeatIntervalMs });
   const host = await world.addHost({ capacity });
@@ -50,19 +52,42 @@ async function setUp(options: { fullResyncEvery?: number; sliceMs?: number; isSe
   }
   world.agents.calls.splice(0);
   counted.resetRowsRead();
-  return { world, host, vms, reconciler, rowsRead: counted.rowsRead };
+  const { rowsRead, holdReconciles, hooks } = counted;
+  return { world, host, vms, reconciler, rowsRead, holdReconciles, hooks };
 }
 
-/** A reconciler of the world (as another replica's would be: not leading), and the VM rows it reads counted. */
+/** What a test may run inside a reconciler's work. */
+interface ReconcilerHooks {
+  /** Run as a pass reads the VM rows (after the hosts and their inventories, before the comparison). */
+  duringRowsRead?: () => Promise<void>;
+}
+
+/**
+ * A reconciler of the world (as another replica's would be: not leading), and the VM rows it reads
+ * counted. `holdReconciles()` holds each VM reconcile that starts from then on before it reads the
+ * VM's retry state (so before it acts), until the function it answers is called.
+ */
 function reconcilerOver(
   world: World,
   options: { fullResyncEvery?: number; sliceMs?: number } = {},
-): { reconciler: Reconciler; rowsRead: () => number; resetRowsRead: () => void } {
+): {
+  reconciler: Reconciler;
+  rowsRead: () => number;
+  resetRowsRead: () => void;
+  holdReconciles: () => () => void;
+  hooks: ReconcilerHooks;
+} {
   let read = 0;
+  let held: Promise<void> | undefined;
+  const hooks: ReconcilerHooks = {};
   const reconcileStates: ReconcileStateRepository = {
     ...world.deps.reconcileStates,
-    get: (vmId) => world.deps.reconcileStates.get(vmId),
+    get: async (vmId) => {
+      await held;
+      return world.deps.reconcileStates.get(vmId);
+    },
     readForResync: async (since, readOptions) => {
+      await hooks.duringRowsRead?.();
       const answer = await world.deps.reconcileStates.readForResync(since, readOptions);
       read += answer.views.length;
       return answer;
@@ -86,7 +111,17 @@ function reconcilerOver(
       ...(options.sliceMs === undefined ? {} : { sliceMs: options.sliceMs }),
     },
   );
-  return { reconciler, rowsRead: () => read, resetRowsRead: () => void (read = 0) };
+  const holdReconciles = (): (() => void) => {
+    let release = (): void => undefined;
+    held = new Promise((resolve) => {
+      release = () => {
+        held = undefined;
+        resolve();
+      };
+    });
+    return release;
+  };
+  return { reconciler, rowsRead: () => read, resetRowsRead: () => void (read = 0), holdReconciles, hooks };
 }
 
 /** Passes the time with the host heartbeating, so it stays healthy; `isTagged`: each beat carries its inventory's tag. */
@@ -226,6 +261,47 @@ describe('a resync between full ones', () => {
 
     expect(report).toMatchObject({ hostsMarkedUnhealthy: 1, vmsQueued: vmCount });
     for (const vm of vms) expect((await world.deps.vms.findById(vm.id))?.state).toBe('unknown');
+  });
+
+  it('judges a host by its heartbeats as they are when it compares: a pass that outlasts the tolerance queues none of its VMs', async () => {
+    const { reconciler, world, host, vms, hooks } = await setUp();
+    await reconciler.resync();
+    // Reading the rows takes four heartbeat intervals (100,000 of them, say); the host beats meanwhile.
+    hooks.duringRowsRead = () => pass(world, host, 4 * heartbeatIntervalMs);
+    const long = await reconciler.resync();
+    hooks.duringRowsRead = undefined;
+    await reconciler.idle();
+
+    expect(long).toMatchObject({ hostsMarkedUnhealthy: 0, vmsQueued: 0 });
+    expect(world.agents.calls.filter((call) => call.operation === 'describe')).toHaveLength(0);
+    for (const vm of vms) expect((await world.deps.vms.findById(vm.id))?.state).toBe('running');
+  });
+
+  it('takes back the VMs it queued while their host was quiet once the host is back and they run: their Agent is not asked for each', async () => {
+    const { reconciler, world, host, vms, holdReconciles } = await setUp();
+    await reconciler.resync();
+    world.clock.advance(3 * heartbeatIntervalMs + 1);
+    const release = holdReconciles();
+    const quiet = await reconciler.resync();
+    expect(quiet).toMatchObject({ hostsMarkedUnhealthy: 1, vmsQueued: vmCount });
+
+    // The host heartbeats again before the queue reaches most of its VMs (2 reconciles run at a time).
+    await pass(world, host, heartbeatIntervalMs);
+    const back = await reconciler.resync();
+    release();
+    await reconciler.idle();
+
+    expect(back).toMatchObject({ hostsMarkedUnhealthy: 0, vmsQueued: 0 });
+    expect(world.agents.calls.filter((call) => call.operation === 'describe')).toHaveLength(0);
+    const states = await Promise.all(vms.map(async (vm) => (await world.deps.vms.findById(vm.id))?.state));
+    // Only the two reconciles already under way went on, on the host's status they had started with.
+    expect(states.filter((state) => state === 'unknown')).toHaveLength(2);
+    expect(states.filter((state) => state === 'running')).toHaveLength(vmCount - 2);
+
+    // The next pass finds those two running on their host, and adopts them.
+    await reconciler.resync();
+    await reconciler.idle();
+    for (const vm of vms) expect((await world.deps.vms.findById(vm.id))?.state).toBe('running');
   });
 });
 
