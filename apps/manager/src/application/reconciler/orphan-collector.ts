@@ -14,29 +14,49 @@ import type { ReconcilerDependencies } from './reconciler-dependencies.js';
 export class OrphanCollector {
   /** Per host, the orphan count last withheld (so its event is written once, not every pass). */
   private readonly withheld = new Map<HostId, number>();
+  /**
+   * Each inventory last found to hold no orphan, with its host and the rows' departures from it then:
+   * while both stay the same it still holds none, and its VMs are not looked up again.
+   */
+  private readonly withoutOrphans = new WeakMap<object, { readonly hostId: HostId; readonly departures: number }>();
 
   constructor(
     private readonly deps: Pick<ReconcilerDependencies, 'vms' | 'agents' | 'events' | 'clock' | 'log'>,
     private readonly policy: OrphanGuardPolicy = defaultOrphanGuardPolicy,
   ) {}
 
-  /** Answers how many orphans were removed; stops removing once `isLeading()` turns false. */
+  /**
+   * Answers how many orphans were removed; stops removing once `isLeading()` turns false. `rows` that
+   * count their departures from a host (`departuresFrom`) let an inventory found without orphans be
+   * passed over until it or they change (the same inventory object is answered while its Agent
+   * reports it unchanged).
+   */
   async collect(
     host: Host,
     inventory: { readonly vms: readonly Pick<AgentVm, 'vmId' | 'vmmState'>[] },
-    rows: { get(vmId: VmId): Pick<Vm, 'hostId'> | undefined },
+    rows: { get(vmId: VmId): Pick<Vm, 'hostId'> | undefined; departuresFrom?(hostId: HostId): number },
     isLeading: () => boolean,
   ): Promise<number> {
+    const departures = rows.departuresFrom?.(host.id);
+    const checked = this.withoutOrphans.get(inventory);
+    if (departures !== undefined && checked?.hostId === host.id && checked.departures === departures) return 0;
     const orphans: VmId[] = [];
+    // A VM read from the database was not among the rows: its deletion would not count as a departure.
+    let isAllInRows = true;
     for (const agentVm of inventory.vms) {
       // What the Agent cannot read a record for is never deleted: its data may be all that is left.
       if (agentVm.vmmState === 'unreadable') continue;
-      const row = rows.get(agentVm.vmId as VmId) ?? (await this.deps.vms.findById(agentVm.vmId as VmId));
+      let row = rows.get(agentVm.vmId as VmId);
+      if (row === undefined) {
+        isAllInRows = false;
+        row = await this.deps.vms.findById(agentVm.vmId as VmId);
+      }
       if (row === undefined || row.hostId !== host.id) orphans.push(agentVm.vmId as VmId);
     }
     if (!isLeading()) return 0;
     if (orphans.length === 0) {
       this.withheld.delete(host.id);
+      if (departures !== undefined && isAllInRows) this.withoutOrphans.set(inventory, { hostId: host.id, departures });
       return 0;
     }
     const decision = decideOrphanRemoval(orphans.length, inventory.vms.length, this.policy);

@@ -60,6 +60,27 @@ describe('ResyncRows', () => {
     expect([...rows.vmsOn('host_2' as HostId)]).toEqual(['vm_b']);
   });
 
+  it('counts the views that leave each host: deleted, gone from a whole read, or moved away; not those that stay', async () => {
+    let answer = [viewOf('vm_a', 'host_1'), viewOf('vm_b', 'host_1'), viewOf('vm_c', 'host_2')];
+    const rows = rowsReading(() => answer);
+    await rows.refresh();
+    expect(rows.departuresFrom('host_1' as HostId)).toBe(0);
+
+    answer = [viewOf('vm_a', 'host_1', 2_000), viewOf('vm_b', 'host_1'), viewOf('vm_c', 'host_2')];
+    await rows.refresh();
+    expect(rows.departuresFrom('host_1' as HostId)).toBe(0);
+
+    answer = [viewOf('vm_a', 'host_1'), viewOf('vm_b', 'host_2', 3_000), viewOf('vm_c', 'host_2')];
+    await rows.refresh();
+    expect(rows.departuresFrom('host_1' as HostId)).toBe(1);
+    expect(rows.departuresFrom('host_2' as HostId)).toBe(0);
+
+    answer = [viewOf('vm_b', 'host_2', 3_000)];
+    await rows.refresh();
+    expect(rows.departuresFrom('host_1' as HostId)).toBe(2);
+    expect(rows.departuresFrom('host_2' as HostId)).toBe(1);
+  });
+
   it('holds the values rows have in common once', async () => {
     const rows = rowsReading(() => [viewOf('vm_a', 'host_1'), viewOf('vm_b', 'host_1')]);
     await rows.refresh();

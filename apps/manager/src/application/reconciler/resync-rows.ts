@@ -39,6 +39,8 @@ type RowsReadKind = 'whole' | 'changes' | 'checked';
 export class ResyncRows {
   private views = new Map<VmId, VmResyncView>();
   private readonly onHost = new Map<HostId, Set<VmId>>();
+  /** Per host, how many views have left it (deleted, gone from a whole read, or moved to another host). */
+  private readonly departures = new Map<HostId, number>();
   /** What most views have in common, held once (ADR 0091). */
   private readonly shared = new SharedValues();
   private watermark: ResyncWatermark | undefined;
@@ -135,6 +137,14 @@ export class ResyncRows {
     return this.views.get(vmId);
   }
 
+  /**
+   * How many views have left the host so far (a count that only grows): while it stays the same, every
+   * VM found held for the host is still held so, or held for it since.
+   */
+  departuresFrom(hostId: HostId): number {
+    return this.departures.get(hostId) ?? 0;
+  }
+
   /** The VMs whose rows name the host. */
   vmsOn(hostId: HostId): ReadonlySet<VmId> {
     return this.onHost.get(hostId) ?? emptySet;
@@ -156,7 +166,7 @@ export class ResyncRows {
   private put(read: VmResyncView, before: VmResyncView | undefined): void {
     const held = this.heldViewOf(read);
     const view = before !== undefined && isSameView(before, held) ? before : held;
-    if (before !== undefined && before.vm.hostId !== view.vm.hostId) this.onHost.get(before.vm.hostId)?.delete(view.vm.id);
+    if (before !== undefined && before.vm.hostId !== view.vm.hostId) this.leaveHost(before);
     this.views.set(view.vm.id, view);
     let vms = this.onHost.get(view.vm.hostId);
     if (vms === undefined) {
@@ -194,6 +204,7 @@ export class ResyncRows {
     const vms = this.onHost.get(vm.hostId);
     vms?.delete(vm.id);
     if (vms?.size === 0) this.onHost.delete(vm.hostId);
+    this.departures.set(vm.hostId, this.departuresFrom(vm.hostId) + 1);
   }
 }
 
