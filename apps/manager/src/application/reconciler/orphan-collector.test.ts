@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createWorld } from '../../testing/world.js';
-import { createVm } from '../use-cases/create-vm.js';
+import { createWorld, createWorldWithVm } from '../../testing/world.js';
 import type { HostId, VmId } from '../../domain/ids.js';
 import { OrphanCollector } from './orphan-collector.js';
 
@@ -71,19 +70,11 @@ describe('OrphanCollector', () => {
   });
 
   it('keeps looking up an inventory whose VM was found in the database only, and with rows that count no departures', async () => {
-    const world = createWorld();
-    const host = await world.addHost();
-    const { kernel, rootfs } = await world.addImages();
-    const vm = await createVm(world.deps, {
-      project: 'default',
-      name: 'not-yet-among-the-rows',
-      vcpuCount: 1,
-      memoryMib: 128,
-      kernelImageId: kernel.id,
-      rootfsImageId: rootfs.id,
-    });
+    const { world, vmId } = await createWorldWithVm();
+    const [host] = await world.deps.hosts.list();
+    if (host === undefined) throw new Error('the world has no host');
     const collector = new OrphanCollector(world.deps);
-    const inventory = { vms: [running(vm.id)] };
+    const inventory = { vms: [running(vmId)] };
     const { rows, lookUps } = countedRows({});
 
     expect(await collector.collect(host, inventory, rows, () => true)).toBe(0);
