@@ -22,7 +22,6 @@ async function setUp(options: { fullResyncEvery?: number; sliceMs?: number; isSe
   vms: Vm[];
   reconciler: Reconciler;
   rowsRead: () => number;
-  holdReconciles: () => () => void;
   hooks: ReconcilerHooks;
 }> {
   const world = createWorld({ heartbeatIntervalMs });
@@ -52,21 +51,18 @@ async function setUp(options: { fullResyncEvery?: number; sliceMs?: number; isSe
   }
   world.agents.calls.splice(0);
   counted.resetRowsRead();
-  const { rowsRead, holdReconciles, hooks } = counted;
-  return { world, host, vms, reconciler, rowsRead, holdReconciles, hooks };
+  return { world, host, vms, reconciler, rowsRead: counted.rowsRead, hooks: counted.hooks };
 }
 
 /** What a test may run inside a reconciler's work. */
 interface ReconcilerHooks {
   /** Run as a pass reads the VM rows (after the hosts and their inventories, before the comparison). */
   duringRowsRead?: () => Promise<void>;
+  /** Run as a VM reconcile reads the VM's retry state (after its reads of the VM, before it acts). */
+  duringRetryRead?: () => Promise<void>;
 }
 
-/**
- * A reconciler of the world (as another replica's would be: not leading), and the VM rows it reads
- * counted. `holdReconciles()` holds each VM reconcile that starts from then on before it reads the
- * VM's retry state (so before it acts), until the function it answers is called.
- */
+/** A reconciler of the world (as another replica's would be: not leading), the VM rows it reads counted, and its hooks. */
 function reconcilerOver(
   world: World,
   options: { fullResyncEvery?: number; sliceMs?: number } = {},
@@ -74,16 +70,14 @@ function reconcilerOver(
   reconciler: Reconciler;
   rowsRead: () => number;
   resetRowsRead: () => void;
-  holdReconciles: () => () => void;
   hooks: ReconcilerHooks;
 } {
   let read = 0;
-  let held: Promise<void> | undefined;
   const hooks: ReconcilerHooks = {};
   const reconcileStates: ReconcileStateRepository = {
     ...world.deps.reconcileStates,
     get: async (vmId) => {
-      await held;
+      await hooks.duringRetryRead?.();
       return world.deps.reconcileStates.get(vmId);
     },
     readForResync: async (since, readOptions) => {
@@ -111,17 +105,7 @@ function reconcilerOver(
       ...(options.sliceMs === undefined ? {} : { sliceMs: options.sliceMs }),
     },
   );
-  const holdReconciles = (): (() => void) => {
-    let release = (): void => undefined;
-    held = new Promise((resolve) => {
-      release = () => {
-        held = undefined;
-        resolve();
-      };
-    });
-    return release;
-  };
-  return { reconciler, rowsRead: () => read, resetRowsRead: () => void (read = 0), holdReconciles, hooks };
+  return { reconciler, rowsRead: () => read, resetRowsRead: () => void (read = 0), hooks };
 }
 
 /** Passes the time with the host heartbeating, so it stays healthy; `isTagged`: each beat carries its inventory's tag. */
@@ -278,16 +262,19 @@ describe('a resync between full ones', () => {
   });
 
   it('takes back the VMs it queued while their host was quiet once the host is back and they run: their Agent is not asked for each', async () => {
-    const { reconciler, world, host, vms, holdReconciles } = await setUp();
+    const { reconciler, world, host, vms, hooks } = await setUp();
     await reconciler.resync();
     world.clock.advance(3 * heartbeatIntervalMs + 1);
-    const release = holdReconciles();
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    hooks.duringRetryRead = () => held;
     const quiet = await reconciler.resync();
     expect(quiet).toMatchObject({ hostsMarkedUnhealthy: 1, vmsQueued: vmCount });
 
     // The host heartbeats again before the queue reaches most of its VMs (2 reconciles run at a time).
     await pass(world, host, heartbeatIntervalMs);
     const back = await reconciler.resync();
+    hooks.duringRetryRead = undefined;
     release();
     await reconciler.idle();
 
