@@ -145,6 +145,8 @@ function size(hosts: number, overrides: { heartbeatP99?: number | null; resyncCp
     resync: {
       firstMs: hosts * 2,
       firstCpuMs: overrides.resyncCpu === undefined ? hosts : overrides.resyncCpu,
+      firstGc: { major: { count: 3, ms: 120 }, minor: { count: 40, ms: 200 } },
+      firstHeartbeats: hosts,
       steadyMs: hosts,
       steadyCpuMs: hosts / 2,
       steadyCount: 6,
@@ -163,6 +165,7 @@ function size(hosts: number, overrides: { heartbeatP99?: number | null; resyncCp
     },
     leaderHeap: { usedMib: hosts / 4, totalMib: hosts / 3, oldUsedMib: hosts / 5 },
     burst: { creates: 1_000, failures: 0, wallS: 20, lagP50Ms: 300, lagP99Ms: 900, errors: [] },
+    metricsScrape: { scrapes: 20, p50Ms: 30, cpuMsPerScrape: 25 },
     list: {
       requests: 300,
       failures: 0,

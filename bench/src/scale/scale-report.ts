@@ -31,8 +31,14 @@ export interface LoopWindow {
   readonly runQueueWaitMs: number | null;
   readonly delayP99Ms: number | null;
   readonly delayMaxMs: number | null;
-  readonly gcMajor: { readonly count: number; readonly ms: number };
-  readonly gcMinor: { readonly count: number; readonly ms: number };
+  readonly gcMajor: GcCount;
+  readonly gcMinor: GcCount;
+}
+
+/** Garbage collections of one kind: how many, and their pauses summed. */
+export interface GcCount {
+  readonly count: number;
+  readonly ms: number;
 }
 
 /** Everything measured at one size (hosts × VMs per host). */
@@ -60,6 +66,12 @@ export interface ScaleSizeResult {
     /** The first resync of a freshly started leader over every VM. */
     readonly firstMs: number | null;
     readonly firstCpuMs: number | null;
+    /**
+     * What the leader spent beside the pass from its start to the pass's end: its GC pauses, and the
+     * heartbeats it served (the pass's CPU is the process's, heartbeats included).
+     */
+    readonly firstGc: { readonly major: GcCount; readonly minor: GcCount };
+    readonly firstHeartbeats: number;
     /** Mean of the periodic resyncs over the steady window. */
     readonly steadyMs: number | null;
     readonly steadyCpuMs: number | null;
@@ -107,6 +119,12 @@ export interface ScaleSizeResult {
     readonly serverP99Ms: number | null;
     /** The leader's event loop while the pages were walked. */
     readonly leaderLoop: LoopWindow;
+  };
+  /** The leader's `/metrics`, scraped one after another (see `measureMetricsScrape`). */
+  readonly metricsScrape: {
+    readonly scrapes: number;
+    readonly p50Ms: number | null;
+    readonly cpuMsPerScrape: number | null;
   };
   readonly events: {
     readonly listeners: number;
@@ -250,6 +268,11 @@ export function renderScaleText(r: ScaleResults): string {
     ['heartbeat client p99 ms', (s) => fmt(s.heartbeat.clientP99Ms)],
     ['first resync ms / CPU ms', (s) => `${fmt(s.resync.firstMs, 0)} / ${fmt(s.resync.firstCpuMs, 0)}`],
     [
+      'leader GC major n / ms, minor n / ms, start to first resync',
+      (s) => gcCounts(s.resync.firstGc.major, s.resync.firstGc.minor),
+    ],
+    ['heartbeats the leader served, start to first resync', (s) => `${s.resync.firstHeartbeats}`],
+    [
       'steady resync ms / CPU ms (n)',
       (s) => `${fmt(s.resync.steadyMs, 0)} / ${fmt(s.resync.steadyCpuMs, 0)} (${s.resync.steadyCount})`,
     ],
@@ -273,6 +296,10 @@ export function renderScaleText(r: ScaleResults): string {
     ['leader loop delay p99 / max ms, list', (s) => loopDelay(s.list.leaderLoop)],
     ['leader GC major n / ms, minor n / ms, list', (s) => loopGc(s.list.leaderLoop)],
     ['leader waited for a CPU, % of list', (s) => loopWait(s.list.leaderLoop)],
+    [
+      'GET /metrics on the leader p50 ms / CPU ms per scrape',
+      (s) => `${fmt(s.metricsScrape.p50Ms)} / ${fmt(s.metricsScrape.cpuMsPerScrape)}`,
+    ],
     [
       'events: listeners, deliveries, p50 / p99 ms',
       (s) => `${s.events.listeners}, ${s.events.deliveries}, ${fmt(s.events.p50Ms)} / ${fmt(s.events.p99Ms)}`,
@@ -316,8 +343,9 @@ export function renderScaleText(r: ScaleResults): string {
 const loopDelay = (w: LoopWindow): string => `${fmt(w.delayP99Ms)} / ${fmt(w.delayMaxMs)}`;
 const loopWait = (w: LoopWindow): string =>
   w.runQueueWaitMs === null || w.wallMs <= 0 ? '-' : fmt((w.runQueueWaitMs / w.wallMs) * 100);
-const loopGc = (w: LoopWindow): string =>
-  `${w.gcMajor.count} / ${fmt(w.gcMajor.ms, 0)}, ${w.gcMinor.count} / ${fmt(w.gcMinor.ms, 0)}`;
+const gcCounts = (major: GcCount, minor: GcCount): string =>
+  `${major.count} / ${fmt(major.ms, 0)}, ${minor.count} / ${fmt(minor.ms, 0)}`;
+const loopGc = (w: LoopWindow): string => gcCounts(w.gcMajor, w.gcMinor);
 
 function usage(s: ScaleSizeResult, role: 'leader' | 'follower', show: (u: ReplicaUsage) => string): string {
   const found = s.replicas.find((r) => r.role === role);

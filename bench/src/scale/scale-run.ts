@@ -33,7 +33,7 @@ import {
   type HistogramSnapshot,
 } from './histogram.js';
 import type { ScaleOptions } from './scale-options.js';
-import type { ReplicaUsage, ScaleSizeResult } from './scale-report.js';
+import type { GcCount, ReplicaUsage, ScaleSizeResult } from './scale-report.js';
 import type { ChildMessage, ParentMessage, SeededVm, SimulatedHost } from './simulated-hosts-protocol.js';
 
 export type Log = (line: string) => void;
@@ -297,12 +297,14 @@ function loopScrapeOf(families: ReturnType<typeof parsePrometheusText>): Omit<Lo
   };
 }
 
+function gcCountOf(pauses: { readonly count: number; readonly sum: number }): GcCount {
+  return { count: pauses.count, ms: pauses.sum * 1000 };
+}
+
 /** The window between two scrapes of one replica: its loop's delay over it and the GC pauses in it. */
 function loopWindow(before: LoopScrape, after: LoopScrape): ScaleSizeResult['leaderLoop'] {
-  const gc = (kind: string): { count: number; ms: number } => {
-    const delta = histogramDelta(before.gc.get(kind) ?? emptyHistogram, after.gc.get(kind) ?? emptyHistogram);
-    return { count: delta.count, ms: delta.sum * 1000 };
-  };
+  const gc = (kind: string): GcCount =>
+    gcCountOf(histogramDelta(before.gc.get(kind) ?? emptyHistogram, after.gc.get(kind) ?? emptyHistogram));
   return {
     wallMs: after.atMs - before.atMs,
     runQueueWaitMs:
@@ -516,11 +518,18 @@ async function runIn(
       const resyncs = await resyncHistograms(replicas[leaderIndex]!).catch(() => null);
       return resyncs !== null && resyncs.duration.count >= 1;
     },
-    { timeoutMs: 300_000, intervalMs: 200, description: 'a replica leads and finishes its first resync' },
+    // Every 2 s: each poll scrapes the leader's /metrics, whose CPU the pass's own figure counts.
+    { timeoutMs: 300_000, intervalMs: 2_000, description: 'a replica leads and finishes its first resync' },
   );
   const leaderReplica = replicas[leaderIndex]!;
   const followerIndex = 1 - leaderIndex;
   const first = await resyncHistograms(leaderReplica);
+  const firstMetrics = await leaderReplica.metrics();
+  const firstLoop = loopScrapeOf(firstMetrics);
+  const firstGc = (kind: string): GcCount => gcCountOf(firstLoop.gc.get(kind) ?? emptyHistogram);
+  const firstHeartbeats = histogramOf(firstMetrics.get('hearth_http_request_duration_seconds'), {
+    route: heartbeatRoute,
+  }).count;
 
   log(`  steady window: ${options.steadyS} s`);
   // Every host heartbeats again (the restart made them retry), so the window sees the full rate.
@@ -567,6 +576,9 @@ async function runIn(
     histogramDelta(listsBefore[1]!, listsAfter[1]!),
   );
 
+  log(`  GET /metrics on the leader: ${metricsScrapes} scrapes`);
+  const metricsScrape = await measureMetricsScrape(leaderReplica);
+
   log(`  burst: ${options.burstCreates} creates at concurrency ${options.burstConcurrency}, ${options.listeners} listeners`);
   const burst = await measureBurst(replicas, images, options, managers);
 
@@ -603,6 +615,8 @@ async function runIn(
     resync: {
       firstMs: first.duration.count >= 1 ? first.duration.sum * 1000 : null,
       firstCpuMs: first.cpu.count >= 1 ? first.cpu.sum * 1000 : null,
+      firstGc: { major: firstGc('major'), minor: firstGc('minor') },
+      firstHeartbeats,
       steadyMs: steadyDuration.count === 0 ? null : (steadyDuration.sum / steadyDuration.count) * 1000,
       steadyCpuMs: steadyCpu.count === 0 ? null : (steadyCpu.sum / steadyCpu.count) * 1000,
       steadyCount: steadyDuration.count,
@@ -619,7 +633,33 @@ async function runIn(
       serverP99Ms: toMs(histogramQuantile(listServer, 0.99)),
       leaderLoop: listLoop,
     },
+    metricsScrape,
     failover,
+  };
+}
+
+/** Scrapes of the leader's `/metrics` measured one after another. */
+const metricsScrapes = 20;
+
+/**
+ * The leader's `/metrics`, scraped `metricsScrapes` times one after another: each scrape's time, and
+ * the leader's CPU over them all (from /proc, in 10 ms ticks) per scrape, heartbeats served meanwhile
+ * included. A Prometheus scrapes every 15–60 s; the harness polls it while it waits for a pass.
+ */
+async function measureMetricsScrape(replica: Replica): Promise<ScaleSizeResult['metricsScrape']> {
+  const pid = replica.process.process.child.pid;
+  const cpuBefore = processCpuMs(pid);
+  const times: number[] = [];
+  for (let i = 0; i < metricsScrapes; i++) {
+    const startedAt = performance.now();
+    await replica.metrics();
+    times.push(performance.now() - startedAt);
+  }
+  const cpuAfter = processCpuMs(pid);
+  return {
+    scrapes: metricsScrapes,
+    p50Ms: percentile(times, 50),
+    cpuMsPerScrape: cpuBefore === null || cpuAfter === null ? null : (cpuAfter - cpuBefore) / metricsScrapes,
   };
 }
 
