@@ -114,6 +114,24 @@ describe('GET /metrics', () => {
     expect(sampleValue(await scrape(), 'hearth_database_connection_waiters', {})).toBe(0);
   });
 
+  it('reads the hosts once a scrape for both host gauges, and again at the next scrape', async () => {
+    const host = await world.addHost({ name: 'node-a' });
+    const listHeartbeats = vi.spyOn(world.repos.hosts, 'listHeartbeats');
+    const list = vi.spyOn(world.repos.hosts, 'list');
+    expect(sampleValue(await scrape(), 'hearth_hosts', { status: 'healthy' })).toBe(1);
+    expect(listHeartbeats).toHaveBeenCalledTimes(1);
+    await world.repos.hosts.markUnhealthy(host.id, {
+      at: world.clock.now(),
+      heartbeatBefore: new Date(world.clock.now().getTime() + 1),
+      message: 'late',
+    });
+    const families = await scrape();
+    expect(sampleValue(families, 'hearth_hosts', { status: 'unhealthy' })).toBe(1);
+    expect(sampleValue(families, 'hearth_host_heartbeat_age_seconds', { host_id: host.id, host: 'node-a' })).toBe(0);
+    expect(listHeartbeats).toHaveBeenCalledTimes(2);
+    expect(list).not.toHaveBeenCalled();
+  });
+
   it('drops the series of a host that is removed', async () => {
     const host = await world.addHost({ name: 'node-gone' });
     expect(sampleValue(await scrape(), 'hearth_host_heartbeat_age_seconds', { host_id: host.id, host: 'node-gone' })).toBe(0);

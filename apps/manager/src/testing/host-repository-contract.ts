@@ -259,5 +259,21 @@ export function describeHostRepositoryContract(name: string, open: () => Promise
       const b = await host('a-host');
       expect((await repos.hosts.list()).map((h) => h.id)).toEqual([a.id, b.id]);
     });
+
+    it("lists each host's heartbeat view by id, as the full listing has it", async () => {
+      const a = await host('b-host');
+      await host('a-host');
+      const credentialSecretHash = await joined(a.agentId!);
+      await repos.hosts.recordHeartbeat(a.id, { credentialSecretHash, capacity: hostCapacity(), facts: hostFacts(), at: at(7) });
+      await repos.hosts.markUnhealthy(a.id, { at: at(20), heartbeatBefore: at(8), message: 'late' });
+      const views = (await repos.hosts.list()).map(({ id, name, status, lastHeartbeatAt }) => ({
+        id,
+        name,
+        status,
+        lastHeartbeatAt,
+      }));
+      expect(await repos.hosts.listHeartbeats()).toEqual(views);
+      expect(views[0]).toMatchObject({ id: a.id, status: 'unhealthy', lastHeartbeatAt: at(7) });
+    });
   });
 }

@@ -2,6 +2,7 @@ import { AppError } from '@hearth/errors';
 import type {
   HeartbeatRecorded,
   HostHeartbeatRecord,
+  HostHeartbeatView,
   HostPage,
   HostRegistrationRecord,
   HostRepository,
@@ -74,6 +75,12 @@ export class InMemoryHostRepository implements HostRepository {
   async findById(id: HostId): Promise<Host | undefined> {
     const host = this.store.hosts.get(id);
     return host === undefined ? undefined : structuredClone(host);
+  }
+
+  async listHeartbeats(): Promise<readonly HostHeartbeatView[]> {
+    return [...this.store.hosts.values()]
+      .sort(byId)
+      .map(({ id, name, status, lastHeartbeatAt }) => ({ id, name, status, lastHeartbeatAt: new Date(lastHeartbeatAt) }));
   }
 
   async list(): Promise<readonly Host[]> {

@@ -1,7 +1,7 @@
 import type { StepName } from '@hearth/contracts';
 import { createMetricsRegistry, durationBucketsSeconds, type ProcessMetricsOptions, type Registry } from '@hearth/http-server';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import type { HostRepository } from '../../application/ports/host-repository.js';
+import type { HostHeartbeatView, HostRepository } from '../../application/ports/host-repository.js';
 import type { Clock } from '../../application/ports/clock.js';
 import type { VmRepository } from '../../application/ports/vm-repository.js';
 import type { ResyncMetrics, ResyncTiming } from '../../application/ports/resync-metrics.js';
@@ -122,17 +122,29 @@ export class PromManagerMetrics implements VmStartMetrics, ResyncMetrics {
     });
   }
 
-  /** Per host, the age of its last heartbeat; and hosts by status (a removed host's series goes with it). */
-  watchHosts(hosts: Pick<HostRepository, 'list'>, clock: Clock, heartbeatIntervalMs: number): void {
+  /**
+   * Per host, the age of its last heartbeat; and hosts by status (a removed host's series goes with
+   * it). One listing of the hosts' heartbeat views serves both gauges of a scrape (their collects
+   * start together), and scrapes under way at once.
+   */
+  watchHosts(hosts: Pick<HostRepository, 'listHeartbeats'>, clock: Clock, heartbeatIntervalMs: number): void {
+    let listing: Promise<readonly HostHeartbeatView[]> | undefined;
+    const listOnce = (): Promise<readonly HostHeartbeatView[]> => {
+      listing ??= hosts.listHeartbeats().finally(() => {
+        listing = undefined;
+      });
+      return listing;
+    };
     new Gauge({
       name: 'hearth_host_heartbeat_age_seconds',
       help: "Time since each host's last heartbeat",
       labelNames: ['host_id', 'host'] as const,
       registers: [this.registry],
       async collect() {
+        const listed = await listOnce();
         const now = clock.now().getTime();
         this.reset();
-        for (const host of await hosts.list()) {
+        for (const host of listed) {
           this.set({ host_id: host.id, host: host.name }, Math.max(0, now - host.lastHeartbeatAt.getTime()) / 1000);
         }
       },
@@ -143,9 +155,10 @@ export class PromManagerMetrics implements VmStartMetrics, ResyncMetrics {
       labelNames: ['status'] as const,
       registers: [this.registry],
       async collect() {
+        const listed = await listOnce();
         const now = clock.now();
         const counts = new Map<string, number>();
-        for (const host of await hosts.list()) {
+        for (const host of listed) {
           const status = effectiveHostStatus(host, now, heartbeatIntervalMs);
           counts.set(status, (counts.get(status) ?? 0) + 1);
         }

@@ -4,6 +4,7 @@ import { AppError } from '@hearth/errors';
 import type {
   HeartbeatRecorded,
   HostHeartbeatRecord,
+  HostHeartbeatView,
   HostPage,
   HostRegistrationRecord,
   HostRepository,
@@ -140,6 +141,23 @@ export class PgHostRepository implements HostRepository {
       db.executeQuery(statementShapes.compiled('hosts', {}, () => db.selectFrom('hosts').selectAll().orderBy('id'))),
     );
     return rows.map(toHost);
+  }
+
+  async listHeartbeats(): Promise<readonly HostHeartbeatView[]> {
+    const db = this.db;
+    const { rows } = await translated(() =>
+      db.executeQuery(
+        statementShapes.compiled('host heartbeats', {}, () =>
+          db.selectFrom('hosts').select(['id', 'name', 'status', 'last_heartbeat_at']).orderBy('id'),
+        ),
+      ),
+    );
+    return rows.map((row) => ({
+      id: row.id as HostId,
+      name: row.name,
+      status: row.status as HostStatus,
+      lastHeartbeatAt: new Date(row.last_heartbeat_at),
+    }));
   }
 
   async listPage(options: { readonly limit: number; readonly afterId?: HostId | undefined }): Promise<HostPage> {

@@ -49,6 +49,9 @@ export interface HeartbeatRecorded {
   readonly hasRecovered: boolean;
 }
 
+/** What a host's health is judged by (see `effectiveHostStatus`), without the rest of its record. */
+export type HostHeartbeatView = Pick<Host, 'id' | 'name' | 'status' | 'lastHeartbeatAt'>;
+
 /**
  * The hosts. Every status or schedulability change writes its event (`host.*`) in the same
  * transaction as the change.
@@ -75,6 +78,11 @@ export interface HostRepository {
   findById(id: HostId): Promise<Host | undefined>;
   /** Every host, ordered by id. */
   list(): Promise<readonly Host[]>;
+  /**
+   * Every host's heartbeat view, ordered by id: what is read of each of 1,000 hosts at every scrape
+   * of the metrics, without parsing its facts, capacity and times it does not need.
+   */
+  listHeartbeats(): Promise<readonly HostHeartbeatView[]>;
   /** One page of hosts ordered by id, after `afterId`; `nextCursor` is the last id when more follow. */
   listPage(options: { readonly limit: number; readonly afterId?: HostId | undefined }): Promise<HostPage>;
   /**
