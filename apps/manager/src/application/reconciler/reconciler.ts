@@ -499,6 +499,10 @@ export class Reconciler implements ReconcileHints {
     }
     const retry = await this.deps.reconcileStates.get(vmId);
     if (vm === undefined || retry === undefined) return undefined;
+    // A host silent when this reconcile started may have beaten since (the queue or a slow statement
+    // held it up): acting on that status would mark its VM unknown just after it came back. The
+    // heartbeat's hint, or the next pass (the host's status changed), reconciles the VM again.
+    if (hostStatus !== 'healthy' && (await this.isBack(host))) return undefined;
     // Everything above only read; from here on it writes. A former leader leaves that to the new one.
     if (!this.isLeadingIn(term)) return undefined;
     if (observed !== undefined) await this.recordObservation(vm, observed.vmmState);
@@ -560,6 +564,12 @@ export class Reconciler implements ReconcileHints {
       this.entriesIndexes.set(inventory, entries);
     }
     return entries;
+  }
+
+  /** Whether `host`, judged not healthy before, is healthy as it is stored now. */
+  private async isBack(host: Host): Promise<boolean> {
+    const now = await this.deps.hosts.findById(host.id);
+    return now !== undefined && this.hostHealth.statusOf(now, this.deps.clock.now()) === 'healthy';
   }
 
   /** Whether this reconciler leads, in the term the work was started in. */

@@ -280,14 +280,7 @@ describe('a resync between full ones', () => {
 
     expect(back).toMatchObject({ hostsMarkedUnhealthy: 0, vmsQueued: 0 });
     expect(world.agents.calls.filter((call) => call.operation === 'describe')).toHaveLength(0);
-    const states = await Promise.all(vms.map(async (vm) => (await world.deps.vms.findById(vm.id))?.state));
-    // Only the two reconciles already under way went on, on the host's status they had started with.
-    expect(states.filter((state) => state === 'unknown')).toHaveLength(2);
-    expect(states.filter((state) => state === 'running')).toHaveLength(vmCount - 2);
-
-    // The next pass finds those two running on their host, and adopts them.
-    await reconciler.resync();
-    await reconciler.idle();
+    // The two reconciles already under way saw the host back before acting, and left their VMs be.
     for (const vm of vms) expect((await world.deps.vms.findById(vm.id))?.state).toBe('running');
   });
 });
