@@ -26,7 +26,7 @@ if (missingFlags.length > 0) {
 // instead: the Manager peaks at ~137 MiB there. Not --optimize-for-size, which caps the growth
 // alike but also makes every mark-compact a memory-reducing one that shrinks the young generation
 // back to its smallest: two to three times the scavenges, and about 1.6 times the CPU in a resync
-// that reads every host's inventory (ADR 0125). Read by V8 at each collection, so it may be set at run time.
+// that reads every host's inventory (ADR 0125). V8 reads it at each collection: it may be set here.
 setFlagsFromString('--heap-growing-percent=30');
 
 const { runManager } = await import('./run-manager.js');

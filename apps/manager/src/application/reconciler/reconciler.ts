@@ -568,8 +568,8 @@ export class Reconciler implements ReconcileHints {
 
   /** Whether `host`, judged not healthy before, is healthy as it is stored now. */
   private async isBack(host: Host): Promise<boolean> {
-    const now = await this.deps.hosts.findById(host.id);
-    return now !== undefined && this.hostHealth.statusOf(now, this.deps.clock.now()) === 'healthy';
+    const stored = await this.deps.hosts.findById(host.id);
+    return stored !== undefined && this.hostHealth.statusOf(stored, this.deps.clock.now()) === 'healthy';
   }
 
   /** Whether this reconciler leads, in the term the work was started in. */
