@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  agentChildrenMsBetween,
+  childCommandOf,
   controlPlaneMs,
   cpuMsBetween,
   isDescendantOf,
@@ -53,6 +55,38 @@ describe('cpuMsBetween', () => {
     expect(ms.vmms).toBe(500);
     expect(controlPlaneMs(ms)).toBe(0);
     expect(vmmCount(snapshot(0, [[40, 'vmms', 1]]))).toBe(1);
+  });
+});
+
+describe('agentChildrenMsBetween', () => {
+  const child = (pid: number, ticks: number, command: string): [number, { group: CpuGroup; ticks: number; command: string }] => [
+    pid,
+    { group: 'agent-children', ticks, command },
+  ];
+  const at = (processes: ReturnType<typeof child>[], agentReaped: number): CpuSnapshot => ({
+    machineTicks: 0,
+    processes: new Map<number, { group: CpuGroup; ticks: number; command?: string }>([
+      [10, { group: 'agent', ticks: 100 }],
+      ...processes,
+    ]),
+    reapedTicks: { manager: 0, agent: agentReaped },
+  });
+
+  it("splits the Agent's children by what each is, and counts those that ended as one", () => {
+    const before = at([child(30, 5, 'nft -j'), child(31, 2, 'ip')], 4);
+    const after = at([child(30, 9, 'nft -j'), child(31, 3, 'ip'), child(32, 1, 'ip -j'), child(33, 2, 'ip')], 6);
+    const parts = agentChildrenMsBetween(before, after);
+    expect(parts).toEqual({ 'nft -j': 40, ip: 30, 'ip -j': 10, ended: 20 });
+    // The parts add up to the group's total.
+    const total = Object.values(parts).reduce((sum, value) => sum + value, 0);
+    expect(total).toBe(cpuMsBetween(before, after)['agent-children']);
+  });
+
+  it('names a child by its program and whether it answers JSON', () => {
+    expect(childCommandOf('ip\0-n\0hearth-1\0-force\0-batch\0-\0')).toBe('ip');
+    expect(childCommandOf('/usr/sbin/ip\0-n\0hearth-1\0-j\0-force\0-batch\0-\0')).toBe('ip -j');
+    expect(childCommandOf('/usr/sbin/nft\0-j\0-i\0')).toBe('nft -j');
+    expect(childCommandOf('')).toBe('?');
   });
 });
 

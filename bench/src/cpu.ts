@@ -18,8 +18,11 @@ const ticksPerSecond = 100;
 export interface CpuSnapshot {
   /** Busy ticks of the whole machine (everything but idle and iowait) from /proc/stat. */
   readonly machineTicks: number;
-  /** utime + stime per live process, with the group it belongs to. */
-  readonly processes: ReadonlyMap<number, { readonly group: CpuGroup; readonly ticks: number }>;
+  /**
+   * utime + stime per live process, with the group it belongs to; a child of the Agent also with
+   * what it is (`childCommandOf`).
+   */
+  readonly processes: ReadonlyMap<number, { readonly group: CpuGroup; readonly ticks: number; readonly command?: string }>;
   /** cutime + cstime of the Manager and the Agent: children they waited for after those ended. */
   readonly reapedTicks: { readonly manager: number; readonly agent: number };
 }
@@ -63,7 +66,7 @@ function readStat(pid: number): ProcStat | null {
  * the interval would be counted there too: a wave starts only when no VMM is left (`vmmCount`).
  */
 export function cpuSnapshot(pids: CpuPids): CpuSnapshot {
-  const processes = new Map<number, { group: CpuGroup; ticks: number }>();
+  const processes = new Map<number, { group: CpuGroup; ticks: number; command?: string }>();
   const reapedTicks = { manager: 0, agent: 0 };
   const stats = new Map<number, ProcStat>();
   for (const entry of readdirSync('/proc')) {
@@ -76,7 +79,13 @@ export function cpuSnapshot(pids: CpuPids): CpuSnapshot {
     if (pid === pids.manager) reapedTicks.manager = stat.reapedTicks;
     if (pid === pids.agent) reapedTicks.agent = stat.reapedTicks;
     const group = classify(pid, stat, pids, postmaster, stats);
-    if (group !== null) processes.set(pid, { group, ticks: stat.ticks });
+    if (group === 'agent-children') {
+      processes.set(pid, {
+        group,
+        ticks: stat.ticks,
+        command: childCommandOf(readProcOrNull(`/proc/${pid}/cmdline`) ?? stat.comm),
+      });
+    } else if (group !== null) processes.set(pid, { group, ticks: stat.ticks });
   }
   return { machineTicks: machineBusyTicks(), processes, reapedTicks };
 }
@@ -163,6 +172,39 @@ export function cpuMsBetween(before: CpuSnapshot, after: CpuSnapshot): Record<Cp
   named += reapedByAgent + reapedByManager;
   const machine = after.machineTicks - before.machineTicks;
   ms.other = toMs(Math.max(0, machine - named));
+  return ms;
+}
+
+/**
+ * What a child of the Agent is, from its command line (NUL-separated): the program, and `-j` when
+ * it answers JSON. The Agent's long-lived helpers are then told apart: `ip` (its link changes),
+ * `ip -j` (its reads of the links), `nft -j` (its firewall session).
+ */
+export function childCommandOf(cmdline: string): string {
+  const argv = cmdline.split('\0').filter((part) => part !== '');
+  const program = (argv[0] ?? '?').split('/').at(-1) ?? '?';
+  return argv.includes('-j') ? `${program} -j` : program;
+}
+
+/** What the Agent's children that ended between two snapshots are called in `agentChildrenMsBetween`. */
+export const endedChildren = 'ended';
+
+/**
+ * The Agent's children's CPU milliseconds between two snapshots, by what each live one is
+ * (`childCommandOf`), and those that ended (its reaped time) under `endedChildren`: the parts of
+ * `cpuMsBetween`'s `agent-children`.
+ */
+export function agentChildrenMsBetween(before: CpuSnapshot, after: CpuSnapshot): Record<string, number> {
+  const ms: Record<string, number> = {};
+  const toMs = (ticks: number): number => (ticks * 1000) / ticksPerSecond;
+  for (const [pid, now] of after.processes) {
+    if (now.group !== 'agent-children') continue;
+    const then = before.processes.get(pid);
+    const delta = then === undefined || then.group !== now.group ? now.ticks : Math.max(0, now.ticks - then.ticks);
+    const command = now.command ?? '?';
+    ms[command] = (ms[command] ?? 0) + toMs(delta);
+  }
+  ms[endedChildren] = toMs(Math.max(0, after.reapedTicks.agent - before.reapedTicks.agent));
   return ms;
 }
 

@@ -9,6 +9,7 @@ import type { PhaseMarks } from './cpu-profile.js';
 import { floorDescription, type Floor, type FloorStep } from './floor.js';
 import {
   controlPlaneMs,
+  agentChildrenMsBetween,
   cpuMsBetween,
   cpuSnapshot,
   marginalControlPlaneMs,
@@ -158,6 +159,8 @@ export interface WaveResult {
   readonly memAvailableMibAtPeak: number;
   /** CPU time per VM created, by process group, over the create phase (see cpu.ts). */
   readonly cpuMsPerCreate: Readonly<Record<CpuGroup, number>> | null;
+  /** Of it, the Agent's children's, by what each is (`ip`, `ip -j`, `nft -j`…) and those that ended (see cpu.ts). */
+  readonly agentChildrenMsPerCreate: Readonly<Record<string, number>> | null;
   /** CPU ms per second of each group at rest, measured just before the wave (see cpu.ts). */
   readonly backgroundCpuMsPerSecond: Readonly<Record<CpuGroup, number>>;
   /** The control plane's CPU per create beyond its background rate over the wave. */
@@ -241,10 +244,17 @@ export async function measureWave(
     shouldStop,
   );
   const createSeconds = (performance.now() - startedAt) / 1000;
-  const cpuMs = cpuMsBetween(cpuAtRest, cpuSnapshot(cpuPids));
+  const cpuAfter = cpuSnapshot(cpuPids);
+  const cpuMs = cpuMsBetween(cpuAtRest, cpuAfter);
   await profile?.mark(`wave-c${concurrency}`);
   const ids = outcomes.flatMap((outcome) => (outcome.vm === null ? [] : [outcome.vm.id]));
   const cpuMsPerCreate = ids.length === 0 ? null : msPerItem(cpuMs, ids.length);
+  const agentChildrenMsPerCreate =
+    ids.length === 0
+      ? null
+      : Object.fromEntries(
+          Object.entries(agentChildrenMsBetween(cpuAtRest, cpuAfter)).map(([command, ms]) => [command, ms / ids.length]),
+        );
   // Let the heartbeat and GC settle a moment before reading resident memory with every VM live.
   await new Promise((resolve) => setTimeout(resolve, 1_500));
   const agentRssMib = rssMib(stack.agent.child.pid);
@@ -277,6 +287,7 @@ export async function measureWave(
     managerRssMib,
     memAvailableMibAtPeak: lowestMemAvailable,
     cpuMsPerCreate,
+    agentChildrenMsPerCreate,
     backgroundCpuMsPerSecond,
     marginalControlPlaneMsPerCreate:
       ids.length === 0 ? null : marginalControlPlaneMs(cpuMs, backgroundCpuMsPerSecond, createSeconds, ids.length),

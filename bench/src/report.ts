@@ -1,6 +1,6 @@
 import type { MachineFacts } from './machine.js';
 import type { BenchOptions } from './options.js';
-import { controlPlaneGroups, controlPlaneMs, cpuGroups } from './cpu.js';
+import { controlPlaneGroups, controlPlaneMs, cpuGroups, endedChildren } from './cpu.js';
 import { floorStepOrder, type EventResult, type LatencyResult, type ListResult, type WaveResult } from './phases.js';
 import type { NetworkResult } from './network-bench.js';
 import type { QemuResult } from './qemu-boot.js';
@@ -125,6 +125,19 @@ function nullNotes(r: BenchResults, values: Readonly<Record<HeadlineKey, number 
   return notes;
 }
 
+/**
+ * The Agent's children's CPU per create, largest first, those that ended last: `nft -j 2.4, ip 0.9,
+ * ip -j 0.5, ended 0.3`.
+ */
+export function agentChildrenText(ms: Readonly<Record<string, number>>): string {
+  const live = Object.entries(ms)
+    .filter(([command]) => command !== endedChildren)
+    .sort(([, a], [, b]) => b - a);
+  return [...live, [endedChildren, ms[endedChildren] ?? 0] as const]
+    .map(([command, value]) => `${command} ${value.toFixed(1)}`)
+    .join(', ');
+}
+
 /** The JSON written by `--json`: the headline keys, then extras. A null comes with a note. */
 export function toJson(r: BenchResults): Record<string, unknown> {
   const network = r.network.latency;
@@ -195,6 +208,10 @@ export function toJson(r: BenchResults): Record<string, unknown> {
         w.cpuMsPerCreate === null
           ? null
           : Object.fromEntries(Object.entries(w.cpuMsPerCreate).map(([group, value]) => [group, round(value)])),
+      agent_children_cpu_ms_per_create:
+        w.agentChildrenMsPerCreate === null
+          ? null
+          : Object.fromEntries(Object.entries(w.agentChildrenMsPerCreate).map(([command, value]) => [command, round(value)])),
     })),
     steps_p50_ms: Object.fromEntries(Object.entries(r.latency.steps).map(([name, s]) => [name, round(s.p50)])),
     floor_steps_p50_ms: Object.fromEntries(Object.entries(r.latency.floorSteps).map(([name, s]) => [name, round(s.p50)])),
@@ -393,6 +410,12 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
       }),
     ),
   );
+  for (const w of r.waves) {
+    if (w.agentChildrenMsPerCreate === null) continue;
+    out.push(
+      `   agent-children at concurrency ${w.concurrency}, ms per create: ${agentChildrenText(w.agentChildrenMsPerCreate)}`,
+    );
+  }
   out.push(
     table(
       ['concurrency', 'background ms/s', 'manager', 'agent', 'agent-children', 'postgres', 'beyond background ms/create'],

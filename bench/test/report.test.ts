@@ -56,6 +56,7 @@ function everyCreateRefused(): BenchResults {
         managerRssMib: 91,
         memAvailableMibAtPeak: 2000,
         cpuMsPerCreate: null,
+        agentChildrenMsPerCreate: null,
         backgroundCpuMsPerSecond: { manager: 0, agent: 0, 'agent-children': 0, postgres: 0, vmms: 0, bench: 0, other: 0 },
         marginalControlPlaneMsPerCreate: null,
         liveBackgroundCpuMsPerSecond: null,
@@ -213,6 +214,23 @@ describe('bench report', () => {
     expect(text).toMatch(/^ {3}ratio to floor: p50 1\.100, p99 1\.100 \(target ≤ 1\.25\)$/m);
     expect(text).toMatch(/^ {2}step egress +21\.0 +40\.0 +11\.0 +30\.0$/m);
     expect(text).toMatch(/^ {3}egress change on a running VM, .*: p50 35\.0, p99 90\.0 ms \(target ≤ 1,000\)$/m);
+  });
+
+  it("prints what each of the Agent's children cost per create, largest first, those that ended last", () => {
+    const everyRefused = everyCreateRefused();
+    const [wave] = everyRefused.waves;
+    if (wave === undefined) throw new Error('the fixture has a wave');
+    const results: BenchResults = {
+      ...everyRefused,
+      waves: [{ ...wave, concurrency: 10, agentChildrenMsPerCreate: { ip: 0.94, ended: 0.3, 'nft -j': 2.42, 'ip -j': 0.5 } }],
+    };
+    expect(renderText(results, toJson(results))).toContain(
+      'agent-children at concurrency 10, ms per create: nft -j 2.4, ip 0.9, ip -j 0.5, ended 0.3',
+    );
+    expect(toJson(results)).toMatchObject({
+      waves: [{ agent_children_cpu_ms_per_create: { 'nft -j': 2.42, ip: 0.94, 'ip -j': 0.5, ended: 0.3 } }],
+    });
+    expect(renderText(everyRefused, toJson(everyRefused))).not.toContain('agent-children at concurrency');
   });
 
   it("prints the Manager's garbage collections over the list's walk", () => {
