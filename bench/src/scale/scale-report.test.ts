@@ -164,7 +164,7 @@ function size(hosts: number, overrides: { heartbeatP99?: number | null; resyncCp
       gcMinor: { count: 20, ms: 25 },
     },
     leaderHeap: { usedMib: hosts / 4, totalMib: hosts / 3, oldUsedMib: hosts / 5 },
-    burst: { creates: 1_000, failures: 0, wallS: 20, lagP50Ms: 300, lagP99Ms: 900, errors: [] },
+    burst: { creates: 1_000, failures: 0, wallS: 20, lagP50Ms: 300, lagP99Ms: 900, managersCpuMsPerCreate: 14.5, errors: [] },
     metricsScrape: { scrapes: 20, p50Ms: 30, cpuMsPerScrape: 25 },
     list: {
       requests: 300,
@@ -270,6 +270,10 @@ describe('scale report', () => {
     const text = renderScaleText(results([size(100)]));
     expect(text).toMatch(/GET \/v1\/vms\?limit=100 p50 \/ p99 ms \(≤ 20\)\s+4\.0 \/ 12\.0/);
     expect(text).toMatch(/GET \/v1\/vms\?limit=100 server p50 \/ p99 ms\s+3\.0 \/ 9\.0/);
+  });
+
+  it("prints both Managers' CPU per create over the burst", () => {
+    expect(renderScaleText(results([size(100)]))).toMatch(/burst: both Managers' CPU ms per create +14\.5/);
   });
 
   it("says why a burst's creates failed, with the API's first refusals", () => {

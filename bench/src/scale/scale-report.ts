@@ -102,6 +102,11 @@ export interface ScaleSizeResult {
     /** Accepted → running, from the Manager's own histogram (hearth_vm_create_duration_seconds). */
     readonly lagP50Ms: number | null;
     readonly lagP99Ms: number | null;
+    /**
+     * Both Managers' CPU from the burst's first create until its VMs ran, per VM accepted: the
+     * creates, and what the replicas served meanwhile (heartbeats, the listeners' events).
+     */
+    readonly managersCpuMsPerCreate: number | null;
     readonly errors: readonly string[];
   };
   readonly list: {
@@ -168,6 +173,7 @@ export const scaleFigures = [
   { key: 'resync_alone_cpu_ms', target: null, pick: (s: ScaleSizeResult) => s.resync.aloneCpuMs },
   { key: 'reconcile_lag_p50_ms', target: null, pick: (s: ScaleSizeResult) => s.burst.lagP50Ms },
   { key: 'reconcile_lag_p99_ms', target: null, pick: (s: ScaleSizeResult) => s.burst.lagP99Ms },
+  { key: 'burst_managers_cpu_ms_per_create', target: null, pick: (s: ScaleSizeResult) => s.burst.managersCpuMsPerCreate },
   { key: 'list_p99_ms', target: 20, pick: (s: ScaleSizeResult) => s.list.p99Ms },
   { key: 'leader_loop_delay_max_ms', target: null, pick: (s: ScaleSizeResult) => s.leaderLoop.delayMaxMs },
   { key: 'event_delivery_p99_ms', target: null, pick: (s: ScaleSizeResult) => s.events.p99Ms },
@@ -291,6 +297,7 @@ export function renderScaleText(r: ScaleResults): string {
     ['resync CPU target ms', (s) => fmt((resyncCpuMsPer100kVms * s.vms) / 100_000, 0)],
     ['burst creates (failed) / wall s', (s) => `${s.burst.creates} (${s.burst.failures}) / ${fmt(s.burst.wallS)}`],
     ['reconcile lag p50 / p99 ms', (s) => `${fmt(s.burst.lagP50Ms, 0)} / ${fmt(s.burst.lagP99Ms, 0)}`],
+    ["burst: both Managers' CPU ms per create", (s) => fmt(s.burst.managersCpuMsPerCreate)],
     ['GET /v1/vms?limit=100 p50 / p99 ms (≤ 20)', (s) => `${fmt(s.list.p50Ms)} / ${fmt(s.list.p99Ms)}`],
     ['GET /v1/vms?limit=100 server p50 / p99 ms', (s) => `${fmt(s.list.serverP50Ms)} / ${fmt(s.list.serverP99Ms)}`],
     ['leader loop delay p99 / max ms, list', (s) => loopDelay(s.list.leaderLoop)],

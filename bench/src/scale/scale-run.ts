@@ -787,6 +787,11 @@ async function measureBurst(
     replicas.map(async (replica) => histogramOf((await replica.metrics()).get('hearth_vm_create_duration_seconds'))),
   );
   const errors: string[] = [];
+  const managersCpuMs = (): number | null => {
+    const each = replicas.map((replica) => processCpuMs(replica.process.process.child.pid));
+    return each.some((ms) => ms === null) ? null : each.reduce<number>((sum, ms) => sum + (ms ?? 0), 0);
+  };
+  const cpuBefore = managersCpuMs();
   const startedAt = performance.now();
   const outcomes = await runPool(options.burstCreates, options.burstConcurrency, async (i) => {
     const response = await replicas[i % replicas.length]!.api<{ id?: string }>('POST', '/v1/vms', {
@@ -817,6 +822,7 @@ async function measureBurst(
     { timeoutMs: 300_000, intervalMs: 250, description: `${accepted} burst VMs reach running` },
   ).catch(() => undefined);
   const wallS = (performance.now() - startedAt) / 1000;
+  const cpuAfter = managersCpuMs();
   // Each listener should see every burst VM's `running`: wait for them (or 10 s), then close.
   const expected = accepted * options.listeners;
   await waitFor(() => delivered >= expected, {
@@ -834,6 +840,8 @@ async function measureBurst(
       wallS,
       lagP50Ms: toMs(histogramQuantile(lag, 0.5)),
       lagP99Ms: toMs(histogramQuantile(lag, 0.99)),
+      managersCpuMsPerCreate:
+        cpuBefore === null || cpuAfter === null || accepted === 0 ? null : (cpuAfter - cpuBefore) / accepted,
       errors,
     },
     events: { listeners: options.listeners, deliveries: delivered, p50Ms: percentile(delays, 50), p99Ms: percentile(delays, 99) },
