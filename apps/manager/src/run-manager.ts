@@ -1,5 +1,6 @@
 import { createLogger } from '@hearth/http-server';
 import { HostContacts } from './application/host-contacts.js';
+import { RecentHostListing, sharedListingMaxAgeMs } from './application/recent-host-listing.js';
 import { HttpAgentClient, defaultAgentClientOptions } from './adapters/agent-http/http-agent-client.js';
 import { NodeImageInspector } from './adapters/fs/node-image-inspector.js';
 import { readClusterId } from './adapters/postgres/cluster-id.js';
@@ -190,6 +191,7 @@ export async function runManager(): Promise<void> {
       eventFeed,
       agents,
       contacts,
+      recentHosts: new RecentHostListing(repositories.hosts, clock, sharedListingMaxAgeMs(config.heartbeatIntervalMs)),
       trust: repositories.trust,
       issuer: new ClusterCertificateIssuer(ca),
       secrets: new RandomSecretGenerator(),

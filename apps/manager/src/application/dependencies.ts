@@ -25,6 +25,7 @@ import type { CertificateIssuer } from './ports/certificate-issuer.js';
 import type { SecretGenerator } from './ports/secret-generator.js';
 import type { TrustRepository } from './ports/trust-repository.js';
 import type { VmStartMetrics } from './ports/vm-start-metrics.js';
+import type { RecentHostListing } from './recent-host-listing.js';
 
 /** Everything the use cases may need; each use case takes only its slice (`Pick<…>`). */
 export interface UseCaseDependencies {
@@ -52,6 +53,8 @@ export interface UseCaseDependencies {
   readonly agents: AgentClient;
   /** When each host's Agent last answered this Manager: a host still answering is not stale. */
   readonly contacts: HostContacts;
+  /** Every host as placements read them, shared by the creates of one moment; absent: each create lists them. */
+  readonly recentHosts?: RecentHostListing;
   readonly inspector: ImageInspector;
   readonly clock: Clock;
   readonly timers: Timers;

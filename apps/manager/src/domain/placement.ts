@@ -20,6 +20,12 @@ export interface ResourceRequest {
   readonly memoryMib: number;
 }
 
+/**
+ * What a host's row says of whether it takes VMs, read again when a VM is admitted on it: a
+ * placement may have judged the host from a listing a moment old (a cordon, an unhealthy mark).
+ */
+export type HostStanding = Pick<Host, 'status' | 'isCordoned'>;
+
 /** What the VMs already placed on a host hold. */
 export interface HostAllocation {
   readonly vcpuCount: number;

@@ -451,6 +451,24 @@ export function describeVmRepositoryContract(name: string, open: () => Promise<R
       expect(seen).toEqual([{ vcpuCount: 2, memoryMib: 512 }]);
     });
 
+    it("shows the admission check the host's standing as committed when it runs, a cordon since included", async () => {
+      const a = await vm({ state: 'running' });
+      const template = (await repos.vms.findById(a.id))!;
+      const seen: unknown[] = [];
+      const insertAs = async (name: string, hostId = a.hostId) =>
+        repos.vms.insert(
+          { ...template, hostId, id: ids.vmId(), name, guestMac: await repos.vms.allocateGuestMac() },
+          (_held, _project, standing) => seen.push(standing),
+        );
+      await insertAs('before-cordon');
+      await repos.hosts.setCordoned(a.hostId, true, t0);
+      await insertAs('after-cordon');
+      expect(seen).toEqual([
+        { status: 'healthy', isCordoned: false },
+        { status: 'healthy', isCordoned: true },
+      ]);
+    });
+
     it('admits concurrent inserts on one host one at a time, so none overbooks it', async () => {
       const a = await vm({ vcpuCount: 1, memoryMib: 128, state: 'running' });
       const template = (await repos.vms.findById(a.id))!;

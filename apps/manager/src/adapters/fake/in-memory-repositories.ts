@@ -2,7 +2,7 @@ import { AppError } from '@hearth/errors';
 import type { ImageFilter, ImagePage, ImageRepository } from '../../application/ports/image-repository.js';
 import {
   assertStatesOnlyChange,
-  type ProjectHolding,
+  type Admit,
   type VmEgressChange,
   type VmRateLimitsChange,
   type NewVm,
@@ -45,21 +45,13 @@ const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1
 export class InMemoryVmRepository implements VmRepository {
   constructor(private readonly store: Store) {}
 
-  async insert(
-    vm: NewVm,
-    admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
-    lease?: LeaseRequest,
-  ): Promise<Vm> {
+  async insert(vm: NewVm, admit?: Admit, lease?: LeaseRequest): Promise<Vm> {
     const [inserted] = await this.insertAll([vm], admit, lease);
     if (inserted === undefined) throw new Error('insertAll answered no VM');
     return inserted;
   }
 
-  async insertAll(
-    newVms: readonly NewVm[],
-    admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
-    lease?: LeaseRequest,
-  ): Promise<Vm[]> {
+  async insertAll(newVms: readonly NewVm[], admit?: Admit, lease?: LeaseRequest): Promise<Vm[]> {
     // Serials are taken before any check, as the sequence's are: a refused insert leaves a gap.
     const vms: Vm[] = newVms.map(({ via: _via, ...vm }) => ({ ...vm, guestMac: vm.guestMac ?? this.nextGuestMac() }));
     const [first] = vms;
@@ -89,7 +81,12 @@ export class InMemoryVmRepository implements VmRepository {
     if (taken.length > 0) throw hostPortTaken(taken);
     if (first.restoredFrom !== null) this.store.assertRestorable(first.restoredFrom.snapshotId);
     // No await between the check and the write: like the placement lock of the real adapter.
-    admit?.(this.allocationOf(first.hostId), { quota: project.quota, usage: this.usageOf(first.project) });
+    const host = this.store.hosts.get(first.hostId);
+    admit?.(
+      this.allocationOf(first.hostId),
+      { quota: project.quota, usage: this.usageOf(first.project) },
+      host === undefined ? null : { status: host.status, isCordoned: host.isCordoned },
+    );
     // Every address is chosen before any is leased: a refusal of one leases none, as a rollback would.
     const leases = new Map(this.store.addressLeases);
     const inserted = vms.map((vm) => {

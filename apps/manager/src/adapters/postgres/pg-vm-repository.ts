@@ -3,8 +3,8 @@ import { KeyedLock } from '@hearth/concurrency';
 import { AppError } from '@hearth/errors';
 import {
   assertStatesOnlyChange,
+  type Admit,
   type NewVm,
-  type ProjectHolding,
   type VmEgressChange,
   type VmRateLimitsChange,
   type VmListFilter,
@@ -14,6 +14,7 @@ import {
 } from '../../application/ports/vm-repository.js';
 import type { HostId, ImageId, SnapshotId, TemplateId, VmId } from '../../domain/ids.js';
 import type { HostAllocation } from '../../domain/placement.js';
+import type { HostStatus } from '../../domain/host.js';
 import { stepsAlong, type ObservedVmState, type VmState } from '../../domain/vm-state.js';
 import { guestMacOf, mappedSnapshotAfter, type FailureReason, type Vm, type VmListing, type VmStep } from '../../domain/vm.js';
 import { isLimited } from '../../domain/project.js';
@@ -52,21 +53,13 @@ export class PgVmRepository implements VmRepository {
 
   constructor(private readonly db: Database) {}
 
-  async insert(
-    vm: NewVm,
-    admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
-    lease?: LeaseRequest,
-  ): Promise<Vm> {
+  async insert(vm: NewVm, admit?: Admit, lease?: LeaseRequest): Promise<Vm> {
     const [inserted] = await this.insertAll([vm], admit, lease);
     if (inserted === undefined) throw new Error('insertAll answered no VM');
     return inserted;
   }
 
-  async insertAll(
-    vms: readonly NewVm[],
-    admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
-    lease?: LeaseRequest,
-  ): Promise<Vm[]> {
+  async insertAll(vms: readonly NewVm[], admit?: Admit, lease?: LeaseRequest): Promise<Vm[]> {
     const [vm] = vms;
     if (vm === undefined) return [];
     if (vms.some((other) => other.hostId !== vm.hostId || other.project !== vm.project)) {
@@ -93,7 +86,7 @@ export class PgVmRepository implements VmRepository {
   private writeAll(
     vms: readonly NewVm[],
     vm: NewVm,
-    admit: ((hostAllocation: HostAllocation, project: ProjectHolding) => void) | undefined,
+    admit: Admit | undefined,
     lease: LeaseRequest | undefined,
     mode: 'shared' | 'exclusive',
   ): Promise<Vm[] | null> {
@@ -153,25 +146,31 @@ export class PgVmRepository implements VmRepository {
             // VM of its project). What this statement reads was settled by the locks held before it
             // began: the holdings by the host's and the project's, the address a create of one VM
             // leases by the leases' (`freshAddress`, moving the pool's frontier in this transaction: a
-            // refusal by `admit` rolls it back with the rest).
+            // refusal by `admit` rolls it back with the rest). With them, the host's status and
+            // cordon as committed when the statement begins (`admit`'s standing): a cordon since the
+            // placement's listing refuses the VM.
             const { rows } = await sql<{
               host_vcpus: string | number;
               host_memory_mib: string | number;
               vms: string | number;
               vcpus: string | number;
               memory_mib: string | number;
+              host_status: HostStatus | null;
+              host_is_cordoned: boolean | null;
               fresh_address?: string | number | null;
             }>`
               ${freshSearch === undefined ? sql`` : sql`with ${freshAddress(freshSearch)}`}
               select coalesce(host.vcpu_count, 0) as host_vcpus, coalesce(host.memory_mib, 0) as host_memory_mib,
-                project.vms, project.vcpus, project.memory_mib
+                project.vms, project.vcpus, project.memory_mib,
+                standing.status as host_status, standing.is_cordoned as host_is_cordoned
                 ${freshSearch === undefined ? sql`` : sql`, (select address from found) as fresh_address`}
               from (
                 select coalesce(sum(vms), 0) as vms, coalesce(sum(vcpu_count), 0) as vcpus,
                   coalesce(sum(memory_mib), 0) as memory_mib
                 from project_holdings where project = ${vm.project}
               ) project
-              left join host_allocations host on host.host_id = ${vm.hostId}`.execute(trx);
+              left join host_allocations host on host.host_id = ${vm.hostId}
+              left join hosts standing on standing.id = ${vm.hostId}`.execute(trx);
             const held = rows[0];
             if (held === undefined) throw new Error('the holdings read answered no row');
             if (freshSearch !== undefined) fresh = held.fresh_address == null ? null : Number(held.fresh_address);
@@ -181,6 +180,7 @@ export class PgVmRepository implements VmRepository {
                 quota,
                 usage: { vms: Number(held.vms), vcpus: Number(held.vcpus), memoryMib: Number(held.memory_mib) },
               },
+              held.host_status === null ? null : { status: held.host_status, isCordoned: held.host_is_cordoned === true },
             );
           }
           // Last (host, project, snapshot: the order every writer takes them in): a removal of the

@@ -2,7 +2,7 @@ import type { HostId, ImageId, SnapshotId, VmId } from '../../domain/ids.js';
 import type { FailureReason, PendingRestore, Vm, VmListing, VmStep } from '../../domain/vm.js';
 import type { ObservedVmState, VmState } from '../../domain/vm-state.js';
 import type { ProjectSet } from '../../domain/access.js';
-import type { HostAllocation } from '../../domain/placement.js';
+import type { HostAllocation, HostStanding } from '../../domain/placement.js';
 import type { ProjectQuota, ProjectUsage } from '../../domain/project.js';
 import type { LeaseRequest } from '../../domain/address-pool.js';
 import type { EgressPolicy } from '../../domain/egress.js';
@@ -97,12 +97,20 @@ export type NewVm = Omit<Vm, 'guestMac'> & {
   readonly via?: readonly VmState[] | undefined;
 };
 
+/**
+ * Judges a VM's admission on its host, with the host and the project locked: what the host's VMs
+ * and the project already hold, and the host's standing as committed now (null when its row is
+ * gone). Throws to refuse the VM.
+ */
+export type Admit = (hostAllocation: HostAllocation, project: ProjectHolding, standing: HostStanding | null) => void;
+
 export interface VmRepository {
   /**
    * Inserts a new VM (with a `vm.created` event). Throws VM_NAME_TAKEN when the name is in use in
    * its project, PROJECT_NOT_FOUND when the project is gone. `admit`, when given, sees what the
-   * VM's host and its project already hold and may throw to refuse the VM; it runs with both
-   * locked, so concurrent inserts can overbook neither the host nor the project's quota.
+   * VM's host and its project already hold, and the host's standing, and may throw to refuse the
+   * VM; it runs with both locked, so concurrent inserts can overbook neither the host nor the
+   * project's quota.
    *
    * `lease`, when given, leases the VM an address of its pool in the same transaction (after
    * `admit`; a refusal leases nothing) and answers the VM with its `network`: the one asked for
@@ -115,7 +123,7 @@ export interface VmRepository {
    * another VM publishes one of them there, whichever Manager inserted it (a uniqueness constraint
    * on host, protocol and port). `delete` frees them.
    */
-  insert(vm: NewVm, admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void, lease?: LeaseRequest): Promise<Vm>;
+  insert(vm: NewVm, admit?: Admit, lease?: LeaseRequest): Promise<Vm>;
   /**
    * `insert` of several VMs of one host and one project, all or none: `admit` sees what the host and
    * the project held before any of them, each VM gets its own address, and a refusal of any (by
@@ -123,11 +131,7 @@ export interface VmRepository {
    * set) hold their snapshot's row (shared) while they are written: SNAPSHOT_NOT_FOUND when it is
    * gone, SNAPSHOT_NOT_READY when it is not ready, so a snapshot's removal never passes them.
    */
-  insertAll(
-    vms: readonly NewVm[],
-    admit?: (hostAllocation: HostAllocation, project: ProjectHolding) => void,
-    lease?: LeaseRequest,
-  ): Promise<Vm[]>;
+  insertAll(vms: readonly NewVm[], admit?: Admit, lease?: LeaseRequest): Promise<Vm[]>;
   /**
    * Allocates a guest MAC no VM has had from this repository (a database sequence), for a VM about
    * to be inserted; the VM keeps it for life. `insert` refuses a MAC another VM has (unique column).

@@ -4,6 +4,7 @@ import { createWorld, type World } from '../../testing/world.js';
 import { vmIdFromUlid } from '../../domain/ids.js';
 import { acceptVm, createVm, type CreateVmInput } from './create-vm.js';
 import { rejection } from '../../testing/rejections.js';
+import { RecentHostListing } from '../recent-host-listing.js';
 
 async function setUp(): Promise<{ world: World; input: CreateVmInput }> {
   const world = createWorld();
@@ -250,5 +251,76 @@ describe('createVm', () => {
     const error = await rejection(createVm(world.deps, { ...input, name: 'a;reboot' }));
     expect(error.code).toBe('VALIDATION_FAILED');
     expect(world.agents.calls).toEqual([]);
+  });
+});
+
+describe('createVm with a host listing shared by the creates of one moment', () => {
+  /** Two hosts, `roomy` chosen first (the most free memory), and creates that share listings up to a second old. */
+  async function twoHosts() {
+    const world = createWorld();
+    const roomy = await world.addHost({ name: 'roomy', capacity: { memoryMibTotal: 65_536 } });
+    const other = await world.addHost({ name: 'other' });
+    const { kernel, rootfs } = await world.addImages();
+    let listings = 0;
+    const list = world.repos.hosts.list.bind(world.repos.hosts);
+    world.repos.hosts.list = async () => {
+      listings += 1;
+      return list();
+    };
+    const recentHosts = new RecentHostListing(world.repos.hosts, world.clock, 1_000);
+    const base = { project: 'default', vcpuCount: 1, memoryMib: 256, kernelImageId: kernel.id, rootfsImageId: rootfs.id };
+    return { world, roomy, other, base, recentHosts, deps: { ...world.deps, recentHosts }, listings: () => listings };
+  }
+
+  it('lists the hosts once for creates that follow each other within its age', async () => {
+    const { world, roomy, base, deps, listings } = await twoHosts();
+    const a = await createVm(deps, { ...base, name: 'a' });
+    world.clock.advance(500);
+    const b = await createVm(deps, { ...base, name: 'b' });
+    expect([a.hostId, b.hostId]).toEqual([roomy.id, roomy.id]);
+    expect(listings()).toBe(1);
+    world.clock.advance(501);
+    await createVm(deps, { ...base, name: 'c' });
+    expect(listings()).toBe(2);
+  });
+
+  it('places a VM elsewhere when the host it chose from the shared listing was cordoned since', async () => {
+    const { world, roomy, other, base, deps, recentHosts, listings } = await twoHosts();
+    await recentHosts.list();
+    await world.repos.hosts.setCordoned(roomy.id, true, world.clock.now());
+    const vm = await createVm(deps, { ...base, name: 'a' });
+    expect(vm.hostId).toBe(other.id);
+    // The shared listing, then one of its own after the admission found the cordon.
+    expect(listings()).toBe(2);
+    expect(world.agents.calls.map((call) => call.addr)).toEqual([other.addr]);
+  });
+
+  it('places a VM elsewhere when the host it chose from the shared listing was marked unhealthy since', async () => {
+    const { world, roomy, other, base, deps, recentHosts } = await twoHosts();
+    await recentHosts.list();
+    const now = world.clock.now();
+    const marked = await world.repos.hosts.markUnhealthy(roomy.id, {
+      at: now,
+      heartbeatBefore: new Date(now.getTime() + 1),
+      message: 'no heartbeat',
+    });
+    expect(marked?.status).toBe('unhealthy');
+    expect((await createVm(deps, { ...base, name: 'a' })).hostId).toBe(other.id);
+  });
+
+  it('refuses the VM, saying why, when no host takes it once the listing is read again', async () => {
+    const { world, roomy, other, base, deps, recentHosts } = await twoHosts();
+    await recentHosts.list();
+    await world.repos.hosts.setCordoned(roomy.id, true, world.clock.now());
+    await world.repos.hosts.setCordoned(other.id, true, world.clock.now());
+    const error = await rejection(createVm(deps, { ...base, name: 'a' }));
+    expect(error.code).toBe('HOST_NO_CAPACITY');
+    expect(error.details).toEqual({
+      hosts: [
+        { hostId: roomy.id, reason: 'cordoned' },
+        { hostId: other.id, reason: 'cordoned' },
+      ],
+    });
+    expect(await world.repos.vms.findByName('default', 'a')).toBeUndefined();
   });
 });

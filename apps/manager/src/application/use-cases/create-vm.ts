@@ -44,7 +44,8 @@ export interface CreateVmInput extends Partial<VmPreset> {
 type Deps = Pick<
   UseCaseDependencies,
   'vms' | 'images' | 'templates' | 'snapshots' | 'hosts' | 'agents' | 'contacts' | 'clock' | 'ids' | 'log' | 'settings'
->;
+> &
+  Partial<Pick<UseCaseDependencies, 'recentHosts'>>;
 
 /**
  * Creates a VM and waits for it: `acceptVm`, then `continueCreate` until it is `running` (or
@@ -105,90 +106,109 @@ async function placeAndRecord(
   if (imageErrors.length > 0 || kernel === undefined || rootfs === undefined) throw invalidBody(imageErrors);
   // A taken name is refused by the insert (VM_NAME_TAKEN from the unique constraint): no pre-check.
 
-  const hosts = await deps.hosts.list();
-  const now = deps.clock.now();
-  const reservedErrors = agentPortErrors(input.ports ?? [], hosts);
-  if (reservedErrors.length > 0) throw invalidBody(reservedErrors);
-  // Which hosts publish one of the ports already: read to choose a host, enforced by the insert.
-  const taken = ports.length === 0 ? [] : await deps.vms.takenPorts(ports);
-  // Hosts that could take the VM if nothing else held their resources. What the VMs placed on them
-  // hold is read only to choose among several: the insert checks the chosen one again, locked.
-  const refused: HostRejection[] = [];
-  const candidates = hosts.filter((candidate) => {
-    const reason =
-      portRejectionOf(candidate, ports, taken) ??
-      rejectionOf(candidate, input, noAllocation, deps.settings, now, deps.contacts.lastAnswerOf);
-    if (reason !== undefined) refused.push({ hostId: candidate.id, reason });
-    return reason === undefined;
-  });
-  let host = candidates.length === 1 ? candidates[0] : undefined;
-  if (host === undefined) {
-    const allocations = candidates.length === 0 ? new Map() : await deps.vms.allocationsByHost(candidates.map((h) => h.id));
-    const placement = placeVm(input, candidates, allocations, deps.settings, now, deps.contacts.lastAnswerOf);
-    if (!placement.isPlaced) throw noPlace(input, inHostOrder(hosts, [...refused, ...placement.rejections]), taken);
-    host = candidates.find((h) => h.id === placement.hostId);
-    if (host === undefined) throw new Error('placement chose an unknown host');
-  }
-  const chosen = host;
+  let hasChangedSinceListing = false;
+  const placeAmong = async (hosts: readonly Host[], isShared: boolean): Promise<{ readonly vm: Vm; readonly host: Host }> => {
+    const now = deps.clock.now();
+    const reservedErrors = agentPortErrors(input.ports ?? [], hosts);
+    if (reservedErrors.length > 0) throw invalidBody(reservedErrors);
+    // Which hosts publish one of the ports already: read to choose a host, enforced by the insert.
+    const taken = ports.length === 0 ? [] : await deps.vms.takenPorts(ports);
+    // Hosts that could take the VM if nothing else held their resources. What the VMs placed on them
+    // hold is read only to choose among several: the insert checks the chosen one again, locked.
+    const refused: HostRejection[] = [];
+    const candidates = hosts.filter((candidate) => {
+      const reason =
+        portRejectionOf(candidate, ports, taken) ??
+        rejectionOf(candidate, input, noAllocation, deps.settings, now, deps.contacts.lastAnswerOf);
+      if (reason !== undefined) refused.push({ hostId: candidate.id, reason });
+      return reason === undefined;
+    });
+    let host = candidates.length === 1 ? candidates[0] : undefined;
+    if (host === undefined) {
+      const allocations = candidates.length === 0 ? new Map() : await deps.vms.allocationsByHost(candidates.map((h) => h.id));
+      const placement = placeVm(input, candidates, allocations, deps.settings, now, deps.contacts.lastAnswerOf);
+      if (!placement.isPlaced) throw noPlace(input, inHostOrder(hosts, [...refused, ...placement.rejections]), taken);
+      host = candidates.find((h) => h.id === placement.hostId);
+      if (host === undefined) throw new Error('placement chose an unknown host');
+    }
+    const chosen = host;
 
-  const id = deps.ids.vmId();
-  // Its guest MAC is taken by the insert, in the statement that writes the row.
-  const pending: NewVm = {
-    id,
-    name: input.name,
-    project: input.project,
-    ...recordedIn(recordedAs),
-    hostId: chosen.id,
-    vcpuCount: input.vcpuCount,
-    memoryMib: input.memoryMib,
-    kernelImageId: kernel.id,
-    rootfsImageId: rootfs.id,
-    kernelPath: kernel.hostPath,
-    rootfsPath: rootfs.hostPath,
-    bootArgs: input.bootArgs,
-    isMetricsEnabled: deps.settings.isMetricsEnabled,
-    failureReason: null,
-    steps: [],
-    totalMs: null,
-    createdAt: now,
-    updatedAt: now,
-    observedState: null,
-    observedAt: null,
-    restartPolicy: input.restartPolicy,
-    templateId: template?.id ?? null,
-    templateVersion: template?.version ?? null,
-    restoredFrom: null,
-    pendingRestore: null,
-    mappedSnapshotId: null,
-    network: null,
-    userData: input.userData ?? null,
-    egress: input.egress,
-    ports,
-    sharedNetwork: input.sharedNetwork,
-    rateLimits: input.rateLimits,
+    const id = deps.ids.vmId();
+    // Its guest MAC is taken by the insert, in the statement that writes the row.
+    const pending: NewVm = {
+      id,
+      name: input.name,
+      project: input.project,
+      ...recordedIn(recordedAs),
+      hostId: chosen.id,
+      vcpuCount: input.vcpuCount,
+      memoryMib: input.memoryMib,
+      kernelImageId: kernel.id,
+      rootfsImageId: rootfs.id,
+      kernelPath: kernel.hostPath,
+      rootfsPath: rootfs.hostPath,
+      bootArgs: input.bootArgs,
+      isMetricsEnabled: deps.settings.isMetricsEnabled,
+      failureReason: null,
+      steps: [],
+      totalMs: null,
+      createdAt: now,
+      updatedAt: now,
+      observedState: null,
+      observedAt: null,
+      restartPolicy: input.restartPolicy,
+      templateId: template?.id ?? null,
+      templateVersion: template?.version ?? null,
+      restoredFrom: null,
+      pendingRestore: null,
+      mappedSnapshotId: null,
+      network: null,
+      userData: input.userData ?? null,
+      egress: input.egress,
+      ports,
+      sharedNetwork: input.sharedNetwork,
+      rateLimits: input.rateLimits,
+    };
+    // Placement and the project's quota are checked again with the host and the project locked, so
+    // concurrent creates can overbook neither; the address is leased in the same transaction, so no
+    // two VMs ever hold one. A refusal rolls everything back: nothing stays reserved or leased.
+    const recorded = await insertNaming(deps, [kernel.id, rootfs.id], () =>
+      deps.vms.insert(
+        pending,
+        (held, project, standing) => {
+          const overruns = quotaOverruns(project.quota, project.usage, {
+            vms: 1,
+            vcpus: input.vcpuCount,
+            memoryMib: input.memoryMib,
+          });
+          if (overruns.length > 0) throw quotaExceeded(input.project, overruns);
+          // The host as committed now: a cordon or an unhealthy mark since the listing counts. A host
+          // gone since a listing of its own is left to the insert (its row is referenced).
+          const current = standing === null ? chosen : { ...chosen, ...standing };
+          const reason =
+            standing === null && isShared
+              ? 'unhealthy'
+              : rejectionOf(current, input, held, deps.settings, now, deps.contacts.lastAnswerOf);
+          // Chosen from a listing shared with other creates, begun before the change: placed again
+          // from a listing of its own, which sees it (this refusal answers nobody).
+          hasChangedSinceListing = isShared && (reason === 'cordoned' || reason === 'unhealthy');
+          if (reason !== undefined) throw noCapacity(input, inHostOrder(hosts, [...refused, { hostId: chosen.id, reason }]));
+        },
+        { ...deps.settings.addressing, address: requestedAddress },
+      ),
+    );
+    deps.log.info({ vmId: id, hostId: chosen.id, state: recorded.state, ipAddress: recorded.network?.ipAddress }, 'vm created');
+    failpoint('manager.create.after-pending');
+    return { vm: recorded, host: chosen };
   };
-  // Placement and the project's quota are checked again with the host and the project locked, so
-  // concurrent creates can overbook neither; the address is leased in the same transaction, so no
-  // two VMs ever hold one. A refusal rolls everything back: nothing stays reserved or leased.
-  const recorded = await insertNaming(deps, [kernel.id, rootfs.id], () =>
-    deps.vms.insert(
-      pending,
-      (held, project) => {
-        const overruns = quotaOverruns(project.quota, project.usage, {
-          vms: 1,
-          vcpus: input.vcpuCount,
-          memoryMib: input.memoryMib,
-        });
-        if (overruns.length > 0) throw quotaExceeded(input.project, overruns);
-        const reason = rejectionOf(chosen, input, held, deps.settings, now, deps.contacts.lastAnswerOf);
-        if (reason !== undefined) throw noCapacity(input, inHostOrder(hosts, [...refused, { hostId: chosen.id, reason }]));
-      },
-      { ...deps.settings.addressing, address: requestedAddress },
-    ),
-  );
-  deps.log.info({ vmId: id, hostId: chosen.id, state: recorded.state, ipAddress: recorded.network?.ipAddress }, 'vm created');
-  failpoint('manager.create.after-pending');
-  return { vm: recorded, host: chosen };
+  if (deps.recentHosts !== undefined) {
+    try {
+      return await placeAmong(await deps.recentHosts.list(), true);
+    } catch (error) {
+      if (!hasChangedSinceListing) throw error;
+    }
+  }
+  return placeAmong(await deps.hosts.list(), false);
 }
 
 /**
