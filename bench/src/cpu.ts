@@ -150,6 +150,21 @@ function machineBusyTicks(): number {
   return [user, nice, system, irq, softirq, steal].reduce<number>((sum, value) => sum + (value ?? 0), 0);
 }
 
+function toMs(ticks: number): number {
+  return (ticks * 1000) / ticksPerSecond;
+}
+
+/**
+ * A live process's ticks since `then`, its entry in the earlier snapshot: all of them when it was not
+ * there (it started since) or was in another group (its pid was reused).
+ */
+function ticksSince(
+  then: { readonly group: CpuGroup; readonly ticks: number } | undefined,
+  now: { readonly group: CpuGroup; readonly ticks: number },
+): number {
+  return then === undefined || then.group !== now.group ? now.ticks : Math.max(0, now.ticks - then.ticks);
+}
+
 /**
  * CPU milliseconds per group between two snapshots. A process seen only in `after` started during
  * the interval, so all of its time counts; one seen only in `before` is gone and cannot be counted
@@ -157,11 +172,10 @@ function machineBusyTicks(): number {
  */
 export function cpuMsBetween(before: CpuSnapshot, after: CpuSnapshot): Record<CpuGroup, number> {
   const ms = Object.fromEntries(cpuGroups.map((group) => [group, 0])) as Record<CpuGroup, number>;
-  const toMs = (ticks: number): number => (ticks * 1000) / ticksPerSecond;
   let named = 0;
   for (const [pid, now] of after.processes) {
     const then = before.processes.get(pid);
-    const delta = then === undefined || then.group !== now.group ? now.ticks : Math.max(0, now.ticks - then.ticks);
+    const delta = ticksSince(then, now);
     ms[now.group] += toMs(delta);
     named += delta;
   }
@@ -196,11 +210,10 @@ export const endedChildren = 'ended';
  */
 export function agentChildrenMsBetween(before: CpuSnapshot, after: CpuSnapshot): Record<string, number> {
   const ms: Record<string, number> = {};
-  const toMs = (ticks: number): number => (ticks * 1000) / ticksPerSecond;
   for (const [pid, now] of after.processes) {
     if (now.group !== 'agent-children') continue;
     const then = before.processes.get(pid);
-    const delta = then === undefined || then.group !== now.group ? now.ticks : Math.max(0, now.ticks - then.ticks);
+    const delta = ticksSince(then, now);
     const command = now.command ?? '?';
     ms[command] = (ms[command] ?? 0) + toMs(delta);
   }
