@@ -17,6 +17,7 @@ import { API, Logger, MAIN, parseLevel } from './logger.js';
 import type { Sink } from './sink.js';
 import { openSink } from './sink.js';
 import { DEFAULT_PAYLOAD_LIMIT, FC_VERSION, SNAPSHOT_VERSION } from './version.js';
+import { resolveNow, workingDirectoryNow } from './working-directory.js';
 
 type App = import('./app.js').DoubleInstance;
 
@@ -171,8 +172,15 @@ async function main(): Promise<void> {
   logger.info(MAIN, `Running Firecracker v${FC_VERSION}`);
 
   const config = loadDoubleConfig(process.env);
-  // Backends keep private runtime files next to the API socket.
-  const runDir = args.flags.has('no-api') ? undefined : dirname(resolve(args.apiSock));
+  // Backends keep private runtime files next to the API socket. Where that is the working
+  // directory, they follow it: it may be renamed while the process runs (a warm VMM's directory
+  // becoming its VM's), and the socket with it.
+  const socketDirectory = dirname(resolveNow(args.apiSock));
+  const runDir = args.flags.has('no-api')
+    ? undefined
+    : socketDirectory === workingDirectoryNow()
+      ? workingDirectoryNow
+      : socketDirectory;
   const traceDir = config.traceDir;
   const backendPromise = import('./backends/select.js').then(({ loadBackend }) =>
     loadBackend(config.backend, {

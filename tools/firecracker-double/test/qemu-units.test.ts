@@ -1,6 +1,6 @@
 /** The qemu backend's pure parts, its QMP client and its migration streams (no QEMU, no root needed). */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -192,21 +192,7 @@ describe("the trace of QEMU's steps", () => {
 
   it("holds QEMU's spawn with its pid, then its QMP answer", async () => {
     const root = mkdtempSync(join(tmpdir(), 'fcd-trace-'));
-    // Stands for QEMU: answers QMP on the socket of its `-qmp unix:PATH,…` argument.
-    const fakeQemu = join(root, 'fake-qemu.mjs');
-    writeFileSync(
-      fakeQemu,
-      [
-        `#!${process.execPath}`,
-        `import { createServer } from 'node:net';`,
-        `const path = /^unix:([^,]+)/.exec(process.argv[process.argv.indexOf('-qmp') + 1])[1];`,
-        `createServer((s) => {`,
-        `  s.write('{"QMP": {"version": {}, "capabilities": []}}\\r\\n');`,
-        `  s.on('data', (d) => { for (const line of d.toString().split('\\n')) if (line.trim()) s.write(JSON.stringify({ return: {}, id: JSON.parse(line).id }) + '\\r\\n'); });`,
-        `}).listen(path);`,
-      ].join('\n'),
-    );
-    chmodSync(fakeQemu, 0o755);
+    const fakeQemu = writeFakeQemu(root);
     const steps: { step: string; fields: Readonly<Record<string, unknown>> | undefined }[] = [];
     const supervisor = new QemuSupervisor(fakeQemu, root, '', (step, fields) => steps.push({ step, fields }));
     try {
@@ -222,7 +208,47 @@ describe("the trace of QEMU's steps", () => {
       rmSync(root, { recursive: true, force: true });
     }
   });
+
+  it('keeps its private directory where its run directory is when QEMU first starts, a directory renamed since included', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fcd-rundir-'));
+    const fakeQemu = writeFakeQemu(root);
+    mkdirSync(join(root, 'warm'));
+    let runDir = join(root, 'warm');
+    const supervisor = new QemuSupervisor(fakeQemu, () => runDir);
+    try {
+      renameSync(join(root, 'warm'), join(root, 'vm'));
+      runDir = join(root, 'vm');
+      await supervisor.launch((qmpPath) => ['-qmp', `unix:${qmpPath},server=on,wait=off`], null);
+
+      expect(existsSync(join(root, 'vm', `qemu-${process.pid}`))).toBe(true);
+      expect(existsSync(join(root, 'warm'))).toBe(false);
+      supervisor.cleanupSync();
+      expect(existsSync(join(root, 'vm', `qemu-${process.pid}`))).toBe(false);
+    } finally {
+      supervisor.cleanupSync();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
+
+/** Writes, in `dir`, a script that stands for QEMU: it answers QMP on the socket of its `-qmp unix:PATH,…` argument. */
+function writeFakeQemu(dir: string): string {
+  const fakeQemu = join(dir, 'fake-qemu.mjs');
+  writeFileSync(
+    fakeQemu,
+    [
+      `#!${process.execPath}`,
+      `import { createServer } from 'node:net';`,
+      `const path = /^unix:([^,]+)/.exec(process.argv[process.argv.indexOf('-qmp') + 1])[1];`,
+      `createServer((s) => {`,
+      `  s.write('{"QMP": {"version": {}, "capabilities": []}}\\r\\n');`,
+      `  s.on('data', (d) => { for (const line of d.toString().split('\\n')) if (line.trim()) s.write(JSON.stringify({ return: {}, id: JSON.parse(line).id }) + '\\r\\n'); });`,
+      `}).listen(path);`,
+    ].join('\n'),
+  );
+  chmodSync(fakeQemu, 0o755);
+  return fakeQemu;
+}
 
 /**
  * A QMP peer on a Unix socket in `dir`, standing for QEMU: it greets, and hands each command it

@@ -5,7 +5,7 @@
  * /proc/cpuinfo by `hostTscKhz` when no text is given.
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { resolveNow } from '../working-directory.js';
 import { mmdsNicArgv } from './qemu-mmds.js';
 import type { GuestSpec } from './types.js';
 import { BackendError } from './types.js';
@@ -76,9 +76,9 @@ export function qemuArgv(spec: GuestSpec, append: string, qmpPath: string, mmdsP
     '-device', 'i8042',
     '-chardev', 'stdio,id=ser0,signal=off',
     '-serial', 'chardev:ser0',
-    '-kernel', resolve(boot.kernel_image_path),
+    '-kernel', resolveNow(boot.kernel_image_path),
   ];
-  if (boot.initrd_path) argv.push('-initrd', resolve(boot.initrd_path));
+  if (boot.initrd_path) argv.push('-initrd', resolveNow(boot.initrd_path));
   argv.push('-append', append);
   // Root drive first so that it is /dev/vda, as Firecracker attaches it.
   const drives = [...r.drives.filter((d) => d.is_root_device), ...r.drives.filter((d) => !d.is_root_device)];
@@ -86,7 +86,7 @@ export function qemuArgv(spec: GuestSpec, append: string, qmpPath: string, mmdsP
     const id = `drive${i}`;
     const cache = d.cache_type === 'Writeback' ? 'writeback' : 'unsafe';
     // Firecracker takes no image locks; neither do we (a restored copy may share the disk).
-    let drive = `id=${id},file=${opt(resolve(d.path_on_host ?? ''))},format=raw,if=none,cache=${cache},file.locking=off`;
+    let drive = `id=${id},file=${opt(resolveNow(d.path_on_host ?? ''))},format=raw,if=none,cache=${cache},file.locking=off`;
     if (d.is_read_only) drive += ',readonly=on';
     argv.push('-drive', drive, '-device', `virtio-blk-device,drive=${id}`);
   });

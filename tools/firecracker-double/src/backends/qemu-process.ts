@@ -9,7 +9,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { resolveNow } from '../working-directory.js';
 import { ioErrorText } from '../errno.js';
 import { QmpClient } from './qmp.js';
 import type { QemuTrace } from './qemu-trace.js';
@@ -62,7 +63,7 @@ export class QemuSupervisor {
   private vm: Running | undefined;
   private workDir: string | undefined;
   private hooksInstalled = false;
-  private readonly runDir: string;
+  private readonly runDir: () => string;
   /**
    * util-linux's `setpriv`, found on the search path, not run: it sets PR_SET_PDEATHSIG, which Node
    * cannot, then execs QEMU. Running `setpriv --help` to read its options cost every double a
@@ -74,11 +75,17 @@ export class QemuSupervisor {
 
   constructor(
     readonly binary: string,
-    runDir: string,
+    runDir: string | (() => string),
     private readonly searchPath: string = '',
     private readonly trace: QemuTrace = () => undefined,
   ) {
-    this.runDir = resolve(runDir);
+    // A function is asked at each first use: the directory it names may have been renamed.
+    if (typeof runDir === 'string') {
+      const fixed = resolveNow(runDir);
+      this.runDir = () => fixed;
+    } else {
+      this.runDir = () => resolveNow(runDir());
+    }
   }
 
   /** Called with the double's exit code when a live QEMU ends (guest reboot or panic). */
@@ -95,7 +102,7 @@ export class QemuSupervisor {
   /** The private directory of this process's QEMU files, created on first use. */
   ensureWorkDir(): string {
     if (this.workDir) return this.workDir;
-    const dir = join(this.runDir, `qemu-${process.pid}`);
+    const dir = join(this.runDir(), `qemu-${process.pid}`);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);

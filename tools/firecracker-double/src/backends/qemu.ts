@@ -8,7 +8,8 @@
  */
 import { closeSync, constants, fstatSync, openSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { resolveNow } from '../working-directory.js';
 import { DEFAULT_QEMU_BINARY } from '../config.js';
 import { ioErrorText } from '../errno.js';
 import { checkKernelImage } from './kernel.js';
@@ -22,8 +23,11 @@ import type { GuestBackend, GuestSpec, RestoreSpec, SnapshotRequest } from './ty
 import { BackendError } from './types.js';
 
 export interface QemuBackendOptions {
-  /** Directory that receives the private `qemu-<pid>` directory (default: the OS temp dir). */
-  runDir?: string;
+  /**
+   * Directory that receives the private `qemu-<pid>` directory (default: the OS temp dir), or a
+   * function asked when it is first needed (a directory that may be renamed meanwhile).
+   */
+  runDir?: string | (() => string);
   /** QEMU binary (default `qemu-system-x86_64`; the binary passes FC_DOUBLE_QEMU, see config.ts). */
   qemuBinary?: string;
   /** Where `setpriv` is looked for, colon separated (default: none, QEMU is started directly; the binary passes PATH). */
@@ -78,7 +82,7 @@ export class QemuBackend implements GuestBackend {
     checkKernelImage(kernel);
     const append = guestAppend(spec.cmdline);
     await this.launch(spec, append, []);
-    this.kernelPath = realpathSync(kernel);
+    this.kernelPath = realpathSync(resolveNow(kernel));
     // Firecracker answers InstanceStart once the vCPUs run; the guest boots afterwards.
     await this.qemu.waitStatus((s) => s === 'running', QMP_READY_TIMEOUT_MS);
     this.qemu.markLive();
@@ -106,7 +110,7 @@ export class QemuBackend implements GuestBackend {
   async snapshotCreate(req: SnapshotRequest): Promise<unknown> {
     if (req.snapshotType === 'Diff') throw new BackendError('Diff snapshots are not supported by the qemu backend');
     if (!this.qemu.isRunning) throw new BackendError('QEMU is not running');
-    const memPath = resolve(req.memFilePath);
+    const memPath = resolveNow(req.memFilePath);
     const socketPath = join(this.qemu.ensureWorkDir(), 'migrate-out.sock');
     rmSync(socketPath, { force: true });
     const sink = await listenForMigration(socketPath, memPath);
@@ -161,7 +165,7 @@ export class QemuBackend implements GuestBackend {
     // Opened here and read by QEMU from this descriptor: the file checked is the file loaded.
     let memFd: number;
     try {
-      memFd = openSync(resolve(spec.memory.path), constants.O_RDONLY);
+      memFd = openSync(resolveNow(spec.memory.path), constants.O_RDONLY);
     } catch (err) {
       throw new BackendError(`Failed to load guest memory: ${ioErrorText(err)}`);
     }

@@ -6,8 +6,8 @@ import type { GuestBackend } from './types.js';
 export type { BackendName } from '../config.js';
 
 export interface BackendOptions {
-  /** Where backends keep private runtime files (the API socket's directory). */
-  runDir?: string;
+  /** Where backends keep private runtime files (the API socket's directory), asked when first needed. */
+  runDir?: string | (() => string);
   /** The QEMU binary of the qemu backend (config.ts reads it from FC_DOUBLE_QEMU). */
   qemuBinary?: string;
   /** Where the qemu backend looks for `setpriv` (config.ts reads it from PATH). */
