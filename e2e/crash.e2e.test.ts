@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { hasCommand, missingRequirements, waitFor, type StartedProcess } from '@hearth/testkit';
+import { hasCommand, isAlive, missingRequirements, waitFor, type StartedProcess } from '@hearth/testkit';
 import {
   convergence,
   leaksOn,
   startCluster,
   vmmPidsOf,
+  warmVmmPidsOf,
   type Cluster,
   type ClusterAgent,
   type ClusterVm,
@@ -611,6 +612,39 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       await converge('agent', point, expectation(name, ['running']));
       await cleanUpClone(name, sourceName, snapshotId);
     }, 60_000);
+
+    it.each([
+      // Its directory moved to be the clone's, before the clone's record names it.
+      'agent.apply.warm-vmm-taken',
+      'agent.restore.after-load',
+    ])(
+      'the Agent killed at %s of a clone into a warm VMM: the clone runs, the warm VMMs of the dead Agent are gone, nothing leaks',
+      async (point) => {
+        const name = nextName('wk');
+        const { sourceName, snapshotId } = await snapshotted(name);
+        await agent.kill();
+        await agent.start({ HEARTH_FAILPOINTS: `${point}=kill`, AGENT_VMM_POOL_SIZE: '2' });
+        await waitFor(() => warmVmmPidsOf(agent).length === 2, { timeoutMs: 20_000, description: 'two warm VMMs' });
+        const warm = warmVmmPidsOf(agent);
+        await cluster.waitForHealthyHosts();
+        await postClone(name, snapshotId);
+        expect((await agent.process.exited).signal).toBe('SIGKILL');
+        await agent.start();
+        await converge('agent', point, async () => {
+          const problems = await expectation(name, ['running'])();
+          // The next Agent keeps none: those of the dead one are stopped, unless a clone's record names it.
+          const clone = await vmNamed(name);
+          const clonePids = clone === undefined ? [] : vmmPidsOf(agent, clone.id);
+          for (const pid of warm) {
+            if (isAlive(pid) && !clonePids.includes(pid)) problems.push(`warm VMM ${pid} still runs`);
+          }
+          if (warmVmmPidsOf(agent).length > 0) problems.push('warm VMMs left in the pool');
+          return problems;
+        });
+        await cleanUpClone(name, sourceName, snapshotId);
+      },
+      60_000,
+    );
 
     it('the VMM killed at agent.restore.after-load (loaded, not resumed): the clone is restarted and runs, the snapshot still clones, nothing leaks', async () => {
       const point = 'agent.restore.after-load';

@@ -1,9 +1,9 @@
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { missingRequirements } from '@hearth/testkit';
-import { leaksOn, startCluster, type Cluster, type ClusterVm } from './support/cluster.js';
+import { isAlive, missingRequirements, waitFor } from '@hearth/testkit';
+import { leaksOn, startCluster, vmmPidsOf, warmVmmPidsOf, type Cluster, type ClusterVm } from './support/cluster.js';
 
 /**
  * Snapshots over real processes (a Manager on PostgreSQL, an Agent and the Firecracker double's
@@ -167,5 +167,98 @@ describe.skipIf(skipReason)(`snapshots over real processes${skipReason ? ` (skip
     const sourceDeleted = await cluster.api('DELETE', `/v1/vms/${source.id}`);
     expect(sourceDeleted.status, JSON.stringify(sourceDeleted.body)).toBe(200);
     expect(await leaksOn(agent, source.hostId, await cluster.vms())).toEqual([]);
+  });
+});
+
+describe.skipIf(skipReason)(`clones into warm VMMs over real processes${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  let cluster: Cluster;
+  const poolSize = 2;
+
+  beforeAll(async () => {
+    cluster = await startCluster({ agentCount: 1, agentEnv: { AGENT_VMM_POOL_SIZE: String(poolSize) } });
+  }, 120_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  /** The pool's idle VMMs once it holds `count`, each answering in a directory of its own. */
+  async function warmVmms(count: number): Promise<number[]> {
+    const agent = cluster.agents[0]!;
+    const poolDirectory = path.join(agent.runDir, 'vmm-pool');
+    let pids: number[] = [];
+    await waitFor(
+      () => {
+        pids = warmVmmPidsOf(agent);
+        return pids.length === count && readdirSync(poolDirectory).length === count;
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
+    return pids;
+  }
+
+  it('restores clones into the VMMs the Agent kept warm, refills the pool, and leaves nothing behind', async () => {
+    const agent = cluster.agents[0]!;
+    const warm = await warmVmms(poolSize);
+    const created = await cluster.api<ClusterVm>('POST', '/v1/vms', {
+      name: 'warm-source',
+      vcpuCount: 1,
+      memoryMib: 128,
+      ...(await cluster.images()),
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const source = created.body;
+    const snapshot = (await cluster.api<Snapshot>('POST', `/v1/vms/${source.id}/snapshots`, {})).body;
+
+    const cloned = await cluster.api<{ items: CloneVm[] }>('POST', '/v1/vms', {
+      name: 'warm',
+      snapshotId: snapshot.id,
+      count: 2,
+    });
+    expect(cloned.status, JSON.stringify(cloned.body)).toBe(201);
+    const clones = cloned.body.items;
+    expect(clones.map((vm) => vm.state)).toEqual(['running', 'running']);
+    expect(new Set(clones.map((vm) => vm.network?.ipAddress)).size).toBe(2);
+    const inventory = await agent.inventory();
+    // Each clone runs in one of the VMMs started before its request, now in the clone's directory.
+    const clonePids = clones.map((vm) => inventory.vms.find((v) => v.vmId === vm.id)?.pid);
+    expect(new Set(clonePids)).toEqual(new Set(warm));
+    for (const vm of clones) {
+      const [pid] = vmmPidsOf(agent, vm.id);
+      expect(readlinkSync(`/proc/${pid}/cwd`)).toBe(path.join(agent.runDir, 'vms', vm.id));
+      expect(inventory.vms.find((v) => v.vmId === vm.id)?.vmmState).toBe('running');
+    }
+    // Replaced once the burst is over.
+    const refilled = await warmVmms(poolSize);
+    expect(refilled.some((pid) => warm.includes(pid))).toBe(false);
+
+    for (const vm of [...clones, source]) {
+      const deleted = await cluster.api('DELETE', `/v1/vms/${vm.id}`);
+      expect(deleted.status, JSON.stringify(deleted.body)).toBe(200);
+    }
+    expect(await leaksOn(agent, source.hostId, await cluster.vms())).toEqual([]);
+    for (const pid of warm) expect(isAlive(pid), `clone VMM ${pid}`).toBe(false);
+  });
+
+  it("stops its warm VMMs when it stops, and after a crash the next Agent removes the earlier one's", async () => {
+    const agent = cluster.agents[0]!;
+    const poolDirectory = path.join(agent.runDir, 'vmm-pool');
+    const before = await warmVmms(poolSize);
+
+    agent.process.child.kill('SIGTERM');
+    await agent.process.exited;
+    expect(warmVmmPidsOf(agent)).toEqual([]);
+    expect(readdirSync(poolDirectory)).toEqual([]);
+
+    await agent.start();
+    const started = await warmVmms(poolSize);
+    expect(started.some((pid) => before.includes(pid))).toBe(false);
+    await agent.kill();
+    // Left by the crash until the next Agent's sweep.
+    expect(warmVmmPidsOf(agent).sort()).toEqual([...started].sort());
+    await agent.start();
+    const afterCrash = await warmVmms(poolSize);
+    expect(afterCrash.some((pid) => started.includes(pid))).toBe(false);
+    for (const pid of started) expect(isAlive(pid), `warm VMM ${pid} of the crashed Agent`).toBe(false);
   });
 });

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hearth } from '@hearth/sdk';
@@ -78,6 +78,22 @@ describe.skipIf(skipReason)(
         );
       }
     }
+    /** The socket the command line of the VMM working in the VM's directory names (one there is). */
+    function vmmOf(vm: Vm): { socketArgument: string; workingDirectory: string } {
+      const directory = path.join(stack.runDir, 'vms', vm.id);
+      for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+        try {
+          const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+          const at = args.indexOf('--api-sock');
+          if (at >= 0 && readlinkSync(`/proc/${entry}/cwd`) === directory) {
+            return { socketArgument: args[at + 1] ?? '', workingDirectory: directory };
+          }
+        } catch {
+          // gone meanwhile
+        }
+      }
+      return { socketArgument: '', workingDirectory: '' };
+    }
     async function snapshot(vm: Vm): Promise<Snapshot> {
       const taken = await stack.api<Snapshot>('POST', `/v1/vms/${vm.id}/snapshots`, {});
       expect(taken.status, JSON.stringify(taken.body)).toBe(201);
@@ -90,7 +106,8 @@ describe.skipIf(skipReason)(
       // source's MAC and address until it reads its own from MMDS, and without the guard its first
       // frames would teach the bridge that the source lives behind the clone's TAP.
       stack = await startStack({
-        doubleEnv: { FC_DOUBLE_BACKEND: 'qemu', AGENT_EGRESS: 'nat', AGENT_UPLINK: 'lo' },
+        // Two warm VMMs for three clones: two are restored into VMMs started ahead, one into its own.
+        doubleEnv: { FC_DOUBLE_BACKEND: 'qemu', AGENT_EGRESS: 'nat', AGENT_UPLINK: 'lo', AGENT_VMM_POOL_SIZE: '2' },
         bridgeCidr: '172.30.0.1/16',
       });
       await stack.netns.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
@@ -158,6 +175,11 @@ describe.skipIf(skipReason)(
         }),
       );
       console.log(`3 clones: POST → running/answering as itself, each: ${timings.join(', ')} ms`);
+      // Each clone's VMM works in the clone's directory: two were warm (their command line names the
+      // pool's directory they were started in), one was started for its clone.
+      const vmms = clones.map((vm) => vmmOf(vm));
+      for (const [i, vmm] of vmms.entries()) expect(vmm.workingDirectory).toBe(path.join(stack.runDir, 'vms', clones[i]!.id));
+      expect(vmms.filter((vmm) => vmm.socketArgument.startsWith(`${path.join(stack.runDir, 'vmm-pool')}/`))).toHaveLength(2);
       expect(new Set([source, ...clones].map(ipOf)).size).toBe(4);
       expect(new Set([source, ...clones].map((vm) => vm.guestMac)).size).toBe(4);
 
@@ -179,6 +201,17 @@ describe.skipIf(skipReason)(
 
       for (const vm of clones) expect((await stack.api('DELETE', `/v1/vms/${vm.id}`)).status).toBe(200);
       expect((await stack.api('DELETE', `/v1/snapshots/${snap.id}`)).status).toBe(204);
+      // The pool's directory holds the warm VMMs started since, and nothing a clone's VMM left there.
+      const poolDirectory = path.join(stack.runDir, 'vmm-pool');
+      await waitFor(() => readdirSync(poolDirectory).length === 2 || undefined, {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+        description: 'the pool refilled',
+      });
+      expect(readdirSync(poolDirectory).map((entry) => existsSync(path.join(poolDirectory, entry, 'fc.sock')))).toEqual([
+        true,
+        true,
+      ]);
     }, 300_000);
 
     it('pause → snapshot → resume twice in a row loses nothing', async () => {

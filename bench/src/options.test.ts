@@ -19,6 +19,7 @@ describe('parseOptions', () => {
       snapshotRounds: 4,
       cloneCount: 10,
       settleMs: 0,
+      vmmPoolSize: 10,
       minMemAvailableMib: 6_144,
       doubleNodeFlags: [],
       managerMain: null,
@@ -49,6 +50,11 @@ describe('parseOptions', () => {
     });
   });
 
+  it('keeps as many warm VMMs as a round has clones unless told otherwise', () => {
+    expect(parseOptions(['--clones', '4'])).toMatchObject({ cloneCount: 4, vmmPoolSize: 4 });
+    expect(parseOptions(['--clones', '4', '--vmm-pool', '0'])).toMatchObject({ cloneCount: 4, vmmPoolSize: 0 });
+  });
+
   it('reads every option', () => {
     expect(
       parseOptions([
@@ -74,6 +80,8 @@ describe('parseOptions', () => {
         '0',
         '--settle-ms',
         '3000',
+        '--vmm-pool',
+        '10',
         '--min-mem-available',
         '0',
         '--double-node-flags',
@@ -103,6 +111,7 @@ describe('parseOptions', () => {
       snapshotRounds: 2,
       cloneCount: 0,
       settleMs: 3000,
+      vmmPoolSize: 10,
       minMemAvailableMib: 0,
       doubleNodeFlags: ['--a', '--b'],
       managerMain: '/tmp/main.js',

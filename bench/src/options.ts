@@ -33,6 +33,8 @@ export interface BenchOptions {
    * so that both begin from memory in the same state (0: no wait, each side right after the last).
    */
   readonly settleMs: number;
+  /** The warm VMMs the Agent of the snapshot rounds keeps (`AGENT_VMM_POOL_SIZE`; 0: none; default: the clones of a round). */
+  readonly vmmPoolSize: number;
   /** Stop creating when MemAvailable falls below this. */
   readonly minMemAvailableMib: number;
   /** Node flags for every Firecracker double process (through the FIRECRACKER_BIN wrapper). */
@@ -71,6 +73,9 @@ export const usage = `Usage: npm run bench -- [options]
                           that hands freed memory back to its hypervisor, a side started
                           right after the other frees its guests reuses memory still backed
                           (default 0: no wait)
+  --vmm-pool N            warm VMMs the Agent of the snapshot rounds keeps ready for restores
+                          (AGENT_VMM_POOL_SIZE; default: as many as --clones; 0 for none, the
+                          Agent's own default)
   --min-mem-available M   stop creating below M MiB of MemAvailable (default 6144)
   --double-node-flags F   Node flags for each double, space separated (default none: V8
                           flags such as --lite-mode make Node compile its own modules afresh
@@ -135,6 +140,7 @@ const optionSpecs = {
   snapshots: { type: 'string' },
   clones: { type: 'string' },
   'settle-ms': { type: 'string' },
+  'vmm-pool': { type: 'string' },
   'min-mem-available': { type: 'string' },
   'double-node-flags': { type: 'string' },
   'manager-main': { type: 'string' },
@@ -207,6 +213,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     snapshotRounds: count('snapshots', isQuick ? 0 : 4, true),
     cloneCount: count('clones', 10, true),
     settleMs: count('settle-ms', 0, true),
+    // As many as a round's clones: an Agent kept for bursts of restores keeps that many ready.
+    vmmPoolSize: count('vmm-pool', count('clones', 10, true), true),
     minMemAvailableMib: count('min-mem-available', 6_144, true),
     // None by default: V8 takes Node's code cache of its built-in modules only under the flags it was
     // made with: under `--lite-mode` or `--max-semi-space-size` every double compiled those it loads

@@ -24,7 +24,7 @@ import {
   type CloneTimeline,
   type SnapshotResult,
 } from './snapshot-figures.js';
-import { vmmLogMarks, type VmmLogMarks } from './vmm-log-marks.js';
+import { vmmInstanceId, vmmLogMarks, type VmmLogMarks } from './vmm-log-marks.js';
 
 /** The guest the snapshot figures are taken with. */
 const memoryMib = snapshotMemoryMib;
@@ -56,15 +56,24 @@ async function answering(probe: NetnsProbe, vm: Vm): Promise<{ firstAnswerAtMs: 
   });
 }
 
+/** The text of a file, or `fallback` when it cannot be read. */
+function readTextOr(file: string, fallback: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+/** A VM's Firecracker log, in the Agent's run directory. */
+function vmmLogOf(runDir: string, vm: Pick<Vm, 'id'>): string {
+  return path.join(runDir, 'vms', vm.id, 'firecracker.log');
+}
+
 /** The load's and the resume's instants in a VMM's log; undefined when it wrote none (or no load). */
 function vmmMarksOf(logFile: string): VmmLogMarks | undefined {
-  let text: string;
-  try {
-    text = readFileSync(logFile, 'utf8');
-  } catch {
-    return undefined;
-  }
-  return vmmLogMarks(text);
+  const text = readTextOr(logFile, '');
+  return text === '' ? undefined : vmmLogMarks(text);
 }
 
 /** How long the doubles' CPU is sampled after a clone round, their guests running. */
@@ -102,7 +111,7 @@ async function expectStatus<T>(stack: BenchStack, method: string, route: string,
 export async function measureSnapshots(
   rounds: number,
   cloneCount: number,
-  options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain' | 'agentMain' | 'agentCpuProfDir' | 'settleMs'>,
+  options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain' | 'agentMain' | 'agentCpuProfDir' | 'settleMs' | 'vmmPoolSize'>,
   log: Log,
 ): Promise<SnapshotResult> {
   const shape = { memoryMib, cloneCount };
@@ -117,15 +126,22 @@ export async function measureSnapshots(
   }
   // Each double traces its QEMU's start, load and CPU there (one JSON file per VMM, by instance id).
   const traceDir = mkdtempSync(path.join(tmpdir(), 'hearth-bench-double-trace-'));
-  const traceOf = (vm: Vm): QemuLoadTrace | undefined =>
-    // The Agent's Firecracker instance id is the VM's id with `-` for `_`.
-    readDoubleTrace(path.join(traceDir, `${vm.id.replaceAll('_', '-')}.jsonl`));
+  const traceOf = (vm: Vm): QemuLoadTrace | undefined => {
+    // The instance id the VM's log names: a warm VMM's own (the Agent's pool), or the VM's id with
+    // `-` for `_`, as the Agent starts a VM's own VMM.
+    const instanceId = vmmInstanceId(readTextOr(vmmLogOf(stack.runDir, vm), '')) ?? vm.id.replaceAll('_', '-');
+    return readDoubleTrace(path.join(traceDir, `${instanceId}.jsonl`));
+  };
   const stack = await startBenchStack({
     doubleNodeFlags: options.doubleNodeFlags,
     managerMain: options.managerMain,
     agentMain: agentEntryPoint(options),
     bridgeCidr,
-    agentEnv: { FC_DOUBLE_BACKEND: 'qemu', FC_DOUBLE_TRACE_DIR: traceDir },
+    agentEnv: {
+      FC_DOUBLE_BACKEND: 'qemu',
+      FC_DOUBLE_TRACE_DIR: traceDir,
+      AGENT_VMM_POOL_SIZE: String(options.vmmPoolSize),
+    },
   }).catch((error: unknown) => {
     rmSync(traceDir, { recursive: true, force: true });
     throw error;
@@ -200,7 +216,7 @@ export async function measureSnapshots(
             answeredAtMs,
             // Its new VMM's load and resume, the last in the VM's log; its QEMU's start and load, the
             // last in its double's trace (the VM keeps its instance id, so both files go on).
-            vmm: vmmMarksOf(path.join(stack.runDir, 'vms', source.id, 'firecracker.log')),
+            vmm: vmmMarksOf(vmmLogOf(stack.runDir, source)),
             qemu: traceOf(source),
           };
           samples.restoreTimelines.push(timeline);
@@ -279,7 +295,7 @@ export async function measureSnapshots(
             identityAtMs: answers[i]?.identityAtMs,
             answeredAtMs: answers[i]?.answeredAtMs ?? Date.now(),
             // Its VMM's own log says when the load and the resume happened (the file of PUT /logger).
-            vmm: vmmMarksOf(path.join(stack.runDir, 'vms', item.id, 'firecracker.log')),
+            vmm: vmmMarksOf(vmmLogOf(stack.runDir, item)),
             qemu: answers[i]?.qemu,
           };
           samples.cloneTimelines.push(timeline);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { vmmLogMarks } from './vmm-log-marks.js';
+import { vmmInstanceId, vmmLogMarks } from './vmm-log-marks.js';
 
 /** A line as Firecracker writes it, at `time` (the host's local time) on 2026-12-06. */
 const line = (time: string, message: string): string => `2026-12-06T${time} [vm_1:fc_api] ${message}`;
@@ -40,5 +40,17 @@ describe('vmmLogMarks', () => {
       line('06:16:55.100000000', 'The request was executed successfully. Status code: 204 No Content.'),
     ].join('\n');
     expect(vmmLogMarks(paused)).toEqual({ loadRequestedAtMs: at('06:16:53.000'), loadDoneAtMs: at('06:16:54.000') });
+  });
+});
+
+describe('vmmInstanceId', () => {
+  it('reads the instance id the first line names, a warm VMM its own', () => {
+    expect(vmmInstanceId(`${line('06:16:52.412755402', 'Running Firecracker v1.16.1')}\n`)).toBe('vm_1');
+    expect(vmmInstanceId('2026-12-06T06:16:52.4 [warm-0a1b:main] Running Firecracker v1.16.1\n')).toBe('warm-0a1b');
+  });
+
+  it('answers undefined for a log that names none', () => {
+    expect(vmmInstanceId('')).toBeUndefined();
+    expect(vmmInstanceId('Could not initialize the logger\n')).toBeUndefined();
   });
 });

@@ -67,3 +67,14 @@ export function vmmLogMarks(logText: string): VmmLogMarks | undefined {
   if (loadRequestedAtMs === undefined || loadDoneAtMs === undefined) return undefined;
   return { loadRequestedAtMs, loadDoneAtMs, ...(resumedAtMs === undefined ? {} : { resumedAtMs }) };
 }
+
+/** `2026-12-06T06:16:52.412755402 [id:fc_api] …`: the instance id, the `--id` the VMM was started with. */
+const instancePattern = /^\S+ \[([^:\]]+):[^\]]*\] /m;
+
+/**
+ * The instance id a VMM's log names (its `--id`): a VM's own, or for a VM restored into a warm VMM
+ * the id that VMM was started with before any VM took it. Undefined when the log names none.
+ */
+export function vmmInstanceId(logText: string): string | undefined {
+  return instancePattern.exec(logText)?.[1];
+}

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -330,10 +330,36 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
 /** Firecracker processes serving a socket under the Agent's run directory, found in /proc. */
 export function vmmPidsOf(agent: ClusterAgent, vmId?: string): number[] {
-  // A VMM's API socket lies in its VM's directory: with `vmId`, only that VM's VMMs (a VM left
-  // behind by an earlier failed case is then no VMM of this one's).
-  const prefix = `${path.join(agent.runDir, 'vms', ...(vmId === undefined ? [] : [vmId]))}/`;
-  const pids: number[] = [];
+  // A VMM works in its VM's directory: with `vmId`, only that VM's VMMs (a VM left behind by an
+  // earlier failed case is then no VMM of this one's). Its command line names its socket there, or
+  // in the warm VMMs' directory for one the VM took from there (the directory moved with it).
+  const directory = path.join(agent.runDir, 'vms', ...(vmId === undefined ? [] : [vmId]));
+  return agentVmms(agent)
+    .filter((vmm) => vmm.workingDirectory === directory || vmm.workingDirectory.startsWith(`${directory}/`))
+    .map((vmm) => vmm.pid);
+}
+
+/** The warm VMMs the Agent keeps idle: no VM has taken them. */
+export function warmVmmPidsOf(agent: ClusterAgent): number[] {
+  const directory = `${path.join(agent.runDir, 'vmm-pool')}/`;
+  return agentVmms(agent)
+    .filter((vmm) => vmm.workingDirectory.startsWith(directory))
+    .map((vmm) => vmm.pid);
+}
+
+/** A process's working directory now, or `?` when it cannot be read. */
+function workingDirectoryOf(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    return '?';
+  }
+}
+
+/** Live Firecracker processes serving a socket under the Agent's run directory, with their working directories. */
+function agentVmms(agent: ClusterAgent): { pid: number; workingDirectory: string }[] {
+  const prefix = `${agent.runDir}/`;
+  const found: { pid: number; workingDirectory: string }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -341,12 +367,13 @@ export function vmmPidsOf(agent: ClusterAgent, vmId?: string): number[] {
       if (/\) [ZX] /.test(stat)) continue;
       const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
       const at = args.indexOf('--api-sock');
-      if (at >= 0 && (args[at + 1] ?? '').startsWith(prefix)) pids.push(Number(entry));
+      if (at < 0 || !(args[at + 1] ?? '').startsWith(prefix)) continue;
+      found.push({ pid: Number(entry), workingDirectory: readlinkSync(`/proc/${entry}/cwd`) });
     } catch {
       // gone meanwhile
     }
   }
-  return pids;
+  return found;
 }
 
 /** VM directories under the Agent's run directory. */
@@ -447,7 +474,9 @@ export async function leaksOn(agent: ClusterAgent, hostId: string, vms: readonly
   const recordedPids = new Set(inventory.vms.flatMap((vm) => (vm.pid === null ? [] : [vm.pid])));
   const recordedTaps = new Set(inventory.vms.flatMap((vm) => (vm.tapName === null ? [] : [vm.tapName])));
   const recordedVms = new Set(inventory.vms.map((vm) => vm.vmId));
-  for (const pid of vmmPidsOf(agent)) if (!recordedPids.has(pid)) leaks.push(`untracked VMM process ${pid}`);
+  for (const pid of vmmPidsOf(agent)) {
+    if (!recordedPids.has(pid)) leaks.push(`untracked VMM process ${pid} (in ${workingDirectoryOf(pid)})`);
+  }
   for (const tap of await tapsOf(agent)) if (!recordedTaps.has(tap)) leaks.push(`untracked TAP ${tap}`);
   for (const dir of vmDirectoriesOf(agent)) if (!recordedVms.has(dir)) leaks.push(`untracked directory ${dir}`);
   const recordedRules = new Set(

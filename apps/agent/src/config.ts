@@ -42,6 +42,8 @@ export interface AgentConfig {
   readonly imageRoot: string;
   readonly logLevel: LogLevel;
   readonly heartbeatIntervalMs: number | null;
+  /** Warm VMMs kept idle for VMs restored from snapshots (0: none; direct spawn mode only). */
+  readonly vmmPoolSize: number;
   /** PATH, for resolving FIRECRACKER_BIN and systemd-run. */
   readonly searchPath: string;
   /** CPUs offered to the Manager for placement; null = the CPUs this process may run on. */
@@ -241,6 +243,15 @@ export function loadAgentConfig(
     else heartbeatIntervalMs = parsed;
   }
 
+  let vmmPoolSize = 0;
+  const vmmPoolText = read('AGENT_VMM_POOL_SIZE');
+  if (vmmPoolText !== undefined) {
+    const parsed = Number(vmmPoolText);
+    if (!/^\d+$/.test(vmmPoolText) || parsed > 256)
+      problems.push(`AGENT_VMM_POOL_SIZE must be an integer 0..256, got ${JSON.stringify(vmmPoolText)}`);
+    else vmmPoolSize = parsed;
+  }
+
   let cpuCount: number | null = null;
   const cpuCountText = read('AGENT_CPU_COUNT');
   if (cpuCountText !== undefined) {
@@ -267,6 +278,7 @@ export function loadAgentConfig(
     imageRoot: posix.normalize(imageRoot),
     logLevel: logLevelText as LogLevel,
     heartbeatIntervalMs,
+    vmmPoolSize,
     searchPath: read('PATH') ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     cpuCount,
     joinToken: joinToken === null ? null : Object.freeze(joinToken),

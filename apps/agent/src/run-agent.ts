@@ -41,6 +41,7 @@ import { FileTrustStore } from './adapters/fs/file-trust-store.js';
 import { NodeMetricsFifos } from './adapters/linux/node-metrics-fifos.js';
 import { PromAgentMetrics } from './adapters/metrics/prom-agent-metrics.js';
 import { VmFirecrackerMetrics } from './application/background/vm-firecracker-metrics.js';
+import { WarmVmmPool } from './application/background/warm-vmm-pool.js';
 import { createAgentMetricsApp, type AgentMetricsExposition } from './http/metrics-routes.js';
 import { certificateValidity, generateEcKeyPair } from './adapters/system/ec-key-pair.js';
 import { loadSessionSpawner } from './adapters/system/session-spawner.js';
@@ -77,6 +78,46 @@ async function readJoinToken(config: AgentConfig): Promise<string | null> {
 /** The composition root: the only place that wires objects and reads the config. */
 /** How often every running VM's serial console log is checked against its cap. */
 const consoleLogRotationIntervalMs = 5_000;
+
+/**
+ * The warm VMMs restores take (ADR 0127), or null without any: none asked for, or a spawn mode in
+ * which a VMM's unit or jail is named after its VM before it starts.
+ */
+function startVmmPool(
+  context: AgentContext,
+  config: AgentConfig,
+  spawnMode: SpawnMode,
+  logger: ReturnType<typeof createLogger>,
+): WarmVmmPool | null {
+  if (config.vmmPoolSize === 0) return null;
+  if (spawnMode !== 'direct') {
+    logger.warn({ spawnMode, vmmPoolSize: config.vmmPoolSize }, 'warm vmms need the direct spawn mode: none kept');
+    return null;
+  }
+  const pool = new WarmVmmPool(
+    {
+      vmm: context.vmm,
+      firecracker: context.firecracker,
+      files: context.files,
+      clock: context.clock,
+      timers: new NodeTimers(),
+      log: logger.child({ component: 'vmm-pool' }),
+      newSlotId: () => randomBytes(8).toString('hex'),
+    },
+    {
+      runDir: config.runDir,
+      size: config.vmmPoolSize,
+      // Only an Agent that may raise a process's priority again may lower it.
+      niceness: process.geteuid?.() === 0 ? 19 : null,
+      readyTimeoutMs: context.settings.readyTimeoutMs,
+      retryMs: 1_000,
+      maxRetryMs: 60_000,
+      refillDelayMs: 5_000,
+    },
+  );
+  pool.fill();
+  return pool;
+}
 
 export async function runAgent(): Promise<void> {
   let config: AgentConfig;
@@ -174,7 +215,7 @@ export async function runAgent(): Promise<void> {
   // binding cannot be loaded (an Agent file copied to a host alone).
   const vmmSpawn = loadSessionSpawner();
   logger.info({ method: vmmSpawn.spawner.method, reason: vmmSpawn.reason }, 'vmm spawn method');
-  const context: AgentContext = {
+  let context: AgentContext = {
     network,
     firewall,
     vmm: new FirecrackerProcessVmm({
@@ -217,6 +258,9 @@ export async function runAgent(): Promise<void> {
   const adoption = await adoptVms(context);
   logger.info({ ...adoption, runDir: config.runDir }, 'vm records loaded');
   await prepareHost(context, new LinuxHostScanner(), logger);
+  // Started once the sweep has removed what an earlier Agent's pool left.
+  const vmmPool = startVmmPool(context, config, spawnMode, logger);
+  if (vmmPool !== null) context = { ...context, vmmPool };
 
   const status: HostStatusContext = {
     probe: new LinuxHostProbe({
@@ -356,6 +400,8 @@ export async function runAgent(): Promise<void> {
     await app.close();
     await metricsApp?.close();
     vmMetrics.stop();
+    // Idle warm VMMs are the Agent's, not VMs': they go with it.
+    await vmmPool?.close();
     await firecracker.close();
     await ipBatch.close();
     await ipReader.close();

@@ -22,6 +22,8 @@ describeFirecrackerContract('FakeVmm + FakeFirecrackerApi', async () => {
       const check = await files.inspectImage('/', path);
       return check.kind === 'regular' ? check.sizeBytes : undefined;
     },
+    nicenessOf: async (process) => [vmm.processes.get(process.pid)?.niceness ?? Number.NaN],
+    mayLowerNiceness: true,
     waitForApi: async () => undefined,
     waitForExit: async () => undefined,
     unopenablePath: async () => {

@@ -1,4 +1,4 @@
-import { lstat, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { firecrackerDoubleBin, repoRoot, waitFor } from '@hearth/testkit';
@@ -8,7 +8,13 @@ import { HttpFirecrackerApi } from '../src/adapters/firecracker/http-firecracker
 import { ExecFileCommandRunner } from '../src/adapters/linux/exec-file-command-runner.js';
 import { LinuxHostFiles } from '../src/adapters/linux/linux-host-files.js';
 import { readProcStat } from '../src/adapters/firecracker/proc-stat.js';
-import { SystemClock } from '../src/adapters/system/system-clock.js';
+import { NodeTimers, SystemClock } from '../src/adapters/system/system-clock.js';
+import { LinuxHostScanner } from '../src/adapters/linux/linux-host-scanner.js';
+import { WarmVmmPool } from '../src/application/background/warm-vmm-pool.js';
+import { vmmPoolDirectory, vmPaths } from '../src/domain/vm-paths.js';
+import { parseVmId } from '../src/domain/vm-id.js';
+import { newVmRecord } from '../src/domain/vm-record.js';
+import { FileVmRecordStore } from '../src/adapters/fs/file-vm-record-store.js';
 import { ForkSessionSpawner, loadSessionSpawner, type SessionSpawner } from '../src/adapters/system/session-spawner.js';
 import type { VmmProcessRef } from '../src/application/ports/vmm.js';
 import { describeFirecrackerContract } from './firecracker.contract.js';
@@ -46,6 +52,18 @@ function realVmm({
   });
 }
 
+/** The niceness of each thread of a process (field 19 of /proc/<pid>/task/<tid>/stat). */
+async function threadNicenessOf(pid: number): Promise<number[]> {
+  const threads = await readdir(`/proc/${pid}/task`);
+  const niceness: number[] = [];
+  for (const thread of threads) {
+    const stat = await readFile(`/proc/${pid}/task/${thread}/stat`, 'utf8').catch(() => undefined);
+    // The fields after the command name, which ends at the last ')': state is field 3, nice 19.
+    if (stat !== undefined) niceness.push(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+  }
+  return niceness;
+}
+
 describeFirecrackerContract(
   'FirecrackerProcessVmm + HttpFirecrackerApi driving the Firecracker double',
   async () => {
@@ -76,6 +94,8 @@ describeFirecrackerContract(
       unopenablePath: async () => join(directory, 'missing', 'firecracker.log'),
       readOutput: async (stdoutPath, stderrPath) =>
         (await files.readTail(stdoutPath, 4096)) + (await files.readTail(stderrPath, 4096)),
+      nicenessOf: (process) => threadNicenessOf(process.pid),
+      mayLowerNiceness: process.geteuid?.() === 0,
       cleanup: () => rm(directory, { recursive: true, force: true }),
     };
   },
@@ -264,6 +284,124 @@ describe.skipIf(unavailable !== undefined).each(spawners)(
 
       const exit = await waitFor(() => vmm.exitOf(process), { timeoutMs: 10_000, intervalMs: 5 });
       expect(exit.code).not.toBe(0);
+    });
+  },
+);
+
+describe.skipIf(unavailable !== undefined)(
+  `WarmVmmPool of Firecracker doubles, and VM records created from their directories${unavailable === undefined ? '' : ` (skipped: ${unavailable})`}`,
+  () => {
+    let runDir: string;
+    let api: HttpFirecrackerApi;
+    let vmm: FirecrackerProcessVmm;
+    let pool: WarmVmmPool;
+    let records: FileVmRecordStore;
+    const taken: VmmProcessRef[] = [];
+    const vmId = parseVmId('vm_01JABCDEFGHJKMNPQRSTVWXYZ0');
+
+    beforeEach(async () => {
+      runDir = await makeTempDir();
+      api = new HttpFirecrackerApi({ requestTimeoutMs: 5_000 });
+      vmm = realVmm();
+      records = new FileVmRecordStore(runDir, new RecordingLog());
+      await records.loadAll();
+      let slot = 0;
+      pool = new WarmVmmPool(
+        {
+          vmm,
+          firecracker: api,
+          files: new LinuxHostFiles(new ExecFileCommandRunner()),
+          clock: new SystemClock(),
+          timers: new NodeTimers(),
+          log: new RecordingLog(),
+          newSlotId: () => `w${(slot += 1)}`,
+        },
+        {
+          runDir,
+          size: 2,
+          niceness: process.geteuid?.() === 0 ? 19 : null,
+          readyTimeoutMs: 10_000,
+          retryMs: 1_000,
+          maxRetryMs: 1_000,
+          refillDelayMs: 0,
+        },
+      );
+    });
+
+    afterEach(async () => {
+      await pool.close();
+      for (const vmmProcess of taken.splice(0)) await vmm.stop(vmmProcess, 5_000);
+      await api.close();
+      await rm(runDir, { recursive: true, force: true });
+    });
+
+    /** A warm VMM taken, and the VM's record created from its directory. */
+    async function vmFromWarmVmm(): Promise<VmmProcessRef> {
+      pool.fill();
+      await pool.settled();
+      const warm = await pool.take(vmId);
+      if (warm === undefined) throw new Error('no warm VMM was handed over');
+      taken.push(warm.process);
+      const record = {
+        ...newVmRecord(vmId, vmPaths(runDir, vmId).directory, new Date()),
+        process: { ...warm.process, isMetricsConfigured: false },
+      };
+      expect(await records.createFrom(record, warm.directory)).toBe(true);
+      return warm.process;
+    }
+
+    it("hands over a started VMM whose socket, log and working directory become the VM's with its record", async () => {
+      const vm = vmPaths(runDir, vmId);
+      const vmmProcess = await vmFromWarmVmm();
+
+      expect(await readlink(`/proc/${vmmProcess.pid}/cwd`)).toBe(vm.directory);
+      expect((await api.client(vm.socket).describeInstance()).state).toBe('Not started');
+      expect(await readFile(vm.firecrackerLog, 'utf8')).toContain('Running Firecracker v1.16.1');
+      expect(new Set(await threadNicenessOf(vmmProcess.pid))).toEqual(new Set([0]));
+      // The record came with the directory, and is read back as any other after a restart.
+      const reopened = new FileVmRecordStore(runDir, new RecordingLog());
+      expect((await reopened.loadAll()).map((record) => record.process?.pid)).toEqual([vmmProcess.pid]);
+      // Its replacements wait, answering, at a low priority where the Agent may raise it again.
+      await pool.settled();
+      expect(pool.idleCount).toBe(2);
+      // The one taken is found there too (its command line names the pool), in the VM's directory.
+      const found = await new LinuxHostScanner().vmmsWithSocketUnder(vmmPoolDirectory(runDir));
+      expect(found.find((each) => each.pid === vmmProcess.pid)?.workingDirectory).toBe(vm.directory);
+      const waiting = found.filter((each) => each.pid !== vmmProcess.pid);
+      expect(waiting).toHaveLength(2);
+      for (const warm of waiting) {
+        expect((await api.client(warm.socketPath).describeInstance()).state).toBe('Not started');
+        expect(new Set(await threadNicenessOf(warm.pid))).toEqual(new Set([process.geteuid?.() === 0 ? 19 : 0]));
+      }
+    });
+
+    it("refuses to create a VM's record from a warm VMM's directory when the VM's directory is there", async () => {
+      pool.fill();
+      await pool.settled();
+      const warm = await pool.take(vmId);
+      if (warm === undefined) throw new Error('no warm VMM was handed over');
+      taken.push(warm.process);
+      await mkdir(vmPaths(runDir, vmId).directory);
+
+      expect(await records.createFrom(newVmRecord(vmId, vmPaths(runDir, vmId).directory, new Date()), warm.directory)).toBe(
+        false,
+      );
+      expect(await records.get(vmId)).toBeUndefined();
+      expect((await api.client(`${warm.directory}/fc.sock`).describeInstance()).state).toBe('Not started');
+      await pool.discard(warm);
+      expect(await vmm.isAlive(warm.process)).toBe(false);
+    });
+
+    it('stops its idle VMMs and removes their directories when closed, leaving the one a VM took', async () => {
+      const vm = vmPaths(runDir, vmId);
+      const vmmProcess = await vmFromWarmVmm();
+      await pool.settled();
+
+      await pool.close();
+
+      expect(await readdir(vmmPoolDirectory(runDir))).toEqual([]);
+      expect(await vmm.isAlive(vmmProcess)).toBe(true);
+      expect((await api.client(vm.socket).describeInstance()).state).toBe('Not started');
     });
   },
 );

@@ -26,6 +26,10 @@ export interface FirecrackerHarness {
   unopenablePath(): Promise<string>;
   /** The process's stdout and stderr, concatenated. */
   readOutput(stdoutPath: string, stderrPath: string): Promise<string>;
+  /** The niceness of each thread of a live process, in no order. */
+  nicenessOf(process: VmmProcessRef): Promise<number[]>;
+  /** False where this process may not lower a niceness it raised (not root): tests that do skip. */
+  readonly mayLowerNiceness: boolean;
   cleanup(): Promise<void>;
 }
 
@@ -81,9 +85,17 @@ export function describeFirecrackerContract(
         };
       }
 
-      async function spawnReady(name = 'vm'): Promise<{ process: VmmProcessRef; socketPath: string; client: FirecrackerClient }> {
+      async function spawnReady(
+        name = 'vm',
+        niceness?: number,
+      ): Promise<{ process: VmmProcessRef; socketPath: string; client: FirecrackerClient }> {
         const paths = await pathsOf(name);
-        const process = await harness.vmm.spawn({ vmId: 'vm_test', instanceId: 'vm-test', ...paths });
+        const process = await harness.vmm.spawn({
+          vmId: 'vm_test',
+          instanceId: 'vm-test',
+          ...paths,
+          ...(niceness === undefined ? {} : { niceness }),
+        });
         spawned.push(process);
         await harness.waitForApi(paths.socketPath);
         return { process, socketPath: paths.socketPath, client: harness.api.client(paths.socketPath) };
@@ -107,6 +119,21 @@ export function describeFirecrackerContract(
 
         expect(await harness.vmm.isAlive(process)).toBe(true);
         expect(await client.describeInstance()).toEqual({ id: 'vm-test', state: 'Not started', vmmVersion: '1.16.1' });
+      });
+
+      it('a spawn at a niceness starts every thread at it, and setNiceness sets every thread', async () => {
+        const { process, client } = await spawnReady('niced', 5);
+
+        expect(new Set(await harness.nicenessOf(process))).toEqual(new Set([5]));
+        expect(await harness.vmm.setNiceness(process, 12)).toBe(true);
+        expect(new Set(await harness.nicenessOf(process))).toEqual(new Set([12]));
+        expect((await client.describeInstance()).state).toBe('Not started');
+        if (harness.mayLowerNiceness) {
+          expect(await harness.vmm.setNiceness(process, 0)).toBe(true);
+          expect(new Set(await harness.nicenessOf(process))).toEqual(new Set([0]));
+        }
+        await harness.vmm.stop(process, 5_000);
+        expect(await harness.vmm.setNiceness(process, 0)).toBe(false);
       });
 
       it('a configured VM starts, after which describeInstance says Running', async () => {

@@ -10,6 +10,10 @@ export interface VmRecordStoreHarness {
   /** A new store over the same storage, as after an Agent restart. */
   reopen(): VmRecordStore;
   directoryExists(path: string): Promise<boolean>;
+  /** Writes a file (and its directory) outside the store, as a warm VMM's directory holds its files. */
+  putFile(path: string, content: string): Promise<void>;
+  /** A file's content, or undefined when there is none. */
+  read(path: string): Promise<string | undefined>;
   /** Leaves the VM's stored record unreadable (a torn write), as found by the next `loadAll`. */
   tearRecord(vmId: VmId, directory: string): Promise<void>;
   cleanup(): Promise<void>;
@@ -59,6 +63,42 @@ export function describeVmRecordStoreContract(name: string, createHarness: () =>
       const reopened = harness.reopen();
 
       expect(await reopened.loadAll()).toEqual([record]);
+    });
+
+    it("creates a VM's directory from another directory with its first record, the files there with it", async () => {
+      const record = newVmRecord(vmId, `${harness.runDir}/vms/${vmId}`, now);
+      const warm = `${harness.runDir}/vmm-pool/w1`;
+      await harness.putFile(`${warm}/firecracker.log`, 'Running Firecracker v1.16.1\n');
+
+      expect(await harness.store.createFrom(record, warm)).toBe(true);
+
+      expect(await harness.store.get(vmId)).toEqual(record);
+      expect(await harness.read(`${record.directory}/firecracker.log`)).toBe('Running Firecracker v1.16.1\n');
+      expect(await harness.directoryExists(warm)).toBe(false);
+      const reopened = harness.reopen();
+      expect(await reopened.loadAll()).toEqual([record]);
+      // Saved again as any record is.
+      const updated = updateRecord(record, { lifecycle: 'running' }, now);
+      await reopened.save(updated);
+      expect(await harness.reopen().loadAll()).toEqual([updated]);
+    });
+
+    it("refuses to create a VM's directory from another when the VM has one, or a record, moving nothing", async () => {
+      const record = newVmRecord(vmId, `${harness.runDir}/vms/${vmId}`, now);
+      const warm = `${harness.runDir}/vmm-pool/w2`;
+      await harness.putFile(`${warm}/stdout.log`, 'warm');
+      await harness.putFile(`${record.directory}/rootfs.ext4`, 'disk');
+
+      expect(await harness.store.createFrom(record, warm)).toBe(false);
+      expect(await harness.store.get(vmId)).toBeUndefined();
+      expect(await harness.read(`${warm}/stdout.log`)).toBe('warm');
+      expect(await harness.read(`${record.directory}/stdout.log`)).toBeUndefined();
+
+      const other = parseVmId('vm_01JABCDEFGHJKMNPQRSTVWXYZ1');
+      const saved = newVmRecord(other, `${harness.runDir}/vms/${other}`, now);
+      await harness.store.save(saved);
+      expect(await harness.store.createFrom(saved, warm)).toBe(false);
+      expect(await harness.read(`${warm}/stdout.log`)).toBe('warm');
     });
 
     it('forgets a removed record and removes its directory', async () => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { FakeHostFiles } from '../src/adapters/fake/fake-host-files.js';
 import { InMemoryVmRecordStore } from '../src/adapters/fake/in-memory-vm-record-store.js';
 import { RecordingLog } from '../src/adapters/fake/recording-log.js';
@@ -18,7 +18,10 @@ describeVmRecordStoreContract('InMemoryVmRecordStore', async () => {
     runDir: '/srv/fc',
     store,
     reopen: () => store,
-    directoryExists: async (path) => files.exists(path),
+    directoryExists: async (path) =>
+      (await files.exists(path)) || files.directories.has(path) || files.pathsUnder(path).length > 0,
+    putFile: async (path, content) => files.addFile(path, content),
+    read: async (path) => files.files.get(path)?.content,
     tearRecord: async (vmId, directory) => store.markUnreadable(vmId, directory, 'torn'),
     cleanup: async () => undefined,
   };
@@ -36,6 +39,11 @@ describeVmRecordStoreContract('FileVmRecordStore', async () => {
         () => true,
         () => false,
       ),
+    putFile: async (path, content) => {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, content);
+    },
+    read: (path) => readFile(path, 'utf8').catch(() => undefined),
     tearRecord: async (_vmId, vmDirectory) => truncate(join(vmDirectory, 'record.json'), 17),
     cleanup: () => rm(directory, { recursive: true, force: true }),
   };

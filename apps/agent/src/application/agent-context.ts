@@ -7,6 +7,7 @@ import type { HostNetwork } from './ports/host-network.js';
 import type { SnapshotCopyStore } from './ports/snapshot-copy-store.js';
 import type { VmRecordStore } from './ports/vm-record-store.js';
 import type { Vmm } from './ports/vmm.js';
+import type { VmmPool } from './ports/vmm-pool.js';
 import type { KeyedLock } from '@hearth/concurrency';
 import type { VmmStateCache } from './vmm-state-cache.js';
 import type { SnapshotsAsked } from './snapshots-asked.js';
@@ -51,6 +52,8 @@ export interface AgentContext {
   readonly network: HostNetwork;
   readonly firewall: HostFirewall;
   readonly vmm: Vmm;
+  /** Warm VMMs a restore into a new VM takes (absent: every VMM is started when a VM needs it). */
+  readonly vmmPool?: VmmPool;
   readonly firecracker: FirecrackerApi;
   readonly records: VmRecordStore;
   /** Copies of snapshots taken on other hosts. */

@@ -3,7 +3,7 @@ import { vmPaths } from '../domain/vm-paths.js';
 import type { VmId } from '../domain/vm-id.js';
 import type { AgentContext } from './agent-context.js';
 
-type RecordChange = Parameters<typeof updateRecord>[1];
+export type RecordChange = Parameters<typeof updateRecord>[1];
 
 interface PendingBatch {
   readonly changes: RecordChange[];
@@ -45,6 +45,22 @@ export class VmLedger {
     const record = change === undefined ? created : updateRecord(created, change, now);
     await context.records.save(record);
     return new VmLedger(context, record);
+  }
+
+  /**
+   * A new VM's ledger whose directory is made from `directory` (a warm VMM's, which becomes the
+   * VM's with its first record); undefined, and nothing recorded, when the VM has a record or a
+   * directory already.
+   */
+  static async createFrom(
+    context: AgentContext,
+    vmId: VmId,
+    change: RecordChange,
+    directory: string,
+  ): Promise<VmLedger | undefined> {
+    const now = context.clock.now();
+    const record = updateRecord(newVmRecord(vmId, vmPaths(context.settings.runDir, vmId).directory, now), change, now);
+    return (await context.records.createFrom(record, directory)) ? new VmLedger(context, record) : undefined;
   }
 
   static async open(context: AgentContext, vmId: VmId): Promise<VmLedger> {

@@ -33,10 +33,25 @@ export function vmsDirectory(runDir: string): string {
   return posix.join(runDir, 'vms');
 }
 
+/**
+ * Where warm VMMs wait (`VmmPool`): each in a directory of its own there, named as a VM's files
+ * are, which becomes a VM's directory when the VM takes its VMM.
+ */
+export function vmmPoolDirectory(runDir: string): string {
+  return posix.join(runDir, 'vmm-pool');
+}
+
 export function vmPaths(runDir: string, vmId: VmId): VmPaths {
-  // Joined once: `directory` is normalised and never ends in `/` (it ends in the VM id), so each
-  // file is `directory/name` as `posix.join` would give it, without normalising it again.
-  const directory = posix.join(vmsDirectory(runDir), vmId);
+  return pathsIn(posix.join(vmsDirectory(runDir), vmId));
+}
+
+/**
+ * The VM's files in `directory` (normalised, not ending in `/`): a VM's own, or a warm VMM's
+ * directory, whose files a VM keeps under the same names once it is moved to be the VM's.
+ */
+export function pathsIn(directory: string): VmPaths {
+  // `directory` is normalised and never ends in `/`, so each file is `directory/name` as
+  // `posix.join` would give it, without normalising it again.
   return {
     directory,
     record: `${directory}/record.json`,

@@ -27,10 +27,13 @@ export interface FakeVmmCall {
 export interface FakeVmmProcess {
   readonly pid: number;
   readonly startTime: number;
-  readonly socketPath: string;
+  /** Where its API is bound: it follows a move of its directory. */
+  socketPath: string;
   readonly instanceId: string;
-  /** What relative paths given to it are relative to. */
-  readonly workingDirectory: string;
+  /** What relative paths given to it are relative to (it follows a move of its directory). */
+  workingDirectory: string;
+  /** Of every thread of it. */
+  niceness: number;
   isAlive: boolean;
   /** False: SIGKILL does not make it go away (a stuck process in D state). */
   isKillable: boolean;
@@ -70,7 +73,16 @@ export class FakeVmm implements Vmm {
   buildFromConfiguration: ((process: FakeVmmProcess, configuration: VmmConfiguration) => Promise<string | undefined>) | undefined;
   private nextPid = 4000;
 
-  constructor(readonly files: FakeHostFiles) {}
+  constructor(readonly files: FakeHostFiles) {
+    // A bound socket, and a working directory, move with their directory.
+    files.onDirectoryMoved((from, to) => {
+      const moved = (path: string): string => (path.startsWith(`${from}/`) ? `${to}${path.slice(from.length)}` : path);
+      for (const process of this.processes.values()) {
+        process.socketPath = moved(process.socketPath);
+        process.workingDirectory = process.workingDirectory === from ? to : moved(process.workingDirectory);
+      }
+    });
+  }
 
   async spawn(request: SpawnVmmRequest): Promise<VmmProcessRef> {
     const pid = this.nextPid++;
@@ -80,6 +92,7 @@ export class FakeVmm implements Vmm {
       socketPath: request.socketPath,
       instanceId: request.instanceId,
       workingDirectory: request.workingDirectory,
+      niceness: request.niceness ?? 0,
       isAlive: true,
       isKillable: true,
       state: 'Not started',
@@ -167,6 +180,13 @@ export class FakeVmm implements Vmm {
     if (!process.isKillable) return false;
     process.isAlive = false;
     process.exit = { code: null, signal: 'SIGKILL' };
+    return true;
+  }
+
+  async setNiceness(ref: VmmProcessRef, niceness: number): Promise<boolean> {
+    const process = this.processes.get(ref.pid);
+    if (process === undefined || !process.isAlive || process.startTime !== ref.startTime) return false;
+    process.niceness = niceness;
     return true;
   }
 

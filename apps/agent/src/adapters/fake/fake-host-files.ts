@@ -50,6 +50,9 @@ export class FakeHostFiles implements HostFiles {
   keepsDataRegions = true;
   /** Images held open now, by held path (`/proc/agent/fd/<n>`). */
   readonly held = new Map<string, string>();
+  /** Directories made or moved here (a directory holding files is there whether listed or not). */
+  readonly directories = new Set<string>();
+  private readonly movedListeners: ((from: string, to: string) => void)[] = [];
   private nextFd = 100;
 
   addFile(path: string, content = '', sizeBytes = content.length): void {
@@ -251,6 +254,31 @@ export class FakeHostFiles implements HostFiles {
 
   async removeDirectory(path: string): Promise<void> {
     for (const file of this.pathsUnder(path)) this.files.delete(file);
+    this.directories.delete(path);
+  }
+
+  async makeDirectory(path: string): Promise<void> {
+    this.directories.add(path);
+  }
+
+  /** Renames a directory with what it holds, as rename(2): false when `to` is there or `from` is not. */
+  async moveDirectory(from: string, to: string): Promise<boolean> {
+    const isThere = (path: string): boolean => this.directories.has(path) || this.pathsUnder(path).length > 0;
+    if (isThere(to) || this.files.has(to) || !isThere(from)) return false;
+    for (const path of this.pathsUnder(from)) {
+      const file = this.files.get(path);
+      this.files.delete(path);
+      if (file !== undefined) this.files.set(`${to}${path.slice(from.length)}`, file);
+    }
+    this.directories.delete(from);
+    this.directories.add(to);
+    for (const moved of this.movedListeners) moved(from, to);
+    return true;
+  }
+
+  /** Called after each directory moved, as the kernel moves the sockets bound in it (FakeVmm follows). */
+  onDirectoryMoved(listener: (from: string, to: string) => void): void {
+    this.movedListeners.push(listener);
   }
 
   async readTail(path: string, maxBytes: number): Promise<string> {

@@ -43,6 +43,14 @@ export class InMemoryVmRecordStore implements VmRecordStore {
     this.files?.files.set(`${record.directory}/record.json`, { kind: 'file', content: JSON.stringify(record), sizeBytes: 0 });
   }
 
+  async createFrom(record: VmRecord, directory: string): Promise<boolean> {
+    this.assertReadable(record.vmId);
+    if (this.records.has(record.vmId)) return false;
+    if (this.files !== undefined && !(await this.files.moveDirectory(directory, record.directory))) return false;
+    await this.save(record);
+    return true;
+  }
+
   async remove(vmId: VmId): Promise<void> {
     this.assertReadable(vmId);
     const record = this.records.get(vmId);

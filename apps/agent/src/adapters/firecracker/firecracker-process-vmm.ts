@@ -1,4 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, writeFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { setPriority } from 'node:os';
 import { AppError } from '@hearth/errors';
 import type { AgentLog } from '../../application/ports/agent-log.js';
 import type { Clock } from '../../application/ports/clock.js';
@@ -110,7 +112,10 @@ export class FirecrackerProcessVmm implements Vmm {
             '--',
             ...firecracker,
           ];
-    const [file, ...args] = [...(this.options.commandPrefix ?? []), ...command];
+    // `nice` sets the niceness and execs, so the pid stays Firecracker's and every thread it makes
+    // starts at that niceness.
+    const niced = request.niceness === undefined ? command : ['nice', '-n', String(request.niceness), ...command];
+    const [file, ...args] = [...(this.options.commandPrefix ?? []), ...niced];
     if (file === undefined) throw new AppError('VMM_SPAWN_FAILED', 'Empty command');
 
     // The VMM's stdio, opened synchronously: files of the VM's own directory, each open cheaper
@@ -174,6 +179,26 @@ export class FirecrackerProcessVmm implements Vmm {
   exitOf(process: VmmProcessRef): VmmExit | undefined {
     const ended = this.exits.get(process.pid);
     return ended !== undefined && ended.startTime === process.startTime ? ended.exit : undefined;
+  }
+
+  async setNiceness(ref: VmmProcessRef, niceness: number): Promise<boolean> {
+    if (!(await this.isAlive(ref))) return false;
+    let threads: string[];
+    try {
+      threads = await readdir(`/proc/${ref.pid}/task`);
+    } catch {
+      return false;
+    }
+    // setpriority(2) with a thread's id sets that thread's niceness only.
+    for (const thread of threads) {
+      try {
+        setPriority(Number(thread), niceness);
+      } catch (error) {
+        // A thread that ended meanwhile; any other refusal is the caller's to know.
+        if ((error as { info?: { code?: unknown } }).info?.code !== 'ESRCH') throw error;
+      }
+    }
+    return this.isAlive(ref);
   }
 
   async isAlive(process: VmmProcessRef): Promise<boolean> {

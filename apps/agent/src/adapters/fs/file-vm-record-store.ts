@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, mkdirSync, openSync, renameSync } from 'node:fs';
+import { closeSync, constants, lstatSync, mkdirSync, openSync, renameSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import type { AgentLog } from '../../application/ports/agent-log.js';
 import type { UnreadableVmRecord, VmRecordStore } from '../../application/ports/vm-record-store.js';
@@ -159,6 +160,33 @@ export class FileVmRecordStore implements VmRecordStore {
       slots.sequence = sequence;
     }
     this.records.set(record.vmId, record);
+  }
+
+  async createFrom(record: VmRecord, directory: string): Promise<boolean> {
+    this.assertReadable(record.vmId);
+    const paths = vmPaths(this.runDir, record.vmId);
+    if (this.records.has(record.vmId) || lstatSync(paths.directory, { throwIfNoEntry: false }) !== undefined) return false;
+    // The record first, whole and flushed, under the name it keeps: the rename below is the commit.
+    this.writeCount += 1;
+    const staged = `${directory}/record.json`;
+    const temporary = `${staged}.${process.pid}.${this.writeCount}.tmp`;
+    await writeNewFileFlushed(temporary, sealed(record, 1));
+    renameSync(temporary, staged);
+    await syncDirectory(directory);
+    try {
+      renameSync(directory, paths.directory);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOTEMPTY') return false;
+      throw error;
+    }
+    // Both directories' entries reach the disk: the VM's appears, the other is gone.
+    await syncDirectory(vmsDirectory(this.runDir));
+    await syncDirectory(dirname(directory));
+    this.knownDirectories.add(paths.directory);
+    this.slots.set(record.vmId, { newest: 0, sequence: 1, present: [true, false], isDurable: true });
+    this.records.set(record.vmId, record);
+    return true;
   }
 
   async remove(vmId: VmId): Promise<void> {

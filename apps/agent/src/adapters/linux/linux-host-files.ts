@@ -736,6 +736,10 @@ export class LinuxHostFiles implements HostFiles {
     await rm(path, { recursive: true, force: true });
   }
 
+  async makeDirectory(path: string): Promise<void> {
+    await mkdir(path, { recursive: true, mode: 0o700 });
+  }
+
   async readTail(path: string, maxBytes: number): Promise<string> {
     let handle;
     try {

@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readlink } from 'node:fs/promises';
 import type { FoundVmm, HostScanner } from '../../application/ports/host-scanner.js';
 import { readProcStat } from '../firecracker/proc-stat.js';
 import { readProcFile } from './proc-file.js';
@@ -22,7 +22,14 @@ export class LinuxHostScanner implements HostScanner {
       }
       const at = args.indexOf('--api-sock');
       const socketPath = at >= 0 ? args[at + 1] : undefined;
-      if (socketPath !== undefined && socketPath.startsWith(prefix)) found.push({ pid, socketPath });
+      if (socketPath === undefined || !socketPath.startsWith(prefix)) continue;
+      let workingDirectory: string | null;
+      try {
+        workingDirectory = await readlink(`/proc/${entry}/cwd`);
+      } catch {
+        workingDirectory = null; // exited meanwhile, or not readable
+      }
+      found.push({ pid, socketPath, workingDirectory });
     }
     return found;
   }

@@ -126,6 +126,8 @@ export interface HostFiles {
   remove(path: string): Promise<void>;
   /** Removes a directory and what is left inside it; a missing path is not an error. */
   removeDirectory(path: string): Promise<void>;
+  /** Creates a directory (mode 0700) and its missing parents; one already there is kept. */
+  makeDirectory(path: string): Promise<void>;
   /** The last `maxBytes` of a text file, or '' when it does not exist. */
   readTail(path: string, maxBytes: number): Promise<string>;
   /**

@@ -1,7 +1,10 @@
 /** A Firecracker process found on the host by its command line (`--api-sock <path>`). */
 export interface FoundVmm {
   readonly pid: number;
+  /** As its command line names it: a warm VMM's names the pool's directory after the VM took it. */
   readonly socketPath: string;
+  /** Its working directory now (it follows a rename), or null when it could not be read. */
+  readonly workingDirectory: string | null;
 }
 
 /**

@@ -16,6 +16,14 @@ export interface VmRecordStore {
    * VM_RECORD_UNREADABLE when the VM's stored record is unreadable: it is never written over.
    */
   save(record: VmRecord): Promise<void>;
+  /**
+   * Saves a new VM's first record into `directory` (the Agent's, outside the VMs' directories) and
+   * renames that directory to be the VM's, atomically and durably: the VM's directory appears with
+   * its record and with the files that were in `directory` (a warm VMM's, whose socket, open files
+   * and working directory move with it). False, and `directory` left as it was but for the record,
+   * when the VM has a record or a directory already.
+   */
+  createFrom(record: VmRecord, directory: string): Promise<boolean>;
   /** Forgets the record and removes its directory. VM_RECORD_UNREADABLE for an unreadable record. */
   remove(vmId: VmId): Promise<void>;
 }

@@ -43,6 +43,11 @@ export interface SpawnVmmRequest {
   readonly boot?: VmmBoot;
   /** Only without `boot` (a configured VMM takes them from its configuration). */
   readonly sinks?: VmmSinks;
+  /**
+   * The niceness the process starts at, every thread of it (absent: the Agent's own). A warm VMM
+   * starts at a low priority, so that starting one never slows the VMs running beside it.
+   */
+  readonly niceness?: number;
 }
 
 export interface VmmProcessRef {
@@ -74,4 +79,9 @@ export interface Vmm {
    * with 0 after a guest-initiated reset (a reboot from inside the guest), with another code on errors.
    */
   exitOf(process: VmmProcessRef): VmmExit | undefined;
+  /**
+   * Sets the niceness of every thread of a live process this Agent spawned (a warm VMM handed to a
+   * VM runs as any other VMM does). False when it is gone.
+   */
+  setNiceness(process: VmmProcessRef, niceness: number): Promise<boolean>;
 }

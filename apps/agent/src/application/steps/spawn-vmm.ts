@@ -12,6 +12,9 @@ import type { VmLedger } from '../vm-ledger.js';
 import type { FirecrackerInstanceInfo, VmmConfiguration } from '../ports/firecracker-api.js';
 import { failpoint } from '@hearth/failpoints';
 
+/** Firecracker's answer to a second `PUT /metrics`. */
+const metricsSetAlready = 'Reinitialization of metrics not allowed';
+
 /** Longest wait for the socket between two checks that the VMM is still alive. */
 const maxPollIntervalMs = 50;
 const diagnosticTailBytes = 2048;
@@ -52,6 +55,19 @@ export async function spawnVmm(context: AgentContext, ledger: VmLedger, start?: 
   const paths = vmPaths(context.settings.runDir, ledger.record.vmId);
   const previous = ledger.record.process;
   if (previous !== null && ledger.record.socketPath !== null && (await context.vmm.isAlive(previous))) {
+    // A warm VMM the VM took was started without its metrics: they are set before anything else.
+    if (start?.kind === 'unconfigured' && previous.isMetricsConfigured !== true) {
+      const metrics = (await start.sinks()).metrics;
+      if (metrics !== undefined) {
+        try {
+          await context.firecracker.client(ledger.record.socketPath).putMetrics(metrics);
+        } catch (error) {
+          // Set before a crash kept it from being recorded: the VMM has them already.
+          if (!(isAppError(error) && error.message.includes(metricsSetAlready))) throw error;
+        }
+        await ledger.commit({ process: { ...previous, isMetricsConfigured: true } });
+      }
+    }
     return { result: { pid: previous.pid, socketPath: ledger.record.socketPath, wasRunning: true }, hasRun: false };
   }
   assertUnixSocketPath(paths.socket);

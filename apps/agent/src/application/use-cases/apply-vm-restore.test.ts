@@ -2,7 +2,10 @@ import type { VmSpec } from '@hearth/contracts';
 import { describe, expect, it } from 'vitest';
 import { createFakeAgent, type FakeAgent } from '../../adapters/fake/fake-agent-context.js';
 import { appErrorOf, otherVmId, testSpec, testVmId } from '../../adapters/fake/fake-fixtures.js';
-import { vmPaths } from '../../domain/vm-paths.js';
+import { pathsIn, vmPaths } from '../../domain/vm-paths.js';
+import { FakeTimers } from '../../adapters/fake/fake-timers.js';
+import { WarmVmmPool } from '../background/warm-vmm-pool.js';
+import { deleteVm } from './delete-vm.js';
 import { adoptVms } from './adopt-vms.js';
 import { applyVm } from './apply-vm.js';
 import { snapshotVm } from './snapshot-vm.js';
@@ -421,5 +424,106 @@ describe('applyVm restoring a VM in place to its own snapshot', () => {
 
     expect(processOf(agent, sourcePaths.socket).state).toBe('Running');
     expect(agent.files.files.get(sourcePaths.rootfs)?.content).toBe('before-snapshot');
+  });
+});
+
+describe('applyVm with warm VMMs', () => {
+  let timers = new FakeTimers();
+
+  async function withPool(agent: FakeAgent): Promise<WarmVmmPool> {
+    let slot = 0;
+    timers = new FakeTimers();
+    const pool = new WarmVmmPool(
+      {
+        vmm: agent.vmm,
+        firecracker: agent.firecracker,
+        files: agent.files,
+        clock: agent.clock,
+        timers,
+        log: agent.log,
+        newSlotId: () => `warm${(slot += 1)}`,
+      },
+      { runDir: '/srv/fc', size: 1, niceness: 19, readyTimeoutMs: 1_000, retryMs: 1_000, maxRetryMs: 1_000, refillDelayMs: 0 },
+    );
+    pool.fill();
+    await pool.settled();
+    (agent.context as { vmmPool?: WarmVmmPool }).vmmPool = pool;
+    return pool;
+  }
+
+  it("restores a clone into a warm VMM: its directory is the clone's, its metrics set first, and the record names it from the first write", async () => {
+    const agent = await snapshottedSource();
+    const pool = await withPool(agent);
+    const warmPid = agent.vmm.liveProcessOn(pathsIn('/srv/fc/vmm-pool/warm1').socket)?.pid;
+    const saved: (number | undefined)[] = [];
+    const save = agent.records.save.bind(agent.records);
+    agent.records.save = async (record) => {
+      if (record.vmId === otherVmId) saved.push(record.process?.pid);
+      return save(record);
+    };
+
+    const result = await applyVm(agent.context, otherVmId, cloneSpec);
+
+    const clone = processOf(agent, clonePaths.socket);
+    expect(clone.pid).toBe(warmPid);
+    expect(saved[0]).toBe(warmPid);
+    expect(result.steps.find((step) => step.name === 'spawn')?.hasRun).toBe(false);
+    expect(callsOf(agent, clonePaths.socket)).toEqual(['PUT /metrics', 'PUT /snapshot/load', 'PUT /mmds', 'PATCH /vm']);
+    expect(clone).toMatchObject({ state: 'Running', niceness: 0, workingDirectory: clonePaths.directory, hasMetrics: true });
+    expect((await agent.records.get(otherVmId))?.process).toMatchObject({ pid: warmPid, isMetricsConfigured: true });
+    expect(agent.files.files.get(clonePaths.rootfs)?.content).toBe('before-snapshot');
+    expect(pool.idleCount).toBe(0);
+    timers.runNext();
+    await pool.settled();
+    expect(pool.idleCount).toBe(1);
+  });
+
+  it('removes all of a clone restored into a warm VMM when it is deleted', async () => {
+    const agent = await snapshottedSource();
+    await withPool(agent);
+    await applyVm(agent.context, otherVmId, cloneSpec);
+    const clonePid = processOf(agent, clonePaths.socket).pid;
+
+    await deleteVm(agent.context, otherVmId);
+
+    expect(agent.vmm.processes.get(clonePid)?.isAlive).toBe(false);
+    expect(agent.files.pathsUnder(clonePaths.directory)).toEqual([]);
+    expect(await agent.records.get(otherVmId)).toBeUndefined();
+  });
+
+  it('takes none for a VM it boots, nor for a restore in place (its directory is there)', async () => {
+    const agent = await snapshottedSource();
+    const pool = await withPool(agent);
+    await applyVm(agent.context, otherVmId, { ...sourceSpec, guestMac: '06:00:ac:10:00:0a' });
+    await stopVm(agent.context, testVmId);
+    await applyVm(agent.context, testVmId, { ...sourceSpec, restoreFrom: { vmId: testVmId, snapshotId } });
+
+    expect(pool.idleCount).toBe(1);
+    expect(processOf(agent, sourcePaths.socket).state).toBe('Running');
+  });
+
+  it("stops the warm VMM it took when the VM's directory is there already, and starts one of its own", async () => {
+    const agent = await snapshottedSource();
+    await withPool(agent);
+    const warmPid = agent.vmm.liveProcessOn(pathsIn('/srv/fc/vmm-pool/warm1').socket)?.pid ?? 0;
+    agent.files.files.set(clonePaths.directory, { kind: 'directory', content: '', sizeBytes: 0 });
+
+    await applyVm(agent.context, otherVmId, cloneSpec);
+
+    expect(agent.vmm.processes.get(warmPid)?.isAlive).toBe(false);
+    expect(agent.files.pathsUnder('/srv/fc/vmm-pool/warm1')).toEqual([]);
+    expect(processOf(agent, clonePaths.socket).pid).not.toBe(warmPid);
+    expect(processOf(agent, clonePaths.socket).state).toBe('Running');
+  });
+
+  it('starts a VMM of its own when none is idle', async () => {
+    const agent = await snapshottedSource();
+    const pool = await withPool(agent);
+    await pool.take(otherVmId);
+
+    await applyVm(agent.context, otherVmId, cloneSpec);
+
+    expect(callsOf(agent, clonePaths.socket)).toEqual(['PUT /snapshot/load', 'PUT /mmds', 'PATCH /vm']);
+    expect(processOf(agent, clonePaths.socket).niceness).toBe(0);
   });
 });

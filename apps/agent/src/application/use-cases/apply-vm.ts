@@ -31,7 +31,7 @@ import { prepareRootfs, rootfsIntent, type RootfsCopySource } from '../steps/pre
 import { bootedVmm, spawnVmm, vmmLogPaths } from '../steps/spawn-vmm.js';
 import { allowAllEgress, assertEgressPolicy } from '../../domain/egress-rules.js';
 import { assertPortsGrantable, egressIntentOf, ensureEgress } from '../steps/vm-egress.js';
-import { VmLedger } from '../vm-ledger.js';
+import { VmLedger, type RecordChange } from '../vm-ledger.js';
 import { patchRateLimits } from '../steps/vm-rate-limits.js';
 import { failpoint } from '@hearth/failpoints';
 
@@ -117,7 +117,7 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
             tap: tapToMake,
             ...(spec.egress === undefined ? {} : { egressPolicy: spec.egress }),
           });
-    const ledger = await VmLedger.openOrCreate(context, vmId, {
+    const change: RecordChange = {
       lifecycle: 'applying',
       spec,
       // The Manager's policy wins over the one recorded here; a spec without one keeps the recorded policy.
@@ -128,7 +128,10 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       ...(existing === undefined && spec.isMetricsEnabled ? { fifoPath: paths.metricsFifo } : {}),
       ...(tapToMake === undefined ? {} : { tap: tapToMake }),
       ...(egressToWrite === null ? {} : { egress: egressToWrite }),
-    });
+    };
+    const ledger =
+      (existing === undefined && restore !== undefined ? await ledgerOfWarmVmm(context, vmId, change) : undefined) ??
+      (await VmLedger.openOrCreate(context, vmId, change));
     const steps: StepTiming[] = [];
     let kernel: HeldImage | undefined;
     const measure = async (name: StepName, run: () => Promise<boolean>): Promise<StepTiming> => {
@@ -321,6 +324,29 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       await kernel?.release();
     }
   });
+}
+
+/**
+ * A new VM restored from a snapshot takes a warm VMM when one is idle: its directory becomes the
+ * VM's with the VM's first record, which names its process. Undefined when none is idle (or the VM's
+ * directory is there already: the warm VMM is then stopped).
+ */
+async function ledgerOfWarmVmm(context: AgentContext, vmId: VmId, change: RecordChange): Promise<VmLedger | undefined> {
+  const warm = await context.vmmPool?.take(vmId);
+  if (warm === undefined) return undefined;
+  failpoint('agent.apply.warm-vmm-taken');
+  const ledger = await VmLedger.createFrom(
+    context,
+    vmId,
+    {
+      ...change,
+      process: { ...warm.process, isMetricsConfigured: false, isInVmDirectory: true },
+      socketPath: vmPaths(context.settings.runDir, vmId).socket,
+    },
+    warm.directory,
+  );
+  if (ledger === undefined) await context.vmmPool?.discard(warm);
+  return ledger;
 }
 
 interface SnapshotToRestore {

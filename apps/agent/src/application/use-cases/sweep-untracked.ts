@@ -1,6 +1,6 @@
 import type { HostResource } from '@hearth/contracts';
 import { isVmId } from '../../domain/vm-id.js';
-import { vmsDirectory } from '../../domain/vm-paths.js';
+import { vmmPoolDirectory, vmsDirectory } from '../../domain/vm-paths.js';
 import type { AgentContext } from '../agent-context.js';
 import type { HostScanner } from '../ports/host-scanner.js';
 import { unrecordedTaps } from '../steps/unrecorded-taps.js';
@@ -16,7 +16,8 @@ export interface SweepOutcome {
  * i.e. side effects made just before the Agent died and could write them down: TAPs carrying this
  * Agent's mark (attached to the bridge or not) that no record names, chains and elements of
  * Hearth's nftables table that no record names, Firecracker processes serving a socket under
- * the run directory that no record names, and VM directories with no record. Recorded resources are
+ * the run directory that no record names, VM directories with no record, and the directories of
+ * warm VMMs (`VmmPool`) with their processes unless a VM's record took one. Recorded resources are
  * left alone (re-adopted, or removed by stop and delete); so is every interface without this
  * Agent's mark (another Agent's TAPs, other tools' interfaces) and everything outside its run
  * directory. So is everything that may belong to a VM whose record is unreadable: its directory, a
@@ -41,11 +42,19 @@ export async function sweepUntracked(context: AgentContext, scanner: HostScanner
   };
 
   const recordedPids = new Set(records.flatMap((record) => (record.process === null ? [] : [record.process.pid])));
-  for (const vmm of await scanner.vmmsWithSocketUnder(vmsDirectory(context.settings.runDir))) {
+  // A warm VMM's command line names the pool's directory even once a VM took it: its working
+  // directory, which moved with the VM's, tells whose it is.
+  const poolDirectory = vmmPoolDirectory(context.settings.runDir);
+  const found = [
+    ...(await scanner.vmmsWithSocketUnder(vmsDirectory(context.settings.runDir))),
+    ...(await scanner.vmmsWithSocketUnder(poolDirectory)),
+  ];
+  for (const vmm of found) {
     if (recordedPids.has(vmm.pid)) continue;
-    if (unreadableDirectories.some((directory) => vmm.socketPath.startsWith(directory))) continue;
+    const where = [vmm.socketPath, ...(vmm.workingDirectory === null ? [] : [`${vmm.workingDirectory}/`])];
+    if (unreadableDirectories.some((directory) => where.some((path) => path.startsWith(directory)))) continue;
     const isGone = await scanner.kill(vmm.pid, context.settings.stopTimeoutMs);
-    note(isGone, { kind: 'process', ref: String(vmm.pid), vmId: vmIdOfPath(vmm.socketPath) });
+    note(isGone, { kind: 'process', ref: String(vmm.pid), vmId: vmIdOfPath(where.at(-1) ?? vmm.socketPath) });
   }
 
   for (const { name, vmId } of await unrecordedTaps(context, records, unreadableVmIds)) {
@@ -70,6 +79,12 @@ export async function sweepUntracked(context: AgentContext, scanner: HostScanner
     const path = `${directory}/${entry}`;
     await context.files.removeDirectory(path);
     note(!(await context.files.exists(path)), { kind: 'directory', ref: path, vmId: entry });
+  }
+  // Warm VMMs are started afresh after the sweep: every directory left in the pool's is untracked.
+  for (const entry of await scanner.directoryEntries(poolDirectory)) {
+    const path = `${poolDirectory}/${entry}`;
+    await context.files.removeDirectory(path);
+    note(!(await context.files.exists(path)), { kind: 'directory', ref: path, vmId: '' });
   }
   return { removed, leftovers };
 }
