@@ -30,6 +30,25 @@ interface Snapshot {
   fingerprint: { vmmKind: string; vmmVersion: string; cpuFlagsSha256: string | null };
 }
 
+/** A VM of 1 vCPU and 128 MiB, created and running. */
+async function runningVmOn(cluster: Cluster, name: string): Promise<ClusterVm> {
+  const created = await cluster.api<ClusterVm>('POST', '/v1/vms', {
+    name,
+    vcpuCount: 1,
+    memoryMib: 128,
+    ...(await cluster.images()),
+  });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  return created.body;
+}
+
+/** `count` clones of the snapshot, created and answered (201). */
+async function clonesOn(cluster: Cluster, snapshotId: string, name: string, count: number): Promise<CloneVm[]> {
+  const cloned = await cluster.api<{ items: CloneVm[] }>('POST', '/v1/vms', { name, snapshotId, count });
+  expect(cloned.status, JSON.stringify(cloned.body)).toBe(201);
+  return cloned.body.items;
+}
+
 describe.skipIf(skipReason)(`snapshots over real processes${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   let cluster: Cluster;
 
@@ -41,16 +60,7 @@ describe.skipIf(skipReason)(`snapshots over real processes${skipReason ? ` (skip
     await cluster?.stop();
   });
 
-  async function runningVm(name: string): Promise<ClusterVm> {
-    const created = await cluster.api<ClusterVm>('POST', '/v1/vms', {
-      name,
-      vcpuCount: 1,
-      memoryMib: 128,
-      ...(await cluster.images()),
-    });
-    expect(created.status, JSON.stringify(created.body)).toBe(201);
-    return created.body;
-  }
+  const runningVm = (name: string): Promise<ClusterVm> => runningVmOn(cluster, name);
 
   it('takes a snapshot of a running VM into its directory, keeps the VM running, and removes the files with the snapshot', async () => {
     const vm = await runningVm('snap-source');
@@ -132,13 +142,7 @@ describe.skipIf(skipReason)(`snapshots over real processes${skipReason ? ` (skip
   it('starts clones from a snapshot by restore, each with its own VMM, disk copy and address, the source running on', async () => {
     const source = await runningVm('clone-source');
     const snapshot = (await cluster.api<Snapshot>('POST', `/v1/vms/${source.id}/snapshots`, {})).body;
-    const cloned = await cluster.api<{ items: CloneVm[] }>('POST', '/v1/vms', {
-      name: 'fork',
-      snapshotId: snapshot.id,
-      count: 2,
-    });
-    expect(cloned.status, JSON.stringify(cloned.body)).toBe(201);
-    const clones = cloned.body.items;
+    const clones = await clonesOn(cluster, snapshot.id, 'fork', 2);
     expect(clones.map((vm) => [vm.name, vm.state, vm.restoredFrom?.snapshotId])).toEqual([
       ['fork-1', 'running', snapshot.id],
       ['fork-2', 'running', snapshot.id],
@@ -200,23 +204,10 @@ describe.skipIf(skipReason)(`clones into warm VMMs over real processes${skipReas
   it('restores clones into the VMMs the Agent kept warm, refills the pool, and leaves nothing behind', async () => {
     const agent = cluster.agents[0]!;
     const warm = await warmVmms(poolSize);
-    const created = await cluster.api<ClusterVm>('POST', '/v1/vms', {
-      name: 'warm-source',
-      vcpuCount: 1,
-      memoryMib: 128,
-      ...(await cluster.images()),
-    });
-    expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const source = created.body;
+    const source = await runningVmOn(cluster, 'warm-source');
     const snapshot = (await cluster.api<Snapshot>('POST', `/v1/vms/${source.id}/snapshots`, {})).body;
 
-    const cloned = await cluster.api<{ items: CloneVm[] }>('POST', '/v1/vms', {
-      name: 'warm',
-      snapshotId: snapshot.id,
-      count: 2,
-    });
-    expect(cloned.status, JSON.stringify(cloned.body)).toBe(201);
-    const clones = cloned.body.items;
+    const clones = await clonesOn(cluster, snapshot.id, 'warm', 2);
     expect(clones.map((vm) => vm.state)).toEqual(['running', 'running']);
     expect(new Set(clones.map((vm) => vm.network?.ipAddress)).size).toBe(2);
     const inventory = await agent.inventory();

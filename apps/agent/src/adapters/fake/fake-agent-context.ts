@@ -8,6 +8,8 @@ import { InMemorySnapshotCopyStore } from './in-memory-snapshot-copy-store.js';
 import { InMemoryVmRecordStore } from './in-memory-vm-record-store.js';
 import { ManualClock } from './manual-clock.js';
 import { RecordingLog } from './recording-log.js';
+import { FakeTimers } from './fake-timers.js';
+import { WarmVmmPool, type WarmVmmPoolSettings } from '../../application/background/warm-vmm-pool.js';
 
 export interface FakeAgent {
   readonly context: AgentContext;
@@ -63,4 +65,40 @@ export function createFakeAgent(settings: Partial<AgentSettings> = {}): FakeAgen
     },
   };
   return { context, network, firewall, files, vmm, firecracker, records, copies, clock, log };
+}
+
+/**
+ * A pool of warm VMMs on the fake agent's host (not yet filled), its directories named `<prefix>1`,
+ * `<prefix>2`…, its timers driven by hand. Its settings default to 2 VMMs at niceness 19 refilled
+ * 2 s after the last take.
+ */
+export function createFakeWarmVmmPool(
+  agent: FakeAgent,
+  settings: Partial<WarmVmmPoolSettings> = {},
+  prefix = 'slot',
+): { pool: WarmVmmPool; timers: FakeTimers } {
+  const timers = new FakeTimers();
+  let slot = 0;
+  const pool = new WarmVmmPool(
+    {
+      vmm: agent.vmm,
+      firecracker: agent.firecracker,
+      files: agent.files,
+      clock: agent.clock,
+      timers,
+      log: agent.log,
+      newSlotId: () => `${prefix}${(slot += 1)}`,
+    },
+    {
+      runDir: agent.context.settings.runDir,
+      size: 2,
+      niceness: 19,
+      readyTimeoutMs: 1_000,
+      retryMs: 1_000,
+      maxRetryMs: 4_000,
+      refillDelayMs: 2_000,
+      ...settings,
+    },
+  );
+  return { pool, timers };
 }

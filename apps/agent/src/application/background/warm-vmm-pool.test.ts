@@ -1,43 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { createFakeAgent, type FakeAgent } from '../../adapters/fake/fake-agent-context.js';
-import { FakeTimers } from '../../adapters/fake/fake-timers.js';
+import { createFakeAgent, createFakeWarmVmmPool } from '../../adapters/fake/fake-agent-context.js';
 import { otherVmId, testVmId } from '../../adapters/fake/fake-fixtures.js';
 import { pathsIn, vmmPoolDirectory } from '../../domain/vm-paths.js';
-import { WarmVmmPool, type WarmVmmPoolSettings } from './warm-vmm-pool.js';
-
-function poolOf(agent: FakeAgent, settings: Partial<WarmVmmPoolSettings> = {}): { pool: WarmVmmPool; timers: FakeTimers } {
-  const timers = new FakeTimers();
-  let slot = 0;
-  const pool = new WarmVmmPool(
-    {
-      vmm: agent.vmm,
-      firecracker: agent.firecracker,
-      files: agent.files,
-      clock: agent.clock,
-      timers,
-      log: agent.log,
-      newSlotId: () => `slot${(slot += 1)}`,
-    },
-    {
-      runDir: '/srv/fc',
-      size: 2,
-      niceness: 19,
-      readyTimeoutMs: 1_000,
-      retryMs: 1_000,
-      maxRetryMs: 4_000,
-      refillDelayMs: 2_000,
-      ...settings,
-    },
-  );
-  return { pool, timers };
-}
 
 const slot1 = pathsIn(`${vmmPoolDirectory('/srv/fc')}/slot1`);
 
 describe('WarmVmmPool', () => {
   it('keeps its size of VMMs started, unconfigured, at a low priority, each answering in a directory of its own', async () => {
     const agent = createFakeAgent();
-    const { pool } = poolOf(agent);
+    const { pool } = createFakeWarmVmmPool(agent);
     pool.fill();
     await pool.settled();
 
@@ -53,7 +24,7 @@ describe('WarmVmmPool', () => {
 
   it('hands over an idle VMM at the priority of any VMM, and starts others once the takes pause', async () => {
     const agent = createFakeAgent();
-    const { pool, timers } = poolOf(agent);
+    const { pool, timers } = createFakeWarmVmmPool(agent);
     pool.fill();
     await pool.settled();
 
@@ -81,7 +52,7 @@ describe('WarmVmmPool', () => {
 
   it('stops a VMM handed over and not used, and removes its directory', async () => {
     const agent = createFakeAgent();
-    const { pool } = poolOf(agent, { size: 1 });
+    const { pool } = createFakeWarmVmmPool(agent, { size: 1 });
     pool.fill();
     await pool.settled();
     const taken = await pool.take(otherVmId);
@@ -95,7 +66,7 @@ describe('WarmVmmPool', () => {
 
   it('hands out nothing when none is idle, and never a VMM that ended while it waited', async () => {
     const agent = createFakeAgent();
-    const { pool, timers } = poolOf(agent, { size: 1 });
+    const { pool, timers } = createFakeWarmVmmPool(agent, { size: 1 });
     expect(await pool.take(otherVmId)).toBeUndefined();
     timers.runNext();
     await pool.settled();
@@ -109,7 +80,7 @@ describe('WarmVmmPool', () => {
 
   it('leaves the niceness alone when it may not raise it again', async () => {
     const agent = createFakeAgent();
-    const { pool } = poolOf(agent, { niceness: null, size: 1 });
+    const { pool } = createFakeWarmVmmPool(agent, { niceness: null, size: 1 });
     pool.fill();
     await pool.settled();
     expect(agent.vmm.liveProcessOn(slot1.socket)?.niceness).toBe(0);
@@ -118,7 +89,7 @@ describe('WarmVmmPool', () => {
 
   it('removes what a VMM that could not start left, and tries again later, waiting longer after each failure', async () => {
     const agent = createFakeAgent();
-    const { pool, timers } = poolOf(agent, { size: 1 });
+    const { pool, timers } = createFakeWarmVmmPool(agent, { size: 1 });
     agent.vmm.nextSpawnCrashOutput = 'Failed to open the API socket\n';
     pool.fill();
     await pool.settled();
@@ -142,7 +113,7 @@ describe('WarmVmmPool', () => {
 
   it('stops its idle VMMs and removes their directories when closed, and starts none after', async () => {
     const agent = createFakeAgent();
-    const { pool } = poolOf(agent);
+    const { pool } = createFakeWarmVmmPool(agent);
     pool.fill();
     const taken = await pool.take(otherVmId);
     await pool.close();
@@ -157,7 +128,7 @@ describe('WarmVmmPool', () => {
 
   it('never stops a VMM it handed over', async () => {
     const agent = createFakeAgent();
-    const { pool } = poolOf(agent, { size: 1 });
+    const { pool } = createFakeWarmVmmPool(agent, { size: 1 });
     pool.fill();
     await pool.settled();
     const taken = await pool.take(otherVmId);

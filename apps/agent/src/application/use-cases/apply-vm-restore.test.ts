@@ -1,10 +1,10 @@
 import type { VmSpec } from '@hearth/contracts';
 import { describe, expect, it } from 'vitest';
-import { createFakeAgent, type FakeAgent } from '../../adapters/fake/fake-agent-context.js';
+import { createFakeAgent, createFakeWarmVmmPool, type FakeAgent } from '../../adapters/fake/fake-agent-context.js';
 import { appErrorOf, otherVmId, testSpec, testVmId } from '../../adapters/fake/fake-fixtures.js';
 import { pathsIn, vmPaths } from '../../domain/vm-paths.js';
-import { FakeTimers } from '../../adapters/fake/fake-timers.js';
-import { WarmVmmPool } from '../background/warm-vmm-pool.js';
+import type { FakeTimers } from '../../adapters/fake/fake-timers.js';
+import type { WarmVmmPool } from '../background/warm-vmm-pool.js';
 import { deleteVm } from './delete-vm.js';
 import { adoptVms } from './adopt-vms.js';
 import { applyVm } from './apply-vm.js';
@@ -428,27 +428,15 @@ describe('applyVm restoring a VM in place to its own snapshot', () => {
 });
 
 describe('applyVm with warm VMMs', () => {
-  let timers = new FakeTimers();
+  let timers: FakeTimers;
 
   async function withPool(agent: FakeAgent): Promise<WarmVmmPool> {
-    let slot = 0;
-    timers = new FakeTimers();
-    const pool = new WarmVmmPool(
-      {
-        vmm: agent.vmm,
-        firecracker: agent.firecracker,
-        files: agent.files,
-        clock: agent.clock,
-        timers,
-        log: agent.log,
-        newSlotId: () => `warm${(slot += 1)}`,
-      },
-      { runDir: '/srv/fc', size: 1, niceness: 19, readyTimeoutMs: 1_000, retryMs: 1_000, maxRetryMs: 1_000, refillDelayMs: 0 },
-    );
-    pool.fill();
-    await pool.settled();
-    (agent.context as { vmmPool?: WarmVmmPool }).vmmPool = pool;
-    return pool;
+    const made = createFakeWarmVmmPool(agent, { size: 1, refillDelayMs: 0 }, 'warm');
+    timers = made.timers;
+    made.pool.fill();
+    await made.pool.settled();
+    (agent.context as { vmmPool?: WarmVmmPool }).vmmPool = made.pool;
+    return made.pool;
   }
 
   it("restores a clone into a warm VMM: its directory is the clone's, its metrics set first, and the record names it from the first write", async () => {
