@@ -41,10 +41,10 @@ export interface WarmVmmPoolSettings {
 /**
  * Keeps `size` Firecracker processes started, unconfigured, each answering its API in a directory
  * of its own under `vmm-pool/` (named as a VM's files are, so that the directory can become a VM's),
- * so that a VM restored from a snapshot does not wait for a process to start: a clone's VMM is then ready when its request arrives, and
- * ten clones at once do not start ten processes at once. A VMM taken is replaced at once; the
- * replacement starts at a low priority (`niceness`), so that the VMs being restored meanwhile do
- * not share the cores with it.
+ * so that a VM restored from a snapshot does not wait for a process to start: a clone's VMM is ready
+ * when its request arrives, and ten clones at once do not start ten processes at once. The VMMs
+ * taken are replaced once takes pause (`refillDelayMs`), at a low priority (`niceness`), so that
+ * neither a burst of restores nor the VMs running share the cores with their replacements.
  *
  * Idle VMMs are host resources of the Agent: `close` stops them and removes their directories, and
  * after a crash the sweep at the next start removes them (no record names them).

@@ -66,7 +66,7 @@ describe('sweepUntracked and warm VMMs', () => {
     ]);
   });
 
-  it("kills a warm VMM moved into a VM's directory before the VM's record named it, and removes that directory", async () => {
+  it("kills a warm VMM working in a VM's directory that no record names, and removes that directory", async () => {
     const agent = createFakeAgent();
     const scanner = new FakeHostScanner();
     const directory = `${vmsDirectory}/${testVmId}`;
