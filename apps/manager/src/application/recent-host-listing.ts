@@ -1,4 +1,5 @@
 import type { Host } from '../domain/host.js';
+import type { HostStanding, RejectionReason } from '../domain/placement.js';
 import type { Clock } from './ports/clock.js';
 import type { HostRepository } from './ports/host-repository.js';
 
@@ -41,4 +42,58 @@ export class RecentHostListing {
     });
     return listing.hosts;
   }
+}
+
+/** The hosts a placement chooses among, and the judgement of its choice when it is admitted. */
+export class ListedHosts {
+  private hasChangedSinceListing = false;
+
+  constructor(
+    readonly hosts: readonly Host[],
+    private readonly isShared: boolean,
+  ) {}
+
+  /**
+   * Why `chosen` cannot take what is admitted on it, judged (`reasonOf`) on the host as committed
+   * now, `standing` as the admission read it with the host locked: a cordon or an unhealthy mark
+   * since the listing counts. A host gone since a listing of its own is left to the insert (its row
+   * is referenced); gone since a shared one, it is unhealthy. A host cordoned or marked unhealthy
+   * since a shared listing began marks the placement for another try (`placeOnListedHosts`).
+   */
+  admission(
+    chosen: Host,
+    standing: HostStanding | null,
+    reasonOf: (current: Host) => RejectionReason | undefined,
+  ): RejectionReason | undefined {
+    const reason =
+      standing === null && this.isShared ? 'unhealthy' : reasonOf(standing === null ? chosen : { ...chosen, ...standing });
+    this.hasChangedSinceListing = this.isShared && (reason === 'cordoned' || reason === 'unhealthy');
+    return reason;
+  }
+
+  /** Whether the placement's refusal came from a change the shared listing could not see. */
+  get mayPlaceAgain(): boolean {
+    return this.hasChangedSinceListing;
+  }
+}
+
+/**
+ * Runs a placement (`place`) on the hosts of the listing shared with the placements of the moment,
+ * when the Manager keeps one; a placement refused because its host was cordoned or marked unhealthy
+ * after that listing began runs once more on a listing of its own, which sees the change (that
+ * refusal answers nobody). Without a shared listing, on a listing of its own.
+ */
+export async function placeOnListedHosts<T>(
+  deps: { readonly hosts: Pick<HostRepository, 'list'>; readonly recentHosts?: RecentHostListing | undefined },
+  place: (listed: ListedHosts) => Promise<T>,
+): Promise<T> {
+  if (deps.recentHosts !== undefined) {
+    const shared = new ListedHosts(await deps.recentHosts.list(), true);
+    try {
+      return await place(shared);
+    } catch (error) {
+      if (!shared.mayPlaceAgain) throw error;
+    }
+  }
+  return place(new ListedHosts(await deps.hosts.list(), false));
 }

@@ -19,6 +19,7 @@ import type { NewVm } from '../ports/vm-repository.js';
 import { continueCreate } from './continue-create.js';
 import { recordedIn } from './create-vm.js';
 import { readySnapshotAndVm } from './ready-snapshot.js';
+import { placeOnListedHosts } from '../recent-host-listing.js';
 
 /** At most this many clones in one request. */
 export const cloneCountMaximum = 16;
@@ -47,8 +48,9 @@ export interface CloneVmsInput {
 
 type Deps = Pick<
   UseCaseDependencies,
-  'vms' | 'hosts' | 'snapshots' | 'templates' | 'agents' | 'clock' | 'ids' | 'log' | 'settings'
->;
+  'vms' | 'hosts' | 'snapshots' | 'templates' | 'agents' | 'clock' | 'ids' | 'log' | 'settings' | 'contacts'
+> &
+  Partial<Pick<UseCaseDependencies, 'recentHosts'>>;
 
 /**
  * The snapshot a template of `project` carries, null when it carries none: VMs created from it are
@@ -133,74 +135,80 @@ export async function placeAndRecordClones(
 
   // Only a host that runs what the snapshot was taken with; one that holds its files is preferred
   // (the others get a copy before the restore).
-  const hosts = await deps.hosts.list();
   const holders = new Set<string>(
     (await deps.snapshots.listCopies(snapshot.id)).filter((copy) => copy.state === 'ready').map((copy) => copy.hostId),
   );
   const ancestors = await ancestorsOf(deps.snapshots, snapshot);
-  const reasons = hosts.map((h) => ({ hostId: h.id, reason: restoreRefusalOf(snapshot, h, holders, ancestors) }));
-  const compatible = hosts.filter((h) => restoreRefusalOf(snapshot, h, holders, ancestors) === undefined);
-  if (compatible.length === 0) throw snapshotIncompatible(snapshot.id, reasons);
-  const now = deps.clock.now();
   const request = { vcpuCount: source.vcpuCount * count, memoryMib: source.memoryMib * count };
-  const host = await cloneHost(deps, snapshot, compatible, holders, request, now);
-  // Their applies go to its Agent together once they are recorded: its connections for them are
-  // opened meanwhile, while it is idle, not each behind the first applies' work (ADR 0108).
-  deps.agents.openConnections(host, count);
-  // Each clone's guest MAC is taken by the insert, in the statement that writes its row.
-  const pending: NewVm[] = names.map((name) => ({
-    ...source,
-    id: deps.ids.vmId(),
-    hostId: host.id,
-    name,
-    ...recordedIn(recordedAs),
-    guestMac: undefined,
-    failureReason: null,
-    steps: [],
-    totalMs: null,
-    createdAt: now,
-    updatedAt: now,
-    observedState: null,
-    observedAt: null,
-    restartPolicy: input.restartPolicy ?? template?.restartPolicy ?? source.restartPolicy,
-    templateId: template?.id ?? source.templateId,
-    templateVersion: template?.version ?? source.templateVersion,
-    network: null,
-    userData: input.userData ?? null,
-    egress: input.egress ?? template?.egress ?? allowAllEgress,
-    rateLimits: input.rateLimits ?? template?.rateLimits ?? source.rateLimits,
-    restoredFrom: { snapshotId: snapshot.id, vmId: source.id },
-    pendingRestore: null,
-    mappedSnapshotId: null,
-  }));
-  const recorded = await deps.vms.insertAll(
-    pending,
-    (held, project) => {
-      const overruns = quotaOverruns(project.quota, project.usage, {
-        vms: count,
-        vcpus: request.vcpuCount,
-        memoryMib: request.memoryMib,
-      });
-      if (overruns.length > 0) {
-        const what = overruns.map((o) => `${o.resource}: ${o.used} used + ${o.requested} requested > ${o.limit}`).join('; ');
-        throw new AppError('QUOTA_EXCEEDED', `Project ${input.project} would pass its quota (${what})`, {
-          details: { project: input.project, overruns },
+  const { recorded, host } = await placeOnListedHosts(deps, async (listed) => {
+    const hosts = listed.hosts;
+    const reasons = hosts.map((h) => ({ hostId: h.id, reason: restoreRefusalOf(snapshot, h, holders, ancestors) }));
+    const compatible = hosts.filter((h) => restoreRefusalOf(snapshot, h, holders, ancestors) === undefined);
+    if (compatible.length === 0) throw snapshotIncompatible(snapshot.id, reasons);
+    const now = deps.clock.now();
+    const chosen = await cloneHost(deps, snapshot, compatible, holders, request, now);
+    // Their applies go to its Agent together once they are recorded: its connections for them are
+    // opened meanwhile, while it is idle, not each behind the first applies' work (ADR 0108).
+    deps.agents.openConnections(chosen, count);
+    // Each clone's guest MAC is taken by the insert, in the statement that writes its row.
+    const pending: NewVm[] = names.map((name) => ({
+      ...source,
+      id: deps.ids.vmId(),
+      hostId: chosen.id,
+      name,
+      ...recordedIn(recordedAs),
+      guestMac: undefined,
+      failureReason: null,
+      steps: [],
+      totalMs: null,
+      createdAt: now,
+      updatedAt: now,
+      observedState: null,
+      observedAt: null,
+      restartPolicy: input.restartPolicy ?? template?.restartPolicy ?? source.restartPolicy,
+      templateId: template?.id ?? source.templateId,
+      templateVersion: template?.version ?? source.templateVersion,
+      network: null,
+      userData: input.userData ?? null,
+      egress: input.egress ?? template?.egress ?? allowAllEgress,
+      rateLimits: input.rateLimits ?? template?.rateLimits ?? source.rateLimits,
+      restoredFrom: { snapshotId: snapshot.id, vmId: source.id },
+      pendingRestore: null,
+      mappedSnapshotId: null,
+    }));
+    const inserted = await deps.vms.insertAll(
+      pending,
+      (held, project, standing) => {
+        const overruns = quotaOverruns(project.quota, project.usage, {
+          vms: count,
+          vcpus: request.vcpuCount,
+          memoryMib: request.memoryMib,
         });
-      }
-      const vmCount = (held.vmCount ?? host.capacity.vmCount) + count - 1;
-      const reason = rejectionOf(host, request, { ...held, vmCount }, deps.settings, now);
-      if (reason !== undefined) {
-        throw new AppError(
-          'HOST_NO_CAPACITY',
-          `No host that can restore the snapshot can take ${count} VM(s) of ${source.vcpuCount} vCPU and ${source.memoryMib} MiB`,
-          {
-            details: { hosts: [{ hostId: host.id, reason }] },
-          },
+        if (overruns.length > 0) {
+          const what = overruns.map((o) => `${o.resource}: ${o.used} used + ${o.requested} requested > ${o.limit}`).join('; ');
+          throw new AppError('QUOTA_EXCEEDED', `Project ${input.project} would pass its quota (${what})`, {
+            details: { project: input.project, overruns },
+          });
+        }
+        // The host's VM count is checked for one VM more than it holds: `count` more here.
+        const vmCount = (held.vmCount ?? chosen.capacity.vmCount) + count - 1;
+        const reason = listed.admission(chosen, standing, (current) =>
+          rejectionOf(current, request, { ...held, vmCount }, deps.settings, now, deps.contacts.lastAnswerOf),
         );
-      }
-    },
-    { ...deps.settings.addressing, address: requestedAddress },
-  );
+        if (reason !== undefined) {
+          throw new AppError(
+            'HOST_NO_CAPACITY',
+            `No host that can restore the snapshot can take ${count} VM(s) of ${source.vcpuCount} vCPU and ${source.memoryMib} MiB`,
+            {
+              details: { hosts: [{ hostId: chosen.id, reason }] },
+            },
+          );
+        }
+      },
+      { ...deps.settings.addressing, address: requestedAddress },
+    );
+    return { recorded: inserted, host: chosen };
+  });
   deps.log.info({ snapshotId: snapshot.id, hostId: host.id, vmIds: recorded.map((vm) => vm.id) }, 'vms cloned');
   failpoint('manager.clone.after-pending');
   return { vms: recorded, host, snapshot };
@@ -223,7 +231,7 @@ async function cloneHost(
   const withFiles = compatible.filter((h) => holdsSnapshotFiles(snapshot, h.id, holders));
   const withoutFiles = compatible.filter((h) => !holdsSnapshotFiles(snapshot, h.id, holders));
   for (const candidates of [withFiles, withoutFiles]) {
-    const placement = placeVm(request, candidates, allocations, deps.settings, now);
+    const placement = placeVm(request, candidates, allocations, deps.settings, now, deps.contacts.lastAnswerOf);
     if (placement.isPlaced) return candidates.find((h) => h.id === placement.hostId) ?? (candidates[0] as Host);
   }
   return withFiles[0] ?? (compatible[0] as Host);

@@ -19,6 +19,7 @@ import {
 } from '../../domain/published-ports.js';
 import type { UseCaseDependencies } from '../dependencies.js';
 import type { NewVm } from '../ports/vm-repository.js';
+import { placeOnListedHosts } from '../recent-host-listing.js';
 import { continueCreate } from './continue-create.js';
 import { insertNaming, presetImages } from './preset-images.js';
 
@@ -106,8 +107,8 @@ async function placeAndRecord(
   if (imageErrors.length > 0 || kernel === undefined || rootfs === undefined) throw invalidBody(imageErrors);
   // A taken name is refused by the insert (VM_NAME_TAKEN from the unique constraint): no pre-check.
 
-  let hasChangedSinceListing = false;
-  const placeAmong = async (hosts: readonly Host[], isShared: boolean): Promise<{ readonly vm: Vm; readonly host: Host }> => {
+  return placeOnListedHosts(deps, async (listed): Promise<{ readonly vm: Vm; readonly host: Host }> => {
+    const hosts = listed.hosts;
     const now = deps.clock.now();
     const reservedErrors = agentPortErrors(input.ports ?? [], hosts);
     if (reservedErrors.length > 0) throw invalidBody(reservedErrors);
@@ -182,16 +183,9 @@ async function placeAndRecord(
             memoryMib: input.memoryMib,
           });
           if (overruns.length > 0) throw quotaExceeded(input.project, overruns);
-          // The host as committed now: a cordon or an unhealthy mark since the listing counts. A host
-          // gone since a listing of its own is left to the insert (its row is referenced).
-          const current = standing === null ? chosen : { ...chosen, ...standing };
-          const reason =
-            standing === null && isShared
-              ? 'unhealthy'
-              : rejectionOf(current, input, held, deps.settings, now, deps.contacts.lastAnswerOf);
-          // Chosen from a listing shared with other creates, begun before the change: placed again
-          // from a listing of its own, which sees it (this refusal answers nobody).
-          hasChangedSinceListing = isShared && (reason === 'cordoned' || reason === 'unhealthy');
+          const reason = listed.admission(chosen, standing, (current) =>
+            rejectionOf(current, input, held, deps.settings, now, deps.contacts.lastAnswerOf),
+          );
           if (reason !== undefined) throw noCapacity(input, inHostOrder(hosts, [...refused, { hostId: chosen.id, reason }]));
         },
         { ...deps.settings.addressing, address: requestedAddress },
@@ -200,15 +194,7 @@ async function placeAndRecord(
     deps.log.info({ vmId: id, hostId: chosen.id, state: recorded.state, ipAddress: recorded.network?.ipAddress }, 'vm created');
     failpoint('manager.create.after-pending');
     return { vm: recorded, host: chosen };
-  };
-  if (deps.recentHosts !== undefined) {
-    try {
-      return await placeAmong(await deps.recentHosts.list(), true);
-    } catch (error) {
-      if (!hasChangedSinceListing) throw error;
-    }
-  }
-  return placeAmong(await deps.hosts.list(), false);
+  });
 }
 
 /**
