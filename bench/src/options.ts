@@ -26,6 +26,11 @@ export interface BenchOptions {
   readonly qemuCount: number;
   /** Rounds of snapshot → restore in place → clones with a real 256 MiB guest (0 = skip). */
   readonly snapshotRounds: number;
+  /**
+   * Rounds run before those, as they are, and counted in no figure: the first clones this host starts
+   * allocate memory it handed back to its hypervisor long before, whichever side goes first (ADR 0128).
+   */
+  readonly warmupRounds: number;
   /** Clones started from one snapshot in each of those rounds (0 = no clone figures). */
   readonly cloneCount: number;
   /**
@@ -68,6 +73,9 @@ export const usage = `Usage: npm run bench -- [options]
                           under QEMU, each against QEMU restoring the same files alone,
                           the two sides' order alternating from round to round (an even
                           N balances it); 0 to skip (default 4; needs QEMU and the guest images)
+  --warmup-rounds N       snapshot rounds run first, logged, and counted in no figure: the
+                          first guests a host starts take memory it handed back to its
+                          hypervisor long before, whichever side goes first (default 1)
   --clones N              clones from one snapshot per round (default 10)
   --settle-ms N           wait N ms before each side of a clone round, so that both start from memory in the same state: on a host
                           that hands freed memory back to its hypervisor, a side started
@@ -140,6 +148,7 @@ const optionSpecs = {
   snapshots: { type: 'string' },
   clones: { type: 'string' },
   'settle-ms': { type: 'string' },
+  'warmup-rounds': { type: 'string' },
   'vmm-pool': { type: 'string' },
   'min-mem-available': { type: 'string' },
   'double-node-flags': { type: 'string' },
@@ -211,6 +220,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     eventCount: isQuick ? 5 : 30,
     qemuCount: count('qemu', isQuick ? 0 : 3, true),
     snapshotRounds: count('snapshots', isQuick ? 0 : 4, true),
+    warmupRounds: count('warmup-rounds', 1, true),
     cloneCount: count('clones', 10, true),
     settleMs: count('settle-ms', 0, true),
     // As many as a round's clones: an Agent kept for bursts of restores keeps that many ready.

@@ -335,7 +335,7 @@ export function renderText(r: BenchResults, json: Record<string, unknown>): stri
   out.push(
     `params: ${o.isQuick ? 'quick' : 'full'}; latency n=${o.latencyCount}; waves of ${o.throughputCount} VMs at concurrency ` +
       `${o.concurrencies.join(',')}; ${o.listRows} rows; ${o.eventCount} events; qemu n=${o.qemuCount}; ` +
-      `snapshot rounds ${o.snapshotRounds} of ${o.cloneCount} clones, ${o.vmmPoolSize} warm VMMs; ` +
+      `snapshot rounds ${o.snapshotRounds} (after ${o.warmupRounds} uncounted) of ${o.cloneCount} clones, ${o.vmmPoolSize} warm VMMs; ` +
       `double node flags "${o.doubleNodeFlags.join(' ')}"; VM 1 vCPU / 128 MiB` +
       (o.managerMain === null ? '' : `; manager ${o.managerMain}`) +
       (o.agentMain === null ? '' : `; agent ${o.agentMain}`),

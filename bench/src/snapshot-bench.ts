@@ -111,7 +111,10 @@ async function expectStatus<T>(stack: BenchStack, method: string, route: string,
 export async function measureSnapshots(
   rounds: number,
   cloneCount: number,
-  options: Pick<BenchOptions, 'doubleNodeFlags' | 'managerMain' | 'agentMain' | 'agentCpuProfDir' | 'settleMs' | 'vmmPoolSize'>,
+  options: Pick<
+    BenchOptions,
+    'doubleNodeFlags' | 'managerMain' | 'agentMain' | 'agentCpuProfDir' | 'settleMs' | 'vmmPoolSize' | 'warmupRounds'
+  >,
   log: Log,
 ): Promise<SnapshotResult> {
   const shape = { memoryMib, cloneCount };
@@ -171,7 +174,13 @@ export async function measureSnapshots(
     // The source maps the snapshot it was last restored to (its VMM reads that memory file): each
     // snapshot is deleted once the next restore in place has moved the source on to another one.
     let previousSnapshotId: string | undefined;
-    for (let round = 0; round < rounds; round++) {
+    for (let pass = 0; pass < options.warmupRounds + rounds; pass++) {
+      // The warm-up rounds run as the measured ones do and are logged, but count in no figure.
+      const isWarmup = pass < options.warmupRounds;
+      const round = pass - options.warmupRounds;
+      const label = isWarmup ? `warm-up ${pass + 1}` : `${round + 1}`;
+      const nameTag = isWarmup ? `w${pass + 1}` : `${round + 1}`;
+      const roundSamples = isWarmup ? freshSnapshotSamples() : samples;
       const t0 = performance.now();
       const snapshot = await expectStatus<{ id: string; pauseMs: number }>(
         stack,
@@ -180,8 +189,8 @@ export async function measureSnapshots(
         {},
         201,
       );
-      samples.createMs.push(performance.now() - t0);
-      samples.pauseMs.push(snapshot.pauseMs);
+      roundSamples.createMs.push(performance.now() - t0);
+      roundSamples.pauseMs.push(snapshot.pauseMs);
       const directory = path.join(stack.runDir, 'vms', source.id);
       const files: SnapshotFiles = {
         statePath: path.join(directory, `${snapshot.id}.vmstate`),
@@ -190,12 +199,13 @@ export async function measureSnapshots(
       };
 
       log(
-        `  snapshot ${round + 1}: memory file ${statSync(files.memoryPath).size} bytes, disk ${statSync(files.rootfsPath).size} bytes`,
+        `  snapshot ${label}: memory file ${statSync(files.memoryPath).size} bytes, disk ${statSync(files.rootfsPath).size} bytes`,
       );
       // Which side goes first alternates from round to round: a restore allocates its guest's memory,
       // and memory freed a moment ago costs this host much less to hand out than memory freed long
-      // before (ADR 0080). The side that goes second runs on what the first has just freed.
-      const isHearthFirst = round % 2 === 0;
+      // before (ADR 0080). The side that goes second runs on what the first has just freed; the first
+      // measured round's first side, on what the warm-up round's second side freed (ADR 0128).
+      const isHearthFirst = ((round % 2) + 2) % 2 === 0;
       const restoreViaHearth = async (): Promise<void> => {
         const t1 = performance.now();
         const requestedAtMs = Date.now();
@@ -203,7 +213,7 @@ export async function measureSnapshots(
         const acceptedAtMs = Date.now();
         await answering(probe, source);
         const answeredAtMs = Date.now();
-        samples.restoreMs.push(performance.now() - t1);
+        roundSamples.restoreMs.push(performance.now() - t1);
         const firstStep = restored.steps[0];
         if (firstStep !== undefined && restored.totalMs !== null) {
           // The restore answers once its apply has ended; its apply began after the stop of its VMM.
@@ -219,7 +229,7 @@ export async function measureSnapshots(
             vmm: vmmMarksOf(vmmLogOf(stack.runDir, source)),
             qemu: traceOf(source),
           };
-          samples.restoreTimelines.push(timeline);
+          roundSamples.restoreTimelines.push(timeline);
           log(
             `    restore in place, ms from the request: ${marksText({ ...cloneTimelineMarks(timeline), ...qemuMarks(timeline) })}`,
           );
@@ -230,9 +240,9 @@ export async function measureSnapshots(
         previousSnapshotId = snapshot.id;
       };
       const restoreAlone = async (): Promise<void> => {
-        const alone = await floor.prepare(files, `restore-${round}`);
+        const alone = await floor.prepare(files, `restore-${nameTag}`);
         const t = await floor.restoreWithTimeline(alone, answerTimeoutMs);
-        samples.restoreFloorMs.push(t.answeredMs);
+        roundSamples.restoreFloorMs.push(t.answeredMs);
         const marks = Object.fromEntries(Object.entries(t).filter(([name]) => name !== 'startedAtMs' && name !== 'qemu'));
         log(`    restore alone, ms from its start: ${marksText(marks)}`);
         await floor.destroyAll();
@@ -249,7 +259,7 @@ export async function measureSnapshots(
           stack,
           'POST',
           '/v1/vms?wait=false',
-          { name: `clone-${round}`, snapshotId: snapshot.id, count: cloneCount },
+          { name: `clone-${nameTag}`, snapshotId: snapshot.id, count: cloneCount },
           202,
         );
         const acceptedAtMs = Date.now();
@@ -270,15 +280,15 @@ export async function measureSnapshots(
             })),
           ),
         );
-        samples.clonesMs.push(performance.now() - t2);
+        roundSamples.clonesMs.push(performance.now() - t2);
         // From the request until every clone answers: the guests' own CPU is QEMU's, not the control plane's.
         const cpuAfter = cpuSnapshot(cpuPids);
         const cpuMs = cpuMsBetween(cpuBefore, cpuAfter);
-        samples.cloneCpuMs.push(msPerItem(cpuMs, cloneCount));
+        roundSamples.cloneCpuMs.push(msPerItem(cpuMs, cloneCount));
         // What the doubles cost once their guests run (each guest polls its MMDS five times a second).
         await delay(restSampleMs);
-        samples.doublesAtRestMsPerS.push((cpuMsBetween(cpuAfter, cpuSnapshot(cpuPids)).vmms * 1000) / restSampleMs);
-        await profile?.mark(`clones-${round + 1}`);
+        roundSamples.doublesAtRestMsPerS.push((cpuMsBetween(cpuAfter, cpuSnapshot(cpuPids)).vmms * 1000) / restSampleMs);
+        await profile?.mark(`clones-${nameTag}`);
         const agentApplies = agentApplyTimes(readFileSync(stack.agentLogFile, 'utf8'));
         for (const [i, item] of cloned.items.entries()) {
           const vm = await expectStatus<Vm>(stack, 'GET', `/v1/vms/${item.id}`, undefined, 200);
@@ -298,20 +308,20 @@ export async function measureSnapshots(
             vmm: vmmMarksOf(vmmLogOf(stack.runDir, item)),
             qemu: answers[i]?.qemu,
           };
-          samples.cloneTimelines.push(timeline);
+          roundSamples.cloneTimelines.push(timeline);
           log(`    clone ${i + 1}, ms from the request: ${marksText(cloneTimelineMarks(timeline))}`);
         }
         await Promise.all(cloned.items.map((vm) => expectStatus(stack, 'DELETE', `/v1/vms/${vm.id}`, undefined, 200)));
       };
       const clonesAlone = async (): Promise<void> => {
         const prepared: PreparedRestore[] = [];
-        for (let i = 0; i < cloneCount; i++) prepared.push(await floor.prepare(files, `clone-${round}-${i}`));
+        for (let i = 0; i < cloneCount; i++) prepared.push(await floor.prepare(files, `clone-${nameTag}-${i}`));
         if (options.settleMs > 0) await delay(options.settleMs);
         const t3 = performance.now();
         const floorTimelines = await Promise.all(prepared.map((guest) => floor.restoreWithTimeline(guest, answerTimeoutMs)));
-        samples.clonesFloorMs.push(performance.now() - t3);
+        roundSamples.clonesFloorMs.push(performance.now() - t3);
         for (const [i, t] of floorTimelines.entries()) {
-          samples.cloneFloorTimelines.push(t);
+          roundSamples.cloneFloorTimelines.push(t);
           const marks = Object.fromEntries(Object.entries(t).filter(([name]) => name !== 'startedAtMs' && name !== 'qemu'));
           log(`    alone ${i + 1}, ms from its start: ${marksText(marks)}`);
         }
@@ -321,11 +331,11 @@ export async function measureSnapshots(
         for (const side of isHearthFirst ? [clonesViaHearth, clonesAlone] : [clonesAlone, clonesViaHearth]) await side();
       }
       log(
-        `  snapshot ${round + 1}/${rounds} (${isHearthFirst ? 'Hearth' : 'QEMU alone'} first): create ${samples.createMs.at(-1)?.toFixed(0)} ms (paused ${snapshot.pauseMs.toFixed(0)} ms), ` +
-          `restore ${samples.restoreMs.at(-1)?.toFixed(0)} ms vs alone ${samples.restoreFloorMs.at(-1)?.toFixed(0)} ms` +
+        `  snapshot ${label}${isWarmup ? '' : `/${rounds}`} (${isHearthFirst ? 'Hearth' : 'QEMU alone'} first): create ${roundSamples.createMs.at(-1)?.toFixed(0)} ms (paused ${snapshot.pauseMs.toFixed(0)} ms), ` +
+          `restore ${roundSamples.restoreMs.at(-1)?.toFixed(0)} ms vs alone ${roundSamples.restoreFloorMs.at(-1)?.toFixed(0)} ms` +
           (cloneCount > 0
-            ? `, ${cloneCount} clones ${samples.clonesMs.at(-1)?.toFixed(0)} ms vs alone ${samples.clonesFloorMs.at(-1)?.toFixed(0)} ms` +
-              `, Agent CPU ${samples.cloneCpuMs.at(-1)?.agent.toFixed(1)} ms per clone`
+            ? `, ${cloneCount} clones ${roundSamples.clonesMs.at(-1)?.toFixed(0)} ms vs alone ${roundSamples.clonesFloorMs.at(-1)?.toFixed(0)} ms` +
+              `, Agent CPU ${roundSamples.cloneCpuMs.at(-1)?.agent.toFixed(1)} ms per clone`
             : ''),
       );
     }
