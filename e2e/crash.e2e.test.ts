@@ -739,6 +739,39 @@ describe.skipIf(skipReason)(`crash safety over real processes${skipReason ? ` (s
       60_000,
     );
 
+    it.each([
+      // Taken, before the VM's directory is replaced by its directory.
+      'agent.apply.warm-vmm-taken',
+      // The VM's directory set aside, the warm VMM's not yet under its name.
+      'agent.record.vm-directory-set-aside',
+      'agent.restore.after-load',
+    ])(
+      'the Agent killed at %s of a restore in place into a warm VMM: the VM runs restored, no warm VMM of the dead Agent is left, nothing leaks',
+      async (point) => {
+        const { sourceName: name, snapshotId } = await snapshotted(nextName('wp'));
+        const vm = (await vmNamed(name))!;
+        await agent.kill();
+        await agent.start({ HEARTH_FAILPOINTS: `${point}=kill`, AGENT_VMM_POOL_SIZE: '1' });
+        await waitFor(() => warmVmmPidsOf(agent).length === 1, { timeoutMs: 20_000, description: 'a warm VMM' });
+        const [warm] = warmVmmPidsOf(agent);
+        await cluster.waitForHealthyHosts();
+        await postRestore(vm.id, snapshotId);
+        expect((await agent.process.exited).signal).toBe('SIGKILL');
+        await agent.start();
+        await converge('agent', point, async () => {
+          const problems = await restored(name)();
+          if (warm !== undefined && isAlive(warm) && !vmmPidsOf(agent, vm.id).includes(warm)) {
+            problems.push(`warm VMM ${warm} still runs`);
+          }
+          if (warmVmmPidsOf(agent).length > 0) problems.push('warm VMMs left in the pool');
+          return problems;
+        });
+        expect((await cluster.api('DELETE', `/v1/snapshots/${snapshotId}`)).status).toBe(409);
+        await cleanUp(name);
+      },
+      60_000,
+    );
+
     it('the VMM killed between the stop that kept its network and the load: the VM fails with the reason and holds nothing, and its next start restores', async () => {
       const point = 'agent.apply.vmm-spawned';
       // Restarted by no policy: the VMM's death fails the VM whichever way the Manager learns of

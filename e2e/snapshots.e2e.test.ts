@@ -174,7 +174,7 @@ describe.skipIf(skipReason)(`snapshots over real processes${skipReason ? ` (skip
   });
 });
 
-describe.skipIf(skipReason)(`clones into warm VMMs over real processes${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+describe.skipIf(skipReason)(`restores into warm VMMs over real processes${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   let cluster: Cluster;
   const poolSize = 2;
 
@@ -229,6 +229,37 @@ describe.skipIf(skipReason)(`clones into warm VMMs over real processes${skipReas
     }
     expect(await leaksOn(agent, source.hostId, await cluster.vms())).toEqual([]);
     for (const pid of warm) expect(isAlive(pid), `clone VMM ${pid}`).toBe(false);
+  });
+
+  it("restores a VM in place into a warm VMM: the VM's directory is the warm one's, its snapshot and disk carried, nothing left", async () => {
+    const agent = cluster.agents[0]!;
+    const warm = await warmVmms(poolSize);
+    const vm = await runningVmOn(cluster, 'warm-in-place');
+    const snapshot = (await cluster.api<Snapshot>('POST', `/v1/vms/${vm.id}/snapshots`, {})).body;
+    const directory = path.join(agent.runDir, 'vms', vm.id);
+    const memoryFile = path.join(directory, `${snapshot.id}.memory`);
+    const memoryInode = statSync(memoryFile).ino;
+    writeFileSync(path.join(directory, 'rootfs.ext4'), 'written after the snapshot');
+
+    const restored = await cluster.api<CloneVm>('POST', `/v1/vms/${vm.id}/restore`, { snapshotId: snapshot.id });
+    expect(restored.status, JSON.stringify(restored.body)).toBe(200);
+    expect(restored.body).toMatchObject({ id: vm.id, state: 'running', network: (vm as CloneVm).network });
+    const [pid] = vmmPidsOf(agent, vm.id);
+    expect(warm).toContain(pid);
+    expect(readlinkSync(`/proc/${pid}/cwd`)).toBe(directory);
+    // The snapshot's files are the same files; the disk is the snapshot's again.
+    expect(statSync(memoryFile).ino).toBe(memoryInode);
+    expect(statSync(path.join(directory, 'rootfs.ext4')).size).toBe(snapshot.sizes.rootfsBytes);
+    // The serial console's log until the restore is its previous part.
+    expect(existsSync(path.join(directory, 'stdout.log.1'))).toBe(true);
+    expect(readdirSync(path.join(agent.runDir, 'vms')).filter((name) => name.startsWith('.'))).toEqual([]);
+    expect(await leaksOn(agent, vm.hostId, await cluster.vms())).toEqual([]);
+    // The restored VMM maps the snapshot's memory file: the snapshot goes with the VM.
+    expect((await cluster.api('DELETE', `/v1/snapshots/${snapshot.id}`)).status).toBe(409);
+
+    expect((await cluster.api('DELETE', `/v1/vms/${vm.id}`)).status).toBe(200);
+    expect(await leaksOn(agent, vm.hostId, await cluster.vms())).toEqual([]);
+    expect(isAlive(pid!)).toBe(false);
   });
 
   it("stops its warm VMMs when it stops, and after a crash the next Agent removes the earlier one's", async () => {

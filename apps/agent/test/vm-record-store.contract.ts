@@ -101,6 +101,46 @@ export function describeVmRecordStoreContract(name: string, createHarness: () =>
       expect(await harness.read(`${warm}/stdout.log`)).toBe('warm');
     });
 
+    it("replaces a VM's directory by another, carrying over the files the other lacks, the record saved there", async () => {
+      const record = newVmRecord(vmId, `${harness.runDir}/vms/${vmId}`, now);
+      await harness.store.save(record);
+      await harness.putFile(`${record.directory}/rootfs.ext4`, 'disk');
+      await harness.putFile(`${record.directory}/snap_1.memory`, 'memory');
+      await harness.putFile(`${record.directory}/firecracker.log`, 'the stopped VMM');
+      await harness.putFile(`${record.directory}/stdout.log.1`, 'the console, older');
+      await harness.putFile(`${record.directory}/stdout.log`, 'the console until now');
+      const warm = `${harness.runDir}/vmm-pool/w3`;
+      await harness.putFile(`${warm}/firecracker.log`, 'Running Firecracker v1.16.1\n');
+      await harness.putFile(`${warm}/stdout.log`, '');
+      const updated = updateRecord(record, { lifecycle: 'applying' }, now);
+
+      await harness.store.moveInto(updated, warm, new Map([['stdout.log', 'stdout.log.1']]));
+
+      expect(await harness.store.get(vmId)).toEqual(updated);
+      expect(await harness.read(`${record.directory}/rootfs.ext4`)).toBe('disk');
+      expect(await harness.read(`${record.directory}/snap_1.memory`)).toBe('memory');
+      expect(await harness.read(`${record.directory}/firecracker.log`)).toBe('Running Firecracker v1.16.1\n');
+      // Carried under another name, before the file that had that name.
+      expect(await harness.read(`${record.directory}/stdout.log.1`)).toBe('the console until now');
+      expect(await harness.read(`${record.directory}/stdout.log`)).toBe('');
+      expect(await harness.directoryExists(warm)).toBe(false);
+      const reopened = harness.reopen();
+      expect(await reopened.loadAll()).toEqual([updated]);
+      const running = updateRecord(updated, { lifecycle: 'running' }, now);
+      await reopened.save(running);
+      expect(await harness.reopen().loadAll()).toEqual([running]);
+    });
+
+    it('moves no directory into a VM that has no record', async () => {
+      const record = newVmRecord(vmId, `${harness.runDir}/vms/${vmId}`, now);
+      const warm = `${harness.runDir}/vmm-pool/w4`;
+      await harness.putFile(`${warm}/stdout.log`, 'warm');
+
+      await expect(harness.store.moveInto(record, warm)).rejects.toThrow(/no record/);
+      expect(await harness.read(`${warm}/stdout.log`)).toBe('warm');
+      expect(await harness.store.get(vmId)).toBeUndefined();
+    });
+
     it('forgets a removed record and removes its directory', async () => {
       const record = newVmRecord(vmId, `${harness.runDir}/vms/${vmId}`, now);
       await harness.store.save(record);

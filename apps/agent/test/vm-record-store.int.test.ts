@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dirname, join } from 'node:path';
 import { FakeHostFiles } from '../src/adapters/fake/fake-host-files.js';
@@ -209,5 +210,60 @@ describe('FileVmRecordStore on disk', () => {
 
     expect(await reopened.loadAll()).toEqual([]);
     expect((await reopened.unreadable()).map((entry) => entry.vmId)).toEqual([vmId]);
+  });
+
+  describe('replacing a VM directory by another', () => {
+    /** A saved VM with a disk and a metrics FIFO, and a warm VMM's directory with its own log. */
+    async function vmAndWarmDirectory(): Promise<{ store: FileVmRecordStore; record: VmRecord; warm: string }> {
+      const store = new FileVmRecordStore(runDir, new RecordingLog());
+      await store.loadAll();
+      const record = newVmRecord(vmId, `${runDir}/vms/${vmId}`, now);
+      await store.save(record);
+      await writeFile(join(record.directory, 'rootfs.ext4'), 'guest data');
+      execFileSync('mkfifo', [join(record.directory, 'metrics.fifo')]);
+      const warm = join(runDir, 'vmm-pool', 'warm1');
+      await mkdir(warm, { recursive: true });
+      await writeFile(join(warm, 'firecracker.log'), 'warm');
+      return { store, record, warm };
+    }
+
+    it('carries each file over as a second name of the same file, a FIFO too', async () => {
+      const { store, record, warm } = await vmAndWarmDirectory();
+      const before = await Promise.all(['rootfs.ext4', 'metrics.fifo'].map((name) => stat(join(record.directory, name))));
+
+      await store.moveInto(updateRecord(record, { lifecycle: 'applying' }, now), warm);
+
+      const after = await Promise.all(['rootfs.ext4', 'metrics.fifo'].map((name) => stat(join(record.directory, name))));
+      expect(after.map((s) => s.ino)).toEqual(before.map((s) => s.ino));
+      expect(after[1]?.isFIFO()).toBe(true);
+      expect((await readdir(join(runDir, 'vms'))).sort()).toEqual([vmId]);
+    });
+
+    it("puts the VM's directory back when the Agent stopped between the two renames", async () => {
+      const { record } = await vmAndWarmDirectory();
+      const aside = join(runDir, 'vms', `.replaced-${vmId}`);
+      await rename(record.directory, aside);
+
+      const reopened = new FileVmRecordStore(runDir, new RecordingLog());
+
+      expect(await reopened.loadAll()).toEqual([record]);
+      expect(await readFile(join(record.directory, 'rootfs.ext4'), 'utf8')).toBe('guest data');
+      expect((await readdir(join(runDir, 'vms'))).sort()).toEqual([vmId]);
+    });
+
+    it('removes the directory set aside when the other had taken its name', async () => {
+      const { store, record, warm } = await vmAndWarmDirectory();
+      const moved = updateRecord(record, { lifecycle: 'applying' }, now);
+      await store.moveInto(moved, warm);
+      // As a crash right after the second rename leaves it.
+      const aside = join(runDir, 'vms', `.replaced-${vmId}`);
+      await mkdir(aside);
+      await writeFile(join(aside, 'stdout.log'), 'the stopped VMM');
+
+      const reopened = new FileVmRecordStore(runDir, new RecordingLog());
+
+      expect(await reopened.loadAll()).toEqual([moved]);
+      expect((await readdir(join(runDir, 'vms'))).sort()).toEqual([vmId]);
+    });
   });
 });

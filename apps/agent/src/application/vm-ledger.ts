@@ -63,6 +63,22 @@ export class VmLedger {
     return (await context.records.createFrom(record, directory)) ? new VmLedger(context, record) : undefined;
   }
 
+  /**
+   * The ledger of a VM that has a record (`existing`), its directory replaced by `directory` (a warm
+   * VMM's) with `change` applied to its record: see `VmRecordStore.moveInto`.
+   */
+  static async moveInto(
+    context: AgentContext,
+    existing: VmRecord,
+    change: RecordChange,
+    directory: string,
+    renamed?: ReadonlyMap<string, string>,
+  ): Promise<VmLedger> {
+    const record = updateRecord(existing, change, context.clock.now());
+    await context.records.moveInto(record, directory, renamed);
+    return new VmLedger(context, record);
+  }
+
   static async open(context: AgentContext, vmId: VmId): Promise<VmLedger> {
     const existing = await context.records.get(vmId);
     if (existing !== undefined) return new VmLedger(context, existing);

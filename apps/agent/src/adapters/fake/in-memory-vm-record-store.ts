@@ -51,6 +51,27 @@ export class InMemoryVmRecordStore implements VmRecordStore {
     return true;
   }
 
+  async moveInto(record: VmRecord, directory: string, renamed: ReadonlyMap<string, string> = new Map()): Promise<void> {
+    this.assertReadable(record.vmId);
+    if (!this.records.has(record.vmId)) throw new Error(`VM ${record.vmId} has no record to move`);
+    const files = this.files;
+    if (files !== undefined) {
+      // Carried as second names of the same files (one object under two paths), as link(2) does;
+      // those carried under another name first.
+      const names = files.pathsUnder(record.directory).map((path) => path.slice(record.directory.length + 1));
+      for (const name of [...names.filter((n) => renamed.has(n)), ...names.filter((n) => !renamed.has(n))]) {
+        const file = files.files.get(`${record.directory}/${name}`);
+        const isCarried = file !== undefined && (file.kind === 'file' || file.kind === 'fifo');
+        if (!isCarried || name.includes('/') || name.startsWith('record.json')) continue;
+        const target = `${directory}/${renamed.get(name) ?? name}`;
+        if (!files.files.has(target)) files.files.set(target, file);
+      }
+      await files.removeDirectory(record.directory);
+      await files.moveDirectory(directory, record.directory);
+    }
+    await this.save(record);
+  }
+
   async remove(vmId: VmId): Promise<void> {
     this.assertReadable(vmId);
     const record = this.records.get(vmId);

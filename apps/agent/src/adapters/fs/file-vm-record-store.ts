@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, lstatSync, mkdirSync, openSync, renameSync } from 'node:fs';
+import { closeSync, constants, linkSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { failpoint } from '@hearth/failpoints';
 import type { AgentLog } from '../../application/ports/agent-log.js';
 import type { UnreadableVmRecord, VmRecordStore } from '../../application/ports/vm-record-store.js';
 import { isVmId, type VmId } from '../../domain/vm-id.js';
@@ -11,6 +12,9 @@ import { flushToDisk, replaceContent, syncDirectory, writeNewFileFlushed } from 
 
 /** Files a first save leaves behind when the Agent dies between writing and renaming them. */
 const temporaryRecord = /^record\.json\.\d+\.\d+\.tmp$/;
+
+/** A VM's directory set aside by `moveInto` while another takes its name: `.replaced-<vmId>`, in the VMs' directory. */
+const replacedPrefix = '.replaced-';
 
 /** The line that ends a sealed record: its sequence number and the SHA-256 of the text before it. */
 const sealPattern = /\n#hearth-record (\d+) ([0-9a-f]{64})\n$/;
@@ -94,6 +98,7 @@ export class FileVmRecordStore implements VmRecordStore {
     this.records.clear();
     this.slots.clear();
     this.unreadableRecords.clear();
+    await this.settleReplacements();
     for (const entry of await readdir(directory, { withFileTypes: true })) {
       if (!entry.isDirectory() || !isVmId(entry.name)) continue;
       const outcome = await this.readRecord(entry.name).catch((error: unknown) => ({
@@ -189,6 +194,61 @@ export class FileVmRecordStore implements VmRecordStore {
     return true;
   }
 
+  async moveInto(record: VmRecord, directory: string, renamed: ReadonlyMap<string, string> = new Map()): Promise<void> {
+    this.assertReadable(record.vmId);
+    const paths = vmPaths(this.runDir, record.vmId);
+    if (!this.records.has(record.vmId)) throw new Error(`VM ${record.vmId} has no record to move`);
+    // Second names in `directory` first: until the renames below, the VM's directory is whole.
+    const present = new Set(readdirSync(directory));
+    const entries = readdirSync(paths.directory, { withFileTypes: true });
+    for (const entry of carriedFirst(entries, renamed)) {
+      const target = renamed.get(entry.name) ?? entry.name;
+      const isRecordFile = entry.name.startsWith('record.json');
+      if (present.has(target) || isRecordFile || !(entry.isFile() || entry.isFIFO())) continue;
+      linkSync(`${paths.directory}/${entry.name}`, `${directory}/${target}`);
+      present.add(target);
+    }
+    this.writeCount += 1;
+    const staged = `${directory}/record.json`;
+    const temporary = `${staged}.${process.pid}.${this.writeCount}.tmp`;
+    await writeNewFileFlushed(temporary, sealed(record, 1));
+    renameSync(temporary, staged);
+    await syncDirectory(directory);
+    // The old directory aside, the new one under its name: a crash between the two is settled by `loadAll`.
+    const aside = `${vmsDirectory(this.runDir)}/${replacedPrefix}${record.vmId}`;
+    await rm(aside, { recursive: true, force: true });
+    renameSync(paths.directory, aside);
+    failpoint('agent.record.vm-directory-set-aside');
+    renameSync(directory, paths.directory);
+    await syncDirectory(vmsDirectory(this.runDir));
+    await syncDirectory(dirname(directory));
+    this.slots.set(record.vmId, { newest: 0, sequence: 1, present: [true, false], isDurable: true });
+    this.records.set(record.vmId, record);
+    await rm(aside, { recursive: true, force: true });
+  }
+
+  /**
+   * A VM directory `moveInto` set aside: removed when the directory that replaced it took its name,
+   * put back under its name when the Agent died before that (the other, in the warm VMMs' directory,
+   * is then the start-up sweep's).
+   */
+  private async settleReplacements(): Promise<void> {
+    const directory = vmsDirectory(this.runDir);
+    for (const name of await readdir(directory)) {
+      const vmId = name.slice(replacedPrefix.length);
+      if (!name.startsWith(replacedPrefix) || !isVmId(vmId)) continue;
+      const aside = `${directory}/${name}`;
+      const vmDirectory = vmPaths(this.runDir, vmId).directory;
+      if (lstatSync(vmDirectory, { throwIfNoEntry: false }) === undefined) {
+        renameSync(aside, vmDirectory);
+        this.log.warn({ vmId }, 'vm directory put back: the agent stopped while replacing it');
+      } else {
+        await rm(aside, { recursive: true, force: true });
+      }
+    }
+    await syncDirectory(directory);
+  }
+
   async remove(vmId: VmId): Promise<void> {
     this.assertReadable(vmId);
     // Always the VM's own directory: a path read from the record is never trusted for `rm -r`.
@@ -243,6 +303,11 @@ export class FileVmRecordStore implements VmRecordStore {
     const others = (await readdir(paths.directory)).filter((name) => !temporaryRecord.test(name));
     return others.length === 0 ? { kind: 'none' } : { kind: 'unreadable', reason: 'record missing beside other files' };
   }
+}
+
+/** `entries` with those `renamed` carries under another name first: they win that name. */
+function carriedFirst<T extends { readonly name: string }>(entries: readonly T[], renamed: ReadonlyMap<string, string>): T[] {
+  return [...entries.filter((entry) => renamed.has(entry.name)), ...entries.filter((entry) => !renamed.has(entry.name))];
 }
 
 /** Reads one slot's text: torn, or a record of `vmId` in `directory`, or why it is not one. */

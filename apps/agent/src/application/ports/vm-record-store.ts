@@ -24,6 +24,18 @@ export interface VmRecordStore {
    * when the VM has a record or a directory already.
    */
   createFrom(record: VmRecord, directory: string): Promise<boolean>;
+  /**
+   * Makes `directory` (a warm VMM's, outside the VMs' directories) the directory of a VM that has a
+   * record: the files of the VM's directory that `directory` lacks by name are carried over (regular
+   * files and FIFOs, each as a second name of the same file: a memory file mapped or a FIFO held open
+   * stays the one it was), `record` is saved there, flushed, and `directory` takes the name of the
+   * VM's directory, whose old one is removed with what was not carried (the socket, logs and FIFO of
+   * the VMM that ran there: `directory` has its own). `renamed` carries a file under another name
+   * (before the others, and only when `directory` lacks that name too). The VM's directory holds a
+   * whole record at every instant but one, between two renames, which the next `loadAll` completes
+   * or undoes.
+   */
+  moveInto(record: VmRecord, directory: string, renamed?: ReadonlyMap<string, string>): Promise<void>;
   /** Forgets the record and removes its directory. VM_RECORD_UNREADABLE for an unreadable record. */
   remove(vmId: VmId): Promise<void>;
 }

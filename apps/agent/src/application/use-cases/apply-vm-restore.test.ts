@@ -2,7 +2,7 @@ import type { VmSpec } from '@hearth/contracts';
 import { describe, expect, it } from 'vitest';
 import { createFakeAgent, createFakeWarmVmmPool, type FakeAgent } from '../../adapters/fake/fake-agent-context.js';
 import { appErrorOf, otherVmId, testSpec, testVmId } from '../../adapters/fake/fake-fixtures.js';
-import { pathsIn, vmPaths } from '../../domain/vm-paths.js';
+import { pathsIn, snapshotPaths, vmPaths } from '../../domain/vm-paths.js';
 import type { FakeTimers } from '../../adapters/fake/fake-timers.js';
 import type { WarmVmmPool } from '../background/warm-vmm-pool.js';
 import { deleteVm } from './delete-vm.js';
@@ -479,15 +479,56 @@ describe('applyVm with warm VMMs', () => {
     expect(await agent.records.get(otherVmId)).toBeUndefined();
   });
 
-  it('takes none for a VM it boots, nor for a restore in place (its directory is there)', async () => {
+  it('takes none for a VM it boots', async () => {
     const agent = await snapshottedSource();
     const pool = await withPool(agent);
     await applyVm(agent.context, otherVmId, { ...sourceSpec, guestMac: '06:00:ac:10:00:0a' });
-    await stopVm(agent.context, testVmId);
-    await applyVm(agent.context, testVmId, { ...sourceSpec, restoreFrom: { vmId: testVmId, snapshotId } });
 
     expect(pool.idleCount).toBe(1);
-    expect(processOf(agent, sourcePaths.socket).state).toBe('Running');
+    expect(processOf(agent, pathsIn(`/srv/fc/vms/${otherVmId}`).socket).state).toBe('Running');
+  });
+
+  it("restores a VM in place into a warm VMM, whose directory becomes the VM's with its snapshot and other files carried over", async () => {
+    const agent = await snapshottedSource();
+    const pool = await withPool(agent);
+    const warmPid = agent.vmm.liveProcessOn(pathsIn('/srv/fc/vmm-pool/warm1').socket)?.pid;
+    await stopVm(agent.context, testVmId, { isNetworkKept: true });
+    const snapshotFiles = snapshotPaths(sourcePaths.directory, snapshotId);
+    const memory = agent.files.files.get(snapshotFiles.memoryPath);
+    expect(memory).toBeDefined();
+
+    const result = await applyVm(agent.context, testVmId, { ...sourceSpec, restoreFrom: { vmId: testVmId, snapshotId } });
+
+    expect(result.vm.vmmState).toBe('running');
+    const restored = processOf(agent, sourcePaths.socket);
+    expect(restored).toMatchObject({ pid: warmPid, state: 'Running', niceness: 0, workingDirectory: sourcePaths.directory });
+    expect(callsOf(agent, sourcePaths.socket)).toEqual(['PUT /metrics', 'PUT /snapshot/load', 'PUT /mmds', 'PATCH /vm']);
+    // The same snapshot files, under the same names; the disk the snapshot's.
+    expect(agent.files.files.get(snapshotFiles.memoryPath)).toBe(memory);
+    expect(agent.files.files.get(sourcePaths.rootfs)?.content).toBe('before-snapshot');
+    const record = await agent.records.get(testVmId);
+    expect(record).toMatchObject({ lifecycle: 'running', process: { pid: warmPid } });
+    expect(record?.snapshots?.map((s) => [s.id, s.state])).toEqual([[snapshotId, 'ready']]);
+    expect(agent.files.pathsUnder('/srv/fc/vmm-pool/warm1')).toEqual([]);
+    expect(pool.idleCount).toBe(0);
+  });
+
+  it('takes none for a restore whose VMM still runs: it may hold the restored guest', async () => {
+    const agent = await snapshottedSource();
+    const pool = await withPool(agent);
+    await stopVm(agent.context, testVmId);
+    const inPlace: VmSpec = { ...sourceSpec, restoreFrom: { vmId: testVmId, snapshotId } };
+    await applyVm(agent.context, testVmId, inPlace);
+    const restoredPid = processOf(agent, sourcePaths.socket).pid;
+    timers.runNext();
+    await pool.settled();
+    expect(pool.idleCount).toBe(1);
+
+    const again = await applyVm(agent.context, testVmId, inPlace);
+
+    expect(again.steps.every((step) => !step.hasRun)).toBe(true);
+    expect(processOf(agent, sourcePaths.socket).pid).toBe(restoredPid);
+    expect(pool.idleCount).toBe(1);
   });
 
   it("stops the warm VMM it took when the VM's directory is there already, and starts one of its own", async () => {
@@ -502,6 +543,37 @@ describe('applyVm with warm VMMs', () => {
     expect(agent.files.pathsUnder('/srv/fc/vmm-pool/warm1')).toEqual([]);
     expect(processOf(agent, clonePaths.socket).pid).not.toBe(warmPid);
     expect(processOf(agent, clonePaths.socket).state).toBe('Running');
+  });
+
+  it('copies the disk of a clone restored into a warm VMM while its metrics are set, not after', async () => {
+    const agent = await snapshottedSource();
+    await withPool(agent);
+    let copyStarted = (): void => undefined;
+    const isCopying = new Promise<void>((resolve) => {
+      copyStarted = resolve;
+    });
+    const copyImage = agent.files.copyImage.bind(agent.files);
+    agent.files.copyImage = (...args) => {
+      copyStarted();
+      return copyImage(...args);
+    };
+    const client = agent.firecracker.client.bind(agent.firecracker);
+    // The warm VMM's metrics are set only once the disk copy has begun: a copy that waited for the
+    // spawn step would never begin.
+    agent.firecracker.client = (socketPath) => {
+      const api = client(socketPath);
+      if (socketPath !== clonePaths.socket) return api;
+      const putMetrics = api.putMetrics.bind(api);
+      api.putMetrics = async (metrics) => {
+        await isCopying;
+        return putMetrics(metrics);
+      };
+      return api;
+    };
+
+    await applyVm(agent.context, otherVmId, cloneSpec);
+    expect(processOf(agent, clonePaths.socket).state).toBe('Running');
+    expect(agent.files.files.get(clonePaths.rootfs)?.content).toBe('before-snapshot');
   });
 
   it('starts a VMM of its own when none is idle', async () => {

@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import {
   applyPlan,
   isSameEgressPolicy,
@@ -12,9 +13,9 @@ import {
 import { AppError } from '@hearth/errors';
 import { agentDriveId, agentIfaceId } from '../../domain/proxy-request.js';
 import { assertUnixSocketPath } from '../../domain/unix-socket-path.js';
-import { vmPaths, type VmPaths } from '../../domain/vm-paths.js';
+import { pathsIn, vmPaths, type VmPaths } from '../../domain/vm-paths.js';
 import { memoryChainOf } from '../../domain/memory-chain.js';
-import { isSameSpec, snapshotsOf, type SnapshotRecord } from '../../domain/vm-record.js';
+import { isSameSpec, snapshotsOf, type SnapshotRecord, type VmRecord } from '../../domain/vm-record.js';
 import { bootArgsOf } from '../../domain/guest-metadata.js';
 import { parseVmId, type VmId } from '../../domain/vm-id.js';
 import type { AgentContext } from '../agent-context.js';
@@ -129,9 +130,8 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       ...(tapToMake === undefined ? {} : { tap: tapToMake }),
       ...(egressToWrite === null ? {} : { egress: egressToWrite }),
     };
-    const ledger =
-      (existing === undefined && restore !== undefined ? await ledgerOfWarmVmm(context, vmId, change) : undefined) ??
-      (await VmLedger.openOrCreate(context, vmId, change));
+    const warmLedger = restore === undefined ? undefined : await ledgerOfWarmVmm(context, vmId, existing, change);
+    const ledger = warmLedger ?? (await VmLedger.openOrCreate(context, vmId, change));
     const steps: StepTiming[] = [];
     let kernel: HeldImage | undefined;
     const measure = async (name: StepName, run: () => Promise<boolean>): Promise<StepTiming> => {
@@ -160,10 +160,14 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
       const hasEgress =
         ((context.settings.egress ?? null) !== null || (context.settings.guard ?? null) !== null) && spec.guest !== undefined;
       // Only a VMM that was already running can hold a restored guest: with none alive, the spawn
-      // step starts a fresh one, and the restore's disk copy need not wait for it.
+      // step starts a fresh one, and the restore's disk copy need not wait for it. Nor does a warm
+      // VMM this apply has just taken hold one.
       const recordedProcess = ledger.record.process;
       const mayHoldRestoredGuest =
-        restore !== undefined && recordedProcess !== null && (await context.vmm.isAlive(recordedProcess));
+        restore !== undefined &&
+        warmLedger === undefined &&
+        recordedProcess !== null &&
+        (await context.vmm.isAlive(recordedProcess));
       const tapTimed = measure('tap', async () => {
         const outcome = await ensureTap(context, ledger, { isRecordedUnmade: tapToMake !== undefined });
         tapName = outcome.result.tapName;
@@ -327,24 +331,41 @@ export async function applyVm(context: AgentContext, vmId: VmId, spec: VmSpec): 
 }
 
 /**
- * A new VM restored from a snapshot takes a warm VMM when one is idle: its directory becomes the
- * VM's with the VM's first record, which names its process. Undefined when none is idle (or the VM's
- * directory is there already: the warm VMM is then stopped).
+ * A VM restored from a snapshot takes a warm VMM when one is idle: a new VM (a clone), whose
+ * directory the warm VMM's becomes with its first record, which names the process; or one restored
+ * in place (or whose restore a crash cut short) whose VMM is not running, whose directory the warm
+ * VMM's replaces, carrying its files over. Undefined when none is idle, when the VM's VMM still runs
+ * (it may hold the restored guest already), or when a new VM's directory is there already (the warm
+ * VMM is then stopped).
  */
-async function ledgerOfWarmVmm(context: AgentContext, vmId: VmId, change: RecordChange): Promise<VmLedger | undefined> {
+async function ledgerOfWarmVmm(
+  context: AgentContext,
+  vmId: VmId,
+  existing: VmRecord | undefined,
+  change: RecordChange,
+): Promise<VmLedger | undefined> {
+  const recorded = existing?.process ?? null;
+  if (recorded !== null && (await context.vmm.isAlive(recorded))) return undefined;
   const warm = await context.vmmPool?.take(vmId);
   if (warm === undefined) return undefined;
   failpoint('agent.apply.warm-vmm-taken');
-  const ledger = await VmLedger.createFrom(
-    context,
-    vmId,
-    {
-      ...change,
-      process: { ...warm.process, isMetricsConfigured: false, isInVmDirectory: true },
-      socketPath: vmPaths(context.settings.runDir, vmId).socket,
-    },
-    warm.directory,
-  );
+  const taken: RecordChange = {
+    ...change,
+    process: { ...warm.process, isMetricsConfigured: false, isInVmDirectory: true },
+    socketPath: vmPaths(context.settings.runDir, vmId).socket,
+  };
+  if (existing !== undefined) {
+    try {
+      // The serial console's log until now becomes its previous part, as a rotation makes it.
+      const paths = pathsIn(existing.directory);
+      const consoleLog = new Map([[posix.basename(paths.stdoutLog), posix.basename(paths.stdoutLogRotated)]]);
+      return await VmLedger.moveInto(context, existing, taken, warm.directory, consoleLog);
+    } catch (error) {
+      await context.vmmPool?.discard(warm);
+      throw error;
+    }
+  }
+  const ledger = await VmLedger.createFrom(context, vmId, taken, warm.directory);
   if (ledger === undefined) await context.vmmPool?.discard(warm);
   return ledger;
 }
