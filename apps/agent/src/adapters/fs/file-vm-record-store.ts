@@ -142,11 +142,7 @@ export class FileVmRecordStore implements VmRecordStore {
     const slots = this.slots.get(record.vmId);
     if (slots === undefined) {
       // The first save: `record.json` appears whole or not at all.
-      this.writeCount += 1;
-      const temporary = `${paths.record}.${process.pid}.${this.writeCount}.tmp`;
-      await writeNewFileFlushed(temporary, sealed(record, 1));
-      renameSync(temporary, paths.record);
-      await syncDirectory(record.directory);
+      await this.writeFirstSlot(record, record.directory);
       this.slots.set(record.vmId, { newest: 0, sequence: 1, present: [true, false], isDurable: true });
     } else {
       if (!slots.isDurable) {
@@ -172,12 +168,7 @@ export class FileVmRecordStore implements VmRecordStore {
     const paths = vmPaths(this.runDir, record.vmId);
     if (this.records.has(record.vmId) || lstatSync(paths.directory, { throwIfNoEntry: false }) !== undefined) return false;
     // The record first, whole and flushed, under the name it keeps: the rename below is the commit.
-    this.writeCount += 1;
-    const staged = `${directory}/record.json`;
-    const temporary = `${staged}.${process.pid}.${this.writeCount}.tmp`;
-    await writeNewFileFlushed(temporary, sealed(record, 1));
-    renameSync(temporary, staged);
-    await syncDirectory(directory);
+    await this.writeFirstSlot(record, directory);
     try {
       renameSync(directory, paths.directory);
     } catch (error) {
@@ -208,12 +199,7 @@ export class FileVmRecordStore implements VmRecordStore {
       linkSync(`${paths.directory}/${entry.name}`, `${directory}/${target}`);
       present.add(target);
     }
-    this.writeCount += 1;
-    const staged = `${directory}/record.json`;
-    const temporary = `${staged}.${process.pid}.${this.writeCount}.tmp`;
-    await writeNewFileFlushed(temporary, sealed(record, 1));
-    renameSync(temporary, staged);
-    await syncDirectory(directory);
+    await this.writeFirstSlot(record, directory);
     // The old directory aside, the new one under its name: a crash between the two is settled by `loadAll`.
     const aside = `${vmsDirectory(this.runDir)}/${replacedPrefix}${record.vmId}`;
     await rm(aside, { recursive: true, force: true });
@@ -257,6 +243,19 @@ export class FileVmRecordStore implements VmRecordStore {
     this.records.delete(vmId);
     this.slots.delete(vmId);
     this.knownDirectories.delete(directory);
+  }
+
+  /**
+   * `record` as the first slot (`record.json`) of `directory`: written whole as a temporary file,
+   * flushed, renamed, and the directory flushed, so the slot is whole whenever it exists.
+   */
+  private async writeFirstSlot(record: VmRecord, directory: string): Promise<void> {
+    this.writeCount += 1;
+    const slot = `${directory}/record.json`;
+    const temporary = `${slot}.${process.pid}.${this.writeCount}.tmp`;
+    await writeNewFileFlushed(temporary, sealed(record, 1));
+    renameSync(temporary, slot);
+    await syncDirectory(directory);
   }
 
   private assertReadable(vmId: VmId): void {

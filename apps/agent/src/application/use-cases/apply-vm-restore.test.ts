@@ -45,6 +45,17 @@ function callsOf(agent: FakeAgent, socketPath: string): string[] {
   return processOf(agent, socketPath).calls.map((call) => `${call.method} ${call.path}`);
 }
 
+/** Settles once a disk copy of `agent` has begun. */
+function copyBegun(agent: FakeAgent): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const copyImage = agent.files.copyImage.bind(agent.files);
+    agent.files.copyImage = (...args) => {
+      resolve();
+      return copyImage(...args);
+    };
+  });
+}
+
 describe('applyVm from a diff snapshot', () => {
   const diffId = 'snap_01JABCDEFGHJKMNPQRSTVWXYZ1';
 
@@ -235,15 +246,7 @@ describe('applyVm from a snapshot', () => {
 
   it("copies a new clone's disk while its VMM starts, not after it", async () => {
     const agent = await snapshottedSource();
-    let copyStarted = (): void => undefined;
-    const isCopying = new Promise<void>((resolve) => {
-      copyStarted = resolve;
-    });
-    const copyImage = agent.files.copyImage.bind(agent.files);
-    agent.files.copyImage = (...args) => {
-      copyStarted();
-      return copyImage(...args);
-    };
+    const isCopying = copyBegun(agent);
     const spawn = agent.vmm.spawn.bind(agent.vmm);
     // The clone's VMM starts only once its disk copy has begun: a copy that waited for the VMM would never begin.
     agent.vmm.spawn = async (request) => {
@@ -548,15 +551,7 @@ describe('applyVm with warm VMMs', () => {
   it('copies the disk of a clone restored into a warm VMM while its metrics are set, not after', async () => {
     const agent = await snapshottedSource();
     await withPool(agent);
-    let copyStarted = (): void => undefined;
-    const isCopying = new Promise<void>((resolve) => {
-      copyStarted = resolve;
-    });
-    const copyImage = agent.files.copyImage.bind(agent.files);
-    agent.files.copyImage = (...args) => {
-      copyStarted();
-      return copyImage(...args);
-    };
+    const isCopying = copyBegun(agent);
     const client = agent.firecracker.client.bind(agent.firecracker);
     // The warm VMM's metrics are set only once the disk copy has begun: a copy that waited for the
     // spawn step would never begin.

@@ -2,32 +2,22 @@ import { describe, expect, it } from 'vitest';
 import { everyProject } from '../../domain/access.js';
 import type { Host } from '../../domain/host.js';
 import { rejection } from '../../testing/rejections.js';
-import { createWorld } from '../../testing/world.js';
+import { createWorldWithVm } from '../../testing/world.js';
 import { RecentHostListing } from '../recent-host-listing.js';
 import { acceptClones } from './clone-vms.js';
-import { createVm } from './create-vm.js';
 import { createSnapshot } from './snapshots.js';
 
 /**
- * A ready snapshot of a VM on `origin`, a second host that could restore it (`spare`: less memory,
- * so placement prefers `origin`), and the hosts' listings counted. `onList` runs after each listing
+ * A ready snapshot of a VM on `origin`, a second host that could restore it (`spare`, which holds
+ * no copy of its files, so placement prefers `origin`), and the hosts' listings counted. `onList` runs after each listing
  * has been read, before its caller goes on.
  */
 async function snapshotOnTwoHosts() {
-  const world = createWorld();
-  const origin = await world.addHost({ name: 'origin', capacity: { memoryMibTotal: 65_536 } });
+  const { world, vmId } = await createWorldWithVm();
+  const [origin] = await world.repos.hosts.list();
+  if (origin === undefined) throw new Error('the world has no host');
   const spare = await world.addHost({ name: 'spare' });
-  const { kernel, rootfs } = await world.addImages();
-  const source = await createVm(world.deps, {
-    project: 'default',
-    name: 'source',
-    vcpuCount: 1,
-    memoryMib: 256,
-    kernelImageId: kernel.id,
-    rootfsImageId: rootfs.id,
-  });
-  expect(source.hostId).toBe(origin.id);
-  const snapshot = await createSnapshot(world.deps, source.id, { afterwards: 'previous_state' }, everyProject);
+  const snapshot = await createSnapshot(world.deps, vmId, { afterwards: 'previous_state' }, everyProject);
   let listings = 0;
   const hooks: { onList: (() => Promise<void>) | undefined } = { onList: undefined };
   const list = world.repos.hosts.list.bind(world.repos.hosts);
