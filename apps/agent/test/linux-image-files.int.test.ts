@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSymlinkSwap, type SymlinkSwap } from '@hearth/testkit';
@@ -118,6 +118,8 @@ describe('LinuxHostFiles image files', () => {
       kind: 'regular',
       sizeBytes: sparseImageBytes,
     });
+    // A second name, as a VM directory replaced by a warm VMM's gives it: its ctime moves, its bytes do not.
+    await link(snapshotDisk, join(root, 'second-name.rootfs.ext4'));
 
     const clones = ['a', 'b', 'c'].map((name) => join(directory, `clone-${name}.ext4`));
     await Promise.all(clones.map((clone) => files.copyImage(root, snapshotDisk, clone)));
@@ -125,6 +127,17 @@ describe('LinuxHostFiles image files', () => {
       expect((await readFile(clone)).equals(await readFile(source))).toBe(true);
       expect((await stat(clone)).blocks * 512).toBeLessThanOrEqual(2 * 4096);
     }
+  });
+
+  it('flushes a regular file under the root, and nothing through a symlink or outside the root', async () => {
+    const file = join(root, 'snapshot.memory');
+    await writeFile(file, 'memory');
+    await symlink(file, join(root, 'link.memory'));
+
+    expect(await files.flushFile(root, file)).toBe(true);
+    expect(await files.flushFile(root, join(root, 'link.memory'))).toBe(false);
+    expect(await files.flushFile(root, secret)).toBe(false);
+    expect(await files.flushFile(root, join(root, 'missing.memory'))).toBe(false);
   });
 
   it('copies an image larger than the in-process limit with cp, sparse as well', async () => {

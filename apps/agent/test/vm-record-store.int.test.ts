@@ -239,6 +239,22 @@ describe('FileVmRecordStore on disk', () => {
       expect((await readdir(join(runDir, 'vms'))).sort()).toEqual([vmId]);
     });
 
+    it('carries the second slot of the record too: the next save writes it in place, and the newest record is read back', async () => {
+      const { store, record, warm } = await vmAndWarmDirectory();
+      const saved = updateRecord(record, { lifecycle: 'running' }, now);
+      await store.save(saved);
+      const alternate = await stat(join(record.directory, 'record.json.alt'));
+      const moved = updateRecord(saved, { lifecycle: 'applying' }, now);
+      await store.moveInto(moved, warm);
+      expect(await new FileVmRecordStore(runDir, new RecordingLog()).loadAll()).toEqual([moved]);
+
+      const next = updateRecord(moved, { lifecycle: 'running' }, new Date(now.getTime() + 1000));
+      await store.save(next);
+
+      expect((await stat(join(record.directory, 'record.json.alt'))).ino).toBe(alternate.ino);
+      expect(await new FileVmRecordStore(runDir, new RecordingLog()).loadAll()).toEqual([next]);
+    });
+
     it("puts the VM's directory back when the Agent stopped between the two renames", async () => {
       const { record } = await vmAndWarmDirectory();
       const aside = join(runDir, 'vms', `.replaced-${vmId}`);

@@ -101,6 +101,16 @@ export class FakeHostFiles implements HostFiles {
     return { kind: 'regular', realPath: destination, sizeBytes: content.length };
   }
 
+  /** Every file flushed (`flushFile`), in order. */
+  readonly flushed: string[] = [];
+
+  async flushFile(root: string, path: string): Promise<boolean> {
+    const check = await this.inspectImage(root, path);
+    if (check.kind !== 'regular') return false;
+    this.flushed.push(check.realPath);
+    return true;
+  }
+
   /** A file's content is its bytes (one byte per character, latin1), whatever size it claims. */
   async sha256Of(root: string, path: string): Promise<string | undefined> {
     const check = await this.inspectImage(root, path);

@@ -199,7 +199,13 @@ export class FileVmRecordStore implements VmRecordStore {
       linkSync(`${paths.directory}/${entry.name}`, `${directory}/${target}`);
       present.add(target);
     }
-    await this.writeFirstSlot(record, directory);
+    // The second slot too (a record of this VM, older than the one written below): the next save
+    // writes it in place, as it would have in the old directory, instead of making a file.
+    const previous = this.slots.get(record.vmId);
+    const hasAlternate = previous?.present[1] === true;
+    if (hasAlternate) linkSync(paths.recordAlternate, `${directory}/record.json.alt`);
+    const sequence = (previous?.sequence ?? 0) + 1;
+    await this.writeFirstSlot(record, directory, sequence);
     // The old directory aside, the new one under its name: a crash between the two is settled by `loadAll`.
     const aside = `${vmsDirectory(this.runDir)}/${replacedPrefix}${record.vmId}`;
     await rm(aside, { recursive: true, force: true });
@@ -208,7 +214,7 @@ export class FileVmRecordStore implements VmRecordStore {
     renameSync(directory, paths.directory);
     await syncDirectory(vmsDirectory(this.runDir));
     await syncDirectory(dirname(directory));
-    this.slots.set(record.vmId, { newest: 0, sequence: 1, present: [true, false], isDurable: true });
+    this.slots.set(record.vmId, { newest: 0, sequence, present: [true, hasAlternate], isDurable: true });
     this.records.set(record.vmId, record);
     await rm(aside, { recursive: true, force: true });
   }
@@ -246,14 +252,15 @@ export class FileVmRecordStore implements VmRecordStore {
   }
 
   /**
-   * `record` as the first slot (`record.json`) of `directory`: written whole as a temporary file,
-   * flushed, renamed, and the directory flushed, so the slot is whole whenever it exists.
+   * `record` as the first slot (`record.json`) of `directory`, sealed with `sequence`: written whole
+   * as a temporary file, flushed, renamed, and the directory flushed, so the slot is whole whenever
+   * it exists.
    */
-  private async writeFirstSlot(record: VmRecord, directory: string): Promise<void> {
+  private async writeFirstSlot(record: VmRecord, directory: string, sequence = 1): Promise<void> {
     this.writeCount += 1;
     const slot = `${directory}/record.json`;
     const temporary = `${slot}.${process.pid}.${this.writeCount}.tmp`;
-    await writeNewFileFlushed(temporary, sealed(record, 1));
+    await writeNewFileFlushed(temporary, sealed(record, sequence));
     renameSync(temporary, slot);
     await syncDirectory(directory);
   }

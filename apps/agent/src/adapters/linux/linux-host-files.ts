@@ -462,6 +462,23 @@ export class LinuxHostFiles implements HostFiles {
     return hash.digest('hex');
   }
 
+  async flushFile(root: string, path: string): Promise<boolean> {
+    const opened = await this.openImage(root, path);
+    if (opened.handle === undefined) return false;
+    try {
+      // Reopened through /proc: the file that was checked, not a name that could be swapped since.
+      const file = await open(`/proc/self/fd/${opened.handle.fd}`, constants.O_RDONLY);
+      try {
+        await file.datasync();
+      } finally {
+        await file.close();
+      }
+      return true;
+    } finally {
+      await opened.handle.close();
+    }
+  }
+
   async openForReading(root: string, path: string): Promise<OpenedFile> {
     const opened = await this.openImage(root, path);
     if (opened.handle === undefined) return { check: opened.check as OpenedFile['check'] & { kind: 'missing' } };

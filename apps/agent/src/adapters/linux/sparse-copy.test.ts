@@ -121,8 +121,16 @@ describe('DataMaps', () => {
     maps.rememberWritten(fresh, runs);
 
     expect(maps.runsOf(fresh)).toEqual(runs);
-    expect(maps.runsOf({ ...fresh, ctimeNs: fresh.ctimeNs + 1n })).toBeUndefined();
     expect(maps.runsOf({ ...fresh, mtimeNs: fresh.mtimeNs + 1n })).toBeUndefined();
+    expect(maps.runsOf({ ...fresh, size: 200n })).toBeUndefined();
+  });
+
+  it('still answers them once the file written whole has another name: a link moves its ctime, not its bytes', () => {
+    const maps = new DataMaps({ nowMs: () => nowMs });
+    const fresh = version(msToNs(nowMs - 1));
+    maps.rememberWritten(fresh, runs);
+
+    expect(maps.runsOf({ ...fresh, ctimeNs: fresh.ctimeNs + 1_000_000n })).toEqual(runs);
   });
 
   it('keeps nothing for a file changed within the last second before the read, or during it', () => {

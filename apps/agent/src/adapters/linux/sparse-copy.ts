@@ -110,6 +110,21 @@ function keyOf(version: FileVersion): string {
   return `${version.dev}:${version.ino}:${version.size}:${version.mtimeNs}:${version.ctimeNs}`;
 }
 
+/** A version without its change time, for a file written once (`rememberWritten`). */
+function writtenKeyOf(version: FileVersion): string {
+  return `${version.dev}:${version.ino}:${version.size}:${version.mtimeNs}`;
+}
+
+/** The runs kept under `key`, marked the most recently used (moved last). */
+function usedNow(maps: Map<string, DataRuns>, key: string): DataRuns | undefined {
+  const runs = maps.get(key);
+  if (runs !== undefined) {
+    maps.delete(key);
+    maps.set(key, runs);
+  }
+  return runs;
+}
+
 /**
  * The data runs of files the Agent has read whole, by file version, the most recently used kept.
  * A file's ctime ticks coarsely (a clock tick), so a write in the same tick as the read would leave
@@ -118,6 +133,8 @@ function keyOf(version: FileVersion): string {
  */
 export class DataMaps {
   private readonly maps = new Map<string, DataRuns>();
+  /** Files this process wrote whole, by version without change time (`rememberWritten`). */
+  private readonly written = new Map<string, DataRuns>();
   /** Whole reads under way, by version: a copy of the same version waits for the map one of them finds. */
   private readonly reads = new Map<string, Promise<void>>();
 
@@ -134,14 +151,7 @@ export class DataMaps {
 
   /** The runs of this version of a file, if it was read whole before. */
   runsOf(version: FileVersion): DataRuns | undefined {
-    const key = keyOf(version);
-    const runs = this.maps.get(key);
-    if (runs !== undefined) {
-      // Most recently used last.
-      this.maps.delete(key);
-      this.maps.set(key, runs);
-    }
-    return runs;
+    return usedNow(this.maps, keyOf(version)) ?? usedNow(this.written, writtenKeyOf(version));
   }
 
   /** Remembers what a read of the whole file found, when `before` and `after` are the same settled version. */
@@ -157,21 +167,27 @@ export class DataMaps {
    * Remembers the runs of a file this process has just written whole into a fresh file, as
    * `version` (its state after the last write, truncation and mode change), for a file nothing
    * writes again (a snapshot's disk): what it holds is known exactly, with no read and no wait for
-   * its ctime to settle. A write after all would give it another version, as for any file, unless it
-   * came in the same clock tick as `version` was taken; such a file must not be given here.
+   * its ctime to settle. Its change time is not part of what it is known by: a second name given to
+   * it (link(2), as a VM's directory replaced by a warm VMM's gives its snapshot files) moves that
+   * and changes no byte. A write after all would give it another modification time, unless it came
+   * in the same clock tick as `version` was taken; such a file must not be given here.
    */
   rememberWritten(version: FileVersion, runs: DataRuns): void {
-    this.keep(keyOf(version), runs);
+    this.keepIn(this.written, writtenKeyOf(version), runs);
   }
 
   private keep(key: string, runs: DataRuns): void {
+    this.keepIn(this.maps, key, runs);
+  }
+
+  private keepIn(maps: Map<string, DataRuns>, key: string, runs: DataRuns): void {
     if (runs.length > (this.options.maxRunsPerFile ?? 4_096)) return;
-    this.maps.delete(key);
-    this.maps.set(key, runs);
+    maps.delete(key);
+    maps.set(key, runs);
     const maxEntries = this.options.maxEntries ?? 64;
-    for (const oldest of this.maps.keys()) {
-      if (this.maps.size <= maxEntries) break;
-      this.maps.delete(oldest);
+    for (const oldest of maps.keys()) {
+      if (maps.size <= maxEntries) break;
+      maps.delete(oldest);
     }
   }
 

@@ -148,6 +148,11 @@ export interface HostFiles {
   /** The SHA-256 (hex) of a regular file checked as `inspectImage` does, read from one open file; undefined otherwise. */
   sha256Of(root: string, path: string): Promise<string | undefined>;
   /**
+   * Writes a regular file's data to the disk (`fdatasync`) before it resolves, the file checked as
+   * `inspectImage` does; false, and nothing flushed, for anything else.
+   */
+  flushFile(root: string, path: string): Promise<boolean>;
+  /**
    * Opens a regular file checked as `inspectImage` does and reads it from that open file (closed
    * when the chunks end or their reader stops).
    */

@@ -135,6 +135,32 @@ describe('snapshotVm', () => {
     expect(recordedAtCreate).toEqual([[{ id: snapshotId, state: 'creating', ...files, resumeAfter: true, isRelocatable: true }]]);
   });
 
+  it('flushes the three files of the snapshot to the disk before it records it ready', async () => {
+    const agent = await runningVm();
+    const flushedWhenReady: string[][] = [];
+    const save = agent.records.save.bind(agent.records);
+    agent.records.save = async (record) => {
+      if (snapshotsOf(record).some((s) => s.id === snapshotId && s.state === 'ready'))
+        flushedWhenReady.push([...agent.files.flushed]);
+      return save(record);
+    };
+
+    await snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' });
+
+    expect(flushedWhenReady[0]?.sort()).toEqual([files.statePath, files.memoryPath, files.rootfsPath].sort());
+  });
+
+  it('removes the snapshot, recorded as failed nowhere, when one of its files cannot be flushed', async () => {
+    const agent = await runningVm();
+    agent.files.flushFile = async () => false;
+
+    const error = await appErrorOf(snapshotVm(agent.context, testVmId, snapshotId, { afterwards: 'previous_state' }));
+
+    expect(error.code).toBe('HOST_COMMAND_FAILED');
+    expect(await agent.files.exists(files.memoryPath)).toBe(false);
+    expect(snapshotsOf((await agent.records.get(testVmId))!)).toEqual([]);
+  });
+
   it("reports a snapshot asked for as creating while it waits for the VM's lock, and only its outcome after", async () => {
     const agent = await runningVm();
     let releaseLock: () => void = () => undefined;

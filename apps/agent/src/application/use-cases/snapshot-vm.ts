@@ -95,11 +95,15 @@ async function takeSnapshot(
       await ledger.commit({ process: withoutMemoryBase(process) }).catch(() => undefined);
       throw error;
     }
-    // Once the guest runs again: the digests let another host check a copy of these files.
-    const digests = await digestsOf(context, record.directory, snapshot).catch(async (error: unknown) => {
-      await removeSnapshotFiles(context, ledger, snapshot).catch(() => undefined);
-      throw error;
-    });
+    // Once the guest runs again: the files on the disk before the snapshot is ready (a snapshot
+    // said ready survives a power loss; and their data is not left for the next flush of a record
+    // to wait for), and the digests that let another host check a copy of them.
+    const digests = await flushed(context, record.directory, snapshot)
+      .then(() => digestsOf(context, record.directory, snapshot))
+      .catch(async (error: unknown) => {
+        await removeSnapshotFiles(context, ledger, snapshot).catch(() => undefined);
+        throw error;
+      });
     const ready: SnapshotRecord = { ...snapshot, state: 'ready', pauseMs, vmmVersion: instance.vmmVersion, digests };
     // The VMM's dirty-page log starts again from this snapshot: the next diff goes on top of it.
     await ledger.commit({
@@ -282,6 +286,18 @@ async function writeSnapshot(
   if (copied.kind !== 'regular') {
     throw new AppError('HOST_COMMAND_FAILED', `The disk of the VM could not be copied for the snapshot (${copied.kind})`, {
       diagnostics: { rootfsPath, snapshotRootfsPath: snapshot.rootfsPath },
+    });
+  }
+}
+
+/** Flushes the snapshot's three files to the disk, side by side; HOST_COMMAND_FAILED when one is not a regular file. */
+async function flushed(context: AgentContext, vmDirectory: string, snapshot: SnapshotRecord): Promise<void> {
+  const paths = [snapshot.statePath, snapshot.memoryPath, snapshot.rootfsPath];
+  const outcomes = await Promise.all(paths.map((path) => context.files.flushFile(vmDirectory, path)));
+  const missing = paths.filter((_, index) => outcomes[index] !== true);
+  if (missing.length > 0) {
+    throw new AppError('HOST_COMMAND_FAILED', 'A file of the snapshot could not be flushed to the disk', {
+      diagnostics: { paths: missing },
     });
   }
 }
