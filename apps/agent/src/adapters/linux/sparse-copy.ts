@@ -160,7 +160,7 @@ export class DataMaps {
     const settledMs = this.options.settledMs ?? 1_000;
     const ctimeMs = Number(before.ctimeNs / 1_000_000n);
     if (key !== keyOf(after) || readStartedAtMs - ctimeMs < settledMs) return;
-    this.keep(key, runs);
+    this.keepIn(this.maps, key, runs);
   }
 
   /**
@@ -174,10 +174,6 @@ export class DataMaps {
    */
   rememberWritten(version: FileVersion, runs: DataRuns): void {
     this.keepIn(this.written, writtenKeyOf(version), runs);
-  }
-
-  private keep(key: string, runs: DataRuns): void {
-    this.keepIn(this.maps, key, runs);
   }
 
   private keepIn(maps: Map<string, DataRuns>, key: string, runs: DataRuns): void {
